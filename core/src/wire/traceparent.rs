@@ -1,0 +1,1 @@
+//! PLACEHOLDER — W3C traceparent.

@@ -1,0 +1,1 @@
+//! picotrace examples: see `src/bin/`.

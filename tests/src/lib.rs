@@ -1,0 +1,1 @@
+//! Cross-crate tests for picotrace live in `tests/tests/`.
