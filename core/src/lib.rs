@@ -10,6 +10,7 @@ extern crate std;
 
 pub mod context;
 pub mod id;
+pub mod propagation;
 pub mod random;
 pub mod time;
 pub mod wire;

@@ -1,0 +1,1 @@
+//! PLACEHOLDER — header carriers and TraceContext/Baggage propagation.
