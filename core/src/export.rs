@@ -1,0 +1,247 @@
+//! The exporter side: [`SpanExporter`] receives finished spans in [`SpanBatch`]es, with
+//! the [`Resource`] and [`InstrumentationScope`] they belong to and the tracer's loss
+//! counters ([`TracerStats`]), so that exporters can report what was dropped.
+//!
+//! An exporter borrows the spans for the duration of the call (encode them, copy them,
+//! print them); the slots are freed when it returns.
+//!
+//! ```
+//! use picotrace::{SpanBatch, SpanExporter, ExportError};
+//! struct CountNames(usize);
+//! impl SpanExporter for CountNames {
+//!     fn export(&mut self, batch: &SpanBatch<'_>) -> Result<(), ExportError> {
+//!         self.0 += batch.iter().filter(|s| !s.name().is_empty()).count();
+//!         Ok(())
+//!     }
+//! }
+//! ```
+
+use core::fmt;
+
+use crate::span::arena::SpanStorage;
+use crate::span::attributes::KeyValue;
+use crate::span::record::SpanData;
+
+/// Describes the entity producing telemetry (OTLP `Resource`).
+#[derive(Clone, Copy, Debug)]
+pub struct Resource {
+    /// `service.name`; OpenTelemetry's default is `unknown_service`.
+    pub service_name: &'static str,
+    /// Further resource attributes (`service.version`, `host.name`, ...).
+    pub attributes: &'static [KeyValue<'static>],
+    /// Schema URL of the attributes, or "".
+    pub schema_url: &'static str,
+}
+
+impl Resource {
+    /// A resource with only a service name.
+    pub const fn new(service_name: &'static str) -> Self {
+        Self {
+            service_name,
+            attributes: &[],
+            schema_url: "",
+        }
+    }
+}
+
+/// Names the instrumentation that produced spans (OTLP `InstrumentationScope`).
+#[derive(Clone, Copy, Debug)]
+pub struct InstrumentationScope {
+    /// Scope name, conventionally the library or module name.
+    pub name: &'static str,
+    /// Scope version, or "".
+    pub version: &'static str,
+}
+
+impl InstrumentationScope {
+    /// picotrace itself, the default scope.
+    pub const PICOTRACE: Self = Self {
+        name: "picotrace",
+        version: env!("CARGO_PKG_VERSION"),
+    };
+}
+
+/// A tracer's counters: what was started, recorded, exported and lost.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct TracerStats {
+    /// Spans started, recording or not.
+    pub spans_started: u64,
+    /// Spans the sampler dropped (non-recording by decision).
+    pub spans_sampled_out: u64,
+    /// Sampled spans that could not be recorded because the arena was full (or the
+    /// tracer was re-entered); they still propagated context.
+    pub spans_dropped_arena_full: u64,
+    /// Spans that ended and were handed to the exporter.
+    pub spans_exported: u64,
+    /// Spans the exporter reported as lost.
+    pub spans_export_failed: u64,
+    /// Export calls that failed in part or whole.
+    pub export_failures: u64,
+}
+
+impl TracerStats {
+    /// Returns all spans lost after sampling decided to keep them.
+    pub const fn spans_lost(&self) -> u64 {
+        self.spans_dropped_arena_full + self.spans_export_failed
+    }
+}
+
+/// Finished spans handed to an exporter, oldest first.
+pub struct SpanBatch<'a> {
+    storage: &'a dyn SpanStorage,
+    len: usize,
+    /// The resource all spans belong to.
+    pub resource: &'a Resource,
+    /// The instrumentation scope all spans belong to.
+    pub scope: &'a InstrumentationScope,
+    /// The tracer's counters, including drops, as of this batch.
+    pub stats: TracerStats,
+}
+
+impl<'a> SpanBatch<'a> {
+    #[doc(hidden)]
+    pub fn new(
+        storage: &'a dyn SpanStorage,
+        len: usize,
+        resource: &'a Resource,
+        scope: &'a InstrumentationScope,
+        stats: TracerStats,
+    ) -> Self {
+        Self {
+            storage,
+            len,
+            resource,
+            scope,
+            stats,
+        }
+    }
+
+    /// Returns the number of spans.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Returns `true` when the batch holds no spans.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Returns the `i`-th span.
+    pub fn get(&self, i: usize) -> Option<SpanData<'a>> {
+        if i < self.len {
+            self.storage.ended(i)
+        } else {
+            None
+        }
+    }
+
+    /// Returns the spans in order; the iterator can be cloned for multi-pass encoders.
+    pub fn iter(&self) -> BatchIter<'a> {
+        BatchIter {
+            storage: self.storage,
+            next: 0,
+            len: self.len,
+        }
+    }
+}
+
+impl fmt::Debug for SpanBatch<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SpanBatch")
+            .field("len", &self.len)
+            .field("stats", &self.stats)
+            .finish()
+    }
+}
+
+/// Iterator over a [`SpanBatch`].
+#[derive(Clone)]
+pub struct BatchIter<'a> {
+    storage: &'a dyn SpanStorage,
+    next: usize,
+    len: usize,
+}
+
+impl<'a> Iterator for BatchIter<'a> {
+    type Item = SpanData<'a>;
+    fn next(&mut self) -> Option<SpanData<'a>> {
+        while self.next < self.len {
+            self.next += 1;
+            if let Some(span) = self.storage.ended(self.next - 1) {
+                return Some(span);
+            }
+        }
+        None
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (0, Some(self.len - self.next))
+    }
+}
+
+impl fmt::Debug for BatchIter<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BatchIter")
+            .field("next", &self.next)
+            .field("len", &self.len)
+            .finish()
+    }
+}
+
+/// Why an export lost spans.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum ExportError {
+    /// The whole batch was lost (transport down, retries exhausted, rejected).
+    Failed,
+    /// Some spans were lost, e.g. a bounded queue had room for only part of the batch.
+    Partial {
+        /// How many spans of the batch were lost.
+        dropped: usize,
+    },
+}
+
+impl fmt::Display for ExportError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ExportError::Failed => f.write_str("export failed; the batch was lost"),
+            ExportError::Partial { dropped } => write!(f, "export lost {dropped} spans"),
+        }
+    }
+}
+
+impl core::error::Error for ExportError {}
+
+/// Receives finished spans.
+///
+/// # What implementors must guarantee
+/// - `export` returns promptly: it runs with the tracer's lock held (on firmware, inside
+///   a critical section). Encode or copy and hand off; do network I/O elsewhere.
+/// - It never calls back into the tracer that called it.
+/// - It reports lost spans through the `Err` value, so the tracer counts them.
+pub trait SpanExporter {
+    /// Exports a batch of finished spans.
+    ///
+    /// # Errors
+    /// [`ExportError`] says how many spans of the batch were lost.
+    fn export(&mut self, batch: &SpanBatch<'_>) -> Result<(), ExportError>;
+}
+
+impl<X: SpanExporter + ?Sized> SpanExporter for &mut X {
+    fn export(&mut self, batch: &SpanBatch<'_>) -> Result<(), ExportError> {
+        (**self).export(batch)
+    }
+}
+
+/// An exporter that discards everything (for tracing whose spans only propagate, and for
+/// benchmarks).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoopExporter;
+
+impl SpanExporter for NoopExporter {
+    #[inline]
+    fn export(&mut self, _batch: &SpanBatch<'_>) -> Result<(), ExportError> {
+        Ok(())
+    }
+}

@@ -1,0 +1,700 @@
+//! Sampling: which spans are recorded and which are exported.
+//!
+//! Built in, as the OpenTelemetry SDK specification names them: [`Sampler::AlwaysOn`],
+//! [`Sampler::AlwaysOff`], [`TraceIdRatio`], [`ParentBased`] with its five delegates,
+//! plus a [`RateLimiting`] sampler (spans per second over the tracer's clock) and the
+//! consistent [`ProbabilitySampler`] of OTEP 235 (the `th` threshold in the `ot`
+//! tracestate entry). The default is `ParentBased(root = AlwaysOn)`.
+//!
+//! Ratio-based decisions compare the rightmost 56 bits of the trace id (or the explicit
+//! `rv` randomness) with a rejection threshold `T = (1 - p) * 2^56`, so every SDK that
+//! follows the spec makes the same decision for the same trace.
+//!
+//! ```
+//! use picotrace::{Sampler, SamplingDecision, TraceId, sampler::SamplingParams};
+//! let sampler = Sampler::parent_based(Sampler::trace_id_ratio(0.25));
+//! let id = TraceId::from_hex("00000000000000000000000000000000").unwrap();
+//! let _ = id; // ParentBased delegates roots to the ratio sampler.
+//! assert_eq!(sampler.to_string_buf().as_str(), "ParentBased{root:TraceIdRatioBased{0.25}}");
+//! ```
+
+use core::fmt::{self, Write as _};
+
+use crate::context::SpanContext;
+use crate::id::TraceId;
+use crate::span::SpanKind;
+use crate::time::Timestamp;
+use crate::wire::tracestate::TraceState;
+
+/// The sampler's verdict (OpenTelemetry `SamplingResult.decision`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum SamplingDecision {
+    /// Not recorded; the span still propagates its context, unsampled.
+    Drop,
+    /// Recorded (and exported) but not marked sampled for downstream.
+    RecordOnly,
+    /// Recorded, exported and marked sampled.
+    RecordAndSample,
+}
+
+impl SamplingDecision {
+    /// Returns `true` unless the decision is `Drop`.
+    pub const fn is_recording(self) -> bool {
+        !matches!(self, SamplingDecision::Drop)
+    }
+
+    /// Returns `true` for `RecordAndSample`.
+    pub const fn is_sampled(self) -> bool {
+        matches!(self, SamplingDecision::RecordAndSample)
+    }
+}
+
+/// How the sampler changes the new span's tracestate `ot` threshold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ThresholdUpdate {
+    /// Leave the tracestate as the parent had it.
+    Keep,
+    /// Write `th` with this 56-bit rejection threshold.
+    Set(u64),
+    /// Erase `th`: the sampling probability is unknown.
+    Erase,
+}
+
+/// A sampling decision and its tracestate effect.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SamplingResult {
+    /// The decision.
+    pub decision: SamplingDecision,
+    /// The effect on the `ot` entry of the tracestate.
+    pub threshold: ThresholdUpdate,
+}
+
+impl SamplingResult {
+    const fn keep(decision: SamplingDecision) -> Self {
+        Self {
+            decision,
+            threshold: ThresholdUpdate::Keep,
+        }
+    }
+
+    const fn from_bool(sampled: bool) -> Self {
+        Self::keep(if sampled {
+            SamplingDecision::RecordAndSample
+        } else {
+            SamplingDecision::Drop
+        })
+    }
+}
+
+/// What a sampler sees about the span being started.
+#[derive(Clone, Copy, Debug)]
+pub struct SamplingParams<'a> {
+    /// The parent's context, `None` for a root span.
+    pub parent: Option<&'a SpanContext>,
+    /// The parent's tracestate header value ("" if none).
+    pub parent_trace_state: &'a str,
+    /// The trace id the span will have.
+    pub trace_id: TraceId,
+    /// The span name.
+    pub name: &'a str,
+    /// The span kind.
+    pub kind: SpanKind,
+    /// The tracer clock's current time.
+    pub now: Timestamp,
+}
+
+/// A user-defined sampler.
+///
+/// # What implementors must guarantee
+/// `should_sample` is fast, never blocks and never calls into the tracer; it may run
+/// inside a critical section.
+pub trait ShouldSample {
+    /// Decides on one span.
+    fn should_sample(&self, params: &SamplingParams<'_>) -> SamplingResult;
+    /// Writes the sampler's description.
+    fn describe(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result;
+}
+
+/// 2^56: the range of the randomness value and of thresholds.
+const MAX_THRESHOLD: u64 = 1 << 56;
+
+/// Converts a probability into a rejection threshold `(1 - p) * 2^56`, rounded to
+/// nearest; NaN and values outside [0, 1] are clamped.
+pub fn probability_to_threshold(p: f64) -> u64 {
+    let p = if p.is_nan() { 0.0 } else { p.clamp(0.0, 1.0) };
+    // Written with exact integer scaling: 2^56 fits an f64 exactly.
+    let t = (1.0 - p) * MAX_THRESHOLD as f64;
+    let t = t + 0.5;
+    if t >= MAX_THRESHOLD as f64 {
+        MAX_THRESHOLD
+    } else {
+        t as u64
+    }
+}
+
+/// Samples a fixed fraction of traces, decided by the trace id alone.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TraceIdRatio {
+    ratio: f64,
+    threshold: u64,
+}
+
+impl TraceIdRatio {
+    /// Creates a sampler keeping `ratio` (0.0 to 1.0) of traces.
+    pub fn new(ratio: f64) -> Self {
+        let threshold = probability_to_threshold(ratio);
+        Self {
+            ratio: if ratio.is_nan() {
+                0.0
+            } else {
+                ratio.clamp(0.0, 1.0)
+            },
+            threshold,
+        }
+    }
+
+    /// Returns the configured ratio.
+    pub fn ratio(&self) -> f64 {
+        self.ratio
+    }
+
+    #[inline]
+    fn sample(&self, trace_id: TraceId) -> bool {
+        trace_id.random_part() >= self.threshold
+    }
+}
+
+/// OTEP 235 consistent probability sampling: the decision, and the `th` it writes, let
+/// every later stage and backend know the exact sampling probability.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ProbabilitySampler {
+    threshold: u64,
+}
+
+impl ProbabilitySampler {
+    /// Creates a sampler with probability `p` in [2^-56, 1]; the threshold is exact
+    /// (the spec recommends, but does not require, rounding it to 4 hex digits).
+    pub fn new(p: f64) -> Self {
+        Self {
+            threshold: probability_to_threshold(p),
+        }
+    }
+
+    /// Returns the rejection threshold.
+    pub fn threshold(&self) -> u64 {
+        self.threshold
+    }
+
+    fn sample(&self, params: &SamplingParams<'_>) -> SamplingResult {
+        if self.threshold >= MAX_THRESHOLD {
+            return SamplingResult::keep(SamplingDecision::Drop);
+        }
+        let explicit = if params.parent_trace_state.is_empty() {
+            None
+        } else {
+            TraceState::parse(params.parent_trace_state)
+                .ok()
+                .and_then(|ts| ts.ot_randomness())
+        };
+        let randomness = explicit.unwrap_or(params.trace_id.random_part());
+        if randomness >= self.threshold {
+            SamplingResult {
+                decision: SamplingDecision::RecordAndSample,
+                threshold: ThresholdUpdate::Set(self.threshold),
+            }
+        } else {
+            SamplingResult::keep(SamplingDecision::Drop)
+        }
+    }
+}
+
+/// Samples at most `per_second` spans each second (a token bucket over the tracer's
+/// clock; bursts up to one second's worth).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RateLimiting {
+    per_second: f64,
+    tokens: f64,
+    last: Option<Timestamp>,
+}
+
+impl RateLimiting {
+    /// Creates a limiter admitting `per_second` spans per second.
+    pub fn new(per_second: f64) -> Self {
+        let per_second = if per_second.is_nan() {
+            0.0
+        } else {
+            per_second.max(0.0)
+        };
+        Self {
+            per_second,
+            tokens: per_second,
+            last: None,
+        }
+    }
+
+    fn sample(&mut self, now: Timestamp) -> bool {
+        if let Some(last) = self.last {
+            let elapsed = now.saturating_duration_since(last).as_secs_f64();
+            self.tokens = (self.tokens + elapsed * self.per_second).min(self.per_second.max(1.0));
+        }
+        if self.last.is_none_or(|last| now > last) {
+            self.last = Some(now);
+        }
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// A sampler that is not parent-based: what [`ParentBased`] delegates to.
+#[derive(Clone, Copy)]
+pub enum RootSampler {
+    /// Records and samples everything.
+    AlwaysOn,
+    /// Records nothing.
+    AlwaysOff,
+    /// See [`TraceIdRatio`].
+    TraceIdRatio(TraceIdRatio),
+    /// See [`ProbabilitySampler`].
+    Probability(ProbabilitySampler),
+    /// See [`RateLimiting`].
+    RateLimiting(RateLimiting),
+    /// A user-defined sampler.
+    Custom(&'static (dyn ShouldSample + Sync)),
+}
+
+impl fmt::Debug for RootSampler {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl RootSampler {
+    fn should_sample(&mut self, params: &SamplingParams<'_>) -> SamplingResult {
+        match self {
+            RootSampler::AlwaysOn => SamplingResult::keep(SamplingDecision::RecordAndSample),
+            RootSampler::AlwaysOff => SamplingResult::keep(SamplingDecision::Drop),
+            RootSampler::TraceIdRatio(s) => SamplingResult::from_bool(s.sample(params.trace_id)),
+            RootSampler::Probability(s) => s.sample(params),
+            RootSampler::RateLimiting(s) => SamplingResult::from_bool(s.sample(params.now)),
+            RootSampler::Custom(s) => s.should_sample(params),
+        }
+    }
+}
+
+impl fmt::Display for RootSampler {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RootSampler::AlwaysOn => f.write_str("AlwaysOnSampler"),
+            RootSampler::AlwaysOff => f.write_str("AlwaysOffSampler"),
+            RootSampler::TraceIdRatio(s) => write!(f, "TraceIdRatioBased{{{}}}", s.ratio),
+            RootSampler::Probability(s) => {
+                write!(f, "ProbabilitySampler{{threshold={:014x}}}", s.threshold)
+            }
+            RootSampler::RateLimiting(s) => write!(f, "RateLimitingSampler{{{}}}", s.per_second),
+            RootSampler::Custom(s) => s.describe(f),
+        }
+    }
+}
+
+/// Follows the parent's decision; roots go to `root`. Defaults per the spec:
+/// remote sampled → AlwaysOn, remote not sampled → AlwaysOff, local sampled → AlwaysOn,
+/// local not sampled → AlwaysOff.
+#[derive(Clone, Copy, Debug)]
+pub struct ParentBased {
+    /// For spans without a parent.
+    pub root: RootSampler,
+    /// For a remote parent that was sampled.
+    pub remote_parent_sampled: RootSampler,
+    /// For a remote parent that was not sampled.
+    pub remote_parent_not_sampled: RootSampler,
+    /// For a local parent that was sampled.
+    pub local_parent_sampled: RootSampler,
+    /// For a local parent that was not sampled.
+    pub local_parent_not_sampled: RootSampler,
+}
+
+impl ParentBased {
+    /// Parent-based with `root` for roots and the spec's defaults for the rest.
+    pub const fn new(root: RootSampler) -> Self {
+        Self {
+            root,
+            remote_parent_sampled: RootSampler::AlwaysOn,
+            remote_parent_not_sampled: RootSampler::AlwaysOff,
+            local_parent_sampled: RootSampler::AlwaysOn,
+            local_parent_not_sampled: RootSampler::AlwaysOff,
+        }
+    }
+
+    fn should_sample(&mut self, params: &SamplingParams<'_>) -> SamplingResult {
+        let Some(parent) = params.parent else {
+            return self.root.should_sample(params);
+        };
+        let delegate = match (parent.is_remote, parent.is_sampled()) {
+            (true, true) => &mut self.remote_parent_sampled,
+            (true, false) => &mut self.remote_parent_not_sampled,
+            (false, true) => &mut self.local_parent_sampled,
+            (false, false) => &mut self.local_parent_not_sampled,
+        };
+        let mut result = delegate.should_sample(params);
+        // OTEP 235: a parent-based stage keeps the incoming `th` when it agrees with the
+        // sampled flag, and erases it when the probability is unknown.
+        if result.threshold == ThresholdUpdate::Keep && !params.parent_trace_state.is_empty() {
+            if let Ok(ts) = TraceState::parse(params.parent_trace_state) {
+                if let Some(th) = ts.ot_threshold() {
+                    let r = ts.ot_randomness().unwrap_or(params.trace_id.random_part());
+                    if (r >= th) != parent.is_sampled() {
+                        result.threshold = ThresholdUpdate::Erase;
+                    }
+                }
+            }
+        }
+        result
+    }
+}
+
+impl fmt::Display for ParentBased {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ParentBased{{root:{}", self.root)?;
+        let defaults = ParentBased::new(RootSampler::AlwaysOn);
+        let delegates = [
+            (
+                "remoteParentSampled",
+                &self.remote_parent_sampled,
+                &defaults.remote_parent_sampled,
+            ),
+            (
+                "remoteParentNotSampled",
+                &self.remote_parent_not_sampled,
+                &defaults.remote_parent_not_sampled,
+            ),
+            (
+                "localParentSampled",
+                &self.local_parent_sampled,
+                &defaults.local_parent_sampled,
+            ),
+            (
+                "localParentNotSampled",
+                &self.local_parent_not_sampled,
+                &defaults.local_parent_not_sampled,
+            ),
+        ];
+        for (name, delegate, default) in delegates {
+            if core::mem::discriminant(delegate) != core::mem::discriminant(default) {
+                write!(f, ",{name}:{delegate}")?;
+            }
+        }
+        f.write_str("}")
+    }
+}
+
+/// The tracer's sampler.
+#[derive(Clone, Copy, Debug)]
+pub enum Sampler {
+    /// A sampler that ignores the parent.
+    Root(RootSampler),
+    /// A sampler that follows the parent.
+    ParentBased(ParentBased),
+}
+
+impl Default for Sampler {
+    /// `ParentBased(root = AlwaysOn)`, the OpenTelemetry default.
+    fn default() -> Self {
+        Sampler::ParentBased(ParentBased::new(RootSampler::AlwaysOn))
+    }
+}
+
+impl Sampler {
+    /// Records and samples every span, whatever the parent decided.
+    pub const ALWAYS_ON: Self = Sampler::Root(RootSampler::AlwaysOn);
+    /// Records no span.
+    pub const ALWAYS_OFF: Self = Sampler::Root(RootSampler::AlwaysOff);
+
+    /// `TraceIdRatioBased(ratio)`.
+    pub fn trace_id_ratio(ratio: f64) -> RootSampler {
+        RootSampler::TraceIdRatio(TraceIdRatio::new(ratio))
+    }
+
+    /// OTEP 235 consistent probability sampling with probability `p`.
+    pub fn probability(p: f64) -> RootSampler {
+        RootSampler::Probability(ProbabilitySampler::new(p))
+    }
+
+    /// At most `per_second` spans per second.
+    pub fn rate_limiting(per_second: f64) -> RootSampler {
+        RootSampler::RateLimiting(RateLimiting::new(per_second))
+    }
+
+    /// `ParentBased(root)` with the spec's default delegates.
+    pub const fn parent_based(root: RootSampler) -> Self {
+        Sampler::ParentBased(ParentBased::new(root))
+    }
+
+    /// Decides on one span.
+    pub fn should_sample(&mut self, params: &SamplingParams<'_>) -> SamplingResult {
+        match self {
+            Sampler::Root(s) => s.should_sample(params),
+            Sampler::ParentBased(s) => s.should_sample(params),
+        }
+    }
+
+    /// Returns the description (`ParentBased{root:AlwaysOnSampler}`) in a bounded string.
+    pub fn to_string_buf(&self) -> heapless::String<256> {
+        let mut s = heapless::String::new();
+        let _ = write!(s, "{self}");
+        s
+    }
+}
+
+impl From<RootSampler> for Sampler {
+    fn from(root: RootSampler) -> Self {
+        Sampler::Root(root)
+    }
+}
+
+impl fmt::Display for Sampler {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Sampler::Root(s) => fmt::Display::fmt(s, f),
+            Sampler::ParentBased(s) => fmt::Display::fmt(s, f),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::id::{SpanId, TraceFlags};
+    use crate::random::IdGenerator;
+    use core::time::Duration;
+
+    fn params<'a>(
+        parent: Option<&'a SpanContext>,
+        state: &'a str,
+        trace_id: TraceId,
+        now: Timestamp,
+    ) -> SamplingParams<'a> {
+        SamplingParams {
+            parent,
+            parent_trace_state: state,
+            trace_id,
+            name: "op",
+            kind: SpanKind::Internal,
+            now,
+        }
+    }
+
+    fn decide(s: &mut Sampler, trace_id: TraceId) -> SamplingDecision {
+        s.should_sample(&params(None, "", trace_id, Timestamp::ZERO))
+            .decision
+    }
+
+    #[test]
+    fn ratio_sampler_keeps_the_ratio_within_tolerance() {
+        let mut ids = IdGenerator::from_seed([5; 32]);
+        for (ratio, n) in [
+            (0.0, 20_000),
+            (0.01, 100_000),
+            (0.1, 100_000),
+            (0.5, 100_000),
+            (1.0, 20_000),
+        ] {
+            let mut s = Sampler::from(Sampler::trace_id_ratio(ratio));
+            let kept = (0..n)
+                .filter(|_| decide(&mut s, ids.trace_id()).is_sampled())
+                .count();
+            let observed = kept as f64 / n as f64;
+            // 5 standard deviations of a binomial proportion, plus exactness at 0 and 1.
+            let tolerance = 5.0 * (ratio * (1.0 - ratio) / n as f64).sqrt();
+            assert!(
+                (observed - ratio).abs() <= tolerance,
+                "ratio {ratio}: observed {observed}"
+            );
+        }
+    }
+
+    #[test]
+    fn ratio_sampler_is_deterministic_and_monotone() {
+        let mut ids = IdGenerator::from_seed([6; 32]);
+        let mut low = Sampler::from(Sampler::trace_id_ratio(0.2));
+        let mut high = Sampler::from(Sampler::trace_id_ratio(0.6));
+        for _ in 0..10_000 {
+            let id = ids.trace_id();
+            let a = decide(&mut low, id);
+            assert_eq!(a, decide(&mut low, id));
+            if a.is_sampled() {
+                assert!(
+                    decide(&mut high, id).is_sampled(),
+                    "a higher ratio samples a superset"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn ratio_threshold_matches_the_56_bit_rule() {
+        assert_eq!(probability_to_threshold(1.0), 0);
+        assert_eq!(probability_to_threshold(0.5), 1 << 55);
+        assert_eq!(probability_to_threshold(0.25), 3 << 54);
+        assert_eq!(probability_to_threshold(0.0), 1 << 56);
+        assert_eq!(probability_to_threshold(f64::NAN), 1 << 56);
+        // Randomness exactly at the threshold is sampled (R >= T).
+        let s = TraceIdRatio::new(0.5);
+        let at = TraceId::from_bytes([0, 0, 0, 0, 0, 0, 0, 0, 0, 0x80, 0, 0, 0, 0, 0, 0]);
+        let below = TraceId::from_bytes([
+            0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f, 0xff, 0xff, 0xff, 0xff,
+            0xff, 0xff,
+        ]);
+        assert!(s.sample(at));
+        assert!(!s.sample(below), "only the rightmost 56 bits count");
+    }
+
+    #[rustfmt::skip]
+    const MATRIX: &[(&str, Option<(bool, bool)>, SamplingDecision)] = &[
+        // reason,                                    (remote, sampled),  decision of default ParentBased(AlwaysOff root)
+        ("root goes to the root sampler (off)",       None,               SamplingDecision::Drop),
+        ("remote sampled parent -> AlwaysOn",         Some((true, true)),  SamplingDecision::RecordAndSample),
+        ("remote unsampled parent -> AlwaysOff",      Some((true, false)), SamplingDecision::Drop),
+        ("local sampled parent -> AlwaysOn",          Some((false, true)), SamplingDecision::RecordAndSample),
+        ("local unsampled parent -> AlwaysOff",       Some((false, false)), SamplingDecision::Drop),
+    ];
+
+    #[test]
+    fn parent_based_decision_matrix() {
+        let trace_id = TraceId::from_bytes([1; 16]);
+        let mut s = Sampler::parent_based(RootSampler::AlwaysOff);
+        for &(reason, parent, expected) in MATRIX {
+            let parent = parent.map(|(remote, sampled)| SpanContext {
+                trace_id,
+                span_id: SpanId::from_bytes([2; 8]),
+                flags: TraceFlags::NONE.with_sampled(sampled),
+                is_remote: remote,
+            });
+            let got = s
+                .should_sample(&params(parent.as_ref(), "", trace_id, Timestamp::ZERO))
+                .decision;
+            assert_eq!(got, expected, "{reason}");
+        }
+    }
+
+    #[test]
+    fn parent_based_uses_each_of_the_five_delegates() {
+        let trace_id = TraceId::from_bytes([1; 16]);
+        // Invert every default so each delegate's effect is visible.
+        let mut s = Sampler::ParentBased(ParentBased {
+            root: RootSampler::AlwaysOn,
+            remote_parent_sampled: RootSampler::AlwaysOff,
+            remote_parent_not_sampled: RootSampler::AlwaysOn,
+            local_parent_sampled: RootSampler::AlwaysOff,
+            local_parent_not_sampled: RootSampler::AlwaysOn,
+        });
+        for &(reason, parent, expected) in MATRIX {
+            let parent = parent.map(|(remote, sampled)| SpanContext {
+                trace_id,
+                span_id: SpanId::from_bytes([2; 8]),
+                flags: TraceFlags::NONE.with_sampled(sampled),
+                is_remote: remote,
+            });
+            let got = s
+                .should_sample(&params(parent.as_ref(), "", trace_id, Timestamp::ZERO))
+                .decision;
+            let inverted = if expected.is_sampled() {
+                SamplingDecision::Drop
+            } else {
+                SamplingDecision::RecordAndSample
+            };
+            assert_eq!(got, inverted, "{reason} (inverted)");
+        }
+        assert_eq!(
+            s.to_string_buf().as_str(),
+            "ParentBased{root:AlwaysOnSampler,remoteParentSampled:AlwaysOffSampler,remoteParentNotSampled:AlwaysOnSampler,localParentSampled:AlwaysOffSampler,localParentNotSampled:AlwaysOnSampler}"
+        );
+    }
+
+    #[test]
+    fn rate_limiter_admits_the_rate_over_a_fake_clock() {
+        let mut s = Sampler::from(Sampler::rate_limiting(10.0));
+        let id = TraceId::from_bytes([3; 16]);
+        let t0 = Timestamp::from_unix_nanos(1_000_000_000_000);
+        let mut kept = 0;
+        // 100 spans in the same instant: a burst of one second's worth.
+        for _ in 0..100 {
+            kept += usize::from(
+                s.should_sample(&params(None, "", id, t0))
+                    .decision
+                    .is_sampled(),
+            );
+        }
+        assert_eq!(kept, 10);
+        // Then 1000 spans spread over 10 seconds: 10 per second more.
+        let mut kept = 0;
+        for i in 1..=1000u64 {
+            let now = t0.saturating_add(Duration::from_millis(i * 10));
+            kept += usize::from(
+                s.should_sample(&params(None, "", id, now))
+                    .decision
+                    .is_sampled(),
+            );
+        }
+        assert!((99..=101).contains(&kept), "kept {kept} over 10 s at 10/s");
+        // A clock that steps back admits nothing extra.
+        let mut kept = 0;
+        for _ in 0..50 {
+            kept += usize::from(
+                s.should_sample(&params(None, "", id, t0))
+                    .decision
+                    .is_sampled(),
+            );
+        }
+        assert!(kept <= 1);
+    }
+
+    #[test]
+    fn probability_sampler_writes_th_and_honours_rv() {
+        let mut s = Sampler::from(Sampler::probability(0.25));
+        // Trace id randomness 0xff.. >= T = 0xc0..: sampled, th:c written.
+        let high = TraceId::from_bytes([0xff; 16]);
+        let r = s.should_sample(&params(None, "", high, Timestamp::ZERO));
+        assert_eq!(r.decision, SamplingDecision::RecordAndSample);
+        assert_eq!(r.threshold, ThresholdUpdate::Set(0xc0_0000_0000_0000));
+        // Explicit rv below the threshold wins over the trace id.
+        let parent = SpanContext {
+            trace_id: high,
+            span_id: SpanId::from_bytes([1; 8]),
+            flags: TraceFlags::SAMPLED,
+            is_remote: true,
+        };
+        let r = s.should_sample(&params(
+            Some(&parent),
+            "ot=rv:10000000000000",
+            high,
+            Timestamp::ZERO,
+        ));
+        assert_eq!(r.decision, SamplingDecision::Drop);
+    }
+
+    #[test]
+    fn parent_based_erases_an_inconsistent_threshold() {
+        let mut s = Sampler::default();
+        let id = TraceId::from_bytes([0; 16]); // randomness 0: below any non-zero threshold
+        let parent = SpanContext {
+            trace_id: id,
+            span_id: SpanId::from_bytes([1; 8]),
+            flags: TraceFlags::SAMPLED,
+            is_remote: true,
+        };
+        let r = s.should_sample(&params(Some(&parent), "ot=th:8", id, Timestamp::ZERO));
+        assert_eq!(r.decision, SamplingDecision::RecordAndSample);
+        assert_eq!(
+            r.threshold,
+            ThresholdUpdate::Erase,
+            "sampled flag disagrees with R >= T"
+        );
+        let consistent = s.should_sample(&params(Some(&parent), "ot=th:0", id, Timestamp::ZERO));
+        assert_eq!(consistent.threshold, ThresholdUpdate::Keep);
+    }
+}

@@ -1,0 +1,233 @@
+//! Attribute values: [`Value`] as callers pass them in, [`AttributeValue`] as exporters
+//! read them back out of a finished span.
+//!
+//! Strings and arrays are copied into the span's bounded text storage, so callers may pass
+//! borrowed data that does not outlive the call.
+//!
+//! ```
+//! use picotrace::Value;
+//! assert_eq!(Value::from("GET"), Value::Str("GET"));
+//! assert_eq!(Value::from(200u16), Value::I64(200));
+//! assert_eq!(Value::from(&[1i64, 2][..]), Value::I64Array(&[1, 2]));
+//! ```
+
+/// An attribute value as passed to `set_attribute` (OTLP `AnyValue`, minus maps and bytes).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Value<'a> {
+    /// A UTF-8 string.
+    Str(&'a str),
+    /// A boolean.
+    Bool(bool),
+    /// A signed 64-bit integer (OTLP has no unsigned integers).
+    I64(i64),
+    /// A 64-bit float.
+    F64(f64),
+    /// An array of strings.
+    StrArray(&'a [&'a str]),
+    /// An array of booleans.
+    BoolArray(&'a [bool]),
+    /// An array of integers.
+    I64Array(&'a [i64]),
+    /// An array of floats.
+    F64Array(&'a [f64]),
+}
+
+macro_rules! value_from {
+    ($($t:ty => $variant:ident $(as $cast:ty)?),* $(,)?) => {$(
+        impl<'a> From<$t> for Value<'a> {
+            #[inline]
+            fn from(v: $t) -> Self {
+                Value::$variant(v $(as $cast)?)
+            }
+        }
+    )*};
+}
+
+value_from!(
+    &'a str => Str,
+    bool => Bool,
+    i64 => I64,
+    i32 => I64 as i64,
+    i16 => I64 as i64,
+    i8 => I64 as i64,
+    u32 => I64 as i64,
+    u16 => I64 as i64,
+    u8 => I64 as i64,
+    f64 => F64,
+    f32 => F64 as f64,
+    &'a [&'a str] => StrArray,
+    &'a [bool] => BoolArray,
+    &'a [i64] => I64Array,
+    &'a [f64] => F64Array,
+);
+
+impl<'a, const N: usize> From<&'a heapless::String<N>> for Value<'a> {
+    #[inline]
+    fn from(v: &'a heapless::String<N>) -> Self {
+        Value::Str(v.as_str())
+    }
+}
+
+/// An attribute value read from a recorded span; borrows the span's storage.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum AttributeValue<'a> {
+    /// A string.
+    Str(&'a str),
+    /// A boolean.
+    Bool(bool),
+    /// An integer.
+    I64(i64),
+    /// A float.
+    F64(f64),
+    /// An array of scalars, all of one type.
+    Array(ArrayValue<'a>),
+}
+
+/// The element type of an [`ArrayValue`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ArrayKind {
+    Str,
+    Bool,
+    I64,
+    F64,
+}
+
+/// An array attribute stored packed in a span's text storage: strings as a 2-byte
+/// little-endian length and the bytes, numbers as 8 little-endian bytes, booleans as one.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ArrayValue<'a> {
+    pub(crate) kind: ArrayKind,
+    pub(crate) packed: &'a [u8],
+}
+
+impl<'a> ArrayValue<'a> {
+    /// Returns the elements in order.
+    pub fn iter(&self) -> ArrayIter<'a> {
+        ArrayIter {
+            kind: self.kind,
+            rest: self.packed,
+        }
+    }
+
+    /// Returns the number of elements.
+    pub fn len(&self) -> usize {
+        self.iter().count()
+    }
+
+    /// Returns `true` for an empty array.
+    pub fn is_empty(&self) -> bool {
+        self.packed.is_empty()
+    }
+}
+
+impl<'a> IntoIterator for ArrayValue<'a> {
+    type Item = AttributeValue<'a>;
+    type IntoIter = ArrayIter<'a>;
+    fn into_iter(self) -> ArrayIter<'a> {
+        self.iter()
+    }
+}
+
+/// Iterator over the elements of an [`ArrayValue`].
+#[derive(Clone, Debug)]
+pub struct ArrayIter<'a> {
+    kind: ArrayKind,
+    rest: &'a [u8],
+}
+
+impl<'a> Iterator for ArrayIter<'a> {
+    type Item = AttributeValue<'a>;
+
+    fn next(&mut self) -> Option<AttributeValue<'a>> {
+        let take8 = |rest: &mut &'a [u8]| -> Option<[u8; 8]> {
+            let (head, tail) = rest.split_first_chunk::<8>()?;
+            *rest = tail;
+            Some(*head)
+        };
+        match self.kind {
+            ArrayKind::Bool => {
+                let (&b, tail) = self.rest.split_first()?;
+                self.rest = tail;
+                Some(AttributeValue::Bool(b != 0))
+            }
+            ArrayKind::I64 => {
+                take8(&mut self.rest).map(|b| AttributeValue::I64(i64::from_le_bytes(b)))
+            }
+            ArrayKind::F64 => {
+                take8(&mut self.rest).map(|b| AttributeValue::F64(f64::from_le_bytes(b)))
+            }
+            ArrayKind::Str => {
+                let (len, tail) = self.rest.split_first_chunk::<2>()?;
+                let len = usize::from(u16::from_le_bytes(*len));
+                let bytes = tail.get(..len)?;
+                self.rest = &tail[len..];
+                // Written from `&str` cut at char boundaries, so this is valid UTF-8.
+                Some(AttributeValue::Str(
+                    core::str::from_utf8(bytes).unwrap_or(""),
+                ))
+            }
+        }
+    }
+}
+
+/// A key and a value, as passed to events, links and span builders.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct KeyValue<'a> {
+    /// The attribute key.
+    pub key: &'a str,
+    /// The attribute value.
+    pub value: Value<'a>,
+}
+
+impl<'a> KeyValue<'a> {
+    /// Creates a key-value pair.
+    #[inline]
+    pub fn new(key: &'a str, value: impl Into<Value<'a>>) -> Self {
+        Self {
+            key,
+            value: value.into(),
+        }
+    }
+}
+
+impl<'a, V: Into<Value<'a>>> From<(&'a str, V)> for KeyValue<'a> {
+    #[inline]
+    fn from((key, value): (&'a str, V)) -> Self {
+        Self::new(key, value)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conversions_widen_losslessly() {
+        assert_eq!(Value::from(u32::MAX), Value::I64(4_294_967_295));
+        assert_eq!(Value::from(-3i8), Value::I64(-3));
+        assert_eq!(Value::from(1.5f32), Value::F64(1.5));
+        let kv: KeyValue = ("http.response.status_code", 404u16).into();
+        assert_eq!(kv.value, Value::I64(404));
+    }
+
+    #[test]
+    fn packed_arrays_decode_and_stop_at_truncation() {
+        let mut packed = [0u8; 20];
+        packed[..8].copy_from_slice(&7i64.to_le_bytes());
+        packed[8..16].copy_from_slice(&(-1i64).to_le_bytes());
+        let arr = ArrayValue {
+            kind: ArrayKind::I64,
+            packed: &packed[..19],
+        };
+        let items: std::vec::Vec<_> = arr.iter().collect();
+        assert_eq!(items, [AttributeValue::I64(7), AttributeValue::I64(-1)]);
+
+        let strs = [2, 0, b'h', b'i', 5, 0, b'x'];
+        let arr = ArrayValue {
+            kind: ArrayKind::Str,
+            packed: &strs,
+        };
+        let items: std::vec::Vec<_> = arr.iter().collect();
+        assert_eq!(items, [AttributeValue::Str("hi")]);
+    }
+}

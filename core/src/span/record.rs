@@ -1,0 +1,806 @@
+//! One span's storage: a fixed-capacity slot, its writer ([`RecordMut`]) and its reader
+//! ([`SpanData`]).
+//!
+//! A slot keeps strings (names, values, tracestate) in one byte pool of its own, and
+//! attributes of the span, its events and its links in one attribute list, each tagged
+//! with its owner. The writer works on capacity-erased views (`heapless::VecView`), so
+//! the recording code exists once, whatever capacities the user chose.
+
+use heapless::{Vec, VecView};
+
+use super::attributes::{ArrayKind, ArrayValue, AttributeValue, KeyValue, Value};
+use super::{SpanKind, Status};
+use crate::context::SpanContext;
+use crate::id::SpanId;
+use crate::time::Timestamp;
+
+/// Where a string lives inside a slot's text pool.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct TextRef {
+    start: u16,
+    len: u16,
+}
+
+impl TextRef {
+    const EMPTY: Self = Self { start: 0, len: 0 };
+}
+
+#[derive(Clone, Copy, Debug)]
+enum StoredKey {
+    Static(&'static str),
+    Pooled(TextRef),
+}
+
+#[derive(Clone, Copy, Debug)]
+enum StoredValue {
+    Str(TextRef),
+    Bool(bool),
+    I64(i64),
+    F64(f64),
+    Array(ArrayKind, TextRef),
+}
+
+/// Owner tag of an attribute: the span itself, event `n` or link `n`.
+const OWNER_SPAN: u8 = 0;
+const OWNER_EVENT: u8 = 1; // 1..=127: event index + 1
+const OWNER_LINK: u8 = 128; // 128..=255: link index + 128
+
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct StoredAttr {
+    owner: u8,
+    key: StoredKey,
+    value: StoredValue,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct StoredEvent {
+    time: Timestamp,
+    name: TextRef,
+    dropped_attributes: u32,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct StoredLink {
+    context: SpanContext,
+    trace_state: TextRef,
+    dropped_attributes: u32,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum StatusCode {
+    #[default]
+    Unset,
+    Ok,
+    Error,
+}
+
+/// Per-span limits applied while recording (OpenTelemetry's `SpanLimits`); the slot's
+/// compile-time capacities cap them further.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SpanLimits {
+    /// Attributes per span (`OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT`, default 128).
+    pub attribute_count: u32,
+    /// Events per span (`OTEL_SPAN_EVENT_COUNT_LIMIT`, default 128).
+    pub event_count: u32,
+    /// Links per span (`OTEL_SPAN_LINK_COUNT_LIMIT`, default 128).
+    pub link_count: u32,
+    /// Attributes per event (`OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT`, default 128).
+    pub attributes_per_event: u32,
+    /// Attributes per link (`OTEL_LINK_ATTRIBUTE_COUNT_LIMIT`, default 128).
+    pub attributes_per_link: u32,
+    /// Longest string value in bytes (`OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT`, default
+    /// unlimited); longer values are cut at a character boundary and counted.
+    pub value_length: u32,
+}
+
+impl SpanLimits {
+    /// The OpenTelemetry defaults.
+    pub const DEFAULT: Self = Self {
+        attribute_count: 128,
+        event_count: 128,
+        link_count: 128,
+        attributes_per_event: 128,
+        attributes_per_link: 128,
+        value_length: u32::MAX,
+    };
+}
+
+impl Default for SpanLimits {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
+/// The fixed-size part of a span record.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Header {
+    pub(crate) context: SpanContext,
+    pub(crate) parent: Option<SpanId>,
+    pub(crate) parent_is_remote: bool,
+    kind: SpanKind,
+    name: TextRef,
+    pub(crate) start: Timestamp,
+    end: Timestamp,
+    status: StatusCode,
+    status_message: TextRef,
+    trace_state: TextRef,
+    dropped_attributes: u32,
+    dropped_events: u32,
+    dropped_links: u32,
+    /// Strings cut short by the value length limit or a full text pool.
+    pub(crate) truncated: u32,
+    /// Set while the span runs; cleared by `end`.
+    pub(crate) live: bool,
+}
+
+impl Header {
+    const EMPTY: Self = Self {
+        context: SpanContext::INVALID,
+        parent: None,
+        parent_is_remote: false,
+        kind: SpanKind::Internal,
+        name: TextRef::EMPTY,
+        start: Timestamp::ZERO,
+        end: Timestamp::ZERO,
+        status: StatusCode::Unset,
+        status_message: TextRef::EMPTY,
+        trace_state: TextRef::EMPTY,
+        dropped_attributes: 0,
+        dropped_events: 0,
+        dropped_links: 0,
+        truncated: 0,
+        live: false,
+    };
+}
+
+/// Storage for one span: `ATTRS` attributes shared by the span, its events and links,
+/// `EVENTS` events, `LINKS` links and `TEXT` bytes of strings.
+#[derive(Debug)]
+pub struct Slot<const ATTRS: usize, const EVENTS: usize, const LINKS: usize, const TEXT: usize> {
+    pub(crate) header: Header,
+    attrs: Vec<StoredAttr, ATTRS>,
+    events: Vec<StoredEvent, EVENTS>,
+    links: Vec<StoredLink, LINKS>,
+    text: Vec<u8, TEXT>,
+}
+
+impl<const ATTRS: usize, const EVENTS: usize, const LINKS: usize, const TEXT: usize>
+    Slot<ATTRS, EVENTS, LINKS, TEXT>
+{
+    const CAPACITY_CHECK: () = {
+        assert!(EVENTS < 128, "at most 127 events per span");
+        assert!(LINKS < 128, "at most 127 links per span");
+        assert!(
+            TEXT <= u16::MAX as usize,
+            "at most 65535 text bytes per span"
+        );
+    };
+
+    /// Creates an empty slot.
+    pub const fn new() -> Self {
+        let () = Self::CAPACITY_CHECK;
+        Self {
+            header: Header::EMPTY,
+            attrs: Vec::new(),
+            events: Vec::new(),
+            links: Vec::new(),
+            text: Vec::new(),
+        }
+    }
+
+    pub(crate) fn writer(&mut self) -> RecordMut<'_> {
+        RecordMut {
+            header: &mut self.header,
+            attrs: self.attrs.as_mut_view(),
+            events: self.events.as_mut_view(),
+            links: self.links.as_mut_view(),
+            text: self.text.as_mut_view(),
+        }
+    }
+
+    pub(crate) fn data(&self) -> SpanData<'_> {
+        SpanData {
+            header: &self.header,
+            attrs: &self.attrs,
+            events: &self.events,
+            links: &self.links,
+            text: &self.text,
+        }
+    }
+}
+
+impl<const ATTRS: usize, const EVENTS: usize, const LINKS: usize, const TEXT: usize> Default
+    for Slot<ATTRS, EVENTS, LINKS, TEXT>
+{
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The values a new span record starts with.
+pub(crate) struct NewRecord<'a> {
+    pub context: SpanContext,
+    pub parent: Option<SpanId>,
+    pub parent_is_remote: bool,
+    pub kind: SpanKind,
+    pub name: &'a str,
+    pub start: Timestamp,
+    pub trace_state: &'a str,
+}
+
+/// Writes into one slot; every method applies the limits and counts what it drops.
+/// (Opaque: only the tracer uses it.)
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct RecordMut<'a> {
+    pub(crate) header: &'a mut Header,
+    attrs: &'a mut VecView<StoredAttr>,
+    events: &'a mut VecView<StoredEvent>,
+    links: &'a mut VecView<StoredLink>,
+    text: &'a mut VecView<u8>,
+}
+
+impl RecordMut<'_> {
+    /// Clears the slot and starts a record in it.
+    pub(crate) fn init(&mut self, new: &NewRecord<'_>, limits: &SpanLimits) {
+        self.attrs.clear();
+        self.events.clear();
+        self.links.clear();
+        self.text.clear();
+        *self.header = Header {
+            context: new.context,
+            parent: new.parent,
+            parent_is_remote: new.parent_is_remote,
+            kind: new.kind,
+            start: new.start,
+            live: true,
+            ..Header::EMPTY
+        };
+        // Trace state first: it is propagated, so it is worth its bytes more than a
+        // long name; it is never cut (a cut tracestate would be invalid).
+        if new.trace_state.len() <= self.text.capacity() {
+            self.header.trace_state = self.push_text(new.trace_state, u32::MAX);
+        }
+        self.header.name = self.push_text(new.name, limits.value_length);
+    }
+
+    fn text_str(&self, r: TextRef) -> &str {
+        text_at(self.text, r)
+    }
+
+    /// Copies `s` into the pool, cut at a char boundary to the limit and the space left.
+    fn push_text(&mut self, s: &str, limit: u32) -> TextRef {
+        let room = self.text.capacity() - self.text.len();
+        let max = room.min(limit as usize).min(usize::from(u16::MAX));
+        let cut = if s.len() <= max {
+            s.len()
+        } else {
+            self.header.truncated = self.header.truncated.saturating_add(1);
+            floor_char_boundary(s, max)
+        };
+        let start = self.text.len() as u16;
+        // `cut <= room`, so this cannot fail.
+        let _ = self.text.extend_from_slice(&s.as_bytes()[..cut]);
+        TextRef {
+            start,
+            len: cut as u16,
+        }
+    }
+
+    /// Copies an array, keeping only whole elements that fit.
+    fn push_array(&mut self, value: &Value<'_>, limit: u32) -> Option<(ArrayKind, TextRef)> {
+        let start = self.text.len();
+        let mut complete = true;
+        let kind = match *value {
+            Value::StrArray(items) => {
+                for s in items {
+                    let cut = floor_char_boundary(
+                        s,
+                        s.len().min(limit as usize).min(usize::from(u16::MAX)),
+                    );
+                    complete &= push_all(
+                        self.text,
+                        &[&(cut as u16).to_le_bytes(), &s.as_bytes()[..cut]],
+                    );
+                }
+                ArrayKind::Str
+            }
+            Value::BoolArray(items) => {
+                for &b in items {
+                    complete &= push_all(self.text, &[&[u8::from(b)]]);
+                }
+                ArrayKind::Bool
+            }
+            Value::I64Array(items) => {
+                for i in items {
+                    complete &= push_all(self.text, &[&i.to_le_bytes()]);
+                }
+                ArrayKind::I64
+            }
+            Value::F64Array(items) => {
+                for f in items {
+                    complete &= push_all(self.text, &[&f.to_le_bytes()]);
+                }
+                ArrayKind::F64
+            }
+            _ => return None,
+        };
+        if !complete {
+            self.header.truncated = self.header.truncated.saturating_add(1);
+        }
+        Some((
+            kind,
+            TextRef {
+                start: start as u16,
+                len: (self.text.len() - start) as u16,
+            },
+        ))
+    }
+
+    fn store_value(&mut self, value: &Value<'_>, limits: &SpanLimits) -> StoredValue {
+        match *value {
+            Value::Str(s) => StoredValue::Str(self.push_text(s, limits.value_length)),
+            Value::Bool(b) => StoredValue::Bool(b),
+            Value::I64(i) => StoredValue::I64(i),
+            Value::F64(f) => StoredValue::F64(f),
+            _ => match self.push_array(value, limits.value_length) {
+                Some((kind, r)) => StoredValue::Array(kind, r),
+                None => StoredValue::Bool(false),
+            },
+        }
+    }
+
+    fn key_str(&self, key: &StoredKey) -> &str {
+        match *key {
+            StoredKey::Static(s) => s,
+            StoredKey::Pooled(r) => self.text_str(r),
+        }
+    }
+
+    /// Sets a span attribute, replacing the value of an existing key.
+    pub(crate) fn set_attribute(
+        &mut self,
+        key: &str,
+        static_key: Option<&'static str>,
+        value: &Value<'_>,
+        limits: &SpanLimits,
+    ) {
+        let existing = self.attrs.iter().position(|a| {
+            a.owner == OWNER_SPAN
+                && match (a.key, static_key) {
+                    (StoredKey::Static(s), Some(k)) if core::ptr::eq(s, k) => true,
+                    _ => self.key_str(&a.key) == key,
+                }
+        });
+        if let Some(i) = existing {
+            // Replaced strings stay in the pool until the slot is reused.
+            let stored = self.store_value(value, limits);
+            self.attrs[i].value = stored;
+            return;
+        }
+        let span_attrs = self.attrs.iter().filter(|a| a.owner == OWNER_SPAN).count();
+        if span_attrs >= limits.attribute_count as usize || self.attrs.is_full() {
+            self.header.dropped_attributes = self.header.dropped_attributes.saturating_add(1);
+            return;
+        }
+        let key = match static_key {
+            Some(k) => StoredKey::Static(k),
+            None => StoredKey::Pooled(self.push_text(key, u32::MAX)),
+        };
+        let value = self.store_value(value, limits);
+        // Not full: checked above.
+        let _ = self.attrs.push(StoredAttr {
+            owner: OWNER_SPAN,
+            key,
+            value,
+        });
+    }
+
+    /// Adds owned attributes (of an event or link), returning how many were dropped.
+    fn push_owned_attributes(
+        &mut self,
+        owner: u8,
+        attributes: &[KeyValue<'_>],
+        limit: u32,
+        limits: &SpanLimits,
+    ) -> u32 {
+        let mut dropped = 0u32;
+        for (n, kv) in attributes.iter().enumerate() {
+            let duplicate = attributes[..n].iter().any(|earlier| earlier.key == kv.key);
+            if duplicate {
+                // OTLP keys must be unique; the later value wins, as in set_attribute.
+                if let Some(a) = self
+                    .attrs
+                    .iter()
+                    .position(|a| a.owner == owner && self.key_str(&a.key) == kv.key)
+                {
+                    let v = self.store_value(&kv.value, limits);
+                    self.attrs[a].value = v;
+                }
+                continue;
+            }
+            if n as u32 - dropped >= limit || self.attrs.is_full() {
+                dropped = dropped.saturating_add(1);
+                continue;
+            }
+            let key = StoredKey::Pooled(self.push_text(kv.key, u32::MAX));
+            let value = self.store_value(&kv.value, limits);
+            let _ = self.attrs.push(StoredAttr { owner, key, value });
+        }
+        dropped
+    }
+
+    /// Adds an event.
+    pub(crate) fn add_event(
+        &mut self,
+        name: &str,
+        time: Timestamp,
+        attributes: &[KeyValue<'_>],
+        limits: &SpanLimits,
+    ) {
+        if self.events.len() >= limits.event_count as usize || self.events.is_full() {
+            self.header.dropped_events = self.header.dropped_events.saturating_add(1);
+            return;
+        }
+        let owner = OWNER_EVENT + self.events.len() as u8;
+        let name = self.push_text(name, limits.value_length);
+        let dropped_attributes =
+            self.push_owned_attributes(owner, attributes, limits.attributes_per_event, limits);
+        let _ = self.events.push(StoredEvent {
+            time,
+            name,
+            dropped_attributes,
+        });
+    }
+
+    /// Adds a link to another span.
+    pub(crate) fn add_link(
+        &mut self,
+        context: SpanContext,
+        trace_state: &str,
+        attributes: &[KeyValue<'_>],
+        limits: &SpanLimits,
+    ) {
+        if self.links.len() >= limits.link_count as usize || self.links.is_full() {
+            self.header.dropped_links = self.header.dropped_links.saturating_add(1);
+            return;
+        }
+        let owner = OWNER_LINK + self.links.len() as u8;
+        let trace_state = if trace_state.len() <= self.text.capacity() - self.text.len() {
+            self.push_text(trace_state, u32::MAX)
+        } else {
+            TextRef::EMPTY
+        };
+        let dropped_attributes =
+            self.push_owned_attributes(owner, attributes, limits.attributes_per_link, limits);
+        let _ = self.links.push(StoredLink {
+            context,
+            trace_state,
+            dropped_attributes,
+        });
+    }
+
+    /// Sets the status following the spec: Ok is final, Unset is ignored, and only Error
+    /// keeps a description.
+    pub(crate) fn set_status(&mut self, status: &Status<'_>, limits: &SpanLimits) {
+        if self.header.status == StatusCode::Ok {
+            return;
+        }
+        match *status {
+            Status::Unset => {}
+            Status::Ok => {
+                self.header.status = StatusCode::Ok;
+                self.header.status_message = TextRef::EMPTY;
+            }
+            Status::Error { description } => {
+                self.header.status = StatusCode::Error;
+                self.header.status_message = self.push_text(description, limits.value_length);
+            }
+        }
+    }
+
+    /// Renames the span.
+    pub(crate) fn update_name(&mut self, name: &str, limits: &SpanLimits) {
+        self.header.name = self.push_text(name, limits.value_length);
+    }
+
+    /// Sets the end time.
+    pub(crate) fn end(&mut self, time: Timestamp) {
+        self.header.end = time.max(self.header.start);
+        self.header.live = false;
+    }
+}
+
+/// Appends all `parts` if they fit together (one array element), else nothing.
+fn push_all(text: &mut VecView<u8>, parts: &[&[u8]]) -> bool {
+    let len: usize = parts.iter().map(|p| p.len()).sum();
+    if text.capacity() - text.len() < len {
+        return false;
+    }
+    for part in parts {
+        let _ = text.extend_from_slice(part);
+    }
+    true
+}
+
+fn text_at(text: &[u8], r: TextRef) -> &str {
+    let bytes = text
+        .get(usize::from(r.start)..usize::from(r.start) + usize::from(r.len))
+        .unwrap_or(&[]);
+    // Only `&str` data cut at char boundaries is ever stored.
+    core::str::from_utf8(bytes).unwrap_or("")
+}
+
+/// The largest index `<= max` that is a char boundary of `s` (`str::floor_char_boundary`
+/// is not stable yet).
+fn floor_char_boundary(s: &str, max: usize) -> usize {
+    if max >= s.len() {
+        return s.len();
+    }
+    let mut i = max;
+    while i > 0 && !s.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+/// A finished (or running) span, read-only, borrowing its slot: what exporters and
+/// encoders consume.
+#[derive(Clone, Copy, Debug)]
+pub struct SpanData<'a> {
+    header: &'a Header,
+    attrs: &'a [StoredAttr],
+    events: &'a [StoredEvent],
+    links: &'a [StoredLink],
+    text: &'a [u8],
+}
+
+impl<'a> SpanData<'a> {
+    fn str(&self, r: TextRef) -> &'a str {
+        text_at(self.text, r)
+    }
+
+    /// Returns the span's context (trace id, span id, flags).
+    pub fn span_context(&self) -> SpanContext {
+        self.header.context
+    }
+
+    /// Returns the parent's span id, `None` for a root span.
+    pub fn parent_span_id(&self) -> Option<SpanId> {
+        self.header.parent
+    }
+
+    /// Returns `true` when the parent came from another process.
+    pub fn parent_is_remote(&self) -> bool {
+        self.header.parent_is_remote
+    }
+
+    /// Returns the W3C tracestate header value of the span ("" if none).
+    pub fn trace_state(&self) -> &'a str {
+        self.str(self.header.trace_state)
+    }
+
+    /// Returns the span name.
+    pub fn name(&self) -> &'a str {
+        self.str(self.header.name)
+    }
+
+    /// Returns the span kind.
+    pub fn kind(&self) -> SpanKind {
+        self.header.kind
+    }
+
+    /// Returns the start time.
+    pub fn start_time(&self) -> Timestamp {
+        self.header.start
+    }
+
+    /// Returns the end time (zero while the span is running).
+    pub fn end_time(&self) -> Timestamp {
+        self.header.end
+    }
+
+    /// Returns the status.
+    pub fn status(&self) -> Status<'a> {
+        match self.header.status {
+            StatusCode::Unset => Status::Unset,
+            StatusCode::Ok => Status::Ok,
+            StatusCode::Error => Status::Error {
+                description: self.str(self.header.status_message),
+            },
+        }
+    }
+
+    /// Returns the span's attributes in the order they were first set.
+    pub fn attributes(&self) -> Attributes<'a> {
+        Attributes {
+            owner: OWNER_SPAN,
+            attrs: self.attrs.iter(),
+            text: self.text,
+        }
+    }
+
+    /// Returns how many attributes were dropped by limits or capacity.
+    pub fn dropped_attributes_count(&self) -> u32 {
+        self.header.dropped_attributes
+    }
+
+    /// Returns the events in the order they were added.
+    pub fn events(&self) -> Events<'a> {
+        Events {
+            data: *self,
+            index: 0,
+        }
+    }
+
+    /// Returns how many events were dropped.
+    pub fn dropped_events_count(&self) -> u32 {
+        self.header.dropped_events
+    }
+
+    /// Returns the links in the order they were added.
+    pub fn links(&self) -> Links<'a> {
+        Links {
+            data: *self,
+            index: 0,
+        }
+    }
+
+    /// Returns how many links were dropped.
+    pub fn dropped_links_count(&self) -> u32 {
+        self.header.dropped_links
+    }
+
+    /// Returns how many strings or arrays were cut short when recorded.
+    pub fn truncated_values_count(&self) -> u32 {
+        self.header.truncated
+    }
+}
+
+/// Iterator over `(key, value)` attributes of a span, event or link.
+#[derive(Clone, Debug)]
+pub struct Attributes<'a> {
+    owner: u8,
+    attrs: core::slice::Iter<'a, StoredAttr>,
+    text: &'a [u8],
+}
+
+impl<'a> Iterator for Attributes<'a> {
+    type Item = (&'a str, AttributeValue<'a>);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let text = self.text;
+        let a = self.attrs.by_ref().find(|a| a.owner == self.owner)?;
+        let key = match a.key {
+            StoredKey::Static(s) => s,
+            StoredKey::Pooled(r) => text_at(text, r),
+        };
+        let value = match a.value {
+            StoredValue::Str(r) => AttributeValue::Str(text_at(text, r)),
+            StoredValue::Bool(b) => AttributeValue::Bool(b),
+            StoredValue::I64(i) => AttributeValue::I64(i),
+            StoredValue::F64(f) => AttributeValue::F64(f),
+            StoredValue::Array(kind, r) => {
+                let packed = text
+                    .get(usize::from(r.start)..usize::from(r.start) + usize::from(r.len))
+                    .unwrap_or(&[]);
+                AttributeValue::Array(ArrayValue { kind, packed })
+            }
+        };
+        Some((key, value))
+    }
+}
+
+/// One event of a span.
+#[derive(Clone, Copy, Debug)]
+pub struct EventData<'a> {
+    data: SpanData<'a>,
+    index: usize,
+}
+
+impl<'a> EventData<'a> {
+    fn stored(&self) -> &'a StoredEvent {
+        &self.data.events[self.index]
+    }
+
+    /// Returns when the event happened.
+    pub fn time(&self) -> Timestamp {
+        self.stored().time
+    }
+
+    /// Returns the event name.
+    pub fn name(&self) -> &'a str {
+        self.data.str(self.stored().name)
+    }
+
+    /// Returns the event's attributes.
+    pub fn attributes(&self) -> Attributes<'a> {
+        Attributes {
+            owner: OWNER_EVENT + self.index as u8,
+            attrs: self.data.attrs.iter(),
+            text: self.data.text,
+        }
+    }
+
+    /// Returns how many of the event's attributes were dropped.
+    pub fn dropped_attributes_count(&self) -> u32 {
+        self.stored().dropped_attributes
+    }
+}
+
+/// Iterator over a span's events.
+#[derive(Clone, Debug)]
+pub struct Events<'a> {
+    data: SpanData<'a>,
+    index: usize,
+}
+
+impl<'a> Iterator for Events<'a> {
+    type Item = EventData<'a>;
+    fn next(&mut self) -> Option<EventData<'a>> {
+        (self.index < self.data.events.len()).then(|| {
+            self.index += 1;
+            EventData {
+                data: self.data,
+                index: self.index - 1,
+            }
+        })
+    }
+}
+
+/// One link of a span.
+#[derive(Clone, Copy, Debug)]
+pub struct LinkData<'a> {
+    data: SpanData<'a>,
+    index: usize,
+}
+
+impl<'a> LinkData<'a> {
+    fn stored(&self) -> &'a StoredLink {
+        &self.data.links[self.index]
+    }
+
+    /// Returns the linked span's context.
+    pub fn span_context(&self) -> SpanContext {
+        self.stored().context
+    }
+
+    /// Returns the linked span's tracestate ("" if none).
+    pub fn trace_state(&self) -> &'a str {
+        self.data.str(self.stored().trace_state)
+    }
+
+    /// Returns the link's attributes.
+    pub fn attributes(&self) -> Attributes<'a> {
+        Attributes {
+            owner: OWNER_LINK + self.index as u8,
+            attrs: self.data.attrs.iter(),
+            text: self.data.text,
+        }
+    }
+
+    /// Returns how many of the link's attributes were dropped.
+    pub fn dropped_attributes_count(&self) -> u32 {
+        self.stored().dropped_attributes
+    }
+}
+
+/// Iterator over a span's links.
+#[derive(Clone, Debug)]
+pub struct Links<'a> {
+    data: SpanData<'a>,
+    index: usize,
+}
+
+impl<'a> Iterator for Links<'a> {
+    type Item = LinkData<'a>;
+    fn next(&mut self) -> Option<LinkData<'a>> {
+        (self.index < self.data.links.len()).then(|| {
+            self.index += 1;
+            LinkData {
+                data: self.data,
+                index: self.index - 1,
+            }
+        })
+    }
+}

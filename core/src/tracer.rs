@@ -1,0 +1,542 @@
+//! [`Tracer`] and [`TracerConfig`]: start spans, sample them, record them into the arena,
+//! and hand finished ones to the exporter.
+//!
+//! ```
+//! use picotrace::{ManualClock, NoopExporter, SpanArena, Timestamp, Tracer, TracerConfig, IdGenerator};
+//! let clock = ManualClock::new(Timestamp::from_unix_nanos(1_700_000_000_000_000_000));
+//! let tracer = Tracer::new(
+//!     TracerConfig::new("gateway-service"),
+//!     SpanArena::<8>::new(),
+//!     &clock,
+//!     IdGenerator::from_seed([7; 32]),
+//!     NoopExporter,
+//! );
+//! let span = tracer.start_span("handle_request");
+//! span.set_attribute("http.request.method", "POST");
+//! let db = span.child("query_database");
+//! db.set_ok();
+//! db.end();
+//! span.end();
+//! assert_eq!(tracer.stats().spans_started, 2);
+//! tracer.flush();
+//! assert_eq!(tracer.stats().spans_exported, 2);
+//! ```
+
+use rand_core::RngCore;
+use rand_xoshiro::Xoshiro256PlusPlus;
+
+use crate::context::SpanContext;
+use crate::export::{InstrumentationScope, Resource, SpanBatch, SpanExporter, TracerStats};
+use crate::id::TraceFlags;
+use crate::lock::{LocalLock, Lock};
+use crate::random::IdGenerator;
+use crate::sampler::{Sampler, SamplingParams, ThresholdUpdate};
+use crate::span::arena::SpanStorage;
+use crate::span::attributes::KeyValue;
+use crate::span::record::{NewRecord, RecordMut, SpanLimits};
+use crate::span::{Parent, Recorder, Span, SpanKind, StartParams};
+use crate::time::{Clock, Timestamp};
+use crate::wire::tracestate::TraceState;
+
+/// How a tracer is set up: service, resource, scope, sampler, limits.
+#[derive(Clone, Copy, Debug)]
+pub struct TracerConfig {
+    /// The resource (service name and attributes) of every span.
+    pub resource: Resource,
+    /// The instrumentation scope of every span.
+    pub scope: InstrumentationScope,
+    /// The sampler.
+    pub sampler: Sampler,
+    /// Per-span limits.
+    pub limits: SpanLimits,
+    /// `false` turns every span into a cheap non-recording one (`OTEL_SDK_DISABLED`).
+    pub enabled: bool,
+    /// Export as soon as this many spans have ended (0: only when the arena is full or
+    /// on [`Tracer::flush`]).
+    pub export_batch_size: usize,
+}
+
+impl TracerConfig {
+    /// A config for `service_name` with OpenTelemetry's defaults.
+    pub const fn new(service_name: &'static str) -> Self {
+        Self {
+            resource: Resource::new(service_name),
+            scope: InstrumentationScope::PICOTRACE,
+            sampler: Sampler::parent_based(crate::sampler::RootSampler::AlwaysOn),
+            limits: SpanLimits::DEFAULT,
+            enabled: true,
+            export_batch_size: 0,
+        }
+    }
+
+    /// Sets the sampler.
+    #[must_use]
+    pub fn with_sampler(mut self, sampler: impl Into<Sampler>) -> Self {
+        self.sampler = sampler.into();
+        self
+    }
+
+    /// Samples `ratio` of new traces and follows the parent otherwise
+    /// (`ParentBased(TraceIdRatioBased(ratio))`), as the design's `sample_ratio`.
+    #[must_use]
+    pub fn with_sample_ratio(self, ratio: f64) -> Self {
+        self.with_sampler(Sampler::parent_based(Sampler::trace_id_ratio(ratio)))
+    }
+
+    /// Sets further resource attributes.
+    #[must_use]
+    pub const fn with_resource_attributes(
+        mut self,
+        attributes: &'static [KeyValue<'static>],
+    ) -> Self {
+        self.resource.attributes = attributes;
+        self
+    }
+
+    /// Sets the instrumentation scope.
+    #[must_use]
+    pub const fn with_scope(mut self, name: &'static str, version: &'static str) -> Self {
+        self.scope = InstrumentationScope { name, version };
+        self
+    }
+
+    /// Sets the span limits.
+    #[must_use]
+    pub const fn with_limits(mut self, limits: SpanLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Enables or disables tracing.
+    #[must_use]
+    pub const fn with_enabled(mut self, enabled: bool) -> Self {
+        self.enabled = enabled;
+        self
+    }
+
+    /// Exports whenever `n` spans have ended.
+    #[must_use]
+    pub const fn with_export_batch_size(mut self, n: usize) -> Self {
+        self.export_batch_size = n;
+        self
+    }
+}
+
+/// The state behind the tracer's lock.
+struct State<A, X, R> {
+    arena: A,
+    ids: IdGenerator<R>,
+    sampler: Sampler,
+    exporter: X,
+    stats: TracerStats,
+}
+
+/// Starts spans and records them into an arena of type `A` (a [`crate::SpanArena`]),
+/// timed by `C`, exported through `X`, guarded by `L` (see [`crate::lock`]), with ids from
+/// `R`.
+pub struct Tracer<A, C, X, L: Lock = LocalLock, R = Xoshiro256PlusPlus> {
+    resource: Resource,
+    scope: InstrumentationScope,
+    limits: SpanLimits,
+    enabled: bool,
+    export_batch_size: usize,
+    clock: C,
+    state: L::Cell<State<A, X, R>>,
+}
+
+impl<A, C, X, L, R> core::fmt::Debug for Tracer<A, C, X, L, R>
+where
+    A: SpanStorage,
+    C: Clock,
+    X: SpanExporter,
+    L: Lock,
+    R: RngCore,
+{
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Tracer")
+            .field("service", &self.resource.service_name)
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+impl<A, C, X, L, R> Tracer<A, C, X, L, R>
+where
+    A: SpanStorage,
+    C: Clock,
+    X: SpanExporter,
+    L: Lock,
+    R: RngCore,
+{
+    /// Creates a tracer.
+    pub fn new(config: TracerConfig, arena: A, clock: C, ids: IdGenerator<R>, exporter: X) -> Self {
+        Self {
+            resource: config.resource,
+            scope: config.scope,
+            limits: config.limits,
+            enabled: config.enabled,
+            export_batch_size: config.export_batch_size,
+            clock,
+            state: L::new_cell(State {
+                arena,
+                ids,
+                sampler: config.sampler,
+                exporter,
+                stats: TracerStats::default(),
+            }),
+        }
+    }
+
+    /// Starts a root span (a new trace).
+    #[inline]
+    pub fn start_span(&self, name: &str) -> Span<'_> {
+        self.span_builder(name).start()
+    }
+
+    /// Starts a span under `parent`: a [`Span`], a remote [`TraceContext`], or the result
+    /// of [`TraceContext::from_headers`] (an error starts a new trace).
+    #[inline]
+    pub fn start_span_with_parent<'p>(
+        &self,
+        name: &'p str,
+        parent: impl Into<Parent<'p>>,
+    ) -> Span<'_> {
+        self.span_builder(name).parent(parent).start()
+    }
+
+    /// Starts a [`SpanKind::Server`] span, typically under the incoming request's context.
+    #[inline]
+    pub fn start_server_span<'p>(&self, name: &'p str, parent: impl Into<Parent<'p>>) -> Span<'_> {
+        self.span_builder(name)
+            .kind(SpanKind::Server)
+            .parent(parent)
+            .start()
+    }
+
+    /// Starts a [`SpanKind::Client`] span, typically under the span making the call.
+    #[inline]
+    pub fn start_client_span<'p>(&self, name: &'p str, parent: impl Into<Parent<'p>>) -> Span<'_> {
+        self.span_builder(name)
+            .kind(SpanKind::Client)
+            .parent(parent)
+            .start()
+    }
+
+    /// Returns a builder for a span with a kind, parent, attributes, links or start time.
+    #[inline]
+    pub fn span_builder<'p>(&self, name: &'p str) -> SpanBuilder<'_, 'p, Self> {
+        SpanBuilder {
+            tracer: self,
+            params: StartParams {
+                name,
+                kind: SpanKind::Internal,
+                parent: Parent::Root,
+                attributes: &[],
+                links: &[],
+                start_time: None,
+            },
+        }
+    }
+
+    /// Exports every ended span now.
+    pub fn flush(&self) {
+        let _ = L::with(&self.state, |state| self.export_ended(state));
+    }
+
+    /// Returns the tracer's counters.
+    pub fn stats(&self) -> TracerStats {
+        L::with(&self.state, |state| state.stats).unwrap_or_default()
+    }
+
+    /// Runs `f` with the exporter (e.g. to read what it buffered), unless the tracer is
+    /// busy (re-entered).
+    pub fn with_exporter<T>(&self, f: impl FnOnce(&mut X) -> T) -> Option<T> {
+        L::with(&self.state, |state| f(&mut state.exporter))
+    }
+
+    /// Returns the resource.
+    pub fn resource(&self) -> &Resource {
+        &self.resource
+    }
+
+    /// Returns whether tracing is enabled.
+    pub fn is_enabled(&self) -> bool {
+        self.enabled
+    }
+
+    fn export_ended(&self, state: &mut State<A, X, R>) {
+        let n = state.arena.ended_len();
+        if n == 0 {
+            return;
+        }
+        let State {
+            arena,
+            exporter,
+            stats,
+            ..
+        } = state;
+        let batch = SpanBatch::new(&*arena, n, &self.resource, &self.scope, *stats);
+        match exporter.export(&batch) {
+            Ok(()) => stats.spans_exported += n as u64,
+            Err(crate::export::ExportError::Partial { dropped }) => {
+                let dropped = dropped.min(n);
+                stats.spans_exported += (n - dropped) as u64;
+                stats.spans_export_failed += dropped as u64;
+                stats.export_failures += 1;
+            }
+            Err(_) => {
+                stats.spans_export_failed += n as u64;
+                stats.export_failures += 1;
+            }
+        }
+        arena.release_ended(n);
+    }
+
+    fn start_inner(&self, params: &StartParams<'_>) -> Span<'_> {
+        // Resolve the parent: its context, whether it is remote, and where its tracestate is.
+        let (parent_cx, parent_slot, remote_state): (Option<SpanContext>, Option<u16>, &str) =
+            match params.parent {
+                Parent::Root => (None, None, ""),
+                Parent::Local(span) => {
+                    let same_tracer = span.recorder_is(self as &dyn Recorder);
+                    (
+                        Some(span.context()).filter(SpanContext::is_valid),
+                        same_tracer.then(|| span.slot()).flatten(),
+                        "",
+                    )
+                }
+                Parent::Context(cx) => (
+                    Some(cx.span_context).filter(SpanContext::is_valid),
+                    None,
+                    cx.trace_state.as_str(),
+                ),
+            };
+        if !self.enabled {
+            return Span::non_recording(parent_cx.unwrap_or(SpanContext::INVALID));
+        }
+        let now = params.start_time.unwrap_or_else(|| self.clock.now());
+        let started = L::with(&self.state, |state| {
+            state.stats.spans_started += 1;
+            // A local parent's tracestate lives in its slot; copy it out (rarely non-empty).
+            let mut local_state = heapless::String::<{ crate::wire::tracestate::CAPACITY }>::new();
+            if let (Some(slot), Some(cx)) = (parent_slot, parent_cx.as_ref()) {
+                if let Some(data) = state.arena.slot_data(slot) {
+                    if data.span_context().span_id == cx.span_id && !data.trace_state().is_empty() {
+                        let _ = local_state.push_str(data.trace_state());
+                    }
+                }
+            }
+            let parent_state = if remote_state.is_empty() {
+                local_state.as_str()
+            } else {
+                remote_state
+            };
+            let (trace_id, flags) = match &parent_cx {
+                Some(cx) => (cx.trace_id, cx.flags),
+                None => (state.ids.trace_id(), TraceFlags::RANDOM_TRACE_ID),
+            };
+            let result = state.sampler.should_sample(&SamplingParams {
+                parent: parent_cx.as_ref(),
+                parent_trace_state: parent_state,
+                trace_id,
+                name: params.name,
+                kind: params.kind,
+                now,
+            });
+            let span_id = state.ids.span_id();
+            let context = SpanContext {
+                trace_id,
+                span_id,
+                flags: flags.with_sampled(result.decision.is_sampled()),
+                is_remote: false,
+            };
+            if !result.decision.is_recording() {
+                state.stats.spans_sampled_out += 1;
+                return Err(context);
+            }
+            let updated;
+            let trace_state = match result.threshold {
+                ThresholdUpdate::Keep => parent_state,
+                change => {
+                    let mut updated_state = TraceState::parse(parent_state).unwrap_or_default();
+                    let th = match change {
+                        ThresholdUpdate::Set(th) => Some(th),
+                        _ => None,
+                    };
+                    if updated_state.set_ot_threshold(th).is_err() {
+                        updated_state = TraceState::new();
+                    }
+                    updated = updated_state;
+                    updated.as_str()
+                }
+            };
+            let slot = match state.arena.claim() {
+                Some(slot) => slot,
+                None => {
+                    // Full: make room by exporting what has ended, then try once more.
+                    self.export_ended(state);
+                    match state.arena.claim() {
+                        Some(slot) => slot,
+                        None => {
+                            state.stats.spans_dropped_arena_full += 1;
+                            return Err(context);
+                        }
+                    }
+                }
+            };
+            let Some(access) = state.arena.slot(slot) else {
+                return Err(context);
+            };
+            let mut record = access.writer();
+            record.init(
+                &NewRecord {
+                    context,
+                    parent: parent_cx.map(|cx| cx.span_id),
+                    parent_is_remote: parent_cx.is_some_and(|cx| cx.is_remote),
+                    kind: params.kind,
+                    name: params.name,
+                    start: now,
+                    trace_state,
+                },
+                &self.limits,
+            );
+            for kv in params.attributes {
+                record.set_attribute(kv.key, None, &kv.value, &self.limits);
+            }
+            for (linked, attributes) in params.links {
+                record.add_link(*linked, "", attributes, &self.limits);
+            }
+            Ok((slot, context))
+        });
+        match started {
+            Some(Ok((slot, context))) => Span::recording(self, slot, context),
+            Some(Err(context)) => Span::non_recording(context),
+            // Re-entered (a clock or exporter called the tracer): count nothing we
+            // cannot reach, and keep the trace going without recording.
+            None => Span::non_recording(parent_cx.unwrap_or(SpanContext::INVALID)),
+        }
+    }
+}
+
+impl<A, C, X, L, R> Recorder for Tracer<A, C, X, L, R>
+where
+    A: SpanStorage,
+    C: Clock,
+    X: SpanExporter,
+    L: Lock,
+    R: RngCore,
+{
+    #[inline]
+    fn update(
+        &self,
+        slot: u16,
+        cx: &SpanContext,
+        f: &mut dyn FnMut(&mut RecordMut<'_>, &SpanLimits),
+    ) {
+        let _ = L::with(&self.state, |state| {
+            if let Some(access) = state.arena.slot(slot) {
+                let mut record = access.writer();
+                if record.header.live && record.header.context.span_id == cx.span_id {
+                    f(&mut record, &self.limits);
+                }
+            }
+        });
+    }
+
+    #[inline]
+    fn end(&self, slot: u16, cx: &SpanContext, time: Option<Timestamp>) {
+        let now = time.unwrap_or_else(|| self.clock.now());
+        let _ = L::with(&self.state, |state| {
+            let Some(access) = state.arena.slot(slot) else {
+                return;
+            };
+            let mut record = access.writer();
+            if !(record.header.live && record.header.context.span_id == cx.span_id) {
+                return;
+            }
+            record.end(now);
+            state.arena.mark_ended(slot);
+            if self.export_batch_size > 0 && state.arena.ended_len() >= self.export_batch_size {
+                self.export_ended(state);
+            }
+        });
+    }
+
+    #[inline]
+    fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    #[inline]
+    fn start<'t>(&'t self, params: &StartParams<'_>) -> Span<'t> {
+        self.start_inner(params)
+    }
+
+    fn trace_state(&self, slot: u16, cx: &SpanContext, out: &mut TraceState) {
+        let _ = L::with(&self.state, |state| {
+            if let Some(data) = state.arena.slot_data(slot) {
+                if data.span_context().span_id == cx.span_id && !data.trace_state().is_empty() {
+                    if let Ok(ts) = TraceState::parse(data.trace_state()) {
+                        *out = ts;
+                    }
+                }
+            }
+        });
+    }
+}
+
+/// Builds a span with a kind, parent, attributes, links or an explicit start time.
+#[must_use = "a span builder does nothing until `start` is called"]
+pub struct SpanBuilder<'t, 'p, T> {
+    tracer: &'t T,
+    params: StartParams<'p>,
+}
+
+impl<T> core::fmt::Debug for SpanBuilder<'_, '_, T> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("SpanBuilder")
+            .field("name", &self.params.name)
+            .field("kind", &self.params.kind)
+            .finish()
+    }
+}
+
+impl<'t, 'a, T: Recorder> SpanBuilder<'t, 'a, T> {
+    /// Sets the kind (default internal).
+    pub fn kind(mut self, kind: SpanKind) -> Self {
+        self.params.kind = kind;
+        self
+    }
+
+    /// Sets the parent (default: none, a new trace).
+    pub fn parent(mut self, parent: impl Into<Parent<'a>>) -> Self {
+        self.params.parent = parent.into();
+        self
+    }
+
+    /// Sets attributes known at start (samplers may use them).
+    pub fn attributes(mut self, attributes: &'a [KeyValue<'a>]) -> Self {
+        self.params.attributes = attributes;
+        self
+    }
+
+    /// Sets links to other spans, each with its attributes.
+    pub fn links(mut self, links: &'a [(SpanContext, &'a [KeyValue<'a>])]) -> Self {
+        self.params.links = links;
+        self
+    }
+
+    /// Sets an explicit start time (default: the tracer's clock now).
+    pub fn start_time(mut self, time: Timestamp) -> Self {
+        self.params.start_time = Some(time);
+        self
+    }
+
+    /// Starts the span.
+    pub fn start(self) -> Span<'t> {
+        self.tracer.start(&self.params)
+    }
+}
+
+#[cfg(test)]
+mod tests;

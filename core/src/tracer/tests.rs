@@ -1,0 +1,449 @@
+//! Tracer behaviour: lifecycle, parenting, limits, status rules, overflow, export.
+
+use std::string::{String, ToString};
+use std::vec::Vec;
+
+use super::*;
+use crate::export::ExportError;
+use crate::time::ManualClock;
+use crate::{AttributeValue, SpanArena, SpanData, Status, TraceContext, TraceId};
+
+/// What a test exporter keeps of a span.
+#[derive(Debug, Clone, PartialEq)]
+struct Seen {
+    name: String,
+    trace_id: TraceId,
+    span_id: crate::SpanId,
+    parent: Option<crate::SpanId>,
+    kind: SpanKind,
+    start: u64,
+    end: u64,
+    attrs: Vec<(String, String)>,
+    events: Vec<(String, Vec<(String, String)>, u32)>,
+    status: String,
+    dropped: (u32, u32, u32),
+    trace_state: String,
+    sampled: bool,
+}
+
+fn show(v: AttributeValue<'_>) -> String {
+    match v {
+        AttributeValue::Str(s) => std::format!("{s:?}"),
+        AttributeValue::Bool(b) => b.to_string(),
+        AttributeValue::I64(i) => i.to_string(),
+        AttributeValue::F64(f) => f.to_string(),
+        AttributeValue::Array(a) => {
+            std::format!("[{}]", a.iter().map(show).collect::<Vec<_>>().join(","))
+        }
+    }
+}
+
+fn seen(s: &SpanData<'_>) -> Seen {
+    Seen {
+        name: s.name().into(),
+        trace_id: s.span_context().trace_id,
+        span_id: s.span_context().span_id,
+        parent: s.parent_span_id(),
+        kind: s.kind(),
+        start: s.start_time().as_unix_nanos(),
+        end: s.end_time().as_unix_nanos(),
+        attrs: s.attributes().map(|(k, v)| (k.into(), show(v))).collect(),
+        events: s
+            .events()
+            .map(|e| {
+                (
+                    e.name().into(),
+                    e.attributes().map(|(k, v)| (k.into(), show(v))).collect(),
+                    e.dropped_attributes_count(),
+                )
+            })
+            .collect(),
+        status: std::format!("{:?}", s.status()),
+        dropped: (
+            s.dropped_attributes_count(),
+            s.dropped_events_count(),
+            s.dropped_links_count(),
+        ),
+        trace_state: s.trace_state().into(),
+        sampled: s.span_context().is_sampled(),
+    }
+}
+
+#[derive(Default)]
+struct Collect {
+    spans: Vec<Seen>,
+    batches: Vec<usize>,
+    fail_next: Option<ExportError>,
+}
+
+impl SpanExporter for Collect {
+    fn export(&mut self, batch: &SpanBatch<'_>) -> Result<(), ExportError> {
+        self.batches.push(batch.len());
+        if let Some(e) = self.fail_next.take() {
+            return Err(e);
+        }
+        self.spans.extend(batch.iter().map(|s| seen(&s)));
+        Ok(())
+    }
+}
+
+const T0: u64 = 1_700_000_000_000_000_000;
+
+type Small = SpanArena<4, 4, 2, 2, 64>;
+
+fn tracer_with<A: SpanStorage>(
+    config: TracerConfig,
+    arena: A,
+    clock: &ManualClock,
+) -> Tracer<A, &ManualClock, Collect> {
+    Tracer::new(
+        config,
+        arena,
+        clock,
+        IdGenerator::from_seed([42; 32]),
+        Collect::default(),
+    )
+}
+
+fn exported<A: SpanStorage>(t: &Tracer<A, &ManualClock, Collect>) -> Vec<Seen> {
+    t.flush();
+    t.with_exporter(|x| x.spans.clone()).unwrap()
+}
+
+#[test]
+fn records_a_parent_and_child_with_times_attributes_and_status() {
+    let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+    let t = tracer_with(TracerConfig::new("svc"), SpanArena::<8>::new(), &clock);
+    let root = t.start_server_span("GET /users", None);
+    root.set_attribute("http.request.method", "GET");
+    root.set_attribute("http.response.status_code", 200);
+    root.set_attribute("retry", false);
+    root.set_attribute("ratio", 0.5);
+    root.set_attribute("ids", &[1i64, 2, 3][..]);
+    root.set_attribute("tags", &["a", "b"][..]);
+    root.set_attribute("http.response.status_code", 404); // replaces
+    clock.advance(core::time::Duration::from_millis(1));
+    let child = root.child_with_kind("SELECT", SpanKind::Client);
+    child.set_attribute_dyn(&String::from("db.query.text"), "SELECT 1");
+    child.add_event("cache_miss");
+    child.record_exception_with_type("TimeoutError", "timed out after 30s");
+    child.set_error("timeout");
+    clock.advance(core::time::Duration::from_millis(2));
+    child.end();
+    root.set_ok();
+    root.set_error("ignored: Ok is final");
+    clock.advance(core::time::Duration::from_millis(3));
+    root.end();
+
+    let spans = exported(&t);
+    assert_eq!(spans.len(), 2);
+    let (c, r) = (&spans[0], &spans[1]);
+    assert_eq!(c.name, "SELECT");
+    assert_eq!(r.name, "GET /users");
+    assert_eq!(c.trace_id, r.trace_id);
+    assert_eq!(c.parent, Some(r.span_id));
+    assert_eq!(r.parent, None);
+    assert_eq!((r.kind, c.kind), (SpanKind::Server, SpanKind::Client));
+    assert_eq!((r.start, r.end), (T0, T0 + 6_000_000));
+    assert_eq!((c.start, c.end), (T0 + 1_000_000, T0 + 3_000_000));
+    assert_eq!(
+        r.attrs,
+        [
+            ("http.request.method".into(), "\"GET\"".into()),
+            ("http.response.status_code".into(), "404".into()),
+            ("retry".into(), "false".into()),
+            ("ratio".into(), "0.5".into()),
+            ("ids".into(), "[1,2,3]".into()),
+            ("tags".into(), "[\"a\",\"b\"]".into()),
+        ]
+    );
+    assert_eq!(r.status, "Ok");
+    assert_eq!(c.status, "Error { description: \"timeout\" }");
+    assert_eq!(c.attrs, [("db.query.text".into(), "\"SELECT 1\"".into())]);
+    assert_eq!(c.events[0].0, "cache_miss");
+    assert_eq!(
+        c.events[1],
+        (
+            "exception".into(),
+            std::vec![
+                ("exception.type".into(), "\"TimeoutError\"".into()),
+                ("exception.message".into(), "\"timed out after 30s\"".into())
+            ],
+            0
+        )
+    );
+    assert!(r.sampled && c.sampled);
+    assert_eq!(t.stats().spans_exported, 2);
+}
+
+#[test]
+fn root_trace_ids_carry_the_random_flag_and_children_copy_it() {
+    let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+    let t = tracer_with(TracerConfig::new("svc"), SpanArena::<8>::new(), &clock);
+    let root = t.start_span("root");
+    assert!(root.context().flags.is_random_trace_id());
+    let incoming = TraceContext::from(SpanContext {
+        trace_id: TraceId::from_hex("4bf92f3577b34da6a3ce929d0e0e4736").unwrap(),
+        span_id: crate::SpanId::from_hex("00f067aa0ba902b7").unwrap(),
+        flags: TraceFlags::SAMPLED,
+        is_remote: true,
+    });
+    let server = t.start_server_span("remote child", &incoming);
+    assert_eq!(server.context().trace_id, incoming.trace_id());
+    assert!(
+        !server.context().flags.is_random_trace_id(),
+        "the random flag is copied, not invented"
+    );
+    assert!(server.context().is_sampled());
+    drop(server);
+    drop(root);
+    let spans = exported(&t);
+    assert_eq!(spans[0].parent, Some(incoming.span_id()));
+}
+
+#[test]
+fn a_full_arena_gives_non_recording_spans_that_still_propagate_and_counts_them() {
+    let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+    let t = tracer_with(TracerConfig::new("svc"), Small::new(), &clock);
+    let live: Vec<_> = (0..4).map(|_| t.start_span("held")).collect();
+    let extra = t.start_span_with_parent("overflow", &live[0]);
+    assert!(!extra.is_recording());
+    assert!(extra.context().is_valid());
+    assert_eq!(extra.context().trace_id, live[0].context().trace_id);
+    assert!(
+        extra.context().is_sampled(),
+        "sampling said yes; only storage failed"
+    );
+    extra.set_attribute("ignored", 1);
+    drop(extra);
+    assert_eq!(t.stats().spans_dropped_arena_full, 1);
+    drop(live);
+    // Ending frees nothing until exported; a new start exports to make room.
+    let again = t.start_span("after");
+    assert!(again.is_recording());
+    drop(again);
+    let stats = t.stats();
+    assert_eq!(stats.spans_started, 6);
+    assert_eq!(stats.spans_exported, 4);
+    assert_eq!(exported(&t).len(), 5);
+    assert_eq!(t.stats().spans_lost(), 1);
+}
+
+#[test]
+fn limits_and_capacities_drop_and_count() {
+    let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+    let limits = SpanLimits {
+        attribute_count: 3,
+        event_count: 1,
+        attributes_per_event: 1,
+        value_length: 5,
+        ..SpanLimits::DEFAULT
+    };
+    let t = tracer_with(
+        TracerConfig::new("svc").with_limits(limits),
+        SpanArena::<2, 8, 4, 0, 128>::new(),
+        &clock,
+    );
+    let s = t.start_span("a span name longer than five");
+    for key in ["a", "b", "c", "d", "e"] {
+        s.set_attribute(key, "0123456789");
+    }
+    s.add_event_with_attributes("e1", &[KeyValue::new("x", 1), KeyValue::new("y", 2)]);
+    s.add_event("e2");
+    s.add_link(&TraceContext::default(), &[]);
+    drop(s);
+    let spans = exported(&t);
+    let span = &spans[0];
+    assert_eq!(span.name, "a spa");
+    assert_eq!(span.attrs.len(), 3);
+    assert_eq!(span.attrs[0].1, "\"01234\"");
+    assert_eq!(span.dropped, (2, 1, 1));
+    assert_eq!(
+        span.events,
+        [("e1".into(), std::vec![("x".into(), "1".into())], 1)]
+    );
+}
+
+#[test]
+fn text_pool_exhaustion_truncates_at_char_boundaries() {
+    let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+    let t = tracer_with(
+        TracerConfig::new("svc"),
+        SpanArena::<1, 4, 1, 1, 8>::new(),
+        &clock,
+    );
+    let s = t.start_span("ab");
+    s.set_attribute("k", "ééééé"); // 10 bytes, 6 left: 3 whole chars
+    s.set_attribute("k2", "more");
+    drop(s);
+    let spans = exported(&t);
+    assert_eq!(
+        spans[0].attrs,
+        [("k".into(), "\"ééé\"".into()), ("k2".into(), "\"\"".into())]
+    );
+}
+
+#[test]
+fn sampled_out_spans_are_cheap_non_recording_and_keep_the_trace() {
+    let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+    let t = tracer_with(
+        TracerConfig::new("svc").with_sampler(Sampler::ALWAYS_OFF),
+        SpanArena::<2>::new(),
+        &clock,
+    );
+    let s = t.start_span("dropped");
+    assert!(!s.is_recording());
+    assert!(s.context().is_valid() && !s.context().is_sampled());
+    let c = s.child("child");
+    assert_eq!(c.context().trace_id, s.context().trace_id);
+    drop((c, s));
+    assert_eq!(t.stats().spans_sampled_out, 1);
+    assert!(exported(&t).is_empty());
+}
+
+#[test]
+fn disabled_tracer_records_nothing_but_passes_the_parent_through() {
+    let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+    let t = tracer_with(
+        TracerConfig::new("svc").with_enabled(false),
+        SpanArena::<2>::new(),
+        &clock,
+    );
+    let incoming = TraceContext::new_root(&mut IdGenerator::from_seed([1; 32]), true);
+    let s = t.start_server_span("x", &incoming);
+    assert!(!s.is_recording());
+    assert_eq!(s.context(), incoming.span_context);
+    assert_eq!(t.stats().spans_started, 0);
+}
+
+#[test]
+fn record_only_spans_are_exported_unsampled() {
+    struct RecordOnly;
+    impl crate::sampler::ShouldSample for RecordOnly {
+        fn should_sample(&self, _: &SamplingParams<'_>) -> crate::SamplingResult {
+            crate::SamplingResult {
+                decision: crate::SamplingDecision::RecordOnly,
+                threshold: ThresholdUpdate::Keep,
+            }
+        }
+        fn describe(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+            f.write_str("RecordOnly")
+        }
+    }
+    static SAMPLER: RecordOnly = RecordOnly;
+    let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+    let cfg = TracerConfig::new("svc").with_sampler(crate::RootSampler::Custom(&SAMPLER));
+    let t = tracer_with(cfg, SpanArena::<2>::new(), &clock);
+    drop(t.start_span("r"));
+    let spans = exported(&t);
+    assert_eq!(spans.len(), 1);
+    assert!(!spans[0].sampled);
+}
+
+#[test]
+fn ended_handles_and_stale_slots_are_ignored() {
+    let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+    let t = tracer_with(TracerConfig::new("svc"), SpanArena::<1>::new(), &clock);
+    let first = t.start_span("first");
+    let first_cx = first.context();
+    drop(first);
+    t.flush();
+    let second = t.start_span("second"); // reuses the slot
+                                         // A stale handle to the first span must not touch the second.
+    let stale = Span::recording(&t, 0, first_cx);
+    stale.set_attribute("leak", 1);
+    drop(stale);
+    drop(second);
+    let spans = exported(&t);
+    assert_eq!(spans.len(), 2);
+    assert!(spans[1].attrs.is_empty());
+}
+
+#[test]
+fn export_failures_are_counted_never_silent() {
+    let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+    let t = tracer_with(
+        TracerConfig::new("svc").with_export_batch_size(2),
+        SpanArena::<8>::new(),
+        &clock,
+    );
+    t.with_exporter(|x| x.fail_next = Some(ExportError::Failed));
+    drop(t.start_span("a"));
+    drop(t.start_span("b")); // batch of 2 fails
+    t.with_exporter(|x| x.fail_next = Some(ExportError::Partial { dropped: 1 }));
+    drop(t.start_span("c"));
+    drop(t.start_span("d")); // batch of 2, one lost
+    let stats = t.stats();
+    assert_eq!(stats.spans_export_failed, 3);
+    assert_eq!(stats.spans_exported, 1);
+    assert_eq!(stats.export_failures, 2);
+    assert_eq!(t.with_exporter(|x| x.batches.clone()).unwrap(), [2, 2]);
+}
+
+#[test]
+fn builder_sets_attributes_links_and_start_time() {
+    let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+    let t = tracer_with(TracerConfig::new("svc"), SpanArena::<2>::new(), &clock);
+    let linked = SpanContext {
+        trace_id: TraceId::from_hex("0af7651916cd43dd8448eb211c80319c").unwrap(),
+        span_id: crate::SpanId::from_hex("b7ad6b7169203331").unwrap(),
+        flags: TraceFlags::SAMPLED,
+        is_remote: true,
+    };
+    let s = t
+        .span_builder("consume")
+        .kind(SpanKind::Consumer)
+        .attributes(&[KeyValue::new("messaging.system", "kafka")])
+        .links(&[(linked, &[KeyValue::new("messaging.batch", true)])])
+        .start_time(Timestamp::from_unix_nanos(T0 - 5))
+        .start();
+    s.end_at(Timestamp::from_unix_nanos(T0 - 10)); // before start: clamped
+    t.flush();
+    let spans = t.with_exporter(|x| x.spans.clone()).unwrap();
+    assert_eq!(spans[0].kind, SpanKind::Consumer);
+    assert_eq!(spans[0].start, T0 - 5);
+    assert_eq!(spans[0].end, T0 - 5);
+    assert_eq!(
+        spans[0].attrs,
+        [("messaging.system".into(), "\"kafka\"".into())]
+    );
+}
+
+#[test]
+fn status_rules_follow_the_spec() {
+    let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+    let t = tracer_with(TracerConfig::new("svc"), SpanArena::<4>::new(), &clock);
+    let a = t.start_span("a");
+    a.set_error("first");
+    a.set_status(Status::Unset); // ignored
+    drop(a);
+    let b = t.start_span("b");
+    b.set_error("e");
+    b.set_ok(); // Ok overrides Error, then is final
+    b.set_error("late");
+    drop(b);
+    let spans = exported(&t);
+    assert_eq!(spans[0].status, "Error { description: \"first\" }");
+    assert_eq!(spans[1].status, "Ok");
+}
+
+#[test]
+fn record_error_uses_type_name_and_display() {
+    #[derive(Debug)]
+    struct Boom;
+    impl core::fmt::Display for Boom {
+        fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+            f.write_str("boom happened")
+        }
+    }
+    impl core::error::Error for Boom {}
+    let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+    let t = tracer_with(TracerConfig::new("svc"), SpanArena::<1>::new(), &clock);
+    let s = t.start_span("op");
+    s.record_error(&Boom);
+    drop(s);
+    let spans = exported(&t);
+    let (_, attrs, _) = &spans[0].events[0];
+    assert!(attrs[0].1.contains("Boom"));
+    assert_eq!(attrs[1].1, "\"boom happened\"");
+}
