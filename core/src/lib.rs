@@ -1,7 +1,62 @@
 //! picotrace: distributed tracing compatible with OpenTelemetry, for everything from a
 //! 16 KiB microcontroller to a busy server.
 //!
-//! `#![no_std]`, no allocator, no `unsafe`. (Crate overview: see the README.)
+//! This crate is `#![no_std]`, never allocates and contains no `unsafe`. The platform
+//! brings time ([`Clock`]), entropy ([`Entropy`]) and an exporter ([`SpanExporter`]);
+//! `picotrace-std` brings all three for servers.
+//!
+//! # Layers, top down
+//! - [`tracer`]: [`Tracer`] starts spans (root, child, from a remote
+//!   [`TraceContext`], server/client kinds, or via a [`SpanBuilder`]), asks the
+//!   [`sampler`], records into the arena and hands finished spans to the exporter in
+//!   batches. [`TracerConfig`] carries the service name, resource, sampler and limits.
+//! - [`span`]: [`Span`] is the handle user code holds: `set_attribute`, `add_event`,
+//!   `record_exception`, `set_ok`, `set_error`, `end` (or drop). Its data lives in a slot
+//!   of a [`SpanArena`] whose capacities are const generics chosen by the user; what does
+//!   not fit is dropped and counted ([`TracerStats`], OTLP `dropped_*` fields).
+//! - [`sampler`]: always-on/off, trace-id ratio, parent-based with five delegates, rate
+//!   limiting, and OTEP 235 consistent probability sampling.
+//! - [`propagation`] and [`context`]: W3C `traceparent`/`tracestate` and `baggage` in
+//!   and out of header carriers.
+//! - [`export`]: the [`SpanExporter`] trait, [`SpanBatch`], [`Resource`].
+//! - [`wire`]: every byte format, parsed and emitted without allocation into caller
+//!   buffers: hex ids, traceparent, tracestate, baggage, OTLP protobuf and JSON, the
+//!   console format.
+//! - [`id`], [`time`], [`random`], [`lock`]: ids and flags, timestamps and the `Clock`
+//!   contract, id generation, and the concurrency model (one context, or main loop plus
+//!   interrupts with the `critical-section` feature).
+//!
+//! # Example
+//! ```
+//! use picotrace::{IdGenerator, ManualClock, NoopExporter, SpanArena, Timestamp, Tracer, TracerConfig};
+//! use picotrace::{semconv, TraceContext};
+//!
+//! let clock = ManualClock::new(Timestamp::from_unix_nanos(1_700_000_000_000_000_000));
+//! let tracer = Tracer::new(
+//!     TracerConfig::new("downstream-service"),
+//!     SpanArena::<16>::new(),
+//!     &clock,
+//!     IdGenerator::from_seed([1; 32]),
+//!     NoopExporter,
+//! );
+//! let headers = [("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")];
+//! let incoming = TraceContext::from_headers(&headers[..]);
+//! let span = tracer.start_server_span("process", &incoming);
+//! span.set_attribute(semconv::HTTP_REQUEST_METHOD, "POST");
+//! assert_eq!(span.context().trace_id.to_hex().as_str(), "4bf92f3577b34da6a3ce929d0e0e4736");
+//!
+//! let mut outgoing: heapless::Vec<(heapless::String<16>, heapless::String<64>), 4> = heapless::Vec::new();
+//! tracer.inject_context(&span, &mut outgoing);
+//! assert_eq!(outgoing[0].0.as_str(), "traceparent");
+//! span.end();
+//! ```
+//!
+//! # Features
+//! - `critical-section`: [`CriticalSectionLock`], for a tracer shared by the main loop and
+//!   interrupt handlers.
+//! - `defmt`: `defmt::Format` for public types.
+//!
+//! MSRV: Rust 1.85.
 #![no_std]
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 

@@ -29,6 +29,7 @@ use crate::context::SpanContext;
 use crate::export::{InstrumentationScope, Resource, SpanBatch, SpanExporter, TracerStats};
 use crate::id::TraceFlags;
 use crate::lock::{LocalLock, Lock};
+use crate::propagation::Injector;
 use crate::random::IdGenerator;
 use crate::sampler::{Sampler, SamplingParams, ThresholdUpdate};
 use crate::span::arena::SpanStorage;
@@ -54,6 +55,9 @@ pub struct TracerConfig {
     /// Export as soon as this many spans have ended (0: only when the arena is full or
     /// on [`Tracer::flush`]).
     pub export_batch_size: usize,
+    /// Also export when a span ends and this much time has passed since the last export
+    /// (`Duration::ZERO`: no time trigger). Keeps spans of quiet threads from waiting.
+    pub export_interval: core::time::Duration,
 }
 
 impl TracerConfig {
@@ -66,6 +70,7 @@ impl TracerConfig {
             limits: SpanLimits::DEFAULT,
             enabled: true,
             export_batch_size: 0,
+            export_interval: core::time::Duration::ZERO,
         }
     }
 
@@ -114,6 +119,13 @@ impl TracerConfig {
         self
     }
 
+    /// Exports when a span ends at least `interval` after the last export.
+    #[must_use]
+    pub const fn with_export_interval(mut self, interval: core::time::Duration) -> Self {
+        self.export_interval = interval;
+        self
+    }
+
     /// Exports whenever `n` spans have ended.
     #[must_use]
     pub const fn with_export_batch_size(mut self, n: usize) -> Self {
@@ -129,6 +141,7 @@ struct State<A, X, R> {
     sampler: Sampler,
     exporter: X,
     stats: TracerStats,
+    last_export: Timestamp,
 }
 
 /// Starts spans and records them into an arena of type `A` (a [`crate::SpanArena`]),
@@ -140,6 +153,7 @@ pub struct Tracer<A, C, X, L: Lock = LocalLock, R = Xoshiro256PlusPlus> {
     limits: SpanLimits,
     enabled: bool,
     export_batch_size: usize,
+    export_interval: core::time::Duration,
     clock: C,
     state: L::Cell<State<A, X, R>>,
 }
@@ -168,22 +182,25 @@ where
     L: Lock,
     R: RngCore,
 {
-    /// Creates a tracer.
-    pub fn new(config: TracerConfig, arena: A, clock: C, ids: IdGenerator<R>, exporter: X) -> Self {
+    /// Creates a tracer with any [`Lock`]; e.g. `Tracer::<_, _, _, CriticalSectionLock>::with_lock(..)`
+    /// for a tracer used from interrupts.
+    pub fn with_lock(config: TracerConfig, arena: A, clock: C, ids: IdGenerator<R>, exporter: X) -> Self {
         Self {
             resource: config.resource,
             scope: config.scope,
             limits: config.limits,
             enabled: config.enabled,
             export_batch_size: config.export_batch_size,
-            clock,
+            export_interval: config.export_interval,
             state: L::new_cell(State {
                 arena,
                 ids,
                 sampler: config.sampler,
                 exporter,
                 stats: TracerStats::default(),
+                last_export: clock.now(),
             }),
+            clock,
         }
     }
 
@@ -236,6 +253,12 @@ where
                 start_time: None,
             },
         }
+    }
+
+    /// Writes `traceparent` (and `tracestate`) for `span` into outgoing headers, as the
+    /// design's `inject_context(span)`.
+    pub fn inject_context(&self, span: &Span<'_>, headers: &mut (impl Injector + ?Sized)) {
+        span.trace_context().to_headers(headers);
     }
 
     /// Exports every ended span now.
@@ -418,6 +441,19 @@ where
     }
 }
 
+impl<A, C, X, R> Tracer<A, C, X, LocalLock, R>
+where
+    A: SpanStorage,
+    C: Clock,
+    X: SpanExporter,
+    R: RngCore,
+{
+    /// Creates a tracer for one execution context (a main loop or one thread).
+    pub fn new(config: TracerConfig, arena: A, clock: C, ids: IdGenerator<R>, exporter: X) -> Self {
+        Self::with_lock(config, arena, clock, ids, exporter)
+    }
+}
+
 impl<A, C, X, L, R> Recorder for Tracer<A, C, X, L, R>
 where
     A: SpanStorage,
@@ -456,7 +492,11 @@ where
             }
             record.end(now);
             state.arena.mark_ended(slot);
-            if self.export_batch_size > 0 && state.arena.ended_len() >= self.export_batch_size {
+            let by_count = self.export_batch_size > 0 && state.arena.ended_len() >= self.export_batch_size;
+            let by_time = !self.export_interval.is_zero()
+                && now.saturating_duration_since(state.last_export) >= self.export_interval;
+            if by_count || by_time {
+                state.last_export = now;
                 self.export_ended(state);
             }
         });
