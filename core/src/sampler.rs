@@ -553,8 +553,11 @@ mod tests {
         assert!(!s.sample(below), "only the rightmost 56 bits count");
     }
 
+    /// (reason, parent as (remote, sampled), decision).
+    type Row = (&'static str, Option<(bool, bool)>, SamplingDecision);
+
     #[rustfmt::skip]
-    const MATRIX: &[(&str, Option<(bool, bool)>, SamplingDecision)] = &[
+    const MATRIX: &[Row] = &[
         // reason,                                    (remote, sampled),  decision of default ParentBased(AlwaysOff root)
         ("root goes to the root sampler (off)",       None,               SamplingDecision::Drop),
         ("remote sampled parent -> AlwaysOn",         Some((true, true)),  SamplingDecision::RecordAndSample),

@@ -8,6 +8,8 @@ use crate::export::ExportError;
 use crate::time::ManualClock;
 use crate::{AttributeValue, SpanArena, SpanData, Status, TraceContext, TraceId};
 
+type Attrs = Vec<(String, String)>;
+
 /// What a test exporter keeps of a span.
 #[derive(Debug, Clone, PartialEq)]
 struct Seen {
@@ -18,8 +20,8 @@ struct Seen {
     kind: SpanKind,
     start: u64,
     end: u64,
-    attrs: Vec<(String, String)>,
-    events: Vec<(String, Vec<(String, String)>, u32)>,
+    attrs: Attrs,
+    events: Vec<(String, Attrs, u32)>,
     status: String,
     dropped: (u32, u32, u32),
     trace_state: String,

@@ -1,18 +1,1090 @@
-//! PLACEHOLDER — being replaced by the W3C tracestate implementation.
-/// Vendor trace state (placeholder).
-#[derive(Clone, PartialEq, Eq, Debug, Default)]
-pub struct TraceState(heapless::String<512>);
+//! The `tracestate` header (W3C Trace Context Level 2, § 3.3 tracestate Header), and
+//! OpenTelemetry's `ot` member (OTel specification, trace/tracestate-handling.md).
+//!
+//! A [`TraceState`] keeps its members as canonical header text (`key=value,key=value`,
+//! no whitespace) in a fixed [`CAPACITY`] of 512 bytes, the amount the spec says
+//! vendors SHOULD propagate. Members are read with the borrowing [`Iter`]. Parsing
+//! follows § 3.3.1: empty members are skipped, an invalid member or more than 32
+//! members discards the whole value ([`Error`]), and of duplicated keys the first is
+//! kept. What does not fit is dropped by § 3.3.1.5's rule (entries over 128 characters
+//! first, then from the right) and counted in [`TraceState::truncated`]. Updates move
+//! the member to the left (§ 3.5).
+//!
+//! ```
+//! use picotrace::TraceState;
+//! let mut ts = TraceState::parse("rojo=00f067aa0ba902b7, congo=t61rcWkgMzE")?;
+//! ts.insert("congo", "ucfJifl5GOE")?;
+//! assert_eq!(ts.as_str(), "congo=ucfJifl5GOE,rojo=00f067aa0ba902b7");
+//! assert_eq!(ts.get("rojo"), Some("00f067aa0ba902b7"));
+//!
+//! ts.set_ot_threshold(Some(1 << 55))?; // 50 % probability sampling
+//! assert_eq!(ts.get("ot"), Some("th:8"));
+//! assert_eq!(ts.ot_threshold(), Some(1 << 55));
+//! # Ok::<(), picotrace::wire::tracestate::Error>(())
+//! ```
+
+use core::fmt;
+
+pub use super::traceparent::BufferTooSmall;
+
+/// Bytes of canonical header text a [`TraceState`] holds (W3C: "vendors SHOULD
+/// propagate at least 512 characters of a combined header").
+pub const CAPACITY: usize = 512;
+/// Most list members a `tracestate` may have.
+pub const MAX_MEMBERS: usize = 32;
+/// Longest key, in characters.
+pub const MAX_KEY_LEN: usize = 256;
+/// Longest value, in characters.
+pub const MAX_VALUE_LEN: usize = 256;
+/// Members longer than this (`key=value`) are the first to go when truncating.
+pub const LONG_MEMBER: usize = 128;
+/// The key of OpenTelemetry's member.
+pub const OT_KEY: &str = "ot";
+
+/// Why a `tracestate` (or a member given to [`TraceState::insert`]) was rejected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Error {
+    /// More than 32 list members (§ 3.3.1.1: the whole header is then discarded).
+    TooManyMembers,
+    /// A key that does not start with `a`-`z` or `0`-`9`, has a character outside
+    /// `a-z 0-9 _ - * / @`, or is longer than 256 characters.
+    InvalidKey,
+    /// A value that is empty, longer than 256 characters, has a character outside
+    /// 0x20-0x7E or a `,` or `=`, or ends in a space.
+    InvalidValue,
+    /// A non-empty list member without `=`.
+    MissingEquals,
+    /// The member alone is longer than [`CAPACITY`].
+    TooLong,
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::TooManyMembers => "tracestate has more than 32 list members",
+            Self::InvalidKey => "tracestate key is invalid",
+            Self::InvalidValue => "tracestate value is invalid",
+            Self::MissingEquals => "tracestate list member has no '='",
+            Self::TooLong => "tracestate list member is longer than the capacity",
+        })
+    }
+}
+
+impl core::error::Error for Error {}
+
+/// Returns whether `key` follows `(lcalpha / DIGIT) 0*255(keychar)`.
+pub fn is_valid_key(key: &str) -> bool {
+    let b = key.as_bytes();
+    let keychar =
+        |c: &u8| matches!(c, b'a'..=b'z' | b'0'..=b'9' | b'_' | b'-' | b'*' | b'/' | b'@');
+    match b.first() {
+        Some(c) if c.is_ascii_lowercase() || c.is_ascii_digit() => {
+            b.len() <= MAX_KEY_LEN && b.iter().all(keychar)
+        }
+        _ => false,
+    }
+}
+
+/// Returns whether `value` follows `0*255(chr) nblk-chr`: 1 to 256 characters of
+/// 0x20-0x7E except `,` and `=`, not ending in a space.
+pub fn is_valid_value(value: &str) -> bool {
+    let b = value.as_bytes();
+    !b.is_empty()
+        && b.len() <= MAX_VALUE_LEN
+        && b.last() != Some(&b' ')
+        && b.iter()
+            .all(|&c| (0x20..=0x7e).contains(&c) && c != b',' && c != b'=')
+}
+
+fn trim_ows(s: &str) -> &str {
+    s.trim_matches(|c| c == ' ' || c == '\t')
+}
+
+/// Splits one trimmed, non-empty list member into a checked key and value.
+fn parse_member(member: &str) -> Result<(&str, &str), Error> {
+    let (key, value) = member.split_once('=').ok_or(Error::MissingEquals)?;
+    if !is_valid_key(key) {
+        return Err(Error::InvalidKey);
+    }
+    if !is_valid_value(value) {
+        return Err(Error::InvalidValue);
+    }
+    Ok((key, value))
+}
+
+/// Vendor trace state: the `tracestate` list members, in order, as canonical text.
+///
+/// Equality compares the members only, not the [`TraceState::truncated`] count.
+#[derive(Clone, Debug, Default)]
+pub struct TraceState {
+    text: heapless::String<CAPACITY>,
+    truncated: usize,
+}
+
+impl PartialEq for TraceState {
+    fn eq(&self, other: &Self) -> bool {
+        self.text == other.text
+    }
+}
+
+impl Eq for TraceState {}
+
+#[cfg(feature = "defmt")]
+impl defmt::Format for TraceState {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(f, "{=str}", self.as_str())
+    }
+}
+
+/// Reads header fields one at a time into a [`TraceState`]; the first error sticks.
+#[derive(Debug, Default)]
+pub(crate) struct Parser {
+    state: TraceState,
+    members: usize,
+    error: Option<Error>,
+}
+
+impl Parser {
+    /// Adds the members of one header field, after those already read.
+    pub(crate) fn feed(&mut self, header: &str) {
+        if self.error.is_some() {
+            return;
+        }
+        for member in header.split(',').map(trim_ows).filter(|m| !m.is_empty()) {
+            let (key, value) = match parse_member(member) {
+                Ok(kv) => kv,
+                Err(e) => {
+                    self.error = Some(e);
+                    return;
+                }
+            };
+            self.members += 1;
+            if self.members > MAX_MEMBERS {
+                self.error = Some(Error::TooManyMembers);
+                return;
+            }
+            // Duplicated keys: the spec allows keeping them or reducing them to one; we
+            // keep the first, which is the most recent position of that vendor.
+            if self.state.get(key).is_none() {
+                self.state.push_back(key, value);
+            }
+        }
+    }
+
+    /// Returns the trace state read, or the first error met.
+    pub(crate) fn finish(self) -> Result<TraceState, Error> {
+        match self.error {
+            Some(e) => Err(e),
+            None => Ok(self.state),
+        }
+    }
+}
+
 impl TraceState {
-    /// Empty.
+    /// Returns an empty trace state.
     pub const fn new() -> Self {
-        Self(heapless::String::new())
+        Self {
+            text: heapless::String::new(),
+            truncated: 0,
+        }
     }
-    /// Text.
+
+    /// Parses one `tracestate` header value.
+    ///
+    /// # Errors
+    /// [`Error`] when any member is invalid or there are more than 32 members: the
+    /// spec discards the whole value then (and keeps the `traceparent`).
+    pub fn parse(header: &str) -> Result<Self, Error> {
+        Self::parse_values([header])
+    }
+
+    /// Parses several `tracestate` header fields as one list, in order (RFC 9110
+    /// § 5.3; W3C § 3.3.1.1).
+    ///
+    /// # Errors
+    /// As [`TraceState::parse`], counting members across all fields.
+    pub fn parse_values<'a>(values: impl IntoIterator<Item = &'a str>) -> Result<Self, Error> {
+        let mut parser = Parser::default();
+        for v in values {
+            parser.feed(v);
+        }
+        parser.finish()
+    }
+
+    /// Returns the canonical header text, `key=value` members joined by `,`.
     pub fn as_str(&self) -> &str {
-        &self.0
+        &self.text
     }
-    /// Empty?
+
+    /// Returns `true` when there are no members.
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.text.is_empty()
+    }
+
+    /// Returns the number of members.
+    pub fn len(&self) -> usize {
+        if self.text.is_empty() {
+            0
+        } else {
+            // Neither keys nor values may contain a comma.
+            self.text.bytes().filter(|&c| c == b',').count() + 1
+        }
+    }
+
+    /// Returns how many valid members were dropped to stay within [`CAPACITY`] and
+    /// [`MAX_MEMBERS`] since this value was created.
+    pub const fn truncated(&self) -> usize {
+        self.truncated
+    }
+
+    /// Returns an iterator over the `(key, value)` members, left to right.
+    pub fn iter(&self) -> Iter<'_> {
+        Iter {
+            rest: self.as_str(),
+        }
+    }
+
+    /// Returns the value of `key`, if present.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.iter().find(|&(k, _)| k == key).map(|(_, v)| v)
+    }
+
+    /// Sets `key` to `value` and moves the member to the front (left), as the spec
+    /// requires of every update (§ 3.5).
+    ///
+    /// If the result has more than 32 members, the rightmost are dropped. If it is
+    /// longer than [`CAPACITY`], members longer than 128 characters are dropped first
+    /// (rightmost first), then members from the right. Drops are counted in
+    /// [`TraceState::truncated`].
+    ///
+    /// # Errors
+    /// [`Error::InvalidKey`], [`Error::InvalidValue`], or [`Error::TooLong`] when the
+    /// member alone exceeds [`CAPACITY`]; the trace state is then unchanged.
+    pub fn insert(&mut self, key: &str, value: &str) -> Result<(), Error> {
+        if !is_valid_key(key) {
+            return Err(Error::InvalidKey);
+        }
+        if !is_valid_value(value) {
+            return Err(Error::InvalidValue);
+        }
+        let member_len = key.len() + 1 + value.len();
+        if member_len > CAPACITY {
+            return Err(Error::TooLong);
+        }
+        self.remove(key);
+        while self.len() >= MAX_MEMBERS {
+            self.drop_rightmost(false);
+        }
+        while !self.text.is_empty() && self.text.len() + 1 + member_len > CAPACITY {
+            self.drop_rightmost(true);
+        }
+        // Room was made above, so none of these can fail.
+        if !self.text.is_empty() {
+            let _ = self.text.insert_str(0, ",");
+        }
+        let _ = self.text.insert_str(0, value);
+        let _ = self.text.insert_str(0, "=");
+        let _ = self.text.insert_str(0, key);
+        Ok(())
+    }
+
+    /// Removes the member with `key`; returns whether there was one.
+    pub fn remove(&mut self, key: &str) -> bool {
+        let found = self
+            .spans()
+            .find(|&(_, m)| m.split('=').next() == Some(key))
+            .map(|(start, m)| (start, start + m.len()));
+        match found {
+            Some((start, end)) => {
+                self.remove_span(start, end);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Removes every member.
+    pub fn clear(&mut self) {
+        self.text.clear();
+    }
+
+    /// Writes the header text into the front of `out`; returns its length.
+    ///
+    /// # Errors
+    /// [`BufferTooSmall`] when `out` is shorter than [`TraceState::as_str`].
+    pub fn emit(&self, out: &mut [u8]) -> Result<usize, BufferTooSmall> {
+        let bytes = self.text.as_bytes();
+        out.get_mut(..bytes.len())
+            .ok_or(BufferTooSmall)?
+            .copy_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    /// Returns the sampling threshold `th` of the `ot` member (OTEP 235), a 56-bit
+    /// rejection threshold; `None` when absent or when the `ot` value is malformed.
+    pub fn ot_threshold(&self) -> Option<u64> {
+        OtValue::parse(self.get(OT_KEY)?)?.threshold()
+    }
+
+    /// Returns the explicit randomness `rv` of the `ot` member (14 hex digits, 56
+    /// bits); `None` when absent or when the `ot` value is malformed.
+    pub fn ot_randomness(&self) -> Option<u64> {
+        OtValue::parse(self.get(OT_KEY)?)?.randomness()
+    }
+
+    /// Writes (`Some`) or erases (`None`) the `th` sub-key of the `ot` member.
+    ///
+    /// Other sub-keys keep their text and order; a new `th` goes first. A change moves
+    /// `ot` to the front; erasing the last sub-key removes `ot`. A malformed `ot` value
+    /// is replaced by `th:…` alone when writing, and left alone when erasing.
+    ///
+    /// # Errors
+    /// [`Error::InvalidValue`] when `th` is not below 2^56 or the `ot` value would
+    /// exceed 256 characters; the trace state is then unchanged.
+    pub fn set_ot_threshold(&mut self, th: Option<u64>) -> Result<(), Error> {
+        let mut digits = [0; 14];
+        let th_text = match th {
+            Some(t) if t > OtValue::MAX_THRESHOLD => return Err(Error::InvalidValue),
+            Some(t) => {
+                let n = format_threshold(t, &mut digits);
+                Some(core::str::from_utf8(&digits[..n]).unwrap_or("0"))
+            }
+            None => None,
+        };
+        let old = self.get(OT_KEY).and_then(OtValue::parse);
+        if th_text.is_none() && old.is_none_or(|o| o.get("th").is_none()) {
+            return Ok(());
+        }
+        let mut new: heapless::String<MAX_VALUE_LEN> = heapless::String::new();
+        let mut push = |k: &str, v: &str| -> Result<(), Error> {
+            let sep = if new.is_empty() { "" } else { ";" };
+            [sep, k, ":", v]
+                .iter()
+                .try_for_each(|s| new.push_str(s))
+                .map_err(|_| Error::InvalidValue)
+        };
+        let had_th = old.is_some_and(|o| o.get("th").is_some());
+        if let (Some(t), false) = (th_text, had_th) {
+            push("th", t)?;
+        }
+        for (k, v) in old.iter().flat_map(|o| o.iter()) {
+            match (k, th_text) {
+                ("th", Some(t)) => push("th", t)?,
+                ("th", None) => {}
+                _ => push(k, v)?,
+            }
+        }
+        if new.is_empty() {
+            self.remove(OT_KEY);
+            Ok(())
+        } else {
+            self.insert(OT_KEY, &new)
+        }
+    }
+
+    /// Appends a checked member at the right, applying the truncation rule.
+    fn push_back(&mut self, key: &str, value: &str) {
+        let member_len = key.len() + 1 + value.len();
+        loop {
+            let sep = usize::from(!self.text.is_empty());
+            if self.text.len() + sep + member_len <= CAPACITY {
+                break;
+            }
+            // The new member is the rightmost: it goes first if it is long, or if no
+            // earlier member is long.
+            if member_len > LONG_MEMBER || !self.drop_rightmost_long() {
+                self.truncated = self.truncated.saturating_add(1);
+                return;
+            }
+        }
+        if !self.text.is_empty() {
+            let _ = self.text.push(',');
+        }
+        let _ = self.text.push_str(key);
+        let _ = self.text.push('=');
+        let _ = self.text.push_str(value);
+    }
+
+    /// Drops the rightmost member (the rightmost long one first if `long_first`).
+    fn drop_rightmost(&mut self, long_first: bool) {
+        if long_first && self.drop_rightmost_long() {
+            return;
+        }
+        let last = self
+            .spans()
+            .last()
+            .map(|(start, m)| (start, start + m.len()));
+        if let Some((start, end)) = last {
+            self.remove_span(start, end);
+            self.truncated = self.truncated.saturating_add(1);
+        }
+    }
+
+    /// Drops the rightmost member longer than [`LONG_MEMBER`]; returns whether any.
+    fn drop_rightmost_long(&mut self) -> bool {
+        let long = self
+            .spans()
+            .filter(|(_, m)| m.len() > LONG_MEMBER)
+            .last()
+            .map(|(start, m)| (start, start + m.len()));
+        match long {
+            Some((start, end)) => {
+                self.remove_span(start, end);
+                self.truncated = self.truncated.saturating_add(1);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Returns each member with its byte offset in the text.
+    fn spans(&self) -> impl Iterator<Item = (usize, &str)> {
+        let mut offset = 0;
+        self.text
+            .split(',')
+            .filter(|m| !m.is_empty())
+            .map(move |m| {
+                let start = offset;
+                offset += m.len() + 1;
+                (start, m)
+            })
+    }
+
+    /// Removes the member at `start..end` and one adjoining comma.
+    fn remove_span(&mut self, start: usize, end: usize) {
+        let len = self.text.len();
+        let range = if end < len {
+            start..end + 1
+        } else if start > 0 {
+            start - 1..end
+        } else {
+            start..end
+        };
+        // Offsets come from `spans`, so they are in bounds and on ASCII boundaries.
+        if range.end <= len {
+            self.text.drain(range);
+        }
+    }
+}
+
+impl fmt::Display for TraceState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl<'a> IntoIterator for &'a TraceState {
+    type Item = (&'a str, &'a str);
+    type IntoIter = Iter<'a>;
+    fn into_iter(self) -> Iter<'a> {
+        self.iter()
+    }
+}
+
+/// Borrowing iterator over the `(key, value)` members of a [`TraceState`].
+#[derive(Debug, Clone)]
+pub struct Iter<'a> {
+    rest: &'a str,
+}
+
+impl<'a> Iterator for Iter<'a> {
+    type Item = (&'a str, &'a str);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        while !self.rest.is_empty() {
+            let (member, rest) = self.rest.split_once(',').unwrap_or((self.rest, ""));
+            self.rest = rest;
+            if let Some(kv) = member.split_once('=') {
+                return Some(kv);
+            }
+        }
+        None
+    }
+}
+
+/// A checked view of an `ot` member value: `k1:v1;k2:v2` with unique sub-keys
+/// `lcalpha *(lcalpha / DIGIT)` and values of `A-Z a-z 0-9 . _ -`, at most 256
+/// characters (OTel trace/tracestate-handling.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct OtValue<'a>(&'a str);
+
+impl<'a> OtValue<'a> {
+    /// Largest valid threshold and randomness: 2^56 - 1.
+    pub const MAX_THRESHOLD: u64 = (1 << 56) - 1;
+
+    /// Checks `value`; `None` when it breaks the `ot` grammar or repeats a sub-key.
+    pub fn parse(value: &'a str) -> Option<Self> {
+        if value.len() > MAX_VALUE_LEN {
+            return None;
+        }
+        let candidate = OtValue(value);
+        for (i, entry) in value.split(';').enumerate() {
+            let (k, v) = entry.split_once(':')?;
+            let kb = k.as_bytes();
+            let key_ok = kb.first().is_some_and(u8::is_ascii_lowercase)
+                && kb
+                    .iter()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+            let value_ok = v
+                .bytes()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-'));
+            if !key_ok || !value_ok || candidate.iter().take(i).any(|(pk, _)| pk == k) {
+                return None;
+            }
+        }
+        Some(candidate)
+    }
+
+    /// Returns the text of the value.
+    pub const fn as_str(&self) -> &'a str {
+        self.0
+    }
+
+    /// Returns an iterator over the `(sub-key, value)` entries.
+    pub fn iter(&self) -> impl Iterator<Item = (&'a str, &'a str)> {
+        self.0.split(';').filter_map(|e| e.split_once(':'))
+    }
+
+    /// Returns the value of `sub_key`.
+    pub fn get(&self, sub_key: &str) -> Option<&'a str> {
+        self.iter().find(|&(k, _)| k == sub_key).map(|(_, v)| v)
+    }
+
+    /// Returns the decoded `th` (see [`parse_threshold`]).
+    pub fn threshold(&self) -> Option<u64> {
+        parse_threshold(self.get("th")?)
+    }
+
+    /// Returns the decoded `rv` (see [`parse_randomness`]).
+    pub fn randomness(&self) -> Option<u64> {
+        parse_randomness(self.get("rv")?)
+    }
+}
+
+fn hex_digit(c: u8) -> Option<u64> {
+    match c {
+        b'0'..=b'9' => Some(u64::from(c - b'0')),
+        b'a'..=b'f' => Some(u64::from(c - b'a' + 10)),
+        _ => None,
+    }
+}
+
+/// Decodes a `th` value: 1 to 14 lowercase hex digits, right-padded with zeros to 14
+/// and read as a 56-bit rejection threshold (`8` → 2^55, `0` → 0).
+pub fn parse_threshold(text: &str) -> Option<u64> {
+    let b = text.as_bytes();
+    if b.is_empty() || b.len() > 14 {
+        return None;
+    }
+    let mut th = 0;
+    for &c in b {
+        th = (th << 4) | hex_digit(c)?;
+    }
+    Some(th << (4 * (14 - b.len())))
+}
+
+/// Decodes an `rv` value: exactly 14 lowercase hex digits, a 56-bit number.
+pub fn parse_randomness(text: &str) -> Option<u64> {
+    if text.len() != 14 {
+        return None;
+    }
+    text.bytes()
+        .try_fold(0, |acc, c| Some((acc << 4) | hex_digit(c)?))
+}
+
+/// Encodes a threshold as `th` wants it: 14 lowercase hex digits with trailing zeros
+/// stripped, at least one digit. Returns the number of digits written to `out`.
+///
+/// Only the low 56 bits of `th` are used. `0` → `0`, 2^55 → `8`, 0.75 × 2^56 → `c`.
+pub fn format_threshold(th: u64, out: &mut [u8; 14]) -> usize {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for (i, slot) in out.iter_mut().enumerate() {
+        let shift = 4 * (13 - i);
+        *slot = DIGITS[((th >> shift) & 0xf) as usize];
+    }
+    out.iter().rposition(|&c| c != b'0').map_or(1, |i| i + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::{format, string::String, vec::Vec};
+
+    fn repeat(c: char, n: usize) -> String {
+        core::iter::repeat_n(c, n).collect()
+    }
+
+    /// A row: (reason, header fields, expected canonical text or error).
+    type Vector = (
+        &'static str,
+        &'static [&'static str],
+        Result<&'static str, Error>,
+    );
+
+    #[rustfmt::skip]
+    const VECTORS: &[Vector] = &[
+        ("tracestate_included_traceparent_included",
+            &["foo=1,bar=2"],                            Ok("foo=1,bar=2")),
+        ("spec example, two vendors",
+            &["rojo=00f067aa0ba902b7,congo=t61rcWkgMzE"],
+            Ok("rojo=00f067aa0ba902b7,congo=t61rcWkgMzE")),
+        ("tracestate_empty_header",
+            &[""],                                       Ok("")),
+        ("tracestate_empty_header: whitespace only",
+            &[" \t "],                                   Ok("")),
+        ("tracestate_empty_header: then a value",
+            &["", "foo=1"],                              Ok("foo=1")),
+        ("tracestate_empty_header: after a value",
+            &["foo=1", ""],                              Ok("foo=1")),
+        ("empty members between commas are skipped",
+            &[",foo=1, ,\t,bar=2,"],                     Ok("foo=1,bar=2")),
+        ("tracestate_multiple_headers_different_keys",
+            &["foo=1,bar=2", "rojo=1,congo=2", "baz=3"], Ok("foo=1,bar=2,rojo=1,congo=2,baz=3")),
+        ("tracestate_ows_handling: around commas",
+            &["foo=1 \t , \t bar=2, \t baz=3"],          Ok("foo=1,bar=2,baz=3")),
+        ("tracestate_ows_handling: tabs and spaces",
+            &["foo=1\t \t,\t \tbar=2,\t \tbaz=3"],       Ok("foo=1,bar=2,baz=3")),
+        ("tracestate_ows_handling: leading",
+            &["\t foo=1"],                               Ok("foo=1")),
+        ("tracestate_ows_handling: trailing",
+            &["foo=1 \t"],                               Ok("foo=1")),
+        ("a value may start with spaces",
+            &["foo=  1"],                                Ok("foo=  1")),
+        ("a value may contain spaces",
+            &["foo=a b"],                                Ok("foo=a b")),
+        ("tracestate_duplicated_keys: the first is kept",
+            &["foo=1,foo=2"],                            Ok("foo=1")),
+        ("tracestate_duplicated_keys: across fields",
+            &["foo=1", "bar=3,foo=2"],                   Ok("foo=1,bar=3")),
+        ("multi-tenant key",
+            &["tenant@system=1"],                        Ok("tenant@system=1")),
+        ("key may start with a digit",
+            &["1vendor=x"],                              Ok("1vendor=x")),
+        ("Level 2 keys: trailing @ is valid",
+            &["foo@=1,bar=2"],                           Ok("foo@=1,bar=2")),
+        ("Level 2 keys: @@ is valid",
+            &["foo@@bar=1"],                             Ok("foo@@bar=1")),
+        ("Level 2 keys: several @ are valid",
+            &["a@b@c=1"],                                Ok("a@b@c=1")),
+        ("tracestate_key_illegal_vendor_format: leading @",
+            &["@foo=1,bar=2"],                           Err(Error::InvalidKey)),
+        ("tracestate_key_illegal_characters: space before =",
+            &["foo =1"],                                 Err(Error::InvalidKey)),
+        ("tracestate_key_illegal_characters: uppercase",
+            &["FOO=1"],                                  Err(Error::InvalidKey)),
+        ("tracestate_key_illegal_characters: dot",
+            &["foo.bar=1"],                              Err(Error::InvalidKey)),
+        ("key may not start with _",
+            &["_foo=1"],                                 Err(Error::InvalidKey)),
+        ("empty key",
+            &["=1"],                                     Err(Error::InvalidKey)),
+        ("tracestate_value_illegal_characters: second =",
+            &["foo=bar=baz"],                            Err(Error::InvalidValue)),
+        ("tracestate_value_illegal_characters: empty value",
+            &["foo=,bar=3"],                             Err(Error::InvalidValue)),
+        ("value with a tab inside",
+            &["foo=a\tb"],                               Err(Error::InvalidValue)),
+        ("value with a non-ASCII character",
+            &["foo=caf\u{e9}"],                          Err(Error::InvalidValue)),
+        ("value with DEL",
+            &["foo=a\x7f"],                              Err(Error::InvalidValue)),
+        ("member without =",
+            &["foo"],                                    Err(Error::MissingEquals)),
+        ("one bad member discards all fields",
+            &["foo=1", "bar"],                           Err(Error::MissingEquals)),
+    ];
+
+    #[test]
+    fn vectors() {
+        for &(reason, fields, expected) in VECTORS {
+            let got = TraceState::parse_values(fields.iter().copied());
+            match expected {
+                Ok(text) => {
+                    let ts = got.unwrap_or_else(|e| panic!("{reason}: {e:?}"));
+                    assert_eq!(ts.as_str(), text, "{reason}");
+                    assert_eq!(ts.truncated(), 0, "{reason}");
+                }
+                Err(e) => assert_eq!(got, Err(e), "{reason}"),
+            }
+        }
+    }
+
+    #[test]
+    fn tracestate_all_allowed_characters() {
+        let key = "abcdefghijklmnopqrstuvwxyz0123456789_-*/";
+        let value: String = (0x20u8..=0x7e)
+            .filter(|&c| c != b',' && c != b'=')
+            .map(char::from)
+            .collect();
+        for key in [String::from(key), format!("{key}@a-z0-9_-*/")] {
+            let header = format!("{key}={value}");
+            let ts = TraceState::parse(&header).unwrap();
+            assert_eq!(ts.get(&key), Some(value.as_str()));
+        }
+    }
+
+    #[test]
+    fn tracestate_key_length_limit() {
+        let ok = format!("{}=1", repeat('z', 256));
+        assert_eq!(TraceState::parse(&ok).unwrap().len(), 1);
+        let too_long = format!("{}=1", repeat('z', 257));
+        assert_eq!(TraceState::parse(&too_long), Err(Error::InvalidKey));
+        // Level 2 dropped the tenant/system split: only the 256 total counts.
+        let tenant = format!("{}@{}=1", repeat('t', 241), repeat('v', 14));
+        assert!(TraceState::parse(&tenant).is_ok());
+        let long_system = format!("t@{}=1", repeat('v', 15));
+        assert!(TraceState::parse(&long_system).is_ok());
+    }
+
+    #[test]
+    fn tracestate_value_length_limit() {
+        assert!(TraceState::parse(&format!("k={}", repeat('v', 256))).is_ok());
+        assert_eq!(
+            TraceState::parse(&format!("k={}", repeat('v', 257))),
+            Err(Error::InvalidValue)
+        );
+    }
+
+    fn members(n: usize) -> Vec<String> {
+        (1..=n).map(|i| format!("bar{i:02}={i:02}")).collect()
+    }
+
+    #[test]
+    fn tracestate_member_count_limit() {
+        let m = members(33);
+        let fields = [m[..10].join(","), m[10..20].join(","), m[20..30].join(",")];
+        let ok = TraceState::parse_values(
+            fields
+                .iter()
+                .map(String::as_str)
+                .chain([m[30..32].join(",").as_str()]),
+        )
+        .unwrap();
+        assert_eq!(ok.len(), 32);
+        assert_eq!(ok.get("bar01"), Some("01"));
+        let too_many = TraceState::parse_values(
+            fields
+                .iter()
+                .map(String::as_str)
+                .chain([m[30..33].join(",").as_str()]),
+        );
+        assert_eq!(too_many, Err(Error::TooManyMembers));
+    }
+
+    #[test]
+    fn duplicates_count_towards_the_member_limit() {
+        let header = core::iter::repeat_n("foo=1", 33)
+            .collect::<Vec<_>>()
+            .join(",");
+        assert_eq!(TraceState::parse(&header), Err(Error::TooManyMembers));
+    }
+
+    #[test]
+    fn insert_moves_the_member_to_the_front() {
+        let mut ts = TraceState::parse("rojo=00f067aa0ba902b7,congo=t61rcWkgMzE").unwrap();
+        ts.insert("congo", "ucfJifl5GOE").unwrap();
+        assert_eq!(ts.as_str(), "congo=ucfJifl5GOE,rojo=00f067aa0ba902b7");
+        ts.insert("new", "1").unwrap();
+        assert_eq!(ts.as_str(), "new=1,congo=ucfJifl5GOE,rojo=00f067aa0ba902b7");
+        assert!(ts.remove("congo"));
+        assert!(!ts.remove("congo"));
+        assert_eq!(ts.as_str(), "new=1,rojo=00f067aa0ba902b7");
+        assert!(ts.remove("rojo"));
+        assert!(ts.remove("new"));
+        assert!(ts.is_empty());
+        ts.insert("only", "x").unwrap();
+        assert_eq!(ts.as_str(), "only=x");
+    }
+
+    #[test]
+    fn remove_does_not_match_key_prefixes() {
+        let mut ts = TraceState::parse("foobar=1,foo=2").unwrap();
+        assert!(ts.remove("foo"));
+        assert_eq!(ts.as_str(), "foobar=1");
+        assert_eq!(ts.get("foo"), None);
+    }
+
+    #[test]
+    fn insert_rejects_bad_members_without_change() {
+        let mut ts = TraceState::parse("a=1").unwrap();
+        assert_eq!(ts.insert("A", "1"), Err(Error::InvalidKey));
+        assert_eq!(ts.insert("b", ""), Err(Error::InvalidValue));
+        assert_eq!(ts.insert("b", "x,y"), Err(Error::InvalidValue));
+        assert_eq!(ts.insert("b", "x "), Err(Error::InvalidValue));
+        assert_eq!(
+            ts.insert(&repeat('k', 256), &repeat('v', 256)),
+            Err(Error::TooLong)
+        );
+        assert_eq!(ts.as_str(), "a=1");
+    }
+
+    #[test]
+    fn the_33rd_member_drops_the_rightmost() {
+        let m = members(32);
+        let mut ts = TraceState::parse(&m.join(",")).unwrap();
+        ts.insert("new", "1").unwrap();
+        assert_eq!(ts.len(), 32);
+        assert_eq!(ts.iter().next(), Some(("new", "1")));
+        assert_eq!(ts.get("bar32"), None);
+        assert_eq!(ts.get("bar31"), Some("31"));
+        assert_eq!(ts.truncated(), 1);
+        // Updating an existing key of a full list drops nothing.
+        ts.insert("bar05", "x").unwrap();
+        assert_eq!((ts.len(), ts.truncated()), (32, 1));
+    }
+
+    #[test]
+    fn parse_truncates_long_members_first_then_from_the_right() {
+        // 4 short members of 100 characters, a long one of 150, one more short one.
+        let short = |c: char| format!("{c}={}", repeat('v', 98));
+        let long = format!("l={}", repeat('v', 148));
+        let fields = [
+            short('a'),
+            short('b'),
+            long.clone(),
+            short('c'),
+            short('d'),
+            short('e'),
+        ];
+        let ts = TraceState::parse_values(fields.iter().map(String::as_str)).unwrap();
+        // Without the long member: 5 × 100 + 4 commas = 504 ≤ 512.
+        let keys: Vec<&str> = ts.iter().map(|(k, _)| k).collect();
+        assert_eq!(keys, ["a", "b", "c", "d", "e"]);
+        assert_eq!(ts.truncated(), 1);
+        assert_eq!(ts.as_str().len(), 504);
+
+        // Only short members: drop from the right.
+        let fields = ['a', 'b', 'c', 'd', 'e', 'f'].map(short);
+        let ts = TraceState::parse_values(fields.iter().map(String::as_str)).unwrap();
+        let keys: Vec<&str> = ts.iter().map(|(k, _)| k).collect();
+        assert_eq!(keys, ["a", "b", "c", "d", "e"]);
+        assert_eq!(ts.truncated(), 1);
+    }
+
+    #[test]
+    fn truncation_at_512_keeps_an_exact_fit() {
+        // Two members of 255 characters and a comma: exactly 511; a third of 1 does not
+        // fit with its comma (513), and it is the rightmost, so it goes.
+        let a = format!("a={}", repeat('v', 253));
+        let b = format!("b={}", repeat('v', 253));
+        let ts = TraceState::parse(&format!("{a},{b}")).unwrap();
+        assert_eq!(ts.as_str().len(), 511);
+        let ts = TraceState::parse(&format!("{a},{b},c=1")).unwrap();
+        // Both a and b are long (> 128), so the rightmost long member (b) goes first.
+        assert_eq!(ts.as_str(), format!("{a},c=1"));
+        assert_eq!(ts.truncated(), 1);
+    }
+
+    #[test]
+    fn insert_over_capacity_drops_long_members_first() {
+        let l = format!("l={}", repeat('v', 200));
+        let m = format!("m={}", repeat('v', 200));
+        let mut ts = TraceState::parse_values([l.as_str(), "s1=1", m.as_str(), "s2=2"]).unwrap();
+        // 417 + 1 + 252 > 512: the rightmost long member (m) goes, and that is enough.
+        ts.insert("n", &repeat('w', 250)).unwrap();
+        let keys: Vec<&str> = ts.iter().map(|(k, _)| k).collect();
+        assert_eq!(keys, ["n", "l", "s1", "s2"]);
+        assert_eq!(ts.truncated(), 1);
+        assert!(ts.as_str().len() <= CAPACITY);
+    }
+
+    #[test]
+    fn emit_into_a5_buffer_and_display() {
+        let ts = TraceState::parse("rojo=00f067aa0ba902b7, congo=t61rcWkgMzE").unwrap();
+        let text = b"rojo=00f067aa0ba902b7,congo=t61rcWkgMzE";
+        let mut buf = [0xa5; 64];
+        assert_eq!(ts.emit(&mut buf), Ok(text.len()));
+        assert_eq!(&buf[..text.len()], text);
+        assert!(buf[text.len()..].iter().all(|&b| b == 0xa5));
+        for len in 0..text.len() {
+            assert_eq!(ts.emit(&mut buf[..len]), Err(BufferTooSmall));
+        }
+        assert_eq!(format!("{ts}"), "rojo=00f067aa0ba902b7,congo=t61rcWkgMzE");
+        assert_eq!(TraceState::parse(&format!("{ts}")), Ok(ts));
+    }
+
+    #[test]
+    fn equality_ignores_the_truncated_count() {
+        let a = TraceState::parse("a=1").unwrap();
+        let mut b = TraceState::parse(&members(32).join(",")).unwrap();
+        b.insert("new", "1").unwrap();
+        assert_eq!(b.truncated(), 1);
+        b.clear();
+        b.insert("a", "1").unwrap();
+        assert_eq!(a, b);
+    }
+
+    /// Rows: (reason, `th` text, threshold).
+    #[rustfmt::skip]
+    const THRESHOLDS: &[(&str, &str, u64)] = &[
+        ("100 %: nothing rejected",            "0",              0),
+        ("50 %",                               "8",              1 << 55),
+        ("25 %: (1 - 0.25) × 2^56",            "c",              0xc << 52),
+        ("1 % at 4-digit precision (spec)",    "fd70a",          0xfd70a << 36),
+        ("1/3 at 4 digits",                    "aaab",           0xaaab << 40),
+        ("smallest probability 2^-56",         "ffffffffffffff", (1 << 56) - 1),
+        ("one digit short of 14",              "0000000000001",  1 << 4),
+    ];
+
+    #[test]
+    fn threshold_vectors() {
+        for &(reason, text, th) in THRESHOLDS {
+            assert_eq!(parse_threshold(text), Some(th), "{reason}");
+            let mut out = [0; 14];
+            let n = format_threshold(th, &mut out);
+            assert_eq!(&out[..n], text.as_bytes(), "{reason}");
+        }
+        for bad in ["", "000000000000000", "C", "g", "-1", " 8"] {
+            assert_eq!(parse_threshold(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn randomness_is_exactly_14_hex_digits() {
+        assert_eq!(parse_randomness("6e6d1a75832a2f"), Some(0x6e6d1a75832a2f));
+        assert_eq!(parse_randomness("ffffffffffffff"), Some((1 << 56) - 1));
+        assert_eq!(parse_randomness("6e6d1a75832a2"), None);
+        assert_eq!(parse_randomness("6e6d1a75832a2f0"), None);
+        assert_eq!(parse_randomness("6E6D1A75832A2F"), None);
+    }
+
+    /// Rows: (reason, `ot` value, th, rv).
+    #[rustfmt::skip]
+    const OT_VALUES: &[(&str, &str, Option<u64>, Option<u64>)] = &[
+        ("th only",                  "th:8",                       Some(1 << 55), None),
+        ("rv then th",               "rv:6e6d1a75832a2f;th:c",
+         Some(0xc << 52), Some(0x6e6d1a75832a2f)),
+        ("unknown sub-keys are fine", "p:8;th:0;k1:13",            Some(0), None),
+        ("values may use . _ - A-Z", "x:A.b_C-1;th:8",             Some(1 << 55), None),
+        ("empty values are allowed", "x:;th:8",                    Some(1 << 55), None),
+        ("th too long is absent",    "th:000000000000001",         None, None),
+        ("rv too short is absent",   "rv:6e6d",                    None, None),
+        ("duplicate sub-key",        "th:8;th:c",                  None, None),
+        ("sub-key with uppercase",   "Th:8",                       None, None),
+        ("sub-key starting with a digit", "1th:8",                 None, None),
+        ("bad value character",      "th:8;x:a/b",                 None, None),
+        ("entry without ':'",        "th:8;x",                     None, None),
+        ("empty entry",              "th:8;",                      None, None),
+    ];
+
+    #[test]
+    fn ot_value_vectors() {
+        for &(reason, value, th, rv) in OT_VALUES {
+            let ts = TraceState::parse(&format!("ot={value}")).unwrap();
+            assert_eq!(ts.ot_threshold(), th, "{reason}");
+            assert_eq!(ts.ot_randomness(), rv, "{reason}");
+        }
+        assert_eq!(TraceState::new().ot_threshold(), None);
+    }
+
+    #[test]
+    fn set_ot_threshold_keeps_other_sub_keys_and_moves_ot_first() {
+        let mut ts = TraceState::parse("congo=1,ot=rv:6e6d1a75832a2f;p:8").unwrap();
+        ts.set_ot_threshold(Some(0xc << 52)).unwrap();
+        assert_eq!(ts.as_str(), "ot=th:c;rv:6e6d1a75832a2f;p:8,congo=1");
+        // Replacing keeps th in its place.
+        ts.set_ot_threshold(Some(0)).unwrap();
+        assert_eq!(ts.as_str(), "ot=th:0;rv:6e6d1a75832a2f;p:8,congo=1");
+        ts.set_ot_threshold(None).unwrap();
+        assert_eq!(ts.as_str(), "ot=rv:6e6d1a75832a2f;p:8,congo=1");
+        assert_eq!(ts.ot_randomness(), Some(0x6e6d1a75832a2f));
+    }
+
+    #[test]
+    fn erasing_the_last_sub_key_removes_ot() {
+        let mut ts = TraceState::parse("congo=1,ot=th:8").unwrap();
+        ts.set_ot_threshold(None).unwrap();
+        assert_eq!(ts.as_str(), "congo=1");
+        // Erasing an absent th changes nothing, and does not reorder.
+        let mut ts = TraceState::parse("congo=1,ot=rv:6e6d1a75832a2f").unwrap();
+        ts.set_ot_threshold(None).unwrap();
+        assert_eq!(ts.as_str(), "congo=1,ot=rv:6e6d1a75832a2f");
+    }
+
+    #[test]
+    fn set_ot_threshold_on_empty_and_malformed_values() {
+        let mut ts = TraceState::new();
+        ts.set_ot_threshold(Some(0xfd70a << 36)).unwrap();
+        assert_eq!(ts.as_str(), "ot=th:fd70a");
+        assert_eq!(ts.set_ot_threshold(Some(1 << 56)), Err(Error::InvalidValue));
+        assert_eq!(ts.as_str(), "ot=th:fd70a");
+
+        let mut ts = TraceState::parse("ot=th:8;th:c,a=1").unwrap();
+        ts.set_ot_threshold(None).unwrap();
+        assert_eq!(
+            ts.as_str(),
+            "ot=th:8;th:c,a=1",
+            "malformed ot is left alone on erase"
+        );
+        ts.set_ot_threshold(Some(1 << 55)).unwrap();
+        assert_eq!(ts.as_str(), "ot=th:8,a=1", "and replaced on write");
+    }
+
+    #[test]
+    fn set_ot_threshold_refuses_values_over_256() {
+        let other = format!("x:{}", repeat('a', 250));
+        let mut ts = TraceState::parse(&format!("ot={other}")).unwrap();
+        assert_eq!(ts.set_ot_threshold(Some(0)), Err(Error::InvalidValue));
+        assert_eq!(ts.get("ot"), Some(other.as_str()));
+    }
+
+    fn arb_key() -> impl Strategy<Value = String> {
+        "[a-z0-9][a-z0-9_*/@-]{0,20}"
+    }
+
+    fn arb_value() -> impl Strategy<Value = String> {
+        "[ -+\\--<>-~]{0,30}[!-+\\--<>-~]"
+    }
+
+    proptest! {
+        #[test]
+        fn parse_never_panics(s in "\\PC{0,600}") {
+            if let Ok(ts) = TraceState::parse(&s) {
+                prop_assert!(ts.as_str().len() <= CAPACITY);
+                prop_assert!(ts.len() <= MAX_MEMBERS);
+            }
+        }
+
+        #[test]
+        fn parse_never_panics_on_tracestate_like_text(s in "[a-z0-9@=, \t;:]{0,700}") {
+            if let Ok(ts) = TraceState::parse(&s) {
+                prop_assert_eq!(TraceState::parse(ts.as_str()), Ok(ts));
+            }
+        }
+
+        #[test]
+        fn round_trip(kvs in proptest::collection::vec((arb_key(), arb_value()), 0..40)) {
+            let mut ts = TraceState::new();
+            for (k, v) in &kvs {
+                ts.insert(k, v).unwrap();
+                prop_assert_eq!(ts.iter().next(), Some((k.as_str(), v.as_str())));
+                prop_assert_eq!(ts.get(k), Some(v.as_str()));
+                prop_assert!(ts.len() <= MAX_MEMBERS);
+                prop_assert!(ts.as_str().len() <= CAPACITY);
+            }
+            let back = TraceState::parse(ts.as_str()).unwrap();
+            prop_assert_eq!(back.as_str(), ts.as_str());
+            prop_assert_eq!(back.iter().count(), ts.len());
+        }
+
+        #[test]
+        fn threshold_round_trip(th in 0u64..(1 << 56)) {
+            let mut out = [0; 14];
+            let n = format_threshold(th, &mut out);
+            let text = core::str::from_utf8(&out[..n]).unwrap();
+            prop_assert_eq!(parse_threshold(text), Some(th));
+        }
+
+        #[test]
+        fn set_ot_threshold_round_trip(th in 0u64..(1 << 56), rv in 0u64..(1 << 56)) {
+            let mut ts = TraceState::parse(&format!("a=1,ot=rv:{rv:014x}")).unwrap();
+            ts.set_ot_threshold(Some(th)).unwrap();
+            prop_assert_eq!(ts.ot_threshold(), Some(th));
+            prop_assert_eq!(ts.ot_randomness(), Some(rv));
+            prop_assert_eq!(ts.iter().next().map(|(k, _)| k), Some("ot"));
+        }
     }
 }
