@@ -1,1 +1,6 @@
-//! Cross-crate tests for picotrace live in `tests/tests/`.
+//! Support for picotrace's cross-crate tests: a real OTLP collector started on a free
+//! loopback port, and a reader for what it decoded.
+//!
+//! The tests themselves live in `tests/tests/`.
+
+pub mod collector;
