@@ -8,6 +8,7 @@ use std::fs;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// A running collector; killed when dropped.
@@ -65,7 +66,9 @@ pub fn rotel_binary() -> Option<PathBuf> {
             return Some(p);
         }
     }
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent()?.to_path_buf();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()?
+        .to_path_buf();
     if let Ok(p) = fs::read_to_string(root.join("target/ci/rotel-agent-path")) {
         let p = PathBuf::from(p.trim());
         if p.exists() {
@@ -84,7 +87,10 @@ pub fn rotel_binary() -> Option<PathBuf> {
 
 /// Returns a loopback port nobody listens on right now.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("bind an ephemeral port")
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("bind an ephemeral port")
 }
 
 impl Collector {
@@ -93,29 +99,55 @@ impl Collector {
     /// # Panics
     /// When the collector is not installed (run `ci/install.sh collector`) or does not start.
     pub fn start() -> Collector {
-        let bin = rotel_binary().expect("rotel collector not installed: run `ci/install.sh collector`");
+        let bin =
+            rotel_binary().expect("rotel collector not installed: run `ci/install.sh collector`");
         let http_port = free_port();
         let grpc_port = free_port();
         Self::start_at(&bin, http_port, grpc_port)
     }
 
     fn start_at(bin: &Path, http_port: u16, grpc_port: u16) -> Collector {
-        let log_path = std::env::temp_dir().join(format!("picotrace-collector-{}-{http_port}.log", std::process::id()));
+        static STARTS: AtomicUsize = AtomicUsize::new(0);
+        let n = STARTS.fetch_add(1, Ordering::Relaxed);
+        let log_path = std::env::temp_dir().join(format!(
+            "picotrace-collector-{}-{http_port}-{n}.log",
+            std::process::id()
+        ));
         let log = fs::File::create(&log_path).expect("create collector log");
         let child = Command::new(bin)
-            .args(["start", "--otlp-http-endpoint", &format!("127.0.0.1:{http_port}")])
+            .args([
+                "start",
+                "--otlp-http-endpoint",
+                &format!("127.0.0.1:{http_port}"),
+            ])
             .args(["--otlp-grpc-endpoint", &format!("127.0.0.1:{grpc_port}")])
-            .args(["--exporter", "blackhole", "--debug-log", "traces", "--debug-log-verbosity", "detailed"])
+            .args([
+                "--exporter",
+                "blackhole",
+                "--debug-log",
+                "traces",
+                "--debug-log-verbosity",
+                "detailed",
+            ])
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("clone log handle"))
             .stderr(log)
             .spawn()
             .expect("start rotel");
         let http_addr: SocketAddr = format!("127.0.0.1:{http_port}").parse().expect("address");
-        let collector = Collector { child, endpoint: format!("http://{http_addr}"), http_addr, log_path };
+        let collector = Collector {
+            child,
+            endpoint: format!("http://{http_addr}"),
+            http_addr,
+            log_path,
+        };
         let deadline = Instant::now() + Duration::from_secs(20);
         while TcpStream::connect_timeout(&http_addr, Duration::from_millis(200)).is_err() {
-            assert!(Instant::now() < deadline, "collector did not start; log:\n{}", collector.log());
+            assert!(
+                Instant::now() < deadline,
+                "collector did not start; log:\n{}",
+                collector.log()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
         collector
@@ -149,7 +181,11 @@ impl Collector {
     }
 
     /// Waits until `done(spans)` holds or `timeout` passes; returns the spans either way.
-    pub fn wait_for(&self, timeout: Duration, done: impl Fn(&[CollectedSpan]) -> bool) -> Vec<CollectedSpan> {
+    pub fn wait_for(
+        &self,
+        timeout: Duration,
+        done: impl Fn(&[CollectedSpan]) -> bool,
+    ) -> Vec<CollectedSpan> {
         let deadline = Instant::now() + timeout;
         loop {
             let spans = self.spans();
@@ -200,7 +236,11 @@ pub fn parse_log(log: &str) -> Vec<CollectedSpan> {
     let service = |r: &[(String, String)]| {
         r.iter()
             .find(|(k, _)| k == "service.name")
-            .map(|(_, v)| v.trim_start_matches("Str(").trim_end_matches(')').to_string())
+            .map(|(_, v)| {
+                v.trim_start_matches("Str(")
+                    .trim_end_matches(')')
+                    .to_string()
+            })
             .unwrap_or_default()
     };
     for line in log.lines() {
@@ -262,17 +302,15 @@ pub fn parse_log(log: &str) -> Vec<CollectedSpan> {
                     Section::Events => {
                         if k == "Name" {
                             span.events.push(v);
-                        } else if line.trim_start().starts_with("-> ") && line.starts_with("          ") {
+                        } else if line.trim_start().starts_with("-> ")
+                            && line.starts_with("          ")
+                        {
                             if let Some(last) = span.event_attributes.last_mut() {
                                 last.push((k, v));
                             }
                         }
                     }
-                    Section::Links => {
-                        if k == "ID" {
-                            span.links.push(v);
-                        }
-                    }
+                    Section::Links if k == "ID" => span.links.push(v),
                     _ => {}
                 }
             }
@@ -337,12 +375,27 @@ SpanLink #0
         assert_eq!(s.span_id, "00f067aa0ba902b7");
         assert_eq!(s.name, "op");
         assert_eq!(s.kind, "SPAN_KIND_SERVER");
-        assert_eq!((s.start, s.end), (1_700_000_000_000_000_000, 1_700_000_000_100_000_000));
+        assert_eq!(
+            (s.start, s.end),
+            (1_700_000_000_000_000_000, 1_700_000_000_100_000_000)
+        );
         assert_eq!(s.status_code, "STATUS_CODE_ERROR");
         assert_eq!(s.status_message, "bad");
-        assert_eq!(s.attributes, [("a".into(), "Int(5)".into()), ("arr".into(), "Slice(Str(x))".into())]);
+        assert_eq!(
+            s.attributes,
+            [
+                ("a".into(), "Int(5)".into()),
+                ("arr".into(), "Slice(Str(x))".into())
+            ]
+        );
         assert_eq!(s.events, ["exception"]);
-        assert_eq!(s.event_attributes, [vec![("exception.message".to_string(), "Str(boom)".to_string())]]);
+        assert_eq!(
+            s.event_attributes,
+            [vec![(
+                "exception.message".to_string(),
+                "Str(boom)".to_string()
+            )]]
+        );
         assert_eq!(s.links, ["b7ad6b7169203331"]);
     }
 }

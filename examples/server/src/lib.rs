@@ -1,1 +1,36 @@
-//! picotrace examples: see `src/bin/`.
+//! Shared pieces of the example servers: header carriers for `tiny_http` requests and
+//! command-line parsing. The programs themselves are in `src/bin/`.
+
+use picotrace::propagation::Extractor;
+
+/// Reads W3C headers from a `tiny_http` request (names compared case-insensitively).
+pub struct TinyHttpHeaders<'a>(pub &'a [tiny_http::Header]);
+
+impl Extractor for TinyHttpHeaders<'_> {
+    fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|h| h.field.as_str().as_str().eq_ignore_ascii_case(name))
+            .map(|h| h.value.as_str())
+    }
+
+    fn get_all(&self, name: &str, f: &mut dyn FnMut(&str)) {
+        for h in self
+            .0
+            .iter()
+            .filter(|h| h.field.as_str().as_str().eq_ignore_ascii_case(name))
+        {
+            f(h.value.as_str());
+        }
+    }
+}
+
+/// Returns the value after `--name` on the command line, or `default`.
+pub fn arg(name: &str, default: &str) -> String {
+    let flag = format!("--{name}");
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| *a == flag)
+        .and_then(|i| args.get(i + 1).cloned())
+        .unwrap_or_else(|| default.to_string())
+}

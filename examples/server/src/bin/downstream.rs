@@ -1,0 +1,41 @@
+//! The downstream service of the two-service example: `GET /rank` continues the trace
+//! the gateway propagated (traceparent, tracestate, baggage) and answers.
+//!
+//!     OTEL_SERVICE_NAME=ranker cargo run -p picotrace-examples --bin downstream -- --port 8081 --requests 1
+
+use picotrace::{semconv, Baggage, TraceContext};
+use picotrace_examples::{arg, TinyHttpHeaders};
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let provider = picotrace_std::init_from_env()?;
+    let port = arg("port", "8081");
+    let requests: usize = arg("requests", "0").parse()?; // 0: serve forever
+    let server = tiny_http::Server::http(format!("127.0.0.1:{port}")).map_err(|e| e.to_string())?;
+    eprintln!("downstream listening on 127.0.0.1:{port}");
+    for (n, request) in server.incoming_requests().enumerate() {
+        let tracer = provider.tracer();
+        let headers = TinyHttpHeaders(request.headers());
+        let incoming = TraceContext::from_headers(&headers);
+        let baggage: Baggage = Baggage::from_headers(&headers);
+        let span = tracer.start_server_span("GET /rank", &incoming);
+        span.set_attribute(semconv::HTTP_REQUEST_METHOD, "GET");
+        span.set_attribute(semconv::URL_PATH, "/rank");
+        let mut tenant = [0u8; 64];
+        if let Some(t) = baggage.get_decoded("tenant.name", &mut tenant) {
+            span.set_attribute_dyn("tenant.name", t);
+        }
+        let score = span.child("score_results");
+        score.set_attribute("results.count", 3);
+        score.set_ok();
+        score.end();
+        span.set_attribute(semconv::HTTP_RESPONSE_STATUS_CODE, 200);
+        span.set_ok();
+        span.end();
+        request.respond(tiny_http::Response::from_string("[3,1,2]"))?;
+        if requests != 0 && n + 1 >= requests {
+            break;
+        }
+    }
+    provider.shutdown()?;
+    Ok(())
+}

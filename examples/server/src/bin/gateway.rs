@@ -1,0 +1,77 @@
+//! The gateway of the two-service example: `GET /search` starts (or continues) a trace,
+//! calls the downstream service over HTTP with the context in `traceparent`,
+//! `tracestate` and `baggage`, and answers.
+//!
+//!     OTEL_SERVICE_NAME=gateway cargo run -p picotrace-examples --bin gateway -- \
+//!         --port 8080 --downstream http://127.0.0.1:8081 --requests 1
+
+use std::collections::HashMap;
+
+use picotrace::{semconv, Baggage, TraceContext};
+use picotrace_examples::{arg, TinyHttpHeaders};
+use picotrace_std::HashMapInjector;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let provider = picotrace_std::init_from_env()?;
+    let port = arg("port", "8080");
+    let downstream = arg("downstream", "http://127.0.0.1:8081");
+    let requests: usize = arg("requests", "0").parse()?; // 0: serve forever
+    let server = tiny_http::Server::http(format!("127.0.0.1:{port}")).map_err(|e| e.to_string())?;
+    eprintln!("gateway listening on 127.0.0.1:{port}, calling {downstream}");
+    for (n, request) in server.incoming_requests().enumerate() {
+        let tracer = provider.tracer();
+        let headers = TinyHttpHeaders(request.headers());
+        let incoming = TraceContext::from_headers(&headers);
+        let mut baggage: Baggage = Baggage::from_headers(&headers);
+        let span = tracer.start_server_span("GET /search", &incoming);
+        span.set_attribute(semconv::HTTP_REQUEST_METHOD, "GET");
+        span.set_attribute(semconv::URL_PATH, "/search");
+        if baggage.get("tenant.name").is_none() {
+            baggage.insert("tenant.name", "acme")?;
+        }
+
+        let call = tracer.start_client_span("GET /rank", &span);
+        let url = format!("{downstream}/rank");
+        call.set_attribute_dyn(semconv::URL_FULL, url.as_str());
+        let mut outgoing = HashMap::new();
+        tracer.inject_context(&call, &mut HashMapInjector(&mut outgoing));
+        baggage.to_headers(&mut HashMapInjector(&mut outgoing));
+        let mut req = ureq::get(&url);
+        for (name, value) in &outgoing {
+            req = req.header(name, value);
+        }
+        let status = match req.call() {
+            Ok(mut resp) => {
+                let body = resp.body_mut().read_to_string().unwrap_or_default();
+                call.set_attribute(semconv::HTTP_RESPONSE_STATUS_CODE, resp.status().as_u16());
+                call.set_ok();
+                span.add_event_with_attributes(
+                    "ranked",
+                    &[picotrace::KeyValue::new("body.len", body.len() as u32)],
+                );
+                200
+            }
+            Err(e) => {
+                call.record_error(&e);
+                call.set_error("downstream call failed");
+                502
+            }
+        };
+        call.end();
+        span.set_attribute(semconv::HTTP_RESPONSE_STATUS_CODE, status as u16);
+        if status == 200 {
+            span.set_ok();
+        }
+        let trace_id = span.context().trace_id;
+        span.end();
+        request.respond(
+            tiny_http::Response::from_string(format!("trace {trace_id}\n"))
+                .with_status_code(status),
+        )?;
+        if requests != 0 && n + 1 >= requests {
+            break;
+        }
+    }
+    provider.shutdown()?;
+    Ok(())
+}

@@ -1,0 +1,94 @@
+//! The quick start of the original design, in picotrace.
+//!
+//! Prints the trace to the console by default. With `OTEL_EXPORTER_OTLP_ENDPOINT` set
+//! (for example `http://localhost:4318`), exports it over OTLP/HTTP instead; every other
+//! `OTEL_*` variable works as the OpenTelemetry specification says.
+//!
+//!     cargo run -p picotrace-examples --bin quickstart
+
+use picotrace::{semconv, Baggage, TraceContext};
+use picotrace_std::env::TracesExporter;
+use std::collections::HashMap;
+
+use picotrace_std::{
+    ConsoleExporter, EnvConfig, HashMapCarrier, HashMapInjector, SharedExporter, TracerProvider,
+};
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let mut env = EnvConfig::from_env();
+    for warning in &env.warnings {
+        eprintln!("{warning}");
+    }
+    let set = |name: &str| std::env::var_os(name).is_some();
+    if !set("OTEL_SERVICE_NAME") {
+        env.service_name = "gateway-service".into();
+    }
+    let otlp = set("OTEL_EXPORTER_OTLP_ENDPOINT") || set("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT");
+    let exporter = if !otlp && !set("OTEL_TRACES_EXPORTER") {
+        // No collector configured: show the trace as a tree with a duration waterfall.
+        env.exporter = TracesExporter::Console;
+        SharedExporter::new(ConsoleExporter::tree())
+    } else {
+        env.shared_exporter()?
+    };
+    if otlp {
+        println!(
+            "exporting to {} ({:?})",
+            env.otlp.traces_url, env.otlp.protocol
+        );
+    }
+    let provider = TracerProvider::builder()
+        .config(env.tracer_config())
+        .exporter(exporter)
+        .install();
+    let tracer = provider.tracer();
+
+    // Start a root span.
+    let span = tracer.start_server_span("handle_request", None);
+    span.set_attribute(semconv::HTTP_REQUEST_METHOD, "POST");
+    span.set_attribute(semconv::URL_PATH, "/api/search");
+
+    // A child span.
+    let db = span.child("query_database");
+    db.set_attribute(semconv::DB_SYSTEM_NAME, "postgresql");
+    db.set_attribute(semconv::DB_QUERY_TEXT, "SELECT * FROM users");
+    std::thread::sleep(std::time::Duration::from_millis(3));
+    db.set_ok();
+    db.end();
+
+    // Propagate to a downstream call: inject headers, then (as the downstream service
+    // would) extract them and continue the trace.
+    let call = tracer.start_client_span("POST /rank", &span);
+    let mut headers = HashMap::new();
+    tracer.inject_context(&call, &mut HashMapInjector(&mut headers));
+    let mut baggage: Baggage = Baggage::new();
+    baggage.insert("tenant.name", "acme")?;
+    baggage.to_headers(&mut HashMapInjector(&mut headers));
+    let mut names: Vec<_> = headers.iter().collect();
+    names.sort();
+    for (name, value) in names {
+        println!("outgoing {name}: {value}");
+    }
+    let incoming = TraceContext::from_headers(&HashMapCarrier(&headers));
+    let downstream = tracer.start_server_span("rank_results", &incoming);
+    downstream.add_event("cache_miss");
+    std::thread::sleep(std::time::Duration::from_millis(2));
+    downstream.record_exception_with_type("TimeoutError", "ranker did not answer in 2 ms");
+    downstream.set_error("ranker timeout");
+    downstream.end();
+    call.end();
+
+    span.set_attribute(semconv::HTTP_RESPONSE_STATUS_CODE, 200);
+    span.set_ok();
+    span.end();
+
+    provider.shutdown()?;
+    let stats = provider.stats();
+    println!(
+        "spans started {}, exported {}, lost {}",
+        stats.spans_started,
+        stats.spans_exported,
+        stats.spans_lost()
+    );
+    Ok(())
+}

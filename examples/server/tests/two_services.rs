@@ -1,0 +1,158 @@
+//! Two services over real HTTP on loopback: a request with a `traceparent` and `baggage`
+//! enters the gateway, which calls the downstream service; both export to one real
+//! collector, and the collector holds one trace across both services.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use picotrace_tests::collector::{free_port, Collector};
+
+struct Service(Child);
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start(bin: &str, service: &str, collector: &Collector, args: &[String]) -> Service {
+    Service(
+        Command::new(bin)
+            .args(args)
+            .env("OTEL_SERVICE_NAME", service)
+            .env("OTEL_EXPORTER_OTLP_ENDPOINT", &collector.endpoint)
+            .env("OTEL_BSP_SCHEDULE_DELAY", "100")
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("start service"),
+    )
+}
+
+fn wait_listening(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "service on {port} did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn get(port: u16, path: &str, headers: &[(&str, &str)]) -> String {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    let mut request = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        request.push_str(&format!("{k}: {v}\r\n"));
+    }
+    request.push_str("\r\n");
+    stream.write_all(request.as_bytes()).expect("send");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("read");
+    response
+}
+
+#[test]
+fn one_trace_across_gateway_and_downstream() {
+    let collector = Collector::start();
+    let (gw_port, ds_port) = (free_port(), free_port());
+    let mut downstream = start(
+        env!("CARGO_BIN_EXE_downstream"),
+        "ranker",
+        &collector,
+        &[
+            "--port".into(),
+            ds_port.to_string(),
+            "--requests".into(),
+            "1".into(),
+        ],
+    );
+    let mut gateway = start(
+        env!("CARGO_BIN_EXE_gateway"),
+        "gateway",
+        &collector,
+        &[
+            "--port".into(),
+            gw_port.to_string(),
+            "--downstream".into(),
+            format!("http://127.0.0.1:{ds_port}"),
+            "--requests".into(),
+            "1".into(),
+        ],
+    );
+    wait_listening(ds_port);
+    wait_listening(gw_port);
+
+    let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let response = get(
+        gw_port,
+        "/search",
+        &[
+            ("traceparent", &format!("00-{trace_id}-00f067aa0ba902b7-01")),
+            ("tracestate", "vendor=opaque"),
+            ("baggage", "tenant.name=globex%20corp"),
+        ],
+    );
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(
+        response.contains(trace_id),
+        "gateway continued the caller's trace: {response}"
+    );
+
+    // Each service exits after one request, flushing its exporter on the way out.
+    for service in [&mut gateway, &mut downstream] {
+        let status = service.0.wait().expect("service exits");
+        assert!(status.success());
+    }
+    let spans = collector.wait_for(Duration::from_secs(10), |s| s.len() >= 4);
+    assert_eq!(spans.len(), 4, "{spans:#?}");
+    assert!(
+        spans.iter().all(|s| s.trace_id == trace_id),
+        "one trace: {spans:#?}"
+    );
+    let by_name = |n: &str| {
+        spans
+            .iter()
+            .find(|s| s.name == n)
+            .unwrap_or_else(|| panic!("{n} in {spans:#?}"))
+    };
+    let gw_server = by_name("GET /search");
+    let gw_client = by_name("GET /rank");
+    let ds_server = spans
+        .iter()
+        .find(|s| s.name == "GET /rank" && s.kind == "SPAN_KIND_SERVER")
+        .unwrap();
+    let ds_child = by_name("score_results");
+    assert_eq!(gw_client.kind, "SPAN_KIND_CLIENT");
+    assert_eq!(
+        (
+            gw_server.service_name.as_str(),
+            gw_client.service_name.as_str()
+        ),
+        ("gateway", "gateway")
+    );
+    assert_eq!(
+        (
+            ds_server.service_name.as_str(),
+            ds_child.service_name.as_str()
+        ),
+        ("ranker", "ranker")
+    );
+    assert_eq!(
+        gw_server.parent_id, "00f067aa0ba902b7",
+        "gateway's parent is the caller"
+    );
+    assert_eq!(gw_client.parent_id, gw_server.span_id);
+    assert_eq!(
+        ds_server.parent_id, gw_client.span_id,
+        "the traceparent header carried the client span"
+    );
+    assert_eq!(ds_child.parent_id, ds_server.span_id);
+    assert!(
+        ds_server
+            .attributes
+            .contains(&("tenant.name".into(), "Str(globex corp)".into())),
+        "baggage crossed both hops: {:?}",
+        ds_server.attributes
+    );
+}
