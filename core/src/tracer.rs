@@ -184,7 +184,13 @@ where
 {
     /// Creates a tracer with any [`Lock`]; e.g. `Tracer::<_, _, _, CriticalSectionLock>::with_lock(..)`
     /// for a tracer used from interrupts.
-    pub fn with_lock(config: TracerConfig, arena: A, clock: C, ids: IdGenerator<R>, exporter: X) -> Self {
+    pub fn with_lock(
+        config: TracerConfig,
+        arena: A,
+        clock: C,
+        ids: IdGenerator<R>,
+        exporter: X,
+    ) -> Self {
         Self {
             resource: config.resource,
             scope: config.scope,
@@ -492,7 +498,8 @@ where
             }
             record.end(now);
             state.arena.mark_ended(slot);
-            let by_count = self.export_batch_size > 0 && state.arena.ended_len() >= self.export_batch_size;
+            let by_count =
+                self.export_batch_size > 0 && state.arena.ended_len() >= self.export_batch_size;
             let by_time = !self.export_interval.is_zero()
                 && now.saturating_duration_since(state.last_export) >= self.export_interval;
             if by_count || by_time {

@@ -6,7 +6,8 @@
 use std::sync::OnceLock;
 
 use picotrace::{
-    CriticalSectionLock, IdGenerator, NoClock, NoopExporter, SpanArena, SpanStorage as _, Tracer, TracerConfig,
+    CriticalSectionLock, IdGenerator, NoClock, NoopExporter, SpanArena, SpanStorage as _, Tracer,
+    TracerConfig,
 };
 
 type Shared = Tracer<SpanArena<32, 4, 2, 1, 64>, NoClock, NoopExporter, CriticalSectionLock>;
@@ -42,7 +43,13 @@ fn main_loop_and_interrupt_share_one_static_tracer() {
     tracer().flush();
     let stats = tracer().stats();
     assert_eq!(stats.spans_started, 15_000);
-    assert_eq!(stats.spans_exported + stats.spans_dropped_arena_full, 15_000);
-    assert_eq!(stats.spans_dropped_arena_full, 0, "32 slots with exports every 8 is enough here");
+    assert_eq!(
+        stats.spans_exported + stats.spans_dropped_arena_full,
+        15_000
+    );
+    assert_eq!(
+        stats.spans_dropped_arena_full, 0,
+        "32 slots with exports every 8 is enough here"
+    );
     let _ = SpanArena::<1>::new().capacity();
 }

@@ -1,1 +1,77 @@
-//! std adapter for [`picotrace`].
+//! picotrace-std: the std adapter of [`picotrace`]. The core decides and encodes
+//! (`#![no_std]`, no allocator); this crate performs the I/O: clock, entropy, threads,
+//! sockets, environment.
+//!
+//! # Layers, top down
+//! - [`init_from_env`] reads the `OTEL_*` variables ([`env`](mod@env)) and installs a
+//!   [`TracerProvider`]: what a program calls at start-up.
+//! - [`TracerProvider`] ([`tracer`](mod@tracer)) gives every thread its own core tracer
+//!   ([`StdTracer`]: no shared lock on the span hot path) and feeds one
+//!   [`SharedExporter`].
+//! - [`BatchExporter`] ([`batch`]) takes pre-encoded spans into a bounded queue without
+//!   blocking or allocating and sends them from a named worker thread.
+//! - [`OtlpHttpExporter`] ([`otlp_http`]) posts OTLP/HTTP requests with ureq,
+//!   retrying per [`RetryPolicy`] ([`retry`]); [`ConsoleExporter`] ([`console`]) prints.
+//! - [`SystemClock`] ([`clock`]) and [`OsEntropy`] ([`entropy`]) are the platform
+//!   traits of the core; the carriers ([`carrier`]) adapt `HashMap` and
+//!   `http::HeaderMap` to W3C propagation.
+//! - [`ExportError`] ([`error`]) is the one error type.
+//!
+//! ```no_run
+//! let provider = picotrace_std::init_from_env()?; // OTEL_SERVICE_NAME, OTEL_EXPORTER_OTLP_ENDPOINT, ...
+//! let tracer = provider.tracer();
+//! let request = tracer.start_server_span("GET /users", None);
+//! request.set_attribute("http.request.method", "GET");
+//! let db = request.child("SELECT users");
+//! db.end();
+//! request.end();
+//! provider.shutdown()?; // drains the queue before exit
+//! # Ok::<(), picotrace_std::ExportError>(())
+//! ```
+//!
+//! # In scope
+//! - OTLP/HTTP export, protobuf and JSON, gzip, https (rustls with the webpki roots),
+//!   the OTLP retry rules (429/502/503/504, `Retry-After`, backoff with jitter) and
+//!   `partial_success`.
+//! - The OpenTelemetry batch span processor's behaviour and defaults, with a hot path
+//!   that neither blocks on the network nor allocates, and counters that account for
+//!   every span.
+//! - Per-thread tracers for servers; the `OTEL_*` environment configuration; a console
+//!   exporter; `HashMap` and `http::HeaderMap` carriers.
+//!
+//! # Out of scope
+//! - OTLP/gRPC (`OTEL_EXPORTER_OTLP_PROTOCOL=grpc` warns and uses http/protobuf).
+//! - Async runtimes: the exporter has its own thread, so no runtime is needed, and
+//!   async code can use it as is; a span does not follow a task across threads (pass
+//!   its `TraceContext` instead).
+//! - Metrics and logs; B3, Jaeger and X-Ray propagation; remote samplers.
+//! - Proxies and custom TLS roots beyond what ureq's defaults give.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod batch;
+pub mod carrier;
+pub mod clock;
+pub mod console;
+pub mod entropy;
+pub mod env;
+pub mod error;
+pub mod otlp_http;
+pub mod retry;
+pub mod tracer;
+
+pub use batch::{BatchConfig, BatchExporter, BatchExporterBuilder, BatchStats, Transport};
+pub use carrier::{HashMapCarrier, HashMapInjector, HeaderMapCarrier, HeaderMapInjector};
+pub use clock::SystemClock;
+pub use console::ConsoleExporter;
+pub use entropy::{id_generator, OsEntropy};
+pub use env::{init_from_env, EnvConfig, EnvWarning};
+pub use error::ExportError;
+pub use otlp_http::{
+    Compression, ExportOutcome, ExporterStats, OtlpHttpExporter, OtlpHttpExporterBuilder, Protocol,
+};
+pub use retry::RetryPolicy;
+pub use tracer::{
+    global, tracer, SharedExporter, StdArena, StdSpan, StdTracer, ThreadExporter, TracerProvider,
+    TracerProviderBuilder,
+};

@@ -10,7 +10,11 @@
 //!   an error when the buffer is too small; they never write past the buffer.
 
 pub mod baggage;
+pub mod console;
+pub mod frame;
 pub mod hex;
+pub mod otlp;
+pub mod protobuf;
 pub mod traceparent;
 pub mod tracestate;
 

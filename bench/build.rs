@@ -1,0 +1,44 @@
+//! Reads the exact versions of picotrace and the peers from the workspace's Cargo.lock,
+//! so that the report names what was measured (`BENCH_VERSION_<crate>`).
+
+fn main() {
+    let lock = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.lock");
+    println!("cargo:rerun-if-changed={}", lock.display());
+    let text = std::fs::read_to_string(&lock).unwrap_or_default();
+    let wanted = [
+        "picotrace",
+        "opentelemetry",
+        "opentelemetry_sdk",
+        "opentelemetry-proto",
+        "opentelemetry-otlp",
+        "prost",
+        "serde_json",
+        "fastrace",
+    ];
+    for name in wanted {
+        // Several versions may be locked (tests/ pins an older opentelemetry-proto):
+        // report the newest, which is what this package depends on.
+        let mut best: Option<(Vec<u64>, String)> = None;
+        for block in text.split("[[package]]") {
+            let mut n = None;
+            let mut v = None;
+            for line in block.lines() {
+                if let Some(x) = line.strip_prefix("name = ") {
+                    n = Some(x.trim_matches('"'));
+                } else if let Some(x) = line.strip_prefix("version = ") {
+                    v = Some(x.trim_matches('"'));
+                }
+            }
+            if let (Some(n), Some(v)) = (n, v) {
+                if n == name {
+                    let key: Vec<u64> = v.split('.').map(|p| p.parse().unwrap_or(0)).collect();
+                    if best.as_ref().is_none_or(|(k, _)| key > *k) {
+                        best = Some((key, v.to_string()));
+                    }
+                }
+            }
+        }
+        let v = best.map_or("unknown".to_string(), |(_, v)| v);
+        println!("cargo:rustc-env=BENCH_VERSION_{name}={v}");
+    }
+}

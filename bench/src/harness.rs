@@ -1,0 +1,194 @@
+//! Timing and allocation counting: repetitions, median/min/max, warm-up.
+//!
+//! A measurement runs `f(n)` (which performs `n` operations) once to warm up and to
+//! choose `n` so that one repetition takes about [`Plan::target`], then times `reps`
+//! repetitions with [`Instant`]. The figure of a repetition is its time divided by the
+//! operations it did; the summary is the median, minimum and maximum of those figures.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// How long and how often to measure.
+#[derive(Clone, Copy, Debug)]
+pub struct Plan {
+    /// Repetitions per measurement.
+    pub reps: usize,
+    /// Wall time one repetition should take.
+    pub target: Duration,
+    /// Wall time of the warm-up before the repetitions.
+    pub warmup: Duration,
+}
+
+impl Plan {
+    /// The full run: 11 repetitions of about 100 ms each.
+    pub const FULL: Plan = Plan {
+        reps: 11,
+        target: Duration::from_millis(100),
+        warmup: Duration::from_millis(100),
+    };
+    /// `--quick`: 3 repetitions of about 5 ms, for CI.
+    pub const QUICK: Plan = Plan {
+        reps: 3,
+        target: Duration::from_millis(5),
+        warmup: Duration::from_millis(5),
+    };
+}
+
+/// Median, minimum and maximum over repetitions, in the figure's own unit.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Summary {
+    /// Median of the repetitions.
+    pub median: f64,
+    /// Smallest repetition.
+    pub min: f64,
+    /// Largest repetition.
+    pub max: f64,
+}
+
+impl Summary {
+    /// Summarises `samples` (at least one).
+    pub fn of(samples: &mut [f64]) -> Summary {
+        assert!(!samples.is_empty(), "no samples");
+        samples.sort_by(|a, b| a.total_cmp(b));
+        let n = samples.len();
+        let median = if n % 2 == 1 {
+            samples[n / 2]
+        } else {
+            (samples[n / 2 - 1] + samples[n / 2]) / 2.0
+        };
+        Summary {
+            median,
+            min: samples[0],
+            max: samples[n - 1],
+        }
+    }
+
+    /// Returns the summary with every figure mapped through `f` (which may reverse the
+    /// order, e.g. ns/op to ops/s: min and max are swapped back into place).
+    pub fn map(self, f: impl Fn(f64) -> f64) -> Summary {
+        let (a, b) = (f(self.min), f(self.max));
+        Summary {
+            median: f(self.median),
+            min: a.min(b),
+            max: a.max(b),
+        }
+    }
+}
+
+/// Times `f(n)`: warm-up, calibration, then `plan.reps` repetitions. Returns nanoseconds
+/// per operation. `between` runs after each repetition, outside the timed region (for
+/// flushing a peer's background queue, so one repetition's backlog never lands in the
+/// next).
+pub fn ns_per_op(plan: &Plan, mut f: impl FnMut(u64), mut between: impl FnMut()) -> Summary {
+    // Warm-up doubles n until it alone takes `plan.warmup`; that also calibrates n.
+    let mut n = 1u64;
+    let per_op = loop {
+        let t = Instant::now();
+        f(n);
+        let dt = t.elapsed();
+        between();
+        if dt >= plan.warmup / 4 || n >= 1 << 40 {
+            break dt.as_secs_f64() / n as f64;
+        }
+        n *= 2;
+    };
+    let iters = ((plan.target.as_secs_f64() / per_op.max(1e-12)) as u64).max(1);
+    let mut samples = Vec::with_capacity(plan.reps);
+    for _ in 0..plan.reps {
+        let t = Instant::now();
+        f(iters);
+        let dt = t.elapsed();
+        between();
+        samples.push(dt.as_nanos() as f64 / iters as f64);
+    }
+    Summary::of(&mut samples)
+}
+
+/// Times `f()` once per repetition and returns `work / seconds` (e.g. spans per second,
+/// bytes per second) for each; `f` returns the amount of work it did.
+pub fn rate(reps: usize, mut f: impl FnMut() -> (u64, Duration)) -> Summary {
+    let mut samples = Vec::with_capacity(reps);
+    for _ in 0..reps {
+        let (work, dt) = f();
+        samples.push(work as f64 / dt.as_secs_f64());
+    }
+    Summary::of(&mut samples)
+}
+
+// ---- allocation counting ---------------------------------------------------------------
+
+/// Counts heap allocations while [`count_allocations`] runs; otherwise costs one relaxed
+/// load per allocation, so that timing runs are not slowed for peers that allocate.
+///
+/// Install it in the binary (or test) with
+/// `#[global_allocator] static A: CountingAlloc = CountingAlloc;`.
+pub struct CountingAlloc;
+
+static COUNTING: AtomicBool = AtomicBool::new(false);
+static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+static ALLOCATED_BYTES: AtomicU64 = AtomicU64::new(0);
+static INSTALLED: AtomicBool = AtomicBool::new(false);
+
+// SAFETY: every method forwards to the system allocator with the caller's arguments;
+// the counters are plain atomics and never allocate.
+unsafe impl std::alloc::GlobalAlloc for CountingAlloc {
+    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
+        note(layout.size());
+        // SAFETY: same contract as ours.
+        unsafe { std::alloc::System.alloc(layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: std::alloc::Layout) -> *mut u8 {
+        note(layout.size());
+        // SAFETY: same contract as ours.
+        unsafe { std::alloc::System.alloc_zeroed(layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: std::alloc::Layout, new: usize) -> *mut u8 {
+        note(new);
+        // SAFETY: same contract as ours.
+        unsafe { std::alloc::System.realloc(ptr, layout, new) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
+        // SAFETY: same contract as ours.
+        unsafe { std::alloc::System.dealloc(ptr, layout) }
+    }
+}
+
+#[inline]
+fn note(bytes: usize) {
+    INSTALLED.store(true, Ordering::Relaxed);
+    if COUNTING.load(Ordering::Relaxed) {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        ALLOCATED_BYTES.fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+}
+
+/// Heap allocations (allocs and reallocs, from every thread) and bytes requested.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Allocations {
+    /// Calls to `alloc`, `alloc_zeroed` and `realloc`.
+    pub count: u64,
+    /// Bytes those calls asked for.
+    pub bytes: u64,
+}
+
+/// Runs `f` with counting on and returns what was allocated meanwhile, by any thread
+/// (a peer's background thread included). `None` when [`CountingAlloc`] is not the
+/// global allocator.
+pub fn count_allocations(f: impl FnOnce()) -> Option<Allocations> {
+    // Make sure an allocation has gone through us at least once.
+    drop(std::hint::black_box(Box::new(0u8)));
+    if !INSTALLED.load(Ordering::Relaxed) {
+        return None;
+    }
+    let before = (
+        ALLOCATIONS.load(Ordering::SeqCst),
+        ALLOCATED_BYTES.load(Ordering::SeqCst),
+    );
+    COUNTING.store(true, Ordering::SeqCst);
+    f();
+    COUNTING.store(false, Ordering::SeqCst);
+    Some(Allocations {
+        count: ALLOCATIONS.load(Ordering::SeqCst) - before.0,
+        bytes: ALLOCATED_BYTES.load(Ordering::SeqCst) - before.1,
+    })
+}

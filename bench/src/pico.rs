@@ -1,0 +1,170 @@
+//! picotrace's side of the workloads: the core [`Tracer`] with a [`SpanArena`], the
+//! [`NoopExporter`], picotrace-std's `SystemClock` (the clock a server uses).
+
+use std::hint::black_box;
+
+pub use crate::sysclock::SystemClock;
+use picotrace::{
+    Clock, IdGenerator, NoopExporter, Sampler, SpanArena, SpanExporter, TraceparentRepr, Tracer,
+    TracerConfig,
+};
+
+use crate::shape::*;
+
+/// The arena every timing workload uses: picotrace's server default, 512 spans of up to
+/// 16 attributes, 8 events, 4 links and 512 bytes of text (`DefaultArena`).
+pub type Arena = SpanArena<512>;
+
+/// A tracer as the benchmarks use it.
+pub type BenchTracer<C = SystemClock, X = NoopExporter> = Tracer<Arena, C, X>;
+
+/// Creates a boxed tracer (the arena is ~800 KiB: never on a thread's stack for long).
+pub fn tracer_with<C: Clock, X: SpanExporter>(
+    config: TracerConfig,
+    clock: C,
+    exporter: X,
+) -> Box<BenchTracer<C, X>> {
+    Box::new(Tracer::new(
+        config,
+        Arena::new(),
+        clock,
+        IdGenerator::from_seed(seed()),
+        exporter,
+    ))
+}
+
+fn seed() -> [u8; 32] {
+    let mut seed = [0u8; 32];
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(1, |d| d.as_nanos() as u64);
+    seed[..8].copy_from_slice(&t.to_le_bytes());
+    seed[8] = 1;
+    seed
+}
+
+/// The default config: `ParentBased(AlwaysOn)`, as OpenTelemetry's default.
+pub fn config() -> TracerConfig {
+    TracerConfig::new(SERVICE)
+}
+
+/// A sampled tracer with the system clock and the no-op exporter.
+pub fn sampled() -> Box<BenchTracer> {
+    tracer_with(config(), SystemClock::new(), NoopExporter)
+}
+
+/// A sampled tracer on the TSC clock fastrace uses.
+pub fn sampled_tsc() -> Box<BenchTracer<crate::sysclock::TscClock>> {
+    tracer_with(config(), crate::sysclock::TscClock::new(), NoopExporter)
+}
+
+/// A sampled tracer on a clock that is never read from hardware (`ManualClock`): the
+/// tracer's own cost, without clock reads.
+pub fn sampled_manual() -> Box<BenchTracer<picotrace::ManualClock>> {
+    tracer_with(
+        config(),
+        picotrace::ManualClock::new(picotrace::Timestamp::from_unix_nanos(
+            1_700_000_000_000_000_000,
+        )),
+        NoopExporter,
+    )
+}
+
+/// A tracer whose sampler is always-off (W3).
+pub fn unsampled() -> Box<BenchTracer> {
+    tracer_with(
+        config().with_sampler(Sampler::ALWAYS_OFF),
+        SystemClock::new(),
+        NoopExporter,
+    )
+}
+
+/// A tracer with tracing disabled (W3b, `OTEL_SDK_DISABLED=true`).
+pub fn disabled() -> Box<BenchTracer> {
+    tracer_with(
+        config().with_enabled(false),
+        SystemClock::new(),
+        NoopExporter,
+    )
+}
+
+/// W1: a root span, 3 attributes (string, i64, bool), end.
+#[inline(never)]
+pub fn w1<C: Clock, X: SpanExporter>(tracer: &Tracer<Arena, C, X>) {
+    let span = tracer.start_span(black_box(W1_NAME));
+    span.set_attribute(W1_STR.0, black_box(W1_STR.1));
+    span.set_attribute(W1_I64.0, black_box(W1_I64.1));
+    span.set_attribute(W1_BOOL.0, black_box(W1_BOOL.1));
+    span.end();
+}
+
+/// W2: a root with 10 children, each with 2 attributes and 1 event.
+#[inline(never)]
+pub fn w2<C: Clock, X: SpanExporter>(tracer: &Tracer<Arena, C, X>) {
+    let root = tracer.start_span(black_box(W2_ROOT));
+    for i in 0..W2_CHILDREN {
+        let child = root.child(black_box(W2_CHILD));
+        child.set_attribute(W2_STR.0, black_box(W2_STR.1));
+        child.set_attribute(W2_I64_KEY, black_box(i as i64));
+        child.add_event(black_box(W2_EVENT));
+        child.end();
+    }
+    root.end();
+}
+
+/// W4: parse the spec's example, then write it back out.
+#[inline(never)]
+pub fn w4(input: &str, out: &mut [u8; 55]) -> usize {
+    match TraceparentRepr::parse(input.as_bytes()) {
+        Ok(repr) => repr.emit(out).unwrap_or(0),
+        Err(_) => 0,
+    }
+}
+
+/// Runs `n` W1 spans.
+pub fn run_w1<C: Clock, X: SpanExporter>(tracer: &Tracer<Arena, C, X>, n: u64) {
+    for _ in 0..n {
+        w1(tracer);
+    }
+}
+
+/// Runs `n` W2 traces.
+pub fn run_w2<C: Clock, X: SpanExporter>(tracer: &Tracer<Arena, C, X>, n: u64) {
+    for _ in 0..n {
+        w2(tracer);
+    }
+}
+
+/// Runs `n` W4 round trips.
+pub fn run_w4(n: u64) {
+    let mut out = [0u8; 55];
+    for _ in 0..n {
+        black_box(w4(black_box(TRACEPARENT), &mut out));
+    }
+    black_box(&out);
+}
+
+/// An exporter that counts what it was handed (to check that nothing was lost).
+#[derive(Debug, Default)]
+pub struct CountingExporter {
+    /// Spans seen.
+    pub spans: u64,
+}
+
+impl SpanExporter for CountingExporter {
+    fn export(&mut self, batch: &picotrace::SpanBatch<'_>) -> Result<(), picotrace::ExportError> {
+        self.spans += batch.len() as u64;
+        Ok(())
+    }
+}
+
+/// W7: picotrace-std's batch exporter in front of its OTLP/HTTP exporter; returns spans
+/// per second over repetitions and a note.
+pub fn w7(
+    _endpoint: &str,
+    _spans: u64,
+    _reps: usize,
+    _batch: usize,
+) -> Result<(crate::harness::Summary, String), String> {
+    Err("picotrace-std has no BatchExporter/OtlpHttpExporter yet".into())
+}

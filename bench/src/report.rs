@@ -1,0 +1,145 @@
+//! The side-by-side table: one row per (workload, library), picotrace first in each
+//! group, and picotrace's ratio against every peer row.
+
+use crate::harness::Summary;
+
+/// Whether a smaller or a larger figure is better.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Better {
+    /// Times (ns/span).
+    Lower,
+    /// Rates (spans/s, MB/s).
+    Higher,
+}
+
+/// One measured row.
+#[derive(Clone, Debug)]
+pub struct Row {
+    /// Workload id, e.g. `W1`.
+    pub workload: String,
+    /// Library and its configuration, e.g. `opentelemetry_sdk (simple)`.
+    pub library: String,
+    /// The figure over repetitions.
+    pub summary: Summary,
+    /// Unit of the figure.
+    pub unit: &'static str,
+    /// Which way is better.
+    pub better: Better,
+    /// Heap allocations per span (or per operation), when counted.
+    pub allocs: Option<f64>,
+    /// Anything else worth saying in the row (scaling, drops, bytes).
+    pub note: String,
+}
+
+/// Rows in print order.
+#[derive(Default, Debug)]
+pub struct Report {
+    rows: Vec<Row>,
+}
+
+impl Report {
+    /// Adds a row; `picotrace` rows must come first in their workload group.
+    pub fn push(&mut self, row: Row) {
+        eprintln!(
+            "  {:<6} {:<44} {:>12} {}",
+            row.workload,
+            row.library,
+            fmt_num(row.summary.median),
+            row.unit
+        );
+        self.rows.push(row);
+    }
+
+    /// Returns the rows.
+    pub fn rows(&self) -> &[Row] {
+        &self.rows
+    }
+
+    /// Returns picotrace's median for `workload` (the group's first row).
+    fn baseline(&self, workload: &str) -> Option<&Row> {
+        self.rows
+            .iter()
+            .find(|r| r.workload == workload && r.library.starts_with("picotrace"))
+    }
+
+    /// Returns picotrace's advantage over `row`: > 1 means picotrace is better by that
+    /// factor.
+    pub fn ratio(&self, row: &Row) -> Option<f64> {
+        let base = self.baseline(&row.workload)?;
+        if std::ptr::eq(base, row) || row.library.starts_with("picotrace") {
+            return None;
+        }
+        Some(match row.better {
+            Better::Lower => row.summary.median / base.summary.median,
+            Better::Higher => base.summary.median / row.summary.median,
+        })
+    }
+
+    /// Renders the table as Markdown.
+    pub fn markdown(&self) -> String {
+        let mut out = String::new();
+        out.push_str(
+            "| workload | library (configuration) | median | min | max | unit | allocs/op | picotrace vs this | notes |\n",
+        );
+        out.push_str("| --- | --- | ---: | ---: | ---: | --- | ---: | ---: | --- |\n");
+        for row in &self.rows {
+            let ratio = match self.ratio(row) {
+                Some(r) if r >= 1.0 => format!("**{}x** better", fmt_ratio(r)),
+                Some(r) => format!("{}x (worse)", fmt_ratio(r)),
+                None => "—".to_string(),
+            };
+            let allocs = row.allocs.map_or("—".to_string(), |a| {
+                if a == 0.0 {
+                    "0".to_string()
+                } else {
+                    format!("{a:.2}")
+                }
+            });
+            out.push_str(&format!(
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+                row.workload,
+                row.library,
+                fmt_num(row.summary.median),
+                fmt_num(row.summary.min),
+                fmt_num(row.summary.max),
+                row.unit,
+                allocs,
+                ratio,
+                row.note
+            ));
+        }
+        out
+    }
+}
+
+/// Formats a figure with 3 significant digits and thousands separators for big ones.
+pub fn fmt_num(x: f64) -> String {
+    if !x.is_finite() {
+        return format!("{x}");
+    }
+    if x >= 10_000.0 {
+        let s = format!("{:.0}", x);
+        let mut out = String::new();
+        for (i, c) in s.chars().enumerate() {
+            if i > 0 && (s.len() - i) % 3 == 0 {
+                out.push(',');
+            }
+            out.push(c);
+        }
+        out
+    } else if x >= 100.0 {
+        format!("{x:.0}")
+    } else if x >= 10.0 {
+        format!("{x:.1}")
+    } else {
+        format!("{x:.2}")
+    }
+}
+
+fn fmt_ratio(r: f64) -> String {
+    if r >= 10.0 {
+        format!("{r:.0}")
+    } else {
+        format!("{r:.1}")
+    }
+}

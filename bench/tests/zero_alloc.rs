@@ -1,0 +1,71 @@
+//! picotrace's span hot path never touches the heap: after warm-up, the W1 and W2
+//! workloads of the benchmark (a sampled root with 3 attributes; a root with 10 children
+//! of 2 attributes and 1 event each), through the real `SystemClock` and enough spans to
+//! fill the arena several times over (so exports to the `NoopExporter` are included),
+//! allocate nothing.
+//!
+//! One test function on purpose: the counter is process-wide, and libtest would run
+//! several test functions on parallel threads. (Its thread only waits while the checks
+//! run on theirs.)
+
+use picotrace_bench::harness::{count_allocations, CountingAlloc};
+use picotrace_bench::pico;
+use picotrace_bench::shape::W2_SPANS;
+
+#[global_allocator]
+static ALLOC: CountingAlloc = CountingAlloc;
+
+#[test]
+fn w1_and_w2_allocate_nothing_per_span_after_warm_up() {
+    // `Tracer::new` takes the ~800 KiB arena by value; unoptimised builds keep several
+    // copies of it on the stack on the way into the `Box`, more than libtest's 2 MiB.
+    std::thread::Builder::new()
+        .stack_size(64 << 20)
+        .spawn(check)
+        .expect("spawn")
+        .join()
+        .expect("the checks passed");
+}
+
+fn check() {
+    let tracer = pico::sampled();
+    // Warm-up: every lazy initialisation (clock anchor, thread locals) happens here.
+    pico::run_w1(&tracer, 2_000);
+    pico::run_w2(&tracer, 200);
+
+    // 5,000 spans: the 512-span arena fills and is exported about ten times.
+    let w1 = count_allocations(|| pico::run_w1(&tracer, 5_000))
+        .expect("CountingAlloc is the global allocator");
+    assert_eq!(
+        w1.count, 0,
+        "W1 allocated {} times ({} bytes) in 5,000 spans",
+        w1.count, w1.bytes
+    );
+
+    let traces = 500;
+    let w2 = count_allocations(|| pico::run_w2(&tracer, traces)).expect("counting");
+    assert_eq!(
+        w2.count,
+        0,
+        "W2 allocated {} times ({} bytes) in {} spans",
+        w2.count,
+        w2.bytes,
+        traces * W2_SPANS as u64
+    );
+
+    // The unsampled and disabled paths too.
+    let off = pico::unsampled();
+    let disabled = pico::disabled();
+    pico::run_w1(&off, 100);
+    pico::run_w1(&disabled, 100);
+    let rest = count_allocations(|| {
+        pico::run_w1(&off, 1_000);
+        pico::run_w1(&disabled, 1_000);
+    })
+    .expect("counting");
+    assert_eq!(rest.count, 0, "unsampled/disabled spans allocated");
+
+    // The counter itself works: a Box is one allocation.
+    let one = count_allocations(|| drop(std::hint::black_box(Box::new(7u64)))).expect("counting");
+    assert_eq!(one.count, 1, "the counting allocator sees allocations");
+}

@@ -1,0 +1,388 @@
+#!/usr/bin/env bash
+# Firmware CI: builds every board example, boots the QEMU demos, and checks end to end
+# that a real OTLP collector receives the device's spans through the UART bridge.
+#
+#   ci/firmware.sh [build] [run] [e2e]     default: all three, in that order
+#
+#   build  every crate under examples/firmware/*/ that has a .cargo/config.toml, for its
+#          board's target, with Debian's compiler and -Z build-std=core; sizes printed
+#   run    every demo with an expected-output file (src/bin/<demo>.out) boots in QEMU
+#          (`cargo run`, the crate's runner) under `timeout 60`; its semihosting console
+#          must match the file byte for byte
+#   e2e    the QEMU sensor_node demo again, its UART0 on a TCP socket to uart_bridge,
+#          which forwards to rotel (started here on free loopback ports); the collector's
+#          log must show the device's service.name, span names, parent/child structure,
+#          exception event and the trace id given on the command line. Then a recorded
+#          UART stream with noise, a cut frame and a corrupted frame goes through the
+#          bridge: only the intact frames may reach the collector.
+#
+# Needs `ci/install.sh firmware collector` (Debian's rustc/cargo/rust-src, lld, QEMU,
+# rotel). ci/run.sh calls this as its `firmware` step.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+DEBIAN_RUSTC=/usr/bin/rustc
+DEBIAN_CARGO=/usr/bin/cargo
+QEMU_TIMEOUT=60
+# The demo the e2e check runs, and its crate.
+E2E_CRATE=examples/firmware/qemu-lm3s6965
+E2E_DEMO=sensor_node
+E2E_SERVICE=sensor-node
+WORK="$ROOT/target/firmware/e2e"
+
+# Flags are set here, never inherited: a RUSTFLAGS from the caller would replace a
+# board's own target rustflags (linker script, linker).
+unset RUSTFLAGS CARGO_ENCODED_RUSTFLAGS CARGO_BUILD_RUSTFLAGS
+[[ "${CI:-}" == "true" ]] && export CARGO_INCREMENTAL=0
+
+note() { printf '    %s\n' "$*"; }
+die() { printf 'firmware: error: %s\n' "$*" >&2; exit 1; }
+run() { printf '+ %s\n' "$*"; "$@"; }
+
+debian_cargo() {
+    [[ -x "$DEBIAN_RUSTC" && -x "$DEBIAN_CARGO" ]] ||
+        die "$DEBIAN_RUSTC / $DEBIAN_CARGO missing: run 'ci/install.sh firmware' first"
+    printf '+ RUSTC=%s RUSTC_BOOTSTRAP=1 %s %s\n' "$DEBIAN_RUSTC" "$DEBIAN_CARGO" "$*"
+    RUSTC="$DEBIAN_RUSTC" RUSTC_BOOTSTRAP=1 "$DEBIAN_CARGO" "$@"
+}
+
+# Board crates: folders under examples/firmware/ with a Cargo.toml and a
+# .cargo/config.toml (the shared library `common/` has no target of its own).
+board_dirs() {
+    local manifest dir
+    for manifest in examples/firmware/*/Cargo.toml; do
+        dir="$(dirname "$manifest")"
+        [[ -f "$dir/.cargo/config.toml" ]] && printf '%s\n' "$dir"
+    done
+    return 0
+}
+
+# Prints build.target from a board crate's .cargo/config.toml.
+board_target() {
+    python3 - "$1/.cargo/config.toml" <<'EOF'
+import sys, tomllib
+with open(sys.argv[1], "rb") as f:
+    print(tomllib.load(f).get("build", {}).get("target", ""))
+EOF
+}
+
+# cargo arguments for a board crate; -Dwarnings is appended to the board's own target
+# rustflags with --config (cargo joins arrays from all config sources).
+board_cargo_args() {
+    local dir="$1" target="$2"
+    printf '%s\n' --release -Z build-std=core \
+        --config "target.$target.rustflags=['-Dwarnings']" \
+        --target-dir "$ROOT/target/firmware/$(basename "$dir")"
+}
+
+size_line() {
+    local bin="$1" tool=llvm-size
+    command -v arm-none-eabi-size >/dev/null && [[ "$(file -b "$bin")" == *ARM* ]] && tool=arm-none-eabi-size
+    "$tool" "$bin" | tail -n1 | awk '{print "text " $1 " B, data " $2 " B, bss " $3 " B"}'
+}
+
+step_build() {
+    local dir target args bin
+    mapfile -t dirs < <(board_dirs)
+    ((${#dirs[@]} > 0)) || die "no board crates under examples/firmware/"
+    for dir in "${dirs[@]}"; do
+        target="$(board_target "$dir")"
+        [[ -n "$target" ]] || die "$dir/.cargo/config.toml sets no build.target"
+        mapfile -t args < <(board_cargo_args "$dir" "$target")
+        (cd "$dir" && debian_cargo build "${args[@]}" --bins)
+        for bin in "$ROOT/target/firmware/$(basename "$dir")/$target/release/"*; do
+            [[ -f "$bin" && -x "$bin" ]] || continue
+            note "$(basename "$dir")/$(basename "$bin"): $(size_line "$bin")"
+        done
+    done
+}
+
+step_run() {
+    local dir target args expected demo actual ran=0
+    mapfile -t dirs < <(board_dirs)
+    for dir in "${dirs[@]}"; do
+        target="$(board_target "$dir")"
+        mapfile -t args < <(board_cargo_args "$dir" "$target")
+        for expected in "$dir"/src/bin/*.out; do
+            [[ -f "$expected" ]] || continue
+            demo="$(basename "$expected" .out)"
+            actual="$ROOT/target/firmware/$(basename "$dir")/$demo.actual"
+            mkdir -p "$(dirname "$actual")"
+            printf '+ timeout %s cargo run --bin %s (in %s) > %s\n' "$QEMU_TIMEOUT" "$demo" "$dir" "$actual"
+            (cd "$dir" && timeout "$QEMU_TIMEOUT" env RUSTC="$DEBIAN_RUSTC" RUSTC_BOOTSTRAP=1 \
+                "$DEBIAN_CARGO" run -q "${args[@]}" --bin "$demo" </dev/null >"$actual") ||
+                die "$(basename "$dir")/$demo: QEMU run failed or timed out (output so far: $actual)"
+            if diff -u "$expected" "$actual"; then
+                note "$(basename "$dir")/$demo: console output matches $(basename "$expected")"
+            else
+                die "$(basename "$dir")/$demo: console output differs from $expected"
+            fi
+            ran=$((ran + 1))
+        done
+    done
+    ((ran > 0)) || die "no demo with an expected-output file was run"
+}
+
+# ---- e2e ------------------------------------------------------------------------------
+
+PIDS=()
+cleanup() {
+    local pid
+    for pid in "${PIDS[@]}"; do
+        kill "$pid" 2>/dev/null || true
+    done
+    for pid in "${PIDS[@]}"; do
+        wait "$pid" 2>/dev/null || true
+    done
+}
+
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+rotel_agent() {
+    local path_file="$ROOT/target/ci/rotel-agent-path"
+    [[ -f "$path_file" && -x "$(cat "$path_file")" ]] || run bash ci/install.sh collector >&2
+    cat "$path_file"
+}
+
+# Waits until something accepts connections on 127.0.0.1:$1.
+wait_for_port() {
+    local port="$1" i
+    for i in $(seq 1 100); do
+        python3 -c 'import socket, sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 0.2).close()' \
+            "$port" 2>/dev/null && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+# Waits until the collector's log shows $2 spans of trace $3.
+wait_for_spans() {
+    local log="$1" want="$2" trace="$3" i n
+    for i in $(seq 1 100); do
+        n="$(grep -c "Trace ID *: $trace" "$log" || true)"
+        ((n >= want)) && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+# Starts uart_bridge listening on a free port; sets BRIDGE_PORT and BRIDGE_PID.
+start_bridge() {
+    local out="$1" err="$2" endpoint="$3" i
+    "$ROOT/target/debug/uart_bridge" --endpoint "$endpoint" listen:127.0.0.1:0 >"$out" 2>"$err" &
+    BRIDGE_PID=$!
+    PIDS+=("$BRIDGE_PID")
+    BRIDGE_PORT=
+    for i in $(seq 1 100); do
+        BRIDGE_PORT="$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$err")"
+        [[ -n "$BRIDGE_PORT" ]] && return 0
+        sleep 0.1
+    done
+    cat "$err" >&2
+    die "uart_bridge did not start listening"
+}
+
+random_hex() { python3 -c 'import secrets, sys; print(secrets.token_hex(int(sys.argv[1])))' "$1"; }
+
+step_e2e() {
+    local target bin rotel http_port grpc_port endpoint trace_id parent_id traceparent
+    target="$(board_target "$E2E_CRATE")"
+    bin="$ROOT/target/firmware/$(basename "$E2E_CRATE")/$target/release/$E2E_DEMO"
+    [[ -x "$bin" ]] || step_build
+    [[ -x "$bin" ]] || die "$bin was not built"
+    RUSTFLAGS="-Dwarnings" run cargo build -p picotrace-examples --bin uart_bridge
+    rotel="$(rotel_agent)"
+
+    rm -rf "$WORK"
+    mkdir -p "$WORK"
+    trap cleanup EXIT
+
+    http_port="$(free_port)"
+    grpc_port="$(free_port)"
+    endpoint="http://127.0.0.1:$http_port"
+    printf '+ rotel-agent start --otlp-http-endpoint 127.0.0.1:%s ... > %s\n' "$http_port" "$WORK/collector.log"
+    "$rotel" start --otlp-http-endpoint "127.0.0.1:$http_port" --otlp-grpc-endpoint "127.0.0.1:$grpc_port" \
+        --exporter blackhole --debug-log traces --debug-log-verbosity detailed \
+        >"$WORK/collector.log" 2>&1 &
+    PIDS+=($!)
+    wait_for_port "$http_port" || { cat "$WORK/collector.log" >&2; die "rotel did not start"; }
+
+    # 1. The demo continues a trace we make up now, so nothing else could produce it.
+    trace_id="$(random_hex 16)"
+    parent_id="$(random_hex 8)"
+    traceparent="00-$trace_id-$parent_id-01"
+    start_bridge "$WORK/bridge.out" "$WORK/bridge.err" "$endpoint"
+    run timeout "$QEMU_TIMEOUT" qemu-system-arm -cpu cortex-m3 -machine lm3s6965evb \
+        -display none -monitor none -serial "tcp:127.0.0.1:$BRIDGE_PORT" \
+        -semihosting-config "enable=on,target=native,arg=$E2E_DEMO,arg=traceparent=$traceparent,arg=time=$(date +%s)" \
+        -kernel "$bin" </dev/null >"$WORK/console.txt" 2>"$WORK/qemu.err" ||
+        { cat "$WORK/console.txt" "$WORK/qemu.err" >&2; die "QEMU run with the bridge failed"; }
+    wait "$BRIDGE_PID" || { cat "$WORK/bridge.err" >&2; die "uart_bridge failed"; }
+    cat "$WORK/bridge.err" "$WORK/bridge.out"
+    grep -q "continuing trace $trace_id" "$WORK/console.txt" ||
+        { cat "$WORK/console.txt" >&2; die "the demo did not continue the given trace"; }
+    wait_for_spans "$WORK/collector.log" 13 "$trace_id" || true
+    python3 - "$WORK/collector.log" "$WORK/bridge.out" "$E2E_SERVICE" "$trace_id" "$parent_id" <<'EOF'
+import re, sys
+log, bridge, service, trace_id, parent_id = sys.argv[1:]
+text = re.sub(r"\x1b\[[0-9;]*m", "", open(log, encoding="utf-8", errors="replace").read())
+
+# rotel's `--debug-log-verbosity detailed` prints, per request, "ResourceSpans #n",
+# "Resource attributes:" lines "-> key: Str(value)", then "Span #n" blocks with
+# "Trace ID : ...", "Parent ID : ...", "ID : ...", "Name : ...", "Kind : ...",
+# "Status code : ...", "Attributes:" and "Events:" / "SpanEvent #n" lists.
+services, spans, span = [], [], None
+section = None
+for raw in text.splitlines():
+    line = raw.strip()
+    if line.startswith("ResourceSpans #"):
+        section, span = "resource", None
+    elif line.startswith("Span #"):
+        span = {"attrs": {}, "events": []}
+        spans.append(span)
+        section = "span"
+    elif line.startswith("SpanEvent #") and span is not None:
+        span["events"].append({"attrs": {}})
+        section = "event"
+    elif line.startswith("Resource attributes:"):
+        section = "resource"
+    elif line.startswith("-> ") and ":" in line:
+        key, _, value = line[3:].partition(": ")
+        m = re.fullmatch(r"\w+\((.*)\)", value)
+        value = m.group(1) if m else value
+        if section == "resource" and key == "service.name":
+            services.append(value)
+        elif section == "event" and span is not None:
+            if key == "Name":
+                span["events"][-1]["name"] = value
+            else:
+                span["events"][-1]["attrs"][key.rstrip(":")] = value
+        elif section == "span" and span is not None:
+            span["attrs"][key] = value
+    elif span is not None and section == "span":
+        m = re.fullmatch(r"(Trace ID|Parent ID|ID|Name|Kind|Status code|Status message)\s*:\s?(.*)", line)
+        if m:
+            span[m.group(1)] = m.group(2).strip()
+
+mine = [s for s in spans if s.get("Trace ID") == trace_id]
+failures = []
+def check(ok, what):
+    print(("    ok: " if ok else "    FAILED: ") + what)
+    if not ok:
+        failures.append(what)
+
+check(len(mine) == 13, f"collector received 13 spans of the given trace {trace_id} (got {len(mine)} of {len(spans)})")
+check(services and set(services) == {service}, f"resource service.name is {service!r} (got {sorted(set(services))})")
+names = sorted(s.get("Name") for s in mine)
+expected = sorted(["sensor_cycle"] + ["sample"] * 3 + ["read_sensor", "filter", "transmit"] * 3)
+check(names == expected, f"span names are sensor_cycle, 3 x sample, 3 x read_sensor/filter/transmit (got {names})")
+ids = [s.get("ID") for s in mine]
+check(len(set(ids)) == len(ids), "span ids are unique")
+by_id = {s.get("ID"): s for s in mine}
+roots = [s for s in mine if s.get("Name") == "sensor_cycle"]
+root = roots[0] if roots else {}
+check(root.get("Parent ID") == parent_id, f"sensor_cycle's parent is the given parent span {parent_id} (got {root.get('Parent ID')})")
+check(root.get("Kind") == "SPAN_KIND_SERVER", f"sensor_cycle is a server span (got {root.get('Kind')})")
+samples = [s for s in mine if s.get("Name") == "sample"]
+check(all(s.get("Parent ID") == root.get("ID") for s in samples), "every sample is a child of sensor_cycle")
+check(sorted(s["attrs"].get("sample.index") for s in samples) == ["1", "2", "3"], "samples are indexed 1, 2, 3")
+for s in samples:
+    children = sorted(c.get("Name") for c in mine if c.get("Parent ID") == s.get("ID"))
+    check(children == ["filter", "read_sensor", "transmit"],
+          f"sample {s['attrs'].get('sample.index')} has read_sensor, filter, transmit children (got {children})")
+transmits = [s for s in mine if s.get("Name") == "transmit"]
+check(all(s.get("Kind") == "SPAN_KIND_CLIENT" for s in transmits), "transmit spans are client spans")
+failed = [s for s in transmits if s["events"]]
+check(len(failed) == 1, f"exactly one transmit span has events (got {len(failed)})")
+if failed:
+    f = failed[0]
+    ev = f["events"][0]
+    check(ev.get("name") == "exception", f"its event is an exception (got {ev.get('name')})")
+    check(ev["attrs"].get("exception.type") == "LinkError", f"exception.type is LinkError (got {ev['attrs'].get('exception.type')})")
+    check("no ACK" in ev["attrs"].get("exception.message", ""), "exception.message says no ACK")
+    check(f.get("Status code") == "STATUS_CODE_ERROR", f"the failed transmit has status ERROR (got {f.get('Status code')})")
+    parent = by_id.get(f.get("Parent ID"), {})
+    check(parent.get("attrs", {}).get("sample.index") == "3", "the failure is in sample 3")
+    check(parent.get("Status code") == "STATUS_CODE_ERROR", "its sample has status ERROR")
+check(root.get("Status code") == "STATUS_CODE_ERROR", "sensor_cycle has status ERROR (a reading was lost)")
+counters = open(bridge).read()
+check("frames valid 4, forwarded 4, forward failed 0" in counters, "the bridge forwarded 4 valid frames, none failed")
+check("bad crc 0, oversize 0, garbage 0" in counters, "the bridge dropped nothing from the clean stream")
+sys.exit(1 if failures else 0)
+EOF
+    note "collector received the device's trace $trace_id"
+
+    # 2. A noisy line: record the UART, damage the stream, replay it through the bridge.
+    trace_id="$(random_hex 16)"
+    parent_id="$(random_hex 8)"
+    traceparent="00-$trace_id-$parent_id-01"
+    run timeout "$QEMU_TIMEOUT" qemu-system-arm -cpu cortex-m3 -machine lm3s6965evb \
+        -display none -monitor none -serial "file:$WORK/uart0.bin" \
+        -semihosting-config "enable=on,target=native,arg=$E2E_DEMO,arg=traceparent=$traceparent" \
+        -kernel "$bin" </dev/null >"$WORK/console2.txt" 2>"$WORK/qemu2.err" ||
+        { cat "$WORK/console2.txt" "$WORK/qemu2.err" >&2; die "QEMU recording run failed"; }
+    python3 - "$WORK/uart0.bin" "$WORK/noisy.bin" <<'EOF'
+import random, sys
+data = open(sys.argv[1], "rb").read()
+frames = [f + b"\x00" for f in data.split(b"\x00") if f]
+assert len(frames) == 4, f"expected 4 frames on UART0, got {len(frames)}"
+rng = random.Random(1)
+noise = bytes(rng.randrange(1, 256) for _ in range(40))
+cut = frames[1][: len(frames[1]) // 2]
+flipped = bytearray(frames[2])
+flipped[len(flipped) // 2] ^= 0x10
+# noise; frame 0 intact; half of frame 1 then a delimiter; frame 2 with a flipped bit;
+# noise that runs into a copy of frame 3 (lost); frame 3 intact; noise with no delimiter.
+stream = noise + b"\x00" + frames[0] + cut + b"\x00" + bytes(flipped) + noise + frames[3] + frames[3] + noise
+open(sys.argv[2], "wb").write(stream)
+EOF
+    printf '+ uart_bridge --endpoint %s - < %s\n' "$endpoint" "$WORK/noisy.bin"
+    "$ROOT/target/debug/uart_bridge" --endpoint "$endpoint" - <"$WORK/noisy.bin" \
+        >"$WORK/bridge2.out" 2>"$WORK/bridge2.err" || { cat "$WORK/bridge2.err" >&2; die "uart_bridge failed on noise"; }
+    cat "$WORK/bridge2.err" "$WORK/bridge2.out"
+    wait_for_spans "$WORK/collector.log" 5 "$trace_id" || true
+    sleep 0.5 # a late, wrongly forwarded span would show up now
+    python3 - "$WORK/collector.log" "$WORK/bridge2.out" "$trace_id" <<'EOF'
+import re, sys
+log, bridge, trace_id = sys.argv[1:]
+text = re.sub(r"\x1b\[[0-9;]*m", "", open(log, encoding="utf-8", errors="replace").read())
+counters = open(bridge).read()
+got = len(re.findall(r"Trace ID\s*:\s*" + trace_id, text))
+failures = []
+def check(ok, what):
+    print(("    ok: " if ok else "    FAILED: ") + what)
+    if not ok:
+        failures.append(what)
+# Frame 0 holds sample 1's 4 spans, frame 3 the root span alone (it ends last).
+check(got == 4 + 1, f"only the intact frames' 5 spans reached the collector (got {got})")
+check("frames valid 2, forwarded 2, forward failed 0" in counters, "2 valid frames forwarded, none failed")
+m = re.search(r"bad crc (\d+), oversize (\d+), garbage (\d+), partial at end (\d)", counters)
+dropped = sum(int(m.group(i)) for i in (1, 2, 3)) if m else -1
+check(dropped == 4, f"4 damaged frames dropped: noise, the cut frame, the flipped bit, noise + frame (got {dropped})")
+check(m is not None and int(m.group(1)) >= 1, "the flipped bit was caught by the CRC")
+check(m is not None and m.group(4) == "1", "the trailing noise was left as a partial frame")
+sys.exit(1 if failures else 0)
+EOF
+    note "noisy stream: only intact frames were forwarded"
+    cleanup
+    PIDS=()
+    trap - EXIT
+}
+
+main() {
+    (($# > 0)) || set -- build run e2e
+    local step
+    for step in "$@"; do
+        case "$step" in
+            build | run | e2e) "step_$step" ;;
+            -h | --help | help) sed -n '2,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+            *) die "unknown step '$step' (build, run, e2e)" ;;
+        esac
+    done
+}
+
+main "$@"

@@ -1,0 +1,162 @@
+#!/usr/bin/env bash
+# Installs what picotrace's CI needs beyond rustup's stable toolchain.
+#
+#   ci/install.sh              everything
+#   ci/install.sh rust         rustfmt + clippy (rustup components)
+#   ci/install.sh firmware     Debian's rustc/cargo/rust-src (for -Z build-std), lld, QEMU
+#   ci/install.sh collector    .venv-collector with the rotel OTLP collector
+#
+# Idempotent: each part checks first and installs only what is missing, so a second
+# run takes a second or two. CI starts from a fresh machine, which has rustup's stable
+# toolchain (host target only; rustup cannot download other targets there), python3 and
+# apt-get (as root), and can reach crates.io, PyPI and Debian's archive.
+#
+# Why Debian's Rust for bare-metal targets: rustup cannot add targets on our machines,
+# but rustc-web + rust-web-src (same version) can build `core` for any LLVM target with
+# `-Z build-std=core`. See ci/run.sh (nostd, firmware) and shared/notes/firmware-toolchain.md.
+set -euo pipefail
+
+# ---- what gets installed -------------------------------------------------------------
+
+# rust-web-llvm is a Recommends of rustc-web; it is listed so that it is there even where
+# apt skips recommends: it provides rust-lld, the default linker of the thumbv* targets.
+APT_PACKAGES=(
+    rustc-web cargo-web rust-web-src rust-web-llvm
+    lld
+    qemu-system-arm
+    binutils-arm-none-eabi
+)
+RUSTUP_COMPONENTS=(rustfmt clippy)
+COLLECTOR_PACKAGES=(
+    rotel==0.0.1a15          # OTLP collector; ships the `rotel-agent` binary
+    opentelemetry-proto==1.45.2  # official OTLP messages, for strict decoding checks
+)
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+COLLECTOR_VENV="$ROOT/.venv-collector"
+ROTEL_PATH_FILE="$ROOT/target/ci/rotel-agent-path"
+PYTHON="${PYTHON:-python3}"
+
+log() { printf '[install] %s\n' "$*"; }
+die() { printf '[install] error: %s\n' "$*" >&2; exit 1; }
+
+# ---- rust: rustfmt, clippy -----------------------------------------------------------
+
+install_rust() {
+    command -v cargo >/dev/null || die "cargo not found: install rustup's stable toolchain first"
+    local missing=()
+    cargo fmt --version >/dev/null 2>&1 || missing+=(rustfmt)
+    cargo clippy --version >/dev/null 2>&1 || missing+=(clippy)
+    if ((${#missing[@]} == 0)); then
+        log "rust: $(cargo --version), $(cargo fmt --version), $(cargo clippy --version)"
+        return
+    fi
+    command -v rustup >/dev/null || die "missing ${missing[*]} and no rustup to add them"
+    log "rust: adding components: ${missing[*]}"
+    rustup component add "${missing[@]}" ||
+        die "rustup could not add ${missing[*]}; this machine cannot download toolchain parts"
+    cargo fmt --version >/dev/null && cargo clippy --version >/dev/null ||
+        die "${RUSTUP_COMPONENTS[*]} still missing after rustup component add"
+}
+
+# ---- firmware: Debian's Rust, lld, QEMU ----------------------------------------------
+
+deb_installed() {
+    [[ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" == "install ok installed" ]]
+}
+
+deb_version() { dpkg-query -W -f='${Version}' "$1" 2>/dev/null; }
+
+apt_get() {
+    local sudo=()
+    if ((EUID != 0)); then
+        command -v sudo >/dev/null || die "apt-get needs root (or sudo) to install: $*"
+        sudo=(sudo)
+    fi
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
+        apt-get -o DPkg::Lock::Timeout=600 -o Dpkg::Use-Pty=0 "$@" </dev/null
+}
+
+install_firmware() {
+    command -v dpkg-query >/dev/null || die "not a Debian-based machine: install ${APT_PACKAGES[*]} by hand"
+    local missing=() p
+    for p in "${APT_PACKAGES[@]}"; do
+        deb_installed "$p" || missing+=("$p")
+    done
+    if ((${#missing[@]} > 0)); then
+        log "firmware: apt-get install ${missing[*]}"
+        apt_get update -qq
+        apt_get install -y -q "${missing[@]}"
+    fi
+
+    # The standard library's source must be the compiler's own version, or
+    # -Z build-std fails in confusing ways. apt may offer several rust-web-src versions.
+    local rustc_v src_v
+    rustc_v="$(deb_version rustc-web)"
+    src_v="$(deb_version rust-web-src)"
+    if [[ "$rustc_v" != "$src_v" ]]; then
+        log "firmware: rust-web-src $src_v does not match rustc-web $rustc_v; installing rust-web-src=$rustc_v"
+        apt_get install -y -q --allow-downgrades "rust-web-src=$rustc_v"
+    fi
+
+    [[ -x /usr/bin/rustc && -x /usr/bin/cargo ]] || die "/usr/bin/rustc or /usr/bin/cargo missing after install"
+    [[ -f /usr/lib/rustlib/src/rust/library/core/Cargo.toml ]] ||
+        die "rust-web-src installed but /usr/lib/rustlib/src/rust/library is missing"
+    command -v ld.lld >/dev/null || die "ld.lld missing after installing lld"
+    command -v qemu-system-arm >/dev/null || die "qemu-system-arm missing after install"
+    log "firmware: $(/usr/bin/rustc --version), $(/usr/bin/cargo --version | cut -d' ' -f1-2)," \
+        "$(ld.lld --version | head -n1 | cut -d' ' -f1-3), $(qemu-system-arm --version | head -n1)"
+}
+
+# ---- collector: rotel in a venv ------------------------------------------------------
+
+install_collector() {
+    local py="$COLLECTOR_VENV/bin/python"
+    local stamp="$COLLECTOR_VENV/.picotrace-ci-packages"
+    local wanted
+    wanted="$(printf '%s\n' "${COLLECTOR_PACKAGES[@]}")"
+
+    if [[ -x "$py" && -f "$stamp" && "$(cat "$stamp")" == "$wanted" ]] && "$py" -c 'import rotel' 2>/dev/null; then
+        log "collector: $COLLECTOR_VENV is up to date"
+    else
+        command -v "$PYTHON" >/dev/null || die "$PYTHON not found (needed for the collector venv)"
+        if [[ ! -x "$py" ]]; then
+            log "collector: creating $COLLECTOR_VENV"
+            "$PYTHON" -m venv "$COLLECTOR_VENV" || die "python3 -m venv failed (Debian: apt-get install python3-venv)"
+        fi
+        log "collector: pip install ${COLLECTOR_PACKAGES[*]}"
+        "$py" -m pip install --disable-pip-version-check --no-input -q "${COLLECTOR_PACKAGES[@]}"
+        printf '%s\n' "$wanted" >"$stamp"
+    fi
+
+    local bin
+    bin="$("$py" -c 'import os, rotel; print(os.path.join(os.path.dirname(rotel.__file__), "rotel-agent"))')"
+    [[ -f "$bin" ]] || die "rotel is installed but $bin is missing"
+    [[ -x "$bin" ]] || chmod +x "$bin"
+    mkdir -p "$(dirname "$ROTEL_PATH_FILE")"
+    printf '%s\n' "$bin" >"$ROTEL_PATH_FILE"
+    log "collector: rotel-agent at $bin (path written to ${ROTEL_PATH_FILE#"$ROOT"/})"
+}
+
+# ---- main ----------------------------------------------------------------------------
+
+usage() {
+    sed -n '2,8p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+}
+
+main() {
+    (($# > 0)) || set -- all
+    local part
+    for part in "$@"; do
+        case "$part" in
+            all) install_rust; install_firmware; install_collector ;;
+            rust) install_rust ;;
+            firmware) install_firmware ;;
+            collector) install_collector ;;
+            -h | --help | help) usage ;;
+            *) usage >&2; die "unknown part: $part" ;;
+        esac
+    done
+}
+
+main "$@"

@@ -1,0 +1,289 @@
+#!/usr/bin/env bash
+# picotrace CI: the script CI (`.ci/run`) and every developer run.
+#
+#   ci/run.sh STEP...     run the steps in order, e.g. `ci/run.sh fmt clippy`
+#   ci/run.sh all         install fmt clippy features docs test nostd firmware
+#
+# Steps:
+#   install      ci/install.sh: Debian's Rust + lld + QEMU, rustfmt/clippy, the collector venv
+#   fmt          cargo fmt --check (workspace, tests/no-std-link, firmware crates)
+#   clippy       cargo clippy --workspace --all-targets, warnings denied
+#   features     clippy on core once per feature on its own (host)
+#   docs         cargo doc --workspace --no-deps, rustdoc warnings denied
+#   test         cargo test --workspace (unit, integration and doc tests)
+#   nostd        core for every bare-metal target in NOSTD_TARGETS, once with default
+#                features and once per feature, then no-std-link
+#   no-std-link  the host proof that core links with neither std nor an allocator
+#   firmware     ci/firmware.sh: every board under examples/firmware/*/ built for its
+#                target; demos with an expected-output file (src/bin/<demo>.out) run in
+#                QEMU and are diffed; the QEMU demo's spans go through uart_bridge to rotel
+#   e2e-firmware only that last end-to-end check
+#   footprint    ci/footprint.sh: text/data/bss of tracing on thumbv7m (BENCHMARKS.md)
+#   e2e          end-to-end tests against the real collector, once they exist
+#
+# Environment: CI=true (set by CI) turns off incremental builds; CI_KEEP_GOING=1 runs the
+# remaining steps after a failure (the script still exits non-zero).
+set -euo pipefail
+
+# ---- matrix --------------------------------------------------------------------------
+
+# Bare-metal targets core must build for: RP2040 (M0+), LM3S6965/QEMU (M3),
+# nRF52840/STM32F4 (M4F), ESP32-C3 (RISC-V).
+NOSTD_TARGETS=(
+    thumbv6m-none-eabi
+    thumbv7m-none-eabi
+    thumbv7em-none-eabihf
+    riscv32imc-unknown-none-elf
+)
+# Features of core, each checked on its own (heapless-style).
+CORE_FEATURES=(
+    critical-section
+    defmt
+)
+# Profiles the no-std-link proof is built in.
+NO_STD_LINK_PROFILES=(dev release)
+# What `all` runs, in order.
+ALL_STEPS=(install fmt clippy features docs test nostd firmware)
+
+# ---- setup ---------------------------------------------------------------------------
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+# Host builds use rustup's toolchain (first on PATH). Bare-metal builds use Debian's
+# compiler, whose version matches rust-web-src (see ci/install.sh).
+DEBIAN_RUSTC=/usr/bin/rustc
+DEBIAN_CARGO=/usr/bin/cargo
+HOST_TRIPLE="$(rustc -vV | sed -n 's/^host: //p')"
+
+# Flags are set per step, never inherited: a RUSTFLAGS from the caller's shell would
+# replace a firmware crate's own target rustflags (its linker script) and break it.
+unset RUSTFLAGS CARGO_ENCODED_RUSTFLAGS RUSTDOCFLAGS CARGO_BUILD_RUSTFLAGS
+HOST_RUSTFLAGS="-Dwarnings"
+
+if [[ "${CI:-}" == "true" ]]; then
+    export CARGO_INCREMENTAL=0
+    export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+fi
+
+# The collector binary found by ci/install.sh, for tests that start a real collector.
+if [[ -f target/ci/rotel-agent-path ]]; then
+    PICOTRACE_ROTEL_AGENT="$(cat target/ci/rotel-agent-path)"
+    export PICOTRACE_ROTEL_AGENT
+fi
+
+note() { printf '    %s\n' "$*"; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# Echoes a command, then runs it.
+run() {
+    local v shown=()
+    for v in RUSTC RUSTC_BOOTSTRAP RUSTFLAGS RUSTDOCFLAGS; do
+        [[ -n "${!v:-}" ]] && shown+=("$v=\"${!v}\"")
+    done
+    printf '+ %s\n' "${shown[*]:+${shown[*]} }$*"
+    "$@"
+}
+
+host_cargo() { RUSTFLAGS="$HOST_RUSTFLAGS" run cargo "$@"; }
+
+# Debian's cargo with build-std unlocked. With an explicit --target, RUSTFLAGS reach only
+# target crates; core and compiler_builtins get --cap-lints allow, so -Dwarnings applies
+# to picotrace (and other path crates) alone.
+debian_cargo() {
+    [[ -x "$DEBIAN_RUSTC" && -x "$DEBIAN_CARGO" ]] ||
+        die "$DEBIAN_RUSTC / $DEBIAN_CARGO missing: run 'ci/install.sh firmware' first"
+    RUSTC="$DEBIAN_RUSTC" RUSTC_BOOTSTRAP=1 run "$DEBIAN_CARGO" "$@"
+}
+
+# ---- steps ---------------------------------------------------------------------------
+
+step_install() {
+    run bash ci/install.sh all
+}
+
+step_fmt() {
+    run cargo fmt --all -- --check
+    run cargo fmt --manifest-path tests/no-std-link/Cargo.toml -- --check
+    local manifest
+    for manifest in $(firmware_manifests); do
+        run cargo fmt --manifest-path "$manifest" -- --check
+    done
+}
+
+step_clippy() {
+    host_cargo clippy --workspace --all-targets -- -D warnings
+}
+
+step_features() {
+    host_cargo clippy -p picotrace --all-targets --no-default-features -- -D warnings
+    local feature
+    for feature in "${CORE_FEATURES[@]}"; do
+        host_cargo clippy -p picotrace --all-targets --no-default-features --features "$feature" -- -D warnings
+    done
+}
+
+step_docs() {
+    RUSTDOCFLAGS="-Dwarnings" host_cargo doc --workspace --no-deps
+}
+
+step_test() {
+    host_cargo test --workspace
+}
+
+step_nostd() {
+    local target feature
+    # Libraries only: debuginfo (profile.release.debug = 1) would just slow core down.
+    export CARGO_PROFILE_RELEASE_DEBUG=false
+    for target in "${NOSTD_TARGETS[@]}"; do
+        RUSTFLAGS="-Dwarnings" debian_cargo build --release -Z build-std=core \
+            --target "$target" --target-dir target/nostd -p picotrace
+        for feature in "${CORE_FEATURES[@]}"; do
+            RUSTFLAGS="-Dwarnings" debian_cargo build --release -Z build-std=core \
+                --target "$target" --target-dir target/nostd -p picotrace \
+                --no-default-features --features "$feature"
+        done
+    done
+    step_no_std_link
+}
+
+# Links core into a #![no_std] #![no_main] host binary with no allocator and no C
+# library (tests/no-std-link). std anywhere in the graph fails with "duplicate lang
+# item", alloc with "no global memory allocator found", a libc call with an undefined
+# symbol. core and compiler_builtins are built from source (build-std) because the host's
+# prebuilt compiler_builtins has no memcpy/memset: on Linux those come from libc.
+step_no_std_link() {
+    local profile flags bin
+    flags="-Dwarnings -C link-arg=-nostartfiles -C link-arg=-nostdlib -C link-arg=-static"
+    for profile in "${NO_STD_LINK_PROFILES[@]}"; do
+        RUSTFLAGS="$flags" debian_cargo build --profile "$profile" \
+            -Z build-std=core,alloc -Z build-std-features=compiler-builtins-mem \
+            --manifest-path tests/no-std-link/Cargo.toml \
+            --target "$HOST_TRIPLE" --target-dir target/no-std-link
+        [[ "$profile" == dev ]] && bin=debug || bin="$profile"
+        bin="target/no-std-link/$HOST_TRIPLE/$bin/picotrace-no-std-link"
+        [[ -f "$bin" ]] || die "no-std-link: $bin was not produced"
+        # Statically linked, no interpreter, no libc: nothing undefined may remain.
+        if nm -u "$bin" | grep -q .; then
+            nm -u "$bin" >&2
+            die "no-std-link: $bin has undefined symbols"
+        fi
+        note "no-std-link ($profile): $(file -b "$bin" | cut -d, -f1-4)"
+        note "$(size "$bin" | tail -n1 | awk '{print "text " $1 " B, data " $2 " B, bss " $3 " B"}')"
+    done
+}
+
+firmware_manifests() {
+    local manifest
+    for manifest in examples/firmware/*/Cargo.toml; do
+        [[ -f "$manifest" ]] && printf '%s\n' "$manifest"
+    done
+    return 0
+}
+
+# Board builds, QEMU runs diffed against their expected output, and the end-to-end check
+# (QEMU demo -> UART -> uart_bridge -> rotel): all in ci/firmware.sh.
+step_firmware() {
+    run bash ci/firmware.sh build run e2e
+}
+
+# Only the end-to-end part (builds what it needs).
+step_e2e_firmware() {
+    run bash ci/firmware.sh e2e
+}
+
+# Flash/RAM footprint table of the footprint_* binaries (see BENCHMARKS.md).
+step_footprint() {
+    run bash ci/footprint.sh
+}
+
+step_e2e() {
+    # The collector tests start rotel themselves (PICOTRACE_ROTEL_AGENT tells them where
+    # it is); `test` already runs them. This hook is for slower scenarios, once they exist.
+    if [[ -f tests/tests/collector_e2e.rs || -f tests/collector_e2e.rs ]]; then
+        [[ -n "${PICOTRACE_ROTEL_AGENT:-}" ]] || run bash ci/install.sh collector
+        host_cargo test -p picotrace-tests --test collector_e2e
+    else
+        note "no end-to-end tests yet: nothing to run"
+    fi
+}
+
+# ---- driver --------------------------------------------------------------------------
+
+STEP_NAMES=()
+STEP_RESULTS=()
+STEP_SECONDS=()
+FAILED=0
+
+summary() {
+    ((${#STEP_NAMES[@]} > 1)) || return 0
+    local i total=0
+    printf '\n==== summary ====\n'
+    for i in "${!STEP_NAMES[@]}"; do
+        printf '  %-12s %-6s %5ss\n' "${STEP_NAMES[$i]}" "${STEP_RESULTS[$i]}" "${STEP_SECONDS[$i]}"
+        total=$((total + STEP_SECONDS[i]))
+    done
+    printf '  %-12s %-6s %5ss\n' total "" "$total"
+    if ((FAILED)); then
+        printf 'summary: FAILED (%s)\n' "$(failed_names)"
+    else
+        printf 'summary: all %s steps ok\n' "${#STEP_NAMES[@]}"
+    fi
+}
+
+failed_names() {
+    local i out=()
+    for i in "${!STEP_NAMES[@]}"; do
+        [[ "${STEP_RESULTS[$i]}" == ok ]] || out+=("${STEP_NAMES[$i]}")
+    done
+    echo "${out[*]}"
+}
+
+run_step() {
+    local name="$1" fn="step_${1//-/_}" start rc
+    declare -F "$fn" >/dev/null || die "unknown step '$name' (see the top of ci/run.sh)"
+    printf '\n==== %s ==== (%s)\n' "$name" "$(date -u +%H:%M:%S)"
+    start=$SECONDS
+    # A subshell with its own errexit, not in an `if`: bash would ignore set -e there.
+    set +e
+    (set -e; "$fn")
+    rc=$?
+    set -e
+    STEP_NAMES+=("$name")
+    STEP_SECONDS+=($((SECONDS - start)))
+    if ((rc == 0)); then
+        STEP_RESULTS+=(ok)
+        printf '==== %s: ok in %ss\n' "$name" "$((SECONDS - start))"
+    else
+        STEP_RESULTS+=(FAILED)
+        FAILED=1
+        printf '==== %s: FAILED (exit %s) after %ss\n' "$name" "$rc" "$((SECONDS - start))"
+        if [[ "${CI_KEEP_GOING:-0}" != 1 ]]; then
+            summary
+            exit "$rc"
+        fi
+    fi
+}
+
+main() {
+    if (($# == 0)); then
+        sed -n '2,25p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+        exit 2
+    fi
+    local steps=() arg
+    for arg in "$@"; do
+        case "$arg" in
+            all) steps+=("${ALL_STEPS[@]}") ;;
+            -h | --help | help) sed -n '2,25p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+            *) steps+=("$arg") ;;
+        esac
+    done
+    local step
+    for step in "${steps[@]}"; do
+        run_step "$step"
+    done
+    summary
+    ((FAILED == 0))
+}
+
+main "$@"

@@ -1,0 +1,748 @@
+//! Human-readable span output for terminals and logs (the idea of smoltcp's
+//! `pretty_print`): one line per span, or one tree per trace with a duration waterfall.
+//!
+//! Writes into any [`core::fmt::Write`] and allocates nothing; timestamps are UTC
+//! RFC 3339, computed without a date library. The tree is built by scanning the batch
+//! (quadratic in its size, fine for console use), never loops (span ids that repeat
+//! or form a cycle cannot make it run away), and stops nesting at [`MAX_DEPTH`].
+//!
+//! ```
+//! use picotrace::wire::console::write_timestamp;
+//! use picotrace::Timestamp;
+//! let mut s = heapless::String::<32>::new();
+//! write_timestamp(Timestamp::from_unix_nanos(1_700_000_000_123_000_000), &mut s)?;
+//! assert_eq!(s, "2023-11-14T22:13:20.123Z");
+//! # Ok::<(), core::fmt::Error>(())
+//! ```
+
+use core::fmt::{self, Write};
+
+use crate::id::SpanId;
+use crate::span::attributes::AttributeValue;
+use crate::span::record::SpanData;
+use crate::span::{SpanKind, Status};
+use crate::time::Timestamp;
+
+/// The deepest nesting [`write_trace_tree`] draws; deeper spans are listed after the tree.
+pub const MAX_DEPTH: usize = 24;
+/// Width of the name column of the tree, indentation included.
+const NAME_WIDTH: usize = 30;
+/// Width of the waterfall bar in characters.
+const BAR_WIDTH: usize = 32;
+
+/// Writes one line for a span (no newline):
+/// `2023-11-14T22:13:20.000Z <trace id> <span id> ← <parent id> SERVER "GET /users"
+/// 15.200 ms OK {http.request.method="GET"} events=1`.
+///
+/// A root span shows `(root)` instead of the parent; a parent from another process is
+/// followed by `(remote)`. Counters (`events=`, `links=`, `dropped_*=`, `truncated=`)
+/// appear only when not zero.
+///
+/// # Errors
+/// Only those of `w`.
+pub fn write_span_line<W: Write + ?Sized>(span: &SpanData<'_>, w: &mut W) -> fmt::Result {
+    let cx = span.span_context();
+    write_timestamp(span.start_time(), w)?;
+    write!(w, " {} {} ", cx.trace_id, cx.span_id)?;
+    match span.parent_span_id() {
+        Some(parent) if span.parent_is_remote() => write!(w, "← {parent} (remote)")?,
+        Some(parent) => write!(w, "← {parent}")?,
+        None => w.write_str("(root)")?,
+    }
+    write!(w, " {} {:?} ", kind_label(span.kind()), span.name())?;
+    write_duration(duration_nanos(span), 3, w)?;
+    match span.status() {
+        Status::Unset => w.write_str(" UNSET")?,
+        Status::Ok => w.write_str(" OK")?,
+        Status::Error { description } => write!(w, " ERROR {description:?}")?,
+    }
+    let mut attributes = span.attributes().peekable();
+    if attributes.peek().is_some() {
+        w.write_str(" {")?;
+        for (i, (key, value)) in attributes.enumerate() {
+            if i > 0 {
+                w.write_str(", ")?;
+            }
+            write!(w, "{key}=")?;
+            write_value(value, w)?;
+        }
+        w.write_str("}")?;
+    }
+    let counters = [
+        ("events", span.events().count() as u32),
+        ("links", span.links().count() as u32),
+        ("dropped_attributes", span.dropped_attributes_count()),
+        ("dropped_events", span.dropped_events_count()),
+        ("dropped_links", span.dropped_links_count()),
+        ("truncated", span.truncated_values_count()),
+    ];
+    for (name, n) in counters {
+        if n > 0 {
+            write!(w, " {name}={n}")?;
+        }
+    }
+    Ok(())
+}
+
+/// Writes every trace of `spans` as a tree: a header line, then one row per span
+/// (children under their parent, ordered by start time) with its kind, duration and a
+/// bar placed on the trace's time line, and one row per event with a `^` marker.
+///
+/// ```text
+/// trace 4bf92f3577b34da6a3ce929d0e0e4736  (3 spans, 15.2 ms)
+/// GET /users                    SERVER    15.2 ms |████████████████████████████████|
+///   query_database              CLIENT     9.8 ms |  █████████████████████         | ERROR "timeout"
+///     exception "timed out"                       |       ^                        |
+/// ```
+///
+/// Spans whose parent is not in the batch are drawn at the top level. Spans that
+/// cannot be reached from a top-level span within [`MAX_DEPTH`] levels (a parent
+/// cycle, or nesting that deep) are listed after the tree. Traces are separated by an
+/// empty line.
+///
+/// # Errors
+/// Only those of `w`.
+pub fn write_trace_tree<'a, W, I>(spans: I, w: &mut W) -> fmt::Result
+where
+    W: Write + ?Sized,
+    I: Iterator<Item = SpanData<'a>> + Clone,
+{
+    let mut first = true;
+    for (i, span) in spans.clone().enumerate() {
+        let trace_id = span.span_context().trace_id;
+        let seen = spans
+            .clone()
+            .take(i)
+            .any(|s| s.span_context().trace_id == trace_id);
+        if seen {
+            continue;
+        }
+        if !first {
+            w.write_str("\n")?;
+        }
+        first = false;
+        let tree = Tree {
+            spans: spans.clone(),
+            trace_id,
+        };
+        tree.write(w)?;
+    }
+    Ok(())
+}
+
+/// Writes a timestamp as UTC RFC 3339 with milliseconds: `2023-11-14T22:13:20.000Z`.
+///
+/// # Errors
+/// Only those of `w`.
+pub fn write_timestamp<W: Write + ?Sized>(t: Timestamp, w: &mut W) -> fmt::Result {
+    let nanos = t.as_unix_nanos();
+    let secs = nanos / 1_000_000_000;
+    let millis = (nanos % 1_000_000_000) / 1_000_000;
+    let (year, month, day) = civil_from_days(secs / 86_400);
+    let rem = secs % 86_400;
+    write!(
+        w,
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{millis:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// Returns the proleptic Gregorian `(year, month, day)` of a day count since
+/// 1970-01-01 (Howard Hinnant's `civil_from_days`, for non-negative days).
+const fn civil_from_days(days: u64) -> (u64, u64, u64) {
+    // Shift the epoch to 0000-03-01, so that leap days end each 400-year era.
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z - era * 146_097; // day of era, [0, 146096]
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365; // [0, 399]
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100); // day of year from March 1
+    let mp = (5 * doy + 2) / 153; // month from March, [0, 11]
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + if month <= 2 { 1 } else { 0 };
+    (year, month, day)
+}
+
+/// Writes a duration in the largest unit that keeps it at least 1 (`ns`, `µs`, `ms`,
+/// `s`), with `decimals` digits after the point (cut, not rounded; at most 9).
+///
+/// # Errors
+/// Only those of `w`.
+pub fn write_duration<W: Write + ?Sized>(nanos: u64, decimals: u32, w: &mut W) -> fmt::Result {
+    let (unit, name) = match nanos {
+        0..=999 => return write!(w, "{nanos} ns"),
+        1_000..=999_999 => (1_000, "µs"),
+        1_000_000..=999_999_999 => (1_000_000, "ms"),
+        _ => (1_000_000_000, "s"),
+    };
+    write!(w, "{}", nanos / unit)?;
+    let decimals = decimals.min(9);
+    if decimals > 0 {
+        // `unit` has 3, 6 or 9 zeros; keep the first `decimals` digits of the rest.
+        let digits = unit.ilog10();
+        let frac = nanos % unit;
+        let shown = if decimals <= digits {
+            frac / 10u64.pow(digits - decimals)
+        } else {
+            frac * 10u64.pow(decimals - digits)
+        };
+        write!(w, ".{shown:0width$}", width = decimals as usize)?;
+    }
+    write!(w, " {name}")
+}
+
+fn duration_nanos(span: &SpanData<'_>) -> u64 {
+    span.end_time()
+        .as_unix_nanos()
+        .saturating_sub(span.start_time().as_unix_nanos())
+}
+
+fn kind_label(kind: SpanKind) -> &'static str {
+    match kind {
+        SpanKind::Internal => "INTERNAL",
+        SpanKind::Server => "SERVER",
+        SpanKind::Client => "CLIENT",
+        SpanKind::Producer => "PRODUCER",
+        SpanKind::Consumer => "CONSUMER",
+    }
+}
+
+fn write_value<W: Write + ?Sized>(value: AttributeValue<'_>, w: &mut W) -> fmt::Result {
+    match value {
+        AttributeValue::Str(s) => write!(w, "{s:?}"),
+        AttributeValue::Bool(b) => write!(w, "{b}"),
+        AttributeValue::I64(i) => write!(w, "{i}"),
+        AttributeValue::F64(f) => write!(w, "{f}"),
+        AttributeValue::Array(items) => {
+            w.write_str("[")?;
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    w.write_str(", ")?;
+                }
+                write_value(item, w)?;
+            }
+            w.write_str("]")
+        }
+    }
+}
+
+/// Writes `text` with control characters escaped; returns the characters written.
+fn write_clean<W: Write + ?Sized>(text: &str, w: &mut W) -> Result<usize, fmt::Error> {
+    let mut width = 0;
+    for c in text.chars() {
+        if c.is_control() {
+            for e in c.escape_debug() {
+                w.write_char(e)?;
+                width += 1;
+            }
+        } else {
+            w.write_char(c)?;
+            width += 1;
+        }
+    }
+    Ok(width)
+}
+
+fn write_spaces<W: Write + ?Sized>(n: usize, w: &mut W) -> fmt::Result {
+    for _ in 0..n {
+        w.write_char(' ')?;
+    }
+    Ok(())
+}
+
+/// A place in a trace's sibling order: start time, then position in the batch.
+type Key = (Timestamp, usize);
+
+/// One trace of a batch, read by scanning the batch.
+struct Tree<I> {
+    spans: I,
+    trace_id: crate::id::TraceId,
+}
+
+impl<'a, I: Iterator<Item = SpanData<'a>> + Clone> Tree<I> {
+    /// The spans of this trace with their positions in the batch.
+    fn members(&self) -> impl Iterator<Item = (usize, SpanData<'a>)> + Clone + '_ {
+        self.spans
+            .clone()
+            .enumerate()
+            .filter(move |(_, s)| s.span_context().trace_id == self.trace_id)
+    }
+
+    fn find(&self, id: SpanId) -> Option<(usize, SpanData<'a>)> {
+        self.members().find(|(_, s)| s.span_context().span_id == id)
+    }
+
+    /// A span is drawn at the top level when its parent is not in the batch.
+    fn is_top(&self, span: &SpanData<'a>) -> bool {
+        span.parent_span_id()
+            .is_none_or(|parent| self.find(parent).is_none())
+    }
+
+    /// Returns the first span after `after` among the children of `parent` (or among
+    /// the top-level spans).
+    fn next_among(
+        &self,
+        parent: Option<SpanId>,
+        after: Option<Key>,
+    ) -> Option<(usize, SpanData<'a>)> {
+        self.members()
+            .filter(|(i, s)| after.is_none_or(|a| (s.start_time(), *i) > a))
+            .filter(|(_, s)| match parent {
+                Some(p) => s.parent_span_id() == Some(p),
+                None => self.is_top(s),
+            })
+            .min_by_key(|(i, s)| (s.start_time(), *i))
+    }
+
+    /// Returns the depth the tree draws `span` at, or `None` if it is not drawn.
+    fn depth_of(&self, span: SpanData<'a>) -> Option<usize> {
+        let mut current = span;
+        for depth in 0..MAX_DEPTH {
+            if self.is_top(&current) {
+                return Some(depth);
+            }
+            current = self.find(current.parent_span_id()?)?.1;
+        }
+        None
+    }
+
+    fn write<W: Write + ?Sized>(&self, w: &mut W) -> fmt::Result {
+        let count = self.members().count();
+        let start = self
+            .members()
+            .map(|(_, s)| s.start_time())
+            .min()
+            .unwrap_or_default();
+        let end = self
+            .members()
+            .map(|(_, s)| s.end_time().max(s.start_time()))
+            .max()
+            .unwrap_or_default();
+        let scale = Scale {
+            start: start.as_unix_nanos(),
+            total: end.as_unix_nanos().saturating_sub(start.as_unix_nanos()),
+        };
+        write!(
+            w,
+            "trace {}  ({count} span{}, ",
+            self.trace_id,
+            if count == 1 { "" } else { "s" }
+        )?;
+        write_duration(scale.total, 1, w)?;
+        w.write_str(")\n")?;
+
+        // Pre-order walk; the stack holds the ancestors of the current span.
+        let mut stack: heapless::Vec<(SpanId, Key), MAX_DEPTH> = heapless::Vec::new();
+        let mut current = self.next_among(None, None);
+        let mut rows = 0;
+        while let Some((index, span)) = current {
+            if rows == count {
+                // Only repeated span ids can make a tree longer than its trace.
+                w.write_str("… (span ids repeat; tree cut short)\n")?;
+                break;
+            }
+            rows += 1;
+            write_span_row(&span, stack.len(), &scale, w)?;
+            let key = (span.start_time(), index);
+            let id = span.span_context().span_id;
+            if stack.len() + 1 < MAX_DEPTH {
+                if let Some(child) = self.next_among(Some(id), None) {
+                    // Cannot fail: the stack is shorter than its capacity.
+                    let _ = stack.push((id, key));
+                    current = Some(child);
+                    continue;
+                }
+            }
+            // No child to descend into: the next sibling, or an ancestor's.
+            let mut after = key;
+            current = loop {
+                let parent = stack.last().map(|&(id, _)| id);
+                if let Some(next) = self.next_among(parent, Some(after)) {
+                    break Some(next);
+                }
+                match stack.pop() {
+                    Some((_, parent_key)) => after = parent_key,
+                    None => break None,
+                }
+            };
+        }
+
+        let mut noted = false;
+        for (_, span) in self.members() {
+            if self.depth_of(span).is_none() {
+                if !noted {
+                    writeln!(
+                        w,
+                        "(not in the tree: a parent cycle, or nesting deeper than {MAX_DEPTH})"
+                    )?;
+                    noted = true;
+                }
+                write_span_row(&span, 0, &scale, w)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Maps times onto the bar.
+struct Scale {
+    start: u64,
+    total: u64,
+}
+
+impl Scale {
+    /// Returns the bar cell of `t`, rounded down (`up`: rounded up), in `0..=BAR_WIDTH`.
+    fn cell(&self, t: u64, up: bool) -> usize {
+        if self.total == 0 {
+            return if up { BAR_WIDTH } else { 0 };
+        }
+        let offset = u128::from(t.saturating_sub(self.start).min(self.total));
+        let scaled = offset * BAR_WIDTH as u128;
+        let total = u128::from(self.total);
+        let cell = if up {
+            scaled.div_ceil(total)
+        } else {
+            scaled / total
+        };
+        cell as usize
+    }
+}
+
+fn write_span_row<W: Write + ?Sized>(
+    span: &SpanData<'_>,
+    depth: usize,
+    scale: &Scale,
+    w: &mut W,
+) -> fmt::Result {
+    write_spaces(2 * depth, w)?;
+    let width = 2 * depth + write_clean(span.name(), w)?;
+    write_spaces(NAME_WIDTH.saturating_sub(width) + 1, w)?;
+    let mut duration = heapless::String::<24>::new();
+    write_duration(duration_nanos(span), 1, &mut duration)?;
+    write!(w, "{:<8} {duration:>10} |", kind_label(span.kind()))?;
+    let start = span.start_time().as_unix_nanos();
+    let first = scale.cell(start, false).min(BAR_WIDTH - 1);
+    let last = scale
+        .cell(span.end_time().as_unix_nanos().max(start), true)
+        .max(first + 1);
+    for cell in 0..BAR_WIDTH {
+        w.write_char(if (first..last).contains(&cell) {
+            '█'
+        } else {
+            ' '
+        })?;
+    }
+    w.write_char('|')?;
+    if let Status::Error { description } = span.status() {
+        write!(w, " ERROR {description:?}")?;
+    }
+    w.write_char('\n')?;
+
+    for event in span.events() {
+        write_spaces(2 * depth + 2, w)?;
+        let mut width = 2 * depth + 2 + write_clean(event.name(), w)?;
+        let message = event
+            .attributes()
+            .find(|(k, _)| *k == crate::semconv::EXCEPTION_MESSAGE);
+        if let Some((_, AttributeValue::Str(message))) = message {
+            w.write_char(' ')?;
+            width += 1 + write_quoted(message, w)?;
+        }
+        // Under the name, kind and duration columns, then the bar with the marker.
+        write_spaces(NAME_WIDTH.saturating_sub(width) + 1 + 8 + 1 + 10, w)?;
+        w.write_str(" |")?;
+        let at = scale
+            .cell(event.time().as_unix_nanos(), false)
+            .min(BAR_WIDTH - 1);
+        for cell in 0..BAR_WIDTH {
+            w.write_char(if cell == at { '^' } else { ' ' })?;
+        }
+        w.write_str("|\n")?;
+    }
+    Ok(())
+}
+
+/// Writes `text` quoted and escaped as `{:?}` does; returns the characters written.
+fn write_quoted<W: Write + ?Sized>(text: &str, w: &mut W) -> Result<usize, fmt::Error> {
+    struct Counting<'w, W: ?Sized> {
+        inner: &'w mut W,
+        chars: usize,
+    }
+    impl<W: Write + ?Sized> Write for Counting<'_, W> {
+        fn write_str(&mut self, s: &str) -> fmt::Result {
+            self.chars += s.chars().count();
+            self.inner.write_str(s)
+        }
+    }
+    let mut c = Counting { inner: w, chars: 0 };
+    write!(c, "{text:?}")?;
+    Ok(c.chars)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::string::String;
+
+    use super::*;
+    use crate::wire::otlp::test_support::{hand_span, with_sample_batch, TestSlot, T0};
+
+    #[rustfmt::skip]
+    const DATES: &[(u64, &str, &str)] = &[
+        (0, "1970-01-01T00:00:00.000Z", "the epoch"),
+        (T0, "2023-11-14T22:13:20.000Z", "1.7e9 seconds"),
+        (951_782_400_000_000_000, "2000-02-29T00:00:00.000Z", "leap day of a year divisible by 400"),
+        (4_107_542_399_999_000_000, "2100-02-28T23:59:59.999Z", "2100 is not a leap year"),
+        (4_107_542_400_000_000_000, "2100-03-01T00:00:00.000Z", "so March follows February 28"),
+        (1_709_164_800_000_000_000, "2024-02-29T00:00:00.000Z", "leap day of an ordinary leap year"),
+        (1_735_689_599_999_999_999, "2024-12-31T23:59:59.999Z", "last millisecond of a year, cut not rounded"),
+        (u64::MAX, "2554-07-21T23:34:33.709Z", "the last representable time"),
+    ];
+
+    #[test]
+    fn timestamps_are_utc_rfc3339() {
+        for &(nanos, want, why) in DATES {
+            let mut s = String::new();
+            write_timestamp(Timestamp::from_unix_nanos(nanos), &mut s).unwrap();
+            assert_eq!(s, want, "{why}");
+        }
+    }
+
+    #[test]
+    fn civil_from_days_round_trips_every_day_for_four_centuries() {
+        // Walk day by day from 1970 and check the calendar advances as it should.
+        let (mut y, mut m, mut d) = (1970, 1, 1);
+        for days in 0..146_097 {
+            assert_eq!(civil_from_days(days), (y, m, d), "day {days}");
+            let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+            let len = [
+                31,
+                if leap { 29 } else { 28 },
+                31,
+                30,
+                31,
+                30,
+                31,
+                31,
+                30,
+                31,
+                30,
+                31,
+            ];
+            d += 1;
+            if d > len[m as usize - 1] {
+                d = 1;
+                m += 1;
+                if m > 12 {
+                    m = 1;
+                    y += 1;
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn durations_pick_a_unit() {
+        let show = |n: u64, decimals: u32| {
+            let mut s = String::new();
+            write_duration(n, decimals, &mut s).unwrap();
+            s
+        };
+        assert_eq!(show(0, 3), "0 ns");
+        assert_eq!(show(999, 3), "999 ns");
+        assert_eq!(show(12_345, 3), "12.345 µs");
+        assert_eq!(show(15_200_000, 1), "15.2 ms");
+        assert_eq!(show(9_899_999, 1), "9.8 ms");
+        assert_eq!(show(1_500_000_000, 0), "1 s");
+        assert_eq!(show(1_500_000_000, 12), "1.500000000 s");
+        assert_eq!(show(u64::MAX, 3), "18446744073.709 s");
+    }
+
+    #[test]
+    fn span_lines_snapshot() {
+        with_sample_batch(|batch| {
+            let mut out = String::new();
+            for span in batch.iter() {
+                write_span_line(&span, &mut out).unwrap();
+                out.push('\n');
+            }
+            std::println!("{out}");
+            assert_eq!(out, SPAN_LINES);
+        });
+    }
+
+    #[test]
+    fn trace_tree_snapshot() {
+        with_sample_batch(|batch| {
+            let mut out = String::new();
+            write_trace_tree(batch.iter(), &mut out).unwrap();
+            std::println!("{out}");
+            assert_eq!(out, TREE);
+        });
+    }
+
+    fn tree_of(slots: &[TestSlot]) -> String {
+        let mut out = String::new();
+        write_trace_tree(slots.iter().map(|s| s.data()), &mut out).unwrap();
+        out
+    }
+
+    fn names_in_order(tree: &str) -> std::vec::Vec<(usize, &str)> {
+        tree.lines()
+            .filter(|l| l.contains('|') && !l.trim_start().starts_with('e'))
+            .map(|l| {
+                let indent = l.len() - l.trim_start().len();
+                (indent / 2, l.split_whitespace().next().unwrap())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn orphans_go_to_the_top_level_and_traces_are_separate() {
+        let slots = [
+            hand_span(1, 2, Some(9), "orphan_b", (5, 6), |_| {}),
+            hand_span(2, 1, None, "other_trace", (0, 1), |_| {}),
+            hand_span(1, 3, Some(2), "child_of_b", (5, 6), |_| {}),
+            hand_span(1, 4, Some(8), "orphan_a", (1, 2), |_| {}),
+        ];
+        let out = tree_of(&slots);
+        let traces: std::vec::Vec<_> = out.split("\n\n").collect();
+        assert_eq!(traces.len(), 2, "{out}");
+        assert!(traces[0].starts_with("trace 01010101010101010101010101010101  (3 spans, 5.0 ms)"));
+        assert_eq!(
+            names_in_order(traces[0]),
+            [(0, "orphan_a"), (0, "orphan_b"), (1, "child_of_b")],
+            "{out}"
+        );
+        assert!(traces[1].starts_with("trace 02020202020202020202020202020202  (1 span, 1.0 ms)"));
+    }
+
+    #[test]
+    fn parent_cycles_and_self_parents_are_listed_not_followed() {
+        let slots = [
+            hand_span(1, 1, None, "root", (0, 10), |_| {}),
+            hand_span(1, 2, Some(3), "cycle_a", (1, 2), |_| {}),
+            hand_span(1, 3, Some(2), "cycle_b", (1, 2), |_| {}),
+            hand_span(1, 4, Some(4), "own_parent", (1, 2), |_| {}),
+        ];
+        let out = tree_of(&slots);
+        assert_eq!(
+            names_in_order(&out),
+            [
+                (0, "root"),
+                (0, "cycle_a"),
+                (0, "cycle_b"),
+                (0, "own_parent")
+            ],
+            "{out}"
+        );
+        assert!(out.contains("(not in the tree: a parent cycle"), "{out}");
+    }
+
+    #[test]
+    fn repeated_span_ids_cannot_blow_up_the_tree() {
+        // Two spans share id 1 and each has the other's id as a child: without a
+        // budget the walk would draw 2^depth rows.
+        let slots = [
+            hand_span(1, 1, None, "root", (0, 10), |_| {}),
+            hand_span(1, 1, Some(1), "twin", (1, 9), |_| {}),
+            hand_span(1, 2, Some(1), "leaf", (2, 3), |_| {}),
+        ];
+        let out = tree_of(&slots);
+        assert!(out.lines().count() <= 8, "{out}");
+        assert!(out.contains("tree cut short"), "{out}");
+    }
+
+    #[test]
+    fn nesting_stops_at_max_depth_and_the_rest_is_listed() {
+        let slots: std::vec::Vec<_> = (1..=30u8)
+            .map(|id| {
+                let parent = (id > 1).then(|| id - 1);
+                hand_span(1, id, parent, "level", (u64::from(id), 40), |_| {})
+            })
+            .collect();
+        let out = tree_of(&slots);
+        let rows = names_in_order(&out);
+        assert_eq!(rows.len(), 30);
+        assert_eq!(rows[MAX_DEPTH - 1].0, MAX_DEPTH - 1);
+        assert!(
+            rows[MAX_DEPTH..].iter().all(|&(depth, _)| depth == 0),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn zero_length_traces_and_running_spans_draw_without_dividing_by_zero() {
+        let slots = [
+            hand_span(1, 1, None, "instant", (5, 5), |_| {}),
+            hand_span(1, 2, Some(1), "same_instant", (5, 5), |_| {}),
+        ];
+        let out = tree_of(&slots);
+        assert!(out.contains("(2 spans, 0 ns)"), "{out}");
+        assert!(out.contains(&"█".repeat(BAR_WIDTH)), "{out}");
+
+        // A span that has not ended yet reads end = 0: a zero-length trace of its own.
+        let mut running = TestSlot::new();
+        running.writer().init(
+            &crate::span::record::NewRecord {
+                context: crate::SpanContext::INVALID,
+                parent: None,
+                parent_is_remote: false,
+                kind: SpanKind::Consumer,
+                name: "running",
+                start: Timestamp::from_unix_nanos(T0),
+                trace_state: "",
+            },
+            &crate::SpanLimits::DEFAULT,
+        );
+        let mut out = String::new();
+        write_trace_tree(core::iter::once(running.data()), &mut out).unwrap();
+        assert!(out.contains("CONSUMER       0 ns |█████"), "{out}");
+        let mut line = String::new();
+        write_span_line(&running.data(), &mut line).unwrap();
+        assert!(
+            line.contains("(root) CONSUMER \"running\" 0 ns UNSET"),
+            "{line}"
+        );
+    }
+
+    #[test]
+    fn span_lines_escape_names_and_show_remote_parents_and_drops() {
+        let slot = hand_span(1, 2, Some(3), "bad\nname\u{7}", (0, 1), |w| {
+            w.header.parent_is_remote = true;
+            let limits = crate::SpanLimits {
+                attribute_count: 1,
+                ..crate::SpanLimits::DEFAULT
+            };
+            w.set_attribute("k", None, &crate::Value::F64(f64::NAN), &limits);
+            w.set_attribute("dropped", None, &crate::Value::Bool(true), &limits);
+        });
+        let mut line = String::new();
+        write_span_line(&slot.data(), &mut line).unwrap();
+        assert!(!line.contains('\n'), "{line}");
+        assert!(
+            line.ends_with(
+                "← 0303030303030303 (remote) INTERNAL \"bad\\nname\\u{7}\" 1.000 ms UNSET {k=NaN} dropped_attributes=1"
+            ),
+            "{line}"
+        );
+        let tree = tree_of(core::slice::from_ref(&slot));
+        assert!(tree.contains("\nbad\\nname\\u{7}   "), "{tree}");
+    }
+
+    #[rustfmt::skip]
+    const SPAN_LINES: &str = concat!(
+        "2023-11-14T22:13:20.001Z 0e0e0e0e0e0e0e0e8a8a8a8a8a8a8a8a 5555554e4dd46666 ← 7070707070707070 CLIENT \"query_database\" 9.800 ms ERROR \"timeout\" {db.system.name=\"postgresql\", db.rows=[3, -1]} events=1\n",
+        "2023-11-14T22:13:20.011Z 0e0e0e0e0e0e0e0e8a8a8a8a8a8a8a8a aa6a64a4a4a5e5e4 ← 7070707070707070 INTERNAL \"render\" 3.000 ms UNSET {tags=[\"a\", \"b\"]} links=1\n",
+        "2023-11-14T22:13:20.000Z 0e0e0e0e0e0e0e0e8a8a8a8a8a8a8a8a 7070707070707070 (root) SERVER \"GET /users\" 15.200 ms OK {http.request.method=\"GET\", http.response.status_code=200, user_agent.original=\"curl/8 \\\"quoted\\\"\", retry=false, sample.ratio=0.25}\n",
+    );
+    #[rustfmt::skip]
+    const TREE: &str = concat!(
+        "trace 0e0e0e0e0e0e0e0e8a8a8a8a8a8a8a8a  (3 spans, 15.2 ms)\n",
+        "GET /users                     SERVER      15.2 ms |████████████████████████████████|\n",
+        "  query_database               CLIENT       9.8 ms |  █████████████████████         | ERROR \"timeout\"\n",
+        "    exception \"timed out\"                          |       ^                        |\n",
+        "  render                       INTERNAL     3.0 ms |                       ███████  |\n",
+    );
+}

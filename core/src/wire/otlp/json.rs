@@ -1,0 +1,1281 @@
+//! OTLP/JSON: `ExportTraceServiceRequest` as `application/json`, written with
+//! serde-json-core into a caller's buffer.
+//!
+//! Follows the OTLP JSON mapping (opentelemetry-proto `docs/specification.md`, "JSON
+//! Protobuf Encoding") of the messages in `opentelemetry/proto/trace/v1/trace.proto`:
+//! lowerCamelCase field names, trace and span ids as lowercase hex strings (not base64),
+//! enums (`kind`, `code`) as integers, 64-bit integers (`startTimeUnixNano`,
+//! `intValue`, ...) as decimal strings, default and empty fields left out. Doubles that
+//! are not finite are written as the strings `"NaN"`, `"Infinity"` and `"-Infinity"`,
+//! as the protobuf JSON mapping does. `arrayValue.values` is always written, even when
+//! empty, because some decoders require it.
+//!
+//! [`SpanJson`] implements `serde::Serialize`, so a std program may also write spans
+//! with any serde serializer.
+//!
+//! ```
+//! use picotrace::wire::otlp::json;
+//! use picotrace::{InstrumentationScope, Resource};
+//! let (resource, scope) = (Resource::new("checkout"), InstrumentationScope::PICOTRACE);
+//! // Everything but the spans: `{"resourceSpans":[{"resource":{"attributes":[...]}, ...`
+//! assert!(json::request_overhead_len(&resource, &scope) > 200);
+//! ```
+
+use serde::ser::{SerializeSeq, SerializeStruct};
+use serde::{Serialize, Serializer};
+
+use crate::export::{InstrumentationScope, Resource};
+use crate::span::record::{EventData, LinkData, SpanData};
+use crate::span::Status;
+use crate::wire::traceparent::BufferTooSmall;
+
+use super::{otlp_flags, resource_attributes, Any, AnyArray};
+pub use super::{EncodeError, Encoded};
+
+/// Returns the length of one span's JSON object, as [`emit_span`] writes it.
+pub fn span_len(span: &SpanData<'_>) -> usize {
+    json_len(&SpanJson(*span))
+}
+
+/// Returns the bytes one span takes inside a request: its object and a comma.
+#[inline]
+pub const fn span_record_len(span_json_len: usize) -> usize {
+    span_json_len + 1
+}
+
+/// Writes one span as an OTLP/JSON `Span` object; used to pre-encode spans on
+/// application threads (see [`encode_request_from_encoded`]).
+///
+/// # Errors
+/// [`EncodeError::BufferTooSmall`] when the object does not fit; `out` may then hold
+/// part of it.
+pub fn emit_span(span: &SpanData<'_>, out: &mut [u8]) -> Result<usize, EncodeError> {
+    serde_json_core::to_slice(&SpanJson(*span), out).map_err(|_| EncodeError::BufferTooSmall)
+}
+
+/// Returns the bytes a request needs besides its spans' records ([`span_record_len`]):
+/// a request of `n >= 1` spans takes exactly this plus the sum of their records.
+pub fn request_overhead_len(resource: &Resource, scope: &InstrumentationScope) -> usize {
+    let mut c = JsonCounter(0);
+    // A counter never runs out of room.
+    let _ = write_prefix(&mut c, resource, scope);
+    let _ = write_suffix(&mut c, resource);
+    // `n` records bring `n` commas, the request has `n - 1`.
+    c.0 - 1
+}
+
+/// Encodes one complete OTLP/JSON `ExportTraceServiceRequest` holding as many spans of
+/// `spans` (from the start) as fit in `out`; the caller loops with the rest.
+///
+/// With no spans at all, writes nothing and returns zero bytes (nothing to send).
+/// Bytes of `out` after [`Encoded::bytes`] are unspecified: a span that did not fit may
+/// have been written there in part.
+///
+/// # Errors
+/// - [`EncodeError::BufferTooSmall`]: `out` cannot hold a request without spans.
+/// - [`EncodeError::SpanTooLarge`] `{ index: 0 }`: the first span does not fit even
+///   alone; the caller skips it, counts it, and goes on with the next.
+pub fn encode_request<'a>(
+    resource: &Resource,
+    scope: &InstrumentationScope,
+    spans: impl Iterator<Item = SpanData<'a>> + Clone,
+    out: &mut [u8],
+) -> Result<Encoded, EncodeError> {
+    if spans.clone().next().is_none() {
+        return Ok(Encoded { bytes: 0, spans: 0 });
+    }
+    let suffix = {
+        let mut c = JsonCounter(0);
+        let _ = write_suffix(&mut c, resource);
+        c.0
+    };
+    let full = out.len();
+    let mut w = JsonWriter {
+        buf: out,
+        pos: 0,
+        end: full,
+    };
+    write_prefix(&mut w, resource, scope)?;
+    // Spans may use everything but the room the suffix needs.
+    w.end = full
+        .checked_sub(suffix)
+        .filter(|&end| end >= w.pos)
+        .ok_or(EncodeError::BufferTooSmall)?;
+    let mut count = 0;
+    for span in spans {
+        let mark = w.pos;
+        let fits =
+            if count > 0 { w.raw(b",") } else { Ok(()) }.and_then(|()| w.value(&SpanJson(span)));
+        if fits.is_err() {
+            w.pos = mark;
+            break;
+        }
+        count += 1;
+    }
+    if count == 0 {
+        return Err(EncodeError::SpanTooLarge { index: 0 });
+    }
+    w.end = full;
+    write_suffix(&mut w, resource)?;
+    Ok(Encoded {
+        bytes: w.pos,
+        spans: count,
+    })
+}
+
+/// Builds a request around span objects pre-encoded by [`emit_span`], joined with
+/// commas; returns its length.
+///
+/// With no spans, writes nothing and returns 0, as [`encode_request`] does.
+///
+/// # Errors
+/// [`EncodeError::BufferTooSmall`] when the request with all of `spans` does not fit;
+/// nothing is written then.
+pub fn encode_request_from_encoded<'b>(
+    resource: &Resource,
+    scope: &InstrumentationScope,
+    spans: impl Iterator<Item = &'b [u8]> + Clone,
+    out: &mut [u8],
+) -> Result<usize, EncodeError> {
+    if spans.clone().next().is_none() {
+        return Ok(0);
+    }
+    let total = spans
+        .clone()
+        .fold(request_overhead_len(resource, scope), |sum, s| {
+            sum.saturating_add(span_record_len(s.len()))
+        });
+    if total > out.len() {
+        return Err(EncodeError::BufferTooSmall);
+    }
+    let end = out.len();
+    let mut w = JsonWriter {
+        buf: out,
+        pos: 0,
+        end,
+    };
+    write_prefix(&mut w, resource, scope)?;
+    for (i, span) in spans.enumerate() {
+        if i > 0 {
+            w.raw(b",")?;
+        }
+        w.raw(span)?;
+    }
+    write_suffix(&mut w, resource)?;
+    Ok(w.pos)
+}
+
+/// Writes `{"resourceSpans":[{"resource":{..},"scopeSpans":[{"scope":{..},"spans":[`.
+fn write_prefix<S: JsonSink>(
+    s: &mut S,
+    resource: &Resource,
+    scope: &InstrumentationScope,
+) -> Result<(), BufferTooSmall> {
+    s.raw(br#"{"resourceSpans":[{"resource":"#)?;
+    s.value(&ResourceJson(resource))?;
+    s.raw(br#","scopeSpans":[{"scope":"#)?;
+    s.value(&ScopeJson(scope))?;
+    s.raw(br#","spans":["#)
+}
+
+/// Writes `]}]` (ends spans, ScopeSpans, scopeSpans), the schema URL, `}]}`.
+fn write_suffix<S: JsonSink>(s: &mut S, resource: &Resource) -> Result<(), BufferTooSmall> {
+    s.raw(b"]}]")?;
+    if !resource.schema_url.is_empty() {
+        s.raw(br#","schemaUrl":"#)?;
+        s.value(resource.schema_url)?;
+    }
+    s.raw(b"}]}")
+}
+
+/// Where JSON goes: a buffer, or a counter.
+trait JsonSink {
+    fn raw(&mut self, bytes: &[u8]) -> Result<(), BufferTooSmall>;
+    fn value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), BufferTooSmall>;
+}
+
+struct JsonWriter<'a> {
+    buf: &'a mut [u8],
+    pos: usize,
+    /// Writes stay below this index.
+    end: usize,
+}
+
+impl JsonSink for JsonWriter<'_> {
+    fn raw(&mut self, bytes: &[u8]) -> Result<(), BufferTooSmall> {
+        let stop = self.pos.checked_add(bytes.len()).ok_or(BufferTooSmall)?;
+        if stop > self.end {
+            return Err(BufferTooSmall);
+        }
+        let dst = self.buf.get_mut(self.pos..stop).ok_or(BufferTooSmall)?;
+        dst.copy_from_slice(bytes);
+        self.pos = stop;
+        Ok(())
+    }
+
+    fn value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), BufferTooSmall> {
+        let room = self.buf.get_mut(self.pos..self.end).ok_or(BufferTooSmall)?;
+        let n = serde_json_core::to_slice(value, room).map_err(|_| BufferTooSmall)?;
+        self.pos += n;
+        Ok(())
+    }
+}
+
+struct JsonCounter(usize);
+
+impl JsonSink for JsonCounter {
+    fn raw(&mut self, bytes: &[u8]) -> Result<(), BufferTooSmall> {
+        self.0 = self.0.saturating_add(bytes.len());
+        Ok(())
+    }
+
+    fn value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), BufferTooSmall> {
+        self.0 = self.0.saturating_add(json_len(value));
+        Ok(())
+    }
+}
+
+/// A span as its OTLP/JSON `Span` object.
+#[derive(Clone, Copy, Debug)]
+pub struct SpanJson<'a>(pub SpanData<'a>);
+
+impl Serialize for SpanJson<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let span = &self.0;
+        let cx = span.span_context();
+        let trace_state = span.trace_state();
+        let parent = span.parent_span_id();
+        let name = span.name();
+        let start = span.start_time().as_unix_nanos();
+        let end = span.end_time().as_unix_nanos();
+        let has_attributes = span.attributes().next().is_some();
+        let has_events = span.events().next().is_some();
+        let has_links = span.links().next().is_some();
+        let status = span.status();
+        let fields = [
+            true,
+            true,
+            !trace_state.is_empty(),
+            parent.is_some(),
+            !name.is_empty(),
+            true,
+            start != 0,
+            end != 0,
+            has_attributes,
+            span.dropped_attributes_count() != 0,
+            has_events,
+            span.dropped_events_count() != 0,
+            has_links,
+            span.dropped_links_count() != 0,
+            status != Status::Unset,
+            true,
+        ];
+        let mut st = s.serialize_struct("Span", fields.iter().filter(|&&f| f).count())?;
+        st.serialize_field("traceId", &Hex(cx.trace_id.as_bytes()))?;
+        st.serialize_field("spanId", &Hex(cx.span_id.as_bytes()))?;
+        if !trace_state.is_empty() {
+            st.serialize_field("traceState", trace_state)?;
+        }
+        if let Some(parent) = parent {
+            st.serialize_field("parentSpanId", &Hex(parent.as_bytes()))?;
+        }
+        if !name.is_empty() {
+            st.serialize_field("name", name)?;
+        }
+        st.serialize_field("kind", &span.kind().otlp_value())?;
+        if start != 0 {
+            st.serialize_field("startTimeUnixNano", &U64Str(start))?;
+        }
+        if end != 0 {
+            st.serialize_field("endTimeUnixNano", &U64Str(end))?;
+        }
+        if has_attributes {
+            st.serialize_field("attributes", &KeyValues(span.attributes()))?;
+        }
+        if span.dropped_attributes_count() != 0 {
+            st.serialize_field("droppedAttributesCount", &span.dropped_attributes_count())?;
+        }
+        if has_events {
+            st.serialize_field("events", &Seq(span.events().map(EventJson)))?;
+        }
+        if span.dropped_events_count() != 0 {
+            st.serialize_field("droppedEventsCount", &span.dropped_events_count())?;
+        }
+        if has_links {
+            st.serialize_field("links", &Seq(span.links().map(LinkJson)))?;
+        }
+        if span.dropped_links_count() != 0 {
+            st.serialize_field("droppedLinksCount", &span.dropped_links_count())?;
+        }
+        if status != Status::Unset {
+            st.serialize_field("status", &StatusJson(status))?;
+        }
+        st.serialize_field(
+            "flags",
+            &otlp_flags(cx.flags.bits(), span.parent_is_remote()),
+        )?;
+        st.end()
+    }
+}
+
+/// `Span.Event`.
+struct EventJson<'a>(EventData<'a>);
+
+impl Serialize for EventJson<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let event = &self.0;
+        let time = event.time().as_unix_nanos();
+        let name = event.name();
+        let has_attributes = event.attributes().next().is_some();
+        let dropped = event.dropped_attributes_count();
+        let n = [time != 0, !name.is_empty(), has_attributes, dropped != 0];
+        let mut st = s.serialize_struct("Event", n.iter().filter(|&&f| f).count())?;
+        if time != 0 {
+            st.serialize_field("timeUnixNano", &U64Str(time))?;
+        }
+        if !name.is_empty() {
+            st.serialize_field("name", name)?;
+        }
+        if has_attributes {
+            st.serialize_field("attributes", &KeyValues(event.attributes()))?;
+        }
+        if dropped != 0 {
+            st.serialize_field("droppedAttributesCount", &dropped)?;
+        }
+        st.end()
+    }
+}
+
+/// `Span.Link`.
+struct LinkJson<'a>(LinkData<'a>);
+
+impl Serialize for LinkJson<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let link = &self.0;
+        let cx = link.span_context();
+        let trace_state = link.trace_state();
+        let has_attributes = link.attributes().next().is_some();
+        let dropped = link.dropped_attributes_count();
+        let n = 3 + [!trace_state.is_empty(), has_attributes, dropped != 0]
+            .iter()
+            .filter(|&&f| f)
+            .count();
+        let mut st = s.serialize_struct("Link", n)?;
+        st.serialize_field("traceId", &Hex(cx.trace_id.as_bytes()))?;
+        st.serialize_field("spanId", &Hex(cx.span_id.as_bytes()))?;
+        if !trace_state.is_empty() {
+            st.serialize_field("traceState", trace_state)?;
+        }
+        if has_attributes {
+            st.serialize_field("attributes", &KeyValues(link.attributes()))?;
+        }
+        if dropped != 0 {
+            st.serialize_field("droppedAttributesCount", &dropped)?;
+        }
+        st.serialize_field("flags", &otlp_flags(cx.flags.bits(), cx.is_remote))?;
+        st.end()
+    }
+}
+
+/// `Status`: message (Error only), then code.
+struct StatusJson<'a>(Status<'a>);
+
+impl Serialize for StatusJson<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let message = match self.0 {
+            Status::Error { description } => description,
+            _ => "",
+        };
+        let code = self.0.otlp_code();
+        let n = usize::from(!message.is_empty()) + usize::from(code != 0);
+        let mut st = s.serialize_struct("Status", n)?;
+        if !message.is_empty() {
+            st.serialize_field("message", message)?;
+        }
+        if code != 0 {
+            st.serialize_field("code", &code)?;
+        }
+        st.end()
+    }
+}
+
+/// `Resource`: `{"attributes":[...]}`.
+struct ResourceJson<'r>(&'r Resource);
+
+impl Serialize for ResourceJson<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut st = s.serialize_struct("Resource", 1)?;
+        st.serialize_field("attributes", &KeyValues(resource_attributes(self.0)))?;
+        st.end()
+    }
+}
+
+/// `InstrumentationScope`: name and version.
+struct ScopeJson<'r>(&'r InstrumentationScope);
+
+impl Serialize for ScopeJson<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let (name, version) = (self.0.name, self.0.version);
+        let n = usize::from(!name.is_empty()) + usize::from(!version.is_empty());
+        let mut st = s.serialize_struct("InstrumentationScope", n)?;
+        if !name.is_empty() {
+            st.serialize_field("name", name)?;
+        }
+        if !version.is_empty() {
+            st.serialize_field("version", version)?;
+        }
+        st.end()
+    }
+}
+
+/// A list of `KeyValue`s from `(key, value)` pairs.
+struct KeyValues<I>(I);
+
+impl<'a, I, V> Serialize for KeyValues<I>
+where
+    I: Iterator<Item = (&'a str, V)> + Clone,
+    V: Into<Any<'a>>,
+{
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut seq = s.serialize_seq(None)?;
+        for (key, value) in self.0.clone() {
+            seq.serialize_element(&KeyValueJson(key, value.into()))?;
+        }
+        seq.end()
+    }
+}
+
+/// A JSON array of the items of a cloneable iterator.
+struct Seq<I>(I);
+
+impl<I> Serialize for Seq<I>
+where
+    I: Iterator + Clone,
+    I::Item: Serialize,
+{
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut seq = s.serialize_seq(None)?;
+        for item in self.0.clone() {
+            seq.serialize_element(&item)?;
+        }
+        seq.end()
+    }
+}
+
+/// `KeyValue`: the key is always written (decoders require it).
+struct KeyValueJson<'a>(&'a str, Any<'a>);
+
+impl Serialize for KeyValueJson<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut st = s.serialize_struct("KeyValue", 2)?;
+        st.serialize_field("key", self.0)?;
+        st.serialize_field("value", &AnyJson(self.1))?;
+        st.end()
+    }
+}
+
+/// `AnyValue`: one member of the oneof, written even when it holds a default value.
+#[derive(Clone, Copy)]
+struct AnyJson<'a>(Any<'a>);
+
+impl Serialize for AnyJson<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut st = s.serialize_struct("AnyValue", 1)?;
+        match self.0 {
+            Any::Str(v) => st.serialize_field("stringValue", v)?,
+            Any::Bool(v) => st.serialize_field("boolValue", &v)?,
+            Any::I64(v) => st.serialize_field("intValue", &I64Str(v))?,
+            Any::F64(v) => st.serialize_field("doubleValue", &Double(v))?,
+            Any::Array(v) => st.serialize_field("arrayValue", &ArrayJson(v))?,
+        }
+        st.end()
+    }
+}
+
+/// `ArrayValue`: `{"values":[...]}`.
+struct ArrayJson<'a>(AnyArray<'a>);
+
+impl Serialize for ArrayJson<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut st = s.serialize_struct("ArrayValue", 1)?;
+        st.serialize_field("values", &Seq(self.0.iter().map(AnyJson)))?;
+        st.end()
+    }
+}
+
+/// Bytes (an id) as a lowercase hex string.
+struct Hex<'a>(&'a [u8]);
+
+impl Serialize for Hex<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut buf = [0u8; 32];
+        let bytes = &self.0[..self.0.len().min(16)];
+        let text = &mut buf[..bytes.len() * 2];
+        // Lengths match by construction.
+        let _ = crate::wire::hex::encode(bytes, text);
+        s.serialize_str(core::str::from_utf8(text).unwrap_or(""))
+    }
+}
+
+/// A `u64` as a decimal string (OTLP/JSON's form of 64-bit integers).
+struct U64Str(u64);
+
+impl Serialize for U64Str {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut buf = [0u8; 20];
+        s.serialize_str(decimal(self.0, &mut buf))
+    }
+}
+
+/// An `i64` as a decimal string.
+struct I64Str(i64);
+
+impl Serialize for I64Str {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut digits = [0u8; 20];
+        let digits = decimal(self.0.unsigned_abs(), &mut digits).as_bytes();
+        let mut buf = [0u8; 21];
+        let sign = usize::from(self.0 < 0);
+        buf[0] = b'-';
+        let text = &mut buf[..sign + digits.len()];
+        text[sign..].copy_from_slice(digits);
+        s.serialize_str(core::str::from_utf8(text).unwrap_or(""))
+    }
+}
+
+/// Writes `v` in decimal at the end of `buf` and returns the digits.
+fn decimal(mut v: u64, buf: &mut [u8; 20]) -> &str {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 || i == 0 {
+            break;
+        }
+    }
+    core::str::from_utf8(&buf[i..]).unwrap_or("")
+}
+
+/// A double; non-finite values as the strings the protobuf JSON mapping uses.
+struct Double(f64);
+
+impl Serialize for Double {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let v = self.0;
+        if v.is_nan() {
+            s.serialize_str("NaN")
+        } else if v == f64::INFINITY {
+            s.serialize_str("Infinity")
+        } else if v == f64::NEG_INFINITY {
+            s.serialize_str("-Infinity")
+        } else {
+            s.serialize_f64(v)
+        }
+    }
+}
+
+/// Returns the number of bytes serde-json-core writes for `value`.
+fn json_len<T: Serialize + ?Sized>(value: &T) -> usize {
+    let mut counter = len::LenSerializer { len: 0 };
+    // Our types never fail; a foreign one that does is counted up to the failure.
+    let _ = value.serialize(&mut counter);
+    counter.len
+}
+
+/// Measuring JSON without writing it: a serde `Serializer` that counts what
+/// serde-json-core's would write.
+mod len {
+    use core::fmt;
+
+    use serde::ser::{self, Serialize};
+
+    pub(super) struct LenSerializer {
+        pub(super) len: usize,
+    }
+
+    impl LenSerializer {
+        fn add(&mut self, n: usize) {
+            self.len = self.len.saturating_add(n);
+        }
+
+        /// Scalars are measured by writing them with serde-json-core into a small
+        /// buffer (at most 20 digits for integers, 24 characters for `ryu` floats).
+        fn scalar<T: Serialize>(&mut self, v: T) -> Result<(), Unsupported> {
+            let mut buf = [0u8; 40];
+            let n = serde_json_core::to_slice(&v, &mut buf).map_err(|_| Unsupported)?;
+            self.add(n);
+            Ok(())
+        }
+    }
+
+    /// Returns the length of `s` as a JSON string, escapes and quotes included, as
+    /// serde-json-core escapes it.
+    pub(super) fn str_len(s: &str) -> usize {
+        2 + s
+            .bytes()
+            .map(|b| match b {
+                b'"' | b'\\' | 0x08 | 0x09 | 0x0a | 0x0c | 0x0d => 2,
+                0x00..=0x1f => 6,
+                _ => 1,
+            })
+            .sum::<usize>()
+    }
+
+    /// A value serde-json-core cannot write (it panics on `char`, tuple variants and
+    /// custom errors); never produced by this module's types.
+    #[derive(Debug)]
+    pub(super) struct Unsupported;
+
+    impl fmt::Display for Unsupported {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("value not supported by serde-json-core")
+        }
+    }
+
+    impl core::error::Error for Unsupported {}
+
+    impl ser::Error for Unsupported {
+        fn custom<T: fmt::Display>(_msg: T) -> Self {
+            Unsupported
+        }
+    }
+
+    pub(super) struct Compound<'a> {
+        ser: &'a mut LenSerializer,
+        first: bool,
+    }
+
+    impl Compound<'_> {
+        fn comma(&mut self) {
+            if !self.first {
+                self.ser.add(1);
+            }
+            self.first = false;
+        }
+    }
+
+    impl<'a> ser::Serializer for &'a mut LenSerializer {
+        type Ok = ();
+        type Error = Unsupported;
+        type SerializeSeq = Compound<'a>;
+        type SerializeTuple = Compound<'a>;
+        type SerializeTupleStruct = Compound<'a>;
+        type SerializeTupleVariant = ser::Impossible<(), Unsupported>;
+        type SerializeMap = Compound<'a>;
+        type SerializeStruct = Compound<'a>;
+        type SerializeStructVariant = Compound<'a>;
+
+        fn serialize_bool(self, v: bool) -> Result<(), Unsupported> {
+            self.add(if v { 4 } else { 5 });
+            Ok(())
+        }
+        fn serialize_i8(self, v: i8) -> Result<(), Unsupported> {
+            self.scalar(v)
+        }
+        fn serialize_i16(self, v: i16) -> Result<(), Unsupported> {
+            self.scalar(v)
+        }
+        fn serialize_i32(self, v: i32) -> Result<(), Unsupported> {
+            self.scalar(v)
+        }
+        fn serialize_i64(self, v: i64) -> Result<(), Unsupported> {
+            self.scalar(v)
+        }
+        fn serialize_u8(self, v: u8) -> Result<(), Unsupported> {
+            self.scalar(v)
+        }
+        fn serialize_u16(self, v: u16) -> Result<(), Unsupported> {
+            self.scalar(v)
+        }
+        fn serialize_u32(self, v: u32) -> Result<(), Unsupported> {
+            self.scalar(v)
+        }
+        fn serialize_u64(self, v: u64) -> Result<(), Unsupported> {
+            self.scalar(v)
+        }
+        fn serialize_f32(self, v: f32) -> Result<(), Unsupported> {
+            self.scalar(v)
+        }
+        fn serialize_f64(self, v: f64) -> Result<(), Unsupported> {
+            self.scalar(v)
+        }
+        fn serialize_char(self, _v: char) -> Result<(), Unsupported> {
+            Err(Unsupported)
+        }
+        fn serialize_str(self, v: &str) -> Result<(), Unsupported> {
+            self.add(str_len(v));
+            Ok(())
+        }
+        fn serialize_bytes(self, v: &[u8]) -> Result<(), Unsupported> {
+            // serde-json-core writes bytes as they are.
+            self.add(v.len());
+            Ok(())
+        }
+        fn serialize_none(self) -> Result<(), Unsupported> {
+            self.add(4);
+            Ok(())
+        }
+        fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<(), Unsupported> {
+            value.serialize(self)
+        }
+        fn serialize_unit(self) -> Result<(), Unsupported> {
+            self.serialize_none()
+        }
+        fn serialize_unit_struct(self, _name: &'static str) -> Result<(), Unsupported> {
+            self.serialize_none()
+        }
+        fn serialize_unit_variant(
+            self,
+            _name: &'static str,
+            _index: u32,
+            variant: &'static str,
+        ) -> Result<(), Unsupported> {
+            self.serialize_str(variant)
+        }
+        fn serialize_newtype_struct<T: Serialize + ?Sized>(
+            self,
+            _name: &'static str,
+            value: &T,
+        ) -> Result<(), Unsupported> {
+            value.serialize(self)
+        }
+        fn serialize_newtype_variant<T: Serialize + ?Sized>(
+            self,
+            _name: &'static str,
+            _index: u32,
+            variant: &'static str,
+            value: &T,
+        ) -> Result<(), Unsupported> {
+            // {"variant":value}
+            self.add(variant.len() + 5);
+            value.serialize(self)
+        }
+        fn serialize_seq(self, _len: Option<usize>) -> Result<Compound<'a>, Unsupported> {
+            self.add(1);
+            Ok(Compound {
+                ser: self,
+                first: true,
+            })
+        }
+        fn serialize_tuple(self, len: usize) -> Result<Compound<'a>, Unsupported> {
+            self.serialize_seq(Some(len))
+        }
+        fn serialize_tuple_struct(
+            self,
+            _name: &'static str,
+            len: usize,
+        ) -> Result<Compound<'a>, Unsupported> {
+            self.serialize_seq(Some(len))
+        }
+        fn serialize_tuple_variant(
+            self,
+            _name: &'static str,
+            _index: u32,
+            _variant: &'static str,
+            _len: usize,
+        ) -> Result<Self::SerializeTupleVariant, Unsupported> {
+            Err(Unsupported)
+        }
+        fn serialize_map(self, _len: Option<usize>) -> Result<Compound<'a>, Unsupported> {
+            self.add(1);
+            Ok(Compound {
+                ser: self,
+                first: true,
+            })
+        }
+        fn serialize_struct(
+            self,
+            _name: &'static str,
+            _len: usize,
+        ) -> Result<Compound<'a>, Unsupported> {
+            self.serialize_map(None)
+        }
+        fn serialize_struct_variant(
+            self,
+            _name: &'static str,
+            _index: u32,
+            variant: &'static str,
+            _len: usize,
+        ) -> Result<Compound<'a>, Unsupported> {
+            // {"variant":{
+            self.add(variant.len() + 5);
+            Ok(Compound {
+                ser: self,
+                first: true,
+            })
+        }
+        fn collect_str<T: fmt::Display + ?Sized>(self, value: &T) -> Result<(), Unsupported> {
+            struct Count<'c>(&'c mut LenSerializer);
+            impl fmt::Write for Count<'_> {
+                fn write_str(&mut self, s: &str) -> fmt::Result {
+                    self.0.add(str_len(s) - 2);
+                    Ok(())
+                }
+            }
+            self.add(2);
+            fmt::write(&mut Count(self), format_args!("{value}")).map_err(|_| Unsupported)
+        }
+    }
+
+    impl ser::SerializeSeq for Compound<'_> {
+        type Ok = ();
+        type Error = Unsupported;
+        fn serialize_element<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), Unsupported> {
+            self.comma();
+            v.serialize(&mut *self.ser)
+        }
+        fn end(self) -> Result<(), Unsupported> {
+            self.ser.add(1);
+            Ok(())
+        }
+    }
+
+    impl ser::SerializeTuple for Compound<'_> {
+        type Ok = ();
+        type Error = Unsupported;
+        fn serialize_element<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), Unsupported> {
+            ser::SerializeSeq::serialize_element(self, v)
+        }
+        fn end(self) -> Result<(), Unsupported> {
+            ser::SerializeSeq::end(self)
+        }
+    }
+
+    impl ser::SerializeTupleStruct for Compound<'_> {
+        type Ok = ();
+        type Error = Unsupported;
+        fn serialize_field<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), Unsupported> {
+            ser::SerializeSeq::serialize_element(self, v)
+        }
+        fn end(self) -> Result<(), Unsupported> {
+            ser::SerializeSeq::end(self)
+        }
+    }
+
+    impl ser::SerializeMap for Compound<'_> {
+        type Ok = ();
+        type Error = Unsupported;
+        fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<(), Unsupported> {
+            self.comma();
+            key.serialize(&mut *self.ser)?;
+            self.ser.add(1);
+            Ok(())
+        }
+        fn serialize_value<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), Unsupported> {
+            v.serialize(&mut *self.ser)
+        }
+        fn end(self) -> Result<(), Unsupported> {
+            self.ser.add(1);
+            Ok(())
+        }
+    }
+
+    impl ser::SerializeStruct for Compound<'_> {
+        type Ok = ();
+        type Error = Unsupported;
+        fn serialize_field<T: Serialize + ?Sized>(
+            &mut self,
+            key: &'static str,
+            v: &T,
+        ) -> Result<(), Unsupported> {
+            // "key":  (serde-json-core writes field names without escaping)
+            self.comma();
+            self.ser.add(key.len() + 3);
+            v.serialize(&mut *self.ser)
+        }
+        fn end(self) -> Result<(), Unsupported> {
+            self.ser.add(1);
+            Ok(())
+        }
+    }
+
+    impl ser::SerializeStructVariant for Compound<'_> {
+        type Ok = ();
+        type Error = Unsupported;
+        fn serialize_field<T: Serialize + ?Sized>(
+            &mut self,
+            key: &'static str,
+            v: &T,
+        ) -> Result<(), Unsupported> {
+            ser::SerializeStruct::serialize_field(self, key, v)
+        }
+        fn end(self) -> Result<(), Unsupported> {
+            self.ser.add(2);
+            Ok(())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::string::String;
+    use std::vec::Vec;
+
+    use super::*;
+    use crate::export::SpanBatch;
+    use crate::span::attributes::Value;
+    use crate::wire::otlp::test_support::{hand_span, with_sample_batch, TestSlot, T0};
+
+    fn to_string(span: &SpanData<'_>) -> String {
+        let len = span_len(span);
+        let mut buf = std::vec![0xa5; len + 8];
+        let n = emit_span(span, &mut buf).unwrap();
+        assert_eq!(n, len, "span_len is exact");
+        assert!(
+            buf[n..].iter().all(|&b| b == 0xa5),
+            "nothing past the object"
+        );
+        String::from_utf8(buf[..n].to_vec()).unwrap()
+    }
+
+    const RENDER: &str = concat!(
+        r#"{"traceId":"0e0e0e0e0e0e0e0e8a8a8a8a8a8a8a8a","spanId":"aa6a64a4a4a5e5e4","#,
+        r#""parentSpanId":"7070707070707070","name":"render","kind":1,"#,
+        r#""startTimeUnixNano":"1700000000011000000","endTimeUnixNano":"1700000000014000000","#,
+        r#""attributes":[{"key":"tags","value":{"arrayValue":{"values":[{"stringValue":"a"},{"stringValue":"b"}]}}}],"#,
+        r#""links":[{"traceId":"11111111111111111111111111111111","spanId":"2222222222222222","#,
+        r#""traceState":"vendor=abc","attributes":[{"key":"link.kind","value":{"stringValue":"cause"}}],"#,
+        r#""flags":769}],"flags":259}"#,
+    );
+
+    const QUERY: &str = concat!(
+        r#"{"traceId":"0e0e0e0e0e0e0e0e8a8a8a8a8a8a8a8a","spanId":"5555554e4dd46666","#,
+        r#""parentSpanId":"7070707070707070","name":"query_database","kind":3,"#,
+        r#""startTimeUnixNano":"1700000000001000000","endTimeUnixNano":"1700000000010800000","#,
+        r#""attributes":[{"key":"db.system.name","value":{"stringValue":"postgresql"}},"#,
+        r#"{"key":"db.rows","value":{"arrayValue":{"values":[{"intValue":"3"},{"intValue":"-1"}]}}}],"#,
+        r#""events":[{"timeUnixNano":"1700000000003500000","name":"exception","#,
+        r#""attributes":[{"key":"exception.message","value":{"stringValue":"timed out"}}]}],"#,
+        r#""status":{"message":"timeout","code":2},"flags":259}"#,
+    );
+
+    const ROOT: &str = concat!(
+        r#"{"traceId":"0e0e0e0e0e0e0e0e8a8a8a8a8a8a8a8a","spanId":"7070707070707070","#,
+        r#""name":"GET /users","kind":2,"#,
+        r#""startTimeUnixNano":"1700000000000000000","endTimeUnixNano":"1700000000015200000","#,
+        r#""attributes":[{"key":"http.request.method","value":{"stringValue":"GET"}},"#,
+        r#"{"key":"http.response.status_code","value":{"intValue":"200"}},"#,
+        r#"{"key":"user_agent.original","value":{"stringValue":"curl/8 \"quoted\""}},"#,
+        r#"{"key":"retry","value":{"boolValue":false}},"#,
+        r#"{"key":"sample.ratio","value":{"doubleValue":0.25}}],"#,
+        r#""status":{"code":1},"flags":259}"#,
+    );
+
+    const PREFIX: &str = concat!(
+        r#"{"resourceSpans":[{"resource":{"attributes":["#,
+        r#"{"key":"service.name","value":{"stringValue":"checkout"}},"#,
+        r#"{"key":"telemetry.sdk.name","value":{"stringValue":"picotrace"}},"#,
+        r#"{"key":"telemetry.sdk.language","value":{"stringValue":"rust"}},"#,
+        r#"{"key":"telemetry.sdk.version","value":{"stringValue":""#,
+        env!("CARGO_PKG_VERSION"),
+        r#""}}]},"scopeSpans":[{"scope":{"name":"shop.http","version":"1.4.0"},"spans":["#,
+    );
+    const SUFFIX: &str = "]}]}]}";
+
+    #[test]
+    fn spans_match_the_otlp_json_mapping() {
+        with_sample_batch(|batch| {
+            let got: Vec<_> = batch.iter().map(|s| to_string(&s)).collect();
+            assert_eq!(got, [QUERY, RENDER, ROOT]);
+        });
+    }
+
+    fn whole_request(batch: &SpanBatch<'_>) -> String {
+        let mut buf = std::vec![0xa5; 8192];
+        let done = encode_request(batch.resource, batch.scope, batch.iter(), &mut buf).unwrap();
+        assert_eq!(done.spans, batch.len());
+        assert!(buf[done.bytes..].iter().all(|&b| b == 0xa5));
+        String::from_utf8(buf[..done.bytes].to_vec()).unwrap()
+    }
+
+    #[test]
+    fn request_wraps_spans_in_resource_and_scope() {
+        with_sample_batch(|batch| {
+            let want = std::format!("{PREFIX}{QUERY},{RENDER},{ROOT}{SUFFIX}");
+            let request = whole_request(batch);
+            assert_eq!(request, want);
+
+            let records: usize = batch.iter().map(|s| span_record_len(span_len(&s))).sum();
+            assert_eq!(
+                request_overhead_len(batch.resource, batch.scope) + records,
+                want.len()
+            );
+
+            let pre: Vec<String> = batch.iter().map(|s| to_string(&s)).collect();
+            let mut buf = std::vec![0xa5; want.len()];
+            let n = encode_request_from_encoded(
+                batch.resource,
+                batch.scope,
+                pre.iter().map(|s| s.as_bytes()),
+                &mut buf,
+            )
+            .unwrap();
+            assert_eq!(&buf[..n], want.as_bytes());
+            assert_eq!(
+                encode_request_from_encoded(
+                    batch.resource,
+                    batch.scope,
+                    pre.iter().map(|s| s.as_bytes()),
+                    &mut buf[..n - 1],
+                ),
+                Err(EncodeError::BufferTooSmall)
+            );
+        });
+    }
+
+    #[test]
+    fn schema_url_goes_after_scope_spans() {
+        let resource = Resource {
+            service_name: "s",
+            attributes: &[],
+            schema_url: "https://opentelemetry.io/schemas/1.26.0",
+        };
+        let scope = InstrumentationScope {
+            name: "",
+            version: "",
+        };
+        let slot = hand_span(1, 2, None, "", (0, 0), |_| {});
+        let mut buf = [0u8; 1024];
+        let done =
+            encode_request(&resource, &scope, core::iter::once(slot.data()), &mut buf).unwrap();
+        let text = core::str::from_utf8(&buf[..done.bytes]).unwrap();
+        assert!(
+            text.contains(r#""scopeSpans":[{"scope":{},"spans":[{"#),
+            "{text}"
+        );
+        assert!(
+            text.ends_with(r#"]}],"schemaUrl":"https://opentelemetry.io/schemas/1.26.0"}]}"#),
+            "{text}"
+        );
+        // An empty name is left out.
+        assert!(
+            text.contains(r#""spanId":"0202020202020202","kind":1,"#),
+            "{text}"
+        );
+        assert_eq!(
+            request_overhead_len(&resource, &scope) + span_record_len(span_len(&slot.data())),
+            done.bytes
+        );
+    }
+
+    #[test]
+    fn strings_are_escaped() {
+        let nasty = "q\"b\\s/\n\r\t\u{8}\u{c}\u{0}\u{1f}\u{7f} é 😀";
+        let slot = hand_span(1, 2, None, nasty, (0, 1), |w| {
+            w.set_attribute(nasty, None, &Value::Str(nasty), &crate::SpanLimits::DEFAULT);
+        });
+        let text = to_string(&slot.data());
+        let escaped = String::from(r#""q\"b\\s/\n\r\t\b\f\u0000\u001F"#) + "\u{7f} é 😀\"";
+        assert!(
+            text.contains(&std::format!(r#""name":{escaped}"#)),
+            "{text}"
+        );
+        assert!(
+            text.contains(&std::format!(
+                r#"{{"key":{escaped},"value":{{"stringValue":{escaped}}}}}"#
+            )),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn numbers_follow_the_json_mapping() {
+        let slot = hand_span(1, 2, None, "n", (0, 1), |w| {
+            let limits = crate::SpanLimits::DEFAULT;
+            w.set_attribute("min", None, &Value::I64(i64::MIN), &limits);
+            w.set_attribute("max", None, &Value::I64(i64::MAX), &limits);
+            w.set_attribute("zero", None, &Value::I64(0), &limits);
+            w.set_attribute("nan", None, &Value::F64(f64::NAN), &limits);
+            w.set_attribute("inf", None, &Value::F64(f64::INFINITY), &limits);
+            w.set_attribute("ninf", None, &Value::F64(f64::NEG_INFINITY), &limits);
+            w.set_attribute("tiny", None, &Value::F64(-1e-300), &limits);
+            w.set_attribute("floats", None, &Value::F64Array(&[1.0, f64::NAN]), &limits);
+            w.set_attribute("empty", None, &Value::BoolArray(&[]), &limits);
+        });
+        let text = to_string(&slot.data());
+        for part in [
+            r#"{"key":"min","value":{"intValue":"-9223372036854775808"}}"#,
+            r#"{"key":"max","value":{"intValue":"9223372036854775807"}}"#,
+            r#"{"key":"zero","value":{"intValue":"0"}}"#,
+            r#"{"key":"nan","value":{"doubleValue":"NaN"}}"#,
+            r#"{"key":"inf","value":{"doubleValue":"Infinity"}}"#,
+            r#"{"key":"ninf","value":{"doubleValue":"-Infinity"}}"#,
+            r#"{"key":"tiny","value":{"doubleValue":-1e-300}}"#,
+            r#"{"key":"floats","value":{"arrayValue":{"values":[{"doubleValue":1.0},{"doubleValue":"NaN"}]}}}"#,
+            r#"{"key":"empty","value":{"arrayValue":{"values":[]}}}"#,
+            r#""startTimeUnixNano":"1700000000000000000""#,
+        ] {
+            assert!(text.contains(part), "{part} in {text}");
+        }
+    }
+
+    #[test]
+    fn splitting_puts_every_span_in_exactly_one_complete_request() {
+        with_sample_batch(|batch| {
+            let full = whole_request(batch).len();
+            let all: Vec<_> = batch.iter().map(|s| to_string(&s)).collect();
+            let overhead = request_overhead_len(batch.resource, batch.scope);
+            let largest = all.iter().map(|s| span_record_len(s.len())).max().unwrap();
+            for size in overhead + largest..=full + 2 {
+                let mut buf = std::vec![0xa5; size];
+                let mut seen = Vec::new();
+                let mut requests = 0;
+                let mut rest = batch.iter();
+                while rest.clone().next().is_some() {
+                    let done = encode_request(batch.resource, batch.scope, rest.clone(), &mut buf)
+                        .unwrap_or_else(|e| panic!("size {size}: {e}"));
+                    let text = core::str::from_utf8(&buf[..done.bytes]).unwrap();
+                    let spans = text
+                        .strip_prefix(PREFIX)
+                        .and_then(|t| t.strip_suffix(SUFFIX))
+                        .unwrap_or_else(|| panic!("size {size}: {text}"));
+                    let expected = all[seen.len()..seen.len() + done.spans].join(",");
+                    assert_eq!(spans, expected, "size {size}");
+                    seen.extend(all[seen.len()..seen.len() + done.spans].iter().cloned());
+                    requests += 1;
+                    for _ in 0..done.spans {
+                        rest.next();
+                    }
+                }
+                assert_eq!(seen, all, "size {size}");
+                assert_eq!(requests == 1, size >= full, "size {size}");
+            }
+        });
+    }
+
+    #[test]
+    fn a_span_that_never_fits_is_reported_not_truncated() {
+        with_sample_batch(|batch| {
+            let overhead = request_overhead_len(batch.resource, batch.scope);
+            let first = span_len(&batch.iter().next().unwrap());
+            let smallest = overhead + span_record_len(first);
+            for size in 0..smallest {
+                let mut buf = std::vec![0xa5; size];
+                let got = encode_request(batch.resource, batch.scope, batch.iter(), &mut buf);
+                let want = if size < overhead + 1 {
+                    EncodeError::BufferTooSmall
+                } else {
+                    EncodeError::SpanTooLarge { index: 0 }
+                };
+                assert_eq!(got, Err(want), "size {size}");
+            }
+            let mut buf = std::vec![0xa5; smallest];
+            let done = encode_request(batch.resource, batch.scope, batch.iter(), &mut buf);
+            assert_eq!(
+                done,
+                Ok(Encoded {
+                    bytes: smallest,
+                    spans: 1
+                })
+            );
+        });
+    }
+
+    #[test]
+    fn emit_span_into_short_buffers_fails_cleanly() {
+        with_sample_batch(|batch| {
+            for span in batch.iter() {
+                for size in 0..span_len(&span) {
+                    let mut buf = std::vec![0xa5; size];
+                    assert_eq!(emit_span(&span, &mut buf), Err(EncodeError::BufferTooSmall));
+                }
+            }
+        });
+    }
+
+    #[test]
+    fn no_spans_means_nothing_to_send() {
+        let resource = Resource::new("svc");
+        let scope = InstrumentationScope::PICOTRACE;
+        let mut buf = [0xa5; 4];
+        let done = encode_request(&resource, &scope, core::iter::empty(), &mut buf).unwrap();
+        assert_eq!(done, Encoded { bytes: 0, spans: 0 });
+        assert_eq!(
+            encode_request_from_encoded(&resource, &scope, core::iter::empty(), &mut buf),
+            Ok(0)
+        );
+    }
+
+    #[test]
+    fn counter_handles_every_serde_shape_like_serde_json_core() {
+        #[derive(serde::Serialize)]
+        enum E {
+            Unit,
+            New(u8),
+            Struct { a: i32 },
+        }
+        #[derive(serde::Serialize)]
+        struct S<'a> {
+            a: Option<u8>,
+            b: Option<&'a str>,
+            c: (u16, i8, bool),
+            d: [E; 3],
+            e: f32,
+            f: (),
+            g: u64,
+        }
+        let v = S {
+            a: None,
+            b: Some("x\"y"),
+            c: (65535, -128, false),
+            d: [E::Unit, E::New(7), E::Struct { a: -5 }],
+            e: 0.1,
+            f: (),
+            g: u64::MAX,
+        };
+        let mut buf = [0u8; 256];
+        let n = serde_json_core::to_slice(&v, &mut buf).unwrap();
+        assert_eq!(
+            json_len(&v),
+            n,
+            "{}",
+            core::str::from_utf8(&buf[..n]).unwrap()
+        );
+        struct Map;
+        impl Serialize for Map {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                use serde::ser::SerializeMap;
+                let mut m = s.serialize_map(None)?;
+                m.serialize_entry("k", &-1)?;
+                m.serialize_entry("l\n", &[1u8, 2])?;
+                m.end()
+            }
+        }
+        let n = serde_json_core::to_slice(&Map, &mut buf).unwrap();
+        assert_eq!(json_len(&Map), n);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn str_len_agrees_with_serde_json_core(s in "\\PC*|[\\x00-\\x7f]*") {
+            let mut buf = std::vec![0u8; s.len() * 6 + 2];
+            let n = serde_json_core::to_slice(s.as_str(), &mut buf).unwrap();
+            proptest::prop_assert_eq!(json_len(s.as_str()), n);
+        }
+
+        #[test]
+        fn numbers_agree_with_serde_json_core(i in proptest::num::i64::ANY, f in proptest::num::f64::ANY) {
+            let mut buf = [0u8; 64];
+            let n = serde_json_core::to_slice(&I64Str(i), &mut buf).unwrap();
+            let want = std::format!("\"{i}\"");
+            proptest::prop_assert_eq!(&buf[..n], want.as_bytes());
+            let n = serde_json_core::to_slice(&Double(f), &mut buf).unwrap();
+            proptest::prop_assert_eq!(json_len(&Double(f)), n);
+        }
+
+        #[test]
+        fn span_len_agrees_with_emit(name in "\\PC{0,40}", value in "\\PC{0,40}", i in proptest::num::i64::ANY) {
+            let slot: TestSlot = hand_span(1, 2, Some(3), &name, (0, 1), |w| {
+                let limits = crate::SpanLimits::DEFAULT;
+                w.set_attribute(&value, None, &Value::Str(&value), &limits);
+                w.set_attribute("i", None, &Value::I64(i), &limits);
+                w.add_event(&name, crate::Timestamp::from_unix_nanos(T0), &[crate::KeyValue::new("v", value.as_str())], &limits);
+            });
+            let span = slot.data();
+            let mut buf = std::vec![0u8; 4096];
+            let n = emit_span(&span, &mut buf).unwrap();
+            proptest::prop_assert_eq!(span_len(&span), n);
+        }
+    }
+}

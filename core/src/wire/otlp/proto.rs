@@ -1,0 +1,915 @@
+//! OTLP/protobuf: `ExportTraceServiceRequest` as `application/x-protobuf`.
+//!
+//! Message and field numbers are those of opentelemetry-proto
+//! (`opentelemetry/proto/collector/trace/v1/trace_service.proto`,
+//! `opentelemetry/proto/trace/v1/trace.proto`, `opentelemetry/proto/common/v1/common.proto`,
+//! `opentelemetry/proto/resource/v1/resource.proto`). Every nested message is measured
+//! before it is written, so length prefixes are minimal and the output is what a
+//! protobuf library would produce: fields in number order, proto3 default values
+//! omitted (oneof members of `AnyValue` are always written, as proto3 requires).
+//!
+//! ```
+//! use picotrace::wire::otlp::proto;
+//! use picotrace::{InstrumentationScope, Resource};
+//! let (resource, scope) = (Resource::new("checkout"), InstrumentationScope::PICOTRACE);
+//! // A request of spans whose `span_len`s are 120 and 80 bytes fits in:
+//! let room = proto::request_overhead_len(&resource, &scope)
+//!     + proto::span_record_len(120)
+//!     + proto::span_record_len(80);
+//! assert!(room < 512);
+//! ```
+
+use crate::export::{InstrumentationScope, Resource};
+use crate::span::record::{EventData, LinkData, SpanData};
+use crate::span::Status;
+use crate::wire::protobuf::{
+    len_field_len, varint_len, BufferTooSmall, Message, RawMessage, Sink, Writer,
+};
+
+use super::{otlp_flags, resource_attributes, Any, AnyArray};
+pub use super::{EncodeError, Encoded};
+
+/// Field numbers, by message.
+mod field {
+    pub const REQUEST_RESOURCE_SPANS: u32 = 1;
+
+    pub const RESOURCE_SPANS_RESOURCE: u32 = 1;
+    pub const RESOURCE_SPANS_SCOPE_SPANS: u32 = 2;
+    pub const RESOURCE_SPANS_SCHEMA_URL: u32 = 3;
+    pub const RESOURCE_ATTRIBUTES: u32 = 1;
+
+    pub const SCOPE_SPANS_SCOPE: u32 = 1;
+    pub const SCOPE_SPANS_SPANS: u32 = 2;
+    pub const SCOPE_NAME: u32 = 1;
+    pub const SCOPE_VERSION: u32 = 2;
+
+    pub const SPAN_TRACE_ID: u32 = 1;
+    pub const SPAN_SPAN_ID: u32 = 2;
+    pub const SPAN_TRACE_STATE: u32 = 3;
+    pub const SPAN_PARENT_SPAN_ID: u32 = 4;
+    pub const SPAN_NAME: u32 = 5;
+    pub const SPAN_KIND: u32 = 6;
+    pub const SPAN_START_TIME: u32 = 7;
+    pub const SPAN_END_TIME: u32 = 8;
+    pub const SPAN_ATTRIBUTES: u32 = 9;
+    pub const SPAN_DROPPED_ATTRIBUTES: u32 = 10;
+    pub const SPAN_EVENTS: u32 = 11;
+    pub const SPAN_DROPPED_EVENTS: u32 = 12;
+    pub const SPAN_LINKS: u32 = 13;
+    pub const SPAN_DROPPED_LINKS: u32 = 14;
+    pub const SPAN_STATUS: u32 = 15;
+    pub const SPAN_FLAGS: u32 = 16;
+
+    pub const EVENT_TIME: u32 = 1;
+    pub const EVENT_NAME: u32 = 2;
+    pub const EVENT_ATTRIBUTES: u32 = 3;
+    pub const EVENT_DROPPED_ATTRIBUTES: u32 = 4;
+
+    pub const LINK_TRACE_ID: u32 = 1;
+    pub const LINK_SPAN_ID: u32 = 2;
+    pub const LINK_TRACE_STATE: u32 = 3;
+    pub const LINK_ATTRIBUTES: u32 = 4;
+    pub const LINK_DROPPED_ATTRIBUTES: u32 = 5;
+    pub const LINK_FLAGS: u32 = 6;
+
+    pub const STATUS_MESSAGE: u32 = 2;
+    pub const STATUS_CODE: u32 = 3;
+
+    pub const KEY_VALUE_KEY: u32 = 1;
+    pub const KEY_VALUE_VALUE: u32 = 2;
+
+    pub const ANY_STRING: u32 = 1;
+    pub const ANY_BOOL: u32 = 2;
+    pub const ANY_INT: u32 = 3;
+    pub const ANY_DOUBLE: u32 = 4;
+    pub const ANY_ARRAY: u32 = 5;
+    pub const ARRAY_VALUES: u32 = 1;
+}
+
+/// Returns the encoded length of one span as a `Span` message body (without tag/length).
+pub fn span_len(span: &SpanData<'_>) -> usize {
+    SpanMsg(*span).encoded_len()
+}
+
+/// Returns the bytes one span takes inside a request: tag, length prefix and body.
+#[inline]
+pub const fn span_record_len(span_body_len: usize) -> usize {
+    len_field_len(field::SCOPE_SPANS_SPANS, span_body_len)
+}
+
+/// Writes one span as a `Span` message body; used to pre-encode spans on application
+/// threads (see [`encode_request_from_encoded`]).
+///
+/// # Errors
+/// [`EncodeError::BufferTooSmall`] when `out` is shorter than [`span_len`]; nothing
+/// is written then.
+pub fn emit_span(span: &SpanData<'_>, out: &mut [u8]) -> Result<usize, EncodeError> {
+    let msg = SpanMsg(*span);
+    let len = msg.encoded_len();
+    if len > out.len() {
+        return Err(EncodeError::BufferTooSmall);
+    }
+    let mut w = Writer::new(out);
+    msg.encode(&mut w)?;
+    Ok(w.position())
+}
+
+/// Returns the bytes a request needs besides its spans' records ([`span_record_len`]):
+/// an upper bound, exact but for up to 8 bytes of length prefixes, valid for requests
+/// up to 4 GiB. Callers size batches with it.
+pub fn request_overhead_len(resource: &Resource, scope: &InstrumentationScope) -> usize {
+    /// A varint holding any length below 2^35 takes at most 5 bytes.
+    const MAX_PREFIX: usize = 5;
+    let skeleton = Skeleton::new(resource, scope);
+    let scope_spans_head = len_field_len(field::SCOPE_SPANS_SCOPE, skeleton.scope_len);
+    let resource_spans_body = len_field_len(field::RESOURCE_SPANS_RESOURCE, skeleton.resource_len)
+        + 1
+        + MAX_PREFIX
+        + scope_spans_head
+        + skeleton.schema_len();
+    1 + MAX_PREFIX + resource_spans_body
+}
+
+/// Encodes one complete `ExportTraceServiceRequest` holding as many spans of `spans`
+/// (from the start) as fit in `out`; the caller loops with the rest.
+///
+/// With no spans at all, writes nothing and returns zero bytes (an empty message is a
+/// valid, empty request; there is nothing to send). Bytes of `out` after
+/// [`Encoded::bytes`] are left as they were.
+///
+/// # Errors
+/// - [`EncodeError::BufferTooSmall`]: `out` cannot hold a request without spans.
+/// - [`EncodeError::SpanTooLarge`] `{ index: 0 }`: the first span does not fit even
+///   alone; the caller skips it, counts it, and goes on with the next.
+pub fn encode_request<'a>(
+    resource: &Resource,
+    scope: &InstrumentationScope,
+    spans: impl Iterator<Item = SpanData<'a>> + Clone,
+    out: &mut [u8],
+) -> Result<Encoded, EncodeError> {
+    if spans.clone().next().is_none() {
+        return Ok(Encoded { bytes: 0, spans: 0 });
+    }
+    let skeleton = Skeleton::new(resource, scope);
+    if skeleton.request_len(0) > out.len() {
+        return Err(EncodeError::BufferTooSmall);
+    }
+    let mut count = 0;
+    let mut spans_len = 0usize;
+    for span in spans.clone() {
+        let total = spans_len.saturating_add(span_record_len(span_len(&span)));
+        if skeleton.request_len(total) > out.len() {
+            break;
+        }
+        spans_len = total;
+        count += 1;
+    }
+    if count == 0 {
+        return Err(EncodeError::SpanTooLarge { index: 0 });
+    }
+    let bytes = skeleton.write(
+        &SpansMsg {
+            spans: spans.take(count),
+        },
+        spans_len,
+        out,
+    )?;
+    Ok(Encoded {
+        bytes,
+        spans: count,
+    })
+}
+
+/// Builds a request around spans pre-encoded by [`emit_span`]; returns its length.
+///
+/// With no spans, writes nothing and returns 0, as [`encode_request`] does.
+///
+/// # Errors
+/// [`EncodeError::BufferTooSmall`] when the request with all of `spans` does not fit;
+/// nothing is written then.
+pub fn encode_request_from_encoded<'b>(
+    resource: &Resource,
+    scope: &InstrumentationScope,
+    spans: impl Iterator<Item = &'b [u8]> + Clone,
+    out: &mut [u8],
+) -> Result<usize, EncodeError> {
+    if spans.clone().next().is_none() {
+        return Ok(0);
+    }
+    let skeleton = Skeleton::new(resource, scope);
+    let spans_len = spans.clone().fold(0usize, |sum, s| {
+        sum.saturating_add(span_record_len(s.len()))
+    });
+    if skeleton.request_len(spans_len) > out.len() {
+        return Err(EncodeError::BufferTooSmall);
+    }
+    skeleton.write(&EncodedSpansMsg { spans }, spans_len, out)
+}
+
+/// The request around the spans, measured once.
+struct Skeleton<'r> {
+    resource: ResourceMsg<'r>,
+    scope: ScopeMsg<'r>,
+    resource_len: usize,
+    scope_len: usize,
+}
+
+impl<'r> Skeleton<'r> {
+    fn new(resource: &'r Resource, scope: &'r InstrumentationScope) -> Self {
+        let (resource, scope) = (ResourceMsg(resource), ScopeMsg(scope));
+        Self {
+            resource_len: resource.encoded_len(),
+            scope_len: scope.encoded_len(),
+            resource,
+            scope,
+        }
+    }
+
+    fn schema_len(&self) -> usize {
+        let url = self.resource.0.schema_url;
+        if url.is_empty() {
+            0
+        } else {
+            len_field_len(field::RESOURCE_SPANS_SCHEMA_URL, url.len())
+        }
+    }
+
+    fn scope_spans_len(&self, spans_len: usize) -> usize {
+        len_field_len(field::SCOPE_SPANS_SCOPE, self.scope_len).saturating_add(spans_len)
+    }
+
+    fn resource_spans_len(&self, spans_len: usize) -> usize {
+        let scope_spans = self.scope_spans_len(spans_len);
+        len_field_len(field::RESOURCE_SPANS_RESOURCE, self.resource_len)
+            .saturating_add(scope_spans)
+            .saturating_add(tag_and_prefix(
+                field::RESOURCE_SPANS_SCOPE_SPANS,
+                scope_spans,
+            ))
+            .saturating_add(self.schema_len())
+    }
+
+    /// Returns the exact length of a request whose span records take `spans_len` bytes.
+    fn request_len(&self, spans_len: usize) -> usize {
+        let body = self.resource_spans_len(spans_len);
+        body.saturating_add(tag_and_prefix(field::REQUEST_RESOURCE_SPANS, body))
+    }
+
+    fn write<M: Message>(
+        &self,
+        spans: &M,
+        spans_len: usize,
+        out: &mut [u8],
+    ) -> Result<usize, EncodeError> {
+        let msg = ResourceSpansMsg {
+            skeleton: self,
+            spans,
+            spans_len,
+        };
+        let mut w = Writer::new(out);
+        w.message(field::REQUEST_RESOURCE_SPANS, &msg)?;
+        Ok(w.position())
+    }
+}
+
+/// The tag and length prefix of a length-delimited field with a `len`-byte body.
+const fn tag_and_prefix(field: u32, len: usize) -> usize {
+    crate::wire::protobuf::tag_len(field) + varint_len(len as u64)
+}
+
+/// `ResourceSpans` with one `ScopeSpans`; lengths known up front.
+struct ResourceSpansMsg<'s, 'r, M> {
+    skeleton: &'s Skeleton<'r>,
+    spans: &'s M,
+    spans_len: usize,
+}
+
+impl<M: Message> Message for ResourceSpansMsg<'_, '_, M> {
+    fn encode<S: Sink>(&self, sink: &mut S) -> Result<(), BufferTooSmall> {
+        sink.message(field::RESOURCE_SPANS_RESOURCE, &self.skeleton.resource)?;
+        sink.message(
+            field::RESOURCE_SPANS_SCOPE_SPANS,
+            &ScopeSpansMsg {
+                skeleton: self.skeleton,
+                spans: self.spans,
+                spans_len: self.spans_len,
+            },
+        )?;
+        let url = self.skeleton.resource.0.schema_url;
+        if !url.is_empty() {
+            sink.string_field(field::RESOURCE_SPANS_SCHEMA_URL, url)?;
+        }
+        Ok(())
+    }
+
+    fn encoded_len(&self) -> usize {
+        self.skeleton.resource_spans_len(self.spans_len)
+    }
+}
+
+/// `ScopeSpans`: the scope, then the span records.
+struct ScopeSpansMsg<'s, 'r, M> {
+    skeleton: &'s Skeleton<'r>,
+    spans: &'s M,
+    spans_len: usize,
+}
+
+impl<M: Message> Message for ScopeSpansMsg<'_, '_, M> {
+    fn encode<S: Sink>(&self, sink: &mut S) -> Result<(), BufferTooSmall> {
+        sink.message(field::SCOPE_SPANS_SCOPE, &self.skeleton.scope)?;
+        self.spans.encode(sink)
+    }
+
+    fn encoded_len(&self) -> usize {
+        self.skeleton.scope_spans_len(self.spans_len)
+    }
+}
+
+/// The span records of a `ScopeSpans` (field 2, repeated), from recorded spans.
+struct SpansMsg<I> {
+    spans: I,
+}
+
+impl<'a, I: Iterator<Item = SpanData<'a>> + Clone> Message for SpansMsg<I> {
+    fn encode<S: Sink>(&self, sink: &mut S) -> Result<(), BufferTooSmall> {
+        for span in self.spans.clone() {
+            sink.message(field::SCOPE_SPANS_SPANS, &SpanMsg(span))?;
+        }
+        Ok(())
+    }
+}
+
+/// The span records of a `ScopeSpans`, from pre-encoded `Span` bodies.
+struct EncodedSpansMsg<I> {
+    spans: I,
+}
+
+impl<'b, I: Iterator<Item = &'b [u8]> + Clone> Message for EncodedSpansMsg<I> {
+    fn encode<S: Sink>(&self, sink: &mut S) -> Result<(), BufferTooSmall> {
+        for span in self.spans.clone() {
+            sink.message(field::SCOPE_SPANS_SPANS, &RawMessage(span))?;
+        }
+        Ok(())
+    }
+}
+
+/// `Resource`: its attributes.
+struct ResourceMsg<'r>(&'r Resource);
+
+impl Message for ResourceMsg<'_> {
+    fn encode<S: Sink>(&self, sink: &mut S) -> Result<(), BufferTooSmall> {
+        for (key, value) in resource_attributes(self.0) {
+            sink.message(field::RESOURCE_ATTRIBUTES, &KeyValueMsg(key, value))?;
+        }
+        Ok(())
+    }
+}
+
+/// `InstrumentationScope`: name and version.
+struct ScopeMsg<'r>(&'r InstrumentationScope);
+
+impl Message for ScopeMsg<'_> {
+    fn encode<S: Sink>(&self, sink: &mut S) -> Result<(), BufferTooSmall> {
+        string_unless_empty(sink, field::SCOPE_NAME, self.0.name)?;
+        string_unless_empty(sink, field::SCOPE_VERSION, self.0.version)
+    }
+}
+
+/// `Span`.
+struct SpanMsg<'a>(SpanData<'a>);
+
+impl Message for SpanMsg<'_> {
+    fn encode<S: Sink>(&self, sink: &mut S) -> Result<(), BufferTooSmall> {
+        let span = &self.0;
+        let cx = span.span_context();
+        sink.bytes_field(field::SPAN_TRACE_ID, cx.trace_id.as_bytes())?;
+        sink.bytes_field(field::SPAN_SPAN_ID, cx.span_id.as_bytes())?;
+        string_unless_empty(sink, field::SPAN_TRACE_STATE, span.trace_state())?;
+        if let Some(parent) = span.parent_span_id() {
+            sink.bytes_field(field::SPAN_PARENT_SPAN_ID, parent.as_bytes())?;
+        }
+        string_unless_empty(sink, field::SPAN_NAME, span.name())?;
+        uint_unless_zero(sink, field::SPAN_KIND, u64::from(span.kind().otlp_value()))?;
+        fixed64_unless_zero(
+            sink,
+            field::SPAN_START_TIME,
+            span.start_time().as_unix_nanos(),
+        )?;
+        fixed64_unless_zero(sink, field::SPAN_END_TIME, span.end_time().as_unix_nanos())?;
+        for (key, value) in span.attributes() {
+            sink.message(field::SPAN_ATTRIBUTES, &KeyValueMsg(key, value.into()))?;
+        }
+        uint_unless_zero(
+            sink,
+            field::SPAN_DROPPED_ATTRIBUTES,
+            u64::from(span.dropped_attributes_count()),
+        )?;
+        for event in span.events() {
+            sink.message(field::SPAN_EVENTS, &EventMsg(event))?;
+        }
+        uint_unless_zero(
+            sink,
+            field::SPAN_DROPPED_EVENTS,
+            u64::from(span.dropped_events_count()),
+        )?;
+        for link in span.links() {
+            sink.message(field::SPAN_LINKS, &LinkMsg(link))?;
+        }
+        uint_unless_zero(
+            sink,
+            field::SPAN_DROPPED_LINKS,
+            u64::from(span.dropped_links_count()),
+        )?;
+        let status = span.status();
+        if status != Status::Unset {
+            sink.message(field::SPAN_STATUS, &StatusMsg(status))?;
+        }
+        sink.fixed32_field(
+            field::SPAN_FLAGS,
+            otlp_flags(cx.flags.bits(), span.parent_is_remote()),
+        )
+    }
+}
+
+/// `Span.Event`.
+struct EventMsg<'a>(EventData<'a>);
+
+impl Message for EventMsg<'_> {
+    fn encode<S: Sink>(&self, sink: &mut S) -> Result<(), BufferTooSmall> {
+        let event = &self.0;
+        fixed64_unless_zero(sink, field::EVENT_TIME, event.time().as_unix_nanos())?;
+        string_unless_empty(sink, field::EVENT_NAME, event.name())?;
+        for (key, value) in event.attributes() {
+            sink.message(field::EVENT_ATTRIBUTES, &KeyValueMsg(key, value.into()))?;
+        }
+        uint_unless_zero(
+            sink,
+            field::EVENT_DROPPED_ATTRIBUTES,
+            u64::from(event.dropped_attributes_count()),
+        )
+    }
+}
+
+/// `Span.Link`.
+struct LinkMsg<'a>(LinkData<'a>);
+
+impl Message for LinkMsg<'_> {
+    fn encode<S: Sink>(&self, sink: &mut S) -> Result<(), BufferTooSmall> {
+        let link = &self.0;
+        let cx = link.span_context();
+        sink.bytes_field(field::LINK_TRACE_ID, cx.trace_id.as_bytes())?;
+        sink.bytes_field(field::LINK_SPAN_ID, cx.span_id.as_bytes())?;
+        string_unless_empty(sink, field::LINK_TRACE_STATE, link.trace_state())?;
+        for (key, value) in link.attributes() {
+            sink.message(field::LINK_ATTRIBUTES, &KeyValueMsg(key, value.into()))?;
+        }
+        uint_unless_zero(
+            sink,
+            field::LINK_DROPPED_ATTRIBUTES,
+            u64::from(link.dropped_attributes_count()),
+        )?;
+        sink.fixed32_field(field::LINK_FLAGS, otlp_flags(cx.flags.bits(), cx.is_remote))
+    }
+}
+
+/// `Status`: message (Error only), then code.
+struct StatusMsg<'a>(Status<'a>);
+
+impl Message for StatusMsg<'_> {
+    fn encode<S: Sink>(&self, sink: &mut S) -> Result<(), BufferTooSmall> {
+        if let Status::Error { description } = self.0 {
+            string_unless_empty(sink, field::STATUS_MESSAGE, description)?;
+        }
+        uint_unless_zero(sink, field::STATUS_CODE, u64::from(self.0.otlp_code()))
+    }
+}
+
+/// `KeyValue`.
+struct KeyValueMsg<'a>(&'a str, Any<'a>);
+
+impl Message for KeyValueMsg<'_> {
+    fn encode<S: Sink>(&self, sink: &mut S) -> Result<(), BufferTooSmall> {
+        string_unless_empty(sink, field::KEY_VALUE_KEY, self.0)?;
+        sink.message(field::KEY_VALUE_VALUE, &AnyMsg(self.1))
+    }
+}
+
+/// `AnyValue`: a oneof, so its member is written even when it holds a default value.
+struct AnyMsg<'a>(Any<'a>);
+
+impl Message for AnyMsg<'_> {
+    fn encode<S: Sink>(&self, sink: &mut S) -> Result<(), BufferTooSmall> {
+        match self.0 {
+            Any::Str(s) => sink.string_field(field::ANY_STRING, s),
+            Any::Bool(b) => sink.bool_field(field::ANY_BOOL, b),
+            Any::I64(i) => sink.int64_field(field::ANY_INT, i),
+            Any::F64(f) => sink.double_field(field::ANY_DOUBLE, f),
+            Any::Array(a) => sink.message(field::ANY_ARRAY, &ArrayMsg(a)),
+        }
+    }
+}
+
+/// `ArrayValue`.
+struct ArrayMsg<'a>(AnyArray<'a>);
+
+impl Message for ArrayMsg<'_> {
+    fn encode<S: Sink>(&self, sink: &mut S) -> Result<(), BufferTooSmall> {
+        for value in self.0.iter() {
+            sink.message(field::ARRAY_VALUES, &AnyMsg(value))?;
+        }
+        Ok(())
+    }
+}
+
+fn string_unless_empty<S: Sink>(sink: &mut S, field: u32, s: &str) -> Result<(), BufferTooSmall> {
+    if s.is_empty() {
+        Ok(())
+    } else {
+        sink.string_field(field, s)
+    }
+}
+
+fn uint_unless_zero<S: Sink>(sink: &mut S, field: u32, v: u64) -> Result<(), BufferTooSmall> {
+    if v == 0 {
+        Ok(())
+    } else {
+        sink.uint64_field(field, v)
+    }
+}
+
+fn fixed64_unless_zero<S: Sink>(sink: &mut S, field: u32, v: u64) -> Result<(), BufferTooSmall> {
+    if v == 0 {
+        Ok(())
+    } else {
+        sink.fixed64_field(field, v)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::vec::Vec;
+
+    use super::*;
+    use crate::export::SpanBatch;
+    use crate::wire::otlp::test_support::{with_sample_batch, T0};
+
+    /// A protobuf field as a test sees it: number and payload.
+    #[derive(Debug, PartialEq)]
+    enum Field<'a> {
+        Varint(u32, u64),
+        Fixed64(u32, u64),
+        Fixed32(u32, u32),
+        Len(u32, &'a [u8]),
+    }
+
+    fn read_varint(buf: &mut &[u8]) -> u64 {
+        let mut v = 0u64;
+        for shift in (0..70).step_by(7) {
+            let (&b, rest) = buf.split_first().expect("truncated varint");
+            *buf = rest;
+            v |= u64::from(b & 0x7f) << shift;
+            if b & 0x80 == 0 {
+                return v;
+            }
+        }
+        panic!("varint too long")
+    }
+
+    /// Splits a message into its fields (test-only reader; core has no decoder).
+    fn fields(mut buf: &[u8]) -> Vec<Field<'_>> {
+        let mut out = Vec::new();
+        while !buf.is_empty() {
+            let tag = read_varint(&mut buf);
+            let number = (tag >> 3) as u32;
+            let f = match tag & 7 {
+                0 => Field::Varint(number, read_varint(&mut buf)),
+                1 => {
+                    let (b, rest) = buf.split_first_chunk::<8>().expect("fixed64");
+                    buf = rest;
+                    Field::Fixed64(number, u64::from_le_bytes(*b))
+                }
+                5 => {
+                    let (b, rest) = buf.split_first_chunk::<4>().expect("fixed32");
+                    buf = rest;
+                    Field::Fixed32(number, u32::from_le_bytes(*b))
+                }
+                2 => {
+                    let len = read_varint(&mut buf) as usize;
+                    let (body, rest) = buf.split_at(len);
+                    buf = rest;
+                    Field::Len(number, body)
+                }
+                t => panic!("wire type {t}"),
+            };
+            out.push(f);
+        }
+        out
+    }
+
+    fn len_field<'a>(f: &Field<'a>, want: u32) -> Option<&'a [u8]> {
+        match *f {
+            Field::Len(n, body) if n == want => Some(body),
+            _ => None,
+        }
+    }
+
+    /// Returns the `Span` bodies of a request, checking its envelope on the way.
+    fn span_bodies(request: &[u8]) -> Vec<Vec<u8>> {
+        let top = fields(request);
+        assert_eq!(top.len(), 1, "one ResourceSpans");
+        let resource_spans = fields(len_field(&top[0], 1).unwrap());
+        assert!(len_field(&resource_spans[0], 1).is_some(), "resource first");
+        let scope_spans = fields(len_field(&resource_spans[1], 2).unwrap());
+        assert!(len_field(&scope_spans[0], 1).is_some(), "scope first");
+        scope_spans[1..]
+            .iter()
+            .map(|f| len_field(f, 2).expect("span record").to_vec())
+            .collect()
+    }
+
+    fn emitted(span: &SpanData<'_>) -> Vec<u8> {
+        let mut buf = std::vec![0xa5; span_len(span) + 8];
+        let n = emit_span(span, &mut buf).unwrap();
+        assert_eq!(n, span_len(span), "span_len is exact");
+        assert!(buf[n..].iter().all(|&b| b == 0xa5), "nothing past the span");
+        buf.truncate(n);
+        buf
+    }
+
+    #[test]
+    fn span_body_matches_hand_encoding() {
+        with_sample_batch(|batch| {
+            let span = batch.iter().find(|s| s.name() == "render").unwrap();
+            let cx = span.span_context();
+            let parent = span.parent_span_id().unwrap();
+            let mut want: Vec<u8> = Vec::new();
+            want.extend([0x0a, 16]);
+            want.extend(cx.trace_id.as_bytes());
+            want.extend([0x12, 8]);
+            want.extend(cx.span_id.as_bytes());
+            want.extend([0x22, 8]);
+            want.extend(parent.as_bytes());
+            want.extend([0x2a, 6]);
+            want.extend(b"render");
+            want.extend([0x30, 1]); // kind internal
+            want.push(0x39);
+            want.extend((T0 + 11_000_000).to_le_bytes());
+            want.push(0x41);
+            want.extend((T0 + 14_000_000).to_le_bytes());
+            // attribute tags = ["a", "b"]
+            #[rustfmt::skip]
+            want.extend([
+                0x4a, 0x14,
+                0x0a, 0x04, b't', b'a', b'g', b's',
+                0x12, 0x0c, 0x2a, 0x0a,
+                0x0a, 0x03, 0x0a, 0x01, b'a',
+                0x0a, 0x03, 0x0a, 0x01, b'b',
+            ]);
+            // link to 1111…/2222… (sampled, remote) with tracestate and one attribute
+            want.extend([0x6a, 0x43]);
+            want.extend([0x0a, 16]);
+            want.extend([0x11; 16]);
+            want.extend([0x12, 8]);
+            want.extend([0x22; 8]);
+            want.extend([0x1a, 10]);
+            want.extend(b"vendor=abc");
+            want.extend([0x22, 0x14, 0x0a, 0x09]);
+            want.extend(b"link.kind");
+            want.extend([0x12, 0x07, 0x0a, 0x05]);
+            want.extend(b"cause");
+            want.extend([0x35, 0x01, 0x03, 0x00, 0x00]); // flags: sampled, has is_remote, remote
+                                                         // flags: sampled | random, parent local
+            want.extend([0x85, 0x01, 0x03, 0x01, 0x00, 0x00]);
+            assert_eq!(emitted(&span), want);
+        });
+    }
+
+    #[rustfmt::skip]
+    #[test]
+    fn any_values_are_written_even_when_default() {
+        let cases: &[(Any<'_>, &[u8], &str)] = &[
+            (Any::Str(""), &[0x0a, 0x00], "empty string is still a string"),
+            (Any::Bool(false), &[0x10, 0x00], "false is still a bool"),
+            (Any::I64(0), &[0x18, 0x00], "zero is still an int"),
+            (Any::I64(-1), &[0x18, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01], "negative int64 takes ten bytes"),
+            (Any::F64(1.5), &[0x21, 0, 0, 0, 0, 0, 0, 0xf8, 0x3f], "double is fixed64"),
+            (Any::F64(f64::NAN), &[0x21, 0, 0, 0, 0, 0, 0, 0xf8, 0x7f], "NaN passes through"),
+            (Any::Array(AnyArray::I64(&[1, 2])), &[0x2a, 0x08, 0x0a, 0x02, 0x18, 0x01, 0x0a, 0x02, 0x18, 0x02], "array of AnyValue"),
+            (Any::Array(AnyArray::Bool(&[])), &[0x2a, 0x00], "empty array is present"),
+        ];
+        for &(value, bytes, why) in cases {
+            let msg = AnyMsg(value);
+            let mut buf = [0xa5; 32];
+            let mut w = Writer::new(&mut buf);
+            msg.encode(&mut w).unwrap();
+            assert_eq!(w.written(), bytes, "{why}");
+            assert_eq!(msg.encoded_len(), bytes.len(), "{why}");
+        }
+    }
+
+    #[test]
+    fn status_is_code_and_error_message() {
+        let enc = |s: Status<'_>| {
+            let mut buf = [0u8; 16];
+            let mut w = Writer::new(&mut buf);
+            StatusMsg(s).encode(&mut w).unwrap();
+            w.written().to_vec()
+        };
+        assert_eq!(enc(Status::Ok), [0x18, 0x01]);
+        assert_eq!(
+            enc(Status::Error { description: "x" }),
+            [0x12, 0x01, b'x', 0x18, 0x02]
+        );
+        assert_eq!(enc(Status::Error { description: "" }), [0x18, 0x02]);
+    }
+
+    fn whole_request(batch: &SpanBatch<'_>) -> Vec<u8> {
+        let mut buf = std::vec![0xa5; 4096];
+        let done = encode_request(batch.resource, batch.scope, batch.iter(), &mut buf).unwrap();
+        assert_eq!(done.spans, batch.len());
+        assert!(
+            buf[done.bytes..].iter().all(|&b| b == 0xa5),
+            "nothing past the request"
+        );
+        buf.truncate(done.bytes);
+        buf
+    }
+
+    #[test]
+    fn request_envelope_holds_resource_scope_and_every_span() {
+        with_sample_batch(|batch| {
+            let request = whole_request(batch);
+            let bodies = span_bodies(&request);
+            let want: Vec<_> = batch.iter().map(|s| emitted(&s)).collect();
+            assert_eq!(bodies, want);
+
+            let top = fields(&request);
+            let rs = fields(len_field(&top[0], 1).unwrap());
+            let resource = fields(len_field(&rs[0], 1).unwrap());
+            let kv: Vec<_> = resource
+                .iter()
+                .map(|f| fields(len_field(f, 1).unwrap()))
+                .collect();
+            assert_eq!(kv.len(), 4, "service.name + 3 sdk attributes");
+            assert_eq!(kv[0][0], Field::Len(1, b"service.name"));
+            assert_eq!(
+                fields(len_field(&kv[0][1], 2).unwrap()),
+                [Field::Len(1, b"checkout")]
+            );
+            assert_eq!(kv[1][0], Field::Len(1, b"telemetry.sdk.name"));
+            let ss = fields(len_field(&rs[1], 2).unwrap());
+            assert_eq!(
+                fields(len_field(&ss[0], 1).unwrap()),
+                [Field::Len(1, b"shop.http"), Field::Len(2, b"1.4.0")]
+            );
+
+            // The request built from pre-encoded spans is byte-identical.
+            let mut again = std::vec![0xa5; request.len()];
+            let n = encode_request_from_encoded(
+                batch.resource,
+                batch.scope,
+                want.iter().map(|v| v.as_slice()),
+                &mut again,
+            )
+            .unwrap();
+            assert_eq!(&again[..n], &request[..]);
+            assert_eq!(
+                encode_request_from_encoded(
+                    batch.resource,
+                    batch.scope,
+                    want.iter().map(|v| v.as_slice()),
+                    &mut again[..n - 1],
+                ),
+                Err(EncodeError::BufferTooSmall)
+            );
+        });
+    }
+
+    #[test]
+    fn span_fields_and_flags_decode_as_recorded() {
+        with_sample_batch(|batch| {
+            let db = batch.iter().find(|s| s.name() == "query_database").unwrap();
+            let body = emitted(&db);
+            let f = fields(&body);
+            assert!(f.contains(&Field::Varint(6, 3)), "kind client");
+            assert!(f.contains(&Field::Fixed64(7, T0 + 1_000_000)));
+            assert!(f.contains(&Field::Fixed64(8, T0 + 10_800_000)));
+            assert_eq!(f.last(), Some(&Field::Fixed32(16, 0x103)));
+            let status = f.iter().find_map(|x| len_field(x, 15)).unwrap();
+            assert_eq!(
+                status,
+                [0x12, 7, b't', b'i', b'm', b'e', b'o', b'u', b't', 0x18, 2]
+            );
+            let event = fields(f.iter().find_map(|x| len_field(x, 11)).unwrap());
+            assert_eq!(event[0], Field::Fixed64(1, T0 + 3_500_000));
+            assert_eq!(event[1], Field::Len(2, b"exception"));
+            let numbers: Vec<u32> = f
+                .iter()
+                .map(|x| match *x {
+                    Field::Varint(n, _)
+                    | Field::Fixed64(n, _)
+                    | Field::Fixed32(n, _)
+                    | Field::Len(n, _) => n,
+                })
+                .collect();
+            assert!(
+                numbers.windows(2).all(|w| w[0] <= w[1]),
+                "fields in number order"
+            );
+            assert!(!numbers.contains(&3), "no empty trace_state");
+            assert!(!numbers.contains(&10), "no zero dropped count");
+
+            let root = batch.iter().find(|s| s.parent_span_id().is_none()).unwrap();
+            let body = emitted(&root);
+            let f = fields(&body);
+            assert!(
+                !f.iter().any(|x| len_field(x, 4).is_some()),
+                "root has no parent id"
+            );
+            assert!(f.contains(&Field::Len(15, &[0x18, 1])), "status Ok");
+        });
+    }
+
+    #[test]
+    fn splitting_puts_every_span_in_exactly_one_complete_request() {
+        with_sample_batch(|batch| {
+            let full = whole_request(batch).len();
+            let all: Vec<_> = batch.iter().map(|s| emitted(&s)).collect();
+            let skeleton = Skeleton::new(batch.resource, batch.scope);
+            let largest = all.iter().map(|b| span_record_len(b.len())).max().unwrap();
+            for size in skeleton.request_len(largest)..=full + 2 {
+                let mut buf = std::vec![0xa5; size];
+                let mut seen = Vec::new();
+                let mut requests = 0;
+                let mut rest = batch.iter();
+                while rest.clone().next().is_some() {
+                    let done = encode_request(batch.resource, batch.scope, rest.clone(), &mut buf)
+                        .unwrap_or_else(|e| panic!("size {size}: {e}"));
+                    assert!(done.spans > 0 && done.bytes <= size);
+                    seen.extend(span_bodies(&buf[..done.bytes]));
+                    requests += 1;
+                    for _ in 0..done.spans {
+                        rest.next();
+                    }
+                }
+                assert_eq!(seen, all, "size {size}");
+                assert_eq!(requests == 1, size >= full, "size {size}");
+            }
+        });
+    }
+
+    #[test]
+    fn a_span_that_never_fits_is_reported_not_truncated() {
+        with_sample_batch(|batch| {
+            let skeleton = Skeleton::new(batch.resource, batch.scope);
+            let first = batch.iter().next().unwrap();
+            let needed = skeleton.request_len(span_record_len(span_len(&first)));
+            let empty = skeleton.request_len(0);
+            for size in 0..needed {
+                let mut buf = std::vec![0xa5; size];
+                let got = encode_request(batch.resource, batch.scope, batch.iter(), &mut buf);
+                let want = if size < empty {
+                    EncodeError::BufferTooSmall
+                } else {
+                    EncodeError::SpanTooLarge { index: 0 }
+                };
+                assert_eq!(got, Err(want), "size {size}");
+                assert!(buf.iter().all(|&b| b == 0xa5), "size {size}: untouched");
+            }
+        });
+    }
+
+    #[test]
+    fn overhead_bounds_the_request_size() {
+        with_sample_batch(|batch| {
+            let request = whole_request(batch);
+            let records: usize = batch.iter().map(|s| span_record_len(span_len(&s))).sum();
+            let bound = request_overhead_len(batch.resource, batch.scope) + records;
+            assert!(bound >= request.len() && bound <= request.len() + 8);
+        });
+    }
+
+    #[test]
+    fn emit_span_into_short_buffers_fails_cleanly() {
+        with_sample_batch(|batch| {
+            for span in batch.iter() {
+                for size in 0..span_len(&span) {
+                    let mut buf = std::vec![0xa5; size];
+                    assert_eq!(emit_span(&span, &mut buf), Err(EncodeError::BufferTooSmall));
+                    assert!(buf.iter().all(|&b| b == 0xa5));
+                }
+            }
+        });
+    }
+
+    #[test]
+    fn no_spans_means_nothing_to_send() {
+        let resource = Resource::new("svc");
+        let scope = InstrumentationScope::PICOTRACE;
+        let mut buf = [0xa5; 4];
+        let done = encode_request(&resource, &scope, core::iter::empty(), &mut buf).unwrap();
+        assert_eq!(done, Encoded { bytes: 0, spans: 0 });
+        let n = encode_request_from_encoded(&resource, &scope, core::iter::empty(), &mut buf);
+        assert_eq!(n, Ok(0));
+    }
+}

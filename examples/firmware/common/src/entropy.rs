@@ -1,0 +1,93 @@
+//! [`SeedMixer`]: folds a board's weak entropy sources into a 32-byte seed.
+//!
+//! Microcontrollers without a true random number generator still have sources that
+//! differ between devices or boots: a factory-programmed unique id or MAC address, the
+//! low bits of ADC readings (thermal noise), a free-running timer sampled after
+//! something of variable duration. None is enough alone. The mixer runs each word
+//! through SplitMix64's finaliser into one of four lanes, so that every input bit
+//! affects the seed and a seed is never all zero.
+//!
+//! A unique id makes seeds differ *between* devices; noise and jitter make them differ
+//! *between boots* of one device. With neither, two devices produce the same span ids
+//! (the trace id usually comes from the caller's `traceparent`, so traces still differ).
+
+use picotrace::Entropy;
+
+/// Accumulates entropy words into a 256-bit seed.
+#[derive(Clone, Debug)]
+pub struct SeedMixer {
+    lanes: [u64; 4],
+    words: usize,
+}
+
+const GOLDEN: u64 = 0x9e37_79b9_7f4a_7c15;
+
+/// SplitMix64's output function (Steele, Lea, Flood, 2014).
+const fn finalise(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+impl SeedMixer {
+    /// Creates a mixer with a fixed, non-zero start state.
+    pub const fn new() -> Self {
+        Self {
+            lanes: [GOLDEN, GOLDEN << 1, GOLDEN << 2, GOLDEN << 3],
+            words: 0,
+        }
+    }
+
+    /// Folds one word in.
+    pub fn absorb(&mut self, word: u32) -> &mut Self {
+        let lane = self.words % 4;
+        let tweak = (self.words as u64).wrapping_mul(GOLDEN);
+        self.lanes[lane] = finalise(self.lanes[lane] ^ u64::from(word) ^ tweak);
+        self.words += 1;
+        self
+    }
+
+    /// Folds every word of `words` in.
+    pub fn absorb_all(&mut self, words: &[u32]) -> &mut Self {
+        for &w in words {
+            self.absorb(w);
+        }
+        self
+    }
+
+    /// Returns the number of words absorbed.
+    pub fn len(&self) -> usize {
+        self.words
+    }
+
+    /// Returns `true` when nothing was absorbed yet.
+    pub fn is_empty(&self) -> bool {
+        self.words == 0
+    }
+
+    /// Returns the seed: every lane mixed with every other once more.
+    pub fn seed(&self) -> [u8; 32] {
+        let mut seed = [0u8; 32];
+        let all = self.lanes.iter().fold(0u64, |acc, &l| acc ^ l);
+        for (i, chunk) in seed.chunks_exact_mut(8).enumerate() {
+            let v = finalise(self.lanes[i] ^ all.rotate_left(i as u32 * 16) ^ GOLDEN);
+            chunk.copy_from_slice(&v.to_le_bytes());
+        }
+        seed
+    }
+}
+
+impl Default for SeedMixer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Entropy for SeedMixer {
+    fn fill(&mut self, seed: &mut [u8]) {
+        let mine = self.seed();
+        for (i, b) in seed.iter_mut().enumerate() {
+            *b = mine[i % mine.len()] ^ (i / mine.len()) as u8;
+        }
+    }
+}

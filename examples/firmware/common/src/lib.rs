@@ -1,0 +1,22 @@
+//! What every picotrace board example shares, so that each board folder holds only its
+//! board support (clock, entropy, UART, sensor, console):
+//!
+//! - [`exporter`]: [`FrameExporter`], a [`picotrace::SpanExporter`] that encodes finished
+//!   spans as OTLP protobuf requests and writes each as one COBS + CRC-32 frame
+//!   ([`picotrace::wire::frame`]) to a byte sink, typically a UART. The host side is
+//!   `examples/server/src/bin/uart_bridge.rs`.
+//! - [`sensor_node`]: the demo workload: continue a trace from a `traceparent`, read a
+//!   sensor, filter, transmit, with an error path that records an exception.
+//! - [`entropy`]: [`SeedMixer`], which folds whatever weak entropy a board has into a
+//!   seed for [`picotrace::IdGenerator`].
+//!
+//! No allocator, no `unsafe`; `#![no_std]`.
+#![no_std]
+#![forbid(unsafe_code)]
+
+pub mod entropy;
+pub mod exporter;
+pub mod sensor_node;
+
+pub use entropy::SeedMixer;
+pub use exporter::{FrameExporter, FrameSink};

@@ -1,0 +1,198 @@
+//! The demo workload every board runs: a sensor node asked by its gateway to take a few
+//! measurements.
+//!
+//! The gateway's request carries a W3C `traceparent`; the node continues that trace:
+//!
+//! ```text
+//! sensor_cycle (server, child of the gateway's span)
+//! ├── sample            ×SAMPLES
+//! │   ├── read_sensor   ADC channel and raw counts
+//! │   ├── filter        exponential moving average, in millivolts
+//! │   └── transmit      (client) the reading to the gateway over the link
+//! ```
+//!
+//! The boards have no radio, so [`SimulatedLink`] stands in for one and refuses every
+//! third packet: the last sample's `transmit` fails, records an `exception` event
+//! (`exception.type` = `LinkError`) and sets an error status on it and its `sample`.
+//!
+//! Console lines hold no times and no generated ids, only what the inputs determine, so
+//! the QEMU run's output can be compared byte for byte with an expected-output file.
+
+use core::fmt::Write;
+
+use picotrace::span::arena::SpanStorage;
+use picotrace::{semconv, Clock, Lock, SpanExporter, SpanKind, TraceContext, Tracer};
+
+/// Measurements per cycle.
+pub const SAMPLES: u32 = 3;
+
+/// The `traceparent` the demo continues when none is given (the W3C specification's
+/// example).
+pub const DEFAULT_TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+/// What the workload needs from the board.
+pub trait Sensor {
+    /// The ADC channel the sensor is on (recorded as an attribute).
+    const CHANNEL: u32;
+    /// Full-scale voltage of the ADC, in millivolts.
+    const FULL_SCALE_MV: u32;
+    /// Resolution of the ADC, in bits.
+    const BITS: u32;
+
+    /// Takes one reading, in raw ADC counts.
+    fn read(&mut self) -> u16;
+}
+
+/// Why a packet did not reach the gateway.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LinkError {
+    /// The gateway did not acknowledge the packet, even after retries.
+    NoAck {
+        /// How many times the packet was sent.
+        attempts: u32,
+    },
+}
+
+/// A stand-in for a radio link to the gateway: it refuses every third packet.
+#[derive(Debug, Default)]
+pub struct SimulatedLink {
+    packets: u32,
+}
+
+impl SimulatedLink {
+    /// Retries before a packet counts as lost.
+    pub const ATTEMPTS: u32 = 3;
+
+    /// "Sends" one reading.
+    ///
+    /// # Errors
+    /// [`LinkError::NoAck`] for every third packet.
+    pub fn send(&mut self, _millivolts: u32) -> Result<(), LinkError> {
+        self.packets += 1;
+        if self.packets % 3 == 0 {
+            Err(LinkError::NoAck {
+                attempts: Self::ATTEMPTS,
+            })
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// What one cycle did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Summary {
+    /// Readings taken.
+    pub samples: u32,
+    /// Readings the gateway acknowledged.
+    pub sent: u32,
+    /// Readings lost on the link.
+    pub failed: u32,
+    /// Whether the cycle continued the given trace (else it started a new one).
+    pub continued: bool,
+}
+
+/// Runs one measurement cycle under `traceparent`, printing progress to `console`.
+///
+/// An invalid or empty `traceparent` starts a new trace, as W3C Trace Context asks.
+pub fn run<A, C, X, L, S>(
+    tracer: &Tracer<A, C, X, L>,
+    sensor: &mut S,
+    link: &mut SimulatedLink,
+    traceparent: &str,
+    console: &mut impl Write,
+) -> Summary
+where
+    A: SpanStorage,
+    C: Clock,
+    X: SpanExporter,
+    L: Lock,
+    S: Sensor,
+{
+    let headers = [(picotrace::propagation::TRACEPARENT, traceparent)];
+    let incoming = TraceContext::from_headers(&headers[..]);
+    let mut summary = Summary {
+        continued: incoming.is_ok(),
+        ..Summary::default()
+    };
+    let _ = writeln!(console, "traceparent: {traceparent}");
+    match &incoming {
+        Ok(cx) => {
+            let _ = writeln!(console, "continuing trace {}", cx.trace_id().to_hex());
+        }
+        Err(e) => {
+            let _ = writeln!(console, "no usable traceparent ({e}): starting a new trace");
+        }
+    }
+
+    let cycle = tracer.start_server_span("sensor_cycle", &incoming);
+    cycle.set_attribute("sensor.samples", SAMPLES);
+    let mut filtered_mv: Option<u32> = None;
+    for index in 1..=SAMPLES {
+        let sample = cycle.child("sample");
+        sample.set_attribute("sample.index", index);
+
+        let read = sample.child("read_sensor");
+        let raw = sensor.read();
+        read.set_attribute("adc.channel", S::CHANNEL);
+        read.set_attribute("adc.raw", raw);
+        read.set_ok();
+        read.end();
+
+        let filter = sample.child("filter");
+        let millivolts = to_millivolts::<S>(raw);
+        // Exponential moving average with alpha = 1/4, seeded by the first reading.
+        let smoothed = match filtered_mv {
+            None => millivolts,
+            Some(prev) => (prev * 3 + millivolts) / 4,
+        };
+        filtered_mv = Some(smoothed);
+        filter.set_attribute("filter.kind", "ema");
+        filter.set_attribute("filter.input_mv", millivolts);
+        filter.set_attribute("filter.output_mv", smoothed);
+        filter.end();
+
+        let transmit = sample.child_with_kind("transmit", SpanKind::Client);
+        transmit.set_attribute("link.destination", "gateway");
+        transmit.set_attribute("link.value_mv", smoothed);
+        let _ = write!(
+            console,
+            "sample {index}: raw {raw} = {millivolts} mV, filtered {smoothed} mV: "
+        );
+        match link.send(smoothed) {
+            Ok(()) => {
+                transmit.set_ok();
+                summary.sent += 1;
+                let _ = writeln!(console, "sent");
+            }
+            Err(LinkError::NoAck { attempts }) => {
+                transmit.set_attribute(semconv::ERROR_TYPE, "LinkError");
+                transmit.set_attribute("link.attempts", attempts);
+                transmit.record_exception_with_type(
+                    "LinkError",
+                    "no ACK from gateway after 3 attempts",
+                );
+                transmit.set_error("no ACK from gateway");
+                sample.set_error("reading not delivered");
+                summary.failed += 1;
+                let _ = writeln!(
+                    console,
+                    "no ACK after {attempts} attempts, exception recorded"
+                );
+            }
+        }
+        transmit.end();
+        summary.samples += 1;
+    }
+    if summary.failed > 0 {
+        cycle.set_error("some readings were not delivered");
+    } else {
+        cycle.set_ok();
+    }
+    cycle.end();
+    summary
+}
+
+fn to_millivolts<S: Sensor>(raw: u16) -> u32 {
+    u32::from(raw) * S::FULL_SCALE_MV / (1 << S::BITS)
+}

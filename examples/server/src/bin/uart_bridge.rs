@@ -1,0 +1,228 @@
+//! Bridges a device's UART to an OTLP/HTTP collector.
+//!
+//! Firmware built on picotrace (see `examples/firmware/`) writes each OTLP protobuf
+//! export request to its UART as one frame: COBS-encoded payload and CRC-32, ended by
+//! `0x00` (`picotrace::wire::frame`). This program reads such a byte stream, checks each
+//! frame's CRC and posts every valid payload unchanged to `POST /v1/traces`
+//! (`application/x-protobuf`) with `picotrace_std::OtlpHttpExporter`. Noise, partial and
+//! corrupted frames are counted and skipped; they are never forwarded.
+//!
+//! ```text
+//! uart_bridge [--endpoint URL] [--max-frame BYTES] INPUT
+//!
+//! INPUT  -                  standard input (a pipe)
+//!        PATH               a serial device (set it up first, e.g.
+//!                           `stty -F /dev/ttyACM0 115200 raw -echo`), a FIFO or a file
+//!        tcp:HOST:PORT      connect to QEMU's `-serial tcp:HOST:PORT,server=on`
+//!        listen:HOST:PORT   accept one connection from QEMU's `-serial tcp:HOST:PORT`;
+//!                           port 0 picks a free port, printed as `listening on ADDR`
+//! --endpoint   OTLP/HTTP base endpoint (default: $OTEL_EXPORTER_OTLP_ENDPOINT, else
+//!              http://localhost:4318); `/v1/traces` is appended
+//! --max-frame  largest payload accepted, in bytes (default 65536)
+//! ```
+//!
+//! It runs until the input ends (QEMU exits, the pipe closes), logging one line per
+//! frame to stderr, then prints its counters to stdout. It exits non-zero only when the
+//! input cannot be opened or read.
+//!
+//! Example with QEMU (see `ci/firmware.sh` for the scripted version):
+//!
+//! ```text
+//! cargo run -p picotrace-examples --bin uart_bridge -- listen:127.0.0.1:4444 &
+//! qemu-system-arm -cpu cortex-m3 -machine lm3s6965evb -display none -monitor none \
+//!     -serial tcp:127.0.0.1:4444 -semihosting-config enable=on,target=native \
+//!     -kernel examples/firmware/qemu-lm3s6965/target/thumbv7m-none-eabi/release/sensor_node
+//! ```
+
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use picotrace::wire::frame::{Decoder, FrameError, CRC_LEN};
+use picotrace_std::OtlpHttpExporter;
+
+const USAGE: &str = "usage: uart_bridge [--endpoint URL] [--max-frame BYTES] INPUT
+INPUT: - | PATH | tcp:HOST:PORT | listen:HOST:PORT";
+
+/// What the bridge did, printed at exit.
+#[derive(Debug, Default)]
+struct Counters {
+    forwarded: u64,
+    spans_rejected: u64,
+    forward_failed: u64,
+}
+
+struct Options {
+    endpoint: String,
+    max_frame: usize,
+    input: String,
+}
+
+fn parse_args() -> Result<Options, String> {
+    let mut endpoint = std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT")
+        .ok()
+        .filter(|e| !e.is_empty())
+        .unwrap_or_else(|| "http://localhost:4318".to_owned());
+    let mut max_frame = 64 * 1024;
+    let mut input = None;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--endpoint" => endpoint = args.next().ok_or("--endpoint needs a URL")?,
+            "--max-frame" => {
+                max_frame = args
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                    .filter(|&n| n > 0)
+                    .ok_or("--max-frame needs a positive number of bytes")?;
+            }
+            "-h" | "--help" => return Err(String::new()),
+            _ if input.is_none() && (arg == "-" || !arg.starts_with('-')) => input = Some(arg),
+            _ => return Err(format!("unexpected argument: {arg}")),
+        }
+    }
+    Ok(Options {
+        endpoint,
+        max_frame,
+        input: input.ok_or("missing INPUT")?,
+    })
+}
+
+/// Opens the byte stream named on the command line.
+fn open_input(input: &str) -> io::Result<Box<dyn Read>> {
+    if input == "-" {
+        return Ok(Box::new(io::stdin().lock()));
+    }
+    if let Some(addr) = input.strip_prefix("tcp:") {
+        let stream = TcpStream::connect(addr)?;
+        eprintln!("uart_bridge: connected to {addr}");
+        return Ok(Box::new(stream));
+    }
+    if let Some(addr) = input.strip_prefix("listen:") {
+        let listener = TcpListener::bind(addr)?;
+        // Scripts wait for this line to learn the port (with port 0).
+        eprintln!("uart_bridge: listening on {}", listener.local_addr()?);
+        let (stream, peer) = listener.accept()?;
+        eprintln!("uart_bridge: {peer} connected");
+        return Ok(Box::new(stream));
+    }
+    Ok(Box::new(File::open(input)?))
+}
+
+fn main() -> ExitCode {
+    let options = match parse_args() {
+        Ok(options) => options,
+        Err(message) => {
+            if !message.is_empty() {
+                eprintln!("uart_bridge: {message}");
+            }
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let exporter = match OtlpHttpExporter::builder()
+        .endpoint(options.endpoint.as_str())
+        .timeout(Duration::from_secs(5))
+        .build()
+    {
+        Ok(exporter) => exporter,
+        Err(e) => {
+            eprintln!("uart_bridge: bad endpoint {}: {e}", options.endpoint);
+            return ExitCode::from(2);
+        }
+    };
+    eprintln!("uart_bridge: forwarding frames to {}", exporter.url());
+    let mut input = match open_input(&options.input) {
+        Ok(input) => input,
+        Err(e) => {
+            eprintln!("uart_bridge: cannot open {}: {e}", options.input);
+            return ExitCode::FAILURE;
+        }
+    };
+
+    let mut frame_buf = vec![0u8; options.max_frame + CRC_LEN];
+    let mut decoder = Decoder::new(&mut frame_buf);
+    let mut counters = Counters::default();
+    let mut chunk = [0u8; 4096];
+    let status = loop {
+        let n = match input.read(&mut chunk) {
+            Ok(0) => break ExitCode::SUCCESS,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                eprintln!("uart_bridge: read error: {e}");
+                break ExitCode::FAILURE;
+            }
+        };
+        let mut bytes = &chunk[..n];
+        while let Some(result) = decoder.feed(&mut bytes) {
+            match result {
+                Ok(payload) => forward(&exporter, payload, &mut counters),
+                Err(e) => eprintln!("uart_bridge: dropped a frame: {}", describe(e)),
+            }
+        }
+    };
+    if decoder.in_frame() {
+        eprintln!("uart_bridge: input ended inside a frame; its bytes are dropped");
+    }
+
+    let frames = decoder.stats();
+    let stats = exporter.stats();
+    let mut out = io::stdout().lock();
+    let _ = writeln!(
+        out,
+        "uart_bridge: bytes read {}, frames valid {}, forwarded {}, forward failed {}, \
+         spans rejected {}; dropped: bad crc {}, oversize {}, garbage {}, partial at end {}",
+        frames.bytes,
+        frames.frames,
+        counters.forwarded,
+        counters.forward_failed,
+        counters.spans_rejected,
+        frames.bad_crc,
+        frames.oversize,
+        frames.garbage,
+        u8::from(decoder.in_frame()),
+    );
+    let _ = writeln!(
+        out,
+        "uart_bridge: http requests {}, retries {}, body bytes {}",
+        stats.requests, stats.retries, stats.bytes_sent
+    );
+    status
+}
+
+fn forward(exporter: &OtlpHttpExporter, payload: &[u8], counters: &mut Counters) {
+    match exporter.send(payload) {
+        Ok(outcome) => {
+            counters.forwarded += 1;
+            counters.spans_rejected += outcome.rejected_spans;
+            eprintln!(
+                "uart_bridge: frame of {} bytes forwarded: HTTP {}{}",
+                payload.len(),
+                outcome.status,
+                match outcome.rejected_spans {
+                    0 => String::new(),
+                    n => format!(", {n} spans rejected"),
+                }
+            );
+        }
+        Err(e) => {
+            counters.forward_failed += 1;
+            eprintln!(
+                "uart_bridge: frame of {} bytes not forwarded: {e}",
+                payload.len()
+            );
+        }
+    }
+}
+
+fn describe(e: FrameError) -> &'static str {
+    match e {
+        FrameError::BadCrc => "CRC mismatch",
+        FrameError::Oversize => "larger than --max-frame",
+        FrameError::Garbage => "not a frame (noise, or started mid-frame)",
+        _ => "unknown error",
+    }
+}

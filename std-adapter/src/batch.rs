@@ -1,0 +1,868 @@
+//! [`BatchExporter`]: application threads hand finished spans to a bounded queue; a
+//! named background thread batches them into OTLP requests and sends them.
+//!
+//! The OpenTelemetry batch span processor (trace SDK spec, § Batching processor), with
+//! its defaults and `OTEL_BSP_*` names: a queue of at most `max_queue_size` spans (2048),
+//! requests of at most `max_export_batch_size` spans (512), sent when that many are
+//! waiting or `scheduled_delay` (5 s) after the last send, each batch given
+//! `export_timeout` (30 s) including retries. "If the queue gets full it drops spans":
+//! a full queue drops the new spans and counts them.
+//!
+//! # The hot path: no waiting on the network, no allocation
+//! An application thread (inside [`SpanExporter::export`], called by its tracer) encodes
+//! each span once, with the protocol's `emit_span`, into a buffer taken from a pool that
+//! was allocated up front, and pushes the buffer on the queue. It takes two short locks
+//! per batch of spans (pool and queue), never per network request. The worker builds
+//! requests from the encoded spans (`encode_request_from_encoded`), sends them through a
+//! [`Transport`] (normally [`crate::OtlpHttpExporter`]), and returns the buffers to the
+//! pool. An empty pool means the queue and the batch in flight hold every buffer: the
+//! span is dropped as if the queue were full. Memory is therefore bounded by
+//! `pool size × max_span_size` plus one request buffer, and pooled buffers keep the
+//! capacity they grew to, so after warm-up nothing is allocated per span.
+//!
+//! # Accounting
+//! Every span handed to the exporter ends in exactly one counter of [`BatchStats`]:
+//! `produced == exported + rejected + failed + dropped_queue_full + dropped_too_large +
+//! dropped_shutdown + in_flight()`, and `in_flight()` is 0 after [`BatchExporter::flush`]
+//! returns `Ok`.
+//!
+//! ```no_run
+//! use picotrace_std::{BatchConfig, BatchExporter, OtlpHttpExporter};
+//! let otlp = OtlpHttpExporter::new("http://collector:4318")?;
+//! let batch = BatchExporter::builder(otlp)
+//!     .config(BatchConfig::default().with_max_queue_size(4096))
+//!     .build()?;
+//! // Hand `batch.clone()` to any number of tracers (see `TracerProvider`).
+//! batch.shutdown()?;
+//! # Ok::<(), picotrace_std::ExportError>(())
+//! ```
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use picotrace::wire::otlp::EncodeError;
+use picotrace::{InstrumentationScope, Resource, SpanBatch, SpanExporter};
+
+use crate::error::ExportError;
+use crate::otlp_http::{ExportOutcome, OtlpHttpExporter, Protocol};
+
+/// Sends encoded OTLP requests: what the batch worker calls. Implemented by
+/// [`OtlpHttpExporter`]; tests implement it to script failures.
+///
+/// # What implementors must guarantee
+/// - `send` returns by `deadline` (or shortly after): the worker does nothing else
+///   meanwhile, and [`BatchExporter::flush`] waits for it.
+/// - `Ok` means the collector took the request; `rejected_spans` in the outcome says
+///   how many of its `spans` it refused. `Err` means all `spans` are lost (retries,
+///   if any, are the transport's business).
+pub trait Transport: Send + 'static {
+    /// Returns the encoding the request bodies must use.
+    fn protocol(&self) -> Protocol;
+
+    /// Sends one request body holding `spans` spans.
+    ///
+    /// # Errors
+    /// Why the request's spans were lost.
+    fn send(
+        &mut self,
+        body: &[u8],
+        spans: usize,
+        deadline: Instant,
+    ) -> Result<ExportOutcome, ExportError>;
+}
+
+impl Transport for OtlpHttpExporter {
+    fn protocol(&self) -> Protocol {
+        OtlpHttpExporter::protocol(self)
+    }
+
+    fn send(
+        &mut self,
+        body: &[u8],
+        spans: usize,
+        deadline: Instant,
+    ) -> Result<ExportOutcome, ExportError> {
+        self.send_spans(body, spans, Some(deadline))
+    }
+}
+
+/// Lets the caller keep a handle on the exporter (e.g. to read its
+/// [`stats`](OtlpHttpExporter::stats)) while the worker sends through it.
+impl Transport for Arc<OtlpHttpExporter> {
+    fn protocol(&self) -> Protocol {
+        OtlpHttpExporter::protocol(self)
+    }
+
+    fn send(
+        &mut self,
+        body: &[u8],
+        spans: usize,
+        deadline: Instant,
+    ) -> Result<ExportOutcome, ExportError> {
+        self.send_spans(body, spans, Some(deadline))
+    }
+}
+
+/// Batching limits and timing; defaults are OpenTelemetry's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BatchConfig {
+    /// Spans the queue holds at most (`OTEL_BSP_MAX_QUEUE_SIZE`, 2048).
+    pub max_queue_size: usize,
+    /// Spans per request at most (`OTEL_BSP_MAX_EXPORT_BATCH_SIZE`, 512); also the
+    /// queue length that wakes the worker early.
+    pub max_export_batch_size: usize,
+    /// Longest time a span waits in the queue before a send (`OTEL_BSP_SCHEDULE_DELAY`,
+    /// 5 s).
+    pub scheduled_delay: Duration,
+    /// Time allowed to export one batch, retries included, and for
+    /// [`BatchExporter::flush`] to wait (`OTEL_BSP_EXPORT_TIMEOUT`, 30 s).
+    pub export_timeout: Duration,
+    /// Largest encoded span accepted (64 KiB); larger ones are dropped and counted in
+    /// `dropped_too_large`.
+    pub max_span_size: usize,
+    /// Capacity each pooled span buffer starts with (512 bytes); a buffer grows (once)
+    /// when a larger span needs it and keeps that capacity.
+    pub span_buffer_capacity: usize,
+    /// Largest request body built (1 MiB); spans of a batch that do not fit go in the
+    /// next request.
+    pub max_request_size: usize,
+}
+
+impl BatchConfig {
+    /// The OpenTelemetry defaults (and ours for the sizes it does not name).
+    pub const DEFAULT: Self = Self {
+        max_queue_size: 2048,
+        max_export_batch_size: 512,
+        scheduled_delay: Duration::from_millis(5000),
+        export_timeout: Duration::from_millis(30_000),
+        max_span_size: 64 * 1024,
+        span_buffer_capacity: 512,
+        max_request_size: 1024 * 1024,
+    };
+
+    /// Sets the queue capacity (at least 1).
+    #[must_use]
+    pub fn with_max_queue_size(mut self, n: usize) -> Self {
+        self.max_queue_size = n.max(1);
+        self
+    }
+
+    /// Sets the largest batch (at least 1).
+    #[must_use]
+    pub fn with_max_export_batch_size(mut self, n: usize) -> Self {
+        self.max_export_batch_size = n.max(1);
+        self
+    }
+
+    /// Sets the schedule delay.
+    #[must_use]
+    pub fn with_scheduled_delay(mut self, delay: Duration) -> Self {
+        self.scheduled_delay = delay;
+        self
+    }
+
+    /// Sets the export timeout.
+    #[must_use]
+    pub fn with_export_timeout(mut self, timeout: Duration) -> Self {
+        self.export_timeout = timeout;
+        self
+    }
+
+    /// Sets the largest encoded span.
+    #[must_use]
+    pub fn with_max_span_size(mut self, bytes: usize) -> Self {
+        self.max_span_size = bytes;
+        self
+    }
+
+    /// Sets the starting capacity of pooled span buffers.
+    #[must_use]
+    pub fn with_span_buffer_capacity(mut self, bytes: usize) -> Self {
+        self.span_buffer_capacity = bytes;
+        self
+    }
+
+    /// Sets the largest request body.
+    #[must_use]
+    pub fn with_max_request_size(mut self, bytes: usize) -> Self {
+        self.max_request_size = bytes;
+        self
+    }
+
+    /// Returns the number of pooled span buffers: the queue plus one batch in flight.
+    pub fn pool_size(&self) -> usize {
+        self.max_queue_size + self.max_export_batch_size
+    }
+
+    /// Clamps the batch size to the queue size, as the spec requires.
+    fn normalized(mut self) -> Self {
+        self.max_queue_size = self.max_queue_size.max(1);
+        self.max_export_batch_size = self.max_export_batch_size.clamp(1, self.max_queue_size);
+        self
+    }
+}
+
+impl Default for BatchConfig {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
+/// A [`BatchExporter`]'s counters; see the module docs for how they add up.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BatchStats {
+    /// Spans handed to the exporter.
+    pub produced: u64,
+    /// Spans accepted into the queue (in total).
+    pub queued: u64,
+    /// Spans in the queue now.
+    pub queue_len: usize,
+    /// The longest the queue has been.
+    pub max_queue_len: usize,
+    /// Spans the collector accepted.
+    pub exported: u64,
+    /// Spans dropped because the queue (or the buffer pool) was full.
+    pub dropped_queue_full: u64,
+    /// Spans dropped because their encoding was larger than `max_span_size` or than a
+    /// request.
+    pub dropped_too_large: u64,
+    /// Spans dropped because the exporter was shut down.
+    pub dropped_shutdown: u64,
+    /// Spans lost because their request failed (after the transport's retries).
+    pub failed: u64,
+    /// Spans the collector rejected through `partial_success`.
+    pub rejected: u64,
+    /// Requests handed to the transport.
+    pub batches: u64,
+    /// Of those, requests that failed.
+    pub failed_batches: u64,
+    /// Span buffers in the pool (constant).
+    pub pool_size: usize,
+    /// Span buffers free in the pool now.
+    pub pool_available: usize,
+}
+
+impl BatchStats {
+    /// Returns all spans dropped before sending.
+    pub fn dropped(&self) -> u64 {
+        self.dropped_queue_full + self.dropped_too_large + self.dropped_shutdown
+    }
+
+    /// Returns spans neither exported nor lost yet: queued or being sent.
+    pub fn in_flight(&self) -> u64 {
+        self.produced
+            .saturating_sub(self.exported + self.rejected + self.failed + self.dropped())
+    }
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    produced: AtomicU64,
+    exported: AtomicU64,
+    dropped_queue_full: AtomicU64,
+    dropped_too_large: AtomicU64,
+    dropped_shutdown: AtomicU64,
+    failed: AtomicU64,
+    rejected: AtomicU64,
+    batches: AtomicU64,
+    failed_batches: AtomicU64,
+    max_queue_len: AtomicUsize,
+}
+
+fn add(counter: &AtomicU64, n: usize) {
+    counter.fetch_add(n as u64, Ordering::SeqCst);
+}
+
+/// One pre-encoded span and where it came from.
+struct SpanBuf {
+    bytes: Vec<u8>,
+    resource: Resource,
+    scope: InstrumentationScope,
+}
+
+impl SpanBuf {
+    fn same_origin(&self, other: &SpanBuf) -> bool {
+        same_resource(&self.resource, &other.resource) && same_scope(&self.scope, &other.scope)
+    }
+}
+
+fn same_resource(a: &Resource, b: &Resource) -> bool {
+    a.service_name == b.service_name
+        && a.schema_url == b.schema_url
+        && std::ptr::eq(a.attributes, b.attributes)
+}
+
+fn same_scope(a: &InstrumentationScope, b: &InstrumentationScope) -> bool {
+    a.name == b.name && a.version == b.version
+}
+
+struct Queue {
+    spans: VecDeque<SpanBuf>,
+    /// Spans ever pushed.
+    enqueued: u64,
+    /// Spans the worker finished (exported, rejected, failed or dropped as too large).
+    completed: u64,
+    /// The worker sends without waiting for a full batch until `completed` reaches it.
+    flush_target: u64,
+    shutdown: bool,
+    worker_exited: bool,
+}
+
+struct Shared {
+    config: BatchConfig,
+    protocol: Protocol,
+    pool: Mutex<Vec<SpanBuf>>,
+    queue: Mutex<Queue>,
+    /// Wakes the worker.
+    work: Condvar,
+    /// Wakes flushers and shutdown when the worker completes spans or exits.
+    done: Condvar,
+    counters: Counters,
+    shutdown: AtomicBool,
+    pool_size: usize,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding these locks cannot leave their data inconsistent (plain
+    // pushes and pops), so a poisoned lock is used as is.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Spans encoded per round on an application thread (buffers live on the stack).
+const CHUNK: usize = 32;
+
+/// Builds a [`BatchExporter`].
+pub struct BatchExporterBuilder {
+    transport: Box<dyn Transport>,
+    config: BatchConfig,
+    thread_name: String,
+}
+
+impl fmt::Debug for BatchExporterBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BatchExporterBuilder")
+            .field("config", &self.config)
+            .field("thread_name", &self.thread_name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl BatchExporterBuilder {
+    /// Sets the limits and timing (default [`BatchConfig::DEFAULT`]).
+    #[must_use]
+    pub fn config(mut self, config: BatchConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Names the worker thread (default `picotrace-batch`).
+    #[must_use]
+    pub fn thread_name(mut self, name: impl Into<String>) -> Self {
+        self.thread_name = name.into();
+        self
+    }
+
+    /// Allocates the pool and the queue and starts the worker thread.
+    ///
+    /// # Errors
+    /// [`ExportError::Io`] when the thread cannot be spawned.
+    pub fn build(self) -> Result<BatchExporter, ExportError> {
+        let config = self.config.normalized();
+        let pool_size = config.pool_size();
+        let pool = (0..pool_size)
+            .map(|_| SpanBuf {
+                bytes: Vec::with_capacity(config.span_buffer_capacity),
+                resource: Resource::new(""),
+                scope: InstrumentationScope::PICOTRACE,
+            })
+            .collect();
+        let shared = Arc::new(Shared {
+            protocol: self.transport.protocol(),
+            pool: Mutex::new(pool),
+            queue: Mutex::new(Queue {
+                spans: VecDeque::with_capacity(config.max_queue_size),
+                enqueued: 0,
+                completed: 0,
+                flush_target: 0,
+                shutdown: false,
+                worker_exited: false,
+            }),
+            work: Condvar::new(),
+            done: Condvar::new(),
+            counters: Counters::default(),
+            shutdown: AtomicBool::new(false),
+            pool_size,
+            config,
+        });
+        let worker = Worker {
+            shared: Arc::clone(&shared),
+            transport: self.transport,
+            batch: Vec::with_capacity(config.max_export_batch_size),
+            request: Vec::new(),
+        };
+        let handle = std::thread::Builder::new()
+            .name(self.thread_name)
+            .spawn(move || worker.run())
+            .map_err(ExportError::Io)?;
+        Ok(BatchExporter {
+            handle: Arc::new(Handle {
+                shared,
+                worker: Mutex::new(Some(handle)),
+            }),
+        })
+    }
+}
+
+/// A cloneable, `Send + Sync` handle to a batching exporter; see the module docs. The
+/// worker shuts down (draining the queue) when [`BatchExporter::shutdown`] is called or
+/// the last handle is dropped.
+#[derive(Clone)]
+pub struct BatchExporter {
+    handle: Arc<Handle>,
+}
+
+struct Handle {
+    shared: Arc<Shared>,
+    worker: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        let _ = self.shutdown();
+    }
+}
+
+impl fmt::Debug for BatchExporter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BatchExporter")
+            .field("config", &self.handle.shared.config)
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+impl BatchExporter {
+    /// Starts a batch exporter with the default [`BatchConfig`].
+    ///
+    /// # Errors
+    /// [`ExportError::Io`] when the worker thread cannot be spawned.
+    pub fn new(transport: impl Transport) -> Result<Self, ExportError> {
+        Self::builder(transport).build()
+    }
+
+    /// Returns a builder sending through `transport`.
+    pub fn builder(transport: impl Transport) -> BatchExporterBuilder {
+        BatchExporterBuilder {
+            transport: Box::new(transport),
+            config: BatchConfig::DEFAULT,
+            thread_name: "picotrace-batch".to_owned(),
+        }
+    }
+
+    /// Returns the configuration in use.
+    pub fn config(&self) -> &BatchConfig {
+        &self.handle.shared.config
+    }
+
+    /// Returns the counters.
+    pub fn stats(&self) -> BatchStats {
+        let shared = &self.handle.shared;
+        let c = &shared.counters;
+        let get = |a: &AtomicU64| a.load(Ordering::SeqCst);
+        let (queue_len, queued) = {
+            let q = lock(&shared.queue);
+            (q.spans.len(), q.enqueued)
+        };
+        BatchStats {
+            produced: get(&c.produced),
+            queued,
+            queue_len,
+            max_queue_len: c.max_queue_len.load(Ordering::SeqCst),
+            exported: get(&c.exported),
+            dropped_queue_full: get(&c.dropped_queue_full),
+            dropped_too_large: get(&c.dropped_too_large),
+            dropped_shutdown: get(&c.dropped_shutdown),
+            failed: get(&c.failed),
+            rejected: get(&c.rejected),
+            batches: get(&c.batches),
+            failed_batches: get(&c.failed_batches),
+            pool_size: shared.pool_size,
+            pool_available: lock(&shared.pool).len(),
+        }
+    }
+
+    /// Blocks until every span queued before the call has been exported or lost, or
+    /// the export timeout has passed.
+    ///
+    /// # Errors
+    /// [`ExportError::Timeout`] when the timeout passed first;
+    /// [`ExportError::Shutdown`] when the worker has stopped with spans left.
+    pub fn flush(&self) -> Result<(), ExportError> {
+        self.handle.flush()
+    }
+
+    /// Stops accepting spans, exports what is queued (within the export timeout) and
+    /// stops the worker thread. Later calls return `Ok` at once.
+    ///
+    /// # Errors
+    /// [`ExportError::Timeout`] when draining took longer than the export timeout (the
+    /// worker then finishes in the background).
+    pub fn shutdown(&self) -> Result<(), ExportError> {
+        self.handle.shutdown()
+    }
+
+    /// Returns `true` once [`BatchExporter::shutdown`] was called.
+    pub fn is_shutdown(&self) -> bool {
+        self.handle.shared.shutdown.load(Ordering::SeqCst)
+    }
+
+    /// Encodes and queues the spans of `batch`; returns how many were dropped.
+    fn enqueue(&self, batch: &SpanBatch<'_>) -> usize {
+        let shared = &*self.handle.shared;
+        let n = batch.len();
+        if shared.shutdown.load(Ordering::SeqCst) {
+            let readable = batch.iter().count();
+            add(&shared.counters.produced, readable);
+            add(&shared.counters.dropped_shutdown, readable);
+            return n;
+        }
+        let protocol = shared.protocol;
+        let config = &shared.config;
+        let mut dropped = 0;
+        let mut spans = batch.iter();
+        let mut remaining = n;
+        while remaining > 0 {
+            let want = remaining.min(CHUNK);
+            remaining -= want;
+            let mut bufs: [Option<SpanBuf>; CHUNK] = [const { None }; CHUNK];
+            {
+                let mut pool = lock(&shared.pool);
+                for slot in bufs.iter_mut().take(want) {
+                    *slot = pool.pop();
+                }
+            }
+            // Encode outside every lock.
+            let mut encoded = [false; CHUNK];
+            for i in 0..want {
+                let Some(span) = spans.next() else {
+                    // The batch held fewer readable spans than it said: nothing to count.
+                    break;
+                };
+                add(&shared.counters.produced, 1);
+                let Some(buf) = bufs[i].as_mut() else {
+                    add(&shared.counters.dropped_queue_full, 1);
+                    dropped += 1;
+                    continue;
+                };
+                let len = protocol.span_len(&span);
+                if len > config.max_span_size {
+                    add(&shared.counters.dropped_too_large, 1);
+                    dropped += 1;
+                    continue;
+                }
+                buf.bytes.clear();
+                // Within capacity after warm-up: no allocation.
+                buf.bytes.resize(len, 0);
+                match protocol.emit_span(&span, &mut buf.bytes) {
+                    Ok(written) => {
+                        buf.bytes.truncate(written);
+                        buf.resource = *batch.resource;
+                        buf.scope = *batch.scope;
+                        encoded[i] = true;
+                    }
+                    Err(_) => {
+                        add(&shared.counters.dropped_too_large, 1);
+                        dropped += 1;
+                    }
+                }
+            }
+            {
+                let mut q = lock(&shared.queue);
+                if q.shutdown {
+                    // Shut down while we were encoding.
+                    for (slot, ok) in bufs.iter().zip(&mut encoded) {
+                        if slot.is_some() && *ok {
+                            add(&shared.counters.dropped_shutdown, 1);
+                            dropped += 1;
+                            *ok = false;
+                        }
+                    }
+                } else {
+                    let was_empty = q.spans.is_empty();
+                    for (slot, ok) in bufs.iter_mut().zip(&mut encoded) {
+                        if !*ok {
+                            continue;
+                        }
+                        if q.spans.len() >= config.max_queue_size {
+                            add(&shared.counters.dropped_queue_full, 1);
+                            dropped += 1;
+                            *ok = false;
+                        } else if let Some(buf) = slot.take() {
+                            q.spans.push_back(buf);
+                            q.enqueued += 1;
+                        }
+                    }
+                    let len = q.spans.len();
+                    shared
+                        .counters
+                        .max_queue_len
+                        .fetch_max(len, Ordering::SeqCst);
+                    // Wake the worker to start its schedule (first span) or to send a
+                    // full batch now.
+                    if (was_empty && len > 0) || len >= config.max_export_batch_size {
+                        shared.work.notify_one();
+                    }
+                }
+            }
+            if bufs.iter().any(Option::is_some) {
+                let mut pool = lock(&shared.pool);
+                for buf in bufs.iter_mut().filter_map(Option::take) {
+                    pool.push(buf);
+                }
+            }
+        }
+        dropped
+    }
+}
+
+impl Handle {
+    fn flush(&self) -> Result<(), ExportError> {
+        let shared = &*self.shared;
+        let deadline = Instant::now() + shared.config.export_timeout;
+        let mut q = lock(&shared.queue);
+        let target = q.enqueued;
+        if q.completed >= target {
+            return Ok(());
+        }
+        q.flush_target = q.flush_target.max(target);
+        shared.work.notify_one();
+        while q.completed < target {
+            if q.worker_exited {
+                return Err(ExportError::Shutdown);
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(ExportError::Timeout);
+            }
+            q = shared
+                .done
+                .wait_timeout(q, left)
+                .map_or_else(|e| e.into_inner().0, |(g, _)| g);
+        }
+        Ok(())
+    }
+
+    fn shutdown(&self) -> Result<(), ExportError> {
+        let shared = &*self.shared;
+        if shared.shutdown.swap(true, Ordering::SeqCst) {
+            return Ok(());
+        }
+        // The worker drains the queue (each batch within the export timeout), then
+        // exits; wait for that at most one export timeout plus the batch in flight.
+        let deadline = Instant::now() + shared.config.export_timeout;
+        let mut q = lock(&shared.queue);
+        q.shutdown = true;
+        shared.work.notify_one();
+        while !q.worker_exited {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(ExportError::Timeout);
+            }
+            q = shared
+                .done
+                .wait_timeout(q, left)
+                .map_or_else(|e| e.into_inner().0, |(g, _)| g);
+        }
+        drop(q);
+        if let Some(worker) = lock(&self.worker).take() {
+            let _ = worker.join();
+        }
+        Ok(())
+    }
+}
+
+/// The exporter side of a tracer: queues the batch without blocking. Spans dropped
+/// because the queue was full, too large or after shutdown are returned as
+/// [`picotrace::ExportError::Partial`] (or `Failed` when none was queued), so the tracer
+/// counts them too; failures on the network happen later and are only in
+/// [`BatchStats`].
+impl SpanExporter for BatchExporter {
+    fn export(&mut self, batch: &SpanBatch<'_>) -> Result<(), picotrace::ExportError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        match self.enqueue(batch) {
+            0 => Ok(()),
+            n if n >= batch.len() => Err(picotrace::ExportError::Failed),
+            dropped => Err(picotrace::ExportError::Partial { dropped }),
+        }
+    }
+}
+
+/// The background thread's state.
+struct Worker {
+    shared: Arc<Shared>,
+    transport: Box<dyn Transport>,
+    /// The batch being sent (capacity `max_export_batch_size`).
+    batch: Vec<SpanBuf>,
+    /// The request buffer, grown to `max_request_size` on first use.
+    request: Vec<u8>,
+}
+
+impl Worker {
+    fn run(mut self) {
+        let shared = Arc::clone(&self.shared);
+        let config = shared.config;
+        let mut next_send = Instant::now() + config.scheduled_delay;
+        loop {
+            let mut q = lock(&shared.queue);
+            loop {
+                let now = Instant::now();
+                let ready = !q.spans.is_empty()
+                    && (q.spans.len() >= config.max_export_batch_size
+                        || q.flush_target > q.completed
+                        || q.shutdown
+                        || now >= next_send);
+                if ready {
+                    break;
+                }
+                if q.shutdown {
+                    // Shut down with an empty queue: done.
+                    q.worker_exited = true;
+                    shared.done.notify_all();
+                    return;
+                }
+                if q.spans.is_empty() {
+                    // Nothing waits: the schedule starts with the next span, so that
+                    // no span waits longer than the delay and none much less.
+                    q = shared.work.wait(q).unwrap_or_else(|e| e.into_inner());
+                    if !q.spans.is_empty() {
+                        next_send = Instant::now() + config.scheduled_delay;
+                    }
+                } else {
+                    let left = next_send.saturating_duration_since(now);
+                    q = shared
+                        .work
+                        .wait_timeout(q, left)
+                        .map_or_else(|e| e.into_inner().0, |(g, _)| g);
+                }
+            }
+            let take = q.spans.len().min(config.max_export_batch_size);
+            self.batch.extend(q.spans.drain(..take));
+            drop(q);
+
+            let n = self.batch.len();
+            self.send_batch(Instant::now() + config.export_timeout);
+            {
+                let mut pool = lock(&shared.pool);
+                pool.extend(self.batch.drain(..));
+            }
+            let mut q = lock(&shared.queue);
+            q.completed += n as u64;
+            shared.done.notify_all();
+            drop(q);
+            next_send = Instant::now() + config.scheduled_delay;
+        }
+    }
+
+    /// Sends `self.batch`: consecutive spans of one resource and scope share requests.
+    fn send_batch(&mut self, deadline: Instant) {
+        let mut start = 0;
+        while start < self.batch.len() {
+            let end = start
+                + self.batch[start..]
+                    .iter()
+                    .take_while(|b| b.same_origin(&self.batch[start]))
+                    .count();
+            self.send_group(start, end, deadline);
+            start = end;
+        }
+    }
+
+    /// Sends `batch[start..end]` (one origin) in as many requests as the size limit
+    /// needs.
+    fn send_group(&mut self, start: usize, end: usize, deadline: Instant) {
+        let shared = Arc::clone(&self.shared);
+        let max = shared.config.max_request_size;
+        let protocol = shared.protocol;
+        let (resource, scope) = (self.batch[start].resource, self.batch[start].scope);
+        let overhead = protocol.request_overhead_len(&resource, &scope);
+        let mut i = start;
+        while i < end {
+            let mut size = overhead;
+            let mut j = i;
+            while j < end {
+                let record = record_len(protocol, self.batch[j].bytes.len());
+                if size.saturating_add(record) > max {
+                    break;
+                }
+                size += record;
+                j += 1;
+            }
+            if j == i {
+                // This span does not fit in any request.
+                add(&shared.counters.dropped_too_large, 1);
+                i += 1;
+                continue;
+            }
+            self.send_range(i, j, &resource, &scope, deadline);
+            i = j;
+        }
+    }
+
+    fn send_range(
+        &mut self,
+        start: usize,
+        end: usize,
+        resource: &Resource,
+        scope: &InstrumentationScope,
+        deadline: Instant,
+    ) {
+        let shared = Arc::clone(&self.shared);
+        let counters = &shared.counters;
+        let protocol = shared.protocol;
+        if self.request.len() < shared.config.max_request_size {
+            self.request.resize(shared.config.max_request_size, 0);
+        }
+        let spans = self.batch[start..end].iter().map(|b| b.bytes.as_slice());
+        let n = end - start;
+        match protocol.encode_request_from_encoded(resource, scope, spans, &mut self.request) {
+            Ok(0) => {}
+            Ok(len) => {
+                add(&counters.batches, 1);
+                match self.transport.send(&self.request[..len], n, deadline) {
+                    Ok(outcome) => {
+                        let rejected = usize::try_from(outcome.rejected_spans)
+                            .unwrap_or(usize::MAX)
+                            .min(n);
+                        add(&counters.rejected, rejected);
+                        add(&counters.exported, n - rejected);
+                    }
+                    Err(_) => {
+                        add(&counters.failed_batches, 1);
+                        add(&counters.failed, n);
+                    }
+                }
+            }
+            Err(EncodeError::BufferTooSmall | EncodeError::SpanTooLarge { .. }) if n > 1 => {
+                // The size estimate was off: halve and try again.
+                let mid = start + n / 2;
+                self.send_range(start, mid, resource, scope, deadline);
+                self.send_range(mid, end, resource, scope, deadline);
+            }
+            Err(_) => add(&counters.dropped_too_large, n),
+        }
+    }
+}
+
+/// Returns the bytes one pre-encoded span of `len` bytes takes inside a request.
+fn record_len(protocol: Protocol, len: usize) -> usize {
+    match protocol {
+        Protocol::HttpProtobuf => picotrace::wire::otlp::proto::span_record_len(len),
+        Protocol::HttpJson => picotrace::wire::otlp::json::span_record_len(len),
+    }
+}

@@ -1,0 +1,174 @@
+//! Header carriers for std types: `HashMap<String, String>` and `http::HeaderMap`.
+//!
+//! The [`Extractor`] and [`Injector`] traits live in `picotrace` and the map types in
+//! std and `http`, so the orphan rule forbids implementing one for the other here;
+//! these thin wrappers do it instead. Lookups are ASCII case-insensitive, names are
+//! written in lowercase, and every value of a repeated header is reported in order
+//! (several `tracestate` fields combine into one list).
+//!
+//! ```
+//! use std::collections::HashMap;
+//! use picotrace::TraceContext;
+//! use picotrace_std::{HashMapCarrier, HashMapInjector};
+//! let mut incoming = HashMap::new();
+//! incoming.insert(
+//!     "TraceParent".to_string(),
+//!     "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".to_string(),
+//! );
+//! let cx = TraceContext::from_headers(&HashMapCarrier(&incoming))?;
+//! assert!(cx.is_sampled());
+//!
+//! let mut outgoing = HashMap::new();
+//! cx.to_headers(&mut HashMapInjector(&mut outgoing));
+//! assert!(outgoing["traceparent"].starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"));
+//! # Ok::<(), picotrace::ExtractError>(())
+//! ```
+
+use std::collections::HashMap;
+
+use http::{HeaderMap, HeaderName, HeaderValue};
+use picotrace::{Extractor, Injector};
+
+/// Reads headers from a `HashMap<String, String>`, names compared case-insensitively.
+#[derive(Clone, Copy, Debug)]
+pub struct HashMapCarrier<'a>(pub &'a HashMap<String, String>);
+
+impl Extractor for HashMapCarrier<'_> {
+    fn get(&self, name: &str) -> Option<&str> {
+        if let Some(v) = self.0.get(name) {
+            return Some(v);
+        }
+        self.0
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn get_all(&self, name: &str, f: &mut dyn FnMut(&str)) {
+        // A map holds each spelling once; report the exact spelling first, then other
+        // spellings in name order so the result does not depend on hashing.
+        let mut values: Vec<(&String, &String)> = self
+            .0
+            .iter()
+            .filter(|(k, _)| k.eq_ignore_ascii_case(name))
+            .collect();
+        values.sort_by_key(|(k, _)| (k.as_str() != name, k.as_str()));
+        for (_, v) in values {
+            f(v);
+        }
+    }
+}
+
+/// Writes headers into a `HashMap<String, String>`: the name in lowercase, replacing
+/// any earlier value under any spelling of it.
+#[derive(Debug)]
+pub struct HashMapInjector<'a>(pub &'a mut HashMap<String, String>);
+
+impl Injector for HashMapInjector<'_> {
+    fn set(&mut self, name: &str, value: &str) {
+        let lower = name.to_ascii_lowercase();
+        self.0
+            .retain(|k, _| k == &lower || !k.eq_ignore_ascii_case(&lower));
+        self.0.insert(lower, value.to_owned());
+    }
+}
+
+/// Reads headers from an `http::HeaderMap` (names are case-insensitive there);
+/// repeated fields are all reported. Values that are not visible ASCII are skipped.
+#[derive(Clone, Copy, Debug)]
+pub struct HeaderMapCarrier<'a>(pub &'a HeaderMap);
+
+impl Extractor for HeaderMapCarrier<'_> {
+    fn get(&self, name: &str) -> Option<&str> {
+        self.0.get(name)?.to_str().ok()
+    }
+
+    fn get_all(&self, name: &str, f: &mut dyn FnMut(&str)) {
+        for value in self.0.get_all(name) {
+            if let Ok(v) = value.to_str() {
+                f(v);
+            }
+        }
+    }
+}
+
+/// Writes headers into an `http::HeaderMap`, replacing earlier values. A name or value
+/// that is not valid in HTTP is skipped (propagation is best effort).
+#[derive(Debug)]
+pub struct HeaderMapInjector<'a>(pub &'a mut HeaderMap);
+
+impl Injector for HeaderMapInjector<'_> {
+    fn set(&mut self, name: &str, value: &str) {
+        let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(value),
+        ) else {
+            return;
+        };
+        self.0.insert(name, value);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use picotrace::{Baggage, TraceContext};
+
+    const TP: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+    #[test]
+    fn hashmap_lookups_ignore_case() {
+        let mut m = HashMap::new();
+        m.insert("TRACEPARENT".to_string(), TP.to_string());
+        let c = HashMapCarrier(&m);
+        assert_eq!(c.get("traceparent"), Some(TP));
+        assert_eq!(c.get("missing"), None);
+        assert!(TraceContext::from_headers(&c).unwrap().is_sampled());
+    }
+
+    #[test]
+    fn hashmap_injector_replaces_other_spellings() {
+        let mut m = HashMap::new();
+        m.insert("TraceParent".to_string(), "old".to_string());
+        m.insert("other".to_string(), "kept".to_string());
+        HashMapInjector(&mut m).set("traceparent", "new");
+        assert_eq!(m.len(), 2);
+        assert_eq!(m["traceparent"], "new");
+        assert_eq!(m["other"], "kept");
+    }
+
+    #[test]
+    fn header_map_combines_repeated_tracestate_fields_in_order() {
+        let mut h = HeaderMap::new();
+        h.insert("traceparent", HeaderValue::from_static(TP));
+        h.append("tracestate", HeaderValue::from_static("a=1"));
+        h.append("TraceState", HeaderValue::from_static("b=2"));
+        let cx = TraceContext::from_headers(&HeaderMapCarrier(&h)).unwrap();
+        assert_eq!(cx.trace_state.as_str(), "a=1,b=2");
+
+        let mut out = HeaderMap::new();
+        cx.to_headers(&mut HeaderMapInjector(&mut out));
+        assert_eq!(out.get("traceparent").unwrap(), TP);
+        assert_eq!(out.get("tracestate").unwrap(), "a=1,b=2");
+    }
+
+    #[test]
+    fn header_map_skips_values_it_cannot_hold_or_read() {
+        let mut h = HeaderMap::new();
+        HeaderMapInjector(&mut h).set("bad name", "v");
+        HeaderMapInjector(&mut h).set("x-ok", "line\nbreak");
+        assert!(h.is_empty());
+        h.insert("x-bin", HeaderValue::from_bytes(b"\xff\xfe").unwrap());
+        assert_eq!(HeaderMapCarrier(&h).get("x-bin"), None);
+    }
+
+    #[test]
+    fn baggage_round_trips_through_a_header_map() {
+        let mut h = HeaderMap::new();
+        h.insert("baggage", HeaderValue::from_static("user=alice,tier=gold"));
+        let b: Baggage = Baggage::from_headers(&HeaderMapCarrier(&h));
+        let mut out = HeaderMap::new();
+        b.to_headers(&mut HeaderMapInjector(&mut out));
+        assert_eq!(out.get("baggage").unwrap(), "user=alice,tier=gold");
+    }
+}

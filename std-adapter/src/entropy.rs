@@ -1,0 +1,88 @@
+//! [`OsEntropy`]: seeds id generators from the operating system's random source.
+//!
+//! Ids need to be unique, not secret: the generator is Xoshiro256++ (see
+//! [`picotrace::random`]), seeded once per tracer from `getrandom`. Should the OS source
+//! fail (a sandbox without `getrandom(2)`), the seed falls back to std's randomly keyed
+//! hasher mixed with the time and a counter, never to a constant.
+//!
+//! ```
+//! let mut ids = picotrace_std::id_generator();
+//! assert_ne!(ids.trace_id(), ids.trace_id());
+//! ```
+
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher, Hash, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use picotrace::{Entropy, IdGenerator};
+
+/// Entropy from the operating system (`getrandom`).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct OsEntropy;
+
+impl Entropy for OsEntropy {
+    fn fill(&mut self, seed: &mut [u8]) {
+        if getrandom::fill(seed).is_err() {
+            fallback_fill(seed);
+        }
+    }
+}
+
+/// Fills `seed` without the OS source: std's per-process random hash keys, the time,
+/// the thread and a counter.
+fn fallback_fill(seed: &mut [u8]) {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    for chunk in seed.chunks_mut(8) {
+        let mut h = RandomState::new().build_hasher();
+        nanos.hash(&mut h);
+        COUNTER.fetch_add(1, Ordering::Relaxed).hash(&mut h);
+        std::thread::current().id().hash(&mut h);
+        let bytes = h.finish().to_le_bytes();
+        chunk.copy_from_slice(&bytes[..chunk.len()]);
+    }
+}
+
+/// Returns the default id generator seeded from [`OsEntropy`].
+pub fn id_generator() -> IdGenerator {
+    IdGenerator::from_entropy(&mut OsEntropy)
+}
+
+/// Returns a random `u64` from the OS (or the fallback), e.g. to seed jitter.
+pub(crate) fn random_u64() -> u64 {
+    let mut b = [0u8; 8];
+    OsEntropy.fill(&mut b);
+    u64::from_le_bytes(b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fills_every_byte_differently_each_time() {
+        let mut a = [0u8; 32];
+        let mut b = [0u8; 32];
+        OsEntropy.fill(&mut a);
+        OsEntropy.fill(&mut b);
+        assert_ne!(a, b);
+        assert_ne!(a, [0; 32]);
+    }
+
+    #[test]
+    fn fallback_differs_per_call_and_covers_odd_lengths() {
+        let mut a = [0u8; 13];
+        let mut b = [0u8; 13];
+        fallback_fill(&mut a);
+        fallback_fill(&mut b);
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn generators_from_os_entropy_differ() {
+        assert_ne!(id_generator().trace_id(), id_generator().trace_id());
+    }
+}

@@ -1,0 +1,1151 @@
+//! Configuration from `OTEL_*` environment variables, named and defaulted as the
+//! OpenTelemetry specification does (`configuration/sdk-environment-variables.md`,
+//! `protocol/exporter.md`).
+//!
+//! [`EnvConfig::from_lookup`] reads through any `Fn(&str) -> Option<String>` (tests
+//! pass a map), [`EnvConfig::from_env`] reads the process environment, and
+//! [`init_from_env`] builds and installs everything. An empty variable counts as unset.
+//! An invalid value never panics and never stops the program: it becomes an
+//! [`EnvWarning`] that names the variable and the value, and the default is used (
+//! [`init_from_env`] prints the warnings to stderr).
+//!
+//! | variable | default | notes |
+//! | --- | --- | --- |
+//! | `OTEL_SDK_DISABLED` | `false` | `true`: spans do not record, nothing is exported |
+//! | `OTEL_SERVICE_NAME` | `unknown_service:<exe>` | wins over `service.name` in the attributes |
+//! | `OTEL_RESOURCE_ATTRIBUTES` | | `k=v,k2=v2`, percent-decoded; one bad entry discards all |
+//! | `OTEL_TRACES_SAMPLER` (`_ARG`) | `parentbased_always_on` | `always_on`, `always_off`, `traceidratio`, `parentbased_*`; ratio in \[0, 1\] |
+//! | `OTEL_TRACES_EXPORTER` | `otlp` | `otlp`, `console`, `none` |
+//! | `OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT` | `http://localhost:4318` | base gets `/v1/traces`; `TRACES_` used as is |
+//! | `OTEL_EXPORTER_OTLP_[TRACES_]HEADERS` | | `k=v,k2=v2`, percent-decoded |
+//! | `OTEL_EXPORTER_OTLP_[TRACES_]TIMEOUT` | `10000` ms | |
+//! | `OTEL_EXPORTER_OTLP_[TRACES_]COMPRESSION` | `none` | `gzip`, `none` |
+//! | `OTEL_EXPORTER_OTLP_[TRACES_]PROTOCOL` | `http/protobuf` | `http/json`; `grpc` is not supported (warning, http/protobuf) |
+//! | `OTEL_BSP_SCHEDULE_DELAY` / `_EXPORT_TIMEOUT` | 5000 / 30000 ms | |
+//! | `OTEL_BSP_MAX_QUEUE_SIZE` / `_MAX_EXPORT_BATCH_SIZE` | 2048 / 512 | batch ≤ queue |
+//! | `OTEL_PROPAGATORS` | `tracecontext,baggage` | others (`b3`, `jaeger`, ...) warn |
+//! | `OTEL_[SPAN_]ATTRIBUTE_COUNT_LIMIT`, `OTEL_SPAN_EVENT_COUNT_LIMIT`, `OTEL_SPAN_LINK_COUNT_LIMIT`, `OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT`, `OTEL_LINK_ATTRIBUTE_COUNT_LIMIT`, `OTEL_[SPAN_]ATTRIBUTE_VALUE_LENGTH_LIMIT` | 128 / unlimited | |
+//!
+//! The signal-specific `OTEL_EXPORTER_OTLP_TRACES_*` variables win over the general
+//! ones; an invalid signal-specific value falls back to the general variable.
+//!
+//! ```
+//! use picotrace_std::env::{EnvConfig, TracesExporter};
+//! let vars = [
+//!     ("OTEL_SERVICE_NAME", "checkout"),
+//!     ("OTEL_TRACES_SAMPLER", "parentbased_traceidratio"),
+//!     ("OTEL_TRACES_SAMPLER_ARG", "0.25"),
+//!     ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318"),
+//!     ("OTEL_BSP_MAX_QUEUE_SIZE", "lots"),
+//! ];
+//! let env = EnvConfig::from_lookup(|name| {
+//!     vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string())
+//! });
+//! assert_eq!(env.service_name, "checkout");
+//! assert_eq!(env.exporter, TracesExporter::Otlp);
+//! assert_eq!(env.otlp.traces_url, "http://collector:4318/v1/traces");
+//! assert_eq!(env.batch.max_queue_size, 2048);
+//! assert_eq!(env.warnings[0].variable, "OTEL_BSP_MAX_QUEUE_SIZE");
+//! ```
+//!
+//! # Leaked strings
+//! Core's [`TracerConfig`] holds `&'static str`s. [`EnvConfig::tracer_config`] leaks
+//! the service name and the resource attributes to get them: once per call, so call it
+//! (or [`init_from_env`]) once at start-up.
+
+use std::fmt;
+use std::time::Duration;
+
+use picotrace::{
+    Baggage, ExtractError, Extractor, Injector, KeyValue, RootSampler, Sampler, SpanLimits,
+    TraceContext, TracerConfig, Value,
+};
+
+use crate::batch::{BatchConfig, BatchExporter};
+use crate::console::ConsoleExporter;
+use crate::error::ExportError;
+use crate::otlp_http::{
+    signal_url, traces_url_from_base, validate_url, Compression, OtlpHttpExporter,
+    OtlpHttpExporterBuilder, Protocol, DEFAULT_ENDPOINT, DEFAULT_TIMEOUT,
+};
+use crate::tracer::{SharedExporter, TracerProvider};
+
+/// A variable whose value was not used, and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EnvWarning {
+    /// The variable's name.
+    pub variable: String,
+    /// Its value as read.
+    pub value: String,
+    /// What is wrong and what is used instead.
+    pub message: String,
+}
+
+impl fmt::Display for EnvWarning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "picotrace: {}={:?}: {}",
+            self.variable, self.value, self.message
+        )
+    }
+}
+
+/// Where spans go (`OTEL_TRACES_EXPORTER`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum TracesExporter {
+    /// OTLP/HTTP through a batch exporter (the default).
+    #[default]
+    Otlp,
+    /// One line per span on stdout.
+    Console,
+    /// Nowhere (spans still record and propagate).
+    None,
+}
+
+/// Which formats are read from and written to headers (`OTEL_PROPAGATORS`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Propagators {
+    /// W3C `traceparent` / `tracestate`.
+    pub trace_context: bool,
+    /// W3C `baggage`.
+    pub baggage: bool,
+}
+
+impl Propagators {
+    /// `tracecontext,baggage`, the default.
+    pub const DEFAULT: Self = Self {
+        trace_context: true,
+        baggage: true,
+    };
+    /// `none`.
+    pub const NONE: Self = Self {
+        trace_context: false,
+        baggage: false,
+    };
+
+    /// Extracts the incoming trace context, if trace context propagation is on.
+    ///
+    /// # Errors
+    /// [`ExtractError`] when there is none (or it is off: `Missing`) or it is invalid;
+    /// either way the span starts a new trace.
+    pub fn extract_context(
+        &self,
+        headers: &(impl Extractor + ?Sized),
+    ) -> Result<TraceContext, ExtractError> {
+        if self.trace_context {
+            TraceContext::from_headers(headers)
+        } else {
+            Err(ExtractError::Missing)
+        }
+    }
+
+    /// Writes `cx` as `traceparent`/`tracestate`, if trace context propagation is on.
+    pub fn inject_context(&self, cx: &TraceContext, headers: &mut (impl Injector + ?Sized)) {
+        if self.trace_context {
+            cx.to_headers(headers);
+        }
+    }
+
+    /// Extracts the incoming baggage (empty when baggage propagation is off).
+    pub fn extract_baggage(&self, headers: &(impl Extractor + ?Sized)) -> Baggage {
+        if self.baggage {
+            Baggage::from_headers(headers)
+        } else {
+            Baggage::new()
+        }
+    }
+
+    /// Writes `baggage`, if baggage propagation is on.
+    pub fn inject_baggage(&self, baggage: &Baggage, headers: &mut (impl Injector + ?Sized)) {
+        if self.baggage {
+            baggage.to_headers(headers);
+        }
+    }
+}
+
+impl Default for Propagators {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
+/// The OTLP exporter settings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OtlpConfig {
+    /// The full traces URL, endpoint rules applied.
+    pub traces_url: String,
+    /// Extra request headers.
+    pub headers: Vec<(String, String)>,
+    /// Timeout of one request.
+    pub timeout: Duration,
+    /// Body compression.
+    pub compression: Compression,
+    /// Body encoding.
+    pub protocol: Protocol,
+}
+
+impl Default for OtlpConfig {
+    fn default() -> Self {
+        Self {
+            traces_url: traces_url_from_base(DEFAULT_ENDPOINT),
+            headers: Vec::new(),
+            timeout: DEFAULT_TIMEOUT,
+            compression: Compression::None,
+            protocol: Protocol::HttpProtobuf,
+        }
+    }
+}
+
+impl OtlpConfig {
+    /// Returns an exporter builder with these settings.
+    pub fn builder(&self) -> OtlpHttpExporterBuilder {
+        OtlpHttpExporter::builder()
+            .traces_endpoint(self.traces_url.clone())
+            .headers(self.headers.iter().cloned())
+            .timeout(self.timeout)
+            .compression(self.compression)
+            .protocol(self.protocol)
+    }
+}
+
+/// Everything the `OTEL_*` variables configure.
+#[derive(Clone, Debug)]
+pub struct EnvConfig {
+    /// `OTEL_SDK_DISABLED`.
+    pub disabled: bool,
+    /// The service name (`OTEL_SERVICE_NAME`, else `service.name` of the resource
+    /// attributes, else `unknown_service:<executable>`).
+    pub service_name: String,
+    /// `OTEL_RESOURCE_ATTRIBUTES` without `service.name`, decoded.
+    pub resource_attributes: Vec<(String, String)>,
+    /// `OTEL_TRACES_SAMPLER` with its argument.
+    pub sampler: Sampler,
+    /// `OTEL_TRACES_EXPORTER`.
+    pub exporter: TracesExporter,
+    /// `OTEL_EXPORTER_OTLP_*`.
+    pub otlp: OtlpConfig,
+    /// `OTEL_BSP_*`.
+    pub batch: BatchConfig,
+    /// `OTEL_PROPAGATORS`.
+    pub propagators: Propagators,
+    /// The span limits variables.
+    pub limits: SpanLimits,
+    /// What was wrong, in the order read.
+    pub warnings: Vec<EnvWarning>,
+}
+
+impl EnvConfig {
+    /// Reads the configuration through `lookup` (a variable name to its value).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
+        let mut r = Reader {
+            lookup: &lookup,
+            warnings: Vec::new(),
+        };
+        let disabled = r.boolean("OTEL_SDK_DISABLED");
+        let mut resource_attributes = r.resource_attributes();
+        let attr_service = resource_attributes
+            .iter()
+            .rposition(|(k, _)| k == "service.name")
+            .map(|i| resource_attributes[i].1.clone());
+        resource_attributes.retain(|(k, _)| k != "service.name");
+        let service_name = r
+            .get("OTEL_SERVICE_NAME")
+            .or(attr_service)
+            .unwrap_or_else(default_service_name);
+        let sampler = r.sampler();
+        let exporter = r.exporter();
+        let otlp = r.otlp();
+        let batch = r.batch();
+        let propagators = r.propagators();
+        let limits = r.limits();
+        Self {
+            disabled,
+            service_name,
+            resource_attributes,
+            sampler,
+            exporter,
+            otlp,
+            batch,
+            propagators,
+            limits,
+            warnings: r.warnings,
+        }
+    }
+
+    /// Reads the process environment.
+    pub fn from_env() -> Self {
+        Self::from_lookup(|name| std::env::var_os(name).map(|v| v.to_string_lossy().into_owned()))
+    }
+
+    /// Returns the core tracer configuration: service, resource attributes, sampler,
+    /// limits, enabled. Leaks the strings (see the module docs).
+    pub fn tracer_config(&self) -> TracerConfig {
+        let service: &'static str = leak_str(&self.service_name);
+        let attributes: Vec<KeyValue<'static>> = self
+            .resource_attributes
+            .iter()
+            .map(|(k, v)| KeyValue {
+                key: leak_str(k),
+                value: Value::Str(leak_str(v)),
+            })
+            .collect();
+        let attributes: &'static [KeyValue<'static>] = Box::leak(attributes.into_boxed_slice());
+        TracerConfig::new(service)
+            .with_resource_attributes(attributes)
+            .with_sampler(self.sampler)
+            .with_limits(self.limits)
+            .with_enabled(!self.disabled)
+    }
+
+    /// Builds the shared exporter: a batch exporter over OTLP/HTTP, a console
+    /// exporter, or none (also when the SDK is disabled).
+    ///
+    /// # Errors
+    /// [`ExportError`] when the OTLP exporter or the batch thread cannot be created.
+    pub fn shared_exporter(&self) -> Result<SharedExporter, ExportError> {
+        if self.disabled {
+            return Ok(SharedExporter::Discard);
+        }
+        Ok(match self.exporter {
+            TracesExporter::Otlp => {
+                let otlp = self.otlp.builder().build()?;
+                BatchExporter::builder(otlp)
+                    .config(self.batch)
+                    .build()?
+                    .into()
+            }
+            TracesExporter::Console => SharedExporter::new(ConsoleExporter::stdout()),
+            TracesExporter::None => SharedExporter::Discard,
+        })
+    }
+
+    /// Builds a provider from this configuration (leaks strings, see the module docs).
+    ///
+    /// # Errors
+    /// As [`EnvConfig::shared_exporter`].
+    pub fn build_provider(&self) -> Result<TracerProvider, ExportError> {
+        Ok(TracerProvider::builder()
+            .config(self.tracer_config())
+            .exporter(self.shared_exporter()?)
+            .build())
+    }
+
+    /// Builds the provider and installs it as the global one.
+    ///
+    /// # Errors
+    /// As [`EnvConfig::shared_exporter`].
+    pub fn install(&self) -> Result<&'static TracerProvider, ExportError> {
+        Ok(TracerProvider::builder()
+            .config(self.tracer_config())
+            .exporter(self.shared_exporter()?)
+            .install())
+    }
+}
+
+/// Reads `OTEL_*` from the process environment, prints each warning to stderr, builds
+/// the sampler and exporter, and installs the provider as the [`crate::global`] one.
+///
+/// ```no_run
+/// let provider = picotrace_std::init_from_env()?;
+/// let span = provider.tracer().start_span("main");
+/// span.end();
+/// provider.shutdown()?;
+/// # Ok::<(), picotrace_std::ExportError>(())
+/// ```
+///
+/// # Errors
+/// [`ExportError`] when the exporter cannot be created (the batch thread cannot be
+/// spawned); invalid variables are warnings, not errors.
+pub fn init_from_env() -> Result<&'static TracerProvider, ExportError> {
+    let env = EnvConfig::from_env();
+    for warning in &env.warnings {
+        eprintln!("{warning}");
+    }
+    env.install()
+}
+
+fn leak_str(s: &str) -> &'static str {
+    Box::leak(s.to_owned().into_boxed_str())
+}
+
+fn default_service_name() -> String {
+    let exe = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.file_name().and_then(|n| n.to_str()).map(str::to_owned));
+    match exe {
+        Some(name) => format!("unknown_service:{name}"),
+        None => "unknown_service".to_owned(),
+    }
+}
+
+/// Decodes `%XX` escapes; `None` for a broken escape or bytes that are not UTF-8.
+pub fn percent_decode(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = bytes.get(i + 1..i + 3)?;
+            let hex = std::str::from_utf8(hex).ok()?;
+            if !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return None;
+            }
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// Parses `k=v,k2=v2` (keys and values trimmed and percent-decoded; empty members
+/// skipped). Returns the pairs and the members that were invalid.
+fn parse_pairs(s: &str) -> (Vec<(String, String)>, Vec<String>) {
+    let mut pairs = Vec::new();
+    let mut bad = Vec::new();
+    for member in s.split(',') {
+        let member = member.trim();
+        if member.is_empty() {
+            continue;
+        }
+        let parsed = member.split_once('=').and_then(|(k, v)| {
+            let k = percent_decode(k.trim())?;
+            let v = percent_decode(v.trim())?;
+            (!k.is_empty()).then_some((k, v))
+        });
+        match parsed {
+            Some(pair) => pairs.push(pair),
+            None => bad.push(member.to_owned()),
+        }
+    }
+    (pairs, bad)
+}
+
+struct Reader<'f> {
+    lookup: &'f dyn Fn(&str) -> Option<String>,
+    warnings: Vec<EnvWarning>,
+}
+
+impl Reader<'_> {
+    /// Returns the trimmed value, `None` when unset or empty.
+    fn get(&self, name: &str) -> Option<String> {
+        let v = (self.lookup)(name)?;
+        let v = v.trim();
+        (!v.is_empty()).then(|| v.to_owned())
+    }
+
+    fn warn(&mut self, variable: &str, value: &str, message: impl Into<String>) {
+        self.warnings.push(EnvWarning {
+            variable: variable.to_owned(),
+            value: value.to_owned(),
+            message: message.into(),
+        });
+    }
+
+    /// A boolean: `true` (any case) is true, `false` false; anything else warns and is
+    /// false, as the spec asks.
+    fn boolean(&mut self, name: &str) -> bool {
+        let Some(v) = self.get(name) else {
+            return false;
+        };
+        if v.eq_ignore_ascii_case("true") {
+            true
+        } else {
+            if !v.eq_ignore_ascii_case("false") {
+                self.warn(name, &v, "expected true or false; using false");
+            }
+            false
+        }
+    }
+
+    /// A non-negative integer (`min` or more); warns and returns `None` otherwise.
+    fn integer(&mut self, name: &str, min: u64, what: &str) -> Option<u64> {
+        let v = self.get(name)?;
+        match v.parse::<u64>() {
+            Ok(n) if n >= min => Some(n),
+            _ => {
+                let msg = if min == 0 {
+                    format!("expected a non-negative integer ({what}); using the default")
+                } else {
+                    format!("expected an integer of at least {min} ({what}); using the default")
+                };
+                self.warn(name, &v, msg);
+                None
+            }
+        }
+    }
+
+    fn millis(&mut self, name: &str, min: u64) -> Option<Duration> {
+        self.integer(name, min, "milliseconds")
+            .map(Duration::from_millis)
+    }
+
+    fn resource_attributes(&mut self) -> Vec<(String, String)> {
+        const NAME: &str = "OTEL_RESOURCE_ATTRIBUTES";
+        let Some(v) = self.get(NAME) else {
+            return Vec::new();
+        };
+        let (pairs, bad) = parse_pairs(&v);
+        if bad.is_empty() {
+            return pairs;
+        }
+        // Resource SDK spec: "In case of any error [...] the entire environment variable
+        // value SHOULD be discarded".
+        self.warn(
+            NAME,
+            &v,
+            format!(
+                "invalid entry {:?} (expected key=value, percent-encoded); ignoring the variable",
+                bad[0]
+            ),
+        );
+        Vec::new()
+    }
+
+    fn sampler(&mut self) -> Sampler {
+        const NAME: &str = "OTEL_TRACES_SAMPLER";
+        let default = Sampler::parent_based(RootSampler::AlwaysOn);
+        let Some(v) = self.get(NAME) else {
+            return default;
+        };
+        match v.to_ascii_lowercase().as_str() {
+            "always_on" => Sampler::ALWAYS_ON,
+            "always_off" => Sampler::ALWAYS_OFF,
+            "traceidratio" => Sampler::Root(Sampler::trace_id_ratio(self.ratio())),
+            "parentbased_always_on" => default,
+            "parentbased_always_off" => Sampler::parent_based(RootSampler::AlwaysOff),
+            "parentbased_traceidratio" => {
+                Sampler::parent_based(Sampler::trace_id_ratio(self.ratio()))
+            }
+            "jaeger_remote" | "parentbased_jaeger_remote" | "xray" => {
+                self.warn(
+                    NAME,
+                    &v,
+                    "sampler not supported; using parentbased_always_on",
+                );
+                default
+            }
+            _ => {
+                self.warn(NAME, &v, "unknown sampler; using parentbased_always_on");
+                default
+            }
+        }
+    }
+
+    fn ratio(&mut self) -> f64 {
+        const NAME: &str = "OTEL_TRACES_SAMPLER_ARG";
+        let Some(v) = self.get(NAME) else {
+            return 1.0;
+        };
+        match v.parse::<f64>() {
+            Ok(r) if (0.0..=1.0).contains(&r) => r,
+            _ => {
+                self.warn(NAME, &v, "expected a ratio between 0 and 1; using 1.0");
+                1.0
+            }
+        }
+    }
+
+    fn exporter(&mut self) -> TracesExporter {
+        const NAME: &str = "OTEL_TRACES_EXPORTER";
+        let Some(v) = self.get(NAME) else {
+            return TracesExporter::Otlp;
+        };
+        let mut chosen = Vec::new();
+        for item in v.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            match item.to_ascii_lowercase().as_str() {
+                "otlp" => chosen.push(TracesExporter::Otlp),
+                "console" | "logging" => chosen.push(TracesExporter::Console),
+                "none" => return TracesExporter::None,
+                "zipkin" | "jaeger" => {
+                    self.warn(
+                        NAME,
+                        &v,
+                        format!("exporter {item:?} is not supported; skipped"),
+                    );
+                }
+                _ => self.warn(NAME, &v, format!("unknown exporter {item:?}; skipped")),
+            }
+        }
+        chosen.dedup();
+        match chosen.as_slice() {
+            [] => {
+                self.warn(NAME, &v, "no supported exporter; using otlp");
+                TracesExporter::Otlp
+            }
+            [one] => *one,
+            [first, ..] => {
+                self.warn(
+                    NAME,
+                    &v,
+                    format!("only one exporter is supported; using {first:?}"),
+                );
+                *first
+            }
+        }
+    }
+
+    /// Reads the signal-specific variable, then the general one, with `parse`;
+    /// invalid values warn and fall through.
+    fn signal_first<T>(
+        &mut self,
+        suffix: &str,
+        mut parse: impl FnMut(&mut Self, &str, &str) -> Option<T>,
+    ) -> Option<T> {
+        for name in [
+            format!("OTEL_EXPORTER_OTLP_TRACES_{suffix}"),
+            format!("OTEL_EXPORTER_OTLP_{suffix}"),
+        ] {
+            if let Some(v) = self.get(&name) {
+                if let Some(t) = parse(self, &name, &v) {
+                    return Some(t);
+                }
+            }
+        }
+        None
+    }
+
+    fn otlp(&mut self) -> OtlpConfig {
+        let defaults = OtlpConfig::default();
+        let traces_url = {
+            let signal = self
+                .get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+                .and_then(|v| {
+                    let url = signal_url(&v);
+                    self.checked_url("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", &v, url)
+                });
+            signal
+                .or_else(|| {
+                    let v = self.get("OTEL_EXPORTER_OTLP_ENDPOINT")?;
+                    let url = traces_url_from_base(&v);
+                    self.checked_url("OTEL_EXPORTER_OTLP_ENDPOINT", &v, url)
+                })
+                .unwrap_or(defaults.traces_url)
+        };
+        let headers = self
+            .signal_first("HEADERS", |r, name, v| {
+                let (pairs, bad) = parse_pairs(v);
+                for member in &bad {
+                    r.warn(
+                        name,
+                        v,
+                        format!("invalid header {member:?} (expected name=value); skipped"),
+                    );
+                }
+                let mut valid = Vec::new();
+                for (k, val) in pairs {
+                    let ok = http::HeaderName::from_bytes(k.as_bytes()).is_ok()
+                        && http::HeaderValue::from_str(&val).is_ok();
+                    if ok {
+                        valid.push((k, val));
+                    } else {
+                        r.warn(
+                            name,
+                            v,
+                            format!("{k:?} is not a valid HTTP header; skipped"),
+                        );
+                    }
+                }
+                Some(valid)
+            })
+            .unwrap_or_default();
+        let timeout = self
+            .signal_first("TIMEOUT", |r, name, _| r.millis(name, 1))
+            .unwrap_or(defaults.timeout);
+        let compression = self
+            .signal_first("COMPRESSION", |r, name, v| {
+                match v.to_ascii_lowercase().as_str() {
+                    "gzip" => Some(Compression::Gzip),
+                    "none" => Some(Compression::None),
+                    _ => {
+                        r.warn(name, v, "expected gzip or none; using none");
+                        None
+                    }
+                }
+            })
+            .unwrap_or(defaults.compression);
+        let protocol = self
+            .signal_first("PROTOCOL", |r, name, v| {
+                match v.to_ascii_lowercase().as_str() {
+                    "http/protobuf" => Some(Protocol::HttpProtobuf),
+                    "http/json" => Some(Protocol::HttpJson),
+                    "grpc" => {
+                        r.warn(name, v, "grpc is not supported; using http/protobuf");
+                        Some(Protocol::HttpProtobuf)
+                    }
+                    _ => {
+                        r.warn(
+                            name,
+                            v,
+                            "expected http/protobuf or http/json; using http/protobuf",
+                        );
+                        None
+                    }
+                }
+            })
+            .unwrap_or(defaults.protocol);
+        OtlpConfig {
+            traces_url,
+            headers,
+            timeout,
+            compression,
+            protocol,
+        }
+    }
+
+    fn checked_url(&mut self, name: &str, value: &str, url: String) -> Option<String> {
+        match validate_url(&url) {
+            Ok(()) => Some(url),
+            Err(ExportError::InvalidEndpoint { reason, .. }) => {
+                self.warn(name, value, format!("{reason}; ignored"));
+                None
+            }
+            Err(_) => {
+                self.warn(name, value, "invalid URL; ignored");
+                None
+            }
+        }
+    }
+
+    fn batch(&mut self) -> BatchConfig {
+        let d = BatchConfig::DEFAULT;
+        let mut c = d;
+        c.scheduled_delay = self
+            .millis("OTEL_BSP_SCHEDULE_DELAY", 0)
+            .unwrap_or(d.scheduled_delay);
+        c.export_timeout = self
+            .millis("OTEL_BSP_EXPORT_TIMEOUT", 1)
+            .unwrap_or(d.export_timeout);
+        c.max_queue_size = self
+            .integer("OTEL_BSP_MAX_QUEUE_SIZE", 1, "spans")
+            .map_or(d.max_queue_size, to_usize);
+        const BATCH: &str = "OTEL_BSP_MAX_EXPORT_BATCH_SIZE";
+        let batch = self.integer(BATCH, 1, "spans").map(to_usize);
+        c.max_export_batch_size = match batch {
+            Some(n) if n > c.max_queue_size => {
+                let v = n.to_string();
+                self.warn(
+                    BATCH,
+                    &v,
+                    format!(
+                        "must not exceed OTEL_BSP_MAX_QUEUE_SIZE; using {}",
+                        c.max_queue_size
+                    ),
+                );
+                c.max_queue_size
+            }
+            Some(n) => n,
+            None => d.max_export_batch_size.min(c.max_queue_size),
+        };
+        c
+    }
+
+    fn propagators(&mut self) -> Propagators {
+        const NAME: &str = "OTEL_PROPAGATORS";
+        let Some(v) = self.get(NAME) else {
+            return Propagators::DEFAULT;
+        };
+        let mut p = Propagators::NONE;
+        for item in v.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            match item.to_ascii_lowercase().as_str() {
+                "tracecontext" => p.trace_context = true,
+                "baggage" => p.baggage = true,
+                "none" => return Propagators::NONE,
+                "b3" | "b3multi" | "jaeger" | "xray" | "ottrace" => {
+                    self.warn(
+                        NAME,
+                        &v,
+                        format!("propagator {item:?} is not supported; skipped"),
+                    );
+                }
+                _ => self.warn(NAME, &v, format!("unknown propagator {item:?}; skipped")),
+            }
+        }
+        p
+    }
+
+    fn limit(&mut self, names: &[&str]) -> Option<u32> {
+        for name in names {
+            if self.get(name).is_some() {
+                if let Some(n) = self.integer(name, 0, "a count or length") {
+                    return Some(u32::try_from(n).unwrap_or(u32::MAX));
+                }
+            }
+        }
+        None
+    }
+
+    fn limits(&mut self) -> SpanLimits {
+        let d = SpanLimits::DEFAULT;
+        SpanLimits {
+            attribute_count: self
+                .limit(&[
+                    "OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT",
+                    "OTEL_ATTRIBUTE_COUNT_LIMIT",
+                ])
+                .unwrap_or(d.attribute_count),
+            event_count: self
+                .limit(&["OTEL_SPAN_EVENT_COUNT_LIMIT"])
+                .unwrap_or(d.event_count),
+            link_count: self
+                .limit(&["OTEL_SPAN_LINK_COUNT_LIMIT"])
+                .unwrap_or(d.link_count),
+            attributes_per_event: self
+                .limit(&["OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT"])
+                .unwrap_or(d.attributes_per_event),
+            attributes_per_link: self
+                .limit(&["OTEL_LINK_ATTRIBUTE_COUNT_LIMIT"])
+                .unwrap_or(d.attributes_per_link),
+            value_length: self
+                .limit(&[
+                    "OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT",
+                    "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT",
+                ])
+                .unwrap_or(d.value_length),
+        }
+    }
+}
+
+fn to_usize(n: u64) -> usize {
+    usize::try_from(n).unwrap_or(usize::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(vars: &[(&str, &str)]) -> EnvConfig {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        EnvConfig::from_lookup(|name| map.get(name).cloned())
+    }
+
+    fn warned(e: &EnvConfig) -> Vec<&str> {
+        e.warnings.iter().map(|w| w.variable.as_str()).collect()
+    }
+
+    #[test]
+    fn defaults_when_nothing_is_set() {
+        let e = env(&[]);
+        assert!(!e.disabled);
+        assert!(e.service_name.starts_with("unknown_service"));
+        assert!(e.resource_attributes.is_empty());
+        assert_eq!(
+            e.sampler.to_string_buf().as_str(),
+            "ParentBased{root:AlwaysOnSampler}"
+        );
+        assert_eq!(e.exporter, TracesExporter::Otlp);
+        assert_eq!(e.otlp, OtlpConfig::default());
+        assert_eq!(e.otlp.traces_url, "http://localhost:4318/v1/traces");
+        assert_eq!(e.otlp.timeout, Duration::from_secs(10));
+        assert_eq!(e.batch, BatchConfig::DEFAULT);
+        assert_eq!(e.propagators, Propagators::DEFAULT);
+        assert_eq!(e.limits, SpanLimits::DEFAULT);
+        assert!(e.warnings.is_empty());
+    }
+
+    #[test]
+    fn empty_values_count_as_unset() {
+        let e = env(&[("OTEL_SERVICE_NAME", ""), ("OTEL_BSP_MAX_QUEUE_SIZE", "  ")]);
+        assert!(e.service_name.starts_with("unknown_service"));
+        assert!(e.warnings.is_empty());
+    }
+
+    #[test]
+    fn service_name_and_resource_attributes() {
+        let e = env(&[(
+            "OTEL_RESOURCE_ATTRIBUTES",
+            "service.name=from-attrs, deployment.environment=prod,team=a%2Cb%3Dc ,,",
+        )]);
+        assert_eq!(e.service_name, "from-attrs");
+        assert_eq!(
+            e.resource_attributes,
+            [
+                ("deployment.environment".to_string(), "prod".to_string()),
+                ("team".to_string(), "a,b=c".to_string())
+            ]
+        );
+        let e = env(&[
+            ("OTEL_RESOURCE_ATTRIBUTES", "service.name=from-attrs"),
+            ("OTEL_SERVICE_NAME", "wins"),
+        ]);
+        assert_eq!(e.service_name, "wins");
+        let cfg = e.tracer_config();
+        assert_eq!(cfg.resource.service_name, "wins");
+        assert!(cfg.resource.attributes.is_empty());
+    }
+
+    #[test]
+    fn one_bad_resource_attribute_discards_the_variable() {
+        for bad in ["a=1,novalue", "a=%zz", "=v", "a=%ff"] {
+            let e = env(&[("OTEL_RESOURCE_ATTRIBUTES", bad)]);
+            assert!(e.resource_attributes.is_empty(), "{bad}");
+            assert_eq!(warned(&e), ["OTEL_RESOURCE_ATTRIBUTES"], "{bad}");
+            assert_eq!(e.warnings[0].value, bad);
+        }
+    }
+
+    #[test]
+    fn samplers_by_name() {
+        #[rustfmt::skip]
+        let table: &[(&str, Option<&str>, &str)] = &[
+            ("always_on", None, "AlwaysOnSampler"),
+            ("always_off", None, "AlwaysOffSampler"),
+            ("traceidratio", Some("0.5"), "TraceIdRatioBased{0.5}"),
+            ("traceidratio", None, "TraceIdRatioBased{1}"),
+            ("parentbased_always_on", None, "ParentBased{root:AlwaysOnSampler}"),
+            ("parentbased_always_off", None, "ParentBased{root:AlwaysOffSampler}"),
+            ("parentbased_traceidratio", Some("0.1"), "ParentBased{root:TraceIdRatioBased{0.1}}"),
+            ("ALWAYS_OFF", None, "AlwaysOffSampler"),
+        ];
+        for (name, arg, want) in table {
+            let mut vars = vec![("OTEL_TRACES_SAMPLER", *name)];
+            if let Some(a) = arg {
+                vars.push(("OTEL_TRACES_SAMPLER_ARG", a));
+            }
+            let e = env(&vars);
+            assert_eq!(e.sampler.to_string_buf().as_str(), *want, "{name}");
+            assert!(e.warnings.is_empty());
+        }
+    }
+
+    #[test]
+    fn bad_sampler_values_warn_and_fall_back() {
+        let e = env(&[("OTEL_TRACES_SAMPLER", "sometimes")]);
+        assert_eq!(warned(&e), ["OTEL_TRACES_SAMPLER"]);
+        assert_eq!(
+            e.sampler.to_string_buf().as_str(),
+            "ParentBased{root:AlwaysOnSampler}"
+        );
+        for arg in ["1.5", "-0.1", "half", "NaN"] {
+            let e = env(&[
+                ("OTEL_TRACES_SAMPLER", "traceidratio"),
+                ("OTEL_TRACES_SAMPLER_ARG", arg),
+            ]);
+            assert_eq!(warned(&e), ["OTEL_TRACES_SAMPLER_ARG"], "{arg}");
+            assert_eq!(e.sampler.to_string_buf().as_str(), "TraceIdRatioBased{1}");
+        }
+        let e = env(&[("OTEL_TRACES_SAMPLER", "xray")]);
+        assert!(e.warnings[0].message.contains("not supported"));
+    }
+
+    #[test]
+    fn exporters() {
+        assert_eq!(
+            env(&[("OTEL_TRACES_EXPORTER", "console")]).exporter,
+            TracesExporter::Console
+        );
+        assert_eq!(
+            env(&[("OTEL_TRACES_EXPORTER", "none")]).exporter,
+            TracesExporter::None
+        );
+        let e = env(&[("OTEL_TRACES_EXPORTER", "zipkin")]);
+        assert_eq!(e.exporter, TracesExporter::Otlp);
+        assert_eq!(e.warnings.len(), 2);
+        let e = env(&[("OTEL_TRACES_EXPORTER", "console,otlp")]);
+        assert_eq!(e.exporter, TracesExporter::Console);
+        assert_eq!(warned(&e), ["OTEL_TRACES_EXPORTER"]);
+    }
+
+    #[test]
+    fn otlp_endpoints_follow_the_path_rules_and_signal_wins() {
+        let e = env(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318/")]);
+        assert_eq!(e.otlp.traces_url, "http://c:4318/v1/traces");
+        let e = env(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318"),
+            ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://t:9999/custom"),
+        ]);
+        assert_eq!(e.otlp.traces_url, "http://t:9999/custom");
+        let e = env(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318"),
+            ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "not a url"),
+        ]);
+        assert_eq!(e.otlp.traces_url, "http://c:4318/v1/traces");
+        assert_eq!(warned(&e), ["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"]);
+        let e = env(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "ftp://c")]);
+        assert_eq!(e.otlp.traces_url, "http://localhost:4318/v1/traces");
+        assert_eq!(warned(&e), ["OTEL_EXPORTER_OTLP_ENDPOINT"]);
+    }
+
+    #[test]
+    fn otlp_settings_signal_specific_first() {
+        let e = env(&[
+            ("OTEL_EXPORTER_OTLP_HEADERS", "api-key=general"),
+            (
+                "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
+                "api-key=tr%20aces, x-team = a ",
+            ),
+            ("OTEL_EXPORTER_OTLP_TIMEOUT", "2000"),
+            ("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "soon"),
+            ("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip"),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
+            ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "http/json"),
+        ]);
+        assert_eq!(
+            e.otlp.headers,
+            [
+                ("api-key".to_string(), "tr aces".to_string()),
+                ("x-team".to_string(), "a".to_string())
+            ]
+        );
+        assert_eq!(e.otlp.timeout, Duration::from_millis(2000));
+        assert_eq!(e.otlp.compression, Compression::Gzip);
+        assert_eq!(e.otlp.protocol, Protocol::HttpJson);
+        assert_eq!(warned(&e), ["OTEL_EXPORTER_OTLP_TRACES_TIMEOUT"]);
+    }
+
+    #[test]
+    fn grpc_and_bad_otlp_values_warn() {
+        let e = env(&[
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+            ("OTEL_EXPORTER_OTLP_COMPRESSION", "brotli"),
+            ("OTEL_EXPORTER_OTLP_TIMEOUT", "-5"),
+            ("OTEL_EXPORTER_OTLP_HEADERS", "ok=1,broken,bad name=v"),
+        ]);
+        assert_eq!(e.otlp.protocol, Protocol::HttpProtobuf);
+        assert_eq!(e.otlp.compression, Compression::None);
+        assert_eq!(e.otlp.timeout, Duration::from_secs(10));
+        assert_eq!(e.otlp.headers, [("ok".to_string(), "1".to_string())]);
+        assert_eq!(e.warnings.len(), 5, "{:#?}", e.warnings);
+        let grpc = e
+            .warnings
+            .iter()
+            .find(|w| w.variable == "OTEL_EXPORTER_OTLP_PROTOCOL")
+            .unwrap();
+        assert_eq!(grpc.variable, "OTEL_EXPORTER_OTLP_PROTOCOL");
+        assert_eq!(
+            grpc.to_string(),
+            "picotrace: OTEL_EXPORTER_OTLP_PROTOCOL=\"grpc\": grpc is not supported; using http/protobuf"
+        );
+    }
+
+    #[test]
+    fn batch_processor_variables() {
+        let e = env(&[
+            ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+            ("OTEL_BSP_EXPORT_TIMEOUT", "2500"),
+            ("OTEL_BSP_MAX_QUEUE_SIZE", "64"),
+            ("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "16"),
+        ]);
+        assert_eq!(e.batch.scheduled_delay, Duration::from_millis(100));
+        assert_eq!(e.batch.export_timeout, Duration::from_millis(2500));
+        assert_eq!(
+            (e.batch.max_queue_size, e.batch.max_export_batch_size),
+            (64, 16)
+        );
+        assert!(e.warnings.is_empty());
+        let e = env(&[
+            ("OTEL_BSP_MAX_QUEUE_SIZE", "0"),
+            ("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "4096"),
+            ("OTEL_BSP_EXPORT_TIMEOUT", "0"),
+            ("OTEL_BSP_SCHEDULE_DELAY", "1e3"),
+        ]);
+        assert_eq!(e.batch.max_queue_size, 2048);
+        assert_eq!(e.batch.max_export_batch_size, 2048);
+        assert_eq!(e.batch.export_timeout, Duration::from_secs(30));
+        assert_eq!(e.batch.scheduled_delay, Duration::from_secs(5));
+        assert_eq!(e.warnings.len(), 4);
+        // A small queue clamps the default batch size.
+        let e = env(&[("OTEL_BSP_MAX_QUEUE_SIZE", "100")]);
+        assert_eq!(e.batch.max_export_batch_size, 100);
+    }
+
+    #[test]
+    fn propagators() {
+        assert_eq!(
+            env(&[("OTEL_PROPAGATORS", "none")]).propagators,
+            Propagators::NONE
+        );
+        let e = env(&[("OTEL_PROPAGATORS", "tracecontext")]);
+        assert_eq!(
+            e.propagators,
+            Propagators {
+                trace_context: true,
+                baggage: false
+            }
+        );
+        let e = env(&[("OTEL_PROPAGATORS", "b3,baggage,martian")]);
+        assert!(e.propagators.baggage && !e.propagators.trace_context);
+        assert_eq!(warned(&e), ["OTEL_PROPAGATORS", "OTEL_PROPAGATORS"]);
+        let headers = [(
+            "traceparent",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        )];
+        assert!(Propagators::DEFAULT.extract_context(&headers).is_ok());
+        assert!(Propagators::NONE.extract_context(&headers).is_err());
+    }
+
+    #[test]
+    fn span_limits_with_general_fallbacks() {
+        let e = env(&[
+            ("OTEL_ATTRIBUTE_COUNT_LIMIT", "10"),
+            ("OTEL_SPAN_EVENT_COUNT_LIMIT", "5"),
+            ("OTEL_SPAN_LINK_COUNT_LIMIT", "0"),
+            ("OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT", "3"),
+            ("OTEL_LINK_ATTRIBUTE_COUNT_LIMIT", "99999999999"),
+            ("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", "100"),
+            ("OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT", "64"),
+        ]);
+        assert_eq!(
+            e.limits,
+            SpanLimits {
+                attribute_count: 10,
+                event_count: 5,
+                link_count: 0,
+                attributes_per_event: 3,
+                attributes_per_link: u32::MAX,
+                value_length: 64,
+            }
+        );
+        let e = env(&[
+            ("OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT", "many"),
+            ("OTEL_ATTRIBUTE_COUNT_LIMIT", "7"),
+        ]);
+        assert_eq!(e.limits.attribute_count, 7);
+        assert_eq!(warned(&e), ["OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT"]);
+    }
+
+    #[test]
+    fn sdk_disabled_turns_tracing_and_export_off() {
+        let e = env(&[("OTEL_SDK_DISABLED", "TRUE")]);
+        assert!(e.disabled);
+        assert!(!e.tracer_config().enabled);
+        assert!(matches!(e.shared_exporter(), Ok(SharedExporter::Discard)));
+        let e = env(&[("OTEL_SDK_DISABLED", "yes")]);
+        assert!(!e.disabled);
+        assert_eq!(warned(&e), ["OTEL_SDK_DISABLED"]);
+    }
+
+    #[test]
+    fn garbage_never_panics() {
+        let junk = [
+            "",
+            "=",
+            ",,,",
+            "%",
+            "%%%",
+            "\u{fffd}",
+            "9".repeat(400).leak(),
+            "=%e2%82",
+        ];
+        for v in junk {
+            let e = EnvConfig::from_lookup(|_| Some(v.to_string()));
+            let _ = e.tracer_config();
+        }
+    }
+
+    #[test]
+    fn percent_decoding() {
+        assert_eq!(percent_decode("a%20b%2C%3d").as_deref(), Some("a b,="));
+        assert_eq!(percent_decode("%C3%A9").as_deref(), Some("é"));
+        for bad in ["%", "%2", "%zz", "%ff", "%+1"] {
+            assert_eq!(percent_decode(bad), None, "{bad}");
+        }
+    }
+}

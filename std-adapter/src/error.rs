@@ -1,0 +1,213 @@
+//! [`ExportError`]: everything that can go wrong between a finished span and the
+//! collector, in one `#[non_exhaustive]` enum whose variant docs say when each happens.
+
+use std::fmt;
+use std::io;
+
+use picotrace::wire::otlp::EncodeError;
+
+use crate::retry::is_retryable_status;
+
+/// Why an export (or building an exporter) failed.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ExportError {
+    /// The endpoint is not an absolute `http://` or `https://` URL with a host. Happens
+    /// when an exporter is built (from code or `OTEL_EXPORTER_OTLP_*ENDPOINT`).
+    InvalidEndpoint {
+        /// The URL as given.
+        url: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// A header given to the builder (or in `OTEL_EXPORTER_OTLP_HEADERS`) is not a valid
+    /// HTTP header name or value. Happens when an exporter is built.
+    InvalidHeader {
+        /// The header name as given.
+        name: String,
+    },
+    /// The request did not complete within the exporter's timeout (connect, send and
+    /// response together), or a deadline left no time to try again. Retried.
+    Timeout,
+    /// No connection could be made: refused, unreachable, or the host name does not
+    /// resolve. Retried (a collector that restarts comes back).
+    Connect(io::Error),
+    /// The connection broke while sending or receiving (reset, unexpected end). Retried.
+    Io(io::Error),
+    /// The collector answered with a status other than 2xx. 429, 502, 503 and 504 are
+    /// retried first (and end in [`ExportError::RetriesExhausted`]); any other status,
+    /// like 400 for a body the collector could not decode, is returned at once. `body`
+    /// holds the start of the response body (at most 1 KiB, lossy UTF-8) or, for a
+    /// protobuf `google.rpc.Status`, its message.
+    HttpStatus {
+        /// The HTTP status code.
+        status: u16,
+        /// What the collector said, for diagnostics.
+        body: String,
+    },
+    /// Every attempt failed with a retryable error; `last` is the final one. Happens
+    /// after `1 + max_retries` attempts, or earlier when the export deadline would pass
+    /// during the next wait.
+    RetriesExhausted {
+        /// The error of the last attempt.
+        last: Box<ExportError>,
+        /// How many requests were sent.
+        attempts: u32,
+    },
+    /// The spans could not be encoded into the request buffer (a span larger than the
+    /// maximum request size). Happens before anything is sent; not retried.
+    Encode(EncodeError),
+    /// The batch exporter's queue (or its buffer pool) was full, so spans were dropped
+    /// at the application thread without waiting. Counted in `BatchStats`.
+    QueueFull,
+    /// The exporter was shut down; later spans are dropped and counted.
+    Shutdown,
+    /// The HTTP client failed in a way that retrying will not fix: a protocol
+    /// violation by the server, a TLS error, a redirect. Not retried.
+    Transport(Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl ExportError {
+    /// Returns `true` when sending the same request again may succeed (see each
+    /// variant).
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            ExportError::Timeout | ExportError::Connect(_) | ExportError::Io(_) => true,
+            ExportError::HttpStatus { status, .. } => is_retryable_status(*status),
+            _ => false,
+        }
+    }
+
+    /// Returns the HTTP status of the (last) response, if there was one.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            ExportError::HttpStatus { status, .. } => Some(*status),
+            ExportError::RetriesExhausted { last, .. } => last.status(),
+            _ => None,
+        }
+    }
+
+    /// Maps an I/O error: timeouts to [`ExportError::Timeout`], connection set-up
+    /// failures to [`ExportError::Connect`], the rest to [`ExportError::Io`].
+    pub(crate) fn from_io(e: io::Error) -> Self {
+        use io::ErrorKind as K;
+        match e.kind() {
+            K::TimedOut | K::WouldBlock => ExportError::Timeout,
+            K::ConnectionRefused
+            | K::NotFound
+            | K::AddrNotAvailable
+            | K::HostUnreachable
+            | K::NetworkUnreachable
+            | K::NetworkDown => ExportError::Connect(e),
+            _ => ExportError::Io(e),
+        }
+    }
+}
+
+impl From<ureq::Error> for ExportError {
+    fn from(e: ureq::Error) -> Self {
+        match e {
+            ureq::Error::Timeout(_) => ExportError::Timeout,
+            ureq::Error::Io(io) => ExportError::from_io(io),
+            ureq::Error::HostNotFound => {
+                ExportError::Connect(io::Error::new(io::ErrorKind::NotFound, "host not found"))
+            }
+            ureq::Error::ConnectionFailed => ExportError::Connect(io::Error::new(
+                io::ErrorKind::ConnectionRefused,
+                "connection failed",
+            )),
+            ureq::Error::StatusCode(status) => ExportError::HttpStatus {
+                status,
+                body: String::new(),
+            },
+            other => ExportError::Transport(Box::new(other)),
+        }
+    }
+}
+
+impl From<EncodeError> for ExportError {
+    fn from(e: EncodeError) -> Self {
+        ExportError::Encode(e)
+    }
+}
+
+impl fmt::Display for ExportError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ExportError::InvalidEndpoint { url, reason } => {
+                write!(f, "invalid OTLP endpoint {url:?}: {reason}")
+            }
+            ExportError::InvalidHeader { name } => write!(f, "invalid HTTP header {name:?}"),
+            ExportError::Timeout => f.write_str("export timed out"),
+            ExportError::Connect(e) => write!(f, "could not connect to the collector: {e}"),
+            ExportError::Io(e) => write!(f, "connection to the collector failed: {e}"),
+            ExportError::HttpStatus { status, body } if body.is_empty() => {
+                write!(f, "collector answered HTTP {status}")
+            }
+            ExportError::HttpStatus { status, body } => {
+                write!(f, "collector answered HTTP {status}: {body}")
+            }
+            ExportError::RetriesExhausted { last, attempts } => {
+                write!(f, "export failed after {attempts} attempts: {last}")
+            }
+            ExportError::Encode(e) => write!(f, "could not encode spans: {e:?}"),
+            ExportError::QueueFull => f.write_str("export queue full; spans dropped"),
+            ExportError::Shutdown => f.write_str("exporter is shut down"),
+            ExportError::Transport(e) => write!(f, "HTTP transport error: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for ExportError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ExportError::Connect(e) | ExportError::Io(e) => Some(e),
+            ExportError::RetriesExhausted { last, .. } => Some(&**last),
+            ExportError::Transport(e) => Some(&**e),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retryable_variants_are_transient_ones() {
+        assert!(ExportError::Timeout.is_retryable());
+        let refused = io::Error::from(io::ErrorKind::ConnectionRefused);
+        assert!(matches!(
+            ExportError::from_io(refused),
+            ExportError::Connect(_)
+        ));
+        let reset = io::Error::from(io::ErrorKind::ConnectionReset);
+        let reset = ExportError::from_io(reset);
+        assert!(matches!(reset, ExportError::Io(_)) && reset.is_retryable());
+        let status = |status| ExportError::HttpStatus {
+            status,
+            body: String::new(),
+        };
+        assert!(status(503).is_retryable());
+        assert!(!status(400).is_retryable());
+        assert!(!ExportError::QueueFull.is_retryable());
+        assert!(!ExportError::Shutdown.is_retryable());
+    }
+
+    #[test]
+    fn display_names_the_cause() {
+        let e = ExportError::RetriesExhausted {
+            last: Box::new(ExportError::HttpStatus {
+                status: 503,
+                body: "busy".into(),
+            }),
+            attempts: 4,
+        };
+        assert_eq!(
+            e.to_string(),
+            "export failed after 4 attempts: collector answered HTTP 503: busy"
+        );
+        assert_eq!(e.status(), Some(503));
+        assert!(std::error::Error::source(&e).is_some());
+    }
+}

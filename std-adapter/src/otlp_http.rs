@@ -1,0 +1,896 @@
+//! [`OtlpHttpExporter`]: OTLP/HTTP (`POST /v1/traces`) on a ureq agent, with the
+//! retry rules of the OTLP specification.
+//!
+//! - Endpoint rules (OpenTelemetry `protocol/exporter.md`): a *base* endpoint
+//!   (`OTEL_EXPORTER_OTLP_ENDPOINT`, [`OtlpHttpExporterBuilder::endpoint`]) gets
+//!   `v1/traces` appended, whether or not it ends in `/`; a *signal* endpoint
+//!   (`OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`, [`OtlpHttpExporterBuilder::traces_endpoint`])
+//!   is used as given (an empty path becomes `/`).
+//! - Bodies are `application/x-protobuf` (default) or `application/json`, optionally
+//!   gzip-compressed (`Content-Encoding: gzip`).
+//! - 429, 502, 503, 504, timeouts and connection failures are retried per the
+//!   [`RetryPolicy`], honouring `Retry-After`; other statuses are not.
+//! - A 2xx response is read for `ExportTraceServiceResponse.partial_success`; rejected
+//!   spans are reported in [`ExportOutcome`] and counted, never retried.
+//!
+//! [`send`](OtlpHttpExporter::send) blocks the caller for the network round trips. As
+//! a [`picotrace::SpanExporter`] it therefore suits short programs and tests; servers
+//! put a [`crate::BatchExporter`] in front of it, which sends from its own thread.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use picotrace_std::{Compression, OtlpHttpExporter, Protocol};
+//! let exporter = OtlpHttpExporter::builder()
+//!     .endpoint("http://collector:4318")
+//!     .protocol(Protocol::HttpJson)
+//!     .compression(Compression::Gzip)
+//!     .header("authorization", "Bearer s3cret")
+//!     .timeout(Duration::from_secs(5))
+//!     .build()?;
+//! assert_eq!(exporter.url(), "http://collector:4318/v1/traces");
+//! # Ok::<(), picotrace_std::ExportError>(())
+//! ```
+
+mod response;
+
+use std::fmt;
+use std::io::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime};
+
+use http::{HeaderName, HeaderValue};
+use picotrace::wire::otlp::{json, proto, EncodeError, Encoded};
+use picotrace::{InstrumentationScope, Resource, SpanBatch, SpanData, SpanExporter};
+
+use crate::error::ExportError;
+use crate::retry::{parse_retry_after, RetryPolicy};
+
+/// The default base endpoint (`OTEL_EXPORTER_OTLP_ENDPOINT`).
+pub const DEFAULT_ENDPOINT: &str = "http://localhost:4318";
+/// The default timeout of one request (`OTEL_EXPORTER_OTLP_TIMEOUT`, 10 s).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The default largest request body, before compression (4 MiB; collectors commonly
+/// accept far more, and smaller requests retry more cheaply).
+pub const DEFAULT_MAX_REQUEST_SIZE: usize = 4 * 1024 * 1024;
+/// The most of a response body that is read (OTLP suggests 4 MiB as a limit).
+const MAX_RESPONSE_SIZE: u64 = 4 * 1024 * 1024;
+/// The most of an error body kept in [`ExportError::HttpStatus`].
+const MAX_ERROR_BODY: usize = 1024;
+
+/// The OTLP encoding (`OTEL_EXPORTER_OTLP_PROTOCOL`); `grpc` is not supported.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Protocol {
+    /// `http/protobuf`: binary protobuf, `application/x-protobuf` (the default).
+    #[default]
+    HttpProtobuf,
+    /// `http/json`: OTLP/JSON, `application/json`.
+    HttpJson,
+}
+
+impl Protocol {
+    /// Returns the `Content-Type` of request bodies.
+    pub const fn content_type(self) -> &'static str {
+        match self {
+            Protocol::HttpProtobuf => "application/x-protobuf",
+            Protocol::HttpJson => "application/json",
+        }
+    }
+
+    /// Returns the name used by `OTEL_EXPORTER_OTLP_PROTOCOL` (`http/protobuf`).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Protocol::HttpProtobuf => "http/protobuf",
+            Protocol::HttpJson => "http/json",
+        }
+    }
+
+    /// Encodes as many spans as fit into one request (see
+    /// [`picotrace::wire::otlp`] for the splitting contract).
+    ///
+    /// # Errors
+    /// [`EncodeError`] when the buffer is too small or the first span is too large.
+    pub fn encode_request<'a>(
+        self,
+        resource: &Resource,
+        scope: &InstrumentationScope,
+        spans: impl Iterator<Item = SpanData<'a>> + Clone,
+        out: &mut [u8],
+    ) -> Result<Encoded, EncodeError> {
+        match self {
+            Protocol::HttpProtobuf => proto::encode_request(resource, scope, spans, out),
+            Protocol::HttpJson => json::encode_request(resource, scope, spans, out),
+        }
+    }
+
+    /// Returns the encoded length of one span, as [`Protocol::emit_span`] writes it.
+    pub fn span_len(self, span: &SpanData<'_>) -> usize {
+        match self {
+            Protocol::HttpProtobuf => proto::span_len(span),
+            Protocol::HttpJson => json::span_len(span),
+        }
+    }
+
+    /// Encodes one span (a `Span` message body or JSON object) into `out`.
+    ///
+    /// # Errors
+    /// [`EncodeError::BufferTooSmall`] when it does not fit.
+    pub fn emit_span(self, span: &SpanData<'_>, out: &mut [u8]) -> Result<usize, EncodeError> {
+        match self {
+            Protocol::HttpProtobuf => proto::emit_span(span, out),
+            Protocol::HttpJson => json::emit_span(span, out),
+        }
+    }
+
+    /// Builds a request around spans encoded earlier by [`Protocol::emit_span`].
+    ///
+    /// # Errors
+    /// [`EncodeError::BufferTooSmall`] when they do not all fit.
+    pub fn encode_request_from_encoded<'b>(
+        self,
+        resource: &Resource,
+        scope: &InstrumentationScope,
+        spans: impl Iterator<Item = &'b [u8]> + Clone,
+        out: &mut [u8],
+    ) -> Result<usize, EncodeError> {
+        match self {
+            Protocol::HttpProtobuf => {
+                proto::encode_request_from_encoded(resource, scope, spans, out)
+            }
+            Protocol::HttpJson => json::encode_request_from_encoded(resource, scope, spans, out),
+        }
+    }
+
+    /// Returns the bytes a request needs besides its spans (and their framing).
+    pub fn request_overhead_len(self, resource: &Resource, scope: &InstrumentationScope) -> usize {
+        match self {
+            Protocol::HttpProtobuf => proto::request_overhead_len(resource, scope),
+            Protocol::HttpJson => json::request_overhead_len(resource, scope),
+        }
+    }
+}
+
+impl fmt::Display for Protocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Request body compression (`OTEL_EXPORTER_OTLP_COMPRESSION`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Compression {
+    /// Uncompressed (the default).
+    #[default]
+    None,
+    /// gzip, sent with `Content-Encoding: gzip`.
+    Gzip,
+}
+
+/// What a successful send reported.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ExportOutcome {
+    /// The HTTP status of the final response (a 2xx).
+    pub status: u16,
+    /// Requests sent, retries included (1 when the first one succeeded).
+    pub attempts: u32,
+    /// Spans the collector rejected (`partial_success.rejected_spans`); not retried.
+    pub rejected_spans: u64,
+    /// The collector's `partial_success.error_message`, if it sent one (with zero
+    /// rejected spans it is a warning).
+    pub error_message: Option<String>,
+}
+
+/// The exporter's counters, as [`OtlpHttpExporter::stats`] returns them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ExporterStats {
+    /// HTTP requests sent, retries included.
+    pub requests: u64,
+    /// Requests that were retries of an earlier one.
+    pub retries: u64,
+    /// Sends that failed for good (after their retries).
+    pub failed_sends: u64,
+    /// Spans the collector accepted.
+    pub spans_exported: u64,
+    /// Spans lost: their request failed for good, or they could not be encoded.
+    pub spans_failed: u64,
+    /// Spans the collector rejected through `partial_success`.
+    pub spans_rejected: u64,
+    /// Body bytes sent (after compression), retries included.
+    pub bytes_sent: u64,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    requests: AtomicU64,
+    retries: AtomicU64,
+    failed_sends: AtomicU64,
+    spans_exported: AtomicU64,
+    spans_failed: AtomicU64,
+    spans_rejected: AtomicU64,
+    bytes_sent: AtomicU64,
+}
+
+fn add(counter: &AtomicU64, n: u64) {
+    counter.fetch_add(n, Ordering::Relaxed);
+}
+
+/// Builds an [`OtlpHttpExporter`]; see the setters for the defaults.
+#[derive(Clone, Debug)]
+pub struct OtlpHttpExporterBuilder {
+    endpoint: String,
+    traces_endpoint: Option<String>,
+    protocol: Protocol,
+    headers: Vec<(String, String)>,
+    timeout: Duration,
+    compression: Compression,
+    retry_policy: RetryPolicy,
+    max_request_size: usize,
+}
+
+impl Default for OtlpHttpExporterBuilder {
+    fn default() -> Self {
+        Self {
+            endpoint: DEFAULT_ENDPOINT.to_owned(),
+            traces_endpoint: None,
+            protocol: Protocol::default(),
+            headers: Vec::new(),
+            timeout: DEFAULT_TIMEOUT,
+            compression: Compression::None,
+            retry_policy: RetryPolicy::DEFAULT,
+            max_request_size: DEFAULT_MAX_REQUEST_SIZE,
+        }
+    }
+}
+
+impl OtlpHttpExporterBuilder {
+    /// Sets the base endpoint (default `http://localhost:4318`); `v1/traces` is appended.
+    #[must_use]
+    pub fn endpoint(mut self, base: impl Into<String>) -> Self {
+        self.endpoint = base.into();
+        self
+    }
+
+    /// Sets the full traces URL, used as is; it wins over [`Self::endpoint`].
+    #[must_use]
+    pub fn traces_endpoint(mut self, url: impl Into<String>) -> Self {
+        self.traces_endpoint = Some(url.into());
+        self
+    }
+
+    /// Sets the encoding (default [`Protocol::HttpProtobuf`]).
+    #[must_use]
+    pub fn protocol(mut self, protocol: Protocol) -> Self {
+        self.protocol = protocol;
+        self
+    }
+
+    /// Adds a header sent with every request (e.g. an API key).
+    #[must_use]
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// Adds headers sent with every request.
+    #[must_use]
+    pub fn headers<K: Into<String>, V: Into<String>>(
+        mut self,
+        headers: impl IntoIterator<Item = (K, V)>,
+    ) -> Self {
+        self.headers
+            .extend(headers.into_iter().map(|(k, v)| (k.into(), v.into())));
+        self
+    }
+
+    /// Sets the timeout of one request: connect, send and response (default 10 s).
+    #[must_use]
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Sets body compression (default none).
+    #[must_use]
+    pub fn compression(mut self, compression: Compression) -> Self {
+        self.compression = compression;
+        self
+    }
+
+    /// Sets the retry policy (default [`RetryPolicy::DEFAULT`]).
+    #[must_use]
+    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
+        self.retry_policy = policy;
+        self
+    }
+
+    /// Sets the largest request body before compression (default 4 MiB); larger
+    /// batches are split into several requests. This is also the size of the encoding
+    /// buffer the exporter keeps.
+    #[must_use]
+    pub fn max_request_size(mut self, bytes: usize) -> Self {
+        self.max_request_size = bytes.max(1024);
+        self
+    }
+
+    /// Returns the URL requests will go to, per the endpoint rules.
+    pub fn url(&self) -> String {
+        match &self.traces_endpoint {
+            Some(url) => signal_url(url),
+            None => traces_url_from_base(&self.endpoint),
+        }
+    }
+
+    /// Builds the exporter.
+    ///
+    /// # Errors
+    /// [`ExportError::InvalidEndpoint`] or [`ExportError::InvalidHeader`].
+    pub fn build(self) -> Result<OtlpHttpExporter, ExportError> {
+        let url = self.url();
+        validate_url(&url)?;
+        let mut headers = Vec::with_capacity(self.headers.len());
+        for (name, value) in &self.headers {
+            let invalid = || ExportError::InvalidHeader { name: name.clone() };
+            let n = HeaderName::from_bytes(name.trim().as_bytes()).map_err(|_| invalid())?;
+            let v = HeaderValue::from_str(value.trim()).map_err(|_| invalid())?;
+            headers.push((n, v));
+        }
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(self.timeout))
+            .user_agent(concat!("picotrace-std/", env!("CARGO_PKG_VERSION")))
+            .max_redirects(0)
+            .build()
+            .new_agent();
+        Ok(OtlpHttpExporter {
+            agent,
+            url,
+            protocol: self.protocol,
+            headers,
+            timeout: self.timeout,
+            compression: self.compression,
+            retry: self.retry_policy,
+            max_request_size: self.max_request_size,
+            counters: Counters::default(),
+            jitter: AtomicU64::new(crate::entropy::random_u64()),
+            gzip: Mutex::new(Vec::new()),
+            encode_buf: Vec::new(),
+        })
+    }
+}
+
+/// Appends `v1/traces` to a base endpoint (OTLP exporter spec: "for the base URL
+/// [...] the signal path MUST be appended"), with exactly one `/` between.
+pub fn traces_url_from_base(base: &str) -> String {
+    let base = base.trim();
+    if base.ends_with('/') {
+        format!("{base}v1/traces")
+    } else {
+        format!("{base}/v1/traces")
+    }
+}
+
+/// Returns a signal-specific endpoint as is, except that an empty path becomes `/`
+/// (OTLP exporter spec: "if an URL contains no path part, the root path `/` MUST be
+/// used").
+pub fn signal_url(url: &str) -> String {
+    let url = url.trim();
+    let after_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
+    if after_scheme.contains(['/', '?', '#']) {
+        url.to_owned()
+    } else {
+        format!("{url}/")
+    }
+}
+
+pub(crate) fn validate_url(url: &str) -> Result<(), ExportError> {
+    let invalid = |reason| ExportError::InvalidEndpoint {
+        url: url.to_owned(),
+        reason,
+    };
+    let uri: http::Uri = url.parse().map_err(|_| invalid("not a valid URL"))?;
+    match uri.scheme_str() {
+        Some("http" | "https") => {}
+        Some(_) => return Err(invalid("the scheme must be http or https")),
+        None => return Err(invalid("missing http:// or https://")),
+    }
+    match uri.host() {
+        Some(h) if !h.is_empty() => Ok(()),
+        _ => Err(invalid("missing host")),
+    }
+}
+
+/// Sends OTLP/HTTP trace requests; see the module docs.
+pub struct OtlpHttpExporter {
+    agent: ureq::Agent,
+    url: String,
+    protocol: Protocol,
+    headers: Vec<(HeaderName, HeaderValue)>,
+    timeout: Duration,
+    compression: Compression,
+    retry: RetryPolicy,
+    max_request_size: usize,
+    counters: Counters,
+    /// splitmix64 state for retry jitter.
+    jitter: AtomicU64,
+    /// Reused gzip output buffer.
+    gzip: Mutex<Vec<u8>>,
+    /// Reused encoding buffer of [`SpanExporter::export`] (grown once to
+    /// `max_request_size`).
+    encode_buf: Vec<u8>,
+}
+
+impl fmt::Debug for OtlpHttpExporter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OtlpHttpExporter")
+            .field("url", &self.url)
+            .field("protocol", &self.protocol)
+            .field("compression", &self.compression)
+            .field("timeout", &self.timeout)
+            .field("retry", &self.retry)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One failed attempt and what the server asked for.
+struct Attempt {
+    error: ExportError,
+    retry_after: Option<Duration>,
+}
+
+impl OtlpHttpExporter {
+    /// Creates an exporter for the base endpoint `endpoint` (`v1/traces` is appended)
+    /// with the defaults.
+    ///
+    /// # Errors
+    /// [`ExportError::InvalidEndpoint`] when the URL is not usable.
+    pub fn new(endpoint: &str) -> Result<Self, ExportError> {
+        Self::builder().endpoint(endpoint).build()
+    }
+
+    /// Returns a builder with the defaults.
+    pub fn builder() -> OtlpHttpExporterBuilder {
+        OtlpHttpExporterBuilder::default()
+    }
+
+    /// Returns the URL requests go to.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Returns the encoding.
+    pub fn protocol(&self) -> Protocol {
+        self.protocol
+    }
+
+    /// Returns the compression.
+    pub fn compression(&self) -> Compression {
+        self.compression
+    }
+
+    /// Returns the retry policy.
+    pub fn retry_policy(&self) -> &RetryPolicy {
+        &self.retry
+    }
+
+    /// Returns the largest request body it builds.
+    pub fn max_request_size(&self) -> usize {
+        self.max_request_size
+    }
+
+    /// Returns the counters.
+    pub fn stats(&self) -> ExporterStats {
+        let c = &self.counters;
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        ExporterStats {
+            requests: get(&c.requests),
+            retries: get(&c.retries),
+            failed_sends: get(&c.failed_sends),
+            spans_exported: get(&c.spans_exported),
+            spans_failed: get(&c.spans_failed),
+            spans_rejected: get(&c.spans_rejected),
+            bytes_sent: get(&c.bytes_sent),
+        }
+    }
+
+    /// Posts one encoded `ExportTraceServiceRequest` (in this exporter's
+    /// [`Protocol`]), retrying per the policy. Span counters are not touched (the body
+    /// is opaque here); see [`Self::send_spans`].
+    ///
+    /// # Errors
+    /// See [`ExportError`]: a non-retryable status at once, or
+    /// [`ExportError::RetriesExhausted`] after the retries.
+    pub fn send(&self, body: &[u8]) -> Result<ExportOutcome, ExportError> {
+        self.send_until(body, None)
+    }
+
+    /// Like [`Self::send`], but gives up once `deadline` has passed (each attempt's
+    /// timeout is cut to the time left, and no wait runs past it).
+    ///
+    /// # Errors
+    /// As [`Self::send`].
+    pub fn send_until(
+        &self,
+        body: &[u8],
+        deadline: Option<Instant>,
+    ) -> Result<ExportOutcome, ExportError> {
+        let result = match self.compression {
+            Compression::None => self.send_with_retries(body, deadline),
+            Compression::Gzip => {
+                // Reuse the exporter's buffer; a concurrent sender that finds it busy
+                // compresses into a fresh one instead of waiting. (A poisoned lock only
+                // means a sender panicked; the buffer is cleared before use anyway.)
+                let mut fresh = Vec::new();
+                let mut guard = match self.gzip.try_lock() {
+                    Ok(g) => Some(g),
+                    Err(std::sync::TryLockError::Poisoned(e)) => Some(e.into_inner()),
+                    Err(std::sync::TryLockError::WouldBlock) => None,
+                };
+                let buf = guard.as_deref_mut().unwrap_or(&mut fresh);
+                buf.clear();
+                let mut gz = flate2::write::GzEncoder::new(&mut *buf, flate2::Compression::fast());
+                gz.write_all(body)
+                    .and_then(|()| gz.finish().map(|_| ()))
+                    .map_err(ExportError::Io)?;
+                self.send_with_retries(buf, deadline)
+            }
+        };
+        if result.is_err() {
+            add(&self.counters.failed_sends, 1);
+        }
+        result
+    }
+
+    /// Sends a request holding `spans` spans and counts them: exported, rejected (by
+    /// partial success) or failed.
+    ///
+    /// # Errors
+    /// As [`Self::send`].
+    pub fn send_spans(
+        &self,
+        body: &[u8],
+        spans: usize,
+        deadline: Option<Instant>,
+    ) -> Result<ExportOutcome, ExportError> {
+        let spans = spans as u64;
+        let result = self.send_until(body, deadline);
+        match &result {
+            Ok(outcome) => {
+                let rejected = outcome.rejected_spans.min(spans);
+                add(&self.counters.spans_rejected, rejected);
+                add(&self.counters.spans_exported, spans - rejected);
+            }
+            Err(_) => add(&self.counters.spans_failed, spans),
+        }
+        result
+    }
+
+    fn next_random(&self) -> u64 {
+        // splitmix64: lock-free, good enough for jitter.
+        let mut z = self
+            .jitter
+            .fetch_add(0x9e37_79b9_7f4a_7c15, Ordering::Relaxed)
+            .wrapping_add(0x9e37_79b9_7f4a_7c15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    fn send_with_retries(
+        &self,
+        payload: &[u8],
+        deadline: Option<Instant>,
+    ) -> Result<ExportOutcome, ExportError> {
+        let mut attempts = 0u32;
+        loop {
+            // Each attempt gets the configured timeout, cut to what the deadline leaves.
+            let timeout = match deadline {
+                Some(d) => match d.saturating_duration_since(Instant::now()) {
+                    left if left.is_zero() => return Err(ExportError::Timeout),
+                    left => left.min(self.timeout),
+                },
+                None => self.timeout,
+            };
+            attempts += 1;
+            if attempts > 1 {
+                add(&self.counters.retries, 1);
+            }
+            let failed = match self.attempt(payload, timeout) {
+                Ok(outcome) => {
+                    return Ok(ExportOutcome {
+                        attempts,
+                        ..outcome
+                    })
+                }
+                Err(failed) => failed,
+            };
+            if !failed.error.is_retryable() {
+                return Err(failed.error);
+            }
+            if self.retry.max_retries == 0 {
+                return Err(failed.error);
+            }
+            if attempts > self.retry.max_retries {
+                return Err(exhausted(failed.error, attempts));
+            }
+            let delay = self
+                .retry
+                .delay(attempts - 1, failed.retry_after, self.next_random());
+            if deadline.is_some_and(|d| Instant::now() + delay >= d) {
+                // The wait would outlast the deadline: give up now, not after it.
+                return Err(exhausted(failed.error, attempts));
+            }
+            std::thread::sleep(delay);
+        }
+    }
+
+    /// Sends one request and reads the response.
+    fn attempt(&self, payload: &[u8], timeout: Duration) -> Result<ExportOutcome, Attempt> {
+        add(&self.counters.requests, 1);
+        add(&self.counters.bytes_sent, payload.len() as u64);
+        let mut request = self
+            .agent
+            .post(&self.url)
+            .header(http::header::CONTENT_TYPE, self.protocol.content_type());
+        if self.compression == Compression::Gzip {
+            request = request.header(http::header::CONTENT_ENCODING, "gzip");
+        }
+        for (name, value) in &self.headers {
+            request = request.header(name, value);
+        }
+        let request = request.config().timeout_global(Some(timeout)).build();
+        let fail = |error| Attempt {
+            error,
+            retry_after: None,
+        };
+        let mut response = request.send(payload).map_err(|e| fail(e.into()))?;
+        let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get(http::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| parse_retry_after(v, SystemTime::now()));
+        let json_body = response
+            .headers()
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map_or(self.protocol == Protocol::HttpJson, |ct| {
+                ct.contains("json")
+            });
+        let body = response
+            .body_mut()
+            .with_config()
+            .limit(MAX_RESPONSE_SIZE)
+            .read_to_vec();
+        if (200..300).contains(&status) {
+            // The data arrived; a body we cannot read only loses the partial-success
+            // details, so it is not an error.
+            let partial = body.ok().and_then(|b| {
+                if json_body {
+                    response::decode_json_response(&b)
+                } else {
+                    response::decode_proto_response(&b)
+                }
+            });
+            return Ok(ExportOutcome {
+                status,
+                attempts: 1,
+                rejected_spans: partial.as_ref().map_or(0, |p| p.rejected_spans),
+                error_message: partial.map(|p| p.error_message).filter(|m| !m.is_empty()),
+            });
+        }
+        let body = body.unwrap_or_default();
+        let message = if json_body {
+            response::decode_json_status_message(&body)
+        } else {
+            response::decode_proto_status_message(&body)
+        };
+        let body = message.unwrap_or_else(|| lossy_prefix(&body, MAX_ERROR_BODY));
+        Err(Attempt {
+            error: ExportError::HttpStatus { status, body },
+            retry_after,
+        })
+    }
+
+    /// Encodes `spans` into requests of at most `max_request_size` bytes and sends each;
+    /// returns how many spans were lost (too large to encode, or their request failed).
+    fn export_spans<'a>(
+        &mut self,
+        resource: &Resource,
+        scope: &InstrumentationScope,
+        spans: impl Iterator<Item = SpanData<'a>> + Clone,
+    ) -> usize {
+        let mut buf = std::mem::take(&mut self.encode_buf);
+        if buf.len() < self.max_request_size {
+            buf.resize(self.max_request_size, 0);
+        }
+        let lost = encode_in_requests(
+            self.protocol,
+            resource,
+            scope,
+            spans,
+            &mut buf,
+            |body, n| self.send_spans(body, n, None).is_err(),
+        );
+        add(&self.counters.spans_failed, lost.unencodable as u64);
+        self.encode_buf = buf;
+        lost.total()
+    }
+}
+
+fn exhausted(last: ExportError, attempts: u32) -> ExportError {
+    ExportError::RetriesExhausted {
+        last: Box::new(last),
+        attempts,
+    }
+}
+
+/// Returns at most `max` bytes of `body` as text, cut at a character boundary.
+fn lossy_prefix(body: &[u8], max: usize) -> String {
+    let mut s = String::from_utf8_lossy(&body[..body.len().min(max)]).into_owned();
+    if body.len() > max {
+        s.push('…');
+    }
+    s
+}
+
+/// Spans lost while splitting a batch into requests.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Lost {
+    /// Too large for one request (or the buffer could not hold a request at all).
+    pub unencodable: usize,
+    /// In requests that `send` reported as failed.
+    pub failed: usize,
+}
+
+impl Lost {
+    pub(crate) fn total(self) -> usize {
+        self.unencodable + self.failed
+    }
+}
+
+/// Encodes `spans` into as many requests as needed in `buf`, calling `send(body,
+/// spans)` for each; `send` returns `true` when that request's spans were lost.
+pub(crate) fn encode_in_requests<'a, I>(
+    protocol: Protocol,
+    resource: &Resource,
+    scope: &InstrumentationScope,
+    spans: I,
+    buf: &mut [u8],
+    mut send: impl FnMut(&[u8], usize) -> bool,
+) -> Lost
+where
+    I: Iterator<Item = SpanData<'a>> + Clone,
+{
+    let mut lost = Lost::default();
+    let mut rest = spans;
+    loop {
+        match protocol.encode_request(resource, scope, rest.clone(), buf) {
+            Ok(Encoded { spans: 0, .. }) => return lost,
+            Ok(done) => {
+                if send(&buf[..done.bytes], done.spans) {
+                    lost.failed += done.spans;
+                }
+                rest.nth(done.spans - 1);
+            }
+            Err(EncodeError::SpanTooLarge { index }) => {
+                if index > 0 {
+                    // The encoder reports a prefix first; this is only a safety net.
+                    match protocol.encode_request(resource, scope, rest.clone().take(index), buf) {
+                        Ok(done) if done.spans == index => {
+                            if send(&buf[..done.bytes], done.spans) {
+                                lost.failed += done.spans;
+                            }
+                        }
+                        _ => lost.unencodable += index,
+                    }
+                }
+                lost.unencodable += 1;
+                rest.nth(index);
+            }
+            Err(EncodeError::BufferTooSmall) => {
+                lost.unencodable += rest.count();
+                return lost;
+            }
+        }
+    }
+}
+
+/// Exports synchronously: encodes the batch (splitting it into requests of at most
+/// `max_request_size` bytes, in a buffer kept between calls) and sends each request
+/// from the calling thread. Spans that were lost are reported as
+/// [`picotrace::ExportError::Partial`] (or `Failed` when none got through).
+impl SpanExporter for OtlpHttpExporter {
+    fn export(&mut self, batch: &SpanBatch<'_>) -> Result<(), picotrace::ExportError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let lost = self.export_spans(batch.resource, batch.scope, batch.iter());
+        match lost {
+            0 => Ok(()),
+            n if n >= batch.len() => Err(picotrace::ExportError::Failed),
+            dropped => Err(picotrace::ExportError::Partial { dropped }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base_endpoints_get_v1_traces_appended_once() {
+        #[rustfmt::skip]
+        let table: &[(&str, &str, &str)] = &[
+            ("http://collector:4318",        "http://collector:4318/v1/traces",       "no path"),
+            ("http://collector:4318/",       "http://collector:4318/v1/traces",       "trailing slash"),
+            ("https://otel.example/api",     "https://otel.example/api/v1/traces",    "base with path"),
+            ("https://otel.example/api/",    "https://otel.example/api/v1/traces",    "base path, slash"),
+            (" http://localhost:4318 ",      "http://localhost:4318/v1/traces",       "spaces trimmed"),
+        ];
+        for (base, want, why) in table {
+            assert_eq!(traces_url_from_base(base), *want, "{why}");
+        }
+    }
+
+    #[test]
+    fn signal_endpoints_are_used_as_is() {
+        #[rustfmt::skip]
+        let table: &[(&str, &str, &str)] = &[
+            ("http://collector:4318/v1/traces", "http://collector:4318/v1/traces", "the usual"),
+            ("http://collector:4318/custom",    "http://collector:4318/custom",    "no v1/traces added"),
+            ("http://collector:4318/x/",        "http://collector:4318/x/",        "slash kept"),
+            ("http://collector:4318",           "http://collector:4318/",          "empty path is /"),
+        ];
+        for (url, want, why) in table {
+            assert_eq!(signal_url(url), *want, "{why}");
+        }
+        let b = OtlpHttpExporter::builder()
+            .endpoint("http://ignored:1")
+            .traces_endpoint("http://used:2/traces");
+        assert_eq!(b.url(), "http://used:2/traces");
+    }
+
+    #[test]
+    fn bad_endpoints_and_headers_are_errors_not_panics() {
+        for url in [
+            "collector:4318",
+            "ftp://x/",
+            "http://",
+            "",
+            "http://a b/",
+            "://x",
+        ] {
+            let r = OtlpHttpExporter::builder().traces_endpoint(url).build();
+            assert!(
+                matches!(r, Err(ExportError::InvalidEndpoint { .. })),
+                "{url:?}: {r:?}"
+            );
+        }
+        for (name, value) in [("bad name", "v"), ("x-ok", "line\nbreak"), ("", "v")] {
+            let r = OtlpHttpExporter::builder().header(name, value).build();
+            assert!(
+                matches!(r, Err(ExportError::InvalidHeader { .. })),
+                "{name:?}"
+            );
+        }
+        assert!(OtlpHttpExporter::new("https://otel.example:443").is_ok());
+    }
+
+    #[test]
+    fn protocol_names_and_content_types() {
+        assert_eq!(Protocol::default(), Protocol::HttpProtobuf);
+        assert_eq!(
+            Protocol::HttpProtobuf.content_type(),
+            "application/x-protobuf"
+        );
+        assert_eq!(Protocol::HttpJson.content_type(), "application/json");
+        assert_eq!(Protocol::HttpJson.to_string(), "http/json");
+    }
+
+    #[test]
+    fn error_bodies_are_cut() {
+        assert_eq!(lossy_prefix(b"short", 10), "short");
+        assert_eq!(lossy_prefix(b"0123456789abc", 10), "0123456789…");
+        assert_eq!(lossy_prefix(&[0xff, b'a'], 10), "\u{fffd}a");
+    }
+}

@@ -1,0 +1,451 @@
+//! Reading the collector's answer: `ExportTraceServiceResponse.partial_success` (protobuf
+//! and JSON) and the `google.rpc.Status` message of an error response.
+//!
+//! Both readers are small and defensive: bodies come from the network, so any byte
+//! sequence yields a value or `None`, never a panic, and nesting is bounded.
+
+/// What a 2xx response reported in `partial_success`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct PartialSuccess {
+    pub rejected_spans: u64,
+    pub error_message: String,
+}
+
+/// Decodes an `ExportTraceServiceResponse` in protobuf:
+/// `partial_success = 1 { int64 rejected_spans = 1; string error_message = 2; }`.
+pub(crate) fn decode_proto_response(body: &[u8]) -> Option<PartialSuccess> {
+    let mut found: Option<PartialSuccess> = None;
+    for_each_field(body, |field, value| {
+        if let (1, Value::Bytes(inner)) = (field, value) {
+            let mut ps = found.take().unwrap_or_default();
+            // Fields of a repeated-and-merged message combine; last scalar wins.
+            for_each_field(inner, |field, value| {
+                match (field, value) {
+                    (1, Value::Varint(v)) => {
+                        // int64: negative counts are nonsense; read them as zero.
+                        ps.rejected_spans = u64::try_from(v as i64).unwrap_or(0);
+                    }
+                    (2, Value::Bytes(s)) => {
+                        ps.error_message = String::from_utf8_lossy(s).into();
+                    }
+                    _ => {}
+                }
+                Some(())
+            })?;
+            found = Some(ps);
+        }
+        Some(())
+    })?;
+    found
+}
+
+/// Returns `google.rpc.Status.message` (field 2) of a protobuf error body.
+pub(crate) fn decode_proto_status_message(body: &[u8]) -> Option<String> {
+    let mut message = None;
+    for_each_field(body, |field, value| {
+        if let (2, Value::Bytes(s)) = (field, value) {
+            message = Some(std::str::from_utf8(s).ok()?.to_owned());
+        }
+        Some(())
+    })?;
+    message
+}
+
+enum Value<'a> {
+    Varint(u64),
+    Bytes(&'a [u8]),
+    Fixed,
+}
+
+/// Walks the top-level fields of a protobuf message; `None` if it is malformed.
+fn for_each_field<'a>(
+    mut buf: &'a [u8],
+    mut f: impl FnMut(u64, Value<'a>) -> Option<()>,
+) -> Option<()> {
+    while !buf.is_empty() {
+        let key = varint(&mut buf)?;
+        let field = key >> 3;
+        let value = match key & 7 {
+            0 => Value::Varint(varint(&mut buf)?),
+            1 => {
+                buf = buf.get(8..)?;
+                Value::Fixed
+            }
+            2 => {
+                let len = usize::try_from(varint(&mut buf)?).ok()?;
+                let (bytes, rest) = (buf.get(..len)?, buf.get(len..)?);
+                buf = rest;
+                Value::Bytes(bytes)
+            }
+            5 => {
+                buf = buf.get(4..)?;
+                Value::Fixed
+            }
+            _ => return None,
+        };
+        if field == 0 {
+            return None;
+        }
+        f(field, value)?;
+    }
+    Some(())
+}
+
+fn varint(buf: &mut &[u8]) -> Option<u64> {
+    let mut v = 0u64;
+    for i in 0..10 {
+        let (&b, rest) = buf.split_first()?;
+        *buf = rest;
+        v |= u64::from(b & 0x7f) << (7 * i);
+        if b & 0x80 == 0 {
+            return Some(v);
+        }
+    }
+    None
+}
+
+/// Decodes an `ExportTraceServiceResponse` in OTLP/JSON:
+/// `{"partialSuccess":{"rejectedSpans":"3","errorMessage":"..."}}` (64-bit integers may be
+/// strings or numbers; `null` or no `partialSuccess` means full success).
+pub(crate) fn decode_json_response(body: &[u8]) -> Option<PartialSuccess> {
+    let text = std::str::from_utf8(body).ok()?;
+    let value = json::parse(text)?;
+    let ps = value.get("partialSuccess")?;
+    if matches!(ps, json::Json::Null) {
+        return None;
+    }
+    let rejected_spans = match ps.get("rejectedSpans") {
+        Some(json::Json::Num(n) | json::Json::Str(n)) => parse_count(n),
+        _ => 0,
+    };
+    let error_message = match ps.get("errorMessage") {
+        Some(json::Json::Str(s)) => s.clone(),
+        _ => String::new(),
+    };
+    Some(PartialSuccess {
+        rejected_spans,
+        error_message,
+    })
+}
+
+/// Returns the `message` of a JSON `google.rpc.Status` error body.
+pub(crate) fn decode_json_status_message(body: &[u8]) -> Option<String> {
+    let value = json::parse(std::str::from_utf8(body).ok()?)?;
+    match value.get("message")? {
+        json::Json::Str(s) => Some(s.clone()),
+        _ => None,
+    }
+}
+
+/// Reads an int64 count written as `"12"`, `12` or `12.0`; anything else is 0.
+fn parse_count(s: &str) -> u64 {
+    s.parse::<u64>()
+        .ok()
+        .or_else(|| {
+            let f = s.parse::<f64>().ok()?;
+            (f.is_finite() && f >= 0.0).then_some(f as u64)
+        })
+        .unwrap_or(0)
+}
+
+/// A minimal JSON reader, enough for collector responses.
+mod json {
+    const MAX_DEPTH: usize = 32;
+
+    #[derive(Debug, PartialEq)]
+    pub(crate) enum Json {
+        Null,
+        Bool(bool),
+        /// The number's text.
+        Num(String),
+        Str(String),
+        Arr(Vec<Json>),
+        Obj(Vec<(String, Json)>),
+    }
+
+    impl Json {
+        pub(crate) fn get(&self, key: &str) -> Option<&Json> {
+            match self {
+                Json::Obj(members) => members.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v),
+                _ => None,
+            }
+        }
+    }
+
+    pub(crate) fn parse(text: &str) -> Option<Json> {
+        let mut p = Parser {
+            s: text.as_bytes(),
+            i: 0,
+        };
+        let v = p.value(0)?;
+        p.ws();
+        (p.i == p.s.len()).then_some(v)
+    }
+
+    struct Parser<'a> {
+        s: &'a [u8],
+        i: usize,
+    }
+
+    impl Parser<'_> {
+        fn ws(&mut self) {
+            while matches!(self.s.get(self.i), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+                self.i += 1;
+            }
+        }
+
+        fn eat(&mut self, lit: &[u8]) -> Option<()> {
+            let end = self.i.checked_add(lit.len())?;
+            (self.s.get(self.i..end)? == lit).then(|| self.i = end)
+        }
+
+        fn value(&mut self, depth: usize) -> Option<Json> {
+            if depth > MAX_DEPTH {
+                return None;
+            }
+            self.ws();
+            match *self.s.get(self.i)? {
+                b'n' => self.eat(b"null").map(|()| Json::Null),
+                b't' => self.eat(b"true").map(|()| Json::Bool(true)),
+                b'f' => self.eat(b"false").map(|()| Json::Bool(false)),
+                b'"' => self.string().map(Json::Str),
+                b'[' => {
+                    self.i += 1;
+                    let mut items = Vec::new();
+                    self.ws();
+                    if self.eat(b"]").is_some() {
+                        return Some(Json::Arr(items));
+                    }
+                    loop {
+                        items.push(self.value(depth + 1)?);
+                        self.ws();
+                        if self.eat(b",").is_none() {
+                            self.eat(b"]")?;
+                            return Some(Json::Arr(items));
+                        }
+                    }
+                }
+                b'{' => {
+                    self.i += 1;
+                    let mut members = Vec::new();
+                    self.ws();
+                    if self.eat(b"}").is_some() {
+                        return Some(Json::Obj(members));
+                    }
+                    loop {
+                        self.ws();
+                        let key = self.string()?;
+                        self.ws();
+                        self.eat(b":")?;
+                        members.push((key, self.value(depth + 1)?));
+                        self.ws();
+                        if self.eat(b",").is_none() {
+                            self.eat(b"}")?;
+                            return Some(Json::Obj(members));
+                        }
+                    }
+                }
+                b'-' | b'0'..=b'9' => {
+                    let start = self.i;
+                    while matches!(
+                        self.s.get(self.i),
+                        Some(b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9')
+                    ) {
+                        self.i += 1;
+                    }
+                    let text = std::str::from_utf8(&self.s[start..self.i]).ok()?;
+                    text.parse::<f64>().ok()?;
+                    Some(Json::Num(text.to_owned()))
+                }
+                _ => None,
+            }
+        }
+
+        fn hex4(&mut self) -> Option<u32> {
+            let end = self.i.checked_add(4)?;
+            let digits = std::str::from_utf8(self.s.get(self.i..end)?).ok()?;
+            if !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return None;
+            }
+            self.i = end;
+            u32::from_str_radix(digits, 16).ok()
+        }
+
+        fn string(&mut self) -> Option<String> {
+            self.eat(b"\"")?;
+            let mut out = Vec::new();
+            loop {
+                let b = *self.s.get(self.i)?;
+                self.i += 1;
+                match b {
+                    b'"' => return String::from_utf8(out).ok(),
+                    b'\\' => {
+                        let e = *self.s.get(self.i)?;
+                        self.i += 1;
+                        let c = match e {
+                            b'"' => '"',
+                            b'\\' => '\\',
+                            b'/' => '/',
+                            b'b' => '\u{8}',
+                            b'f' => '\u{c}',
+                            b'n' => '\n',
+                            b'r' => '\r',
+                            b't' => '\t',
+                            b'u' => {
+                                let hi = self.hex4()?;
+                                let code = if (0xd800..0xdc00).contains(&hi) {
+                                    self.eat(b"\\u")?;
+                                    let lo = self.hex4()?;
+                                    if !(0xdc00..0xe000).contains(&lo) {
+                                        return None;
+                                    }
+                                    0x10000 + ((hi - 0xd800) << 10) + (lo - 0xdc00)
+                                } else {
+                                    hi
+                                };
+                                char::from_u32(code)?
+                            }
+                            _ => return None,
+                        };
+                        let mut buf = [0u8; 4];
+                        out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+                    }
+                    0x00..=0x1f => return None,
+                    _ => out.push(b),
+                }
+            }
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn parses_nested_values_and_escapes() {
+            let v =
+                parse(r#" {"a":[1,-2.5e3,true,null],"b":{"c":"x\"\u00e9\ud83d\ude00"}} "#).unwrap();
+            assert_eq!(
+                v.get("a"),
+                Some(&Json::Arr(vec![
+                    Json::Num("1".into()),
+                    Json::Num("-2.5e3".into()),
+                    Json::Bool(true),
+                    Json::Null
+                ]))
+            );
+            assert_eq!(
+                v.get("b").unwrap().get("c"),
+                Some(&Json::Str("x\"é😀".into()))
+            );
+        }
+
+        #[test]
+        fn rejects_malformed_input_without_panicking() {
+            let deep = "[".repeat(10_000);
+            for bad in [
+                "",
+                "{",
+                "{\"a\"}",
+                "[1,]",
+                "\"\\x\"",
+                "\"\\ud800\"",
+                "tru",
+                "1 2",
+                "{\"a\":1,}",
+                "\"\u{1}\"",
+                "-",
+                &deep,
+            ] {
+                assert_eq!(parse(bad), None, "{bad:?}");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proto_partial_success_is_read() {
+        // partial_success { rejected_spans: 3, error_message: "bad span" }
+        let mut inner = vec![0x08, 0x03, 0x12, 0x08];
+        inner.extend_from_slice(b"bad span");
+        let mut body = vec![0x0a, inner.len() as u8];
+        body.extend_from_slice(&inner);
+        assert_eq!(
+            decode_proto_response(&body),
+            Some(PartialSuccess {
+                rejected_spans: 3,
+                error_message: "bad span".into()
+            })
+        );
+    }
+
+    #[test]
+    fn proto_empty_or_unknown_fields_mean_full_success() {
+        assert_eq!(decode_proto_response(&[]), None);
+        // An unknown varint field 7 and fixed32 field 3 are skipped.
+        assert_eq!(decode_proto_response(&[0x38, 0x01, 0x1d, 1, 2, 3, 4]), None);
+        // An empty partial_success message: zero rejected.
+        assert_eq!(
+            decode_proto_response(&[0x0a, 0x00]),
+            Some(PartialSuccess::default())
+        );
+    }
+
+    #[test]
+    fn proto_garbage_is_rejected_not_panicked_on() {
+        for bad in [
+            &[0x0a][..],
+            &[0x0a, 0x05, 0x08],
+            &[0xff; 11],
+            &[0x0b],
+            &[0x00, 0x00],
+            &[
+                0x0a, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01,
+            ],
+        ] {
+            assert_eq!(decode_proto_response(bad), None, "{bad:?}");
+        }
+        // Negative int64 rejected_spans reads as zero.
+        let mut body = vec![0x0a, 11, 0x08];
+        body.extend_from_slice(&[0xff; 9]);
+        body.push(0x01);
+        assert_eq!(decode_proto_response(&body).unwrap().rejected_spans, 0);
+    }
+
+    #[test]
+    fn proto_status_message_is_read() {
+        // google.rpc.Status { code: 3, message: "oops" }
+        let body = [0x08, 0x03, 0x12, 0x04, b'o', b'o', b'p', b's'];
+        assert_eq!(decode_proto_status_message(&body).as_deref(), Some("oops"));
+        assert_eq!(decode_proto_status_message(b"not proto at all"), None);
+    }
+
+    #[test]
+    fn json_partial_success_in_every_spelling() {
+        #[rustfmt::skip]
+        let table: &[(&str, Option<u64>, &str)] = &[
+            (r#"{"partialSuccess":null}"#,                         None,    "rotel's full success"),
+            (r#"{}"#,                                              None,    "no partialSuccess"),
+            (r#"{"partialSuccess":{}}"#,                           Some(0), "empty partialSuccess"),
+            (r#"{"partialSuccess":{"rejectedSpans":"5"}}"#,        Some(5), "int64 as string"),
+            (r#"{"partialSuccess":{"rejectedSpans":7,"errorMessage":"x"}}"#, Some(7), "as number"),
+            (r#"{"partialSuccess":{"rejectedSpans":"-2"}}"#,       Some(0), "negative reads as 0"),
+            (r#"{"partialSuccess":{"rejectedSpans":"#,             None,    "truncated body"),
+            ("",                                                   None,    "empty body"),
+        ];
+        for (body, want, why) in table {
+            let got = decode_json_response(body.as_bytes()).map(|p| p.rejected_spans);
+            assert_eq!(got, *want, "{body}: {why}");
+        }
+        let ps = decode_json_response(br#"{"partialSuccess":{"errorMessage":"slow down"}}"#);
+        assert_eq!(ps.unwrap().error_message, "slow down");
+        assert_eq!(
+            decode_json_status_message(br#"{"code":3,"message":"bad json"}"#).as_deref(),
+            Some("bad json")
+        );
+    }
+}

@@ -1,0 +1,455 @@
+//! `BatchExporter`: accounting, bounds, flush and shutdown against a fake transport;
+//! the application thread's latency and a collector restart against a loopback server.
+
+mod support;
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use picotrace::{SpanExporter, TracerConfig};
+use picotrace_std::{
+    BatchConfig, BatchExporter, BatchStats, ExportError, ExportOutcome, OtlpHttpExporter, Protocol,
+    RetryPolicy, SharedExporter, TracerProvider, Transport,
+};
+use support::{Reply, Server};
+
+/// What the fake transport does with request number `n`.
+#[derive(Clone, Copy, Debug)]
+enum Answer {
+    Ok,
+    Reject(u64),
+    Fail,
+}
+
+#[derive(Default)]
+struct FakeState {
+    /// (body length, spans, spans counted in the JSON body)
+    requests: Vec<(usize, usize, usize)>,
+    script: VecDeque<Answer>,
+    rule: Option<fn(usize) -> Answer>,
+    delay: Duration,
+}
+
+#[derive(Clone, Default)]
+struct Fake {
+    state: Arc<Mutex<FakeState>>,
+    dropped: Arc<AtomicBool>,
+}
+
+impl Fake {
+    fn with_delay(delay: Duration) -> Self {
+        let f = Fake::default();
+        f.state.lock().unwrap().delay = delay;
+        f
+    }
+    fn spans_received(&self) -> usize {
+        self.state
+            .lock()
+            .unwrap()
+            .requests
+            .iter()
+            .map(|r| r.1)
+            .sum()
+    }
+    fn requests(&self) -> Vec<(usize, usize, usize)> {
+        self.state.lock().unwrap().requests.clone()
+    }
+}
+
+/// The worker's copy; flags its drop so tests can see the worker has exited.
+struct FakeTransport(Fake);
+
+impl Drop for FakeTransport {
+    fn drop(&mut self) {
+        self.0.dropped.store(true, Ordering::SeqCst);
+    }
+}
+
+impl Transport for FakeTransport {
+    fn protocol(&self) -> Protocol {
+        Protocol::HttpJson
+    }
+
+    fn send(
+        &mut self,
+        body: &[u8],
+        spans: usize,
+        _deadline: Instant,
+    ) -> Result<ExportOutcome, ExportError> {
+        let (delay, answer) = {
+            let mut s = self.0.state.lock().unwrap();
+            let n = s.requests.len();
+            let counted = String::from_utf8_lossy(body).matches("\"spanId\"").count();
+            s.requests.push((body.len(), spans, counted));
+            let answer = s
+                .script
+                .pop_front()
+                .or_else(|| s.rule.map(|r| r(n)))
+                .unwrap_or(Answer::Ok);
+            (s.delay, answer)
+        };
+        std::thread::sleep(delay);
+        match answer {
+            Answer::Ok => Ok(ExportOutcome::default()),
+            Answer::Reject(n) => Ok(ExportOutcome {
+                rejected_spans: n,
+                ..ExportOutcome::default()
+            }),
+            Answer::Fail => Err(ExportError::Timeout),
+        }
+    }
+}
+
+fn batch(fake: &Fake, config: BatchConfig) -> BatchExporter {
+    BatchExporter::builder(FakeTransport(fake.clone()))
+        .config(config)
+        .build()
+        .unwrap()
+}
+
+fn provider(exporter: &BatchExporter) -> TracerProvider {
+    TracerProvider::builder()
+        .config(TracerConfig::new("batch-test"))
+        .exporter(exporter.clone())
+        .build()
+}
+
+fn assert_balanced(s: &BatchStats) {
+    assert_eq!(s.in_flight(), 0, "{s:#?}");
+    assert_eq!(
+        s.produced,
+        s.exported + s.rejected + s.failed + s.dropped(),
+        "{s:#?}"
+    );
+}
+
+#[test]
+fn every_span_is_accounted_across_threads_with_failures_and_rejections() {
+    let fake = Fake::with_delay(Duration::from_millis(1));
+    fake.state.lock().unwrap().rule = Some(|n| match n % 15 {
+        2 | 7 => Answer::Fail,
+        4 => Answer::Reject(3),
+        _ => Answer::Ok,
+    });
+    let config = BatchConfig::default()
+        .with_max_queue_size(256)
+        .with_max_export_batch_size(64)
+        .with_scheduled_delay(Duration::from_millis(5));
+    let exporter = batch(&fake, config);
+    let provider = Arc::new(provider(&exporter));
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            let p = Arc::clone(&provider);
+            std::thread::spawn(move || {
+                for i in 0..3000 {
+                    let span = p.tracer().start_span("work");
+                    span.set_attribute("thread", t as i64);
+                    span.set_attribute("i", i as i64);
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    exporter.flush().unwrap();
+    let s = exporter.stats();
+    assert_eq!(s.produced, 12_000);
+    assert_balanced(&s);
+    assert!(s.failed > 0 && s.rejected > 0, "{s:#?}");
+    // Memory stayed bounded: the queue never passed its cap, the pool is whole again.
+    assert!(s.max_queue_len <= 256, "{s:#?}");
+    assert_eq!(s.pool_size, 256 + 64);
+    assert_eq!(s.pool_available, s.pool_size);
+    assert_eq!(s.queue_len, 0);
+    // What reached the transport is what was counted as sent.
+    let received: usize = fake.requests().iter().map(|r| r.2).sum();
+    assert_eq!(received as u64, s.exported + s.rejected + s.failed);
+    assert_eq!(fake.spans_received(), received);
+    // The tracers were told about the spans dropped at the queue.
+    let t = provider.stats();
+    assert_eq!(t.spans_started, 12_000);
+    assert_eq!(t.spans_export_failed, s.dropped());
+    assert_eq!(t.spans_exported, 12_000 - s.dropped());
+}
+
+#[test]
+fn a_full_queue_drops_new_spans_counts_them_and_tells_the_tracer() {
+    let fake = Fake::with_delay(Duration::from_millis(200));
+    let exporter = batch(
+        &fake,
+        BatchConfig::default()
+            .with_max_queue_size(16)
+            .with_max_export_batch_size(8)
+            .with_scheduled_delay(Duration::from_millis(1)),
+    );
+    let provider = provider(&exporter);
+    for _ in 0..500 {
+        provider.tracer().start_span("burst").end();
+    }
+    provider.flush().unwrap();
+    let s = exporter.stats();
+    assert!(s.dropped_queue_full > 400, "{s:#?}");
+    assert!(s.max_queue_len <= 16);
+    assert_balanced(&s);
+    assert_eq!(provider.stats().spans_export_failed, s.dropped_queue_full);
+}
+
+#[test]
+fn flush_returns_once_queued_spans_are_sent_without_waiting_for_the_schedule() {
+    let fake = Fake::default();
+    let exporter = batch(
+        &fake,
+        BatchConfig::default().with_scheduled_delay(Duration::from_secs(60)),
+    );
+    let provider = provider(&exporter);
+    for _ in 0..10 {
+        provider.tracer().start_span("x").end();
+    }
+    let started = Instant::now();
+    provider.flush().unwrap();
+    assert!(started.elapsed() < Duration::from_secs(2));
+    assert_eq!(fake.spans_received(), 10);
+    assert_eq!(exporter.stats().exported, 10);
+}
+
+#[test]
+fn the_schedule_sends_partial_batches_on_its_own() {
+    let fake = Fake::default();
+    let exporter = batch(
+        &fake,
+        BatchConfig::default().with_scheduled_delay(Duration::from_millis(50)),
+    );
+    let provider = provider(&exporter);
+    for _ in 0..3 {
+        provider.tracer().start_span("x").end();
+    }
+    // Hand the spans from the thread's tracer to the exporter, without flushing it.
+    provider.tracer().flush();
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while fake.spans_received() < 3 {
+        assert!(Instant::now() < deadline, "schedule never fired");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(fake.requests().len(), 1);
+}
+
+#[test]
+fn flush_gives_up_after_the_export_timeout() {
+    let fake = Fake::with_delay(Duration::from_millis(800));
+    let exporter = batch(
+        &fake,
+        BatchConfig::default().with_export_timeout(Duration::from_millis(100)),
+    );
+    let provider = provider(&exporter);
+    provider.tracer().start_span("x").end();
+    provider.tracer().flush();
+    assert!(matches!(exporter.flush(), Err(ExportError::Timeout)));
+}
+
+#[test]
+fn shutdown_drains_stops_the_worker_and_later_spans_are_counted() {
+    let fake = Fake::default();
+    let exporter = batch(
+        &fake,
+        BatchConfig::default().with_scheduled_delay(Duration::from_secs(60)),
+    );
+    let provider = provider(&exporter);
+    for _ in 0..7 {
+        provider.tracer().start_span("x").end();
+    }
+    provider.shutdown().unwrap();
+    assert_eq!(fake.spans_received(), 7);
+    assert!(fake.dropped.load(Ordering::SeqCst), "worker exited");
+    assert!(exporter.is_shutdown());
+    provider.shutdown().unwrap();
+    exporter.shutdown().unwrap();
+    // After shutdown: dropped and reported, never queued.
+    for _ in 0..3 {
+        provider.tracer().start_span("late").end();
+    }
+    provider.tracer().flush();
+    let s = exporter.stats();
+    assert_eq!(s.dropped_shutdown, 3);
+    assert_balanced(&s);
+    assert_eq!(provider.stats().spans_export_failed, 3);
+}
+
+#[test]
+fn handles_are_send_sync_clone_span_exporters() {
+    fn check<T: SpanExporter + Clone + Send + Sync + 'static>() {}
+    check::<BatchExporter>();
+    check::<SharedExporter>();
+}
+
+#[test]
+fn dropping_the_last_handle_shuts_the_worker_down() {
+    let fake = Fake::default();
+    let exporter = batch(&fake, BatchConfig::default());
+    let clone = exporter.clone();
+    drop(exporter);
+    assert!(!fake.dropped.load(Ordering::SeqCst));
+    drop(clone);
+    assert!(fake.dropped.load(Ordering::SeqCst));
+}
+
+#[test]
+fn oversized_spans_are_dropped_and_counted() {
+    let fake = Fake::default();
+    let exporter = batch(&fake, BatchConfig::default().with_max_span_size(300));
+    let provider = provider(&exporter);
+    let big = provider.tracer().start_span("big");
+    big.set_attribute("blob", "x".repeat(400).as_str());
+    big.end();
+    provider.tracer().start_span("small").end();
+    provider.flush().unwrap();
+    let s = exporter.stats();
+    assert_eq!((s.dropped_too_large, s.exported), (1, 1));
+    assert_balanced(&s);
+    assert_eq!(provider.stats().spans_export_failed, 1);
+}
+
+#[test]
+fn requests_never_exceed_the_max_request_size() {
+    let fake = Fake::default();
+    let exporter = batch(
+        &fake,
+        BatchConfig::default()
+            .with_max_request_size(1500)
+            .with_scheduled_delay(Duration::from_secs(60)),
+    );
+    let provider = provider(&exporter);
+    for i in 0..100 {
+        let span = provider.tracer().start_span("sized");
+        span.set_attribute("i", i as i64);
+    }
+    provider.flush().unwrap();
+    let reqs = fake.requests();
+    assert!(reqs.len() > 5);
+    for (len, spans, counted) in &reqs {
+        assert!(*len <= 1500, "{len}");
+        assert_eq!(spans, counted);
+    }
+    assert_eq!(exporter.stats().exported, 100);
+}
+
+/// Spans per JSON request body seen by the server.
+fn spans_in(server: &Server) -> usize {
+    server
+        .requests()
+        .iter()
+        .map(|r| {
+            String::from_utf8_lossy(&r.body)
+                .matches("\"spanId\"")
+                .count()
+        })
+        .sum()
+}
+
+fn otlp_batch(url: String, config: BatchConfig) -> (Arc<OtlpHttpExporter>, BatchExporter) {
+    let otlp = Arc::new(
+        OtlpHttpExporter::builder()
+            .endpoint(url)
+            .protocol(Protocol::HttpJson)
+            .timeout(Duration::from_secs(5))
+            .retry_policy(
+                RetryPolicy::DEFAULT
+                    .with_max_retries(1)
+                    .with_backoff(Duration::from_millis(20), Duration::from_millis(20))
+                    .with_jitter(Duration::ZERO),
+            )
+            .build()
+            .unwrap(),
+    );
+    let batch = BatchExporter::builder(Arc::clone(&otlp))
+        .config(config)
+        .build()
+        .unwrap();
+    (otlp, batch)
+}
+
+#[test]
+fn a_collector_killed_and_restarted_mid_run_gets_the_spans_after_restart() {
+    let first = Server::start();
+    let port = first.port();
+    let (otlp, exporter) = otlp_batch(
+        first.url(),
+        BatchConfig::default().with_scheduled_delay(Duration::from_millis(10)),
+    );
+    let provider = provider(&exporter);
+    let burst = |name: &'static str| {
+        for _ in 0..10 {
+            provider.tracer().start_span(name).end();
+        }
+        provider.flush().unwrap();
+    };
+    burst("before");
+    assert_eq!(spans_in(&first), 10);
+    first.stop();
+    burst("while down");
+    let second = Server::start_on(port).expect("rebind the same port");
+    burst("after");
+    assert_eq!(spans_in(&second), 10);
+    let s = exporter.stats();
+    assert_eq!((s.exported, s.failed, s.failed_batches), (20, 10, 1));
+    assert_balanced(&s);
+    let o = otlp.stats();
+    assert_eq!((o.spans_exported, o.spans_failed), (20, 10));
+}
+
+#[test]
+fn end_stays_fast_while_the_collector_is_slow() {
+    let server = Server::start();
+    server.set_default(Reply::ok().delay(Duration::from_secs(2)));
+    let (_otlp, exporter) = otlp_batch(
+        server.url(),
+        BatchConfig::default()
+            .with_max_queue_size(512)
+            .with_max_export_batch_size(128)
+            .with_scheduled_delay(Duration::from_millis(20)),
+    );
+    let provider = provider(&exporter);
+    let tracer = provider.tracer();
+    let mut ends = Vec::with_capacity(3000);
+    let run_started = Instant::now();
+    for i in 0..3000 {
+        let span = tracer.start_span("GET /slow");
+        span.set_attribute("http.request.method", "GET");
+        span.set_attribute("i", i as i64);
+        let t = Instant::now();
+        span.end();
+        ends.push(t.elapsed());
+        if i % 500 == 0 {
+            // Spread the spans over time so the worker is mid-request while we end.
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    let run = run_started.elapsed();
+    ends.sort_unstable();
+    let p50 = ends[ends.len() / 2];
+    let p99 = ends[ends.len() * 99 / 100];
+    let max = *ends.last().unwrap();
+    eprintln!(
+        "end() with a 2 s collector: p50 {p50:?}, p99 {p99:?}, max {max:?} over {} spans \
+         ({run:?} in all)",
+        ends.len()
+    );
+    assert!(p99 < Duration::from_millis(5), "p99 {p99:?}");
+    // Waiting on the network would show as seconds.
+    assert!(max < Duration::from_millis(500), "max {max:?}");
+    assert!(
+        run < Duration::from_secs(2),
+        "the loop waited on the network: {run:?}"
+    );
+    // The collector recovers; the queue drains.
+    server.set_default(Reply::ok());
+    provider.shutdown().unwrap();
+    let s = exporter.stats();
+    assert_balanced(&s);
+    assert!(s.dropped_queue_full > 0, "{s:#?}");
+    assert!(s.max_queue_len <= 512);
+    assert_eq!(s.produced, 3000);
+    assert_eq!(spans_in(&server) as u64, s.exported);
+}

@@ -1,0 +1,94 @@
+//! The std hot path allocates nothing after warm-up: start a span, set attributes, end
+//! it, on a per-thread tracer, whether the exporter discards or queues through a
+//! `BatchExporter` (whose pooled buffers were allocated up front).
+//!
+//! The counting allocator is allocation-counter's `#[global_allocator]`: it counts the
+//! measuring thread only, so the batch worker's own allocations (HTTP, requests) do not
+//! show; that is the point: application threads never allocate for tracing.
+
+use std::time::Instant;
+
+use picotrace::TracerConfig;
+use picotrace_std::{
+    BatchConfig, BatchExporter, ExportError, ExportOutcome, Protocol, SharedExporter, StdTracer,
+    TracerProvider, Transport,
+};
+
+/// Accepts every request at once.
+struct Sink(Protocol);
+
+impl Transport for Sink {
+    fn protocol(&self) -> Protocol {
+        self.0
+    }
+    fn send(&mut self, _: &[u8], _: usize, _: Instant) -> Result<ExportOutcome, ExportError> {
+        Ok(ExportOutcome::default())
+    }
+}
+
+fn cycle(tracer: &'static StdTracer, i: i64) {
+    let span = tracer.start_span("GET /users/{id}");
+    span.set_attribute("http.request.method", "GET");
+    span.set_attribute("http.response.status_code", 200);
+    span.set_attribute("user.id", i);
+    let child = span.child("SELECT users");
+    child.set_attribute("db.system.name", "postgresql");
+    child.end();
+    span.set_ok();
+    span.end();
+}
+
+fn assert_no_alloc(provider: &TracerProvider) {
+    let tracer = provider.tracer();
+    for i in 0..2_000 {
+        cycle(tracer, i);
+    }
+    let info = allocation_counter::measure(|| {
+        for i in 0..10_000 {
+            cycle(tracer, i);
+        }
+    });
+    assert_eq!(info.count_total, 0, "{info:?}");
+}
+
+#[test]
+fn the_counter_counts() {
+    let info = allocation_counter::measure(|| {
+        std::hint::black_box(Vec::<u8>::with_capacity(16));
+    });
+    assert_eq!(info.count_total, 1);
+}
+
+#[test]
+fn discarding_exporter_hot_path_does_not_allocate() {
+    let provider = TracerProvider::builder()
+        .config(TracerConfig::new("no-alloc"))
+        .exporter(SharedExporter::discard())
+        .build();
+    assert_no_alloc(&provider);
+    assert_eq!(provider.stats().spans_exported, 24_000);
+}
+
+#[test]
+fn batch_exporter_hot_path_does_not_allocate() {
+    for protocol in [Protocol::HttpProtobuf, Protocol::HttpJson] {
+        let exporter = BatchExporter::builder(Sink(protocol))
+            .config(BatchConfig::default())
+            .build()
+            .unwrap();
+        let provider = TracerProvider::builder()
+            .config(TracerConfig::new("no-alloc"))
+            .exporter(exporter.clone())
+            .build();
+        assert_no_alloc(&provider);
+        provider.flush().unwrap();
+        let s = exporter.stats();
+        assert_eq!(s.produced, 24_000);
+        assert_eq!(
+            s.produced,
+            s.exported + s.dropped() + s.failed + s.rejected,
+            "{s:#?}"
+        );
+        assert_eq!(s.pool_available, s.pool_size);
+    }
+}

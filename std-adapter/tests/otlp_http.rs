@@ -1,0 +1,403 @@
+//! `OtlpHttpExporter` against a scripted loopback server: retries, `Retry-After`,
+//! timeouts, partial success, gzip, path rules and headers.
+
+mod support;
+
+use std::io::Read;
+use std::time::{Duration, Instant};
+
+use picotrace::{SpanArena, Tracer, TracerConfig};
+use picotrace_std::{
+    id_generator, Compression, ExportError, OtlpHttpExporter, Protocol, RetryPolicy, SystemClock,
+};
+use support::{closed_port, Reply, Server};
+
+/// Fast retries for tests: 3 retries, 20 ms doubling, no jitter, Retry-After up to 2 s.
+fn quick_policy() -> RetryPolicy {
+    RetryPolicy::DEFAULT
+        .with_backoff(Duration::from_millis(20), Duration::from_millis(80))
+        .with_jitter(Duration::ZERO)
+        .with_max_retry_after(Duration::from_secs(2))
+}
+
+fn exporter(server: &Server) -> OtlpHttpExporter {
+    OtlpHttpExporter::builder()
+        .endpoint(server.url())
+        .retry_policy(quick_policy())
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap()
+}
+
+fn gap(a: &support::Request, b: &support::Request) -> Duration {
+    b.at.duration_since(a.at)
+}
+
+#[test]
+fn retries_429_and_503_honouring_retry_after_capped() {
+    let server = Server::start();
+    server.script([
+        Reply::status(429).header("Retry-After", "1"),
+        // Asks for two minutes: capped at the policy's 2 s... by a policy of 300 ms below.
+        Reply::status(503).header("Retry-After", "120"),
+        // An HTTP-date in the past means "retry now" (no 80 ms backoff either).
+        Reply::status(503).header("Retry-After", "Sun, 06 Nov 1994 08:49:37 GMT"),
+        Reply::ok(),
+    ]);
+    let x = OtlpHttpExporter::builder()
+        .endpoint(server.url())
+        .retry_policy(
+            quick_policy()
+                .with_backoff(Duration::from_millis(400), Duration::from_millis(400))
+                .with_max_retry_after(Duration::from_millis(300))
+                .with_max_retries(3),
+        )
+        .build()
+        .unwrap();
+    // The policy caps Retry-After at 300 ms: the 1 s and 120 s waits both become 300 ms.
+    let outcome = x.send(b"body").unwrap();
+    assert_eq!(outcome.attempts, 4);
+    let reqs = server.requests();
+    assert_eq!(reqs.len(), 4);
+    let (g1, g2, g3) = (
+        gap(&reqs[0], &reqs[1]),
+        gap(&reqs[1], &reqs[2]),
+        gap(&reqs[2], &reqs[3]),
+    );
+    assert!(
+        g1 >= Duration::from_millis(290) && g1 < Duration::from_millis(390),
+        "{g1:?}"
+    );
+    assert!(
+        g2 >= Duration::from_millis(290) && g2 < Duration::from_millis(390),
+        "{g2:?}"
+    );
+    assert!(
+        g3 < Duration::from_millis(250),
+        "past date means now: {g3:?}"
+    );
+    let stats = x.stats();
+    assert_eq!(
+        (stats.requests, stats.retries, stats.failed_sends),
+        (4, 3, 0)
+    );
+}
+
+#[test]
+fn retry_after_seconds_are_honoured_below_the_cap() {
+    let server = Server::start();
+    server.script([Reply::status(503).header("Retry-After", "1"), Reply::ok()]);
+    let x = exporter(&server);
+    x.send(b"x").unwrap();
+    let reqs = server.requests();
+    let g = gap(&reqs[0], &reqs[1]);
+    assert!(
+        g >= Duration::from_millis(990) && g < Duration::from_millis(1500),
+        "{g:?}"
+    );
+}
+
+#[test]
+fn bad_request_is_not_retried() {
+    let server = Server::start();
+    server.script([Reply::status(400).body("cannot decode ExportTraceServiceRequest")]);
+    let x = exporter(&server);
+    match x.send(b"garbage") {
+        Err(ExportError::HttpStatus { status: 400, body }) => {
+            assert_eq!(body, "cannot decode ExportTraceServiceRequest");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(server.requests().len(), 1);
+    assert_eq!(x.stats().retries, 0);
+}
+
+#[test]
+fn retryable_statuses_give_up_after_max_retries() {
+    let server = Server::start();
+    server.set_default(Reply::status(502));
+    let x = exporter(&server);
+    match x.send(b"x") {
+        Err(ExportError::RetriesExhausted { last, attempts: 4 }) => {
+            assert_eq!(last.status(), Some(502));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(server.requests().len(), 4);
+}
+
+#[test]
+fn slow_response_times_out_and_is_retried() {
+    let server = Server::start();
+    server.script([Reply::ok().delay(Duration::from_secs(2)), Reply::ok()]);
+    let x = OtlpHttpExporter::builder()
+        .endpoint(server.url())
+        .timeout(Duration::from_millis(300))
+        .retry_policy(quick_policy())
+        .build()
+        .unwrap();
+    let started = Instant::now();
+    let outcome = x.send(b"x").unwrap();
+    assert_eq!(outcome.attempts, 2);
+    assert!(
+        started.elapsed() < Duration::from_millis(1500),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(x.stats().retries, 1);
+}
+
+#[test]
+fn timeout_without_retries_is_a_timeout_error() {
+    let server = Server::start();
+    server.script([Reply::ok().delay(Duration::from_secs(2))]);
+    let x = OtlpHttpExporter::builder()
+        .endpoint(server.url())
+        .timeout(Duration::from_millis(200))
+        .retry_policy(RetryPolicy::NONE)
+        .build()
+        .unwrap();
+    assert!(matches!(x.send(b"x"), Err(ExportError::Timeout)));
+}
+
+#[test]
+fn connection_refused_is_retried_then_given_up_and_counted() {
+    let x = OtlpHttpExporter::builder()
+        .endpoint(format!("http://127.0.0.1:{}", closed_port()))
+        .retry_policy(quick_policy().with_max_retries(2))
+        .build()
+        .unwrap();
+    match x.send_spans(b"x", 7, None) {
+        Err(ExportError::RetriesExhausted { last, attempts: 3 }) => {
+            assert!(matches!(*last, ExportError::Connect(_)), "{last:?}");
+            assert!(last.is_retryable());
+        }
+        other => panic!("{other:?}"),
+    }
+    let s = x.stats();
+    assert_eq!(
+        (s.requests, s.retries, s.failed_sends, s.spans_failed),
+        (3, 2, 1, 7)
+    );
+}
+
+#[test]
+fn deadline_cuts_retries_short() {
+    let server = Server::start();
+    server.set_default(Reply::status(503).header("Retry-After", "1"));
+    let x = exporter(&server);
+    let started = Instant::now();
+    let r = x.send_until(b"x", Some(Instant::now() + Duration::from_millis(300)));
+    assert!(
+        matches!(r, Err(ExportError::RetriesExhausted { attempts: 1, .. })),
+        "{r:?}"
+    );
+    assert!(started.elapsed() < Duration::from_millis(300));
+}
+
+#[test]
+fn partial_success_is_counted_and_not_retried() {
+    // protobuf: partial_success { rejected_spans: 2, error_message: "dup" }
+    let proto = [0x0a, 0x07, 0x08, 0x02, 0x12, 0x03, b'd', b'u', b'p'];
+    let server = Server::start();
+    server.script([
+        Reply::ok()
+            .header("Content-Type", "application/x-protobuf")
+            .body(proto.to_vec()),
+        Reply::ok()
+            .header("Content-Type", "application/json")
+            .body(r#"{"partialSuccess":{"rejectedSpans":"1","errorMessage":"too old"}}"#),
+        Reply::ok()
+            .header("Content-Type", "application/json")
+            .body(r#"{"partialSuccess":null}"#),
+    ]);
+    let x = exporter(&server);
+    let a = x.send_spans(b"x", 5, None).unwrap();
+    assert_eq!(
+        (a.rejected_spans, a.error_message.as_deref()),
+        (2, Some("dup"))
+    );
+    let b = x.send_spans(b"x", 5, None).unwrap();
+    assert_eq!(
+        (b.rejected_spans, b.error_message.as_deref()),
+        (1, Some("too old"))
+    );
+    let c = x.send_spans(b"x", 5, None).unwrap();
+    assert_eq!((c.rejected_spans, c.error_message), (0, None));
+    assert_eq!(
+        server.requests().len(),
+        3,
+        "partial success is never retried"
+    );
+    let s = x.stats();
+    assert_eq!((s.spans_rejected, s.spans_exported, s.retries), (3, 12, 0));
+}
+
+#[test]
+fn garbage_responses_do_not_break_the_exporter() {
+    let server = Server::start();
+    server.script([
+        Reply::ok().body(vec![0xff; 64]),
+        Reply::ok()
+            .header("Content-Type", "application/json")
+            .body("{{{{"),
+        Reply::status(500).body(vec![0xc3, 0x28, 0xff]),
+    ]);
+    let x = exporter(&server);
+    assert_eq!(x.send(b"x").unwrap().rejected_spans, 0);
+    assert_eq!(x.send(b"x").unwrap().rejected_spans, 0);
+    assert!(matches!(
+        x.send(b"x"),
+        Err(ExportError::HttpStatus { status: 500, .. })
+    ));
+}
+
+#[test]
+fn gzip_body_decodes_to_the_same_bytes() {
+    let server = Server::start();
+    let x = OtlpHttpExporter::builder()
+        .endpoint(server.url())
+        .compression(Compression::Gzip)
+        .build()
+        .unwrap();
+    let body: Vec<u8> = (0..10_000u32)
+        .flat_map(|i| (i % 251).to_le_bytes())
+        .collect();
+    x.send(&body).unwrap();
+    let req = &server.requests()[0];
+    assert_eq!(req.header("content-encoding"), Some("gzip"));
+    assert!(req.body.len() < body.len());
+    let mut decoded = Vec::new();
+    flate2::read::GzDecoder::new(&req.body[..])
+        .read_to_end(&mut decoded)
+        .unwrap();
+    assert_eq!(decoded, body);
+    assert_eq!(x.stats().bytes_sent, req.body.len() as u64);
+}
+
+#[test]
+fn path_rules_on_the_wire() {
+    let server = Server::start();
+    let base = server.url();
+    let cases = [
+        (
+            OtlpHttpExporter::builder().endpoint(base.clone()),
+            "/v1/traces",
+        ),
+        (
+            OtlpHttpExporter::builder().endpoint(format!("{base}/")),
+            "/v1/traces",
+        ),
+        (
+            OtlpHttpExporter::builder().endpoint(format!("{base}/otlp")),
+            "/otlp/v1/traces",
+        ),
+        (
+            OtlpHttpExporter::builder().traces_endpoint(format!("{base}/custom/spans")),
+            "/custom/spans",
+        ),
+        (
+            OtlpHttpExporter::builder().traces_endpoint(base.clone()),
+            "/",
+        ),
+    ];
+    for (i, (builder, path)) in cases.into_iter().enumerate() {
+        builder.build().unwrap().send(b"x").unwrap();
+        let req = &server.wait_for(i + 1, Duration::from_secs(5))[i];
+        assert_eq!((req.method.as_str(), req.path.as_str()), ("POST", path));
+    }
+}
+
+#[test]
+fn headers_are_sent() {
+    let server = Server::start();
+    for protocol in [Protocol::HttpProtobuf, Protocol::HttpJson] {
+        OtlpHttpExporter::builder()
+            .endpoint(server.url())
+            .protocol(protocol)
+            .header("Authorization", "Bearer t0ken")
+            .headers([("x-tenant", "acme")])
+            .build()
+            .unwrap()
+            .send(b"{}")
+            .unwrap();
+    }
+    let reqs = server.requests();
+    assert_eq!(
+        reqs[0].header("content-type"),
+        Some("application/x-protobuf")
+    );
+    assert_eq!(reqs[1].header("content-type"), Some("application/json"));
+    for r in &reqs {
+        assert_eq!(r.header("authorization"), Some("Bearer t0ken"));
+        assert_eq!(r.header("x-tenant"), Some("acme"));
+        assert_eq!(r.header("content-encoding"), None);
+        assert!(r
+            .header("user-agent")
+            .unwrap()
+            .starts_with("picotrace-std/"));
+    }
+}
+
+#[test]
+fn as_span_exporter_it_encodes_and_splits_large_batches() {
+    let server = Server::start();
+    let x = OtlpHttpExporter::builder()
+        .endpoint(server.url())
+        .protocol(Protocol::HttpJson)
+        .max_request_size(2048)
+        .build()
+        .unwrap();
+    let tracer = Tracer::new(
+        TracerConfig::new("split-test"),
+        SpanArena::<32>::new(),
+        SystemClock::new(),
+        id_generator(),
+        x,
+    );
+    for i in 0..30 {
+        let span = tracer.start_span("a span with a name of some length");
+        span.set_attribute("i", i as i64);
+        span.set_attribute("padding", "x".repeat(40).as_str());
+    }
+    tracer.flush();
+    let reqs = server.requests();
+    assert!(reqs.len() > 1, "split into several requests");
+    let mut spans = 0;
+    for r in &reqs {
+        assert!(r.body.len() <= 2048, "{}", r.body.len());
+        let text = std::str::from_utf8(&r.body).unwrap();
+        assert!(text.contains("\"split-test\""));
+        spans += text.matches("\"spanId\"").count();
+    }
+    assert_eq!(spans, 30);
+    let stats = tracer.with_exporter(|x| x.stats()).unwrap();
+    assert_eq!(stats.spans_exported, 30);
+    assert_eq!(stats.requests as usize, reqs.len());
+    assert_eq!(tracer.stats().spans_exported, 30);
+}
+
+#[test]
+fn as_span_exporter_failures_are_reported_to_the_tracer() {
+    let x = OtlpHttpExporter::builder()
+        .endpoint(format!("http://127.0.0.1:{}", closed_port()))
+        .retry_policy(RetryPolicy::NONE)
+        .build()
+        .unwrap();
+    let tracer = Tracer::new(
+        TracerConfig::new("fail-test"),
+        SpanArena::<8>::new(),
+        SystemClock::new(),
+        id_generator(),
+        x,
+    );
+    tracer.start_span("a").end();
+    tracer.start_span("b").end();
+    tracer.flush();
+    let s = tracer.stats();
+    assert_eq!(
+        (s.spans_exported, s.spans_export_failed, s.export_failures),
+        (0, 2, 1)
+    );
+    assert_eq!(tracer.with_exporter(|x| x.stats().spans_failed), Some(2));
+}
