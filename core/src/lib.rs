@@ -52,7 +52,7 @@
 //! ```
 //!
 //! # Features
-//! - `critical-section`: [`CriticalSectionLock`], for a tracer shared by the main loop and
+//! - `critical-section`: `CriticalSectionLock`, for a tracer shared by the main loop and
 //!   interrupt handlers.
 //! - `defmt`: `defmt::Format` for public types.
 //!

@@ -1,7 +1,7 @@
 //! Sampling: which spans are recorded and which are exported.
 //!
-//! Built in, as the OpenTelemetry SDK specification names them: [`Sampler::AlwaysOn`],
-//! [`Sampler::AlwaysOff`], [`TraceIdRatio`], [`ParentBased`] with its five delegates,
+//! Built in, as the OpenTelemetry SDK specification names them: [`Sampler::ALWAYS_ON`],
+//! [`Sampler::ALWAYS_OFF`], [`TraceIdRatio`], [`ParentBased`] with its five delegates,
 //! plus a [`RateLimiting`] sampler (spans per second over the tracer's clock) and the
 //! consistent [`ProbabilitySampler`] of OTEP 235 (the `th` threshold in the `ot`
 //! tracestate entry). The default is `ParentBased(root = AlwaysOn)`.

@@ -216,8 +216,8 @@ where
         self.span_builder(name).start()
     }
 
-    /// Starts a span under `parent`: a [`Span`], a remote [`TraceContext`], or the result
-    /// of [`TraceContext::from_headers`] (an error starts a new trace).
+    /// Starts a span under `parent`: a [`Span`], a remote [`crate::TraceContext`], or the
+    /// result of [`crate::TraceContext::from_headers`] (an error starts a new trace).
     #[inline]
     pub fn start_span_with_parent<'p>(
         &self,

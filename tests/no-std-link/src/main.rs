@@ -36,6 +36,75 @@ fn exercise() {
     let child = root.child(&mut ids);
     black_box(&root);
     black_box(&child);
+
+    // Propagation: parse incoming headers, write outgoing ones.
+    let headers = [
+        (
+            "traceparent",
+            black_box("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
+        ),
+        ("tracestate", black_box("vendor=opaque,ot=th:8")),
+        ("baggage", black_box("tenant=acme%20corp;p=1")),
+    ];
+    let incoming = picotrace::TraceContext::from_headers(&headers[..]);
+    let baggage: picotrace::Baggage<256> = picotrace::Baggage::from_headers(&headers[..]);
+    black_box(&baggage);
+
+    // The tracer: spans with attributes, events, status; export through the OTLP
+    // protobuf and JSON encoders and the console format into fixed buffers.
+    struct Encode;
+    impl picotrace::SpanExporter for Encode {
+        fn export(
+            &mut self,
+            batch: &picotrace::SpanBatch<'_>,
+        ) -> Result<(), picotrace::ExportError> {
+            let mut out = [0u8; 2048];
+            let r = picotrace::wire::otlp::proto::encode_request(
+                batch.resource,
+                batch.scope,
+                batch.iter(),
+                &mut out,
+            );
+            black_box(&r);
+            let r = picotrace::wire::otlp::json::encode_request(
+                batch.resource,
+                batch.scope,
+                batch.iter(),
+                &mut out,
+            );
+            black_box(&r);
+            let mut line: heapless::String<256> = heapless::String::new();
+            for span in batch.iter() {
+                let _ = picotrace::wire::console::write_span_line(&span, &mut line);
+            }
+            black_box(&line);
+            Ok(())
+        }
+    }
+    let tracer = picotrace::Tracer::new(
+        picotrace::TracerConfig::new("no-std-link").with_sampler(picotrace::Sampler::parent_based(
+            picotrace::Sampler::probability(black_box(0.5)),
+        )),
+        picotrace::SpanArena::<4, 4, 2, 1, 128>::new(),
+        picotrace::NoClock,
+        ids,
+        Encode,
+    );
+    let span = tracer.start_server_span("GET /", &incoming);
+    span.set_attribute("http.request.method", black_box("GET"));
+    span.set_attribute("n", black_box(7i64));
+    span.record_exception(black_box("boom"));
+    let db = span.child("db");
+    db.set_error("timeout");
+    let mut outgoing: heapless::Vec<(heapless::String<16>, heapless::String<128>), 2> =
+        heapless::Vec::new();
+    tracer.inject_context(&db, &mut outgoing);
+    black_box(&outgoing);
+    db.end();
+    span.set_ok();
+    span.end();
+    tracer.flush();
+    black_box(tracer.stats());
 }
 
 /// Entry point (no C runtime, so no `main`).

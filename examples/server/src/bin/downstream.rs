@@ -1,7 +1,9 @@
 //! The downstream service of the two-service example: `GET /rank` continues the trace
 //! the gateway propagated (traceparent, tracestate, baggage) and answers.
 //!
-//!     OTEL_SERVICE_NAME=ranker cargo run -p picotrace-examples --bin downstream -- --port 8081 --requests 1
+//! ```sh
+//! OTEL_SERVICE_NAME=ranker cargo run -p picotrace-examples --bin downstream -- --port 8081 --requests 1
+//! ```
 
 use picotrace::{semconv, Baggage, TraceContext};
 use picotrace_examples::{arg, TinyHttpHeaders};

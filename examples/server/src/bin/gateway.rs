@@ -2,8 +2,10 @@
 //! calls the downstream service over HTTP with the context in `traceparent`,
 //! `tracestate` and `baggage`, and answers.
 //!
-//!     OTEL_SERVICE_NAME=gateway cargo run -p picotrace-examples --bin gateway -- \
-//!         --port 8080 --downstream http://127.0.0.1:8081 --requests 1
+//! ```sh
+//! OTEL_SERVICE_NAME=gateway cargo run -p picotrace-examples --bin gateway -- \
+//!     --port 8080 --downstream http://127.0.0.1:8081 --requests 1
+//! ```
 
 use std::collections::HashMap;
 

@@ -4,7 +4,9 @@
 //! (for example `http://localhost:4318`), exports it over OTLP/HTTP instead; every other
 //! `OTEL_*` variable works as the OpenTelemetry specification says.
 //!
-//!     cargo run -p picotrace-examples --bin quickstart
+//! ```sh
+//! cargo run -p picotrace-examples --bin quickstart
+//! ```
 
 use picotrace::{semconv, Baggage, TraceContext};
 use picotrace_std::env::TracesExporter;
