@@ -24,7 +24,9 @@
 //! Every span handed to the exporter ends in exactly one counter of [`BatchStats`]:
 //! `produced == exported + rejected + failed + dropped_queue_full + dropped_too_large +
 //! dropped_shutdown + in_flight()`, and `in_flight()` is 0 after [`BatchExporter::flush`]
-//! returns `Ok`.
+//! returns `Ok`. Spans dropped on the application thread are also reported to the
+//! calling tracer (`picotrace::ExportError::Partial`), or as [`ExportError::QueueFull`] /
+//! [`ExportError::Shutdown`] by [`BatchExporter::try_export`].
 //!
 //! ```no_run
 //! use picotrace_std::{BatchConfig, BatchExporter, OtlpHttpExporter};
@@ -49,6 +51,7 @@ use picotrace::{InstrumentationScope, Resource, SpanBatch, SpanExporter};
 
 use crate::error::ExportError;
 use crate::otlp_http::{ExportOutcome, OtlpHttpExporter, Protocol};
+use crate::retry::instant_after;
 
 /// Sends encoded OTLP requests: what the batch worker calls. Implemented by
 /// [`OtlpHttpExporter`]; tests implement it to script failures.
@@ -110,7 +113,8 @@ impl Transport for Arc<OtlpHttpExporter> {
 /// Batching limits and timing; defaults are OpenTelemetry's.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BatchConfig {
-    /// Spans the queue holds at most (`OTEL_BSP_MAX_QUEUE_SIZE`, 2048).
+    /// Spans the queue holds at most (`OTEL_BSP_MAX_QUEUE_SIZE`, 2048; at most
+    /// [`BatchConfig::MAX_QUEUE_SIZE`]).
     pub max_queue_size: usize,
     /// Spans per request at most (`OTEL_BSP_MAX_EXPORT_BATCH_SIZE`, 512); also the
     /// queue length that wakes the worker early.
@@ -143,6 +147,13 @@ impl BatchConfig {
         span_buffer_capacity: 512,
         max_request_size: 1024 * 1024,
     };
+
+    /// The largest queue accepted (2^20 spans): the pool is allocated up front, so
+    /// larger values are cut to this.
+    pub const MAX_QUEUE_SIZE: usize = 1 << 20;
+
+    /// The largest request body accepted (64 MiB, a common collector limit).
+    pub const MAX_REQUEST_SIZE: usize = 64 * 1024 * 1024;
 
     /// Sets the queue capacity (at least 1).
     #[must_use]
@@ -195,13 +206,17 @@ impl BatchConfig {
 
     /// Returns the number of pooled span buffers: the queue plus one batch in flight.
     pub fn pool_size(&self) -> usize {
-        self.max_queue_size + self.max_export_batch_size
+        let c = self.normalized();
+        c.max_queue_size + c.max_export_batch_size
     }
 
     /// Clamps the batch size to the queue size, as the spec requires.
     fn normalized(mut self) -> Self {
-        self.max_queue_size = self.max_queue_size.max(1);
+        self.max_queue_size = self.max_queue_size.clamp(1, Self::MAX_QUEUE_SIZE);
         self.max_export_batch_size = self.max_export_batch_size.clamp(1, self.max_queue_size);
+        self.max_request_size = self.max_request_size.clamp(1024, Self::MAX_REQUEST_SIZE);
+        self.max_span_size = self.max_span_size.min(self.max_request_size);
+        self.span_buffer_capacity = self.span_buffer_capacity.min(self.max_span_size);
         self
     }
 }
@@ -330,6 +345,20 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while holding these locks cannot leave their data inconsistent (plain
     // pushes and pops), so a poisoned lock is used as is.
     m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Spans of one `export` call that were not queued, by cause.
+#[derive(Clone, Copy, Debug, Default)]
+struct Dropped {
+    queue_full: usize,
+    too_large: usize,
+    shutdown: usize,
+}
+
+impl Dropped {
+    fn total(self) -> usize {
+        self.queue_full + self.too_large + self.shutdown
+    }
 }
 
 /// Spans encoded per round on an application thread (buffers live on the stack).
@@ -520,19 +549,40 @@ impl BatchExporter {
         self.handle.shared.shutdown.load(Ordering::SeqCst)
     }
 
-    /// Encodes and queues the spans of `batch`; returns how many were dropped.
-    fn enqueue(&self, batch: &SpanBatch<'_>) -> usize {
+    /// Queues the spans of `batch` like [`SpanExporter::export`], from a shared
+    /// reference, and says why spans were lost.
+    ///
+    /// # Errors
+    /// [`ExportError::Shutdown`] when spans were dropped because the exporter is shut
+    /// down, else [`ExportError::QueueFull`] when some did not fit in the queue. Spans
+    /// too large to encode are only counted (`dropped_too_large`).
+    pub fn try_export(&self, batch: &SpanBatch<'_>) -> Result<(), ExportError> {
+        let dropped = self.enqueue(batch);
+        if dropped.shutdown > 0 {
+            Err(ExportError::Shutdown)
+        } else if dropped.queue_full > 0 {
+            Err(ExportError::QueueFull)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Encodes and queues the spans of `batch`; returns what was dropped.
+    fn enqueue(&self, batch: &SpanBatch<'_>) -> Dropped {
         let shared = &*self.handle.shared;
         let n = batch.len();
         if shared.shutdown.load(Ordering::SeqCst) {
             let readable = batch.iter().count();
             add(&shared.counters.produced, readable);
             add(&shared.counters.dropped_shutdown, readable);
-            return n;
+            return Dropped {
+                shutdown: n,
+                ..Dropped::default()
+            };
         }
         let protocol = shared.protocol;
         let config = &shared.config;
-        let mut dropped = 0;
+        let mut dropped = Dropped::default();
         let mut spans = batch.iter();
         let mut remaining = n;
         while remaining > 0 {
@@ -555,13 +605,13 @@ impl BatchExporter {
                 add(&shared.counters.produced, 1);
                 let Some(buf) = bufs[i].as_mut() else {
                     add(&shared.counters.dropped_queue_full, 1);
-                    dropped += 1;
+                    dropped.queue_full += 1;
                     continue;
                 };
                 let len = protocol.span_len(&span);
                 if len > config.max_span_size {
                     add(&shared.counters.dropped_too_large, 1);
-                    dropped += 1;
+                    dropped.too_large += 1;
                     continue;
                 }
                 buf.bytes.clear();
@@ -576,7 +626,7 @@ impl BatchExporter {
                     }
                     Err(_) => {
                         add(&shared.counters.dropped_too_large, 1);
-                        dropped += 1;
+                        dropped.too_large += 1;
                     }
                 }
             }
@@ -587,7 +637,7 @@ impl BatchExporter {
                     for (slot, ok) in bufs.iter().zip(&mut encoded) {
                         if slot.is_some() && *ok {
                             add(&shared.counters.dropped_shutdown, 1);
-                            dropped += 1;
+                            dropped.shutdown += 1;
                             *ok = false;
                         }
                     }
@@ -599,7 +649,7 @@ impl BatchExporter {
                         }
                         if q.spans.len() >= config.max_queue_size {
                             add(&shared.counters.dropped_queue_full, 1);
-                            dropped += 1;
+                            dropped.queue_full += 1;
                             *ok = false;
                         } else if let Some(buf) = slot.take() {
                             q.spans.push_back(buf);
@@ -632,7 +682,7 @@ impl BatchExporter {
 impl Handle {
     fn flush(&self) -> Result<(), ExportError> {
         let shared = &*self.shared;
-        let deadline = Instant::now() + shared.config.export_timeout;
+        let deadline = instant_after(shared.config.export_timeout);
         let mut q = lock(&shared.queue);
         let target = q.enqueued;
         if q.completed >= target {
@@ -663,7 +713,7 @@ impl Handle {
         }
         // The worker drains the queue (each batch within the export timeout), then
         // exits; wait for that at most one export timeout plus the batch in flight.
-        let deadline = Instant::now() + shared.config.export_timeout;
+        let deadline = instant_after(shared.config.export_timeout);
         let mut q = lock(&shared.queue);
         q.shutdown = true;
         shared.work.notify_one();
@@ -695,7 +745,7 @@ impl SpanExporter for BatchExporter {
         if batch.is_empty() {
             return Ok(());
         }
-        match self.enqueue(batch) {
+        match self.enqueue(batch).total() {
             0 => Ok(()),
             n if n >= batch.len() => Err(picotrace::ExportError::Failed),
             dropped => Err(picotrace::ExportError::Partial { dropped }),
@@ -717,7 +767,7 @@ impl Worker {
     fn run(mut self) {
         let shared = Arc::clone(&self.shared);
         let config = shared.config;
-        let mut next_send = Instant::now() + config.scheduled_delay;
+        let mut next_send = instant_after(config.scheduled_delay);
         loop {
             let mut q = lock(&shared.queue);
             loop {
@@ -741,7 +791,7 @@ impl Worker {
                     // no span waits longer than the delay and none much less.
                     q = shared.work.wait(q).unwrap_or_else(|e| e.into_inner());
                     if !q.spans.is_empty() {
-                        next_send = Instant::now() + config.scheduled_delay;
+                        next_send = instant_after(config.scheduled_delay);
                     }
                 } else {
                     let left = next_send.saturating_duration_since(now);
@@ -756,7 +806,7 @@ impl Worker {
             drop(q);
 
             let n = self.batch.len();
-            self.send_batch(Instant::now() + config.export_timeout);
+            self.send_batch(instant_after(config.export_timeout));
             {
                 let mut pool = lock(&shared.pool);
                 pool.extend(self.batch.drain(..));
@@ -765,7 +815,7 @@ impl Worker {
             q.completed += n as u64;
             shared.done.notify_all();
             drop(q);
-            next_send = Instant::now() + config.scheduled_delay;
+            next_send = instant_after(config.scheduled_delay);
         }
     }
 

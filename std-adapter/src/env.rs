@@ -719,9 +719,21 @@ impl Reader<'_> {
         c.export_timeout = self
             .millis("OTEL_BSP_EXPORT_TIMEOUT", 1)
             .unwrap_or(d.export_timeout);
-        c.max_queue_size = self
-            .integer("OTEL_BSP_MAX_QUEUE_SIZE", 1, "spans")
-            .map_or(d.max_queue_size, to_usize);
+        const QUEUE: &str = "OTEL_BSP_MAX_QUEUE_SIZE";
+        c.max_queue_size = match self.integer(QUEUE, 1, "spans").map(to_usize) {
+            Some(n) if n > BatchConfig::MAX_QUEUE_SIZE => {
+                let v = n.to_string();
+                let max = BatchConfig::MAX_QUEUE_SIZE;
+                self.warn(
+                    QUEUE,
+                    &v,
+                    format!("larger than {max} (buffers are preallocated); using {max}"),
+                );
+                max
+            }
+            Some(n) => n,
+            None => d.max_queue_size,
+        };
         const BATCH: &str = "OTEL_BSP_MAX_EXPORT_BATCH_SIZE";
         let batch = self.integer(BATCH, 1, "spans").map(to_usize);
         c.max_export_batch_size = match batch {
@@ -1054,6 +1066,24 @@ mod tests {
         // A small queue clamps the default batch size.
         let e = env(&[("OTEL_BSP_MAX_QUEUE_SIZE", "100")]);
         assert_eq!(e.batch.max_export_batch_size, 100);
+        // A queue too large to preallocate is capped, with a warning.
+        let e = env(&[("OTEL_BSP_MAX_QUEUE_SIZE", "99999999999999")]);
+        assert_eq!(e.batch.max_queue_size, BatchConfig::MAX_QUEUE_SIZE);
+        assert_eq!(warned(&e), ["OTEL_BSP_MAX_QUEUE_SIZE"]);
+    }
+
+    #[test]
+    fn huge_durations_do_not_overflow() {
+        let e = env(&[
+            ("OTEL_BSP_SCHEDULE_DELAY", "18446744073709551615"),
+            ("OTEL_BSP_EXPORT_TIMEOUT", "18446744073709551615"),
+            ("OTEL_EXPORTER_OTLP_TIMEOUT", "18446744073709551615"),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:9"),
+        ]);
+        assert!(e.warnings.is_empty());
+        let x = e.shared_exporter().unwrap();
+        x.flush().unwrap();
+        x.shutdown().unwrap();
     }
 
     #[test]

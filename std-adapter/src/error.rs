@@ -54,13 +54,19 @@ pub enum ExportError {
         /// How many requests were sent.
         attempts: u32,
     },
-    /// The spans could not be encoded into the request buffer (a span larger than the
-    /// maximum request size). Happens before anything is sent; not retried.
+    /// Spans could not be encoded into the caller's buffer: what `?` makes of an
+    /// [`EncodeError`] when encoding by hand with [`crate::Protocol::encode_request`]
+    /// before [`crate::OtlpHttpExporter::send`]. (The exporters themselves skip and
+    /// count a span too large for a request instead of failing its batch.) Not
+    /// retried.
     Encode(EncodeError),
     /// The batch exporter's queue (or its buffer pool) was full, so spans were dropped
-    /// at the application thread without waiting. Counted in `BatchStats`.
+    /// on the application thread instead of waiting: returned by
+    /// [`crate::BatchExporter::try_export`], and always counted in `BatchStats`.
     QueueFull,
-    /// The exporter was shut down; later spans are dropped and counted.
+    /// The exporter was shut down; later spans are dropped and counted. Returned by
+    /// [`crate::BatchExporter::try_export`], and by `flush` when the worker stopped with
+    /// spans left.
     Shutdown,
     /// The HTTP client failed in a way that retrying will not fix: a protocol
     /// violation by the server, a TLS error, a redirect. Not retried.

@@ -72,6 +72,6 @@ pub use otlp_http::{
 };
 pub use retry::RetryPolicy;
 pub use tracer::{
-    global, tracer, SharedExporter, StdArena, StdSpan, StdTracer, ThreadExporter, TracerProvider,
-    TracerProviderBuilder,
+    global, tracer, HeapArena, SharedExporter, StdArena, StdSpan, StdTracer, ThreadExporter,
+    TracerProvider, TracerProviderBuilder,
 };

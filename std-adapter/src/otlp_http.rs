@@ -44,7 +44,7 @@ use picotrace::wire::otlp::{json, proto, EncodeError, Encoded};
 use picotrace::{InstrumentationScope, Resource, SpanBatch, SpanData, SpanExporter};
 
 use crate::error::ExportError;
-use crate::retry::{parse_retry_after, RetryPolicy};
+use crate::retry::{instant_after, parse_retry_after, RetryPolicy, MAX_DURATION};
 
 /// The default base endpoint (`OTEL_EXPORTER_OTLP_ENDPOINT`).
 pub const DEFAULT_ENDPOINT: &str = "http://localhost:4318";
@@ -285,7 +285,7 @@ impl OtlpHttpExporterBuilder {
     /// Sets the timeout of one request: connect, send and response (default 10 s).
     #[must_use]
     pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
+        self.timeout = timeout.min(MAX_DURATION);
         self
     }
 
@@ -303,12 +303,12 @@ impl OtlpHttpExporterBuilder {
         self
     }
 
-    /// Sets the largest request body before compression (default 4 MiB); larger
-    /// batches are split into several requests. This is also the size of the encoding
+    /// Sets the largest request body before compression (default 4 MiB, between 1 KiB
+    /// and 64 MiB); larger batches are split into several requests. This is also the size of the encoding
     /// buffer the exporter keeps.
     #[must_use]
     pub fn max_request_size(mut self, bytes: usize) -> Self {
-        self.max_request_size = bytes.max(1024);
+        self.max_request_size = bytes.clamp(1024, crate::batch::BatchConfig::MAX_REQUEST_SIZE);
         self
     }
 
@@ -615,7 +615,7 @@ impl OtlpHttpExporter {
             let delay = self
                 .retry
                 .delay(attempts - 1, failed.retry_after, self.next_random());
-            if deadline.is_some_and(|d| Instant::now() + delay >= d) {
+            if deadline.is_some_and(|d| instant_after(delay) >= d) {
                 // The wait would outlast the deadline: give up now, not after it.
                 return Err(exhausted(failed.error, attempts));
             }

@@ -109,10 +109,11 @@ impl RetryPolicy {
     /// (capped at `max_retry_after`) when it sent one, else the backoff plus jitter
     /// drawn from `random` (any `u64`; tests pass fixed values).
     pub fn delay(&self, retry: u32, retry_after: Option<Duration>, random: u64) -> Duration {
-        match retry_after {
+        let d = match retry_after {
             Some(asked) => asked.min(self.max_retry_after),
             None => self.backoff(retry).saturating_add(self.jitter_for(random)),
-        }
+        };
+        d.min(MAX_DURATION)
     }
 }
 
@@ -120,6 +121,17 @@ impl Default for RetryPolicy {
     fn default() -> Self {
         Self::DEFAULT
     }
+}
+
+/// The longest wait or timeout this crate uses (one year): longer configured durations
+/// (`OTEL_BSP_SCHEDULE_DELAY=99999999999999`) are cut to it, so that adding them to
+/// the current instant cannot overflow.
+pub const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// Returns `now + d`, with `d` cut to [`MAX_DURATION`].
+pub(crate) fn instant_after(d: Duration) -> std::time::Instant {
+    let now = std::time::Instant::now();
+    now.checked_add(d.min(MAX_DURATION)).unwrap_or(now)
 }
 
 /// Returns `true` for the HTTP statuses OTLP says to retry: 429, 502, 503 and 504.

@@ -7,7 +7,9 @@
 //!   thread that traces keeps one arena of [`StdArena`] (64 spans, about 100 KiB) for
 //!   the rest of the process, even after the thread ends. Pools of long-lived worker
 //!   threads (the usual server) pay this once per thread; a program that spawns
-//!   thousands of short-lived tracing threads should not use this module.
+//!   thousands of short-lived tracing threads should not use this module. (The arena
+//!   lives on the heap, [`HeapArena`]; in debug builds it passes through the stack
+//!   once, so a thread's first span needs about 256 KiB of stack.)
 //! - A thread's tracer exports every [`DEFAULT_THREAD_BATCH_SIZE`] ended spans, when a
 //!   span ends [`DEFAULT_THREAD_EXPORT_INTERVAL`] after the last export, on
 //!   [`TracerProvider::flush`] (calling thread only), and when the thread exits (its
@@ -42,8 +44,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
+use picotrace::span::arena::SlotAccess;
 use picotrace::{
-    LocalLock, Span, SpanArena, SpanBatch, SpanExporter, Tracer, TracerConfig, TracerStats,
+    LocalLock, Span, SpanArena, SpanBatch, SpanData, SpanExporter, SpanStorage, Tracer,
+    TracerConfig, TracerStats,
 };
 
 use crate::batch::BatchExporter;
@@ -56,7 +60,67 @@ use crate::error::ExportError;
 pub type StdArena = SpanArena<64>;
 
 /// A thread's tracer, as [`TracerProvider::tracer`] returns it.
-pub type StdTracer = Tracer<StdArena, SystemClock, ThreadExporter, LocalLock>;
+pub type StdTracer = Tracer<HeapArena, SystemClock, ThreadExporter, LocalLock>;
+
+/// A [`StdArena`] on the heap, so that a thread's tracer is small and creating it
+/// takes little stack (the arena itself is about 100 KiB).
+pub struct HeapArena(Box<StdArena>);
+
+impl HeapArena {
+    /// Allocates an empty arena.
+    pub fn new() -> Self {
+        Self(Box::new(StdArena::new()))
+    }
+}
+
+impl Default for HeapArena {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for HeapArena {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HeapArena")
+            .field("capacity", &self.0.capacity())
+            .field("in_use", &self.0.in_use())
+            .finish()
+    }
+}
+
+impl SpanStorage for HeapArena {
+    fn capacity(&self) -> usize {
+        self.0.capacity()
+    }
+    fn in_use(&self) -> usize {
+        self.0.in_use()
+    }
+    fn ended_len(&self) -> usize {
+        self.0.ended_len()
+    }
+    fn ended(&self, i: usize) -> Option<SpanData<'_>> {
+        self.0.ended(i)
+    }
+    fn release_ended(&mut self, n: usize) {
+        self.0.release_ended(n);
+    }
+    #[inline]
+    fn claim(&mut self) -> Option<u16> {
+        self.0.claim()
+    }
+    #[inline]
+    fn slot(&mut self, slot: u16) -> Option<&mut dyn SlotAccess> {
+        self.0.slot(slot)
+    }
+    #[inline]
+    fn slot_data(&self, slot: u16) -> Option<SpanData<'_>> {
+        self.0.slot_data(slot)
+    }
+    #[inline]
+    fn mark_ended(&mut self, slot: u16) {
+        self.0.mark_ended(slot);
+    }
+}
 
 /// A span of a [`StdTracer`].
 pub type StdSpan = Span<'static>;
@@ -368,7 +432,7 @@ impl TracerProvider {
         };
         Box::leak(Box::new(Tracer::new(
             self.config,
-            StdArena::new(),
+            HeapArena::new(),
             SystemClock::new(),
             id_generator(),
             exporter,
@@ -516,6 +580,20 @@ mod tests {
         let s = p.stats();
         assert_eq!((s.spans_exported, s.spans_export_failed), (1, 1));
         p.shutdown().unwrap();
+    }
+
+    #[test]
+    fn a_thread_with_a_small_stack_can_trace() {
+        // The ~100 KiB arena passes through the stack once before it is boxed.
+        let p = Arc::new(TracerProvider::builder().build());
+        let q = Arc::clone(&p);
+        std::thread::Builder::new()
+            .stack_size(256 * 1024)
+            .spawn(move || q.tracer().start_span("x").end())
+            .unwrap()
+            .join()
+            .unwrap();
+        assert_eq!(p.stats().spans_exported, 1);
     }
 
     #[test]

@@ -453,3 +453,49 @@ fn end_stays_fast_while_the_collector_is_slow() {
     assert_eq!(s.produced, 3000);
     assert_eq!(spans_in(&server) as u64, s.exported);
 }
+
+/// Calls `try_export` and keeps the errors.
+struct TryExport(BatchExporter, Arc<Mutex<Vec<String>>>);
+
+impl SpanExporter for TryExport {
+    fn export(&mut self, batch: &picotrace::SpanBatch<'_>) -> Result<(), picotrace::ExportError> {
+        if let Err(e) = self.0.try_export(batch) {
+            self.1.lock().unwrap().push(format!("{e:?}"));
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn try_export_names_queue_full_and_shutdown() {
+    let fake = Fake::with_delay(Duration::from_millis(50));
+    // A queue of 2 and batches of 2: a pool of 4 buffers.
+    let exporter = batch(
+        &fake,
+        BatchConfig::default()
+            .with_max_queue_size(2)
+            .with_max_export_batch_size(2),
+    );
+    let errors = Arc::new(Mutex::new(Vec::new()));
+    let tracer = picotrace::Tracer::new(
+        TracerConfig::new("try-export"),
+        picotrace::SpanArena::<8>::new(),
+        picotrace_std::SystemClock::new(),
+        picotrace_std::id_generator(),
+        TryExport(exporter.clone(), Arc::clone(&errors)),
+    );
+    for _ in 0..5 {
+        tracer.start_span("x").end();
+    }
+    tracer.flush();
+    exporter.shutdown().unwrap();
+    tracer.start_span("late").end();
+    tracer.flush();
+    assert_eq!(*errors.lock().unwrap(), ["QueueFull", "Shutdown"]);
+    let s = exporter.stats();
+    assert_eq!(
+        (s.exported, s.dropped_queue_full, s.dropped_shutdown),
+        (2, 3, 1)
+    );
+    assert_balanced(&s);
+}

@@ -38,7 +38,7 @@ fn retries_429_and_503_honouring_retry_after_capped() {
     let server = Server::start();
     server.script([
         Reply::status(429).header("Retry-After", "1"),
-        // Asks for two minutes: capped at the policy's 2 s... by a policy of 300 ms below.
+        // Asks for two minutes: capped (at 300 ms by the policy below).
         Reply::status(503).header("Retry-After", "120"),
         // An HTTP-date in the past means "retry now" (no 80 ms backoff either).
         Reply::status(503).header("Retry-After", "Sun, 06 Nov 1994 08:49:37 GMT"),
