@@ -140,7 +140,7 @@ impl<
     }
 
     fn ended(&self, i: usize) -> Option<SpanData<'_>> {
-        let slot = *self.ended.iter().nth(i)?;
+        let slot = *self.ended.get(i)?;
         self.slot_data(slot)
     }
 
@@ -187,6 +187,42 @@ impl<
         self.active = self.active.saturating_sub(1);
         // `ended` has room for every slot, so this cannot fail.
         let _ = self.ended.push_back(slot);
+    }
+}
+
+/// A borrowed arena: lets a tracer use an arena that lives elsewhere (a `static`, a
+/// `Box`), so a large arena is never moved through the stack.
+impl<S: SpanStorage + ?Sized> SpanStorage for &mut S {
+    fn capacity(&self) -> usize {
+        (**self).capacity()
+    }
+    fn in_use(&self) -> usize {
+        (**self).in_use()
+    }
+    fn ended_len(&self) -> usize {
+        (**self).ended_len()
+    }
+    fn ended(&self, i: usize) -> Option<SpanData<'_>> {
+        (**self).ended(i)
+    }
+    fn release_ended(&mut self, n: usize) {
+        (**self).release_ended(n)
+    }
+    #[inline]
+    fn claim(&mut self) -> Option<u16> {
+        (**self).claim()
+    }
+    #[inline]
+    fn slot(&mut self, slot: u16) -> Option<&mut dyn SlotAccess> {
+        (**self).slot(slot)
+    }
+    #[inline]
+    fn slot_data(&self, slot: u16) -> Option<SpanData<'_>> {
+        (**self).slot_data(slot)
+    }
+    #[inline]
+    fn mark_ended(&mut self, slot: u16) {
+        (**self).mark_ended(slot)
     }
 }
 

@@ -441,17 +441,9 @@ fn write_span_row<W: Write + ?Sized>(
     w.write_char('\n')?;
 
     for event in span.events() {
-        write_spaces(2 * depth + 2, w)?;
-        let mut width = 2 * depth + 2 + write_clean(event.name(), w)?;
-        let message = event
-            .attributes()
-            .find(|(k, _)| *k == crate::semconv::EXCEPTION_MESSAGE);
-        if let Some((_, AttributeValue::Str(message))) = message {
-            w.write_char(' ')?;
-            width += 1 + write_quoted(message, w)?;
-        }
-        // Under the name, kind and duration columns, then the bar with the marker.
-        write_spaces(NAME_WIDTH.saturating_sub(width) + 1 + 8 + 1 + 10, w)?;
+        // The marker under the bar first, the label after it: a long label cannot push
+        // the time line out of its column.
+        write_spaces(NAME_WIDTH + 1 + 8 + 1 + 10, w)?;
         w.write_str(" |")?;
         let at = scale
             .cell(event.time().as_unix_nanos(), false)
@@ -459,7 +451,16 @@ fn write_span_row<W: Write + ?Sized>(
         for cell in 0..BAR_WIDTH {
             w.write_char(if cell == at { '^' } else { ' ' })?;
         }
-        w.write_str("|\n")?;
+        w.write_str("| ")?;
+        write_clean(event.name(), w)?;
+        let message = event
+            .attributes()
+            .find(|(k, _)| *k == crate::semconv::EXCEPTION_MESSAGE);
+        if let Some((_, AttributeValue::Str(message))) = message {
+            w.write_char(' ')?;
+            write_quoted(message, w)?;
+        }
+        w.write_char('\n')?;
     }
     Ok(())
 }
@@ -742,7 +743,7 @@ mod tests {
         "trace 0e0e0e0e0e0e0e0e8a8a8a8a8a8a8a8a  (3 spans, 15.2 ms)\n",
         "GET /users                     SERVER      15.2 ms |████████████████████████████████|\n",
         "  query_database               CLIENT       9.8 ms |  █████████████████████         | ERROR \"timeout\"\n",
-        "    exception \"timed out\"                          |       ^                        |\n",
+        "                                                   |       ^                        | exception \"timed out\"\n",
         "  render                       INTERNAL     3.0 ms |                       ███████  |\n",
     );
 }
