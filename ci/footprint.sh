@@ -193,6 +193,19 @@ for line in sys.stdin:
 ' "$SYMBOLS"
 }
 
+# The largest stack frames (from each function's `sub sp, #N` prologue): where the RAM
+# beyond the arena goes.
+stack_frames() {
+    local elf="$1"
+    echo "| frame bytes | function |"
+    echo "| ---: | --- |"
+    arm-none-eabi-objdump -d -C --no-show-raw-insn "$elf" |
+        awk '/^[0-9a-f]+ <.*>:$/ { fn = substr($0, index($0, "<") + 1); sub(/>:$/, "", fn) }
+             /sub(\.w|w)?[ \t]+sp, / { if (match($0, /#[0-9]+/)) print substr($0, RSTART + 1, RLENGTH - 1) "\t" fn }' |
+        sort -rn | head -n 8 | sed -E 's/Tracer<[^ ]*(, [^ ]*)*> as/Tracer<…> as/; s/picotrace:://g' |
+        awk -F'\t' '{ printf "| %d | `%s` |\n", $1, substr($2, 1, 140) }'
+}
+
 echo "Reproduce: \`bash ci/footprint.sh\` (after \`bash ci/install.sh firmware\`)."
 echo "rustc: $("$DEBIAN_RUSTC" --version); profile: opt-level \"s\", lto = true, codegen-units = 1, panic = \"abort\"."
 for target in "${TARGETS[@]}"; do
@@ -208,3 +221,7 @@ echo
 echo "### Largest symbols of footprint_otlp ($main_target)"
 echo
 top_symbols "$TARGET_DIR/$main_target/release/footprint_otlp"
+echo
+echo "### Largest stack frames of footprint_otlp ($main_target)"
+echo
+stack_frames "$TARGET_DIR/$main_target/release/footprint_otlp"
