@@ -379,9 +379,14 @@ where
                 flags: flags.with_sampled(result.decision.is_sampled()),
                 is_remote: false,
             };
-            if !result.decision.is_recording() {
+            let recording = result.decision.is_recording();
+            if !recording {
                 state.stats.spans_sampled_out += 1;
-                return Err(context);
+                // A dropped span must still pass its tracestate on; only then does it
+                // take a slot (unrecorded, never exported), and only if one is free.
+                if parent_state.is_empty() {
+                    return Err(context);
+                }
             }
             let updated;
             let trace_state = match result.threshold {
@@ -401,6 +406,7 @@ where
             };
             let slot = match state.arena.claim() {
                 Some(slot) => slot,
+                None if !recording => return Err(context),
                 None => {
                     // Full: make room by exporting what has ended, then try once more.
                     self.export_ended(state);
@@ -426,19 +432,24 @@ where
                     name: params.name,
                     start: now,
                     trace_state,
+                    recording,
                 },
                 &self.limits,
             );
+            if !recording {
+                return Ok((slot, context, false));
+            }
             for kv in params.attributes {
                 record.set_attribute(kv.key, None, &kv.value, &self.limits);
             }
             for (linked, attributes) in params.links {
                 record.add_link(*linked, "", attributes, &self.limits);
             }
-            Ok((slot, context))
+            Ok((slot, context, true))
         });
         match started {
-            Some(Ok((slot, context))) => Span::recording(self, slot, context),
+            Some(Ok((slot, context, true))) => Span::recording(self, slot, context),
+            Some(Ok((slot, context, false))) => Span::holding_trace_state(self, slot, context),
             Some(Err(context)) => Span::non_recording(context),
             // Re-entered (a clock or exporter called the tracer): count nothing we
             // cannot reach, and keep the trace going without recording.
@@ -478,7 +489,10 @@ where
         let _ = L::with(&self.state, |state| {
             if let Some(access) = state.arena.slot(slot) {
                 let mut record = access.writer();
-                if record.header.live && record.header.context.span_id == cx.span_id {
+                if record.header.live
+                    && record.header.recording
+                    && record.header.context.span_id == cx.span_id
+                {
                     f(&mut record, &self.limits);
                 }
             }
@@ -497,6 +511,10 @@ where
                 return;
             }
             record.end(now);
+            if !record.header.recording {
+                state.arena.release(slot);
+                return;
+            }
             state.arena.mark_ended(slot);
             let by_count =
                 self.export_batch_size > 0 && state.arena.ended_len() >= self.export_batch_size;

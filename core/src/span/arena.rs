@@ -36,6 +36,8 @@ pub trait SpanStorage {
     fn slot_data(&self, slot: u16) -> Option<SpanData<'_>>;
     #[doc(hidden)]
     fn mark_ended(&mut self, slot: u16);
+    #[doc(hidden)]
+    fn release(&mut self, slot: u16);
 }
 
 /// Gives the tracer a writer for one slot, whatever its capacities.
@@ -188,6 +190,13 @@ impl<
         // `ended` has room for every slot, so this cannot fail.
         let _ = self.ended.push_back(slot);
     }
+
+    #[inline]
+    fn release(&mut self, slot: u16) {
+        self.active = self.active.saturating_sub(1);
+        // `free` has room for every slot, so this cannot fail.
+        let _ = self.free.push(slot);
+    }
 }
 
 /// A borrowed arena: lets a tracer use an arena that lives elsewhere (a `static`, a
@@ -223,6 +232,10 @@ impl<S: SpanStorage + ?Sized> SpanStorage for &mut S {
     #[inline]
     fn mark_ended(&mut self, slot: u16) {
         (**self).mark_ended(slot)
+    }
+    #[inline]
+    fn release(&mut self, slot: u16) {
+        (**self).release(slot)
     }
 }
 

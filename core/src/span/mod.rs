@@ -164,6 +164,7 @@ pub struct Span<'t> {
     recorder: Option<&'t dyn Recorder>,
     slot: u16,
     context: SpanContext,
+    recording: bool,
 }
 
 impl core::fmt::Debug for Span<'_> {
@@ -182,6 +183,22 @@ impl<'t> Span<'t> {
             recorder: Some(recorder),
             slot,
             context,
+            recording: true,
+        }
+    }
+
+    /// A sampled-out span that keeps a slot only so its tracestate propagates.
+    #[doc(hidden)]
+    pub fn holding_trace_state(
+        recorder: &'t dyn Recorder,
+        slot: u16,
+        context: SpanContext,
+    ) -> Self {
+        Self {
+            recorder: Some(recorder),
+            slot,
+            context,
+            recording: false,
         }
     }
 
@@ -203,13 +220,14 @@ impl<'t> Span<'t> {
             recorder: None,
             slot: 0,
             context,
+            recording: false,
         }
     }
 
     /// Returns `true` when this span's data is being recorded.
     #[inline]
     pub fn is_recording(&self) -> bool {
-        self.recorder.is_some()
+        self.recording
     }
 
     /// Returns the span's context: trace id, span id, flags.
@@ -229,7 +247,7 @@ impl<'t> Span<'t> {
 
     #[inline]
     fn update(&self, mut f: impl FnMut(&mut RecordMut<'_>, &SpanLimits)) {
-        if let Some(r) = self.recorder {
+        if let (true, Some(r)) = (self.recording, self.recorder) {
             r.update(self.slot, &self.context, &mut f);
         }
     }
@@ -258,7 +276,7 @@ impl<'t> Span<'t> {
 
     /// Adds an event with attributes, timed now.
     pub fn add_event_with_attributes(&self, name: &str, attributes: &[KeyValue<'_>]) {
-        if let Some(r) = self.recorder {
+        if let (true, Some(r)) = (self.recording, self.recorder) {
             let now = r.now();
             self.add_event_at(name, now, attributes);
         }

@@ -131,6 +131,8 @@ pub(crate) struct Header {
     pub(crate) truncated: u32,
     /// Set while the span runs; cleared by `end`.
     pub(crate) live: bool,
+    /// `false` for a sampled-out span that holds a slot only to propagate its tracestate.
+    pub(crate) recording: bool,
 }
 
 impl Header {
@@ -150,6 +152,7 @@ impl Header {
         dropped_links: 0,
         truncated: 0,
         live: false,
+        recording: false,
     };
 }
 
@@ -226,6 +229,7 @@ pub(crate) struct NewRecord<'a> {
     pub name: &'a str,
     pub start: Timestamp,
     pub trace_state: &'a str,
+    pub recording: bool,
 }
 
 /// Writes into one slot; every method applies the limits and counts what it drops.
@@ -254,6 +258,7 @@ impl RecordMut<'_> {
             kind: new.kind,
             start: new.start,
             live: true,
+            recording: new.recording,
             ..Header::EMPTY
         };
         // Trace state first: it is propagated, so it is worth its bytes more than a

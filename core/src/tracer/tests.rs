@@ -449,3 +449,34 @@ fn record_error_uses_type_name_and_display() {
     assert!(attrs[0].1.contains("Boom"));
     assert_eq!(attrs[1].1, "\"boom happened\"");
 }
+
+#[test]
+fn sampled_out_spans_still_propagate_the_incoming_tracestate() {
+    let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+    let t = tracer_with(TracerConfig::new("svc"), SpanArena::<1>::new(), &clock);
+    let mut incoming = TraceContext::from(SpanContext {
+        trace_id: TraceId::from_hex("4bf92f3577b34da6a3ce929d0e0e4736").unwrap(),
+        span_id: crate::SpanId::from_hex("00f067aa0ba902b7").unwrap(),
+        flags: TraceFlags::NONE, // not sampled upstream: ParentBased drops
+        is_remote: true,
+    });
+    incoming.trace_state.insert("vendor", "opaque").unwrap();
+    let server = t.start_server_span("unsampled", &incoming);
+    assert!(!server.is_recording());
+    server.set_attribute("ignored", 1);
+    let out = server.trace_context();
+    assert_eq!(out.trace_state.as_str(), "vendor=opaque");
+    assert_ne!(out.span_id(), incoming.span_id());
+    assert!(!out.is_sampled());
+    drop(server);
+    // The held slot is free again and nothing was exported.
+    let next = t.start_span("next");
+    assert!(next.is_recording());
+    drop(next);
+    let spans = exported(&t);
+    assert_eq!(
+        spans.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(),
+        ["next"]
+    );
+    assert_eq!(t.stats().spans_sampled_out, 1);
+}

@@ -694,6 +694,7 @@ mod tests {
                 name: "running",
                 start: Timestamp::from_unix_nanos(T0),
                 trace_state: "",
+                recording: true,
             },
             &crate::SpanLimits::DEFAULT,
         );

@@ -100,6 +100,7 @@ pub(crate) fn hand_span(
             name,
             start: Timestamp::from_unix_nanos(T0 + start_ms * 1_000_000),
             trace_state: "",
+            recording: true,
         },
         &SpanLimits::DEFAULT,
     );
