@@ -77,10 +77,28 @@ board_cargo_args() {
         --target-dir "$ROOT/target/firmware/$(basename "$dir")"
 }
 
+# "text N B, data N B, bss N B" of an ELF: flash code and constants, initialised RAM,
+# zeroed RAM (summed per section, so layout placeholders such as esp-hal's
+# `.rotext_dummy` do not count as code).
 size_line() {
-    local bin="$1" tool=llvm-size
-    command -v arm-none-eabi-size >/dev/null && [[ "$(file -b "$bin")" == *ARM* ]] && tool=arm-none-eabi-size
-    "$tool" "$bin" | tail -n1 | awk '{print "text " $1 " B, data " $2 " B, bss " $3 " B"}'
+    llvm-size -A "$1" | python3 -c '
+import sys
+text = data = bss = 0
+for line in sys.stdin:
+    parts = line.split()
+    if len(parts) != 3 or not parts[1].isdigit() or not parts[0].startswith("."):
+        continue
+    name, size = parts[0], int(parts[1])
+    if "dummy" in name or name.startswith((".debug", ".comment", ".ARM.attributes", ".symtab", ".strtab", ".shstrtab", ".riscv.attributes")):
+        continue
+    if name.startswith((".bss", ".noinit", ".uninit")):
+        bss += size
+    elif name.startswith(".data"):
+        data += size
+    elif name.startswith((".text", ".rodata", ".vector_table", ".boot2", ".trap", ".rwtext", ".flash", ".init", ".gnu.sgstubs")):
+        text += size
+print(f"text {text} B, data {data} B, bss {bss} B")
+'
 }
 
 step_build() {
@@ -92,8 +110,9 @@ step_build() {
         [[ -n "$target" ]] || die "$dir/.cargo/config.toml sets no build.target"
         mapfile -t args < <(board_cargo_args "$dir" "$target")
         (cd "$dir" && debian_cargo build "${args[@]}" --bins)
-        for bin in "$ROOT/target/firmware/$(basename "$dir")/$target/release/"*; do
-            [[ -f "$bin" && -x "$bin" ]] || continue
+        for bin in "$dir"/src/bin/*.rs; do
+            bin="$ROOT/target/firmware/$(basename "$dir")/$target/release/$(basename "$bin" .rs)"
+            [[ -f "$bin" ]] || die "$bin was not built"
             note "$(basename "$dir")/$(basename "$bin"): $(size_line "$bin")"
         done
     done

@@ -25,6 +25,7 @@ APT_PACKAGES=(
     lld
     qemu-system-arm
     binutils-arm-none-eabi
+    llvm        # llvm-size/llvm-nm for the RISC-V firmware (ci/firmware.sh)
 )
 RUSTUP_COMPONENTS=(rustfmt clippy)
 COLLECTOR_PACKAGES=(

@@ -213,36 +213,71 @@ impl ProbabilitySampler {
 /// clock; bursts up to one second's worth).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct RateLimiting {
-    per_second: f64,
-    tokens: f64,
+    /// The rate in spans per 1000 seconds (thousandths of a span per second).
+    milli_per_second: u64,
+    /// Credit in span-thousandths times nanoseconds: one span costs [`Self::SPAN_COST`].
+    credit: u64,
     last: Option<Timestamp>,
 }
 
 impl RateLimiting {
-    /// Creates a limiter admitting `per_second` spans per second.
+    /// What one span costs: 1000 (milli) x 10^9 (nanoseconds per second).
+    const SPAN_COST: u64 = 1_000_000_000_000;
+    /// The highest rate, so that a second's worth of credit fits a `u64`.
+    pub const MAX_PER_SECOND: u64 = 1_000_000;
+
+    /// Creates a limiter admitting `per_second` spans per second (NaN and negative
+    /// rates admit nothing; the rate is kept to a thousandth of a span per second).
     pub fn new(per_second: f64) -> Self {
-        let per_second = if per_second.is_nan() {
-            0.0
+        let milli = if per_second.is_nan() || per_second <= 0.0 {
+            0
         } else {
-            per_second.max(0.0)
+            (per_second.min(Self::MAX_PER_SECOND as f64) * 1000.0 + 0.5) as u64
         };
-        Self {
-            per_second,
-            tokens: per_second,
+        Self::per_second_milli(milli)
+    }
+
+    /// Creates a limiter admitting `milli / 1000` spans per second, without floating point
+    /// (it costs firmware no soft-float code).
+    pub const fn per_second_milli(milli: u64) -> Self {
+        let milli = if milli > Self::MAX_PER_SECOND * 1000 {
+            Self::MAX_PER_SECOND * 1000
+        } else {
+            milli
+        };
+        let mut limiter = Self {
+            milli_per_second: milli,
+            credit: 0,
             last: None,
-        }
+        };
+        limiter.credit = limiter.capacity();
+        limiter
+    }
+
+    /// The burst: one second's worth of spans, at least one span.
+    const fn capacity(&self) -> u64 {
+        let per_second = if self.milli_per_second < 1000 {
+            1000
+        } else {
+            self.milli_per_second
+        };
+        per_second * 1_000_000_000
     }
 
     fn sample(&mut self, now: Timestamp) -> bool {
+        if self.milli_per_second == 0 {
+            return false;
+        }
         if let Some(last) = self.last {
-            let elapsed = now.saturating_duration_since(last).as_secs_f64();
-            self.tokens = (self.tokens + elapsed * self.per_second).min(self.per_second.max(1.0));
+            let elapsed = now.as_unix_nanos().saturating_sub(last.as_unix_nanos());
+            let earned = elapsed.saturating_mul(self.milli_per_second);
+            self.credit = self.credit.saturating_add(earned).min(self.capacity());
         }
         if self.last.is_none_or(|last| now > last) {
             self.last = Some(now);
         }
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
+        if self.credit >= Self::SPAN_COST {
+            self.credit -= Self::SPAN_COST;
             true
         } else {
             false
@@ -295,7 +330,14 @@ impl fmt::Display for RootSampler {
             RootSampler::Probability(s) => {
                 write!(f, "ProbabilitySampler{{threshold={:014x}}}", s.threshold)
             }
-            RootSampler::RateLimiting(s) => write!(f, "RateLimitingSampler{{{}}}", s.per_second),
+            RootSampler::RateLimiting(s) => {
+                write!(
+                    f,
+                    "RateLimitingSampler{{{}.{:03}}}",
+                    s.milli_per_second / 1000,
+                    s.milli_per_second % 1000
+                )
+            }
             RootSampler::Custom(s) => s.describe(f),
         }
     }
@@ -654,6 +696,28 @@ mod tests {
             );
         }
         assert!(kept <= 1);
+    }
+
+    #[test]
+    fn rate_limiter_handles_fractional_and_zero_rates() {
+        let id = TraceId::from_bytes([3; 16]);
+        let t0 = Timestamp::from_unix_nanos(1_000_000_000_000);
+        let mut half = Sampler::from(Sampler::rate_limiting(0.5));
+        let kept = (0..=100u64)
+            .filter(|i| {
+                let now = t0.saturating_add(Duration::from_millis(i * 100));
+                half.should_sample(&params(None, "", id, now))
+                    .decision
+                    .is_sampled()
+            })
+            .count();
+        assert_eq!(kept, 1 + 5, "a burst of one, then one every 2 s over 10 s");
+        let mut none = Sampler::from(Sampler::rate_limiting(f64::NAN));
+        assert!(!none
+            .should_sample(&params(None, "", id, t0))
+            .decision
+            .is_sampled());
+        assert_eq!(half.to_string_buf().as_str(), "RateLimitingSampler{0.500}");
     }
 
     #[test]

@@ -120,6 +120,10 @@ impl SpanStorage for HeapArena {
     fn mark_ended(&mut self, slot: u16) {
         self.0.mark_ended(slot);
     }
+
+    fn release(&mut self, slot: u16) {
+        self.0.release(slot);
+    }
 }
 
 /// A span of a [`StdTracer`].

@@ -91,9 +91,8 @@ impl<S: FrameSink, const BUF: usize> SpanExporter for FrameExporter<S, BUF> {
             match proto::encode_request(batch.resource, batch.scope, rest.clone(), &mut self.buf) {
                 Ok(encoded) if encoded.spans > 0 => {
                     let sink = &mut self.sink;
-                    let n = frame::encode_with(&self.buf[..encoded.bytes], |chunk| {
-                        sink.write(chunk)
-                    });
+                    let n =
+                        frame::encode_with(&self.buf[..encoded.bytes], |chunk| sink.write(chunk));
                     self.stats.frames += 1;
                     self.stats.spans += encoded.spans as u32;
                     self.stats.bytes += n as u32;

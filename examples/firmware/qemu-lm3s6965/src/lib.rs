@@ -411,7 +411,11 @@ pub mod footprint {
         for &b in b"FPRT" {
             uart.write_byte(b);
         }
-        for b in (arena_bytes as u32).to_le_bytes().iter().chain(&peak.to_le_bytes()) {
+        for b in (arena_bytes as u32)
+            .to_le_bytes()
+            .iter()
+            .chain(&peak.to_le_bytes())
+        {
             uart.write_byte(*b);
         }
     }

@@ -19,8 +19,9 @@ struct RawOtlp {
 
 impl SpanExporter for RawOtlp {
     fn export(&mut self, batch: &SpanBatch<'_>) -> Result<(), ExportError> {
-        let encoded = proto::encode_request(batch.resource, batch.scope, batch.iter(), &mut self.buf)
-            .map_err(|_| ExportError::Failed)?;
+        let encoded =
+            proto::encode_request(batch.resource, batch.scope, batch.iter(), &mut self.buf)
+                .map_err(|_| ExportError::Failed)?;
         for &b in &self.buf[..encoded.bytes] {
             self.uart.write_byte(b);
         }

@@ -1,0 +1,198 @@
+//! The sensor-node demo on the nRF52840-DK: the measurement cycle of
+//! `picotrace_firmware_common::sensor_node` on the supply voltage (SAADC), spans exported
+//! as framed OTLP protobuf on UARTE0 (P0.06 = TX, P0.08 = RX: the on-board J-Link's
+//! virtual COM port, 115200 8N1), the console on RTT.
+//!
+//! | need | nRF52840 |
+//! | --- | --- |
+//! | clock | TIMER1 at 1 MHz from the 32 MHz crystal (HFXO), 32-bit, extended to 64 bits in software |
+//! | entropy | the RNG peripheral (a true random number generator, bias correction on) and FICR `DEVICEID` |
+//! | sensor | SAADC on the internal VDD channel, 12 bits, 0.6 V reference with gain 1/6 (3.6 V full scale) |
+//! | frames | UARTE0 (EasyDMA: every chunk is copied to RAM first) |
+//! | lock | `LocalLock`: one context runs the tracer |
+#![no_std]
+#![no_main]
+
+use core::cell::Cell;
+use core::fmt::Write as _;
+
+use cortex_m_rt::entry;
+use nrf52840_hal as hal;
+use panic_halt as _;
+use picotrace::{Clock, IdGenerator, KeyValue, SpanArena, Timestamp, Tracer, TracerConfig, Value};
+use picotrace_firmware_common::sensor_node::{self, Sensor, SimulatedLink, DEFAULT_TRACEPARENT};
+use picotrace_firmware_common::{FrameExporter, FrameSink, SeedMixer};
+
+use hal::gpio::Level;
+use hal::pac;
+use hal::saadc::{
+    Gain, InternalVdd, Oversample, Reference, Resistor, Resolution, SaadcConfig, Time,
+};
+use hal::timer::Periodic;
+use hal::uarte::{Baudrate, Parity, Pins};
+
+/// The nRF52840's RTC does not keep calendar time across resets; a product learns the
+/// epoch from its gateway. The demo assumes it booted at 2026-01-01T00:00:00Z.
+const BOOT_UNIX_SECONDS: u64 = 1_767_225_600;
+
+type Arena = SpanArena<8, 8, 2, 1, 192>;
+const EXPORT_BUFFER: usize = 1024;
+const EXPORT_BATCH: usize = 4;
+
+static RESOURCE: [KeyValue<'static>; 2] = [
+    KeyValue {
+        key: "service.version",
+        value: Value::Str(env!("CARGO_PKG_VERSION")),
+    },
+    KeyValue {
+        key: "device.model.identifier",
+        value: Value::Str("nRF52840-DK"),
+    },
+];
+
+/// Microseconds from TIMER1, extended past its 32-bit wrap (every 71 minutes) by
+/// noticing when a reading is smaller than the previous one: `now` must be called at
+/// least once per wrap, which a traced device does.
+struct TimerClock {
+    timer: hal::Timer<pac::TIMER1, Periodic>,
+    last: Cell<u32>,
+    wraps: Cell<u32>,
+    epoch_nanos: u64,
+}
+
+impl Clock for TimerClock {
+    fn now(&self) -> Timestamp {
+        let micros = self.timer.read();
+        if micros < self.last.get() {
+            self.wraps.set(self.wraps.get() + 1);
+        }
+        self.last.set(micros);
+        let micros = (u64::from(self.wraps.get()) << 32) | u64::from(micros);
+        Timestamp::from_unix_nanos(self.epoch_nanos + micros * 1_000)
+    }
+}
+
+/// The supply voltage through the SAADC.
+struct VddSensor(hal::Saadc);
+
+impl Sensor for VddSensor {
+    /// SAADC `PSELP` value of the VDD input.
+    const CHANNEL: u32 = 9;
+    const FULL_SCALE_MV: u32 = 3600;
+    const BITS: u32 = 12;
+
+    fn read(&mut self) -> u16 {
+        self.0
+            .read_channel(&mut InternalVdd)
+            .map_or(0, |v| v.max(0) as u16)
+    }
+}
+
+/// UARTE0 as the frame sink: EasyDMA reads only RAM, so chunks (which may be in flash)
+/// are copied through a small buffer.
+struct UarteSink(hal::Uarte<pac::UARTE0>);
+
+impl FrameSink for UarteSink {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut staging = [0u8; 64];
+        for chunk in bytes.chunks(staging.len()) {
+            staging[..chunk.len()].copy_from_slice(chunk);
+            let _ = self.0.write(&staging[..chunk.len()]);
+        }
+    }
+}
+
+#[entry]
+fn main() -> ! {
+    let channels = rtt_target::rtt_init_default!();
+    let mut console = channels.up.0;
+    let _ = writeln!(console, "picotrace sensor node on nRF52840 (Cortex-M4F)");
+
+    let Some(p) = pac::Peripherals::take() else {
+        halt()
+    };
+    let _clocks = hal::Clocks::new(p.CLOCK).enable_ext_hfosc();
+    let port0 = hal::gpio::p0::Parts::new(p.P0);
+    let uarte = hal::Uarte::new(
+        p.UARTE0,
+        Pins {
+            txd: port0.p0_06.into_push_pull_output(Level::High).degrade(),
+            rxd: port0.p0_08.into_floating_input().degrade(),
+            cts: None,
+            rts: None,
+        },
+        Parity::EXCLUDED,
+        Baudrate::BAUD115200,
+    );
+    let mut timer = hal::Timer::periodic(p.TIMER1);
+    timer.start(u32::MAX);
+    let mut rng = hal::Rng::new(p.RNG);
+    let saadc = hal::Saadc::new(
+        p.SAADC,
+        SaadcConfig {
+            resolution: Resolution::_12BIT,
+            oversample: Oversample::BYPASS,
+            reference: Reference::INTERNAL,
+            gain: Gain::GAIN1_6,
+            resistor: Resistor::BYPASS,
+            time: Time::_10US,
+        },
+    );
+
+    let mut mixer = SeedMixer::new();
+    mixer.absorb_all(&[
+        p.FICR.deviceid[0].read().bits(),
+        p.FICR.deviceid[1].read().bits(),
+    ]);
+    for _ in 0..8 {
+        mixer.absorb(rng.random_u32());
+    }
+
+    let clock = TimerClock {
+        timer,
+        last: Cell::new(0),
+        wraps: Cell::new(0),
+        epoch_nanos: BOOT_UNIX_SECONDS * 1_000_000_000,
+    };
+    let exporter: FrameExporter<_, EXPORT_BUFFER> = FrameExporter::new(UarteSink(uarte));
+    let config = TracerConfig::new("sensor-node")
+        .with_resource_attributes(&RESOURCE)
+        .with_scope("picotrace-firmware-common", env!("CARGO_PKG_VERSION"))
+        .with_export_batch_size(EXPORT_BATCH);
+    let tracer: Tracer<Arena, _, _> = Tracer::new(
+        config,
+        Arena::new(),
+        clock,
+        IdGenerator::from_entropy(&mut mixer),
+        exporter,
+    );
+
+    let mut sensor = VddSensor(saadc);
+    let mut link = SimulatedLink::default();
+    let summary = sensor_node::run(
+        &tracer,
+        &mut sensor,
+        &mut link,
+        DEFAULT_TRACEPARENT,
+        &mut console,
+    );
+    tracer.flush();
+    let stats = tracer.stats();
+    let frames = tracer.with_exporter(|x| x.stats()).unwrap_or_default();
+    let _ = writeln!(
+        console,
+        "readings: {} sent, {} lost on the link; spans: {} exported, {} lost; uarte0: {} frames",
+        summary.sent,
+        summary.failed,
+        stats.spans_exported,
+        stats.spans_lost(),
+        frames.frames
+    );
+    halt()
+}
+
+fn halt() -> ! {
+    loop {
+        cortex_m::asm::wfi();
+    }
+}

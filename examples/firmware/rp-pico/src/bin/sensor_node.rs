@@ -1,0 +1,191 @@
+//! The sensor-node demo on a Raspberry Pi Pico (RP2040): the measurement cycle of
+//! `picotrace_firmware_common::sensor_node` on the chip's temperature sensor, spans
+//! exported as framed OTLP protobuf on UART0 (GP0 = TX, GP1 = RX, 115200 8N1), the
+//! console on RTT.
+//!
+//! | need | RP2040 |
+//! | --- | --- |
+//! | clock | the 64-bit 1 MHz `TIMER` (microseconds since boot) plus a boot epoch |
+//! | entropy | 256 bits of the ring oscillator's `RANDOMBIT` (free-running, jittery: real but not certified entropy), mixed with timer ticks |
+//! | sensor | ADC channel 4, the on-die temperature sensor |
+//! | frames | UART0 to a USB-serial adapter (or a debug probe's UART), read by `uart_bridge` |
+//! | lock | `LocalLock`: the Cortex-M0+ has no compare-and-swap, and one context runs the tracer |
+#![no_std]
+#![no_main]
+
+use core::fmt::Write as _;
+
+use panic_halt as _;
+use picotrace::{Clock, IdGenerator, KeyValue, SpanArena, Timestamp, Tracer, TracerConfig, Value};
+use picotrace_firmware_common::sensor_node::{self, Sensor, SimulatedLink, DEFAULT_TRACEPARENT};
+use picotrace_firmware_common::{FrameExporter, FrameSink, SeedMixer};
+use rp2040_hal as hal;
+
+use hal::clocks::{init_clocks_and_plls, Clock as _};
+use hal::fugit::RateExtU32;
+use hal::uart::{DataBits, StopBits, UartConfig, UartPeripheral};
+use hal::{pac, Sio, Watchdog};
+
+/// The second-stage bootloader for the Pico's W25Q080 flash.
+#[link_section = ".boot2"]
+#[used]
+pub static BOOT2: [u8; 256] = rp2040_boot2::BOOT_LOADER_W25Q080;
+
+/// The Pico's crystal.
+const XTAL_FREQ_HZ: u32 = 12_000_000;
+/// The RP2040 has no real-time clock that survives reset; a product learns the epoch
+/// from its gateway. The demo assumes it booted at 2026-01-01T00:00:00Z.
+const BOOT_UNIX_SECONDS: u64 = 1_767_225_600;
+
+type Arena = SpanArena<8, 8, 2, 1, 192>;
+const EXPORT_BUFFER: usize = 1024;
+const EXPORT_BATCH: usize = 4;
+
+static RESOURCE: [KeyValue<'static>; 2] = [
+    KeyValue {
+        key: "service.version",
+        value: Value::Str(env!("CARGO_PKG_VERSION")),
+    },
+    KeyValue {
+        key: "device.model.identifier",
+        value: Value::Str("RP2040 (Raspberry Pi Pico)"),
+    },
+];
+
+/// Time from the 1 MHz timer.
+struct TimerClock {
+    timer: hal::Timer,
+    epoch_nanos: u64,
+}
+
+impl Clock for TimerClock {
+    fn now(&self) -> Timestamp {
+        let micros = self.timer.get_counter().ticks();
+        Timestamp::from_unix_nanos(self.epoch_nanos + micros * 1_000)
+    }
+}
+
+/// The on-die temperature sensor through the ADC.
+struct TempSensor {
+    adc: hal::Adc,
+    sensor: hal::adc::TempSense,
+}
+
+impl Sensor for TempSensor {
+    const CHANNEL: u32 = 4;
+    const FULL_SCALE_MV: u32 = 3300;
+    const BITS: u32 = 12;
+
+    fn read(&mut self) -> u16 {
+        self.adc.read(&mut self.sensor).unwrap_or(0)
+    }
+}
+
+/// UART0 as the frame sink.
+struct UartSink<D: hal::uart::UartDevice, P: hal::uart::ValidUartPinout<D>>(
+    UartPeripheral<hal::uart::Enabled, D, P>,
+);
+
+impl<D: hal::uart::UartDevice, P: hal::uart::ValidUartPinout<D>> FrameSink for UartSink<D, P> {
+    fn write(&mut self, bytes: &[u8]) {
+        self.0.write_full_blocking(bytes);
+    }
+}
+
+#[hal::entry]
+fn main() -> ! {
+    let channels = rtt_target::rtt_init_default!();
+    let mut console = channels.up.0;
+    let _ = writeln!(console, "picotrace sensor node on RP2040 (Cortex-M0+)");
+
+    let Some(mut pac) = pac::Peripherals::take() else {
+        halt()
+    };
+    let mut watchdog = Watchdog::new(pac.WATCHDOG);
+    let Ok(clocks) = init_clocks_and_plls(
+        XTAL_FREQ_HZ,
+        pac.XOSC,
+        pac.CLOCKS,
+        pac.PLL_SYS,
+        pac.PLL_USB,
+        &mut pac.RESETS,
+        &mut watchdog,
+    ) else {
+        halt()
+    };
+    let sio = Sio::new(pac.SIO);
+    let pins = hal::gpio::Pins::new(
+        pac.IO_BANK0,
+        pac.PADS_BANK0,
+        sio.gpio_bank0,
+        &mut pac.RESETS,
+    );
+    let uart_pins = (pins.gpio0.into_function(), pins.gpio1.into_function());
+    let Ok(uart) = UartPeripheral::new(pac.UART0, uart_pins, &mut pac.RESETS).enable(
+        UartConfig::new(115_200.Hz(), DataBits::Eight, None, StopBits::One),
+        clocks.peripheral_clock.freq(),
+    ) else {
+        halt()
+    };
+    let timer = hal::Timer::new(pac.TIMER, &mut pac.RESETS, &clocks);
+    let rosc = hal::rosc::RingOscillator::new(pac.ROSC).initialize();
+    let mut adc = hal::Adc::new(pac.ADC, &mut pac.RESETS);
+    let Some(sensor) = adc.take_temp_sensor() else {
+        halt()
+    };
+
+    let mut mixer = SeedMixer::new();
+    for _ in 0..8 {
+        let mut word = 0u32;
+        for _ in 0..32 {
+            word = (word << 1) | u32::from(rosc.get_random_bit());
+        }
+        mixer.absorb(word ^ timer.get_counter_low());
+    }
+
+    let clock = TimerClock {
+        timer,
+        epoch_nanos: BOOT_UNIX_SECONDS * 1_000_000_000,
+    };
+    let exporter: FrameExporter<_, EXPORT_BUFFER> = FrameExporter::new(UartSink(uart));
+    let config = TracerConfig::new("sensor-node")
+        .with_resource_attributes(&RESOURCE)
+        .with_scope("picotrace-firmware-common", env!("CARGO_PKG_VERSION"))
+        .with_export_batch_size(EXPORT_BATCH);
+    let tracer: Tracer<Arena, _, _> = Tracer::new(
+        config,
+        Arena::new(),
+        clock,
+        IdGenerator::from_entropy(&mut mixer),
+        exporter,
+    );
+
+    let mut sensor = TempSensor { adc, sensor };
+    let mut link = SimulatedLink::default();
+    let summary = sensor_node::run(
+        &tracer,
+        &mut sensor,
+        &mut link,
+        DEFAULT_TRACEPARENT,
+        &mut console,
+    );
+    tracer.flush();
+    let stats = tracer.stats();
+    let frames = tracer.with_exporter(|x| x.stats()).unwrap_or_default();
+    let _ = writeln!(
+        console,
+        "readings: {} sent, {} lost on the link; spans: {} exported, {} lost; uart0: {} frames",
+        summary.sent,
+        summary.failed,
+        stats.spans_exported,
+        stats.spans_lost(),
+        frames.frames
+    );
+    halt()
+}
+
+fn halt() -> ! {
+    loop {
+        cortex_m::asm::wfi();
+    }
+}
