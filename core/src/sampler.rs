@@ -24,7 +24,7 @@ use crate::context::SpanContext;
 use crate::id::TraceId;
 use crate::span::SpanKind;
 use crate::time::Timestamp;
-use crate::wire::tracestate::TraceState;
+use crate::wire::tracestate::OtValue;
 
 /// The sampler's verdict (OpenTelemetry `SamplingResult.decision`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -116,6 +116,16 @@ pub trait ShouldSample {
     fn describe(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result;
 }
 
+/// Finds the OpenTelemetry `ot` member in a tracestate header value, borrowing it (no
+/// copy of the tracestate: samplers run on the span hot path, and on small stacks).
+fn ot_entry(trace_state: &str) -> Option<OtValue<'_>> {
+    trace_state
+        .split(',')
+        .map(|member| member.trim_matches([' ', '\t']))
+        .find_map(|member| member.strip_prefix("ot="))
+        .and_then(OtValue::parse)
+}
+
 /// 2^56: the range of the randomness value and of thresholds.
 const MAX_THRESHOLD: u64 = 1 << 56;
 
@@ -190,13 +200,7 @@ impl ProbabilitySampler {
         if self.threshold >= MAX_THRESHOLD {
             return SamplingResult::keep(SamplingDecision::Drop);
         }
-        let explicit = if params.parent_trace_state.is_empty() {
-            None
-        } else {
-            TraceState::parse(params.parent_trace_state)
-                .ok()
-                .and_then(|ts| ts.ot_randomness())
-        };
+        let explicit = ot_entry(params.parent_trace_state).and_then(|ot| ot.randomness());
         let randomness = explicit.unwrap_or(params.trace_id.random_part());
         if randomness >= self.threshold {
             SamplingResult {
@@ -386,9 +390,9 @@ impl ParentBased {
         // OTEP 235: a parent-based stage keeps the incoming `th` when it agrees with the
         // sampled flag, and erases it when the probability is unknown.
         if result.threshold == ThresholdUpdate::Keep && !params.parent_trace_state.is_empty() {
-            if let Ok(ts) = TraceState::parse(params.parent_trace_state) {
-                if let Some(th) = ts.ot_threshold() {
-                    let r = ts.ot_randomness().unwrap_or(params.trace_id.random_part());
+            if let Some(ot) = ot_entry(params.parent_trace_state) {
+                if let Some(th) = ot.threshold() {
+                    let r = ot.randomness().unwrap_or(params.trace_id.random_part());
                     if (r >= th) != parent.is_sampled() {
                         result.threshold = ThresholdUpdate::Erase;
                     }

@@ -153,7 +153,7 @@ pub struct Tracer<A, C, X, L: Lock = LocalLock, R = Xoshiro256PlusPlus> {
     limits: SpanLimits,
     enabled: bool,
     export_batch_size: usize,
-    export_interval: core::time::Duration,
+    export_interval_nanos: u64,
     clock: C,
     state: L::Cell<State<A, X, R>>,
 }
@@ -197,7 +197,8 @@ where
             limits: config.limits,
             enabled: config.enabled,
             export_batch_size: config.export_batch_size,
-            export_interval: config.export_interval,
+            export_interval_nanos: u64::try_from(config.export_interval.as_nanos())
+                .unwrap_or(u64::MAX),
             state: L::new_cell(State {
                 arena,
                 ids,
@@ -263,8 +264,33 @@ where
 
     /// Writes `traceparent` (and `tracestate`) for `span` into outgoing headers, as the
     /// design's `inject_context(span)`.
+    ///
+    /// The tracestate is written straight from the span's slot (no 512-byte copy), with
+    /// the tracer's lock held while `headers.set` runs.
     pub fn inject_context(&self, span: &Span<'_>, headers: &mut (impl Injector + ?Sized)) {
-        span.trace_context().to_headers(headers);
+        let (Some(slot), true) = (span.slot(), span.recorder_is(self as &dyn Recorder)) else {
+            // Not one of ours (or not holding a slot): the general path.
+            span.trace_context().to_headers(headers);
+            return;
+        };
+        let cx = span.context();
+        let traceparent = crate::wire::traceparent::Repr {
+            version: 0,
+            trace_id: cx.trace_id,
+            parent_id: cx.span_id,
+            flags: cx.flags,
+        };
+        headers.set(
+            crate::propagation::TRACEPARENT,
+            traceparent.to_header().as_str(),
+        );
+        let _ = L::with(&self.state, |state| {
+            if let Some(data) = state.arena.slot_data(slot) {
+                if data.span_context().span_id == cx.span_id && !data.trace_state().is_empty() {
+                    headers.set(crate::propagation::TRACESTATE, data.trace_state());
+                }
+            }
+        });
     }
 
     /// Exports every ended span now.
@@ -346,32 +372,36 @@ where
         let now = params.start_time.unwrap_or_else(|| self.clock.now());
         let started = L::with(&self.state, |state| {
             state.stats.spans_started += 1;
-            // A local parent's tracestate lives in its slot; copy it out (rarely non-empty).
-            let mut local_state = heapless::String::<{ crate::wire::tracestate::CAPACITY }>::new();
-            if let (Some(slot), Some(cx)) = (parent_slot, parent_cx.as_ref()) {
-                if let Some(data) = state.arena.slot_data(slot) {
-                    if data.span_context().span_id == cx.span_id && !data.trace_state().is_empty() {
-                        let _ = local_state.push_str(data.trace_state());
-                    }
-                }
-            }
-            let parent_state = if remote_state.is_empty() {
-                local_state.as_str()
-            } else {
-                remote_state
+            // A local parent's tracestate stays in its slot: it is borrowed for sampling
+            // and copied slot to slot afterwards, never through the stack.
+            let local_parent = match (parent_slot, parent_cx.as_ref()) {
+                (Some(slot), Some(cx)) => state
+                    .arena
+                    .slot_data(slot)
+                    .filter(|d| {
+                        d.span_context().span_id == cx.span_id && !d.trace_state().is_empty()
+                    })
+                    .map(|_| slot),
+                _ => None,
             };
             let (trace_id, flags) = match &parent_cx {
                 Some(cx) => (cx.trace_id, cx.flags),
                 None => (state.ids.trace_id(), TraceFlags::RANDOM_TRACE_ID),
             };
-            let result = state.sampler.should_sample(&SamplingParams {
-                parent: parent_cx.as_ref(),
-                parent_trace_state: parent_state,
-                trace_id,
-                name: params.name,
-                kind: params.kind,
-                now,
-            });
+            let result = {
+                let local_state = local_parent
+                    .and_then(|slot| state.arena.slot_data(slot))
+                    .map(|d| d.trace_state());
+                state.sampler.should_sample(&SamplingParams {
+                    parent: parent_cx.as_ref(),
+                    parent_trace_state: local_state.unwrap_or(remote_state),
+                    trace_id,
+                    name: params.name,
+                    kind: params.kind,
+                    now,
+                })
+            };
+            let has_parent_state = local_parent.is_some() || !remote_state.is_empty();
             let span_id = state.ids.span_id();
             let context = SpanContext {
                 trace_id,
@@ -384,26 +414,10 @@ where
                 state.stats.spans_sampled_out += 1;
                 // A dropped span must still pass its tracestate on; only then does it
                 // take a slot (unrecorded, never exported), and only if one is free.
-                if parent_state.is_empty() {
+                if !has_parent_state {
                     return Err(context);
                 }
             }
-            let updated;
-            let trace_state = match result.threshold {
-                ThresholdUpdate::Keep => parent_state,
-                change => {
-                    let mut updated_state = TraceState::parse(parent_state).unwrap_or_default();
-                    let th = match change {
-                        ThresholdUpdate::Set(th) => Some(th),
-                        _ => None,
-                    };
-                    if updated_state.set_ot_threshold(th).is_err() {
-                        updated_state = TraceState::new();
-                    }
-                    updated = updated_state;
-                    updated.as_str()
-                }
-            };
             let slot = match state.arena.claim() {
                 Some(slot) => slot,
                 None if !recording => return Err(context),
@@ -431,21 +445,35 @@ where
                     kind: params.kind,
                     name: params.name,
                     start: now,
-                    trace_state,
+                    trace_state: if result.threshold == ThresholdUpdate::Keep {
+                        remote_state
+                    } else {
+                        ""
+                    },
                     recording,
                 },
                 &self.limits,
             );
-            if !recording {
-                return Ok((slot, context, false));
+            if recording {
+                for kv in params.attributes {
+                    record.set_attribute(kv.key, None, &kv.value, &self.limits);
+                }
+                for (linked, attributes) in params.links {
+                    record.add_link(*linked, "", attributes, &self.limits);
+                }
             }
-            for kv in params.attributes {
-                record.set_attribute(kv.key, None, &kv.value, &self.limits);
+            match (result.threshold, local_parent) {
+                (ThresholdUpdate::Keep, Some(parent)) => state.arena.copy_trace_state(parent, slot),
+                (ThresholdUpdate::Keep, None) => {}
+                (change, _) => write_updated_trace_state(
+                    &mut state.arena,
+                    local_parent,
+                    remote_state,
+                    slot,
+                    change,
+                ),
             }
-            for (linked, attributes) in params.links {
-                record.add_link(*linked, "", attributes, &self.limits);
-            }
-            Ok((slot, context, true))
+            Ok((slot, context, recording))
         });
         match started {
             Some(Ok((slot, context, true))) => Span::recording(self, slot, context),
@@ -455,6 +483,33 @@ where
             // cannot reach, and keep the trace going without recording.
             None => Span::non_recording(parent_cx.unwrap_or(SpanContext::INVALID)),
         }
+    }
+}
+
+/// Writes the parent's tracestate with the sampler's `ot` threshold change into `slot`.
+/// Kept out of line: its 512-byte `TraceState` then costs stack only when a probability
+/// sampler changes a threshold.
+#[inline(never)]
+fn write_updated_trace_state<A: SpanStorage>(
+    arena: &mut A,
+    local_parent: Option<u16>,
+    remote_state: &str,
+    slot: u16,
+    change: ThresholdUpdate,
+) {
+    let parent_state = local_parent
+        .and_then(|p| arena.slot_data(p))
+        .map_or(remote_state, |d| d.trace_state());
+    let mut updated = TraceState::parse(parent_state).unwrap_or_default();
+    let th = match change {
+        ThresholdUpdate::Set(th) => Some(th),
+        _ => None,
+    };
+    if updated.set_ot_threshold(th).is_err() {
+        updated = TraceState::new();
+    }
+    if let Some(access) = arena.slot(slot) {
+        access.writer().set_trace_state(updated.as_str());
     }
 }
 
@@ -518,8 +573,12 @@ where
             state.arena.mark_ended(slot);
             let by_count =
                 self.export_batch_size > 0 && state.arena.ended_len() >= self.export_batch_size;
-            let by_time = !self.export_interval.is_zero()
-                && now.saturating_duration_since(state.last_export) >= self.export_interval;
+            // Plain nanoseconds: a `Duration` here would pull 64-bit division into firmware.
+            let by_time = self.export_interval_nanos != 0
+                && now
+                    .as_unix_nanos()
+                    .saturating_sub(state.last_export.as_unix_nanos())
+                    >= self.export_interval_nanos;
             if by_count || by_time {
                 state.last_export = now;
                 self.export_ended(state);

@@ -124,6 +124,10 @@ impl SpanStorage for HeapArena {
     fn release(&mut self, slot: u16) {
         self.0.release(slot);
     }
+
+    fn copy_trace_state(&mut self, from: u16, to: u16) {
+        self.0.copy_trace_state(from, to);
+    }
 }
 
 /// A span of a [`StdTracer`].

@@ -38,6 +38,8 @@ pub trait SpanStorage {
     fn mark_ended(&mut self, slot: u16);
     #[doc(hidden)]
     fn release(&mut self, slot: u16);
+    #[doc(hidden)]
+    fn copy_trace_state(&mut self, from: u16, to: u16);
 }
 
 /// Gives the tracer a writer for one slot, whatever its capacities.
@@ -191,6 +193,21 @@ impl<
         let _ = self.ended.push_back(slot);
     }
 
+    fn copy_trace_state(&mut self, from: u16, to: u16) {
+        let (from, to) = (usize::from(from), usize::from(to));
+        if from == to || from >= SPANS || to >= SPANS {
+            return;
+        }
+        let (source, target) = if from < to {
+            let (low, high) = self.slots.split_at_mut(to);
+            (&low[from], &mut high[0])
+        } else {
+            let (low, high) = self.slots.split_at_mut(from);
+            (&high[0], &mut low[to])
+        };
+        target.writer().set_trace_state(source.data().trace_state());
+    }
+
     #[inline]
     fn release(&mut self, slot: u16) {
         self.active = self.active.saturating_sub(1);
@@ -236,6 +253,9 @@ impl<S: SpanStorage + ?Sized> SpanStorage for &mut S {
     #[inline]
     fn release(&mut self, slot: u16) {
         (**self).release(slot)
+    }
+    fn copy_trace_state(&mut self, from: u16, to: u16) {
+        (**self).copy_trace_state(from, to)
     }
 }
 

@@ -504,6 +504,13 @@ impl RecordMut<'_> {
         }
     }
 
+    /// Replaces the tracestate (kept whole or not at all: a cut one would be invalid).
+    pub(crate) fn set_trace_state(&mut self, trace_state: &str) {
+        if trace_state.len() <= self.text.capacity() - self.text.len() {
+            self.header.trace_state = self.push_text(trace_state, u32::MAX);
+        }
+    }
+
     /// Renames the span.
     pub(crate) fn update_name(&mut self, name: &str, limits: &SpanLimits) {
         self.header.name = self.push_text(name, limits.value_length);

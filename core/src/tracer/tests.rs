@@ -480,3 +480,65 @@ fn sampled_out_spans_still_propagate_the_incoming_tracestate() {
     );
     assert_eq!(t.stats().spans_sampled_out, 1);
 }
+
+#[test]
+fn tracestate_flows_from_remote_parent_to_local_children_and_probability_writes_th() {
+    let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+    let t = tracer_with(TracerConfig::new("svc"), SpanArena::<4>::new(), &clock);
+    let mut incoming = TraceContext::from(SpanContext {
+        trace_id: TraceId::from_hex("4bf92f3577b34da6a3ce929d0e0e4736").unwrap(),
+        span_id: crate::SpanId::from_hex("00f067aa0ba902b7").unwrap(),
+        flags: TraceFlags::SAMPLED,
+        is_remote: true,
+    });
+    incoming.trace_state.insert("vendor", "x").unwrap();
+    let server = t.start_server_span("server", &incoming);
+    let child = server.child("child");
+    let grandchild = t.start_span_with_parent("grandchild", &child);
+    assert_eq!(grandchild.trace_context().trace_state.as_str(), "vendor=x");
+    let mut headers: heapless::Vec<(heapless::String<16>, heapless::String<64>), 2> =
+        heapless::Vec::new();
+    t.inject_context(&grandchild, &mut headers);
+    let traceparent = std::format!(
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-{}-01",
+        grandchild.context().span_id
+    );
+    assert_eq!(
+        headers[0],
+        (
+            "traceparent".try_into().unwrap(),
+            traceparent.as_str().try_into().unwrap()
+        )
+    );
+    assert_eq!(
+        headers[1],
+        (
+            "tracestate".try_into().unwrap(),
+            "vendor=x".try_into().unwrap()
+        )
+    );
+    drop((grandchild, child, server));
+    let spans = exported(&t);
+    assert!(
+        spans.iter().all(|s| s.trace_state == "vendor=x"),
+        "{spans:?}"
+    );
+
+    // OTEP 235: a sampled root under a 25% probability sampler carries th:c.
+    let p = tracer_with(
+        TracerConfig::new("svc").with_sampler(Sampler::parent_based(Sampler::probability(0.25))),
+        SpanArena::<4>::new(),
+        &clock,
+    );
+    let root = (0..64)
+        .map(|_| p.start_span("root"))
+        .find(|s| s.is_recording())
+        .expect("some root sampled");
+    assert_eq!(root.trace_context().trace_state.as_str(), "ot=th:c");
+    let child = root.child("child");
+    assert_eq!(
+        child.trace_context().trace_state.as_str(),
+        "ot=th:c",
+        "parent-based keeps a consistent th"
+    );
+}
