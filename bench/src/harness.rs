@@ -192,3 +192,22 @@ pub fn count_allocations(f: impl FnOnce()) -> Option<Allocations> {
         bytes: ALLOCATED_BYTES.load(Ordering::SeqCst) - before.1,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summary_takes_the_middle_and_the_extremes() {
+        let s = Summary::of(&mut [5.0, 1.0, 3.0]);
+        assert_eq!((s.median, s.min, s.max), (3.0, 1.0, 5.0));
+        let s = Summary::of(&mut [4.0, 1.0, 3.0, 2.0]);
+        assert_eq!(s.median, 2.5);
+    }
+
+    #[test]
+    fn mapping_to_a_rate_keeps_min_below_max() {
+        let s = Summary::of(&mut [10.0, 20.0, 40.0]).map(|ns| 1e9 / ns);
+        assert_eq!((s.min, s.median, s.max), (2.5e7, 5e7, 1e8));
+    }
+}

@@ -7,6 +7,7 @@
 //! - [`harness`]: repetitions, median/min/max, the counting allocator.
 //! - [`pico`], [`otel`], [`fast`]: each library's side of the workloads.
 //! - [`collector`]: the rotel OTLP collector for W7.
+//! - [`tsc`]: the TSC clock fastrace uses, for picotrace rows on the same clock.
 //! - [`w5`], [`w7`]: the OTLP encoding and export workloads, all libraries in one file each.
 //! - [`report`]: the table.
 
@@ -17,6 +18,6 @@ pub mod otel;
 pub mod pico;
 pub mod report;
 pub mod shape;
-pub mod sysclock;
+pub mod tsc;
 pub mod w5;
 pub mod w7;

@@ -1,12 +1,18 @@
 //! picotrace's side of the workloads: the core [`Tracer`] with a [`SpanArena`], the
-//! [`NoopExporter`], picotrace-std's `SystemClock` (the clock a server uses).
+//! [`NoopExporter`], picotrace-std's `SystemClock` (the clock a server uses); for W6
+//! picotrace-std's per-thread tracers (`TracerProvider`), for W7 its `BatchExporter` in
+//! front of its `OtlpHttpExporter`.
 
 use std::hint::black_box;
+use std::time::{Duration, Instant};
 
-pub use crate::sysclock::SystemClock;
 use picotrace::{
-    Clock, IdGenerator, NoopExporter, Sampler, SpanArena, SpanExporter, TraceparentRepr, Tracer,
-    TracerConfig,
+    Clock, IdGenerator, NoopExporter, Sampler, SpanArena, SpanExporter, SpanStorage,
+    TraceparentRepr, Tracer, TracerConfig,
+};
+pub use picotrace_std::SystemClock;
+use picotrace_std::{
+    BatchConfig, BatchExporter, OtlpHttpExporter, Protocol, SharedExporter, TracerProvider,
 };
 
 use crate::shape::*;
@@ -54,8 +60,8 @@ pub fn sampled() -> Box<BenchTracer> {
 }
 
 /// A sampled tracer on the TSC clock fastrace uses.
-pub fn sampled_tsc() -> Box<BenchTracer<crate::sysclock::TscClock>> {
-    tracer_with(config(), crate::sysclock::TscClock::new(), NoopExporter)
+pub fn sampled_tsc() -> Box<BenchTracer<crate::tsc::TscClock>> {
+    tracer_with(config(), crate::tsc::TscClock::new(), NoopExporter)
 }
 
 /// A sampled tracer on a clock that is never read from hardware (`ManualClock`): the
@@ -90,7 +96,7 @@ pub fn disabled() -> Box<BenchTracer> {
 
 /// W1: a root span, 3 attributes (string, i64, bool), end.
 #[inline(never)]
-pub fn w1<C: Clock, X: SpanExporter>(tracer: &Tracer<Arena, C, X>) {
+pub fn w1<A: SpanStorage, C: Clock, X: SpanExporter>(tracer: &Tracer<A, C, X>) {
     let span = tracer.start_span(black_box(W1_NAME));
     span.set_attribute(W1_STR.0, black_box(W1_STR.1));
     span.set_attribute(W1_I64.0, black_box(W1_I64.1));
@@ -100,7 +106,7 @@ pub fn w1<C: Clock, X: SpanExporter>(tracer: &Tracer<Arena, C, X>) {
 
 /// W2: a root with 10 children, each with 2 attributes and 1 event.
 #[inline(never)]
-pub fn w2<C: Clock, X: SpanExporter>(tracer: &Tracer<Arena, C, X>) {
+pub fn w2<A: SpanStorage, C: Clock, X: SpanExporter>(tracer: &Tracer<A, C, X>) {
     let root = tracer.start_span(black_box(W2_ROOT));
     for i in 0..W2_CHILDREN {
         let child = root.child(black_box(W2_CHILD));
@@ -122,14 +128,14 @@ pub fn w4(input: &str, out: &mut [u8; 55]) -> usize {
 }
 
 /// Runs `n` W1 spans.
-pub fn run_w1<C: Clock, X: SpanExporter>(tracer: &Tracer<Arena, C, X>, n: u64) {
+pub fn run_w1<A: SpanStorage, C: Clock, X: SpanExporter>(tracer: &Tracer<A, C, X>, n: u64) {
     for _ in 0..n {
         w1(tracer);
     }
 }
 
 /// Runs `n` W2 traces.
-pub fn run_w2<C: Clock, X: SpanExporter>(tracer: &Tracer<Arena, C, X>, n: u64) {
+pub fn run_w2<A: SpanStorage, C: Clock, X: SpanExporter>(tracer: &Tracer<A, C, X>, n: u64) {
     for _ in 0..n {
         w2(tracer);
     }
@@ -158,13 +164,66 @@ impl SpanExporter for CountingExporter {
     }
 }
 
-/// W7: picotrace-std's batch exporter in front of its OTLP/HTTP exporter; returns spans
-/// per second over repetitions and a note.
+/// W6: a provider whose threads each get their own tracer (`StdArena`, 64 spans,
+/// exporting every 32 ended spans to the shared discarding exporter).
+pub fn provider() -> TracerProvider {
+    TracerProvider::builder()
+        .config(config())
+        .exporter(SharedExporter::discard())
+        .build()
+}
+
+/// W7: picotrace-std's batch exporter in front of its OTLP/HTTP exporter (protobuf),
+/// fed by this thread's `TracerProvider` tracer; returns spans per second over
+/// repetitions and a note with what the exporter counted.
 pub fn w7(
-    _endpoint: &str,
-    _spans: u64,
-    _reps: usize,
-    _batch: usize,
+    endpoint: &str,
+    spans: u64,
+    reps: usize,
+    batch: usize,
 ) -> Result<(crate::harness::Summary, String), String> {
-    Err("picotrace-std has no BatchExporter/OtlpHttpExporter yet".into())
+    let otlp = OtlpHttpExporter::builder()
+        .endpoint(endpoint)
+        .protocol(Protocol::HttpProtobuf)
+        .timeout(Duration::from_secs(30))
+        .build()
+        .map_err(|e| format!("OtlpHttpExporter: {e}"))?;
+    let exporter = BatchExporter::builder(otlp)
+        .config(
+            BatchConfig::default()
+                .with_max_queue_size(spans as usize + batch)
+                .with_max_export_batch_size(batch),
+        )
+        .build()
+        .map_err(|e| format!("BatchExporter: {e}"))?;
+    let provider = TracerProvider::builder()
+        .config(config())
+        .exporter(exporter.clone())
+        .build();
+    let tracer = provider.tracer();
+    // Warm-up: connect, first batch.
+    run_w1(tracer, batch as u64);
+    provider.flush().map_err(|e| format!("flush: {e}"))?;
+    let mut failed = None;
+    let s = crate::harness::rate(reps, || {
+        let t = Instant::now();
+        run_w1(tracer, spans);
+        if let Err(e) = provider.flush() {
+            failed = Some(e.to_string());
+        }
+        (spans, t.elapsed())
+    });
+    let stats = exporter.stats();
+    let _ = provider.shutdown();
+    if let Some(e) = failed {
+        return Err(format!("export failed: {e}"));
+    }
+    let lost = stats.dropped() + stats.failed + stats.rejected;
+    Ok((
+        s,
+        format!(
+            "{spans} spans per repetition; exporter: {} exported, {} lost, {} requests",
+            stats.exported, lost, stats.batches
+        ),
+    ))
 }

@@ -16,7 +16,6 @@ use std::hint::black_box;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use crate::pico::SystemClock;
 use opentelemetry::trace::{Span as _, TraceContextExt as _, Tracer as _, TracerProvider as _};
 use opentelemetry::{Context, KeyValue};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
@@ -28,6 +27,7 @@ use picotrace::wire::otlp::{json, proto};
 use picotrace::{
     ExportError, IdGenerator, SpanArena, SpanBatch, SpanExporter, Tracer, TracerConfig,
 };
+use picotrace_std::SystemClock;
 use prost::Message as _;
 
 use crate::harness::{Plan, Summary};
