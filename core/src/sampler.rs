@@ -100,7 +100,8 @@ pub struct SamplingParams<'a> {
     pub name: &'a str,
     /// The span kind.
     pub kind: SpanKind,
-    /// The tracer clock's current time.
+    /// The tracer clock's current time, or zero when the sampler does not use time
+    /// (see [`Sampler::uses_clock`]).
     pub now: Timestamp,
 }
 
@@ -478,6 +479,25 @@ impl Sampler {
     /// `ParentBased(root)` with the spec's default delegates.
     pub const fn parent_based(root: RootSampler) -> Self {
         Sampler::ParentBased(ParentBased::new(root))
+    }
+
+    /// Returns `true` when a decision may depend on [`SamplingParams::now`] (rate
+    /// limiting, custom samplers); the tracer reads its clock before sampling only then.
+    pub fn uses_clock(&self) -> bool {
+        let uses =
+            |s: &RootSampler| matches!(s, RootSampler::RateLimiting(_) | RootSampler::Custom(_));
+        match self {
+            Sampler::Root(s) => uses(s),
+            Sampler::ParentBased(p) => [
+                &p.root,
+                &p.remote_parent_sampled,
+                &p.remote_parent_not_sampled,
+                &p.local_parent_sampled,
+                &p.local_parent_not_sampled,
+            ]
+            .into_iter()
+            .any(uses),
+        }
     }
 
     /// Decides on one span.

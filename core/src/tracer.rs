@@ -154,6 +154,7 @@ pub struct Tracer<A, C, X, L: Lock = LocalLock, R = Xoshiro256PlusPlus> {
     enabled: bool,
     export_batch_size: usize,
     export_interval_nanos: u64,
+    sampler_uses_clock: bool,
     clock: C,
     state: L::Cell<State<A, X, R>>,
 }
@@ -199,6 +200,7 @@ where
             export_batch_size: config.export_batch_size,
             export_interval_nanos: u64::try_from(config.export_interval.as_nanos())
                 .unwrap_or(u64::MAX),
+            sampler_uses_clock: config.sampler.uses_clock(),
             state: L::new_cell(State {
                 arena,
                 ids,
@@ -366,10 +368,11 @@ where
                     cx.trace_state.as_str(),
                 ),
             };
-        if !self.enabled {
-            return Span::non_recording(parent_cx.unwrap_or(SpanContext::INVALID));
-        }
-        let now = params.start_time.unwrap_or_else(|| self.clock.now());
+        // Only a sampler that reads time (rate limiting, custom) needs the clock before
+        // the decision; everyone else reads it once, and only for recorded spans.
+        let early_now = params
+            .start_time
+            .or_else(|| self.sampler_uses_clock.then(|| self.clock.now()));
         let started = L::with(&self.state, |state| {
             state.stats.spans_started += 1;
             // A local parent's tracestate stays in its slot: it is borrowed for sampling
@@ -398,7 +401,7 @@ where
                     trace_id,
                     name: params.name,
                     kind: params.kind,
-                    now,
+                    now: early_now.unwrap_or(Timestamp::ZERO),
                 })
             };
             let has_parent_state = local_parent.is_some() || !remote_state.is_empty();
@@ -433,6 +436,7 @@ where
                     }
                 }
             };
+            let now = early_now.unwrap_or_else(|| self.clock.now());
             let Some(access) = state.arena.slot(slot) else {
                 return Err(context);
             };
@@ -593,6 +597,15 @@ where
 
     #[inline]
     fn start<'t>(&'t self, params: &StartParams<'_>) -> Span<'t> {
+        // Disabled tracing must cost next to nothing: decide before anything else.
+        if !self.enabled {
+            let parent = match params.parent {
+                Parent::Root => SpanContext::INVALID,
+                Parent::Local(span) => span.context(),
+                Parent::Context(cx) => cx.span_context,
+            };
+            return Span::non_recording(parent);
+        }
         self.start_inner(params)
     }
 

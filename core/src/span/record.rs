@@ -133,6 +133,8 @@ pub(crate) struct Header {
     pub(crate) live: bool,
     /// `false` for a sampled-out span that holds a slot only to propagate its tracestate.
     pub(crate) recording: bool,
+    /// How many of `attrs` belong to the span itself (not to its events or links).
+    span_attributes: u16,
 }
 
 impl Header {
@@ -153,6 +155,7 @@ impl Header {
         truncated: 0,
         live: false,
         recording: false,
+        span_attributes: 0,
     };
 }
 
@@ -383,8 +386,8 @@ impl RecordMut<'_> {
             self.attrs[i].value = stored;
             return;
         }
-        let span_attrs = self.attrs.iter().filter(|a| a.owner == OWNER_SPAN).count();
-        if span_attrs >= limits.attribute_count as usize || self.attrs.is_full() {
+        if u32::from(self.header.span_attributes) >= limits.attribute_count || self.attrs.is_full()
+        {
             self.header.dropped_attributes = self.header.dropped_attributes.saturating_add(1);
             return;
         }
@@ -393,6 +396,7 @@ impl RecordMut<'_> {
             None => StoredKey::Pooled(self.push_text(key, u32::MAX)),
         };
         let value = self.store_value(value, limits);
+        self.header.span_attributes += 1;
         // Not full: checked above.
         let _ = self.attrs.push(StoredAttr {
             owner: OWNER_SPAN,

@@ -17,13 +17,32 @@ pub enum HexError {
 
 const DIGITS: &[u8; 16] = b"0123456789abcdef";
 
-#[inline]
-const fn nibble(c: u8) -> Result<u8, HexError> {
-    match c {
-        b'0'..=b'9' => Ok(c - b'0'),
-        b'a'..=b'f' => Ok(c - b'a' + 10),
-        b'A'..=b'F' => Err(HexError::Uppercase),
-        _ => Err(HexError::NotHex),
+/// Marks a byte that is not a lowercase hex digit in [`DECODE`].
+const INVALID: u8 = 0x10;
+
+/// Each byte's digit value, or [`INVALID`]: one table load per character, and one error
+/// check per pair instead of a branch per character.
+const DECODE: [u8; 256] = {
+    let mut table = [INVALID; 256];
+    let mut i = 0;
+    while i < 10 {
+        table[b'0' as usize + i] = i as u8;
+        i += 1;
+    }
+    let mut i = 0;
+    while i < 6 {
+        table[b'a' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    table
+};
+
+/// Names the rule a rejected character breaks (the slow path, taken once per error).
+#[cold]
+fn classify(text: &[u8]) -> HexError {
+    match text.iter().find(|c| DECODE[usize::from(**c)] == INVALID) {
+        Some(b'A'..=b'F') => HexError::Uppercase,
+        _ => HexError::NotHex,
     }
 }
 
@@ -36,8 +55,14 @@ pub fn decode(src: &[u8], dst: &mut [u8]) -> Result<(), HexError> {
     if src.len() != dst.len() * 2 {
         return Err(HexError::BadLength);
     }
+    let mut bad = 0;
     for (pair, out) in src.chunks_exact(2).zip(dst.iter_mut()) {
-        *out = (nibble(pair[0])? << 4) | nibble(pair[1])?;
+        let (hi, lo) = (DECODE[usize::from(pair[0])], DECODE[usize::from(pair[1])]);
+        bad |= hi | lo;
+        *out = (hi << 4) | (lo & 0x0f);
+    }
+    if bad & INVALID != 0 {
+        return Err(classify(src));
     }
     Ok(())
 }
