@@ -2,7 +2,7 @@
 # picotrace CI: the script CI (`.ci/run`) and every developer run.
 #
 #   ci/run.sh STEP...     run the steps in order, e.g. `ci/run.sh fmt clippy`
-#   ci/run.sh all         install fmt clippy features docs test nostd firmware
+#   ci/run.sh all         install fmt clippy features docs test bench nostd firmware
 #
 # Steps:
 #   install      ci/install.sh: Debian's Rust + lld + QEMU, rustfmt/clippy, the collector venv
@@ -11,6 +11,7 @@
 #   features     clippy on core once per feature on its own (host)
 #   docs         cargo doc --workspace --no-deps, rustdoc warnings denied
 #   test         cargo test --workspace (unit, integration and doc tests)
+#   bench        the benchmark against opentelemetry_sdk and fastrace, one quick pass
 #   nostd        core for every bare-metal target in NOSTD_TARGETS, once with default
 #                features and once per feature, then no-std-link
 #   no-std-link  the host proof that core links with neither std nor an allocator
@@ -19,7 +20,7 @@
 #                QEMU and are diffed; the QEMU demo's spans go through uart_bridge to rotel
 #   e2e-firmware only that last end-to-end check
 #   footprint    ci/footprint.sh: text/data/bss of tracing on thumbv7m (BENCHMARKS.md)
-#   e2e          end-to-end tests against the real collector, once they exist
+#   e2e          only the collector end-to-end tests (test runs them too)
 #
 # Environment: CI=true (set by CI) turns off incremental builds; CI_KEEP_GOING=1 runs the
 # remaining steps after a failure (the script still exits non-zero).
@@ -41,9 +42,9 @@ CORE_FEATURES=(
     defmt
 )
 # Profiles the no-std-link proof is built in.
-NO_STD_LINK_PROFILES=(dev release)
+NO_STD_LINK_PROFILES=(release)
 # What `all` runs, in order.
-ALL_STEPS=(install fmt clippy features docs test nostd firmware)
+ALL_STEPS=(install fmt clippy features docs test bench nostd firmware)
 
 # ---- setup ---------------------------------------------------------------------------
 
@@ -129,6 +130,14 @@ step_docs() {
 
 step_test() {
     host_cargo test --workspace
+    # The tracer shared by a main loop and interrupts (feature `critical-section`).
+    host_cargo test -p picotrace --features critical-section --test critical_section
+}
+
+# The side-by-side benchmark (BENCHMARKS.md), as a quick pass: CI checks that it builds
+# and runs, not its figures. The dev profile reuses what `test` built.
+step_bench() {
+    host_cargo run -p picotrace-bench -- --quick
 }
 
 step_nostd() {
