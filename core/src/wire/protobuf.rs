@@ -1,22 +1,33 @@
 //! A minimal protocol buffers writer over a caller's `&mut [u8]` (encoding only).
 //!
 //! Implements the parts of the [protobuf wire format] that OTLP needs: varints, field
-//! tags, length-delimited fields, `fixed64`, `fixed32` and `double`. Nested messages are
-//! written in two passes: a [`Message`] computes its exact [`Message::encoded_len`]
-//! first (with a [`Counter`]), then the [`Writer`] emits the tag, the minimal length
-//! prefix and the body, so the output is the canonical (shortest) encoding.
+//! tags, length-delimited fields, `fixed64`, `fixed32` and `double`.
 //!
-//! Every write checks the room left before touching the buffer: a write that does not
-//! fit returns [`BufferTooSmall`] and leaves the buffer as it was before that write.
+//! One concrete [`Writer`] both measures and writes: it always advances its
+//! [`position`](Writer::position) and stores the bytes when they fit in its buffer. A
+//! writer over an empty buffer ([`Writer::counter`]) thus only counts, and the same
+//! encoding code gives both the length and the bytes, which cannot disagree. A write
+//! that does not fit is dropped whole (the buffer keeps what it held there), and so is
+//! every write after it; [`Writer::written`] then reports [`BufferTooSmall`]. Callers
+//! that must leave the buffer untouched when the output does not fit measure first.
+//!
+//! A nested message ([`Writer::message`]) is written in one pass: its tag, one byte
+//! reserved for its length, its body, then its length; a body of 128 bytes or more,
+//! whose length takes more than one byte, is moved up to make room. The output is the
+//! canonical encoding (minimal length prefixes), and every nested message is encoded
+//! once however deep it sits.
+//!
+//! On bare-metal targets (`target_os = "none"`) the field writers stay out of line, to
+//! save flash; elsewhere they are inlined, for speed.
 //!
 //! [protobuf wire format]: https://protobuf.dev/programming-guides/encoding/
 //!
 //! ```
-//! use picotrace::wire::protobuf::{Sink, Writer};
+//! use picotrace::wire::protobuf::Writer;
 //! let mut buf = [0u8; 8];
 //! let mut w = Writer::new(&mut buf);
-//! w.uint64_field(1, 150)?; // the protobuf guide's example: 08 96 01
-//! assert_eq!(w.written(), &[0x08, 0x96, 0x01]);
+//! w.uint64_field(1, 150); // the protobuf guide's example: 08 96 01
+//! assert_eq!(w.written()?, &[0x08, 0x96, 0x01]);
 //! # Ok::<(), picotrace::BufferTooSmall>(())
 //! ```
 
@@ -50,161 +61,39 @@ pub const fn tag_len(field: u32) -> usize {
     varint_len((field as u64) << 3)
 }
 
+/// Returns the number of bytes the varint encoding of a length takes: [`varint_len`]
+/// in `usize` arithmetic, which is cheaper on 32-bit targets.
+#[inline]
+pub const fn len_varint_len(len: usize) -> usize {
+    let bits = usize::BITS - (len | 1).leading_zeros();
+    bits.div_ceil(7) as usize
+}
+
 /// Returns the size of a length-delimited field: tag, length prefix and `body_len`.
 #[inline]
 pub const fn len_field_len(field: u32, body_len: usize) -> usize {
-    tag_len(field) + varint_len(body_len as u64) + body_len
-}
-
-/// Where encoded bytes go: a [`Writer`] stores them, a [`Counter`] only counts them.
-///
-/// Encoders are written once, generic over `Sink`, so that the length they report and
-/// the bytes they write cannot disagree.
-pub trait Sink {
-    /// Appends raw bytes.
-    ///
-    /// # Errors
-    /// [`BufferTooSmall`] when they do not fit; nothing is written then.
-    fn raw(&mut self, bytes: &[u8]) -> Result<(), BufferTooSmall>;
-
-    /// Appends a length-delimited field holding `message`.
-    ///
-    /// # Errors
-    /// [`BufferTooSmall`] when the field does not fit.
-    fn message<M: Message + ?Sized>(
-        &mut self,
-        field: u32,
-        message: &M,
-    ) -> Result<(), BufferTooSmall>;
-
-    /// Appends `v` as a varint.
-    ///
-    /// # Errors
-    /// [`BufferTooSmall`] when it does not fit; nothing is written then.
-    fn varint(&mut self, v: u64) -> Result<(), BufferTooSmall> {
-        let mut bytes = [0u8; 10];
-        let len = varint_len(v);
-        let mut rest = v;
-        for b in bytes.iter_mut().take(len) {
-            *b = (rest as u8 & 0x7f) | 0x80;
-            rest >>= 7;
-        }
-        // `len` is between 1 and 10, so this index is in range; clear the last
-        // byte's continuation bit.
-        bytes[len - 1] &= 0x7f;
-        self.raw(&bytes[..len])
-    }
-
-    /// Appends a field tag.
-    ///
-    /// # Errors
-    /// [`BufferTooSmall`] when it does not fit.
-    #[inline]
-    fn tag(&mut self, field: u32, wire_type: WireType) -> Result<(), BufferTooSmall> {
-        self.varint((u64::from(field) << 3) | wire_type as u64)
-    }
-
-    /// Appends a `uint64`/`uint32`/`enum` field (always, even when zero).
-    ///
-    /// # Errors
-    /// [`BufferTooSmall`] when it does not fit.
-    #[inline]
-    fn uint64_field(&mut self, field: u32, v: u64) -> Result<(), BufferTooSmall> {
-        self.tag(field, WireType::Varint)?;
-        self.varint(v)
-    }
-
-    /// Appends an `int64` field: negative values take ten bytes (two's complement).
-    ///
-    /// # Errors
-    /// [`BufferTooSmall`] when it does not fit.
-    #[inline]
-    fn int64_field(&mut self, field: u32, v: i64) -> Result<(), BufferTooSmall> {
-        self.uint64_field(field, v as u64)
-    }
-
-    /// Appends a `bool` field.
-    ///
-    /// # Errors
-    /// [`BufferTooSmall`] when it does not fit.
-    #[inline]
-    fn bool_field(&mut self, field: u32, v: bool) -> Result<(), BufferTooSmall> {
-        self.uint64_field(field, u64::from(v))
-    }
-
-    /// Appends a `fixed64` field (little-endian).
-    ///
-    /// # Errors
-    /// [`BufferTooSmall`] when it does not fit.
-    #[inline]
-    fn fixed64_field(&mut self, field: u32, v: u64) -> Result<(), BufferTooSmall> {
-        self.tag(field, WireType::I64)?;
-        self.raw(&v.to_le_bytes())
-    }
-
-    /// Appends a `fixed32` field (little-endian).
-    ///
-    /// # Errors
-    /// [`BufferTooSmall`] when it does not fit.
-    #[inline]
-    fn fixed32_field(&mut self, field: u32, v: u32) -> Result<(), BufferTooSmall> {
-        self.tag(field, WireType::I32)?;
-        self.raw(&v.to_le_bytes())
-    }
-
-    /// Appends a `double` field (IEEE 754, little-endian; NaN and infinities as they are).
-    ///
-    /// # Errors
-    /// [`BufferTooSmall`] when it does not fit.
-    #[inline]
-    fn double_field(&mut self, field: u32, v: f64) -> Result<(), BufferTooSmall> {
-        self.fixed64_field(field, v.to_bits())
-    }
-
-    /// Appends a `bytes` field.
-    ///
-    /// # Errors
-    /// [`BufferTooSmall`] when it does not fit.
-    #[inline]
-    fn bytes_field(&mut self, field: u32, v: &[u8]) -> Result<(), BufferTooSmall> {
-        self.tag(field, WireType::Len)?;
-        self.varint(v.len() as u64)?;
-        self.raw(v)
-    }
-
-    /// Appends a `string` field.
-    ///
-    /// # Errors
-    /// [`BufferTooSmall`] when it does not fit.
-    #[inline]
-    fn string_field(&mut self, field: u32, v: &str) -> Result<(), BufferTooSmall> {
-        self.bytes_field(field, v.as_bytes())
-    }
+    tag_len(field) + len_varint_len(body_len) + body_len
 }
 
 /// A protobuf message body that can be measured and written.
 pub trait Message {
     /// Writes the message body (its fields, without tag or length prefix).
-    ///
-    /// # Errors
-    /// [`BufferTooSmall`] when the sink runs out of room.
-    fn encode<S: Sink>(&self, sink: &mut S) -> Result<(), BufferTooSmall>;
+    fn encode(&self, w: &mut Writer<'_>);
 
     /// Returns the exact number of bytes [`Message::encode`] writes.
     ///
     /// Implementors may override it with a cheaper computation that gives the same result.
     fn encoded_len(&self) -> usize {
-        let mut counter = Counter::new();
-        // A counter never runs out of room.
-        let _ = self.encode(&mut counter);
-        counter.len()
+        let mut counter = Writer::counter();
+        self.encode(&mut counter);
+        counter.position()
     }
 }
 
 impl<M: Message + ?Sized> Message for &M {
     #[inline]
-    fn encode<S: Sink>(&self, sink: &mut S) -> Result<(), BufferTooSmall> {
-        (**self).encode(sink)
+    fn encode(&self, w: &mut Writer<'_>) {
+        (**self).encode(w)
     }
     #[inline]
     fn encoded_len(&self) -> usize {
@@ -218,8 +107,8 @@ pub struct RawMessage<'a>(pub &'a [u8]);
 
 impl Message for RawMessage<'_> {
     #[inline]
-    fn encode<S: Sink>(&self, sink: &mut S) -> Result<(), BufferTooSmall> {
-        sink.raw(self.0)
+    fn encode(&self, w: &mut Writer<'_>) {
+        w.raw(self.0)
     }
     #[inline]
     fn encoded_len(&self) -> usize {
@@ -227,60 +116,38 @@ impl Message for RawMessage<'_> {
     }
 }
 
-/// A [`Sink`] that only counts bytes; it never fails.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Counter {
-    len: usize,
-}
-
-impl Counter {
-    /// Creates a counter at zero.
-    pub const fn new() -> Self {
-        Self { len: 0 }
-    }
-
-    /// Returns the bytes counted so far.
-    pub const fn len(&self) -> usize {
-        self.len
-    }
-
-    /// Returns `true` when nothing was counted.
-    pub const fn is_empty(&self) -> bool {
-        self.len == 0
+/// Writes `v` as a varint that fills `dst`, whose length is `varint_len(v)`.
+#[inline]
+fn put_varint(dst: &mut [u8], mut v: u64) {
+    if let Some((last, init)) = dst.split_last_mut() {
+        for b in init {
+            *b = v as u8 | 0x80;
+            v >>= 7;
+        }
+        *last = v as u8;
     }
 }
 
-impl Sink for Counter {
-    #[inline]
-    fn raw(&mut self, bytes: &[u8]) -> Result<(), BufferTooSmall> {
-        self.len = self.len.saturating_add(bytes.len());
-        Ok(())
-    }
-
-    #[inline]
-    fn varint(&mut self, v: u64) -> Result<(), BufferTooSmall> {
-        self.len = self.len.saturating_add(varint_len(v));
-        Ok(())
-    }
-
-    #[inline]
-    fn message<M: Message + ?Sized>(
-        &mut self,
-        field: u32,
-        message: &M,
-    ) -> Result<(), BufferTooSmall> {
-        self.len = self
-            .len
-            .saturating_add(len_field_len(field, message.encoded_len()));
-        Ok(())
-    }
-}
-
-/// A [`Sink`] that writes into a caller's buffer, never past its end.
+/// Measures and writes protobuf into a caller's buffer, never past its end.
+///
+/// Every write advances [`position`](Self::position); its bytes are stored only when
+/// they fit. Once a write does not fit, it and every later one are dropped and
+/// [`written`](Self::written) reports [`BufferTooSmall`], while `position` keeps
+/// counting: over an empty buffer ([`Writer::counter`]) a writer only measures.
 #[derive(Debug)]
 pub struct Writer<'a> {
     buf: &'a mut [u8],
     pos: usize,
+}
+
+impl Writer<'static> {
+    /// Creates a writer that only counts bytes (it has no buffer).
+    pub fn counter() -> Self {
+        Self {
+            buf: &mut [],
+            pos: 0,
+        }
+    }
 }
 
 impl<'a> Writer<'a> {
@@ -288,55 +155,187 @@ impl<'a> Writer<'a> {
     pub fn new(buf: &'a mut [u8]) -> Self {
         Self { buf, pos: 0 }
     }
+}
 
-    /// Returns how many bytes were written.
+impl Writer<'_> {
+    /// Returns how many bytes were produced, stored or not: the room the output needs.
     pub const fn position(&self) -> usize {
         self.pos
     }
 
-    /// Returns how many bytes are left.
+    /// Returns `true` when every byte produced so far was stored.
+    pub const fn fits(&self) -> bool {
+        self.pos <= self.buf.len()
+    }
+
+    /// Returns how many bytes are left (zero once a write did not fit).
     pub const fn remaining(&self) -> usize {
-        self.buf.len() - self.pos
+        self.buf.len().saturating_sub(self.pos)
     }
 
     /// Returns the bytes written so far.
-    pub fn written(&self) -> &[u8] {
-        &self.buf[..self.pos]
+    ///
+    /// # Errors
+    /// [`BufferTooSmall`] when a write did not fit (for a counter: when anything was
+    /// counted).
+    pub fn written(&self) -> Result<&[u8], BufferTooSmall> {
+        self.buf.get(..self.pos).ok_or(BufferTooSmall)
     }
-}
 
-impl Sink for Writer<'_> {
+    /// Appends raw bytes.
     #[inline]
-    fn raw(&mut self, bytes: &[u8]) -> Result<(), BufferTooSmall> {
-        let end = self.pos.checked_add(bytes.len()).ok_or(BufferTooSmall)?;
-        let dst = self.buf.get_mut(self.pos..end).ok_or(BufferTooSmall)?;
-        dst.copy_from_slice(bytes);
-        self.pos = end;
-        Ok(())
+    pub fn raw(&mut self, bytes: &[u8]) {
+        if let Some(dst) = self.room(bytes.len()) {
+            dst.copy_from_slice(bytes);
+        }
+        self.pos = self.pos.saturating_add(bytes.len());
     }
 
-    fn message<M: Message + ?Sized>(
-        &mut self,
-        field: u32,
-        message: &M,
-    ) -> Result<(), BufferTooSmall> {
-        let len = message.encoded_len();
-        if len_field_len(field, len) > self.remaining() {
-            return Err(BufferTooSmall);
+    /// Appends `v` as a varint.
+    pub fn varint(&mut self, v: u64) {
+        let len = varint_len(v);
+        if let Some(dst) = self.room(len) {
+            put_varint(dst, v);
         }
-        self.tag(field, WireType::Len)?;
-        self.varint(len as u64)?;
-        let start = self.pos;
-        message.encode(self)?;
-        // A message whose `encoded_len` disagrees with `encode` would make the output
-        // unreadable; catch it in tests.
-        debug_assert_eq!(self.pos - start, len, "encoded_len disagrees with encode");
-        Ok(())
+        self.pos = self.pos.saturating_add(len);
+    }
+
+    /// Returns the next `len` bytes of the buffer, when they are there.
+    #[inline]
+    fn room(&mut self, len: usize) -> Option<&mut [u8]> {
+        self.buf.get_mut(self.pos..)?.get_mut(..len)
+    }
+
+    /// Appends one byte.
+    #[cfg_attr(target_os = "none", inline(never))]
+    pub fn byte(&mut self, b: u8) {
+        if let Some(dst) = self.buf.get_mut(self.pos) {
+            *dst = b;
+        }
+        self.pos = self.pos.saturating_add(1);
+    }
+
+    /// Appends a field tag.
+    #[inline(always)]
+    pub fn tag(&mut self, field: u32, wire_type: WireType) {
+        let tag = (u64::from(field) << 3) | wire_type as u64;
+        // Field numbers are constants: this picks the branch at compile time.
+        if tag < 0x80 {
+            self.byte(tag as u8)
+        } else {
+            self.varint(tag)
+        }
+    }
+
+    /// Appends a `uint64`/`uint32`/`enum` field (always, even when zero).
+    #[cfg_attr(not(target_os = "none"), inline)]
+    pub fn uint64_field(&mut self, field: u32, v: u64) {
+        self.tag(field, WireType::Varint);
+        self.varint(v)
+    }
+
+    /// Appends an `int64` field: negative values take ten bytes (two's complement).
+    #[cfg_attr(not(target_os = "none"), inline)]
+    pub fn int64_field(&mut self, field: u32, v: i64) {
+        self.uint64_field(field, v as u64)
+    }
+
+    /// Appends a `bool` field.
+    #[cfg_attr(not(target_os = "none"), inline)]
+    pub fn bool_field(&mut self, field: u32, v: bool) {
+        self.uint64_field(field, u64::from(v))
+    }
+
+    /// Appends a `fixed64` field (little-endian).
+    #[cfg_attr(not(target_os = "none"), inline)]
+    pub fn fixed64_field(&mut self, field: u32, v: u64) {
+        self.tag(field, WireType::I64);
+        self.raw(&v.to_le_bytes())
+    }
+
+    /// Appends a `fixed32` field (little-endian).
+    #[cfg_attr(not(target_os = "none"), inline)]
+    pub fn fixed32_field(&mut self, field: u32, v: u32) {
+        self.tag(field, WireType::I32);
+        self.raw(&v.to_le_bytes())
+    }
+
+    /// Appends a `double` field (IEEE 754, little-endian; NaN and infinities as they are).
+    #[cfg_attr(not(target_os = "none"), inline)]
+    pub fn double_field(&mut self, field: u32, v: f64) {
+        self.fixed64_field(field, v.to_bits())
+    }
+
+    /// Appends a `bytes` field.
+    #[cfg_attr(not(target_os = "none"), inline)]
+    pub fn bytes_field(&mut self, field: u32, v: &[u8]) {
+        self.len_prefix(field, v.len());
+        self.raw(v)
+    }
+
+    /// Appends a `string` field.
+    #[cfg_attr(not(target_os = "none"), inline)]
+    pub fn string_field(&mut self, field: u32, v: &str) {
+        self.bytes_field(field, v.as_bytes())
+    }
+
+    /// Appends the tag and length prefix of a length-delimited field; the caller writes
+    /// its `len`-byte body next.
+    #[inline]
+    pub fn len_prefix(&mut self, field: u32, len: usize) {
+        self.tag(field, WireType::Len);
+        self.varint(len as u64)
+    }
+
+    /// Appends a length-delimited field holding `message`, encoded once (see the module
+    /// docs).
+    #[cfg_attr(not(target_os = "none"), inline)]
+    pub fn message<M: Message + ?Sized>(&mut self, field: u32, message: &M) {
+        let at = self.begin_message(field);
+        message.encode(self);
+        self.end_message(at);
+    }
+
+    /// Writes the tag of a nested message and reserves one byte for its length; returns
+    /// the position of that byte.
+    fn begin_message(&mut self, field: u32) -> usize {
+        self.tag(field, WireType::Len);
+        let at = self.pos;
+        self.byte(0);
+        at
+    }
+
+    /// Writes the length of the nested message whose reserved length byte is at `at`,
+    /// moving its body up when the length takes more than that byte.
+    fn end_message(&mut self, at: usize) {
+        // `pos` never goes back, and it counted the reserved byte.
+        let len = (self.pos - at).saturating_sub(1);
+        if len < 0x80 {
+            // The usual case: the length fits the reserved byte (patched only when the
+            // whole message was stored).
+            if let Some(b) = self.buf.get_mut(at..self.pos).and_then(<[u8]>::first_mut) {
+                *b = len as u8;
+            }
+            return;
+        }
+        let prefix = len_varint_len(len);
+        let end = self.pos.saturating_add(prefix - 1);
+        if let Some(field) = self.buf.get_mut(at..end) {
+            if prefix > 1 {
+                field.copy_within(1..=len, prefix);
+            }
+            if let Some(dst) = field.get_mut(..prefix) {
+                put_varint(dst, len as u64);
+            }
+        }
+        self.pos = end;
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::vec::Vec;
+
     use super::*;
 
     #[rustfmt::skip]
@@ -359,9 +358,12 @@ mod tests {
         for &(v, bytes, why) in VARINTS {
             let mut buf = [0xa5; 12];
             let mut w = Writer::new(&mut buf);
-            w.varint(v).unwrap();
-            assert_eq!(w.written(), bytes, "{why}");
+            w.varint(v);
+            assert_eq!(w.written(), Ok(bytes), "{why}");
             assert_eq!(varint_len(v), bytes.len(), "{why}");
+            if let Ok(len) = usize::try_from(v) {
+                assert_eq!(len_varint_len(len), bytes.len(), "{why}");
+            }
             assert!(buf[bytes.len()..].iter().all(|&b| b == 0xa5), "{why}");
         }
     }
@@ -372,8 +374,15 @@ mod tests {
             for len in 0..bytes.len() {
                 let mut buf = [0xa5; 12];
                 let mut w = Writer::new(&mut buf[..len]);
-                assert_eq!(w.varint(v), Err(BufferTooSmall), "{why}");
-                assert_eq!(w.position(), 0);
+                w.varint(v);
+                assert_eq!(w.written(), Err(BufferTooSmall), "{why}");
+                assert_eq!(w.position(), bytes.len(), "{why}: still counted");
+                assert!(!w.fits(), "{why}");
+                assert_eq!(w.remaining(), 0, "{why}");
+                // Later writes are dropped too, even ones that would have fit.
+                w.raw(&[]);
+                w.varint(0);
+                assert_eq!(w.position(), bytes.len() + 1, "{why}");
                 assert!(buf.iter().all(|&b| b == 0xa5), "{why}");
             }
         }
@@ -383,13 +392,13 @@ mod tests {
     fn scalar_fields_match_known_bytes() {
         let mut buf = [0xa5; 64];
         let mut w = Writer::new(&mut buf);
-        w.uint64_field(1, 150).unwrap();
-        w.int64_field(3, -2).unwrap();
-        w.bool_field(2, true).unwrap();
-        w.fixed64_field(7, 0x0102_0304_0506_0708).unwrap();
-        w.fixed32_field(16, 0x0000_0301).unwrap();
-        w.double_field(4, 1.5).unwrap();
-        w.string_field(5, "hi").unwrap();
+        w.uint64_field(1, 150);
+        w.int64_field(3, -2);
+        w.bool_field(2, true);
+        w.fixed64_field(7, 0x0102_0304_0506_0708);
+        w.fixed32_field(16, 0x0000_0301);
+        w.double_field(4, 1.5);
+        w.string_field(5, "hi");
         #[rustfmt::skip]
         let expected: &[u8] = &[
             0x08, 0x96, 0x01,                                   // field 1 varint 150
@@ -400,23 +409,24 @@ mod tests {
             0x21, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xf8, 0x3f, // field 4 double 1.5
             0x2a, 0x02, b'h', b'i',                             // field 5 string
         ];
-        assert_eq!(w.written(), expected);
+        assert_eq!(w.written(), Ok(expected));
+        assert_eq!(w.remaining(), 64 - expected.len());
         let n = expected.len();
         assert!(buf[n..].iter().all(|&b| b == 0xa5));
     }
 
     struct Pair(u64, &'static str);
     impl Message for Pair {
-        fn encode<S: Sink>(&self, sink: &mut S) -> Result<(), BufferTooSmall> {
-            sink.uint64_field(1, self.0)?;
-            sink.string_field(2, self.1)
+        fn encode(&self, w: &mut Writer<'_>) {
+            w.uint64_field(1, self.0);
+            w.string_field(2, self.1)
         }
     }
     struct Outer(Pair, Pair);
     impl Message for Outer {
-        fn encode<S: Sink>(&self, sink: &mut S) -> Result<(), BufferTooSmall> {
-            sink.message(1, &self.0)?;
-            sink.message(1, &self.1)
+        fn encode(&self, w: &mut Writer<'_>) {
+            w.message(1, &self.0);
+            w.message(1, &self.1)
         }
     }
 
@@ -425,28 +435,58 @@ mod tests {
         let msg = Outer(Pair(1, "a"), Pair(300, ""));
         let mut buf = [0xa5; 32];
         let mut w = Writer::new(&mut buf);
-        w.message(3, &msg).unwrap();
+        w.message(3, &msg);
         #[rustfmt::skip]
         let expected: &[u8] = &[
             0x1a, 0x0e,                               // field 3, 14 bytes
             0x0a, 0x05, 0x08, 0x01, 0x12, 0x01, b'a', // Pair(1, "a")
             0x0a, 0x05, 0x08, 0xac, 0x02, 0x12, 0x00, // Pair(300, "")
         ];
-        assert_eq!(w.written(), expected);
+        assert_eq!(w.written(), Ok(expected));
         assert_eq!(msg.encoded_len(), 14);
         assert_eq!(len_field_len(3, 14), expected.len());
         assert!(buf[expected.len()..].iter().all(|&b| b == 0xa5));
     }
 
     #[test]
-    fn message_that_does_not_fit_writes_nothing() {
+    fn message_that_does_not_fit_is_counted_and_reported() {
         let msg = Outer(Pair(1, "a"), Pair(300, ""));
         for len in 0..16 {
             let mut buf = [0xa5; 32];
             let mut w = Writer::new(&mut buf[..len]);
-            assert_eq!(w.message(3, &msg), Err(BufferTooSmall), "len {len}");
-            assert!(buf.iter().all(|&b| b == 0xa5), "len {len}");
+            w.message(3, &msg);
+            assert_eq!(w.written(), Err(BufferTooSmall), "len {len}");
+            assert_eq!(w.position(), 16, "len {len}");
+            assert!(buf[len..].iter().all(|&b| b == 0xa5), "len {len}");
         }
+    }
+
+    #[test]
+    fn counter_only_counts() {
+        let mut c = Writer::counter();
+        assert!(c.fits());
+        assert_eq!(c.written(), Ok(&[][..]));
+        c.message(3, &Outer(Pair(1, "a"), Pair(300, "")));
+        assert_eq!(c.position(), 16);
+        assert_eq!(c.written(), Err(BufferTooSmall));
+    }
+
+    /// A message body of raw bytes, written through `Writer::message`'s one-pass path
+    /// (`RawMessage` is the same, but this one does not tell its length up front).
+    struct Body<'a>(&'a [u8]);
+    impl Message for Body<'_> {
+        fn encode(&self, w: &mut Writer<'_>) {
+            w.raw(self.0)
+        }
+    }
+
+    /// A field holding `body`, with its length known up front.
+    fn known_len_field(field: u32, body: &[u8]) -> Vec<u8> {
+        let mut out = std::vec![0u8; len_field_len(field, body.len())];
+        let mut w = Writer::new(&mut out);
+        w.bytes_field(field, body);
+        assert!(w.fits());
+        out
     }
 
     #[test]
@@ -455,13 +495,45 @@ mod tests {
         assert_eq!(tag_len(16), 2);
         assert_eq!(len_field_len(1, 127), 129);
         assert_eq!(len_field_len(1, 128), 131);
-        let body = [7u8; 200];
         let mut buf = [0xa5; 256];
         let mut w = Writer::new(&mut buf);
-        w.message(2, &RawMessage(&body)).unwrap();
+        w.message(2, &Body(&[7u8; 200]));
         assert_eq!(&buf[..3], &[0x12, 0xc8, 0x01]);
-        assert_eq!(&buf[3..203], &body[..]);
+        assert_eq!(&buf[3..203], &[7u8; 200][..]);
         assert_eq!(buf[203], 0xa5);
+
+        let body: Vec<u8> = (0..20_000u32).map(|i| (i % 251) as u8).collect();
+        for n in [0, 1, 127, 128, 200, 16_383, 16_384, 20_000] {
+            let body = &body[..n];
+            let want = known_len_field(2, body);
+            let mut buf = std::vec![0xa5; want.len() + 3];
+            let mut w = Writer::new(&mut buf);
+            w.message(2, &Body(body));
+            assert_eq!(w.written(), Ok(&want[..]), "n {n}");
+            assert!(buf[want.len()..].iter().all(|&b| b == 0xa5), "n {n}");
+            let mut w = Writer::new(&mut buf);
+            w.message(2, &RawMessage(body));
+            assert_eq!(w.written(), Ok(&want[..]), "n {n}");
+            // Exactly enough room, and a byte short.
+            let mut buf = std::vec![0xa5; want.len()];
+            let mut w = Writer::new(&mut buf);
+            w.message(2, &Body(body));
+            assert_eq!(w.written(), Ok(&want[..]), "n {n}");
+            let mut w = Writer::new(&mut buf[..want.len() - 1]);
+            w.message(2, &Body(body));
+            assert_eq!(w.written(), Err(BufferTooSmall), "n {n}");
+            assert_eq!(w.position(), want.len(), "n {n}");
+        }
+    }
+
+    /// An outer message of raw bodies, each written through the one-pass path.
+    struct Many<'a>(&'a [usize]);
+    impl Message for Many<'_> {
+        fn encode(&self, w: &mut Writer<'_>) {
+            for &n in self.0 {
+                w.message(1, &Body(&[0x5a; 300][..n]));
+            }
+        }
     }
 
     proptest::proptest! {
@@ -469,11 +541,28 @@ mod tests {
         fn counter_agrees_with_writer(v in proptest::num::u64::ANY, field in 1u32..(1 << 29)) {
             let mut buf = [0u8; 32];
             let mut w = Writer::new(&mut buf);
-            w.uint64_field(field, v).unwrap();
-            let mut c = Counter::new();
-            c.uint64_field(field, v).unwrap();
-            proptest::prop_assert_eq!(w.position(), c.len());
-            proptest::prop_assert_eq!(c.len(), tag_len(field) + varint_len(v));
+            w.uint64_field(field, v);
+            let mut c = Writer::counter();
+            c.uint64_field(field, v);
+            proptest::prop_assert_eq!(w.position(), c.position());
+            proptest::prop_assert_eq!(c.position(), tag_len(field) + varint_len(v));
+        }
+
+        #[test]
+        fn nested_messages_equal_known_length_encoding(
+            sizes in proptest::collection::vec(0usize..300, 0..6),
+        ) {
+            let msg = Many(&sizes);
+            let inner: Vec<u8> = sizes
+                .iter()
+                .flat_map(|&n| known_len_field(1, &[0x5a; 300][..n]))
+                .collect();
+            let want = known_len_field(9, &inner);
+            proptest::prop_assert_eq!(msg.encoded_len(), inner.len());
+            let mut buf = std::vec![0u8; want.len()];
+            let mut w = Writer::new(&mut buf);
+            w.message(9, &msg);
+            proptest::prop_assert_eq!(w.written(), Ok(&want[..]));
         }
     }
 }

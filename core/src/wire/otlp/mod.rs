@@ -42,7 +42,7 @@ use core::fmt;
 
 use crate::export::Resource;
 use crate::semconv;
-use crate::span::attributes::{ArrayIter, ArrayValue, AttributeValue, Value};
+use crate::span::attributes::{ArrayIter, ArrayValue, AttributeValue, KeyValue, Value};
 
 pub mod json;
 pub mod proto;
@@ -206,21 +206,31 @@ fn reserved_resource_key(key: &str) -> bool {
     )
 }
 
+/// The attributes the SDK adds last to every resource.
+pub(crate) const SDK_ATTRIBUTES: [(&str, &str); 3] = [
+    (semconv::TELEMETRY_SDK_NAME, SDK_NAME),
+    (semconv::TELEMETRY_SDK_LANGUAGE, SDK_LANGUAGE),
+    (semconv::TELEMETRY_SDK_VERSION, SDK_VERSION),
+];
+
+/// Returns `true` when the resource's own attribute `kv`, followed by `later` ones, goes
+/// on the wire: the SDK does not write its key itself and no later attribute has it.
+pub(crate) fn resource_attribute_kept(kv: &KeyValue<'_>, later: &[KeyValue<'_>]) -> bool {
+    !reserved_resource_key(kv.key) && !later.iter().any(|l| l.key == kv.key)
+}
+
 /// Returns the resource's attributes as they go on the wire (see the module docs).
 pub(crate) fn resource_attributes(
     resource: &Resource,
 ) -> impl Iterator<Item = (&'static str, Any<'static>)> + Clone {
     let own = resource.attributes;
     let service = core::iter::once((semconv::SERVICE_NAME, Any::Str(resource.service_name)));
-    let user = own.iter().enumerate().filter_map(move |(i, kv)| {
-        let overridden = own[i + 1..].iter().any(|later| later.key == kv.key);
-        (!overridden && !reserved_resource_key(kv.key)).then(|| (kv.key, Any::from(kv.value)))
-    });
-    let sdk = [
-        (semconv::TELEMETRY_SDK_NAME, Any::Str(SDK_NAME)),
-        (semconv::TELEMETRY_SDK_LANGUAGE, Any::Str(SDK_LANGUAGE)),
-        (semconv::TELEMETRY_SDK_VERSION, Any::Str(SDK_VERSION)),
-    ];
+    let user = own
+        .iter()
+        .enumerate()
+        .filter(move |&(i, kv)| resource_attribute_kept(kv, &own[i + 1..]))
+        .map(|(_, kv)| (kv.key, Any::from(kv.value)));
+    let sdk = SDK_ATTRIBUTES.map(|(key, value)| (key, Any::Str(value)));
     service.chain(user).chain(sdk)
 }
 

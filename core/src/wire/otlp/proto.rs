@@ -3,10 +3,13 @@
 //! Message and field numbers are those of opentelemetry-proto
 //! (`opentelemetry/proto/collector/trace/v1/trace_service.proto`,
 //! `opentelemetry/proto/trace/v1/trace.proto`, `opentelemetry/proto/common/v1/common.proto`,
-//! `opentelemetry/proto/resource/v1/resource.proto`). Every nested message is measured
-//! before it is written, so length prefixes are minimal and the output is what a
-//! protobuf library would produce: fields in number order, proto3 default values
-//! omitted (oneof members of `AnyValue` are always written, as proto3 requires).
+//! `opentelemetry/proto/resource/v1/resource.proto`). Length prefixes are minimal (see
+//! [`protobuf`](crate::wire::protobuf)) and the output is what a protobuf library would
+//! produce: fields in number order, proto3 default values omitted (oneof members of
+//! `AnyValue` are always written, as proto3 requires).
+//!
+//! Each span is encoded twice per request: measured (to decide how many spans fit),
+//! then written; one code path does both.
 //!
 //! ```
 //! use picotrace::wire::otlp::proto;
@@ -20,14 +23,13 @@
 //! ```
 
 use crate::export::{InstrumentationScope, Resource};
-use crate::span::record::{EventData, LinkData, SpanData};
+use crate::span::record::{Attributes, EventData, LinkData, SpanData};
 use crate::span::Status;
-use crate::wire::protobuf::{
-    len_field_len, varint_len, BufferTooSmall, Message, RawMessage, Sink, Writer,
-};
+use crate::wire::protobuf::{len_field_len, len_varint_len, tag_len, Message, Writer};
 
-use super::{otlp_flags, resource_attributes, Any, AnyArray};
+use super::{otlp_flags, resource_attribute_kept, Any, AnyArray, SDK_ATTRIBUTES};
 pub use super::{EncodeError, Encoded};
+use crate::semconv;
 
 /// Field numbers, by message.
 mod field {
@@ -105,13 +107,12 @@ pub const fn span_record_len(span_body_len: usize) -> usize {
 /// is written then.
 pub fn emit_span(span: &SpanData<'_>, out: &mut [u8]) -> Result<usize, EncodeError> {
     let msg = SpanMsg(*span);
-    let len = msg.encoded_len();
-    if len > out.len() {
-        return Err(EncodeError::BufferTooSmall);
-    }
+    let out = out
+        .get_mut(..msg.encoded_len())
+        .ok_or(EncodeError::BufferTooSmall)?;
     let mut w = Writer::new(out);
-    msg.encode(&mut w)?;
-    Ok(w.position())
+    msg.encode(&mut w);
+    Ok(w.written()?.len())
 }
 
 /// Returns the bytes a request needs besides its spans' records ([`span_record_len`]):
@@ -122,11 +123,7 @@ pub fn request_overhead_len(resource: &Resource, scope: &InstrumentationScope) -
     const MAX_PREFIX: usize = 5;
     let skeleton = Skeleton::new(resource, scope);
     let scope_spans_head = len_field_len(field::SCOPE_SPANS_SCOPE, skeleton.scope_len);
-    let resource_spans_body = len_field_len(field::RESOURCE_SPANS_RESOURCE, skeleton.resource_len)
-        + 1
-        + MAX_PREFIX
-        + scope_spans_head
-        + skeleton.schema_len();
+    let resource_spans_body = skeleton.resource_spans_rest + 1 + MAX_PREFIX + scope_spans_head;
     1 + MAX_PREFIX + resource_spans_body
 }
 
@@ -147,33 +144,32 @@ pub fn encode_request<'a>(
     spans: impl Iterator<Item = SpanData<'a>> + Clone,
     out: &mut [u8],
 ) -> Result<Encoded, EncodeError> {
-    if spans.clone().next().is_none() {
-        return Ok(Encoded { bytes: 0, spans: 0 });
-    }
     let skeleton = Skeleton::new(resource, scope);
-    if skeleton.request_len(0) > out.len() {
-        return Err(EncodeError::BufferTooSmall);
-    }
     let mut count = 0;
     let mut spans_len = 0usize;
     for span in spans.clone() {
         let total = spans_len.saturating_add(span_record_len(span_len(&span)));
         if skeleton.request_len(total) > out.len() {
+            if count == 0 {
+                return Err(if skeleton.request_len(0) > out.len() {
+                    EncodeError::BufferTooSmall
+                } else {
+                    EncodeError::SpanTooLarge { index: 0 }
+                });
+            }
             break;
         }
         spans_len = total;
         count += 1;
     }
     if count == 0 {
-        return Err(EncodeError::SpanTooLarge { index: 0 });
+        return Ok(Encoded { bytes: 0, spans: 0 });
     }
-    let bytes = skeleton.write(
-        &SpansMsg {
-            spans: spans.take(count),
-        },
-        spans_len,
-        out,
-    )?;
+    let mut w = skeleton.begin(spans_len, out)?;
+    for span in spans.take(count) {
+        w.message(field::SCOPE_SPANS_SPANS, &SpanMsg(span));
+    }
+    let bytes = skeleton.end(w)?;
     Ok(Encoded {
         bytes,
         spans: count,
@@ -193,17 +189,18 @@ pub fn encode_request_from_encoded<'b>(
     spans: impl Iterator<Item = &'b [u8]> + Clone,
     out: &mut [u8],
 ) -> Result<usize, EncodeError> {
-    if spans.clone().next().is_none() {
+    let (any, spans_len) = spans.clone().fold((false, 0usize), |(_, sum), s| {
+        (true, sum.saturating_add(span_record_len(s.len())))
+    });
+    if !any {
         return Ok(0);
     }
     let skeleton = Skeleton::new(resource, scope);
-    let spans_len = spans.clone().fold(0usize, |sum, s| {
-        sum.saturating_add(span_record_len(s.len()))
-    });
-    if skeleton.request_len(spans_len) > out.len() {
-        return Err(EncodeError::BufferTooSmall);
+    let mut w = skeleton.begin(spans_len, out)?;
+    for span in spans {
+        w.bytes_field(field::SCOPE_SPANS_SPANS, span);
     }
-    skeleton.write(&EncodedSpansMsg { spans }, spans_len, out)
+    skeleton.end(w)
 }
 
 /// The request around the spans, measured once.
@@ -212,25 +209,27 @@ struct Skeleton<'r> {
     scope: ScopeMsg<'r>,
     resource_len: usize,
     scope_len: usize,
+    /// The fields of `ResourceSpans` besides its `ScopeSpans`: resource and schema URL.
+    resource_spans_rest: usize,
 }
 
 impl<'r> Skeleton<'r> {
     fn new(resource: &'r Resource, scope: &'r InstrumentationScope) -> Self {
         let (resource, scope) = (ResourceMsg(resource), ScopeMsg(scope));
-        Self {
-            resource_len: resource.encoded_len(),
-            scope_len: scope.encoded_len(),
-            resource,
-            scope,
-        }
-    }
-
-    fn schema_len(&self) -> usize {
-        let url = self.resource.0.schema_url;
-        if url.is_empty() {
+        let resource_len = resource.encoded_len();
+        let url = resource.0.schema_url;
+        let schema_len = if url.is_empty() {
             0
         } else {
             len_field_len(field::RESOURCE_SPANS_SCHEMA_URL, url.len())
+        };
+        Self {
+            resource_len,
+            scope_len: scope.encoded_len(),
+            resource_spans_rest: len_field_len(field::RESOURCE_SPANS_RESOURCE, resource_len)
+                .saturating_add(schema_len),
+            resource,
+            scope,
         }
     }
 
@@ -239,129 +238,85 @@ impl<'r> Skeleton<'r> {
     }
 
     fn resource_spans_len(&self, spans_len: usize) -> usize {
-        let scope_spans = self.scope_spans_len(spans_len);
-        len_field_len(field::RESOURCE_SPANS_RESOURCE, self.resource_len)
-            .saturating_add(scope_spans)
-            .saturating_add(tag_and_prefix(
-                field::RESOURCE_SPANS_SCOPE_SPANS,
-                scope_spans,
-            ))
-            .saturating_add(self.schema_len())
+        let scope_spans = field_len(
+            field::RESOURCE_SPANS_SCOPE_SPANS,
+            self.scope_spans_len(spans_len),
+        );
+        self.resource_spans_rest.saturating_add(scope_spans)
     }
 
     /// Returns the exact length of a request whose span records take `spans_len` bytes.
     fn request_len(&self, spans_len: usize) -> usize {
-        let body = self.resource_spans_len(spans_len);
-        body.saturating_add(tag_and_prefix(field::REQUEST_RESOURCE_SPANS, body))
+        field_len(
+            field::REQUEST_RESOURCE_SPANS,
+            self.resource_spans_len(spans_len),
+        )
     }
 
-    fn write<M: Message>(
-        &self,
-        spans: &M,
-        spans_len: usize,
-        out: &mut [u8],
-    ) -> Result<usize, EncodeError> {
-        let msg = ResourceSpansMsg {
-            skeleton: self,
-            spans,
-            spans_len,
-        };
+    /// Checks that a request whose span records take `spans_len` bytes fits in `out`,
+    /// and writes it up to its first span record. The writer covers exactly the
+    /// request, so nothing past it is ever touched.
+    fn begin<'o>(&self, spans_len: usize, out: &'o mut [u8]) -> Result<Writer<'o>, EncodeError> {
+        let out = out
+            .get_mut(..self.request_len(spans_len))
+            .ok_or(EncodeError::BufferTooSmall)?;
         let mut w = Writer::new(out);
-        w.message(field::REQUEST_RESOURCE_SPANS, &msg)?;
-        Ok(w.position())
+        let scope_spans = self.scope_spans_len(spans_len);
+        w.len_prefix(
+            field::REQUEST_RESOURCE_SPANS,
+            self.resource_spans_len(spans_len),
+        );
+        w.len_prefix(field::RESOURCE_SPANS_RESOURCE, self.resource_len);
+        self.resource.encode(&mut w);
+        w.len_prefix(field::RESOURCE_SPANS_SCOPE_SPANS, scope_spans);
+        w.len_prefix(field::SCOPE_SPANS_SCOPE, self.scope_len);
+        self.scope.encode(&mut w);
+        Ok(w)
     }
-}
 
-/// The tag and length prefix of a length-delimited field with a `len`-byte body.
-const fn tag_and_prefix(field: u32, len: usize) -> usize {
-    crate::wire::protobuf::tag_len(field) + varint_len(len as u64)
-}
-
-/// `ResourceSpans` with one `ScopeSpans`; lengths known up front.
-struct ResourceSpansMsg<'s, 'r, M> {
-    skeleton: &'s Skeleton<'r>,
-    spans: &'s M,
-    spans_len: usize,
-}
-
-impl<M: Message> Message for ResourceSpansMsg<'_, '_, M> {
-    fn encode<S: Sink>(&self, sink: &mut S) -> Result<(), BufferTooSmall> {
-        sink.message(field::RESOURCE_SPANS_RESOURCE, &self.skeleton.resource)?;
-        sink.message(
-            field::RESOURCE_SPANS_SCOPE_SPANS,
-            &ScopeSpansMsg {
-                skeleton: self.skeleton,
-                spans: self.spans,
-                spans_len: self.spans_len,
-            },
-        )?;
-        let url = self.skeleton.resource.0.schema_url;
-        if !url.is_empty() {
-            sink.string_field(field::RESOURCE_SPANS_SCHEMA_URL, url)?;
+    /// Writes the rest of the request after the span records; returns its length.
+    fn end(&self, mut w: Writer<'_>) -> Result<usize, EncodeError> {
+        string_unless_empty(
+            &mut w,
+            field::RESOURCE_SPANS_SCHEMA_URL,
+            self.resource.0.schema_url,
+        );
+        // The writer covers exactly the request as measured. It comes out shorter or
+        // longer only if the spans changed between measuring and writing (an iterator
+        // whose clones disagree); refuse to send that.
+        match w.written() {
+            Ok(bytes) if w.remaining() == 0 => Ok(bytes.len()),
+            _ => Err(EncodeError::BufferTooSmall),
         }
-        Ok(())
-    }
-
-    fn encoded_len(&self) -> usize {
-        self.skeleton.resource_spans_len(self.spans_len)
     }
 }
 
-/// `ScopeSpans`: the scope, then the span records.
-struct ScopeSpansMsg<'s, 'r, M> {
-    skeleton: &'s Skeleton<'r>,
-    spans: &'s M,
-    spans_len: usize,
-}
-
-impl<M: Message> Message for ScopeSpansMsg<'_, '_, M> {
-    fn encode<S: Sink>(&self, sink: &mut S) -> Result<(), BufferTooSmall> {
-        sink.message(field::SCOPE_SPANS_SCOPE, &self.skeleton.scope)?;
-        self.spans.encode(sink)
-    }
-
-    fn encoded_len(&self) -> usize {
-        self.skeleton.scope_spans_len(self.spans_len)
-    }
-}
-
-/// The span records of a `ScopeSpans` (field 2, repeated), from recorded spans.
-struct SpansMsg<I> {
-    spans: I,
-}
-
-impl<'a, I: Iterator<Item = SpanData<'a>> + Clone> Message for SpansMsg<I> {
-    fn encode<S: Sink>(&self, sink: &mut S) -> Result<(), BufferTooSmall> {
-        for span in self.spans.clone() {
-            sink.message(field::SCOPE_SPANS_SPANS, &SpanMsg(span))?;
-        }
-        Ok(())
-    }
-}
-
-/// The span records of a `ScopeSpans`, from pre-encoded `Span` bodies.
-struct EncodedSpansMsg<I> {
-    spans: I,
-}
-
-impl<'b, I: Iterator<Item = &'b [u8]> + Clone> Message for EncodedSpansMsg<I> {
-    fn encode<S: Sink>(&self, sink: &mut S) -> Result<(), BufferTooSmall> {
-        for span in self.spans.clone() {
-            sink.message(field::SCOPE_SPANS_SPANS, &RawMessage(span))?;
-        }
-        Ok(())
-    }
+/// [`len_field_len`] that saturates instead of overflowing.
+fn field_len(field: u32, len: usize) -> usize {
+    len.saturating_add(tag_len(field) + len_varint_len(len))
 }
 
 /// `Resource`: its attributes.
 struct ResourceMsg<'r>(&'r Resource);
 
 impl Message for ResourceMsg<'_> {
-    fn encode<S: Sink>(&self, sink: &mut S) -> Result<(), BufferTooSmall> {
-        for (key, value) in resource_attributes(self.0) {
-            sink.message(field::RESOURCE_ATTRIBUTES, &KeyValueMsg(key, value))?;
+    fn encode(&self, w: &mut Writer<'_>) {
+        // `resource_attributes`, unrolled: smaller than its chained iterators.
+        let resource = self.0;
+        let attribute = |w: &mut Writer<'_>, key, value| {
+            w.message(field::RESOURCE_ATTRIBUTES, &KeyValueMsg(key, value))
+        };
+        attribute(w, semconv::SERVICE_NAME, Any::Str(resource.service_name));
+        let mut own = resource.attributes;
+        while let Some((kv, later)) = own.split_first() {
+            if resource_attribute_kept(kv, later) {
+                attribute(w, kv.key, kv.value.into());
+            }
+            own = later;
         }
-        Ok(())
+        for (key, value) in SDK_ATTRIBUTES {
+            attribute(w, key, Any::Str(value));
+        }
     }
 }
 
@@ -369,9 +324,9 @@ impl Message for ResourceMsg<'_> {
 struct ScopeMsg<'r>(&'r InstrumentationScope);
 
 impl Message for ScopeMsg<'_> {
-    fn encode<S: Sink>(&self, sink: &mut S) -> Result<(), BufferTooSmall> {
-        string_unless_empty(sink, field::SCOPE_NAME, self.0.name)?;
-        string_unless_empty(sink, field::SCOPE_VERSION, self.0.version)
+    fn encode(&self, w: &mut Writer<'_>) {
+        string_unless_empty(w, field::SCOPE_NAME, self.0.name);
+        string_unless_empty(w, field::SCOPE_VERSION, self.0.version)
     }
 }
 
@@ -379,52 +334,46 @@ impl Message for ScopeMsg<'_> {
 struct SpanMsg<'a>(SpanData<'a>);
 
 impl Message for SpanMsg<'_> {
-    fn encode<S: Sink>(&self, sink: &mut S) -> Result<(), BufferTooSmall> {
+    fn encode(&self, w: &mut Writer<'_>) {
         let span = &self.0;
         let cx = span.span_context();
-        sink.bytes_field(field::SPAN_TRACE_ID, cx.trace_id.as_bytes())?;
-        sink.bytes_field(field::SPAN_SPAN_ID, cx.span_id.as_bytes())?;
-        string_unless_empty(sink, field::SPAN_TRACE_STATE, span.trace_state())?;
+        w.bytes_field(field::SPAN_TRACE_ID, cx.trace_id.as_bytes());
+        w.bytes_field(field::SPAN_SPAN_ID, cx.span_id.as_bytes());
+        string_unless_empty(w, field::SPAN_TRACE_STATE, span.trace_state());
         if let Some(parent) = span.parent_span_id() {
-            sink.bytes_field(field::SPAN_PARENT_SPAN_ID, parent.as_bytes())?;
+            w.bytes_field(field::SPAN_PARENT_SPAN_ID, parent.as_bytes());
         }
-        string_unless_empty(sink, field::SPAN_NAME, span.name())?;
-        uint_unless_zero(sink, field::SPAN_KIND, u64::from(span.kind().otlp_value()))?;
-        fixed64_unless_zero(
-            sink,
-            field::SPAN_START_TIME,
-            span.start_time().as_unix_nanos(),
-        )?;
-        fixed64_unless_zero(sink, field::SPAN_END_TIME, span.end_time().as_unix_nanos())?;
-        for (key, value) in span.attributes() {
-            sink.message(field::SPAN_ATTRIBUTES, &KeyValueMsg(key, value.into()))?;
-        }
+        string_unless_empty(w, field::SPAN_NAME, span.name());
+        uint_unless_zero(w, field::SPAN_KIND, u64::from(span.kind().otlp_value()));
+        fixed64_unless_zero(w, field::SPAN_START_TIME, span.start_time().as_unix_nanos());
+        fixed64_unless_zero(w, field::SPAN_END_TIME, span.end_time().as_unix_nanos());
+        key_values(w, field::SPAN_ATTRIBUTES, span.attributes());
         uint_unless_zero(
-            sink,
+            w,
             field::SPAN_DROPPED_ATTRIBUTES,
             u64::from(span.dropped_attributes_count()),
-        )?;
+        );
         for event in span.events() {
-            sink.message(field::SPAN_EVENTS, &EventMsg(event))?;
+            w.message(field::SPAN_EVENTS, &EventMsg(event));
         }
         uint_unless_zero(
-            sink,
+            w,
             field::SPAN_DROPPED_EVENTS,
             u64::from(span.dropped_events_count()),
-        )?;
+        );
         for link in span.links() {
-            sink.message(field::SPAN_LINKS, &LinkMsg(link))?;
+            w.message(field::SPAN_LINKS, &LinkMsg(link));
         }
         uint_unless_zero(
-            sink,
+            w,
             field::SPAN_DROPPED_LINKS,
             u64::from(span.dropped_links_count()),
-        )?;
+        );
         let status = span.status();
         if status != Status::Unset {
-            sink.message(field::SPAN_STATUS, &StatusMsg(status))?;
+            w.message(field::SPAN_STATUS, &StatusMsg(status));
         }
-        sink.fixed32_field(
+        w.fixed32_field(
             field::SPAN_FLAGS,
             otlp_flags(cx.flags.bits(), span.parent_is_remote()),
         )
@@ -435,15 +384,13 @@ impl Message for SpanMsg<'_> {
 struct EventMsg<'a>(EventData<'a>);
 
 impl Message for EventMsg<'_> {
-    fn encode<S: Sink>(&self, sink: &mut S) -> Result<(), BufferTooSmall> {
+    fn encode(&self, w: &mut Writer<'_>) {
         let event = &self.0;
-        fixed64_unless_zero(sink, field::EVENT_TIME, event.time().as_unix_nanos())?;
-        string_unless_empty(sink, field::EVENT_NAME, event.name())?;
-        for (key, value) in event.attributes() {
-            sink.message(field::EVENT_ATTRIBUTES, &KeyValueMsg(key, value.into()))?;
-        }
+        fixed64_unless_zero(w, field::EVENT_TIME, event.time().as_unix_nanos());
+        string_unless_empty(w, field::EVENT_NAME, event.name());
+        key_values(w, field::EVENT_ATTRIBUTES, event.attributes());
         uint_unless_zero(
-            sink,
+            w,
             field::EVENT_DROPPED_ATTRIBUTES,
             u64::from(event.dropped_attributes_count()),
         )
@@ -454,21 +401,19 @@ impl Message for EventMsg<'_> {
 struct LinkMsg<'a>(LinkData<'a>);
 
 impl Message for LinkMsg<'_> {
-    fn encode<S: Sink>(&self, sink: &mut S) -> Result<(), BufferTooSmall> {
+    fn encode(&self, w: &mut Writer<'_>) {
         let link = &self.0;
         let cx = link.span_context();
-        sink.bytes_field(field::LINK_TRACE_ID, cx.trace_id.as_bytes())?;
-        sink.bytes_field(field::LINK_SPAN_ID, cx.span_id.as_bytes())?;
-        string_unless_empty(sink, field::LINK_TRACE_STATE, link.trace_state())?;
-        for (key, value) in link.attributes() {
-            sink.message(field::LINK_ATTRIBUTES, &KeyValueMsg(key, value.into()))?;
-        }
+        w.bytes_field(field::LINK_TRACE_ID, cx.trace_id.as_bytes());
+        w.bytes_field(field::LINK_SPAN_ID, cx.span_id.as_bytes());
+        string_unless_empty(w, field::LINK_TRACE_STATE, link.trace_state());
+        key_values(w, field::LINK_ATTRIBUTES, link.attributes());
         uint_unless_zero(
-            sink,
+            w,
             field::LINK_DROPPED_ATTRIBUTES,
             u64::from(link.dropped_attributes_count()),
-        )?;
-        sink.fixed32_field(field::LINK_FLAGS, otlp_flags(cx.flags.bits(), cx.is_remote))
+        );
+        w.fixed32_field(field::LINK_FLAGS, otlp_flags(cx.flags.bits(), cx.is_remote))
     }
 }
 
@@ -476,11 +421,11 @@ impl Message for LinkMsg<'_> {
 struct StatusMsg<'a>(Status<'a>);
 
 impl Message for StatusMsg<'_> {
-    fn encode<S: Sink>(&self, sink: &mut S) -> Result<(), BufferTooSmall> {
+    fn encode(&self, w: &mut Writer<'_>) {
         if let Status::Error { description } = self.0 {
-            string_unless_empty(sink, field::STATUS_MESSAGE, description)?;
+            string_unless_empty(w, field::STATUS_MESSAGE, description);
         }
-        uint_unless_zero(sink, field::STATUS_CODE, u64::from(self.0.otlp_code()))
+        uint_unless_zero(w, field::STATUS_CODE, u64::from(self.0.otlp_code()))
     }
 }
 
@@ -488,9 +433,9 @@ impl Message for StatusMsg<'_> {
 struct KeyValueMsg<'a>(&'a str, Any<'a>);
 
 impl Message for KeyValueMsg<'_> {
-    fn encode<S: Sink>(&self, sink: &mut S) -> Result<(), BufferTooSmall> {
-        string_unless_empty(sink, field::KEY_VALUE_KEY, self.0)?;
-        sink.message(field::KEY_VALUE_VALUE, &AnyMsg(self.1))
+    fn encode(&self, w: &mut Writer<'_>) {
+        string_unless_empty(w, field::KEY_VALUE_KEY, self.0);
+        w.message(field::KEY_VALUE_VALUE, &AnyMsg(self.1))
     }
 }
 
@@ -498,13 +443,13 @@ impl Message for KeyValueMsg<'_> {
 struct AnyMsg<'a>(Any<'a>);
 
 impl Message for AnyMsg<'_> {
-    fn encode<S: Sink>(&self, sink: &mut S) -> Result<(), BufferTooSmall> {
+    fn encode(&self, w: &mut Writer<'_>) {
         match self.0 {
-            Any::Str(s) => sink.string_field(field::ANY_STRING, s),
-            Any::Bool(b) => sink.bool_field(field::ANY_BOOL, b),
-            Any::I64(i) => sink.int64_field(field::ANY_INT, i),
-            Any::F64(f) => sink.double_field(field::ANY_DOUBLE, f),
-            Any::Array(a) => sink.message(field::ANY_ARRAY, &ArrayMsg(a)),
+            Any::Str(s) => w.string_field(field::ANY_STRING, s),
+            Any::Bool(b) => w.bool_field(field::ANY_BOOL, b),
+            Any::I64(i) => w.int64_field(field::ANY_INT, i),
+            Any::F64(f) => w.double_field(field::ANY_DOUBLE, f),
+            Any::Array(a) => w.message(field::ANY_ARRAY, &ArrayMsg(a)),
         }
     }
 }
@@ -513,35 +458,36 @@ impl Message for AnyMsg<'_> {
 struct ArrayMsg<'a>(AnyArray<'a>);
 
 impl Message for ArrayMsg<'_> {
-    fn encode<S: Sink>(&self, sink: &mut S) -> Result<(), BufferTooSmall> {
+    fn encode(&self, w: &mut Writer<'_>) {
         for value in self.0.iter() {
-            sink.message(field::ARRAY_VALUES, &AnyMsg(value))?;
+            w.message(field::ARRAY_VALUES, &AnyMsg(value));
         }
-        Ok(())
     }
 }
 
-fn string_unless_empty<S: Sink>(sink: &mut S, field: u32, s: &str) -> Result<(), BufferTooSmall> {
-    if s.is_empty() {
-        Ok(())
-    } else {
-        sink.string_field(field, s)
+/// Writes recorded attributes as repeated `KeyValue` field `field`.
+#[cfg_attr(not(target_os = "none"), inline)]
+fn key_values(w: &mut Writer<'_>, field: u32, attributes: Attributes<'_>) {
+    for (key, value) in attributes {
+        w.message(field, &KeyValueMsg(key, value.into()));
     }
 }
 
-fn uint_unless_zero<S: Sink>(sink: &mut S, field: u32, v: u64) -> Result<(), BufferTooSmall> {
-    if v == 0 {
-        Ok(())
-    } else {
-        sink.uint64_field(field, v)
+fn string_unless_empty(w: &mut Writer<'_>, field: u32, s: &str) {
+    if !s.is_empty() {
+        w.string_field(field, s)
     }
 }
 
-fn fixed64_unless_zero<S: Sink>(sink: &mut S, field: u32, v: u64) -> Result<(), BufferTooSmall> {
-    if v == 0 {
-        Ok(())
-    } else {
-        sink.fixed64_field(field, v)
+fn uint_unless_zero(w: &mut Writer<'_>, field: u32, v: u64) {
+    if v != 0 {
+        w.uint64_field(field, v)
+    }
+}
+
+fn fixed64_unless_zero(w: &mut Writer<'_>, field: u32, v: u64) {
+    if v != 0 {
+        w.fixed64_field(field, v)
     }
 }
 
@@ -554,7 +500,7 @@ mod tests {
     use crate::wire::otlp::test_support::{with_sample_batch, T0};
 
     /// A protobuf field as a test sees it: number and payload.
-    #[derive(Debug, PartialEq)]
+    #[derive(Clone, Debug, PartialEq)]
     enum Field<'a> {
         Varint(u32, u64),
         Fixed64(u32, u64),
@@ -701,8 +647,8 @@ mod tests {
             let msg = AnyMsg(value);
             let mut buf = [0xa5; 32];
             let mut w = Writer::new(&mut buf);
-            msg.encode(&mut w).unwrap();
-            assert_eq!(w.written(), bytes, "{why}");
+            msg.encode(&mut w);
+            assert_eq!(w.written(), Ok(bytes), "{why}");
             assert_eq!(msg.encoded_len(), bytes.len(), "{why}");
         }
     }
@@ -712,8 +658,8 @@ mod tests {
         let enc = |s: Status<'_>| {
             let mut buf = [0u8; 16];
             let mut w = Writer::new(&mut buf);
-            StatusMsg(s).encode(&mut w).unwrap();
-            w.written().to_vec()
+            StatusMsg(s).encode(&mut w);
+            w.written().unwrap().to_vec()
         };
         assert_eq!(enc(Status::Ok), [0x18, 0x01]);
         assert_eq!(
@@ -900,6 +846,71 @@ mod tests {
                 }
             }
         });
+    }
+
+    #[test]
+    fn resource_writes_what_resource_attributes_lists() {
+        use crate::span::attributes::Value;
+        use crate::KeyValue;
+        static ATTRS: [KeyValue<'static>; 6] = [
+            KeyValue {
+                key: "host.name",
+                value: Value::Str("a"),
+            },
+            KeyValue {
+                key: "service.name",
+                value: Value::Str("ignored"),
+            },
+            KeyValue {
+                key: "cpu.ids",
+                value: Value::I64Array(&[1, -2]),
+            },
+            KeyValue {
+                key: "host.name",
+                value: Value::Str("b"),
+            },
+            KeyValue {
+                key: "telemetry.sdk.version",
+                value: Value::Str("ignored"),
+            },
+            KeyValue {
+                key: "tags",
+                value: Value::StrArray(&["x", ""]),
+            },
+        ];
+        let resource = Resource {
+            service_name: "svc",
+            attributes: &ATTRS,
+            schema_url: "",
+        };
+        let mut want = std::vec![0u8; 512];
+        let mut w = Writer::new(&mut want);
+        for (key, value) in super::super::resource_attributes(&resource) {
+            w.message(field::RESOURCE_ATTRIBUTES, &KeyValueMsg(key, value));
+        }
+        let n = w.written().unwrap().len();
+        want.truncate(n);
+        let mut got = std::vec![0u8; n];
+        let mut w = Writer::new(&mut got);
+        ResourceMsg(&resource).encode(&mut w);
+        assert_eq!(w.written(), Ok(&want[..]));
+        assert_eq!(ResourceMsg(&resource).encoded_len(), n);
+        let keys: Vec<_> = fields(&got)
+            .iter()
+            .map(|f| fields(len_field(f, 1).unwrap())[0].clone())
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                Field::Len(1, b"service.name"),
+                Field::Len(1, b"cpu.ids"),
+                Field::Len(1, b"host.name"),
+                Field::Len(1, b"tags"),
+                Field::Len(1, b"telemetry.sdk.name"),
+                Field::Len(1, b"telemetry.sdk.language"),
+                Field::Len(1, b"telemetry.sdk.version"),
+            ]
+        );
     }
 
     #[test]
