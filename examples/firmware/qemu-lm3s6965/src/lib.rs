@@ -447,9 +447,12 @@ pub mod footprint {
     ) -> picotrace::TracerStats {
         let mut mixer = SeedMixer::new();
         super::collect_entropy(&mut mixer, adc, 4);
-        let tracer: Tracer<Arena, _, X> = Tracer::new(
+        // Built in place and lent to the tracer: moving a whole arena by value would put
+        // several copies of it on the stack.
+        let mut arena = Arena::new();
+        let tracer: Tracer<&mut Arena, _, X> = Tracer::new(
             TracerConfig::new("footprint").with_export_batch_size(2),
-            Arena::new(),
+            &mut arena,
             clock,
             IdGenerator::from_entropy(&mut mixer),
             exporter,
@@ -463,10 +466,17 @@ pub mod footprint {
         child.set_attribute("ok", false);
         child.record_exception_with_type("LinkError", "no ACK");
         child.set_error("no ACK");
-        let outgoing = child.trace_context().to_traceparent();
-        for &b in outgoing.as_bytes() {
-            uart.write_byte(b);
-        }
+        // Written straight from the span (no `TraceContext` copy on the stack).
+        tracer.inject_context(
+            &child,
+            &mut picotrace::FnInjector(|name: &str, value: &str| {
+                if name == "traceparent" {
+                    for &b in value.as_bytes() {
+                        uart.write_byte(b);
+                    }
+                }
+            }),
+        );
         child.end();
         span.set_ok();
         span.end();

@@ -135,9 +135,12 @@ fn main() -> ! {
         .with_resource_attributes(&RESOURCE)
         .with_scope("picotrace-firmware-common", env!("CARGO_PKG_VERSION"))
         .with_export_batch_size(EXPORT_BATCH);
-    let tracer: Tracer<Arena, _, _> = Tracer::new(
+    // Built in place and lent to the tracer: moving a whole arena by value would put
+    // several copies of it on the stack.
+    let mut arena = Arena::new();
+    let tracer: Tracer<&mut Arena, _, _> = Tracer::new(
         config,
-        Arena::new(),
+        &mut arena,
         clock,
         IdGenerator::from_entropy(&mut mixer),
         exporter,
