@@ -178,13 +178,14 @@ pub fn provider() -> TracerProvider {
 /// repetitions and a note with what the exporter counted.
 pub fn w7(
     endpoint: &str,
+    protocol: Protocol,
     spans: u64,
     reps: usize,
     batch: usize,
 ) -> Result<(crate::harness::Summary, String), String> {
     let otlp = OtlpHttpExporter::builder()
         .endpoint(endpoint)
-        .protocol(Protocol::HttpProtobuf)
+        .protocol(protocol)
         .timeout(Duration::from_secs(30))
         .build()
         .map_err(|e| format!("OtlpHttpExporter: {e}"))?;

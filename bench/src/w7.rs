@@ -75,17 +75,22 @@ pub fn run(plan: &Plan, quick: bool, report: &mut Report) -> Result<(), String> 
     let spans: u64 = if quick { 5_000 } else { 100_000 };
     let reps = plan.reps.min(5);
 
-    match crate::pico::w7(&collector.endpoint, spans, reps, BATCH) {
-        Ok((s, note)) => report.push(Row {
-            workload: "W7".into(),
-            library: "picotrace (picotrace-std BatchExporter + OtlpHttpExporter, protobuf)".into(),
-            summary: s,
-            unit: "spans/s",
-            better: Better::Higher,
-            allocs: None,
-            note,
-        }),
-        Err(e) => eprintln!("  picotrace W7: {e}"),
+    for (protocol, name) in [
+        (picotrace_std::Protocol::HttpProtobuf, "protobuf"),
+        (picotrace_std::Protocol::HttpJson, "JSON"),
+    ] {
+        match crate::pico::w7(&collector.endpoint, protocol, spans, reps, BATCH) {
+            Ok((s, note)) => report.push(Row {
+                workload: "W7".into(),
+                library: format!("picotrace (picotrace-std BatchExporter + OtlpHttpExporter, {name})"),
+                summary: s,
+                unit: "spans/s",
+                better: Better::Higher,
+                allocs: None,
+                note,
+            }),
+            Err(e) => eprintln!("  picotrace W7 {name}: {e}"),
+        }
     }
     let s = otel(&collector.endpoint, spans, reps)?;
     report.push(Row {
