@@ -82,7 +82,9 @@ pub fn run(plan: &Plan, quick: bool, report: &mut Report) -> Result<(), String> 
         match crate::pico::w7(&collector.endpoint, protocol, spans, reps, BATCH) {
             Ok((s, note)) => report.push(Row {
                 workload: "W7".into(),
-                library: format!("picotrace (picotrace-std BatchExporter + OtlpHttpExporter, {name})"),
+                library: format!(
+                    "picotrace (picotrace-std BatchExporter + OtlpHttpExporter, {name})"
+                ),
                 summary: s,
                 unit: "spans/s",
                 better: Better::Higher,
