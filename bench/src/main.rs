@@ -36,6 +36,19 @@ impl Opts {
 }
 
 fn main() {
+    // The arenas are built by value (1.6 MB for W5's 1024 spans), and an unoptimised
+    // build (CI's quick pass) keeps several copies of them on the stack.
+    let runner = std::thread::Builder::new()
+        .name("bench".into())
+        .stack_size(256 << 20)
+        .spawn(run)
+        .expect("spawn the benchmark thread");
+    if runner.join().is_err() {
+        std::process::exit(101);
+    }
+}
+
+fn run() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let quick = args.iter().any(|a| a == "--quick");
     let only = args
