@@ -117,7 +117,10 @@ fn one_trace_across_gateway_and_downstream() {
             .unwrap_or_else(|| panic!("{n} in {spans:#?}"))
     };
     let gw_server = by_name("GET /search");
-    let gw_client = by_name("GET /rank");
+    let gw_client = spans
+        .iter()
+        .find(|s| s.name == "GET /rank" && s.kind == "SPAN_KIND_CLIENT")
+        .expect("the gateway's client span");
     let ds_server = spans
         .iter()
         .find(|s| s.name == "GET /rank" && s.kind == "SPAN_KIND_SERVER")
