@@ -396,7 +396,7 @@ impl RecordMut<'_> {
             None => StoredKey::Pooled(self.push_text(key, u32::MAX)),
         };
         let value = self.store_value(value, limits);
-        self.header.span_attributes += 1;
+        self.header.span_attributes = self.header.span_attributes.saturating_add(1);
         // Not full: checked above.
         let _ = self.attrs.push(StoredAttr {
             owner: OWNER_SPAN,
