@@ -18,7 +18,7 @@
 
 use core::fmt;
 
-use crate::span::arena::SpanStorage;
+use crate::span::arena::BatchSource;
 use crate::span::attributes::KeyValue;
 use crate::span::record::SpanData;
 
@@ -78,19 +78,20 @@ pub struct TracerStats {
     pub spans_export_failed: u64,
     /// Export calls that failed in part or whole.
     pub export_failures: u64,
+    /// Spans that ended after [`crate::Tracer::shutdown`]: dropped, not exported.
+    pub spans_dropped_shutdown: u64,
 }
 
 impl TracerStats {
     /// Returns all spans lost after sampling decided to keep them.
     pub const fn spans_lost(&self) -> u64 {
-        self.spans_dropped_arena_full + self.spans_export_failed
+        self.spans_dropped_arena_full + self.spans_export_failed + self.spans_dropped_shutdown
     }
 }
 
 /// Finished spans handed to an exporter, oldest first.
 pub struct SpanBatch<'a> {
-    storage: &'a dyn SpanStorage,
-    len: usize,
+    storage: &'a dyn BatchSource,
     /// The resource all spans belong to.
     pub resource: &'a Resource,
     /// The instrumentation scope all spans belong to.
@@ -102,15 +103,13 @@ pub struct SpanBatch<'a> {
 impl<'a> SpanBatch<'a> {
     #[doc(hidden)]
     pub fn new(
-        storage: &'a dyn SpanStorage,
-        len: usize,
+        storage: &'a dyn BatchSource,
         resource: &'a Resource,
         scope: &'a InstrumentationScope,
         stats: TracerStats,
     ) -> Self {
         Self {
             storage,
-            len,
             resource,
             scope,
             stats,
@@ -119,21 +118,17 @@ impl<'a> SpanBatch<'a> {
 
     /// Returns the number of spans.
     pub fn len(&self) -> usize {
-        self.len
+        self.storage.len()
     }
 
     /// Returns `true` when the batch holds no spans.
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.storage.is_empty()
     }
 
     /// Returns the `i`-th span.
     pub fn get(&self, i: usize) -> Option<SpanData<'a>> {
-        if i < self.len {
-            self.storage.ended(i)
-        } else {
-            None
-        }
+        self.storage.get(i)
     }
 
     /// Returns the spans in order; the iterator can be cloned for multi-pass encoders.
@@ -141,7 +136,7 @@ impl<'a> SpanBatch<'a> {
         BatchIter {
             storage: self.storage,
             next: 0,
-            len: self.len,
+            len: self.storage.len(),
         }
     }
 }
@@ -149,7 +144,7 @@ impl<'a> SpanBatch<'a> {
 impl fmt::Debug for SpanBatch<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SpanBatch")
-            .field("len", &self.len)
+            .field("len", &self.len())
             .field("stats", &self.stats)
             .finish()
     }
@@ -158,7 +153,7 @@ impl fmt::Debug for SpanBatch<'_> {
 /// Iterator over a [`SpanBatch`].
 #[derive(Clone)]
 pub struct BatchIter<'a> {
-    storage: &'a dyn SpanStorage,
+    storage: &'a dyn BatchSource,
     next: usize,
     len: usize,
 }
@@ -168,7 +163,7 @@ impl<'a> Iterator for BatchIter<'a> {
     fn next(&mut self) -> Option<SpanData<'a>> {
         while self.next < self.len {
             self.next += 1;
-            if let Some(span) = self.storage.ended(self.next - 1) {
+            if let Some(span) = self.storage.get(self.next - 1) {
                 return Some(span);
             }
         }
@@ -216,9 +211,12 @@ impl core::error::Error for ExportError {}
 /// Receives finished spans.
 ///
 /// # What implementors must guarantee
-/// - `export` returns promptly: it runs with the tracer's lock held (on firmware, inside
-///   a critical section). Encode or copy and hand off; do network I/O elsewhere.
-/// - It never calls back into the tracer that called it.
+/// - `export` returns promptly: it runs on the thread that drains the tracer (a flush,
+///   a full arena, a trigger, the std adapter's export thread), never inside a critical
+///   section, and while it runs no other export of that tracer can. Encode or copy and
+///   hand off; do slow network I/O elsewhere.
+/// - It never calls the flushing methods of the tracer that called it (starting and
+///   ending spans is fine).
 /// - It reports lost spans through the `Err` value, so the tracer counts them.
 pub trait SpanExporter {
     /// Exports a batch of finished spans.

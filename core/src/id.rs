@@ -131,6 +131,16 @@ id_type!(
 );
 
 impl TraceId {
+    /// Creates an id from its high and low 64 bits.
+    #[inline]
+    pub const fn from_u64_pair(high: u64, low: u64) -> Self {
+        let (h, l) = (high.to_be_bytes(), low.to_be_bytes());
+        Self([
+            h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7], l[0], l[1], l[2], l[3], l[4], l[5],
+            l[6], l[7],
+        ])
+    }
+
     /// Returns the rightmost 7 bytes as a 56-bit number: the randomness that W3C
     /// Level 2 guarantees when the random flag is set, and that OpenTelemetry's
     /// probability samplers compare against their threshold.
@@ -138,6 +148,14 @@ impl TraceId {
     pub const fn random_part(&self) -> u64 {
         let b = &self.0;
         u64::from_be_bytes([0, b[9], b[10], b[11], b[12], b[13], b[14], b[15]])
+    }
+}
+
+impl SpanId {
+    /// Creates an id from a 64-bit number (big-endian on the wire).
+    #[inline]
+    pub const fn from_u64(id: u64) -> Self {
+        Self(id.to_be_bytes())
     }
 }
 

@@ -1,7 +1,8 @@
 //! picotrace: distributed tracing compatible with OpenTelemetry, for everything from a
 //! 16 KiB microcontroller to a busy server.
 //!
-//! This crate is `#![no_std]`, never allocates and contains no `unsafe`. The platform
+//! This crate is `#![no_std]` and never allocates; its only `unsafe` is the slot
+//! ownership protocol in one small module (`sync`, model-checked with loom). The platform
 //! brings time ([`Clock`]), entropy ([`Entropy`]) and an exporter ([`SpanExporter`]);
 //! `picotrace-std` brings all three for servers.
 //!
@@ -22,9 +23,15 @@
 //! - [`wire`]: every byte format, parsed and emitted without allocation into caller
 //!   buffers: hex ids, traceparent, tracestate, baggage, OTLP protobuf and JSON, the
 //!   console format.
-//! - [`id`], [`time`], [`random`], [`lock`]: ids and flags, timestamps and the `Clock`
-//!   contract, id generation, and the concurrency model (one context, or main loop plus
-//!   interrupts with the `critical-section` feature).
+//! - [`id`], [`time`], [`random`]: ids and flags, timestamps and the `Clock` contract,
+//!   id generation.
+//!
+//! # Concurrency
+//! One [`Tracer`] serves every thread, or a main loop and its interrupts: a span claims
+//! an arena slot with one atomic operation, owns it while it runs (it is `Send` and
+//! `Sync`), and queues it for export with one more when it ends. Exporting drains that
+//! queue on whichever thread flushes, never inside a critical section. Targets without
+//! compare-and-swap (thumbv6m) need the `critical-section` feature.
 //!
 //! # Example
 //! ```
@@ -41,7 +48,7 @@
 //! );
 //! let headers = [("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")];
 //! let incoming = TraceContext::from_headers(&headers[..]);
-//! let span = tracer.start_server_span("process", &incoming);
+//! let mut span = tracer.start_server_span("process", &incoming);
 //! span.set_attribute(semconv::HTTP_REQUEST_METHOD, "POST");
 //! assert_eq!(span.context().trace_id.to_hex().as_str(), "4bf92f3577b34da6a3ce929d0e0e4736");
 //!
@@ -52,13 +59,14 @@
 //! ```
 //!
 //! # Features
-//! - `critical-section`: `CriticalSectionLock`, for a tracer shared by the main loop and
-//!   interrupt handlers.
+//! - `critical-section`: atomics through a critical section where the CPU has no
+//!   compare-and-swap (thumbv6m), and interrupt-safe 64-bit atomics on 32-bit CPUs.
 //! - `defmt`: `defmt::Format` for public types.
 //!
 //! MSRV: Rust 1.85.
 #![no_std]
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
+#![deny(unsafe_code)]
 
 #[cfg(test)]
 extern crate std;
@@ -66,12 +74,12 @@ extern crate std;
 pub mod context;
 pub mod export;
 pub mod id;
-pub mod lock;
 pub mod propagation;
 pub mod random;
 pub mod sampler;
 pub mod semconv;
 pub mod span;
+mod sync;
 pub mod time;
 pub mod tracer;
 pub mod wire;
@@ -81,9 +89,6 @@ pub use export::{
     ExportError, InstrumentationScope, NoopExporter, Resource, SpanBatch, SpanExporter, TracerStats,
 };
 pub use id::{SpanId, TraceFlags, TraceId};
-#[cfg(feature = "critical-section")]
-pub use lock::CriticalSectionLock;
-pub use lock::{LocalLock, Lock};
 pub use propagation::{ExtractError, Extractor, FnExtractor, FnInjector, Injector};
 pub use random::{Entropy, IdGenerator};
 pub use sampler::{ParentBased, RootSampler, Sampler, SamplingDecision, SamplingResult};
@@ -92,7 +97,7 @@ pub use span::attributes::{AttributeValue, KeyValue, Value};
 pub use span::record::{SpanData, SpanLimits};
 pub use span::{Parent, Span, SpanKind, Status};
 pub use time::{Clock, ManualClock, NoClock, Timestamp};
-pub use tracer::{SpanBuilder, Tracer, TracerConfig};
+pub use tracer::{ExportSignal, SpanBuilder, Tracer, TracerConfig};
 pub use wire::baggage::{Baggage, Error as BaggageError};
 pub use wire::traceparent::{
     BufferTooSmall, ParseError as TraceparentError, Repr as TraceparentRepr,

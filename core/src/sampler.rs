@@ -71,7 +71,7 @@ pub struct SamplingResult {
 }
 
 impl SamplingResult {
-    const fn keep(decision: SamplingDecision) -> Self {
+    pub(crate) const fn keep(decision: SamplingDecision) -> Self {
         Self {
             decision,
             threshold: ThresholdUpdate::Keep,
@@ -316,13 +316,24 @@ impl fmt::Debug for RootSampler {
 impl RootSampler {
     fn should_sample(&mut self, params: &SamplingParams<'_>) -> SamplingResult {
         match self {
+            RootSampler::RateLimiting(s) => SamplingResult::from_bool(s.sample(params.now)),
+            other => other
+                .decide_shared(params)
+                .unwrap_or(SamplingResult::keep(SamplingDecision::Drop)),
+        }
+    }
+
+    /// Decides without `&mut`: `None` for the stateful rate limiter.
+    #[inline]
+    fn decide_shared(&self, params: &SamplingParams<'_>) -> Option<SamplingResult> {
+        Some(match self {
             RootSampler::AlwaysOn => SamplingResult::keep(SamplingDecision::RecordAndSample),
             RootSampler::AlwaysOff => SamplingResult::keep(SamplingDecision::Drop),
             RootSampler::TraceIdRatio(s) => SamplingResult::from_bool(s.sample(params.trace_id)),
             RootSampler::Probability(s) => s.sample(params),
-            RootSampler::RateLimiting(s) => SamplingResult::from_bool(s.sample(params.now)),
+            RootSampler::RateLimiting(_) => return None,
             RootSampler::Custom(s) => s.should_sample(params),
-        }
+        })
     }
 }
 
@@ -387,9 +398,35 @@ impl ParentBased {
             (false, true) => &mut self.local_parent_sampled,
             (false, false) => &mut self.local_parent_not_sampled,
         };
-        let mut result = delegate.should_sample(params);
-        // OTEP 235: a parent-based stage keeps the incoming `th` when it agrees with the
-        // sampled flag, and erases it when the probability is unknown.
+        let result = delegate.should_sample(params);
+        Self::follow_parent_threshold(result, params, parent)
+    }
+
+    /// As `should_sample`, for a sampler shared by threads: `None` when the delegate
+    /// that decides keeps state (rate limiting) and so needs `&mut`.
+    #[inline]
+    fn decide_shared(&self, params: &SamplingParams<'_>) -> Option<SamplingResult> {
+        let Some(parent) = params.parent else {
+            return self.root.decide_shared(params);
+        };
+        let delegate = match (parent.is_remote, parent.is_sampled()) {
+            (true, true) => &self.remote_parent_sampled,
+            (true, false) => &self.remote_parent_not_sampled,
+            (false, true) => &self.local_parent_sampled,
+            (false, false) => &self.local_parent_not_sampled,
+        };
+        let result = delegate.decide_shared(params)?;
+        Some(Self::follow_parent_threshold(result, params, parent))
+    }
+
+    /// OTEP 235: a parent-based stage keeps the incoming `th` when it agrees with the
+    /// sampled flag, and erases it when the probability is unknown.
+    #[inline]
+    fn follow_parent_threshold(
+        mut result: SamplingResult,
+        params: &SamplingParams<'_>,
+        parent: &SpanContext,
+    ) -> SamplingResult {
         if result.threshold == ThresholdUpdate::Keep && !params.parent_trace_state.is_empty() {
             if let Some(ot) = ot_entry(params.parent_trace_state) {
                 if let Some(th) = ot.threshold() {
@@ -500,11 +537,40 @@ impl Sampler {
         }
     }
 
+    /// Returns `true` when a decision changes the sampler (rate limiting): a tracer
+    /// shared by threads then guards a copy of it.
+    pub fn is_stateful(&self) -> bool {
+        let stateful = |s: &RootSampler| matches!(s, RootSampler::RateLimiting(_));
+        match self {
+            Sampler::Root(s) => stateful(s),
+            Sampler::ParentBased(p) => [
+                &p.root,
+                &p.remote_parent_sampled,
+                &p.remote_parent_not_sampled,
+                &p.local_parent_sampled,
+                &p.local_parent_not_sampled,
+            ]
+            .into_iter()
+            .any(stateful),
+        }
+    }
+
     /// Decides on one span.
     pub fn should_sample(&mut self, params: &SamplingParams<'_>) -> SamplingResult {
         match self {
             Sampler::Root(s) => s.should_sample(params),
             Sampler::ParentBased(s) => s.should_sample(params),
+        }
+    }
+
+    /// Decides on one span without `&mut`, as a tracer shared by threads does: `None`
+    /// when the deciding sampler keeps state (rate limiting), which then needs
+    /// [`Sampler::should_sample`] on a copy the caller guards.
+    #[inline]
+    pub fn decide_shared(&self, params: &SamplingParams<'_>) -> Option<SamplingResult> {
+        match self {
+            Sampler::Root(s) => s.decide_shared(params),
+            Sampler::ParentBased(s) => s.decide_shared(params),
         }
     }
 

@@ -93,29 +93,29 @@ impl Clock for NoClock {
 
 /// A manually advanced clock for tests and simulations; single-threaded.
 #[derive(Debug, Default)]
-pub struct ManualClock(core::cell::Cell<u64>);
+pub struct ManualClock(portable_atomic::AtomicU64);
 
 impl ManualClock {
     /// Creates a clock reading `start`.
     pub const fn new(start: Timestamp) -> Self {
-        Self(core::cell::Cell::new(start.0))
+        Self(portable_atomic::AtomicU64::new(start.0))
     }
 
     /// Moves the clock forward by `d`.
     pub fn advance(&self, d: Duration) {
-        self.set(Timestamp(self.0.get()).saturating_add(d));
+        self.set(self.now().saturating_add(d));
     }
 
     /// Sets the clock to `t` (tests may move it anywhere; real clocks must not go back).
     pub fn set(&self, t: Timestamp) {
-        self.0.set(t.0);
+        self.0.store(t.0, portable_atomic::Ordering::Relaxed);
     }
 }
 
 impl Clock for ManualClock {
     #[inline]
     fn now(&self) -> Timestamp {
-        Timestamp(self.0.get())
+        Timestamp(self.0.load(portable_atomic::Ordering::Relaxed))
     }
 }
 

@@ -11,9 +11,9 @@
 //!     IdGenerator::from_seed([7; 32]),
 //!     NoopExporter,
 //! );
-//! let span = tracer.start_span("handle_request");
+//! let mut span = tracer.start_span("handle_request");
 //! span.set_attribute("http.request.method", "POST");
-//! let db = span.child("query_database");
+//! let mut db = span.child("query_database");
 //! db.set_ok();
 //! db.end();
 //! span.end();
@@ -22,25 +22,36 @@
 //! assert_eq!(tracer.stats().spans_exported, 2);
 //! ```
 
+use portable_atomic::{AtomicBool, AtomicU64, Ordering};
 use rand_core::RngCore;
-use rand_xoshiro::Xoshiro256PlusPlus;
 
 use crate::context::SpanContext;
 use crate::export::{InstrumentationScope, Resource, SpanBatch, SpanExporter, TracerStats};
 use crate::id::TraceFlags;
-use crate::lock::{LocalLock, Lock};
 use crate::propagation::Injector;
-use crate::random::IdGenerator;
-use crate::sampler::{Sampler, SamplingParams, ThresholdUpdate};
-use crate::span::arena::SpanStorage;
+use crate::random::{IdGenerator, IdKeys, UNSLOTTED};
+use crate::sampler::{
+    Sampler, SamplingDecision, SamplingParams, SamplingResult, ThresholdUpdate,
+};
+use crate::span::arena::{SlotRef, SpanStorage};
 use crate::span::attributes::KeyValue;
-use crate::span::record::{NewRecord, RecordMut, SpanLimits};
-use crate::span::{Parent, Recorder, Span, SpanKind, StartParams};
+use crate::span::record::{NewRecord, SpanLimits};
+use crate::span::{Parent, Span, SpanKind, SpanOwner, StartParams};
+use crate::sync::TryLock;
 use crate::time::{Clock, Timestamp};
 use crate::wire::tracestate::TraceState;
 
-/// How a tracer is set up: service, resource, scope, sampler, limits.
-#[derive(Clone, Copy, Debug)]
+/// Told when ended spans are waiting for export (see
+/// [`TracerConfig::with_export_signal`]): how an exporter that runs on its own (a
+/// thread, a task) learns that a batch is ready without the span's thread exporting.
+pub trait ExportSignal: Sync {
+    /// `waiting` ended spans are queued, at least the batch size (or the export
+    /// interval has passed). Called on the thread that ended a span: return at once.
+    fn export_ready(&self, waiting: usize);
+}
+
+/// How a tracer is set up: service, resource, scope, sampler, limits, export triggers.
+#[derive(Clone, Copy)]
 pub struct TracerConfig {
     /// The resource (service name and attributes) of every span.
     pub resource: Resource,
@@ -56,8 +67,27 @@ pub struct TracerConfig {
     /// on [`Tracer::flush`]).
     pub export_batch_size: usize,
     /// Also export when a span ends and this much time has passed since the last export
-    /// (`Duration::ZERO`: no time trigger). Keeps spans of quiet threads from waiting.
+    /// (`Duration::ZERO`: no time trigger).
     pub export_interval: core::time::Duration,
+    /// Who exports when a trigger fires: `None` exports on the thread that ended the
+    /// span (if no other export is running); `Some` only signals (the std adapter's
+    /// export thread, a firmware task).
+    pub export_signal: Option<&'static dyn ExportSignal>,
+}
+
+impl core::fmt::Debug for TracerConfig {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("TracerConfig")
+            .field("resource", &self.resource)
+            .field("scope", &self.scope)
+            .field("sampler", &self.sampler)
+            .field("limits", &self.limits)
+            .field("enabled", &self.enabled)
+            .field("export_batch_size", &self.export_batch_size)
+            .field("export_interval", &self.export_interval)
+            .field("export_signal", &self.export_signal.is_some())
+            .finish()
+    }
 }
 
 impl TracerConfig {
@@ -71,7 +101,15 @@ impl TracerConfig {
             enabled: true,
             export_batch_size: 0,
             export_interval: core::time::Duration::ZERO,
+            export_signal: None,
         }
+    }
+
+    /// Signals `signal` instead of exporting on the span's thread when a trigger fires.
+    #[must_use]
+    pub const fn with_export_signal(mut self, signal: &'static dyn ExportSignal) -> Self {
+        self.export_signal = Some(signal);
+        self
     }
 
     /// Sets the sampler.
@@ -134,38 +172,63 @@ impl TracerConfig {
     }
 }
 
-/// The state behind the tracer's lock.
-struct State<A, X, R> {
-    arena: A,
-    ids: IdGenerator<R>,
-    sampler: Sampler,
-    exporter: X,
-    stats: TracerStats,
-    last_export: Timestamp,
+/// The tracer's counters, each an atomic: spans start and end on any thread.
+#[derive(Debug, Default)]
+struct Counters {
+    /// Sampled out without a slot; also numbers their span ids.
+    sampled_out_unslotted: AtomicU64,
+    /// Sampled out, holding a slot for the tracestate (or a root that claimed first).
+    sampled_out_slotted: AtomicU64,
+    /// Recording spans the full arena refused; also numbers their span ids.
+    dropped_full: AtomicU64,
+    /// Ids for the rest: roots while the arena is full, children while disabled.
+    spare_ids: AtomicU64,
+    exported: AtomicU64,
+    export_failed: AtomicU64,
+    export_failures: AtomicU64,
+    dropped_shutdown: AtomicU64,
 }
 
-/// Starts spans and records them into an arena of type `A` (a [`crate::SpanArena`]),
-/// timed by `C`, exported through `X`, guarded by `L` (see [`crate::lock`]), with ids from
-/// `R`.
-pub struct Tracer<A, C, X, L: Lock = LocalLock, R = Xoshiro256PlusPlus> {
+// Span numbers of spans without a slot, one range per counter.
+const SAMPLED_OUT_IDS: u64 = UNSLOTTED;
+const DROPPED_IDS: u64 = UNSLOTTED | 1 << 62;
+const SPARE_IDS: u64 = UNSLOTTED | 1 << 61;
+
+/// Starts spans and records them into a shared arena of type `A` (a
+/// [`crate::SpanArena`], or a reference to one), timed by `C`, exported through `X`.
+///
+/// One tracer serves every thread (or the main loop and its interrupts): it is `Sync`
+/// when its clock is `Sync` and its exporter `Send`. Starting a span claims a slot with
+/// one atomic operation, ending it queues the slot with one more; nothing else on the
+/// span path is shared. Export runs when the arena is full, on a trigger (batch size,
+/// interval; see [`TracerConfig`]), or on [`Tracer::flush`], and never blocks a span:
+/// at most one export runs at a time and triggers that find one running leave it be.
+pub struct Tracer<A, C, X> {
     resource: Resource,
     scope: InstrumentationScope,
     limits: SpanLimits,
     enabled: bool,
     export_batch_size: usize,
     export_interval_nanos: u64,
+    export_signal: Option<&'static dyn ExportSignal>,
+    sampler: Sampler,
+    /// A copy of `sampler` for stateful (rate-limiting) decisions.
+    sampler_state: Option<TryLock<Sampler>>,
     sampler_uses_clock: bool,
+    keys: IdKeys,
     clock: C,
-    state: L::Cell<State<A, X, R>>,
+    arena: A,
+    exporter: TryLock<X>,
+    counters: Counters,
+    last_export: AtomicU64,
+    shut_down: AtomicBool,
 }
 
-impl<A, C, X, L, R> core::fmt::Debug for Tracer<A, C, X, L, R>
+impl<A, C, X> core::fmt::Debug for Tracer<A, C, X>
 where
     A: SpanStorage,
     C: Clock,
     X: SpanExporter,
-    L: Lock,
-    R: RngCore,
 {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Tracer")
@@ -175,23 +238,24 @@ where
     }
 }
 
-impl<A, C, X, L, R> Tracer<A, C, X, L, R>
+impl<A, C, X> Tracer<A, C, X>
 where
     A: SpanStorage,
     C: Clock,
     X: SpanExporter,
-    L: Lock,
-    R: RngCore,
 {
-    /// Creates a tracer with any [`Lock`]; e.g. `Tracer::<_, _, _, CriticalSectionLock>::with_lock(..)`
-    /// for a tracer used from interrupts.
-    pub fn with_lock(
+    /// Creates a tracer. `ids` seeds the span and trace ids (it is used once, here).
+    ///
+    /// To share it between threads, put it in a `static` (e.g. with
+    /// `std::sync::OnceLock`, or `static_cell` on firmware), an `Arc`, or leak it.
+    pub fn new<R: RngCore>(
         config: TracerConfig,
         arena: A,
         clock: C,
-        ids: IdGenerator<R>,
+        mut ids: IdGenerator<R>,
         exporter: X,
     ) -> Self {
+        let stateful = config.sampler.is_stateful();
         Self {
             resource: config.resource,
             scope: config.scope,
@@ -200,19 +264,208 @@ where
             export_batch_size: config.export_batch_size,
             export_interval_nanos: u64::try_from(config.export_interval.as_nanos())
                 .unwrap_or(u64::MAX),
+            export_signal: config.export_signal,
+            sampler: config.sampler,
+            sampler_state: stateful.then(|| TryLock::new(config.sampler)),
             sampler_uses_clock: config.sampler.uses_clock(),
-            state: L::new_cell(State {
-                arena,
-                ids,
-                sampler: config.sampler,
-                exporter,
-                stats: TracerStats::default(),
-                last_export: clock.now(),
-            }),
+            keys: IdKeys::new(&mut ids),
+            last_export: AtomicU64::new(clock.now().as_unix_nanos()),
             clock,
+            arena,
+            exporter: TryLock::new(exporter),
+            counters: Counters::default(),
+            shut_down: AtomicBool::new(false),
         }
     }
 
+    /// Exports every span ended so far, on any thread, waiting for an export already
+    /// running on another thread to finish first. Must not be called from inside the
+    /// exporter. Returns how many spans this call handed to the exporter.
+    pub fn flush(&self) -> usize {
+        loop {
+            if let Some(n) = self.exporter.try_with(|x| self.export_ended(x)) {
+                return n;
+            }
+            core::hint::spin_loop();
+        }
+    }
+
+    /// Exports every span ended so far unless an export is already running (then
+    /// returns `None` at once): for interrupt handlers and triggers.
+    pub fn try_flush(&self) -> Option<usize> {
+        self.exporter.try_with(|x| self.export_ended(x))
+    }
+
+    /// Stops the tracer: spans that end from now on are dropped and counted
+    /// ([`TracerStats::spans_dropped_shutdown`]), then everything ended so far is
+    /// exported. Returns the counters after that export. Later calls only flush.
+    pub fn shutdown(&self) -> TracerStats {
+        self.shut_down.store(true, Ordering::SeqCst);
+        self.flush();
+        self.stats()
+    }
+
+    /// Returns `true` once [`Tracer::shutdown`] was called.
+    pub fn is_shut_down(&self) -> bool {
+        self.shut_down.load(Ordering::Relaxed)
+    }
+
+    /// Returns the tracer's counters (each exact once the threads that trace are quiet).
+    pub fn stats(&self) -> TracerStats {
+        let c = &self.counters;
+        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let sampled_out_unslotted = load(&c.sampled_out_unslotted);
+        let dropped = load(&c.dropped_full);
+        TracerStats {
+            spans_started: self.arena.claims() + sampled_out_unslotted + dropped,
+            spans_sampled_out: sampled_out_unslotted + load(&c.sampled_out_slotted),
+            spans_dropped_arena_full: dropped,
+            spans_exported: load(&c.exported),
+            spans_export_failed: load(&c.export_failed),
+            export_failures: load(&c.export_failures),
+            spans_dropped_shutdown: load(&c.dropped_shutdown),
+        }
+    }
+
+    /// Returns the arena (e.g. for its [`SpanStorage::in_use`]).
+    pub fn arena(&self) -> &A {
+        &self.arena
+    }
+
+    /// Runs `f` with the exporter (e.g. to read what it buffered), unless an export is
+    /// running right now.
+    pub fn with_exporter<T>(&self, f: impl FnOnce(&mut X) -> T) -> Option<T> {
+        self.exporter.try_with(f)
+    }
+
+    /// Returns the resource.
+    pub fn resource(&self) -> &Resource {
+        &self.resource
+    }
+
+    /// Returns whether tracing is enabled.
+    pub fn is_enabled(&self) -> bool {
+        self.enabled
+    }
+
+    /// Writes `traceparent` (and `tracestate`) for `span` into outgoing headers, as the
+    /// design's `inject_context(span)`. The tracestate is read from the span's slot.
+    pub fn inject_context(&self, span: &Span<'_>, headers: &mut (impl Injector + ?Sized)) {
+        let cx = span.context();
+        if !cx.is_valid() {
+            return;
+        }
+        let traceparent = crate::wire::traceparent::Repr {
+            version: 0,
+            trace_id: cx.trace_id,
+            parent_id: cx.span_id,
+            flags: cx.flags,
+        };
+        headers.set(
+            crate::propagation::TRACEPARENT,
+            traceparent.to_header().as_str(),
+        );
+        let state = span.trace_state();
+        if !state.is_empty() {
+            headers.set(crate::propagation::TRACESTATE, state);
+        }
+    }
+
+    /// Drains the ended queue into the exporter (the caller holds the exporter).
+    fn export_ended(&self, exporter: &mut X) -> usize {
+        let mut total = 0;
+        let shut_down = self.shut_down.load(Ordering::SeqCst);
+        self.arena.drain(&mut |drained| {
+            let n = drained.len();
+            if n == 0 {
+                return;
+            }
+            total = n;
+            let c = &self.counters;
+            if shut_down && self.exporter_refuses_after_shutdown() {
+                c.dropped_shutdown.fetch_add(n as u64, Ordering::Relaxed);
+                return;
+            }
+            let batch = SpanBatch::new(drained, &self.resource, &self.scope, self.stats());
+            match exporter.export(&batch) {
+                Ok(()) => {
+                    c.exported.fetch_add(n as u64, Ordering::Relaxed);
+                }
+                Err(crate::export::ExportError::Partial { dropped }) => {
+                    let dropped = dropped.min(n) as u64;
+                    c.exported.fetch_add(n as u64 - dropped, Ordering::Relaxed);
+                    c.export_failed.fetch_add(dropped, Ordering::Relaxed);
+                    c.export_failures.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(_) => {
+                    c.export_failed.fetch_add(n as u64, Ordering::Relaxed);
+                    c.export_failures.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        });
+        self.last_export
+            .store(self.clock.now().as_unix_nanos(), Ordering::Relaxed);
+        total
+    }
+
+    /// After shutdown the exporter may be gone too (the std adapter stops its thread):
+    /// spans that end later are counted, not exported.
+    fn exporter_refuses_after_shutdown(&self) -> bool {
+        true
+    }
+
+    /// A trigger fired with `waiting` spans queued.
+    #[cold]
+    fn export_due(&self, waiting: usize) {
+        match self.export_signal {
+            Some(signal) => signal.export_ready(waiting),
+            None => {
+                let _ = self.try_flush();
+            }
+        }
+    }
+
+    /// Claims a slot; when the arena is full, exports once (unless an export is
+    /// already running) and tries again.
+    #[inline]
+    fn claim(&self) -> Option<SlotRef<'_>> {
+        match self.arena.claim() {
+            Some(slot) => Some(slot),
+            None => self.claim_after_export(),
+        }
+    }
+
+    #[cold]
+    fn claim_after_export(&self) -> Option<SlotRef<'_>> {
+        match self.export_signal {
+            Some(signal) => signal.export_ready(self.arena.ended_len()),
+            None => {
+                let _ = self.try_flush();
+            }
+        }
+        self.arena.claim()
+    }
+
+    #[inline]
+    fn decide(&self, params: &SamplingParams<'_>) -> SamplingResult {
+        match self.sampler.decide_shared(params) {
+            Some(result) => result,
+            // A rate limiter in use by another thread: this span is not sampled.
+            None => self
+                .sampler_state
+                .as_ref()
+                .and_then(|s| s.try_with(|s| s.should_sample(params)))
+                .unwrap_or(SamplingResult::keep(SamplingDecision::Drop)),
+        }
+    }
+}
+
+impl<A, C, X> Tracer<A, C, X>
+where
+    A: SpanStorage,
+    C: Clock + Sync,
+    X: SpanExporter + Send,
+{
     /// Starts a root span (a new trace).
     #[inline]
     pub fn start_span(&self, name: &str) -> Span<'_> {
@@ -264,228 +517,131 @@ where
         }
     }
 
-    /// Writes `traceparent` (and `tracestate`) for `span` into outgoing headers, as the
-    /// design's `inject_context(span)`.
-    ///
-    /// The tracestate is written straight from the span's slot (no 512-byte copy), with
-    /// the tracer's lock held while `headers.set` runs.
-    pub fn inject_context(&self, span: &Span<'_>, headers: &mut (impl Injector + ?Sized)) {
-        let (Some(slot), true) = (span.slot(), span.recorder_is(self as &dyn Recorder)) else {
-            // Not one of ours (or not holding a slot): the general path.
-            span.trace_context().to_headers(headers);
-            return;
+    #[inline]
+    fn start_inner<'t>(&'t self, params: &StartParams<'_>) -> Span<'t> {
+        let (parent_cx, parent_state): (Option<SpanContext>, &str) = match params.parent {
+            Parent::Root => (None, ""),
+            Parent::Local(span) => (
+                Some(span.context()).filter(SpanContext::is_valid),
+                span.trace_state(),
+            ),
+            Parent::Context(cx) => (
+                Some(cx.span_context).filter(SpanContext::is_valid),
+                cx.trace_state.as_str(),
+            ),
         };
-        let cx = span.context();
-        let traceparent = crate::wire::traceparent::Repr {
-            version: 0,
-            trace_id: cx.trace_id,
-            parent_id: cx.span_id,
-            flags: cx.flags,
-        };
-        headers.set(
-            crate::propagation::TRACEPARENT,
-            traceparent.to_header().as_str(),
-        );
-        let _ = L::with(&self.state, |state| {
-            if let Some(data) = state.arena.slot_data(slot) {
-                if data.span_context().span_id == cx.span_id && !data.trace_state().is_empty() {
-                    headers.set(crate::propagation::TRACESTATE, data.trace_state());
-                }
-            }
-        });
-    }
-
-    /// Exports every ended span now.
-    pub fn flush(&self) {
-        let _ = L::with(&self.state, |state| self.export_ended(state));
-    }
-
-    /// Returns the tracer's counters.
-    pub fn stats(&self) -> TracerStats {
-        L::with(&self.state, |state| state.stats).unwrap_or_default()
-    }
-
-    /// Runs `f` with the exporter (e.g. to read what it buffered), unless the tracer is
-    /// busy (re-entered).
-    pub fn with_exporter<T>(&self, f: impl FnOnce(&mut X) -> T) -> Option<T> {
-        L::with(&self.state, |state| f(&mut state.exporter))
-    }
-
-    /// Returns the resource.
-    pub fn resource(&self) -> &Resource {
-        &self.resource
-    }
-
-    /// Returns whether tracing is enabled.
-    pub fn is_enabled(&self) -> bool {
-        self.enabled
-    }
-
-    fn export_ended(&self, state: &mut State<A, X, R>) {
-        let n = state.arena.ended_len();
-        if n == 0 {
-            return;
-        }
-        let State {
-            arena,
-            exporter,
-            stats,
-            ..
-        } = state;
-        let batch = SpanBatch::new(&*arena, n, &self.resource, &self.scope, *stats);
-        match exporter.export(&batch) {
-            Ok(()) => stats.spans_exported += n as u64,
-            Err(crate::export::ExportError::Partial { dropped }) => {
-                let dropped = dropped.min(n);
-                stats.spans_exported += (n - dropped) as u64;
-                stats.spans_export_failed += dropped as u64;
-                stats.export_failures += 1;
-            }
-            Err(_) => {
-                stats.spans_export_failed += n as u64;
-                stats.export_failures += 1;
-            }
-        }
-        arena.release_ended(n);
-    }
-
-    fn start_inner(&self, params: &StartParams<'_>) -> Span<'_> {
-        // Resolve the parent: its context, whether it is remote, and where its tracestate is.
-        let (parent_cx, parent_slot, remote_state): (Option<SpanContext>, Option<u16>, &str) =
-            match params.parent {
-                Parent::Root => (None, None, ""),
-                Parent::Local(span) => {
-                    let same_tracer = span.recorder_is(self as &dyn Recorder);
-                    (
-                        Some(span.context()).filter(SpanContext::is_valid),
-                        same_tracer.then(|| span.slot()).flatten(),
-                        "",
-                    )
-                }
-                Parent::Context(cx) => (
-                    Some(cx.span_context).filter(SpanContext::is_valid),
-                    None,
-                    cx.trace_state.as_str(),
-                ),
-            };
         // Only a sampler that reads time (rate limiting, custom) needs the clock before
         // the decision; everyone else reads it once, and only for recorded spans.
         let early_now = params
             .start_time
             .or_else(|| self.sampler_uses_clock.then(|| self.clock.now()));
-        let started = L::with(&self.state, |state| {
-            state.stats.spans_started += 1;
-            // A local parent's tracestate stays in its slot: it is borrowed for sampling
-            // and copied slot to slot afterwards, never through the stack.
-            let local_parent = match (parent_slot, parent_cx.as_ref()) {
-                (Some(slot), Some(cx)) => state
-                    .arena
-                    .slot_data(slot)
-                    .filter(|d| {
-                        d.span_context().span_id == cx.span_id && !d.trace_state().is_empty()
-                    })
-                    .map(|_| slot),
-                _ => None,
-            };
-            let (trace_id, flags) = match &parent_cx {
-                Some(cx) => (cx.trace_id, cx.flags),
-                None => (state.ids.trace_id(), TraceFlags::RANDOM_TRACE_ID),
-            };
-            let result = {
-                let local_state = local_parent
-                    .and_then(|slot| state.arena.slot_data(slot))
-                    .map(|d| d.trace_state());
-                state.sampler.should_sample(&SamplingParams {
-                    parent: parent_cx.as_ref(),
-                    parent_trace_state: local_state.unwrap_or(remote_state),
-                    trace_id,
-                    name: params.name,
-                    kind: params.kind,
-                    now: early_now.unwrap_or(Timestamp::ZERO),
-                })
-            };
-            let has_parent_state = local_parent.is_some() || !remote_state.is_empty();
-            let span_id = state.ids.span_id();
-            let context = SpanContext {
-                trace_id,
-                span_id,
-                flags: flags.with_sampled(result.decision.is_sampled()),
-                is_remote: false,
-            };
-            let recording = result.decision.is_recording();
-            if !recording {
-                state.stats.spans_sampled_out += 1;
-                // A dropped span must still pass its tracestate on; only then does it
-                // take a slot (unrecorded, never exported), and only if one is free.
-                if !has_parent_state {
-                    return Err(context);
-                }
+        let c = &self.counters;
+        // A root claims first: its slot numbers the new trace id. A child decides first
+        // and claims only if it records (or must keep its parent's tracestate).
+        let mut slot = None;
+        let (trace_id, flags, root_number) = match &parent_cx {
+            Some(cx) => (cx.trace_id, cx.flags, 0),
+            None => {
+                slot = self.claim();
+                let n = match &slot {
+                    Some(s) => IdKeys::slot_number(s.index(), s.generation()),
+                    None => SPARE_IDS | c.spare_ids.fetch_add(1, Ordering::Relaxed),
+                };
+                (self.keys.trace_id(n), TraceFlags::RANDOM_TRACE_ID, n)
             }
-            let slot = match state.arena.claim() {
-                Some(slot) => slot,
-                None if !recording => return Err(context),
+        };
+        let result = self.decide(&SamplingParams {
+            parent: parent_cx.as_ref(),
+            parent_trace_state: parent_state,
+            trace_id,
+            name: params.name,
+            kind: params.kind,
+            now: early_now.unwrap_or(Timestamp::ZERO),
+        });
+        let recording = result.decision.is_recording();
+        let flags = flags.with_sampled(result.decision.is_sampled());
+        let is_root = parent_cx.is_none();
+        if !recording && parent_state.is_empty() {
+            // Nothing to keep: no slot (a root gives back the one it claimed).
+            let n = match slot.take() {
+                Some(s) => {
+                    s.release();
+                    c.sampled_out_slotted.fetch_add(1, Ordering::Relaxed);
+                    root_number
+                }
                 None => {
-                    // Full: make room by exporting what has ended, then try once more.
-                    self.export_ended(state);
-                    match state.arena.claim() {
-                        Some(slot) => slot,
-                        None => {
-                            state.stats.spans_dropped_arena_full += 1;
-                            return Err(context);
-                        }
+                    let count = c.sampled_out_unslotted.fetch_add(1, Ordering::Relaxed);
+                    if is_root {
+                        root_number
+                    } else {
+                        SAMPLED_OUT_IDS | count
                     }
                 }
             };
-            let now = early_now.unwrap_or_else(|| self.clock.now());
-            let Some(access) = state.arena.slot(slot) else {
-                return Err(context);
+            return Span::unrecorded(self, self.context(trace_id, n, flags));
+        }
+        // Recording, or sampled out but passing its parent's tracestate on.
+        if slot.is_none() && !is_root {
+            slot = if recording {
+                self.claim()
+            } else {
+                self.arena.claim()
             };
-            let mut record = access.writer();
-            record.init(
-                &NewRecord {
-                    context,
-                    parent: parent_cx.map(|cx| cx.span_id),
-                    parent_is_remote: parent_cx.is_some_and(|cx| cx.is_remote),
-                    kind: params.kind,
-                    name: params.name,
-                    start: now,
-                    trace_state: if result.threshold == ThresholdUpdate::Keep {
-                        remote_state
-                    } else {
-                        ""
-                    },
-                    recording,
+        }
+        let Some(mut slot) = slot else {
+            // The arena is full: propagate only.
+            let count = if recording {
+                c.dropped_full.fetch_add(1, Ordering::Relaxed) | DROPPED_IDS
+            } else {
+                c.sampled_out_unslotted.fetch_add(1, Ordering::Relaxed) | SAMPLED_OUT_IDS
+            };
+            let n = if is_root { root_number } else { count };
+            return Span::unrecorded(self, self.context(trace_id, n, flags));
+        };
+        if !recording {
+            c.sampled_out_slotted.fetch_add(1, Ordering::Relaxed);
+        }
+        let n = IdKeys::slot_number(slot.index(), slot.generation());
+        let context = self.context(trace_id, n, flags);
+        let now = early_now.unwrap_or_else(|| self.clock.now());
+        let mut record = slot.record();
+        record.init(
+            &NewRecord {
+                context,
+                parent: parent_cx.map(|cx| cx.span_id),
+                parent_is_remote: parent_cx.is_some_and(|cx| cx.is_remote),
+                kind: params.kind,
+                name: params.name,
+                start: now,
+                trace_state: if result.threshold == ThresholdUpdate::Keep {
+                    parent_state
+                } else {
+                    ""
                 },
-                &self.limits,
-            );
-            if recording {
-                for kv in params.attributes {
-                    record.set_attribute(kv.key, None, &kv.value, &self.limits);
-                }
-                for (linked, attributes) in params.links {
-                    record.add_link(*linked, "", attributes, &self.limits);
-                }
+            },
+            &self.limits,
+        );
+        if recording {
+            for kv in params.attributes {
+                record.set_attribute(kv.key, None, &kv.value, &self.limits);
             }
-            match (result.threshold, local_parent) {
-                (ThresholdUpdate::Keep, Some(parent)) => state.arena.copy_trace_state(parent, slot),
-                (ThresholdUpdate::Keep, None) => {}
-                (change, _) => write_updated_trace_state(
-                    &mut state.arena,
-                    local_parent,
-                    remote_state,
-                    slot,
-                    change,
-                ),
+            for (linked, attributes) in params.links {
+                record.add_link(*linked, "", attributes, &self.limits);
             }
-            Ok((slot, context, recording))
-        });
-        match started {
-            Some(Ok((slot, context, true))) => Span::recording(self, slot, context),
-            Some(Ok((slot, context, false))) => Span::holding_trace_state(self, slot, context),
-            Some(Err(context)) => Span::non_recording(context),
-            // Re-entered (a clock or exporter called the tracer): count nothing we
-            // cannot reach, and keep the trace going without recording.
-            None => Span::non_recording(parent_cx.unwrap_or(SpanContext::INVALID)),
+        }
+        if result.threshold != ThresholdUpdate::Keep {
+            write_updated_trace_state(&mut slot, parent_state, result.threshold);
+        }
+        Span::with_slot(self, &self.limits, slot, context, recording)
+    }
+
+    #[inline]
+    fn context(&self, trace_id: crate::id::TraceId, n: u64, flags: TraceFlags) -> SpanContext {
+        SpanContext {
+            trace_id,
+            span_id: self.keys.span_id(n),
+            flags,
+            is_remote: false,
         }
     }
 }
@@ -494,16 +650,7 @@ where
 /// Kept out of line: its 512-byte `TraceState` then costs stack only when a probability
 /// sampler changes a threshold.
 #[inline(never)]
-fn write_updated_trace_state<A: SpanStorage>(
-    arena: &mut A,
-    local_parent: Option<u16>,
-    remote_state: &str,
-    slot: u16,
-    change: ThresholdUpdate,
-) {
-    let parent_state = local_parent
-        .and_then(|p| arena.slot_data(p))
-        .map_or(remote_state, |d| d.trace_state());
+fn write_updated_trace_state(slot: &mut SlotRef<'_>, parent_state: &str, change: ThresholdUpdate) {
     let mut updated = TraceState::parse(parent_state).unwrap_or_default();
     let th = match change {
         ThresholdUpdate::Set(th) => Some(th),
@@ -512,113 +659,84 @@ fn write_updated_trace_state<A: SpanStorage>(
     if updated.set_ot_threshold(th).is_err() {
         updated = TraceState::new();
     }
-    if let Some(access) = arena.slot(slot) {
-        access.writer().set_trace_state(updated.as_str());
-    }
+    slot.record().set_trace_state(updated.as_str());
 }
 
-impl<A, C, X, R> Tracer<A, C, X, LocalLock, R>
+impl<A, C, X> SpanOwner for Tracer<A, C, X>
 where
     A: SpanStorage,
-    C: Clock,
-    X: SpanExporter,
-    R: RngCore,
+    C: Clock + Sync,
+    X: SpanExporter + Send,
 {
-    /// Creates a tracer for one execution context (a main loop or one thread).
-    pub fn new(config: TracerConfig, arena: A, clock: C, ids: IdGenerator<R>, exporter: X) -> Self {
-        Self::with_lock(config, arena, clock, ids, exporter)
-    }
-}
-
-impl<A, C, X, L, R> Recorder for Tracer<A, C, X, L, R>
-where
-    A: SpanStorage,
-    C: Clock,
-    X: SpanExporter,
-    L: Lock,
-    R: RngCore,
-{
-    #[inline]
-    fn update(
-        &self,
-        slot: u16,
-        cx: &SpanContext,
-        f: &mut dyn FnMut(&mut RecordMut<'_>, &SpanLimits),
-    ) {
-        let _ = L::with(&self.state, |state| {
-            if let Some(access) = state.arena.slot(slot) {
-                let mut record = access.writer();
-                if record.header.live
-                    && record.header.recording
-                    && record.header.context.span_id == cx.span_id
-                {
-                    f(&mut record, &self.limits);
-                }
-            }
-        });
-    }
-
-    #[inline]
-    fn end(&self, slot: u16, cx: &SpanContext, time: Option<Timestamp>) {
-        let now = time.unwrap_or_else(|| self.clock.now());
-        let _ = L::with(&self.state, |state| {
-            let Some(access) = state.arena.slot(slot) else {
-                return;
-            };
-            let mut record = access.writer();
-            if !(record.header.live && record.header.context.span_id == cx.span_id) {
-                return;
-            }
-            record.end(now);
-            if !record.header.recording {
-                state.arena.release(slot);
-                return;
-            }
-            state.arena.mark_ended(slot);
-            let by_count =
-                self.export_batch_size > 0 && state.arena.ended_len() >= self.export_batch_size;
-            // Plain nanoseconds: a `Duration` here would pull 64-bit division into firmware.
-            let by_time = self.export_interval_nanos != 0
-                && now
-                    .as_unix_nanos()
-                    .saturating_sub(state.last_export.as_unix_nanos())
-                    >= self.export_interval_nanos;
-            if by_count || by_time {
-                state.last_export = now;
-                self.export_ended(state);
-            }
-        });
-    }
-
     #[inline]
     fn now(&self) -> Timestamp {
         self.clock.now()
     }
 
     #[inline]
+    fn end_span(&self, mut slot: SlotRef<'_>, recording: bool, time: Option<Timestamp>) {
+        if !recording {
+            slot.release();
+            return;
+        }
+        let now = time.unwrap_or_else(|| self.clock.now());
+        slot.record().end(now);
+        if self.shut_down.load(Ordering::Relaxed) {
+            self.counters
+                .dropped_shutdown
+                .fetch_add(1, Ordering::Relaxed);
+            slot.release();
+            return;
+        }
+        let waiting = slot.publish();
+        // A shutdown that started between the check above and the publish may have
+        // drained already: drain (and count) what it missed.
+        if self.shut_down.load(Ordering::SeqCst) {
+            let _ = self.try_flush();
+            return;
+        }
+        let by_count = self.export_batch_size != 0 && waiting >= self.export_batch_size;
+        // Plain nanoseconds: a `Duration` here would pull 64-bit division into firmware.
+        let by_time = self.export_interval_nanos != 0
+            && now
+                .as_unix_nanos()
+                .saturating_sub(self.last_export.load(Ordering::Relaxed))
+                >= self.export_interval_nanos;
+        if by_count || by_time {
+            self.export_due(waiting);
+        }
+    }
+
+    #[inline]
     fn start<'t>(&'t self, params: &StartParams<'_>) -> Span<'t> {
         // Disabled tracing must cost next to nothing: decide before anything else.
         if !self.enabled {
-            let parent = match params.parent {
-                Parent::Root => SpanContext::INVALID,
-                Parent::Local(span) => span.context(),
-                Parent::Context(cx) => cx.span_context,
-            };
-            return Span::non_recording(parent);
+            return self.start_disabled(params);
         }
         self.start_inner(params)
     }
+}
 
-    fn trace_state(&self, slot: u16, cx: &SpanContext, out: &mut TraceState) {
-        let _ = L::with(&self.state, |state| {
-            if let Some(data) = state.arena.slot_data(slot) {
-                if data.span_context().span_id == cx.span_id && !data.trace_state().is_empty() {
-                    if let Ok(ts) = TraceState::parse(data.trace_state()) {
-                        *out = ts;
-                    }
-                }
-            }
-        });
+impl<A, C, X> Tracer<A, C, X>
+where
+    A: SpanStorage,
+    C: Clock + Sync,
+    X: SpanExporter + Send,
+{
+    /// Disabled: nothing recorded, but a child of a valid context still gets an id of
+    /// its own (W3C: a new parent-id per outgoing request).
+    #[cold]
+    fn start_disabled<'t>(&'t self, params: &StartParams<'_>) -> Span<'t> {
+        let parent = match params.parent {
+            Parent::Root => SpanContext::INVALID,
+            Parent::Local(span) => span.context(),
+            Parent::Context(cx) => cx.span_context,
+        };
+        if !parent.is_valid() {
+            return Span::non_recording(SpanContext::INVALID);
+        }
+        let n = SPARE_IDS | self.counters.spare_ids.fetch_add(1, Ordering::Relaxed);
+        Span::unrecorded(self, self.context(parent.trace_id, n, parent.flags))
     }
 }
 
@@ -638,7 +756,7 @@ impl<T> core::fmt::Debug for SpanBuilder<'_, '_, T> {
     }
 }
 
-impl<'t, 'a, T: Recorder> SpanBuilder<'t, 'a, T> {
+impl<'t, 'a, T: SpanOwner> SpanBuilder<'t, 'a, T> {
     /// Sets the kind (default internal).
     pub fn kind(mut self, kind: SpanKind) -> Self {
         self.params.kind = kind;

@@ -1,8 +1,12 @@
-//! [`SpanArena`]: a fixed number of span slots, sized by the user at the type.
+//! [`SpanArena`]: a fixed number of span slots, sized by the user at the type, shared by
+//! every thread (or the main loop and interrupts) that traces.
 //!
-//! Slots are claimed when a span starts, queued in end order when it ends, and freed
-//! when an exporter has taken them. A full arena refuses new spans (the tracer then
-//! hands out non-recording spans that still propagate context, and counts them).
+//! A span claims a slot when it starts and owns it while it runs: its writes go straight
+//! into the slot, with no lock. When it ends, the slot joins the *ended* queue; an
+//! exporter drains that queue (the tracer's `flush`, the std adapter's export thread, a
+//! firmware main loop) and frees the slots. A full arena refuses new spans (the tracer
+//! then hands out non-recording spans that still propagate context, and counts them).
+//! The ownership protocol is in `crate::sync`.
 //!
 //! ```
 //! use picotrace::{SpanArena, SpanStorage};
@@ -11,50 +15,52 @@
 //! assert_eq!(arena.capacity(), 8);
 //! ```
 
-use heapless::{Deque, Vec};
+use super::record::{Slot, SpanData};
+use crate::sync::{Drained, SlotPool};
 
-use super::record::{RecordMut, Slot, SpanData};
+#[doc(hidden)]
+pub use crate::sync::SlotRef;
 
-/// Storage the [`crate::Tracer`] keeps spans in. Implemented by [`SpanArena`]; the
-/// methods are for the tracer and exporters, not for recording.
-pub trait SpanStorage {
+/// Storage the [`crate::Tracer`] keeps spans in. Implemented by [`SpanArena`] (and by
+/// references to one, so an arena can live in a `static` or a `Box`); the methods are
+/// for the tracer, exporters and monitoring.
+pub trait SpanStorage: Sync {
     /// Returns how many spans fit.
     fn capacity(&self) -> usize;
     /// Returns how many spans are running or waiting for export.
     fn in_use(&self) -> usize;
     /// Returns how many ended spans wait for export.
     fn ended_len(&self) -> usize;
-    /// Returns the `i`-th ended span, oldest first.
-    fn ended(&self, i: usize) -> Option<SpanData<'_>>;
-    /// Frees the `n` oldest ended spans (after an export took them).
-    fn release_ended(&mut self, n: usize);
+    /// Returns how many spans have claimed a slot so far.
+    fn claims(&self) -> u64;
     #[doc(hidden)]
-    fn claim(&mut self) -> Option<u16>;
+    fn claim(&self) -> Option<SlotRef<'_>>;
+    /// Takes every ended span, hands them to `f` oldest first, then frees their slots.
     #[doc(hidden)]
-    fn slot(&mut self, slot: u16) -> Option<&mut dyn SlotAccess>;
-    #[doc(hidden)]
-    fn slot_data(&self, slot: u16) -> Option<SpanData<'_>>;
-    #[doc(hidden)]
-    fn mark_ended(&mut self, slot: u16);
-    #[doc(hidden)]
-    fn release(&mut self, slot: u16);
-    #[doc(hidden)]
-    fn copy_trace_state(&mut self, from: u16, to: u16);
+    fn drain(&self, f: &mut dyn FnMut(&dyn BatchSource));
 }
 
-/// Gives the tracer a writer for one slot, whatever its capacities.
+/// Ended spans taken by a drain, readable until it returns.
 #[doc(hidden)]
-pub trait SlotAccess {
-    #[doc(hidden)]
-    fn writer(&mut self) -> RecordMut<'_>;
+pub trait BatchSource {
+    /// How many spans were taken.
+    fn len(&self) -> usize;
+    /// Returns `true` when none were.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// The `i`-th span, oldest first.
+    fn get(&self, i: usize) -> Option<SpanData<'_>>;
 }
 
-impl<const A: usize, const E: usize, const L: usize, const T: usize> SlotAccess
-    for Slot<A, E, L, T>
+impl<const A: usize, const E: usize, const L: usize, const T: usize, const N: usize> BatchSource
+    for Drained<'_, Slot<A, E, L, T>, N>
 {
-    #[inline]
-    fn writer(&mut self) -> RecordMut<'_> {
-        Slot::writer(self)
+    fn len(&self) -> usize {
+        Drained::len(self)
+    }
+    fn get(&self, i: usize) -> Option<SpanData<'_>> {
+        Drained::get(self, i)
     }
 }
 
@@ -63,7 +69,6 @@ impl<const A: usize, const E: usize, const L: usize, const T: usize> SlotAccess
 /// `ATTRS` is the attribute capacity of one span, shared by the span, its events and
 /// its links. `TEXT` holds the span's strings: name, string values, status message,
 /// tracestate; strings that do not fit are cut at a character boundary and counted.
-#[derive(Debug)]
 pub struct SpanArena<
     const SPANS: usize,
     const ATTRS: usize = 16,
@@ -71,13 +76,19 @@ pub struct SpanArena<
     const LINKS: usize = 4,
     const TEXT: usize = 512,
 > {
-    slots: [Slot<ATTRS, EVENTS, LINKS, TEXT>; SPANS],
-    /// Never-used slots are `fresh..SPANS`; used-then-freed ones are on `free`.
-    fresh: usize,
-    free: Vec<u16, SPANS>,
-    ended: Deque<u16, SPANS>,
-    /// Running spans, so that `claim` knows which slots are busy.
-    active: usize,
+    pool: SlotPool<Slot<ATTRS, EVENTS, LINKS, TEXT>, SPANS>,
+}
+
+impl<const S: usize, const A: usize, const E: usize, const L: usize, const T: usize>
+    core::fmt::Debug for SpanArena<S, A, E, L, T>
+{
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("SpanArena")
+            .field("capacity", &S)
+            .field("in_use", &self.pool.in_use())
+            .field("ended", &self.pool.ended_len())
+            .finish()
+    }
 }
 
 /// A server-sized default: 512 spans of up to 16 attributes, 8 events, 4 links and 512
@@ -94,18 +105,14 @@ impl<
 {
     const CAPACITY_CHECK: () = {
         assert!(SPANS > 0, "an arena needs at least one span");
-        assert!(SPANS <= u16::MAX as usize, "at most 65535 spans per arena");
+        assert!(SPANS < u16::MAX as usize, "at most 65534 spans per arena");
     };
 
-    /// Creates an empty arena.
+    /// Creates an empty arena (`const`: it can be a `static`).
     pub const fn new() -> Self {
         let () = Self::CAPACITY_CHECK;
         Self {
-            slots: [const { Slot::new() }; SPANS],
-            fresh: 0,
-            free: Vec::new(),
-            ended: Deque::new(),
-            active: 0,
+            pool: SlotPool::new(),
         }
     }
 }
@@ -136,88 +143,52 @@ impl<
     }
 
     fn in_use(&self) -> usize {
-        self.active + self.ended.len()
+        self.pool.in_use()
     }
 
     fn ended_len(&self) -> usize {
-        self.ended.len()
+        self.pool.ended_len()
     }
 
-    fn ended(&self, i: usize) -> Option<SpanData<'_>> {
-        let slot = *self.ended.get(i)?;
-        self.slot_data(slot)
-    }
-
-    fn release_ended(&mut self, n: usize) {
-        for _ in 0..n {
-            match self.ended.pop_front() {
-                // `free` has room for every slot, so this cannot fail.
-                Some(slot) => {
-                    let _ = self.free.push(slot);
-                }
-                None => break,
-            }
-        }
+    fn claims(&self) -> u64 {
+        self.pool.claims()
     }
 
     #[inline]
-    fn claim(&mut self) -> Option<u16> {
-        let slot = match self.free.pop() {
-            Some(slot) => slot,
-            None if self.fresh < SPANS => {
-                self.fresh += 1;
-                (self.fresh - 1) as u16
-            }
-            None => return None,
-        };
-        self.active += 1;
-        Some(slot)
+    fn claim(&self) -> Option<SlotRef<'_>> {
+        self.pool.claim()
     }
 
-    #[inline]
-    fn slot(&mut self, slot: u16) -> Option<&mut dyn SlotAccess> {
-        self.slots
-            .get_mut(usize::from(slot))
-            .map(|s| s as &mut dyn SlotAccess)
-    }
-
-    #[inline]
-    fn slot_data(&self, slot: u16) -> Option<SpanData<'_>> {
-        self.slots.get(usize::from(slot)).map(Slot::data)
-    }
-
-    #[inline]
-    fn mark_ended(&mut self, slot: u16) {
-        self.active = self.active.saturating_sub(1);
-        // `ended` has room for every slot, so this cannot fail.
-        let _ = self.ended.push_back(slot);
-    }
-
-    fn copy_trace_state(&mut self, from: u16, to: u16) {
-        let (from, to) = (usize::from(from), usize::from(to));
-        if from == to || from >= SPANS || to >= SPANS {
-            return;
-        }
-        let (source, target) = if from < to {
-            let (low, high) = self.slots.split_at_mut(to);
-            (&low[from], &mut high[0])
-        } else {
-            let (low, high) = self.slots.split_at_mut(from);
-            (&high[0], &mut low[to])
-        };
-        target.writer().set_trace_state(source.data().trace_state());
-    }
-
-    #[inline]
-    fn release(&mut self, slot: u16) {
-        self.active = self.active.saturating_sub(1);
-        // `free` has room for every slot, so this cannot fail.
-        let _ = self.free.push(slot);
+    fn drain(&self, f: &mut dyn FnMut(&dyn BatchSource)) {
+        self.pool.drain(|drained| f(drained));
     }
 }
 
-/// A borrowed arena: lets a tracer use an arena that lives elsewhere (a `static`, a
-/// `Box`), so a large arena is never moved through the stack.
+/// A borrowed arena: the tracer uses an arena that lives elsewhere (a `static`, a `Box`),
+/// so a large arena is never moved through the stack.
+impl<S: SpanStorage + ?Sized> SpanStorage for &S {
+    fn capacity(&self) -> usize {
+        (**self).capacity()
+    }
+    fn in_use(&self) -> usize {
+        (**self).in_use()
+    }
+    fn ended_len(&self) -> usize {
+        (**self).ended_len()
+    }
+    fn claims(&self) -> u64 {
+        (**self).claims()
+    }
+    #[inline]
+    fn claim(&self) -> Option<SlotRef<'_>> {
+        (**self).claim()
+    }
+    fn drain(&self, f: &mut dyn FnMut(&dyn BatchSource)) {
+        (**self).drain(f)
+    }
+}
+
+/// As `&S`, for code that lends its arena with `&mut`.
 impl<S: SpanStorage + ?Sized> SpanStorage for &mut S {
     fn capacity(&self) -> usize {
         (**self).capacity()
@@ -228,34 +199,15 @@ impl<S: SpanStorage + ?Sized> SpanStorage for &mut S {
     fn ended_len(&self) -> usize {
         (**self).ended_len()
     }
-    fn ended(&self, i: usize) -> Option<SpanData<'_>> {
-        (**self).ended(i)
-    }
-    fn release_ended(&mut self, n: usize) {
-        (**self).release_ended(n)
+    fn claims(&self) -> u64 {
+        (**self).claims()
     }
     #[inline]
-    fn claim(&mut self) -> Option<u16> {
+    fn claim(&self) -> Option<SlotRef<'_>> {
         (**self).claim()
     }
-    #[inline]
-    fn slot(&mut self, slot: u16) -> Option<&mut dyn SlotAccess> {
-        (**self).slot(slot)
-    }
-    #[inline]
-    fn slot_data(&self, slot: u16) -> Option<SpanData<'_>> {
-        (**self).slot_data(slot)
-    }
-    #[inline]
-    fn mark_ended(&mut self, slot: u16) {
-        (**self).mark_ended(slot)
-    }
-    #[inline]
-    fn release(&mut self, slot: u16) {
-        (**self).release(slot)
-    }
-    fn copy_trace_state(&mut self, from: u16, to: u16) {
-        (**self).copy_trace_state(from, to)
+    fn drain(&self, f: &mut dyn FnMut(&dyn BatchSource)) {
+        (**self).drain(f)
     }
 }
 
@@ -264,20 +216,26 @@ mod tests {
     use super::*;
 
     #[test]
-    fn claims_every_slot_then_refuses_then_reuses_released() {
-        let mut arena: SpanArena<3, 2, 1, 1, 16> = SpanArena::new();
+    fn claims_every_slot_then_refuses_then_reuses_drained() {
+        let arena: SpanArena<3, 2, 1, 1, 16> = SpanArena::new();
         let a = arena.claim().unwrap();
         let b = arena.claim().unwrap();
         let c = arena.claim().unwrap();
-        assert_eq!([a, b, c], [0, 1, 2]);
-        assert_eq!(arena.claim(), None);
-        arena.mark_ended(b);
-        arena.mark_ended(a);
+        assert_eq!([a.index(), b.index(), c.index()], [0, 1, 2]);
+        assert!(arena.claim().is_none());
+        assert_eq!(b.publish(), 1);
+        assert_eq!(a.publish(), 2);
         assert_eq!(arena.in_use(), 3);
         assert_eq!(arena.ended_len(), 2);
-        assert_eq!(arena.claim(), None, "ended spans wait for export");
-        arena.release_ended(1);
-        assert_eq!(arena.claim(), Some(b), "oldest ended is released first");
-        assert_eq!(arena.claim(), None);
+        assert!(arena.claim().is_none(), "ended spans wait for export");
+        let mut seen = 0;
+        arena.drain(&mut |batch| seen = batch.len());
+        assert_eq!(seen, 2);
+        assert_eq!(arena.in_use(), 1);
+        let d = arena.claim().unwrap();
+        assert!(d.index() == 0 || d.index() == 1);
+        c.release();
+        d.release();
+        assert_eq!(arena.in_use(), 0);
     }
 }

@@ -1,8 +1,10 @@
 //! The span model: [`Span`] (the handle user code holds, ended on drop), [`SpanKind`],
 //! [`Status`], and the storage behind them ([`arena`], [`record`], [`attributes`]).
 //!
-//! A `Span` is two words and a context: the data lives in the tracer's arena slot,
-//! written in place, so nothing is copied when the span ends.
+//! A `Span` owns one slot of the tracer's arena while it runs: its setters write
+//! straight into that slot (no lock, no trait object), and ending it queues the slot for
+//! export without copying anything. It is `Send` and `Sync`: hold it across `.await`,
+//! move it to another thread, end it there.
 
 pub mod arena;
 pub mod attributes;
@@ -14,6 +16,7 @@ use crate::context::{SpanContext, TraceContext};
 use crate::semconv;
 use crate::time::Timestamp;
 use attributes::{KeyValue, Value};
+use arena::SlotRef;
 use record::{RecordMut, SpanLimits};
 
 /// What a span represents in a trace (OTLP `SpanKind`).
@@ -134,35 +137,31 @@ pub struct StartParams<'a> {
     pub start_time: Option<Timestamp>,
 }
 
-/// The tracer as spans see it; implemented by [`crate::Tracer`].
+/// The tracer as its spans see it (implemented by [`crate::Tracer`]): called when a span
+/// starts a child, reads the time for an event, and ends. Never on attribute writes.
 #[doc(hidden)]
-pub trait Recorder {
-    /// Runs `f` on the span's record if `slot` still holds the running span `span_id`.
-    fn update(
-        &self,
-        slot: u16,
-        cx: &SpanContext,
-        f: &mut dyn FnMut(&mut RecordMut<'_>, &SpanLimits),
-    );
-    /// Ends the span in `slot`.
-    fn end(&self, slot: u16, cx: &SpanContext, time: Option<Timestamp>);
+pub trait SpanOwner: Sync {
     /// Reads the tracer's clock.
     fn now(&self) -> Timestamp;
+    /// Ends a span that holds `slot`: publishes it for export (recording) or frees it.
+    fn end_span(&self, slot: SlotRef<'_>, recording: bool, time: Option<Timestamp>);
     /// Starts a span.
     fn start<'t>(&'t self, params: &StartParams<'_>) -> Span<'t>;
-    /// Copies the running span's tracestate into `out`.
-    fn trace_state(&self, slot: u16, cx: &SpanContext, out: &mut crate::TraceState);
 }
 
-/// A span in progress. Setters record into the tracer's arena; the span ends when
-/// [`Span::end`] is called or when it is dropped.
+/// A span in progress. It owns its record: setters write into the tracer's arena slot
+/// that the span claimed, and the span ends when [`Span::end`] is called or when it is
+/// dropped. It is `Send` and `Sync`, so it can be held across `.await` on a
+/// multi-thread runtime and ended on another thread.
 ///
 /// A span the tracer could not record (sampled out, arena full, tracing disabled) is
 /// *non-recording*: its setters do nothing and cost next to nothing, but its context
 /// still propagates so downstream services see one trace.
 pub struct Span<'t> {
-    recorder: Option<&'t dyn Recorder>,
-    slot: u16,
+    /// The claimed slot: recording spans, and sampled-out spans that keep a tracestate.
+    slot: Option<SlotRef<'t>>,
+    owner: Option<&'t dyn SpanOwner>,
+    limits: &'t SpanLimits,
     context: SpanContext,
     recording: bool,
 }
@@ -177,48 +176,46 @@ impl core::fmt::Debug for Span<'_> {
 }
 
 impl<'t> Span<'t> {
+    /// A span that owns `slot` (recording, or sampled out but keeping a tracestate).
     #[doc(hidden)]
-    pub fn recording(recorder: &'t dyn Recorder, slot: u16, context: SpanContext) -> Self {
+    #[inline]
+    pub fn with_slot(
+        owner: &'t dyn SpanOwner,
+        limits: &'t SpanLimits,
+        slot: SlotRef<'t>,
+        context: SpanContext,
+        recording: bool,
+    ) -> Self {
         Self {
-            recorder: Some(recorder),
-            slot,
+            slot: Some(slot),
+            owner: Some(owner),
+            limits,
             context,
-            recording: true,
+            recording,
         }
     }
 
-    /// A sampled-out span that keeps a slot only so its tracestate propagates.
+    /// A span that records nothing but whose children the tracer still starts (so each
+    /// gets a new span id).
     #[doc(hidden)]
-    pub fn holding_trace_state(
-        recorder: &'t dyn Recorder,
-        slot: u16,
-        context: SpanContext,
-    ) -> Self {
+    #[inline]
+    pub fn unrecorded(owner: &'t dyn SpanOwner, context: SpanContext) -> Self {
         Self {
-            recorder: Some(recorder),
-            slot,
+            slot: None,
+            owner: Some(owner),
+            limits: &SpanLimits::DEFAULT,
             context,
             recording: false,
         }
     }
 
-    /// Returns `true` when this span records into `recorder`.
-    pub(crate) fn recorder_is(&self, recorder: &dyn Recorder) -> bool {
-        self.recorder.is_some_and(|r| {
-            core::ptr::addr_eq(r as *const dyn Recorder, recorder as *const dyn Recorder)
-        })
-    }
-
-    /// Returns the arena slot of a recording span.
-    pub(crate) fn slot(&self) -> Option<u16> {
-        self.recorder.map(|_| self.slot)
-    }
-
-    /// Creates a non-recording span that carries `context` (which may be invalid).
+    /// Creates a non-recording span that carries `context` (which may be invalid) and
+    /// belongs to no tracer: its children carry the same context.
     pub const fn non_recording(context: SpanContext) -> Self {
         Self {
-            recorder: None,
-            slot: 0,
+            slot: None,
+            owner: None,
+            limits: &SpanLimits::DEFAULT,
             context,
             recording: false,
         }
@@ -236,19 +233,30 @@ impl<'t> Span<'t> {
         self.context
     }
 
+    /// Returns the span's W3C tracestate ("" if none), borrowed from its slot.
+    #[inline]
+    pub fn trace_state(&self) -> &str {
+        self.slot.as_ref().map_or("", |s| s.data().trace_state())
+    }
+
     /// Returns the context to propagate, with the span's tracestate.
     pub fn trace_context(&self) -> TraceContext {
         let mut cx = TraceContext::from(self.context);
-        if let Some(r) = self.recorder {
-            r.trace_state(self.slot, &self.context, &mut cx.trace_state);
+        let state = self.trace_state();
+        if !state.is_empty() {
+            if let Ok(ts) = crate::TraceState::parse(state) {
+                cx.trace_state = ts;
+            }
         }
         cx
     }
 
-    #[inline]
-    fn update(&self, mut f: impl FnMut(&mut RecordMut<'_>, &SpanLimits)) {
-        if let (true, Some(r)) = (self.recording, self.recorder) {
-            r.update(self.slot, &self.context, &mut f);
+    /// The record and limits of a recording span.
+    #[inline(always)]
+    fn record(&mut self) -> Option<(RecordMut<'_>, &SpanLimits)> {
+        match (&mut self.slot, self.recording) {
+            (Some(slot), true) => Some((slot.record(), self.limits)),
+            _ => None,
         }
     }
 
@@ -257,44 +265,54 @@ impl<'t> Span<'t> {
     /// The key is `'static` (use the [`crate::semconv`] constants); see
     /// [`Span::set_attribute_dyn`] for keys built at run time.
     #[inline]
-    pub fn set_attribute<'v>(&self, key: &'static str, value: impl Into<Value<'v>>) {
-        let value = value.into();
-        self.update(|r, limits| r.set_attribute(key, Some(key), &value, limits));
+    pub fn set_attribute<'v>(&mut self, key: &'static str, value: impl Into<Value<'v>>) {
+        if let Some((mut r, limits)) = self.record() {
+            r.set_attribute(key, Some(key), &value.into(), limits);
+        }
     }
 
     /// Sets an attribute whose key is copied into the span's storage.
-    pub fn set_attribute_dyn<'v>(&self, key: &str, value: impl Into<Value<'v>>) {
-        let value = value.into();
-        self.update(|r, limits| r.set_attribute(key, None, &value, limits));
+    pub fn set_attribute_dyn<'v>(&mut self, key: &str, value: impl Into<Value<'v>>) {
+        if let Some((mut r, limits)) = self.record() {
+            r.set_attribute(key, None, &value.into(), limits);
+        }
     }
 
     /// Adds an event with no attributes, timed now.
     #[inline]
-    pub fn add_event(&self, name: &str) {
+    pub fn add_event(&mut self, name: &str) {
         self.add_event_with_attributes(name, &[]);
     }
 
     /// Adds an event with attributes, timed now.
-    pub fn add_event_with_attributes(&self, name: &str, attributes: &[KeyValue<'_>]) {
-        if let (true, Some(r)) = (self.recording, self.recorder) {
-            let now = r.now();
+    pub fn add_event_with_attributes(&mut self, name: &str, attributes: &[KeyValue<'_>]) {
+        if let (true, Some(owner)) = (self.recording, self.owner) {
+            let now = owner.now();
             self.add_event_at(name, now, attributes);
         }
     }
 
     /// Adds an event at an explicit time.
-    pub fn add_event_at(&self, name: &str, time: Timestamp, attributes: &[KeyValue<'_>]) {
-        self.update(|r, limits| r.add_event(name, time, attributes, limits));
+    pub fn add_event_at(&mut self, name: &str, time: Timestamp, attributes: &[KeyValue<'_>]) {
+        if let Some((mut r, limits)) = self.record() {
+            r.add_event(name, time, attributes, limits);
+        }
     }
 
     /// Adds a link to another span (for example the producer of a message).
-    pub fn add_link(&self, linked: &TraceContext, attributes: &[KeyValue<'_>]) {
-        let state = linked.trace_state.as_str();
-        self.update(|r, limits| r.add_link(linked.span_context, state, attributes, limits));
+    pub fn add_link(&mut self, linked: &TraceContext, attributes: &[KeyValue<'_>]) {
+        if let Some((mut r, limits)) = self.record() {
+            r.add_link(
+                linked.span_context,
+                linked.trace_state.as_str(),
+                attributes,
+                limits,
+            );
+        }
     }
 
     /// Records an exception as an `exception` event with `exception.message`.
-    pub fn record_exception(&self, message: &str) {
+    pub fn record_exception(&mut self, message: &str) {
         self.add_event_with_attributes(
             semconv::EXCEPTION_EVENT,
             &[KeyValue::new(semconv::EXCEPTION_MESSAGE, message)],
@@ -302,7 +320,7 @@ impl<'t> Span<'t> {
     }
 
     /// Records an exception with its type (e.g. `"TimeoutError"`) and message.
-    pub fn record_exception_with_type(&self, exception_type: &str, message: &str) {
+    pub fn record_exception_with_type(&mut self, exception_type: &str, message: &str) {
         self.add_event_with_attributes(
             semconv::EXCEPTION_EVENT,
             &[
@@ -314,7 +332,7 @@ impl<'t> Span<'t> {
 
     /// Records a Rust error as an exception: its type name and its `Display` text (cut at
     /// 256 bytes).
-    pub fn record_error<E: core::error::Error + ?Sized>(&self, error: &E) {
+    pub fn record_error<E: core::error::Error + ?Sized>(&mut self, error: &E) {
         if !self.is_recording() {
             return;
         }
@@ -326,24 +344,28 @@ impl<'t> Span<'t> {
 
     /// Sets the status to Ok (final: later status changes are ignored).
     #[inline]
-    pub fn set_ok(&self) {
+    pub fn set_ok(&mut self) {
         self.set_status(Status::Ok);
     }
 
     /// Sets the status to Error with a description (ignored after `set_ok`).
     #[inline]
-    pub fn set_error(&self, description: &str) {
+    pub fn set_error(&mut self, description: &str) {
         self.set_status(Status::Error { description });
     }
 
     /// Sets the status following the spec's rules (see [`Status`]).
-    pub fn set_status(&self, status: Status<'_>) {
-        self.update(|r, limits| r.set_status(&status, limits));
+    pub fn set_status(&mut self, status: Status<'_>) {
+        if let Some((mut r, limits)) = self.record() {
+            r.set_status(&status, limits);
+        }
     }
 
     /// Replaces the span name.
-    pub fn update_name(&self, name: &str) {
-        self.update(|r, limits| r.update_name(name, limits));
+    pub fn update_name(&mut self, name: &str) {
+        if let Some((mut r, limits)) = self.record() {
+            r.update_name(name, limits);
+        }
     }
 
     /// Starts an internal child span of this one.
@@ -351,10 +373,11 @@ impl<'t> Span<'t> {
         self.child_with_kind(name, SpanKind::Internal)
     }
 
-    /// Starts a child span of the given kind.
+    /// Starts a child span of the given kind. Every child gets a span id of its own,
+    /// recorded or not (W3C: each outgoing request carries a new parent-id).
     pub fn child_with_kind(&self, name: &str, kind: SpanKind) -> Span<'t> {
-        match self.recorder {
-            Some(r) => r.start(&StartParams {
+        match self.owner {
+            Some(owner) => owner.start(&StartParams {
                 name,
                 kind,
                 parent: Parent::Local(self),
@@ -374,8 +397,8 @@ impl<'t> Span<'t> {
 
     /// Ends the span at an explicit time.
     pub fn end_at(mut self, time: Timestamp) {
-        if let Some(r) = self.recorder.take() {
-            r.end(self.slot, &self.context, Some(time));
+        if let (Some(slot), Some(owner)) = (self.slot.take(), self.owner) {
+            owner.end_span(slot, self.recording, Some(time));
         }
     }
 }
@@ -383,8 +406,20 @@ impl<'t> Span<'t> {
 impl Drop for Span<'_> {
     #[inline]
     fn drop(&mut self) {
-        if let Some(r) = self.recorder.take() {
-            r.end(self.slot, &self.context, None);
+        if let (Some(slot), Some(owner)) = (self.slot.take(), self.owner) {
+            owner.end_span(slot, self.recording, None);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send_sync<T: Send + Sync>() {}
+
+    #[test]
+    fn spans_are_send_and_sync() {
+        assert_send_sync::<Span<'static>>();
     }
 }

@@ -131,8 +131,6 @@ pub(crate) struct Header {
     pub(crate) truncated: u32,
     /// Set while the span runs; cleared by `end`.
     pub(crate) live: bool,
-    /// `false` for a sampled-out span that holds a slot only to propagate its tracestate.
-    pub(crate) recording: bool,
     /// How many of `attrs` belong to the span itself (not to its events or links).
     span_attributes: u16,
 }
@@ -154,7 +152,6 @@ impl Header {
         dropped_links: 0,
         truncated: 0,
         live: false,
-        recording: false,
         span_attributes: 0,
     };
 }
@@ -232,7 +229,6 @@ pub(crate) struct NewRecord<'a> {
     pub name: &'a str,
     pub start: Timestamp,
     pub trace_state: &'a str,
-    pub recording: bool,
 }
 
 /// Writes into one slot; every method applies the limits and counts what it drops.
@@ -241,10 +237,10 @@ pub(crate) struct NewRecord<'a> {
 #[derive(Debug)]
 pub struct RecordMut<'a> {
     pub(crate) header: &'a mut Header,
-    attrs: &'a mut VecView<StoredAttr>,
-    events: &'a mut VecView<StoredEvent>,
-    links: &'a mut VecView<StoredLink>,
-    text: &'a mut VecView<u8>,
+    pub(crate) attrs: &'a mut VecView<StoredAttr>,
+    pub(crate) events: &'a mut VecView<StoredEvent>,
+    pub(crate) links: &'a mut VecView<StoredLink>,
+    pub(crate) text: &'a mut VecView<u8>,
 }
 
 impl RecordMut<'_> {
@@ -261,7 +257,6 @@ impl RecordMut<'_> {
             kind: new.kind,
             start: new.start,
             live: true,
-            recording: new.recording,
             ..Header::EMPTY
         };
         // Trace state first: it is propagated, so it is worth its bytes more than a
@@ -572,6 +567,22 @@ pub struct SpanData<'a> {
 }
 
 impl<'a> SpanData<'a> {
+    pub(crate) fn from_parts(
+        header: &'a Header,
+        attrs: &'a [StoredAttr],
+        events: &'a [StoredEvent],
+        links: &'a [StoredLink],
+        text: &'a [u8],
+    ) -> Self {
+        Self {
+            header,
+            attrs,
+            events,
+            links,
+            text,
+        }
+    }
+
     fn str(&self, r: TextRef) -> &'a str {
         text_at(self.text, r)
     }

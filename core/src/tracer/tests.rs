@@ -116,7 +116,7 @@ fn exported<A: SpanStorage>(t: &Tracer<A, &ManualClock, Collect>) -> Vec<Seen> {
 fn records_a_parent_and_child_with_times_attributes_and_status() {
     let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
     let t = tracer_with(TracerConfig::new("svc"), SpanArena::<8>::new(), &clock);
-    let root = t.start_server_span("GET /users", None);
+    let mut root = t.start_server_span("GET /users", None);
     root.set_attribute("http.request.method", "GET");
     root.set_attribute("http.response.status_code", 200);
     root.set_attribute("retry", false);
@@ -125,7 +125,7 @@ fn records_a_parent_and_child_with_times_attributes_and_status() {
     root.set_attribute("tags", &["a", "b"][..]);
     root.set_attribute("http.response.status_code", 404); // replaces
     clock.advance(core::time::Duration::from_millis(1));
-    let child = root.child_with_kind("SELECT", SpanKind::Client);
+    let mut child = root.child_with_kind("SELECT", SpanKind::Client);
     child.set_attribute_dyn(&String::from("db.query.text"), "SELECT 1");
     child.add_event("cache_miss");
     child.record_exception_with_type("TimeoutError", "timed out after 30s");
@@ -208,7 +208,7 @@ fn a_full_arena_gives_non_recording_spans_that_still_propagate_and_counts_them()
     let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
     let t = tracer_with(TracerConfig::new("svc"), Small::new(), &clock);
     let live: Vec<_> = (0..4).map(|_| t.start_span("held")).collect();
-    let extra = t.start_span_with_parent("overflow", &live[0]);
+    let mut extra = t.start_span_with_parent("overflow", &live[0]);
     assert!(!extra.is_recording());
     assert!(extra.context().is_valid());
     assert_eq!(extra.context().trace_id, live[0].context().trace_id);
@@ -246,7 +246,7 @@ fn limits_and_capacities_drop_and_count() {
         SpanArena::<2, 8, 4, 0, 128>::new(),
         &clock,
     );
-    let s = t.start_span("a span name longer than five");
+    let mut s = t.start_span("a span name longer than five");
     for key in ["a", "b", "c", "d", "e"] {
         s.set_attribute(key, "0123456789");
     }
@@ -274,7 +274,7 @@ fn text_pool_exhaustion_truncates_at_char_boundaries() {
         SpanArena::<1, 4, 1, 1, 8>::new(),
         &clock,
     );
-    let s = t.start_span("ab");
+    let mut s = t.start_span("ab");
     s.set_attribute("k", "ééééé"); // 10 bytes, 6 left: 3 whole chars
     s.set_attribute("k2", "more");
     drop(s);
@@ -298,8 +298,10 @@ fn sampled_out_spans_are_cheap_non_recording_and_keep_the_trace() {
     assert!(s.context().is_valid() && !s.context().is_sampled());
     let c = s.child("child");
     assert_eq!(c.context().trace_id, s.context().trace_id);
+    assert_ne!(c.context().span_id, s.context().span_id);
     drop((c, s));
-    assert_eq!(t.stats().spans_sampled_out, 1);
+    assert_eq!(t.stats().spans_sampled_out, 2);
+    assert_eq!(t.stats().spans_started, 2);
     assert!(exported(&t).is_empty());
 }
 
@@ -314,8 +316,16 @@ fn disabled_tracer_records_nothing_but_passes_the_parent_through() {
     let incoming = TraceContext::new_root(&mut IdGenerator::from_seed([1; 32]), true);
     let s = t.start_server_span("x", &incoming);
     assert!(!s.is_recording());
-    assert_eq!(s.context(), incoming.span_context);
+    // Same trace and flags, but an id of its own: W3C asks for a new parent-id on
+    // every outgoing request.
+    assert_eq!(s.context().trace_id, incoming.span_context.trace_id);
+    assert_eq!(s.context().flags, incoming.span_context.flags);
+    assert_ne!(s.context().span_id, incoming.span_context.span_id);
+    assert!(s.context().is_valid() && !s.context().is_remote);
+    let (a, b) = (s.child("a"), s.child("b"));
+    assert_ne!(a.context().span_id, b.context().span_id);
     assert_eq!(t.stats().spans_started, 0);
+    assert!(!t.start_span("root").context().is_valid());
 }
 
 #[test]
@@ -340,25 +350,6 @@ fn record_only_spans_are_exported_unsampled() {
     let spans = exported(&t);
     assert_eq!(spans.len(), 1);
     assert!(!spans[0].sampled);
-}
-
-#[test]
-fn ended_handles_and_stale_slots_are_ignored() {
-    let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
-    let t = tracer_with(TracerConfig::new("svc"), SpanArena::<1>::new(), &clock);
-    let first = t.start_span("first");
-    let first_cx = first.context();
-    drop(first);
-    t.flush();
-    let second = t.start_span("second"); // reuses the slot
-                                         // A stale handle to the first span must not touch the second.
-    let stale = Span::recording(&t, 0, first_cx);
-    stale.set_attribute("leak", 1);
-    drop(stale);
-    drop(second);
-    let spans = exported(&t);
-    assert_eq!(spans.len(), 2);
-    assert!(spans[1].attrs.is_empty());
 }
 
 #[test]
@@ -415,11 +406,11 @@ fn builder_sets_attributes_links_and_start_time() {
 fn status_rules_follow_the_spec() {
     let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
     let t = tracer_with(TracerConfig::new("svc"), SpanArena::<4>::new(), &clock);
-    let a = t.start_span("a");
+    let mut a = t.start_span("a");
     a.set_error("first");
     a.set_status(Status::Unset); // ignored
     drop(a);
-    let b = t.start_span("b");
+    let mut b = t.start_span("b");
     b.set_error("e");
     b.set_ok(); // Ok overrides Error, then is final
     b.set_error("late");
@@ -441,7 +432,7 @@ fn record_error_uses_type_name_and_display() {
     impl core::error::Error for Boom {}
     let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
     let t = tracer_with(TracerConfig::new("svc"), SpanArena::<1>::new(), &clock);
-    let s = t.start_span("op");
+    let mut s = t.start_span("op");
     s.record_error(&Boom);
     drop(s);
     let spans = exported(&t);
@@ -461,7 +452,7 @@ fn sampled_out_spans_still_propagate_the_incoming_tracestate() {
         is_remote: true,
     });
     incoming.trace_state.insert("vendor", "opaque").unwrap();
-    let server = t.start_server_span("unsampled", &incoming);
+    let mut server = t.start_server_span("unsampled", &incoming);
     assert!(!server.is_recording());
     server.set_attribute("ignored", 1);
     let out = server.trace_context();
@@ -541,4 +532,72 @@ fn tracestate_flows_from_remote_parent_to_local_children_and_probability_writes_
         "ot=th:c",
         "parent-based keeps a consistent th"
     );
+}
+
+/// Regression: a child of a span holding no slot (unsampled incoming traceparent, no
+/// tracestate) copied its parent's span id, so every outgoing call of the request
+/// carried the same parent-id.
+#[test]
+fn outgoing_calls_under_an_unsampled_parent_carry_distinct_parent_ids() {
+    let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+    let t = tracer_with(TracerConfig::new("svc"), SpanArena::<4>::new(), &clock);
+    let headers = [(
+        "traceparent",
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00",
+    )];
+    let incoming = TraceContext::from_headers(&headers[..]);
+    let server = t.start_server_span("GET /", &incoming);
+    assert!(!server.is_recording());
+    let mut parent_ids = Vec::new();
+    for _ in 0..3 {
+        let call = server.child_with_kind("GET /downstream", SpanKind::Client);
+        let mut out: heapless::Vec<(heapless::String<16>, heapless::String<64>), 2> =
+            heapless::Vec::new();
+        t.inject_context(&call, &mut out);
+        let traceparent = out[0].1.clone();
+        assert!(traceparent.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"));
+        assert!(traceparent.ends_with("-00"), "{traceparent}");
+        parent_ids.push(traceparent[36..52].to_string());
+    }
+    parent_ids.push("00f067aa0ba902b7".to_string());
+    parent_ids.push(server.context().span_id.to_hex().as_str().to_string());
+    let mut distinct = parent_ids.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(distinct.len(), 5, "{parent_ids:?}");
+    assert_eq!(t.stats().spans_sampled_out, 4);
+}
+
+/// A span can be ended on another thread than the one that started it, and one tracer
+/// serves many threads.
+#[test]
+fn spans_move_between_threads_and_all_threads_share_one_arena() {
+    let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+    let t = tracer_with(TracerConfig::new("svc"), SpanArena::<64>::new(), &clock);
+    std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let t = &t;
+        for i in 0..4 {
+            let tx = tx.clone();
+            scope.spawn(move || {
+                for j in 0..8 {
+                    let mut s = t.start_span("moved");
+                    s.set_attribute("thread", i as i64);
+                    s.set_attribute("j", j as i64);
+                    tx.send(s).unwrap();
+                }
+            });
+        }
+        drop(tx);
+        scope.spawn(move || {
+            for mut s in rx {
+                s.set_attribute("ended_elsewhere", true);
+                s.end();
+            }
+        });
+    });
+    let spans = exported(&t);
+    assert_eq!(spans.len(), 32);
+    assert!(spans.iter().all(|s| s.attrs.len() == 3));
+    assert_eq!(t.stats().spans_started, 32);
 }

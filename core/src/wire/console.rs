@@ -694,7 +694,6 @@ mod tests {
                 name: "running",
                 start: Timestamp::from_unix_nanos(T0),
                 trace_state: "",
-                recording: true,
             },
             &crate::SpanLimits::DEFAULT,
         );
@@ -735,13 +734,13 @@ mod tests {
 
     #[rustfmt::skip]
     const SPAN_LINES: &str = concat!(
-        "2023-11-14T22:13:20.001Z 0e0e0e0e0e0e0e0e8a8a8a8a8a8a8a8a 5555554e4dd46666 ← 7070707070707070 CLIENT \"query_database\" 9.800 ms ERROR \"timeout\" {db.system.name=\"postgresql\", db.rows=[3, -1]} events=1\n",
-        "2023-11-14T22:13:20.011Z 0e0e0e0e0e0e0e0e8a8a8a8a8a8a8a8a aa6a64a4a4a5e5e4 ← 7070707070707070 INTERNAL \"render\" 3.000 ms UNSET {tags=[\"a\", \"b\"]} links=1\n",
-        "2023-11-14T22:13:20.000Z 0e0e0e0e0e0e0e0e8a8a8a8a8a8a8a8a 7070707070707070 (root) SERVER \"GET /users\" 15.200 ms OK {http.request.method=\"GET\", http.response.status_code=200, user_agent.original=\"curl/8 \\\"quoted\\\"\", retry=false, sample.ratio=0.25}\n",
+        "2023-11-14T22:13:20.001Z e0c8423b42fbc59cfdc08fefca0e5a58 517839c2055d0c57 ← da3194f97e21cb3f CLIENT \"query_database\" 9.800 ms ERROR \"timeout\" {db.system.name=\"postgresql\", db.rows=[3, -1]} events=1\n",
+        "2023-11-14T22:13:20.011Z e0c8423b42fbc59cfdc08fefca0e5a58 e8befb97e58c1b1c ← da3194f97e21cb3f INTERNAL \"render\" 3.000 ms UNSET {tags=[\"a\", \"b\"]} links=1\n",
+        "2023-11-14T22:13:20.000Z e0c8423b42fbc59cfdc08fefca0e5a58 da3194f97e21cb3f (root) SERVER \"GET /users\" 15.200 ms OK {http.request.method=\"GET\", http.response.status_code=200, user_agent.original=\"curl/8 \\\"quoted\\\"\", retry=false, sample.ratio=0.25}\n",
     );
     #[rustfmt::skip]
     const TREE: &str = concat!(
-        "trace 0e0e0e0e0e0e0e0e8a8a8a8a8a8a8a8a  (3 spans, 15.2 ms)\n",
+        "trace e0c8423b42fbc59cfdc08fefca0e5a58  (3 spans, 15.2 ms)\n",
         "GET /users                     SERVER      15.2 ms |████████████████████████████████|\n",
         "  query_database               CLIENT       9.8 ms |  █████████████████████         | ERROR \"timeout\"\n",
         "                                                   |       ^                        | exception \"timed out\"\n",

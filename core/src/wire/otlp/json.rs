@@ -930,8 +930,8 @@ mod tests {
     }
 
     const RENDER: &str = concat!(
-        r#"{"traceId":"0e0e0e0e0e0e0e0e8a8a8a8a8a8a8a8a","spanId":"aa6a64a4a4a5e5e4","#,
-        r#""parentSpanId":"7070707070707070","name":"render","kind":1,"#,
+        r#"{"traceId":"e0c8423b42fbc59cfdc08fefca0e5a58","spanId":"e8befb97e58c1b1c","#,
+        r#""parentSpanId":"da3194f97e21cb3f","name":"render","kind":1,"#,
         r#""startTimeUnixNano":"1700000000011000000","endTimeUnixNano":"1700000000014000000","#,
         r#""attributes":[{"key":"tags","value":{"arrayValue":{"values":[{"stringValue":"a"},{"stringValue":"b"}]}}}],"#,
         r#""links":[{"traceId":"11111111111111111111111111111111","spanId":"2222222222222222","#,
@@ -940,8 +940,8 @@ mod tests {
     );
 
     const QUERY: &str = concat!(
-        r#"{"traceId":"0e0e0e0e0e0e0e0e8a8a8a8a8a8a8a8a","spanId":"5555554e4dd46666","#,
-        r#""parentSpanId":"7070707070707070","name":"query_database","kind":3,"#,
+        r#"{"traceId":"e0c8423b42fbc59cfdc08fefca0e5a58","spanId":"517839c2055d0c57","#,
+        r#""parentSpanId":"da3194f97e21cb3f","name":"query_database","kind":3,"#,
         r#""startTimeUnixNano":"1700000000001000000","endTimeUnixNano":"1700000000010800000","#,
         r#""attributes":[{"key":"db.system.name","value":{"stringValue":"postgresql"}},"#,
         r#"{"key":"db.rows","value":{"arrayValue":{"values":[{"intValue":"3"},{"intValue":"-1"}]}}}],"#,
@@ -951,7 +951,7 @@ mod tests {
     );
 
     const ROOT: &str = concat!(
-        r#"{"traceId":"0e0e0e0e0e0e0e0e8a8a8a8a8a8a8a8a","spanId":"7070707070707070","#,
+        r#"{"traceId":"e0c8423b42fbc59cfdc08fefca0e5a58","spanId":"da3194f97e21cb3f","#,
         r#""name":"GET /users","kind":2,"#,
         r#""startTimeUnixNano":"1700000000000000000","endTimeUnixNano":"1700000000015200000","#,
         r#""attributes":[{"key":"http.request.method","value":{"stringValue":"GET"}},"#,

@@ -25,7 +25,7 @@ impl<F: FnMut(&SpanBatch<'_>)> SpanExporter for FnExporter<F> {
 
 /// Records one small trace (a server span, a failing client child with an exception
 /// event, an internal child with a link) and calls `f` with the batch, children first.
-pub(crate) fn with_sample_batch(f: impl FnMut(&SpanBatch<'_>)) {
+pub(crate) fn with_sample_batch(f: impl FnMut(&SpanBatch<'_>) + Send) {
     let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
     let tracer = Tracer::new(
         TracerConfig::new("checkout").with_scope("shop.http", "1.4.0"),
@@ -34,14 +34,14 @@ pub(crate) fn with_sample_batch(f: impl FnMut(&SpanBatch<'_>)) {
         IdGenerator::from_seed([7; 32]),
         FnExporter(f),
     );
-    let root = tracer.start_server_span("GET /users", None);
+    let mut root = tracer.start_server_span("GET /users", None);
     root.set_attribute("http.request.method", "GET");
     root.set_attribute("http.response.status_code", 200);
     root.set_attribute("user_agent.original", "curl/8 \"quoted\"");
     root.set_attribute("retry", false);
     root.set_attribute("sample.ratio", 0.25);
     clock.advance(Duration::from_micros(1_000));
-    let db = root.child_with_kind("query_database", SpanKind::Client);
+    let mut db = root.child_with_kind("query_database", SpanKind::Client);
     db.set_attribute("db.system.name", "postgresql");
     db.set_attribute("db.rows", &[3i64, -1][..]);
     clock.advance(Duration::from_micros(2_500));
@@ -50,7 +50,7 @@ pub(crate) fn with_sample_batch(f: impl FnMut(&SpanBatch<'_>)) {
     clock.advance(Duration::from_micros(7_300));
     db.end();
     clock.advance(Duration::from_micros(200));
-    let render = root.child("render");
+    let mut render = root.child("render");
     let linked = TraceContext {
         span_context: SpanContext {
             trace_id: TraceId::from_bytes([0x11; 16]),
@@ -100,7 +100,6 @@ pub(crate) fn hand_span(
             name,
             start: Timestamp::from_unix_nanos(T0 + start_ms * 1_000_000),
             trace_state: "",
-            recording: true,
         },
         &SpanLimits::DEFAULT,
     );

@@ -1,0 +1,550 @@
+//! Who may touch a span slot, across threads and interrupts: the crate's only `unsafe`.
+//!
+//! A span arena is `N` cells and two lock-free lists of cell indices, `free` and
+//! `ended`, threaded through one `next` array ([`IndexLists`], safe code). Starting a
+//! span pops an index off `free` (one compare-and-swap); ending it pushes the index on
+//! `ended` (one compare-and-swap); the exporter takes the whole `ended` list at once and,
+//! when it has encoded the spans, pushes them back on `free` as one chain.
+//!
+//! # Invariants (what makes the `unsafe` below sound)
+//! 1. Every index is in exactly one place: the `free` list, the `ended` list, one
+//!    [`SlotRef`] (a running span), or one [`Drained`] batch (an export in progress).
+//!    Only a successful pop or take moves an index out of a list, and it moves it to
+//!    exactly one owner; only that owner pushes it back.
+//! 2. Cell `i` is dereferenced only by the owner of index `i`: mutably by its
+//!    `SlotRef` (which is unique: not `Clone`, and handed out only by [`SlotPool::claim`]),
+//!    read-only by its `Drained` batch. `&SlotRef` gives read access only.
+//! 3. Ownership moves through a Release compare-and-swap (push) that a later Acquire
+//!    load (pop, take) reads, so everything the previous owner wrote to the cell happens
+//!    before the next owner's first access.
+//! 4. ABA: a list head packs its first index, its length and a 32-bit tag that every
+//!    pop or take bumps; a pop whose head changed in between (even back to the same
+//!    index) fails its compare-and-swap and retries. (A pop would have to be preempted
+//!    between its load and its CAS for 2^32 pops of the same list to be fooled.)
+//! 5. `next[i]` is written only by the owner of `i` (before pushing it) and read by pops
+//!    that may lose the race; it is atomic so a stale read is harmless.
+//!
+//! `loom` checks [`IndexLists`] (the ownership protocol: claim, write, end, drain,
+//! release) and [`TryLock`] (`cargo test --release --test loom` with `RUSTFLAGS="--cfg
+//! loom"`, see `ci/run.sh loom`); `tests/stress.rs` races real spans on 8 threads.
+#![allow(unsafe_code)]
+
+use core::ptr::NonNull;
+
+use heapless::VecView;
+
+#[cfg(loom)]
+use loom::sync::atomic::{AtomicBool, AtomicU16, AtomicU32, AtomicU64, Ordering};
+#[cfg(not(loom))]
+use portable_atomic::{AtomicBool, AtomicU16, AtomicU32, AtomicU64, Ordering};
+
+#[cfg(loom)]
+use loom::cell::UnsafeCell;
+#[cfg(not(loom))]
+use shim::UnsafeCell;
+
+use crate::span::record::{Header, RecordMut, Slot, SpanData, StoredAttr, StoredEvent, StoredLink};
+
+/// The subset of `loom::cell::UnsafeCell`'s API used here, over `core`'s.
+#[cfg(not(loom))]
+mod shim {
+    #[derive(Debug)]
+    pub(crate) struct UnsafeCell<T>(core::cell::UnsafeCell<T>);
+
+    impl<T> UnsafeCell<T> {
+        pub(crate) const fn new(value: T) -> Self {
+            Self(core::cell::UnsafeCell::new(value))
+        }
+        #[inline(always)]
+        pub(crate) fn with<R>(&self, f: impl FnOnce(*const T) -> R) -> R {
+            f(self.0.get())
+        }
+        #[inline(always)]
+        pub(crate) fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
+            f(self.0.get())
+        }
+    }
+}
+
+/// "No index": the end of a list.
+pub(crate) const NIL: u16 = u16::MAX;
+
+/// A list head: `index | len << 16 | tag << 32`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Head(u64);
+
+impl Head {
+    const EMPTY: Self = Head::new(NIL, 0, 0);
+
+    const fn new(index: u16, len: u16, tag: u32) -> Self {
+        Head(index as u64 | (len as u64) << 16 | (tag as u64) << 32)
+    }
+    const fn index(self) -> u16 {
+        self.0 as u16
+    }
+    const fn len(self) -> u16 {
+        (self.0 >> 16) as u16
+    }
+    const fn tag(self) -> u32 {
+        (self.0 >> 32) as u32
+    }
+}
+
+/// Two Treiber stacks of indices (`free`, `ended`) over one shared `next` array: the
+/// ownership protocol of the module docs, without the cells. All safe code.
+#[derive(Debug)]
+pub(crate) struct IndexLists<const N: usize> {
+    next: [AtomicU16; N],
+    free: AtomicU64,
+    ended: AtomicU64,
+}
+
+impl<const N: usize> IndexLists<N> {
+    const CAPACITY_CHECK: () = assert!(N > 0 && N < NIL as usize, "1 to 65534 slots");
+
+    /// All indices on `free`, in order 0, 1, 2, ...
+    #[cfg(not(loom))]
+    pub(crate) const fn new() -> Self {
+        let () = Self::CAPACITY_CHECK;
+        let mut next = [const { AtomicU16::new(NIL) }; N];
+        let mut i = 0;
+        while i + 1 < N {
+            next[i] = AtomicU16::new(i as u16 + 1);
+            i += 1;
+        }
+        Self {
+            next,
+            free: AtomicU64::new(Head::new(0, N as u16, 0).0),
+            ended: AtomicU64::new(Head::EMPTY.0),
+        }
+    }
+
+    /// (loom's atomics are not `const`.)
+    #[cfg(loom)]
+    pub(crate) fn new() -> Self {
+        let () = Self::CAPACITY_CHECK;
+        Self {
+            next: core::array::from_fn(|i| AtomicU16::new(if i + 1 < N { i as u16 + 1 } else { NIL })),
+            free: AtomicU64::new(Head::new(0, N as u16, 0).0),
+            ended: AtomicU64::new(Head::EMPTY.0),
+        }
+    }
+
+    fn pop(&self, list: &AtomicU64) -> Option<u16> {
+        let mut head = Head(list.load(Ordering::Acquire));
+        loop {
+            if head.index() == NIL {
+                return None;
+            }
+            let next = self.next[usize::from(head.index())].load(Ordering::Relaxed);
+            let new = Head::new(next, head.len().wrapping_sub(1), head.tag().wrapping_add(1));
+            match list.compare_exchange_weak(head.0, new.0, Ordering::Acquire, Ordering::Acquire) {
+                Ok(_) => return Some(head.index()),
+                Err(seen) => head = Head(seen),
+            }
+        }
+    }
+
+    /// Pushes the chain `first ..= last` of `len` indices (linked through `next`, owned
+    /// by the caller); returns the list's new length.
+    fn push_chain(&self, list: &AtomicU64, first: u16, last: u16, len: u16) -> u16 {
+        let mut head = Head(list.load(Ordering::Relaxed));
+        loop {
+            self.next[usize::from(last)].store(head.index(), Ordering::Relaxed);
+            let new = Head::new(first, head.len().wrapping_add(len), head.tag());
+            match list.compare_exchange_weak(head.0, new.0, Ordering::Release, Ordering::Relaxed) {
+                Ok(_) => return new.len(),
+                Err(seen) => head = Head(seen),
+            }
+        }
+    }
+
+    /// Takes a free index: the caller owns it until it pushes it back.
+    #[inline]
+    pub(crate) fn claim(&self) -> Option<u16> {
+        self.pop(&self.free)
+    }
+
+    /// Gives an owned index back to `free`.
+    #[inline]
+    pub(crate) fn release(&self, index: u16) {
+        self.push_chain(&self.free, index, index, 1);
+    }
+
+    /// Queues an owned index on `ended`; returns how many are queued now.
+    #[inline]
+    pub(crate) fn publish(&self, index: u16) -> usize {
+        usize::from(self.push_chain(&self.ended, index, index, 1))
+    }
+
+    /// Takes every ended index, newest first, into `out` (which must be empty and hold
+    /// `N`); the caller owns them until [`IndexLists::release_all`].
+    pub(crate) fn take_ended(&self, out: &mut heapless::Vec<u16, N>) {
+        let mut head = Head(self.ended.load(Ordering::Acquire));
+        while head.index() != NIL {
+            let new = Head::new(NIL, 0, head.tag().wrapping_add(1));
+            match self.ended.compare_exchange_weak(head.0, new.0, Ordering::Acquire, Ordering::Acquire) {
+                Ok(_) => break,
+                Err(seen) => head = Head(seen),
+            }
+        }
+        let mut i = head.index();
+        while i != NIL && !out.is_full() {
+            // Never fails: at most N indices exist.
+            let _ = out.push(i);
+            i = self.next[usize::from(i)].load(Ordering::Relaxed);
+        }
+    }
+
+    /// Gives owned indices back to `free` in one compare-and-swap.
+    pub(crate) fn release_all(&self, indices: &[u16]) {
+        let (Some(&first), Some(&last)) = (indices.first(), indices.last()) else {
+            return;
+        };
+        for pair in indices.windows(2) {
+            self.next[usize::from(pair[0])].store(pair[1], Ordering::Relaxed);
+        }
+        self.push_chain(&self.free, first, last, indices.len() as u16);
+    }
+
+    /// Indices on `free` now (exact when no other thread is starting or draining).
+    pub(crate) fn free_len(&self) -> usize {
+        usize::from(Head(self.free.load(Ordering::Relaxed)).len())
+    }
+
+    /// Indices on `ended` now.
+    pub(crate) fn ended_len(&self) -> usize {
+        usize::from(Head(self.ended.load(Ordering::Relaxed)).len())
+    }
+}
+
+/// Raw parts of one slot, capacity erased: what a [`SlotRef`] writes through.
+#[derive(Clone, Copy, Debug)]
+struct RawRecord {
+    header: NonNull<Header>,
+    attrs: NonNull<VecView<StoredAttr>>,
+    events: NonNull<VecView<StoredEvent>>,
+    links: NonNull<VecView<StoredLink>>,
+    text: NonNull<VecView<u8>>,
+}
+
+/// Lets a [`SlotRef`] hand the index back without knowing `N`.
+pub(crate) trait Publish: Sync {
+    fn publish(&self, index: u16) -> usize;
+    fn release(&self, index: u16);
+}
+
+impl<const N: usize> Publish for IndexLists<N> {
+    #[inline]
+    fn publish(&self, index: u16) -> usize {
+        IndexLists::publish(self, index)
+    }
+    #[inline]
+    fn release(&self, index: u16) {
+        IndexLists::release(self, index);
+    }
+}
+
+/// The unique, sendable owner of one claimed slot (see invariant 2): a running span's
+/// record. Dropping it without [`SlotRef::publish`] or [`SlotRef::release`] leaks the
+/// slot (the tracer never does).
+pub struct SlotRef<'a> {
+    raw: RawRecord,
+    index: u16,
+    generation: u32,
+    lists: &'a dyn Publish,
+}
+
+// SAFETY: a `SlotRef` is the only way to reach its cell (invariant 2), like a `&mut`
+// to plain data (`Header` and the stored items are `Send + Sync` value types).
+unsafe impl Send for SlotRef<'_> {}
+// SAFETY: through `&SlotRef` the cell is only read.
+unsafe impl Sync for SlotRef<'_> {}
+
+impl core::fmt::Debug for SlotRef<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("SlotRef").field("index", &self.index).finish()
+    }
+}
+
+impl SlotRef<'_> {
+    /// Returns the slot's index.
+    #[inline]
+    pub(crate) fn index(&self) -> u16 {
+        self.index
+    }
+
+    /// Returns how many times this slot has been claimed, this claim included: with the
+    /// index, a number no other span of this pool has had (until it wraps).
+    #[inline]
+    pub(crate) fn generation(&self) -> u32 {
+        self.generation
+    }
+
+    /// Writes the record.
+    #[inline(always)]
+    pub(crate) fn record(&mut self) -> RecordMut<'_> {
+        let r = self.raw;
+        // SAFETY: we own the cell (invariant 2) and `&mut self` makes this the only
+        // access through it for the returned lifetime; the pointers came from one
+        // `&mut Slot` at claim time and the cell does not move (the pool is borrowed).
+        unsafe {
+            RecordMut {
+                header: &mut *r.header.as_ptr(),
+                attrs: &mut *r.attrs.as_ptr(),
+                events: &mut *r.events.as_ptr(),
+                links: &mut *r.links.as_ptr(),
+                text: &mut *r.text.as_ptr(),
+            }
+        }
+    }
+
+    /// Reads the record.
+    #[inline(always)]
+    pub(crate) fn data(&self) -> SpanData<'_> {
+        let r = self.raw;
+        // SAFETY: as in `record`; `&self` only allows reads, so shared references are
+        // fine for the returned lifetime.
+        unsafe {
+            SpanData::from_parts(
+                &*r.header.as_ptr(),
+                &*r.attrs.as_ptr(),
+                &*r.events.as_ptr(),
+                &*r.links.as_ptr(),
+                &*r.text.as_ptr(),
+            )
+        }
+    }
+
+    /// Queues the slot for export; returns how many ended spans are queued now.
+    #[inline]
+    pub(crate) fn publish(self) -> usize {
+        // Nothing of `self.raw` is used after this point: the exporter may read the cell
+        // as soon as the push is visible.
+        self.lists.publish(self.index)
+    }
+
+    /// Frees the slot without exporting it.
+    #[inline]
+    pub(crate) fn release(self) {
+        self.lists.release(self.index);
+    }
+}
+
+/// `N` slots and their lists.
+pub(crate) struct SlotPool<S, const N: usize> {
+    cells: [UnsafeCell<S>; N],
+    /// Claims of each slot; written only by the slot's owner (load + store, no
+    /// read-modify-write), read by anyone for the tracer's counters.
+    claims: [AtomicU32; N],
+    lists: IndexLists<N>,
+}
+
+// SAFETY: cells are reached only under invariant 2: one owner at a time, handed over
+// with Release/Acquire (invariant 3); `S: Send` because owners on other threads write
+// and read it.
+unsafe impl<S: Send, const N: usize> Sync for SlotPool<S, N> {}
+
+impl<S, const N: usize> core::fmt::Debug for SlotPool<S, N> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("SlotPool")
+            .field("capacity", &N)
+            .field("free", &self.lists.free_len())
+            .field("ended", &self.lists.ended_len())
+            .finish()
+    }
+}
+
+impl<const A: usize, const E: usize, const L: usize, const T: usize, const N: usize>
+    SlotPool<Slot<A, E, L, T>, N>
+{
+    /// Every slot free.
+    #[cfg(not(loom))]
+    pub(crate) const fn new() -> Self {
+        Self {
+            cells: [const { UnsafeCell::new(Slot::new()) }; N],
+            claims: [const { AtomicU32::new(0) }; N],
+            lists: IndexLists::new(),
+        }
+    }
+
+    /// Claims a free slot.
+    #[inline]
+    pub(crate) fn claim(&self) -> Option<SlotRef<'_>> {
+        let index = self.lists.claim()?;
+        let claims = &self.claims[usize::from(index)];
+        let generation = claims.load(Ordering::Relaxed).wrapping_add(1);
+        claims.store(generation, Ordering::Relaxed);
+        let raw = self.cells[usize::from(index)].with_mut(|slot| {
+            // SAFETY: we own `index` now (invariant 1), so nobody else reaches the cell;
+            // the `&mut` lives only while the raw parts are taken.
+            let slot = unsafe { &mut *slot };
+            let parts = slot.writer();
+            RawRecord {
+                header: NonNull::from(parts.header),
+                attrs: NonNull::from(parts.attrs),
+                events: NonNull::from(parts.events),
+                links: NonNull::from(parts.links),
+                text: NonNull::from(parts.text),
+            }
+        });
+        Some(SlotRef {
+            raw,
+            index,
+            generation,
+            lists: &self.lists,
+        })
+    }
+
+    /// Takes every ended slot (oldest first), lets `f` read them, then frees them.
+    pub(crate) fn drain<R>(&self, f: impl FnOnce(&Drained<'_, Slot<A, E, L, T>, N>) -> R) -> R {
+        let mut indices = heapless::Vec::<u16, N>::new();
+        self.lists.take_ended(&mut indices);
+        indices.reverse();
+        let drained = Drained {
+            pool: self,
+            indices: &indices,
+        };
+        let result = f(&drained);
+        self.lists.release_all(&indices);
+        result
+    }
+
+    /// Claims of every slot so far (each slot's count wraps at 2^32).
+    pub(crate) fn claims(&self) -> u64 {
+        self.claims
+            .iter()
+            .map(|c| u64::from(c.load(Ordering::Relaxed)))
+            .sum()
+    }
+
+    /// Slots running or waiting for export.
+    pub(crate) fn in_use(&self) -> usize {
+        N - self.lists.free_len()
+    }
+
+    /// Slots waiting for export.
+    pub(crate) fn ended_len(&self) -> usize {
+        self.lists.ended_len()
+    }
+}
+
+/// Ended slots taken by one drain: owned by it until the drain returns.
+pub(crate) struct Drained<'a, S, const N: usize> {
+    pool: &'a SlotPool<S, N>,
+    indices: &'a [u16],
+}
+
+impl<const A: usize, const E: usize, const L: usize, const T: usize, const N: usize>
+    Drained<'_, Slot<A, E, L, T>, N>
+{
+    /// How many spans were taken.
+    pub(crate) fn len(&self) -> usize {
+        self.indices.len()
+    }
+
+    /// Reads the `i`-th span taken (oldest first).
+    pub(crate) fn get(&self, i: usize) -> Option<SpanData<'_>> {
+        let index = *self.indices.get(i)?;
+        Some(self.pool.cells[usize::from(index)].with(|slot| {
+            // SAFETY: the drain owns `index` (invariant 1) until `release_all`, which
+            // runs after every borrow of `self` has ended; nobody writes it meanwhile.
+            unsafe { &*slot }.data()
+        }))
+    }
+}
+
+/// A lock that is only ever tried, never waited for inside: for the exporter and a
+/// stateful sampler. (Spinning, where a caller must wait, is the caller's choice.)
+pub(crate) struct TryLock<T> {
+    locked: AtomicBool,
+    value: UnsafeCell<T>,
+}
+
+// SAFETY: the value is reached only by the holder of `locked` (Acquire on lock,
+// Release on unlock), one at a time; it may be used from any thread, so `T: Send`.
+unsafe impl<T: Send> Sync for TryLock<T> {}
+
+impl<T> core::fmt::Debug for TryLock<T> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("TryLock")
+            .field("locked", &self.locked.load(Ordering::Relaxed))
+            .finish()
+    }
+}
+
+impl<T> TryLock<T> {
+    #[cfg(not(loom))]
+    pub(crate) const fn new(value: T) -> Self {
+        Self {
+            locked: AtomicBool::new(false),
+            value: UnsafeCell::new(value),
+        }
+    }
+
+    #[cfg(loom)]
+    pub(crate) fn new(value: T) -> Self {
+        Self {
+            locked: AtomicBool::new(false),
+            value: UnsafeCell::new(value),
+        }
+    }
+
+    /// Runs `f` with the value unless another caller holds it.
+    #[inline]
+    pub(crate) fn try_with<R>(&self, f: impl FnOnce(&mut T) -> R) -> Option<R> {
+        if self
+            .locked
+            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            return None;
+        }
+        // Unlocks even if `f` panics (std), so a panicking exporter does not wedge it.
+        struct Unlock<'a>(&'a AtomicBool);
+        impl Drop for Unlock<'_> {
+            fn drop(&mut self) {
+                self.0.store(false, Ordering::Release);
+            }
+        }
+        let _unlock = Unlock(&self.locked);
+        // SAFETY: we hold `locked`, so this is the only access until `_unlock` drops.
+        Some(self.value.with_mut(|value| f(unsafe { &mut *value })))
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lists_hand_out_each_index_once_and_take_back_chains() {
+        let lists = IndexLists::<4>::new();
+        let got: [u16; 4] = core::array::from_fn(|_| lists.claim().unwrap());
+        assert_eq!(got, [0, 1, 2, 3]);
+        assert_eq!(lists.claim(), None);
+        assert_eq!(lists.publish(2), 1);
+        assert_eq!(lists.publish(0), 2);
+        let mut out = heapless::Vec::<u16, 4>::new();
+        lists.take_ended(&mut out);
+        assert_eq!(out.as_slice(), &[0, 2], "newest first");
+        assert_eq!(lists.ended_len(), 0);
+        lists.release_all(&out);
+        lists.release(3);
+        assert_eq!(lists.free_len(), 3);
+        let mut again = [lists.claim(), lists.claim(), lists.claim(), lists.claim()];
+        again.sort();
+        assert_eq!(again, [None, Some(0), Some(2), Some(3)]);
+    }
+
+    #[test]
+    fn try_lock_refuses_a_second_holder_and_unlocks_after() {
+        let lock = TryLock::new(1);
+        let inner = lock.try_with(|v| {
+            *v += 1;
+            lock.try_with(|v| *v += 10)
+        });
+        assert_eq!(inner, Some(None));
+        assert_eq!(lock.try_with(|v| *v), Some(2));
+    }
+}
