@@ -96,8 +96,8 @@ pub fn disabled() -> Box<BenchTracer> {
 
 /// W1: a root span, 3 attributes (string, i64, bool), end.
 #[inline(never)]
-pub fn w1<A: SpanStorage, C: Clock, X: SpanExporter>(tracer: &Tracer<A, C, X>) {
-    let span = tracer.start_span(black_box(W1_NAME));
+pub fn w1<A: SpanStorage, C: Clock + Sync, X: SpanExporter + Send>(tracer: &Tracer<A, C, X>) {
+    let mut span = tracer.start_span(black_box(W1_NAME));
     span.set_attribute(W1_STR.0, black_box(W1_STR.1));
     span.set_attribute(W1_I64.0, black_box(W1_I64.1));
     span.set_attribute(W1_BOOL.0, black_box(W1_BOOL.1));
@@ -106,10 +106,10 @@ pub fn w1<A: SpanStorage, C: Clock, X: SpanExporter>(tracer: &Tracer<A, C, X>) {
 
 /// W2: a root with 10 children, each with 2 attributes and 1 event.
 #[inline(never)]
-pub fn w2<A: SpanStorage, C: Clock, X: SpanExporter>(tracer: &Tracer<A, C, X>) {
+pub fn w2<A: SpanStorage, C: Clock + Sync, X: SpanExporter + Send>(tracer: &Tracer<A, C, X>) {
     let root = tracer.start_span(black_box(W2_ROOT));
     for i in 0..W2_CHILDREN {
-        let child = root.child(black_box(W2_CHILD));
+        let mut child = root.child(black_box(W2_CHILD));
         child.set_attribute(W2_STR.0, black_box(W2_STR.1));
         child.set_attribute(W2_I64_KEY, black_box(i as i64));
         child.add_event(black_box(W2_EVENT));
@@ -128,14 +128,20 @@ pub fn w4(input: &str, out: &mut [u8; 55]) -> usize {
 }
 
 /// Runs `n` W1 spans.
-pub fn run_w1<A: SpanStorage, C: Clock, X: SpanExporter>(tracer: &Tracer<A, C, X>, n: u64) {
+pub fn run_w1<A: SpanStorage, C: Clock + Sync, X: SpanExporter + Send>(
+    tracer: &Tracer<A, C, X>,
+    n: u64,
+) {
     for _ in 0..n {
         w1(tracer);
     }
 }
 
 /// Runs `n` W2 traces.
-pub fn run_w2<A: SpanStorage, C: Clock, X: SpanExporter>(tracer: &Tracer<A, C, X>, n: u64) {
+pub fn run_w2<A: SpanStorage, C: Clock + Sync, X: SpanExporter + Send>(
+    tracer: &Tracer<A, C, X>,
+    n: u64,
+) {
     for _ in 0..n {
         w2(tracer);
     }

@@ -11,7 +11,6 @@
 //!   (`with-serde`; the exporter uses `to_string_pretty`). Each repetition converts fresh
 //!   clones of the batch, cloned before the clock starts.
 
-use std::cell::RefCell;
 use std::hint::black_box;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -75,20 +74,20 @@ impl<F: FnMut(&SpanBatch<'_>)> SpanExporter for Hook<F> {
 }
 
 /// Records the W5 spans into `tracer`: 100 traces of a root and 9 children.
-fn record_pico<X: SpanExporter>(tracer: &Tracer<SpanArena<1024>, SystemClock, X>) {
+fn record_pico<X: SpanExporter + Send>(tracer: &Tracer<SpanArena<1024>, SystemClock, X>) {
     for _ in 0..W5_SPANS / 10 {
-        let root = tracer.start_span(W5_NAME);
-        fill_pico(&root);
+        let mut root = tracer.start_span(W5_NAME);
+        fill_pico(&mut root);
         for _ in 0..9 {
-            let child = root.child(W5_NAME);
-            fill_pico(&child);
+            let mut child = root.child(W5_NAME);
+            fill_pico(&mut child);
             child.end();
         }
         root.end();
     }
 }
 
-fn fill_pico(span: &picotrace::Span<'_>) {
+fn fill_pico(span: &mut picotrace::Span<'_>) {
     for (k, v) in W5_STR {
         span.set_attribute(k, v);
     }
@@ -111,7 +110,7 @@ fn encode_pico(batch: &SpanBatch<'_>, encoding: Encoding, out: &mut [u8]) -> usi
 /// Measures picotrace's encoders; also returns one request of each encoding (for
 /// checking them with opentelemetry-proto's decoders).
 pub fn pico(plan: &Plan) -> (Measured, Measured, Vec<u8>, Vec<u8>) {
-    let result = RefCell::new(None);
+    let result = std::sync::Mutex::new(None);
     let hook = Hook(|batch: &SpanBatch<'_>| {
         assert_eq!(batch.len(), W5_SPANS);
         let mut out = vec![0u8; BUF];
@@ -138,7 +137,7 @@ pub fn pico(plan: &Plan) -> (Measured, Measured, Vec<u8>, Vec<u8>) {
         };
         let (p, pb) = measure(Encoding::Protobuf);
         let (j, jb) = measure(Encoding::Json);
-        *result.borrow_mut() = Some((p, j, pb, jb));
+        *result.lock().unwrap() = Some((p, j, pb, jb));
     });
     let tracer = Box::new(Tracer::new(
         TracerConfig::new(SERVICE),
@@ -150,7 +149,7 @@ pub fn pico(plan: &Plan) -> (Measured, Measured, Vec<u8>, Vec<u8>) {
     record_pico(&tracer);
     tracer.flush();
     drop(tracer);
-    result.into_inner().expect("the exporter ran")
+    result.into_inner().unwrap().expect("the exporter ran")
 }
 
 /// Encodes the W5 batch `n` times with picotrace (for profilers).

@@ -124,7 +124,9 @@ impl<const N: usize> IndexLists<N> {
     pub(crate) fn new() -> Self {
         let () = Self::CAPACITY_CHECK;
         Self {
-            next: core::array::from_fn(|i| AtomicU16::new(if i + 1 < N { i as u16 + 1 } else { NIL })),
+            next: core::array::from_fn(|i| {
+                AtomicU16::new(if i + 1 < N { i as u16 + 1 } else { NIL })
+            }),
             free: AtomicU64::new(Head::new(0, N as u16, 0).0),
             ended: AtomicU64::new(Head::EMPTY.0),
         }
@@ -183,7 +185,12 @@ impl<const N: usize> IndexLists<N> {
         let mut head = Head(self.ended.load(Ordering::Acquire));
         while head.index() != NIL {
             let new = Head::new(NIL, 0, head.tag().wrapping_add(1));
-            match self.ended.compare_exchange_weak(head.0, new.0, Ordering::Acquire, Ordering::Acquire) {
+            match self.ended.compare_exchange_weak(
+                head.0,
+                new.0,
+                Ordering::Acquire,
+                Ordering::Acquire,
+            ) {
                 Ok(_) => break,
                 Err(seen) => head = Head(seen),
             }
@@ -263,7 +270,9 @@ unsafe impl Sync for SlotRef<'_> {}
 
 impl core::fmt::Debug for SlotRef<'_> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("SlotRef").field("index", &self.index).finish()
+        f.debug_struct("SlotRef")
+            .field("index", &self.index)
+            .finish()
     }
 }
 

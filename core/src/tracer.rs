@@ -30,9 +30,7 @@ use crate::export::{InstrumentationScope, Resource, SpanBatch, SpanExporter, Tra
 use crate::id::TraceFlags;
 use crate::propagation::Injector;
 use crate::random::{IdGenerator, IdKeys, UNSLOTTED};
-use crate::sampler::{
-    Sampler, SamplingDecision, SamplingParams, SamplingResult, ThresholdUpdate,
-};
+use crate::sampler::{Sampler, SamplingDecision, SamplingParams, SamplingResult, ThresholdUpdate};
 use crate::span::arena::{SlotRef, SpanStorage};
 use crate::span::attributes::KeyValue;
 use crate::span::record::{NewRecord, SpanLimits};
@@ -300,7 +298,9 @@ where
     /// ([`TracerStats::spans_dropped_shutdown`]), then everything ended so far is
     /// exported. Returns the counters after that export. Later calls only flush.
     pub fn shutdown(&self) -> TracerStats {
+        self.flush();
         self.shut_down.store(true, Ordering::SeqCst);
+        // Spans that were publishing while the flag went up.
         self.flush();
         self.stats()
     }
@@ -374,7 +374,6 @@ where
     /// Drains the ended queue into the exporter (the caller holds the exporter).
     fn export_ended(&self, exporter: &mut X) -> usize {
         let mut total = 0;
-        let shut_down = self.shut_down.load(Ordering::SeqCst);
         self.arena.drain(&mut |drained| {
             let n = drained.len();
             if n == 0 {
@@ -382,10 +381,6 @@ where
             }
             total = n;
             let c = &self.counters;
-            if shut_down && self.exporter_refuses_after_shutdown() {
-                c.dropped_shutdown.fetch_add(n as u64, Ordering::Relaxed);
-                return;
-            }
             let batch = SpanBatch::new(drained, &self.resource, &self.scope, self.stats());
             match exporter.export(&batch) {
                 Ok(()) => {
@@ -406,12 +401,6 @@ where
         self.last_export
             .store(self.clock.now().as_unix_nanos(), Ordering::Relaxed);
         total
-    }
-
-    /// After shutdown the exporter may be gone too (the std adapter stops its thread):
-    /// spans that end later are counted, not exported.
-    fn exporter_refuses_after_shutdown(&self) -> bool {
-        true
     }
 
     /// A trigger fired with `waiting` spans queued.
@@ -435,14 +424,11 @@ where
         }
     }
 
+    /// The arena is full: drain it here unless an export is already running (then its
+    /// slots free up soon, but not for this span), and try once more.
     #[cold]
     fn claim_after_export(&self) -> Option<SlotRef<'_>> {
-        match self.export_signal {
-            Some(signal) => signal.export_ready(self.arena.ended_len()),
-            None => {
-                let _ = self.try_flush();
-            }
-        }
+        let _ = self.try_flush();
         self.arena.claim()
     }
 

@@ -544,6 +544,17 @@ impl BatchExporter {
         self.handle.shutdown()
     }
 
+    /// Asks the worker to send everything queued now, without waiting for a full batch
+    /// or the schedule, and without blocking the caller (a non-blocking `flush`).
+    pub fn send_queued(&self) {
+        let shared = &*self.handle.shared;
+        let mut q = lock(&shared.queue);
+        if q.enqueued > q.completed {
+            q.flush_target = q.flush_target.max(q.enqueued);
+            shared.work.notify_one();
+        }
+    }
+
     /// Returns `true` once [`BatchExporter::shutdown`] was called.
     pub fn is_shutdown(&self) -> bool {
         self.handle.shared.shutdown.load(Ordering::SeqCst)

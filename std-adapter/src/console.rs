@@ -127,7 +127,7 @@ mod tests {
             ))
             .build();
         let t = provider.tracer();
-        let root = t.start_span("GET /users");
+        let mut root = t.start_span("GET /users");
         root.set_attribute("http.request.method", "GET");
         root.child("query").end();
         root.end();

@@ -68,6 +68,16 @@ pub enum ExportError {
     /// [`crate::BatchExporter::try_export`], and by `flush` when the worker stopped with
     /// spans left.
     Shutdown,
+    /// [`crate::TracerProvider::shutdown`] drained and stopped, but not every span made
+    /// it: `lost` spans were dropped or failed to export (arena or queue full, export
+    /// failures, ended after shutdown), and `running` spans had not ended yet (they are
+    /// dropped and counted when they do).
+    SpansLost {
+        /// Spans dropped or failed, exactly.
+        lost: u64,
+        /// Spans still running at shutdown.
+        running: u64,
+    },
     /// The HTTP client failed in a way that retrying will not fix: a protocol
     /// violation by the server, a TLS error, a redirect. Not retried.
     Transport(Box<dyn std::error::Error + Send + Sync>),
@@ -159,6 +169,10 @@ impl fmt::Display for ExportError {
             ExportError::Encode(e) => write!(f, "could not encode spans: {e:?}"),
             ExportError::QueueFull => f.write_str("export queue full; spans dropped"),
             ExportError::Shutdown => f.write_str("exporter is shut down"),
+            ExportError::SpansLost { lost, running } => write!(
+                f,
+                "{lost} spans were lost and {running} were still running at shutdown"
+            ),
             ExportError::Transport(e) => write!(f, "HTTP transport error: {e}"),
         }
     }

@@ -5,9 +5,11 @@
 //! # Layers, top down
 //! - [`init_from_env`] reads the `OTEL_*` variables ([`env`](mod@env)) and installs a
 //!   [`TracerProvider`]: what a program calls at start-up.
-//! - [`TracerProvider`] ([`tracer`](mod@tracer)) gives every thread its own core tracer
-//!   ([`StdTracer`]: no shared lock on the span hot path) and feeds one
-//!   [`SharedExporter`].
+//! - [`TracerProvider`] ([`tracer`](mod@tracer)) holds one core tracer ([`StdTracer`])
+//!   that every thread shares (spans are `Send + Sync`, claim and end are one atomic
+//!   operation each) and an export thread that drains it into a [`SharedExporter`].
+//! - [`InSpan`] ([`context`](mod@context)) makes a span current while a future is polled,
+//!   on any runtime and any worker thread; [`current_context`] reads it.
 //! - [`BatchExporter`] ([`batch`]) takes pre-encoded spans into a bounded queue without
 //!   blocking or allocating and sends them from a named worker thread.
 //! - [`OtlpHttpExporter`] ([`otlp_http`]) posts OTLP/HTTP requests with ureq,
@@ -20,9 +22,9 @@
 //! ```no_run
 //! let provider = picotrace_std::init_from_env()?; // OTEL_SERVICE_NAME, OTEL_EXPORTER_OTLP_ENDPOINT, ...
 //! let tracer = provider.tracer();
-//! let request = tracer.start_server_span("GET /users", None);
+//! let mut request = tracer.start_server_span("GET /users", None);
 //! request.set_attribute("http.request.method", "GET");
-//! let db = request.child("SELECT users");
+//! let mut db = request.child("SELECT users");
 //! db.end();
 //! request.end();
 //! provider.shutdown()?; // drains the queue before exit
@@ -36,14 +38,14 @@
 //! - The OpenTelemetry batch span processor's behaviour and defaults, with a hot path
 //!   that neither blocks on the network nor allocates, and counters that account for
 //!   every span.
-//! - Per-thread tracers for servers; the `OTEL_*` environment configuration; a console
-//!   exporter; `HashMap` and `http::HeaderMap` carriers.
+//! - One tracer shared by every thread, with spans that live across `.await` and move
+//!   between threads; the `OTEL_*` environment configuration; a console exporter;
+//!   `HashMap` and `http::HeaderMap` carriers.
 //!
 //! # Out of scope
 //! - OTLP/gRPC (`OTEL_EXPORTER_OTLP_PROTOCOL=grpc` warns and uses http/protobuf).
-//! - Async runtimes: the exporter has its own thread, so no runtime is needed, and
-//!   async code can use it as is; a span does not follow a task across threads (pass
-//!   its `TraceContext` instead).
+//! - A dependency on an async runtime: the exporter has its own thread; async code
+//!   (tokio, axum, hyper, tonic) holds spans across `.await` and uses [`InSpan`].
 //! - Metrics and logs; B3, Jaeger and X-Ray propagation; remote samplers.
 //! - Proxies and custom TLS roots beyond what ureq's defaults give.
 #![forbid(unsafe_code)]
@@ -53,6 +55,7 @@ pub mod batch;
 pub mod carrier;
 pub mod clock;
 pub mod console;
+pub mod context;
 pub mod entropy;
 pub mod env;
 pub mod error;
@@ -64,6 +67,7 @@ pub use batch::{BatchConfig, BatchExporter, BatchExporterBuilder, BatchStats, Tr
 pub use carrier::{HashMapCarrier, HashMapInjector, HeaderMapCarrier, HeaderMapInjector};
 pub use clock::SystemClock;
 pub use console::ConsoleExporter;
+pub use context::{current_context, current_span_context, enter, CurrentGuard, FutureExt, InSpan};
 pub use entropy::{id_generator, OsEntropy};
 pub use env::{init_from_env, EnvConfig, EnvWarning};
 pub use error::ExportError;
@@ -72,6 +76,6 @@ pub use otlp_http::{
 };
 pub use retry::RetryPolicy;
 pub use tracer::{
-    global, tracer, HeapArena, SharedExporter, StdArena, StdSpan, StdTracer, ThreadExporter,
-    TracerProvider, TracerProviderBuilder,
+    global, tracer, HeapArena, SharedExporter, StdArena, StdSpan, StdTracer, TracerProvider,
+    TracerProviderBuilder,
 };

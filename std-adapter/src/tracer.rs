@@ -1,26 +1,17 @@
-//! [`TracerProvider`]: the std face of picotrace's concurrency model. Every thread that
-//! traces gets a core [`picotrace::Tracer`] of its own (a [`LocalLock`]: no shared lock,
-//! no atomics on the span hot path); all of them feed one [`SharedExporter`].
+//! [`TracerProvider`]: one [`StdTracer`] shared by every thread, and the export thread
+//! that drains it.
 //!
-//! - A thread's tracer is created on its first [`TracerProvider::tracer`] call and
-//!   *leaked* to get the `&'static` that [`StdSpan`] (`Span<'static>`) borrows: each
-//!   thread that traces keeps one arena of [`StdArena`] (64 spans, about 100 KiB) for
-//!   the rest of the process, even after the thread ends. Pools of long-lived worker
-//!   threads (the usual server) pay this once per thread; a program that spawns
-//!   thousands of short-lived tracing threads should not use this module. (The arena
-//!   lives on the heap, [`HeapArena`]; in debug builds it passes through the stack
-//!   once, so a thread's first span needs about 256 KiB of stack.)
-//! - A thread's tracer exports every [`DEFAULT_THREAD_BATCH_SIZE`] ended spans, when a
-//!   span ends [`DEFAULT_THREAD_EXPORT_INTERVAL`] after the last export, on
-//!   [`TracerProvider::flush`] (calling thread only), and when the thread exits (its
-//!   thread-local destructor flushes). Spans ended on a thread that then goes quiet wait
-//!   in its arena until one of those happens.
-//! - The exporter is shared: a [`crate::BatchExporter`] handle (internally synchronized:
-//!   no lock around it), or any other exporter behind a mutex taken once per exported
-//!   batch, never per span.
-//! - [`TracerProvider::stats`] adds up per-thread counters: each thread publishes its
-//!   tracer's [`TracerStats`] when it exports (and the calling thread's are read live),
-//!   so spans started since a thread's last export are not in the sum yet.
+//! - The tracer lives as long as the process (one per provider, leaked for the
+//!   `&'static` that [`StdSpan`] borrows; nothing per thread). Its arena ([`StdArena`],
+//!   2048 spans like the OpenTelemetry batch processor's queue) is shared: a span claims
+//!   a slot with one atomic operation, is `Send + Sync`, and may end on any thread.
+//! - A thread named `picotrace-export` drains ended spans into the exporter when
+//!   `export_batch_size` of them wait (512 by default), every scheduled delay (5 s, or
+//!   the batch exporter's), on [`TracerProvider::flush`] and on shutdown, so a span
+//!   ended on a thread that then goes quiet is exported within one scheduled delay.
+//! - [`TracerProvider::shutdown`] drains, stops the thread and the exporter, and says
+//!   exactly how many spans were lost ([`ExportError::SpansLost`]); spans that end later
+//!   are dropped and counted (`spans_dropped_shutdown`).
 //!
 //! ```
 //! use picotrace::TracerConfig;
@@ -30,24 +21,24 @@
 //!     .exporter(SharedExporter::discard())
 //!     .build();
 //! let tracer = provider.tracer();
-//! let span = tracer.start_span("GET /cart");
+//! let mut span = tracer.start_span("GET /cart");
 //! span.set_attribute("http.request.method", "GET");
-//! span.end();
+//! std::thread::spawn(move || span.end()).join().unwrap(); // ended on another thread
 //! provider.flush()?;
 //! assert_eq!(provider.stats().spans_exported, 1);
 //! # Ok::<(), picotrace_std::ExportError>(())
 //! ```
 
-use std::cell::RefCell;
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use std::thread::JoinHandle;
 use std::time::Duration;
 
-use picotrace::span::arena::SlotAccess;
+use picotrace::span::arena::{BatchSource, SlotRef};
 use picotrace::{
-    LocalLock, Span, SpanArena, SpanBatch, SpanData, SpanExporter, SpanStorage, Tracer,
-    TracerConfig, TracerStats,
+    ExportSignal, Span, SpanArena, SpanBatch, SpanExporter, SpanStorage, Tracer, TracerConfig,
+    TracerStats,
 };
 
 use crate::batch::BatchExporter;
@@ -55,21 +46,32 @@ use crate::clock::SystemClock;
 use crate::entropy::id_generator;
 use crate::error::ExportError;
 
-/// The arena of each thread's tracer: 64 spans of up to 16 attributes, 8 events,
-/// 4 links and 512 bytes of text.
-pub type StdArena = SpanArena<64>;
+/// The arena of a provider's tracer: 2048 spans (running or waiting for export) of up
+/// to 16 attributes, 8 events, 4 links and 512 bytes of text each.
+pub type StdArena = SpanArena<2048>;
 
-/// A thread's tracer, as [`TracerProvider::tracer`] returns it.
-pub type StdTracer = Tracer<HeapArena, SystemClock, ThreadExporter, LocalLock>;
+/// The tracer a [`TracerProvider`] hands out.
+pub type StdTracer = Tracer<HeapArena, SystemClock, SharedExporter>;
 
-/// A [`StdArena`] on the heap, so that a thread's tracer is small and creating it
-/// takes little stack (the arena itself is about 100 KiB).
+/// A span of a [`StdTracer`]: `Send + Sync + 'static`.
+pub type StdSpan = Span<'static>;
+
+/// A [`StdArena`] on the heap.
 pub struct HeapArena(Box<StdArena>);
 
 impl HeapArena {
     /// Allocates an empty arena.
     pub fn new() -> Self {
-        Self(Box::new(StdArena::new()))
+        // Unoptimized builds evaluate `SpanArena::new()` on the stack before boxing it
+        // (several MiB): build it on a thread whose stack has room.
+        let stack = std::mem::size_of::<StdArena>() * 8 + (1 << 20);
+        std::thread::Builder::new()
+            .name("picotrace-arena".into())
+            .stack_size(stack)
+            .spawn(|| Box::new(StdArena::new()))
+            .ok()
+            .and_then(|t| t.join().ok())
+            .map_or_else(|| Self(Box::new(StdArena::new())), Self)
     }
 }
 
@@ -81,10 +83,7 @@ impl Default for HeapArena {
 
 impl fmt::Debug for HeapArena {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("HeapArena")
-            .field("capacity", &self.0.capacity())
-            .field("in_use", &self.0.in_use())
-            .finish()
+        fmt::Debug::fmt(&*self.0, f)
     }
 }
 
@@ -98,48 +97,25 @@ impl SpanStorage for HeapArena {
     fn ended_len(&self) -> usize {
         self.0.ended_len()
     }
-    fn ended(&self, i: usize) -> Option<SpanData<'_>> {
-        self.0.ended(i)
-    }
-    fn release_ended(&mut self, n: usize) {
-        self.0.release_ended(n);
+    fn claims(&self) -> u64 {
+        self.0.claims()
     }
     #[inline]
-    fn claim(&mut self) -> Option<u16> {
+    fn claim(&self) -> Option<SlotRef<'_>> {
         self.0.claim()
     }
-    #[inline]
-    fn slot(&mut self, slot: u16) -> Option<&mut dyn SlotAccess> {
-        self.0.slot(slot)
-    }
-    #[inline]
-    fn slot_data(&self, slot: u16) -> Option<SpanData<'_>> {
-        self.0.slot_data(slot)
-    }
-    #[inline]
-    fn mark_ended(&mut self, slot: u16) {
-        self.0.mark_ended(slot);
-    }
-
-    fn release(&mut self, slot: u16) {
-        self.0.release(slot);
-    }
-
-    fn copy_trace_state(&mut self, from: u16, to: u16) {
-        self.0.copy_trace_state(from, to);
+    fn drain(&self, f: &mut dyn FnMut(&dyn BatchSource)) {
+        self.0.drain(f);
     }
 }
 
-/// A span of a [`StdTracer`].
-pub type StdSpan = Span<'static>;
+/// Ended spans the export thread lets wait before it drains them (unless the config
+/// sets `export_batch_size`): the OpenTelemetry batch processor's batch size.
+pub const DEFAULT_EXPORT_BATCH_SIZE: usize = 512;
 
-/// Ended spans a thread collects before it exports them (unless the config sets
-/// `export_batch_size`).
-pub const DEFAULT_THREAD_BATCH_SIZE: usize = 32;
-
-/// Longest a thread's ended spans wait before export, checked when a span ends
-/// (unless the config sets `export_interval`).
-pub const DEFAULT_THREAD_EXPORT_INTERVAL: Duration = Duration::from_secs(1);
+/// Longest an ended span waits for the export thread (unless a batch exporter says
+/// otherwise): the OpenTelemetry batch processor's scheduled delay.
+pub const DEFAULT_SCHEDULED_DELAY: Duration = Duration::from_secs(5);
 
 /// The exporter all threads of a provider share.
 #[derive(Clone)]
@@ -213,57 +189,51 @@ impl SpanExporter for SharedExporter {
     }
 }
 
-/// What one thread publishes about its tracer.
+/// Wakes the export thread: the tracer's [`ExportSignal`].
 #[derive(Debug, Default)]
-struct ThreadSlot {
-    stats: Mutex<TracerStats>,
+struct ExportWake {
+    /// Set by a span's thread, cleared by the export thread: keeps repeated signals
+    /// (every span that ends while a batch waits) down to one atomic load.
+    requested: AtomicBool,
+    stop: Mutex<bool>,
+    cv: Condvar,
 }
 
-/// The exporter inside each thread's tracer: forwards to the [`SharedExporter`] and
-/// publishes the thread's counters for [`TracerProvider::stats`].
-pub struct ThreadExporter {
-    shared: SharedExporter,
-    slot: Arc<ThreadSlot>,
-    shut_down: Arc<AtomicBool>,
-}
-
-impl fmt::Debug for ThreadExporter {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ThreadExporter")
-            .field("shared", &self.shared)
-            .finish_non_exhaustive()
+impl ExportSignal for ExportWake {
+    fn export_ready(&self, _waiting: usize) {
+        if !self.requested.load(Ordering::Relaxed) && !self.requested.swap(true, Ordering::AcqRel) {
+            let _guard = self.stop.lock().unwrap_or_else(|e| e.into_inner());
+            self.cv.notify_one();
+        }
     }
 }
 
-impl SpanExporter for ThreadExporter {
-    fn export(&mut self, batch: &SpanBatch<'_>) -> Result<(), picotrace::ExportError> {
-        let result = match &mut self.shared {
-            // After the provider's shutdown spans are lost; a batch exporter (shut down
-            // too) is still handed them so that its `dropped_shutdown` counts them.
-            SharedExporter::Batch(b) => b.export(batch),
-            _ if self.shut_down.load(Ordering::Relaxed) && !batch.is_empty() => {
-                Err(picotrace::ExportError::Failed)
-            }
-            shared => shared.export(batch),
-        };
-        // The counters the tracer will have once it has booked this export.
-        let n = batch.len() as u64;
-        let mut stats = batch.stats;
-        match result {
-            Ok(()) => stats.spans_exported += n,
-            Err(picotrace::ExportError::Partial { dropped }) => {
-                let dropped = (dropped as u64).min(n);
-                stats.spans_exported += n - dropped;
-                stats.spans_export_failed += dropped;
-                stats.export_failures += 1;
-            }
-            Err(_) => {
-                stats.spans_export_failed += n;
-                stats.export_failures += 1;
-            }
+impl ExportWake {
+    /// Waits for a signal, a stop, or `delay`; returns `(signalled, stop)`.
+    fn wait(&self, delay: Duration) -> (bool, bool) {
+        let mut stop = self.stop.lock().unwrap_or_else(|e| e.into_inner());
+        if !*stop && !self.requested.load(Ordering::Acquire) {
+            stop = self
+                .cv
+                .wait_timeout(stop, delay)
+                .map_or_else(|e| e.into_inner().0, |(g, _)| g);
         }
-        *self.slot.stats.lock().unwrap_or_else(|e| e.into_inner()) = stats;
-        result
+        (self.requested.swap(false, Ordering::AcqRel), *stop)
+    }
+
+    fn stop(&self) {
+        *self.stop.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        self.cv.notify_one();
+    }
+}
+
+/// Exports everything ended so far, waiting (yielding) while another export runs.
+fn flush_tracer(tracer: &StdTracer) -> usize {
+    loop {
+        if let Some(n) = tracer.try_flush() {
+            return n;
+        }
+        std::thread::yield_now();
     }
 }
 
@@ -272,12 +242,14 @@ impl SpanExporter for ThreadExporter {
 pub struct TracerProviderBuilder {
     config: TracerConfig,
     exporter: SharedExporter,
+    scheduled_delay: Option<Duration>,
 }
 
 impl TracerProviderBuilder {
-    /// Sets the tracer configuration (default: service `unknown_service`). When its
-    /// `export_batch_size` or `export_interval` is zero, the thread defaults
-    /// ([`DEFAULT_THREAD_BATCH_SIZE`], [`DEFAULT_THREAD_EXPORT_INTERVAL`]) apply.
+    /// Sets the tracer configuration (default: service `unknown_service`). A zero
+    /// `export_batch_size` becomes [`DEFAULT_EXPORT_BATCH_SIZE`] (or the batch
+    /// exporter's `max_export_batch_size`); the export thread replaces any
+    /// `export_signal` and does the timing itself.
     #[must_use]
     pub fn config(mut self, config: TracerConfig) -> Self {
         self.config = config;
@@ -291,22 +263,65 @@ impl TracerProviderBuilder {
         self
     }
 
-    /// Builds a provider owned by the caller.
+    /// Sets how long an ended span waits at most before the export thread drains it
+    /// (default: the batch exporter's `scheduled_delay`, else
+    /// [`DEFAULT_SCHEDULED_DELAY`]).
+    #[must_use]
+    pub fn scheduled_delay(mut self, delay: Duration) -> Self {
+        self.scheduled_delay = Some(delay);
+        self
+    }
+
+    /// Builds a provider owned by the caller, and starts its export thread.
     pub fn build(self) -> TracerProvider {
-        static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+        let batch_config = match &self.exporter {
+            SharedExporter::Batch(b) => Some(*b.config()),
+            _ => None,
+        };
+        let delay = self
+            .scheduled_delay
+            .or(batch_config.map(|c| c.scheduled_delay))
+            .unwrap_or(DEFAULT_SCHEDULED_DELAY)
+            .max(Duration::from_millis(1));
+        let wake: &'static ExportWake = Box::leak(Box::default());
         let mut config = self.config;
         if config.export_batch_size == 0 {
-            config.export_batch_size = DEFAULT_THREAD_BATCH_SIZE;
+            config.export_batch_size =
+                batch_config.map_or(DEFAULT_EXPORT_BATCH_SIZE, |c| c.max_export_batch_size);
         }
-        if config.export_interval.is_zero() {
-            config.export_interval = DEFAULT_THREAD_EXPORT_INTERVAL;
-        }
-        TracerProvider {
-            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+        config.export_interval = Duration::ZERO;
+        let config = config.with_export_signal(wake);
+        let tracer: &'static StdTracer = Box::leak(Box::new(Tracer::new(
             config,
+            HeapArena::new(),
+            SystemClock::new(),
+            id_generator(),
+            self.exporter.clone(),
+        )));
+        let exporter = self.exporter.clone();
+        let thread = std::thread::Builder::new()
+            .name("picotrace-export".into())
+            .spawn(move || loop {
+                let (signalled, stop) = wake.wait(delay);
+                flush_tracer(tracer);
+                if stop {
+                    return;
+                }
+                if !signalled {
+                    // The schedule, not a full batch: send what is queued now.
+                    if let SharedExporter::Batch(b) = &exporter {
+                        b.send_queued();
+                    }
+                }
+            })
+            .ok();
+        TracerProvider {
+            config,
+            tracer,
             exporter: self.exporter,
-            threads: Mutex::new(Vec::new()),
-            shut_down: Arc::new(AtomicBool::new(false)),
+            wake,
+            thread: Mutex::new(thread),
+            shut_down: AtomicBool::new(false),
         }
     }
 
@@ -319,13 +334,15 @@ impl TracerProviderBuilder {
     }
 }
 
-/// Hands out per-thread tracers that share one exporter; see the module docs.
+/// One shared tracer and the thread that exports its spans; see the module docs.
+/// Dropping a provider shuts it down.
 pub struct TracerProvider {
-    id: u64,
     config: TracerConfig,
+    tracer: &'static StdTracer,
     exporter: SharedExporter,
-    threads: Mutex<Vec<Arc<ThreadSlot>>>,
-    shut_down: Arc<AtomicBool>,
+    wake: &'static ExportWake,
+    thread: Mutex<Option<JoinHandle<()>>>,
+    shut_down: AtomicBool,
 }
 
 impl fmt::Debug for TracerProvider {
@@ -333,23 +350,9 @@ impl fmt::Debug for TracerProvider {
         f.debug_struct("TracerProvider")
             .field("service", &self.config.resource.service_name)
             .field("exporter", &self.exporter)
+            .field("stats", &self.stats())
             .finish_non_exhaustive()
     }
-}
-
-/// This thread's tracers, one per provider; flushed when the thread exits.
-struct LocalTracers(RefCell<Vec<(u64, &'static StdTracer)>>);
-
-impl Drop for LocalTracers {
-    fn drop(&mut self) {
-        for (_, tracer) in self.0.borrow().iter() {
-            tracer.flush();
-        }
-    }
-}
-
-thread_local! {
-    static TRACERS: LocalTracers = const { LocalTracers(RefCell::new(Vec::new())) };
 }
 
 static GLOBAL: OnceLock<&'static TracerProvider> = OnceLock::new();
@@ -360,8 +363,8 @@ pub fn global() -> Option<&'static TracerProvider> {
     GLOBAL.get().copied()
 }
 
-/// Returns this thread's tracer of the [`global`] provider, or of a disabled provider
-/// (non-recording spans that still propagate context) when none is installed.
+/// Returns the [`global`] provider's tracer, or a disabled tracer (non-recording spans
+/// that still propagate context) when none is installed.
 pub fn tracer() -> &'static StdTracer {
     static DISABLED: OnceLock<TracerProvider> = OnceLock::new();
     match global() {
@@ -382,132 +385,80 @@ impl TracerProvider {
         TracerProviderBuilder {
             config: TracerConfig::new("unknown_service"),
             exporter: SharedExporter::Discard,
+            scheduled_delay: None,
         }
     }
 
-    /// Returns the configuration every thread's tracer is created with.
+    /// Returns the configuration the tracer was created with.
     pub fn config(&self) -> &TracerConfig {
         &self.config
     }
 
-    /// Returns the shared exporter.
+    /// Returns the exporter.
     pub fn exporter(&self) -> &SharedExporter {
         &self.exporter
     }
 
-    /// Returns the calling thread's tracer, creating (and leaking) it on first use.
+    /// Returns the tracer, the same one on every thread.
+    #[inline]
     pub fn tracer(&self) -> &'static StdTracer {
-        TRACERS
-            .try_with(|local| {
-                if let Some(t) = self.local_tracer_in(local) {
-                    return t;
-                }
-                let t = self.new_tracer();
-                local.0.borrow_mut().push((self.id, t));
-                t
-            })
-            // Thread-local storage is being torn down (a span started from another
-            // thread-local's destructor): a tracer that is not flushed at exit.
-            .unwrap_or_else(|_| self.new_tracer())
+        self.tracer
     }
 
-    fn local_tracer_in(&self, local: &LocalTracers) -> Option<&'static StdTracer> {
-        local
-            .0
-            .borrow()
-            .iter()
-            .find(|(id, _)| *id == self.id)
-            .map(|(_, t)| *t)
-    }
-
-    fn local_tracer(&self) -> Option<&'static StdTracer> {
-        TRACERS
-            .try_with(|local| self.local_tracer_in(local))
-            .ok()
-            .flatten()
-    }
-
-    fn new_tracer(&self) -> &'static StdTracer {
-        let slot = Arc::new(ThreadSlot::default());
-        self.threads
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(Arc::clone(&slot));
-        let exporter = ThreadExporter {
-            shared: self.exporter.clone(),
-            slot,
-            shut_down: Arc::clone(&self.shut_down),
-        };
-        Box::leak(Box::new(Tracer::new(
-            self.config,
-            HeapArena::new(),
-            SystemClock::new(),
-            id_generator(),
-            exporter,
-        )))
-    }
-
-    /// Exports the calling thread's ended spans, then flushes the shared exporter
-    /// (a batch exporter's queue). Other threads' ended spans are not reached.
+    /// Exports every span ended so far, on every thread, then flushes the exporter (a
+    /// batch exporter's queue).
     ///
     /// # Errors
     /// As [`BatchExporter::flush`].
     pub fn flush(&self) -> Result<(), ExportError> {
-        if let Some(t) = self.local_tracer() {
-            t.flush();
-        }
+        flush_tracer(self.tracer);
         self.exporter.flush()
     }
 
-    /// Flushes (see [`TracerProvider::flush`]) and shuts the exporter down; spans
-    /// exported afterwards are dropped and counted as failed in [`TracerStats`] (and
-    /// by a batch exporter as `dropped_shutdown`). Later calls do nothing.
+    /// Drains every ended span, stops the export thread and shuts the exporter down.
+    /// Spans that end afterwards are dropped and counted (`spans_dropped_shutdown`).
+    /// Later calls return `Ok` at once.
     ///
     /// # Errors
-    /// As [`BatchExporter::shutdown`].
+    /// [`ExportError::SpansLost`] with the exact number of spans that were dropped or
+    /// failed (and of spans still running), or the exporter's own shutdown error.
     pub fn shutdown(&self) -> Result<(), ExportError> {
-        if self.shut_down.load(Ordering::SeqCst) {
+        if self.shut_down.swap(true, Ordering::SeqCst) {
             return Ok(());
         }
-        if let Some(t) = self.local_tracer() {
-            t.flush();
+        flush_tracer(self.tracer);
+        self.tracer.shutdown();
+        self.wake.stop();
+        if let Some(thread) = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            let _ = thread.join();
         }
         let result = self.exporter.shutdown();
-        self.shut_down.store(true, Ordering::SeqCst);
-        result
-    }
-
-    /// Returns the sum of every thread's counters (see the module docs for how fresh
-    /// they are; the calling thread's are exact).
-    pub fn stats(&self) -> TracerStats {
-        self.thread_stats()
-            .iter()
-            .fold(TracerStats::default(), |mut sum, s| {
-                sum.spans_started += s.spans_started;
-                sum.spans_sampled_out += s.spans_sampled_out;
-                sum.spans_dropped_arena_full += s.spans_dropped_arena_full;
-                sum.spans_exported += s.spans_exported;
-                sum.spans_export_failed += s.spans_export_failed;
-                sum.export_failures += s.export_failures;
-                sum
-            })
-    }
-
-    /// Returns each thread's counters, in the order the threads first traced.
-    pub fn thread_stats(&self) -> Vec<TracerStats> {
-        if let Some(t) = self.local_tracer() {
-            // Publish the calling thread's live counters first.
-            let live = t.stats();
-            t.with_exporter(|x| {
-                *x.slot.stats.lock().unwrap_or_else(|e| e.into_inner()) = live;
-            });
+        let t = self.tracer.stats();
+        let exporter_lost = match &self.exporter {
+            SharedExporter::Batch(b) => {
+                let s = b.stats();
+                s.failed + s.rejected + s.dropped()
+            }
+            _ => t.spans_export_failed,
+        };
+        let lost = t.spans_dropped_arena_full + t.spans_dropped_shutdown + exporter_lost;
+        let running = self.tracer.arena().in_use() as u64;
+        result?;
+        if lost + running > 0 {
+            return Err(ExportError::SpansLost { lost, running });
         }
-        self.threads
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-            .map(|slot| *slot.stats.lock().unwrap_or_else(|e| e.into_inner()))
-            .collect()
+        Ok(())
+    }
+
+    /// Returns the tracer's counters (exact once the threads that trace are quiet).
+    pub fn stats(&self) -> TracerStats {
+        self.tracer.stats()
+    }
+}
+
+impl Drop for TracerProvider {
+    fn drop(&mut self) {
+        let _ = self.shutdown();
     }
 }
 
@@ -526,59 +477,79 @@ mod tests {
         }
     }
 
+    fn counting(seen: &Arc<AtomicUsize>) -> TracerProvider {
+        TracerProvider::builder()
+            .config(TracerConfig::new("svc"))
+            .exporter(SharedExporter::new(Count(Arc::clone(seen))))
+            .build()
+    }
+
     #[test]
-    fn each_thread_gets_its_own_tracer_and_all_feed_one_exporter() {
+    fn every_thread_shares_one_tracer_and_flush_reaches_all_threads() {
         let seen = Arc::new(AtomicUsize::new(0));
-        let provider = Arc::new(
-            TracerProvider::builder()
-                .config(TracerConfig::new("svc"))
-                .exporter(SharedExporter::new(Count(Arc::clone(&seen))))
-                .build(),
-        );
+        let provider = Arc::new(counting(&seen));
         let here = provider.tracer() as *const StdTracer as usize;
-        assert_eq!(here, provider.tracer() as *const StdTracer as usize);
         let threads: Vec<_> = (0..4)
             .map(|_| {
                 let p = Arc::clone(&provider);
                 std::thread::spawn(move || {
                     for i in 0..50 {
-                        let span = p.tracer().start_span("work");
+                        let mut span = p.tracer().start_span("work");
                         span.set_attribute("i", i as i64);
                     }
                     p.tracer() as *const StdTracer as usize
                 })
             })
             .collect();
-        let mut addrs: Vec<usize> = threads.into_iter().map(|t| t.join().unwrap()).collect();
-        addrs.push(here);
-        addrs.sort_unstable();
-        addrs.dedup();
-        assert_eq!(addrs.len(), 5, "one tracer per thread");
-        // Thread exit flushed every thread's remaining spans.
+        for t in threads {
+            assert_eq!(t.join().unwrap(), here, "one tracer for every thread");
+        }
+        provider.flush().unwrap();
         assert_eq!(seen.load(Ordering::SeqCst), 200);
         let stats = provider.stats();
-        assert_eq!(stats.spans_started, 200);
-        assert_eq!(stats.spans_exported, 200);
-        assert_eq!(provider.thread_stats().len(), 5);
+        assert_eq!((stats.spans_started, stats.spans_exported), (200, 200));
     }
 
     #[test]
-    fn thread_defaults_apply_when_config_leaves_them_zero() {
-        let p = TracerProvider::builder().build();
-        assert_eq!(p.config().export_batch_size, DEFAULT_THREAD_BATCH_SIZE);
-        assert_eq!(p.config().export_interval, DEFAULT_THREAD_EXPORT_INTERVAL);
-        let p = TracerProvider::builder()
-            .config(TracerConfig::new("x").with_export_batch_size(5))
+    fn spans_of_a_quiet_thread_are_exported_by_the_schedule() {
+        let seen = Arc::new(AtomicUsize::new(0));
+        let provider = TracerProvider::builder()
+            .exporter(SharedExporter::new(Count(Arc::clone(&seen))))
+            .scheduled_delay(Duration::from_millis(50))
             .build();
-        assert_eq!(p.config().export_batch_size, 5);
+        let tracer = provider.tracer();
+        std::thread::spawn(move || tracer.start_span("then quiet").end())
+            .join()
+            .unwrap();
+        let start = std::time::Instant::now();
+        while seen.load(Ordering::SeqCst) == 0 && start.elapsed() < Duration::from_secs(2) {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert_eq!(seen.load(Ordering::SeqCst), 1, "exported without a flush");
+    }
+
+    #[test]
+    fn a_full_batch_wakes_the_export_thread() {
+        let seen = Arc::new(AtomicUsize::new(0));
+        let provider = TracerProvider::builder()
+            .config(TracerConfig::new("svc").with_export_batch_size(8))
+            .exporter(SharedExporter::new(Count(Arc::clone(&seen))))
+            .scheduled_delay(Duration::from_secs(3600))
+            .build();
+        for _ in 0..8 {
+            provider.tracer().start_span("x").end();
+        }
+        let start = std::time::Instant::now();
+        while seen.load(Ordering::SeqCst) < 8 && start.elapsed() < Duration::from_secs(2) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert_eq!(seen.load(Ordering::SeqCst), 8);
     }
 
     #[test]
     fn after_shutdown_spans_are_dropped_and_counted_for_any_exporter() {
         let seen = Arc::new(AtomicUsize::new(0));
-        let p = TracerProvider::builder()
-            .exporter(SharedExporter::new(Count(Arc::clone(&seen))))
-            .build();
+        let p = counting(&seen);
         p.tracer().start_span("before").end();
         p.shutdown().unwrap();
         assert_eq!(seen.load(Ordering::SeqCst), 1);
@@ -586,26 +557,27 @@ mod tests {
         p.flush().unwrap();
         assert_eq!(seen.load(Ordering::SeqCst), 1);
         let s = p.stats();
-        assert_eq!((s.spans_exported, s.spans_export_failed), (1, 1));
-        p.shutdown().unwrap();
+        assert_eq!((s.spans_exported, s.spans_dropped_shutdown), (1, 1));
+        assert!(p.shutdown().is_ok(), "later calls do nothing");
     }
 
     #[test]
-    fn a_thread_with_a_small_stack_can_trace() {
-        // The ~100 KiB arena passes through the stack once before it is boxed.
-        let p = Arc::new(TracerProvider::builder().build());
-        let q = Arc::clone(&p);
-        std::thread::Builder::new()
-            .stack_size(256 * 1024)
-            .spawn(move || q.tracer().start_span("x").end())
-            .unwrap()
-            .join()
-            .unwrap();
-        assert_eq!(p.stats().spans_exported, 1);
+    fn shutdown_reports_running_spans() {
+        let p = TracerProvider::builder().build();
+        let running = p.tracer().start_span("still running");
+        match p.shutdown() {
+            Err(ExportError::SpansLost {
+                lost: 0,
+                running: 1,
+            }) => {}
+            other => panic!("{other:?}"),
+        }
+        drop(running);
+        assert_eq!(p.stats().spans_dropped_shutdown, 1);
     }
 
     #[test]
-    fn two_providers_on_one_thread_stay_apart() {
+    fn two_providers_stay_apart() {
         let a = TracerProvider::builder()
             .config(TracerConfig::new("a"))
             .build();

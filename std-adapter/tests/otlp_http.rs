@@ -356,7 +356,7 @@ fn as_span_exporter_it_encodes_and_splits_large_batches() {
         x,
     );
     for i in 0..30 {
-        let span = tracer.start_span("a span with a name of some length");
+        let mut span = tracer.start_span("a span with a name of some length");
         span.set_attribute("i", i as i64);
         span.set_attribute("padding", "x".repeat(40).as_str());
     }

@@ -33,7 +33,7 @@ struct Expected {
 /// Records one small trace (a server span continuing a remote parent, a client child
 /// with an exception event and an error, an internal grandchild with a link) and returns
 /// what each span must look like.
-fn record_trace<X: SpanExporter>(
+fn record_trace<X: SpanExporter + Send>(
     tracer: &Tracer<SpanArena<16>, &ManualClock, X>,
     clock: &ManualClock,
     tag: &str,
@@ -45,19 +45,19 @@ fn record_trace<X: SpanExporter>(
         is_remote: true,
     });
     let start = clock.now_nanos();
-    let server = tracer.start_server_span("GET /users", &remote);
+    let mut server = tracer.start_server_span("GET /users", &remote);
     server.set_attribute(semconv::HTTP_REQUEST_METHOD, "GET");
     server.set_attribute(semconv::HTTP_RESPONSE_STATUS_CODE, 200);
     server.set_attribute("cache.hit", true);
     server.set_attribute("load", 0.25);
     server.set_attribute_dyn("test.tag", tag);
     clock.advance(Duration::from_millis(1));
-    let client = tracer.start_client_span("SELECT users", &server);
+    let mut client = tracer.start_client_span("SELECT users", &server);
     client.set_attribute(semconv::DB_SYSTEM_NAME, "postgresql");
     clock.advance(Duration::from_millis(2));
     client.record_exception_with_type("TimeoutError", "no answer in 2 ms");
     client.set_error("db timeout");
-    let inner = client.child("retry");
+    let mut inner = client.child("retry");
     inner.add_link(&remote, &[KeyValue::new("link.reason", "retry-of")]);
     clock.advance(Duration::from_millis(1));
     let (s, c, i) = (server.context(), client.context(), inner.context());

@@ -393,7 +393,7 @@ fn record() -> Capture {
         ("tracestate", "congo=t61rcWkgMzE,rojo=00f067aa0ba902b7"),
     ];
     let incoming = TraceContext::from_headers(&headers[..]);
-    let server = tracer.start_server_span("POST /orders", &incoming);
+    let mut server = tracer.start_server_span("POST /orders", &incoming);
     server.set_attribute("http.request.method", "POST");
     server.set_attribute("http.response.status_code", 201);
     server.set_attribute("order.total", 99.95);
@@ -432,7 +432,7 @@ fn record() -> Capture {
     server.add_link(&linked, &[]); // dropped by link_count
 
     clock.advance(Duration::from_micros(250));
-    let db = server.child_with_kind("INSERT orders", SpanKind::Client);
+    let mut db = server.child_with_kind("INSERT orders", SpanKind::Client);
     db.set_attribute("db.system.name", "postgresql");
     clock.advance(Duration::from_micros(900));
     let ser = db.child("serialize");
@@ -449,7 +449,7 @@ fn record() -> Capture {
     clock.advance(Duration::from_micros(40));
     server.end();
 
-    let background = tracer
+    let mut background = tracer
         .span_builder("")
         .kind(SpanKind::Producer)
         .start_time(Timestamp::from_unix_nanos(T0 - 5_000))
@@ -608,7 +608,7 @@ fn non_finite_doubles_survive_protobuf_and_are_strings_in_json() {
         IdGenerator::from_seed([5; 32]),
         Capture::default(),
     );
-    let span = tracer.start_span("floats");
+    let mut span = tracer.start_span("floats");
     span.set_attribute("nan", f64::NAN);
     span.set_attribute("inf", f64::INFINITY);
     span.set_attribute("ninf", f64::NEG_INFINITY);
@@ -677,7 +677,7 @@ proptest! {
             Fuzz { size, ..Fuzz::default() },
         );
         for (name, attrs) in &spans {
-            let span = tracer.start_span(name);
+            let mut span = tracer.start_span(name);
             for (key, value) in attrs {
                 let strs: Vec<&str>;
                 let value = match value {

@@ -15,8 +15,8 @@ use core::fmt::Write as _;
 use crate::context::{SpanContext, TraceContext};
 use crate::semconv;
 use crate::time::Timestamp;
-use attributes::{KeyValue, Value};
 use arena::SlotRef;
+use attributes::{KeyValue, Value};
 use record::{RecordMut, SpanLimits};
 
 /// What a span represents in a trace (OTLP `SpanKind`).

@@ -19,14 +19,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let headers = TinyHttpHeaders(request.headers());
         let incoming = TraceContext::from_headers(&headers);
         let baggage: Baggage = Baggage::from_headers(&headers);
-        let span = tracer.start_server_span("GET /rank", &incoming);
+        let mut span = tracer.start_server_span("GET /rank", &incoming);
         span.set_attribute(semconv::HTTP_REQUEST_METHOD, "GET");
         span.set_attribute(semconv::URL_PATH, "/rank");
         let mut tenant = [0u8; 64];
         if let Some(t) = baggage.get_decoded("tenant.name", &mut tenant) {
             span.set_attribute_dyn("tenant.name", t);
         }
-        let score = span.child("score_results");
+        let mut score = span.child("score_results");
         score.set_attribute("results.count", 3);
         score.set_ok();
         score.end();

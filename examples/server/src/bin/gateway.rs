@@ -25,14 +25,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let headers = TinyHttpHeaders(request.headers());
         let incoming = TraceContext::from_headers(&headers);
         let mut baggage: Baggage = Baggage::from_headers(&headers);
-        let span = tracer.start_server_span("GET /search", &incoming);
+        let mut span = tracer.start_server_span("GET /search", &incoming);
         span.set_attribute(semconv::HTTP_REQUEST_METHOD, "GET");
         span.set_attribute(semconv::URL_PATH, "/search");
         if baggage.get("tenant.name").is_none() {
             baggage.insert("tenant.name", "acme")?;
         }
 
-        let call = tracer.start_client_span("GET /rank", &span);
+        let mut call = tracer.start_client_span("GET /rank", &span);
         let url = format!("{downstream}/rank");
         call.set_attribute_dyn(semconv::URL_FULL, url.as_str());
         let mut outgoing = HashMap::new();

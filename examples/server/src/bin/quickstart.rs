@@ -46,12 +46,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let tracer = provider.tracer();
 
     // Start a root span.
-    let span = tracer.start_server_span("handle_request", None);
+    let mut span = tracer.start_server_span("handle_request", None);
     span.set_attribute(semconv::HTTP_REQUEST_METHOD, "POST");
     span.set_attribute(semconv::URL_PATH, "/api/search");
 
     // A child span.
-    let db = span.child("query_database");
+    let mut db = span.child("query_database");
     db.set_attribute(semconv::DB_SYSTEM_NAME, "postgresql");
     db.set_attribute(semconv::DB_QUERY_TEXT, "SELECT * FROM users");
     std::thread::sleep(std::time::Duration::from_millis(3));
@@ -72,7 +72,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("outgoing {name}: {value}");
     }
     let incoming = TraceContext::from_headers(&HashMapCarrier(&headers));
-    let downstream = tracer.start_server_span("rank_results", &incoming);
+    let mut downstream = tracer.start_server_span("rank_results", &incoming);
     downstream.add_event("cache_miss");
     std::thread::sleep(std::time::Duration::from_millis(2));
     downstream.record_exception_with_type("TimeoutError", "ranker did not answer in 2 ms");

@@ -1,0 +1,197 @@
+//! The current span of a task or a thread: [`InSpan`] (a `Future` wrapper in the spirit
+//! of `tracing`'s `instrument`) makes a span current while its future is polled, on
+//! whichever worker thread polls it; [`enter`] does the same for a block of sync code;
+//! [`current_context`] reads it, so code deep in a call stack can start children or
+//! inject headers without being handed the span.
+//!
+//! ```
+//! use picotrace_std::{current_context, FutureExt as _, TracerProvider};
+//! # fn block_on<F: std::future::Future>(f: F) -> F::Output {
+//! #     let waker = std::task::Waker::noop();
+//! #     let mut cx = std::task::Context::from_waker(&waker);
+//! #     let mut f = std::pin::pin!(f);
+//! #     loop { if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) { return v } }
+//! # }
+//! let provider = TracerProvider::builder().build();
+//! let tracer = provider.tracer();
+//! let request = tracer.start_server_span("GET /users", None);
+//! let id = request.context().span_id;
+//! let child_parent = block_on(
+//!     async {
+//!         // Anywhere below: the request span is current.
+//!         let db = tracer.start_span_with_parent("SELECT", current_context().as_ref());
+//!         db.context()
+//!     }
+//!     .in_span(request), // ends the span when the future completes
+//! );
+//! assert_eq!(current_context(), None);
+//! # let _ = (id, child_parent);
+//! ```
+
+use std::cell::RefCell;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use picotrace::{Span, SpanContext, TraceContext};
+
+thread_local! {
+    /// The current context of this thread: set while an [`InSpan`] future is polled
+    /// or an [`enter`] guard lives; restored afterwards.
+    static CURRENT: RefCell<Option<TraceContext>> = const { RefCell::new(None) };
+}
+
+/// Returns the current span's context (with its tracestate), if a span is current.
+pub fn current_context() -> Option<TraceContext> {
+    CURRENT
+        .try_with(|c| c.try_borrow().ok().and_then(|c| c.clone()))
+        .ok()
+        .flatten()
+}
+
+/// Returns the current span's ids and flags, without its tracestate.
+pub fn current_span_context() -> Option<SpanContext> {
+    CURRENT
+        .try_with(|c| {
+            c.try_borrow()
+                .ok()
+                .and_then(|c| c.as_ref().map(|cx| cx.span_context))
+        })
+        .ok()
+        .flatten()
+}
+
+/// Makes `cx` current until the returned value is dropped; returns what was current.
+fn replace_current(cx: Option<TraceContext>) -> Option<TraceContext> {
+    CURRENT
+        .try_with(|c| {
+            c.try_borrow_mut()
+                .ok()
+                .map(|mut c| std::mem::replace(&mut *c, cx))
+        })
+        .ok()
+        .flatten()
+        .flatten()
+}
+
+/// Keeps a span current for a block of sync code; the previous one comes back on drop.
+#[must_use = "the span is current only while the guard lives"]
+#[derive(Debug)]
+pub struct CurrentGuard {
+    previous: Option<TraceContext>,
+}
+
+/// Makes `span` current on this thread until the guard is dropped.
+pub fn enter(span: &Span<'_>) -> CurrentGuard {
+    CurrentGuard {
+        previous: replace_current(Some(span.trace_context())),
+    }
+}
+
+impl Drop for CurrentGuard {
+    fn drop(&mut self) {
+        replace_current(self.previous.take());
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A future with a span that is current while it is polled and ends when it
+    /// completes (or when the wrapper is dropped first). Made by [`FutureExt::in_span`].
+    #[derive(Debug)]
+    pub struct InSpan<'t, F> {
+        #[pin]
+        future: F,
+        span: Option<Span<'t>>,
+        context: Option<TraceContext>,
+    }
+}
+
+impl<F: Future> Future for InSpan<'_, F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        let previous = replace_current(this.context.clone());
+        let poll = this.future.poll(cx);
+        replace_current(previous);
+        if poll.is_ready() {
+            // Ends now, so the span's duration is the future's.
+            drop(this.span.take());
+        }
+        poll
+    }
+}
+
+/// Adds [`FutureExt::in_span`] to every future.
+pub trait FutureExt: Future + Sized {
+    /// Makes `span` current while this future is polled and ends it when the future
+    /// completes. The span moves with the future across threads and `.await`s.
+    fn in_span(self, span: Span<'_>) -> InSpan<'_, Self> {
+        let context = span.context().is_valid().then(|| span.trace_context());
+        InSpan {
+            future: self,
+            span: Some(span),
+            context,
+        }
+    }
+}
+
+impl<F: Future> FutureExt for F {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::TracerProvider;
+
+    fn block_on<F: Future>(f: F) -> F::Output {
+        let waker = std::task::Waker::noop();
+        let mut cx = Context::from_waker(waker);
+        let mut f = std::pin::pin!(f);
+        loop {
+            if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+                return v;
+            }
+        }
+    }
+
+    /// Yields once, so the future is polled twice.
+    struct YieldOnce(bool);
+    impl Future for YieldOnce {
+        type Output = ();
+        fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+            if self.0 {
+                Poll::Ready(())
+            } else {
+                self.0 = true;
+                cx.waker().wake_by_ref();
+                Poll::Pending
+            }
+        }
+    }
+
+    #[test]
+    fn the_span_is_current_only_while_polled_and_ends_with_the_future() {
+        let provider = TracerProvider::builder().build();
+        let tracer = provider.tracer();
+        let outer = tracer.start_span("outer");
+        let outer_id = outer.context().span_id;
+        let _guard = enter(&outer);
+        let span = tracer.start_span("request");
+        let id = span.context().span_id;
+        let seen = block_on(
+            async {
+                let before = current_span_context().map(|c| c.span_id);
+                YieldOnce(false).await;
+                let after = current_span_context().map(|c| c.span_id);
+                (before, after)
+            }
+            .in_span(span),
+        );
+        assert_eq!(seen, (Some(id), Some(id)));
+        assert_eq!(current_span_context().map(|c| c.span_id), Some(outer_id));
+        drop(_guard);
+        assert_eq!(current_context(), None);
+        provider.flush().unwrap();
+        assert_eq!(provider.stats().spans_exported, 1, "ended with the future");
+    }
+}
