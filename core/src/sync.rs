@@ -377,6 +377,16 @@ impl<const A: usize, const E: usize, const L: usize, const T: usize, const N: us
         }
     }
 
+    /// (loom's cells and atomics are not `const`.)
+    #[cfg(loom)]
+    pub(crate) fn new() -> Self {
+        Self {
+            cells: core::array::from_fn(|_| UnsafeCell::new(Slot::new())),
+            claims: core::array::from_fn(|_| AtomicU32::new(0)),
+            lists: IndexLists::new(),
+        }
+    }
+
     /// Claims a free slot.
     #[inline]
     pub(crate) fn claim(&self) -> Option<SlotRef<'_>> {
@@ -519,6 +529,139 @@ impl<T> TryLock<T> {
         let _unlock = Unlock(&self.locked);
         // SAFETY: we hold `locked`, so this is the only access until `_unlock` drops.
         Some(self.value.with_mut(|value| f(unsafe { &mut *value })))
+    }
+}
+
+/// Model checks of the ownership protocol and the try-lock (run with
+/// `RUSTFLAGS="--cfg loom" cargo test -p picotrace --release --lib sync::loom`).
+/// loom's `UnsafeCell` reports any access to a slot's data that the protocol does not
+/// order; the assertions check that every published index is drained exactly once.
+#[cfg(all(test, loom))]
+mod loom_tests {
+    extern crate std;
+    use super::*;
+    use loom::sync::Arc;
+    use loom::thread;
+    use std::vec::Vec;
+
+    /// Slot data guarded only by the index lists, as the arena's cells are.
+    struct Model<const N: usize> {
+        lists: IndexLists<N>,
+        data: [UnsafeCell<u32>; N],
+    }
+
+    impl<const N: usize> Model<N> {
+        fn new() -> Arc<Self> {
+            Arc::new(Self {
+                lists: IndexLists::new(),
+                data: core::array::from_fn(|_| UnsafeCell::new(0)),
+            })
+        }
+        fn write(&self, i: u16, v: u32) {
+            // SAFETY (of the model): `i` is owned by the caller, the point under test.
+            self.data[usize::from(i)].with_mut(|d| unsafe { *d = v });
+        }
+        fn read(&self, i: u16) -> u32 {
+            self.data[usize::from(i)].with(|d| unsafe { *d })
+        }
+    }
+
+    /// Two spans start, write and end on two threads while a third thread drains.
+    #[test]
+    fn claim_write_publish_drain_release() {
+        loom::model(|| {
+            let m = Model::<2>::new();
+            let spans: Vec<_> = (1..=2u32)
+                .map(|t| {
+                    let m = Arc::clone(&m);
+                    thread::spawn(move || match m.lists.claim() {
+                        Some(i) => {
+                            m.write(i, t);
+                            m.lists.publish(i);
+                            1
+                        }
+                        None => 0,
+                    })
+                })
+                .collect();
+            let drainer = {
+                let m = Arc::clone(&m);
+                thread::spawn(move || {
+                    let mut out = heapless::Vec::<u16, 2>::new();
+                    m.lists.take_ended(&mut out);
+                    for &i in &out {
+                        assert!(matches!(m.read(i), 1 | 2));
+                    }
+                    m.lists.release_all(&out);
+                    out.len()
+                })
+            };
+            let started: usize = spans.into_iter().map(|h| h.join().unwrap()).sum();
+            let drained = drainer.join().unwrap();
+            let mut rest = heapless::Vec::<u16, 2>::new();
+            m.lists.take_ended(&mut rest);
+            assert_eq!(started, 2, "two slots for two spans");
+            assert_eq!(
+                drained + rest.len(),
+                started,
+                "each ended span drained once"
+            );
+            m.lists.release_all(&rest);
+            assert_eq!(m.lists.free_len(), 2);
+        });
+    }
+
+    /// Claims race with a release and a re-claim of the same index (the ABA case the
+    /// head tags exist for): no index is ever owned twice.
+    #[test]
+    fn racing_claims_and_releases_never_share_an_index() {
+        loom::model(|| {
+            let m = Model::<2>::new();
+            let a = {
+                let m = Arc::clone(&m);
+                thread::spawn(move || {
+                    for round in 0..2u32 {
+                        if let Some(i) = m.lists.claim() {
+                            m.write(i, 10 + round);
+                            assert_eq!(m.read(i), 10 + round);
+                            m.lists.release(i);
+                        }
+                    }
+                })
+            };
+            let b = {
+                let m = Arc::clone(&m);
+                thread::spawn(move || {
+                    if let Some(i) = m.lists.claim() {
+                        m.write(i, 20);
+                        assert_eq!(m.read(i), 20);
+                        m.lists.publish(i);
+                    }
+                })
+            };
+            a.join().unwrap();
+            b.join().unwrap();
+            let mut out = heapless::Vec::<u16, 2>::new();
+            m.lists.take_ended(&mut out);
+            m.lists.release_all(&out);
+            assert_eq!(m.lists.free_len(), 2);
+        });
+    }
+
+    /// The try-lock admits one holder at a time.
+    #[test]
+    fn try_lock_is_exclusive() {
+        loom::model(|| {
+            let lock = Arc::new(TryLock::new(0u32));
+            let handles: Vec<_> = (0..2)
+                .map(|_| {
+                    let lock = Arc::clone(&lock);
+                    thread::spawn(move || lock.try_with(|v| *v += 1).is_some() as u32)
+                })
+                .collect();
+            let won: u32 = handles.into_iter().map(|h| h.join().unwrap()).sum();
+            assert_eq!(lock.try_with(|v| *v), Some(won));
+        });
     }
 }
 

@@ -109,7 +109,17 @@ impl<
     };
 
     /// Creates an empty arena (`const`: it can be a `static`).
+    #[cfg(not(loom))]
     pub const fn new() -> Self {
+        let () = Self::CAPACITY_CHECK;
+        Self {
+            pool: SlotPool::new(),
+        }
+    }
+
+    /// Creates an empty arena (loom builds: not `const`).
+    #[cfg(loom)]
+    pub fn new() -> Self {
         let () = Self::CAPACITY_CHECK;
         Self {
             pool: SlotPool::new(),

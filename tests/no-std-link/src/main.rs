@@ -90,11 +90,11 @@ fn exercise() {
         ids,
         Encode,
     );
-    let span = tracer.start_server_span("GET /", &incoming);
+    let mut span = tracer.start_server_span("GET /", &incoming);
     span.set_attribute("http.request.method", black_box("GET"));
     span.set_attribute("n", black_box(7i64));
     span.record_exception(black_box("boom"));
-    let db = span.child("db");
+    let mut db = span.child("db");
     db.set_error("timeout");
     let mut outgoing: heapless::Vec<(heapless::String<16>, heapless::String<128>), 2> =
         heapless::Vec::new();

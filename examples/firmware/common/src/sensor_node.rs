@@ -21,7 +21,7 @@
 use core::fmt::Write;
 
 use picotrace::span::arena::SpanStorage;
-use picotrace::{semconv, Clock, Lock, SpanExporter, SpanKind, TraceContext, Tracer};
+use picotrace::{semconv, Clock, SpanExporter, SpanKind, TraceContext, Tracer};
 
 /// Measurements per cycle.
 pub const SAMPLES: u32 = 3;
@@ -95,8 +95,8 @@ pub struct Summary {
 /// Runs one measurement cycle under `traceparent`, printing progress to `console`.
 ///
 /// An invalid or empty `traceparent` starts a new trace, as W3C Trace Context asks.
-pub fn run<A, C, X, L, S>(
-    tracer: &Tracer<A, C, X, L>,
+pub fn run<A, C, X, S>(
+    tracer: &Tracer<A, C, X>,
     sensor: &mut S,
     link: &mut SimulatedLink,
     traceparent: &str,
@@ -104,9 +104,8 @@ pub fn run<A, C, X, L, S>(
 ) -> Summary
 where
     A: SpanStorage,
-    C: Clock,
-    X: SpanExporter,
-    L: Lock,
+    C: Clock + Sync,
+    X: SpanExporter + Send,
     S: Sensor,
 {
     let headers = [(picotrace::propagation::TRACEPARENT, traceparent)];
@@ -125,21 +124,21 @@ where
         }
     }
 
-    let cycle = tracer.start_server_span("sensor_cycle", &incoming);
+    let mut cycle = tracer.start_server_span("sensor_cycle", &incoming);
     cycle.set_attribute("sensor.samples", SAMPLES);
     let mut filtered_mv: Option<u32> = None;
     for index in 1..=SAMPLES {
-        let sample = cycle.child("sample");
+        let mut sample = cycle.child("sample");
         sample.set_attribute("sample.index", index);
 
-        let read = sample.child("read_sensor");
+        let mut read = sample.child("read_sensor");
         let raw = sensor.read();
         read.set_attribute("adc.channel", S::CHANNEL);
         read.set_attribute("adc.raw", raw);
         read.set_ok();
         read.end();
 
-        let filter = sample.child("filter");
+        let mut filter = sample.child("filter");
         let millivolts = to_millivolts::<S>(raw);
         // Exponential moving average with alpha = 1/4, seeded by the first reading.
         let smoothed = match filtered_mv {
@@ -152,7 +151,7 @@ where
         filter.set_attribute("filter.output_mv", smoothed);
         filter.end();
 
-        let transmit = sample.child_with_kind("transmit", SpanKind::Client);
+        let mut transmit = sample.child_with_kind("transmit", SpanKind::Client);
         transmit.set_attribute("link.destination", "gateway");
         transmit.set_attribute("link.value_mv", smoothed);
         let _ = write!(

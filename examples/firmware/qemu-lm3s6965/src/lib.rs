@@ -439,7 +439,7 @@ pub mod footprint {
     /// attributes of each kind, an exception event, an error status, the outgoing
     /// `traceparent` written to the UART, and a flush through `exporter`.
     #[inline(never)]
-    pub fn traced<X: SpanExporter>(
+    pub fn traced<X: SpanExporter + Send>(
         clock: SysTickClock,
         uart: &mut Uart0,
         adc: &mut Adc0,
@@ -459,9 +459,9 @@ pub mod footprint {
         );
         let headers = [("traceparent", core::hint::black_box(TRACEPARENT))];
         let incoming = TraceContext::from_headers(&headers[..]);
-        let span = tracer.start_server_span("handle", &incoming);
+        let mut span = tracer.start_server_span("handle", &incoming);
         span.set_attribute("reading", adc.sample());
-        let child = span.child("transmit");
+        let mut child = span.child("transmit");
         child.set_attribute("link", "gateway");
         child.set_attribute("ok", false);
         child.record_exception_with_type("LinkError", "no ACK");

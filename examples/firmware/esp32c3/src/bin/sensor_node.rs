@@ -9,7 +9,7 @@
 //! | entropy | the RNG peripheral while `TrngSource` keeps the SAR ADC running as its noise source (esp-hal's "true random" mode), mixed with SYSTIMER ticks |
 //! | sensor | ADC1 channel 2 (GPIO2), 11 dB attenuation (about 0-2.5 V), 12 bits |
 //! | frames | UART1 to a USB-serial adapter, read by `uart_bridge` |
-//! | lock | `LocalLock`: RV32IMC has no atomic compare-and-swap, and one context runs the tracer |
+//! | sharing | RV32IMC has no atomic compare-and-swap: portable-atomic's single-core mode, which esp-hal turns on |
 #![no_std]
 #![no_main]
 

@@ -9,12 +9,14 @@
 //! | entropy | the RNG peripheral (a true random number generator, bias correction on) and FICR `DEVICEID` |
 //! | sensor | SAADC on the internal VDD channel, 12 bits, 0.6 V reference with gain 1/6 (3.6 V full scale) |
 //! | frames | UARTE0 (EasyDMA: every chunk is copied to RAM first) |
-//! | lock | `LocalLock`: one context runs the tracer |
+//! | sharing | one tracer for the main loop and interrupts (atomics; the clock behind a critical section) |
 #![no_std]
 #![no_main]
 
 use core::cell::Cell;
+
 use core::fmt::Write as _;
+use critical_section::Mutex;
 
 use cortex_m_rt::entry;
 use nrf52840_hal as hal;
@@ -52,22 +54,31 @@ static RESOURCE: [KeyValue<'static>; 2] = [
 
 /// Microseconds from TIMER1, extended past its 32-bit wrap (every 71 minutes) by
 /// noticing when a reading is smaller than the previous one: `now` must be called at
-/// least once per wrap, which a traced device does.
+/// least once per wrap, which a traced device does. The timer and the wrap count sit
+/// in a critical-section mutex: the tracer is shared (`Sync`), so its clock may be read
+/// from an interrupt too.
 struct TimerClock {
+    timer: Mutex<TimerState>,
+    epoch_nanos: u64,
+}
+
+struct TimerState {
     timer: hal::Timer<pac::TIMER1, Periodic>,
     last: Cell<u32>,
     wraps: Cell<u32>,
-    epoch_nanos: u64,
 }
 
 impl Clock for TimerClock {
     fn now(&self) -> Timestamp {
-        let micros = self.timer.read();
-        if micros < self.last.get() {
-            self.wraps.set(self.wraps.get() + 1);
-        }
-        self.last.set(micros);
-        let micros = (u64::from(self.wraps.get()) << 32) | u64::from(micros);
+        let micros = critical_section::with(|cs| {
+            let t = self.timer.borrow(cs);
+            let micros = t.timer.read();
+            if micros < t.last.get() {
+                t.wraps.set(t.wraps.get() + 1);
+            }
+            t.last.set(micros);
+            (u64::from(t.wraps.get()) << 32) | u64::from(micros)
+        });
         Timestamp::from_unix_nanos(self.epoch_nanos + micros * 1_000)
     }
 }
@@ -149,9 +160,11 @@ fn main() -> ! {
     }
 
     let clock = TimerClock {
-        timer,
-        last: Cell::new(0),
-        wraps: Cell::new(0),
+        timer: Mutex::new(TimerState {
+            timer,
+            last: Cell::new(0),
+            wraps: Cell::new(0),
+        }),
         epoch_nanos: BOOT_UNIX_SECONDS * 1_000_000_000,
     };
     let exporter: FrameExporter<_, EXPORT_BUFFER> = FrameExporter::new(UarteSink(uarte));

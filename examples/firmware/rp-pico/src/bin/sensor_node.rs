@@ -9,7 +9,7 @@
 //! | entropy | 256 bits of the ring oscillator's `RANDOMBIT` (free-running, jittery: real but not certified entropy), mixed with timer ticks |
 //! | sensor | ADC channel 4, the on-die temperature sensor |
 //! | frames | UART0 to a USB-serial adapter (or a debug probe's UART), read by `uart_bridge` |
-//! | lock | `LocalLock`: the Cortex-M0+ has no compare-and-swap, and one context runs the tracer |
+//! | sharing | the Cortex-M0+ has no compare-and-swap: picotrace's `critical-section` feature (atomics through the RP2040's hardware spinlock) |
 #![no_std]
 #![no_main]
 

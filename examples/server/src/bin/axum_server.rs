@@ -1,0 +1,141 @@
+//! An axum server on a multi-thread tokio runtime, traced with picotrace.
+//!
+//! `GET /checkout` continues the caller's trace (`traceparent`) in a server span that
+//! lives across several `.await`s, calls this server's own `GET /inventory` over HTTP
+//! in a client span whose context goes out in the request headers, and answers. The
+//! `/inventory` handler continues that context; its database step runs inside
+//! [`InSpan`](picotrace_std::InSpan), which keeps the span current on whichever worker
+//! thread polls it. After `--requests` checkouts (0: never) the server stops and
+//! `provider.shutdown()` reports whether every span was exported.
+//!
+//! ```sh
+//! OTEL_SERVICE_NAME=shop OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318 \
+//!     cargo run -p picotrace-examples --bin axum_server -- --port 8080
+//! curl -H 'traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01' \
+//!     http://127.0.0.1:8080/checkout
+//! ```
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::routing::get;
+use axum::Router;
+use picotrace::{semconv, SpanKind, TraceContext};
+use picotrace_examples::arg;
+use picotrace_std::{current_context, FutureExt as _, HeaderMapCarrier, HeaderMapInjector};
+
+#[derive(Clone)]
+struct App {
+    base: String,
+    served: Arc<AtomicUsize>,
+    requests: usize,
+    done: Arc<tokio::sync::Notify>,
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let provider = picotrace_std::init_from_env()?;
+    let port = arg("port", "8080");
+    let requests: usize = arg("requests", "0").parse()?;
+    let listener = tokio::net::TcpListener::bind(format!("127.0.0.1:{port}")).await?;
+    let app = App {
+        base: format!("http://127.0.0.1:{port}"),
+        served: Arc::default(),
+        requests,
+        done: Arc::default(),
+    };
+    let done = Arc::clone(&app.done);
+    let router = Router::new()
+        .route("/checkout", get(checkout))
+        .route("/inventory", get(inventory))
+        .with_state(app);
+    eprintln!("axum_server listening on 127.0.0.1:{port}");
+    axum::serve(listener, router)
+        .with_graceful_shutdown(async move { done.notified().await })
+        .await?;
+    // The runtime is still alive: spans ended on its worker threads are all exported,
+    // or shutdown says how many were lost.
+    provider.shutdown()?;
+    eprintln!("axum_server: every span exported");
+    Ok(())
+}
+
+async fn checkout(State(app): State<App>, headers: HeaderMap) -> String {
+    let tracer = picotrace_std::tracer();
+    let incoming = TraceContext::from_headers(&HeaderMapCarrier(&headers));
+    // Held across every `.await` below, possibly resumed on another worker thread.
+    let mut span = tracer.start_server_span("GET /checkout", &incoming);
+    span.set_attribute(semconv::HTTP_REQUEST_METHOD, "GET");
+    span.set_attribute(semconv::HTTP_ROUTE, "/checkout");
+    tokio::time::sleep(Duration::from_millis(2)).await;
+
+    let mut call = tracer.start_client_span("GET /inventory", &span);
+    let url = format!("{}/inventory", app.base);
+    call.set_attribute_dyn(semconv::URL_FULL, url.as_str());
+    let mut outgoing = HeaderMap::new();
+    tracer.inject_context(&call, &mut HeaderMapInjector(&mut outgoing));
+    let response = tokio::task::spawn_blocking(move || {
+        let mut request = ureq::get(&url).header("connection", "close");
+        for (name, value) in &outgoing {
+            if let Ok(value) = value.to_str() {
+                request = request.header(name.as_str(), value);
+            }
+        }
+        request
+            .call()
+            .and_then(|mut r| r.body_mut().read_to_string())
+    })
+    .await;
+    let body = match response {
+        Ok(Ok(body)) => {
+            call.set_attribute(semconv::HTTP_RESPONSE_STATUS_CODE, 200);
+            call.set_ok();
+            body
+        }
+        Ok(Err(e)) => {
+            call.record_error(&e);
+            call.set_error("inventory call failed");
+            String::from("inventory unavailable")
+        }
+        Err(e) => {
+            call.record_error(&e);
+            call.set_error("inventory call panicked");
+            String::from("inventory unavailable")
+        }
+    };
+    call.end();
+    tokio::time::sleep(Duration::from_millis(1)).await;
+    span.set_attribute(semconv::HTTP_RESPONSE_STATUS_CODE, 200);
+    span.set_ok();
+    span.end();
+
+    if app.served.fetch_add(1, Ordering::SeqCst) + 1 == app.requests {
+        app.done.notify_one();
+    }
+    format!("checkout ok: {body}\n")
+}
+
+async fn inventory(headers: HeaderMap) -> &'static str {
+    let tracer = picotrace_std::tracer();
+    let incoming = TraceContext::from_headers(&HeaderMapCarrier(&headers));
+    let mut span = tracer.start_server_span("GET /inventory", &incoming);
+    span.set_attribute(semconv::HTTP_ROUTE, "/inventory");
+    let query = tracer
+        .span_builder("SELECT stock")
+        .kind(SpanKind::Client)
+        .parent(&span)
+        .start();
+    async {
+        // Deep in a call stack: the current context names the query span.
+        let cx = current_context();
+        tokio::time::sleep(Duration::from_millis(3)).await;
+        cx.map(|c| c.span_context.span_id)
+    }
+    .in_span(query)
+    .await;
+    span.set_ok();
+    "3 in stock"
+}

@@ -1,0 +1,250 @@
+//! The shared tracer under threads: spans that move between threads, exact accounting
+//! under load, nothing kept per thread, and shutdown while tasks still trace.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::Duration;
+
+use picotrace::{SpanBatch, SpanExporter, SpanStorage as _, TracerConfig};
+use picotrace_std::{ExportError, FutureExt as _, SharedExporter, StdSpan, TracerProvider};
+
+/// Counts what it is handed; shared through `SharedExporter::new`.
+struct Count(Arc<AtomicU64>);
+
+impl SpanExporter for Count {
+    fn export(&mut self, batch: &SpanBatch<'_>) -> Result<(), picotrace::ExportError> {
+        self.0
+            .fetch_add(batch.iter().count() as u64, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+fn counting(seen: &Arc<AtomicU64>) -> TracerProvider {
+    TracerProvider::builder()
+        .config(TracerConfig::new("concurrency"))
+        .exporter(SharedExporter::new(Count(Arc::clone(seen))))
+        .build()
+}
+
+/// Spans per thread (1M, as the issue asks; `PICOTRACE_STRESS_SPANS` for a shorter run).
+fn spans_per_thread() -> u64 {
+    std::env::var("PICOTRACE_STRESS_SPANS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000)
+}
+
+/// 8 threads start spans; every other span goes to one of two other threads, which
+/// ends it. Every span is exported or counted as dropped, exactly once.
+#[test]
+fn eight_threads_half_ended_elsewhere_account_for_every_span() {
+    const THREADS: u64 = 8;
+    let per_thread = spans_per_thread();
+    let seen = Arc::new(AtomicU64::new(0));
+    let provider = counting(&seen);
+    let tracer = provider.tracer();
+    let ended_elsewhere = AtomicU64::new(0);
+    std::thread::scope(|scope| {
+        let mut senders = Vec::new();
+        for _ in 0..2 {
+            let (tx, rx) = mpsc::sync_channel::<StdSpan>(64);
+            senders.push(tx);
+            let ended_elsewhere = &ended_elsewhere;
+            scope.spawn(move || {
+                for mut span in rx {
+                    span.set_attribute("ended_elsewhere", true);
+                    span.end();
+                    ended_elsewhere.fetch_add(1, Ordering::Relaxed);
+                }
+            });
+        }
+        for t in 0..THREADS {
+            let to_other = senders[(t % 2) as usize].clone();
+            scope.spawn(move || {
+                for i in 0..per_thread {
+                    let mut span = tracer.start_span("stress");
+                    span.set_attribute("thread", t as i64);
+                    span.set_attribute("i", i as i64);
+                    if i % 2 == 0 {
+                        to_other.send(span).unwrap();
+                    } else {
+                        span.end();
+                    }
+                }
+            });
+        }
+        drop(senders);
+    });
+    provider.flush().unwrap();
+    let s = provider.stats();
+    let produced = THREADS * per_thread;
+    assert_eq!(ended_elsewhere.load(Ordering::Relaxed), produced / 2);
+    assert_eq!(s.spans_started, produced, "{s:?}");
+    assert_eq!(
+        s.spans_exported + s.spans_dropped_arena_full + s.spans_export_failed,
+        produced,
+        "{s:?}"
+    );
+    assert_eq!(
+        seen.load(Ordering::Relaxed),
+        s.spans_exported,
+        "nothing double-counted"
+    );
+    assert_eq!(provider.tracer().arena().in_use(), 0, "no slot stranded");
+    eprintln!(
+        "{produced} spans, half ended on another thread: {} exported, {} dropped (arena full)",
+        s.spans_exported, s.spans_dropped_arena_full
+    );
+}
+
+/// Resident memory of this process, from /proc (Linux).
+fn rss_bytes() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0);
+    pages * 4096
+}
+
+/// Threads that come and go keep nothing: 10,000 short-lived threads that each trace
+/// leave resident memory flat (the old per-thread tracers cost ~97 KiB each).
+#[test]
+fn ten_thousand_short_lived_threads_leave_memory_flat() {
+    let seen = Arc::new(AtomicU64::new(0));
+    let provider = counting(&seen);
+    let tracer = provider.tracer();
+    let run = |threads: usize| {
+        for _ in 0..threads / 8 {
+            let handles: Vec<_> = (0..8)
+                .map(|_| {
+                    std::thread::spawn(move || {
+                        let mut span = tracer.start_span("short-lived");
+                        span.set_attribute("k", 1);
+                    })
+                })
+                .collect();
+            for h in handles {
+                h.join().unwrap();
+            }
+        }
+    };
+    run(400); // warm up: the arena's pages, the allocator's thread caches
+    provider.flush().unwrap();
+    let before = rss_bytes();
+    run(10_000);
+    provider.flush().unwrap();
+    let after = rss_bytes();
+    assert_eq!(seen.load(Ordering::Relaxed), 10_400);
+    let growth = after.saturating_sub(before);
+    eprintln!("RSS {before} -> {after} bytes over 10,000 threads");
+    assert!(
+        growth < 4 * 1024 * 1024,
+        "RSS grew {growth} bytes over 10,000 threads"
+    );
+}
+
+/// A `#[tokio::main]`-shaped program: tasks on worker threads hold spans across
+/// `.await`; the provider shuts down while the runtime is alive. Every span ended
+/// before shutdown is exported; spans still running are reported, exactly.
+#[test]
+fn shutdown_while_the_runtime_runs_exports_every_ended_span_or_reports_the_rest() {
+    let seen = Arc::new(AtomicU64::new(0));
+    let provider = counting(&seen);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_time()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let tracer = provider.tracer();
+        let done: Vec<_> = (0..10)
+            .map(|i| {
+                tokio::spawn(async move {
+                    let mut span = tracer.start_span("worker");
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                    span.set_attribute("i", i as i64);
+                    tokio::task::yield_now().await;
+                    span.end();
+                })
+            })
+            .collect();
+        for d in done {
+            d.await.unwrap();
+        }
+        // Two tasks are still running when the program shuts down.
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let stuck = tokio::spawn(
+            async move {
+                let _ = rx.await;
+            }
+            .in_span(tracer.start_span("still running")),
+        );
+        let also_stuck = tracer.start_span("held by main");
+        tokio::task::yield_now().await;
+        match provider.shutdown() {
+            Err(ExportError::SpansLost {
+                lost: 0,
+                running: 2,
+            }) => {}
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            seen.load(Ordering::Relaxed),
+            10,
+            "every ended span exported"
+        );
+        drop(also_stuck);
+        let _ = tx.send(());
+        stuck.await.unwrap();
+    });
+    let s = provider.stats();
+    assert_eq!((s.spans_exported, s.spans_dropped_shutdown), (10, 2));
+}
+
+/// A span started on one task and ended on another worker thread keeps its times and
+/// parent, and the current context follows the task across threads.
+#[test]
+fn spans_and_current_context_follow_tasks_across_worker_threads() {
+    let seen = Arc::new(AtomicU64::new(0));
+    let provider = counting(&seen);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_time()
+        .build()
+        .unwrap();
+    let tracer = provider.tracer();
+    runtime.block_on(async move {
+        let tasks: Vec<_> = (0..32)
+            .map(|_| {
+                let request = tracer.start_server_span("request", None);
+                let id = request.context().span_id;
+                tokio::spawn(
+                    async move {
+                        for _ in 0..3 {
+                            let current = picotrace_std::current_span_context().unwrap();
+                            assert_eq!(current.span_id, id);
+                            tokio::time::sleep(Duration::from_millis(1)).await;
+                        }
+                        let cx = picotrace_std::current_context();
+                        let child = tracer.start_span_with_parent("child", cx.as_ref());
+                        assert_eq!(child.context().trace_id, current_trace(&cx));
+                    }
+                    .in_span(request),
+                )
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap();
+        }
+    });
+    provider.flush().unwrap();
+    assert_eq!(seen.load(Ordering::Relaxed), 64);
+}
+
+fn current_trace(cx: &Option<picotrace::TraceContext>) -> picotrace::TraceId {
+    cx.as_ref()
+        .map(|c| c.span_context.trace_id)
+        .unwrap_or_default()
+}
