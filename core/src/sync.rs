@@ -253,8 +253,8 @@ impl<const N: usize> Publish for IndexLists<N> {
 }
 
 /// The unique, sendable owner of one claimed slot (see invariant 2): a running span's
-/// record. Dropping it without [`SlotRef::publish`] or [`SlotRef::release`] leaks the
-/// slot (the tracer never does).
+/// record. Dropped without being published (a panic between claim and end), it frees
+/// the slot, so no slot is ever stranded.
 pub struct SlotRef<'a> {
     raw: RawRecord,
     index: u16,
@@ -330,12 +330,20 @@ impl SlotRef<'_> {
     pub(crate) fn publish(self) -> usize {
         // Nothing of `self.raw` is used after this point: the exporter may read the cell
         // as soon as the push is visible.
-        self.lists.publish(self.index)
+        let this = core::mem::ManuallyDrop::new(self);
+        this.lists.publish(this.index)
     }
 
     /// Frees the slot without exporting it.
     #[inline]
     pub(crate) fn release(self) {
+        drop(self);
+    }
+}
+
+impl Drop for SlotRef<'_> {
+    #[inline]
+    fn drop(&mut self) {
         self.lists.release(self.index);
     }
 }
@@ -645,6 +653,40 @@ mod loom_tests {
             m.lists.take_ended(&mut out);
             m.lists.release_all(&out);
             assert_eq!(m.lists.free_len(), 2);
+        });
+    }
+
+    /// The ABA case itself: while one claim is between reading the head and its
+    /// compare-and-swap, another thread takes every slot and gives them back in another
+    /// order, so the head is the same index with the same length again. Without the
+    /// tag the first claim would install a stale `next` and lose a slot.
+    #[test]
+    fn a_head_that_comes_back_in_another_order_is_not_trusted() {
+        loom::model(|| {
+            let m = Model::<3>::new();
+            let x = {
+                let m = Arc::clone(&m);
+                thread::spawn(move || m.lists.claim())
+            };
+            let y = {
+                let m = Arc::clone(&m);
+                thread::spawn(move || {
+                    let taken: Vec<u16> = (0..3).filter_map(|_| m.lists.claim()).collect();
+                    // Back in another order that ends with the first one taken: the
+                    // head is that index, with the same length, over another chain.
+                    for &i in taken.iter().skip(1).chain(taken.first()) {
+                        m.lists.release(i);
+                    }
+                })
+            };
+            let mine = x.join().unwrap();
+            y.join().unwrap();
+            if let Some(i) = mine {
+                m.lists.release(i);
+            }
+            let mut all: Vec<u16> = (0..4).filter_map(|_| m.lists.claim()).collect();
+            all.sort_unstable();
+            assert_eq!(all, [0, 1, 2], "every slot reachable exactly once");
         });
     }
 
