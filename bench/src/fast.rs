@@ -54,6 +54,18 @@ pub fn w1() {
     drop(root);
 }
 
+/// W8: the W1 span, returned to be ended (dropped) elsewhere.
+#[inline(never)]
+pub fn w1_span() -> Span {
+    Span::root(black_box(W1_NAME), SpanContext::random()).with_properties(|| {
+        [
+            (W1_STR.0, Cow::Borrowed(black_box(W1_STR.1))),
+            (W1_I64.0, Cow::Owned(black_box(W1_I64.1).to_string())),
+            (W1_BOOL.0, Cow::Owned(black_box(W1_BOOL.1).to_string())),
+        ]
+    })
+}
+
 /// W3: the same span with an unsampled context.
 #[inline(never)]
 pub fn w3_unsampled() {

@@ -57,7 +57,7 @@ fn run() {
         .and_then(|i| args.get(i + 1))
         .map(|s| s.split(',').map(str::to_string).collect());
     if args.iter().any(|a| a == "--help" || a == "-h") {
-        println!("usage: picotrace-bench [--quick] [--only W1,W2,W3,W4,W5,W6,W7]");
+        println!("usage: picotrace-bench [--quick] [--only W1,W2,W3,W4,W5,W6,W7,W8]");
         println!("       picotrace-bench --profile w1|w2|w3|w3b|w4|w5pb|w5json [N]   (picotrace only, for callgrind)");
         return;
     }
@@ -97,6 +97,9 @@ fn run() {
     }
     if opts.runs("W6") {
         w6(&opts, &mut report);
+    }
+    if opts.runs("W8") {
+        w8(&opts, &mut report);
     }
     if opts.runs("W7") {
         if let Err(why) = w7::run(&opts.plan, opts.quick, &mut report) {
@@ -613,7 +616,7 @@ fn w6(opts: &Opts, report: &mut Report) {
     let two = threads_rate(plan, 2, per_thread, pico_setup, finish);
     push_pair(
         report,
-        "picotrace (picotrace-std TracerProvider: a tracer per thread, discarding exporter)",
+        "picotrace (picotrace-std TracerProvider: one shared tracer, discarding exporter)",
         one,
         two,
     );
@@ -662,6 +665,122 @@ fn w6(opts: &Opts, report: &mut Report) {
     push_pair(report, "fastrace (Span::root, global collector)", one, two);
 }
 
+// ---- W8 ---------------------------------------------------------------------------------
+
+/// Spans handed from the starting thread to the ending thread at a time.
+const W8_BATCH: usize = 256;
+
+/// W8: one thread starts W1 spans (name, 3 attributes), another thread ends them; the
+/// spans cross in batches of [`W8_BATCH`] over a bounded channel (so the channel costs
+/// little per span). Returns nanoseconds per span from the first start to the last end
+/// (plus `finish`, the library's flush).
+fn cross_thread_rate<S: Send>(
+    plan: &Plan,
+    spans: u64,
+    start: impl Fn() -> S + Sync,
+    end: impl Fn(S) + Sync,
+    finish: impl Fn(),
+) -> Summary {
+    rate(plan.reps, || {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<S>>(4);
+        let (back_tx, back_rx) = std::sync::mpsc::sync_channel::<Vec<S>>(8);
+        for _ in 0..6 {
+            back_tx.send(Vec::with_capacity(W8_BATCH)).expect("pool");
+        }
+        let t = Instant::now();
+        std::thread::scope(|scope| {
+            let end = &end;
+            scope.spawn(move || {
+                for mut batch in rx {
+                    for span in batch.drain(..) {
+                        end(span);
+                    }
+                    let _ = back_tx.send(batch);
+                }
+            });
+            let mut left = spans;
+            while left > 0 {
+                let mut batch = back_rx.recv().expect("a free batch");
+                let n = left.min(W8_BATCH as u64);
+                for _ in 0..n {
+                    batch.push(start());
+                }
+                left -= n;
+                tx.send(batch).expect("ender alive");
+            }
+            drop(tx);
+        });
+        finish();
+        (spans, t.elapsed())
+    })
+    .map(|per_second| 1e9 / per_second)
+}
+
+fn w8(opts: &Opts, report: &mut Report) {
+    eprintln!("W8 spans started on one thread and ended on another (W1 spans)");
+    let plan = &opts.plan;
+    let spans: u64 = if opts.quick { 20_000 } else { 400_000 };
+    let mut push = |lib: &str, s: Summary| {
+        let mut r = row("W8", lib, s, "ns/span");
+        r.note = format!("{W8_BATCH} spans per hand-over, wall time of both threads");
+        report.push(r);
+    };
+
+    let provider = pico::provider();
+    let tracer = provider.tracer();
+    let s = cross_thread_rate(
+        plan,
+        spans,
+        || {
+            let mut span = tracer.start_span(black_box(W1_NAME));
+            span.set_attribute(W1_STR.0, black_box(W1_STR.1));
+            span.set_attribute(W1_I64.0, black_box(W1_I64.1));
+            span.set_attribute(W1_BOOL.0, black_box(W1_BOOL.1));
+            span
+        },
+        |span| span.end(),
+        || {
+            let _ = provider.flush();
+        },
+    );
+    push(
+        "picotrace (picotrace-std TracerProvider: one shared tracer, discarding exporter)",
+        s,
+    );
+
+    {
+        use opentelemetry::trace::{Span as _, Tracer as _};
+        use opentelemetry::KeyValue;
+        let o = otel::sampled(otel::Processor::Simple);
+        let tracer = o.tracer.clone();
+        let s = cross_thread_rate(
+            plan,
+            spans,
+            || {
+                let mut span = tracer.start(black_box(W1_NAME));
+                span.set_attribute(KeyValue::new(W1_STR.0, black_box(W1_STR.1)));
+                span.set_attribute(KeyValue::new(W1_I64.0, black_box(W1_I64.1)));
+                span.set_attribute(KeyValue::new(W1_BOOL.0, black_box(W1_BOOL.1)));
+                span
+            },
+            |mut span| span.end(),
+            || {
+                o.flush();
+            },
+        );
+        push(
+            "opentelemetry_sdk (simple processor, discarding exporter)",
+            s,
+        );
+    }
+
+    fast::init();
+    let s = cross_thread_rate(plan, spans, fast::w1_span, drop, || {
+        fast::flush();
+    });
+    push("fastrace (Span::root, global collector)", s);
+}
+
 // ---- goals ------------------------------------------------------------------------------
 
 fn goals(report: &Report) -> String {
@@ -684,6 +803,15 @@ fn goals(report: &Report) -> String {
         };
         out.push_str(&format!("- [{mark}] {text}\n"));
     };
+    if let Some(p) = find("W8", "picotrace") {
+        line(
+            Some(p.summary.median <= 80.0),
+            format!(
+                "W8 (started on one thread, ended on another) <= 80 ns/span: {} ns/span",
+                fmt_num(p.summary.median)
+            ),
+        );
+    }
     for w in ["W1", "W2"] {
         if let (Some(p), Some(peer)) = (find(w, "picotrace"), best_peer(w)) {
             let ratio = peer.summary.median / p.summary.median;

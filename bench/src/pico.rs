@@ -1,6 +1,6 @@
 //! picotrace's side of the workloads: the core [`Tracer`] with a [`SpanArena`], the
-//! [`NoopExporter`], picotrace-std's `SystemClock` (the clock a server uses); for W6
-//! picotrace-std's per-thread tracers (`TracerProvider`), for W7 its `BatchExporter` in
+//! [`NoopExporter`], picotrace-std's `SystemClock` (the clock a server uses); for W6 and
+//! W8 picotrace-std's shared tracer (`TracerProvider`), for W7 its `BatchExporter` in
 //! front of its `OtlpHttpExporter`.
 
 use std::hint::black_box;
@@ -170,8 +170,8 @@ impl SpanExporter for CountingExporter {
     }
 }
 
-/// W6: a provider whose threads each get their own tracer (`StdArena`, 64 spans,
-/// exporting every 32 ended spans to the shared discarding exporter).
+/// W6 and W8: a provider whose one tracer (`StdArena`, 2048 spans) every thread
+/// shares, drained by its export thread into the discarding exporter.
 pub fn provider() -> TracerProvider {
     TracerProvider::builder()
         .config(config())

@@ -103,18 +103,29 @@ impl<const N: usize> IndexLists<N> {
     const CAPACITY_CHECK: () = assert!(N > 0 && N < NIL as usize, "1 to 65534 slots");
 
     /// All indices on `free`, in order 0, 1, 2, ...
-    #[cfg(not(loom))]
+    #[cfg(all(test, not(loom)))]
     pub(crate) const fn new() -> Self {
+        Self::new_shard(0, 1)
+    }
+
+    /// The indices `i` with `i % shards == shard` on `free`, in increasing order.
+    #[cfg(not(loom))]
+    pub(crate) const fn new_shard(shard: usize, shards: usize) -> Self {
         let () = Self::CAPACITY_CHECK;
         let mut next = [const { AtomicU16::new(NIL) }; N];
-        let mut i = 0;
-        while i + 1 < N {
-            next[i] = AtomicU16::new(i as u16 + 1);
-            i += 1;
+        let mut i = shard;
+        let mut len = 0;
+        while i < N {
+            if i + shards < N {
+                next[i] = AtomicU16::new((i + shards) as u16);
+            }
+            len += 1;
+            i += shards;
         }
+        let first = if shard < N { shard as u16 } else { NIL };
         Self {
             next,
-            free: AtomicU64::new(Head::new(0, N as u16, 0).0),
+            free: AtomicU64::new(Head::new(first, len as u16, 0).0),
             ended: AtomicU64::new(Head::EMPTY.0),
         }
     }
@@ -179,8 +190,8 @@ impl<const N: usize> IndexLists<N> {
         usize::from(self.push_chain(&self.ended, index, index, 1))
     }
 
-    /// Takes every ended index, newest first, into `out` (which must be empty and hold
-    /// `N`); the caller owns them until [`IndexLists::release_all`].
+    /// Takes every ended index, newest first, appending them to `out` (room for `N` in
+    /// all); the caller owns them until [`IndexLists::release_all`].
     pub(crate) fn take_ended(&self, out: &mut heapless::Vec<u16, N>) {
         let mut head = Head(self.ended.load(Ordering::Acquire));
         while head.index() != NIL {
@@ -348,13 +359,58 @@ impl Drop for SlotRef<'_> {
     }
 }
 
+/// How many free/ended list pairs a pool spreads its slots over at most. On 64-bit
+/// targets (servers) threads start and end spans on different lists, so they do not
+/// contend for one cache line. Microcontrollers keep one pair (no RAM for padding, one
+/// core anyway).
+#[cfg(target_pointer_width = "64")]
+pub(crate) const SHARDS: usize = 8;
+#[cfg(not(target_pointer_width = "64"))]
+pub(crate) const SHARDS: usize = 1;
+
+/// One shard's lists, alone on its cache lines (128 bytes: adjacent-line prefetch).
+#[cfg_attr(target_pointer_width = "64", repr(align(128)))]
+#[derive(Debug)]
+struct Shard<const N: usize>(IndexLists<N>);
+
+/// Shards a pool of `n` slots uses: at least 64 slots each, so small arenas keep one
+/// list pair (and export in end order).
+const fn active_shards(n: usize) -> usize {
+    let by_size = n / 64;
+    if by_size == 0 {
+        1
+    } else if by_size < SHARDS {
+        by_size
+    } else {
+        SHARDS
+    }
+}
+
+/// Which shard the calling thread starts with: threads run on different stacks, so the
+/// address of a local tells them apart (2 MiB granules), with no thread-local storage
+/// and no `std`. Any answer is correct; a good one spreads threads over the shards.
+#[inline(always)]
+fn shard_hint(shards: usize) -> usize {
+    if shards == 1 {
+        return 0;
+    }
+    let probe = 0u8;
+    let address = core::ptr::addr_of!(probe) as usize;
+    (address >> 21) % shards
+}
+
 /// `N` slots and their lists.
+///
+/// Slot `i` of a pool with `k` active shards ([`active_shards`]) is on, or returns
+/// to, `shards[i % k]`; shards past `k` stay empty.
 pub(crate) struct SlotPool<S, const N: usize> {
     cells: [UnsafeCell<S>; N],
     /// Claims of each slot; written only by the slot's owner (load + store, no
     /// read-modify-write), read by anyone for the tracer's counters.
     claims: [AtomicU32; N],
-    lists: IndexLists<N>,
+    /// Each shard is one `IndexLists` over its own slots, so invariant 1 holds shard by
+    /// shard.
+    shards: [Shard<N>; SHARDS],
 }
 
 // SAFETY: cells are reached only under invariant 2: one owner at a time, handed over
@@ -366,9 +422,29 @@ impl<S, const N: usize> core::fmt::Debug for SlotPool<S, N> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("SlotPool")
             .field("capacity", &N)
-            .field("free", &self.lists.free_len())
-            .field("ended", &self.lists.ended_len())
+            .field("in_use", &self.in_use())
+            .field("ended", &self.ended_len())
             .finish()
+    }
+}
+
+impl<S, const N: usize> SlotPool<S, N> {
+    /// Slots running or waiting for export.
+    pub(crate) fn in_use(&self) -> usize {
+        N - self.shards.iter().map(|s| s.0.free_len()).sum::<usize>()
+    }
+
+    /// Slots waiting for export.
+    pub(crate) fn ended_len(&self) -> usize {
+        self.shards.iter().map(|s| s.0.ended_len()).sum()
+    }
+
+    /// Claims of every slot so far (each slot's count wraps at 2^32).
+    pub(crate) fn claims(&self) -> u64 {
+        self.claims
+            .iter()
+            .map(|c| u64::from(c.load(Ordering::Relaxed)))
+            .sum()
     }
 }
 
@@ -378,27 +454,39 @@ impl<const A: usize, const E: usize, const L: usize, const T: usize, const N: us
     /// Every slot free.
     #[cfg(not(loom))]
     pub(crate) const fn new() -> Self {
+        let active = active_shards(N);
+        let mut shards = [const { Shard(IndexLists::new_shard(N, 1)) }; SHARDS];
+        let mut s = 0;
+        while s < active {
+            shards[s] = Shard(IndexLists::new_shard(s, active));
+            s += 1;
+        }
         Self {
             cells: [const { UnsafeCell::new(Slot::new()) }; N],
             claims: [const { AtomicU32::new(0) }; N],
-            lists: IndexLists::new(),
+            shards,
         }
     }
 
-    /// (loom's cells and atomics are not `const`.)
+    /// (loom's cells and atomics are not `const`; one shard.)
     #[cfg(loom)]
     pub(crate) fn new() -> Self {
         Self {
             cells: core::array::from_fn(|_| UnsafeCell::new(Slot::new())),
             claims: core::array::from_fn(|_| AtomicU32::new(0)),
-            lists: IndexLists::new(),
+            shards: core::array::from_fn(|_| Shard(IndexLists::new())),
         }
     }
 
-    /// Claims a free slot.
+    /// Claims a free slot: from the calling thread's shard, else from any other.
     #[inline]
     pub(crate) fn claim(&self) -> Option<SlotRef<'_>> {
-        let index = self.lists.claim()?;
+        let active = const { active_shards(N) };
+        let first = shard_hint(active);
+        let (index, lists) = (0..active).find_map(|k| {
+            let lists = &self.shards[(first + k) % active].0;
+            lists.claim().map(|index| (index, lists))
+        })?;
         let claims = &self.claims[usize::from(index)];
         let generation = claims.load(Ordering::Relaxed).wrapping_add(1);
         claims.store(generation, Ordering::Relaxed);
@@ -419,40 +507,32 @@ impl<const A: usize, const E: usize, const L: usize, const T: usize, const N: us
             raw,
             index,
             generation,
-            lists: &self.lists,
+            lists,
         })
     }
 
-    /// Takes every ended slot (oldest first), lets `f` read them, then frees them.
+    /// Takes every ended slot (oldest first within a shard), lets `f` read them, then
+    /// frees them.
     pub(crate) fn drain<R>(&self, f: impl FnOnce(&Drained<'_, Slot<A, E, L, T>, N>) -> R) -> R {
         let mut indices = heapless::Vec::<u16, N>::new();
-        self.lists.take_ended(&mut indices);
-        indices.reverse();
+        let mut ends = [0usize; SHARDS];
+        for (shard, end) in self.shards.iter().zip(&mut ends) {
+            let start = indices.len();
+            shard.0.take_ended(&mut indices);
+            indices[start..].reverse();
+            *end = indices.len();
+        }
         let drained = Drained {
             pool: self,
             indices: &indices,
         };
         let result = f(&drained);
-        self.lists.release_all(&indices);
+        let mut start = 0;
+        for (shard, &end) in self.shards.iter().zip(&ends) {
+            shard.0.release_all(&indices[start..end]);
+            start = end;
+        }
         result
-    }
-
-    /// Claims of every slot so far (each slot's count wraps at 2^32).
-    pub(crate) fn claims(&self) -> u64 {
-        self.claims
-            .iter()
-            .map(|c| u64::from(c.load(Ordering::Relaxed)))
-            .sum()
-    }
-
-    /// Slots running or waiting for export.
-    pub(crate) fn in_use(&self) -> usize {
-        N - self.lists.free_len()
-    }
-
-    /// Slots waiting for export.
-    pub(crate) fn ended_len(&self) -> usize {
-        self.lists.ended_len()
     }
 }
 
@@ -729,6 +809,33 @@ mod tests {
         let mut again = [lists.claim(), lists.claim(), lists.claim(), lists.claim()];
         again.sort();
         assert_eq!(again, [None, Some(0), Some(2), Some(3)]);
+    }
+
+    #[test]
+    fn a_sharded_pool_hands_out_every_slot_once_and_takes_all_back() {
+        extern crate std;
+        use std::vec::Vec;
+        let pool: std::boxed::Box<SlotPool<Slot<1, 1, 1, 8>, 512>> =
+            std::boxed::Box::new(SlotPool::new());
+        assert_eq!(active_shards(512), SHARDS.min(8));
+        let mut held: Vec<SlotRef<'_>> = core::iter::from_fn(|| pool.claim()).collect();
+        assert_eq!(held.len(), 512);
+        let mut seen: Vec<u16> = held.iter().map(SlotRef::index).collect();
+        seen.sort_unstable();
+        seen.dedup();
+        assert_eq!(seen.len(), 512, "no slot handed out twice");
+        assert_eq!(pool.in_use(), 512);
+        let released = held.split_off(500);
+        drop(released);
+        for slot in held {
+            slot.publish();
+        }
+        assert_eq!((pool.in_use(), pool.ended_len()), (500, 500));
+        let drained = pool.drain(|d| d.len());
+        assert_eq!(drained, 500);
+        assert_eq!(pool.in_use(), 0);
+        let all: Vec<SlotRef<'_>> = core::iter::from_fn(|| pool.claim()).collect();
+        assert_eq!(all.len(), 512);
     }
 
     #[test]

@@ -505,14 +505,15 @@ where
 
     #[inline]
     fn start_inner<'t>(&'t self, params: &StartParams<'_>) -> Span<'t> {
-        let (parent_cx, parent_state): (Option<SpanContext>, &str) = match params.parent {
+        // Borrowed, not copied: the parent's context stays where it is.
+        let (parent_cx, parent_state): (Option<&SpanContext>, &str) = match params.parent {
             Parent::Root => (None, ""),
             Parent::Local(span) => (
-                Some(span.context()).filter(SpanContext::is_valid),
+                Some(span.context_ref()).filter(|cx| cx.is_valid()),
                 span.trace_state(),
             ),
             Parent::Context(cx) => (
-                Some(cx.span_context).filter(SpanContext::is_valid),
+                Some(&cx.span_context).filter(|cx| cx.is_valid()),
                 cx.trace_state.as_str(),
             ),
         };
@@ -525,7 +526,7 @@ where
         // A root claims first: its slot numbers the new trace id. A child decides first
         // and claims only if it records (or must keep its parent's tracestate).
         let mut slot = None;
-        let (trace_id, flags, root_number) = match &parent_cx {
+        let (trace_id, flags, root_number) = match parent_cx {
             Some(cx) => (cx.trace_id, cx.flags, 0),
             None => {
                 slot = self.claim();
@@ -537,7 +538,7 @@ where
             }
         };
         let result = self.decide(&SamplingParams {
-            parent: parent_cx.as_ref(),
+            parent: parent_cx,
             parent_trace_state: parent_state,
             trace_id,
             name: params.name,

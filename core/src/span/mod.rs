@@ -233,6 +233,11 @@ impl<'t> Span<'t> {
         self.context
     }
 
+    #[inline]
+    pub(crate) fn context_ref(&self) -> &SpanContext {
+        &self.context
+    }
+
     /// Returns the span's W3C tracestate ("" if none), borrowed from its slot.
     #[inline]
     pub fn trace_state(&self) -> &str {

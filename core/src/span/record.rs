@@ -245,6 +245,7 @@ pub struct RecordMut<'a> {
 
 impl RecordMut<'_> {
     /// Clears the slot and starts a record in it.
+    #[inline]
     pub(crate) fn init(&mut self, new: &NewRecord<'_>, limits: &SpanLimits) {
         self.attrs.clear();
         self.events.clear();
@@ -267,11 +268,13 @@ impl RecordMut<'_> {
         self.header.name = self.push_text(new.name, limits.value_length);
     }
 
+    #[inline]
     fn text_str(&self, r: TextRef) -> &str {
         text_at(self.text, r)
     }
 
     /// Copies `s` into the pool, cut at a char boundary to the limit and the space left.
+    #[inline]
     fn push_text(&mut self, s: &str, limit: u32) -> TextRef {
         let room = self.text.capacity() - self.text.len();
         let max = room.min(limit as usize).min(usize::from(u16::MAX));
@@ -340,6 +343,7 @@ impl RecordMut<'_> {
         ))
     }
 
+    #[inline]
     fn store_value(&mut self, value: &Value<'_>, limits: &SpanLimits) -> StoredValue {
         match *value {
             Value::Str(s) => StoredValue::Str(self.push_text(s, limits.value_length)),
@@ -353,6 +357,7 @@ impl RecordMut<'_> {
         }
     }
 
+    #[inline]
     fn key_str(&self, key: &StoredKey) -> &str {
         match *key {
             StoredKey::Static(s) => s,
@@ -361,6 +366,7 @@ impl RecordMut<'_> {
     }
 
     /// Sets a span attribute, replacing the value of an existing key.
+    #[inline]
     pub(crate) fn set_attribute(
         &mut self,
         key: &str,
@@ -516,6 +522,7 @@ impl RecordMut<'_> {
     }
 
     /// Sets the end time.
+    #[inline]
     pub(crate) fn end(&mut self, time: Timestamp) {
         self.header.end = time.max(self.header.start);
         self.header.live = false;
