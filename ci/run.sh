@@ -20,6 +20,8 @@
 #                target; demos with an expected-output file (src/bin/<demo>.out) run in
 #                QEMU and are diffed; the QEMU demo's spans go through uart_bridge to rotel
 #   e2e-firmware only that last end-to-end check
+#   insn-count   instructions per W1 span on the Cortex-M3, counted in QEMU (ci/insn-count.sh;
+#                the firmware step runs it too)
 #   footprint    ci/footprint.sh: text/data/bss of tracing on thumbv7m (BENCHMARKS.md)
 #   e2e          only the collector end-to-end tests (test runs them too)
 #
@@ -209,6 +211,13 @@ firmware_manifests() {
 # (QEMU demo -> UART -> uart_bridge -> rotel): all in ci/firmware.sh.
 step_firmware() {
     run bash ci/firmware.sh build run e2e
+    # Instructions per W1 span on the Cortex-M3 (BENCHMARKS.md); reuses the build above.
+    run bash ci/insn-count.sh
+}
+
+# Only the Cortex-M3 instruction count.
+step_insn_count() {
+    run bash ci/insn-count.sh
 }
 
 # Only the end-to-end part (builds what it needs).

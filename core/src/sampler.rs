@@ -537,6 +537,19 @@ impl Sampler {
         }
     }
 
+    /// Returns `true` when every root span is recorded and sampled (AlwaysOn, alone or
+    /// as the parent-based root): the tracer then claims a root's slot before sampling.
+    pub fn records_every_root(&self) -> bool {
+        matches!(
+            self,
+            Sampler::Root(RootSampler::AlwaysOn)
+                | Sampler::ParentBased(ParentBased {
+                    root: RootSampler::AlwaysOn,
+                    ..
+                })
+        )
+    }
+
     /// Returns `true` when a decision changes the sampler (rate limiting): a tracer
     /// shared by threads then guards a copy of it.
     pub fn is_stateful(&self) -> bool {

@@ -181,6 +181,12 @@ struct Counters {
     dropped_full: AtomicU64,
     /// Ids for the rest: roots while the arena is full, children while disabled.
     spare_ids: AtomicU64,
+    /// Roots numbered before sampling (a sampler that may drop roots); also numbers
+    /// their ids.
+    roots_numbered: AtomicU64,
+    /// Of those, the ones that were recorded (or counted as arena-full): the rest were
+    /// sampled out.
+    roots_kept: AtomicU64,
     exported: AtomicU64,
     export_failed: AtomicU64,
     export_failures: AtomicU64,
@@ -191,6 +197,7 @@ struct Counters {
 const SAMPLED_OUT_IDS: u64 = UNSLOTTED;
 const DROPPED_IDS: u64 = UNSLOTTED | 1 << 62;
 const SPARE_IDS: u64 = UNSLOTTED | 1 << 61;
+const ROOT_IDS: u64 = UNSLOTTED | 3 << 61;
 
 /// Starts spans and records them into a shared arena of type `A` (a
 /// [`crate::SpanArena`], or a reference to one), timed by `C`, exported through `X`.
@@ -213,6 +220,9 @@ pub struct Tracer<A, C, X> {
     /// A copy of `sampler` for stateful (rate-limiting) decisions.
     sampler_state: Option<TryLock<Sampler>>,
     sampler_uses_clock: bool,
+    /// The sampler records every root (the default): a root claims its slot first and
+    /// takes its ids from it; otherwise it is numbered, sampled, and claims only if kept.
+    roots_always_recorded: bool,
     keys: IdKeys,
     clock: C,
     arena: A,
@@ -266,6 +276,7 @@ where
             sampler: config.sampler,
             sampler_state: stateful.then(|| TryLock::new(config.sampler)),
             sampler_uses_clock: config.sampler.uses_clock(),
+            roots_always_recorded: config.sampler.records_every_root(),
             keys: IdKeys::new(&mut ids),
             last_export: AtomicU64::new(clock.now().as_unix_nanos()),
             clock,
@@ -314,8 +325,10 @@ where
     pub fn stats(&self) -> TracerStats {
         let c = &self.counters;
         let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        let sampled_out_unslotted = load(&c.sampled_out_unslotted);
         let dropped = load(&c.dropped_full);
+        // Roots sampled out before they claimed a slot.
+        let roots_dropped = load(&c.roots_numbered).saturating_sub(load(&c.roots_kept));
+        let sampled_out_unslotted = load(&c.sampled_out_unslotted) + roots_dropped;
         TracerStats {
             spans_started: self.arena.claims() + sampled_out_unslotted + dropped,
             spans_sampled_out: sampled_out_unslotted + load(&c.sampled_out_slotted),
@@ -528,12 +541,16 @@ where
         let mut slot = None;
         let (trace_id, flags, root_number) = match parent_cx {
             Some(cx) => (cx.trace_id, cx.flags, 0),
-            None => {
+            None if self.roots_always_recorded => {
                 slot = self.claim();
                 let n = match &slot {
                     Some(s) => IdKeys::slot_number(s.index(), s.generation()),
                     None => SPARE_IDS | c.spare_ids.fetch_add(1, Ordering::Relaxed),
                 };
+                (self.keys.trace_id(n), TraceFlags::RANDOM_TRACE_ID, n)
+            }
+            None => {
+                let n = ROOT_IDS | c.roots_numbered.fetch_add(1, Ordering::Relaxed);
                 (self.keys.trace_id(n), TraceFlags::RANDOM_TRACE_ID, n)
             }
         };
@@ -556,6 +573,8 @@ where
                     c.sampled_out_slotted.fetch_add(1, Ordering::Relaxed);
                     root_number
                 }
+                // Counted as `roots_numbered - roots_kept`.
+                None if is_root && !self.roots_always_recorded => root_number,
                 None => {
                     let count = c.sampled_out_unslotted.fetch_add(1, Ordering::Relaxed);
                     if is_root {
@@ -567,8 +586,11 @@ where
             };
             return Span::unrecorded(self, self.context(trace_id, n, flags));
         }
+        if is_root && !self.roots_always_recorded {
+            c.roots_kept.fetch_add(1, Ordering::Relaxed);
+        }
         // Recording, or sampled out but passing its parent's tracestate on.
-        if slot.is_none() && !is_root {
+        if slot.is_none() && (!is_root || !self.roots_always_recorded) {
             slot = if recording {
                 self.claim()
             } else {

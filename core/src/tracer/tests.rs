@@ -601,3 +601,28 @@ fn spans_move_between_threads_and_all_threads_share_one_arena() {
     assert!(spans.iter().all(|s| s.attrs.len() == 3));
     assert_eq!(t.stats().spans_started, 32);
 }
+
+/// Roots under a sampler that may drop them are numbered and sampled before they claim
+/// a slot; the counters still add up.
+#[test]
+fn ratio_sampled_roots_are_counted_exactly() {
+    let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+    let t = tracer_with(
+        TracerConfig::new("svc").with_sample_ratio(0.5),
+        SpanArena::<8>::new(),
+        &clock,
+    );
+    let mut recorded = 0;
+    for _ in 0..1000 {
+        let s = t.start_span("root");
+        recorded += u64::from(s.is_recording());
+        assert!(s.context().is_valid());
+    }
+    t.flush();
+    let stats = t.stats();
+    assert_eq!(stats.spans_started, 1000);
+    assert!((350..650).contains(&recorded), "{recorded}");
+    assert_eq!(stats.spans_sampled_out, 1000 - recorded);
+    assert_eq!(stats.spans_exported, recorded);
+    assert_eq!(exported(&t).len() as u64, recorded);
+}
