@@ -136,7 +136,10 @@ fn ten_thousand_short_lived_threads_leave_memory_flat() {
     run(10_000);
     provider.flush().unwrap();
     let after = rss_bytes();
-    assert_eq!(seen.load(Ordering::Relaxed), 10_400);
+    // Exported, or (when the export thread was starved by tests running beside this
+    // one) found the arena full and counted.
+    let s = provider.stats();
+    assert_eq!(seen.load(Ordering::Relaxed) + s.spans_dropped_arena_full, 10_400);
     let growth = after.saturating_sub(before);
     eprintln!("RSS {before} -> {after} bytes over 10,000 threads");
     assert!(
