@@ -34,9 +34,9 @@ use core::ptr::NonNull;
 use heapless::VecView;
 
 #[cfg(loom)]
-use loom::sync::atomic::{AtomicBool, AtomicU16, AtomicU32, AtomicU64, Ordering};
+use loom::sync::atomic::{AtomicBool, AtomicU16, AtomicU32, AtomicU64, AtomicU8, Ordering};
 #[cfg(not(loom))]
-use portable_atomic::{AtomicBool, AtomicU16, AtomicU32, AtomicU64, Ordering};
+use portable_atomic::{AtomicBool, AtomicU16, AtomicU32, AtomicU64, AtomicU8, Ordering};
 
 #[cfg(loom)]
 use loom::cell::UnsafeCell;
@@ -411,6 +411,8 @@ pub(crate) struct SlotPool<S, const N: usize> {
     /// Each shard is one `IndexLists` over its own slots, so invariant 1 holds shard by
     /// shard.
     shards: [Shard<N>; SHARDS],
+    /// Where [`SlotPool::claim_elsewhere`] starts looking.
+    steal_hint: AtomicU8,
 }
 
 // SAFETY: cells are reached only under invariant 2: one owner at a time, handed over
@@ -465,6 +467,7 @@ impl<const A: usize, const E: usize, const L: usize, const T: usize, const N: us
             cells: [const { UnsafeCell::new(Slot::new()) }; N],
             claims: [const { AtomicU32::new(0) }; N],
             shards,
+            steal_hint: AtomicU8::new(0),
         }
     }
 
@@ -475,6 +478,7 @@ impl<const A: usize, const E: usize, const L: usize, const T: usize, const N: us
             cells: core::array::from_fn(|_| UnsafeCell::new(Slot::new())),
             claims: core::array::from_fn(|_| AtomicU32::new(0)),
             shards: core::array::from_fn(|_| Shard(IndexLists::new())),
+            steal_hint: AtomicU8::new(0),
         }
     }
 
@@ -483,10 +487,11 @@ impl<const A: usize, const E: usize, const L: usize, const T: usize, const N: us
     pub(crate) fn claim(&self) -> Option<SlotRef<'_>> {
         let active = const { active_shards(N) };
         let first = shard_hint(active);
-        let (index, lists) = (0..active).find_map(|k| {
-            let lists = &self.shards[(first + k) % active].0;
-            lists.claim().map(|index| (index, lists))
-        })?;
+        let home = &self.shards[first].0;
+        let (index, lists) = match home.claim() {
+            Some(index) => (index, home),
+            None => self.claim_elsewhere(first, active)?,
+        };
         let claims = &self.claims[usize::from(index)];
         let generation = claims.load(Ordering::Relaxed).wrapping_add(1);
         claims.store(generation, Ordering::Relaxed);
@@ -509,6 +514,25 @@ impl<const A: usize, const E: usize, const L: usize, const T: usize, const N: us
             generation,
             lists,
         })
+    }
+
+    /// The calling thread's shard is empty: take from the others, starting with the one
+    /// the last such claim found slots on (stored only when it changes, so threads that
+    /// steal do not write a shared line on every span).
+    #[cold]
+    fn claim_elsewhere(&self, first: usize, active: usize) -> Option<(u16, &IndexLists<N>)> {
+        let start = usize::from(self.steal_hint.load(Ordering::Relaxed)) % active;
+        (0..active)
+            .map(|k| (start + k) % active)
+            .filter(|&shard| shard != first)
+            .find_map(|shard| {
+                let lists = &self.shards[shard].0;
+                let index = lists.claim()?;
+                if shard != start {
+                    self.steal_hint.store(shard as u8, Ordering::Relaxed);
+                }
+                Some((index, lists))
+            })
     }
 
     /// Takes every ended slot (oldest first within a shard), lets `f` read them, then

@@ -554,14 +554,18 @@ where
                 (self.keys.trace_id(n), TraceFlags::RANDOM_TRACE_ID, n)
             }
         };
-        let result = self.decide(&SamplingParams {
-            parent: parent_cx,
-            parent_trace_state: parent_state,
-            trace_id,
-            name: params.name,
-            kind: params.kind,
-            now: early_now.unwrap_or(Timestamp::ZERO),
-        });
+        let result = if parent_cx.is_none() && self.roots_always_recorded {
+            SamplingResult::keep(SamplingDecision::RecordAndSample)
+        } else {
+            self.decide(&SamplingParams {
+                parent: parent_cx,
+                parent_trace_state: parent_state,
+                trace_id,
+                name: params.name,
+                kind: params.kind,
+                now: early_now.unwrap_or(Timestamp::ZERO),
+            })
+        };
         let recording = result.decision.is_recording();
         let flags = flags.with_sampled(result.decision.is_sampled());
         let is_root = parent_cx.is_none();
@@ -720,6 +724,9 @@ where
     fn start<'t>(&'t self, params: &StartParams<'_>) -> Span<'t> {
         // Disabled tracing must cost next to nothing: decide before anything else.
         if !self.enabled {
+            if let Parent::Root = params.parent {
+                return Span::non_recording(SpanContext::INVALID);
+            }
             return self.start_disabled(params);
         }
         self.start_inner(params)

@@ -139,7 +139,10 @@ fn ten_thousand_short_lived_threads_leave_memory_flat() {
     // Exported, or (when the export thread was starved by tests running beside this
     // one) found the arena full and counted.
     let s = provider.stats();
-    assert_eq!(seen.load(Ordering::Relaxed) + s.spans_dropped_arena_full, 10_400);
+    assert_eq!(
+        seen.load(Ordering::Relaxed) + s.spans_dropped_arena_full,
+        10_400
+    );
     let growth = after.saturating_sub(before);
     eprintln!("RSS {before} -> {after} bytes over 10,000 threads");
     assert!(

@@ -262,7 +262,7 @@ impl RecordMut<'_> {
         };
         // Trace state first: it is propagated, so it is worth its bytes more than a
         // long name; it is never cut (a cut tracestate would be invalid).
-        if new.trace_state.len() <= self.text.capacity() {
+        if !new.trace_state.is_empty() && new.trace_state.len() <= self.text.capacity() {
             self.header.trace_state = self.push_text(new.trace_state, u32::MAX);
         }
         self.header.name = self.push_text(new.name, limits.value_length);
