@@ -180,7 +180,7 @@ pub fn provider() -> TracerProvider {
 }
 
 /// W7: picotrace-std's batch exporter in front of its OTLP/HTTP exporter (protobuf),
-/// fed by this thread's `TracerProvider` tracer; returns spans per second over
+/// fed by the `TracerProvider`'s shared tracer; returns spans per second over
 /// repetitions and a note with what the exporter counted.
 pub fn w7(
     endpoint: &str,

@@ -254,3 +254,25 @@ fn current_trace(cx: &Option<picotrace::TraceContext>) -> picotrace::TraceId {
         .map(|c| c.span_context.trace_id)
         .unwrap_or_default()
 }
+
+/// A span that ends while its thread's thread-locals are destroyed (held by one) is
+/// exported like any other: the shared tracer does not live in a thread-local.
+#[test]
+fn a_span_ended_during_thread_teardown_is_exported() {
+    use std::cell::RefCell;
+    thread_local! {
+        static HELD: RefCell<Option<StdSpan>> = const { RefCell::new(None) };
+    }
+    let seen = Arc::new(AtomicU64::new(0));
+    let provider = counting(&seen);
+    let tracer = provider.tracer();
+    std::thread::spawn(move || {
+        let span = tracer.start_span("ends in a thread-local destructor");
+        HELD.with(|h| *h.borrow_mut() = Some(span));
+    })
+    .join()
+    .unwrap();
+    provider.flush().unwrap();
+    assert_eq!(seen.load(Ordering::Relaxed), 1);
+    assert_eq!(provider.stats().spans_exported, 1);
+}

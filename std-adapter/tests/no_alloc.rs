@@ -1,5 +1,5 @@
 //! The std hot path allocates nothing after warm-up: start a span, set attributes, end
-//! it, on a per-thread tracer, whether the exporter discards or queues through a
+//! it, on the provider's shared tracer, whether the exporter discards or queues through a
 //! `BatchExporter` (whose pooled buffers were allocated up front).
 //!
 //! The counting allocator is allocation-counter's `#[global_allocator]`: it counts the

@@ -2,5 +2,6 @@
 //! loopback port, and a reader for what it decoded.
 //!
 //! The tests themselves live in `tests/tests/`.
+#![forbid(unsafe_code)]
 
 pub mod collector;

@@ -1,5 +1,6 @@
 //! Shared pieces of the example servers: header carriers for `tiny_http` requests and
 //! command-line parsing. The programs themselves are in `src/bin/`.
+#![forbid(unsafe_code)]
 
 use picotrace::propagation::Extractor;
 

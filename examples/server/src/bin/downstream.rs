@@ -4,6 +4,7 @@
 //! ```sh
 //! OTEL_SERVICE_NAME=ranker cargo run -p picotrace-examples --bin downstream -- --port 8081 --requests 1
 //! ```
+#![forbid(unsafe_code)]
 
 use picotrace::{semconv, Baggage, TraceContext};
 use picotrace_examples::{arg, TinyHttpHeaders};

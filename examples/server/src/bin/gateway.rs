@@ -6,6 +6,7 @@
 //! OTEL_SERVICE_NAME=gateway cargo run -p picotrace-examples --bin gateway -- \
 //!     --port 8080 --downstream http://127.0.0.1:8081 --requests 1
 //! ```
+#![forbid(unsafe_code)]
 
 use std::collections::HashMap;
 

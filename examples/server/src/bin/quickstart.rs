@@ -7,6 +7,7 @@
 //! ```sh
 //! cargo run -p picotrace-examples --bin quickstart
 //! ```
+#![forbid(unsafe_code)]
 
 use picotrace::{semconv, Baggage, TraceContext};
 use picotrace_std::env::TracesExporter;

@@ -33,6 +33,7 @@
 //!     -serial tcp:127.0.0.1:4444 -semihosting-config enable=on,target=native \
 //!     -kernel examples/firmware/qemu-lm3s6965/target/thumbv7m-none-eabi/release/sensor_node
 //! ```
+#![forbid(unsafe_code)]
 
 use std::fs::File;
 use std::io::{self, Read, Write};
