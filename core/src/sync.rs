@@ -431,6 +431,11 @@ impl<S, const N: usize> core::fmt::Debug for SlotPool<S, N> {
 }
 
 impl<S, const N: usize> SlotPool<S, N> {
+    /// How many shards hold slots.
+    pub(crate) const fn shards(&self) -> usize {
+        active_shards(N)
+    }
+
     /// Slots running or waiting for export.
     pub(crate) fn in_use(&self) -> usize {
         N - self.shards.iter().map(|s| s.0.free_len()).sum::<usize>()

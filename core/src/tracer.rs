@@ -214,6 +214,9 @@ pub struct Tracer<A, C, X> {
     limits: SpanLimits,
     enabled: bool,
     export_batch_size: usize,
+    /// A span's end sees its own queue's length: only from this length on is the total
+    /// worth adding up (`export_batch_size` spread over the arena's queues).
+    export_check_at: usize,
     export_interval_nanos: u64,
     export_signal: Option<&'static dyn ExportSignal>,
     sampler: Sampler,
@@ -270,6 +273,7 @@ where
             limits: config.limits,
             enabled: config.enabled,
             export_batch_size: config.export_batch_size,
+            export_check_at: (config.export_batch_size / arena.shards().max(1)).max(1),
             export_interval_nanos: u64::try_from(config.export_interval.as_nanos())
                 .unwrap_or(u64::MAX),
             export_signal: config.export_signal,
@@ -708,7 +712,10 @@ where
             let _ = self.try_flush();
             return;
         }
-        let by_count = self.export_batch_size != 0 && waiting >= self.export_batch_size;
+        let by_count = self.export_batch_size != 0
+            && waiting >= self.export_check_at
+            && (waiting >= self.export_batch_size
+                || self.arena.ended_len() >= self.export_batch_size);
         // Plain nanoseconds: a `Duration` here would pull 64-bit division into firmware.
         let by_time = self.export_interval_nanos != 0
             && now

@@ -102,6 +102,9 @@ impl SpanStorage for HeapArena {
     fn claims(&self) -> u64 {
         self.0.claims()
     }
+    fn shards(&self) -> usize {
+        self.0.shards()
+    }
     #[inline]
     fn claim(&self) -> Option<SlotRef<'_>> {
         self.0.claim()
@@ -552,6 +555,42 @@ mod tests {
             .build();
         for _ in 0..8 {
             provider.tracer().start_span("x").end();
+        }
+        let start = std::time::Instant::now();
+        while seen.load(Ordering::SeqCst) < 8 && start.elapsed() < Duration::from_secs(2) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert_eq!(seen.load(Ordering::SeqCst), 8);
+    }
+
+    /// Regression: a span's end compared only its own queue (one of the arena's 8
+    /// shards) with the batch size, so spans ended on different threads never made a
+    /// batch and waited for the schedule.
+    #[test]
+    fn a_batch_ended_across_threads_wakes_the_export_thread() {
+        let seen = Arc::new(AtomicUsize::new(0));
+        let provider = TracerProvider::builder()
+            .config(TracerConfig::new("svc").with_export_batch_size(8))
+            .exporter(SharedExporter::new(Count(Arc::clone(&seen))))
+            .scheduled_delay(Duration::from_secs(3600))
+            .build();
+        assert_eq!(provider.tracer().arena().shards(), 8);
+        let tracer = provider.tracer();
+        // Eight threads alive at once (distinct stacks, so distinct shards), one span
+        // each; none of them ends a second span.
+        let barrier = Arc::new(std::sync::Barrier::new(8));
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let barrier = Arc::clone(&barrier);
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    tracer.start_span("x").end();
+                    barrier.wait();
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
         }
         let start = std::time::Instant::now();
         while seen.load(Ordering::SeqCst) < 8 && start.elapsed() < Duration::from_secs(2) {

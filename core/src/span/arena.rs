@@ -33,6 +33,11 @@ pub trait SpanStorage: Sync {
     fn ended_len(&self) -> usize;
     /// Returns how many spans have claimed a slot so far.
     fn claims(&self) -> u64;
+    /// Returns how many queues ended spans are spread over (a span's end reports the
+    /// length of its own queue only).
+    fn shards(&self) -> usize {
+        1
+    }
     #[doc(hidden)]
     fn claim(&self) -> Option<SlotRef<'_>>;
     /// Takes every ended span, hands them to `f` oldest first, then frees their slots.
@@ -164,6 +169,10 @@ impl<
         self.pool.claims()
     }
 
+    fn shards(&self) -> usize {
+        self.pool.shards()
+    }
+
     #[inline]
     fn claim(&self) -> Option<SlotRef<'_>> {
         self.pool.claim()
@@ -189,6 +198,9 @@ impl<S: SpanStorage + ?Sized> SpanStorage for &S {
     fn claims(&self) -> u64 {
         (**self).claims()
     }
+    fn shards(&self) -> usize {
+        (**self).shards()
+    }
     #[inline]
     fn claim(&self) -> Option<SlotRef<'_>> {
         (**self).claim()
@@ -211,6 +223,9 @@ impl<S: SpanStorage + ?Sized> SpanStorage for &mut S {
     }
     fn claims(&self) -> u64 {
         (**self).claims()
+    }
+    fn shards(&self) -> usize {
+        (**self).shards()
     }
     #[inline]
     fn claim(&self) -> Option<SlotRef<'_>> {
