@@ -61,6 +61,10 @@
 //! # Features
 //! - `critical-section`: atomics through a critical section where the CPU has no
 //!   compare-and-swap (thumbv6m), and interrupt-safe 64-bit atomics on 32-bit CPUs.
+//!   Without it, a 32-bit CPU's 64-bit atomics (the arena's list heads) use
+//!   portable-atomic's spinlock fallback, which deadlocks if an interrupt handler that
+//!   traces preempts the main loop inside one: firmware that traces from interrupts on
+//!   a 32-bit CPU turns the feature on.
 //! - `defmt`: `defmt::Format` for public types.
 //!
 //! MSRV: Rust 1.85.

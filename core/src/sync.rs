@@ -165,7 +165,10 @@ impl<const N: usize> IndexLists<N> {
         loop {
             self.next[usize::from(last)].store(head.index(), Ordering::Relaxed);
             let new = Head::new(first, head.len().wrapping_add(len), head.tag());
-            match list.compare_exchange_weak(head.0, new.0, Ordering::Release, Ordering::Relaxed) {
+            // SeqCst (not just Release): with the tracer's shutdown flag, a span's end
+            // (publish, then read the flag) and a shutdown (set the flag, then take the
+            // queue) must not both miss each other. Same instruction as Release on x86.
+            match list.compare_exchange_weak(head.0, new.0, Ordering::SeqCst, Ordering::Relaxed) {
                 Ok(_) => return new.len(),
                 Err(seen) => head = Head(seen),
             }
@@ -193,14 +196,15 @@ impl<const N: usize> IndexLists<N> {
     /// Takes every ended index, newest first, appending them to `out` (room for `N` in
     /// all); the caller owns them until [`IndexLists::release_all`].
     pub(crate) fn take_ended(&self, out: &mut heapless::Vec<u16, N>) {
-        let mut head = Head(self.ended.load(Ordering::Acquire));
+        // SeqCst: see `push_chain`.
+        let mut head = Head(self.ended.load(Ordering::SeqCst));
         while head.index() != NIL {
             let new = Head::new(NIL, 0, head.tag().wrapping_add(1));
             match self.ended.compare_exchange_weak(
                 head.0,
                 new.0,
-                Ordering::Acquire,
-                Ordering::Acquire,
+                Ordering::SeqCst,
+                Ordering::SeqCst,
             ) {
                 Ok(_) => break,
                 Err(seen) => head = Head(seen),
@@ -269,7 +273,7 @@ impl<const N: usize> Publish for IndexLists<N> {
 pub struct SlotRef<'a> {
     raw: RawRecord,
     index: u16,
-    generation: u32,
+    generation: u64,
     lists: &'a dyn Publish,
 }
 
@@ -294,10 +298,11 @@ impl SlotRef<'_> {
         self.index
     }
 
-    /// Returns how many times this slot has been claimed, this claim included: with the
-    /// index, a number no other span of this pool has had (until it wraps).
+    /// Returns how many times this slot has been claimed, this claim included (40
+    /// bits): with the index, a number no other span of this pool has had (until it
+    /// wraps after 2^40 claims of this slot).
     #[inline]
-    pub(crate) fn generation(&self) -> u32 {
+    pub(crate) fn generation(&self) -> u64 {
         self.generation
     }
 
@@ -405,9 +410,12 @@ fn shard_hint(shards: usize) -> usize {
 /// to, `shards[i % k]`; shards past `k` stay empty.
 pub(crate) struct SlotPool<S, const N: usize> {
     cells: [UnsafeCell<S>; N],
-    /// Claims of each slot; written only by the slot's owner (load + store, no
-    /// read-modify-write), read by anyone for the tracer's counters.
+    /// Claims of each slot (low 32 bits); written only by the slot's owner (load +
+    /// store, no read-modify-write), read by anyone for the tracer's counters.
     claims: [AtomicU32; N],
+    /// Bits 32..40 of the claim count: span ids repeat only after 2^40 claims of one
+    /// slot (years at any rate a slot can sustain), not 2^32 (days on a small arena).
+    claims_high: [AtomicU8; N],
     /// Each shard is one `IndexLists` over its own slots, so invariant 1 holds shard by
     /// shard.
     shards: [Shard<N>; SHARDS],
@@ -450,7 +458,11 @@ impl<S, const N: usize> SlotPool<S, N> {
     pub(crate) fn claims(&self) -> u64 {
         self.claims
             .iter()
-            .map(|c| u64::from(c.load(Ordering::Relaxed)))
+            .zip(&self.claims_high)
+            .map(|(low, high)| {
+                u64::from(high.load(Ordering::Relaxed)) << 32
+                    | u64::from(low.load(Ordering::Relaxed))
+            })
             .sum()
     }
 }
@@ -471,6 +483,7 @@ impl<const A: usize, const E: usize, const L: usize, const T: usize, const N: us
         Self {
             cells: [const { UnsafeCell::new(Slot::new()) }; N],
             claims: [const { AtomicU32::new(0) }; N],
+            claims_high: [const { AtomicU8::new(0) }; N],
             shards,
             steal_hint: AtomicU8::new(0),
         }
@@ -482,6 +495,7 @@ impl<const A: usize, const E: usize, const L: usize, const T: usize, const N: us
         Self {
             cells: core::array::from_fn(|_| UnsafeCell::new(Slot::new())),
             claims: core::array::from_fn(|_| AtomicU32::new(0)),
+            claims_high: core::array::from_fn(|_| AtomicU8::new(0)),
             shards: core::array::from_fn(|_| Shard(IndexLists::new())),
             steal_hint: AtomicU8::new(0),
         }
@@ -498,8 +512,15 @@ impl<const A: usize, const E: usize, const L: usize, const T: usize, const N: us
             None => self.claim_elsewhere(first, active)?,
         };
         let claims = &self.claims[usize::from(index)];
-        let generation = claims.load(Ordering::Relaxed).wrapping_add(1);
-        claims.store(generation, Ordering::Relaxed);
+        let low = claims.load(Ordering::Relaxed).wrapping_add(1);
+        claims.store(low, Ordering::Relaxed);
+        let high = &self.claims_high[usize::from(index)];
+        let mut high_bits = high.load(Ordering::Relaxed);
+        if low == 0 {
+            high_bits = high_bits.wrapping_add(1);
+            high.store(high_bits, Ordering::Relaxed);
+        }
+        let generation = u64::from(high_bits) << 32 | u64::from(low);
         let raw = self.cells[usize::from(index)].with_mut(|slot| {
             // SAFETY: we own `index` now (invariant 1), so nobody else reaches the cell;
             // the `&mut` lives only while the raw parts are taken.
@@ -541,27 +562,39 @@ impl<const A: usize, const E: usize, const L: usize, const T: usize, const N: us
     }
 
     /// Takes every ended slot (oldest first within a shard), lets `f` read them, then
-    /// frees them.
+    /// frees them (also when `f` panics: a panicking exporter loses its batch, not the
+    /// arena's slots).
     pub(crate) fn drain<R>(&self, f: impl FnOnce(&Drained<'_, Slot<A, E, L, T>, N>) -> R) -> R {
-        let mut indices = heapless::Vec::<u16, N>::new();
-        let mut ends = [0usize; SHARDS];
-        for (shard, end) in self.shards.iter().zip(&mut ends) {
-            let start = indices.len();
-            shard.0.take_ended(&mut indices);
-            indices[start..].reverse();
-            *end = indices.len();
+        /// Gives the taken slots back to their shards when dropped.
+        struct Taken<'p, const N: usize> {
+            shards: &'p [Shard<N>; SHARDS],
+            indices: heapless::Vec<u16, N>,
+            ends: [usize; SHARDS],
         }
-        let drained = Drained {
-            pool: self,
-            indices: &indices,
+        impl<const N: usize> Drop for Taken<'_, N> {
+            fn drop(&mut self) {
+                let mut start = 0;
+                for (shard, &end) in self.shards.iter().zip(&self.ends) {
+                    shard.0.release_all(&self.indices[start..end]);
+                    start = end;
+                }
+            }
+        }
+        let mut taken = Taken {
+            shards: &self.shards,
+            indices: heapless::Vec::new(),
+            ends: [0; SHARDS],
         };
-        let result = f(&drained);
-        let mut start = 0;
-        for (shard, &end) in self.shards.iter().zip(&ends) {
-            shard.0.release_all(&indices[start..end]);
-            start = end;
+        for (shard, end) in self.shards.iter().zip(&mut taken.ends) {
+            let start = taken.indices.len();
+            shard.0.take_ended(&mut taken.indices);
+            taken.indices[start..].reverse();
+            *end = taken.indices.len();
         }
-        result
+        f(&Drained {
+            pool: self,
+            indices: &taken.indices,
+        })
     }
 }
 

@@ -707,9 +707,17 @@ where
         }
         let waiting = slot.publish();
         // A shutdown that started between the check above and the publish may have
-        // drained already: drain (and count) what it missed.
+        // drained already: drain (and count) what it missed. The publish and this load
+        // are SeqCst, as are shutdown's flag store and its drain: one of the two sees
+        // the other. Waits for an export in progress, but not forever (an exporter that
+        // ends spans after shutdown holds the lock itself).
         if self.shut_down.load(Ordering::SeqCst) {
-            let _ = self.try_flush();
+            for _ in 0..1 << 16 {
+                if self.try_flush().is_some() {
+                    break;
+                }
+                core::hint::spin_loop();
+            }
             return;
         }
         let by_count = self.export_batch_size != 0
@@ -717,7 +725,10 @@ where
             && (waiting >= self.export_batch_size
                 || self.arena.ended_len() >= self.export_batch_size);
         // Plain nanoseconds: a `Duration` here would pull 64-bit division into firmware.
+        // An explicit end time (`end_at`) may be anything: only the clock's own time
+        // says whether the interval has passed.
         let by_time = self.export_interval_nanos != 0
+            && time.is_none()
             && now
                 .as_unix_nanos()
                 .saturating_sub(self.last_export.load(Ordering::Relaxed))

@@ -71,6 +71,9 @@ impl<const A: usize, const E: usize, const L: usize, const T: usize, const N: us
 
 /// A fixed-capacity arena of `SPANS` spans; see the module docs for the other capacities.
 ///
+/// An arena belongs to one tracer: two tracers lent the same arena would export each
+/// other's spans (under their own resource) and count each other's claims.
+///
 /// `ATTRS` is the attribute capacity of one span, shared by the span, its events and
 /// its links. `TEXT` holds the span's strings: name, string values, status message,
 /// tracestate; strings that do not fit are cut at a character boundary and counted.

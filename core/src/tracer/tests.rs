@@ -626,3 +626,31 @@ fn ratio_sampled_roots_are_counted_exactly() {
     assert_eq!(stats.spans_exported, recorded);
     assert_eq!(exported(&t).len() as u64, recorded);
 }
+
+/// Regression: a panicking exporter took its batch's slots with it (they were on no
+/// list any more), so each panic shrank the arena for good.
+#[test]
+fn a_panicking_exporter_loses_its_batch_not_the_arena() {
+    struct Panics;
+    impl SpanExporter for Panics {
+        fn export(&mut self, _: &crate::SpanBatch<'_>) -> Result<(), ExportError> {
+            panic!("exporter bug");
+        }
+    }
+    let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+    let t = Tracer::new(
+        TracerConfig::new("svc"),
+        SpanArena::<4>::new(),
+        &clock,
+        IdGenerator::from_seed([2; 32]),
+        Panics,
+    );
+    for _ in 0..4 {
+        t.start_span("x").end();
+    }
+    let flushed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| t.flush()));
+    assert!(flushed.is_err());
+    assert_eq!(t.arena().in_use(), 0, "the slots came back");
+    let held: Vec<_> = (0..4).map(|_| t.start_span("again")).collect();
+    assert!(held.iter().all(Span::is_recording));
+}
