@@ -212,15 +212,20 @@ pub fn w7(
     run_w1(tracer, batch as u64);
     provider.flush().map_err(|e| format!("flush: {e}"))?;
     let mut failed = None;
+    // The rate counts spans the collector accepted, not spans started: one thread
+    // starts spans faster than one export thread encodes and sends them, and what the
+    // full arena refuses is dropped (and counted), not delivered.
     let s = crate::harness::rate(reps, || {
+        let before = exporter.stats().exported;
         let t = Instant::now();
         run_w1(tracer, spans);
         if let Err(e) = provider.flush() {
             failed = Some(e.to_string());
         }
-        (spans, t.elapsed())
+        (exporter.stats().exported - before, t.elapsed())
     });
     let stats = exporter.stats();
+    let tracer_stats = provider.stats();
     let _ = provider.shutdown();
     if let Some(e) = failed {
         return Err(format!("export failed: {e}"));
@@ -229,8 +234,14 @@ pub fn w7(
     Ok((
         s,
         format!(
-            "{spans} spans per repetition; exporter: {} exported, {} lost, {} requests",
-            stats.exported, lost, stats.batches
+            "{spans} spans started per repetition; rate = spans the collector accepted; \
+             {} of {} started were exported, {} dropped at the full arena, {} lost in the \
+             exporter, {} requests",
+            stats.exported,
+            tracer_stats.spans_started,
+            tracer_stats.spans_dropped_arena_full,
+            lost,
+            stats.batches
         ),
     ))
 }

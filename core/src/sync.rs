@@ -561,40 +561,42 @@ impl<const A: usize, const E: usize, const L: usize, const T: usize, const N: us
             })
     }
 
-    /// Takes every ended slot (oldest first within a shard), lets `f` read them, then
-    /// frees them (also when `f` panics: a panicking exporter loses its batch, not the
-    /// arena's slots).
-    pub(crate) fn drain<R>(&self, f: impl FnOnce(&Drained<'_, Slot<A, E, L, T>, N>) -> R) -> R {
-        /// Gives the taken slots back to their shards when dropped.
+    /// Takes every ended slot and lets `f` read them in chunks of at most `chunk`
+    /// (oldest first within a shard), freeing each chunk as soon as `f` returns, so
+    /// that spans waiting for a slot get one before the whole drain ends. Slots are
+    /// freed when `f` panics too: a panicking exporter loses its batch, not the arena's
+    /// slots.
+    pub(crate) fn drain(&self, chunk: usize, mut f: impl FnMut(&Drained<'_, Slot<A, E, L, T>, N>)) {
+        /// One shard's taken slots; gives back those not yet freed when dropped.
         struct Taken<'p, const N: usize> {
-            shards: &'p [Shard<N>; SHARDS],
+            lists: &'p IndexLists<N>,
             indices: heapless::Vec<u16, N>,
-            ends: [usize; SHARDS],
+            freed: usize,
         }
         impl<const N: usize> Drop for Taken<'_, N> {
             fn drop(&mut self) {
-                let mut start = 0;
-                for (shard, &end) in self.shards.iter().zip(&self.ends) {
-                    shard.0.release_all(&self.indices[start..end]);
-                    start = end;
-                }
+                self.lists.release_all(&self.indices[self.freed..]);
             }
         }
-        let mut taken = Taken {
-            shards: &self.shards,
-            indices: heapless::Vec::new(),
-            ends: [0; SHARDS],
-        };
-        for (shard, end) in self.shards.iter().zip(&mut taken.ends) {
-            let start = taken.indices.len();
+        let chunk = chunk.max(1);
+        for shard in &self.shards {
+            let mut taken = Taken {
+                lists: &shard.0,
+                indices: heapless::Vec::new(),
+                freed: 0,
+            };
             shard.0.take_ended(&mut taken.indices);
-            taken.indices[start..].reverse();
-            *end = taken.indices.len();
+            taken.indices.reverse();
+            while taken.freed < taken.indices.len() {
+                let end = (taken.freed + chunk).min(taken.indices.len());
+                f(&Drained {
+                    pool: self,
+                    indices: &taken.indices[taken.freed..end],
+                });
+                shard.0.release_all(&taken.indices[taken.freed..end]);
+                taken.freed = end;
+            }
         }
-        f(&Drained {
-            pool: self,
-            indices: &taken.indices,
-        })
     }
 }
 
@@ -893,7 +895,11 @@ mod tests {
             slot.publish();
         }
         assert_eq!((pool.in_use(), pool.ended_len()), (500, 500));
-        let drained = pool.drain(|d| d.len());
+        let mut drained = 0;
+        pool.drain(64, |d| {
+            assert!(d.len() <= 64);
+            drained += d.len();
+        });
         assert_eq!(drained, 500);
         assert_eq!(pool.in_use(), 0);
         let all: Vec<SlotRef<'_>> = core::iter::from_fn(|| pool.claim()).collect();

@@ -71,6 +71,15 @@ pub struct TracerConfig {
     /// span (if no other export is running); `Some` only signals (the std adapter's
     /// export thread, a firmware task).
     pub export_signal: Option<&'static dyn ExportSignal>,
+    /// A span that finds the arena full while another thread exports waits for slots:
+    /// up to this many pauses, retrying after each, before it is dropped and counted.
+    /// 0 (the default): dropped at once, as firmware wants (an interrupt must not wait
+    /// for the main loop). The std adapter waits, so bursts slow down instead of losing
+    /// spans.
+    pub full_arena_retries: u32,
+    /// One pause of that wait (`core::hint::spin_loop`; the std adapter yields the
+    /// thread).
+    pub full_arena_pause: fn(),
 }
 
 impl core::fmt::Debug for TracerConfig {
@@ -84,6 +93,7 @@ impl core::fmt::Debug for TracerConfig {
             .field("export_batch_size", &self.export_batch_size)
             .field("export_interval", &self.export_interval)
             .field("export_signal", &self.export_signal.is_some())
+            .field("full_arena_retries", &self.full_arena_retries)
             .finish()
     }
 }
@@ -100,7 +110,18 @@ impl TracerConfig {
             export_batch_size: 0,
             export_interval: core::time::Duration::ZERO,
             export_signal: None,
+            full_arena_retries: 0,
+            full_arena_pause: core::hint::spin_loop,
         }
+    }
+
+    /// Lets a span that finds the arena full wait for an export in progress: `retries`
+    /// pauses of `pause`, retrying after each (see [`TracerConfig::full_arena_retries`]).
+    #[must_use]
+    pub const fn with_full_arena_wait(mut self, retries: u32, pause: fn()) -> Self {
+        self.full_arena_retries = retries;
+        self.full_arena_pause = pause;
+        self
     }
 
     /// Signals `signal` instead of exporting on the span's thread when a trigger fires.
@@ -219,6 +240,8 @@ pub struct Tracer<A, C, X> {
     export_check_at: usize,
     export_interval_nanos: u64,
     export_signal: Option<&'static dyn ExportSignal>,
+    full_arena_retries: u32,
+    full_arena_pause: fn(),
     sampler: Sampler,
     /// A copy of `sampler` for stateful (rate-limiting) decisions.
     sampler_state: Option<TryLock<Sampler>>,
@@ -277,6 +300,8 @@ where
             export_interval_nanos: u64::try_from(config.export_interval.as_nanos())
                 .unwrap_or(u64::MAX),
             export_signal: config.export_signal,
+            full_arena_retries: config.full_arena_retries,
+            full_arena_pause: config.full_arena_pause,
             sampler: config.sampler,
             sampler_state: stateful.then(|| TryLock::new(config.sampler)),
             sampler_uses_clock: config.sampler.uses_clock(),
@@ -396,7 +421,7 @@ where
             if n == 0 {
                 return;
             }
-            total = n;
+            total += n;
             let c = &self.counters;
             let batch = SpanBatch::new(drained, &self.resource, &self.scope, self.stats());
             match exporter.export(&batch) {
@@ -441,12 +466,23 @@ where
         }
     }
 
-    /// The arena is full: drain it here unless an export is already running (then its
-    /// slots free up soon, but not for this span), and try once more.
+    /// The arena is full: drain it here unless an export is already running, then
+    /// try again; with a full-arena wait configured, pause and retry (draining when the
+    /// running export has finished) until a slot frees up or the retries run out.
     #[cold]
     fn claim_after_export(&self) -> Option<SlotRef<'_>> {
         let _ = self.try_flush();
-        self.arena.claim()
+        if let Some(slot) = self.arena.claim() {
+            return Some(slot);
+        }
+        for _ in 0..self.full_arena_retries {
+            (self.full_arena_pause)();
+            if let Some(slot) = self.arena.claim() {
+                return Some(slot);
+            }
+            let _ = self.try_flush();
+        }
+        None
     }
 
     #[inline]

@@ -7,6 +7,9 @@
 //!   exporter, so a batch exporter's buffers are freed. Its arena ([`StdArena`],
 //!   2048 spans like the OpenTelemetry batch processor's queue) is shared: a span claims
 //!   a slot with one atomic operation, is `Send + Sync`, and may end on any thread.
+//! - A span that finds the arena full while the export thread drains it yields and
+//!   retries ([`FULL_ARENA_RETRIES`]): bursts slow down instead of losing spans; a
+//!   batch exporter whose queue is full drops (and counts) as OpenTelemetry's does.
 //! - A thread named `picotrace-export` drains ended spans into the exporter when
 //!   `export_batch_size` of them wait (512 by default), every scheduled delay (5 s, or
 //!   the batch exporter's), on [`TracerProvider::flush`] and on shutdown, so a span
@@ -117,6 +120,11 @@ impl SpanStorage for HeapArena {
 /// Ended spans the export thread lets wait before it drains them (unless the config
 /// sets `export_batch_size`): the OpenTelemetry batch processor's batch size.
 pub const DEFAULT_EXPORT_BATCH_SIZE: usize = 512;
+
+/// How many times a span that finds the arena full yields to the export thread before
+/// it is dropped (unless the config sets `full_arena_retries`): tens of milliseconds at
+/// most, far longer than a drain takes.
+pub const FULL_ARENA_RETRIES: u32 = 10_000;
 
 /// Longest an ended span waits for the export thread (unless a batch exporter says
 /// otherwise): the OpenTelemetry batch processor's scheduled delay.
@@ -295,6 +303,11 @@ impl TracerProviderBuilder {
                 batch_config.map_or(DEFAULT_EXPORT_BATCH_SIZE, |c| c.max_export_batch_size);
         }
         config.export_interval = Duration::ZERO;
+        if config.full_arena_retries == 0 {
+            // A burst that fills the arena waits for the export thread (yielding to
+            // it) instead of losing spans; only a hopelessly slow drain drops.
+            config = config.with_full_arena_wait(FULL_ARENA_RETRIES, std::thread::yield_now);
+        }
         let config = config.with_export_signal(wake);
         let tracer: &'static StdTracer = Box::leak(Box::new(Tracer::new(
             config,

@@ -40,10 +40,15 @@ pub trait SpanStorage: Sync {
     }
     #[doc(hidden)]
     fn claim(&self) -> Option<SlotRef<'_>>;
-    /// Takes every ended span, hands them to `f` oldest first, then frees their slots.
+    /// Takes every ended span and hands them to `f` in batches of at most
+    /// [`DRAIN_BATCH`], freeing each batch's slots as soon as `f` returns.
     #[doc(hidden)]
     fn drain(&self, f: &mut dyn FnMut(&dyn BatchSource));
 }
+
+/// Most spans one drain hands to the exporter at once (the OpenTelemetry batch size):
+/// their slots are freed before the next batch is exported.
+pub const DRAIN_BATCH: usize = 512;
 
 /// Ended spans taken by a drain, readable until it returns.
 #[doc(hidden)]
@@ -182,7 +187,7 @@ impl<
     }
 
     fn drain(&self, f: &mut dyn FnMut(&dyn BatchSource)) {
-        self.pool.drain(|drained| f(drained));
+        self.pool.drain(DRAIN_BATCH, |drained| f(drained));
     }
 }
 
@@ -257,7 +262,7 @@ mod tests {
         assert_eq!(arena.ended_len(), 2);
         assert!(arena.claim().is_none(), "ended spans wait for export");
         let mut seen = 0;
-        arena.drain(&mut |batch| seen = batch.len());
+        arena.drain(&mut |batch| seen += batch.len());
         assert_eq!(seen, 2);
         assert_eq!(arena.in_use(), 1);
         let d = arena.claim().unwrap();
