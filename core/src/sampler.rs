@@ -521,10 +521,13 @@ impl Sampler {
     /// Returns `true` when a decision may depend on [`SamplingParams::now`] (rate
     /// limiting, custom samplers); the tracer reads its clock before sampling only then.
     pub fn uses_clock(&self) -> bool {
-        let uses =
-            |s: &RootSampler| matches!(s, RootSampler::RateLimiting(_) | RootSampler::Custom(_));
+        self.any_sampler(|s| matches!(s, RootSampler::RateLimiting(_) | RootSampler::Custom(_)))
+    }
+
+    /// Returns `true` when `f` holds for the sampler or one of its delegates.
+    fn any_sampler(&self, f: impl Fn(&RootSampler) -> bool) -> bool {
         match self {
-            Sampler::Root(s) => uses(s),
+            Sampler::Root(s) => f(s),
             Sampler::ParentBased(p) => [
                 &p.root,
                 &p.remote_parent_sampled,
@@ -533,7 +536,7 @@ impl Sampler {
                 &p.local_parent_not_sampled,
             ]
             .into_iter()
-            .any(uses),
+            .any(f),
         }
     }
 
@@ -553,19 +556,7 @@ impl Sampler {
     /// Returns `true` when a decision changes the sampler (rate limiting): a tracer
     /// shared by threads then guards a copy of it.
     pub fn is_stateful(&self) -> bool {
-        let stateful = |s: &RootSampler| matches!(s, RootSampler::RateLimiting(_));
-        match self {
-            Sampler::Root(s) => stateful(s),
-            Sampler::ParentBased(p) => [
-                &p.root,
-                &p.remote_parent_sampled,
-                &p.remote_parent_not_sampled,
-                &p.local_parent_sampled,
-                &p.local_parent_not_sampled,
-            ]
-            .into_iter()
-            .any(stateful),
-        }
+        self.any_sampler(|s| matches!(s, RootSampler::RateLimiting(_)))
     }
 
     /// Decides on one span.

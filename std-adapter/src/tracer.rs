@@ -507,6 +507,24 @@ mod tests {
         }
     }
 
+    /// A provider that exports by batch size only (a schedule of an hour).
+    fn batch_of_eight(seen: &Arc<AtomicUsize>) -> TracerProvider {
+        TracerProvider::builder()
+            .config(TracerConfig::new("svc").with_export_batch_size(8))
+            .exporter(SharedExporter::new(Count(Arc::clone(seen))))
+            .scheduled_delay(Duration::from_secs(3600))
+            .build()
+    }
+
+    /// Waits up to 2 s for `n` spans to be exported.
+    fn wait_for_exported(seen: &AtomicUsize, n: usize) -> usize {
+        let start = std::time::Instant::now();
+        while seen.load(Ordering::SeqCst) < n && start.elapsed() < Duration::from_secs(2) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        seen.load(Ordering::SeqCst)
+    }
+
     fn counting(seen: &Arc<AtomicUsize>) -> TracerProvider {
         TracerProvider::builder()
             .config(TracerConfig::new("svc"))
@@ -561,19 +579,11 @@ mod tests {
     #[test]
     fn a_full_batch_wakes_the_export_thread() {
         let seen = Arc::new(AtomicUsize::new(0));
-        let provider = TracerProvider::builder()
-            .config(TracerConfig::new("svc").with_export_batch_size(8))
-            .exporter(SharedExporter::new(Count(Arc::clone(&seen))))
-            .scheduled_delay(Duration::from_secs(3600))
-            .build();
+        let provider = batch_of_eight(&seen);
         for _ in 0..8 {
             provider.tracer().start_span("x").end();
         }
-        let start = std::time::Instant::now();
-        while seen.load(Ordering::SeqCst) < 8 && start.elapsed() < Duration::from_secs(2) {
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        assert_eq!(seen.load(Ordering::SeqCst), 8);
+        assert_eq!(wait_for_exported(&seen, 8), 8);
     }
 
     /// Regression: a span's end compared only its own queue (one of the arena's 8
@@ -582,11 +592,7 @@ mod tests {
     #[test]
     fn a_batch_ended_across_threads_wakes_the_export_thread() {
         let seen = Arc::new(AtomicUsize::new(0));
-        let provider = TracerProvider::builder()
-            .config(TracerConfig::new("svc").with_export_batch_size(8))
-            .exporter(SharedExporter::new(Count(Arc::clone(&seen))))
-            .scheduled_delay(Duration::from_secs(3600))
-            .build();
+        let provider = batch_of_eight(&seen);
         assert_eq!(provider.tracer().arena().shards(), 8);
         let tracer = provider.tracer();
         // Eight threads alive at once (distinct stacks, so distinct shards), one span
@@ -605,11 +611,7 @@ mod tests {
         for t in threads {
             t.join().unwrap();
         }
-        let start = std::time::Instant::now();
-        while seen.load(Ordering::SeqCst) < 8 && start.elapsed() < Duration::from_secs(2) {
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        assert_eq!(seen.load(Ordering::SeqCst), 8);
+        assert_eq!(wait_for_exported(&seen, 8), 8);
     }
 
     #[test]

@@ -26,6 +26,15 @@ fn counting(seen: &Arc<AtomicU64>) -> TracerProvider {
         .build()
 }
 
+/// A multi-thread tokio runtime with 4 workers and timers.
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_time()
+        .build()
+        .unwrap()
+}
+
 /// Spans per thread (1M, as the issue asks; `PICOTRACE_STRESS_SPANS` for a shorter run).
 fn spans_per_thread() -> u64 {
     std::env::var("PICOTRACE_STRESS_SPANS")
@@ -158,11 +167,7 @@ fn ten_thousand_short_lived_threads_leave_memory_flat() {
 fn shutdown_while_the_runtime_runs_exports_every_ended_span_or_reports_the_rest() {
     let seen = Arc::new(AtomicU64::new(0));
     let provider = counting(&seen);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(4)
-        .enable_time()
-        .build()
-        .unwrap();
+    let runtime = runtime();
     runtime.block_on(async {
         let tracer = provider.tracer();
         let done: Vec<_> = (0..10)
@@ -215,11 +220,7 @@ fn shutdown_while_the_runtime_runs_exports_every_ended_span_or_reports_the_rest(
 fn spans_and_current_context_follow_tasks_across_worker_threads() {
     let seen = Arc::new(AtomicU64::new(0));
     let provider = counting(&seen);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(4)
-        .enable_time()
-        .build()
-        .unwrap();
+    let runtime = runtime();
     let tracer = provider.tracer();
     runtime.block_on(async move {
         let tasks: Vec<_> = (0..32)

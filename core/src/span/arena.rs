@@ -191,57 +191,43 @@ impl<
     }
 }
 
-/// A borrowed arena: the tracer uses an arena that lives elsewhere (a `static`, a `Box`),
-/// so a large arena is never moved through the stack.
-impl<S: SpanStorage + ?Sized> SpanStorage for &S {
-    fn capacity(&self) -> usize {
-        (**self).capacity()
-    }
-    fn in_use(&self) -> usize {
-        (**self).in_use()
-    }
-    fn ended_len(&self) -> usize {
-        (**self).ended_len()
-    }
-    fn claims(&self) -> u64 {
-        (**self).claims()
-    }
-    fn shards(&self) -> usize {
-        (**self).shards()
-    }
-    #[inline]
-    fn claim(&self) -> Option<SlotRef<'_>> {
-        (**self).claim()
-    }
-    fn drain(&self, f: &mut dyn FnMut(&dyn BatchSource)) {
-        (**self).drain(f)
-    }
+/// Implements [`SpanStorage`] for a reference type by delegating to the referent.
+macro_rules! delegate_storage {
+    ($($(#[$doc:meta])* $ty:ty;)*) => {$(
+        $(#[$doc])*
+        impl<S: SpanStorage + ?Sized> SpanStorage for $ty {
+            fn capacity(&self) -> usize {
+                (**self).capacity()
+            }
+            fn in_use(&self) -> usize {
+                (**self).in_use()
+            }
+            fn ended_len(&self) -> usize {
+                (**self).ended_len()
+            }
+            fn claims(&self) -> u64 {
+                (**self).claims()
+            }
+            fn shards(&self) -> usize {
+                (**self).shards()
+            }
+            #[inline]
+            fn claim(&self) -> Option<SlotRef<'_>> {
+                (**self).claim()
+            }
+            fn drain(&self, f: &mut dyn FnMut(&dyn BatchSource)) {
+                (**self).drain(f)
+            }
+        }
+    )*};
 }
 
-/// As `&S`, for code that lends its arena with `&mut`.
-impl<S: SpanStorage + ?Sized> SpanStorage for &mut S {
-    fn capacity(&self) -> usize {
-        (**self).capacity()
-    }
-    fn in_use(&self) -> usize {
-        (**self).in_use()
-    }
-    fn ended_len(&self) -> usize {
-        (**self).ended_len()
-    }
-    fn claims(&self) -> u64 {
-        (**self).claims()
-    }
-    fn shards(&self) -> usize {
-        (**self).shards()
-    }
-    #[inline]
-    fn claim(&self) -> Option<SlotRef<'_>> {
-        (**self).claim()
-    }
-    fn drain(&self, f: &mut dyn FnMut(&dyn BatchSource)) {
-        (**self).drain(f)
-    }
+delegate_storage! {
+    /// A borrowed arena: the tracer uses an arena that lives elsewhere (a `static`, a
+    /// `Box`), so a large arena is never moved through the stack.
+    &S;
+    /// As `&S`, for code that lends its arena with `&mut`.
+    &mut S;
 }
 
 #[cfg(test)]

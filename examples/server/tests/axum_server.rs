@@ -3,28 +3,15 @@
 //! outgoing HTTP call; all spans reach a real collector with the right parents, and the
 //! server span covers the client span in time.
 
-use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use picotrace_tests::collector::{free_port, CollectedSpan, Collector};
+use picotrace_tests::http_get;
 
 const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const CALLER: &str = "00f067aa0ba902b7";
-
-fn get(port: u16, path: &str, headers: &[(&str, &str)]) -> String {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    let mut request = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n");
-    for (k, v) in headers {
-        request.push_str(&format!("{k}: {v}\r\n"));
-    }
-    request.push_str("\r\n");
-    stream.write_all(request.as_bytes()).expect("send");
-    let mut response = String::new();
-    stream.read_to_string(&mut response).expect("read");
-    response
-}
 
 fn find<'a>(spans: &'a [CollectedSpan], name: &str, kind: &str) -> &'a CollectedSpan {
     spans
@@ -51,7 +38,7 @@ fn server_span_held_across_await_and_an_outgoing_call_reaches_the_collector() {
         std::thread::sleep(Duration::from_millis(50));
     }
     let traceparent = format!("00-{TRACE_ID}-{CALLER}-01");
-    let response = get(port, "/checkout", &[("traceparent", &traceparent)]);
+    let response = http_get(port, "/checkout", &[("traceparent", &traceparent)]);
     assert!(response.contains("checkout ok: 3 in stock"), "{response}");
 
     // The server stops after one checkout; `provider.shutdown()` must report success.

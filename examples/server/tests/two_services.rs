@@ -2,12 +2,12 @@
 //! enters the gateway, which calls the downstream service; both export to one real
 //! collector, and the collector holds one trace across both services.
 
-use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use picotrace_tests::collector::{free_port, Collector};
+use picotrace_tests::http_get;
 
 struct Service(Child);
 
@@ -37,19 +37,6 @@ fn wait_listening(port: u16) {
         assert!(Instant::now() < deadline, "service on {port} did not start");
         std::thread::sleep(Duration::from_millis(50));
     }
-}
-
-fn get(port: u16, path: &str, headers: &[(&str, &str)]) -> String {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    let mut request = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n");
-    for (k, v) in headers {
-        request.push_str(&format!("{k}: {v}\r\n"));
-    }
-    request.push_str("\r\n");
-    stream.write_all(request.as_bytes()).expect("send");
-    let mut response = String::new();
-    stream.read_to_string(&mut response).expect("read");
-    response
 }
 
 #[test]
@@ -84,7 +71,7 @@ fn one_trace_across_gateway_and_downstream() {
     wait_listening(gw_port);
 
     let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
-    let response = get(
+    let response = http_get(
         gw_port,
         "/search",
         &[
