@@ -139,8 +139,9 @@ pub fn pico(plan: &Plan) -> (Measured, Measured, Vec<u8>, Vec<u8>) {
         let (j, jb) = measure(Encoding::Json);
         *result.lock().unwrap() = Some((p, j, pb, jb));
     });
+    // One export of all W5 spans: the batch size is the whole set.
     let tracer = Box::new(Tracer::new(
-        TracerConfig::new(SERVICE),
+        TracerConfig::new(SERVICE).with_export_batch_size(W5_SPANS),
         SpanArena::<1024>::new(),
         SystemClock::new(),
         IdGenerator::from_seed([5; 32]),
@@ -161,7 +162,7 @@ pub fn profile(encoding: Encoding, n: u64) {
         }
     });
     let tracer = Box::new(Tracer::new(
-        TracerConfig::new(SERVICE),
+        TracerConfig::new(SERVICE).with_export_batch_size(W5_SPANS),
         SpanArena::<1024>::new(),
         SystemClock::new(),
         IdGenerator::from_seed([5; 32]),

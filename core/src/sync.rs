@@ -561,41 +561,59 @@ impl<const A: usize, const E: usize, const L: usize, const T: usize, const N: us
             })
     }
 
-    /// Takes every ended slot and lets `f` read them in chunks of at most `chunk`
-    /// (oldest first within a shard), freeing each chunk as soon as `f` returns, so
-    /// that spans waiting for a slot get one before the whole drain ends. Slots are
-    /// freed when `f` panics too: a panicking exporter loses its batch, not the arena's
-    /// slots.
+    /// Takes every ended slot and lets `f` read them in batches of at most `chunk`
+    /// (oldest first within a shard), freeing each batch's slots as soon as `f`
+    /// returns, so that spans waiting for a slot get one before the whole drain ends.
+    /// Slots are freed when `f` panics too: a panicking exporter loses its batch, not
+    /// the arena's slots.
     pub(crate) fn drain(&self, chunk: usize, mut f: impl FnMut(&Drained<'_, Slot<A, E, L, T>, N>)) {
-        /// One shard's taken slots; gives back those not yet freed when dropped.
+        /// The taken slots, shard by shard (`ends`); gives back those not yet freed
+        /// when dropped.
         struct Taken<'p, const N: usize> {
-            lists: &'p IndexLists<N>,
+            shards: &'p [Shard<N>; SHARDS],
             indices: heapless::Vec<u16, N>,
+            ends: [usize; SHARDS],
             freed: usize,
+        }
+        impl<const N: usize> Taken<'_, N> {
+            /// Frees `indices[self.freed..to]`, each to the shard it came from.
+            fn free_to(&mut self, to: usize) {
+                let mut start = 0;
+                for (shard, &end) in self.shards.iter().zip(&self.ends) {
+                    let (a, b) = (start.max(self.freed), end.min(to));
+                    if a < b {
+                        shard.0.release_all(&self.indices[a..b]);
+                    }
+                    start = end;
+                }
+                self.freed = to;
+            }
         }
         impl<const N: usize> Drop for Taken<'_, N> {
             fn drop(&mut self) {
-                self.lists.release_all(&self.indices[self.freed..]);
+                self.free_to(self.indices.len());
             }
         }
-        let chunk = chunk.max(1);
-        for shard in &self.shards {
-            let mut taken = Taken {
-                lists: &shard.0,
-                indices: heapless::Vec::new(),
-                freed: 0,
-            };
+        let mut taken = Taken {
+            shards: &self.shards,
+            indices: heapless::Vec::new(),
+            ends: [0; SHARDS],
+            freed: 0,
+        };
+        for (shard, end) in self.shards.iter().zip(&mut taken.ends) {
+            let start = taken.indices.len();
             shard.0.take_ended(&mut taken.indices);
-            taken.indices.reverse();
-            while taken.freed < taken.indices.len() {
-                let end = (taken.freed + chunk).min(taken.indices.len());
-                f(&Drained {
-                    pool: self,
-                    indices: &taken.indices[taken.freed..end],
-                });
-                shard.0.release_all(&taken.indices[taken.freed..end]);
-                taken.freed = end;
-            }
+            taken.indices[start..].reverse();
+            *end = taken.indices.len();
+        }
+        let chunk = chunk.max(1);
+        while taken.freed < taken.indices.len() {
+            let end = (taken.freed + chunk).min(taken.indices.len());
+            f(&Drained {
+                pool: self,
+                indices: &taken.indices[taken.freed..end],
+            });
+            taken.free_to(end);
         }
     }
 }

@@ -416,7 +416,11 @@ where
     /// Drains the ended queue into the exporter (the caller holds the exporter).
     fn export_ended(&self, exporter: &mut X) -> usize {
         let mut total = 0;
-        self.arena.drain(&mut |drained| {
+        let batch = match self.export_batch_size {
+            0 => crate::span::arena::DRAIN_BATCH,
+            n => n,
+        };
+        self.arena.drain(batch, &mut |drained| {
             let n = drained.len();
             if n == 0 {
                 return;

@@ -112,8 +112,8 @@ impl SpanStorage for HeapArena {
     fn claim(&self) -> Option<SlotRef<'_>> {
         self.0.claim()
     }
-    fn drain(&self, f: &mut dyn FnMut(&dyn BatchSource)) {
-        self.0.drain(f);
+    fn drain(&self, batch: usize, f: &mut dyn FnMut(&dyn BatchSource)) {
+        self.0.drain(batch, f);
     }
 }
 

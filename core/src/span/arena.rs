@@ -40,14 +40,15 @@ pub trait SpanStorage: Sync {
     }
     #[doc(hidden)]
     fn claim(&self) -> Option<SlotRef<'_>>;
-    /// Takes every ended span and hands them to `f` in batches of at most
-    /// [`DRAIN_BATCH`], freeing each batch's slots as soon as `f` returns.
+    /// Takes every ended span and hands them to `f` in batches of at most `batch`,
+    /// freeing each batch's slots as soon as `f` returns.
     #[doc(hidden)]
-    fn drain(&self, f: &mut dyn FnMut(&dyn BatchSource));
+    fn drain(&self, batch: usize, f: &mut dyn FnMut(&dyn BatchSource));
 }
 
-/// Most spans one drain hands to the exporter at once (the OpenTelemetry batch size):
-/// their slots are freed before the next batch is exported.
+/// Most spans a drain hands to the exporter at once when the tracer's
+/// `export_batch_size` is 0 (the OpenTelemetry batch size): their slots are freed
+/// before the next batch is exported.
 pub const DRAIN_BATCH: usize = 512;
 
 /// Ended spans taken by a drain, readable until it returns.
@@ -186,8 +187,8 @@ impl<
         self.pool.claim()
     }
 
-    fn drain(&self, f: &mut dyn FnMut(&dyn BatchSource)) {
-        self.pool.drain(DRAIN_BATCH, |drained| f(drained));
+    fn drain(&self, batch: usize, f: &mut dyn FnMut(&dyn BatchSource)) {
+        self.pool.drain(batch, |drained| f(drained));
     }
 }
 
@@ -215,8 +216,8 @@ macro_rules! delegate_storage {
             fn claim(&self) -> Option<SlotRef<'_>> {
                 (**self).claim()
             }
-            fn drain(&self, f: &mut dyn FnMut(&dyn BatchSource)) {
-                (**self).drain(f)
+            fn drain(&self, batch: usize, f: &mut dyn FnMut(&dyn BatchSource)) {
+                (**self).drain(batch, f)
             }
         }
     )*};
@@ -248,7 +249,7 @@ mod tests {
         assert_eq!(arena.ended_len(), 2);
         assert!(arena.claim().is_none(), "ended spans wait for export");
         let mut seen = 0;
-        arena.drain(&mut |batch| seen += batch.len());
+        arena.drain(DRAIN_BATCH, &mut |batch| seen += batch.len());
         assert_eq!(seen, 2);
         assert_eq!(arena.in_use(), 1);
         let d = arena.claim().unwrap();
