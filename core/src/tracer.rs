@@ -191,27 +191,49 @@ impl TracerConfig {
     }
 }
 
+/// A counter: 64-bit where the CPU has 64-bit atomics, 32-bit elsewhere (a 32-bit
+/// microcontroller would otherwise pay a critical section, and its code, per count).
+#[cfg(target_has_atomic = "64")]
+type Counter = AtomicU64;
+#[cfg(not(target_has_atomic = "64"))]
+type Counter = portable_atomic::AtomicU32;
+
+/// Adds `n` to a counter; returns the value before.
+#[inline]
+#[allow(clippy::useless_conversion)] // a conversion where `Counter` is 32-bit
+fn bump(counter: &Counter, n: u64) -> u64 {
+    let before = counter.fetch_add(n as _, Ordering::Relaxed);
+    u64::from(before)
+}
+
+/// Reads a counter.
+#[inline]
+#[allow(clippy::useless_conversion)] // a conversion where `Counter` is 32-bit
+fn read(counter: &Counter) -> u64 {
+    u64::from(counter.load(Ordering::Relaxed))
+}
+
 /// The tracer's counters, each an atomic: spans start and end on any thread.
 #[derive(Debug, Default)]
 struct Counters {
     /// Sampled out without a slot; also numbers their span ids.
-    sampled_out_unslotted: AtomicU64,
+    sampled_out_unslotted: Counter,
     /// Sampled out, holding a slot for the tracestate (or a root that claimed first).
-    sampled_out_slotted: AtomicU64,
+    sampled_out_slotted: Counter,
     /// Recording spans the full arena refused; also numbers their span ids.
-    dropped_full: AtomicU64,
+    dropped_full: Counter,
     /// Ids for the rest: roots while the arena is full, children while disabled.
-    spare_ids: AtomicU64,
+    spare_ids: Counter,
     /// Roots numbered before sampling (a sampler that may drop roots); also numbers
     /// their ids.
-    roots_numbered: AtomicU64,
+    roots_numbered: Counter,
     /// Of those, the ones that were recorded (or counted as arena-full): the rest were
     /// sampled out.
-    roots_kept: AtomicU64,
-    exported: AtomicU64,
-    export_failed: AtomicU64,
-    export_failures: AtomicU64,
-    dropped_shutdown: AtomicU64,
+    roots_kept: Counter,
+    exported: Counter,
+    export_failed: Counter,
+    export_failures: Counter,
+    dropped_shutdown: Counter,
 }
 
 // Span numbers of spans without a slot, one range per counter.
@@ -353,7 +375,7 @@ where
     /// Returns the tracer's counters (each exact once the threads that trace are quiet).
     pub fn stats(&self) -> TracerStats {
         let c = &self.counters;
-        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let load = read;
         let dropped = load(&c.dropped_full);
         // Roots sampled out before they claimed a slot.
         let roots_dropped = load(&c.roots_numbered).saturating_sub(load(&c.roots_kept));
@@ -430,17 +452,17 @@ where
             let batch = SpanBatch::new(drained, &self.resource, &self.scope, self.stats());
             match exporter.export(&batch) {
                 Ok(()) => {
-                    c.exported.fetch_add(n as u64, Ordering::Relaxed);
+                    bump(&c.exported, n as u64);
                 }
                 Err(crate::export::ExportError::Partial { dropped }) => {
                     let dropped = dropped.min(n) as u64;
-                    c.exported.fetch_add(n as u64 - dropped, Ordering::Relaxed);
-                    c.export_failed.fetch_add(dropped, Ordering::Relaxed);
-                    c.export_failures.fetch_add(1, Ordering::Relaxed);
+                    bump(&c.exported, n as u64 - dropped);
+                    bump(&c.export_failed, dropped);
+                    bump(&c.export_failures, 1);
                 }
                 Err(_) => {
-                    c.export_failed.fetch_add(n as u64, Ordering::Relaxed);
-                    c.export_failures.fetch_add(1, Ordering::Relaxed);
+                    bump(&c.export_failed, n as u64);
+                    bump(&c.export_failures, 1);
                 }
             }
         });
@@ -589,12 +611,12 @@ where
                 slot = self.claim();
                 let n = match &slot {
                     Some(s) => IdKeys::slot_number(s.index(), s.generation()),
-                    None => SPARE_IDS | c.spare_ids.fetch_add(1, Ordering::Relaxed),
+                    None => SPARE_IDS | bump(&c.spare_ids, 1),
                 };
                 (self.keys.trace_id(n), TraceFlags::RANDOM_TRACE_ID, n)
             }
             None => {
-                let n = ROOT_IDS | c.roots_numbered.fetch_add(1, Ordering::Relaxed);
+                let n = ROOT_IDS | bump(&c.roots_numbered, 1);
                 (self.keys.trace_id(n), TraceFlags::RANDOM_TRACE_ID, n)
             }
         };
@@ -618,13 +640,13 @@ where
             let n = match slot.take() {
                 Some(s) => {
                     s.release();
-                    c.sampled_out_slotted.fetch_add(1, Ordering::Relaxed);
+                    bump(&c.sampled_out_slotted, 1);
                     root_number
                 }
                 // Counted as `roots_numbered - roots_kept`.
                 None if is_root && !self.roots_always_recorded => root_number,
                 None => {
-                    let count = c.sampled_out_unslotted.fetch_add(1, Ordering::Relaxed);
+                    let count = bump(&c.sampled_out_unslotted, 1);
                     if is_root {
                         root_number
                     } else {
@@ -635,7 +657,7 @@ where
             return Span::unrecorded(self, self.context(trace_id, n, flags));
         }
         if is_root && !self.roots_always_recorded {
-            c.roots_kept.fetch_add(1, Ordering::Relaxed);
+            bump(&c.roots_kept, 1);
         }
         // Recording, or sampled out but passing its parent's tracestate on.
         if slot.is_none() && (!is_root || !self.roots_always_recorded) {
@@ -648,15 +670,15 @@ where
         let Some(mut slot) = slot else {
             // The arena is full: propagate only.
             let count = if recording {
-                c.dropped_full.fetch_add(1, Ordering::Relaxed) | DROPPED_IDS
+                bump(&c.dropped_full, 1) | DROPPED_IDS
             } else {
-                c.sampled_out_unslotted.fetch_add(1, Ordering::Relaxed) | SAMPLED_OUT_IDS
+                bump(&c.sampled_out_unslotted, 1) | SAMPLED_OUT_IDS
             };
             let n = if is_root { root_number } else { count };
             return Span::unrecorded(self, self.context(trace_id, n, flags));
         };
         if !recording {
-            c.sampled_out_slotted.fetch_add(1, Ordering::Relaxed);
+            bump(&c.sampled_out_slotted, 1);
         }
         let n = IdKeys::slot_number(slot.index(), slot.generation());
         let context = self.context(trace_id, n, flags);
@@ -739,9 +761,7 @@ where
         let now = time.unwrap_or_else(|| self.clock.now());
         slot.record().end(now);
         if self.shut_down.load(Ordering::Relaxed) {
-            self.counters
-                .dropped_shutdown
-                .fetch_add(1, Ordering::Relaxed);
+            bump(&self.counters.dropped_shutdown, 1);
             slot.release();
             return;
         }
@@ -809,7 +829,7 @@ where
         if !parent.is_valid() {
             return Span::non_recording(SpanContext::INVALID);
         }
-        let n = SPARE_IDS | self.counters.spare_ids.fetch_add(1, Ordering::Relaxed);
+        let n = SPARE_IDS | bump(&self.counters.spare_ids, 1);
         Span::unrecorded(self, self.context(parent.trace_id, n, parent.flags))
     }
 }
