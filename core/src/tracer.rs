@@ -62,7 +62,8 @@ pub struct TracerConfig {
     /// `false` turns every span into a cheap non-recording one (`OTEL_SDK_DISABLED`).
     pub enabled: bool,
     /// Export as soon as this many spans have ended (0: only when the arena is full or
-    /// on [`Tracer::flush`]).
+    /// on [`Tracer::flush`]); also the most spans one export call receives (0:
+    /// [`crate::span::arena::DRAIN_BATCH`]).
     pub export_batch_size: usize,
     /// Also export when a span ends and this much time has passed since the last export
     /// (`Duration::ZERO`: no time trigger).
@@ -636,23 +637,13 @@ where
         let flags = flags.with_sampled(result.decision.is_sampled());
         let is_root = parent_cx.is_none();
         if !recording && parent_state.is_empty() {
-            // Nothing to keep: no slot (a root gives back the one it claimed).
-            let n = match slot.take() {
-                Some(s) => {
-                    s.release();
-                    bump(&c.sampled_out_slotted, 1);
-                    root_number
-                }
-                // Counted as `roots_numbered - roots_kept`.
-                None if is_root && !self.roots_always_recorded => root_number,
-                None => {
-                    let count = bump(&c.sampled_out_unslotted, 1);
-                    if is_root {
-                        root_number
-                    } else {
-                        SAMPLED_OUT_IDS | count
-                    }
-                }
+            // Nothing to keep, and no slot was claimed: only roots of an always-on
+            // sampler claim before deciding, and those always record. A dropped root is
+            // counted as `roots_numbered - roots_kept`.
+            let n = if is_root {
+                root_number
+            } else {
+                SAMPLED_OUT_IDS | bump(&c.sampled_out_unslotted, 1)
             };
             return Span::unrecorded(self, self.context(trace_id, n, flags));
         }

@@ -9,6 +9,7 @@ pub mod collector;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
+use std::time::{Duration, Instant};
 
 /// Sends `GET path` with `headers` to `127.0.0.1:port` (HTTP/1.1, `Connection: close`)
 /// and returns the whole response, status line included.
@@ -26,4 +27,16 @@ pub fn http_get(port: u16, path: &str, headers: &[(&str, &str)]) -> String {
     let mut response = String::new();
     stream.read_to_string(&mut response).expect("read");
     response
+}
+
+/// Waits until something accepts connections on `127.0.0.1:port`.
+///
+/// # Panics
+/// When nothing does within 20 s (a test helper).
+pub fn wait_listening(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "nothing listens on port {port}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }

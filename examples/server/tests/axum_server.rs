@@ -3,12 +3,11 @@
 //! outgoing HTTP call; all spans reach a real collector with the right parents, and the
 //! server span covers the client span in time.
 
-use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use picotrace_tests::collector::{free_port, CollectedSpan, Collector};
-use picotrace_tests::http_get;
+use picotrace_tests::{http_get, wait_listening};
 
 const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const CALLER: &str = "00f067aa0ba902b7";
@@ -32,11 +31,7 @@ fn server_span_held_across_await_and_an_outgoing_call_reaches_the_collector() {
         .stdin(Stdio::null())
         .spawn()
         .expect("start axum_server");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "axum_server did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_listening(port);
     let traceparent = format!("00-{TRACE_ID}-{CALLER}-01");
     let response = http_get(port, "/checkout", &[("traceparent", &traceparent)]);
     assert!(response.contains("checkout ok: 3 in stock"), "{response}");

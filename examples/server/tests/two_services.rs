@@ -2,12 +2,11 @@
 //! enters the gateway, which calls the downstream service; both export to one real
 //! collector, and the collector holds one trace across both services.
 
-use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use picotrace_tests::collector::{free_port, Collector};
-use picotrace_tests::http_get;
+use picotrace_tests::{http_get, wait_listening};
 
 struct Service(Child);
 
@@ -29,14 +28,6 @@ fn start(bin: &str, service: &str, collector: &Collector, args: &[String]) -> Se
             .spawn()
             .expect("start service"),
     )
-}
-
-fn wait_listening(port: u16) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "service on {port} did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 #[test]
