@@ -924,6 +924,20 @@ mod tests {
         assert_eq!(all.len(), 512);
     }
 
+    /// Regression: claim counts were 32-bit, so a slot's 2^32-th claim had the number
+    /// (and so the span and trace ids) of its first.
+    #[test]
+    fn a_slot_claimed_2_pow_32_times_gets_a_new_number() {
+        let pool: SlotPool<Slot<1, 1, 1, 8>, 1> = SlotPool::new();
+        let first = pool.claim().unwrap();
+        assert_eq!(first.generation(), 1);
+        drop(first);
+        pool.claims[0].store(u32::MAX, Ordering::Relaxed);
+        let wrapped = pool.claim().unwrap();
+        assert_eq!(wrapped.generation(), 1 << 32);
+        assert_eq!(pool.claims(), 1 << 32);
+    }
+
     #[test]
     fn try_lock_refuses_a_second_holder_and_unlocks_after() {
         let lock = TryLock::new(1);

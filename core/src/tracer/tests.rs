@@ -654,3 +654,26 @@ fn a_panicking_exporter_loses_its_batch_not_the_arena() {
     let held: Vec<_> = (0..4).map(|_| t.start_span("again")).collect();
     assert!(held.iter().all(Span::is_recording));
 }
+
+/// Regression: the interval trigger compared an explicit end time (`end_at`) with the
+/// last export, so a span ended "in the future" exported at once (and one ended "in the
+/// past" never did).
+#[test]
+fn the_interval_trigger_reads_the_clock_not_an_explicit_end_time() {
+    let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+    let t = tracer_with(
+        TracerConfig::new("svc").with_export_interval(core::time::Duration::from_secs(1)),
+        SpanArena::<8>::new(),
+        &clock,
+    );
+    t.start_span("x")
+        .end_at(Timestamp::from_unix_nanos(T0 + 10_000_000_000));
+    assert_eq!(
+        t.stats().spans_exported,
+        0,
+        "no second has passed on the clock"
+    );
+    clock.advance(core::time::Duration::from_secs(2));
+    t.start_span("y").end();
+    assert_eq!(t.stats().spans_exported, 2);
+}
