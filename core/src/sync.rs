@@ -43,7 +43,7 @@ use loom::cell::UnsafeCell;
 #[cfg(not(loom))]
 use shim::UnsafeCell;
 
-use crate::span::record::{Header, RecordMut, Slot, SpanData, StoredAttr, StoredEvent, StoredLink};
+use crate::span::record::{Header, RecordMut, Slot, SpanData};
 
 /// The subset of `loom::cell::UnsafeCell`'s API used here, over `core`'s.
 #[cfg(not(loom))]
@@ -240,14 +240,60 @@ impl<const N: usize> IndexLists<N> {
     }
 }
 
-/// Raw parts of one slot, capacity erased: what a [`SlotRef`] writes through.
+/// Where a slot's parts are, and their capacities: the same for every slot of a pool,
+/// so a [`SlotRef`] carries one pointer to its slot and one to this, not five pointers.
 #[derive(Clone, Copy, Debug)]
-struct RawRecord {
-    header: NonNull<Header>,
-    attrs: NonNull<VecView<StoredAttr>>,
-    events: NonNull<VecView<StoredEvent>>,
-    links: NonNull<VecView<StoredLink>>,
-    text: NonNull<VecView<u8>>,
+struct SlotLayout {
+    header: usize,
+    attrs: (usize, usize),
+    events: (usize, usize),
+    links: (usize, usize),
+    text: (usize, usize),
+}
+
+impl SlotLayout {
+    const fn of<const A: usize, const E: usize, const L: usize, const T: usize>() -> Self {
+        type S<const A: usize, const E: usize, const L: usize, const T: usize> = Slot<A, E, L, T>;
+        Self {
+            header: core::mem::offset_of!(S<A, E, L, T>, header),
+            attrs: (core::mem::offset_of!(S<A, E, L, T>, attrs), A),
+            events: (core::mem::offset_of!(S<A, E, L, T>, events), E),
+            links: (core::mem::offset_of!(S<A, E, L, T>, links), L),
+            text: (core::mem::offset_of!(S<A, E, L, T>, text), T),
+        }
+    }
+}
+
+/// One slot, capacity erased: what a [`SlotRef`] writes through.
+#[derive(Clone, Copy, Debug)]
+struct RawRecord<'a> {
+    /// The whole `Slot<A, E, L, T>` (provenance over all of it).
+    slot: NonNull<u8>,
+    layout: &'a SlotLayout,
+}
+
+impl RawRecord<'_> {
+    /// A part of the slot as the capacity-erased `VecView` of its `heapless::Vec`.
+    ///
+    /// # Safety
+    /// `(offset, capacity)` must be the layout entry of a `heapless::Vec<X, capacity>`
+    /// field of the slot `self.slot` points to. The fat pointer built here is the one
+    /// the unsizing coercion `&mut Vec<X, N>` to `&mut VecView<X>` makes: same address,
+    /// and the slice metadata of `VecView`'s tail is the capacity.
+    #[inline(always)]
+    unsafe fn view<X>(self, (offset, capacity): (usize, usize)) -> NonNull<VecView<X>> {
+        // SAFETY: `offset` is inside the slot (caller), so the pointer stays in bounds.
+        let at = unsafe { self.slot.as_ptr().add(offset) };
+        let raw = core::ptr::slice_from_raw_parts_mut(at, capacity) as *mut VecView<X>;
+        // SAFETY: derived from a non-null pointer by an in-bounds offset.
+        unsafe { NonNull::new_unchecked(raw) }
+    }
+
+    #[inline(always)]
+    fn header(self) -> NonNull<Header> {
+        // SAFETY: the header offset of this slot's layout is in bounds.
+        unsafe { NonNull::new_unchecked(self.slot.as_ptr().add(self.layout.header).cast()) }
+    }
 }
 
 /// Lets a [`SlotRef`] hand the index back without knowing `N`.
@@ -271,7 +317,7 @@ impl<const N: usize> Publish for IndexLists<N> {
 /// record. Dropped without being published (a panic between claim and end), it frees
 /// the slot, so no slot is ever stranded.
 pub struct SlotRef<'a> {
-    raw: RawRecord,
+    raw: RawRecord<'a>,
     index: u16,
     generation: u64,
     lists: &'a dyn Publish,
@@ -311,15 +357,16 @@ impl SlotRef<'_> {
     pub(crate) fn record(&mut self) -> RecordMut<'_> {
         let r = self.raw;
         // SAFETY: we own the cell (invariant 2) and `&mut self` makes this the only
-        // access through it for the returned lifetime; the pointers came from one
-        // `&mut Slot` at claim time and the cell does not move (the pool is borrowed).
+        // access through it for the returned lifetime; the layout is the slot's own (the
+        // pool made both) and the parts do not overlap; the cell does not move (the pool
+        // is borrowed).
         unsafe {
             RecordMut {
-                header: &mut *r.header.as_ptr(),
-                attrs: &mut *r.attrs.as_ptr(),
-                events: &mut *r.events.as_ptr(),
-                links: &mut *r.links.as_ptr(),
-                text: &mut *r.text.as_ptr(),
+                header: &mut *r.header().as_ptr(),
+                attrs: &mut *r.view(r.layout.attrs).as_ptr(),
+                events: &mut *r.view(r.layout.events).as_ptr(),
+                links: &mut *r.view(r.layout.links).as_ptr(),
+                text: &mut *r.view(r.layout.text).as_ptr(),
             }
         }
     }
@@ -332,11 +379,11 @@ impl SlotRef<'_> {
         // fine for the returned lifetime.
         unsafe {
             SpanData::from_parts(
-                &*r.header.as_ptr(),
-                &*r.attrs.as_ptr(),
-                &*r.events.as_ptr(),
-                &*r.links.as_ptr(),
-                &*r.text.as_ptr(),
+                &*r.header().as_ptr(),
+                &*r.view(r.layout.attrs).as_ptr(),
+                &*r.view(r.layout.events).as_ptr(),
+                &*r.view(r.layout.links).as_ptr(),
+                &*r.view(r.layout.text).as_ptr(),
             )
         }
     }
@@ -421,6 +468,8 @@ pub(crate) struct SlotPool<S, const N: usize> {
     shards: [Shard<N>; SHARDS],
     /// Where [`SlotPool::claim_elsewhere`] starts looking.
     steal_hint: AtomicU8,
+    /// Where each slot's parts are (see [`SlotRef`]).
+    layout: SlotLayout,
 }
 
 // SAFETY: cells are reached only under invariant 2: one owner at a time, handed over
@@ -486,6 +535,7 @@ impl<const A: usize, const E: usize, const L: usize, const T: usize, const N: us
             claims_high: [const { AtomicU8::new(0) }; N],
             shards,
             steal_hint: AtomicU8::new(0),
+            layout: SlotLayout::of::<A, E, L, T>(),
         }
     }
 
@@ -498,6 +548,7 @@ impl<const A: usize, const E: usize, const L: usize, const T: usize, const N: us
             claims_high: core::array::from_fn(|_| AtomicU8::new(0)),
             shards: core::array::from_fn(|_| Shard(IndexLists::new())),
             steal_hint: AtomicU8::new(0),
+            layout: SlotLayout::of::<A, E, L, T>(),
         }
     }
 
@@ -509,7 +560,15 @@ impl<const A: usize, const E: usize, const L: usize, const T: usize, const N: us
         let home = &self.shards[first].0;
         let (index, lists) = match home.claim() {
             Some(index) => (index, home),
-            None => self.claim_elsewhere(first, active)?,
+            None => {
+                // Where the last steal found slots usually has more: one try inline.
+                let hint = usize::from(self.steal_hint.load(Ordering::Relaxed)) % active;
+                let there = &self.shards[hint].0;
+                match there.claim() {
+                    Some(index) => (index, there),
+                    None => self.claim_elsewhere(first, active)?,
+                }
+            }
         };
         let claims = &self.claims[usize::from(index)];
         let low = claims.load(Ordering::Relaxed).wrapping_add(1);
@@ -521,18 +580,11 @@ impl<const A: usize, const E: usize, const L: usize, const T: usize, const N: us
             high.store(high_bits, Ordering::Relaxed);
         }
         let generation = u64::from(high_bits) << 32 | u64::from(low);
-        let raw = self.cells[usize::from(index)].with_mut(|slot| {
-            // SAFETY: we own `index` now (invariant 1), so nobody else reaches the cell;
-            // the `&mut` lives only while the raw parts are taken.
-            let slot = unsafe { &mut *slot };
-            let parts = slot.writer();
-            RawRecord {
-                header: NonNull::from(parts.header),
-                attrs: NonNull::from(parts.attrs),
-                events: NonNull::from(parts.events),
-                links: NonNull::from(parts.links),
-                text: NonNull::from(parts.text),
-            }
+        let raw = self.cells[usize::from(index)].with_mut(|slot| RawRecord {
+            // A cell's pointer is never null; cast, not reborrowed, so it keeps its
+            // provenance over the whole slot.
+            slot: NonNull::new(slot.cast::<u8>()).expect("cell pointers are not null"),
+            layout: &self.layout,
         });
         Some(SlotRef {
             raw,

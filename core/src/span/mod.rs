@@ -269,10 +269,10 @@ impl<'t> Span<'t> {
     ///
     /// The key is `'static` (use the [`crate::semconv`] constants); see
     /// [`Span::set_attribute_dyn`] for keys built at run time.
-    #[inline]
+    #[inline(always)]
     pub fn set_attribute<'v>(&mut self, key: &'static str, value: impl Into<Value<'v>>) {
         if let Some((mut r, limits)) = self.record() {
-            r.set_attribute(key, Some(key), &value.into(), limits);
+            r.set_static_attribute(key, &value.into(), limits);
         }
     }
 

@@ -133,6 +133,9 @@ pub(crate) struct Header {
     pub(crate) live: bool,
     /// How many of `attrs` belong to the span itself (not to its events or links).
     span_attributes: u16,
+    /// One bit ([`key_bit`]) per span attribute key stored: a clear bit proves a new key
+    /// is not there yet, so most writes skip the duplicate scan.
+    key_filter: u64,
 }
 
 impl Header {
@@ -153,6 +156,7 @@ impl Header {
         truncated: 0,
         live: false,
         span_attributes: 0,
+        key_filter: 0,
     };
 }
 
@@ -161,10 +165,10 @@ impl Header {
 #[derive(Debug)]
 pub struct Slot<const ATTRS: usize, const EVENTS: usize, const LINKS: usize, const TEXT: usize> {
     pub(crate) header: Header,
-    attrs: Vec<StoredAttr, ATTRS>,
-    events: Vec<StoredEvent, EVENTS>,
-    links: Vec<StoredLink, LINKS>,
-    text: Vec<u8, TEXT>,
+    pub(crate) attrs: Vec<StoredAttr, ATTRS>,
+    pub(crate) events: Vec<StoredEvent, EVENTS>,
+    pub(crate) links: Vec<StoredLink, LINKS>,
+    pub(crate) text: Vec<u8, TEXT>,
 }
 
 impl<const ATTRS: usize, const EVENTS: usize, const LINKS: usize, const TEXT: usize>
@@ -191,6 +195,7 @@ impl<const ATTRS: usize, const EVENTS: usize, const LINKS: usize, const TEXT: us
         }
     }
 
+    #[cfg(test)]
     pub(crate) fn writer(&mut self) -> RecordMut<'_> {
         RecordMut {
             header: &mut self.header,
@@ -274,23 +279,9 @@ impl RecordMut<'_> {
     }
 
     /// Copies `s` into the pool, cut at a char boundary to the limit and the space left.
-    #[inline]
+    #[inline(always)]
     fn push_text(&mut self, s: &str, limit: u32) -> TextRef {
-        let room = self.text.capacity() - self.text.len();
-        let max = room.min(limit as usize).min(usize::from(u16::MAX));
-        let cut = if s.len() <= max {
-            s.len()
-        } else {
-            self.header.truncated = self.header.truncated.saturating_add(1);
-            floor_char_boundary(s, max)
-        };
-        let start = self.text.len() as u16;
-        // `cut <= room`, so this cannot fail.
-        let _ = self.text.extend_from_slice(&s.as_bytes()[..cut]);
-        TextRef {
-            start,
-            len: cut as u16,
-        }
+        push_text(self.text, &mut self.header.truncated, s, limit)
     }
 
     /// Copies an array, keeping only whole elements that fit.
@@ -365,8 +356,43 @@ impl RecordMut<'_> {
         }
     }
 
+    /// Sets a span attribute whose key is `'static`: inlined into the caller, so for a
+    /// constant key and a value of known type most of it folds away. A new key with a
+    /// scalar or string value is stored without scanning the attributes already there;
+    /// everything else takes [`RecordMut::set_attribute`].
+    #[inline(always)]
+    pub(crate) fn set_static_attribute(
+        &mut self,
+        key: &'static str,
+        value: &Value<'_>,
+        limits: &SpanLimits,
+    ) {
+        let bit = key_bit(key);
+        if self.header.key_filter & bit != 0
+            || u32::from(self.header.span_attributes) >= limits.attribute_count
+            || self.attrs.is_full()
+        {
+            return self.set_attribute(key, Some(key), value, limits);
+        }
+        let value = match *value {
+            Value::Str(s) => StoredValue::Str(self.push_text(s, limits.value_length)),
+            Value::Bool(b) => StoredValue::Bool(b),
+            Value::I64(i) => StoredValue::I64(i),
+            Value::F64(f) => StoredValue::F64(f),
+            _ => return self.set_attribute(key, Some(key), value, limits),
+        };
+        self.header.key_filter |= bit;
+        self.header.span_attributes = self.header.span_attributes.saturating_add(1);
+        // Not full: checked above.
+        let _ = self.attrs.push(StoredAttr {
+            owner: OWNER_SPAN,
+            key: StoredKey::Static(key),
+            value,
+        });
+    }
+
     /// Sets a span attribute, replacing the value of an existing key.
-    #[inline]
+    #[inline(never)]
     pub(crate) fn set_attribute(
         &mut self,
         key: &str,
@@ -398,6 +424,7 @@ impl RecordMut<'_> {
         };
         let value = self.store_value(value, limits);
         self.header.span_attributes = self.header.span_attributes.saturating_add(1);
+        self.header.key_filter |= key_bit(self.key_str(&key));
         // Not full: checked above.
         let _ = self.attrs.push(StoredAttr {
             owner: OWNER_SPAN,
@@ -527,6 +554,77 @@ impl RecordMut<'_> {
         self.header.end = time.max(self.header.start);
         self.header.live = false;
     }
+}
+
+/// Copies `s` into `text`, cut at a char boundary to `limit` and the space left
+/// (counting a cut in `truncated`). Names and values are mostly short: up to 16 bytes
+/// that fit whole are copied inline with two overlapping fixed-size moves; the rest
+/// takes [`push_text_slow`].
+#[inline(always)]
+fn push_text(text: &mut VecView<u8>, truncated: &mut u32, s: &str, limit: u32) -> TextRef {
+    let bytes = s.as_bytes();
+    let (at, len) = (text.len(), bytes.len());
+    if len > 16 || len > limit as usize || text.capacity() - at < 16 {
+        return push_text_slow(text, truncated, s, limit);
+    }
+    // Room for 16 bytes: write 16 (the tail past `len` is scratch), then keep `len`.
+    let _ = text.extend_from_slice(&[0; 16]);
+    let dst = &mut text[at..at + 16];
+    match len {
+        8..=16 => {
+            dst[..8].copy_from_slice(&bytes[..8]);
+            dst[len - 8..len].copy_from_slice(&bytes[len - 8..]);
+        }
+        4..=7 => {
+            dst[..4].copy_from_slice(&bytes[..4]);
+            dst[len - 4..len].copy_from_slice(&bytes[len - 4..]);
+        }
+        1..=3 => {
+            dst[0] = bytes[0];
+            dst[len / 2] = bytes[len / 2];
+            dst[len - 1] = bytes[len - 1];
+        }
+        _ => {}
+    }
+    text.truncate(at + len);
+    // The pool holds at most `u16::MAX` bytes (`Slot`'s capacity check).
+    TextRef {
+        start: at as u16,
+        len: len as u16,
+    }
+}
+
+#[inline(never)]
+fn push_text_slow(text: &mut VecView<u8>, truncated: &mut u32, s: &str, limit: u32) -> TextRef {
+    let room = text.capacity() - text.len();
+    let max = room.min(limit as usize).min(usize::from(u16::MAX));
+    let cut = if s.len() <= max {
+        s.len()
+    } else {
+        *truncated = truncated.saturating_add(1);
+        floor_char_boundary(s, max)
+    };
+    let start = text.len() as u16;
+    // `cut <= room`, so this cannot fail.
+    let _ = text.extend_from_slice(&s.as_bytes()[..cut]);
+    TextRef {
+        start,
+        len: cut as u16,
+    }
+}
+
+/// The bit of `key` in a span's key filter: from its length and first and last bytes,
+/// so equal keys always share a bit (whether `'static` or copied) and a constant key's
+/// bit is computed at compile time.
+#[inline(always)]
+const fn key_bit(key: &str) -> u64 {
+    let b = key.as_bytes();
+    let (first, last) = match b {
+        [] => (0, 0),
+        [first, .., last] => (*first as usize, *last as usize),
+        [only] => (*only as usize, *only as usize),
+    };
+    1 << ((b.len().wrapping_mul(7) ^ first ^ last.wrapping_mul(5)) % 64)
 }
 
 /// Appends all `parts` if they fit together (one array element), else nothing.

@@ -677,3 +677,82 @@ fn the_interval_trigger_reads_the_clock_not_an_explicit_end_time() {
     t.start_span("y").end();
     assert_eq!(t.stats().spans_exported, 2);
 }
+
+#[test]
+fn a_key_set_again_replaces_its_value_however_it_was_stored() {
+    // Many keys of equal length and equal first and last bytes share a key-filter bit;
+    // `'static` and copied keys must find each other either way.
+    let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+    let t = tracer_with(
+        TracerConfig::new("svc"),
+        SpanArena::<1, 64, 1, 1, 4096>::new(),
+        &clock,
+    );
+    let keys: Vec<&'static str> = (0..48)
+        .map(|i| {
+            &*std::boxed::Box::leak(
+                std::format!("k{:02}{}k", i, "x".repeat(i % 3)).into_boxed_str(),
+            )
+        })
+        .collect();
+    let mut s = t.start_span("keys");
+    for (i, key) in keys.iter().enumerate() {
+        s.set_attribute(key, i as i64);
+    }
+    for (i, key) in keys.iter().enumerate() {
+        if i % 2 == 0 {
+            s.set_attribute(key, "again");
+        } else {
+            s.set_attribute_dyn(&String::from(*key), "again, copied key");
+        }
+    }
+    s.set_attribute_dyn("dynamic", 1);
+    s.set_attribute("dynamic", 2);
+    drop(s);
+    let attrs = &exported(&t)[0].attrs;
+    assert_eq!(
+        attrs.len(),
+        keys.len() + 1,
+        "no key stored twice: {attrs:?}"
+    );
+    for (i, key) in keys.iter().enumerate() {
+        let want = if i % 2 == 0 {
+            "\"again\""
+        } else {
+            "\"again, copied key\""
+        };
+        assert!(
+            attrs.contains(&((*key).into(), want.into())),
+            "{key}: {attrs:?}"
+        );
+    }
+    assert!(attrs.contains(&("dynamic".into(), "2".into())));
+}
+
+#[test]
+fn strings_of_every_short_length_are_stored_whole_or_cut_at_the_pool_end() {
+    // Short strings are copied inline with overlapping moves: check every length, and
+    // a pool with less than 16 bytes left.
+    let text = "0123456789abcdefghijklmnopqrstu";
+    for room in [64usize, 40, 20, 7] {
+        let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+        let t = tracer_with(
+            TracerConfig::new("svc"),
+            SpanArena::<1, 4, 1, 1, 64>::new(),
+            &clock,
+        );
+        let name = "n".repeat(64 - room);
+        for len in 0..=text.len() {
+            let mut s = t.start_span(&name);
+            s.set_attribute("k", &text[..len]);
+            drop(s);
+            let spans = exported(&t);
+            let kept = len.min(room);
+            assert_eq!(
+                spans.last().unwrap().attrs,
+                [("k".into(), std::format!("{:?}", &text[..kept]))],
+                "len {len}, room {room}"
+            );
+        }
+    }
+}
