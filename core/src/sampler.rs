@@ -553,6 +553,20 @@ impl Sampler {
         )
     }
 
+    /// Returns `true` when every child of a sampled local parent is recorded and
+    /// sampled without a tracestate change (the default `ParentBased` delegate, or
+    /// always-on): the tracer then skips the decision for those children.
+    pub fn records_sampled_local_children(&self) -> bool {
+        matches!(
+            self,
+            Sampler::Root(RootSampler::AlwaysOn)
+                | Sampler::ParentBased(ParentBased {
+                    local_parent_sampled: RootSampler::AlwaysOn,
+                    ..
+                })
+        )
+    }
+
     /// Returns `true` when a decision changes the sampler (rate limiting): a tracer
     /// shared by threads then guards a copy of it.
     pub fn is_stateful(&self) -> bool {

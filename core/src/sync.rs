@@ -43,7 +43,7 @@ use loom::cell::UnsafeCell;
 #[cfg(not(loom))]
 use shim::UnsafeCell;
 
-use crate::span::record::{Header, RecordMut, Slot, SpanData};
+use crate::span::record::{Header, RecordMut, Slot, SpanData, StoredAttr};
 
 /// The subset of `loom::cell::UnsafeCell`'s API used here, over `core`'s.
 #[cfg(not(loom))]
@@ -371,18 +371,34 @@ impl SlotRef<'_> {
         }
     }
 
-    /// Reads the record.
+    /// The parts a new span attribute is written to (see
+    /// [`crate::span::record::try_set_new_static_attribute`]): fewer than [`SlotRef::record`]
+    /// builds, so the hot path computes only these.
     #[inline(always)]
-    pub(crate) fn data(&self) -> SpanData<'_> {
+    pub(crate) fn attribute_parts(
+        &mut self,
+    ) -> (&mut Header, &mut VecView<StoredAttr>, &mut VecView<u8>) {
+        let r = self.raw;
+        // SAFETY: as in `record`.
+        unsafe {
+            (
+                &mut *r.header().as_ptr(),
+                &mut *r.view(r.layout.attrs).as_ptr(),
+                &mut *r.view(r.layout.text).as_ptr(),
+            )
+        }
+    }
+
+    /// Reads the record's tracestate (what a child needs of its parent), without
+    /// building the whole [`SpanData`].
+    #[inline(always)]
+    pub(crate) fn trace_state(&self) -> &str {
         let r = self.raw;
         // SAFETY: as in `record`; `&self` only allows reads, so shared references are
         // fine for the returned lifetime.
         unsafe {
-            SpanData::from_parts(
+            crate::span::record::trace_state_of(
                 &*r.header().as_ptr(),
-                &*r.view(r.layout.attrs).as_ptr(),
-                &*r.view(r.layout.events).as_ptr(),
-                &*r.view(r.layout.links).as_ptr(),
                 &*r.view(r.layout.text).as_ptr(),
             )
         }

@@ -272,6 +272,9 @@ pub struct Tracer<A, C, X> {
     /// The sampler records every root (the default): a root claims its slot first and
     /// takes its ids from it; otherwise it is numbered, sampled, and claims only if kept.
     roots_always_recorded: bool,
+    /// The sampler records and samples every child of a sampled local parent that has
+    /// no tracestate (nothing for OTEP 235 to check): no decision needed.
+    local_sampled_children_recorded: bool,
     keys: IdKeys,
     clock: C,
     arena: A,
@@ -329,6 +332,7 @@ where
             sampler_state: stateful.then(|| TryLock::new(config.sampler)),
             sampler_uses_clock: config.sampler.uses_clock(),
             roots_always_recorded: config.sampler.records_every_root(),
+            local_sampled_children_recorded: config.sampler.records_sampled_local_children(),
             keys: IdKeys::new(&mut ids),
             last_export: AtomicU64::new(clock.now().as_unix_nanos()),
             clock,
@@ -621,7 +625,16 @@ where
                 (self.keys.trace_id(n), TraceFlags::RANDOM_TRACE_ID, n)
             }
         };
-        let result = if parent_cx.is_none() && self.roots_always_recorded {
+        let always = match parent_cx {
+            None => self.roots_always_recorded,
+            Some(cx) => {
+                self.local_sampled_children_recorded
+                    && !cx.is_remote
+                    && cx.is_sampled()
+                    && parent_state.is_empty()
+            }
+        };
+        let result = if always {
             SamplingResult::keep(SamplingDecision::RecordAndSample)
         } else {
             self.decide(&SamplingParams {

@@ -241,7 +241,7 @@ impl<'t> Span<'t> {
     /// Returns the span's W3C tracestate ("" if none), borrowed from its slot.
     #[inline]
     pub fn trace_state(&self) -> &str {
-        self.slot.as_ref().map_or("", |s| s.data().trace_state())
+        self.slot.as_ref().map_or("", |s| s.trace_state())
     }
 
     /// Returns the context to propagate, with the span's tracestate.
@@ -271,8 +271,13 @@ impl<'t> Span<'t> {
     /// [`Span::set_attribute_dyn`] for keys built at run time.
     #[inline(always)]
     pub fn set_attribute<'v>(&mut self, key: &'static str, value: impl Into<Value<'v>>) {
-        if let Some((mut r, limits)) = self.record() {
-            r.set_static_attribute(key, &value.into(), limits);
+        if let (Some(slot), true) = (&mut self.slot, self.recording) {
+            let value = value.into();
+            let (header, attrs, text) = slot.attribute_parts();
+            if !record::try_set_new_static_attribute(header, attrs, text, key, &value, self.limits)
+            {
+                set_attribute_in(slot, key, Some(key), &value, self.limits);
+            }
         }
     }
 
@@ -406,6 +411,19 @@ impl<'t> Span<'t> {
             owner.end_span(slot, self.recording, Some(time));
         }
     }
+}
+
+/// The general attribute write, out of line: only keys that may be there already,
+/// full lists and arrays get here from [`Span::set_attribute`].
+#[inline(never)]
+fn set_attribute_in(
+    slot: &mut SlotRef<'_>,
+    key: &str,
+    static_key: Option<&'static str>,
+    value: &Value<'_>,
+    limits: &SpanLimits,
+) {
+    slot.record().set_attribute(key, static_key, value, limits);
 }
 
 impl Drop for Span<'_> {

@@ -356,41 +356,6 @@ impl RecordMut<'_> {
         }
     }
 
-    /// Sets a span attribute whose key is `'static`: inlined into the caller, so for a
-    /// constant key and a value of known type most of it folds away. A new key with a
-    /// scalar or string value is stored without scanning the attributes already there;
-    /// everything else takes [`RecordMut::set_attribute`].
-    #[inline(always)]
-    pub(crate) fn set_static_attribute(
-        &mut self,
-        key: &'static str,
-        value: &Value<'_>,
-        limits: &SpanLimits,
-    ) {
-        let bit = key_bit(key);
-        if self.header.key_filter & bit != 0
-            || u32::from(self.header.span_attributes) >= limits.attribute_count
-            || self.attrs.is_full()
-        {
-            return self.set_attribute(key, Some(key), value, limits);
-        }
-        let value = match *value {
-            Value::Str(s) => StoredValue::Str(self.push_text(s, limits.value_length)),
-            Value::Bool(b) => StoredValue::Bool(b),
-            Value::I64(i) => StoredValue::I64(i),
-            Value::F64(f) => StoredValue::F64(f),
-            _ => return self.set_attribute(key, Some(key), value, limits),
-        };
-        self.header.key_filter |= bit;
-        self.header.span_attributes = self.header.span_attributes.saturating_add(1);
-        // Not full: checked above.
-        let _ = self.attrs.push(StoredAttr {
-            owner: OWNER_SPAN,
-            key: StoredKey::Static(key),
-            value,
-        });
-    }
-
     /// Sets a span attribute, replacing the value of an existing key.
     #[inline(never)]
     pub(crate) fn set_attribute(
@@ -613,6 +578,57 @@ fn push_text_slow(text: &mut VecView<u8>, truncated: &mut u32, s: &str, limit: u
     }
 }
 
+/// Stores a span attribute whose key is `'static` and new (its key-filter bit is clear)
+/// with a scalar or string value, touching only the header, the attribute list and the
+/// text pool; returns `false`, having changed nothing, for anything else (a key that
+/// may be there already, a full list, an array), which [`RecordMut::set_attribute`]
+/// handles. Inlined into the caller, so for a constant key and a value of known type
+/// most of it folds away.
+#[inline(always)]
+pub(crate) fn try_set_new_static_attribute(
+    header: &mut Header,
+    attrs: &mut VecView<StoredAttr>,
+    text: &mut VecView<u8>,
+    key: &'static str,
+    value: &Value<'_>,
+    limits: &SpanLimits,
+) -> bool {
+    let bit = key_bit(key);
+    if header.key_filter & bit != 0
+        || u32::from(header.span_attributes) >= limits.attribute_count
+        || attrs.is_full()
+    {
+        return false;
+    }
+    let value = match *value {
+        Value::Str(s) => StoredValue::Str(push_text(
+            text,
+            &mut header.truncated,
+            s,
+            limits.value_length,
+        )),
+        Value::Bool(b) => StoredValue::Bool(b),
+        Value::I64(i) => StoredValue::I64(i),
+        Value::F64(f) => StoredValue::F64(f),
+        _ => return false,
+    };
+    header.key_filter |= bit;
+    header.span_attributes = header.span_attributes.saturating_add(1);
+    // Not full: checked above.
+    let _ = attrs.push(StoredAttr {
+        owner: OWNER_SPAN,
+        key: StoredKey::Static(key),
+        value,
+    });
+    true
+}
+
+/// A record's tracestate, read from its header and text pool alone.
+#[inline(always)]
+pub(crate) fn trace_state_of<'a>(header: &Header, text: &'a VecView<u8>) -> &'a str {
+    text_at(text, header.trace_state)
+}
+
 /// The bit of `key` in a span's key filter: from its length and first and last bytes,
 /// so equal keys always share a bit (whether `'static` or copied) and a constant key's
 /// bit is computed at compile time.
@@ -672,22 +688,6 @@ pub struct SpanData<'a> {
 }
 
 impl<'a> SpanData<'a> {
-    pub(crate) fn from_parts(
-        header: &'a Header,
-        attrs: &'a [StoredAttr],
-        events: &'a [StoredEvent],
-        links: &'a [StoredLink],
-        text: &'a [u8],
-    ) -> Self {
-        Self {
-            header,
-            attrs,
-            events,
-            links,
-            text,
-        }
-    }
-
     fn str(&self, r: TextRef) -> &'a str {
         text_at(self.text, r)
     }
