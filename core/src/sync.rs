@@ -389,6 +389,24 @@ impl SlotRef<'_> {
         }
     }
 
+    /// Reads the record.
+    #[inline]
+    pub(crate) fn data(&self) -> SpanData<'_> {
+        let r = self.raw;
+        // SAFETY: as in `record`; `&self` only allows reads, so shared references are
+        // fine for the returned lifetime. The parts are `Slot`'s `heapless::Vec`s, read
+        // as their slices.
+        unsafe {
+            SpanData::from_parts(
+                &*r.header().as_ptr(),
+                &*r.view::<StoredAttr>(r.layout.attrs).as_ptr(),
+                &*r.view(r.layout.events).as_ptr(),
+                &*r.view(r.layout.links).as_ptr(),
+                &*r.view(r.layout.text).as_ptr(),
+            )
+        }
+    }
+
     /// Reads the record's tracestate (what a child needs of its parent), without
     /// building the whole [`SpanData`].
     #[inline(always)]

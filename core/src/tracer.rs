@@ -25,7 +25,7 @@
 use portable_atomic::{AtomicBool, AtomicU64, Ordering};
 use rand_core::RngCore;
 
-use crate::context::SpanContext;
+use crate::context::{SpanContext, TraceContext};
 use crate::export::{InstrumentationScope, Resource, SpanBatch, SpanExporter, TracerStats};
 use crate::id::TraceFlags;
 use crate::propagation::Injector;
@@ -803,6 +803,67 @@ where
                 >= self.export_interval_nanos;
         if by_count || by_time {
             self.export_due(waiting);
+        }
+    }
+
+    fn set_parent(
+        &self,
+        slot: Option<&mut SlotRef<'_>>,
+        recording: &mut bool,
+        context: &mut SpanContext,
+        parent: &TraceContext,
+    ) {
+        let cx = &parent.span_context;
+        if !self.enabled || !cx.is_valid() {
+            return;
+        }
+        let state = parent.trace_state.as_str();
+        let (name, kind) = match &slot {
+            Some(slot) => {
+                let data = slot.data();
+                (data.name(), data.kind())
+            }
+            None => ("", SpanKind::Internal),
+        };
+        let result = self.decide(&SamplingParams {
+            parent: Some(cx),
+            parent_trace_state: state,
+            trace_id: cx.trace_id,
+            name,
+            kind,
+            now: if self.sampler_uses_clock {
+                self.clock.now()
+            } else {
+                Timestamp::ZERO
+            },
+        });
+        *context = SpanContext {
+            trace_id: cx.trace_id,
+            span_id: context.span_id,
+            flags: cx.flags.with_sampled(result.decision.is_sampled()),
+            is_remote: false,
+        };
+        let Some(slot) = slot else {
+            // No slot (sampled out, arena full): the span only propagates, now under
+            // the new parent.
+            return;
+        };
+        slot.record().set_parent(*context, cx, state);
+        if result.threshold != ThresholdUpdate::Keep {
+            write_updated_trace_state(slot, state, result.threshold);
+        }
+        match (*recording, result.decision.is_recording()) {
+            (true, false) => {
+                *recording = false;
+                bump(&self.counters.sampled_out_slotted, 1);
+            }
+            (false, true) => {
+                *recording = true;
+                self.counters
+                    .sampled_out_slotted
+                    .fetch_sub(1, Ordering::Relaxed);
+            }
+            _ => {}
         }
     }
 

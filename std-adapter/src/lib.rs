@@ -62,6 +62,8 @@ pub mod error;
 pub mod otlp_http;
 pub mod retry;
 pub mod tracer;
+#[cfg(feature = "tracing")]
+pub mod tracing_layer;
 
 pub use batch::{BatchConfig, BatchExporter, BatchExporterBuilder, BatchStats, Transport};
 pub use carrier::{HashMapCarrier, HashMapInjector, HeaderMapCarrier, HeaderMapInjector};

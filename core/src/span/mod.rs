@@ -147,6 +147,14 @@ pub trait SpanOwner: Sync {
     fn end_span(&self, slot: SlotRef<'_>, recording: bool, time: Option<Timestamp>);
     /// Starts a span.
     fn start<'t>(&'t self, params: &StartParams<'_>) -> Span<'t>;
+    /// Moves a running span under `parent` (see [`Span::set_parent`]).
+    fn set_parent(
+        &self,
+        slot: Option<&mut SlotRef<'_>>,
+        recording: &mut bool,
+        context: &mut SpanContext,
+        parent: &TraceContext,
+    );
 }
 
 /// A span in progress. It owns its record: setters write into the tracer's arena slot
@@ -396,6 +404,25 @@ impl<'t> Span<'t> {
                 start_time: None,
             }),
             None => Span::non_recording(self.context),
+        }
+    }
+
+    /// Makes `parent` this span's parent after it started: the span takes the parent's
+    /// trace id and tracestate, and the sampler decides again with the new parent
+    /// (under the default `ParentBased` sampler an unsampled parent stops the
+    /// recording; its span is then counted as sampled out and not exported).
+    ///
+    /// For bridges whose spans learn their remote parent late, such as picotrace-std's
+    /// `tracing` layer (`set_parent` on a `tracing::Span`). Children started before the
+    /// call keep the old trace id. An invalid `parent` changes nothing.
+    pub fn set_parent(&mut self, parent: &TraceContext) {
+        if let Some(owner) = self.owner {
+            owner.set_parent(
+                self.slot.as_mut(),
+                &mut self.recording,
+                &mut self.context,
+                parent,
+            );
         }
     }
 

@@ -508,6 +508,16 @@ impl RecordMut<'_> {
         }
     }
 
+    /// Moves the record under `parent` (`context` is the span's new context), with the
+    /// parent's tracestate if it fits whole.
+    pub(crate) fn set_parent(&mut self, context: SpanContext, parent: &SpanContext, state: &str) {
+        self.header.context = context;
+        self.header.parent = Some(parent.span_id);
+        self.header.parent_is_remote = parent.is_remote;
+        self.header.trace_state = TextRef::EMPTY;
+        self.set_trace_state(state);
+    }
+
     /// Renames the span.
     pub(crate) fn update_name(&mut self, name: &str, limits: &SpanLimits) {
         self.header.name = self.push_text(name, limits.value_length);
@@ -688,6 +698,22 @@ pub struct SpanData<'a> {
 }
 
 impl<'a> SpanData<'a> {
+    pub(crate) fn from_parts(
+        header: &'a Header,
+        attrs: &'a [StoredAttr],
+        events: &'a [StoredEvent],
+        links: &'a [StoredLink],
+        text: &'a [u8],
+    ) -> Self {
+        Self {
+            header,
+            attrs,
+            events,
+            links,
+            text,
+        }
+    }
+
     fn str(&self, r: TextRef) -> &'a str {
         text_at(self.text, r)
     }

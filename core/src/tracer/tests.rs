@@ -756,3 +756,61 @@ fn strings_of_every_short_length_are_stored_whole_or_cut_at_the_pool_end() {
         }
     }
 }
+
+#[test]
+fn set_parent_moves_a_running_span_under_a_remote_parent_and_samples_again() {
+    let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+    let t = tracer_with(TracerConfig::new("svc"), SpanArena::<4>::new(), &clock);
+    let remote = |flags| {
+        let mut cx = TraceContext::from(SpanContext {
+            trace_id: TraceId::from_hex("4bf92f3577b34da6a3ce929d0e0e4736").unwrap(),
+            span_id: crate::SpanId::from_hex("00f067aa0ba902b7").unwrap(),
+            flags,
+            is_remote: true,
+        });
+        cx.trace_state.insert("vendor", "opaque").unwrap();
+        cx
+    };
+    // A sampled remote parent: the span joins its trace and keeps recording.
+    let mut adopted = t.start_server_span("adopted", None);
+    let own_id = adopted.context().span_id;
+    adopted.set_attribute("before", 1);
+    adopted.set_parent(&remote(TraceFlags::SAMPLED));
+    assert!(adopted.is_recording());
+    assert_eq!(
+        adopted.context().trace_id,
+        remote(TraceFlags::SAMPLED).trace_id()
+    );
+    assert_eq!(adopted.context().span_id, own_id);
+    assert_eq!(adopted.trace_state(), "vendor=opaque");
+    let child = adopted.child("child");
+    assert_eq!(child.context().trace_id, adopted.context().trace_id);
+    drop(child);
+    drop(adopted);
+    // An unsampled remote parent: ParentBased stops the recording; counted, not lost.
+    let mut dropped = t.start_span("dropped");
+    dropped.set_parent(&remote(TraceFlags::NONE));
+    assert!(!dropped.is_recording());
+    assert!(!dropped.context().is_sampled());
+    drop(dropped);
+    // An invalid parent changes nothing.
+    let mut kept = t.start_span("kept");
+    let before = kept.context();
+    kept.set_parent(&TraceContext::default());
+    assert_eq!(kept.context(), before);
+    drop(kept);
+
+    let spans = exported(&t);
+    let names: Vec<_> = spans.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["child", "adopted", "kept"]);
+    let adopted = &spans[1];
+    assert_eq!(adopted.trace_id, remote(TraceFlags::SAMPLED).trace_id());
+    assert_eq!(adopted.parent, Some(remote(TraceFlags::SAMPLED).span_id()));
+    assert_eq!(adopted.trace_state, "vendor=opaque");
+    assert_eq!(adopted.attrs, [("before".into(), "1".into())]);
+    assert_eq!(spans[0].parent, Some(own_id));
+    let stats = t.stats();
+    assert_eq!(stats.spans_sampled_out, 1);
+    assert_eq!(stats.spans_started, 4);
+    assert_eq!(stats.spans_exported + stats.spans_sampled_out, 4);
+}

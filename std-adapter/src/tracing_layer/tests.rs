@@ -1,0 +1,338 @@
+//! The layer against an in-memory exporter: names, kinds, parents, attributes, events,
+//! status, links, remote parents, and `#[instrument]`ed futures on a multi-thread
+//! runtime.
+
+use std::future::Future as _;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use picotrace::{
+    AttributeValue, ExportError, SpanBatch, SpanExporter, SpanId, SpanKind, TraceContext,
+    TraceFlags, TraceId, TracerConfig,
+};
+use tracing::instrument;
+use tracing::instrument::WithSubscriber as _;
+use tracing_subscriber::layer::SubscriberExt as _;
+
+use super::{TracingLayer, TracingSpanExt as _};
+use crate::{FutureExt as _, SharedExporter, TracerProvider};
+
+/// What the tests check of an exported span.
+#[derive(Clone, Debug)]
+struct Seen {
+    name: String,
+    kind: SpanKind,
+    trace_id: TraceId,
+    span_id: SpanId,
+    parent: Option<SpanId>,
+    start: u64,
+    end: u64,
+    attrs: Vec<(String, String)>,
+    events: Vec<(String, Vec<(String, String)>)>,
+    status: String,
+    links: Vec<SpanId>,
+}
+
+fn show(v: AttributeValue<'_>) -> String {
+    match v {
+        AttributeValue::Str(s) => format!("{s:?}"),
+        AttributeValue::Bool(b) => b.to_string(),
+        AttributeValue::I64(i) => i.to_string(),
+        AttributeValue::F64(f) => f.to_string(),
+        AttributeValue::Array(_) => "[..]".into(),
+    }
+}
+
+#[derive(Clone, Default)]
+struct Keep(Arc<Mutex<Vec<Seen>>>);
+
+impl SpanExporter for Keep {
+    fn export(&mut self, batch: &SpanBatch<'_>) -> Result<(), ExportError> {
+        let mut seen = self.0.lock().unwrap();
+        for s in batch.iter() {
+            seen.push(Seen {
+                name: s.name().into(),
+                kind: s.kind(),
+                trace_id: s.span_context().trace_id,
+                span_id: s.span_context().span_id,
+                parent: s.parent_span_id(),
+                start: s.start_time().as_unix_nanos(),
+                end: s.end_time().as_unix_nanos(),
+                attrs: s.attributes().map(|(k, v)| (k.into(), show(v))).collect(),
+                events: s
+                    .events()
+                    .map(|e| {
+                        let attrs = e.attributes().map(|(k, v)| (k.into(), show(v)));
+                        (e.name().into(), attrs.collect())
+                    })
+                    .collect(),
+                status: format!("{:?}", s.status()),
+                links: s.links().map(|l| l.span_context().span_id).collect(),
+            });
+        }
+        Ok(())
+    }
+}
+
+struct Setup {
+    provider: TracerProvider,
+    kept: Keep,
+}
+
+fn setup() -> Setup {
+    let kept = Keep::default();
+    let provider = TracerProvider::builder()
+        .config(TracerConfig::new("layer-test"))
+        .exporter(SharedExporter::new(kept.clone()))
+        .build();
+    Setup { provider, kept }
+}
+
+impl Setup {
+    fn subscriber(&self) -> impl tracing::Subscriber + Send + Sync {
+        tracing_subscriber::registry().with(TracingLayer::new(self.provider.tracer()))
+    }
+
+    fn spans(&self) -> Vec<Seen> {
+        self.provider.flush().expect("flush");
+        self.kept.0.lock().unwrap().clone()
+    }
+
+    fn named(&self, name: &str) -> Seen {
+        let spans = self.spans();
+        spans
+            .iter()
+            .find(|s| s.name == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("no span {name:?} in {spans:#?}"))
+    }
+}
+
+fn attr<'a>(span: &'a Seen, key: &str) -> Option<&'a str> {
+    span.attrs
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
+}
+
+#[derive(Debug)]
+struct Failure;
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("disk on fire")
+    }
+}
+
+impl std::error::Error for Failure {}
+
+#[test]
+fn nested_spans_fields_and_events_become_picotrace_spans() {
+    let t = setup();
+    tracing::subscriber::with_default(t.subscriber(), || {
+        let outer = tracing::info_span!("outer", user.id = 7_i64, big = u64::MAX, ok = true);
+        let _o = outer.enter();
+        {
+            let inner = tracing::debug_span!("inner", ratio = 0.5, who = ?("a", 1), late = tracing::field::Empty);
+            let _i = inner.enter();
+            inner.record("late", "recorded later");
+            tracing::info!(rows = 3_u64, table = "users", "query done");
+            tracing::warn!("no fields");
+        }
+    });
+    let outer = t.named("outer");
+    let inner = t.named("inner");
+    assert_eq!(outer.parent, None);
+    assert_eq!(inner.parent, Some(outer.span_id));
+    assert_eq!(inner.trace_id, outer.trace_id);
+    assert_eq!(outer.kind, SpanKind::Internal);
+    assert_eq!(attr(&outer, "user.id"), Some("7"));
+    // OTLP has no unsigned integers: above i64::MAX the decimal text is kept.
+    assert_eq!(attr(&outer, "big"), Some("\"18446744073709551615\""));
+    assert_eq!(attr(&outer, "ok"), Some("true"));
+    assert_eq!(attr(&inner, "ratio"), Some("0.5"));
+    assert_eq!(attr(&inner, "who"), Some("\"(\\\"a\\\", 1)\""));
+    assert_eq!(attr(&inner, "late"), Some("\"recorded later\""));
+    assert_eq!(inner.events.len(), 2, "{inner:#?}");
+    let (name, attrs) = &inner.events[0];
+    assert_eq!(name, "query done");
+    let has = |k: &str, v: &str| attrs.iter().any(|(a, b)| a == k && b == v);
+    assert!(has("level", "\"INFO\""), "{attrs:?}");
+    assert!(has("rows", "3"), "{attrs:?}");
+    assert!(has("table", "\"users\""), "{attrs:?}");
+    assert!(attrs.iter().any(|(k, _)| k == "target"), "{attrs:?}");
+    assert_eq!(inner.events[1].0, "no fields");
+    assert_eq!(inner.status, "Unset");
+    assert!(outer.start <= inner.start && inner.end <= outer.end);
+}
+
+#[test]
+fn otel_fields_name_kind_and_status_and_errors_set_the_status() {
+    let t = setup();
+    tracing::subscriber::with_default(t.subscriber(), || {
+        let span = tracing::info_span!("ignored", otel.name = "GET /users", otel.kind = "server");
+        span.in_scope(|| tracing::info!("fine"));
+        let ok = tracing::info_span!("with status", otel.status_code = "OK");
+        drop(ok);
+        let failing = tracing::info_span!("failing");
+        failing.in_scope(|| tracing::error!(code = 500, "upstream failed"));
+        let erroring = tracing::info_span!("erroring");
+        erroring.in_scope(|| {
+            tracing::warn!(
+                error = &Failure as &(dyn std::error::Error + 'static),
+                "retrying"
+            )
+        });
+        let field_error = tracing::info_span!("field error", error = tracing::field::Empty);
+        field_error.record("error", &Failure as &(dyn std::error::Error + 'static));
+    });
+    let named = t.named("GET /users");
+    assert_eq!(named.kind, SpanKind::Server);
+    assert_eq!(t.named("with status").status, "Ok");
+    let failing = t.named("failing");
+    assert_eq!(failing.status, "Error { description: \"upstream failed\" }");
+    let erroring = t.named("erroring");
+    assert_eq!(erroring.status, "Error { description: \"disk on fire\" }");
+    assert!(erroring.events.iter().any(|(n, a)| n == "exception"
+        && a.contains(&("exception.message".into(), "\"disk on fire\"".into()))));
+    let field_error = t.named("field error");
+    assert_eq!(
+        field_error.status,
+        "Error { description: \"disk on fire\" }"
+    );
+    assert_eq!(attr(&field_error, "error"), Some("\"disk on fire\""));
+}
+
+#[test]
+fn a_remote_parent_set_on_the_tracing_span_is_the_exported_parent() {
+    let t = setup();
+    let remote = TraceContext::from(picotrace::SpanContext {
+        trace_id: TraceId::from_hex("4bf92f3577b34da6a3ce929d0e0e4736").unwrap(),
+        span_id: SpanId::from_hex("00f067aa0ba902b7").unwrap(),
+        flags: TraceFlags::SAMPLED,
+        is_remote: true,
+    });
+    let mut injected = None;
+    tracing::subscriber::with_default(t.subscriber(), || {
+        let request = tracing::info_span!("request", otel.kind = "server");
+        request.set_parent(&remote);
+        let _r = request.enter();
+        let call = tracing::info_span!("call", otel.kind = "client");
+        injected = call.trace_context();
+        assert_eq!(
+            call.span_context(),
+            injected.as_ref().map(|cx| cx.span_context)
+        );
+    });
+    let request = t.named("request");
+    let call = t.named("call");
+    assert_eq!(request.trace_id, remote.trace_id());
+    assert_eq!(request.parent, Some(remote.span_id()));
+    assert_eq!(call.parent, Some(request.span_id));
+    let injected = injected.expect("the layer records the span");
+    assert_eq!(injected.trace_id(), remote.trace_id());
+    assert_eq!(injected.span_id(), call.span_id);
+    // Without the layer there is nothing to read.
+    assert!(tracing::info_span!("no subscriber")
+        .trace_context()
+        .is_none());
+}
+
+#[test]
+fn follows_from_links_and_a_picotrace_span_current_is_the_parent() {
+    let t = setup();
+    let tracer = t.provider.tracer();
+    let outer = tracer.start_span("picotrace outer");
+    let outer_id = outer.context().span_id;
+    let guard = crate::enter(&outer);
+    tracing::subscriber::with_default(t.subscriber(), || {
+        let cause = tracing::info_span!("cause");
+        let effect = tracing::info_span!("effect");
+        effect.follows_from(&cause);
+    });
+    drop(guard);
+    drop(outer);
+    let cause = t.named("cause");
+    let effect = t.named("effect");
+    assert_eq!(cause.parent, Some(outer_id));
+    assert_eq!(effect.links, [cause.span_id]);
+}
+
+#[instrument(fields(otel.kind = "server"))]
+async fn handle(order: u64) -> u64 {
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let stock = lookup(order).await;
+    tokio::task::yield_now().await;
+    tracing::info!(stock, "answered");
+    stock
+}
+
+#[instrument(fields(otel.kind = "client"))]
+async fn lookup(order: u64) -> u64 {
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    order * 2
+}
+
+#[test]
+fn instrumented_async_functions_on_a_multi_thread_runtime_export_whole_traces() {
+    let t = setup();
+    let dispatch = tracing::Dispatch::new(t.subscriber());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let tasks: Vec<_> = (0..8u64)
+            .map(|order| {
+                // The subscriber follows the task to whichever worker polls it.
+                tokio::spawn(async move { handle(order).await }.with_subscriber(dispatch.clone()))
+            })
+            .collect();
+        for (order, task) in tasks.into_iter().enumerate() {
+            assert_eq!(task.await.unwrap(), order as u64 * 2);
+        }
+    });
+    drop(runtime);
+    let spans = t.spans();
+    let handles: Vec<_> = spans.iter().filter(|s| s.name == "handle").collect();
+    let lookups: Vec<_> = spans.iter().filter(|s| s.name == "lookup").collect();
+    assert_eq!((handles.len(), lookups.len()), (8, 8), "{spans:#?}");
+    for lookup in lookups {
+        let handle = handles
+            .iter()
+            .find(|h| Some(h.span_id) == lookup.parent)
+            .expect("each lookup under a handle");
+        assert_eq!(handle.trace_id, lookup.trace_id);
+        assert_eq!(handle.kind, SpanKind::Server);
+        assert_eq!(lookup.kind, SpanKind::Client);
+        assert!(handle.start <= lookup.start && lookup.end <= handle.end);
+        assert!(
+            handle.end - handle.start >= 10_000_000,
+            "two sleeps of 5 ms"
+        );
+        assert_eq!(
+            attr(lookup, "order").map(str::to_owned),
+            attr(handle, "order").map(str::to_owned)
+        );
+        assert!(handle.events.iter().any(|(n, _)| n == "answered"));
+    }
+}
+
+#[test]
+fn spans_started_inside_an_in_span_future_keep_their_tracing_parent() {
+    // A tracing span inside a picotrace `InSpan` future: its tracing parent wins.
+    let t = setup();
+    let tracer = t.provider.tracer();
+    tracing::subscriber::with_default(t.subscriber(), || {
+        let parent = tracing::info_span!("tracing parent");
+        let _p = parent.enter();
+        let future = async { tracing::info_span!("child").in_scope(|| ()) };
+        let waker = std::task::Waker::noop();
+        let mut cx = std::task::Context::from_waker(waker);
+        let mut future = std::pin::pin!(future.in_span(tracer.start_span("picotrace span")));
+        assert!(future.as_mut().poll(&mut cx).is_ready());
+    });
+    let parent = t.named("tracing parent");
+    assert_eq!(t.named("child").parent, Some(parent.span_id));
+}
