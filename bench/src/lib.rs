@@ -9,6 +9,8 @@
 //! - [`collector`]: the rotel OTLP collector for W7.
 //! - [`tsc`]: the TSC clock fastrace uses, for picotrace rows on the same clock.
 //! - [`w5`], [`w7`]: the OTLP encoding and export workloads, all libraries in one file each.
+//! - [`w9`]: the same `tracing` instrumentation under picotrace's layer and under
+//!   tracing-opentelemetry.
 //! - [`report`]: the table.
 
 pub mod collector;
@@ -21,3 +23,4 @@ pub mod shape;
 pub mod tsc;
 pub mod w5;
 pub mod w7;
+pub mod w9;

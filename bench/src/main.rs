@@ -16,7 +16,7 @@ use std::time::Instant;
 use picotrace_bench::harness::{count_allocations, ns_per_op, rate, CountingAlloc, Plan, Summary};
 use picotrace_bench::report::{fmt_num, Better, Report, Row};
 use picotrace_bench::shape::*;
-use picotrace_bench::{fast, otel, pico, w5, w7};
+use picotrace_bench::{fast, otel, pico, w5, w7, w9};
 
 #[global_allocator]
 static ALLOC: CountingAlloc = CountingAlloc;
@@ -57,7 +57,7 @@ fn run() {
         .and_then(|i| args.get(i + 1))
         .map(|s| s.split(',').map(str::to_string).collect());
     if args.iter().any(|a| a == "--help" || a == "-h") {
-        println!("usage: picotrace-bench [--quick] [--only W1,W2,W3,W4,W5,W6,W7,W8]");
+        println!("usage: picotrace-bench [--quick] [--only W1,W2,W3,W4,W5,W6,W7,W8,W9]");
         println!("       picotrace-bench --profile w1|w2|w3|w3b|w4|w5pb|w5json [N]   (picotrace only, for callgrind)");
         return;
     }
@@ -100,6 +100,9 @@ fn run() {
     }
     if opts.runs("W8") {
         w8(&opts, &mut report);
+    }
+    if opts.runs("W9") {
+        w9(&opts, &mut report);
     }
     if opts.runs("W7") {
         if let Err(why) = w7::run(&opts.plan, opts.quick, &mut report) {
@@ -495,6 +498,36 @@ fn w3(opts: &Opts, report: &mut Report) {
     );
     r.allocs = allocs_per_op(n, 1, |n| fast::run(n, fast::w3_disabled));
     report.push(r);
+}
+
+// ---- W9 ---------------------------------------------------------------------------------
+
+fn w9(opts: &Opts, report: &mut Report) {
+    eprintln!(
+        "W9 tracing instrumentation: picotrace's layer, tracing-opentelemetry, registry alone"
+    );
+    let plan = &opts.plan;
+    let n = alloc_ops(opts);
+    let subscribers = [
+        ("picotrace-std TracingLayer (export thread, discarding)", w9::picotrace()),
+        (
+            "tracing-opentelemetry 0.34 + opentelemetry_sdk (simple processor, discarding exporter)",
+            w9::opentelemetry(),
+        ),
+        ("tracing-subscriber Registry alone (no export: the floor)", w9::registry_only()),
+    ];
+    for (shape, f, per) in [
+        ("W9 span", w9::span as fn(), 1),
+        ("W9 nested", w9::nested as fn(), 4),
+    ] {
+        for (label, subscriber) in &subscribers {
+            // Burst with a drain: the export pipeline is emptied between repetitions.
+            let s = ns_per_op(plan, |n| w9::run(subscriber, n, f), || subscriber.drain());
+            let mut r = row(shape, *label, s.map(|ns| ns / per as f64), "ns/span");
+            r.allocs = allocs_per_op(n, per, |n| w9::run(subscriber, n, f));
+            report.push(r);
+        }
+    }
 }
 
 // ---- W4 ---------------------------------------------------------------------------------
