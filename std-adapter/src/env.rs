@@ -17,7 +17,7 @@
 //! | `OTEL_TRACES_SAMPLER` (`_ARG`) | `parentbased_always_on` | `always_on`, `always_off`, `traceidratio`, `parentbased_*`; ratio in \[0, 1\] |
 //! | `OTEL_TRACES_EXPORTER` | `otlp` | `otlp`, `console`, `none` |
 //! | `OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT` | `http://localhost:4318` | base gets `/v1/traces`; `TRACES_` used as is |
-//! | `OTEL_EXPORTER_OTLP_[TRACES_]HEADERS` | | `k=v,k2=v2`, percent-decoded |
+//! | `OTEL_EXPORTER_OTLP_[TRACES_]HEADERS` | | `k=v,k2=v2`, percent-decoded; framing headers and non-ASCII values warn, values never shown |
 //! | `OTEL_EXPORTER_OTLP_[TRACES_]TIMEOUT` | `10000` ms | |
 //! | `OTEL_EXPORTER_OTLP_[TRACES_]COMPRESSION` | `none` | `gzip`, `none` |
 //! | `OTEL_EXPORTER_OTLP_[TRACES_]PROTOCOL` | `http/protobuf` | `http/json`; `grpc` is not supported (warning, http/protobuf) |
@@ -65,8 +65,8 @@ use crate::batch::{BatchConfig, BatchExporter};
 use crate::console::ConsoleExporter;
 use crate::error::ExportError;
 use crate::otlp_http::{
-    signal_url, traces_url_from_base, validate_url, Compression, OtlpHttpExporter,
-    OtlpHttpExporterBuilder, Protocol, DEFAULT_ENDPOINT, DEFAULT_TIMEOUT,
+    check_header, signal_url, traces_url_from_base, validate_url, Compression, OtlpHttpExporter,
+    OtlpHttpExporterBuilder, Protocol, RedactedHeaders, DEFAULT_ENDPOINT, DEFAULT_TIMEOUT,
 };
 use crate::tracer::{SharedExporter, TracerProvider};
 
@@ -170,8 +170,8 @@ impl Default for Propagators {
     }
 }
 
-/// The OTLP exporter settings.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// The OTLP exporter settings. `Debug` shows header names only (values may be secrets).
+#[derive(Clone, PartialEq, Eq)]
 pub struct OtlpConfig {
     /// The full traces URL, endpoint rules applied.
     pub traces_url: String,
@@ -183,6 +183,18 @@ pub struct OtlpConfig {
     pub compression: Compression,
     /// Body encoding.
     pub protocol: Protocol,
+}
+
+impl fmt::Debug for OtlpConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OtlpConfig")
+            .field("traces_url", &self.traces_url)
+            .field("headers", &RedactedHeaders(&self.headers))
+            .field("timeout", &self.timeout)
+            .field("compression", &self.compression)
+            .field("protocol", &self.protocol)
+            .finish()
+    }
 }
 
 impl Default for OtlpConfig {
@@ -424,6 +436,21 @@ fn parse_pairs(s: &str) -> (Vec<(String, String)>, Vec<String>) {
     (pairs, bad)
 }
 
+/// Returns `k=v,k2=v2` as `k=<redacted>,k2=<redacted>` (a member without `=` becomes
+/// `<redacted>`): what warnings about header variables may show.
+fn redact_pairs(s: &str) -> String {
+    let members: Vec<String> = s
+        .split(',')
+        .map(str::trim)
+        .filter(|m| !m.is_empty())
+        .map(|m| match m.split_once('=') {
+            Some((k, _)) => format!("{}=<redacted>", k.trim()),
+            None => "<redacted>".to_owned(),
+        })
+        .collect();
+    members.join(",")
+}
+
 struct Reader<'f> {
     lookup: &'f dyn Fn(&str) -> Option<String>,
     warnings: Vec<EnvWarning>,
@@ -627,26 +654,21 @@ impl Reader<'_> {
         };
         let headers = self
             .signal_first("HEADERS", |r, name, v| {
+                // Header values may be API keys: warnings show the names only.
+                let shown = redact_pairs(v);
                 let (pairs, bad) = parse_pairs(v);
-                for member in &bad {
+                for _ in &bad {
                     r.warn(
                         name,
-                        v,
-                        format!("invalid header {member:?} (expected name=value); skipped"),
+                        &shown,
+                        "a header without name=value (not shown); skipped",
                     );
                 }
                 let mut valid = Vec::new();
                 for (k, val) in pairs {
-                    let ok = http::HeaderName::from_bytes(k.as_bytes()).is_ok()
-                        && http::HeaderValue::from_str(&val).is_ok();
-                    if ok {
-                        valid.push((k, val));
-                    } else {
-                        r.warn(
-                            name,
-                            v,
-                            format!("{k:?} is not a valid HTTP header; skipped"),
-                        );
+                    match check_header(&k, &val) {
+                        Ok(_) => valid.push((k, val)),
+                        Err(reason) => r.warn(name, &shown, format!("header {k:?}: {reason}")),
                     }
                 }
                 Some(valid)
@@ -1010,6 +1032,32 @@ mod tests {
         assert_eq!(e.otlp.compression, Compression::Gzip);
         assert_eq!(e.otlp.protocol, Protocol::HttpJson);
         assert_eq!(warned(&e), ["OTEL_EXPORTER_OTLP_TRACES_TIMEOUT"]);
+    }
+
+    #[test]
+    fn framing_and_non_ascii_headers_warn_without_showing_values() {
+        let e = env(&[(
+            "OTEL_EXPORTER_OTLP_HEADERS",
+            "content-length=0,Transfer-Encoding=chunked,host=s3cret.example,\
+             x-api-key=caf%C3%A9s3cret,authorization=Bearer s3cret,nos3cret",
+        )]);
+        assert_eq!(
+            e.otlp.headers,
+            [("authorization".to_string(), "Bearer s3cret".to_string())]
+        );
+        assert_eq!(e.warnings.len(), 5, "{:#?}", e.warnings);
+        for w in &e.warnings {
+            assert_eq!(w.variable, "OTEL_EXPORTER_OTLP_HEADERS");
+            let shown = w.to_string();
+            assert!(!shown.contains("s3cret"), "{shown}");
+        }
+        let shown = format!("{e:?}");
+        assert!(
+            shown.contains("authorization") && !shown.contains("s3cret"),
+            "{shown}"
+        );
+        // The exporter built from it sends the header all the same.
+        assert!(e.otlp.builder().build().is_ok());
     }
 
     #[test]

@@ -20,11 +20,15 @@ pub enum ExportError {
         /// What is wrong with it.
         reason: &'static str,
     },
-    /// A header given to the builder (or in `OTEL_EXPORTER_OTLP_HEADERS`) is not a valid
-    /// HTTP header name or value. Happens when an exporter is built.
+    /// A header given to the builder is refused: not a valid HTTP header name, a value
+    /// that is not visible ASCII, or a header that frames the request (see
+    /// [`crate::otlp_http::RESERVED_HEADERS`]). Happens when an exporter is built. The
+    /// value is never kept here: it may be a secret.
     InvalidHeader {
         /// The header name as given.
         name: String,
+        /// Why it was refused.
+        reason: &'static str,
     },
     /// The request did not complete within the exporter's timeout (connect, send and
     /// response together), or a deadline left no time to try again. Retried.
@@ -153,7 +157,9 @@ impl fmt::Display for ExportError {
             ExportError::InvalidEndpoint { url, reason } => {
                 write!(f, "invalid OTLP endpoint {url:?}: {reason}")
             }
-            ExportError::InvalidHeader { name } => write!(f, "invalid HTTP header {name:?}"),
+            ExportError::InvalidHeader { name, reason } => {
+                write!(f, "invalid HTTP header {name:?}: {reason}")
+            }
             ExportError::Timeout => f.write_str("export timed out"),
             ExportError::Connect(e) => write!(f, "could not connect to the collector: {e}"),
             ExportError::Io(e) => write!(f, "connection to the collector failed: {e}"),

@@ -215,7 +215,9 @@ fn add(counter: &AtomicU64, n: u64) {
 }
 
 /// Builds an [`OtlpHttpExporter`]; see the setters for the defaults.
-#[derive(Clone, Debug)]
+///
+/// Its `Debug` output shows header names only: values may be secrets.
+#[derive(Clone)]
 pub struct OtlpHttpExporterBuilder {
     endpoint: String,
     traces_endpoint: Option<String>,
@@ -242,6 +244,71 @@ impl Default for OtlpHttpExporterBuilder {
     }
 }
 
+impl fmt::Debug for OtlpHttpExporterBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OtlpHttpExporterBuilder")
+            .field("endpoint", &self.endpoint)
+            .field("traces_endpoint", &self.traces_endpoint)
+            .field("protocol", &self.protocol)
+            .field("headers", &RedactedHeaders(&self.headers))
+            .field("timeout", &self.timeout)
+            .field("compression", &self.compression)
+            .field("retry_policy", &self.retry_policy)
+            .field("max_request_size", &self.max_request_size)
+            .finish()
+    }
+}
+
+/// Formats `name: "<redacted>"` pairs: header values may be API keys.
+pub(crate) struct RedactedHeaders<'a>(pub(crate) &'a [(String, String)]);
+
+impl fmt::Debug for RedactedHeaders<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map()
+            .entries(self.0.iter().map(|(name, _)| (name, "<redacted>")))
+            .finish()
+    }
+}
+
+/// Headers the exporter writes itself, or that frame the request: configuration may
+/// not set them (compared without regard to case).
+pub const RESERVED_HEADERS: &[&str] = &[
+    "content-length",
+    "transfer-encoding",
+    "host",
+    "content-type",
+    "content-encoding",
+    "connection",
+];
+
+/// Checks a configured header (name and value trimmed): a valid name that is not in
+/// [`RESERVED_HEADERS`], and a value of visible ASCII, spaces and tabs. The reason
+/// never quotes the value, which may be a secret.
+pub(crate) fn check_header(
+    name: &str,
+    value: &str,
+) -> Result<(HeaderName, HeaderValue), &'static str> {
+    let (name, value) = (name.trim(), value.trim());
+    if RESERVED_HEADERS
+        .iter()
+        .any(|r| r.eq_ignore_ascii_case(name))
+    {
+        return Err("a request framing header, which the exporter sets; refused");
+    }
+    let name = HeaderName::from_bytes(name.as_bytes())
+        .map_err(|_| "not a valid HTTP header name; refused")?;
+    // `HeaderValue` lets bytes >= 0x80 through (obs-text): collectors and proxies
+    // disagree on what they mean, so only visible ASCII is sent.
+    let ascii = value
+        .bytes()
+        .all(|b| b == b'\t' || (0x20..0x7f).contains(&b));
+    let value = HeaderValue::from_str(value)
+        .ok()
+        .filter(|_| ascii)
+        .ok_or("the value is not visible ASCII (value not shown); refused")?;
+    Ok((name, value))
+}
+
 impl OtlpHttpExporterBuilder {
     /// Sets the base endpoint (default `http://localhost:4318`); `v1/traces` is appended.
     #[must_use]
@@ -264,7 +331,8 @@ impl OtlpHttpExporterBuilder {
         self
     }
 
-    /// Adds a header sent with every request (e.g. an API key).
+    /// Adds a header sent with every request (e.g. an API key). [`Self::build`] refuses
+    /// the ones in [`RESERVED_HEADERS`] and values that are not visible ASCII.
     #[must_use]
     pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.headers.push((name.into(), value.into()));
@@ -329,10 +397,12 @@ impl OtlpHttpExporterBuilder {
         validate_url(&url)?;
         let mut headers = Vec::with_capacity(self.headers.len());
         for (name, value) in &self.headers {
-            let invalid = || ExportError::InvalidHeader { name: name.clone() };
-            let n = HeaderName::from_bytes(name.trim().as_bytes()).map_err(|_| invalid())?;
-            let v = HeaderValue::from_str(value.trim()).map_err(|_| invalid())?;
-            headers.push((n, v));
+            let header =
+                check_header(name, value).map_err(|reason| ExportError::InvalidHeader {
+                    name: name.clone(),
+                    reason,
+                })?;
+            headers.push(header);
         }
         let agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
@@ -874,6 +944,40 @@ mod tests {
             );
         }
         assert!(OtlpHttpExporter::new("https://otel.example:443").is_ok());
+    }
+
+    #[test]
+    fn framing_and_non_ascii_headers_are_refused_and_values_never_shown() {
+        for name in [
+            "content-length",
+            "Transfer-Encoding",
+            "HOST",
+            "content-type",
+            "Content-Encoding",
+            " connection ",
+        ] {
+            let r = OtlpHttpExporter::builder().header(name, "0").build();
+            assert!(
+                matches!(&r, Err(ExportError::InvalidHeader { reason, .. }) if reason.contains("framing")),
+                "{name:?}: {r:?}"
+            );
+        }
+        let r = OtlpHttpExporter::builder()
+            .header("x-api-key", "caf\u{e9}-s3cret")
+            .build();
+        let e = r.unwrap_err();
+        assert!(matches!(e, ExportError::InvalidHeader { .. }), "{e:?}");
+        for shown in [e.to_string(), format!("{e:?}")] {
+            assert!(shown.contains("x-api-key"), "{shown}");
+            assert!(!shown.contains("s3cret"), "{shown}");
+        }
+        let b = OtlpHttpExporter::builder().header("authorization", "Bearer s3cret");
+        let shown = format!("{b:?}");
+        assert!(
+            shown.contains("authorization") && !shown.contains("s3cret"),
+            "{shown}"
+        );
+        assert!(b.build().is_ok());
     }
 
     #[test]
