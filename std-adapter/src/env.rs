@@ -1061,6 +1061,21 @@ mod tests {
     }
 
     #[test]
+    fn an_endpoint_with_a_port_above_65535_warns_and_falls_back() {
+        let e = env(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:99999")]);
+        assert_eq!(e.otlp.traces_url, "http://localhost:4318/v1/traces");
+        assert_eq!(warned(&e), ["OTEL_EXPORTER_OTLP_ENDPOINT"]);
+        assert!(e.warnings[0].message.contains("port"), "{}", e.warnings[0]);
+        // A bad signal-specific endpoint falls back to the general one.
+        let e = env(&[
+            ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://c:0/v1/traces"),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318"),
+        ]);
+        assert_eq!(e.otlp.traces_url, "http://c:4318/v1/traces");
+        assert_eq!(warned(&e), ["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"]);
+    }
+
+    #[test]
     fn grpc_and_bad_otlp_values_warn() {
         let e = env(&[
             ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),

@@ -12,7 +12,8 @@ use crate::retry::is_retryable_status;
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum ExportError {
-    /// The endpoint is not an absolute `http://` or `https://` URL with a host. Happens
+    /// The endpoint is not an absolute `http://` or `https://` URL with a host (and, if
+    /// it names one, a port from 1 to 65535). Happens
     /// when an exporter is built (from code or `OTEL_EXPORTER_OTLP_*ENDPOINT`).
     InvalidEndpoint {
         /// The URL as given.

@@ -464,8 +464,20 @@ pub(crate) fn validate_url(url: &str) -> Result<(), ExportError> {
         None => return Err(invalid("missing http:// or https://")),
     }
     match uri.host() {
-        Some(h) if !h.is_empty() => Ok(()),
-        _ => Err(invalid("missing host")),
+        Some(h) if !h.is_empty() => {}
+        _ => return Err(invalid("missing host")),
+    }
+    // `http::Uri` keeps any digits as the port; a TCP port is 1 to 65535.
+    let authority = uri.authority().map_or("", |a| a.as_str());
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, hp)| hp);
+    let after_host = match host_port.rsplit_once(']') {
+        Some((_, rest)) => rest, // an IPv6 literal: `[::1]:4318`
+        None => host_port.find(':').map_or("", |i| &host_port[i..]),
+    };
+    match after_host.strip_prefix(':') {
+        None => Ok(()),
+        Some(port) if port.parse::<u16>().is_ok_and(|p| p > 0) => Ok(()),
+        Some(_) => Err(invalid("the port must be a number from 1 to 65535")),
     }
 }
 
@@ -944,6 +956,38 @@ mod tests {
             );
         }
         assert!(OtlpHttpExporter::new("https://otel.example:443").is_ok());
+    }
+
+    #[test]
+    fn ports_outside_1_to_65535_are_invalid_endpoints() {
+        for url in [
+            "http://127.0.0.1:99999",
+            "http://collector:65536/v1/traces",
+            "https://collector:0",
+            "http://collector:/v1/traces",
+            "http://[::1]:70000/",
+            "http://collector:18446744073709551616",
+        ] {
+            let r = OtlpHttpExporter::builder().traces_endpoint(url).build();
+            assert!(
+                matches!(&r, Err(ExportError::InvalidEndpoint { reason, .. }) if reason.contains("port")),
+                "{url:?}: {r:?}"
+            );
+        }
+        for url in [
+            "http://c:1/",
+            "https://c:65535/x",
+            "http://[::1]:4318/",
+            "http://c/",
+        ] {
+            assert!(
+                OtlpHttpExporter::builder()
+                    .traces_endpoint(url)
+                    .build()
+                    .is_ok(),
+                "{url}"
+            );
+        }
     }
 
     #[test]
