@@ -22,7 +22,7 @@
 //! | `OTEL_EXPORTER_OTLP_[TRACES_]COMPRESSION` | `none` | `gzip`, `none` |
 //! | `OTEL_EXPORTER_OTLP_[TRACES_]PROTOCOL` | `http/protobuf` | `http/json`; `grpc` is not supported (warning, http/protobuf) |
 //! | `OTEL_BSP_SCHEDULE_DELAY` / `_EXPORT_TIMEOUT` | 5000 / 30000 ms | |
-//! | `OTEL_BSP_MAX_QUEUE_SIZE` / `_MAX_EXPORT_BATCH_SIZE` | 2048 / 512 | batch ≤ queue |
+//! | `OTEL_BSP_MAX_QUEUE_SIZE` / `_MAX_EXPORT_BATCH_SIZE` | 2048 / 512 | queue ≤ 65536, batch ≤ queue |
 //! | `OTEL_PROPAGATORS` | `tracecontext,baggage` | others (`b3`, `jaeger`, ...) warn |
 //! | `OTEL_[SPAN_]ATTRIBUTE_COUNT_LIMIT`, `OTEL_SPAN_EVENT_COUNT_LIMIT`, `OTEL_SPAN_LINK_COUNT_LIMIT`, `OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT`, `OTEL_LINK_ATTRIBUTE_COUNT_LIMIT`, `OTEL_[SPAN_]ATTRIBUTE_VALUE_LENGTH_LIMIT` | 128 / unlimited | |
 //!
@@ -749,7 +749,7 @@ impl Reader<'_> {
                 self.warn(
                     QUEUE,
                     &v,
-                    format!("larger than {max} (buffers are preallocated); using {max}"),
+                    format!("larger than the maximum queue size; using {max}"),
                 );
                 max
             }
@@ -1129,10 +1129,14 @@ mod tests {
         // A small queue clamps the default batch size.
         let e = env(&[("OTEL_BSP_MAX_QUEUE_SIZE", "100")]);
         assert_eq!(e.batch.max_export_batch_size, 100);
-        // A queue too large to preallocate is capped, with a warning.
-        let e = env(&[("OTEL_BSP_MAX_QUEUE_SIZE", "99999999999999")]);
-        assert_eq!(e.batch.max_queue_size, BatchConfig::MAX_QUEUE_SIZE);
-        assert_eq!(warned(&e), ["OTEL_BSP_MAX_QUEUE_SIZE"]);
+        // A queue larger than BatchConfig::MAX_QUEUE_SIZE is capped, with a warning.
+        for huge in ["99999999999999", "1048576", "65537"] {
+            let e = env(&[("OTEL_BSP_MAX_QUEUE_SIZE", huge)]);
+            assert_eq!(e.batch.max_queue_size, 65_536, "{huge}");
+            assert_eq!(warned(&e), ["OTEL_BSP_MAX_QUEUE_SIZE"]);
+        }
+        let e = env(&[("OTEL_BSP_MAX_QUEUE_SIZE", "65536")]);
+        assert_eq!((e.batch.max_queue_size, e.warnings.len()), (65_536, 0));
     }
 
     #[test]
