@@ -68,7 +68,7 @@ use crate::otlp_http::{
     check_header, signal_url, traces_url_from_base, validate_url, Compression, OtlpHttpExporter,
     OtlpHttpExporterBuilder, Protocol, RedactedHeaders, DEFAULT_ENDPOINT, DEFAULT_TIMEOUT,
 };
-use crate::tracer::{SharedExporter, TracerProvider};
+use crate::tracer::{SharedExporter, TracerProvider, TracerProviderBuilder};
 
 /// A variable whose value was not used, and why.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -103,7 +103,10 @@ pub enum TracesExporter {
     None,
 }
 
-/// Which formats are read from and written to headers (`OTEL_PROPAGATORS`).
+/// Which formats are read from and written to headers (`OTEL_PROPAGATORS`): the
+/// propagation helpers of [`TracerProvider`] (and [`crate::propagators`] for the global
+/// one) go through it. `none` turns both off; `b3`, `jaeger` and other propagators are
+/// not implemented and only warn.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Propagators {
     /// W3C `traceparent` / `tracestate`.
@@ -337,10 +340,7 @@ impl EnvConfig {
     /// # Errors
     /// As [`EnvConfig::shared_exporter`].
     pub fn build_provider(&self) -> Result<TracerProvider, ExportError> {
-        Ok(TracerProvider::builder()
-            .config(self.tracer_config())
-            .exporter(self.shared_exporter()?)
-            .build())
+        Ok(self.provider_builder()?.build())
     }
 
     /// Builds the provider and installs it as the global one.
@@ -348,10 +348,19 @@ impl EnvConfig {
     /// # Errors
     /// As [`EnvConfig::shared_exporter`].
     pub fn install(&self) -> Result<&'static TracerProvider, ExportError> {
+        Ok(self.provider_builder()?.install())
+    }
+
+    /// Returns a provider builder with the tracer configuration, the exporter and the
+    /// propagators (`OTEL_PROPAGATORS`) of this configuration.
+    ///
+    /// # Errors
+    /// As [`EnvConfig::shared_exporter`].
+    pub fn provider_builder(&self) -> Result<TracerProviderBuilder, ExportError> {
         Ok(TracerProvider::builder()
             .config(self.tracer_config())
             .exporter(self.shared_exporter()?)
-            .install())
+            .propagators(self.propagators))
     }
 }
 
@@ -1073,6 +1082,49 @@ mod tests {
         ]);
         assert_eq!(e.otlp.traces_url, "http://c:4318/v1/traces");
         assert_eq!(warned(&e), ["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"]);
+    }
+
+    #[test]
+    fn the_provider_propagates_only_what_otel_propagators_names() {
+        use crate::{HashMapCarrier, HashMapInjector};
+        use std::collections::HashMap;
+        const TP: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        let incoming: HashMap<String, String> = [("traceparent", TP), ("baggage", "k=v")]
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .into();
+        // Each provider keeps its arena for the life of the process: three of them.
+        for (value, context, baggage) in [
+            ("none", false, false),
+            ("baggage", false, true),
+            ("tracecontext,jaeger", true, false),
+        ] {
+            let e = env(&[
+                ("OTEL_PROPAGATORS", value),
+                ("OTEL_TRACES_EXPORTER", "none"),
+            ]);
+            let provider = e.build_provider().unwrap();
+            let cx = provider.extract_context(&HashMapCarrier(&incoming));
+            assert_eq!(cx.is_ok(), context, "{value}");
+            let bag = provider.extract_baggage(&HashMapCarrier(&incoming));
+            assert_eq!(bag.len(), usize::from(baggage), "{value}");
+            let span = provider.tracer().start_span("call");
+            let mut out = HashMap::new();
+            provider.inject_context(&span, &mut HashMapInjector(&mut out));
+            provider.inject_baggage(
+                &picotrace::Baggage::parse("k=v"),
+                &mut HashMapInjector(&mut out),
+            );
+            let mut sent: Vec<&str> = out.keys().map(String::as_str).collect();
+            sent.sort_unstable();
+            let expected: Vec<&str> = [("baggage", baggage), ("traceparent", context)]
+                .iter()
+                .filter(|(_, on)| *on)
+                .map(|(n, _)| *n)
+                .collect();
+            assert_eq!(sent, expected, "{value}");
+        }
+        let e = env(&[("OTEL_PROPAGATORS", "tracecontext,jaeger")]);
+        assert_eq!(warned(&e), ["OTEL_PROPAGATORS"]);
     }
 
     #[test]

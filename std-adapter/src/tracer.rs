@@ -42,13 +42,14 @@ use std::time::Duration;
 
 use picotrace::span::arena::{BatchSource, SlotRef};
 use picotrace::{
-    ExportSignal, Span, SpanArena, SpanBatch, SpanExporter, SpanStorage, Tracer, TracerConfig,
-    TracerStats,
+    Baggage, ExportSignal, ExtractError, Extractor, Injector, Span, SpanArena, SpanBatch,
+    SpanExporter, SpanStorage, TraceContext, Tracer, TracerConfig, TracerStats,
 };
 
 use crate::batch::BatchExporter;
 use crate::clock::SystemClock;
 use crate::entropy::id_generator;
+use crate::env::Propagators;
 use crate::error::ExportError;
 
 /// The arena of a provider's tracer: 2048 spans (running or waiting for export) of up
@@ -256,6 +257,7 @@ pub struct TracerProviderBuilder {
     config: TracerConfig,
     exporter: SharedExporter,
     scheduled_delay: Option<Duration>,
+    propagators: Propagators,
 }
 
 impl TracerProviderBuilder {
@@ -282,6 +284,14 @@ impl TracerProviderBuilder {
     #[must_use]
     pub fn scheduled_delay(mut self, delay: Duration) -> Self {
         self.scheduled_delay = Some(delay);
+        self
+    }
+
+    /// Sets which headers the provider's propagation helpers read and write (default
+    /// [`Propagators::DEFAULT`]: W3C trace context and baggage; `OTEL_PROPAGATORS`).
+    #[must_use]
+    pub fn propagators(mut self, propagators: Propagators) -> Self {
+        self.propagators = propagators;
         self
     }
 
@@ -335,6 +345,7 @@ impl TracerProviderBuilder {
             .ok();
         TracerProvider {
             config,
+            propagators: self.propagators,
             tracer,
             exporter: self.exporter,
             wake,
@@ -356,6 +367,7 @@ impl TracerProviderBuilder {
 /// Dropping a provider shuts it down.
 pub struct TracerProvider {
     config: TracerConfig,
+    propagators: Propagators,
     tracer: &'static StdTracer,
     exporter: SharedExporter,
     wake: &'static ExportWake,
@@ -381,6 +393,13 @@ pub fn global() -> Option<&'static TracerProvider> {
     GLOBAL.get().copied()
 }
 
+/// Returns the [`global`] provider's propagators ([`Propagators::DEFAULT`] when none is
+/// installed): what `OTEL_PROPAGATORS` said, for code that reaches the tracer through
+/// [`tracer`].
+pub fn propagators() -> Propagators {
+    global().map_or(Propagators::DEFAULT, |p| p.propagators)
+}
+
 /// Returns the [`global`] provider's tracer, or a disabled tracer (non-recording spans
 /// that still propagate context) when none is installed.
 pub fn tracer() -> &'static StdTracer {
@@ -404,6 +423,7 @@ impl TracerProvider {
             config: TracerConfig::new("unknown_service"),
             exporter: SharedExporter::Discard,
             scheduled_delay: None,
+            propagators: Propagators::DEFAULT,
         }
     }
 
@@ -421,6 +441,42 @@ impl TracerProvider {
     #[inline]
     pub fn tracer(&self) -> &'static StdTracer {
         self.tracer
+    }
+
+    /// Returns which headers the propagation helpers below read and write.
+    pub fn propagators(&self) -> Propagators {
+        self.propagators
+    }
+
+    /// Reads the caller's trace context from incoming headers, when trace context
+    /// propagation is on (see [`Propagators::extract_context`]).
+    ///
+    /// # Errors
+    /// [`ExtractError`]: none (or propagation off: `Missing`), or invalid; either way
+    /// the span starts a new trace.
+    pub fn extract_context(
+        &self,
+        headers: &(impl Extractor + ?Sized),
+    ) -> Result<TraceContext, ExtractError> {
+        self.propagators.extract_context(headers)
+    }
+
+    /// Writes `span`'s `traceparent` and `tracestate` into outgoing headers, when trace
+    /// context propagation is on.
+    pub fn inject_context(&self, span: &Span<'_>, headers: &mut (impl Injector + ?Sized)) {
+        if self.propagators.trace_context {
+            self.tracer.inject_context(span, headers);
+        }
+    }
+
+    /// Reads the incoming baggage (empty when baggage propagation is off).
+    pub fn extract_baggage(&self, headers: &(impl Extractor + ?Sized)) -> Baggage {
+        self.propagators.extract_baggage(headers)
+    }
+
+    /// Writes `baggage` into outgoing headers, when baggage propagation is on.
+    pub fn inject_baggage(&self, baggage: &Baggage, headers: &mut (impl Injector + ?Sized)) {
+        self.propagators.inject_baggage(baggage, headers);
     }
 
     /// Exports every span ended so far, on every thread, then flushes the exporter (a

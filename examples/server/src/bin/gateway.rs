@@ -14,7 +14,7 @@
 
 use std::collections::HashMap;
 
-use picotrace::{semconv, Baggage, TraceContext};
+use picotrace::{semconv, Baggage};
 use picotrace_examples::{arg, TinyHttpHeaders};
 use picotrace_std::HashMapInjector;
 
@@ -30,8 +30,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for (n, request) in server.incoming_requests().enumerate() {
         let tracer = provider.tracer();
         let headers = TinyHttpHeaders(request.headers());
-        let incoming = TraceContext::from_headers(&headers);
-        let mut baggage: Baggage = Baggage::from_headers(&headers);
+        // Only what OTEL_PROPAGATORS names is read here and sent below.
+        let incoming = provider.extract_context(&headers);
+        let mut baggage: Baggage = provider.extract_baggage(&headers);
         let mut span = tracer.start_server_span("GET /search", &incoming);
         span.set_attribute(semconv::HTTP_REQUEST_METHOD, "GET");
         span.set_attribute(semconv::URL_PATH, "/search");
@@ -50,8 +51,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let url = format!("{downstream}/rank");
         call.set_attribute_dyn(semconv::URL_FULL, url.as_str());
         let mut outgoing = HashMap::new();
-        tracer.inject_context(&call, &mut HashMapInjector(&mut outgoing));
-        baggage.to_headers(&mut HashMapInjector(&mut outgoing));
+        provider.inject_context(&call, &mut HashMapInjector(&mut outgoing));
+        provider.inject_baggage(&baggage, &mut HashMapInjector(&mut outgoing));
         let mut req = ureq::get(&url);
         for (name, value) in &outgoing {
             req = req.header(name, value);
