@@ -18,7 +18,7 @@
 //! | `OTEL_TRACES_EXPORTER` | `otlp` | `otlp`, `console`, `none` |
 //! | `OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT` | `http://localhost:4318` | base gets `/v1/traces`; `TRACES_` used as is |
 //! | `OTEL_EXPORTER_OTLP_[TRACES_]HEADERS` | | `k=v,k2=v2`, percent-decoded; framing headers and non-ASCII values warn, values never shown |
-//! | `OTEL_EXPORTER_OTLP_[TRACES_]TIMEOUT` | `10000` ms | |
+//! | `OTEL_EXPORTER_OTLP_[TRACES_]TIMEOUT` | `10000` ms | one deadline per export, retries and waits included |
 //! | `OTEL_EXPORTER_OTLP_[TRACES_]COMPRESSION` | `none` | `gzip`, `none` |
 //! | `OTEL_EXPORTER_OTLP_[TRACES_]PROTOCOL` | `http/protobuf` | `http/json`; `grpc` is not supported (warning, http/protobuf) |
 //! | `OTEL_BSP_SCHEDULE_DELAY` / `_EXPORT_TIMEOUT` | 5000 / 30000 ms | |
@@ -180,7 +180,7 @@ pub struct OtlpConfig {
     pub traces_url: String,
     /// Extra request headers.
     pub headers: Vec<(String, String)>,
-    /// Timeout of one request.
+    /// Time one export may take, every attempt and retry wait included.
     pub timeout: Duration,
     /// Body compression.
     pub compression: Compression,

@@ -9,7 +9,9 @@
 //! - Bodies are `application/x-protobuf` (default) or `application/json`, optionally
 //!   gzip-compressed (`Content-Encoding: gzip`).
 //! - 429, 502, 503, 504, timeouts and connection failures are retried per the
-//!   [`RetryPolicy`], honouring `Retry-After`; other statuses are not.
+//!   [`RetryPolicy`], honouring `Retry-After`; other statuses are not. One deadline,
+//!   the exporter's timeout (`OTEL_EXPORTER_OTLP_TIMEOUT`, 10 s), covers each send:
+//!   its attempts and every wait between them, however long `Retry-After` asks for.
 //! - A 2xx response is read for `ExportTraceServiceResponse.partial_success`; rejected
 //!   spans are reported in [`ExportOutcome`] and counted, never retried.
 //!
@@ -48,7 +50,8 @@ use crate::retry::{instant_after, parse_retry_after, RetryPolicy, MAX_DURATION};
 
 /// The default base endpoint (`OTEL_EXPORTER_OTLP_ENDPOINT`).
 pub const DEFAULT_ENDPOINT: &str = "http://localhost:4318";
-/// The default timeout of one request (`OTEL_EXPORTER_OTLP_TIMEOUT`, 10 s).
+/// The default time one export may take, retries included
+/// (`OTEL_EXPORTER_OTLP_TIMEOUT`, 10 s).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 /// The default largest request body, before compression (4 MiB; collectors commonly
 /// accept far more, and smaller requests retry more cheaply).
@@ -224,6 +227,7 @@ pub struct OtlpHttpExporterBuilder {
     protocol: Protocol,
     headers: Vec<(String, String)>,
     timeout: Duration,
+    attempt_timeout: Option<Duration>,
     compression: Compression,
     retry_policy: RetryPolicy,
     max_request_size: usize,
@@ -237,6 +241,7 @@ impl Default for OtlpHttpExporterBuilder {
             protocol: Protocol::default(),
             headers: Vec::new(),
             timeout: DEFAULT_TIMEOUT,
+            attempt_timeout: None,
             compression: Compression::None,
             retry_policy: RetryPolicy::DEFAULT,
             max_request_size: DEFAULT_MAX_REQUEST_SIZE,
@@ -252,6 +257,7 @@ impl fmt::Debug for OtlpHttpExporterBuilder {
             .field("protocol", &self.protocol)
             .field("headers", &RedactedHeaders(&self.headers))
             .field("timeout", &self.timeout)
+            .field("attempt_timeout", &self.attempt_timeout)
             .field("compression", &self.compression)
             .field("retry_policy", &self.retry_policy)
             .field("max_request_size", &self.max_request_size)
@@ -350,10 +356,21 @@ impl OtlpHttpExporterBuilder {
         self
     }
 
-    /// Sets the timeout of one request: connect, send and response (default 10 s).
+    /// Sets the time one export may take (default 10 s; `OTEL_EXPORTER_OTLP_TIMEOUT`,
+    /// "maximum time the OTLP exporter will wait for each batch export"): every
+    /// attempt, response and retry wait of a send together. A send gives up as soon as
+    /// the next wait would pass it.
     #[must_use]
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout.min(MAX_DURATION);
+        self
+    }
+
+    /// Caps each attempt (connect, send and response) below the export timeout, so
+    /// that a hung request leaves time for a retry (default: no cap but the time left).
+    #[must_use]
+    pub fn attempt_timeout(mut self, timeout: Duration) -> Self {
+        self.attempt_timeout = Some(timeout.min(MAX_DURATION));
         self
     }
 
@@ -417,6 +434,7 @@ impl OtlpHttpExporterBuilder {
             protocol: self.protocol,
             headers,
             timeout: self.timeout,
+            attempt_timeout: self.attempt_timeout.unwrap_or(MAX_DURATION),
             compression: self.compression,
             retry: self.retry_policy,
             max_request_size: self.max_request_size,
@@ -488,6 +506,7 @@ pub struct OtlpHttpExporter {
     protocol: Protocol,
     headers: Vec<(HeaderName, HeaderValue)>,
     timeout: Duration,
+    attempt_timeout: Duration,
     compression: Compression,
     retry: RetryPolicy,
     max_request_size: usize,
@@ -575,8 +594,8 @@ impl OtlpHttpExporter {
     }
 
     /// Posts one encoded `ExportTraceServiceRequest` (in this exporter's
-    /// [`Protocol`]), retrying per the policy. Span counters are not touched (the body
-    /// is opaque here); see [`Self::send_spans`].
+    /// [`Protocol`]), retrying per the policy, all within the exporter's timeout. Span
+    /// counters are not touched (the body is opaque here); see [`Self::send_spans`].
     ///
     /// # Errors
     /// See [`ExportError`]: a non-retryable status at once, or
@@ -585,8 +604,9 @@ impl OtlpHttpExporter {
         self.send_until(body, None)
     }
 
-    /// Like [`Self::send`], but gives up once `deadline` has passed (each attempt's
-    /// timeout is cut to the time left, and no wait runs past it).
+    /// Like [`Self::send`], but gives up once `deadline` (or the exporter's timeout,
+    /// whichever comes first) has passed: each attempt's timeout is cut to the time
+    /// left, and no wait runs past it.
     ///
     /// # Errors
     /// As [`Self::send`].
@@ -595,6 +615,9 @@ impl OtlpHttpExporter {
         body: &[u8],
         deadline: Option<Instant>,
     ) -> Result<ExportOutcome, ExportError> {
+        // One deadline per export, covering every attempt and wait.
+        let own = instant_after(self.timeout);
+        let deadline = deadline.map_or(own, |d| d.min(own));
         let result = match self.compression {
             Compression::None => self.send_with_retries(body, deadline),
             Compression::Gzip => {
@@ -660,17 +683,14 @@ impl OtlpHttpExporter {
     fn send_with_retries(
         &self,
         payload: &[u8],
-        deadline: Option<Instant>,
+        deadline: Instant,
     ) -> Result<ExportOutcome, ExportError> {
         let mut attempts = 0u32;
         loop {
-            // Each attempt gets the configured timeout, cut to what the deadline leaves.
-            let timeout = match deadline {
-                Some(d) => match d.saturating_duration_since(Instant::now()) {
-                    left if left.is_zero() => return Err(ExportError::Timeout),
-                    left => left.min(self.timeout),
-                },
-                None => self.timeout,
+            // Each attempt gets what is left of the deadline (at most `attempt_timeout`).
+            let timeout = match deadline.saturating_duration_since(Instant::now()) {
+                left if left.is_zero() => return Err(ExportError::Timeout),
+                left => left.min(self.attempt_timeout),
             };
             attempts += 1;
             if attempts > 1 {
@@ -697,7 +717,7 @@ impl OtlpHttpExporter {
             let delay = self
                 .retry
                 .delay(attempts - 1, failed.retry_after, self.next_random());
-            if deadline.is_some_and(|d| instant_after(delay) >= d) {
+            if instant_after(delay) >= deadline {
                 // The wait would outlast the deadline: give up now, not after it.
                 return Err(exhausted(failed.error, attempts));
             }
