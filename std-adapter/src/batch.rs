@@ -476,6 +476,8 @@ impl BatchExporterBuilder {
         let worker = Worker {
             shared: Arc::clone(&shared),
             transport: self.transport,
+            warnings: LossWarnings::default(),
+            last_error: None,
             batch: Vec::with_capacity(config.max_export_batch_size.min(preallocated)),
             request: Vec::new(),
         };
@@ -820,10 +822,42 @@ impl SpanExporter for BatchExporter {
     }
 }
 
+/// The shortest time between two warnings about lost spans on stderr.
+pub const WARNING_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Decides when the worker warns about lost spans: at most once per
+/// [`WARNING_INTERVAL`], with every span lost since the last warning (none is left
+/// out: losses in between go into the next one, and the worker's exit reports the
+/// rest at once).
+#[derive(Debug, Default)]
+struct LossWarnings {
+    last: Option<Instant>,
+    reported: u64,
+}
+
+impl LossWarnings {
+    /// Returns how many spans to report now, given how many were lost in all.
+    fn due(&mut self, total_lost: u64, now: Instant, at_exit: bool) -> Option<u64> {
+        let new = total_lost.saturating_sub(self.reported);
+        let quiet = self
+            .last
+            .is_some_and(|t| now.saturating_duration_since(t) < WARNING_INTERVAL);
+        if new == 0 || (quiet && !at_exit) {
+            return None;
+        }
+        self.last = Some(now);
+        self.reported = total_lost;
+        Some(new)
+    }
+}
+
 /// The background thread's state.
 struct Worker {
     shared: Arc<Shared>,
     transport: Box<dyn Transport>,
+    warnings: LossWarnings,
+    /// Why the last failed request failed, for the next warning.
+    last_error: Option<String>,
     /// The batch being sent (capacity `max_export_batch_size`).
     batch: Vec<SpanBuf>,
     /// The request buffer, grown to `max_request_size` on first use.
@@ -848,7 +882,8 @@ impl Worker {
                     break;
                 }
                 if q.shutdown {
-                    // Shut down with an empty queue: done.
+                    // Shut down with an empty queue: done (after the last warning).
+                    self.warn_losses(true);
                     q.worker_exited = true;
                     shared.done.notify_all();
                     return;
@@ -878,12 +913,42 @@ impl Worker {
                 let mut pool = lock(&shared.pool);
                 pool.free.append(&mut self.batch);
             }
+            // Counted before flushers wake: they read the counters.
+            self.warn_losses(false);
             let mut q = lock(&shared.queue);
             q.completed += n as u64;
             shared.done.notify_all();
             drop(q);
             next_send = instant_after(config.scheduled_delay);
         }
+    }
+
+    /// Prints a warning on stderr about spans lost since the last one, unless one was
+    /// printed less than [`WARNING_INTERVAL`] ago (`at_exit` prints regardless), as
+    /// OpenTelemetry SDKs do through their error handler.
+    fn warn_losses(&mut self, at_exit: bool) {
+        let c = &self.shared.counters;
+        let get = |a: &AtomicU64| a.load(Ordering::SeqCst);
+        let (failed, rejected) = (get(&c.failed), get(&c.rejected));
+        let (full, large, shut) = (
+            get(&c.dropped_queue_full),
+            get(&c.dropped_too_large),
+            get(&c.dropped_shutdown),
+        );
+        let total = failed + rejected + full + large + shut;
+        let Some(new) = self.warnings.due(total, Instant::now(), at_exit) else {
+            return;
+        };
+        let cause = match self.last_error.take() {
+            Some(e) => format!("; last error: {e}"),
+            None => String::new(),
+        };
+        eprintln!(
+            "picotrace: {new} spans lost (in all: {failed} not sent, {rejected} rejected by \
+             the collector, {full} at a full queue, {large} too large, {shut} after \
+             shutdown){cause}; the next warning comes {} s later at the earliest",
+            WARNING_INTERVAL.as_secs()
+        );
     }
 
     /// Sends `self.batch`: consecutive spans of one resource and scope share requests.
@@ -959,9 +1024,10 @@ impl Worker {
                         add(&counters.rejected, rejected);
                         add(&counters.exported, n - rejected);
                     }
-                    Err(_) => {
+                    Err(e) => {
                         add(&counters.failed_batches, 1);
                         add(&counters.failed, n);
+                        self.last_error = Some(e.to_string());
                     }
                 }
             }
@@ -981,5 +1047,34 @@ fn record_len(protocol: Protocol, len: usize) -> usize {
     match protocol {
         Protocol::HttpProtobuf => picotrace::wire::otlp::proto::span_record_len(len),
         Protocol::HttpJson => picotrace::wire::otlp::json::span_record_len(len),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loss_warnings_are_rate_limited_and_lose_no_count() {
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        let mut w = LossWarnings::default();
+        assert_eq!(w.due(0, at(0), false), None, "nothing lost, nothing said");
+        assert_eq!(w.due(10, at(0), false), Some(10), "the first loss at once");
+        assert_eq!(w.due(15, at(9_999), false), None, "quiet for 10 s");
+        assert_eq!(w.due(25, at(10_000), false), Some(15), "then all since");
+        assert_eq!(w.due(25, at(30_000), false), None, "no new loss");
+        assert_eq!(
+            w.due(26, at(30_001), false),
+            Some(1),
+            "10 s after the last one"
+        );
+        assert_eq!(w.due(27, at(30_002), false), None);
+        assert_eq!(
+            w.due(27, at(30_003), true),
+            Some(1),
+            "exit says the rest at once"
+        );
+        assert_eq!(w.due(27, at(30_004), true), None);
     }
 }

@@ -73,10 +73,11 @@ pub enum ExportError {
     /// [`crate::BatchExporter::try_export`], and by `flush` when the worker stopped with
     /// spans left.
     Shutdown,
-    /// [`crate::TracerProvider::shutdown`] drained and stopped, but not every span made
-    /// it: `lost` spans were dropped or failed to export (arena or queue full, export
-    /// failures, ended after shutdown), and `running` spans had not ended yet (they are
-    /// dropped and counted when they do).
+    /// Not every span made it: `lost` spans were dropped or failed to export (arena or
+    /// queue full, export failures, rejected by the collector, ended after shutdown).
+    /// [`crate::TracerProvider::flush`] returns those lost since the previous flush
+    /// (`running` 0); [`crate::TracerProvider::shutdown`] all of them, and in `running`
+    /// the spans that had not ended yet (they are dropped and counted when they do).
     SpansLost {
         /// Spans dropped or failed, exactly.
         lost: u64,
@@ -176,6 +177,7 @@ impl fmt::Display for ExportError {
             ExportError::Encode(e) => write!(f, "could not encode spans: {e:?}"),
             ExportError::QueueFull => f.write_str("export queue full; spans dropped"),
             ExportError::Shutdown => f.write_str("exporter is shut down"),
+            ExportError::SpansLost { lost, running: 0 } => write!(f, "{lost} spans were lost"),
             ExportError::SpansLost { lost, running } => write!(
                 f,
                 "{lost} spans were lost and {running} were still running at shutdown"

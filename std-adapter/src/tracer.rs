@@ -35,7 +35,7 @@
 //! ```
 
 use std::fmt;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -351,6 +351,7 @@ impl TracerProviderBuilder {
             wake,
             thread: Mutex::new(thread),
             shut_down: AtomicBool::new(false),
+            reported_lost: AtomicU64::new(0),
         }
     }
 
@@ -373,6 +374,8 @@ pub struct TracerProvider {
     wake: &'static ExportWake,
     thread: Mutex<Option<JoinHandle<()>>>,
     shut_down: AtomicBool,
+    /// Spans lost that [`TracerProvider::flush`] has reported.
+    reported_lost: AtomicU64,
 }
 
 impl fmt::Debug for TracerProvider {
@@ -480,13 +483,24 @@ impl TracerProvider {
     }
 
     /// Exports every span ended so far, on every thread, then flushes the exporter (a
-    /// batch exporter's queue).
+    /// batch exporter's queue: every span it holds is then sent or lost).
     ///
     /// # Errors
-    /// As [`BatchExporter::flush`].
+    /// As [`BatchExporter::flush`]; else [`ExportError::SpansLost`] with the spans
+    /// lost since the previous flush (`running` is 0): the collector refused or could
+    /// not be reached, a queue was full, and so on.
     pub fn flush(&self) -> Result<(), ExportError> {
         flush_tracer(self.tracer);
-        self.exporter.flush()
+        self.exporter.flush()?;
+        let lost = self.stats().spans_lost();
+        let before = self.reported_lost.fetch_max(lost, Ordering::SeqCst);
+        if lost > before {
+            return Err(ExportError::SpansLost {
+                lost: lost - before,
+                running: 0,
+            });
+        }
+        Ok(())
     }
 
     /// Drains every ended span, stops the export thread and shuts the exporter down.
@@ -519,15 +533,7 @@ impl TracerProvider {
             }
             std::thread::yield_now();
         }
-        let t = self.tracer.stats();
-        let exporter_lost = match &self.exporter {
-            SharedExporter::Batch(b) => {
-                let s = b.stats();
-                s.failed + s.rejected + s.dropped()
-            }
-            _ => t.spans_export_failed,
-        };
-        let lost = t.spans_dropped_arena_full + t.spans_dropped_shutdown + exporter_lost;
+        let lost = self.stats().spans_lost();
         let running = self.tracer.arena().in_use() as u64;
         result?;
         if lost + running > 0 {
@@ -536,9 +542,22 @@ impl TracerProvider {
         Ok(())
     }
 
-    /// Returns the tracer's counters (exact once the threads that trace are quiet).
+    /// Returns the tracer's counters (exact once the threads that trace are quiet),
+    /// with the exporter's outcome: behind a batch exporter, `spans_exported` counts
+    /// the spans the collector accepted, and `spans_export_failed` also those that
+    /// failed to send, were rejected or were too large for a request. Spans queued or
+    /// being sent are in neither.
     pub fn stats(&self) -> TracerStats {
-        self.tracer.stats()
+        let mut t = self.tracer.stats();
+        if let SharedExporter::Batch(b) = &self.exporter {
+            let s = b.stats();
+            // The tracer counts what it handed to the queue; of that, what was neither
+            // accepted nor is still queued was lost after the queue.
+            let lost_after_queue = t.spans_exported.saturating_sub(s.exported + s.in_flight());
+            t.spans_exported = s.exported;
+            t.spans_export_failed = t.spans_export_failed.saturating_add(lost_after_queue);
+        }
+        t
     }
 }
 
@@ -678,7 +697,14 @@ mod tests {
         p.shutdown().unwrap();
         assert_eq!(seen.load(Ordering::SeqCst), 1);
         p.tracer().start_span("after").end();
-        p.flush().unwrap();
+        // Dropped, and flush says so.
+        assert!(matches!(
+            p.flush(),
+            Err(ExportError::SpansLost {
+                lost: 1,
+                running: 0
+            })
+        ));
         assert_eq!(seen.load(Ordering::SeqCst), 1);
         let s = p.stats();
         assert_eq!((s.spans_exported, s.spans_dropped_shutdown), (1, 1));
