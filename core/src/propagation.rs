@@ -300,8 +300,7 @@ impl TraceContext {
             return Err(ExtractError::Duplicated);
         }
         let repr = parsed?;
-        let mut parser = tracestate::Parser::default();
-        headers.get_all(TRACESTATE, &mut |value| parser.feed(value));
+        let trace_state = tracestate::parse_fields(&|f| headers.get_all(TRACESTATE, f));
         Ok(TraceContext {
             span_context: SpanContext {
                 trace_id: repr.trace_id,
@@ -309,7 +308,7 @@ impl TraceContext {
                 flags: TraceFlags::from_bits(repr.flags.bits() & TraceFlags::KNOWN_V00),
                 is_remote: true,
             },
-            trace_state: parser.finish().unwrap_or_default(),
+            trace_state: trace_state.unwrap_or_default(),
         })
     }
 

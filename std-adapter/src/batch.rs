@@ -18,7 +18,11 @@
 //! pool. An empty pool means the queue and the batch in flight hold every buffer: the
 //! span is dropped as if the queue were full. Memory is therefore bounded by
 //! `pool size × max_span_size` plus one request buffer, and pooled buffers keep the
-//! capacity they grew to, so after warm-up nothing is allocated per span.
+//! capacity they grew to, so after warm-up nothing is allocated per span. The first
+//! [`BatchConfig::PREALLOCATED_BUFFERS`] buffers (all of them with the default sizes)
+//! are allocated by `build`; the rest of a larger pool only when the queue first gets
+//! that deep. The queue is at most [`BatchConfig::MAX_QUEUE_SIZE`] spans, and shutdown
+//! frees the pool.
 //!
 //! # Accounting
 //! Every span handed to the exporter ends in exactly one counter of [`BatchStats`]:
@@ -148,9 +152,14 @@ impl BatchConfig {
         max_request_size: 1024 * 1024,
     };
 
-    /// The largest queue accepted (2^20 spans): the pool is allocated up front, so
-    /// larger values are cut to this.
-    pub const MAX_QUEUE_SIZE: usize = 1 << 20;
+    /// The largest queue accepted (65,536 spans); larger values are cut to this (and
+    /// `OTEL_BSP_MAX_QUEUE_SIZE` warns). With the batch in flight that is at most
+    /// 131,072 span buffers of `span_buffer_capacity` bytes (64 MiB at 512) once grown.
+    pub const MAX_QUEUE_SIZE: usize = 1 << 16;
+
+    /// Span buffers allocated when the exporter is built (4096, more than the default
+    /// pool of 2560); a larger pool allocates the rest when the queue first needs them.
+    pub const PREALLOCATED_BUFFERS: usize = 4096;
 
     /// The largest request body accepted (64 MiB, a common collector limit).
     pub const MAX_REQUEST_SIZE: usize = 64 * 1024 * 1024;
@@ -255,10 +264,12 @@ pub struct BatchStats {
     pub batches: u64,
     /// Of those, requests that failed.
     pub failed_batches: u64,
-    /// Span buffers in the pool (constant).
+    /// Span buffers the pool may hold (constant): the queue plus a batch in flight.
     pub pool_size: usize,
-    /// Span buffers free in the pool now.
+    /// Span buffers free now: free in the pool, or not allocated yet.
     pub pool_available: usize,
+    /// Span buffers allocated now (free or in use); 0 after shutdown.
+    pub pool_allocated: usize,
 }
 
 impl BatchStats {
@@ -300,6 +311,14 @@ struct SpanBuf {
 }
 
 impl SpanBuf {
+    fn new(capacity: usize) -> Self {
+        SpanBuf {
+            bytes: Vec::with_capacity(capacity),
+            resource: Resource::new(""),
+            scope: InstrumentationScope::PICOTRACE,
+        }
+    }
+
     fn same_origin(&self, other: &SpanBuf) -> bool {
         same_resource(&self.resource, &other.resource) && same_scope(&self.scope, &other.scope)
     }
@@ -327,10 +346,36 @@ struct Queue {
     worker_exited: bool,
 }
 
+/// The span buffers: the free ones, and how many exist (free or in use).
+struct Pool {
+    free: Vec<SpanBuf>,
+    allocated: usize,
+}
+
+impl Pool {
+    /// Returns a free buffer, or a new one while fewer than `limit` exist.
+    fn take(&mut self, limit: usize, capacity: usize) -> Option<SpanBuf> {
+        if let Some(buf) = self.free.pop() {
+            return Some(buf);
+        }
+        if self.allocated >= limit {
+            return None;
+        }
+        self.allocated += 1;
+        Some(SpanBuf::new(capacity))
+    }
+
+    /// Frees the free buffers (those in use come back later and are kept).
+    fn free_all(&mut self) {
+        self.allocated -= self.free.len();
+        self.free = Vec::new();
+    }
+}
+
 struct Shared {
     config: BatchConfig,
     protocol: Protocol,
-    pool: Mutex<Vec<SpanBuf>>,
+    pool: Mutex<Pool>,
     queue: Mutex<Queue>,
     /// Wakes the worker.
     work: Condvar,
@@ -395,25 +440,26 @@ impl BatchExporterBuilder {
         self
     }
 
-    /// Allocates the pool and the queue and starts the worker thread.
+    /// Allocates the queue and the first [`BatchConfig::PREALLOCATED_BUFFERS`] span
+    /// buffers, and starts the worker thread.
     ///
     /// # Errors
     /// [`ExportError::Io`] when the thread cannot be spawned.
     pub fn build(self) -> Result<BatchExporter, ExportError> {
         let config = self.config.normalized();
         let pool_size = config.pool_size();
-        let pool = (0..pool_size)
-            .map(|_| SpanBuf {
-                bytes: Vec::with_capacity(config.span_buffer_capacity),
-                resource: Resource::new(""),
-                scope: InstrumentationScope::PICOTRACE,
-            })
-            .collect();
+        let preallocated = pool_size.min(BatchConfig::PREALLOCATED_BUFFERS);
+        let pool = Pool {
+            free: (0..preallocated)
+                .map(|_| SpanBuf::new(config.span_buffer_capacity))
+                .collect(),
+            allocated: preallocated,
+        };
         let shared = Arc::new(Shared {
             protocol: self.transport.protocol(),
             pool: Mutex::new(pool),
             queue: Mutex::new(Queue {
-                spans: VecDeque::with_capacity(config.max_queue_size),
+                spans: VecDeque::with_capacity(config.max_queue_size.min(preallocated)),
                 enqueued: 0,
                 completed: 0,
                 flush_target: 0,
@@ -430,7 +476,9 @@ impl BatchExporterBuilder {
         let worker = Worker {
             shared: Arc::clone(&shared),
             transport: self.transport,
-            batch: Vec::with_capacity(config.max_export_batch_size),
+            warnings: LossWarnings::default(),
+            last_error: None,
+            batch: Vec::with_capacity(config.max_export_batch_size.min(preallocated)),
             request: Vec::new(),
         };
         let handle = std::thread::Builder::new()
@@ -506,6 +554,10 @@ impl BatchExporter {
             let q = lock(&shared.queue);
             (q.spans.len(), q.enqueued)
         };
+        let (pool_free, pool_allocated) = {
+            let pool = lock(&shared.pool);
+            (pool.free.len(), pool.allocated)
+        };
         BatchStats {
             produced: get(&c.produced),
             queued,
@@ -520,7 +572,8 @@ impl BatchExporter {
             batches: get(&c.batches),
             failed_batches: get(&c.failed_batches),
             pool_size: shared.pool_size,
-            pool_available: lock(&shared.pool).len(),
+            pool_available: pool_free + (shared.pool_size - pool_allocated),
+            pool_allocated,
         }
     }
 
@@ -603,7 +656,7 @@ impl BatchExporter {
             {
                 let mut pool = lock(&shared.pool);
                 for slot in bufs.iter_mut().take(want) {
-                    *slot = pool.pop();
+                    *slot = pool.take(shared.pool_size, config.span_buffer_capacity);
                 }
             }
             // Encode outside every lock.
@@ -682,7 +735,7 @@ impl BatchExporter {
             if bufs.iter().any(Option::is_some) {
                 let mut pool = lock(&shared.pool);
                 for buf in bufs.iter_mut().filter_map(Option::take) {
-                    pool.push(buf);
+                    pool.free.push(buf);
                 }
             }
         }
@@ -738,7 +791,12 @@ impl Handle {
                 .wait_timeout(q, left)
                 .map_or_else(|e| e.into_inner().0, |(g, _)| g);
         }
+        // The worker drained the queue: give its memory and the buffers back.
+        if q.spans.is_empty() {
+            q.spans = VecDeque::new();
+        }
         drop(q);
+        lock(&shared.pool).free_all();
         if let Some(worker) = lock(&self.worker).take() {
             let _ = worker.join();
         }
@@ -764,10 +822,42 @@ impl SpanExporter for BatchExporter {
     }
 }
 
+/// The shortest time between two warnings about lost spans on stderr.
+pub const WARNING_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Decides when the worker warns about lost spans: at most once per
+/// [`WARNING_INTERVAL`], with every span lost since the last warning (none is left
+/// out: losses in between go into the next one, and the worker's exit reports the
+/// rest at once).
+#[derive(Debug, Default)]
+struct LossWarnings {
+    last: Option<Instant>,
+    reported: u64,
+}
+
+impl LossWarnings {
+    /// Returns how many spans to report now, given how many were lost in all.
+    fn due(&mut self, total_lost: u64, now: Instant, at_exit: bool) -> Option<u64> {
+        let new = total_lost.saturating_sub(self.reported);
+        let quiet = self
+            .last
+            .is_some_and(|t| now.saturating_duration_since(t) < WARNING_INTERVAL);
+        if new == 0 || (quiet && !at_exit) {
+            return None;
+        }
+        self.last = Some(now);
+        self.reported = total_lost;
+        Some(new)
+    }
+}
+
 /// The background thread's state.
 struct Worker {
     shared: Arc<Shared>,
     transport: Box<dyn Transport>,
+    warnings: LossWarnings,
+    /// Why the last failed request failed, for the next warning.
+    last_error: Option<String>,
     /// The batch being sent (capacity `max_export_batch_size`).
     batch: Vec<SpanBuf>,
     /// The request buffer, grown to `max_request_size` on first use.
@@ -792,7 +882,8 @@ impl Worker {
                     break;
                 }
                 if q.shutdown {
-                    // Shut down with an empty queue: done.
+                    // Shut down with an empty queue: done (after the last warning).
+                    self.warn_losses(true);
                     q.worker_exited = true;
                     shared.done.notify_all();
                     return;
@@ -820,14 +911,44 @@ impl Worker {
             self.send_batch(instant_after(config.export_timeout));
             {
                 let mut pool = lock(&shared.pool);
-                pool.extend(self.batch.drain(..));
+                pool.free.append(&mut self.batch);
             }
+            // Counted before flushers wake: they read the counters.
+            self.warn_losses(false);
             let mut q = lock(&shared.queue);
             q.completed += n as u64;
             shared.done.notify_all();
             drop(q);
             next_send = instant_after(config.scheduled_delay);
         }
+    }
+
+    /// Prints a warning on stderr about spans lost since the last one, unless one was
+    /// printed less than [`WARNING_INTERVAL`] ago (`at_exit` prints regardless), as
+    /// OpenTelemetry SDKs do through their error handler.
+    fn warn_losses(&mut self, at_exit: bool) {
+        let c = &self.shared.counters;
+        let get = |a: &AtomicU64| a.load(Ordering::SeqCst);
+        let (failed, rejected) = (get(&c.failed), get(&c.rejected));
+        let (full, large, shut) = (
+            get(&c.dropped_queue_full),
+            get(&c.dropped_too_large),
+            get(&c.dropped_shutdown),
+        );
+        let total = failed + rejected + full + large + shut;
+        let Some(new) = self.warnings.due(total, Instant::now(), at_exit) else {
+            return;
+        };
+        let cause = match self.last_error.take() {
+            Some(e) => format!("; last error: {e}"),
+            None => String::new(),
+        };
+        eprintln!(
+            "picotrace: {new} spans lost (in all: {failed} not sent, {rejected} rejected by \
+             the collector, {full} at a full queue, {large} too large, {shut} after \
+             shutdown){cause}; the next warning comes {} s later at the earliest",
+            WARNING_INTERVAL.as_secs()
+        );
     }
 
     /// Sends `self.batch`: consecutive spans of one resource and scope share requests.
@@ -903,9 +1024,10 @@ impl Worker {
                         add(&counters.rejected, rejected);
                         add(&counters.exported, n - rejected);
                     }
-                    Err(_) => {
+                    Err(e) => {
                         add(&counters.failed_batches, 1);
                         add(&counters.failed, n);
+                        self.last_error = Some(e.to_string());
                     }
                 }
             }
@@ -925,5 +1047,34 @@ fn record_len(protocol: Protocol, len: usize) -> usize {
     match protocol {
         Protocol::HttpProtobuf => picotrace::wire::otlp::proto::span_record_len(len),
         Protocol::HttpJson => picotrace::wire::otlp::json::span_record_len(len),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loss_warnings_are_rate_limited_and_lose_no_count() {
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        let mut w = LossWarnings::default();
+        assert_eq!(w.due(0, at(0), false), None, "nothing lost, nothing said");
+        assert_eq!(w.due(10, at(0), false), Some(10), "the first loss at once");
+        assert_eq!(w.due(15, at(9_999), false), None, "quiet for 10 s");
+        assert_eq!(w.due(25, at(10_000), false), Some(15), "then all since");
+        assert_eq!(w.due(25, at(30_000), false), None, "no new loss");
+        assert_eq!(
+            w.due(26, at(30_001), false),
+            Some(1),
+            "10 s after the last one"
+        );
+        assert_eq!(w.due(27, at(30_002), false), None);
+        assert_eq!(
+            w.due(27, at(30_003), true),
+            Some(1),
+            "exit says the rest at once"
+        );
+        assert_eq!(w.due(27, at(30_004), true), None);
     }
 }

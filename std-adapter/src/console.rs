@@ -172,7 +172,14 @@ mod tests {
             .exporter(SharedExporter::new(ConsoleExporter::new(Broken)))
             .build();
         provider.tracer().start_span("x").end();
-        provider.flush().unwrap();
+        // The span is lost, and flush says so.
+        assert!(matches!(
+            provider.flush(),
+            Err(crate::ExportError::SpansLost {
+                lost: 1,
+                running: 0
+            })
+        ));
         assert_eq!(provider.stats().spans_export_failed, 1);
     }
 }

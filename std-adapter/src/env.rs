@@ -17,12 +17,12 @@
 //! | `OTEL_TRACES_SAMPLER` (`_ARG`) | `parentbased_always_on` | `always_on`, `always_off`, `traceidratio`, `parentbased_*`; ratio in \[0, 1\] |
 //! | `OTEL_TRACES_EXPORTER` | `otlp` | `otlp`, `console`, `none` |
 //! | `OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT` | `http://localhost:4318` | base gets `/v1/traces`; `TRACES_` used as is |
-//! | `OTEL_EXPORTER_OTLP_[TRACES_]HEADERS` | | `k=v,k2=v2`, percent-decoded |
-//! | `OTEL_EXPORTER_OTLP_[TRACES_]TIMEOUT` | `10000` ms | |
+//! | `OTEL_EXPORTER_OTLP_[TRACES_]HEADERS` | | `k=v,k2=v2`, percent-decoded; framing headers and non-ASCII values warn, values never shown |
+//! | `OTEL_EXPORTER_OTLP_[TRACES_]TIMEOUT` | `10000` ms | one deadline per export, retries and waits included |
 //! | `OTEL_EXPORTER_OTLP_[TRACES_]COMPRESSION` | `none` | `gzip`, `none` |
 //! | `OTEL_EXPORTER_OTLP_[TRACES_]PROTOCOL` | `http/protobuf` | `http/json`; `grpc` is not supported (warning, http/protobuf) |
 //! | `OTEL_BSP_SCHEDULE_DELAY` / `_EXPORT_TIMEOUT` | 5000 / 30000 ms | |
-//! | `OTEL_BSP_MAX_QUEUE_SIZE` / `_MAX_EXPORT_BATCH_SIZE` | 2048 / 512 | batch ≤ queue |
+//! | `OTEL_BSP_MAX_QUEUE_SIZE` / `_MAX_EXPORT_BATCH_SIZE` | 2048 / 512 | queue ≤ 65536, batch ≤ queue |
 //! | `OTEL_PROPAGATORS` | `tracecontext,baggage` | others (`b3`, `jaeger`, ...) warn |
 //! | `OTEL_[SPAN_]ATTRIBUTE_COUNT_LIMIT`, `OTEL_SPAN_EVENT_COUNT_LIMIT`, `OTEL_SPAN_LINK_COUNT_LIMIT`, `OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT`, `OTEL_LINK_ATTRIBUTE_COUNT_LIMIT`, `OTEL_[SPAN_]ATTRIBUTE_VALUE_LENGTH_LIMIT` | 128 / unlimited | |
 //!
@@ -65,10 +65,10 @@ use crate::batch::{BatchConfig, BatchExporter};
 use crate::console::ConsoleExporter;
 use crate::error::ExportError;
 use crate::otlp_http::{
-    signal_url, traces_url_from_base, validate_url, Compression, OtlpHttpExporter,
-    OtlpHttpExporterBuilder, Protocol, DEFAULT_ENDPOINT, DEFAULT_TIMEOUT,
+    check_header, signal_url, traces_url_from_base, validate_url, Compression, OtlpHttpExporter,
+    OtlpHttpExporterBuilder, Protocol, RedactedHeaders, DEFAULT_ENDPOINT, DEFAULT_TIMEOUT,
 };
-use crate::tracer::{SharedExporter, TracerProvider};
+use crate::tracer::{SharedExporter, TracerProvider, TracerProviderBuilder};
 
 /// A variable whose value was not used, and why.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -103,7 +103,10 @@ pub enum TracesExporter {
     None,
 }
 
-/// Which formats are read from and written to headers (`OTEL_PROPAGATORS`).
+/// Which formats are read from and written to headers (`OTEL_PROPAGATORS`): the
+/// propagation helpers of [`TracerProvider`] (and [`crate::propagators`] for the global
+/// one) go through it. `none` turns both off; `b3`, `jaeger` and other propagators are
+/// not implemented and only warn.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Propagators {
     /// W3C `traceparent` / `tracestate`.
@@ -170,19 +173,31 @@ impl Default for Propagators {
     }
 }
 
-/// The OTLP exporter settings.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// The OTLP exporter settings. `Debug` shows header names only (values may be secrets).
+#[derive(Clone, PartialEq, Eq)]
 pub struct OtlpConfig {
     /// The full traces URL, endpoint rules applied.
     pub traces_url: String,
     /// Extra request headers.
     pub headers: Vec<(String, String)>,
-    /// Timeout of one request.
+    /// Time one export may take, every attempt and retry wait included.
     pub timeout: Duration,
     /// Body compression.
     pub compression: Compression,
     /// Body encoding.
     pub protocol: Protocol,
+}
+
+impl fmt::Debug for OtlpConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OtlpConfig")
+            .field("traces_url", &self.traces_url)
+            .field("headers", &RedactedHeaders(&self.headers))
+            .field("timeout", &self.timeout)
+            .field("compression", &self.compression)
+            .field("protocol", &self.protocol)
+            .finish()
+    }
 }
 
 impl Default for OtlpConfig {
@@ -325,10 +340,7 @@ impl EnvConfig {
     /// # Errors
     /// As [`EnvConfig::shared_exporter`].
     pub fn build_provider(&self) -> Result<TracerProvider, ExportError> {
-        Ok(TracerProvider::builder()
-            .config(self.tracer_config())
-            .exporter(self.shared_exporter()?)
-            .build())
+        Ok(self.provider_builder()?.build())
     }
 
     /// Builds the provider and installs it as the global one.
@@ -336,10 +348,19 @@ impl EnvConfig {
     /// # Errors
     /// As [`EnvConfig::shared_exporter`].
     pub fn install(&self) -> Result<&'static TracerProvider, ExportError> {
+        Ok(self.provider_builder()?.install())
+    }
+
+    /// Returns a provider builder with the tracer configuration, the exporter and the
+    /// propagators (`OTEL_PROPAGATORS`) of this configuration.
+    ///
+    /// # Errors
+    /// As [`EnvConfig::shared_exporter`].
+    pub fn provider_builder(&self) -> Result<TracerProviderBuilder, ExportError> {
         Ok(TracerProvider::builder()
             .config(self.tracer_config())
             .exporter(self.shared_exporter()?)
-            .install())
+            .propagators(self.propagators))
     }
 }
 
@@ -422,6 +443,21 @@ fn parse_pairs(s: &str) -> (Vec<(String, String)>, Vec<String>) {
         }
     }
     (pairs, bad)
+}
+
+/// Returns `k=v,k2=v2` as `k=<redacted>,k2=<redacted>` (a member without `=` becomes
+/// `<redacted>`): what warnings about header variables may show.
+fn redact_pairs(s: &str) -> String {
+    let members: Vec<String> = s
+        .split(',')
+        .map(str::trim)
+        .filter(|m| !m.is_empty())
+        .map(|m| match m.split_once('=') {
+            Some((k, _)) => format!("{}=<redacted>", k.trim()),
+            None => "<redacted>".to_owned(),
+        })
+        .collect();
+    members.join(",")
 }
 
 struct Reader<'f> {
@@ -627,26 +663,21 @@ impl Reader<'_> {
         };
         let headers = self
             .signal_first("HEADERS", |r, name, v| {
+                // Header values may be API keys: warnings show the names only.
+                let shown = redact_pairs(v);
                 let (pairs, bad) = parse_pairs(v);
-                for member in &bad {
+                for _ in &bad {
                     r.warn(
                         name,
-                        v,
-                        format!("invalid header {member:?} (expected name=value); skipped"),
+                        &shown,
+                        "a header without name=value (not shown); skipped",
                     );
                 }
                 let mut valid = Vec::new();
                 for (k, val) in pairs {
-                    let ok = http::HeaderName::from_bytes(k.as_bytes()).is_ok()
-                        && http::HeaderValue::from_str(&val).is_ok();
-                    if ok {
-                        valid.push((k, val));
-                    } else {
-                        r.warn(
-                            name,
-                            v,
-                            format!("{k:?} is not a valid HTTP header; skipped"),
-                        );
+                    match check_header(&k, &val) {
+                        Ok(_) => valid.push((k, val)),
+                        Err(reason) => r.warn(name, &shown, format!("header {k:?}: {reason}")),
                     }
                 }
                 Some(valid)
@@ -727,7 +758,7 @@ impl Reader<'_> {
                 self.warn(
                     QUEUE,
                     &v,
-                    format!("larger than {max} (buffers are preallocated); using {max}"),
+                    format!("larger than the maximum queue size; using {max}"),
                 );
                 max
             }
@@ -1013,6 +1044,90 @@ mod tests {
     }
 
     #[test]
+    fn framing_and_non_ascii_headers_warn_without_showing_values() {
+        let e = env(&[(
+            "OTEL_EXPORTER_OTLP_HEADERS",
+            "content-length=0,Transfer-Encoding=chunked,host=s3cret.example,\
+             x-api-key=caf%C3%A9s3cret,authorization=Bearer s3cret,nos3cret",
+        )]);
+        assert_eq!(
+            e.otlp.headers,
+            [("authorization".to_string(), "Bearer s3cret".to_string())]
+        );
+        assert_eq!(e.warnings.len(), 5, "{:#?}", e.warnings);
+        for w in &e.warnings {
+            assert_eq!(w.variable, "OTEL_EXPORTER_OTLP_HEADERS");
+            let shown = w.to_string();
+            assert!(!shown.contains("s3cret"), "{shown}");
+        }
+        let shown = format!("{e:?}");
+        assert!(
+            shown.contains("authorization") && !shown.contains("s3cret"),
+            "{shown}"
+        );
+        // The exporter built from it sends the header all the same.
+        assert!(e.otlp.builder().build().is_ok());
+    }
+
+    #[test]
+    fn an_endpoint_with_a_port_above_65535_warns_and_falls_back() {
+        let e = env(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:99999")]);
+        assert_eq!(e.otlp.traces_url, "http://localhost:4318/v1/traces");
+        assert_eq!(warned(&e), ["OTEL_EXPORTER_OTLP_ENDPOINT"]);
+        assert!(e.warnings[0].message.contains("port"), "{}", e.warnings[0]);
+        // A bad signal-specific endpoint falls back to the general one.
+        let e = env(&[
+            ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://c:0/v1/traces"),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318"),
+        ]);
+        assert_eq!(e.otlp.traces_url, "http://c:4318/v1/traces");
+        assert_eq!(warned(&e), ["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"]);
+    }
+
+    #[test]
+    fn the_provider_propagates_only_what_otel_propagators_names() {
+        use crate::{HashMapCarrier, HashMapInjector};
+        use std::collections::HashMap;
+        const TP: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        let incoming: HashMap<String, String> = [("traceparent", TP), ("baggage", "k=v")]
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .into();
+        // Each provider keeps its arena for the life of the process: three of them.
+        for (value, context, baggage) in [
+            ("none", false, false),
+            ("baggage", false, true),
+            ("tracecontext,jaeger", true, false),
+        ] {
+            let e = env(&[
+                ("OTEL_PROPAGATORS", value),
+                ("OTEL_TRACES_EXPORTER", "none"),
+            ]);
+            let provider = e.build_provider().unwrap();
+            let cx = provider.extract_context(&HashMapCarrier(&incoming));
+            assert_eq!(cx.is_ok(), context, "{value}");
+            let bag = provider.extract_baggage(&HashMapCarrier(&incoming));
+            assert_eq!(bag.len(), usize::from(baggage), "{value}");
+            let span = provider.tracer().start_span("call");
+            let mut out = HashMap::new();
+            provider.inject_context(&span, &mut HashMapInjector(&mut out));
+            provider.inject_baggage(
+                &picotrace::Baggage::parse("k=v"),
+                &mut HashMapInjector(&mut out),
+            );
+            let mut sent: Vec<&str> = out.keys().map(String::as_str).collect();
+            sent.sort_unstable();
+            let expected: Vec<&str> = [("baggage", baggage), ("traceparent", context)]
+                .iter()
+                .filter(|(_, on)| *on)
+                .map(|(n, _)| *n)
+                .collect();
+            assert_eq!(sent, expected, "{value}");
+        }
+        let e = env(&[("OTEL_PROPAGATORS", "tracecontext,jaeger")]);
+        assert_eq!(warned(&e), ["OTEL_PROPAGATORS"]);
+    }
+
+    #[test]
     fn grpc_and_bad_otlp_values_warn() {
         let e = env(&[
             ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
@@ -1066,10 +1181,14 @@ mod tests {
         // A small queue clamps the default batch size.
         let e = env(&[("OTEL_BSP_MAX_QUEUE_SIZE", "100")]);
         assert_eq!(e.batch.max_export_batch_size, 100);
-        // A queue too large to preallocate is capped, with a warning.
-        let e = env(&[("OTEL_BSP_MAX_QUEUE_SIZE", "99999999999999")]);
-        assert_eq!(e.batch.max_queue_size, BatchConfig::MAX_QUEUE_SIZE);
-        assert_eq!(warned(&e), ["OTEL_BSP_MAX_QUEUE_SIZE"]);
+        // A queue larger than BatchConfig::MAX_QUEUE_SIZE is capped, with a warning.
+        for huge in ["99999999999999", "1048576", "65537"] {
+            let e = env(&[("OTEL_BSP_MAX_QUEUE_SIZE", huge)]);
+            assert_eq!(e.batch.max_queue_size, 65_536, "{huge}");
+            assert_eq!(warned(&e), ["OTEL_BSP_MAX_QUEUE_SIZE"]);
+        }
+        let e = env(&[("OTEL_BSP_MAX_QUEUE_SIZE", "65536")]);
+        assert_eq!((e.batch.max_queue_size, e.warnings.len()), (65_536, 0));
     }
 
     #[test]

@@ -12,7 +12,8 @@ use crate::retry::is_retryable_status;
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum ExportError {
-    /// The endpoint is not an absolute `http://` or `https://` URL with a host. Happens
+    /// The endpoint is not an absolute `http://` or `https://` URL with a host (and, if
+    /// it names one, a port from 1 to 65535). Happens
     /// when an exporter is built (from code or `OTEL_EXPORTER_OTLP_*ENDPOINT`).
     InvalidEndpoint {
         /// The URL as given.
@@ -20,11 +21,15 @@ pub enum ExportError {
         /// What is wrong with it.
         reason: &'static str,
     },
-    /// A header given to the builder (or in `OTEL_EXPORTER_OTLP_HEADERS`) is not a valid
-    /// HTTP header name or value. Happens when an exporter is built.
+    /// A header given to the builder is refused: not a valid HTTP header name, a value
+    /// that is not visible ASCII, or a header that frames the request (see
+    /// [`crate::otlp_http::RESERVED_HEADERS`]). Happens when an exporter is built. The
+    /// value is never kept here: it may be a secret.
     InvalidHeader {
         /// The header name as given.
         name: String,
+        /// Why it was refused.
+        reason: &'static str,
     },
     /// The request did not complete within the exporter's timeout (connect, send and
     /// response together), or a deadline left no time to try again. Retried.
@@ -68,10 +73,11 @@ pub enum ExportError {
     /// [`crate::BatchExporter::try_export`], and by `flush` when the worker stopped with
     /// spans left.
     Shutdown,
-    /// [`crate::TracerProvider::shutdown`] drained and stopped, but not every span made
-    /// it: `lost` spans were dropped or failed to export (arena or queue full, export
-    /// failures, ended after shutdown), and `running` spans had not ended yet (they are
-    /// dropped and counted when they do).
+    /// Not every span made it: `lost` spans were dropped or failed to export (arena or
+    /// queue full, export failures, rejected by the collector, ended after shutdown).
+    /// [`crate::TracerProvider::flush`] returns those lost since the previous flush
+    /// (`running` 0); [`crate::TracerProvider::shutdown`] all of them, and in `running`
+    /// the spans that had not ended yet (they are dropped and counted when they do).
     SpansLost {
         /// Spans dropped or failed, exactly.
         lost: u64,
@@ -153,7 +159,9 @@ impl fmt::Display for ExportError {
             ExportError::InvalidEndpoint { url, reason } => {
                 write!(f, "invalid OTLP endpoint {url:?}: {reason}")
             }
-            ExportError::InvalidHeader { name } => write!(f, "invalid HTTP header {name:?}"),
+            ExportError::InvalidHeader { name, reason } => {
+                write!(f, "invalid HTTP header {name:?}: {reason}")
+            }
             ExportError::Timeout => f.write_str("export timed out"),
             ExportError::Connect(e) => write!(f, "could not connect to the collector: {e}"),
             ExportError::Io(e) => write!(f, "connection to the collector failed: {e}"),
@@ -169,6 +177,7 @@ impl fmt::Display for ExportError {
             ExportError::Encode(e) => write!(f, "could not encode spans: {e:?}"),
             ExportError::QueueFull => f.write_str("export queue full; spans dropped"),
             ExportError::Shutdown => f.write_str("exporter is shut down"),
+            ExportError::SpansLost { lost, running: 0 } => write!(f, "{lost} spans were lost"),
             ExportError::SpansLost { lost, running } => write!(
                 f,
                 "{lost} spans were lost and {running} were still running at shutdown"

@@ -71,13 +71,13 @@ pub use clock::SystemClock;
 pub use console::ConsoleExporter;
 pub use context::{current_context, current_span_context, enter, CurrentGuard, FutureExt, InSpan};
 pub use entropy::{id_generator, OsEntropy};
-pub use env::{init_from_env, EnvConfig, EnvWarning};
+pub use env::{init_from_env, EnvConfig, EnvWarning, Propagators};
 pub use error::ExportError;
 pub use otlp_http::{
     Compression, ExportOutcome, ExporterStats, OtlpHttpExporter, OtlpHttpExporterBuilder, Protocol,
 };
 pub use retry::RetryPolicy;
 pub use tracer::{
-    global, tracer, HeapArena, SharedExporter, StdArena, StdSpan, StdTracer, TracerProvider,
-    TracerProviderBuilder,
+    global, propagators, tracer, HeapArena, SharedExporter, StdArena, StdSpan, StdTracer,
+    TracerProvider, TracerProviderBuilder,
 };

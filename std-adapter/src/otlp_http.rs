@@ -9,7 +9,9 @@
 //! - Bodies are `application/x-protobuf` (default) or `application/json`, optionally
 //!   gzip-compressed (`Content-Encoding: gzip`).
 //! - 429, 502, 503, 504, timeouts and connection failures are retried per the
-//!   [`RetryPolicy`], honouring `Retry-After`; other statuses are not.
+//!   [`RetryPolicy`], honouring `Retry-After`; other statuses are not. One deadline,
+//!   the exporter's timeout (`OTEL_EXPORTER_OTLP_TIMEOUT`, 10 s), covers each send:
+//!   its attempts and every wait between them, however long `Retry-After` asks for.
 //! - A 2xx response is read for `ExportTraceServiceResponse.partial_success`; rejected
 //!   spans are reported in [`ExportOutcome`] and counted, never retried.
 //!
@@ -48,7 +50,8 @@ use crate::retry::{instant_after, parse_retry_after, RetryPolicy, MAX_DURATION};
 
 /// The default base endpoint (`OTEL_EXPORTER_OTLP_ENDPOINT`).
 pub const DEFAULT_ENDPOINT: &str = "http://localhost:4318";
-/// The default timeout of one request (`OTEL_EXPORTER_OTLP_TIMEOUT`, 10 s).
+/// The default time one export may take, retries included
+/// (`OTEL_EXPORTER_OTLP_TIMEOUT`, 10 s).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 /// The default largest request body, before compression (4 MiB; collectors commonly
 /// accept far more, and smaller requests retry more cheaply).
@@ -215,13 +218,16 @@ fn add(counter: &AtomicU64, n: u64) {
 }
 
 /// Builds an [`OtlpHttpExporter`]; see the setters for the defaults.
-#[derive(Clone, Debug)]
+///
+/// Its `Debug` output shows header names only: values may be secrets.
+#[derive(Clone)]
 pub struct OtlpHttpExporterBuilder {
     endpoint: String,
     traces_endpoint: Option<String>,
     protocol: Protocol,
     headers: Vec<(String, String)>,
     timeout: Duration,
+    attempt_timeout: Option<Duration>,
     compression: Compression,
     retry_policy: RetryPolicy,
     max_request_size: usize,
@@ -235,11 +241,78 @@ impl Default for OtlpHttpExporterBuilder {
             protocol: Protocol::default(),
             headers: Vec::new(),
             timeout: DEFAULT_TIMEOUT,
+            attempt_timeout: None,
             compression: Compression::None,
             retry_policy: RetryPolicy::DEFAULT,
             max_request_size: DEFAULT_MAX_REQUEST_SIZE,
         }
     }
+}
+
+impl fmt::Debug for OtlpHttpExporterBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OtlpHttpExporterBuilder")
+            .field("endpoint", &self.endpoint)
+            .field("traces_endpoint", &self.traces_endpoint)
+            .field("protocol", &self.protocol)
+            .field("headers", &RedactedHeaders(&self.headers))
+            .field("timeout", &self.timeout)
+            .field("attempt_timeout", &self.attempt_timeout)
+            .field("compression", &self.compression)
+            .field("retry_policy", &self.retry_policy)
+            .field("max_request_size", &self.max_request_size)
+            .finish()
+    }
+}
+
+/// Formats `name: "<redacted>"` pairs: header values may be API keys.
+pub(crate) struct RedactedHeaders<'a>(pub(crate) &'a [(String, String)]);
+
+impl fmt::Debug for RedactedHeaders<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map()
+            .entries(self.0.iter().map(|(name, _)| (name, "<redacted>")))
+            .finish()
+    }
+}
+
+/// Headers the exporter writes itself, or that frame the request: configuration may
+/// not set them (compared without regard to case).
+pub const RESERVED_HEADERS: &[&str] = &[
+    "content-length",
+    "transfer-encoding",
+    "host",
+    "content-type",
+    "content-encoding",
+    "connection",
+];
+
+/// Checks a configured header (name and value trimmed): a valid name that is not in
+/// [`RESERVED_HEADERS`], and a value of visible ASCII, spaces and tabs. The reason
+/// never quotes the value, which may be a secret.
+pub(crate) fn check_header(
+    name: &str,
+    value: &str,
+) -> Result<(HeaderName, HeaderValue), &'static str> {
+    let (name, value) = (name.trim(), value.trim());
+    if RESERVED_HEADERS
+        .iter()
+        .any(|r| r.eq_ignore_ascii_case(name))
+    {
+        return Err("a request framing header, which the exporter sets; refused");
+    }
+    let name = HeaderName::from_bytes(name.as_bytes())
+        .map_err(|_| "not a valid HTTP header name; refused")?;
+    // `HeaderValue` lets bytes >= 0x80 through (obs-text): collectors and proxies
+    // disagree on what they mean, so only visible ASCII is sent.
+    let ascii = value
+        .bytes()
+        .all(|b| b == b'\t' || (0x20..0x7f).contains(&b));
+    let value = HeaderValue::from_str(value)
+        .ok()
+        .filter(|_| ascii)
+        .ok_or("the value is not visible ASCII (value not shown); refused")?;
+    Ok((name, value))
 }
 
 impl OtlpHttpExporterBuilder {
@@ -264,7 +337,8 @@ impl OtlpHttpExporterBuilder {
         self
     }
 
-    /// Adds a header sent with every request (e.g. an API key).
+    /// Adds a header sent with every request (e.g. an API key). [`Self::build`] refuses
+    /// the ones in [`RESERVED_HEADERS`] and values that are not visible ASCII.
     #[must_use]
     pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.headers.push((name.into(), value.into()));
@@ -282,10 +356,21 @@ impl OtlpHttpExporterBuilder {
         self
     }
 
-    /// Sets the timeout of one request: connect, send and response (default 10 s).
+    /// Sets the time one export may take (default 10 s; `OTEL_EXPORTER_OTLP_TIMEOUT`,
+    /// "maximum time the OTLP exporter will wait for each batch export"): every
+    /// attempt, response and retry wait of a send together. A send gives up as soon as
+    /// the next wait would pass it.
     #[must_use]
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout.min(MAX_DURATION);
+        self
+    }
+
+    /// Caps each attempt (connect, send and response) below the export timeout, so
+    /// that a hung request leaves time for a retry (default: no cap but the time left).
+    #[must_use]
+    pub fn attempt_timeout(mut self, timeout: Duration) -> Self {
+        self.attempt_timeout = Some(timeout.min(MAX_DURATION));
         self
     }
 
@@ -329,10 +414,12 @@ impl OtlpHttpExporterBuilder {
         validate_url(&url)?;
         let mut headers = Vec::with_capacity(self.headers.len());
         for (name, value) in &self.headers {
-            let invalid = || ExportError::InvalidHeader { name: name.clone() };
-            let n = HeaderName::from_bytes(name.trim().as_bytes()).map_err(|_| invalid())?;
-            let v = HeaderValue::from_str(value.trim()).map_err(|_| invalid())?;
-            headers.push((n, v));
+            let header =
+                check_header(name, value).map_err(|reason| ExportError::InvalidHeader {
+                    name: name.clone(),
+                    reason,
+                })?;
+            headers.push(header);
         }
         let agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
@@ -347,6 +434,7 @@ impl OtlpHttpExporterBuilder {
             protocol: self.protocol,
             headers,
             timeout: self.timeout,
+            attempt_timeout: self.attempt_timeout.unwrap_or(MAX_DURATION),
             compression: self.compression,
             retry: self.retry_policy,
             max_request_size: self.max_request_size,
@@ -394,8 +482,20 @@ pub(crate) fn validate_url(url: &str) -> Result<(), ExportError> {
         None => return Err(invalid("missing http:// or https://")),
     }
     match uri.host() {
-        Some(h) if !h.is_empty() => Ok(()),
-        _ => Err(invalid("missing host")),
+        Some(h) if !h.is_empty() => {}
+        _ => return Err(invalid("missing host")),
+    }
+    // `http::Uri` keeps any digits as the port; a TCP port is 1 to 65535.
+    let authority = uri.authority().map_or("", |a| a.as_str());
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, hp)| hp);
+    let after_host = match host_port.rsplit_once(']') {
+        Some((_, rest)) => rest, // an IPv6 literal: `[::1]:4318`
+        None => host_port.find(':').map_or("", |i| &host_port[i..]),
+    };
+    match after_host.strip_prefix(':') {
+        None => Ok(()),
+        Some(port) if port.parse::<u16>().is_ok_and(|p| p > 0) => Ok(()),
+        Some(_) => Err(invalid("the port must be a number from 1 to 65535")),
     }
 }
 
@@ -406,6 +506,7 @@ pub struct OtlpHttpExporter {
     protocol: Protocol,
     headers: Vec<(HeaderName, HeaderValue)>,
     timeout: Duration,
+    attempt_timeout: Duration,
     compression: Compression,
     retry: RetryPolicy,
     max_request_size: usize,
@@ -493,8 +594,8 @@ impl OtlpHttpExporter {
     }
 
     /// Posts one encoded `ExportTraceServiceRequest` (in this exporter's
-    /// [`Protocol`]), retrying per the policy. Span counters are not touched (the body
-    /// is opaque here); see [`Self::send_spans`].
+    /// [`Protocol`]), retrying per the policy, all within the exporter's timeout. Span
+    /// counters are not touched (the body is opaque here); see [`Self::send_spans`].
     ///
     /// # Errors
     /// See [`ExportError`]: a non-retryable status at once, or
@@ -503,8 +604,9 @@ impl OtlpHttpExporter {
         self.send_until(body, None)
     }
 
-    /// Like [`Self::send`], but gives up once `deadline` has passed (each attempt's
-    /// timeout is cut to the time left, and no wait runs past it).
+    /// Like [`Self::send`], but gives up once `deadline` (or the exporter's timeout,
+    /// whichever comes first) has passed: each attempt's timeout is cut to the time
+    /// left, and no wait runs past it.
     ///
     /// # Errors
     /// As [`Self::send`].
@@ -513,6 +615,9 @@ impl OtlpHttpExporter {
         body: &[u8],
         deadline: Option<Instant>,
     ) -> Result<ExportOutcome, ExportError> {
+        // One deadline per export, covering every attempt and wait.
+        let own = instant_after(self.timeout);
+        let deadline = deadline.map_or(own, |d| d.min(own));
         let result = match self.compression {
             Compression::None => self.send_with_retries(body, deadline),
             Compression::Gzip => {
@@ -578,17 +683,14 @@ impl OtlpHttpExporter {
     fn send_with_retries(
         &self,
         payload: &[u8],
-        deadline: Option<Instant>,
+        deadline: Instant,
     ) -> Result<ExportOutcome, ExportError> {
         let mut attempts = 0u32;
         loop {
-            // Each attempt gets the configured timeout, cut to what the deadline leaves.
-            let timeout = match deadline {
-                Some(d) => match d.saturating_duration_since(Instant::now()) {
-                    left if left.is_zero() => return Err(ExportError::Timeout),
-                    left => left.min(self.timeout),
-                },
-                None => self.timeout,
+            // Each attempt gets what is left of the deadline (at most `attempt_timeout`).
+            let timeout = match deadline.saturating_duration_since(Instant::now()) {
+                left if left.is_zero() => return Err(ExportError::Timeout),
+                left => left.min(self.attempt_timeout),
             };
             attempts += 1;
             if attempts > 1 {
@@ -615,7 +717,7 @@ impl OtlpHttpExporter {
             let delay = self
                 .retry
                 .delay(attempts - 1, failed.retry_after, self.next_random());
-            if deadline.is_some_and(|d| instant_after(delay) >= d) {
+            if instant_after(delay) >= deadline {
                 // The wait would outlast the deadline: give up now, not after it.
                 return Err(exhausted(failed.error, attempts));
             }
@@ -874,6 +976,72 @@ mod tests {
             );
         }
         assert!(OtlpHttpExporter::new("https://otel.example:443").is_ok());
+    }
+
+    #[test]
+    fn ports_outside_1_to_65535_are_invalid_endpoints() {
+        for url in [
+            "http://127.0.0.1:99999",
+            "http://collector:65536/v1/traces",
+            "https://collector:0",
+            "http://collector:/v1/traces",
+            "http://[::1]:70000/",
+            "http://collector:18446744073709551616",
+        ] {
+            let r = OtlpHttpExporter::builder().traces_endpoint(url).build();
+            assert!(
+                matches!(&r, Err(ExportError::InvalidEndpoint { reason, .. }) if reason.contains("port")),
+                "{url:?}: {r:?}"
+            );
+        }
+        for url in [
+            "http://c:1/",
+            "https://c:65535/x",
+            "http://[::1]:4318/",
+            "http://c/",
+        ] {
+            assert!(
+                OtlpHttpExporter::builder()
+                    .traces_endpoint(url)
+                    .build()
+                    .is_ok(),
+                "{url}"
+            );
+        }
+    }
+
+    #[test]
+    fn framing_and_non_ascii_headers_are_refused_and_values_never_shown() {
+        for name in [
+            "content-length",
+            "Transfer-Encoding",
+            "HOST",
+            "content-type",
+            "Content-Encoding",
+            " connection ",
+        ] {
+            let r = OtlpHttpExporter::builder().header(name, "0").build();
+            assert!(
+                matches!(&r, Err(ExportError::InvalidHeader { reason, .. }) if reason.contains("framing")),
+                "{name:?}: {r:?}"
+            );
+        }
+        let r = OtlpHttpExporter::builder()
+            .header("x-api-key", "caf\u{e9}-s3cret")
+            .build();
+        let e = r.unwrap_err();
+        assert!(matches!(e, ExportError::InvalidHeader { .. }), "{e:?}");
+        for shown in [e.to_string(), format!("{e:?}")] {
+            assert!(shown.contains("x-api-key"), "{shown}");
+            assert!(!shown.contains("s3cret"), "{shown}");
+        }
+        let b = OtlpHttpExporter::builder().header("authorization", "Bearer s3cret");
+        let shown = format!("{b:?}");
+        assert!(
+            shown.contains("authorization") && !shown.contains("s3cret"),
+            "{shown}"
+        );
+        assert!(b.build().is_ok());
     }
 
     #[test]

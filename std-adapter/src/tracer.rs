@@ -35,20 +35,21 @@
 //! ```
 
 use std::fmt;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use picotrace::span::arena::{BatchSource, SlotRef};
 use picotrace::{
-    ExportSignal, Span, SpanArena, SpanBatch, SpanExporter, SpanStorage, Tracer, TracerConfig,
-    TracerStats,
+    Baggage, ExportSignal, ExtractError, Extractor, Injector, Span, SpanArena, SpanBatch,
+    SpanExporter, SpanStorage, TraceContext, Tracer, TracerConfig, TracerStats,
 };
 
 use crate::batch::BatchExporter;
 use crate::clock::SystemClock;
 use crate::entropy::id_generator;
+use crate::env::Propagators;
 use crate::error::ExportError;
 
 /// The arena of a provider's tracer: 2048 spans (running or waiting for export) of up
@@ -256,6 +257,7 @@ pub struct TracerProviderBuilder {
     config: TracerConfig,
     exporter: SharedExporter,
     scheduled_delay: Option<Duration>,
+    propagators: Propagators,
 }
 
 impl TracerProviderBuilder {
@@ -282,6 +284,14 @@ impl TracerProviderBuilder {
     #[must_use]
     pub fn scheduled_delay(mut self, delay: Duration) -> Self {
         self.scheduled_delay = Some(delay);
+        self
+    }
+
+    /// Sets which headers the provider's propagation helpers read and write (default
+    /// [`Propagators::DEFAULT`]: W3C trace context and baggage; `OTEL_PROPAGATORS`).
+    #[must_use]
+    pub fn propagators(mut self, propagators: Propagators) -> Self {
+        self.propagators = propagators;
         self
     }
 
@@ -335,11 +345,13 @@ impl TracerProviderBuilder {
             .ok();
         TracerProvider {
             config,
+            propagators: self.propagators,
             tracer,
             exporter: self.exporter,
             wake,
             thread: Mutex::new(thread),
             shut_down: AtomicBool::new(false),
+            reported_lost: AtomicU64::new(0),
         }
     }
 
@@ -356,11 +368,14 @@ impl TracerProviderBuilder {
 /// Dropping a provider shuts it down.
 pub struct TracerProvider {
     config: TracerConfig,
+    propagators: Propagators,
     tracer: &'static StdTracer,
     exporter: SharedExporter,
     wake: &'static ExportWake,
     thread: Mutex<Option<JoinHandle<()>>>,
     shut_down: AtomicBool,
+    /// Spans lost that [`TracerProvider::flush`] has reported.
+    reported_lost: AtomicU64,
 }
 
 impl fmt::Debug for TracerProvider {
@@ -379,6 +394,13 @@ static GLOBAL: OnceLock<&'static TracerProvider> = OnceLock::new();
 /// `init_from_env`), if any.
 pub fn global() -> Option<&'static TracerProvider> {
     GLOBAL.get().copied()
+}
+
+/// Returns the [`global`] provider's propagators ([`Propagators::DEFAULT`] when none is
+/// installed): what `OTEL_PROPAGATORS` said, for code that reaches the tracer through
+/// [`tracer`].
+pub fn propagators() -> Propagators {
+    global().map_or(Propagators::DEFAULT, |p| p.propagators)
 }
 
 /// Returns the [`global`] provider's tracer, or a disabled tracer (non-recording spans
@@ -404,6 +426,7 @@ impl TracerProvider {
             config: TracerConfig::new("unknown_service"),
             exporter: SharedExporter::Discard,
             scheduled_delay: None,
+            propagators: Propagators::DEFAULT,
         }
     }
 
@@ -423,14 +446,61 @@ impl TracerProvider {
         self.tracer
     }
 
-    /// Exports every span ended so far, on every thread, then flushes the exporter (a
-    /// batch exporter's queue).
+    /// Returns which headers the propagation helpers below read and write.
+    pub fn propagators(&self) -> Propagators {
+        self.propagators
+    }
+
+    /// Reads the caller's trace context from incoming headers, when trace context
+    /// propagation is on (see [`Propagators::extract_context`]).
     ///
     /// # Errors
-    /// As [`BatchExporter::flush`].
+    /// [`ExtractError`]: none (or propagation off: `Missing`), or invalid; either way
+    /// the span starts a new trace.
+    pub fn extract_context(
+        &self,
+        headers: &(impl Extractor + ?Sized),
+    ) -> Result<TraceContext, ExtractError> {
+        self.propagators.extract_context(headers)
+    }
+
+    /// Writes `span`'s `traceparent` and `tracestate` into outgoing headers, when trace
+    /// context propagation is on.
+    pub fn inject_context(&self, span: &Span<'_>, headers: &mut (impl Injector + ?Sized)) {
+        if self.propagators.trace_context {
+            self.tracer.inject_context(span, headers);
+        }
+    }
+
+    /// Reads the incoming baggage (empty when baggage propagation is off).
+    pub fn extract_baggage(&self, headers: &(impl Extractor + ?Sized)) -> Baggage {
+        self.propagators.extract_baggage(headers)
+    }
+
+    /// Writes `baggage` into outgoing headers, when baggage propagation is on.
+    pub fn inject_baggage(&self, baggage: &Baggage, headers: &mut (impl Injector + ?Sized)) {
+        self.propagators.inject_baggage(baggage, headers);
+    }
+
+    /// Exports every span ended so far, on every thread, then flushes the exporter (a
+    /// batch exporter's queue: every span it holds is then sent or lost).
+    ///
+    /// # Errors
+    /// As [`BatchExporter::flush`]; else [`ExportError::SpansLost`] with the spans
+    /// lost since the previous flush (`running` is 0): the collector refused or could
+    /// not be reached, a queue was full, and so on.
     pub fn flush(&self) -> Result<(), ExportError> {
         flush_tracer(self.tracer);
-        self.exporter.flush()
+        self.exporter.flush()?;
+        let lost = self.stats().spans_lost();
+        let before = self.reported_lost.fetch_max(lost, Ordering::SeqCst);
+        if lost > before {
+            return Err(ExportError::SpansLost {
+                lost: lost - before,
+                running: 0,
+            });
+        }
+        Ok(())
     }
 
     /// Drains every ended span, stops the export thread and shuts the exporter down.
@@ -463,15 +533,7 @@ impl TracerProvider {
             }
             std::thread::yield_now();
         }
-        let t = self.tracer.stats();
-        let exporter_lost = match &self.exporter {
-            SharedExporter::Batch(b) => {
-                let s = b.stats();
-                s.failed + s.rejected + s.dropped()
-            }
-            _ => t.spans_export_failed,
-        };
-        let lost = t.spans_dropped_arena_full + t.spans_dropped_shutdown + exporter_lost;
+        let lost = self.stats().spans_lost();
         let running = self.tracer.arena().in_use() as u64;
         result?;
         if lost + running > 0 {
@@ -480,9 +542,22 @@ impl TracerProvider {
         Ok(())
     }
 
-    /// Returns the tracer's counters (exact once the threads that trace are quiet).
+    /// Returns the tracer's counters (exact once the threads that trace are quiet),
+    /// with the exporter's outcome: behind a batch exporter, `spans_exported` counts
+    /// the spans the collector accepted, and `spans_export_failed` also those that
+    /// failed to send, were rejected or were too large for a request. Spans queued or
+    /// being sent are in neither.
     pub fn stats(&self) -> TracerStats {
-        self.tracer.stats()
+        let mut t = self.tracer.stats();
+        if let SharedExporter::Batch(b) = &self.exporter {
+            let s = b.stats();
+            // The tracer counts what it handed to the queue; of that, what was neither
+            // accepted nor is still queued was lost after the queue.
+            let lost_after_queue = t.spans_exported.saturating_sub(s.exported + s.in_flight());
+            t.spans_exported = s.exported;
+            t.spans_export_failed = t.spans_export_failed.saturating_add(lost_after_queue);
+        }
+        t
     }
 }
 
@@ -622,7 +697,14 @@ mod tests {
         p.shutdown().unwrap();
         assert_eq!(seen.load(Ordering::SeqCst), 1);
         p.tracer().start_span("after").end();
-        p.flush().unwrap();
+        // Dropped, and flush says so.
+        assert!(matches!(
+            p.flush(),
+            Err(ExportError::SpansLost {
+                lost: 1,
+                running: 0
+            })
+        ));
         assert_eq!(seen.load(Ordering::SeqCst), 1);
         let s = p.stats();
         assert_eq!((s.spans_exported, s.spans_dropped_shutdown), (1, 1));

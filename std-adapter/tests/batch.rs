@@ -116,6 +116,15 @@ fn provider(exporter: &BatchExporter) -> TracerProvider {
         .build()
 }
 
+/// Returns how many spans a provider's flush said were lost (0 for `Ok`).
+fn lost_in(flushed: Result<(), ExportError>) -> u64 {
+    match flushed {
+        Ok(()) => 0,
+        Err(ExportError::SpansLost { lost, running: 0 }) => lost,
+        Err(e) => panic!("{e:?}"),
+    }
+}
+
 fn assert_balanced(s: &BatchStats) {
     assert_eq!(s.in_flight(), 0, "{s:#?}");
     assert_eq!(
@@ -154,10 +163,12 @@ fn every_span_is_accounted_across_threads_with_failures_and_rejections() {
     for t in threads {
         t.join().unwrap();
     }
-    provider.flush().unwrap();
+    let lost = lost_in(provider.flush());
     let s = exporter.stats();
     let t = provider.stats();
     assert_eq!(t.spans_started, 12_000);
+    // Flush said how many were lost: failed, rejected, dropped.
+    assert_eq!(lost, t.spans_lost(), "{t:#?}");
     // Every span reached the exporter, or the arena was full and it was counted there.
     assert_eq!(s.produced + t.spans_dropped_arena_full, 12_000, "{t:#?}");
     assert_balanced(&s);
@@ -171,11 +182,12 @@ fn every_span_is_accounted_across_threads_with_failures_and_rejections() {
     let received: usize = fake.requests().iter().map(|r| r.2).sum();
     assert_eq!(received as u64, s.exported + s.rejected + s.failed);
     assert_eq!(fake.spans_received(), received);
-    // The tracers were told about the spans dropped at the queue.
+    // The provider's stats say what the collector accepted and what was lost on the
+    // way (the tracers were told about the spans dropped at the queue).
     let t = provider.stats();
     assert_eq!(t.spans_started, 12_000);
-    assert_eq!(t.spans_export_failed, s.dropped());
-    assert_eq!(t.spans_exported, s.produced - s.dropped());
+    assert_eq!(t.spans_export_failed, s.dropped() + s.failed + s.rejected);
+    assert_eq!(t.spans_exported, s.exported);
 }
 
 #[test]
@@ -192,8 +204,9 @@ fn a_full_queue_drops_new_spans_counts_them_and_tells_the_tracer() {
     for _ in 0..500 {
         provider.tracer().start_span("burst").end();
     }
-    provider.flush().unwrap();
+    let lost = lost_in(provider.flush());
     let s = exporter.stats();
+    assert_eq!(lost, s.dropped_queue_full);
     assert!(s.dropped_queue_full > 400, "{s:#?}");
     assert!(s.max_queue_len <= 16);
     assert_balanced(&s);
@@ -307,7 +320,7 @@ fn oversized_spans_are_dropped_and_counted() {
     big.set_attribute("blob", "x".repeat(400).as_str());
     big.end();
     provider.tracer().start_span("small").end();
-    provider.flush().unwrap();
+    assert_eq!(lost_in(provider.flush()), 1);
     let s = exporter.stats();
     assert_eq!((s.dropped_too_large, s.exported), (1, 1));
     assert_balanced(&s);
@@ -382,18 +395,19 @@ fn a_collector_killed_and_restarted_mid_run_gets_the_spans_after_restart() {
         BatchConfig::default().with_scheduled_delay(Duration::from_millis(10)),
     );
     let provider = provider(&exporter);
+    // Returns how many spans the flush after them said were lost.
     let burst = |name: &'static str| {
         for _ in 0..10 {
             provider.tracer().start_span(name).end();
         }
-        provider.flush().unwrap();
+        lost_in(provider.flush())
     };
-    burst("before");
+    assert_eq!(burst("before"), 0);
     assert_eq!(spans_in(&first), 10);
     first.stop();
-    burst("while down");
+    assert_eq!(burst("while down"), 10);
     let second = Server::start_on(port).expect("rebind the same port");
-    burst("after");
+    assert_eq!(burst("after"), 0);
     assert_eq!(spans_in(&second), 10);
     let s = exporter.stats();
     assert_eq!((s.exported, s.failed, s.failed_batches), (20, 10, 1));

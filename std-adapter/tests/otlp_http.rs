@@ -130,9 +130,12 @@ fn retryable_statuses_give_up_after_max_retries() {
 fn slow_response_times_out_and_is_retried() {
     let server = Server::start();
     server.script([Reply::ok().delay(Duration::from_secs(2)), Reply::ok()]);
+    // Each attempt is capped at 300 ms, within an export timeout that leaves room for
+    // the retry.
     let x = OtlpHttpExporter::builder()
         .endpoint(server.url())
-        .timeout(Duration::from_millis(300))
+        .timeout(Duration::from_secs(5))
+        .attempt_timeout(Duration::from_millis(300))
         .retry_policy(quick_policy())
         .build()
         .unwrap();
@@ -145,6 +148,29 @@ fn slow_response_times_out_and_is_retried() {
         started.elapsed()
     );
     assert_eq!(x.stats().retries, 1);
+}
+
+#[test]
+fn a_slow_response_that_uses_the_whole_export_timeout_is_not_retried() {
+    let server = Server::start();
+    server.script([Reply::ok().delay(Duration::from_secs(2)), Reply::ok()]);
+    let x = OtlpHttpExporter::builder()
+        .endpoint(server.url())
+        .timeout(Duration::from_millis(300))
+        .retry_policy(quick_policy())
+        .build()
+        .unwrap();
+    let started = Instant::now();
+    let r = x.send(b"x");
+    assert!(
+        matches!(&r, Err(ExportError::RetriesExhausted { last, attempts: 1 }) if matches!(**last, ExportError::Timeout)),
+        "{r:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_millis(600),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 #[test]
@@ -193,6 +219,76 @@ fn deadline_cuts_retries_short() {
         "{r:?}"
     );
     assert!(started.elapsed() < Duration::from_millis(300));
+}
+
+/// Runs `f` on a thread; panics if it takes longer than `limit` (the thread is left
+/// to finish on its own), else returns its result and how long it took.
+fn within<T: Send + 'static>(
+    limit: Duration,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> (T, Duration) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let started = Instant::now();
+        let r = f();
+        let _ = tx.send((r, started.elapsed()));
+    });
+    rx.recv_timeout(limit)
+        .unwrap_or_else(|_| panic!("still running after {limit:?}"))
+}
+
+#[test]
+fn one_deadline_covers_every_retry_and_wait_of_a_send() {
+    // A collector that always says "429, come back in 27 hours".
+    let server = Server::start();
+    server.set_default(Reply::status(429).header("Retry-After", "99999"));
+    let url = server.url();
+    // The default policy (Retry-After honoured up to 30 s, 3 retries) and a 1 s
+    // export timeout: send gives up within that second, not after 90 s of waits.
+    let (r, took) = within(Duration::from_secs(5), move || {
+        let x = OtlpHttpExporter::builder()
+            .endpoint(url)
+            .timeout(Duration::from_secs(1))
+            .build()
+            .unwrap();
+        let r = x.send_spans(b"x", 3, None);
+        (r, x.stats())
+    });
+    let (r, stats) = r;
+    assert!(
+        matches!(r, Err(ExportError::RetriesExhausted { attempts: 1, .. })),
+        "{r:?}"
+    );
+    assert!(took < Duration::from_millis(1500), "{took:?}");
+    assert_eq!((stats.failed_sends, stats.spans_failed), (1, 3));
+}
+
+#[test]
+fn otel_exporter_otlp_timeout_bounds_a_whole_send() {
+    let server = Server::start();
+    // Retry-After 1 s is honoured: after two waits the third would pass the deadline.
+    server.set_default(Reply::status(503).header("Retry-After", "1"));
+    let vars = [
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", server.url()),
+        ("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "2500".to_owned()),
+    ];
+    let env = picotrace_std::EnvConfig::from_lookup(|name| {
+        vars.iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.clone())
+    });
+    assert_eq!(env.otlp.timeout, Duration::from_millis(2500));
+    let x = env.otlp.builder().build().unwrap();
+    let (r, took) = within(Duration::from_secs(8), move || x.send(b"x"));
+    assert!(
+        matches!(r, Err(ExportError::RetriesExhausted { attempts: 3, .. })),
+        "{r:?}"
+    );
+    assert!(
+        took >= Duration::from_secs(2) && took < Duration::from_millis(2700),
+        "{took:?}"
+    );
+    assert_eq!(server.requests().len(), 3);
 }
 
 #[test]

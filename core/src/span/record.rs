@@ -284,6 +284,13 @@ impl RecordMut<'_> {
         push_text(self.text, &mut self.header.truncated, s, limit)
     }
 
+    /// Copies a key into the pool whole, or returns `None` when it does not fit: OTLP
+    /// keys must be whole and unique, so a cut key (or an empty one) is never stored.
+    fn push_key(&mut self, key: &str) -> Option<TextRef> {
+        let room = self.text.capacity() - self.text.len();
+        (key.len() <= room).then(|| self.push_text(key, u32::MAX))
+    }
+
     /// Copies an array, keeping only whole elements that fit.
     fn push_array(&mut self, value: &Value<'_>, limit: u32) -> Option<(ArrayKind, TextRef)> {
         let start = self.text.len();
@@ -385,7 +392,14 @@ impl RecordMut<'_> {
         }
         let key = match static_key {
             Some(k) => StoredKey::Static(k),
-            None => StoredKey::Pooled(self.push_text(key, u32::MAX)),
+            None => match self.push_key(key) {
+                Some(r) => StoredKey::Pooled(r),
+                None => {
+                    self.header.dropped_attributes =
+                        self.header.dropped_attributes.saturating_add(1);
+                    return;
+                }
+            },
         };
         let value = self.store_value(value, limits);
         self.header.span_attributes = self.header.span_attributes.saturating_add(1);
@@ -407,6 +421,8 @@ impl RecordMut<'_> {
         limits: &SpanLimits,
     ) -> u32 {
         let mut dropped = 0u32;
+        // Distinct keys stored: a duplicate key replaces a value, it takes no room.
+        let mut kept = 0u32;
         for (n, kv) in attributes.iter().enumerate() {
             let duplicate = attributes[..n].iter().any(|earlier| earlier.key == kv.key);
             if duplicate {
@@ -421,13 +437,22 @@ impl RecordMut<'_> {
                 }
                 continue;
             }
-            if n as u32 - dropped >= limit || self.attrs.is_full() {
+            let key = if kept < limit && !self.attrs.is_full() {
+                self.push_key(kv.key)
+            } else {
+                None
+            };
+            let Some(key) = key else {
                 dropped = dropped.saturating_add(1);
                 continue;
-            }
-            let key = StoredKey::Pooled(self.push_text(kv.key, u32::MAX));
+            };
             let value = self.store_value(&kv.value, limits);
-            let _ = self.attrs.push(StoredAttr { owner, key, value });
+            let _ = self.attrs.push(StoredAttr {
+                owner,
+                key: StoredKey::Pooled(key),
+                value,
+            });
+            kept += 1;
         }
         dropped
     }

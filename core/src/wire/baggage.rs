@@ -9,7 +9,9 @@
 //! Parsing never fails. The spec lets a receiver remove an entry "not in the format
 //! defined in this specification" (§ 4 Mutating baggage); we skip each invalid member
 //! alone rather than the whole header, and count it in [`Baggage::dropped`], along with
-//! whole members that did not fit (a member is never cut).
+//! whole members that did not fit (a member is never cut). A value whose escapes decode
+//! to invalid UTF-8 is kept as received and decodes with U+FFFD in place of each invalid
+//! sequence, as the spec requires.
 //!
 //! ```
 //! use picotrace::Baggage;
@@ -120,49 +122,82 @@ fn percent_decode(raw: &[u8], mut sink: impl FnMut(u8) -> bool) -> bool {
     true
 }
 
-/// A streaming UTF-8 validator (the WHATWG decoder's rules, without output).
-struct Utf8Check {
+/// A streaming UTF-8 decoder (the WHATWG decoder's rules, as `String::from_utf8_lossy`):
+/// each invalid sequence becomes one U+FFFD.
+struct Utf8Decoder {
+    code_point: u32,
     needed: u8,
     lower: u8,
     upper: u8,
 }
 
-impl Utf8Check {
+impl Utf8Decoder {
     const fn new() -> Self {
         Self {
+            code_point: 0,
             needed: 0,
             lower: 0x80,
             upper: 0xbf,
         }
     }
 
-    fn push(&mut self, b: u8) -> bool {
+    /// Takes one byte, handing each finished character to `out`; stops when `out`
+    /// returns `false`, and returns that.
+    fn push(&mut self, b: u8, out: &mut impl FnMut(char) -> bool) -> bool {
         if self.needed == 0 {
+            let (needed, lead_bits) = match b {
+                0x00..=0x7f => return out(char::from(b)),
+                0xc2..=0xdf => (1, b & 0x1f),
+                0xe0..=0xef => (2, b & 0x0f),
+                0xf0..=0xf4 => (3, b & 0x07),
+                _ => return out(char::REPLACEMENT_CHARACTER),
+            };
             match b {
-                0x00..=0x7f => {}
-                0xc2..=0xdf => self.needed = 1,
-                0xe0 => (self.needed, self.lower) = (2, 0xa0),
-                0xe1..=0xec | 0xee..=0xef => self.needed = 2,
-                0xed => (self.needed, self.upper) = (2, 0x9f),
-                0xf0 => (self.needed, self.lower) = (3, 0x90),
-                0xf1..=0xf3 => self.needed = 3,
-                0xf4 => (self.needed, self.upper) = (3, 0x8f),
-                _ => return false,
+                0xe0 => self.lower = 0xa0,
+                0xed => self.upper = 0x9f,
+                0xf0 => self.lower = 0x90,
+                0xf4 => self.upper = 0x8f,
+                _ => {}
             }
+            (self.needed, self.code_point) = (needed, u32::from(lead_bits));
             return true;
         }
         if b < self.lower || b > self.upper {
-            return false;
+            // The sequence so far is one error; `b` starts afresh (at most one level
+            // deep: `needed` is now 0).
+            *self = Self::new();
+            return out(char::REPLACEMENT_CHARACTER) && self.push(b, out);
         }
+        self.code_point = (self.code_point << 6) | u32::from(b & 0x3f);
         (self.needed, self.lower, self.upper) = (self.needed - 1, 0x80, 0xbf);
-        true
+        if self.needed > 0 {
+            return true;
+        }
+        // The bounds above admit only scalar values.
+        out(char::from_u32(self.code_point).unwrap_or(char::REPLACEMENT_CHARACTER))
+    }
+
+    /// Ends the input: an unfinished sequence becomes one U+FFFD.
+    fn finish(&mut self, out: &mut impl FnMut(char) -> bool) -> bool {
+        let unfinished = self.needed > 0;
+        *self = Self::new();
+        !unfinished || out(char::REPLACEMENT_CHARACTER)
     }
 }
 
-/// Returns whether `raw` is baggage-octets that percent-decode to UTF-8.
+/// Percent-decodes a checked value and decodes the bytes as UTF-8, replacing invalid
+/// sequences with U+FFFD (W3C Baggage, `value`: they "MUST be replaced with the
+/// replacement code point"); hands each character to `out`, and
+/// stops with `false` when `out` does.
+fn decode_chars(raw: &str, mut out: impl FnMut(char) -> bool) -> bool {
+    let mut utf8 = Utf8Decoder::new();
+    percent_decode(raw.as_bytes(), |b| utf8.push(b, &mut out)) && utf8.finish(&mut out)
+}
+
+/// Returns whether `raw` is baggage-octets with well-formed `%` escapes. What the
+/// escapes decode to is not checked: invalid UTF-8 decodes to U+FFFD.
 fn is_valid_value(raw: &str) -> bool {
-    let mut utf8 = Utf8Check::new();
-    is_octets(raw) && percent_decode(raw.as_bytes(), |b| utf8.push(b)) && utf8.needed == 0
+    is_octets(raw) && percent_decode(raw.as_bytes(), |_| true)
 }
 
 /// Returns whether `c` is written as is by [`Baggage::insert`].
@@ -553,11 +588,12 @@ impl<'a> Member<'a> {
         self.value
     }
 
-    /// Returns the length of the decoded value in bytes.
+    /// Returns the length of the decoded value in bytes (invalid UTF-8 counted as the
+    /// U+FFFD it decodes to).
     pub fn decoded_len(&self) -> usize {
         let mut n = 0;
-        percent_decode(self.value.as_bytes(), |_| {
-            n += 1;
+        decode_chars(self.value, |c| {
+            n += c.len_utf8();
             true
         });
         n
@@ -569,10 +605,9 @@ impl<'a> Member<'a> {
     /// [`BufferTooSmall`] when `buf` is shorter than [`Member::decoded_len`].
     pub fn decode_value<'b>(&self, buf: &'b mut [u8]) -> Result<&'b str, BufferTooSmall> {
         let mut n = 0;
-        let fits = percent_decode(self.value.as_bytes(), |b| match buf.get_mut(n) {
+        let fits = decode_chars(self.value, |c| match buf.get_mut(n..n + c.len_utf8()) {
             Some(slot) => {
-                *slot = b;
-                n += 1;
+                n += c.encode_utf8(slot).len();
                 true
             }
             None => false,
@@ -580,7 +615,7 @@ impl<'a> Member<'a> {
         if !fits {
             return Err(BufferTooSmall);
         }
-        // Values were checked to decode to UTF-8 when they entered the baggage.
+        // Whole characters were written, so this is UTF-8.
         core::str::from_utf8(buf.get(..n).unwrap_or(&[])).map_err(|_| BufferTooSmall)
     }
 
@@ -625,26 +660,9 @@ pub struct Decoded<'a>(&'a str);
 
 impl fmt::Display for Decoded<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut buf = [0u8; 4];
-        let mut len = 0;
         let mut result = Ok(());
-        percent_decode(self.0.as_bytes(), |b| {
-            if let Some(slot) = buf.get_mut(len) {
-                *slot = b;
-                len += 1;
-            }
-            let want = match buf[0] {
-                0x00..=0x7f => 1,
-                0xc0..=0xdf => 2,
-                0xe0..=0xef => 3,
-                _ => 4,
-            };
-            if len >= want {
-                if let Ok(s) = core::str::from_utf8(&buf[..len]) {
-                    result = f.write_str(s);
-                }
-                len = 0;
-            }
+        decode_chars(self.0, |c| {
+            result = fmt::Write::write_char(f, c);
             result.is_ok()
         });
         result
@@ -690,10 +708,10 @@ mod tests {
         ("value with a raw non-ASCII character", "k=\u{e9},j=2",        "j=2", 1),
         ("bad escape: not hex",            "k=%zz,j=2",                 "j=2", 1),
         ("bad escape: truncated",          "k=%4,j=2",                  "j=2", 1),
-        ("escape decoding to invalid UTF-8", "k=%FF,j=2",               "j=2", 1),
-        ("escape decoding to a lone continuation", "k=%A9,j=2",         "j=2", 1),
-        ("escape decoding to a surrogate", "k=%ED%A0%80,j=2",           "j=2", 1),
-        ("truncated UTF-8 sequence",       "k=%C3,j=2",                 "j=2", 1),
+        ("invalid UTF-8 is kept (decodes to U+FFFD)", "k=%FF,j=2",     "k=%FF,j=2", 0),
+        ("a lone continuation is kept",    "k=%A9,j=2",                 "k=%A9,j=2", 0),
+        ("an encoded surrogate is kept",   "k=%ED%A0%80,j=2",           "k=%ED%A0%80,j=2", 0),
+        ("a truncated UTF-8 sequence is kept", "k=%C3,j=2",             "k=%C3,j=2", 0),
         ("empty property",                 "k=v;,j=2",                  "j=2", 1),
         ("property key not a token",       "k=v;p q=1,j=2",             "j=2", 1),
         ("property value with a space",    "k=v;p=a b,j=2",             "j=2", 1),
@@ -861,12 +879,41 @@ mod tests {
         assert_eq!(Baggage::<64>::parse(bag.as_str()), bag);
     }
 
+    #[test]
+    fn invalid_utf8_after_decoding_keeps_the_member_with_replacement_characters() {
+        // W3C Baggage (`value`): invalid UTF-8 in a decoded value is replaced by
+        // U+FFFD; the member stays (and is forwarded as received).
+        let bag: Baggage = Baggage::parse("userId=alice,name=Jos%E9,tag=%FF%FE");
+        assert_eq!(bag.as_str(), "userId=alice,name=Jos%E9,tag=%FF%FE");
+        assert_eq!(bag.dropped(), 0);
+        let mut buf = [0; 16];
+        assert_eq!(bag.get_decoded("name", &mut buf), Some("Jos\u{fffd}"));
+        assert_eq!(bag.get_decoded("tag", &mut buf), Some("\u{fffd}\u{fffd}"));
+        let tag = bag.get("tag").unwrap();
+        assert_eq!(tag.decoded_len(), 6);
+        assert_eq!(format!("{}", tag.decoded_value()), "\u{fffd}\u{fffd}");
+        // Exactly the room the replacement needs, and one byte short of it.
+        assert_eq!(tag.decode_value(&mut buf[..6]), Ok("\u{fffd}\u{fffd}"));
+        assert_eq!(tag.decode_value(&mut buf[..5]), Err(BufferTooSmall));
+    }
+
     proptest! {
         #[test]
-        fn utf8_check_agrees_with_core(bytes in proptest::collection::vec(any::<u8>(), 0..12)) {
-            let mut check = Utf8Check::new();
-            let ok = bytes.iter().all(|&b| check.push(b)) && check.needed == 0;
-            prop_assert_eq!(ok, core::str::from_utf8(&bytes).is_ok());
+        fn utf8_decoder_agrees_with_std_lossy(bytes in proptest::collection::vec(any::<u8>(), 0..12)) {
+            let encoded: String = bytes.iter().map(|b| format!("%{b:02X}")).collect();
+            let mut decoded = String::new();
+            let done = decode_chars(&encoded, |c| {
+                decoded.push(c);
+                true
+            });
+            prop_assert!(done);
+            prop_assert_eq!(&decoded, &String::from_utf8_lossy(&bytes));
+            let member = format!("k={encoded}");
+            let m2 = Member::new(&member);
+            prop_assert_eq!(m2.decoded_len(), decoded.len());
+            prop_assert_eq!(format!("{}", m2.decoded_value()), decoded.clone());
+            let mut buf = [0; 64];
+            prop_assert_eq!(m2.decode_value(&mut buf), Ok(decoded.as_str()));
         }
 
         #[test]

@@ -6,9 +6,9 @@
 //! vendors SHOULD propagate. Members are read with the borrowing [`Iter`]. Parsing
 //! follows § 3.3.1: empty members are skipped, an invalid member or more than 32
 //! members discards the whole value ([`Error`]), and of duplicated keys the first is
-//! kept. What does not fit is dropped by § 3.3.1.5's rule (entries over 128 characters
-//! first, then from the right) and counted in [`TraceState::truncated`]. Updates move
-//! the member to the left (§ 3.5).
+//! kept, before truncating. What does not fit is then dropped by § 3.3.1.5's rule
+//! (entries over 128 characters first, then from the right) and counted in
+//! [`TraceState::truncated`]. Updates move the member to the left (§ 3.5).
 //!
 //! ```
 //! use picotrace::TraceState;
@@ -137,48 +137,71 @@ impl defmt::Format for TraceState {
     }
 }
 
-/// Reads header fields one at a time into a [`TraceState`]; the first error sticks.
-#[derive(Debug, Default)]
-pub(crate) struct Parser {
-    state: TraceState,
-    members: usize,
-    error: Option<Error>,
+/// Returns the trimmed, non-empty list members of one header field.
+fn members(field: &str) -> impl Iterator<Item = &str> {
+    field.split(',').map(trim_ows).filter(|m| !m.is_empty())
 }
 
-impl Parser {
-    /// Adds the members of one header field, after those already read.
-    pub(crate) fn feed(&mut self, header: &str) {
-        if self.error.is_some() {
-            return;
-        }
-        for member in header.split(',').map(trim_ows).filter(|m| !m.is_empty()) {
-            let (key, value) = match parse_member(member) {
-                Ok(kv) => kv,
-                Err(e) => {
-                    self.error = Some(e);
-                    return;
-                }
-            };
-            self.members += 1;
-            if self.members > MAX_MEMBERS {
-                self.error = Some(Error::TooManyMembers);
+/// Hands every header field, in order, to the callback it is given.
+pub(crate) type Fields<'a> = &'a dyn Fn(&mut dyn FnMut(&str));
+
+/// Parses the `tracestate` fields that `fields` hands to its callback, in order.
+///
+/// `fields` is called more than once and must give the same fields each time: once to
+/// check every member (the first error discards the whole value), then to keep the
+/// first member of each key, and once more per member to look for an earlier one with
+/// its key. Duplicates are removed before truncating, so a later duplicate cannot take
+/// the place of a first member that truncation dropped. At most 32 members are checked
+/// for duplicates, each against those before it, and nothing is stored but the result.
+pub(crate) fn parse_fields(fields: Fields<'_>) -> Result<TraceState, Error> {
+    let mut count = 0usize;
+    let mut error = None;
+    fields(&mut |field| {
+        for member in members(field) {
+            if error.is_some() {
                 return;
             }
+            count += 1;
+            error = match parse_member(member) {
+                Err(e) => Some(e),
+                Ok(_) if count > MAX_MEMBERS => Some(Error::TooManyMembers),
+                Ok(_) => None,
+            };
+        }
+    });
+    if let Some(e) = error {
+        return Err(e);
+    }
+    let mut state = TraceState::new();
+    let mut index = 0usize;
+    fields(&mut |field| {
+        // Every member was checked above, so `flat_map` skips none.
+        for (key, value) in members(field).flat_map(parse_member) {
             // Duplicated keys: the spec allows keeping them or reducing them to one; we
             // keep the first, which is the most recent position of that vendor.
-            if self.state.get(key).is_none() {
-                self.state.push_back(key, value);
+            if !key_before(fields, key, index) {
+                state.push_back(key, value);
             }
+            index += 1;
         }
-    }
+    });
+    Ok(state)
+}
 
-    /// Returns the trace state read, or the first error met.
-    pub(crate) fn finish(self) -> Result<TraceState, Error> {
-        match self.error {
-            Some(e) => Err(e),
-            None => Ok(self.state),
+/// Returns whether one of the first `n` members of `fields` has `key`.
+fn key_before(fields: Fields<'_>, key: &str, n: usize) -> bool {
+    let mut index = 0usize;
+    let mut found = false;
+    fields(&mut |field| {
+        for member in members(field) {
+            if index >= n || found {
+                return;
+            }
+            found = member.split_once('=').is_some_and(|(k, _)| k == key);
+            index += 1;
         }
-    }
+    });
+    found
 }
 
 impl TraceState {
@@ -204,12 +227,13 @@ impl TraceState {
     ///
     /// # Errors
     /// As [`TraceState::parse`], counting members across all fields.
-    pub fn parse_values<'a>(values: impl IntoIterator<Item = &'a str>) -> Result<Self, Error> {
-        let mut parser = Parser::default();
-        for v in values {
-            parser.feed(v);
-        }
-        parser.finish()
+    pub fn parse_values<'a, I>(values: I) -> Result<Self, Error>
+    where
+        I: IntoIterator<Item = &'a str>,
+        I::IntoIter: Clone,
+    {
+        let values = values.into_iter();
+        parse_fields(&|f| values.clone().for_each(&mut *f))
     }
 
     /// Returns the canonical header text, `key=value` members joined by `,`.
@@ -863,6 +887,36 @@ mod tests {
         assert_eq!(keys, ["a", "b", "c", "d", "e"]);
         assert_eq!(ts.truncated(), 1);
     }
+
+    /// `k=<200 a>`, eight 44-byte members, then `k=stale`: 570 bytes. Duplicates go
+    /// first (the first `k` is the one kept), then truncation drops the long `k`; the
+    /// stale later duplicate must not come back in its place.
+    fn stale_duplicate_fields() -> Vec<String> {
+        let mut fields = std::vec![format!("k={}", repeat('a', 200))];
+        fields.extend((0..8).map(|i| format!("m{i}={}", repeat('v', 41))));
+        fields.push("k=stale".into());
+        assert_eq!(fields.iter().map(|f| f.len() + 1).sum::<usize>() - 1, 570);
+        fields
+    }
+
+    #[test]
+    fn a_later_duplicate_does_not_survive_truncation_of_the_first() {
+        let fields = stale_duplicate_fields();
+        let ts = TraceState::parse_values(fields.iter().map(String::as_str)).unwrap();
+        assert_eq!(ts.get("k"), None, "{ts}");
+        assert_eq!(ts.len(), 8);
+        assert_eq!(ts.truncated(), 1);
+        // The same in one header field, and through the propagation path.
+        let one = fields.join(",");
+        assert_eq!(TraceState::parse(&one).unwrap(), ts);
+        let headers: Vec<(&str, &str)> = core::iter::once(("traceparent", TRACEPARENT))
+            .chain(fields.iter().map(|f| ("tracestate", f.as_str())))
+            .collect();
+        let ctx = crate::TraceContext::from_headers(&headers[..]).unwrap();
+        assert_eq!(ctx.trace_state, ts);
+    }
+
+    const TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 
     #[test]
     fn truncation_at_512_keeps_an_exact_fit() {

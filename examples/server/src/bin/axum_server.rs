@@ -24,12 +24,16 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::routing::get;
 use axum::Router;
-use picotrace::{semconv, SpanKind, TraceContext};
+use picotrace::{semconv, SpanKind};
 use picotrace_examples::arg;
-use picotrace_std::{current_context, FutureExt as _, HeaderMapCarrier, HeaderMapInjector};
+use picotrace_std::{
+    current_context, FutureExt as _, HeaderMapCarrier, HeaderMapInjector, TracerProvider,
+};
 
 #[derive(Clone)]
 struct App {
+    /// Its propagation helpers read and write only what `OTEL_PROPAGATORS` names.
+    provider: &'static TracerProvider,
     base: String,
     served: Arc<AtomicUsize>,
     requests: usize,
@@ -43,6 +47,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let requests: usize = arg("requests", "0").parse()?;
     let listener = tokio::net::TcpListener::bind(format!("127.0.0.1:{port}")).await?;
     let app = App {
+        provider,
         base: format!("http://127.0.0.1:{port}"),
         served: Arc::default(),
         requests,
@@ -65,8 +70,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 }
 
 async fn checkout(State(app): State<App>, headers: HeaderMap) -> String {
-    let tracer = picotrace_std::tracer();
-    let incoming = TraceContext::from_headers(&HeaderMapCarrier(&headers));
+    let tracer = app.provider.tracer();
+    let incoming = app.provider.extract_context(&HeaderMapCarrier(&headers));
     // Held across every `.await` below, possibly resumed on another worker thread.
     let mut span = tracer.start_server_span("GET /checkout", &incoming);
     span.set_attribute(semconv::HTTP_REQUEST_METHOD, "GET");
@@ -77,7 +82,8 @@ async fn checkout(State(app): State<App>, headers: HeaderMap) -> String {
     let url = format!("{}/inventory", app.base);
     call.set_attribute_dyn(semconv::URL_FULL, url.as_str());
     let mut outgoing = HeaderMap::new();
-    tracer.inject_context(&call, &mut HeaderMapInjector(&mut outgoing));
+    app.provider
+        .inject_context(&call, &mut HeaderMapInjector(&mut outgoing));
     let response = tokio::task::spawn_blocking(move || {
         let mut request = ureq::get(&url).header("connection", "close");
         for (name, value) in &outgoing {
@@ -119,9 +125,9 @@ async fn checkout(State(app): State<App>, headers: HeaderMap) -> String {
     format!("checkout ok: {body}\n")
 }
 
-async fn inventory(headers: HeaderMap) -> &'static str {
-    let tracer = picotrace_std::tracer();
-    let incoming = TraceContext::from_headers(&HeaderMapCarrier(&headers));
+async fn inventory(State(app): State<App>, headers: HeaderMap) -> &'static str {
+    let tracer = app.provider.tracer();
+    let incoming = app.provider.extract_context(&HeaderMapCarrier(&headers));
     let mut span = tracer.start_server_span("GET /inventory", &incoming);
     span.set_attribute(semconv::HTTP_ROUTE, "/inventory");
     let query = tracer

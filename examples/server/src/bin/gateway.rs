@@ -2,6 +2,10 @@
 //! calls the downstream service over HTTP with the context in `traceparent`,
 //! `tracestate` and `baggage`, and answers.
 //!
+//! Input never stops it: an incoming `baggage` with no room left for `tenant.name`
+//! (64 members or 8192 bytes) is forwarded without it, and the skip is logged and
+//! counted; a client that hangs up before the answer is logged.
+//!
 //! ```sh
 //! OTEL_SERVICE_NAME=gateway cargo run -p picotrace-examples --bin gateway -- \
 //!     --port 8080 --downstream http://127.0.0.1:8081 --requests 1
@@ -10,7 +14,7 @@
 
 use std::collections::HashMap;
 
-use picotrace::{semconv, Baggage, TraceContext};
+use picotrace::{semconv, Baggage};
 use picotrace_examples::{arg, TinyHttpHeaders};
 use picotrace_std::HashMapInjector;
 
@@ -21,24 +25,34 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let requests: usize = arg("requests", "0").parse()?; // 0: serve forever
     let server = tiny_http::Server::http(format!("127.0.0.1:{port}")).map_err(|e| e.to_string())?;
     eprintln!("gateway listening on 127.0.0.1:{port}, calling {downstream}");
+    // Requests whose baggage had no room for `tenant.name`.
+    let mut baggage_skipped = 0u64;
     for (n, request) in server.incoming_requests().enumerate() {
         let tracer = provider.tracer();
         let headers = TinyHttpHeaders(request.headers());
-        let incoming = TraceContext::from_headers(&headers);
-        let mut baggage: Baggage = Baggage::from_headers(&headers);
+        // Only what OTEL_PROPAGATORS names is read here and sent below.
+        let incoming = provider.extract_context(&headers);
+        let mut baggage: Baggage = provider.extract_baggage(&headers);
         let mut span = tracer.start_server_span("GET /search", &incoming);
         span.set_attribute(semconv::HTTP_REQUEST_METHOD, "GET");
         span.set_attribute(semconv::URL_PATH, "/search");
         if baggage.get("tenant.name").is_none() {
-            baggage.insert("tenant.name", "acme")?;
+            if let Err(e) = baggage.insert("tenant.name", "acme") {
+                // The caller's baggage is full: forward it as it came.
+                baggage_skipped += 1;
+                span.set_attribute("baggage.tenant_skipped", true);
+                eprintln!(
+                    "gateway: tenant.name not added to baggage ({baggage_skipped} so far): {e}"
+                );
+            }
         }
 
         let mut call = tracer.start_client_span("GET /rank", &span);
         let url = format!("{downstream}/rank");
         call.set_attribute_dyn(semconv::URL_FULL, url.as_str());
         let mut outgoing = HashMap::new();
-        tracer.inject_context(&call, &mut HashMapInjector(&mut outgoing));
-        baggage.to_headers(&mut HashMapInjector(&mut outgoing));
+        provider.inject_context(&call, &mut HashMapInjector(&mut outgoing));
+        provider.inject_baggage(&baggage, &mut HashMapInjector(&mut outgoing));
         let mut req = ureq::get(&url);
         for (name, value) in &outgoing {
             req = req.header(name, value);
@@ -67,10 +81,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         let trace_id = span.context().trace_id;
         span.end();
-        request.respond(
-            tiny_http::Response::from_string(format!("trace {trace_id}\n"))
-                .with_status_code(status),
-        )?;
+        let response = tiny_http::Response::from_string(format!("trace {trace_id}\n"))
+            .with_status_code(status);
+        if let Err(e) = request.respond(response) {
+            eprintln!("gateway: could not answer (client gone?): {e}");
+        }
         if requests != 0 && n + 1 >= requests {
             break;
         }

@@ -9,7 +9,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
-use picotrace::{semconv, Baggage, TraceContext};
+use picotrace::{semconv, Baggage};
 use picotrace_std::env::TracesExporter;
 use std::collections::HashMap;
 
@@ -43,6 +43,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let provider = TracerProvider::builder()
         .config(env.tracer_config())
         .exporter(exporter)
+        .propagators(env.propagators)
         .install();
     let tracer = provider.tracer();
 
@@ -63,16 +64,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // would) extract them and continue the trace.
     let call = tracer.start_client_span("POST /rank", &span);
     let mut headers = HashMap::new();
-    tracer.inject_context(&call, &mut HashMapInjector(&mut headers));
+    provider.inject_context(&call, &mut HashMapInjector(&mut headers));
     let mut baggage: Baggage = Baggage::new();
     baggage.insert("tenant.name", "acme")?;
-    baggage.to_headers(&mut HashMapInjector(&mut headers));
+    provider.inject_baggage(&baggage, &mut HashMapInjector(&mut headers));
     let mut names: Vec<_> = headers.iter().collect();
     names.sort();
     for (name, value) in names {
         println!("outgoing {name}: {value}");
     }
-    let incoming = TraceContext::from_headers(&HashMapCarrier(&headers));
+    let incoming = provider.extract_context(&HashMapCarrier(&headers));
     let mut downstream = tracer.start_server_span("rank_results", &incoming);
     downstream.add_event("cache_miss");
     std::thread::sleep(std::time::Duration::from_millis(2));

@@ -18,7 +18,8 @@
 //!                           port 0 picks a free port, printed as `listening on ADDR`
 //! --endpoint   OTLP/HTTP base endpoint (default: $OTEL_EXPORTER_OTLP_ENDPOINT, else
 //!              http://localhost:4318); `/v1/traces` is appended
-//! --max-frame  largest payload accepted, in bytes (default 65536)
+//! --max-frame  largest payload accepted, in bytes: 1 to 16777216 (16 MiB), default
+//!              65536; the frame buffer of that size is allocated at start
 //! ```
 //!
 //! It runs until the input ends (QEMU exits, the pipe closes), logging one line per
@@ -45,7 +46,12 @@ use picotrace::wire::frame::{Decoder, FrameError, CRC_LEN};
 use picotrace_std::OtlpHttpExporter;
 
 const USAGE: &str = "usage: uart_bridge [--endpoint URL] [--max-frame BYTES] INPUT
-INPUT: - | PATH | tcp:HOST:PORT | listen:HOST:PORT";
+INPUT: - | PATH | tcp:HOST:PORT | listen:HOST:PORT
+BYTES: 1 to 16777216 (default 65536)";
+
+/// The largest `--max-frame` (16 MiB): far above what a UART carries between two
+/// exports, small enough that the frame buffer is always allocated.
+const MAX_FRAME: usize = 16 * 1024 * 1024;
 
 /// What the bridge did, printed at exit.
 #[derive(Debug, Default)]
@@ -73,11 +79,14 @@ fn parse_args() -> Result<Options, String> {
         match arg.as_str() {
             "--endpoint" => endpoint = args.next().ok_or("--endpoint needs a URL")?,
             "--max-frame" => {
-                max_frame = args
-                    .next()
-                    .and_then(|n| n.parse().ok())
-                    .filter(|&n| n > 0)
-                    .ok_or("--max-frame needs a positive number of bytes")?;
+                let value = args.next().unwrap_or_default();
+                max_frame = value
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=MAX_FRAME).contains(n))
+                    .ok_or_else(|| {
+                        format!("--max-frame needs a number of bytes from 1 to {MAX_FRAME}, not {value:?}")
+                    })?;
             }
             "-h" | "--help" => return Err(String::new()),
             _ if input.is_none() && (arg == "-" || !arg.starts_with('-')) => input = Some(arg),
@@ -143,6 +152,7 @@ fn main() -> ExitCode {
         }
     };
 
+    // `max_frame <= MAX_FRAME`: no overflow, and an allocation that succeeds.
     let mut frame_buf = vec![0u8; options.max_frame + CRC_LEN];
     let mut decoder = Decoder::new(&mut frame_buf);
     let mut counters = Counters::default();

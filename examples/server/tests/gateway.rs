@@ -1,0 +1,179 @@
+//! The gateway never dies on input (issue 11, defect 1): an incoming `baggage` that
+//! leaves no room for the member it adds (64 members, or 8192 bytes) gets a normal
+//! answer, the skipped insert is logged and counted, and the next request is served.
+//! And it propagates only what `OTEL_PROPAGATORS` names (defect 12).
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::thread::JoinHandle;
+
+use picotrace_tests::collector::free_port;
+use picotrace_tests::{http_get, wait_listening};
+
+struct Service(Child);
+
+impl Service {
+    /// Waits for the exit; returns whether it succeeded, and what it wrote to stderr.
+    fn finish(&mut self) -> (bool, String) {
+        let status = self.0.wait().expect("the service exits");
+        let mut stderr = String::new();
+        if let Some(mut pipe) = self.0.stderr.take() {
+            let _ = pipe.read_to_string(&mut stderr);
+        }
+        (status.success(), stderr)
+    }
+}
+
+/// The gateway's arguments: its port, the downstream's, and how many requests to serve.
+fn gateway_args(port: u16, downstream_port: u16, requests: u32) -> Vec<String> {
+    [
+        "--port".to_owned(),
+        port.to_string(),
+        "--downstream".to_owned(),
+        format!("http://127.0.0.1:{downstream_port}"),
+        "--requests".to_owned(),
+        requests.to_string(),
+    ]
+    .into()
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start(bin: &str, args: &[String]) -> Service {
+    start_with(bin, args, &[])
+}
+
+fn start_with(bin: &str, args: &[String], env: &[(&str, &str)]) -> Service {
+    Service(
+        Command::new(bin)
+            .args(args)
+            .envs(env.iter().copied())
+            // No collector here: spans are not exported.
+            .env("OTEL_TRACES_EXPORTER", "none")
+            .stdin(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start service"),
+    )
+}
+
+#[test]
+fn a_full_incoming_baggage_gets_a_normal_answer_and_the_gateway_stays_up() {
+    let (gw_port, ds_port) = (free_port(), free_port());
+    let ds_args = [
+        "--port".into(),
+        ds_port.to_string(),
+        "--requests".into(),
+        "3".into(),
+    ];
+    let _downstream = start(env!("CARGO_BIN_EXE_downstream"), &ds_args);
+    let mut gateway = start(
+        env!("CARGO_BIN_EXE_gateway"),
+        &gateway_args(gw_port, ds_port, 3),
+    );
+    wait_listening(ds_port);
+    wait_listening(gw_port);
+
+    let members: Vec<String> = (0..64).map(|i| format!("k{i}=v")).collect();
+    let full_by_count = members.join(",");
+    let full_by_size = format!("k={}", "x".repeat(8190));
+    assert_eq!(full_by_size.len(), 8192);
+    for baggage in [&full_by_count, &full_by_size] {
+        let response = http_get(gw_port, "/search", &[("baggage", baggage)]);
+        assert!(
+            response.starts_with("HTTP/1.1 200"),
+            "{}: {response}",
+            &baggage[..20]
+        );
+    }
+    // Still alive: an ordinary request is served too.
+    let response = http_get(gw_port, "/search", &[]);
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+
+    // It exits after its 3 requests.
+    let (success, stderr) = gateway.finish();
+    assert!(success, "{stderr}");
+    assert!(
+        stderr.contains("tenant.name not added to baggage (2 so far)"),
+        "{stderr}"
+    );
+}
+
+/// A one-request downstream on `port` that answers 200 and returns the request's
+/// header lines, lowercased.
+fn fake_downstream(listener: TcpListener) -> JoinHandle<Vec<String>> {
+    std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().expect("the gateway calls downstream");
+        let mut request = Vec::new();
+        let mut byte = [0u8; 1];
+        while !request.ends_with(b"\r\n\r\n") && stream.read(&mut byte).unwrap_or(0) == 1 {
+            request.push(byte[0]);
+        }
+        let _ = stream
+            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok");
+        String::from_utf8_lossy(&request)
+            .lines()
+            .skip(1)
+            .map(|l| l.to_ascii_lowercase())
+            .filter(|l| !l.is_empty())
+            .collect()
+    })
+}
+
+/// Runs the gateway once with `OTEL_PROPAGATORS=propagators`; returns the header names
+/// it sent downstream, whether its answer continued the caller's trace, and stderr.
+fn gateway_once(propagators: &str) -> (Vec<String>, bool, String) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let ds_port = listener.local_addr().unwrap().port();
+    let downstream = fake_downstream(listener);
+    let gw_port = free_port();
+    let mut gateway = start_with(
+        env!("CARGO_BIN_EXE_gateway"),
+        &gateway_args(gw_port, ds_port, 1),
+        &[("OTEL_PROPAGATORS", propagators)],
+    );
+    wait_listening(gw_port);
+    let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let traceparent = format!("00-{trace_id}-00f067aa0ba902b7-01");
+    let incoming = [("traceparent", traceparent.as_str()), ("baggage", "t=1")];
+    let response = http_get(gw_port, "/search", &incoming);
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    let sent = downstream.join().unwrap();
+    let names = sent
+        .iter()
+        .filter_map(|l| l.split_once(':').map(|(n, _)| n.trim().to_owned()))
+        .filter(|n| ["traceparent", "tracestate", "baggage"].contains(&n.as_str()))
+        .collect();
+    let (_, stderr) = gateway.finish();
+    (names, response.contains(trace_id), stderr)
+}
+
+#[test]
+fn otel_propagators_decides_what_is_read_and_sent() {
+    let (sent, continued, _) = gateway_once("none");
+    assert!(sent.is_empty(), "none: {sent:?}");
+    assert!(!continued, "none: the incoming traceparent is not read");
+
+    let (sent, continued, _) = gateway_once("baggage");
+    assert_eq!(sent, ["baggage"]);
+    assert!(!continued);
+
+    let (sent, continued, stderr) = gateway_once("tracecontext,b3");
+    assert_eq!(sent, ["traceparent"]);
+    assert!(continued);
+    assert!(
+        stderr.contains("OTEL_PROPAGATORS") && stderr.contains("b3"),
+        "{stderr}"
+    );
+
+    let (mut sent, continued, _) = gateway_once("baggage,tracecontext");
+    sent.sort();
+    assert_eq!(sent, ["baggage", "traceparent"]);
+    assert!(continued);
+}
