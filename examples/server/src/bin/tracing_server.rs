@@ -2,10 +2,10 @@
 //!
 //! The handlers know nothing of picotrace: they use `#[instrument]`, `tracing::info!`
 //! and `Span::record`, as most Rust servers do. `main` installs picotrace-std's
-//! [`TracingLayer`], so their spans go out over OTLP. Two lines are picotrace's: the
-//! incoming `traceparent` becomes the server span's parent ([`TracingSpanExt::set_parent`])
-//! and the client span's context goes out in the request headers
-//! ([`TracingSpanExt::trace_context`]).
+//! [`TracingLayer`], so their spans go out over OTLP. Two lines are picotrace's
+//! (`TracingSpanExt`): the incoming `traceparent` becomes the server span's parent
+//! (`set_parent`) and the client span's context goes out in the request headers
+//! (`trace_context`).
 //!
 //! `GET /checkout` calls this server's own `GET /inventory` over HTTP, which runs a
 //! (simulated) query; after `--requests` checkouts (0: never) the server stops and
