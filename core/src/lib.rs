@@ -93,7 +93,9 @@ pub use export::{
     ExportError, InstrumentationScope, NoopExporter, Resource, SpanBatch, SpanExporter, TracerStats,
 };
 pub use id::{SpanId, TraceFlags, TraceId};
-pub use propagation::{ExtractError, Extractor, FnExtractor, FnInjector, Injector};
+pub use propagation::{
+    ExtractError, Extractor, FnExtractor, FnInjector, Injector, Propagator, Propagators,
+};
 pub use random::{Entropy, IdGenerator};
 pub use sampler::{ParentBased, RootSampler, Sampler, SamplingDecision, SamplingResult};
 pub use span::arena::{DefaultArena, SpanArena, SpanStorage};

@@ -35,6 +35,7 @@ use crate::id::TraceFlags;
 use crate::wire::baggage::Baggage;
 use crate::wire::traceparent::{self, ParseError};
 use crate::wire::tracestate;
+use crate::wire::{b3, jaeger};
 
 /// Name of the W3C `traceparent` header.
 pub const TRACEPARENT: &str = "traceparent";
@@ -59,6 +60,13 @@ pub trait Extractor {
             f(v);
         }
     }
+
+    /// Calls `f` with the name of every header, for formats that spread over headers
+    /// named by a prefix (Jaeger's `uberctx-{key}` baggage). The default reports none:
+    /// a carrier that cannot list its names gets no such baggage.
+    fn keys(&self, f: &mut dyn FnMut(&str)) {
+        let _ = f;
+    }
 }
 
 /// Writes header values into a carrier.
@@ -78,6 +86,10 @@ impl<T: Extractor + ?Sized> Extractor for &T {
 
     fn get_all(&self, name: &str, f: &mut dyn FnMut(&str)) {
         (**self).get_all(name, f);
+    }
+
+    fn keys(&self, f: &mut dyn FnMut(&str)) {
+        (**self).keys(f);
     }
 }
 
@@ -99,6 +111,10 @@ impl<K: AsRef<str>, V: AsRef<str>> Extractor for [(K, V)] {
             .filter(|(k, _)| k.as_ref().eq_ignore_ascii_case(name))
             .for_each(|(_, v)| f(v.as_ref()));
     }
+
+    fn keys(&self, f: &mut dyn FnMut(&str)) {
+        self.iter().for_each(|(k, _)| f(k.as_ref()));
+    }
 }
 
 impl<K: AsRef<str>, V: AsRef<str>, const N: usize> Extractor for [(K, V); N] {
@@ -109,6 +125,10 @@ impl<K: AsRef<str>, V: AsRef<str>, const N: usize> Extractor for [(K, V); N] {
     fn get_all(&self, name: &str, f: &mut dyn FnMut(&str)) {
         self.as_slice().get_all(name, f);
     }
+
+    fn keys(&self, f: &mut dyn FnMut(&str)) {
+        self.as_slice().keys(f);
+    }
 }
 
 impl<K: AsRef<str>, V: AsRef<str>, const N: usize> Extractor for heapless::Vec<(K, V), N> {
@@ -118,6 +138,10 @@ impl<K: AsRef<str>, V: AsRef<str>, const N: usize> Extractor for heapless::Vec<(
 
     fn get_all(&self, name: &str, f: &mut dyn FnMut(&str)) {
         self.as_slice().get_all(name, f);
+    }
+
+    fn keys(&self, f: &mut dyn FnMut(&str)) {
+        self.as_slice().keys(f);
     }
 }
 
@@ -236,6 +260,10 @@ pub enum ExtractError {
     Duplicated,
     /// The `traceparent` header is invalid; the error names the rule it broke.
     Traceparent(ParseError),
+    /// The B3 headers are invalid.
+    B3(b3::ParseError),
+    /// The `uber-trace-id` header is invalid.
+    Jaeger(jaeger::ParseError),
 }
 
 impl fmt::Display for ExtractError {
@@ -244,6 +272,8 @@ impl fmt::Display for ExtractError {
             Self::Missing => f.write_str("no traceparent header"),
             Self::Duplicated => f.write_str("more than one traceparent header"),
             Self::Traceparent(e) => write!(f, "invalid traceparent: {e}"),
+            Self::B3(e) => write!(f, "invalid B3 headers: {e}"),
+            Self::Jaeger(e) => write!(f, "invalid uber-trace-id: {e}"),
         }
     }
 }
@@ -252,6 +282,8 @@ impl core::error::Error for ExtractError {
     fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
         match self {
             Self::Traceparent(e) => Some(e),
+            Self::B3(e) => Some(e),
+            Self::Jaeger(e) => Some(e),
             _ => None,
         }
     }
@@ -359,6 +391,368 @@ impl<const BYTES: usize> Baggage<BYTES> {
         if !self.is_empty() {
             headers.set(BAGGAGE, self.as_str());
         }
+    }
+}
+
+impl TraceContext {
+    /// Reads a remote parent from B3 headers: the single `b3` header first (it takes
+    /// precedence), else the `X-B3-*` headers. The context carries no tracestate.
+    ///
+    /// ```
+    /// use picotrace::TraceContext;
+    /// let headers = [("b3", "80f198ee56343ba864fe8b2a57d3eff7-e457b5a2e4d86bd1-1")];
+    /// let cx = TraceContext::from_b3_headers(&headers)?;
+    /// assert_eq!(cx.trace_id().to_hex().as_str(), "80f198ee56343ba864fe8b2a57d3eff7");
+    /// assert!(cx.is_sampled() && cx.is_remote());
+    /// # Ok::<(), picotrace::ExtractError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`ExtractError::Missing`] without B3 headers, [`ExtractError::B3`] when they are
+    /// invalid (or carry only a sampling decision): the caller starts a new trace.
+    pub fn from_b3_headers(
+        headers: &(impl Extractor + ?Sized),
+    ) -> Result<TraceContext, ExtractError> {
+        let repr = match headers.get(b3::B3) {
+            Some(single) => b3::parse_single(single),
+            None => {
+                let multi = b3::MultiHeaders {
+                    trace_id: headers.get(b3::TRACE_ID),
+                    span_id: headers.get(b3::SPAN_ID),
+                    parent_span_id: headers.get(b3::PARENT_SPAN_ID),
+                    sampled: headers.get(b3::SAMPLED),
+                    flags: headers.get(b3::FLAGS),
+                };
+                if multi.trace_id.is_none() && multi.span_id.is_none() {
+                    return Err(ExtractError::Missing);
+                }
+                b3::parse_multi(&multi)
+            }
+        }
+        .map_err(ExtractError::B3)?;
+        Ok(Self::remote(repr.trace_id, repr.span_id, repr.sampled))
+    }
+
+    /// Writes the single `b3` header (`{trace id}-{span id}-{1|0}`). Nothing is written
+    /// for an invalid context.
+    pub fn to_b3_header(&self, headers: &mut (impl Injector + ?Sized)) {
+        if self.span_context.is_valid() {
+            let value = b3::format_single(&self.trace_id(), &self.span_id(), self.is_sampled());
+            headers.set(b3::B3, &value);
+        }
+    }
+
+    /// Writes `X-B3-TraceId`, `X-B3-SpanId` and `X-B3-Sampled` (never
+    /// `X-B3-ParentSpanId`: OpenTelemetry does not share span ids across a call).
+    pub fn to_b3_multi_headers(&self, headers: &mut (impl Injector + ?Sized)) {
+        if self.span_context.is_valid() {
+            headers.set(b3::TRACE_ID, &self.trace_id().to_hex());
+            headers.set(b3::SPAN_ID, &self.span_id().to_hex());
+            headers.set(b3::SAMPLED, if self.is_sampled() { "1" } else { "0" });
+        }
+    }
+
+    /// Reads a remote parent from Jaeger's `uber-trace-id` header. The context carries
+    /// no tracestate.
+    ///
+    /// # Errors
+    /// [`ExtractError::Missing`] without the header, [`ExtractError::Jaeger`] when it is
+    /// invalid: the caller starts a new trace.
+    pub fn from_jaeger_headers(
+        headers: &(impl Extractor + ?Sized),
+    ) -> Result<TraceContext, ExtractError> {
+        let value = headers
+            .get(jaeger::UBER_TRACE_ID)
+            .ok_or(ExtractError::Missing)?;
+        let repr = jaeger::parse(value).map_err(ExtractError::Jaeger)?;
+        Ok(Self::remote(repr.trace_id, repr.span_id, repr.sampled))
+    }
+
+    /// Writes `uber-trace-id` (`{trace id}:{span id}:0:{01|00}`). Nothing is written for
+    /// an invalid context.
+    pub fn to_jaeger_headers(&self, headers: &mut (impl Injector + ?Sized)) {
+        if self.span_context.is_valid() {
+            let value = jaeger::format(&self.trace_id(), &self.span_id(), self.is_sampled());
+            headers.set(jaeger::UBER_TRACE_ID, &value);
+        }
+    }
+
+    fn remote(trace_id: crate::TraceId, span_id: crate::SpanId, sampled: bool) -> Self {
+        TraceContext::from(SpanContext {
+            trace_id,
+            span_id,
+            flags: TraceFlags::NONE.with_sampled(sampled),
+            is_remote: true,
+        })
+    }
+}
+
+impl<const BYTES: usize> Baggage<BYTES> {
+    /// Adds the members of Jaeger's `uberctx-{key}: {value}` headers (values
+    /// URL-decoded). Needs a carrier that lists its names ([`Extractor::keys`]); members
+    /// that do not fit, or do not decode to UTF-8, are skipped and counted in
+    /// [`Baggage::dropped`].
+    pub fn extend_from_jaeger_headers(&mut self, headers: &(impl Extractor + ?Sized)) {
+        headers.keys(&mut |name| {
+            let prefix = jaeger::BAGGAGE_PREFIX.len();
+            let is_baggage = name.len() > prefix
+                && name.is_char_boundary(prefix)
+                && name[..prefix].eq_ignore_ascii_case(jaeger::BAGGAGE_PREFIX);
+            if !is_baggage {
+                return;
+            }
+            let Some(value) = headers.get(name) else {
+                return;
+            };
+            let mut buf = [0u8; 512];
+            match url_decode(value, &mut buf) {
+                Some(decoded) => {
+                    if self.insert(&name[prefix..], decoded).is_err() {
+                        self.count_dropped();
+                    }
+                }
+                None => self.count_dropped(),
+            }
+        });
+    }
+
+    /// Writes each member as a Jaeger `uberctx-{key}: {value}` header (the value as
+    /// stored: percent-encoded, which URL decoding reads back).
+    pub fn to_jaeger_headers(&self, headers: &mut (impl Injector + ?Sized)) {
+        for member in self.iter() {
+            let mut name = heapless::String::<128>::new();
+            if name.push_str(jaeger::BAGGAGE_PREFIX).is_ok() && name.push_str(member.key()).is_ok()
+            {
+                headers.set(&name, member.raw_value());
+            }
+        }
+    }
+}
+
+/// Percent-decodes `value` into `buf`; `None` when it does not fit, has a bad escape,
+/// or is not UTF-8 once decoded.
+fn url_decode<'b>(value: &str, buf: &'b mut [u8]) -> Option<&'b str> {
+    let bytes = value.as_bytes();
+    let (mut i, mut n) = (0, 0);
+    while i < bytes.len() {
+        let byte = if bytes[i] == b'%' {
+            let hex = bytes.get(i + 1..i + 3)?;
+            let mut out = [0u8; 1];
+            if !b3::parse_hex_into(hex, 2, &mut out) {
+                return None;
+            }
+            i += 3;
+            out[0]
+        } else {
+            i += 1;
+            bytes[i - 1]
+        };
+        *buf.get_mut(n)? = byte;
+        n += 1;
+    }
+    core::str::from_utf8(&buf[..n]).ok()
+}
+
+/// One propagation format (`OTEL_PROPAGATORS` names in brackets).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Propagator {
+    /// W3C `traceparent` and `tracestate` (`tracecontext`).
+    TraceContext,
+    /// W3C `baggage` (`baggage`).
+    Baggage,
+    /// B3, single `b3` header when injecting; both forms read (`b3`).
+    B3,
+    /// B3, `X-B3-*` headers when injecting; both forms read (`b3multi`).
+    B3Multi,
+    /// Jaeger `uber-trace-id` and `uberctx-*` baggage (`jaeger`).
+    Jaeger,
+}
+
+impl Propagator {
+    /// The propagator an `OTEL_PROPAGATORS` entry names (ASCII case ignored).
+    pub fn from_name(name: &str) -> Option<Self> {
+        Some(match name {
+            n if n.eq_ignore_ascii_case("tracecontext") => Self::TraceContext,
+            n if n.eq_ignore_ascii_case("baggage") => Self::Baggage,
+            n if n.eq_ignore_ascii_case("b3") => Self::B3,
+            n if n.eq_ignore_ascii_case("b3multi") => Self::B3Multi,
+            n if n.eq_ignore_ascii_case("jaeger") => Self::Jaeger,
+            _ => return None,
+        })
+    }
+
+    /// The `OTEL_PROPAGATORS` name.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::TraceContext => "tracecontext",
+            Self::Baggage => "baggage",
+            Self::B3 => "b3",
+            Self::B3Multi => "b3multi",
+            Self::Jaeger => "jaeger",
+        }
+    }
+
+    fn extract(
+        self,
+        headers: &(impl Extractor + ?Sized),
+    ) -> Option<Result<TraceContext, ExtractError>> {
+        match self {
+            Self::TraceContext => Some(TraceContext::from_headers(headers)),
+            Self::B3 | Self::B3Multi => Some(TraceContext::from_b3_headers(headers)),
+            Self::Jaeger => Some(TraceContext::from_jaeger_headers(headers)),
+            Self::Baggage => None,
+        }
+    }
+}
+
+/// A composite of propagators, in order (`OTEL_PROPAGATORS`): extraction takes the
+/// context from the first that finds a valid one, injection writes every one.
+///
+/// ```
+/// use picotrace::propagation::{Propagator, Propagators};
+/// use picotrace::{Baggage, TraceContext};
+/// // A B3 hop in a W3C fleet: read either, write both.
+/// let p = Propagators::new(&[Propagator::TraceContext, Propagator::B3, Propagator::Baggage]);
+/// let incoming = [("b3", "80f198ee56343ba864fe8b2a57d3eff7-e457b5a2e4d86bd1-1")];
+/// let cx = p.extract_context(&incoming)?;
+/// let mut out = heapless::Vec::<(heapless::String<16>, heapless::String<64>), 4>::new();
+/// p.inject_context(&cx, &mut out);
+/// assert_eq!(out[0].0, "traceparent");
+/// assert_eq!(out[1].0, "b3");
+/// # Ok::<(), picotrace::ExtractError>(())
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Propagators {
+    order: [Propagator; 5],
+    len: u8,
+}
+
+impl Propagators {
+    /// `tracecontext,baggage`, the OpenTelemetry default.
+    pub const DEFAULT: Self = Self {
+        order: [
+            Propagator::TraceContext,
+            Propagator::Baggage,
+            Propagator::TraceContext,
+            Propagator::TraceContext,
+            Propagator::TraceContext,
+        ],
+        len: 2,
+    };
+    /// `none`: nothing read, nothing written.
+    pub const NONE: Self = Self {
+        order: [Propagator::TraceContext; 5],
+        len: 0,
+    };
+
+    /// The propagators in `list`, in order (a repeated one counts once).
+    pub fn new(list: &[Propagator]) -> Self {
+        let mut p = Self::NONE;
+        for &item in list {
+            p.push(item);
+        }
+        p
+    }
+
+    /// Adds `propagator` at the end, unless it is there already.
+    pub fn push(&mut self, propagator: Propagator) {
+        if !self.contains(propagator) {
+            // Five kinds, each at most once: there is room.
+            self.order[usize::from(self.len)] = propagator;
+            self.len += 1;
+        }
+    }
+
+    /// The propagators, in order.
+    pub fn as_slice(&self) -> &[Propagator] {
+        &self.order[..usize::from(self.len)]
+    }
+
+    /// Returns `true` when `propagator` is on.
+    pub fn contains(&self, propagator: Propagator) -> bool {
+        self.as_slice().contains(&propagator)
+    }
+
+    /// Extracts the incoming context with the first propagator that finds a valid one.
+    ///
+    /// # Errors
+    /// When none does: the first error other than [`ExtractError::Missing`], else
+    /// `Missing`. Either way the span starts a new trace.
+    pub fn extract_context(
+        &self,
+        headers: &(impl Extractor + ?Sized),
+    ) -> Result<TraceContext, ExtractError> {
+        let mut error = ExtractError::Missing;
+        for p in self.as_slice() {
+            match p.extract(headers) {
+                Some(Ok(cx)) => return Ok(cx),
+                Some(Err(e)) if error == ExtractError::Missing => error = e,
+                _ => {}
+            }
+        }
+        Err(error)
+    }
+
+    /// Writes `cx` in every context format on.
+    pub fn inject_context(&self, cx: &TraceContext, headers: &mut (impl Injector + ?Sized)) {
+        for p in self.as_slice() {
+            match p {
+                Propagator::TraceContext => cx.to_headers(headers),
+                Propagator::B3 => cx.to_b3_header(headers),
+                Propagator::B3Multi => cx.to_b3_multi_headers(headers),
+                Propagator::Jaeger => cx.to_jaeger_headers(headers),
+                Propagator::Baggage => {}
+            }
+        }
+    }
+
+    /// Extracts baggage: W3C `baggage` when `baggage` is on, Jaeger `uberctx-*` when
+    /// `jaeger` is on (in their order). Empty when neither is.
+    pub fn extract_baggage<const BYTES: usize>(
+        &self,
+        headers: &(impl Extractor + ?Sized),
+    ) -> Baggage<BYTES> {
+        let mut bag = Baggage::new();
+        for p in self.as_slice() {
+            match p {
+                Propagator::Baggage => {
+                    headers.get_all(BAGGAGE, &mut |value| bag.extend_from_header(value));
+                }
+                Propagator::Jaeger => bag.extend_from_jaeger_headers(headers),
+                _ => {}
+            }
+        }
+        bag
+    }
+
+    /// Writes `baggage` in every baggage format on (W3C `baggage`, Jaeger `uberctx-*`).
+    pub fn inject_baggage<const BYTES: usize>(
+        &self,
+        baggage: &Baggage<BYTES>,
+        headers: &mut (impl Injector + ?Sized),
+    ) {
+        for p in self.as_slice() {
+            match p {
+                Propagator::Baggage => baggage.to_headers(headers),
+                Propagator::Jaeger => baggage.to_jaeger_headers(headers),
+                _ => {}
+            }
+        }
+    }
+}
+
+impl Default for Propagators {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
+impl fmt::Debug for Propagators {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list()
+            .entries(self.as_slice().iter().map(|p| p.name()))
+            .finish()
     }
 }
 
@@ -483,5 +877,102 @@ mod tests {
         assert_eq!(out[0].1.as_str(), "k=v;p,j=%20");
         assert_eq!(Baggage::<64>::from_headers(&out), bag);
         Baggage::<8>::new().to_headers(&mut FnInjector(|_: &str, _: &str| panic!("empty")));
+    }
+
+    type Headers = heapless::Vec<(heapless::String<32>, heapless::String<128>), 16>;
+
+    fn sampled_cx() -> TraceContext {
+        TraceContext::from(SpanContext {
+            trace_id: TraceId::from_hex("4bf92f3577b34da6a3ce929d0e0e4736").unwrap(),
+            span_id: SpanId::from_hex("00f067aa0ba902b7").unwrap(),
+            flags: TraceFlags::SAMPLED,
+            is_remote: false,
+        })
+    }
+
+    #[test]
+    fn every_format_round_trips_through_its_headers() {
+        let cx = sampled_cx();
+        for p in [
+            Propagator::TraceContext,
+            Propagator::B3,
+            Propagator::B3Multi,
+            Propagator::Jaeger,
+        ] {
+            let one = Propagators::new(&[p]);
+            let mut headers = Headers::new();
+            one.inject_context(&cx, &mut headers);
+            let back = one.extract_context(&headers).unwrap();
+            assert_eq!(
+                back.span_context.trace_id, cx.span_context.trace_id,
+                "{p:?}"
+            );
+            assert_eq!(back.span_context.span_id, cx.span_context.span_id, "{p:?}");
+            assert!(back.is_sampled() && back.is_remote(), "{p:?}");
+        }
+        let mut headers = Headers::new();
+        Propagators::new(&[Propagator::B3Multi]).inject_context(&cx, &mut headers);
+        let names: Vec<_> = headers.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(names, ["x-b3-traceid", "x-b3-spanid", "x-b3-sampled"]);
+    }
+
+    #[test]
+    fn the_composite_extracts_from_the_first_valid_and_injects_all() {
+        let p = Propagators::new(&[Propagator::TraceContext, Propagator::B3, Propagator::Jaeger]);
+        // An invalid traceparent does not hide a valid B3 context after it.
+        let headers = [
+            ("traceparent", "00-zz-00f067aa0ba902b7-01"),
+            ("b3", "80f198ee56343ba864fe8b2a57d3eff7-e457b5a2e4d86bd1-0"),
+        ];
+        let cx = p.extract_context(&headers).unwrap();
+        assert_eq!(
+            cx.trace_id().to_hex().as_str(),
+            "80f198ee56343ba864fe8b2a57d3eff7"
+        );
+        assert!(!cx.is_sampled());
+        // Nothing valid: the first real error, not `Missing`.
+        let bad = [("b3", "nonsense-x")];
+        assert!(matches!(p.extract_context(&bad), Err(ExtractError::B3(_))));
+        assert_eq!(p.extract_context(&[("x", "y")]), Err(ExtractError::Missing));
+        assert_eq!(
+            Propagators::NONE.extract_context(&headers),
+            Err(ExtractError::Missing)
+        );
+        let mut out = Headers::new();
+        p.inject_context(&sampled_cx(), &mut out);
+        let names: Vec<_> = out.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(names, ["traceparent", "b3", "uber-trace-id"]);
+        assert_eq!(
+            Propagators::new(&[Propagator::B3, Propagator::B3]).as_slice(),
+            [Propagator::B3]
+        );
+        assert_eq!(Propagator::from_name("B3Multi"), Some(Propagator::B3Multi));
+        assert_eq!(Propagator::from_name("xray"), None);
+    }
+
+    #[test]
+    fn jaeger_baggage_round_trips_and_w3c_baggage_follows_the_list() {
+        let mut bag: Baggage<512> = Baggage::new();
+        bag.insert("user", "alice smith, jr").unwrap();
+        bag.insert("tier", "gold").unwrap();
+        let mut out = Headers::new();
+        let both = Propagators::new(&[Propagator::Baggage, Propagator::Jaeger]);
+        both.inject_baggage(&bag, &mut out);
+        let names: Vec<_> = out.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(names, ["baggage", "uberctx-user", "uberctx-tier"]);
+        let only_jaeger = Propagators::new(&[Propagator::Jaeger]);
+        let back: Baggage<512> = only_jaeger.extract_baggage(&[
+            ("uberctx-user", "alice%20smith%2C%20jr"),
+            ("UberCtx-tier", "gold"),
+            ("uberctx-bad", "%ZZ"),
+            ("other", "x"),
+        ]);
+        let mut buf = [0u8; 64];
+        assert_eq!(back.get_decoded("user", &mut buf), Some("alice smith, jr"));
+        assert_eq!(back.get_decoded("tier", &mut buf), Some("gold"));
+        assert_eq!(back.dropped(), 1);
+        let none: Baggage<512> =
+            Propagators::new(&[Propagator::TraceContext]).extract_baggage(&out);
+        assert!(none.is_empty());
     }
 }

@@ -57,6 +57,10 @@ impl Extractor for HashMapCarrier<'_> {
             f(v);
         }
     }
+
+    fn keys(&self, f: &mut dyn FnMut(&str)) {
+        self.0.keys().for_each(|k| f(k));
+    }
 }
 
 /// Writes headers into a `HashMap<String, String>`: the name in lowercase, replacing
@@ -89,6 +93,10 @@ impl Extractor for HeaderMapCarrier<'_> {
                 f(v);
             }
         }
+    }
+
+    fn keys(&self, f: &mut dyn FnMut(&str)) {
+        self.0.keys().for_each(|k| f(k.as_str()));
     }
 }
 

@@ -23,7 +23,7 @@
 //! | `OTEL_EXPORTER_OTLP_[TRACES_]PROTOCOL` | `http/protobuf` | `http/json`; `grpc` is not supported (warning, http/protobuf) |
 //! | `OTEL_BSP_SCHEDULE_DELAY` / `_EXPORT_TIMEOUT` | 5000 / 30000 ms | |
 //! | `OTEL_BSP_MAX_QUEUE_SIZE` / `_MAX_EXPORT_BATCH_SIZE` | 2048 / 512 | queue ≤ 65536, batch ≤ queue |
-//! | `OTEL_PROPAGATORS` | `tracecontext,baggage` | others (`b3`, `jaeger`, ...) warn |
+//! | `OTEL_PROPAGATORS` | `tracecontext,baggage` | also `b3`, `b3multi`, `jaeger`, `none`; others (`xray`, ...) warn |
 //! | `OTEL_[SPAN_]ATTRIBUTE_COUNT_LIMIT`, `OTEL_SPAN_EVENT_COUNT_LIMIT`, `OTEL_SPAN_LINK_COUNT_LIMIT`, `OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT`, `OTEL_LINK_ATTRIBUTE_COUNT_LIMIT`, `OTEL_[SPAN_]ATTRIBUTE_VALUE_LENGTH_LIMIT` | 128 / unlimited | |
 //!
 //! The signal-specific `OTEL_EXPORTER_OTLP_TRACES_*` variables win over the general
@@ -56,10 +56,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use picotrace::{
-    Baggage, ExtractError, Extractor, Injector, KeyValue, RootSampler, Sampler, SpanLimits,
-    TraceContext, TracerConfig, Value,
-};
+use picotrace::{KeyValue, RootSampler, Sampler, SpanLimits, TracerConfig, Value};
 
 use crate::batch::{BatchConfig, BatchExporter};
 use crate::console::ConsoleExporter;
@@ -105,73 +102,8 @@ pub enum TracesExporter {
 
 /// Which formats are read from and written to headers (`OTEL_PROPAGATORS`): the
 /// propagation helpers of [`TracerProvider`] (and [`crate::propagators`] for the global
-/// one) go through it. `none` turns both off; `b3`, `jaeger` and other propagators are
-/// not implemented and only warn.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Propagators {
-    /// W3C `traceparent` / `tracestate`.
-    pub trace_context: bool,
-    /// W3C `baggage`.
-    pub baggage: bool,
-}
-
-impl Propagators {
-    /// `tracecontext,baggage`, the default.
-    pub const DEFAULT: Self = Self {
-        trace_context: true,
-        baggage: true,
-    };
-    /// `none`.
-    pub const NONE: Self = Self {
-        trace_context: false,
-        baggage: false,
-    };
-
-    /// Extracts the incoming trace context, if trace context propagation is on.
-    ///
-    /// # Errors
-    /// [`ExtractError`] when there is none (or it is off: `Missing`) or it is invalid;
-    /// either way the span starts a new trace.
-    pub fn extract_context(
-        &self,
-        headers: &(impl Extractor + ?Sized),
-    ) -> Result<TraceContext, ExtractError> {
-        if self.trace_context {
-            TraceContext::from_headers(headers)
-        } else {
-            Err(ExtractError::Missing)
-        }
-    }
-
-    /// Writes `cx` as `traceparent`/`tracestate`, if trace context propagation is on.
-    pub fn inject_context(&self, cx: &TraceContext, headers: &mut (impl Injector + ?Sized)) {
-        if self.trace_context {
-            cx.to_headers(headers);
-        }
-    }
-
-    /// Extracts the incoming baggage (empty when baggage propagation is off).
-    pub fn extract_baggage(&self, headers: &(impl Extractor + ?Sized)) -> Baggage {
-        if self.baggage {
-            Baggage::from_headers(headers)
-        } else {
-            Baggage::new()
-        }
-    }
-
-    /// Writes `baggage`, if baggage propagation is on.
-    pub fn inject_baggage(&self, baggage: &Baggage, headers: &mut (impl Injector + ?Sized)) {
-        if self.baggage {
-            baggage.to_headers(headers);
-        }
-    }
-}
-
-impl Default for Propagators {
-    fn default() -> Self {
-        Self::DEFAULT
-    }
-}
+/// one) go through it.
+pub use picotrace::propagation::{Propagator, Propagators};
 
 /// The OTLP exporter settings. `Debug` shows header names only (values may be secrets).
 #[derive(Clone, PartialEq, Eq)]
@@ -793,18 +725,22 @@ impl Reader<'_> {
         };
         let mut p = Propagators::NONE;
         for item in v.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-            match item.to_ascii_lowercase().as_str() {
-                "tracecontext" => p.trace_context = true,
-                "baggage" => p.baggage = true,
-                "none" => return Propagators::NONE,
-                "b3" | "b3multi" | "jaeger" | "xray" | "ottrace" => {
+            if item.eq_ignore_ascii_case("none") {
+                return Propagators::NONE;
+            }
+            match Propagator::from_name(item) {
+                Some(one) => p.push(one),
+                None if ["xray", "ottrace"]
+                    .iter()
+                    .any(|n| item.eq_ignore_ascii_case(n)) =>
+                {
                     self.warn(
                         NAME,
                         &v,
                         format!("propagator {item:?} is not supported; skipped"),
                     );
                 }
-                _ => self.warn(NAME, &v, format!("unknown propagator {item:?}; skipped")),
+                None => self.warn(NAME, &v, format!("unknown propagator {item:?}; skipped")),
             }
         }
         p
@@ -1096,7 +1032,7 @@ mod tests {
         for (value, context, baggage) in [
             ("none", false, false),
             ("baggage", false, true),
-            ("tracecontext,jaeger", true, false),
+            ("tracecontext,xray", true, false),
         ] {
             let e = env(&[
                 ("OTEL_PROPAGATORS", value),
@@ -1123,7 +1059,7 @@ mod tests {
                 .collect();
             assert_eq!(sent, expected, "{value}");
         }
-        let e = env(&[("OTEL_PROPAGATORS", "tracecontext,jaeger")]);
+        let e = env(&[("OTEL_PROPAGATORS", "tracecontext,xray")]);
         assert_eq!(warned(&e), ["OTEL_PROPAGATORS"]);
     }
 
@@ -1212,15 +1148,21 @@ mod tests {
             Propagators::NONE
         );
         let e = env(&[("OTEL_PROPAGATORS", "tracecontext")]);
+        assert_eq!(e.propagators, Propagators::new(&[Propagator::TraceContext]));
+        // In order, each once, unknown and unsupported ones warned about and skipped.
+        let e = env(&[(
+            "OTEL_PROPAGATORS",
+            "b3,baggage,martian,B3Multi,jaeger,b3,xray",
+        )]);
         assert_eq!(
-            e.propagators,
-            Propagators {
-                trace_context: true,
-                baggage: false
-            }
+            e.propagators.as_slice(),
+            [
+                Propagator::B3,
+                Propagator::Baggage,
+                Propagator::B3Multi,
+                Propagator::Jaeger
+            ]
         );
-        let e = env(&[("OTEL_PROPAGATORS", "b3,baggage,martian")]);
-        assert!(e.propagators.baggage && !e.propagators.trace_context);
         assert_eq!(warned(&e), ["OTEL_PROPAGATORS", "OTEL_PROPAGATORS"]);
         let headers = [(
             "traceparent",

@@ -464,11 +464,15 @@ impl TracerProvider {
         self.propagators.extract_context(headers)
     }
 
-    /// Writes `span`'s `traceparent` and `tracestate` into outgoing headers, when trace
-    /// context propagation is on.
+    /// Writes `span`'s context into outgoing headers in every format on (`traceparent`
+    /// and `tracestate`, `b3`, `uber-trace-id`, ...: see [`Propagators`]).
     pub fn inject_context(&self, span: &Span<'_>, headers: &mut (impl Injector + ?Sized)) {
-        if self.propagators.trace_context {
+        if self.propagators.as_slice() == Propagators::DEFAULT.as_slice() {
+            // The common case, without building a `TraceContext`.
             self.tracer.inject_context(span, headers);
+        } else {
+            self.propagators
+                .inject_context(&span.trace_context(), headers);
         }
     }
 

@@ -348,6 +348,11 @@ impl<const BYTES: usize> Baggage<BYTES> {
         self.dropped
     }
 
+    /// Counts one member dropped by a reader outside this module (Jaeger's headers).
+    pub(crate) fn count_dropped(&mut self) {
+        self.dropped = self.dropped.saturating_add(1);
+    }
+
     /// Returns an iterator over the members, left to right.
     pub fn iter(&self) -> Iter<'_> {
         Iter {

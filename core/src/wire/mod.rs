@@ -9,10 +9,12 @@
 //! - Emitters write into a caller's buffer and return the number of bytes written, or
 //!   an error when the buffer is too small; they never write past the buffer.
 
+pub mod b3;
 pub mod baggage;
 pub mod console;
 pub mod frame;
 pub mod hex;
+pub mod jaeger;
 pub mod otlp;
 pub mod protobuf;
 pub mod traceparent;

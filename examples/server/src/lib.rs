@@ -24,6 +24,10 @@ impl Extractor for TinyHttpHeaders<'_> {
             f(h.value.as_str());
         }
     }
+
+    fn keys(&self, f: &mut dyn FnMut(&str)) {
+        self.0.iter().for_each(|h| f(h.field.as_str().as_str()));
+    }
 }
 
 /// Returns the value after `--name` on the command line, or `default`.

@@ -148,7 +148,16 @@ fn gateway_once(propagators: &str) -> (Vec<String>, bool, String) {
     let names = sent
         .iter()
         .filter_map(|l| l.split_once(':').map(|(n, _)| n.trim().to_owned()))
-        .filter(|n| ["traceparent", "tracestate", "baggage"].contains(&n.as_str()))
+        .filter(|n| {
+            [
+                "traceparent",
+                "tracestate",
+                "baggage",
+                "b3",
+                "uber-trace-id",
+            ]
+            .contains(&n.as_str())
+        })
         .collect();
     let (_, stderr) = gateway.finish();
     (names, response.contains(trace_id), stderr)
@@ -164,13 +173,20 @@ fn otel_propagators_decides_what_is_read_and_sent() {
     assert_eq!(sent, ["baggage"]);
     assert!(!continued);
 
-    let (sent, continued, stderr) = gateway_once("tracecontext,b3");
-    assert_eq!(sent, ["traceparent"]);
+    // Both formats written; an unsupported one warned about and skipped.
+    let (mut sent, continued, stderr) = gateway_once("tracecontext,xray,b3");
+    sent.sort();
+    assert_eq!(sent, ["b3", "traceparent"]);
     assert!(continued);
     assert!(
-        stderr.contains("OTEL_PROPAGATORS") && stderr.contains("b3"),
+        stderr.contains("OTEL_PROPAGATORS") && stderr.contains("xray"),
         "{stderr}"
     );
+
+    // Jaeger only: the W3C traceparent is not read, uber-trace-id is written.
+    let (sent, continued, _) = gateway_once("jaeger");
+    assert_eq!(sent, ["uber-trace-id"]);
+    assert!(!continued);
 
     let (mut sent, continued, _) = gateway_once("baggage,tracecontext");
     sent.sort();

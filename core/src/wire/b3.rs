@@ -1,0 +1,340 @@
+//! B3 propagation (Zipkin, Envoy, Istio): the single `b3` header and the `X-B3-*`
+//! headers, parsed and formatted without allocation.
+//!
+//! Single: `b3: {trace-id}-{span-id}[-{sampling}[-{parent-span-id}]]`, or just
+//! `{sampling}`. Multi: `X-B3-TraceId`, `X-B3-SpanId`, `X-B3-Sampled`, `X-B3-Flags`
+//! (and `X-B3-ParentSpanId`, which is read past, never written: OpenTelemetry does not
+//! share span ids between the two sides of a call). Trace ids are 16 or 32 hex digits
+//! (a 64-bit id is widened with leading zeros), span ids 16; sampling is `1` (accept),
+//! `0` (deny) or `d` (debug, which means sampled). Without a sampling decision the
+//! context is not sampled (the decision was deferred to us, and we do not sample it).
+//! Spec: <https://github.com/openzipkin/b3-propagation>.
+
+use core::fmt;
+
+use crate::id::{SpanId, TraceId};
+
+/// The single header.
+pub const B3: &str = "b3";
+/// Multi-header names (lowercase, as written).
+pub const TRACE_ID: &str = "x-b3-traceid";
+/// Multi-header: the span id.
+pub const SPAN_ID: &str = "x-b3-spanid";
+/// Multi-header: the parent's span id (read past, never written).
+pub const PARENT_SPAN_ID: &str = "x-b3-parentspanid";
+/// Multi-header: the sampling decision (`1`/`0`).
+pub const SAMPLED: &str = "x-b3-sampled";
+/// Multi-header: `1` for debug (implies sampled).
+pub const FLAGS: &str = "x-b3-flags";
+
+/// Longest single header written: 32 + 1 + 16 + 1 + 1.
+pub const SINGLE_LEN: usize = 51;
+
+/// Why a B3 header was rejected.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum ParseError {
+    /// The trace id is not 16 or 32 hex digits, or is all zero.
+    TraceId,
+    /// The span id is not 16 hex digits, or is all zero.
+    SpanId,
+    /// The sampling state is not `0`, `1`, `d` (or `true`/`false` in `X-B3-Sampled`).
+    Sampling,
+    /// The parent span id is not 16 hex digits.
+    ParentSpanId,
+    /// Too many `-`-separated fields, or a trace id without a span id.
+    Format,
+    /// Only a sampling decision, no ids: nothing to continue.
+    NoIds,
+}
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::TraceId => "B3 trace id is not 16 or 32 hex digits (or is zero)",
+            Self::SpanId => "B3 span id is not 16 hex digits (or is zero)",
+            Self::Sampling => "B3 sampling state is not 0, 1 or d",
+            Self::ParentSpanId => "B3 parent span id is not 16 hex digits",
+            Self::Format => "B3 header has the wrong number of fields",
+            Self::NoIds => "B3 header carries only a sampling decision",
+        })
+    }
+}
+
+impl core::error::Error for ParseError {}
+
+/// A parsed B3 context.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Repr {
+    /// The trace id (64-bit ids widened).
+    pub trace_id: TraceId,
+    /// The sender's span id: our parent.
+    pub span_id: SpanId,
+    /// `1` or `d` was sent.
+    pub sampled: bool,
+}
+
+/// Parses a hex number of `1..=max` digits, either case, into the low bytes of `out`
+/// (big-endian, leading zeros implied). Returns `false` for anything else.
+pub(crate) fn parse_hex_into(text: &[u8], max: usize, out: &mut [u8]) -> bool {
+    if text.is_empty() || text.len() > max || max > out.len() * 2 {
+        return false;
+    }
+    out.fill(0);
+    // Digit `at` of the full-width number, counted from the left.
+    let first = out.len() * 2 - text.len();
+    for (at, &c) in (first..).zip(text) {
+        let nibble = match c {
+            b'0'..=b'9' => c - b'0',
+            b'a'..=b'f' => c - b'a' + 10,
+            b'A'..=b'F' => c - b'A' + 10,
+            _ => return false,
+        };
+        out[at / 2] |= if at % 2 == 0 { nibble << 4 } else { nibble };
+    }
+    true
+}
+
+fn trace_id(text: &str) -> Result<TraceId, ParseError> {
+    let mut bytes = [0u8; 16];
+    let ok = matches!(text.len(), 16 | 32) && parse_hex_into(text.as_bytes(), 32, &mut bytes);
+    let id = TraceId::from_bytes(bytes);
+    if ok && id.is_valid() {
+        Ok(id)
+    } else {
+        Err(ParseError::TraceId)
+    }
+}
+
+fn span_id(text: &str, error: ParseError) -> Result<SpanId, ParseError> {
+    let mut bytes = [0u8; 8];
+    let ok = text.len() == 16 && parse_hex_into(text.as_bytes(), 16, &mut bytes);
+    let id = SpanId::from_bytes(bytes);
+    if ok && (id.is_valid() || error == ParseError::ParentSpanId) {
+        Ok(id)
+    } else {
+        Err(error)
+    }
+}
+
+/// `Some(sampled)` for a valid sampling state.
+fn sampling(text: &str) -> Result<bool, ParseError> {
+    match text {
+        "1" | "d" => Ok(true),
+        "0" => Ok(false),
+        _ => Err(ParseError::Sampling),
+    }
+}
+
+/// Parses the single `b3` header.
+///
+/// # Errors
+/// [`ParseError`] names what is wrong; [`ParseError::NoIds`] for a header holding only
+/// a sampling state (`b3: 0`), which has no context to continue.
+pub fn parse_single(value: &str) -> Result<Repr, ParseError> {
+    let mut fields = value.trim().split('-');
+    let first = fields.next().unwrap_or("");
+    let Some(span) = fields.next() else {
+        return Err(sampling(first).map_or(ParseError::Format, |_| ParseError::NoIds));
+    };
+    let trace_id = trace_id(first)?;
+    let span_id = span_id(span, ParseError::SpanId)?;
+    let sampled = match fields.next() {
+        Some(s) => sampling(s)?,
+        None => false,
+    };
+    if let Some(parent) = fields.next() {
+        span_id_or_parent(parent)?;
+    }
+    if fields.next().is_some() {
+        return Err(ParseError::Format);
+    }
+    Ok(Repr {
+        trace_id,
+        span_id,
+        sampled,
+    })
+}
+
+fn span_id_or_parent(text: &str) -> Result<SpanId, ParseError> {
+    span_id(text, ParseError::ParentSpanId)
+}
+
+/// The `X-B3-*` header values, as found.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct MultiHeaders<'a> {
+    /// `X-B3-TraceId`.
+    pub trace_id: Option<&'a str>,
+    /// `X-B3-SpanId`.
+    pub span_id: Option<&'a str>,
+    /// `X-B3-ParentSpanId`.
+    pub parent_span_id: Option<&'a str>,
+    /// `X-B3-Sampled`.
+    pub sampled: Option<&'a str>,
+    /// `X-B3-Flags`.
+    pub flags: Option<&'a str>,
+}
+
+/// Parses the `X-B3-*` headers.
+///
+/// # Errors
+/// [`ParseError`] names what is wrong; [`ParseError::NoIds`] when the ids are missing.
+pub fn parse_multi(h: &MultiHeaders<'_>) -> Result<Repr, ParseError> {
+    let (Some(trace), Some(span)) = (h.trace_id, h.span_id) else {
+        return Err(ParseError::NoIds);
+    };
+    let trace_id = trace_id(trace.trim())?;
+    let span_id = span_id(span.trim(), ParseError::SpanId)?;
+    if let Some(parent) = h.parent_span_id {
+        span_id_or_parent(parent.trim())?;
+    }
+    let debug = h.flags.map(str::trim) == Some("1");
+    let sampled = match h.sampled.map(str::trim) {
+        // Older tracers send `true`/`false`.
+        Some("1") | Some("true") => true,
+        Some("0") | Some("false") => false,
+        Some(_) => return Err(ParseError::Sampling),
+        None => false,
+    };
+    Ok(Repr {
+        trace_id,
+        span_id,
+        sampled: sampled || debug,
+    })
+}
+
+/// Formats the single header: `{32 hex trace id}-{16 hex span id}-{1|0}`.
+pub fn format_single(
+    trace_id: &TraceId,
+    span_id: &SpanId,
+    sampled: bool,
+) -> heapless::String<SINGLE_LEN> {
+    let mut out = heapless::String::new();
+    // 51 bytes exactly: cannot overflow.
+    let _ = out.push_str(&trace_id.to_hex());
+    let _ = out.push('-');
+    let _ = out.push_str(&span_id.to_hex());
+    let _ = out.push_str(if sampled { "-1" } else { "-0" });
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TRACE: &str = "80f198ee56343ba864fe8b2a57d3eff7";
+    const SPAN: &str = "e457b5a2e4d86bd1";
+    const PARENT: &str = "05e3ac9a4f6e3b90";
+
+    fn repr(trace: &str, span: &str, sampled: bool) -> Repr {
+        Repr {
+            trace_id: TraceId::from_hex(trace).unwrap(),
+            span_id: SpanId::from_hex(span).unwrap(),
+            sampled,
+        }
+    }
+
+    #[test]
+    fn single_header_vectors_from_the_b3_spec() {
+        // The spec's examples: all four fields, then shorter forms.
+        assert_eq!(
+            parse_single(&std::format!("{TRACE}-{SPAN}-1-{PARENT}")),
+            Ok(repr(TRACE, SPAN, true))
+        );
+        assert_eq!(
+            parse_single(&std::format!("{TRACE}-{SPAN}-d")),
+            Ok(repr(TRACE, SPAN, true))
+        );
+        assert_eq!(
+            parse_single(&std::format!("{TRACE}-{SPAN}-0")),
+            Ok(repr(TRACE, SPAN, false))
+        );
+        // Sampling deferred: not sampled here.
+        assert_eq!(
+            parse_single(&std::format!("{TRACE}-{SPAN}")),
+            Ok(repr(TRACE, SPAN, false))
+        );
+        // A 64-bit trace id is widened with zeros.
+        assert_eq!(
+            parse_single(&std::format!("64fe8b2a57d3eff7-{SPAN}-1")),
+            Ok(repr("000000000000000064fe8b2a57d3eff7", SPAN, true))
+        );
+        // Only a decision: nothing to continue.
+        assert_eq!(parse_single("0"), Err(ParseError::NoIds));
+        assert_eq!(parse_single("d"), Err(ParseError::NoIds));
+    }
+
+    #[test]
+    fn single_header_rejects_what_the_spec_does_not_allow() {
+        for (bad, error) in [
+            ("", ParseError::Format),
+            ("x", ParseError::Format),
+            (&*std::format!("{TRACE}0-{SPAN}-1"), ParseError::TraceId),
+            (
+                &*std::format!("{}-{SPAN}-1", "0".repeat(32)),
+                ParseError::TraceId,
+            ),
+            (
+                &*std::format!("{TRACE}-{}-1", "0".repeat(16)),
+                ParseError::SpanId,
+            ),
+            (
+                &*std::format!("{TRACE}-e457b5a2e4d86bd-1"),
+                ParseError::SpanId,
+            ),
+            (&*std::format!("{TRACE}-{SPAN}-2"), ParseError::Sampling),
+            (
+                &*std::format!("{TRACE}-{SPAN}-1-xyz"),
+                ParseError::ParentSpanId,
+            ),
+            (
+                &*std::format!("{TRACE}-{SPAN}-1-{PARENT}-9"),
+                ParseError::Format,
+            ),
+            (
+                &*std::format!("{TRACE}-g457b5a2e4d86bd1"),
+                ParseError::SpanId,
+            ),
+        ] {
+            assert_eq!(parse_single(bad), Err(error), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn multi_headers_vectors() {
+        let h = MultiHeaders {
+            trace_id: Some(TRACE),
+            span_id: Some(SPAN),
+            parent_span_id: Some(PARENT),
+            sampled: Some("1"),
+            flags: None,
+        };
+        assert_eq!(parse_multi(&h), Ok(repr(TRACE, SPAN, true)));
+        let debug = MultiHeaders {
+            sampled: None,
+            flags: Some("1"),
+            ..h
+        };
+        assert_eq!(parse_multi(&debug), Ok(repr(TRACE, SPAN, true)));
+        let legacy = MultiHeaders {
+            sampled: Some("false"),
+            ..h
+        };
+        assert_eq!(parse_multi(&legacy), Ok(repr(TRACE, SPAN, false)));
+        let missing = MultiHeaders { span_id: None, ..h };
+        assert_eq!(parse_multi(&missing), Err(ParseError::NoIds));
+        let bad = MultiHeaders {
+            sampled: Some("yes"),
+            ..h
+        };
+        assert_eq!(parse_multi(&bad), Err(ParseError::Sampling));
+    }
+
+    #[test]
+    fn single_header_round_trips() {
+        let r = repr(TRACE, SPAN, true);
+        let text = format_single(&r.trace_id, &r.span_id, r.sampled);
+        assert_eq!(text.as_str(), std::format!("{TRACE}-{SPAN}-1"));
+        assert_eq!(parse_single(&text), Ok(r));
+    }
+}

@@ -1,0 +1,218 @@
+//! Jaeger propagation: `uber-trace-id: {trace-id}:{span-id}:{parent-span-id}:{flags}`
+//! and baggage in `uberctx-{key}` headers, parsed and formatted without allocation.
+//!
+//! Ids are hex of any length up to 32 (trace) or 16 (span) digits, leading zeros
+//! optional, never all zero. The parent span id is deprecated: read past, written as
+//! `0`. Flags are one hex byte: bit 0 sampled, bit 1 debug (which also means sampled).
+//! Jaeger clients may URL-encode the header value (`%3A` for `:`): that is decoded.
+//! Spec: <https://www.jaegertracing.io/docs/1.x/client-libraries/#propagation-format>.
+
+use core::fmt;
+
+use crate::id::{SpanId, TraceId};
+use crate::wire::b3::parse_hex_into;
+
+/// The context header.
+pub const UBER_TRACE_ID: &str = "uber-trace-id";
+/// Prefix of the baggage headers (`uberctx-{key}: {value}`).
+pub const BAGGAGE_PREFIX: &str = "uberctx-";
+
+/// Longest header written: 32 + 1 + 16 + 1 + 1 + 1 + 2.
+pub const LEN: usize = 54;
+
+/// Why an `uber-trace-id` header was rejected.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum ParseError {
+    /// Not four `:`-separated fields.
+    Format,
+    /// The trace id is not 1 to 32 hex digits, or is zero.
+    TraceId,
+    /// The span id is not 1 to 16 hex digits, or is zero.
+    SpanId,
+    /// The parent span id is not 1 to 16 hex digits.
+    ParentSpanId,
+    /// The flags are not one or two hex digits.
+    Flags,
+}
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Format => "uber-trace-id is not trace:span:parent:flags",
+            Self::TraceId => "uber-trace-id trace id is not 1 to 32 hex digits (or is zero)",
+            Self::SpanId => "uber-trace-id span id is not 1 to 16 hex digits (or is zero)",
+            Self::ParentSpanId => "uber-trace-id parent span id is not 1 to 16 hex digits",
+            Self::Flags => "uber-trace-id flags are not a hex byte",
+        })
+    }
+}
+
+impl core::error::Error for ParseError {}
+
+/// A parsed `uber-trace-id`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Repr {
+    /// The trace id (shorter ids widened with zeros).
+    pub trace_id: TraceId,
+    /// The sender's span id: our parent.
+    pub span_id: SpanId,
+    /// The sampled or debug flag was set.
+    pub sampled: bool,
+}
+
+/// Parses an `uber-trace-id` value.
+///
+/// # Errors
+/// [`ParseError`] names the field that is wrong.
+pub fn parse(value: &str) -> Result<Repr, ParseError> {
+    // URL-encoded colons are decoded into a small buffer (the value is short).
+    let mut buf = [0u8; 128];
+    let value = value.trim();
+    let text: &[u8] = if value.contains('%') {
+        let mut n = 0;
+        let bytes = value.as_bytes();
+        let mut i = 0;
+        while i < bytes.len() {
+            let c = if bytes[i] == b'%'
+                && bytes
+                    .get(i + 1..i + 3)
+                    .is_some_and(|h| h.eq_ignore_ascii_case(b"3a"))
+            {
+                i += 3;
+                b':'
+            } else {
+                i += 1;
+                bytes[i - 1]
+            };
+            *buf.get_mut(n).ok_or(ParseError::Format)? = c;
+            n += 1;
+        }
+        &buf[..n]
+    } else {
+        value.as_bytes()
+    };
+    let mut fields = text.split(|&c| c == b':');
+    let (Some(trace), Some(span), Some(parent), Some(flags), None) = (
+        fields.next(),
+        fields.next(),
+        fields.next(),
+        fields.next(),
+        fields.next(),
+    ) else {
+        return Err(ParseError::Format);
+    };
+    let mut t = [0u8; 16];
+    if !parse_hex_into(trace, 32, &mut t) || !TraceId::from_bytes(t).is_valid() {
+        return Err(ParseError::TraceId);
+    }
+    let mut s = [0u8; 8];
+    if !parse_hex_into(span, 16, &mut s) || !SpanId::from_bytes(s).is_valid() {
+        return Err(ParseError::SpanId);
+    }
+    let mut p = [0u8; 8];
+    if !parse_hex_into(parent, 16, &mut p) {
+        return Err(ParseError::ParentSpanId);
+    }
+    let mut f = [0u8; 1];
+    if !parse_hex_into(flags, 2, &mut f) {
+        return Err(ParseError::Flags);
+    }
+    Ok(Repr {
+        trace_id: TraceId::from_bytes(t),
+        span_id: SpanId::from_bytes(s),
+        sampled: f[0] & 0b11 != 0,
+    })
+}
+
+/// Formats `{32 hex trace id}:{16 hex span id}:0:{01|00}`.
+pub fn format(trace_id: &TraceId, span_id: &SpanId, sampled: bool) -> heapless::String<LEN> {
+    let mut out = heapless::String::new();
+    // 53 bytes at most: cannot overflow.
+    let _ = out.push_str(&trace_id.to_hex());
+    let _ = out.push(':');
+    let _ = out.push_str(&span_id.to_hex());
+    let _ = out.push_str(if sampled { ":0:01" } else { ":0:00" });
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn repr(trace: &str, span: &str, sampled: bool) -> Repr {
+        Repr {
+            trace_id: TraceId::from_hex(trace).unwrap(),
+            span_id: SpanId::from_hex(span).unwrap(),
+            sampled,
+        }
+    }
+
+    #[test]
+    fn vectors_from_the_jaeger_format() {
+        // Full-length ids, sampled.
+        assert_eq!(
+            parse("4bf92f3577b34da6a3ce929d0e0e4736:00f067aa0ba902b7:0:1"),
+            Ok(repr(
+                "4bf92f3577b34da6a3ce929d0e0e4736",
+                "00f067aa0ba902b7",
+                true
+            ))
+        );
+        // Leading zeros omitted, 64-bit trace id, not sampled.
+        assert_eq!(
+            parse("a3ce929d0e0e4736:f067aa0ba902b7:0:0"),
+            Ok(repr(
+                "0000000000000000a3ce929d0e0e4736",
+                "00f067aa0ba902b7",
+                false
+            ))
+        );
+        // Debug (2) and sampled+debug (3) both mean sampled; a parent id is read past.
+        assert_eq!(parse("1:2:3:2").map(|r| r.sampled), Ok(true));
+        assert_eq!(parse("1:2:3:03").map(|r| r.sampled), Ok(true));
+        // URL-encoded colons, as some clients send them.
+        assert_eq!(
+            parse("4bf92f3577b34da6a3ce929d0e0e4736%3A00f067aa0ba902b7%3A0%3A1"),
+            Ok(repr(
+                "4bf92f3577b34da6a3ce929d0e0e4736",
+                "00f067aa0ba902b7",
+                true
+            ))
+        );
+    }
+
+    #[test]
+    fn rejects_malformed_values() {
+        for (bad, error) in [
+            ("", ParseError::Format),
+            ("1:2:0", ParseError::Format),
+            ("1:2:0:1:5", ParseError::Format),
+            ("0:2:0:1", ParseError::TraceId),
+            (
+                "4bf92f3577b34da6a3ce929d0e0e47360:2:0:1",
+                ParseError::TraceId,
+            ),
+            ("1:0:0:1", ParseError::SpanId),
+            ("1:x:0:1", ParseError::SpanId),
+            ("1:2:zz:1", ParseError::ParentSpanId),
+            ("1:2:0:100", ParseError::Flags),
+            ("1:2:0:", ParseError::Flags),
+        ] {
+            assert_eq!(parse(bad), Err(error), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn round_trips() {
+        let r = repr("4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7", true);
+        let text = format(&r.trace_id, &r.span_id, r.sampled);
+        assert_eq!(
+            text.as_str(),
+            "4bf92f3577b34da6a3ce929d0e0e4736:00f067aa0ba902b7:0:01"
+        );
+        assert_eq!(parse(&text), Ok(r));
+        let unsampled = format(&r.trace_id, &r.span_id, false);
+        assert_eq!(parse(&unsampled).map(|r| r.sampled), Ok(false));
+    }
+}
