@@ -1,7 +1,7 @@
 //! The context that crosses process boundaries: [`SpanContext`] (ids and flags, `Copy`)
 //! and [`TraceContext`] (a span context plus its `tracestate`).
 //!
-//! `TraceContext` is the design's propagation type: [`TraceContext::new_root`],
+//! `TraceContext` is what goes over the wire: [`TraceContext::new_root`],
 //! [`TraceContext::child`], and, in [`crate::propagation`], `from_headers`, `to_headers`
 //! and `to_traceparent`.
 

@@ -140,7 +140,7 @@ impl TracerConfig {
     }
 
     /// Samples `ratio` of new traces and follows the parent otherwise
-    /// (`ParentBased(TraceIdRatioBased(ratio))`), as the design's `sample_ratio`.
+    /// (`ParentBased(TraceIdRatioBased(ratio))`), as OpenTelemetry's `parentbased_traceidratio`.
     #[must_use]
     pub fn with_sample_ratio(self, ratio: f64) -> Self {
         self.with_sampler(Sampler::parent_based(Sampler::trace_id_ratio(ratio)))
@@ -417,8 +417,8 @@ where
         self.enabled
     }
 
-    /// Writes `traceparent` (and `tracestate`) for `span` into outgoing headers, as the
-    /// design's `inject_context(span)`. The tracestate is read from the span's slot.
+    /// Writes `traceparent` (and `tracestate`) for `span` into outgoing headers. The
+    /// tracestate is read from the span's slot.
     pub fn inject_context(&self, span: &Span<'_>, headers: &mut (impl Injector + ?Sized)) {
         let cx = span.context();
         if !cx.is_valid() {

@@ -822,7 +822,7 @@ impl SpanExporter for BatchExporter {
     }
 }
 
-/// The shortest time between two warnings about lost spans on stderr.
+/// The shortest time between two warnings about lost spans on stderr: 10 s.
 pub const WARNING_INTERVAL: Duration = Duration::from_secs(10);
 
 /// Decides when the worker warns about lost spans: at most once per

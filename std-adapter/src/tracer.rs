@@ -128,7 +128,7 @@ pub const DEFAULT_EXPORT_BATCH_SIZE: usize = 512;
 pub const FULL_ARENA_RETRIES: u32 = 10_000;
 
 /// Longest an ended span waits for the export thread (unless a batch exporter says
-/// otherwise): the OpenTelemetry batch processor's scheduled delay.
+/// otherwise): the OpenTelemetry batch processor's scheduled delay, 5 s.
 pub const DEFAULT_SCHEDULED_DELAY: Duration = Duration::from_secs(5);
 
 /// The exporter all threads of a provider share.
@@ -258,9 +258,20 @@ pub struct TracerProviderBuilder {
     exporter: SharedExporter,
     scheduled_delay: Option<Duration>,
     propagators: Propagators,
+    service_name: Option<String>,
 }
 
 impl TracerProviderBuilder {
+    /// Sets the service name from a run-time string (read from a configuration file,
+    /// say), over the one in [`TracerProviderBuilder::config`]. The provider keeps one
+    /// copy for as long as the process runs, as it keeps its tracer: one per provider
+    /// built, not one per span or call.
+    #[must_use]
+    pub fn service_name(mut self, name: &str) -> Self {
+        self.service_name = Some(name.to_owned());
+        self
+    }
+
     /// Sets the tracer configuration (default: service `unknown_service`). A zero
     /// `export_batch_size` becomes [`DEFAULT_EXPORT_BATCH_SIZE`] (or the batch
     /// exporter's `max_export_batch_size`); the export thread replaces any
@@ -308,6 +319,9 @@ impl TracerProviderBuilder {
             .max(Duration::from_millis(1));
         let wake: &'static ExportWake = Box::leak(Box::default());
         let mut config = self.config;
+        if let Some(name) = self.service_name {
+            config.resource.service_name = Box::leak(name.into_boxed_str());
+        }
         if config.export_batch_size == 0 {
             config.export_batch_size =
                 batch_config.map_or(DEFAULT_EXPORT_BATCH_SIZE, |c| c.max_export_batch_size);
@@ -427,6 +441,7 @@ impl TracerProvider {
             exporter: SharedExporter::Discard,
             scheduled_delay: None,
             propagators: Propagators::DEFAULT,
+            service_name: None,
         }
     }
 

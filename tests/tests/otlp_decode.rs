@@ -398,10 +398,16 @@ fn record() -> Capture {
     server.set_attribute("http.response.status_code", 201);
     server.set_attribute("order.total", 99.95);
     server.set_attribute("order.gift", true);
-    server.set_attribute("order.items", &["book", "pen \"blue\"", "ключ 🔑"][..]);
-    server.set_attribute("order.flags", &[true, false][..]);
-    server.set_attribute("order.qty", &[1i64, -2, i64::MAX, i64::MIN][..]);
-    server.set_attribute("order.weights", &[0.25, -1e300, 0.0][..]);
+    server.set_attribute(
+        "order.items",
+        Value::from(&["book", "pen \"blue\"", "ключ 🔑"][..]),
+    );
+    server.set_attribute("order.flags", Value::from(&[true, false][..]));
+    server.set_attribute(
+        "order.qty",
+        Value::from(&[1i64, -2, i64::MAX, i64::MIN][..]),
+    );
+    server.set_attribute("order.weights", Value::from(&[0.25, -1e300, 0.0][..]));
     server.set_attribute("note", "line\nbreak\ttab \\ \u{1} end");
     server.set_attribute("over.limit", "dropped");
     clock.advance(Duration::from_micros(150));

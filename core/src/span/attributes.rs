@@ -18,8 +18,12 @@ pub enum Value<'a> {
     Str(&'a str),
     /// A boolean.
     Bool(bool),
-    /// A signed 64-bit integer (OTLP has no unsigned integers).
+    /// A signed 64-bit integer.
     I64(i64),
+    /// An unsigned integer. OTLP has no unsigned integers: up to `i64::MAX` it is stored
+    /// as an integer, above as its decimal text (a string attribute), so no value is
+    /// changed or lost.
+    U64(u64),
     /// A 64-bit float.
     F64(f64),
     /// An array of strings.
@@ -53,6 +57,9 @@ value_from!(
     u32 => I64 as i64,
     u16 => I64 as i64,
     u8 => I64 as i64,
+    isize => I64 as i64,
+    u64 => U64,
+    usize => U64 as u64,
     f64 => F64,
     f32 => F64 as f64,
     &'a [&'a str] => StrArray,
@@ -67,6 +74,61 @@ impl<'a, const N: usize> From<&'a heapless::String<N>> for Value<'a> {
         Value::Str(v.as_str())
     }
 }
+
+/// What [`Span::set_attribute`](crate::Span::set_attribute) and [`KeyValue::new`]
+/// take as a value:
+///
+/// - any string by reference: `&str`, `&String`, `&Cow<str>`, `&Box<str>`,
+///   `&heapless::String` (anything `AsRef<str>`; the text is copied into the span, so a
+///   borrow is all it needs: pass `&s` for a `String` `s`);
+/// - integers of every width (`i8` to `i64`, `u8` to `u64`, `isize`, `usize`; see
+///   [`Value::U64`] for values above `i64::MAX`), `f32`, `f64`, `bool`;
+/// - a [`Value`] itself, which is how arrays are passed:
+///   `Value::from(&[200, 404][..])`.
+///
+/// ```
+/// # use picotrace::{Span, Value};
+/// fn tag(span: &mut Span<'_>, user: &String, bytes: usize) {
+///     span.set_attribute("user.name", user);
+///     span.set_attribute("http.response.body.size", bytes);
+///     span.set_attribute("retry.codes", Value::from(&[502i64, 503][..]));
+/// }
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not an attribute value",
+    note = "strings go by reference (`&s` for a `String`); arrays as `Value::from(&[1, 2][..])`"
+)]
+pub trait IntoValue<'a> {
+    /// Converts into a [`Value`].
+    fn into_value(self) -> Value<'a>;
+}
+
+impl<'a, T: AsRef<str> + ?Sized> IntoValue<'a> for &'a T {
+    #[inline]
+    fn into_value(self) -> Value<'a> {
+        Value::Str(self.as_ref())
+    }
+}
+
+impl<'a> IntoValue<'a> for Value<'a> {
+    #[inline]
+    fn into_value(self) -> Value<'a> {
+        self
+    }
+}
+
+macro_rules! into_value_scalar {
+    ($($t:ty),*) => {$(
+        impl<'a> IntoValue<'a> for $t {
+            #[inline]
+            fn into_value(self) -> Value<'a> {
+                Value::from(self)
+            }
+        }
+    )*};
+}
+
+into_value_scalar!(bool, i64, i32, i16, i8, isize, u64, u32, u16, u8, usize, f64, f32);
 
 /// An attribute value read from a recorded span; borrows the span's storage.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -182,15 +244,15 @@ pub struct KeyValue<'a> {
 impl<'a> KeyValue<'a> {
     /// Creates a key-value pair.
     #[inline]
-    pub fn new(key: &'a str, value: impl Into<Value<'a>>) -> Self {
+    pub fn new(key: &'a str, value: impl IntoValue<'a>) -> Self {
         Self {
             key,
-            value: value.into(),
+            value: value.into_value(),
         }
     }
 }
 
-impl<'a, V: Into<Value<'a>>> From<(&'a str, V)> for KeyValue<'a> {
+impl<'a, V: IntoValue<'a>> From<(&'a str, V)> for KeyValue<'a> {
     #[inline]
     fn from((key, value): (&'a str, V)) -> Self {
         Self::new(key, value)

@@ -16,7 +16,7 @@ use crate::context::{SpanContext, TraceContext};
 use crate::semconv;
 use crate::time::Timestamp;
 use arena::SlotRef;
-use attributes::{KeyValue, Value};
+use attributes::{IntoValue, KeyValue, Value};
 use record::{RecordMut, SpanLimits};
 
 /// What a span represents in a trace (OTLP `SpanKind`).
@@ -165,6 +165,7 @@ pub trait SpanOwner: Sync {
 /// A span the tracer could not record (sampled out, arena full, tracing disabled) is
 /// *non-recording*: its setters do nothing and cost next to nothing, but its context
 /// still propagates so downstream services see one trace.
+#[must_use = "a span ends when it is dropped: bind it (`let span = ...`) for as long as the work lasts"]
 pub struct Span<'t> {
     /// The claimed slot: recording spans, and sampled-out spans that keep a tracestate.
     slot: Option<SlotRef<'t>>,
@@ -252,6 +253,30 @@ impl<'t> Span<'t> {
         self.slot.as_ref().map_or("", |s| s.trace_state())
     }
 
+    /// Replaces the span's W3C tracestate: it is exported with the span and propagated
+    /// by its children and by injection (for instance a vendor entry this service adds
+    /// for the next hop). Needs room in the span's text pool (the tracestate is kept
+    /// whole or not at all); returns `false`, changing nothing, when there is none, or
+    /// when the span holds no record (sampled out without a tracestate, arena full,
+    /// tracing disabled).
+    ///
+    /// ```
+    /// # let tracer = picotrace::Tracer::new(picotrace::TracerConfig::new("svc"),
+    /// #     picotrace::SpanArena::<1>::new(), picotrace::NoClock,
+    /// #     picotrace::IdGenerator::from_seed([1; 32]), picotrace::NoopExporter);
+    /// let mut span = tracer.start_span("checkout");
+    /// let mut state = picotrace::TraceState::parse(span.trace_state()).unwrap_or_default();
+    /// state.insert("acme", "region-eu").unwrap();
+    /// assert!(span.set_trace_state(&state));
+    /// assert_eq!(span.trace_state(), "acme=region-eu");
+    /// ```
+    pub fn set_trace_state(&mut self, state: &crate::TraceState) -> bool {
+        match &mut self.slot {
+            Some(slot) => slot.record().replace_trace_state(state.as_str()),
+            None => false,
+        }
+    }
+
     /// Returns the context to propagate, with the span's tracestate.
     pub fn trace_context(&self) -> TraceContext {
         let mut cx = TraceContext::from(self.context);
@@ -278,9 +303,9 @@ impl<'t> Span<'t> {
     /// The key is `'static` (use the [`crate::semconv`] constants); see
     /// [`Span::set_attribute_dyn`] for keys built at run time.
     #[inline(always)]
-    pub fn set_attribute<'v>(&mut self, key: &'static str, value: impl Into<Value<'v>>) {
+    pub fn set_attribute<'v>(&mut self, key: &'static str, value: impl IntoValue<'v>) {
         if let (Some(slot), true) = (&mut self.slot, self.recording) {
-            let value = value.into();
+            let value = value.into_value();
             let (header, attrs, text) = slot.attribute_parts();
             if !record::try_set_new_static_attribute(header, attrs, text, key, &value, self.limits)
             {
@@ -290,9 +315,9 @@ impl<'t> Span<'t> {
     }
 
     /// Sets an attribute whose key is copied into the span's storage.
-    pub fn set_attribute_dyn<'v>(&mut self, key: &str, value: impl Into<Value<'v>>) {
+    pub fn set_attribute_dyn<'v>(&mut self, key: &str, value: impl IntoValue<'v>) {
         if let Some((mut r, limits)) = self.record() {
-            r.set_attribute(key, None, &value.into(), limits);
+            r.set_attribute(key, None, &value.into_value(), limits);
         }
     }
 

@@ -348,6 +348,14 @@ impl RecordMut<'_> {
             Value::Bool(b) => StoredValue::Bool(b),
             Value::I64(i) => StoredValue::I64(i),
             Value::F64(f) => StoredValue::F64(f),
+            Value::U64(u) => match i64::try_from(u) {
+                Ok(i) => StoredValue::I64(i),
+                // Above i64::MAX: its decimal text, as documented on `Value::U64`.
+                Err(_) => {
+                    let mut digits = [0u8; 20];
+                    StoredValue::Str(self.push_text(decimal(u, &mut digits), u32::MAX))
+                }
+            },
             _ => match self.push_array(value, limits.value_length) {
                 Some((kind, r)) => StoredValue::Array(kind, r),
                 None => StoredValue::Bool(false),
@@ -543,6 +551,15 @@ impl RecordMut<'_> {
         self.set_trace_state(state);
     }
 
+    /// Replaces the tracestate when it fits whole; returns whether it did.
+    pub(crate) fn replace_trace_state(&mut self, trace_state: &str) -> bool {
+        if trace_state.len() > self.text.capacity() - self.text.len() {
+            return false;
+        }
+        self.header.trace_state = self.push_text(trace_state, u32::MAX);
+        true
+    }
+
     /// Renames the span.
     pub(crate) fn update_name(&mut self, name: &str, limits: &SpanLimits) {
         self.header.name = self.push_text(name, limits.value_length);
@@ -656,6 +673,20 @@ pub(crate) fn try_set_new_static_attribute(
         value,
     });
     true
+}
+
+/// Writes `v` in decimal into the end of `buf`; returns the digits.
+pub(crate) fn decimal(mut v: u64, buf: &mut [u8; 20]) -> &str {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 || i == 0 {
+            break;
+        }
+    }
+    core::str::from_utf8(&buf[i..]).unwrap_or("")
 }
 
 /// A record's tracestate, read from its header and text pool alone.

@@ -6,7 +6,7 @@ use std::vec::Vec;
 use super::*;
 use crate::export::ExportError;
 use crate::time::ManualClock;
-use crate::{AttributeValue, SpanArena, SpanData, Status, TraceContext, TraceId};
+use crate::{AttributeValue, SpanArena, SpanData, Status, TraceContext, TraceId, TraceState};
 
 type Attrs = Vec<(String, String)>;
 
@@ -121,8 +121,8 @@ fn records_a_parent_and_child_with_times_attributes_and_status() {
     root.set_attribute("http.response.status_code", 200);
     root.set_attribute("retry", false);
     root.set_attribute("ratio", 0.5);
-    root.set_attribute("ids", &[1i64, 2, 3][..]);
-    root.set_attribute("tags", &["a", "b"][..]);
+    root.set_attribute("ids", crate::Value::from(&[1i64, 2, 3][..]));
+    root.set_attribute("tags", crate::Value::from(&["a", "b"][..]));
     root.set_attribute("http.response.status_code", 404); // replaces
     clock.advance(core::time::Duration::from_millis(1));
     let mut child = root.child_with_kind("SELECT", SpanKind::Client);
@@ -813,4 +813,77 @@ fn set_parent_moves_a_running_span_under_a_remote_parent_and_samples_again() {
     assert_eq!(stats.spans_sampled_out, 1);
     assert_eq!(stats.spans_started, 4);
     assert_eq!(stats.spans_exported + stats.spans_sampled_out, 4);
+}
+
+#[test]
+fn every_common_integer_and_string_type_is_an_attribute_value() {
+    let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+    let t = tracer_with(TracerConfig::new("svc"), SpanArena::<1>::new(), &clock);
+    let owned = String::from("owned");
+    let cow: std::borrow::Cow<'_, str> = std::borrow::Cow::Borrowed("cow");
+    let boxed: std::boxed::Box<str> = "boxed".into();
+    let mut s = t.start_span("types");
+    s.set_attribute("string", &owned);
+    s.set_attribute("cow", &cow);
+    s.set_attribute("boxed", &boxed);
+    s.set_attribute("u64.small", 7u64);
+    s.set_attribute("u64.max", u64::MAX); // above i64::MAX: its decimal text
+    s.set_attribute("usize", 9usize);
+    s.set_attribute("isize", -9isize);
+    s.set_attribute("i32", -3i32);
+    s.set_attribute("u32", 3u32);
+    s.set_attribute("f32", 0.5f32);
+    s.set_attribute_dyn(&std::format!("dyn.{}", 1), &owned);
+    drop(s);
+    let attrs = &exported(&t)[0].attrs;
+    let want: Vec<(String, String)> = [
+        ("string", "\"owned\""),
+        ("cow", "\"cow\""),
+        ("boxed", "\"boxed\""),
+        ("u64.small", "7"),
+        ("u64.max", "\"18446744073709551615\""),
+        ("usize", "9"),
+        ("isize", "-9"),
+        ("i32", "-3"),
+        ("u32", "3"),
+        ("f32", "0.5"),
+        ("dyn.1", "\"owned\""),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    assert_eq!(attrs, &want);
+}
+
+#[test]
+fn a_span_s_own_tracestate_is_exported_and_propagated() {
+    let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+    let t = tracer_with(
+        TracerConfig::new("svc"),
+        SpanArena::<2, 4, 1, 1, 64>::new(),
+        &clock,
+    );
+    let mut span = t.start_span("own state");
+    let mut state = TraceState::new();
+    state.insert("acme", "region-eu").unwrap();
+    assert!(span.set_trace_state(&state));
+    let child = span.child("child");
+    assert_eq!(child.trace_state(), "acme=region-eu");
+    let mut out = heapless::Vec::<(heapless::String<16>, heapless::String<64>), 4>::new();
+    t.inject_context(&span, &mut out);
+    assert!(out
+        .iter()
+        .any(|(k, v)| k == "tracestate" && v == "acme=region-eu"));
+    // Too long for the span's 64-byte pool: refused, the old one kept.
+    let mut long = TraceState::new();
+    long.insert("k", &"v".repeat(100)).unwrap();
+    assert!(!span.set_trace_state(&long));
+    assert_eq!(span.trace_state(), "acme=region-eu");
+    drop(child);
+    drop(span);
+    let spans = exported(&t);
+    assert!(
+        spans.iter().all(|s| s.trace_state == "acme=region-eu"),
+        "{spans:?}"
+    );
 }

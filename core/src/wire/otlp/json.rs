@@ -25,7 +25,7 @@ use serde::ser::{SerializeSeq, SerializeStruct};
 use serde::{Serialize, Serializer};
 
 use crate::export::{InstrumentationScope, Resource};
-use crate::span::record::{EventData, LinkData, SpanData};
+use crate::span::record::{decimal, EventData, LinkData, SpanData};
 use crate::span::Status;
 use crate::wire::traceparent::BufferTooSmall;
 
@@ -485,6 +485,10 @@ impl Serialize for AnyJson<'_> {
             Any::Str(v) => st.serialize_field("stringValue", v)?,
             Any::Bool(v) => st.serialize_field("boolValue", &v)?,
             Any::I64(v) => st.serialize_field("intValue", &I64Str(v))?,
+            Any::U64(v) => {
+                let mut digits = [0u8; 20];
+                st.serialize_field("stringValue", decimal(v, &mut digits))?;
+            }
             Any::F64(v) => st.serialize_field("doubleValue", &Double(v))?,
             Any::Array(v) => st.serialize_field("arrayValue", &ArrayJson(v))?,
         }
@@ -544,19 +548,6 @@ impl Serialize for I64Str {
 }
 
 /// Writes `v` in decimal at the end of `buf` and returns the digits.
-fn decimal(mut v: u64, buf: &mut [u8; 20]) -> &str {
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 || i == 0 {
-            break;
-        }
-    }
-    core::str::from_utf8(&buf[i..]).unwrap_or("")
-}
-
 /// A double; non-finite values as the strings the protobuf JSON mapping uses.
 struct Double(f64);
 

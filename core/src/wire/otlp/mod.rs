@@ -117,6 +117,8 @@ pub(crate) enum Any<'a> {
     Str(&'a str),
     Bool(bool),
     I64(i64),
+    /// Above `i64::MAX` (configured values only): written as decimal text.
+    U64(u64),
     F64(f64),
     Array(AnyArray<'a>),
 }
@@ -186,6 +188,7 @@ impl<'a> From<Value<'a>> for Any<'a> {
             Value::Str(s) => Any::Str(s),
             Value::Bool(b) => Any::Bool(b),
             Value::I64(i) => Any::I64(i),
+            Value::U64(u) => i64::try_from(u).map_or(Any::U64(u), Any::I64),
             Value::F64(f) => Any::F64(f),
             Value::StrArray(a) => Any::Array(AnyArray::Str(a)),
             Value::BoolArray(a) => Any::Array(AnyArray::Bool(a)),

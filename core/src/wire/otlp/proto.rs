@@ -448,6 +448,13 @@ impl Message for AnyMsg<'_> {
             Any::Str(s) => w.string_field(field::ANY_STRING, s),
             Any::Bool(b) => w.bool_field(field::ANY_BOOL, b),
             Any::I64(i) => w.int64_field(field::ANY_INT, i),
+            Any::U64(u) => {
+                let mut digits = [0u8; 20];
+                w.string_field(
+                    field::ANY_STRING,
+                    crate::span::record::decimal(u, &mut digits),
+                );
+            }
             Any::F64(f) => w.double_field(field::ANY_DOUBLE, f),
             Any::Array(a) => w.message(field::ANY_ARRAY, &ArrayMsg(a)),
         }
@@ -642,6 +649,7 @@ mod tests {
             (Any::F64(f64::NAN), &[0x21, 0, 0, 0, 0, 0, 0, 0xf8, 0x7f], "NaN passes through"),
             (Any::Array(AnyArray::I64(&[1, 2])), &[0x2a, 0x08, 0x0a, 0x02, 0x18, 0x01, 0x0a, 0x02, 0x18, 0x02], "array of AnyValue"),
             (Any::Array(AnyArray::Bool(&[])), &[0x2a, 0x00], "empty array is present"),
+            (Any::U64(u64::MAX), b"\x0a\x1418446744073709551615", "u64 above i64::MAX is its decimal text"),
         ];
         for &(value, bytes, why) in cases {
             let msg = AnyMsg(value);

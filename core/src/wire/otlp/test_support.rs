@@ -43,7 +43,7 @@ pub(crate) fn with_sample_batch(f: impl FnMut(&SpanBatch<'_>) + Send) {
     clock.advance(Duration::from_micros(1_000));
     let mut db = root.child_with_kind("query_database", SpanKind::Client);
     db.set_attribute("db.system.name", "postgresql");
-    db.set_attribute("db.rows", &[3i64, -1][..]);
+    db.set_attribute("db.rows", crate::Value::from(&[3i64, -1][..]));
     clock.advance(Duration::from_micros(2_500));
     db.record_exception("timed out");
     db.set_error("timeout");
@@ -61,7 +61,7 @@ pub(crate) fn with_sample_batch(f: impl FnMut(&SpanBatch<'_>) + Send) {
         trace_state: crate::TraceState::parse("vendor=abc").unwrap_or_default(),
     };
     render.add_link(&linked, &[KeyValue::new("link.kind", "cause")]);
-    render.set_attribute("tags", &["a", "b"][..]);
+    render.set_attribute("tags", crate::Value::from(&["a", "b"][..]));
     clock.advance(Duration::from_micros(3_000));
     render.end();
     clock.advance(Duration::from_micros(1_200));
