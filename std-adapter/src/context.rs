@@ -31,14 +31,59 @@
 use std::cell::RefCell;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use picotrace::{Span, SpanContext, TraceContext};
+use picotrace::{Baggage, Span, SpanContext, TraceContext};
 
 thread_local! {
     /// The current context of this thread: set while an [`InSpan`] future is polled
     /// or an [`enter`] guard lives; restored afterwards.
     static CURRENT: RefCell<Option<TraceContext>> = const { RefCell::new(None) };
+    /// The current baggage of this thread: set while a [`WithBaggage`] future is polled
+    /// or a [`BaggageGuard`] lives.
+    static BAGGAGE: RefCell<Option<Arc<Baggage>>> = const { RefCell::new(None) };
+}
+
+/// Returns the current baggage (what the request brought, see
+/// [`TracerProvider::extract`](crate::TracerProvider::extract)), if any is current.
+pub fn current_baggage() -> Option<Arc<Baggage>> {
+    BAGGAGE
+        .try_with(|b| b.try_borrow().ok().and_then(|b| b.clone()))
+        .ok()
+        .flatten()
+}
+
+fn replace_baggage(baggage: Option<Arc<Baggage>>) -> Option<Arc<Baggage>> {
+    BAGGAGE
+        .try_with(|b| {
+            b.try_borrow_mut()
+                .ok()
+                .map(|mut b| std::mem::replace(&mut *b, baggage))
+        })
+        .ok()
+        .flatten()
+        .flatten()
+}
+
+/// Keeps baggage current for a block of sync code; the previous one comes back on drop.
+#[must_use = "the baggage is current only while the guard lives"]
+#[derive(Debug)]
+pub struct BaggageGuard {
+    previous: Option<Arc<Baggage>>,
+}
+
+/// Makes `baggage` current on this thread until the guard is dropped.
+pub fn enter_baggage(baggage: impl Into<Arc<Baggage>>) -> BaggageGuard {
+    BaggageGuard {
+        previous: replace_baggage(Some(baggage.into())),
+    }
+}
+
+impl Drop for BaggageGuard {
+    fn drop(&mut self) {
+        replace_baggage(self.previous.take());
+    }
 }
 
 /// Returns the current span's context (with its tracestate), if a span is current.
@@ -122,8 +167,40 @@ impl<F: Future> Future for InSpan<'_, F> {
     }
 }
 
-/// Adds [`FutureExt::in_span`] to every future.
+pin_project_lite::pin_project! {
+    /// A future with baggage that is current while it is polled. Made by
+    /// [`FutureExt::with_baggage`].
+    #[derive(Debug)]
+    pub struct WithBaggage<F> {
+        #[pin]
+        future: F,
+        baggage: Arc<Baggage>,
+    }
+}
+
+impl<F: Future> Future for WithBaggage<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        let previous = replace_baggage(Some(Arc::clone(this.baggage)));
+        let poll = this.future.poll(cx);
+        replace_baggage(previous);
+        poll
+    }
+}
+
+/// Adds [`FutureExt::in_span`] and [`FutureExt::with_baggage`] to every future.
 pub trait FutureExt: Future + Sized {
+    /// Makes `baggage` current while this future is polled ([`current_baggage`] reads
+    /// it; [`TracerProvider::inject`](crate::TracerProvider::inject) sends it on).
+    fn with_baggage(self, baggage: impl Into<Arc<Baggage>>) -> WithBaggage<Self> {
+        WithBaggage {
+            future: self,
+            baggage: baggage.into(),
+        }
+    }
+
     /// Makes `span` current while this future is polled and ends it when the future
     /// completes. The span moves with the future across threads and `.await`s.
     fn in_span(self, span: Span<'_>) -> InSpan<'_, Self> {
@@ -193,5 +270,26 @@ mod tests {
         assert_eq!(current_context(), None);
         provider.flush().unwrap();
         assert_eq!(provider.stats().spans_exported, 1, "ended with the future");
+    }
+
+    #[test]
+    fn baggage_is_current_only_while_polled_and_nests() {
+        let outer = Baggage::parse("tier=gold");
+        let guard = enter_baggage(outer);
+        let inner = Baggage::parse("tenant=acme");
+        let seen = block_on(
+            async {
+                let before = current_baggage().map(|b| b.as_str().to_owned());
+                YieldOnce(false).await;
+                let after = current_baggage().map(|b| b.as_str().to_owned());
+                (before, after)
+            }
+            .with_baggage(inner),
+        );
+        let tenant = Some("tenant=acme".to_owned());
+        assert_eq!(seen, (tenant.clone(), tenant));
+        assert_eq!(current_baggage().unwrap().as_str(), "tier=gold");
+        drop(guard);
+        assert!(current_baggage().is_none());
     }
 }

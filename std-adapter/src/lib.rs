@@ -69,7 +69,10 @@ pub use batch::{BatchConfig, BatchExporter, BatchExporterBuilder, BatchStats, Tr
 pub use carrier::{HashMapCarrier, HashMapInjector, HeaderMapCarrier, HeaderMapInjector};
 pub use clock::SystemClock;
 pub use console::ConsoleExporter;
-pub use context::{current_context, current_span_context, enter, CurrentGuard, FutureExt, InSpan};
+pub use context::{
+    current_baggage, current_context, current_span_context, enter, enter_baggage, BaggageGuard,
+    CurrentGuard, FutureExt, InSpan, WithBaggage,
+};
 pub use entropy::{id_generator, OsEntropy};
 pub use env::{init_from_env, EnvConfig, EnvWarning, Propagators};
 pub use error::ExportError;

@@ -251,6 +251,19 @@ fn flush_tracer(tracer: &StdTracer) -> usize {
     }
 }
 
+/// What a request brings ([`TracerProvider::extract`]): the caller's context (an error
+/// when there is none or it is invalid: the server span then starts a new trace) and
+/// its baggage (empty when none came).
+#[derive(Debug)]
+pub struct Incoming {
+    /// The caller's trace context; pass `&incoming.context` as a span's parent.
+    pub context: Result<TraceContext, ExtractError>,
+    /// The caller's baggage; make it current with
+    /// [`FutureExt::with_baggage`](crate::FutureExt::with_baggage) or
+    /// [`enter_baggage`](crate::enter_baggage).
+    pub baggage: Baggage,
+}
+
 /// Builds a [`TracerProvider`].
 #[derive(Debug)]
 pub struct TracerProviderBuilder {
@@ -477,6 +490,54 @@ impl TracerProvider {
         headers: &(impl Extractor + ?Sized),
     ) -> Result<TraceContext, ExtractError> {
         self.propagators.extract_context(headers)
+    }
+
+    /// Reads what a request brings: the caller's trace context and its baggage,
+    /// through the propagators on (`OTEL_PROPAGATORS`).
+    ///
+    /// ```
+    /// use picotrace_std::{current_baggage, FutureExt as _, TracerProvider};
+    /// # fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    /// #     let waker = std::task::Waker::noop();
+    /// #     let mut cx = std::task::Context::from_waker(&waker);
+    /// #     let mut f = std::pin::pin!(f);
+    /// #     loop { if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) { return v } }
+    /// # }
+    /// let provider = TracerProvider::builder().build();
+    /// let headers = [
+    ///     ("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
+    ///     ("baggage", "tenant=acme"),
+    /// ];
+    /// let incoming = provider.extract(&headers);
+    /// let span = provider.tracer().start_server_span("GET /orders", &incoming.context);
+    /// let mut outgoing = std::collections::HashMap::new();
+    /// block_on(
+    ///     async {
+    ///         // Deep in the handler: the request's baggage, and both sent on.
+    ///         assert!(current_baggage().unwrap().get("tenant").is_some());
+    ///         let call = provider.tracer().start_client_span("GET /stock", picotrace_std::current_context().as_ref());
+    ///         provider.inject(&call, &mut picotrace_std::HashMapInjector(&mut outgoing));
+    ///     }
+    ///     .in_span(span)
+    ///     .with_baggage(incoming.baggage),
+    /// );
+    /// assert_eq!(outgoing["baggage"], "tenant=acme");
+    /// assert!(outgoing.contains_key("traceparent"));
+    /// ```
+    pub fn extract(&self, headers: &(impl Extractor + ?Sized)) -> Incoming {
+        Incoming {
+            context: self.extract_context(headers),
+            baggage: self.extract_baggage(headers),
+        }
+    }
+
+    /// Writes `span`'s context and the current baggage ([`crate::current_baggage`], if
+    /// any) into outgoing headers, in every format on.
+    pub fn inject(&self, span: &Span<'_>, headers: &mut (impl Injector + ?Sized)) {
+        self.inject_context(span, headers);
+        if let Some(baggage) = crate::context::current_baggage() {
+            self.inject_baggage(&baggage, headers);
+        }
     }
 
     /// Writes `span`'s context into outgoing headers in every format on (`traceparent`
