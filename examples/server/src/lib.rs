@@ -2,6 +2,12 @@
 //! command-line parsing. The programs themselves are in `src/bin/`.
 #![forbid(unsafe_code)]
 
+// Every Rust snippet of the README compiles (and the plain ones run) as a doctest of
+// this crate, which has the servers' dependencies (axum, tokio, tracing).
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeDoctests;
+
 use picotrace::propagation::Extractor;
 
 /// Reads W3C headers from a `tiny_http` request (names compared case-insensitively).
