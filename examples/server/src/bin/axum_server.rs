@@ -1,7 +1,7 @@
 //! An axum server on a multi-thread tokio runtime, traced with picotrace.
 //!
 //! `GET /checkout` continues the caller's trace (`traceparent`) in a server span that
-//! lives across several `.await`s, calls this server's own `GET /inventory` over HTTP
+//! lives across several `.await`s, calls this server's own `GET /inventory` over HTTP with reqwest
 //! in a client span whose context goes out in the request headers, and answers. The
 //! `/inventory` handler continues that context; its database step runs inside
 //! [`InSpan`](picotrace_std::InSpan), which keeps the span current on whichever worker
@@ -35,6 +35,8 @@ struct App {
     /// Its propagation helpers read and write only what `OTEL_PROPAGATORS` names.
     provider: &'static TracerProvider,
     base: String,
+    /// One HTTP client for the process (it pools connections).
+    client: reqwest::Client,
     served: Arc<AtomicUsize>,
     requests: usize,
     done: Arc<tokio::sync::Notify>,
@@ -49,6 +51,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let app = App {
         provider,
         base: format!("http://127.0.0.1:{port}"),
+        client: reqwest::Client::new(),
         served: Arc::default(),
         requests,
         done: Arc::default(),
@@ -84,32 +87,22 @@ async fn checkout(State(app): State<App>, headers: HeaderMap) -> String {
     let mut outgoing = HeaderMap::new();
     app.provider
         .inject_context(&call, &mut HeaderMapInjector(&mut outgoing));
-    let response = tokio::task::spawn_blocking(move || {
-        let mut request = ureq::get(&url).header("connection", "close");
-        for (name, value) in &outgoing {
-            if let Ok(value) = value.to_str() {
-                request = request.header(name.as_str(), value);
-            }
-        }
-        request
-            .call()
-            .and_then(|mut r| r.body_mut().read_to_string())
-    })
+    // The injected `HeaderMap` goes straight into reqwest (the same `http` types).
+    let response = async {
+        let response = app.client.get(&url).headers(outgoing).send().await?;
+        let status = response.status().as_u16();
+        Ok::<_, reqwest::Error>((status, response.text().await?))
+    }
     .await;
     let body = match response {
-        Ok(Ok(body)) => {
-            call.set_attribute(semconv::HTTP_RESPONSE_STATUS_CODE, 200);
+        Ok((status, body)) => {
+            call.set_attribute(semconv::HTTP_RESPONSE_STATUS_CODE, status);
             call.set_ok();
             body
         }
-        Ok(Err(e)) => {
-            call.record_error(&e);
-            call.set_error("inventory call failed");
-            String::from("inventory unavailable")
-        }
         Err(e) => {
             call.record_error(&e);
-            call.set_error("inventory call panicked");
+            call.set_error("inventory call failed");
             String::from("inventory unavailable")
         }
     };
