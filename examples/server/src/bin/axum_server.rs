@@ -1,8 +1,9 @@
 //! An axum server on a multi-thread tokio runtime, traced with picotrace.
 //!
 //! `GET /checkout` continues the caller's trace (`traceparent`) in a server span that
-//! lives across several `.await`s, calls this server's own `GET /inventory` over HTTP with reqwest
-//! in a client span whose context goes out in the request headers, and answers. The
+//! lives across several `.await`s, calls this server's own `GET /inventory` with
+//! reqwest in a client span whose context goes out in the request headers, and
+//! answers. The
 //! `/inventory` handler continues that context; its database step runs inside
 //! [`InSpan`](picotrace_std::InSpan), which keeps the span current on whichever worker
 //! thread polls it. After `--requests` checkouts (0: never) the server stops and
