@@ -4,7 +4,7 @@
 //! medians (min and max over repetitions) with picotrace's ratio against each peer, then
 //! the goals and whether they are met. Progress goes to stderr, the report to stdout.
 //!
-//! `--profile w1|w2|w3|w3b|w4|w5pb|w5json|w9 [N]` runs one picotrace workload alone, for
+//! `--profile w1|w2|w3|w3b|w4|w5pb|w5json|w9|w9-registry|w9-otel [N]` runs one picotrace workload alone, for
 //! `valgrind --tool=callgrind --toggle-collect='picotrace_bench::pico::w1*'` (see
 //! `BENCHMARKS.md`).
 
@@ -58,7 +58,7 @@ fn run() {
         .map(|s| s.split(',').map(str::to_string).collect());
     if args.iter().any(|a| a == "--help" || a == "-h") {
         println!("usage: picotrace-bench [--quick] [--only W1,W2,W3,W4,W5,W6,W7,W8,W9]");
-        println!("       picotrace-bench --profile w1|w2|w3|w3b|w4|w5pb|w5json|w9 [N]   (picotrace only, for callgrind)");
+        println!("       picotrace-bench --profile w1|w2|w3|w3b|w4|w5pb|w5json|w9|w9-registry|w9-otel [N]   (picotrace only, for callgrind)");
         return;
     }
     if let Some(i) = args.iter().position(|a| a == "--profile") {
@@ -936,8 +936,12 @@ fn profile(what: &str, n: u64) {
             pico::run_w4(warm);
             pico::run_w4(n);
         }
-        "w9" => {
-            let s = w9::picotrace();
+        "w9" | "w9-registry" | "w9-otel" => {
+            let s = match what {
+                "w9" => w9::picotrace(),
+                "w9-otel" => w9::opentelemetry(),
+                _ => w9::registry_only(),
+            };
             w9::run(&s, warm, w9::span);
             w9::run(&s, n, w9::span);
         }

@@ -341,7 +341,7 @@ impl RecordMut<'_> {
         ))
     }
 
-    #[inline]
+    #[inline(always)]
     fn store_value(&mut self, value: &Value<'_>, limits: &SpanLimits) -> StoredValue {
         match *value {
             Value::Str(s) => StoredValue::Str(self.push_text(s, limits.value_length)),
