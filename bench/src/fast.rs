@@ -3,7 +3,8 @@
 //! documented fast path), `fastrace::flush` between repetitions.
 //!
 //! fastrace properties are strings (`Cow<'static, str>`): the i64 and bool attributes are
-//! turned into strings with `to_string()`, as user code would.
+//! turned into strings with `to_string()`, as user code would; a bool is borrowed as
+//! `"true"`/`"false"` (no allocation), as careful user code would.
 
 use std::borrow::Cow;
 use std::hint::black_box;
@@ -48,7 +49,7 @@ pub fn w1() {
         [
             (W1_STR.0, Cow::Borrowed(black_box(W1_STR.1))),
             (W1_I64.0, Cow::Owned(black_box(W1_I64.1).to_string())),
-            (W1_BOOL.0, Cow::Owned(black_box(W1_BOOL.1).to_string())),
+            (W1_BOOL.0, Cow::Borrowed(bool_str(black_box(W1_BOOL.1)))),
         ]
     });
     drop(root);
@@ -61,7 +62,7 @@ pub fn w1_span() -> Span {
         [
             (W1_STR.0, Cow::Borrowed(black_box(W1_STR.1))),
             (W1_I64.0, Cow::Owned(black_box(W1_I64.1).to_string())),
-            (W1_BOOL.0, Cow::Owned(black_box(W1_BOOL.1).to_string())),
+            (W1_BOOL.0, Cow::Borrowed(bool_str(black_box(W1_BOOL.1)))),
         ]
     })
 }
@@ -74,7 +75,7 @@ pub fn w3_unsampled() {
             [
                 (W1_STR.0, Cow::Borrowed(black_box(W1_STR.1))),
                 (W1_I64.0, Cow::Owned(black_box(W1_I64.1).to_string())),
-                (W1_BOOL.0, Cow::Owned(black_box(W1_BOOL.1).to_string())),
+                (W1_BOOL.0, Cow::Borrowed(bool_str(black_box(W1_BOOL.1)))),
             ]
         });
     drop(root);
@@ -87,7 +88,7 @@ pub fn w3_disabled() {
         [
             (W1_STR.0, Cow::Borrowed(black_box(W1_STR.1))),
             (W1_I64.0, Cow::Owned(black_box(W1_I64.1).to_string())),
-            (W1_BOOL.0, Cow::Owned(black_box(W1_BOOL.1).to_string())),
+            (W1_BOOL.0, Cow::Borrowed(bool_str(black_box(W1_BOOL.1)))),
         ]
     });
     drop(root);
@@ -133,5 +134,14 @@ pub fn run(n: u64, f: fn()) {
 pub fn run_w4(n: u64) {
     for _ in 0..n {
         black_box(w4(black_box(TRACEPARENT)));
+    }
+}
+
+/// A bool as fastrace's string property, without allocating.
+fn bool_str(b: bool) -> &'static str {
+    if b {
+        "true"
+    } else {
+        "false"
     }
 }

@@ -127,6 +127,24 @@ pub fn w4(input: &str, out: &mut [u8; 55]) -> usize {
     }
 }
 
+/// W4 through the user-facing API: extract from a header carrier, then write the
+/// `traceparent` back out.
+#[inline(never)]
+pub fn w4_api(headers: &[(&str, &str)]) -> usize {
+    match picotrace::TraceContext::from_headers(headers) {
+        Ok(cx) => cx.to_traceparent().len(),
+        Err(_) => 0,
+    }
+}
+
+/// Runs `n` W4 round trips through the user-facing API.
+pub fn run_w4_api(n: u64) {
+    let headers = [("traceparent", TRACEPARENT)];
+    for _ in 0..n {
+        black_box(w4_api(black_box(&headers[..])));
+    }
+}
+
 /// Runs `n` W1 spans.
 pub fn run_w1<A: SpanStorage, C: Clock + Sync, X: SpanExporter + Send>(
     tracer: &Tracer<A, C, X>,
