@@ -119,7 +119,14 @@ where
         let metadata = attrs.metadata();
         // First the fields that shape the start: name and kind.
         let mut shape = Shape::default();
-        attrs.record(&mut shape);
+        // Most callsites have no `otel.*` field: their values are not visited twice.
+        if metadata
+            .fields()
+            .iter()
+            .any(|f| f.name().starts_with("otel."))
+        {
+            attrs.record(&mut shape);
+        }
         let name = shape.name.as_deref().unwrap_or(metadata.name());
         let parent_ref = if let Some(parent) = attrs.parent() {
             ctx.span(parent)
@@ -374,7 +381,11 @@ impl Visit for Fields<'_> {
     }
 
     fn record_str(&mut self, field: &Field, value: &str) {
-        match field.name() {
+        let name = field.name();
+        if !name.starts_with("otel.") {
+            return self.0.set_attribute(name, value);
+        }
+        match name {
             "otel.name" => self.0.update_name(value),
             "otel.kind" => {}
             "otel.status_code" => match value.to_ascii_lowercase().as_str() {
