@@ -4,7 +4,7 @@
 //! medians (min and max over repetitions) with picotrace's ratio against each peer, then
 //! the goals and whether they are met. Progress goes to stderr, the report to stdout.
 //!
-//! `--profile w1|w2|w3|w3b|w4|w5pb|w5json|w9|w9-registry|w9-otel [N]` runs one picotrace workload alone, for
+//! `--profile w1|w2|w3|w3b|w4|w4-api|w5pb|w5json|w9|w9-registry|w9-otel [N]` runs one picotrace workload alone, for
 //! `valgrind --tool=callgrind --toggle-collect='picotrace_bench::pico::w1*'` (see
 //! `BENCHMARKS.md`).
 
@@ -58,7 +58,7 @@ fn run() {
         .map(|s| s.split(',').map(str::to_string).collect());
     if args.iter().any(|a| a == "--help" || a == "-h") {
         println!("usage: picotrace-bench [--quick] [--only W1,W2,W3,W4,W5,W6,W7,W8,W9]");
-        println!("       picotrace-bench --profile w1|w2|w3|w3b|w4|w5pb|w5json|w9|w9-registry|w9-otel [N]   (picotrace only, for callgrind)");
+        println!("       picotrace-bench --profile w1|w2|w3|w3b|w4|w4-api|w5pb|w5json|w9|w9-registry|w9-otel [N]   (picotrace only, for callgrind)");
         return;
     }
     if let Some(i) = args.iter().position(|a| a == "--profile") {
@@ -959,6 +959,10 @@ fn profile(what: &str, n: u64) {
         "w4" => {
             pico::run_w4(warm);
             pico::run_w4(n);
+        }
+        "w4-api" => {
+            pico::run_w4_api(warm);
+            pico::run_w4_api(n);
         }
         "w9" | "w9-registry" | "w9-otel" => {
             let s = match what {

@@ -232,11 +232,9 @@ impl Repr {
     pub fn to_header(&self) -> heapless::String<LEN> {
         let mut buf = [0; LEN];
         let mut s = heapless::String::new();
-        if self.emit(&mut buf).is_ok() {
-            for &c in &buf {
-                // LEN ASCII characters into a String of capacity LEN.
-                let _ = s.push(char::from(c));
-            }
+        // LEN ASCII bytes into a String of capacity LEN: one copy, not a push per char.
+        if let (Ok(_), Ok(text)) = (self.emit(&mut buf), core::str::from_utf8(&buf)) {
+            let _ = s.push_str(text);
         }
         s
     }
