@@ -5,6 +5,7 @@
 #   ci/install.sh rust         rustfmt + clippy (rustup components)
 #   ci/install.sh firmware     Debian's rustc/cargo/rust-src (for -Z build-std), lld, QEMU
 #   ci/install.sh collector    .venv-collector with the rotel OTLP collector
+#   ci/install.sh tls          nginx (TLS proxy) and openssl, for tests/tests/tls_e2e.rs
 #
 # Idempotent: each part checks first and installs only what is missing, so a second
 # run takes a second or two. CI starts from a fresh machine, which has rustup's stable
@@ -27,6 +28,10 @@ APT_PACKAGES=(
     binutils-arm-none-eabi
     llvm        # llvm-size/llvm-nm for the RISC-V firmware (ci/firmware.sh)
 )
+# The https end-to-end tests put nginx (TLS, and mTLS) in front of the collector, with
+# certificates that openssl makes during the test. nginx-light has the ssl and proxy
+# modules; the tests start it themselves (foreground, in a temp dir), never as a service.
+TLS_APT_PACKAGES=(nginx-light openssl)
 RUSTUP_COMPONENTS=(rustfmt clippy)
 COLLECTOR_PACKAGES=(
     rotel==0.0.1a15          # OTLP collector; ships the `rotel-agent` binary
@@ -78,17 +83,23 @@ apt_get() {
         apt-get -o DPkg::Lock::Timeout=600 -o Dpkg::Use-Pty=0 "$@" </dev/null
 }
 
-install_firmware() {
-    command -v dpkg-query >/dev/null || die "not a Debian-based machine: install ${APT_PACKAGES[*]} by hand"
-    local missing=() p
-    for p in "${APT_PACKAGES[@]}"; do
+# apt_install PART PACKAGE...: installs the packages that are not installed yet.
+apt_install() {
+    local part="$1" missing=() p
+    shift
+    command -v dpkg-query >/dev/null || die "not a Debian-based machine: install $* by hand"
+    for p in "$@"; do
         deb_installed "$p" || missing+=("$p")
     done
     if ((${#missing[@]} > 0)); then
-        log "firmware: apt-get install ${missing[*]}"
+        log "$part: apt-get install ${missing[*]}"
         apt_get update -qq
         apt_get install -y -q "${missing[@]}"
     fi
+}
+
+install_firmware() {
+    apt_install firmware "${APT_PACKAGES[@]}"
 
     # The standard library's source must be the compiler's own version, or
     # -Z build-std fails in confusing ways. apt may offer several rust-web-src versions.
@@ -107,6 +118,15 @@ install_firmware() {
     command -v qemu-system-arm >/dev/null || die "qemu-system-arm missing after install"
     log "firmware: $(/usr/bin/rustc --version), $(/usr/bin/cargo --version | cut -d' ' -f1-2)," \
         "$(ld.lld --version | head -n1 | cut -d' ' -f1-3), $(qemu-system-arm --version | head -n1)"
+}
+
+# ---- tls: nginx and openssl for the https end-to-end tests ----------------------------
+
+install_tls() {
+    apt_install tls "${TLS_APT_PACKAGES[@]}"
+    [[ -x /usr/sbin/nginx ]] || die "/usr/sbin/nginx missing after installing nginx-light"
+    command -v openssl >/dev/null || die "openssl missing after install"
+    log "tls: $(/usr/sbin/nginx -v 2>&1), $(openssl version)"
 }
 
 # ---- collector: rotel in a venv ------------------------------------------------------
@@ -150,10 +170,11 @@ main() {
     local part
     for part in "$@"; do
         case "$part" in
-            all) install_rust; install_firmware; install_collector ;;
+            all) install_rust; install_firmware; install_collector; install_tls ;;
             rust) install_rust ;;
             firmware) install_firmware ;;
             collector) install_collector ;;
+            tls) install_tls ;;
             -h | --help | help) usage ;;
             *) usage >&2; die "unknown part: $part" ;;
         esac

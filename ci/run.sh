@@ -5,7 +5,8 @@
 #   ci/run.sh all         install fmt clippy features docs test bench nostd firmware
 #
 # Steps:
-#   install      ci/install.sh: Debian's Rust + lld + QEMU, rustfmt/clippy, the collector venv
+#   install      ci/install.sh: Debian's Rust + lld + QEMU, rustfmt/clippy, the collector venv,
+#                nginx + openssl (https end-to-end tests)
 #   fmt          cargo fmt --check (workspace, tests/no-std-link, firmware crates)
 #   clippy       cargo clippy --workspace --all-targets, warnings denied
 #   loom         the loom model of core's slot ownership protocol (core/src/sync.rs)
@@ -23,7 +24,7 @@
 #   insn-count   instructions per W1 span on the Cortex-M3, counted in QEMU (ci/insn-count.sh;
 #                the firmware step runs it too)
 #   footprint    ci/footprint.sh: text/data/bss of tracing on thumbv7m (BENCHMARKS.md)
-#   e2e          only the collector end-to-end tests (test runs them too)
+#   e2e          only the collector end-to-end tests, plain and over TLS (test runs them too)
 #
 # Environment: CI=true (set by CI) turns off incremental builds; CI_KEEP_GOING=1 runs the
 # remaining steps after a failure (the script still exits non-zero).
@@ -235,7 +236,8 @@ step_e2e() {
     # it is); `test` already runs them. This hook is for slower scenarios, once they exist.
     if [[ -f tests/tests/collector_e2e.rs || -f tests/collector_e2e.rs ]]; then
         [[ -n "${PICOTRACE_ROTEL_AGENT:-}" ]] || run bash ci/install.sh collector
-        host_cargo test -p picotrace-tests --test collector_e2e
+        run bash ci/install.sh tls
+        host_cargo test -p picotrace-tests --test collector_e2e --test tls_e2e
     else
         note "no end-to-end tests yet: nothing to run"
     fi

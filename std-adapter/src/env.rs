@@ -21,6 +21,8 @@
 //! | `OTEL_EXPORTER_OTLP_[TRACES_]TIMEOUT` | `10000` ms | one deadline per export, retries and waits included |
 //! | `OTEL_EXPORTER_OTLP_[TRACES_]COMPRESSION` | `none` | `gzip`, `none` |
 //! | `OTEL_EXPORTER_OTLP_[TRACES_]PROTOCOL` | `http/protobuf` | `http/json`; `grpc` is not supported (warning, http/protobuf) |
+//! | `OTEL_EXPORTER_OTLP_[TRACES_]CERTIFICATE` | webpki roots | PEM file of the CA(s) that verify the collector, trusted *instead of* the webpki roots |
+//! | `OTEL_EXPORTER_OTLP_[TRACES_]CLIENT_CERTIFICATE` / `_CLIENT_KEY` | | PEM files for mutual TLS: the certificate (chain) and its unencrypted key; both or neither |
 //! | `OTEL_BSP_SCHEDULE_DELAY` / `_EXPORT_TIMEOUT` | 5000 / 30000 ms | |
 //! | `OTEL_BSP_MAX_QUEUE_SIZE` / `_MAX_EXPORT_BATCH_SIZE` | 2048 / 512 | queue ≤ 65536, batch ≤ queue |
 //! | `OTEL_PROPAGATORS` | `tracecontext,baggage` | also `b3`, `b3multi`, `jaeger`, `none`; others (`xray`, ...) warn |
@@ -28,6 +30,8 @@
 //!
 //! The signal-specific `OTEL_EXPORTER_OTLP_TRACES_*` variables win over the general
 //! ones; an invalid signal-specific value falls back to the general variable.
+//! Certificate and key files are read and checked here: one that cannot be read or
+//! used is a warning that names the file (never its content) and is not used.
 //!
 //! ```
 //! use picotrace_std::env::{EnvConfig, TracesExporter};
@@ -54,6 +58,7 @@
 //! (or [`init_from_env`]) once at start-up.
 
 use std::fmt;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use picotrace::{KeyValue, RootSampler, Sampler, SpanLimits, TracerConfig, Value};
@@ -61,6 +66,7 @@ use picotrace::{KeyValue, RootSampler, Sampler, SpanLimits, TracerConfig, Value}
 use crate::batch::{BatchConfig, BatchExporter};
 use crate::console::ConsoleExporter;
 use crate::error::ExportError;
+use crate::otlp_http::tls::{self, Item, PemSource};
 use crate::otlp_http::{
     check_header, signal_url, traces_url_from_base, validate_url, Compression, OtlpHttpExporter,
     OtlpHttpExporterBuilder, Protocol, RedactedHeaders, DEFAULT_ENDPOINT, DEFAULT_TIMEOUT,
@@ -118,6 +124,14 @@ pub struct OtlpConfig {
     pub compression: Compression,
     /// Body encoding.
     pub protocol: Protocol,
+    /// PEM file of the CA certificates that verify the collector (`None`: the webpki
+    /// roots).
+    pub certificate: Option<PathBuf>,
+    /// PEM file of the client certificate for mutual TLS (set together with
+    /// `client_key`).
+    pub client_certificate: Option<PathBuf>,
+    /// PEM file of the client certificate's private key.
+    pub client_key: Option<PathBuf>,
 }
 
 impl fmt::Debug for OtlpConfig {
@@ -128,6 +142,9 @@ impl fmt::Debug for OtlpConfig {
             .field("timeout", &self.timeout)
             .field("compression", &self.compression)
             .field("protocol", &self.protocol)
+            .field("certificate", &self.certificate)
+            .field("client_certificate", &self.client_certificate)
+            .field("client_key", &self.client_key)
             .finish()
     }
 }
@@ -140,6 +157,9 @@ impl Default for OtlpConfig {
             timeout: DEFAULT_TIMEOUT,
             compression: Compression::None,
             protocol: Protocol::HttpProtobuf,
+            certificate: None,
+            client_certificate: None,
+            client_key: None,
         }
     }
 }
@@ -147,12 +167,19 @@ impl Default for OtlpConfig {
 impl OtlpConfig {
     /// Returns an exporter builder with these settings.
     pub fn builder(&self) -> OtlpHttpExporterBuilder {
-        OtlpHttpExporter::builder()
+        let mut builder = OtlpHttpExporter::builder()
             .traces_endpoint(self.traces_url.clone())
             .headers(self.headers.iter().cloned())
             .timeout(self.timeout)
             .compression(self.compression)
-            .protocol(self.protocol)
+            .protocol(self.protocol);
+        if let Some(ca) = &self.certificate {
+            builder = builder.ca_certificate_file(ca);
+        }
+        if let (Some(cert), Some(key)) = (&self.client_certificate, &self.client_key) {
+            builder = builder.client_certificate_files(cert, key);
+        }
+        builder
     }
 }
 
@@ -375,6 +402,15 @@ fn parse_pairs(s: &str) -> (Vec<(String, String)>, Vec<String>) {
         }
     }
     (pairs, bad)
+}
+
+/// Returns the reason of an [`ExportError::InvalidTls`] (the variable's value already
+/// names the file).
+fn tls_reason(e: ExportError) -> String {
+    match e {
+        ExportError::InvalidTls { reason, .. } => reason,
+        other => other.to_string(),
+    }
 }
 
 /// Returns `k=v,k2=v2` as `k=<redacted>,k2=<redacted>` (a member without `=` becomes
@@ -650,12 +686,78 @@ impl Reader<'_> {
                 }
             })
             .unwrap_or(defaults.protocol);
+        let certificate = self.pem_file("CERTIFICATE", "using the webpki roots", |pem| {
+            tls::root_certs(pem).map(drop)
+        });
+        let (client_certificate, client_key) = self.client_certificate();
         OtlpConfig {
             traces_url,
             headers,
             timeout,
             compression,
             protocol,
+            certificate: certificate.map(|(_, path)| path),
+            client_certificate,
+            client_key,
+        }
+    }
+
+    /// Reads the path in `OTEL_EXPORTER_OTLP_[TRACES_]{suffix}` and checks the file
+    /// with `check`; returns the variable used and the path. A file that fails the
+    /// check warns (`fallback` says what happens instead) and is not used.
+    fn pem_file(
+        &mut self,
+        suffix: &str,
+        fallback: &str,
+        check: impl Fn(&PemSource) -> Result<(), ExportError>,
+    ) -> Option<(String, PathBuf)> {
+        self.signal_first(suffix, |r, name, v| {
+            let path = PathBuf::from(v);
+            match check(&PemSource::File(path.clone())) {
+                Ok(()) => Some((name.to_owned(), path)),
+                Err(e) => {
+                    r.warn(name, v, format!("{}; {fallback}", tls_reason(e)));
+                    None
+                }
+            }
+        })
+    }
+
+    /// The client certificate and key for mutual TLS: both usable, and belonging
+    /// together, or neither.
+    fn client_certificate(&mut self) -> (Option<PathBuf>, Option<PathBuf>) {
+        const NONE_SENT: &str = "no client certificate is sent";
+        let cert = self.pem_file("CLIENT_CERTIFICATE", NONE_SENT, |pem| {
+            pem.certificates(Item::ClientCertificate).map(drop)
+        });
+        let key = self.pem_file("CLIENT_KEY", NONE_SENT, |pem| pem.private_key().map(drop));
+        match (cert, key) {
+            (Some((_, cert)), Some((key_var, key))) => {
+                let pair = tls::client_cert(
+                    &PemSource::File(cert.clone()),
+                    &PemSource::File(key.clone()),
+                );
+                match pair {
+                    Ok(_) => (Some(cert), Some(key)),
+                    Err(e) => {
+                        let v = key.display().to_string();
+                        self.warn(&key_var, &v, format!("{}; {NONE_SENT}", tls_reason(e)));
+                        (None, None)
+                    }
+                }
+            }
+            (Some((var, path)), None) | (None, Some((var, path))) => {
+                let v = path.display().to_string();
+                self.warn(
+                    &var,
+                    &v,
+                    "a client certificate needs both OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE \
+                     and OTEL_EXPORTER_OTLP_CLIENT_KEY (or their TRACES_ forms); \
+                     no client certificate is sent",
+                );
+                (None, None)
+            }
+            (None, None) => (None, None),
         }
     }
 
@@ -1003,6 +1105,44 @@ mod tests {
         );
         // The exporter built from it sends the header all the same.
         assert!(e.otlp.builder().build().is_ok());
+    }
+
+    #[test]
+    fn unusable_certificate_files_warn_name_the_file_and_are_not_used() {
+        let dir = std::env::temp_dir().join(format!("picotrace-env-tls-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let key = dir.join("key.pem");
+        std::fs::write(&key, "-----BEGIN PRIVATE KEY-----\nc3VwZXJzZWNyZXQ=\n").unwrap();
+        let garbage = dir.join("ca.pem");
+        std::fs::write(&garbage, "not pem").unwrap();
+        let (key, garbage) = (key.to_str().unwrap(), garbage.to_str().unwrap());
+        let e = env(&[
+            (
+                "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE",
+                "/nonexistent/ca.pem",
+            ),
+            ("OTEL_EXPORTER_OTLP_CERTIFICATE", garbage),
+            ("OTEL_EXPORTER_OTLP_CLIENT_KEY", key),
+        ]);
+        assert_eq!(
+            warned(&e),
+            [
+                "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE",
+                "OTEL_EXPORTER_OTLP_CERTIFICATE",
+                "OTEL_EXPORTER_OTLP_CLIENT_KEY"
+            ]
+        );
+        assert!(e.otlp.certificate.is_none() && e.otlp.client_key.is_none());
+        let shown: Vec<String> = e.warnings.iter().map(ToString::to_string).collect();
+        assert!(shown[0].contains("/nonexistent/ca.pem") && shown[0].contains("cannot read"));
+        assert!(shown[1].contains("no CERTIFICATE") && shown[1].contains("webpki"));
+        assert!(shown[2].contains(key) && shown[2].contains("not valid PEM"));
+        for w in &shown {
+            assert!(!w.contains("c3VwZXJzZWNyZXQ"), "{w}");
+        }
+        // The exporter built from it uses the defaults.
+        assert!(e.otlp.builder().build().is_ok());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

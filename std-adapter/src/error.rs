@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::io;
+use std::path::PathBuf;
 
 use picotrace::wire::otlp::EncodeError;
 
@@ -30,6 +31,19 @@ pub enum ExportError {
         name: String,
         /// Why it was refused.
         reason: &'static str,
+    },
+    /// A CA certificate, client certificate or client key given to the builder (or
+    /// through `OTEL_EXPORTER_OTLP_[TRACES_]CERTIFICATE`, `_CLIENT_CERTIFICATE`,
+    /// `_CLIENT_KEY`) cannot be used: the file cannot be read, the PEM is malformed or
+    /// holds no certificate (or key), or the key does not belong to the certificate.
+    /// Happens when an exporter is built. Names the file, never its content.
+    InvalidTls {
+        /// `"CA certificate"`, `"client certificate"` or `"client key"`.
+        what: &'static str,
+        /// The file it was read from; `None` for PEM given as bytes.
+        path: Option<PathBuf>,
+        /// Why it was refused.
+        reason: String,
     },
     /// The request did not complete within the exporter's timeout (connect, send and
     /// response together), or a deadline left no time to try again. Retried.
@@ -84,8 +98,13 @@ pub enum ExportError {
         /// Spans still running at shutdown.
         running: u64,
     },
+    /// The TLS handshake with the collector failed: its certificate is not trusted
+    /// (unknown CA: see `OTEL_EXPORTER_OTLP_CERTIFICATE`), expired, or made out for
+    /// another name, or the collector refused our client certificate. Not retried:
+    /// the next attempt would meet the same certificate.
+    Tls(Box<dyn std::error::Error + Send + Sync>),
     /// The HTTP client failed in a way that retrying will not fix: a protocol
-    /// violation by the server, a TLS error, a redirect. Not retried.
+    /// violation by the server, a redirect. Not retried.
     Transport(Box<dyn std::error::Error + Send + Sync>),
 }
 
@@ -130,7 +149,14 @@ impl From<ureq::Error> for ExportError {
     fn from(e: ureq::Error) -> Self {
         match e {
             ureq::Error::Timeout(_) => ExportError::Timeout,
+            ureq::Error::Io(io) if io.get_ref().is_some_and(|e| e.is::<rustls::Error>()) => {
+                // rustls reports handshake failures through the stream as I/O errors.
+                // (An `io::Error` displays as the error it wraps.)
+                ExportError::Tls(Box::new(io))
+            }
             ureq::Error::Io(io) => ExportError::from_io(io),
+            ureq::Error::Rustls(e) => ExportError::Tls(Box::new(e)),
+            e @ (ureq::Error::Tls(_) | ureq::Error::Pem(_)) => ExportError::Tls(Box::new(e)),
             ureq::Error::HostNotFound => {
                 ExportError::Connect(io::Error::new(io::ErrorKind::NotFound, "host not found"))
             }
@@ -162,6 +188,16 @@ impl fmt::Display for ExportError {
             ExportError::InvalidHeader { name, reason } => {
                 write!(f, "invalid HTTP header {name:?}: {reason}")
             }
+            ExportError::InvalidTls {
+                what,
+                path: Some(path),
+                reason,
+            } => write!(f, "invalid {what} {}: {reason}", path.display()),
+            ExportError::InvalidTls {
+                what,
+                path: None,
+                reason,
+            } => write!(f, "invalid {what} (PEM given in code): {reason}"),
             ExportError::Timeout => f.write_str("export timed out"),
             ExportError::Connect(e) => write!(f, "could not connect to the collector: {e}"),
             ExportError::Io(e) => write!(f, "connection to the collector failed: {e}"),
@@ -182,6 +218,7 @@ impl fmt::Display for ExportError {
                 f,
                 "{lost} spans were lost and {running} were still running at shutdown"
             ),
+            ExportError::Tls(e) => write!(f, "TLS with the collector failed: {e}"),
             ExportError::Transport(e) => write!(f, "HTTP transport error: {e}"),
         }
     }
@@ -192,7 +229,7 @@ impl std::error::Error for ExportError {
         match self {
             ExportError::Connect(e) | ExportError::Io(e) => Some(e),
             ExportError::RetriesExhausted { last, .. } => Some(&**last),
-            ExportError::Transport(e) => Some(&**e),
+            ExportError::Tls(e) | ExportError::Transport(e) => Some(&**e),
             _ => None,
         }
     }

@@ -32,8 +32,8 @@
 //! ```
 //!
 //! # In scope
-//! - OTLP/HTTP export, protobuf and JSON, gzip, https (rustls with the webpki roots),
-//!   the OTLP retry rules (429/502/503/504, `Retry-After`, backoff with jitter) and
+//! - OTLP/HTTP export, protobuf and JSON, gzip, https (rustls with the webpki roots,
+//!   or a private CA, and client certificates for mutual TLS), the OTLP retry rules (429/502/503/504, `Retry-After`, backoff with jitter) and
 //!   `partial_success`.
 //! - The OpenTelemetry batch span processor's behaviour and defaults, with a hot path
 //!   that neither blocks on the network nor allocates, and counters that account for
@@ -47,7 +47,7 @@
 //! - A dependency on an async runtime: the exporter has its own thread; async code
 //!   (tokio, axum, hyper, tonic) holds spans across `.await` and uses [`InSpan`].
 //! - Metrics and logs; B3, Jaeger and X-Ray propagation; remote samplers.
-//! - Proxies and custom TLS roots beyond what ureq's defaults give.
+//! - HTTP proxies; the platform's certificate store; encrypted private keys.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 

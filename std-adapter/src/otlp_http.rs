@@ -12,6 +12,10 @@
 //!   [`RetryPolicy`], honouring `Retry-After`; other statuses are not. One deadline,
 //!   the exporter's timeout (`OTEL_EXPORTER_OTLP_TIMEOUT`, 10 s), covers each send:
 //!   its attempts and every wait between them, however long `Retry-After` asks for.
+//! - https verifies the collector against the webpki (Mozilla) roots, or against a
+//!   private CA ([`OtlpHttpExporterBuilder::ca_certificate_file`]), and can present a
+//!   client certificate ([`OtlpHttpExporterBuilder::client_certificate_files`]); a
+//!   failed handshake is [`ExportError::Tls`], not retried.
 //! - A 2xx response is read for `ExportTraceServiceResponse.partial_success`; rejected
 //!   spans are reported in [`ExportOutcome`] and counted, never retried.
 //!
@@ -34,9 +38,11 @@
 //! ```
 
 mod response;
+pub(crate) mod tls;
 
 use std::fmt;
 use std::io::Write as _;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime};
@@ -47,6 +53,7 @@ use picotrace::{InstrumentationScope, Resource, SpanBatch, SpanData, SpanExporte
 
 use crate::error::ExportError;
 use crate::retry::{instant_after, parse_retry_after, RetryPolicy, MAX_DURATION};
+use tls::PemSource;
 
 /// The default base endpoint (`OTEL_EXPORTER_OTLP_ENDPOINT`).
 pub const DEFAULT_ENDPOINT: &str = "http://localhost:4318";
@@ -231,6 +238,8 @@ pub struct OtlpHttpExporterBuilder {
     compression: Compression,
     retry_policy: RetryPolicy,
     max_request_size: usize,
+    ca_certificate: Option<PemSource>,
+    client_certificate: Option<(PemSource, PemSource)>,
 }
 
 impl Default for OtlpHttpExporterBuilder {
@@ -245,6 +254,8 @@ impl Default for OtlpHttpExporterBuilder {
             compression: Compression::None,
             retry_policy: RetryPolicy::DEFAULT,
             max_request_size: DEFAULT_MAX_REQUEST_SIZE,
+            ca_certificate: None,
+            client_certificate: None,
         }
     }
 }
@@ -261,6 +272,15 @@ impl fmt::Debug for OtlpHttpExporterBuilder {
             .field("compression", &self.compression)
             .field("retry_policy", &self.retry_policy)
             .field("max_request_size", &self.max_request_size)
+            .field("ca_certificate", &self.ca_certificate)
+            .field(
+                "client_certificate",
+                &self.client_certificate.as_ref().map(|(cert, _)| cert),
+            )
+            .field(
+                "client_key",
+                &self.client_certificate.as_ref().map(|_| "<redacted>"),
+            )
             .finish()
     }
 }
@@ -397,6 +417,51 @@ impl OtlpHttpExporterBuilder {
         self
     }
 
+    /// Verifies the collector's certificate against the CA certificates in `pem` (one
+    /// or more `CERTIFICATE` blocks) instead of the webpki (Mozilla) roots: for a
+    /// collector behind a private CA (`OTEL_EXPORTER_OTLP_CERTIFICATE`, "the trusted
+    /// certificate to use when verifying a server's TLS credentials"). Public CAs are no
+    /// longer trusted; add theirs to `pem` when needed. [`Self::build`] checks it.
+    #[must_use]
+    pub fn ca_certificate_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.ca_certificate = Some(PemSource::Bytes(pem.into()));
+        self
+    }
+
+    /// As [`Self::ca_certificate_pem`], with the PEM read from `path` by [`Self::build`].
+    #[must_use]
+    pub fn ca_certificate_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.ca_certificate = Some(PemSource::File(path.into()));
+        self
+    }
+
+    /// Presents a client certificate when the collector asks for one (mutual TLS;
+    /// `OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE` and `_CLIENT_KEY`): `cert` is PEM with
+    /// the certificate first and any intermediates after it, `key` its unencrypted
+    /// private key (PKCS#8, PKCS#1 or SEC1 PEM). [`Self::build`] checks that the key
+    /// belongs to the certificate; errors and `Debug` never show the key.
+    #[must_use]
+    pub fn client_certificate_pem(
+        mut self,
+        cert: impl Into<Vec<u8>>,
+        key: impl Into<Vec<u8>>,
+    ) -> Self {
+        self.client_certificate =
+            Some((PemSource::Bytes(cert.into()), PemSource::Bytes(key.into())));
+        self
+    }
+
+    /// As [`Self::client_certificate_pem`], with both read from files by [`Self::build`].
+    #[must_use]
+    pub fn client_certificate_files(
+        mut self,
+        cert: impl Into<PathBuf>,
+        key: impl Into<PathBuf>,
+    ) -> Self {
+        self.client_certificate = Some((PemSource::File(cert.into()), PemSource::File(key.into())));
+        self
+    }
+
     /// Returns the URL requests will go to, per the endpoint rules.
     pub fn url(&self) -> String {
         match &self.traces_endpoint {
@@ -408,7 +473,8 @@ impl OtlpHttpExporterBuilder {
     /// Builds the exporter.
     ///
     /// # Errors
-    /// [`ExportError::InvalidEndpoint`] or [`ExportError::InvalidHeader`].
+    /// [`ExportError::InvalidEndpoint`], [`ExportError::InvalidHeader`], or
+    /// [`ExportError::InvalidTls`] for a certificate or key that cannot be read or used.
     pub fn build(self) -> Result<OtlpHttpExporter, ExportError> {
         let url = self.url();
         validate_url(&url)?;
@@ -421,7 +487,15 @@ impl OtlpHttpExporterBuilder {
                 })?;
             headers.push(header);
         }
+        let mut tls_config = ureq::tls::TlsConfig::builder();
+        if let Some(ca) = &self.ca_certificate {
+            tls_config = tls_config.root_certs(tls::root_certs(ca)?);
+        }
+        if let Some((cert, key)) = &self.client_certificate {
+            tls_config = tls_config.client_cert(Some(tls::client_cert(cert, key)?));
+        }
         let agent = ureq::Agent::config_builder()
+            .tls_config(tls_config.build())
             .http_status_as_error(false)
             .timeout_global(Some(self.timeout))
             .user_agent(concat!("picotrace-std/", env!("CARGO_PKG_VERSION")))

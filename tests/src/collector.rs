@@ -5,7 +5,7 @@
 //! the `.venv-collector` virtualenv in the repository root.
 
 use std::fs;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -135,21 +135,14 @@ impl Collector {
             .spawn()
             .expect("start rotel");
         let http_addr: SocketAddr = format!("127.0.0.1:{http_port}").parse().expect("address");
-        let collector = Collector {
+        let mut collector = Collector {
             child,
             endpoint: format!("http://{http_addr}"),
             http_addr,
-            log_path,
+            log_path: log_path.clone(),
         };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect_timeout(&http_addr, Duration::from_millis(200)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "collector did not start; log:\n{}",
-                collector.log()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let log = || fs::read_to_string(&log_path).unwrap_or_default();
+        crate::wait_accepting(http_addr, "collector", &mut collector.child, log);
         collector
     }
 

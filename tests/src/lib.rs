@@ -1,14 +1,17 @@
 //! Support for picotrace's cross-crate tests: a real OTLP collector started on a free
-//! loopback port, a reader for what it decoded, and a minimal HTTP client for the
-//! example servers.
+//! loopback port, a reader for what it decoded, nginx terminating TLS in front of it
+//! with certificates from a throwaway CA, and a minimal HTTP client for the example
+//! servers.
 //!
 //! The tests themselves live in `tests/tests/`.
 #![forbid(unsafe_code)]
 
 pub mod collector;
+pub mod tls;
 
 use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::net::{SocketAddr, TcpStream};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 /// Sends `GET path` with `headers` to `127.0.0.1:port` (HTTP/1.1, `Connection: close`)
@@ -37,6 +40,25 @@ pub fn wait_listening(port: u16) {
     let deadline = Instant::now() + Duration::from_secs(20);
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(Instant::now() < deadline, "nothing listens on port {port}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Waits until `child` (a server named `what`) accepts connections on `addr`.
+///
+/// # Panics
+/// When it exits first or does not listen within 20 s, with `log()` in the message.
+pub fn wait_accepting(addr: SocketAddr, what: &str, child: &mut Child, log: impl Fn() -> String) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("{what} exited ({status}); log:\n{}", log());
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what} did not start; log:\n{}",
+            log()
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
