@@ -254,7 +254,8 @@ pub struct BatchStats {
     /// Spans dropped because their encoding was larger than `max_span_size` or than a
     /// request.
     pub dropped_too_large: u64,
-    /// Spans dropped because the exporter was shut down.
+    /// Spans dropped because the exporter was shut down: handed over after
+    /// [`BatchExporter::shutdown`], or still queued when its export timeout ran out.
     pub dropped_shutdown: u64,
     /// Spans lost because their request failed (after the transport's retries).
     pub failed: u64,
@@ -343,6 +344,9 @@ struct Queue {
     /// The worker sends without waiting for a full batch until `completed` reaches it.
     flush_target: u64,
     shutdown: bool,
+    /// When shutdown's time is up: every send ends by then, and what is still queued
+    /// afterwards is dropped (`dropped_shutdown`).
+    shutdown_deadline: Option<Instant>,
     worker_exited: bool,
 }
 
@@ -409,6 +413,10 @@ impl Dropped {
 /// Spans encoded per round on an application thread (buffers live on the stack).
 const CHUNK: usize = 32;
 
+/// How long [`BatchExporter::shutdown`] waits past its deadline for the worker, whose
+/// transport may return a little after the deadline it was given.
+const SHUTDOWN_GRACE: Duration = Duration::from_millis(250);
+
 /// Builds a [`BatchExporter`].
 pub struct BatchExporterBuilder {
     transport: Box<dyn Transport>,
@@ -464,6 +472,7 @@ impl BatchExporterBuilder {
                 completed: 0,
                 flush_target: 0,
                 shutdown: false,
+                shutdown_deadline: None,
                 worker_exited: false,
             }),
             work: Condvar::new(),
@@ -587,12 +596,14 @@ impl BatchExporter {
         self.handle.flush()
     }
 
-    /// Stops accepting spans, exports what is queued (within the export timeout) and
-    /// stops the worker thread. Later calls return `Ok` at once.
+    /// Stops accepting spans, exports what is queued within the export timeout, drops
+    /// (and counts in `dropped_shutdown`) what is still queued then, and stops the
+    /// worker thread: every span is accounted for when it returns `Ok`. Later calls
+    /// return `Ok` at once.
     ///
     /// # Errors
-    /// [`ExportError::Timeout`] when draining took longer than the export timeout (the
-    /// worker then finishes in the background).
+    /// [`ExportError::Timeout`] when the transport overran its deadline (the worker
+    /// then finishes in the background).
     pub fn shutdown(&self) -> Result<(), ExportError> {
         self.handle.shutdown()
     }
@@ -775,14 +786,17 @@ impl Handle {
         if shared.shutdown.swap(true, Ordering::SeqCst) {
             return Ok(());
         }
-        // The worker drains the queue (each batch within the export timeout), then
-        // exits; wait for that at most one export timeout plus the batch in flight.
+        // The worker sends what is queued until the deadline (the batch in flight
+        // already ends by then), drops the rest, and exits: a transport returns by its
+        // deadline, so the wait is the export timeout and a little.
         let deadline = instant_after(shared.config.export_timeout);
         let mut q = lock(&shared.queue);
         q.shutdown = true;
+        q.shutdown_deadline = Some(deadline);
         shared.work.notify_one();
+        let give_up = deadline.checked_add(SHUTDOWN_GRACE).unwrap_or(deadline);
         while !q.worker_exited {
-            let left = deadline.saturating_duration_since(Instant::now());
+            let left = give_up.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 return Err(ExportError::Timeout);
             }
@@ -903,12 +917,26 @@ impl Worker {
                         .map_or_else(|e| e.into_inner().0, |(g, _)| g);
                 }
             }
+            let mut deadline = instant_after(config.export_timeout);
+            if let Some(end) = q.shutdown_deadline {
+                if Instant::now() >= end {
+                    // Shutdown's time is up: the rest is dropped, not sent.
+                    let left = std::mem::take(&mut q.spans);
+                    add(&shared.counters.dropped_shutdown, left.len());
+                    q.completed += left.len() as u64;
+                    shared.done.notify_all();
+                    drop(q);
+                    lock(&shared.pool).free.extend(left);
+                    continue;
+                }
+                deadline = deadline.min(end);
+            }
             let take = q.spans.len().min(config.max_export_batch_size);
             self.batch.extend(q.spans.drain(..take));
             drop(q);
 
             let n = self.batch.len();
-            self.send_batch(instant_after(config.export_timeout));
+            self.send_batch(deadline);
             {
                 let mut pool = lock(&shared.pool);
                 pool.free.append(&mut self.batch);

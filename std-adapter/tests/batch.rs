@@ -293,6 +293,64 @@ fn shutdown_drains_stops_the_worker_and_later_spans_are_counted() {
     assert_eq!(provider.stats().spans_dropped_shutdown, 3);
 }
 
+/// A collector that never answers: each send waits out its deadline, then fails.
+struct Hang;
+
+impl Transport for Hang {
+    fn protocol(&self) -> Protocol {
+        Protocol::HttpProtobuf
+    }
+
+    fn send(
+        &mut self,
+        _: &[u8],
+        _: usize,
+        deadline: Instant,
+    ) -> Result<ExportOutcome, ExportError> {
+        std::thread::sleep(deadline.saturating_duration_since(Instant::now()));
+        Err(ExportError::Timeout)
+    }
+}
+
+/// Regression (tests/fault_suite.rs): with more queued than one export timeout could
+/// send, shutdown returned `Timeout` and left the worker sending in the background,
+/// so the spans still queued were counted nowhere and nobody was told they were lost.
+#[test]
+fn shutdown_drops_what_it_cannot_send_in_time_and_says_so() {
+    let timeout = Duration::from_millis(300);
+    let exporter = BatchExporter::builder(Hang)
+        .config(
+            BatchConfig::default()
+                .with_max_export_batch_size(10)
+                .with_export_timeout(timeout)
+                .with_scheduled_delay(Duration::from_secs(60)),
+        )
+        .build()
+        .unwrap();
+    let provider = provider(&exporter);
+    for _ in 0..50 {
+        provider.tracer().start_span("x").end();
+    }
+    let started = Instant::now();
+    let shutdown = provider.shutdown();
+    let took = started.elapsed();
+    let s = exporter.stats();
+    assert!(
+        matches!(
+            shutdown,
+            Err(ExportError::SpansLost {
+                lost: 50,
+                running: 0
+            })
+        ),
+        "{shutdown:?} {s:#?}"
+    );
+    assert!(took < 2 * timeout, "{took:?}");
+    assert_balanced(&s);
+    assert!(s.failed > 0 && s.dropped_shutdown > 0, "{s:#?}");
+    assert_eq!(s.failed + s.dropped_shutdown, 50);
+}
+
 #[test]
 fn handles_are_send_sync_clone_span_exporters() {
     fn check<T: SpanExporter + Clone + Send + Sync + 'static>() {}
