@@ -72,7 +72,8 @@ pub fn run(plan: &Plan, quick: bool, report: &mut Report) -> Result<(), String> 
     )?;
     let collector = Collector::start(&bin)?;
     eprintln!("  rotel pid {} at {}", collector.pid(), collector.endpoint);
-    let spans: u64 = if quick { 5_000 } else { 100_000 };
+    // A burst the batch queues hold whole: picotrace-std caps its queue at 65,536 spans.
+    let spans: u64 = if quick { 5_000 } else { 60_000 };
     let reps = plan.reps.min(5);
 
     for (protocol, name) in [
