@@ -5,6 +5,7 @@
 #   ci/install.sh rust         rustfmt + clippy (rustup components)
 #   ci/install.sh firmware     Debian's rustc/cargo/rust-src (for -Z build-std), lld, QEMU
 #   ci/install.sh collector    .venv-collector with the rotel OTLP collector
+#   ci/install.sh fuzz         a C++ compiler, for libfuzzer-sys (it builds libFuzzer)
 #
 # Idempotent: each part checks first and installs only what is missing, so a second
 # run takes a second or two. CI starts from a fresh machine, which has rustup's stable
@@ -28,6 +29,9 @@ APT_PACKAGES=(
     llvm        # llvm-size/llvm-nm for the RISC-V firmware (ci/firmware.sh)
 )
 RUSTUP_COMPONENTS=(rustfmt clippy)
+# libfuzzer-sys compiles libFuzzer's C++ sources (the fuzz step in ci/run.sh); nothing
+# else is needed: the targets build with plain cargo on stable (no cargo-fuzz, no nightly).
+FUZZ_APT_PACKAGES=(g++)
 COLLECTOR_PACKAGES=(
     rotel==0.0.1a15          # OTLP collector; ships the `rotel-agent` binary
     opentelemetry-proto==1.45.2  # official OTLP messages, for strict decoding checks
@@ -109,6 +113,20 @@ install_firmware() {
         "$(ld.lld --version | head -n1 | cut -d' ' -f1-3), $(qemu-system-arm --version | head -n1)"
 }
 
+# ---- fuzz: a C++ compiler for libFuzzer ----------------------------------------------
+
+install_fuzz() {
+    if command -v c++ >/dev/null; then
+        log "fuzz: $(c++ --version | head -n1)"
+        return
+    fi
+    command -v dpkg-query >/dev/null || die "not a Debian-based machine: install ${FUZZ_APT_PACKAGES[*]} by hand"
+    log "fuzz: apt-get install ${FUZZ_APT_PACKAGES[*]}"
+    apt_get update -qq
+    apt_get install -y -q "${FUZZ_APT_PACKAGES[@]}"
+    command -v c++ >/dev/null || die "c++ missing after installing ${FUZZ_APT_PACKAGES[*]}"
+}
+
 # ---- collector: rotel in a venv ------------------------------------------------------
 
 install_collector() {
@@ -142,7 +160,7 @@ install_collector() {
 # ---- main ----------------------------------------------------------------------------
 
 usage() {
-    sed -n '2,8p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    sed -n '2,9p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 }
 
 main() {
@@ -150,10 +168,11 @@ main() {
     local part
     for part in "$@"; do
         case "$part" in
-            all) install_rust; install_firmware; install_collector ;;
+            all) install_rust; install_firmware; install_collector; install_fuzz ;;
             rust) install_rust ;;
             firmware) install_firmware ;;
             collector) install_collector ;;
+            fuzz) install_fuzz ;;
             -h | --help | help) usage ;;
             *) usage >&2; die "unknown part: $part" ;;
         esac
