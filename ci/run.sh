@@ -28,7 +28,8 @@
 #                seed corpus (fuzz/corpus/<target>/); a crash fails it (RELIABILITY.md)
 #
 # Environment: CI=true (set by CI) turns off incremental builds; CI_KEEP_GOING=1 runs the
-# remaining steps after a failure (the script still exits non-zero).
+# remaining steps after a failure (the script still exits non-zero); FUZZ_SECONDS is how
+# long the fuzz step runs each target (default 10).
 set -euo pipefail
 
 # ---- matrix --------------------------------------------------------------------------
@@ -355,14 +356,14 @@ run_step() {
 
 main() {
     if (($# == 0)); then
-        sed -n '2,25p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+        sed -n '2,28p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
         exit 2
     fi
     local steps=() arg
     for arg in "$@"; do
         case "$arg" in
             all) steps+=("${ALL_STEPS[@]}") ;;
-            -h | --help | help) sed -n '2,25p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+            -h | --help | help) sed -n '2,28p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
             *) steps+=("$arg") ;;
         esac
     done
