@@ -6,6 +6,7 @@
 #   ci/install.sh firmware     Debian's rustc/cargo/rust-src (for -Z build-std), lld, QEMU
 #   ci/install.sh collector    .venv-collector with the rotel OTLP collector
 #   ci/install.sh tls          nginx (TLS proxy) and openssl, for tests/tests/tls_e2e.rs
+#   ci/install.sh fuzz         a C++ compiler, for libfuzzer-sys (it builds libFuzzer)
 #
 # Idempotent: each part checks first and installs only what is missing, so a second
 # run takes a second or two. CI starts from a fresh machine, which has rustup's stable
@@ -33,6 +34,9 @@ APT_PACKAGES=(
 # modules; the tests start it themselves (foreground, in a temp dir), never as a service.
 TLS_APT_PACKAGES=(nginx-light openssl)
 RUSTUP_COMPONENTS=(rustfmt clippy)
+# libfuzzer-sys compiles libFuzzer's C++ sources (the fuzz step in ci/run.sh); nothing
+# else is needed: the targets build with plain cargo on stable (no cargo-fuzz, no nightly).
+FUZZ_APT_PACKAGES=(g++)
 COLLECTOR_PACKAGES=(
     rotel==0.0.1a15          # OTLP collector; ships the `rotel-agent` binary
     opentelemetry-proto==1.45.2  # official OTLP messages, for strict decoding checks
@@ -129,6 +133,20 @@ install_tls() {
     log "tls: $(/usr/sbin/nginx -v 2>&1), $(openssl version)"
 }
 
+# ---- fuzz: a C++ compiler for libFuzzer ----------------------------------------------
+
+install_fuzz() {
+    if command -v c++ >/dev/null; then
+        log "fuzz: $(c++ --version | head -n1)"
+        return
+    fi
+    command -v dpkg-query >/dev/null || die "not a Debian-based machine: install ${FUZZ_APT_PACKAGES[*]} by hand"
+    log "fuzz: apt-get install ${FUZZ_APT_PACKAGES[*]}"
+    apt_get update -qq
+    apt_get install -y -q "${FUZZ_APT_PACKAGES[@]}"
+    command -v c++ >/dev/null || die "c++ missing after installing ${FUZZ_APT_PACKAGES[*]}"
+}
+
 # ---- collector: rotel in a venv ------------------------------------------------------
 
 install_collector() {
@@ -162,7 +180,7 @@ install_collector() {
 # ---- main ----------------------------------------------------------------------------
 
 usage() {
-    sed -n '2,8p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    sed -n '2,10p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 }
 
 main() {
@@ -170,11 +188,12 @@ main() {
     local part
     for part in "$@"; do
         case "$part" in
-            all) install_rust; install_firmware; install_collector; install_tls ;;
+            all) install_rust; install_firmware; install_collector; install_tls; install_fuzz ;;
             rust) install_rust ;;
             firmware) install_firmware ;;
             collector) install_collector ;;
             tls) install_tls ;;
+            fuzz) install_fuzz ;;
             -h | --help | help) usage ;;
             *) usage >&2; die "unknown part: $part" ;;
         esac

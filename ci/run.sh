@@ -2,7 +2,7 @@
 # picotrace CI: the script CI (`.ci/run`) and every developer run.
 #
 #   ci/run.sh STEP...     run the steps in order, e.g. `ci/run.sh fmt clippy`
-#   ci/run.sh all         install fmt clippy features docs test bench nostd firmware
+#   ci/run.sh all         install fmt clippy features docs test bench nostd firmware fuzz
 #
 # Steps:
 #   install      ci/install.sh: Debian's Rust + lld + QEMU, rustfmt/clippy, the collector venv,
@@ -25,9 +25,12 @@
 #                the firmware step runs it too)
 #   footprint    ci/footprint.sh: text/data/bss of tracing on thumbv7m (BENCHMARKS.md)
 #   e2e          only the collector end-to-end tests, plain and over TLS (test runs them too)
+#   fuzz         the libFuzzer targets in fuzz/, built once, each run FUZZ_SECONDS from its
+#                seed corpus (fuzz/corpus/<target>/); a crash fails it (RELIABILITY.md)
 #
 # Environment: CI=true (set by CI) turns off incremental builds; CI_KEEP_GOING=1 runs the
-# remaining steps after a failure (the script still exits non-zero).
+# remaining steps after a failure (the script still exits non-zero); FUZZ_SECONDS is how
+# long the fuzz step runs each target (default 10).
 set -euo pipefail
 
 # ---- matrix --------------------------------------------------------------------------
@@ -50,8 +53,11 @@ CORE_FEATURES=(
 )
 # Profiles the no-std-link proof is built in.
 NO_STD_LINK_PROFILES=(release)
+# Fuzz targets (fuzz/fuzz_targets/<name>.rs) and how long CI runs each.
+FUZZ_TARGETS=(traceparent tracestate baggage propagation frame otlp)
+FUZZ_SECONDS="${FUZZ_SECONDS:-10}"
 # What `all` runs, in order.
-ALL_STEPS=(install fmt clippy features docs loom test bench nostd firmware)
+ALL_STEPS=(install fmt clippy features docs loom test bench nostd firmware fuzz)
 
 # ---- setup ---------------------------------------------------------------------------
 
@@ -113,6 +119,7 @@ step_install() {
 step_fmt() {
     run cargo fmt --all -- --check
     run cargo fmt --manifest-path tests/no-std-link/Cargo.toml -- --check
+    run cargo fmt --manifest-path fuzz/Cargo.toml -- --check
     local manifest
     for manifest in $(firmware_manifests); do
         run cargo fmt --manifest-path "$manifest" -- --check
@@ -243,6 +250,53 @@ step_e2e() {
     fi
 }
 
+# The rustc flags `cargo fuzz build -O -s none` passes (cargo-fuzz's src/project.rs):
+# libFuzzer's coverage instrumentation without a sanitizer, which stable rustc accepts,
+# so plain cargo builds the targets and neither cargo-fuzz nor nightly is needed. Debug
+# assertions stay on: an integer overflow is a finding too.
+FUZZ_RUSTFLAGS=(
+    -Cpasses=sancov-module
+    -Cllvm-args=-sanitizer-coverage-level=4
+    -Cllvm-args=-sanitizer-coverage-inline-8bit-counters
+    -Cllvm-args=-sanitizer-coverage-pc-table
+    -Cllvm-args=-sanitizer-coverage-trace-compares
+    -Cllvm-args=-simplifycfg-branch-fold-threshold=0
+    -Cllvm-args=-sanitizer-coverage-stack-depth
+    --cfg fuzzing
+    -Clink-dead-code
+    -Ccodegen-units=1
+    -Cdebug-assertions
+    -Dwarnings
+)
+
+# Builds every fuzz target (libfuzzer-sys compiles libFuzzer itself: a C++ compiler).
+fuzz_build() {
+    command -v c++ >/dev/null || run bash ci/install.sh fuzz
+    RUSTFLAGS="${FUZZ_RUSTFLAGS[*]}" run cargo build --release --locked \
+        --manifest-path fuzz/Cargo.toml --target "$HOST_TRIPLE" --bins
+}
+
+# Each target from its seed corpus for FUZZ_SECONDS. New inputs go to target/fuzz/,
+# never into the repository; a crashing input is kept as target/fuzz/<target>-crash-*.
+step_fuzz() {
+    fuzz_build
+    local target scratch log
+    for target in "${FUZZ_TARGETS[@]}"; do
+        scratch="target/fuzz/corpus-$target"
+        log="target/fuzz/$target.log"
+        rm -rf "$scratch"
+        mkdir -p "$scratch"
+        if ! run "fuzz/target/$HOST_TRIPLE/release/$target" \
+            -max_total_time="$FUZZ_SECONDS" -max_len=4096 -timeout=10 -rss_limit_mb=2048 \
+            -print_final_stats=1 -artifact_prefix="target/fuzz/$target-" \
+            "$scratch" "fuzz/corpus/$target" >"$log" 2>&1; then
+            tail -n 80 "$log" >&2
+            die "fuzz target $target failed (log and input in target/fuzz/)"
+        fi
+        note "$target: $(grep -m1 -o 'Done [0-9]* runs in [0-9]* second(s)' "$log"), $(grep -o 'cov: [0-9]*' "$log" | tail -n1)"
+    done
+}
+
 # ---- driver --------------------------------------------------------------------------
 
 STEP_NAMES=()
@@ -302,14 +356,14 @@ run_step() {
 
 main() {
     if (($# == 0)); then
-        sed -n '2,25p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+        sed -n '2,28p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
         exit 2
     fi
     local steps=() arg
     for arg in "$@"; do
         case "$arg" in
             all) steps+=("${ALL_STEPS[@]}") ;;
-            -h | --help | help) sed -n '2,25p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+            -h | --help | help) sed -n '2,28p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
             *) steps+=("$arg") ;;
         esac
     done
