@@ -242,6 +242,9 @@ impl<const N: usize> IndexLists<N> {
 
 /// Where a slot's parts are, and their capacities: the same for every slot of a pool,
 /// so a [`SlotRef`] carries one pointer to its slot and one to this, not five pointers.
+/// Alone on its cache lines: every attribute write reads it, and a neighbour written
+/// by another thread (a claim counter, the steal hint) would make those reads miss.
+#[cfg_attr(target_pointer_width = "64", repr(align(128)))]
 #[derive(Clone, Copy, Debug)]
 struct SlotLayout {
     header: usize,
