@@ -11,8 +11,10 @@ pub mod tls;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::Child;
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use collector::{free_port, CollectedSpan, Collector};
 
 /// Sends `GET path` with `headers` to `127.0.0.1:port` (HTTP/1.1, `Connection: close`)
 /// and returns the whole response, status line included.
@@ -61,4 +63,64 @@ pub fn wait_accepting(addr: SocketAddr, what: &str, child: &mut Child, log: impl
         );
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// Runs an example server that serves one request and exits (`--port P --requests 1`),
+/// as service `shop` exporting to `collector`: sends `GET path` with `traceparent`,
+/// waits for the server to exit with success (its shutdown fails when spans were lost),
+/// and returns the response and the spans of trace `trace_id` once `count` arrived.
+///
+/// # Panics
+/// When the server does not start, answer, exit within 30 s or exit with success, or the
+/// spans do not arrive within 10 s (a test helper).
+pub fn serve_one_request(
+    bin: &str,
+    collector: &Collector,
+    path: &str,
+    traceparent: &str,
+    trace_id: &str,
+    count: usize,
+) -> (String, Vec<CollectedSpan>) {
+    let port = free_port();
+    let mut server = Command::new(bin)
+        .args(["--port", &port.to_string(), "--requests", "1"])
+        .env("OTEL_SERVICE_NAME", "shop")
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", &collector.endpoint)
+        .env("OTEL_BSP_SCHEDULE_DELAY", "100")
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("start the server");
+    wait_listening(port);
+    let response = http_get(port, path, &[("traceparent", traceparent)]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = server.try_wait().expect("wait") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = server.kill();
+            panic!("{bin} did not shut down");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "shutdown lost spans: {status}");
+    let spans = collector.wait_for(Duration::from_secs(10), |s| {
+        s.iter().filter(|s| s.trace_id == trace_id).count() >= count
+    });
+    let spans = spans
+        .into_iter()
+        .filter(|s| s.trace_id == trace_id)
+        .collect();
+    (response, spans)
+}
+
+/// The span named `name` of kind `kind` (`SPAN_KIND_SERVER`, ...).
+///
+/// # Panics
+/// When there is none (a test helper).
+pub fn find_span<'a>(spans: &'a [CollectedSpan], name: &str, kind: &str) -> &'a CollectedSpan {
+    spans
+        .iter()
+        .find(|s| s.name == name && s.kind == kind)
+        .unwrap_or_else(|| panic!("no {kind} span {name:?} in {spans:#?}"))
 }
