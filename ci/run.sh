@@ -50,6 +50,7 @@ NO_CAS_TARGETS=(thumbv6m-none-eabi riscv32imc-unknown-none-elf)
 CORE_FEATURES=(
     critical-section
     defmt
+    tracestate
 )
 # Profiles the no-std-link proof is built in.
 NO_STD_LINK_PROFILES=(release)
@@ -146,6 +147,8 @@ step_test() {
     host_cargo test --workspace
     # The tracer shared by a main loop and interrupts (feature `critical-section`).
     host_cargo test -p picotrace --features critical-section --test critical_section
+    # Core without the default `tracestate` feature (firmware that leaves it out).
+    host_cargo test -p picotrace --no-default-features --test without_tracestate
 }
 
 # The side-by-side benchmark (BENCHMARKS.md), as a quick pass: CI checks that it builds

@@ -332,7 +332,13 @@ impl TraceContext {
             return Err(ExtractError::Duplicated);
         }
         let repr = parsed?;
-        let trace_state = tracestate::parse_fields(&|f| headers.get_all(TRACESTATE, f));
+        // Without the `tracestate` feature the header is not read (nor its parser linked):
+        // the context continues the trace without the vendors' entries.
+        let trace_state = if cfg!(feature = "tracestate") {
+            tracestate::parse_fields(&|f| headers.get_all(TRACESTATE, f))
+        } else {
+            Ok(tracestate::TraceState::new())
+        };
         Ok(TraceContext {
             span_context: SpanContext {
                 trace_id: repr.trace_id,

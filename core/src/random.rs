@@ -110,23 +110,83 @@ impl<R: RngCore> IdGenerator<R> {
 /// The mix is SplitMix64's (`key + n * golden gamma`, then its finalizer, a bijection),
 /// so distinct numbers give distinct ids and the output passes statistical tests as
 /// SplitMix64 does; like Xoshiro it is not a cryptographic generator.
-#[derive(Clone, Copy, Debug)]
+///
+/// The keys live in atomics so that a tracer can be built in a `const` (a plain
+/// `static` on firmware) and seeded at boot, when entropy is there: they are written by
+/// [`IdKeys::seed`] before the tracer is switched on (a release store that span starts
+/// acquire) and only read afterwards.
+#[derive(Debug)]
 pub(crate) struct IdKeys {
-    trace_hi: u64,
-    trace_lo: u64,
-    span: u64,
+    trace_hi: Key,
+    trace_lo: Key,
+    span: Key,
+}
+
+/// One 64-bit key: a native atomic where the CPU has 64-bit atomics, two 32-bit halves
+/// elsewhere (a 64-bit atomic there would cost a critical section on every read; the
+/// halves are only written before the tracer is switched on, so they never tear).
+#[derive(Debug)]
+struct Key {
+    #[cfg(target_has_atomic = "64")]
+    value: portable_atomic::AtomicU64,
+    #[cfg(not(target_has_atomic = "64"))]
+    halves: [portable_atomic::AtomicU32; 2],
+}
+
+impl Key {
+    const fn zero() -> Self {
+        Self {
+            #[cfg(target_has_atomic = "64")]
+            value: portable_atomic::AtomicU64::new(0),
+            #[cfg(not(target_has_atomic = "64"))]
+            halves: [
+                portable_atomic::AtomicU32::new(0),
+                portable_atomic::AtomicU32::new(0),
+            ],
+        }
+    }
+
+    #[inline]
+    fn get(&self) -> u64 {
+        use portable_atomic::Ordering::Relaxed;
+        #[cfg(target_has_atomic = "64")]
+        return self.value.load(Relaxed);
+        #[cfg(not(target_has_atomic = "64"))]
+        return u64::from(self.halves[0].load(Relaxed)) << 32
+            | u64::from(self.halves[1].load(Relaxed));
+    }
+
+    fn set(&self, key: u64) {
+        use portable_atomic::Ordering::Relaxed;
+        #[cfg(target_has_atomic = "64")]
+        self.value.store(key, Relaxed);
+        #[cfg(not(target_has_atomic = "64"))]
+        {
+            self.halves[0].store((key >> 32) as u32, Relaxed);
+            self.halves[1].store(key as u32, Relaxed);
+        }
+    }
 }
 
 /// Where the numbers of spans without a slot start: above every `slot << 40 | claim`.
 pub(crate) const UNSLOTTED: u64 = 1 << 63;
 
 impl IdKeys {
-    pub(crate) fn new<R: RngCore>(ids: &mut IdGenerator<R>) -> Self {
+    /// All-zero keys, until [`IdKeys::seed`].
+    pub(crate) const fn unseeded() -> Self {
         Self {
-            trace_hi: ids.next_u64(),
-            trace_lo: ids.next_u64(),
-            span: ids.next_u64(),
+            trace_hi: Key::zero(),
+            trace_lo: Key::zero(),
+            span: Key::zero(),
         }
+    }
+
+    /// Draws the keys from `ids`. The caller publishes them (a release store) before
+    /// any span reads them.
+    pub(crate) fn seed<R: RngCore>(&self, ids: &mut IdGenerator<R>) {
+        self.trace_hi.set(ids.next_u64());
+        self.trace_lo.set(ids.next_u64());
+        self.span.set(ids.next_u64());
     }
 
     /// The number of the `generation`-th claim of slot `index` (40 bits of it).
@@ -146,15 +206,15 @@ impl IdKeys {
     /// The trace id of span number `n` (valid: never all zero).
     #[inline]
     pub(crate) fn trace_id(&self, n: u64) -> TraceId {
-        let hi = Self::mix(self.trace_hi, n);
-        let lo = Self::mix(self.trace_lo, n) | u64::from(hi == 0);
+        let hi = Self::mix(self.trace_hi.get(), n);
+        let lo = Self::mix(self.trace_lo.get(), n) | u64::from(hi == 0);
         TraceId::from_u64_pair(hi, lo)
     }
 
     /// The span id of span number `n` (valid: never all zero).
     #[inline]
     pub(crate) fn span_id(&self, n: u64) -> SpanId {
-        let id = Self::mix(self.span, n);
+        let id = Self::mix(self.span.get(), n);
         SpanId::from_u64(id | u64::from(id == 0))
     }
 }
@@ -165,7 +225,8 @@ mod tests {
 
     #[test]
     fn keyed_ids_are_distinct_for_distinct_numbers_and_valid() {
-        let keys = IdKeys::new(&mut IdGenerator::from_seed([3; 32]));
+        let keys = IdKeys::unseeded();
+        keys.seed(&mut IdGenerator::from_seed([3; 32]));
         let mut seen = std::collections::HashSet::new();
         for index in 0..64u16 {
             for generation in [0u64, 1, 2, 63, 1 << 32, (1 << 32) + 1, (1 << 40) - 1] {

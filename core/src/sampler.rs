@@ -117,9 +117,187 @@ pub trait ShouldSample {
     fn describe(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result;
 }
 
+/// The sampler a [`crate::Tracer`] holds: its type decides what is compiled in.
+///
+/// The runtime choice, [`Sampler`], links every built-in sampler (what the std adapter's
+/// `OTEL_TRACES_SAMPLER` needs). Firmware that knows its sampler at compile time names
+/// a zero-sized one instead, [`ParentBasedAlwaysOn`] (OpenTelemetry's default),
+/// [`AlwaysOn`] or [`AlwaysOff`], with [`crate::TracerConfig::with_static_sampler`]:
+/// the tracer then carries no sampler state and no code for the samplers it cannot use
+/// (about 4.8 KB of flash on a Cortex-M3).
+///
+/// ```
+/// use picotrace::{sampler::ParentBasedAlwaysOn, TracerConfig};
+/// const CONFIG: TracerConfig<ParentBasedAlwaysOn> =
+///     TracerConfig::new("sensor").with_static_sampler(ParentBasedAlwaysOn);
+/// # let _ = CONFIG;
+/// ```
+pub trait SpanSampler: Copy + Send + Sync + fmt::Display {
+    /// Decides on one span without `&mut` (the tracer is shared): `None` when the
+    /// deciding sampler keeps state, which then gets [`SpanSampler::decide_exclusive`]
+    /// on a copy the tracer guards.
+    fn decide_shared(&self, params: &SamplingParams<'_>) -> Option<SamplingResult>;
+
+    /// Decides on one span with state (rate limiting).
+    fn decide_exclusive(&mut self, params: &SamplingParams<'_>) -> SamplingResult {
+        self.decide_shared(params)
+            .unwrap_or(SamplingResult::keep(SamplingDecision::Drop))
+    }
+
+    /// Returns `true` when a decision may depend on [`SamplingParams::now`]: the tracer
+    /// reads its clock before sampling only then.
+    fn uses_clock(&self) -> bool {
+        false
+    }
+
+    /// Returns `true` when every root span is recorded and sampled: the tracer then
+    /// claims a root's slot before sampling, and skips the decision.
+    fn records_every_root(&self) -> bool {
+        false
+    }
+
+    /// Returns `true` when every child of a sampled local parent without tracestate is
+    /// recorded and sampled: the tracer then skips the decision for those children.
+    fn records_sampled_local_children(&self) -> bool {
+        false
+    }
+}
+
+/// `AlwaysOn` chosen at compile time: records and samples every span, whatever the
+/// parent decided (see [`SpanSampler`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AlwaysOn;
+
+/// `AlwaysOff` chosen at compile time: records no span (see [`SpanSampler`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AlwaysOff;
+
+/// `ParentBased(root = AlwaysOn)`, OpenTelemetry's default, chosen at compile time:
+/// roots are sampled, children follow their parent's sampled flag (see [`SpanSampler`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ParentBasedAlwaysOn;
+
+impl SpanSampler for AlwaysOn {
+    #[inline]
+    fn decide_shared(&self, _: &SamplingParams<'_>) -> Option<SamplingResult> {
+        Some(SamplingResult::keep(SamplingDecision::RecordAndSample))
+    }
+    fn records_every_root(&self) -> bool {
+        true
+    }
+    fn records_sampled_local_children(&self) -> bool {
+        true
+    }
+}
+
+impl fmt::Display for AlwaysOn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("AlwaysOnSampler")
+    }
+}
+
+impl SpanSampler for AlwaysOff {
+    #[inline]
+    fn decide_shared(&self, _: &SamplingParams<'_>) -> Option<SamplingResult> {
+        Some(SamplingResult::keep(SamplingDecision::Drop))
+    }
+}
+
+impl fmt::Display for AlwaysOff {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("AlwaysOffSampler")
+    }
+}
+
+impl SpanSampler for ParentBasedAlwaysOn {
+    #[inline]
+    fn decide_shared(&self, params: &SamplingParams<'_>) -> Option<SamplingResult> {
+        let Some(parent) = params.parent else {
+            return Some(SamplingResult::keep(SamplingDecision::RecordAndSample));
+        };
+        let result = SamplingResult::from_bool(parent.is_sampled());
+        Some(ParentBased::follow_parent_threshold(result, params, parent))
+    }
+    fn records_every_root(&self) -> bool {
+        true
+    }
+    fn records_sampled_local_children(&self) -> bool {
+        true
+    }
+}
+
+impl fmt::Display for ParentBasedAlwaysOn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ParentBased{root:AlwaysOnSampler}")
+    }
+}
+
+impl SpanSampler for Sampler {
+    #[inline]
+    fn decide_shared(&self, params: &SamplingParams<'_>) -> Option<SamplingResult> {
+        Sampler::decide_shared(self, params)
+    }
+    fn decide_exclusive(&mut self, params: &SamplingParams<'_>) -> SamplingResult {
+        self.should_sample(params)
+    }
+    fn uses_clock(&self) -> bool {
+        Sampler::uses_clock(self)
+    }
+    #[inline]
+    fn records_every_root(&self) -> bool {
+        Sampler::records_every_root(self)
+    }
+    #[inline]
+    fn records_sampled_local_children(&self) -> bool {
+        Sampler::records_sampled_local_children(self)
+    }
+}
+
+impl SpanSampler for RootSampler {
+    #[inline]
+    fn decide_shared(&self, params: &SamplingParams<'_>) -> Option<SamplingResult> {
+        RootSampler::decide_shared(self, params)
+    }
+    fn decide_exclusive(&mut self, params: &SamplingParams<'_>) -> SamplingResult {
+        self.should_sample(params)
+    }
+    fn uses_clock(&self) -> bool {
+        matches!(self, RootSampler::RateLimiting(_) | RootSampler::Custom(_))
+    }
+    fn records_every_root(&self) -> bool {
+        matches!(self, RootSampler::AlwaysOn)
+    }
+    fn records_sampled_local_children(&self) -> bool {
+        matches!(self, RootSampler::AlwaysOn)
+    }
+}
+
+impl SpanSampler for ParentBased {
+    #[inline]
+    fn decide_shared(&self, params: &SamplingParams<'_>) -> Option<SamplingResult> {
+        ParentBased::decide_shared(self, params)
+    }
+    fn decide_exclusive(&mut self, params: &SamplingParams<'_>) -> SamplingResult {
+        self.should_sample(params)
+    }
+    fn uses_clock(&self) -> bool {
+        Sampler::ParentBased(*self).uses_clock()
+    }
+    fn records_every_root(&self) -> bool {
+        matches!(self.root, RootSampler::AlwaysOn)
+    }
+    fn records_sampled_local_children(&self) -> bool {
+        matches!(self.local_parent_sampled, RootSampler::AlwaysOn)
+    }
+}
+
 /// Finds the OpenTelemetry `ot` member in a tracestate header value, borrowing it (no
 /// copy of the tracestate: samplers run on the span hot path, and on small stacks).
 fn ot_entry(trace_state: &str) -> Option<OtValue<'_>> {
+    // Without the `tracestate` feature there is none to read (and no parser linked).
+    if !cfg!(feature = "tracestate") {
+        return None;
+    }
     trace_state
         .split(',')
         .map(|member| member.trim_matches([' ', '\t']))
@@ -715,6 +893,70 @@ mod tests {
         ("local sampled parent -> AlwaysOn",          Some((false, true)), SamplingDecision::RecordAndSample),
         ("local unsampled parent -> AlwaysOff",       Some((false, false)), SamplingDecision::Drop),
     ];
+
+    /// Every span a compile-time sampler decides on, decided the same as the runtime
+    /// sampler it stands for: roots and every parent kind, with and without an OTEP 235
+    /// threshold that agrees or disagrees with the parent's flag.
+    fn assert_same_decisions(fixed: impl SpanSampler, mut runtime: Sampler) {
+        let mut described = heapless::String::<64>::new();
+        write!(described, "{fixed}").unwrap();
+        assert_eq!(described, runtime.to_string_buf());
+        assert_eq!(fixed.records_every_root(), runtime.records_every_root());
+        assert_eq!(
+            fixed.records_sampled_local_children(),
+            runtime.records_sampled_local_children()
+        );
+        let states = [
+            "",
+            "ot=th:8",
+            "ot=th:0;rv:01",
+            "vendor=x,ot=th:c",
+            "ot=th:zz",
+        ];
+        let parents = [
+            None,
+            Some((false, false)),
+            Some((false, true)),
+            Some((true, false)),
+            Some((true, true)),
+        ];
+        for seed in 0..64u8 {
+            let trace_id = TraceId::from_bytes([seed.wrapping_mul(37) | 1; 16]);
+            for parent in parents {
+                let parent = parent.map(|(remote, sampled)| SpanContext {
+                    trace_id,
+                    span_id: SpanId::from_bytes([2; 8]),
+                    flags: TraceFlags::NONE.with_sampled(sampled),
+                    is_remote: remote,
+                });
+                for state in states {
+                    let p = params(parent.as_ref(), state, trace_id, Timestamp::ZERO);
+                    assert_eq!(
+                        fixed.decide_shared(&p),
+                        runtime.decide_shared(&p),
+                        "{fixed} {parent:?} {state}"
+                    );
+                    assert_eq!(
+                        fixed.clone().decide_exclusive(&p),
+                        runtime.should_sample(&p),
+                        "{fixed} {parent:?} {state}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn compile_time_samplers_decide_as_their_runtime_counterparts() {
+        assert_same_decisions(ParentBasedAlwaysOn, Sampler::default());
+        assert_same_decisions(AlwaysOn, Sampler::ALWAYS_ON);
+        assert_same_decisions(AlwaysOff, Sampler::ALWAYS_OFF);
+        // The runtime types through the trait: the tracer sees what their own methods say.
+        let root = Sampler::trace_id_ratio(0.5);
+        assert_same_decisions(root, Sampler::Root(root));
+        let parent_based = ParentBased::new(root);
+        assert_same_decisions(parent_based, Sampler::ParentBased(parent_based));
+    }
 
     #[test]
     fn parent_based_decision_matrix() {

@@ -526,9 +526,7 @@ impl<S, const N: usize> core::fmt::Debug for SlotPool<S, N> {
 
 impl<S, const N: usize> SlotPool<S, N> {
     /// How many shards hold slots.
-    pub(crate) const fn shards(&self) -> usize {
-        active_shards(N)
-    }
+    pub(crate) const SHARD_COUNT: usize = active_shards(N);
 
     /// Slots running or waiting for export.
     pub(crate) fn in_use(&self) -> usize {

@@ -30,7 +30,9 @@ use crate::export::{InstrumentationScope, Resource, SpanBatch, SpanExporter, Tra
 use crate::id::TraceFlags;
 use crate::propagation::Injector;
 use crate::random::{IdGenerator, IdKeys, UNSLOTTED};
-use crate::sampler::{Sampler, SamplingDecision, SamplingParams, SamplingResult, ThresholdUpdate};
+use crate::sampler::{
+    Sampler, SamplingDecision, SamplingParams, SamplingResult, SpanSampler, ThresholdUpdate,
+};
 use crate::span::arena::{SlotRef, SpanStorage};
 use crate::span::attributes::KeyValue;
 use crate::span::record::{NewRecord, SpanLimits};
@@ -49,14 +51,17 @@ pub trait ExportSignal: Sync {
 }
 
 /// How a tracer is set up: service, resource, scope, sampler, limits, export triggers.
+///
+/// `S` is the sampler's type: [`Sampler`] (chosen at run time) unless
+/// [`TracerConfig::with_static_sampler`] picks one at compile time.
 #[derive(Clone, Copy)]
-pub struct TracerConfig {
+pub struct TracerConfig<S = Sampler> {
     /// The resource (service name and attributes) of every span.
     pub resource: Resource,
     /// The instrumentation scope of every span.
     pub scope: InstrumentationScope,
     /// The sampler.
-    pub sampler: Sampler,
+    pub sampler: S,
     /// Per-span limits.
     pub limits: SpanLimits,
     /// `false` turns every span into a cheap non-recording one (`OTEL_SDK_DISABLED`).
@@ -83,12 +88,12 @@ pub struct TracerConfig {
     pub full_arena_pause: fn(),
 }
 
-impl core::fmt::Debug for TracerConfig {
+impl<S: core::fmt::Display> core::fmt::Debug for TracerConfig<S> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("TracerConfig")
             .field("resource", &self.resource)
             .field("scope", &self.scope)
-            .field("sampler", &self.sampler)
+            .field("sampler", &format_args!("{}", self.sampler))
             .field("limits", &self.limits)
             .field("enabled", &self.enabled)
             .field("export_batch_size", &self.export_batch_size)
@@ -116,6 +121,40 @@ impl TracerConfig {
         }
     }
 
+    /// Sets the sampler.
+    #[must_use]
+    pub fn with_sampler(mut self, sampler: impl Into<Sampler>) -> Self {
+        self.sampler = sampler.into();
+        self
+    }
+
+    /// Samples `ratio` of new traces and follows the parent otherwise
+    /// (`ParentBased(TraceIdRatioBased(ratio))`), as OpenTelemetry's `parentbased_traceidratio`.
+    #[must_use]
+    pub fn with_sample_ratio(self, ratio: f64) -> Self {
+        self.with_sampler(Sampler::parent_based(Sampler::trace_id_ratio(ratio)))
+    }
+}
+
+impl<S: SpanSampler> TracerConfig<S> {
+    /// Chooses the sampler at compile time: the tracer links only `sampler`'s code
+    /// (see [`SpanSampler`]).
+    #[must_use]
+    pub const fn with_static_sampler<T: SpanSampler>(self, sampler: T) -> TracerConfig<T> {
+        TracerConfig {
+            resource: self.resource,
+            scope: self.scope,
+            sampler,
+            limits: self.limits,
+            enabled: self.enabled,
+            export_batch_size: self.export_batch_size,
+            export_interval: self.export_interval,
+            export_signal: self.export_signal,
+            full_arena_retries: self.full_arena_retries,
+            full_arena_pause: self.full_arena_pause,
+        }
+    }
+
     /// Lets a span that finds the arena full wait for an export in progress: `retries`
     /// pauses of `pause`, retrying after each (see [`TracerConfig::full_arena_retries`]).
     #[must_use]
@@ -130,20 +169,6 @@ impl TracerConfig {
     pub const fn with_export_signal(mut self, signal: &'static dyn ExportSignal) -> Self {
         self.export_signal = Some(signal);
         self
-    }
-
-    /// Sets the sampler.
-    #[must_use]
-    pub fn with_sampler(mut self, sampler: impl Into<Sampler>) -> Self {
-        self.sampler = sampler.into();
-        self
-    }
-
-    /// Samples `ratio` of new traces and follows the parent otherwise
-    /// (`ParentBased(TraceIdRatioBased(ratio))`), as OpenTelemetry's `parentbased_traceidratio`.
-    #[must_use]
-    pub fn with_sample_ratio(self, ratio: f64) -> Self {
-        self.with_sampler(Sampler::parent_based(Sampler::trace_id_ratio(ratio)))
     }
 
     /// Sets further resource attributes.
@@ -215,7 +240,7 @@ fn read(counter: &Counter) -> u64 {
 }
 
 /// The tracer's counters, each an atomic: spans start and end on any thread.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Counters {
     /// Sampled out without a slot; also numbers their span ids.
     sampled_out_unslotted: Counter,
@@ -237,6 +262,23 @@ struct Counters {
     dropped_shutdown: Counter,
 }
 
+impl Counters {
+    const fn new() -> Self {
+        Self {
+            sampled_out_unslotted: Counter::new(0),
+            sampled_out_slotted: Counter::new(0),
+            dropped_full: Counter::new(0),
+            spare_ids: Counter::new(0),
+            roots_numbered: Counter::new(0),
+            roots_kept: Counter::new(0),
+            exported: Counter::new(0),
+            export_failed: Counter::new(0),
+            export_failures: Counter::new(0),
+            dropped_shutdown: Counter::new(0),
+        }
+    }
+}
+
 // Span numbers of spans without a slot, one range per counter.
 const SAMPLED_OUT_IDS: u64 = UNSLOTTED;
 const DROPPED_IDS: u64 = UNSLOTTED | 1 << 62;
@@ -244,7 +286,9 @@ const SPARE_IDS: u64 = UNSLOTTED | 1 << 61;
 const ROOT_IDS: u64 = UNSLOTTED | 3 << 61;
 
 /// Starts spans and records them into a shared arena of type `A` (a
-/// [`crate::SpanArena`], or a reference to one), timed by `C`, exported through `X`.
+/// [`crate::SpanArena`], or a reference to one), timed by `C`, exported through `X`,
+/// sampled by `S` ([`Sampler`], chosen at run time, unless the config names a
+/// [`SpanSampler`] type).
 ///
 /// One tracer serves every thread (or the main loop and its interrupts): it is `Sync`
 /// when its clock is `Sync` and its exporter `Send`. Starting a span claims a slot with
@@ -252,11 +296,38 @@ const ROOT_IDS: u64 = UNSLOTTED | 3 << 61;
 /// span path is shared. Export runs when the arena is full, on a trigger (batch size,
 /// interval; see [`TracerConfig`]), or on [`Tracer::flush`], and never blocks a span:
 /// at most one export runs at a time and triggers that find one running leave it be.
-pub struct Tracer<A, C, X> {
+///
+/// On firmware the tracer can be a plain `static`: [`Tracer::unseeded`] is `const`,
+/// and [`Tracer::seed`] switches it on at boot, once entropy is there.
+///
+/// ```
+/// use picotrace::sampler::ParentBasedAlwaysOn;
+/// use picotrace::{IdGenerator, ManualClock, NoopExporter, SpanArena, Timestamp, Tracer, TracerConfig};
+///
+/// type Arena = SpanArena<8, 4, 2, 1, 128>;
+/// static CLOCK: ManualClock = ManualClock::new(Timestamp::ZERO);
+/// static TRACER: Tracer<Arena, &ManualClock, NoopExporter, ParentBasedAlwaysOn> = Tracer::unseeded(
+///     TracerConfig::new("sensor").with_static_sampler(ParentBasedAlwaysOn),
+///     Arena::new(),
+///     &CLOCK,
+///     NoopExporter,
+/// );
+///
+/// // At boot: until seeded, spans are not recorded (their ids would not be random).
+/// assert!(!TRACER.start_span("too early").is_recording());
+/// TRACER.seed(IdGenerator::from_seed([7; 32])); // a hardware RNG on a real board
+/// let span = TRACER.start_span("measure");
+/// assert!(span.is_recording());
+/// ```
+pub struct Tracer<A, C, X, S = Sampler> {
     resource: Resource,
     scope: InstrumentationScope,
     limits: SpanLimits,
+    /// Tracing is on in the config (`OTEL_SDK_DISABLED` unset).
     enabled: bool,
+    /// `enabled`, and the id keys are seeded: spans record. Released by the seeding,
+    /// acquired by every span start.
+    active: AtomicBool,
     export_batch_size: usize,
     /// A span's end sees its own queue's length: only from this length on is the total
     /// worth adding up (`export_batch_size` spread over the arena's queues).
@@ -265,16 +336,9 @@ pub struct Tracer<A, C, X> {
     export_signal: Option<&'static dyn ExportSignal>,
     full_arena_retries: u32,
     full_arena_pause: fn(),
-    sampler: Sampler,
+    sampler: S,
     /// A copy of `sampler` for stateful (rate-limiting) decisions.
-    sampler_state: Option<TryLock<Sampler>>,
-    sampler_uses_clock: bool,
-    /// The sampler records every root (the default): a root claims its slot first and
-    /// takes its ids from it; otherwise it is numbered, sampled, and claims only if kept.
-    roots_always_recorded: bool,
-    /// The sampler records and samples every child of a sampled local parent that has
-    /// no tracestate (nothing for OTEP 235 to check): no decision needed.
-    local_sampled_children_recorded: bool,
+    sampler_state: TryLock<S>,
     keys: IdKeys,
     clock: C,
     arena: A,
@@ -284,11 +348,12 @@ pub struct Tracer<A, C, X> {
     shut_down: AtomicBool,
 }
 
-impl<A, C, X> core::fmt::Debug for Tracer<A, C, X>
+impl<A, C, X, S> core::fmt::Debug for Tracer<A, C, X, S>
 where
     A: SpanStorage,
     C: Clock,
     X: SpanExporter,
+    S: SpanSampler,
 {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Tracer")
@@ -298,49 +363,81 @@ where
     }
 }
 
-impl<A, C, X> Tracer<A, C, X>
+impl<A, C, X, S> Tracer<A, C, X, S>
 where
     A: SpanStorage,
     C: Clock,
     X: SpanExporter,
+    S: SpanSampler,
 {
     /// Creates a tracer. `ids` seeds the span and trace ids (it is used once, here).
     ///
     /// To share it between threads, put it in a `static` (e.g. with
-    /// `std::sync::OnceLock`, or `static_cell` on firmware), an `Arc`, or leak it.
+    /// `std::sync::OnceLock`, or [`Tracer::unseeded`] on firmware), an `Arc`, or leak
+    /// it.
     pub fn new<R: RngCore>(
-        config: TracerConfig,
+        config: TracerConfig<S>,
         arena: A,
         clock: C,
-        mut ids: IdGenerator<R>,
+        ids: IdGenerator<R>,
         exporter: X,
     ) -> Self {
-        let stateful = config.sampler.is_stateful();
+        let tracer = Self::unseeded(config, arena, clock, exporter);
+        tracer.seed(ids);
+        tracer
+    }
+
+    /// Creates a tracer that records nothing until [`Tracer::seed`] gives it the keys
+    /// of its span and trace ids: `const`, so it can be a plain `static`, built before
+    /// the hardware RNG that seeds it is up.
+    pub const fn unseeded(config: TracerConfig<S>, arena: A, clock: C, exporter: X) -> Self {
+        let shards = if A::SHARDS == 0 { 1 } else { A::SHARDS };
+        let per_shard = config.export_batch_size / shards;
+        let interval = config.export_interval.as_nanos();
         Self {
             resource: config.resource,
             scope: config.scope,
             limits: config.limits,
             enabled: config.enabled,
+            active: AtomicBool::new(false),
             export_batch_size: config.export_batch_size,
-            export_check_at: (config.export_batch_size / arena.shards().max(1)).max(1),
-            export_interval_nanos: u64::try_from(config.export_interval.as_nanos())
-                .unwrap_or(u64::MAX),
+            export_check_at: if per_shard == 0 { 1 } else { per_shard },
+            export_interval_nanos: if interval > u64::MAX as u128 {
+                u64::MAX
+            } else {
+                interval as u64
+            },
             export_signal: config.export_signal,
             full_arena_retries: config.full_arena_retries,
             full_arena_pause: config.full_arena_pause,
             sampler: config.sampler,
-            sampler_state: stateful.then(|| TryLock::new(config.sampler)),
-            sampler_uses_clock: config.sampler.uses_clock(),
-            roots_always_recorded: config.sampler.records_every_root(),
-            local_sampled_children_recorded: config.sampler.records_sampled_local_children(),
-            keys: IdKeys::new(&mut ids),
-            last_export: AtomicU64::new(clock.now().as_unix_nanos()),
+            sampler_state: TryLock::new(config.sampler),
+            keys: IdKeys::unseeded(),
+            last_export: AtomicU64::new(0),
             clock,
             arena,
             exporter: TryLock::new(exporter),
-            counters: Counters::default(),
+            counters: Counters::new(),
             shut_down: AtomicBool::new(false),
         }
+    }
+
+    /// Seeds the span and trace ids from `ids` (a hardware RNG, OS entropy) and, unless
+    /// the config disabled tracing, switches recording on. Call it once, before spans
+    /// start on other threads or interrupts; a second call draws new keys.
+    pub fn seed<R: RngCore>(&self, mut ids: IdGenerator<R>) {
+        self.keys.seed(&mut ids);
+        self.last_export
+            .store(self.clock.now().as_unix_nanos(), Ordering::Relaxed);
+        // Publishes the keys to every span start (which acquires the flag).
+        self.active.store(self.enabled, Ordering::Release);
+    }
+
+    /// Returns `true` once [`Tracer::seed`] has run (or the tracer was built by
+    /// [`Tracer::new`]) and tracing is enabled.
+    #[inline]
+    pub fn is_recording(&self) -> bool {
+        self.active.load(Ordering::Acquire)
     }
 
     /// Exports every span ended so far, on any thread, waiting for an export already
@@ -523,24 +620,24 @@ where
             // A rate limiter in use by another thread: this span is not sampled.
             None => self
                 .sampler_state
-                .as_ref()
-                .and_then(|s| s.try_with(|s| s.should_sample(params)))
+                .try_with(|s| s.decide_exclusive(params))
                 .unwrap_or(SamplingResult::keep(SamplingDecision::Drop)),
         }
     }
 }
 
-impl<A, C, X> Tracer<A, C, X>
+impl<A, C, X, S> Tracer<A, C, X, S>
 where
     A: SpanStorage,
     C: Clock + Sync,
     X: SpanExporter + Send,
+    S: SpanSampler,
 {
     /// Starts a root span (a new trace).
     #[inline]
     pub fn start_span(&self, name: &str) -> Span<'_> {
         // Disabled tracing costs a flag test: nothing else is built.
-        if !self.enabled {
+        if !self.is_recording() {
             return Span::non_recording(SpanContext::INVALID);
         }
         self.span_builder(name).start()
@@ -609,14 +706,14 @@ where
         // the decision; everyone else reads it once, and only for recorded spans.
         let early_now = params
             .start_time
-            .or_else(|| self.sampler_uses_clock.then(|| self.clock.now()));
+            .or_else(|| self.sampler.uses_clock().then(|| self.clock.now()));
         let c = &self.counters;
         // A root claims first: its slot numbers the new trace id. A child decides first
         // and claims only if it records (or must keep its parent's tracestate).
         let mut slot = None;
         let (trace_id, flags, root_number) = match parent_cx {
             Some(cx) => (cx.trace_id, cx.flags, 0),
-            None if self.roots_always_recorded => {
+            None if self.sampler.records_every_root() => {
                 slot = self.claim();
                 let n = match &slot {
                     Some(s) => IdKeys::slot_number(s.index(), s.generation()),
@@ -630,9 +727,9 @@ where
             }
         };
         let always = match parent_cx {
-            None => self.roots_always_recorded,
+            None => self.sampler.records_every_root(),
             Some(cx) => {
-                self.local_sampled_children_recorded
+                self.sampler.records_sampled_local_children()
                     && !cx.is_remote
                     && cx.is_sampled()
                     && parent_state.is_empty()
@@ -664,11 +761,11 @@ where
             };
             return Span::unrecorded(self, self.context(trace_id, n, flags));
         }
-        if is_root && !self.roots_always_recorded {
+        if is_root && !self.sampler.records_every_root() {
             bump(&c.roots_kept, 1);
         }
         // Recording, or sampled out but passing its parent's tracestate on.
-        if slot.is_none() && (!is_root || !self.roots_always_recorded) {
+        if slot.is_none() && (!is_root || !self.sampler.records_every_root()) {
             slot = if recording {
                 self.claim()
             } else {
@@ -716,7 +813,7 @@ where
                 record.add_link(*linked, "", attributes, &self.limits);
             }
         }
-        if result.threshold != ThresholdUpdate::Keep {
+        if cfg!(feature = "tracestate") && result.threshold != ThresholdUpdate::Keep {
             write_updated_trace_state(&mut slot, parent_state, result.threshold);
         }
         Span::with_slot(self, &self.limits, slot, context, recording)
@@ -749,11 +846,12 @@ fn write_updated_trace_state(slot: &mut SlotRef<'_>, parent_state: &str, change:
     slot.record().set_trace_state(updated.as_str());
 }
 
-impl<A, C, X> SpanOwner for Tracer<A, C, X>
+impl<A, C, X, S> SpanOwner for Tracer<A, C, X, S>
 where
     A: SpanStorage,
     C: Clock + Sync,
     X: SpanExporter + Send,
+    S: SpanSampler,
 {
     #[inline]
     fn now(&self) -> Timestamp {
@@ -814,7 +912,7 @@ where
         parent: &TraceContext,
     ) {
         let cx = &parent.span_context;
-        if !self.enabled || !cx.is_valid() {
+        if !self.is_recording() || !cx.is_valid() {
             return;
         }
         let state = parent.trace_state.as_str();
@@ -831,7 +929,7 @@ where
             trace_id: cx.trace_id,
             name,
             kind,
-            now: if self.sampler_uses_clock {
+            now: if self.sampler.uses_clock() {
                 self.clock.now()
             } else {
                 Timestamp::ZERO
@@ -849,7 +947,7 @@ where
             return;
         };
         slot.record().set_parent(*context, cx, state);
-        if result.threshold != ThresholdUpdate::Keep {
+        if cfg!(feature = "tracestate") && result.threshold != ThresholdUpdate::Keep {
             write_updated_trace_state(slot, state, result.threshold);
         }
         match (*recording, result.decision.is_recording()) {
@@ -870,7 +968,7 @@ where
     #[inline]
     fn start<'t>(&'t self, params: &StartParams<'_>) -> Span<'t> {
         // Disabled tracing must cost next to nothing: decide before anything else.
-        if !self.enabled {
+        if !self.is_recording() {
             if let Parent::Root = params.parent {
                 return Span::non_recording(SpanContext::INVALID);
             }
@@ -880,11 +978,12 @@ where
     }
 }
 
-impl<A, C, X> Tracer<A, C, X>
+impl<A, C, X, S> Tracer<A, C, X, S>
 where
     A: SpanStorage,
     C: Clock + Sync,
     X: SpanExporter + Send,
+    S: SpanSampler,
 {
     /// Disabled: nothing recorded, but a child of a valid context still gets an id of
     /// its own (W3C: a new parent-id per outgoing request).

@@ -33,11 +33,9 @@ pub trait SpanStorage: Sync {
     fn ended_len(&self) -> usize;
     /// Returns how many spans have claimed a slot so far.
     fn claims(&self) -> u64;
-    /// Returns how many queues ended spans are spread over (a span's end reports the
-    /// length of its own queue only).
-    fn shards(&self) -> usize {
-        1
-    }
+    /// How many queues ended spans are spread over (a span's end reports the length
+    /// of its own queue only).
+    const SHARDS: usize = 1;
     #[doc(hidden)]
     fn claim(&self) -> Option<SlotRef<'_>>;
     /// Takes every ended span and hands them to `f` in batches of at most `batch`,
@@ -178,9 +176,7 @@ impl<
         self.pool.claims()
     }
 
-    fn shards(&self) -> usize {
-        self.pool.shards()
-    }
+    const SHARDS: usize = SlotPool::<Slot<ATTRS, EVENTS, LINKS, TEXT>, SPANS>::SHARD_COUNT;
 
     #[inline]
     fn claim(&self) -> Option<SlotRef<'_>> {
@@ -209,9 +205,7 @@ macro_rules! delegate_storage {
             fn claims(&self) -> u64 {
                 (**self).claims()
             }
-            fn shards(&self) -> usize {
-                (**self).shards()
-            }
+            const SHARDS: usize = S::SHARDS;
             #[inline]
             fn claim(&self) -> Option<SlotRef<'_>> {
                 (**self).claim()

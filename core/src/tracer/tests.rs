@@ -887,3 +887,126 @@ fn a_span_s_own_tracestate_is_exported_and_propagated() {
         "{spans:?}"
     );
 }
+
+/// A `static` tracer built by a `const` (as firmware declares it), used from threads.
+type StaticArena = SpanArena<64, 4, 2, 1, 64>;
+static STATIC_CLOCK: ManualClock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+static STATIC_TRACER: Tracer<
+    StaticArena,
+    &ManualClock,
+    crate::NoopExporter,
+    crate::sampler::ParentBasedAlwaysOn,
+> = Tracer::unseeded(
+    TracerConfig::new("static").with_static_sampler(crate::sampler::ParentBasedAlwaysOn),
+    StaticArena::new(),
+    &STATIC_CLOCK,
+    crate::NoopExporter,
+);
+
+#[test]
+fn a_const_tracer_records_nothing_until_seeded_then_traces_from_every_thread() {
+    let t = &STATIC_TRACER;
+    assert!(!t.is_recording());
+    let early = t.start_span("before seeding");
+    assert!(!early.is_recording() && !early.context().is_valid());
+    drop(early);
+    assert_eq!(t.stats().spans_started, 0);
+
+    t.seed(IdGenerator::from_seed([5; 32]));
+    assert!(t.is_recording());
+    let ids: Vec<_> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..4)
+            .map(|_| {
+                scope.spawn(|| {
+                    (0..8)
+                        .map(|_| {
+                            let span = t.start_span("work");
+                            assert!(span.is_recording() && span.context().is_sampled());
+                            let child = span.child("step");
+                            assert_eq!(child.context().trace_id, span.context().trace_id);
+                            (span.context().span_id, child.context().span_id)
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap())
+            .collect()
+    });
+    let distinct: std::collections::HashSet<_> = ids.iter().flat_map(|&(a, b)| [a, b]).collect();
+    assert_eq!(distinct.len(), 64, "every span id distinct");
+    assert_eq!(t.stats().spans_started, 64);
+    assert_eq!(t.flush(), 64);
+}
+
+#[test]
+fn seeding_does_not_switch_on_a_disabled_tracer() {
+    let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+    let t = Tracer::unseeded(
+        TracerConfig::new("svc").with_enabled(false),
+        Small::new(),
+        &clock,
+        Collect::default(),
+    );
+    t.seed(IdGenerator::from_seed([1; 32]));
+    assert!(!t.is_recording() && !t.is_enabled());
+    assert!(!t.start_span("x").is_recording());
+}
+
+#[test]
+fn seeds_decide_the_ids_and_a_seeded_const_tracer_matches_new() {
+    let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+    let by_new = tracer_with(TracerConfig::new("svc"), Small::new(), &clock);
+    let by_const = Tracer::unseeded(
+        TracerConfig::new("svc"),
+        Small::new(),
+        &clock,
+        Collect::default(),
+    );
+    by_const.seed(IdGenerator::from_seed([42; 32]));
+    let other = Tracer::unseeded(
+        TracerConfig::new("svc"),
+        Small::new(),
+        &clock,
+        Collect::default(),
+    );
+    other.seed(IdGenerator::from_seed([43; 32]));
+    let (a, b, c) = (
+        by_new.start_span("x"),
+        by_const.start_span("x"),
+        other.start_span("x"),
+    );
+    assert_eq!(a.context(), b.context());
+    assert_ne!(a.context().trace_id, c.context().trace_id);
+    assert_ne!(a.context().span_id, c.context().span_id);
+}
+
+#[test]
+fn a_compile_time_sampler_follows_remote_parents_as_the_default_does() {
+    let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+    let t = Tracer::new(
+        TracerConfig::new("svc").with_static_sampler(crate::sampler::ParentBasedAlwaysOn),
+        Small::new(),
+        &clock,
+        IdGenerator::from_seed([42; 32]),
+        Collect::default(),
+    );
+    let mut ids = IdGenerator::from_seed([1; 32]);
+    let sampled = TraceContext::new_root(&mut ids, true);
+    let unsampled = TraceContext::new_root(&mut ids, false);
+    let a = t.start_server_span("a", &sampled);
+    let b = t.start_server_span("b", &unsampled);
+    assert!(a.is_recording() && a.context().is_sampled());
+    assert!(!b.is_recording() && !b.context().is_sampled());
+    assert_eq!(b.context().trace_id, unsampled.span_context.trace_id);
+    drop((a, b));
+    let stats = t.stats();
+    assert_eq!((stats.spans_started, stats.spans_sampled_out), (2, 1));
+    t.flush();
+    let names: Vec<_> = t
+        .with_exporter(|x| x.spans.iter().map(|s| s.name.clone()).collect::<Vec<_>>())
+        .unwrap();
+    assert_eq!(names, ["a"]);
+}

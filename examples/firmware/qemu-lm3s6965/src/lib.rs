@@ -354,6 +354,7 @@ pub fn exit(success: bool) -> ! {
 /// RAM (`ci/footprint.sh`). Nothing here formats text: `core::fmt` would dwarf what is
 /// measured.
 pub mod footprint {
+    use picotrace::sampler::ParentBasedAlwaysOn;
     use picotrace::{
         Clock, IdGenerator, SpanArena, SpanExporter, TraceContext, Tracer, TracerConfig,
     };
@@ -450,8 +451,11 @@ pub mod footprint {
         // Built in place and lent to the tracer: moving a whole arena by value would put
         // several copies of it on the stack.
         let mut arena = Arena::new();
-        let tracer: Tracer<&mut Arena, _, X> = Tracer::new(
-            TracerConfig::new("footprint").with_export_batch_size(2),
+        // The sampler fixed at compile time (OpenTelemetry's default): only its code links.
+        let tracer: Tracer<&mut Arena, _, X, ParentBasedAlwaysOn> = Tracer::new(
+            TracerConfig::new("footprint")
+                .with_export_batch_size(2)
+                .with_static_sampler(ParentBasedAlwaysOn),
             &mut arena,
             clock,
             IdGenerator::from_entropy(&mut mixer),

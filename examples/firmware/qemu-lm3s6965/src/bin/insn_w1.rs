@@ -12,6 +12,7 @@ use core::hint::black_box;
 
 use cortex_m_rt::entry;
 use panic_halt as _;
+use picotrace::sampler::ParentBasedAlwaysOn;
 use picotrace::{IdGenerator, NoopExporter, SpanArena, Timestamp, Tracer, TracerConfig};
 use picotrace_qemu_lm3s6965::{exit, init_clocks, SysTickClock};
 
@@ -19,7 +20,8 @@ use picotrace_qemu_lm3s6965::{exit, init_clocks, SysTickClock};
 type Arena = SpanArena<8, 8, 2, 1, 192>;
 static ARENA: Arena = Arena::new();
 
-type W1Tracer = Tracer<&'static Arena, SysTickClock, NoopExporter>;
+/// With OpenTelemetry's default sampler fixed at compile time, as firmware configures it.
+type W1Tracer = Tracer<&'static Arena, SysTickClock, NoopExporter, ParentBasedAlwaysOn>;
 
 // Distinct bodies, so that no pass merges the markers into one function.
 #[inline(never)]
@@ -89,7 +91,7 @@ fn main() -> ! {
         Timestamp::from_unix_nanos(1_767_225_600_000_000_000),
     );
     let tracer: W1Tracer = Tracer::new(
-        TracerConfig::new("insn-count"),
+        TracerConfig::new("insn-count").with_static_sampler(ParentBasedAlwaysOn),
         &ARENA,
         clock,
         IdGenerator::from_seed([7; 32]),
