@@ -72,6 +72,10 @@
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 #![deny(unsafe_code)]
 
+// Hot-path functions are `inline(always)` on hosted targets, for speed, and only
+// `inline` on bare metal (`target_os = "none"`), where flash is scarcer: forcing them
+// there cost 1.5 KB of a Cortex-M3 tracer's 28 KB.
+
 #[cfg(test)]
 extern crate std;
 

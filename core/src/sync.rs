@@ -55,11 +55,13 @@ mod shim {
         pub(crate) const fn new(value: T) -> Self {
             Self(core::cell::UnsafeCell::new(value))
         }
-        #[inline(always)]
+        #[cfg_attr(not(target_os = "none"), inline(always))]
+        #[cfg_attr(target_os = "none", inline)]
         pub(crate) fn with<R>(&self, f: impl FnOnce(*const T) -> R) -> R {
             f(self.0.get())
         }
-        #[inline(always)]
+        #[cfg_attr(not(target_os = "none"), inline(always))]
+        #[cfg_attr(target_os = "none", inline)]
         pub(crate) fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
             f(self.0.get())
         }
@@ -283,7 +285,8 @@ impl RawRecord<'_> {
     /// field of the slot `self.slot` points to. The fat pointer built here is the one
     /// the unsizing coercion `&mut Vec<X, N>` to `&mut VecView<X>` makes: same address,
     /// and the slice metadata of `VecView`'s tail is the capacity.
-    #[inline(always)]
+    #[cfg_attr(not(target_os = "none"), inline(always))]
+    #[cfg_attr(target_os = "none", inline)]
     unsafe fn view<X>(self, (offset, capacity): (usize, usize)) -> NonNull<VecView<X>> {
         // SAFETY: `offset` is inside the slot (caller), so the pointer stays in bounds.
         let at = unsafe { self.slot.as_ptr().add(offset) };
@@ -292,7 +295,8 @@ impl RawRecord<'_> {
         unsafe { NonNull::new_unchecked(raw) }
     }
 
-    #[inline(always)]
+    #[cfg_attr(not(target_os = "none"), inline(always))]
+    #[cfg_attr(target_os = "none", inline)]
     fn header(self) -> NonNull<Header> {
         // SAFETY: the header offset of this slot's layout is in bounds.
         unsafe { NonNull::new_unchecked(self.slot.as_ptr().add(self.layout.header).cast()) }
@@ -356,7 +360,8 @@ impl SlotRef<'_> {
     }
 
     /// Writes the record.
-    #[inline(always)]
+    #[cfg_attr(not(target_os = "none"), inline(always))]
+    #[cfg_attr(target_os = "none", inline)]
     pub(crate) fn record(&mut self) -> RecordMut<'_> {
         let r = self.raw;
         // SAFETY: we own the cell (invariant 2) and `&mut self` makes this the only
@@ -377,7 +382,8 @@ impl SlotRef<'_> {
     /// The parts a new span attribute is written to (see
     /// [`crate::span::record::try_set_new_static_attribute`]): fewer than [`SlotRef::record`]
     /// builds, so the hot path computes only these.
-    #[inline(always)]
+    #[cfg_attr(not(target_os = "none"), inline(always))]
+    #[cfg_attr(target_os = "none", inline)]
     pub(crate) fn attribute_parts(
         &mut self,
     ) -> (&mut Header, &mut VecView<StoredAttr>, &mut VecView<u8>) {
@@ -412,7 +418,8 @@ impl SlotRef<'_> {
 
     /// Reads the record's tracestate (what a child needs of its parent), without
     /// building the whole [`SpanData`].
-    #[inline(always)]
+    #[cfg_attr(not(target_os = "none"), inline(always))]
+    #[cfg_attr(target_os = "none", inline)]
     pub(crate) fn trace_state(&self) -> &str {
         let r = self.raw;
         // SAFETY: as in `record`; `&self` only allows reads, so shared references are
@@ -478,7 +485,8 @@ const fn active_shards(n: usize) -> usize {
 /// Which shard the calling thread starts with: threads run on different stacks, so the
 /// address of a local tells them apart (2 MiB granules), with no thread-local storage
 /// and no `std`. Any answer is correct; a good one spreads threads over the shards.
-#[inline(always)]
+#[cfg_attr(not(target_os = "none"), inline(always))]
+#[cfg_attr(target_os = "none", inline)]
 fn shard_hint(shards: usize) -> usize {
     if shards == 1 {
         return 0;

@@ -290,7 +290,8 @@ impl<'t> Span<'t> {
     }
 
     /// The record and limits of a recording span.
-    #[inline(always)]
+    #[cfg_attr(not(target_os = "none"), inline(always))]
+    #[cfg_attr(target_os = "none", inline)]
     fn record(&mut self) -> Option<(RecordMut<'_>, &SpanLimits)> {
         match (&mut self.slot, self.recording) {
             (Some(slot), true) => Some((slot.record(), self.limits)),
@@ -302,7 +303,8 @@ impl<'t> Span<'t> {
     ///
     /// The key is `'static` (use the [`crate::semconv`] constants); see
     /// [`Span::set_attribute_dyn`] for keys built at run time.
-    #[inline(always)]
+    #[cfg_attr(not(target_os = "none"), inline(always))]
+    #[cfg_attr(target_os = "none", inline)]
     pub fn set_attribute<'v>(&mut self, key: &'static str, value: impl IntoValue<'v>) {
         if let (Some(slot), true) = (&mut self.slot, self.recording) {
             let value = value.into_value();

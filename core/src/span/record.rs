@@ -279,7 +279,8 @@ impl RecordMut<'_> {
     }
 
     /// Copies `s` into the pool, cut at a char boundary to the limit and the space left.
-    #[inline(always)]
+    #[cfg_attr(not(target_os = "none"), inline(always))]
+    #[cfg_attr(target_os = "none", inline)]
     fn push_text(&mut self, s: &str, limit: u32) -> TextRef {
         push_text(self.text, &mut self.header.truncated, s, limit)
     }
@@ -341,7 +342,8 @@ impl RecordMut<'_> {
         ))
     }
 
-    #[inline(always)]
+    #[cfg_attr(not(target_os = "none"), inline(always))]
+    #[cfg_attr(target_os = "none", inline)]
     fn store_value(&mut self, value: &Value<'_>, limits: &SpanLimits) -> StoredValue {
         match *value {
             Value::Str(s) => StoredValue::Str(self.push_text(s, limits.value_length)),
@@ -577,7 +579,8 @@ impl RecordMut<'_> {
 /// (counting a cut in `truncated`). Names and values are mostly short: up to 16 bytes
 /// that fit whole are copied inline with two overlapping fixed-size moves; the rest
 /// takes [`push_text_slow`].
-#[inline(always)]
+#[cfg_attr(not(target_os = "none"), inline(always))]
+#[cfg_attr(target_os = "none", inline)]
 fn push_text(text: &mut VecView<u8>, truncated: &mut u32, s: &str, limit: u32) -> TextRef {
     let bytes = s.as_bytes();
     let (at, len) = (text.len(), bytes.len());
@@ -636,7 +639,8 @@ fn push_text_slow(text: &mut VecView<u8>, truncated: &mut u32, s: &str, limit: u
 /// may be there already, a full list, an array), which [`RecordMut::set_attribute`]
 /// handles. Inlined into the caller, so for a constant key and a value of known type
 /// most of it folds away.
-#[inline(always)]
+#[cfg_attr(not(target_os = "none"), inline(always))]
+#[cfg_attr(target_os = "none", inline)]
 pub(crate) fn try_set_new_static_attribute(
     header: &mut Header,
     attrs: &mut VecView<StoredAttr>,
@@ -690,7 +694,8 @@ pub(crate) fn decimal(mut v: u64, buf: &mut [u8; 20]) -> &str {
 }
 
 /// A record's tracestate, read from its header and text pool alone.
-#[inline(always)]
+#[cfg_attr(not(target_os = "none"), inline(always))]
+#[cfg_attr(target_os = "none", inline)]
 pub(crate) fn trace_state_of<'a>(header: &Header, text: &'a VecView<u8>) -> &'a str {
     text_at(text, header.trace_state)
 }
@@ -698,7 +703,8 @@ pub(crate) fn trace_state_of<'a>(header: &Header, text: &'a VecView<u8>) -> &'a 
 /// The bit of `key` in a span's key filter: from its length and first and last bytes,
 /// so equal keys always share a bit (whether `'static` or copied) and a constant key's
 /// bit is computed at compile time.
-#[inline(always)]
+#[cfg_attr(not(target_os = "none"), inline(always))]
+#[cfg_attr(target_os = "none", inline)]
 const fn key_bit(key: &str) -> u64 {
     let b = key.as_bytes();
     let (first, last) = match b {

@@ -216,7 +216,8 @@ impl Writer<'_> {
     }
 
     /// Appends a field tag.
-    #[inline(always)]
+    #[cfg_attr(not(target_os = "none"), inline(always))]
+    #[cfg_attr(target_os = "none", inline)]
     pub fn tag(&mut self, field: u32, wire_type: WireType) {
         let tag = (u64::from(field) << 3) | wire_type as u64;
         // Field numbers are constants: this picks the branch at compile time.

@@ -29,7 +29,12 @@ pub use super::traceparent::BufferTooSmall;
 
 /// Bytes of canonical header text a [`TraceState`] holds (W3C: "vendors SHOULD
 /// propagate at least 512 characters of a combined header").
+#[cfg(feature = "tracestate")]
 pub const CAPACITY: usize = 512;
+/// Bytes of canonical header text a [`TraceState`] holds: none without the
+/// `tracestate` feature, so a [`crate::TraceContext`] is its 26-byte span context.
+#[cfg(not(feature = "tracestate"))]
+pub const CAPACITY: usize = 0;
 /// Most list members a `tracestate` may have.
 pub const MAX_MEMBERS: usize = 32;
 /// Longest key, in characters.
@@ -412,7 +417,7 @@ impl TraceState {
         let member_len = key.len() + 1 + value.len();
         loop {
             let sep = usize::from(!self.text.is_empty());
-            if self.text.len() + sep + member_len <= CAPACITY {
+            if self.text.len() + sep + member_len <= self.text.capacity() {
                 break;
             }
             // The new member is the rightmost: it goes first if it is long, or if no
@@ -632,6 +637,8 @@ pub fn format_threshold(th: u64, out: &mut [u8; 14]) -> usize {
 }
 
 #[cfg(test)]
+// Without the `tracestate` feature CAPACITY is 0 and the bound checks below are trivially true.
+#[allow(clippy::absurd_extreme_comparisons)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
