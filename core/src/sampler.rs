@@ -133,6 +133,13 @@ pub trait ShouldSample {
 /// # let _ = CONFIG;
 /// ```
 pub trait SpanSampler: Copy + Send + Sync + fmt::Display {
+    /// `true` when [`SpanSampler::uses_clock`], [`SpanSampler::records_every_root`]
+    /// and [`SpanSampler::records_sampled_local_children`] answer the same for every
+    /// value of the type (the zero-sized samplers): the tracer then asks them on every
+    /// span, and the answers fold away. Otherwise it asks once, when seeded, and keeps
+    /// the answers.
+    const FIXED_TRAITS: bool = false;
+
     /// Decides on one span without `&mut` (the tracer is shared): `None` when the
     /// deciding sampler keeps state, which then gets [`SpanSampler::decide_exclusive`]
     /// on a copy the tracer guards.
@@ -178,6 +185,7 @@ pub struct AlwaysOff;
 pub struct ParentBasedAlwaysOn;
 
 impl SpanSampler for AlwaysOn {
+    const FIXED_TRAITS: bool = true;
     #[inline]
     fn decide_shared(&self, _: &SamplingParams<'_>) -> Option<SamplingResult> {
         Some(SamplingResult::keep(SamplingDecision::RecordAndSample))
@@ -197,6 +205,7 @@ impl fmt::Display for AlwaysOn {
 }
 
 impl SpanSampler for AlwaysOff {
+    const FIXED_TRAITS: bool = true;
     #[inline]
     fn decide_shared(&self, _: &SamplingParams<'_>) -> Option<SamplingResult> {
         Some(SamplingResult::keep(SamplingDecision::Drop))
@@ -210,6 +219,7 @@ impl fmt::Display for AlwaysOff {
 }
 
 impl SpanSampler for ParentBasedAlwaysOn {
+    const FIXED_TRAITS: bool = true;
     #[inline]
     fn decide_shared(&self, params: &SamplingParams<'_>) -> Option<SamplingResult> {
         let Some(parent) = params.parent else {

@@ -22,7 +22,7 @@
 //! assert_eq!(tracer.stats().spans_exported, 2);
 //! ```
 
-use portable_atomic::{AtomicBool, AtomicU64, Ordering};
+use portable_atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use rand_core::RngCore;
 
 use crate::context::{SpanContext, TraceContext};
@@ -279,6 +279,11 @@ impl Counters {
     }
 }
 
+// `Tracer::sampler_traits` bits.
+const SAMPLER_USES_CLOCK: u8 = 1;
+const SAMPLER_RECORDS_EVERY_ROOT: u8 = 2;
+const SAMPLER_RECORDS_LOCAL_CHILDREN: u8 = 4;
+
 // Span numbers of spans without a slot, one range per counter.
 const SAMPLED_OUT_IDS: u64 = UNSLOTTED;
 const DROPPED_IDS: u64 = UNSLOTTED | 1 << 62;
@@ -339,6 +344,9 @@ pub struct Tracer<A, C, X, S = Sampler> {
     sampler: S,
     /// A copy of `sampler` for stateful (rate-limiting) decisions.
     sampler_state: TryLock<S>,
+    /// What the sampler says of itself, asked once by [`Tracer::seed`] (the runtime
+    /// [`Sampler`] would otherwise be matched on every span): `SAMPLER_*` bits.
+    sampler_traits: AtomicU8,
     keys: IdKeys,
     clock: C,
     arena: A,
@@ -412,6 +420,7 @@ where
             full_arena_pause: config.full_arena_pause,
             sampler: config.sampler,
             sampler_state: TryLock::new(config.sampler),
+            sampler_traits: AtomicU8::new(0),
             keys: IdKeys::unseeded(),
             last_export: AtomicU64::new(0),
             clock,
@@ -427,10 +436,44 @@ where
     /// start on other threads or interrupts; a second call draws new keys.
     pub fn seed<R: RngCore>(&self, mut ids: IdGenerator<R>) {
         self.keys.seed(&mut ids);
+        let s = &self.sampler;
+        let traits = u8::from(s.uses_clock()) * SAMPLER_USES_CLOCK
+            | u8::from(s.records_every_root()) * SAMPLER_RECORDS_EVERY_ROOT
+            | u8::from(s.records_sampled_local_children()) * SAMPLER_RECORDS_LOCAL_CHILDREN;
+        self.sampler_traits.store(traits, Ordering::Relaxed);
         self.last_export
             .store(self.clock.now().as_unix_nanos(), Ordering::Relaxed);
         // Publishes the keys to every span start (which acquires the flag).
         self.active.store(self.enabled, Ordering::Release);
+    }
+
+    /// Asks the sampler, or the answers kept at seeding (`bit` of `sampler_traits`).
+    #[inline]
+    fn sampler_trait(&self, bit: u8, ask: impl Fn(&S) -> bool) -> bool {
+        if S::FIXED_TRAITS {
+            ask(&self.sampler)
+        } else {
+            // Read after the span start acquired `active`, which seeding released.
+            self.sampler_traits.load(Ordering::Relaxed) & bit != 0
+        }
+    }
+
+    #[inline]
+    fn sampler_uses_clock(&self) -> bool {
+        self.sampler_trait(SAMPLER_USES_CLOCK, S::uses_clock)
+    }
+
+    #[inline]
+    fn roots_always_recorded(&self) -> bool {
+        self.sampler_trait(SAMPLER_RECORDS_EVERY_ROOT, S::records_every_root)
+    }
+
+    #[inline]
+    fn local_sampled_children_recorded(&self) -> bool {
+        self.sampler_trait(
+            SAMPLER_RECORDS_LOCAL_CHILDREN,
+            S::records_sampled_local_children,
+        )
     }
 
     /// Returns `true` once [`Tracer::seed`] has run (or the tracer was built by
@@ -706,14 +749,14 @@ where
         // the decision; everyone else reads it once, and only for recorded spans.
         let early_now = params
             .start_time
-            .or_else(|| self.sampler.uses_clock().then(|| self.clock.now()));
+            .or_else(|| self.sampler_uses_clock().then(|| self.clock.now()));
         let c = &self.counters;
         // A root claims first: its slot numbers the new trace id. A child decides first
         // and claims only if it records (or must keep its parent's tracestate).
         let mut slot = None;
         let (trace_id, flags, root_number) = match parent_cx {
             Some(cx) => (cx.trace_id, cx.flags, 0),
-            None if self.sampler.records_every_root() => {
+            None if self.roots_always_recorded() => {
                 slot = self.claim();
                 let n = match &slot {
                     Some(s) => IdKeys::slot_number(s.index(), s.generation()),
@@ -727,9 +770,9 @@ where
             }
         };
         let always = match parent_cx {
-            None => self.sampler.records_every_root(),
+            None => self.roots_always_recorded(),
             Some(cx) => {
-                self.sampler.records_sampled_local_children()
+                self.local_sampled_children_recorded()
                     && !cx.is_remote
                     && cx.is_sampled()
                     && parent_state.is_empty()
@@ -761,11 +804,11 @@ where
             };
             return Span::unrecorded(self, self.context(trace_id, n, flags));
         }
-        if is_root && !self.sampler.records_every_root() {
+        if is_root && !self.roots_always_recorded() {
             bump(&c.roots_kept, 1);
         }
         // Recording, or sampled out but passing its parent's tracestate on.
-        if slot.is_none() && (!is_root || !self.sampler.records_every_root()) {
+        if slot.is_none() && (!is_root || !self.roots_always_recorded()) {
             slot = if recording {
                 self.claim()
             } else {
@@ -929,7 +972,7 @@ where
             trace_id: cx.trace_id,
             name,
             kind,
-            now: if self.sampler.uses_clock() {
+            now: if self.sampler_uses_clock() {
                 self.clock.now()
             } else {
                 Timestamp::ZERO
