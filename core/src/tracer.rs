@@ -437,9 +437,13 @@ where
     pub fn seed<R: RngCore>(&self, mut ids: IdGenerator<R>) {
         self.keys.seed(&mut ids);
         let s = &self.sampler;
-        let traits = u8::from(s.uses_clock()) * SAMPLER_USES_CLOCK
-            | u8::from(s.records_every_root()) * SAMPLER_RECORDS_EVERY_ROOT
-            | u8::from(s.records_sampled_local_children()) * SAMPLER_RECORDS_LOCAL_CHILDREN;
+        let bit = |holds: bool, bit: u8| if holds { bit } else { 0 };
+        let traits = bit(s.uses_clock(), SAMPLER_USES_CLOCK)
+            | bit(s.records_every_root(), SAMPLER_RECORDS_EVERY_ROOT)
+            | bit(
+                s.records_sampled_local_children(),
+                SAMPLER_RECORDS_LOCAL_CHILDREN,
+            );
         self.sampler_traits.store(traits, Ordering::Relaxed);
         self.last_export
             .store(self.clock.now().as_unix_nanos(), Ordering::Relaxed);
