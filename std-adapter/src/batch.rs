@@ -683,16 +683,23 @@ impl BatchExporter {
                     dropped.queue_full += 1;
                     continue;
                 };
-                let len = protocol.span_len(&span);
-                if len > config.max_span_size {
-                    add(&shared.counters.dropped_too_large, 1);
-                    dropped.too_large += 1;
-                    continue;
-                }
+                // Encoded once into the buffer's room; measured (a second pass) only
+                // when that was too small.
                 buf.bytes.clear();
-                // Within capacity after warm-up: no allocation.
-                buf.bytes.resize(len, 0);
-                match protocol.emit_span(&span, &mut buf.bytes) {
+                let room = buf.bytes.capacity().min(config.max_span_size);
+                buf.bytes.resize(room, 0);
+                let mut emitted = protocol.emit_span(&span, &mut buf.bytes);
+                if emitted.is_err() {
+                    let len = protocol.span_len(&span);
+                    if len > config.max_span_size {
+                        add(&shared.counters.dropped_too_large, 1);
+                        dropped.too_large += 1;
+                        continue;
+                    }
+                    buf.bytes.resize(len, 0);
+                    emitted = protocol.emit_span(&span, &mut buf.bytes);
+                }
+                match emitted {
                     Ok(written) => {
                         buf.bytes.truncate(written);
                         buf.resource = *batch.resource;

@@ -386,6 +386,26 @@ fn oversized_spans_are_dropped_and_counted() {
 }
 
 #[test]
+fn spans_larger_than_a_span_buffer_are_measured_and_sent_whole() {
+    let fake = Fake::default();
+    let config = BatchConfig::default().with_span_buffer_capacity(128);
+    let exporter = batch(&fake, config);
+    let provider = provider(&exporter);
+    let mut big = provider.tracer().start_span("big");
+    big.set_attribute("blob", "x".repeat(400).as_str());
+    big.end();
+    provider.tracer().start_span("small").end();
+    assert_eq!(lost_in(provider.flush()), 0);
+    let s = exporter.stats();
+    assert_eq!((s.dropped_too_large, s.exported), (0, 2));
+    assert_balanced(&s);
+    // One request holding both, the big span's 400-byte value whole.
+    let sent: usize = fake.requests().iter().map(|r| r.0).sum();
+    assert!(sent > 400, "{sent} bytes sent");
+    assert_eq!(fake.spans_received(), 2);
+}
+
+#[test]
 fn requests_never_exceed_the_max_request_size() {
     let fake = Fake::default();
     let exporter = batch(

@@ -158,6 +158,11 @@ impl<'a> Writer<'a> {
 }
 
 impl Writer<'_> {
+    /// Forgets what was produced after `position` (a field that did not fit).
+    pub(crate) fn rewind(&mut self, position: usize) {
+        self.pos = self.pos.min(position);
+    }
+
     /// Returns how many bytes were produced, stored or not: the room the output needs.
     pub const fn position(&self) -> usize {
         self.pos
@@ -193,6 +198,10 @@ impl Writer<'_> {
 
     /// Appends `v` as a varint.
     pub fn varint(&mut self, v: u64) {
+        // Most varints (tags, lengths, small integers) are one byte.
+        if v < 0x80 {
+            return self.byte(v as u8);
+        }
         let len = varint_len(v);
         if let Some(dst) = self.room(len) {
             put_varint(dst, v);
@@ -295,6 +304,47 @@ impl Writer<'_> {
         let at = self.begin_message(field);
         message.encode(self);
         self.end_message(at);
+    }
+
+    /// As [`Writer::message`], for a message that usually takes 128 to 16,383 bytes (a
+    /// span): two bytes are kept for its length, so its body moves only when it turns
+    /// out shorter (by one byte, a short move) or longer. The output is the same.
+    #[cfg_attr(not(target_os = "none"), inline)]
+    pub fn large_message<M: Message + ?Sized>(&mut self, field: u32, message: &M) {
+        self.tag(field, WireType::Len);
+        let at = self.pos;
+        self.byte(0);
+        self.byte(0);
+        message.encode(self);
+        // `pos` never goes back, and it counted the two reserved bytes.
+        let len = (self.pos - at).saturating_sub(2);
+        let prefix = len_varint_len(len);
+        // Patched (and moved) only when the whole message was stored; the position
+        // counts the field either way.
+        let stored = self.pos <= self.buf.len();
+        let end = (at + prefix).saturating_add(len);
+        if !stored && prefix == 1 && end <= self.buf.len() {
+            // The spare reserved byte was the one that did not fit (a short message at
+            // the very end of the buffer): write it again with one byte reserved.
+            self.pos = at;
+            self.byte(0);
+            message.encode(self);
+            return self.end_message(at);
+        }
+        if prefix == 2 {
+            if let (true, Some(dst)) = (stored, self.buf.get_mut(at..at + 2)) {
+                put_varint(dst, len as u64);
+            }
+            return;
+        }
+        // Move the body to just after a prefix of the right length: down by one, or up.
+        if let (true, Some(field)) = (stored, self.buf.get_mut(at..end.max(at + 2 + len))) {
+            field.copy_within(2..2 + len, prefix);
+            if let Some(dst) = field.get_mut(..prefix) {
+                put_varint(dst, len as u64);
+            }
+        }
+        self.pos = end;
     }
 
     /// Writes the tag of a nested message and reserves one byte for its length; returns
@@ -534,6 +584,46 @@ mod tests {
             for &n in self.0 {
                 w.message(1, &Body(&[0x5a; 300][..n]));
             }
+        }
+    }
+
+    #[test]
+    fn large_messages_encode_as_messages_do_at_every_prefix_length() {
+        // Bodies whose length prefix takes 1, 2 and 3 bytes, at the edges.
+        for len in [0, 1, 127, 128, 129, 300, 16_383, 16_384, 16_385] {
+            let body = std::vec![0x5a; len];
+            let want = known_len_field(12, &body);
+            for room in [want.len(), want.len() + 3] {
+                let mut buf = std::vec![0xa5; room];
+                let mut w = Writer::new(&mut buf);
+                w.raw(&[0x08, 0x01]);
+                w.large_message(12, &Body(&body));
+                w.raw(&[0x10, 0x02]);
+                let mut expected = std::vec![0x08, 0x01];
+                expected.extend_from_slice(&want);
+                expected.extend_from_slice(&[0x10, 0x02]);
+                let written = w.written().map(<[u8]>::to_vec);
+                if room >= expected.len() {
+                    assert_eq!(written, Ok(expected.clone()), "len {len}");
+                    assert!(
+                        buf[expected.len()..].iter().all(|&b| b == 0xa5),
+                        "len {len}"
+                    );
+                } else {
+                    assert_eq!(written, Err(BufferTooSmall), "len {len}, room {room}");
+                    assert_eq!(w.position(), expected.len(), "len {len}: still counted");
+                }
+            }
+            // Exactly the field's room, then one byte short of it.
+            let mut buf = std::vec![0xa5; want.len()];
+            let mut w = Writer::new(&mut buf);
+            w.large_message(12, &Body(&body));
+            assert_eq!(w.written(), Ok(&want[..]), "len {len}: exact room");
+            let mut buf = std::vec![0xa5; want.len() - 1];
+            let mut w = Writer::new(&mut buf);
+            w.large_message(12, &Body(&body));
+            assert_eq!(w.written(), Err(BufferTooSmall), "len {len}");
+            assert_eq!(w.position(), want.len(), "len {len}");
         }
     }
 

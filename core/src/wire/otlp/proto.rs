@@ -100,18 +100,15 @@ pub const fn span_record_len(span_body_len: usize) -> usize {
 }
 
 /// Writes one span as a `Span` message body; used to pre-encode spans on application
-/// threads (see [`encode_request_from_encoded`]).
+/// threads (see [`encode_request_from_encoded`]). Encodes once: size `out` by
+/// experience, and by [`span_len`] after a [`EncodeError::BufferTooSmall`].
 ///
 /// # Errors
-/// [`EncodeError::BufferTooSmall`] when `out` is shorter than [`span_len`]; nothing
-/// is written then.
+/// [`EncodeError::BufferTooSmall`] when `out` is shorter than [`span_len`]; what was
+/// written to `out` then is unspecified.
 pub fn emit_span(span: &SpanData<'_>, out: &mut [u8]) -> Result<usize, EncodeError> {
-    let msg = SpanMsg(*span);
-    let out = out
-        .get_mut(..msg.encoded_len())
-        .ok_or(EncodeError::BufferTooSmall)?;
     let mut w = Writer::new(out);
-    msg.encode(&mut w);
+    SpanMsg(*span).encode(&mut w);
     Ok(w.written()?.len())
 }
 
@@ -132,7 +129,8 @@ pub fn request_overhead_len(resource: &Resource, scope: &InstrumentationScope) -
 ///
 /// With no spans at all, writes nothing and returns zero bytes (an empty message is a
 /// valid, empty request; there is nothing to send). Bytes of `out` after
-/// [`Encoded::bytes`] are left as they were.
+/// [`Encoded::bytes`] are unspecified: a span that did not fit may have been partly
+/// written there.
 ///
 /// # Errors
 /// - [`EncodeError::BufferTooSmall`]: `out` cannot hold a request without spans.
@@ -145,29 +143,89 @@ pub fn encode_request<'a>(
     out: &mut [u8],
 ) -> Result<Encoded, EncodeError> {
     let skeleton = Skeleton::new(resource, scope);
+    if spans.clone().next().is_none() {
+        return Ok(Encoded { bytes: 0, spans: 0 });
+    }
+    if skeleton.request_len(0) > out.len() {
+        return Err(EncodeError::BufferTooSmall);
+    }
+    // Each span is encoded once, straight into place after room for the longest head
+    // (request, resource and scope fields) any batch in `out` can need; the head is
+    // written in front of the spans once their length is known, and the request moved
+    // to the start of `out` if the head came out shorter. Measuring every span first
+    // would encode each twice.
+    let tail = skeleton.tail_len();
+    let room = out.len() - tail;
+    let head_room = skeleton.head_len(room);
+    let capacity = out.len();
+    let mut count = 0;
+    let mut spans_len = 0;
+    let mut measure = false;
+    if let Some(region) = out.get_mut(head_room..room) {
+        let mut w = Writer::new(region);
+        for span in spans.clone() {
+            let before = w.position();
+            w.large_message(field::SCOPE_SPANS_SPANS, &SpanMsg(span));
+            if !w.fits() {
+                // It may fit with the exact head, but not after the room kept for the
+                // longest one (a batch just under a varint length boundary).
+                measure = skeleton.request_len(w.position()) <= capacity;
+                w.rewind(before);
+                break;
+            }
+            count += 1;
+        }
+        spans_len = w.position();
+    }
+    if measure {
+        return encode_request_measured(&skeleton, spans, out);
+    }
+    if count == 0 {
+        return Err(EncodeError::SpanTooLarge { index: 0 });
+    }
+    let head = skeleton.head_len(spans_len);
+    let start = head_room - head;
+    let end = head_room + spans_len + tail;
+    let request = out.get_mut(start..end).ok_or(EncodeError::BufferTooSmall)?;
+    let (head_bytes, rest) = request.split_at_mut(head);
+    let mut w = Writer::new(head_bytes);
+    skeleton.write_head(spans_len, &mut w);
+    w.written()?;
+    let mut w = Writer::new(rest.get_mut(spans_len..).unwrap_or_default());
+    skeleton.write_tail(&mut w);
+    w.written()?;
+    if start > 0 {
+        out.copy_within(start..end, 0);
+    }
+    Ok(Encoded {
+        bytes: end - start,
+        spans: count,
+    })
+}
+
+/// [`encode_request`] measuring every span before writing it: exact to the byte where
+/// the one-pass path keeps a few bytes of room for the head.
+fn encode_request_measured<'a>(
+    skeleton: &Skeleton<'_>,
+    spans: impl Iterator<Item = SpanData<'a>> + Clone,
+    out: &mut [u8],
+) -> Result<Encoded, EncodeError> {
     let mut count = 0;
     let mut spans_len = 0usize;
     for span in spans.clone() {
         let total = spans_len.saturating_add(span_record_len(span_len(&span)));
         if skeleton.request_len(total) > out.len() {
-            if count == 0 {
-                return Err(if skeleton.request_len(0) > out.len() {
-                    EncodeError::BufferTooSmall
-                } else {
-                    EncodeError::SpanTooLarge { index: 0 }
-                });
-            }
             break;
         }
         spans_len = total;
         count += 1;
     }
     if count == 0 {
-        return Ok(Encoded { bytes: 0, spans: 0 });
+        return Err(EncodeError::SpanTooLarge { index: 0 });
     }
     let mut w = skeleton.begin(spans_len, out)?;
     for span in spans.take(count) {
-        w.message(field::SCOPE_SPANS_SPANS, &SpanMsg(span));
+        w.large_message(field::SCOPE_SPANS_SPANS, &SpanMsg(span));
     }
     let bytes = skeleton.end(w)?;
     Ok(Encoded {
@@ -253,6 +311,22 @@ impl<'r> Skeleton<'r> {
         )
     }
 
+    /// The bytes after the span records: the schema URL field, if any.
+    fn tail_len(&self) -> usize {
+        let url = self.resource.0.schema_url;
+        if url.is_empty() {
+            0
+        } else {
+            len_field_len(field::RESOURCE_SPANS_SCHEMA_URL, url.len())
+        }
+    }
+
+    /// The bytes before the span records of a request whose records take `spans_len`
+    /// bytes; grows with `spans_len`.
+    fn head_len(&self, spans_len: usize) -> usize {
+        self.request_len(spans_len) - spans_len - self.tail_len()
+    }
+
     /// Checks that a request whose span records take `spans_len` bytes fits in `out`,
     /// and writes it up to its first span record. The writer covers exactly the
     /// request, so nothing past it is ever touched.
@@ -261,26 +335,36 @@ impl<'r> Skeleton<'r> {
             .get_mut(..self.request_len(spans_len))
             .ok_or(EncodeError::BufferTooSmall)?;
         let mut w = Writer::new(out);
+        self.write_head(spans_len, &mut w);
+        Ok(w)
+    }
+
+    /// Writes a request up to its first span record, for records of `spans_len` bytes.
+    fn write_head(&self, spans_len: usize, w: &mut Writer<'_>) {
         let scope_spans = self.scope_spans_len(spans_len);
         w.len_prefix(
             field::REQUEST_RESOURCE_SPANS,
             self.resource_spans_len(spans_len),
         );
         w.len_prefix(field::RESOURCE_SPANS_RESOURCE, self.resource_len);
-        self.resource.encode(&mut w);
+        self.resource.encode(w);
         w.len_prefix(field::RESOURCE_SPANS_SCOPE_SPANS, scope_spans);
         w.len_prefix(field::SCOPE_SPANS_SCOPE, self.scope_len);
-        self.scope.encode(&mut w);
-        Ok(w)
+        self.scope.encode(w);
+    }
+
+    /// Writes the fields after the span records.
+    fn write_tail(&self, w: &mut Writer<'_>) {
+        string_unless_empty(
+            w,
+            field::RESOURCE_SPANS_SCHEMA_URL,
+            self.resource.0.schema_url,
+        );
     }
 
     /// Writes the rest of the request after the span records; returns its length.
     fn end(&self, mut w: Writer<'_>) -> Result<usize, EncodeError> {
-        string_unless_empty(
-            &mut w,
-            field::RESOURCE_SPANS_SCHEMA_URL,
-            self.resource.0.schema_url,
-        );
+        self.write_tail(&mut w);
         // The writer covers exactly the request as measured. It comes out shorter or
         // longer only if the spans changed between measuring and writing (an iterator
         // whose clones disagree); refuse to send that.
@@ -813,6 +897,34 @@ mod tests {
     }
 
     #[test]
+    fn one_pass_encoding_packs_as_measuring_does_across_length_prefix_boundaries() {
+        use crate::wire::otlp::test_support::hand_span;
+        // Tiny spans, so that the scope's length prefix grows from one byte to two
+        // within the batch: the one-pass path keeps room for the longer head and must
+        // fall back to measuring where only the exact head lets a span in.
+        let slots: Vec<_> = (1..=8u8)
+            .map(|i| hand_span(i, i, None, "s", (0, 1), |_| {}))
+            .collect();
+        let spans = slots.iter().map(|s| s.data());
+        let resource = Resource::new("r");
+        let scope = InstrumentationScope {
+            name: "",
+            version: "",
+        };
+        let skeleton = Skeleton::new(&resource, &scope);
+        let full = skeleton.request_len(spans.clone().map(|s| span_record_len(span_len(&s))).sum());
+        for size in skeleton.request_len(0)..=full + 2 {
+            let (mut a, mut b) = (std::vec![0xa5; size], std::vec![0x5a; size]);
+            let one_pass = encode_request(&resource, &scope, spans.clone(), &mut a);
+            let measured = encode_request_measured(&skeleton, spans.clone(), &mut b);
+            assert_eq!(one_pass, measured, "size {size}");
+            if let Ok(done) = one_pass {
+                assert_eq!(a[..done.bytes], b[..done.bytes], "size {size}");
+            }
+        }
+    }
+
+    #[test]
     fn a_span_that_never_fits_is_reported_not_truncated() {
         with_sample_batch(|batch| {
             let skeleton = Skeleton::new(batch.resource, batch.scope);
@@ -828,7 +940,11 @@ mod tests {
                     EncodeError::SpanTooLarge { index: 0 }
                 };
                 assert_eq!(got, Err(want), "size {size}");
-                assert!(buf.iter().all(|&b| b == 0xa5), "size {size}: untouched");
+                // A span that does not fit may leave some of its bytes behind; a
+                // buffer too small for any request is not written at all.
+                if size < empty {
+                    assert!(buf.iter().all(|&b| b == 0xa5), "size {size}: untouched");
+                }
             }
         });
     }
@@ -844,13 +960,12 @@ mod tests {
     }
 
     #[test]
-    fn emit_span_into_short_buffers_fails_cleanly() {
+    fn emit_span_into_short_buffers_fails_and_says_so() {
         with_sample_batch(|batch| {
             for span in batch.iter() {
                 for size in 0..span_len(&span) {
                     let mut buf = std::vec![0xa5; size];
                     assert_eq!(emit_span(&span, &mut buf), Err(EncodeError::BufferTooSmall));
-                    assert!(buf.iter().all(|&b| b == 0xa5));
                 }
             }
         });
