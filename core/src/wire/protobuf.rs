@@ -293,6 +293,15 @@ impl Writer<'_> {
     /// its `len`-byte body next.
     #[inline]
     pub fn len_prefix(&mut self, field: u32, len: usize) {
+        let tag = (u64::from(field) << 3) | WireType::Len as u64;
+        // The usual case, a short field: tag and length are a byte each, stored at once.
+        if tag < 0x80 && len < 0x80 {
+            if let Some(dst) = self.room(2) {
+                dst.copy_from_slice(&[tag as u8, len as u8]);
+            }
+            self.pos = self.pos.saturating_add(2);
+            return;
+        }
         self.tag(field, WireType::Len);
         self.varint(len as u64)
     }

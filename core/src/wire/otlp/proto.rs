@@ -25,7 +25,7 @@
 use crate::export::{InstrumentationScope, Resource};
 use crate::span::record::{Attributes, EventData, LinkData, SpanData};
 use crate::span::Status;
-use crate::wire::protobuf::{len_field_len, len_varint_len, tag_len, Message, Writer};
+use crate::wire::protobuf::{len_field_len, len_varint_len, tag_len, varint_len, Message, Writer};
 
 use super::{otlp_flags, resource_attribute_kept, Any, AnyArray, SDK_ATTRIBUTES};
 pub use super::{EncodeError, Encoded};
@@ -387,9 +387,8 @@ impl Message for ResourceMsg<'_> {
     fn encode(&self, w: &mut Writer<'_>) {
         // `resource_attributes`, unrolled: smaller than its chained iterators.
         let resource = self.0;
-        let attribute = |w: &mut Writer<'_>, key, value| {
-            w.message(field::RESOURCE_ATTRIBUTES, &KeyValueMsg(key, value))
-        };
+        let attribute =
+            |w: &mut Writer<'_>, key, value| key_value(w, field::RESOURCE_ATTRIBUTES, key, value);
         attribute(w, semconv::SERVICE_NAME, Any::Str(resource.service_name));
         let mut own = resource.attributes;
         while let Some((kv, later)) = own.split_first() {
@@ -560,8 +559,32 @@ impl Message for ArrayMsg<'_> {
 #[cfg_attr(not(target_os = "none"), inline)]
 fn key_values(w: &mut Writer<'_>, field: u32, attributes: Attributes<'_>) {
     for (key, value) in attributes {
-        w.message(field, &KeyValueMsg(key, value.into()));
+        key_value(w, field, key, value.into());
     }
+}
+
+/// A `KeyValue` field. Its lengths are worked out before writing (no length to patch,
+/// no body to move) unless the value is an array or a `u64` written as decimal text.
+fn key_value(w: &mut Writer<'_>, field: u32, key: &str, value: Any<'_>) {
+    let value_len = match value {
+        Any::Str(s) => len_field_len(field::ANY_STRING, s.len()),
+        Any::Bool(_) => tag_len(field::ANY_BOOL) + 1,
+        Any::I64(i) => tag_len(field::ANY_INT) + varint_len(i as u64),
+        Any::F64(_) => tag_len(field::ANY_DOUBLE) + 8,
+        Any::U64(_) | Any::Array(_) => return w.message(field, &KeyValueMsg(key, value)),
+    };
+    let key_len = if key.is_empty() {
+        0
+    } else {
+        len_field_len(field::KEY_VALUE_KEY, key.len())
+    };
+    w.len_prefix(
+        field,
+        key_len + len_field_len(field::KEY_VALUE_VALUE, value_len),
+    );
+    string_unless_empty(w, field::KEY_VALUE_KEY, key);
+    w.len_prefix(field::KEY_VALUE_VALUE, value_len);
+    AnyMsg(value).encode(w);
 }
 
 fn string_unless_empty(w: &mut Writer<'_>, field: u32, s: &str) {
