@@ -728,11 +728,14 @@ fn push_all(text: &mut VecView<u8>, parts: &[&[u8]]) -> bool {
 }
 
 fn text_at(text: &[u8], r: TextRef) -> &str {
-    let bytes = text
-        .get(usize::from(r.start)..usize::from(r.start) + usize::from(r.len))
-        .unwrap_or(&[]);
     // Only `&str` data cut at char boundaries is ever stored.
-    core::str::from_utf8(bytes).unwrap_or("")
+    core::str::from_utf8(bytes_at(text, r)).unwrap_or("")
+}
+
+/// The stored bytes of a text, not validated again (for encoders that copy bytes).
+fn bytes_at(text: &[u8], r: TextRef) -> &[u8] {
+    text.get(usize::from(r.start)..usize::from(r.start) + usize::from(r.len))
+        .unwrap_or(&[])
 }
 
 /// The largest index `<= max` that is a char boundary of `s` (`str::floor_char_boundary`
@@ -778,6 +781,11 @@ impl<'a> SpanData<'a> {
 
     fn str(&self, r: TextRef) -> &'a str {
         text_at(self.text, r)
+    }
+
+    /// The span name's UTF-8 bytes as stored (the protobuf encoder copies them).
+    pub(crate) fn name_bytes(&self) -> &'a [u8] {
+        bytes_at(self.text, self.header.name)
     }
 
     /// Returns the span's context (trace id, span id, flags).
@@ -885,18 +893,25 @@ pub struct Attributes<'a> {
     text: &'a [u8],
 }
 
-impl<'a> Iterator for Attributes<'a> {
-    type Item = (&'a str, AttributeValue<'a>);
+/// An attribute value as the protobuf encoder reads it: a string as its stored UTF-8
+/// bytes (valid when stored, not checked again), anything else as it is.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum RawValue<'a> {
+    Text(&'a [u8]),
+    Other(AttributeValue<'a>),
+}
 
-    fn next(&mut self) -> Option<Self::Item> {
+impl<'a> Attributes<'a> {
+    /// The next attribute with its key and string value as stored bytes.
+    pub(crate) fn next_raw(&mut self) -> Option<(&'a [u8], RawValue<'a>)> {
         let text = self.text;
         let a = self.attrs.by_ref().find(|a| a.owner == self.owner)?;
         let key = match a.key {
-            StoredKey::Static(s) => s,
-            StoredKey::Pooled(r) => text_at(text, r),
+            StoredKey::Static(s) => s.as_bytes(),
+            StoredKey::Pooled(r) => bytes_at(text, r),
         };
         let value = match a.value {
-            StoredValue::Str(r) => AttributeValue::Str(text_at(text, r)),
+            StoredValue::Str(r) => return Some((key, RawValue::Text(bytes_at(text, r)))),
             StoredValue::Bool(b) => AttributeValue::Bool(b),
             StoredValue::I64(i) => AttributeValue::I64(i),
             StoredValue::F64(f) => AttributeValue::F64(f),
@@ -907,7 +922,22 @@ impl<'a> Iterator for Attributes<'a> {
                 AttributeValue::Array(ArrayValue { kind, packed })
             }
         };
-        Some((key, value))
+        Some((key, RawValue::Other(value)))
+    }
+}
+
+impl<'a> Iterator for Attributes<'a> {
+    type Item = (&'a str, AttributeValue<'a>);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        // Only `&str` data cut at char boundaries is ever stored.
+        let text = |bytes| core::str::from_utf8(bytes).unwrap_or("");
+        let (key, value) = self.next_raw()?;
+        let value = match value {
+            RawValue::Text(bytes) => AttributeValue::Str(text(bytes)),
+            RawValue::Other(value) => value,
+        };
+        Some((text(key), value))
     }
 }
 
@@ -931,6 +961,11 @@ impl<'a> EventData<'a> {
     /// Returns the event name.
     pub fn name(&self) -> &'a str {
         self.data.str(self.stored().name)
+    }
+
+    /// The event name's UTF-8 bytes as stored (the protobuf encoder copies them).
+    pub(crate) fn name_bytes(&self) -> &'a [u8] {
+        bytes_at(self.data.text, self.stored().name)
     }
 
     /// Returns the event's attributes.

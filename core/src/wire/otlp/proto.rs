@@ -23,7 +23,7 @@
 //! ```
 
 use crate::export::{InstrumentationScope, Resource};
-use crate::span::record::{Attributes, EventData, LinkData, SpanData};
+use crate::span::record::{Attributes, EventData, LinkData, RawValue, SpanData};
 use crate::span::Status;
 use crate::wire::protobuf::{len_field_len, len_varint_len, tag_len, varint_len, Message, Writer};
 
@@ -387,8 +387,9 @@ impl Message for ResourceMsg<'_> {
     fn encode(&self, w: &mut Writer<'_>) {
         // `resource_attributes`, unrolled: smaller than its chained iterators.
         let resource = self.0;
-        let attribute =
-            |w: &mut Writer<'_>, key, value| key_value(w, field::RESOURCE_ATTRIBUTES, key, value);
+        let attribute = |w: &mut Writer<'_>, key: &str, value| {
+            key_value(w, field::RESOURCE_ATTRIBUTES, key.as_bytes(), value)
+        };
         attribute(w, semconv::SERVICE_NAME, Any::Str(resource.service_name));
         let mut own = resource.attributes;
         while let Some((kv, later)) = own.split_first() {
@@ -426,7 +427,7 @@ impl Message for SpanMsg<'_> {
         if let Some(parent) = span.parent_span_id() {
             w.bytes_field(field::SPAN_PARENT_SPAN_ID, parent.as_bytes());
         }
-        string_unless_empty(w, field::SPAN_NAME, span.name());
+        bytes_unless_empty(w, field::SPAN_NAME, span.name_bytes());
         uint_unless_zero(w, field::SPAN_KIND, u64::from(span.kind().otlp_value()));
         fixed64_unless_zero(w, field::SPAN_START_TIME, span.start_time().as_unix_nanos());
         fixed64_unless_zero(w, field::SPAN_END_TIME, span.end_time().as_unix_nanos());
@@ -470,7 +471,7 @@ impl Message for EventMsg<'_> {
     fn encode(&self, w: &mut Writer<'_>) {
         let event = &self.0;
         fixed64_unless_zero(w, field::EVENT_TIME, event.time().as_unix_nanos());
-        string_unless_empty(w, field::EVENT_NAME, event.name());
+        bytes_unless_empty(w, field::EVENT_NAME, event.name_bytes());
         key_values(w, field::EVENT_ATTRIBUTES, event.attributes());
         uint_unless_zero(
             w,
@@ -513,11 +514,11 @@ impl Message for StatusMsg<'_> {
 }
 
 /// `KeyValue`.
-struct KeyValueMsg<'a>(&'a str, Any<'a>);
+struct KeyValueMsg<'a>(&'a [u8], Any<'a>);
 
 impl Message for KeyValueMsg<'_> {
     fn encode(&self, w: &mut Writer<'_>) {
-        string_unless_empty(w, field::KEY_VALUE_KEY, self.0);
+        bytes_unless_empty(w, field::KEY_VALUE_KEY, self.0);
         w.message(field::KEY_VALUE_VALUE, &AnyMsg(self.1))
     }
 }
@@ -557,15 +558,23 @@ impl Message for ArrayMsg<'_> {
 
 /// Writes recorded attributes as repeated `KeyValue` field `field`.
 #[cfg_attr(not(target_os = "none"), inline)]
-fn key_values(w: &mut Writer<'_>, field: u32, attributes: Attributes<'_>) {
-    for (key, value) in attributes {
-        key_value(w, field, key, value.into());
+/// A span's, event's or link's attributes. Keys and strings are copied as stored: they
+/// were `&str` when recorded, so they are not checked for UTF-8 again.
+fn key_values(w: &mut Writer<'_>, field: u32, mut attributes: Attributes<'_>) {
+    while let Some((key, value)) = attributes.next_raw() {
+        match value {
+            RawValue::Text(text) => {
+                key_value_head(w, field, key, len_field_len(field::ANY_STRING, text.len()));
+                w.bytes_field(field::ANY_STRING, text);
+            }
+            RawValue::Other(value) => key_value(w, field, key, value.into()),
+        }
     }
 }
 
 /// A `KeyValue` field. Its lengths are worked out before writing (no length to patch,
 /// no body to move) unless the value is an array or a `u64` written as decimal text.
-fn key_value(w: &mut Writer<'_>, field: u32, key: &str, value: Any<'_>) {
+fn key_value(w: &mut Writer<'_>, field: u32, key: &[u8], value: Any<'_>) {
     let value_len = match value {
         Any::Str(s) => len_field_len(field::ANY_STRING, s.len()),
         Any::Bool(_) => tag_len(field::ANY_BOOL) + 1,
@@ -573,6 +582,12 @@ fn key_value(w: &mut Writer<'_>, field: u32, key: &str, value: Any<'_>) {
         Any::F64(_) => tag_len(field::ANY_DOUBLE) + 8,
         Any::U64(_) | Any::Array(_) => return w.message(field, &KeyValueMsg(key, value)),
     };
+    key_value_head(w, field, key, value_len);
+    AnyMsg(value).encode(w);
+}
+
+/// A `KeyValue` field up to its `AnyValue` body of `value_len` bytes.
+fn key_value_head(w: &mut Writer<'_>, field: u32, key: &[u8], value_len: usize) {
     let key_len = if key.is_empty() {
         0
     } else {
@@ -582,14 +597,17 @@ fn key_value(w: &mut Writer<'_>, field: u32, key: &str, value: Any<'_>) {
         field,
         key_len + len_field_len(field::KEY_VALUE_VALUE, value_len),
     );
-    string_unless_empty(w, field::KEY_VALUE_KEY, key);
+    bytes_unless_empty(w, field::KEY_VALUE_KEY, key);
     w.len_prefix(field::KEY_VALUE_VALUE, value_len);
-    AnyMsg(value).encode(w);
 }
 
 fn string_unless_empty(w: &mut Writer<'_>, field: u32, s: &str) {
-    if !s.is_empty() {
-        w.string_field(field, s)
+    bytes_unless_empty(w, field, s.as_bytes())
+}
+
+fn bytes_unless_empty(w: &mut Writer<'_>, field: u32, bytes: &[u8]) {
+    if !bytes.is_empty() {
+        w.bytes_field(field, bytes)
     }
 }
 
@@ -1032,7 +1050,10 @@ mod tests {
         let mut want = std::vec![0u8; 512];
         let mut w = Writer::new(&mut want);
         for (key, value) in super::super::resource_attributes(&resource) {
-            w.message(field::RESOURCE_ATTRIBUTES, &KeyValueMsg(key, value));
+            w.message(
+                field::RESOURCE_ATTRIBUTES,
+                &KeyValueMsg(key.as_bytes(), value),
+            );
         }
         let n = w.written().unwrap().len();
         want.truncate(n);
