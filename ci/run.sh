@@ -147,6 +147,8 @@ step_test() {
     host_cargo test --workspace
     # The tracer shared by a main loop and interrupts (feature `critical-section`).
     host_cargo test -p picotrace --features critical-section --test critical_section
+    # The same unit tests with the list heads in a critical section (as on a Cortex-M).
+    host_cargo test -p picotrace --features critical-section --lib
     # Core without the default `tracestate` feature (firmware that leaves it out).
     host_cargo test -p picotrace --no-default-features --test without_tracestate
 }

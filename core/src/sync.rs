@@ -34,9 +34,9 @@ use core::ptr::NonNull;
 use heapless::VecView;
 
 #[cfg(loom)]
-use loom::sync::atomic::{AtomicBool, AtomicU16, AtomicU32, AtomicU64, AtomicU8, Ordering};
+use loom::sync::atomic::{AtomicBool, AtomicU16, AtomicU32, AtomicU8, Ordering};
 #[cfg(not(loom))]
-use portable_atomic::{AtomicBool, AtomicU16, AtomicU32, AtomicU64, AtomicU8, Ordering};
+use portable_atomic::{AtomicBool, AtomicU16, AtomicU32, AtomicU8, Ordering};
 
 #[cfg(loom)]
 use loom::cell::UnsafeCell;
@@ -44,6 +44,82 @@ use loom::cell::UnsafeCell;
 use shim::UnsafeCell;
 
 use crate::span::record::{Header, RecordMut, Slot, SpanData, StoredAttr};
+
+/// A 64-bit atomic for the list heads (and the tracer's last export time): native where
+/// the CPU has 64-bit atomics. Where it has not and the platform gives a critical
+/// section (feature `critical-section`), a `u64` read and swapped inside one:
+/// portable-atomic's own fallback there is a table of locks (2 KB of RAM and 2.3 KB of
+/// flash on a Cortex-M3) that an interrupt could spin on while the code it interrupted
+/// holds the lock.
+///
+/// Unit tests with the feature use the critical section on every target, so the host
+/// runs the tracer's tests through it (`cargo test -p picotrace --features
+/// critical-section --lib`).
+#[cfg(loom)]
+pub(crate) type Atomic64 = loom::sync::atomic::AtomicU64;
+
+#[cfg(not(any(
+    loom,
+    all(feature = "critical-section", any(not(target_has_atomic = "64"), test))
+)))]
+pub(crate) type Atomic64 = portable_atomic::AtomicU64;
+
+#[cfg(all(
+    not(loom),
+    feature = "critical-section",
+    any(not(target_has_atomic = "64"), test)
+))]
+pub(crate) use critical_section_u64::Atomic64;
+
+#[cfg(all(
+    not(loom),
+    feature = "critical-section",
+    any(not(target_has_atomic = "64"), test)
+))]
+mod critical_section_u64 {
+    use core::cell::Cell;
+
+    use critical_section::Mutex;
+    use portable_atomic::Ordering;
+
+    /// The subset of `AtomicU64` the list heads use. A critical section orders memory
+    /// as the strongest ordering asked for would (it is entered and left with fences).
+    #[derive(Debug)]
+    pub(crate) struct Atomic64(Mutex<Cell<u64>>);
+
+    impl Atomic64 {
+        pub(crate) const fn new(value: u64) -> Self {
+            Self(Mutex::new(Cell::new(value)))
+        }
+
+        pub(crate) fn load(&self, _: Ordering) -> u64 {
+            critical_section::with(|cs| self.0.borrow(cs).get())
+        }
+
+        pub(crate) fn store(&self, value: u64, _: Ordering) {
+            critical_section::with(|cs| self.0.borrow(cs).set(value))
+        }
+
+        pub(crate) fn compare_exchange_weak(
+            &self,
+            current: u64,
+            new: u64,
+            _: Ordering,
+            _: Ordering,
+        ) -> Result<u64, u64> {
+            critical_section::with(|cs| {
+                let cell = self.0.borrow(cs);
+                let seen = cell.get();
+                if seen == current {
+                    cell.set(new);
+                    Ok(seen)
+                } else {
+                    Err(seen)
+                }
+            })
+        }
+    }
+}
 
 /// The subset of `loom::cell::UnsafeCell`'s API used here, over `core`'s.
 #[cfg(not(loom))]
@@ -97,8 +173,8 @@ impl Head {
 #[derive(Debug)]
 pub(crate) struct IndexLists<const N: usize> {
     next: [AtomicU16; N],
-    free: AtomicU64,
-    ended: AtomicU64,
+    free: Atomic64,
+    ended: Atomic64,
 }
 
 impl<const N: usize> IndexLists<N> {
@@ -127,8 +203,8 @@ impl<const N: usize> IndexLists<N> {
         let first = if shard < N { shard as u16 } else { NIL };
         Self {
             next,
-            free: AtomicU64::new(Head::new(first, len as u16, 0).0),
-            ended: AtomicU64::new(Head::EMPTY.0),
+            free: Atomic64::new(Head::new(first, len as u16, 0).0),
+            ended: Atomic64::new(Head::EMPTY.0),
         }
     }
 
@@ -140,12 +216,12 @@ impl<const N: usize> IndexLists<N> {
             next: core::array::from_fn(|i| {
                 AtomicU16::new(if i + 1 < N { i as u16 + 1 } else { NIL })
             }),
-            free: AtomicU64::new(Head::new(0, N as u16, 0).0),
-            ended: AtomicU64::new(Head::EMPTY.0),
+            free: Atomic64::new(Head::new(0, N as u16, 0).0),
+            ended: Atomic64::new(Head::EMPTY.0),
         }
     }
 
-    fn pop(&self, list: &AtomicU64) -> Option<u16> {
+    fn pop(&self, list: &Atomic64) -> Option<u16> {
         let mut head = Head(list.load(Ordering::Acquire));
         loop {
             if head.index() == NIL {
@@ -162,7 +238,7 @@ impl<const N: usize> IndexLists<N> {
 
     /// Pushes the chain `first ..= last` of `len` indices (linked through `next`, owned
     /// by the caller); returns the list's new length.
-    fn push_chain(&self, list: &AtomicU64, first: u16, last: u16, len: u16) -> u16 {
+    fn push_chain(&self, list: &Atomic64, first: u16, last: u16, len: u16) -> u16 {
         let mut head = Head(list.load(Ordering::Relaxed));
         loop {
             self.next[usize::from(last)].store(head.index(), Ordering::Relaxed);

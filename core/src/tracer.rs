@@ -22,7 +22,7 @@
 //! assert_eq!(tracer.stats().spans_exported, 2);
 //! ```
 
-use portable_atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+use portable_atomic::{AtomicBool, AtomicU8, Ordering};
 use rand_core::RngCore;
 
 use crate::context::{SpanContext, TraceContext};
@@ -37,6 +37,11 @@ use crate::span::arena::{SlotRef, SpanStorage};
 use crate::span::attributes::KeyValue;
 use crate::span::record::{NewRecord, SpanLimits};
 use crate::span::{Parent, Span, SpanKind, SpanOwner, StartParams};
+#[cfg(loom)]
+use portable_atomic::AtomicU64 as Atomic64;
+
+#[cfg(not(loom))]
+use crate::sync::Atomic64;
 use crate::sync::TryLock;
 use crate::time::{Clock, Timestamp};
 use crate::wire::tracestate::TraceState;
@@ -220,7 +225,7 @@ impl<S: SpanSampler> TracerConfig<S> {
 /// A counter: 64-bit where the CPU has 64-bit atomics, 32-bit elsewhere (a 32-bit
 /// microcontroller would otherwise pay a critical section, and its code, per count).
 #[cfg(target_has_atomic = "64")]
-type Counter = AtomicU64;
+type Counter = portable_atomic::AtomicU64;
 #[cfg(not(target_has_atomic = "64"))]
 type Counter = portable_atomic::AtomicU32;
 
@@ -352,7 +357,7 @@ pub struct Tracer<A, C, X, S = Sampler> {
     arena: A,
     exporter: TryLock<X>,
     counters: Counters,
-    last_export: AtomicU64,
+    last_export: Atomic64,
     shut_down: AtomicBool,
 }
 
@@ -369,6 +374,19 @@ where
             .field("stats", &self.stats())
             .finish()
     }
+}
+
+/// Defines `Tracer::unseeded`, `const` but under loom.
+macro_rules! unseeded {
+    ($(#[$doc:meta])* pub fn $($rest:tt)*) => {
+        #[cfg(not(loom))]
+        $(#[$doc])*
+        pub const fn $($rest)*
+
+        #[cfg(loom)]
+        $(#[$doc])*
+        pub fn $($rest)*
+    };
 }
 
 impl<A, C, X, S> Tracer<A, C, X, S>
@@ -395,39 +413,42 @@ where
         tracer
     }
 
-    /// Creates a tracer that records nothing until [`Tracer::seed`] gives it the keys
-    /// of its span and trace ids: `const`, so it can be a plain `static`, built before
-    /// the hardware RNG that seeds it is up.
-    pub const fn unseeded(config: TracerConfig<S>, arena: A, clock: C, exporter: X) -> Self {
-        let shards = if A::SHARDS == 0 { 1 } else { A::SHARDS };
-        let per_shard = config.export_batch_size / shards;
-        let interval = config.export_interval.as_nanos();
-        Self {
-            resource: config.resource,
-            scope: config.scope,
-            limits: config.limits,
-            enabled: config.enabled,
-            active: AtomicBool::new(false),
-            export_batch_size: config.export_batch_size,
-            export_check_at: if per_shard == 0 { 1 } else { per_shard },
-            export_interval_nanos: if interval > u64::MAX as u128 {
-                u64::MAX
-            } else {
-                interval as u64
-            },
-            export_signal: config.export_signal,
-            full_arena_retries: config.full_arena_retries,
-            full_arena_pause: config.full_arena_pause,
-            sampler: config.sampler,
-            sampler_state: TryLock::new(config.sampler),
-            sampler_traits: AtomicU8::new(0),
-            keys: IdKeys::unseeded(),
-            last_export: AtomicU64::new(0),
-            clock,
-            arena,
-            exporter: TryLock::new(exporter),
-            counters: Counters::new(),
-            shut_down: AtomicBool::new(false),
+    // `const` but under loom (whose atomics are built at run time): one body, two heads.
+    unseeded! {
+        /// Creates a tracer that records nothing until [`Tracer::seed`] gives it the keys
+        /// of its span and trace ids: `const`, so it can be a plain `static`, built before
+        /// the hardware RNG that seeds it is up.
+        pub fn unseeded(config: TracerConfig<S>, arena: A, clock: C, exporter: X) -> Self {
+            let shards = if A::SHARDS == 0 { 1 } else { A::SHARDS };
+            let per_shard = config.export_batch_size / shards;
+            let interval = config.export_interval.as_nanos();
+            Self {
+                resource: config.resource,
+                scope: config.scope,
+                limits: config.limits,
+                enabled: config.enabled,
+                active: AtomicBool::new(false),
+                export_batch_size: config.export_batch_size,
+                export_check_at: if per_shard == 0 { 1 } else { per_shard },
+                export_interval_nanos: if interval > u64::MAX as u128 {
+                    u64::MAX
+                } else {
+                    interval as u64
+                },
+                export_signal: config.export_signal,
+                full_arena_retries: config.full_arena_retries,
+                full_arena_pause: config.full_arena_pause,
+                sampler: config.sampler,
+                sampler_state: TryLock::new(config.sampler),
+                sampler_traits: AtomicU8::new(0),
+                keys: IdKeys::unseeded(),
+                last_export: Atomic64::new(0),
+                clock,
+                arena,
+                exporter: TryLock::new(exporter),
+                counters: Counters::new(),
+                shut_down: AtomicBool::new(false),
+            }
         }
     }
 
