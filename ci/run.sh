@@ -12,7 +12,8 @@
 #   loom         the loom model of core's slot ownership protocol (core/src/sync.rs)
 #   features     clippy on core once per feature on its own (host)
 #   docs         cargo doc --workspace --no-deps, rustdoc warnings denied
-#   test         cargo test --workspace (unit, integration and doc tests)
+#   test         cargo test --workspace (unit, integration and doc tests), plus core's tests
+#                that need a feature (critical-section, rand-core-06/-010)
 #   bench        the benchmark against opentelemetry_sdk and fastrace, one quick pass
 #   nostd        core for every bare-metal target in NOSTD_TARGETS, once with default
 #                features and once per feature, then no-std-link
@@ -50,6 +51,8 @@ NO_CAS_TARGETS=(thumbv6m-none-eabi riscv32imc-unknown-none-elf)
 CORE_FEATURES=(
     critical-section
     defmt
+    rand-core-06
+    rand-core-010
 )
 # Profiles the no-std-link proof is built in.
 NO_STD_LINK_PROFILES=(release)
@@ -146,6 +149,9 @@ step_test() {
     host_cargo test --workspace
     # The tracer shared by a main loop and interrupts (feature `critical-section`).
     host_cargo test -p picotrace --features critical-section --test critical_section
+    # The rand_core 0.6 / 0.10 adapters (unit tests and doc examples of `random`).
+    host_cargo test -p picotrace --features rand-core-06,rand-core-010 --lib random
+    host_cargo test -p picotrace --features rand-core-06,rand-core-010 --doc random
 }
 
 # The side-by-side benchmark (BENCHMARKS.md), as a quick pass: CI checks that it builds
