@@ -12,7 +12,8 @@
 #   loom         the loom model of core's slot ownership protocol (core/src/sync.rs)
 #   features     clippy on core once per feature on its own (host)
 #   docs         cargo doc --workspace --no-deps, rustdoc warnings denied
-#   test         cargo test --workspace (unit, integration and doc tests)
+#   test         cargo test --workspace (unit, integration and doc tests), plus core's tests
+#                that need a feature (critical-section, rand-core-06/-010)
 #   bench        the benchmark against opentelemetry_sdk and fastrace, one quick pass
 #   nostd        core for every bare-metal target in NOSTD_TARGETS, once with default
 #                features and once per feature, then no-std-link
@@ -51,6 +52,8 @@ CORE_FEATURES=(
     critical-section
     defmt
     tracestate
+    rand-core-06
+    rand-core-010
 )
 # Profiles the no-std-link proof is built in.
 NO_STD_LINK_PROFILES=(release)
@@ -151,6 +154,9 @@ step_test() {
     host_cargo test -p picotrace --features critical-section --lib
     # Core without the default `tracestate` feature (firmware that leaves it out).
     host_cargo test -p picotrace --no-default-features --test without_tracestate
+    # The rand_core 0.6 / 0.10 adapters (unit tests and doc examples of `random`).
+    host_cargo test -p picotrace --features rand-core-06,rand-core-010 --lib random
+    host_cargo test -p picotrace --features rand-core-06,rand-core-010 --doc random
 }
 
 # The side-by-side benchmark (BENCHMARKS.md), as a quick pass: CI checks that it builds

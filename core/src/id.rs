@@ -20,8 +20,21 @@ macro_rules! id_type {
     ($(#[$doc:meta])* $name:ident, $len:literal, $hex_len:literal) => {
         $(#[$doc])*
         #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
-        #[cfg_attr(feature = "defmt", derive(defmt::Format))]
         pub struct $name([u8; $len]);
+
+        /// Lowercase hex, as `Display` and the `traceparent` header write it (a derive
+        /// would print a list of decimal bytes): the device sends the id as 64-bit words,
+        /// the host formats them.
+        #[cfg(feature = "defmt")]
+        impl defmt::Format for $name {
+            fn format(&self, f: defmt::Formatter<'_>) {
+                for word in self.0.chunks_exact(8) {
+                    let mut bytes = [0; 8];
+                    bytes.copy_from_slice(word);
+                    defmt::write!(f, "{=u64:016x}", u64::from_be_bytes(bytes));
+                }
+            }
+        }
 
         impl $name {
             /// The all-zero id, which the spec declares invalid.
@@ -161,8 +174,15 @@ impl SpanId {
 
 /// The 8-bit trace flags of a `traceparent` (W3C Trace Context § 3.2.2.5).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct TraceFlags(u8);
+
+/// Two hex digits, as in `traceparent` (`01` = sampled).
+#[cfg(feature = "defmt")]
+impl defmt::Format for TraceFlags {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(f, "{=u8:02x}", self.0)
+    }
+}
 
 impl TraceFlags {
     /// Bit 0: the caller may have recorded the trace (it was sampled).

@@ -65,7 +65,11 @@
 //!   portable-atomic's spinlock fallback, which deadlocks if an interrupt handler that
 //!   traces preempts the main loop inside one: firmware that traces from interrupts on
 //!   a 32-bit CPU turns the feature on.
-//! - `defmt`: `defmt::Format` for public types.
+//! - `defmt`: `defmt::Format` for public types (ids and flags print as hex, as in
+//!   `traceparent`).
+//! - `rand-core-06`, `rand-core-010`: `random::RandCore06` and `random::RandCore010`,
+//!   which make a `rand_core` 0.6 or 0.10 generator (a HAL's RNG) usable where picotrace
+//!   takes a `rand_core` 0.9 one.
 //!
 //! MSRV: Rust 1.85.
 #![no_std]

@@ -5,6 +5,19 @@
 //! the roots we start, and OpenTelemetry's probability samplers can use their rightmost
 //! 56 bits.
 //!
+//! Where the randomness comes from, by what the platform has:
+//!
+//! | the platform has | use |
+//! | --- | --- |
+//! | a `rand_core` 0.9 generator (a HAL RNG, `OsRng`) | [`IdGenerator::with_rng`] (it draws from it), [`IdGenerator::from_rng`] (seeds Xoshiro from it) |
+//! | a `rand_core` 0.6 or 0.10 generator | the same, through `RandCore06` / `RandCore010` (features `rand-core-06` / `rand-core-010`) |
+//! | a random-number register | [`IdGenerator::from_fn`] with a closure that reads it |
+//! | weak sources to mix (unique id, ADC noise, timer jitter) | an [`Entropy`] and [`IdGenerator::from_entropy`] |
+//! | a seed already: bytes, a number | [`IdGenerator::from_seed`], [`IdGenerator::from_u64`] |
+//!
+//! A [`Tracer`](crate::Tracer) draws three 64-bit keys from its generator once, when it is
+//! created, and derives every id from them: a slow hardware RNG costs nothing per span.
+//!
 //! ```
 //! use picotrace::{Entropy, IdGenerator};
 //! struct Fixed;
@@ -20,6 +33,12 @@ use rand_core::{RngCore, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 
 use crate::id::{SpanId, TraceId};
+
+mod compat;
+#[cfg(feature = "rand-core-010")]
+pub use compat::RandCore010;
+#[cfg(feature = "rand-core-06")]
+pub use compat::RandCore06;
 
 /// A source of seed material: a hardware RNG, an ADC's noise bits, the OS.
 ///
@@ -60,10 +79,76 @@ impl IdGenerator<Xoshiro256PlusPlus> {
             rng: Xoshiro256PlusPlus::from_seed(seed),
         }
     }
+
+    /// Creates the default generator from a 64-bit seed, expanded to Xoshiro's 256 bits
+    /// with SplitMix64 (rand_xoshiro's `seed_from_u64`).
+    ///
+    /// For tests and for devices that store one number (a serial number plus a boot
+    /// counter): 64 bits of seed is not 256 bits of entropy.
+    ///
+    /// ```
+    /// use picotrace::IdGenerator;
+    /// let mut a = IdGenerator::from_u64(42);
+    /// let mut b = IdGenerator::from_u64(42);
+    /// assert_eq!(a.trace_id(), b.trace_id());
+    /// assert_ne!(a.trace_id(), IdGenerator::from_u64(43).trace_id());
+    /// ```
+    pub fn from_u64(seed: u64) -> Self {
+        Self {
+            rng: Xoshiro256PlusPlus::seed_from_u64(seed),
+        }
+    }
+
+    /// Creates the default generator seeded from eight calls of `next`, typically a read
+    /// of a hardware random-number register; the first word becomes seed bytes 0..4
+    /// (little-endian), and so on.
+    ///
+    /// ```
+    /// use picotrace::IdGenerator;
+    /// # struct Trng;
+    /// # impl Trng { fn read(&mut self) -> u32 { 0x1234_5678 } }
+    /// # let mut trng = Trng;
+    /// let mut ids = IdGenerator::from_fn(|| trng.read());
+    /// assert!(ids.span_id().is_valid());
+    /// ```
+    pub fn from_fn(mut next: impl FnMut() -> u32) -> Self {
+        let mut seed = [0u8; 32];
+        for word in seed.chunks_exact_mut(4) {
+            word.copy_from_slice(&next().to_le_bytes());
+        }
+        Self::from_seed(seed)
+    }
+
+    /// Creates the default generator seeded from another `rand_core` 0.9 generator (32
+    /// bytes of its output), e.g. a slow hardware RNG lent for the purpose.
+    ///
+    /// ```
+    /// use picotrace::IdGenerator;
+    /// use rand_core::SeedableRng;
+    /// let mut hardware = rand_xoshiro::SplitMix64::seed_from_u64(7); // stands in for a HAL RNG
+    /// let mut ids = IdGenerator::from_rng(&mut hardware);
+    /// assert!(ids.trace_id().is_valid());
+    /// ```
+    pub fn from_rng(rng: &mut impl RngCore) -> Self {
+        let mut seed = [0u8; 32];
+        rng.fill_bytes(&mut seed);
+        Self::from_seed(seed)
+    }
 }
 
 impl<R: RngCore> IdGenerator<R> {
-    /// Wraps any `rand_core` 0.9 generator (e.g. a hardware RNG's driver).
+    /// Wraps any `rand_core` 0.9 generator (e.g. a hardware RNG's driver); ids are drawn
+    /// from it directly. A `&mut` to a generator is one too, so a HAL's RNG can be lent
+    /// and used again afterwards. Generators of rand_core 0.6 and 0.10 go through
+    /// `RandCore06` and `RandCore010`.
+    ///
+    /// ```
+    /// use picotrace::IdGenerator;
+    /// use rand_core::SeedableRng;
+    /// let mut hardware = rand_xoshiro::SplitMix64::seed_from_u64(7); // stands in for a HAL RNG
+    /// let mut ids = IdGenerator::with_rng(&mut hardware);
+    /// assert!(ids.span_id().is_valid());
+    /// ```
     pub const fn with_rng(rng: R) -> Self {
         Self { rng }
     }
@@ -267,6 +352,60 @@ mod tests {
         let mut a = IdGenerator::from_seed([9; 32]);
         let mut b = IdGenerator::from_seed([9; 32]);
         assert_eq!(a.trace_id(), b.trace_id());
+    }
+
+    #[test]
+    fn from_fn_puts_words_into_the_seed_little_endian() {
+        let mut n = 0u32;
+        let mut ids = IdGenerator::from_fn(|| {
+            n += 1;
+            0x0403_0201 * n
+        });
+        assert_eq!(n, 8, "eight words make the 32-byte seed");
+        let mut seed = [0u8; 32];
+        for (i, word) in seed.chunks_exact_mut(4).enumerate() {
+            word.copy_from_slice(&(0x0403_0201 * (i as u32 + 1)).to_le_bytes());
+        }
+        assert_eq!(seed[..5], [1, 2, 3, 4, 2]);
+        let mut expected = IdGenerator::from_seed(seed);
+        assert_eq!(ids.trace_id(), expected.trace_id());
+        assert_eq!(ids.span_id(), expected.span_id());
+    }
+
+    #[test]
+    fn from_u64_is_splitmix_expanded_and_distinguishes_seeds() {
+        let mut a = IdGenerator::from_u64(1);
+        let mut b = IdGenerator::from_u64(2);
+        assert_ne!(a.trace_id(), b.trace_id());
+        // A zero seed is fine too: SplitMix64 never expands it to the all-zero state.
+        let mut z = IdGenerator::from_u64(0);
+        assert!(z.span_id().is_valid());
+        assert_ne!(z.next_u64(), z.next_u64());
+        // The expansion is rand_xoshiro's seed_from_u64, so it matches that exactly.
+        let mut x = Xoshiro256PlusPlus::seed_from_u64(7);
+        assert_eq!(IdGenerator::from_u64(7).next_u64(), x.next_u64());
+    }
+
+    #[test]
+    fn from_rng_seeds_with_32_bytes_of_the_source() {
+        let mut source = Xoshiro256PlusPlus::seed_from_u64(5);
+        let mut copy = source.clone();
+        let mut ids = IdGenerator::from_rng(&mut source);
+        let mut seed = [0u8; 32];
+        copy.fill_bytes(&mut seed);
+        assert_eq!(ids.trace_id(), IdGenerator::from_seed(seed).trace_id());
+        // The source moved on by exactly those 32 bytes.
+        assert_eq!(source.next_u64(), copy.next_u64());
+    }
+
+    #[test]
+    fn with_rng_borrows_a_generator_and_draws_from_it() {
+        let mut hardware = Xoshiro256PlusPlus::seed_from_u64(9);
+        let mut reference = hardware.clone();
+        let id = IdGenerator::with_rng(&mut hardware).span_id();
+        assert_eq!(id, SpanId::from_u64(reference.next_u64()));
+        // Still usable, and one draw further.
+        assert_eq!(hardware.next_u64(), reference.next_u64());
     }
 
     #[test]

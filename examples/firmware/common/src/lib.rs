@@ -8,12 +8,17 @@
 //! - [`sensor_node`]: the demo workload: continue a trace from a `traceparent`, read a
 //!   sensor, filter, transmit, with an error path that records an exception.
 //! - [`entropy`]: [`SeedMixer`], which folds whatever weak entropy a board has into a
-//!   seed for [`picotrace::IdGenerator`].
+//!   seed for [`picotrace::IdGenerator`] (boards without a usable hardware RNG).
+//! - `defmt_log` (feature `defmt`): `DefmtConsole` and `DefmtExporter`, which log the
+//!   workload's progress, every span that ends and export errors as defmt messages, for
+//!   the boards whose users read defmt over RTT.
 //!
 //! No allocator, no `unsafe`; `#![no_std]`.
 #![no_std]
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "defmt")]
+pub mod defmt_log;
 pub mod entropy;
 pub mod exporter;
 pub mod sensor_node;

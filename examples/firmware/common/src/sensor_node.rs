@@ -15,13 +15,18 @@
 //! third packet: the last sample's `transmit` fails, records an `exception` event
 //! (`exception.type` = `LinkError`) and sets an error status on it and its `sample`.
 //!
-//! Console lines hold no times and no generated ids, only what the inputs determine, so
-//! the QEMU run's output can be compared byte for byte with an expected-output file.
+//! The workload reports its progress ([`Progress`]) to a [`Console`]: any
+//! [`core::fmt::Write`] prints it as text lines (semihosting, a UART, `esp-println`);
+//! with this crate's `defmt` feature, [`DefmtConsole`](crate::defmt_log::DefmtConsole)
+//! logs it as defmt messages (RTT). Text lines hold no times and no generated ids, only
+//! what the inputs determine, so the QEMU run's output can be compared byte for byte with
+//! an expected-output file.
 
 use core::fmt::Write;
 
+use picotrace::propagation::ExtractError;
 use picotrace::span::arena::SpanStorage;
-use picotrace::{semconv, Clock, SpanExporter, SpanKind, TraceContext, Tracer};
+use picotrace::{semconv, Clock, SpanContext, SpanExporter, SpanKind, TraceContext, Tracer};
 
 /// Measurements per cycle.
 pub const SAMPLES: u32 = 3;
@@ -45,6 +50,7 @@ pub trait Sensor {
 
 /// Why a packet did not reach the gateway.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum LinkError {
     /// The gateway did not acknowledge the packet, even after retries.
     NoAck {
@@ -79,6 +85,81 @@ impl SimulatedLink {
     }
 }
 
+/// What the workload has just done, for the [`Console`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Progress<'a> {
+    /// A cycle starts under the gateway's `traceparent` (as received, unparsed).
+    Request {
+        /// The header's value.
+        traceparent: &'a str,
+    },
+    /// The `traceparent` was valid: the cycle continues that trace.
+    Continuing {
+        /// The gateway's span: trace id, parent span id, flags.
+        parent: SpanContext,
+    },
+    /// The `traceparent` was unusable: the cycle starts a new trace.
+    NewTrace {
+        /// What was wrong with it.
+        error: ExtractError,
+    },
+    /// One reading was taken, filtered and transmitted (or not).
+    Sample {
+        /// 1 for the first reading of the cycle.
+        index: u32,
+        /// Raw ADC counts.
+        raw: u16,
+        /// The reading in millivolts.
+        millivolts: u32,
+        /// The filtered value that was transmitted, in millivolts.
+        filtered: u32,
+        /// What the link made of it.
+        sent: Result<(), LinkError>,
+    },
+}
+
+/// Where the workload reports its [`Progress`].
+pub trait Console {
+    /// Reports one step.
+    fn report(&mut self, progress: &Progress<'_>);
+}
+
+/// Text lines, one per step (the QEMU demo's expected output is these lines).
+impl<W: Write> Console for W {
+    fn report(&mut self, progress: &Progress<'_>) {
+        let _ = match *progress {
+            Progress::Request { traceparent } => writeln!(self, "traceparent: {traceparent}"),
+            Progress::Continuing { parent } => {
+                writeln!(self, "continuing trace {}", parent.trace_id)
+            }
+            Progress::NewTrace { error } => {
+                writeln!(
+                    self,
+                    "no usable traceparent ({error}): starting a new trace"
+                )
+            }
+            Progress::Sample {
+                index,
+                raw,
+                millivolts,
+                filtered,
+                sent,
+            } => {
+                let _ = write!(
+                    self,
+                    "sample {index}: raw {raw} = {millivolts} mV, filtered {filtered} mV: "
+                );
+                match sent {
+                    Ok(()) => writeln!(self, "sent"),
+                    Err(LinkError::NoAck { attempts }) => {
+                        writeln!(self, "no ACK after {attempts} attempts, exception recorded")
+                    }
+                }
+            }
+        };
+    }
+}
+
 /// What one cycle did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Summary {
@@ -92,7 +173,7 @@ pub struct Summary {
     pub continued: bool,
 }
 
-/// Runs one measurement cycle under `traceparent`, printing progress to `console`.
+/// Runs one measurement cycle under `traceparent`, reporting progress to `console`.
 ///
 /// An invalid or empty `traceparent` starts a new trace, as W3C Trace Context asks.
 pub fn run<A, C, X, S>(
@@ -100,7 +181,7 @@ pub fn run<A, C, X, S>(
     sensor: &mut S,
     link: &mut SimulatedLink,
     traceparent: &str,
-    console: &mut impl Write,
+    console: &mut impl Console,
 ) -> Summary
 where
     A: SpanStorage,
@@ -114,15 +195,13 @@ where
         continued: incoming.is_ok(),
         ..Summary::default()
     };
-    let _ = writeln!(console, "traceparent: {traceparent}");
-    match &incoming {
-        Ok(cx) => {
-            let _ = writeln!(console, "continuing trace {}", cx.trace_id().to_hex());
-        }
-        Err(e) => {
-            let _ = writeln!(console, "no usable traceparent ({e}): starting a new trace");
-        }
-    }
+    console.report(&Progress::Request { traceparent });
+    console.report(&match &incoming {
+        Ok(cx) => Progress::Continuing {
+            parent: cx.span_context,
+        },
+        Err(error) => Progress::NewTrace { error: *error },
+    });
 
     let mut cycle = tracer.start_server_span("sensor_cycle", &incoming);
     cycle.set_attribute("sensor.samples", SAMPLES);
@@ -154,15 +233,11 @@ where
         let mut transmit = sample.child_with_kind("transmit", SpanKind::Client);
         transmit.set_attribute("link.destination", "gateway");
         transmit.set_attribute("link.value_mv", smoothed);
-        let _ = write!(
-            console,
-            "sample {index}: raw {raw} = {millivolts} mV, filtered {smoothed} mV: "
-        );
-        match link.send(smoothed) {
+        let sent = link.send(smoothed);
+        match sent {
             Ok(()) => {
                 transmit.set_ok();
                 summary.sent += 1;
-                let _ = writeln!(console, "sent");
             }
             Err(LinkError::NoAck { attempts }) => {
                 transmit.set_attribute(semconv::ERROR_TYPE, "LinkError");
@@ -174,13 +249,16 @@ where
                 transmit.set_error("no ACK from gateway");
                 sample.set_error("reading not delivered");
                 summary.failed += 1;
-                let _ = writeln!(
-                    console,
-                    "no ACK after {attempts} attempts, exception recorded"
-                );
             }
         }
         transmit.end();
+        console.report(&Progress::Sample {
+            index,
+            raw,
+            millivolts,
+            filtered: smoothed,
+            sent,
+        });
         summary.samples += 1;
     }
     if summary.failed > 0 {

@@ -1,29 +1,32 @@
 //! The sensor-node demo on the nRF52840-DK: the measurement cycle of
 //! `picotrace_firmware_common::sensor_node` on the supply voltage (SAADC), spans exported
 //! as framed OTLP protobuf on UARTE0 (P0.06 = TX, P0.08 = RX: the on-board J-Link's
-//! virtual COM port, 115200 8N1), the console on RTT.
+//! virtual COM port, 115200 8N1), progress, finished spans and errors logged with defmt
+//! over RTT.
 //!
 //! | need | nRF52840 |
 //! | --- | --- |
 //! | clock | TIMER1 at 1 MHz from the 32 MHz crystal (HFXO), 32-bit, extended to 64 bits in software |
-//! | entropy | the RNG peripheral (a true random number generator, bias correction on) and FICR `DEVICEID` |
+//! | ids | the RNG peripheral (a true random number generator, bias correction on), lent to `IdGenerator::with_rng`: it implements `rand_core` 0.9 |
 //! | sensor | SAADC on the internal VDD channel, 12 bits, 0.6 V reference with gain 1/6 (3.6 V full scale) |
 //! | frames | UARTE0 (EasyDMA: every chunk is copied to RAM first) |
+//! | console | defmt over RTT (`defmt-rtt`); panics through `panic-probe` |
 //! | sharing | one tracer for the main loop and interrupts (atomics; the clock behind a critical section) |
 #![no_std]
 #![no_main]
 
 use core::cell::Cell;
 
-use core::fmt::Write as _;
 use critical_section::Mutex;
 
 use cortex_m_rt::entry;
+use defmt_rtt as _;
 use nrf52840_hal as hal;
-use panic_halt as _;
+use panic_probe as _;
 use picotrace::{Clock, IdGenerator, KeyValue, SpanArena, Timestamp, Tracer, TracerConfig, Value};
+use picotrace_firmware_common::defmt_log::{DefmtConsole, DefmtExporter};
 use picotrace_firmware_common::sensor_node::{self, Sensor, SimulatedLink, DEFAULT_TRACEPARENT};
-use picotrace_firmware_common::{FrameExporter, FrameSink, SeedMixer};
+use picotrace_firmware_common::{FrameExporter, FrameSink};
 
 use hal::gpio::Level;
 use hal::pac;
@@ -115,12 +118,10 @@ impl FrameSink for UarteSink {
 
 #[entry]
 fn main() -> ! {
-    let channels = rtt_target::rtt_init_default!();
-    let mut console = channels.up.0;
-    let _ = writeln!(console, "picotrace sensor node on nRF52840 (Cortex-M4F)");
+    defmt::info!("picotrace sensor node on nRF52840 (Cortex-M4F)");
 
     let Some(p) = pac::Peripherals::take() else {
-        halt()
+        defmt::panic!("peripherals already taken")
     };
     let _clocks = hal::Clocks::new(p.CLOCK).enable_ext_hfosc();
     let port0 = hal::gpio::p0::Parts::new(p.P0);
@@ -150,15 +151,6 @@ fn main() -> ! {
         },
     );
 
-    let mut mixer = SeedMixer::new();
-    mixer.absorb_all(&[
-        p.FICR.deviceid[0].read().bits(),
-        p.FICR.deviceid[1].read().bits(),
-    ]);
-    for _ in 0..8 {
-        mixer.absorb(rng.random_u32());
-    }
-
     let clock = TimerClock {
         timer: Mutex::new(TimerState {
             timer,
@@ -167,7 +159,9 @@ fn main() -> ! {
         }),
         epoch_nanos: BOOT_UNIX_SECONDS * 1_000_000_000,
     };
-    let exporter: FrameExporter<_, EXPORT_BUFFER> = FrameExporter::new(UarteSink(uarte));
+    let frames: FrameExporter<_, EXPORT_BUFFER> = FrameExporter::new(UarteSink(uarte));
+    // Every finished span is logged, then framed onto UARTE0.
+    let exporter = DefmtExporter::new(frames);
     let config = TracerConfig::new("sensor-node")
         .with_resource_attributes(&RESOURCE)
         .with_scope("picotrace-firmware-common", env!("CARGO_PKG_VERSION"))
@@ -179,7 +173,9 @@ fn main() -> ! {
         config,
         &mut arena,
         clock,
-        IdGenerator::from_entropy(&mut mixer),
+        // The tracer draws its id keys from the true RNG once, here: rand_core 0.9, as
+        // picotrace's, so no adapter (see `picotrace::random`).
+        IdGenerator::with_rng(&mut rng),
         exporter,
     );
 
@@ -190,20 +186,24 @@ fn main() -> ! {
         &mut sensor,
         &mut link,
         DEFAULT_TRACEPARENT,
-        &mut console,
+        &mut DefmtConsole,
     );
     tracer.flush();
     let stats = tracer.stats();
-    let frames = tracer.with_exporter(|x| x.stats()).unwrap_or_default();
-    let _ = writeln!(
-        console,
-        "readings: {} sent, {} lost on the link; spans: {} exported, {} lost; uarte0: {} frames",
+    let frames = tracer
+        .with_exporter(|x| x.inner().stats())
+        .unwrap_or_default();
+    defmt::info!(
+        "readings: {=u32} sent, {=u32} lost on the link; uarte0: {=u32} frames",
         summary.sent,
         summary.failed,
-        stats.spans_exported,
-        stats.spans_lost(),
         frames.frames
     );
+    if stats.spans_lost() > 0 {
+        defmt::warn!("{=u64} spans lost: {}", stats.spans_lost(), stats);
+    } else {
+        defmt::info!("{}", stats);
+    }
     halt()
 }
 

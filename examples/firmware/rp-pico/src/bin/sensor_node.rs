@@ -1,24 +1,25 @@
 //! The sensor-node demo on a Raspberry Pi Pico (RP2040): the measurement cycle of
 //! `picotrace_firmware_common::sensor_node` on the chip's temperature sensor, spans
-//! exported as framed OTLP protobuf on UART0 (GP0 = TX, GP1 = RX, 115200 8N1), the
-//! console on RTT.
+//! exported as framed OTLP protobuf on UART0 (GP0 = TX, GP1 = RX, 115200 8N1), progress,
+//! finished spans and errors logged with defmt over RTT.
 //!
 //! | need | RP2040 |
 //! | --- | --- |
 //! | clock | the 64-bit 1 MHz `TIMER` (microseconds since boot) plus a boot epoch |
-//! | entropy | 256 bits of the ring oscillator's `RANDOMBIT` (free-running, jittery: real but not certified entropy), mixed with timer ticks |
+//! | ids | the ring oscillator (`RANDOMBIT`, free-running and jittery: real but not certified entropy), lent to `IdGenerator::with_rng`: rp2040-hal implements `rand_core` 0.9 on it |
 //! | sensor | ADC channel 4, the on-die temperature sensor |
 //! | frames | UART0 to a USB-serial adapter (or a debug probe's UART), read by `uart_bridge` |
+//! | console | defmt over RTT (`defmt-rtt`); panics through `panic-probe` |
 //! | sharing | the Cortex-M0+ has no compare-and-swap: picotrace's `critical-section` feature (atomics through the RP2040's hardware spinlock) |
 #![no_std]
 #![no_main]
 
-use core::fmt::Write as _;
-
-use panic_halt as _;
+use defmt_rtt as _;
+use panic_probe as _;
 use picotrace::{Clock, IdGenerator, KeyValue, SpanArena, Timestamp, Tracer, TracerConfig, Value};
+use picotrace_firmware_common::defmt_log::{DefmtConsole, DefmtExporter};
 use picotrace_firmware_common::sensor_node::{self, Sensor, SimulatedLink, DEFAULT_TRACEPARENT};
-use picotrace_firmware_common::{FrameExporter, FrameSink, SeedMixer};
+use picotrace_firmware_common::{FrameExporter, FrameSink};
 use rp2040_hal as hal;
 
 use hal::clocks::{init_clocks_and_plls, Clock as _};
@@ -94,12 +95,10 @@ impl<D: hal::uart::UartDevice, P: hal::uart::ValidUartPinout<D>> FrameSink for U
 
 #[hal::entry]
 fn main() -> ! {
-    let channels = rtt_target::rtt_init_default!();
-    let mut console = channels.up.0;
-    let _ = writeln!(console, "picotrace sensor node on RP2040 (Cortex-M0+)");
+    defmt::info!("picotrace sensor node on RP2040 (Cortex-M0+)");
 
     let Some(mut pac) = pac::Peripherals::take() else {
-        halt()
+        defmt::panic!("peripherals already taken")
     };
     let mut watchdog = Watchdog::new(pac.WATCHDOG);
     let Ok(clocks) = init_clocks_and_plls(
@@ -111,7 +110,7 @@ fn main() -> ! {
         &mut pac.RESETS,
         &mut watchdog,
     ) else {
-        halt()
+        defmt::panic!("clocks and PLLs did not start")
     };
     let sio = Sio::new(pac.SIO);
     let pins = hal::gpio::Pins::new(
@@ -125,29 +124,22 @@ fn main() -> ! {
         UartConfig::new(115_200.Hz(), DataBits::Eight, None, StopBits::One),
         clocks.peripheral_clock.freq(),
     ) else {
-        halt()
+        defmt::panic!("UART0 rejected its configuration")
     };
     let timer = hal::Timer::new(pac.TIMER, &mut pac.RESETS, &clocks);
-    let rosc = hal::rosc::RingOscillator::new(pac.ROSC).initialize();
+    let mut rosc = hal::rosc::RingOscillator::new(pac.ROSC).initialize();
     let mut adc = hal::Adc::new(pac.ADC, &mut pac.RESETS);
     let Some(sensor) = adc.take_temp_sensor() else {
-        halt()
+        defmt::panic!("temperature sensor already taken")
     };
-
-    let mut mixer = SeedMixer::new();
-    for _ in 0..8 {
-        let mut word = 0u32;
-        for _ in 0..32 {
-            word = (word << 1) | u32::from(rosc.get_random_bit());
-        }
-        mixer.absorb(word ^ timer.get_counter_low());
-    }
 
     let clock = TimerClock {
         timer,
         epoch_nanos: BOOT_UNIX_SECONDS * 1_000_000_000,
     };
-    let exporter: FrameExporter<_, EXPORT_BUFFER> = FrameExporter::new(UartSink(uart));
+    let frames: FrameExporter<_, EXPORT_BUFFER> = FrameExporter::new(UartSink(uart));
+    // Every finished span is logged, then framed onto UART0.
+    let exporter = DefmtExporter::new(frames);
     let config = TracerConfig::new("sensor-node")
         .with_resource_attributes(&RESOURCE)
         .with_scope("picotrace-firmware-common", env!("CARGO_PKG_VERSION"))
@@ -159,7 +151,9 @@ fn main() -> ! {
         config,
         &mut arena,
         clock,
-        IdGenerator::from_entropy(&mut mixer),
+        // The tracer draws its id keys from the ring oscillator once, here (192 of its
+        // random bits): rand_core 0.9, as picotrace's, so no adapter (`picotrace::random`).
+        IdGenerator::with_rng(&mut rosc),
         exporter,
     );
 
@@ -170,20 +164,24 @@ fn main() -> ! {
         &mut sensor,
         &mut link,
         DEFAULT_TRACEPARENT,
-        &mut console,
+        &mut DefmtConsole,
     );
     tracer.flush();
     let stats = tracer.stats();
-    let frames = tracer.with_exporter(|x| x.stats()).unwrap_or_default();
-    let _ = writeln!(
-        console,
-        "readings: {} sent, {} lost on the link; spans: {} exported, {} lost; uart0: {} frames",
+    let frames = tracer
+        .with_exporter(|x| x.inner().stats())
+        .unwrap_or_default();
+    defmt::info!(
+        "readings: {=u32} sent, {=u32} lost on the link; uart0: {=u32} frames",
         summary.sent,
         summary.failed,
-        stats.spans_exported,
-        stats.spans_lost(),
         frames.frames
     );
+    if stats.spans_lost() > 0 {
+        defmt::warn!("{=u64} spans lost: {}", stats.spans_lost(), stats);
+    } else {
+        defmt::info!("{}", stats);
+    }
     halt()
 }
 
