@@ -8,18 +8,25 @@
 #   footprint_otlp    + OTLP protobuf encoder (requests written raw to the UART)
 #   footprint_frame   + COBS/CRC-32 framing (what the sensor_node demo ships)
 #
-#   ci/footprint.sh [--targets "T1 T2 ..."] [--symbols N]
+#   ci/footprint.sh [--targets "T1 T2 ..."] [--symbols N] [--no-features]
 #
-# Prints a Markdown table: text/data/bss from the ELF (arm-none-eabi-size), the growth
-# of text over footprint_base, and RAM measured by running each binary in QEMU: the
-# stack is painted at reset and scanned at the end (peak stack), and the binary
-# reports the size of its span arena. RAM = data + bss + peak stack. Then the largest
-# symbols of footprint_otlp and its text grouped by crate and module (with LTO some code
-# is inlined into its callers, so groups are approximate).
+# Prints Markdown tables, ready for BENCHMARKS.md:
+#  1. per target: text/data/bss from the ELF (llvm-size), the growth of text over
+#     footprint_base, and RAM measured by running each binary in QEMU: the stack is
+#     painted at reset and scanned at the end (peak stack), and the binary reports the
+#     size of its span arena. RAM = data + bss + peak stack;
+#  2. where the flash of each binary goes, by module, from DWARF inline chains
+#     (ci/footprint-modules.py): code LTO inlined into the board's functions is charged
+#     to the module it was written in; rows sum to `size`'s text (checked);
+#  3. what each of core's default features costs: the binaries are built again without
+#     it (`--no-default-features --features picotrace/<the others>`) and the table gives
+#     flash and RAM saved; features come from core/Cargo.toml's `default` list;
+#  4. the largest symbols and stack frames of footprint_otlp.
 #
 # Targets default to thumbv7m-none-eabi (the goal's target), thumbv6m-none-eabi and
 # thumbv7em-none-eabihf; RAM is measured where QEMU can run the target's code
-# (lm3s6965evb with a Cortex-M3, or a Cortex-M4 for thumbv7em).
+# (lm3s6965evb with a Cortex-M3, or a Cortex-M4 for thumbv7em). Tables 2-4 are for the
+# first target. --no-features skips table 3 (one build per default feature).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -27,9 +34,12 @@ cd "$ROOT"
 
 CRATE=examples/firmware/qemu-lm3s6965
 TARGET_DIR="$ROOT/target/firmware/qemu-lm3s6965"
+# Copies of each build's ELFs: a later build (other features) overwrites release/.
+OUT="$ROOT/target/firmware/footprint"
 BINS=(footprint_base footprint_tracer footprint_otlp footprint_frame)
 TARGETS=(thumbv7m-none-eabi thumbv6m-none-eabi thumbv7em-none-eabihf)
 SYMBOLS=15
+FEATURES=1
 DEBIAN_RUSTC=/usr/bin/rustc
 DEBIAN_CARGO=/usr/bin/cargo
 
@@ -37,7 +47,8 @@ while (($# > 0)); do
     case "$1" in
         --targets) read -r -a TARGETS <<<"$2"; shift 2 ;;
         --symbols) SYMBOLS="$2"; shift 2 ;;
-        -h | --help) sed -n '2,25p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        --no-features) FEATURES=0; shift ;;
+        -h | --help) sed -n '2,31p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "footprint: unknown argument $1" >&2; exit 2 ;;
     esac
 done
@@ -48,22 +59,50 @@ unset RUSTFLAGS CARGO_ENCODED_RUSTFLAGS CARGO_BUILD_RUSTFLAGS
     echo "footprint: Debian's rustc/cargo missing: run 'ci/install.sh firmware'" >&2
     exit 1
 }
-command -v arm-none-eabi-size >/dev/null || {
-    echo "footprint: arm-none-eabi-size missing: run 'ci/install.sh firmware'" >&2
+# pyelftools, in the venv ci/install.sh makes, reads the DWARF for the module table.
+PY="$ROOT/target/ci/footprint-venv/bin/python"
+"$PY" -c 'import elftools' 2>/dev/null || {
+    echo "footprint: $PY with pyelftools missing: run 'ci/install.sh firmware'" >&2
     exit 1
 }
+for tool in llvm-size llvm-cxxfilt arm-none-eabi-nm arm-none-eabi-objdump; do
+    command -v "$tool" >/dev/null || {
+        echo "footprint: $tool missing: run 'ci/install.sh firmware'" >&2
+        exit 1
+    }
+done
 
+# build TARGET SET [CARGO FEATURE ARGS...]: builds the footprint binaries and copies them
+# to $OUT/TARGET/SET/. Returns non-zero if a binary does not build (a feature the
+# binaries need was left out); what did build is copied.
 build() {
-    local target="$1" bin args=() flags="'-Dwarnings'"
+    local target="$1" set="$2" bin args=() flags="'-Dwarnings'" status=0
+    shift 2
     for bin in "${BINS[@]}"; do args+=(--bin "$bin"); done
     # The crate's .cargo/config.toml links thumbv7m (cortex-m-rt's link.x, ld.lld); the
     # other Cortex-M targets get the same flags here. -Dwarnings as in ci/firmware.sh,
     # so that both scripts share one thumbv7m build.
     [[ "$target" == thumbv7m-none-eabi ]] ||
         flags="'-C', 'link-arg=-Tlink.x', '-C', 'linker=ld.lld', $flags"
-    (cd "$CRATE" && RUSTC="$DEBIAN_RUSTC" RUSTC_BOOTSTRAP=1 "$DEBIAN_CARGO" build -q --release \
-        -Z build-std=core --target "$target" --target-dir "$TARGET_DIR" \
-        --config "target.$target.rustflags=[$flags]" "${args[@]}") >&2
+    cargo_build() {
+        (cd "$CRATE" && RUSTC="$DEBIAN_RUSTC" RUSTC_BOOTSTRAP=1 "$DEBIAN_CARGO" build -q --release \
+            -Z build-std=core --target "$target" --target-dir "$TARGET_DIR" \
+            --config "target.$target.rustflags=[$flags]" "$@") >&2
+    }
+    rm -rf "${OUT:?}/$target/$set"
+    mkdir -p "$OUT/$target/$set"
+    if ! cargo_build "$@" "${args[@]}" 2>"$OUT/$target/$set/build.log"; then
+        # One at a time, so that the binaries that do build are still measured.
+        status=1
+        for bin in "${BINS[@]}"; do
+            rm -f "$TARGET_DIR/$target/release/$bin"
+            cargo_build "$@" --bin "$bin" 2>>"$OUT/$target/$set/build.log" || true
+        done
+    fi
+    for bin in "${BINS[@]}"; do
+        [[ -f "$TARGET_DIR/$target/release/$bin" ]] && cp "$TARGET_DIR/$target/release/$bin" "$OUT/$target/$set/"
+    done
+    return "$status"
 }
 
 qemu_cpu() {
@@ -93,104 +132,120 @@ EOF
     rm -f "$uart"
 }
 
-table() {
-    local target="$1" bin elf text data bss base_text="" arena peak cpu
+# measure TARGET SET: one line per binary, "BIN TEXT DATA BSS ARENA PEAK" (or "BIN -" if
+# it was not built), into $OUT/TARGET/SET/measured.
+measure() {
+    local target="$1" set="$2" bin elf text data bss arena peak cpu
     cpu="$(qemu_cpu "$target")"
+    for bin in "${BINS[@]}"; do
+        elf="$OUT/$target/$set/$bin"
+        if [[ ! -f "$elf" ]]; then
+            echo "$bin -"
+            continue
+        fi
+        read -r text data bss _ < <(llvm-size "$elf" | tail -n1)
+        read -r arena peak < <(measure_ram "$elf" "$cpu")
+        echo "$bin $text $data $bss $arena $peak"
+    done >"$OUT/$target/$set/measured"
+}
+
+table() {
+    local target="$1" bin text data bss arena peak base_text=""
     echo
     echo "### $target"
     echo
     echo "| binary | text (flash) | + over base | data | bss | peak stack | span arena | RAM = data+bss+stack | RAM - arena |"
     echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
-    for bin in "${BINS[@]}"; do
-        elf="$TARGET_DIR/$target/release/$bin"
-        read -r text data bss _ < <(arm-none-eabi-size "$elf" | tail -n1)
+    while read -r bin text data bss arena peak; do
         [[ -z "$base_text" ]] && base_text="$text"
-        read -r arena peak < <(measure_ram "$elf" "$cpu")
         if [[ "$peak" == "-" ]]; then
             echo "| $bin | $text | $((text - base_text)) | $data | $bss | - | - | - | - |"
         else
             local ram=$((data + bss + peak))
             echo "| $bin | $text | $((text - base_text)) | $data | $bss | $peak | $arena | $ram | $((ram - arena)) |"
         fi
+    done <"$OUT/$target/full/measured"
+}
+
+# Flash by owning module, a column per binary (rows sum to `size`'s text: checked).
+# Extra arguments go to ci/footprint-modules.py.
+modules() {
+    local target="$1" specs=() bin
+    shift
+    for bin in "${BINS[@]}"; do specs+=("${bin#footprint_}=$OUT/$target/full/$bin"); done
+    "$PY" ci/footprint-modules.py --root "$ROOT" "$@" "${specs[@]}"
+}
+
+# Prints "FEATURE<TAB>REST" for each feature in core's default list, REST being the
+# other default features as the board crate's cargo arguments (picotrace/a,picotrace/b;
+# may be empty); a feature that another default
+# feature turns on anyway is printed as "FEATURE<TAB>@implied by X".
+default_features() {
+    python3 - core/Cargo.toml <<'EOF'
+import sys, tomllib
+features = tomllib.load(open(sys.argv[1], "rb")).get("features", {})
+default = features.get("default", [])
+def closure(names):
+    seen, todo = set(), list(names)
+    while todo:
+        f = todo.pop()
+        if f in seen or f not in features:
+            continue
+        seen.add(f)
+        todo += [g for g in features[f] if "/" not in g and not g.startswith("dep:")]
+    return seen
+for f in default:
+    rest = [g for g in default if g != f]
+    implied = [g for g in rest if f in closure([g])]
+    print(f"{f}\t@implied by {implied[0]}" if implied else f"{f}\t{','.join('picotrace/' + g for g in rest)}")
+EOF
+}
+
+# Flash and RAM saved by leaving each default feature out, against the full build.
+feature_costs() {
+    local target="$1" feature rest args line bin text data bss arena peak
+    mapfile -t lines < <(default_features)
+    echo
+    echo "### What each default feature of core costs ($target)"
+    echo
+    if ((${#lines[@]} == 0)); then
+        echo "core/Cargo.toml's \`default\` list is empty: no feature to leave out."
+        return
+    fi
+    echo "Saved by building without the feature (\`--no-default-features\` + the other default"
+    echo "features), against the full build; RAM = data + bss + peak stack. \"n/b\": the binary"
+    echo "needs the feature and does not build without it."
+    echo
+    echo "| feature left out | binary | flash saved | RAM saved | text without it |"
+    echo "| --- | --- | ---: | ---: | ---: |"
+    declare -A full_text full_ram
+    while read -r bin text data bss arena peak; do
+        full_text[$bin]="$text"
+        [[ "$peak" == "-" ]] && full_ram[$bin]="-" || full_ram[$bin]=$((data + bss + peak))
+    done <"$OUT/$target/full/measured"
+    for line in "${lines[@]}"; do
+        feature="${line%%$'\t'*}"
+        rest="${line#*$'\t'}"
+        if [[ "$rest" == @* ]]; then
+            echo "| \`$feature\` | all | - | - | ${rest#@} |"
+            continue
+        fi
+        args=(--no-default-features)
+        [[ -n "$rest" ]] && args+=(--features "$rest")
+        build "$target" "no-$feature" "${args[@]}" || true
+        measure "$target" "no-$feature"
+        while read -r bin text data bss arena peak; do
+            [[ "$bin" == footprint_base ]] && continue
+            if [[ "$text" == "-" ]]; then
+                echo "| \`$feature\` | $bin | n/b | n/b | n/b |"
+                continue
+            fi
+            local ram_saved="-"
+            [[ "$peak" != "-" && "${full_ram[$bin]}" != "-" ]] &&
+                ram_saved=$((full_ram[$bin] - data - bss - peak))
+            echo "| \`$feature\` | $bin | $((full_text[$bin] - text)) | $ram_saved | $text |"
+        done <"$OUT/$target/no-$feature/measured"
     done
-}
-
-# Text of an ELF grouped by where the code comes from.
-groups() {
-    local elf="$1"
-    arm-none-eabi-nm --size-sort -C -S "$elf" | python3 -c '
-import re, sys
-rules = [
-    ("f64 soft-float (compiler_builtins::float)", r"compiler_builtins::float|__aeabi_d|__aeabi_[fiu]2d|__aeabi_d2"),
-    ("64-bit integer division (compiler_builtins::int)", r"compiler_builtins::int|__aeabi_[lu]*div"),
-    ("memcpy/memmove/memset (compiler_builtins::mem)", r"compiler_builtins::mem|__aeabi_mem"),
-    ("tracestate + OTEP 235 (picotrace::wire::tracestate)", r"picotrace::wire::tracestate"),
-    ("sampler (picotrace::sampler)", r"picotrace::sampler"),
-    ("OTLP protobuf (picotrace::wire::otlp, ::protobuf)", r"picotrace::wire::(otlp|protobuf)"),
-    ("traceparent + hex (picotrace::wire::traceparent, ::hex)", r"picotrace::wire::(traceparent|hex)"),
-    ("frame: COBS + CRC-32 (picotrace::wire::frame)", r"picotrace::wire::frame"),
-    ("propagation (picotrace::propagation, ::context)", r"picotrace::(propagation|context)|TraceContext"),
-    ("tracer (picotrace::tracer)", r"picotrace::tracer"),
-    ("span recording (picotrace::span)", r"picotrace::span"),
-    ("other picotrace", r"picotrace::"),
-    ("ids (rand_xoshiro, rand_core)", r"rand_"),
-    ("core::fmt", r"core::fmt"),
-    ("core (str, slice, ...)", r"core::"),
-    ("board + app (picotrace_qemu_lm3s6965, footprint_*, common)", r"picotrace_qemu|footprint_|picotrace_firmware_common"),
-    ("vector table + runtime (cortex_m_rt)", r"__INTERRUPTS|__RESET_VECTOR|__EXCEPTIONS|Reset|cortex_m"),
-]
-totals = {name: 0 for name, _ in rules}
-other = 0
-for line in sys.stdin:
-    parts = line.split(None, 3)
-    if len(parts) < 4 or parts[2].lower() not in ("t", "r"):
-        continue
-    size, name = int(parts[1], 16), parts[3].strip()
-    for label, pattern in rules:
-        if re.search(pattern, name):
-            totals[label] += size
-            break
-    else:
-        other += size
-print("| code from | bytes |")
-print("| --- | ---: |")
-for label, _ in rules:
-    if totals[label]:
-        print(f"| {label} | {totals[label]} |")
-print(f"| other (anonymous constants, ...) | {other} |")
-'
-}
-
-# The largest symbols, with generic arguments elided (`Tracer<…>`) so names stay short.
-top_symbols() {
-    local elf="$1"
-    arm-none-eabi-nm --size-sort -r -C -S "$elf" | python3 -c '
-import sys
-def elide(name):
-    out, depth = [], 0
-    for i, c in enumerate(name):
-        if c == "<" and i > 0 and (name[i - 1].isalnum() or name[i - 1] == "_"):
-            depth += 1
-            if depth == 1:
-                out.append("<…")
-            continue
-        if c == ">" and depth > 0 and not name[i - 1] == "-":
-            depth -= 1
-            if depth == 0:
-                out.append(">")
-            continue
-        if depth == 0:
-            out.append(c)
-    return "".join(out).replace("picotrace::", "").replace("|", "\\|")
-n = int(sys.argv[1])
-print("| bytes | symbol |")
-print("| ---: | --- |")
-for line in sys.stdin:
-    parts = line.split(None, 3)
-    if len(parts) == 4 and parts[2] in "tTrR" and n > 0:
-        print(f"| {int(parts[1], 16)} | `{elide(parts[3].strip())}` |")
-        n -= 1
-' "$SYMBOLS"
 }
 
 # The largest stack frames (from each function's `sub sp, #N` prologue): where the RAM
@@ -206,22 +261,37 @@ stack_frames() {
         awk -F'\t' '{ printf "| %d | `%s` |\n", $1, substr($2, 1, 140) }'
 }
 
+start=$SECONDS
 echo "Reproduce: \`bash ci/footprint.sh\` (after \`bash ci/install.sh firmware\`)."
 echo "rustc: $("$DEBIAN_RUSTC" --version); profile: opt-level \"s\", lto = true, codegen-units = 1, panic = \"abort\"."
 for target in "${TARGETS[@]}"; do
-    build "$target"
+    build "$target" full || { cat "$OUT/$target/full/build.log" >&2; exit 1; }
+    measure "$target" full
     table "$target"
 done
 main_target="${TARGETS[0]}"
 echo
-echo "### Where footprint_otlp's flash goes ($main_target)"
+echo "### Where the flash goes, by module ($main_target)"
 echo
-groups "$TARGET_DIR/$main_target/release/footprint_otlp"
+echo "Each byte of code is charged to the innermost inlined function on its DWARF inline"
+echo "chain that is not Rust's \`core\` library (so \`core\` code is charged to its user);"
+echo "read-only data to its symbol or to the code that loads its address."
+echo
+modules "$main_target" --functions 20
+echo
+echo "The same with the code of the libraries picotrace builds on (heapless, portable-atomic,"
+echo "rand_xoshiro, rand_core) charged to the function it was inlined into, as \`core\`'s is:"
+echo "what each module costs with the library code it pulls in."
+echo
+modules "$main_target" --charge-to-caller heapless,portable-atomic,rand_xoshiro,rand_core
+((FEATURES)) && feature_costs "$main_target"
 echo
 echo "### Largest symbols of footprint_otlp ($main_target)"
 echo
-top_symbols "$TARGET_DIR/$main_target/release/footprint_otlp"
+"$PY" ci/footprint-modules.py --root "$ROOT" --symbols-only "$SYMBOLS" "otlp=$OUT/$main_target/full/footprint_otlp"
 echo
 echo "### Largest stack frames of footprint_otlp ($main_target)"
 echo
-stack_frames "$TARGET_DIR/$main_target/release/footprint_otlp"
+stack_frames "$OUT/$main_target/full/footprint_otlp"
+echo
+echo "(ci/footprint.sh took $((SECONDS - start)) s.)"

@@ -3,7 +3,8 @@
 #
 #   ci/install.sh              everything
 #   ci/install.sh rust         rustfmt + clippy (rustup components)
-#   ci/install.sh firmware     Debian's rustc/cargo/rust-src (for -Z build-std), lld, QEMU
+#   ci/install.sh firmware     Debian's rustc/cargo/rust-src (for -Z build-std), lld, QEMU,
+#                              LLVM/binutils tools and pyelftools (ci/footprint.sh)
 #   ci/install.sh collector    .venv-collector with the rotel OTLP collector
 #   ci/install.sh tls          nginx (TLS proxy) and openssl, for tests/tests/tls_e2e.rs
 #   ci/install.sh fuzz         a C++ compiler, for libfuzzer-sys (it builds libFuzzer)
@@ -37,6 +38,9 @@ RUSTUP_COMPONENTS=(rustfmt clippy)
 # libfuzzer-sys compiles libFuzzer's C++ sources (the fuzz step in ci/run.sh); nothing
 # else is needed: the targets build with plain cargo on stable (no cargo-fuzz, no nightly).
 FUZZ_APT_PACKAGES=(g++)
+# ci/footprint.sh reads the firmware's DWARF (which module owns each byte of flash) with
+# pyelftools, in its own small venv.
+FOOTPRINT_PACKAGES=(pyelftools==0.33)
 COLLECTOR_PACKAGES=(
     rotel==0.0.1a15          # OTLP collector; ships the `rotel-agent` binary
     opentelemetry-proto==1.45.2  # official OTLP messages, for strict decoding checks
@@ -44,6 +48,7 @@ COLLECTOR_PACKAGES=(
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 COLLECTOR_VENV="$ROOT/.venv-collector"
+FOOTPRINT_VENV="$ROOT/target/ci/footprint-venv"
 ROTEL_PATH_FILE="$ROOT/target/ci/rotel-agent-path"
 PYTHON="${PYTHON:-python3}"
 
@@ -120,8 +125,24 @@ install_firmware() {
         die "rust-web-src installed but /usr/lib/rustlib/src/rust/library is missing"
     command -v ld.lld >/dev/null || die "ld.lld missing after installing lld"
     command -v qemu-system-arm >/dev/null || die "qemu-system-arm missing after install"
+    install_footprint_venv
     log "firmware: $(/usr/bin/rustc --version), $(/usr/bin/cargo --version | cut -d' ' -f1-2)," \
         "$(ld.lld --version | head -n1 | cut -d' ' -f1-3), $(qemu-system-arm --version | head -n1)"
+}
+
+# The venv ci/footprint.sh runs ci/footprint-modules.py in (pyelftools).
+install_footprint_venv() {
+    local py="$FOOTPRINT_VENV/bin/python" stamp="$FOOTPRINT_VENV/.picotrace-ci-packages" wanted
+    wanted="$(printf '%s\n' "${FOOTPRINT_PACKAGES[@]}")"
+    if [[ -x "$py" && -f "$stamp" && "$(cat "$stamp")" == "$wanted" ]] && "$py" -c 'import elftools' 2>/dev/null; then
+        return
+    fi
+    command -v "$PYTHON" >/dev/null || die "$PYTHON not found (needed for the footprint venv)"
+    [[ -x "$py" ]] || "$PYTHON" -m venv "$FOOTPRINT_VENV" ||
+        die "python3 -m venv failed (Debian: apt-get install python3-venv)"
+    log "firmware: pip install ${FOOTPRINT_PACKAGES[*]} into ${FOOTPRINT_VENV#"$ROOT"/}"
+    "$py" -m pip install --disable-pip-version-check --no-input -q "${FOOTPRINT_PACKAGES[@]}"
+    printf '%s\n' "$wanted" >"$stamp"
 }
 
 # ---- tls: nginx and openssl for the https end-to-end tests ----------------------------

@@ -24,7 +24,8 @@
 #   e2e-firmware only that last end-to-end check
 #   insn-count   instructions per W1 span on the Cortex-M3, counted in QEMU (ci/insn-count.sh;
 #                the firmware step runs it too)
-#   footprint    ci/footprint.sh: text/data/bss of tracing on thumbv7m (BENCHMARKS.md)
+#   footprint    ci/footprint.sh: flash/RAM of tracing on Cortex-M, flash by module (DWARF),
+#                the cost of each of core's default features (BENCHMARKS.md)
 #   e2e          only the collector end-to-end tests, plain and over TLS (test runs them too)
 #   fuzz         the libFuzzer targets in fuzz/, built once, each run FUZZ_SECONDS from its
 #                seed corpus (fuzz/corpus/<target>/); a crash fails it (RELIABILITY.md)
