@@ -50,6 +50,9 @@ NO_CAS_TARGETS=(thumbv6m-none-eabi riscv32imc-unknown-none-elf)
 CORE_FEATURES=(
     critical-section
     defmt
+    embedded-io
+    embedded-io-async
+    embassy-time
 )
 # Profiles the no-std-link proof is built in.
 NO_STD_LINK_PROFILES=(release)
@@ -146,6 +149,8 @@ step_test() {
     host_cargo test --workspace
     # The tracer shared by a main loop and interrupts (feature `critical-section`).
     host_cargo test -p picotrace --features critical-section --test critical_section
+    # `time::EmbassyClock` against embassy-time's mock driver (feature `embassy-time`).
+    host_cargo test -p picotrace --features embassy-time --lib time::
 }
 
 # The side-by-side benchmark (BENCHMARKS.md), as a quick pass: CI checks that it builds
