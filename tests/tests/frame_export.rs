@@ -10,13 +10,12 @@ use std::future::Future;
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::trace::v1 as pt;
-use otlp_model::decode_proto;
 use picotrace::export::frame::{FrameExporter, FrameQueue};
 use picotrace::wire::frame::Decoder;
 use picotrace::{IdGenerator, ManualClock, SpanArena, SpanKind, Timestamp, Tracer, TracerConfig};
-
-mod otlp_model;
+use prost::Message;
 
 const T0: u64 = 1_700_000_000_000_000_000;
 
@@ -41,7 +40,8 @@ fn split_frames(wire: &[u8]) -> (Vec<Vec<u8>>, u64) {
 fn decoded_spans(payloads: &[Vec<u8>]) -> Vec<(String, pt::Span)> {
     let mut out = Vec::new();
     for payload in payloads {
-        for rs in decode_proto(payload).resource_spans {
+        let request = ExportTraceServiceRequest::decode(&payload[..]).expect("valid OTLP protobuf");
+        for rs in request.resource_spans {
             let service = rs
                 .resource
                 .iter()
@@ -75,7 +75,7 @@ fn record_cycle<X: picotrace::SpanExporter + Send, R>(
         IdGenerator::from_seed([9; 32]),
         exporter,
     );
-    let mut cycle = tracer.start_server_span("cycle", None);
+    let cycle = tracer.start_server_span("cycle", None);
     for i in 0..3u32 {
         let mut sample = cycle.child("sample");
         sample.set_attribute("sample.index", i + 1);
@@ -153,7 +153,7 @@ fn frame_exporter_into_a_slice_writes_frames_that_decode_as_the_spans() {
 
 #[test]
 fn frame_exporter_into_a_full_writer_counts_lost_spans_and_never_panics() {
-    let mut wire = vec![0u8; 200];
+    let mut wire = [0u8; 200];
     let (stats, frames) = record_cycle(FrameExporter::<_, 1024>::new(&mut wire[..]), |x| x.stats());
     assert_eq!(frames.frames, 0);
     assert_eq!(frames.spans_write_failed, 7);
@@ -177,7 +177,9 @@ impl embedded_io_async::ErrorType for SlowUart {
 impl embedded_io_async::Write for SlowUart {
     async fn write(&mut self, bytes: &[u8]) -> Result<usize, Infallible> {
         self.calls += 1;
-        Yield(std::mem::replace(&mut self.pending, !self.pending)).await;
+        let pending = self.pending;
+        self.pending = !pending;
+        Yield(pending).await;
         let n = bytes.len().min(5);
         self.out.extend_from_slice(&bytes[..n]);
         Ok(n)

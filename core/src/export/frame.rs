@@ -561,7 +561,7 @@ mod tests {
     fn encoder_counts_spans_too_large_for_the_buffer() {
         with_sample_batch(|batch| {
             // Room for the request around a span, not for any of these spans.
-            let mut encoder = FrameEncoder::<128>::new();
+            let mut encoder = FrameEncoder::<300>::new();
             let result = encoder.encode_batch(batch, |_| true);
             assert_eq!(result, Err(ExportError::Failed));
             assert_eq!(encoder.stats().spans_too_large, batch.len() as u32);
@@ -664,9 +664,9 @@ mod tests {
         #[test]
         fn exporter_into_a_small_queue_loses_whole_frames_only() {
             with_sample_batch(|batch| {
-                // Room for about one frame of one span.
-                let queue = FrameQueue::<360>::new();
-                let mut exporter = FrameExporter::<_, 300>::new(&queue);
+                // Room for the first frame (at most 400 bytes of payload), not the next.
+                let queue = FrameQueue::<420>::new();
+                let mut exporter = FrameExporter::<_, 400>::new(&queue);
                 let result = exporter.export(batch);
                 let stats = exporter.stats();
                 assert!(
@@ -679,7 +679,7 @@ mod tests {
                         dropped: stats.spans_write_failed as usize
                     })
                 );
-                let mut wire = [0u8; 360];
+                let mut wire = [0u8; 420];
                 let n = queue.read(&mut wire);
                 let (payloads, dropped) = frames(&wire[..n]);
                 assert_eq!((payloads.len() as u32, dropped), (stats.frames, 0));
