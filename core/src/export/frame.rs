@@ -6,7 +6,7 @@
 //!
 //! - [`FrameEncoder`]: the sans-IO part: encodes a [`SpanBatch`] into frames and hands
 //!   their bytes to a closure. No feature needed.
-//! - `FrameExporter` (feature `embedded-io`): a [`SpanExporter`](crate::SpanExporter)
+//! - `FrameExporter` (feature `embedded-io`): a [`crate::SpanExporter`]
 //!   writing those frames to any blocking `embedded_io::Write` (a UART driver,
 //!   `&mut [u8]`, a `&FrameQueue`).
 //! - `FrameQueue` (feature `embedded-io`): a bounded queue of whole frames shared by an
