@@ -56,7 +56,7 @@ use crate::export::SpanExporter;
 #[cfg(feature = "embedded-io")]
 use crate::sync::TryLock;
 
-/// What a [`FrameEncoder`] (or [`FrameExporter`]) has sent and lost.
+/// What a [`FrameEncoder`] (or `FrameExporter`) has sent and lost.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct FrameStats {
@@ -75,7 +75,7 @@ pub struct FrameStats {
 }
 
 /// Encodes batches of spans as framed OTLP requests in a `BUF`-byte buffer: the
-/// transport-free part of [`FrameExporter`], for writers of other kinds.
+/// transport-free part of `FrameExporter` (feature `embedded-io`), for writers of other kinds.
 ///
 /// Each call encodes as many of the batch's spans as fit into one request, frames it and
 /// repeats until the batch is done. Before its first frame it writes a lone
