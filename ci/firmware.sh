@@ -14,7 +14,10 @@
 #          log must show the device's service.name, span names, parent/child structure,
 #          exception event and the trace id given on the command line. Then a recorded
 #          UART stream with noise, a cut frame and a corrupted frame goes through the
-#          bridge: only the intact frames may reach the collector.
+#          bridge: only the intact frames may reach the collector. Last, the embassy
+#          demo (qemu-embassy/embassy_node) the same way: its service.name, span names,
+#          the given trace, and each `transmit` (uplink task) a child of the `measure`
+#          (sensor task) whose context it received over a channel.
 #
 # Needs `ci/install.sh firmware collector` (Debian's rustc/cargo/rust-src, lld, QEMU,
 # rotel). ci/run.sh calls this as its `firmware` step.
@@ -30,6 +33,10 @@ QEMU_TIMEOUT=60
 E2E_CRATE=examples/firmware/qemu-lm3s6965
 E2E_DEMO=sensor_node
 E2E_SERVICE=sensor-node
+# The embassy demo the e2e check runs too.
+E2E_EMBASSY_CRATE=examples/firmware/qemu-embassy
+E2E_EMBASSY_DEMO=embassy_node
+E2E_EMBASSY_SERVICE=embassy-node
 WORK="$ROOT/target/firmware/e2e"
 
 # Flags are set here, never inherited: a RUSTFLAGS from the caller would replace a
@@ -205,6 +212,22 @@ start_bridge() {
     die "uart_bridge did not start listening"
 }
 
+# Boots demo $2 (ELF $1) continuing traceparent $3, its UART0 through uart_bridge to the
+# collector at $4; files in $WORK get suffix $5 (console$5.txt, bridge$5.out, ...).
+qemu_through_bridge() {
+    local bin="$1" demo="$2" traceparent="$3" endpoint="$4" tag="$5"
+    start_bridge "$WORK/bridge$tag.out" "$WORK/bridge$tag.err" "$endpoint"
+    run timeout "$QEMU_TIMEOUT" qemu-system-arm -cpu cortex-m3 -machine lm3s6965evb \
+        -display none -monitor none -serial "tcp:127.0.0.1:$BRIDGE_PORT" \
+        -semihosting-config "enable=on,target=native,arg=$demo,arg=traceparent=$traceparent,arg=time=$(date +%s)" \
+        -kernel "$bin" </dev/null >"$WORK/console$tag.txt" 2>"$WORK/qemu$tag.err" ||
+        { cat "$WORK/console$tag.txt" "$WORK/qemu$tag.err" >&2; die "$demo: QEMU run with the bridge failed"; }
+    wait "$BRIDGE_PID" || { cat "$WORK/bridge$tag.err" >&2; die "uart_bridge failed"; }
+    cat "$WORK/bridge$tag.err" "$WORK/bridge$tag.out"
+    grep -q "continuing trace ${traceparent:3:32}" "$WORK/console$tag.txt" ||
+        { cat "$WORK/console$tag.txt" >&2; die "$demo did not continue the given trace"; }
+}
+
 random_hex() { python3 -c 'import secrets, sys; print(secrets.token_hex(int(sys.argv[1])))' "$1"; }
 
 step_e2e() {
@@ -234,66 +257,16 @@ step_e2e() {
     trace_id="$(random_hex 16)"
     parent_id="$(random_hex 8)"
     traceparent="00-$trace_id-$parent_id-01"
-    start_bridge "$WORK/bridge.out" "$WORK/bridge.err" "$endpoint"
-    run timeout "$QEMU_TIMEOUT" qemu-system-arm -cpu cortex-m3 -machine lm3s6965evb \
-        -display none -monitor none -serial "tcp:127.0.0.1:$BRIDGE_PORT" \
-        -semihosting-config "enable=on,target=native,arg=$E2E_DEMO,arg=traceparent=$traceparent,arg=time=$(date +%s)" \
-        -kernel "$bin" </dev/null >"$WORK/console.txt" 2>"$WORK/qemu.err" ||
-        { cat "$WORK/console.txt" "$WORK/qemu.err" >&2; die "QEMU run with the bridge failed"; }
-    wait "$BRIDGE_PID" || { cat "$WORK/bridge.err" >&2; die "uart_bridge failed"; }
-    cat "$WORK/bridge.err" "$WORK/bridge.out"
-    grep -q "continuing trace $trace_id" "$WORK/console.txt" ||
-        { cat "$WORK/console.txt" >&2; die "the demo did not continue the given trace"; }
+    qemu_through_bridge "$bin" "$E2E_DEMO" "$traceparent" "$endpoint" ""
     wait_for_spans "$WORK/collector.log" 13 "$trace_id" || true
-    python3 - "$WORK/collector.log" "$WORK/bridge.out" "$E2E_SERVICE" "$trace_id" "$parent_id" <<'EOF'
-import re, sys
-log, bridge, service, trace_id, parent_id = sys.argv[1:]
-text = re.sub(r"\x1b\[[0-9;]*m", "", open(log, encoding="utf-8", errors="replace").read())
-
-# rotel's `--debug-log-verbosity detailed` prints, per request, "ResourceSpans #n",
-# "Resource attributes:" lines "-> key: Str(value)", then "Span #n" blocks with
-# "Trace ID : ...", "Parent ID : ...", "ID : ...", "Name : ...", "Kind : ...",
-# "Status code : ...", "Attributes:" and "Events:" / "SpanEvent #n" lists.
-services, spans, span = [], [], None
-section = None
-for raw in text.splitlines():
-    line = raw.strip()
-    if line.startswith("ResourceSpans #"):
-        section, span = "resource", None
-    elif line.startswith("Span #"):
-        span = {"attrs": {}, "events": []}
-        spans.append(span)
-        section = "span"
-    elif line.startswith("SpanEvent #") and span is not None:
-        span["events"].append({"attrs": {}})
-        section = "event"
-    elif line.startswith("Resource attributes:"):
-        section = "resource"
-    elif line.startswith("-> ") and ":" in line:
-        key, _, value = line[3:].partition(": ")
-        m = re.fullmatch(r"\w+\((.*)\)", value)
-        value = m.group(1) if m else value
-        if section == "resource" and key == "service.name":
-            services.append(value)
-        elif section == "event" and span is not None:
-            if key == "Name":
-                span["events"][-1]["name"] = value
-            else:
-                span["events"][-1]["attrs"][key.rstrip(":")] = value
-        elif section == "span" and span is not None:
-            span["attrs"][key] = value
-    elif span is not None and section == "span":
-        m = re.fullmatch(r"(Trace ID|Parent ID|ID|Name|Kind|Status code|Status message)\s*:\s?(.*)", line)
-        if m:
-            span[m.group(1)] = m.group(2).strip()
-
+    python3 - "$ROOT/ci" "$WORK/collector.log" "$WORK/bridge.out" "$E2E_SERVICE" "$trace_id" "$parent_id" <<'EOF'
+import sys
+sys.path.insert(0, sys.argv[1])
+from rotel_log import Checks, parse
+log, bridge, service, trace_id, parent_id = sys.argv[2:]
+services, spans = parse(log)
 mine = [s for s in spans if s.get("Trace ID") == trace_id]
-failures = []
-def check(ok, what):
-    print(("    ok: " if ok else "    FAILED: ") + what)
-    if not ok:
-        failures.append(what)
-
+check = Checks()
 check(len(mine) == 13, f"collector received 13 spans of the given trace {trace_id} (got {len(mine)} of {len(spans)})")
 check(services and set(services) == {service}, f"resource service.name is {service!r} (got {sorted(set(services))})")
 names = sorted(s.get("Name") for s in mine)
@@ -331,7 +304,7 @@ check(root.get("Status code") == "STATUS_CODE_ERROR", "sensor_cycle has status E
 counters = open(bridge).read()
 check("frames valid 4, forwarded 4, forward failed 0" in counters, "the bridge forwarded 4 valid frames, none failed")
 check("bad crc 0, oversize 0, garbage 0" in counters, "the bridge dropped nothing from the clean stream")
-sys.exit(1 if failures else 0)
+check.exit()
 EOF
     note "collector received the device's trace $trace_id"
 
@@ -387,9 +360,62 @@ check(m is not None and m.group(4) == "1", "the trailing noise was left as a par
 sys.exit(1 if failures else 0)
 EOF
     note "noisy stream: only intact frames were forwarded"
+
+    e2e_embassy "$endpoint"
     cleanup
     PIDS=()
     trap - EXIT
+}
+
+# The embassy demo through the bridge to the collector started by step_e2e (at $1).
+e2e_embassy() {
+    local endpoint="$1" target bin trace_id parent_id traceparent
+    target="$(board_target "$E2E_EMBASSY_CRATE")"
+    bin="$ROOT/target/firmware/$(basename "$E2E_EMBASSY_CRATE")/$target/release/$E2E_EMBASSY_DEMO"
+    [[ -x "$bin" ]] || step_build
+    [[ -x "$bin" ]] || die "$bin was not built"
+    trace_id="$(random_hex 16)"
+    parent_id="$(random_hex 8)"
+    traceparent="00-$trace_id-$parent_id-01"
+    qemu_through_bridge "$bin" "$E2E_EMBASSY_DEMO" "$traceparent" "$endpoint" 3
+    wait_for_spans "$WORK/collector.log" 9 "$trace_id" || true
+    python3 - "$ROOT/ci" "$WORK/collector.log" "$WORK/bridge3.out" "$E2E_EMBASSY_SERVICE" "$trace_id" "$parent_id" <<'EOF'
+import sys
+sys.path.insert(0, sys.argv[1])
+from rotel_log import Checks, parse
+log, bridge, service, trace_id, parent_id = sys.argv[2:]
+_, spans = parse(log)
+mine = [s for s in spans if s.get("Trace ID") == trace_id]
+check = Checks()
+check(len(mine) == 9, f"collector received 9 spans of the given trace {trace_id} (got {len(mine)})")
+services = sorted({str(s.get("service")) for s in mine})
+check(services == [service], f"their resource service.name is {service!r} (got {services})")
+names = sorted(str(s.get("Name")) for s in mine)
+check(names == sorted(["measure", "settle", "transmit"] * 3), f"span names are 3 x measure, settle, transmit (got {names})")
+ids = [s.get("ID") for s in mine]
+check(len(set(ids)) == len(ids), "span ids are unique")
+measures = {s.get("ID"): s for s in mine if s.get("Name") == "measure"}
+check(len(measures) == 3 and all(m.get("Parent ID") == parent_id for m in measures.values()),
+      f"every measure is a child of the given parent span {parent_id}")
+check(all(m.get("Kind") == "SPAN_KIND_SERVER" for m in measures.values()), "measure spans are server spans")
+for name, kind in (("settle", "SPAN_KIND_INTERNAL"), ("transmit", "SPAN_KIND_CLIENT")):
+    children = [s for s in mine if s.get("Name") == name]
+    check(len(children) == 3 and all(s.get("Parent ID") in measures for s in children),
+          f"every {name} is a child of a measure span")
+    check(len({s.get("Parent ID") for s in children}) == 3, f"each measure has its own {name}")
+    check(all(s.get("Kind") == kind for s in children), f"{name} spans are {kind}")
+transmits = [s for s in mine if s.get("Name") == "transmit"]
+check(sorted(str(s["attrs"].get("round")) for s in transmits) == ["1", "2", "3"], "transmits are rounds 1, 2, 3")
+check(all(s["attrs"].get("round") == measures.get(s.get("Parent ID"), {}).get("attrs", {}).get("round")
+          for s in transmits),
+      "each transmit (uplink task) has the measure of its own round (sensor task) as parent")
+check(all(s.get("Status code") == "STATUS_CODE_OK" for s in mine), "every span has status OK")
+counters = open(bridge).read()
+check("frames valid 3, forwarded 3, forward failed 0" in counters, "the bridge forwarded 3 valid frames (one per round), none failed")
+check("bad crc 0, oversize 0, garbage 0" in counters, "the bridge dropped nothing")
+check.exit()
+EOF
+    note "collector received the embassy demo's trace $trace_id: parent/child across tasks"
 }
 
 main() {

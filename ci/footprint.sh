@@ -230,8 +230,8 @@ feature_costs() {
             echo "| \`$feature\` | all | - | - | ${rest#@} |"
             continue
         fi
-        args=(--no-default-features)
-        [[ -n "$rest" ]] && args+=(--features "$rest")
+        # The board's own default features (its SysTick clock) stay on.
+        args=(--no-default-features --features "systick-clock${rest:+,$rest}")
         build "$target" "no-$feature" "${args[@]}" || true
         measure "$target" "no-$feature"
         while read -r bin text data bss arena peak; do

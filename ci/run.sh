@@ -55,6 +55,9 @@ CORE_FEATURES=(
     tracestate
     rand-core-06
     rand-core-010
+    embedded-io
+    embedded-io-async
+    embassy-time
 )
 # Profiles the no-std-link proof is built in.
 NO_STD_LINK_PROFILES=(release)
@@ -158,6 +161,8 @@ step_test() {
     # The rand_core 0.6 / 0.10 adapters (unit tests and doc examples of `random`).
     host_cargo test -p picotrace --features rand-core-06,rand-core-010 --lib random
     host_cargo test -p picotrace --features rand-core-06,rand-core-010 --doc random
+    # `time::EmbassyClock` against embassy-time's mock driver (feature `embassy-time`).
+    host_cargo test -p picotrace --features embassy-time --lib time::
 }
 
 # The side-by-side benchmark (BENCHMARKS.md), as a quick pass: CI checks that it builds

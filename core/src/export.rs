@@ -18,6 +18,8 @@
 
 use core::fmt;
 
+pub mod frame;
+
 use crate::span::arena::BatchSource;
 use crate::span::attributes::KeyValue;
 use crate::span::record::SpanData;

@@ -19,7 +19,8 @@
 //!   limiting, and OTEP 235 consistent probability sampling.
 //! - [`propagation`] and [`context`]: W3C `traceparent`/`tracestate` and `baggage` in
 //!   and out of header carriers.
-//! - [`export`]: the [`SpanExporter`] trait, [`SpanBatch`], [`Resource`].
+//! - [`export`]: the [`SpanExporter`] trait, [`SpanBatch`], [`Resource`];
+//!   [`export::frame`] encodes batches as framed OTLP for byte streams (UARTs).
 //! - [`wire`]: every byte format, parsed and emitted without allocation into caller
 //!   buffers: hex ids, traceparent, tracestate, baggage, OTLP protobuf and JSON, the
 //!   console format.
@@ -70,6 +71,13 @@
 //! - `rand-core-06`, `rand-core-010`: `random::RandCore06` and `random::RandCore010`,
 //!   which make a `rand_core` 0.6 or 0.10 generator (a HAL's RNG) usable where picotrace
 //!   takes a `rand_core` 0.9 one.
+//! - `embedded-io`: `export::frame::FrameExporter`, framed OTLP export to any blocking
+//!   `embedded_io::Write` (a HAL's UART), and `export::frame::FrameQueue`, a bounded
+//!   queue of whole frames between an exporter and the task that sends them.
+//! - `embedded-io-async`: `FrameQueue::write_to`, which sends queued frames over any
+//!   `embedded_io_async::Write`, for embassy and other async firmware.
+//! - `embassy-time`: `time::EmbassyClock`, a [`Clock`] on `embassy_time::Instant` plus
+//!   a boot epoch.
 //!
 //! MSRV: Rust 1.85.
 #![no_std]

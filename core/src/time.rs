@@ -1,7 +1,8 @@
 //! Time: [`Timestamp`] in Unix nanoseconds and the [`Clock`] trait the platform implements.
 //!
 //! picotrace never reads a clock by itself. Firmware passes one built on a hardware timer
-//! (SysTick, the DWT cycle counter, an RTC); `picotrace-std` passes `SystemClock`.
+//! (SysTick, the DWT cycle counter, an RTC); `picotrace-std` passes `SystemClock`;
+//! embassy applications pass `EmbassyClock` (feature `embassy-time`).
 //!
 //! ```
 //! use picotrace::{Clock, Timestamp};
@@ -13,6 +14,11 @@
 //! ```
 
 use core::time::Duration;
+
+#[cfg(feature = "embassy-time")]
+mod embassy;
+#[cfg(feature = "embassy-time")]
+pub use embassy::EmbassyClock;
 
 /// A point in time as nanoseconds since the Unix epoch, as OTLP carries it.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Debug)]

@@ -25,3 +25,4 @@ pub mod sensor_node;
 
 pub use entropy::SeedMixer;
 pub use exporter::{FrameExporter, FrameSink};
+pub use picotrace::export::frame::FrameStats;

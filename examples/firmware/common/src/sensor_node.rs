@@ -189,19 +189,11 @@ where
     X: SpanExporter + Send,
     S: Sensor,
 {
-    let headers = [(picotrace::propagation::TRACEPARENT, traceparent)];
-    let incoming = TraceContext::from_headers(&headers[..]);
+    let incoming = continue_trace(traceparent, console);
     let mut summary = Summary {
         continued: incoming.is_ok(),
         ..Summary::default()
     };
-    console.report(&Progress::Request { traceparent });
-    console.report(&match &incoming {
-        Ok(cx) => Progress::Continuing {
-            parent: cx.span_context,
-        },
-        Err(error) => Progress::NewTrace { error: *error },
-    });
 
     let mut cycle = tracer.start_server_span("sensor_cycle", &incoming);
     cycle.set_attribute("sensor.samples", SAMPLES);
@@ -270,6 +262,50 @@ where
     summary
 }
 
-fn to_millivolts<S: Sensor>(raw: u16) -> u32 {
+/// Parses the gateway's `traceparent` and says on `console` which trace the node
+/// continues (or that it starts a new one).
+///
+/// # Errors
+/// Why `traceparent` is not usable; the caller then starts a new trace.
+pub fn continue_trace(
+    traceparent: &str,
+    console: &mut impl Console,
+) -> Result<TraceContext, ExtractError> {
+    let headers = [(picotrace::propagation::TRACEPARENT, traceparent)];
+    let incoming = TraceContext::from_headers(&headers[..]);
+    console.report(&Progress::Request { traceparent });
+    console.report(&match &incoming {
+        Ok(cx) => Progress::Continuing {
+            parent: cx.span_context,
+        },
+        Err(error) => Progress::NewTrace { error: *error },
+    });
+    incoming
+}
+
+/// Prints the tracer's counters and the frames' on `console`; returns whether every span
+/// was exported and went out in a frame.
+pub fn report(
+    console: &mut impl Write,
+    stats: &picotrace::TracerStats,
+    frames: &picotrace::export::frame::FrameStats,
+) -> bool {
+    let _ = writeln!(
+        console,
+        "spans: {} started, {} exported, {} lost",
+        stats.spans_started,
+        stats.spans_exported,
+        stats.spans_lost()
+    );
+    let _ = writeln!(
+        console,
+        "uart0: {} OTLP frames holding {} spans",
+        frames.frames, frames.spans
+    );
+    stats.spans_lost() == 0 && u64::from(frames.spans) == stats.spans_exported
+}
+
+/// Converts raw ADC counts to millivolts.
+pub fn to_millivolts<S: Sensor>(raw: u16) -> u32 {
     u32::from(raw) * S::FULL_SCALE_MV / (1 << S::BITS)
 }

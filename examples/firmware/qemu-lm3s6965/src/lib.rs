@@ -4,7 +4,7 @@
 //!
 //! | need | peripheral | QEMU 7.2 |
 //! | --- | --- | --- |
-//! | [`Clock`] | SysTick, 1 ms interrupt + the current count (20 ns resolution at 50 MHz) | works |
+//! | [`SysTickClock`] (feature `systick-clock`, default) | SysTick, 1 ms interrupt + the current count (20 ns resolution at 50 MHz) | works |
 //! | cycle counter | DWT `CYCCNT` | reads 0: not emulated, so not used |
 //! | sensor | ADC0 sequencer 0, channel 0, triggered by general-purpose timer 0 | returns `0x200 + (LCG & 7)`: deterministic |
 //! | entropy | USER0/USER1 (the board's MAC address), ADC noise, SysTick jitter | MAC 52:54:00:12:34:56; ADC deterministic; jitter real |
@@ -21,12 +21,7 @@
 #![no_std]
 #![deny(unsafe_op_in_unsafe_fn)]
 
-use core::cell::Cell;
-
-use cortex_m::interrupt::{self, Mutex};
-use cortex_m::peripheral::{SCB, SYST};
-use cortex_m_rt::exception;
-use picotrace::{Clock, Timestamp};
+use cortex_m::peripheral::SYST;
 use picotrace_firmware_common::sensor_node::Sensor;
 use picotrace_firmware_common::{FrameSink, SeedMixer};
 
@@ -97,60 +92,77 @@ pub fn init_clocks() {
 
 // ---- clock -----------------------------------------------------------------------------
 
-/// SysTick reload for one interrupt per millisecond.
-const SYSTICK_RELOAD: u32 = SYSCLK_HZ / 1000 - 1;
-/// Nanoseconds per core cycle.
-const NS_PER_CYCLE: u64 = 1_000_000_000 / SYSCLK_HZ as u64;
+#[cfg(feature = "systick-clock")]
+pub use clock::SysTickClock;
 
-/// Milliseconds since [`SysTickClock::start`], counted by the SysTick exception.
-static MILLIS: Mutex<Cell<u64>> = Mutex::new(Cell::new(0));
+/// A `Clock` on SysTick (feature `systick-clock`, on by default; off where a runtime owns
+/// SysTick, as embassy-time's driver does in `../qemu-embassy`).
+#[cfg(feature = "systick-clock")]
+mod clock {
+    use core::cell::Cell;
 
-#[exception]
-fn SysTick() {
-    interrupt::free(|cs| {
-        let millis = MILLIS.borrow(cs);
-        millis.set(millis.get() + 1);
-    });
-}
+    use cortex_m::interrupt::{self, Mutex};
+    use cortex_m::peripheral::{SCB, SYST};
+    use cortex_m_rt::exception;
+    use picotrace::{Clock, Timestamp};
 
-/// A [`Clock`] on SysTick: a 1 ms interrupt counts milliseconds, the counter gives the
-/// cycles within the current one. Wall-clock time is the boot time (`epoch`) plus
-/// time since boot; the LM3S6965 has no real-time clock, so the epoch comes from
-/// outside (here a semihosting argument, on a product a gateway or SNTP).
-#[derive(Clone, Copy, Debug)]
-pub struct SysTickClock {
-    epoch: Timestamp,
-}
+    use super::SYSCLK_HZ;
 
-impl SysTickClock {
-    /// Starts SysTick on the core clock with a 1 ms period.
-    pub fn start(mut syst: SYST, epoch: Timestamp) -> Self {
-        use cortex_m::peripheral::syst::SystClkSource;
-        syst.set_clock_source(SystClkSource::Core);
-        syst.set_reload(SYSTICK_RELOAD);
-        syst.clear_current();
-        syst.enable_interrupt();
-        syst.enable_counter();
-        Self { epoch }
-    }
+    /// SysTick reload for one interrupt per millisecond.
+    const SYSTICK_RELOAD: u32 = SYSCLK_HZ / 1000 - 1;
+    /// Nanoseconds per core cycle.
+    const NS_PER_CYCLE: u64 = 1_000_000_000 / SYSCLK_HZ as u64;
 
-    /// Returns the time since [`SysTickClock::start`] in nanoseconds.
-    pub fn uptime_nanos() -> u64 {
+    /// Milliseconds since [`SysTickClock::start`], counted by the SysTick exception.
+    static MILLIS: Mutex<Cell<u64>> = Mutex::new(Cell::new(0));
+
+    #[exception]
+    fn SysTick() {
         interrupt::free(|cs| {
-            let millis = MILLIS.borrow(cs).get();
-            let current = SYST::get_current();
-            // With interrupts masked, a wrap since the last interrupt shows as a pending
-            // SysTick; if the count was read after that wrap it is near the reload value.
-            let wrapped = SCB::is_pendst_pending() && current > SYSTICK_RELOAD / 2;
-            let millis = millis + u64::from(wrapped);
-            millis * 1_000_000 + u64::from(SYSTICK_RELOAD - current) * NS_PER_CYCLE
-        })
+            let millis = MILLIS.borrow(cs);
+            millis.set(millis.get() + 1);
+        });
     }
-}
 
-impl Clock for SysTickClock {
-    fn now(&self) -> Timestamp {
-        Timestamp::from_unix_nanos(self.epoch.as_unix_nanos() + Self::uptime_nanos())
+    /// A [`Clock`] on SysTick: a 1 ms interrupt counts milliseconds, the counter gives the
+    /// cycles within the current one. Wall-clock time is the boot time (`epoch`) plus
+    /// time since boot; the LM3S6965 has no real-time clock, so the epoch comes from
+    /// outside (here a semihosting argument, on a product a gateway or SNTP).
+    #[derive(Clone, Copy, Debug)]
+    pub struct SysTickClock {
+        epoch: Timestamp,
+    }
+
+    impl SysTickClock {
+        /// Starts SysTick on the core clock with a 1 ms period.
+        pub fn start(mut syst: SYST, epoch: Timestamp) -> Self {
+            use cortex_m::peripheral::syst::SystClkSource;
+            syst.set_clock_source(SystClkSource::Core);
+            syst.set_reload(SYSTICK_RELOAD);
+            syst.clear_current();
+            syst.enable_interrupt();
+            syst.enable_counter();
+            Self { epoch }
+        }
+
+        /// Returns the time since [`SysTickClock::start`] in nanoseconds.
+        pub fn uptime_nanos() -> u64 {
+            interrupt::free(|cs| {
+                let millis = MILLIS.borrow(cs).get();
+                let current = SYST::get_current();
+                // With interrupts masked, a wrap since the last interrupt shows as a pending
+                // SysTick; if the count was read after that wrap it is near the reload value.
+                let wrapped = SCB::is_pendst_pending() && current > SYSTICK_RELOAD / 2;
+                let millis = millis + u64::from(wrapped);
+                millis * 1_000_000 + u64::from(SYSTICK_RELOAD - current) * NS_PER_CYCLE
+            })
+        }
+    }
+
+    impl Clock for SysTickClock {
+        fn now(&self) -> Timestamp {
+            Timestamp::from_unix_nanos(self.epoch.as_unix_nanos() + Self::uptime_nanos())
+        }
     }
 }
 
@@ -168,6 +180,7 @@ impl Uart0 {
     const FBRD: usize = Self::BASE + 0x028;
     const LCRH: usize = Self::BASE + 0x02c;
     const CTL: usize = Self::BASE + 0x030;
+    const FR_BUSY: u32 = 1 << 3;
     const FR_TXFF: u32 = 1 << 5;
 
     /// Clocks and configures UART0 and its pins.
@@ -190,6 +203,46 @@ impl Uart0 {
     pub fn write_byte(&mut self, byte: u8) {
         while mmio::read(Self::FR) & Self::FR_TXFF != 0 {}
         mmio::write(Self::DR, u32::from(byte));
+    }
+
+    /// Writes as many bytes of `bytes` as the transmit FIFO takes now; returns how many
+    /// (for an async writer that yields while the FIFO is full).
+    pub fn try_write(&mut self, bytes: &[u8]) -> usize {
+        let mut n = 0;
+        for &b in bytes {
+            if mmio::read(Self::FR) & Self::FR_TXFF != 0 {
+                break;
+            }
+            mmio::write(Self::DR, u32::from(b));
+            n += 1;
+        }
+        n
+    }
+
+    /// Returns `true` while the UART is still sending (FIFO not empty, or a byte on the
+    /// line).
+    pub fn is_busy(&self) -> bool {
+        mmio::read(Self::FR) & Self::FR_BUSY != 0
+    }
+}
+
+impl embedded_io::ErrorType for Uart0 {
+    type Error = core::convert::Infallible;
+}
+
+/// Blocking: waits while the transmit FIFO is full, so picotrace's `FrameExporter`
+/// (feature `embedded-io`) writes frames straight to it.
+impl embedded_io::Write for Uart0 {
+    fn write(&mut self, bytes: &[u8]) -> Result<usize, Self::Error> {
+        for &b in bytes {
+            self.write_byte(b);
+        }
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> Result<(), Self::Error> {
+        while self.is_busy() {}
+        Ok(())
     }
 }
 
@@ -316,6 +369,49 @@ pub fn parse_u64(text: &str) -> Option<u64> {
     })
 }
 
+/// Boot time when no `time=` argument gives one: 2026-01-01T00:00:00Z.
+pub const DEFAULT_BOOT_UNIX_SECONDS: u64 = 1_767_225_600;
+
+/// What the demos take from the semihosting command line.
+#[derive(Clone, Copy, Debug)]
+pub struct DemoArgs<'a> {
+    /// The gateway's `traceparent` (`traceparent=`), or the W3C example.
+    pub traceparent: &'a str,
+    /// Boot time (`time=`, Unix seconds), or [`DEFAULT_BOOT_UNIX_SECONDS`].
+    pub boot: picotrace::Timestamp,
+}
+
+impl<'a> DemoArgs<'a> {
+    /// Reads the command line into `buf` and picks the arguments out of it.
+    pub fn read(buf: &'a mut [u8]) -> Self {
+        let args = semihosting_args(buf);
+        let boot_seconds = arg(args, "time")
+            .and_then(parse_u64)
+            .unwrap_or(DEFAULT_BOOT_UNIX_SECONDS);
+        Self {
+            traceparent: arg(args, "traceparent")
+                .unwrap_or(picotrace_firmware_common::sensor_node::DEFAULT_TRACEPARENT),
+            boot: picotrace::Timestamp::from_unix_nanos(boot_seconds.saturating_mul(1_000_000_000)),
+        }
+    }
+}
+
+/// Resource attributes of the demos on this board (besides `service.name`).
+pub static RESOURCE: [picotrace::KeyValue<'static>; 3] = [
+    picotrace::KeyValue {
+        key: "service.version",
+        value: picotrace::Value::Str(env!("CARGO_PKG_VERSION")),
+    },
+    picotrace::KeyValue {
+        key: "device.model.identifier",
+        value: picotrace::Value::Str("LM3S6965"),
+    },
+    picotrace::KeyValue {
+        key: "host.arch",
+        value: picotrace::Value::Str("arm32"),
+    },
+];
+
 /// The semihosting console: `core::fmt::Write` to the host's standard output.
 pub struct Console(Option<cortex_m_semihosting::hio::HostStream>);
 
@@ -353,6 +449,7 @@ pub fn exit(success: bool) -> ! {
 /// Shared by the `footprint_*` binaries, which measure what tracing costs in flash and
 /// RAM (`ci/footprint.sh`). Nothing here formats text: `core::fmt` would dwarf what is
 /// measured.
+#[cfg(feature = "systick-clock")]
 pub mod footprint {
     use picotrace::sampler::ParentBasedAlwaysOn;
     use picotrace::{

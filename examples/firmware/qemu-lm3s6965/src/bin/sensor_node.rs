@@ -18,10 +18,10 @@ use core::fmt::Write as _;
 
 use cortex_m_rt::entry;
 use panic_halt as _;
-use picotrace::{IdGenerator, SpanArena, Timestamp, Tracer, TracerConfig};
-use picotrace::{KeyValue, Value};
-use picotrace_firmware_common::sensor_node::{self, SimulatedLink, DEFAULT_TRACEPARENT};
-use picotrace_firmware_common::{FrameExporter, SeedMixer};
+use picotrace::export::frame::FrameExporter;
+use picotrace::{IdGenerator, SpanArena, Tracer, TracerConfig};
+use picotrace_firmware_common::sensor_node::{self, SimulatedLink};
+use picotrace_firmware_common::SeedMixer;
 use picotrace_qemu_lm3s6965 as board;
 
 /// 8 spans of up to 8 attributes, 2 events, 1 link and 192 bytes of text each: the
@@ -31,23 +31,6 @@ type Arena = SpanArena<8, 8, 2, 1, 192>;
 const EXPORT_BUFFER: usize = 1024;
 /// Spans per export (one frame each, unless it does not fit the buffer).
 const EXPORT_BATCH: usize = 4;
-/// Boot time when no `time=` argument gives one: 2026-01-01T00:00:00Z.
-const DEFAULT_BOOT_UNIX_SECONDS: u64 = 1_767_225_600;
-
-static RESOURCE: [KeyValue<'static>; 3] = [
-    KeyValue {
-        key: "service.version",
-        value: Value::Str(env!("CARGO_PKG_VERSION")),
-    },
-    KeyValue {
-        key: "device.model.identifier",
-        value: Value::Str("LM3S6965"),
-    },
-    KeyValue {
-        key: "host.arch",
-        value: Value::Str("arm32"),
-    },
-];
 
 #[entry]
 fn main() -> ! {
@@ -57,21 +40,17 @@ fn main() -> ! {
     let _ = writeln!(console, "picotrace sensor node on LM3S6965 (Cortex-M3)");
 
     let mut args = [0u8; 192];
-    let args = board::semihosting_args(&mut args);
-    let traceparent = board::arg(args, "traceparent").unwrap_or(DEFAULT_TRACEPARENT);
-    let boot_seconds = board::arg(args, "time")
-        .and_then(board::parse_u64)
-        .unwrap_or(DEFAULT_BOOT_UNIX_SECONDS);
-    let epoch = Timestamp::from_unix_nanos(boot_seconds.saturating_mul(1_000_000_000));
+    let args = board::DemoArgs::read(&mut args);
 
-    let clock = board::SysTickClock::start(core.SYST, epoch);
+    let clock = board::SysTickClock::start(core.SYST, args.boot);
     let mut adc = board::Adc0::new();
     let mut mixer = SeedMixer::new();
     board::collect_entropy(&mut mixer, &mut adc, 8);
 
+    // UART0 is an `embedded_io::Write`: core's exporter writes to it as it is.
     let exporter: FrameExporter<_, EXPORT_BUFFER> = FrameExporter::new(board::Uart0::new());
     let config = TracerConfig::new("sensor-node")
-        .with_resource_attributes(&RESOURCE)
+        .with_resource_attributes(&board::RESOURCE)
         .with_scope("picotrace-firmware-common", env!("CARGO_PKG_VERSION"))
         .with_export_batch_size(EXPORT_BATCH);
     // Built in place and lent to the tracer: moving a whole arena by value would put
@@ -86,7 +65,7 @@ fn main() -> ! {
     );
 
     let mut link = SimulatedLink::default();
-    let summary = sensor_node::run(&tracer, &mut adc, &mut link, traceparent, &mut console);
+    let summary = sensor_node::run(&tracer, &mut adc, &mut link, args.traceparent, &mut console);
     tracer.flush();
 
     let stats = tracer.stats();
@@ -96,18 +75,6 @@ fn main() -> ! {
         "readings: {} sent, {} lost on the link",
         summary.sent, summary.failed
     );
-    let _ = writeln!(
-        console,
-        "spans: {} started, {} exported, {} lost",
-        stats.spans_started,
-        stats.spans_exported,
-        stats.spans_lost()
-    );
-    let _ = writeln!(
-        console,
-        "uart0: {} OTLP frames holding {} spans",
-        frames.frames, frames.spans
-    );
-    let ok = stats.spans_lost() == 0 && frames.spans as u64 == stats.spans_exported;
+    let ok = sensor_node::report(&mut console, &stats, &frames);
     board::exit(ok)
 }

@@ -1,0 +1,690 @@
+//! Framed OTLP export for byte streams (a UART): finished spans → OTLP protobuf
+//! `ExportTraceServiceRequest`s ([`crate::wire::otlp::proto::encode_request`]) → one
+//! COBS + CRC-32 frame each ([`crate::wire::frame`]) → a byte writer. The host side
+//! (`uart_bridge` in the examples) checks each frame and posts its payload unchanged to
+//! an OTLP/HTTP collector.
+//!
+//! - [`FrameEncoder`]: the sans-IO part: encodes a [`SpanBatch`] into frames and hands
+//!   their bytes to a closure. No feature needed.
+//! - `FrameExporter` (feature `embedded-io`): a [`crate::SpanExporter`]
+//!   writing those frames to any blocking `embedded_io::Write` (a UART driver,
+//!   `&mut [u8]`, a `&FrameQueue`).
+//! - `FrameQueue` (feature `embedded-io`): a bounded queue of whole frames shared by an
+//!   exporter (which must not block: it runs while the tracer drains) and the task that
+//!   sends them. With feature `embedded-io-async`, `FrameQueue::write_to` sends the
+//!   queued bytes over any `embedded_io_async::Write` (an async UART), so a slow link
+//!   never holds up the code that ends spans.
+//!
+//! Nothing here allocates or panics; every loss is counted ([`FrameStats`], `QueueStats`)
+//! and reported to the tracer as lost spans.
+//!
+//! ```
+//! # #[cfg(feature = "embedded-io")] {
+//! use picotrace::export::frame::FrameExporter;
+//! use picotrace::wire::frame::Decoder;
+//! use picotrace::{IdGenerator, NoClock, SpanArena, Tracer, TracerConfig};
+//!
+//! let mut wire = [0u8; 1024];
+//! let tracer = Tracer::new(
+//!     TracerConfig::new("sensor"),
+//!     SpanArena::<4>::new(),
+//!     NoClock,
+//!     IdGenerator::from_seed([1; 32]),
+//!     FrameExporter::<_, 512>::new(&mut wire[..]), // any embedded_io::Write
+//! );
+//! tracer.start_span("measure").end();
+//! tracer.flush();
+//! assert_eq!(tracer.with_exporter(|x| x.stats().frames), Some(1));
+//! drop(tracer);
+//!
+//! // The receiving end: a lone delimiter (resynchronise), then one frame.
+//! let mut buf = [0u8; 512];
+//! let mut decoder = Decoder::new(&mut buf);
+//! let mut input = &wire[..];
+//! let payload = decoder.feed(&mut input).unwrap()?;
+//! assert!(payload.windows(7).any(|w| w == b"measure"));
+//! # }
+//! # Ok::<(), picotrace::wire::frame::FrameError>(())
+//! ```
+
+use crate::export::{ExportError, SpanBatch};
+use crate::wire::frame;
+use crate::wire::otlp::{proto, EncodeError};
+
+#[cfg(feature = "embedded-io")]
+use crate::export::SpanExporter;
+#[cfg(feature = "embedded-io")]
+use crate::sync::TryLock;
+
+/// What a [`FrameEncoder`] (or `FrameExporter`) has sent and lost.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct FrameStats {
+    /// Frames written whole.
+    pub frames: u32,
+    /// Spans in those frames.
+    pub spans: u32,
+    /// Frame bytes written, delimiters included.
+    pub bytes: u32,
+    /// Spans dropped because one alone does not fit in the encode buffer.
+    pub spans_too_large: u32,
+    /// Writes the byte sink refused (each costs the frame it was part of).
+    pub write_errors: u32,
+    /// Spans lost with frames the sink refused.
+    pub spans_write_failed: u32,
+}
+
+/// Encodes batches of spans as framed OTLP requests in a `BUF`-byte buffer: the
+/// transport-free part of `FrameExporter` (feature `embedded-io`), for writers of other kinds.
+///
+/// Each call encodes as many of the batch's spans as fit into one request, frames it and
+/// repeats until the batch is done. Before its first frame it writes a lone
+/// [`frame::DELIMITER`], so that a receiver drops whatever it held from before a reset.
+#[derive(Debug)]
+pub struct FrameEncoder<const BUF: usize> {
+    buf: [u8; BUF],
+    started: bool,
+    stats: FrameStats,
+}
+
+impl<const BUF: usize> Default for FrameEncoder<BUF> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<const BUF: usize> FrameEncoder<BUF> {
+    /// Creates an encoder (`const`: it can live in a `static`).
+    pub const fn new() -> Self {
+        Self {
+            buf: [0; BUF],
+            started: false,
+            stats: FrameStats {
+                frames: 0,
+                spans: 0,
+                bytes: 0,
+                spans_too_large: 0,
+                write_errors: 0,
+                spans_write_failed: 0,
+            },
+        }
+    }
+
+    /// Returns the counters.
+    pub fn stats(&self) -> FrameStats {
+        self.stats
+    }
+
+    /// Encodes `batch` into frames, handing their bytes in order to `write`, which
+    /// returns `false` when the sink failed. After a failure the rest of that frame is
+    /// skipped, a lone delimiter is written (so the receiver drops the cut frame and is
+    /// back in step), the frame's spans are counted as lost, and the next frame is
+    /// tried.
+    ///
+    /// # Errors
+    /// [`ExportError::Partial`] or [`ExportError::Failed`] when spans were lost (too
+    /// large for the buffer, or refused by the sink).
+    pub fn encode_batch(
+        &mut self,
+        batch: &SpanBatch<'_>,
+        mut write: impl FnMut(&[u8]) -> bool,
+    ) -> Result<(), ExportError> {
+        if !self.started {
+            // Resynchronises the receiver; a failure here costs no span.
+            if !write(&[frame::DELIMITER]) {
+                self.stats.write_errors += 1;
+            }
+            self.started = true;
+        }
+        let mut rest = batch.iter();
+        let mut remaining = batch.len();
+        let mut lost = 0;
+        while remaining > 0 {
+            match proto::encode_request(batch.resource, batch.scope, rest.clone(), &mut self.buf) {
+                Ok(encoded) if encoded.spans > 0 => {
+                    let mut ok = true;
+                    let n = frame::encode_with(&self.buf[..encoded.bytes], |chunk| {
+                        ok = ok && write(chunk);
+                    });
+                    if ok {
+                        self.stats.frames += 1;
+                        self.stats.spans += encoded.spans as u32;
+                        self.stats.bytes += n as u32;
+                    } else {
+                        self.stats.write_errors += 1;
+                        self.stats.spans_write_failed += encoded.spans as u32;
+                        lost += encoded.spans;
+                        let _ = write(&[frame::DELIMITER]);
+                    }
+                    remaining -= encoded.spans;
+                    rest.nth(encoded.spans - 1);
+                }
+                // The iterator ran dry early (a slot was freed under us): done.
+                Ok(_) => break,
+                Err(EncodeError::SpanTooLarge { .. }) => {
+                    self.stats.spans_too_large += 1;
+                    lost += 1;
+                    remaining -= 1;
+                    rest.next();
+                }
+                Err(_) => {
+                    lost += remaining;
+                    break;
+                }
+            }
+        }
+        if lost == 0 {
+            Ok(())
+        } else if lost >= batch.len() {
+            Err(ExportError::Failed)
+        } else {
+            Err(ExportError::Partial { dropped: lost })
+        }
+    }
+}
+
+/// Writes all of `bytes` to `w` without `write_all` (which panics on `Ok(0)`); returns
+/// `false` if `w` failed or refused bytes.
+#[cfg(feature = "embedded-io")]
+fn write_all_checked<W: embedded_io::Write + ?Sized>(w: &mut W, mut bytes: &[u8]) -> bool {
+    while !bytes.is_empty() {
+        match w.write(bytes) {
+            Ok(0) | Err(_) => return false,
+            Ok(n) => bytes = bytes.get(n..).unwrap_or(&[]),
+        }
+    }
+    true
+}
+
+/// A [`SpanExporter`] that writes finished spans as framed OTLP requests to a blocking
+/// [`embedded_io::Write`], encoded in a `BUF`-byte buffer.
+///
+/// It runs while the tracer drains, on whichever context flushed: give it a writer that
+/// is quick (a UART with a FIFO at a high baud rate, a DMA ring) or a [`FrameQueue`],
+/// and pick the batch size so that a batch is written promptly. Write errors are
+/// counted ([`FrameStats::write_errors`]) and the spans of the failed frame reported
+/// lost; the writer is flushed once per export.
+#[cfg(feature = "embedded-io")]
+#[derive(Debug)]
+pub struct FrameExporter<W, const BUF: usize> {
+    encoder: FrameEncoder<BUF>,
+    writer: W,
+}
+
+#[cfg(feature = "embedded-io")]
+impl<W: embedded_io::Write, const BUF: usize> FrameExporter<W, BUF> {
+    /// Creates an exporter writing to `writer`.
+    pub const fn new(writer: W) -> Self {
+        Self {
+            encoder: FrameEncoder::new(),
+            writer,
+        }
+    }
+
+    /// Returns the counters.
+    pub fn stats(&self) -> FrameStats {
+        self.encoder.stats()
+    }
+
+    /// Returns the writer.
+    pub fn writer_mut(&mut self) -> &mut W {
+        &mut self.writer
+    }
+
+    /// Returns the writer, consuming the exporter.
+    pub fn into_writer(self) -> W {
+        self.writer
+    }
+}
+
+#[cfg(feature = "embedded-io")]
+impl<W: embedded_io::Write, const BUF: usize> SpanExporter for FrameExporter<W, BUF> {
+    fn export(&mut self, batch: &SpanBatch<'_>) -> Result<(), ExportError> {
+        let writer = &mut self.writer;
+        let result = self
+            .encoder
+            .encode_batch(batch, |chunk| write_all_checked(writer, chunk));
+        if self.writer.flush().is_err() {
+            self.encoder.stats.write_errors += 1;
+        }
+        result
+    }
+}
+
+/// Why a [`FrameQueue`] refused bytes.
+#[cfg(feature = "embedded-io")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum QueueError {
+    /// The frame does not fit in the room left: it is dropped whole.
+    Full,
+    /// The sending side was copying bytes out at that moment (an interrupt exported
+    /// while the send task read): the frame is dropped.
+    Busy,
+}
+
+#[cfg(feature = "embedded-io")]
+impl core::fmt::Display for QueueError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            QueueError::Full => "frame queue full",
+            QueueError::Busy => "frame queue busy",
+        })
+    }
+}
+
+#[cfg(feature = "embedded-io")]
+impl core::error::Error for QueueError {}
+
+#[cfg(feature = "embedded-io")]
+impl embedded_io::Error for QueueError {
+    fn kind(&self) -> embedded_io::ErrorKind {
+        match self {
+            QueueError::Full => embedded_io::ErrorKind::OutOfMemory,
+            QueueError::Busy => embedded_io::ErrorKind::Other,
+        }
+    }
+}
+
+/// What a [`FrameQueue`] has taken in, dropped and sent.
+#[cfg(feature = "embedded-io")]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct QueueStats {
+    /// Frames queued whole (a lone delimiter counts as one).
+    pub frames_queued: u32,
+    /// Frames dropped because they did not fit, or the queue was busy.
+    pub frames_dropped: u32,
+    /// Bytes handed to the sending side.
+    pub bytes_sent: u32,
+    /// Writes of the sending side that failed (their bytes are lost; the receiver drops
+    /// the frame they cut).
+    pub send_errors: u32,
+}
+
+/// The ring: `len` bytes from `head` are queued, the last `pending` of them belong to a
+/// frame whose delimiter has not been written yet (not readable).
+#[cfg(feature = "embedded-io")]
+#[derive(Debug)]
+struct Ring<const N: usize> {
+    buf: [u8; N],
+    head: usize,
+    len: usize,
+    pending: usize,
+    /// A frame was dropped: its remaining bytes are discarded up to its delimiter.
+    skipping: bool,
+    stats: QueueStats,
+}
+
+#[cfg(feature = "embedded-io")]
+impl<const N: usize> Ring<N> {
+    fn push(&mut self, buf: &[u8]) -> Result<usize, QueueError> {
+        let mut rest = buf;
+        if self.skipping {
+            match rest.iter().position(|&b| b == frame::DELIMITER) {
+                None => return Ok(buf.len()),
+                Some(i) => {
+                    self.skipping = false;
+                    rest = &rest[i + 1..];
+                }
+            }
+        }
+        if rest.len() > N - self.len {
+            self.len -= self.pending;
+            self.pending = 0;
+            self.skipping = true;
+            self.stats.frames_dropped += 1;
+            return Err(QueueError::Full);
+        }
+        let mut tail = (self.head + self.len) % N;
+        for &b in rest {
+            self.buf[tail] = b;
+            tail = if tail + 1 == N { 0 } else { tail + 1 };
+            self.len += 1;
+            self.pending += 1;
+            if b == frame::DELIMITER {
+                self.pending = 0;
+                self.stats.frames_queued += 1;
+            }
+        }
+        Ok(buf.len())
+    }
+
+    fn pop(&mut self, out: &mut [u8]) -> usize {
+        let ready = self.len - self.pending;
+        let n = ready.min(out.len());
+        for slot in &mut out[..n] {
+            *slot = self.buf[self.head];
+            self.head = if self.head + 1 == N { 0 } else { self.head + 1 };
+        }
+        self.len -= n;
+        self.stats.bytes_sent += n as u32;
+        n
+    }
+}
+
+/// A bounded queue of whole frames, `N` bytes, shared by one writer of frames (a
+/// [`FrameExporter`] over `&FrameQueue`) and one sender (the task that owns the UART).
+///
+/// Writing never blocks: bytes become readable only when their frame's delimiter is
+/// written, and a frame that does not fit is dropped whole ([`QueueError::Full`]; its
+/// remaining bytes are discarded up to its delimiter), so a slow link costs whole
+/// frames, counted, never a cut one. It is `const`-constructible, so it can be a
+/// `static`, and `Sync`: a lock-free try-lock guards it, held only while bytes are
+/// copied in or out.
+///
+/// ```
+/// use embedded_io::Write as _;
+/// use picotrace::export::frame::FrameQueue;
+/// static QUEUE: FrameQueue<8> = FrameQueue::new();
+/// (&QUEUE).write(b"ab\0").unwrap();   // a whole frame: readable
+/// (&QUEUE).write(b"cd").unwrap();     // not yet: no delimiter
+/// let mut out = [0u8; 8];
+/// assert_eq!(QUEUE.read(&mut out), 3);
+/// assert!((&QUEUE).write(b"efghijk").is_err()); // does not fit: "cd" + this are dropped
+/// (&QUEUE).write(b"\0").unwrap();    // ends the dropped frame
+/// assert_eq!(QUEUE.read(&mut out), 0);
+/// assert_eq!(QUEUE.stats().frames_dropped, 1);
+/// ```
+#[cfg(feature = "embedded-io")]
+#[derive(Debug)]
+pub struct FrameQueue<const N: usize> {
+    ring: TryLock<Ring<N>>,
+}
+
+#[cfg(feature = "embedded-io")]
+impl<const N: usize> Default for FrameQueue<N> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[cfg(feature = "embedded-io")]
+impl<const N: usize> FrameQueue<N> {
+    const CAPACITY_CHECK: () = assert!(N > 0, "a frame queue needs room");
+
+    /// Creates an empty queue.
+    pub const fn new() -> Self {
+        let () = Self::CAPACITY_CHECK;
+        Self {
+            ring: TryLock::new(Ring {
+                buf: [0; N],
+                head: 0,
+                len: 0,
+                pending: 0,
+                skipping: false,
+                stats: QueueStats {
+                    frames_queued: 0,
+                    frames_dropped: 0,
+                    bytes_sent: 0,
+                    send_errors: 0,
+                },
+            }),
+        }
+    }
+
+    /// Copies up to `out.len()` bytes of whole frames out, oldest first; returns how
+    /// many (0 when nothing is ready, or a writer holds the queue right now).
+    pub fn read(&self, out: &mut [u8]) -> usize {
+        self.ring.try_with(|r| r.pop(out)).unwrap_or(0)
+    }
+
+    /// Returns the number of bytes ready to send (0 if a writer holds the queue).
+    pub fn ready_len(&self) -> usize {
+        self.ring.try_with(|r| r.len - r.pending).unwrap_or(0)
+    }
+
+    /// Returns the counters (the defaults if a writer holds the queue right now).
+    pub fn stats(&self) -> QueueStats {
+        self.ring.try_with(|r| r.stats).unwrap_or_default()
+    }
+
+    /// Sends every byte ready now to `w`, 64 bytes at a time, then flushes it; returns
+    /// how many bytes were sent. Frames queued while this runs go out in the same call.
+    ///
+    /// A chunk copied out is lost if `w` fails (then this returns the error) or if the
+    /// future is dropped before the chunk is written; the receiver drops the frame
+    /// that chunk belonged to. Counted in [`QueueStats::send_errors`].
+    ///
+    /// # Errors
+    /// The first error of `w`.
+    #[cfg(feature = "embedded-io-async")]
+    pub async fn write_to<W: embedded_io_async::Write>(
+        &self,
+        w: &mut W,
+    ) -> Result<usize, W::Error> {
+        let mut sent = 0;
+        let mut chunk = [0u8; 64];
+        loop {
+            let n = self.read(&mut chunk);
+            if n == 0 {
+                break;
+            }
+            let mut bytes = &chunk[..n];
+            while !bytes.is_empty() {
+                match w.write(bytes).await {
+                    Ok(0) => {
+                        // Breaks the trait's contract; stop rather than spin.
+                        self.count_send_error();
+                        return Ok(sent);
+                    }
+                    Ok(k) => {
+                        sent += k;
+                        bytes = bytes.get(k..).unwrap_or(&[]);
+                    }
+                    Err(e) => {
+                        self.count_send_error();
+                        return Err(e);
+                    }
+                }
+            }
+        }
+        w.flush().await?;
+        Ok(sent)
+    }
+
+    #[cfg(feature = "embedded-io-async")]
+    fn count_send_error(&self) {
+        let _ = self.ring.try_with(|r| r.stats.send_errors += 1);
+    }
+}
+
+#[cfg(feature = "embedded-io")]
+impl<const N: usize> embedded_io::ErrorType for &FrameQueue<N> {
+    type Error = QueueError;
+}
+
+/// Appends frame bytes: readable once their delimiter is written; a frame that does not
+/// fit is dropped whole (see [`FrameQueue`]).
+#[cfg(feature = "embedded-io")]
+impl<const N: usize> embedded_io::Write for &FrameQueue<N> {
+    fn write(&mut self, buf: &[u8]) -> Result<usize, QueueError> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        match self.ring.try_with(|r| r.push(buf)) {
+            Some(result) => result,
+            None => Err(QueueError::Busy),
+        }
+    }
+
+    fn flush(&mut self) -> Result<(), QueueError> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::frame::Decoder;
+    use crate::wire::otlp::test_support::with_sample_batch;
+
+    /// Decodes every frame of `wire`; returns the payloads' lengths and the number of
+    /// frames the decoder dropped.
+    fn frames(wire: &[u8]) -> (std::vec::Vec<std::vec::Vec<u8>>, u64) {
+        let mut buf = [0u8; 4096];
+        let mut decoder = Decoder::new(&mut buf);
+        let mut input = wire;
+        let mut out = std::vec::Vec::new();
+        while let Some(result) = decoder.feed(&mut input) {
+            if let Ok(payload) = result {
+                out.push(payload.to_vec());
+            }
+        }
+        let dropped = decoder.stats().dropped();
+        (out, dropped)
+    }
+
+    #[test]
+    fn encoder_splits_a_batch_into_requests_that_fit() {
+        with_sample_batch(|batch| {
+            // Room for one span per request, not two.
+            let mut encoder = FrameEncoder::<400>::new();
+            let mut wire = std::vec::Vec::new();
+            let result = encoder.encode_batch(batch, |chunk| {
+                wire.extend_from_slice(chunk);
+                true
+            });
+            assert_eq!(result, Ok(()));
+            let stats = encoder.stats();
+            assert_eq!(stats.spans, batch.len() as u32);
+            assert!(stats.frames > 1, "{stats:?}");
+            assert_eq!(stats.bytes as usize + 1, wire.len()); // + the lone delimiter
+            assert_eq!(wire[0], frame::DELIMITER);
+            let (payloads, dropped) = frames(&wire);
+            assert_eq!((payloads.len() as u32, dropped), (stats.frames, 0));
+        });
+    }
+
+    #[test]
+    fn encoder_counts_spans_too_large_for_the_buffer() {
+        with_sample_batch(|batch| {
+            // Room for the request around a span, not for any of these spans.
+            let mut encoder = FrameEncoder::<300>::new();
+            let result = encoder.encode_batch(batch, |_| true);
+            assert_eq!(result, Err(ExportError::Failed));
+            assert_eq!(encoder.stats().spans_too_large, batch.len() as u32);
+            assert_eq!(encoder.stats().frames, 0);
+        });
+    }
+
+    #[test]
+    fn a_failed_write_costs_its_frame_and_resynchronises_the_receiver() {
+        with_sample_batch(|batch| {
+            let mut encoder = FrameEncoder::<400>::new();
+            let mut wire = std::vec::Vec::new();
+            let mut calls = 0;
+            // The sink fails once, in the middle of the first frame.
+            let result = encoder.encode_batch(batch, |chunk| {
+                calls += 1;
+                if calls == 3 {
+                    return false;
+                }
+                wire.extend_from_slice(chunk);
+                true
+            });
+            let stats = encoder.stats();
+            assert_eq!(stats.write_errors, 1);
+            assert!(stats.spans_write_failed >= 1);
+            assert_eq!(stats.spans + stats.spans_write_failed, batch.len() as u32);
+            assert_eq!(
+                result,
+                Err(ExportError::Partial {
+                    dropped: stats.spans_write_failed as usize
+                })
+            );
+            // The cut frame is dropped by the receiver; every other one arrives.
+            let (payloads, dropped) = frames(&wire);
+            assert_eq!(payloads.len() as u32, stats.frames);
+            assert_eq!(dropped, 1);
+        });
+    }
+
+    #[cfg(feature = "embedded-io")]
+    mod io {
+        use super::*;
+        use embedded_io::Write as _;
+
+        #[test]
+        fn queue_makes_bytes_readable_only_when_their_frame_is_complete() {
+            let queue = FrameQueue::<16>::new();
+            let mut w = &queue;
+            assert_eq!(w.write(b"ab"), Ok(2));
+            let mut out = [0u8; 16];
+            assert_eq!(queue.read(&mut out), 0);
+            assert_eq!(w.write(b"c\0de"), Ok(4));
+            assert_eq!(queue.ready_len(), 4);
+            assert_eq!(queue.read(&mut out[..3]), 3);
+            assert_eq!(&out[..3], b"abc");
+            assert_eq!(queue.read(&mut out), 1);
+            assert_eq!(out[0], 0);
+            assert_eq!(w.write(b"f\0"), Ok(2));
+            assert_eq!(queue.read(&mut out), 4);
+            assert_eq!(&out[..4], b"def\0");
+            assert_eq!(queue.stats().frames_queued, 2);
+            assert_eq!(queue.stats().bytes_sent, 8);
+        }
+
+        #[test]
+        fn queue_drops_a_frame_that_does_not_fit_whole_and_wraps_around() {
+            let queue = FrameQueue::<8>::new();
+            let mut w = &queue;
+            let mut out = [0u8; 8];
+            // Move the ring's head so that later frames wrap.
+            assert_eq!(w.write(b"12345\0"), Ok(6));
+            assert_eq!(queue.read(&mut out), 6);
+            assert_eq!(w.write(b"ab\0"), Ok(3));
+            // 3 queued; a 6-byte frame fits (wrapping), a further one does not.
+            assert_eq!(w.write(b"cdefg"), Ok(5));
+            assert_eq!(w.write(b"\0"), Err(QueueError::Full));
+            // The rest of the dropped frame, up to its delimiter, is discarded.
+            assert_eq!(w.write(b"tail\0x"), Ok(6));
+            assert_eq!(w.write(b"\0"), Ok(1));
+            let n = queue.read(&mut out);
+            assert_eq!(&out[..n], b"ab\0x\0");
+            let stats = queue.stats();
+            assert_eq!((stats.frames_queued, stats.frames_dropped), (3, 1));
+        }
+
+        #[test]
+        fn exporter_into_a_full_slice_counts_errors_and_never_panics() {
+            with_sample_batch(|batch| {
+                let mut wire = [0u8; 100];
+                let mut exporter = FrameExporter::<_, 400>::new(&mut wire[..]);
+                let result = exporter.export(batch);
+                assert_eq!(result, Err(ExportError::Failed));
+                let stats = exporter.stats();
+                assert_eq!(stats.spans_write_failed, batch.len() as u32);
+                assert!(stats.write_errors >= 1);
+                assert_eq!(stats.frames, 0);
+            });
+        }
+
+        #[test]
+        fn exporter_into_a_small_queue_loses_whole_frames_only() {
+            with_sample_batch(|batch| {
+                // Room for the first frame (at most 400 bytes of payload), not the next.
+                let queue = FrameQueue::<420>::new();
+                let mut exporter = FrameExporter::<_, 400>::new(&queue);
+                let result = exporter.export(batch);
+                let stats = exporter.stats();
+                assert!(
+                    stats.frames >= 1 && stats.spans_write_failed >= 1,
+                    "{stats:?}"
+                );
+                assert_eq!(
+                    result,
+                    Err(ExportError::Partial {
+                        dropped: stats.spans_write_failed as usize
+                    })
+                );
+                let mut wire = [0u8; 420];
+                let n = queue.read(&mut wire);
+                let (payloads, dropped) = frames(&wire[..n]);
+                assert_eq!((payloads.len() as u32, dropped), (stats.frames, 0));
+                assert_eq!(queue.stats().frames_dropped, stats.write_errors);
+            });
+        }
+    }
+}

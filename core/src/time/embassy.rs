@@ -1,0 +1,115 @@
+//! [`EmbassyClock`]: wall-clock time for embassy applications, from
+//! `embassy_time::Instant` (time since boot, from the application's time driver) plus a
+//! boot epoch.
+
+use portable_atomic::{AtomicU64, Ordering};
+
+use super::{Clock, Timestamp};
+
+/// A [`Clock`] on [`embassy_time::Instant`]: the boot time (Unix nanoseconds) plus the
+/// time since boot that embassy-time's driver counts.
+///
+/// Most microcontrollers have no real-time clock, so the boot time starts as whatever
+/// is known at build or boot (or zero, which OTLP shows as "unknown") and can be set
+/// once the device learns the time, from SNTP or a gateway, with
+/// [`EmbassyClock::set_now`]. It is `const`-constructible (a `static` works) and `Sync`:
+/// the epoch is one atomic, read with each `now`.
+///
+/// It keeps the [`Clock`] contract as long as the epoch is not moved back while spans
+/// run; spans that straddle a correction have their durations saturated at zero by the
+/// tracer, never wrap.
+///
+/// The application provides the time driver and tick rate (an `embassy-time-driver`
+/// implementation, usually from the HAL, and a `tick-hz-*` feature); this crate turns on
+/// neither.
+///
+/// ```
+/// use picotrace::time::EmbassyClock;
+/// use picotrace::{Clock, Timestamp};
+///
+/// // 2026-01-01T00:00:00Z: learned from a gateway, say.
+/// static CLOCK: EmbassyClock = EmbassyClock::new(Timestamp::ZERO);
+/// CLOCK.set_now(Timestamp::from_unix_nanos(1_767_225_600_000_000_000));
+/// let now = CLOCK.now().as_unix_nanos();
+/// assert!(now >= 1_767_225_600_000_000_000);
+/// // Hand `&CLOCK` to `Tracer::new` as its clock.
+/// ```
+#[derive(Debug)]
+pub struct EmbassyClock {
+    /// Unix nanoseconds at `Instant` zero.
+    boot: AtomicU64,
+}
+
+impl EmbassyClock {
+    /// Creates a clock whose `Instant` zero (boot) is `boot`.
+    pub const fn new(boot: Timestamp) -> Self {
+        Self {
+            boot: AtomicU64::new(boot.as_unix_nanos()),
+        }
+    }
+
+    /// Returns the boot time: Unix time at `Instant` zero.
+    pub fn boot_time(&self) -> Timestamp {
+        Timestamp::from_unix_nanos(self.boot.load(Ordering::Relaxed))
+    }
+
+    /// Sets the boot time (Unix time at `Instant` zero).
+    pub fn set_boot_time(&self, boot: Timestamp) {
+        self.boot.store(boot.as_unix_nanos(), Ordering::Relaxed);
+    }
+
+    /// Sets the boot time so that [`Clock::now`] reads `now` at this instant: what a
+    /// device does when it learns the time.
+    pub fn set_now(&self, now: Timestamp) {
+        let uptime = embassy_time::Instant::now().as_nanos();
+        self.set_boot_time(Timestamp::from_unix_nanos(
+            now.as_unix_nanos().saturating_sub(uptime),
+        ));
+    }
+}
+
+impl Clock for EmbassyClock {
+    #[inline]
+    fn now(&self) -> Timestamp {
+        let uptime = embassy_time::Instant::now().as_nanos();
+        Timestamp::from_unix_nanos(self.boot.load(Ordering::Relaxed).saturating_add(uptime))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use embassy_time::MockDriver;
+    use embassy_time::{Duration, Instant};
+
+    /// The mock driver is one global clock: everything that moves it is in this test.
+    #[test]
+    fn follows_the_driver_from_the_boot_epoch() {
+        let driver = MockDriver::get();
+        driver.reset();
+        let boot = Timestamp::from_unix_nanos(1_767_225_600_000_000_000);
+        let clock = EmbassyClock::new(boot);
+        assert_eq!(clock.now(), boot);
+
+        driver.advance(Duration::from_millis(1_500));
+        assert_eq!(
+            clock.now().as_unix_nanos(),
+            boot.as_unix_nanos() + 1_500_000_000
+        );
+
+        // Learning the time later: `now` reads it at once and moves on from there.
+        let learned = Timestamp::from_unix_nanos(1_800_000_000_000_000_000);
+        clock.set_now(learned);
+        assert_eq!(clock.now(), learned);
+        assert_eq!(
+            clock.boot_time().as_unix_nanos(),
+            learned.as_unix_nanos() - Instant::now().as_nanos()
+        );
+        driver.advance(Duration::from_micros(7));
+        assert_eq!(clock.now().as_unix_nanos(), learned.as_unix_nanos() + 7_000);
+
+        // A boot time near the end of representable time saturates, never wraps.
+        clock.set_boot_time(Timestamp::from_unix_nanos(u64::MAX - 1));
+        assert_eq!(clock.now().as_unix_nanos(), u64::MAX);
+    }
+}
