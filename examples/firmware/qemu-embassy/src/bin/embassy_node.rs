@@ -38,6 +38,7 @@ use embassy_sync::signal::Signal;
 use embassy_time::Timer;
 use panic_halt as _;
 use picotrace::export::frame::{FrameExporter, FrameQueue};
+use picotrace::sampler::ParentBasedAlwaysOn;
 use picotrace::time::EmbassyClock;
 use picotrace::{ExportSignal, IdGenerator, SpanArena, SpanContext, SpanKind};
 use picotrace::{Timestamp, TraceContext, Tracer, TracerConfig};
@@ -45,7 +46,6 @@ use picotrace_firmware_common::sensor_node;
 use picotrace_firmware_common::SeedMixer;
 use picotrace_qemu_embassy::{time_driver, AsyncUart0};
 use picotrace_qemu_lm3s6965 as board;
-use static_cell::StaticCell;
 
 /// Measurement rounds before the demo ends.
 const ROUNDS: u32 = 3;
@@ -60,13 +60,26 @@ const QUEUE_BYTES: usize = 2048;
 const EXPORT_BATCH: usize = 3;
 
 type Exporter = FrameExporter<&'static FrameQueue<QUEUE_BYTES>, ENCODE_BUFFER>;
-type AppTracer = Tracer<&'static Arena, &'static EmbassyClock, Exporter>;
+/// OpenTelemetry's default sampler, fixed at compile time.
+type AppTracer = Tracer<&'static Arena, &'static EmbassyClock, Exporter, ParentBasedAlwaysOn>;
 
 static ARENA: Arena = Arena::new();
 static CLOCK: EmbassyClock = EmbassyClock::new(Timestamp::ZERO);
 static FRAMES: FrameQueue<QUEUE_BYTES> = FrameQueue::new();
 /// Built at run time (its id seed comes from the board), then lent to every task.
-static TRACER: StaticCell<AppTracer> = StaticCell::new();
+/// The tracer is a plain `static`, built at compile time and seeded in `main` (spans
+/// started before that are not recorded).
+static TRACER: AppTracer = Tracer::unseeded(
+    TracerConfig::new("embassy-node")
+        .with_resource_attributes(&board::RESOURCE)
+        .with_scope("picotrace-qemu-embassy", env!("CARGO_PKG_VERSION"))
+        .with_export_batch_size(EXPORT_BATCH)
+        .with_export_signal(&EXPORT_READY)
+        .with_static_sampler(ParentBasedAlwaysOn),
+    &ARENA,
+    &CLOCK,
+    FrameExporter::new(&FRAMES),
+);
 
 /// Wakes the exporter task when a batch of spans has ended.
 struct ExportReady(Signal<CriticalSectionRawMutex, ()>);
@@ -113,18 +126,8 @@ async fn main(spawner: Spawner) {
     let mut mixer = SeedMixer::new();
     board::collect_entropy(&mut mixer, &mut adc, 8);
 
-    let config = TracerConfig::new("embassy-node")
-        .with_resource_attributes(&board::RESOURCE)
-        .with_scope("picotrace-qemu-embassy", env!("CARGO_PKG_VERSION"))
-        .with_export_batch_size(EXPORT_BATCH)
-        .with_export_signal(&EXPORT_READY);
-    let tracer: &'static AppTracer = TRACER.init(Tracer::new(
-        config,
-        &ARENA,
-        &CLOCK,
-        IdGenerator::from_entropy(&mut mixer),
-        FrameExporter::new(&FRAMES),
-    ));
+    TRACER.seed(IdGenerator::from_entropy(&mut mixer));
+    let tracer: &'static AppTracer = &TRACER;
 
     let incoming = sensor_node::continue_trace(args.traceparent, &mut console);
 
