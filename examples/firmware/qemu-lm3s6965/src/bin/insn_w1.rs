@@ -187,5 +187,7 @@ fn main() -> ! {
 
     let encoded = tracer.with_exporter(|x| x.encoded).unwrap_or(0);
     let measured = tracer.with_exporter(|x| x.measured).unwrap_or(false);
-    exit(tracer.stats().spans_exported == 4 + W5_SPANS as u64 && encoded == 4 + W5_SPANS && measured)
+    exit(
+        tracer.stats().spans_exported == 4 + W5_SPANS as u64 && encoded == 4 + W5_SPANS && measured,
+    )
 }
