@@ -124,3 +124,60 @@ pub fn find_span<'a>(spans: &'a [CollectedSpan], name: &str, kind: &str) -> &'a 
         .find(|s| s.name == name && s.kind == kind)
         .unwrap_or_else(|| panic!("no {kind} span {name:?} in {spans:#?}"))
 }
+
+/// The four spans of the `axum_server` / `tracing_server` examples' `/checkout` request.
+#[derive(Debug)]
+pub struct CheckoutTrace<'a> {
+    /// `GET /checkout`, the server span.
+    pub checkout: &'a CollectedSpan,
+    /// `GET /inventory`, the outgoing call.
+    pub call: &'a CollectedSpan,
+    /// `GET /inventory`, the downstream server span.
+    pub inventory: &'a CollectedSpan,
+    /// `SELECT stock`, the query under it.
+    pub query: &'a CollectedSpan,
+}
+
+/// Finds the spans of a `/checkout` request under caller span `caller` and checks what
+/// both examples promise: service `shop`, parents across the HTTP call, and each span
+/// held across the awaits (it covers its children; the server span lasts through the
+/// handlers' sleeps of 6 ms or more in all).
+///
+/// # Panics
+/// When a span is missing or a check fails (a test helper).
+pub fn checkout_trace<'a>(spans: &'a [CollectedSpan], caller: &str) -> CheckoutTrace<'a> {
+    assert_eq!(spans.len(), 4, "{spans:#?}");
+    assert!(spans.iter().all(|s| s.service_name == "shop"));
+    let trace = CheckoutTrace {
+        checkout: find_span(spans, "GET /checkout", "SPAN_KIND_SERVER"),
+        call: find_span(spans, "GET /inventory", "SPAN_KIND_CLIENT"),
+        inventory: find_span(spans, "GET /inventory", "SPAN_KIND_SERVER"),
+        query: find_span(spans, "SELECT stock", "SPAN_KIND_CLIENT"),
+    };
+    let CheckoutTrace {
+        checkout,
+        call,
+        inventory,
+        query,
+    } = trace;
+    assert_eq!(checkout.parent_id, caller);
+    assert_eq!(call.parent_id, checkout.span_id);
+    assert_eq!(
+        inventory.parent_id, call.span_id,
+        "context crossed the HTTP call"
+    );
+    assert_eq!(query.parent_id, inventory.span_id);
+    assert!(
+        checkout.start <= call.start && call.end <= checkout.end,
+        "{spans:#?}"
+    );
+    assert!(
+        call.start <= inventory.start && inventory.end <= call.end,
+        "{spans:#?}"
+    );
+    assert!(
+        checkout.end - checkout.start >= 6_000_000,
+        "sleeps of >= 6 ms in all"
+    );
+    trace
+}
