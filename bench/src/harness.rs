@@ -75,12 +75,10 @@ impl Summary {
     }
 }
 
-/// Times `f(n)`: warm-up, calibration, then `plan.reps` repetitions. Returns nanoseconds
-/// per operation. `between` runs after each repetition, outside the timed region (for
-/// flushing a peer's background queue, so one repetition's backlog never lands in the
-/// next).
-pub fn ns_per_op(plan: &Plan, mut f: impl FnMut(u64), mut between: impl FnMut()) -> Summary {
-    // Warm-up doubles n until it alone takes `plan.warmup`; that also calibrates n.
+/// Warm-up: doubles `n` until `f(n)` alone takes a quarter of `plan.warmup` (with
+/// `between` after each call, untimed); returns how many operations fill
+/// `plan.target`.
+fn calibrate(plan: &Plan, f: &mut impl FnMut(u64), between: &mut impl FnMut()) -> u64 {
     let mut n = 1u64;
     let per_op = loop {
         let t = Instant::now();
@@ -92,7 +90,15 @@ pub fn ns_per_op(plan: &Plan, mut f: impl FnMut(u64), mut between: impl FnMut())
         }
         n *= 2;
     };
-    let iters = ((plan.target.as_secs_f64() / per_op.max(1e-12)) as u64).max(1);
+    ((plan.target.as_secs_f64() / per_op.max(1e-12)) as u64).max(1)
+}
+
+/// Times `f(n)`: warm-up, calibration, then `plan.reps` repetitions. Returns nanoseconds
+/// per operation. `between` runs after each repetition, outside the timed region (for
+/// flushing a peer's background queue, so one repetition's backlog never lands in the
+/// next).
+pub fn ns_per_op(plan: &Plan, mut f: impl FnMut(u64), mut between: impl FnMut()) -> Summary {
+    let iters = calibrate(plan, &mut f, &mut between);
     let mut samples = Vec::with_capacity(plan.reps);
     for _ in 0..plan.reps {
         let t = Instant::now();
@@ -102,6 +108,115 @@ pub fn ns_per_op(plan: &Plan, mut f: impl FnMut(u64), mut between: impl FnMut())
         samples.push(dt.as_nanos() as f64 / iters as f64);
     }
     Summary::of(&mut samples)
+}
+
+/// Spans in one burst of the burst regime: the timed part is this many spans, then the
+/// library's pipeline is drained (untimed) before the next burst, so no backlog carries
+/// over and no library is measured in overload.
+pub const BURST_SPANS: u64 = 1000;
+
+/// The burst regime: bursts of `ops_per_burst` operations, each timed alone, with
+/// `drain` (untimed) after every burst. A repetition runs bursts for about
+/// [`Plan::target`] of wall time; its figure is the timed nanoseconds per operation.
+pub fn burst_ns_per_op(
+    plan: &Plan,
+    ops_per_burst: u64,
+    mut f: impl FnMut(u64),
+    mut drain: impl FnMut(),
+) -> Summary {
+    let ops_per_burst = ops_per_burst.max(1);
+    let warm = Instant::now();
+    while warm.elapsed() < plan.warmup {
+        f(ops_per_burst);
+        drain();
+    }
+    let mut samples = Vec::with_capacity(plan.reps);
+    for _ in 0..plan.reps {
+        let (mut timed, mut ops) = (Duration::ZERO, 0u64);
+        let rep = Instant::now();
+        while ops == 0 || rep.elapsed() < plan.target {
+            let t = Instant::now();
+            f(ops_per_burst);
+            timed += t.elapsed();
+            drain();
+            ops += ops_per_burst;
+        }
+        samples.push(timed.as_nanos() as f64 / ops as f64);
+    }
+    Summary::of(&mut samples)
+}
+
+/// What the sustained regime measured.
+#[derive(Clone, Copy, Debug)]
+pub struct Sustained {
+    /// Wall time of the producing thread per operation (the loop alone).
+    pub wall: Summary,
+    /// CPU time of every thread of the process per operation, from the loop's start to
+    /// the end of the drain that follows it (background threads and the drain included).
+    pub cpu: Summary,
+    /// Spans the workload produced over the repetitions.
+    pub produced: u64,
+    /// Of those, spans that reached the sink by the end of each repetition's drain.
+    pub reached: u64,
+}
+
+impl Sustained {
+    /// The share of produced spans that reached the sink (`None` when none were
+    /// produced, e.g. unsampled).
+    pub fn reached_share(&self) -> Option<f64> {
+        (self.produced > 0).then(|| self.reached as f64 / self.produced as f64)
+    }
+}
+
+/// The sustained regime: `f(n)` runs one continuous loop of about [`Plan::target`]
+/// (the library's background pipeline runs alongside, as under steady load), then
+/// `drain` flushes and returns how many spans the sink has received so far. `spans_per_op`
+/// converts operations to produced spans (0 when the workload produces none).
+pub fn sustained(
+    plan: &Plan,
+    spans_per_op: u64,
+    mut f: impl FnMut(u64),
+    mut drain: impl FnMut() -> u64,
+) -> Sustained {
+    let iters = calibrate(plan, &mut f, &mut || {
+        drain();
+    });
+    let (mut wall, mut cpu) = (Vec::new(), Vec::new());
+    let (mut produced, mut reached) = (0, 0);
+    for _ in 0..plan.reps {
+        let sink_before = drain();
+        let cpu_before = process_cpu_time();
+        let t = Instant::now();
+        f(iters);
+        let dt = t.elapsed();
+        let sink_after = drain();
+        let cpu_used = process_cpu_time().saturating_sub(cpu_before);
+        wall.push(dt.as_nanos() as f64 / iters as f64);
+        cpu.push(cpu_used.as_nanos() as f64 / iters as f64);
+        produced += iters * spans_per_op;
+        reached += sink_after.saturating_sub(sink_before);
+    }
+    Sustained {
+        wall: Summary::of(&mut wall),
+        cpu: Summary::of(&mut cpu),
+        produced,
+        reached,
+    }
+}
+
+/// CPU time used so far by every thread of this process (`CLOCK_PROCESS_CPUTIME_ID`).
+pub fn process_cpu_time() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec; the clock id is a constant the
+    // kernel knows.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
+    if rc != 0 {
+        return Duration::ZERO;
+    }
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
 /// Times `f()` once per repetition and returns `work / seconds` (e.g. spans per second,

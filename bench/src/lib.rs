@@ -12,12 +12,14 @@
 //! - [`w9`]: the same `tracing` instrumentation under picotrace's layer and under
 //!   tracing-opentelemetry.
 //! - [`report`]: the table.
+//! - [`publish`]: `--write`, the table, summary and chart into the repository's files.
 
 pub mod collector;
 pub mod fast;
 pub mod harness;
 pub mod otel;
 pub mod pico;
+pub mod publish;
 pub mod report;
 pub mod shape;
 pub mod tsc;

@@ -191,8 +191,19 @@ impl SpanExporter for CountingExporter {
 /// W6 and W8: a provider whose one tracer (`StdArena`, 2048 spans) every thread
 /// shares, drained by its export thread into the discarding exporter.
 pub fn provider() -> TracerProvider {
+    match std::env::var("PICO_BATCH")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        Some(n) => provider_with(config().with_export_batch_size(n)),
+        None => provider_with(config()),
+    }
+}
+
+/// As [`provider`], with `config` (W3: always-off, W3b: disabled).
+pub fn provider_with(config: TracerConfig) -> TracerProvider {
     TracerProvider::builder()
-        .config(config())
+        .config(config)
         .exporter(SharedExporter::discard())
         .build()
 }

@@ -27,6 +27,11 @@ pub struct Row {
     pub better: Better,
     /// Heap allocations per span (or per operation), when counted.
     pub allocs: Option<f64>,
+    /// Sustained regime: CPU time of every thread of the process per span (background
+    /// export threads and the drain included), in ns.
+    pub cpu: Option<f64>,
+    /// Sustained regime: the share of produced spans that reached the sink.
+    pub reached: Option<f64>,
     /// Anything else worth saying in the row (scaling, drops, bytes).
     pub note: String,
 }
@@ -79,9 +84,11 @@ impl Report {
     pub fn markdown(&self) -> String {
         let mut out = String::new();
         out.push_str(
-            "| workload | library (configuration) | median | min | max | unit | allocs/op | picotrace vs this | notes |\n",
+            "| workload | library (configuration) | median | min | max | unit | allocs/op | CPU ns/span, all threads | reached the sink | picotrace vs this | notes |\n",
         );
-        out.push_str("| --- | --- | ---: | ---: | ---: | --- | ---: | ---: | --- |\n");
+        out.push_str(
+            "| --- | --- | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | --- |\n",
+        );
         for row in &self.rows {
             let ratio = match self.ratio(row) {
                 Some(r) if r >= 1.0 => format!("**{}x** better", fmt_ratio(r)),
@@ -95,8 +102,12 @@ impl Report {
                     format!("{a:.2}")
                 }
             });
+            let cpu = row.cpu.map_or("—".to_string(), fmt_num);
+            let reached = row
+                .reached
+                .map_or("—".to_string(), |r| format!("{:.1} %", r * 100.0));
             out.push_str(&format!(
-                "| {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
                 row.workload,
                 row.library,
                 fmt_num(row.summary.median),
@@ -104,6 +115,8 @@ impl Report {
                 fmt_num(row.summary.max),
                 row.unit,
                 allocs,
+                cpu,
+                reached,
                 ratio,
                 row.note
             ));

@@ -308,6 +308,8 @@ fn rows(report: &mut Report, encoding: Encoding, library: &str, m: Measured, not
         unit: "ns/span",
         better: Better::Lower,
         allocs: None,
+        cpu: None,
+        reached: None,
         note: format!("{} bytes/request{note}", m.bytes),
     });
     report.push(Row {
@@ -317,6 +319,8 @@ fn rows(report: &mut Report, encoding: Encoding, library: &str, m: Measured, not
         unit: "MB/s",
         better: Better::Higher,
         allocs: None,
+        cpu: None,
+        reached: None,
         note: String::new(),
     });
 }

@@ -90,6 +90,8 @@ pub fn run(plan: &Plan, quick: bool, report: &mut Report) -> Result<(), String> 
                 unit: "spans/s",
                 better: Better::Higher,
                 allocs: None,
+                cpu: None,
+                reached: None,
                 note,
             }),
             Err(e) => eprintln!("  picotrace W7 {name}: {e}"),
@@ -103,6 +105,8 @@ pub fn run(plan: &Plan, quick: bool, report: &mut Report) -> Result<(), String> 
         unit: "spans/s",
         better: Better::Higher,
         allocs: None,
+        cpu: None,
+        reached: None,
         note: format!("{spans} spans per repetition"),
     });
     drop(collector);

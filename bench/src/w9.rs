@@ -30,14 +30,17 @@ pub struct Subscriber {
 }
 
 impl Subscriber {
-    /// Exports what is queued (outside the timed region).
-    pub fn drain(&self) {
+    /// Exports what is queued (outside the timed region) and returns the spans the
+    /// sink has received so far (0 for the registry alone).
+    pub fn drain(&self) -> u64 {
         if let Some(p) = &self.picotrace {
             let _ = p.flush();
+            return p.stats().spans_exported;
         }
         if let Some(o) = &self.otel {
-            o.flush();
+            return o.flush();
         }
+        0
     }
 }
 
