@@ -99,16 +99,23 @@ impl<T: Injector + ?Sized> Injector for &mut T {
     }
 }
 
+/// Header names are case-insensitive; most arrive in the case asked for (lowercase),
+/// which one `memcmp` confirms before the byte-by-byte comparison.
+#[inline]
+fn same_name(header: &str, name: &str) -> bool {
+    header.len() == name.len() && (header == name || header.eq_ignore_ascii_case(name))
+}
+
 impl<K: AsRef<str>, V: AsRef<str>> Extractor for [(K, V)] {
     fn get(&self, name: &str) -> Option<&str> {
         self.iter()
-            .find(|(k, _)| k.as_ref().eq_ignore_ascii_case(name))
+            .find(|(k, _)| same_name(k.as_ref(), name))
             .map(|(_, v)| v.as_ref())
     }
 
     fn get_all(&self, name: &str, f: &mut dyn FnMut(&str)) {
         self.iter()
-            .filter(|(k, _)| k.as_ref().eq_ignore_ascii_case(name))
+            .filter(|(k, _)| same_name(k.as_ref(), name))
             .for_each(|(_, v)| f(v.as_ref()));
     }
 
@@ -332,22 +339,26 @@ impl TraceContext {
             return Err(ExtractError::Duplicated);
         }
         let repr = parsed?;
-        // Without the `tracestate` feature the header is not read (nor its parser linked):
-        // the context continues the trace without the vendors' entries.
-        let trace_state = if cfg!(feature = "tracestate") {
-            tracestate::parse_fields(&|f| headers.get_all(TRACESTATE, f))
-        } else {
-            Ok(tracestate::TraceState::new())
-        };
-        Ok(TraceContext {
+        let mut context = TraceContext {
             span_context: SpanContext {
                 trace_id: repr.trace_id,
                 span_id: repr.parent_id,
                 flags: TraceFlags::from_bits(repr.flags.bits() & TraceFlags::KNOWN_V00),
                 is_remote: true,
             },
-            trace_state: trace_state.unwrap_or_default(),
-        })
+            trace_state: tracestate::TraceState::new(),
+        };
+        // Without the `tracestate` feature the header is not read (nor its parser linked):
+        // the context continues the trace without the vendors' entries. Parsed in place
+        // (a `TraceState` is half a kilobyte: no copy out of a `Result`); an invalid
+        // tracestate leaves it empty.
+        if cfg!(feature = "tracestate") {
+            let _ = tracestate::parse_fields_into(
+                &|f| headers.get_all(TRACESTATE, f),
+                &mut context.trace_state,
+            );
+        }
+        Ok(context)
     }
 
     /// Writes `traceparent` and, when not empty, `tracestate`.

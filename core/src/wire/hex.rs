@@ -55,16 +55,69 @@ pub fn decode(src: &[u8], dst: &mut [u8]) -> Result<(), HexError> {
     if src.len() != dst.len() * 2 {
         return Err(HexError::BadLength);
     }
+    // Eight digits at a time (ids are 16 and 32 digits), the rest one pair at a time.
+    let mut text = src.chunks_exact(8);
+    let mut out = dst.chunks_exact_mut(4);
+    let mut valid = true;
+    for (digits, bytes) in (&mut text).zip(&mut out) {
+        let mut word = [0; 8];
+        word.copy_from_slice(digits);
+        let (value, ok) = decode8(u64::from_le_bytes(word));
+        valid &= ok;
+        bytes.copy_from_slice(&value.to_le_bytes());
+    }
     let mut bad = 0;
-    for (pair, out) in src.chunks_exact(2).zip(dst.iter_mut()) {
+    for (pair, out) in text.remainder().chunks_exact(2).zip(out.into_remainder()) {
         let (hi, lo) = (DECODE[usize::from(pair[0])], DECODE[usize::from(pair[1])]);
         bad |= hi | lo;
         *out = (hi << 4) | (lo & 0x0f);
     }
-    if bad & INVALID != 0 {
+    if !valid || bad & INVALID != 0 {
         return Err(classify(src));
     }
     Ok(())
+}
+
+/// Bytes with only their top bit set, and with only their lowest bit set.
+const HIGH: u64 = 0x8080_8080_8080_8080;
+const ONES: u64 = 0x0101_0101_0101_0101;
+
+/// Top bit of each byte of `x` (all below 0x80) set where that byte is at least `lo`.
+/// Each byte's subtraction starts at 0x80 or more, so none borrows from its neighbour.
+#[inline(always)]
+const fn at_least(x: u64, lo: u8) -> u64 {
+    ((x | HIGH) - lo as u64 * ONES) & HIGH
+}
+
+/// Decodes eight lowercase hex digits (the first in the lowest byte) into four bytes
+/// (the first in the lowest byte), and says whether all eight were such digits.
+#[inline(always)]
+const fn decode8(x: u64) -> (u32, bool) {
+    let ascii = x & HIGH == 0;
+    let digit = at_least(x, b'0') & !at_least(x, b'9' + 1);
+    let letter = at_least(x, b'a') & !at_least(x, b'f' + 1);
+    let ok = ascii && (digit | letter) == HIGH;
+    // '0'..'9' are 0x30..0x39 and 'a'..'f' 0x61..0x66: the low nibble, plus 9 for letters.
+    let nibbles = (x & (ONES * 0x0f)) + (letter >> 7) * 9;
+    // Byte 2k becomes digit 2k << 4 | digit 2k+1; then bytes 0, 2, 4, 6 close up.
+    let pairs = ((nibbles << 4) | (nibbles >> 8)) & 0x00ff_00ff_00ff_00ff;
+    let pairs = (pairs | (pairs >> 8)) & 0x0000_ffff_0000_ffff;
+    let bytes = (pairs | (pairs >> 16)) as u32;
+    (bytes, ok)
+}
+
+/// Encodes four bytes (the first in the lowest byte) as eight lowercase hex digits (the
+/// first in the lowest byte).
+#[inline(always)]
+const fn encode4(x: u32) -> u64 {
+    // Byte k moves to byte 2k, its high nibble staying there and its low one moving up.
+    let spread = x as u64;
+    let spread = (spread | (spread << 16)) & 0x0000_ffff_0000_ffff;
+    let spread = (spread | (spread << 8)) & 0x00ff_00ff_00ff_00ff;
+    let nibbles = ((spread >> 4) & (ONES * 0x0f)) | ((spread & (ONES * 0x0f)) << 8);
+    // Nibbles of 10 or more reach the top bit when 0x76 is added: they become letters.
+    let letters = ((nibbles + ONES * 0x76) & HIGH) >> 7;
+    nibbles + ONES * b'0' as u64 + letters * (b'a' - b'0' - 10) as u64
 }
 
 /// Encodes `src` as lowercase hex into `dst`, which must be exactly twice as long.
@@ -76,7 +129,18 @@ pub fn encode(src: &[u8], dst: &mut [u8]) -> Result<(), HexError> {
     if dst.len() != src.len() * 2 {
         return Err(HexError::BadLength);
     }
-    for (byte, pair) in src.iter().zip(dst.chunks_exact_mut(2)) {
+    let mut bytes = src.chunks_exact(4);
+    let mut text = dst.chunks_exact_mut(8);
+    for (four, eight) in (&mut bytes).zip(&mut text) {
+        let mut word = [0; 4];
+        word.copy_from_slice(four);
+        eight.copy_from_slice(&encode4(u32::from_le_bytes(word)).to_le_bytes());
+    }
+    for (byte, pair) in bytes
+        .remainder()
+        .iter()
+        .zip(text.into_remainder().chunks_exact_mut(2))
+    {
         pair[0] = DIGITS[usize::from(byte >> 4)];
         pair[1] = DIGITS[usize::from(byte & 0x0f)];
     }
@@ -97,6 +161,53 @@ mod tests {
         let mut back = [0; 256];
         decode(&text, &mut back).unwrap();
         assert_eq!(back, bytes);
+    }
+
+    /// The table, one character at a time: what the eight-digit path must agree with.
+    fn reference(src: &[u8], dst: &mut [u8]) -> Result<(), HexError> {
+        if src.len() != dst.len() * 2 {
+            return Err(HexError::BadLength);
+        }
+        for (pair, out) in src.chunks_exact(2).zip(dst.iter_mut()) {
+            let (hi, lo) = (DECODE[usize::from(pair[0])], DECODE[usize::from(pair[1])]);
+            if (hi | lo) & INVALID != 0 {
+                return Err(classify(src));
+            }
+            *out = (hi << 4) | lo;
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn every_byte_value_at_every_position_of_a_long_id_decodes_as_the_table_does() {
+        // 32 digits (a trace id) plus 2 (the remainder path): each position takes all
+        // 256 byte values, the others stay valid digits of both kinds.
+        let base = *b"0123456789abcdef0f1e2d3c4b5a69788a";
+        for pos in 0..base.len() {
+            for c in 0..=255u8 {
+                let mut text = base;
+                text[pos] = c;
+                let (mut fast, mut slow) = ([0u8; 17], [0u8; 17]);
+                let (a, b) = (decode(&text, &mut fast), reference(&text, &mut slow));
+                assert_eq!(a, b, "byte {c:#04x} at {pos}");
+                if a.is_ok() {
+                    assert_eq!(fast, slow, "byte {c:#04x} at {pos}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn encodes_every_length_as_the_table_does() {
+        let bytes: [u8; 23] = core::array::from_fn(|i| (i as u8).wrapping_mul(97) ^ 0xa5);
+        for n in 0..=bytes.len() {
+            let mut text = [0u8; 46];
+            encode(&bytes[..n], &mut text[..2 * n]).unwrap();
+            for (i, b) in bytes[..n].iter().enumerate() {
+                assert_eq!(text[2 * i], DIGITS[usize::from(b >> 4)], "{n} {i}");
+                assert_eq!(text[2 * i + 1], DIGITS[usize::from(b & 15)], "{n} {i}");
+            }
+        }
     }
 
     #[test]

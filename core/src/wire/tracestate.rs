@@ -159,6 +159,15 @@ pub(crate) type Fields<'a> = &'a dyn Fn(&mut dyn FnMut(&str));
 /// the place of a first member that truncation dropped. At most 32 members are checked
 /// for duplicates, each against those before it, and nothing is stored but the result.
 pub(crate) fn parse_fields(fields: Fields<'_>) -> Result<TraceState, Error> {
+    let mut state = TraceState::new();
+    parse_fields_into(fields, &mut state)?;
+    Ok(state)
+}
+
+/// As [`parse_fields`], appending to `state` (empty) in place: a `TraceState` is half a
+/// kilobyte, and a context built around it should not copy it out of a `Result`. On an
+/// error `state` is left unchanged (every member is checked before any is stored).
+pub(crate) fn parse_fields_into(fields: Fields<'_>, state: &mut TraceState) -> Result<(), Error> {
     let mut count = 0usize;
     let mut error = None;
     fields(&mut |field| {
@@ -177,7 +186,9 @@ pub(crate) fn parse_fields(fields: Fields<'_>) -> Result<TraceState, Error> {
     if let Some(e) = error {
         return Err(e);
     }
-    let mut state = TraceState::new();
+    if count == 0 {
+        return Ok(());
+    }
     let mut index = 0usize;
     fields(&mut |field| {
         // Every member was checked above, so `flat_map` skips none.
@@ -190,7 +201,7 @@ pub(crate) fn parse_fields(fields: Fields<'_>) -> Result<TraceState, Error> {
             index += 1;
         }
     });
-    Ok(state)
+    Ok(())
 }
 
 /// Returns whether one of the first `n` members of `fields` has `key`.
