@@ -253,6 +253,41 @@ impl<const N: usize> IndexLists<N> {
         }
     }
 
+    /// Takes up to `K` free indices in one compare-and-swap, into `out` (cleared first);
+    /// the caller owns them. The walk along `next` may read a list that is changing;
+    /// then the head has changed too (every pop bumps its tag, every push changes its
+    /// index), the compare-and-swap fails and the walk starts again.
+    pub(crate) fn take_free<const K: usize>(&self, out: &mut heapless::Vec<u16, K>) {
+        let mut head = Head(self.free.load(Ordering::Acquire));
+        loop {
+            out.clear();
+            let mut i = head.index();
+            while i != NIL && !out.is_full() {
+                // Never fails: the loop stops when `out` is full.
+                let _ = out.push(i);
+                i = self.next[usize::from(i)].load(Ordering::Relaxed);
+            }
+            if out.is_empty() {
+                return;
+            }
+            let taken = out.len() as u16;
+            let new = Head::new(
+                i,
+                head.len().wrapping_sub(taken),
+                head.tag().wrapping_add(1),
+            );
+            match self.free.compare_exchange_weak(
+                head.0,
+                new.0,
+                Ordering::Acquire,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return,
+                Err(seen) => head = Head(seen),
+            }
+        }
+    }
+
     /// Takes a free index: the caller owns it until it pushes it back.
     #[inline]
     pub(crate) fn claim(&self) -> Option<u16> {
@@ -568,14 +603,20 @@ fn shard_hint(shards: usize) -> usize {
         return 0;
     }
     let probe = 0u8;
-    let address = core::ptr::addr_of!(probe) as usize;
-    (address >> 21) % shards
+    let granule = (core::ptr::addr_of!(probe) as usize >> 21) as u64;
+    // Mixed, not taken modulo: stacks are often a power of two apart (16 MiB stacks
+    // put every thread on one shard with `granule % 8`).
+    (granule.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 40) as usize % shards
 }
+
+/// Free slots a thread whose shard ran dry moves to it at once ([`SlotPool::refill`]).
+const REFILL: usize = 32;
 
 /// `N` slots and their lists.
 ///
-/// Slot `i` of a pool with `k` active shards ([`active_shards`]) is on, or returns
-/// to, `shards[i % k]`; shards past `k` stay empty.
+/// Slot `i` of a pool with `k` active shards ([`active_shards`]) starts on
+/// `shards[i % k]`; shards past `k` stay empty. A slot ends on, and returns to, the
+/// shard it was claimed from; a refill moves free slots from one shard to another.
 pub(crate) struct SlotPool<S, const N: usize> {
     cells: [UnsafeCell<S>; N],
     /// Claims of each slot (low 32 bits); written only by the slot's owner (load +
@@ -679,15 +720,10 @@ impl<const A: usize, const E: usize, const L: usize, const T: usize, const N: us
         let home = &self.shards[first].0;
         let (index, lists) = match home.claim() {
             Some(index) => (index, home),
-            None => {
-                // Where the last steal found slots usually has more: one try inline.
-                let hint = usize::from(self.steal_hint.load(Ordering::Relaxed)) % active;
-                let there = &self.shards[hint].0;
-                match there.claim() {
-                    Some(index) => (index, there),
-                    None => self.claim_elsewhere(first, active)?,
-                }
-            }
+            // One shard (microcontrollers, small arenas): nowhere to refill from, and
+            // no refill code linked.
+            None if active == 1 => return None,
+            None => (self.refill(first, active)?, home),
         };
         let claims = &self.claims[usize::from(index)];
         let low = claims.load(Ordering::Relaxed).wrapping_add(1);
@@ -713,23 +749,31 @@ impl<const A: usize, const E: usize, const L: usize, const T: usize, const N: us
         })
     }
 
-    /// The calling thread's shard is empty: take from the others, starting with the one
-    /// the last such claim found slots on (stored only when it changes, so threads that
-    /// steal do not write a shared line on every span).
+    /// The calling thread's shard is empty: move up to [`REFILL`] free slots from
+    /// another shard to it (starting with the one the last refill found slots on) and
+    /// claim the first. Moved slots stay: they end on, and return to, this shard, so
+    /// slots gather where spans start and a busy thread stops coming here (when every
+    /// thread took from one shard while its own was empty, two threads doubled the time
+    /// of one). The hint is stored only when it changes, so refills do not write a
+    /// shared line each time.
     #[cold]
-    fn claim_elsewhere(&self, first: usize, active: usize) -> Option<(u16, &IndexLists<N>)> {
+    fn refill(&self, first: usize, active: usize) -> Option<u16> {
         let start = usize::from(self.steal_hint.load(Ordering::Relaxed)) % active;
-        (0..active)
-            .map(|k| (start + k) % active)
-            .filter(|&shard| shard != first)
-            .find_map(|shard| {
-                let lists = &self.shards[shard].0;
-                let index = lists.claim()?;
+        let mut taken = heapless::Vec::<u16, REFILL>::new();
+        for shard in (0..active).map(|k| (start + k) % active) {
+            if shard == first {
+                continue;
+            }
+            self.shards[shard].0.take_free(&mut taken);
+            if let Some((&index, rest)) = taken.split_first() {
                 if shard != start {
                     self.steal_hint.store(shard as u8, Ordering::Relaxed);
                 }
-                Some((index, lists))
-            })
+                self.shards[first].0.release_all(rest);
+                return Some(index);
+            }
+        }
+        None
     }
 
     /// Takes every ended slot and lets `f` read them in batches of at most `chunk`
@@ -952,6 +996,48 @@ mod loom_tests {
         });
     }
 
+    /// A refill takes two free indices at once while another thread claims, writes and
+    /// frees one: no index is owned twice, none is lost.
+    #[test]
+    fn taking_several_free_indices_races_with_a_claim() {
+        loom::model(|| {
+            let m = Model::<3>::new();
+            let refill = {
+                let m = Arc::clone(&m);
+                thread::spawn(move || {
+                    let mut taken = heapless::Vec::<u16, 2>::new();
+                    m.lists.take_free(&mut taken);
+                    for &i in &taken {
+                        m.write(i, 30);
+                        assert_eq!(m.read(i), 30);
+                    }
+                    m.lists.release_all(&taken);
+                    taken.len()
+                })
+            };
+            let claim = {
+                let m = Arc::clone(&m);
+                thread::spawn(move || {
+                    if let Some(i) = m.lists.claim() {
+                        m.write(i, 40);
+                        assert_eq!(m.read(i), 40);
+                        m.lists.release(i);
+                    }
+                })
+            };
+            assert!(
+                refill.join().unwrap() >= 1,
+                "three slots, at most one claimed"
+            );
+            claim.join().unwrap();
+            assert_eq!(m.lists.free_len(), 3);
+            let mut all = heapless::Vec::<u16, 3>::new();
+            m.lists.take_free(&mut all);
+            all.sort_unstable();
+            assert_eq!(all.as_slice(), &[0, 1, 2], "every index back exactly once");
+        });
+    }
+
     /// Claims race with a release and a re-claim of the same index (the ABA case the
     /// head tags exist for): no index is ever owned twice.
     #[test]
@@ -1093,6 +1179,45 @@ mod tests {
         assert_eq!(pool.in_use(), 0);
         let all: Vec<SlotRef<'_>> = core::iter::from_fn(|| pool.claim()).collect();
         assert_eq!(all.len(), 512);
+    }
+
+    /// Regression: a thread whose shard ran dry took one slot at a time from a shared
+    /// "steal" shard, and the slot went back to its old shard; two such threads fought
+    /// over that shard on every span. Now refills move slots for good.
+    #[test]
+    fn slots_gather_on_the_shard_that_claims_them() {
+        extern crate std;
+        use std::vec::Vec;
+        let pool: std::boxed::Box<SlotPool<Slot<1, 1, 1, 8>, 512>> =
+            std::boxed::Box::new(SlotPool::new());
+        let held: Vec<SlotRef<'_>> = core::iter::from_fn(|| pool.claim()).collect();
+        assert_eq!(held.len(), 512);
+        for slot in held {
+            slot.publish();
+        }
+        pool.drain(64, |_| {});
+        let most = pool.shards.iter().map(|s| s.0.free_len()).max();
+        assert_eq!(most, Some(512), "every slot on the claiming thread's shard");
+        let again: Vec<SlotRef<'_>> = core::iter::from_fn(|| pool.claim()).collect();
+        assert_eq!(again.len(), 512);
+    }
+
+    #[test]
+    fn taking_free_indices_takes_at_most_the_room_given() {
+        let lists = IndexLists::<5>::new();
+        let mut taken = heapless::Vec::<u16, 3>::new();
+        lists.take_free(&mut taken);
+        assert_eq!(taken.as_slice(), &[0, 1, 2]);
+        assert_eq!(lists.free_len(), 2);
+        lists.take_free(&mut taken);
+        assert_eq!(taken.as_slice(), &[3, 4]);
+        lists.take_free(&mut taken);
+        assert!(taken.is_empty());
+        lists.release_all(&[4, 0]);
+        assert_eq!(
+            (lists.free_len(), lists.claim(), lists.claim()),
+            (2, Some(4), Some(0))
+        );
     }
 
     /// Regression: claim counts were 32-bit, so a slot's 2^32-th claim had the number
