@@ -6,7 +6,7 @@
 //! `--write` also puts the run into `BENCHMARKS.md`, the README's summary table and
 //! `bench/chart.svg` (see [`picotrace_bench::publish`]).
 //!
-//! `--profile w1|w2|w3|w3b|w4|w4-api|w5pb|w5json|w9|w9-registry|w9-otel [N]` runs one picotrace workload alone, for
+//! `--profile w1|w1-std|w2|w3|w3b|w4|w4-api|w5pb|w5json|w9|w9-registry|w9-otel [N]` runs one picotrace workload alone, for
 //! `valgrind --tool=callgrind --toggle-collect='picotrace_bench::pico::w1*'` (see
 //! `BENCHMARKS.md`).
 
@@ -63,7 +63,7 @@ fn run() {
         .map(|s| s.split(',').map(str::to_string).collect());
     if args.iter().any(|a| a == "--help" || a == "-h") {
         println!("usage: picotrace-bench [--quick] [--only W1,W2,W3,W4,W5,W6,W7,W8,W9] [--write]");
-        println!("       picotrace-bench --profile w1|w2|w3|w3b|w4|w4-api|w5pb|w5json|w9|w9-registry|w9-otel [N]   (picotrace only, for callgrind)");
+        println!("       picotrace-bench --profile w1|w1-std|w2|w3|w3b|w4|w4-api|w5pb|w5json|w9|w9-registry|w9-otel [N]   (picotrace only, for callgrind)");
         return;
     }
     if let Some(i) = args.iter().position(|a| a == "--profile") {
@@ -1017,6 +1017,11 @@ fn profile(what: &str, n: u64) {
             let t = pico::sampled();
             pico::run_w1(&t, warm);
             pico::run_w1(&t, n);
+        }
+        "w1-std" => {
+            let provider = pico::provider();
+            pico::run_w1(provider.tracer(), warm);
+            pico::run_w1(provider.tracer(), n);
         }
         "w2" => {
             let t = pico::sampled();
