@@ -12,7 +12,8 @@ use picotrace::{
 };
 pub use picotrace_std::SystemClock;
 use picotrace_std::{
-    BatchConfig, BatchExporter, OtlpHttpExporter, Protocol, SharedExporter, TracerProvider,
+    BatchConfig, BatchExporter, Compression, OtlpHttpExporter, Protocol, SharedExporter,
+    TracerProvider,
 };
 
 use crate::shape::*;
@@ -213,7 +214,7 @@ pub fn provider_with(config: TracerConfig) -> TracerProvider {
 /// repetitions and a note with what the exporter counted.
 pub fn w7(
     endpoint: &str,
-    protocol: Protocol,
+    (protocol, compression): (Protocol, Compression),
     spans: u64,
     reps: usize,
     batch: usize,
@@ -221,6 +222,7 @@ pub fn w7(
     let otlp = OtlpHttpExporter::builder()
         .endpoint(endpoint)
         .protocol(protocol)
+        .compression(compression)
         .timeout(Duration::from_secs(30))
         .build()
         .map_err(|e| format!("OtlpHttpExporter: {e}"))?;

@@ -76,11 +76,16 @@ pub fn run(plan: &Plan, quick: bool, report: &mut Report) -> Result<(), String> 
     let spans: u64 = if quick { 5_000 } else { 60_000 };
     let reps = plan.reps.min(5);
 
-    for (protocol, name) in [
-        (picotrace_std::Protocol::HttpProtobuf, "protobuf"),
-        (picotrace_std::Protocol::HttpJson, "JSON"),
+    use picotrace_std::{Compression, Protocol};
+    for (setup, name) in [
+        ((Protocol::HttpProtobuf, Compression::None), "protobuf"),
+        (
+            (Protocol::HttpProtobuf, Compression::Gzip),
+            "protobuf, gzip",
+        ),
+        ((Protocol::HttpJson, Compression::None), "JSON"),
     ] {
-        match crate::pico::w7(&collector.endpoint, protocol, spans, reps, BATCH) {
+        match crate::pico::w7(&collector.endpoint, setup, spans, reps, BATCH) {
             Ok((s, note)) => report.push(Row {
                 workload: "W7".into(),
                 library: format!(
