@@ -115,7 +115,9 @@ pub use propagation::{
 pub use random::{Entropy, IdGenerator};
 pub use sampler::{ParentBased, RootSampler, Sampler, SamplingDecision, SamplingResult};
 pub use span::arena::{DefaultArena, SpanArena, SpanStorage};
-pub use span::attributes::{AttributeValue, IntoValue, KeyValue, Value};
+pub use span::attributes::{
+    AttributeArg, AttributeValue, IntoValue, KeyValue, ScalarArg, StrArg, Value, ValueArg,
+};
 pub use span::record::{SpanData, SpanLimits};
 pub use span::{Parent, Span, SpanKind, Status};
 pub use time::{Clock, ManualClock, NoClock, Timestamp};

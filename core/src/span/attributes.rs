@@ -75,12 +75,12 @@ impl<'a, const N: usize> From<&'a heapless::String<N>> for Value<'a> {
     }
 }
 
-/// What [`Span::set_attribute`](crate::Span::set_attribute) and [`KeyValue::new`]
-/// take as a value:
+/// What [`KeyValue::new`] takes as a value (a key-value pair borrows its value;
+/// [`Span::set_attribute`](crate::Span::set_attribute) also takes owned strings, see
+/// [`AttributeArg`]):
 ///
 /// - any string by reference: `&str`, `&String`, `&Cow<str>`, `&Box<str>`,
-///   `&heapless::String` (anything `AsRef<str>`; the text is copied into the span, so a
-///   borrow is all it needs: pass `&s` for a `String` `s`);
+///   `&heapless::String` (anything `AsRef<str>`);
 /// - integers of every width (`i8` to `i64`, `u8` to `u64`, `isize`, `usize`; see
 ///   [`Value::U64`] for values above `i64::MAX`), `f32`, `f64`, `bool`;
 /// - a [`Value`] itself, which is how arrays are passed:
@@ -129,6 +129,73 @@ macro_rules! into_value_scalar {
 }
 
 into_value_scalar!(bool, i64, i32, i16, i8, isize, u64, u32, u16, u8, usize, f64, f32);
+
+/// What [`Span::set_attribute`](crate::Span::set_attribute) takes as a value: the
+/// value is copied into the span during the call, so it may be owned or borrowed.
+///
+/// - any string, owned or borrowed: `String`, `&String`, `&str`, `Cow<str>`,
+///   `Box<str>`, `Arc<str>`, `heapless::String` (anything `AsRef<str>`);
+/// - integers of every width (`i8` to `i64`, `u8` to `u64`, `isize`, `usize`; see
+///   [`Value::U64`] for values above `i64::MAX`), `f32`, `f64`, `bool`;
+/// - a [`Value`], which is how arrays are passed: `Value::from(&[200, 404][..])`.
+///
+/// `M` ([`StrArg`], [`ScalarArg`] or [`ValueArg`]) only keeps these three groups apart;
+/// the compiler infers it, callers never name it.
+///
+/// ```
+/// # use picotrace::{Span, Value};
+/// fn tag(span: &mut Span<'_>, user: String, route: &String, bytes: usize) {
+///     span.set_attribute("user.name", user);
+///     span.set_attribute("http.route", route);
+///     span.set_attribute("http.response.body.size", bytes);
+///     span.set_attribute("retry.codes", Value::from(&[502i64, 503][..]));
+/// }
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not an attribute value",
+    note = "strings (owned or borrowed), integers, floats and bools are; arrays as `Value::from(&[1, 2][..])`"
+)]
+pub trait AttributeArg<M> {
+    /// The value, borrowed from `self` for the call.
+    fn as_value(&self) -> Value<'_>;
+}
+
+/// [`AttributeArg`]'s marker for strings (`AsRef<str>`).
+#[derive(Debug)]
+pub enum StrArg {}
+/// [`AttributeArg`]'s marker for integers, floats and bools.
+#[derive(Debug)]
+pub enum ScalarArg {}
+/// [`AttributeArg`]'s marker for a [`Value`].
+#[derive(Debug)]
+pub enum ValueArg {}
+
+impl<T: AsRef<str>> AttributeArg<StrArg> for T {
+    #[inline]
+    fn as_value(&self) -> Value<'_> {
+        Value::Str(self.as_ref())
+    }
+}
+
+impl AttributeArg<ValueArg> for Value<'_> {
+    #[inline]
+    fn as_value(&self) -> Value<'_> {
+        *self
+    }
+}
+
+macro_rules! attribute_arg_scalar {
+    ($($t:ty),*) => {$(
+        impl AttributeArg<ScalarArg> for $t {
+            #[inline]
+            fn as_value(&self) -> Value<'_> {
+                Value::from(*self)
+            }
+        }
+    )*};
+}
+
+attribute_arg_scalar!(bool, i64, i32, i16, i8, isize, u64, u32, u16, u8, usize, f64, f32);
 
 /// An attribute value read from a recorded span; borrows the span's storage.
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -16,7 +16,7 @@ use crate::context::{SpanContext, TraceContext};
 use crate::semconv;
 use crate::time::Timestamp;
 use arena::SlotRef;
-use attributes::{IntoValue, KeyValue, Value};
+use attributes::{AttributeArg, KeyValue, Value};
 use record::{RecordMut, SpanLimits};
 
 /// What a span represents in a trace (OTLP `SpanKind`).
@@ -305,9 +305,9 @@ impl<'t> Span<'t> {
     /// [`Span::set_attribute_dyn`] for keys built at run time.
     #[cfg_attr(not(target_os = "none"), inline(always))]
     #[cfg_attr(target_os = "none", inline)]
-    pub fn set_attribute<'v>(&mut self, key: &'static str, value: impl IntoValue<'v>) {
+    pub fn set_attribute<M>(&mut self, key: &'static str, value: impl AttributeArg<M>) {
         if let (Some(slot), true) = (&mut self.slot, self.recording) {
-            let value = value.into_value();
+            let value = value.as_value();
             let (header, attrs, text) = slot.attribute_parts();
             if !record::try_set_new_static_attribute(header, attrs, text, key, &value, self.limits)
             {
@@ -317,9 +317,9 @@ impl<'t> Span<'t> {
     }
 
     /// Sets an attribute whose key is copied into the span's storage.
-    pub fn set_attribute_dyn<'v>(&mut self, key: &str, value: impl IntoValue<'v>) {
+    pub fn set_attribute_dyn<M>(&mut self, key: &str, value: impl AttributeArg<M>) {
         if let Some((mut r, limits)) = self.record() {
-            r.set_attribute(key, None, &value.into_value(), limits);
+            r.set_attribute(key, None, &value.as_value(), limits);
         }
     }
 

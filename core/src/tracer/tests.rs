@@ -834,6 +834,12 @@ fn every_common_integer_and_string_type_is_an_attribute_value() {
     s.set_attribute("u32", 3u32);
     s.set_attribute("f32", 0.5f32);
     s.set_attribute_dyn(&std::format!("dyn.{}", 1), &owned);
+    // Owned strings too: the value is copied during the call.
+    s.set_attribute("string.owned", std::format!("n={}", 5));
+    s.set_attribute("cow.owned", std::borrow::Cow::<str>::Owned("cow2".into()));
+    s.set_attribute("boxed.owned", boxed.clone());
+    s.set_attribute("arc", std::sync::Arc::<str>::from("arc"));
+    s.set_attribute_dyn(&std::format!("dyn.{}", 2), owned.clone());
     drop(s);
     let attrs = &exported(&t)[0].attrs;
     let want: Vec<(String, String)> = [
@@ -848,6 +854,11 @@ fn every_common_integer_and_string_type_is_an_attribute_value() {
         ("u32", "3"),
         ("f32", "0.5"),
         ("dyn.1", "\"owned\""),
+        ("string.owned", "\"n=5\""),
+        ("cow.owned", "\"cow2\""),
+        ("boxed.owned", "\"boxed\""),
+        ("arc", "\"arc\""),
+        ("dyn.2", "\"owned\""),
     ]
     .iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
