@@ -98,8 +98,9 @@ pub struct SpanBatch<'a> {
     pub resource: &'a Resource,
     /// The instrumentation scope all spans belong to.
     pub scope: &'a InstrumentationScope,
-    /// The tracer's counters, including drops, as of this batch.
-    pub stats: TracerStats,
+    /// Reads the tracer's counters when asked: summing them visits every slot of the
+    /// arena, too much to do for every batch that nobody asks about.
+    stats: &'a dyn Fn() -> TracerStats,
 }
 
 impl<'a> SpanBatch<'a> {
@@ -108,7 +109,7 @@ impl<'a> SpanBatch<'a> {
         storage: &'a dyn BatchSource,
         resource: &'a Resource,
         scope: &'a InstrumentationScope,
-        stats: TracerStats,
+        stats: &'a dyn Fn() -> TracerStats,
     ) -> Self {
         Self {
             storage,
@@ -121,6 +122,11 @@ impl<'a> SpanBatch<'a> {
     /// Returns the number of spans.
     pub fn len(&self) -> usize {
         self.storage.len()
+    }
+
+    /// Returns the tracer's counters, including drops, as of now.
+    pub fn stats(&self) -> TracerStats {
+        (self.stats)()
     }
 
     /// Returns `true` when the batch holds no spans.
@@ -147,7 +153,7 @@ impl fmt::Debug for SpanBatch<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SpanBatch")
             .field("len", &self.len())
-            .field("stats", &self.stats)
+            .field("stats", &self.stats())
             .finish()
     }
 }

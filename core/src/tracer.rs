@@ -619,7 +619,8 @@ where
             }
             total += n;
             let c = &self.counters;
-            let batch = SpanBatch::new(drained, &self.resource, &self.scope, self.stats());
+            let stats = || self.stats();
+            let batch = SpanBatch::new(drained, &self.resource, &self.scope, &stats);
             match exporter.export(&batch) {
                 Ok(()) => {
                     bump(&c.exported, n as u64);

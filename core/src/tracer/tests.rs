@@ -1025,3 +1025,30 @@ fn a_compile_time_sampler_follows_remote_parents_as_the_default_does() {
         .unwrap();
     assert_eq!(names, ["a"]);
 }
+
+#[test]
+fn a_batch_reports_the_tracer_s_counters_as_of_its_export() {
+    struct Stats(Vec<(u64, u64)>);
+    impl SpanExporter for Stats {
+        fn export(&mut self, batch: &crate::SpanBatch<'_>) -> Result<(), ExportError> {
+            let s = batch.stats();
+            self.0.push((s.spans_started, s.spans_exported));
+            Ok(())
+        }
+    }
+    let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+    let t = Tracer::new(
+        TracerConfig::new("svc"),
+        SpanArena::<4>::new(),
+        &clock,
+        IdGenerator::from_seed([3; 32]),
+        Stats(Vec::new()),
+    );
+    t.start_span("a").end();
+    t.start_span("b").end();
+    t.flush();
+    t.start_span("c").end();
+    t.flush();
+    // Read during each export: every span started so far, those exported before it.
+    assert_eq!(t.with_exporter(|x| x.0.clone()).unwrap(), [(2, 0), (3, 2)]);
+}

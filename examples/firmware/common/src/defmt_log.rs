@@ -104,7 +104,7 @@ impl<X: SpanExporter> SpanExporter for DefmtExporter<X> {
                 u64::try_from(micros).unwrap_or(u64::MAX)
             );
         }
-        defmt::debug!("tracer: {}", batch.stats);
+        defmt::debug!("tracer: {}", batch.stats());
         let result = self.inner.export(batch);
         if let Err(error) = result {
             defmt::error!("export of {=usize} spans: {}", batch.len(), error);
