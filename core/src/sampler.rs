@@ -168,6 +168,12 @@ pub trait SpanSampler: Copy + Send + Sync + fmt::Display {
     fn records_sampled_local_children(&self) -> bool {
         false
     }
+
+    /// Returns `true` when every root span is dropped (neither recorded nor sampled,
+    /// tracestate untouched): the tracer then skips the decision for roots.
+    fn drops_every_root(&self) -> bool {
+        false
+    }
 }
 
 /// `AlwaysOn` chosen at compile time: records and samples every span, whatever the
@@ -209,6 +215,9 @@ impl SpanSampler for AlwaysOff {
     #[inline]
     fn decide_shared(&self, _: &SamplingParams<'_>) -> Option<SamplingResult> {
         Some(SamplingResult::keep(SamplingDecision::Drop))
+    }
+    fn drops_every_root(&self) -> bool {
+        true
     }
 }
 
@@ -261,6 +270,10 @@ impl SpanSampler for Sampler {
     fn records_sampled_local_children(&self) -> bool {
         Sampler::records_sampled_local_children(self)
     }
+    #[inline]
+    fn drops_every_root(&self) -> bool {
+        Sampler::drops_every_root(self)
+    }
 }
 
 impl SpanSampler for RootSampler {
@@ -280,6 +293,9 @@ impl SpanSampler for RootSampler {
     fn records_sampled_local_children(&self) -> bool {
         matches!(self, RootSampler::AlwaysOn)
     }
+    fn drops_every_root(&self) -> bool {
+        matches!(self, RootSampler::AlwaysOff)
+    }
 }
 
 impl SpanSampler for ParentBased {
@@ -295,6 +311,9 @@ impl SpanSampler for ParentBased {
     }
     fn records_every_root(&self) -> bool {
         matches!(self.root, RootSampler::AlwaysOn)
+    }
+    fn drops_every_root(&self) -> bool {
+        matches!(self.root, RootSampler::AlwaysOff)
     }
     fn records_sampled_local_children(&self) -> bool {
         matches!(self.local_parent_sampled, RootSampler::AlwaysOn)
@@ -741,6 +760,19 @@ impl Sampler {
         )
     }
 
+    /// Returns `true` when every root span is dropped (AlwaysOff, alone or as the
+    /// parent-based root): the tracer then skips the decision for roots.
+    pub fn drops_every_root(&self) -> bool {
+        matches!(
+            self,
+            Sampler::Root(RootSampler::AlwaysOff)
+                | Sampler::ParentBased(ParentBased {
+                    root: RootSampler::AlwaysOff,
+                    ..
+                })
+        )
+    }
+
     /// Returns `true` when every child of a sampled local parent is recorded and
     /// sampled without a tracestate change (the default `ParentBased` delegate, or
     /// always-on): the tracer then skips the decision for those children.
@@ -912,6 +944,7 @@ mod tests {
         write!(described, "{fixed}").unwrap();
         assert_eq!(described, runtime.to_string_buf());
         assert_eq!(fixed.records_every_root(), runtime.records_every_root());
+        assert_eq!(fixed.drops_every_root(), runtime.drops_every_root());
         assert_eq!(
             fixed.records_sampled_local_children(),
             runtime.records_sampled_local_children()
@@ -941,6 +974,13 @@ mod tests {
                 });
                 for state in states {
                     let p = params(parent.as_ref(), state, trace_id, Timestamp::ZERO);
+                    if parent.is_none() && fixed.drops_every_root() {
+                        assert_eq!(
+                            runtime.decide_shared(&p),
+                            Some(SamplingResult::keep(SamplingDecision::Drop)),
+                            "{fixed} says it drops every root"
+                        );
+                    }
                     assert_eq!(
                         fixed.decide_shared(&p),
                         runtime.decide_shared(&p),
@@ -966,6 +1006,9 @@ mod tests {
         assert_same_decisions(root, Sampler::Root(root));
         let parent_based = ParentBased::new(root);
         assert_same_decisions(parent_based, Sampler::ParentBased(parent_based));
+        let off = ParentBased::new(RootSampler::AlwaysOff);
+        assert!(off.drops_every_root() && SpanSampler::drops_every_root(&RootSampler::AlwaysOff));
+        assert_same_decisions(off, Sampler::ParentBased(off));
     }
 
     #[test]

@@ -288,6 +288,7 @@ impl Counters {
 const SAMPLER_USES_CLOCK: u8 = 1;
 const SAMPLER_RECORDS_EVERY_ROOT: u8 = 2;
 const SAMPLER_RECORDS_LOCAL_CHILDREN: u8 = 4;
+const SAMPLER_DROPS_EVERY_ROOT: u8 = 8;
 
 // Span numbers of spans without a slot, one range per counter.
 const SAMPLED_OUT_IDS: u64 = UNSLOTTED;
@@ -464,7 +465,8 @@ where
             | bit(
                 s.records_sampled_local_children(),
                 SAMPLER_RECORDS_LOCAL_CHILDREN,
-            );
+            )
+            | bit(s.drops_every_root(), SAMPLER_DROPS_EVERY_ROOT);
         self.sampler_traits.store(traits, Ordering::Relaxed);
         self.last_export
             .store(self.clock.now().as_unix_nanos(), Ordering::Relaxed);
@@ -491,6 +493,11 @@ where
     #[inline]
     fn roots_always_recorded(&self) -> bool {
         self.sampler_trait(SAMPLER_RECORDS_EVERY_ROOT, S::records_every_root)
+    }
+
+    #[inline]
+    fn roots_never_recorded(&self) -> bool {
+        self.sampler_trait(SAMPLER_DROPS_EVERY_ROOT, S::drops_every_root)
     }
 
     #[inline]
@@ -806,6 +813,8 @@ where
         };
         let result = if always {
             SamplingResult::keep(SamplingDecision::RecordAndSample)
+        } else if parent_cx.is_none() && self.roots_never_recorded() {
+            SamplingResult::keep(SamplingDecision::Drop)
         } else {
             self.decide(&SamplingParams {
                 parent: parent_cx,
