@@ -2,7 +2,7 @@
 //! workloads of the benchmark (a sampled root with 3 attributes; a root with 10 children
 //! of 2 attributes and 1 event each), through the real `SystemClock` and enough spans to
 //! fill the arena several times over (so exports to the `NoopExporter` are included),
-//! allocate nothing.
+//! allocate nothing; nor do `tracing` spans under picotrace-std's layer (W9).
 //!
 //! One test function on purpose: the counter is process-wide, and libtest would run
 //! several test functions on parallel threads. (Its thread only waits while the checks
@@ -64,6 +64,39 @@ fn check() {
     })
     .expect("counting");
     assert_eq!(rest.count, 0, "unsampled/disabled spans allocated");
+
+    // `tracing` spans under picotrace-std's layer: nothing beyond what the registry
+    // alone allocates (nothing, once warm), for a span with fields and an event and
+    // for nested spans. The picotrace span lives in the layer's table, not in a box in
+    // the registry's extensions.
+    use picotrace_bench::w9;
+    for (name, f, per) in [
+        ("span", w9::span as fn(), 1),
+        ("nested", w9::nested as fn(), 4),
+    ] {
+        for (label, subscriber) in [
+            ("registry", w9::registry_only()),
+            ("layer", w9::picotrace()),
+        ] {
+            w9::run(&subscriber, 500, f);
+            subscriber.drain();
+            let n = 300;
+            // The registry grows its slab now and then (its own, one-off allocations,
+            // whatever the layers): the fewest of three runs is the per-span count.
+            let used = (0..3)
+                .map(|_| count_allocations(|| w9::run(&subscriber, n, f)).expect("counting"))
+                .min_by_key(|a| a.count)
+                .expect("three runs");
+            assert_eq!(
+                used.count,
+                0,
+                "W9 {name} under the {label} allocated {} times ({} bytes) in {} spans",
+                used.count,
+                used.bytes,
+                n * per
+            );
+        }
+    }
 
     // The counter itself works: a Box is one allocation.
     let one = count_allocations(|| drop(std::hint::black_box(Box::new(7u64)))).expect("counting");

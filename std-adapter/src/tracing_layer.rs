@@ -23,8 +23,10 @@
 //!   sets the span's status to Error with the message as description.
 //! - **Links**: `span.follows_from(other)` links the span to `other`.
 //!
-//! Nothing here allocates per span or event: fields are written straight into the
-//! span's slot, and event attributes are gathered on the stack (at most
+//! Nothing here allocates per span or event: the picotrace span behind a `tracing` span
+//! is kept in a table the layer allocates once (not in the registry's extensions, which
+//! box what they hold), fields are written straight into the span's slot, and event
+//! attributes are gathered on the stack (at most
 //! [`MAX_EVENT_FIELDS`] fields and [`EVENT_TEXT_BYTES`] bytes of text per event; more is
 //! dropped and counted by the span's limits).
 //!
@@ -49,9 +51,10 @@
 //! ```
 //!
 //! The registry must be `tracing_subscriber`'s [`Registry`] (as
-//! `tracing_subscriber::registry()` makes): the span data lives in its extensions.
+//! `tracing_subscriber::registry()` makes).
 
 use std::fmt::{self, Write as _};
+use std::sync::Arc;
 
 use picotrace::{KeyValue, Parent, Span, SpanContext, SpanKind, Status, TraceContext, Value};
 use tracing_core::field::{Field, Visit};
@@ -63,6 +66,9 @@ use tracing_subscriber::Layer;
 
 use crate::StdTracer;
 
+mod spans;
+use spans::SpanTable;
+
 /// Most fields one event can carry as attributes (more are dropped).
 pub const MAX_EVENT_FIELDS: usize = 16;
 /// Bytes of text (string and `Debug` field values) one event can carry (more is cut).
@@ -72,21 +78,67 @@ const FIELD_TEXT_BYTES: usize = 256;
 
 /// A [`Layer`] that records `tracing` spans and events with a picotrace tracer (see
 /// the [module documentation](self)).
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone)]
 pub struct TracingLayer {
     tracer: &'static StdTracer,
     location: bool,
     error_events_to_status: bool,
+    /// The picotrace spans behind live `tracing` spans (clones share it).
+    spans: Arc<SpanTable>,
+}
+
+impl fmt::Debug for TracingLayer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TracingLayer")
+            .field("location", &self.location)
+            .field("error_events_to_status", &self.error_events_to_status)
+            .finish_non_exhaustive()
+    }
 }
 
 impl TracingLayer {
     /// A layer that records with `tracer` (for instance
     /// [`TracerProvider::tracer`](crate::TracerProvider::tracer)).
+    ///
+    /// The layer keeps the picotrace spans of live `tracing` spans in a table sized
+    /// for the tracer's arena (spans beyond it go to the registry's extensions).
     pub fn new(tracer: &'static StdTracer) -> Self {
+        use picotrace::SpanStorage as _;
+        Self::with_table(tracer, tracer.arena().capacity())
+    }
+
+    /// A layer whose span table has room for about `spans` live spans.
+    fn with_table(tracer: &'static StdTracer, spans: usize) -> Self {
         Self {
             tracer,
             location: false,
             error_events_to_status: true,
+            spans: Arc::new(SpanTable::new(spans)),
+        }
+    }
+
+    /// Runs `f` on the picotrace span behind `span`: in the table, else (a table
+    /// bucket was full when it started) in the registry's extensions.
+    fn with_backing<'a, S, R>(
+        &self,
+        span: &tracing_subscriber::registry::SpanRef<'a, S>,
+        f: impl FnOnce(&mut Span<'static>) -> R,
+    ) -> Option<R>
+    where
+        S: Subscriber + LookupSpan<'a>,
+    {
+        let mut f = Some(f);
+        let found = self
+            .spans
+            .with(span.id().into_u64(), |s| f.take().map(|f| f(s)))
+            .flatten();
+        match (found, f) {
+            (Some(r), _) => Some(r),
+            (None, Some(f)) => span
+                .extensions_mut()
+                .get_mut::<Backing>()
+                .map(|Backing(s)| f(s)),
+            (None, None) => None,
         }
     }
 
@@ -138,10 +190,16 @@ where
         let builder = self.tracer.span_builder(name).kind(shape.kind);
         let mut started = match &parent_ref {
             Some(parent) => {
-                let extensions = parent.extensions();
-                match extensions.get::<Backing>() {
-                    Some(Backing(parent)) => builder.parent(Parent::Local(parent)).start(),
-                    None => builder.start(),
+                let mut builder = Some(builder);
+                let child = self.with_backing(parent, |parent| {
+                    builder
+                        .take()
+                        .map(|b| b.parent(Parent::Local(parent)).start())
+                });
+                match (child.flatten(), builder) {
+                    (Some(child), _) => child,
+                    (None, Some(builder)) => builder.start(),
+                    (None, None) => return,
                 }
             }
             // No `tracing` parent: a span made current by picotrace's own `InSpan` or
@@ -165,32 +223,40 @@ where
             }
             attrs.record(&mut Fields(&mut started));
         }
-        span.extensions_mut().insert(Backing(started));
+        if let Err(started) = self.spans.insert(id.into_u64(), started) {
+            span.extensions_mut().insert(Backing(started));
+        }
     }
 
     fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
         let Some(span) = ctx.span(id) else {
             return;
         };
-        let mut extensions = span.extensions_mut();
-        if let Some(Backing(backing)) = extensions.get_mut::<Backing>() {
+        self.with_backing(&span, |backing| {
             if backing.is_recording() {
                 values.record(&mut Fields(backing));
             }
-        }
+        });
     }
 
     fn on_follows_from(&self, id: &Id, follows: &Id, ctx: Context<'_, S>) {
         let (Some(span), Some(other)) = (ctx.span(id), ctx.span(follows)) else {
             return;
         };
-        let linked = match other.extensions().get::<Backing>() {
-            Some(Backing(other)) => other.trace_context(),
-            None => return,
+        let Some(linked) = self.with_backing(&other, |other| other.trace_context()) else {
+            return;
         };
-        let mut extensions = span.extensions_mut();
-        if let Some(Backing(backing)) = extensions.get_mut::<Backing>() {
-            backing.add_link(&linked, &[]);
+        self.with_backing(&span, |backing| backing.add_link(&linked, &[]));
+    }
+
+    fn on_close(&self, id: Id, ctx: Context<'_, S>) {
+        // Dropping the picotrace span ends it (outside the table's lock).
+        if let Some(span) = self.spans.remove(id.into_u64()) {
+            drop(span);
+            return;
+        }
+        if let Some(span) = ctx.span(&id) {
+            drop(span.extensions_mut().remove::<Backing>());
         }
     }
 
@@ -198,10 +264,14 @@ where
         let Some(span) = ctx.event_span(event) else {
             return;
         };
-        let mut extensions = span.extensions_mut();
-        let Some(Backing(backing)) = extensions.get_mut::<Backing>() else {
-            return;
-        };
+        self.with_backing(&span, |backing| self.record_event(backing, event));
+    }
+}
+
+impl TracingLayer {
+    /// An event of a span: a span event named by its message, with level, target and
+    /// fields; an error sets the status.
+    fn record_event(&self, backing: &mut Span<'static>, event: &Event<'_>) {
         if !backing.is_recording() {
             return;
         }
@@ -236,14 +306,6 @@ where
             backing.set_status(Status::Error { description: name });
         }
     }
-
-    fn on_close(&self, id: Id, ctx: Context<'_, S>) {
-        let Some(span) = ctx.span(&id) else {
-            return;
-        };
-        // Dropping the picotrace span ends it.
-        drop(span.extensions_mut().remove::<Backing>());
-    }
 }
 
 /// `tracing::Span` methods for picotrace context: a remote parent in, a context out.
@@ -277,9 +339,21 @@ impl TracingSpanExt for tracing::Span {
     }
 }
 
-/// Runs `f` on the picotrace span behind `span`, found in the registry's extensions.
+/// Runs `f` on the picotrace span behind `span`: in the table of the subscriber's
+/// [`TracingLayer`], else in the registry's extensions.
 fn with_backing<R>(span: &tracing::Span, f: impl FnOnce(&mut Span<'static>) -> R) -> Option<R> {
     span.with_subscriber(|(id, dispatch)| {
+        let mut f = Some(f);
+        if let Some(layer) = dispatch.downcast_ref::<TracingLayer>() {
+            let found = layer
+                .spans
+                .with(id.into_u64(), |s| f.take().map(|f| f(s)))
+                .flatten();
+            if found.is_some() {
+                return found;
+            }
+        }
+        let f = f?;
         let registry = dispatch.downcast_ref::<Registry>()?;
         let data = registry.span(id)?;
         let mut extensions = data.extensions_mut();

@@ -336,3 +336,56 @@ fn spans_started_inside_an_in_span_future_keep_their_tracing_parent() {
     let parent = t.named("tracing parent");
     assert_eq!(t.named("child").parent, Some(parent.span_id));
 }
+
+/// A layer whose span table holds one bucket (4 spans): the fifth and later live
+/// spans are kept in the registry's extensions, and behave the same.
+#[test]
+fn spans_beyond_the_table_go_to_the_extensions_and_behave_the_same() {
+    let t = setup();
+    let layer = TracingLayer::with_table(t.provider.tracer(), 1);
+    let remote = TraceContext::from_headers(&[(
+        "traceparent",
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+    )])
+    .unwrap();
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+        let mut open = Vec::new();
+        for depth in 0..8 {
+            let span = tracing::info_span!("level", depth = depth as i64);
+            if depth == 0 {
+                span.set_parent(&remote);
+            }
+            let entered = span.entered();
+            tracing::info!(depth = depth as i64, "inside");
+            assert!(
+                tracing::Span::current().trace_context().is_some(),
+                "{depth}"
+            );
+            open.push(entered);
+        }
+        while let Some(span) = open.pop() {
+            span.record("depth", -1_i64);
+            drop(span);
+        }
+    });
+    let spans = t.spans();
+    assert_eq!(spans.len(), 8, "{spans:#?}");
+    let mut by_depth: Vec<&Seen> = spans.iter().collect();
+    by_depth.sort_by_key(|s| s.start);
+    assert_eq!(
+        by_depth[0].parent.map(|p| p.to_hex()),
+        Some(remote.span_id().to_hex())
+    );
+    for pair in by_depth.windows(2) {
+        assert_eq!(
+            pair[1].parent,
+            Some(pair[0].span_id),
+            "each level the child of the last"
+        );
+        assert_eq!(pair[1].trace_id, remote.trace_id());
+    }
+    for s in &spans {
+        assert_eq!(s.events.len(), 1, "{s:#?}");
+        assert_eq!(attr(s, "depth"), Some("-1"), "recorded after the start");
+    }
+}
