@@ -55,19 +55,24 @@ pub fn decode(src: &[u8], dst: &mut [u8]) -> Result<(), HexError> {
     if src.len() != dst.len() * 2 {
         return Err(HexError::BadLength);
     }
-    // Eight digits at a time (ids are 16 and 32 digits), the rest one pair at a time.
-    let mut text = src.chunks_exact(8);
-    let mut out = dst.chunks_exact_mut(4);
+    // On 64-bit CPUs eight digits at a time (ids are 16 and 32 digits); the rest, and
+    // everything on microcontrollers (where u64 arithmetic costs flash), a pair at a
+    // time through the table.
     let mut valid = true;
-    for (digits, bytes) in (&mut text).zip(&mut out) {
-        let mut word = [0; 8];
-        word.copy_from_slice(digits);
-        let (value, ok) = decode8(u64::from_le_bytes(word));
-        valid &= ok;
-        bytes.copy_from_slice(&value.to_le_bytes());
+    let mut words = 0;
+    if cfg!(target_pointer_width = "64") {
+        for (digits, bytes) in src.chunks_exact(8).zip(dst.chunks_exact_mut(4)) {
+            let mut word = [0; 8];
+            word.copy_from_slice(digits);
+            let (value, ok) = decode8(u64::from_le_bytes(word));
+            valid &= ok;
+            bytes.copy_from_slice(&value.to_le_bytes());
+        }
+        words = src.len() / 8;
     }
     let mut bad = 0;
-    for (pair, out) in text.remainder().chunks_exact(2).zip(out.into_remainder()) {
+    let (text, out) = (&src[words * 8..], &mut dst[words * 4..]);
+    for (pair, out) in text.chunks_exact(2).zip(out.iter_mut()) {
         let (hi, lo) = (DECODE[usize::from(pair[0])], DECODE[usize::from(pair[1])]);
         bad |= hi | lo;
         *out = (hi << 4) | (lo & 0x0f);
@@ -129,17 +134,19 @@ pub fn encode(src: &[u8], dst: &mut [u8]) -> Result<(), HexError> {
     if dst.len() != src.len() * 2 {
         return Err(HexError::BadLength);
     }
-    let mut bytes = src.chunks_exact(4);
-    let mut text = dst.chunks_exact_mut(8);
-    for (four, eight) in (&mut bytes).zip(&mut text) {
-        let mut word = [0; 4];
-        word.copy_from_slice(four);
-        eight.copy_from_slice(&encode4(u32::from_le_bytes(word)).to_le_bytes());
+    // Four bytes at a time on 64-bit CPUs (see `decode`).
+    let mut words = 0;
+    if cfg!(target_pointer_width = "64") {
+        for (four, eight) in src.chunks_exact(4).zip(dst.chunks_exact_mut(8)) {
+            let mut word = [0; 4];
+            word.copy_from_slice(four);
+            eight.copy_from_slice(&encode4(u32::from_le_bytes(word)).to_le_bytes());
+        }
+        words = src.len() / 4;
     }
-    for (byte, pair) in bytes
-        .remainder()
+    for (byte, pair) in src[words * 4..]
         .iter()
-        .zip(text.into_remainder().chunks_exact_mut(2))
+        .zip(dst[words * 8..].chunks_exact_mut(2))
     {
         pair[0] = DIGITS[usize::from(byte >> 4)];
         pair[1] = DIGITS[usize::from(byte & 0x0f)];
