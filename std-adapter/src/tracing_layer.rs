@@ -127,19 +127,11 @@ impl TracingLayer {
     where
         S: Subscriber + LookupSpan<'a>,
     {
-        let mut f = Some(f);
-        let found = self
-            .spans
-            .with(span.id().into_u64(), |s| f.take().map(|f| f(s)))
-            .flatten();
-        match (found, f) {
-            (Some(r), _) => Some(r),
-            (None, Some(f)) => span
-                .extensions_mut()
+        self.spans.with_or(span.id().into_u64(), f, |f| {
+            span.extensions_mut()
                 .get_mut::<Backing>()
-                .map(|Backing(s)| f(s)),
-            (None, None) => None,
-        }
+                .map(|Backing(s)| f(s))
+        })
     }
 
     /// Adds the source location of each span as `code.filepath`, `code.lineno` and
@@ -341,23 +333,20 @@ impl TracingSpanExt for tracing::Span {
 
 /// Runs `f` on the picotrace span behind `span`: in the table of the subscriber's
 /// [`TracingLayer`], else in the registry's extensions.
-fn with_backing<R>(span: &tracing::Span, f: impl FnOnce(&mut Span<'static>) -> R) -> Option<R> {
+fn with_backing<F, R>(span: &tracing::Span, f: F) -> Option<R>
+where
+    F: FnOnce(&mut Span<'static>) -> R,
+{
     span.with_subscriber(|(id, dispatch)| {
-        let mut f = Some(f);
-        if let Some(layer) = dispatch.downcast_ref::<TracingLayer>() {
-            let found = layer
-                .spans
-                .with(id.into_u64(), |s| f.take().map(|f| f(s)))
-                .flatten();
-            if found.is_some() {
-                return found;
-            }
+        let in_extensions = |f: F| {
+            let data = dispatch.downcast_ref::<Registry>()?.span(id)?;
+            let mut extensions = data.extensions_mut();
+            extensions.get_mut::<Backing>().map(|Backing(span)| f(span))
+        };
+        match dispatch.downcast_ref::<TracingLayer>() {
+            Some(layer) => layer.spans.with_or(id.into_u64(), f, in_extensions),
+            None => in_extensions(f),
         }
-        let f = f?;
-        let registry = dispatch.downcast_ref::<Registry>()?;
-        let data = registry.span(id)?;
-        let mut extensions = data.extensions_mut();
-        extensions.get_mut::<Backing>().map(|Backing(span)| f(span))
     })
     .flatten()
 }

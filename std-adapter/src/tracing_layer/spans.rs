@@ -63,6 +63,24 @@ impl SpanTable {
         Some(f(span))
     }
 
+    /// Runs `f` on the span kept under `id`, or hands `f` to `elsewhere` (the registry's
+    /// extensions) when the table has none.
+    pub(super) fn with_or<F, R>(
+        &self,
+        id: u64,
+        f: F,
+        elsewhere: impl FnOnce(F) -> Option<R>,
+    ) -> Option<R>
+    where
+        F: FnOnce(&mut Span<'static>) -> R,
+    {
+        let mut f = Some(f);
+        if let Some(found) = self.with(id, |s| f.take().map(|f| f(s))).flatten() {
+            return Some(found);
+        }
+        f.and_then(elsewhere)
+    }
+
     /// Takes the span kept under `id` out of the table.
     pub(super) fn remove(&self, id: u64) -> Option<Span<'static>> {
         let mut bucket = self.bucket(id);
