@@ -179,26 +179,18 @@ where
         } else {
             None
         };
-        let builder = self.tracer.span_builder(name).kind(shape.kind);
+        let builder = || self.tracer.span_builder(name).kind(shape.kind);
         let mut started = match &parent_ref {
-            Some(parent) => {
-                let mut builder = Some(builder);
-                let child = self.with_backing(parent, |parent| {
-                    builder
-                        .take()
-                        .map(|b| b.parent(Parent::Local(parent)).start())
-                });
-                match (child.flatten(), builder) {
-                    (Some(child), _) => child,
-                    (None, Some(builder)) => builder.start(),
-                    (None, None) => return,
-                }
-            }
+            Some(parent) => self
+                .with_backing(parent, |parent| {
+                    builder().parent(Parent::Local(parent)).start()
+                })
+                .unwrap_or_else(|| builder().start()),
             // No `tracing` parent: a span made current by picotrace's own `InSpan` or
             // `enter` is the parent, if any.
             None => match crate::context::current_context() {
-                Some(cx) => builder.parent(&cx).start(),
-                None => builder.start(),
+                Some(cx) => builder().parent(&cx).start(),
+                None => builder().start(),
             },
         };
         if started.is_recording() {

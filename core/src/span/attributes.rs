@@ -117,18 +117,6 @@ impl<'a> IntoValue<'a> for Value<'a> {
     }
 }
 
-macro_rules! into_value_scalar {
-    ($($t:ty),*) => {$(
-        impl<'a> IntoValue<'a> for $t {
-            #[inline]
-            fn into_value(self) -> Value<'a> {
-                Value::from(self)
-            }
-        }
-    )*};
-}
-
-into_value_scalar!(bool, i64, i32, i16, i8, isize, u64, u32, u16, u8, usize, f64, f32);
 
 /// What [`Span::set_attribute`](crate::Span::set_attribute) takes as a value: the
 /// value is copied into the span during the call, so it may be owned or borrowed.
@@ -184,8 +172,15 @@ impl AttributeArg<ValueArg> for Value<'_> {
     }
 }
 
-macro_rules! attribute_arg_scalar {
+/// Scalars are values both for [`KeyValue::new`] and for `set_attribute`.
+macro_rules! scalar_value {
     ($($t:ty),*) => {$(
+        impl<'a> IntoValue<'a> for $t {
+            #[inline]
+            fn into_value(self) -> Value<'a> {
+                Value::from(self)
+            }
+        }
         impl AttributeArg<ScalarArg> for $t {
             #[inline]
             fn as_value(&self) -> Value<'_> {
@@ -195,7 +190,7 @@ macro_rules! attribute_arg_scalar {
     )*};
 }
 
-attribute_arg_scalar!(bool, i64, i32, i16, i8, isize, u64, u32, u16, u8, usize, f64, f32);
+scalar_value!(bool, i64, i32, i16, i8, isize, u64, u32, u16, u8, usize, f64, f32);
 
 /// An attribute value read from a recorded span; borrows the span's storage.
 #[derive(Clone, Copy, Debug, PartialEq)]
