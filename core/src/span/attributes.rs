@@ -117,7 +117,6 @@ impl<'a> IntoValue<'a> for Value<'a> {
     }
 }
 
-
 /// What [`Span::set_attribute`](crate::Span::set_attribute) takes as a value: the
 /// value is copied into the span during the call, so it may be owned or borrowed.
 ///
