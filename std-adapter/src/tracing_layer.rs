@@ -25,10 +25,10 @@
 //!
 //! Nothing here allocates per span or event: the picotrace span behind a `tracing` span
 //! is kept in a table the layer allocates once (not in the registry's extensions, which
-//! box what they hold), fields are written straight into the span's slot, and event
-//! attributes are gathered on the stack (at most
-//! [`MAX_EVENT_FIELDS`] fields and [`EVENT_TEXT_BYTES`] bytes of text per event; more is
-//! dropped and counted by the span's limits).
+//! box what they hold), and span and event fields are written straight into the span's
+//! slot as they are visited (`Debug` values and messages formatted in place, through
+//! [`picotrace::EventWriter`]); what does not fit the span's limits is dropped and
+//! counted.
 //!
 //! ```
 //! use picotrace_std::tracing_layer::{TracingLayer, TracingSpanExt as _};
@@ -56,7 +56,7 @@
 use std::fmt::{self, Write as _};
 use std::sync::Arc;
 
-use picotrace::{KeyValue, Parent, Span, SpanContext, SpanKind, Status, TraceContext, Value};
+use picotrace::{Parent, Span, SpanContext, SpanKind, Status, TraceContext};
 use tracing_core::field::{Field, Visit};
 use tracing_core::span::{Attributes, Id, Record};
 use tracing_core::{Event, Level, Subscriber};
@@ -69,10 +69,6 @@ use crate::StdTracer;
 mod spans;
 use spans::SpanTable;
 
-/// Most fields one event can carry as attributes (more are dropped).
-pub const MAX_EVENT_FIELDS: usize = 16;
-/// Bytes of text (string and `Debug` field values) one event can carry (more is cut).
-pub const EVENT_TEXT_BYTES: usize = 1024;
 /// Longest `Debug` text of one span field (longer is cut).
 const FIELD_TEXT_BYTES: usize = 256;
 
@@ -157,9 +153,6 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
-        let Some(span) = ctx.span(id) else {
-            return;
-        };
         let metadata = attrs.metadata();
         // First the fields that shape the start: name and kind.
         let mut shape = Shape::default();
@@ -172,23 +165,44 @@ where
             attrs.record(&mut shape);
         }
         let name = shape.name.as_deref().unwrap_or(metadata.name());
-        let parent_ref = if let Some(parent) = attrs.parent() {
-            ctx.span(parent)
+        let builder = || self.tracer.span_builder(name).kind(shape.kind);
+        // The parent's id, read without looking the parent up in the registry: most
+        // parents are found in the table by it.
+        let parent_id = if let Some(parent) = attrs.parent() {
+            Some(parent.clone())
         } else if attrs.is_contextual() {
-            ctx.lookup_current()
+            ctx.current_span().id().cloned()
         } else {
             None
         };
-        let builder = || self.tracer.span_builder(name).kind(shape.kind);
-        let mut started = match &parent_ref {
-            Some(parent) => self
-                .with_backing(parent, |parent| {
+        let mut started = match parent_id {
+            Some(parent_id) => self
+                .spans
+                .with(parent_id.into_u64(), |parent| {
                     builder().parent(Parent::Local(parent)).start()
                 })
-                .unwrap_or_else(|| builder().start()),
+                .unwrap_or_else(|| {
+                    // In the registry's extensions, or hidden from this layer by a
+                    // per-layer filter (the registry then finds the nearest ancestor
+                    // this layer sees); none: a new trace.
+                    let parent_ref = match attrs.parent() {
+                        Some(parent) => ctx.span(parent),
+                        None => ctx.lookup_current(),
+                    };
+                    parent_ref
+                        .and_then(|parent| {
+                            self.with_backing(&parent, |parent| {
+                                builder().parent(Parent::Local(parent)).start()
+                            })
+                        })
+                        .unwrap_or_else(|| builder().start())
+                }),
             // No `tracing` parent: a span made current by picotrace's own `InSpan` or
             // `enter` is the parent, if any.
-            None => match crate::context::current_context() {
+            None => match crate::context::has_current_context()
+                .then(crate::context::current_context)
+                .flatten()
+            {
                 Some(cx) => builder().parent(&cx).start(),
                 None => builder().start(),
             },
@@ -208,7 +222,10 @@ where
             attrs.record(&mut Fields(&mut started));
         }
         if let Err(started) = self.spans.insert(id.into_u64(), started) {
-            span.extensions_mut().insert(Backing(started));
+            // The table's bucket is full: the registry's extensions keep it.
+            if let Some(span) = ctx.span(id) {
+                span.extensions_mut().insert(Backing(started));
+            }
         }
     }
 
@@ -245,10 +262,28 @@ where
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
-        let Some(span) = ctx.event_span(event) else {
+        // The span's id, read without looking the span up in the registry: most spans
+        // are found in the table by it.
+        let id = if event.is_root() {
+            return;
+        } else if event.is_contextual() {
+            ctx.current_span().id().cloned()
+        } else {
+            event.parent().cloned()
+        };
+        let Some(id) = id else {
             return;
         };
-        self.with_backing(&span, |backing| self.record_event(backing, event));
+        let recorded = self
+            .spans
+            .with(id.into_u64(), |backing| self.record_event(backing, event));
+        if recorded.is_none() {
+            // In the registry's extensions, or hidden from this layer by a per-layer
+            // filter (the registry then finds the nearest ancestor this layer sees).
+            if let Some(span) = ctx.event_span(event) {
+                self.with_backing(&span, |backing| self.record_event(backing, event));
+            }
+        }
     }
 }
 
@@ -260,34 +295,33 @@ impl TracingLayer {
             return;
         }
         let metadata = event.metadata();
-        let mut gathered = EventFields::default();
-        event.record(&mut gathered);
         let level = *metadata.level();
-        let message = gathered.text_of(gathered.message);
-        let name = if message.is_empty() {
-            metadata.name()
-        } else {
-            message
-        };
-        let mut attributes = heapless::Vec::<KeyValue<'_>, { MAX_EVENT_FIELDS + 2 }>::new();
-        let _ = attributes.push(KeyValue::new("level", level.as_str()));
-        let _ = attributes.push(KeyValue::new("target", metadata.target()));
-        for (key, value) in &gathered.fields {
-            let value = match *value {
-                Gathered::Text(range) => Value::Str(gathered.text_of(Some(range))),
-                Gathered::I64(i) => Value::I64(i),
-                Gathered::Bool(b) => Value::Bool(b),
-                Gathered::F64(f) => Value::F64(f),
+        let error_status = level == Level::ERROR && self.error_events_to_status;
+        // Kept only when the message becomes the status description.
+        let mut message = error_status.then(heapless::String::new);
+        let mut error = None;
+        {
+            let mut fields = EventFields {
+                event: backing.event(metadata.name()),
+                error: &mut error,
+                message: message.as_mut(),
             };
-            let _ = attributes.push(KeyValue::new(key, value));
-        }
-        backing.add_event_with_attributes(name, &attributes);
-        if let Some(error) = gathered.error {
-            let error = gathered.text_of(Some(error));
+            fields
+                .event
+                .attribute("level", level.as_str())
+                .attribute("target", metadata.target());
+            event.record(&mut fields);
+        } // the event is complete: its writer is dropped
+        if let Some(error) = &error {
             backing.record_exception(error);
             backing.set_status(Status::Error { description: error });
-        } else if level == Level::ERROR && self.error_events_to_status {
-            backing.set_status(Status::Error { description: name });
+        } else if let Some(message) = &message {
+            let description = if message.is_empty() {
+                metadata.name()
+            } else {
+                message
+            };
+            backing.set_status(Status::Error { description });
         }
     }
 }
@@ -469,88 +503,62 @@ impl Visit for Fields<'_> {
     }
 }
 
-/// One event field as gathered: text lives in [`EventFields::text`].
-#[derive(Clone, Copy)]
-enum Gathered {
-    Text((u16, u16)),
-    I64(i64),
-    Bool(bool),
-    F64(f64),
+/// Writes an event's fields as attributes of a span event as they are visited; the
+/// message names the event.
+struct EventFields<'s, 'v> {
+    event: picotrace::EventWriter<'s>,
+    /// The text of an `error` field: the span's exception and status.
+    error: &'v mut Option<heapless::String<FIELD_TEXT_BYTES>>,
+    /// The message, when it is also needed as the status description.
+    message: Option<&'v mut heapless::String<FIELD_TEXT_BYTES>>,
 }
 
-/// An event's fields, gathered on the stack before they become span-event attributes.
-#[derive(Default)]
-struct EventFields {
-    text: heapless::String<EVENT_TEXT_BYTES>,
-    fields: heapless::Vec<(&'static str, Gathered), MAX_EVENT_FIELDS>,
-    message: Option<(u16, u16)>,
-    error: Option<(u16, u16)>,
-}
-
-impl EventFields {
-    fn push_text(&mut self, value: fmt::Arguments<'_>) -> (u16, u16) {
-        let start = self.text.len();
-        write_cut(&mut self.text, value);
-        (start as u16, (self.text.len() - start) as u16)
-    }
-
-    fn text_of(&self, range: Option<(u16, u16)>) -> &str {
-        let Some((start, len)) = range else {
-            return "";
-        };
-        let (start, end) = (usize::from(start), usize::from(start) + usize::from(len));
-        self.text.get(start..end).unwrap_or("")
-    }
-
-    fn push(&mut self, field: &Field, value: Gathered) {
-        let _ = self.fields.push((field.name(), value));
-    }
-}
-
-impl Visit for EventFields {
+impl Visit for EventFields<'_, '_> {
     fn record_i64(&mut self, field: &Field, value: i64) {
-        self.push(field, Gathered::I64(value));
+        self.event.attribute(field.name(), value);
     }
 
     fn record_u64(&mut self, field: &Field, value: u64) {
-        match i64::try_from(value) {
-            Ok(value) => self.push(field, Gathered::I64(value)),
-            Err(_) => {
-                let range = self.push_text(format_args!("{value}"));
-                self.push(field, Gathered::Text(range));
-            }
-        }
+        // Above i64::MAX: its decimal text (`Value::U64`).
+        self.event.attribute(field.name(), value);
     }
 
     fn record_bool(&mut self, field: &Field, value: bool) {
-        self.push(field, Gathered::Bool(value));
+        self.event.attribute(field.name(), value);
     }
 
     fn record_f64(&mut self, field: &Field, value: f64) {
-        self.push(field, Gathered::F64(value));
+        self.event.attribute(field.name(), value);
     }
 
     fn record_str(&mut self, field: &Field, value: &str) {
-        let range = self.push_text(format_args!("{value}"));
-        if field.name() == "message" {
-            self.message = Some(range);
-        } else {
-            self.push(field, Gathered::Text(range));
+        if field.name() != "message" {
+            self.event.attribute(field.name(), value);
+            return;
+        }
+        self.event.name(value);
+        if let Some(message) = self.message.as_deref_mut() {
+            write_cut(message, format_args!("{value}"));
         }
     }
 
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
-        let range = self.push_text(format_args!("{value}"));
-        self.error = Some(range);
-        self.push(field, Gathered::Text(range));
+        let mut text = heapless::String::<FIELD_TEXT_BYTES>::new();
+        write_cut(&mut text, format_args!("{value}"));
+        self.event.attribute(field.name(), text.as_str());
+        *self.error = Some(text);
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        let range = self.push_text(format_args!("{value:?}"));
-        if field.name() == "message" {
-            self.message = Some(range);
-        } else {
-            self.push(field, Gathered::Text(range));
+        if field.name() != "message" {
+            self.event
+                .attribute_fmt(field.name(), format_args!("{value:?}"));
+            return;
+        }
+        // The message (`format_args!` of the macro) is written into the span once.
+        self.event.name_fmt(format_args!("{value:?}"));
+        if let Some(message) = self.message.as_deref_mut() {
+            write_cut(message, format_args!("{value:?}"));
         }
     }
 }

@@ -8,6 +8,7 @@
 
 pub mod arena;
 pub mod attributes;
+mod event;
 pub mod record;
 
 use core::fmt::Write as _;
@@ -17,6 +18,7 @@ use crate::semconv;
 use crate::time::Timestamp;
 use arena::SlotRef;
 use attributes::{AttributeArg, KeyValue, Value};
+pub use event::EventWriter;
 use record::{RecordMut, SpanLimits};
 
 /// What a span represents in a trace (OTLP `SpanKind`).
@@ -335,6 +337,21 @@ impl<'t> Span<'t> {
             let now = owner.now();
             self.add_event_at(name, now, attributes);
         }
+    }
+
+    /// Begins an event timed now whose attributes are added one at a time through the
+    /// returned [`EventWriter`], straight into the span's storage; it is complete when
+    /// the writer is dropped. See [`EventWriter`] for an example.
+    pub fn event<'s>(&'s mut self, name: &'s str) -> EventWriter<'s> {
+        let now = match (self.recording, self.owner) {
+            (true, Some(owner)) => owner.now(),
+            _ => return EventWriter::new(None, name),
+        };
+        let event = self.record().and_then(|(mut record, limits)| {
+            let event = record.begin_event(now, limits)?;
+            Some((record, limits, event))
+        });
+        EventWriter::new(event, name)
     }
 
     /// Adds an event at an explicit time.

@@ -6,6 +6,8 @@
 //! with its owner. The writer works on capacity-erased views (`heapless::VecView`), so
 //! the recording code exists once, whatever capacities the user chose.
 
+use core::fmt;
+
 use heapless::{Vec, VecView};
 
 use super::attributes::{ArrayKind, ArrayValue, AttributeValue, KeyValue, Value};
@@ -13,6 +15,33 @@ use super::{SpanKind, Status};
 use crate::context::SpanContext;
 use crate::id::SpanId;
 use crate::time::Timestamp;
+
+/// Text for a name or value: borrowed, or formatted straight into the span's storage.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Text<'a> {
+    Str(&'a str),
+    Fmt(fmt::Arguments<'a>),
+}
+
+/// An event attribute's value: a [`Value`], or text formatted into the span's storage.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum EventValue<'v, 'a> {
+    Value(&'v Value<'a>),
+    Text(Text<'v>),
+}
+
+/// An event being written attribute by attribute ([`RecordMut::begin_event`]).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct EventState {
+    index: u8,
+    /// Attributes before this index belong to the span or to earlier events.
+    first_attr: usize,
+    /// Attributes the event holds (for `SpanLimits::attributes_per_event`).
+    kept: u32,
+    /// One bit ([`key_bit`]) per key the event holds: a clear bit proves a key new.
+    key_filter: u64,
+    pub(crate) named: bool,
+}
 
 /// Where a string lives inside a slot's text pool.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -490,6 +519,148 @@ impl RecordMut<'_> {
         });
     }
 
+    /// Starts an event with no name yet, to which [`RecordMut::event_attribute`] adds
+    /// attributes one at a time; `None` (counted as a dropped event) when the span has
+    /// no room for another event. An event left without a name is exported with an
+    /// empty one ([`EventWriter`](super::EventWriter) names it when it is dropped).
+    pub(crate) fn begin_event(
+        &mut self,
+        time: Timestamp,
+        limits: &SpanLimits,
+    ) -> Option<EventState> {
+        if self.events.len() >= limits.event_count as usize || self.events.is_full() {
+            self.header.dropped_events = self.header.dropped_events.saturating_add(1);
+            return None;
+        }
+        let index = self.events.len() as u8;
+        let _ = self.events.push(StoredEvent {
+            time,
+            name: TextRef::EMPTY,
+            dropped_attributes: 0,
+        });
+        Some(EventState {
+            index,
+            first_attr: self.attrs.len(),
+            kept: 0,
+            key_filter: 0,
+            named: false,
+        })
+    }
+
+    /// Names (or renames) an event begun with [`RecordMut::begin_event`]; a replaced
+    /// name stays in the pool until the slot is reused.
+    pub(crate) fn set_event_name(
+        &mut self,
+        event: &mut EventState,
+        name: Text<'_>,
+        limits: &SpanLimits,
+    ) {
+        let name = self.push_any_text(name, limits.value_length);
+        if let Some(e) = self.events.get_mut(usize::from(event.index)) {
+            e.name = name;
+        }
+        event.named = true;
+    }
+
+    /// Adds an attribute to an event begun with [`RecordMut::begin_event`], applying the
+    /// per-event limit; a key the event has already replaces its value.
+    pub(crate) fn event_attribute(
+        &mut self,
+        event: &mut EventState,
+        key: &str,
+        static_key: Option<&'static str>,
+        value: EventValue<'_, '_>,
+        limits: &SpanLimits,
+    ) {
+        let owner = OWNER_EVENT + event.index;
+        let text = &*self.text;
+        let existing = self.attrs.get(event.first_attr..).and_then(|attrs| {
+            attrs.iter().position(|a| {
+                a.owner == owner
+                    && match (a.key, static_key) {
+                        (StoredKey::Static(s), Some(k)) if core::ptr::eq(s, k) => true,
+                        (StoredKey::Static(s), _) => s == key,
+                        (StoredKey::Pooled(r), _) => text_at(text, r) == key,
+                    }
+            })
+        });
+        if let Some(i) = existing {
+            let stored = self.store_event_value(value, limits);
+            self.attrs[event.first_attr + i].value = stored;
+            return;
+        }
+        let room = event.kept < limits.attributes_per_event && !self.attrs.is_full();
+        let key = match static_key {
+            Some(k) if room => Some(StoredKey::Static(k)),
+            None if room => self.push_key(key).map(StoredKey::Pooled),
+            _ => None,
+        };
+        let Some(key) = key else {
+            if let Some(e) = self.events.get_mut(usize::from(event.index)) {
+                e.dropped_attributes = e.dropped_attributes.saturating_add(1);
+            }
+            return;
+        };
+        let value = self.store_event_value(value, limits);
+        event.key_filter |= key_bit(self.key_str(&key));
+        // Not full: checked above.
+        let _ = self.attrs.push(StoredAttr { owner, key, value });
+        event.kept += 1;
+    }
+
+    /// Adds an event attribute whose `'static` key the event does not hold yet (its
+    /// key-filter bit is clear) with a scalar or string value; returns `false`, having
+    /// changed nothing, for anything else, which [`RecordMut::event_attribute`]
+    /// handles. Inlined, so for a value of known type most of it folds away.
+    #[cfg_attr(not(target_os = "none"), inline(always))]
+    #[cfg_attr(target_os = "none", inline)]
+    pub(crate) fn try_new_static_event_attribute(
+        &mut self,
+        event: &mut EventState,
+        key: &'static str,
+        value: &Value<'_>,
+        limits: &SpanLimits,
+    ) -> bool {
+        let bit = key_bit(key);
+        if event.key_filter & bit != 0
+            || event.kept >= limits.attributes_per_event
+            || self.attrs.is_full()
+        {
+            return false;
+        }
+        let truncated = &mut self.header.truncated;
+        let Some(value) = scalar_or_str(value, self.text, truncated, limits.value_length) else {
+            return false;
+        };
+        event.key_filter |= bit;
+        event.kept += 1;
+        // Not full: checked above.
+        let _ = self.attrs.push(StoredAttr {
+            owner: OWNER_EVENT + event.index,
+            key: StoredKey::Static(key),
+            value,
+        });
+        true
+    }
+
+    fn store_event_value(&mut self, value: EventValue<'_, '_>, limits: &SpanLimits) -> StoredValue {
+        match value {
+            EventValue::Value(v) => self.store_value(v, limits),
+            EventValue::Text(t) => StoredValue::Str(self.push_any_text(t, limits.value_length)),
+        }
+    }
+
+    /// Copies a string or writes formatted text into the pool.
+    fn push_any_text(&mut self, text: Text<'_>, limit: u32) -> TextRef {
+        match text {
+            Text::Str(s) => self.push_text(s, limit),
+            Text::Fmt(args) => match args.as_str() {
+                Some(s) => self.push_text(s, limit),
+                None => push_fmt(self.text, &mut self.header.truncated, args, limit),
+            },
+        }
+    }
+
     /// Adds a link to another span.
     pub(crate) fn add_link(
         &mut self,
@@ -614,6 +785,52 @@ fn push_text(text: &mut VecView<u8>, truncated: &mut u32, s: &str, limit: u32) -
     }
 }
 
+/// Writes `args` into `text`, cut at a char boundary to `limit` and the space left
+/// (counting a cut in `truncated`): formatted text goes straight into the pool.
+#[inline(never)]
+fn push_fmt(
+    text: &mut VecView<u8>,
+    truncated: &mut u32,
+    args: fmt::Arguments<'_>,
+    limit: u32,
+) -> TextRef {
+    struct Pool<'p> {
+        text: &'p mut VecView<u8>,
+        room: usize,
+        cut: bool,
+    }
+    impl fmt::Write for Pool<'_> {
+        fn write_str(&mut self, s: &str) -> fmt::Result {
+            let end = floor_char_boundary(s, self.room);
+            // `end <= room <= capacity - len`, so this cannot fail.
+            let _ = self.text.extend_from_slice(&s.as_bytes()[..end]);
+            self.room -= end;
+            if end < s.len() {
+                self.cut = true;
+                return Err(fmt::Error); // full: stop formatting
+            }
+            Ok(())
+        }
+    }
+    let start = text.len();
+    let room = (text.capacity() - start).min(limit as usize);
+    let mut pool = Pool {
+        text,
+        room,
+        cut: false,
+    };
+    // An error only means the text was cut (or a `Display` impl failed): keep what was
+    // written.
+    let _ = fmt::write(&mut pool, args);
+    if pool.cut {
+        *truncated = truncated.saturating_add(1);
+    }
+    TextRef {
+        start: start as u16,
+        len: (pool.text.len() - start) as u16,
+    }
+}
+
 #[inline(never)]
 fn push_text_slow(text: &mut VecView<u8>, truncated: &mut u32, s: &str, limit: u32) -> TextRef {
     let room = text.capacity() - text.len();
@@ -631,6 +848,25 @@ fn push_text_slow(text: &mut VecView<u8>, truncated: &mut u32, s: &str, limit: u
         start,
         len: cut as u16,
     }
+}
+
+/// Stores a string or scalar value (`None` for anything else): the values the inlined
+/// fast paths handle.
+#[cfg_attr(not(target_os = "none"), inline(always))]
+#[cfg_attr(target_os = "none", inline)]
+fn scalar_or_str(
+    value: &Value<'_>,
+    text: &mut VecView<u8>,
+    truncated: &mut u32,
+    limit: u32,
+) -> Option<StoredValue> {
+    Some(match *value {
+        Value::Str(s) => StoredValue::Str(push_text(text, truncated, s, limit)),
+        Value::Bool(b) => StoredValue::Bool(b),
+        Value::I64(i) => StoredValue::I64(i),
+        Value::F64(f) => StoredValue::F64(f),
+        _ => return None,
+    })
 }
 
 /// Stores a span attribute whose key is `'static` and new (its key-filter bit is clear)
@@ -656,17 +892,8 @@ pub(crate) fn try_set_new_static_attribute(
     {
         return false;
     }
-    let value = match *value {
-        Value::Str(s) => StoredValue::Str(push_text(
-            text,
-            &mut header.truncated,
-            s,
-            limits.value_length,
-        )),
-        Value::Bool(b) => StoredValue::Bool(b),
-        Value::I64(i) => StoredValue::I64(i),
-        Value::F64(f) => StoredValue::F64(f),
-        _ => return false,
+    let Some(value) = scalar_or_str(value, text, &mut header.truncated, limits.value_length) else {
+        return false;
     };
     header.key_filter |= bit;
     header.span_attributes = header.span_attributes.saturating_add(1);

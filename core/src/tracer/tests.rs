@@ -26,6 +26,7 @@ struct Seen {
     dropped: (u32, u32, u32),
     trace_state: String,
     sampled: bool,
+    truncated: u32,
 }
 
 fn show(v: AttributeValue<'_>) -> String {
@@ -68,6 +69,7 @@ fn seen(s: &SpanData<'_>) -> Seen {
         ),
         trace_state: s.trace_state().into(),
         sampled: s.span_context().is_sampled(),
+        truncated: s.truncated_values_count(),
     }
 }
 
@@ -1051,4 +1053,105 @@ fn a_batch_reports_the_tracer_s_counters_as_of_its_export() {
     t.flush();
     // Read during each export: every span started so far, those exported before it.
     assert_eq!(t.with_exporter(|x| x.0.clone()).unwrap(), [(2, 0), (3, 2)]);
+}
+
+#[test]
+fn an_event_written_field_by_field_matches_one_added_whole() {
+    let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+    let t = tracer_with(TracerConfig::new("svc"), SpanArena::<2>::new(), &clock);
+    let rows = 3;
+    let mut s = t.start_span("query");
+    s.add_event_with_attributes(
+        "query done",
+        &[
+            KeyValue::new("level", "INFO"),
+            KeyValue::new("db.rows", 3),
+            KeyValue::new("db.statement", "SELECT 3"),
+        ],
+    );
+    clock.advance(core::time::Duration::from_micros(5));
+    s.event("placeholder")
+        .attribute("level", "INFO")
+        .attribute_dyn(&String::from("db.rows"), rows)
+        .attribute_fmt("db.statement", format_args!("SELECT {rows}"))
+        .name_fmt(format_args!("query {}", "done"));
+    s.event("unnamed").attribute("ok", true); // keeps the name it began with
+    drop(s);
+    let spans = exported(&t);
+    let events = &spans[0].events;
+    assert_eq!(events.len(), 3);
+    assert_eq!(events[0], events[1]);
+    assert_eq!(
+        events[2],
+        ("unnamed".into(), std::vec![("ok".into(), "true".into())], 0)
+    );
+}
+
+#[test]
+fn an_event_writer_replaces_repeated_keys_and_applies_every_limit() {
+    let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+    let limits = SpanLimits {
+        event_count: 2,
+        attributes_per_event: 2,
+        value_length: 4,
+        ..SpanLimits::DEFAULT
+    };
+    let t = tracer_with(
+        TracerConfig::new("svc").with_limits(limits),
+        SpanArena::<1, 8, 4, 0, 256>::new(),
+        &clock,
+    );
+    let mut s = t.start_span("s");
+    s.set_attribute("a", 1); // a span attribute with the same key is not the event's
+    {
+        let mut e = s.event("e1");
+        e.attribute("a", 1)
+            .attribute_dyn("a", 2) // the same key, pooled: replaces
+            .attribute("b", "x")
+            .attribute("c", 3) // over the per-event limit: dropped
+            .attribute_fmt("d", format_args!("{}", 4)); // dropped
+        assert!(e.is_recording());
+    }
+    // Formatted text is cut at the value length limit on a char boundary: "é" is two
+    // bytes, so "aéé" (5 bytes) keeps "aé".
+    s.event("e2").attribute_fmt("t", format_args!("a{}", "éé"));
+    let mut third = s.event("e3"); // over the event limit: dropped, counted
+    assert!(!third.is_recording());
+    third.attribute("x", 1).name("renamed");
+    drop(third);
+    drop(s);
+    let spans = exported(&t);
+    let span = &spans[0];
+    assert_eq!(span.attrs, [("a".into(), "1".into())]);
+    assert_eq!(
+        span.events,
+        [
+            (
+                "e1".into(),
+                std::vec![("a".into(), "2".into()), ("b".into(), "\"x\"".into())],
+                2
+            ),
+            ("e2".into(), std::vec![("t".into(), "\"aé\"".into())], 0),
+        ]
+    );
+    assert_eq!(span.dropped, (0, 1, 0));
+    assert_eq!(span.truncated, 1, "the cut formatted value is counted");
+}
+
+#[test]
+fn an_event_writer_on_a_span_that_does_not_record_does_nothing() {
+    let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+    let t = tracer_with(
+        TracerConfig::new("svc").with_sampler(crate::Sampler::ALWAYS_OFF),
+        SpanArena::<1>::new(),
+        &clock,
+    );
+    let mut s = t.start_span("s");
+    let mut e = s.event("e");
+    assert!(!e.is_recording());
+    e.attribute("a", 1)
+        .attribute_fmt("b", format_args!("{}", 2));
+    drop(e);
+    drop(s);
+    assert!(exported(&t).is_empty());
 }

@@ -167,6 +167,81 @@ fn nested_spans_fields_and_events_become_picotrace_spans() {
 }
 
 #[test]
+fn event_fields_of_every_kind_are_written_into_the_span_event() {
+    let t = setup();
+    tracing::subscriber::with_default(t.subscriber(), || {
+        let span = tracing::info_span!("work");
+        let _w = span.enter();
+        let took = 5;
+        tracing::info!(big = u64::MAX, who = ?("a", 1), ratio = 0.25, ok = false, "took {took} ms");
+        // A field named like one the layer adds: the event's own value wins.
+        tracing::info!(level = "custom", "shadowing");
+        tracing::info!(long = ?"x".repeat(5000), "long");
+    });
+    let span = t.named("work");
+    assert_eq!(span.events.len(), 3, "{span:#?}");
+    let (name, attrs) = &span.events[0];
+    assert_eq!(name, "took 5 ms");
+    let get = |attrs: &[(String, String)], k: &str| {
+        attrs.iter().find(|(a, _)| a == k).map(|(_, v)| v.clone())
+    };
+    assert_eq!(
+        get(attrs, "big").as_deref(),
+        Some("\"18446744073709551615\"")
+    );
+    assert_eq!(get(attrs, "who").as_deref(), Some("\"(\\\"a\\\", 1)\""));
+    assert_eq!(get(attrs, "ratio").as_deref(), Some("0.25"));
+    assert_eq!(get(attrs, "ok").as_deref(), Some("false"));
+    assert_eq!(get(attrs, "level").as_deref(), Some("\"INFO\""));
+    let (name, attrs) = &span.events[1];
+    assert_eq!(name, "shadowing");
+    assert_eq!(
+        attrs.iter().filter(|(k, _)| k == "level").count(),
+        1,
+        "{attrs:?}"
+    );
+    assert_eq!(get(attrs, "level").as_deref(), Some("\"custom\""));
+    // A value longer than the span's text pool is cut, not lost with its event.
+    let (name, attrs) = &span.events[2];
+    assert_eq!(name, "long");
+    let long = get(attrs, "long").expect("the long field is kept, cut");
+    assert!(
+        long.starts_with("\"\\\"xxxx") && long.len() < 5000,
+        "{}",
+        long.len()
+    );
+}
+
+#[test]
+fn spans_a_per_layer_filter_hides_pass_their_children_and_events_to_the_nearest_seen_ancestor() {
+    use tracing_subscriber::Layer as _;
+    let t = setup();
+    let layer = TracingLayer::new(t.provider.tracer()).with_filter(
+        tracing_subscriber::filter::filter_fn(|metadata| metadata.name() != "hidden"),
+    );
+    // Another layer sees every span, so the registry keeps "hidden".
+    struct SeesAll;
+    impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for SeesAll {}
+    let subscriber = tracing_subscriber::registry().with(layer).with(SeesAll);
+    tracing::subscriber::with_default(subscriber, || {
+        let outer = tracing::info_span!("outer");
+        let _o = outer.enter();
+        let hidden = tracing::info_span!("hidden");
+        let _h = hidden.enter();
+        tracing::info!("in hidden");
+        let inner = tracing::info_span!("inner");
+        let _i = inner.enter();
+    });
+    let outer = t.named("outer");
+    let inner = t.named("inner");
+    assert!(t.spans().iter().all(|s| s.name != "hidden"));
+    assert_eq!(inner.parent, Some(outer.span_id));
+    assert_eq!(inner.trace_id, outer.trace_id);
+    assert_eq!(outer.events.len(), 1, "{outer:#?}");
+    assert_eq!(outer.events[0].0, "in hidden");
+}
+
+#[test]
 fn otel_fields_name_kind_and_status_and_errors_set_the_status() {
     let t = setup();
     tracing::subscriber::with_default(t.subscriber(), || {
