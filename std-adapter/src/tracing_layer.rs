@@ -66,6 +66,7 @@ use tracing_subscriber::Layer;
 
 use crate::StdTracer;
 
+mod entered;
 mod spans;
 use spans::SpanTable;
 
@@ -130,6 +131,20 @@ impl TracingLayer {
         })
     }
 
+    /// This layer's key in the thread's stack of entered spans.
+    fn key(&self) -> usize {
+        Arc::as_ptr(&self.spans) as usize
+    }
+
+    /// The id of the span current on this thread, as this layer saw spans entered
+    /// (the registry is asked only when that stack overflowed).
+    fn current_id<S: Subscriber>(&self, ctx: &Context<'_, S>) -> Option<u64> {
+        match entered::current(self.key()) {
+            entered::Current::Known(id) => id,
+            entered::Current::Unknown => ctx.current_span().id().map(Id::into_u64),
+        }
+    }
+
     /// Adds the source location of each span as `code.filepath`, `code.lineno` and
     /// `code.namespace` attributes (default: off, it costs three attributes a span).
     pub fn with_location(mut self, location: bool) -> Self {
@@ -169,16 +184,16 @@ where
         // The parent's id, read without looking the parent up in the registry: most
         // parents are found in the table by it.
         let parent_id = if let Some(parent) = attrs.parent() {
-            Some(parent.clone())
+            Some(parent.into_u64())
         } else if attrs.is_contextual() {
-            ctx.current_span().id().cloned()
+            self.current_id(&ctx)
         } else {
             None
         };
         let mut started = match parent_id {
             Some(parent_id) => self
                 .spans
-                .with(parent_id.into_u64(), |parent| {
+                .with(parent_id, |parent| {
                     builder().parent(Parent::Local(parent)).start()
                 })
                 .unwrap_or_else(|| {
@@ -250,6 +265,14 @@ where
         self.with_backing(&span, |backing| backing.add_link(&linked, &[]));
     }
 
+    fn on_enter(&self, id: &Id, _ctx: Context<'_, S>) {
+        entered::enter(self.key(), id.into_u64());
+    }
+
+    fn on_exit(&self, id: &Id, _ctx: Context<'_, S>) {
+        entered::exit(self.key(), id.into_u64());
+    }
+
     fn on_close(&self, id: Id, ctx: Context<'_, S>) {
         // Dropping the picotrace span ends it (outside the table's lock).
         if let Some(span) = self.spans.remove(id.into_u64()) {
@@ -267,16 +290,16 @@ where
         let id = if event.is_root() {
             return;
         } else if event.is_contextual() {
-            ctx.current_span().id().cloned()
+            self.current_id(&ctx)
         } else {
-            event.parent().cloned()
+            event.parent().map(Id::into_u64)
         };
         let Some(id) = id else {
             return;
         };
         let recorded = self
             .spans
-            .with(id.into_u64(), |backing| self.record_event(backing, event));
+            .with(id, |backing| self.record_event(backing, event));
         if recorded.is_none() {
             // In the registry's extensions, or hidden from this layer by a per-layer
             // filter (the registry then finds the nearest ancestor this layer sees).

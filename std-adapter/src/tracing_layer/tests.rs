@@ -242,6 +242,35 @@ fn spans_a_per_layer_filter_hides_pass_their_children_and_events_to_the_nearest_
 }
 
 #[test]
+fn deeply_nested_spans_keep_their_parents_past_the_entered_stack() {
+    let t = setup();
+    tracing::subscriber::with_default(t.subscriber(), || {
+        fn nest(depth: usize) {
+            let span = tracing::info_span!("level", depth = depth as i64);
+            let _s = span.enter();
+            if depth == 0 {
+                tracing::info!("deepest");
+            } else {
+                nest(depth - 1);
+            }
+        }
+        nest(80);
+    });
+    let spans = t.spans();
+    assert_eq!(spans.len(), 81);
+    let depth_of = |s: &Seen| attr(s, "depth").unwrap().parse::<usize>().unwrap();
+    for span in &spans {
+        let depth = depth_of(span);
+        let parent = spans.iter().find(|p| Some(p.span_id) == span.parent);
+        match parent {
+            Some(parent) => assert_eq!(depth_of(parent), depth + 1),
+            None => assert_eq!(depth, 80, "only the outermost is a root"),
+        }
+        assert_eq!(span.events.len(), usize::from(depth == 0), "{span:#?}");
+    }
+}
+
+#[test]
 fn otel_fields_name_kind_and_status_and_errors_set_the_status() {
     let t = setup();
     tracing::subscriber::with_default(t.subscriber(), || {

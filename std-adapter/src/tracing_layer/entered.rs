@@ -1,0 +1,126 @@
+//! The spans each layer has seen entered on this thread, innermost last: the current
+//! span's id without asking the registry, which looks the span up in its slab (a
+//! reference count taken and given back) on every `current_span()`.
+//!
+//! It follows the registry's own stack: `enter` pushes, `exit` removes the innermost
+//! entry of that span. Spans a per-layer filter hides are never entered here, so the
+//! innermost entry is the nearest span the layer sees. Past [`DEPTH`] nested spans a
+//! thread's stack stops answering for good (callers then ask the registry).
+
+use std::cell::RefCell;
+
+/// Nested entered spans tracked per thread.
+const DEPTH: usize = 64;
+
+/// What the stack knows of the current span of one layer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Current {
+    /// The innermost span this layer saw entered (`None`: none is).
+    Known(Option<u64>),
+    /// The stack overflowed on this thread: ask the registry.
+    Unknown,
+}
+
+struct Stack {
+    /// (layer key, span id), innermost last.
+    entries: [(usize, u64); DEPTH],
+    len: usize,
+    overflowed: bool,
+}
+
+thread_local! {
+    static ENTERED: RefCell<Stack> = const {
+        RefCell::new(Stack {
+            entries: [(0, 0); DEPTH],
+            len: 0,
+            overflowed: false,
+        })
+    };
+}
+
+/// Records that `layer` saw span `id` entered.
+pub(super) fn enter(layer: usize, id: u64) {
+    let _ = ENTERED.try_with(|stack| {
+        let Ok(mut stack) = stack.try_borrow_mut() else {
+            return;
+        };
+        let len = stack.len;
+        match stack.entries.get_mut(len) {
+            Some(entry) => {
+                *entry = (layer, id);
+                stack.len += 1;
+            }
+            None => stack.overflowed = true,
+        }
+    });
+}
+
+/// Records that `layer` saw span `id` exited: its innermost entry goes.
+pub(super) fn exit(layer: usize, id: u64) {
+    let _ = ENTERED.try_with(|stack| {
+        let Ok(mut stack) = stack.try_borrow_mut() else {
+            return;
+        };
+        let len = stack.len;
+        // Mostly the innermost entry (spans exit in the order they entered).
+        if len > 0 && stack.entries[len - 1] == (layer, id) {
+            stack.len -= 1;
+        } else if let Some(at) = stack.entries[..len]
+            .iter()
+            .rposition(|&entry| entry == (layer, id))
+        {
+            stack.entries.copy_within(at + 1..len, at);
+            stack.len -= 1;
+        }
+    });
+}
+
+/// The innermost span `layer` saw entered on this thread.
+pub(super) fn current(layer: usize) -> Current {
+    ENTERED
+        .try_with(|stack| match stack.try_borrow() {
+            Ok(stack) if !stack.overflowed => Current::Known(
+                stack.entries[..stack.len]
+                    .iter()
+                    .rev()
+                    .find(|&&(key, _)| key == layer)
+                    .map(|&(_, id)| id),
+            ),
+            _ => Current::Unknown,
+        })
+        .unwrap_or(Current::Unknown)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn follows_enters_and_exits_per_layer_and_gives_up_past_its_depth() {
+        std::thread::spawn(|| {
+            assert_eq!(current(1), Current::Known(None));
+            enter(1, 10);
+            enter(2, 20); // another layer's span
+            enter(1, 11);
+            enter(1, 10); // entered again (a re-polled future)
+            assert_eq!(current(1), Current::Known(Some(10)));
+            assert_eq!(current(2), Current::Known(Some(20)));
+            exit(1, 10); // the innermost entry of 10 goes
+            assert_eq!(current(1), Current::Known(Some(11)));
+            exit(1, 11);
+            assert_eq!(current(1), Current::Known(Some(10)));
+            exit(2, 20);
+            exit(1, 99); // never entered: nothing changes
+            assert_eq!(current(2), Current::Known(None));
+            assert_eq!(current(1), Current::Known(Some(10)));
+            exit(1, 10);
+            assert_eq!(current(1), Current::Known(None));
+            for id in 0..DEPTH as u64 + 1 {
+                enter(1, id);
+            }
+            assert_eq!(current(1), Current::Unknown);
+        })
+        .join()
+        .unwrap();
+    }
+}
