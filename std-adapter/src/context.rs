@@ -96,6 +96,7 @@ pub fn current_context() -> Option<TraceContext> {
 
 /// Returns `true` when a span is current on this thread; cheaper than
 /// [`current_context`] when none is (nothing is copied).
+#[cfg(feature = "tracing")]
 pub(crate) fn has_current_context() -> bool {
     CURRENT
         .try_with(|c| c.try_borrow().is_ok_and(|c| c.is_some()))

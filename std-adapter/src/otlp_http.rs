@@ -48,7 +48,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime};
 
 use http::{HeaderName, HeaderValue};
-use picotrace::wire::otlp::{json, proto, EncodeError, Encoded};
+use picotrace::wire::otlp::{encode_in_requests, json, proto, EncodeError, Encoded, Encoding};
 use picotrace::{InstrumentationScope, Resource, SpanBatch, SpanData, SpanExporter};
 
 use crate::error::ExportError;
@@ -76,6 +76,18 @@ pub enum Protocol {
     HttpProtobuf,
     /// `http/json`: OTLP/JSON, `application/json`.
     HttpJson,
+}
+
+impl Encoding for Protocol {
+    fn encode_request<'a>(
+        &self,
+        resource: &Resource,
+        scope: &InstrumentationScope,
+        spans: impl Iterator<Item = SpanData<'a>> + Clone,
+        out: &mut [u8],
+    ) -> Result<Encoded, EncodeError> {
+        Protocol::encode_request(*self, resource, scope, spans, out)
+    }
 }
 
 impl Protocol {
@@ -880,12 +892,12 @@ impl OtlpHttpExporter {
             buf.resize(self.max_request_size, 0);
         }
         let lost = encode_in_requests(
-            self.protocol,
+            &self.protocol,
             resource,
             scope,
             spans,
             &mut buf,
-            |body, n| self.send_spans(body, n, None).is_err(),
+            |body, n| self.send_spans(body, n, None).is_ok(),
         );
         add(&self.counters.spans_failed, lost.unencodable as u64);
         self.encode_buf = buf;
@@ -907,68 +919,6 @@ fn lossy_prefix(body: &[u8], max: usize) -> String {
         s.push('…');
     }
     s
-}
-
-/// Spans lost while splitting a batch into requests.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct Lost {
-    /// Too large for one request (or the buffer could not hold a request at all).
-    pub unencodable: usize,
-    /// In requests that `send` reported as failed.
-    pub failed: usize,
-}
-
-impl Lost {
-    pub(crate) fn total(self) -> usize {
-        self.unencodable + self.failed
-    }
-}
-
-/// Encodes `spans` into as many requests as needed in `buf`, calling `send(body,
-/// spans)` for each; `send` returns `true` when that request's spans were lost.
-pub(crate) fn encode_in_requests<'a, I>(
-    protocol: Protocol,
-    resource: &Resource,
-    scope: &InstrumentationScope,
-    spans: I,
-    buf: &mut [u8],
-    mut send: impl FnMut(&[u8], usize) -> bool,
-) -> Lost
-where
-    I: Iterator<Item = SpanData<'a>> + Clone,
-{
-    let mut lost = Lost::default();
-    let mut rest = spans;
-    loop {
-        match protocol.encode_request(resource, scope, rest.clone(), buf) {
-            Ok(Encoded { spans: 0, .. }) => return lost,
-            Ok(done) => {
-                if send(&buf[..done.bytes], done.spans) {
-                    lost.failed += done.spans;
-                }
-                rest.nth(done.spans - 1);
-            }
-            Err(EncodeError::SpanTooLarge { index }) => {
-                if index > 0 {
-                    // The encoder reports a prefix first; this is only a safety net.
-                    match protocol.encode_request(resource, scope, rest.clone().take(index), buf) {
-                        Ok(done) if done.spans == index => {
-                            if send(&buf[..done.bytes], done.spans) {
-                                lost.failed += done.spans;
-                            }
-                        }
-                        _ => lost.unencodable += index,
-                    }
-                }
-                lost.unencodable += 1;
-                rest.nth(index);
-            }
-            Err(EncodeError::BufferTooSmall) => {
-                lost.unencodable += rest.count();
-                return lost;
-            }
-        }
-    }
 }
 
 /// Exports synchronously: encodes the batch (splitting it into requests of at most

@@ -49,7 +49,7 @@
 
 use crate::export::{ExportError, SpanBatch};
 use crate::wire::frame;
-use crate::wire::otlp::{proto, EncodeError};
+use crate::wire::otlp::{encode_in_requests, Protobuf};
 
 #[cfg(feature = "embedded-io")]
 use crate::export::SpanExporter;
@@ -66,7 +66,8 @@ pub struct FrameStats {
     pub spans: u32,
     /// Frame bytes written, delimiters included.
     pub bytes: u32,
-    /// Spans dropped because one alone does not fit in the encode buffer.
+    /// Spans dropped because one alone does not fit in the encode buffer (or, when the
+    /// buffer cannot hold a request at all, every span of the batch).
     pub spans_too_large: u32,
     /// Writes the byte sink refused (each costs the frame it was part of).
     pub write_errors: u32,
@@ -136,43 +137,33 @@ impl<const BUF: usize> FrameEncoder<BUF> {
             }
             self.started = true;
         }
-        let mut rest = batch.iter();
-        let mut remaining = batch.len();
-        let mut lost = 0;
-        while remaining > 0 {
-            match proto::encode_request(batch.resource, batch.scope, rest.clone(), &mut self.buf) {
-                Ok(encoded) if encoded.spans > 0 => {
-                    let mut ok = true;
-                    let n = frame::encode_with(&self.buf[..encoded.bytes], |chunk| {
-                        ok = ok && write(chunk);
-                    });
-                    if ok {
-                        self.stats.frames += 1;
-                        self.stats.spans += encoded.spans as u32;
-                        self.stats.bytes += n as u32;
-                    } else {
-                        self.stats.write_errors += 1;
-                        self.stats.spans_write_failed += encoded.spans as u32;
-                        lost += encoded.spans;
-                        let _ = write(&[frame::DELIMITER]);
-                    }
-                    remaining -= encoded.spans;
-                    rest.nth(encoded.spans - 1);
+        let stats = &mut self.stats;
+        let undelivered = encode_in_requests(
+            &Protobuf,
+            batch.resource,
+            batch.scope,
+            batch.iter(),
+            &mut self.buf,
+            |request, spans| {
+                let mut ok = true;
+                let n = frame::encode_with(request, |chunk| {
+                    ok = ok && write(chunk);
+                });
+                if ok {
+                    stats.frames += 1;
+                    stats.spans += spans as u32;
+                    stats.bytes += n as u32;
+                } else {
+                    stats.write_errors += 1;
+                    stats.spans_write_failed += spans as u32;
+                    // Ends the broken frame, so the receiver drops it whole.
+                    let _ = write(&[frame::DELIMITER]);
                 }
-                // The iterator ran dry early (a slot was freed under us): done.
-                Ok(_) => break,
-                Err(EncodeError::SpanTooLarge { .. }) => {
-                    self.stats.spans_too_large += 1;
-                    lost += 1;
-                    remaining -= 1;
-                    rest.next();
-                }
-                Err(_) => {
-                    lost += remaining;
-                    break;
-                }
-            }
-        }
+                ok
+            },
+        );
+        self.stats.spans_too_large += undelivered.unencodable as u32;
+        let lost = undelivered.total();
         if lost == 0 {
             Ok(())
         } else if lost >= batch.len() {

@@ -6,7 +6,7 @@
 //! `ResourceSpans` with one `ScopeSpans`; the messages inside come from
 //! `opentelemetry/proto/trace/v1/trace.proto`, `opentelemetry/proto/common/v1/common.proto`
 //! and `opentelemetry/proto/resource/v1/resource.proto`. Spans are read from
-//! [`SpanData`](crate::SpanData) views of the arena and never copied into a model.
+//! [`SpanData`] views of the arena and never copied into a model.
 //!
 //! # Splitting
 //! `encode_request` fills the caller's buffer with as many spans (from the start of the
@@ -40,9 +40,10 @@
 
 use core::fmt;
 
-use crate::export::Resource;
+use crate::export::{InstrumentationScope, Resource};
 use crate::semconv;
 use crate::span::attributes::{ArrayIter, ArrayValue, AttributeValue, KeyValue, Value};
+use crate::span::record::SpanData;
 
 pub mod json;
 pub mod proto;
@@ -88,6 +89,148 @@ impl core::error::Error for EncodeError {}
 impl From<crate::wire::traceparent::BufferTooSmall> for EncodeError {
     fn from(_: crate::wire::traceparent::BufferTooSmall) -> Self {
         EncodeError::BufferTooSmall
+    }
+}
+
+/// An OTLP request encoding, for [`encode_in_requests`]: [`Protobuf`] or [`Json`].
+pub trait Encoding {
+    /// Encodes one request holding as many of `spans` (from the start) as fit in `out`
+    /// (see [`proto::encode_request`]).
+    ///
+    /// # Errors
+    /// As [`proto::encode_request`].
+    fn encode_request<'a>(
+        &self,
+        resource: &Resource,
+        scope: &InstrumentationScope,
+        spans: impl Iterator<Item = SpanData<'a>> + Clone,
+        out: &mut [u8],
+    ) -> Result<Encoded, EncodeError>;
+}
+
+/// OTLP protobuf (`application/x-protobuf`): [`proto::encode_request`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Protobuf;
+
+/// OTLP JSON (`application/json`): [`json::encode_request`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Json;
+
+impl Encoding for Protobuf {
+    #[inline]
+    fn encode_request<'a>(
+        &self,
+        resource: &Resource,
+        scope: &InstrumentationScope,
+        spans: impl Iterator<Item = SpanData<'a>> + Clone,
+        out: &mut [u8],
+    ) -> Result<Encoded, EncodeError> {
+        proto::encode_request(resource, scope, spans, out)
+    }
+}
+
+impl Encoding for Json {
+    #[inline]
+    fn encode_request<'a>(
+        &self,
+        resource: &Resource,
+        scope: &InstrumentationScope,
+        spans: impl Iterator<Item = SpanData<'a>> + Clone,
+        out: &mut [u8],
+    ) -> Result<Encoded, EncodeError> {
+        json::encode_request(resource, scope, spans, out)
+    }
+}
+
+/// Spans [`encode_in_requests`] could not deliver.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Undelivered {
+    /// Too large for one request even alone (or, when the buffer cannot hold a request
+    /// at all, every span).
+    pub unencodable: usize,
+    /// In requests that `send` could not deliver.
+    pub failed: usize,
+}
+
+impl Undelivered {
+    /// Every span lost.
+    pub fn total(&self) -> usize {
+        self.unencodable + self.failed
+    }
+}
+
+/// Splits `spans` into as many complete requests as it takes, each encoded in `buf`
+/// with `encoding` and handed to `send(request, spans_in_it)`, which returns `false`
+/// when it could not deliver it (its spans are then counted as failed). A span too
+/// large for `buf` even alone is skipped and counted, never cut; a buffer too small
+/// for any request counts every span. The one splitting loop behind OTLP/HTTP export
+/// (either encoding) and firmware frames.
+///
+/// ```
+/// use picotrace::wire::otlp::{encode_in_requests, Protobuf};
+/// # use picotrace::{IdGenerator, NoClock, SpanArena, Tracer, TracerConfig};
+/// # struct Check;
+/// # impl picotrace::SpanExporter for Check {
+/// #     fn export(&mut self, batch: &picotrace::SpanBatch<'_>) -> Result<(), picotrace::ExportError> {
+/// let mut buf = [0u8; 400]; // room for a few small spans per request
+/// let mut requests = 0;
+/// let lost = encode_in_requests(&Protobuf, batch.resource, batch.scope, batch.iter(), &mut buf,
+///     |request, spans| { requests += 1; true /* sent */ });
+/// assert_eq!(lost.total(), 0);
+/// assert!(requests > 1);
+/// #         Ok(())
+/// #     }
+/// # }
+/// # let tracer = Tracer::new(TracerConfig::new("svc"), SpanArena::<16>::new(), NoClock,
+/// #     IdGenerator::from_seed([1; 32]), Check);
+/// # for _ in 0..16 { tracer.start_span("a span with a name").end(); }
+/// # tracer.flush();
+/// ```
+pub fn encode_in_requests<'a, I>(
+    encoding: &impl Encoding,
+    resource: &Resource,
+    scope: &InstrumentationScope,
+    spans: I,
+    buf: &mut [u8],
+    mut send: impl FnMut(&[u8], usize) -> bool,
+) -> Undelivered
+where
+    I: Iterator<Item = SpanData<'a>> + Clone,
+{
+    let mut lost = Undelivered::default();
+    let mut rest = spans;
+    loop {
+        match encoding.encode_request(resource, scope, rest.clone(), buf) {
+            // Nothing left (or the iterator ran dry early: a slot was freed under us).
+            Ok(Encoded { spans: 0, .. }) => return lost,
+            Ok(done) => {
+                if !send(buf.get(..done.bytes).unwrap_or_default(), done.spans) {
+                    lost.failed += done.spans;
+                }
+                rest.nth(done.spans - 1);
+            }
+            Err(EncodeError::SpanTooLarge { index }) => {
+                if index > 0 {
+                    // The encoders report the spans before it first; a safety net.
+                    let before = rest.clone().take(index);
+                    match encoding.encode_request(resource, scope, before, buf) {
+                        Ok(done) if done.spans == index => {
+                            if !send(buf.get(..done.bytes).unwrap_or_default(), index) {
+                                lost.failed += index;
+                            }
+                        }
+                        _ => lost.unencodable += index,
+                    }
+                }
+                lost.unencodable += 1;
+                rest.nth(index);
+            }
+            Err(EncodeError::BufferTooSmall) => {
+                lost.unencodable += rest.count();
+                return lost;
+            }
+        }
     }
 }
 
@@ -243,7 +386,86 @@ pub(crate) mod test_support;
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::export::SpanBatch;
     use crate::KeyValue;
+    use std::vec::Vec;
+
+    /// Splits the sample batch with `buf_len` bytes; checks each request against the
+    /// same spans encoded alone, and returns what was lost and the spans per request.
+    fn split(
+        encoding: &impl Encoding,
+        batch: &SpanBatch<'_>,
+        buf_len: usize,
+        refuse_request: Option<usize>,
+    ) -> (Undelivered, Vec<usize>) {
+        let mut buf = std::vec![0u8; buf_len];
+        let mut sent = Vec::new();
+        let mut requests: Vec<(Vec<u8>, usize)> = Vec::new();
+        let lost = encode_in_requests(
+            encoding,
+            batch.resource,
+            batch.scope,
+            batch.iter(),
+            &mut buf,
+            |request, spans| {
+                requests.push((request.to_vec(), spans));
+                Some(requests.len() - 1) != refuse_request
+            },
+        );
+        // Requests hold consecutive spans in batch order (the too-large skipped).
+        let mut next = 0;
+        for (request, spans) in &requests {
+            let same = |skip: &usize| {
+                let mut alone = std::vec![0u8; 1 << 16];
+                let spans_alone = batch.iter().skip(*skip).take(*spans);
+                let done = encoding
+                    .encode_request(batch.resource, batch.scope, spans_alone, &mut alone)
+                    .unwrap();
+                done.spans == *spans && alone[..done.bytes] == request[..]
+            };
+            let skip = (next..batch.len()).find(same);
+            next = skip.expect("a request is not the next spans of the batch") + spans;
+            sent.push(*spans);
+        }
+        (lost, sent)
+    }
+
+    fn every_buffer_size_delivers_or_counts_every_span(encoding: &(impl Encoding + Sync)) {
+        test_support::with_sample_batch(|batch| {
+            let mut whole = std::vec![0u8; 1 << 16];
+            let full = encoding
+                .encode_request(batch.resource, batch.scope, batch.iter(), &mut whole)
+                .unwrap()
+                .bytes;
+            let mut saw_splits = false;
+            for size in 0..=full {
+                let (lost, sent) = split(encoding, batch, size, None);
+                let delivered: usize = sent.iter().sum();
+                assert_eq!(lost.failed, 0);
+                assert_eq!(delivered + lost.unencodable, batch.len(), "size {size}");
+                assert_eq!(sent.len() == 1 && lost.unencodable == 0, size == full);
+                saw_splits |= sent.len() > 1 && lost.unencodable == 0;
+            }
+            assert!(saw_splits, "some size splits the batch with nothing lost");
+            // Refused requests are counted as failed, the others still delivered.
+            let mut size = full;
+            while split(encoding, batch, size, None).1.len() < 2 {
+                size -= 1;
+            }
+            let (lost, sent) = split(encoding, batch, size, Some(1));
+            assert_eq!(lost.failed, sent[1]);
+            assert_eq!(
+                lost.total() + sent[0],
+                batch.len() - sent[2..].iter().sum::<usize>()
+            );
+        });
+    }
+
+    #[test]
+    fn one_splitting_loop_serves_both_encodings() {
+        every_buffer_size_delivers_or_counts_every_span(&Protobuf);
+        every_buffer_size_delivers_or_counts_every_span(&Json);
+    }
 
     #[test]
     fn flags_carry_trace_flags_and_remote_bits() {
