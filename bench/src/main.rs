@@ -1046,14 +1046,20 @@ fn profile(what: &str, n: u64) {
             pico::run_w4_api(warm);
             pico::run_w4_api(n);
         }
-        "w9" | "w9-registry" | "w9-otel" => {
-            let s = match what {
-                "w9" => w9::picotrace(),
-                "w9-otel" => w9::opentelemetry(),
+        "w9" | "w9-registry" | "w9-otel" | "w9-nested" | "w9-nested-registry"
+        | "w9-nested-otel" => {
+            let s = match what.trim_start_matches("w9").trim_start_matches("-nested") {
+                "" => w9::picotrace(),
+                "-otel" => w9::opentelemetry(),
                 _ => w9::registry_only(),
             };
-            w9::run(&s, warm, w9::span);
-            w9::run(&s, n, w9::span);
+            let f = if what.contains("nested") {
+                w9::nested
+            } else {
+                w9::span
+            };
+            w9::run(&s, warm, f);
+            w9::run(&s, n, f);
         }
         "w5pb" => w5::profile(w5::Encoding::Protobuf, n),
         "w5json" => w5::profile(w5::Encoding::Json, n),
