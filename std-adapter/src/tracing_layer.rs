@@ -54,7 +54,6 @@
 //! `tracing_subscriber::registry()` makes).
 
 use std::fmt::{self, Write as _};
-use std::sync::Arc;
 
 use picotrace::{Parent, Span, SpanContext, SpanKind, Status, TraceContext};
 use tracing_core::field::{Field, Visit};
@@ -75,13 +74,23 @@ const FIELD_TEXT_BYTES: usize = 256;
 
 /// A [`Layer`] that records `tracing` spans and events with a picotrace tracer (see
 /// the [module documentation](self)).
-#[derive(Clone)]
 pub struct TracingLayer {
     tracer: &'static StdTracer,
     location: bool,
     error_events_to_status: bool,
-    /// The picotrace spans behind live `tracing` spans (clones share it).
-    spans: Arc<SpanTable>,
+    /// The picotrace spans behind live `tracing` spans, by `tracing` span id.
+    spans: SpanTable,
+}
+
+/// A clone records with the same tracer and settings, into a table of its own: `tracing`
+/// span ids are only unique within one registry, and the clone may serve another.
+impl Clone for TracingLayer {
+    fn clone(&self) -> Self {
+        Self {
+            spans: self.spans.empty_like(),
+            ..*self
+        }
+    }
 }
 
 impl fmt::Debug for TracingLayer {
@@ -110,7 +119,7 @@ impl TracingLayer {
             tracer,
             location: false,
             error_events_to_status: true,
-            spans: Arc::new(SpanTable::new(spans)),
+            spans: SpanTable::new(spans),
         }
     }
 
@@ -133,7 +142,7 @@ impl TracingLayer {
 
     /// This layer's key in the thread's stack of entered spans.
     fn key(&self) -> usize {
-        Arc::as_ptr(&self.spans) as usize
+        self.spans.key()
     }
 
     /// The id of the span current on this thread, as this layer saw spans entered

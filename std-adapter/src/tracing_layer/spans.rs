@@ -24,12 +24,25 @@ impl SpanTable {
     /// A table with room for about `spans` live spans (twice that many entries, so
     /// that a bucket rarely fills).
     pub(super) fn new(spans: usize) -> Self {
-        let buckets = (spans.max(1) * 2).div_ceil(WAYS).next_power_of_two();
+        Self::with_buckets((spans.max(1) * 2).div_ceil(WAYS).next_power_of_two())
+    }
+
+    fn with_buckets(buckets: usize) -> Self {
         Self {
             buckets: (0..buckets)
                 .map(|_| Mutex::new([const { None }; WAYS]))
                 .collect(),
         }
+    }
+
+    /// An empty table as large as this one.
+    pub(super) fn empty_like(&self) -> Self {
+        Self::with_buckets(self.buckets.len())
+    }
+
+    /// Tells this table from every other live one (its buckets' address).
+    pub(super) fn key(&self) -> usize {
+        self.buckets.as_ptr() as usize
     }
 
     /// The bucket of `id` (sharded-slab ids differ in their low bits and generation:

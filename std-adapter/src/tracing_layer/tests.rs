@@ -271,6 +271,31 @@ fn deeply_nested_spans_keep_their_parents_past_the_entered_stack() {
 }
 
 #[test]
+fn clones_of_one_layer_in_two_registries_keep_their_spans_apart() {
+    let t = setup();
+    let layer = TracingLayer::new(t.provider.tracer());
+    // Both registries number their spans from the same first id.
+    let first = tracing_subscriber::registry().with(layer.clone());
+    let second = tracing_subscriber::registry().with(layer);
+    tracing::subscriber::with_default(first, || {
+        let a = tracing::info_span!("a");
+        let _a = a.enter();
+        tracing::subscriber::with_default(second, || {
+            let b = tracing::info_span!("b");
+            let _b = b.enter();
+            tracing::info!("in b");
+        });
+        tracing::info!("in a");
+    });
+    let a = t.named("a");
+    let b = t.named("b");
+    let events = |s: &Seen| s.events.iter().map(|e| e.0.clone()).collect::<Vec<_>>();
+    assert_eq!(events(&a), ["in a"]);
+    assert_eq!(events(&b), ["in b"]);
+    assert_ne!(a.trace_id, b.trace_id, "no parent across registries");
+}
+
+#[test]
 fn otel_fields_name_kind_and_status_and_errors_set_the_status() {
     let t = setup();
     tracing::subscriber::with_default(t.subscriber(), || {
