@@ -95,7 +95,10 @@ impl From<crate::wire::traceparent::BufferTooSmall> for EncodeError {
 /// An OTLP request encoding, for [`encode_in_requests`]: [`Protobuf`] or [`Json`].
 pub trait Encoding {
     /// Encodes one request holding as many of `spans` (from the start) as fit in `out`
-    /// (see [`proto::encode_request`]).
+    /// (see [`proto::encode_request`]). A span too large for `out` is reported as
+    /// [`EncodeError::SpanTooLarge`] only once the spans before it have been returned in
+    /// requests of their own, so its `index` is 0 ([`encode_in_requests`] counts any
+    /// spans before a larger `index` as lost).
     ///
     /// # Errors
     /// As [`proto::encode_request`].
@@ -211,19 +214,9 @@ where
                 rest.nth(done.spans - 1);
             }
             Err(EncodeError::SpanTooLarge { index }) => {
-                if index > 0 {
-                    // The encoders report the spans before it first; a safety net.
-                    let before = rest.clone().take(index);
-                    match encoding.encode_request(resource, scope, before, buf) {
-                        Ok(done) if done.spans == index => {
-                            if !send(buf.get(..done.bytes).unwrap_or_default(), index) {
-                                lost.failed += index;
-                            }
-                        }
-                        _ => lost.unencodable += index,
-                    }
-                }
-                lost.unencodable += 1;
+                // The spans before it come first in a request of their own (see
+                // `Encoding`), so `index` is 0; spans an encoder skipped are counted.
+                lost.unencodable += index + 1;
                 rest.nth(index);
             }
             Err(EncodeError::BufferTooSmall) => {
