@@ -340,9 +340,11 @@ pub struct Tracer<A, C, X, S = Sampler> {
     /// acquired by every span start.
     active: AtomicBool,
     export_batch_size: usize,
-    /// A span's end sees its own queue's length: only from this length on is the total
-    /// worth adding up (`export_batch_size` spread over the arena's queues).
-    export_check_at: usize,
+    /// A span's end sees its own queue's length: the total is worth adding up each
+    /// time that length reaches a multiple of this mask plus one (`export_batch_size`
+    /// spread over the arena's queues, rounded down to a power of two: a mask, not a
+    /// division, on every end; microcontrollers of the M0 class have no divider).
+    export_check_mask: usize,
     export_interval_nanos: u64,
     export_signal: Option<&'static dyn ExportSignal>,
     full_arena_retries: u32,
@@ -430,7 +432,11 @@ where
                 enabled: config.enabled,
                 active: AtomicBool::new(false),
                 export_batch_size: config.export_batch_size,
-                export_check_at: if per_shard == 0 { 1 } else { per_shard },
+                export_check_mask: if per_shard <= 1 {
+                    0
+                } else {
+                    (1 << per_shard.ilog2()) - 1
+                },
                 export_interval_nanos: if interval > u64::MAX as u128 {
                     u64::MAX
                 } else {
@@ -964,10 +970,13 @@ where
             }
             return;
         }
+        // The total over every queue is added up each time this queue grows by another
+        // share of the batch, not on every end past it: the sum reads every queue's
+        // head, lines the other threads are writing.
         let by_count = self.export_batch_size != 0
-            && waiting >= self.export_check_at
             && (waiting >= self.export_batch_size
-                || self.arena.ended_len() >= self.export_batch_size);
+                || (waiting & self.export_check_mask == 0
+                    && self.arena.ended_len() >= self.export_batch_size));
         // Plain nanoseconds: a `Duration` here would pull 64-bit division into firmware.
         // An explicit end time (`end_at`) may be anything: only the clock's own time
         // says whether the interval has passed.
