@@ -147,11 +147,9 @@ impl TraceId {
     /// Creates an id from its high and low 64 bits.
     #[inline]
     pub const fn from_u64_pair(high: u64, low: u64) -> Self {
-        let (h, l) = (high.to_be_bytes(), low.to_be_bytes());
-        Self([
-            h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7], l[0], l[1], l[2], l[3], l[4], l[5],
-            l[6], l[7],
-        ])
+        // One 128-bit value, not sixteen bytes: the compiler keeps it in words (built
+        // byte by byte, it was stored a byte at a time on a Cortex-M3).
+        Self(((high as u128) << 64 | low as u128).to_be_bytes())
     }
 
     /// Returns the rightmost 7 bytes as a 56-bit number: the randomness that W3C
