@@ -190,10 +190,13 @@ impl Writer<'_> {
     /// Appends raw bytes.
     #[inline]
     pub fn raw(&mut self, bytes: &[u8]) {
-        if let Some(dst) = self.room(bytes.len()) {
-            copy_short(dst, bytes);
+        match self.room(bytes.len()) {
+            Some(dst) => {
+                copy_short(dst, bytes);
+                self.pos += bytes.len(); // within the buffer: no overflow
+            }
+            None => self.pos = self.pos.saturating_add(bytes.len()),
         }
-        self.pos = self.pos.saturating_add(bytes.len());
     }
 
     /// Appends `v` as a varint.
@@ -203,10 +206,13 @@ impl Writer<'_> {
             return self.byte(v as u8);
         }
         let len = varint_len(v);
-        if let Some(dst) = self.room(len) {
-            put_varint(dst, v);
+        match self.room(len) {
+            Some(dst) => {
+                put_varint(dst, v);
+                self.pos += len; // within the buffer: no overflow
+            }
+            None => self.pos = self.pos.saturating_add(len),
         }
-        self.pos = self.pos.saturating_add(len);
     }
 
     /// Returns the next `len` bytes of the buffer, when they are there.
@@ -218,10 +224,13 @@ impl Writer<'_> {
     /// Appends one byte.
     #[cfg_attr(target_os = "none", inline(never))]
     pub fn byte(&mut self, b: u8) {
-        if let Some(dst) = self.buf.get_mut(self.pos) {
-            *dst = b;
+        match self.buf.get_mut(self.pos) {
+            Some(dst) => {
+                *dst = b;
+                self.pos += 1; // within the buffer: no overflow
+            }
+            None => self.pos = self.pos.saturating_add(1),
         }
-        self.pos = self.pos.saturating_add(1);
     }
 
     /// Appends a field tag.
@@ -296,10 +305,13 @@ impl Writer<'_> {
         let tag = (u64::from(field) << 3) | WireType::Len as u64;
         // The usual case, a short field: tag and length are a byte each, stored at once.
         if tag < 0x80 && len < 0x80 {
-            if let Some(dst) = self.room(2) {
-                dst.copy_from_slice(&[tag as u8, len as u8]);
+            match self.room(2) {
+                Some(dst) => {
+                    dst.copy_from_slice(&[tag as u8, len as u8]);
+                    self.pos += 2; // within the buffer: no overflow
+                }
+                None => self.pos = self.pos.saturating_add(2),
             }
-            self.pos = self.pos.saturating_add(2);
             return;
         }
         self.tag(field, WireType::Len);
