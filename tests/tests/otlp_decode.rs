@@ -535,6 +535,80 @@ fn non_finite_doubles_survive_protobuf_and_are_strings_in_json() {
     assert_eq!(attrs[2]["value"]["doubleValue"], "-Infinity");
 }
 
+/// Encodes each batch whole, and checks it decodes to what was recorded and is the
+/// canonical encoding (prost writes it again byte for byte).
+#[derive(Default)]
+struct Canonical {
+    spans: usize,
+}
+
+impl SpanExporter for Canonical {
+    fn export(&mut self, batch: &SpanBatch<'_>) -> Result<(), ExportError> {
+        let expected: Vec<_> = batch.iter().map(|s| expected_span(&s)).collect();
+        let mut buf = vec![0; 1 << 16];
+        let done = proto::encode_request(batch.resource, batch.scope, batch.iter(), &mut buf)
+            .expect("the batch fits");
+        assert_eq!(done.spans, expected.len());
+        let bytes = &buf[..done.bytes];
+        let request = decode_proto(bytes);
+        assert_eq!(request.encode_to_vec(), bytes, "not canonical");
+        let spans = &request.resource_spans[0].scope_spans[0].spans;
+        assert_eq!(*spans, expected);
+        self.spans += spans.len();
+        Ok(())
+    }
+}
+
+/// Keys and values around the one-byte length limit (a `KeyValue` whose body passes
+/// 127 bytes takes a two-byte length, as does a key or value of 128 bytes or more),
+/// scalars from the shortest varint to the longest, and spans without a start time:
+/// the encoder's one-bounds-check paths for short fields and its general path meet
+/// there, and both must give the canonical encoding.
+#[test]
+fn fields_at_the_one_byte_length_boundaries_are_canonical() {
+    const KEY_LENS: [usize; 12] = [1, 2, 60, 119, 120, 121, 122, 123, 125, 126, 127, 128];
+    const VALUE_LENS: [usize; 10] = [0, 1, 2, 5, 60, 119, 120, 121, 127, 128];
+    let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+    let tracer = Tracer::new(
+        TracerConfig::new("edges"),
+        SpanArena::<14, 16, 1, 1, 3072>::new(),
+        &clock,
+        IdGenerator::from_seed([3; 32]),
+        Canonical::default(),
+    );
+    let text = "abcdefghij".repeat(13);
+    for (i, &key_len) in KEY_LENS.iter().enumerate() {
+        let key = &text[..key_len];
+        let mut span = match i % 3 {
+            // Start time zero: the kind and times are written field by field.
+            0 => tracer
+                .span_builder("no start")
+                .start_time(Timestamp::from_unix_nanos(0))
+                .start(),
+            1 => tracer
+                .span_builder(&text[..key_len])
+                .kind(SpanKind::Consumer)
+                .start(),
+            _ => tracer.start_span("s"),
+        };
+        for value_len in VALUE_LENS {
+            // A different key for each value (repeated keys replace each other).
+            let mut key = key.to_owned();
+            key.replace_range(..1, &char::from(b'A' + value_len as u8 % 26).to_string());
+            span.set_attribute_dyn(&key, Value::Str(&text[..value_len]));
+        }
+        span.set_attribute_dyn(key, Value::I64(-1));
+        span.set_attribute_dyn(&format!("{key}0"), Value::I64(127));
+        span.set_attribute_dyn(&format!("{key}1"), Value::Bool(true));
+        span.set_attribute_dyn(&format!("{key}2"), Value::F64(-0.5));
+        clock.advance(Duration::from_micros(3));
+        span.end();
+    }
+    tracer.flush();
+    let exporter = tracer.with_exporter(std::mem::take).unwrap();
+    assert_eq!(exporter.spans, KEY_LENS.len());
+}
+
 /// A random attribute value (finite doubles only, so that JSON decodes to f64).
 fn value_strategy() -> impl Strategy<Value = OwnedValue> {
     prop_oneof![

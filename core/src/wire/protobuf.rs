@@ -118,7 +118,7 @@ impl Message for RawMessage<'_> {
 
 /// Writes `v` as a varint that fills `dst`, whose length is `varint_len(v)`.
 #[inline]
-fn put_varint(dst: &mut [u8], mut v: u64) {
+pub(crate) fn put_varint(dst: &mut [u8], mut v: u64) {
     if let Some((last, init)) = dst.split_last_mut() {
         for b in init {
             *b = v as u8 | 0x80;
@@ -209,6 +209,20 @@ impl Writer<'_> {
         match self.room(len) {
             Some(dst) => {
                 put_varint(dst, v);
+                self.pos += len; // within the buffer: no overflow
+            }
+            None => self.pos = self.pos.saturating_add(len),
+        }
+    }
+
+    /// Appends `len` bytes that `fill` writes into the slice it is given (exactly `len`
+    /// long): several fields of known length with one bounds check. When they do not
+    /// fit, `fill` is not called and the position only counts them.
+    #[inline]
+    pub(crate) fn fill(&mut self, len: usize, fill: impl FnOnce(&mut [u8])) {
+        match self.room(len) {
+            Some(dst) => {
+                fill(dst);
                 self.pos += len; // within the buffer: no overflow
             }
             None => self.pos = self.pos.saturating_add(len),
@@ -407,7 +421,7 @@ impl Writer<'_> {
 /// Copies `src` into `dst` (of the same length): on 64-bit CPUs (servers) with the C
 /// library's `memcpy`, elsewhere with [`copy_in_words`].
 #[inline]
-fn copy_short(dst: &mut [u8], src: &[u8]) {
+pub(crate) fn copy_short(dst: &mut [u8], src: &[u8]) {
     if cfg!(target_pointer_width = "64") {
         dst.copy_from_slice(src);
     } else {

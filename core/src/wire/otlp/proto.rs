@@ -25,7 +25,9 @@
 use crate::export::{InstrumentationScope, Resource};
 use crate::span::record::{Attributes, EventData, LinkData, RawValue, SpanData};
 use crate::span::Status;
-use crate::wire::protobuf::{len_field_len, len_varint_len, tag_len, varint_len, Message, Writer};
+use crate::wire::protobuf::{
+    copy_short, len_field_len, len_varint_len, put_varint, tag_len, varint_len, Message, Writer,
+};
 
 use super::{otlp_flags, resource_attribute_kept, Any, AnyArray, SDK_ATTRIBUTES};
 pub use super::{EncodeError, Encoded};
@@ -421,16 +423,37 @@ impl Message for SpanMsg<'_> {
     fn encode(&self, w: &mut Writer<'_>) {
         let span = &self.0;
         let cx = span.span_context();
-        w.bytes_field(field::SPAN_TRACE_ID, cx.trace_id.as_bytes());
-        w.bytes_field(field::SPAN_SPAN_ID, cx.span_id.as_bytes());
+        // Fixed-size runs of fields are stored with one bounds check each.
+        w.fill(ID_FIELDS_LEN, |d| {
+            let d = put_len_field(d, field::SPAN_TRACE_ID, cx.trace_id.as_bytes());
+            put_len_field(d, field::SPAN_SPAN_ID, cx.span_id.as_bytes());
+        });
         string_unless_empty(w, field::SPAN_TRACE_STATE, span.trace_state());
         if let Some(parent) = span.parent_span_id() {
-            w.bytes_field(field::SPAN_PARENT_SPAN_ID, parent.as_bytes());
+            w.fill(PARENT_FIELD_LEN, |d| {
+                put_len_field(d, field::SPAN_PARENT_SPAN_ID, parent.as_bytes());
+            });
         }
         bytes_unless_empty(w, field::SPAN_NAME, span.name_bytes());
-        uint_unless_zero(w, field::SPAN_KIND, u64::from(span.kind().otlp_value()));
-        fixed64_unless_zero(w, field::SPAN_START_TIME, span.start_time().as_unix_nanos());
-        fixed64_unless_zero(w, field::SPAN_END_TIME, span.end_time().as_unix_nanos());
+        let kind = span.kind().otlp_value();
+        let (start, end) = (
+            span.start_time().as_unix_nanos(),
+            span.end_time().as_unix_nanos(),
+        );
+        if start != 0 && end != 0 {
+            // The usual span: kind (1 to 5, never the default 0), start and end together.
+            w.fill(KIND_AND_TIMES_LEN, |d| {
+                if let Some(([tag, value], d)) = d.split_first_chunk_mut() {
+                    (*tag, *value) = (varint_tag(field::SPAN_KIND), kind);
+                    let d = put_fixed64(d, field::SPAN_START_TIME, start);
+                    put_fixed64(d, field::SPAN_END_TIME, end);
+                }
+            });
+        } else {
+            uint_unless_zero(w, field::SPAN_KIND, u64::from(kind));
+            fixed64_unless_zero(w, field::SPAN_START_TIME, start);
+            fixed64_unless_zero(w, field::SPAN_END_TIME, end);
+        }
         key_values(w, field::SPAN_ATTRIBUTES, span.attributes());
         uint_unless_zero(
             w,
@@ -461,6 +484,53 @@ impl Message for SpanMsg<'_> {
             field::SPAN_FLAGS,
             otlp_flags(cx.flags.bits(), span.parent_is_remote()),
         )
+    }
+}
+
+/// Trace id and span id fields: tag, length and bytes each.
+const ID_FIELDS_LEN: usize = 2 + 16 + 2 + 8;
+/// The parent span id field.
+const PARENT_FIELD_LEN: usize = 2 + 8;
+/// Kind (a one-byte enum), start and end time fields.
+const KIND_AND_TIMES_LEN: usize = 2 + 9 + 9;
+
+/// The one-byte tag of length-delimited field `field` (1 to 15).
+const fn len_tag(field: u32) -> u8 {
+    (field << 3) as u8 | 2
+}
+
+/// The one-byte tag of varint field `field` (1 to 15).
+const fn varint_tag(field: u32) -> u8 {
+    (field << 3) as u8
+}
+
+/// Writes `bytes` (shorter than 128) as length-delimited field `field` (1 to 15) at the
+/// start of `dst`, and returns what follows. Writes nothing when `dst` is too short.
+#[inline]
+fn put_len_field<'d>(dst: &'d mut [u8], field: u32, bytes: &[u8]) -> &'d mut [u8] {
+    match dst.split_at_mut_checked(2 + bytes.len()) {
+        Some((here, rest)) => {
+            if let Some(([tag, len], body)) = here.split_first_chunk_mut() {
+                (*tag, *len) = (len_tag(field), bytes.len() as u8);
+                copy_short(body, bytes);
+            }
+            rest
+        }
+        None => &mut [],
+    }
+}
+
+/// Writes `v` as `fixed64` field `field` (1 to 15) at the start of `dst`, and returns
+/// what follows. Writes nothing when `dst` is too short.
+#[inline]
+fn put_fixed64(dst: &mut [u8], field: u32, v: u64) -> &mut [u8] {
+    match dst.split_first_chunk_mut::<9>() {
+        Some((here, rest)) => {
+            here[0] = (field << 3) as u8 | 1;
+            here[1..].copy_from_slice(&v.to_le_bytes());
+            rest
+        }
+        None => &mut [],
     }
 }
 
@@ -564,12 +634,67 @@ fn key_values(w: &mut Writer<'_>, field: u32, mut attributes: Attributes<'_>) {
     while let Some((key, value)) = attributes.next_raw() {
         match value {
             RawValue::Text(text) => {
-                key_value_head(w, field, key, len_field_len(field::ANY_STRING, text.len()));
-                w.bytes_field(field::ANY_STRING, text);
+                let head = [len_tag(field::ANY_STRING), text.len() as u8];
+                if !short_key_value(w, field, key, &head, text) {
+                    key_value_head(w, field, key, len_field_len(field::ANY_STRING, text.len()));
+                    w.bytes_field(field::ANY_STRING, text);
+                }
             }
             RawValue::Other(value) => key_value(w, field, key, value.into()),
         }
     }
+}
+
+/// Writes a `KeyValue` field whose lengths all take one byte (the usual attribute: the
+/// whole field under 130 bytes), with one bounds check: its `AnyValue` is `head` then
+/// `tail` (a string's tag and length, then its text; or a whole scalar). Returns
+/// `false`, having written nothing, when a length would take more than a byte or the
+/// key is empty (an empty key is left out, not written empty).
+#[inline]
+fn short_key_value(w: &mut Writer<'_>, field: u32, key: &[u8], head: &[u8], tail: &[u8]) -> bool {
+    let value_len = head.len() + tail.len();
+    let body_len = 2 + key.len() + 2 + value_len;
+    if field > 15 || key.is_empty() || body_len >= 0x80 {
+        return false;
+    }
+    w.fill(2 + body_len, |d| {
+        if let Some(([tag, len], d)) = d.split_first_chunk_mut() {
+            (*tag, *len) = (len_tag(field), body_len as u8);
+            let d = put_len_field(d, field::KEY_VALUE_KEY, key);
+            if let Some(([tag, len], d)) = d.split_first_chunk_mut() {
+                (*tag, *len) = (len_tag(field::KEY_VALUE_VALUE), value_len as u8);
+                if let Some((h, t)) = d.split_at_mut_checked(head.len()) {
+                    copy_short(h, head);
+                    copy_short(t, tail);
+                }
+            }
+        }
+    });
+    true
+}
+
+/// A boolean, integer or double `AnyValue` body, encoded (at most a tag and ten bytes).
+fn scalar_any(value: &Any<'_>) -> Option<([u8; 11], usize)> {
+    let mut out = [0; 11];
+    let len = match *value {
+        Any::Bool(b) => {
+            out[..2].copy_from_slice(&[varint_tag(field::ANY_BOOL), u8::from(b)]);
+            2
+        }
+        Any::I64(i) => {
+            out[0] = varint_tag(field::ANY_INT);
+            let len = varint_len(i as u64);
+            put_varint(out.get_mut(1..1 + len)?, i as u64);
+            1 + len
+        }
+        Any::F64(f) => {
+            out[0] = (field::ANY_DOUBLE << 3) as u8 | 1;
+            out[1..9].copy_from_slice(&f.to_bits().to_le_bytes());
+            9
+        }
+        _ => return None,
+    };
+    Some((out, len))
 }
 
 /// A `KeyValue` field. Its lengths are worked out before writing (no length to patch,
@@ -582,6 +707,11 @@ fn key_value(w: &mut Writer<'_>, field: u32, key: &[u8], value: Any<'_>) {
         Any::F64(_) => tag_len(field::ANY_DOUBLE) + 8,
         Any::U64(_) | Any::Array(_) => return w.message(field, &KeyValueMsg(key, value)),
     };
+    if let Some((any, len)) = scalar_any(&value) {
+        if short_key_value(w, field, key, &any[..len], &[]) {
+            return;
+        }
+    }
     key_value_head(w, field, key, value_len);
     AnyMsg(value).encode(w);
 }
