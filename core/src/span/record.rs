@@ -909,6 +909,17 @@ pub(crate) fn try_set_new_static_attribute(
 /// Writes `v` in decimal into the end of `buf`; returns the digits.
 pub(crate) fn decimal(mut v: u64, buf: &mut [u8; 20]) -> &str {
     let mut i = buf.len();
+    // On 64-bit CPUs two digits per division (timestamps in OTLP/JSON have 19); on
+    // microcontrollers, where a 64-bit division is a library call either way, one per
+    // division keeps the 200-byte table out of flash.
+    if cfg!(target_pointer_width = "64") {
+        while v >= 100 && i >= 2 {
+            let pair = usize::from((v % 100) as u8) * 2;
+            v /= 100;
+            i -= 2;
+            buf[i..i + 2].copy_from_slice(&DIGIT_PAIRS[pair..pair + 2]);
+        }
+    }
     loop {
         i -= 1;
         buf[i] = b'0' + (v % 10) as u8;
@@ -919,6 +930,14 @@ pub(crate) fn decimal(mut v: u64, buf: &mut [u8; 20]) -> &str {
     }
     core::str::from_utf8(&buf[i..]).unwrap_or("")
 }
+
+/// "00" to "99", the two digits of each number below 100.
+const DIGIT_PAIRS: &[u8; 200] = b"\
+    0001020304050607080910111213141516171819\
+    2021222324252627282930313233343536373839\
+    4041424344454647484950515253545556575859\
+    6061626364656667686970717273747576777879\
+    8081828384858687888990919293949596979899";
 
 /// A record's tracestate, read from its header and text pool alone.
 #[cfg_attr(not(target_os = "none"), inline(always))]
@@ -1284,5 +1303,25 @@ impl<'a> Iterator for Links<'a> {
                 index: self.index - 1,
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::decimal;
+
+    #[test]
+    fn decimal_matches_display_at_every_digit_count() {
+        let mut values = std::vec![0, u64::MAX, u64::MAX - 1];
+        let mut power = 1u64;
+        while let Some(next) = power.checked_mul(10) {
+            values.extend([power - 1, power, power + 1, next / 2]);
+            power = next;
+        }
+        values.extend([power - 1, power, power + 1]);
+        for v in values {
+            let mut buf = [0; 20];
+            assert_eq!(decimal(v, &mut buf), std::format!("{v}"));
+        }
     }
 }

@@ -632,11 +632,12 @@ mod out {
         fn escaped(&mut self, s: &str) -> Result<(), Unsupported> {
             let bytes = s.as_bytes();
             let mut run = 0;
-            for (i, &b) in bytes.iter().enumerate() {
-                if ESCAPE[usize::from(b)] == 0 {
-                    continue;
-                }
-                self.raw(&bytes[run..i])?;
+            loop {
+                let i = next_escape(bytes, run);
+                self.raw(bytes.get(run..i).unwrap_or_default())?;
+                let Some(&b) = bytes.get(i) else {
+                    return Ok(());
+                };
                 run = i + 1;
                 match ESCAPE[usize::from(b)] {
                     b'u' => {
@@ -647,13 +648,51 @@ mod out {
                     short => self.raw(&[b'\\', short])?,
                 }
             }
-            self.raw(&bytes[run..])
         }
+    }
+
+    /// The index of the first byte of `bytes` at or after `from` that must be escaped,
+    /// or the length when none must. Text seldom needs an escape: eight bytes are
+    /// checked at once, and only a group that holds one is looked at byte by byte.
+    #[inline]
+    fn next_escape(bytes: &[u8], from: usize) -> usize {
+        let escape = |b: &u8| ESCAPE[usize::from(*b)] != 0;
+        let mut i = from;
+        loop {
+            let Some(rest) = bytes.get(i..) else {
+                return bytes.len();
+            };
+            let Some(group) = rest.first_chunk::<8>() else {
+                return rest
+                    .iter()
+                    .position(escape)
+                    .map_or(bytes.len(), |at| i + at);
+            };
+            if needs_escape(u64::from_le_bytes(*group)) {
+                if let Some(at) = group.iter().position(escape) {
+                    return i + at;
+                }
+            }
+            i += 8;
+        }
+    }
+
+    /// Whether any of the eight bytes in `x` is a control character, `"` or `\\`: the
+    /// exact "has a byte below n" and "has a zero byte" tests of the bit-twiddling
+    /// folklore (`"` and `\\` are below 0x80, so XOR with them keeps each top bit).
+    #[inline]
+    pub(super) const fn needs_escape(x: u64) -> bool {
+        const ONES: u64 = 0x0101_0101_0101_0101;
+        const HIGH: u64 = ONES * 0x80;
+        let below_space = x.wrapping_sub(ONES * 0x20);
+        let quote = (x ^ (ONES * b'"' as u64)).wrapping_sub(ONES);
+        let backslash = (x ^ (ONES * b'\\' as u64)).wrapping_sub(ONES);
+        (below_space | quote | backslash) & !x & HIGH != 0
     }
 
     /// For each byte, 0 when it stands for itself in a JSON string, else the letter of
     /// its escape (`u` for `\u00XX`), as serde-json-core escapes.
-    const ESCAPE: [u8; 256] = {
+    pub(super) const ESCAPE: [u8; 256] = {
         let mut table = [0u8; 256];
         let mut b = 0;
         while b < 0x20 {
@@ -672,14 +711,17 @@ mod out {
 
     /// Returns the length of `s` as a JSON string, escapes and quotes included.
     pub(super) fn str_len(s: &str) -> usize {
-        2 + s
-            .bytes()
-            .map(|b| match ESCAPE[usize::from(b)] {
-                0 => 1,
-                b'u' => 6,
-                _ => 2,
-            })
-            .sum::<usize>()
+        let bytes = s.as_bytes();
+        let (mut len, mut from) = (2 + bytes.len(), 0);
+        loop {
+            let i = next_escape(bytes, from);
+            let Some(&b) = bytes.get(i) else {
+                return len;
+            };
+            // The byte itself is counted already: add what its escape adds.
+            len += if ESCAPE[usize::from(b)] == b'u' { 5 } else { 1 };
+            from = i + 1;
+        }
     }
 
     /// A value serde-json-core cannot write (it panics on `char`, tuple variants and
@@ -1281,6 +1323,42 @@ mod tests {
         let m = write_json(v, &mut ours).unwrap();
         ours.truncate(m);
         (theirs, ours, json_len(v))
+    }
+
+    #[test]
+    fn the_eight_byte_test_agrees_with_the_table_for_every_byte_in_every_lane() {
+        for b in 0..=255u8 {
+            for lane in 0..8 {
+                for fill in [b'a', 0x80, 0xff] {
+                    let mut word = [fill; 8];
+                    word[lane] = b;
+                    let want = word.iter().any(|&c| out::ESCAPE[usize::from(c)] != 0);
+                    assert_eq!(
+                        out::needs_escape(u64::from_le_bytes(word)),
+                        want,
+                        "{word:?}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn strings_are_escaped_as_serde_json_core_does_at_every_offset() {
+        // Each kind of escape, and text that needs none (non-ASCII, DEL), at every
+        // place in strings that span whole eight-byte groups and a tail.
+        let specials = ["\"", "\\", "\n", "\u{1}", "\u{1f}", "é", "\u{7f}", "\"\n"];
+        for len in 0..=20 {
+            for at in 0..=len {
+                for special in specials {
+                    let s =
+                        std::format!("{}{special}{}", "a".repeat(at), "é".repeat((len - at) / 2));
+                    let (theirs, ours, counted) = both(s.as_str());
+                    assert_eq!(ours, theirs, "{s:?}");
+                    assert_eq!(counted, theirs.len(), "{s:?}");
+                }
+            }
+        }
     }
 
     #[test]
