@@ -1147,14 +1147,40 @@ pub(crate) enum RawValue<'a> {
     Other(AttributeValue<'a>),
 }
 
+/// An attribute key as stored: a `'static` key as it was given (no UTF-8 check needed
+/// to read it as text), a copied one as its bytes in the pool.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum RawKey<'a> {
+    Static(&'static str),
+    Pooled(&'a [u8]),
+}
+
+impl<'a> RawKey<'a> {
+    /// The key's UTF-8 bytes.
+    #[inline]
+    pub(crate) fn bytes(self) -> &'a [u8] {
+        match self {
+            Self::Static(s) => s.as_bytes(),
+            Self::Pooled(b) => b,
+        }
+    }
+}
+
 impl<'a> Attributes<'a> {
     /// The next attribute with its key and string value as stored bytes.
+    #[inline]
     pub(crate) fn next_raw(&mut self) -> Option<(&'a [u8], RawValue<'a>)> {
+        let (key, value) = self.next_stored()?;
+        Some((key.bytes(), value))
+    }
+
+    /// The next attribute as stored.
+    fn next_stored(&mut self) -> Option<(RawKey<'a>, RawValue<'a>)> {
         let text = self.text;
         let a = self.attrs.by_ref().find(|a| a.owner == self.owner)?;
         let key = match a.key {
-            StoredKey::Static(s) => s.as_bytes(),
-            StoredKey::Pooled(r) => bytes_at(text, r),
+            StoredKey::Static(s) => RawKey::Static(s),
+            StoredKey::Pooled(r) => RawKey::Pooled(bytes_at(text, r)),
         };
         let value = match a.value {
             StoredValue::Str(r) => return Some((key, RawValue::Text(bytes_at(text, r)))),
@@ -1178,12 +1204,16 @@ impl<'a> Iterator for Attributes<'a> {
     fn next(&mut self) -> Option<Self::Item> {
         // Only `&str` data cut at char boundaries is ever stored.
         let text = |bytes| core::str::from_utf8(bytes).unwrap_or("");
-        let (key, value) = self.next_raw()?;
+        let (key, value) = self.next_stored()?;
         let value = match value {
             RawValue::Text(bytes) => AttributeValue::Str(text(bytes)),
             RawValue::Other(value) => value,
         };
-        Some((text(key), value))
+        let key = match key {
+            RawKey::Static(key) => key,
+            RawKey::Pooled(bytes) => text(bytes),
+        };
+        Some((key, value))
     }
 }
 
