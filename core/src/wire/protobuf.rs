@@ -418,14 +418,20 @@ impl Writer<'_> {
     }
 }
 
-/// Copies `src` into `dst` (of the same length): on 64-bit CPUs (servers) with the C
-/// library's `memcpy`, elsewhere with [`copy_in_words`].
+/// Copies `src` into `dst` (of the same length): with [`copy_in_words`] on 32-bit Arm
+/// CPUs that load and store words at any address (those with 32-bit atomics: ARMv7-M
+/// and up; ARMv6-M has neither), elsewhere with `memcpy` (the C library's on servers;
+/// on ARMv6-M and RISC-V, where the word moves would be byte moves, a call is smaller).
 #[inline]
 pub(crate) fn copy_short(dst: &mut [u8], src: &[u8]) {
-    if cfg!(target_pointer_width = "64") {
-        dst.copy_from_slice(src);
-    } else {
+    if cfg!(all(
+        target_arch = "arm",
+        target_pointer_width = "32",
+        target_has_atomic = "32"
+    )) {
         copy_in_words(dst, src);
+    } else {
+        dst.copy_from_slice(src);
     }
 }
 
