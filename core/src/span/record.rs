@@ -973,7 +973,13 @@ fn push_all(text: &mut VecView<u8>, parts: &[&[u8]]) -> bool {
     true
 }
 
+#[inline]
 fn text_at(text: &[u8], r: TextRef) -> &str {
+    // Most texts read back on the hot path are empty (a parent's tracestate, read for
+    // every child): no UTF-8 check for those.
+    if r.len == 0 {
+        return "";
+    }
     // Only `&str` data cut at char boundaries is ever stored.
     core::str::from_utf8(bytes_at(text, r)).unwrap_or("")
 }
