@@ -510,8 +510,12 @@ impl RecordMut<'_> {
         }
         let owner = OWNER_EVENT + self.events.len() as u8;
         let name = self.push_text(name, limits.value_length);
-        let dropped_attributes =
-            self.push_owned_attributes(owner, attributes, limits.attributes_per_event, limits);
+        // Most events carry no attributes: no call for those.
+        let dropped_attributes = if attributes.is_empty() {
+            0
+        } else {
+            self.push_owned_attributes(owner, attributes, limits.attributes_per_event, limits)
+        };
         let _ = self.events.push(StoredEvent {
             time,
             name,
