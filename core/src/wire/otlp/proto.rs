@@ -633,13 +633,7 @@ impl Message for ArrayMsg<'_> {
 fn key_values(w: &mut Writer<'_>, field: u32, mut attributes: Attributes<'_>) {
     while let Some((key, value)) = attributes.next_raw() {
         match value {
-            RawValue::Text(text) => {
-                let head = [len_tag(field::ANY_STRING), text.len() as u8];
-                if !short_key_value(w, field, key, &head, text) {
-                    key_value_head(w, field, key, len_field_len(field::ANY_STRING, text.len()));
-                    w.bytes_field(field::ANY_STRING, text);
-                }
-            }
+            RawValue::Text(text) => text_key_value(w, field, key, text),
             RawValue::Other(value) => key_value(w, field, key, value.into()),
         }
     }
@@ -700,20 +694,28 @@ fn scalar_any(value: &Any<'_>) -> Option<([u8; 11], usize)> {
 /// A `KeyValue` field. Its lengths are worked out before writing (no length to patch,
 /// no body to move) unless the value is an array or a `u64` written as decimal text.
 fn key_value(w: &mut Writer<'_>, field: u32, key: &[u8], value: Any<'_>) {
-    let value_len = match value {
-        Any::Str(s) => len_field_len(field::ANY_STRING, s.len()),
-        Any::Bool(_) => tag_len(field::ANY_BOOL) + 1,
-        Any::I64(i) => tag_len(field::ANY_INT) + varint_len(i as u64),
-        Any::F64(_) => tag_len(field::ANY_DOUBLE) + 8,
-        Any::U64(_) | Any::Array(_) => return w.message(field, &KeyValueMsg(key, value)),
-    };
-    if let Some((any, len)) = scalar_any(&value) {
-        if short_key_value(w, field, key, &any[..len], &[]) {
-            return;
+    match value {
+        Any::Str(s) => text_key_value(w, field, key, s.as_bytes()),
+        Any::U64(_) | Any::Array(_) => w.message(field, &KeyValueMsg(key, value)),
+        Any::Bool(_) | Any::I64(_) | Any::F64(_) => {
+            if let Some((any, len)) = scalar_any(&value) {
+                let any = any.get(..len).unwrap_or_default();
+                if !short_key_value(w, field, key, any, &[]) {
+                    key_value_head(w, field, key, any.len());
+                    w.raw(any);
+                }
+            }
         }
     }
-    key_value_head(w, field, key, value_len);
-    AnyMsg(value).encode(w);
+}
+
+/// A `KeyValue` with a string value.
+fn text_key_value(w: &mut Writer<'_>, field: u32, key: &[u8], text: &[u8]) {
+    let head = [len_tag(field::ANY_STRING), text.len() as u8];
+    if !short_key_value(w, field, key, &head, text) {
+        key_value_head(w, field, key, len_field_len(field::ANY_STRING, text.len()));
+        w.bytes_field(field::ANY_STRING, text);
+    }
 }
 
 /// A `KeyValue` field up to its `AnyValue` body of `value_len` bytes.
