@@ -285,21 +285,31 @@ impl RecordMut<'_> {
         self.events.clear();
         self.links.clear();
         self.text.clear();
+        // Trace state first: it is propagated, so it is worth its bytes more than a
+        // long name; it is never cut (a cut tracestate would be invalid).
+        let mut truncated = 0;
+        let trace_state =
+            if !new.trace_state.is_empty() && new.trace_state.len() <= self.text.capacity() {
+                push_text(self.text, &mut truncated, new.trace_state, u32::MAX)
+            } else {
+                TextRef::EMPTY
+            };
+        let name = push_text(self.text, &mut truncated, new.name, limits.value_length);
+        // Every field written once, none zeroed first: `end` is set when the span ends
+        // (the start until then), and only what must start at zero is zero.
         *self.header = Header {
             context: new.context,
             parent: new.parent,
             parent_is_remote: new.parent_is_remote,
             kind: new.kind,
+            name,
             start: new.start,
+            end: new.start,
+            trace_state,
+            truncated,
             live: true,
             ..Header::EMPTY
         };
-        // Trace state first: it is propagated, so it is worth its bytes more than a
-        // long name; it is never cut (a cut tracestate would be invalid).
-        if !new.trace_state.is_empty() && new.trace_state.len() <= self.text.capacity() {
-            self.header.trace_state = self.push_text(new.trace_state, u32::MAX);
-        }
-        self.header.name = self.push_text(new.name, limits.value_length);
     }
 
     #[inline]
