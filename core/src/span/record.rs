@@ -921,28 +921,60 @@ pub(crate) fn try_set_new_static_attribute(
 }
 
 /// Writes `v` in decimal into the end of `buf`; returns the digits.
-pub(crate) fn decimal(mut v: u64, buf: &mut [u8; 20]) -> &str {
+// Out of line on microcontrollers: the rare caller (a `u64` above `i64::MAX`) should not
+// grow the frame of the attribute store, which is on every span's stack path.
+#[cfg_attr(not(target_pointer_width = "64"), inline(never))]
+pub(crate) fn decimal(v: u64, buf: &mut [u8; 20]) -> &str {
+    // On 64-bit CPUs two digits per division (timestamps in OTLP/JSON have 19). On
+    // 32-bit ones a 64-bit division is a library routine of about 500 bytes of flash,
+    // linked for this alone: there each digit is divided out of 16-bit limbs instead.
+    decimal_in(v, buf, cfg!(not(target_pointer_width = "64")))
+}
+
+#[inline(always)]
+fn decimal_in(mut v: u64, buf: &mut [u8; 20], by_limbs: bool) -> &str {
     let mut i = buf.len();
-    // On 64-bit CPUs two digits per division (timestamps in OTLP/JSON have 19); on
-    // microcontrollers, where a 64-bit division is a library call either way, one per
-    // division keeps the 200-byte table out of flash.
-    if cfg!(target_pointer_width = "64") {
+    if !by_limbs {
         while v >= 100 && i >= 2 {
             let pair = usize::from((v % 100) as u8) * 2;
             v /= 100;
             i -= 2;
             buf[i..i + 2].copy_from_slice(&DIGIT_PAIRS[pair..pair + 2]);
         }
-    }
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 || i == 0 {
-            break;
+        loop {
+            i -= 1;
+            buf[i] = b'0' + (v % 10) as u8;
+            v /= 10;
+            if v == 0 || i == 0 {
+                break;
+            }
+        }
+    } else {
+        loop {
+            let (quotient, digit) = div10_by_limbs(v);
+            i -= 1;
+            buf[i] = b'0' + digit;
+            v = quotient;
+            if v == 0 || i == 0 {
+                break;
+            }
         }
     }
     core::str::from_utf8(&buf[i..]).unwrap_or("")
+}
+
+/// `(v / 10, v % 10)` with 32-bit divisions only: long division of v's four 16-bit
+/// limbs, most significant first (each partial dividend is below 10 << 16).
+#[inline]
+fn div10_by_limbs(v: u64) -> (u64, u8) {
+    let mut quotient = 0u64;
+    let mut rest = 0u32;
+    for shift in [48, 32, 16, 0] {
+        let partial = (rest << 16) | (v >> shift) as u32 & 0xffff;
+        quotient = (quotient << 16) | u64::from(partial / 10);
+        rest = partial % 10;
+    }
+    (quotient, rest as u8)
 }
 
 /// "00" to "99", the two digits of each number below 100.
@@ -1358,7 +1390,29 @@ impl<'a> Iterator for Links<'a> {
 
 #[cfg(test)]
 mod tests {
-    use super::decimal;
+    use super::{decimal, decimal_in, div10_by_limbs};
+
+    #[test]
+    fn division_by_ten_in_limbs_matches_u64_division() {
+        // The 32-bit path of `decimal`: every limb boundary, carries across limbs, and
+        // the extremes.
+        let mut values = std::vec![0, 1, 9, 10, 11, u64::MAX, u64::MAX - 1, 1 << 63];
+        for shift in [16, 32, 48] {
+            let limb = 1u64 << shift;
+            values.extend([limb - 1, limb, limb + 1, limb * 9 + 7, limb * 10 - 1]);
+        }
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        for _ in 0..10_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            values.push(x);
+            values.push(x >> (x % 64));
+        }
+        for v in values {
+            assert_eq!(div10_by_limbs(v), (v / 10, (v % 10) as u8), "{v}");
+        }
+    }
 
     #[test]
     fn decimal_matches_display_at_every_digit_count() {
@@ -1372,6 +1426,8 @@ mod tests {
         for v in values {
             let mut buf = [0; 20];
             assert_eq!(decimal(v, &mut buf), std::format!("{v}"));
+            // The 32-bit CPUs' path, on this host too.
+            assert_eq!(decimal_in(v, &mut buf, true), std::format!("{v}"));
         }
     }
 }
