@@ -50,8 +50,12 @@ use crate::wire::tracestate::TraceState;
 /// [`TracerConfig::with_export_signal`]): how an exporter that runs on its own (a
 /// thread, a task) learns that a batch is ready without the span's thread exporting.
 pub trait ExportSignal: Sync {
-    /// `waiting` ended spans are queued, at least the batch size (or the export
-    /// interval has passed). Called on the thread that ended a span: return at once.
+    /// `waiting` ended spans are queued in the ending span's queue: called when that
+    /// queue reaches the batch size, then at each further share of the batch while the
+    /// total stays at a batch or more (and when the export interval has passed). Called
+    /// on the thread that ended a span: return at once. The stage should drain until
+    /// less than a batch waits and look at the queue before it sleeps: a signal that
+    /// came while it was busy is not repeated on every end.
     fn export_ready(&self, waiting: usize);
 }
 
@@ -972,11 +976,15 @@ where
         }
         // The total over every queue is added up each time this queue grows by another
         // share of the batch, not on every end past it: the sum reads every queue's
-        // head, lines the other threads are writing.
-        let by_count = self.export_batch_size != 0
-            && (waiting >= self.export_batch_size
-                || (waiting & self.export_check_mask == 0
-                    && self.arena.ended_len() >= self.export_batch_size));
+        // head, lines the other threads are writing. An export stage that is signalled
+        // (the std export thread) is signalled when this queue reaches the batch, and
+        // then again only at those shares: it drains until less than a batch waits and
+        // looks at the queues before it parks, so a signal per end past the batch (a
+        // call and a shared load each) only cost the span threads time.
+        let batch = self.export_batch_size;
+        let by_count = batch != 0
+            && ((waiting >= batch && (self.export_signal.is_none() || waiting == batch))
+                || (waiting & self.export_check_mask == 0 && self.arena.ended_len() >= batch));
         // Plain nanoseconds: a `Duration` here would pull 64-bit division into firmware.
         // An explicit end time (`end_at`) may be anything: only the clock's own time
         // says whether the interval has passed.

@@ -680,6 +680,51 @@ fn the_interval_trigger_reads_the_clock_not_an_explicit_end_time() {
     assert_eq!(t.stats().spans_exported, 2);
 }
 
+/// Records the queue length of every `export_ready` call.
+struct Calls(std::sync::Mutex<Vec<usize>>);
+
+impl ExportSignal for Calls {
+    fn export_ready(&self, waiting: usize) {
+        self.0.lock().unwrap().push(waiting);
+    }
+}
+
+#[test]
+fn a_signalled_export_stage_hears_of_a_full_batch_once_then_once_per_share() {
+    // Nothing drains here (the signal only records), so the queue keeps growing past
+    // the batch: the stage is told when it reaches the batch and again at each further
+    // batch's worth, not on every end (each a call and a shared load on the span path).
+    let calls: &'static Calls = std::boxed::Box::leak(std::boxed::Box::new(Calls(
+        std::sync::Mutex::new(Vec::new()),
+    )));
+    let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+    let t = tracer_with(
+        TracerConfig::new("svc")
+            .with_export_batch_size(8)
+            .with_export_signal(calls),
+        SpanArena::<64>::new(),
+        &clock,
+    );
+    for _ in 0..7 {
+        t.start_span("s").end();
+    }
+    assert!(
+        calls.0.lock().unwrap().is_empty(),
+        "less than a batch waits"
+    );
+    for _ in 7..41 {
+        t.start_span("s").end();
+    }
+    assert_eq!(*calls.0.lock().unwrap(), [8, 16, 24, 32, 40]);
+    assert_eq!(
+        t.stats().spans_exported,
+        0,
+        "a signalled tracer exports only when asked"
+    );
+    t.flush();
+    assert_eq!(t.stats().spans_exported, 41);
+}
+
 #[test]
 fn a_key_set_again_replaces_its_value_however_it_was_stored() {
     // Many keys of equal length and equal first and last bytes share a key-filter bit;
