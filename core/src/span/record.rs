@@ -921,10 +921,16 @@ pub(crate) fn try_set_new_static_attribute(
 }
 
 /// Writes `v` in decimal into the end of `buf`; returns the digits.
+pub(crate) fn decimal(v: u64, buf: &mut [u8; 20]) -> &str {
+    // ASCII digits: the check passes; it keeps `&str` without `unsafe`.
+    core::str::from_utf8(decimal_bytes(v, buf)).unwrap_or("")
+}
+
+/// As [`decimal`], the digits as bytes (for encoders that copy bytes: no UTF-8 check).
 // Out of line on microcontrollers: the rare caller (a `u64` above `i64::MAX`) should not
 // grow the frame of the attribute store, which is on every span's stack path.
 #[cfg_attr(not(target_pointer_width = "64"), inline(never))]
-pub(crate) fn decimal(v: u64, buf: &mut [u8; 20]) -> &str {
+pub(crate) fn decimal_bytes(v: u64, buf: &mut [u8; 20]) -> &[u8] {
     // On 64-bit CPUs two digits per division (timestamps in OTLP/JSON have 19). On
     // 32-bit ones a 64-bit division is a library routine of about 500 bytes of flash,
     // linked for this alone: there each digit is divided out of 16-bit limbs instead.
@@ -932,7 +938,7 @@ pub(crate) fn decimal(v: u64, buf: &mut [u8; 20]) -> &str {
 }
 
 #[inline(always)]
-fn decimal_in(mut v: u64, buf: &mut [u8; 20], by_limbs: bool) -> &str {
+fn decimal_in(mut v: u64, buf: &mut [u8; 20], by_limbs: bool) -> &[u8] {
     let mut i = buf.len();
     if !by_limbs {
         while v >= 100 && i >= 2 {
@@ -960,7 +966,7 @@ fn decimal_in(mut v: u64, buf: &mut [u8; 20], by_limbs: bool) -> &str {
             }
         }
     }
-    core::str::from_utf8(&buf[i..]).unwrap_or("")
+    &buf[i..]
 }
 
 /// `(v / 10, v % 10)` with 32-bit divisions only: long division of v's four 16-bit
@@ -1427,7 +1433,10 @@ mod tests {
             let mut buf = [0; 20];
             assert_eq!(decimal(v, &mut buf), std::format!("{v}"));
             // The 32-bit CPUs' path, on this host too.
-            assert_eq!(decimal_in(v, &mut buf, true), std::format!("{v}"));
+            assert_eq!(
+                decimal_in(v, &mut buf, true),
+                std::format!("{v}").as_bytes()
+            );
         }
     }
 }

@@ -1,5 +1,7 @@
-//! OTLP/JSON: `ExportTraceServiceRequest` as `application/json`, written with
-//! serde-json-core into a caller's buffer.
+//! OTLP/JSON: `ExportTraceServiceRequest` as `application/json`, written into a
+//! caller's buffer: spans by a writer of their own (stored text copied as it is, escaped
+//! a run at a time), the rest through a serde serializer that writes what serde-json-core
+//! writes.
 //!
 //! Follows the OTLP JSON mapping (opentelemetry-proto `docs/specification.md`, "JSON
 //! Protobuf Encoding") of the messages in `opentelemetry/proto/trace/v1/trace.proto`:
@@ -34,7 +36,10 @@ pub use super::{EncodeError, Encoded};
 
 /// Returns the length of one span's JSON object, as [`emit_span`] writes it.
 pub fn span_len(span: &SpanData<'_>) -> usize {
-    json_len(&SpanJson(*span))
+    let mut c = JsonCounter(0);
+    // A counter never runs out of room.
+    let _ = c.span(span);
+    c.0
 }
 
 /// Returns the bytes one span takes inside a request: its object and a comma.
@@ -50,7 +55,14 @@ pub const fn span_record_len(span_json_len: usize) -> usize {
 /// [`EncodeError::BufferTooSmall`] when the object does not fit; `out` may then hold
 /// part of it.
 pub fn emit_span(span: &SpanData<'_>, out: &mut [u8]) -> Result<usize, EncodeError> {
-    write_json(&SpanJson(*span), out).map_err(|_| EncodeError::BufferTooSmall)
+    let end = out.len();
+    let mut w = JsonWriter {
+        buf: out,
+        pos: 0,
+        end,
+    };
+    w.span(span).map_err(|_| EncodeError::BufferTooSmall)?;
+    Ok(w.pos)
 }
 
 /// Returns the bytes a request needs besides its spans' records ([`span_record_len`]):
@@ -104,8 +116,7 @@ pub fn encode_request<'a>(
     let mut count = 0;
     for span in spans {
         let mark = w.pos;
-        let fits =
-            if count > 0 { w.raw(b",") } else { Ok(()) }.and_then(|()| w.value(&SpanJson(span)));
+        let fits = if count > 0 { w.raw(b",") } else { Ok(()) }.and_then(|()| w.span(&span));
         if fits.is_err() {
             w.pos = mark;
             break;
@@ -192,6 +203,8 @@ fn write_suffix<S: JsonSink>(s: &mut S, resource: &Resource) -> Result<(), Buffe
 trait JsonSink {
     fn raw(&mut self, bytes: &[u8]) -> Result<(), BufferTooSmall>;
     fn value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), BufferTooSmall>;
+    /// One span's object, as [`SpanJson`] serializes it.
+    fn span(&mut self, span: &SpanData<'_>) -> Result<(), BufferTooSmall>;
 }
 
 struct JsonWriter<'a> {
@@ -219,6 +232,14 @@ impl JsonSink for JsonWriter<'_> {
         self.pos += n;
         Ok(())
     }
+
+    fn span(&mut self, span: &SpanData<'_>) -> Result<(), BufferTooSmall> {
+        let room = self.buf.get_mut(self.pos..self.end).ok_or(BufferTooSmall)?;
+        let mut out = out::Slice { buf: room, pos: 0 };
+        direct::span(&mut out, span).map_err(|_| BufferTooSmall)?;
+        self.pos += out.pos;
+        Ok(())
+    }
 }
 
 struct JsonCounter(usize);
@@ -231,6 +252,14 @@ impl JsonSink for JsonCounter {
 
     fn value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), BufferTooSmall> {
         self.0 = self.0.saturating_add(json_len(value));
+        Ok(())
+    }
+
+    fn span(&mut self, span: &SpanData<'_>) -> Result<(), BufferTooSmall> {
+        let mut count = out::Count(0);
+        // Counting never fails.
+        let _ = direct::span(&mut count, span);
+        self.0 = self.0.saturating_add(count.0);
         Ok(())
     }
 }
@@ -566,6 +595,273 @@ impl Serialize for Double {
     }
 }
 
+/// Spans written straight into an [`out::Out`]: byte for byte what [`SpanJson`]'s
+/// `Serialize` writes through [`out::JsonSerializer`] (a test compares them), without
+/// serde's calls per field and without a second UTF-8 check of stored text (names,
+/// keys and string values are copied as the span stored them, valid when stored).
+mod direct {
+    use super::out::{Out, Unsupported};
+    use super::{otlp_flags, Any, AnyArray};
+    use crate::context::SpanContext;
+    use crate::span::record::{decimal_bytes, Attributes, EventData, LinkData, RawValue, SpanData};
+    use crate::span::Status;
+
+    type Written = Result<(), Unsupported>;
+
+    /// An object being written: `{`, then `"key":value` pairs with commas, then `}`.
+    struct Object<'o, O> {
+        out: &'o mut O,
+        first: bool,
+    }
+
+    impl<'o, O: Out> Object<'o, O> {
+        fn open(out: &'o mut O) -> Result<Self, Unsupported> {
+            out.raw(b"{")?;
+            Ok(Self { out, first: true })
+        }
+
+        /// Starts a member: `key` is its quoted name and colon (`"name":`).
+        fn key(&mut self, key: &[u8]) -> Result<&mut O, Unsupported> {
+            if !self.first {
+                self.out.raw(b",")?;
+            }
+            self.first = false;
+            self.out.raw(key)?;
+            Ok(self.out)
+        }
+
+        fn close(self) -> Written {
+            self.out.raw(b"}")
+        }
+    }
+
+    fn text<O: Out>(out: &mut O, utf8: &[u8]) -> Written {
+        out.raw(b"\"")?;
+        out.escaped(utf8)?;
+        out.raw(b"\"")
+    }
+
+    /// An id as a quoted lowercase hex string.
+    fn hex<O: Out>(out: &mut O, id: &[u8]) -> Written {
+        let id = &id[..id.len().min(16)];
+        let mut buf = [b'"'; 34];
+        // Lengths match by construction.
+        let _ = crate::wire::hex::encode(id, &mut buf[1..=id.len() * 2]);
+        out.raw(&buf[..id.len() * 2 + 2])
+    }
+
+    /// An unsigned number as JSON digits.
+    fn number<O: Out>(out: &mut O, v: u64) -> Written {
+        let mut buf = [0; 20];
+        out.raw(decimal_bytes(v, &mut buf))
+    }
+
+    /// A 64-bit integer as OTLP/JSON writes it: a quoted decimal.
+    fn quoted<O: Out>(out: &mut O, negative: bool, magnitude: u64) -> Written {
+        let mut buf = [0; 20];
+        let digits = decimal_bytes(magnitude, &mut buf);
+        out.raw(if negative { b"\"-" } else { b"\"" })?;
+        out.raw(digits)?;
+        out.raw(b"\"")
+    }
+
+    fn double<O: Out>(out: &mut O, v: f64) -> Written {
+        if v.is_nan() {
+            out.raw(b"\"NaN\"")
+        } else if v == f64::INFINITY {
+            out.raw(b"\"Infinity\"")
+        } else if v == f64::NEG_INFINITY {
+            out.raw(b"\"-Infinity\"")
+        } else {
+            // serde-json-core's digits (ryu), as the serializer writes them.
+            let mut buf = [0u8; 40];
+            let n = serde_json_core::to_slice(&v, &mut buf).map_err(|_| Unsupported)?;
+            out.raw(&buf[..n])
+        }
+    }
+
+    /// `AnyValue`.
+    fn any<O: Out>(out: &mut O, value: Any<'_>) -> Written {
+        let mut o = Object::open(out)?;
+        match value {
+            Any::Str(v) => text(o.key(b"\"stringValue\":")?, v.as_bytes())?,
+            Any::Bool(v) => o
+                .key(b"\"boolValue\":")?
+                .raw(if v { b"true" } else { b"false" })?,
+            Any::I64(v) => quoted(o.key(b"\"intValue\":")?, v < 0, v.unsigned_abs())?,
+            Any::U64(v) => {
+                let out = o.key(b"\"stringValue\":")?;
+                let mut buf = [0; 20];
+                out.raw(b"\"")?;
+                out.raw(decimal_bytes(v, &mut buf))?;
+                out.raw(b"\"")?;
+            }
+            Any::F64(v) => double(o.key(b"\"doubleValue\":")?, v)?,
+            Any::Array(v) => array(o.key(b"\"arrayValue\":")?, v)?,
+        }
+        o.close()
+    }
+
+    /// `ArrayValue`: `{"values":[...]}`, written even when empty.
+    fn array<O: Out>(out: &mut O, values: AnyArray<'_>) -> Written {
+        out.raw(b"{\"values\":[")?;
+        for (i, v) in values.iter().enumerate() {
+            if i > 0 {
+                out.raw(b",")?;
+            }
+            any(out, v)?;
+        }
+        out.raw(b"]}")
+    }
+
+    /// A list of `KeyValue`s.
+    fn attributes<O: Out>(out: &mut O, mut attrs: Attributes<'_>) -> Written {
+        out.raw(b"[")?;
+        let mut first = true;
+        while let Some((key, value)) = attrs.next_raw() {
+            out.raw(if first { b"{\"key\":" } else { b",{\"key\":" })?;
+            first = false;
+            text(out, key)?;
+            out.raw(b",\"value\":")?;
+            match value {
+                RawValue::Text(v) => {
+                    out.raw(b"{\"stringValue\":")?;
+                    text(out, v)?;
+                    out.raw(b"}")?;
+                }
+                RawValue::Other(v) => any(out, v.into())?,
+            }
+            out.raw(b"}")?;
+        }
+        out.raw(b"]")
+    }
+
+    /// `traceId`, `spanId` and, when there is one, `traceState` (spans and links).
+    fn ids_and_state<O: Out>(o: &mut Object<'_, O>, cx: &SpanContext, state: &str) -> Written {
+        hex(o.key(b"\"traceId\":")?, cx.trace_id.as_bytes())?;
+        hex(o.key(b"\"spanId\":")?, cx.span_id.as_bytes())?;
+        if !state.is_empty() {
+            text(o.key(b"\"traceState\":")?, state.as_bytes())?;
+        }
+        Ok(())
+    }
+
+    /// `attributes` when there are any, `droppedAttributesCount` when not 0.
+    fn attributes_and_dropped<O: Out>(
+        o: &mut Object<'_, O>,
+        attrs: Attributes<'_>,
+        dropped: u32,
+    ) -> Written {
+        if attrs.clone().next().is_some() {
+            attributes(o.key(b"\"attributes\":")?, attrs)?;
+        }
+        if dropped != 0 {
+            number(o.key(b"\"droppedAttributesCount\":")?, dropped.into())?;
+        }
+        Ok(())
+    }
+
+    fn event<O: Out>(out: &mut O, event: &EventData<'_>) -> Written {
+        let mut o = Object::open(out)?;
+        let time = event.time().as_unix_nanos();
+        if time != 0 {
+            quoted(o.key(b"\"timeUnixNano\":")?, false, time)?;
+        }
+        let name = event.name_bytes();
+        if !name.is_empty() {
+            text(o.key(b"\"name\":")?, name)?;
+        }
+        attributes_and_dropped(&mut o, event.attributes(), event.dropped_attributes_count())?;
+        o.close()
+    }
+
+    fn link<O: Out>(out: &mut O, link: &LinkData<'_>) -> Written {
+        let mut o = Object::open(out)?;
+        let cx = link.span_context();
+        ids_and_state(&mut o, &cx, link.trace_state())?;
+        attributes_and_dropped(&mut o, link.attributes(), link.dropped_attributes_count())?;
+        let flags = otlp_flags(cx.flags.bits(), cx.is_remote);
+        number(o.key(b"\"flags\":")?, flags.into())?;
+        o.close()
+    }
+
+    fn status<O: Out>(out: &mut O, status: Status<'_>) -> Written {
+        let mut o = Object::open(out)?;
+        if let Status::Error { description } = status {
+            if !description.is_empty() {
+                text(o.key(b"\"message\":")?, description.as_bytes())?;
+            }
+        }
+        let code = status.otlp_code();
+        if code != 0 {
+            number(o.key(b"\"code\":")?, code.into())?;
+        }
+        o.close()
+    }
+
+    /// `key` (a quoted name, colon and `[`), the items, `]`: only when there are items.
+    fn list<O: Out, T>(
+        o: &mut Object<'_, O>,
+        key: &[u8],
+        items: impl Iterator<Item = T>,
+        write: fn(&mut O, &T) -> Written,
+    ) -> Written {
+        let mut items = items.peekable();
+        if items.peek().is_none() {
+            return Ok(());
+        }
+        let out = o.key(key)?;
+        for (i, item) in items.enumerate() {
+            if i > 0 {
+                out.raw(b",")?;
+            }
+            write(out, &item)?;
+        }
+        out.raw(b"]")
+    }
+
+    /// One span's `Span` object.
+    pub(super) fn span<O: Out>(out: &mut O, span: &SpanData<'_>) -> Written {
+        let mut o = Object::open(out)?;
+        let cx = span.span_context();
+        ids_and_state(&mut o, &cx, span.trace_state())?;
+        if let Some(parent) = span.parent_span_id() {
+            hex(o.key(b"\"parentSpanId\":")?, parent.as_bytes())?;
+        }
+        let name = span.name_bytes();
+        if !name.is_empty() {
+            text(o.key(b"\"name\":")?, name)?;
+        }
+        number(o.key(b"\"kind\":")?, span.kind().otlp_value().into())?;
+        let start = span.start_time().as_unix_nanos();
+        if start != 0 {
+            quoted(o.key(b"\"startTimeUnixNano\":")?, false, start)?;
+        }
+        let end = span.end_time().as_unix_nanos();
+        if end != 0 {
+            quoted(o.key(b"\"endTimeUnixNano\":")?, false, end)?;
+        }
+        attributes_and_dropped(&mut o, span.attributes(), span.dropped_attributes_count())?;
+        list(&mut o, b"\"events\":[", span.events(), event)?;
+        let dropped = span.dropped_events_count();
+        if dropped != 0 {
+            number(o.key(b"\"droppedEventsCount\":")?, dropped.into())?;
+        }
+        list(&mut o, b"\"links\":[", span.links(), link)?;
+        let dropped = span.dropped_links_count();
+        if dropped != 0 {
+            number(o.key(b"\"droppedLinksCount\":")?, dropped.into())?;
+        }
+        let st = span.status();
+        if st != Status::Unset {
+            status(o.key(b"\"status\":")?, st)?;
+        }
+        let flags = otlp_flags(cx.flags.bits(), span.parent_is_remote());
+        number(o.key(b"\"flags\":")?, flags.into())?;
+        o.close()
+    }
+}
+
 /// Returns the number of bytes `value` takes as JSON (what [`write_json`] writes).
 fn json_len<T: Serialize + ?Sized>(value: &T) -> usize {
     let mut counter = out::JsonSerializer(out::Count(0));
@@ -595,8 +891,8 @@ mod out {
     pub(super) trait Out {
         /// Appends `bytes` as they are.
         fn raw(&mut self, bytes: &[u8]) -> Result<(), Unsupported>;
-        /// Appends the inside of a JSON string for `s` (no quotes).
-        fn escaped(&mut self, s: &str) -> Result<(), Unsupported>;
+        /// Appends the inside of a JSON string for the UTF-8 text `s` (no quotes).
+        fn escaped(&mut self, s: &[u8]) -> Result<(), Unsupported>;
     }
 
     /// Counts the bytes.
@@ -607,7 +903,7 @@ mod out {
             self.0 = self.0.saturating_add(bytes.len());
             Ok(())
         }
-        fn escaped(&mut self, s: &str) -> Result<(), Unsupported> {
+        fn escaped(&mut self, s: &[u8]) -> Result<(), Unsupported> {
             self.0 = self.0.saturating_add(str_len(s) - 2);
             Ok(())
         }
@@ -629,8 +925,7 @@ mod out {
             Ok(())
         }
 
-        fn escaped(&mut self, s: &str) -> Result<(), Unsupported> {
-            let bytes = s.as_bytes();
+        fn escaped(&mut self, bytes: &[u8]) -> Result<(), Unsupported> {
             let mut run = 0;
             loop {
                 let i = next_escape(bytes, run);
@@ -709,9 +1004,9 @@ mod out {
         table
     };
 
-    /// Returns the length of `s` as a JSON string, escapes and quotes included.
-    pub(super) fn str_len(s: &str) -> usize {
-        let bytes = s.as_bytes();
+    /// Returns the length of the UTF-8 text `bytes` as a JSON string, escapes and
+    /// quotes included.
+    pub(super) fn str_len(bytes: &[u8]) -> usize {
         let (mut len, mut from) = (2 + bytes.len(), 0);
         loop {
             let i = next_escape(bytes, from);
@@ -820,7 +1115,7 @@ mod out {
         }
         fn serialize_str(self, v: &str) -> Result<(), Unsupported> {
             self.0.raw(b"\"")?;
-            self.0.escaped(v)?;
+            self.0.escaped(v.as_bytes())?;
             self.0.raw(b"\"")
         }
         fn serialize_bytes(self, v: &[u8]) -> Result<(), Unsupported> {
@@ -928,7 +1223,7 @@ mod out {
             struct Escape<'c, O>(&'c mut O);
             impl<O: Out> fmt::Write for Escape<'_, O> {
                 fn write_str(&mut self, s: &str) -> fmt::Result {
-                    self.0.escaped(s).map_err(|_| fmt::Error)
+                    self.0.escaped(s.as_bytes()).map_err(|_| fmt::Error)
                 }
             }
             self.0.raw(b"\"")?;
@@ -1194,6 +1489,99 @@ mod tests {
             )),
             "{text}"
         );
+    }
+
+    /// The encoders' writer (`emit_span`, `span_len`) against `SpanJson` serialized by
+    /// the serde path, byte for byte.
+    fn assert_direct_matches_serde(span: &SpanData<'_>) {
+        let mut buf = std::vec![0u8; 8192];
+        let n = write_json(&SpanJson(*span), &mut buf).unwrap();
+        let serde = String::from_utf8(buf[..n].to_vec()).unwrap();
+        assert_eq!(to_string(span), serde);
+        assert_eq!(span_len(span), json_len(&SpanJson(*span)));
+    }
+
+    #[test]
+    fn the_direct_span_writer_writes_what_serde_writes() {
+        with_sample_batch(|batch| batch.iter().for_each(|s| assert_direct_matches_serde(&s)));
+        let nasty = "q\"b\\s/\n\r\t\u{8}\u{c}\u{0}\u{1f}\u{7f} é 😀";
+        let limits = crate::SpanLimits {
+            attribute_count: 64,
+            ..crate::SpanLimits::DEFAULT
+        };
+        let slot = hand_span(1, 2, Some(3), nasty, (0, 1), |w| {
+            for (key, value) in [
+                (nasty, Value::Str(nasty)),
+                ("empty", Value::Str("")),
+                ("i-min", Value::I64(i64::MIN)),
+                ("i-max", Value::I64(i64::MAX)),
+                ("u-big", Value::U64(u64::MAX)),
+                ("u-small", Value::U64(7)),
+                ("t", Value::Bool(true)),
+                ("f", Value::Bool(false)),
+                ("nan", Value::F64(f64::NAN)),
+                ("inf", Value::F64(f64::INFINITY)),
+                ("ninf", Value::F64(f64::NEG_INFINITY)),
+                ("tiny", Value::F64(-1e-300)),
+                ("strs", Value::StrArray(&["a", nasty, ""])),
+                ("bools", Value::BoolArray(&[true, false])),
+                ("ints", Value::I64Array(&[0, -1, i64::MAX])),
+                ("floats", Value::F64Array(&[1.5, f64::NAN])),
+                ("none", Value::BoolArray(&[])),
+            ] {
+                w.set_attribute(key, None, &value, &limits);
+            }
+            let at = crate::Timestamp::from_unix_nanos(T0 + 5);
+            w.add_event(nasty, at, &[crate::KeyValue::new("k", nasty)], &limits);
+            w.add_event("", crate::Timestamp::from_unix_nanos(0), &[], &limits);
+            let linked = crate::SpanContext {
+                trace_id: crate::TraceId::from_bytes([9; 16]),
+                span_id: crate::SpanId::from_bytes([8; 8]),
+                flags: crate::TraceFlags::SAMPLED,
+                is_remote: true,
+            };
+            w.add_link(
+                linked,
+                "v=1,w=2",
+                &[crate::KeyValue::new("why", "retry")],
+                &limits,
+            );
+            w.add_link(linked, "", &[], &limits);
+            w.set_status(&Status::Error { description: nasty }, &limits);
+        });
+        assert_direct_matches_serde(&slot.data());
+        // Every dropped count, and an Ok status.
+        let tight = crate::SpanLimits {
+            attribute_count: 1,
+            event_count: 1,
+            link_count: 1,
+            ..crate::SpanLimits::DEFAULT
+        };
+        let slot = hand_span(4, 5, None, "tight", (1, 2), |w| {
+            for key in ["a", "b", "c"] {
+                w.set_attribute(key, None, &Value::I64(1), &tight);
+            }
+            let at = crate::Timestamp::from_unix_nanos(T0);
+            for _ in 0..3 {
+                w.add_event(
+                    "e",
+                    at,
+                    &[
+                        crate::KeyValue::new("x", 1i64),
+                        crate::KeyValue::new("y", 2i64),
+                    ],
+                    &tight,
+                );
+                w.add_link(crate::SpanContext::INVALID, "", &[], &tight);
+            }
+            w.set_status(&Status::Ok, &tight);
+        });
+        let span = slot.data();
+        assert!(span.dropped_attributes_count() > 0 && span.dropped_events_count() > 0);
+        assert!(span.dropped_links_count() > 0);
+        assert_direct_matches_serde(&span);
+        // Nothing but the ids: no name, times or attributes.
+        assert_direct_matches_serde(&hand_span(1, 2, None, "", (0, 0), |_| {}).data());
     }
 
     #[test]
