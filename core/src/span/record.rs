@@ -941,6 +941,18 @@ pub(crate) fn decimal_bytes(v: u64, buf: &mut [u8; 20]) -> &[u8] {
 fn decimal_in(mut v: u64, buf: &mut [u8; 20], by_limbs: bool) -> &[u8] {
     let mut i = buf.len();
     if !by_limbs {
+        // Eight digits at a time off the 64-bit value (timestamps have 19), each group
+        // written as four pairs with 32-bit arithmetic.
+        while v >= 100_000_000 && i >= 8 {
+            let mut group = (v % 100_000_000) as u32;
+            v /= 100_000_000;
+            for _ in 0..4 {
+                let pair = (group % 100) as usize * 2;
+                group /= 100;
+                i -= 2;
+                buf[i..i + 2].copy_from_slice(&DIGIT_PAIRS[pair..pair + 2]);
+            }
+        }
         while v >= 100 && i >= 2 {
             let pair = usize::from((v % 100) as u8) * 2;
             v /= 100;
@@ -1230,6 +1242,12 @@ impl<'a> Attributes<'a> {
     pub(crate) fn next_raw(&mut self) -> Option<(&'a [u8], RawValue<'a>)> {
         let (key, value) = self.next_stored()?;
         Some((key.bytes(), value))
+    }
+
+    /// Whether no attribute is left (read without a UTF-8 check of its text).
+    #[inline]
+    pub(crate) fn is_done(&self) -> bool {
+        self.clone().next_stored().is_none()
     }
 
     /// The next attribute as stored.

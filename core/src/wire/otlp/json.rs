@@ -277,7 +277,7 @@ impl Serialize for SpanJson<'_> {
         let name = span.name();
         let start = span.start_time().as_unix_nanos();
         let end = span.end_time().as_unix_nanos();
-        let has_attributes = span.attributes().next().is_some();
+        let has_attributes = !span.attributes().is_done();
         let has_events = span.events().next().is_some();
         let has_links = span.links().next().is_some();
         let status = span.status();
@@ -355,7 +355,7 @@ impl Serialize for EventJson<'_> {
         let event = &self.0;
         let time = event.time().as_unix_nanos();
         let name = event.name();
-        let has_attributes = event.attributes().next().is_some();
+        let has_attributes = !event.attributes().is_done();
         let dropped = event.dropped_attributes_count();
         let n = [time != 0, !name.is_empty(), has_attributes, dropped != 0];
         let mut st = s.serialize_struct("Event", n.iter().filter(|&&f| f).count())?;
@@ -383,7 +383,7 @@ impl Serialize for LinkJson<'_> {
         let link = &self.0;
         let cx = link.span_context();
         let trace_state = link.trace_state();
-        let has_attributes = link.attributes().next().is_some();
+        let has_attributes = !link.attributes().is_done();
         let dropped = link.dropped_attributes_count();
         let n = 3 + [!trace_state.is_empty(), has_attributes, dropped != 0]
             .iter()
@@ -656,13 +656,21 @@ mod direct {
         out.raw(decimal_bytes(v, &mut buf))
     }
 
-    /// A 64-bit integer as OTLP/JSON writes it: a quoted decimal.
+    /// A 64-bit integer as OTLP/JSON writes it: a quoted decimal, written at once.
     fn quoted<O: Out>(out: &mut O, negative: bool, magnitude: u64) -> Written {
-        let mut buf = [0; 20];
-        let digits = decimal_bytes(magnitude, &mut buf);
-        out.raw(if negative { b"\"-" } else { b"\"" })?;
-        out.raw(digits)?;
-        out.raw(b"\"")
+        // `"`, a sign, 20 digits at most, `"`.
+        let mut buf = [b'"'; 23];
+        let Some(digits) = buf[2..].first_chunk_mut::<20>() else {
+            return Err(Unsupported);
+        };
+        let len = decimal_bytes(magnitude, digits).len();
+        let mut start = 22 - len;
+        if negative {
+            start -= 1;
+            buf[start] = b'-';
+        }
+        buf[start - 1] = b'"';
+        out.raw(&buf[start - 1..])
     }
 
     fn double<O: Out>(out: &mut O, v: f64) -> Written {
@@ -752,7 +760,7 @@ mod direct {
         attrs: Attributes<'_>,
         dropped: u32,
     ) -> Written {
-        if attrs.clone().next().is_some() {
+        if !attrs.is_done() {
             attributes(o.key(b"\"attributes\":")?, attrs)?;
         }
         if dropped != 0 {
