@@ -151,19 +151,25 @@ pub fn encode_request<'a>(
     if skeleton.request_len(0) > out.len() {
         return Err(EncodeError::BufferTooSmall);
     }
-    // Each span is encoded once, straight into place after room for the longest head
-    // (request, resource and scope fields) any batch in `out` can need; the head is
-    // written in front of the spans once their length is known, and the request moved
-    // to the start of `out` if the head came out shorter. Measuring every span first
-    // would encode each twice.
+    // Each span is encoded once, straight into place after room for the head (request,
+    // resource and scope fields); the head is written in front of the spans once their
+    // length is known. Measuring every span first would encode each twice. The room
+    // kept is the head of a batch of up to 2 MiB (three-byte lengths), not of the
+    // longest batch `out` could hold: requests of 16 KiB to 2 MiB, the usual ones, then
+    // start at `out[0]` with nothing moved (with the longest head, a 140 KB request in a
+    // 4 MiB buffer was moved down by two bytes, all of it). A shorter request is moved
+    // down (at most 16 KiB); a longer one up, by the few bytes kept free at the end.
     let tail = skeleton.tail_len();
     let room = out.len() - tail;
-    let head_room = skeleton.head_len(room);
+    // The most span bytes whose request still has three-byte lengths throughout.
+    let usual = ((1 << 21) - 1usize).saturating_sub(skeleton.request_len(0) + 8);
+    let head_room = skeleton.head_len(room.min(usual));
+    let slack = skeleton.head_len(room) - head_room;
     let capacity = out.len();
     let mut count = 0;
     let mut spans_len = 0;
     let mut measure = false;
-    if let Some(region) = out.get_mut(head_room..room) {
+    if let Some(region) = out.get_mut(head_room..room - slack) {
         let mut w = Writer::new(region);
         for span in spans.clone() {
             let before = w.position();
@@ -186,8 +192,12 @@ pub fn encode_request<'a>(
         return Err(EncodeError::SpanTooLarge { index: 0 });
     }
     let head = skeleton.head_len(spans_len);
-    let start = head_room - head;
-    let end = head_room + spans_len + tail;
+    if head > head_room {
+        // Over 2 MiB of spans: up by a few bytes, into the slack kept at the end.
+        out.copy_within(head_room..head_room + spans_len, head);
+    }
+    let start = head_room.saturating_sub(head);
+    let end = start + head + spans_len + tail;
     let request = out.get_mut(start..end).ok_or(EncodeError::BufferTooSmall)?;
     let (head_bytes, rest) = request.split_at_mut(head);
     let mut w = Writer::new(head_bytes);
@@ -1093,6 +1103,49 @@ mod tests {
             assert_eq!(one_pass, measured, "size {size}");
             if let Ok(done) = one_pass {
                 assert_eq!(a[..done.bytes], b[..done.bytes], "size {size}");
+            }
+        }
+    }
+
+    #[test]
+    fn requests_in_a_large_buffer_start_at_the_front_as_measured_ones_do() {
+        use crate::wire::otlp::test_support::hand_span;
+        // Buffers over 2 MiB: the head is first sized for three-byte lengths. Requests
+        // under 16 KiB move down, those of 16 KiB to 2 MiB stay where they were
+        // written, longer ones move up into the slack; each must be the measured one.
+        let name = "n".repeat(150);
+        let slots: Vec<_> = (0..12_000u32)
+            .map(|i| {
+                hand_span(
+                    1 + (i % 200) as u8,
+                    1 + (i / 200) as u8,
+                    Some(9),
+                    &name,
+                    (0, 1),
+                    |_| {},
+                )
+            })
+            .collect();
+        let resource = Resource::new("r");
+        let scope = InstrumentationScope::PICOTRACE;
+        let skeleton = Skeleton::new(&resource, &scope);
+        let (mut a, mut b) = (std::vec![0xa5; 5 << 20], std::vec![0x5a; 5 << 20]);
+        for n in [1, 60, 100, 1_000, 11_500, 12_000] {
+            let spans = slots[..n].iter().map(|s| s.data());
+            let records: usize = spans.clone().map(|s| span_record_len(span_len(&s))).sum();
+            let full = skeleton.request_len(records);
+            // One to three bytes short: the last span does not fit with the longer head.
+            for size in [a.len(), full, full + 1, full - 1, full - 2, full - 3] {
+                let one_pass = encode_request(&resource, &scope, spans.clone(), &mut a[..size]);
+                let measured = encode_request_measured(&skeleton, spans.clone(), &mut b[..size]);
+                assert_eq!(
+                    one_pass, measured,
+                    "{n} spans ({records} bytes), size {size}"
+                );
+                // (One span one byte short: neither fits it.)
+                let Ok(done) = one_pass else { continue };
+                assert_eq!(done.spans == n, size >= full, "{n} spans, size {size}");
+                assert!(a[..done.bytes] == b[..done.bytes], "{n} spans, size {size}");
             }
         }
     }
