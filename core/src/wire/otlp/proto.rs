@@ -161,10 +161,16 @@ pub fn encode_request<'a>(
     // down (at most 16 KiB); a longer one up, by the few bytes kept free at the end.
     let tail = skeleton.tail_len();
     let room = out.len() - tail;
-    // The most span bytes whose request still has three-byte lengths throughout.
-    let usual = ((1 << 21) - 1usize).saturating_sub(skeleton.request_len(0) + 8);
-    let head_room = skeleton.head_len(room.min(usual));
-    let slack = skeleton.head_len(room) - head_room;
+    let longest = skeleton.head_len(room);
+    let (head_room, slack) = if room < 1 << 21 {
+        // Lengths of three bytes at most (every firmware buffer): the longest head.
+        (longest, 0)
+    } else {
+        // The most span bytes whose request still has three-byte lengths throughout.
+        let usual = ((1 << 21) - 1usize).saturating_sub(skeleton.request_len(0) + 8);
+        let head = skeleton.head_len(usual);
+        (head, longest - head)
+    };
     let capacity = out.len();
     let mut count = 0;
     let mut spans_len = 0;
