@@ -697,13 +697,8 @@ mod direct {
                 .key(b"\"boolValue\":")?
                 .raw(if v { b"true" } else { b"false" })?,
             Any::I64(v) => quoted(o.key(b"\"intValue\":")?, v < 0, v.unsigned_abs())?,
-            Any::U64(v) => {
-                let out = o.key(b"\"stringValue\":")?;
-                let mut buf = [0; 20];
-                out.raw(b"\"")?;
-                out.raw(decimal_bytes(v, &mut buf))?;
-                out.raw(b"\"")?;
-            }
+            // Above `i64::MAX`: its decimal text, as a string value.
+            Any::U64(v) => quoted(o.key(b"\"stringValue\":")?, false, v)?,
             Any::F64(v) => double(o.key(b"\"doubleValue\":")?, v)?,
             Any::Array(v) => array(o.key(b"\"arrayValue\":")?, v)?,
         }
