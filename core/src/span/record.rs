@@ -931,9 +931,10 @@ pub(crate) fn decimal(v: u64, buf: &mut [u8; 20]) -> &str {
 // grow the frame of the attribute store, which is on every span's stack path.
 #[cfg_attr(not(target_pointer_width = "64"), inline(never))]
 pub(crate) fn decimal_bytes(v: u64, buf: &mut [u8; 20]) -> &[u8] {
-    // On 64-bit CPUs two digits per division (timestamps in OTLP/JSON have 19). On
-    // 32-bit ones a 64-bit division is a library routine of about 500 bytes of flash,
-    // linked for this alone: there each digit is divided out of 16-bit limbs instead.
+    // On 64-bit CPUs eight digits per 64-bit division, then two (timestamps in
+    // OTLP/JSON have 19). On 32-bit ones a 64-bit division is a library routine of
+    // about 500 bytes of flash, linked for this alone: there each digit is divided out
+    // of 16-bit limbs instead.
     decimal_in(v, buf, cfg!(not(target_pointer_width = "64")))
 }
 
@@ -959,23 +960,19 @@ fn decimal_in(mut v: u64, buf: &mut [u8; 20], by_limbs: bool) -> &[u8] {
             i -= 2;
             buf[i..i + 2].copy_from_slice(&DIGIT_PAIRS[pair..pair + 2]);
         }
-        loop {
-            i -= 1;
-            buf[i] = b'0' + (v % 10) as u8;
-            v /= 10;
-            if v == 0 || i == 0 {
-                break;
-            }
-        }
-    } else {
-        loop {
-            let (quotient, digit) = div10_by_limbs(v);
-            i -= 1;
-            buf[i] = b'0' + digit;
-            v = quotient;
-            if v == 0 || i == 0 {
-                break;
-            }
+    }
+    // The last digit or two here; every digit on 32-bit CPUs.
+    loop {
+        let (quotient, digit) = if by_limbs {
+            div10_by_limbs(v)
+        } else {
+            (v / 10, (v % 10) as u8)
+        };
+        i -= 1;
+        buf[i] = b'0' + digit;
+        v = quotient;
+        if v == 0 || i == 0 {
+            break;
         }
     }
     &buf[i..]

@@ -230,8 +230,8 @@ impl Repr {
 
     /// Returns the version-00 header value, as [`Repr::emit`] writes it.
     pub fn to_header(&self) -> heapless::String<LEN> {
-        /// Word-aligned, so that the UTF-8 check takes its ASCII path: two words at a
-        /// time instead of a byte at a time (from about 140 instructions to about 40).
+        /// Word-aligned, so that the UTF-8 check takes its ASCII path, two words at a
+        /// time (callgrind: 137 instructions to 95).
         #[repr(align(8))]
         struct Aligned([u8; LEN]);
         let mut buf = Aligned([0; LEN]);

@@ -582,16 +582,23 @@ struct Double(f64);
 
 impl Serialize for Double {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let v = self.0;
-        if v.is_nan() {
-            s.serialize_str("NaN")
-        } else if v == f64::INFINITY {
-            s.serialize_str("Infinity")
-        } else if v == f64::NEG_INFINITY {
-            s.serialize_str("-Infinity")
-        } else {
-            s.serialize_f64(v)
+        match non_finite_name(self.0) {
+            Some(name) => s.serialize_str(name),
+            None => s.serialize_f64(self.0),
         }
+    }
+}
+
+/// The string the protobuf JSON mapping writes for a double that is not finite.
+fn non_finite_name(v: f64) -> Option<&'static str> {
+    if v.is_nan() {
+        Some("NaN")
+    } else if v == f64::INFINITY {
+        Some("Infinity")
+    } else if v == f64::NEG_INFINITY {
+        Some("-Infinity")
+    } else {
+        None
     }
 }
 
@@ -674,18 +681,13 @@ mod direct {
     }
 
     fn double<O: Out>(out: &mut O, v: f64) -> Written {
-        if v.is_nan() {
-            out.raw(b"\"NaN\"")
-        } else if v == f64::INFINITY {
-            out.raw(b"\"Infinity\"")
-        } else if v == f64::NEG_INFINITY {
-            out.raw(b"\"-Infinity\"")
-        } else {
-            // serde-json-core's digits (ryu), as the serializer writes them.
-            let mut buf = [0u8; 40];
-            let n = serde_json_core::to_slice(&v, &mut buf).map_err(|_| Unsupported)?;
-            out.raw(&buf[..n])
+        if let Some(name) = super::non_finite_name(v) {
+            return text(out, name.as_bytes());
         }
+        // serde-json-core's digits (ryu), as the serializer writes them.
+        let mut buf = [0u8; 40];
+        let n = serde_json_core::to_slice(&v, &mut buf).map_err(|_| Unsupported)?;
+        out.raw(&buf[..n])
     }
 
     /// `AnyValue`.
