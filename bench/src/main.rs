@@ -258,7 +258,7 @@ fn clock_costs() -> String {
         || {},
     );
     format!(
-        "picotrace-std SystemClock (fastant's TSC read, then Unix time) {} ns, \
+        "picotrace-std SystemClock (TSC read, fixed-point to Unix time) {} ns, \
          fastant::Instant::now (fastrace; the TSC read alone) {} ns, \
          SystemTime::now (opentelemetry_sdk) {} ns, std Instant::now {} ns",
         fmt_num(system_clock.median),
