@@ -1248,6 +1248,7 @@ impl<'a> Attributes<'a> {
     }
 
     /// The next attribute as stored.
+    #[inline]
     fn next_stored(&mut self) -> Option<(RawKey<'a>, RawValue<'a>)> {
         let text = self.text;
         let a = self.attrs.by_ref().find(|a| a.owner == self.owner)?;
