@@ -339,26 +339,26 @@ impl TraceContext {
             return Err(ExtractError::Duplicated);
         }
         let repr = parsed?;
-        let mut context = TraceContext {
-            span_context: SpanContext {
-                trace_id: repr.trace_id,
-                span_id: repr.parent_id,
-                flags: TraceFlags::from_bits(repr.flags.bits() & TraceFlags::KNOWN_V00),
-                is_remote: true,
-            },
-            trace_state: tracestate::TraceState::new(),
+        let span_context = SpanContext {
+            trace_id: repr.trace_id,
+            span_id: repr.parent_id,
+            flags: TraceFlags::from_bits(repr.flags.bits() & TraceFlags::KNOWN_V00),
+            is_remote: true,
         };
         // Without the `tracestate` feature the header is not read (nor its parser linked):
-        // the context continues the trace without the vendors' entries. Parsed in place
-        // (a `TraceState` is half a kilobyte: no copy out of a `Result`); an invalid
-        // tracestate leaves it empty.
-        if cfg!(feature = "tracestate") {
+        // the context continues the trace without the vendors' entries. A `TraceState`
+        // is half a kilobyte, so the usual request, without one, skips the parse and the
+        // copy of its result (W4: 1,194 to 1,048 instructions). An invalid tracestate
+        // leaves it empty.
+        if cfg!(feature = "tracestate") && headers.get(TRACESTATE).is_some() {
+            let mut context = TraceContext::from(span_context);
             let _ = tracestate::parse_fields_into(
                 &|f| headers.get_all(TRACESTATE, f),
                 &mut context.trace_state,
             );
+            return Ok(context);
         }
-        Ok(context)
+        Ok(TraceContext::from(span_context))
     }
 
     /// Writes `traceparent` and, when not empty, `tracestate`.
