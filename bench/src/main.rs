@@ -6,7 +6,7 @@
 //! `--write` also puts the run into `BENCHMARKS.md`, the README's summary table and
 //! `bench/chart.svg` (see [`picotrace_bench::publish`]).
 //!
-//! `--profile w1|w1-std|w2|w3|w3b|w4|w4-api|w5pb|w5json|w9|w9-registry|w9-otel [N]` runs one picotrace workload alone, for
+//! `--profile w1|w1-std|w2|w3|w3b|w4|w4-api|w4-state|w5pb|w5json|w9|w9-registry|w9-otel [N]` runs one picotrace workload alone, for
 //! `valgrind --tool=callgrind --toggle-collect='picotrace_bench::pico::w1*'` (see
 //! `BENCHMARKS.md`).
 
@@ -63,7 +63,7 @@ fn run() {
         .map(|s| s.split(',').map(str::to_string).collect());
     if args.iter().any(|a| a == "--help" || a == "-h") {
         println!("usage: picotrace-bench [--quick] [--only W1,W2,W3,W4,W5,W6,W7,W8,W9] [--write]");
-        println!("       picotrace-bench --profile w1|w1-std|w2|w3|w3b|w4|w4-api|w5pb|w5json|w9|w9-registry|w9-otel [N]   (picotrace only, for callgrind)");
+        println!("       picotrace-bench --profile w1|w1-std|w2|w3|w3b|w4|w4-api|w4-state|w5pb|w5json|w9|w9-registry|w9-otel [N]   (picotrace only, for callgrind)");
         return;
     }
     if let Some(i) = args.iter().position(|a| a == "--profile") {
@@ -657,6 +657,36 @@ fn w4(opts: &Opts, report: &mut Report) {
     );
     r.allocs = allocs_per_op(n, 1, fast::run_w4);
     report.push(r);
+    // With a 3-member tracestate (fastrace reads and writes no tracestate).
+    let mut r = row(
+        "W4 tracestate",
+        "picotrace (TraceContext::from_headers + to_headers, slice and FnInjector carriers)",
+        ns_per_op(plan, pico::run_w4_state, || {}),
+        "ns/round trip",
+    );
+    r.allocs = allocs_per_op(n, 1, pico::run_w4_state);
+    report.push(r);
+    let mut state = otel::W4::with_trace_state();
+    let mut r = row(
+        "W4 tracestate",
+        "opentelemetry_sdk (TraceContextPropagator extract + inject, HashMap carriers)",
+        ns_per_op(
+            plan,
+            |n| {
+                for _ in 0..n {
+                    state.round_trip();
+                }
+            },
+            || {},
+        ),
+        "ns/round trip",
+    );
+    r.allocs = allocs_per_op(n, 1, |n| {
+        for _ in 0..n {
+            state.round_trip();
+        }
+    });
+    report.push(r);
 }
 
 // ---- W6 ---------------------------------------------------------------------------------
@@ -1000,6 +1030,28 @@ fn goals(report: &Report) -> String {
             ),
         );
     }
+    if let (Some(p), Some(fastest)) = (find("W4", "picotrace"), best_peer("W4")) {
+        {
+            let ratio = fastest.summary.median / p.summary.median;
+            line(
+                Some(ratio >= 6.0),
+                format!(
+                    "W4 (user-facing) >= 6x faster than the fastest peer ({}, {} ns): {ratio:.1}x",
+                    fastest.library,
+                    fmt_num(fastest.summary.median)
+                ),
+            );
+        }
+    }
+    if let Some(p) = find("W4 tracestate", "picotrace") {
+        line(
+            Some(p.summary.median <= 80.0),
+            format!(
+                "W4 with a 3-member tracestate (user-facing) <= 80 ns: {} ns",
+                fmt_num(p.summary.median)
+            ),
+        );
+    }
     if let (Some(p), Some(o)) = (
         find("W5 protobuf", "picotrace"),
         find("W5 protobuf", "opentelemetry"),
@@ -1060,6 +1112,10 @@ fn profile(what: &str, n: u64) {
         "w4-api" => {
             pico::run_w4_api(warm);
             pico::run_w4_api(n);
+        }
+        "w4-state" => {
+            pico::run_w4_state(warm);
+            pico::run_w4_state(n);
         }
         "w9" | "w9-registry" | "w9-otel" | "w9-nested" | "w9-nested-registry"
         | "w9-nested-otel" => {

@@ -176,6 +176,14 @@ impl W4 {
         }
     }
 
+    /// Carriers holding the spec's example with a 3-member `tracestate`.
+    pub fn with_trace_state() -> Self {
+        let mut w4 = Self::new();
+        w4.input
+            .insert("tracestate".to_string(), TRACESTATE.to_string());
+        w4
+    }
+
     /// One round trip: extract a `Context` from the input carrier, inject it into the
     /// output carrier (the propagator API is the SDK's only public traceparent parser).
     #[inline(never)]

@@ -146,6 +146,27 @@ pub fn run_w4_api(n: u64) {
     }
 }
 
+/// W4 with a 3-member `tracestate`: extract both headers through the user-facing API,
+/// then write both back out through an injector.
+#[inline(never)]
+pub fn w4_state(headers: &[(&str, &str)]) -> usize {
+    let mut written = 0;
+    if let Ok(cx) = picotrace::TraceContext::from_headers(headers) {
+        cx.to_headers(&mut picotrace::FnInjector(|_: &str, value: &str| {
+            written += black_box(value).len();
+        }));
+    }
+    written
+}
+
+/// Runs `n` W4 tracestate round trips.
+pub fn run_w4_state(n: u64) {
+    let headers = [("traceparent", TRACEPARENT), ("tracestate", TRACESTATE)];
+    for _ in 0..n {
+        black_box(w4_state(black_box(&headers[..])));
+    }
+}
+
 /// Runs `n` W1 spans.
 pub fn run_w1<A: SpanStorage, C: Clock + Sync, X: SpanExporter + Send>(
     tracer: &Tracer<A, C, X>,

@@ -26,6 +26,8 @@ pub const W2_EVENT: &str = "cache_miss";
 
 /// W4 input: the W3C spec's example.
 pub const TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+/// W4 tracestate: three vendors' members (the W3C spec's examples, and one more).
+pub const TRACESTATE: &str = "rojo=00f067aa0ba902b7,congo=t61rcWkgMzE,acme=region-eu-1";
 
 /// W5: spans per encoded batch.
 pub const W5_SPANS: usize = 1000;
