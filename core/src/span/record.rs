@@ -1012,7 +1012,7 @@ pub(crate) fn trace_state_of<'a>(header: &Header, text: &'a VecView<u8>) -> &'a 
 /// bit is computed at compile time.
 #[cfg_attr(not(target_os = "none"), inline(always))]
 #[cfg_attr(target_os = "none", inline)]
-const fn key_bit(key: &str) -> u64 {
+pub(crate) const fn key_bit(key: &str) -> u64 {
     let b = key.as_bytes();
     let (first, last) = match b {
         [] => (0, 0),

@@ -25,6 +25,8 @@
 
 use core::fmt;
 
+use crate::span::record::key_bit;
+
 pub use super::traceparent::BufferTooSmall;
 
 /// Bytes of canonical header text a [`TraceState`] holds (W3C: "vendors SHOULD
@@ -78,14 +80,40 @@ impl fmt::Display for Error {
 
 impl core::error::Error for Error {}
 
+/// Byte classes of the grammar (§ 3.3.1.3): one table load per character checks it.
+const KEY_FIRST: u8 = 1; // lcalpha / DIGIT
+const KEY_CHAR: u8 = 2; // lcalpha / DIGIT / "_" / "-" / "*" / "/" / "@"
+const VALUE_CHAR: u8 = 4; // %x20-2B / %x2D-3C / %x3E-7E
+const CLASSES: [u8; 256] = {
+    let mut table = [0; 256];
+    let mut c = 0x20;
+    while c <= 0x7e {
+        if c != b',' && c != b'=' {
+            table[c as usize] = VALUE_CHAR;
+        }
+        if c.is_ascii_lowercase() || c.is_ascii_digit() {
+            table[c as usize] |= KEY_FIRST | KEY_CHAR;
+        }
+        if matches!(c, b'_' | b'-' | b'*' | b'/' | b'@') {
+            table[c as usize] |= KEY_CHAR;
+        }
+        c += 1;
+    }
+    table
+};
+
+/// Returns whether every byte of `bytes` is in `class`.
+#[inline]
+fn all_in(bytes: &[u8], class: u8) -> bool {
+    bytes.iter().all(|&c| CLASSES[usize::from(c)] & class != 0)
+}
+
 /// Returns whether `key` follows `(lcalpha / DIGIT) 0*255(keychar)`.
 pub fn is_valid_key(key: &str) -> bool {
     let b = key.as_bytes();
-    let keychar =
-        |c: &u8| matches!(c, b'a'..=b'z' | b'0'..=b'9' | b'_' | b'-' | b'*' | b'/' | b'@');
     match b.first() {
-        Some(c) if c.is_ascii_lowercase() || c.is_ascii_digit() => {
-            b.len() <= MAX_KEY_LEN && b.iter().all(keychar)
+        Some(&c) if CLASSES[usize::from(c)] & KEY_FIRST != 0 => {
+            b.len() <= MAX_KEY_LEN && all_in(b, KEY_CHAR)
         }
         _ => false,
     }
@@ -95,20 +123,29 @@ pub fn is_valid_key(key: &str) -> bool {
 /// 0x20-0x7E except `,` and `=`, not ending in a space.
 pub fn is_valid_value(value: &str) -> bool {
     let b = value.as_bytes();
-    !b.is_empty()
-        && b.len() <= MAX_VALUE_LEN
-        && b.last() != Some(&b' ')
-        && b.iter()
-            .all(|&c| (0x20..=0x7e).contains(&c) && c != b',' && c != b'=')
+    !b.is_empty() && b.len() <= MAX_VALUE_LEN && b.last() != Some(&b' ') && all_in(b, VALUE_CHAR)
 }
 
+/// `s` without leading and trailing spaces and tabs (OWS).
 fn trim_ows(s: &str) -> &str {
-    s.trim_matches(|c| c == ' ' || c == '\t')
+    let ows = |c: &u8| *c == b' ' || *c == b'\t';
+    let b = s.as_bytes();
+    let start = b.iter().position(|c| !ows(c)).unwrap_or(b.len());
+    let end = b.iter().rposition(|c| !ows(c)).map_or(start, |i| i + 1);
+    // Both ends are next to an ASCII byte (or the string's ends): char boundaries.
+    s.get(start..end).unwrap_or("")
+}
+
+/// `s` split at its first `separator` (an ASCII byte), which is left out.
+#[inline]
+fn split_at_byte(s: &str, separator: u8) -> Option<(&str, &str)> {
+    let i = s.as_bytes().iter().position(|&c| c == separator)?;
+    Some((s.get(..i)?, s.get(i + 1..)?))
 }
 
 /// Splits one trimmed, non-empty list member into a checked key and value.
 fn parse_member(member: &str) -> Result<(&str, &str), Error> {
-    let (key, value) = member.split_once('=').ok_or(Error::MissingEquals)?;
+    let (key, value) = split_at_byte(member, b'=').ok_or(Error::MissingEquals)?;
     if !is_valid_key(key) {
         return Err(Error::InvalidKey);
     }
@@ -144,7 +181,21 @@ impl defmt::Format for TraceState {
 
 /// Returns the trimmed, non-empty list members of one header field.
 fn members(field: &str) -> impl Iterator<Item = &str> {
-    field.split(',').map(trim_ows).filter(|m| !m.is_empty())
+    // A byte loop rather than `str::split`: members are a few dozen bytes, shorter than
+    // `memchr`'s set-up pays for.
+    let mut rest = Some(field);
+    core::iter::from_fn(move || loop {
+        let text = rest?;
+        let (member, after) = match split_at_byte(text, b',') {
+            Some((member, after)) => (member, Some(after)),
+            None => (text, None),
+        };
+        rest = after;
+        let member = trim_ows(member);
+        if !member.is_empty() {
+            return Some(member);
+        }
+    })
 }
 
 /// Hands every header field, in order, to the callback it is given.
@@ -152,12 +203,12 @@ pub(crate) type Fields<'a> = &'a dyn Fn(&mut dyn FnMut(&str));
 
 /// Parses the `tracestate` fields that `fields` hands to its callback, in order.
 ///
-/// `fields` is called more than once and must give the same fields each time: once to
-/// check every member (the first error discards the whole value), then to keep the
-/// first member of each key, and once more per member to look for an earlier one with
-/// its key. Duplicates are removed before truncating, so a later duplicate cannot take
-/// the place of a first member that truncation dropped. At most 32 members are checked
-/// for duplicates, each against those before it, and nothing is stored but the result.
+/// Members are checked and stored in one pass; the first error empties the result (the
+/// whole value is discarded). Of duplicated keys the first is kept, and duplicates are
+/// removed before truncating, so a later duplicate cannot take the place of a first
+/// member that truncation dropped: a 64-bit filter of the keys seen proves most keys
+/// new, and only a key whose bit is set is looked for among the earlier members (which
+/// calls `fields` again: it must give the same fields each time).
 pub(crate) fn parse_fields(fields: Fields<'_>) -> Result<TraceState, Error> {
     let mut state = TraceState::new();
     parse_fields_into(fields, &mut state)?;
@@ -166,42 +217,44 @@ pub(crate) fn parse_fields(fields: Fields<'_>) -> Result<TraceState, Error> {
 
 /// As [`parse_fields`], appending to `state` (empty) in place: a `TraceState` is half a
 /// kilobyte, and a context built around it should not copy it out of a `Result`. On an
-/// error `state` is left unchanged (every member is checked before any is stored).
+/// error `state` is left empty.
 pub(crate) fn parse_fields_into(fields: Fields<'_>, state: &mut TraceState) -> Result<(), Error> {
-    let mut count = 0usize;
+    let mut index = 0usize;
+    let mut seen = 0u64;
     let mut error = None;
     fields(&mut |field| {
         for member in members(field) {
             if error.is_some() {
                 return;
             }
-            count += 1;
-            error = match parse_member(member) {
-                Err(e) => Some(e),
-                Ok(_) if count > MAX_MEMBERS => Some(Error::TooManyMembers),
-                Ok(_) => None,
+            let (key, value) = match parse_member(member) {
+                Ok(_) if index >= MAX_MEMBERS => {
+                    error = Some(Error::TooManyMembers);
+                    return;
+                }
+                Ok(kv) => kv,
+                Err(e) => {
+                    error = Some(e);
+                    return;
+                }
             };
-        }
-    });
-    if let Some(e) = error {
-        return Err(e);
-    }
-    if count == 0 {
-        return Ok(());
-    }
-    let mut index = 0usize;
-    fields(&mut |field| {
-        // Every member was checked above, so `flat_map` skips none.
-        for (key, value) in members(field).flat_map(parse_member) {
             // Duplicated keys: the spec allows keeping them or reducing them to one; we
             // keep the first, which is the most recent position of that vendor.
-            if !key_before(fields, key, index) {
+            let bit = key_bit(key);
+            if seen & bit == 0 || !key_before(fields, key, index) {
                 state.push_back(key, value);
             }
+            seen |= bit;
             index += 1;
         }
     });
-    Ok(())
+    match error {
+        Some(e) => {
+            *state = TraceState::new();
+            Err(e)
+        }
+        None => Ok(()),
+    }
 }
 
 /// Returns whether one of the first `n` members of `fields` has `key`.
