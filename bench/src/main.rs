@@ -612,81 +612,53 @@ fn w4(opts: &Opts, report: &mut Report) {
     eprintln!("W4 traceparent parse + format");
     let plan = &opts.plan;
     let n = alloc_ops(opts);
-    let mut r = row(
+    // One row: the median of `run` (n round trips) and its allocations per round trip.
+    let mut measure = |workload: &str, library: &str, run: &mut dyn FnMut(u64)| {
+        let mut r = row(
+            workload,
+            library,
+            ns_per_op(plan, &mut *run, || {}),
+            "ns/round trip",
+        );
+        r.allocs = allocs_per_op(n, 1, &mut *run);
+        report.push(r);
+    };
+    const OTEL: &str =
+        "opentelemetry_sdk (TraceContextPropagator extract + inject, HashMap carriers)";
+    let otel_w4 = |mut state: otel::W4| {
+        move |n: u64| {
+            for _ in 0..n {
+                state.round_trip();
+            }
+        }
+    };
+    measure(
         "W4",
         "picotrace (TraceContext::from_headers + to_traceparent, slice carrier: user-facing)",
-        ns_per_op(plan, pico::run_w4_api, || {}),
-        "ns/round trip",
+        &mut pico::run_w4_api,
     );
-    r.allocs = allocs_per_op(n, 1, pico::run_w4_api);
-    report.push(r);
-    let mut r = row(
+    measure(
         "W4 wire",
         "picotrace (TraceparentRepr::parse + emit into [u8; 55]: wire level)",
-        ns_per_op(plan, pico::run_w4, || {}),
-        "ns/round trip",
+        &mut pico::run_w4,
     );
-    r.allocs = allocs_per_op(n, 1, pico::run_w4);
-    report.push(r);
-    let mut state = otel::W4::new();
-    let mut r = row(
-        "W4",
-        "opentelemetry_sdk (TraceContextPropagator extract + inject, HashMap carriers)",
-        ns_per_op(
-            plan,
-            |n| {
-                for _ in 0..n {
-                    state.round_trip();
-                }
-            },
-            || {},
-        ),
-        "ns/round trip",
-    );
-    r.allocs = allocs_per_op(n, 1, |n| {
-        for _ in 0..n {
-            state.round_trip();
-        }
-    });
-    report.push(r);
-    let mut r = row(
+    measure("W4", OTEL, &mut otel_w4(otel::W4::new()));
+    measure(
         "W4",
         "fastrace (SpanContext::decode_w3c_traceparent + encode_w3c_traceparent: its propagation API)",
-        ns_per_op(plan, fast::run_w4, || {}),
-        "ns/round trip",
+        &mut fast::run_w4,
     );
-    r.allocs = allocs_per_op(n, 1, fast::run_w4);
-    report.push(r);
     // With a 3-member tracestate (fastrace reads and writes no tracestate).
-    let mut r = row(
+    measure(
         "W4 tracestate",
         "picotrace (TraceContext::from_headers + to_headers, slice and FnInjector carriers)",
-        ns_per_op(plan, pico::run_w4_state, || {}),
-        "ns/round trip",
+        &mut pico::run_w4_state,
     );
-    r.allocs = allocs_per_op(n, 1, pico::run_w4_state);
-    report.push(r);
-    let mut state = otel::W4::with_trace_state();
-    let mut r = row(
+    measure(
         "W4 tracestate",
-        "opentelemetry_sdk (TraceContextPropagator extract + inject, HashMap carriers)",
-        ns_per_op(
-            plan,
-            |n| {
-                for _ in 0..n {
-                    state.round_trip();
-                }
-            },
-            || {},
-        ),
-        "ns/round trip",
+        OTEL,
+        &mut otel_w4(otel::W4::with_trace_state()),
     );
-    r.allocs = allocs_per_op(n, 1, |n| {
-        for _ in 0..n {
-            state.round_trip();
-        }
-    });
-    report.push(r);
 }
 
 // ---- W6 ---------------------------------------------------------------------------------
