@@ -3,8 +3,9 @@
 //! The clock reads `SystemTime` once per process (the anchor) and adds the monotonic
 //! time elapsed since then. Where the CPU's time-stamp counter is stable (as `fastant`,
 //! the clock fastrace uses, decides) that time is a counter read turned into
-//! nanoseconds by one fixed-point multiply: about 12 ns a read in a VM, against 21 ns
-//! for `fastant`'s own floating-point conversion and 30 ns for `Instant::now`.
+//! nanoseconds by one fixed-point multiply: 14-16 ns a read on a 2.3 GHz Xeon VM, as
+//! long as the counter read alone, against 21 ns for `fastant`'s own floating-point
+//! conversion and 30 ns for `Instant::now`.
 //! Elsewhere it is `std::time::Instant` (the OS monotonic clock). Span starts and ends
 //! therefore never step back when NTP or an operator moves the wall clock; the price is
 //! that a process that runs for weeks drifts from the wall clock by whatever the system
