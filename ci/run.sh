@@ -13,7 +13,8 @@
 #   features     clippy on core once per feature on its own (host)
 #   docs         cargo doc --workspace --no-deps, rustdoc warnings denied
 #   test         cargo test --workspace (unit, integration and doc tests), plus core's tests
-#                that need a feature (critical-section, rand-core-06/-010)
+#                that need a feature (critical-section, rand-core-06/-010), and the std
+#                adapter's unit tests again in release
 #   bench        the benchmark against opentelemetry_sdk and fastrace, one quick pass
 #   nostd        core for every bare-metal target in NOSTD_TARGETS: built with default
 #                features, type-checked once per feature; then no-std-link
@@ -163,6 +164,9 @@ step_test() {
     host_cargo test -p picotrace --features rand-core-06,rand-core-010 --doc random
     # `time::EmbassyClock` against embassy-time's mock driver (feature `embassy-time`).
     host_cargo test -p picotrace --features embassy-time --lib time::
+    # The std adapter's unit tests in release as well: inlining there changes stack
+    # frames (a provider built on a 2 MiB thread overflowed its stack only in release).
+    host_cargo test --release -p picotrace-std --lib
 }
 
 # The side-by-side benchmark (BENCHMARKS.md), as a quick pass: CI checks that it builds

@@ -72,17 +72,26 @@ pub struct HeapArena(Box<StdArena>);
 impl HeapArena {
     /// Allocates an empty arena.
     pub fn new() -> Self {
-        // Unoptimized builds evaluate `SpanArena::new()` on the stack before boxing it
-        // (several MiB): build it on a thread whose stack has room.
+        // `SpanArena::new()` may be evaluated on the stack before it is boxed (several
+        // MiB): build it on a thread whose stack has room.
         let stack = std::mem::size_of::<StdArena>() * 8 + (1 << 20);
         std::thread::Builder::new()
             .name("picotrace-arena".into())
             .stack_size(stack)
-            .spawn(|| Box::new(StdArena::new()))
+            .spawn(boxed_arena)
             .ok()
             .and_then(|t| t.join().ok())
-            .map_or_else(|| Self(Box::new(StdArena::new())), Self)
+            .map_or_else(|| Self(boxed_arena()), Self)
     }
+}
+
+/// Out of line, so that only the thread that runs it needs room for an arena on its
+/// stack: inlined into `HeapArena::new` (and from there into `TracerProviderBuilder::build`),
+/// the fallback gave those a 3.2 MB frame in release builds, and building a provider on
+/// a thread with a 2 MiB stack aborted the process.
+#[inline(never)]
+fn boxed_arena() -> Box<StdArena> {
+    Box::new(StdArena::new())
 }
 
 impl Default for HeapArena {
@@ -743,6 +752,27 @@ mod tests {
             self.0.fetch_add(batch.len(), Ordering::SeqCst);
             Ok(())
         }
+    }
+
+    /// Regression: in release builds `build()` kept room for a whole arena (3.2 MB) in
+    /// its own stack frame (the fallback of `HeapArena::new`, inlined), so building a
+    /// provider on a thread with the default 2 MiB stack (a spawned thread, a tokio
+    /// worker, a test) overflowed the stack and aborted the process.
+    #[test]
+    fn a_provider_can_be_built_on_a_thread_with_a_small_stack() {
+        let exported = std::thread::Builder::new()
+            .stack_size(256 << 10)
+            .spawn(|| {
+                let seen = Arc::new(AtomicUsize::new(0));
+                let provider = batch_of_eight(&seen);
+                provider.tracer().start_span("on a small stack").end();
+                let flushed = provider.flush();
+                (flushed.is_ok(), seen.load(Ordering::SeqCst))
+            })
+            .expect("spawn")
+            .join()
+            .expect("the thread ran to its end");
+        assert_eq!(exported, (true, 1));
     }
 
     /// A provider that exports by batch size only (a schedule of an hour).
