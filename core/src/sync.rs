@@ -617,8 +617,9 @@ const REFILL: usize = 32;
 /// A pool with `k` active shards ([`active_shards`]) starts shard `s` with the slots
 /// `s * N / k .. (s + 1) * N / k`; shards past `k` stay empty. Contiguous blocks, not
 /// every `k`-th slot: a claim writes its slot's entry in `claims`, so with interleaved
-/// slots two threads on two shards wrote one cache line on every span. A slot ends on, and returns to, the
-/// shard it was claimed from; a refill moves free slots from one shard to another.
+/// slots two threads on two shards wrote one cache line on every span. A slot ends on,
+/// and returns to, the shard it was claimed from; a refill moves free slots from one
+/// shard to another.
 pub(crate) struct SlotPool<S, const N: usize> {
     cells: [UnsafeCell<S>; N],
     /// Claims of each slot (low 32 bits); written only by the slot's owner (load +
