@@ -751,6 +751,19 @@ fn w6(opts: &Opts, report: &mut Report) {
         one,
         two,
     );
+    let shared = pico::sampled();
+    let pico_setup = || {
+        let t = &*shared;
+        move |n: u64| pico::run_w1(t, n)
+    };
+    let one = threads_rate(plan, 1, per_thread, pico_setup, || {});
+    let two = threads_rate(plan, 2, per_thread, pico_setup, || {});
+    push_pair(
+        report,
+        "picotrace (one shared core Tracer, SpanArena<512>, drained by the span threads)",
+        one,
+        two,
+    );
 
     for p in [otel::Processor::Simple, otel::Processor::Batch] {
         let o = otel::sampled(p);

@@ -578,7 +578,30 @@ pub(crate) const SHARDS: usize = 1;
 /// One shard's lists, alone on its cache lines (128 bytes: adjacent-line prefetch).
 #[cfg_attr(target_pointer_width = "64", repr(align(128)))]
 #[derive(Debug)]
-struct Shard<const N: usize>(IndexLists<N>);
+struct Shard<const N: usize> {
+    lists: IndexLists<N>,
+    /// The [`thread_hint`] token of the thread that last claimed here (0: none yet),
+    /// beside the list heads that claim writes anyway. A refill takes from another
+    /// thread's shard only when it has slots to spare (see [`SlotPool::refill`]).
+    owner: AtomicU32,
+}
+
+impl<const N: usize> Shard<N> {
+    #[cfg(not(loom))]
+    const fn new(lists: IndexLists<N>) -> Self {
+        Self {
+            lists,
+            owner: AtomicU32::new(0),
+        }
+    }
+    #[cfg(loom)]
+    fn new(lists: IndexLists<N>) -> Self {
+        Self {
+            lists,
+            owner: AtomicU32::new(0),
+        }
+    }
+}
 
 /// Shards a pool of `n` slots uses: at least 64 slots each, so small arenas keep one
 /// list pair (and export in end order).
@@ -593,20 +616,28 @@ const fn active_shards(n: usize) -> usize {
     }
 }
 
-/// Which shard the calling thread starts with: threads run on different stacks, so the
+/// Which shard the calling thread starts with, and a token (never 0) that tells the
+/// thread apart from others on other stacks: threads run on different stacks, so the
 /// address of a local tells them apart (2 MiB granules), with no thread-local storage
 /// and no `std`. Any answer is correct; a good one spreads threads over the shards.
 #[cfg_attr(not(target_os = "none"), inline(always))]
 #[cfg_attr(target_os = "none", inline)]
-fn shard_hint(shards: usize) -> usize {
-    if shards == 1 {
-        return 0;
-    }
+fn thread_hint(shards: usize) -> (usize, u32) {
     let probe = 0u8;
     let granule = (core::ptr::addr_of!(probe) as usize >> 21) as u64;
     // Mixed, not taken modulo: stacks are often a power of two apart (16 MiB stacks
     // put every thread on one shard with `granule % 8`).
-    (granule.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 40) as usize % shards
+    let mixed = granule.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    ((mixed >> 40) as usize % shards, (mixed >> 8) as u32 | 1)
+}
+
+/// Which shards a refill may take free slots from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Steal {
+    /// Only shards no other thread claims from.
+    Spare,
+    /// Any shard (the arena is full otherwise).
+    Any,
 }
 
 /// Free slots a thread whose shard ran dry moves to it at once ([`SlotPool::refill`]).
@@ -658,12 +689,16 @@ impl<S, const N: usize> SlotPool<S, N> {
 
     /// Slots running or waiting for export.
     pub(crate) fn in_use(&self) -> usize {
-        N - self.shards.iter().map(|s| s.0.free_len()).sum::<usize>()
+        N - self
+            .shards
+            .iter()
+            .map(|s| s.lists.free_len())
+            .sum::<usize>()
     }
 
     /// Slots waiting for export.
     pub(crate) fn ended_len(&self) -> usize {
-        self.shards.iter().map(|s| s.0.ended_len()).sum()
+        self.shards.iter().map(|s| s.lists.ended_len()).sum()
     }
 
     /// Claims of every slot so far (each slot's count wraps at 2^32).
@@ -686,10 +721,10 @@ impl<const A: usize, const E: usize, const L: usize, const T: usize, const N: us
     #[cfg(not(loom))]
     pub(crate) const fn new() -> Self {
         let active = active_shards(N);
-        let mut shards = [const { Shard(IndexLists::new_range(0, 0)) }; SHARDS];
+        let mut shards = [const { Shard::new(IndexLists::new_range(0, 0)) }; SHARDS];
         let mut s = 0;
         while s < active {
-            shards[s] = Shard(IndexLists::new_range(s * N / active, (s + 1) * N / active));
+            shards[s] = Shard::new(IndexLists::new_range(s * N / active, (s + 1) * N / active));
             s += 1;
         }
         Self {
@@ -709,25 +744,56 @@ impl<const A: usize, const E: usize, const L: usize, const T: usize, const N: us
             cells: core::array::from_fn(|_| UnsafeCell::new(Slot::new())),
             claims: core::array::from_fn(|_| AtomicU32::new(0)),
             claims_high: core::array::from_fn(|_| AtomicU8::new(0)),
-            shards: core::array::from_fn(|_| Shard(IndexLists::new())),
+            shards: core::array::from_fn(|_| Shard::new(IndexLists::new())),
             steal_hint: AtomicU8::new(0),
             layout: SlotLayout::of::<A, E, L, T>(),
         }
     }
 
-    /// Claims a free slot: from the calling thread's shard, else from any other.
+    /// Claims a free slot: from the calling thread's shard, else from a shard no other
+    /// thread claims from ([`Steal::Spare`]). `None` then means that other threads'
+    /// shards may still have free slots, which [`SlotPool::claim_any`] takes: draining
+    /// first keeps each thread on its own slots (taking a busy thread's free slots moved
+    /// them back and forth between the threads' caches every few spans, with misses on
+    /// every write: two threads on one tracer ran no faster than one).
     #[inline]
     pub(crate) fn claim(&self) -> Option<SlotRef<'_>> {
+        self.claim_with(Steal::Spare)
+    }
+
+    /// Claims a free slot from any shard.
+    pub(crate) fn claim_any(&self) -> Option<SlotRef<'_>> {
+        self.claim_with(Steal::Any)
+    }
+
+    #[inline(always)]
+    fn claim_with(&self, steal: Steal) -> Option<SlotRef<'_>> {
         let active = const { active_shards(N) };
-        let first = shard_hint(active);
-        let home = &self.shards[first].0;
-        let (index, lists) = match home.claim() {
-            Some(index) => (index, home),
-            // One shard (microcontrollers, small arenas): nowhere to refill from, and
-            // no refill code linked.
-            None if active == 1 => return None,
-            None => (self.refill(first, active)?, home),
+        // One shard (microcontrollers, small arenas): nowhere to refill from, and no
+        // refill code linked.
+        let (first, token) = if active == 1 {
+            (0, 1)
+        } else {
+            thread_hint(active)
         };
+        self.claim_from(first, token, steal)
+    }
+
+    /// Claims for the thread `token` whose shard is `first`.
+    #[inline(always)]
+    fn claim_from(&self, first: usize, token: u32, steal: Steal) -> Option<SlotRef<'_>> {
+        let active = const { active_shards(N) };
+        let shard = &self.shards[first];
+        let home = &shard.lists;
+        let index = match home.claim() {
+            Some(index) => index,
+            None if active == 1 => return None,
+            None => self.refill(first, token, active, steal)?,
+        };
+        // Stored only when it changes: the line is the one the claim just wrote.
+        if active > 1 && shard.owner.load(Ordering::Relaxed) != token {
+            shard.owner.store(token, Ordering::Relaxed);
+        }
         let claims = &self.claims[usize::from(index)];
         let low = claims.load(Ordering::Relaxed).wrapping_add(1);
         claims.store(low, Ordering::Relaxed);
@@ -748,7 +814,7 @@ impl<const A: usize, const E: usize, const L: usize, const T: usize, const N: us
             raw,
             index,
             generation,
-            lists,
+            lists: home,
         })
     }
 
@@ -759,20 +825,29 @@ impl<const A: usize, const E: usize, const L: usize, const T: usize, const N: us
     /// thread took from one shard while its own was empty, two threads doubled the time
     /// of one). The hint is stored only when it changes, so refills do not write a
     /// shared line each time.
+    ///
+    /// With [`Steal::Spare`], shards another thread claims from are left alone.
     #[cold]
-    fn refill(&self, first: usize, active: usize) -> Option<u16> {
+    fn refill(&self, first: usize, token: u32, active: usize, steal: Steal) -> Option<u16> {
         let start = usize::from(self.steal_hint.load(Ordering::Relaxed)) % active;
         let mut taken = heapless::Vec::<u16, REFILL>::new();
         for shard in (0..active).map(|k| (start + k) % active) {
             if shard == first {
                 continue;
             }
-            self.shards[shard].0.take_free(&mut taken);
+            let victim = &self.shards[shard];
+            if steal == Steal::Spare {
+                let owner = victim.owner.load(Ordering::Relaxed);
+                if owner != 0 && owner != token {
+                    continue;
+                }
+            }
+            victim.lists.take_free(&mut taken);
             if let Some((&index, rest)) = taken.split_first() {
                 if shard != start {
                     self.steal_hint.store(shard as u8, Ordering::Relaxed);
                 }
-                self.shards[first].0.release_all(rest);
+                self.shards[first].lists.release_all(rest);
                 return Some(index);
             }
         }
@@ -800,7 +875,7 @@ impl<const A: usize, const E: usize, const L: usize, const T: usize, const N: us
                 for (shard, &end) in self.shards.iter().zip(&self.ends) {
                     let (a, b) = (start.max(self.freed), end.min(to));
                     if a < b {
-                        shard.0.release_all(&self.indices[a..b]);
+                        shard.lists.release_all(&self.indices[a..b]);
                     }
                     start = end;
                 }
@@ -820,7 +895,7 @@ impl<const A: usize, const E: usize, const L: usize, const T: usize, const N: us
         };
         for (shard, end) in self.shards.iter().zip(&mut taken.ends) {
             let start = taken.indices.len();
-            shard.0.take_ended(&mut taken.indices);
+            shard.lists.take_ended(&mut taken.indices);
             taken.indices[start..].reverse();
             *end = taken.indices.len();
         }
@@ -1200,7 +1275,7 @@ mod tests {
         let mut next_start = 0;
         for shard in &pool.shards[..active] {
             let mut indices = Vec::new();
-            while let Some(i) = shard.0.claim() {
+            while let Some(i) = shard.lists.claim() {
                 indices.push(usize::from(i));
             }
             let block: Vec<usize> = (next_start..next_start + 512 / active).collect();
@@ -1208,7 +1283,9 @@ mod tests {
             next_start += indices.len();
         }
         assert_eq!(next_start, 512);
-        assert!(pool.shards[active..].iter().all(|s| s.0.free_len() == 0));
+        assert!(pool.shards[active..]
+            .iter()
+            .all(|s| s.lists.free_len() == 0));
     }
 
     /// Regression: a thread whose shard ran dry took one slot at a time from a shared
@@ -1221,6 +1298,32 @@ mod tests {
     /// the first element apart), and a granule boundary between the two frames put it
     /// on another shard: correct (any shard is), but 511 of 512 here, about once in
     /// 180 runs.
+    #[test]
+    fn a_claim_leaves_the_free_slots_of_another_threads_shard_until_any_is_asked() {
+        extern crate std;
+        use std::vec::Vec;
+        // Two shards of 64: shard 0 for thread 7, shard 1 for thread 9.
+        let pool: std::boxed::Box<SlotPool<Slot<1, 1, 1, 8>, 128>> =
+            std::boxed::Box::new(SlotPool::new());
+        assert_eq!(SlotPool::<Slot<1, 1, 1, 8>, 128>::SHARD_COUNT, 2);
+        let nine = pool.claim_from(1, 9, Steal::Spare).expect("a free slot");
+        assert!(nine.index() >= 64);
+        nine.release();
+        let mut seven: Vec<SlotRef<'_>> = Vec::new();
+        while let Some(slot) = pool.claim_from(0, 7, Steal::Spare) {
+            seven.push(slot);
+        }
+        assert_eq!(seven.len(), 64, "thread 7 keeps to its own shard");
+        assert!(seven.iter().all(|s| s.index() < 64));
+        assert_eq!(pool.shards[1].lists.free_len(), 64);
+        let any = pool
+            .claim_from(0, 7, Steal::Any)
+            .expect("a slot of shard 1");
+        assert!(any.index() >= 64);
+        // `Any` moved one refill's worth to thread 7's shard.
+        assert_eq!(pool.shards[1].lists.free_len(), 64 - REFILL);
+    }
+
     #[test]
     fn slots_gather_on_the_shard_that_claims_them() {
         extern crate std;
@@ -1236,7 +1339,7 @@ mod tests {
             slot.publish();
         }
         pool.drain(64, |_| {});
-        let most = pool.shards.iter().map(|s| s.0.free_len()).max();
+        let most = pool.shards.iter().map(|s| s.lists.free_len()).max();
         assert_eq!(most, Some(512), "every slot on the claiming thread's shard");
         let again: Vec<SlotRef<'_>> = core::iter::from_fn(|| pool.claim()).collect();
         assert_eq!(again.len(), 512);

@@ -680,18 +680,19 @@ where
         }
     }
 
-    /// The arena is full: drain it here unless an export is already running, then
-    /// try again; with a full-arena wait configured, pause and retry (draining when the
+    /// No slot for this thread (its shard is empty and no other has slots to spare):
+    /// drain here unless an export is already running, then take any free slot (the
+    /// last ones of other threads' shards too); with a full-arena wait configured, pause and retry (draining when the
     /// running export has finished) until a slot frees up or the retries run out.
     #[cold]
     fn claim_after_export(&self) -> Option<SlotRef<'_>> {
         let _ = self.try_flush();
-        if let Some(slot) = self.arena.claim() {
+        if let Some(slot) = self.arena.claim_any() {
             return Some(slot);
         }
         for _ in 0..self.full_arena_retries {
             (self.full_arena_pause)();
-            if let Some(slot) = self.arena.claim() {
+            if let Some(slot) = self.arena.claim_any() {
                 return Some(slot);
             }
             let _ = self.try_flush();
@@ -857,7 +858,7 @@ where
             slot = if recording {
                 self.claim()
             } else {
-                self.arena.claim()
+                self.arena.claim_any()
             };
         }
         let Some(mut slot) = slot else {

@@ -124,6 +124,9 @@ impl SpanStorage for HeapArena {
     fn claim(&self) -> Option<SlotRef<'_>> {
         self.0.claim()
     }
+    fn claim_any(&self) -> Option<SlotRef<'_>> {
+        self.0.claim_any()
+    }
     fn drain(&self, batch: usize, f: &mut dyn FnMut(&dyn BatchSource)) {
         self.0.drain(batch, f);
     }

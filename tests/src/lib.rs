@@ -51,10 +51,26 @@ pub fn wait_listening(port: u16) {
 /// # Panics
 /// When it exits first or does not listen within 20 s, with `log()` in the message.
 pub fn wait_accepting(addr: SocketAddr, what: &str, child: &mut Child, log: impl Fn() -> String) {
+    if let Err(status) = accepting_or_exited(addr, what, child, &log) {
+        panic!("{what} exited ({status}); log:\n{}", log());
+    }
+}
+
+/// Waits until `child` accepts connections on `addr` (`Ok`) or exits first (`Err` with
+/// its status).
+///
+/// # Panics
+/// When it does neither within 20 s, with `log()` in the message.
+pub fn accepting_or_exited(
+    addr: SocketAddr,
+    what: &str,
+    child: &mut Child,
+    log: impl Fn() -> String,
+) -> Result<(), std::process::ExitStatus> {
     let deadline = Instant::now() + Duration::from_secs(20);
     while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
         if let Ok(Some(status)) = child.try_wait() {
-            panic!("{what} exited ({status}); log:\n{}", log());
+            return Err(status);
         }
         assert!(
             Instant::now() < deadline,
@@ -63,6 +79,7 @@ pub fn wait_accepting(addr: SocketAddr, what: &str, child: &mut Child, log: impl
         );
         std::thread::sleep(Duration::from_millis(50));
     }
+    Ok(())
 }
 
 /// Runs an example server that serves one request and exits (`--port P --requests 1`),

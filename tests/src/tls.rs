@@ -197,9 +197,26 @@ impl TlsProxy {
     /// `client_ca`, it demands a client certificate issued by that CA
     /// (`ssl_verify_client on`).
     ///
+    /// A port found free can be taken by another test before nginx binds it: then
+    /// nginx exits saying so, and it is started again on another port.
+    ///
     /// # Panics
     /// When nginx is missing (saying to run `ci/install.sh`) or does not start.
     pub fn start(server: &CertFiles, upstream: SocketAddr, client_ca: Option<&Path>) -> TlsProxy {
+        for _ in 0..4 {
+            if let Some(proxy) = Self::try_start(server, upstream, client_ca) {
+                return proxy;
+            }
+        }
+        Self::try_start(server, upstream, client_ca).expect("nginx found a free port")
+    }
+
+    /// Starts nginx on a free port; `None` when another process took the port first.
+    fn try_start(
+        server: &CertFiles,
+        upstream: SocketAddr,
+        client_ca: Option<&Path>,
+    ) -> Option<TlsProxy> {
         let nginx = tool("nginx");
         let dir = TempDir::new("nginx");
         let port = free_port();
@@ -256,8 +273,14 @@ http {{
         let addr: SocketAddr = ([127, 0, 0, 1], port).into();
         let log_path = proxy.dir.join("nginx.log");
         let log = || fs::read_to_string(&log_path).unwrap_or_default();
-        crate::wait_accepting(addr, "nginx", &mut proxy.child, log);
-        proxy
+        if let Err(status) = crate::accepting_or_exited(addr, "nginx", &mut proxy.child, log) {
+            let log = log();
+            if log.contains("Address already in use") {
+                return None;
+            }
+            panic!("nginx exited ({status}); log:\n{log}");
+        }
+        Some(proxy)
     }
 
     /// Returns nginx's log so far.

@@ -38,6 +38,12 @@ pub trait SpanStorage: Sync {
     const SHARDS: usize = 1;
     #[doc(hidden)]
     fn claim(&self) -> Option<SlotRef<'_>>;
+    /// As `claim`, taking the last free slots other threads' shards keep too (the
+    /// tracer asks once a drain did not free a slot for the calling thread).
+    #[doc(hidden)]
+    fn claim_any(&self) -> Option<SlotRef<'_>> {
+        self.claim()
+    }
     /// Takes every ended span and hands them to `f` in batches of at most `batch`,
     /// freeing each batch's slots as soon as `f` returns.
     #[doc(hidden)]
@@ -183,6 +189,10 @@ impl<
         self.pool.claim()
     }
 
+    fn claim_any(&self) -> Option<SlotRef<'_>> {
+        self.pool.claim_any()
+    }
+
     fn drain(&self, batch: usize, f: &mut dyn FnMut(&dyn BatchSource)) {
         self.pool.drain(batch, |drained| f(drained));
     }
@@ -209,6 +219,9 @@ macro_rules! delegate_storage {
             #[inline]
             fn claim(&self) -> Option<SlotRef<'_>> {
                 (**self).claim()
+            }
+            fn claim_any(&self) -> Option<SlotRef<'_>> {
+                (**self).claim_any()
             }
             fn drain(&self, batch: usize, f: &mut dyn FnMut(&dyn BatchSource)) {
                 (**self).drain(batch, f)
