@@ -1,7 +1,7 @@
 //! Who may touch a span slot, across threads and interrupts: the crate's only `unsafe`.
 //!
 //! A span arena is `N` cells and two lock-free lists of cell indices, `free` and
-//! `ended`, threaded through one `next` array ([`IndexLists`], safe code). Starting a
+//! `ended`, each threaded through a `next` array of its own ([`IndexLists`], safe code). Starting a
 //! span pops an index off `free` (one compare-and-swap); ending it pushes the index on
 //! `ended` (one compare-and-swap); the exporter takes the whole `ended` list at once and,
 //! when it has encoded the spans, pushes them back on `free` as one chain.
@@ -168,13 +168,81 @@ impl Head {
     }
 }
 
-/// Two Treiber stacks of indices (`free`, `ended`) over one shared `next` array: the
+/// One Treiber stack of indices: its head and the links between them.
+#[derive(Debug)]
+struct List<const N: usize> {
+    head: Atomic64,
+    next: [AtomicU16; N],
+}
+
+impl<const N: usize> List<N> {
+    #[cfg(not(loom))]
+    const fn empty() -> Self {
+        Self {
+            head: Atomic64::new(Head::EMPTY.0),
+            next: [const { AtomicU16::new(NIL) }; N],
+        }
+    }
+
+    fn pop(&self) -> Option<u16> {
+        let mut head = Head(self.head.load(Ordering::Acquire));
+        loop {
+            if head.index() == NIL {
+                return None;
+            }
+            let next = self.next[usize::from(head.index())].load(Ordering::Relaxed);
+            let new = Head::new(next, head.len().wrapping_sub(1), head.tag().wrapping_add(1));
+            match self.head.compare_exchange_weak(
+                head.0,
+                new.0,
+                Ordering::Acquire,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return Some(head.index()),
+                Err(seen) => head = Head(seen),
+            }
+        }
+    }
+
+    /// Pushes the chain `first ..= last` of `len` indices (linked through `next`, owned
+    /// by the caller); returns the list's new length.
+    fn push_chain(&self, first: u16, last: u16, len: u16) -> u16 {
+        let mut head = Head(self.head.load(Ordering::Relaxed));
+        loop {
+            self.next[usize::from(last)].store(head.index(), Ordering::Relaxed);
+            let new = Head::new(first, head.len().wrapping_add(len), head.tag());
+            // SeqCst (not just Release): with the tracer's shutdown flag, a span's end
+            // (publish, then read the flag) and a shutdown (set the flag, then take the
+            // queue) must not both miss each other. Same instruction as Release on x86.
+            match self.head.compare_exchange_weak(
+                head.0,
+                new.0,
+                Ordering::SeqCst,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return new.len(),
+                Err(seen) => head = Head(seen),
+            }
+        }
+    }
+
+    fn len(&self) -> usize {
+        usize::from(Head(self.head.load(Ordering::Relaxed)).len())
+    }
+}
+
+/// The `ended` list, on cache lines of its own (128 bytes: adjacent-line prefetch):
+/// a span ended on another thread writes it while the claiming thread pops `free`.
+#[cfg_attr(target_pointer_width = "64", repr(align(128)))]
+#[derive(Debug)]
+struct EndedList<const N: usize>(List<N>);
+
+/// Two Treiber stacks of indices, `free` and `ended`, each with its own links: the
 /// ownership protocol of the module docs, without the cells. All safe code.
 #[derive(Debug)]
 pub(crate) struct IndexLists<const N: usize> {
-    next: [AtomicU16; N],
-    free: Atomic64,
-    ended: Atomic64,
+    free: List<N>,
+    ended: EndedList<N>,
 }
 
 impl<const N: usize> IndexLists<N> {
@@ -202,9 +270,11 @@ impl<const N: usize> IndexLists<N> {
             (NIL, 0)
         };
         Self {
-            next,
-            free: Atomic64::new(Head::new(first, len, 0).0),
-            ended: Atomic64::new(Head::EMPTY.0),
+            free: List {
+                head: Atomic64::new(Head::new(first, len, 0).0),
+                next,
+            },
+            ended: EndedList(List::empty()),
         }
     }
 
@@ -213,43 +283,16 @@ impl<const N: usize> IndexLists<N> {
     pub(crate) fn new() -> Self {
         let () = Self::CAPACITY_CHECK;
         Self {
-            next: core::array::from_fn(|i| {
-                AtomicU16::new(if i + 1 < N { i as u16 + 1 } else { NIL })
+            free: List {
+                head: Atomic64::new(Head::new(0, N as u16, 0).0),
+                next: core::array::from_fn(|i| {
+                    AtomicU16::new(if i + 1 < N { i as u16 + 1 } else { NIL })
+                }),
+            },
+            ended: EndedList(List {
+                head: Atomic64::new(Head::EMPTY.0),
+                next: core::array::from_fn(|_| AtomicU16::new(NIL)),
             }),
-            free: Atomic64::new(Head::new(0, N as u16, 0).0),
-            ended: Atomic64::new(Head::EMPTY.0),
-        }
-    }
-
-    fn pop(&self, list: &Atomic64) -> Option<u16> {
-        let mut head = Head(list.load(Ordering::Acquire));
-        loop {
-            if head.index() == NIL {
-                return None;
-            }
-            let next = self.next[usize::from(head.index())].load(Ordering::Relaxed);
-            let new = Head::new(next, head.len().wrapping_sub(1), head.tag().wrapping_add(1));
-            match list.compare_exchange_weak(head.0, new.0, Ordering::Acquire, Ordering::Acquire) {
-                Ok(_) => return Some(head.index()),
-                Err(seen) => head = Head(seen),
-            }
-        }
-    }
-
-    /// Pushes the chain `first ..= last` of `len` indices (linked through `next`, owned
-    /// by the caller); returns the list's new length.
-    fn push_chain(&self, list: &Atomic64, first: u16, last: u16, len: u16) -> u16 {
-        let mut head = Head(list.load(Ordering::Relaxed));
-        loop {
-            self.next[usize::from(last)].store(head.index(), Ordering::Relaxed);
-            let new = Head::new(first, head.len().wrapping_add(len), head.tag());
-            // SeqCst (not just Release): with the tracer's shutdown flag, a span's end
-            // (publish, then read the flag) and a shutdown (set the flag, then take the
-            // queue) must not both miss each other. Same instruction as Release on x86.
-            match list.compare_exchange_weak(head.0, new.0, Ordering::SeqCst, Ordering::Relaxed) {
-                Ok(_) => return new.len(),
-                Err(seen) => head = Head(seen),
-            }
         }
     }
 
@@ -258,14 +301,15 @@ impl<const N: usize> IndexLists<N> {
     /// then the head has changed too (every pop bumps its tag, every push changes its
     /// index), the compare-and-swap fails and the walk starts again.
     pub(crate) fn take_free<const K: usize>(&self, out: &mut heapless::Vec<u16, K>) {
-        let mut head = Head(self.free.load(Ordering::Acquire));
+        let free = &self.free;
+        let mut head = Head(free.head.load(Ordering::Acquire));
         loop {
             out.clear();
             let mut i = head.index();
             while i != NIL && !out.is_full() {
                 // Never fails: the loop stops when `out` is full.
                 let _ = out.push(i);
-                i = self.next[usize::from(i)].load(Ordering::Relaxed);
+                i = free.next[usize::from(i)].load(Ordering::Relaxed);
             }
             if out.is_empty() {
                 return;
@@ -276,7 +320,7 @@ impl<const N: usize> IndexLists<N> {
                 head.len().wrapping_sub(taken),
                 head.tag().wrapping_add(1),
             );
-            match self.free.compare_exchange_weak(
+            match free.head.compare_exchange_weak(
                 head.0,
                 new.0,
                 Ordering::Acquire,
@@ -291,29 +335,30 @@ impl<const N: usize> IndexLists<N> {
     /// Takes a free index: the caller owns it until it pushes it back.
     #[inline]
     pub(crate) fn claim(&self) -> Option<u16> {
-        self.pop(&self.free)
+        self.free.pop()
     }
 
     /// Gives an owned index back to `free`.
     #[inline]
     pub(crate) fn release(&self, index: u16) {
-        self.push_chain(&self.free, index, index, 1);
+        self.free.push_chain(index, index, 1);
     }
 
     /// Queues an owned index on `ended`; returns how many are queued now.
     #[inline]
     pub(crate) fn publish(&self, index: u16) -> usize {
-        usize::from(self.push_chain(&self.ended, index, index, 1))
+        usize::from(self.ended.0.push_chain(index, index, 1))
     }
 
     /// Takes every ended index, newest first, appending them to `out` (room for `N` in
     /// all); the caller owns them until [`IndexLists::release_all`].
     pub(crate) fn take_ended(&self, out: &mut heapless::Vec<u16, N>) {
         // SeqCst: see `push_chain`.
-        let mut head = Head(self.ended.load(Ordering::SeqCst));
+        let ended = &self.ended.0;
+        let mut head = Head(ended.head.load(Ordering::SeqCst));
         while head.index() != NIL {
             let new = Head::new(NIL, 0, head.tag().wrapping_add(1));
-            match self.ended.compare_exchange_weak(
+            match ended.head.compare_exchange_weak(
                 head.0,
                 new.0,
                 Ordering::SeqCst,
@@ -327,7 +372,7 @@ impl<const N: usize> IndexLists<N> {
         while i != NIL && !out.is_full() {
             // Never fails: at most N indices exist.
             let _ = out.push(i);
-            i = self.next[usize::from(i)].load(Ordering::Relaxed);
+            i = ended.next[usize::from(i)].load(Ordering::Relaxed);
         }
     }
 
@@ -337,19 +382,19 @@ impl<const N: usize> IndexLists<N> {
             return;
         };
         for pair in indices.windows(2) {
-            self.next[usize::from(pair[0])].store(pair[1], Ordering::Relaxed);
+            self.free.next[usize::from(pair[0])].store(pair[1], Ordering::Relaxed);
         }
-        self.push_chain(&self.free, first, last, indices.len() as u16);
+        self.free.push_chain(first, last, indices.len() as u16);
     }
 
     /// Indices on `free` now (exact when no other thread is starting or draining).
     pub(crate) fn free_len(&self) -> usize {
-        usize::from(Head(self.free.load(Ordering::Relaxed)).len())
+        self.free.len()
     }
 
     /// Indices on `ended` now.
     pub(crate) fn ended_len(&self) -> usize {
-        usize::from(Head(self.ended.load(Ordering::Relaxed)).len())
+        self.ended.0.len()
     }
 }
 
@@ -580,10 +625,11 @@ pub(crate) const SHARDS: usize = 1;
 #[derive(Debug)]
 struct Shard<const N: usize> {
     lists: IndexLists<N>,
-    /// The [`thread_hint`] token of the thread that last claimed here (0: none yet),
-    /// beside the list heads that claim writes anyway. A refill takes from another
-    /// thread's shard only when it has slots to spare (see [`SlotPool::refill`]).
-    owner: AtomicU32,
+    /// Who claims here: the [`thread_hint`] token of the thread that last did (0: none
+    /// yet) and the pool's drain count then (`token << 32 | drains`), stored only when
+    /// it changes. A refill leaves a shard alone while another thread claims from it
+    /// (see [`SlotPool::refill`]).
+    owner: Atomic64,
 }
 
 impl<const N: usize> Shard<N> {
@@ -591,14 +637,14 @@ impl<const N: usize> Shard<N> {
     const fn new(lists: IndexLists<N>) -> Self {
         Self {
             lists,
-            owner: AtomicU32::new(0),
+            owner: Atomic64::new(0),
         }
     }
     #[cfg(loom)]
     fn new(lists: IndexLists<N>) -> Self {
         Self {
             lists,
-            owner: AtomicU32::new(0),
+            owner: Atomic64::new(0),
         }
     }
 }
@@ -634,11 +680,22 @@ fn thread_hint(shards: usize) -> (usize, u32) {
 /// Which shards a refill may take free slots from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Steal {
-    /// Only shards no other thread claims from.
+    /// Only shards no other thread claimed from since the drain before last (a thread
+    /// that stopped tracing, or exited, leaves its free slots to the others).
     Spare,
     /// Any shard (the arena is full otherwise).
     Any,
 }
+
+/// Drains after which a shard its thread stopped claiming from is spare again: a thread
+/// that waits for its slots to come back from one drain keeps them, one that exited
+/// leaves them to the others.
+const STALE_DRAINS: u32 = 64;
+
+/// The drain count, alone on its cache lines: every claim reads it, a drain writes it.
+#[cfg_attr(target_pointer_width = "64", repr(align(128)))]
+#[derive(Debug)]
+struct Drains(AtomicU32);
 
 /// Free slots a thread whose shard ran dry moves to it at once ([`SlotPool::refill`]).
 const REFILL: usize = 32;
@@ -662,8 +719,10 @@ pub(crate) struct SlotPool<S, const N: usize> {
     /// Each shard is one `IndexLists` over its own slots, so invariant 1 holds shard by
     /// shard.
     shards: [Shard<N>; SHARDS],
-    /// Where [`SlotPool::claim_elsewhere`] starts looking.
+    /// Where [`SlotPool::refill`] starts looking.
     steal_hint: AtomicU8,
+    /// Drains so far (wrapping): how old a shard's [`Shard::owner`] mark is.
+    drains: Drains,
     /// Where each slot's parts are (see [`SlotRef`]).
     layout: SlotLayout,
 }
@@ -733,6 +792,7 @@ impl<const A: usize, const E: usize, const L: usize, const T: usize, const N: us
             claims_high: [const { AtomicU8::new(0) }; N],
             shards,
             steal_hint: AtomicU8::new(0),
+            drains: Drains(AtomicU32::new(0)),
             layout: SlotLayout::of::<A, E, L, T>(),
         }
     }
@@ -746,6 +806,7 @@ impl<const A: usize, const E: usize, const L: usize, const T: usize, const N: us
             claims_high: core::array::from_fn(|_| AtomicU8::new(0)),
             shards: core::array::from_fn(|_| Shard::new(IndexLists::new())),
             steal_hint: AtomicU8::new(0),
+            drains: Drains(AtomicU32::new(0)),
             layout: SlotLayout::of::<A, E, L, T>(),
         }
     }
@@ -790,9 +851,13 @@ impl<const A: usize, const E: usize, const L: usize, const T: usize, const N: us
             None if active == 1 => return None,
             None => self.refill(first, token, active, steal)?,
         };
-        // Stored only when it changes: the line is the one the claim just wrote.
-        if active > 1 && shard.owner.load(Ordering::Relaxed) != token {
-            shard.owner.store(token, Ordering::Relaxed);
+        if active > 1 {
+            let mark = u64::from(token) << 32 | u64::from(self.drains.0.load(Ordering::Relaxed));
+            // Stored only when it changes (once per drain): the line is the one the
+            // claim just wrote.
+            if shard.owner.load(Ordering::Relaxed) != mark {
+                shard.owner.store(mark, Ordering::Relaxed);
+            }
         }
         let claims = &self.claims[usize::from(index)];
         let low = claims.load(Ordering::Relaxed).wrapping_add(1);
@@ -830,6 +895,7 @@ impl<const A: usize, const E: usize, const L: usize, const T: usize, const N: us
     #[cold]
     fn refill(&self, first: usize, token: u32, active: usize, steal: Steal) -> Option<u16> {
         let start = usize::from(self.steal_hint.load(Ordering::Relaxed)) % active;
+        let drains = self.drains.0.load(Ordering::Relaxed);
         let mut taken = heapless::Vec::<u16, REFILL>::new();
         for shard in (0..active).map(|k| (start + k) % active) {
             if shard == first {
@@ -838,7 +904,8 @@ impl<const A: usize, const E: usize, const L: usize, const T: usize, const N: us
             let victim = &self.shards[shard];
             if steal == Steal::Spare {
                 let owner = victim.owner.load(Ordering::Relaxed);
-                if owner != 0 && owner != token {
+                let (by, at) = ((owner >> 32) as u32, owner as u32);
+                if by != 0 && by != token && drains.wrapping_sub(at) <= STALE_DRAINS {
                     continue;
                 }
             }
@@ -886,6 +953,15 @@ impl<const A: usize, const E: usize, const L: usize, const T: usize, const N: us
             fn drop(&mut self) {
                 self.free_to(self.indices.len());
             }
+        }
+        if Self::SHARD_COUNT > 1 {
+            // Load and store, not a read-modify-write (none on thumbv6m): drains run one
+            // at a time (the tracer's exporter lock), and a lost count is harmless.
+            let drains = &self.drains.0;
+            drains.store(
+                drains.load(Ordering::Relaxed).wrapping_add(1),
+                Ordering::Relaxed,
+            );
         }
         let mut taken = Taken {
             shards: &self.shards,
@@ -1298,8 +1374,37 @@ mod tests {
     /// the first element apart), and a granule boundary between the two frames put it
     /// on another shard: correct (any shard is), but 511 of 512 here, about once in
     /// 180 runs.
+    /// A span ended on another thread writes `ended` while the claiming thread pops
+    /// `free`: they must not share a cache line (with one `next` array for both, a span
+    /// started on one thread and ended on another took 380 ns instead of 260).
     #[test]
-    fn a_claim_leaves_the_free_slots_of_another_threads_shard_until_any_is_asked() {
+    #[cfg(target_pointer_width = "64")]
+    fn the_ended_list_is_on_cache_lines_of_its_own() {
+        extern crate std;
+        let lists: std::boxed::Box<IndexLists<2048>> = std::boxed::Box::new(IndexLists::new());
+        let lines = |start: *const u8, len: usize| {
+            let first = start as usize / 128;
+            first..=(start as usize + len - 1) / 128
+        };
+        let ended = lines(
+            core::ptr::addr_of!(lists.ended).cast(),
+            core::mem::size_of_val(&lists.ended),
+        );
+        let free_head = lines(core::ptr::addr_of!(lists.free.head).cast(), 8);
+        let free_next = lines(
+            core::ptr::addr_of!(lists.free.next).cast(),
+            core::mem::size_of_val(&lists.free.next),
+        );
+        for free in [free_head, free_next] {
+            assert!(
+                free.end() < ended.start() || ended.end() < free.start(),
+                "{free:?} and {ended:?} share a line"
+            );
+        }
+    }
+
+    #[test]
+    fn a_claim_leaves_the_free_slots_of_a_shard_another_thread_claims_from() {
         extern crate std;
         use std::vec::Vec;
         // Two shards of 64: shard 0 for thread 7, shard 1 for thread 9.
@@ -1322,6 +1427,26 @@ mod tests {
         assert!(any.index() >= 64);
         // `Any` moved one refill's worth to thread 7's shard.
         assert_eq!(pool.shards[1].lists.free_len(), 64 - REFILL);
+        drop(any);
+        for slot in seven.drain(..) {
+            slot.release();
+        }
+        // Thread 9 claims no more: after `STALE_DRAINS` drains, its shard is spare.
+        for _ in 0..STALE_DRAINS {
+            pool.drain(64, |_| {});
+        }
+        while let Some(slot) = pool.claim_from(0, 7, Steal::Spare) {
+            seven.push(slot);
+        }
+        assert_eq!(seven.len(), 64 + REFILL, "shard 1 is not spare yet");
+        for slot in seven.drain(..) {
+            slot.release();
+        }
+        pool.drain(64, |_| {});
+        while let Some(slot) = pool.claim_from(0, 7, Steal::Spare) {
+            seven.push(slot);
+        }
+        assert_eq!(seven.len(), 128);
     }
 
     #[test]
