@@ -43,7 +43,7 @@ use loom::cell::UnsafeCell;
 #[cfg(not(loom))]
 use shim::UnsafeCell;
 
-use crate::span::record::{Header, RecordMut, Slot, SpanData, StoredAttr};
+use crate::span::record::{EndTime, Header, RecordMut, Slot, SpanData, StoredAttr};
 
 /// A 64-bit atomic for the list heads (and the tracer's last export time): native where
 /// the CPU has 64-bit atomics. Where it has not and the platform gives a critical
@@ -406,6 +406,7 @@ impl<const N: usize> IndexLists<N> {
 #[derive(Clone, Copy, Debug)]
 struct SlotLayout {
     header: usize,
+    end: usize,
     attrs: (usize, usize),
     events: (usize, usize),
     links: (usize, usize),
@@ -417,6 +418,7 @@ impl SlotLayout {
         type S<const A: usize, const E: usize, const L: usize, const T: usize> = Slot<A, E, L, T>;
         Self {
             header: core::mem::offset_of!(S<A, E, L, T>, header),
+            end: core::mem::offset_of!(S<A, E, L, T>, end),
             attrs: (core::mem::offset_of!(S<A, E, L, T>, attrs), A),
             events: (core::mem::offset_of!(S<A, E, L, T>, events), E),
             links: (core::mem::offset_of!(S<A, E, L, T>, links), L),
@@ -456,6 +458,13 @@ impl RawRecord<'_> {
     fn header(self) -> NonNull<Header> {
         // SAFETY: the header offset of this slot's layout is in bounds.
         unsafe { NonNull::new_unchecked(self.slot.as_ptr().add(self.layout.header).cast()) }
+    }
+
+    #[cfg_attr(not(target_os = "none"), inline(always))]
+    #[cfg_attr(target_os = "none", inline)]
+    fn end(self) -> NonNull<EndTime> {
+        // SAFETY: the end offset of this slot's layout is in bounds.
+        unsafe { NonNull::new_unchecked(self.slot.as_ptr().add(self.layout.end).cast()) }
     }
 }
 
@@ -527,6 +536,7 @@ impl SlotRef<'_> {
         unsafe {
             RecordMut {
                 header: &mut *r.header().as_ptr(),
+                end: &mut *r.end().as_ptr(),
                 attrs: &mut *r.view(r.layout.attrs).as_ptr(),
                 events: &mut *r.view(r.layout.events).as_ptr(),
                 links: &mut *r.view(r.layout.links).as_ptr(),
@@ -564,6 +574,8 @@ impl SlotRef<'_> {
         unsafe {
             SpanData::from_parts(
                 &*r.header().as_ptr(),
+                // Running: the slot's end time is from its previous span.
+                crate::Timestamp::ZERO,
                 &*r.view::<StoredAttr>(r.layout.attrs).as_ptr(),
                 &*r.view(r.layout.events).as_ptr(),
                 &*r.view(r.layout.links).as_ptr(),
