@@ -190,7 +190,12 @@ impl<
     }
 
     fn claim_any(&self) -> Option<SlotRef<'_>> {
-        self.pool.claim_any()
+        // One shard: the same claim (and no second copy of it in the firmware).
+        if Self::SHARDS == 1 {
+            self.pool.claim()
+        } else {
+            self.pool.claim_any()
+        }
     }
 
     fn drain(&self, batch: usize, f: &mut dyn FnMut(&dyn BatchSource)) {
