@@ -1,10 +1,10 @@
 //! Who may touch a span slot, across threads and interrupts: the crate's only `unsafe`.
 //!
 //! A span arena is `N` cells and two lock-free lists of cell indices, `free` and
-//! `ended`, each threaded through a `next` array of its own ([`IndexLists`], safe code). Starting a
-//! span pops an index off `free` (one compare-and-swap); ending it pushes the index on
-//! `ended` (one compare-and-swap); the exporter takes the whole `ended` list at once and,
-//! when it has encoded the spans, pushes them back on `free` as one chain.
+//! `ended`, each threaded through a `next` array of its own ([`IndexLists`], safe code).
+//! Starting a span pops an index off `free` (one compare-and-swap); ending it pushes the
+//! index on `ended` (one compare-and-swap); the exporter takes the whole `ended` list at
+//! once and, when it has encoded the spans, pushes them back on `free` as one chain.
 //!
 //! # Invariants (what makes the `unsafe` below sound)
 //! 1. Every index is in exactly one place: the `free` list, the `ended` list, one
@@ -692,8 +692,8 @@ fn thread_hint(shards: usize) -> (usize, u32) {
 /// Which shards a refill may take free slots from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Steal {
-    /// Only shards no other thread claimed from since the drain before last (a thread
-    /// that stopped tracing, or exited, leaves its free slots to the others).
+    /// Only shards no other thread claimed from in the last [`STALE_DRAINS`] drains (a
+    /// thread that stopped tracing, or exited, leaves its free slots to the others).
     Spare,
     /// Any shard (the arena is full otherwise).
     Any,
@@ -903,7 +903,8 @@ impl<const A: usize, const E: usize, const L: usize, const T: usize, const N: us
     /// of one). The hint is stored only when it changes, so refills do not write a
     /// shared line each time.
     ///
-    /// With [`Steal::Spare`], shards another thread claims from are left alone.
+    /// With [`Steal::Spare`], shards another thread claims from are left alone (see
+    /// [`Shard::owner`]).
     #[cold]
     fn refill(&self, first: usize, token: u32, active: usize, steal: Steal) -> Option<u16> {
         let start = usize::from(self.steal_hint.load(Ordering::Relaxed)) % active;

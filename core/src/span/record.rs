@@ -759,10 +759,11 @@ impl RecordMut<'_> {
     }
 
     /// Sets the end time (kept as given: [`SpanData::end_time`] brings it up to the
-    /// start, so ending reads nothing the starting thread wrote).
+    /// start, so ending reads nothing the starting thread wrote). Zero means "not
+    /// ended": an end at zero is kept as 1 ns, which reads as the start.
     #[inline]
     pub(crate) fn end(&mut self, time: Timestamp) {
-        self.end.0 = time;
+        self.end.0 = time.max(Timestamp::from_unix_nanos(1));
     }
 }
 
@@ -1455,6 +1456,12 @@ mod tests {
         assert_eq!(slot.data().end_time(), Timestamp::ZERO, "not ended");
         slot.writer().end(Timestamp::from_unix_nanos(40));
         assert_eq!(slot.data().end_time(), Timestamp::from_unix_nanos(100));
+        slot.writer().end(Timestamp::ZERO);
+        assert_eq!(
+            slot.data().end_time(),
+            Timestamp::from_unix_nanos(100),
+            "ended at 0"
+        );
         slot.writer().end(Timestamp::from_unix_nanos(140));
         assert_eq!(slot.data().end_time(), Timestamp::from_unix_nanos(140));
     }
