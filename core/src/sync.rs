@@ -836,7 +836,12 @@ impl<const A: usize, const E: usize, const L: usize, const T: usize, const N: us
 
     /// Claims a free slot from any shard.
     pub(crate) fn claim_any(&self) -> Option<SlotRef<'_>> {
-        self.claim_with(Steal::Any)
+        // One shard: the same claim (and no second inlined copy of it in the firmware).
+        if Self::SHARD_COUNT == 1 {
+            self.claim()
+        } else {
+            self.claim_with(Steal::Any)
+        }
     }
 
     #[inline(always)]

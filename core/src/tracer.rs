@@ -682,8 +682,9 @@ where
 
     /// No slot for this thread (its shard is empty and no other has slots to spare):
     /// drain here unless an export is already running, then take any free slot (the
-    /// last ones of other threads' shards too); with a full-arena wait configured, pause and retry (draining when the
-    /// running export has finished) until a slot frees up or the retries run out.
+    /// last ones of other threads' shards too); with a full-arena wait configured,
+    /// pause and retry (draining when the running export has finished) until a slot
+    /// frees up or the retries run out.
     #[cold]
     fn claim_after_export(&self) -> Option<SlotRef<'_>> {
         let _ = self.try_flush();

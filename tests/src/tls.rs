@@ -203,12 +203,9 @@ impl TlsProxy {
     /// # Panics
     /// When nginx is missing (saying to run `ci/install.sh`) or does not start.
     pub fn start(server: &CertFiles, upstream: SocketAddr, client_ca: Option<&Path>) -> TlsProxy {
-        for _ in 0..4 {
-            if let Some(proxy) = Self::try_start(server, upstream, client_ca) {
-                return proxy;
-            }
-        }
-        Self::try_start(server, upstream, client_ca).expect("nginx found a free port")
+        (0..5)
+            .find_map(|_| Self::try_start(server, upstream, client_ca))
+            .expect("nginx found a free port in 5 tries")
     }
 
     /// Starts nginx on a free port; `None` when another process took the port first.

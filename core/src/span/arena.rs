@@ -190,12 +190,7 @@ impl<
     }
 
     fn claim_any(&self) -> Option<SlotRef<'_>> {
-        // One shard: the same claim (and no second copy of it in the firmware).
-        if Self::SHARDS == 1 {
-            self.pool.claim()
-        } else {
-            self.pool.claim_any()
-        }
+        self.pool.claim_any()
     }
 
     fn drain(&self, batch: usize, f: &mut dyn FnMut(&dyn BatchSource)) {
