@@ -967,8 +967,18 @@ fn decimal_in(mut v: u64, buf: &mut [u8; 20], by_limbs: bool) -> &[u8] {
             i -= 2;
             buf[i..i + 2].copy_from_slice(&DIGIT_PAIRS[pair..pair + 2]);
         }
+        // The last two digits as a pair, the last one alone: no division left.
+        if v < 100 && i >= 2 {
+            let pair = v as usize * 2;
+            if v >= 10 {
+                buf[i - 2..i].copy_from_slice(&DIGIT_PAIRS[pair..pair + 2]);
+                return &buf[i - 2..];
+            }
+            buf[i - 1] = DIGIT_PAIRS[pair + 1];
+            return &buf[i - 1..];
+        }
     }
-    // The last digit or two here; every digit on 32-bit CPUs.
+    // Every digit on 32-bit CPUs.
     loop {
         let (quotient, digit) = if by_limbs {
             div10_by_limbs(v)
