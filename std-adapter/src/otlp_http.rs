@@ -880,7 +880,8 @@ impl OtlpHttpExporter {
     }
 
     /// Encodes `spans` into requests of at most `max_request_size` bytes and sends each;
-    /// returns how many spans were lost (too large to encode, or their request failed).
+    /// returns how many spans were lost (too large to encode, their request failed, or
+    /// the collector rejected them in a partial success).
     fn export_spans<'a>(
         &mut self,
         resource: &Resource,
@@ -891,17 +892,26 @@ impl OtlpHttpExporter {
         if buf.len() < self.max_request_size {
             buf.resize(self.max_request_size, 0);
         }
+        let mut rejected = 0;
         let lost = encode_in_requests(
             &self.protocol,
             resource,
             scope,
             spans,
             &mut buf,
-            |body, n| self.send_spans(body, n, None).is_ok(),
+            |body, n| match self.send_spans(body, n, None) {
+                Ok(outcome) => {
+                    // Delivered, but not kept: lost all the same (counted as rejected
+                    // in this exporter's stats by `send_spans`).
+                    rejected += usize::try_from(outcome.rejected_spans).map_or(n, |r| r.min(n));
+                    true
+                }
+                Err(_) => false,
+            },
         );
         add(&self.counters.spans_failed, lost.unencodable as u64);
         self.encode_buf = buf;
-        lost.total()
+        lost.total() + rejected
     }
 }
 

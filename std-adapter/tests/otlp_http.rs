@@ -497,3 +497,33 @@ fn as_span_exporter_failures_are_reported_to_the_tracer() {
     );
     assert_eq!(tracer.with_exporter(|x| x.stats().spans_failed), Some(2));
 }
+
+#[test]
+fn as_span_exporter_spans_the_collector_rejects_are_not_counted_as_exported() {
+    // A 200 with `partial_success { rejected_spans: 3 }`: those 3 are lost, and the
+    // tracer's counters must say so (produced == exported + lost).
+    let proto = [0x0a, 0x02, 0x08, 0x03];
+    let server = Server::start();
+    server.script([Reply::ok()
+        .header("Content-Type", "application/x-protobuf")
+        .body(proto.to_vec())]);
+    let tracer = Tracer::new(
+        TracerConfig::new("partial-test"),
+        SpanArena::<16>::new(),
+        SystemClock::new(),
+        id_generator(),
+        exporter(&server),
+    );
+    for _ in 0..10 {
+        tracer.start_span("s").end();
+    }
+    tracer.flush();
+    assert_eq!(server.requests().len(), 1);
+    let s = tracer.stats();
+    assert_eq!(
+        (s.spans_exported, s.spans_export_failed, s.export_failures),
+        (7, 3, 1)
+    );
+    let x = tracer.with_exporter(|x| x.stats()).unwrap();
+    assert_eq!((x.spans_exported, x.spans_rejected), (7, 3));
+}
