@@ -6,12 +6,41 @@
 //! bucket is full goes to the registry's extensions instead (see the layer), so the
 //! table's size bounds nothing but the allocation-free case.
 
-use std::sync::Mutex;
+use std::cell::Cell;
+use std::sync::{Mutex, MutexGuard, TryLockError};
 
 use picotrace::Span;
 
 /// Entries per bucket.
 const WAYS: usize = 4;
+
+/// How often a call made from user code under another bucket's lock tries a bucket
+/// before it gives up (spinning first, then yielding).
+const NESTED_TRIES: u32 = 1_000;
+
+thread_local! {
+    /// The bucket whose lock this thread holds while user code runs inside
+    /// [`SpanTable::with`] (its address), or 0.
+    ///
+    /// That code (a field's `Debug`, a sampler, an exporter run when the arena is full)
+    /// may call into `tracing` again, and under a global subscriber nothing stops it
+    /// from reaching this table: locking the same bucket again would deadlock, and
+    /// waiting for another one could deadlock with a thread doing the same the other
+    /// way round. Such nested calls skip the bucket this thread holds and never wait
+    /// long for another: what they cannot reach is treated as not in the table (an
+    /// event is dropped, a span parented as if its parent were unknown, a new span kept
+    /// in the registry's extensions).
+    static HELD: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Restores the thread's [`HELD`] mark when user code returns or unwinds.
+struct Holding(usize);
+
+impl Drop for Holding {
+    fn drop(&mut self) {
+        HELD.with(|held| held.set(self.0));
+    }
+}
 
 type Entry = Option<(u64, Span<'static>)>;
 
@@ -47,18 +76,43 @@ impl SpanTable {
 
     /// The bucket of `id` (sharded-slab ids differ in their low bits and generation:
     /// mixed by a multiplication, the top bits pick the bucket).
-    fn bucket(&self, id: u64) -> std::sync::MutexGuard<'_, [Entry; WAYS]> {
+    fn bucket_of(&self, id: u64) -> &Mutex<[Entry; WAYS]> {
         let mixed = id.wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        let index = (mixed >> 32) as usize & (self.buckets.len() - 1);
-        // A poisoned bucket only means a panic while it was held: its entries are whole.
-        self.buckets[index]
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        &self.buckets[(mixed >> 32) as usize & (self.buckets.len() - 1)]
+    }
+
+    /// Locks `bucket`; `None` only for a call nested in user code (see [`HELD`]) that
+    /// cannot have it.
+    fn lock(bucket: &Mutex<[Entry; WAYS]>) -> Option<MutexGuard<'_, [Entry; WAYS]>> {
+        let held = HELD.with(Cell::get);
+        if held == 0 {
+            // A poisoned bucket only means a panic while it was held: its entries are
+            // whole.
+            return Some(
+                bucket
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner()),
+            );
+        }
+        if held == core::ptr::from_ref(bucket) as usize {
+            return None;
+        }
+        for attempt in 0..NESTED_TRIES {
+            match bucket.try_lock() {
+                Ok(guard) => return Some(guard),
+                Err(TryLockError::Poisoned(poisoned)) => return Some(poisoned.into_inner()),
+                Err(TryLockError::WouldBlock) if attempt < 64 => core::hint::spin_loop(),
+                Err(TryLockError::WouldBlock) => std::thread::yield_now(),
+            }
+        }
+        None
     }
 
     /// Keeps `span` under `id`; gives it back when the bucket is full.
     pub(super) fn insert(&self, id: u64, span: Span<'static>) -> Result<(), Span<'static>> {
-        let mut bucket = self.bucket(id);
+        let Some(mut bucket) = Self::lock(self.bucket_of(id)) else {
+            return Err(span);
+        };
         match bucket.iter_mut().find(|e| e.is_none()) {
             Some(free) => {
                 *free = Some((id, span));
@@ -69,10 +123,14 @@ impl SpanTable {
     }
 
     /// Runs `f` on the span kept under `id`; `None` when there is none (then `f` has
-    /// not run). The bucket stays locked while `f` runs: `f` must not use the table.
+    /// not run). The bucket stays locked while `f` runs; calls `f` makes into the table
+    /// (through `tracing`) do not wait for it (see [`HELD`]).
     pub(super) fn with<R>(&self, id: u64, f: impl FnOnce(&mut Span<'static>) -> R) -> Option<R> {
-        let mut bucket = self.bucket(id);
-        let (_, span) = bucket.iter_mut().flatten().find(|(key, _)| *key == id)?;
+        let bucket = self.bucket_of(id);
+        let mut entries = Self::lock(bucket)?;
+        let (_, span) = entries.iter_mut().flatten().find(|(key, _)| *key == id)?;
+        let _restore =
+            Holding(HELD.with(|held| held.replace(core::ptr::from_ref(bucket) as usize)));
         Some(f(span))
     }
 
@@ -96,7 +154,7 @@ impl SpanTable {
 
     /// Takes the span kept under `id` out of the table.
     pub(super) fn remove(&self, id: u64) -> Option<Span<'static>> {
-        let mut bucket = self.bucket(id);
+        let mut bucket = Self::lock(self.bucket_of(id))?;
         let entry = bucket
             .iter_mut()
             .find(|e| matches!(e, Some((key, _)) if *key == id))?;
