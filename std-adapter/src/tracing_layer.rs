@@ -10,7 +10,8 @@
 //!   in an instrumented future on a multi-thread runtime covers them all. Its parent is
 //!   its `tracing` parent (explicit or the current span), else the span made current by
 //!   [`InSpan`](crate::InSpan)/[`enter`](crate::enter), else none (a new trace), or a
-//!   remote context given with [`TracingSpanExt::set_parent`].
+//!   remote context given with [`TracingSpanExt::set_parent`]. A span made with
+//!   `parent: None` is a root: it starts a new trace.
 //! - **Fields** become attributes (`i64`, `u64` (as `i64` when it fits, else its decimal
 //!   text), `bool`, `f64`, strings, `Debug` values as text), also when recorded later
 //!   with `Span::record`. Special fields, as `tracing-opentelemetry` reads them:
@@ -221,8 +222,10 @@ where
                         })
                         .unwrap_or_else(|| builder().start())
                 }),
-            // No `tracing` parent: a span made current by picotrace's own `InSpan` or
-            // `enter` is the parent, if any.
+            // An explicit root (`parent: None`) starts a new trace. A contextual span
+            // with no `tracing` parent: a span made current by picotrace's own `InSpan`
+            // or `enter` is the parent, if any.
+            None if !attrs.is_contextual() => builder().start(),
             None => match crate::context::has_current_context()
                 .then(crate::context::current_context)
                 .flatten()

@@ -410,7 +410,8 @@ impl<'t> Span<'t> {
         self.set_status(Status::Ok);
     }
 
-    /// Sets the status to Error with a description (ignored after `set_ok`).
+    /// Sets the status to Error with a description (ignored after `set_ok`; an empty
+    /// description keeps the one an earlier `set_error` gave).
     #[inline]
     pub fn set_error(&mut self, description: &str) {
         self.set_status(Status::Error { description });

@@ -709,9 +709,15 @@ impl RecordMut<'_> {
     }
 
     /// Sets the status following the spec: Ok is final, Unset is ignored, and only Error
-    /// keeps a description.
+    /// keeps a description (an Error without one keeps the description of an earlier
+    /// Error: setting the code after the message must not erase it).
     pub(crate) fn set_status(&mut self, status: &Status<'_>, limits: &SpanLimits) {
         if self.header.status == StatusCode::Ok {
+            return;
+        }
+        if matches!(status, Status::Error { description: "" })
+            && self.header.status == StatusCode::Error
+        {
             return;
         }
         match *status {

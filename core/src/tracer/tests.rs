@@ -417,9 +417,14 @@ fn status_rules_follow_the_spec() {
     b.set_ok(); // Ok overrides Error, then is final
     b.set_error("late");
     drop(b);
+    let mut c = t.start_span("c");
+    c.set_error("db down");
+    c.set_error(""); // the code again, without a message: the message stays
+    drop(c);
     let spans = exported(&t);
     assert_eq!(spans[0].status, "Error { description: \"first\" }");
     assert_eq!(spans[1].status, "Ok");
+    assert_eq!(spans[2].status, "Error { description: \"db down\" }");
 }
 
 #[test]

@@ -303,6 +303,13 @@ fn otel_fields_name_kind_and_status_and_errors_set_the_status() {
         span.in_scope(|| tracing::info!("fine"));
         let ok = tracing::info_span!("with status", otel.status_code = "OK");
         drop(ok);
+        // The message first, then the code: the message stays.
+        let both = tracing::info_span!(
+            "message and code",
+            otel.status_message = "db down",
+            otel.status_code = "error"
+        );
+        drop(both);
         let failing = tracing::info_span!("failing");
         failing.in_scope(|| tracing::error!(code = 500, "upstream failed"));
         let erroring = tracing::info_span!("erroring");
@@ -318,6 +325,10 @@ fn otel_fields_name_kind_and_status_and_errors_set_the_status() {
     let named = t.named("GET /users");
     assert_eq!(named.kind, SpanKind::Server);
     assert_eq!(t.named("with status").status, "Ok");
+    assert_eq!(
+        t.named("message and code").status,
+        "Error { description: \"db down\" }"
+    );
     let failing = t.named("failing");
     assert_eq!(failing.status, "Error { description: \"upstream failed\" }");
     let erroring = t.named("erroring");
@@ -385,6 +396,23 @@ fn follows_from_links_and_a_picotrace_span_current_is_the_parent() {
     let effect = t.named("effect");
     assert_eq!(cause.parent, Some(outer_id));
     assert_eq!(effect.links, [cause.span_id]);
+}
+
+#[test]
+fn an_explicit_root_starts_a_new_trace_under_a_current_picotrace_span() {
+    let t = setup();
+    let tracer = t.provider.tracer();
+    let outer = tracer.start_span("picotrace outer");
+    let outer_cx = outer.context();
+    let guard = crate::enter(&outer);
+    tracing::subscriber::with_default(t.subscriber(), || {
+        let _root = tracing::info_span!(parent: None, "background");
+    });
+    drop(guard);
+    drop(outer);
+    let root = t.named("background");
+    assert_eq!(root.parent, None, "`parent: None` is a root, as in tracing");
+    assert_ne!(root.trace_id, outer_cx.trace_id, "a new trace");
 }
 
 #[instrument(fields(otel.kind = "server"))]
