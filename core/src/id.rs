@@ -191,6 +191,11 @@ impl TraceFlags {
     pub const NONE: Self = Self(0);
     /// The flags version 00 defines; other bits are not propagated in version 00 output.
     pub const KNOWN_V00: u8 = 0x03;
+    /// Not a W3C flag: B3's and Jaeger's *debug* flag, kept from extraction (it also
+    /// sets sampled) so that injecting B3 or Jaeger headers from the context, or from
+    /// its spans' contexts, passes it on, as OpenTelemetry's B3 rules ask. Never
+    /// written in `traceparent` (masked by [`TraceFlags::KNOWN_V00`]) nor in OTLP.
+    pub const DEBUG: Self = Self(0x80);
 
     /// Creates flags from their byte.
     #[inline]
@@ -208,6 +213,12 @@ impl TraceFlags {
     #[inline]
     pub const fn is_sampled(self) -> bool {
         self.0 & Self::SAMPLED.0 != 0
+    }
+
+    /// Returns whether the B3 / Jaeger debug flag ([`TraceFlags::DEBUG`]) is set.
+    #[inline]
+    pub const fn is_debug(self) -> bool {
+        self.0 & Self::DEBUG.0 != 0
     }
 
     /// Returns whether the random-trace-id bit is set.

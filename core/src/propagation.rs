@@ -447,25 +447,41 @@ impl TraceContext {
             }
         }
         .map_err(ExtractError::B3)?;
-        Ok(Self::remote(repr.trace_id, repr.span_id, repr.sampled))
+        Ok(Self::remote(
+            repr.trace_id,
+            repr.span_id,
+            repr.sampled,
+            repr.debug,
+        ))
     }
 
-    /// Writes the single `b3` header (`{trace id}-{span id}-{1|0}`). Nothing is written
-    /// for an invalid context.
+    /// Writes the single `b3` header (`{trace id}-{span id}-{1|0|d}`; `d` passes on a
+    /// debug flag that was extracted). Nothing is written for an invalid context.
     pub fn to_b3_header(&self, headers: &mut (impl Injector + ?Sized)) {
         if self.span_context.is_valid() {
-            let value = b3::format_single(&self.trace_id(), &self.span_id(), self.is_sampled());
+            let value = b3::format_single(
+                &self.trace_id(),
+                &self.span_id(),
+                self.is_sampled(),
+                self.flags().is_debug(),
+            );
             headers.set(b3::B3, &value);
         }
     }
 
-    /// Writes `X-B3-TraceId`, `X-B3-SpanId` and `X-B3-Sampled` (never
-    /// `X-B3-ParentSpanId`: OpenTelemetry does not share span ids across a call).
+    /// Writes `X-B3-TraceId`, `X-B3-SpanId` and `X-B3-Sampled`, or `X-B3-Flags: 1`
+    /// instead of `X-B3-Sampled` for an extracted debug flag (debug implies sampled, and
+    /// B3 says not to send both). Never `X-B3-ParentSpanId`: OpenTelemetry does not
+    /// share span ids across a call.
     pub fn to_b3_multi_headers(&self, headers: &mut (impl Injector + ?Sized)) {
         if self.span_context.is_valid() {
             headers.set(b3::TRACE_ID, &self.trace_id().to_hex());
             headers.set(b3::SPAN_ID, &self.span_id().to_hex());
-            headers.set(b3::SAMPLED, if self.is_sampled() { "1" } else { "0" });
+            if self.flags().is_debug() {
+                headers.set(b3::FLAGS, "1");
+            } else {
+                headers.set(b3::SAMPLED, if self.is_sampled() { "1" } else { "0" });
+            }
         }
     }
 
@@ -482,23 +498,43 @@ impl TraceContext {
             .get(jaeger::UBER_TRACE_ID)
             .ok_or(ExtractError::Missing)?;
         let repr = jaeger::parse(value).map_err(ExtractError::Jaeger)?;
-        Ok(Self::remote(repr.trace_id, repr.span_id, repr.sampled))
+        Ok(Self::remote(
+            repr.trace_id,
+            repr.span_id,
+            repr.sampled,
+            repr.debug,
+        ))
     }
 
-    /// Writes `uber-trace-id` (`{trace id}:{span id}:0:{01|00}`). Nothing is written for
-    /// an invalid context.
+    /// Writes `uber-trace-id` (`{trace id}:{span id}:0:{01|00|03}`; `03` passes on an
+    /// extracted debug flag). Nothing is written for an invalid context.
     pub fn to_jaeger_headers(&self, headers: &mut (impl Injector + ?Sized)) {
         if self.span_context.is_valid() {
-            let value = jaeger::format(&self.trace_id(), &self.span_id(), self.is_sampled());
+            let value = jaeger::format(
+                &self.trace_id(),
+                &self.span_id(),
+                self.is_sampled(),
+                self.flags().is_debug(),
+            );
             headers.set(jaeger::UBER_TRACE_ID, &value);
         }
     }
 
-    fn remote(trace_id: crate::TraceId, span_id: crate::SpanId, sampled: bool) -> Self {
+    fn remote(
+        trace_id: crate::TraceId,
+        span_id: crate::SpanId,
+        sampled: bool,
+        debug: bool,
+    ) -> Self {
+        let flags = TraceFlags::NONE.with_sampled(sampled || debug);
         TraceContext::from(SpanContext {
             trace_id,
             span_id,
-            flags: TraceFlags::NONE.with_sampled(sampled),
+            flags: if debug {
+                TraceFlags::from_bits(flags.bits() | TraceFlags::DEBUG.bits())
+            } else {
+                flags
+            },
             is_remote: true,
         })
     }

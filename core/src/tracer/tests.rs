@@ -1205,3 +1205,42 @@ fn an_event_writer_on_a_span_that_does_not_record_does_nothing() {
     drop(s);
     assert!(exported(&t).is_empty());
 }
+
+#[test]
+fn a_b3_debug_flag_reaches_child_spans_and_leaves_in_b3_and_jaeger_only() {
+    let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+    let t = tracer_with(TracerConfig::new("svc"), SpanArena::<4>::new(), &clock);
+    let incoming = [("b3", "80f198ee56343ba864fe8b2a57d3eff7-e457b5a2e4d86bd1-d")];
+    let parent = TraceContext::from_b3_headers(&incoming).unwrap();
+    assert!(parent.is_sampled() && parent.flags().is_debug());
+    let server = t.start_server_span("GET /", &parent);
+    let client = server.child("call");
+    let cx = client.trace_context();
+    let mut out: Vec<(String, String)> = Vec::new();
+    let mut keep = crate::FnInjector(|k: &str, v: &str| out.push((k.into(), v.into())));
+    cx.to_b3_header(&mut keep);
+    cx.to_b3_multi_headers(&mut keep);
+    cx.to_jaeger_headers(&mut keep);
+    cx.to_headers(&mut keep);
+    let get = |name: &str| out.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+    assert!(get("b3").unwrap().ends_with("-d"), "{out:?}");
+    assert_eq!(get("x-b3-flags"), Some("1"));
+    assert_eq!(get("x-b3-sampled"), None, "debug implies sampled: not both");
+    assert!(get("uber-trace-id").unwrap().ends_with(":0:03"), "{out:?}");
+    // Not a W3C flag: traceparent and OTLP carry sampled only.
+    assert!(get("traceparent").unwrap().ends_with("-01"), "{out:?}");
+    assert_eq!(
+        crate::wire::otlp::otlp_flags(cx.flags().bits(), false),
+        crate::wire::otlp::FLAGS_CONTEXT_HAS_IS_REMOTE | 0x01
+    );
+    // Without the flag, B3 says sampled as before.
+    let plain = TraceContext::from_b3_headers(&[(
+        "b3",
+        "80f198ee56343ba864fe8b2a57d3eff7-e457b5a2e4d86bd1-1",
+    )])
+    .unwrap();
+    assert!(!plain.flags().is_debug());
+    let mut b3 = String::new();
+    plain.to_b3_header(&mut crate::FnInjector(|_: &str, v: &str| b3 = v.into()));
+    assert!(b3.ends_with("-1"), "{b3}");
+}

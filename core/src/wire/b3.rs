@@ -70,8 +70,10 @@ pub struct Repr {
     pub trace_id: TraceId,
     /// The sender's span id: our parent.
     pub span_id: SpanId,
-    /// `1` or `d` was sent.
+    /// `1` or `d` was sent (debug implies sampled).
     pub sampled: bool,
+    /// The debug flag was sent (`d`, or `X-B3-Flags: 1`).
+    pub debug: bool,
 }
 
 /// Parses a hex number of `1..=max` digits, either case, into the low bytes of `out`
@@ -117,11 +119,12 @@ fn span_id(text: &str, error: ParseError) -> Result<SpanId, ParseError> {
     }
 }
 
-/// `Some(sampled)` for a valid sampling state.
-fn sampling(text: &str) -> Result<bool, ParseError> {
+/// `(sampled, debug)` for a valid sampling state.
+fn sampling(text: &str) -> Result<(bool, bool), ParseError> {
     match text {
-        "1" | "d" => Ok(true),
-        "0" => Ok(false),
+        "1" => Ok((true, false)),
+        "d" => Ok((true, true)),
+        "0" => Ok((false, false)),
         _ => Err(ParseError::Sampling),
     }
 }
@@ -139,9 +142,9 @@ pub fn parse_single(value: &str) -> Result<Repr, ParseError> {
     };
     let trace_id = trace_id(first)?;
     let span_id = span_id(span, ParseError::SpanId)?;
-    let sampled = match fields.next() {
+    let (sampled, debug) = match fields.next() {
         Some(s) => sampling(s)?,
-        None => false,
+        None => (false, false),
     };
     if let Some(parent) = fields.next() {
         span_id_or_parent(parent)?;
@@ -153,6 +156,7 @@ pub fn parse_single(value: &str) -> Result<Repr, ParseError> {
         trace_id,
         span_id,
         sampled,
+        debug,
     })
 }
 
@@ -200,21 +204,28 @@ pub fn parse_multi(h: &MultiHeaders<'_>) -> Result<Repr, ParseError> {
         trace_id,
         span_id,
         sampled: sampled || debug,
+        debug,
     })
 }
 
-/// Formats the single header: `{32 hex trace id}-{16 hex span id}-{1|0}`.
+/// Formats the single header: `{32 hex trace id}-{16 hex span id}-{1|0|d}` (`d` when
+/// `debug`, which implies sampled).
 pub fn format_single(
     trace_id: &TraceId,
     span_id: &SpanId,
     sampled: bool,
+    debug: bool,
 ) -> heapless::String<SINGLE_LEN> {
     let mut out = heapless::String::new();
     // 51 bytes exactly: cannot overflow.
     let _ = out.push_str(&trace_id.to_hex());
     let _ = out.push('-');
     let _ = out.push_str(&span_id.to_hex());
-    let _ = out.push_str(if sampled { "-1" } else { "-0" });
+    let _ = out.push_str(match (debug, sampled) {
+        (true, _) => "-d",
+        (false, true) => "-1",
+        (false, false) => "-0",
+    });
     out
 }
 
@@ -231,6 +242,14 @@ mod tests {
             trace_id: TraceId::from_hex(trace).unwrap(),
             span_id: SpanId::from_hex(span).unwrap(),
             sampled,
+            debug: false,
+        }
+    }
+
+    fn debug(trace: &str, span: &str) -> Repr {
+        Repr {
+            debug: true,
+            ..repr(trace, span, true)
         }
     }
 
@@ -243,7 +262,7 @@ mod tests {
         );
         assert_eq!(
             parse_single(&std::format!("{TRACE}-{SPAN}-d")),
-            Ok(repr(TRACE, SPAN, true))
+            Ok(debug(TRACE, SPAN))
         );
         assert_eq!(
             parse_single(&std::format!("{TRACE}-{SPAN}-0")),
@@ -315,7 +334,7 @@ mod tests {
             flags: Some("1"),
             ..h
         };
-        assert_eq!(parse_multi(&debug), Ok(repr(TRACE, SPAN, true)));
+        assert_eq!(parse_multi(&debug), Ok(self::debug(TRACE, SPAN)));
         let legacy = MultiHeaders {
             sampled: Some("false"),
             ..h
@@ -333,8 +352,12 @@ mod tests {
     #[test]
     fn single_header_round_trips() {
         let r = repr(TRACE, SPAN, true);
-        let text = format_single(&r.trace_id, &r.span_id, r.sampled);
+        let text = format_single(&r.trace_id, &r.span_id, r.sampled, r.debug);
         assert_eq!(text.as_str(), std::format!("{TRACE}-{SPAN}-1"));
         assert_eq!(parse_single(&text), Ok(r));
+        let d = debug(TRACE, SPAN);
+        let text = format_single(&d.trace_id, &d.span_id, d.sampled, d.debug);
+        assert_eq!(text.as_str(), std::format!("{TRACE}-{SPAN}-d"));
+        assert_eq!(parse_single(&text), Ok(d));
     }
 }

@@ -59,6 +59,8 @@ pub struct Repr {
     pub span_id: SpanId,
     /// The sampled or debug flag was set.
     pub sampled: bool,
+    /// The debug flag (bit 1) was set.
+    pub debug: bool,
 }
 
 /// Parses an `uber-trace-id` value.
@@ -122,17 +124,28 @@ pub fn parse(value: &str) -> Result<Repr, ParseError> {
         trace_id: TraceId::from_bytes(t),
         span_id: SpanId::from_bytes(s),
         sampled: f[0] & 0b11 != 0,
+        debug: f[0] & 0b10 != 0,
     })
 }
 
-/// Formats `{32 hex trace id}:{16 hex span id}:0:{01|00}`.
-pub fn format(trace_id: &TraceId, span_id: &SpanId, sampled: bool) -> heapless::String<LEN> {
+/// Formats `{32 hex trace id}:{16 hex span id}:0:{01|00|03}` (`03`: debug, which
+/// implies sampled).
+pub fn format(
+    trace_id: &TraceId,
+    span_id: &SpanId,
+    sampled: bool,
+    debug: bool,
+) -> heapless::String<LEN> {
     let mut out = heapless::String::new();
     // 53 bytes at most: cannot overflow.
     let _ = out.push_str(&trace_id.to_hex());
     let _ = out.push(':');
     let _ = out.push_str(&span_id.to_hex());
-    let _ = out.push_str(if sampled { ":0:01" } else { ":0:00" });
+    let _ = out.push_str(match (debug, sampled) {
+        (true, _) => ":0:03",
+        (false, true) => ":0:01",
+        (false, false) => ":0:00",
+    });
     out
 }
 
@@ -145,6 +158,7 @@ mod tests {
             trace_id: TraceId::from_hex(trace).unwrap(),
             span_id: SpanId::from_hex(span).unwrap(),
             sampled,
+            debug: false,
         }
     }
 
@@ -169,8 +183,15 @@ mod tests {
             ))
         );
         // Debug (2) and sampled+debug (3) both mean sampled; a parent id is read past.
-        assert_eq!(parse("1:2:3:2").map(|r| r.sampled), Ok(true));
-        assert_eq!(parse("1:2:3:03").map(|r| r.sampled), Ok(true));
+        assert_eq!(
+            parse("1:2:3:2").map(|r| (r.sampled, r.debug)),
+            Ok((true, true))
+        );
+        assert_eq!(
+            parse("1:2:3:03").map(|r| (r.sampled, r.debug)),
+            Ok((true, true))
+        );
+        assert_eq!(parse("1:2:3:1").map(|r| r.debug), Ok(false));
         // URL-encoded colons, as some clients send them.
         assert_eq!(
             parse("4bf92f3577b34da6a3ce929d0e0e4736%3A00f067aa0ba902b7%3A0%3A1"),
@@ -206,13 +227,19 @@ mod tests {
     #[test]
     fn round_trips() {
         let r = repr("4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7", true);
-        let text = format(&r.trace_id, &r.span_id, r.sampled);
+        let text = format(&r.trace_id, &r.span_id, r.sampled, r.debug);
         assert_eq!(
             text.as_str(),
             "4bf92f3577b34da6a3ce929d0e0e4736:00f067aa0ba902b7:0:01"
         );
         assert_eq!(parse(&text), Ok(r));
-        let unsampled = format(&r.trace_id, &r.span_id, false);
+        let unsampled = format(&r.trace_id, &r.span_id, false, false);
         assert_eq!(parse(&unsampled).map(|r| r.sampled), Ok(false));
+        let debug = format(&r.trace_id, &r.span_id, true, true);
+        assert!(debug.ends_with(":0:03"), "{debug}");
+        assert_eq!(
+            parse(&debug).map(|r| (r.sampled, r.debug)),
+            Ok((true, true))
+        );
     }
 }

@@ -236,7 +236,9 @@ pub const FLAGS_CONTEXT_IS_REMOTE: u32 = 0x200;
 #[inline]
 pub const fn otlp_flags(trace_flags: u8, remote: bool) -> u32 {
     let remote_bit = if remote { FLAGS_CONTEXT_IS_REMOTE } else { 0 };
-    trace_flags as u32 | FLAGS_CONTEXT_HAS_IS_REMOTE | remote_bit
+    // B3's debug flag rides in an unused bit of the trace flags: not a W3C flag.
+    let w3c = trace_flags & !crate::TraceFlags::DEBUG.bits();
+    w3c as u32 | FLAGS_CONTEXT_HAS_IS_REMOTE | remote_bit
 }
 
 /// The SDK name written as `telemetry.sdk.name`.
