@@ -89,9 +89,11 @@ impl Extractor for HeaderMapCarrier<'_> {
 
     fn get_all(&self, name: &str, f: &mut dyn FnMut(&str)) {
         for value in self.0.get_all(name) {
-            if let Ok(v) = value.to_str() {
-                f(v);
-            }
+            // A field that is not text is still a field: reported as a value no parser
+            // accepts, so that a second `traceparent` still makes a duplicate and a
+            // corrupt `tracestate` field invalidates the list (W3C), rather than the
+            // field being passed over as if it were absent.
+            f(std::str::from_utf8(value.as_bytes()).unwrap_or("\u{fffd}"));
         }
     }
 
@@ -168,6 +170,25 @@ mod tests {
         assert!(h.is_empty());
         h.insert("x-bin", HeaderValue::from_bytes(b"\xff\xfe").unwrap());
         assert_eq!(HeaderMapCarrier(&h).get("x-bin"), None);
+    }
+
+    #[test]
+    fn an_unreadable_second_traceparent_still_counts_as_a_duplicate() {
+        // W3C: several traceparent fields mean a new trace, whatever the others hold.
+        let mut h = HeaderMap::new();
+        h.append("traceparent", HeaderValue::from_static(TP));
+        h.append("traceparent", HeaderValue::from_bytes(b"00-\xff").unwrap());
+        assert_eq!(
+            TraceContext::from_headers(&HeaderMapCarrier(&h)),
+            Err(picotrace::ExtractError::Duplicated)
+        );
+        // An unreadable tracestate field makes the whole tracestate invalid: dropped.
+        let mut h = HeaderMap::new();
+        h.insert("traceparent", HeaderValue::from_static(TP));
+        h.append("tracestate", HeaderValue::from_static("a=1"));
+        h.append("tracestate", HeaderValue::from_bytes(b"b=\xff").unwrap());
+        let cx = TraceContext::from_headers(&HeaderMapCarrier(&h)).unwrap();
+        assert_eq!(cx.trace_state.as_str(), "");
     }
 
     #[test]
