@@ -38,6 +38,12 @@ E2E_EMBASSY_CRATE=examples/firmware/qemu-embassy
 E2E_EMBASSY_DEMO=embassy_node
 E2E_EMBASSY_SERVICE=embassy-node
 WORK="$ROOT/target/firmware/e2e"
+# One target directory for every board: the host crates they share (syn, serde_derive,
+# proc-macro2 ...) are built once instead of once per board, and the two thumbv7m
+# boards share core and compiler_builtins (about two minutes of CI). Bin names differ
+# across boards of one target, so nothing is overwritten. ci/insn-count.sh builds in
+# it too, with the same flags, and reuses what is there.
+BOARDS_TARGET_DIR="$ROOT/target/firmware/boards"
 
 # Flags are set here, never inherited: a RUSTFLAGS from the caller would replace a
 # board's own target rustflags (linker script, linker).
@@ -81,7 +87,7 @@ board_cargo_args() {
     local dir="$1" target="$2"
     printf '%s\n' --release -Z build-std=core \
         --config "target.$target.rustflags=['-Dwarnings']" \
-        --target-dir "$ROOT/target/firmware/$(basename "$dir")"
+        --target-dir "$BOARDS_TARGET_DIR"
 }
 
 # "text N B, data N B, bss N B" of an ELF: flash code and constants, initialised RAM,
@@ -118,7 +124,7 @@ step_build() {
         mapfile -t args < <(board_cargo_args "$dir" "$target")
         (cd "$dir" && debian_cargo build "${args[@]}" --bins)
         for bin in "$dir"/src/bin/*.rs; do
-            bin="$ROOT/target/firmware/$(basename "$dir")/$target/release/$(basename "$bin" .rs)"
+            bin="$BOARDS_TARGET_DIR/$target/release/$(basename "$bin" .rs)"
             [[ -f "$bin" ]] || die "$bin was not built"
             note "$(basename "$dir")/$(basename "$bin"): $(size_line "$bin")"
         done
@@ -233,7 +239,7 @@ random_hex() { python3 -c 'import secrets, sys; print(secrets.token_hex(int(sys.
 step_e2e() {
     local target bin rotel http_port grpc_port endpoint trace_id parent_id traceparent
     target="$(board_target "$E2E_CRATE")"
-    bin="$ROOT/target/firmware/$(basename "$E2E_CRATE")/$target/release/$E2E_DEMO"
+    bin="$BOARDS_TARGET_DIR/$target/release/$E2E_DEMO"
     [[ -x "$bin" ]] || step_build
     [[ -x "$bin" ]] || die "$bin was not built"
     RUSTFLAGS="-Dwarnings" run cargo build -p picotrace-examples --bin uart_bridge
@@ -371,7 +377,7 @@ EOF
 e2e_embassy() {
     local endpoint="$1" target bin trace_id parent_id traceparent
     target="$(board_target "$E2E_EMBASSY_CRATE")"
-    bin="$ROOT/target/firmware/$(basename "$E2E_EMBASSY_CRATE")/$target/release/$E2E_EMBASSY_DEMO"
+    bin="$BOARDS_TARGET_DIR/$target/release/$E2E_EMBASSY_DEMO"
     [[ -x "$bin" ]] || step_build
     [[ -x "$bin" ]] || die "$bin was not built"
     trace_id="$(random_hex 16)"

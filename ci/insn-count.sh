@@ -18,7 +18,9 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 BOARD=examples/firmware/qemu-lm3s6965
 TARGET=thumbv7m-none-eabi
-ELF="$ROOT/target/firmware/qemu-lm3s6965/$TARGET/release/insn_w1"
+# ci/firmware.sh's target directory and flags: after its build this one only links.
+TARGET_DIR="$ROOT/target/firmware/boards"
+ELF="$TARGET_DIR/$TARGET/release/insn_w1"
 LOG="$ROOT/target/firmware/insn_w1.log"
 # The issues' goals: at most 700 instructions per W1 span, 2,500 per encoded W5 span.
 BUDGET="${INSN_BUDGET:-700}"
@@ -29,7 +31,8 @@ unset RUSTFLAGS CARGO_ENCODED_RUSTFLAGS CARGO_BUILD_RUSTFLAGS
 
 printf '+ build %s (insn_w1)\n' "$BOARD"
 (cd "$BOARD" && RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1 /usr/bin/cargo build -q --release \
-    -Z build-std=core --target-dir "$ROOT/target/firmware/qemu-lm3s6965" --bin insn_w1)
+    -Z build-std=core --config "target.$TARGET.rustflags=['-Dwarnings']" \
+    --target-dir "$TARGET_DIR" --bin insn_w1)
 [[ -f "$ELF" ]] || { echo "insn-count: $ELF not built" >&2; exit 1; }
 
 printf '+ qemu-system-arm ... -singlestep -d nochain,exec (log: %s)\n' "$LOG"
