@@ -30,6 +30,7 @@
 
 use std::cell::RefCell;
 use std::future::Future;
+use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -67,16 +68,29 @@ fn replace_baggage(baggage: Option<Arc<Baggage>>) -> Option<Arc<Baggage>> {
 }
 
 /// Keeps baggage current for a block of sync code; the previous one comes back on drop.
+///
+/// Not `Send`: the baggage is current on the thread that made the guard, so the guard
+/// cannot be held across an `.await` of a multi-thread runtime (the task may resume on
+/// another thread); use [`FutureExt::with_baggage`] for async code. Guards are dropped
+/// in the reverse order of their making (each restores what was current before it).
+///
+/// ```compile_fail
+/// fn send<T: Send>(_: T) {}
+/// let baggage: picotrace::Baggage = picotrace::Baggage::parse("tenant=acme");
+/// send(picotrace_std::enter_baggage(baggage));
+/// ```
 #[must_use = "the baggage is current only while the guard lives"]
 #[derive(Debug)]
 pub struct BaggageGuard {
     previous: Option<Arc<Baggage>>,
+    not_send: PhantomData<*const ()>,
 }
 
 /// Makes `baggage` current on this thread until the guard is dropped.
 pub fn enter_baggage(baggage: impl Into<Arc<Baggage>>) -> BaggageGuard {
     BaggageGuard {
         previous: replace_baggage(Some(baggage.into())),
+        not_send: PhantomData,
     }
 }
 
@@ -129,16 +143,36 @@ fn replace_current(cx: Option<TraceContext>) -> Option<TraceContext> {
 }
 
 /// Keeps a span current for a block of sync code; the previous one comes back on drop.
+///
+/// Not `Send`: the span is current on the thread that made the guard, so the guard
+/// cannot be held across an `.await` of a multi-thread runtime (the task may resume on
+/// another thread, and the first one would keep the span current for other tasks); use
+/// [`FutureExt::in_span`] for async code. Guards are dropped in the reverse order of
+/// their making (each restores what was current before it).
+///
+/// ```compile_fail
+/// fn send<T: Send>(_: T) {}
+/// let provider = picotrace_std::TracerProvider::builder().build();
+/// let span = provider.tracer().start_span("request");
+/// send(picotrace_std::enter(&span));
+/// ```
 #[must_use = "the span is current only while the guard lives"]
 #[derive(Debug)]
 pub struct CurrentGuard {
     previous: Option<TraceContext>,
+    not_send: PhantomData<*const ()>,
 }
 
 /// Makes `span` current on this thread until the guard is dropped.
 pub fn enter(span: &Span<'_>) -> CurrentGuard {
+    make_current(Some(span.trace_context()))
+}
+
+/// Makes `cx` current until the guard is dropped (or unwound).
+fn make_current(cx: Option<TraceContext>) -> CurrentGuard {
     CurrentGuard {
-        previous: replace_current(Some(span.trace_context())),
+        previous: replace_current(cx),
+        not_send: PhantomData,
     }
 }
 
@@ -165,9 +199,11 @@ impl<F: Future> Future for InSpan<'_, F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
-        let previous = replace_current(this.context.clone());
+        // A guard, so that a panicking poll (which a runtime catches, keeping the
+        // worker thread) does not leave this span current for the thread's other tasks.
+        let current = make_current(this.context.clone());
         let poll = this.future.poll(cx);
-        replace_current(previous);
+        drop(current);
         if poll.is_ready() {
             // Ends now, so the span's duration is the future's.
             drop(this.span.take());
@@ -192,9 +228,10 @@ impl<F: Future> Future for WithBaggage<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
-        let previous = replace_baggage(Some(Arc::clone(this.baggage)));
+        // A guard: a panicking poll must not leave this baggage current (see `InSpan`).
+        let current = enter_baggage(Arc::clone(this.baggage));
         let poll = this.future.poll(cx);
-        replace_baggage(previous);
+        drop(current);
         poll
     }
 }
@@ -299,6 +336,24 @@ mod tests {
         assert_eq!(seen, (tenant.clone(), tenant));
         assert_eq!(current_baggage().unwrap().as_str(), "tier=gold");
         drop(guard);
+        assert!(current_baggage().is_none());
+    }
+
+    #[test]
+    fn a_panicking_poll_leaves_neither_span_nor_baggage_current() {
+        // A runtime catches a task's panic and keeps the worker thread: what the task
+        // made current must not stay current for the thread's next tasks.
+        let provider = TracerProvider::builder().build();
+        let span = provider.tracer().start_span("request that panics");
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            block_on(
+                async { panic!("handler failed") }
+                    .in_span(span)
+                    .with_baggage(Baggage::parse("tenant=acme")),
+            )
+        }));
+        assert!(panicked.is_err());
+        assert_eq!(current_context(), None);
         assert!(current_baggage().is_none());
     }
 }
