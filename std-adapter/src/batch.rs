@@ -1051,7 +1051,12 @@ impl Worker {
             Ok(0) => {}
             Ok(len) => {
                 add(&counters.batches, 1);
-                match self.transport.send(&self.request[..len], n, deadline) {
+                // A panicking transport (user code) fails its request, not the worker.
+                let sent = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    self.transport.send(&self.request[..len], n, deadline)
+                }))
+                .unwrap_or_else(|_| Err(ExportError::Transport("the transport panicked".into())));
+                match sent {
                     Ok(outcome) => {
                         let rejected = usize::try_from(outcome.rejected_spans)
                             .unwrap_or(usize::MAX)

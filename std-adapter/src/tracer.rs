@@ -211,7 +211,14 @@ impl SpanExporter for SharedExporter {
     fn export(&mut self, batch: &SpanBatch<'_>) -> Result<(), picotrace::ExportError> {
         match self {
             SharedExporter::Batch(b) => b.export(batch),
-            SharedExporter::Locked(x) => x.lock().unwrap_or_else(|e| e.into_inner()).export(batch),
+            SharedExporter::Locked(x) => {
+                let mut x = x.lock().unwrap_or_else(|e| e.into_inner());
+                // A panicking exporter must not take down the thread that drains (the
+                // export thread, or a span thread when the arena is full): its batch is
+                // counted as failed, and the next one is tried as usual.
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| x.export(batch)))
+                    .unwrap_or(Err(picotrace::ExportError::Failed))
+            }
             SharedExporter::Discard => Ok(()),
         }
     }
@@ -776,6 +783,47 @@ mod tests {
             .join()
             .expect("the thread ran to its end");
         assert_eq!(exported, (true, 1));
+    }
+
+    /// Panics on its first batch, then counts.
+    struct PanicsOnce(Arc<AtomicUsize>, bool);
+
+    impl SpanExporter for PanicsOnce {
+        fn export(&mut self, batch: &SpanBatch<'_>) -> Result<(), picotrace::ExportError> {
+            if !std::mem::replace(&mut self.1, true) {
+                panic!("exporter bug");
+            }
+            self.0.fetch_add(batch.len(), Ordering::SeqCst);
+            Ok(())
+        }
+    }
+
+    /// Regression: a panic in a user's exporter unwound through the export thread and
+    /// ended it: nothing was exported on schedule again, and the batch it held was
+    /// counted nowhere.
+    #[test]
+    fn a_panicking_exporter_fails_its_batch_and_the_export_thread_goes_on() {
+        let seen = Arc::new(AtomicUsize::new(0));
+        let provider = TracerProvider::builder()
+            .config(TracerConfig::new("svc"))
+            .exporter(SharedExporter::new(PanicsOnce(Arc::clone(&seen), false)))
+            .scheduled_delay(Duration::from_millis(50))
+            .build();
+        provider
+            .tracer()
+            .start_span("in the batch that panics")
+            .end();
+        let start = std::time::Instant::now();
+        while provider.stats().spans_export_failed == 0 && start.elapsed() < Duration::from_secs(2)
+        {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert_eq!(provider.stats().spans_export_failed, 1, "counted as failed");
+        // The export thread is alive: the next span goes out on schedule, no flush.
+        provider.tracer().start_span("after").end();
+        assert_eq!(wait_for_exported(&seen, 1), 1);
+        let s = provider.stats();
+        assert_eq!((s.spans_exported, s.spans_export_failed), (1, 1));
     }
 
     /// A provider that exports by batch size only (a schedule of an hour).

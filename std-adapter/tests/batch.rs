@@ -599,3 +599,32 @@ fn try_export_names_queue_full_and_shutdown() {
     );
     assert_balanced(&s);
 }
+
+/// Panics on its first request, then accepts.
+struct PanicsOnce(bool);
+
+impl Transport for PanicsOnce {
+    fn protocol(&self) -> Protocol {
+        Protocol::HttpProtobuf
+    }
+
+    fn send(&mut self, _: &[u8], _: usize, _: Instant) -> Result<ExportOutcome, ExportError> {
+        assert!(std::mem::replace(&mut self.0, true), "transport bug");
+        Ok(ExportOutcome::default())
+    }
+}
+
+/// Regression: a panic in a transport ended the batch worker, so every later span
+/// stayed queued until shutdown dropped it.
+#[test]
+fn a_panicking_transport_fails_its_request_and_the_worker_goes_on() {
+    let exporter = BatchExporter::builder(PanicsOnce(false)).build().unwrap();
+    let provider = provider(&exporter);
+    provider.tracer().start_span("first").end();
+    assert_eq!(lost_in(provider.flush()), 1, "the request that panicked");
+    provider.tracer().start_span("second").end();
+    assert_eq!(lost_in(provider.flush()), 0);
+    let s = exporter.stats();
+    assert_eq!((s.exported, s.failed), (1, 1), "{s:#?}");
+    assert_balanced(&s);
+}
