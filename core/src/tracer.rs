@@ -879,22 +879,19 @@ where
         let context = self.context(trace_id, n, flags);
         let now = early_now.unwrap_or_else(|| self.clock.now());
         let mut record = slot.record();
-        record.init(
-            &NewRecord {
-                context,
-                parent: parent_cx.map(|cx| cx.span_id),
-                parent_is_remote: parent_cx.is_some_and(|cx| cx.is_remote),
-                kind: params.kind,
-                name: params.name,
-                start: now,
-                trace_state: if result.threshold == ThresholdUpdate::Keep {
-                    parent_state
-                } else {
-                    ""
-                },
+        record.init(&NewRecord {
+            context,
+            parent: parent_cx.map(|cx| cx.span_id),
+            parent_is_remote: parent_cx.is_some_and(|cx| cx.is_remote),
+            kind: params.kind,
+            name: params.name,
+            start: now,
+            trace_state: if result.threshold == ThresholdUpdate::Keep {
+                parent_state
+            } else {
+                ""
             },
-            &self.limits,
-        );
+        });
         if recording {
             for kv in params.attributes {
                 record.set_attribute(kv.key, None, &kv.value, &self.limits);

@@ -88,8 +88,8 @@ impl<'s> EventWriter<'s> {
 
     /// Replaces the event's name (the one given when it began is then not stored).
     pub fn name(&mut self, name: &str) -> &mut Self {
-        if let Some((record, limits, event)) = &mut self.event {
-            record.set_event_name(event, Text::Str(name), limits);
+        if let Some((record, _, event)) = &mut self.event {
+            record.set_event_name(event, Text::Str(name));
         }
         self
     }
@@ -97,8 +97,8 @@ impl<'s> EventWriter<'s> {
     /// Replaces the event's name with formatted text, written straight into the span's
     /// storage.
     pub fn name_fmt(&mut self, name: fmt::Arguments<'_>) -> &mut Self {
-        if let Some((record, limits, event)) = &mut self.event {
-            record.set_event_name(event, Text::Fmt(name), limits);
+        if let Some((record, _, event)) = &mut self.event {
+            record.set_event_name(event, Text::Fmt(name));
         }
         self
     }
@@ -114,9 +114,9 @@ impl<'s> EventWriter<'s> {
 impl Drop for EventWriter<'_> {
     #[inline]
     fn drop(&mut self) {
-        if let Some((record, limits, event)) = &mut self.event {
+        if let Some((record, _, event)) = &mut self.event {
             if !event.named {
-                record.set_event_name(event, Text::Str(self.name), limits);
+                record.set_event_name(event, Text::Str(self.name));
             }
         }
     }

@@ -11,8 +11,6 @@ pub mod attributes;
 mod event;
 pub mod record;
 
-use core::fmt::Write as _;
-
 use crate::context::{SpanContext, TraceContext};
 use crate::semconv;
 use crate::time::Timestamp;
@@ -392,16 +390,16 @@ impl<'t> Span<'t> {
         );
     }
 
-    /// Records a Rust error as an exception: its type name and its `Display` text (cut at
-    /// 256 bytes).
+    /// Records a Rust error as an exception: its type name and its `Display` text,
+    /// formatted straight into the span (a long text is cut at a character boundary,
+    /// to the attribute value limit and the room the span has left).
     pub fn record_error<E: core::error::Error + ?Sized>(&mut self, error: &E) {
         if !self.is_recording() {
             return;
         }
-        let mut message = heapless::String::<256>::new();
-        // A message longer than the buffer is cut, which is fine for a description.
-        let _ = write!(message, "{error}");
-        self.record_exception_with_type(core::any::type_name::<E>(), &message);
+        self.event(semconv::EXCEPTION_EVENT)
+            .attribute(semconv::EXCEPTION_TYPE, core::any::type_name::<E>())
+            .attribute_fmt(semconv::EXCEPTION_MESSAGE, format_args!("{error}"));
     }
 
     /// Sets the status to Ok (final: later status changes are ignored).
@@ -419,15 +417,15 @@ impl<'t> Span<'t> {
 
     /// Sets the status following the spec's rules (see [`Status`]).
     pub fn set_status(&mut self, status: Status<'_>) {
-        if let Some((mut r, limits)) = self.record() {
-            r.set_status(&status, limits);
+        if let Some((mut r, _)) = self.record() {
+            r.set_status(&status);
         }
     }
 
     /// Replaces the span name.
     pub fn update_name(&mut self, name: &str) {
-        if let Some((mut r, limits)) = self.record() {
-            r.update_name(name, limits);
+        if let Some((mut r, _)) = self.record() {
+            r.update_name(name);
         }
     }
 

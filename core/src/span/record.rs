@@ -103,6 +103,12 @@ enum StatusCode {
     Error,
 }
 
+/// The length limit of span and event names and of status descriptions: none but the
+/// room the span has left. OpenTelemetry's value length limit
+/// (`OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT`) is for attribute values only; names are what
+/// backends group spans by.
+const NAME_LIMIT: u32 = u32::MAX;
+
 /// Per-span limits applied while recording (OpenTelemetry's `SpanLimits`); the slot's
 /// compile-time capacities cap them further.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -288,7 +294,7 @@ pub struct RecordMut<'a> {
 impl RecordMut<'_> {
     /// Clears the slot and starts a record in it.
     #[inline]
-    pub(crate) fn init(&mut self, new: &NewRecord<'_>, limits: &SpanLimits) {
+    pub(crate) fn init(&mut self, new: &NewRecord<'_>) {
         self.attrs.clear();
         self.events.clear();
         self.links.clear();
@@ -302,7 +308,7 @@ impl RecordMut<'_> {
             } else {
                 TextRef::EMPTY
             };
-        let name = push_text(self.text, &mut truncated, new.name, limits.value_length);
+        let name = push_text(self.text, &mut truncated, new.name, NAME_LIMIT);
         // Every field written once, none zeroed first: only what must start at zero is
         // zero. (The end time is not here: see `EndTime`.)
         *self.header = Header {
@@ -525,7 +531,7 @@ impl RecordMut<'_> {
             return;
         }
         let owner = OWNER_EVENT + self.events.len() as u8;
-        let name = self.push_text(name, limits.value_length);
+        let name = self.push_text(name, NAME_LIMIT);
         // Most events carry no attributes: no call for those.
         let dropped_attributes = if attributes.is_empty() {
             0
@@ -569,13 +575,8 @@ impl RecordMut<'_> {
 
     /// Names (or renames) an event begun with [`RecordMut::begin_event`]; a replaced
     /// name stays in the pool until the slot is reused.
-    pub(crate) fn set_event_name(
-        &mut self,
-        event: &mut EventState,
-        name: Text<'_>,
-        limits: &SpanLimits,
-    ) {
-        let name = self.push_any_text(name, limits.value_length);
+    pub(crate) fn set_event_name(&mut self, event: &mut EventState, name: Text<'_>) {
+        let name = self.push_any_text(name, NAME_LIMIT);
         if let Some(e) = self.events.get_mut(usize::from(event.index)) {
             e.name = name;
         }
@@ -711,7 +712,7 @@ impl RecordMut<'_> {
     /// Sets the status following the spec: Ok is final, Unset is ignored, and only Error
     /// keeps a description (an Error without one keeps the description of an earlier
     /// Error: setting the code after the message must not erase it).
-    pub(crate) fn set_status(&mut self, status: &Status<'_>, limits: &SpanLimits) {
+    pub(crate) fn set_status(&mut self, status: &Status<'_>) {
         if self.header.status == StatusCode::Ok {
             return;
         }
@@ -728,7 +729,7 @@ impl RecordMut<'_> {
             }
             Status::Error { description } => {
                 self.header.status = StatusCode::Error;
-                self.header.status_message = self.push_text(description, limits.value_length);
+                self.header.status_message = self.push_text(description, NAME_LIMIT);
             }
         }
     }
@@ -760,8 +761,8 @@ impl RecordMut<'_> {
     }
 
     /// Renames the span.
-    pub(crate) fn update_name(&mut self, name: &str, limits: &SpanLimits) {
-        self.header.name = self.push_text(name, limits.value_length);
+    pub(crate) fn update_name(&mut self, name: &str) {
+        self.header.name = self.push_text(name, NAME_LIMIT);
     }
 
     /// Sets the end time (kept as given: [`SpanData::end_time`] brings it up to the

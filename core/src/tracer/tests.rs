@@ -258,7 +258,8 @@ fn limits_and_capacities_drop_and_count() {
     drop(s);
     let spans = exported(&t);
     let span = &spans[0];
-    assert_eq!(span.name, "a spa");
+    // Names are not attribute values: the value length limit leaves them whole.
+    assert_eq!(span.name, "a span name longer than five");
     assert_eq!(span.attrs.len(), 3);
     assert_eq!(span.attrs[0].1, "\"01234\"");
     assert_eq!(span.dropped, (2, 1, 1));
@@ -425,6 +426,64 @@ fn status_rules_follow_the_spec() {
     assert_eq!(spans[0].status, "Error { description: \"first\" }");
     assert_eq!(spans[1].status, "Ok");
     assert_eq!(spans[2].status, "Error { description: \"db down\" }");
+}
+
+/// Regression: the message went through a 256-byte buffer whose `write_str` refused a
+/// piece that did not fit whole, so a long `Display` text was recorded as "".
+#[test]
+fn record_error_keeps_a_long_message_cut_at_a_char_boundary() {
+    #[derive(Debug)]
+    struct Long(&'static str, usize);
+    impl core::fmt::Display for Long {
+        fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+            f.write_str(&self.0.repeat(self.1))
+        }
+    }
+    impl core::error::Error for Long {}
+    let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+    let config = TracerConfig::new("svc").with_limits(crate::SpanLimits {
+        value_length: 301,
+        ..crate::SpanLimits::DEFAULT
+    });
+    let t = tracer_with(config, SpanArena::<2>::new(), &clock);
+    let mut s = t.start_span("op");
+    s.record_error(&Long("x", 300));
+    drop(s);
+    let mut s = t.start_span("op");
+    s.record_error(&Long("é", 300)); // 600 bytes: cut to 150 characters (300 bytes)
+    drop(s);
+    let spans = exported(&t);
+    let message = |i: usize| spans[i].events[0].1[1].1.clone();
+    assert_eq!(message(0), std::format!("{:?}", "x".repeat(300)));
+    assert_eq!(message(1), std::format!("{:?}", "é".repeat(150)));
+}
+
+/// Regression: the attribute value length limit also cut span names, event names and
+/// status descriptions (OpenTelemetry applies it to attribute values only).
+#[test]
+fn the_value_length_limit_cuts_attribute_values_only() {
+    let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+    let config = TracerConfig::new("svc").with_limits(crate::SpanLimits {
+        value_length: 4,
+        ..crate::SpanLimits::DEFAULT
+    });
+    let t = tracer_with(config, SpanArena::<1>::new(), &clock);
+    let mut s = t.start_span("handle_request");
+    s.set_attribute("user", "alice");
+    s.add_event("cache_miss");
+    s.set_error("upstream timed out");
+    drop(s);
+    let spans = exported(&t);
+    assert_eq!(spans[0].name, "handle_request");
+    assert_eq!(spans[0].events[0].0, "cache_miss");
+    assert_eq!(
+        spans[0].status,
+        "Error { description: \"upstream timed out\" }"
+    );
+    assert_eq!(
+        spans[0].attrs,
+        [("user".to_string(), "\"alic\"".to_string())]
+    );
 }
 
 #[test]

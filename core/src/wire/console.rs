@@ -685,18 +685,15 @@ mod tests {
 
         // A span that has not ended yet reads end = 0: a zero-length trace of its own.
         let mut running = TestSlot::new();
-        running.writer().init(
-            &crate::span::record::NewRecord {
-                context: crate::SpanContext::INVALID,
-                parent: None,
-                parent_is_remote: false,
-                kind: SpanKind::Consumer,
-                name: "running",
-                start: Timestamp::from_unix_nanos(T0),
-                trace_state: "",
-            },
-            &crate::SpanLimits::DEFAULT,
-        );
+        running.writer().init(&crate::span::record::NewRecord {
+            context: crate::SpanContext::INVALID,
+            parent: None,
+            parent_is_remote: false,
+            kind: SpanKind::Consumer,
+            name: "running",
+            start: Timestamp::from_unix_nanos(T0),
+            trace_state: "",
+        });
         let mut out = String::new();
         write_trace_tree(core::iter::once(running.data()), &mut out).unwrap();
         assert!(out.contains("CONSUMER       0 ns |█████"), "{out}");

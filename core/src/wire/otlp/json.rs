@@ -1601,7 +1601,7 @@ mod tests {
                 &limits,
             );
             w.add_link(linked, "", &[], &limits);
-            w.set_status(&Status::Error { description: nasty }, &limits);
+            w.set_status(&Status::Error { description: nasty });
         });
         assert_direct_matches_serde(&slot.data());
         // Every dropped count, and an Ok status.
@@ -1628,7 +1628,7 @@ mod tests {
                 );
                 w.add_link(crate::SpanContext::INVALID, "", &[], &tight);
             }
-            w.set_status(&Status::Ok, &tight);
+            w.set_status(&Status::Ok);
         });
         let span = slot.data();
         assert!(span.dropped_attributes_count() > 0 && span.dropped_events_count() > 0);

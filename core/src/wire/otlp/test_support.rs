@@ -83,26 +83,23 @@ pub(crate) fn hand_span(
     (start_ms, end_ms): (u64, u64),
     more: impl FnOnce(&mut crate::span::record::RecordMut<'_>),
 ) -> TestSlot {
-    use crate::span::record::{NewRecord, SpanLimits};
+    use crate::span::record::NewRecord;
     let mut slot = TestSlot::new();
     let mut w = slot.writer();
-    w.init(
-        &NewRecord {
-            context: SpanContext {
-                trace_id: TraceId::from_bytes([trace; 16]),
-                span_id: SpanId::from_bytes([id; 8]),
-                flags: TraceFlags::SAMPLED,
-                is_remote: false,
-            },
-            parent: parent.map(|p| SpanId::from_bytes([p; 8])),
-            parent_is_remote: false,
-            kind: SpanKind::Internal,
-            name,
-            start: Timestamp::from_unix_nanos(T0 + start_ms * 1_000_000),
-            trace_state: "",
+    w.init(&NewRecord {
+        context: SpanContext {
+            trace_id: TraceId::from_bytes([trace; 16]),
+            span_id: SpanId::from_bytes([id; 8]),
+            flags: TraceFlags::SAMPLED,
+            is_remote: false,
         },
-        &SpanLimits::DEFAULT,
-    );
+        parent: parent.map(|p| SpanId::from_bytes([p; 8])),
+        parent_is_remote: false,
+        kind: SpanKind::Internal,
+        name,
+        start: Timestamp::from_unix_nanos(T0 + start_ms * 1_000_000),
+        trace_state: "",
+    });
     more(&mut w);
     w.end(Timestamp::from_unix_nanos(T0 + end_ms * 1_000_000));
     slot
