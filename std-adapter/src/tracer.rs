@@ -58,13 +58,20 @@ use crate::error::ExportError;
 
 /// The arena of a provider's tracer: 2048 spans (running or waiting for export) of up
 /// to 16 attributes, 8 events, 4 links and 512 bytes of text each.
-pub type StdArena = SpanArena<2048>;
+pub type StdArena = SpanArena<ARENA_SPANS>;
+
+/// The spans of a [`StdArena`].
+const ARENA_SPANS: usize = 2048;
 
 /// The tracer a [`TracerProvider`] hands out.
 pub type StdTracer = Tracer<HeapArena, SystemClock, SharedExporter>;
 
 /// A span of a [`StdTracer`]: `Send + Sync + 'static`.
 pub type StdSpan = Span<'static>;
+
+/// The most spans the export thread lets wait before it drains: half the arena, so
+/// that spans keep ending into the other half while it drains.
+const MAX_DRAIN_TRIGGER: usize = ARENA_SPANS / 2;
 
 /// A [`StdArena`] on the heap.
 pub struct HeapArena(Box<StdArena>);
@@ -400,7 +407,8 @@ impl TracerProviderBuilder {
 
     /// Sets the tracer configuration (default: service `unknown_service`). A zero
     /// `export_batch_size` becomes [`DEFAULT_EXPORT_BATCH_SIZE`] (or the batch
-    /// exporter's `max_export_batch_size`); the export thread replaces any
+    /// exporter's `max_export_batch_size`), and one above 1,024 (half the arena)
+    /// becomes 1,024: the export thread drains at that many; the export thread replaces any
     /// `export_signal` and does the timing itself.
     #[must_use]
     pub fn config(mut self, config: TracerConfig) -> Self {
@@ -452,6 +460,11 @@ impl TracerProviderBuilder {
             config.export_batch_size =
                 batch_config.map_or(DEFAULT_EXPORT_BATCH_SIZE, |c| c.max_export_batch_size);
         }
+        // The export thread is woken when this many spans wait in the arena: more than
+        // the arena holds would never happen (only the schedule would export, and a
+        // burst would fill the arena and make span threads drain). A batch exporter
+        // still sends requests of its own `max_export_batch_size`.
+        config.export_batch_size = config.export_batch_size.min(MAX_DRAIN_TRIGGER);
         config.export_interval = Duration::ZERO;
         if config.full_arena_retries == 0 {
             // A burst that fills the arena waits for the export thread (yielding to
@@ -824,6 +837,23 @@ mod tests {
         assert_eq!(wait_for_exported(&seen, 1), 1);
         let s = provider.stats();
         assert_eq!((s.spans_exported, s.spans_export_failed), (1, 1));
+    }
+
+    /// Regression: an export batch larger than the arena (`OTEL_BSP_MAX_EXPORT_BATCH_SIZE`
+    /// up to the queue size is valid) never woke the export thread: spans waited for
+    /// the schedule, and a burst filled the arena.
+    #[test]
+    fn a_batch_larger_than_the_arena_still_drains_by_count() {
+        let seen = Arc::new(AtomicUsize::new(0));
+        let provider = TracerProvider::builder()
+            .config(TracerConfig::new("svc").with_export_batch_size(4096))
+            .exporter(SharedExporter::new(Count(Arc::clone(&seen))))
+            .scheduled_delay(Duration::from_secs(3600))
+            .build();
+        for _ in 0..ARENA_SPANS / 2 {
+            provider.tracer().start_span("s").end();
+        }
+        assert_eq!(wait_for_exported(&seen, ARENA_SPANS / 2), ARENA_SPANS / 2);
     }
 
     /// A provider that exports by batch size only (a schedule of an hour).
