@@ -191,6 +191,9 @@ pin_project_lite::pin_project! {
         future: F,
         span: Option<Span<'t>>,
         context: Option<TraceContext>,
+        // The baggage current where the future was made (a spawned task keeps its
+        // request's baggage, as it keeps its span).
+        baggage: Option<Arc<Baggage>>,
     }
 }
 
@@ -202,7 +205,9 @@ impl<F: Future> Future for InSpan<'_, F> {
         // A guard, so that a panicking poll (which a runtime catches, keeping the
         // worker thread) does not leave this span current for the thread's other tasks.
         let current = make_current(this.context.clone());
+        let baggage = this.baggage.as_ref().map(|b| enter_baggage(Arc::clone(b)));
         let poll = this.future.poll(cx);
+        drop(baggage);
         drop(current);
         if poll.is_ready() {
             // Ends now, so the span's duration is the future's.
@@ -248,13 +253,16 @@ pub trait FutureExt: Future + Sized {
     }
 
     /// Makes `span` current while this future is polled and ends it when the future
-    /// completes. The span moves with the future across threads and `.await`s.
+    /// completes. The span moves with the future across threads and `.await`s, and so
+    /// does the baggage current where this is called ([`current_baggage`]), so that a
+    /// spawned task keeps its request's baggage.
     fn in_span(self, span: Span<'_>) -> InSpan<'_, Self> {
         let context = span.context().is_valid().then(|| span.trace_context());
         InSpan {
             future: self,
             span: Some(span),
             context,
+            baggage: current_baggage(),
         }
     }
 }
@@ -355,5 +363,19 @@ mod tests {
         assert!(panicked.is_err());
         assert_eq!(current_context(), None);
         assert!(current_baggage().is_none());
+    }
+
+    #[test]
+    fn in_span_keeps_the_baggage_current_where_it_was_made() {
+        // A task spawned from a request handler: made under the request's baggage,
+        // polled elsewhere (here: after the handler's guard is gone).
+        let provider = TracerProvider::builder().build();
+        let guard = enter_baggage(Baggage::parse("tenant=acme"));
+        let task = async { current_baggage().map(|b| b.as_str().to_owned()) }
+            .in_span(provider.tracer().start_span("spawned"));
+        drop(guard);
+        assert!(current_baggage().is_none());
+        assert_eq!(block_on(task).as_deref(), Some("tenant=acme"));
+        assert!(current_baggage().is_none(), "restored after the poll");
     }
 }
