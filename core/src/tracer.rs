@@ -928,7 +928,9 @@ fn write_updated_trace_state(slot: &mut SlotRef<'_>, parent_state: &str, change:
         _ => None,
     };
     if updated.set_ot_threshold(th).is_err() {
-        updated = TraceState::new();
+        // The `ot` value would outgrow its 256 characters: drop that member (ours to
+        // change), and pass the other vendors' members on, as W3C asks.
+        updated.remove("ot");
     }
     slot.record().set_trace_state(updated.as_str());
 }

@@ -600,6 +600,35 @@ fn tracestate_flows_from_remote_parent_to_local_children_and_probability_writes_
     );
 }
 
+/// Regression: when the sampler's new `th` made the parent's `ot` member too long, the
+/// whole inherited tracestate was erased; only `ot` (OpenTelemetry's own member) goes.
+#[test]
+fn an_ot_member_that_cannot_take_a_threshold_is_dropped_alone() {
+    let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+    let t = tracer_with(
+        TracerConfig::new("svc").with_sampler(Sampler::probability(0.25)),
+        SpanArena::<4>::new(),
+        &clock,
+    );
+    // rv: the largest randomness, so the 25 % sampler samples; the rest of the `ot`
+    // value leaves no room for `th:c;` (256 characters at most).
+    let ot = std::format!("rv:ffffffffffffff;xx:{}", "a".repeat(235));
+    assert_eq!(ot.len(), 256);
+    let state = std::format!("vendor=x,ot={ot}");
+    let headers = [
+        (
+            "traceparent",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        ),
+        ("tracestate", state.as_str()),
+    ];
+    let incoming = TraceContext::from_headers(&headers[..]).unwrap();
+    assert_eq!(incoming.trace_state.as_str(), state, "a valid tracestate");
+    let span = t.start_span_with_parent("child", &incoming);
+    assert!(span.is_recording());
+    assert_eq!(span.trace_context().trace_state.as_str(), "vendor=x");
+}
+
 /// Regression: a child of a span holding no slot (unsampled incoming traceparent, no
 /// tracestate) copied its parent's span id, so every outgoing call of the request
 /// carried the same parent-id.
