@@ -56,7 +56,8 @@ use crate::export::SpanExporter;
 #[cfg(feature = "embedded-io")]
 use crate::sync::TryLock;
 
-/// What a [`FrameEncoder`] (or `FrameExporter`) has sent and lost.
+/// What a [`FrameEncoder`] (or `FrameExporter`) has sent and lost. The counters wrap
+/// around (after 4 GiB of bytes, say) rather than stop a debug build.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct FrameStats {
@@ -133,7 +134,7 @@ impl<const BUF: usize> FrameEncoder<BUF> {
         if !self.started {
             // Resynchronises the receiver; a failure here costs no span.
             if !write(&[frame::DELIMITER]) {
-                self.stats.write_errors += 1;
+                self.stats.write_errors = self.stats.write_errors.wrapping_add(1);
             }
             self.started = true;
         }
@@ -150,19 +151,22 @@ impl<const BUF: usize> FrameEncoder<BUF> {
                     ok = ok && write(chunk);
                 });
                 if ok {
-                    stats.frames += 1;
-                    stats.spans += spans as u32;
-                    stats.bytes += n as u32;
+                    stats.frames = stats.frames.wrapping_add(1);
+                    stats.spans = stats.spans.wrapping_add(spans as u32);
+                    stats.bytes = stats.bytes.wrapping_add(n as u32);
                 } else {
-                    stats.write_errors += 1;
-                    stats.spans_write_failed += spans as u32;
+                    stats.write_errors = stats.write_errors.wrapping_add(1);
+                    stats.spans_write_failed = stats.spans_write_failed.wrapping_add(spans as u32);
                     // Ends the broken frame, so the receiver drops it whole.
                     let _ = write(&[frame::DELIMITER]);
                 }
                 ok
             },
         );
-        self.stats.spans_too_large += undelivered.unencodable as u32;
+        self.stats.spans_too_large = self
+            .stats
+            .spans_too_large
+            .wrapping_add(undelivered.unencodable as u32);
         let lost = undelivered.total();
         if lost == 0 {
             Ok(())
@@ -236,7 +240,7 @@ impl<W: embedded_io::Write, const BUF: usize> SpanExporter for FrameExporter<W, 
             .encoder
             .encode_batch(batch, |chunk| write_all_checked(writer, chunk));
         if self.writer.flush().is_err() {
-            self.encoder.stats.write_errors += 1;
+            self.encoder.stats.write_errors = self.encoder.stats.write_errors.wrapping_add(1);
         }
         result
     }
@@ -322,10 +326,15 @@ impl<const N: usize> Ring<N> {
             }
         }
         if rest.len() > N - self.len {
+            // The frame in progress is dropped, and with it every frame the refused
+            // bytes hold: those they end are gone; one they begin and do not end is
+            // skipped up to its delimiter.
             self.len -= self.pending;
             self.pending = 0;
-            self.skipping = true;
-            self.stats.frames_dropped += 1;
+            let ended = rest.iter().filter(|&&b| b == frame::DELIMITER).count() as u32;
+            self.skipping = rest.last() != Some(&frame::DELIMITER);
+            let dropped = ended.max(1) + u32::from(ended > 0 && self.skipping);
+            self.stats.frames_dropped = self.stats.frames_dropped.wrapping_add(dropped);
             return Err(QueueError::Full);
         }
         let mut tail = (self.head + self.len) % N;
@@ -336,7 +345,7 @@ impl<const N: usize> Ring<N> {
             self.pending += 1;
             if b == frame::DELIMITER {
                 self.pending = 0;
-                self.stats.frames_queued += 1;
+                self.stats.frames_queued = self.stats.frames_queued.wrapping_add(1);
             }
         }
         Ok(buf.len())
@@ -350,7 +359,7 @@ impl<const N: usize> Ring<N> {
             self.head = if self.head + 1 == N { 0 } else { self.head + 1 };
         }
         self.len -= n;
-        self.stats.bytes_sent += n as u32;
+        self.stats.bytes_sent = self.stats.bytes_sent.wrapping_add(n as u32);
         n
     }
 }
@@ -477,7 +486,9 @@ impl<const N: usize> FrameQueue<N> {
 
     #[cfg(feature = "embedded-io-async")]
     fn count_send_error(&self) {
-        let _ = self.ring.try_with(|r| r.stats.send_errors += 1);
+        let _ = self
+            .ring
+            .try_with(|r| r.stats.send_errors = r.stats.send_errors.wrapping_add(1));
     }
 }
 
@@ -593,6 +604,20 @@ mod tests {
     }
 
     #[cfg(feature = "embedded-io")]
+    /// Regression: the counters were added with `+=`, which panics in a debug build
+    /// (firmware keeps overflow checks in `dev`) once a counter passes `u32::MAX`.
+    #[test]
+    fn counters_wrap_instead_of_panicking() {
+        with_sample_batch(|batch| {
+            let mut encoder = FrameEncoder::<400>::new();
+            encoder.stats.bytes = u32::MAX - 1;
+            encoder.stats.frames = u32::MAX;
+            assert_eq!(encoder.encode_batch(batch, |_| true), Ok(()));
+            assert!(encoder.stats().bytes < 10_000, "{:?}", encoder.stats());
+            assert!(encoder.stats().frames < 10, "{:?}", encoder.stats());
+        });
+    }
+
     mod io {
         use super::*;
         use embedded_io::Write as _;
@@ -626,9 +651,9 @@ mod tests {
             assert_eq!(w.write(b"12345\0"), Ok(6));
             assert_eq!(queue.read(&mut out), 6);
             assert_eq!(w.write(b"ab\0"), Ok(3));
-            // 3 queued; a 6-byte frame fits (wrapping), a further one does not.
+            // 3 queued; a frame growing past the 5 bytes left (wrapping) is dropped.
             assert_eq!(w.write(b"cdefg"), Ok(5));
-            assert_eq!(w.write(b"\0"), Err(QueueError::Full));
+            assert_eq!(w.write(b"hi"), Err(QueueError::Full));
             // The rest of the dropped frame, up to its delimiter, is discarded.
             assert_eq!(w.write(b"tail\0x"), Ok(6));
             assert_eq!(w.write(b"\0"), Ok(1));
@@ -636,6 +661,34 @@ mod tests {
             assert_eq!(&out[..n], b"ab\0x\0");
             let stats = queue.stats();
             assert_eq!((stats.frames_queued, stats.frames_dropped), (3, 1));
+        }
+
+        /// Regression: a refused write that held its frame's delimiter left the queue
+        /// skipping, so the next frame was discarded whole and counted nowhere.
+        #[test]
+        fn a_refused_write_that_ends_its_frame_does_not_eat_the_next_one() {
+            let queue = FrameQueue::<8>::new();
+            let mut w = &queue;
+            let mut out = [0u8; 8];
+            assert_eq!(w.write(b"0123456789\0"), Err(QueueError::Full));
+            assert_eq!(w.write(b"ab\0"), Ok(3));
+            assert_eq!(queue.read(&mut out), 3);
+            assert_eq!(&out[..3], b"ab\0");
+            // A lone delimiter refused by a full ring (the encoder's first write).
+            assert_eq!(w.write(b"1234567\0"), Ok(8));
+            assert_eq!(w.write(b"\0"), Err(QueueError::Full));
+            assert_eq!(queue.read(&mut out), 8);
+            assert_eq!(w.write(b"cd\0"), Ok(3));
+            assert_eq!(queue.read(&mut out), 3);
+            assert_eq!(&out[..3], b"cd\0");
+            // A refused write of a whole frame and the start of the next: both dropped,
+            // the second up to its delimiter.
+            assert_eq!(w.write(b"0123456789\0ef"), Err(QueueError::Full));
+            assert_eq!(w.write(b"gh\0ij\0"), Ok(6));
+            assert_eq!(queue.read(&mut out), 3);
+            assert_eq!(&out[..3], b"ij\0");
+            let stats = queue.stats();
+            assert_eq!((stats.frames_queued, stats.frames_dropped), (4, 4));
         }
 
         #[test]
