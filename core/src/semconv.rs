@@ -1,9 +1,9 @@
 //! OpenTelemetry semantic-convention attribute keys for HTTP, databases, messaging,
 //! exceptions and the service resource.
 //!
-//! The current stable names are the constants; older names (which mojo-trace, this
-//! crate's predecessor, used) are noted on each (`http.method` became `http.request.method`, and so on). Backends
-//! index on these names, so prefer them to ad-hoc keys.
+//! The current stable names are the constants; older names are noted on each
+//! (`http.method` became `http.request.method`, and so on). Backends index on these
+//! names, so prefer them to ad-hoc keys.
 
 /// `service.name`: the logical name of the service (resource attribute).
 pub const SERVICE_NAME: &str = "service.name";

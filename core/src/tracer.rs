@@ -114,7 +114,11 @@ impl<S: core::fmt::Display> core::fmt::Debug for TracerConfig<S> {
 }
 
 impl TracerConfig {
-    /// A config for `service_name` with OpenTelemetry's defaults.
+    /// A config for `service_name` with OpenTelemetry's span limits and default sampler
+    /// (ParentBased(AlwaysOn)). It exports on a full arena or [`Tracer::flush`] only:
+    /// set [`TracerConfig::with_export_batch_size`] or
+    /// [`TracerConfig::with_export_interval`] for more
+    /// (picotrace-std's provider uses the batch processor's 512 spans / 5 s).
     pub const fn new(service_name: &'static str) -> Self {
         Self {
             resource: Resource::new(service_name),
@@ -1127,7 +1131,8 @@ impl<'t, 'a, T: SpanOwner> SpanBuilder<'t, 'a, T> {
         self
     }
 
-    /// Sets attributes known at start (samplers may use them).
+    /// Sets attributes known at start (recorded when the span records; samplers do not
+    /// see them).
     pub fn attributes(mut self, attributes: &'a [KeyValue<'a>]) -> Self {
         self.params.attributes = attributes;
         self

@@ -32,7 +32,7 @@
 //! calling tracer (`picotrace::ExportError::Partial`), or as [`ExportError::QueueFull`] /
 //! [`ExportError::Shutdown`] by [`BatchExporter::try_export`].
 //!
-//! ```no_run
+//! ```
 //! use picotrace_std::{BatchConfig, BatchExporter, OtlpHttpExporter};
 //! let otlp = OtlpHttpExporter::new("http://collector:4318")?;
 //! let batch = BatchExporter::builder(otlp)

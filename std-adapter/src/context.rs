@@ -186,6 +186,7 @@ pin_project_lite::pin_project! {
     /// A future with a span that is current while it is polled and ends when it
     /// completes (or when the wrapper is dropped first). Made by [`FutureExt::in_span`].
     #[derive(Debug)]
+    #[must_use = "futures do nothing unless polled: dropping it now ends the span at once"]
     pub struct InSpan<'t, F> {
         #[pin]
         future: F,
@@ -221,6 +222,7 @@ pin_project_lite::pin_project! {
     /// A future with baggage that is current while it is polled. Made by
     /// [`FutureExt::with_baggage`].
     #[derive(Debug)]
+    #[must_use = "futures do nothing unless polled"]
     pub struct WithBaggage<F> {
         #[pin]
         future: F,

@@ -46,7 +46,7 @@
 //! - OTLP/gRPC (`OTEL_EXPORTER_OTLP_PROTOCOL=grpc` warns and uses http/protobuf).
 //! - A dependency on an async runtime: the exporter has its own thread; async code
 //!   (tokio, axum, hyper, tonic) holds spans across `.await` and uses [`InSpan`].
-//! - Metrics and logs; B3, Jaeger and X-Ray propagation; remote samplers.
+//! - Metrics and logs; X-Ray propagation (W3C, B3 and Jaeger are in); remote samplers.
 //! - HTTP proxies; the platform's certificate store; encrypted private keys.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]

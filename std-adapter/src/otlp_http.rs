@@ -23,7 +23,7 @@
 //! a [`picotrace::SpanExporter`] it therefore suits short programs and tests; servers
 //! put a [`crate::BatchExporter`] in front of it, which sends from its own thread.
 //!
-//! ```no_run
+//! ```
 //! use std::time::Duration;
 //! use picotrace_std::{Compression, OtlpHttpExporter, Protocol};
 //! let exporter = OtlpHttpExporter::builder()

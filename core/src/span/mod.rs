@@ -392,7 +392,9 @@ impl<'t> Span<'t> {
 
     /// Records a Rust error as an exception: its type name and its `Display` text,
     /// formatted straight into the span (a long text is cut at a character boundary,
-    /// to the attribute value limit and the room the span has left).
+    /// to the attribute value limit and the room the span has left). The type name is
+    /// the static type: `dyn core::error::Error` for a boxed error (use
+    /// [`Span::record_exception_with_type`] to name it).
     pub fn record_error<E: core::error::Error + ?Sized>(&mut self, error: &E) {
         if !self.is_recording() {
             return;

@@ -1,4 +1,4 @@
-//! The quick start of the original design, in picotrace.
+//! The quick start: a request span, an outgoing call and a database span, traced.
 //!
 //! Prints the trace to the console by default. With `OTEL_EXPORTER_OTLP_ENDPOINT` set
 //! (for example `http://localhost:4318`), exports it over OTLP/HTTP instead; every other
