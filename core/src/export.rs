@@ -56,7 +56,8 @@ pub struct InstrumentationScope {
 }
 
 impl InstrumentationScope {
-    /// picotrace itself, the default scope.
+    /// picotrace itself, the default scope: name `picotrace`, version this crate's
+    /// (`CARGO_PKG_VERSION`, e.g. `0.1.0`).
     pub const PICOTRACE: Self = Self {
         name: "picotrace",
         version: env!("CARGO_PKG_VERSION"),

@@ -104,6 +104,11 @@ pub mod time;
 pub mod tracer;
 pub mod wire;
 
+/// The fixed-capacity collections some signatures use (`TraceId::to_hex`,
+/// `to_traceparent` return a `heapless::String`): re-exported, so that no matching
+/// dependency is needed to name them.
+pub use heapless;
+
 pub use context::{SpanContext, TraceContext};
 pub use export::{
     ExportError, InstrumentationScope, NoopExporter, Resource, SpanBatch, SpanExporter, TracerStats,

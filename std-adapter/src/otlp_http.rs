@@ -309,7 +309,8 @@ impl fmt::Debug for RedactedHeaders<'_> {
 }
 
 /// Headers the exporter writes itself, or that frame the request: configuration may
-/// not set them (compared without regard to case).
+/// not set them (compared without regard to case): `content-length`,
+/// `transfer-encoding`, `host`, `content-type`, `content-encoding`, `connection`.
 pub const RESERVED_HEADERS: &[&str] = &[
     "content-length",
     "transfer-encoding",

@@ -245,7 +245,8 @@ pub const fn otlp_flags(trace_flags: u8, remote: bool) -> u32 {
 pub const SDK_NAME: &str = "picotrace";
 /// The SDK language written as `telemetry.sdk.language`.
 pub const SDK_LANGUAGE: &str = "rust";
-/// The SDK version written as `telemetry.sdk.version`.
+/// The SDK version written as `telemetry.sdk.version`: this crate's version
+/// (`CARGO_PKG_VERSION`, e.g. `0.1.0`).
 pub const SDK_VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// An attribute value from either side: recorded ([`AttributeValue`]) or configured
