@@ -1118,7 +1118,13 @@ impl<T> core::fmt::Debug for SpanBuilder<'_, '_, T> {
     }
 }
 
-impl<'t, 'a, T: SpanOwner> SpanBuilder<'t, 'a, T> {
+impl<'t, 'a, A, C, X, S> SpanBuilder<'t, 'a, Tracer<A, C, X, S>>
+where
+    A: SpanStorage,
+    C: Clock + Sync,
+    X: SpanExporter + Send,
+    S: SpanSampler,
+{
     /// Sets the kind (default internal).
     pub fn kind(mut self, kind: SpanKind) -> Self {
         self.params.kind = kind;

@@ -163,8 +163,12 @@ pub struct CurrentGuard {
     not_send: PhantomData<*const ()>,
 }
 
-/// Makes `span` current on this thread until the guard is dropped.
+/// Makes `span` current on this thread until the guard is dropped. A span without a
+/// valid context (made while tracing is disabled) leaves the current one in place.
 pub fn enter(span: &Span<'_>) -> CurrentGuard {
+    if !span.context().is_valid() {
+        return make_current(current_context());
+    }
     make_current(Some(span.trace_context()))
 }
 
@@ -205,7 +209,9 @@ impl<F: Future> Future for InSpan<'_, F> {
         let this = self.project();
         // A guard, so that a panicking poll (which a runtime catches, keeping the
         // worker thread) does not leave this span current for the thread's other tasks.
-        let current = make_current(this.context.clone());
+        // A span without a valid context (tracing disabled) leaves what is current as
+        // it is, as `enter` does.
+        let current = this.context.clone().map(|cx| make_current(Some(cx)));
         let baggage = this.baggage.as_ref().map(|b| enter_baggage(Arc::clone(b)));
         let poll = this.future.poll(cx);
         drop(baggage);
@@ -379,5 +385,22 @@ mod tests {
         assert!(current_baggage().is_none());
         assert_eq!(block_on(task).as_deref(), Some("tenant=acme"));
         assert!(current_baggage().is_none(), "restored after the poll");
+    }
+
+    #[test]
+    fn a_span_without_a_context_leaves_the_current_one_in_place() {
+        // Tracing disabled: the span has no valid context. Code below it still sees
+        // (and injects) the request's context.
+        let provider = TracerProvider::builder().build();
+        let outer = provider.tracer().start_span("outer");
+        let outer_id = outer.context().span_id;
+        let _guard = enter(&outer);
+        let invalid = Span::non_recording(SpanContext::INVALID);
+        let seen = block_on(async { current_span_context().map(|c| c.span_id) }.in_span(invalid));
+        assert_eq!(seen, Some(outer_id));
+        let inner = enter(&Span::non_recording(SpanContext::INVALID));
+        assert_eq!(current_span_context().map(|c| c.span_id), Some(outer_id));
+        drop(inner);
+        assert_eq!(current_span_context().map(|c| c.span_id), Some(outer_id));
     }
 }
