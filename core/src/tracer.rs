@@ -36,7 +36,7 @@ use crate::sampler::{
 use crate::span::arena::{SlotRef, SpanStorage};
 use crate::span::attributes::KeyValue;
 use crate::span::record::{NewRecord, SpanLimits};
-use crate::span::{Parent, Span, SpanKind, SpanOwner, StartParams};
+use crate::span::{Parent, Span, SpanKind, SpanOwner, StartParams, Unrecorded};
 #[cfg(loom)]
 use portable_atomic::AtomicU64 as Atomic64;
 
@@ -848,12 +848,13 @@ where
             // Nothing to keep, and no slot was claimed: only roots of an always-on
             // sampler claim before deciding, and those always record. A dropped root is
             // counted as `roots_numbered - roots_kept`.
-            let n = if is_root {
-                root_number
+            let (n, why) = if is_root {
+                (root_number, Unrecorded::DroppedRoot)
             } else {
-                SAMPLED_OUT_IDS | bump(&c.sampled_out_unslotted, 1)
+                let n = SAMPLED_OUT_IDS | bump(&c.sampled_out_unslotted, 1);
+                (n, Unrecorded::SampledOut)
             };
-            return Span::unrecorded(self, self.context(trace_id, n, flags));
+            return Span::unrecorded(self, self.context(trace_id, n, flags), params.kind, why);
         }
         if is_root && !self.roots_always_recorded() {
             bump(&c.roots_kept, 1);
@@ -868,13 +869,17 @@ where
         }
         let Some(mut slot) = slot else {
             // The arena is full: propagate only.
-            let count = if recording {
-                bump(&c.dropped_full, 1) | DROPPED_IDS
+            let (count, why) = if recording {
+                (
+                    bump(&c.dropped_full, 1) | DROPPED_IDS,
+                    Unrecorded::ArenaFull,
+                )
             } else {
-                bump(&c.sampled_out_unslotted, 1) | SAMPLED_OUT_IDS
+                let n = bump(&c.sampled_out_unslotted, 1) | SAMPLED_OUT_IDS;
+                (n, Unrecorded::SampledOut)
             };
             let n = if is_root { root_number } else { count };
-            return Span::unrecorded(self, self.context(trace_id, n, flags));
+            return Span::unrecorded(self, self.context(trace_id, n, flags), params.kind, why);
         };
         if !recording {
             bump(&c.sampled_out_slotted, 1);
@@ -1004,24 +1009,18 @@ where
         }
     }
 
-    fn set_parent(
-        &self,
-        slot: Option<&mut SlotRef<'_>>,
-        recording: &mut bool,
-        context: &mut SpanContext,
-        parent: &TraceContext,
-    ) {
+    fn set_parent<'t>(&'t self, span: &mut Span<'t>, parent: &TraceContext) {
         let cx = &parent.span_context;
         if !self.is_recording() || !cx.is_valid() {
             return;
         }
         let state = parent.trace_state.as_str();
-        let (name, kind) = match &slot {
+        let (name, kind) = match &span.slot {
             Some(slot) => {
                 let data = slot.data();
                 (data.name(), data.kind())
             }
-            None => ("", SpanKind::Internal),
+            None => ("", span.kind),
         };
         let result = self.decide(&SamplingParams {
             parent: Some(cx),
@@ -1035,28 +1034,28 @@ where
                 Timestamp::ZERO
             },
         });
-        *context = SpanContext {
+        span.context = SpanContext {
             trace_id: cx.trace_id,
-            span_id: context.span_id,
+            span_id: span.context.span_id,
             flags: cx.flags.with_sampled(result.decision.is_sampled()),
             is_remote: false,
         };
-        let Some(slot) = slot else {
-            // No slot (sampled out, arena full): the span only propagates, now under
-            // the new parent.
+        let recording = result.decision.is_recording();
+        let Some(slot) = span.slot.as_mut() else {
+            self.give_record(span, cx, state, result);
             return;
         };
-        slot.record().set_parent(*context, cx, state);
+        slot.record().set_parent(span.context, cx, state);
         if cfg!(feature = "tracestate") && result.threshold != ThresholdUpdate::Keep {
             write_updated_trace_state(slot, state, result.threshold);
         }
-        match (*recording, result.decision.is_recording()) {
+        match (span.recording, recording) {
             (true, false) => {
-                *recording = false;
+                span.recording = false;
                 bump(&self.counters.sampled_out_slotted, 1);
             }
             (false, true) => {
-                *recording = true;
+                span.recording = true;
                 self.counters
                     .sampled_out_slotted
                     .fetch_sub(1, Ordering::Relaxed);
@@ -1085,6 +1084,69 @@ where
     X: SpanExporter + Send,
     S: SpanSampler,
 {
+    /// `set_parent` of a span without a record: one is started now when the span
+    /// records under its new parent, or must keep the parent's tracestate (with no
+    /// name, the span's kind, starting now); the count of its start moves from where
+    /// it was counted (dropped root, sampled out, arena full) to the arena's claims.
+    /// Without room it stays a span that only propagates.
+    #[cold]
+    fn give_record<'t>(
+        &'t self,
+        span: &mut Span<'t>,
+        cx: &SpanContext,
+        state: &str,
+        result: SamplingResult,
+    ) {
+        let recording = result.decision.is_recording();
+        if !recording && state.is_empty() {
+            return;
+        }
+        let claimed = if recording {
+            self.claim()
+        } else {
+            self.arena.claim_any()
+        };
+        let Some(mut slot) = claimed else {
+            return;
+        };
+        slot.record().init(&NewRecord {
+            context: span.context,
+            parent: Some(cx.span_id),
+            parent_is_remote: cx.is_remote,
+            kind: span.kind,
+            name: "",
+            start: self.clock.now(),
+            trace_state: if result.threshold == ThresholdUpdate::Keep {
+                state
+            } else {
+                ""
+            },
+        });
+        if cfg!(feature = "tracestate") && result.threshold != ThresholdUpdate::Keep {
+            write_updated_trace_state(&mut slot, state, result.threshold);
+        }
+        let c = &self.counters;
+        match span.unrecorded {
+            Unrecorded::DroppedRoot => {
+                bump(&c.roots_kept, 1);
+            }
+            Unrecorded::SampledOut => {
+                c.sampled_out_unslotted.fetch_sub(1, Ordering::Relaxed);
+            }
+            Unrecorded::ArenaFull => {
+                c.dropped_full.fetch_sub(1, Ordering::Relaxed);
+            }
+            Unrecorded::Uncounted => {}
+        }
+        if !recording {
+            bump(&c.sampled_out_slotted, 1);
+        }
+        span.slot = Some(slot);
+        span.recording = recording;
+        span.limits = &self.limits;
+        span.unrecorded = Unrecorded::Uncounted;
+    }
+
     /// Disabled: nothing recorded, but a child of a valid context still gets an id of
     /// its own (W3C: a new parent-id per outgoing request).
     #[cold]
@@ -1098,7 +1160,8 @@ where
             return Span::non_recording(SpanContext::INVALID);
         }
         let n = SPARE_IDS | bump(&self.counters.spare_ids, 1);
-        Span::unrecorded(self, self.context(parent.trace_id, n, parent.flags))
+        let context = self.context(parent.trace_id, n, parent.flags);
+        Span::unrecorded(self, context, params.kind, Unrecorded::Uncounted)
     }
 }
 

@@ -380,7 +380,19 @@ pub trait TracingSpanExt {
 
 impl TracingSpanExt for tracing::Span {
     fn set_parent(&self, parent: &TraceContext) {
-        with_backing(self, |span| span.set_parent(parent));
+        let name = self.metadata().map(|m| m.name());
+        with_backing(self, |span| {
+            let had_record = span.is_recording();
+            span.set_parent(parent);
+            if !had_record && span.is_recording() {
+                // Sampled out as a root (a ratio sampler), sampled under this parent:
+                // recorded from now on, with its callsite's name (the fields given at
+                // its start were not kept).
+                if let Some(name) = name {
+                    span.update_name(name);
+                }
+            }
+        });
     }
 
     fn trace_context(&self) -> Option<TraceContext> {

@@ -148,13 +148,22 @@ pub trait SpanOwner: Sync {
     /// Starts a span.
     fn start<'t>(&'t self, params: &StartParams<'_>) -> Span<'t>;
     /// Moves a running span under `parent` (see [`Span::set_parent`]).
-    fn set_parent(
-        &self,
-        slot: Option<&mut SlotRef<'_>>,
-        recording: &mut bool,
-        context: &mut SpanContext,
-        parent: &TraceContext,
-    );
+    fn set_parent<'t>(&'t self, span: &mut Span<'t>, parent: &TraceContext);
+}
+
+/// Why a span holds no record: where its start was counted, so that the count moves
+/// when [`Span::set_parent`] gives it a record after all.
+#[doc(hidden)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unrecorded {
+    /// Counted nowhere yet (it records, or tracing was disabled).
+    Uncounted,
+    /// A root its sampler dropped (`roots_numbered - roots_kept`).
+    DroppedRoot,
+    /// Sampled out without a slot (`sampled_out_unslotted`).
+    SampledOut,
+    /// Recording, but the arena was full (`dropped_full`).
+    ArenaFull,
 }
 
 /// A span in progress. It owns its record: setters write into the tracer's arena slot
@@ -168,11 +177,14 @@ pub trait SpanOwner: Sync {
 #[must_use = "a span ends when it is dropped: bind it (`let span = ...`) for as long as the work lasts"]
 pub struct Span<'t> {
     /// The claimed slot: recording spans, and sampled-out spans that keep a tracestate.
-    slot: Option<SlotRef<'t>>,
+    pub(crate) slot: Option<SlotRef<'t>>,
     owner: Option<&'t dyn SpanOwner>,
-    limits: &'t SpanLimits,
-    context: SpanContext,
-    recording: bool,
+    pub(crate) limits: &'t SpanLimits,
+    pub(crate) context: SpanContext,
+    pub(crate) recording: bool,
+    /// Without a slot: the kind it was started with, and where it was counted.
+    pub(crate) kind: SpanKind,
+    pub(crate) unrecorded: Unrecorded,
 }
 
 impl core::fmt::Debug for Span<'_> {
@@ -201,6 +213,8 @@ impl<'t> Span<'t> {
             limits,
             context,
             recording,
+            kind: SpanKind::Internal,
+            unrecorded: Unrecorded::Uncounted,
         }
     }
 
@@ -208,13 +222,20 @@ impl<'t> Span<'t> {
     /// gets a new span id).
     #[doc(hidden)]
     #[inline]
-    pub fn unrecorded(owner: &'t dyn SpanOwner, context: SpanContext) -> Self {
+    pub fn unrecorded(
+        owner: &'t dyn SpanOwner,
+        context: SpanContext,
+        kind: SpanKind,
+        why: Unrecorded,
+    ) -> Self {
         Self {
             slot: None,
             owner: Some(owner),
             limits: &SpanLimits::DEFAULT,
             context,
             recording: false,
+            kind,
+            unrecorded: why,
         }
     }
 
@@ -227,6 +248,8 @@ impl<'t> Span<'t> {
             limits: &SpanLimits::DEFAULT,
             context,
             recording: false,
+            kind: SpanKind::Internal,
+            unrecorded: Unrecorded::Uncounted,
         }
     }
 
@@ -460,14 +483,15 @@ impl<'t> Span<'t> {
     /// For bridges whose spans learn their remote parent late, such as picotrace-std's
     /// `tracing` layer (`set_parent` on a `tracing::Span`). Children started before the
     /// call keep the old trace id. An invalid `parent` changes nothing.
+    ///
+    /// A span that held no record (sampled out under its old parent, or the arena was
+    /// full) and records under the new one gets its record now: it starts at this call,
+    /// with its kind, no name ([`Span::update_name`] gives one) and none of the
+    /// attributes set before; one that must keep the new parent's tracestate gets a
+    /// record for it too. Without room in the arena it stays as it was.
     pub fn set_parent(&mut self, parent: &TraceContext) {
         if let Some(owner) = self.owner {
-            owner.set_parent(
-                self.slot.as_mut(),
-                &mut self.recording,
-                &mut self.context,
-                parent,
-            );
+            owner.set_parent(self, parent);
         }
     }
 

@@ -955,6 +955,73 @@ fn set_parent_moves_a_running_span_under_a_remote_parent_and_samples_again() {
     assert_eq!(stats.spans_exported + stats.spans_sampled_out, 4);
 }
 
+/// Regression: a span with no record (a root its sampler dropped, a child sampled out
+/// or refused by a full arena) that `set_parent` moved under a sampled parent said
+/// "sampled" to its children and outgoing calls but was never recorded, and the
+/// parent's tracestate was not kept (nowhere to keep it).
+#[test]
+fn set_parent_gives_a_span_without_a_record_one_when_it_samples_and_counts_it_once() {
+    let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+    let t = tracer_with(
+        TracerConfig::new("svc").with_sampler(Sampler::parent_based(crate::RootSampler::AlwaysOff)),
+        SpanArena::<2>::new(),
+        &clock,
+    );
+    let remote = |flags| {
+        let mut cx = TraceContext::from(SpanContext {
+            trace_id: TraceId::from_hex("4bf92f3577b34da6a3ce929d0e0e4736").unwrap(),
+            span_id: crate::SpanId::from_hex("00f067aa0ba902b7").unwrap(),
+            flags,
+            is_remote: true,
+        });
+        cx.trace_state.insert("vendor", "opaque").unwrap();
+        cx
+    };
+    // A dropped root, adopted by a sampled remote parent.
+    let mut request = t.start_server_span("GET /users", None);
+    assert!(!request.is_recording());
+    clock.advance(core::time::Duration::from_millis(1));
+    request.set_parent(&remote(TraceFlags::SAMPLED));
+    assert!(request.is_recording());
+    assert!(request.context().is_sampled());
+    assert_eq!(request.trace_state(), "vendor=opaque");
+    request.update_name("GET /users");
+    request.set_attribute("after", 1);
+    // A child sampled out under an unsampled parent, then adopted too.
+    let unsampled = remote(TraceFlags::NONE);
+    let late = t.start_span_with_parent("late", &unsampled);
+    assert!(!late.is_recording());
+    assert_eq!(late.trace_state(), "vendor=opaque", "kept in a slot");
+    drop(late);
+    let mut plain = TraceContext::from(unsampled.span_context);
+    plain.trace_state = TraceState::new();
+    let mut child = t.start_span_with_parent("child", &plain);
+    assert!(!child.is_recording());
+    child.set_parent(&remote(TraceFlags::SAMPLED));
+    assert!(child.is_recording());
+    drop(child);
+    clock.advance(core::time::Duration::from_millis(1));
+    drop(request);
+    let spans = exported(&t);
+    let request = spans.iter().find(|s| s.name == "GET /users").unwrap();
+    assert_eq!(request.kind, SpanKind::Server);
+    assert_eq!(request.parent, Some(remote(TraceFlags::SAMPLED).span_id()));
+    assert_eq!(request.trace_state, "vendor=opaque");
+    assert_eq!(request.attrs, [("after".into(), "1".into())]);
+    assert_eq!(
+        request.start,
+        T0 + 1_000_000,
+        "starts when it got its record"
+    );
+    let stats = t.stats();
+    assert_eq!(stats.spans_started, 3, "{stats:?}");
+    assert_eq!(
+        stats.spans_exported + stats.spans_sampled_out,
+        3,
+        "each counted once: {stats:?}"
+    );
+}
+
 #[test]
 fn every_common_integer_and_string_type_is_an_attribute_value() {
     let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));

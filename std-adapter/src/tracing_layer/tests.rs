@@ -378,6 +378,39 @@ fn a_remote_parent_set_on_the_tracing_span_is_the_exported_parent() {
         .is_none());
 }
 
+/// Regression: under a sampler that drops roots (a ratio sampler), a request span made
+/// as a root and then given a sampled remote parent was never recorded, though its
+/// children were.
+#[test]
+fn a_root_sampled_out_then_given_a_sampled_remote_parent_is_recorded() {
+    let kept = Keep::default();
+    let provider = TracerProvider::builder()
+        .config(
+            TracerConfig::new("layer-test").with_sampler(picotrace::Sampler::parent_based(
+                picotrace::RootSampler::AlwaysOff,
+            )),
+        )
+        .exporter(SharedExporter::new(kept.clone()))
+        .build();
+    let t = Setup { provider, kept };
+    let remote = TraceContext::from(picotrace::SpanContext {
+        trace_id: TraceId::from_hex("4bf92f3577b34da6a3ce929d0e0e4736").unwrap(),
+        span_id: SpanId::from_hex("00f067aa0ba902b7").unwrap(),
+        flags: TraceFlags::SAMPLED,
+        is_remote: true,
+    });
+    tracing::subscriber::with_default(t.subscriber(), || {
+        let request = tracing::info_span!("request", otel.kind = "server");
+        request.set_parent(&remote);
+        let _r = request.enter();
+        tracing::info_span!("call").in_scope(|| {});
+    });
+    let request = t.named("request");
+    assert_eq!(request.kind, SpanKind::Server);
+    assert_eq!(request.parent, Some(remote.span_id()));
+    assert_eq!(t.named("call").parent, Some(request.span_id));
+}
+
 #[test]
 fn follows_from_links_and_a_picotrace_span_current_is_the_parent() {
     let t = setup();
