@@ -167,6 +167,8 @@ step_test() {
     # The std adapter's unit tests in release as well: inlining there changes stack
     # frames (a provider built on a 2 MiB thread overflowed its stack only in release).
     host_cargo test --release -p picotrace-std --lib
+    # What the board examples share, on the host (its SysTick arithmetic, for one).
+    host_cargo test --manifest-path examples/firmware/common/Cargo.toml --target-dir target
 }
 
 # The side-by-side benchmark (BENCHMARKS.md), as a quick pass: CI checks that it builds

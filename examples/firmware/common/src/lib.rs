@@ -7,6 +7,8 @@
 //!   `examples/server/src/bin/uart_bridge.rs`.
 //! - [`sensor_node`]: the demo workload: continue a trace from a `traceparent`, read a
 //!   sensor, filter, transmit, with an error path that records an exception.
+//! - [`systick`]: time from SysTick and the periods its interrupt counts, read without
+//!   losing a wrap the interrupt has not counted yet.
 //! - [`entropy`]: [`SeedMixer`], which folds whatever weak entropy a board has into a
 //!   seed for [`picotrace::IdGenerator`] (boards without a usable hardware RNG).
 //! - `defmt_log` (feature `defmt`): `DefmtConsole` and `DefmtExporter`, which log the
@@ -22,6 +24,7 @@ pub mod defmt_log;
 pub mod entropy;
 pub mod exporter;
 pub mod sensor_node;
+pub mod systick;
 
 pub use entropy::SeedMixer;
 pub use exporter::{FrameExporter, FrameSink};

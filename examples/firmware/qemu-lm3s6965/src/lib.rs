@@ -148,13 +148,22 @@ mod clock {
         /// Returns the time since [`SysTickClock::start`] in nanoseconds.
         pub fn uptime_nanos() -> u64 {
             interrupt::free(|cs| {
-                let millis = MILLIS.borrow(cs).get();
+                // With interrupts masked, a wrap since the last interrupt shows as a
+                // pending SysTick: looked at before and after the counter is read.
+                let pending_before = SCB::is_pendst_pending();
                 let current = SYST::get_current();
-                // With interrupts masked, a wrap since the last interrupt shows as a pending
-                // SysTick; if the count was read after that wrap it is near the reload value.
-                let wrapped = SCB::is_pendst_pending() && current > SYSTICK_RELOAD / 2;
-                let millis = millis + u64::from(wrapped);
-                millis * 1_000_000 + u64::from(SYSTICK_RELOAD - current) * NS_PER_CYCLE
+                let reading = picotrace_firmware_common::systick::Reading {
+                    periods: MILLIS.borrow(cs).get(),
+                    current,
+                    pending_before,
+                    pending_after: SCB::is_pendst_pending(),
+                };
+                picotrace_firmware_common::systick::uptime_nanos(
+                    reading,
+                    SYSTICK_RELOAD,
+                    1_000_000,
+                    NS_PER_CYCLE,
+                )
             })
         }
     }
