@@ -36,7 +36,7 @@ use crate::sampler::{
 use crate::span::arena::{SlotRef, SpanStorage};
 use crate::span::attributes::KeyValue;
 use crate::span::record::{NewRecord, SpanLimits};
-use crate::span::{Parent, Span, SpanKind, SpanOwner, StartParams, Unrecorded};
+use crate::span::{Parent, Span, SpanKind, SpanOwner, StartParams, Unrecorded, Unstarted};
 #[cfg(loom)]
 use portable_atomic::AtomicU64 as Atomic64;
 
@@ -1020,7 +1020,7 @@ where
                 let data = slot.data();
                 (data.name(), data.kind())
             }
-            None => ("", span.kind),
+            None => ("", span.unstarted.kind()),
         };
         let result = self.decide(&SamplingParams {
             parent: Some(cx),
@@ -1113,7 +1113,7 @@ where
             context: span.context,
             parent: Some(cx.span_id),
             parent_is_remote: cx.is_remote,
-            kind: span.kind,
+            kind: span.unstarted.kind(),
             name: "",
             start: self.clock.now(),
             trace_state: if result.threshold == ThresholdUpdate::Keep {
@@ -1126,7 +1126,7 @@ where
             write_updated_trace_state(&mut slot, state, result.threshold);
         }
         let c = &self.counters;
-        match span.unrecorded {
+        match span.unstarted.why() {
             Unrecorded::DroppedRoot => {
                 bump(&c.roots_kept, 1);
             }
@@ -1144,7 +1144,7 @@ where
         span.slot = Some(slot);
         span.recording = recording;
         span.limits = &self.limits;
-        span.unrecorded = Unrecorded::Uncounted;
+        span.unstarted = Unstarted::new(span.unstarted.kind(), Unrecorded::Uncounted);
     }
 
     /// Disabled: nothing recorded, but a child of a valid context still gets an id of
