@@ -4,6 +4,8 @@
 //! same collector, with batches of 512 and a queue that holds the whole run (so nothing
 //! is dropped and both are measured on the path that keeps every span), W1-shaped spans.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use opentelemetry::trace::TracerProvider as _;
@@ -18,15 +20,58 @@ use crate::shape::*;
 /// Export batch size for both libraries (OpenTelemetry's default).
 pub const BATCH: usize = 512;
 
+/// An exporter that counts the spans of every batch its inner exporter sent with
+/// success (the collector answered 2xx), so that the opentelemetry row counts what
+/// reached the collector, as picotrace's row does (its exporter's `spans_exported`),
+/// rather than the spans started.
+#[derive(Debug)]
+struct Delivered<E> {
+    inner: E,
+    spans: Arc<AtomicU64>,
+}
+
+impl<E: opentelemetry_sdk::trace::SpanExporter> opentelemetry_sdk::trace::SpanExporter
+    for Delivered<E>
+{
+    async fn export(
+        &self,
+        batch: Vec<opentelemetry_sdk::trace::SpanData>,
+    ) -> opentelemetry_sdk::error::OTelSdkResult {
+        let n = batch.len() as u64;
+        let result = self.inner.export(batch).await;
+        if result.is_ok() {
+            self.spans.fetch_add(n, Ordering::Relaxed);
+        }
+        result
+    }
+
+    fn shutdown_with_timeout(&self, timeout: Duration) -> opentelemetry_sdk::error::OTelSdkResult {
+        self.inner.shutdown_with_timeout(timeout)
+    }
+
+    fn force_flush(&self) -> opentelemetry_sdk::error::OTelSdkResult {
+        self.inner.force_flush()
+    }
+
+    fn set_resource(&mut self, resource: &opentelemetry_sdk::Resource) {
+        self.inner.set_resource(resource);
+    }
+}
+
 /// opentelemetry-otlp's HTTP exporter (reqwest blocking client, protobuf) behind the
 /// SDK's `BatchSpanProcessor`.
-fn otel(endpoint: &str, spans: u64, reps: usize) -> Result<Summary, String> {
+fn otel(endpoint: &str, spans: u64, reps: usize) -> Result<(Summary, String), String> {
     let exporter = opentelemetry_otlp::SpanExporter::builder()
         .with_http()
         .with_endpoint(format!("{endpoint}/v1/traces"))
         .with_timeout(Duration::from_secs(30))
         .build()
         .map_err(|e| format!("opentelemetry-otlp exporter: {e}"))?;
+    let delivered = Arc::new(AtomicU64::new(0));
+    let exporter = Delivered {
+        inner: exporter,
+        spans: Arc::clone(&delivered),
+    };
     let processor = BatchSpanProcessor::builder(exporter)
         .with_batch_config(
             BatchConfigBuilder::default()
@@ -48,18 +93,30 @@ fn otel(endpoint: &str, spans: u64, reps: usize) -> Result<Summary, String> {
     crate::otel::run_w1(&tracer, BATCH as u64);
     provider.force_flush().map_err(|e| format!("flush: {e}"))?;
     let mut failed = None;
+    let mut started = 0;
+    let before = delivered.load(Ordering::Relaxed);
     let s = rate(reps, || {
         let t = Instant::now();
+        let at_start = delivered.load(Ordering::Relaxed);
         crate::otel::run_w1(&tracer, spans);
         if let Err(e) = provider.force_flush() {
             failed = Some(e.to_string());
         }
-        (spans, t.elapsed())
+        started += spans;
+        // The spans the collector accepted during this repetition.
+        (delivered.load(Ordering::Relaxed) - at_start, t.elapsed())
     });
     let _ = provider.shutdown();
+    let reached = delivered.load(Ordering::Relaxed) - before;
     match failed {
         Some(e) => Err(format!("opentelemetry-otlp export failed: {e}")),
-        None => Ok(s),
+        None => Ok((
+            s,
+            format!(
+                "{spans} spans started per repetition; rate = spans the collector accepted; \
+                 {reached} of {started} started were exported"
+            ),
+        )),
     }
 }
 
@@ -102,7 +159,7 @@ pub fn run(plan: &Plan, quick: bool, report: &mut Report) -> Result<(), String> 
             Err(e) => eprintln!("  picotrace W7 {name}: {e}"),
         }
     }
-    let s = otel(&collector.endpoint, spans, reps)?;
+    let (s, note) = otel(&collector.endpoint, spans, reps)?;
     report.push(Row {
         workload: "W7".into(),
         library: "opentelemetry-otlp (HTTP protobuf, reqwest blocking, BatchSpanProcessor)".into(),
@@ -112,7 +169,7 @@ pub fn run(plan: &Plan, quick: bool, report: &mut Report) -> Result<(), String> 
         allocs: None,
         cpu: None,
         reached: None,
-        note: format!("{spans} spans per repetition"),
+        note,
     });
     drop(collector);
     Ok(())
