@@ -2,7 +2,8 @@
 //! workloads of the benchmark (a sampled root with 3 attributes; a root with 10 children
 //! of 2 attributes and 1 event each), through the real `SystemClock` and enough spans to
 //! fill the arena several times over (so exports to the `NoopExporter` are included),
-//! allocate nothing; nor do `tracing` spans under picotrace-std's layer (W9).
+//! allocate nothing, on a core `Tracer` and through picotrace-std's `TracerProvider`
+//! (its export thread included); nor do `tracing` spans under picotrace-std's layer (W9).
 //!
 //! One test function on purpose: the counter is process-wide, and libtest would run
 //! several test functions on parallel threads. (Its thread only waits while the checks
@@ -52,6 +53,28 @@ fn check() {
         w2.bytes,
         traces * W2_SPANS as u64
     );
+
+    // The same through picotrace-std's `TracerProvider` (the rows the bench's goals
+    // read): its shared tracer and export thread, which drains to a discarding
+    // exporter while the spans run (the counter is process-wide, so the export
+    // thread's allocations would count too).
+    let provider = pico::provider();
+    pico::run_w1(provider.tracer(), 5_000);
+    pico::run_w2(provider.tracer(), 200);
+    let _ = provider.flush();
+    let std_w1 = count_allocations(|| pico::run_w1(provider.tracer(), 20_000)).expect("counting");
+    assert_eq!(
+        std_w1.count, 0,
+        "W1 (TracerProvider) allocated {} times ({} bytes) in 20,000 spans",
+        std_w1.count, std_w1.bytes
+    );
+    let std_w2 = count_allocations(|| pico::run_w2(provider.tracer(), 500)).expect("counting");
+    assert_eq!(
+        std_w2.count, 0,
+        "W2 (TracerProvider) allocated {} times ({} bytes)",
+        std_w2.count, std_w2.bytes
+    );
+    provider.shutdown().expect("nothing lost");
 
     // The unsampled and disabled paths too.
     let off = pico::unsampled();
