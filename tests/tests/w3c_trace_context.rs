@@ -460,14 +460,15 @@ fn multiple_requests_with_valid_traceparent() {
         assert_eq!(trace_hex(&tp), TRACE);
         parents.push(tp.parent_id);
     }
-    parents.dedup();
-    assert_eq!(parents.len(), 3);
+    // Distinct, not merely not adjacent-equal (`dedup` would pass [a, b, a]).
+    let distinct: std::collections::HashSet<_> = parents.iter().collect();
+    assert_eq!(distinct.len(), 3, "{parents:?}");
 }
 
 #[test]
 fn multiple_requests_without_traceparent() {
     let mut service = Service::new();
-    let mut parents: Vec<_> = (0..3)
+    let parents: Vec<_> = (0..3)
         .map(|_| {
             let out = service.handle(&[]);
             Repr::parse(out.get(TRACEPARENT).unwrap().as_bytes())
@@ -475,8 +476,8 @@ fn multiple_requests_without_traceparent() {
                 .parent_id
         })
         .collect();
-    parents.dedup();
-    assert_eq!(parents.len(), 3);
+    let distinct: std::collections::HashSet<_> = parents.iter().collect();
+    assert_eq!(distinct.len(), 3, "{parents:?}");
 }
 
 #[test]
