@@ -22,7 +22,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::State;
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, StatusCode};
 use axum::routing::get;
 use axum::Router;
 use picotrace::{semconv, SpanKind};
@@ -73,7 +73,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-async fn checkout(State(app): State<App>, headers: HeaderMap) -> String {
+async fn checkout(State(app): State<App>, headers: HeaderMap) -> (StatusCode, String) {
     let tracer = app.provider.tracer();
     let incoming = app.provider.extract_context(&HeaderMapCarrier(&headers));
     // Held across every `.await` below, possibly resumed on another worker thread.
@@ -95,28 +95,47 @@ async fn checkout(State(app): State<App>, headers: HeaderMap) -> String {
         Ok::<_, reqwest::Error>((status, response.text().await?))
     }
     .await;
-    let body = match response {
+    // OpenTelemetry's HTTP conventions: a client span is an error on a 4xx or 5xx
+    // answer (reqwest returns those as `Ok`) or when no answer came.
+    let stock = match response {
         Ok((status, body)) => {
             call.set_attribute(semconv::HTTP_RESPONSE_STATUS_CODE, status);
-            call.set_ok();
-            body
+            if status < 400 {
+                call.set_ok();
+                Some(body)
+            } else {
+                call.set_error(&format!("inventory answered {status}"));
+                None
+            }
         }
         Err(e) => {
             call.record_error(&e);
             call.set_error("inventory call failed");
-            String::from("inventory unavailable")
+            None
         }
     };
     call.end();
     tokio::time::sleep(Duration::from_millis(1)).await;
-    span.set_attribute(semconv::HTTP_RESPONSE_STATUS_CODE, 200);
-    span.set_ok();
+    let (status, answer) = match stock {
+        Some(body) => (StatusCode::OK, format!("checkout ok: {body}\n")),
+        None => (
+            StatusCode::BAD_GATEWAY,
+            "inventory unavailable\n".to_string(),
+        ),
+    };
+    span.set_attribute(semconv::HTTP_RESPONSE_STATUS_CODE, status.as_u16());
+    if status.is_server_error() {
+        // A server span is an error on a 5xx it answers.
+        span.set_error("inventory unavailable");
+    } else {
+        span.set_ok();
+    }
     span.end();
 
     if app.served.fetch_add(1, Ordering::SeqCst) + 1 == app.requests {
         app.done.notify_one();
     }
-    format!("checkout ok: {body}\n")
+    (status, answer)
 }
 
 async fn inventory(State(app): State<App>, headers: HeaderMap) -> &'static str {
