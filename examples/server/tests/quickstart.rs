@@ -31,3 +31,34 @@ fn a_refused_collector_is_reported_not_silent() {
         "{stderr}"
     );
 }
+
+/// The quick start's four spans reach a real collector as one trace with the parents
+/// its code gives them (what README's first command promises with an endpoint set).
+#[test]
+fn the_quick_start_exports_its_trace_to_a_collector() {
+    let collector = picotrace_tests::collector::Collector::start();
+    let out = Command::new(env!("CARGO_BIN_EXE_quickstart"))
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", &collector.endpoint)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run quickstart");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let spans = collector.wait_for(std::time::Duration::from_secs(10), |s| s.len() >= 4);
+    let named = |name: &str| {
+        spans
+            .iter()
+            .find(|s| s.name == name)
+            .unwrap_or_else(|| panic!("no {name:?} in {spans:#?}"))
+    };
+    let request = named("handle_request");
+    let db = named("query_database");
+    let call = named("POST /rank");
+    let rank = named("rank_results");
+    assert_eq!(spans.len(), 4, "{spans:#?}");
+    assert!(spans.iter().all(|s| s.trace_id == request.trace_id));
+    assert_eq!(db.parent_id, request.span_id);
+    assert_eq!(call.parent_id, request.span_id);
+    assert_eq!(rank.parent_id, call.span_id);
+    assert_eq!(rank.status_code, "STATUS_CODE_ERROR");
+}
