@@ -897,20 +897,23 @@ fn strings_of_every_short_length_are_stored_whole_or_cut_at_the_pool_end() {
     }
 }
 
+/// The spec's example remote parent with `flags` and a tracestate of `vendor=opaque`.
+fn remote_with_vendor_state(flags: TraceFlags) -> TraceContext {
+    let mut cx = TraceContext::from(SpanContext {
+        trace_id: TraceId::from_hex("4bf92f3577b34da6a3ce929d0e0e4736").unwrap(),
+        span_id: crate::SpanId::from_hex("00f067aa0ba902b7").unwrap(),
+        flags,
+        is_remote: true,
+    });
+    cx.trace_state.insert("vendor", "opaque").unwrap();
+    cx
+}
+
 #[test]
 fn set_parent_moves_a_running_span_under_a_remote_parent_and_samples_again() {
     let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
     let t = tracer_with(TracerConfig::new("svc"), SpanArena::<4>::new(), &clock);
-    let remote = |flags| {
-        let mut cx = TraceContext::from(SpanContext {
-            trace_id: TraceId::from_hex("4bf92f3577b34da6a3ce929d0e0e4736").unwrap(),
-            span_id: crate::SpanId::from_hex("00f067aa0ba902b7").unwrap(),
-            flags,
-            is_remote: true,
-        });
-        cx.trace_state.insert("vendor", "opaque").unwrap();
-        cx
-    };
+    let remote = remote_with_vendor_state;
     // A sampled remote parent: the span joins its trace and keeps recording.
     let mut adopted = t.start_server_span("adopted", None);
     let own_id = adopted.context().span_id;
@@ -967,16 +970,7 @@ fn set_parent_gives_a_span_without_a_record_one_when_it_samples_and_counts_it_on
         SpanArena::<2>::new(),
         &clock,
     );
-    let remote = |flags| {
-        let mut cx = TraceContext::from(SpanContext {
-            trace_id: TraceId::from_hex("4bf92f3577b34da6a3ce929d0e0e4736").unwrap(),
-            span_id: crate::SpanId::from_hex("00f067aa0ba902b7").unwrap(),
-            flags,
-            is_remote: true,
-        });
-        cx.trace_state.insert("vendor", "opaque").unwrap();
-        cx
-    };
+    let remote = remote_with_vendor_state;
     // A dropped root, adopted by a sampled remote parent.
     let mut request = t.start_server_span("GET /users", None);
     assert!(!request.is_recording());
