@@ -92,6 +92,16 @@ macro_rules! id_type {
             /// [`HexError`] for a wrong length, uppercase or non-hex characters.
             #[inline]
             pub fn from_hex_bytes(text: &[u8]) -> Result<Self, HexError> {
+                // The fixed-size decoder when the length is right; the general one names
+                // what is wrong otherwise (and is the only one on microcontrollers,
+                // where a second decoder would cost flash).
+                if cfg!(target_pointer_width = "64") {
+                    if let Ok(digits) = <&[u8; $hex_len]>::try_from(text) {
+                        if let (bytes, true) = hex::decode_array::<$hex_len, $len>(digits) {
+                            return Ok(Self(bytes));
+                        }
+                    }
+                }
                 let mut bytes = [0; $len];
                 hex::decode(text, &mut bytes)?;
                 Ok(Self(bytes))

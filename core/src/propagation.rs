@@ -100,10 +100,22 @@ impl<T: Injector + ?Sized> Injector for &mut T {
 }
 
 /// Header names are case-insensitive; most arrive in the case asked for (lowercase),
-/// which one `memcmp` confirms before the byte-by-byte comparison.
+/// which an exact comparison confirms before the byte-by-byte one. On 64-bit CPUs,
+/// names of 8 to 16 bytes (all this crate reads but `b3`) compare as two overlapping
+/// words, without a call to `memcmp`.
 #[inline]
 fn same_name(header: &str, name: &str) -> bool {
-    header.len() == name.len() && (header == name || header.eq_ignore_ascii_case(name))
+    let (h, n) = (header.as_bytes(), name.as_bytes());
+    if h.len() != n.len() {
+        return false;
+    }
+    let exact = match (h.first_chunk::<8>(), h.last_chunk::<8>()) {
+        (Some(h_first), Some(h_last)) if h.len() <= 16 && cfg!(target_pointer_width = "64") => {
+            n.first_chunk::<8>() == Some(h_first) && n.last_chunk::<8>() == Some(h_last)
+        }
+        _ => h == n,
+    };
+    exact || h.eq_ignore_ascii_case(n)
 }
 
 impl<K: AsRef<str>, V: AsRef<str>> Extractor for [(K, V)] {
@@ -835,6 +847,28 @@ mod tests {
             ctx.trace_id(),
             TraceId::from_hex("12345678901234567890123456789012").unwrap()
         );
+    }
+
+    #[test]
+    fn header_names_match_in_any_case_and_only_when_every_byte_does() {
+        for name in [
+            "b3",
+            "baggage",
+            "tracestate",
+            "traceparent",
+            "uber-trace-id-long-name",
+        ] {
+            assert!(same_name(name, name));
+            assert!(same_name(&name.to_ascii_uppercase(), name));
+            for i in 0..name.len() {
+                let mut other = String::from(name);
+                other.replace_range(i..=i, "_");
+                assert!(!same_name(&other, name), "{other} is not {name}");
+            }
+            assert!(!same_name(&name[1..], name));
+        }
+        // Letters differ from their other case by 0x20; other bytes must not.
+        assert!(!same_name("trace\rstate", "trace|rstate"));
     }
 
     #[test]
