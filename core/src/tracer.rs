@@ -22,6 +22,8 @@
 //! assert_eq!(tracer.stats().spans_exported, 2);
 //! ```
 
+use core::sync::atomic::fence;
+
 use portable_atomic::{AtomicBool, AtomicU8, Ordering};
 use rand_core::RngCore;
 
@@ -367,6 +369,9 @@ pub struct Tracer<A, C, X, S = Sampler> {
     clock: C,
     arena: A,
     exporter: TryLock<X>,
+    /// Set by a span that ended after shutdown while another caller held `exporter`:
+    /// that caller drains again when it lets go (see [`Tracer::serve_drain_requests`]).
+    drain_requested: AtomicBool,
     counters: Counters,
     last_export: Atomic64,
     shut_down: AtomicBool,
@@ -461,6 +466,7 @@ where
                 clock,
                 arena,
                 exporter: TryLock::new(exporter),
+                drain_requested: AtomicBool::new(false),
                 counters: Counters::new(),
                 shut_down: AtomicBool::new(false),
             }
@@ -534,7 +540,7 @@ where
     /// exporter. Returns how many spans this call handed to the exporter.
     pub fn flush(&self) -> usize {
         loop {
-            if let Some(n) = self.exporter.try_with(|x| self.export_ended(x)) {
+            if let Some(n) = self.try_flush() {
                 return n;
             }
             core::hint::spin_loop();
@@ -544,7 +550,31 @@ where
     /// Exports every span ended so far unless an export is already running (then
     /// returns `None` at once): for interrupt handlers and triggers.
     pub fn try_flush(&self) -> Option<usize> {
-        self.exporter.try_with(|x| self.export_ended(x))
+        let exported = self.exporter.try_with(|x| self.export_ended(x));
+        self.serve_drain_requests();
+        exported
+    }
+
+    /// Drains once more for each span that ended after shutdown and found the exporter
+    /// held (by another thread, or by this one inside its exporter, so it could not
+    /// wait): whoever lets go of the exporter next does it. The request and the lock
+    /// are a Dekker pair: each side stores its own flag, fences, then reads the other's,
+    /// so either the requester takes the lock or the holder, after letting go, sees
+    /// the request. A request is cleared under the lock before the drain takes its
+    /// snapshot, and the span was queued before its request was made.
+    fn serve_drain_requests(&self) {
+        fence(Ordering::SeqCst);
+        while self.drain_requested.load(Ordering::Acquire) {
+            let drained = self.exporter.try_with(|x| {
+                self.drain_requested.store(false, Ordering::Relaxed);
+                self.export_ended(x)
+            });
+            if drained.is_none() {
+                // Held again: that holder serves it when it lets go.
+                return;
+            }
+            fence(Ordering::SeqCst);
+        }
     }
 
     /// Stops the tracer: spans that end from now on are dropped and counted
@@ -590,7 +620,9 @@ where
     /// Runs `f` with the exporter (e.g. to read what it buffered), unless an export is
     /// running right now.
     pub fn with_exporter<T>(&self, f: impl FnOnce(&mut X) -> T) -> Option<T> {
-        self.exporter.try_with(f)
+        let result = self.exporter.try_with(f);
+        self.serve_drain_requests();
+        result
     }
 
     /// Returns the resource.
@@ -969,19 +1001,18 @@ where
             slot.release();
             return;
         }
+        #[cfg(test)]
+        tests::before_publish();
         let waiting = slot.publish();
         // A shutdown that started between the check above and the publish may have
         // drained already: drain (and count) what it missed. The publish and this load
         // are SeqCst, as are shutdown's flag store and its drain: one of the two sees
-        // the other. Waits for an export in progress, but not forever (an exporter that
-        // ends spans after shutdown holds the lock itself).
+        // the other. An export in progress may have taken its snapshot before the
+        // publish and cannot be waited for (an exporter that ends spans after shutdown
+        // holds the lock itself): the request makes its holder drain again.
         if self.shut_down.load(Ordering::SeqCst) {
-            for _ in 0..1 << 16 {
-                if self.try_flush().is_some() {
-                    break;
-                }
-                core::hint::spin_loop();
-            }
+            self.drain_requested.store(true, Ordering::Release);
+            self.serve_drain_requests();
             return;
         }
         // The total over every queue is added up each time this queue grows by another

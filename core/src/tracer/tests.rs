@@ -1393,3 +1393,69 @@ fn a_b3_debug_flag_reaches_child_spans_and_leaves_in_b3_and_jaeger_only() {
     plain.to_b3_header(&mut crate::FnInjector(|_: &str, v: &str| b3 = v.into()));
     assert!(b3.ends_with("-1"), "{b3}");
 }
+
+std::thread_local! {
+    /// Runs on this thread between an ending span's shutdown check and its publish.
+    static BEFORE_PUBLISH: core::cell::RefCell<Option<std::boxed::Box<dyn FnMut()>>> =
+        const { core::cell::RefCell::new(None) };
+}
+
+/// The test hook in `end_span` (see [`BEFORE_PUBLISH`]).
+pub(super) fn before_publish() {
+    BEFORE_PUBLISH.with(|hook| {
+        if let Some(hook) = hook.borrow_mut().as_mut() {
+            hook();
+        }
+    });
+}
+
+/// A span whose end passed the shutdown check before the flag went up, and published
+/// after shutdown's last drain while another caller held the exporter, is exported
+/// when that caller lets go. It used to spin a bounded while for the exporter, give
+/// up, and stay queued: neither exported nor counted.
+#[test]
+fn a_span_published_after_shutdown_while_the_exporter_is_held_is_still_exported() {
+    use std::sync::mpsc::channel;
+    let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+    let t = tracer_with(TracerConfig::new("svc"), SpanArena::<8>::new(), &clock);
+    let (in_window, wait_in_window) = channel();
+    let (release_ender, ender_released) = channel::<()>();
+    let (holding, wait_holding) = channel();
+    let (release_holder, holder_released) = channel::<()>();
+    std::thread::scope(|scope| {
+        let t = &t;
+        let ender = scope.spawn(move || {
+            let span = t.start_span("late");
+            BEFORE_PUBLISH.with(|hook| {
+                *hook.borrow_mut() = Some(std::boxed::Box::new(move || {
+                    in_window.send(()).unwrap();
+                    ender_released.recv().unwrap();
+                }));
+            });
+            span.end();
+        });
+        wait_in_window.recv().unwrap();
+        // Shutdown finds nothing to export: the span has not published yet.
+        assert_eq!(t.shutdown().spans_exported, 0);
+        let holder = scope.spawn(move || {
+            t.with_exporter(|_| {
+                holding.send(()).unwrap();
+                holder_released.recv().unwrap();
+            })
+            .unwrap();
+        });
+        wait_holding.recv().unwrap();
+        release_ender.send(()).unwrap();
+        ender.join().unwrap();
+        release_holder.send(()).unwrap();
+        holder.join().unwrap();
+    });
+    let stats = t.stats();
+    assert_eq!(t.arena().ended_len(), 0, "left in the ended queue");
+    assert_eq!(
+        (stats.spans_started, stats.spans_exported),
+        (1, 1),
+        "{stats:?}"
+    );
+    assert_eq!(exported(&t).len(), 1);
+}
