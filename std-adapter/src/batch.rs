@@ -598,8 +598,9 @@ impl BatchExporter {
 
     /// Stops accepting spans, exports what is queued within the export timeout, drops
     /// (and counts in `dropped_shutdown`) what is still queued then, and stops the
-    /// worker thread: every span is accounted for when it returns `Ok`. Later calls
-    /// return `Ok` at once.
+    /// worker thread: every span is accounted for when it returns `Ok`. A call made
+    /// while another is under way waits for the same worker; later calls return `Ok`
+    /// at once.
     ///
     /// # Errors
     /// [`ExportError::Timeout`] when the transport overran its deadline (the worker
@@ -790,17 +791,20 @@ impl Handle {
 
     fn shutdown(&self) -> Result<(), ExportError> {
         let shared = &*self.shared;
-        if shared.shutdown.swap(true, Ordering::SeqCst) {
-            return Ok(());
-        }
-        // The worker sends what is queued until the deadline (the batch in flight
-        // already ends by then), drops the rest, and exits: a transport returns by its
-        // deadline, so the wait is the export timeout and a little.
-        let deadline = instant_after(shared.config.export_timeout);
+        // The flag is raised under the queue lock, so a second caller finds the first
+        // one's deadline set and waits for the same worker: `Ok` means every span is
+        // accounted for, whoever asked.
         let mut q = lock(&shared.queue);
-        q.shutdown = true;
-        q.shutdown_deadline = Some(deadline);
-        shared.work.notify_one();
+        let first = !shared.shutdown.swap(true, Ordering::SeqCst);
+        if first {
+            // The worker sends what is queued until the deadline (the batch in flight
+            // already ends by then), drops the rest, and exits: a transport returns by
+            // its deadline, so the wait is the export timeout and a little.
+            q.shutdown = true;
+            q.shutdown_deadline = Some(instant_after(shared.config.export_timeout));
+            shared.work.notify_one();
+        }
+        let deadline = q.shutdown_deadline.unwrap_or_else(Instant::now);
         let give_up = deadline.checked_add(SHUTDOWN_GRACE).unwrap_or(deadline);
         while !q.worker_exited {
             let left = give_up.saturating_duration_since(Instant::now());
@@ -811,6 +815,9 @@ impl Handle {
                 .done
                 .wait_timeout(q, left)
                 .map_or_else(|e| e.into_inner().0, |(g, _)| g);
+        }
+        if !first {
+            return Ok(());
         }
         // The worker drained the queue: give its memory and the buffers back.
         if q.spans.is_empty() {

@@ -492,7 +492,9 @@ impl TracerProviderBuilder {
             tracer,
             exporter: self.exporter,
             wake,
+            export_thread: thread.as_ref().map(|t| t.thread().id()),
             thread: Mutex::new(thread),
+            shutting_down: Mutex::new(()),
             shut_down: AtomicBool::new(false),
             reported_lost: AtomicU64::new(0),
         }
@@ -516,6 +518,11 @@ pub struct TracerProvider {
     exporter: SharedExporter,
     wake: &'static ExportWake,
     thread: Mutex<Option<JoinHandle<()>>>,
+    /// The export thread's id: a shutdown called from it (from an exporter) cannot
+    /// wait for a shutdown under way, which waits for that thread.
+    export_thread: Option<std::thread::ThreadId>,
+    /// Held for the whole of a shutdown, so that a second caller waits for the first.
+    shutting_down: Mutex<()>,
     shut_down: AtomicBool,
     /// Spans lost that [`TracerProvider::flush`] has reported.
     reported_lost: AtomicU64,
@@ -701,12 +708,22 @@ impl TracerProvider {
 
     /// Drains every ended span, stops the export thread and shuts the exporter down.
     /// Spans that end afterwards are dropped and counted (`spans_dropped_shutdown`).
-    /// Later calls return `Ok` at once.
+    /// A call made while another runs waits for it (called from an exporter, it cannot
+    /// and returns at once); later calls return `Ok` at once.
     ///
     /// # Errors
     /// [`ExportError::SpansLost`] with the exact number of spans that were dropped or
     /// failed (and of spans still running), or the exporter's own shutdown error.
     pub fn shutdown(&self) -> Result<(), ExportError> {
+        let _one_at_a_time = if self.export_thread == Some(std::thread::current().id()) {
+            match self.shutting_down.try_lock() {
+                Ok(guard) => guard,
+                Err(std::sync::TryLockError::Poisoned(e)) => e.into_inner(),
+                Err(std::sync::TryLockError::WouldBlock) => return Ok(()),
+            }
+        } else {
+            self.shutting_down.lock().unwrap_or_else(|e| e.into_inner())
+        };
         if self.shut_down.swap(true, Ordering::SeqCst) {
             return Ok(());
         }

@@ -293,6 +293,42 @@ fn shutdown_drains_stops_the_worker_and_later_spans_are_counted() {
     assert_eq!(provider.stats().spans_dropped_shutdown, 3);
 }
 
+/// Two threads shut the exporter down at once: the one that comes second waits for the
+/// worker too, so that `Ok` means every span is accounted for for both. It used to
+/// return `Ok` at once while the first call's drain was still sending.
+#[test]
+fn a_concurrent_second_shutdown_returns_only_when_every_span_is_accounted_for() {
+    let fake = Fake::with_delay(Duration::from_millis(300));
+    let exporter = batch(
+        &fake,
+        BatchConfig::default().with_scheduled_delay(Duration::from_secs(60)),
+    );
+    let provider = provider(&exporter);
+    for _ in 0..5 {
+        provider.tracer().start_span("x").end();
+    }
+    // Into the batch queue; the worker waits for its schedule or a shutdown.
+    provider.tracer().flush();
+    assert_eq!(exporter.stats().queue_len, 5);
+    std::thread::scope(|scope| {
+        let first = scope.spawn(|| exporter.shutdown());
+        while !exporter.is_shutdown() {
+            std::thread::yield_now();
+        }
+        let started = Instant::now();
+        exporter.shutdown().unwrap();
+        assert!(
+            fake.dropped.load(Ordering::SeqCst),
+            "the second shutdown returned Ok after {:?}, with the worker still sending",
+            started.elapsed()
+        );
+        let s = exporter.stats();
+        assert_eq!(s.exported, 5, "{s:#?}");
+        assert_balanced(&s);
+        first.join().unwrap().unwrap();
+    });
+}
+
 /// A collector that never answers: each send waits out its deadline, then fails.
 struct Hang;
 

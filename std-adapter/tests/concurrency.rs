@@ -214,6 +214,43 @@ fn shutdown_while_the_runtime_runs_exports_every_ended_span_or_reports_the_rest(
     assert_eq!((s.spans_exported, s.spans_dropped_shutdown), (10, 2));
 }
 
+/// Two threads shut the provider down at once (a signal handler and the end of `main`,
+/// say): the second call returns when the first has drained, so that `Ok` means every
+/// ended span is exported for both. It used to return `Ok` at once, before the export.
+#[test]
+fn a_concurrent_second_shutdown_returns_after_the_drain() {
+    /// Tells when its export starts, then takes a while.
+    struct Slow(Arc<AtomicU64>, mpsc::SyncSender<()>);
+    impl SpanExporter for Slow {
+        fn export(&mut self, batch: &SpanBatch<'_>) -> Result<(), picotrace::ExportError> {
+            let _ = self.1.try_send(());
+            std::thread::sleep(Duration::from_millis(300));
+            self.0
+                .fetch_add(batch.iter().count() as u64, Ordering::Relaxed);
+            Ok(())
+        }
+    }
+    let seen = Arc::new(AtomicU64::new(0));
+    let (started, export_started) = mpsc::sync_channel(1);
+    let provider = TracerProvider::builder()
+        .config(TracerConfig::new("concurrency"))
+        .scheduled_delay(Duration::from_secs(60))
+        .exporter(SharedExporter::new(Slow(Arc::clone(&seen), started)))
+        .build();
+    for _ in 0..5 {
+        provider.tracer().start_span("x").end();
+    }
+    std::thread::scope(|scope| {
+        // Nothing exports before a shutdown: 5 spans, a 60 s schedule.
+        let first = scope.spawn(|| provider.shutdown());
+        export_started.recv().unwrap();
+        provider.shutdown().unwrap();
+        assert_eq!(seen.load(Ordering::Relaxed), 5, "Ok before the drain");
+        first.join().unwrap().unwrap();
+    });
+    assert_eq!(provider.stats().spans_exported, 5);
+}
+
 /// A span started on one task and ended on another worker thread keeps its times and
 /// parent, and the current context follows the task across threads.
 #[test]
