@@ -425,7 +425,8 @@ impl<const BYTES: usize> Baggage<BYTES> {
 
 impl TraceContext {
     /// Reads a remote parent from B3 headers: the single `b3` header first (it takes
-    /// precedence), else the `X-B3-*` headers. The context carries no tracestate.
+    /// precedence), else, or when it is invalid, the `X-B3-*` headers. The context
+    /// carries no tracestate.
     ///
     /// ```
     /// use picotrace::TraceContext;
@@ -442,9 +443,13 @@ impl TraceContext {
     pub fn from_b3_headers(
         headers: &(impl Extractor + ?Sized),
     ) -> Result<TraceContext, ExtractError> {
-        let repr = match headers.get(b3::B3) {
-            Some(single) => b3::parse_single(single),
-            None => {
+        // The single header takes precedence; when it is unusable the `X-B3-*` headers
+        // are read (OpenTelemetry: B3 extraction "MUST attempt" both formats), and the
+        // single header's error is reported only when there are none.
+        let single = headers.get(b3::B3).map(b3::parse_single);
+        let repr = match single {
+            Some(Ok(repr)) => repr,
+            _ => {
                 let multi = b3::MultiHeaders {
                     trace_id: headers.get(b3::TRACE_ID),
                     span_id: headers.get(b3::SPAN_ID),
@@ -452,13 +457,17 @@ impl TraceContext {
                     sampled: headers.get(b3::SAMPLED),
                     flags: headers.get(b3::FLAGS),
                 };
-                if multi.trace_id.is_none() && multi.span_id.is_none() {
-                    return Err(ExtractError::Missing);
+                match single {
+                    Some(Err(e)) if multi.trace_id.is_none() && multi.span_id.is_none() => {
+                        return Err(ExtractError::B3(e))
+                    }
+                    None if multi.trace_id.is_none() && multi.span_id.is_none() => {
+                        return Err(ExtractError::Missing)
+                    }
+                    _ => b3::parse_multi(&multi).map_err(ExtractError::B3)?,
                 }
-                b3::parse_multi(&multi)
             }
-        }
-        .map_err(ExtractError::B3)?;
+        };
         Ok(Self::remote(
             repr.trace_id,
             repr.span_id,
@@ -489,7 +498,7 @@ impl TraceContext {
         if self.span_context.is_valid() {
             headers.set(b3::TRACE_ID, &self.trace_id().to_hex());
             headers.set(b3::SPAN_ID, &self.span_id().to_hex());
-            if self.flags().is_debug() {
+            if self.flags().is_debug() && self.is_sampled() {
                 headers.set(b3::FLAGS, "1");
             } else {
                 headers.set(b3::SAMPLED, if self.is_sampled() { "1" } else { "0" });
@@ -569,10 +578,19 @@ impl<const BYTES: usize> Baggage<BYTES> {
             let Some(value) = headers.get(name) else {
                 return;
             };
+            // Jaeger's clients lowercase the keys they read (header names are not case
+            // sensitive, and carriers differ in the case they report).
+            let mut key = heapless::String::<128>::new();
+            for c in name[prefix..].chars() {
+                if key.push(c.to_ascii_lowercase()).is_err() {
+                    self.count_dropped();
+                    return;
+                }
+            }
             let mut buf = [0u8; 512];
             match url_decode(value, &mut buf) {
                 Some(decoded) => {
-                    if self.insert(&name[prefix..], decoded).is_err() {
+                    if self.insert(&key, decoded).is_err() {
                         self.count_dropped();
                     }
                 }
@@ -582,20 +600,35 @@ impl<const BYTES: usize> Baggage<BYTES> {
     }
 
     /// Writes each member as a Jaeger `uberctx-{key}: {value}` header (the value as
-    /// stored: percent-encoded, which URL decoding reads back).
+    /// stored: percent-encoded, which URL decoding reads back; a `+`, which W3C baggage
+    /// stores as is and URL decoding reads as a space, as `%2B`).
     pub fn to_jaeger_headers(&self, headers: &mut (impl Injector + ?Sized)) {
         for member in self.iter() {
             let mut name = heapless::String::<128>::new();
-            if name.push_str(jaeger::BAGGAGE_PREFIX).is_ok() && name.push_str(member.key()).is_ok()
+            if name.push_str(jaeger::BAGGAGE_PREFIX).is_err()
+                || name.push_str(member.key()).is_err()
             {
-                headers.set(&name, member.raw_value());
+                continue;
+            }
+            let raw = member.raw_value();
+            if !raw.contains('+') {
+                headers.set(&name, raw);
+                continue;
+            }
+            let mut value = heapless::String::<1024>::new();
+            let fits = raw.split('+').enumerate().all(|(i, part)| {
+                (i == 0 || value.push_str("%2B").is_ok()) && value.push_str(part).is_ok()
+            });
+            if fits {
+                headers.set(&name, &value);
             }
         }
     }
 }
 
-/// Percent-decodes `value` into `buf`; `None` when it does not fit, has a bad escape,
-/// or is not UTF-8 once decoded.
+/// URL-decodes `value` into `buf` as Jaeger's clients encode it (query escaping: `%XX`,
+/// and `+` for a space); `None` when it does not fit, has a bad escape, or is not UTF-8
+/// once decoded.
 fn url_decode<'b>(value: &str, buf: &'b mut [u8]) -> Option<&'b str> {
     let bytes = value.as_bytes();
     let (mut i, mut n) = (0, 0);
@@ -610,7 +643,10 @@ fn url_decode<'b>(value: &str, buf: &'b mut [u8]) -> Option<&'b str> {
             out[0]
         } else {
             i += 1;
-            bytes[i - 1]
+            match bytes[i - 1] {
+                b'+' => b' ',
+                other => other,
+            }
         };
         *buf.get_mut(n)? = byte;
         n += 1;
@@ -1061,5 +1097,78 @@ mod tests {
         let none: Baggage<512> =
             Propagators::new(&[Propagator::TraceContext]).extract_baggage(&out);
         assert!(none.is_empty());
+    }
+
+    /// Jaeger's clients lowercase `uberctx-` keys and URL-decode values (`+` is a
+    /// space); a key used to keep the sender's case and a `+` stayed a `+` both ways.
+    #[test]
+    fn jaeger_baggage_keys_are_lowercased_and_plus_is_a_space() {
+        let jaeger = Propagators::new(&[Propagator::Jaeger]);
+        let back: Baggage<512> =
+            jaeger.extract_baggage(&[("uberctx-UserId", "alice+smith"), ("uberctx-op", "a%2Bb")]);
+        let mut buf = [0u8; 64];
+        assert_eq!(back.get_decoded("userid", &mut buf), Some("alice smith"));
+        assert_eq!(back.get_decoded("op", &mut buf), Some("a+b"));
+        // A `+` goes out escaped, and comes back as a `+`.
+        let mut bag: Baggage<512> = Baggage::new();
+        bag.insert("sum", "1+1").unwrap();
+        let mut out = Headers::new();
+        jaeger.inject_baggage(&bag, &mut out);
+        assert_eq!(out[0].1.as_str(), "1%2B1");
+        let again: Baggage<512> = jaeger.extract_baggage(&out);
+        assert_eq!(again.get_decoded("sum", &mut buf), Some("1+1"));
+    }
+
+    /// An unusable single `b3` header does not hide valid `X-B3-*` headers (it used to
+    /// end extraction with its error).
+    #[test]
+    fn an_invalid_b3_header_falls_back_to_the_multi_headers() {
+        let multi = [
+            ("x-b3-traceid", "80f198ee56343ba864fe8b2a57d3eff7"),
+            ("x-b3-spanid", "e457b5a2e4d86bd1"),
+            ("x-b3-sampled", "1"),
+        ];
+        for single in ["garbage", "0"] {
+            let mut headers = std::vec![("b3", single)];
+            headers.extend(multi);
+            let cx = TraceContext::from_b3_headers(&headers[..]).unwrap();
+            assert_eq!(
+                cx.trace_id().to_hex().as_str(),
+                "80f198ee56343ba864fe8b2a57d3eff7",
+                "{single}"
+            );
+            assert!(cx.is_sampled(), "{single}");
+            // Without the multi headers, the single header's error.
+            assert!(matches!(
+                TraceContext::from_b3_headers(&[("b3", single)]),
+                Err(ExtractError::B3(_))
+            ));
+        }
+    }
+
+    /// A span the sampler dropped under a debug parent says "not sampled" in every
+    /// format; B3 and Jaeger used to pass the debug (accept) decision on.
+    #[test]
+    fn a_dropped_span_with_an_inherited_debug_flag_is_not_sampled_downstream() {
+        let mut cx = sampled_cx();
+        cx.span_context.flags = TraceFlags::DEBUG;
+        let all = Propagators::new(&[
+            Propagator::TraceContext,
+            Propagator::B3,
+            Propagator::B3Multi,
+            Propagator::Jaeger,
+        ]);
+        let mut out = Headers::new();
+        all.inject_context(&cx, &mut out);
+        let get = |name: &str| {
+            out.iter()
+                .find(|(k, _)| k.as_str() == name)
+                .map(|(_, v)| v.as_str())
+        };
+        assert!(get("traceparent").unwrap().ends_with("-00"));
+        assert!(get("b3").unwrap().ends_with("-0"));
+        assert_eq!(get("x-b3-sampled"), Some("0"));
+        assert_eq!(get("x-b3-flags"), None);
+        assert!(get("uber-trace-id").unwrap().ends_with(":0:00"));
     }
 }

@@ -123,13 +123,16 @@ pub fn parse(value: &str) -> Result<Repr, ParseError> {
     Ok(Repr {
         trace_id: TraceId::from_bytes(t),
         span_id: SpanId::from_bytes(s),
-        sampled: f[0] & 0b11 != 0,
-        debug: f[0] & 0b10 != 0,
+        // Bit 0 is the sampling decision; debug (bit 1) counts only with it, as in
+        // OpenTelemetry's Jaeger propagators (Jaeger: debug "should only be set when
+        // sampled is also set").
+        sampled: f[0] & 0b01 != 0,
+        debug: f[0] & 0b11 == 0b11,
     })
 }
 
 /// Formats `{32 hex trace id}:{16 hex span id}:0:{01|00|03}` (`03`: debug, which
-/// implies sampled).
+/// implies sampled; a span that was not sampled says `00` whatever flag it inherited).
 pub fn format(
     trace_id: &TraceId,
     span_id: &SpanId,
@@ -142,9 +145,9 @@ pub fn format(
     let _ = out.push(':');
     let _ = out.push_str(&span_id.to_hex());
     let _ = out.push_str(match (debug, sampled) {
-        (true, _) => ":0:03",
+        (true, true) => ":0:03",
         (false, true) => ":0:01",
-        (false, false) => ":0:00",
+        (_, false) => ":0:00",
     });
     out
 }
@@ -182,10 +185,11 @@ mod tests {
                 false
             ))
         );
-        // Debug (2) and sampled+debug (3) both mean sampled; a parent id is read past.
+        // Only bit 0 samples: debug (2) alone is neither sampled nor debug (it used to
+        // be both, and went on as `03`); a parent id is read past.
         assert_eq!(
             parse("1:2:3:2").map(|r| (r.sampled, r.debug)),
-            Ok((true, true))
+            Ok((false, false))
         );
         assert_eq!(
             parse("1:2:3:03").map(|r| (r.sampled, r.debug)),
@@ -241,5 +245,8 @@ mod tests {
             parse(&debug).map(|r| (r.sampled, r.debug)),
             Ok((true, true))
         );
+        // A span the sampler dropped under a debug parent: not sampled downstream.
+        let dropped = format(&r.trace_id, &r.span_id, false, true);
+        assert!(dropped.ends_with(":0:00"), "{dropped}");
     }
 }
