@@ -18,12 +18,12 @@
 //! | `OTEL_TRACES_EXPORTER` | `otlp` | `otlp`, `console`, `none` |
 //! | `OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT` | `http://localhost:4318` | base gets `/v1/traces`; `TRACES_` used as is |
 //! | `OTEL_EXPORTER_OTLP_[TRACES_]HEADERS` | | `k=v,k2=v2`, percent-decoded; framing headers and non-ASCII values warn, values never shown |
-//! | `OTEL_EXPORTER_OTLP_[TRACES_]TIMEOUT` | `10000` ms | one deadline per export, retries and waits included |
+//! | `OTEL_EXPORTER_OTLP_[TRACES_]TIMEOUT` | `10000` ms | one deadline per export, retries and waits included; `0`: none |
 //! | `OTEL_EXPORTER_OTLP_[TRACES_]COMPRESSION` | `none` | `gzip`, `none` |
-//! | `OTEL_EXPORTER_OTLP_[TRACES_]PROTOCOL` | `http/protobuf` | `http/json`; `grpc` is not supported (warning, http/protobuf) |
+//! | `OTEL_EXPORTER_OTLP_[TRACES_]PROTOCOL` | `http/protobuf` | `http/json`; `grpc` is not supported (warning; ignored like any invalid value) |
 //! | `OTEL_EXPORTER_OTLP_[TRACES_]CERTIFICATE` | webpki roots | PEM file of the CA(s) that verify the collector, trusted *instead of* the webpki roots |
 //! | `OTEL_EXPORTER_OTLP_[TRACES_]CLIENT_CERTIFICATE` / `_CLIENT_KEY` | | PEM files for mutual TLS: the certificate (chain) and its unencrypted key; both or neither |
-//! | `OTEL_BSP_SCHEDULE_DELAY` / `_EXPORT_TIMEOUT` | 5000 / 30000 ms | |
+//! | `OTEL_BSP_SCHEDULE_DELAY` / `_EXPORT_TIMEOUT` | 5000 / 30000 ms | an export timeout of `0`: none |
 //! | `OTEL_BSP_MAX_QUEUE_SIZE` / `_MAX_EXPORT_BATCH_SIZE` | 2048 / 512 | queue ≤ 65536, batch ≤ queue |
 //! | `OTEL_PROPAGATORS` | `tracecontext,baggage` | also `b3`, `b3multi`, `jaeger`, `none`; others (`xray`, ...) warn |
 //! | `OTEL_[SPAN_]ATTRIBUTE_COUNT_LIMIT`, `OTEL_SPAN_EVENT_COUNT_LIMIT`, `OTEL_SPAN_LINK_COUNT_LIMIT`, `OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT`, `OTEL_LINK_ATTRIBUTE_COUNT_LIMIT`, `OTEL_[SPAN_]ATTRIBUTE_VALUE_LENGTH_LIMIT` | 128 / unlimited | |
@@ -71,6 +71,7 @@ use crate::otlp_http::{
     check_header, signal_url, traces_url_from_base, validate_url, Compression, OtlpHttpExporter,
     OtlpHttpExporterBuilder, Protocol, RedactedHeaders, DEFAULT_ENDPOINT, DEFAULT_TIMEOUT,
 };
+use crate::retry::MAX_DURATION;
 use crate::tracer::{SharedExporter, TracerProvider, TracerProviderBuilder};
 
 /// A variable whose value was not used, and why.
@@ -487,6 +488,13 @@ impl Reader<'_> {
             .map(Duration::from_millis)
     }
 
+    /// A timeout in milliseconds; `0` means none (the SDK environment spec: "timeout
+    /// zero values [...] as indefinite"), which is [`MAX_DURATION`].
+    fn timeout(&mut self, name: &str) -> Option<Duration> {
+        self.millis(name, 0)
+            .map(|d| if d.is_zero() { MAX_DURATION } else { d })
+    }
+
     fn resource_attributes(&mut self) -> Vec<(String, String)> {
         const NAME: &str = "OTEL_RESOURCE_ATTRIBUTES";
         let Some(v) = self.get(NAME) else {
@@ -642,17 +650,27 @@ impl Reader<'_> {
                     );
                 }
                 let mut valid = Vec::new();
+                let mut invalid = !bad.is_empty();
                 for (k, val) in pairs {
                     match check_header(&k, &val) {
                         Ok(_) => valid.push((k, val)),
-                        Err(reason) => r.warn(name, &shown, format!("header {k:?}: {reason}")),
+                        Err(reason) => {
+                            invalid = true;
+                            r.warn(name, &shown, format!("header {k:?}: {reason}"));
+                        }
                     }
                 }
-                Some(valid)
+                // A value with nothing usable is ignored, as other invalid values are
+                // (the general variable then applies).
+                if valid.is_empty() && invalid {
+                    None
+                } else {
+                    Some(valid)
+                }
             })
             .unwrap_or_default();
         let timeout = self
-            .signal_first("TIMEOUT", |r, name, _| r.millis(name, 1))
+            .signal_first("TIMEOUT", |r, name, _| r.timeout(name))
             .unwrap_or(defaults.timeout);
         let compression = self
             .signal_first("COMPRESSION", |r, name, v| {
@@ -672,8 +690,8 @@ impl Reader<'_> {
                     "http/protobuf" => Some(Protocol::HttpProtobuf),
                     "http/json" => Some(Protocol::HttpJson),
                     "grpc" => {
-                        r.warn(name, v, "grpc is not supported; using http/protobuf");
-                        Some(Protocol::HttpProtobuf)
+                        r.warn(name, v, "grpc is not supported; ignored");
+                        None
                     }
                     _ => {
                         r.warn(
@@ -782,7 +800,7 @@ impl Reader<'_> {
             .millis("OTEL_BSP_SCHEDULE_DELAY", 0)
             .unwrap_or(d.scheduled_delay);
         c.export_timeout = self
-            .millis("OTEL_BSP_EXPORT_TIMEOUT", 1)
+            .timeout("OTEL_BSP_EXPORT_TIMEOUT")
             .unwrap_or(d.export_timeout);
         const QUEUE: &str = "OTEL_BSP_MAX_QUEUE_SIZE";
         c.max_queue_size = match self.integer(QUEUE, 1, "spans").map(to_usize) {
@@ -1224,7 +1242,38 @@ mod tests {
         assert_eq!(grpc.variable, "OTEL_EXPORTER_OTLP_PROTOCOL");
         assert_eq!(
             grpc.to_string(),
-            "picotrace: OTEL_EXPORTER_OTLP_PROTOCOL=\"grpc\": grpc is not supported; using http/protobuf"
+            "picotrace: OTEL_EXPORTER_OTLP_PROTOCOL=\"grpc\": grpc is not supported; ignored"
+        );
+    }
+
+    /// Regressions: a zero OTLP timeout was refused (the spec: zero is indefinite); a
+    /// signal-specific headers value with no usable header, or `grpc` as the signal's
+    /// protocol, hid the general variable instead of being ignored.
+    #[test]
+    fn zero_timeouts_are_indefinite_and_unusable_signal_values_fall_back() {
+        let e = env(&[("OTEL_EXPORTER_OTLP_TIMEOUT", "0")]);
+        assert_eq!(e.otlp.timeout, MAX_DURATION);
+        assert!(e.warnings.is_empty(), "{:#?}", e.warnings);
+        let e = env(&[
+            (
+                "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
+                "Authorization: Bearer x",
+            ),
+            ("OTEL_EXPORTER_OTLP_HEADERS", "authorization=Bearer%20y"),
+            ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "grpc"),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"),
+        ]);
+        assert_eq!(
+            e.otlp.headers,
+            [("authorization".to_string(), "Bearer y".to_string())]
+        );
+        assert_eq!(e.otlp.protocol, Protocol::HttpJson);
+        assert_eq!(
+            warned(&e),
+            [
+                "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
+                "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"
+            ]
         );
     }
 
@@ -1251,9 +1300,10 @@ mod tests {
         ]);
         assert_eq!(e.batch.max_queue_size, 2048);
         assert_eq!(e.batch.max_export_batch_size, 2048);
-        assert_eq!(e.batch.export_timeout, Duration::from_secs(30));
+        // A zero timeout is no timeout (the spec), not an invalid value.
+        assert_eq!(e.batch.export_timeout, MAX_DURATION);
         assert_eq!(e.batch.scheduled_delay, Duration::from_secs(5));
-        assert_eq!(e.warnings.len(), 4);
+        assert_eq!(e.warnings.len(), 3);
         // A small queue clamps the default batch size.
         let e = env(&[("OTEL_BSP_MAX_QUEUE_SIZE", "100")]);
         assert_eq!(e.batch.max_export_batch_size, 100);

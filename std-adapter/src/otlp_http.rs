@@ -533,14 +533,20 @@ impl OtlpHttpExporterBuilder {
     }
 }
 
-/// Appends `v1/traces` to a base endpoint (OTLP exporter spec: "for the base URL
-/// [...] the signal path MUST be appended"), with exactly one `/` between.
+/// Appends `v1/traces` to a base endpoint's path (OTLP exporter spec: "for the base
+/// URL [...] the signal path MUST be appended"), with exactly one `/` between; a query
+/// or fragment stays after the path.
 pub fn traces_url_from_base(base: &str) -> String {
     let base = base.trim();
-    if base.ends_with('/') {
-        format!("{base}v1/traces")
+    let after_scheme = base.find("://").map_or(0, |i| i + 3);
+    let end = base[after_scheme..]
+        .find(['?', '#'])
+        .map_or(base.len(), |i| after_scheme + i);
+    let (path, rest) = base.split_at(end);
+    if path.ends_with('/') {
+        format!("{path}v1/traces{rest}")
     } else {
-        format!("{base}/v1/traces")
+        format!("{path}/v1/traces{rest}")
     }
 }
 
@@ -894,13 +900,16 @@ impl OtlpHttpExporter {
             buf.resize(self.max_request_size, 0);
         }
         let mut rejected = 0;
+        // The timeout is the time one export may take: one deadline for all its
+        // requests (later ones fail at once when the first used it up).
+        let deadline = instant_after(self.timeout);
         let lost = encode_in_requests(
             &self.protocol,
             resource,
             scope,
             spans,
             &mut buf,
-            |body, n| match self.send_spans(body, n, None) {
+            |body, n| match self.send_spans(body, n, Some(deadline)) {
                 Ok(outcome) => {
                     // Delivered, but not kept: lost all the same (counted as rejected
                     // in this exporter's stats by `send_spans`).
@@ -963,6 +972,9 @@ mod tests {
             ("https://otel.example/api",     "https://otel.example/api/v1/traces",    "base with path"),
             ("https://otel.example/api/",    "https://otel.example/api/v1/traces",    "base path, slash"),
             (" http://localhost:4318 ",      "http://localhost:4318/v1/traces",       "spaces trimmed"),
+            // Regression: the path went after the query.
+            ("http://c:4318/?k=v",           "http://c:4318/v1/traces?k=v",           "query kept after"),
+            ("http://c:4318/api?k=v#f",      "http://c:4318/api/v1/traces?k=v#f",     "query and fragment"),
         ];
         for (base, want, why) in table {
             assert_eq!(traces_url_from_base(base), *want, "{why}");

@@ -473,6 +473,43 @@ fn as_span_exporter_it_encodes_and_splits_large_batches() {
     assert_eq!(tracer.stats().spans_exported, 30);
 }
 
+/// As a `SpanExporter`, one export (a batch split into several requests) takes at most
+/// the export timeout in all: each request used to get a whole timeout of its own, so
+/// a collector that never answers held the exporter for a timeout per request.
+#[test]
+fn as_span_exporter_one_timeout_covers_every_request_of_an_export() {
+    let server = Server::start();
+    server.set_default(Reply::ok().delay(Duration::from_secs(30)));
+    let x = OtlpHttpExporter::builder()
+        .endpoint(server.url())
+        .protocol(Protocol::HttpJson)
+        .max_request_size(2048)
+        .retry_policy(RetryPolicy::NONE)
+        .timeout(Duration::from_millis(600))
+        .build()
+        .unwrap();
+    let tracer = Tracer::new(
+        TracerConfig::new("deadline-test"),
+        SpanArena::<32>::new(),
+        SystemClock::new(),
+        id_generator(),
+        x,
+    );
+    for i in 0..30 {
+        let mut span = tracer.start_span("a span with a name of some length");
+        span.set_attribute("i", i as i64);
+        span.set_attribute("padding", "x".repeat(40).as_str());
+    }
+    let started = std::time::Instant::now();
+    tracer.flush();
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_millis(1500),
+        "one export took {took:?}"
+    );
+    assert_eq!(tracer.stats().spans_export_failed, 30);
+}
+
 #[test]
 fn as_span_exporter_failures_are_reported_to_the_tracer() {
     let x = OtlpHttpExporter::builder()
