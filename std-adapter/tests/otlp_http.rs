@@ -435,17 +435,19 @@ fn headers_are_sent() {
     }
 }
 
-#[test]
-fn as_span_exporter_it_encodes_and_splits_large_batches() {
-    let server = Server::start();
-    let x = OtlpHttpExporter::builder()
-        .endpoint(server.url())
+/// A tracer exporting JSON through `builder` in requests of at most 2,048 bytes, with
+/// 30 ended spans of ~150 bytes each waiting: one export takes several requests.
+fn thirty_spans_for_2048_byte_requests(
+    service: &'static str,
+    builder: picotrace_std::OtlpHttpExporterBuilder,
+) -> Tracer<SpanArena<32>, SystemClock, OtlpHttpExporter> {
+    let x = builder
         .protocol(Protocol::HttpJson)
         .max_request_size(2048)
         .build()
         .unwrap();
     let tracer = Tracer::new(
-        TracerConfig::new("split-test"),
+        TracerConfig::new(service),
         SpanArena::<32>::new(),
         SystemClock::new(),
         id_generator(),
@@ -456,6 +458,14 @@ fn as_span_exporter_it_encodes_and_splits_large_batches() {
         span.set_attribute("i", i as i64);
         span.set_attribute("padding", "x".repeat(40).as_str());
     }
+    tracer
+}
+
+#[test]
+fn as_span_exporter_it_encodes_and_splits_large_batches() {
+    let server = Server::start();
+    let builder = OtlpHttpExporter::builder().endpoint(server.url());
+    let tracer = thirty_spans_for_2048_byte_requests("split-test", builder);
     tracer.flush();
     let reqs = server.requests();
     assert!(reqs.len() > 1, "split into several requests");
@@ -480,26 +490,11 @@ fn as_span_exporter_it_encodes_and_splits_large_batches() {
 fn as_span_exporter_one_timeout_covers_every_request_of_an_export() {
     let server = Server::start();
     server.set_default(Reply::ok().delay(Duration::from_secs(30)));
-    let x = OtlpHttpExporter::builder()
+    let builder = OtlpHttpExporter::builder()
         .endpoint(server.url())
-        .protocol(Protocol::HttpJson)
-        .max_request_size(2048)
         .retry_policy(RetryPolicy::NONE)
-        .timeout(Duration::from_millis(600))
-        .build()
-        .unwrap();
-    let tracer = Tracer::new(
-        TracerConfig::new("deadline-test"),
-        SpanArena::<32>::new(),
-        SystemClock::new(),
-        id_generator(),
-        x,
-    );
-    for i in 0..30 {
-        let mut span = tracer.start_span("a span with a name of some length");
-        span.set_attribute("i", i as i64);
-        span.set_attribute("padding", "x".repeat(40).as_str());
-    }
+        .timeout(Duration::from_millis(600));
+    let tracer = thirty_spans_for_2048_byte_requests("deadline-test", builder);
     let started = std::time::Instant::now();
     tracer.flush();
     let took = started.elapsed();
