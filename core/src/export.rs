@@ -36,12 +36,29 @@ pub struct Resource {
 }
 
 impl Resource {
-    /// A resource with only a service name.
+    /// A resource with only a service name (`unknown_service` for an empty one: the
+    /// resource spec's fallback).
     pub const fn new(service_name: &'static str) -> Self {
         Self {
-            service_name,
+            service_name: if service_name.is_empty() {
+                "unknown_service"
+            } else {
+                service_name
+            },
             attributes: &[],
             schema_url: "",
+        }
+    }
+}
+
+impl Resource {
+    /// The `service.name` that goes on the wire: `unknown_service` when the field is
+    /// empty (the resource spec: an SDK "MUST" fall back to it).
+    pub const fn service_name_or_default(&self) -> &'static str {
+        if self.service_name.is_empty() {
+            "unknown_service"
+        } else {
+            self.service_name
         }
     }
 }
@@ -70,7 +87,8 @@ impl InstrumentationScope {
 pub struct TracerStats {
     /// Spans started, recording or not.
     pub spans_started: u64,
-    /// Spans the sampler dropped (non-recording by decision).
+    /// Spans the sampler dropped (non-recording by decision), and recorded spans that
+    /// ended unsampled (`RecordOnly`), which are not exported.
     pub spans_sampled_out: u64,
     /// Sampled spans that could not be recorded because the arena was full (or the
     /// tracer was re-entered); they still propagated context.

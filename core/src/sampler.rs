@@ -32,7 +32,9 @@ use crate::wire::tracestate::OtValue;
 pub enum SamplingDecision {
     /// Not recorded; the span still propagates its context, unsampled.
     Drop,
-    /// Recorded (and exported) but not marked sampled for downstream.
+    /// Recorded but not sampled: the span's attributes and events are kept while it
+    /// runs, but it is not marked sampled for downstream and, as the specification's
+    /// sampling table says, never reaches the exporter (it counts as sampled out).
     RecordOnly,
     /// Recorded, exported and marked sampled.
     RecordAndSample,

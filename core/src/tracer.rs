@@ -995,7 +995,14 @@ where
             return;
         }
         let now = time.unwrap_or_else(|| self.clock.now());
-        slot.record().end(now);
+        if !slot.record().end(now) {
+            // Recorded but not sampled (`SamplingDecision::RecordOnly`, or moved under
+            // an unsampled parent): the spec's sampling table gives such spans to span
+            // processors, never to exporters. Counted as sampled out.
+            bump(&self.counters.sampled_out_slotted, 1);
+            slot.release();
+            return;
+        }
         if self.shut_down.load(Ordering::Relaxed) {
             bump(&self.counters.dropped_shutdown, 1);
             slot.release();

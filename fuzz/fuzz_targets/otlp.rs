@@ -430,8 +430,14 @@ fn want(span: &SpanOps, limits: &SpanLimits, caps: (usize, usize, usize)) -> Wan
                     w.events.push((name, kept, dropped));
                 }
             }
-            Op::Link(.., trace_state, attrs) => {
+            Op::Link(trace_id, span_id, .., trace_state, attrs) => {
                 let ts = TraceState::parse(trace_state).unwrap_or_default();
+                // A link to an invalid context that says nothing else is not recorded
+                // (the API spec), nor counted.
+                let invalid = *trace_id == [0; 16] || *span_id == [0; 8];
+                if invalid && attrs.is_empty() && ts.is_empty() {
+                    continue;
+                }
                 w.pool += ts.as_str().len() + text(attrs);
                 note_owned_keys(&mut w, &attrs);
                 if w.links.len() as u32 >= limits.link_count || w.links.len() == link_cap {

@@ -305,12 +305,15 @@ impl RecordMut<'_> {
         // Trace state first: it is propagated, so it is worth its bytes more than a
         // long name; it is never cut (a cut tracestate would be invalid).
         let mut truncated = 0;
-        let trace_state =
-            if !new.trace_state.is_empty() && new.trace_state.len() <= self.text.capacity() {
-                push_text(self.text, &mut truncated, new.trace_state, u32::MAX)
-            } else {
-                TextRef::EMPTY
-            };
+        let trace_state = if new.trace_state.is_empty() {
+            TextRef::EMPTY
+        } else if new.trace_state.len() <= self.text.capacity() {
+            push_text(self.text, &mut truncated, new.trace_state, u32::MAX)
+        } else {
+            // Too long to keep whole, and a cut one would be invalid: lost, counted.
+            truncated += 1;
+            TextRef::EMPTY
+        };
         let name = push_text(self.text, &mut truncated, new.name, NAME_LIMIT);
         // Every field written once, none zeroed first: only what must start at zero is
         // zero. (The end time is not here: see `EndTime`.)
@@ -339,11 +342,12 @@ impl RecordMut<'_> {
         push_text(self.text, &mut self.header.truncated, s, limit)
     }
 
-    /// Copies a key into the pool whole, or returns `None` when it does not fit: OTLP
-    /// keys must be whole and unique, so a cut key (or an empty one) is never stored.
+    /// Copies a key into the pool whole, or returns `None` when it does not fit or is
+    /// empty: OTLP keys must be whole and unique, and an attribute key "MUST be a
+    /// non-null and non-empty string", so a cut or empty key is never stored.
     fn push_key(&mut self, key: &str) -> Option<TextRef> {
         let room = self.text.capacity() - self.text.len();
-        (key.len() <= room).then(|| self.push_text(key, u32::MAX))
+        (!key.is_empty() && key.len() <= room).then(|| self.push_text(key, u32::MAX))
     }
 
     /// Copies an array, keeping only whole elements that fit.
@@ -357,6 +361,10 @@ impl RecordMut<'_> {
                         s,
                         s.len().min(limit as usize).min(usize::from(u16::MAX)),
                     );
+                    // An element cut by the limit counts as a cut value, as a string does.
+                    if cut < s.len() {
+                        self.header.truncated = self.header.truncated.saturating_add(1);
+                    }
                     complete &= push_all(
                         self.text,
                         &[&(cut as u16).to_le_bytes(), &s.as_bytes()[..cut]],
@@ -436,6 +444,11 @@ impl RecordMut<'_> {
         value: &Value<'_>,
         limits: &SpanLimits,
     ) {
+        if key.is_empty() {
+            // Not a valid key: dropped, and counted as the spec's limits count drops.
+            self.header.dropped_attributes = self.header.dropped_attributes.saturating_add(1);
+            return;
+        }
         let existing = self.attrs.iter().position(|a| {
             a.owner == OWNER_SPAN
                 && match (a.key, static_key) {
@@ -693,6 +706,11 @@ impl RecordMut<'_> {
         attributes: &[KeyValue<'_>],
         limits: &SpanLimits,
     ) {
+        // The API spec: a link to an invalid context is recorded only when it says
+        // something (attributes or a tracestate).
+        if !context.is_valid() && attributes.is_empty() && trace_state.is_empty() {
+            return;
+        }
         if self.links.len() >= limits.link_count as usize || self.links.is_full() {
             self.header.dropped_links = self.header.dropped_links.saturating_add(1);
             return;
@@ -701,6 +719,8 @@ impl RecordMut<'_> {
         let trace_state = if trace_state.len() <= self.text.capacity() - self.text.len() {
             self.push_text(trace_state, u32::MAX)
         } else {
+            // Kept whole or not at all (a cut one would be invalid): lost, counted.
+            self.header.truncated = self.header.truncated.saturating_add(1);
             TextRef::EMPTY
         };
         let dropped_attributes =
@@ -737,10 +757,13 @@ impl RecordMut<'_> {
         }
     }
 
-    /// Replaces the tracestate (kept whole or not at all: a cut one would be invalid).
+    /// Replaces the tracestate (kept whole or not at all: a cut one would be invalid,
+    /// and one that does not fit is counted as cut).
     pub(crate) fn set_trace_state(&mut self, trace_state: &str) {
         if trace_state.len() <= self.text.capacity() - self.text.len() {
             self.header.trace_state = self.push_text(trace_state, u32::MAX);
+        } else {
+            self.header.truncated = self.header.truncated.saturating_add(1);
         }
     }
 
@@ -770,10 +793,12 @@ impl RecordMut<'_> {
 
     /// Sets the end time (kept as given: [`SpanData::end_time`] brings it up to the
     /// start, so ending reads nothing the starting thread wrote). Zero means "not
-    /// ended": an end at zero is kept as 1 ns, which reads as the start.
+    /// ended": an end at zero is kept as 1 ns, which reads as the start. Returns
+    /// whether the span is sampled (what the tracer exports).
     #[inline]
-    pub(crate) fn end(&mut self, time: Timestamp) {
+    pub(crate) fn end(&mut self, time: Timestamp) -> bool {
         self.end.0 = time.max(Timestamp::from_unix_nanos(1));
+        self.header.context.flags.is_sampled()
     }
 }
 
@@ -917,7 +942,8 @@ pub(crate) fn try_set_new_static_attribute(
     limits: &SpanLimits,
 ) -> bool {
     let bit = key_bit(key);
-    if header.key_filter & bit != 0
+    if key.is_empty()
+        || header.key_filter & bit != 0
         || u32::from(header.span_attributes) >= limits.attribute_count
         || attrs.is_full()
     {

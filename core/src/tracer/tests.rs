@@ -27,6 +27,7 @@ struct Seen {
     trace_state: String,
     sampled: bool,
     truncated: u32,
+    links: usize,
 }
 
 fn show(v: AttributeValue<'_>) -> String {
@@ -69,6 +70,7 @@ fn seen(s: &SpanData<'_>) -> Seen {
         ),
         trace_state: s.trace_state().into(),
         sampled: s.span_context().is_sampled(),
+        links: s.links().count(),
         truncated: s.truncated_values_count(),
     }
 }
@@ -254,7 +256,13 @@ fn limits_and_capacities_drop_and_count() {
     }
     s.add_event_with_attributes("e1", &[KeyValue::new("x", 1), KeyValue::new("y", 2)]);
     s.add_event("e2");
-    s.add_link(&TraceContext::default(), &[]);
+    let valid = TraceContext::from(SpanContext {
+        trace_id: TraceId::from_bytes([1; 16]),
+        span_id: crate::SpanId::from_bytes([2; 8]),
+        flags: crate::TraceFlags::SAMPLED,
+        is_remote: true,
+    });
+    s.add_link(&valid, &[]);
     drop(s);
     let spans = exported(&t);
     let span = &spans[0];
@@ -331,8 +339,10 @@ fn disabled_tracer_records_nothing_but_passes_the_parent_through() {
     assert!(!t.start_span("root").context().is_valid());
 }
 
+/// The spec's sampling table: a recorded span that is not sampled goes to span
+/// processors, not to the exporter. It used to be exported (unsampled).
 #[test]
-fn record_only_spans_are_exported_unsampled() {
+fn record_only_spans_are_recorded_but_not_exported() {
     struct RecordOnly;
     impl crate::sampler::ShouldSample for RecordOnly {
         fn should_sample(&self, _: &SamplingParams<'_>) -> crate::SamplingResult {
@@ -349,10 +359,65 @@ fn record_only_spans_are_exported_unsampled() {
     let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
     let cfg = TracerConfig::new("svc").with_sampler(crate::RootSampler::Custom(&SAMPLER));
     let t = tracer_with(cfg, SpanArena::<2>::new(), &clock);
-    drop(t.start_span("r"));
+    let mut span = t.start_span("r");
+    assert!(span.is_recording() && !span.context().flags.is_sampled());
+    span.set_attribute("kept", "while it runs");
+    drop(span);
+    assert!(exported(&t).is_empty());
+    let stats = t.stats();
+    assert_eq!((stats.spans_started, stats.spans_sampled_out), (1, 1));
+    assert_eq!((stats.spans_exported, stats.spans_lost()), (0, 0));
+    assert_eq!(t.arena().in_use(), 0, "its slot is free again");
+}
+
+/// Regressions found reviewing the OTLP output: an empty attribute key was stored (the
+/// spec: keys "MUST" be non-empty), a link to an invalid context with nothing else
+/// was recorded, array elements and tracestates cut or lost for room were not counted.
+#[test]
+fn empty_keys_empty_invalid_links_and_lost_text_follow_the_spec() {
+    let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+    let limits = SpanLimits {
+        value_length: 2,
+        ..SpanLimits::DEFAULT
+    };
+    let t = tracer_with(
+        TracerConfig::new("svc").with_limits(limits),
+        SpanArena::<2, 16, 4, 4, 64>::new(),
+        &clock,
+    );
+    let mut s = t.start_span("s");
+    s.set_attribute("", 1);
+    s.set_attribute_dyn(String::new().as_str(), 2);
+    s.set_attribute("ok", 3);
+    s.add_event_with_attributes("e", &[KeyValue::new("", 4), KeyValue::new("k", 5)]);
+    s.add_link(&TraceContext::from(SpanContext::INVALID), &[]);
+    s.add_link(
+        &TraceContext::from(SpanContext::INVALID),
+        &[KeyValue::new("why", "k")], // kept: it has an attribute
+    );
+    s.set_attribute("array", crate::Value::StrArray(&["abcdef", "xy"]));
+    let mut long = TraceContext::from(SpanContext {
+        trace_id: TraceId::from_bytes([1; 16]),
+        span_id: crate::SpanId::from_bytes([2; 8]),
+        flags: crate::TraceFlags::SAMPLED,
+        is_remote: true,
+    });
+    long.trace_state.insert("vendor", &"v".repeat(100)).unwrap();
+    s.add_link(&long, &[]);
+    drop(s);
     let spans = exported(&t);
-    assert_eq!(spans.len(), 1);
-    assert!(!spans[0].sampled);
+    let span = &spans[0];
+    let keys: Vec<_> = span.attrs.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(keys, ["ok", "array"]);
+    assert_eq!(span.dropped.0, 2, "two empty span attribute keys dropped");
+    assert_eq!(span.events[0].1.len(), 1);
+    assert_eq!(span.events[0].2, 1, "the event's empty key dropped");
+    assert_eq!(
+        span.links, 2,
+        "the invalid link without attributes is not kept"
+    );
+    // "abcdef" cut to "ab", and the link's 107-byte tracestate that did not fit.
+    assert_eq!(span.truncated, 2);
 }
 
 #[test]

@@ -1626,7 +1626,17 @@ mod tests {
                     ],
                     &tight,
                 );
-                w.add_link(crate::SpanContext::INVALID, "", &[], &tight);
+                w.add_link(
+                    crate::SpanContext {
+                        trace_id: crate::TraceId::from_bytes([9; 16]),
+                        span_id: crate::SpanId::from_bytes([8; 8]),
+                        flags: crate::TraceFlags::SAMPLED,
+                        is_remote: true,
+                    },
+                    "",
+                    &[],
+                    &tight,
+                );
             }
             w.set_status(&Status::Ok);
         });

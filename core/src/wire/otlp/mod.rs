@@ -366,7 +366,10 @@ pub(crate) fn resource_attributes(
     resource: &Resource,
 ) -> impl Iterator<Item = (&'static str, Any<'static>)> + Clone {
     let own = resource.attributes;
-    let service = core::iter::once((semconv::SERVICE_NAME, Any::Str(resource.service_name)));
+    let service = core::iter::once((
+        semconv::SERVICE_NAME,
+        Any::Str(resource.service_name_or_default()),
+    ));
     let user = own
         .iter()
         .enumerate()
@@ -506,5 +509,20 @@ mod tests {
                 ("telemetry.sdk.version", Any::Str(SDK_VERSION)),
             ]
         );
+    }
+
+    /// The resource spec: with no service name the SDK "MUST" send `unknown_service`
+    /// (an empty one used to go out as `service.name=""`).
+    #[test]
+    fn an_empty_service_name_goes_out_as_unknown_service() {
+        let built = Resource {
+            service_name: "",
+            attributes: &[],
+            schema_url: "",
+        };
+        for resource in [built, Resource::new("")] {
+            let first = resource_attributes(&resource).next();
+            assert_eq!(first, Some(("service.name", Any::Str("unknown_service"))));
+        }
     }
 }

@@ -408,7 +408,11 @@ impl Message for ResourceMsg<'_> {
         let attribute = |w: &mut Writer<'_>, key: &str, value| {
             key_value(w, field::RESOURCE_ATTRIBUTES, key.as_bytes(), value)
         };
-        attribute(w, semconv::SERVICE_NAME, Any::Str(resource.service_name));
+        attribute(
+            w,
+            semconv::SERVICE_NAME,
+            Any::Str(resource.service_name_or_default()),
+        );
         let mut own = resource.attributes;
         while let Some((kv, later)) = own.split_first() {
             if resource_attribute_kept(kv, later) {
