@@ -164,6 +164,8 @@ step_test() {
     host_cargo test -p picotrace --features rand-core-06,rand-core-010 --doc random
     # `time::EmbassyClock` against embassy-time's mock driver (feature `embassy-time`).
     host_cargo test -p picotrace --features embassy-time --lib time::
+    # `FrameQueue::write_to`, the async UART sender (feature `embedded-io-async`).
+    host_cargo test -p picotrace --features embedded-io-async --lib export::frame
     # The std adapter's unit tests in release as well: inlining there changes stack
     # frames (a provider built on a 2 MiB thread overflowed its stack only in release).
     host_cargo test --release -p picotrace-std --lib

@@ -391,6 +391,9 @@ impl<const N: usize> Ring<N> {
 #[derive(Debug)]
 pub struct FrameQueue<const N: usize> {
     ring: TryLock<Ring<N>>,
+    /// [`QueueStats::send_errors`], outside the ring's lock: an error is counted even
+    /// when a writer holds the ring at that moment.
+    send_errors: portable_atomic::AtomicU32,
 }
 
 #[cfg(feature = "embedded-io")]
@@ -421,6 +424,7 @@ impl<const N: usize> FrameQueue<N> {
                     send_errors: 0,
                 },
             }),
+            send_errors: portable_atomic::AtomicU32::new(0),
         }
     }
 
@@ -435,9 +439,12 @@ impl<const N: usize> FrameQueue<N> {
         self.ring.try_with(|r| r.len - r.pending).unwrap_or(0)
     }
 
-    /// Returns the counters (the defaults if a writer holds the queue right now).
+    /// Returns the counters (those kept in the ring are zero if a writer holds the
+    /// queue right now; `send_errors` is always read).
     pub fn stats(&self) -> QueueStats {
-        self.ring.try_with(|r| r.stats).unwrap_or_default()
+        let mut stats = self.ring.try_with(|r| r.stats).unwrap_or_default();
+        stats.send_errors = self.send_errors.load(portable_atomic::Ordering::Relaxed);
+        stats
     }
 
     /// Sends every byte ready now to `w`, 64 bytes at a time, then flushes it; returns
@@ -486,9 +493,10 @@ impl<const N: usize> FrameQueue<N> {
 
     #[cfg(feature = "embedded-io-async")]
     fn count_send_error(&self) {
-        let _ = self
-            .ring
-            .try_with(|r| r.stats.send_errors = r.stats.send_errors.wrapping_add(1));
+        // Not under the ring's lock: a writer holding it (an interrupt that traces, or
+        // a task on another core) used to make this count go missing.
+        self.send_errors
+            .fetch_add(1, portable_atomic::Ordering::Relaxed);
     }
 }
 
@@ -521,6 +529,51 @@ mod tests {
     use super::*;
     use crate::wire::frame::Decoder;
     use crate::wire::otlp::test_support::with_sample_batch;
+
+    /// A send error while a writer holds the queue (an interrupt that traces) is still
+    /// counted: the count used to be taken under the ring's lock, with `try_with`.
+    #[cfg(feature = "embedded-io-async")]
+    #[test]
+    fn a_send_error_is_counted_while_a_writer_holds_the_queue() {
+        use core::future::Future;
+        use core::task::{Context, Poll, Waker};
+        /// Waits once (a UART that is busy), then fails.
+        struct Broken;
+        impl embedded_io_async::ErrorType for Broken {
+            type Error = embedded_io_async::ErrorKind;
+        }
+        impl embedded_io_async::Write for Broken {
+            async fn write(&mut self, _: &[u8]) -> Result<usize, Self::Error> {
+                let mut waited = false;
+                core::future::poll_fn(|_| {
+                    if waited {
+                        Poll::Ready(())
+                    } else {
+                        waited = true;
+                        Poll::Pending
+                    }
+                })
+                .await;
+                Err(embedded_io_async::ErrorKind::BrokenPipe)
+            }
+            async fn flush(&mut self) -> Result<(), Self::Error> {
+                Ok(())
+            }
+        }
+        let queue: FrameQueue<64> = FrameQueue::new();
+        embedded_io::Write::write_all(&mut &queue, b"frame\0").unwrap();
+        let mut broken = Broken;
+        let mut sending = core::pin::pin!(queue.write_to(&mut broken));
+        let mut cx = Context::from_waker(Waker::noop());
+        assert!(
+            sending.as_mut().poll(&mut cx).is_pending(),
+            "the chunk is read"
+        );
+        // The write fails while a writer holds the ring.
+        let done = queue.ring.try_with(|_| sending.as_mut().poll(&mut cx));
+        assert!(matches!(done, Some(Poll::Ready(Err(_)))));
+        assert_eq!(queue.stats().send_errors, 1);
+    }
 
     /// Decodes every frame of `wire`; returns the payloads' lengths and the number of
     /// frames the decoder dropped.
