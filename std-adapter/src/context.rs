@@ -37,33 +37,85 @@ use std::task::{Context, Poll};
 
 use picotrace::{Baggage, Span, SpanContext, TraceContext};
 
+/// What is current on a thread: one entry per live guard, newest last. A guard removes
+/// its own entry when dropped, wherever it is, so guards dropped out of the order they
+/// were made in leave the newest live one current (as `tracing`'s span stack does),
+/// rather than bringing back what one of them had replaced.
+struct Scopes<T> {
+    entries: Vec<(u64, Option<T>)>,
+    next_id: u64,
+}
+
+impl<T> Scopes<T> {
+    const fn new() -> Self {
+        Self {
+            entries: Vec::new(),
+            next_id: 0,
+        }
+    }
+
+    fn push(&mut self, value: Option<T>) -> u64 {
+        let id = self.next_id;
+        self.next_id = self.next_id.wrapping_add(1);
+        self.entries.push((id, value));
+        id
+    }
+
+    fn remove(&mut self, id: u64) {
+        if let Some(i) = self.entries.iter().rposition(|(e, _)| *e == id) {
+            self.entries.remove(i);
+        }
+        if self.entries.is_empty() {
+            // A thread that once nested deeply keeps no memory for it.
+            self.entries = Vec::new();
+        }
+    }
+
+    fn current(&self) -> Option<&T> {
+        self.entries.last().and_then(|(_, v)| v.as_ref())
+    }
+}
+
 thread_local! {
     /// The current context of this thread: set while an [`InSpan`] future is polled
-    /// or an [`enter`] guard lives; restored afterwards.
-    static CURRENT: RefCell<Option<TraceContext>> = const { RefCell::new(None) };
+    /// or an [`enter`] guard lives.
+    static CURRENT: RefCell<Scopes<TraceContext>> = const { RefCell::new(Scopes::new()) };
     /// The current baggage of this thread: set while a [`WithBaggage`] future is polled
     /// or a [`BaggageGuard`] lives.
-    static BAGGAGE: RefCell<Option<Arc<Baggage>>> = const { RefCell::new(None) };
+    static BAGGAGE: RefCell<Scopes<Arc<Baggage>>> = const { RefCell::new(Scopes::new()) };
+}
+
+/// Makes `value` current in `scopes`; the id removes it again (`None`: the thread is
+/// tearing down its locals, and nothing was made current).
+fn push_scope<T: 'static>(
+    scopes: &'static std::thread::LocalKey<RefCell<Scopes<T>>>,
+    value: Option<T>,
+) -> Option<u64> {
+    scopes
+        .try_with(|s| s.try_borrow_mut().ok().map(|mut s| s.push(value)))
+        .ok()
+        .flatten()
+}
+
+fn pop_scope<T: 'static>(
+    scopes: &'static std::thread::LocalKey<RefCell<Scopes<T>>>,
+    id: Option<u64>,
+) {
+    if let Some(id) = id {
+        let _ = scopes.try_with(|s| {
+            if let Ok(mut s) = s.try_borrow_mut() {
+                s.remove(id);
+            }
+        });
+    }
 }
 
 /// Returns the current baggage (what the request brought, see
 /// [`TracerProvider::extract`](crate::TracerProvider::extract)), if any is current.
 pub fn current_baggage() -> Option<Arc<Baggage>> {
     BAGGAGE
-        .try_with(|b| b.try_borrow().ok().and_then(|b| b.clone()))
+        .try_with(|b| b.try_borrow().ok().and_then(|b| b.current().cloned()))
         .ok()
-        .flatten()
-}
-
-fn replace_baggage(baggage: Option<Arc<Baggage>>) -> Option<Arc<Baggage>> {
-    BAGGAGE
-        .try_with(|b| {
-            b.try_borrow_mut()
-                .ok()
-                .map(|mut b| std::mem::replace(&mut *b, baggage))
-        })
-        .ok()
-        .flatten()
         .flatten()
 }
 
@@ -71,8 +123,8 @@ fn replace_baggage(baggage: Option<Arc<Baggage>>) -> Option<Arc<Baggage>> {
 ///
 /// Not `Send`: the baggage is current on the thread that made the guard, so the guard
 /// cannot be held across an `.await` of a multi-thread runtime (the task may resume on
-/// another thread); use [`FutureExt::with_baggage`] for async code. Guards are dropped
-/// in the reverse order of their making (each restores what was current before it).
+/// another thread); use [`FutureExt::with_baggage`] for async code. Guards may be
+/// dropped in any order: the baggage of the newest live guard is current.
 ///
 /// ```compile_fail
 /// fn send<T: Send>(_: T) {}
@@ -82,28 +134,28 @@ fn replace_baggage(baggage: Option<Arc<Baggage>>) -> Option<Arc<Baggage>> {
 #[must_use = "the baggage is current only while the guard lives"]
 #[derive(Debug)]
 pub struct BaggageGuard {
-    previous: Option<Arc<Baggage>>,
+    id: Option<u64>,
     not_send: PhantomData<*const ()>,
 }
 
 /// Makes `baggage` current on this thread until the guard is dropped.
 pub fn enter_baggage(baggage: impl Into<Arc<Baggage>>) -> BaggageGuard {
     BaggageGuard {
-        previous: replace_baggage(Some(baggage.into())),
+        id: push_scope(&BAGGAGE, Some(baggage.into())),
         not_send: PhantomData,
     }
 }
 
 impl Drop for BaggageGuard {
     fn drop(&mut self) {
-        replace_baggage(self.previous.take());
+        pop_scope(&BAGGAGE, self.id);
     }
 }
 
 /// Returns the current span's context (with its tracestate), if a span is current.
 pub fn current_context() -> Option<TraceContext> {
     CURRENT
-        .try_with(|c| c.try_borrow().ok().and_then(|c| c.clone()))
+        .try_with(|c| c.try_borrow().ok().and_then(|c| c.current().cloned()))
         .ok()
         .flatten()
 }
@@ -113,7 +165,7 @@ pub fn current_context() -> Option<TraceContext> {
 #[cfg(feature = "tracing")]
 pub(crate) fn has_current_context() -> bool {
     CURRENT
-        .try_with(|c| c.try_borrow().is_ok_and(|c| c.is_some()))
+        .try_with(|c| c.try_borrow().is_ok_and(|c| c.current().is_some()))
         .unwrap_or(false)
 }
 
@@ -123,22 +175,9 @@ pub fn current_span_context() -> Option<SpanContext> {
         .try_with(|c| {
             c.try_borrow()
                 .ok()
-                .and_then(|c| c.as_ref().map(|cx| cx.span_context))
+                .and_then(|c| c.current().map(|cx| cx.span_context))
         })
         .ok()
-        .flatten()
-}
-
-/// Makes `cx` current until the returned value is dropped; returns what was current.
-fn replace_current(cx: Option<TraceContext>) -> Option<TraceContext> {
-    CURRENT
-        .try_with(|c| {
-            c.try_borrow_mut()
-                .ok()
-                .map(|mut c| std::mem::replace(&mut *c, cx))
-        })
-        .ok()
-        .flatten()
         .flatten()
 }
 
@@ -147,8 +186,8 @@ fn replace_current(cx: Option<TraceContext>) -> Option<TraceContext> {
 /// Not `Send`: the span is current on the thread that made the guard, so the guard
 /// cannot be held across an `.await` of a multi-thread runtime (the task may resume on
 /// another thread, and the first one would keep the span current for other tasks); use
-/// [`FutureExt::in_span`] for async code. Guards are dropped in the reverse order of
-/// their making (each restores what was current before it).
+/// [`FutureExt::in_span`] for async code. Guards may be dropped in any order: the span
+/// of the newest live guard is current.
 ///
 /// ```compile_fail
 /// fn send<T: Send>(_: T) {}
@@ -159,7 +198,7 @@ fn replace_current(cx: Option<TraceContext>) -> Option<TraceContext> {
 #[must_use = "the span is current only while the guard lives"]
 #[derive(Debug)]
 pub struct CurrentGuard {
-    previous: Option<TraceContext>,
+    id: Option<u64>,
     not_send: PhantomData<*const ()>,
 }
 
@@ -175,14 +214,14 @@ pub fn enter(span: &Span<'_>) -> CurrentGuard {
 /// Makes `cx` current until the guard is dropped (or unwound).
 fn make_current(cx: Option<TraceContext>) -> CurrentGuard {
     CurrentGuard {
-        previous: replace_current(cx),
+        id: push_scope(&CURRENT, cx),
         not_send: PhantomData,
     }
 }
 
 impl Drop for CurrentGuard {
     fn drop(&mut self) {
-        replace_current(self.previous.take());
+        pop_scope(&CURRENT, self.id);
     }
 }
 
@@ -306,6 +345,31 @@ mod tests {
                 Poll::Pending
             }
         }
+    }
+
+    /// Guards dropped out of order: the newest live one is current, and nothing is
+    /// left current once all are gone. Each used to bring back what it had replaced, so
+    /// the first guard's span stayed current after both were dropped.
+    #[test]
+    fn guards_dropped_out_of_order_leave_the_newest_live_one_current() {
+        let provider = TracerProvider::builder().build();
+        let tracer = provider.tracer();
+        let (a, b) = (tracer.start_span("a"), tracer.start_span("b"));
+        let current = || current_span_context().map(|c| c.span_id);
+        let first = enter(&a);
+        let second = enter(&b);
+        drop(first);
+        assert_eq!(current(), Some(b.context().span_id));
+        drop(second);
+        assert_eq!(current(), None);
+
+        let bag = |text: &str| Arc::new(Baggage::parse(text));
+        let first = enter_baggage(bag("k=first"));
+        let second = enter_baggage(bag("k=second"));
+        drop(first);
+        assert_eq!(current_baggage().unwrap().as_str(), "k=second");
+        drop(second);
+        assert!(current_baggage().is_none());
     }
 
     #[test]
