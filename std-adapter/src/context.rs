@@ -62,12 +62,9 @@ impl<T> Scopes<T> {
     }
 
     fn remove(&mut self, id: u64) {
+        // The capacity stays: polls push and pop on every wake, and must not allocate.
         if let Some(i) = self.entries.iter().rposition(|(e, _)| *e == id) {
             self.entries.remove(i);
-        }
-        if self.entries.is_empty() {
-            // A thread that once nested deeply keeps no memory for it.
-            self.entries = Vec::new();
         }
     }
 

@@ -118,3 +118,48 @@ fn batch_exporter_hot_path_does_not_allocate() {
         assert_eq!(s.pool_available, s.pool_size);
     }
 }
+
+/// Making a span current for a poll or a block (`InSpan`, `enter`) allocates nothing
+/// after the thread's first use: the per-thread stack of current contexts keeps its
+/// room.
+#[test]
+fn polling_in_span_and_entering_do_not_allocate() {
+    use picotrace_std::FutureExt as _;
+    use std::future::Future;
+    use std::task::{Context, Poll, Waker};
+    let provider = TracerProvider::builder()
+        .config(TracerConfig::new("no-alloc"))
+        .exporter(SharedExporter::discard())
+        .build();
+    let tracer = provider.tracer();
+    let mut cx = Context::from_waker(Waker::noop());
+    let round = |cx: &mut Context<'_>| {
+        let outer = tracer.start_span("outer");
+        let _entered = picotrace_std::enter(&outer);
+        let mut polls = 0;
+        let mut task = std::pin::pin!(std::future::poll_fn(|_| {
+            polls += 1;
+            if polls < 3 {
+                Poll::Pending
+            } else {
+                Poll::Ready(picotrace_std::current_span_context().is_some())
+            }
+        })
+        .in_span(tracer.start_span("task")));
+        loop {
+            if let Poll::Ready(current) = task.as_mut().poll(cx) {
+                assert!(current);
+                break;
+            }
+        }
+    };
+    for _ in 0..100 {
+        round(&mut cx);
+    }
+    let info = allocation_counter::measure(|| {
+        for _ in 0..1_000 {
+            round(&mut cx);
+        }
+    });
+    assert_eq!(info.count_total, 0, "{info:?}");
+}
