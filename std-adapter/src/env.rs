@@ -227,7 +227,7 @@ impl EnvConfig {
         let service_name = r
             .get("OTEL_SERVICE_NAME")
             .or(attr_service)
-            .unwrap_or_else(default_service_name);
+            .unwrap_or_else(|| crate::tracer::unknown_service().to_owned());
         let sampler = r.sampler();
         let exporter = r.exporter();
         let otlp = r.otlp();
@@ -348,16 +348,6 @@ pub fn init_from_env() -> Result<&'static TracerProvider, ExportError> {
 
 fn leak_str(s: &str) -> &'static str {
     Box::leak(s.to_owned().into_boxed_str())
-}
-
-fn default_service_name() -> String {
-    let exe = std::env::current_exe()
-        .ok()
-        .and_then(|p| p.file_name().and_then(|n| n.to_str()).map(str::to_owned));
-    match exe {
-        Some(name) => format!("unknown_service:{name}"),
-        None => "unknown_service".to_owned(),
-    }
 }
 
 /// Decodes `%XX` escapes; `None` for a broken escape or bytes that are not UTF-8.

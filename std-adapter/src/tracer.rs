@@ -405,7 +405,8 @@ impl TracerProviderBuilder {
         self
     }
 
-    /// Sets the tracer configuration (default: service `unknown_service`). A zero
+    /// Sets the tracer configuration (default: service `unknown_service:` and the
+    /// executable's name). A zero
     /// `export_batch_size` becomes [`DEFAULT_EXPORT_BATCH_SIZE`] (or the batch
     /// exporter's `max_export_batch_size`), and one above 1,024 (half the arena)
     /// becomes 1,024: the export thread drains at that many; the export thread replaces any
@@ -569,11 +570,29 @@ pub fn tracer() -> &'static StdTracer {
     }
 }
 
+/// The service name when none is given: `unknown_service:` and the executable's name
+/// (the `service.name` convention: SDKs "MUST fallback to `unknown_service:`
+/// concatenated with `process.executable.name`"), or `unknown_service` without one.
+/// Made once per process.
+pub(crate) fn unknown_service() -> &'static str {
+    static NAME: OnceLock<&'static str> = OnceLock::new();
+    NAME.get_or_init(|| {
+        let exe = std::env::current_exe()
+            .ok()
+            .and_then(|p| p.file_name().and_then(|n| n.to_str()).map(str::to_owned));
+        match exe {
+            Some(name) => Box::leak(format!("unknown_service:{name}").into_boxed_str()),
+            None => "unknown_service",
+        }
+    })
+}
+
 impl TracerProvider {
-    /// Returns a builder (discarding exporter, service `unknown_service`).
+    /// Returns a builder (discarding exporter, service `unknown_service:` and the
+    /// executable's name).
     pub fn builder() -> TracerProviderBuilder {
         TracerProviderBuilder {
-            config: TracerConfig::new("unknown_service"),
+            config: TracerConfig::new(unknown_service()),
             exporter: SharedExporter::Discard,
             scheduled_delay: None,
             propagators: Propagators::DEFAULT,
@@ -799,6 +818,17 @@ mod tests {
     /// its own stack frame (the fallback of `HeapArena::new`, inlined), so building a
     /// provider on a thread with the default 2 MiB stack (a spawned thread, a tokio
     /// worker, a test) overflowed the stack and aborted the process.
+    /// The `service.name` convention: without a name, `unknown_service:` and the
+    /// executable's (the builder used plain `unknown_service`, unlike `init_from_env`).
+    #[test]
+    fn the_default_service_name_names_the_executable() {
+        let provider = TracerProvider::builder().build();
+        let name = provider.config().resource.service_name;
+        let exe = std::env::current_exe().unwrap();
+        let exe = exe.file_name().unwrap().to_str().unwrap();
+        assert_eq!(name, format!("unknown_service:{exe}"));
+    }
+
     #[test]
     fn a_provider_can_be_built_on_a_thread_with_a_small_stack() {
         let exported = std::thread::Builder::new()

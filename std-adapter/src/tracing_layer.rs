@@ -336,8 +336,11 @@ impl TracingLayer {
         let mut message = error_status.then(heapless::String::new);
         let mut error = None;
         {
+            // Unnamed until its fields are read: the message names it, else the
+            // callsite's name does (so that no name is stored only to be replaced).
             let mut fields = EventFields {
-                event: backing.event(metadata.name()),
+                event: backing.event(""),
+                named: false,
                 error: &mut error,
                 message: message.as_mut(),
             };
@@ -346,6 +349,9 @@ impl TracingLayer {
                 .attribute("level", level.as_str())
                 .attribute("target", metadata.target());
             event.record(&mut fields);
+            if !fields.named {
+                fields.event.name(metadata.name());
+            }
         } // the event is complete: its writer is dropped
         if let Some(error) = &error {
             backing.record_exception(error);
@@ -554,6 +560,8 @@ impl Visit for Fields<'_> {
 /// message names the event.
 struct EventFields<'s, 'v> {
     event: picotrace::EventWriter<'s>,
+    /// Whether a `message` field has named the event.
+    named: bool,
     /// The text of an `error` field: the span's exception and status.
     error: &'v mut Option<heapless::String<FIELD_TEXT_BYTES>>,
     /// The message, when it is also needed as the status description.
@@ -584,6 +592,7 @@ impl Visit for EventFields<'_, '_> {
             return;
         }
         self.event.name(value);
+        self.named = true;
         if let Some(message) = self.message.as_deref_mut() {
             write_cut(message, format_args!("{value}"));
         }
@@ -604,6 +613,7 @@ impl Visit for EventFields<'_, '_> {
         }
         // The message (`format_args!` of the macro) is written into the span once.
         self.event.name_fmt(format_args!("{value:?}"));
+        self.named = true;
         if let Some(message) = self.message.as_deref_mut() {
             write_cut(message, format_args!("{value:?}"));
         }

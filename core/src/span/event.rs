@@ -30,7 +30,8 @@ use super::record::{EventState, EventValue, RecordMut, SpanLimits, Text};
 pub struct EventWriter<'s> {
     /// `None` when the span does not record or had no room for another event.
     event: Option<(RecordMut<'s>, &'s SpanLimits, EventState)>,
-    /// The name given when the event began, unless [`EventWriter::name`] replaced it.
+    /// The name given when the event began: stored before the first attribute, or when
+    /// the writer is dropped, unless [`EventWriter::name`] gave another first.
     name: &'s str,
 }
 
@@ -56,6 +57,7 @@ impl<'s> EventWriter<'s> {
     #[cfg_attr(not(target_os = "none"), inline(always))]
     #[cfg_attr(target_os = "none", inline)]
     pub fn attribute<M>(&mut self, key: &'static str, value: impl AttributeArg<M>) -> &mut Self {
+        self.store_name_first();
         if let Some((record, limits, event)) = &mut self.event {
             let value = value.as_value();
             if !record.try_new_static_event_attribute(event, key, &value, limits) {
@@ -67,6 +69,7 @@ impl<'s> EventWriter<'s> {
 
     /// Adds an attribute whose key is copied into the span's storage.
     pub fn attribute_dyn<M>(&mut self, key: &str, value: impl AttributeArg<M>) -> &mut Self {
+        self.store_name_first();
         if let Some((record, limits, event)) = &mut self.event {
             let value = value.as_value();
             record.event_attribute(event, key, None, EventValue::Value(&value), limits);
@@ -79,6 +82,7 @@ impl<'s> EventWriter<'s> {
     /// beyond the value length limit or the room left is cut at a character boundary
     /// and counted.
     pub fn attribute_fmt(&mut self, key: &'static str, value: fmt::Arguments<'_>) -> &mut Self {
+        self.store_name_first();
         if let Some((record, limits, event)) = &mut self.event {
             let value = EventValue::Text(Text::Fmt(value));
             record.event_attribute(event, key, Some(key), value, limits);
@@ -86,7 +90,8 @@ impl<'s> EventWriter<'s> {
         self
     }
 
-    /// Replaces the event's name (the one given when it began is then not stored).
+    /// Replaces the event's name (the one given when it began is not stored if this
+    /// comes before any attribute).
     pub fn name(&mut self, name: &str) -> &mut Self {
         if let Some((record, _, event)) = &mut self.event {
             record.set_event_name(event, Text::Str(name));
@@ -101,6 +106,19 @@ impl<'s> EventWriter<'s> {
             record.set_event_name(event, Text::Fmt(name));
         }
         self
+    }
+
+    /// Stores the name the event began with before its first attribute, so that a long
+    /// attribute (an error's text) cannot take the room the name needs: an `exception`
+    /// event used to lose its name that way. An empty name waits for
+    /// [`EventWriter::name`].
+    #[inline]
+    fn store_name_first(&mut self) {
+        if let Some((record, _, event)) = &mut self.event {
+            if !event.named && !self.name.is_empty() {
+                record.set_event_name(event, Text::Str(self.name));
+            }
+        }
     }
 
     /// Returns `true` when the event is being recorded (the span records and had room

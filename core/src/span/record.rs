@@ -350,7 +350,8 @@ impl RecordMut<'_> {
         (!key.is_empty() && key.len() <= room).then(|| self.push_text(key, u32::MAX))
     }
 
-    /// Copies an array, keeping only whole elements that fit.
+    /// Copies an array, keeping the whole elements that fit up to the first that does
+    /// not (a prefix: a later, shorter element must not take a missing one's place).
     fn push_array(&mut self, value: &Value<'_>, limit: u32) -> Option<(ArrayKind, TextRef)> {
         let start = self.text.len();
         let mut complete = true;
@@ -369,6 +370,9 @@ impl RecordMut<'_> {
                         self.text,
                         &[&(cut as u16).to_le_bytes(), &s.as_bytes()[..cut]],
                     );
+                    if !complete {
+                        break;
+                    }
                 }
                 ArrayKind::Str
             }
@@ -381,12 +385,18 @@ impl RecordMut<'_> {
             Value::I64Array(items) => {
                 for i in items {
                     complete &= push_all(self.text, &[&i.to_le_bytes()]);
+                    if !complete {
+                        break;
+                    }
                 }
                 ArrayKind::I64
             }
             Value::F64Array(items) => {
                 for f in items {
                     complete &= push_all(self.text, &[&f.to_le_bytes()]);
+                    if !complete {
+                        break;
+                    }
                 }
                 ArrayKind::F64
             }
@@ -406,8 +416,10 @@ impl RecordMut<'_> {
 
     #[cfg_attr(not(target_os = "none"), inline(always))]
     #[cfg_attr(target_os = "none", inline)]
-    fn store_value(&mut self, value: &Value<'_>, limits: &SpanLimits) -> StoredValue {
-        match *value {
+    /// Stores a value; `None` (nothing stored) for a `u64` above `i64::MAX` whose
+    /// decimal text does not fit whole: cut, it would be another number.
+    fn store_value(&mut self, value: &Value<'_>, limits: &SpanLimits) -> Option<StoredValue> {
+        Some(match *value {
             Value::Str(s) => StoredValue::Str(self.push_text(s, limits.value_length)),
             Value::Bool(b) => StoredValue::Bool(b),
             Value::I64(i) => StoredValue::I64(i),
@@ -417,14 +429,18 @@ impl RecordMut<'_> {
                 // Above i64::MAX: its decimal text, as documented on `Value::U64`.
                 Err(_) => {
                     let mut digits = [0u8; 20];
-                    StoredValue::Str(self.push_text(decimal(u, &mut digits), u32::MAX))
+                    let text = decimal(u, &mut digits);
+                    if text.len() > self.text.capacity() - self.text.len() {
+                        return None;
+                    }
+                    StoredValue::Str(self.push_text(text, u32::MAX))
                 }
             },
             _ => match self.push_array(value, limits.value_length) {
                 Some((kind, r)) => StoredValue::Array(kind, r),
                 None => StoredValue::Bool(false),
             },
-        }
+        })
     }
 
     #[inline]
@@ -458,8 +474,13 @@ impl RecordMut<'_> {
         });
         if let Some(i) = existing {
             // Replaced strings stay in the pool until the slot is reused.
-            let stored = self.store_value(value, limits);
-            self.attrs[i].value = stored;
+            match self.store_value(value, limits) {
+                Some(stored) => self.attrs[i].value = stored,
+                None => {
+                    self.header.dropped_attributes =
+                        self.header.dropped_attributes.saturating_add(1);
+                }
+            }
             return;
         }
         if u32::from(self.header.span_attributes) >= limits.attribute_count || self.attrs.is_full()
@@ -478,7 +499,10 @@ impl RecordMut<'_> {
                 }
             },
         };
-        let value = self.store_value(value, limits);
+        let Some(value) = self.store_value(value, limits) else {
+            self.header.dropped_attributes = self.header.dropped_attributes.saturating_add(1);
+            return;
+        };
         self.header.span_attributes = self.header.span_attributes.saturating_add(1);
         self.header.key_filter |= key_bit(self.key_str(&key));
         // Not full: checked above.
@@ -509,8 +533,10 @@ impl RecordMut<'_> {
                     .iter()
                     .position(|a| a.owner == owner && self.key_str(&a.key) == kv.key)
                 {
-                    let v = self.store_value(&kv.value, limits);
-                    self.attrs[a].value = v;
+                    match self.store_value(&kv.value, limits) {
+                        Some(v) => self.attrs[a].value = v,
+                        None => dropped = dropped.saturating_add(1),
+                    }
                 }
                 continue;
             }
@@ -523,7 +549,10 @@ impl RecordMut<'_> {
                 dropped = dropped.saturating_add(1);
                 continue;
             };
-            let value = self.store_value(&kv.value, limits);
+            let Some(value) = self.store_value(&kv.value, limits) else {
+                dropped = dropped.saturating_add(1);
+                continue;
+            };
             let _ = self.attrs.push(StoredAttr {
                 owner,
                 key: StoredKey::Pooled(key),
@@ -609,6 +638,11 @@ impl RecordMut<'_> {
         value: EventValue<'_, '_>,
         limits: &SpanLimits,
     ) {
+        if key.is_empty() {
+            // Keys "MUST" be non-empty: dropped and counted, as on the span.
+            self.count_dropped_event_attribute(event);
+            return;
+        }
         let owner = OWNER_EVENT + event.index;
         let text = &*self.text;
         let existing = self.attrs.get(event.first_attr..).and_then(|attrs| {
@@ -622,8 +656,10 @@ impl RecordMut<'_> {
             })
         });
         if let Some(i) = existing {
-            let stored = self.store_event_value(value, limits);
-            self.attrs[event.first_attr + i].value = stored;
+            match self.store_event_value(value, limits) {
+                Some(stored) => self.attrs[event.first_attr + i].value = stored,
+                None => self.count_dropped_event_attribute(event),
+            }
             return;
         }
         let room = event.kept < limits.attributes_per_event && !self.attrs.is_full();
@@ -633,12 +669,13 @@ impl RecordMut<'_> {
             _ => None,
         };
         let Some(key) = key else {
-            if let Some(e) = self.events.get_mut(usize::from(event.index)) {
-                e.dropped_attributes = e.dropped_attributes.saturating_add(1);
-            }
+            self.count_dropped_event_attribute(event);
             return;
         };
-        let value = self.store_event_value(value, limits);
+        let Some(value) = self.store_event_value(value, limits) else {
+            self.count_dropped_event_attribute(event);
+            return;
+        };
         event.key_filter |= key_bit(self.key_str(&key));
         // Not full: checked above.
         let _ = self.attrs.push(StoredAttr { owner, key, value });
@@ -659,7 +696,8 @@ impl RecordMut<'_> {
         limits: &SpanLimits,
     ) -> bool {
         let bit = key_bit(key);
-        if event.key_filter & bit != 0
+        if key.is_empty()
+            || event.key_filter & bit != 0
             || event.kept >= limits.attributes_per_event
             || self.attrs.is_full()
         {
@@ -680,10 +718,22 @@ impl RecordMut<'_> {
         true
     }
 
-    fn store_event_value(&mut self, value: EventValue<'_, '_>, limits: &SpanLimits) -> StoredValue {
+    fn store_event_value(
+        &mut self,
+        value: EventValue<'_, '_>,
+        limits: &SpanLimits,
+    ) -> Option<StoredValue> {
         match value {
             EventValue::Value(v) => self.store_value(v, limits),
-            EventValue::Text(t) => StoredValue::Str(self.push_any_text(t, limits.value_length)),
+            EventValue::Text(t) => {
+                Some(StoredValue::Str(self.push_any_text(t, limits.value_length)))
+            }
+        }
+    }
+
+    fn count_dropped_event_attribute(&mut self, event: &EventState) {
+        if let Some(e) = self.events.get_mut(usize::from(event.index)) {
+            e.dropped_attributes = e.dropped_attributes.saturating_add(1);
         }
     }
 

@@ -1524,3 +1524,62 @@ fn a_span_published_after_shutdown_while_the_exporter_is_held_is_still_exported(
     );
     assert_eq!(exported(&t).len(), 1);
 }
+
+/// Regressions from a review of the span API: an `exception` event from `record_error`
+/// lost its name to a long message (the name was stored after the attributes); an
+/// event attribute with an empty key was stored; a `u64` above `i64::MAX` was cut to
+/// another number when its digits did not fit; a string array that did not fit came
+/// back with an element missing from the middle.
+#[test]
+fn long_errors_keep_the_event_name_and_nothing_is_stored_changed() {
+    struct Long;
+    impl core::fmt::Debug for Long {
+        fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+            f.write_str("Long")
+        }
+    }
+    impl core::fmt::Display for Long {
+        fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+            for _ in 0..600 {
+                f.write_str("x")?;
+            }
+            Ok(())
+        }
+    }
+    impl core::error::Error for Long {}
+    let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+    let t = tracer_with(TracerConfig::new("svc"), SpanArena::<1>::new(), &clock);
+    let mut s = t.start_span("s");
+    s.record_error(&Long);
+    drop(s);
+    let spans = exported(&t);
+    assert_eq!(spans[0].events[0].0, "exception");
+
+    let mut s = t.start_span("s");
+    s.event("e").attribute_dyn("", 1).attribute("k", 2);
+    drop(s);
+    let spans = exported(&t);
+    let last = spans.last().unwrap();
+    assert_eq!(last.events[0].1, [("k".into(), "2".into())]);
+    assert_eq!(last.events[0].2, 1, "the empty key dropped and counted");
+
+    // 64 text bytes: a 45-byte name leaves 19, one short of u64::MAX's digits.
+    let t = tracer_with(
+        TracerConfig::new("svc"),
+        SpanArena::<1, 16, 8, 4, 64>::new(),
+        &clock,
+    );
+    let mut s = t.start_span(&"n".repeat(45));
+    s.set_attribute("n", u64::MAX);
+    s.set_attribute("a", crate::Value::StrArray(&["a fairly long element", "b"]));
+    drop(s);
+    let span = &exported(&t)[0];
+    assert!(span.attrs.iter().all(|(k, _)| k != "n"), "{:?}", span.attrs);
+    assert!(span.dropped.0 >= 1);
+    let array = span
+        .attrs
+        .iter()
+        .find(|(k, _)| k == "a")
+        .map(|(_, v)| v.as_str());
+    assert_eq!(array, Some("[]"), "a prefix of the array, not [\"b\"]");
+}
