@@ -195,8 +195,9 @@ pub struct ParentBasedAlwaysOn;
 impl SpanSampler for AlwaysOn {
     const FIXED_TRAITS: bool = true;
     #[inline]
-    fn decide_shared(&self, _: &SamplingParams<'_>) -> Option<SamplingResult> {
-        Some(SamplingResult::keep(SamplingDecision::RecordAndSample))
+    fn decide_shared(&self, params: &SamplingParams<'_>) -> Option<SamplingResult> {
+        let result = SamplingResult::keep(SamplingDecision::RecordAndSample);
+        Some(RootSampler::AlwaysOn.settle_parent_threshold(result, params))
     }
     fn records_every_root(&self) -> bool {
         true
@@ -215,8 +216,9 @@ impl fmt::Display for AlwaysOn {
 impl SpanSampler for AlwaysOff {
     const FIXED_TRAITS: bool = true;
     #[inline]
-    fn decide_shared(&self, _: &SamplingParams<'_>) -> Option<SamplingResult> {
-        Some(SamplingResult::keep(SamplingDecision::Drop))
+    fn decide_shared(&self, params: &SamplingParams<'_>) -> Option<SamplingResult> {
+        let result = SamplingResult::keep(SamplingDecision::Drop);
+        Some(RootSampler::AlwaysOff.settle_parent_threshold(result, params))
     }
     fn drops_every_root(&self) -> bool {
         true
@@ -236,8 +238,13 @@ impl SpanSampler for ParentBasedAlwaysOn {
         let Some(parent) = params.parent else {
             return Some(SamplingResult::keep(SamplingDecision::RecordAndSample));
         };
-        let result = SamplingResult::from_bool(parent.is_sampled());
-        Some(ParentBased::follow_parent_threshold(result, params, parent))
+        // The default delegates: always on under a sampled parent, off otherwise.
+        let (delegate, result) = if parent.is_sampled() {
+            (RootSampler::AlwaysOn, SamplingResult::from_bool(true))
+        } else {
+            (RootSampler::AlwaysOff, SamplingResult::from_bool(false))
+        };
+        Some(delegate.settle_parent_threshold(result, params))
     }
     fn records_every_root(&self) -> bool {
         true
@@ -339,18 +346,21 @@ fn ot_entry(trace_state: &str) -> Option<OtValue<'_>> {
 /// 2^56: the range of the randomness value and of thresholds.
 const MAX_THRESHOLD: u64 = 1 << 56;
 
-/// Converts a probability into a rejection threshold `(1 - p) * 2^56`, rounded to
-/// nearest; NaN and values outside [0, 1] are clamped.
+/// Converts a probability into a rejection threshold `2^56 - round(p * 2^56)`; NaN and
+/// values outside [0, 1] are clamped.
+///
+/// `p * 2^56` is exact in an `f64` (a power-of-two scale), so every probability down to
+/// 2^-56 keeps its value; `(1 - p) * 2^56` lost the small ones (`1 - 2^-56` is 1 in an
+/// `f64`), as the collector's `pkg/sampling` notes.
 pub fn probability_to_threshold(p: f64) -> u64 {
     let p = if p.is_nan() { 0.0 } else { p.clamp(0.0, 1.0) };
-    // Written with exact integer scaling: 2^56 fits an f64 exactly.
-    let t = (1.0 - p) * MAX_THRESHOLD as f64;
-    let t = t + 0.5;
-    if t >= MAX_THRESHOLD as f64 {
+    let kept = p * MAX_THRESHOLD as f64 + 0.5;
+    let kept = if kept >= MAX_THRESHOLD as f64 {
         MAX_THRESHOLD
     } else {
-        t as u64
-    }
+        kept as u64
+    };
+    MAX_THRESHOLD - kept
 }
 
 /// Samples a fixed fraction of traces, decided by the trace id alone.
@@ -379,10 +389,24 @@ impl TraceIdRatio {
         self.ratio
     }
 
+    /// Decides on the trace's randomness: the `rv` the parent's tracestate carries, if
+    /// any (the spec: samplers presume trace id randomness "unless an explicit
+    /// randomness value is present"), else the trace id's last 56 bits.
     #[inline]
-    fn sample(&self, trace_id: TraceId) -> bool {
-        trace_id.random_part() >= self.threshold
+    fn sample(&self, params: &SamplingParams<'_>) -> bool {
+        randomness(params) >= self.threshold
     }
+}
+
+/// The trace's 56 random bits: the parent's explicit `rv`, else the trace id's.
+#[inline]
+fn randomness(params: &SamplingParams<'_>) -> u64 {
+    if params.parent_trace_state.is_empty() {
+        return params.trace_id.random_part();
+    }
+    ot_entry(params.parent_trace_state)
+        .and_then(|ot| ot.randomness())
+        .unwrap_or(params.trace_id.random_part())
 }
 
 /// OTEP 235 consistent probability sampling: the decision, and the `th` it writes, let
@@ -410,9 +434,7 @@ impl ProbabilitySampler {
         if self.threshold >= MAX_THRESHOLD {
             return SamplingResult::keep(SamplingDecision::Drop);
         }
-        let explicit = ot_entry(params.parent_trace_state).and_then(|ot| ot.randomness());
-        let randomness = explicit.unwrap_or(params.trace_id.random_part());
-        if randomness >= self.threshold {
+        if randomness(params) >= self.threshold {
             SamplingResult {
                 decision: SamplingDecision::RecordAndSample,
                 threshold: ThresholdUpdate::Set(self.threshold),
@@ -525,7 +547,10 @@ impl fmt::Debug for RootSampler {
 impl RootSampler {
     fn should_sample(&mut self, params: &SamplingParams<'_>) -> SamplingResult {
         match self {
-            RootSampler::RateLimiting(s) => SamplingResult::from_bool(s.sample(params.now)),
+            RootSampler::RateLimiting(s) => {
+                let result = SamplingResult::from_bool(s.sample(params.now));
+                self.settle_parent_threshold(result, params)
+            }
             other => other
                 .decide_shared(params)
                 .unwrap_or(SamplingResult::keep(SamplingDecision::Drop)),
@@ -535,14 +560,47 @@ impl RootSampler {
     /// Decides without `&mut`: `None` for the stateful rate limiter.
     #[inline]
     fn decide_shared(&self, params: &SamplingParams<'_>) -> Option<SamplingResult> {
-        Some(match self {
+        let result = match self {
             RootSampler::AlwaysOn => SamplingResult::keep(SamplingDecision::RecordAndSample),
             RootSampler::AlwaysOff => SamplingResult::keep(SamplingDecision::Drop),
-            RootSampler::TraceIdRatio(s) => SamplingResult::from_bool(s.sample(params.trace_id)),
+            RootSampler::TraceIdRatio(s) => SamplingResult::from_bool(s.sample(params)),
             RootSampler::Probability(s) => s.sample(params),
             RootSampler::RateLimiting(_) => return None,
             RootSampler::Custom(s) => s.should_sample(params),
-        })
+        };
+        Some(self.settle_parent_threshold(result, params))
+    }
+
+    /// OTEP 235, for a decision that leaves the parent's `th` as it is: the `th` stays
+    /// only while it still gives the span's sampling probability, that is when the
+    /// decision agrees with `R >= th` (a delegate that follows its parent keeps it) and
+    /// was not taken at a probability of its own (a ratio or a rate limit, which the
+    /// parent's `th` does not describe). Otherwise it is erased: "unknown" is honest,
+    /// a wrong probability is not. (A root has no parent tracestate: nothing to do.)
+    #[inline]
+    fn settle_parent_threshold(
+        &self,
+        mut result: SamplingResult,
+        params: &SamplingParams<'_>,
+    ) -> SamplingResult {
+        if result.threshold != ThresholdUpdate::Keep
+            || params.parent.is_none()
+            || params.parent_trace_state.is_empty()
+        {
+            return result;
+        }
+        let Some(th) = ot_entry(params.parent_trace_state).and_then(|ot| ot.threshold()) else {
+            return result;
+        };
+        let own_probability = matches!(
+            self,
+            RootSampler::TraceIdRatio(_) | RootSampler::RateLimiting(_)
+        );
+        let sampled = result.decision == SamplingDecision::RecordAndSample;
+        if own_probability || (randomness(params) >= th) != sampled {
+            result.threshold = ThresholdUpdate::Erase;
+        }
+        result
     }
 }
 
@@ -607,8 +665,7 @@ impl ParentBased {
             (false, true) => &mut self.local_parent_sampled,
             (false, false) => &mut self.local_parent_not_sampled,
         };
-        let result = delegate.should_sample(params);
-        Self::follow_parent_threshold(result, params, parent)
+        delegate.should_sample(params)
     }
 
     /// As `should_sample`, for a sampler shared by threads: `None` when the delegate
@@ -624,29 +681,7 @@ impl ParentBased {
             (false, true) => &self.local_parent_sampled,
             (false, false) => &self.local_parent_not_sampled,
         };
-        let result = delegate.decide_shared(params)?;
-        Some(Self::follow_parent_threshold(result, params, parent))
-    }
-
-    /// OTEP 235: a parent-based stage keeps the incoming `th` when it agrees with the
-    /// sampled flag, and erases it when the probability is unknown.
-    #[inline]
-    fn follow_parent_threshold(
-        mut result: SamplingResult,
-        params: &SamplingParams<'_>,
-        parent: &SpanContext,
-    ) -> SamplingResult {
-        if result.threshold == ThresholdUpdate::Keep && !params.parent_trace_state.is_empty() {
-            if let Some(ot) = ot_entry(params.parent_trace_state) {
-                if let Some(th) = ot.threshold() {
-                    let r = ot.randomness().unwrap_or(params.trace_id.random_part());
-                    if (r >= th) != parent.is_sampled() {
-                        result.threshold = ThresholdUpdate::Erase;
-                    }
-                }
-            }
-        }
-        result
+        delegate.decide_shared(params)
     }
 }
 
@@ -921,8 +956,65 @@ mod tests {
             0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f, 0xff, 0xff, 0xff, 0xff,
             0xff, 0xff,
         ]);
-        assert!(s.sample(at));
-        assert!(!s.sample(below), "only the rightmost 56 bits count");
+        assert!(s.sample(&params(None, "", at, Timestamp::ZERO)));
+        assert!(
+            !s.sample(&params(None, "", below, Timestamp::ZERO)),
+            "only the rightmost 56 bits count"
+        );
+    }
+
+    /// Regressions from a review against the probability sampling spec.
+    #[test]
+    fn thresholds_are_exact_ratios_read_rv_and_a_th_that_no_longer_holds_is_erased() {
+        // 2^-56 is the smallest probability; `(1 - p) * 2^56` rounded it to 0.
+        assert_eq!(probability_to_threshold(2f64.powi(-56)), (1 << 56) - 1);
+        assert_eq!(
+            ProbabilitySampler::new(2f64.powi(-54)).threshold(),
+            (1 << 56) - 4
+        );
+        let zero = TraceId::from_bytes([0; 16]);
+        let ones = TraceId::from_bytes([0xff; 16]);
+        let parent = |sampled| SpanContext {
+            trace_id: ones,
+            span_id: SpanId::from_bytes([1; 8]),
+            flags: TraceFlags::default().with_sampled(sampled),
+            is_remote: true,
+        };
+        // TraceIdRatio reads an explicit `rv` (R = 0 here) before the trace id's bits.
+        let unsampled = parent(false);
+        let with_rv = params(
+            Some(&unsampled),
+            "ot=rv:00000000000000",
+            ones,
+            Timestamp::ZERO,
+        );
+        let mut ratio = Sampler::Root(RootSampler::TraceIdRatio(TraceIdRatio::new(0.5)));
+        assert_eq!(
+            ratio.should_sample(&with_rv).decision,
+            SamplingDecision::Drop
+        );
+        // Always-on under an unsampled parent whose `th:8` says R < th: the span is
+        // sampled, so `th:8` (50 %) would be a wrong probability.
+        let th = params(Some(&unsampled), "ot=th:8", zero, Timestamp::ZERO);
+        let erased = |s: &mut Sampler, p| s.should_sample(p).threshold == ThresholdUpdate::Erase;
+        let mut always_on = Sampler::ALWAYS_ON;
+        assert!(erased(&mut always_on, &th));
+        let mut parent_based = Sampler::ParentBased(ParentBased {
+            remote_parent_not_sampled: RootSampler::AlwaysOn,
+            ..ParentBased::new(RootSampler::AlwaysOn)
+        });
+        assert!(erased(&mut parent_based, &th));
+        // A ratio under a sampled parent with `th:0`: its probability is its own.
+        let sampled = parent(true);
+        let th0 = params(Some(&sampled), "ot=th:0", ones, Timestamp::ZERO);
+        let mut ratio_child = Sampler::ParentBased(ParentBased {
+            remote_parent_sampled: RootSampler::TraceIdRatio(TraceIdRatio::new(0.1)),
+            ..ParentBased::new(RootSampler::AlwaysOn)
+        });
+        assert!(erased(&mut ratio_child, &th0));
+        // The default delegate under a sampled parent whose `th` holds keeps it.
+        let mut default = Sampler::ParentBased(ParentBased::new(RootSampler::AlwaysOn));
+        assert_eq!(default.should_sample(&th0).threshold, ThresholdUpdate::Keep);
     }
 
     /// (reason, parent as (remote, sampled), decision).

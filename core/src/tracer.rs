@@ -815,22 +815,23 @@ where
     #[inline]
     fn start_inner<'t>(&'t self, params: &StartParams<'_>) -> Span<'t> {
         // Borrowed, not copied: the parent's context stays where it is.
+        // An invalid parent makes a root, and its tracestate goes with it (W3C: with no
+        // valid traceparent, the tracestate is ignored).
         let (parent_cx, parent_state): (Option<&SpanContext>, &str) = match params.parent {
-            Parent::Root => (None, ""),
-            Parent::Local(span) => (
-                Some(span.context_ref()).filter(|cx| cx.is_valid()),
-                span.trace_state(),
-            ),
-            Parent::Context(cx) => (
-                Some(&cx.span_context).filter(|cx| cx.is_valid()),
-                cx.trace_state.as_str(),
-            ),
+            Parent::Local(span) if span.context_ref().is_valid() => {
+                (Some(span.context_ref()), span.trace_state())
+            }
+            Parent::Context(cx) if cx.span_context.is_valid() => {
+                (Some(&cx.span_context), cx.trace_state.as_str())
+            }
+            _ => (None, ""),
         };
         // Only a sampler that reads time (rate limiting, custom) needs the clock before
-        // the decision; everyone else reads it once, and only for recorded spans.
-        let early_now = params
-            .start_time
-            .or_else(|| self.sampler_uses_clock().then(|| self.clock.now()));
+        // the decision; everyone else reads it once, and only for recorded spans. The
+        // sampler gets the clock's time, never a start time the caller gave (one in the
+        // future would hold a rate limiter's credit back until the clock caught up).
+        let sampler_now = self.sampler_uses_clock().then(|| self.clock.now());
+        let early_now = params.start_time.or(sampler_now);
         let c = &self.counters;
         // A root claims first: its slot numbers the new trace id. A child decides first
         // and claims only if it records (or must keep its parent's tracestate).
@@ -870,7 +871,7 @@ where
                 trace_id,
                 name: params.name,
                 kind: params.kind,
-                now: early_now.unwrap_or(Timestamp::ZERO),
+                now: sampler_now.unwrap_or(Timestamp::ZERO),
             })
         };
         let recording = result.decision.is_recording();

@@ -1583,3 +1583,42 @@ fn long_errors_keep_the_event_name_and_nothing_is_stored_changed() {
         .map(|(_, v)| v.as_str());
     assert_eq!(array, Some("[]"), "a prefix of the array, not [\"b\"]");
 }
+
+/// Regressions from a review of the sampling path: a rate limiter was fed a start time
+/// the caller gave (one in the future held its credit back until the clock caught
+/// up), and a parent context with no valid ids passed its tracestate to the new root
+/// (W3C: without a valid traceparent, the tracestate is ignored).
+#[test]
+fn samplers_see_the_clock_and_an_invalid_parent_brings_no_tracestate() {
+    let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+    let t = tracer_with(
+        TracerConfig::new("svc").with_sampler(crate::Sampler::rate_limiting(10.0)),
+        SpanArena::<8>::new(),
+        &clock,
+    );
+    let hour = 3_600_000_000_000;
+    drop(
+        t.span_builder("from the future")
+            .start_time(Timestamp::from_unix_nanos(T0 + hour))
+            .start(),
+    );
+    let mut sampled = 0;
+    for _ in 0..300 {
+        clock.advance(core::time::Duration::from_millis(10));
+        sampled += u64::from(t.start_span("tick").is_recording());
+    }
+    // Three seconds at 10 spans a second, after the burst the limiter starts with
+    // (all that the old code let through).
+    assert!(sampled >= 35, "{sampled} sampled");
+
+    let t = tracer_with(TracerConfig::new("svc"), SpanArena::<8>::new(), &clock);
+    let mut stale = TraceContext::from(SpanContext::INVALID);
+    stale
+        .trace_state
+        .insert("ot", "th:8;rv:00000000000000")
+        .unwrap();
+    stale.trace_state.insert("v", "1").unwrap();
+    let root = t.start_span_with_parent("root", Some(&stale));
+    assert!(root.context().is_valid());
+    assert_eq!(root.trace_state(), "");
+}
