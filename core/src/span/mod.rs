@@ -436,6 +436,42 @@ impl<'t> Span<'t> {
         );
     }
 
+    /// Records an exception with its type, its message and further attributes
+    /// (`exception.stacktrace`, say), which take precedence over the first two when
+    /// they share a key (the API spec's optional "additional event attributes").
+    /// An empty type or message is left out.
+    ///
+    /// ```
+    /// # let tracer = picotrace::Tracer::new(picotrace::TracerConfig::new("svc"),
+    /// #     picotrace::SpanArena::<1>::new(), picotrace::NoClock,
+    /// #     picotrace::IdGenerator::from_seed([1; 32]), picotrace::NoopExporter);
+    /// use picotrace::KeyValue;
+    /// let mut span = tracer.start_span("parse");
+    /// span.record_exception_with_attributes(
+    ///     "ParseIntError",
+    ///     "invalid digit found in string",
+    ///     &[KeyValue::new("exception.stacktrace", "at parse (main.rs:12)")],
+    /// );
+    /// ```
+    pub fn record_exception_with_attributes(
+        &mut self,
+        exception_type: &str,
+        message: &str,
+        attributes: &[KeyValue<'_>],
+    ) {
+        let mut event = self.event(semconv::EXCEPTION_EVENT);
+        if !exception_type.is_empty() {
+            event.attribute(semconv::EXCEPTION_TYPE, exception_type);
+        }
+        if !message.is_empty() {
+            event.attribute(semconv::EXCEPTION_MESSAGE, message);
+        }
+        // A key the event has already gets the later value.
+        for kv in attributes {
+            event.attribute_dyn(kv.key, kv.value);
+        }
+    }
+
     /// Records an exception with its type (e.g. `"TimeoutError"`) and message.
     pub fn record_exception_with_type(&mut self, exception_type: &str, message: &str) {
         self.add_event_with_attributes(

@@ -1622,3 +1622,39 @@ fn samplers_see_the_clock_and_an_invalid_parent_brings_no_tracestate() {
     assert!(root.context().is_valid());
     assert_eq!(root.trace_state(), "");
 }
+
+/// RecordException's optional additional attributes (api.md: they "take precedence"
+/// over the ones the method writes itself).
+#[test]
+fn record_exception_with_attributes_adds_and_overrides() {
+    let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+    let t = tracer_with(TracerConfig::new("svc"), SpanArena::<1>::new(), &clock);
+    let mut s = t.start_span("s");
+    s.record_exception_with_attributes(
+        "ParseIntError",
+        "invalid digit",
+        &[
+            KeyValue::new("exception.stacktrace", "at parse (main.rs:12)"),
+            KeyValue::new("exception.message", "invalid digit found in \"x1\""),
+        ],
+    );
+    drop(s);
+    let spans = exported(&t);
+    let (name, attrs, dropped) = &spans[0].events[0];
+    assert_eq!(name, "exception");
+    assert_eq!(
+        attrs,
+        &[
+            ("exception.type".into(), "\"ParseIntError\"".into()),
+            (
+                "exception.message".into(),
+                "\"invalid digit found in \\\"x1\\\"\"".into()
+            ),
+            (
+                "exception.stacktrace".into(),
+                "\"at parse (main.rs:12)\"".into()
+            ),
+        ]
+    );
+    assert_eq!(*dropped, 0);
+}
