@@ -473,6 +473,12 @@ impl RecordMut<'_> {
                 }
         });
         if let Some(i) = existing {
+            // A new text with no room left at all would replace the value with "":
+            // the old value stays, and the loss is counted.
+            if matches!(value, Value::Str(s) if !s.is_empty()) && self.text.is_full() {
+                self.header.truncated = self.header.truncated.saturating_add(1);
+                return;
+            }
             // Replaced strings stay in the pool until the slot is reused.
             match self.store_value(value, limits) {
                 Some(stored) => self.attrs[i].value = stored,
@@ -836,8 +842,13 @@ impl RecordMut<'_> {
         true
     }
 
-    /// Renames the span.
+    /// Renames the span; with no room left at all the old name stays (a rename to ""
+    /// would lose it), and the loss is counted.
     pub(crate) fn update_name(&mut self, name: &str) {
+        if !name.is_empty() && self.text.is_full() {
+            self.header.truncated = self.header.truncated.saturating_add(1);
+            return;
+        }
         self.header.name = self.push_text(name, NAME_LIMIT);
     }
 

@@ -1658,3 +1658,26 @@ fn record_exception_with_attributes_adds_and_overrides() {
     );
     assert_eq!(*dropped, 0);
 }
+
+/// A replacement with no room left in the text pool keeps what was there: setting an
+/// attribute again, or renaming the span, used to leave "" once the pool was full.
+#[test]
+fn replacements_on_a_full_text_pool_keep_the_old_text() {
+    let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+    let t = tracer_with(
+        TracerConfig::new("svc"),
+        SpanArena::<1, 8, 2, 2, 64>::new(),
+        &clock,
+    );
+    let mut s = t.start_span("s");
+    for i in 0..200 {
+        s.set_attribute("progress", std::format!("{i:03}").as_str());
+    }
+    s.update_name("final");
+    drop(s);
+    let span = &exported(&t)[0];
+    let (_, value) = &span.attrs[0];
+    assert!(value.len() == 5 && value != "\"\"", "{value}");
+    assert_eq!(span.name, "s");
+    assert!(span.truncated > 0);
+}
