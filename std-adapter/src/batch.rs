@@ -388,6 +388,9 @@ struct Shared {
     counters: Counters,
     shutdown: AtomicBool,
     pool_size: usize,
+    /// The last failed send's error, or the collector's message about spans it
+    /// rejected (`partial_success.error_message`): [`BatchExporter::last_error`].
+    last_error: Mutex<Option<String>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -480,6 +483,7 @@ impl BatchExporterBuilder {
             counters: Counters::default(),
             shutdown: AtomicBool::new(false),
             pool_size,
+            last_error: Mutex::new(None),
             config,
         });
         let worker = Worker {
@@ -618,6 +622,13 @@ impl BatchExporter {
             q.flush_target = q.flush_target.max(q.enqueued);
             shared.work.notify_one();
         }
+    }
+
+    /// Returns the last failed send's error, or the collector's message about spans it
+    /// rejected (OTLP `partial_success.error_message`), if there was one: what the
+    /// counters in [`BatchExporter::stats`] cannot say.
+    pub fn last_error(&self) -> Option<String> {
+        lock(&self.handle.shared.last_error).clone()
     }
 
     /// Returns `true` once [`BatchExporter::shutdown`] was called.
@@ -993,6 +1004,12 @@ impl Worker {
         );
     }
 
+    /// Keeps `error` for the next loss warning and for [`BatchExporter::last_error`].
+    fn note_error(&mut self, error: String) {
+        *lock(&self.shared.last_error) = Some(error.clone());
+        self.last_error = Some(error);
+    }
+
     /// Sends `self.batch`: consecutive spans of one resource and scope share requests.
     fn send_batch(&mut self, deadline: Instant) {
         let mut start = 0;
@@ -1070,11 +1087,18 @@ impl Worker {
                             .min(n);
                         add(&counters.rejected, rejected);
                         add(&counters.exported, n - rejected);
+                        // Why the collector rejected spans (or its warning, with none
+                        // rejected), for the loss warning and `last_error`.
+                        if let Some(message) = outcome.error_message.filter(|m| !m.is_empty()) {
+                            self.note_error(format!(
+                                "the collector rejected {rejected} of {n} spans: {message}"
+                            ));
+                        }
                     }
                     Err(e) => {
                         add(&counters.failed_batches, 1);
                         add(&counters.failed, n);
-                        self.last_error = Some(e.to_string());
+                        self.note_error(e.to_string());
                     }
                 }
             }

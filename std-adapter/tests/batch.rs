@@ -20,6 +20,8 @@ use support::{Reply, Server};
 enum Answer {
     Ok,
     Reject(u64),
+    /// Rejects spans and says why (`partial_success.error_message`).
+    RejectWith(u64, &'static str),
     Fail,
 }
 
@@ -95,6 +97,11 @@ impl Transport for FakeTransport {
             Answer::Ok => Ok(ExportOutcome::default()),
             Answer::Reject(n) => Ok(ExportOutcome {
                 rejected_spans: n,
+                ..ExportOutcome::default()
+            }),
+            Answer::RejectWith(n, why) => Ok(ExportOutcome {
+                rejected_spans: n,
+                error_message: Some(why.into()),
                 ..ExportOutcome::default()
             }),
             Answer::Fail => Err(ExportError::Timeout),
@@ -329,6 +336,32 @@ fn a_concurrent_second_shutdown_returns_only_when_every_span_is_accounted_for() 
         assert_balanced(&s);
         first.join().unwrap().unwrap();
     });
+}
+
+/// The collector's reason for rejecting spans is kept (it was dropped: the counters
+/// said how many, nothing said why), and so is a failed send's error.
+#[test]
+fn the_collectors_reason_for_rejecting_spans_is_kept() {
+    let fake = Fake::default();
+    fake.state
+        .lock()
+        .unwrap()
+        .script
+        .push_back(Answer::RejectWith(2, "attribute value too long"));
+    let exporter = batch(&fake, BatchConfig::default());
+    let provider = provider(&exporter);
+    assert_eq!(exporter.last_error(), None);
+    for _ in 0..3 {
+        provider.tracer().start_span("x").end();
+    }
+    assert_eq!(lost_in(provider.flush()), 2);
+    let error = exporter.last_error().unwrap();
+    assert!(error.contains("attribute value too long"), "{error}");
+    assert!(error.contains("rejected 2 of 3"), "{error}");
+    fake.state.lock().unwrap().script.push_back(Answer::Fail);
+    provider.tracer().start_span("y").end();
+    assert_eq!(lost_in(provider.flush()), 1);
+    assert!(exporter.last_error().unwrap().contains("timed out"));
 }
 
 /// A collector that never answers: each send waits out its deadline, then fails.
