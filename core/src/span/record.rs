@@ -577,7 +577,10 @@ impl RecordMut<'_> {
         attributes: &[KeyValue<'_>],
         limits: &SpanLimits,
     ) {
-        if self.events.len() >= limits.event_count as usize || self.events.is_full() {
+        // No room left for any of its name: an event named "" says nothing, so it is
+        // dropped and counted like one over the limit.
+        let nameless = !name.is_empty() && self.text.is_full();
+        if nameless || self.events.len() >= limits.event_count as usize || self.events.is_full() {
             self.header.dropped_events = self.header.dropped_events.saturating_add(1);
             return;
         }

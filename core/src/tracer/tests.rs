@@ -1674,10 +1674,14 @@ fn replacements_on_a_full_text_pool_keep_the_old_text() {
         s.set_attribute("progress", std::format!("{i:03}").as_str());
     }
     s.update_name("final");
+    // An event whose name has no room at all is dropped and counted, not kept as "".
+    s.add_event("late");
     drop(s);
     let span = &exported(&t)[0];
     let (_, value) = &span.attrs[0];
     assert!(value.len() == 5 && value != "\"\"", "{value}");
     assert_eq!(span.name, "s");
     assert!(span.truncated > 0);
+    assert!(span.events.is_empty(), "{:?}", span.events);
+    assert_eq!(span.dropped.1, 1);
 }
