@@ -36,15 +36,11 @@ pub struct Resource {
 }
 
 impl Resource {
-    /// A resource with only a service name (`unknown_service` for an empty one: the
-    /// resource spec's fallback).
+    /// A resource with only a service name (an empty one goes on the wire as
+    /// `unknown_service`: [`Resource::service_name_or_default`]).
     pub const fn new(service_name: &'static str) -> Self {
         Self {
-            service_name: if service_name.is_empty() {
-                "unknown_service"
-            } else {
-                service_name
-            },
+            service_name,
             attributes: &[],
             schema_url: "",
         }

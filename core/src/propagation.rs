@@ -457,13 +457,10 @@ impl TraceContext {
                     sampled: headers.get(b3::SAMPLED),
                     flags: headers.get(b3::FLAGS),
                 };
+                let no_multi = multi.trace_id.is_none() && multi.span_id.is_none();
                 match single {
-                    Some(Err(e)) if multi.trace_id.is_none() && multi.span_id.is_none() => {
-                        return Err(ExtractError::B3(e))
-                    }
-                    None if multi.trace_id.is_none() && multi.span_id.is_none() => {
-                        return Err(ExtractError::Missing)
-                    }
+                    Some(Err(e)) if no_multi => return Err(ExtractError::B3(e)),
+                    None if no_multi => return Err(ExtractError::Missing),
                     _ => b3::parse_multi(&multi).map_err(ExtractError::B3)?,
                 }
             }

@@ -495,8 +495,7 @@ impl TracerProviderBuilder {
             wake,
             export_thread: thread.as_ref().map(|t| t.thread().id()),
             thread: Mutex::new(thread),
-            shutting_down: Mutex::new(()),
-            shut_down: AtomicBool::new(false),
+            shut_down: Mutex::new(false),
             reported_lost: AtomicU64::new(0),
         }
     }
@@ -522,9 +521,9 @@ pub struct TracerProvider {
     /// The export thread's id: a shutdown called from it (from an exporter) cannot
     /// wait for a shutdown under way, which waits for that thread.
     export_thread: Option<std::thread::ThreadId>,
-    /// Held for the whole of a shutdown, so that a second caller waits for the first.
-    shutting_down: Mutex<()>,
-    shut_down: AtomicBool,
+    /// Whether the provider is shut down, held for the whole of a shutdown so that a
+    /// second caller waits for the first.
+    shut_down: Mutex<bool>,
     /// Spans lost that [`TracerProvider::flush`] has reported.
     reported_lost: AtomicU64,
 }
@@ -734,16 +733,16 @@ impl TracerProvider {
     /// [`ExportError::SpansLost`] with the exact number of spans that were dropped or
     /// failed (and of spans still running), or the exporter's own shutdown error.
     pub fn shutdown(&self) -> Result<(), ExportError> {
-        let _one_at_a_time = if self.export_thread == Some(std::thread::current().id()) {
-            match self.shutting_down.try_lock() {
+        let mut shut_down = if self.export_thread == Some(std::thread::current().id()) {
+            match self.shut_down.try_lock() {
                 Ok(guard) => guard,
                 Err(std::sync::TryLockError::Poisoned(e)) => e.into_inner(),
                 Err(std::sync::TryLockError::WouldBlock) => return Ok(()),
             }
         } else {
-            self.shutting_down.lock().unwrap_or_else(|e| e.into_inner())
+            self.shut_down.lock().unwrap_or_else(|e| e.into_inner())
         };
-        if self.shut_down.swap(true, Ordering::SeqCst) {
+        if std::mem::replace(&mut *shut_down, true) {
             return Ok(());
         }
         flush_tracer(self.tracer);

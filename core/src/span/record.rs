@@ -354,52 +354,35 @@ impl RecordMut<'_> {
     /// not (a prefix: a later, shorter element must not take a missing one's place).
     fn push_array(&mut self, value: &Value<'_>, limit: u32) -> Option<(ArrayKind, TextRef)> {
         let start = self.text.len();
-        let mut complete = true;
-        let kind = match *value {
+        let (text, truncated) = (&mut *self.text, &mut self.header.truncated);
+        // `all` stops at the first element that does not fit.
+        let (kind, complete) = match *value {
             Value::StrArray(items) => {
-                for s in items {
+                let complete = items.iter().all(|s| {
                     let cut = floor_char_boundary(
                         s,
                         s.len().min(limit as usize).min(usize::from(u16::MAX)),
                     );
                     // An element cut by the limit counts as a cut value, as a string does.
                     if cut < s.len() {
-                        self.header.truncated = self.header.truncated.saturating_add(1);
+                        *truncated = truncated.saturating_add(1);
                     }
-                    complete &= push_all(
-                        self.text,
-                        &[&(cut as u16).to_le_bytes(), &s.as_bytes()[..cut]],
-                    );
-                    if !complete {
-                        break;
-                    }
-                }
-                ArrayKind::Str
+                    push_all(text, &[&(cut as u16).to_le_bytes(), &s.as_bytes()[..cut]])
+                });
+                (ArrayKind::Str, complete)
             }
-            Value::BoolArray(items) => {
-                for &b in items {
-                    complete &= push_all(self.text, &[&[u8::from(b)]]);
-                }
-                ArrayKind::Bool
-            }
-            Value::I64Array(items) => {
-                for i in items {
-                    complete &= push_all(self.text, &[&i.to_le_bytes()]);
-                    if !complete {
-                        break;
-                    }
-                }
-                ArrayKind::I64
-            }
-            Value::F64Array(items) => {
-                for f in items {
-                    complete &= push_all(self.text, &[&f.to_le_bytes()]);
-                    if !complete {
-                        break;
-                    }
-                }
-                ArrayKind::F64
-            }
+            Value::BoolArray(items) => (
+                ArrayKind::Bool,
+                items.iter().all(|&b| push_all(text, &[&[u8::from(b)]])),
+            ),
+            Value::I64Array(items) => (
+                ArrayKind::I64,
+                items.iter().all(|i| push_all(text, &[&i.to_le_bytes()])),
+            ),
+            Value::F64Array(items) => (
+                ArrayKind::F64,
+                items.iter().all(|f| push_all(text, &[&f.to_le_bytes()])),
+            ),
             _ => return None,
         };
         if !complete {

@@ -218,7 +218,8 @@ mod tests {
     #[test]
     fn every_byte_value_at_every_position_of_a_long_id_decodes_as_the_table_does() {
         // 32 digits (a trace id) plus 2 (the remainder path): each position takes all
-        // 256 byte values, the others stay valid digits of both kinds.
+        // 256 byte values, the others stay valid digits of both kinds. The fixed-size
+        // decoder reads the first 32.
         let base = *b"0123456789abcdef0f1e2d3c4b5a69788a";
         for pos in 0..base.len() {
             for c in 0..=255u8 {
@@ -230,26 +231,20 @@ mod tests {
                 if a.is_ok() {
                     assert_eq!(fast, slow, "byte {c:#04x} at {pos}");
                 }
+                let id: &[u8; 32] = text[..32].try_into().unwrap();
+                let mut slow = [0u8; 16];
+                let expected = reference(id, &mut slow);
+                let (fixed, ok) = decode_array::<32, 16>(id);
+                assert_eq!(ok, expected.is_ok(), "byte {c:#04x} at {pos}");
+                if ok {
+                    assert_eq!(fixed, slow, "byte {c:#04x} at {pos}");
+                }
             }
         }
     }
 
     #[test]
-    fn the_fixed_size_decoder_agrees_with_the_table_for_every_byte_at_every_position() {
-        let base = *b"0123456789abcdef0f1e2d3c4b5a6978";
-        for pos in 0..base.len() {
-            for c in 0..=255u8 {
-                let mut text = base;
-                text[pos] = c;
-                let mut slow = [0u8; 16];
-                let expected = reference(&text, &mut slow);
-                let (fast, ok) = decode_array::<32, 16>(&text);
-                assert_eq!(ok, expected.is_ok(), "byte {c:#04x} at {pos}");
-                if ok {
-                    assert_eq!(fast, slow, "byte {c:#04x} at {pos}");
-                }
-            }
-        }
+    fn the_fixed_size_decoder_reads_span_ids_and_flags() {
         assert_eq!(
             decode_array::<16, 8>(b"00f067aa0ba902b7").0,
             0x00f0_67aa_0ba9_02b7u64.to_be_bytes()
