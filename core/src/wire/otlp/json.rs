@@ -925,7 +925,7 @@ mod out {
         fn raw(&mut self, bytes: &[u8]) -> Result<(), Unsupported> {
             let end = self.pos + bytes.len();
             let dst = self.buf.get_mut(self.pos..end).ok_or(Unsupported)?;
-            dst.copy_from_slice(bytes);
+            crate::wire::protobuf::copy_short(dst, bytes);
             self.pos = end;
             Ok(())
         }
