@@ -26,7 +26,7 @@
 //! | `OTEL_BSP_SCHEDULE_DELAY` / `_EXPORT_TIMEOUT` | 5000 / 30000 ms | an export timeout of `0`: none |
 //! | `OTEL_BSP_MAX_QUEUE_SIZE` / `_MAX_EXPORT_BATCH_SIZE` | 2048 / 512 | queue ≤ 65536, batch ≤ queue |
 //! | `OTEL_PROPAGATORS` | `tracecontext,baggage` | also `b3`, `b3multi`, `jaeger`, `none`; others (`xray`, ...) warn |
-//! | `OTEL_[SPAN_]ATTRIBUTE_COUNT_LIMIT`, `OTEL_SPAN_EVENT_COUNT_LIMIT`, `OTEL_SPAN_LINK_COUNT_LIMIT`, `OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT`, `OTEL_LINK_ATTRIBUTE_COUNT_LIMIT`, `OTEL_[SPAN_]ATTRIBUTE_VALUE_LENGTH_LIMIT` | 128 / unlimited | |
+//! | `OTEL_[SPAN_]ATTRIBUTE_COUNT_LIMIT`, `OTEL_SPAN_EVENT_COUNT_LIMIT`, `OTEL_SPAN_LINK_COUNT_LIMIT`, `OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT`, `OTEL_LINK_ATTRIBUTE_COUNT_LIMIT`, `OTEL_[SPAN_]ATTRIBUTE_VALUE_LENGTH_LIMIT` | 128 / unlimited | `OTEL_ATTRIBUTE_COUNT_LIMIT` is the fallback of the span's, events' and links' attribute counts |
 //!
 //! The signal-specific `OTEL_EXPORTER_OTLP_TRACES_*` variables win over the general
 //! ones; an invalid signal-specific value falls back to the general variable.
@@ -412,11 +412,23 @@ fn redact_pairs(s: &str) -> String {
         .map(str::trim)
         .filter(|m| !m.is_empty())
         .map(|m| match m.split_once('=') {
-            Some((k, _)) => format!("{}=<redacted>", k.trim()),
+            Some((k, _)) => format!("{}=<redacted>", shown_header_name(k)),
             None => "<redacted>".to_owned(),
         })
         .collect();
     members.join(",")
+}
+
+/// A header name as warnings may show it: only when it is a valid one. What stands
+/// before the `=` of `Authorization: Basic dXNlcjpw=` (the `Name: value` form, a
+/// base64 secret ending in padding) is the secret itself.
+fn shown_header_name(name: &str) -> &str {
+    let name = name.trim();
+    if http::HeaderName::from_bytes(name.as_bytes()).is_ok() {
+        name
+    } else {
+        "<redacted>"
+    }
 }
 
 struct Reader<'f> {
@@ -646,6 +658,7 @@ impl Reader<'_> {
                         Ok(_) => valid.push((k, val)),
                         Err(reason) => {
                             invalid = true;
+                            let k = shown_header_name(&k);
                             r.warn(name, &shown, format!("header {k:?}: {reason}"));
                         }
                     }
@@ -883,10 +896,16 @@ impl Reader<'_> {
                 .limit(&["OTEL_SPAN_LINK_COUNT_LIMIT"])
                 .unwrap_or(d.link_count),
             attributes_per_event: self
-                .limit(&["OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT"])
+                .limit(&[
+                    "OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT",
+                    "OTEL_ATTRIBUTE_COUNT_LIMIT",
+                ])
                 .unwrap_or(d.attributes_per_event),
             attributes_per_link: self
-                .limit(&["OTEL_LINK_ATTRIBUTE_COUNT_LIMIT"])
+                .limit(&[
+                    "OTEL_LINK_ATTRIBUTE_COUNT_LIMIT",
+                    "OTEL_ATTRIBUTE_COUNT_LIMIT",
+                ])
                 .unwrap_or(d.attributes_per_link),
             value_length: self
                 .limit(&[
@@ -1106,6 +1125,23 @@ mod tests {
             let shown = w.to_string();
             assert!(!shown.contains("s3cret"), "{shown}");
         }
+        // The `Name: value` form, a base64 secret with padding: what stands before the
+        // `=` is no header name but the secret.
+        let e = env(&[(
+            "OTEL_EXPORTER_OTLP_HEADERS",
+            "Authorization: Basic dXNlcjpzM2NyZXQ=",
+        )]);
+        assert_eq!(e.warnings.len(), 1, "{:#?}", e.warnings);
+        let shown = e.warnings[0].to_string();
+        assert!(!shown.contains("dXNlcjpzM2NyZXQ"), "{shown}");
+        assert!(shown.contains("not a valid HTTP header name"), "{shown}");
+        let shown = format!("{e:?}");
+        assert!(!shown.contains("dXNlcjpzM2NyZXQ"), "{shown}");
+        let e = env(&[(
+            "OTEL_EXPORTER_OTLP_HEADERS",
+            "content-length=0,Transfer-Encoding=chunked,host=s3cret.example,\
+             x-api-key=caf%C3%A9s3cret,authorization=Bearer s3cret,nos3cret",
+        )]);
         let shown = format!("{e:?}");
         assert!(
             shown.contains("authorization") && !shown.contains("s3cret"),
@@ -1380,6 +1416,18 @@ mod tests {
         ]);
         assert_eq!(e.limits.attribute_count, 7);
         assert_eq!(warned(&e), ["OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT"]);
+        // The general count limit is every record's: events' and links' too (spec,
+        // common/README.md "Attribute Limits": the model-specific limit first, else the
+        // general one).
+        let e = env(&[("OTEL_ATTRIBUTE_COUNT_LIMIT", "10")]);
+        assert_eq!(
+            (
+                e.limits.attribute_count,
+                e.limits.attributes_per_event,
+                e.limits.attributes_per_link
+            ),
+            (10, 10, 10)
+        );
     }
 
     #[test]
