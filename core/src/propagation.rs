@@ -561,8 +561,8 @@ impl TraceContext {
 impl<const BYTES: usize> Baggage<BYTES> {
     /// Adds the members of Jaeger's `uberctx-{key}: {value}` headers (values
     /// URL-decoded). Needs a carrier that lists its names ([`Extractor::keys`]); members
-    /// that do not fit, or do not decode to UTF-8, are skipped and counted in
-    /// [`Baggage::dropped`].
+    /// that do not fit, do not decode to UTF-8, or whose value the carrier cannot read
+    /// as text, are skipped and counted in [`Baggage::dropped`].
     pub fn extend_from_jaeger_headers(&mut self, headers: &(impl Extractor + ?Sized)) {
         headers.keys(&mut |name| {
             let prefix = jaeger::BAGGAGE_PREFIX.len();
@@ -573,6 +573,8 @@ impl<const BYTES: usize> Baggage<BYTES> {
                 return;
             }
             let Some(value) = headers.get(name) else {
+                // Listed but not readable (not text): a member lost.
+                self.count_dropped();
                 return;
             };
             // Jaeger's clients lowercase the keys they read (header names are not case

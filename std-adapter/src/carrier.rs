@@ -78,22 +78,25 @@ impl Injector for HashMapInjector<'_> {
 }
 
 /// Reads headers from an `http::HeaderMap` (names are case-insensitive there);
-/// repeated fields are all reported. Values that are not visible ASCII are skipped.
+/// repeated fields are all reported. A value that is not UTF-8 is read with each bad
+/// byte sequence as U+FFFD, which no header format accepts: the member that holds it
+/// is invalid (the whole `traceparent`, one baggage member), not the whole field.
 #[derive(Clone, Copy, Debug)]
 pub struct HeaderMapCarrier<'a>(pub &'a HeaderMap);
 
 impl Extractor for HeaderMapCarrier<'_> {
     fn get(&self, name: &str) -> Option<&str> {
-        self.0.get(name)?.to_str().ok()
+        // UTF-8, not only visible ASCII: Jaeger's baggage values may carry it.
+        std::str::from_utf8(self.0.get(name)?.as_bytes()).ok()
     }
 
     fn get_all(&self, name: &str, f: &mut dyn FnMut(&str)) {
         for value in self.0.get_all(name) {
-            // A field that is not text is still a field: reported as a value no parser
-            // accepts, so that a second `traceparent` still makes a duplicate and a
-            // corrupt `tracestate` field invalidates the list (W3C), rather than the
-            // field being passed over as if it were absent.
-            f(std::str::from_utf8(value.as_bytes()).unwrap_or("\u{fffd}"));
+            // A field that is not text is still a field, its bad bytes read as U+FFFD,
+            // which no parser accepts: a second `traceparent` still makes a duplicate,
+            // a corrupt `tracestate` member invalidates the list (W3C), and a corrupt
+            // baggage member is dropped alone and counted.
+            f(&String::from_utf8_lossy(value.as_bytes()));
         }
     }
 
@@ -189,6 +192,34 @@ mod tests {
         h.append("tracestate", HeaderValue::from_bytes(b"b=\xff").unwrap());
         let cx = TraceContext::from_headers(&HeaderMapCarrier(&h)).unwrap();
         assert_eq!(cx.trace_state.as_str(), "");
+    }
+
+    #[test]
+    fn a_baggage_member_that_is_not_text_is_dropped_alone() {
+        // W3C Baggage: an entry not in the format may be removed, that entry only.
+        let mut h = HeaderMap::new();
+        h.insert(
+            "baggage",
+            HeaderValue::from_bytes(b"a=1,name=Jos\xe9,c=3").unwrap(),
+        );
+        let b: Baggage = Baggage::from_headers(&HeaderMapCarrier(&h));
+        assert_eq!((b.as_str(), b.dropped()), ("a=1,c=3", 1));
+        // Jaeger's baggage headers: a value in UTF-8 is read, one that is not text is
+        // counted as dropped.
+        let jaeger = picotrace::Propagators::new(&[picotrace::Propagator::Jaeger]);
+        let mut h = HeaderMap::new();
+        h.insert(
+            "uberctx-name",
+            HeaderValue::from_bytes("Jos\u{e9}".as_bytes()).unwrap(),
+        );
+        h.insert(
+            "uberctx-latin1",
+            HeaderValue::from_bytes(b"Jos\xe9").unwrap(),
+        );
+        let b: Baggage = jaeger.extract_baggage(&HeaderMapCarrier(&h));
+        let mut buf = [0; 16];
+        assert_eq!(b.get_decoded("name", &mut buf), Some("Jos\u{e9}"));
+        assert_eq!((b.len(), b.dropped()), (1, 1));
     }
 
     #[test]
