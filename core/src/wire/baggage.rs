@@ -246,8 +246,10 @@ fn split_property(prop: &str) -> (&str, Option<&str>) {
 /// canonical header text and [`MAX_MEMBERS`] members.
 ///
 /// Equality compares the members only, not the [`Baggage::dropped`] count. Duplicated
-/// keys are kept as received (the spec says their order SHOULD be preserved);
-/// [`Baggage::get`] returns the first.
+/// keys are kept as received and passed on (W3C: their order SHOULD be preserved);
+/// [`Baggage::get`] returns the last, the one OpenTelemetry's baggage holds (a name
+/// has exactly one value, and a later pair takes precedence: the Go and Java SDKs
+/// keep the last).
 #[derive(Clone, Debug, Default)]
 pub struct Baggage<const BYTES: usize = DEFAULT_BYTES> {
     text: heapless::String<BYTES>,
@@ -360,12 +362,12 @@ impl<const BYTES: usize> Baggage<BYTES> {
         }
     }
 
-    /// Returns the first member with `key`.
+    /// Returns the member with `key`: the last one when the key is repeated.
     pub fn get(&self, key: &str) -> Option<Member<'_>> {
-        self.iter().find(|m| m.key() == key)
+        self.iter().filter(|m| m.key() == key).last()
     }
 
-    /// Decodes the value of the first member with `key` into `buf`.
+    /// Decodes the value of the member with `key` (the last, if repeated) into `buf`.
     ///
     /// `None` when there is no such member or its value does not fit in `buf`; use
     /// [`Baggage::get`] and [`Member::decode_value`] to tell the two apart.
@@ -828,6 +830,17 @@ mod tests {
                 "{reason}"
             );
         }
+    }
+
+    #[test]
+    fn a_repeated_key_reads_as_its_last_value_and_is_passed_on_whole() {
+        // OpenTelemetry: one value per name, a later pair taking precedence (as the Go
+        // and Java SDKs read `k=1,k=3`); W3C: the members are forwarded in order.
+        let bag: Baggage = Baggage::parse("k=1,j=2,k=3");
+        let mut buf = [0; 8];
+        assert_eq!(bag.get_decoded("k", &mut buf), Some("3"));
+        assert_eq!(bag.get_decoded("j", &mut buf), Some("2"));
+        assert_eq!(bag.as_str(), "k=1,j=2,k=3");
     }
 
     #[test]
