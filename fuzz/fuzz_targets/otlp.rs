@@ -153,7 +153,7 @@ impl Val {
         }
     }
 
-    /// The value as it must decode, with strings cut to `limit` bytes.
+    /// The value as it must decode, with strings cut to `limit` characters.
     fn expected(&self, limit: usize) -> AnyValue {
         use any_value::Value as V;
         let array = |values: Vec<V>| {
@@ -163,15 +163,14 @@ impl Val {
                 .collect();
             V::ArrayValue(ArrayValue { values })
         };
-        let element_limit = limit.min(usize::from(u16::MAX));
         let value = match self {
-            Val::Str(s) => V::StringValue(cut(s, limit)),
+            Val::Str(s) => V::StringValue(cut(s, limit, usize::MAX)),
             Val::Bool(b) => V::BoolValue(*b),
             Val::I64(i) => V::IntValue(*i),
             Val::F64(x) => V::DoubleValue(finite(*x)),
             Val::Strs(v) => array(
                 v.iter()
-                    .map(|s| V::StringValue(cut(s, element_limit)))
+                    .map(|s| V::StringValue(cut(s, limit, usize::from(u16::MAX))))
                     .collect(),
             ),
             Val::Bools(v) => array(v.iter().map(|&b| V::BoolValue(b)).collect()),
@@ -182,9 +181,10 @@ impl Val {
     }
 }
 
-/// Returns `s` cut to at most `limit` bytes at a character boundary, as `picotrace` cuts.
-fn cut(s: &str, limit: usize) -> String {
-    let mut i = s.len().min(limit);
+/// Returns `s` cut to at most `chars` characters and `bytes` bytes (at a character
+/// boundary), as `picotrace` cuts.
+fn cut(s: &str, chars: usize, bytes: usize) -> String {
+    let mut i = s.char_indices().nth(chars).map_or(s.len(), |(i, _)| i).min(bytes);
     while !s.is_char_boundary(i) {
         i -= 1;
     }

@@ -123,8 +123,9 @@ pub struct SpanLimits {
     pub attributes_per_event: u32,
     /// Attributes per link (`OTEL_LINK_ATTRIBUTE_COUNT_LIMIT`, default 128).
     pub attributes_per_link: u32,
-    /// Longest string value in bytes (`OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT`, default
-    /// unlimited); longer values are cut at a character boundary and counted.
+    /// Longest string value in characters (`OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT`, default
+    /// unlimited; each element of a string array alike); longer values are cut to that
+    /// many characters and counted.
     pub value_length: u32,
 }
 
@@ -359,10 +360,8 @@ impl RecordMut<'_> {
         let (kind, complete) = match *value {
             Value::StrArray(items) => {
                 let complete = items.iter().all(|s| {
-                    let cut = floor_char_boundary(
-                        s,
-                        s.len().min(limit as usize).min(usize::from(u16::MAX)),
-                    );
+                    let cut =
+                        floor_char_boundary(s, chars_end(s, limit).min(usize::from(u16::MAX)));
                     // An element cut by the limit counts as a cut value, as a string does.
                     if cut < s.len() {
                         *truncated = truncated.saturating_add(1);
@@ -900,14 +899,20 @@ fn push_fmt(
     struct Pool<'p> {
         text: &'p mut VecView<u8>,
         room: usize,
+        chars_left: u32,
         cut: bool,
     }
     impl fmt::Write for Pool<'_> {
         fn write_str(&mut self, s: &str) -> fmt::Result {
-            let end = floor_char_boundary(s, self.room);
+            let end = floor_char_boundary(s, self.room.min(chars_end(s, self.chars_left)));
             // `end <= room <= capacity - len`, so this cannot fail.
             let _ = self.text.extend_from_slice(&s.as_bytes()[..end]);
             self.room -= end;
+            if self.chars_left != u32::MAX {
+                let written = s[..end].chars().count();
+                let written = u32::try_from(written).unwrap_or(u32::MAX);
+                self.chars_left = self.chars_left.saturating_sub(written);
+            }
             if end < s.len() {
                 self.cut = true;
                 return Err(fmt::Error); // full: stop formatting
@@ -916,10 +921,11 @@ fn push_fmt(
         }
     }
     let start = text.len();
-    let room = (text.capacity() - start).min(limit as usize);
+    let room = text.capacity() - start;
     let mut pool = Pool {
         text,
         room,
+        chars_left: limit,
         cut: false,
     };
     // An error only means the text was cut (or a `Display` impl failed): keep what was
@@ -937,7 +943,7 @@ fn push_fmt(
 #[inline(never)]
 fn push_text_slow(text: &mut VecView<u8>, truncated: &mut u32, s: &str, limit: u32) -> TextRef {
     let room = text.capacity() - text.len();
-    let max = room.min(limit as usize).min(usize::from(u16::MAX));
+    let max = room.min(chars_end(s, limit)).min(usize::from(u16::MAX));
     let cut = if s.len() <= max {
         s.len()
     } else {
@@ -1153,6 +1159,17 @@ fn bytes_at(text: &[u8], r: TextRef) -> &[u8] {
 
 /// The largest index `<= max` that is a char boundary of `s` (`str::floor_char_boundary`
 /// is not stable yet).
+/// Where `s` ends when it keeps at most `limit` characters (OpenTelemetry's attribute
+/// value length counts characters, not bytes). No more than `s.len()` bytes hold more
+/// than `s.len()` characters, so only a longer text is walked.
+fn chars_end(s: &str, limit: u32) -> usize {
+    let limit = limit as usize;
+    if s.len() <= limit {
+        return s.len();
+    }
+    s.char_indices().nth(limit).map_or(s.len(), |(i, _)| i)
+}
+
 fn floor_char_boundary(s: &str, max: usize) -> usize {
     if max >= s.len() {
         return s.len();

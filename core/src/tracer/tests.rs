@@ -493,6 +493,47 @@ fn status_rules_follow_the_spec() {
     assert_eq!(spans[2].status, "Error { description: \"db down\" }");
 }
 
+/// Regression: the value length limit counted bytes, so text outside ASCII was cut to
+/// half or a third of what the spec keeps ("counting any character in it as 1").
+#[test]
+fn the_value_length_limit_counts_characters() {
+    let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+    let config = TracerConfig::new("svc").with_limits(crate::SpanLimits {
+        value_length: 3,
+        ..crate::SpanLimits::DEFAULT
+    });
+    let t = tracer_with(config, SpanArena::<2>::new(), &clock);
+    let mut s = t.start_span("op");
+    s.set_attribute("k", "añño");
+    s.set_attribute("short", "ñño");
+    s.set_attribute_dyn(&String::from("dyn"), "€€€€");
+    s.set_attribute("a", crate::Value::StrArray(&["ééé€", "ab"]));
+    s.event("e")
+        .attribute_fmt("f", format_args!("{}{}", "ñ", "ñññ"));
+    drop(s);
+    let spans = exported(&t);
+    let span = &spans[0];
+    let attrs: Vec<_> = span
+        .attrs
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    assert_eq!(
+        attrs,
+        [
+            ("k", "\"aññ\""),
+            ("short", "\"ñño\""),
+            ("dyn", "\"€€€\""),
+            ("a", "[\"ééé\",\"ab\"]")
+        ]
+    );
+    assert_eq!(span.events[0].1, [("f".into(), "\"ñññ\"".into())]);
+    assert_eq!(
+        span.truncated, 4,
+        "four values cut, one of them an array element"
+    );
+}
+
 /// Regression: the message went through a 256-byte buffer whose `write_str` refused a
 /// piece that did not fit whole, so a long `Display` text was recorded as "".
 #[test]
@@ -515,12 +556,12 @@ fn record_error_keeps_a_long_message_cut_at_a_char_boundary() {
     s.record_error(&Long("x", 300));
     drop(s);
     let mut s = t.start_span("op");
-    s.record_error(&Long("é", 300)); // 600 bytes: cut to 150 characters (300 bytes)
+    s.record_error(&Long("é", 200)); // 400 bytes, but the limit counts characters: kept
     drop(s);
     let spans = exported(&t);
     let message = |i: usize| spans[i].events[0].1[1].1.clone();
     assert_eq!(message(0), std::format!("{:?}", "x".repeat(300)));
-    assert_eq!(message(1), std::format!("{:?}", "é".repeat(150)));
+    assert_eq!(message(1), std::format!("{:?}", "é".repeat(200)));
 }
 
 /// Regression: the attribute value length limit also cut span names, event names and
@@ -1376,9 +1417,10 @@ fn an_event_writer_replaces_repeated_keys_and_applies_every_limit() {
             .attribute_fmt("d", format_args!("{}", 4)); // dropped
         assert!(e.is_recording());
     }
-    // Formatted text is cut at the value length limit on a char boundary: "é" is two
-    // bytes, so "aéé" (5 bytes) keeps "aé".
-    s.event("e2").attribute_fmt("t", format_args!("a{}", "éé"));
+    // Formatted text is cut at the value length limit, which counts characters (spec,
+    // Attribute Limits): "aéééé" (9 bytes) keeps "aééé" (4 characters, 7 bytes).
+    s.event("e2")
+        .attribute_fmt("t", format_args!("a{}", "éééé"));
     let mut third = s.event("e3"); // over the event limit: dropped, counted
     assert!(!third.is_recording());
     third.attribute("x", 1).name("renamed");
@@ -1395,7 +1437,7 @@ fn an_event_writer_replaces_repeated_keys_and_applies_every_limit() {
                 std::vec![("a".into(), "2".into()), ("b".into(), "\"x\"".into())],
                 2
             ),
-            ("e2".into(), std::vec![("t".into(), "\"aé\"".into())], 0),
+            ("e2".into(), std::vec![("t".into(), "\"aééé\"".into())], 0),
         ]
     );
     assert_eq!(span.dropped, (0, 1, 0));
