@@ -87,6 +87,11 @@ pub enum ExportError {
     /// [`crate::BatchExporter::try_export`], and by `flush` when the worker stopped with
     /// spans left.
     Shutdown,
+    /// [`crate::TracerProvider::flush`] or [`crate::TracerProvider::shutdown`] was
+    /// called by the provider's own exporter, on the thread that runs it: waiting
+    /// there for the exports to end would wait for itself. Nothing was done; call it
+    /// from another thread.
+    InsideExport,
     /// Not every span made it: `lost` spans were dropped or failed to export (arena or
     /// queue full, export failures, rejected by the collector, ended after shutdown).
     /// [`crate::TracerProvider::flush`] returns those lost since the previous flush
@@ -213,6 +218,10 @@ impl fmt::Display for ExportError {
             ExportError::Encode(e) => write!(f, "could not encode spans: {e:?}"),
             ExportError::QueueFull => f.write_str("export queue full; spans dropped"),
             ExportError::Shutdown => f.write_str("exporter is shut down"),
+            ExportError::InsideExport => f.write_str(
+                "flush or shutdown called by the exporter itself: it cannot wait for its own \
+                 export (call it from another thread)",
+            ),
             ExportError::SpansLost { lost, running: 0 } => write!(f, "{lost} spans were lost"),
             ExportError::SpansLost { lost, running } => write!(
                 f,

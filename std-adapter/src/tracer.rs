@@ -220,6 +220,7 @@ impl SpanExporter for SharedExporter {
             SharedExporter::Batch(b) => b.export(batch),
             SharedExporter::Locked(x) => {
                 let mut x = x.lock().unwrap_or_else(|e| e.into_inner());
+                let _inside = InsideExport::enter();
                 // A panicking exporter must not take down the thread that drains (the
                 // export thread, or a span thread when the arena is full): its batch is
                 // counted as failed, and the next one is tried as usual.
@@ -228,6 +229,32 @@ impl SpanExporter for SharedExporter {
             }
             SharedExporter::Discard => Ok(()),
         }
+    }
+}
+
+thread_local! {
+    /// Set while this thread runs a user's exporter (it then holds the tracer's
+    /// exporter): a flush or shutdown it calls must not wait for itself.
+    static INSIDE_EXPORT: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Marks this thread as inside an export until dropped.
+struct InsideExport(bool);
+
+impl InsideExport {
+    fn enter() -> Self {
+        InsideExport(INSIDE_EXPORT.with(|c| c.replace(true)))
+    }
+
+    /// Whether this thread is running an exporter now.
+    fn here() -> bool {
+        INSIDE_EXPORT.with(std::cell::Cell::get)
+    }
+}
+
+impl Drop for InsideExport {
+    fn drop(&mut self) {
+        INSIDE_EXPORT.with(|c| c.set(self.0));
     }
 }
 
@@ -493,7 +520,6 @@ impl TracerProviderBuilder {
             tracer,
             exporter: self.exporter,
             wake,
-            export_thread: thread.as_ref().map(|t| t.thread().id()),
             thread: Mutex::new(thread),
             shut_down: Mutex::new(false),
             reported_lost: AtomicU64::new(0),
@@ -518,9 +544,6 @@ pub struct TracerProvider {
     exporter: SharedExporter,
     wake: &'static ExportWake,
     thread: Mutex<Option<JoinHandle<()>>>,
-    /// The export thread's id: a shutdown called from it (from an exporter) cannot
-    /// wait for a shutdown under way, which waits for that thread.
-    export_thread: Option<std::thread::ThreadId>,
     /// Whether the provider is shut down, held for the whole of a shutdown so that a
     /// second caller waits for the first.
     shut_down: Mutex<bool>,
@@ -709,8 +732,12 @@ impl TracerProvider {
     /// # Errors
     /// As [`BatchExporter::flush`]; else [`ExportError::SpansLost`] with the spans
     /// lost since the previous flush (`running` is 0): the collector refused or could
-    /// not be reached, a queue was full, and so on.
+    /// not be reached, a queue was full, and so on. [`ExportError::InsideExport`],
+    /// having done nothing, when called by the exporter itself.
     pub fn flush(&self) -> Result<(), ExportError> {
+        if InsideExport::here() {
+            return Err(ExportError::InsideExport);
+        }
         flush_tracer(self.tracer);
         self.exporter.flush()?;
         let lost = self.stats().spans_lost();
@@ -726,22 +753,18 @@ impl TracerProvider {
 
     /// Drains every ended span, stops the export thread and shuts the exporter down.
     /// Spans that end afterwards are dropped and counted (`spans_dropped_shutdown`).
-    /// A call made while another runs waits for it (called from an exporter, it cannot
-    /// and returns at once); later calls return `Ok` at once.
+    /// A call made while another runs waits for it; later calls return `Ok` at once.
     ///
     /// # Errors
     /// [`ExportError::SpansLost`] with the exact number of spans that were dropped or
     /// failed (and of spans still running), or the exporter's own shutdown error.
+    /// [`ExportError::InsideExport`], having done nothing, when called by the exporter
+    /// itself (it would wait for its own export to end): call it from another thread.
     pub fn shutdown(&self) -> Result<(), ExportError> {
-        let mut shut_down = if self.export_thread == Some(std::thread::current().id()) {
-            match self.shut_down.try_lock() {
-                Ok(guard) => guard,
-                Err(std::sync::TryLockError::Poisoned(e)) => e.into_inner(),
-                Err(std::sync::TryLockError::WouldBlock) => return Ok(()),
-            }
-        } else {
-            self.shut_down.lock().unwrap_or_else(|e| e.into_inner())
-        };
+        if InsideExport::here() {
+            return Err(ExportError::InsideExport);
+        }
+        let mut shut_down = self.shut_down.lock().unwrap_or_else(|e| e.into_inner());
         if std::mem::replace(&mut *shut_down, true) {
             return Ok(());
         }
@@ -901,6 +924,56 @@ mod tests {
             provider.tracer().start_span("s").end();
         }
         assert_eq!(wait_for_exported(&seen, ARENA_SPANS / 2), ARENA_SPANS / 2);
+    }
+
+    /// Regression: `flush()` or `shutdown()` called by the exporter, on the thread that
+    /// held the exporter, waited for itself forever, and so did every later flush and
+    /// shutdown from other threads.
+    #[test]
+    fn flush_and_shutdown_called_by_the_exporter_return_at_once() {
+        type Calls = std::sync::mpsc::Sender<(String, String)>;
+        struct CallsBack(Arc<OnceLock<&'static TracerProvider>>, Calls);
+        impl SpanExporter for CallsBack {
+            fn export(&mut self, _: &SpanBatch<'_>) -> Result<(), picotrace::ExportError> {
+                if let Some(p) = self.0.get() {
+                    let calls = (format!("{:?}", p.flush()), format!("{:?}", p.shutdown()));
+                    let _ = self.1.send(calls);
+                }
+                Ok(())
+            }
+        }
+        let cell = Arc::new(OnceLock::new());
+        let (tx, rx) = std::sync::mpsc::channel();
+        let provider: &'static TracerProvider = Box::leak(Box::new(
+            TracerProvider::builder()
+                .config(TracerConfig::new("svc"))
+                .exporter(SharedExporter::new(CallsBack(Arc::clone(&cell), tx)))
+                .scheduled_delay(Duration::from_millis(50))
+                .build(),
+        ));
+        let _ = cell.set(provider);
+        provider.tracer().start_span("s").end();
+        let calls = rx
+            .recv_timeout(Duration::from_secs(5))
+            .expect("the calls returned");
+        assert_eq!(
+            calls,
+            ("Err(InsideExport)".into(), "Err(InsideExport)".into())
+        );
+        // Nothing was shut down: a span still goes out, and a flush and a shutdown from
+        // another thread complete.
+        provider.tracer().start_span("after").end();
+        let (done, finished) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = done.send((provider.flush().is_ok(), provider.shutdown().is_ok()));
+        });
+        let outcome = finished.recv_timeout(Duration::from_secs(5));
+        assert_eq!(
+            outcome,
+            Ok((true, true)),
+            "flush and shutdown from a thread"
+        );
+        assert_eq!(provider.stats().spans_exported, 2);
     }
 
     /// A provider that exports by batch size only (a schedule of an hour).
