@@ -22,6 +22,7 @@ use core::fmt::{self, Write as _};
 
 use crate::context::SpanContext;
 use crate::id::TraceId;
+use crate::span::attributes::KeyValue;
 use crate::span::SpanKind;
 use crate::time::Timestamp;
 use crate::wire::tracestate::OtValue;
@@ -102,6 +103,13 @@ pub struct SamplingParams<'a> {
     pub name: &'a str,
     /// The span kind.
     pub kind: SpanKind,
+    /// The attributes given when the span is built
+    /// ([`SpanBuilder::attributes`](crate::SpanBuilder::attributes)), for samplers that
+    /// decide by them (a health-check route, say); empty for `start_span` and friends.
+    pub attributes: &'a [KeyValue<'a>],
+    /// The links given when the span is built
+    /// ([`SpanBuilder::links`](crate::SpanBuilder::links)), each with its attributes.
+    pub links: &'a [(SpanContext, &'a [KeyValue<'a>])],
     /// The tracer clock's current time, or zero when the sampler does not use time
     /// (see [`Sampler::uses_clock`]).
     pub now: Timestamp,
@@ -891,6 +899,8 @@ mod tests {
             trace_id,
             name: "op",
             kind: SpanKind::Internal,
+            attributes: &[],
+            links: &[],
             now,
         }
     }

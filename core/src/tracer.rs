@@ -871,6 +871,8 @@ where
                 trace_id,
                 name: params.name,
                 kind: params.kind,
+                attributes: params.attributes,
+                links: params.links,
                 now: sampler_now.unwrap_or(Timestamp::ZERO),
             })
         };
@@ -1067,6 +1069,10 @@ where
             trace_id: cx.trace_id,
             name,
             kind,
+            // What the span was built with is not kept: a new parent is decided on
+            // its name and kind.
+            attributes: &[],
+            links: &[],
             now: if self.sampler_uses_clock() {
                 self.clock.now()
             } else {
@@ -1239,14 +1245,16 @@ where
         self
     }
 
-    /// Sets attributes known at start (recorded when the span records; samplers do not
-    /// see them).
+    /// Sets attributes known at start: the sampler sees them
+    /// ([`SamplingParams::attributes`](crate::sampler::SamplingParams::attributes)), and they
+    /// are recorded when the span records.
     pub fn attributes(mut self, attributes: &'a [KeyValue<'a>]) -> Self {
         self.params.attributes = attributes;
         self
     }
 
-    /// Sets links to other spans, each with its attributes.
+    /// Sets links to other spans, each with its attributes (the sampler sees them:
+    /// [`SamplingParams::links`](crate::sampler::SamplingParams::links)).
     pub fn links(mut self, links: &'a [(SpanContext, &'a [KeyValue<'a>])]) -> Self {
         self.params.links = links;
         self

@@ -370,6 +370,63 @@ fn record_only_spans_are_recorded_but_not_exported() {
     assert_eq!(t.arena().in_use(), 0, "its slot is free again");
 }
 
+/// The spec's ShouldSample gets the span's initial attributes and links: a sampler can
+/// drop health checks by route, or keep what links to a sampled trace.
+#[test]
+fn samplers_see_the_attributes_and_links_a_span_is_built_with() {
+    struct ByRoute;
+    impl crate::sampler::ShouldSample for ByRoute {
+        fn should_sample(&self, p: &SamplingParams<'_>) -> crate::SamplingResult {
+            let health = p
+                .attributes
+                .iter()
+                .any(|kv| kv.key == "http.route" && kv.value == crate::Value::Str("/health"));
+            let linked = p.links.iter().any(|(cx, _)| cx.is_sampled());
+            let decision = if !health || linked {
+                crate::SamplingDecision::RecordAndSample
+            } else {
+                crate::SamplingDecision::Drop
+            };
+            crate::SamplingResult {
+                decision,
+                threshold: ThresholdUpdate::Keep,
+            }
+        }
+        fn describe(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+            f.write_str("ByRoute")
+        }
+    }
+    static SAMPLER: ByRoute = ByRoute;
+    let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+    let cfg = TracerConfig::new("svc").with_sampler(crate::RootSampler::Custom(&SAMPLER));
+    let t = tracer_with(cfg, SpanArena::<4>::new(), &clock);
+    let health = [KeyValue::new("http.route", "/health")];
+    let users = [KeyValue::new("http.route", "/users")];
+    assert!(!t
+        .span_builder("GET")
+        .attributes(&health)
+        .start()
+        .is_recording());
+    assert!(t
+        .span_builder("GET")
+        .attributes(&users)
+        .start()
+        .is_recording());
+    let sampled = SpanContext {
+        trace_id: TraceId::from_bytes([1; 16]),
+        span_id: crate::SpanId::from_bytes([2; 8]),
+        flags: crate::TraceFlags::SAMPLED,
+        is_remote: true,
+    };
+    let links = [(sampled, &[][..])];
+    let linked = t
+        .span_builder("GET")
+        .attributes(&health)
+        .links(&links)
+        .start();
+    assert!(linked.is_recording());
+}
+
 /// Regressions found reviewing the OTLP output: an empty attribute key was stored (the
 /// spec: keys "MUST" be non-empty), a link to an invalid context with nothing else
 /// was recorded, array elements and tracestates cut or lost for room were not counted.
