@@ -63,7 +63,10 @@ pub fn write_span_line<W: Write + ?Sized>(span: &SpanData<'_>, w: &mut W) -> fmt
             if i > 0 {
                 w.write_str(", ")?;
             }
-            write!(w, "{key}=")?;
+            // Keys may come from anywhere (`set_attribute_dyn`): a newline or an
+            // escape sequence in one must not break the line or reach the terminal.
+            write_clean(key, w)?;
+            w.write_str("=")?;
             write_value(value, w)?;
         }
         w.write_str("}")?;
@@ -706,22 +709,22 @@ mod tests {
     }
 
     #[test]
-    fn span_lines_escape_names_and_show_remote_parents_and_drops() {
+    fn span_lines_escape_names_and_keys_and_show_remote_parents_and_drops() {
         let slot = hand_span(1, 2, Some(3), "bad\nname\u{7}", (0, 1), |w| {
             w.header.parent_is_remote = true;
             let limits = crate::SpanLimits {
                 attribute_count: 1,
                 ..crate::SpanLimits::DEFAULT
             };
-            w.set_attribute("k", None, &crate::Value::F64(f64::NAN), &limits);
+            w.set_attribute("k\n\u{1b}[2J", None, &crate::Value::F64(f64::NAN), &limits);
             w.set_attribute("dropped", None, &crate::Value::Bool(true), &limits);
         });
         let mut line = String::new();
         write_span_line(&slot.data(), &mut line).unwrap();
-        assert!(!line.contains('\n'), "{line}");
+        assert!(!line.contains('\n') && !line.contains('\u{1b}'), "{line}");
         assert!(
             line.ends_with(
-                "← 0303030303030303 (remote) INTERNAL \"bad\\nname\\u{7}\" 1.000 ms UNSET {k=NaN} dropped_attributes=1"
+                "← 0303030303030303 (remote) INTERNAL \"bad\\nname\\u{7}\" 1.000 ms UNSET {k\\n\\u{1b}[2J=NaN} dropped_attributes=1"
             ),
             "{line}"
         );
