@@ -96,6 +96,7 @@ fn check() {
     for (name, f, per) in [
         ("span", w9::span as fn(), 1),
         ("nested", w9::nested as fn(), 4),
+        ("kind and status", otel_fields as fn(), 1),
     ] {
         for (label, subscriber) in [
             ("registry", w9::registry_only()),
@@ -124,4 +125,11 @@ fn check() {
     // The counter itself works: a Box is one allocation.
     let one = count_allocations(|| drop(std::hint::black_box(Box::new(7u64)))).expect("counting");
     assert_eq!(one.count, 1, "the counting allocator sees allocations");
+}
+
+/// A span with the special fields `tracing-opentelemetry` users write: `otel.kind` and
+/// `otel.status_code` were lowercased into a new `String` each time.
+fn otel_fields() {
+    let span = tracing::info_span!("GET", otel.kind = "Server", otel.status_code = "OK");
+    let _entered = span.enter();
 }

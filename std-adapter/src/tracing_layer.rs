@@ -16,8 +16,9 @@
 //!   text), `bool`, `f64`, strings, `Debug` values as text), also when recorded later
 //!   with `Span::record`. Special fields, as `tracing-opentelemetry` reads them:
 //!   `otel.name` (the span name), `otel.kind` (`server`, `client`, `producer`,
-//!   `consumer`, `internal`), `otel.status_code` (`ok`, `error`),
-//!   `otel.status_message`. A field holding an error (`error = &err as &dyn Error`)
+//!   `consumer`, `internal`; read when the span starts: a kind recorded later is
+//!   ignored, as a picotrace span's kind is fixed at its start), `otel.status_code`
+//!   (`ok`, `error`), `otel.status_message`. A field holding an error (`error = &err as &dyn Error`)
 //!   sets the status to Error and records an `exception` event.
 //! - **Events** (`info!`, `error!`, ...) inside a span become span events named by their
 //!   message, with `level`, `target` and their fields as attributes. An `ERROR` event
@@ -452,15 +453,18 @@ fn write_cut<const N: usize>(buf: &mut heapless::String<N>, args: fmt::Arguments
     let _ = Cut(buf).write_fmt(args);
 }
 
+/// The kind an `otel.kind` value names, in any case (compared in place: lowercasing
+/// into a `String` allocated once per span).
 fn kind_from(text: &str) -> Option<SpanKind> {
-    Some(match text.to_ascii_lowercase().as_str() {
-        "server" => SpanKind::Server,
-        "client" => SpanKind::Client,
-        "producer" => SpanKind::Producer,
-        "consumer" => SpanKind::Consumer,
-        "internal" => SpanKind::Internal,
-        _ => return None,
-    })
+    [
+        ("server", SpanKind::Server),
+        ("client", SpanKind::Client),
+        ("producer", SpanKind::Producer),
+        ("consumer", SpanKind::Consumer),
+        ("internal", SpanKind::Internal),
+    ]
+    .into_iter()
+    .find_map(|(name, kind)| text.eq_ignore_ascii_case(name).then_some(kind))
 }
 
 /// Reads the fields that decide how a span starts: `otel.name` and `otel.kind`.
@@ -530,11 +534,13 @@ impl Visit for Fields<'_> {
         match name {
             "otel.name" => self.0.update_name(value),
             "otel.kind" => {}
-            "otel.status_code" => match value.to_ascii_lowercase().as_str() {
-                "ok" => self.0.set_ok(),
-                "error" => self.0.set_error(""),
-                _ => {}
-            },
+            "otel.status_code" => {
+                if value.eq_ignore_ascii_case("ok") {
+                    self.0.set_ok();
+                } else if value.eq_ignore_ascii_case("error") {
+                    self.0.set_error("");
+                }
+            }
             "otel.status_message" => self.0.set_error(value),
             name => self.0.set_attribute(name, value),
         }
