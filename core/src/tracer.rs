@@ -716,6 +716,16 @@ where
         }
     }
 
+    /// A slot for a span that is not recorded but must pass its parent's tracestate on
+    /// (W3C: a tracestate received MUST be sent on): any free slot, else one freed by
+    /// exporting the spans that wait, as for a recorded span.
+    fn claim_for_trace_state(&self) -> Option<SlotRef<'_>> {
+        match self.arena.claim_any() {
+            Some(slot) => Some(slot),
+            None => self.claim_after_export(),
+        }
+    }
+
     /// No slot for this thread (its shard is empty and no other has slots to spare):
     /// drain here unless an export is already running, then take any free slot (the
     /// last ones of other threads' shards too); with a full-arena wait configured,
@@ -899,7 +909,7 @@ where
             slot = if recording {
                 self.claim()
             } else {
-                self.arena.claim_any()
+                self.claim_for_trace_state()
             };
         }
         let Some(mut slot) = slot else {
@@ -1149,7 +1159,7 @@ where
         let claimed = if recording {
             self.claim()
         } else {
-            self.arena.claim_any()
+            self.claim_for_trace_state()
         };
         let Some(mut slot) = claimed else {
             return;

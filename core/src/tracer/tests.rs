@@ -699,6 +699,16 @@ fn sampled_out_spans_still_propagate_the_incoming_tracestate() {
         ["next"]
     );
     assert_eq!(t.stats().spans_sampled_out, 1);
+    // Regression: with every slot holding an ended span waiting for export (the usual
+    // state when export waits for a full arena), the unsampled span took a free slot
+    // or nothing, and went out without the tracestate (W3C: a vendor receiving it MUST
+    // send it on). It exports what waits, as a recorded span does.
+    let t = tracer_with(TracerConfig::new("svc"), SpanArena::<1>::new(), &clock);
+    drop(t.start_span("done"));
+    let server = t.start_server_span("unsampled", &incoming);
+    assert_eq!(server.trace_context().trace_state.as_str(), "vendor=opaque");
+    drop(server);
+    assert_eq!(exported(&t).len(), 1, "the waiting span was exported");
 }
 
 #[test]
