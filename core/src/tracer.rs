@@ -981,9 +981,11 @@ fn write_updated_trace_state(slot: &mut SlotRef<'_>, parent_state: &str, change:
         ThresholdUpdate::Set(th) => Some(th),
         _ => None,
     };
-    if updated.set_ot_threshold(th).is_err() {
-        // The `ot` value would outgrow its 256 characters: drop that member (ours to
-        // change), and pass the other vendors' members on, as W3C asks.
+    if updated.set_ot_threshold(th).is_err() && updated.set_ot_threshold(None).is_err() {
+        // The `ot` value would outgrow its 256 characters: the threshold is erased
+        // instead (a probability unknown is what a missing `th` says), keeping `rv`
+        // (the spec: the same `rv` goes out), and the other vendors' members. Only if
+        // even that fails does the member go.
         updated.remove("ot");
     }
     slot.record().set_trace_state(updated.as_str());
