@@ -351,6 +351,15 @@ impl<const N: usize> Ring<N> {
         Ok(buf.len())
     }
 
+    /// Forgets the frame in progress, whose other bytes were refused while the ring was
+    /// busy; with `mid_frame`, the refused bytes did not end it, so the rest of it is
+    /// skipped up to its delimiter.
+    fn drop_pending(&mut self, mid_frame: bool) {
+        self.len -= self.pending;
+        self.pending = 0;
+        self.skipping = mid_frame;
+    }
+
     fn pop(&mut self, out: &mut [u8]) -> usize {
         let ready = self.len - self.pending;
         let n = ready.min(out.len());
@@ -394,7 +403,21 @@ pub struct FrameQueue<const N: usize> {
     /// [`QueueStats::send_errors`], outside the ring's lock: an error is counted even
     /// when a writer holds the ring at that moment.
     send_errors: portable_atomic::AtomicU32,
+    /// Frames dropped because the ring was busy (the sender held it), outside its lock
+    /// for the same reason.
+    busy_drops: portable_atomic::AtomicU32,
+    /// Bytes of the frame in progress were refused while the ring was busy: the next
+    /// write that gets the ring drops what it holds of that frame ([`BROKEN_ENDED`] or
+    /// [`BROKEN_MID_FRAME`]), so a cut frame never becomes readable.
+    broken: portable_atomic::AtomicU8,
 }
+
+/// [`FrameQueue::broken`]: nothing refused.
+const NOT_BROKEN: u8 = 0;
+/// [`FrameQueue::broken`]: the refused bytes ended the frame.
+const BROKEN_ENDED: u8 = 1;
+/// [`FrameQueue::broken`]: the refused bytes left the frame open.
+const BROKEN_MID_FRAME: u8 = 2;
 
 #[cfg(feature = "embedded-io")]
 impl<const N: usize> Default for FrameQueue<N> {
@@ -425,6 +448,8 @@ impl<const N: usize> FrameQueue<N> {
                 },
             }),
             send_errors: portable_atomic::AtomicU32::new(0),
+            busy_drops: portable_atomic::AtomicU32::new(0),
+            broken: portable_atomic::AtomicU8::new(NOT_BROKEN),
         }
     }
 
@@ -440,10 +465,12 @@ impl<const N: usize> FrameQueue<N> {
     }
 
     /// Returns the counters (those kept in the ring are zero if a writer holds the
-    /// queue right now; `send_errors` is always read).
+    /// queue right now; `send_errors` and the drops while busy are always read).
     pub fn stats(&self) -> QueueStats {
         let mut stats = self.ring.try_with(|r| r.stats).unwrap_or_default();
         stats.send_errors = self.send_errors.load(portable_atomic::Ordering::Relaxed);
+        let busy = self.busy_drops.load(portable_atomic::Ordering::Relaxed);
+        stats.frames_dropped = stats.frames_dropped.wrapping_add(busy);
         stats
     }
 
@@ -461,6 +488,17 @@ impl<const N: usize> FrameQueue<N> {
         &self,
         w: &mut W,
     ) -> Result<usize, W::Error> {
+        /// A chunk taken from the ring and not yet written: lost, and counted, if it is
+        /// dropped armed (a write error, or the future dropped, by a timeout or a
+        /// `select`, while the write waits).
+        struct InFlight<'q, const N: usize>(&'q FrameQueue<N>, bool);
+        impl<const N: usize> Drop for InFlight<'_, N> {
+            fn drop(&mut self) {
+                if self.1 {
+                    self.0.count_send_error();
+                }
+            }
+        }
         let mut sent = 0;
         let mut chunk = [0u8; 64];
         loop {
@@ -468,24 +506,20 @@ impl<const N: usize> FrameQueue<N> {
             if n == 0 {
                 break;
             }
+            let mut in_flight = InFlight(self, true);
             let mut bytes = &chunk[..n];
             while !bytes.is_empty() {
                 match w.write(bytes).await {
-                    Ok(0) => {
-                        // Breaks the trait's contract; stop rather than spin.
-                        self.count_send_error();
-                        return Ok(sent);
-                    }
+                    // Breaks the trait's contract; stop rather than spin.
+                    Ok(0) => return Ok(sent),
                     Ok(k) => {
                         sent += k;
                         bytes = bytes.get(k..).unwrap_or(&[]);
                     }
-                    Err(e) => {
-                        self.count_send_error();
-                        return Err(e);
-                    }
+                    Err(e) => return Err(e),
                 }
             }
+            in_flight.1 = false;
         }
         w.flush().await?;
         Ok(sent)
@@ -513,9 +547,31 @@ impl<const N: usize> embedded_io::Write for &FrameQueue<N> {
         if buf.is_empty() {
             return Ok(0);
         }
-        match self.ring.try_with(|r| r.push(buf)) {
+        let pushed = self.ring.try_with(|r| {
+            match self
+                .broken
+                .swap(NOT_BROKEN, portable_atomic::Ordering::Relaxed)
+            {
+                NOT_BROKEN => {}
+                state => r.drop_pending(state == BROKEN_MID_FRAME),
+            }
+            r.push(buf)
+        });
+        match pushed {
             Some(result) => result,
-            None => Err(QueueError::Busy),
+            None => {
+                // The sender holds the ring: these bytes are lost, and with them the
+                // frame they belong to (and every frame they hold), counted as a full
+                // ring counts them.
+                let ended = buf.iter().filter(|&&b| b == frame::DELIMITER).count() as u32;
+                let open = buf.last() != Some(&frame::DELIMITER);
+                let dropped = ended.max(1) + u32::from(ended > 0 && open);
+                self.busy_drops
+                    .fetch_add(dropped, portable_atomic::Ordering::Relaxed);
+                let state = if open { BROKEN_MID_FRAME } else { BROKEN_ENDED };
+                self.broken.store(state, portable_atomic::Ordering::Relaxed);
+                Err(QueueError::Busy)
+            }
         }
     }
 
@@ -529,6 +585,37 @@ mod tests {
     use super::*;
     use crate::wire::frame::Decoder;
     use crate::wire::otlp::test_support::with_sample_batch;
+
+    /// Regression: bytes refused while the sender held the ring were counted nowhere,
+    /// and the frame they cut became readable once the encoder's next delimiter went
+    /// in (the queue promises whole frames only).
+    #[test]
+    fn a_frame_cut_by_a_busy_ring_is_dropped_whole_and_counted() {
+        use embedded_io::Write as _;
+        let queue = FrameQueue::<64>::new();
+        let mut w = &queue;
+        let mut out = [0u8; 64];
+        // The refused bytes leave the frame open: its rest is skipped too.
+        assert_eq!(w.write(b"\x05abcd"), Ok(5));
+        let refused = queue.ring.try_with(|_| (&queue).write(b"efgh"));
+        assert_eq!(refused, Some(Err(QueueError::Busy)));
+        assert_eq!(queue.stats().frames_dropped, 1);
+        assert_eq!(w.write(b"ij\0"), Ok(3));
+        assert_eq!(queue.read(&mut out), 0, "no cut frame is readable");
+        assert_eq!(w.write(b"\x03ab\0"), Ok(4));
+        assert_eq!(queue.read(&mut out), 4);
+        assert_eq!(&out[..4], b"\x03ab\0");
+        // The refused bytes end the frame (and hold a whole one): both are dropped,
+        // and the next frame is read whole.
+        assert_eq!(w.write(b"\x02x"), Ok(2));
+        let refused = queue.ring.try_with(|_| (&queue).write(b"y\0\x02z\0"));
+        assert_eq!(refused, Some(Err(QueueError::Busy)));
+        assert_eq!(w.write(b"\x02w\0"), Ok(3));
+        assert_eq!(queue.read(&mut out), 3);
+        assert_eq!(&out[..3], b"\x02w\0");
+        let stats = queue.stats();
+        assert_eq!((stats.frames_dropped, stats.frames_queued), (3, 2));
+    }
 
     /// A send error while a writer holds the queue (an interrupt that traces) is still
     /// counted: the count used to be taken under the ring's lock, with `try_with`.
@@ -573,6 +660,17 @@ mod tests {
         let done = queue.ring.try_with(|_| sending.as_mut().poll(&mut cx));
         assert!(matches!(done, Some(Poll::Ready(Err(_)))));
         assert_eq!(queue.stats().send_errors, 1);
+
+        // Regression: a send dropped while its chunk waits to be written (a timeout, a
+        // `select`) lost the chunk without counting it.
+        embedded_io::Write::write_all(&mut &queue, b"frame\0").unwrap();
+        let mut stuck = Broken;
+        {
+            let mut sending = core::pin::pin!(queue.write_to(&mut stuck));
+            assert!(sending.as_mut().poll(&mut cx).is_pending());
+        }
+        assert_eq!(queue.ready_len(), 0, "the chunk was taken");
+        assert_eq!(queue.stats().send_errors, 2);
     }
 
     /// Decodes every frame of `wire`; returns the payloads' lengths and the number of
