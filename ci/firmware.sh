@@ -127,6 +127,12 @@ step_build() {
             bin="$BOARDS_TARGET_DIR/$target/release/$(basename "$bin" .rs)"
             [[ -f "$bin" ]] || die "$bin was not built"
             note "$(basename "$dir")/$(basename "$bin"): $(size_line "$bin")"
+            # portable-atomic's fallback for 64-bit atomics on these CPUs is a table of
+            # spin locks: an interrupt that reads one while the code it interrupted
+            # holds its lock spins forever (EmbassyClock's epoch was one).
+            if llvm-nm -C "$bin" | grep -q 'portable_atomic::imp::fallback'; then
+                die "$(basename "$dir")/$(basename "$bin") links portable-atomic's spin-lock fallback"
+            fi
         done
     done
 }

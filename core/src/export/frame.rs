@@ -589,6 +589,7 @@ mod tests {
     /// Regression: bytes refused while the sender held the ring were counted nowhere,
     /// and the frame they cut became readable once the encoder's next delimiter went
     /// in (the queue promises whole frames only).
+    #[cfg(feature = "embedded-io")]
     #[test]
     fn a_frame_cut_by_a_busy_ring_is_dropped_whole_and_counted() {
         use embedded_io::Write as _;

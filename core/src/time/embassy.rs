@@ -2,9 +2,10 @@
 //! `embassy_time::Instant` (time since boot, from the application's time driver) plus a
 //! boot epoch.
 
-use portable_atomic::{AtomicU64, Ordering};
+use portable_atomic::Ordering;
 
 use super::{Clock, Timestamp};
+use crate::sync::Atomic64;
 
 /// A [`Clock`] on [`embassy_time::Instant`]: the boot time (Unix nanoseconds) plus the
 /// time since boot that embassy-time's driver counts.
@@ -13,7 +14,10 @@ use super::{Clock, Timestamp};
 /// is known at build or boot (or zero, which OTLP shows as "unknown") and can be set
 /// once the device learns the time, from SNTP or a gateway, with
 /// [`EmbassyClock::set_now`]. It is `const`-constructible (a `static` works) and `Sync`:
-/// the epoch is one atomic, read with each `now`.
+/// the epoch is one atomic, read with each `now` (with the `critical-section` feature on
+/// CPUs without 64-bit atomics, a `u64` read in a critical section: portable-atomic's
+/// own fallback there is a spin lock that an interrupt reading the clock could spin on
+/// forever while the code it interrupted sets the time).
 ///
 /// It keeps the [`Clock`] contract as long as the epoch is not moved back while spans
 /// run; spans that straddle a correction have their durations saturated at zero by the
@@ -37,14 +41,14 @@ use super::{Clock, Timestamp};
 #[derive(Debug)]
 pub struct EmbassyClock {
     /// Unix nanoseconds at `Instant` zero.
-    boot: AtomicU64,
+    boot: Atomic64,
 }
 
 impl EmbassyClock {
     /// Creates a clock whose `Instant` zero (boot) is `boot`.
     pub const fn new(boot: Timestamp) -> Self {
         Self {
-            boot: AtomicU64::new(boot.as_unix_nanos()),
+            boot: Atomic64::new(boot.as_unix_nanos()),
         }
     }
 
