@@ -18,11 +18,14 @@
 //!   `otel.name` (the span name), `otel.kind` (`server`, `client`, `producer`,
 //!   `consumer`, `internal`; read when the span starts: a kind recorded later is
 //!   ignored, as a picotrace span's kind is fixed at its start), `otel.status_code`
-//!   (`ok`, `error`), `otel.status_message`. A field holding an error (`error = &err as &dyn Error`)
-//!   sets the status to Error and records an `exception` event.
+//!   (`ok`, `error`), `otel.status_message`. A field holding an error (`error = &err as
+//!   &dyn Error`) sets the status to Error and records an `exception` event.
 //! - **Events** (`info!`, `error!`, ...) inside a span become span events named by their
 //!   message, with `level`, `target` and their fields as attributes. An `ERROR` event
-//!   sets the span's status to Error with the message as description.
+//!   sets the span's status to Error with the message as description. An `error` field
+//!   of an event, whatever its level, sets the status to its text and records an
+//!   `exception` (what `#[instrument(err)]` records, `error = %e`, becomes one: an event
+//!   with no message of its own is named `exception`, with `exception.message`).
 //! - **Links**: `span.follows_from(other)` links the span to `other`.
 //!
 //! Nothing here allocates per span or event: the picotrace span behind a `tracing` span
@@ -336,6 +339,7 @@ impl TracingLayer {
         // Kept only when the message becomes the status description.
         let mut message = error_status.then(heapless::String::new);
         let mut error = None;
+        let mut exception_recorded = false;
         {
             // Unnamed until its fields are read: the message names it, else the
             // callsite's name does (so that no name is stored only to be replaced).
@@ -351,11 +355,26 @@ impl TracingLayer {
                 .attribute("target", metadata.target());
             event.record(&mut fields);
             if !fields.named {
-                fields.event.name(metadata.name());
+                match fields.error.as_deref() {
+                    // An error with no message of its own (`#[instrument(err)]`): this
+                    // event is the exception (as tracing-opentelemetry makes it).
+                    Some(error) => {
+                        fields
+                            .event
+                            .name("exception")
+                            .attribute_fmt("exception.message", format_args!("{error}"));
+                        exception_recorded = true;
+                    }
+                    None => {
+                        fields.event.name(metadata.name());
+                    }
+                }
             }
         } // the event is complete: its writer is dropped
         if let Some(error) = &error {
-            backing.record_exception(error);
+            if !exception_recorded {
+                backing.record_exception(error);
+            }
             backing.set_status(Status::Error { description: error });
         } else if let Some(message) = &message {
             let description = if message.is_empty() {
@@ -574,6 +593,15 @@ struct EventFields<'s, 'v> {
     message: Option<&'v mut heapless::String<FIELD_TEXT_BYTES>>,
 }
 
+impl EventFields<'_, '_> {
+    /// Keeps the text of an `error` field: the span's status and exception.
+    fn error_text(&mut self, text: fmt::Arguments<'_>) {
+        let mut kept = heapless::String::new();
+        write_cut(&mut kept, text);
+        *self.error = Some(kept);
+    }
+}
+
 impl Visit for EventFields<'_, '_> {
     fn record_i64(&mut self, field: &Field, value: i64) {
         self.event.attribute(field.name(), value);
@@ -595,6 +623,9 @@ impl Visit for EventFields<'_, '_> {
     fn record_str(&mut self, field: &Field, value: &str) {
         if field.name() != "message" {
             self.event.attribute(field.name(), value);
+            if field.name() == "error" {
+                self.error_text(format_args!("{value}"));
+            }
             return;
         }
         self.event.name(value);
@@ -615,6 +646,10 @@ impl Visit for EventFields<'_, '_> {
         if field.name() != "message" {
             self.event
                 .attribute_fmt(field.name(), format_args!("{value:?}"));
+            if field.name() == "error" {
+                // `error = %e` and `error = ?e`: what `#[instrument(err)]` records.
+                self.error_text(format_args!("{value:?}"));
+            }
             return;
         }
         // The message (`format_args!` of the macro) is written into the span once.

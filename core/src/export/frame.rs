@@ -413,10 +413,13 @@ pub struct FrameQueue<const N: usize> {
 }
 
 /// [`FrameQueue::broken`]: nothing refused.
+#[cfg(feature = "embedded-io")]
 const NOT_BROKEN: u8 = 0;
 /// [`FrameQueue::broken`]: the refused bytes ended the frame.
+#[cfg(feature = "embedded-io")]
 const BROKEN_ENDED: u8 = 1;
 /// [`FrameQueue::broken`]: the refused bytes left the frame open.
+#[cfg(feature = "embedded-io")]
 const BROKEN_MID_FRAME: u8 = 2;
 
 #[cfg(feature = "embedded-io")]

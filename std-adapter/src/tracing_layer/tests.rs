@@ -343,6 +343,52 @@ fn otel_fields_name_kind_and_status_and_errors_set_the_status() {
     assert_eq!(attr(&field_error, "error"), Some("\"disk on fire\""));
 }
 
+#[tracing::instrument(err)]
+fn fails_with_display() -> Result<(), Failure> {
+    Err(Failure)
+}
+
+#[tracing::instrument(err(Debug, level = "warn"))]
+fn fails_with_debug() -> Result<(), Failure> {
+    Err(Failure)
+}
+
+/// Regression: `#[instrument(err)]` records `error = %e` (and `err(Debug)` `error = ?e`),
+/// text, not a `dyn Error`: the span got the callsite's name ("event src/...") as its
+/// status description and no `exception` event. As tracing-opentelemetry: an `error`
+/// field sets the status to its text, and an event with no message of its own becomes
+/// the `exception` event.
+#[test]
+fn instrument_err_sets_the_status_and_records_an_exception() {
+    let t = setup();
+    tracing::subscriber::with_default(t.subscriber(), || {
+        let _ = fails_with_display();
+        let _ = fails_with_debug();
+        let span = tracing::info_span!("message and error field");
+        span.in_scope(|| tracing::warn!(error = %Failure, "retrying"));
+    });
+    for (name, message) in [
+        ("fails_with_display", "\"disk on fire\""),
+        ("fails_with_debug", "\"Failure\""),
+    ] {
+        let span = t.named(name);
+        let text = message.trim_matches('"');
+        assert_eq!(span.status, format!("Error {{ description: {text:?} }}"));
+        assert_eq!(span.events.len(), 1, "{:?}", span.events);
+        let (event, attrs) = &span.events[0];
+        assert_eq!(event, "exception");
+        assert!(
+            attrs.contains(&("exception.message".into(), message.into())),
+            "{attrs:?}"
+        );
+    }
+    // With a message, the event keeps it as its name, and an exception event is added.
+    let span = t.named("message and error field");
+    assert_eq!(span.status, "Error { description: \"disk on fire\" }");
+    let names: Vec<&str> = span.events.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["retrying", "exception"]);
+}
+
 #[test]
 fn a_remote_parent_set_on_the_tracing_span_is_the_exported_parent() {
     let t = setup();
