@@ -913,7 +913,10 @@ where
             };
         }
         let Some(mut slot) = slot else {
-            // The arena is full: propagate only.
+            // The arena is full: propagate only, and not as sampled (the spec: the SDK
+            // MUST NOT allow a sampled span that does not record; downstream would
+            // record children of a span never exported).
+            let flags = flags.with_sampled(false);
             let (count, why) = if recording {
                 (
                     bump(&c.dropped_full, 1) | DROPPED_IDS,
@@ -1164,6 +1167,8 @@ where
             self.claim_for_trace_state()
         };
         let Some(mut slot) = claimed else {
+            // No room: it propagates only, not as sampled (see `start_inner`).
+            span.context.flags = span.context.flags.with_sampled(false);
             return;
         };
         slot.record().init(&NewRecord {

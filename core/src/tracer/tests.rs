@@ -216,10 +216,11 @@ fn a_full_arena_gives_non_recording_spans_that_still_propagate_and_counts_them()
     assert!(!extra.is_recording());
     assert!(extra.context().is_valid());
     assert_eq!(extra.context().trace_id, live[0].context().trace_id);
-    assert!(
-        extra.context().is_sampled(),
-        "sampling said yes; only storage failed"
-    );
+    // Regression: it propagated as sampled (sampling said yes; only storage failed),
+    // which the spec forbids (sampled and not recording: downstream records children
+    // of a span never exported).
+    assert!(!extra.context().is_sampled());
+    assert!(!extra.child("grandchild").context().is_sampled());
     extra.set_attribute("ignored", 1);
     drop(extra);
     assert_eq!(t.stats().spans_dropped_arena_full, 1);
@@ -229,10 +230,40 @@ fn a_full_arena_gives_non_recording_spans_that_still_propagate_and_counts_them()
     assert!(again.is_recording());
     drop(again);
     let stats = t.stats();
-    assert_eq!(stats.spans_started, 6);
+    assert_eq!(
+        stats.spans_started, 7,
+        "the grandchild: started, sampled out"
+    );
+    assert_eq!(stats.spans_sampled_out, 1);
     assert_eq!(stats.spans_exported, 4);
     assert_eq!(exported(&t).len(), 5);
     assert_eq!(t.stats().spans_lost(), 1);
+}
+
+/// The same when a span given a sampled parent finds no room for a record: it is not
+/// sampled (it was, with no record).
+#[test]
+fn a_span_moved_under_a_sampled_parent_without_room_is_not_sampled() {
+    let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+    let cfg =
+        TracerConfig::new("svc").with_sampler(Sampler::parent_based(crate::RootSampler::AlwaysOff));
+    let t = tracer_with(cfg, Small::new(), &clock);
+    let remote = TraceContext::from(SpanContext {
+        trace_id: TraceId::from_bytes([1; 16]),
+        span_id: crate::SpanId::from_bytes([2; 8]),
+        flags: crate::TraceFlags::SAMPLED,
+        is_remote: true,
+    });
+    let live: Vec<_> = (0..4)
+        .map(|_| t.start_span_with_parent("held", &remote))
+        .collect();
+    assert!(live.iter().all(|s| s.is_recording()));
+    let mut root = t.start_span("dropped root");
+    assert!(!root.is_recording());
+    root.set_parent(&remote);
+    assert!(!root.is_recording(), "no room");
+    assert!(!root.context().is_sampled());
+    assert_eq!(root.context().trace_id, remote.span_context.trace_id);
 }
 
 #[test]
