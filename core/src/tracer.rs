@@ -935,8 +935,7 @@ where
         let n = IdKeys::slot_number(slot.index(), slot.generation());
         let context = self.context(trace_id, n, flags);
         let now = early_now.unwrap_or_else(|| self.clock.now());
-        let mut record = slot.record();
-        record.init(&NewRecord {
+        slot.record().init(&NewRecord {
             context,
             parent: parent_cx.map(|cx| cx.span_id),
             parent_is_remote: parent_cx.is_some_and(|cx| cx.is_remote),
@@ -949,16 +948,19 @@ where
                 ""
             },
         });
+        // A changed tracestate is stored before the builder's attributes and links (as
+        // `init` stores an unchanged one first: propagated, it is worth its bytes more).
+        if cfg!(feature = "tracestate") && result.threshold != ThresholdUpdate::Keep {
+            write_updated_trace_state(&mut slot, parent_state, result.threshold);
+        }
         if recording {
+            let mut record = slot.record();
             for kv in params.attributes {
                 record.set_attribute(kv.key, None, &kv.value, &self.limits);
             }
             for (linked, attributes) in params.links {
                 record.add_link(*linked, "", attributes, &self.limits);
             }
-        }
-        if cfg!(feature = "tracestate") && result.threshold != ThresholdUpdate::Keep {
-            write_updated_trace_state(&mut slot, parent_state, result.threshold);
         }
         Span::with_slot(self, &self.limits, slot, context, recording)
     }
@@ -1105,8 +1107,13 @@ where
             self.give_record(span, cx, state, result);
             return;
         };
-        slot.record().set_parent(span.context, cx, state);
-        if cfg!(feature = "tracestate") && result.threshold != ThresholdUpdate::Keep {
+        // A changed tracestate is the only one stored (a copy of the parent's first
+        // could take the room the changed one needs).
+        let new_threshold =
+            cfg!(feature = "tracestate") && result.threshold != ThresholdUpdate::Keep;
+        let kept = if new_threshold { "" } else { state };
+        slot.record().set_parent(span.context, cx, kept);
+        if new_threshold {
             write_updated_trace_state(slot, state, result.threshold);
         }
         match (span.recording, recording) {

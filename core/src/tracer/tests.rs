@@ -266,6 +266,52 @@ fn a_span_moved_under_a_sampled_parent_without_room_is_not_sampled() {
     assert_eq!(root.context().trace_id, remote.span_context.trace_id);
 }
 
+/// Regression: when the sampler changed the threshold, the tracestate was stored after
+/// the builder's attributes and links (and, moving a span, after a first copy of the
+/// parent's): a full text pool lost the tracestate, every vendor's member with it, or
+/// kept the parent's `th` that was to be erased (W3C: a tracestate received MUST be
+/// sent on). It goes right after the name now.
+#[test]
+fn a_tracestate_with_a_new_threshold_is_stored_before_attributes() {
+    let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+    let cfg = TracerConfig::new("svc").with_sampler(Sampler::probability(1.0));
+    let t = tracer_with(cfg, Small::new(), &clock);
+    let mut incoming = TraceContext::from(SpanContext {
+        trace_id: TraceId::from_bytes([1; 16]),
+        span_id: crate::SpanId::from_bytes([2; 8]),
+        flags: crate::TraceFlags::SAMPLED,
+        is_remote: true,
+    });
+    incoming.trace_state.insert("vendor", "x").unwrap();
+    let long = "a".repeat(80);
+    let attrs = [KeyValue::new("k", long.as_str())];
+    let span = t
+        .span_builder("a name that takes room")
+        .parent(&incoming)
+        .attributes(&attrs)
+        .start();
+    assert!(span.is_recording());
+    assert_eq!(
+        span.trace_context().trace_state.as_str(),
+        "ot=th:0,vendor=x"
+    );
+    drop(span);
+
+    // Moved under a parent whose `th` the sampler erases (randomness below it): only
+    // the updated tracestate is stored, not a copy of the parent's first.
+    let t = tracer_with(TracerConfig::new("svc"), Small::new(), &clock);
+    let vendor = "v".repeat(26);
+    let mut parent = TraceContext::from(SpanContext {
+        trace_id: TraceId::from_hex("00000000000000000000000000000001").unwrap(),
+        ..incoming.span_context
+    });
+    parent.trace_state =
+        crate::TraceState::parse(&std::format!("ot=th:8,vendor={vendor}")).unwrap();
+    let mut s = t.start_span("op");
+    s.set_parent(&parent);
+    assert_eq!(s.trace_state(), std::format!("vendor={vendor}"));
+}
+
 #[test]
 fn limits_and_capacities_drop_and_count() {
     let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
