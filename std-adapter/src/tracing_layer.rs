@@ -394,6 +394,12 @@ pub trait TracingSpanExt {
     /// Call it before the span has children, for instance right after creating it or
     /// first thing in an `#[instrument]`ed function. Does nothing when no
     /// [`TracingLayer`] records the span.
+    ///
+    /// A span the sampler dropped as a root (a ratio sampler) and that records under
+    /// `parent` starts recording now: the fields it was created with, `otel.name`
+    /// included, were not kept, so it has its callsite's name and only the fields
+    /// recorded from now on. Where that matters, sample roots with `AlwaysOn`, or
+    /// record the fields after `set_parent` (`Span::record`).
     fn set_parent(&self, parent: &TraceContext);
 
     /// Returns the context to propagate for this span (with its tracestate), if a
