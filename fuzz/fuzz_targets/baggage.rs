@@ -186,11 +186,11 @@ fn run<const B: usize>(fields: &[String], ops: &[String]) {
                 .collect();
             assert_eq!(texts(&bag), kept);
         } else {
-            let first = before.iter().find(|m| m.key() == op.as_str());
+            let last = before.iter().filter(|m| m.key() == op.as_str()).last();
             assert_eq!(
                 bag.get(op),
-                first,
-                "get finds the first member with the key"
+                last,
+                "get finds the last member with the key (a later pair takes precedence)"
             );
         }
         check(&bag);
