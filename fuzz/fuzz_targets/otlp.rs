@@ -184,7 +184,11 @@ impl Val {
 /// Returns `s` cut to at most `chars` characters and `bytes` bytes (at a character
 /// boundary), as `picotrace` cuts.
 fn cut(s: &str, chars: usize, bytes: usize) -> String {
-    let mut i = s.char_indices().nth(chars).map_or(s.len(), |(i, _)| i).min(bytes);
+    let mut i = s
+        .char_indices()
+        .nth(chars)
+        .map_or(s.len(), |(i, _)| i)
+        .min(bytes);
     while !s.is_char_boundary(i) {
         i -= 1;
     }
