@@ -247,6 +247,36 @@ fn bump(counter: &Counter, n: u64) -> u64 {
     u64::from(before)
 }
 
+/// Numbers a span that holds no slot from `counter` (the count before this one), so
+/// that its ids, keyed from the number, are its own. Where counters are 32-bit, the
+/// number also holds how many times a numbering counter has wrapped (`wraps`): without
+/// it, span number 2^32 took the ids of number 0 (a sampler dropping roots repeated
+/// trace ids after 2^32 roots: 50 days at 1,000 a second).
+#[inline]
+#[allow(clippy::useless_conversion)] // a conversion where `Counter` is 64-bit
+fn number(counter: &Counter, wraps: &portable_atomic::AtomicU32) -> u64 {
+    let before = counter.fetch_add(1, Ordering::Relaxed);
+    if cfg!(target_has_atomic = "64") {
+        return u64::from(before);
+    }
+    numbered_with_wraps(u64::from(before), wraps)
+}
+
+/// [`number`] for a 32-bit count `before`: the wraps, below the range tags (bits 61
+/// to 63), above it. (A span numbered right after a wrap, before the wrapping thread
+/// has counted it, may take an old epoch: once per 2^32 numbers, not every number.)
+#[inline]
+fn numbered_with_wraps(before: u64, wraps: &portable_atomic::AtomicU32) -> u64 {
+    // The last count before a wrap is the last of its epoch: it moves the epoch on for
+    // the numbers after it, and keeps the old one itself.
+    let epoch = if before == u64::from(u32::MAX) {
+        wraps.fetch_add(1, Ordering::Relaxed)
+    } else {
+        wraps.load(Ordering::Relaxed)
+    };
+    u64::from(epoch & ((1 << 29) - 1)) << 32 | (before & u64::from(u32::MAX))
+}
+
 /// Reads a counter.
 #[inline]
 #[allow(clippy::useless_conversion)] // a conversion where `Counter` is 32-bit
@@ -275,6 +305,8 @@ struct Counters {
     export_failed: Counter,
     export_failures: Counter,
     dropped_shutdown: Counter,
+    /// Wraps of the numbering counters, where counters are 32-bit (see [`number`]).
+    number_wraps: portable_atomic::AtomicU32,
 }
 
 impl Counters {
@@ -290,6 +322,7 @@ impl Counters {
             export_failed: Counter::new(0),
             export_failures: Counter::new(0),
             dropped_shutdown: Counter::new(0),
+            number_wraps: portable_atomic::AtomicU32::new(0),
         }
     }
 }
@@ -852,12 +885,12 @@ where
                 slot = self.claim();
                 let n = match &slot {
                     Some(s) => IdKeys::slot_number(s.index(), s.generation()),
-                    None => SPARE_IDS | bump(&c.spare_ids, 1),
+                    None => SPARE_IDS | number(&c.spare_ids, &c.number_wraps),
                 };
                 (self.keys.trace_id(n), TraceFlags::RANDOM_TRACE_ID, n)
             }
             None => {
-                let n = ROOT_IDS | bump(&c.roots_numbered, 1);
+                let n = ROOT_IDS | number(&c.roots_numbered, &c.number_wraps);
                 (self.keys.trace_id(n), TraceFlags::RANDOM_TRACE_ID, n)
             }
         };
@@ -895,8 +928,15 @@ where
             // counted as `roots_numbered - roots_kept`.
             let (n, why) = if is_root {
                 (root_number, Unrecorded::DroppedRoot)
+            } else if matches!(params.parent, Parent::Local(p) if p.unstarted.why() == Unrecorded::ArenaFull)
+            {
+                // Under a span the full arena refused (propagated unsampled, so this one
+                // is not sampled either): lost to the full arena as well, and counted
+                // there, not as sampled out.
+                let n = DROPPED_IDS | number(&c.dropped_full, &c.number_wraps);
+                (n, Unrecorded::ArenaFull)
             } else {
-                let n = SAMPLED_OUT_IDS | bump(&c.sampled_out_unslotted, 1);
+                let n = SAMPLED_OUT_IDS | number(&c.sampled_out_unslotted, &c.number_wraps);
                 (n, Unrecorded::SampledOut)
             };
             return Span::unrecorded(self, self.context(trace_id, n, flags), params.kind, why);
@@ -919,11 +959,11 @@ where
             let flags = flags.with_sampled(false);
             let (count, why) = if recording {
                 (
-                    bump(&c.dropped_full, 1) | DROPPED_IDS,
+                    number(&c.dropped_full, &c.number_wraps) | DROPPED_IDS,
                     Unrecorded::ArenaFull,
                 )
             } else {
-                let n = bump(&c.sampled_out_unslotted, 1) | SAMPLED_OUT_IDS;
+                let n = number(&c.sampled_out_unslotted, &c.number_wraps) | SAMPLED_OUT_IDS;
                 (n, Unrecorded::SampledOut)
             };
             let n = if is_root { root_number } else { count };
@@ -1228,7 +1268,8 @@ where
         if !parent.is_valid() {
             return Span::non_recording(SpanContext::INVALID);
         }
-        let n = SPARE_IDS | bump(&self.counters.spare_ids, 1);
+        let c = &self.counters;
+        let n = SPARE_IDS | number(&c.spare_ids, &c.number_wraps);
         let context = self.context(parent.trace_id, n, parent.flags);
         Span::unrecorded(self, context, params.kind, Unrecorded::Uncounted)
     }

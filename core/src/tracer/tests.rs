@@ -223,21 +223,20 @@ fn a_full_arena_gives_non_recording_spans_that_still_propagate_and_counts_them()
     assert!(!extra.child("grandchild").context().is_sampled());
     extra.set_attribute("ignored", 1);
     drop(extra);
-    assert_eq!(t.stats().spans_dropped_arena_full, 1);
+    // The grandchild is lost to the full arena too (not sampled out): a burst that
+    // fills the arena counts every span it loses in one place.
+    assert_eq!(t.stats().spans_dropped_arena_full, 2);
+    assert_eq!(t.stats().spans_sampled_out, 0);
     drop(live);
     // Ending frees nothing until exported; a new start exports to make room.
     let again = t.start_span("after");
     assert!(again.is_recording());
     drop(again);
     let stats = t.stats();
-    assert_eq!(
-        stats.spans_started, 7,
-        "the grandchild: started, sampled out"
-    );
-    assert_eq!(stats.spans_sampled_out, 1);
+    assert_eq!(stats.spans_started, 7);
     assert_eq!(stats.spans_exported, 4);
     assert_eq!(exported(&t).len(), 5);
-    assert_eq!(t.stats().spans_lost(), 1);
+    assert_eq!(t.stats().spans_lost(), 2);
 }
 
 /// The same when a span given a sampled parent finds no room for a record: it is not
@@ -310,6 +309,26 @@ fn a_tracestate_with_a_new_threshold_is_stored_before_attributes() {
     let mut s = t.start_span("op");
     s.set_parent(&parent);
     assert_eq!(s.trace_state(), std::format!("vendor={vendor}"));
+}
+
+/// Regression: where counters are 32-bit (Cortex-M, RISC-V), the numbers of spans
+/// without a slot wrapped at 2^32 and their ids repeated; the wraps are now part of
+/// the number. (The host's counters are 64-bit: the 32-bit step is checked alone.)
+#[test]
+fn numbers_past_a_32_bit_wrap_do_not_repeat() {
+    let wraps = portable_atomic::AtomicU32::new(0);
+    let max = u64::from(u32::MAX);
+    let numbers: Vec<u64> = [max - 1, max, 0, 1, max, 0]
+        .into_iter()
+        .map(|before| super::numbered_with_wraps(before, &wraps))
+        .collect();
+    assert_eq!(
+        numbers,
+        [max - 1, max, 1 << 32, 1 << 32 | 1, 1 << 32 | max, 2 << 32]
+    );
+    // Below the range tags (bits 61-63), whatever the number of wraps.
+    let wraps = portable_atomic::AtomicU32::new(u32::MAX);
+    assert!(super::numbered_with_wraps(max, &wraps) < 1 << 61);
 }
 
 #[test]
