@@ -45,6 +45,7 @@
 
 use std::collections::VecDeque;
 use std::fmt;
+use std::io::Write as _;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
@@ -903,9 +904,24 @@ struct Worker {
     request: Vec<u8>,
 }
 
+/// Marks the worker gone if its thread unwinds (a panic outside `send`, which is caught
+/// per request): flushers and shutdown then stop waiting for it instead of waiting out
+/// their timeouts, and spans exported later are refused, counted, at once.
+struct ExitOnUnwind(Arc<Shared>);
+
+impl Drop for ExitOnUnwind {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            lock(&self.0.queue).worker_exited = true;
+            self.0.done.notify_all();
+        }
+    }
+}
+
 impl Worker {
     fn run(mut self) {
         let shared = Arc::clone(&self.shared);
+        let _exit_on_unwind = ExitOnUnwind(Arc::clone(&shared));
         let config = shared.config;
         let mut next_send = instant_after(config.scheduled_delay);
         loop {
@@ -996,7 +1012,11 @@ impl Worker {
             Some(e) => format!("; last error: {e}"),
             None => String::new(),
         };
-        eprintln!(
+        // Not `eprintln!`, which panics when stderr cannot be written (a closed pipe, a
+        // full disk): spans are lost just when the environment is failing, and the
+        // warning must not take the worker down with it.
+        let _ = writeln!(
+            std::io::stderr(),
             "picotrace: {new} spans lost (in all: {failed} not sent, {rejected} rejected by \
              the collector, {full} at a full queue, {large} too large, {shut} after \
              shutdown){cause}; the next warning comes {} s later at the earliest",

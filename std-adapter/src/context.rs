@@ -116,6 +116,13 @@ pub fn current_baggage() -> Option<Arc<Baggage>> {
         .flatten()
 }
 
+/// Returns `true` when baggage is current on this thread (nothing is copied).
+fn has_current_baggage() -> bool {
+    BAGGAGE
+        .try_with(|b| b.try_borrow().is_ok_and(|b| b.current().is_some()))
+        .unwrap_or(false)
+}
+
 /// Keeps baggage current for a block of sync code; the previous one comes back on drop.
 ///
 /// Not `Send`: the baggage is current on the thread that made the guard, so the guard
@@ -200,10 +207,15 @@ pub struct CurrentGuard {
 }
 
 /// Makes `span` current on this thread until the guard is dropped. A span without a
-/// valid context (made while tracing is disabled) leaves the current one in place.
+/// valid context (made while tracing is disabled) leaves the current one in place: its
+/// guard changes nothing (it used to push a copy of the current context, which stayed
+/// current after the guard that had set it was dropped).
 pub fn enter(span: &Span<'_>) -> CurrentGuard {
     if !span.context().is_valid() {
-        return make_current(current_context());
+        return CurrentGuard {
+            id: None,
+            not_send: PhantomData,
+        };
     }
     make_current(Some(span.trace_context()))
 }
@@ -228,13 +240,28 @@ pin_project_lite::pin_project! {
     #[derive(Debug)]
     #[must_use = "futures do nothing unless polled: dropping it now ends the span at once"]
     pub struct InSpan<'t, F> {
+        // `None` once complete; dropped in place (`Pin::set`) with the span current
+        // when the wrapper is dropped first.
         #[pin]
-        future: F,
+        future: Option<F>,
         span: Option<Span<'t>>,
         context: Option<TraceContext>,
         // The baggage current where the future was made (a spawned task keeps its
         // request's baggage, as it keeps its span).
         baggage: Option<Arc<Baggage>>,
+    }
+
+    impl<'t, F> PinnedDrop for InSpan<'t, F> {
+        fn drop(this: Pin<&mut Self>) {
+            // A future dropped before it completes (a client gone, a `select!` branch
+            // that lost, a timeout) runs its destructors with its span current, as
+            // `tracing`'s `Instrumented` does: what they log or start has its parent.
+            let mut this = this.project();
+            if this.future.is_some() {
+                let _current = this.context.clone().map(|cx| make_current(Some(cx)));
+                this.future.set(None);
+            }
+        }
     }
 }
 
@@ -242,17 +269,27 @@ impl<F: Future> Future for InSpan<'_, F> {
     type Output = F::Output;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        let this = self.project();
+        let mut this = self.project();
+        let Some(future) = this.future.as_mut().as_pin_mut() else {
+            panic!("InSpan polled after it completed");
+        };
         // A guard, so that a panicking poll (which a runtime catches, keeping the
         // worker thread) does not leave this span current for the thread's other tasks.
         // A span without a valid context (tracing disabled) leaves what is current as
         // it is, as `enter` does.
         let current = this.context.clone().map(|cx| make_current(Some(cx)));
-        let baggage = this.baggage.as_ref().map(|b| enter_baggage(Arc::clone(b)));
-        let poll = this.future.poll(cx);
+        // The baggage it was made with, only where none is current: a spawned task has
+        // lost its request's; a `with_baggage` around this future (or the request's
+        // own, still current) wins over what was current when it was made.
+        let baggage = match this.baggage {
+            Some(b) if !has_current_baggage() => Some(enter_baggage(Arc::clone(b))),
+            _ => None,
+        };
+        let poll = future.poll(cx);
         drop(baggage);
         drop(current);
         if poll.is_ready() {
+            this.future.set(None);
             // Ends now, so the span's duration is the future's.
             drop(this.span.take());
         }
@@ -299,11 +336,13 @@ pub trait FutureExt: Future + Sized {
     /// Makes `span` current while this future is polled and ends it when the future
     /// completes. The span moves with the future across threads and `.await`s, and so
     /// does the baggage current where this is called ([`current_baggage`]), so that a
-    /// spawned task keeps its request's baggage.
+    /// spawned task keeps its request's baggage (made current only where no baggage
+    /// is: a [`with_baggage`](FutureExt::with_baggage) around it wins). Dropped before
+    /// it completes, the future is dropped with the span current.
     fn in_span(self, span: Span<'_>) -> InSpan<'_, Self> {
         let context = span.context().is_valid().then(|| span.trace_context());
         InSpan {
-            future: self,
+            future: Some(self),
             span: Some(span),
             context,
             baggage: current_baggage(),
@@ -463,5 +502,56 @@ mod tests {
         assert_eq!(current_span_context().map(|c| c.span_id), Some(outer_id));
         drop(inner);
         assert_eq!(current_span_context().map(|c| c.span_id), Some(outer_id));
+        // Regression: its guard pushed a copy of the current context, which stayed
+        // current after the guard that had set it was dropped (out of order).
+        let inner = enter(&Span::non_recording(SpanContext::INVALID));
+        drop(_guard);
+        assert_eq!(current_context(), None);
+        drop(inner);
+    }
+
+    /// Regression: `in_span` made the baggage current where it was made current on
+    /// every poll, over a `with_baggage` around it: the inner code saw (and sent on)
+    /// the old baggage.
+    #[test]
+    fn a_with_baggage_around_in_span_wins() {
+        let provider = TracerProvider::builder().build();
+        let _request = enter_baggage(Baggage::parse("tenant=acme"));
+        let seen = block_on(
+            async { current_baggage().map(|b| b.as_str().to_owned()) }
+                .in_span(provider.tracer().start_span("s"))
+                .with_baggage(Baggage::parse("tenant=acme,user=42")),
+        );
+        assert_eq!(seen.as_deref(), Some("tenant=acme,user=42"));
+    }
+
+    /// Regression: a future dropped before it completed (a client gone, a `select!`
+    /// branch that lost) ran its destructors with nothing current: what they logged or
+    /// started had no parent.
+    #[test]
+    fn a_future_dropped_before_it_completes_is_dropped_with_its_span_current() {
+        struct OnDrop(Arc<std::sync::Mutex<Option<picotrace::SpanId>>>);
+        impl Drop for OnDrop {
+            fn drop(&mut self) {
+                *self.0.lock().unwrap() = current_span_context().map(|c| c.span_id);
+            }
+        }
+        let provider = TracerProvider::builder().build();
+        let span = provider.tracer().start_span("cancelled");
+        let id = span.context().span_id;
+        let seen = Arc::new(std::sync::Mutex::new(None));
+        let on_drop = OnDrop(Arc::clone(&seen));
+        let future = async move {
+            let _d = on_drop;
+            std::future::pending::<()>().await;
+        }
+        .in_span(span);
+        {
+            let mut future = std::pin::pin!(future);
+            let mut cx = Context::from_waker(std::task::Waker::noop());
+            assert!(future.as_mut().poll(&mut cx).is_pending());
+        }
+        assert_eq!(*seen.lock().unwrap(), Some(id));
+        assert_eq!(current_context(), None, "and nothing is left current");
     }
 }

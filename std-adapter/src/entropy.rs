@@ -2,16 +2,16 @@
 //!
 //! Ids need to be unique, not secret: the generator is Xoshiro256++ (see
 //! [`picotrace::random`]), seeded once per tracer from `getrandom`. Should the OS source
-//! fail (a sandbox without `getrandom(2)`), the seed falls back to std's randomly keyed
-//! hasher mixed with the time and a counter, never to a constant.
+//! fail (a sandbox without `getrandom(2)`), the seed falls back to a hash of the time,
+//! the process and thread, addresses that ASLR moves and a counter, never to a
+//! constant.
 //!
 //! ```
 //! let mut ids = picotrace_std::id_generator();
 //! assert_ne!(ids.trace_id(), ids.trace_id());
 //! ```
 
-use std::collections::hash_map::RandomState;
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -29,18 +29,24 @@ impl Entropy for OsEntropy {
     }
 }
 
-/// Fills `seed` without the OS source: std's per-process random hash keys, the time,
-/// the thread and a counter.
+/// Fills `seed` without the OS source: a hash of the time, the process and thread ids,
+/// addresses that ASLR moves (a stack slot, a static, this function) and a counter. Not
+/// std's randomly keyed `RandomState`: its keys come from the same OS source, and it
+/// panics when that fails, the very case this is for.
 fn fallback_fill(seed: &mut [u8]) {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());
     for chunk in seed.chunks_mut(8) {
-        let mut h = RandomState::new().build_hasher();
+        let mut h = DefaultHasher::new();
         nanos.hash(&mut h);
         COUNTER.fetch_add(1, Ordering::Relaxed).hash(&mut h);
+        std::process::id().hash(&mut h);
         std::thread::current().id().hash(&mut h);
+        (std::ptr::from_ref(&nanos) as usize).hash(&mut h);
+        (std::ptr::from_ref(&COUNTER) as usize).hash(&mut h);
+        (fallback_fill as fn(&mut [u8]) as usize).hash(&mut h);
         let bytes = h.finish().to_le_bytes();
         chunk.copy_from_slice(&bytes[..chunk.len()]);
     }

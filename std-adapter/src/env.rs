@@ -58,6 +58,7 @@
 //! (or [`init_from_env`]) once at start-up.
 
 use std::fmt;
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -341,7 +342,8 @@ impl EnvConfig {
 pub fn init_from_env() -> Result<&'static TracerProvider, ExportError> {
     let env = EnvConfig::from_env();
     for warning in &env.warnings {
-        eprintln!("{warning}");
+        // Not `eprintln!`: a stderr that cannot be written must not panic the program.
+        let _ = writeln!(std::io::stderr(), "{warning}");
     }
     env.install()
 }

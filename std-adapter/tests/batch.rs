@@ -699,3 +699,61 @@ fn a_panicking_transport_fails_its_request_and_the_worker_goes_on() {
     assert_eq!((s.exported, s.failed), (1, 1), "{s:#?}");
     assert_balanced(&s);
 }
+
+/// Fails every request (a collector that is down).
+struct Down;
+
+impl Transport for Down {
+    fn protocol(&self) -> Protocol {
+        Protocol::HttpProtobuf
+    }
+
+    fn send(&mut self, _: &[u8], _: usize, _: Instant) -> Result<ExportOutcome, ExportError> {
+        Err(ExportError::Timeout)
+    }
+}
+
+/// Regression: the loss warning went through `eprintln!`, which panics when stderr
+/// cannot be written (a pipe with no reader, a full disk): the worker thread died
+/// before counting its batch, so `flush` waited out its timeout and every later span
+/// stayed queued. Run in a child process whose stderr is a pipe nobody reads.
+#[test]
+fn a_loss_warning_to_a_broken_stderr_does_not_stop_the_worker() {
+    const CHILD: &str = "PICOTRACE_BROKEN_STDERR_CHILD";
+    if std::env::var_os(CHILD).is_some() {
+        let exporter = BatchExporter::builder(Down)
+            .config(BatchConfig::default().with_export_timeout(Duration::from_secs(3)))
+            .build()
+            .unwrap();
+        let provider = provider(&exporter);
+        for name in ["first", "second"] {
+            provider.tracer().start_span(name).end();
+            let started = Instant::now();
+            let flushed = provider.flush();
+            println!("child: {name} {flushed:?} in {:?}", started.elapsed());
+        }
+        return;
+    }
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "a_loss_warning_to_a_broken_stderr_does_not_stop_the_worker",
+            "--nocapture",
+        ])
+        .env(CHILD, "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stderr.take()); // no reader: every write to stderr fails (EPIPE)
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    for name in ["first", "second"] {
+        let line = stdout
+            .lines()
+            .find(|l| l.starts_with(&format!("child: {name} ")))
+            .unwrap_or_else(|| panic!("no line for {name}: {stdout}"));
+        assert!(line.contains("SpansLost { lost: 1"), "{line}");
+    }
+}
