@@ -11,10 +11,15 @@
 //!
 //! ```sh
 //! OTEL_SERVICE_NAME=shop OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318 \
-//!     cargo run -p picotrace-examples --bin axum_server -- --port 8080
+//!     cargo run -p picotrace-examples --bin axum_server -- --port 8080 --requests 1
 //! curl -H 'traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01' \
 //!     http://127.0.0.1:8080/checkout
 //! ```
+//!
+//! With `--requests 1` the server stops after the checkout and shuts the provider
+//! down, which exports what is queued; stopped with Ctrl-C instead, it exits without
+//! shutting down, and spans still waiting for the scheduled export (5 s by default)
+//! are lost.
 #![forbid(unsafe_code)]
 
 use std::sync::atomic::{AtomicUsize, Ordering};

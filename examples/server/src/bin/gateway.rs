@@ -78,6 +78,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         span.set_attribute(semconv::HTTP_RESPONSE_STATUS_CODE, status as u16);
         if status == 200 {
             span.set_ok();
+        } else {
+            // A 5xx this server answers makes its server span an error (semantic
+            // conventions, HTTP spans).
+            span.set_error("downstream call failed");
         }
         let trace_id = span.context().trace_id;
         span.end();

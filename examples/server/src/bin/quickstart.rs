@@ -23,7 +23,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         eprintln!("{warning}");
     }
     let set = |name: &str| std::env::var_os(name).is_some();
-    if !set("OTEL_SERVICE_NAME") {
+    // The example's own name only when none was given (`OTEL_SERVICE_NAME`, or
+    // `service.name` in `OTEL_RESOURCE_ATTRIBUTES`).
+    if env.service_name.starts_with("unknown_service") {
         env.service_name = "gateway-service".into();
     }
     let otlp = set("OTEL_EXPORTER_OTLP_ENDPOINT") || set("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT");

@@ -13,10 +13,15 @@
 //!
 //! ```sh
 //! OTEL_SERVICE_NAME=shop OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318 \
-//!     cargo run -p picotrace-examples --bin tracing_server -- --port 8080
+//!     cargo run -p picotrace-examples --bin tracing_server -- --port 8080 --requests 1
 //! curl -H 'traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01' \
 //!     http://127.0.0.1:8080/checkout
 //! ```
+//!
+//! With `--requests 1` the server stops after the checkout and shuts the provider
+//! down, which exports what is queued; stopped with Ctrl-C instead, it exits without
+//! shutting down, and spans still waiting for the scheduled export (5 s by default)
+//! are lost.
 #![forbid(unsafe_code)]
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -27,7 +32,6 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::routing::get;
 use axum::Router;
-use picotrace::TraceContext;
 use picotrace_examples::arg;
 use picotrace_std::tracing_layer::{TracingLayer, TracingSpanExt as _};
 use picotrace_std::{HeaderMapCarrier, HeaderMapInjector};
@@ -71,11 +75,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-/// Continues the caller's trace, if its headers carry one.
-fn continue_trace(headers: &HeaderMap) {
-    if let Ok(incoming) = TraceContext::from_headers(&HeaderMapCarrier(headers)) {
-        Span::current().set_parent(&incoming);
+/// Continues the caller's trace, if its headers carry one (in the formats
+/// `OTEL_PROPAGATORS` names), then records the server span's `http.*` fields: a span a
+/// ratio sampler dropped as a root starts recording under a sampled caller, without the
+/// fields it was created with (see `TracingSpanExt::set_parent`).
+fn continue_trace(headers: &HeaderMap, route: &'static str) {
+    let span = Span::current();
+    if let Ok(incoming) = picotrace_std::propagators().extract_context(&HeaderMapCarrier(headers)) {
+        span.set_parent(&incoming);
     }
+    span.record("http.request.method", "GET");
+    span.record("http.route", route);
 }
 
 #[instrument(
@@ -83,13 +93,13 @@ fn continue_trace(headers: &HeaderMap) {
     skip_all,
     fields(
         otel.kind = "server",
-        http.request.method = "GET",
-        http.route = "/checkout",
+        http.request.method = tracing::field::Empty,
+        http.route = tracing::field::Empty,
         http.response.status_code = tracing::field::Empty,
     )
 )]
 async fn checkout(State(app): State<App>, headers: HeaderMap) -> String {
-    continue_trace(&headers);
+    continue_trace(&headers, "/checkout");
     tokio::time::sleep(Duration::from_millis(2)).await;
     let body = call_inventory(format!("{}/inventory", app.base)).await;
     tokio::time::sleep(Duration::from_millis(1)).await;
@@ -104,7 +114,7 @@ async fn checkout(State(app): State<App>, headers: HeaderMap) -> String {
 async fn call_inventory(url: String) -> String {
     let mut outgoing = HeaderMap::new();
     if let Some(cx) = Span::current().trace_context() {
-        cx.to_headers(&mut HeaderMapInjector(&mut outgoing));
+        picotrace_std::propagators().inject_context(&cx, &mut HeaderMapInjector(&mut outgoing));
     }
     let response = tokio::task::spawn_blocking(move || {
         let mut request = ureq::get(&url).header("connection", "close");
@@ -131,9 +141,17 @@ async fn call_inventory(url: String) -> String {
     }
 }
 
-#[instrument(name = "GET /inventory", skip_all, fields(otel.kind = "server", http.route = "/inventory"))]
+#[instrument(
+    name = "GET /inventory",
+    skip_all,
+    fields(
+        otel.kind = "server",
+        http.request.method = tracing::field::Empty,
+        http.route = tracing::field::Empty,
+    )
+)]
 async fn inventory(headers: HeaderMap) -> &'static str {
-    continue_trace(&headers);
+    continue_trace(&headers, "/inventory");
     let rows = query_stock("widgets").await;
     info!(rows, "inventory answered");
     "3 in stock"

@@ -23,8 +23,8 @@
 //! ```
 //!
 //! It runs until the input ends (QEMU exits, the pipe closes), logging one line per
-//! frame to stderr, then prints its counters to stdout. It exits non-zero only when the
-//! input cannot be opened or read.
+//! frame to stderr, then prints its counters to stdout. It exits with 2 on a usage or
+//! endpoint error, with 1 when the input cannot be opened or read, else with 0.
 //!
 //! Example with QEMU (see `ci/firmware.sh` for the scripted version):
 //!
