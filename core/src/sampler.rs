@@ -74,7 +74,15 @@ pub struct SamplingResult {
 }
 
 impl SamplingResult {
-    pub(crate) const fn keep(decision: SamplingDecision) -> Self {
+    /// A decision that leaves the tracestate's `ot` threshold as the parent had it:
+    /// what a custom [`ShouldSample`] usually returns.
+    ///
+    /// ```
+    /// use picotrace::{SamplingDecision, SamplingResult};
+    /// let result = SamplingResult::new(SamplingDecision::Drop);
+    /// assert!(!result.decision.is_recording());
+    /// ```
+    pub const fn new(decision: SamplingDecision) -> Self {
         Self {
             decision,
             threshold: ThresholdUpdate::Keep,
@@ -82,7 +90,7 @@ impl SamplingResult {
     }
 
     const fn from_bool(sampled: bool) -> Self {
-        Self::keep(if sampled {
+        Self::new(if sampled {
             SamplingDecision::RecordAndSample
         } else {
             SamplingDecision::Drop
@@ -158,7 +166,7 @@ pub trait SpanSampler: Copy + Send + Sync + fmt::Display {
     /// Decides on one span with state (rate limiting).
     fn decide_exclusive(&mut self, params: &SamplingParams<'_>) -> SamplingResult {
         self.decide_shared(params)
-            .unwrap_or(SamplingResult::keep(SamplingDecision::Drop))
+            .unwrap_or(SamplingResult::new(SamplingDecision::Drop))
     }
 
     /// Returns `true` when a decision may depend on [`SamplingParams::now`]: the tracer
@@ -204,7 +212,7 @@ impl SpanSampler for AlwaysOn {
     const FIXED_TRAITS: bool = true;
     #[inline]
     fn decide_shared(&self, params: &SamplingParams<'_>) -> Option<SamplingResult> {
-        let result = SamplingResult::keep(SamplingDecision::RecordAndSample);
+        let result = SamplingResult::new(SamplingDecision::RecordAndSample);
         Some(RootSampler::AlwaysOn.settle_parent_threshold(result, params))
     }
     fn records_every_root(&self) -> bool {
@@ -225,7 +233,7 @@ impl SpanSampler for AlwaysOff {
     const FIXED_TRAITS: bool = true;
     #[inline]
     fn decide_shared(&self, params: &SamplingParams<'_>) -> Option<SamplingResult> {
-        let result = SamplingResult::keep(SamplingDecision::Drop);
+        let result = SamplingResult::new(SamplingDecision::Drop);
         Some(RootSampler::AlwaysOff.settle_parent_threshold(result, params))
     }
     fn drops_every_root(&self) -> bool {
@@ -244,7 +252,7 @@ impl SpanSampler for ParentBasedAlwaysOn {
     #[inline]
     fn decide_shared(&self, params: &SamplingParams<'_>) -> Option<SamplingResult> {
         let Some(parent) = params.parent else {
-            return Some(SamplingResult::keep(SamplingDecision::RecordAndSample));
+            return Some(SamplingResult::new(SamplingDecision::RecordAndSample));
         };
         // The default delegates: always on under a sampled parent, off otherwise.
         let (delegate, result) = if parent.is_sampled() {
@@ -440,7 +448,7 @@ impl ProbabilitySampler {
 
     fn sample(&self, params: &SamplingParams<'_>) -> SamplingResult {
         if self.threshold >= MAX_THRESHOLD {
-            return SamplingResult::keep(SamplingDecision::Drop);
+            return SamplingResult::new(SamplingDecision::Drop);
         }
         if randomness(params) >= self.threshold {
             SamplingResult {
@@ -448,7 +456,7 @@ impl ProbabilitySampler {
                 threshold: ThresholdUpdate::Set(self.threshold),
             }
         } else {
-            SamplingResult::keep(SamplingDecision::Drop)
+            SamplingResult::new(SamplingDecision::Drop)
         }
     }
 }
@@ -561,7 +569,7 @@ impl RootSampler {
             }
             other => other
                 .decide_shared(params)
-                .unwrap_or(SamplingResult::keep(SamplingDecision::Drop)),
+                .unwrap_or(SamplingResult::new(SamplingDecision::Drop)),
         }
     }
 
@@ -569,8 +577,8 @@ impl RootSampler {
     #[inline]
     fn decide_shared(&self, params: &SamplingParams<'_>) -> Option<SamplingResult> {
         let result = match self {
-            RootSampler::AlwaysOn => SamplingResult::keep(SamplingDecision::RecordAndSample),
-            RootSampler::AlwaysOff => SamplingResult::keep(SamplingDecision::Drop),
+            RootSampler::AlwaysOn => SamplingResult::new(SamplingDecision::RecordAndSample),
+            RootSampler::AlwaysOff => SamplingResult::new(SamplingDecision::Drop),
             RootSampler::TraceIdRatio(s) => SamplingResult::from_bool(s.sample(params)),
             RootSampler::Probability(s) => s.sample(params),
             RootSampler::RateLimiting(_) => return None,
@@ -1081,7 +1089,7 @@ mod tests {
                     if parent.is_none() && fixed.drops_every_root() {
                         assert_eq!(
                             runtime.decide_shared(&p),
-                            Some(SamplingResult::keep(SamplingDecision::Drop)),
+                            Some(SamplingResult::new(SamplingDecision::Drop)),
                             "{fixed} says it drops every root"
                         );
                     }

@@ -788,7 +788,7 @@ where
             None => self
                 .sampler_state
                 .try_with(|s| s.decide_exclusive(params))
-                .unwrap_or(SamplingResult::keep(SamplingDecision::Drop)),
+                .unwrap_or(SamplingResult::new(SamplingDecision::Drop)),
         }
     }
 }
@@ -904,9 +904,9 @@ where
             }
         };
         let result = if always {
-            SamplingResult::keep(SamplingDecision::RecordAndSample)
+            SamplingResult::new(SamplingDecision::RecordAndSample)
         } else if parent_cx.is_none() && self.roots_never_recorded() {
-            SamplingResult::keep(SamplingDecision::Drop)
+            SamplingResult::new(SamplingDecision::Drop)
         } else {
             self.decide(&SamplingParams {
                 parent: parent_cx,

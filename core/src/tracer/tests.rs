@@ -478,15 +478,11 @@ fn samplers_see_the_attributes_and_links_a_span_is_built_with() {
                 .iter()
                 .any(|kv| kv.key == "http.route" && kv.value == crate::Value::Str("/health"));
             let linked = p.links.iter().any(|(cx, _)| cx.is_sampled());
-            let decision = if !health || linked {
+            crate::SamplingResult::new(if !health || linked {
                 crate::SamplingDecision::RecordAndSample
             } else {
                 crate::SamplingDecision::Drop
-            };
-            crate::SamplingResult {
-                decision,
-                threshold: ThresholdUpdate::Keep,
-            }
+            })
         }
         fn describe(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
             f.write_str("ByRoute")
