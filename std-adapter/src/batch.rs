@@ -828,10 +828,9 @@ impl Handle {
                 .wait_timeout(q, left)
                 .map_or_else(|e| e.into_inner().0, |(g, _)| g);
         }
-        if !first {
-            return Ok(());
-        }
-        // The worker drained the queue: give its memory and the buffers back.
+        // The worker drained the queue: give its memory and the buffers back. Whoever
+        // first sees it gone does (a first call that timed out waiting for a transport
+        // past its deadline left it to a later one); for the others this is a no-op.
         if q.spans.is_empty() {
             q.spans = VecDeque::new();
         }

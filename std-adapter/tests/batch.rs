@@ -757,3 +757,41 @@ fn a_loss_warning_to_a_broken_stderr_does_not_stop_the_worker() {
         assert!(line.contains("SpansLost { lost: 1"), "{line}");
     }
 }
+
+/// A transport that overstays its deadline (by `0`), as a broken one might.
+struct Oversleeps(Duration);
+
+impl Transport for Oversleeps {
+    fn protocol(&self) -> Protocol {
+        Protocol::HttpProtobuf
+    }
+
+    fn send(&mut self, _: &[u8], _: usize, _: Instant) -> Result<ExportOutcome, ExportError> {
+        std::thread::sleep(self.0);
+        Err(ExportError::Timeout)
+    }
+}
+
+/// Regression: a shutdown that timed out (the transport overstayed its deadline) left
+/// the buffers allocated for good: a later call, once the worker had gone, returned
+/// `Ok` without freeing them.
+#[test]
+fn a_later_shutdown_frees_what_a_timed_out_one_could_not() {
+    let exporter = BatchExporter::builder(Oversleeps(Duration::from_millis(900)))
+        .config(BatchConfig::default().with_export_timeout(Duration::from_millis(100)))
+        .build()
+        .unwrap();
+    let provider = provider(&exporter);
+    provider.tracer().start_span("x").end();
+    let _ = provider.tracer().try_flush();
+    std::thread::sleep(Duration::from_millis(50)); // the worker is sending now
+    assert!(matches!(exporter.shutdown(), Err(ExportError::Timeout)));
+    std::thread::sleep(Duration::from_millis(1_000)); // the transport returns
+    assert!(exporter.shutdown().is_ok());
+    assert_eq!(
+        exporter.stats().pool_allocated,
+        0,
+        "{:#?}",
+        exporter.stats()
+    );
+}
