@@ -362,7 +362,7 @@ impl TracingLayer {
                         fields
                             .event
                             .name("exception")
-                            .attribute_fmt("exception.message", format_args!("{error}"));
+                            .attribute("exception.message", error);
                         exception_recorded = true;
                     }
                     None => {
@@ -642,10 +642,10 @@ impl Visit for EventFields<'_, '_> {
     }
 
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
-        let mut text = heapless::String::<FIELD_TEXT_BYTES>::new();
-        write_cut(&mut text, format_args!("{value}"));
-        self.event.attribute(field.name(), text.as_str());
-        *self.error = Some(text);
+        self.error_text(format_args!("{value}"));
+        if let Some(text) = self.error.as_deref() {
+            self.event.attribute(field.name(), text);
+        }
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
