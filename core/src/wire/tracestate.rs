@@ -297,6 +297,10 @@ pub(crate) fn parse_fields_into(fields: Fields<'_>, state: &mut TraceState) -> R
     let mut index = 0usize;
     let mut seen = 0u64;
     let mut error = None;
+    // Set once a member that is not long found no room: truncation then goes on from
+    // the right, so every member after it goes too (W3C: "then entries SHOULD be
+    // removed starting from the end"), even one short enough to fit in what is left.
+    let mut cut = false;
     fields(&mut |field| {
         if error.is_some() {
             return;
@@ -318,7 +322,11 @@ pub(crate) fn parse_fields_into(fields: Fields<'_>, state: &mut TraceState) -> R
             // keep the first, which is the most recent position of that vendor.
             let bit = key_bit(key);
             if seen & bit == 0 || !key_before(fields, key, index) {
-                state.push_back(key, value);
+                if cut {
+                    state.truncated = state.truncated.saturating_add(1);
+                } else {
+                    cut = !state.push_back(key, value);
+                }
             }
             seen |= bit;
             index += 1;
@@ -568,8 +576,10 @@ impl TraceState {
         }
     }
 
-    /// Appends a checked member at the right, applying the truncation rule.
-    fn push_back(&mut self, key: &str, value: &str) {
+    /// Appends a checked member at the right, applying the truncation rule; returns
+    /// `false` when a member that is not long was dropped for want of room (the members
+    /// after it must go as well).
+    fn push_back(&mut self, key: &str, value: &str) -> bool {
         let member_len = key.len() + 1 + value.len();
         loop {
             let sep = usize::from(!self.text.is_empty());
@@ -580,7 +590,7 @@ impl TraceState {
             // earlier member is long.
             if member_len > LONG_MEMBER || !self.drop_rightmost_long() {
                 self.truncated = self.truncated.saturating_add(1);
-                return;
+                return member_len > LONG_MEMBER;
             }
         }
         if !self.text.is_empty() {
@@ -589,6 +599,7 @@ impl TraceState {
         let _ = self.text.push_str(key);
         let _ = self.text.push('=');
         let _ = self.text.push_str(value);
+        true
     }
 
     /// Drops the rightmost member (the rightmost long one first if `long_first`).
@@ -1048,6 +1059,22 @@ mod tests {
         let ts = TraceState::parse_values(fields.iter().map(String::as_str)).unwrap();
         let keys: Vec<&str> = ts.iter().map(|(k, _)| k).collect();
         assert_eq!(keys, ["a", "b", "c", "d", "e"]);
+        assert_eq!(ts.truncated(), 1);
+
+        // From the right means no gaps: once `f` (short) is dropped, the shorter `g`
+        // after it goes too, though it would fit where `f` did not. A long member after
+        // the cut goes as well; one before it that does not fit is dropped alone.
+        let mut fields: Vec<String> = ['a', 'b', 'c', 'd', 'e'].map(short).into();
+        fields.extend(["f=12345678", "g=1"].map(String::from));
+        let ts = TraceState::parse_values(fields.iter().map(String::as_str)).unwrap();
+        let keys: Vec<&str> = ts.iter().map(|(k, _)| k).collect();
+        assert_eq!(keys, ["a", "b", "c", "d", "e"]);
+        assert_eq!(ts.truncated(), 2);
+        let mut fields: Vec<String> = ['a', 'b', 'c', 'd'].map(short).into();
+        fields.extend([long.clone(), "g=1".into()]);
+        let ts = TraceState::parse_values(fields.iter().map(String::as_str)).unwrap();
+        let keys: Vec<&str> = ts.iter().map(|(k, _)| k).collect();
+        assert_eq!(keys, ["a", "b", "c", "d", "g"]);
         assert_eq!(ts.truncated(), 1);
     }
 
