@@ -55,6 +55,10 @@ pub trait Extractor {
     fn get(&self, name: &str) -> Option<&str>;
 
     /// Calls `f` with every value of header `name`, in order.
+    ///
+    /// It must give the same values each time it is called, and allow a call from
+    /// inside `f` (no lock or `RefCell` borrow held while `f` runs): reading a
+    /// `tracestate` whose key repeats looks back at the earlier values this way.
     fn get_all(&self, name: &str, f: &mut dyn FnMut(&str)) {
         if let Some(v) = self.get(name) {
             f(v);
@@ -601,12 +605,22 @@ impl<const BYTES: usize> Baggage<BYTES> {
     /// Writes each member as a Jaeger `uberctx-{key}: {value}` header (the value as
     /// stored: percent-encoded, which URL decoding reads back; a `+`, which W3C baggage
     /// stores as is and URL decoding reads as a space, as `%2B`).
-    pub fn to_jaeger_headers(&self, headers: &mut (impl Injector + ?Sized)) {
+    ///
+    /// Returns how many members were left out: a key of more than
+    /// [`MAX_BAGGAGE_KEY_LEN`](jaeger::MAX_BAGGAGE_KEY_LEN) bytes, or a value with a
+    /// `+` longer than [`MAX_ESCAPED_BAGGAGE_VALUE_LEN`](jaeger::MAX_ESCAPED_BAGGAGE_VALUE_LEN)
+    /// bytes once each `+` is written as `%2B` (the header is built on the stack).
+    /// Other values are written whole, whatever their length.
+    pub fn to_jaeger_headers(&self, headers: &mut (impl Injector + ?Sized)) -> usize {
+        let mut left_out = 0;
         for member in self.iter() {
-            let mut name = heapless::String::<128>::new();
+            let mut name = heapless::String::<
+                { jaeger::BAGGAGE_PREFIX.len() + jaeger::MAX_BAGGAGE_KEY_LEN },
+            >::new();
             if name.push_str(jaeger::BAGGAGE_PREFIX).is_err()
                 || name.push_str(member.key()).is_err()
             {
+                left_out += 1;
                 continue;
             }
             let raw = member.raw_value();
@@ -614,14 +628,17 @@ impl<const BYTES: usize> Baggage<BYTES> {
                 headers.set(&name, raw);
                 continue;
             }
-            let mut value = heapless::String::<1024>::new();
+            let mut value = heapless::String::<{ jaeger::MAX_ESCAPED_BAGGAGE_VALUE_LEN }>::new();
             let fits = raw.split('+').enumerate().all(|(i, part)| {
                 (i == 0 || value.push_str("%2B").is_ok()) && value.push_str(part).is_ok()
             });
             if fits {
                 headers.set(&name, &value);
+            } else {
+                left_out += 1;
             }
         }
+        left_out
     }
 }
 
@@ -827,18 +844,22 @@ impl Propagators {
     }
 
     /// Writes `baggage` in every baggage format on (W3C `baggage`, Jaeger `uberctx-*`).
+    /// Returns how many members a format had to leave out (see
+    /// [`Baggage::to_jaeger_headers`]; W3C `baggage` writes every member).
     pub fn inject_baggage<const BYTES: usize>(
         &self,
         baggage: &Baggage<BYTES>,
         headers: &mut (impl Injector + ?Sized),
-    ) {
+    ) -> usize {
+        let mut left_out = 0;
         for p in self.as_slice() {
             match p {
                 Propagator::Baggage => baggage.to_headers(headers),
-                Propagator::Jaeger => baggage.to_jaeger_headers(headers),
+                Propagator::Jaeger => left_out += baggage.to_jaeger_headers(headers),
                 _ => {}
             }
         }
+        left_out
     }
 }
 
@@ -1116,6 +1137,29 @@ mod tests {
         assert_eq!(out[0].1.as_str(), "1%2B1");
         let again: Baggage<512> = jaeger.extract_baggage(&out);
         assert_eq!(again.get_decoded("sum", &mut buf), Some("1+1"));
+    }
+
+    /// Members Jaeger headers cannot carry are reported, not skipped in silence: a key
+    /// longer than the header name's room, a value with `+` too long once escaped.
+    #[test]
+    fn jaeger_baggage_members_left_out_are_counted() {
+        let jaeger = Propagators::new(&[Propagator::Jaeger, Propagator::Baggage]);
+        let long_key = "k".repeat(jaeger::MAX_BAGGAGE_KEY_LEN + 1);
+        let plus_value = "1+".repeat(400); // 800 bytes, 1,200 escaped
+        let plain_value = "1".repeat(1500); // no `+`: written whole
+        let mut bag: Baggage<8192> = Baggage::new();
+        bag.insert("ok", "1+1").unwrap();
+        bag.insert(&long_key, "v").unwrap();
+        bag.insert("sum", &plus_value).unwrap();
+        bag.insert("plain", &plain_value).unwrap();
+        let mut names = std::vec::Vec::new();
+        let mut out = FnInjector(|name: &str, _: &str| names.push(std::string::String::from(name)));
+        assert_eq!(jaeger.inject_baggage(&bag, &mut out), 2);
+        assert_eq!(names, ["uberctx-ok", "uberctx-plain", "baggage"]);
+        assert_eq!(
+            bag.to_jaeger_headers(&mut FnInjector(|_: &str, _: &str| {})),
+            2
+        );
     }
 
     /// An unusable single `b3` header does not hide valid `X-B3-*` headers (it used to

@@ -721,9 +721,15 @@ impl TracerProvider {
         self.propagators.extract_baggage(headers)
     }
 
-    /// Writes `baggage` into outgoing headers, when baggage propagation is on.
-    pub fn inject_baggage(&self, baggage: &Baggage, headers: &mut (impl Injector + ?Sized)) {
-        self.propagators.inject_baggage(baggage, headers);
+    /// Writes `baggage` into outgoing headers, when baggage propagation is on. Returns
+    /// how many members a format had to leave out (only Jaeger's `uberctx-*` headers
+    /// can: see [`Baggage::to_jaeger_headers`]).
+    pub fn inject_baggage(
+        &self,
+        baggage: &Baggage,
+        headers: &mut (impl Injector + ?Sized),
+    ) -> usize {
+        self.propagators.inject_baggage(baggage, headers)
     }
 
     /// Exports every span ended so far, on every thread, then flushes the exporter (a
