@@ -403,7 +403,7 @@ impl<'t> Span<'t> {
             _ => return EventWriter::new(None, name),
         };
         let event = self.record().and_then(|(mut record, limits)| {
-            let event = record.begin_event(now, limits)?;
+            let event = record.begin_event(now, !name.is_empty(), limits)?;
             Some((record, limits, event))
         });
         EventWriter::new(event, name)

@@ -362,11 +362,14 @@ impl RecordMut<'_> {
                 let complete = items.iter().all(|s| {
                     let cut =
                         floor_char_boundary(s, chars_end(s, limit).min(usize::from(u16::MAX)));
-                    // An element cut by the limit counts as a cut value, as a string does.
-                    if cut < s.len() {
+                    let stored =
+                        push_all(text, &[&(cut as u16).to_le_bytes(), &s.as_bytes()[..cut]]);
+                    // An element cut by the limit counts as a cut value, as a string does
+                    // (one that does not fit at all is the array's one cut, below).
+                    if stored && cut < s.len() {
                         *truncated = truncated.saturating_add(1);
                     }
-                    push_all(text, &[&(cut as u16).to_le_bytes(), &s.as_bytes()[..cut]])
+                    stored
                 });
                 (ArrayKind::Str, complete)
             }
@@ -455,20 +458,7 @@ impl RecordMut<'_> {
                 }
         });
         if let Some(i) = existing {
-            // A new text with no room left at all would replace the value with "":
-            // the old value stays, and the loss is counted.
-            if matches!(value, Value::Str(s) if !s.is_empty()) && self.text.is_full() {
-                self.header.truncated = self.header.truncated.saturating_add(1);
-                return;
-            }
-            // Replaced strings stay in the pool until the slot is reused.
-            match self.store_value(value, limits) {
-                Some(stored) => self.attrs[i].value = stored,
-                None => {
-                    self.header.dropped_attributes =
-                        self.header.dropped_attributes.saturating_add(1);
-                }
-            }
+            self.replace_value(i, EventValue::Value(value), limits);
             return;
         }
         if u32::from(self.header.span_attributes) >= limits.attribute_count || self.attrs.is_full()
@@ -521,10 +511,7 @@ impl RecordMut<'_> {
                     .iter()
                     .position(|a| a.owner == owner && self.key_str(&a.key) == kv.key)
                 {
-                    match self.store_value(&kv.value, limits) {
-                        Some(v) => self.attrs[a].value = v,
-                        None => dropped = dropped.saturating_add(1),
-                    }
+                    self.replace_value(a, EventValue::Value(&kv.value), limits);
                 }
                 continue;
             }
@@ -583,14 +570,17 @@ impl RecordMut<'_> {
 
     /// Starts an event with no name yet, to which [`RecordMut::event_attribute`] adds
     /// attributes one at a time; `None` (counted as a dropped event) when the span has
-    /// no room for another event. An event left without a name is exported with an
+    /// no room for another event, or for any of the name it will get (`named`), as in
+    /// [`RecordMut::add_event`]. An event left without a name is exported with an
     /// empty one ([`EventWriter`](super::EventWriter) names it when it is dropped).
     pub(crate) fn begin_event(
         &mut self,
         time: Timestamp,
+        named: bool,
         limits: &SpanLimits,
     ) -> Option<EventState> {
-        if self.events.len() >= limits.event_count as usize || self.events.is_full() {
+        let nameless = named && self.text.is_full();
+        if nameless || self.events.len() >= limits.event_count as usize || self.events.is_full() {
             self.header.dropped_events = self.header.dropped_events.saturating_add(1);
             return None;
         }
@@ -647,10 +637,7 @@ impl RecordMut<'_> {
             })
         });
         if let Some(i) = existing {
-            match self.store_event_value(value, limits) {
-                Some(stored) => self.attrs[event.first_attr + i].value = stored,
-                None => self.count_dropped_event_attribute(event),
-            }
+            self.replace_value(event.first_attr + i, value, limits);
             return;
         }
         let room = event.kept < limits.attributes_per_event && !self.attrs.is_full();
@@ -719,6 +706,33 @@ impl RecordMut<'_> {
             EventValue::Text(t) => {
                 Some(StoredValue::Str(self.push_any_text(t, limits.value_length)))
             }
+        }
+    }
+
+    /// Gives stored attribute `i` (a key set again) a new value. A value that needs text
+    /// and got none (no room left in the pool: it would read "" or `[]`), or that could
+    /// not be stored at all, leaves the old value, and the loss is counted as a cut
+    /// value: the key is still exported, so no attribute counts as dropped. Replaced
+    /// text stays in the pool until the slot is reused.
+    fn replace_value(&mut self, i: usize, value: EventValue<'_, '_>, limits: &SpanLimits) {
+        let wants_text = match value {
+            EventValue::Value(&Value::Str(s)) | EventValue::Text(Text::Str(s)) => !s.is_empty(),
+            EventValue::Value(&Value::StrArray(a)) => !a.is_empty(),
+            EventValue::Value(&Value::BoolArray(a)) => !a.is_empty(),
+            EventValue::Value(&Value::I64Array(a)) => !a.is_empty(),
+            EventValue::Value(&Value::F64Array(a)) => !a.is_empty(),
+            EventValue::Value(_) => false,
+            EventValue::Text(Text::Fmt(args)) => args.as_str() != Some(""),
+        };
+        match self.store_event_value(value, limits) {
+            // Cut to nothing: counted where it was cut.
+            Some(StoredValue::Str(r) | StoredValue::Array(_, r)) if wants_text && r.len == 0 => {}
+            Some(stored) => {
+                if let Some(a) = self.attrs.get_mut(i) {
+                    a.value = stored;
+                }
+            }
+            None => self.header.truncated = self.header.truncated.saturating_add(1),
         }
     }
 

@@ -1861,6 +1861,72 @@ fn record_exception_with_attributes_adds_and_overrides() {
     assert_eq!(*dropped, 0);
 }
 
+/// Every way of setting a key again keeps the old value when the new one gets no room
+/// in the text pool (it used to become "" or `[]`, except for span strings), and that
+/// loss is a cut value, not a dropped attribute (the key is still exported).
+#[test]
+fn every_replacement_on_a_full_text_pool_keeps_the_old_value() {
+    let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+    let t = tracer_with(
+        TracerConfig::new("svc"),
+        SpanArena::<1, 8, 4, 2, 48>::new(),
+        &clock,
+    );
+    let mut s = t.start_span("s");
+    s.set_attribute("a", crate::Value::from(&[1i64, 2][..])); // 16 bytes
+    s.set_attribute("n", 7);
+    {
+        let mut e = s.event("e"); // 1 byte
+        e.attribute("k", "0123456789abcd"); // 14 bytes
+        e.attribute_dyn("pad", "x".repeat(13)); // 3 + 13 bytes: the pool is full
+        e.attribute("k", "new");
+        e.attribute_fmt("k", format_args!("{}", 42));
+    }
+    s.set_attribute("a", crate::Value::from(&[3i64][..]));
+    s.set_attribute("n", u64::MAX); // its 20 digits have no room
+    s.add_event_with_attributes("dup", &[KeyValue::new("x", 1), KeyValue::new("x", "later")]);
+    drop(s);
+    let span = &exported(&t)[0];
+    let value = |k: &str| {
+        span.attrs
+            .iter()
+            .find(|(key, _)| key == k)
+            .unwrap()
+            .1
+            .clone()
+    };
+    assert_eq!(value("a"), "[1,2]");
+    assert_eq!(value("n"), "7");
+    let (name, attrs, dropped) = &span.events[0];
+    assert_eq!(name, "e");
+    assert_eq!(attrs[0], ("k".into(), "\"0123456789abcd\"".into()));
+    assert_eq!(*dropped, 0);
+    assert_eq!(span.dropped.0, 0, "no attribute is missing");
+    // "new", the formatted 42, the array [3] and the digits: four values lost, counted
+    // once each; the "dup" event has no room for its name and is dropped.
+    assert_eq!(span.truncated, 4);
+    assert_eq!(span.dropped.1, 1);
+}
+
+/// An array element cut by the value length limit that then has no room is one cut
+/// value (the array's), not two.
+#[test]
+fn an_array_element_cut_and_left_out_counts_once() {
+    let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+    let limits = TracerConfig::new("svc").with_limits(crate::SpanLimits {
+        value_length: 2,
+        ..crate::SpanLimits::DEFAULT
+    });
+    let t = tracer_with(limits, SpanArena::<1, 8, 2, 2, 8>::new(), &clock);
+    let mut s = t.start_span("s"); // 1 byte
+    s.set_attribute("pad", "x"); // 1 byte: 6 left, an element needs 2 + 2
+    s.set_attribute("arr", crate::Value::from(&["ab", "abcdef"][..]));
+    drop(s);
+    let span = &exported(&t)[0];
+    assert_eq!(span.attrs[1], ("arr".into(), "[\"ab\"]".into()));
+    assert_eq!(span.truncated, 1);
+}
+
 /// A replacement with no room left in the text pool keeps what was there: setting an
 /// attribute again, or renaming the span, used to leave "" once the pool was full.
 #[test]
@@ -1876,8 +1942,11 @@ fn replacements_on_a_full_text_pool_keep_the_old_text() {
         s.set_attribute("progress", std::format!("{i:03}").as_str());
     }
     s.update_name("final");
-    // An event whose name has no room at all is dropped and counted, not kept as "".
+    // An event whose name has no room at all is dropped and counted, not kept as "":
+    // added whole, or through an event writer (`record_error` and the `tracing` layer
+    // write events that way; it used to keep one named "").
     s.add_event("late");
+    s.event("later").attribute("k", 1);
     drop(s);
     let span = &exported(&t)[0];
     let (_, value) = &span.attrs[0];
@@ -1885,5 +1954,5 @@ fn replacements_on_a_full_text_pool_keep_the_old_text() {
     assert_eq!(span.name, "s");
     assert!(span.truncated > 0);
     assert!(span.events.is_empty(), "{:?}", span.events);
-    assert_eq!(span.dropped.1, 1);
+    assert_eq!(span.dropped.1, 2);
 }
