@@ -74,7 +74,9 @@ mod entered;
 mod spans;
 use spans::SpanTable;
 
-/// Longest `Debug` text of one span field (longer is cut).
+/// Longest text kept of an `otel.*` override given as `Debug`, and of the error or
+/// message that becomes a status description (longer is cut). Attribute values are
+/// formatted straight into the span instead.
 const FIELD_TEXT_BYTES: usize = 256;
 
 /// A [`Layer`] that records `tracing` spans and events with a picotrace tracer (see
@@ -572,16 +574,32 @@ impl Visit for Fields<'_> {
     }
 
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        // The attribute and the exception's message are formatted straight into the
+        // span (cut, and counted, only at its limits); the status description, meant
+        // to be short, keeps the first FIELD_TEXT_BYTES.
+        self.0
+            .set_attribute_fmt(field.name(), format_args!("{value}"));
+        self.0
+            .event(picotrace::semconv::EXCEPTION_EVENT)
+            .attribute_fmt(
+                picotrace::semconv::EXCEPTION_MESSAGE,
+                format_args!("{value}"),
+            );
         let mut text = heapless::String::<FIELD_TEXT_BYTES>::new();
         write_cut(&mut text, format_args!("{value}"));
-        self.0.set_attribute(field.name(), text.as_str());
-        self.0.record_exception(&text);
         self.0.set_error(&text);
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        if !field.name().starts_with("otel.") {
+            // Formatted straight into the span: cut, and counted, only at its limits.
+            return self
+                .0
+                .set_attribute_fmt(field.name(), format_args!("{value:?}"));
+        }
+        // `otel.*` overrides (a name, a kind, a status) are short: the first
+        // FIELD_TEXT_BYTES of the text are enough.
         let mut text = heapless::String::<FIELD_TEXT_BYTES>::new();
-        // A value longer than the buffer is cut; the rest is of little use in a trace.
         write_cut(&mut text, format_args!("{value:?}"));
         self.record_str(field, &text);
     }

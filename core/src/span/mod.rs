@@ -373,6 +373,25 @@ impl<'t> Span<'t> {
         }
     }
 
+    /// Sets a string attribute to text formatted straight into the span's storage (a
+    /// `Display` or `Debug` value: nothing is formatted into a buffer first). Text
+    /// beyond the value length limit or the room left is cut at a character boundary
+    /// and counted ([`SpanData::truncated_values_count`](crate::SpanData::truncated_values_count)).
+    ///
+    /// ```
+    /// # let tracer = picotrace::Tracer::new(picotrace::TracerConfig::new("svc"),
+    /// #     picotrace::SpanArena::<1>::new(), picotrace::NoClock,
+    /// #     picotrace::IdGenerator::from_seed([1; 32]), picotrace::NoopExporter);
+    /// let mut span = tracer.start_span("request");
+    /// let peer = std::net::SocketAddr::from(([127, 0, 0, 1], 8080));
+    /// span.set_attribute_fmt("network.peer.address", format_args!("{peer}"));
+    /// ```
+    pub fn set_attribute_fmt(&mut self, key: &'static str, value: core::fmt::Arguments<'_>) {
+        if let Some((mut r, limits)) = self.record() {
+            r.set_attribute_text(key, Some(key), record::Text::Fmt(value), limits);
+        }
+    }
+
     /// Sets an attribute whose key is copied into the span's storage.
     pub fn set_attribute_dyn<M>(&mut self, key: &str, value: impl AttributeArg<M>) {
         if let Some((mut r, limits)) = self.record() {

@@ -445,6 +445,29 @@ impl RecordMut<'_> {
         value: &Value<'_>,
         limits: &SpanLimits,
     ) {
+        self.set_attribute_any(key, static_key, EventValue::Value(value), limits);
+    }
+
+    /// Sets a span attribute to text formatted straight into the pool.
+    #[inline(never)]
+    pub(crate) fn set_attribute_text(
+        &mut self,
+        key: &str,
+        static_key: Option<&'static str>,
+        value: Text<'_>,
+        limits: &SpanLimits,
+    ) {
+        self.set_attribute_any(key, static_key, EventValue::Text(value), limits);
+    }
+
+    #[inline(always)]
+    fn set_attribute_any(
+        &mut self,
+        key: &str,
+        static_key: Option<&'static str>,
+        value: EventValue<'_, '_>,
+        limits: &SpanLimits,
+    ) {
         if key.is_empty() {
             // Not a valid key: dropped, and counted as the spec's limits count drops.
             self.header.dropped_attributes = self.header.dropped_attributes.saturating_add(1);
@@ -458,7 +481,7 @@ impl RecordMut<'_> {
                 }
         });
         if let Some(i) = existing {
-            self.replace_value(i, EventValue::Value(value), limits);
+            self.replace_value(i, value, limits);
             return;
         }
         if u32::from(self.header.span_attributes) >= limits.attribute_count || self.attrs.is_full()
@@ -477,7 +500,7 @@ impl RecordMut<'_> {
                 }
             },
         };
-        let Some(value) = self.store_value(value, limits) else {
+        let Some(value) = self.store_event_value(value, limits) else {
             self.header.dropped_attributes = self.header.dropped_attributes.saturating_add(1);
             return;
         };

@@ -1908,6 +1908,33 @@ fn every_replacement_on_a_full_text_pool_keeps_the_old_value() {
     assert_eq!(span.dropped.1, 1);
 }
 
+/// `set_attribute_fmt` formats into the span: a new key, a key set again, and a text
+/// over the value length limit (cut at a character boundary and counted).
+#[test]
+fn formatted_attributes_are_set_replaced_and_cut_at_the_limit() {
+    let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+    let config = TracerConfig::new("svc").with_limits(crate::SpanLimits {
+        value_length: 4,
+        ..crate::SpanLimits::DEFAULT
+    });
+    let t = tracer_with(config, SpanArena::<1>::new(), &clock);
+    let mut s = t.start_span("s");
+    s.set_attribute("n", 1);
+    s.set_attribute_fmt("n", format_args!("{}-{}", 1, 2));
+    s.set_attribute_fmt("long", format_args!("{}", "ééééé"));
+    drop(s);
+    let span = &exported(&t)[0];
+    assert_eq!(
+        span.attrs,
+        [
+            ("n".into(), "\"1-2\"".into()),
+            ("long".into(), "\"éééé\"".into())
+        ]
+    );
+    assert_eq!(span.truncated, 1);
+    assert_eq!(span.dropped.0, 0);
+}
+
 /// An array element cut by the value length limit that then has no room is one cut
 /// value (the array's), not two.
 #[test]

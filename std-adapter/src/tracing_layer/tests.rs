@@ -343,6 +343,46 @@ fn otel_fields_name_kind_and_status_and_errors_set_the_status() {
     assert_eq!(attr(&field_error, "error"), Some("\"disk on fire\""));
 }
 
+/// An error with a long text, for the field tests below.
+#[derive(Debug)]
+struct LongFailure(String);
+
+impl std::fmt::Display for LongFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for LongFailure {}
+
+/// Span fields given as `%`, `?` or a `dyn Error` are written whole when the span has
+/// room (they were cut, uncounted, at 256 bytes), as a `&str` field is.
+#[test]
+fn long_formatted_span_fields_are_kept_whole() {
+    let t = setup();
+    let long = "x".repeat(300);
+    let failure = LongFailure("e".repeat(300));
+    // One field per span: each span's text pool holds 512 bytes.
+    tracing::subscriber::with_default(t.subscriber(), || {
+        drop(tracing::info_span!("shown", shown = %long));
+        drop(tracing::info_span!("debugged", debugged = ?long));
+        let span = tracing::info_span!("error", error = tracing::field::Empty);
+        span.record("error", &failure as &(dyn std::error::Error + 'static));
+    });
+    assert_eq!(attr(&t.named("shown"), "shown").map(str::len), Some(302));
+    // `Debug` of a string quotes it; `show` quotes it once more.
+    let debugged = format!("{:?}", format!("{long:?}"));
+    assert_eq!(
+        attr(&t.named("debugged"), "debugged"),
+        Some(debugged.as_str())
+    );
+    // The attribute (the exception event's message, written next, gets what room the
+    // 512 bytes have left; the status description keeps the first 256 bytes).
+    let span = t.named("error");
+    assert_eq!(attr(&span, "error").map(str::len), Some(302));
+    assert!(span.events.iter().any(|(n, _)| n == "exception"));
+}
+
 #[tracing::instrument(err)]
 fn fails_with_display() -> Result<(), Failure> {
     Err(Failure)
