@@ -71,15 +71,38 @@ pub fn write_span_line<W: Write + ?Sized>(span: &SpanData<'_>, w: &mut W) -> fmt
         }
         w.write_str("}")?;
     }
-    let counters = [
-        ("events", span.events().count() as u32),
-        ("links", span.links().count() as u32),
+    for (name, n) in [
+        ("events", span.events().count()),
+        ("links", span.links().count()),
+    ] {
+        if n > 0 {
+            write!(w, " {name}={n}")?;
+        }
+    }
+    write_losses(span, w)
+}
+
+/// Writes what `span` lost, as ` name=n` for each count that is not zero: attributes,
+/// events and links over the limits (the span's own, and its events' and links'
+/// attributes), and values cut.
+fn write_losses<W: Write + ?Sized>(span: &SpanData<'_>, w: &mut W) -> fmt::Result {
+    let losses = [
         ("dropped_attributes", span.dropped_attributes_count()),
         ("dropped_events", span.dropped_events_count()),
         ("dropped_links", span.dropped_links_count()),
+        (
+            "dropped_event_attributes",
+            span.events()
+                .fold(0u32, |n, e| n.saturating_add(e.dropped_attributes_count())),
+        ),
+        (
+            "dropped_link_attributes",
+            span.links()
+                .fold(0u32, |n, l| n.saturating_add(l.dropped_attributes_count())),
+        ),
         ("truncated", span.truncated_values_count()),
     ];
-    for (name, n) in counters {
+    for (name, n) in losses {
         if n > 0 {
             write!(w, " {name}={n}")?;
         }
@@ -93,10 +116,15 @@ pub fn write_span_line<W: Write + ?Sized>(span: &SpanData<'_>, w: &mut W) -> fmt
 ///
 /// ```text
 /// trace 4bf92f3577b34da6a3ce929d0e0e4736  (3 spans, 15.2 ms)
-/// GET /users                    SERVER    15.2 ms |████████████████████████████████|
-///   query_database              CLIENT     9.8 ms |  █████████████████████         | ERROR "timeout"
-///     exception "timed out"                       |       ^                        |
+/// GET /users                     SERVER      15.2 ms |████████████████████████████████|
+///   query_database               CLIENT       9.8 ms |  █████████████████████         | ERROR "timeout"
+///                                                    |       ^                        | exception "timed out"
+///   render                       INTERNAL     3.0 ms |                       ███████  | dropped_attributes=2
 /// ```
+///
+/// What a span lost follows its row, as in [`write_span_line`]: `dropped_attributes=`,
+/// `dropped_events=`, `dropped_links=`, `dropped_event_attributes=`,
+/// `dropped_link_attributes=`, `truncated=`, each only when not zero.
 ///
 /// Spans whose parent is not in the batch are drawn at the top level. Spans that
 /// cannot be reached from a top-level span within [`MAX_DEPTH`] levels (a parent
@@ -441,6 +469,7 @@ fn write_span_row<W: Write + ?Sized>(
     if let Status::Error { description } = span.status() {
         write!(w, " ERROR {description:?}")?;
     }
+    write_losses(span, w)?;
     w.write_char('\n')?;
 
     for event in span.events() {
@@ -730,6 +759,41 @@ mod tests {
         );
         let tree = tree_of(core::slice::from_ref(&slot));
         assert!(tree.contains("\nbad\\nname\\u{7}   "), "{tree}");
+        assert!(tree.contains("| dropped_attributes=1\n"), "{tree}");
+    }
+
+    /// What events and links lost shows too, in both views (the tree showed no
+    /// counts at all, the line only the span's own).
+    #[test]
+    fn both_views_show_what_events_and_links_dropped() {
+        let slot = hand_span(1, 2, None, "s", (0, 1), |w| {
+            let limits = crate::SpanLimits {
+                attributes_per_event: 0,
+                attributes_per_link: 1,
+                ..crate::SpanLimits::DEFAULT
+            };
+            let one = [crate::KeyValue::new("x", 1)];
+            let two = [crate::KeyValue::new("x", 1), crate::KeyValue::new("y", 2)];
+            w.add_event("e", Timestamp::from_unix_nanos(T0), &one, &limits);
+            let linked = crate::SpanContext {
+                trace_id: crate::TraceId::from_bytes([7; 16]),
+                span_id: crate::SpanId::from_bytes([8; 8]),
+                flags: crate::TraceFlags::SAMPLED,
+                is_remote: true,
+            };
+            w.add_link(linked, "", &two, &limits);
+        });
+        let mut line = String::new();
+        write_span_line(&slot.data(), &mut line).unwrap();
+        assert!(
+            line.ends_with("events=1 links=1 dropped_event_attributes=1 dropped_link_attributes=1"),
+            "{line}"
+        );
+        let tree = tree_of(core::slice::from_ref(&slot));
+        assert!(
+            tree.contains("| dropped_event_attributes=1 dropped_link_attributes=1\n"),
+            "{tree}"
+        );
     }
 
     #[rustfmt::skip]
