@@ -2,7 +2,7 @@
 # picotrace CI: the script CI (`.ci/run`) and every developer run.
 #
 #   ci/run.sh STEP...     run the steps in order, e.g. `ci/run.sh fmt clippy`
-#   ci/run.sh all         install fmt clippy features docs test bench nostd firmware fuzz
+#   ci/run.sh all         install fmt clippy features docs loom test bench nostd firmware fuzz
 #
 # Steps:
 #   install      ci/install.sh: Debian's Rust + lld + QEMU, rustfmt/clippy, the collector venv,

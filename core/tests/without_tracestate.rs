@@ -24,6 +24,12 @@ fn incoming_tracestate_is_ignored_and_the_trace_continues() {
     assert!(cx.trace_state.is_empty());
     // Nothing kept, so nothing copied: a context is its ids and flags.
     assert!(core::mem::size_of::<TraceContext>() <= 48);
+    #[cfg(target_pointer_width = "64")]
+    assert_eq!(
+        core::mem::size_of::<TraceContext>(),
+        48,
+        "the size the docs give"
+    );
 
     let clock = ManualClock::new(Timestamp::from_unix_nanos(1));
     let tracer = Tracer::new(

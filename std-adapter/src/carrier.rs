@@ -78,9 +78,12 @@ impl Injector for HashMapInjector<'_> {
 }
 
 /// Reads headers from an `http::HeaderMap` (names are case-insensitive there);
-/// repeated fields are all reported. A value that is not UTF-8 is read with each bad
-/// byte sequence as U+FFFD, which no header format accepts: the member that holds it
-/// is invalid (the whole `traceparent`, one baggage member), not the whole field.
+/// repeated fields are all reported. Where a format reads every field of a name
+/// (`tracestate`, `baggage`), a value that is not UTF-8 is read with each bad byte
+/// sequence as U+FFFD, which no header format accepts: the member that holds it is
+/// invalid (one baggage member), not the whole field. Where a format reads one value
+/// (`traceparent`, `b3`, `uber-trace-id`), such a header counts as absent, and a new
+/// trace starts as it would for an invalid one.
 #[derive(Clone, Copy, Debug)]
 pub struct HeaderMapCarrier<'a>(pub &'a HeaderMap);
 
