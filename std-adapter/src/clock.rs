@@ -247,6 +247,29 @@ mod tests {
         );
     }
 
+    /// The fixed-point conversion on a hand-made rate, whatever this machine's counter:
+    /// 2.5 ns per tick is `whole` 2 and half of 2^64 as the fraction.
+    #[test]
+    fn ticks_convert_with_the_whole_and_fractional_rate() {
+        let calibration = Calibration {
+            tsc: true,
+            ticks: 1_000,
+            unix_nanos: 1_700_000_000_000_000_000,
+            whole: 2,
+            fraction: 1 << 63,
+            base: Instant::now(),
+        };
+        let at = |ticks: u64| calibration.unix_nanos_at(ticks) - calibration.unix_nanos;
+        assert_eq!(at(1_000), 0);
+        assert_eq!(at(1_004), 10);
+        assert_eq!(at(1_001), 2, "2.5 ns truncated");
+        // A day of ticks at 2.5 ns: no overflow in the 128-bit fraction product.
+        let day = 86_400_000_000_000u64;
+        assert_eq!(at(1_000 + day / 5 * 2), day);
+        // Before the anchor (another core's reading): clamped to it.
+        assert_eq!(at(10), 0);
+    }
+
     #[test]
     fn the_counter_reading_is_the_one_fastant_orders_and_subtracts() {
         let a = fastant::Instant::now();

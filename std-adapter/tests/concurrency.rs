@@ -106,6 +106,69 @@ fn eight_threads_half_ended_elsewhere_account_for_every_span() {
     );
 }
 
+/// Holds its first batch until the arena is full (every slot claimed: the span thread
+/// found no room while this export ran), then counts what it is handed.
+struct HoldFirst {
+    tracer: Arc<std::sync::OnceLock<&'static picotrace_std::StdTracer>>,
+    held: bool,
+    seen: Arc<AtomicU64>,
+    /// Whether the arena was seen full while the first batch was held.
+    filled: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl SpanExporter for HoldFirst {
+    fn export(&mut self, batch: &SpanBatch<'_>) -> Result<(), picotrace::ExportError> {
+        if !self.held {
+            self.held = true;
+            let arena = self.tracer.get().expect("set before any span").arena();
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            while arena.in_use() < arena.capacity() && std::time::Instant::now() < deadline {
+                std::thread::sleep(Duration::from_micros(50));
+            }
+            let full = arena.in_use() == arena.capacity();
+            self.filled.store(full, Ordering::Relaxed);
+        }
+        self.seen.fetch_add(batch.len() as u64, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+/// A burst larger than the arena while the export thread is busy waits for the export
+/// (it yields and retries) instead of dropping spans: the provider's promise that
+/// bursts slow down rather than lose spans. No other test made the arena fill up.
+#[test]
+fn a_burst_that_fills_the_arena_waits_for_the_export_instead_of_dropping() {
+    let tracer_cell = Arc::new(std::sync::OnceLock::new());
+    let seen = Arc::new(AtomicU64::new(0));
+    let filled = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let provider = TracerProvider::builder()
+        .config(TracerConfig::new("burst"))
+        .exporter(SharedExporter::new(HoldFirst {
+            tracer: Arc::clone(&tracer_cell),
+            held: false,
+            seen: Arc::clone(&seen),
+            filled: Arc::clone(&filled),
+        }))
+        .build();
+    let tracer = provider.tracer();
+    tracer_cell.set(tracer).ok().unwrap();
+    let spans = 2 * tracer.arena().capacity() as u64;
+    for i in 0..spans {
+        let mut span = tracer.start_span("burst");
+        span.set_attribute("i", i as i64);
+    }
+    provider.flush().unwrap();
+    let s = provider.stats();
+    assert!(
+        filled.load(Ordering::Relaxed),
+        "the arena never filled: {s:?}"
+    );
+    assert_eq!(s.spans_dropped_arena_full, 0, "{s:?}");
+    assert_eq!(s.spans_exported, spans, "{s:?}");
+    assert_eq!(seen.load(Ordering::Relaxed), spans);
+    provider.shutdown().unwrap();
+}
+
 /// Resident memory of this process, from /proc (Linux).
 fn rss_bytes() -> u64 {
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
@@ -251,14 +314,46 @@ fn a_concurrent_second_shutdown_returns_after_the_drain() {
     assert_eq!(provider.stats().spans_exported, 5);
 }
 
-/// A span started on one task and ended on another worker thread keeps its times and
-/// parent, and the current context follows the task across threads.
+/// Keeps what the test below checks of each span.
+#[derive(Clone, Default)]
+struct Record(Arc<std::sync::Mutex<Vec<Seen>>>);
+
+#[derive(Clone, Debug)]
+struct Seen {
+    name: String,
+    span_id: picotrace::SpanId,
+    parent: Option<picotrace::SpanId>,
+    start: u64,
+    end: u64,
+}
+
+impl SpanExporter for Record {
+    fn export(&mut self, batch: &SpanBatch<'_>) -> Result<(), picotrace::ExportError> {
+        let mut seen = self.0.lock().unwrap();
+        seen.extend(batch.iter().map(|s| Seen {
+            name: s.name().into(),
+            span_id: s.span_context().span_id,
+            parent: s.parent_span_id(),
+            start: s.start_time().as_unix_nanos(),
+            end: s.end_time().as_unix_nanos(),
+        }));
+        Ok(())
+    }
+}
+
+/// A span started on one thread (here the main thread, which is not a worker) and
+/// ended on a worker thread keeps its times and parent, and the current context
+/// follows the task across threads.
 #[test]
 fn spans_and_current_context_follow_tasks_across_worker_threads() {
-    let seen = Arc::new(AtomicU64::new(0));
-    let provider = counting(&seen);
+    let record = Record::default();
+    let provider = TracerProvider::builder()
+        .config(TracerConfig::new("concurrency"))
+        .exporter(SharedExporter::new(record.clone()))
+        .build();
     let runtime = runtime();
     let tracer = provider.tracer();
+    let main = std::thread::current().id();
     runtime.block_on(async move {
         let tasks: Vec<_> = (0..32)
             .map(|_| {
@@ -269,6 +364,7 @@ fn spans_and_current_context_follow_tasks_across_worker_threads() {
                         for _ in 0..3 {
                             let current = picotrace_std::current_span_context().unwrap();
                             assert_eq!(current.span_id, id);
+                            assert_ne!(std::thread::current().id(), main, "not on a worker");
                             tokio::time::sleep(Duration::from_millis(1)).await;
                         }
                         let cx = picotrace_std::current_context();
@@ -284,7 +380,22 @@ fn spans_and_current_context_follow_tasks_across_worker_threads() {
         }
     });
     provider.flush().unwrap();
-    assert_eq!(seen.load(Ordering::Relaxed), 64);
+    let seen = record.0.lock().unwrap().clone();
+    assert_eq!(seen.len(), 64);
+    let requests: Vec<&Seen> = seen.iter().filter(|s| s.name == "request").collect();
+    assert_eq!(requests.len(), 32);
+    for child in seen.iter().filter(|s| s.name == "child") {
+        let request = requests
+            .iter()
+            .find(|r| Some(r.span_id) == child.parent)
+            .unwrap_or_else(|| panic!("child without its request: {child:?}"));
+        // The request span covers its three 1 ms sleeps and its child.
+        assert!(request.end - request.start >= 3_000_000, "{request:?}");
+        assert!(
+            request.start <= child.start && child.end <= request.end,
+            "{request:?} {child:?}"
+        );
+    }
 }
 
 fn current_trace(cx: &Option<picotrace::TraceContext>) -> picotrace::TraceId {

@@ -123,7 +123,16 @@ fn retryable_statuses_give_up_after_max_retries() {
         }
         other => panic!("{other:?}"),
     }
-    assert_eq!(server.requests().len(), 4);
+    let reqs = server.requests();
+    assert_eq!(reqs.len(), 4);
+    // Without Retry-After the waits are the policy's doubling backoff (20, 40, 80 ms,
+    // no jitter): retrying at once would hammer a failing collector.
+    let gaps: Vec<Duration> = reqs.windows(2).map(|w| gap(&w[0], &w[1])).collect();
+    let ms = Duration::from_millis;
+    assert!(
+        gaps[0] >= ms(20) && gaps[1] >= ms(40) && gaps[2] >= ms(80),
+        "{gaps:?}"
+    );
 }
 
 #[test]
@@ -193,7 +202,15 @@ fn connection_refused_is_retried_then_given_up_and_counted() {
         .retry_policy(quick_policy().with_max_retries(2))
         .build()
         .unwrap();
-    match x.send_spans(b"x", 7, None) {
+    let started = Instant::now();
+    let result = x.send_spans(b"x", 7, None);
+    // Two backoffs (20 and 40 ms) between the three attempts.
+    assert!(
+        started.elapsed() >= Duration::from_millis(60),
+        "{:?}",
+        started.elapsed()
+    );
+    match result {
         Err(ExportError::RetriesExhausted { last, attempts: 3 }) => {
             assert!(matches!(*last, ExportError::Connect(_)), "{last:?}");
             assert!(last.is_retryable());

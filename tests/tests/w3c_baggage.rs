@@ -197,6 +197,25 @@ proptest! {
         }
     }
 
+    /// Mostly valid members (keys, values with percent escapes good and bad,
+    /// properties, spaces), so that the checks on kept members run (arbitrary text
+    /// above seldom makes one).
+    #[test]
+    fn near_valid_headers_keep_members_that_decode(
+        field in "( ?[a-z]{1,4} ?= ?[a-zA-Z0-9%]{0,6}(;[a-z]{1,3}(=[a-z]{1,3})?)? ?,){1,6}",
+    ) {
+        let bag: Baggage<512> = Baggage::from_headers(&[("baggage", field.as_str())][..]);
+        let mut buf = [0; 512];
+        for m in &bag {
+            prop_assert!(m.decode_value(&mut buf).is_ok(), "{field:?}");
+            prop_assert!(!m.key().is_empty());
+        }
+        // Whatever was kept reads back the same after it is written out.
+        let again: Baggage<512> = Baggage::from_headers(&[("baggage", bag.as_str())][..]);
+        prop_assert_eq!(again.as_str(), bag.as_str());
+        prop_assert_eq!(again.dropped(), 0);
+    }
+
     #[test]
     fn insert_then_get_round_trips(value in any::<String>(), key in "[A-Za-z0-9!#$&'*+.^_`|~-]{1,12}") {
         let mut bag = extract(&[("baggage", "first=1")]);

@@ -528,6 +528,26 @@ proptest! {
         prop_assert!(out.trace_id.is_valid());
     }
 
+    /// Mostly valid headers (arbitrary text above seldom makes a valid traceparent): a
+    /// valid one is continued, its ids kept, and anything else starts a new trace.
+    #[test]
+    fn near_valid_headers_continue_or_restart(
+        tp in "0[0-9a-f]-[0-9a-f]{32}-[0-9a-f]{16}-0[0-3]",
+        ts in proptest::collection::vec("[a-z0-9=, @*/_-]{0,40}", 0..3),
+    ) {
+        let mut request: Vec<(&str, &str)> = vec![("traceparent", &tp)];
+        request.extend(ts.iter().map(|t| ("tracestate", t.as_str())));
+        let (out, _) = callback(&request);
+        prop_assert!(out.trace_id.is_valid());
+        let trace_hex = &tp[3..35];
+        // Versions 00-0f here, never ff; ids of all zeros are invalid.
+        let valid = trace_hex != "0".repeat(32) && tp[36..52] != "0".repeat(16);
+        if valid {
+            let hex = out.trace_id.to_hex();
+            prop_assert_eq!(hex.as_str(), trace_hex);
+        }
+    }
+
     #[test]
     fn injected_context_round_trips(
         trace in any::<[u8; 16]>(), span in any::<[u8; 8]>(), flags in 0u8..4,
