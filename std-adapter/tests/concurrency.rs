@@ -99,6 +99,10 @@ fn eight_threads_half_ended_elsewhere_account_for_every_span() {
         s.spans_exported,
         "nothing double-counted"
     );
+    // Threads that find the arena full wait for the export thread: the sum above must
+    // not hold only because most spans were dropped (0 of 800,000 are, measured; the
+    // bound leaves room for a loaded CI machine).
+    assert!(s.spans_exported >= produced / 10 * 9, "{s:?}");
     assert_eq!(provider.tracer().arena().in_use(), 0, "no slot stranded");
     eprintln!(
         "{produced} spans, half ended on another thread: {} exported, {} dropped (arena full)",
