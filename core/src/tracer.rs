@@ -993,7 +993,8 @@ where
         if cfg!(feature = "tracestate") && result.threshold != ThresholdUpdate::Keep {
             write_updated_trace_state(&mut slot, parent_state, result.threshold);
         }
-        if recording {
+        // Most spans start without builder attributes or links: no record view for them.
+        if recording && !(params.attributes.is_empty() && params.links.is_empty()) {
             let mut record = slot.record();
             for kv in params.attributes {
                 record.set_attribute(kv.key, None, &kv.value, &self.limits);
