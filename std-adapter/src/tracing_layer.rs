@@ -141,9 +141,7 @@ impl TracingLayer {
         S: Subscriber + LookupSpan<'a>,
     {
         self.spans.with_or(span.id().into_u64(), f, |f| {
-            span.extensions_mut()
-                .get_mut::<Backing>()
-                .map(|Backing(s)| f(s))
+            spans::in_extensions(|| with_extensions_backing(span.extensions_mut(), f))
         })
     }
 
@@ -178,6 +176,20 @@ impl TracingLayer {
 
 /// What a `tracing` span keeps in its extensions: the picotrace span behind it.
 struct Backing(Span<'static>);
+
+/// Runs `f` on the span kept in `extensions` (locked). A panic in `f` (a field's
+/// `Debug`) releases the lock before it goes on: unwinding with the guard would poison
+/// the lock, and the registry panics on a poisoned lock when the span closes, which
+/// happens during that same unwinding (an abort).
+fn with_extensions_backing<R>(
+    mut extensions: tracing_subscriber::registry::ExtensionsMut<'_>,
+    f: impl FnOnce(&mut Span<'static>) -> R,
+) -> Option<R> {
+    let Backing(span) = extensions.get_mut::<Backing>()?;
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(span)));
+    drop(extensions);
+    Some(result.unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+}
 
 impl<S> Layer<S> for TracingLayer
 where
@@ -298,7 +310,9 @@ where
             return;
         }
         if let Some(span) = ctx.span(&id) {
-            drop(span.extensions_mut().remove::<Backing>());
+            // Ended (which may export) after the registry's lock is released.
+            let backing = span.extensions_mut().remove::<Backing>();
+            drop(backing);
         }
     }
 
@@ -446,9 +460,10 @@ where
 {
     span.with_subscriber(|(id, dispatch)| {
         let in_extensions = |f: F| {
-            let data = dispatch.downcast_ref::<Registry>()?.span(id)?;
-            let mut extensions = data.extensions_mut();
-            extensions.get_mut::<Backing>().map(|Backing(span)| f(span))
+            spans::in_extensions(|| {
+                let data = dispatch.downcast_ref::<Registry>()?.span(id)?;
+                with_extensions_backing(data.extensions_mut(), f)
+            })
         };
         match dispatch.downcast_ref::<TracingLayer>() {
             Some(layer) => layer.spans.with_or(id.into_u64(), f, in_extensions),

@@ -7,33 +7,15 @@
 //! Its own test binary: the global default can be set once per process.
 #![cfg(feature = "tracing")]
 
-use std::fmt;
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+mod reentrant;
 
-use picotrace::{ExportError, SpanBatch, SpanExporter, TracerConfig};
+use std::fmt;
+
+use picotrace::TracerConfig;
 use picotrace_std::tracing_layer::TracingLayer;
 use picotrace_std::{SharedExporter, TracerProvider};
+use reentrant::{finishes_within, Names};
 use tracing_subscriber::layer::SubscriberExt as _;
-
-/// An exported span's name and its events' names.
-type Named = (String, Vec<String>);
-
-/// The exported spans.
-#[derive(Clone, Default)]
-struct Names(Arc<Mutex<Vec<Named>>>);
-
-impl SpanExporter for Names {
-    fn export(&mut self, batch: &SpanBatch<'_>) -> Result<(), ExportError> {
-        let mut seen = self.0.lock().unwrap();
-        for s in batch.iter() {
-            let events = s.events().map(|e| e.name().to_string()).collect();
-            seen.push((s.name().to_string(), events));
-        }
-        Ok(())
-    }
-}
 
 /// A value whose `Debug` logs, as a value that traces its own formatting might.
 struct Chatty;
@@ -57,8 +39,7 @@ fn a_field_whose_debug_emits_events_and_spans_does_not_deadlock() {
     let subscriber = tracing_subscriber::registry().with(TracingLayer::new(provider.tracer()));
     tracing::subscriber::set_global_default(subscriber).expect("first global default");
 
-    let (done, finished) = mpsc::channel();
-    std::thread::spawn(move || {
+    finishes_within(10, || {
         let outer = tracing::info_span!("outer", value = ?Chatty, later = tracing::field::Empty);
         let _in = outer.enter();
         // The event's field is formatted while the layer writes the event into `outer`.
@@ -66,22 +47,15 @@ fn a_field_whose_debug_emits_events_and_spans_does_not_deadlock() {
         outer.record("later", tracing::field::debug(Chatty));
         drop(_in);
         drop(outer);
-        done.send(()).unwrap();
     });
-    finished
-        .recv_timeout(Duration::from_secs(10))
-        .expect("the nested instrumentation deadlocked the layer");
 
     provider.flush().expect("flush");
-    let seen = names.0.lock().unwrap().clone();
-    let outer = seen
-        .iter()
-        .find(|(name, _)| name == "outer")
-        .unwrap_or_else(|| panic!("outer not exported: {seen:?}"));
+    let outer = names.named("outer");
     assert!(
         outer.1.iter().any(|e| e == "with a chatty field"),
-        "the outer event is kept: {seen:?}"
+        "the outer event is kept: {outer:?}"
     );
+    let seen = names.0.lock().unwrap().clone();
     // Each of the three formattings made a span of its own, which ended and was
     // exported.
     let inner = seen.iter().filter(|(n, _)| n == "inside debug").count();

@@ -33,6 +33,23 @@ thread_local! {
     static HELD: Cell<usize> = const { Cell::new(0) };
 }
 
+/// [`HELD`] while user code runs under a span's registry extensions lock (the span the
+/// table had no room for): a mark no bucket's address can be.
+const EXTENSIONS: usize = 1;
+
+/// Runs `f`, which locks a span's registry extensions and runs user code under that
+/// lock, unless this thread is already inside such a call: the registry's lock is not
+/// reentrant, so a nested call (user code that traces, under a global subscriber)
+/// would wait for its own thread. It is refused instead, as nested calls are for the
+/// bucket a thread holds.
+pub(super) fn in_extensions<R>(f: impl FnOnce() -> Option<R>) -> Option<R> {
+    if HELD.with(Cell::get) == EXTENSIONS {
+        return None;
+    }
+    let _restore = Holding(HELD.with(|held| held.replace(EXTENSIONS)));
+    f()
+}
+
 /// Restores the thread's [`HELD`] mark when user code returns or unwinds.
 struct Holding(usize);
 

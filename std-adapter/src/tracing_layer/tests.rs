@@ -612,6 +612,48 @@ fn spans_started_inside_an_in_span_future_keep_their_tracing_parent() {
     assert_eq!(t.named("child").parent, Some(parent.span_id));
 }
 
+/// A field whose `Debug` panics.
+struct Panicky;
+
+impl std::fmt::Debug for Panicky {
+    fn fmt(&self, _: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        panic!("Debug panicked")
+    }
+}
+
+/// A span kept in the registry's extensions (the table full) whose field's `Debug`
+/// panics leaves the registry's lock usable: the span is still written to and ends
+/// (the lock was poisoned, and the registry panics on it; `tests/tracing_reentrant.rs`
+/// has the nested-call case, which needs a global subscriber).
+#[test]
+fn a_panicking_field_of_a_span_in_the_extensions_leaves_it_usable() {
+    let t = setup();
+    let layer = TracingLayer::with_table(t.provider.tracer(), 1);
+    let subscriber = tracing_subscriber::registry().with(layer);
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        tracing::subscriber::with_default(subscriber, || {
+            // Four spans fill the one bucket: the next ones live in the extensions.
+            let fillers: Vec<_> = (0..4).map(|_| tracing::info_span!("filler")).collect();
+            let panicky = tracing::info_span!("panicky", after = tracing::field::Empty);
+            let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                let _in = panicky.enter();
+                tracing::info!(value = ?Panicky, "boom");
+            }));
+            assert!(caught.is_err());
+            panicky.record("after", 1_i64);
+            drop(panicky);
+            drop(fillers);
+        });
+        done.send(()).unwrap();
+    });
+    finished
+        .recv_timeout(std::time::Duration::from_secs(20))
+        .expect("the thread finished");
+    let panicky = t.named("panicky");
+    assert_eq!(attr(&panicky, "after"), Some("1"));
+}
+
 /// A layer whose span table holds one bucket (4 spans): the fifth and later live
 /// spans are kept in the registry's extensions, and behave the same.
 #[test]
