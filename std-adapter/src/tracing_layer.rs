@@ -18,11 +18,12 @@
 //!   `otel.name` (the span name), `otel.kind` (`server`, `client`, `producer`,
 //!   `consumer`, `internal`; read when the span starts: a kind recorded later is
 //!   ignored, as a picotrace span's kind is fixed at its start), `otel.status_code`
-//!   (`ok`, `error`), `otel.status_message`. A field holding an error (`error = &err as
+//!   (`ok`, `error`), `otel.status_description` (or the older `otel.status_message`). A field holding an error (`error = &err as
 //!   &dyn Error`) sets the status to Error and records an `exception` event.
 //! - **Events** (`info!`, `error!`, ...) inside a span become span events named by their
 //!   message, with `level`, `target` and their fields as attributes. An `ERROR` event
-//!   sets the span's status to Error with the message as description. An `error` field
+//!   sets the span's status to Error with the message as description (none when it has
+//!   no message). An `error` field
 //!   of an event, whatever its level, sets the status to its text and records an
 //!   `exception` (what `#[instrument(err)]` records, `error = %e`, becomes one: an event
 //!   with no message of its own is named `exception`, with `exception.message`).
@@ -159,15 +160,19 @@ impl TracingLayer {
         }
     }
 
-    /// Adds the source location of each span as `code.filepath`, `code.lineno` and
-    /// `code.namespace` attributes (default: off, it costs three attributes a span).
+    /// Adds the source location of each span as `code.file.path`, `code.line.number`
+    /// and `code.module.name` attributes, the names `tracing-opentelemetry` writes
+    /// (default: off, it costs three attributes a span).
     pub fn with_location(mut self, location: bool) -> Self {
         self.location = location;
         self
     }
 
-    /// Whether an `ERROR` event sets its span's status to Error (default: on, as in
-    /// `tracing-opentelemetry`).
+    /// Whether events set their span's status (default: on): an `ERROR` event to Error
+    /// with its message as description, an event's `error` field to Error with the
+    /// error's text. Off, events never change a span's status (`otel.status_code` and
+    /// an error recorded on the span itself still do). `tracing-opentelemetry`'s flag of
+    /// this name only keeps the text out of the description.
     pub fn with_error_events_to_status(mut self, on: bool) -> Self {
         self.error_events_to_status = on;
         self
@@ -255,13 +260,13 @@ where
         if started.is_recording() {
             if self.location {
                 if let Some(file) = metadata.file() {
-                    started.set_attribute("code.filepath", file);
+                    started.set_attribute("code.file.path", file);
                 }
                 if let Some(line) = metadata.line() {
-                    started.set_attribute("code.lineno", i64::from(line));
+                    started.set_attribute("code.line.number", i64::from(line));
                 }
                 if let Some(module) = metadata.module_path() {
-                    started.set_attribute("code.namespace", module);
+                    started.set_attribute("code.module.name", module);
                 }
             }
             attrs.record(&mut Fields(&mut started));
@@ -391,14 +396,15 @@ impl TracingLayer {
             if !exception_recorded {
                 backing.record_exception(error);
             }
-            backing.set_status(Status::Error { description: error });
+            if self.error_events_to_status {
+                backing.set_status(Status::Error { description: error });
+            }
         } else if let Some(message) = &message {
-            let description = if message.is_empty() {
-                metadata.name()
-            } else {
-                message
-            };
-            backing.set_status(Status::Error { description });
+            // An ERROR event with no message: Error, with no description (not the
+            // callsite's name, `event src/main.rs:12`), as tracing-opentelemetry.
+            backing.set_status(Status::Error {
+                description: message,
+            });
         }
     }
 }
@@ -583,7 +589,9 @@ impl Visit for Fields<'_> {
                     self.0.set_error("");
                 }
             }
-            "otel.status_message" => self.0.set_error(value),
+            // `otel.status_description` since tracing-opentelemetry 0.32; the older
+            // name is still read.
+            "otel.status_description" | "otel.status_message" => self.0.set_error(value),
             name => self.0.set_attribute(name, value),
         }
     }

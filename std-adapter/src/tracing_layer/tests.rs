@@ -383,6 +383,54 @@ fn long_formatted_span_fields_are_kept_whole() {
     assert!(span.events.iter().any(|(n, _)| n == "exception"));
 }
 
+/// `otel.status_description`, the name tracing-opentelemetry reads since 0.32, sets the
+/// status as the older `otel.status_message` does (it was exported as an attribute).
+#[test]
+fn otel_status_description_sets_the_status() {
+    let t = setup();
+    tracing::subscriber::with_default(t.subscriber(), || {
+        drop(tracing::info_span!(
+            "q",
+            otel.status_description = "db down"
+        ));
+    });
+    let q = t.named("q");
+    assert_eq!(q.status, "Error { description: \"db down\" }");
+    assert_eq!(attr(&q, "otel.status_description"), None);
+}
+
+/// With `with_error_events_to_status(false)` no event changes a span's status: an
+/// `ERROR` event did not, but an `error` field still set it to the error's text. An
+/// `ERROR` event with no message sets Error with no description (it was the callsite's
+/// name). Source locations use today's attribute names.
+#[test]
+fn events_set_no_status_when_told_not_to_and_a_messageless_error_has_no_description() {
+    let t = setup();
+    let quiet = TracingLayer::new(t.provider.tracer()).with_error_events_to_status(false);
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(quiet), || {
+        tracing::info_span!("boom").in_scope(|| tracing::error!("boom"));
+        let _ = fails_with_display();
+    });
+    assert_eq!(t.named("boom").status, "Unset");
+    // `#[instrument(err)]`'s event (`error = %e`, no message) in the function's span:
+    // still the exception event, but no status.
+    let failed = t.named("fails_with_display");
+    assert_eq!(failed.status, "Unset");
+    assert!(
+        failed.events.iter().any(|(n, _)| n == "exception"),
+        "{failed:#?}"
+    );
+    let located = TracingLayer::new(t.provider.tracer()).with_location(true);
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(located), || {
+        tracing::info_span!("no message").in_scope(|| tracing::error!(code = 5));
+    });
+    let no_message = t.named("no message");
+    assert_eq!(no_message.status, "Error { description: \"\" }");
+    assert!(attr(&no_message, "code.file.path").is_some_and(|f| f.contains("tests.rs")));
+    assert!(attr(&no_message, "code.line.number").is_some());
+    assert!(attr(&no_message, "code.module.name").is_some());
+}
+
 #[tracing::instrument(err)]
 fn fails_with_display() -> Result<(), Failure> {
     Err(Failure)
