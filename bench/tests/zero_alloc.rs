@@ -122,6 +122,45 @@ fn check() {
         }
     }
 
+    // The same with a thousand other `tracing` spans alive (a busy server): the layer's
+    // table then has spans in most buckets, and a span whose bucket was full was boxed
+    // into the registry's extensions (a few in a hundred at this load).
+    for (label, subscriber) in [
+        ("registry", w9::registry_only()),
+        ("layer", w9::picotrace()),
+    ] {
+        // Kept among others that end at once, as on a server: their registry slots
+        // are reused with new generations, so the ids are spread as a long-running
+        // process's are (ids made one after another hash unusually evenly).
+        let live: Vec<tracing::Span> =
+            tracing::dispatcher::with_default(&subscriber.dispatch, || {
+                let (mut live, mut x) = (Vec::new(), 0x9e37_79b9_7f4a_7c15u64);
+                while live.len() < 1_000 {
+                    let span = tracing::info_span!("live");
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    if x % 4 == 0 {
+                        live.push(span);
+                    }
+                }
+                live
+            });
+        w9::run(&subscriber, 500, w9::span);
+        let n = 300;
+        let used = (0..3)
+            .map(|_| count_allocations(|| w9::run(&subscriber, n, w9::span)).expect("counting"))
+            .min_by_key(|a| a.count)
+            .expect("three runs");
+        assert_eq!(
+            used.count, 0,
+            "W9 span beside 1,000 live spans under the {label} allocated {} times in {n} spans",
+            used.count
+        );
+        drop(live);
+        subscriber.drain();
+    }
+
     // The counter itself works: a Box is one allocation.
     let one = count_allocations(|| drop(std::hint::black_box(Box::new(7u64)))).expect("counting");
     assert_eq!(one.count, 1, "the counting allocator sees allocations");

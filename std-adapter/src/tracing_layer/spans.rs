@@ -2,9 +2,12 @@
 //! table allocated once per layer: the registry's extensions box every value put in
 //! them, which was the layer's one heap allocation per span.
 //!
-//! Each id hashes to a bucket of [`WAYS`] entries behind its own mutex; a span whose
-//! bucket is full goes to the registry's extensions instead (see the layer), so the
-//! table's size bounds nothing but the allocation-free case.
+//! Each id hashes to a bucket of [`WAYS`] entries behind its own mutex, and is kept in
+//! the first of [`PROBES`] buckets from there with a free entry; a span all of whose
+//! buckets are full goes to the registry's extensions instead (see the layer), so the
+//! table's size bounds nothing but the allocation-free case. (With one bucket per id, a
+//! few spans in a hundred found it full at a thousand live spans, and each of those was
+//! boxed; a window of four buckets makes that about one in a million.)
 
 use std::cell::Cell;
 use std::sync::{Mutex, MutexGuard, TryLockError};
@@ -13,6 +16,9 @@ use picotrace::Span;
 
 /// Entries per bucket.
 const WAYS: usize = 4;
+
+/// Buckets an id may be kept in: its own and the next ones.
+const PROBES: usize = 4;
 
 /// How often a call made from user code under another bucket's lock tries a bucket
 /// before it gives up (spinning first, then yielding).
@@ -91,11 +97,15 @@ impl SpanTable {
         self.buckets.as_ptr() as usize
     }
 
-    /// The bucket of `id` (sharded-slab ids differ in their low bits and generation:
-    /// mixed by a multiplication, the top bits pick the bucket).
-    fn bucket_of(&self, id: u64) -> &Mutex<[Entry; WAYS]> {
+    /// The buckets `id` may be kept in, its own first (sharded-slab ids differ in their
+    /// low bits and generation: mixed by a multiplication, the top bits pick the
+    /// bucket).
+    fn buckets_of(&self, id: u64) -> impl Iterator<Item = &Mutex<[Entry; WAYS]>> {
         let mixed = id.wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        &self.buckets[(mixed >> 32) as usize & (self.buckets.len() - 1)]
+        let first = (mixed >> 32) as usize;
+        let mask = self.buckets.len() - 1;
+        // A table of fewer buckets than probes visits each once.
+        (0..PROBES.min(self.buckets.len())).map(move |i| &self.buckets[(first + i) & mask])
     }
 
     /// Locks `bucket`; `None` only for a call nested in user code (see [`HELD`]) that
@@ -125,30 +135,35 @@ impl SpanTable {
         None
     }
 
-    /// Keeps `span` under `id`; gives it back when the bucket is full.
+    /// Keeps `span` under `id`; gives it back when its buckets are full.
     pub(super) fn insert(&self, id: u64, span: Span<'static>) -> Result<(), Span<'static>> {
-        let Some(mut bucket) = Self::lock(self.bucket_of(id)) else {
-            return Err(span);
-        };
-        match bucket.iter_mut().find(|e| e.is_none()) {
-            Some(free) => {
+        for bucket in self.buckets_of(id) {
+            let Some(mut bucket) = Self::lock(bucket) else {
+                continue;
+            };
+            if let Some(free) = bucket.iter_mut().find(|e| e.is_none()) {
                 *free = Some((id, span));
-                Ok(())
+                return Ok(());
             }
-            None => Err(span),
         }
+        Err(span)
     }
 
     /// Runs `f` on the span kept under `id`; `None` when there is none (then `f` has
     /// not run). The bucket stays locked while `f` runs; calls `f` makes into the table
     /// (through `tracing`) do not wait for it (see [`HELD`]).
     pub(super) fn with<R>(&self, id: u64, f: impl FnOnce(&mut Span<'static>) -> R) -> Option<R> {
-        let bucket = self.bucket_of(id);
-        let mut entries = Self::lock(bucket)?;
-        let (_, span) = entries.iter_mut().flatten().find(|(key, _)| *key == id)?;
-        let _restore =
-            Holding(HELD.with(|held| held.replace(core::ptr::from_ref(bucket) as usize)));
-        Some(f(span))
+        for bucket in self.buckets_of(id) {
+            let Some(mut entries) = Self::lock(bucket) else {
+                continue;
+            };
+            if let Some((_, span)) = entries.iter_mut().flatten().find(|(key, _)| *key == id) {
+                let _restore =
+                    Holding(HELD.with(|held| held.replace(core::ptr::from_ref(bucket) as usize)));
+                return Some(f(span));
+            }
+        }
+        None
     }
 
     /// Runs `f` on the span kept under `id`, or hands `f` to `elsewhere` (the registry's
@@ -171,11 +186,18 @@ impl SpanTable {
 
     /// Takes the span kept under `id` out of the table.
     pub(super) fn remove(&self, id: u64) -> Option<Span<'static>> {
-        let mut bucket = Self::lock(self.bucket_of(id))?;
-        let entry = bucket
-            .iter_mut()
-            .find(|e| matches!(e, Some((key, _)) if *key == id))?;
-        entry.take().map(|(_, span)| span)
+        for bucket in self.buckets_of(id) {
+            let Some(mut bucket) = Self::lock(bucket) else {
+                continue;
+            };
+            let entry = bucket
+                .iter_mut()
+                .find(|e| matches!(e, Some((key, _)) if *key == id));
+            if let Some(entry) = entry {
+                return entry.take().map(|(_, span)| span);
+            }
+        }
+        None
     }
 }
 
@@ -205,5 +227,38 @@ mod tests {
         assert!(table.remove(3).is_none(), "removed once");
         assert!(table.insert(99, tracer.start_span("room again")).is_ok());
         assert!(table.with(99, |_| ()).is_some());
+    }
+
+    /// Ids whose own bucket is full are kept in the next ones (they were given back,
+    /// and the layer boxed them into the registry's extensions), and found there.
+    #[test]
+    fn a_full_bucket_overflows_into_the_next_ones() {
+        let provider = crate::TracerProvider::builder()
+            .config(TracerConfig::new("svc"))
+            .exporter(crate::SharedExporter::discard())
+            .build();
+        let tracer = provider.tracer();
+        let table = SpanTable::new(32);
+        assert_eq!(table.buckets.len(), 16);
+        let home = |id: u64| table.buckets_of(id).next().map(core::ptr::from_ref);
+        // Three buckets' worth of ids that share a home bucket.
+        let first = home(1);
+        let ids: Vec<u64> = (1..)
+            .filter(|&id| home(id) == first)
+            .take(3 * WAYS)
+            .collect();
+        for &id in &ids {
+            assert!(table.insert(id, tracer.start_span("s")).is_ok(), "{id}");
+        }
+        for &id in &ids {
+            assert_eq!(table.with(id, |s| s.is_recording()), Some(true), "{id}");
+        }
+        // Removed from its home bucket, an id there makes room for another.
+        assert!(table.remove(ids[0]).is_some());
+        assert!(table.with(ids[0], |_| ()).is_none());
+        assert!(table.insert(ids[0], tracer.start_span("back")).is_ok());
+        for &id in &ids {
+            assert!(table.remove(id).is_some(), "{id}");
+        }
     }
 }
