@@ -3,8 +3,10 @@
 //! reference count taken and given back) on every `current_span()`.
 //!
 //! It follows the registry's own stack: `enter` pushes, `exit` removes the innermost
-//! entry of that span. Spans a per-layer filter hides are never entered here, so the
-//! innermost entry is the nearest span the layer sees. Past [`DEPTH`] nested spans a
+//! entry of that span, and a span entered again while it already is (a → b → a) does
+//! not become current again, as the registry's `current_span()` (and so
+//! `tracing::Span::current()`) skips such entries. Spans a per-layer filter hides are
+//! never entered here, so the innermost entry is the nearest span the layer sees. Past [`DEPTH`] nested spans a
 //! thread's stack stops answering for good (callers then ask the registry).
 
 use std::cell::RefCell;
@@ -22,8 +24,8 @@ pub(super) enum Current {
 }
 
 struct Stack {
-    /// (layer key, span id), innermost last.
-    entries: [(usize, u64); DEPTH],
+    /// (layer key, span id, entered again while it already was), innermost last.
+    entries: [(usize, u64, bool); DEPTH],
     len: usize,
     overflowed: bool,
 }
@@ -31,7 +33,7 @@ struct Stack {
 thread_local! {
     static ENTERED: RefCell<Stack> = const {
         RefCell::new(Stack {
-            entries: [(0, 0); DEPTH],
+            entries: [(0, 0, false); DEPTH],
             len: 0,
             overflowed: false,
         })
@@ -45,9 +47,12 @@ pub(super) fn enter(layer: usize, id: u64) {
             return;
         };
         let len = stack.len;
+        let again = stack.entries[..len]
+            .iter()
+            .any(|&(key, entered, _)| (key, entered) == (layer, id));
         match stack.entries.get_mut(len) {
             Some(entry) => {
-                *entry = (layer, id);
+                *entry = (layer, id, again);
                 stack.len += 1;
             }
             None => stack.overflowed = true,
@@ -62,13 +67,11 @@ pub(super) fn exit(layer: usize, id: u64) {
             return;
         };
         let len = stack.len;
+        let is = |&(key, entered, _): &(usize, u64, bool)| (key, entered) == (layer, id);
         // Mostly the innermost entry (spans exit in the order they entered).
-        if len > 0 && stack.entries[len - 1] == (layer, id) {
+        if len > 0 && is(&stack.entries[len - 1]) {
             stack.len -= 1;
-        } else if let Some(at) = stack.entries[..len]
-            .iter()
-            .rposition(|&entry| entry == (layer, id))
-        {
+        } else if let Some(at) = stack.entries[..len].iter().rposition(is) {
             stack.entries.copy_within(at + 1..len, at);
             stack.len -= 1;
         }
@@ -83,8 +86,8 @@ pub(super) fn current(layer: usize) -> Current {
                 stack.entries[..stack.len]
                     .iter()
                     .rev()
-                    .find(|&&(key, _)| key == layer)
-                    .map(|&(_, id)| id),
+                    .find(|&&(key, _, again)| key == layer && !again)
+                    .map(|&(_, id, _)| id),
             ),
             _ => Current::Unknown,
         })
@@ -102,8 +105,8 @@ mod tests {
             enter(1, 10);
             enter(2, 20); // another layer's span
             enter(1, 11);
-            enter(1, 10); // entered again (a re-polled future)
-            assert_eq!(current(1), Current::Known(Some(10)));
+            enter(1, 10); // entered again while it is: not current again (the registry)
+            assert_eq!(current(1), Current::Known(Some(11)));
             assert_eq!(current(2), Current::Known(Some(20)));
             exit(1, 10); // the innermost entry of 10 goes
             assert_eq!(current(1), Current::Known(Some(11)));

@@ -383,6 +383,28 @@ fn long_formatted_span_fields_are_kept_whole() {
     assert!(span.events.iter().any(|(n, _)| n == "exception"));
 }
 
+/// A span entered again while it already is (a, b, a) does not become current again,
+/// as in the registry: a new span's parent and an event's span are b, the span that
+/// `tracing::Span::current()` gives (they were a).
+#[test]
+fn a_span_entered_again_does_not_become_current_again() {
+    let t = setup();
+    tracing::subscriber::with_default(t.subscriber(), || {
+        let a = tracing::info_span!("a");
+        let b = tracing::info_span!("b");
+        let _a = a.enter();
+        let _b = b.enter();
+        let _a_again = a.enter();
+        assert_eq!(tracing::Span::current().id(), b.id());
+        drop(tracing::info_span!("c"));
+        tracing::info!("e");
+    });
+    let b = t.named("b");
+    assert_eq!(t.named("c").parent, Some(b.span_id));
+    assert!(b.events.iter().any(|(n, _)| n == "e"), "{b:#?}");
+    assert!(t.named("a").events.is_empty());
+}
+
 /// `otel.status_description`, the name tracing-opentelemetry reads since 0.32, sets the
 /// status as the older `otel.status_message` does (it was exported as an attribute).
 #[test]
