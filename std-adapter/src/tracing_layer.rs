@@ -269,7 +269,7 @@ where
                     started.set_attribute("code.module.name", module);
                 }
             }
-            attrs.record(&mut Fields(&mut started));
+            attrs.record(&mut Fields(&mut started, Recorded::AtStart));
         }
         if let Err(started) = self.spans.insert(id.into_u64(), started) {
             // The table's bucket is full: the registry's extensions keep it.
@@ -285,7 +285,7 @@ where
         };
         self.with_backing(&span, |backing| {
             if backing.is_recording() {
-                values.record(&mut Fields(backing));
+                values.record(&mut Fields(backing, Recorded::Later));
             }
         });
     }
@@ -515,10 +515,14 @@ fn kind_from(text: &str) -> Option<SpanKind> {
     .find_map(|(name, kind)| text.eq_ignore_ascii_case(name).then_some(kind))
 }
 
+/// The longest `otel.name` a span starts with; a longer one is cut there, and stored
+/// whole when the span's fields are written.
+const SHAPE_NAME_BYTES: usize = 128;
+
 /// Reads the fields that decide how a span starts: `otel.name` and `otel.kind`.
 #[derive(Default)]
 struct Shape {
-    name: Option<heapless::String<128>>,
+    name: Option<heapless::String<SHAPE_NAME_BYTES>>,
     kind: SpanKind,
 }
 
@@ -548,7 +552,16 @@ fn cut_copy<const N: usize>(s: &str) -> heapless::String<N> {
 }
 
 /// Writes span fields as attributes of the picotrace span.
-struct Fields<'s>(&'s mut Span<'static>);
+struct Fields<'s>(&'s mut Span<'static>, Recorded);
+
+/// When span fields are written.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Recorded {
+    /// As the span starts: its `otel.name` is already its name (stored once).
+    AtStart,
+    /// With `Span::record`.
+    Later,
+}
 
 impl Visit for Fields<'_> {
     fn record_i64(&mut self, field: &Field, value: i64) {
@@ -580,7 +593,10 @@ impl Visit for Fields<'_> {
             return self.0.set_attribute(name, value);
         }
         match name {
-            "otel.name" => self.0.update_name(value),
+            "otel.name" if self.1 == Recorded::Later || value.len() > SHAPE_NAME_BYTES => {
+                self.0.update_name(value)
+            }
+            "otel.name" => {}
             "otel.kind" => {}
             "otel.status_code" => {
                 if value.eq_ignore_ascii_case("ok") {

@@ -383,6 +383,25 @@ fn long_formatted_span_fields_are_kept_whole() {
     assert!(span.events.iter().any(|(n, _)| n == "exception"));
 }
 
+/// `otel.name` is stored once: as the name the span starts with (it was stored again,
+/// as a rename, taking room from the span's other fields). Of the span's 512 bytes, a
+/// name of 120 and a field of 300 fit once.
+#[test]
+fn otel_name_is_stored_once() {
+    let t = setup();
+    let name = "n".repeat(120);
+    let field = "f".repeat(300);
+    tracing::subscriber::with_default(t.subscriber(), || {
+        drop(tracing::info_span!(
+            "x",
+            otel.name = name.as_str(),
+            field = field.as_str()
+        ));
+    });
+    let span = t.named(&name);
+    assert_eq!(attr(&span, "field").map(str::len), Some(302));
+}
+
 /// A span entered again while it already is (a, b, a) does not become current again,
 /// as in the registry: a new span's parent and an event's span are b, the span that
 /// `tracing::Span::current()` gives (they were a).
