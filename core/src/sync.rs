@@ -25,8 +25,10 @@
 //!    that may lose the race; it is atomic so a stale read is harmless.
 //!
 //! `loom` checks [`IndexLists`] (the ownership protocol: claim, write, end, drain,
-//! release) and [`TryLock`] (`cargo test --release --test loom` with `RUSTFLAGS="--cfg
-//! loom"`, see `ci/run.sh loom`); `tests/stress.rs` races real spans on 8 threads.
+//! release, on a model of the cells) and [`TryLock`]: `RUSTFLAGS="--cfg loom" cargo
+//! test -p picotrace --release --lib sync::loom` (`ci/run.sh loom`). The real
+//! [`SlotPool`] (shards, refills, `SlotRef`, drains) is not in the model: the stress
+//! tests in `std-adapter/tests/concurrency.rs` race real spans on 8 threads.
 #![allow(unsafe_code)]
 
 use core::ptr::NonNull;
@@ -82,8 +84,12 @@ mod critical_section_u64 {
     use critical_section::Mutex;
     use portable_atomic::Ordering;
 
-    /// The subset of `AtomicU64` the list heads use. A critical section orders memory
-    /// as the strongest ordering asked for would (it is entered and left with fences).
+    /// The subset of `AtomicU64` the list heads use, each operation in a critical
+    /// section. `critical-section` promises Acquire on entry and Release on exit; what
+    /// the SeqCst pairs of this module need beyond that (a span's end against a
+    /// shutdown: each stores, then loads the other's value) holds because both sides
+    /// take the same global critical section, which orders them one way or the other.
+    /// An operation outside it would not be ordered so.
     #[derive(Debug)]
     pub(crate) struct Atomic64(Mutex<Cell<u64>>);
 
@@ -275,6 +281,21 @@ impl<const N: usize> IndexLists<N> {
                 next,
             },
             ended: EndedList(List::empty()),
+        }
+    }
+
+    /// No index on either list (loom's atomics are not `const`).
+    #[cfg(loom)]
+    pub(crate) fn empty() -> Self {
+        Self {
+            free: List {
+                head: Atomic64::new(Head::EMPTY.0),
+                next: core::array::from_fn(|_| AtomicU16::new(NIL)),
+            },
+            ended: EndedList(List {
+                head: Atomic64::new(Head::EMPTY.0),
+                next: core::array::from_fn(|_| AtomicU16::new(NIL)),
+            }),
         }
     }
 
@@ -661,6 +682,12 @@ impl<const N: usize> Shard<N> {
     }
 }
 
+/// Slots in use of a pool of `n`, from its shards' free counts read one after another.
+#[inline]
+fn in_use_of(n: usize, free: impl Iterator<Item = usize>) -> usize {
+    n.saturating_sub(free.sum())
+}
+
 /// Shards a pool of `n` slots uses: at least 64 slots each, so small arenas keep one
 /// list pair (and export in end order).
 const fn active_shards(n: usize) -> usize {
@@ -741,8 +768,9 @@ pub(crate) struct SlotPool<S, const N: usize> {
 
 // SAFETY: cells are reached only under invariant 2: one owner at a time, handed over
 // with Release/Acquire (invariant 3); `S: Send` because owners on other threads write
-// and read it.
-unsafe impl<S: Send, const N: usize> Sync for SlotPool<S, N> {}
+// and read it, `S: Sync` because a drained batch's spans may be read through shared
+// references (every `S` here is a `Slot` of plain values).
+unsafe impl<S: Send + Sync, const N: usize> Sync for SlotPool<S, N> {}
 
 impl<S, const N: usize> core::fmt::Debug for SlotPool<S, N> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
@@ -758,13 +786,13 @@ impl<S, const N: usize> SlotPool<S, N> {
     /// How many shards hold slots.
     pub(crate) const SHARD_COUNT: usize = active_shards(N);
 
-    /// Slots running or waiting for export.
+    /// Slots running or waiting for export. Exact while no thread claims; while one
+    /// does, slots a refill moves from one shard to another between the reads of the
+    /// two may be counted free twice, so the figure may come out low, never below 0
+    /// (it was `N - sum`, which then underflowed: a shutdown reported 2^64 - 31 spans
+    /// still running).
     pub(crate) fn in_use(&self) -> usize {
-        N - self
-            .shards
-            .iter()
-            .map(|s| s.lists.free_len())
-            .sum::<usize>()
+        in_use_of(N, self.shards.iter().map(|s| s.lists.free_len()))
     }
 
     /// Slots waiting for export.
@@ -809,14 +837,20 @@ impl<const A: usize, const E: usize, const L: usize, const T: usize, const N: us
         }
     }
 
-    /// (loom's cells and atomics are not `const`; one shard.)
+    /// (loom's cells and atomics are not `const`; every slot on the first shard.)
     #[cfg(loom)]
     pub(crate) fn new() -> Self {
         Self {
             cells: core::array::from_fn(|_| UnsafeCell::new(Slot::new())),
             claims: core::array::from_fn(|_| AtomicU32::new(0)),
             claims_high: core::array::from_fn(|_| AtomicU8::new(0)),
-            shards: core::array::from_fn(|_| Shard::new(IndexLists::new())),
+            shards: core::array::from_fn(|s| {
+                Shard::new(if s == 0 {
+                    IndexLists::new()
+                } else {
+                    IndexLists::empty()
+                })
+            }),
             steal_hint: AtomicU8::new(0),
             drains: Drains(AtomicU32::new(0)),
             layout: SlotLayout::of::<A, E, L, T>(),
@@ -1351,6 +1385,15 @@ mod tests {
         assert_eq!(pool.in_use(), 0);
         let all: Vec<SlotRef<'_>> = core::iter::from_fn(|| pool.claim()).collect();
         assert_eq!(all.len(), 512);
+    }
+
+    /// Free counts read while a refill moves 31 slots from shard 0 (read first, 128
+    /// free) to shard 1 (read after, 31) add up to more than the pool: nothing in use,
+    /// not an underflow (a panic in debug builds, 2^64 - 31 in release).
+    #[test]
+    fn in_use_read_during_a_refill_does_not_underflow() {
+        assert_eq!(in_use_of(128, [128, 31].into_iter()), 0);
+        assert_eq!(in_use_of(128, [90, 31].into_iter()), 7);
     }
 
     /// Regression: shard `s` of `k` started with slots `s, s + k, s + 2k, ...`, so the

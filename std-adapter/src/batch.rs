@@ -38,7 +38,10 @@
 //! let batch = BatchExporter::builder(otlp)
 //!     .config(BatchConfig::default().with_max_queue_size(4096))
 //!     .build()?;
-//! // Hand `batch.clone()` to any number of tracers (see `TracerProvider`).
+//! // Give it to one provider (`TracerProvider::builder().exporter(batch.clone())`):
+//! // a provider's shutdown shuts its exporter down, and its stats count everything
+//! // the exporter did, so providers that shared one would stop each other and see
+//! // each other's losses.
 //! batch.shutdown()?;
 //! # Ok::<(), picotrace_std::ExportError>(())
 //! ```

@@ -328,11 +328,17 @@ impl EnvConfig {
 /// Reads `OTEL_*` from the process environment, prints each warning to stderr, builds
 /// the sampler and exporter, and installs the provider as the [`crate::global`] one.
 ///
+/// The provider lives as long as the process and is never dropped: shut it down before
+/// exit (or keep [`TracerProvider::shutdown_on_drop`]'s guard in `main`), else the
+/// spans waiting for export are lost uncounted; call it after any `fork` (see
+/// [`TracerProviderBuilder::install`](crate::TracerProviderBuilder::install)).
+///
 /// ```no_run
 /// let provider = picotrace_std::init_from_env()?;
+/// let _shutdown = provider.shutdown_on_drop(); // also on an early return or a panic
 /// let span = provider.tracer().start_span("main");
 /// span.end();
-/// provider.shutdown()?;
+/// provider.shutdown()?; // or let the guard do it
 /// # Ok::<(), picotrace_std::ExportError>(())
 /// ```
 ///

@@ -81,6 +81,6 @@ pub use otlp_http::{
 };
 pub use retry::RetryPolicy;
 pub use tracer::{
-    global, propagators, tracer, HeapArena, SharedExporter, StdArena, StdSpan, StdTracer,
-    TracerProvider, TracerProviderBuilder,
+    global, propagators, tracer, HeapArena, SharedExporter, ShutdownGuard, StdArena, StdSpan,
+    StdTracer, TracerProvider, TracerProviderBuilder,
 };

@@ -528,6 +528,12 @@ impl TracerProviderBuilder {
 
     /// Builds the provider, leaks it for a `&'static`, and makes it the [`global`]
     /// provider unless one was installed before (the first one stays global).
+    ///
+    /// A leaked provider is never dropped, so nothing shuts it down at exit: call
+    /// [`TracerProvider::shutdown`] before the process ends, or keep the guard of
+    /// [`TracerProvider::shutdown_on_drop`] in `main`; else the spans that wait for
+    /// export (up to a scheduled delay's worth) are lost, and counted nowhere. Install
+    /// after any `fork`: the export threads do not exist in a forked child.
     pub fn install(self) -> &'static TracerProvider {
         let provider: &'static TracerProvider = Box::leak(Box::new(self.build()));
         let _ = GLOBAL.set(provider);
@@ -824,6 +830,45 @@ impl TracerProvider {
 impl Drop for TracerProvider {
     fn drop(&mut self) {
         let _ = self.shutdown();
+    }
+}
+
+/// Shuts an installed provider down when dropped (see
+/// [`TracerProvider::shutdown_on_drop`]). Keep it in `main`: an early return (`?`) or
+/// a panic that unwinds then still exports the spans that wait, where an installed
+/// provider, never dropped, would lose them uncounted at exit. A shutdown error goes
+/// to stderr.
+#[must_use = "the provider is shut down when the guard is dropped: bind it (`let _guard = ...`)"]
+#[derive(Debug)]
+pub struct ShutdownGuard(&'static TracerProvider);
+
+impl Drop for ShutdownGuard {
+    fn drop(&mut self) {
+        if let Err(e) = self.0.shutdown() {
+            let _ = std::io::Write::write_fmt(
+                &mut std::io::stderr(),
+                format_args!("picotrace: at shutdown: {e}\n"),
+            );
+        }
+    }
+}
+
+impl TracerProvider {
+    /// Returns a guard that shuts this provider down when dropped: for the provider
+    /// [`install`](TracerProviderBuilder::install) and
+    /// [`init_from_env`](crate::init_from_env) return, which lives for the whole process
+    /// and is never dropped itself.
+    ///
+    /// ```no_run
+    /// fn main() -> Result<(), picotrace_std::ExportError> {
+    ///     let provider = picotrace_std::init_from_env()?;
+    ///     let _shutdown = provider.shutdown_on_drop();
+    ///     provider.tracer().start_span("main").end();
+    ///     Ok(()) // the guard drops here, and on any early return: spans are exported
+    /// }
+    /// ```
+    pub fn shutdown_on_drop(&'static self) -> ShutdownGuard {
+        ShutdownGuard(self)
     }
 }
 
@@ -1172,6 +1217,30 @@ mod tests {
         a.tracer().start_span("x").end();
         assert_eq!(a.stats().spans_started, 1);
         assert_eq!(b.stats().spans_started, 0);
+    }
+
+    /// The guard of an installed (leaked, never dropped) provider shuts it down when
+    /// dropped: the spans that wait for the scheduled delay are exported then.
+    #[test]
+    fn a_shutdown_guard_exports_what_waits_when_it_is_dropped() {
+        let seen = Arc::new(AtomicUsize::new(0));
+        let provider: &'static TracerProvider = Box::leak(Box::new(
+            TracerProvider::builder()
+                .config(TracerConfig::new("guard"))
+                .exporter(SharedExporter::new(Count(Arc::clone(&seen))))
+                .build(),
+        ));
+        {
+            let _guard = provider.shutdown_on_drop();
+            for _ in 0..5 {
+                provider.tracer().start_span("s").end();
+            }
+            // Five spans wait for the 5 s schedule (or 512 of them).
+            assert_eq!(seen.load(Ordering::SeqCst), 0);
+        }
+        assert_eq!(seen.load(Ordering::SeqCst), 5);
+        provider.tracer().start_span("after").end();
+        assert_eq!(provider.stats().spans_dropped_shutdown, 1);
     }
 
     #[test]
