@@ -51,7 +51,7 @@ use std::fmt;
 use std::io::Write as _;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::thread::JoinHandle;
+use std::thread::{JoinHandle, ThreadId};
 use std::time::{Duration, Instant};
 
 use picotrace::wire::otlp::EncodeError;
@@ -505,6 +505,7 @@ impl BatchExporterBuilder {
         Ok(BatchExporter {
             handle: Arc::new(Handle {
                 shared,
+                worker_thread: handle.thread().id(),
                 worker: Mutex::new(Some(handle)),
             }),
         })
@@ -522,6 +523,8 @@ pub struct BatchExporter {
 struct Handle {
     shared: Arc<Shared>,
     worker: Mutex<Option<JoinHandle<()>>>,
+    /// The worker's thread: a transport runs there, and must not wait for it.
+    worker_thread: ThreadId,
 }
 
 impl Drop for Handle {
@@ -599,9 +602,16 @@ impl BatchExporter {
     ///
     /// # Errors
     /// [`ExportError::Timeout`] when the timeout passed first;
-    /// [`ExportError::Shutdown`] when the worker has stopped with spans left.
+    /// [`ExportError::Shutdown`] when the worker has stopped with spans left;
+    /// [`ExportError::InsideExport`], having done nothing, when called by the
+    /// transport on the worker's own thread (it would wait for itself).
     pub fn flush(&self) -> Result<(), ExportError> {
         self.handle.flush()
+    }
+
+    /// Whether the calling thread is this exporter's worker (its transport runs there).
+    pub(crate) fn on_worker_thread(&self) -> bool {
+        self.handle.on_worker_thread()
     }
 
     /// Stops accepting spans, exports what is queued within the export timeout, drops
@@ -612,7 +622,8 @@ impl BatchExporter {
     ///
     /// # Errors
     /// [`ExportError::Timeout`] when the transport overran its deadline (the worker
-    /// then finishes in the background).
+    /// then finishes in the background); [`ExportError::InsideExport`], having done
+    /// nothing, when called by the transport on the worker's own thread.
     pub fn shutdown(&self) -> Result<(), ExportError> {
         self.handle.shutdown()
     }
@@ -778,7 +789,15 @@ impl BatchExporter {
 }
 
 impl Handle {
+    /// Whether this is the worker's thread (a transport calling back).
+    fn on_worker_thread(&self) -> bool {
+        std::thread::current().id() == self.worker_thread
+    }
+
     fn flush(&self) -> Result<(), ExportError> {
+        if self.on_worker_thread() {
+            return Err(ExportError::InsideExport);
+        }
         let shared = &*self.shared;
         let deadline = instant_after(shared.config.export_timeout);
         let mut q = lock(&shared.queue);
@@ -805,6 +824,9 @@ impl Handle {
     }
 
     fn shutdown(&self) -> Result<(), ExportError> {
+        if self.on_worker_thread() {
+            return Err(ExportError::InsideExport);
+        }
         let shared = &*self.shared;
         // The flag is raised under the queue lock, so a second caller finds the first
         // one's deadline set and waits for the same worker: `Ok` means every span is

@@ -88,9 +88,10 @@ pub enum ExportError {
     /// spans left.
     Shutdown,
     /// [`crate::TracerProvider::flush`] or [`crate::TracerProvider::shutdown`] was
-    /// called by the provider's own exporter, on the thread that runs it: waiting
-    /// there for the exports to end would wait for itself. Nothing was done; call it
-    /// from another thread.
+    /// called by the provider's own exporter, on the thread that runs it (or
+    /// [`crate::BatchExporter::flush`] / [`crate::BatchExporter::shutdown`] by its
+    /// transport, on its worker): waiting there for the exports to end would wait for
+    /// itself. Nothing was done; call it from another thread.
     InsideExport,
     /// Not every span made it: `lost` spans were dropped or failed to export (arena or
     /// queue full, export failures, rejected by the collector, ended after shutdown).

@@ -186,6 +186,15 @@ impl SharedExporter {
         }
     }
 
+    /// Whether the calling thread is where this exporter's own code runs (a batch
+    /// exporter's worker), so that a flush or shutdown there would wait for itself.
+    fn runs_here(&self) -> bool {
+        match self {
+            SharedExporter::Batch(b) => b.on_worker_thread(),
+            _ => false,
+        }
+    }
+
     /// Shuts the exporter down (a batch exporter drains and stops its thread).
     ///
     /// # Errors
@@ -388,13 +397,39 @@ fn export_loop(
     }
 }
 
-/// Exports everything ended so far, waiting (yielding) while another export runs.
+/// Exports everything ended so far, waiting while another export runs.
 fn flush_tracer(tracer: &StdTracer) -> usize {
+    let mut wait = Backoff::default();
     loop {
         if let Some(n) = tracer.try_flush() {
             return n;
         }
-        std::thread::yield_now();
+        wait.pause();
+    }
+}
+
+/// Waits between tries for the exporter another thread holds: yields a few times (an
+/// export of a batch in memory takes microseconds), then sleeps, 50 µs doubling to
+/// 1 ms (a slow exporter or a collector timing out holds it for seconds, and a yield
+/// loop would burn a CPU all that time).
+#[derive(Debug, Default)]
+struct Backoff {
+    tries: u32,
+}
+
+impl Backoff {
+    const YIELDS: u32 = 64;
+
+    fn pause(&mut self) {
+        if self.tries < Self::YIELDS {
+            std::thread::yield_now();
+        } else {
+            let doublings = (self.tries - Self::YIELDS).min(5);
+            std::thread::sleep(
+                Duration::from_micros(50 << doublings).min(Duration::from_millis(1)),
+            );
+        }
+        self.tries = self.tries.saturating_add(1);
     }
 }
 
@@ -747,7 +782,7 @@ impl TracerProvider {
     /// not be reached, a queue was full, and so on. [`ExportError::InsideExport`],
     /// having done nothing, when called by the exporter itself.
     pub fn flush(&self) -> Result<(), ExportError> {
-        if InsideExport::here() {
+        if InsideExport::here() || self.exporter.runs_here() {
             return Err(ExportError::InsideExport);
         }
         flush_tracer(self.tracer);
@@ -773,7 +808,7 @@ impl TracerProvider {
     /// [`ExportError::InsideExport`], having done nothing, when called by the exporter
     /// itself (it would wait for its own export to end): call it from another thread.
     pub fn shutdown(&self) -> Result<(), ExportError> {
-        if InsideExport::here() {
+        if InsideExport::here() || self.exporter.runs_here() {
             return Err(ExportError::InsideExport);
         }
         let mut shut_down = self.shut_down.lock().unwrap_or_else(|e| e.into_inner());
@@ -789,15 +824,13 @@ impl TracerProvider {
         let result = self.exporter.shutdown();
         // The tracer lives on (spans may still end and be counted), but its handle on
         // the exporter goes: a batch exporter's buffers are freed with the last handle.
-        loop {
-            if self
-                .tracer
-                .with_exporter(|x| *x = SharedExporter::Discard)
-                .is_some()
-            {
-                break;
-            }
-            std::thread::yield_now();
+        let mut wait = Backoff::default();
+        while self
+            .tracer
+            .with_exporter(|x| *x = SharedExporter::Discard)
+            .is_none()
+        {
+            wait.pause();
         }
         let lost = self.stats().spans_lost();
         let running = self.tracer.arena().in_use() as u64;
@@ -887,10 +920,6 @@ mod tests {
         }
     }
 
-    /// Regression: in release builds `build()` kept room for a whole arena (3.2 MB) in
-    /// its own stack frame (the fallback of `HeapArena::new`, inlined), so building a
-    /// provider on a thread with the default 2 MiB stack (a spawned thread, a tokio
-    /// worker, a test) overflowed the stack and aborted the process.
     /// The `service.name` convention: without a name, `unknown_service:` and the
     /// executable's (the builder used plain `unknown_service`, unlike `init_from_env`).
     #[test]
@@ -902,6 +931,10 @@ mod tests {
         assert_eq!(name, format!("unknown_service:{exe}"));
     }
 
+    /// Regression: in release builds `build()` kept room for a whole arena (3.2 MB) in
+    /// its own stack frame (the fallback of `HeapArena::new`, inlined), so building a
+    /// provider on a thread with the default 2 MiB stack (a spawned thread, a tokio
+    /// worker, a test) overflowed the stack and aborted the process.
     #[test]
     fn a_provider_can_be_built_on_a_thread_with_a_small_stack() {
         let exported = std::thread::Builder::new()
@@ -917,6 +950,60 @@ mod tests {
             .join()
             .expect("the thread ran to its end");
         assert_eq!(exported, (true, 1));
+    }
+
+    /// Counts batches begun, takes 300 ms per batch, then counts spans.
+    struct Slow(Arc<AtomicUsize>, Arc<AtomicUsize>);
+
+    impl SpanExporter for Slow {
+        fn export(&mut self, batch: &SpanBatch<'_>) -> Result<(), picotrace::ExportError> {
+            self.1.fetch_add(1, Ordering::SeqCst);
+            std::thread::sleep(Duration::from_millis(300));
+            self.0.fetch_add(batch.len(), Ordering::SeqCst);
+            Ok(())
+        }
+    }
+
+    /// CPU time this thread has used, in clock ticks (user + system).
+    #[cfg(target_os = "linux")]
+    fn thread_cpu_ticks() -> u64 {
+        let stat = std::fs::read_to_string("/proc/thread-self/stat").expect("procfs");
+        // Fields after the command name (which may hold spaces): state is field 3,
+        // utime 14 and stime 15.
+        let rest = &stat[stat.rfind(')').expect("comm") + 2..];
+        let fields: Vec<&str> = rest.split(' ').collect();
+        fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+    }
+
+    /// Regression: a flush that found another export running yielded in a loop with
+    /// no pause, so it burnt a whole CPU for as long as that export took (a slow
+    /// exporter behind the lock, a collector timing out): ~300 ms of CPU here.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_flush_waiting_for_another_export_sleeps_instead_of_spinning() {
+        let (seen, begun) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let provider = TracerProvider::builder()
+            .config(TracerConfig::new("slow"))
+            .exporter(SharedExporter::new(Slow(
+                Arc::clone(&seen),
+                Arc::clone(&begun),
+            )))
+            .build();
+        provider.tracer().start_span("first").end();
+        std::thread::scope(|s| {
+            s.spawn(|| provider.flush().expect("first flush"));
+            // The first flush holds the exporter for 300 ms from here.
+            while begun.load(Ordering::SeqCst) == 0 {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            provider.tracer().start_span("second").end();
+            let before = thread_cpu_ticks();
+            provider.flush().expect("second flush");
+            let used = thread_cpu_ticks() - before;
+            assert_eq!(seen.load(Ordering::SeqCst), 2, "both spans exported");
+            // Ticks are 10 ms: a waiting flush uses a few at most; the old spin ~30.
+            assert!(used <= 5, "the waiting flush used {used} ticks of CPU");
+        });
     }
 
     /// Panics on its first batch, then counts.

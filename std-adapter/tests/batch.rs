@@ -795,3 +795,80 @@ fn a_later_shutdown_frees_what_a_timed_out_one_could_not() {
         exporter.stats()
     );
 }
+
+/// A transport that, inside its first send, calls back into the provider that feeds
+/// it (flush, then shutdown) and keeps what those calls returned.
+struct CallsBack {
+    provider: Arc<std::sync::OnceLock<&'static TracerProvider>>,
+    answers: Arc<Mutex<Vec<String>>>,
+    exporter: Arc<std::sync::OnceLock<BatchExporter>>,
+}
+
+impl Transport for CallsBack {
+    fn protocol(&self) -> Protocol {
+        Protocol::HttpProtobuf
+    }
+
+    fn send(&mut self, _: &[u8], _: usize, _: Instant) -> Result<ExportOutcome, ExportError> {
+        let mut answers = self.answers.lock().unwrap();
+        if answers.is_empty() {
+            let provider = self.provider.get().expect("set before the first span");
+            let exporter = self.exporter.get().expect("set before the first span");
+            let started = Instant::now();
+            for answer in [
+                provider.flush(),
+                provider.shutdown(),
+                exporter.flush(),
+                exporter.shutdown(),
+            ] {
+                answers.push(format!("{answer:?}"));
+            }
+            answers.push(format!("{}", started.elapsed() < Duration::from_secs(1)));
+        }
+        Ok(ExportOutcome::default())
+    }
+}
+
+/// Regression: a transport (user code, run on the batch worker) that flushed or shut
+/// down the provider or the exporter waited for the worker it runs on, until the
+/// export timeout (30 s by default): each call is now refused at once with
+/// `InsideExport`, having done nothing, and the spans still go out.
+#[test]
+fn a_transport_calling_back_into_its_provider_is_refused_at_once() {
+    let provider_cell = Arc::new(std::sync::OnceLock::new());
+    let exporter_cell = Arc::new(std::sync::OnceLock::new());
+    let answers = Arc::new(Mutex::new(Vec::new()));
+    let exporter = BatchExporter::builder(CallsBack {
+        provider: Arc::clone(&provider_cell),
+        answers: Arc::clone(&answers),
+        exporter: Arc::clone(&exporter_cell),
+    })
+    .config(BatchConfig {
+        export_timeout: Duration::from_secs(2),
+        ..BatchConfig::DEFAULT
+    })
+    .build()
+    .unwrap();
+    let _ = exporter_cell.set(exporter.clone());
+    let provider: &'static TracerProvider = Box::leak(Box::new(provider(&exporter)));
+    let _ = provider_cell.set(provider);
+    provider.tracer().start_span("first").end();
+    assert_eq!(lost_in(provider.flush()), 0);
+    assert_eq!(
+        *answers.lock().unwrap(),
+        [
+            "Err(InsideExport)",
+            "Err(InsideExport)",
+            "Err(InsideExport)",
+            "Err(InsideExport)",
+            "true"
+        ]
+    );
+    provider.tracer().start_span("second").end();
+    provider
+        .shutdown()
+        .expect("nothing lost, nothing shut down before");
+    let s = exporter.stats();
+    assert_eq!((s.exported, s.failed), (2, 0), "{s:#?}");
+    assert_balanced(&s);
+}
