@@ -129,7 +129,7 @@ pub use span::attributes::{
     AttributeArg, AttributeValue, IntoValue, KeyValue, ScalarArg, StrArg, Value, ValueArg,
 };
 pub use span::record::{SpanData, SpanLimits};
-pub use span::{EventWriter, Parent, Span, SpanKind, Status};
+pub use span::{EventWriter, Link, Parent, Span, SpanKind, Status};
 pub use time::{Clock, ManualClock, NoClock, Timestamp};
 pub use tracer::{ExportSignal, SpanBuilder, Tracer, TracerConfig};
 pub use wire::baggage::{Baggage, Error as BaggageError};

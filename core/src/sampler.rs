@@ -116,8 +116,9 @@ pub struct SamplingParams<'a> {
     /// decide by them (a health-check route, say); empty for `start_span` and friends.
     pub attributes: &'a [KeyValue<'a>],
     /// The links given when the span is built
-    /// ([`SpanBuilder::links`](crate::SpanBuilder::links)), each with its attributes.
-    pub links: &'a [(SpanContext, &'a [KeyValue<'a>])],
+    /// ([`SpanBuilder::links`](crate::SpanBuilder::links)), each with its tracestate
+    /// and attributes.
+    pub links: &'a [crate::Link<'a>],
     /// The tracer clock's current time, or zero when the sampler does not use time
     /// (see [`Sampler::uses_clock`]).
     pub now: Timestamp,

@@ -999,8 +999,13 @@ where
             for kv in params.attributes {
                 record.set_attribute(kv.key, None, &kv.value, &self.limits);
             }
-            for (linked, attributes) in params.links {
-                record.add_link(*linked, "", attributes, &self.limits);
+            for link in params.links {
+                record.add_link(
+                    link.context,
+                    link.trace_state,
+                    link.attributes,
+                    &self.limits,
+                );
             }
         }
         Span::with_slot(self, &self.limits, slot, context, recording)
@@ -1321,7 +1326,7 @@ where
 
     /// Sets links to other spans, each with its attributes (the sampler sees them:
     /// [`SamplingParams::links`](crate::sampler::SamplingParams::links)).
-    pub fn links(mut self, links: &'a [(SpanContext, &'a [KeyValue<'a>])]) -> Self {
+    pub fn links(mut self, links: &'a [crate::Link<'a>]) -> Self {
         self.params.links = links;
         self
     }

@@ -87,6 +87,57 @@ impl Status<'_> {
     }
 }
 
+/// A link a span is built with ([`SpanBuilder::links`](crate::SpanBuilder::links)):
+/// the linked span's context and tracestate, and the link's attributes. Samplers see
+/// it; [`Span::add_link`] adds one later.
+///
+/// ```
+/// use picotrace::{KeyValue, Link, TraceContext};
+/// # let tracer = picotrace::Tracer::new(picotrace::TracerConfig::new("svc"),
+/// #     picotrace::SpanArena::<4>::new(), picotrace::NoClock,
+/// #     picotrace::IdGenerator::from_seed([1; 32]), picotrace::NoopExporter);
+/// // The context a message carried.
+/// let message = TraceContext::from_headers(&[(
+///     "traceparent",
+///     "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+/// )])?;
+/// let attributes = [KeyValue::new("messaging.batch.message_count", 1)];
+/// let span = tracer
+///     .span_builder("process")
+///     .links(&[Link::new(&message, &attributes)])
+///     .start();
+/// # Ok::<(), picotrace::ExtractError>(())
+/// ```
+#[derive(Clone, Copy, Debug)]
+pub struct Link<'a> {
+    /// The linked span's context.
+    pub context: SpanContext,
+    /// The linked span's tracestate header value ("" if none), exported with the link.
+    pub trace_state: &'a str,
+    /// The link's attributes.
+    pub attributes: &'a [KeyValue<'a>],
+}
+
+impl<'a> Link<'a> {
+    /// A link to `linked`, its tracestate included.
+    pub fn new(linked: &'a TraceContext, attributes: &'a [KeyValue<'a>]) -> Self {
+        Self {
+            context: linked.span_context,
+            trace_state: linked.trace_state.as_str(),
+            attributes,
+        }
+    }
+
+    /// A link to a span known by its context only (no tracestate).
+    pub const fn to_span(context: SpanContext, attributes: &'a [KeyValue<'a>]) -> Self {
+        Self {
+            context,
+            trace_state: "",
+            attributes,
+        }
+    }
+}
+
 /// What a new span descends from.
 #[derive(Clone, Copy, Debug, Default)]
 pub enum Parent<'a> {
@@ -133,7 +184,7 @@ pub struct StartParams<'a> {
     pub kind: SpanKind,
     pub parent: Parent<'a>,
     pub attributes: &'a [KeyValue<'a>],
-    pub links: &'a [(SpanContext, &'a [KeyValue<'a>])],
+    pub links: &'a [Link<'a>],
     pub start_time: Option<Timestamp>,
 }
 

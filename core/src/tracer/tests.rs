@@ -28,6 +28,8 @@ struct Seen {
     sampled: bool,
     truncated: u32,
     links: usize,
+    /// Each link's tracestate.
+    link_states: Vec<String>,
 }
 
 fn show(v: AttributeValue<'_>) -> String {
@@ -71,6 +73,7 @@ fn seen(s: &SpanData<'_>) -> Seen {
         trace_state: s.trace_state().into(),
         sampled: s.span_context().is_sampled(),
         links: s.links().count(),
+        link_states: s.links().map(|l| l.trace_state().into()).collect(),
         truncated: s.truncated_values_count(),
     }
 }
@@ -477,7 +480,7 @@ fn samplers_see_the_attributes_and_links_a_span_is_built_with() {
                 .attributes
                 .iter()
                 .any(|kv| kv.key == "http.route" && kv.value == crate::Value::Str("/health"));
-            let linked = p.links.iter().any(|(cx, _)| cx.is_sampled());
+            let linked = p.links.iter().any(|l| l.context.is_sampled());
             crate::SamplingResult::new(if !health || linked {
                 crate::SamplingDecision::RecordAndSample
             } else {
@@ -510,7 +513,7 @@ fn samplers_see_the_attributes_and_links_a_span_is_built_with() {
         flags: crate::TraceFlags::SAMPLED,
         is_remote: true,
     };
-    let links = [(sampled, &[][..])];
+    let links = [crate::Link::to_span(sampled, &[])];
     let linked = t
         .span_builder("GET")
         .attributes(&health)
@@ -604,7 +607,10 @@ fn builder_sets_attributes_links_and_start_time() {
         .span_builder("consume")
         .kind(SpanKind::Consumer)
         .attributes(&[KeyValue::new("messaging.system", "kafka")])
-        .links(&[(linked, &[KeyValue::new("messaging.batch", true)])])
+        .links(&[crate::Link::to_span(
+            linked,
+            &[KeyValue::new("messaging.batch", true)],
+        )])
         .start_time(Timestamp::from_unix_nanos(T0 - 5))
         .start();
     s.end_at(Timestamp::from_unix_nanos(T0 - 10)); // before start: clamped
@@ -617,6 +623,34 @@ fn builder_sets_attributes_links_and_start_time() {
         spans[0].attrs,
         [("messaging.system".into(), "\"kafka\"".into())]
     );
+}
+
+/// Regression: links given to the builder took a `SpanContext` only, so the linked
+/// span's tracestate was never exported (`Span::add_link` kept it): OTLP `Link` has a
+/// `trace_state`, and OpenTelemetry's links carry the whole context.
+#[cfg(feature = "tracestate")]
+#[test]
+fn builder_links_keep_the_linked_tracestate() {
+    let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+    let t = tracer_with(TracerConfig::new("svc"), SpanArena::<2>::new(), &clock);
+    let message = TraceContext::from_headers(&[
+        (
+            "traceparent",
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+        ),
+        ("tracestate", "vendor=opaque"),
+    ])
+    .unwrap();
+    let plain = message.span_context;
+    let attributes = [KeyValue::new("messaging.batch", true)];
+    let links = [
+        crate::Link::new(&message, &attributes),
+        crate::Link::to_span(plain, &[]),
+    ];
+    t.span_builder("consume").links(&links).start().end();
+    t.flush();
+    let spans = t.with_exporter(|x| x.spans.clone()).unwrap();
+    assert_eq!(spans[0].link_states, ["vendor=opaque", ""]);
 }
 
 #[test]
