@@ -763,19 +763,26 @@ where
     /// drain here unless an export is already running, then take any free slot (the
     /// last ones of other threads' shards too); with a full-arena wait configured,
     /// pause and retry (draining when the running export has finished) until a slot
-    /// frees up or the retries run out.
+    /// frees up or the retries run out, while spans wait for export.
     #[cold]
     fn claim_after_export(&self) -> Option<SlotRef<'_>> {
-        let _ = self.try_flush();
+        let mut drained = self.try_flush();
         if let Some(slot) = self.arena.claim_any() {
             return Some(slot);
         }
         for _ in 0..self.full_arena_retries {
+            // This thread drained, found nothing ended and nothing waits now: every
+            // slot holds a running span (a server with an arena's worth of requests
+            // in flight), and only their ends free one. No export can help, and
+            // waiting would cost every new span the whole wait: drop it now.
+            if drained == Some(0) && self.arena.ended_len() == 0 {
+                return None;
+            }
             (self.full_arena_pause)();
             if let Some(slot) = self.arena.claim_any() {
                 return Some(slot);
             }
-            let _ = self.try_flush();
+            drained = self.try_flush();
         }
         None
     }
