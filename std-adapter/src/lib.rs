@@ -82,5 +82,5 @@ pub use otlp_http::{
 pub use retry::RetryPolicy;
 pub use tracer::{
     global, propagators, tracer, HeapArena, SharedExporter, ShutdownGuard, StdArena, StdSpan,
-    StdTracer, TracerProvider, TracerProviderBuilder,
+    StdTracer, TracerProvider, TracerProviderBuilder, ARENA_SPANS,
 };

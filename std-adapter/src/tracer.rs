@@ -5,7 +5,8 @@
 //!   `&'static` that [`StdSpan`] borrows; nothing per thread): create one provider per
 //!   process, since each keeps its arena (about 3.2 MB). Shutdown lets go of the
 //!   exporter, so a batch exporter's buffers are freed. Its arena ([`StdArena`],
-//!   2048 spans like the OpenTelemetry batch processor's queue) is shared: a span claims
+//!   [`ARENA_SPANS`] spans: 2048 like the OpenTelemetry batch processor's queue, or
+//!   what `PICOTRACE_ARENA_SPANS` says at compile time) is shared: a span claims
 //!   a slot with one atomic operation, is `Send + Sync`, and may end on any thread.
 //! - A span that finds the arena full while the export thread drains it yields and
 //!   retries ([`FULL_ARENA_RETRIES`]): bursts slow down instead of losing spans; a
@@ -56,12 +57,48 @@ use crate::entropy::id_generator;
 use crate::env::Propagators;
 use crate::error::ExportError;
 
-/// The arena of a provider's tracer: 2048 spans (running or waiting for export) of up
-/// to 16 attributes, 8 events, 4 links and 512 bytes of text each.
+/// The arena of a provider's tracer: [`ARENA_SPANS`] spans (running or waiting for
+/// export) of up to 16 attributes, 8 events, 4 links and 512 bytes of text each (about
+/// 1.6 KB a span).
 pub type StdArena = SpanArena<ARENA_SPANS>;
 
-/// The spans of a [`StdArena`].
-const ARENA_SPANS: usize = 2048;
+/// The spans a provider's arena holds, running or waiting for export: 2048 (the
+/// OpenTelemetry batch processor's queue), or the value of the environment variable
+/// `PICOTRACE_ARENA_SPANS` when picotrace-std is compiled (1 to 65534), for a server
+/// with more requests in flight. Set it in `.cargo/config.toml`:
+///
+/// ```toml
+/// [env]
+/// PICOTRACE_ARENA_SPANS = "16384"
+/// ```
+///
+/// A span started while every slot holds a running span is dropped and counted
+/// (`spans_dropped_arena_full`).
+pub const ARENA_SPANS: usize = match option_env!("PICOTRACE_ARENA_SPANS") {
+    Some(value) => parse_arena_spans(value),
+    None => 2048,
+};
+
+/// Parses `PICOTRACE_ARENA_SPANS` at compile time: a bad value stops the build.
+const fn parse_arena_spans(value: &str) -> usize {
+    let bytes = value.as_bytes();
+    assert!(
+        !bytes.is_empty() && bytes.len() <= 5,
+        "PICOTRACE_ARENA_SPANS: 1 to 65534"
+    );
+    let mut n = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        assert!(
+            bytes[i].is_ascii_digit(),
+            "PICOTRACE_ARENA_SPANS: decimal digits only"
+        );
+        n = n * 10 + (bytes[i] - b'0') as usize;
+        i += 1;
+    }
+    assert!(n >= 1 && n <= 65534, "PICOTRACE_ARENA_SPANS: 1 to 65534");
+    n
+}
 
 /// The tracer a [`TracerProvider`] hands out.
 pub type StdTracer = Tracer<HeapArena, SystemClock, SharedExporter>;
@@ -1036,6 +1073,17 @@ mod tests {
         drop(running);
         provider.flush().expect_err("20 spans were lost");
         assert_eq!(seen.load(Ordering::SeqCst), ARENA_SPANS);
+    }
+
+    #[test]
+    fn the_arena_size_is_read_from_its_variable() {
+        assert_eq!(parse_arena_spans("16384"), 16384);
+        assert_eq!(parse_arena_spans("1"), 1);
+        assert_eq!(parse_arena_spans("65534"), 65534);
+        for bad in ["", "0", "65535", "99999", "123456", "2k", "-1", " 2048"] {
+            let parsed = std::panic::catch_unwind(|| parse_arena_spans(bad));
+            assert!(parsed.is_err(), "{bad:?} was taken");
+        }
     }
 
     /// Panics on its first batch, then counts.
