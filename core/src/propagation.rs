@@ -492,14 +492,14 @@ impl TraceContext {
     }
 
     /// Writes `X-B3-TraceId`, `X-B3-SpanId` and `X-B3-Sampled`, or `X-B3-Flags: 1`
-    /// instead of `X-B3-Sampled` for an extracted debug flag (debug implies sampled, and
-    /// B3 says not to send both). Never `X-B3-ParentSpanId`: OpenTelemetry does not
+    /// instead of `X-B3-Sampled` for an extracted debug flag, whatever this hop sampled
+    /// (debug implies sampled, and B3 says not to send both). Never `X-B3-ParentSpanId`: OpenTelemetry does not
     /// share span ids across a call.
     pub fn to_b3_multi_headers(&self, headers: &mut (impl Injector + ?Sized)) {
         if self.span_context.is_valid() {
             headers.set(b3::TRACE_ID, &self.trace_id().to_hex());
             headers.set(b3::SPAN_ID, &self.span_id().to_hex());
-            if self.flags().is_debug() && self.is_sampled() {
+            if self.flags().is_debug() {
                 headers.set(b3::FLAGS, "1");
             } else {
                 headers.set(b3::SAMPLED, if self.is_sampled() { "1" } else { "0" });
@@ -590,7 +590,10 @@ impl<const BYTES: usize> Baggage<BYTES> {
                     return;
                 }
             }
-            let mut buf = [0u8; 512];
+            // Room for any value the bag could hold (a value longer than the bag is
+            // dropped either way); a fixed 512 bytes dropped longer values that
+            // `to_jaeger_headers` writes whole.
+            let mut buf = [0u8; BYTES];
             match url_decode(value, &mut buf) {
                 Some(decoded) => {
                     if self.insert(&key, decoded).is_err() {
@@ -609,16 +612,29 @@ impl<const BYTES: usize> Baggage<BYTES> {
     /// Returns how many members were left out: a key of more than
     /// [`MAX_BAGGAGE_KEY_LEN`](jaeger::MAX_BAGGAGE_KEY_LEN) bytes, or a value with a
     /// `+` longer than [`MAX_ESCAPED_BAGGAGE_VALUE_LEN`](jaeger::MAX_ESCAPED_BAGGAGE_VALUE_LEN)
-    /// bytes once each `+` is written as `%2B` (the header is built on the stack).
+    /// bytes once each `+` is written as `%2B` (the header is built on the stack), or
+    /// a key that differs only in case from an earlier member's (header names are
+    /// lowercase, as Jaeger's clients read them: the later one would replace it).
     /// Other values are written whole, whatever their length.
     pub fn to_jaeger_headers(&self, headers: &mut (impl Injector + ?Sized)) -> usize {
         let mut left_out = 0;
-        for member in self.iter() {
+        for (i, member) in self.iter().enumerate() {
+            let key = member.key();
+            if self
+                .iter()
+                .take(i)
+                .any(|earlier| earlier.key().eq_ignore_ascii_case(key))
+            {
+                left_out += 1;
+                continue;
+            }
             let mut name = heapless::String::<
                 { jaeger::BAGGAGE_PREFIX.len() + jaeger::MAX_BAGGAGE_KEY_LEN },
             >::new();
+            // Keys are tokens (ASCII): lowercasing keeps their length.
+            let lowered = key.chars().map(|c| c.to_ascii_lowercase());
             if name.push_str(jaeger::BAGGAGE_PREFIX).is_err()
-                || name.push_str(member.key()).is_err()
+                || lowered.map(|c| name.push(c)).any(|pushed| pushed.is_err())
             {
                 left_out += 1;
                 continue;
@@ -725,6 +741,11 @@ impl Propagator {
 
 /// A composite of propagators, in order (`OTEL_PROPAGATORS`): extraction takes the
 /// context from the first that finds a valid one, injection writes every one.
+///
+/// OpenTelemetry SDKs run every extractor and keep the *last* valid context: with the
+/// same `OTEL_PROPAGATORS`, a request that carries two formats with different
+/// contexts (a proxy that rewrote one) gets the other parent there. Such a request is
+/// rare (every format is written from one context); list the format to trust first.
 ///
 /// ```
 /// use picotrace::propagation::{Propagator, Propagators};
@@ -1162,6 +1183,47 @@ mod tests {
         );
     }
 
+    /// Regression: a Jaeger baggage value longer than 512 bytes was written whole but
+    /// dropped when read back, picotrace to picotrace.
+    #[test]
+    fn long_jaeger_baggage_values_round_trip() {
+        let jaeger = Propagators::new(&[Propagator::Jaeger]);
+        let mut bag: Baggage<8192> = Baggage::new();
+        let long = "1".repeat(600);
+        bag.insert("plain", &long).unwrap();
+        let mut out: std::vec::Vec<(std::string::String, std::string::String)> =
+            std::vec::Vec::new();
+        assert_eq!(
+            jaeger.inject_baggage(
+                &bag,
+                &mut FnInjector(|k: &str, v: &str| out.push((k.into(), v.into())))
+            ),
+            0
+        );
+        let back: Baggage<8192> = jaeger.extract_baggage(out.as_slice());
+        let mut buf = [0u8; 1024];
+        assert_eq!(back.get_decoded("plain", &mut buf), Some(long.as_str()));
+        assert_eq!(back.dropped(), 0);
+    }
+
+    /// Regression: `uberctx-` header names kept the key's case (carriers lowercase
+    /// names, and Jaeger's clients read them lowercased), so of two keys differing only
+    /// in case one replaced the other, and nothing counted it.
+    #[test]
+    fn jaeger_baggage_names_are_lowercase_and_case_twins_are_counted() {
+        let jaeger = Propagators::new(&[Propagator::Jaeger]);
+        let bag: Baggage<512> = Baggage::from_headers(&[("baggage", "UserId=a,userid=b,Tier=g")]);
+        let mut names = std::vec::Vec::new();
+        let left_out = jaeger.inject_baggage(
+            &bag,
+            &mut FnInjector(|name: &str, value: &str| {
+                names.push(std::format!("{name}: {value}"));
+            }),
+        );
+        assert_eq!(names, ["uberctx-userid: a", "uberctx-tier: g"]);
+        assert_eq!(left_out, 1);
+    }
+
     /// An unusable single `b3` header does not hide valid `X-B3-*` headers (it used to
     /// end extraction with its error).
     #[test]
@@ -1189,10 +1251,13 @@ mod tests {
         }
     }
 
-    /// A span the sampler dropped under a debug parent says "not sampled" in every
-    /// format; B3 and Jaeger used to pass the debug (accept) decision on.
+    /// A received debug flag is passed on in B3 and Jaeger even when this hop's span
+    /// was dropped (OpenTelemetry, B3 requirements: "MUST preserve a debug trace flag,
+    /// if received, and propagate it with subsequent requests"; the Go and Java
+    /// propagators do): it was sent as "not sampled". `traceparent` keeps the real
+    /// sampled bit.
     #[test]
-    fn a_dropped_span_with_an_inherited_debug_flag_is_not_sampled_downstream() {
+    fn a_received_debug_flag_is_passed_on_even_when_the_span_was_dropped() {
         let mut cx = sampled_cx();
         cx.span_context.flags = TraceFlags::DEBUG;
         let all = Propagators::new(&[
@@ -1209,9 +1274,9 @@ mod tests {
                 .map(|(_, v)| v.as_str())
         };
         assert!(get("traceparent").unwrap().ends_with("-00"));
-        assert!(get("b3").unwrap().ends_with("-0"));
-        assert_eq!(get("x-b3-sampled"), Some("0"));
-        assert_eq!(get("x-b3-flags"), None);
-        assert!(get("uber-trace-id").unwrap().ends_with(":0:00"));
+        assert!(get("b3").unwrap().ends_with("-d"));
+        assert_eq!(get("x-b3-sampled"), None);
+        assert_eq!(get("x-b3-flags"), Some("1"));
+        assert!(get("uber-trace-id").unwrap().ends_with(":0:03"));
     }
 }

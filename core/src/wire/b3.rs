@@ -209,8 +209,7 @@ pub fn parse_multi(h: &MultiHeaders<'_>) -> Result<Repr, ParseError> {
 }
 
 /// Formats the single header: `{32 hex trace id}-{16 hex span id}-{1|0|d}` (`d` when
-/// `debug` and `sampled`: B3's debug is an accept decision, so a span that was not
-/// sampled, whatever flag it inherited, says `0`).
+/// `debug`, whatever this hop sampled: a received debug flag is passed on).
 pub fn format_single(
     trace_id: &TraceId,
     span_id: &SpanId,
@@ -223,9 +222,11 @@ pub fn format_single(
     let _ = out.push('-');
     let _ = out.push_str(&span_id.to_hex());
     let _ = out.push_str(match (debug, sampled) {
-        (true, true) => "-d",
+        // A received debug flag is passed on whatever this hop sampled (OpenTelemetry:
+        // "MUST preserve a debug trace flag, if received, and propagate it").
+        (true, _) => "-d",
         (false, true) => "-1",
-        (_, false) => "-0",
+        (false, false) => "-0",
     });
     out
 }
@@ -360,8 +361,8 @@ mod tests {
         let text = format_single(&d.trace_id, &d.span_id, d.sampled, d.debug);
         assert_eq!(text.as_str(), std::format!("{TRACE}-{SPAN}-d"));
         assert_eq!(parse_single(&text), Ok(d));
-        // A span the sampler dropped under a debug parent: a deny, not a debug accept.
+        // A span the sampler dropped under a debug parent passes the debug flag on.
         let dropped = format_single(&d.trace_id, &d.span_id, false, true);
-        assert_eq!(dropped.as_str(), std::format!("{TRACE}-{SPAN}-0"));
+        assert_eq!(dropped.as_str(), std::format!("{TRACE}-{SPAN}-d"));
     }
 }

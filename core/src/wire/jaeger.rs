@@ -137,7 +137,7 @@ pub fn parse(value: &str) -> Result<Repr, ParseError> {
 }
 
 /// Formats `{32 hex trace id}:{16 hex span id}:0:{01|00|03}` (`03`: debug, which
-/// implies sampled; a span that was not sampled says `00` whatever flag it inherited).
+/// implies sampled, passed on whatever this hop sampled).
 pub fn format(
     trace_id: &TraceId,
     span_id: &SpanId,
@@ -150,9 +150,11 @@ pub fn format(
     let _ = out.push(':');
     let _ = out.push_str(&span_id.to_hex());
     let _ = out.push_str(match (debug, sampled) {
-        (true, true) => ":0:03",
+        // Debug is passed on whatever this hop sampled, with the sampled bit (debug
+        // implies sampled), as OpenTelemetry's Jaeger propagators do.
+        (true, _) => ":0:03",
         (false, true) => ":0:01",
-        (_, false) => ":0:00",
+        (false, false) => ":0:00",
     });
     out
 }
@@ -250,8 +252,8 @@ mod tests {
             parse(&debug).map(|r| (r.sampled, r.debug)),
             Ok((true, true))
         );
-        // A span the sampler dropped under a debug parent: not sampled downstream.
+        // A span the sampler dropped under a debug parent passes the debug flag on.
         let dropped = format(&r.trace_id, &r.span_id, false, true);
-        assert!(dropped.ends_with(":0:00"), "{dropped}");
+        assert!(dropped.ends_with(":0:03"), "{dropped}");
     }
 }
