@@ -12,7 +12,7 @@
 //! | variable | default | notes |
 //! | --- | --- | --- |
 //! | `OTEL_SDK_DISABLED` | `false` | `true`: spans do not record, nothing is exported |
-//! | `OTEL_SERVICE_NAME` | `unknown_service:<exe>` | wins over `service.name` in the attributes |
+//! | `OTEL_SERVICE_NAME` | `unknown_service:<exe>` | wins over `service.name` in the attributes; blank is unset |
 //! | `OTEL_RESOURCE_ATTRIBUTES` | | `k=v,k2=v2`, percent-decoded; one bad entry discards all |
 //! | `OTEL_TRACES_SAMPLER` (`_ARG`) | `parentbased_always_on` | `always_on`, `always_off`, `traceidratio`, `parentbased_*`; ratio in \[0, 1\] |
 //! | `OTEL_TRACES_EXPORTER` | `otlp` | `otlp`, `console`, `none` |
@@ -24,8 +24,8 @@
 //! | `OTEL_EXPORTER_OTLP_[TRACES_]CERTIFICATE` | webpki roots | PEM file of the CA(s) that verify the collector, trusted *instead of* the webpki roots |
 //! | `OTEL_EXPORTER_OTLP_[TRACES_]CLIENT_CERTIFICATE` / `_CLIENT_KEY` | | PEM files for mutual TLS: the certificate (chain) and its unencrypted key; both or neither |
 //! | `OTEL_BSP_SCHEDULE_DELAY` / `_EXPORT_TIMEOUT` | 5000 / 30000 ms | an export timeout of `0`: none |
-//! | `OTEL_BSP_MAX_QUEUE_SIZE` / `_MAX_EXPORT_BATCH_SIZE` | 2048 / 512 | queue ≤ 65536, batch ≤ queue |
-//! | `OTEL_PROPAGATORS` | `tracecontext,baggage` | also `b3`, `b3multi`, `jaeger`, `none`; others (`xray`, ...) warn |
+//! | `OTEL_BSP_MAX_QUEUE_SIZE` / `_MAX_EXPORT_BATCH_SIZE` | 2048 / 512 | a larger queue is capped at 65536; a batch larger than the queue is ignored |
+//! | `OTEL_PROPAGATORS` | `tracecontext,baggage` | also `b3`, `b3multi`, `jaeger`, `none`; others (`xray`, ...) warn and are skipped; none usable: the default |
 //! | `OTEL_[SPAN_]ATTRIBUTE_COUNT_LIMIT`, `OTEL_SPAN_EVENT_COUNT_LIMIT`, `OTEL_SPAN_LINK_COUNT_LIMIT`, `OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT`, `OTEL_LINK_ATTRIBUTE_COUNT_LIMIT`, `OTEL_[SPAN_]ATTRIBUTE_VALUE_LENGTH_LIMIT` | 128 / unlimited | `OTEL_ATTRIBUTE_COUNT_LIMIT` is the fallback of the span's, events' and links' attribute counts |
 //!
 //! The signal-specific `OTEL_EXPORTER_OTLP_TRACES_*` variables win over the general
@@ -225,9 +225,12 @@ impl EnvConfig {
             .rposition(|(k, _)| k == "service.name")
             .map(|i| resource_attributes[i].1.clone());
         resource_attributes.retain(|(k, _)| k != "service.name");
+        // A blank name is no name: the spec's fallback is `unknown_service:<exe>`.
+        let named = |name: &String| !name.trim().is_empty();
         let service_name = r
             .get("OTEL_SERVICE_NAME")
-            .or(attr_service)
+            .filter(named)
+            .or(attr_service.filter(named))
             .unwrap_or_else(|| crate::tracer::unknown_service().to_owned());
         let sampler = r.sampler();
         let exporter = r.exporter();
@@ -832,16 +835,15 @@ impl Reader<'_> {
         let batch = self.integer(BATCH, 1, "spans").map(to_usize);
         c.max_export_batch_size = match batch {
             Some(n) if n > c.max_queue_size => {
+                // Out of range: ignored, as if not set (the spec's numeric rule).
                 let v = n.to_string();
+                let default = d.max_export_batch_size.min(c.max_queue_size);
                 self.warn(
                     BATCH,
                     &v,
-                    format!(
-                        "must not exceed OTEL_BSP_MAX_QUEUE_SIZE; using {}",
-                        c.max_queue_size
-                    ),
+                    format!("must not exceed OTEL_BSP_MAX_QUEUE_SIZE; using {default}"),
                 );
-                c.max_queue_size
+                default
             }
             Some(n) => n,
             None => d.max_export_batch_size.min(c.max_queue_size),
@@ -873,6 +875,17 @@ impl Reader<'_> {
                 }
                 None => self.warn(NAME, &v, format!("unknown propagator {item:?}; skipped")),
             }
+        }
+        if p == Propagators::NONE {
+            // Nothing usable, and not `none`: an unrecognised setting is ignored (the
+            // spec's enum rule), not taken as "propagate nothing", which would cut
+            // every trace at this service.
+            self.warn(
+                NAME,
+                &v,
+                "no supported propagator; using tracecontext,baggage",
+            );
+            return Propagators::DEFAULT;
         }
         p
     }
@@ -1255,6 +1268,52 @@ mod tests {
         assert_eq!(warned(&e), ["OTEL_PROPAGATORS"]);
     }
 
+    /// Regression: a setting with no supported propagator (a typo, another
+    /// separator) turned propagation off, cutting every trace at the service; the spec
+    /// says to warn and ignore it.
+    #[test]
+    fn a_setting_with_no_supported_propagator_keeps_the_default() {
+        for value in [
+            "xray",
+            "w3c",
+            "tracecontext;baggage",
+            "tracecontext baggage",
+            ",",
+        ] {
+            let e = env(&[("OTEL_PROPAGATORS", value)]);
+            assert_eq!(e.propagators, Propagators::DEFAULT, "{value}");
+            assert!(warned(&e).contains(&"OTEL_PROPAGATORS"), "{value}");
+        }
+        assert_eq!(
+            env(&[("OTEL_PROPAGATORS", "none")]).propagators,
+            Propagators::NONE
+        );
+    }
+
+    /// Regression: a blank `service.name` (or `OTEL_SERVICE_NAME`) was taken as the
+    /// name, so spans went out as service "" (then plain `unknown_service`) or " "
+    /// instead of the spec's `unknown_service:<exe>`.
+    #[test]
+    fn a_blank_service_name_falls_back_to_unknown_service() {
+        for vars in [
+            &[("OTEL_RESOURCE_ATTRIBUTES", "service.name=,team=a")][..],
+            &[("OTEL_RESOURCE_ATTRIBUTES", "service.name=%20,team=a")],
+            &[
+                ("OTEL_SERVICE_NAME", " "),
+                ("OTEL_RESOURCE_ATTRIBUTES", "team=a"),
+            ],
+        ] {
+            let e = env(vars);
+            assert_eq!(e.service_name, crate::tracer::unknown_service(), "{vars:?}");
+            assert_eq!(e.resource_attributes, [("team".into(), "a".into())]);
+        }
+        let e = env(&[
+            ("OTEL_SERVICE_NAME", " "),
+            ("OTEL_RESOURCE_ATTRIBUTES", "service.name=attrs"),
+        ]);
+        assert_eq!(e.service_name, "attrs");
+    }
+
     #[test]
     fn grpc_and_bad_otlp_values_warn() {
         let e = env(&[
@@ -1333,7 +1392,8 @@ mod tests {
             ("OTEL_BSP_SCHEDULE_DELAY", "1e3"),
         ]);
         assert_eq!(e.batch.max_queue_size, 2048);
-        assert_eq!(e.batch.max_export_batch_size, 2048);
+        // Out of range (over the queue): ignored, so the default 512 (it was 2048).
+        assert_eq!(e.batch.max_export_batch_size, 512);
         // A zero timeout is no timeout (the spec), not an invalid value.
         assert_eq!(e.batch.export_timeout, MAX_DURATION);
         assert_eq!(e.batch.scheduled_delay, Duration::from_secs(5));
