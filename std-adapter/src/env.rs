@@ -455,12 +455,44 @@ impl Reader<'_> {
         (!v.is_empty()).then(|| v.to_owned())
     }
 
+    /// Records a warning, once (a variable read as the fallback of several settings
+    /// is read several times).
     fn warn(&mut self, variable: &str, value: &str, message: impl Into<String>) {
-        self.warnings.push(EnvWarning {
+        let warning = EnvWarning {
             variable: variable.to_owned(),
             value: value.to_owned(),
             message: message.into(),
-        });
+        };
+        if !self.warnings.contains(&warning) {
+            self.warnings.push(warning);
+        }
+    }
+
+    /// Reads the first of `names` that is set and valid with `parse`. A warning about
+    /// an invalid one names the variable tried next, if one is set, not the default.
+    fn first_valid<T>(
+        &mut self,
+        names: &[&str],
+        mut parse: impl FnMut(&mut Self, &str, &str) -> Option<T>,
+    ) -> Option<T> {
+        for (i, name) in names.iter().enumerate() {
+            let Some(v) = self.get(name) else {
+                continue;
+            };
+            let before = self.warnings.len();
+            if let Some(t) = parse(self, name, &v) {
+                return Some(t);
+            }
+            if let Some(next) = names[i + 1..].iter().find(|n| self.get(n).is_some()) {
+                for w in &mut self.warnings[before..] {
+                    if let Some(at) = w.message.rfind("; using ") {
+                        w.message.truncate(at);
+                        w.message.push_str(&format!("; using {next} instead"));
+                    }
+                }
+            }
+        }
+        None
     }
 
     /// A boolean: `true` (any case) is true, `false` false; anything else warns and is
@@ -618,19 +650,11 @@ impl Reader<'_> {
     fn signal_first<T>(
         &mut self,
         suffix: &str,
-        mut parse: impl FnMut(&mut Self, &str, &str) -> Option<T>,
+        parse: impl FnMut(&mut Self, &str, &str) -> Option<T>,
     ) -> Option<T> {
-        for name in [
-            format!("OTEL_EXPORTER_OTLP_TRACES_{suffix}"),
-            format!("OTEL_EXPORTER_OTLP_{suffix}"),
-        ] {
-            if let Some(v) = self.get(&name) {
-                if let Some(t) = parse(self, &name, &v) {
-                    return Some(t);
-                }
-            }
-        }
-        None
+        let signal = format!("OTEL_EXPORTER_OTLP_TRACES_{suffix}");
+        let general = format!("OTEL_EXPORTER_OTLP_{suffix}");
+        self.first_valid(&[&signal, &general], parse)
     }
 
     fn otlp(&mut self) -> OtlpConfig {
@@ -891,14 +915,10 @@ impl Reader<'_> {
     }
 
     fn limit(&mut self, names: &[&str]) -> Option<u32> {
-        for name in names {
-            if self.get(name).is_some() {
-                if let Some(n) = self.integer(name, 0, "a count or length") {
-                    return Some(u32::try_from(n).unwrap_or(u32::MAX));
-                }
-            }
-        }
-        None
+        self.first_valid(names, |r, name, _| {
+            r.integer(name, 0, "a count or length")
+                .map(|n| u32::try_from(n).unwrap_or(u32::MAX))
+        })
     }
 
     fn limits(&mut self) -> SpanLimits {
@@ -1266,6 +1286,38 @@ mod tests {
         }
         let e = env(&[("OTEL_PROPAGATORS", "tracecontext,xray")]);
         assert_eq!(warned(&e), ["OTEL_PROPAGATORS"]);
+    }
+
+    /// Regression: a warning about an invalid signal-specific or specific variable
+    /// said the default was used when the general variable was (gzip, 2000 ms, 7),
+    /// and an invalid OTEL_ATTRIBUTE_COUNT_LIMIT, the fallback of three limits, was
+    /// warned about three times.
+    #[test]
+    fn warnings_name_the_variable_used_instead_and_come_once() {
+        let e = env(&[
+            ("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "brotli"),
+            ("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip"),
+            ("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "soon"),
+            ("OTEL_EXPORTER_OTLP_TIMEOUT", "2000"),
+            ("OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT", "many"),
+            ("OTEL_ATTRIBUTE_COUNT_LIMIT", "7"),
+        ]);
+        assert_eq!(e.otlp.compression, crate::Compression::Gzip);
+        assert_eq!(e.otlp.timeout, Duration::from_millis(2000));
+        assert_eq!(e.limits.attribute_count, 7);
+        let said: Vec<&str> = e.warnings.iter().map(|w| w.message.as_str()).collect();
+        assert_eq!(said.len(), 3, "{said:?}");
+        for general in [
+            "OTEL_EXPORTER_OTLP_COMPRESSION",
+            "OTEL_EXPORTER_OTLP_TIMEOUT",
+            "OTEL_ATTRIBUTE_COUNT_LIMIT",
+        ] {
+            let instead = format!("; using {general} instead");
+            assert!(said.iter().any(|m| m.ends_with(&instead)), "{said:?}");
+        }
+        let e = env(&[("OTEL_ATTRIBUTE_COUNT_LIMIT", "abc")]);
+        assert_eq!(warned(&e), ["OTEL_ATTRIBUTE_COUNT_LIMIT"]);
+        assert!(e.warnings[0].message.ends_with("; using the default"));
     }
 
     /// Regression: a setting with no supported propagator (a typo, another
