@@ -254,7 +254,33 @@ impl EnvConfig {
 
     /// Reads the process environment.
     pub fn from_env() -> Self {
-        Self::from_lookup(|name| std::env::var_os(name).map(|v| v.to_string_lossy().into_owned()))
+        Self::from_os_lookup(|name: &str| std::env::var_os(name))
+    }
+
+    /// Reads the configuration through `lookup`, which may return values that are not
+    /// UTF-8 (the process environment): such a value is ignored, with a warning, as
+    /// any invalid value is (it used to be read with U+FFFD in place of its bad bytes:
+    /// a certificate path that named no file, a service name nobody set).
+    pub fn from_os_lookup(lookup: impl Fn(&str) -> Option<std::ffi::OsString>) -> Self {
+        let not_utf8 = std::cell::RefCell::new(Vec::new());
+        let mut config = Self::from_lookup(|name| match lookup(name)?.into_string() {
+            Ok(value) => Some(value),
+            Err(value) => {
+                let mut seen = not_utf8.borrow_mut();
+                if !seen.iter().any(|(n, _): &(String, String)| n == name) {
+                    seen.push((name.to_owned(), value.to_string_lossy().into_owned()));
+                }
+                None
+            }
+        });
+        for (variable, value) in not_utf8.into_inner() {
+            config.warnings.push(EnvWarning {
+                variable,
+                value,
+                message: "not valid UTF-8; ignored".into(),
+            });
+        }
+        config
     }
 
     /// Returns the core tracer configuration: service, resource attributes, sampler,
@@ -1318,6 +1344,23 @@ mod tests {
         let e = env(&[("OTEL_ATTRIBUTE_COUNT_LIMIT", "abc")]);
         assert_eq!(warned(&e), ["OTEL_ATTRIBUTE_COUNT_LIMIT"]);
         assert!(e.warnings[0].message.ends_with("; using the default"));
+    }
+
+    /// Regression: values that are not UTF-8 were read with U+FFFD for their bad
+    /// bytes and used without a warning (a service named "caf\u{FFFD}").
+    #[cfg(unix)]
+    #[test]
+    fn values_that_are_not_utf8_are_ignored_with_a_warning() {
+        use std::os::unix::ffi::OsStringExt;
+        let e = EnvConfig::from_os_lookup(|name: &str| match name {
+            "OTEL_SERVICE_NAME" => Some(std::ffi::OsString::from_vec(b"caf\xe9".to_vec())),
+            "OTEL_RESOURCE_ATTRIBUTES" => Some("team=a".into()),
+            _ => None,
+        });
+        assert_eq!(e.service_name, crate::tracer::unknown_service());
+        assert_eq!(e.resource_attributes, [("team".into(), "a".into())]);
+        assert_eq!(warned(&e), ["OTEL_SERVICE_NAME"]);
+        assert_eq!(e.warnings[0].message, "not valid UTF-8; ignored");
     }
 
     /// Regression: a setting with no supported propagator (a typo, another
