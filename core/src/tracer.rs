@@ -1270,13 +1270,16 @@ where
     }
 
     /// Disabled: nothing recorded, but a child of a valid context still gets an id of
-    /// its own (W3C: a new parent-id per outgoing request).
+    /// its own (W3C: a new parent-id per outgoing request), and its parent's tracestate
+    /// (W3C: a tracestate received MUST be passed on; the OpenTelemetry API without an
+    /// SDK propagates the whole context): a span with one holds a slot for it, counted
+    /// as started and sampled out, as a sampled-out span's is.
     #[cold]
     fn start_disabled<'t>(&'t self, params: &StartParams<'_>) -> Span<'t> {
-        let parent = match params.parent {
-            Parent::Root => SpanContext::INVALID,
-            Parent::Local(span) => span.context(),
-            Parent::Context(cx) => cx.span_context,
+        let (parent, parent_state) = match params.parent {
+            Parent::Root => (SpanContext::INVALID, ""),
+            Parent::Local(span) => (span.context(), span.trace_state()),
+            Parent::Context(cx) => (cx.span_context, cx.trace_state.as_str()),
         };
         if !parent.is_valid() {
             return Span::non_recording(SpanContext::INVALID);
@@ -1284,6 +1287,21 @@ where
         let c = &self.counters;
         let n = SPARE_IDS | number(&c.spare_ids, &c.number_wraps);
         let context = self.context(parent.trace_id, n, parent.flags);
+        if cfg!(feature = "tracestate") && !parent_state.is_empty() {
+            if let Some(mut slot) = self.claim_for_trace_state() {
+                bump(&c.sampled_out_slotted, 1);
+                slot.record().init(&NewRecord {
+                    context,
+                    parent: Some(parent.span_id),
+                    parent_is_remote: parent.is_remote,
+                    kind: params.kind,
+                    name: "",
+                    start: Timestamp::from_unix_nanos(0),
+                    trace_state: parent_state,
+                });
+                return Span::with_slot(self, &self.limits, slot, context, false);
+            }
+        }
         Span::unrecorded(self, context, params.kind, Unrecorded::Uncounted)
     }
 }

@@ -438,6 +438,44 @@ fn disabled_tracer_records_nothing_but_passes_the_parent_through() {
     assert!(!t.start_span("root").context().is_valid());
 }
 
+/// Regression: a disabled tracer (OTEL_SDK_DISABLED, picotrace_std::tracer() with no
+/// provider installed) dropped the incoming tracestate: its spans injected
+/// `traceparent` alone (W3C: a tracestate received MUST be passed on).
+#[cfg(feature = "tracestate")]
+#[test]
+fn disabled_tracer_passes_the_incoming_tracestate_on() {
+    let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+    let t = tracer_with(
+        TracerConfig::new("svc").with_enabled(false),
+        SpanArena::<2>::new(),
+        &clock,
+    );
+    let incoming = TraceContext::from_headers(&[
+        (
+            "traceparent",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        ),
+        ("tracestate", "vendor=opaque"),
+    ])
+    .unwrap();
+    let s = t.start_server_span("x", &incoming);
+    assert!(!s.is_recording());
+    assert_eq!(s.trace_context().trace_state.as_str(), "vendor=opaque");
+    let child = s.child("a");
+    let mut out: Vec<(String, String)> = Vec::new();
+    t.inject_context(
+        &child,
+        &mut crate::FnInjector(|k: &str, v: &str| out.push((k.into(), v.into()))),
+    );
+    assert_eq!(out[1], ("tracestate".into(), "vendor=opaque".into()));
+    assert!(out[0].1.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"));
+    drop((s, child));
+    assert_eq!(t.arena().in_use(), 0, "the slots are free again");
+    let stats = t.stats();
+    assert_eq!(stats.spans_started, stats.spans_sampled_out);
+    assert!(exported(&t).is_empty());
+}
+
 /// The spec's sampling table: a recorded span that is not sampled goes to span
 /// processors, not to the exporter. It used to be exported (unsampled).
 #[test]
