@@ -498,12 +498,10 @@ impl<'t> Span<'t> {
         }
     }
 
-    /// Records an exception as an `exception` event with `exception.message`.
+    /// Records an exception as an `exception` event with `exception.message` (left
+    /// out when empty).
     pub fn record_exception(&mut self, message: &str) {
-        self.add_event_with_attributes(
-            semconv::EXCEPTION_EVENT,
-            &[KeyValue::new(semconv::EXCEPTION_MESSAGE, message)],
-        );
+        self.record_exception_with_attributes("", message, &[]);
     }
 
     /// Records an exception with its type, its message and further attributes
@@ -542,15 +540,11 @@ impl<'t> Span<'t> {
         }
     }
 
-    /// Records an exception with its type (e.g. `"TimeoutError"`) and message.
+    /// Records an exception with its type (e.g. `"TimeoutError"`) and message; an
+    /// empty one is left out (semantic conventions: each is required only without the
+    /// other, and an empty `exception.type` would group errors under "").
     pub fn record_exception_with_type(&mut self, exception_type: &str, message: &str) {
-        self.add_event_with_attributes(
-            semconv::EXCEPTION_EVENT,
-            &[
-                KeyValue::new(semconv::EXCEPTION_TYPE, exception_type),
-                KeyValue::new(semconv::EXCEPTION_MESSAGE, message),
-            ],
-        );
+        self.record_exception_with_attributes(exception_type, message, &[]);
     }
 
     /// Records a Rust error as an exception: its type name and its `Display` text,

@@ -738,18 +738,13 @@ impl RecordMut<'_> {
     /// value: the key is still exported, so no attribute counts as dropped. Replaced
     /// text stays in the pool until the slot is reused.
     fn replace_value(&mut self, i: usize, value: EventValue<'_, '_>, limits: &SpanLimits) {
-        let wants_text = match value {
-            EventValue::Value(&Value::Str(s)) | EventValue::Text(Text::Str(s)) => !s.is_empty(),
-            EventValue::Value(&Value::StrArray(a)) => !a.is_empty(),
-            EventValue::Value(&Value::BoolArray(a)) => !a.is_empty(),
-            EventValue::Value(&Value::I64Array(a)) => !a.is_empty(),
-            EventValue::Value(&Value::F64Array(a)) => !a.is_empty(),
-            EventValue::Value(_) => false,
-            EventValue::Text(Text::Fmt(args)) => args.as_str() != Some(""),
-        };
+        // Whether the text was cut is known only once it is stored (formatted text may
+        // really be empty, and then it is the new value).
+        let cuts_before = self.header.truncated;
         match self.store_event_value(value, limits) {
             // Cut to nothing: counted where it was cut.
-            Some(StoredValue::Str(r) | StoredValue::Array(_, r)) if wants_text && r.len == 0 => {}
+            Some(StoredValue::Str(r) | StoredValue::Array(_, r))
+                if r.len == 0 && self.header.truncated != cuts_before => {}
             Some(stored) => {
                 if let Some(a) = self.attrs.get_mut(i) {
                     a.value = stored;

@@ -438,6 +438,48 @@ fn disabled_tracer_records_nothing_but_passes_the_parent_through() {
     assert!(!t.start_span("root").context().is_valid());
 }
 
+/// Regression: a formatted value that really is empty, set over an existing key, kept
+/// the old value (taken for text cut for room, though nothing was cut or counted);
+/// the spec: setting a key again overwrites its value.
+#[test]
+fn a_formatted_empty_value_replaces_the_old_one() {
+    let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+    let t = tracer_with(TracerConfig::new("svc"), SpanArena::<2>::new(), &clock);
+    let mut s = t.start_span("s");
+    let note = String::new();
+    s.set_attribute("note", "old");
+    s.set_attribute_fmt("note", format_args!("{note}"));
+    s.event("e")
+        .attribute("k", "v")
+        .attribute_fmt("k", format_args!("{note}"));
+    drop(s);
+    let spans = exported(&t);
+    assert_eq!(spans[0].attrs, [("note".into(), "\"\"".into())]);
+    assert_eq!(spans[0].events[0].1, [("k".into(), "\"\"".into())]);
+    assert_eq!(spans[0].truncated, 0);
+}
+
+/// Regression: `record_exception_with_type` and `record_exception` wrote an empty
+/// `exception.type` / `exception.message` (`record_exception_with_attributes` left
+/// them out).
+#[test]
+fn empty_exception_attributes_are_left_out() {
+    let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+    let t = tracer_with(TracerConfig::new("svc"), SpanArena::<2>::new(), &clock);
+    let mut s = t.start_span("s");
+    s.record_exception_with_type("", "timeout");
+    s.record_exception_with_type("TimeoutError", "");
+    s.record_exception("");
+    drop(s);
+    let spans = exported(&t);
+    let keys: Vec<Vec<&str>> = spans[0]
+        .events
+        .iter()
+        .map(|(_, attrs, _)| attrs.iter().map(|(k, _)| k.as_str()).collect())
+        .collect();
+    assert_eq!(keys, [&["exception.message"][..], &["exception.type"], &[]]);
+}
+
 /// Regression: a disabled tracer (OTEL_SDK_DISABLED, picotrace_std::tracer() with no
 /// provider installed) dropped the incoming tracestate: its spans injected
 /// `traceparent` alone (W3C: a tracestate received MUST be passed on).
