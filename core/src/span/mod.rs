@@ -473,7 +473,7 @@ impl<'t> Span<'t> {
             _ => return EventWriter::new(None, name),
         };
         let event = self.record().and_then(|(mut record, limits)| {
-            let event = record.begin_event(now, !name.is_empty(), limits)?;
+            let event = record.begin_event(now, name, limits)?;
             Some((record, limits, event))
         });
         EventWriter::new(event, name)
@@ -501,7 +501,7 @@ impl<'t> Span<'t> {
     /// Records an exception as an `exception` event with `exception.message` (left
     /// out when empty).
     pub fn record_exception(&mut self, message: &str) {
-        self.record_exception_with_attributes("", message, &[]);
+        self.record_exception_with_type("", message);
     }
 
     /// Records an exception with its type, its message and further attributes
@@ -544,7 +544,18 @@ impl<'t> Span<'t> {
     /// empty one is left out (semantic conventions: each is required only without the
     /// other, and an empty `exception.type` would group errors under "").
     pub fn record_exception_with_type(&mut self, exception_type: &str, message: &str) {
-        self.record_exception_with_attributes(exception_type, message, &[]);
+        let all = [
+            KeyValue::new(semconv::EXCEPTION_TYPE, exception_type),
+            KeyValue::new(semconv::EXCEPTION_MESSAGE, message),
+        ];
+        let (first, count) = match (exception_type.is_empty(), message.is_empty()) {
+            (false, false) => (0, 2),
+            (false, true) => (0, 1),
+            (true, false) => (1, 1),
+            (true, true) => (0, 0),
+        };
+        let attributes = all.get(first..first + count).unwrap_or_default();
+        self.add_event_with_attributes(semconv::EXCEPTION_EVENT, attributes);
     }
 
     /// Records a Rust error as an exception: its type name and its `Display` text,

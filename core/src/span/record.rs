@@ -571,7 +571,7 @@ impl RecordMut<'_> {
     ) {
         // No room left for any of its name: an event named "" says nothing, so it is
         // dropped and counted like one over the limit.
-        let nameless = !name.is_empty() && self.text.is_full();
+        let nameless = self.no_room_for_first_char(name);
         if nameless || self.events.len() >= limits.event_count as usize || self.events.is_full() {
             self.header.dropped_events = self.header.dropped_events.saturating_add(1);
             return;
@@ -594,15 +594,15 @@ impl RecordMut<'_> {
     /// Starts an event with no name yet, to which [`RecordMut::event_attribute`] adds
     /// attributes one at a time; `None` (counted as a dropped event) when the span has
     /// no room for another event, or for any of the name it will get (`named`), as in
-    /// [`RecordMut::add_event`]. An event left without a name is exported with an
+    /// [`RecordMut::add_event`] (`name` is the name it will get, or ""). An event left without a name is exported with an
     /// empty one ([`EventWriter`](super::EventWriter) names it when it is dropped).
     pub(crate) fn begin_event(
         &mut self,
         time: Timestamp,
-        named: bool,
+        name: &str,
         limits: &SpanLimits,
     ) -> Option<EventState> {
-        let nameless = named && self.text.is_full();
+        let nameless = self.no_room_for_first_char(name);
         if nameless || self.events.len() >= limits.event_count as usize || self.events.is_full() {
             self.header.dropped_events = self.header.dropped_events.saturating_add(1);
             return None;
@@ -625,6 +625,15 @@ impl RecordMut<'_> {
     /// Names (or renames) an event begun with [`RecordMut::begin_event`]; a replaced
     /// name stays in the pool until the slot is reused.
     pub(crate) fn set_event_name(&mut self, event: &mut EventState, name: Text<'_>) {
+        // No room for any of a new name: a name it has already stays.
+        let no_room = match name {
+            Text::Str(s) => self.no_room_for_first_char(s),
+            Text::Fmt(_) => self.text.is_full(),
+        };
+        if event.named && no_room {
+            self.header.truncated = self.header.truncated.saturating_add(1);
+            return;
+        }
         let name = self.push_any_text(name, NAME_LIMIT);
         if let Some(e) = self.events.get_mut(usize::from(event.index)) {
             e.name = name;
@@ -825,9 +834,22 @@ impl RecordMut<'_> {
             }
             Status::Error { description } => {
                 self.header.status = StatusCode::Error;
-                self.header.status_message = self.push_text(description, NAME_LIMIT);
+                // No room for any of a new description: the earlier one stays (as a
+                // replaced attribute's value does), and the loss is counted.
+                if self.no_room_for_first_char(description) {
+                    self.header.truncated = self.header.truncated.saturating_add(1);
+                } else {
+                    self.header.status_message = self.push_text(description, NAME_LIMIT);
+                }
             }
         }
+    }
+
+    /// Whether `text` is not empty and the pool has no room for its first character
+    /// (it would be stored as "": text is cut at character boundaries).
+    fn no_room_for_first_char(&self, text: &str) -> bool {
+        let room = self.text.capacity() - self.text.len();
+        text.chars().next().is_some_and(|c| c.len_utf8() > room)
     }
 
     /// Replaces the tracestate (kept whole or not at all: a cut one would be invalid,
@@ -862,7 +884,7 @@ impl RecordMut<'_> {
     /// Renames the span; with no room left at all the old name stays (a rename to ""
     /// would lose it), and the loss is counted.
     pub(crate) fn update_name(&mut self, name: &str) {
-        if !name.is_empty() && self.text.is_full() {
+        if self.no_room_for_first_char(name) {
             self.header.truncated = self.header.truncated.saturating_add(1);
             return;
         }

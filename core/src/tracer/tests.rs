@@ -438,6 +438,36 @@ fn disabled_tracer_records_nothing_but_passes_the_parent_through() {
     assert!(!t.start_span("root").context().is_valid());
 }
 
+/// Regression: with a few bytes left in the text pool, too few for the first character
+/// of a new name or description, a rename made the name "", an event named "é" was
+/// kept with the name "", and an error description replaced the earlier one with ""
+/// (the guards checked for a completely full pool only).
+#[test]
+fn text_that_cannot_start_in_the_room_left_keeps_the_old_text() {
+    let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+    let t = tracer_with(
+        TracerConfig::new("svc"),
+        SpanArena::<1, 8, 2, 2, 16>::new(),
+        &clock,
+    );
+    let mut s = t.start_span("abcdefg"); // 7 of 16 bytes
+    s.set_error("db down"); // 14 of 16
+    s.set_attribute("k", 1);
+    s.set_attribute_dyn("p", "x"); // 15 of 16: one byte left
+    s.update_name("é"); // two bytes: no room
+    s.add_event("é");
+    drop(s.event("é"));
+    s.set_error("é");
+    drop(s);
+    let spans = exported(&t);
+    let span = &spans[0];
+    assert_eq!(span.name, "abcdefg");
+    assert!(span.events.is_empty());
+    assert_eq!(span.dropped.1, 2, "both events dropped and counted");
+    assert_eq!(span.status, "Error { description: \"db down\" }");
+    assert_eq!(span.truncated, 2, "the rename and the description");
+}
+
 /// Regression: a formatted value that really is empty, set over an existing key, kept
 /// the old value (taken for text cut for room, though nothing was cut or counted);
 /// the spec: setting a key again overwrites its value.
