@@ -748,12 +748,20 @@ impl RecordMut<'_> {
     /// text stays in the pool until the slot is reused.
     fn replace_value(&mut self, i: usize, value: EventValue<'_, '_>, limits: &SpanLimits) {
         // Whether the text was cut is known only once it is stored (formatted text may
-        // really be empty, and then it is the new value).
+        // really be empty, and then it is the new value). A value length limit of 0
+        // cuts every string to "": that is the new value too.
+        let limit_empties = limits.value_length == 0
+            && matches!(
+                value,
+                EventValue::Text(_)
+                    | EventValue::Value(&Value::Str(_))
+                    | EventValue::Value(&Value::StrArray(_))
+            );
         let cuts_before = self.header.truncated;
         match self.store_event_value(value, limits) {
-            // Cut to nothing: counted where it was cut.
+            // Cut to nothing for room: counted where it was cut.
             Some(StoredValue::Str(r) | StoredValue::Array(_, r))
-                if r.len == 0 && self.header.truncated != cuts_before => {}
+                if r.len == 0 && self.header.truncated != cuts_before && !limit_empties => {}
             Some(stored) => {
                 if let Some(a) = self.attrs.get_mut(i) {
                     a.value = stored;

@@ -30,6 +30,8 @@ struct Seen {
     links: usize,
     /// Each link's tracestate.
     link_states: Vec<String>,
+    /// Each link's attributes.
+    link_attrs: Vec<Attrs>,
 }
 
 fn show(v: AttributeValue<'_>) -> String {
@@ -74,6 +76,10 @@ fn seen(s: &SpanData<'_>) -> Seen {
         sampled: s.span_context().is_sampled(),
         links: s.links().count(),
         link_states: s.links().map(|l| l.trace_state().into()).collect(),
+        link_attrs: s
+            .links()
+            .map(|l| l.attributes().map(|(k, v)| (k.into(), show(v))).collect())
+            .collect(),
         truncated: s.truncated_values_count(),
     }
 }
@@ -487,6 +493,46 @@ fn a_formatted_empty_value_replaces_the_old_one() {
     assert_eq!(spans[0].attrs, [("note".into(), "\"\"".into())]);
     assert_eq!(spans[0].events[0].1, [("k".into(), "\"\"".into())]);
     assert_eq!(spans[0].truncated, 0);
+}
+
+/// Regression (found by the `otlp` fuzz target): with a value length limit of 0, a
+/// string set over an existing key is cut to "", which is its new value; the old
+/// value (an array here) was kept, taken for text cut for room.
+#[test]
+fn a_value_cut_to_nothing_by_the_length_limit_replaces_the_old_one() {
+    let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+    let limits = SpanLimits {
+        value_length: 0,
+        ..SpanLimits::DEFAULT
+    };
+    let t = tracer_with(
+        TracerConfig::new("svc").with_limits(limits),
+        SpanArena::<2>::new(),
+        &clock,
+    );
+    let mut s = t.start_span("s");
+    let numbers = [0.5, 1.5];
+    s.set_attribute("k", crate::Value::F64Array(&numbers));
+    s.set_attribute("k", "abc");
+    s.add_link(
+        &TraceContext::from(SpanContext {
+            trace_id: TraceId::from_bytes([1; 16]),
+            span_id: crate::SpanId::from_bytes([2; 8]),
+            flags: TraceFlags::SAMPLED,
+            is_remote: true,
+        }),
+        &[
+            KeyValue::new("_", crate::Value::F64Array(&numbers)),
+            KeyValue::new("_", "abc"),
+        ],
+    );
+    drop(s);
+    let spans = exported(&t);
+    assert_eq!(spans[0].attrs, [("k".into(), "\"\"".into())]);
+    assert_eq!(
+        spans[0].link_attrs,
+        [std::vec![("_".into(), "\"\"".into())]]
+    );
 }
 
 /// Regression: `record_exception_with_type` and `record_exception` wrote an empty
