@@ -415,12 +415,14 @@ fn want(span: &SpanOps, limits: &SpanLimits, caps: (usize, usize, usize)) -> Wan
             Op::Event(..) | Op::Exception(..) => {
                 let (name, attrs) = match op {
                     Op::Event(name, attrs) => (name.clone(), attrs.clone()),
+                    // An empty type or message is left out.
                     Op::Exception(t, m) => (
                         "exception".into(),
-                        vec![
-                            ("exception.type".into(), Val::Str(t.clone())),
-                            ("exception.message".into(), Val::Str(m.clone())),
-                        ],
+                        [("exception.type", t), ("exception.message", m)]
+                            .into_iter()
+                            .filter(|(_, v)| !v.is_empty())
+                            .map(|(k, v)| (k.to_string(), Val::Str(v.clone())))
+                            .collect(),
                     ),
                     _ => unreachable!(),
                 };
