@@ -1290,15 +1290,7 @@ where
         if cfg!(feature = "tracestate") && !parent_state.is_empty() {
             if let Some(mut slot) = self.claim_for_trace_state() {
                 bump(&c.sampled_out_slotted, 1);
-                slot.record().init(&NewRecord {
-                    context,
-                    parent: Some(parent.span_id),
-                    parent_is_remote: parent.is_remote,
-                    kind: params.kind,
-                    name: "",
-                    start: Timestamp::from_unix_nanos(0),
-                    trace_state: parent_state,
-                });
+                slot.record().init_trace_state_only(context, parent_state);
                 return Span::with_slot(self, &self.limits, slot, context, false);
             }
         }

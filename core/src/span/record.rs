@@ -331,6 +331,22 @@ impl RecordMut<'_> {
         };
     }
 
+    /// Starts a record that only carries `trace_state` for a span that does not record
+    /// (a disabled tracer's): no name, no parent, no times. Smaller than [`Self::init`],
+    /// which the hot path inlines: firmware pays for this copy in flash.
+    pub(crate) fn init_trace_state_only(&mut self, context: SpanContext, trace_state: &str) {
+        self.attrs.clear();
+        self.events.clear();
+        self.links.clear();
+        self.text.clear();
+        *self.header = Header {
+            context,
+            ..Header::EMPTY
+        };
+        // Kept whole or not at all (a cut tracestate would be invalid), and counted.
+        self.set_trace_state(trace_state);
+    }
+
     #[inline]
     fn text_str(&self, r: TextRef) -> &str {
         text_at(self.text, r)
