@@ -511,7 +511,12 @@ impl OtlpHttpExporterBuilder {
             .tls_config(tls_config.build())
             .http_status_as_error(false)
             .timeout_global(Some(self.timeout))
-            .user_agent(concat!("picotrace-std/", env!("CARGO_PKG_VERSION")))
+            // The exporter, its language and its version (the OTLP exporter spec).
+            .user_agent(concat!(
+                "picotrace-std/",
+                env!("CARGO_PKG_VERSION"),
+                " (OTLP exporter; Rust)"
+            ))
             .max_redirects(0)
             .build()
             .new_agent();
@@ -859,13 +864,7 @@ impl OtlpHttpExporter {
         if (200..300).contains(&status) {
             // The data arrived; a body we cannot read only loses the partial-success
             // details, so it is not an error.
-            let partial = body.ok().and_then(|b| {
-                if json_body {
-                    response::decode_json_response(&b)
-                } else {
-                    response::decode_proto_response(&b)
-                }
-            });
+            let partial = body.ok().and_then(|b| partial_success(json_body, &b));
             return Ok(ExportOutcome {
                 status,
                 attempts: 1,
@@ -873,13 +872,7 @@ impl OtlpHttpExporter {
                 error_message: partial.map(|p| p.error_message).filter(|m| !m.is_empty()),
             });
         }
-        let body = body.unwrap_or_default();
-        let message = if json_body {
-            response::decode_json_status_message(&body)
-        } else {
-            response::decode_proto_status_message(&body)
-        };
-        let body = message.unwrap_or_else(|| lossy_prefix(&body, MAX_ERROR_BODY));
+        let body = error_text(json_body, &body.unwrap_or_default());
         Err(Attempt {
             error: ExportError::HttpStatus { status, body },
             retry_after,
@@ -932,13 +925,66 @@ fn exhausted(last: ExportError, attempts: u32) -> ExportError {
     }
 }
 
-/// Returns at most `max` bytes of `body` as text, cut at a character boundary.
+/// The largest JSON response body parsed: the JSON decoder builds a tree (some 30
+/// bytes of memory per byte of a hostile body), and a real response is a few hundred
+/// bytes. A larger one is read as no details.
+const MAX_PARSED_JSON: usize = 64 * 1024;
+
+/// The partial success a 2xx response reports, if any.
+fn partial_success(json: bool, body: &[u8]) -> Option<response::PartialSuccess> {
+    let mut partial = if !json {
+        response::decode_proto_response(body)
+    } else if body.len() <= MAX_PARSED_JSON {
+        response::decode_json_response(body)
+    } else {
+        None
+    };
+    if let Some(p) = &mut partial {
+        p.error_message = clean_text(&p.error_message, MAX_ERROR_BODY);
+    }
+    partial
+}
+
+/// What an error response says: its `Status` message, else the start of its body;
+/// cut and cleaned, since it ends up in errors and warnings on stderr.
+fn error_text(json: bool, body: &[u8]) -> String {
+    let message = if !json {
+        response::decode_proto_status_message(body)
+    } else if body.len() <= MAX_PARSED_JSON {
+        response::decode_json_status_message(body)
+    } else {
+        None
+    };
+    match message {
+        Some(message) => clean_text(&message, MAX_ERROR_BODY),
+        None => lossy_prefix(body, MAX_ERROR_BODY),
+    }
+}
+
+/// Returns at most `max` bytes of `body` as cleaned text (see [`clean_text`]).
 fn lossy_prefix(body: &[u8], max: usize) -> String {
-    let mut s = String::from_utf8_lossy(&body[..body.len().min(max)]).into_owned();
-    if body.len() > max {
+    // A character cut at `max` is dropped whole by `clean_text`, not shown as U+FFFD.
+    let head = &body[..body.len().min(max.saturating_add(4))];
+    let mut s = clean_text(&String::from_utf8_lossy(head), max);
+    if body.len() > max && !s.ends_with('…') {
         s.push('…');
     }
     s
+}
+
+/// Text from the collector as it may be shown: at most `max` bytes, cut at a
+/// character boundary (then `…`), control characters (a newline, an escape sequence
+/// that would forge or garble log lines on a terminal) as spaces.
+fn clean_text(text: &str, max: usize) -> String {
+    let mut out = String::with_capacity(text.len().min(max + 3));
+    for c in text.chars() {
+        if out.len() + c.len_utf8() > max {
+            out.push('…');
+            break;
+        }
+        out.push(if c.is_control() { ' ' } else { c });
+    }
+    out
 }
 
 /// Exports synchronously: encodes the batch (splitting it into requests of at most
@@ -962,6 +1008,34 @@ impl SpanExporter for OtlpHttpExporter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Regression: a JSON response body was parsed into a tree whatever its size (a
+    /// 4 MiB body of junk took some 100 MiB), and the collector's messages went whole,
+    /// control characters and all, into errors and stderr warnings.
+    #[test]
+    fn collector_text_is_bounded_and_cleaned() {
+        let mut junk = String::from(r#"{"x":["#);
+        junk.push_str(&"0,".repeat(40_000));
+        junk.push_str(r#"0],"partialSuccess":{"rejectedSpans":"2","errorMessage":"m"}}"#);
+        assert!(
+            partial_success(true, junk.as_bytes()).is_none(),
+            "not parsed"
+        );
+        let small = r#"{"partialSuccess":{"rejectedSpans":"2","errorMessage":"a\nb\u001b[2J"}}"#;
+        let p = partial_success(true, small.as_bytes()).expect("parsed");
+        assert_eq!((p.rejected_spans, p.error_message.as_str()), (2, "a b [2J"));
+        let long = std::format!(r#"{{"message":"{}"}}"#, "é".repeat(2_000));
+        let text = error_text(true, long.as_bytes());
+        assert!(text.len() <= MAX_ERROR_BODY + '…'.len_utf8() && text.ends_with('…'));
+        assert!(text.trim_end_matches('…').chars().all(|c| c == 'é'));
+        let raw = [b"line\nforged: ".as_slice(), &[0xc3; 3000]].concat();
+        let text = error_text(false, &raw);
+        assert!(
+            text.starts_with("line forged: ") && text.ends_with('…'),
+            "{text}"
+        );
+        assert!(!text.chars().any(char::is_control));
+    }
 
     #[test]
     fn base_endpoints_get_v1_traces_appended_once() {

@@ -445,10 +445,10 @@ fn headers_are_sent() {
         assert_eq!(r.header("authorization"), Some("Bearer t0ken"));
         assert_eq!(r.header("x-tenant"), Some("acme"));
         assert_eq!(r.header("content-encoding"), None);
-        assert!(r
-            .header("user-agent")
-            .unwrap()
-            .starts_with("picotrace-std/"));
+        // The exporter, its language and its version (the OTLP exporter spec).
+        let agent = r.header("user-agent").unwrap();
+        assert!(agent.starts_with("picotrace-std/"), "{agent}");
+        assert!(agent.ends_with("(OTLP exporter; Rust)"), "{agent}");
     }
 }
 
