@@ -613,17 +613,19 @@ impl<const BYTES: usize> Baggage<BYTES> {
     /// [`MAX_BAGGAGE_KEY_LEN`](jaeger::MAX_BAGGAGE_KEY_LEN) bytes, or a value with a
     /// `+` longer than [`MAX_ESCAPED_BAGGAGE_VALUE_LEN`](jaeger::MAX_ESCAPED_BAGGAGE_VALUE_LEN)
     /// bytes once each `+` is written as `%2B` (the header is built on the stack), or
-    /// a key that differs only in case from an earlier member's (header names are
-    /// lowercase, as Jaeger's clients read them: the later one would replace it).
+    /// a member whose key a later member repeats, or repeats but for case (header
+    /// names are lowercase, as Jaeger's clients read them; the last wins, as in
+    /// [`Baggage::get`]).
     /// Other values are written whole, whatever their length.
     pub fn to_jaeger_headers(&self, headers: &mut (impl Injector + ?Sized)) -> usize {
         let mut left_out = 0;
         for (i, member) in self.iter().enumerate() {
             let key = member.key();
+            // The last of a repeated key wins, as in `Baggage::get`.
             if self
                 .iter()
-                .take(i)
-                .any(|earlier| earlier.key().eq_ignore_ascii_case(key))
+                .skip(i + 1)
+                .any(|later| later.key().eq_ignore_ascii_case(key))
             {
                 left_out += 1;
                 continue;
@@ -1220,7 +1222,19 @@ mod tests {
                 names.push(std::format!("{name}: {value}"));
             }),
         );
-        assert_eq!(names, ["uberctx-userid: a", "uberctx-tier: g"]);
+        assert_eq!(names, ["uberctx-userid: b", "uberctx-tier: g"]);
+        assert_eq!(left_out, 1);
+        // A repeated key: the value the bag reads (the last) goes out.
+        let bag: Baggage<512> = Baggage::from_headers(&[("baggage", "k=1,k=2")]);
+        assert_eq!(bag.get("k").map(|m| m.raw_value()), Some("2"));
+        let mut sent = std::vec::Vec::new();
+        let left_out = jaeger.inject_baggage(
+            &bag,
+            &mut FnInjector(|name: &str, value: &str| {
+                sent.push(std::format!("{name}: {value}"));
+            }),
+        );
+        assert_eq!(sent, ["uberctx-k: 2"]);
         assert_eq!(left_out, 1);
     }
 

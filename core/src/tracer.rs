@@ -766,25 +766,27 @@ where
     /// frees up or the retries run out, while spans wait for export.
     #[cold]
     fn claim_after_export(&self) -> Option<SlotRef<'_>> {
-        let mut drained = self.try_flush();
-        if let Some(slot) = self.arena.claim_any() {
-            return Some(slot);
-        }
-        for _ in 0..self.full_arena_retries {
+        let mut retries = self.full_arena_retries;
+        loop {
+            let drained = self.try_flush();
+            // After the drain: it, or one another thread just finished, may have
+            // freed slots.
+            if let Some(slot) = self.arena.claim_any() {
+                return Some(slot);
+            }
             // This thread drained, found nothing ended and nothing waits now: every
             // slot holds a running span (a server with an arena's worth of requests
             // in flight), and only their ends free one. No export can help, and
             // waiting would cost every new span the whole wait: drop it now.
-            if drained == Some(0) && self.arena.ended_len() == 0 {
+            if retries == 0 || (drained == Some(0) && self.arena.ended_len() == 0) {
                 return None;
             }
+            retries -= 1;
             (self.full_arena_pause)();
             if let Some(slot) = self.arena.claim_any() {
                 return Some(slot);
             }
-            drained = self.try_flush();
         }
-        None
     }
 
     #[inline]

@@ -494,28 +494,27 @@ impl Reader<'_> {
         }
     }
 
-    /// Reads the first of `names` that is set and valid with `parse`. A warning about
-    /// an invalid one names the variable tried next, if one is set, not the default.
+    /// Reads the first of `names` that is set and valid with `parse`. The warnings
+    /// about invalid ones before it name it as what is used instead (not the default).
     fn first_valid<T>(
         &mut self,
         names: &[&str],
         mut parse: impl FnMut(&mut Self, &str, &str) -> Option<T>,
     ) -> Option<T> {
-        for (i, name) in names.iter().enumerate() {
+        let first_warning = self.warnings.len();
+        for name in names {
             let Some(v) = self.get(name) else {
                 continue;
             };
             let before = self.warnings.len();
             if let Some(t) = parse(self, name, &v) {
-                return Some(t);
-            }
-            if let Some(next) = names[i + 1..].iter().find(|n| self.get(n).is_some()) {
-                for w in &mut self.warnings[before..] {
+                for w in &mut self.warnings[first_warning..before] {
                     if let Some(at) = w.message.rfind("; using ") {
                         w.message.truncate(at);
-                        w.message.push_str(&format!("; using {next} instead"));
+                        w.message.push_str(&format!("; using {name} instead"));
                     }
                 }
+                return Some(t);
             }
         }
         None
@@ -1344,6 +1343,22 @@ mod tests {
         let e = env(&[("OTEL_ATTRIBUTE_COUNT_LIMIT", "abc")]);
         assert_eq!(warned(&e), ["OTEL_ATTRIBUTE_COUNT_LIMIT"]);
         assert!(e.warnings[0].message.ends_with("; using the default"));
+        // Both invalid: the default is used, and both warnings say so.
+        let e = env(&[
+            ("OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT", "many"),
+            ("OTEL_ATTRIBUTE_COUNT_LIMIT", "lots"),
+        ]);
+        assert_eq!(
+            e.limits.attribute_count,
+            SpanLimits::DEFAULT.attribute_count
+        );
+        assert!(
+            e.warnings
+                .iter()
+                .all(|w| w.message.ends_with("; using the default")),
+            "{:?}",
+            e.warnings
+        );
     }
 
     /// Regression: values that are not UTF-8 were read with U+FFFD for their bad

@@ -73,7 +73,9 @@ pub type StdArena = SpanArena<ARENA_SPANS>;
 /// ```
 ///
 /// A span started while every slot holds a running span is dropped and counted
-/// (`spans_dropped_arena_full`).
+/// (`spans_dropped_arena_full`). A drain keeps two bytes per slot on the stack of the
+/// thread that drains (the export thread, or a span's thread when the arena is full):
+/// 128 KiB at the largest size, more than a small thread stack has.
 pub const ARENA_SPANS: usize = match option_env!("PICOTRACE_ARENA_SPANS") {
     Some(value) => parse_arena_spans(value),
     None => 2048,
@@ -108,7 +110,17 @@ pub type StdSpan = Span<'static>;
 
 /// The most spans the export thread lets wait before it drains: half the arena, so
 /// that spans keep ending into the other half while it drains.
-const MAX_DRAIN_TRIGGER: usize = ARENA_SPANS / 2;
+const MAX_DRAIN_TRIGGER: usize = drain_trigger(ARENA_SPANS);
+
+/// Half of `spans`, and at least 1: a trigger of 0 would be "no batch trigger", and the
+/// export thread, finding 0 spans waiting always enough, would never sleep.
+const fn drain_trigger(spans: usize) -> usize {
+    if spans < 2 {
+        1
+    } else {
+        spans / 2
+    }
+}
 
 /// A [`StdArena`] on the heap.
 pub struct HeapArena(Box<StdArena>);
@@ -870,7 +882,13 @@ impl TracerProvider {
             wait.pause();
         }
         let lost = self.stats().spans_lost();
-        let running = self.tracer.arena().in_use() as u64;
+        // A disabled tracer's spans hold slots only to pass a tracestate on: never
+        // exported, so never lost.
+        let running = if self.tracer.is_enabled() {
+            self.tracer.arena().in_use() as u64
+        } else {
+            0
+        };
         result?;
         if lost + running > 0 {
             return Err(ExportError::SpansLost { lost, running });
@@ -1073,6 +1091,36 @@ mod tests {
         drop(running);
         provider.flush().expect_err("20 spans were lost");
         assert_eq!(seen.load(Ordering::SeqCst), ARENA_SPANS);
+    }
+
+    /// Regression: with tracing disabled, a span held at shutdown that passes an
+    /// incoming tracestate on (so holds a slot) made `shutdown` report it as running
+    /// and lost, though a disabled provider exports nothing.
+    #[test]
+    fn a_disabled_providers_shutdown_reports_nothing_running() {
+        let provider = TracerProvider::builder()
+            .config(TracerConfig::new("off").with_enabled(false))
+            .build();
+        let incoming = provider.extract_context(&[
+            (
+                "traceparent",
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            ),
+            ("tracestate", "vendor=opaque"),
+        ]);
+        let held = provider.tracer().start_server_span("request", &incoming);
+        assert_eq!(held.trace_state(), "vendor=opaque");
+        assert!(provider.shutdown().is_ok());
+        drop(held);
+    }
+
+    /// Regression: an arena of 1 span made the export thread's batch trigger 0, and the
+    /// thread spun at 100% CPU.
+    #[test]
+    fn the_drain_trigger_is_never_zero() {
+        assert_eq!(drain_trigger(1), 1);
+        assert_eq!(drain_trigger(2), 1);
+        assert_eq!(drain_trigger(2048), 1024);
     }
 
     #[test]

@@ -365,8 +365,8 @@ impl<'t> Span<'t> {
     /// by its children and by injection (for instance a vendor entry this service adds
     /// for the next hop). Needs room in the span's text pool (the tracestate is kept
     /// whole or not at all); returns `false`, changing nothing, when there is none, or
-    /// when the span holds no record (sampled out without a tracestate, arena full,
-    /// tracing disabled).
+    /// when the span holds no record (sampled out or tracing disabled, each without a
+    /// parent tracestate; arena full).
     ///
     /// ```
     /// # let tracer = picotrace::Tracer::new(picotrace::TracerConfig::new("svc"),

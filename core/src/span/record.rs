@@ -641,16 +641,19 @@ impl RecordMut<'_> {
     /// Names (or renames) an event begun with [`RecordMut::begin_event`]; a replaced
     /// name stays in the pool until the slot is reused.
     pub(crate) fn set_event_name(&mut self, event: &mut EventState, name: Text<'_>) {
-        // No room for any of a new name: a name it has already stays.
-        let no_room = match name {
-            Text::Str(s) => self.no_room_for_first_char(s),
-            Text::Fmt(_) => self.text.is_full(),
-        };
-        if event.named && no_room {
-            self.header.truncated = self.header.truncated.saturating_add(1);
+        // No room for any of a new name: a name it has already stays (formatted text
+        // is known to be cut to nothing only once written).
+        if let Text::Str(s) = name {
+            if event.named && self.no_room_for_first_char(s) {
+                self.header.truncated = self.header.truncated.saturating_add(1);
+                return;
+            }
+        }
+        let cuts_before = self.header.truncated;
+        let name = self.push_any_text(name, NAME_LIMIT);
+        if event.named && name.len == 0 && self.header.truncated != cuts_before {
             return;
         }
-        let name = self.push_any_text(name, NAME_LIMIT);
         if let Some(e) = self.events.get_mut(usize::from(event.index)) {
             e.name = name;
         }
@@ -769,9 +772,7 @@ impl RecordMut<'_> {
         let limit_empties = limits.value_length == 0
             && matches!(
                 value,
-                EventValue::Text(_)
-                    | EventValue::Value(&Value::Str(_))
-                    | EventValue::Value(&Value::StrArray(_))
+                EventValue::Text(_) | EventValue::Value(&Value::Str(_))
             );
         let cuts_before = self.header.truncated;
         match self.store_event_value(value, limits) {

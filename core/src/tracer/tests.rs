@@ -120,6 +120,19 @@ fn tracer_with<A: SpanStorage>(
     )
 }
 
+/// A tracer whose attribute values are cut to `value_length` characters.
+fn tracer_with_value_limit<A: SpanStorage>(
+    value_length: u32,
+    arena: A,
+    clock: &ManualClock,
+) -> Tracer<A, &ManualClock, Collect> {
+    let limits = SpanLimits {
+        value_length,
+        ..SpanLimits::DEFAULT
+    };
+    tracer_with(TracerConfig::new("svc").with_limits(limits), arena, clock)
+}
+
 fn exported<A: SpanStorage>(t: &Tracer<A, &ManualClock, Collect>) -> Vec<Seen> {
     t.flush();
     t.with_exporter(|x| x.spans.clone()).unwrap()
@@ -474,6 +487,28 @@ fn text_that_cannot_start_in_the_room_left_keeps_the_old_text() {
     assert_eq!(span.truncated, 2, "the rename and the description");
 }
 
+/// Regressions found reviewing the fixes above: with a value length limit of 0 and no
+/// room left, a string array replaced the old value with `[]` (only strings are cut
+/// to "" by the limit alone); a named event renamed with formatted text that had no
+/// room lost its name.
+#[test]
+fn no_room_keeps_an_old_array_value_and_an_old_formatted_name() {
+    let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+    let t = tracer_with_value_limit(0, SpanArena::<1, 8, 2, 2, 16>::new(), &clock);
+    let mut s = t.start_span("abcdefg"); // 7 of 16 bytes
+    s.set_attribute("k", 1);
+    s.event("x") // "x" is stored only if no other name is given
+        .name("ab") // 9 of 16
+        .attribute_dyn("qqqqqq", 1) // 15 of 16: one byte left
+        .name_fmt(format_args!("{}", "é")); // two bytes: no room
+    s.set_attribute_dyn("z", 2); // 16 of 16
+    s.set_attribute("k", crate::Value::StrArray(&["a"]));
+    drop(s);
+    let spans = exported(&t);
+    assert_eq!(spans[0].attrs[0], ("k".into(), "1".into()));
+    assert_eq!(spans[0].events[0].0, "ab");
+}
+
 /// Regression: a formatted value that really is empty, set over an existing key, kept
 /// the old value (taken for text cut for room, though nothing was cut or counted);
 /// the spec: setting a key again overwrites its value.
@@ -495,21 +530,79 @@ fn a_formatted_empty_value_replaces_the_old_one() {
     assert_eq!(spans[0].truncated, 0);
 }
 
+/// An arena whose `claim_any` fails its first `misses` calls, as if the slot a drain
+/// freed went to another thread and came back: the races of a full arena, in order.
+struct MissingClaims<A> {
+    arena: A,
+    misses: core::sync::atomic::AtomicU32,
+}
+
+impl<A: SpanStorage> SpanStorage for MissingClaims<A> {
+    fn capacity(&self) -> usize {
+        self.arena.capacity()
+    }
+    fn in_use(&self) -> usize {
+        self.arena.in_use()
+    }
+    fn ended_len(&self) -> usize {
+        self.arena.ended_len()
+    }
+    fn claims(&self) -> u64 {
+        self.arena.claims()
+    }
+    fn claim(&self) -> Option<crate::span::arena::SlotRef<'_>> {
+        self.arena.claim()
+    }
+    fn claim_any(&self) -> Option<crate::span::arena::SlotRef<'_>> {
+        use core::sync::atomic::Ordering::SeqCst;
+        let missed = self
+            .misses
+            .fetch_update(SeqCst, SeqCst, |m| m.checked_sub(1))
+            .is_ok();
+        if missed {
+            return None;
+        }
+        self.arena.claim_any()
+    }
+    fn drain(&self, batch: usize, f: &mut dyn FnMut(&dyn crate::span::arena::BatchSource)) {
+        self.arena.drain(batch, f)
+    }
+}
+
+/// Regression: a span waiting for room, whose drain found nothing ended, gave up
+/// without claiming again, though a drain just before (another thread's, or its own
+/// earlier one) had freed slots: it was dropped as if the arena were full of running
+/// spans. Here the first drain frees a slot, the two claims after it miss it (taken
+/// and given back elsewhere), the next drain finds nothing: the next claim gets it.
+#[test]
+fn a_span_waiting_for_room_takes_a_slot_a_drain_freed() {
+    let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+    let t = tracer_with(
+        TracerConfig::new("svc").with_full_arena_wait(10, || {}),
+        MissingClaims {
+            arena: SpanArena::<2>::new(),
+            misses: core::sync::atomic::AtomicU32::new(0),
+        },
+        &clock,
+    );
+    t.start_span("ended").end(); // waits for export in one slot
+    let running = t.start_span("running"); // the other slot
+    t.arena()
+        .misses
+        .store(2, core::sync::atomic::Ordering::SeqCst);
+    let waited = t.start_span("waited");
+    assert!(waited.is_recording(), "{:?}", t.stats());
+    assert_eq!(t.stats().spans_dropped_arena_full, 0);
+    drop((running, waited));
+}
+
 /// Regression (found by the `otlp` fuzz target): with a value length limit of 0, a
 /// string set over an existing key is cut to "", which is its new value; the old
 /// value (an array here) was kept, taken for text cut for room.
 #[test]
 fn a_value_cut_to_nothing_by_the_length_limit_replaces_the_old_one() {
     let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
-    let limits = SpanLimits {
-        value_length: 0,
-        ..SpanLimits::DEFAULT
-    };
-    let t = tracer_with(
-        TracerConfig::new("svc").with_limits(limits),
-        SpanArena::<2>::new(),
-        &clock,
-    );
+    let t = tracer_with_value_limit(0, SpanArena::<2>::new(), &clock);
     let mut s = t.start_span("s");
     let numbers = [0.5, 1.5];
     s.set_attribute("k", crate::Value::F64Array(&numbers));
@@ -684,15 +777,7 @@ fn samplers_see_the_attributes_and_links_a_span_is_built_with() {
 #[test]
 fn empty_keys_empty_invalid_links_and_lost_text_follow_the_spec() {
     let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
-    let limits = SpanLimits {
-        value_length: 2,
-        ..SpanLimits::DEFAULT
-    };
-    let t = tracer_with(
-        TracerConfig::new("svc").with_limits(limits),
-        SpanArena::<2, 16, 4, 4, 64>::new(),
-        &clock,
-    );
+    let t = tracer_with_value_limit(2, SpanArena::<2, 16, 4, 4, 64>::new(), &clock);
     let mut s = t.start_span("s");
     s.set_attribute("", 1);
     s.set_attribute_dyn(String::new().as_str(), 2);
