@@ -609,8 +609,8 @@ impl RecordMut<'_> {
 
     /// Starts an event with no name yet, to which [`RecordMut::event_attribute`] adds
     /// attributes one at a time; `None` (counted as a dropped event) when the span has
-    /// no room for another event, or for any of the name it will get (`named`), as in
-    /// [`RecordMut::add_event`] (`name` is the name it will get, or ""). An event left without a name is exported with an
+    /// no room for another event, or for any of the name it will get (`name`, or ""),
+    /// as in [`RecordMut::add_event`]. An event left without a name is exported with an
     /// empty one ([`EventWriter`](super::EventWriter) names it when it is dropped).
     pub(crate) fn begin_event(
         &mut self,
@@ -641,14 +641,8 @@ impl RecordMut<'_> {
     /// Names (or renames) an event begun with [`RecordMut::begin_event`]; a replaced
     /// name stays in the pool until the slot is reused.
     pub(crate) fn set_event_name(&mut self, event: &mut EventState, name: Text<'_>) {
-        // No room for any of a new name: a name it has already stays (formatted text
-        // is known to be cut to nothing only once written).
-        if let Text::Str(s) = name {
-            if event.named && self.no_room_for_first_char(s) {
-                self.header.truncated = self.header.truncated.saturating_add(1);
-                return;
-            }
-        }
+        // A new name cut to nothing for room (counted where it was cut): a name the
+        // event has already stays.
         let cuts_before = self.header.truncated;
         let name = self.push_any_text(name, NAME_LIMIT);
         if event.named && name.len == 0 && self.header.truncated != cuts_before {
