@@ -347,11 +347,6 @@ impl RecordMut<'_> {
         self.set_trace_state(trace_state);
     }
 
-    #[inline]
-    fn text_str(&self, r: TextRef) -> &str {
-        text_at(self.text, r)
-    }
-
     /// Copies `s` into the pool, cut at a char boundary to the limit and the space left.
     #[cfg_attr(not(target_os = "none"), inline(always))]
     #[cfg_attr(target_os = "none", inline)]
@@ -445,10 +440,12 @@ impl RecordMut<'_> {
     }
 
     #[inline]
-    fn key_str(&self, key: &StoredKey) -> &str {
+    /// A stored key's bytes: keys were `&str` when stored, so comparing and hashing
+    /// them needs no UTF-8 check.
+    fn key_bytes(&self, key: &StoredKey) -> &[u8] {
         match *key {
-            StoredKey::Static(s) => s,
-            StoredKey::Pooled(r) => self.text_str(r),
+            StoredKey::Static(s) => s.as_bytes(),
+            StoredKey::Pooled(r) => bytes_at(self.text, r),
         }
     }
 
@@ -493,7 +490,7 @@ impl RecordMut<'_> {
             a.owner == OWNER_SPAN
                 && match (a.key, static_key) {
                     (StoredKey::Static(s), Some(k)) if core::ptr::eq(s, k) => true,
-                    _ => self.key_str(&a.key) == key,
+                    _ => self.key_bytes(&a.key) == key.as_bytes(),
                 }
         });
         if let Some(i) = existing {
@@ -521,7 +518,7 @@ impl RecordMut<'_> {
             return;
         };
         self.header.span_attributes = self.header.span_attributes.saturating_add(1);
-        self.header.key_filter |= key_bit(self.key_str(&key));
+        self.header.key_filter |= key_bit(self.key_bytes(&key));
         // Not full: checked above.
         let _ = self.attrs.push(StoredAttr {
             owner: OWNER_SPAN,
@@ -548,7 +545,7 @@ impl RecordMut<'_> {
                 if let Some(a) = self
                     .attrs
                     .iter()
-                    .position(|a| a.owner == owner && self.key_str(&a.key) == kv.key)
+                    .position(|a| a.owner == owner && self.key_bytes(&a.key) == kv.key.as_bytes())
                 {
                     self.replace_value(a, EventValue::Value(&kv.value), limits);
                 }
@@ -677,7 +674,7 @@ impl RecordMut<'_> {
                     && match (a.key, static_key) {
                         (StoredKey::Static(s), Some(k)) if core::ptr::eq(s, k) => true,
                         (StoredKey::Static(s), _) => s == key,
-                        (StoredKey::Pooled(r), _) => text_at(text, r) == key,
+                        (StoredKey::Pooled(r), _) => bytes_at(text, r) == key.as_bytes(),
                     }
             })
         });
@@ -699,7 +696,7 @@ impl RecordMut<'_> {
             self.count_dropped_event_attribute(event);
             return;
         };
-        event.key_filter |= key_bit(self.key_str(&key));
+        event.key_filter |= key_bit(self.key_bytes(&key));
         // Not full: checked above.
         let _ = self.attrs.push(StoredAttr { owner, key, value });
         event.kept += 1;
@@ -718,7 +715,7 @@ impl RecordMut<'_> {
         value: &Value<'_>,
         limits: &SpanLimits,
     ) -> bool {
-        let bit = key_bit(key);
+        let bit = key_bit(key.as_bytes());
         if key.is_empty()
             || event.key_filter & bit != 0
             || event.kept >= limits.attributes_per_event
@@ -1067,7 +1064,7 @@ pub(crate) fn try_set_new_static_attribute(
     value: &Value<'_>,
     limits: &SpanLimits,
 ) -> bool {
-    let bit = key_bit(key);
+    let bit = key_bit(key.as_bytes());
     if key.is_empty()
         || header.key_filter & bit != 0
         || u32::from(header.span_attributes) >= limits.attribute_count
@@ -1191,8 +1188,7 @@ pub(crate) fn trace_state_of<'a>(header: &Header, text: &'a VecView<u8>) -> &'a 
 /// bit is computed at compile time.
 #[cfg_attr(not(target_os = "none"), inline(always))]
 #[cfg_attr(target_os = "none", inline)]
-pub(crate) const fn key_bit(key: &str) -> u64 {
-    let b = key.as_bytes();
+pub(crate) const fn key_bit(b: &[u8]) -> u64 {
     let (first, last) = match b {
         [] => (0, 0),
         [first, .., last] => (*first as usize, *last as usize),

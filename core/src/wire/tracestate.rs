@@ -321,7 +321,7 @@ pub(crate) fn parse_fields_into(fields: Fields<'_>, state: &mut TraceState) -> R
             };
             // Duplicated keys: the spec allows keeping them or reducing them to one; we
             // keep the first, which is the most recent position of that vendor.
-            let bit = key_bit(key);
+            let bit = key_bit(key.as_bytes());
             if seen & bit == 0 || !key_before(fields, key, index) {
                 if cut {
                     state.truncated = state.truncated.saturating_add(1);
