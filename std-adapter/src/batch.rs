@@ -74,6 +74,13 @@ pub trait Transport: Send + 'static {
     /// Returns the encoding the request bodies must use.
     fn protocol(&self) -> Protocol;
 
+    /// Returns the largest request body this transport accepts, if it has a limit of
+    /// its own: the worker then builds requests no larger than the smaller of it and
+    /// [`BatchConfig::max_request_size`]. `None` (the default): the config's alone.
+    fn max_request_size(&self) -> Option<usize> {
+        None
+    }
+
     /// Sends one request body holding `spans` spans.
     ///
     /// # Errors
@@ -91,6 +98,10 @@ impl Transport for OtlpHttpExporter {
         OtlpHttpExporter::protocol(self)
     }
 
+    fn max_request_size(&self) -> Option<usize> {
+        Some(OtlpHttpExporter::max_request_size(self))
+    }
+
     fn send(
         &mut self,
         body: &[u8],
@@ -106,6 +117,10 @@ impl Transport for OtlpHttpExporter {
 impl Transport for Arc<OtlpHttpExporter> {
     fn protocol(&self) -> Protocol {
         OtlpHttpExporter::protocol(self)
+    }
+
+    fn max_request_size(&self) -> Option<usize> {
+        Some(OtlpHttpExporter::max_request_size(self))
     }
 
     fn send(
@@ -140,7 +155,8 @@ pub struct BatchConfig {
     /// when a larger span needs it and keeps that capacity.
     pub span_buffer_capacity: usize,
     /// Largest request body built (1 MiB); spans of a batch that do not fit go in the
-    /// next request.
+    /// next request. A transport with a smaller limit of its own
+    /// ([`OtlpHttpExporter`]'s `max_request_size`) lowers it.
     pub max_request_size: usize,
 }
 
@@ -461,7 +477,11 @@ impl BatchExporterBuilder {
     /// # Errors
     /// [`ExportError::Io`] when the thread cannot be spawned.
     pub fn build(self) -> Result<BatchExporter, ExportError> {
-        let config = self.config.normalized();
+        let mut config = self.config;
+        if let Some(limit) = self.transport.max_request_size() {
+            config.max_request_size = config.max_request_size.min(limit);
+        }
+        let config = config.normalized();
         let pool_size = config.pool_size();
         let preallocated = pool_size.min(BatchConfig::PREALLOCATED_BUFFERS);
         let pool = Pool {

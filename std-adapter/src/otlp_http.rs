@@ -422,8 +422,10 @@ impl OtlpHttpExporterBuilder {
     }
 
     /// Sets the largest request body before compression (default 4 MiB, between 1 KiB
-    /// and 64 MiB); larger batches are split into several requests. This is also the size of the encoding
-    /// buffer the exporter keeps.
+    /// and 64 MiB); larger batches are split into several requests. This is also the
+    /// size of the encoding buffer the exporter keeps. Behind a
+    /// [`BatchExporter`](crate::BatchExporter) the smaller of this and the batch
+    /// config's `max_request_size` holds.
     #[must_use]
     pub fn max_request_size(mut self, bytes: usize) -> Self {
         self.max_request_size = bytes.clamp(1024, crate::batch::BatchConfig::MAX_REQUEST_SIZE);

@@ -872,3 +872,45 @@ fn a_transport_calling_back_into_its_provider_is_refused_at_once() {
     assert_eq!((s.exported, s.failed), (2, 0), "{s:#?}");
     assert_balanced(&s);
 }
+
+/// The OTLP exporter's own request limit holds behind a `BatchExporter` too (the
+/// smaller of the two wins): the worker used to size requests by the batch config's
+/// 1 MiB alone, so an ingress limited to less answered 413 and every batch was lost.
+#[test]
+fn the_otlp_exporters_max_request_size_holds_behind_a_batch_exporter() {
+    let server = Server::start();
+    for owned in [false, true] {
+        let otlp = OtlpHttpExporter::builder()
+            .endpoint(server.url())
+            .protocol(Protocol::HttpJson)
+            .max_request_size(2048)
+            .build()
+            .unwrap();
+        let builder = if owned {
+            BatchExporter::builder(otlp)
+        } else {
+            BatchExporter::builder(Arc::new(otlp))
+        };
+        let exporter = builder
+            .config(BatchConfig::default().with_scheduled_delay(Duration::from_secs(60)))
+            .build()
+            .unwrap();
+        let provider = provider(&exporter);
+        for i in 0..60 {
+            let mut span = provider
+                .tracer()
+                .start_span("a span with a name of some length");
+            span.set_attribute("i", i as i64);
+            span.set_attribute("padding", "x".repeat(40).as_str());
+        }
+        provider.flush().unwrap();
+        assert_eq!(exporter.stats().exported, 60, "owned: {owned}");
+        provider.shutdown().unwrap();
+    }
+    let reqs = server.requests();
+    assert!(reqs.len() > 4, "{} requests", reqs.len());
+    for r in &reqs {
+        assert!(r.body.len() <= 2048, "a request of {} bytes", r.body.len());
+    }
+    assert_eq!(spans_in(&server), 120);
+}
