@@ -614,10 +614,19 @@ where
     /// ([`TracerStats::spans_dropped_shutdown`]), then everything ended so far is
     /// exported. Returns the counters after that export. Later calls only flush.
     pub fn shutdown(&self) -> TracerStats {
-        self.flush();
+        self.shutdown_with(|tracer| {
+            tracer.flush();
+        })
+    }
+
+    /// [`Tracer::shutdown`] with the caller's own `flush` (run before the tracer stops
+    /// and again after), for callers that can wait better than [`Tracer::flush`]'s
+    /// spin while another thread exports: a std thread sleeps.
+    pub fn shutdown_with(&self, mut flush: impl FnMut(&Self)) -> TracerStats {
+        flush(self);
         self.shut_down.store(true, Ordering::SeqCst);
         // Spans that were publishing while the flag went up.
-        self.flush();
+        flush(self);
         self.stats()
     }
 

@@ -864,8 +864,10 @@ impl TracerProvider {
         if std::mem::replace(&mut *shut_down, true) {
             return Ok(());
         }
-        flush_tracer(self.tracer);
-        self.tracer.shutdown();
+        // The core's own shutdown would spin while another thread exports.
+        self.tracer.shutdown_with(|tracer| {
+            flush_tracer(tracer);
+        });
         self.wake.stop();
         if let Some(thread) = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take() {
             let _ = thread.join();
@@ -1058,6 +1060,47 @@ mod tests {
             assert_eq!(seen.load(Ordering::SeqCst), 2, "both spans exported");
             // Ticks are 10 ms: a waiting flush uses a few at most; the old spin ~30.
             assert!(used <= 5, "the waiting flush used {used} ticks of CPU");
+        });
+    }
+
+    /// Regression: shutdown drained politely (sleeping while another thread exported),
+    /// then stopped the tracer through the core's `shutdown`, whose flushes spin: an
+    /// export begun by another thread in between (a flush, the export thread) had the
+    /// shutting-down thread burn a CPU for as long as it took (~300 ms here).
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn shutdown_waiting_for_another_export_sleeps_instead_of_spinning() {
+        /// The first export (the shutdown's drain) lets thread B go and holds the
+        /// exporter 50 ms more; later ones take 300 ms.
+        struct Handover(Arc<AtomicUsize>);
+        impl SpanExporter for Handover {
+            fn export(&mut self, _: &SpanBatch<'_>) -> Result<(), picotrace::ExportError> {
+                let n = self.0.fetch_add(1, Ordering::SeqCst);
+                std::thread::sleep(Duration::from_millis(if n == 0 { 50 } else { 300 }));
+                Ok(())
+            }
+        }
+        let calls = Arc::new(AtomicUsize::new(0));
+        let provider = TracerProvider::builder()
+            .config(TracerConfig::new("handover"))
+            .exporter(SharedExporter::new(Handover(Arc::clone(&calls))))
+            .build();
+        provider.tracer().start_span("drained by shutdown").end();
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                while calls.load(Ordering::SeqCst) == 0 {
+                    std::hint::spin_loop();
+                }
+                provider.tracer().start_span("exported by B").end();
+                // Takes the exporter the moment the shutdown's drain lets go of it.
+                while provider.tracer().try_flush() != Some(1) {
+                    std::hint::spin_loop();
+                }
+            });
+            let before = thread_cpu_ticks();
+            provider.shutdown().expect("nothing lost");
+            let used = thread_cpu_ticks() - before;
+            assert!(used <= 5, "the shutdown used {used} ticks of CPU");
         });
     }
 
