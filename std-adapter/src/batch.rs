@@ -275,7 +275,8 @@ pub struct BatchStats {
     /// request.
     pub dropped_too_large: u64,
     /// Spans dropped because the exporter was shut down: handed over after
-    /// [`BatchExporter::shutdown`], or still queued when its export timeout ran out.
+    /// [`BatchExporter::shutdown`], or still queued when its export timeout ran out
+    /// (or when the worker thread stopped on a panic).
     pub dropped_shutdown: u64,
     /// Spans lost because their request failed (after the transport's retries).
     pub failed: u64,
@@ -411,6 +412,9 @@ struct Shared {
     /// The last failed send's error, or the collector's message about spans it
     /// rejected (`partial_success.error_message`): [`BatchExporter::last_error`].
     last_error: Mutex<Option<String>>,
+    /// Test hook: the worker panics once it holds a batch (a bug outside `send`).
+    #[cfg(test)]
+    panic_with_batch: AtomicBool,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -508,6 +512,8 @@ impl BatchExporterBuilder {
             shutdown: AtomicBool::new(false),
             pool_size,
             last_error: Mutex::new(None),
+            #[cfg(test)]
+            panic_with_batch: AtomicBool::new(false),
             config,
         });
         let worker = Worker {
@@ -637,12 +643,13 @@ impl BatchExporter {
     /// Stops accepting spans, exports what is queued within the export timeout, drops
     /// (and counts in `dropped_shutdown`) what is still queued then, and stops the
     /// worker thread: every span is accounted for when it returns `Ok`. A call made
-    /// while another is under way waits for the same worker; later calls return `Ok`
-    /// at once.
+    /// while another is under way waits for the same worker; once the worker has
+    /// stopped, later calls return `Ok` at once.
     ///
     /// # Errors
     /// [`ExportError::Timeout`] when the transport overran its deadline (the worker
-    /// then finishes in the background); [`ExportError::InsideExport`], having done
+    /// then finishes in the background, and later calls return `Timeout` at once until
+    /// it has: call again to learn when it is done); [`ExportError::InsideExport`], having done
     /// nothing, when called by the transport on the worker's own thread.
     pub fn shutdown(&self) -> Result<(), ExportError> {
         self.handle.shutdown()
@@ -950,14 +957,30 @@ struct Worker {
 
 /// Marks the worker gone if its thread unwinds (a panic outside `send`, which is caught
 /// per request): flushers and shutdown then stop waiting for it instead of waiting out
-/// their timeouts, and spans exported later are refused, counted, at once.
+/// their timeouts. Nothing will send what it leaves: the queue and the batch it held
+/// are counted as dropped at shutdown, and the exporter is shut down, so spans handed
+/// over later are refused and counted at once.
 struct ExitOnUnwind(Arc<Shared>);
 
 impl Drop for ExitOnUnwind {
     fn drop(&mut self) {
         if std::thread::panicking() {
-            lock(&self.0.queue).worker_exited = true;
-            self.0.done.notify_all();
+            let shared = &*self.0;
+            let mut q = lock(&shared.queue);
+            shared.shutdown.store(true, Ordering::SeqCst);
+            q.shutdown = true;
+            // Queued and not completed: the queue, and the batch this worker held.
+            let left = q.enqueued.saturating_sub(q.completed);
+            shared
+                .counters
+                .dropped_shutdown
+                .fetch_add(left, Ordering::SeqCst);
+            q.completed = q.enqueued;
+            let queued = std::mem::take(&mut q.spans);
+            q.worker_exited = true;
+            shared.done.notify_all();
+            drop(q);
+            lock(&shared.pool).free.extend(queued);
         }
     }
 }
@@ -1019,6 +1042,10 @@ impl Worker {
             let take = q.spans.len().min(config.max_export_batch_size);
             self.batch.extend(q.spans.drain(..take));
             drop(q);
+            #[cfg(test)]
+            if shared.panic_with_batch.load(Ordering::SeqCst) {
+                panic!("test: the batch worker fails holding a batch");
+            }
 
             let n = self.batch.len();
             self.send_batch(deadline);
@@ -1188,6 +1215,53 @@ fn record_len(protocol: Protocol, len: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Takes every request.
+    struct Accept;
+
+    impl Transport for Accept {
+        fn protocol(&self) -> Protocol {
+            Protocol::HttpProtobuf
+        }
+
+        fn send(&mut self, _: &[u8], _: usize, _: Instant) -> Result<ExportOutcome, ExportError> {
+            Ok(ExportOutcome::default())
+        }
+    }
+
+    /// Regression: a worker that panicked outside `send` left the batch it held and
+    /// the queue uncounted (`in_flight` above 0 for good, shutdown `Ok`), and the
+    /// queue kept taking spans no one would send. Now everything it leaves, and every
+    /// span handed over later, is counted in `dropped_shutdown` at once.
+    #[test]
+    fn a_worker_that_panics_leaves_no_span_uncounted() {
+        let exporter = BatchExporter::builder(Accept)
+            .config(BatchConfig::default().with_scheduled_delay(Duration::from_secs(60)))
+            .build()
+            .unwrap();
+        exporter
+            .handle
+            .shared
+            .panic_with_batch
+            .store(true, Ordering::SeqCst);
+        let provider = crate::TracerProvider::builder()
+            .config(picotrace::TracerConfig::new("panic"))
+            .exporter(exporter.clone())
+            .build();
+        for _ in 0..10 {
+            provider.tracer().start_span("held by the worker").end();
+        }
+        assert!(provider.flush().is_err(), "the worker is gone");
+        for _ in 0..5 {
+            provider.tracer().start_span("after").end();
+        }
+        let _ = provider.flush();
+        let s = exporter.stats();
+        assert_eq!(s.produced, 15);
+        assert_eq!((s.in_flight(), s.dropped_shutdown), (0, 15), "{s:?}");
+        assert_eq!(s.queue_len, 0);
+        assert!(exporter.shutdown().is_ok());
+    }
 
     #[test]
     fn loss_warnings_are_rate_limited_and_lose_no_count() {
