@@ -568,6 +568,13 @@ where
         self.active.load(Ordering::Acquire)
     }
 
+    /// Reads the tracer's clock: the time a span started now would get, for
+    /// [`Span::end_at`](crate::Span::end_at) and [`SpanBuilder::start_time`].
+    #[inline]
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
     /// Exports every span ended so far, on any thread, waiting for an export already
     /// running on another thread to finish first. Must not be called from inside the
     /// exporter. Returns how many spans this call handed to the exporter.

@@ -6,8 +6,11 @@
 //! their spans (`#[instrument]`, `info_span!`) are exported by picotrace:
 //!
 //! - **Spans.** A `tracing` span starts a picotrace span when it is created and ends it
-//!   when it closes (its last handle is dropped), so a span that lives across `.await`s
-//!   in an instrumented future on a multi-thread runtime covers them all. Its parent is
+//!   at its last exit (when it closes, if it was never entered), as
+//!   `tracing-opentelemetry` does: a span that lives across `.await`s in an
+//!   instrumented future on a multi-thread runtime covers every poll, and one kept open
+//!   after its work (by a `JoinHandle`, a struct, or a spawned task's span, which holds
+//!   its parent until the task ends) still ends when its work did. Its parent is
 //!   its `tracing` parent (explicit or the current span), else the span made current by
 //!   [`InSpan`](crate::InSpan)/[`enter`](crate::enter), else none (a new trace), or a
 //!   remote context given with [`TracingSpanExt::set_parent`]. A span made with
@@ -61,7 +64,7 @@
 
 use std::fmt::{self, Write as _};
 
-use picotrace::{Parent, Span, SpanContext, SpanKind, Status, TraceContext};
+use picotrace::{Parent, Span, SpanContext, SpanKind, Status, Timestamp, TraceContext};
 use tracing_core::field::{Field, Visit};
 use tracing_core::span::{Attributes, Id, Record};
 use tracing_core::{Event, Level, Subscriber};
@@ -179,8 +182,9 @@ impl TracingLayer {
     }
 }
 
-/// What a `tracing` span keeps in its extensions: the picotrace span behind it.
-struct Backing(Span<'static>);
+/// What a `tracing` span keeps in its extensions: the picotrace span behind it, and
+/// when the span was last exited.
+struct Backing(Span<'static>, Option<Timestamp>);
 
 /// Runs `f` on the span kept in `extensions` (locked). A panic in `f` (a field's
 /// `Debug`) releases the lock before it goes on: unwinding with the guard would poison
@@ -190,7 +194,7 @@ fn with_extensions_backing<R>(
     mut extensions: tracing_subscriber::registry::ExtensionsMut<'_>,
     f: impl FnOnce(&mut Span<'static>) -> R,
 ) -> Option<R> {
-    let Backing(span) = extensions.get_mut::<Backing>()?;
+    let Backing(span, _) = extensions.get_mut::<Backing>()?;
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(span)));
     drop(extensions);
     Some(result.unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
@@ -274,7 +278,7 @@ where
         if let Err(started) = self.spans.insert(id.into_u64(), started) {
             // The table's bucket is full: the registry's extensions keep it.
             if let Some(span) = ctx.span(id) {
-                span.extensions_mut().insert(Backing(started));
+                span.extensions_mut().insert(Backing(started, None));
             }
         }
     }
@@ -304,20 +308,41 @@ where
         entered::enter(self.key(), id.into_u64());
     }
 
-    fn on_exit(&self, id: &Id, _ctx: Context<'_, S>) {
+    fn on_exit(&self, id: &Id, ctx: Context<'_, S>) {
         entered::exit(self.key(), id.into_u64());
+        // The span's end, unless it is entered again: a span kept open after its work
+        // (by a `JoinHandle`, a struct, or a spawned task's span, which holds its
+        // parent) still ends when that work did, as tracing-opentelemetry's do.
+        let now = self.tracer.now();
+        if !self.spans.exited(id.into_u64(), now) {
+            if let Some(span) = ctx.span(id) {
+                if let Some(Backing(_, exited)) = span.extensions_mut().get_mut::<Backing>() {
+                    *exited = Some(now);
+                }
+            }
+        }
     }
 
     fn on_close(&self, id: Id, ctx: Context<'_, S>) {
-        // Dropping the picotrace span ends it (outside the table's lock).
-        if let Some(span) = self.spans.remove(id.into_u64()) {
-            drop(span);
-            return;
-        }
-        if let Some(span) = ctx.span(&id) {
-            // Ended (which may export) after the registry's lock is released.
-            let backing = span.extensions_mut().remove::<Backing>();
-            drop(backing);
+        // The picotrace span ends at its last exit (or now, never entered), outside
+        // the table's lock: ending may export.
+        let (span, exited) = match self.spans.remove(id.into_u64()) {
+            Some(kept) => kept,
+            None => {
+                let Some(span) = ctx.span(&id) else {
+                    return;
+                };
+                // After the registry's lock is released.
+                let backing = span.extensions_mut().remove::<Backing>();
+                let Some(Backing(span, exited)) = backing else {
+                    return;
+                };
+                (span, exited)
+            }
+        };
+        match exited {
+            Some(time) => span.end_at(time),
+            None => span.end(),
         }
     }
 

@@ -12,7 +12,7 @@
 use std::cell::Cell;
 use std::sync::{Mutex, MutexGuard, TryLockError};
 
-use picotrace::Span;
+use picotrace::{Span, Timestamp};
 
 /// Entries per bucket.
 const WAYS: usize = 4;
@@ -65,7 +65,9 @@ impl Drop for Holding {
     }
 }
 
-type Entry = Option<(u64, Span<'static>)>;
+/// A live span: its `tracing` id, the picotrace span, and when it was last exited
+/// (its end time, if it was ever entered).
+type Entry = Option<(u64, Span<'static>, Option<Timestamp>)>;
 
 /// Live spans by `tracing` id.
 pub(super) struct SpanTable {
@@ -142,7 +144,7 @@ impl SpanTable {
                 continue;
             };
             if let Some(free) = bucket.iter_mut().find(|e| e.is_none()) {
-                *free = Some((id, span));
+                *free = Some((id, span, None));
                 return Ok(());
             }
         }
@@ -157,7 +159,7 @@ impl SpanTable {
             let Some(mut entries) = Self::lock(bucket) else {
                 continue;
             };
-            if let Some((_, span)) = entries.iter_mut().flatten().find(|(key, _)| *key == id) {
+            if let Some((_, span, _)) = entries.iter_mut().flatten().find(|(key, ..)| *key == id) {
                 let _restore =
                     Holding(HELD.with(|held| held.replace(core::ptr::from_ref(bucket) as usize)));
                 return Some(f(span));
@@ -184,17 +186,33 @@ impl SpanTable {
         f.and_then(elsewhere)
     }
 
-    /// Takes the span kept under `id` out of the table.
-    pub(super) fn remove(&self, id: u64) -> Option<Span<'static>> {
+    /// Records that the span kept under `id` was exited at `time`; `false` when the
+    /// table has no such span.
+    pub(super) fn exited(&self, id: u64, time: Timestamp) -> bool {
+        for bucket in self.buckets_of(id) {
+            let Some(mut entries) = Self::lock(bucket) else {
+                continue;
+            };
+            if let Some((.., exited)) = entries.iter_mut().flatten().find(|(key, ..)| *key == id) {
+                *exited = Some(time);
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Takes the span kept under `id` out of the table, with the time it was last
+    /// exited.
+    pub(super) fn remove(&self, id: u64) -> Option<(Span<'static>, Option<Timestamp>)> {
         for bucket in self.buckets_of(id) {
             let Some(mut bucket) = Self::lock(bucket) else {
                 continue;
             };
             let entry = bucket
                 .iter_mut()
-                .find(|e| matches!(e, Some((key, _)) if *key == id));
+                .find(|e| matches!(e, Some((key, ..)) if *key == id));
             if let Some(entry) = entry {
-                return entry.take().map(|(_, span)| span);
+                return entry.take().map(|(_, span, exited)| (span, exited));
             }
         }
         None

@@ -795,3 +795,30 @@ fn spans_beyond_the_table_go_to_the_extensions_and_behave_the_same() {
         assert_eq!(attr(s, "depth"), Some("-1"), "recorded after the start");
     }
 }
+
+/// Regression: a span ended when `tracing` closed it, so one kept open by something
+/// else (a `JoinHandle`, a struct, a spawned task's span that holds its parent) was
+/// exported lasting until then. It ends at its last exit, as tracing-opentelemetry
+/// does since 0.24 (its PR #124); a span never entered ends when it closes.
+#[test]
+fn a_span_ends_at_its_last_exit_not_when_it_closes() {
+    let t = setup();
+    tracing::subscriber::with_default(t.subscriber(), || {
+        let handler = tracing::info_span!("handler");
+        handler.in_scope(|| std::thread::sleep(Duration::from_millis(5)));
+        handler.in_scope(|| std::thread::sleep(Duration::from_millis(5)));
+        // Held after its work is done.
+        std::thread::sleep(Duration::from_millis(200));
+        drop(handler);
+        let unentered = tracing::info_span!("never entered");
+        std::thread::sleep(Duration::from_millis(20));
+        drop(unentered);
+    });
+    let handler = t.named("handler");
+    let took = Duration::from_nanos(handler.end - handler.start);
+    assert!(took >= Duration::from_millis(10), "{took:?}");
+    assert!(took < Duration::from_millis(150), "lasted {took:?}");
+    let unentered = t.named("never entered");
+    let took = Duration::from_nanos(unentered.end - unentered.start);
+    assert!(took >= Duration::from_millis(20), "{took:?}");
+}
