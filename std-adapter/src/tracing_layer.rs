@@ -30,6 +30,8 @@
 //!   of an event, whatever its level, sets the status to its text and records an
 //!   `exception` (what `#[instrument(err)]` records, `error = %e`, becomes one: an event
 //!   with no message of its own is named `exception`, with `exception.message`).
+//!   Records of the `log` crate (through `tracing-log`, which `tracing_subscriber`'s
+//!   `init()` installs) keep their own target, without the `log.*` fields.
 //! - **Links**: `span.follows_from(other)` links the span to `other`.
 //!
 //! Nothing here allocates per span or event: the picotrace span behind a `tracing` span
@@ -394,6 +396,8 @@ impl TracingLayer {
                 named: false,
                 error: &mut error,
                 message: message.as_mut(),
+                from_log: metadata.target() == "log"
+                    && metadata.fields().field("log.target").is_some(),
             };
             fields
                 .event
@@ -679,9 +683,24 @@ struct EventFields<'s, 'v> {
     error: &'v mut Option<heapless::String<FIELD_TEXT_BYTES>>,
     /// The message, when it is also needed as the status description.
     message: Option<&'v mut heapless::String<FIELD_TEXT_BYTES>>,
+    /// A record of the `log` crate, as `tracing-log` makes it an event (target `log`,
+    /// the record's origin in `log.*` fields): its `log.target` is the target, the
+    /// other `log.*` fields are left out, as `tracing-opentelemetry` normalises them.
+    from_log: bool,
 }
 
 impl EventFields<'_, '_> {
+    /// Handles a `log.*` field of a `log` record; `false` for every other field.
+    fn log_field(&mut self, field: &Field, text: Option<&str>) -> bool {
+        if !self.from_log || !field.name().starts_with("log.") {
+            return false;
+        }
+        if let (Some(target), "log.target") = (text, field.name()) {
+            self.event.attribute("target", target);
+        }
+        true
+    }
+
     /// Keeps the text of an `error` field: the span's status and exception.
     fn error_text(&mut self, text: fmt::Arguments<'_>) {
         let mut kept = heapless::String::new();
@@ -696,6 +715,9 @@ impl Visit for EventFields<'_, '_> {
     }
 
     fn record_u64(&mut self, field: &Field, value: u64) {
+        if self.log_field(field, None) {
+            return;
+        }
         // Above i64::MAX: its decimal text (`Value::U64`).
         self.event.attribute(field.name(), value);
     }
@@ -709,6 +731,9 @@ impl Visit for EventFields<'_, '_> {
     }
 
     fn record_str(&mut self, field: &Field, value: &str) {
+        if self.log_field(field, Some(value)) {
+            return;
+        }
         if field.name() != "message" {
             self.event.attribute(field.name(), value);
             if field.name() == "error" {
@@ -731,6 +756,9 @@ impl Visit for EventFields<'_, '_> {
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        if self.log_field(field, None) {
+            return;
+        }
         if field.name() != "message" {
             self.event
                 .attribute_fmt(field.name(), format_args!("{value:?}"));

@@ -822,3 +822,41 @@ fn a_span_ends_at_its_last_exit_not_when_it_closes() {
     let took = Duration::from_nanos(unentered.end - unentered.start);
     assert!(took >= Duration::from_millis(20), "{took:?}");
 }
+
+/// Regression: an event from the `log` crate (through `tracing-log`, which
+/// `tracing_subscriber`'s `init()` installs) was recorded with target `log` and its
+/// origin as four `log.*` attributes. Its target is the record's own, as in
+/// `tracing-opentelemetry` (its `tracing-log` feature, on by default).
+#[test]
+fn events_from_the_log_crate_keep_their_own_target() {
+    let t = setup();
+    tracing::subscriber::with_default(t.subscriber(), || {
+        let span = tracing::info_span!("with log events");
+        let _in = span.enter();
+        let record = log::Record::builder()
+            .args(format_args!("connected to {}", "db"))
+            .level(log::Level::Warn)
+            .target("my_app::db")
+            .module_path(Some("my_app::db"))
+            .file(Some("src/db.rs"))
+            .line(Some(42))
+            .build();
+        tracing_log::format_trace(&record).expect("dispatched");
+        // A `tracing` event with a field that merely looks like one keeps it.
+        tracing::info!(log.file = "mine", "own field");
+    });
+    let span = t.named("with log events");
+    let (name, attrs) = &span.events[0];
+    assert_eq!(name, "connected to db");
+    let attrs: Vec<(&str, &str)> = attrs.iter().map(|(k, v)| (&**k, &**v)).collect();
+    assert_eq!(
+        attrs,
+        [("level", "\"WARN\""), ("target", "\"my_app::db\"")],
+        "{attrs:?}"
+    );
+    let (_, own) = &span.events[1];
+    assert!(
+        own.iter().any(|(k, v)| k == "log.file" && v == "\"mine\""),
+        "{own:?}"
+    );
+}
