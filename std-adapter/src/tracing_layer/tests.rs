@@ -833,15 +833,17 @@ fn events_from_the_log_crate_keep_their_own_target() {
     tracing::subscriber::with_default(t.subscriber(), || {
         let span = tracing::info_span!("with log events");
         let _in = span.enter();
-        let record = log::Record::builder()
-            .args(format_args!("connected to {}", "db"))
-            .level(log::Level::Warn)
-            .target("my_app::db")
-            .module_path(Some("my_app::db"))
-            .file(Some("src/db.rs"))
-            .line(Some(42))
-            .build();
-        tracing_log::format_trace(&record).expect("dispatched");
+        tracing_log::format_trace(
+            &log::Record::builder()
+                .args(format_args!("connected to {}", "db"))
+                .level(log::Level::Warn)
+                .target("my_app::db")
+                .module_path(Some("my_app::db"))
+                .file(Some("src/db.rs"))
+                .line(Some(42))
+                .build(),
+        )
+        .expect("dispatched");
         // A `tracing` event with a field that merely looks like one keeps it.
         tracing::info!(log.file = "mine", "own field");
     });
