@@ -741,13 +741,12 @@ impl Propagator {
     }
 }
 
-/// A composite of propagators, in order (`OTEL_PROPAGATORS`): extraction takes the
-/// context from the first that finds a valid one, injection writes every one.
-///
-/// OpenTelemetry SDKs run every extractor and keep the *last* valid context: with the
-/// same `OTEL_PROPAGATORS`, a request that carries two formats with different
-/// contexts (a proxy that rewrote one) gets the other parent there. Such a request is
-/// rare (every format is written from one context); list the format to trust first.
+/// A composite of propagators, in order (`OTEL_PROPAGATORS`): extraction runs every
+/// one and keeps the context of the *last* that finds a valid one, as OpenTelemetry
+/// SDKs do (each extractor overwrites the context of the ones before it); injection
+/// writes every one. With `b3,tracecontext`, a request carrying both formats keeps
+/// its `tracestate`, which only W3C Trace Context carries; list the format to trust
+/// last.
 ///
 /// ```
 /// use picotrace::propagation::{Propagator, Propagators};
@@ -814,24 +813,26 @@ impl Propagators {
         self.as_slice().contains(&propagator)
     }
 
-    /// Extracts the incoming context with the first propagator that finds a valid one.
+    /// Extracts the incoming context: every propagator runs, in order, and the last
+    /// that finds a valid context wins (a missing or invalid format leaves the one
+    /// found before it).
     ///
     /// # Errors
-    /// When none does: the first error other than [`ExtractError::Missing`], else
+    /// When none finds one: the first error other than [`ExtractError::Missing`], else
     /// `Missing`. Either way the span starts a new trace.
     pub fn extract_context(
         &self,
         headers: &(impl Extractor + ?Sized),
     ) -> Result<TraceContext, ExtractError> {
-        let mut error = ExtractError::Missing;
+        let mut found = Err(ExtractError::Missing);
         for p in self.as_slice() {
             match p.extract(headers) {
-                Some(Ok(cx)) => return Ok(cx),
-                Some(Err(e)) if error == ExtractError::Missing => error = e,
+                Some(Ok(cx)) => found = Ok(cx),
+                Some(Err(e)) if found == Err(ExtractError::Missing) => found = Err(e),
                 _ => {}
             }
         }
-        Err(error)
+        found
     }
 
     /// Writes `cx` in every context format on.
@@ -1082,8 +1083,49 @@ mod tests {
         assert_eq!(names, ["x-b3-traceid", "x-b3-spanid", "x-b3-sampled"]);
     }
 
+    /// Regression: extraction stopped at the first propagator with a valid context, so
+    /// `b3,tracecontext` on a request from an OpenTelemetry SDK writing both formats
+    /// took B3's context, which carries no tracestate: the vendors' entries (and the
+    /// `ot` sampling threshold) were dropped. As in OpenTelemetry SDKs, every
+    /// propagator runs in order and the last valid context wins.
     #[test]
-    fn the_composite_extracts_from_the_first_valid_and_injects_all() {
+    fn the_composite_keeps_the_last_valid_context_as_opentelemetry_does() {
+        let p = Propagators::new(&[Propagator::B3, Propagator::TraceContext]);
+        let both = [
+            ("b3", "4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-1"),
+            ("traceparent", TP),
+            ("tracestate", "congo=t61rcWkgMzE,ot=th:8"),
+        ];
+        let cx = p.extract_context(&both).unwrap();
+        assert_eq!(cx.trace_state.as_str(), "congo=t61rcWkgMzE,ot=th:8");
+        // Two formats that disagree (a proxy rewrote one): the later propagator's.
+        let rewritten = [
+            ("b3", "80f198ee56343ba864fe8b2a57d3eff7-e457b5a2e4d86bd1-1"),
+            ("traceparent", TP),
+        ];
+        let cx = p.extract_context(&rewritten).unwrap();
+        assert_eq!(cx.to_traceparent().as_str(), TP);
+        let reversed = Propagators::new(&[Propagator::TraceContext, Propagator::B3]);
+        let cx = reversed.extract_context(&rewritten).unwrap();
+        assert_eq!(
+            cx.trace_id().to_hex().as_str(),
+            "80f198ee56343ba864fe8b2a57d3eff7"
+        );
+        // A later format that is missing or invalid keeps the earlier context.
+        let cx = p
+            .extract_context(&[
+                ("b3", "80f198ee56343ba864fe8b2a57d3eff7-e457b5a2e4d86bd1-1"),
+                ("traceparent", "00-zz-00f067aa0ba902b7-01"),
+            ])
+            .unwrap();
+        assert_eq!(
+            cx.trace_id().to_hex().as_str(),
+            "80f198ee56343ba864fe8b2a57d3eff7"
+        );
+    }
+
+    #[test]
+    fn the_composite_extracts_any_valid_format_and_injects_all() {
         let p = Propagators::new(&[Propagator::TraceContext, Propagator::B3, Propagator::Jaeger]);
         // An invalid traceparent does not hide a valid B3 context after it.
         let headers = [
