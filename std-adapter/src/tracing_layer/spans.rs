@@ -10,6 +10,7 @@
 //! boxed; a window of four buckets makes that about one in a million.)
 
 use std::cell::Cell;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, TryLockError};
 
 use picotrace::{Span, Timestamp};
@@ -65,13 +66,38 @@ impl Drop for Holding {
     }
 }
 
-/// A live span: its `tracing` id, the picotrace span, and when it was last exited
-/// (its end time, if it was ever entered).
-type Entry = Option<(u64, Span<'static>, Option<Timestamp>)>;
+/// A live span: its `tracing` id and the picotrace span.
+type Entry = Option<(u64, Span<'static>)>;
+
+/// [`WAYS`] entries behind one lock, with each entry's id and last exit readable
+/// without it.
+struct Bucket {
+    entries: Mutex<[Entry; WAYS]>,
+    /// Each entry's id (0: free; `tracing` ids are never 0), stored under the lock
+    /// when the entry is filled or emptied.
+    ids: [AtomicU64; WAYS],
+    /// When each entry's span was last exited (Unix nanoseconds, 0: never), stored
+    /// without the lock by the exiting thread ([`SpanTable::exited`]): every exit
+    /// happens before the span closes (the exiting thread still holds a handle, and
+    /// the registry closes a span when its last handle goes, through an
+    /// acquire/release count), so an exit never writes into an entry emptied or
+    /// reused since; `remove` reads it under the lock, after the close.
+    exits: [AtomicU64; WAYS],
+}
+
+impl Bucket {
+    fn new() -> Self {
+        Self {
+            entries: Mutex::new([const { None }; WAYS]),
+            ids: [const { AtomicU64::new(0) }; WAYS],
+            exits: [const { AtomicU64::new(0) }; WAYS],
+        }
+    }
+}
 
 /// Live spans by `tracing` id.
 pub(super) struct SpanTable {
-    buckets: Box<[Mutex<[Entry; WAYS]>]>,
+    buckets: Box<[Bucket]>,
 }
 
 impl SpanTable {
@@ -83,9 +109,7 @@ impl SpanTable {
 
     fn with_buckets(buckets: usize) -> Self {
         Self {
-            buckets: (0..buckets)
-                .map(|_| Mutex::new([const { None }; WAYS]))
-                .collect(),
+            buckets: (0..buckets).map(|_| Bucket::new()).collect(),
         }
     }
 
@@ -102,7 +126,7 @@ impl SpanTable {
     /// The buckets `id` may be kept in, its own first (sharded-slab ids differ in their
     /// low bits and generation: mixed by a multiplication, the top bits pick the
     /// bucket).
-    fn buckets_of(&self, id: u64) -> impl Iterator<Item = &Mutex<[Entry; WAYS]>> {
+    fn buckets_of(&self, id: u64) -> impl Iterator<Item = &Bucket> {
         let mixed = id.wrapping_mul(0x9e37_79b9_7f4a_7c15);
         let first = (mixed >> 32) as usize;
         let mask = self.buckets.len() - 1;
@@ -112,7 +136,8 @@ impl SpanTable {
 
     /// Locks `bucket`; `None` only for a call nested in user code (see [`HELD`]) that
     /// cannot have it.
-    fn lock(bucket: &Mutex<[Entry; WAYS]>) -> Option<MutexGuard<'_, [Entry; WAYS]>> {
+    fn lock(bucket: &Bucket) -> Option<MutexGuard<'_, [Entry; WAYS]>> {
+        let bucket = &bucket.entries;
         let held = HELD.with(Cell::get);
         if held == 0 {
             // A poisoned bucket only means a panic while it was held: its entries are
@@ -140,11 +165,13 @@ impl SpanTable {
     /// Keeps `span` under `id`; gives it back when its buckets are full.
     pub(super) fn insert(&self, id: u64, span: Span<'static>) -> Result<(), Span<'static>> {
         for bucket in self.buckets_of(id) {
-            let Some(mut bucket) = Self::lock(bucket) else {
+            let Some(mut entries) = Self::lock(bucket) else {
                 continue;
             };
-            if let Some(free) = bucket.iter_mut().find(|e| e.is_none()) {
-                *free = Some((id, span, None));
+            if let Some(i) = entries.iter().position(Option::is_none) {
+                entries[i] = Some((id, span));
+                bucket.exits[i].store(0, Ordering::Relaxed);
+                bucket.ids[i].store(id, Ordering::Release);
                 return Ok(());
             }
         }
@@ -159,9 +186,10 @@ impl SpanTable {
             let Some(mut entries) = Self::lock(bucket) else {
                 continue;
             };
-            if let Some((_, span, _)) = entries.iter_mut().flatten().find(|(key, ..)| *key == id) {
-                let _restore =
-                    Holding(HELD.with(|held| held.replace(core::ptr::from_ref(bucket) as usize)));
+            if let Some((_, span)) = entries.iter_mut().flatten().find(|(key, _)| *key == id) {
+                let _restore = Holding(
+                    HELD.with(|held| held.replace(core::ptr::from_ref(&bucket.entries) as usize)),
+                );
                 return Some(f(span));
             }
         }
@@ -186,15 +214,16 @@ impl SpanTable {
         f.and_then(elsewhere)
     }
 
-    /// Records that the span kept under `id` was exited at `time`; `false` when the
-    /// table has no such span.
+    /// Records that the span kept under `id` was exited at `time`, without taking a
+    /// lock (see [`Bucket::exits`]); `false` when the table has no such span.
     pub(super) fn exited(&self, id: u64, time: Timestamp) -> bool {
         for bucket in self.buckets_of(id) {
-            let Some(mut entries) = Self::lock(bucket) else {
-                continue;
-            };
-            if let Some((.., exited)) = entries.iter_mut().flatten().find(|(key, ..)| *key == id) {
-                *exited = Some(time);
+            if let Some(i) = bucket
+                .ids
+                .iter()
+                .position(|key| key.load(Ordering::Acquire) == id)
+            {
+                bucket.exits[i].store(time.as_unix_nanos().max(1), Ordering::Release);
                 return true;
             }
         }
@@ -205,14 +234,19 @@ impl SpanTable {
     /// exited.
     pub(super) fn remove(&self, id: u64) -> Option<(Span<'static>, Option<Timestamp>)> {
         for bucket in self.buckets_of(id) {
-            let Some(mut bucket) = Self::lock(bucket) else {
+            let Some(mut entries) = Self::lock(bucket) else {
                 continue;
             };
-            let entry = bucket
-                .iter_mut()
-                .find(|e| matches!(e, Some((key, ..)) if *key == id));
-            if let Some(entry) = entry {
-                return entry.take().map(|(_, span, exited)| (span, exited));
+            let i = entries
+                .iter()
+                .position(|e| matches!(e, Some((key, _)) if *key == id));
+            if let Some(i) = i {
+                bucket.ids[i].store(0, Ordering::Relaxed);
+                let exited = match bucket.exits[i].load(Ordering::Acquire) {
+                    0 => None,
+                    nanos => Some(Timestamp::from_unix_nanos(nanos)),
+                };
+                return entries[i].take().map(|(_, span)| (span, exited));
             }
         }
         None
