@@ -190,8 +190,11 @@ pub fn current_span_context() -> Option<SpanContext> {
 /// Not `Send`: the span is current on the thread that made the guard, so the guard
 /// cannot be held across an `.await` of a multi-thread runtime (the task may resume on
 /// another thread, and the first one would keep the span current for other tasks); use
-/// [`FutureExt::in_span`] for async code. Guards may be dropped in any order: the span
-/// of the newest live guard is current.
+/// [`FutureExt::in_span`] for async code. Executors that do not need `Send` futures
+/// (a current-thread runtime, `LocalSet`, `block_on`) accept a guard held across an
+/// `.await`, and then the span stays current for the thread's other tasks while this
+/// one waits: do not (as with `tracing`'s `Span::enter`). Guards may be dropped in any
+/// order: the span of the newest live guard is current.
 ///
 /// ```compile_fail
 /// fn send<T: Send>(_: T) {}
@@ -259,7 +262,25 @@ pin_project_lite::pin_project! {
             let mut this = this.project();
             if this.future.is_some() {
                 let _current = this.context.clone().map(|cx| make_current(Some(cx)));
+                let _baggage = this.baggage.as_ref().filter(|_| !has_current_baggage());
+                let _baggage = _baggage.map(|b| enter_baggage(Arc::clone(b)));
                 this.future.set(None);
+            }
+        }
+    }
+}
+
+/// Sets a span's status to Error when the poll it guards unwinds: the runtime drops a
+/// task whose poll panicked, which would end its span looking like a success.
+struct ErrorOnPanic<'a, 't>(&'a mut Option<Span<'t>>);
+
+impl Drop for ErrorOnPanic<'_, '_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            if let Some(span) = self.0.as_mut() {
+                span.set_status(picotrace::Status::Error {
+                    description: "panicked",
+                });
             }
         }
     }
@@ -285,14 +306,45 @@ impl<F: Future> Future for InSpan<'_, F> {
             Some(b) if !has_current_baggage() => Some(enter_baggage(Arc::clone(b))),
             _ => None,
         };
+        let on_panic = ErrorOnPanic(this.span);
         let poll = future.poll(cx);
+        drop(on_panic);
+        if poll.is_ready() {
+            // What it still holds (a pending future a `timeout` kept) is dropped with
+            // its span and baggage current.
+            this.future.set(None);
+        }
         drop(baggage);
         drop(current);
         if poll.is_ready() {
-            this.future.set(None);
             // Ends now, so the span's duration is the future's.
             drop(this.span.take());
         }
+        poll
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A future with a context that is current while it is polled. Made by
+    /// [`FutureExt::with_context`].
+    #[derive(Debug)]
+    #[must_use = "futures do nothing unless polled"]
+    pub struct WithContext<F> {
+        #[pin]
+        future: F,
+        context: Option<TraceContext>,
+    }
+}
+
+impl<F: Future> Future for WithContext<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        // A guard: a panicking poll must not leave this context current (see `InSpan`).
+        let current = this.context.clone().map(|cx| make_current(Some(cx)));
+        let poll = this.future.poll(cx);
+        drop(current);
         poll
     }
 }
@@ -324,6 +376,40 @@ impl<F: Future> Future for WithBaggage<F> {
 
 /// Adds [`FutureExt::in_span`] and [`FutureExt::with_baggage`] to every future.
 pub trait FutureExt: Future + Sized {
+    /// Makes `cx` (a span's [`trace_context`](Span::trace_context)) current while this
+    /// future is polled, as [`in_span`](FutureExt::in_span) does, while the caller
+    /// keeps the span: a handler sets the response's status on its server span after
+    /// the `.await`, then ends it. `None` (or an invalid context) leaves what is
+    /// current as it is.
+    ///
+    /// ```
+    /// use picotrace_std::{current_span_context, FutureExt as _, TracerProvider};
+    /// # fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    /// #     let waker = std::task::Waker::noop();
+    /// #     let mut cx = std::task::Context::from_waker(&waker);
+    /// #     let mut f = std::pin::pin!(f);
+    /// #     loop { if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) { return v } }
+    /// # }
+    /// let provider = TracerProvider::builder().build();
+    /// let mut span = provider.tracer().start_server_span("GET /users", None);
+    /// let status = block_on(
+    ///     async {
+    ///         assert!(current_span_context().is_some()); // the server span, below
+    ///         200
+    ///     }
+    ///     .with_context(span.trace_context()),
+    /// );
+    /// span.set_attribute("http.response.status_code", status);
+    /// span.set_ok();
+    /// span.end();
+    /// ```
+    fn with_context(self, cx: impl Into<Option<TraceContext>>) -> WithContext<Self> {
+        WithContext {
+            future: self,
+            context: cx.into().filter(|cx| cx.span_context.is_valid()),
+        }
+    }
+
     /// Makes `baggage` current while this future is polled ([`current_baggage`] reads
     /// it; [`TracerProvider::inject`](crate::TracerProvider::inject) sends it on).
     fn with_baggage(self, baggage: impl Into<Arc<Baggage>>) -> WithBaggage<Self> {
@@ -338,7 +424,14 @@ pub trait FutureExt: Future + Sized {
     /// does the baggage current where this is called ([`current_baggage`]), so that a
     /// spawned task keeps its request's baggage (made current only where no baggage
     /// is: a [`with_baggage`](FutureExt::with_baggage) around it wins). Dropped before
-    /// it completes, the future is dropped with the span current.
+    /// it completes, the future is dropped with the span current; a poll that panics
+    /// ends the span with an Error status (`panicked`).
+    ///
+    /// A task spawned inside does not inherit the span: the context is current only
+    /// while this future is polled, on the thread polling it. Give the task a span of
+    /// its own (`.in_span(child)`), or the context (`.with_context(..)`). To set the
+    /// span's status or attributes once the future is done (a server span's response
+    /// status), keep the span and use [`with_context`](FutureExt::with_context).
     fn in_span(self, span: Span<'_>) -> InSpan<'_, Self> {
         let context = span.context().is_valid().then(|| span.trace_context());
         InSpan {
@@ -553,5 +646,103 @@ mod tests {
         }
         assert_eq!(*seen.lock().unwrap(), Some(id));
         assert_eq!(current_context(), None, "and nothing is left current");
+    }
+
+    /// A future that completes while it still holds a pending one (what `timeout`
+    /// does when it elapses) drops that one when the wrapper drops what it completed:
+    /// the span and baggage were no longer current then, so what it logged or
+    /// injected had no parent.
+    #[test]
+    fn leftovers_of_a_completed_future_are_dropped_with_its_span_current() {
+        /// Completes at once, keeping `inner` until it is dropped itself.
+        struct KeepsInner<D>(Option<D>);
+        impl<D: Unpin> Future for KeepsInner<D> {
+            type Output = ();
+            fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<()> {
+                Poll::Ready(())
+            }
+        }
+        struct OnDrop(Arc<std::sync::Mutex<Option<(Option<picotrace::SpanId>, bool)>>>);
+        impl Drop for OnDrop {
+            fn drop(&mut self) {
+                let span = current_span_context().map(|c| c.span_id);
+                *self.0.lock().unwrap() = Some((span, current_baggage().is_some()));
+            }
+        }
+        let provider = TracerProvider::builder().build();
+        let span = provider.tracer().start_span("timed out");
+        let id = span.context().span_id;
+        let seen = Arc::new(std::sync::Mutex::new(None));
+        let _bag = enter_baggage(Baggage::parse("tenant=acme"));
+        let future = KeepsInner(Some(OnDrop(Arc::clone(&seen)))).in_span(span);
+        drop(_bag);
+        block_on(future);
+        assert_eq!(*seen.lock().unwrap(), Some((Some(id), true)));
+        assert_eq!(current_context(), None, "and nothing is left current");
+    }
+
+    /// A poll that panics (the runtime drops the task) ends the span with an Error
+    /// status: it was exported Unset, like a success.
+    #[test]
+    fn a_panicking_poll_ends_the_span_as_an_error() {
+        #[derive(Clone, Default)]
+        struct Statuses(Arc<std::sync::Mutex<Vec<String>>>);
+        impl picotrace::SpanExporter for Statuses {
+            fn export(
+                &mut self,
+                batch: &picotrace::SpanBatch<'_>,
+            ) -> Result<(), picotrace::ExportError> {
+                let mut seen = self.0.lock().unwrap();
+                seen.extend(batch.iter().map(|s| format!("{:?}", s.status())));
+                Ok(())
+            }
+        }
+        let statuses = Statuses::default();
+        let provider = TracerProvider::builder()
+            .exporter(crate::SharedExporter::new(statuses.clone()))
+            .build();
+        let span = provider.tracer().start_span("request that panics");
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            block_on(async { panic!("handler failed") }.in_span(span))
+        }));
+        assert!(panicked.is_err());
+        provider.flush().unwrap();
+        let seen = statuses.0.lock().unwrap().clone();
+        assert_eq!(seen.len(), 1);
+        assert!(
+            seen[0].contains("Error") && seen[0].contains("panicked"),
+            "{seen:?}"
+        );
+    }
+
+    /// `with_context` makes the context current while polled; the caller keeps the
+    /// span (and sets its status after the `.await`).
+    #[test]
+    fn with_context_is_current_only_while_polled_and_leaves_the_span_to_the_caller() {
+        let provider = TracerProvider::builder().build();
+        let mut span = provider.tracer().start_server_span("GET /", None);
+        let id = span.context().span_id;
+        let seen = block_on(
+            async {
+                let first = current_span_context().map(|c| c.span_id);
+                YieldOnce(false).await;
+                (first, current_span_context().map(|c| c.span_id))
+            }
+            .with_context(span.trace_context()),
+        );
+        assert_eq!(seen, (Some(id), Some(id)));
+        assert_eq!(current_context(), None);
+        assert!(span.is_recording(), "still the caller's");
+        span.set_ok();
+        // Nothing (or an invalid context) leaves what is current as it is.
+        let _outer = enter(&span);
+        let none = block_on(async { current_span_context() }.with_context(None));
+        assert_eq!(none.map(|c| c.span_id), Some(id));
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            block_on(async { panic!("handler failed") }.with_context(span.trace_context()))
+        }));
+        assert!(panicked.is_err());
+        drop(_outer);
+        assert_eq!(current_context(), None, "a panicking poll leaves nothing current");
     }
 }

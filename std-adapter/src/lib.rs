@@ -71,7 +71,7 @@ pub use clock::SystemClock;
 pub use console::ConsoleExporter;
 pub use context::{
     current_baggage, current_context, current_span_context, enter, enter_baggage, BaggageGuard,
-    CurrentGuard, FutureExt, InSpan, WithBaggage,
+    CurrentGuard, FutureExt, InSpan, WithBaggage, WithContext,
 };
 pub use entropy::{id_generator, OsEntropy};
 pub use env::{init_from_env, EnvConfig, EnvWarning, Propagators};
@@ -81,6 +81,6 @@ pub use otlp_http::{
 };
 pub use retry::RetryPolicy;
 pub use tracer::{
-    global, propagators, tracer, HeapArena, SharedExporter, ShutdownGuard, StdArena, StdSpan,
-    StdTracer, TracerProvider, TracerProviderBuilder, ARENA_SPANS,
+    global, propagators, tracer, HeapArena, Incoming, SharedExporter, ShutdownGuard, StdArena,
+    StdSpan, StdTracer, TracerProvider, TracerProviderBuilder, ARENA_SPANS,
 };
