@@ -662,7 +662,9 @@ mod tests {
                 Poll::Ready(())
             }
         }
-        struct OnDrop(Arc<std::sync::Mutex<Option<(Option<picotrace::SpanId>, bool)>>>);
+        /// The span current and whether baggage was, when dropped.
+        type Seen = Option<(Option<picotrace::SpanId>, bool)>;
+        struct OnDrop(Arc<std::sync::Mutex<Seen>>);
         impl Drop for OnDrop {
             fn drop(&mut self) {
                 let span = current_span_context().map(|c| c.span_id);
