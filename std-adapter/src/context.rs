@@ -745,6 +745,10 @@ mod tests {
         }));
         assert!(panicked.is_err());
         drop(_outer);
-        assert_eq!(current_context(), None, "a panicking poll leaves nothing current");
+        assert_eq!(
+            current_context(),
+            None,
+            "a panicking poll leaves nothing current"
+        );
     }
 }

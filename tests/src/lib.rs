@@ -98,6 +98,28 @@ pub fn serve_one_request(
     trace_id: &str,
     count: usize,
 ) -> (String, Vec<CollectedSpan>) {
+    serve_one_request_with(
+        bin,
+        collector,
+        path,
+        &[("traceparent", traceparent)],
+        trace_id,
+        count,
+    )
+}
+
+/// [`serve_one_request`] with the request's `headers` (a `traceparent`, a `baggage`).
+///
+/// # Panics
+/// As [`serve_one_request`].
+pub fn serve_one_request_with(
+    bin: &str,
+    collector: &Collector,
+    path: &str,
+    headers: &[(&str, &str)],
+    trace_id: &str,
+    count: usize,
+) -> (String, Vec<CollectedSpan>) {
     let port = free_port();
     let mut server = Command::new(bin)
         .args(["--port", &port.to_string(), "--requests", "1"])
@@ -108,7 +130,7 @@ pub fn serve_one_request(
         .spawn()
         .expect("start the server");
     wait_listening(port);
-    let response = http_get(port, path, &[("traceparent", traceparent)]);
+    let response = http_get(port, path, headers);
     let deadline = Instant::now() + Duration::from_secs(30);
     let status = loop {
         if let Some(status) = server.try_wait().expect("wait") {

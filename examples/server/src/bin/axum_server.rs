@@ -1,19 +1,23 @@
 //! An axum server on a multi-thread tokio runtime, traced with picotrace.
 //!
-//! `GET /checkout` continues the caller's trace (`traceparent`) in a server span that
-//! lives across several `.await`s, calls this server's own `GET /inventory` with
-//! reqwest in a client span whose context goes out in the request headers, and
-//! answers. The
-//! `/inventory` handler continues that context; its database step runs inside
-//! [`InSpan`](picotrace_std::InSpan), which keeps the span current on whichever worker
-//! thread polls it. After `--requests` checkouts (0: never) the server stops and
-//! `provider.shutdown()` reports whether every span was exported.
+//! `GET /checkout` reads what the caller sent (`extract`: its trace context and its
+//! baggage) and continues the trace in a server span held across several `.await`s,
+//! with the context and the baggage current while the handler's future runs
+//! (`with_context`, `with_baggage`) on whichever worker thread polls it. Code deep in
+//! the handler starts a client span under the current context, calls this server's
+//! own `GET /inventory` with reqwest, and `inject` writes the client span's context
+//! and the current baggage into the request. The handler keeps the server span: after
+//! the `.await` it sets the response status and ends it. The `/inventory` handler
+//! continues that context, records the `tenant` it got as baggage, and runs its
+//! database step inside [`InSpan`](picotrace_std::InSpan). After `--requests`
+//! checkouts (0: never) the server stops and `provider.shutdown()` reports whether
+//! every span was exported.
 //!
 //! ```sh
 //! OTEL_SERVICE_NAME=shop OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318 \
 //!     cargo run -p picotrace-examples --bin axum_server -- --port 8080 --requests 1
 //! curl -H 'traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01' \
-//!     http://127.0.0.1:8080/checkout
+//!     -H 'baggage: tenant=acme' http://127.0.0.1:8080/checkout
 //! ```
 //!
 //! With `--requests 1` the server stops after the checkout and shuts the provider
@@ -33,7 +37,8 @@ use axum::Router;
 use picotrace::{semconv, SpanKind};
 use picotrace_examples::arg;
 use picotrace_std::{
-    current_context, FutureExt as _, HeaderMapCarrier, HeaderMapInjector, TracerProvider,
+    current_baggage, current_context, FutureExt as _, HeaderMapCarrier, HeaderMapInjector,
+    TracerProvider,
 };
 
 #[derive(Clone)]
@@ -80,19 +85,49 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
 async fn checkout(State(app): State<App>, headers: HeaderMap) -> (StatusCode, String) {
     let tracer = app.provider.tracer();
-    let incoming = app.provider.extract_context(&HeaderMapCarrier(&headers));
+    // The caller's trace context and baggage, in the formats `OTEL_PROPAGATORS` names.
+    let incoming = app.provider.extract(&HeaderMapCarrier(&headers));
     // Held across every `.await` below, possibly resumed on another worker thread.
-    let mut span = tracer.start_server_span("GET /checkout", &incoming);
+    let mut span = tracer.start_server_span("GET /checkout", &incoming.context);
     span.set_attribute(semconv::HTTP_REQUEST_METHOD, "GET");
     span.set_attribute(semconv::HTTP_ROUTE, "/checkout");
-    tokio::time::sleep(Duration::from_millis(2)).await;
+    let (status, answer) = handle_checkout(&app)
+        .with_context(span.trace_context()) // the server span is current inside
+        .with_baggage(incoming.baggage) // and so is the caller's baggage
+        .await;
+    span.set_attribute(semconv::HTTP_RESPONSE_STATUS_CODE, status.as_u16());
+    if status.is_server_error() {
+        // A server span is an error on a 5xx it answers.
+        span.set_error("inventory unavailable");
+    } else {
+        span.set_ok();
+    }
+    span.end();
 
-    let mut call = tracer.start_client_span("GET /inventory", &span);
+    if app.served.fetch_add(1, Ordering::SeqCst) + 1 == app.requests {
+        app.done.notify_one();
+    }
+    (status, answer)
+}
+
+/// The checkout's work, handed nothing of the trace: it reads the current context and
+/// baggage.
+async fn handle_checkout(app: &App) -> (StatusCode, String) {
+    tokio::time::sleep(Duration::from_millis(2)).await;
+    let tracer = app.provider.tracer();
+    let mut call = tracer.start_client_span("GET /inventory", current_context().as_ref());
     let url = format!("{}/inventory", app.base);
     call.set_attribute_dyn(semconv::URL_FULL, url.as_str());
+    // The caller's baggage is current here too.
+    if let Some(bag) = current_baggage() {
+        if let Some(tenant) = bag.get("tenant") {
+            call.set_attribute("shop.tenant", tenant.raw_value());
+        }
+    }
     let mut outgoing = HeaderMap::new();
+    // `traceparent` (and the other formats on) and the current baggage.
     app.provider
-        .inject_context(&call, &mut HeaderMapInjector(&mut outgoing));
+        .inject(&call, &mut HeaderMapInjector(&mut outgoing));
     // The injected `HeaderMap` goes straight into reqwest (the same `http` types).
     let response = async {
         let response = app.client.get(&url).headers(outgoing).send().await?;
@@ -121,33 +156,24 @@ async fn checkout(State(app): State<App>, headers: HeaderMap) -> (StatusCode, St
     };
     call.end();
     tokio::time::sleep(Duration::from_millis(1)).await;
-    let (status, answer) = match stock {
+    match stock {
         Some(body) => (StatusCode::OK, format!("checkout ok: {body}\n")),
         None => (
             StatusCode::BAD_GATEWAY,
             "inventory unavailable\n".to_string(),
         ),
-    };
-    span.set_attribute(semconv::HTTP_RESPONSE_STATUS_CODE, status.as_u16());
-    if status.is_server_error() {
-        // A server span is an error on a 5xx it answers.
-        span.set_error("inventory unavailable");
-    } else {
-        span.set_ok();
     }
-    span.end();
-
-    if app.served.fetch_add(1, Ordering::SeqCst) + 1 == app.requests {
-        app.done.notify_one();
-    }
-    (status, answer)
 }
 
 async fn inventory(State(app): State<App>, headers: HeaderMap) -> &'static str {
     let tracer = app.provider.tracer();
-    let incoming = app.provider.extract_context(&HeaderMapCarrier(&headers));
-    let mut span = tracer.start_server_span("GET /inventory", &incoming);
+    let incoming = app.provider.extract(&HeaderMapCarrier(&headers));
+    let mut span = tracer.start_server_span("GET /inventory", &incoming.context);
     span.set_attribute(semconv::HTTP_ROUTE, "/inventory");
+    // The baggage the checkout had current came with the request.
+    if let Some(tenant) = incoming.baggage.get("tenant") {
+        span.set_attribute("shop.tenant", tenant.raw_value());
+    }
     let query = tracer
         .span_builder("SELECT stock")
         .kind(SpanKind::Client)
