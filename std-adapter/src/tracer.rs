@@ -357,6 +357,11 @@ impl ExportWake {
     fn wait(&self, delay: Duration, due: impl Fn() -> bool) -> (bool, bool) {
         let mut stop = self.stop.lock().unwrap_or_else(|e| e.into_inner());
         self.parked.store(true, Ordering::SeqCst);
+        // `due` reads the queue's length with a Relaxed load, which a SeqCst store
+        // alone does not keep after it (Arm reorders them): without the fence, this
+        // thread could miss the span that completes a batch while that span's thread
+        // misses `parked`, and the batch waited for the scheduled delay.
+        std::sync::atomic::fence(Ordering::SeqCst);
         let ready = due();
         if !*stop && !ready && !self.requested.load(Ordering::Acquire) {
             stop = self
