@@ -913,7 +913,7 @@ impl RecordMut<'_> {
     /// whether the span is sampled (what the tracer exports).
     #[inline]
     pub(crate) fn end(&mut self, time: Timestamp) -> bool {
-        self.end.0 = time.max(Timestamp::from_unix_nanos(1));
+        self.end.0 = time.max(ENDED_AT_ZERO);
         self.header.context.flags.is_sampled()
     }
 }
@@ -1085,6 +1085,9 @@ pub(crate) fn try_set_new_static_attribute(
     });
     true
 }
+
+/// The end time kept for a span ended at time zero (zero means "not ended").
+const ENDED_AT_ZERO: Timestamp = Timestamp::from_unix_nanos(1);
 
 /// Writes `v` in decimal into the end of `buf`; returns the digits.
 pub(crate) fn decimal(v: u64, buf: &mut [u8; 20]) -> &str {
@@ -1326,9 +1329,13 @@ impl<'a> SpanData<'a> {
         self.header.start
     }
 
-    /// Returns the end time (zero while the span is running); never before the start.
+    /// Returns the end time (zero while the span is running, and unknown, zero, when
+    /// the start is: a tracer without a clock); never before the start.
     pub fn end_time(&self) -> Timestamp {
-        if self.end == Timestamp::ZERO {
+        // An end at zero is kept as the 1 ns "ended" marker (see `RecordMut::end`).
+        if self.end == Timestamp::ZERO
+            || (self.header.start == Timestamp::ZERO && self.end == ENDED_AT_ZERO)
+        {
             Timestamp::ZERO
         } else {
             self.end.max(self.header.start)

@@ -2258,3 +2258,67 @@ fn replacements_on_a_full_text_pool_keep_the_old_text() {
     assert!(span.events.is_empty(), "{:?}", span.events);
     assert_eq!(span.dropped.1, 2);
 }
+
+/// Regression: a span of a tracer without a clock (`NoClock`, all times zero, which
+/// OTLP reads as "unknown") was exported with an end time of 1 ns (the marker that it
+/// ended): a 1 ns span at the Unix epoch, its end written while its start was left
+/// out. Its end time is now zero, and neither encoder writes it.
+#[test]
+fn a_span_without_a_clock_has_no_end_time_either() {
+    struct Check(Vec<(u64, u64, bool, bool)>);
+    impl SpanExporter for Check {
+        fn export(&mut self, batch: &SpanBatch<'_>) -> Result<(), ExportError> {
+            for s in batch.iter() {
+                let mut buf = [0u8; 512];
+                let mut writes_end = [false; 2];
+                for (i, encoding) in [true, false].into_iter().enumerate() {
+                    let spans = core::iter::once(s);
+                    let n = if encoding {
+                        crate::wire::otlp::proto::encode_request(
+                            batch.resource,
+                            batch.scope,
+                            spans,
+                            &mut buf,
+                        )
+                    } else {
+                        crate::wire::otlp::json::encode_request(
+                            batch.resource,
+                            batch.scope,
+                            spans,
+                            &mut buf,
+                        )
+                    };
+                    let len = n.expect("room").bytes;
+                    let body = &buf[..len];
+                    writes_end[i] = if encoding {
+                        // end_time_unix_nano: field 8, fixed64 (tag 0x41).
+                        body.windows(9)
+                            .any(|w| w[0] == 0x41 && w[1..] == 1u64.to_le_bytes())
+                    } else {
+                        core::str::from_utf8(body)
+                            .unwrap()
+                            .contains("endTimeUnixNano")
+                    };
+                }
+                self.0.push((
+                    s.start_time().as_unix_nanos(),
+                    s.end_time().as_unix_nanos(),
+                    writes_end[0],
+                    writes_end[1],
+                ));
+            }
+            Ok(())
+        }
+    }
+    let tracer = Tracer::new(
+        TracerConfig::new("svc"),
+        Small::new(),
+        crate::NoClock,
+        IdGenerator::from_seed([42; 32]),
+        Check(Vec::new()),
+    );
+    tracer.start_span("no clock").end();
+    tracer.flush();
+    let seen = tracer.with_exporter(|x| x.0.clone()).unwrap();
+    assert_eq!(seen, [(0, 0, false, false)]);
+}
