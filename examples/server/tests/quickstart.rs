@@ -62,3 +62,44 @@ fn the_quick_start_exports_its_trace_to_a_collector() {
     assert_eq!(rank.parent_id, call.span_id);
     assert_eq!(rank.status_code, "STATUS_CODE_ERROR");
 }
+
+/// Regression: an empty `OTEL_EXPORTER_OTLP_ENDPOINT` (or `OTEL_TRACES_EXPORTER`) made
+/// the quick start skip the console, and `EnvConfig`, which reads an empty variable as
+/// unset (the specification), sent the spans to localhost:4318: "exporting to ...",
+/// then "4 spans lost" and a failure. Empty is unset: the trace is printed. And
+/// "exporting to" is said only when spans go there.
+#[test]
+fn empty_variables_are_unset_and_the_trace_is_printed() {
+    for (name, value) in [
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", ""),
+        ("OTEL_TRACES_EXPORTER", " "),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_quickstart"))
+            .env(name, value)
+            .env("OTEL_EXPORTER_OTLP_TIMEOUT", "500")
+            .stdin(Stdio::null())
+            .output()
+            .expect("run quickstart");
+        let (stdout, stderr) = (
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+        );
+        assert!(out.status.success(), "{name}: {stderr}");
+        assert!(stdout.contains("handle_request"), "{name}: {stdout}");
+        assert!(!stdout.contains("exporting to"), "{name}: {stdout}");
+    }
+    // An endpoint with the console exporter: nothing is exported there.
+    let out = Command::new(env!("CARGO_BIN_EXE_quickstart"))
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:9")
+        .env("OTEL_TRACES_EXPORTER", "console")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run quickstart");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!stdout.contains("exporting to"), "{stdout}");
+}

@@ -22,7 +22,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for warning in &env.warnings {
         eprintln!("{warning}");
     }
-    let set = |name: &str| std::env::var_os(name).is_some();
+    // Set and not empty: an empty variable counts as unset (the OpenTelemetry
+    // specification, and `EnvConfig`).
+    let set =
+        |name: &str| std::env::var_os(name).is_some_and(|v| !v.to_string_lossy().trim().is_empty());
     // The example's own name only when none was given (`OTEL_SERVICE_NAME`, or
     // `service.name` in `OTEL_RESOURCE_ATTRIBUTES`).
     if env.service_name.starts_with("unknown_service") {
@@ -36,7 +39,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     } else {
         env.shared_exporter()?
     };
-    if otlp {
+    if env.exporter == TracesExporter::Otlp && !env.disabled {
         println!(
             "exporting to {} ({:?})",
             env.otlp.traces_url, env.otlp.protocol
