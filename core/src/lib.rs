@@ -84,7 +84,8 @@
 //! - `embassy-time`: `time::EmbassyClock`, a [`Clock`] on `embassy_time::Instant` plus
 //!   a boot epoch.
 //!
-//! MSRV: Rust 1.85.
+//! MSRV: Rust 1.88 (what `heapless` 0.9 needs; clippy's `incompatible_msrv` checks this
+//! crate's own code against it). The in-repo benchmark needs 1.91.
 #![no_std]
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 #![deny(unsafe_code)]
