@@ -347,8 +347,17 @@ impl EnvConfig {
     /// # Errors
     /// As [`EnvConfig::shared_exporter`].
     pub fn provider_builder(&self) -> Result<TracerProviderBuilder, ExportError> {
+        // The schedule and the batch size (`OTEL_BSP_*`) drive the provider's export
+        // thread whatever the exporter: not only a batch exporter's.
+        let batch = self.batch;
+        let config = self.tracer_config().with_export_batch_size(
+            batch
+                .max_export_batch_size
+                .clamp(1, batch.max_queue_size.max(1)),
+        );
         Ok(TracerProvider::builder()
-            .config(self.tracer_config())
+            .config(config)
+            .scheduled_delay(batch.scheduled_delay)
             .exporter(self.shared_exporter()?)
             .propagators(self.propagators))
     }
@@ -1478,6 +1487,50 @@ mod tests {
                 "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"
             ]
         );
+    }
+
+    /// Regression: `OTEL_BSP_SCHEDULE_DELAY` and `_MAX_EXPORT_BATCH_SIZE` reached only a
+    /// batch exporter, so with the console exporter (or any other) the provider's
+    /// export thread kept its 5 s delay and 512-span trigger.
+    #[test]
+    fn the_schedule_and_batch_size_hold_for_every_exporter() {
+        #[derive(Clone, Default)]
+        struct Count(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+        impl picotrace::SpanExporter for Count {
+            fn export(
+                &mut self,
+                b: &picotrace::SpanBatch<'_>,
+            ) -> Result<(), picotrace::ExportError> {
+                self.0
+                    .fetch_add(b.len(), std::sync::atomic::Ordering::SeqCst);
+                Ok(())
+            }
+        }
+        // One span waits for the 100 ms schedule; two spans (a batch) for nothing.
+        for (delay, batch, spans) in [("100", "512", 1), ("60000", "2", 2)] {
+            let e = env(&[
+                ("OTEL_TRACES_EXPORTER", "none"),
+                ("OTEL_BSP_SCHEDULE_DELAY", delay),
+                ("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", batch),
+            ]);
+            let count = Count::default();
+            let provider = e
+                .provider_builder()
+                .unwrap()
+                .exporter(crate::SharedExporter::new(count.clone()))
+                .build();
+            for _ in 0..spans {
+                provider.tracer().start_span("scheduled").end();
+            }
+            let deadline = std::time::Instant::now() + Duration::from_millis(1500);
+            while count.0.load(std::sync::atomic::Ordering::SeqCst) < spans {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "delay {delay}, batch {batch}: not exported within 1.5 s"
+                );
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
     }
 
     #[test]
