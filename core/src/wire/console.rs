@@ -276,6 +276,33 @@ fn write_clean<W: Write + ?Sized>(text: &str, w: &mut W) -> Result<usize, fmt::E
     Ok(width)
 }
 
+/// [`write_clean`] in at most `max` columns: a longer text is cut, its last column `…`.
+fn write_clean_cut<W: Write + ?Sized>(
+    text: &str,
+    max: usize,
+    w: &mut W,
+) -> Result<usize, fmt::Error> {
+    let columns = |c: char| {
+        if c.is_control() {
+            c.escape_debug().count()
+        } else {
+            1
+        }
+    };
+    if text.chars().map(columns).sum::<usize>() <= max {
+        return write_clean(text, w);
+    }
+    let mut width = 0;
+    for c in text.chars() {
+        if width + columns(c) + 1 > max {
+            break;
+        }
+        width += write_clean(c.encode_utf8(&mut [0; 4]), w)?;
+    }
+    w.write_char('…')?;
+    Ok(width + 1)
+}
+
 fn write_spaces<W: Write + ?Sized>(n: usize, w: &mut W) -> fmt::Result {
     for _ in 0..n {
         w.write_char(' ')?;
@@ -447,8 +474,12 @@ fn write_span_row<W: Write + ?Sized>(
     scale: &Scale,
     w: &mut W,
 ) -> fmt::Result {
-    write_spaces(2 * depth, w)?;
-    let width = 2 * depth + write_clean(span.name(), w)?;
+    // The name column is NAME_WIDTH wide: a longer name is cut with `…` (keeping at
+    // least four columns of it: only trees nested 14 deep or more outgrow the column).
+    let indent = 2 * depth;
+    write_spaces(indent, w)?;
+    let room = NAME_WIDTH.saturating_sub(indent).max(4);
+    let width = indent + write_clean_cut(span.name(), room, w)?;
     write_spaces(NAME_WIDTH.saturating_sub(width) + 1, w)?;
     let mut duration = heapless::String::<24>::new();
     write_duration(duration_nanos(span), 1, &mut duration)?;
@@ -671,6 +702,27 @@ mod tests {
             "{out}"
         );
         assert!(out.contains("(not in the tree: a parent cycle"), "{out}");
+    }
+
+    /// Regression: a name wider than its column (30 characters with its indent) pushed
+    /// its row's bar to the right, off its event markers' column. It is cut, with `…`.
+    #[test]
+    fn long_names_are_cut_and_the_bars_stay_in_their_column() {
+        let long = "GET /api/v1/users/{id}/orders/{order_id}";
+        let slots = [
+            hand_span(1, 1, None, "root", (0, 10), |_| {}),
+            hand_span(1, 2, Some(1), long, (1, 9), |_| {}),
+            hand_span(1, 3, Some(2), "leaf", (2, 3), |_| {}),
+        ];
+        let out = tree_of(&slots);
+        let bars: std::vec::Vec<usize> = out
+            .lines()
+            .filter(|l| l.contains('|'))
+            .map(|l| l.chars().position(|c| c == '|').unwrap())
+            .collect();
+        assert_eq!(bars.len(), 3, "{out}");
+        assert!(bars.iter().all(|&b| b == bars[0]), "{out}");
+        assert!(out.contains("  GET /api/v1/users/{id}/orde…"), "{out}");
     }
 
     #[test]
