@@ -76,7 +76,8 @@ pub trait Transport: Send + 'static {
 
     /// Returns the largest request body this transport accepts, if it has a limit of
     /// its own: the worker then builds requests no larger than the smaller of it and
-    /// [`BatchConfig::max_request_size`]. `None` (the default): the config's alone.
+    /// [`BatchConfig::max_request_size`] (and never below 1 KiB, the config's floor).
+    /// `None` (the default): the config's alone.
     fn max_request_size(&self) -> Option<usize> {
         None
     }
@@ -412,9 +413,14 @@ struct Shared {
     /// The last failed send's error, or the collector's message about spans it
     /// rejected (`partial_success.error_message`): [`BatchExporter::last_error`].
     last_error: Mutex<Option<String>>,
-    /// Test hook: the worker panics once it holds a batch (a bug outside `send`).
+    /// Spans of the batch the worker holds that no counter has taken yet, and the
+    /// span buffers it holds: what a worker that unwinds leaves (see `ExitOnUnwind`).
+    held_spans: AtomicU64,
+    held_buffers: AtomicUsize,
+    /// Test hook: the worker panics (a bug outside `send`) once it has sent this many
+    /// requests in all, after taking a batch or sending a request (`usize::MAX`: never).
     #[cfg(test)]
-    panic_with_batch: AtomicBool,
+    panic_after_requests: AtomicUsize,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -512,8 +518,10 @@ impl BatchExporterBuilder {
             shutdown: AtomicBool::new(false),
             pool_size,
             last_error: Mutex::new(None),
+            held_spans: AtomicU64::new(0),
+            held_buffers: AtomicUsize::new(0),
             #[cfg(test)]
-            panic_with_batch: AtomicBool::new(false),
+            panic_after_requests: AtomicUsize::new(usize::MAX),
             config,
         });
         let worker = Worker {
@@ -673,7 +681,8 @@ impl BatchExporter {
         lock(&self.handle.shared.last_error).clone()
     }
 
-    /// Returns `true` once [`BatchExporter::shutdown`] was called.
+    /// Returns `true` once [`BatchExporter::shutdown`] was called (or the worker thread
+    /// stopped on a panic: the exporter then refuses spans, counting them).
     pub fn is_shutdown(&self) -> bool {
         self.handle.shared.shutdown.load(Ordering::SeqCst)
     }
@@ -957,9 +966,10 @@ struct Worker {
 
 /// Marks the worker gone if its thread unwinds (a panic outside `send`, which is caught
 /// per request): flushers and shutdown then stop waiting for it instead of waiting out
-/// their timeouts. Nothing will send what it leaves: the queue and the batch it held
-/// are counted as dropped at shutdown, and the exporter is shut down, so spans handed
-/// over later are refused and counted at once.
+/// their timeouts (a flush returns [`ExportError::Shutdown`]). Nothing will send what it
+/// leaves: the queue and the spans of its batch no counter has taken yet are counted as
+/// dropped at shutdown, and the exporter shuts down, so spans handed over later are
+/// refused and counted at once.
 struct ExitOnUnwind(Arc<Shared>);
 
 impl Drop for ExitOnUnwind {
@@ -969,18 +979,20 @@ impl Drop for ExitOnUnwind {
             let mut q = lock(&shared.queue);
             shared.shutdown.store(true, Ordering::SeqCst);
             q.shutdown = true;
-            // Queued and not completed: the queue, and the batch this worker held.
-            let left = q.enqueued.saturating_sub(q.completed);
+            let queued = std::mem::take(&mut q.spans);
+            let held = shared.held_spans.swap(0, Ordering::SeqCst);
             shared
                 .counters
                 .dropped_shutdown
-                .fetch_add(left, Ordering::SeqCst);
-            q.completed = q.enqueued;
-            let queued = std::mem::take(&mut q.spans);
+                .fetch_add(queued.len() as u64 + held, Ordering::SeqCst);
             q.worker_exited = true;
             shared.done.notify_all();
             drop(q);
-            lock(&shared.pool).free.extend(queued);
+            let mut pool = lock(&shared.pool);
+            pool.free.extend(queued);
+            // The batch's buffers go with the worker.
+            let gone = shared.held_buffers.swap(0, Ordering::SeqCst);
+            pool.allocated = pool.allocated.saturating_sub(gone);
         }
     }
 }
@@ -1041,17 +1053,22 @@ impl Worker {
             }
             let take = q.spans.len().min(config.max_export_batch_size);
             self.batch.extend(q.spans.drain(..take));
+            shared.held_spans.store(take as u64, Ordering::SeqCst);
+            shared.held_buffers.store(take, Ordering::SeqCst);
             drop(q);
-            #[cfg(test)]
-            if shared.panic_with_batch.load(Ordering::SeqCst) {
-                panic!("test: the batch worker fails holding a batch");
-            }
+            self.test_panic(0);
 
             let n = self.batch.len();
             self.send_batch(deadline);
+            debug_assert_eq!(
+                shared.held_spans.load(Ordering::SeqCst),
+                0,
+                "every span of the batch counted"
+            );
             {
                 let mut pool = lock(&shared.pool);
                 pool.free.append(&mut self.batch);
+                shared.held_buffers.store(0, Ordering::SeqCst);
             }
             // Counted before flushers wake: they read the counters.
             self.warn_losses(false);
@@ -1101,6 +1118,24 @@ impl Worker {
         self.last_error = Some(error);
     }
 
+    /// Counts `n` spans of the held batch in `counter`: they are no longer the worker's
+    /// to lose.
+    fn settle(&self, counter: &AtomicU64, n: usize) {
+        add(counter, n);
+        self.shared.held_spans.fetch_sub(n as u64, Ordering::SeqCst);
+    }
+
+    /// Test hook: panics when `requests` requests were sent in all, if the test asked.
+    #[cfg(test)]
+    fn test_panic(&self, requests: usize) {
+        if self.shared.panic_after_requests.load(Ordering::SeqCst) == requests {
+            panic!("test: the batch worker fails after {requests} requests");
+        }
+    }
+
+    #[cfg(not(test))]
+    fn test_panic(&self, _requests: usize) {}
+
     /// Sends `self.batch`: consecutive spans of one resource and scope share requests.
     fn send_batch(&mut self, deadline: Instant) {
         let mut start = 0;
@@ -1137,7 +1172,7 @@ impl Worker {
             }
             if j == i {
                 // This span does not fit in any request.
-                add(&shared.counters.dropped_too_large, 1);
+                self.settle(&shared.counters.dropped_too_large, 1);
                 i += 1;
                 continue;
             }
@@ -1176,8 +1211,8 @@ impl Worker {
                         let rejected = usize::try_from(outcome.rejected_spans)
                             .unwrap_or(usize::MAX)
                             .min(n);
-                        add(&counters.rejected, rejected);
-                        add(&counters.exported, n - rejected);
+                        self.settle(&counters.rejected, rejected);
+                        self.settle(&counters.exported, n - rejected);
                         // Why the collector rejected spans (or its warning, with none
                         // rejected), for the loss warning and `last_error`.
                         if let Some(message) = outcome.error_message.filter(|m| !m.is_empty()) {
@@ -1188,10 +1223,12 @@ impl Worker {
                     }
                     Err(e) => {
                         add(&counters.failed_batches, 1);
-                        add(&counters.failed, n);
+                        self.settle(&counters.failed, n);
                         self.note_error(e.to_string());
                     }
                 }
+                let sent = usize::try_from(counters.batches.load(Ordering::SeqCst)).unwrap_or(0);
+                self.test_panic(sent);
             }
             Err(EncodeError::BufferTooSmall | EncodeError::SpanTooLarge { .. }) if n > 1 => {
                 // The size estimate was off: halve and try again.
@@ -1199,7 +1236,7 @@ impl Worker {
                 self.send_range(start, mid, resource, scope, deadline);
                 self.send_range(mid, end, resource, scope, deadline);
             }
-            Err(_) => add(&counters.dropped_too_large, n),
+            Err(_) => self.settle(&counters.dropped_too_large, n),
         }
     }
 }
@@ -1232,18 +1269,16 @@ mod tests {
     /// Regression: a worker that panicked outside `send` left the batch it held and
     /// the queue uncounted (`in_flight` above 0 for good, shutdown `Ok`), and the
     /// queue kept taking spans no one would send. Now everything it leaves, and every
-    /// span handed over later, is counted in `dropped_shutdown` at once.
+    /// span handed over later, is counted in `dropped_shutdown` at once; a flush says
+    /// the worker is gone.
     #[test]
     fn a_worker_that_panics_leaves_no_span_uncounted() {
         let exporter = BatchExporter::builder(Accept)
             .config(BatchConfig::default().with_scheduled_delay(Duration::from_secs(60)))
             .build()
             .unwrap();
-        exporter
-            .handle
-            .shared
-            .panic_with_batch
-            .store(true, Ordering::SeqCst);
+        let shared = &exporter.handle.shared;
+        shared.panic_after_requests.store(0, Ordering::SeqCst);
         let provider = crate::TracerProvider::builder()
             .config(picotrace::TracerConfig::new("panic"))
             .exporter(exporter.clone())
@@ -1252,6 +1287,7 @@ mod tests {
             provider.tracer().start_span("held by the worker").end();
         }
         assert!(provider.flush().is_err(), "the worker is gone");
+        assert!(matches!(exporter.flush(), Err(ExportError::Shutdown)));
         for _ in 0..5 {
             provider.tracer().start_span("after").end();
         }
@@ -1261,6 +1297,47 @@ mod tests {
         assert_eq!((s.in_flight(), s.dropped_shutdown), (0, 15), "{s:?}");
         assert_eq!(s.queue_len, 0);
         assert!(exporter.shutdown().is_ok());
+        assert_eq!(
+            exporter.stats().pool_allocated,
+            0,
+            "the worker's buffers are gone"
+        );
+    }
+
+    /// Regression: a worker that panicked after part of its batch was sent counted the
+    /// whole batch as dropped, those sent spans included: counted twice.
+    #[test]
+    fn a_worker_that_panics_mid_batch_counts_each_span_once() {
+        let exporter = BatchExporter::builder(Accept)
+            .config(
+                BatchConfig::default()
+                    .with_scheduled_delay(Duration::from_secs(60))
+                    .with_max_request_size(1024),
+            )
+            .build()
+            .unwrap();
+        exporter
+            .handle
+            .shared
+            .panic_after_requests
+            .store(1, Ordering::SeqCst);
+        let provider = crate::TracerProvider::builder()
+            .config(picotrace::TracerConfig::new("panic"))
+            .exporter(exporter.clone())
+            .build();
+        for i in 0..40 {
+            let mut span = provider.tracer().start_span("a span of some length");
+            span.set_attribute("i", i as i64);
+            span.set_attribute("padding", "x".repeat(40).as_str());
+        }
+        assert!(provider.flush().is_err(), "the worker is gone");
+        let s = exporter.stats();
+        assert_eq!(s.batches, 1, "{s:?}");
+        assert!(s.exported > 0 && s.dropped_shutdown > 0, "{s:?}");
+        assert_eq!(s.exported + s.dropped_shutdown, s.produced, "{s:?}");
+        assert_eq!((s.produced, s.in_flight()), (40, 0), "{s:?}");
+        assert!(exporter.shutdown().is_ok());
+        assert_eq!(exporter.stats().pool_allocated, 0);
     }
 
     #[test]
