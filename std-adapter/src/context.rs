@@ -271,12 +271,20 @@ pin_project_lite::pin_project! {
 }
 
 /// Sets a span's status to Error when the poll it guards unwinds: the runtime drops a
-/// task whose poll panicked, which would end its span looking like a success.
-struct ErrorOnPanic<'a, 't>(&'a mut Option<Span<'t>>);
+/// task whose poll panicked, which would end its span looking like a success. A poll
+/// made while the thread was already unwinding (a `block_on` in a `Drop`) is not
+/// blamed for that panic.
+struct ErrorOnPanic<'a, 't>(&'a mut Option<Span<'t>>, bool);
+
+impl<'a, 't> ErrorOnPanic<'a, 't> {
+    fn new(span: &'a mut Option<Span<'t>>) -> Self {
+        Self(span, std::thread::panicking())
+    }
+}
 
 impl Drop for ErrorOnPanic<'_, '_> {
     fn drop(&mut self) {
-        if std::thread::panicking() {
+        if !self.1 && std::thread::panicking() {
             if let Some(span) = self.0.as_mut() {
                 span.set_status(picotrace::Status::Error {
                     description: "panicked",
@@ -306,7 +314,7 @@ impl<F: Future> Future for InSpan<'_, F> {
             Some(b) if !has_current_baggage() => Some(enter_baggage(Arc::clone(b))),
             _ => None,
         };
-        let on_panic = ErrorOnPanic(this.span);
+        let on_panic = ErrorOnPanic::new(this.span);
         let poll = future.poll(cx);
         drop(on_panic);
         if poll.is_ready() {
@@ -325,14 +333,26 @@ impl<F: Future> Future for InSpan<'_, F> {
 }
 
 pin_project_lite::pin_project! {
-    /// A future with a context that is current while it is polled. Made by
-    /// [`FutureExt::with_context`].
+    /// A future with a context that is current while it is polled, and while what it
+    /// leaves is dropped (dropped before it completes, or holding a pending future when
+    /// it completes, as `timeout` does). Made by [`FutureExt::with_context`].
     #[derive(Debug)]
     #[must_use = "futures do nothing unless polled"]
     pub struct WithContext<F> {
+        // `None` once complete.
         #[pin]
-        future: F,
+        future: Option<F>,
         context: Option<TraceContext>,
+    }
+
+    impl<F> PinnedDrop for WithContext<F> {
+        fn drop(this: Pin<&mut Self>) {
+            let mut this = this.project();
+            if this.future.is_some() {
+                let _current = this.context.clone().map(|cx| make_current(Some(cx)));
+                this.future.set(None);
+            }
+        }
     }
 }
 
@@ -340,24 +360,42 @@ impl<F: Future> Future for WithContext<F> {
     type Output = F::Output;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        let this = self.project();
+        let mut this = self.project();
+        let Some(future) = this.future.as_mut().as_pin_mut() else {
+            panic!("WithContext polled after it completed");
+        };
         // A guard: a panicking poll must not leave this context current (see `InSpan`).
         let current = this.context.clone().map(|cx| make_current(Some(cx)));
-        let poll = this.future.poll(cx);
+        let poll = future.poll(cx);
+        if poll.is_ready() {
+            // What it still holds is dropped with the context current.
+            this.future.set(None);
+        }
         drop(current);
         poll
     }
 }
 
 pin_project_lite::pin_project! {
-    /// A future with baggage that is current while it is polled. Made by
-    /// [`FutureExt::with_baggage`].
+    /// A future with baggage that is current while it is polled, and while what it
+    /// leaves is dropped (as [`WithContext`]). Made by [`FutureExt::with_baggage`].
     #[derive(Debug)]
     #[must_use = "futures do nothing unless polled"]
     pub struct WithBaggage<F> {
+        // `None` once complete.
         #[pin]
-        future: F,
+        future: Option<F>,
         baggage: Arc<Baggage>,
+    }
+
+    impl<F> PinnedDrop for WithBaggage<F> {
+        fn drop(this: Pin<&mut Self>) {
+            let mut this = this.project();
+            if this.future.is_some() {
+                let _current = enter_baggage(Arc::clone(this.baggage));
+                this.future.set(None);
+            }
+        }
     }
 }
 
@@ -365,10 +403,16 @@ impl<F: Future> Future for WithBaggage<F> {
     type Output = F::Output;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        let this = self.project();
+        let mut this = self.project();
+        let Some(future) = this.future.as_mut().as_pin_mut() else {
+            panic!("WithBaggage polled after it completed");
+        };
         // A guard: a panicking poll must not leave this baggage current (see `InSpan`).
         let current = enter_baggage(Arc::clone(this.baggage));
-        let poll = this.future.poll(cx);
+        let poll = future.poll(cx);
+        if poll.is_ready() {
+            this.future.set(None);
+        }
         drop(current);
         poll
     }
@@ -405,7 +449,7 @@ pub trait FutureExt: Future + Sized {
     /// ```
     fn with_context(self, cx: impl Into<Option<TraceContext>>) -> WithContext<Self> {
         WithContext {
-            future: self,
+            future: Some(self),
             context: cx.into().filter(|cx| cx.span_context.is_valid()),
         }
     }
@@ -414,7 +458,7 @@ pub trait FutureExt: Future + Sized {
     /// it; [`TracerProvider::inject`](crate::TracerProvider::inject) sends it on).
     fn with_baggage(self, baggage: impl Into<Arc<Baggage>>) -> WithBaggage<Self> {
         WithBaggage {
-            future: self,
+            future: Some(self),
             baggage: baggage.into(),
         }
     }
@@ -473,6 +517,43 @@ mod tests {
                 cx.waker().wake_by_ref();
                 Poll::Pending
             }
+        }
+    }
+
+    /// Polls `future` once (it must be pending), then drops it: a cancelled future.
+    fn poll_once_then_drop<F: Future>(future: F) {
+        let mut future = std::pin::pin!(future);
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        assert!(future.as_mut().poll(&mut cx).is_pending());
+    }
+
+    /// Pending for ever, holding `held` until it is dropped.
+    async fn pending_holding<D>(held: D) {
+        let _held = held;
+        std::future::pending::<()>().await;
+    }
+
+    /// The span current and whether baggage was, when it was dropped.
+    type DropSeen = Arc<std::sync::Mutex<Option<(Option<picotrace::SpanId>, bool)>>>;
+
+    /// Records into its `DropSeen` what was current when it was dropped.
+    struct SeesOnDrop(DropSeen);
+
+    impl Drop for SeesOnDrop {
+        fn drop(&mut self) {
+            let span = current_span_context().map(|c| c.span_id);
+            *self.0.lock().unwrap() = Some((span, current_baggage().is_some()));
+        }
+    }
+
+    /// Completes at once, keeping what it holds until it is dropped itself (as
+    /// `timeout` keeps its pending future).
+    struct KeepsInner<D>(Option<D>);
+
+    impl<D: Unpin> Future for KeepsInner<D> {
+        type Output = ();
+        fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<()> {
+            Poll::Ready(())
         }
     }
 
@@ -633,17 +714,7 @@ mod tests {
         let span = provider.tracer().start_span("cancelled");
         let id = span.context().span_id;
         let seen = Arc::new(std::sync::Mutex::new(None));
-        let on_drop = OnDrop(Arc::clone(&seen));
-        let future = async move {
-            let _d = on_drop;
-            std::future::pending::<()>().await;
-        }
-        .in_span(span);
-        {
-            let mut future = std::pin::pin!(future);
-            let mut cx = Context::from_waker(std::task::Waker::noop());
-            assert!(future.as_mut().poll(&mut cx).is_pending());
-        }
+        poll_once_then_drop(pending_holding(OnDrop(Arc::clone(&seen))).in_span(span));
         assert_eq!(*seen.lock().unwrap(), Some(id));
         assert_eq!(current_context(), None, "and nothing is left current");
     }
@@ -654,29 +725,12 @@ mod tests {
     /// injected had no parent.
     #[test]
     fn leftovers_of_a_completed_future_are_dropped_with_its_span_current() {
-        /// Completes at once, keeping `inner` until it is dropped itself.
-        struct KeepsInner<D>(Option<D>);
-        impl<D: Unpin> Future for KeepsInner<D> {
-            type Output = ();
-            fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<()> {
-                Poll::Ready(())
-            }
-        }
-        /// The span current and whether baggage was, when dropped.
-        type Seen = Option<(Option<picotrace::SpanId>, bool)>;
-        struct OnDrop(Arc<std::sync::Mutex<Seen>>);
-        impl Drop for OnDrop {
-            fn drop(&mut self) {
-                let span = current_span_context().map(|c| c.span_id);
-                *self.0.lock().unwrap() = Some((span, current_baggage().is_some()));
-            }
-        }
         let provider = TracerProvider::builder().build();
         let span = provider.tracer().start_span("timed out");
         let id = span.context().span_id;
         let seen = Arc::new(std::sync::Mutex::new(None));
         let _bag = enter_baggage(Baggage::parse("tenant=acme"));
-        let future = KeepsInner(Some(OnDrop(Arc::clone(&seen)))).in_span(span);
+        let future = KeepsInner(Some(SeesOnDrop(Arc::clone(&seen)))).in_span(span);
         drop(_bag);
         block_on(future);
         assert_eq!(*seen.lock().unwrap(), Some((Some(id), true)));
@@ -750,5 +804,33 @@ mod tests {
             None,
             "a panicking poll leaves nothing current"
         );
+    }
+
+    /// Regression: `with_context` and `with_baggage` dropped their future (cancelled,
+    /// or holding a pending one when complete) with nothing current: the handler's
+    /// destructors in the README's pattern ran without a parent or baggage.
+    #[test]
+    fn with_context_and_with_baggage_drop_what_they_hold_with_it_current() {
+        let provider = TracerProvider::builder().build();
+        let span = provider.tracer().start_span("handler");
+        let id = span.context().span_id;
+        // Cancelled after one poll.
+        let seen = Arc::new(std::sync::Mutex::new(None));
+        poll_once_then_drop(
+            pending_holding(SeesOnDrop(Arc::clone(&seen)))
+                .with_context(span.trace_context())
+                .with_baggage(Baggage::parse("tenant=acme")),
+        );
+        assert_eq!(*seen.lock().unwrap(), Some((Some(id), true)));
+        // Complete, still holding something.
+        let seen = Arc::new(std::sync::Mutex::new(None));
+        block_on(
+            KeepsInner(Some(SeesOnDrop(Arc::clone(&seen))))
+                .with_context(span.trace_context())
+                .with_baggage(Baggage::parse("tenant=acme")),
+        );
+        assert_eq!(*seen.lock().unwrap(), Some((Some(id), true)));
+        assert_eq!(current_context(), None, "and nothing is left current");
+        assert!(current_baggage().is_none());
     }
 }
