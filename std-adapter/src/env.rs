@@ -348,16 +348,12 @@ impl EnvConfig {
     /// As [`EnvConfig::shared_exporter`].
     pub fn provider_builder(&self) -> Result<TracerProviderBuilder, ExportError> {
         // The schedule and the batch size (`OTEL_BSP_*`) drive the provider's export
-        // thread whatever the exporter: not only a batch exporter's.
+        // thread whatever the exporter: not only a batch exporter's (a batch exporter
+        // set on the builder later keeps its own).
         let batch = self.batch;
-        let config = self.tracer_config().with_export_batch_size(
-            batch
-                .max_export_batch_size
-                .clamp(1, batch.max_queue_size.max(1)),
-        );
         Ok(TracerProvider::builder()
-            .config(config)
-            .scheduled_delay(batch.scheduled_delay)
+            .config(self.tracer_config())
+            .env_schedule(batch.scheduled_delay, batch.max_export_batch_size)
             .exporter(self.shared_exporter()?)
             .propagators(self.propagators))
     }
@@ -1530,6 +1526,51 @@ mod tests {
                 );
                 std::thread::sleep(Duration::from_millis(10));
             }
+            assert_eq!(
+                provider.config().export_batch_size,
+                batch.parse::<usize>().unwrap()
+            );
+        }
+        // A batch exporter set on the builder afterwards keeps its own schedule and
+        // size (the environment's are only the fallback).
+        struct Accept(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+        impl crate::Transport for Accept {
+            fn protocol(&self) -> crate::Protocol {
+                crate::Protocol::HttpProtobuf
+            }
+            fn send(
+                &mut self,
+                _: &[u8],
+                spans: usize,
+                _: std::time::Instant,
+            ) -> Result<crate::ExportOutcome, ExportError> {
+                self.0.fetch_add(spans, std::sync::atomic::Ordering::SeqCst);
+                Ok(crate::ExportOutcome::default())
+            }
+        }
+        let sent = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let own = crate::BatchExporter::builder(Accept(std::sync::Arc::clone(&sent)))
+            .config(
+                crate::BatchConfig::default()
+                    .with_scheduled_delay(Duration::from_millis(100))
+                    .with_max_export_batch_size(64),
+            )
+            .build()
+            .unwrap();
+        let e = env(&[
+            ("OTEL_TRACES_EXPORTER", "none"),
+            ("OTEL_BSP_SCHEDULE_DELAY", "60000"),
+        ]);
+        let provider = e.provider_builder().unwrap().exporter(own).build();
+        assert_eq!(provider.config().export_batch_size, 64);
+        provider.tracer().start_span("own schedule").end();
+        let deadline = std::time::Instant::now() + Duration::from_millis(1500);
+        while sent.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the exporter's 100 ms ignored"
+            );
+            std::thread::sleep(Duration::from_millis(10));
         }
     }
 

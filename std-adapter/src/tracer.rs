@@ -506,11 +506,23 @@ pub struct TracerProviderBuilder {
     config: TracerConfig,
     exporter: SharedExporter,
     scheduled_delay: Option<Duration>,
+    /// `OTEL_BSP_SCHEDULE_DELAY` and `_MAX_EXPORT_BATCH_SIZE` when the builder came from
+    /// the environment: the export thread's schedule when neither the builder's own
+    /// settings nor a batch exporter's config give one.
+    env_schedule: Option<(Duration, usize)>,
     propagators: Propagators,
     service_name: Option<String>,
 }
 
 impl TracerProviderBuilder {
+    /// The export thread's schedule and trigger from `OTEL_BSP_*`, used when
+    /// [`scheduled_delay`](Self::scheduled_delay) / the config's export batch size are
+    /// not set and the exporter is not a batch exporter (whose own config wins).
+    pub(crate) fn env_schedule(mut self, delay: Duration, batch: usize) -> Self {
+        self.env_schedule = Some((delay, batch));
+        self
+    }
+
     /// Sets the service name from a run-time string (read from a configuration file,
     /// say), over the one in [`TracerProviderBuilder::config`]. The provider keeps one
     /// copy for as long as the process runs, as it keeps its tracer: one per provider
@@ -567,6 +579,7 @@ impl TracerProviderBuilder {
         let delay = self
             .scheduled_delay
             .or(batch_config.map(|c| c.scheduled_delay))
+            .or(self.env_schedule.map(|(delay, _)| delay))
             .unwrap_or(DEFAULT_SCHEDULED_DELAY)
             .max(Duration::from_millis(1));
         let wake: &'static ExportWake = Box::leak(Box::default());
@@ -575,8 +588,10 @@ impl TracerProviderBuilder {
             config.resource.service_name = Box::leak(name.into_boxed_str());
         }
         if config.export_batch_size == 0 {
-            config.export_batch_size =
-                batch_config.map_or(DEFAULT_EXPORT_BATCH_SIZE, |c| c.max_export_batch_size);
+            config.export_batch_size = batch_config
+                .map(|c| c.max_export_batch_size)
+                .or(self.env_schedule.map(|(_, batch)| batch.max(1)))
+                .unwrap_or(DEFAULT_EXPORT_BATCH_SIZE);
         }
         // The export thread is woken when this many spans wait in the arena: more than
         // the arena holds would never happen (only the schedule would export, and a
@@ -712,6 +727,7 @@ impl TracerProvider {
             config: TracerConfig::new(unknown_service()),
             exporter: SharedExporter::Discard,
             scheduled_delay: None,
+            env_schedule: None,
             propagators: Propagators::DEFAULT,
             service_name: None,
         }
@@ -870,8 +886,14 @@ impl TracerProvider {
             return Ok(());
         }
         // The core's own shutdown would spin while another thread exports.
+        let mut drained = false;
         self.tracer.shutdown_with(|tracer| {
             flush_tracer(tracer);
+            #[cfg(test)]
+            if !drained {
+                tests::after_shutdown_drain();
+            }
+            drained = true;
         });
         self.wake.stop();
         if let Some(thread) = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take() {
@@ -1068,6 +1090,19 @@ mod tests {
         });
     }
 
+    std::thread_local! {
+        /// Run by this thread's `TracerProvider::shutdown` between its drain and the
+        /// tracer's stop.
+        static AFTER_DRAIN: std::cell::RefCell<Option<Box<dyn FnOnce()>>> =
+            const { std::cell::RefCell::new(None) };
+    }
+
+    pub(super) fn after_shutdown_drain() {
+        if let Some(f) = AFTER_DRAIN.with(|hook| hook.borrow_mut().take()) {
+            f();
+        }
+    }
+
     /// Regression: shutdown drained politely (sleeping while another thread exported),
     /// then stopped the tracer through the core's `shutdown`, whose flushes spin: an
     /// export begun by another thread in between (a flush, the export thread) had the
@@ -1091,16 +1126,26 @@ mod tests {
             .exporter(SharedExporter::new(Handover(Arc::clone(&calls))))
             .build();
         provider.tracer().start_span("drained by shutdown").end();
+        let go = Arc::new(AtomicUsize::new(0));
         std::thread::scope(|s| {
             s.spawn(|| {
-                while calls.load(Ordering::SeqCst) == 0 {
+                while go.load(Ordering::SeqCst) == 0 {
                     std::hint::spin_loop();
                 }
                 provider.tracer().start_span("exported by B").end();
-                // Takes the exporter the moment the shutdown's drain lets go of it.
-                while provider.tracer().try_flush() != Some(1) {
-                    std::hint::spin_loop();
-                }
+                // Holds the exporter 300 ms exporting its span.
+                assert_eq!(provider.tracer().try_flush(), Some(1));
+            });
+            // Between the shutdown's drain and the tracer's stop, thread B starts its
+            // export (as a flush on another thread, or the export thread, may).
+            let (go_hook, calls_hook) = (Arc::clone(&go), Arc::clone(&calls));
+            AFTER_DRAIN.with(|hook| {
+                *hook.borrow_mut() = Some(Box::new(move || {
+                    go_hook.store(1, Ordering::SeqCst);
+                    while calls_hook.load(Ordering::SeqCst) < 2 {
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
+                }));
             });
             let before = thread_cpu_ticks();
             provider.shutdown().expect("nothing lost");
