@@ -318,9 +318,13 @@ where
         let now = self.tracer.now();
         if !self.spans.exited(id.into_u64(), now) {
             if let Some(span) = ctx.span(id) {
-                if let Some(Backing(_, exited)) = span.extensions_mut().get_mut::<Backing>() {
-                    *exited = Some(now);
-                }
+                // Not while this thread holds a span's extensions (see `in_extensions`).
+                spans::in_extensions(|| {
+                    let mut extensions = span.extensions_mut();
+                    let Backing(_, exited) = extensions.get_mut::<Backing>()?;
+                    *exited = Some(exited.map_or(now, |t| t.max(now)));
+                    Some(())
+                });
             }
         }
     }

@@ -223,7 +223,9 @@ impl SpanTable {
                 .iter()
                 .position(|key| key.load(Ordering::Acquire) == id)
             {
-                bucket.exits[i].store(time.as_unix_nanos().max(1), Ordering::Release);
+                // The latest exit wins, whichever thread stores last (two threads may
+                // exit the same span at once).
+                bucket.exits[i].fetch_max(time.as_unix_nanos().max(1), Ordering::Release);
                 return true;
             }
         }
