@@ -6,7 +6,7 @@
 //! `--write` also puts the run into `BENCHMARKS.md`, the README's summary table and
 //! `bench/chart.svg` (see [`picotrace_bench::publish`]).
 //!
-//! `--profile w1|w1-std|w2|w3|w3b|w4|w4-api|w4-state|w5pb|w5json|w9|w9-registry|w9-otel [N]` runs one picotrace workload alone, for
+//! `--profile w1|w1-std|w2|w3|w3b|w4|w4-api|w4-state|w5pb|w5json|w9|w9-extra|w9-registry|w9-otel|w9-otel-lean [N]` runs one picotrace workload alone, for
 //! `valgrind --tool=callgrind --toggle-collect='picotrace_bench::pico::w1*'` (see
 //! `BENCHMARKS.md`).
 
@@ -63,7 +63,7 @@ fn run() {
         .map(|s| s.split(',').map(str::to_string).collect());
     if args.iter().any(|a| a == "--help" || a == "-h") {
         println!("usage: picotrace-bench [--quick] [--only W1,W2,W3,W4,W5,W6,W7,W8,W9] [--write]");
-        println!("       picotrace-bench --profile w1|w1-std|w2|w3|w3b|w4|w4-api|w4-state|w5pb|w5json|w9|w9-registry|w9-otel [N]   (picotrace only, for callgrind)");
+        println!("       picotrace-bench --profile w1|w1-std|w2|w3|w3b|w4|w4-api|w4-state|w5pb|w5json|w9|w9-extra|w9-registry|w9-otel|w9-otel-lean [N]   (picotrace only, for callgrind)");
         return;
     }
     if let Some(i) = args.iter().position(|a| a == "--profile") {
@@ -571,17 +571,27 @@ fn w3(opts: &Opts, report: &mut Report) {
 
 // ---- W9 ---------------------------------------------------------------------------------
 
+/// W9's layers: each library at its defaults, and each with the other's attributes.
+const W9_PICO: &str =
+    "picotrace-std TracingLayer (export thread, discarding; defaults: fields only)";
+const W9_PICO_EXTRA: &str = "picotrace-std TracingLayer + location, threads, busy/idle (tracing-opentelemetry's default attributes)";
+const W9_OTEL: &str =
+    "tracing-opentelemetry 0.34 + opentelemetry_sdk (simple processor, discarding exporter; defaults)";
+const W9_OTEL_LEAN: &str = "tracing-opentelemetry 0.34 + opentelemetry_sdk, location, threads, busy/idle off (picotrace's default attributes)";
+
 fn w9(opts: &Opts, report: &mut Report) {
     eprintln!(
         "W9 tracing instrumentation: picotrace's layer, tracing-opentelemetry, registry alone"
     );
     let subscribers = [
-        ("picotrace-std TracingLayer (export thread, discarding)", w9::picotrace()),
+        (W9_PICO, w9::picotrace(false)),
+        (W9_PICO_EXTRA, w9::picotrace(true)),
+        (W9_OTEL, w9::opentelemetry(true)),
+        (W9_OTEL_LEAN, w9::opentelemetry(false)),
         (
-            "tracing-opentelemetry 0.34 + opentelemetry_sdk (simple processor, discarding exporter)",
-            w9::opentelemetry(),
+            "tracing-subscriber Registry alone (no export: the floor)",
+            w9::registry_only(),
         ),
-        ("tracing-subscriber Registry alone (no export: the floor)", w9::registry_only()),
     ];
     for (shape, f, per) in [
         ("W9 span", w9::span as fn(), 1u64),
@@ -998,12 +1008,20 @@ fn goals(report: &Report) -> String {
         "W9 nested burst",
         "W9 nested sustained",
     ] {
-        if let (Some(p), Some(o)) = (find(w, "picotrace"), find(w, "tracing-opentelemetry")) {
-            let ratio = o.summary.median / p.summary.median;
-            line(
-                Some(ratio >= 5.0),
-                format!("{w}: tracing layer >= 5x faster than tracing-opentelemetry: {ratio:.1}x"),
-            );
+        // Like with like: the same attributes on both sides.
+        for (pico, otel, attributes) in [
+            (W9_PICO, W9_OTEL_LEAN, "fields only"),
+            (W9_PICO_EXTRA, W9_OTEL, "tracing-opentelemetry's defaults"),
+        ] {
+            if let (Some(p), Some(o)) = (find(w, pico), find(w, otel)) {
+                let ratio = o.summary.median / p.summary.median;
+                line(
+                    Some(ratio >= 5.0),
+                    format!(
+                        "{w}: tracing layer >= 5x faster than tracing-opentelemetry ({attributes} on both): {ratio:.1}x"
+                    ),
+                );
+            }
         }
     }
     if let Some(p) = find("W4", "picotrace") {
@@ -1100,11 +1118,21 @@ fn profile(what: &str, n: u64) {
             pico::run_w4_state(warm);
             pico::run_w4_state(n);
         }
-        "w9" | "w9-registry" | "w9-otel" | "w9-nested" | "w9-nested-registry"
-        | "w9-nested-otel" => {
+        "w9"
+        | "w9-extra"
+        | "w9-registry"
+        | "w9-otel"
+        | "w9-otel-lean"
+        | "w9-nested"
+        | "w9-nested-extra"
+        | "w9-nested-registry"
+        | "w9-nested-otel"
+        | "w9-nested-otel-lean" => {
             let s = match what.trim_start_matches("w9").trim_start_matches("-nested") {
-                "" => w9::picotrace(),
-                "-otel" => w9::opentelemetry(),
+                "" => w9::picotrace(false),
+                "-extra" => w9::picotrace(true),
+                "-otel" => w9::opentelemetry(true),
+                "-otel-lean" => w9::opentelemetry(false),
                 _ => w9::registry_only(),
             };
             let f = if what.contains("nested") {

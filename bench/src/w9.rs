@@ -1,9 +1,14 @@
-//! W9: one `tracing` instrumentation, three subscribers. The workload code is the same
+//! W9: one `tracing` instrumentation, five subscribers. The workload code is the same
 //! for every row; only the layer under `tracing_subscriber`'s registry changes:
 //!
-//! - picotrace-std's `TracingLayer` over a `TracerProvider` whose export thread discards;
+//! - picotrace-std's `TracingLayer` over a `TracerProvider` whose export thread discards,
+//!   at its defaults (the fields become attributes, nothing else);
+//! - the same layer adding what `tracing-opentelemetry` adds by default: the source
+//!   location, the thread and busy/idle time (7 attributes);
 //! - `tracing-opentelemetry` over an `opentelemetry_sdk` provider (simple processor,
-//!   discarding exporter: the bench's W1 peer);
+//!   discarding exporter: the bench's W1 peer), at its defaults;
+//! - the same with location, threads and busy/idle time off: the attributes of
+//!   picotrace's default row;
 //! - the registry alone: what `tracing` itself costs, the floor both layers add to.
 //!
 //! Shapes: "span" is a span with 3 fields and 1 event; "nested" is a root with 3
@@ -44,13 +49,17 @@ impl Subscriber {
     }
 }
 
-/// picotrace-std's layer; spans go to its export thread, which discards them.
-pub fn picotrace() -> Subscriber {
+/// picotrace-std's layer; spans go to its export thread, which discards them. `extra`:
+/// with location, threads and busy/idle time, as tracing-opentelemetry's defaults.
+pub fn picotrace(extra: bool) -> Subscriber {
     let provider = TracerProvider::builder()
         .config(TracerConfig::new(SERVICE))
         .exporter(SharedExporter::discard())
         .build();
-    let layer = TracingLayer::new(provider.tracer());
+    let layer = TracingLayer::new(provider.tracer())
+        .with_location(extra)
+        .with_threads(extra)
+        .with_tracked_inactivity(extra);
     Subscriber {
         dispatch: Dispatch::new(tracing_subscriber::registry().with(layer)),
         picotrace: Some(provider),
@@ -59,9 +68,14 @@ pub fn picotrace() -> Subscriber {
 }
 
 /// tracing-opentelemetry over the SDK with a simple processor and a discarding exporter.
-pub fn opentelemetry() -> Subscriber {
+/// `extra`: its defaults (location, threads, busy/idle time); else those three off.
+pub fn opentelemetry(extra: bool) -> Subscriber {
     let sdk = otel::sampled(otel::Processor::Simple);
-    let layer = tracing_opentelemetry::layer().with_tracer(sdk.tracer.clone());
+    let layer = tracing_opentelemetry::layer()
+        .with_tracer(sdk.tracer.clone())
+        .with_location(extra)
+        .with_threads(extra)
+        .with_tracked_inactivity(extra);
     Subscriber {
         dispatch: Dispatch::new(tracing_subscriber::registry().with(layer)),
         picotrace: None,

@@ -100,7 +100,12 @@ fn check() {
     ] {
         for (label, subscriber) in [
             ("registry", w9::registry_only()),
-            ("layer", w9::picotrace()),
+            ("layer", w9::picotrace(false)),
+            // The thread's name is copied once per thread (in the warm-up).
+            (
+                "layer with location, threads, busy/idle",
+                w9::picotrace(true),
+            ),
         ] {
             w9::run(&subscriber, 500, f);
             subscriber.drain();
@@ -127,7 +132,7 @@ fn check() {
     // into the registry's extensions (a few in a hundred at this load).
     for (label, subscriber) in [
         ("registry", w9::registry_only()),
-        ("layer", w9::picotrace()),
+        ("layer", w9::picotrace(false)),
     ] {
         // Kept among others that end at once, as on a server: their registry slots
         // are reused with new generations, so the ids are spread as a long-running

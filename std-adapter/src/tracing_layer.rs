@@ -33,6 +33,13 @@
 //!   Records of the `log` crate (through `tracing-log`, which `tracing_subscriber`'s
 //!   `init()` installs) keep their own target, without the `log.*` fields.
 //! - **Links**: `span.follows_from(other)` links the span to `other`.
+//! - **Optional attributes**, which `tracing-opentelemetry` adds by default and this
+//!   layer only when asked (each costs time on every span):
+//!   [`with_location`](TracingLayer::with_location) (`code.file.path`,
+//!   `code.line.number`, `code.module.name`), [`with_threads`](TracingLayer::with_threads)
+//!   (`thread.id`, `thread.name`) and
+//!   [`with_tracked_inactivity`](TracingLayer::with_tracked_inactivity) (`busy_ns`,
+//!   `idle_ns`).
 //!
 //! Nothing here allocates per span or event: the picotrace span behind a `tracing` span
 //! is kept in a table the layer allocates once (not in the registry's extensions, which
@@ -78,7 +85,7 @@ use crate::StdTracer;
 
 mod entered;
 mod spans;
-use spans::SpanTable;
+use spans::{SpanTable, Timings};
 
 /// Longest text kept of an `otel.*` override given as `Debug`, and of the error or
 /// message that becomes a status description (longer is cut). Attribute values are
@@ -90,6 +97,8 @@ const FIELD_TEXT_BYTES: usize = 256;
 pub struct TracingLayer {
     tracer: &'static StdTracer,
     location: bool,
+    threads: bool,
+    tracked_inactivity: bool,
     error_events_to_status: bool,
     /// The picotrace spans behind live `tracing` spans, by `tracing` span id.
     spans: SpanTable,
@@ -110,6 +119,8 @@ impl fmt::Debug for TracingLayer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TracingLayer")
             .field("location", &self.location)
+            .field("threads", &self.threads)
+            .field("tracked_inactivity", &self.tracked_inactivity)
             .field("error_events_to_status", &self.error_events_to_status)
             .finish_non_exhaustive()
     }
@@ -131,6 +142,8 @@ impl TracingLayer {
         Self {
             tracer,
             location: false,
+            threads: false,
+            tracked_inactivity: false,
             error_events_to_status: true,
             spans: SpanTable::new(spans),
         }
@@ -173,6 +186,27 @@ impl TracingLayer {
         self
     }
 
+    /// Adds the thread that created each span as `thread.id` (an integer, the number in
+    /// `ThreadId`'s `Debug` text, as `tracing-opentelemetry` writes it) and `thread.name`
+    /// (when the thread has a name) attributes (default: off, two attributes a span).
+    /// Each thread's id and name are read once, when it first creates a span.
+    pub fn with_threads(mut self, threads: bool) -> Self {
+        self.threads = threads;
+        self
+    }
+
+    /// Adds how long each span was entered and not entered as `busy_ns` and `idle_ns`
+    /// attributes (integers, nanoseconds), as `tracing-opentelemetry`'s
+    /// `with_tracked_inactivity` does (default: off: it reads the clock at every enter
+    /// and locks the span's entry at every enter and exit). Idle time runs from the
+    /// span's creation to its first enter and between an exit and the next enter;
+    /// enters that overlap (nested, or on two threads) count once; time after the last
+    /// exit counts nowhere.
+    pub fn with_tracked_inactivity(mut self, tracked: bool) -> Self {
+        self.tracked_inactivity = tracked;
+        self
+    }
+
     /// Whether events set their span's status (default: on): an `ERROR` event to Error
     /// with its message as description, an event's `error` field to Error with the
     /// error's text. Off, events never change a span's status (`otel.status_code` and
@@ -184,9 +218,9 @@ impl TracingLayer {
     }
 }
 
-/// What a `tracing` span keeps in its extensions: the picotrace span behind it, and
-/// when the span was last exited.
-struct Backing(Span<'static>, Option<Timestamp>);
+/// What a `tracing` span keeps in its extensions: the picotrace span behind it, when
+/// the span was last exited, and its busy and idle time.
+struct Backing(Span<'static>, Option<Timestamp>, Timings);
 
 /// Runs `f` on the span kept in `extensions` (locked). A panic in `f` (a field's
 /// `Debug`) releases the lock before it goes on: unwinding with the guard would poison
@@ -196,7 +230,7 @@ fn with_extensions_backing<R>(
     mut extensions: tracing_subscriber::registry::ExtensionsMut<'_>,
     f: impl FnOnce(&mut Span<'static>) -> R,
 ) -> Option<R> {
-    let Backing(span, _) = extensions.get_mut::<Backing>()?;
+    let Backing(span, ..) = extensions.get_mut::<Backing>()?;
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(span)));
     drop(extensions);
     Some(result.unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
@@ -275,12 +309,26 @@ where
                     started.set_attribute("code.module.name", module);
                 }
             }
+            if self.threads {
+                THIS_THREAD.with(|thread| {
+                    started.set_attribute("thread.id", thread.id);
+                    if let Some(name) = &thread.name {
+                        started.set_attribute("thread.name", &**name);
+                    }
+                });
+            }
             attrs.record(&mut Fields(&mut started, Recorded::AtStart));
         }
-        if let Err(started) = self.spans.insert(id.into_u64(), started) {
+        let timings = if self.tracked_inactivity && started.is_recording() {
+            Timings::started(self.tracer.now().as_unix_nanos().max(1))
+        } else {
+            Timings::default()
+        };
+        if let Err(started) = self.spans.insert(id.into_u64(), started, timings) {
             // The table's bucket is full: the registry's extensions keep it.
             if let Some(span) = ctx.span(id) {
-                span.extensions_mut().insert(Backing(started, None));
+                span.extensions_mut()
+                    .insert(Backing(started, None, timings));
             }
         }
     }
@@ -306,12 +354,20 @@ where
         self.with_backing(&span, |backing| backing.add_link(&linked, &[]));
     }
 
-    fn on_enter(&self, id: &Id, _ctx: Context<'_, S>) {
+    fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
         entered::enter(self.key(), id.into_u64());
+        if self.tracked_inactivity {
+            let now = self.tracer.now().as_unix_nanos();
+            self.with_timings(id, &ctx, |timings| timings.enter(now));
+        }
     }
 
     fn on_exit(&self, id: &Id, ctx: Context<'_, S>) {
         entered::exit(self.key(), id.into_u64());
+        if self.tracked_inactivity {
+            let now = self.tracer.now().as_unix_nanos();
+            self.with_timings(id, &ctx, |timings| timings.exit(now));
+        }
         // The span's end, unless it is entered again: a span kept open after its work
         // (by a `JoinHandle`, a struct, or a spawned task's span, which holds its
         // parent) still ends when that work did, as tracing-opentelemetry's do.
@@ -321,7 +377,7 @@ where
                 // Not while this thread holds a span's extensions (see `in_extensions`).
                 spans::in_extensions(|| {
                     let mut extensions = span.extensions_mut();
-                    let Backing(_, exited) = extensions.get_mut::<Backing>()?;
+                    let Backing(_, exited, _) = extensions.get_mut::<Backing>()?;
                     *exited = Some(exited.map_or(now, |t| t.max(now)));
                     Some(())
                 });
@@ -332,7 +388,7 @@ where
     fn on_close(&self, id: Id, ctx: Context<'_, S>) {
         // The picotrace span ends at its last exit (or now, never entered), outside
         // the table's lock: ending may export.
-        let (span, exited) = match self.spans.remove(id.into_u64()) {
+        let (mut span, exited, timings) = match self.spans.remove(id.into_u64()) {
             Some(kept) => kept,
             None => {
                 let Some(span) = ctx.span(&id) else {
@@ -340,12 +396,16 @@ where
                 };
                 // After the registry's lock is released.
                 let backing = span.extensions_mut().remove::<Backing>();
-                let Some(Backing(span, exited)) = backing else {
+                let Some(Backing(span, exited, timings)) = backing else {
                     return;
                 };
-                (span, exited)
+                (span, exited, timings)
             }
         };
+        if timings.is_tracked() && span.is_recording() {
+            span.set_attribute("busy_ns", i64::try_from(timings.busy).unwrap_or(i64::MAX));
+            span.set_attribute("idle_ns", i64::try_from(timings.idle).unwrap_or(i64::MAX));
+        }
         match exited {
             Some(time) => span.end_at(time),
             None => span.end(),
@@ -379,6 +439,30 @@ where
 }
 
 impl TracingLayer {
+    /// Runs `f` on the [`Timings`] of the span `id`: in the table, else in the
+    /// registry's extensions.
+    fn with_timings<S>(&self, id: &Id, ctx: &Context<'_, S>, f: impl FnOnce(&mut Timings))
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        let mut f = Some(f);
+        let found = self.spans.with_timed(id.into_u64(), |_, timings| {
+            if let Some(f) = f.take() {
+                f(timings);
+            }
+        });
+        if found.is_none() {
+            if let (Some(f), Some(span)) = (f, ctx.span(id)) {
+                spans::in_extensions(|| {
+                    let mut extensions = span.extensions_mut();
+                    let Backing(_, _, timings) = extensions.get_mut::<Backing>()?;
+                    f(timings);
+                    Some(())
+                });
+            }
+        }
+    }
+
     /// An event of a span: a span event named by its message, with level, target and
     /// fields; an error sets the status.
     fn record_event(&self, backing: &mut Span<'static>, event: &Event<'_>) {
@@ -510,6 +594,27 @@ where
         }
     })
     .flatten()
+}
+
+/// The thread's attributes, read once per thread.
+struct ThisThread {
+    /// The number in `ThreadId`'s `Debug` text (`ThreadId(7)`): `ThreadId::as_u64` is
+    /// not stable.
+    id: i64,
+    name: Option<Box<str>>,
+}
+
+thread_local! {
+    static THIS_THREAD: ThisThread = {
+        let thread = std::thread::current();
+        let mut text = heapless::String::<32>::new();
+        write_cut(&mut text, format_args!("{:?}", thread.id()));
+        let digits = text.trim_start_matches("ThreadId(").trim_end_matches(')');
+        ThisThread {
+            id: digits.parse().unwrap_or(0),
+            name: thread.name().map(Box::from),
+        }
+    };
 }
 
 /// Writes `args` into `buf`, keeping what fits: the text is cut at a character

@@ -66,8 +66,67 @@ impl Drop for Holding {
     }
 }
 
-/// A live span: its `tracing` id and the picotrace span.
-type Entry = Option<(u64, Span<'static>)>;
+/// A live span: its `tracing` id, the picotrace span, and (when the layer tracks
+/// inactivity) its busy and idle time so far.
+type Entry = Option<(u64, Span<'static>, Timings)>;
+
+/// How long a span has been entered (busy) and not entered (idle), as
+/// `tracing-opentelemetry`'s `busy_ns` and `idle_ns` count it: from its creation, idle
+/// until its first enter, busy while entered at least once (nested or concurrent enters
+/// count once), idle between its last exit and its next enter. Time after its last
+/// exit counts nowhere.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(super) struct Timings {
+    /// Nanoseconds entered.
+    pub(super) busy: u64,
+    /// Nanoseconds not entered, between creation and the last exit.
+    pub(super) idle: u64,
+    /// When `busy` or `idle` last grew (Unix nanoseconds; 0: not tracked).
+    last: u64,
+    /// Enters not yet exited.
+    entered: u32,
+}
+
+impl Timings {
+    /// Timings of a span created at `now` (Unix nanoseconds).
+    pub(super) fn started(now: u64) -> Self {
+        Self {
+            last: now,
+            ..Self::default()
+        }
+    }
+
+    /// The span was entered at `now`: time since its last change was idle, unless it
+    /// was already entered (on another thread, or nested).
+    pub(super) fn enter(&mut self, now: u64) {
+        if self.last == 0 {
+            return;
+        }
+        if self.entered == 0 {
+            self.idle += now.saturating_sub(self.last);
+            self.last = now.max(self.last);
+        }
+        self.entered = self.entered.saturating_add(1);
+    }
+
+    /// The span was exited at `now`: time since its first enter was busy, once every
+    /// enter is exited.
+    pub(super) fn exit(&mut self, now: u64) {
+        if self.last == 0 || self.entered == 0 {
+            return;
+        }
+        self.entered -= 1;
+        if self.entered == 0 {
+            self.busy += now.saturating_sub(self.last);
+            self.last = now.max(self.last);
+        }
+    }
+
+    /// Whether the span's time is tracked (the layer tracked it from its creation).
+    pub(super) fn is_tracked(&self) -> bool {
+        self.last != 0
+    }
+}
 
 /// [`WAYS`] entries behind one lock, with each entry's id and last exit readable
 /// without it.
@@ -162,14 +221,20 @@ impl SpanTable {
         None
     }
 
-    /// Keeps `span` under `id`; gives it back when its buckets are full.
-    pub(super) fn insert(&self, id: u64, span: Span<'static>) -> Result<(), Span<'static>> {
+    /// Keeps `span` under `id`, with its `timings`; gives it back when its buckets are
+    /// full.
+    pub(super) fn insert(
+        &self,
+        id: u64,
+        span: Span<'static>,
+        timings: Timings,
+    ) -> Result<(), Span<'static>> {
         for bucket in self.buckets_of(id) {
             let Some(mut entries) = Self::lock(bucket) else {
                 continue;
             };
             if let Some(i) = entries.iter().position(Option::is_none) {
-                entries[i] = Some((id, span));
+                entries[i] = Some((id, span, timings));
                 bucket.exits[i].store(0, Ordering::Relaxed);
                 bucket.ids[i].store(id, Ordering::Release);
                 return Ok(());
@@ -182,15 +247,25 @@ impl SpanTable {
     /// not run). The bucket stays locked while `f` runs; calls `f` makes into the table
     /// (through `tracing`) do not wait for it (see [`HELD`]).
     pub(super) fn with<R>(&self, id: u64, f: impl FnOnce(&mut Span<'static>) -> R) -> Option<R> {
+        self.with_timed(id, |span, _| f(span))
+    }
+
+    /// [`SpanTable::with`], with the span's [`Timings`] too.
+    pub(super) fn with_timed<R>(
+        &self,
+        id: u64,
+        f: impl FnOnce(&mut Span<'static>, &mut Timings) -> R,
+    ) -> Option<R> {
         for bucket in self.buckets_of(id) {
             let Some(mut entries) = Self::lock(bucket) else {
                 continue;
             };
-            if let Some((_, span)) = entries.iter_mut().flatten().find(|(key, _)| *key == id) {
+            let found = entries.iter_mut().flatten().find(|(key, ..)| *key == id);
+            if let Some((_, span, timings)) = found {
                 let _restore = Holding(
                     HELD.with(|held| held.replace(core::ptr::from_ref(&bucket.entries) as usize)),
                 );
-                return Some(f(span));
+                return Some(f(span, timings));
             }
         }
         None
@@ -233,22 +308,24 @@ impl SpanTable {
     }
 
     /// Takes the span kept under `id` out of the table, with the time it was last
-    /// exited.
-    pub(super) fn remove(&self, id: u64) -> Option<(Span<'static>, Option<Timestamp>)> {
+    /// exited and its timings.
+    pub(super) fn remove(&self, id: u64) -> Option<(Span<'static>, Option<Timestamp>, Timings)> {
         for bucket in self.buckets_of(id) {
             let Some(mut entries) = Self::lock(bucket) else {
                 continue;
             };
             let i = entries
                 .iter()
-                .position(|e| matches!(e, Some((key, _)) if *key == id));
+                .position(|e| matches!(e, Some((key, ..)) if *key == id));
             if let Some(i) = i {
                 bucket.ids[i].store(0, Ordering::Relaxed);
                 let exited = match bucket.exits[i].load(Ordering::Acquire) {
                     0 => None,
                     nanos => Some(Timestamp::from_unix_nanos(nanos)),
                 };
-                return entries[i].take().map(|(_, span)| (span, exited));
+                return entries[i]
+                    .take()
+                    .map(|(_, span, timings)| (span, exited, timings));
             }
         }
         None
@@ -271,15 +348,19 @@ mod tests {
         let table = SpanTable::new(1);
         assert_eq!(table.buckets.len(), 1);
         for id in 1..=WAYS as u64 {
-            assert!(table.insert(id, tracer.start_span("s")).is_ok());
+            assert!(table
+                .insert(id, tracer.start_span("s"), Timings::default())
+                .is_ok());
         }
-        let refused = table.insert(99, tracer.start_span("one too many"));
+        let refused = table.insert(99, tracer.start_span("one too many"), Timings::default());
         assert!(refused.is_err(), "a full bucket gives the span back");
         assert_eq!(table.with(3, |s| s.is_recording()), Some(true));
         assert_eq!(table.with(99, |_| ()), None);
         assert!(table.remove(3).is_some());
         assert!(table.remove(3).is_none(), "removed once");
-        assert!(table.insert(99, tracer.start_span("room again")).is_ok());
+        assert!(table
+            .insert(99, tracer.start_span("room again"), Timings::default())
+            .is_ok());
         assert!(table.with(99, |_| ()).is_some());
     }
 
@@ -302,7 +383,12 @@ mod tests {
             .take(3 * WAYS)
             .collect();
         for &id in &ids {
-            assert!(table.insert(id, tracer.start_span("s")).is_ok(), "{id}");
+            assert!(
+                table
+                    .insert(id, tracer.start_span("s"), Timings::default())
+                    .is_ok(),
+                "{id}"
+            );
         }
         for &id in &ids {
             assert_eq!(table.with(id, |s| s.is_recording()), Some(true), "{id}");
@@ -310,9 +396,33 @@ mod tests {
         // Removed from its home bucket, an id there makes room for another.
         assert!(table.remove(ids[0]).is_some());
         assert!(table.with(ids[0], |_| ()).is_none());
-        assert!(table.insert(ids[0], tracer.start_span("back")).is_ok());
+        assert!(table
+            .insert(ids[0], tracer.start_span("back"), Timings::default())
+            .is_ok());
         for &id in &ids {
             assert!(table.remove(id).is_some(), "{id}");
         }
+    }
+
+    /// Busy from the first enter to the last exit of overlapping enters, idle before
+    /// and between; untracked timings stay zero; an exit without an enter is ignored.
+    #[test]
+    fn timings_count_overlapping_enters_once() {
+        let mut t = Timings::started(100);
+        t.exit(105); // no enter yet: ignored
+        t.enter(110);
+        t.enter(120);
+        t.exit(130);
+        assert_eq!((t.busy, t.idle), (0, 10), "still entered once");
+        t.exit(150);
+        t.enter(175);
+        t.exit(180);
+        assert_eq!((t.busy, t.idle), (40 + 5, 10 + 25));
+        assert!(t.is_tracked());
+        let mut untracked = Timings::default();
+        untracked.enter(10);
+        untracked.exit(20);
+        assert_eq!(untracked, Timings::default());
+        assert!(!untracked.is_tracked());
     }
 }

@@ -862,3 +862,104 @@ fn events_from_the_log_crate_keep_their_own_target() {
         "{own:?}"
     );
 }
+
+fn nanos(span: &Seen, key: &str) -> Duration {
+    let text = attr(span, key).unwrap_or_else(|| panic!("no {key} in {span:#?}"));
+    Duration::from_nanos(text.parse().unwrap_or_else(|_| panic!("{key} = {text}")))
+}
+
+/// `with_tracked_inactivity(true)`: `busy_ns` counts the time entered (nested enters
+/// once), `idle_ns` the time before the first enter and between exit and enter, and
+/// both together fit in the span (which ends at its last exit). The same for a span
+/// kept in the registry's extensions (a table of one bucket, the fifth span). Off by
+/// default: neither attribute.
+#[test]
+fn tracked_inactivity_records_busy_and_idle_time() {
+    let ms = Duration::from_millis;
+    for table in [None, Some(1)] {
+        let t = setup();
+        let tracer = t.provider.tracer();
+        let layer = match table {
+            None => TracingLayer::new(tracer),
+            Some(spans) => TracingLayer::with_table(tracer, spans),
+        }
+        .with_tracked_inactivity(true);
+        tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+            // Four spans fill a one-bucket table: the measured one is the fifth.
+            let fillers: Vec<_> = (0..4).map(|_| tracing::info_span!("filler")).collect();
+            let span = tracing::info_span!("measured");
+            std::thread::sleep(ms(20)); // idle
+            {
+                let _outer = span.enter();
+                let _nested = span.enter(); // one busy stretch, not two
+                std::thread::sleep(ms(30)); // busy
+            }
+            std::thread::sleep(ms(60)); // idle
+            span.in_scope(|| std::thread::sleep(ms(10))); // busy
+            std::thread::sleep(ms(50)); // after the last exit: neither
+            drop(span);
+            drop(fillers);
+        });
+        let measured = t.named("measured");
+        let (busy, idle) = (nanos(&measured, "busy_ns"), nanos(&measured, "idle_ns"));
+        assert!(busy >= ms(40) && busy < ms(75), "{table:?}: busy {busy:?}");
+        assert!(idle >= ms(80) && idle < ms(130), "{table:?}: idle {idle:?}");
+        let lasted = Duration::from_nanos(measured.end - measured.start);
+        assert!(
+            busy + idle <= lasted,
+            "{table:?}: {busy:?} + {idle:?} > {lasted:?}"
+        );
+        let filler = t.named("filler");
+        assert_eq!(attr(&filler, "busy_ns"), Some("0"), "never entered");
+    }
+    let t = setup();
+    tracing::subscriber::with_default(t.subscriber(), || {
+        tracing::info_span!("plain").in_scope(|| {});
+    });
+    let plain = t.named("plain");
+    assert_eq!(attr(&plain, "busy_ns"), None, "off by default");
+    assert_eq!(attr(&plain, "thread.id"), None, "off by default");
+}
+
+/// `with_threads(true)`: the creating thread's `thread.id` (the number
+/// `tracing-opentelemetry` writes, from `ThreadId`'s `Debug`) and `thread.name`; an
+/// unnamed thread has no `thread.name`.
+#[test]
+fn with_threads_records_the_creating_threads_id_and_name() {
+    let t = setup();
+    let layer = TracingLayer::new(t.provider.tracer()).with_threads(true);
+    let subscriber: Arc<dyn tracing::Subscriber + Send + Sync> =
+        Arc::new(tracing_subscriber::registry().with(layer));
+    let mut expected = Vec::new();
+    for name in [Some("worker-7"), None] {
+        let subscriber = subscriber.clone();
+        let mut builder = std::thread::Builder::new();
+        if let Some(name) = name {
+            builder = builder.name(name.into());
+        }
+        let id = builder
+            .spawn(move || {
+                tracing::subscriber::with_default(subscriber, || {
+                    tracing::info_span!("on a thread", named = name.is_some()).in_scope(|| {});
+                });
+                format!("{:?}", std::thread::current().id())
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+        expected.push((name, id));
+    }
+    let spans = t.spans();
+    for (name, id) in expected {
+        let span = spans
+            .iter()
+            .find(|s| attr(s, "named") == Some(if name.is_some() { "true" } else { "false" }))
+            .expect("span");
+        let number = id.trim_start_matches("ThreadId(").trim_end_matches(')');
+        assert_eq!(attr(span, "thread.id"), Some(number), "{span:#?}");
+        assert_eq!(
+            attr(span, "thread.name"),
+            name.map(|n| format!("{n:?}")).as_deref()
+        );
+    }
+}
