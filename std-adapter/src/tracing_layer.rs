@@ -388,9 +388,11 @@ where
     fn on_close(&self, id: Id, ctx: Context<'_, S>) {
         // The picotrace span ends at its last exit (or now, never entered), outside
         // the table's lock: ending may export.
-        let (mut span, exited, timings) = match self.spans.remove(id.into_u64()) {
-            Some(kept) => kept,
-            None => {
+        let closed = match self.spans.remove(id.into_u64()) {
+            spans::Removed::Now(closed) => closed,
+            // Its bucket's holder ends it.
+            spans::Removed::Deferred => return,
+            spans::Removed::Absent => {
                 let Some(span) = ctx.span(&id) else {
                     return;
                 };
@@ -402,14 +404,7 @@ where
                 (span, exited, timings)
             }
         };
-        if timings.is_tracked() && span.is_recording() {
-            span.set_attribute("busy_ns", i64::try_from(timings.busy).unwrap_or(i64::MAX));
-            span.set_attribute("idle_ns", i64::try_from(timings.idle).unwrap_or(i64::MAX));
-        }
-        match exited {
-            Some(time) => span.end_at(time),
-            None => span.end(),
-        }
+        spans::finish(closed);
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {

@@ -10,7 +10,7 @@
 //! boxed; a window of four buckets makes that about one in a million.)
 
 use std::cell::Cell;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{fence, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Mutex, MutexGuard, TryLockError};
 
 use picotrace::{Span, Timestamp};
@@ -142,6 +142,11 @@ struct Bucket {
     /// acquire/release count), so an exit never writes into an entry emptied or
     /// reused since; `remove` reads it under the lock, after the close.
     exits: [AtomicU64; WAYS],
+    /// Entries whose span was closed by a call that could not lock the bucket (a call
+    /// nested in user code that runs under this bucket's lock, or that gave up waiting
+    /// for it), one bit each: whoever holds the bucket ends them as it lets the bucket
+    /// go ([`SpanTable::settle`]).
+    closing: AtomicU8,
 }
 
 impl Bucket {
@@ -150,6 +155,7 @@ impl Bucket {
             entries: Mutex::new([const { None }; WAYS]),
             ids: [const { AtomicU64::new(0) }; WAYS],
             exits: [const { AtomicU64::new(0) }; WAYS],
+            closing: AtomicU8::new(0),
         }
     }
 }
@@ -182,20 +188,41 @@ impl SpanTable {
         self.buckets.as_ptr() as usize
     }
 
-    /// The buckets `id` may be kept in, its own first (sharded-slab ids differ in their
-    /// low bits and generation: mixed by a multiplication, the top bits pick the
-    /// bucket).
+    /// The buckets `id` may be kept in, its own first. sharded-slab ids differ in their
+    /// slot (low bits), thread shard (bits 37 and up) and generation (51 and up): mixed
+    /// by a multiplication, whose top bits depend on every bit of `id`, the top bits
+    /// pick the bucket (Fibonacci hashing).
     fn buckets_of(&self, id: u64) -> impl Iterator<Item = &Bucket> {
         let mixed = id.wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        let first = (mixed >> 32) as usize;
+        // The bucket count is a power of two; one bucket takes no bits.
+        let first = mixed
+            .checked_shr(64 - self.buckets.len().trailing_zeros())
+            .unwrap_or(0) as usize;
         let mask = self.buckets.len() - 1;
         // A table of fewer buckets than probes visits each once.
         (0..PROBES.min(self.buckets.len())).map(move |i| &self.buckets[(first + i) & mask])
     }
 
+    /// The index of the bucket `id` is kept in when that has room.
+    #[cfg(test)]
+    pub(super) fn home(&self, id: u64) -> usize {
+        let first = self.buckets_of(id).next().map(core::ptr::from_ref);
+        self.buckets
+            .iter()
+            .position(|b| Some(core::ptr::from_ref(b)) == first)
+            .unwrap_or(0)
+    }
+
     /// Locks `bucket`; `None` only for a call nested in user code (see [`HELD`]) that
-    /// cannot have it.
-    fn lock(bucket: &Bucket) -> Option<MutexGuard<'_, [Entry; WAYS]>> {
+    /// cannot have it. Letting it go ends the spans closed meanwhile.
+    fn lock(bucket: &Bucket) -> Option<Locked<'_>> {
+        Some(Locked {
+            entries: Some(Self::lock_entries(bucket)?),
+            bucket,
+        })
+    }
+
+    fn lock_entries(bucket: &Bucket) -> Option<MutexGuard<'_, [Entry; WAYS]>> {
         let bucket = &bucket.entries;
         let held = HELD.with(Cell::get);
         if held == 0 {
@@ -308,27 +335,126 @@ impl SpanTable {
     }
 
     /// Takes the span kept under `id` out of the table, with the time it was last
-    /// exited and its timings.
-    pub(super) fn remove(&self, id: u64) -> Option<(Span<'static>, Option<Timestamp>, Timings)> {
+    /// exited and its timings. A span whose bucket this call cannot lock (a call nested
+    /// in user code, see [`HELD`]) is marked closed, and ended by the bucket's holder
+    /// when it lets the bucket go.
+    pub(super) fn remove(&self, id: u64) -> Removed {
         for bucket in self.buckets_of(id) {
             let Some(mut entries) = Self::lock(bucket) else {
+                let kept_here = bucket
+                    .ids
+                    .iter()
+                    .position(|key| key.load(Ordering::Acquire) == id);
+                if let Some(i) = kept_here {
+                    // Only this close removes the entry: it is still `id`'s.
+                    bucket.closing.fetch_or(1 << i, Ordering::SeqCst);
+                    Self::settle(bucket);
+                    return Removed::Deferred;
+                }
                 continue;
             };
             let i = entries
                 .iter()
                 .position(|e| matches!(e, Some((key, ..)) if *key == id));
             if let Some(i) = i {
-                bucket.ids[i].store(0, Ordering::Relaxed);
-                let exited = match bucket.exits[i].load(Ordering::Acquire) {
-                    0 => None,
-                    nanos => Some(Timestamp::from_unix_nanos(nanos)),
-                };
-                return entries[i]
-                    .take()
-                    .map(|(_, span, timings)| (span, exited, timings));
+                if let Some(closed) = Self::take(bucket, &mut entries, i) {
+                    return Removed::Now(closed);
+                }
             }
         }
-        None
+        Removed::Absent
+    }
+
+    /// Takes entry `i` of a locked bucket out, with its last exit.
+    fn take(bucket: &Bucket, entries: &mut [Entry; WAYS], i: usize) -> Option<Closed> {
+        bucket.ids[i].store(0, Ordering::Relaxed);
+        let exited = match bucket.exits[i].load(Ordering::Acquire) {
+            0 => None,
+            nanos => Some(Timestamp::from_unix_nanos(nanos)),
+        };
+        entries[i]
+            .take()
+            .map(|(_, span, timings)| (span, exited, timings))
+    }
+
+    /// Ends the spans of `bucket` marked closed, if the bucket is free; when it is not,
+    /// its holder does as it lets it go. (A close marks, then tries the lock; a holder
+    /// unlocks, then reads the marks: one of the two sees the other.)
+    fn settle(bucket: &Bucket) {
+        loop {
+            fence(Ordering::SeqCst);
+            if bucket.closing.load(Ordering::SeqCst) == 0 {
+                return;
+            }
+            let mut entries = match bucket.entries.try_lock() {
+                Ok(entries) => entries,
+                Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+                Err(TryLockError::WouldBlock) => return,
+            };
+            let marked = bucket.closing.swap(0, Ordering::SeqCst);
+            let mut closed: [Option<Closed>; WAYS] = [const { None }; WAYS];
+            for (i, slot) in closed.iter_mut().enumerate() {
+                if marked & (1 << i) != 0 {
+                    *slot = Self::take(bucket, &mut entries, i);
+                }
+            }
+            drop(entries);
+            // Outside the lock: ending may export, and an exporter may trace.
+            closed.into_iter().flatten().for_each(finish);
+        }
+    }
+}
+
+/// A span taken out of the table: the span, its last exit, its timings.
+pub(super) type Closed = (Span<'static>, Option<Timestamp>, Timings);
+
+/// What [`SpanTable::remove`] found.
+pub(super) enum Removed {
+    /// The span, taken out: the caller ends it ([`finish`]).
+    Now(Closed),
+    /// The span's bucket is held (by user code up this thread's stack, or by another
+    /// thread): its holder ends it.
+    Deferred,
+    /// The table does not have it.
+    Absent,
+}
+
+/// Ends a span taken out of the table: with its busy and idle time when tracked, at
+/// its last exit (now, if it was never entered).
+pub(super) fn finish((mut span, exited, timings): Closed) {
+    if timings.is_tracked() && span.is_recording() {
+        span.set_attribute("busy_ns", i64::try_from(timings.busy).unwrap_or(i64::MAX));
+        span.set_attribute("idle_ns", i64::try_from(timings.idle).unwrap_or(i64::MAX));
+    }
+    match exited {
+        Some(time) => span.end_at(time),
+        None => span.end(),
+    }
+}
+
+/// A locked bucket; letting it go ends the spans closed while it was held.
+struct Locked<'b> {
+    entries: Option<MutexGuard<'b, [Entry; WAYS]>>,
+    bucket: &'b Bucket,
+}
+
+impl core::ops::Deref for Locked<'_> {
+    type Target = [Entry; WAYS];
+    fn deref(&self) -> &Self::Target {
+        self.entries.as_deref().expect("held until dropped")
+    }
+}
+
+impl core::ops::DerefMut for Locked<'_> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        self.entries.as_deref_mut().expect("held until dropped")
+    }
+}
+
+impl Drop for Locked<'_> {
+    fn drop(&mut self) {
+        drop(self.entries.take());
+        SpanTable::settle(self.bucket);
     }
 }
 
@@ -356,8 +482,8 @@ mod tests {
         assert!(refused.is_err(), "a full bucket gives the span back");
         assert_eq!(table.with(3, |s| s.is_recording()), Some(true));
         assert_eq!(table.with(99, |_| ()), None);
-        assert!(table.remove(3).is_some());
-        assert!(table.remove(3).is_none(), "removed once");
+        assert!(matches!(table.remove(3), Removed::Now(_)));
+        assert!(matches!(table.remove(3), Removed::Absent), "removed once");
         assert!(table
             .insert(99, tracer.start_span("room again"), Timings::default())
             .is_ok());
@@ -394,13 +520,13 @@ mod tests {
             assert_eq!(table.with(id, |s| s.is_recording()), Some(true), "{id}");
         }
         // Removed from its home bucket, an id there makes room for another.
-        assert!(table.remove(ids[0]).is_some());
+        assert!(matches!(table.remove(ids[0]), Removed::Now(_)));
         assert!(table.with(ids[0], |_| ()).is_none());
         assert!(table
             .insert(ids[0], tracer.start_span("back"), Timings::default())
             .is_ok());
         for &id in &ids {
-            assert!(table.remove(id).is_some(), "{id}");
+            assert!(matches!(table.remove(id), Removed::Now(_)), "{id}");
         }
     }
 
@@ -424,5 +550,26 @@ mod tests {
         untracked.exit(20);
         assert_eq!(untracked, Timings::default());
         assert!(!untracked.is_tracked());
+    }
+
+    /// Regression: the bucket came from bits 32 and up of `id * K`, which no bit of `id`
+    /// above the bucket bits reaches, so sharded-slab ids that differ only in their
+    /// thread shard (bits 37 and up) or generation (51 and up) all shared one home
+    /// bucket: the first live span of every thread, and every reuse of a slot, met in
+    /// the same four buckets and overflowed into the registry's boxed extensions.
+    #[test]
+    fn ids_that_differ_only_in_their_high_bits_spread_over_the_buckets() {
+        let table = SpanTable::new(256);
+        assert_eq!(table.buckets.len(), 128);
+        for shift in [37, 51] {
+            let homes: std::collections::HashSet<usize> = (0..64u64)
+                .map(|high| table.home((high << shift) | 1))
+                .collect();
+            assert!(
+                homes.len() >= 32,
+                "bits from {shift}: {} buckets",
+                homes.len()
+            );
+        }
     }
 }

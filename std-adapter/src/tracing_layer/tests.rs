@@ -963,3 +963,124 @@ fn with_threads_records_the_creating_threads_id_and_name() {
         );
     }
 }
+
+/// Drops the `tracing` span it holds when it is formatted.
+struct DropsOnDebug(Mutex<Option<tracing::Span>>);
+
+impl std::fmt::Debug for DropsOnDebug {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        drop(self.0.lock().unwrap().take());
+        f.write_str("dropped")
+    }
+}
+
+/// Regression: a span closed from user code that runs under its own table bucket's
+/// lock (here a field's `Debug`, recorded on another span of that bucket, drops the
+/// span's last handle) could not be taken out of the table: it stayed there, never
+/// ended, never exported and never counted. Its close is now deferred to the bucket's
+/// holder, which ends it when it lets the bucket go.
+#[test]
+fn a_span_closed_under_its_own_buckets_lock_still_ends() {
+    let t = setup();
+    // One bucket: both spans are in it.
+    let layer = TracingLayer::with_table(t.provider.tracer(), 1);
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+        let recorder = tracing::info_span!("recorder", value = tracing::field::Empty);
+        let closed_inside = tracing::info_span!("closed inside");
+        closed_inside.in_scope(|| std::thread::sleep(Duration::from_millis(2)));
+        let holder = DropsOnDebug(Mutex::new(Some(closed_inside)));
+        recorder.record("value", tracing::field::debug(&holder));
+        assert!(holder.0.lock().unwrap().is_none(), "the handle was dropped");
+        // Exported while the layer lives (a span left in the table would end only
+        // when the table is dropped), ending at its exit.
+        let inside = t.named("closed inside");
+        let lasted = Duration::from_nanos(inside.end - inside.start);
+        assert!(lasted < Duration::from_millis(50), "{inside:#?}");
+    });
+    let recorder = t.named("recorder");
+    assert_eq!(attr(&recorder, "value"), Some("\"dropped\""));
+    let stats = t.provider.stats();
+    assert_eq!(
+        (stats.spans_started, stats.spans_exported),
+        (2, 2),
+        "{stats:?}"
+    );
+}
+
+/// Holds its span's table bucket (it is formatted under the bucket's lock) until told
+/// to let go.
+struct HoldsWhileDebugged {
+    holding: std::sync::mpsc::SyncSender<()>,
+    release: Mutex<std::sync::mpsc::Receiver<()>>,
+}
+
+impl std::fmt::Debug for HoldsWhileDebugged {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.holding.send(()).unwrap();
+        self.release.lock().unwrap().recv().unwrap();
+        f.write_str("held")
+    }
+}
+
+/// Regression, the same across threads: thread B holds a bucket (user code under its
+/// lock), and a close nested in user code on this thread, which gives up waiting for
+/// that bucket, left the span in the table for good. It is marked closed, and B ends it
+/// as it lets the bucket go.
+#[test]
+fn a_span_closed_while_another_thread_holds_its_bucket_ends_when_that_thread_lets_go() {
+    let t = setup();
+    // Two buckets; spans go to their home bucket while it has room.
+    let layer = TracingLayer::with_table(t.provider.tracer(), 4);
+    let probe = super::spans::SpanTable::new(4);
+    let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
+    // Ids depend on the thread's shard in the registry: pick the spans' roles by the
+    // bucket their ids land in. `held` and `closed` share one, `recorder` has the other.
+    let (mut held, mut closed, mut recorder) = (None, None, None);
+    tracing::dispatcher::with_default(&dispatch, || {
+        for n in 0_i64.. {
+            let span = tracing::info_span!("span", n, value = tracing::field::Empty);
+            let home = probe.home(span.id().expect("recorded").into_u64());
+            match (&held, &closed, &recorder) {
+                (None, ..) => held = Some((span, home)),
+                (Some((_, h)), None, _) if home == *h => closed = Some((span, n)),
+                (Some((_, h)), _, None) if home != *h => recorder = Some(span),
+                (Some(_), Some(_), Some(_)) => break,
+                _ => {} // dropped: its entry is free again
+            }
+        }
+    });
+    let (held, _) = held.unwrap();
+    let (closed, closed_n) = closed.unwrap();
+    let recorder = recorder.unwrap();
+    let closed_n = closed_n.to_string();
+    closed.in_scope(|| std::thread::sleep(Duration::from_millis(2)));
+
+    let (holding_tx, holding_rx) = std::sync::mpsc::sync_channel(1);
+    let (release_tx, release_rx) = std::sync::mpsc::channel();
+    let holder = std::thread::spawn(move || {
+        let blocker = HoldsWhileDebugged {
+            holding: holding_tx,
+            release: Mutex::new(release_rx),
+        };
+        held.record("value", tracing::field::debug(&blocker));
+    });
+    holding_rx.recv().unwrap();
+    // Nested in user code (under the recorder's bucket), the last handle of `closed`
+    // goes while B holds its bucket.
+    let dropper = DropsOnDebug(Mutex::new(Some(closed)));
+    recorder.record("value", tracing::field::debug(&dropper));
+    assert!(dropper.0.lock().unwrap().is_none());
+    assert!(
+        !t.spans().iter().any(|s| attr(s, "n") == Some(&closed_n)),
+        "not ended while B holds the bucket"
+    );
+    release_tx.send(()).unwrap();
+    holder.join().unwrap();
+    let ended = t
+        .spans()
+        .into_iter()
+        .find(|s| attr(s, "n") == Some(&closed_n))
+        .expect("ended when B let the bucket go, while the layer lives");
+    assert!(ended.end - ended.start < 50_000_000, "{ended:#?}");
+    drop(dispatch);
+}
