@@ -532,10 +532,17 @@ impl BatchExporterBuilder {
             batch: Vec::with_capacity(config.max_export_batch_size.min(preallocated)),
             request: Vec::new(),
         };
+        // Returns once the worker runs (see `TracerProviderBuilder::build`): its thread's
+        // start-up is over before the first span.
+        let (started, running) = std::sync::mpsc::sync_channel(1);
         let handle = std::thread::Builder::new()
             .name(self.thread_name)
-            .spawn(move || worker.run())
+            .spawn(move || {
+                let _ = started.send(());
+                worker.run();
+            })
             .map_err(ExportError::Io)?;
+        let _ = running.recv();
         Ok(BatchExporter {
             handle: Arc::new(Handle {
                 shared,

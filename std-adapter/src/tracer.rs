@@ -614,10 +614,20 @@ impl TracerProviderBuilder {
         )));
         let exporter = self.exporter.clone();
         let batch = config.export_batch_size;
+        // Returns once the thread runs: its start-up (std's per-thread set-up
+        // allocates) is over before the first span, and nothing of it lands later in
+        // the middle of a traced hot path.
+        let (started, running) = std::sync::mpsc::sync_channel(1);
         let thread = std::thread::Builder::new()
             .name("picotrace-export".into())
-            .spawn(move || export_loop(tracer, wake, exporter, delay, batch))
+            .spawn(move || {
+                let _ = started.send(());
+                export_loop(tracer, wake, exporter, delay, batch);
+            })
             .ok();
+        if thread.is_some() {
+            let _ = running.recv();
+        }
         TracerProvider {
             config,
             propagators: self.propagators,
