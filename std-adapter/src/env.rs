@@ -758,7 +758,13 @@ impl Reader<'_> {
                     "http/protobuf" => Some(Protocol::HttpProtobuf),
                     "http/json" => Some(Protocol::HttpJson),
                     "grpc" => {
-                        r.warn(name, v, "grpc is not supported; ignored");
+                        r.warn(
+                            name,
+                            v,
+                            "grpc is not supported: picotrace sends OTLP over HTTP \
+                             (http/protobuf unless another variable says http/json) to the \
+                             endpoint's OTLP/HTTP port (the collector's is 4318, not gRPC's 4317)",
+                        );
                         None
                     }
                     _ => {
@@ -1450,7 +1456,9 @@ mod tests {
         assert_eq!(grpc.variable, "OTEL_EXPORTER_OTLP_PROTOCOL");
         assert_eq!(
             grpc.to_string(),
-            "picotrace: OTEL_EXPORTER_OTLP_PROTOCOL=\"grpc\": grpc is not supported; ignored"
+            "picotrace: OTEL_EXPORTER_OTLP_PROTOCOL=\"grpc\": grpc is not supported: picotrace \
+             sends OTLP over HTTP (http/protobuf unless another variable says http/json) to the \
+             endpoint's OTLP/HTTP port (the collector's is 4318, not gRPC's 4317)"
         );
     }
 
