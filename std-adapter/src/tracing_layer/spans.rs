@@ -380,7 +380,17 @@ impl SpanTable {
     /// Ends the spans of `bucket` marked closed, if the bucket is free; when it is not,
     /// its holder does as it lets it go. (A close marks, then tries the lock; a holder
     /// unlocks, then reads the marks: one of the two sees the other.)
+    #[inline]
     fn settle(bucket: &Bucket) {
+        fence(Ordering::SeqCst);
+        if bucket.closing.load(Ordering::SeqCst) != 0 {
+            Self::settle_marked(bucket);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn settle_marked(bucket: &Bucket) {
         loop {
             fence(Ordering::SeqCst);
             if bucket.closing.load(Ordering::SeqCst) == 0 {
@@ -421,6 +431,7 @@ pub(super) enum Removed {
 
 /// Ends a span taken out of the table: with its busy and idle time when tracked, at
 /// its last exit (now, if it was never entered).
+#[inline]
 pub(super) fn finish((mut span, exited, timings): Closed) {
     if timings.is_tracked() && span.is_recording() {
         span.set_attribute("busy_ns", i64::try_from(timings.busy).unwrap_or(i64::MAX));
