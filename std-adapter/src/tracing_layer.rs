@@ -364,14 +364,13 @@ where
 
     fn on_exit(&self, id: &Id, ctx: Context<'_, S>) {
         entered::exit(self.key(), id.into_u64());
+        let now = self.tracer.now();
         if self.tracked_inactivity {
-            let now = self.tracer.now().as_unix_nanos();
-            self.with_timings(id, &ctx, |timings| timings.exit(now));
+            self.with_timings(id, &ctx, |timings| timings.exit(now.as_unix_nanos()));
         }
         // The span's end, unless it is entered again: a span kept open after its work
         // (by a `JoinHandle`, a struct, or a spawned task's span, which holds its
         // parent) still ends when that work did, as tracing-opentelemetry's do.
-        let now = self.tracer.now();
         if !self.spans.exited(id.into_u64(), now) {
             if let Some(span) = ctx.span(id) {
                 // Not while this thread holds a span's extensions (see `in_extensions`).

@@ -356,10 +356,8 @@ impl SpanTable {
             let i = entries
                 .iter()
                 .position(|e| matches!(e, Some((key, ..)) if *key == id));
-            if let Some(i) = i {
-                if let Some(closed) = Self::take(bucket, &mut entries, i) {
-                    return Removed::Now(closed);
-                }
+            if let Some(closed) = i.and_then(|i| Self::take(bucket, &mut entries, i)) {
+                return Removed::Now(closed);
             }
         }
         Removed::Absent
@@ -388,14 +386,12 @@ impl SpanTable {
         }
     }
 
+    /// [`SpanTable::settle`] once marks were seen: takes and ends them until none are
+    /// left or the bucket is held again.
     #[cold]
     #[inline(never)]
     fn settle_marked(bucket: &Bucket) {
         loop {
-            fence(Ordering::SeqCst);
-            if bucket.closing.load(Ordering::SeqCst) == 0 {
-                return;
-            }
             let mut entries = match bucket.entries.try_lock() {
                 Ok(entries) => entries,
                 Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
@@ -411,6 +407,10 @@ impl SpanTable {
             drop(entries);
             // Outside the lock: ending may export, and an exporter may trace.
             closed.into_iter().flatten().for_each(finish);
+            fence(Ordering::SeqCst);
+            if bucket.closing.load(Ordering::SeqCst) == 0 {
+                return;
+            }
         }
     }
 }
