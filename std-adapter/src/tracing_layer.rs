@@ -22,7 +22,10 @@
 //!   `consumer`, `internal`; read when the span starts: a kind recorded later is
 //!   ignored, as a picotrace span's kind is fixed at its start), `otel.status_code`
 //!   (`ok`, `error`), `otel.status_description` (or the older `otel.status_message`). A field holding an error (`error = &err as
-//!   &dyn Error`) sets the status to Error and records an `exception` event.
+//!   &dyn Error`) sets the status to Error and records an `exception` event; its causes
+//!   (`source()`, outermost first) go to `{field}.chain`, a string array, as
+//!   `tracing-opentelemetry` records them (on the span, or on the event for an event's
+//!   field).
 //! - **Events** (`info!`, `error!`, ...) inside a span become span events named by their
 //!   message, with `level`, `target` and their fields as attributes. An `ERROR` event
 //!   sets the span's status to Error with the message as description (none when it has
@@ -73,7 +76,7 @@
 
 use std::fmt::{self, Write as _};
 
-use picotrace::{Parent, Span, SpanContext, SpanKind, Status, Timestamp, TraceContext};
+use picotrace::{Parent, Span, SpanContext, SpanKind, Status, Timestamp, TraceContext, Value};
 use tracing_core::field::{Field, Visit};
 use tracing_core::span::{Attributes, Id, Record};
 use tracing_core::{Event, Level, Subscriber};
@@ -750,6 +753,12 @@ impl Visit for Fields<'_> {
         // to be short, keeps the first FIELD_TEXT_BYTES.
         self.0
             .set_attribute_fmt(field.name(), format_args!("{value}"));
+        let chain = ErrorChain::of(value);
+        if !chain.is_empty() {
+            let texts = chain.texts();
+            self.0
+                .set_attribute_dyn(&chain.key(field), Value::StrArray(&texts));
+        }
         self.0
             .event(picotrace::semconv::EXCEPTION_EVENT)
             .attribute_fmt(
@@ -773,6 +782,48 @@ impl Visit for Fields<'_> {
         let mut text = heapless::String::<FIELD_TEXT_BYTES>::new();
         write_cut(&mut text, format_args!("{value:?}"));
         self.record_str(field, &text);
+    }
+}
+
+/// The most causes [`ErrorChain`] keeps: an error whose `source` never ends (one that
+/// returns itself) must not hang the traced code.
+const MAX_ERROR_CAUSES: usize = 32;
+
+/// The texts of an error's causes (`source()`, then its source, and so on), outermost
+/// first, without the error itself: recorded as `{field}.chain`, a string array, as
+/// tracing-opentelemetry does, so that an `anyhow`-style chain ("reading config" caused
+/// by "permission denied") keeps its root cause. Allocates only for errors that have a
+/// cause.
+struct ErrorChain(Vec<String>);
+
+impl ErrorChain {
+    fn of(error: &(dyn std::error::Error + 'static)) -> Self {
+        let mut causes = Vec::new();
+        let mut next = error.source();
+        while let Some(cause) = next {
+            if causes.len() == MAX_ERROR_CAUSES {
+                break;
+            }
+            causes.push(cause.to_string());
+            next = cause.source();
+        }
+        Self(causes)
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// `error.chain` for the usual field without formatting a key.
+    fn key(&self, field: &Field) -> std::borrow::Cow<'static, str> {
+        match field.name() {
+            "error" => "error.chain".into(),
+            name => format!("{name}.chain").into(),
+        }
+    }
+
+    fn texts(&self) -> Vec<&str> {
+        self.0.iter().map(String::as_str).collect()
     }
 }
 
@@ -855,6 +906,12 @@ impl Visit for EventFields<'_, '_> {
         self.error_text(format_args!("{value}"));
         if let Some(text) = self.error.as_deref() {
             self.event.attribute(field.name(), text);
+        }
+        let chain = ErrorChain::of(value);
+        if !chain.is_empty() {
+            let texts = chain.texts();
+            self.event
+                .attribute_dyn(&chain.key(field), Value::StrArray(&texts));
         }
     }
 

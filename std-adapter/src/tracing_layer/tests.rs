@@ -39,7 +39,12 @@ fn show(v: AttributeValue<'_>) -> String {
         AttributeValue::Bool(b) => b.to_string(),
         AttributeValue::I64(i) => i.to_string(),
         AttributeValue::F64(f) => f.to_string(),
-        AttributeValue::Array(_) => "[..]".into(),
+        AttributeValue::Array(items) => {
+            format!(
+                "[{}]",
+                items.iter().map(show).collect::<Vec<_>>().join(", ")
+            )
+        }
     }
 }
 
@@ -341,6 +346,98 @@ fn otel_fields_name_kind_and_status_and_errors_set_the_status() {
         "Error { description: \"disk on fire\" }"
     );
     assert_eq!(attr(&field_error, "error"), Some("\"disk on fire\""));
+}
+
+/// An error with causes: what `anyhow`'s `context` and `thiserror`'s `#[source]` make.
+#[derive(Debug)]
+struct Caused(&'static str, Option<Box<Caused>>);
+
+impl std::fmt::Display for Caused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+impl std::error::Error for Caused {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.1.as_deref().map(|e| e as _)
+    }
+}
+
+/// An error whose `source` is itself: a chain that never ends.
+#[derive(Debug)]
+struct OwnCause;
+
+impl std::fmt::Display for OwnCause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("again")
+    }
+}
+
+impl std::error::Error for OwnCause {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(self)
+    }
+}
+
+/// A `dyn Error` field keeps its causes as `{field}.chain`, a string array outermost
+/// first, on the span and on an event, as tracing-opentelemetry records them (only the
+/// outermost text was kept: the root cause was lost). An error without a cause adds no
+/// chain; one whose chain never ends is cut, not followed forever.
+#[test]
+fn error_fields_keep_their_cause_chain() {
+    let t = setup();
+    let error = Caused(
+        "loading config",
+        Some(Box::new(Caused(
+            "reading /etc/app.toml",
+            Some(Box::new(Caused("permission denied", None))),
+        ))),
+    );
+    tracing::subscriber::with_default(t.subscriber(), || {
+        let span = tracing::info_span!("span field", error = tracing::field::Empty);
+        span.record("error", &error as &(dyn std::error::Error + 'static));
+        let other = tracing::info_span!("other field", cause = tracing::field::Empty);
+        other.record("cause", &error as &(dyn std::error::Error + 'static));
+        drop((span, other));
+        tracing::info_span!("event field").in_scope(|| {
+            tracing::warn!(
+                error = &error as &(dyn std::error::Error + 'static),
+                "retrying"
+            )
+        });
+        tracing::info_span!("no cause").in_scope(|| {
+            tracing::warn!(
+                error = &Failure as &(dyn std::error::Error + 'static),
+                "retrying"
+            )
+        });
+        tracing::info_span!("endless").in_scope(|| {
+            tracing::warn!(
+                error = &OwnCause as &(dyn std::error::Error + 'static),
+                "retrying"
+            )
+        });
+    });
+    let chain = "[\"reading /etc/app.toml\", \"permission denied\"]";
+    let span = t.named("span field");
+    assert_eq!(attr(&span, "error"), Some("\"loading config\""));
+    assert_eq!(attr(&span, "error.chain"), Some(chain));
+    assert_eq!(attr(&t.named("other field"), "cause.chain"), Some(chain));
+    let event = &t.named("event field").events[0];
+    assert_eq!(event.0, "retrying");
+    assert!(
+        event.1.contains(&("error.chain".into(), chain.into())),
+        "{event:?}"
+    );
+    let no_cause = &t.named("no cause").events[0];
+    assert!(
+        !no_cause.1.iter().any(|(k, _)| k == "error.chain"),
+        "{no_cause:?}"
+    );
+    let endless = &t.named("endless").events[0].1;
+    let (_, endless) = endless.iter().find(|(k, _)| k == "error.chain").unwrap();
+    assert_eq!(endless.matches("again").count(), 32, "{endless}");
 }
 
 /// An error with a long text, for the field tests below.
