@@ -59,7 +59,7 @@ use picotrace::{InstrumentationScope, Resource, SpanBatch, SpanExporter};
 
 use crate::error::ExportError;
 use crate::otlp_http::{ExportOutcome, OtlpHttpExporter, Protocol};
-use crate::retry::instant_after;
+use crate::retry::{instant_after, timeout_limit};
 
 /// Sends encoded OTLP requests: what the batch worker calls. Implemented by
 /// [`OtlpHttpExporter`]; tests implement it to script failures.
@@ -147,7 +147,8 @@ pub struct BatchConfig {
     /// 5 s).
     pub scheduled_delay: Duration,
     /// Time allowed to export one batch, retries included, and for
-    /// [`BatchExporter::flush`] to wait (`OTEL_BSP_EXPORT_TIMEOUT`, 30 s).
+    /// [`BatchExporter::flush`] to wait (`OTEL_BSP_EXPORT_TIMEOUT`, 30 s). Zero means
+    /// no limit, as in the environment.
     pub export_timeout: Duration,
     /// Largest encoded span accepted (64 KiB); larger ones are dropped and counted in
     /// `dropped_too_large`.
@@ -842,7 +843,7 @@ impl Handle {
             return Err(ExportError::InsideExport);
         }
         let shared = &*self.shared;
-        let deadline = instant_after(shared.config.export_timeout);
+        let deadline = instant_after(timeout_limit(shared.config.export_timeout));
         let mut q = lock(&shared.queue);
         let target = q.enqueued;
         if q.completed >= target {
@@ -881,7 +882,7 @@ impl Handle {
             // already ends by then), drops the rest, and exits: a transport returns by
             // its deadline, so the wait is the export timeout and a little.
             q.shutdown = true;
-            q.shutdown_deadline = Some(instant_after(shared.config.export_timeout));
+            q.shutdown_deadline = Some(instant_after(timeout_limit(shared.config.export_timeout)));
             shared.work.notify_one();
         }
         let deadline = q.shutdown_deadline.unwrap_or_else(Instant::now);
@@ -1044,7 +1045,7 @@ impl Worker {
                         .map_or_else(|e| e.into_inner().0, |(g, _)| g);
                 }
             }
-            let mut deadline = instant_after(config.export_timeout);
+            let mut deadline = instant_after(timeout_limit(config.export_timeout));
             if let Some(end) = q.shutdown_deadline {
                 if Instant::now() >= end {
                     // Shutdown's time is up: the rest is dropped, not sent.

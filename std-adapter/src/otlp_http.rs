@@ -52,7 +52,7 @@ use picotrace::wire::otlp::{encode_in_requests, json, proto, EncodeError, Encode
 use picotrace::{InstrumentationScope, Resource, SpanBatch, SpanData, SpanExporter};
 
 use crate::error::ExportError;
-use crate::retry::{instant_after, parse_retry_after, RetryPolicy, MAX_DURATION};
+use crate::retry::{instant_after, parse_retry_after, timeout_limit, RetryPolicy, MAX_DURATION};
 use tls::PemSource;
 
 /// The default base endpoint (`OTEL_EXPORTER_OTLP_ENDPOINT`).
@@ -392,18 +392,19 @@ impl OtlpHttpExporterBuilder {
     /// Sets the time one export may take (default 10 s; `OTEL_EXPORTER_OTLP_TIMEOUT`,
     /// "maximum time the OTLP exporter will wait for each batch export"): every
     /// attempt, response and retry wait of a send together. A send gives up as soon as
-    /// the next wait would pass it.
+    /// the next wait would pass it. Zero means no limit, as in the environment.
     #[must_use]
     pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout.min(MAX_DURATION);
+        self.timeout = timeout_limit(timeout);
         self
     }
 
     /// Caps each attempt (connect, send and response) below the export timeout, so
-    /// that a hung request leaves time for a retry (default: no cap but the time left).
+    /// that a hung request leaves time for a retry (default, and zero: no cap but the
+    /// time left).
     #[must_use]
     pub fn attempt_timeout(mut self, timeout: Duration) -> Self {
-        self.attempt_timeout = Some(timeout.min(MAX_DURATION));
+        self.attempt_timeout = Some(timeout_limit(timeout));
         self
     }
 

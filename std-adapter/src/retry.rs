@@ -128,6 +128,18 @@ impl Default for RetryPolicy {
 /// the current instant cannot overflow.
 pub const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
 
+/// A configured timeout as the limit it sets: zero is none ([`MAX_DURATION`]), as the
+/// SDK environment spec reads it ("implementations SHOULD interpret timeout zero values
+/// [...] as no limit"), whether it came from the environment or from code (a zero set
+/// in code made every export time out before its first request).
+pub(crate) fn timeout_limit(timeout: Duration) -> Duration {
+    if timeout.is_zero() {
+        MAX_DURATION
+    } else {
+        timeout.min(MAX_DURATION)
+    }
+}
+
 /// Returns `now + d`, with `d` cut to [`MAX_DURATION`].
 pub(crate) fn instant_after(d: Duration) -> std::time::Instant {
     let now = std::time::Instant::now();

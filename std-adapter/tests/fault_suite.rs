@@ -591,6 +591,26 @@ fn a_collector_rejecting_spans_through_partial_success() {
     assert_eq!(run.batch.failed, 0, "partial success is not a failure");
 }
 
+/// A zero timeout set in code means no limit, as `OTEL_EXPORTER_OTLP_TIMEOUT=0` and
+/// `OTEL_BSP_EXPORT_TIMEOUT=0` do: with both zero, spans reach a working collector.
+/// Before, the deadline was "now": every send timed out before its first request, and
+/// every span was counted failed.
+#[test]
+fn a_zero_timeout_set_in_code_means_no_limit() {
+    let _shared = shared();
+    let collector = FakeCollector::start(Fault::PartialSuccess(0));
+    let (provider, batch) = provider(&collector.url(), Duration::ZERO);
+    trace(&provider, 100);
+    let flushed = provider.flush();
+    let stats = batch.stats();
+    let shutdown = provider.shutdown();
+    assert!(flushed.is_ok(), "{flushed:?} {stats:?}");
+    assert!(shutdown.is_ok(), "{shutdown:?}");
+    assert_eq!(stats.exported, 100, "{stats:?}");
+    assert_eq!(stats.failed, 0, "{stats:?}");
+    assert_eq!(collector.log().spans, 100);
+}
+
 /// The application thread goes on while the exporter's only sender is stuck in a
 /// request: 10k spans start and end between the request reaching the collector and
 /// the exporter giving up on it.
