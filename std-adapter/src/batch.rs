@@ -28,7 +28,8 @@
 //! Every span handed to the exporter ends in exactly one counter of [`BatchStats`]:
 //! `produced == exported + rejected + failed + dropped_queue_full + dropped_too_large +
 //! dropped_shutdown + in_flight()`, and `in_flight()` is 0 after [`BatchExporter::flush`]
-//! returns `Ok`. Spans dropped on the application thread are also reported to the
+//! returns `Ok` or [`ExportError::SpansLost`] (the spans lost since the previous flush;
+//! [`BatchExporter::shutdown`] reports all of them). Spans dropped on the application thread are also reported to the
 //! calling tracer (`picotrace::ExportError::Partial`), or as [`ExportError::QueueFull`] /
 //! [`ExportError::Shutdown`] by [`BatchExporter::try_export`].
 //!
@@ -323,6 +324,22 @@ struct Counters {
     max_queue_len: AtomicUsize,
 }
 
+impl Counters {
+    /// Spans lost so far: dropped, failed or rejected.
+    fn lost(&self) -> u64 {
+        [
+            &self.dropped_queue_full,
+            &self.dropped_too_large,
+            &self.dropped_shutdown,
+            &self.failed,
+            &self.rejected,
+        ]
+        .iter()
+        .map(|c| c.load(Ordering::SeqCst))
+        .sum()
+    }
+}
+
 fn add(counter: &AtomicU64, n: usize) {
     counter.fetch_add(n as u64, Ordering::SeqCst);
 }
@@ -418,6 +435,9 @@ struct Shared {
     /// span buffers it holds: what a worker that unwinds leaves (see `ExitOnUnwind`).
     held_spans: AtomicU64,
     held_buffers: AtomicUsize,
+    /// The losses [`BatchExporter::flush`] has reported so far: each flush reports
+    /// those after them.
+    reported_lost: AtomicU64,
     /// Test hook: the worker panics (a bug outside `send`) once it has sent this many
     /// requests in all, after taking a batch or sending a request (`usize::MAX`: never).
     #[cfg(test)]
@@ -521,6 +541,7 @@ impl BatchExporterBuilder {
             last_error: Mutex::new(None),
             held_spans: AtomicU64::new(0),
             held_buffers: AtomicUsize::new(0),
+            reported_lost: AtomicU64::new(0),
             #[cfg(test)]
             panic_after_requests: AtomicUsize::new(usize::MAX),
             config,
@@ -643,7 +664,9 @@ impl BatchExporter {
     /// the export timeout has passed.
     ///
     /// # Errors
-    /// [`ExportError::Timeout`] when the timeout passed first;
+    /// [`ExportError::SpansLost`] with the spans lost since the previous flush (`running`
+    /// 0): dropped (queue full, too large), failed to send, or rejected by the
+    /// collector; [`ExportError::Timeout`] when the timeout passed first;
     /// [`ExportError::Shutdown`] when the worker has stopped with spans left;
     /// [`ExportError::InsideExport`], having done nothing, when called by the
     /// transport on the worker's own thread (it would wait for itself).
@@ -658,11 +681,14 @@ impl BatchExporter {
 
     /// Stops accepting spans, exports what is queued within the export timeout, drops
     /// (and counts in `dropped_shutdown`) what is still queued then, and stops the
-    /// worker thread: every span is accounted for when it returns `Ok`. A call made
-    /// while another is under way waits for the same worker; once the worker has
-    /// stopped, later calls return `Ok` at once.
+    /// worker thread: every span is accounted for when it returns, and every one was
+    /// exported when it returns `Ok`. A call made while another is under way waits for
+    /// the same worker; once the worker has stopped, later calls return at once, with
+    /// the same result.
     ///
     /// # Errors
+    /// [`ExportError::SpansLost`] with every span lost over the exporter's life
+    /// (`running` 0): dropped, failed or rejected, as [`BatchStats`] counts them;
     /// [`ExportError::Timeout`] when the transport overran its deadline (the worker
     /// then finishes in the background, and later calls return `Timeout` at once until
     /// it has: call again to learn when it is done); [`ExportError::InsideExport`], having done
@@ -846,11 +872,10 @@ impl Handle {
         let deadline = instant_after(timeout_limit(shared.config.export_timeout));
         let mut q = lock(&shared.queue);
         let target = q.enqueued;
-        if q.completed >= target {
-            return Ok(());
+        if q.completed < target {
+            q.flush_target = q.flush_target.max(target);
+            shared.work.notify_one();
         }
-        q.flush_target = q.flush_target.max(target);
-        shared.work.notify_one();
         while q.completed < target {
             if q.worker_exited {
                 return Err(ExportError::Shutdown);
@@ -863,6 +888,15 @@ impl Handle {
                 .done
                 .wait_timeout(q, left)
                 .map_or_else(|e| e.into_inner().0, |(g, _)| g);
+        }
+        drop(q);
+        let lost = shared.counters.lost();
+        let before = shared.reported_lost.fetch_max(lost, Ordering::SeqCst);
+        if lost > before {
+            return Err(ExportError::SpansLost {
+                lost: lost - before,
+                running: 0,
+            });
         }
         Ok(())
     }
@@ -908,7 +942,10 @@ impl Handle {
         if let Some(worker) = lock(&self.worker).take() {
             let _ = worker.join();
         }
-        Ok(())
+        match shared.counters.lost() {
+            0 => Ok(()),
+            lost => Err(ExportError::SpansLost { lost, running: 0 }),
+        }
     }
 }
 
@@ -1304,7 +1341,13 @@ mod tests {
         assert_eq!(s.produced, 15);
         assert_eq!((s.in_flight(), s.dropped_shutdown), (0, 15), "{s:?}");
         assert_eq!(s.queue_len, 0);
-        assert!(exporter.shutdown().is_ok());
+        assert!(matches!(
+            exporter.shutdown(),
+            Err(ExportError::SpansLost {
+                lost: 15,
+                running: 0
+            })
+        ));
         assert_eq!(
             exporter.stats().pool_allocated,
             0,
@@ -1344,7 +1387,11 @@ mod tests {
         assert!(s.exported > 0 && s.dropped_shutdown > 0, "{s:?}");
         assert_eq!(s.exported + s.dropped_shutdown, s.produced, "{s:?}");
         assert_eq!((s.produced, s.in_flight()), (40, 0), "{s:?}");
-        assert!(exporter.shutdown().is_ok());
+        let lost = s.dropped_shutdown;
+        assert!(matches!(
+            exporter.shutdown(),
+            Err(ExportError::SpansLost { lost: l, running: 0 }) if l == lost
+        ));
         assert_eq!(exporter.stats().pool_allocated, 0);
     }
 

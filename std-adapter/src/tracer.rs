@@ -866,7 +866,12 @@ impl TracerProvider {
             return Err(ExportError::InsideExport);
         }
         flush_tracer(self.tracer);
-        self.exporter.flush()?;
+        match self.exporter.flush() {
+            // A batch exporter's own losses are in the stats, counted below with the
+            // tracer's.
+            Ok(()) | Err(ExportError::SpansLost { .. }) => {}
+            Err(e) => return Err(e),
+        }
         let lost = self.stats().spans_lost();
         let before = self.reported_lost.fetch_max(lost, Ordering::SeqCst);
         if lost > before {
@@ -909,7 +914,12 @@ impl TracerProvider {
         if let Some(thread) = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take() {
             let _ = thread.join();
         }
-        let result = self.exporter.shutdown();
+        // A batch exporter's own losses are in the stats, counted below with the
+        // tracer's.
+        let result = match self.exporter.shutdown() {
+            Err(ExportError::SpansLost { .. }) => Ok(()),
+            other => other,
+        };
         // The tracer lives on (spans may still end and be counted), but its handle on
         // the exporter goes: a batch exporter's buffers are freed with the last handle.
         let mut wait = Backoff::default();

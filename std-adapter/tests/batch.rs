@@ -364,6 +364,63 @@ fn the_collectors_reason_for_rejecting_spans_is_kept() {
     assert!(exporter.last_error().unwrap().contains("timed out"));
 }
 
+/// The batch exporter on its own (a core `Tracer` feeding it) says when spans were lost,
+/// as a provider does (OpenTelemetry's ForceFlush and Shutdown "SHOULD provide a way to
+/// let the caller know whether it succeeded, failed or timed out"): `flush` returns
+/// those lost since the previous flush, `shutdown` all of them. Both returned `Ok` with
+/// every span failed; only the counters told.
+#[test]
+fn the_exporters_own_flush_and_shutdown_report_lost_spans() {
+    let fake = Fake::default();
+    {
+        let mut state = fake.state.lock().unwrap();
+        state.script.push_back(Answer::Fail);
+        state.script.push_back(Answer::Reject(1));
+    }
+    let exporter = batch(&fake, BatchConfig::default());
+    let tracer = picotrace::Tracer::new(
+        TracerConfig::new("flush-result"),
+        picotrace::SpanArena::<8>::new(),
+        picotrace_std::SystemClock::new(),
+        picotrace_std::id_generator(),
+        exporter.clone(),
+    );
+    let traced = |n| {
+        for _ in 0..n {
+            tracer.start_span("x").end();
+        }
+        tracer.flush();
+    };
+    traced(3); // the send fails
+    assert!(matches!(
+        exporter.flush(),
+        Err(ExportError::SpansLost {
+            lost: 3,
+            running: 0
+        })
+    ));
+    assert!(exporter.flush().is_ok(), "nothing lost since");
+    traced(2); // the collector rejects one
+    assert!(matches!(
+        exporter.flush(),
+        Err(ExportError::SpansLost {
+            lost: 1,
+            running: 0
+        })
+    ));
+    traced(2); // all sent
+    assert!(exporter.flush().is_ok());
+    assert!(matches!(
+        exporter.shutdown(),
+        Err(ExportError::SpansLost {
+            lost: 4,
+            running: 0
+        })
+    ));
+    let stats = exporter.stats();
+    assert_eq!((stats.exported, stats.failed, stats.rejected), (3, 3, 1));
+}
+
 /// A collector that never answers: each send waits out its deadline, then fails.
 struct Hang;
 
@@ -659,7 +716,14 @@ fn try_export_names_queue_full_and_shutdown() {
         tracer.start_span("x").end();
     }
     tracer.flush();
-    exporter.shutdown().unwrap();
+    // Three of the five did not fit the queue of 2: lost, and said so.
+    assert!(matches!(
+        exporter.shutdown(),
+        Err(ExportError::SpansLost {
+            lost: 3,
+            running: 0
+        })
+    ));
     tracer.start_span("late").end();
     tracer.flush();
     assert_eq!(*errors.lock().unwrap(), ["QueueFull", "Shutdown"]);
@@ -787,7 +851,14 @@ fn a_later_shutdown_frees_what_a_timed_out_one_could_not() {
     std::thread::sleep(Duration::from_millis(50)); // the worker is sending now
     assert!(matches!(exporter.shutdown(), Err(ExportError::Timeout)));
     std::thread::sleep(Duration::from_millis(1_000)); // the transport returns
-    assert!(exporter.shutdown().is_ok());
+                                                      // Done now: the span the transport failed is lost, and said so.
+    assert!(matches!(
+        exporter.shutdown(),
+        Err(ExportError::SpansLost {
+            lost: 1,
+            running: 0
+        })
+    ));
     assert_eq!(
         exporter.stats().pool_allocated,
         0,

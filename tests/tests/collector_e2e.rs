@@ -8,7 +8,9 @@ use picotrace::{
     semconv, IdGenerator, KeyValue, ManualClock, SpanArena, SpanContext, SpanExporter, SpanId,
     Timestamp, TraceContext, TraceFlags, TraceId, Tracer, TracerConfig,
 };
-use picotrace_std::{BatchConfig, BatchExporter, OtlpHttpExporter, Protocol, RetryPolicy};
+use picotrace_std::{
+    BatchConfig, BatchExporter, ExportError, OtlpHttpExporter, Protocol, RetryPolicy,
+};
 use picotrace_tests::collector::{CollectedSpan, Collector};
 
 const T0: u64 = 1_700_000_000_000_000_000;
@@ -294,9 +296,15 @@ fn collector_killed_and_restarted_mid_run_loses_nothing_silently() {
     collector.kill();
     let _during = record_trace(&tracer, &clock, "during");
     tracer.flush();
-    // Returns once the retries have run out against the dead collector (exported or
-    // lost: `Ok`): the three spans are failed, counted, before the collector is back.
-    batch.flush().expect("flush");
+    // Returns once the retries have run out against the dead collector, saying that the
+    // three spans were lost: failed, counted, before the collector is back.
+    match batch.flush() {
+        Err(ExportError::SpansLost {
+            lost: 3,
+            running: 0,
+        }) => {}
+        other => panic!("{other:?}"),
+    }
     let mid = batch.stats();
     assert_eq!((mid.exported, mid.failed), (3, 3), "{mid:?}");
     collector.restart();
@@ -317,5 +325,12 @@ fn collector_killed_and_restarted_mid_run_loses_nothing_silently() {
     let got = collector.wait_for(Duration::from_secs(10), |s| s.len() >= 3);
     check(&after, &got, "after");
     assert_eq!(got.len(), 3, "only the spans after the restart: {got:#?}");
-    batch.shutdown().expect("shutdown");
+    // Shutdown reports every span lost over the exporter's life.
+    match batch.shutdown() {
+        Err(ExportError::SpansLost {
+            lost: 3,
+            running: 0,
+        }) => {}
+        other => panic!("{other:?}"),
+    }
 }
