@@ -928,19 +928,18 @@ fn exhausted(last: ExportError, attempts: u32) -> ExportError {
     }
 }
 
-/// The largest JSON response body parsed: the JSON decoder builds a tree (some 30
-/// bytes of memory per byte of a hostile body), and a real response is a few hundred
-/// bytes. A larger one is read as no details.
+/// The largest JSON error body parsed for its message: the JSON decoder builds a tree
+/// (some 30 bytes of memory per byte of a hostile body), and a real one is a few
+/// hundred bytes. A larger one is shown as the start of its text. (A 2xx body is read
+/// whole, keeping only the partial success: its count must not be lost.)
 const MAX_PARSED_JSON: usize = 64 * 1024;
 
 /// The partial success a 2xx response reports, if any.
 fn partial_success(json: bool, body: &[u8]) -> Option<response::PartialSuccess> {
-    let mut partial = if !json {
-        response::decode_proto_response(body)
-    } else if body.len() <= MAX_PARSED_JSON {
+    let mut partial = if json {
         response::decode_json_response(body)
     } else {
-        None
+        response::decode_proto_response(body)
     };
     if let Some(p) = &mut partial {
         p.error_message = clean_text(&p.error_message, MAX_ERROR_BODY);
@@ -1014,16 +1013,15 @@ mod tests {
 
     /// Regression: a JSON response body was parsed into a tree whatever its size (a
     /// 4 MiB body of junk took some 100 MiB), and the collector's messages went whole,
-    /// control characters and all, into errors and stderr warnings.
+    /// control characters and all, into errors and stderr warnings. A 2xx body is now
+    /// read without a tree (its partial success must not be lost, whatever its size).
     #[test]
     fn collector_text_is_bounded_and_cleaned() {
         let mut junk = String::from(r#"{"x":["#);
         junk.push_str(&"0,".repeat(40_000));
         junk.push_str(r#"0],"partialSuccess":{"rejectedSpans":"2","errorMessage":"m"}}"#);
-        assert!(
-            partial_success(true, junk.as_bytes()).is_none(),
-            "not parsed"
-        );
+        let p = partial_success(true, junk.as_bytes()).expect("read past the junk");
+        assert_eq!((p.rejected_spans, p.error_message.as_str()), (2, "m"));
         let small = r#"{"partialSuccess":{"rejectedSpans":"2","errorMessage":"a\nb\u001b[2J"}}"#;
         let p = partial_success(true, small.as_bytes()).expect("parsed");
         assert_eq!((p.rejected_spans, p.error_message.as_str()), (2, "a b [2J"));

@@ -104,28 +104,53 @@ fn varint(buf: &mut &[u8]) -> Option<u64> {
     None
 }
 
+/// The most bytes of a JSON `errorMessage` kept (the caller cuts it further): a
+/// collector may explain every rejected span in it.
+const MAX_JSON_MESSAGE: usize = 4096;
+
 /// Decodes an `ExportTraceServiceResponse` in OTLP/JSON:
 /// `{"partialSuccess":{"rejectedSpans":"3","errorMessage":"..."}}` (64-bit integers may be
-/// strings or numbers; `null` or no `partialSuccess` means full success).
+/// strings or numbers; `null` or no `partialSuccess` means full success; of repeated
+/// keys the last counts).
+///
+/// Read as it is checked, keeping only those two values (the message cut at
+/// [`MAX_JSON_MESSAGE`] bytes): a body of any size is read in memory of its own size,
+/// so a large answer (a collector explaining each rejected span) still gives its count.
 pub(crate) fn decode_json_response(body: &[u8]) -> Option<PartialSuccess> {
-    let text = std::str::from_utf8(body).ok()?;
-    let value = json::parse(text)?;
-    let ps = value.get("partialSuccess")?;
-    if matches!(ps, json::Json::Null) {
-        return None;
-    }
-    let rejected_spans = match ps.get("rejectedSpans") {
-        Some(json::Json::Num(n) | json::Json::Str(n)) => parse_count(n),
-        _ => 0,
-    };
-    let error_message = match ps.get("errorMessage") {
-        Some(json::Json::Str(s)) => s.clone(),
-        _ => String::new(),
-    };
-    Some(PartialSuccess {
-        rejected_spans,
-        error_message,
-    })
+    let mut p = json::Parser::new(body);
+    let mut found = None;
+    p.members(0, |p, key| {
+        if key != "partialSuccess" {
+            return p.skip(1);
+        }
+        if p.null() {
+            found = None;
+            return Some(());
+        }
+        let mut ps = PartialSuccess::default();
+        p.members(1, |p, key| match key.as_str() {
+            "rejectedSpans" => {
+                ps.rejected_spans = match p.value(2)? {
+                    json::Json::Num(n) | json::Json::Str(n) => parse_count(&n),
+                    _ => 0,
+                };
+                Some(())
+            }
+            "errorMessage" if p.at_string() => {
+                ps.error_message = p.string_capped(MAX_JSON_MESSAGE)?;
+                Some(())
+            }
+            "errorMessage" => {
+                ps.error_message.clear();
+                p.skip(2)
+            }
+            _ => p.skip(2),
+        })?;
+        found = Some(ps);
+        Some(())
+    })?;
+    p.end()?;
+    found
 }
 
 /// Returns the `message` of a JSON `google.rpc.Status` error body.
@@ -182,12 +207,91 @@ mod json {
         (p.i == p.s.len()).then_some(v)
     }
 
-    struct Parser<'a> {
+    pub(crate) struct Parser<'a> {
         s: &'a [u8],
         i: usize,
     }
 
-    impl Parser<'_> {
+    impl<'a> Parser<'a> {
+        pub(crate) fn new(s: &'a [u8]) -> Self {
+            Self { s, i: 0 }
+        }
+
+        /// Only whitespace is left.
+        pub(crate) fn end(&mut self) -> Option<()> {
+            self.ws();
+            (self.i == self.s.len()).then_some(())
+        }
+
+        /// Reads a `null` if one is next.
+        pub(crate) fn null(&mut self) -> bool {
+            self.ws();
+            self.eat(b"null").is_some()
+        }
+
+        /// Whether a string is next.
+        pub(crate) fn at_string(&mut self) -> bool {
+            self.ws();
+            self.s.get(self.i) == Some(&b'"')
+        }
+
+        /// Reads an object at `depth`, handing each key to `member`, which must read
+        /// the value.
+        pub(crate) fn members(
+            &mut self,
+            depth: usize,
+            mut member: impl FnMut(&mut Self, String) -> Option<()>,
+        ) -> Option<()> {
+            if depth > MAX_DEPTH {
+                return None;
+            }
+            self.ws();
+            self.eat(b"{")?;
+            self.ws();
+            if self.eat(b"}").is_some() {
+                return Some(());
+            }
+            loop {
+                self.ws();
+                // Keys that matter are short: the rest of a long one is checked, not kept.
+                let key = self.string_capped(64)?;
+                self.ws();
+                self.eat(b":")?;
+                member(self, key)?;
+                self.ws();
+                if self.eat(b",").is_none() {
+                    return self.eat(b"}");
+                }
+            }
+        }
+
+        /// Reads one value at `depth` as [`Parser::value`] checks it, keeping nothing.
+        pub(crate) fn skip(&mut self, depth: usize) -> Option<()> {
+            if depth > MAX_DEPTH {
+                return None;
+            }
+            self.ws();
+            match *self.s.get(self.i)? {
+                b'"' => self.string_capped(0).map(drop),
+                b'{' => self.members(depth, |p, _| p.skip(depth + 1)),
+                b'[' => {
+                    self.i += 1;
+                    self.ws();
+                    if self.eat(b"]").is_some() {
+                        return Some(());
+                    }
+                    loop {
+                        self.skip(depth + 1)?;
+                        self.ws();
+                        if self.eat(b",").is_none() {
+                            return self.eat(b"]");
+                        }
+                    }
+                }
+                // A literal or a number: small.
+                _ => self.value(depth).map(drop),
+            }
+        }
         fn ws(&mut self) {
             while matches!(self.s.get(self.i), Some(b' ' | b'\t' | b'\n' | b'\r')) {
                 self.i += 1;
@@ -199,7 +303,7 @@ mod json {
             (self.s.get(self.i..end)? == lit).then(|| self.i = end)
         }
 
-        fn value(&mut self, depth: usize) -> Option<Json> {
+        pub(crate) fn value(&mut self, depth: usize) -> Option<Json> {
             if depth > MAX_DEPTH {
                 return None;
             }
@@ -272,13 +376,35 @@ mod json {
         }
 
         fn string(&mut self) -> Option<String> {
+            self.string_capped(usize::MAX)
+        }
+
+        /// Reads a string, checked whole, keeping its first `max` bytes (cut back to a
+        /// character boundary).
+        pub(crate) fn string_capped(&mut self, max: usize) -> Option<String> {
             self.eat(b"\"")?;
             let mut out = Vec::new();
+            let mut cut = false;
+            let mut keep = |out: &mut Vec<u8>, bytes: &[u8]| {
+                if out.len() < max {
+                    out.extend_from_slice(bytes);
+                } else {
+                    cut = true;
+                }
+            };
             loop {
                 let b = *self.s.get(self.i)?;
                 self.i += 1;
                 match b {
-                    b'"' => return String::from_utf8(out).ok(),
+                    b'"' => {
+                        if cut || out.len() > max {
+                            out.truncate(max);
+                            let valid = std::str::from_utf8(&out)
+                                .map_or_else(|e| e.valid_up_to(), str::len);
+                            out.truncate(valid);
+                        }
+                        return String::from_utf8(out).ok();
+                    }
                     b'\\' => {
                         let e = *self.s.get(self.i)?;
                         self.i += 1;
@@ -308,10 +434,10 @@ mod json {
                             _ => return None,
                         };
                         let mut buf = [0u8; 4];
-                        out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+                        keep(&mut out, c.encode_utf8(&mut buf).as_bytes());
                     }
                     0x00..=0x1f => return None,
-                    _ => out.push(b),
+                    _ => keep(&mut out, &[b]),
                 }
             }
         }
@@ -424,6 +550,79 @@ mod tests {
         assert_eq!(decode_proto_status_message(b"not proto at all"), None);
     }
 
+    /// A collector that explains each rejected span can answer with a large body: its
+    /// count was lost (a body over 64 KiB was not parsed, and its spans counted as
+    /// exported). Read whole now, in memory of its own size, and the message cut.
+    #[test]
+    fn json_partial_success_of_a_large_body_keeps_its_count() {
+        let reasons = "span 1234: attribute value too long; ".repeat(3000); // 111 KB
+        let body =
+            format!(r#"{{"partialSuccess":{{"rejectedSpans":"500","errorMessage":"{reasons}"}}}}"#);
+        assert!(body.len() > 100_000);
+        let ps = decode_json_response(body.as_bytes()).unwrap();
+        assert_eq!(ps.rejected_spans, 500);
+        assert_eq!(ps.error_message.len(), MAX_JSON_MESSAGE);
+        assert!(reasons.starts_with(&ps.error_message));
+        // Cut on a character boundary.
+        let wide = "é".repeat(MAX_JSON_MESSAGE);
+        let body =
+            format!(r#"{{"partialSuccess":{{"rejectedSpans":1,"errorMessage":"x{wide}"}}}}"#);
+        let ps = decode_json_response(body.as_bytes()).unwrap();
+        assert_eq!(ps.error_message.len(), MAX_JSON_MESSAGE - 1);
+        // The other way round too, and past other large fields.
+        let body = format!(
+            r#"{{"padding":["{reasons}",{{"a":"{reasons}"}}],"partialSuccess":{{"errorMessage":"{reasons}","rejectedSpans":7}}}}"#
+        );
+        assert_eq!(
+            decode_json_response(body.as_bytes())
+                .unwrap()
+                .rejected_spans,
+            7
+        );
+    }
+
+    /// The streaming reader rejects what the tree reader rejects, without panicking:
+    /// nesting past the bound (in a skipped field too), truncation anywhere, junk.
+    #[test]
+    fn json_partial_success_rejects_malformed_bodies() {
+        let deep = format!(r#"{{"x":{}1{}}}"#, "[".repeat(10_000), "]".repeat(10_000));
+        let full =
+            r#"{"a":[1,"b",{"c":null}],"partialSuccess":{"rejectedSpans":"3","errorMessage":"é"}}"#;
+        assert_eq!(
+            decode_json_response(full.as_bytes())
+                .unwrap()
+                .rejected_spans,
+            3
+        );
+        for end in 0..full.len() {
+            let cut = &full.as_bytes()[..end];
+            assert_eq!(
+                decode_json_response(cut),
+                None,
+                "{:?}",
+                String::from_utf8_lossy(cut)
+            );
+        }
+        for bad in [
+            deep.as_str(),
+            r#"{"partialSuccess":{"rejectedSpans":"3"},}"#,
+            r#"{"partialSuccess":{"rejectedSpans":"3"}} x"#,
+            r#"{"x":[1,],"partialSuccess":{}}"#,
+            r#"{"x":"\q","partialSuccess":{}}"#,
+            r#"["partialSuccess"]"#,
+            "{\"x\":\"\u{1}\",\"partialSuccess\":{}}",
+        ] {
+            assert_eq!(decode_json_response(bad.as_bytes()), None, "{bad}");
+        }
+        // Every byte value in a skipped string, escaped or not: no panic.
+        for b in 0..=255u8 {
+            let mut body = br#"{"x":""#.to_vec();
+            body.extend_from_slice(&[b, b'\\', b]);
+            body.extend_from_slice(br#"","partialSuccess":{}}"#);
+            let _ = decode_json_response(&body);
+        }
+    }
+
     #[test]
     fn json_partial_success_in_every_spelling() {
         #[rustfmt::skip]
@@ -442,6 +641,20 @@ mod tests {
             assert_eq!(got, *want, "{body}: {why}");
         }
         let ps = decode_json_response(br#"{"partialSuccess":{"errorMessage":"slow down"}}"#);
+        assert_eq!(ps.unwrap().error_message, "slow down");
+        // Repeated keys: the last counts, as in the tree reader.
+        let ps = decode_json_response(
+            br#"{"partialSuccess":{"rejectedSpans":1},"partialSuccess":{"rejectedSpans":"4","rejectedSpans":2}}"#,
+        );
+        assert_eq!(ps.map(|p| p.rejected_spans), Some(2));
+        assert_eq!(
+            decode_json_response(br#"{"partialSuccess":{},"partialSuccess":null}"#),
+            None
+        );
+        // Other fields of any shape are checked and passed over.
+        let ps = decode_json_response(
+            br#"{"x":[1,{"y":["z",null,true]}],"partialSuccess":{"errorMessage":"slow down","z":{}}}"#,
+        );
         assert_eq!(ps.unwrap().error_message, "slow down");
         assert_eq!(
             decode_json_status_message(br#"{"code":3,"message":"bad json"}"#).as_deref(),
