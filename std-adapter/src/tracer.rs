@@ -211,6 +211,10 @@ pub enum SharedExporter {
     /// Discards every span (counted as exported): tracing for propagation only, or
     /// benchmarks.
     Discard,
+    /// What a provider holds once it has shut down and let its exporter go: a span
+    /// that still reaches it (one that ended while the shutdown ran) is lost, and
+    /// counted as failed (it was counted as exported).
+    Closed,
 }
 
 impl SharedExporter {
@@ -268,6 +272,7 @@ impl fmt::Debug for SharedExporter {
             SharedExporter::Batch(b) => f.debug_tuple("Batch").field(b).finish(),
             SharedExporter::Locked(_) => f.write_str("Locked(..)"),
             SharedExporter::Discard => f.write_str("Discard"),
+            SharedExporter::Closed => f.write_str("Closed"),
         }
     }
 }
@@ -286,6 +291,7 @@ impl SpanExporter for SharedExporter {
                     .unwrap_or(Err(picotrace::ExportError::Failed))
             }
             SharedExporter::Discard => Ok(()),
+            SharedExporter::Closed => Err(picotrace::ExportError::Failed),
         }
     }
 }
@@ -925,7 +931,7 @@ impl TracerProvider {
         let mut wait = Backoff::default();
         while self
             .tracer
-            .with_exporter(|x| *x = SharedExporter::Discard)
+            .with_exporter(|x| *x = SharedExporter::Closed)
             .is_none()
         {
             wait.pause();

@@ -35,6 +35,14 @@ fn runtime() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
+/// Held by the test that reads the resident set size and by tests that allocate a lot
+/// beside it (many providers), so that the growth it reads is its own.
+static MEMORY: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn memory() -> std::sync::MutexGuard<'static, ()> {
+    MEMORY.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// Spans per thread (1M, as the issue asks; `PICOTRACE_STRESS_SPANS` for a shorter run).
 fn spans_per_thread() -> u64 {
     std::env::var("PICOTRACE_STRESS_SPANS")
@@ -188,6 +196,7 @@ fn rss_bytes() -> u64 {
 /// leave resident memory flat (the old per-thread tracers cost ~97 KiB each).
 #[test]
 fn ten_thousand_short_lived_threads_leave_memory_flat() {
+    let _memory = memory();
     let seen = Arc::new(AtomicU64::new(0));
     let provider = counting(&seen);
     let tracer = provider.tracer();
@@ -428,4 +437,47 @@ fn a_span_ended_during_thread_teardown_is_exported() {
     provider.flush().unwrap();
     assert_eq!(seen.load(Ordering::Relaxed), 1);
     assert_eq!(provider.stats().spans_exported, 1);
+}
+
+/// Spans ending on many threads while the provider shuts down: every span the tracer
+/// counts as exported reached the exporter. A span that passed the shutdown check just
+/// before the flag went up, then published after the provider had let its exporter go,
+/// was drained into the exporter put in its place, which discarded it and reported
+/// success: counted exported, never sent. Several lifecycles with more threads than
+/// cores, so that a thread is preempted inside that window in some of them.
+#[test]
+fn spans_ending_while_the_provider_shuts_down_are_exported_or_counted_lost() {
+    let _memory = memory(); // 40 providers: not beside the RSS test
+    let threads = 8;
+    for round in 0..40 {
+        let seen = Arc::new(AtomicU64::new(0));
+        let provider = counting(&seen);
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        std::thread::scope(|s| {
+            for _ in 0..threads {
+                s.spawn(|| {
+                    let tracer = provider.tracer();
+                    while !stop.load(Ordering::Relaxed) {
+                        tracer.start_span("racing").end();
+                    }
+                });
+            }
+            std::thread::sleep(Duration::from_millis(5));
+            let _ = provider.shutdown();
+            // The threads go on a little after shutdown, as an application's do.
+            std::thread::sleep(Duration::from_millis(2));
+            stop.store(true, Ordering::Relaxed);
+        });
+        let s = provider.stats();
+        assert_eq!(
+            s.spans_exported,
+            seen.load(Ordering::Relaxed),
+            "round {round}: counted exported, but the exporter got fewer: {s:?}"
+        );
+        assert_eq!(
+            s.spans_started,
+            s.spans_exported + s.spans_lost() + s.spans_sampled_out,
+            "round {round}: {s:?}"
+        );
+    }
 }
