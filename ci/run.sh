@@ -201,7 +201,8 @@ step_nostd() {
 }
 
 # The loom model checks of core's one `unsafe` module (slot ownership: claim, write,
-# end, drain, release, the ABA case; the exporter's try-lock). Bounded to 3 preemptions
+# end, drain, release, the ABA case, on a model and on the real slot pool with its
+# shard refills; the exporter's try-lock). Bounded to 3 preemptions
 # per execution, which finds a weakened memory ordering and a missing ABA tag (both
 # were tried) in seconds.
 step_loom() {
