@@ -46,9 +46,12 @@
 //!
 //! Nothing here allocates per span or event: the picotrace span behind a `tracing` span
 //! is kept in a table the layer allocates once (not in the registry's extensions, which
-//! box what they hold), and span and event fields are written straight into the span's
-//! slot as they are visited (`Debug` values and messages formatted in place, through
-//! [`picotrace::EventWriter`]); what does not fit the span's limits is dropped and
+//! box what they hold). A new span's fields are written straight into its slot as they
+//! are visited. An event's fields, and those given to `Span::record`, are first read
+//! into buffers each thread reuses, and only then written into the span, under its
+//! lock: reading them runs user code (`Debug`, `Display`), which must not run under a
+//! lock another thread may wait for (a deadlock), and may trace itself (its events and
+//! spans then find their span). What does not fit the span's limits is dropped and
 //! counted.
 //!
 //! ```
@@ -86,13 +89,15 @@ use tracing_subscriber::Layer;
 
 use crate::StdTracer;
 
+mod captured;
 mod entered;
 mod spans;
+use captured::Replay;
 use spans::{SpanTable, Timings};
 
 /// Longest text kept of an `otel.*` override given as `Debug`, and of the error or
 /// message that becomes a status description (longer is cut). Attribute values are
-/// formatted straight into the span instead.
+/// kept whole, to the span's limits.
 const FIELD_TEXT_BYTES: usize = 256;
 
 /// A [`Layer`] that records `tracing` spans and events with a picotrace tracer (see
@@ -163,7 +168,9 @@ impl TracingLayer {
         S: Subscriber + LookupSpan<'a>,
     {
         self.spans.with_or(span.id().into_u64(), f, |f| {
-            spans::in_extensions(|| with_extensions_backing(span.extensions_mut(), f))
+            spans::in_extensions(|| {
+                with_extensions_backing(span.extensions_mut(), Some(self.key()), f)
+            })
         })
     }
 
@@ -225,15 +232,47 @@ impl TracingLayer {
 /// the span was last exited, and its busy and idle time.
 struct Backing(Span<'static>, Option<Timestamp>, Timings);
 
+/// The [`Backing`]s of one `tracing` span, by the layer that keeps each
+/// ([`TracingLayer::key`]). Extensions hold one value per type: with one `Backing`
+/// there, a second layer on the same registry (a second provider) panicked the first
+/// time both tables were full for one span, and one layer could find the other's span.
+#[derive(Default)]
+struct Backings(Vec<(usize, Backing)>);
+
+impl Backings {
+    /// `layer`'s, or with `None` (the layer is not known) the first.
+    fn get_mut(&mut self, layer: Option<usize>) -> Option<&mut Backing> {
+        self.0
+            .iter_mut()
+            .find(|(key, _)| layer.is_none_or(|layer| *key == layer))
+            .map(|(_, backing)| backing)
+    }
+
+    fn remove(&mut self, layer: usize) -> Option<Backing> {
+        let at = self.0.iter().position(|(key, _)| *key == layer)?;
+        Some(self.0.swap_remove(at).1)
+    }
+}
+
+/// Runs `f` on `layer`'s [`Backing`] of the span whose extensions are given.
+fn backing_in<R>(
+    mut extensions: tracing_subscriber::registry::ExtensionsMut<'_>,
+    layer: usize,
+    f: impl FnOnce(&mut Backing) -> R,
+) -> Option<R> {
+    Some(f(extensions.get_mut::<Backings>()?.get_mut(Some(layer))?))
+}
+
 /// Runs `f` on the span kept in `extensions` (locked). A panic in `f` (a field's
 /// `Debug`) releases the lock before it goes on: unwinding with the guard would poison
 /// the lock, and the registry panics on a poisoned lock when the span closes, which
 /// happens during that same unwinding (an abort).
 fn with_extensions_backing<R>(
     mut extensions: tracing_subscriber::registry::ExtensionsMut<'_>,
+    layer: Option<usize>,
     f: impl FnOnce(&mut Span<'static>) -> R,
 ) -> Option<R> {
-    let Backing(span, ..) = extensions.get_mut::<Backing>()?;
+    let Backing(span, ..) = extensions.get_mut::<Backings>()?.get_mut(layer)?;
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(span)));
     drop(extensions);
     Some(result.unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
@@ -330,8 +369,12 @@ where
         if let Err(started) = self.spans.insert(id.into_u64(), started, timings) {
             // The table's bucket is full: the registry's extensions keep it.
             if let Some(span) = ctx.span(id) {
-                span.extensions_mut()
-                    .insert(Backing(started, None, timings));
+                let mut extensions = span.extensions_mut();
+                let backing = (self.key(), Backing(started, None, timings));
+                match extensions.get_mut::<Backings>() {
+                    Some(backings) => backings.0.push(backing),
+                    None => extensions.insert(Backings(vec![backing])),
+                }
             }
         }
     }
@@ -340,10 +383,15 @@ where
         let Some(span) = ctx.span(id) else {
             return;
         };
-        self.with_backing(&span, |backing| {
-            if backing.is_recording() {
-                values.record(&mut Fields(backing, Recorded::Later));
-            }
+        // Read before the span is locked (see `captured`), and only for a recording span.
+        if self.with_backing(&span, |backing| backing.is_recording()) != Some(true) {
+            return;
+        }
+        captured::Fields::with(|fields| {
+            values.record(fields);
+            self.with_backing(&span, |backing| {
+                fields.replay(&mut Fields(backing, Recorded::Later));
+            });
         });
     }
 
@@ -378,10 +426,13 @@ where
             if let Some(span) = ctx.span(id) {
                 // Not while this thread holds a span's extensions (see `in_extensions`).
                 spans::in_extensions(|| {
-                    let mut extensions = span.extensions_mut();
-                    let Backing(_, exited, _) = extensions.get_mut::<Backing>()?;
-                    *exited = Some(exited.map_or(now, |t| t.max(now)));
-                    Some(())
+                    backing_in(
+                        span.extensions_mut(),
+                        self.key(),
+                        |Backing(_, exited, _)| {
+                            *exited = Some(exited.map_or(now, |t| t.max(now)));
+                        },
+                    )
                 });
             }
         }
@@ -399,7 +450,10 @@ where
                     return;
                 };
                 // After the registry's lock is released.
-                let backing = span.extensions_mut().remove::<Backing>();
+                let backing = span
+                    .extensions_mut()
+                    .get_mut::<Backings>()
+                    .and_then(|backings| backings.remove(self.key()));
                 let Some(Backing(span, exited, timings)) = backing else {
                     return;
                 };
@@ -422,16 +476,32 @@ where
         let Some(id) = id else {
             return;
         };
-        let recorded = self
-            .spans
-            .with(id, |backing| self.record_event(backing, event));
-        if recorded.is_none() {
+        // The fields are read before the span is locked (see `captured`), and only
+        // for a recording span: first its state, then the fields, then the writing.
+        let elsewhere = match self.spans.with(id, |backing| backing.is_recording()) {
+            Some(false) => return,
+            Some(true) => None,
             // In the registry's extensions, or hidden from this layer by a per-layer
             // filter (the registry then finds the nearest ancestor this layer sees).
-            if let Some(span) = ctx.event_span(event) {
-                self.with_backing(&span, |backing| self.record_event(backing, event));
-            }
-        }
+            None => match ctx.event_span(event) {
+                Some(span) if self.with_backing(&span, |b| b.is_recording()) == Some(true) => {
+                    Some(span)
+                }
+                _ => return,
+            },
+        };
+        captured::Fields::with(|fields| {
+            event.record(fields);
+            let metadata = event.metadata();
+            match &elsewhere {
+                None => self
+                    .spans
+                    .with(id, |backing| self.record_event(backing, metadata, fields)),
+                Some(span) => {
+                    self.with_backing(span, |backing| self.record_event(backing, metadata, fields))
+                }
+            };
+        });
     }
 }
 
@@ -451,10 +521,11 @@ impl TracingLayer {
         if found.is_none() {
             if let (Some(f), Some(span)) = (f, ctx.span(id)) {
                 spans::in_extensions(|| {
-                    let mut extensions = span.extensions_mut();
-                    let Backing(_, _, timings) = extensions.get_mut::<Backing>()?;
-                    f(timings);
-                    Some(())
+                    backing_in(
+                        span.extensions_mut(),
+                        self.key(),
+                        |Backing(_, _, timings)| f(timings),
+                    )
                 });
             }
         }
@@ -462,11 +533,15 @@ impl TracingLayer {
 
     /// An event of a span: a span event named by its message, with level, target and
     /// fields; an error sets the status.
-    fn record_event(&self, backing: &mut Span<'static>, event: &Event<'_>) {
+    fn record_event(
+        &self,
+        backing: &mut Span<'static>,
+        metadata: &tracing_core::Metadata<'_>,
+        captured: &captured::Fields,
+    ) {
         if !backing.is_recording() {
             return;
         }
-        let metadata = event.metadata();
         let level = *metadata.level();
         let error_status = level == Level::ERROR && self.error_events_to_status;
         // Kept only when the message becomes the status description.
@@ -488,7 +563,7 @@ impl TracingLayer {
                 .event
                 .attribute("level", level.as_str())
                 .attribute("target", metadata.target());
-            event.record(&mut fields);
+            captured.replay(&mut fields);
             if !fields.named {
                 match fields.error.as_deref() {
                     // An error with no message of its own (`#[instrument(err)]`): this
@@ -582,7 +657,10 @@ where
         let in_extensions = |f: F| {
             spans::in_extensions(|| {
                 let data = dispatch.downcast_ref::<Registry>()?.span(id)?;
-                with_extensions_backing(data.extensions_mut(), f)
+                let layer = dispatch
+                    .downcast_ref::<TracingLayer>()
+                    .map(TracingLayer::key);
+                with_extensions_backing(data.extensions_mut(), layer, f)
             })
         };
         match dispatch.downcast_ref::<TracingLayer>() {
@@ -785,10 +863,6 @@ impl Visit for Fields<'_> {
     }
 }
 
-/// The most causes [`ErrorChain`] keeps: an error whose `source` never ends (one that
-/// returns itself) must not hang the traced code.
-const MAX_ERROR_CAUSES: usize = 32;
-
 /// The texts of an error's causes (`source()`, then its source, and so on), outermost
 /// first, without the error itself: recorded as `{field}.chain`, a string array, as
 /// tracing-opentelemetry does, so that an `anyhow`-style chain ("reading config" caused
@@ -801,7 +875,7 @@ impl ErrorChain {
         let mut causes = Vec::new();
         let mut next = error.source();
         while let Some(cause) = next {
-            if causes.len() == MAX_ERROR_CAUSES {
+            if causes.len() == captured::MAX_ERROR_CAUSES {
                 break;
             }
             causes.push(cause.to_string());
@@ -824,6 +898,25 @@ impl ErrorChain {
 
     fn texts(&self) -> Vec<&str> {
         self.0.iter().map(String::as_str).collect()
+    }
+}
+
+impl Replay for Fields<'_> {
+    /// As `record_debug`, from the text the value was formatted to.
+    fn record_text(&mut self, field: &Field, text: &str) {
+        if !field.name().starts_with("otel.") {
+            return self.0.set_attribute(field.name(), text);
+        }
+        self.record_str(field, &cut_copy::<FIELD_TEXT_BYTES>(text));
+    }
+}
+
+impl Replay for EventFields<'_, '_> {
+    /// As `record_debug`, from the text the value was formatted to.
+    fn record_text(&mut self, field: &Field, text: &str) {
+        if !self.log_field(field, None) {
+            self.record_str(field, text);
+        }
     }
 }
 

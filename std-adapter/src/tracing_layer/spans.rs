@@ -29,8 +29,9 @@ thread_local! {
     /// The bucket whose lock this thread holds while user code runs inside
     /// [`SpanTable::with`] (its address), or 0.
     ///
-    /// That code (a field's `Debug`, a sampler, an exporter run when the arena is full)
-    /// may call into `tracing` again, and under a global subscriber nothing stops it
+    /// That code (a child's start, which runs the sampler and, when the arena is full,
+    /// the exporter; fields are read before any bucket is locked, see `captured`) may
+    /// call into `tracing` again, and under a global subscriber nothing stops it
     /// from reaching this table: locking the same bucket again would deadlock, and
     /// waiting for another one could deadlock with a thread doing the same the other
     /// way round. Such nested calls skip the bucket this thread holds and never wait
@@ -539,6 +540,105 @@ mod tests {
         for &id in &ids {
             assert!(matches!(table.remove(id), Removed::Now(_)), "{id}");
         }
+    }
+
+    /// A provider whose exporter counts the spans it gets.
+    fn counting() -> (
+        crate::TracerProvider,
+        std::sync::Arc<std::sync::atomic::AtomicU64>,
+    ) {
+        struct Count(std::sync::Arc<std::sync::atomic::AtomicU64>);
+        impl picotrace::SpanExporter for Count {
+            fn export(
+                &mut self,
+                batch: &picotrace::SpanBatch<'_>,
+            ) -> Result<(), picotrace::ExportError> {
+                self.0.fetch_add(batch.len() as u64, Ordering::SeqCst);
+                Ok(())
+            }
+        }
+        let exported = std::sync::Arc::new(AtomicU64::new(0));
+        let provider = crate::TracerProvider::builder()
+            .config(TracerConfig::new("svc"))
+            .exporter(crate::SharedExporter::new(Count(exported.clone())))
+            .build();
+        (provider, exported)
+    }
+
+    /// Two ids of one home bucket, and one of another.
+    fn two_homes(table: &SpanTable) -> (u64, u64, u64) {
+        let first = table.home(1);
+        let same = (2..).find(|&id| table.home(id) == first).unwrap();
+        let other = (2..).find(|&id| table.home(id) != first).unwrap();
+        (1, same, other)
+    }
+
+    /// Regression: a span closed by code that runs under its own bucket's lock (the
+    /// layer runs a child's start there, which may export when the arena is full, and
+    /// a user's exporter may drop a span's last handle) could not be taken out of the
+    /// table: it stayed there, never ended, exported or counted. Its close is deferred
+    /// to the bucket's holder, which ends it when it lets the bucket go.
+    #[test]
+    fn a_span_closed_under_its_own_buckets_lock_still_ends() {
+        let (provider, exported) = counting();
+        let tracer = provider.tracer();
+        let table = SpanTable::new(4);
+        let (held, closed, _) = two_homes(&table);
+        for id in [held, closed] {
+            assert!(table
+                .insert(id, tracer.start_span("s"), Timings::default())
+                .is_ok());
+        }
+        let removed = table.with(held, |_| table.remove(closed)).unwrap();
+        assert!(matches!(removed, Removed::Deferred));
+        assert!(table.with(closed, |_| ()).is_none(), "out of the table");
+        provider.flush().unwrap();
+        assert_eq!(
+            exported.load(Ordering::SeqCst),
+            1,
+            "ended as the bucket was let go"
+        );
+    }
+
+    /// Regression, the same across threads: another thread holds the bucket (runs code
+    /// under its lock), and a close made from code under a second bucket's lock, which
+    /// gives up waiting for the first, left the span in the table for good. It is
+    /// marked closed, and the holder ends it as it lets the bucket go.
+    #[test]
+    fn a_span_closed_while_another_thread_holds_its_bucket_ends_when_that_thread_lets_go() {
+        let (provider, exported) = counting();
+        let tracer = provider.tracer();
+        let table = SpanTable::new(4);
+        let (held, closed, other) = two_homes(&table);
+        for id in [held, closed, other] {
+            assert!(table
+                .insert(id, tracer.start_span("s"), Timings::default())
+                .is_ok());
+        }
+        let (holding_tx, holding_rx) = std::sync::mpsc::sync_channel(0);
+        let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+        let table = &table;
+        std::thread::scope(|s| {
+            s.spawn(move || {
+                table.with(held, |_| {
+                    holding_tx.send(()).unwrap();
+                    release_rx.recv().unwrap();
+                })
+            });
+            holding_rx.recv().unwrap();
+            let removed = table.with(other, |_| table.remove(closed)).unwrap();
+            assert!(matches!(removed, Removed::Deferred));
+            provider.flush().unwrap();
+            assert_eq!(exported.load(Ordering::SeqCst), 0, "not while it is held");
+            release_tx.send(()).unwrap();
+        });
+        provider.flush().unwrap();
+        assert_eq!(
+            exported.load(Ordering::SeqCst),
+            1,
+            "ended when it was let go"
+        );
+        assert!(table.with(closed, |_| ()).is_none());
     }
 
     /// Busy from the first enter to the last exit of overlapping enters, idle before

@@ -1071,13 +1071,12 @@ impl std::fmt::Debug for DropsOnDebug {
     }
 }
 
-/// Regression: a span closed from user code that runs under its own table bucket's
-/// lock (here a field's `Debug`, recorded on another span of that bucket, drops the
-/// span's last handle) could not be taken out of the table: it stayed there, never
-/// ended, never exported and never counted. Its close is now deferred to the bucket's
-/// holder, which ends it when it lets the bucket go.
+/// A span closed from a field's `Debug` (which drops its last handle) ends and is
+/// exported while the layer lives. (It once ran under the lock of the table bucket the
+/// span was in, and stayed there; fields are now read before any lock is taken, and
+/// the table's own tests cover closes made under a bucket's lock.)
 #[test]
-fn a_span_closed_under_its_own_buckets_lock_still_ends() {
+fn a_span_closed_from_a_fields_debug_ends() {
     let t = setup();
     // One bucket: both spans are in it.
     let layer = TracingLayer::with_table(t.provider.tracer(), 1);
@@ -1088,8 +1087,6 @@ fn a_span_closed_under_its_own_buckets_lock_still_ends() {
         let holder = DropsOnDebug(Mutex::new(Some(closed_inside)));
         recorder.record("value", tracing::field::debug(&holder));
         assert!(holder.0.lock().unwrap().is_none(), "the handle was dropped");
-        // Exported while the layer lives (a span left in the table would end only
-        // when the table is dropped), ending at its exit.
         let inside = t.named("closed inside");
         let lasted = Duration::from_nanos(inside.end - inside.start);
         assert!(lasted < Duration::from_millis(50), "{inside:#?}");
@@ -1104,80 +1101,96 @@ fn a_span_closed_under_its_own_buckets_lock_still_ends() {
     );
 }
 
-/// Holds its span's table bucket (it is formatted under the bucket's lock) until told
-/// to let go.
-struct HoldsWhileDebugged {
-    holding: std::sync::mpsc::SyncSender<()>,
-    release: Mutex<std::sync::mpsc::Receiver<()>>,
+/// Waits, while it is formatted, for another thread to log in the same span (at most
+/// two seconds); says whether that thread got through.
+struct WaitsForAnotherThread {
+    formatting: std::sync::mpsc::SyncSender<()>,
+    other_done: Mutex<std::sync::mpsc::Receiver<()>>,
+    got_through: std::sync::atomic::AtomicBool,
 }
 
-impl std::fmt::Debug for HoldsWhileDebugged {
+impl std::fmt::Debug for WaitsForAnotherThread {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.holding.send(()).unwrap();
-        self.release.lock().unwrap().recv().unwrap();
-        f.write_str("held")
+        self.formatting.send(()).unwrap();
+        let done = self.other_done.lock().unwrap();
+        let through = done.recv_timeout(Duration::from_secs(2)).is_ok();
+        self.got_through
+            .store(through, std::sync::atomic::Ordering::SeqCst);
+        f.write_str("waited")
     }
 }
 
-/// Regression, the same across threads: thread B holds a bucket (user code under its
-/// lock), and a close nested in user code on this thread, which gives up waiting for
-/// that bucket, left the span in the table for good. It is marked closed, and B ends it
-/// as it lets the bucket go.
+/// Regression (a deadlock): an event's fields were formatted under the lock of the
+/// span's table entry, so a `Debug` that waited for something another thread held
+/// while that thread logged in the same span (here: waits for it to finish logging)
+/// hung both for good. Fields are now read before the span is locked, as
+/// tracing-opentelemetry reads them.
 #[test]
-fn a_span_closed_while_another_thread_holds_its_bucket_ends_when_that_thread_lets_go() {
+fn a_fields_debug_that_waits_for_another_thread_logging_in_the_span_does_not_deadlock() {
     let t = setup();
-    // Two buckets; spans go to their home bucket while it has room.
-    let layer = TracingLayer::with_table(t.provider.tracer(), 4);
-    let probe = super::spans::SpanTable::new(4);
-    let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
-    // Ids depend on the thread's shard in the registry: pick the spans' roles by the
-    // bucket their ids land in. `held` and `closed` share one, `recorder` has the other.
-    let (mut held, mut closed, mut recorder) = (None, None, None);
-    tracing::dispatcher::with_default(&dispatch, || {
-        for n in 0_i64.. {
-            let span = tracing::info_span!("span", n, value = tracing::field::Empty);
-            let home = probe.home(span.id().expect("recorded").into_u64());
-            match (&held, &closed, &recorder) {
-                (None, ..) => held = Some((span, home)),
-                (Some((_, h)), None, _) if home == *h => closed = Some((span, n)),
-                (Some((_, h)), _, None) if home != *h => recorder = Some(span),
-                (Some(_), Some(_), Some(_)) => break,
-                _ => {} // dropped: its entry is free again
-            }
+    let dispatch = tracing::Dispatch::new(t.subscriber());
+    let span = tracing::dispatcher::with_default(&dispatch, || tracing::info_span!("shared"));
+    let (formatting_tx, formatting_rx) = std::sync::mpsc::sync_channel(1);
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    let waiter = WaitsForAnotherThread {
+        formatting: formatting_tx,
+        other_done: Mutex::new(done_rx),
+        got_through: std::sync::atomic::AtomicBool::new(false),
+    };
+    std::thread::scope(|s| {
+        let (dispatch, span) = (&dispatch, &span);
+        s.spawn(move || {
+            formatting_rx.recv().unwrap();
+            tracing::dispatcher::with_default(dispatch, || {
+                tracing::info!(parent: span.id(), "from the other thread");
+            });
+            let _ = done_tx.send(());
+        });
+        tracing::dispatcher::with_default(dispatch, || {
+            tracing::info!(parent: span.id(), value = ?waiter, "formatting");
+        });
+    });
+    assert!(
+        waiter.got_through.load(std::sync::atomic::Ordering::SeqCst),
+        "the other thread's event waited for this one's Debug"
+    );
+    drop(span);
+    drop(dispatch);
+    let shared = t.named("shared");
+    let names: Vec<&str> = shared.events.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        ["from the other thread", "formatting"],
+        "{shared:#?}"
+    );
+}
+
+/// Regression: two layers on one registry (two providers) kept the spans their tables
+/// had no room for under one extension type: the second insert for a span panicked
+/// ("extensions already contain a value"), as soon as both tables were full. Each
+/// layer now keeps its own, and exports all its spans with their events.
+#[test]
+fn two_layers_on_one_registry_each_keep_the_spans_their_tables_cannot() {
+    let (a, b) = (setup(), setup());
+    // One bucket of four entries each: the fifth live span goes to the extensions.
+    let subscriber = tracing_subscriber::registry()
+        .with(TracingLayer::with_table(a.provider.tracer(), 1))
+        .with(TracingLayer::with_table(b.provider.tracer(), 1));
+    tracing::subscriber::with_default(subscriber, || {
+        let live: Vec<tracing::Span> = (0..8_i64)
+            .map(|n| tracing::info_span!("live", n, later = tracing::field::Empty))
+            .collect();
+        for span in &live {
+            span.in_scope(|| tracing::info!("inside"));
+            span.record("later", 1_i64);
         }
     });
-    let (held, _) = held.unwrap();
-    let (closed, closed_n) = closed.unwrap();
-    let recorder = recorder.unwrap();
-    let closed_n = closed_n.to_string();
-    closed.in_scope(|| std::thread::sleep(Duration::from_millis(2)));
-
-    let (holding_tx, holding_rx) = std::sync::mpsc::sync_channel(1);
-    let (release_tx, release_rx) = std::sync::mpsc::channel();
-    let holder = std::thread::spawn(move || {
-        let blocker = HoldsWhileDebugged {
-            holding: holding_tx,
-            release: Mutex::new(release_rx),
-        };
-        held.record("value", tracing::field::debug(&blocker));
-    });
-    holding_rx.recv().unwrap();
-    // Nested in user code (under the recorder's bucket), the last handle of `closed`
-    // goes while B holds its bucket.
-    let dropper = DropsOnDebug(Mutex::new(Some(closed)));
-    recorder.record("value", tracing::field::debug(&dropper));
-    assert!(dropper.0.lock().unwrap().is_none());
-    assert!(
-        !t.spans().iter().any(|s| attr(s, "n") == Some(&closed_n)),
-        "not ended while B holds the bucket"
-    );
-    release_tx.send(()).unwrap();
-    holder.join().unwrap();
-    let ended = t
-        .spans()
-        .into_iter()
-        .find(|s| attr(s, "n") == Some(&closed_n))
-        .expect("ended when B let the bucket go, while the layer lives");
-    assert!(ended.end - ended.start < 50_000_000, "{ended:#?}");
-    drop(dispatch);
+    for t in [&a, &b] {
+        let spans = t.spans();
+        assert_eq!(spans.len(), 8, "{spans:#?}");
+        for span in &spans {
+            assert_eq!(span.events.len(), 1, "{span:#?}");
+            assert_eq!(attr(span, "later"), Some("1"), "{span:#?}");
+        }
+    }
 }

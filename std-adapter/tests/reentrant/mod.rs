@@ -4,10 +4,10 @@
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
-use picotrace::{ExportError, SpanBatch, SpanExporter};
+use picotrace::{ExportError, SpanBatch, SpanExporter, SpanId};
 
-/// An exported span's name and its events' names.
-pub type Named = (String, Vec<String>);
+/// An exported span's name, its events' names, its id and its parent's.
+pub type Named = (String, Vec<String>, SpanId, Option<SpanId>);
 
 /// The exported spans.
 #[derive(Clone, Default)]
@@ -18,18 +18,23 @@ impl SpanExporter for Names {
         let mut seen = self.0.lock().unwrap();
         for s in batch.iter() {
             let events = s.events().map(|e| e.name().to_string()).collect();
-            seen.push((s.name().to_string(), events));
+            seen.push((
+                s.name().to_string(),
+                events,
+                s.span_context().span_id,
+                s.parent_span_id(),
+            ));
         }
         Ok(())
     }
 }
 
 impl Names {
-    /// The exported span named `name`, with its events' names.
+    /// The exported span named `name`.
     pub fn named(&self, name: &str) -> Named {
         let seen = self.0.lock().unwrap();
         seen.iter()
-            .find(|(n, _)| n == name)
+            .find(|(n, ..)| n == name)
             .cloned()
             .unwrap_or_else(|| panic!("{name} not exported: {seen:?}"))
     }

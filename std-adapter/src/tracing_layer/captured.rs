@@ -1,0 +1,188 @@
+//! The fields of an event or of a `Span::record`, read before the span they go to is
+//! locked.
+//!
+//! Reading fields runs user code: `Debug` and `Display` impls, `Error::source`. Run
+//! under a span's lock, that code could deadlock with another thread (it waits for a
+//! mutex that thread holds, while that thread logs and waits for the span), and the
+//! tracing it does itself could not reach its span (an event logged from a `Debug` impl
+//! was dropped, a span made there started a new trace). `tracing-opentelemetry` reads
+//! fields first for the same reason (tokio-rs/tracing#763). The text is kept in buffers
+//! each thread reuses, so reading allocates nothing once a thread's buffers have grown.
+
+use std::cell::Cell;
+use std::fmt::{self, Write as _};
+use std::ops::Range;
+
+use tracing_core::field::{Field, Visit};
+
+/// The most causes of an error kept: an error whose `source` never ends (one that
+/// returns itself) must not hang the traced code.
+pub(super) const MAX_ERROR_CAUSES: usize = 32;
+
+/// Buffers a thread keeps up to this size between events; larger ones (a huge `Debug`
+/// text) are freed after use.
+const KEPT_TEXT_BYTES: usize = 64 * 1024;
+
+/// One field's value, as read.
+enum Captured {
+    I64(i64),
+    U64(u64),
+    Bool(bool),
+    F64(f64),
+    /// A `&str` field: its text in [`Fields::text`].
+    Str(Range<usize>),
+    /// Its `Debug` text (what `?x`, `%x` and messages give) in [`Fields::text`].
+    Debug(Range<usize>),
+    /// An error: its text and its causes' (see [`StoredError`]).
+    Error(StoredError),
+}
+
+/// The fields of one event or record, in the order they were visited.
+#[derive(Default)]
+pub(super) struct Fields {
+    values: Vec<(Field, Captured)>,
+    text: String,
+}
+
+thread_local! {
+    /// This thread's buffers between two reads (taken while one runs: a read made
+    /// inside it, by a `Debug` impl that traces, gets buffers of its own).
+    static SPARE: Cell<Option<Fields>> = const { Cell::new(None) };
+}
+
+impl Fields {
+    /// Runs `f` with empty buffers, this thread's if they are free.
+    pub(super) fn with<R>(f: impl FnOnce(&mut Fields) -> R) -> R {
+        let mut fields = SPARE.with(Cell::take).unwrap_or_default();
+        let result = f(&mut fields);
+        fields.values.clear();
+        fields.text.clear();
+        if fields.text.capacity() > KEPT_TEXT_BYTES {
+            fields.text = String::new();
+        }
+        SPARE.with(|spare| spare.set(Some(fields)));
+        result
+    }
+
+    /// Hands the fields to `to` in order, as they were read: a `Debug` value as its
+    /// text ([`Replay::record_text`]), an error as a [`StoredError`].
+    pub(super) fn replay(&self, to: &mut impl Replay) {
+        for (field, value) in &self.values {
+            match value {
+                Captured::I64(v) => to.record_i64(field, *v),
+                Captured::U64(v) => to.record_u64(field, *v),
+                Captured::Bool(v) => to.record_bool(field, *v),
+                Captured::F64(v) => to.record_f64(field, *v),
+                Captured::Str(range) => to.record_str(field, self.text_of(range)),
+                Captured::Debug(range) => to.record_text(field, self.text_of(range)),
+                Captured::Error(error) => to.record_error(field, error),
+            }
+        }
+    }
+
+    fn text_of(&self, range: &Range<usize>) -> &str {
+        self.text.get(range.clone()).unwrap_or_default()
+    }
+
+    /// Appends what `write` writes to the text; returns where it is.
+    fn push_text(&mut self, write: impl FnOnce(&mut String)) -> Range<usize> {
+        let start = self.text.len();
+        write(&mut self.text);
+        start..self.text.len()
+    }
+}
+
+impl Visit for Fields {
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.values.push((field.clone(), Captured::I64(value)));
+    }
+
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.values.push((field.clone(), Captured::U64(value)));
+    }
+
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.values.push((field.clone(), Captured::Bool(value)));
+    }
+
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.values.push((field.clone(), Captured::F64(value)));
+    }
+
+    fn record_str(&mut self, field: &Field, value: &str) {
+        let range = self.push_text(|text| text.push_str(value));
+        self.values.push((field.clone(), Captured::Str(range)));
+    }
+
+    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        self.values
+            .push((field.clone(), Captured::Error(StoredError::of(value))));
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        let range = self.push_text(|text| {
+            let _ = write!(text, "{value:?}");
+        });
+        self.values.push((field.clone(), Captured::Debug(range)));
+    }
+}
+
+/// Where [`Fields::replay`] writes: a [`Visit`]or that can also take a `Debug` value
+/// as the text it was formatted to.
+pub(super) trait Replay: Visit {
+    /// A `Debug` value, already formatted: by default given to `record_debug` as it was.
+    fn record_text(&mut self, field: &Field, text: &str) {
+        self.record_debug(field, &Formatted(text));
+    }
+}
+
+/// Text that `Debug`-formats as itself.
+pub(super) struct Formatted<'a>(pub(super) &'a str);
+
+impl fmt::Debug for Formatted<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+/// An error as it was read: its text and its causes' texts, as an error again (its
+/// `source` is the next cause), so that it is written as the error itself would be.
+/// At most [`MAX_ERROR_CAUSES`] causes are kept.
+#[derive(Debug)]
+pub(super) struct StoredError {
+    text: String,
+    cause: Option<Box<StoredError>>,
+}
+
+impl StoredError {
+    fn of(error: &(dyn std::error::Error + 'static)) -> Self {
+        let mut causes = Vec::new();
+        let mut next = error.source();
+        while let Some(cause) = next {
+            if causes.len() == MAX_ERROR_CAUSES {
+                break;
+            }
+            causes.push(cause.to_string());
+            next = cause.source();
+        }
+        let cause = causes.into_iter().rev().fold(None, |cause, text| {
+            Some(Box::new(StoredError { text, cause }))
+        });
+        StoredError {
+            text: error.to_string(),
+            cause,
+        }
+    }
+}
+
+impl fmt::Display for StoredError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl std::error::Error for StoredError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.cause.as_deref().map(|cause| cause as _)
+    }
+}
