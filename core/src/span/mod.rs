@@ -561,15 +561,20 @@ impl<'t> Span<'t> {
     /// Records a Rust error as an exception: its type name and its `Display` text,
     /// formatted straight into the span (a long text is cut at a character boundary,
     /// to the attribute value limit and the room the span has left). The type name is
-    /// the static type: `dyn core::error::Error` for a boxed error (use
-    /// [`Span::record_exception_with_type`] to name it).
+    /// the static type; a trait object's (a boxed error's `dyn core::error::Error`)
+    /// names no type, so it is left out (use [`Span::record_exception_with_type`] to
+    /// name it).
     pub fn record_error<E: core::error::Error + ?Sized>(&mut self, error: &E) {
         if !self.is_recording() {
             return;
         }
-        self.event(semconv::EXCEPTION_EVENT)
-            .attribute(semconv::EXCEPTION_TYPE, core::any::type_name::<E>())
-            .attribute_fmt(semconv::EXCEPTION_MESSAGE, format_args!("{error}"));
+        let type_name = core::any::type_name::<E>();
+        let mut event = self.event(semconv::EXCEPTION_EVENT);
+        // Every boxed error grouped under one "type" would mislead a backend.
+        if !type_name.starts_with("dyn ") {
+            event.attribute(semconv::EXCEPTION_TYPE, type_name);
+        }
+        event.attribute_fmt(semconv::EXCEPTION_MESSAGE, format_args!("{error}"));
     }
 
     /// Sets the status to Ok (final: later status changes are ignored).

@@ -1035,6 +1035,19 @@ fn record_error_uses_type_name_and_display() {
     let (_, attrs, _) = &spans[0].events[0];
     assert!(attrs[0].1.contains("Boom"));
     assert_eq!(attrs[1].1, "\"boom happened\"");
+    // A boxed error's static type is `dyn core::error::Error`: no type at all, which
+    // would group every boxed error under one, and was written as `exception.type`.
+    let boxed: std::boxed::Box<dyn core::error::Error> = std::boxed::Box::new(Boom);
+    let mut s = t.start_span("op");
+    s.record_error(&*boxed);
+    drop(s);
+    let spans = exported(&t);
+    let (_, attrs, _) = &spans.last().unwrap().events[0];
+    assert_eq!(attrs.len(), 1, "{attrs:?}");
+    assert_eq!(
+        attrs[0],
+        ("exception.message".into(), "\"boom happened\"".into())
+    );
 }
 
 #[test]
