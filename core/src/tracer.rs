@@ -1303,8 +1303,16 @@ where
             return Span::non_recording(SpanContext::INVALID);
         }
         let c = &self.counters;
-        let n = SPARE_IDS | number(&c.spare_ids, &c.number_wraps);
-        let context = self.context(parent.trace_id, n, parent.flags);
+        // Not seeded yet (a `static` tracer at boot): the id keys are not random, so
+        // every device would make the same ids, one trace's spans then sharing a
+        // parent-id. The parent's context is passed on unchanged, as the OpenTelemetry
+        // API without an SDK does.
+        let context = if self.enabled && !self.active.load(Ordering::Acquire) {
+            parent
+        } else {
+            let n = SPARE_IDS | number(&c.spare_ids, &c.number_wraps);
+            self.context(parent.trace_id, n, parent.flags)
+        };
         if cfg!(feature = "tracestate") && !parent_state.is_empty() {
             if let Some(mut slot) = self.claim_for_trace_state() {
                 bump(&c.sampled_out_slotted, 1);

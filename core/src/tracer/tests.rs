@@ -1672,6 +1672,38 @@ static STATIC_TRACER: Tracer<
     crate::NoopExporter,
 );
 
+/// Regression: before `seed`, a child of a remote parent took an id from keys that are
+/// not random yet, the same on every device and every boot: two devices in one trace
+/// sent the same parent-id on. The parent's context is passed on unchanged until the
+/// tracer is seeded, then children get ids of their own.
+#[test]
+fn before_seeding_a_child_passes_its_parents_context_on() {
+    let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+    let parent = TraceContext::from_headers(&[(
+        "traceparent",
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+    )])
+    .unwrap();
+    let device = || {
+        Tracer::unseeded(
+            TracerConfig::new("device"),
+            SpanArena::<2>::new(),
+            &clock,
+            Collect::default(),
+        )
+    };
+    let (a, b) = (device(), device());
+    let from_a = a.start_server_span("handle", &parent).context();
+    let from_b = b.start_server_span("handle", &parent).context();
+    assert_eq!(from_a.span_id, parent.span_id(), "passed on, not made up");
+    assert_eq!(from_b.span_id, parent.span_id());
+    assert_eq!(from_a.trace_id, parent.trace_id());
+    a.seed(IdGenerator::from_seed([3; 32]));
+    let seeded = a.start_server_span("handle", &parent);
+    assert!(seeded.is_recording());
+    assert_ne!(seeded.context().span_id, parent.span_id());
+}
+
 #[cfg(not(loom))]
 #[test]
 fn a_const_tracer_records_nothing_until_seeded_then_traces_from_every_thread() {
