@@ -148,7 +148,15 @@ fn run<const B: usize>(fields: &[String], ops: &[String]) {
                 .collect();
             let encoded: usize = value
                 .bytes()
-                .map(|c| if is_octet(c) && c != b'%' { 1 } else { 3 })
+                // `%` and `+` are written escaped (`+` as `%2B`: form decoders read a
+                // bare one as a space).
+                .map(|c| {
+                    if is_octet(c) && c != b'%' && c != b'+' {
+                        1
+                    } else {
+                        3
+                    }
+                })
                 .sum();
             let props_len: usize = props
                 .iter()
