@@ -872,16 +872,7 @@ struct ErrorChain(Vec<String>);
 
 impl ErrorChain {
     fn of(error: &(dyn std::error::Error + 'static)) -> Self {
-        let mut causes = Vec::new();
-        let mut next = error.source();
-        while let Some(cause) = next {
-            if causes.len() == captured::MAX_ERROR_CAUSES {
-                break;
-            }
-            causes.push(cause.to_string());
-            next = cause.source();
-        }
-        Self(causes)
+        Self(captured::causes(error))
     }
 
     fn is_empty(&self) -> bool {

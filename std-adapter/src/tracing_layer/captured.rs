@@ -17,7 +17,7 @@ use tracing_core::field::{Field, Visit};
 
 /// The most causes of an error kept: an error whose `source` never ends (one that
 /// returns itself) must not hang the traced code.
-pub(super) const MAX_ERROR_CAUSES: usize = 32;
+const MAX_ERROR_CAUSES: usize = 32;
 
 /// Buffers a thread keeps up to this size between events; larger ones (a huge `Debug`
 /// text) are freed after use.
@@ -154,18 +154,24 @@ pub(super) struct StoredError {
     cause: Option<Box<StoredError>>,
 }
 
+/// The texts of `error`'s causes (`source()`, then its source, and so on), outermost
+/// first, at most [`MAX_ERROR_CAUSES`].
+pub(super) fn causes(error: &(dyn std::error::Error + 'static)) -> Vec<String> {
+    let mut causes = Vec::new();
+    let mut next = error.source();
+    while let Some(cause) = next {
+        if causes.len() == MAX_ERROR_CAUSES {
+            break;
+        }
+        causes.push(cause.to_string());
+        next = cause.source();
+    }
+    causes
+}
+
 impl StoredError {
     fn of(error: &(dyn std::error::Error + 'static)) -> Self {
-        let mut causes = Vec::new();
-        let mut next = error.source();
-        while let Some(cause) = next {
-            if causes.len() == MAX_ERROR_CAUSES {
-                break;
-            }
-            causes.push(cause.to_string());
-            next = cause.source();
-        }
-        let cause = causes.into_iter().rev().fold(None, |cause, text| {
+        let cause = causes(error).into_iter().rev().fold(None, |cause, text| {
             Some(Box::new(StoredError { text, cause }))
         });
         StoredError {
