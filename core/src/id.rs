@@ -14,6 +14,7 @@
 
 use core::fmt;
 
+use crate::text::InlineStr;
 use crate::wire::hex::{self, HexError};
 
 macro_rules! id_type {
@@ -115,15 +116,15 @@ macro_rules! id_type {
             }
 
             /// Returns the lowercase hex form.
-            pub fn to_hex(&self) -> heapless::String<$hex_len> {
+            pub fn to_hex(&self) -> InlineStr<$hex_len> {
                 let mut buf = [0; $hex_len];
                 self.write_hex(&mut buf);
                 let mut s = heapless::String::new();
-                for &c in &buf {
-                    // Capacity is exactly the hex length; hex digits are ASCII.
-                    let _ = s.push(char::from(c));
+                // Capacity is exactly the hex length; hex digits are ASCII.
+                if let Ok(text) = core::str::from_utf8(&buf) {
+                    let _ = s.push_str(text);
                 }
-                s
+                InlineStr::from_heapless(s)
             }
         }
 

@@ -106,13 +106,14 @@ pub mod sampler;
 pub mod semconv;
 pub mod span;
 mod sync;
+pub mod text;
 pub mod time;
 pub mod tracer;
 pub mod wire;
 
-/// The fixed-capacity collections some signatures use (`TraceId::to_hex`,
-/// `to_traceparent` return a `heapless::String`): re-exported, so that no matching
-/// dependency is needed to name them.
+/// The fixed-capacity collections that header carriers may be built from (`Extractor`
+/// and `Injector` are implemented for `heapless::Vec` of name/value pairs):
+/// re-exported, so that no matching dependency is needed to name them.
 pub use heapless;
 
 pub use context::{SpanContext, TraceContext};
@@ -131,6 +132,7 @@ pub use span::attributes::{
 };
 pub use span::record::{SpanData, SpanLimits};
 pub use span::{EventWriter, Link, Parent, Span, SpanKind, Status};
+pub use text::InlineStr;
 pub use time::{Clock, ManualClock, NoClock, Timestamp};
 pub use tracer::{ExportSignal, SpanBuilder, Tracer, TracerConfig};
 pub use wire::baggage::{Baggage, Error as BaggageError};

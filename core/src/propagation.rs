@@ -32,6 +32,7 @@ use core::marker::PhantomData;
 
 use crate::context::{SpanContext, TraceContext};
 use crate::id::TraceFlags;
+use crate::text::InlineStr;
 use crate::wire::baggage::Baggage;
 use crate::wire::traceparent::{self, ParseError};
 use crate::wire::tracestate;
@@ -392,7 +393,7 @@ impl TraceContext {
     }
 
     /// Returns the version-00 `traceparent` value for this context.
-    pub fn to_traceparent(&self) -> heapless::String<{ traceparent::LEN }> {
+    pub fn to_traceparent(&self) -> InlineStr<{ traceparent::LEN }> {
         traceparent::Repr {
             version: traceparent::VERSION,
             trace_id: self.trace_id(),

@@ -24,6 +24,7 @@ use crate::context::SpanContext;
 use crate::id::TraceId;
 use crate::span::attributes::KeyValue;
 use crate::span::SpanKind;
+use crate::text::InlineStr;
 use crate::time::Timestamp;
 use crate::wire::tracestate::OtValue;
 
@@ -867,10 +868,10 @@ impl Sampler {
     }
 
     /// Returns the description (`ParentBased{root:AlwaysOnSampler}`) in a bounded string.
-    pub fn to_string_buf(&self) -> heapless::String<256> {
+    pub fn to_string_buf(&self) -> InlineStr<256> {
         let mut s = heapless::String::new();
         let _ = write!(s, "{self}");
-        s
+        InlineStr::from_heapless(s)
     }
 }
 
@@ -1055,7 +1056,7 @@ mod tests {
     fn assert_same_decisions(fixed: impl SpanSampler, mut runtime: Sampler) {
         let mut described = heapless::String::<64>::new();
         write!(described, "{fixed}").unwrap();
-        assert_eq!(described, runtime.to_string_buf());
+        assert_eq!(described.as_str(), runtime.to_string_buf());
         assert_eq!(fixed.records_every_root(), runtime.records_every_root());
         assert_eq!(fixed.drops_every_root(), runtime.drops_every_root());
         assert_eq!(

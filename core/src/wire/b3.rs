@@ -13,6 +13,7 @@
 use core::fmt;
 
 use crate::id::{SpanId, TraceId};
+use crate::text::InlineStr;
 
 /// The single header.
 pub const B3: &str = "b3";
@@ -215,7 +216,7 @@ pub fn format_single(
     span_id: &SpanId,
     sampled: bool,
     debug: bool,
-) -> heapless::String<SINGLE_LEN> {
+) -> InlineStr<SINGLE_LEN> {
     let mut out = heapless::String::new();
     // 51 bytes exactly: cannot overflow.
     let _ = out.push_str(&trace_id.to_hex());
@@ -228,7 +229,7 @@ pub fn format_single(
         (false, true) => "-1",
         (false, false) => "-0",
     });
-    out
+    InlineStr::from_heapless(out)
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@
 use core::fmt;
 
 use crate::id::{SpanId, TraceId};
+use crate::text::InlineStr;
 use crate::wire::b3::parse_hex_into;
 
 /// The context header.
@@ -138,12 +139,7 @@ pub fn parse(value: &str) -> Result<Repr, ParseError> {
 
 /// Formats `{32 hex trace id}:{16 hex span id}:0:{01|00|03}` (`03`: debug, which
 /// implies sampled, passed on whatever this hop sampled).
-pub fn format(
-    trace_id: &TraceId,
-    span_id: &SpanId,
-    sampled: bool,
-    debug: bool,
-) -> heapless::String<LEN> {
+pub fn format(trace_id: &TraceId, span_id: &SpanId, sampled: bool, debug: bool) -> InlineStr<LEN> {
     let mut out = heapless::String::new();
     // 53 bytes at most: cannot overflow.
     let _ = out.push_str(&trace_id.to_hex());
@@ -156,7 +152,7 @@ pub fn format(
         (false, true) => ":0:01",
         (false, false) => ":0:00",
     });
-    out
+    InlineStr::from_heapless(out)
 }
 
 #[cfg(test)]
