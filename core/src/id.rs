@@ -66,14 +66,15 @@ macro_rules! id_type {
             /// Returns `true` unless every byte is zero.
             #[inline]
             pub const fn is_valid(&self) -> bool {
-                let mut i = 0;
+                // Every byte OR-ed, without an early exit: one or two word compares
+                // once optimized, where a loop that returns at the first non-zero byte
+                // stays a loop.
+                let (mut i, mut any) = (0, 0);
                 while i < $len {
-                    if self.0[i] != 0 {
-                        return true;
-                    }
+                    any |= self.0[i];
                     i += 1;
                 }
-                false
+                any != 0
             }
 
             /// Parses lowercase hex of exactly the right length.
