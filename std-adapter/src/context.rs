@@ -28,7 +28,7 @@
 //! # let _ = (id, child_parent);
 //! ```
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;
@@ -41,24 +41,30 @@ use picotrace::{Baggage, Span, SpanContext, TraceContext};
 /// its own entry when dropped, wherever it is, so guards dropped out of the order they
 /// were made in leave the newest live one current (as `tracing`'s span stack does),
 /// rather than bringing back what one of them had replaced.
+///
+/// An entry's id is its place in the thread's [`next_order`]: the newest of these
+/// scopes and of the `tracing` spans entered on the thread is then known.
 struct Scopes<T> {
     entries: Vec<(u64, Option<T>)>,
-    next_id: u64,
 }
 
 impl<T> Scopes<T> {
     const fn new() -> Self {
         Self {
             entries: Vec::new(),
-            next_id: 0,
         }
     }
 
     fn push(&mut self, value: Option<T>) -> u64 {
-        let id = self.next_id;
-        self.next_id = self.next_id.wrapping_add(1);
+        let id = next_order();
         self.entries.push((id, value));
         id
+    }
+
+    /// The order of the newest entry, if any.
+    #[cfg(feature = "tracing")]
+    fn newest(&self) -> Option<u64> {
+        self.entries.last().map(|&(id, _)| id)
     }
 
     fn remove(&mut self, id: u64) {
@@ -71,6 +77,24 @@ impl<T> Scopes<T> {
     fn current(&self) -> Option<&T> {
         self.entries.last().and_then(|(_, v)| v.as_ref())
     }
+}
+
+thread_local! {
+    /// The last number [`next_order`] gave on this thread.
+    static ORDER: Cell<u64> = const { Cell::new(0) };
+}
+
+/// Numbers what becomes current on this thread, in order: picotrace's scopes
+/// ([`enter`], [`InSpan`] polls) and the `tracing` spans a layer sees entered, so that
+/// [`current_context`] answers with the innermost of either kind.
+pub(crate) fn next_order() -> u64 {
+    ORDER
+        .try_with(|order| {
+            let next = order.get().wrapping_add(1);
+            order.set(next);
+            next
+        })
+        .unwrap_or(u64::MAX)
 }
 
 thread_local! {
@@ -157,24 +181,53 @@ impl Drop for BaggageGuard {
 }
 
 /// Returns the current span's context (with its tracestate), if a span is current.
+///
+/// The current span is the innermost of those made current on this thread by
+/// [`FutureExt::in_span`] or [`enter`] and, with the `tracing` feature, the `tracing`
+/// spans a [`TracingLayer`](crate::tracing_layer::TracingLayer) records that are
+/// entered (an `#[instrument]`ed function, `Span::enter`, `in_scope`).
 pub fn current_context() -> Option<TraceContext> {
+    #[cfg(feature = "tracing")]
+    if let Some(cx) = crate::tracing_layer::entered_context_if_inner(newest_scope()) {
+        return Some(cx);
+    }
+    own_current_context()
+}
+
+/// The context picotrace's own scopes make current ([`enter`], [`InSpan`]), whatever
+/// `tracing` span is entered.
+pub(crate) fn own_current_context() -> Option<TraceContext> {
     CURRENT
         .try_with(|c| c.try_borrow().ok().and_then(|c| c.current().cloned()))
         .ok()
         .flatten()
 }
 
-/// Returns `true` when a span is current on this thread; cheaper than
-/// [`current_context`] when none is (nothing is copied).
+/// The order of the newest of picotrace's scopes on this thread.
 #[cfg(feature = "tracing")]
-pub(crate) fn has_current_context() -> bool {
+fn newest_scope() -> Option<u64> {
+    CURRENT
+        .try_with(|c| c.try_borrow().ok().and_then(|c| c.newest()))
+        .ok()
+        .flatten()
+}
+
+/// Returns `true` when picotrace's own scopes make a span current on this thread;
+/// cheaper than [`own_current_context`] when none is (nothing is copied).
+#[cfg(feature = "tracing")]
+pub(crate) fn has_own_current_context() -> bool {
     CURRENT
         .try_with(|c| c.try_borrow().is_ok_and(|c| c.current().is_some()))
         .unwrap_or(false)
 }
 
-/// Returns the current span's ids and flags, without its tracestate.
+/// Returns the current span's ids and flags, without its tracestate (the same span
+/// as [`current_context`]).
 pub fn current_span_context() -> Option<SpanContext> {
+    #[cfg(feature = "tracing")]
+    if let Some(cx) = crate::tracing_layer::entered_span_context_if_inner(newest_scope()) {
+        return Some(cx);
+    }
     CURRENT
         .try_with(|c| {
             c.try_borrow()

@@ -331,8 +331,8 @@ where
             // with no `tracing` parent: a span made current by picotrace's own `InSpan`
             // or `enter` is the parent, if any.
             None if !attrs.is_contextual() => builder().start(),
-            None => match crate::context::has_current_context()
-                .then(crate::context::current_context)
+            None => match crate::context::has_own_current_context()
+                .then(crate::context::own_current_context)
                 .flatten()
             {
                 Some(cx) => builder().parent(&cx).start(),
@@ -645,6 +645,28 @@ impl TracingSpanExt for tracing::Span {
     fn span_context(&self) -> Option<SpanContext> {
         with_backing(self, |span| span.context())
     }
+}
+
+/// The context of the current `tracing` span, when a layer saw a span entered on this
+/// thread after picotrace's newest scope (`scope`, its [`next_order`] number) became
+/// current: [`crate::current_context`] then answers with it.
+///
+/// [`next_order`]: crate::context::next_order
+pub(crate) fn entered_context_if_inner(scope: Option<u64>) -> Option<TraceContext> {
+    entered_is_inner(scope)
+        .then(|| tracing::Span::current().trace_context())
+        .flatten()
+}
+
+/// As [`entered_context_if_inner`], the ids and flags only.
+pub(crate) fn entered_span_context_if_inner(scope: Option<u64>) -> Option<SpanContext> {
+    entered_is_inner(scope)
+        .then(|| tracing::Span::current().span_context())
+        .flatten()
+}
+
+fn entered_is_inner(scope: Option<u64>) -> bool {
+    entered::newest_order().is_some_and(|entered| scope.is_none_or(|scope| entered > scope))
 }
 
 /// Runs `f` on the picotrace span behind `span`: in the table of the subscriber's

@@ -26,6 +26,9 @@ pub(super) enum Current {
 struct Stack {
     /// (layer key, span id, entered again while it already was), innermost last.
     entries: [(usize, u64, bool); DEPTH],
+    /// When each entry was entered, in the thread's order of what became current
+    /// ([`crate::context::next_order`]).
+    orders: [u64; DEPTH],
     len: usize,
     overflowed: bool,
 }
@@ -34,6 +37,7 @@ thread_local! {
     static ENTERED: RefCell<Stack> = const {
         RefCell::new(Stack {
             entries: [(0, 0, false); DEPTH],
+            orders: [0; DEPTH],
             len: 0,
             overflowed: false,
         })
@@ -53,6 +57,7 @@ pub(super) fn enter(layer: usize, id: u64) {
         match stack.entries.get_mut(len) {
             Some(entry) => {
                 *entry = (layer, id, again);
+                stack.orders[len] = crate::context::next_order();
                 stack.len += 1;
             }
             None => stack.overflowed = true,
@@ -73,6 +78,7 @@ pub(super) fn exit(layer: usize, id: u64) {
             stack.len -= 1;
         } else if let Some(at) = stack.entries[..len].iter().rposition(is) {
             stack.entries.copy_within(at + 1..len, at);
+            stack.orders.copy_within(at + 1..len, at);
             stack.len -= 1;
         }
     });
@@ -92,6 +98,24 @@ pub(super) fn current(layer: usize) -> Current {
             _ => Current::Unknown,
         })
         .unwrap_or(Current::Unknown)
+}
+
+/// When the innermost span that became current (not one entered again while it
+/// already was) was entered, in the thread's order: `None` when no span is entered,
+/// the largest order when the stack overflowed (the registry knows the current span).
+pub(super) fn newest_order() -> Option<u64> {
+    ENTERED
+        .try_with(|stack| match stack.try_borrow() {
+            Ok(stack) if !stack.overflowed => stack.entries[..stack.len]
+                .iter()
+                .zip(&stack.orders)
+                .rev()
+                .find(|(&(_, _, again), _)| !again)
+                .map(|(_, &order)| order),
+            _ => Some(u64::MAX),
+        })
+        .ok()
+        .flatten()
 }
 
 #[cfg(test)]

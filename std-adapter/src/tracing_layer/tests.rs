@@ -720,6 +720,48 @@ fn an_explicit_root_starts_a_new_trace_under_a_current_picotrace_span() {
     assert_ne!(root.trace_id, outer_cx.trace_id, "a new trace");
 }
 
+/// `current_context()` answers with the innermost current span of either kind: an
+/// entered `tracing` span the layer records, or a picotrace span made current (it
+/// answered with picotrace's scopes only: inside an `#[instrument]`ed handler a child
+/// started from `current_context()` began a new trace).
+#[test]
+fn current_context_is_the_innermost_entered_tracing_or_picotrace_span() {
+    let t = setup();
+    let tracer = t.provider.tracer();
+    tracing::subscriber::with_default(t.subscriber(), || {
+        assert_eq!(crate::current_context(), None);
+        let handler = tracing::info_span!("handler");
+        let handler_cx = handler.trace_context().expect("recorded");
+        handler.in_scope(|| {
+            assert_eq!(crate::current_context(), Some(handler_cx.clone()));
+            assert_eq!(crate::current_span_context(), Some(handler_cx.span_context));
+            // Started from the current context, as code that knows only picotrace does.
+            let call = tracer.start_span_with_parent("call", crate::current_context().as_ref());
+            let call_cx = call.trace_context();
+            {
+                // A picotrace span made current inside the tracing span is the inner one.
+                let _in_call = crate::enter(&call);
+                assert_eq!(crate::current_context(), Some(call_cx.clone()));
+                // And a tracing span entered inside that one is inner again.
+                let inner = tracing::info_span!("inner");
+                let inner_cx = inner.trace_context().expect("recorded");
+                inner.in_scope(|| assert_eq!(crate::current_context(), Some(inner_cx)));
+                assert_eq!(crate::current_context(), Some(call_cx));
+            }
+            assert_eq!(crate::current_context(), Some(handler_cx.clone()));
+            drop(call);
+        });
+        assert_eq!(crate::current_context(), None);
+    });
+    let handler = t.named("handler");
+    let call = t.named("call");
+    assert_eq!(call.parent, Some(handler.span_id));
+    assert_eq!(call.trace_id, handler.trace_id);
+    // A tracing span's parent comes from the tracing tree, whatever picotrace span is
+    // current (see `spans_started_inside_an_in_span_future_keep_their_tracing_parent`).
+    assert_eq!(t.named("inner").parent, Some(handler.span_id));
+}
+
 #[instrument(fields(otel.kind = "server"))]
 async fn handle(order: u64) -> u64 {
     tokio::time::sleep(Duration::from_millis(5)).await;
@@ -732,6 +774,10 @@ async fn handle(order: u64) -> u64 {
 #[instrument(fields(otel.kind = "client"))]
 async fn lookup(order: u64) -> u64 {
     tokio::time::sleep(Duration::from_millis(5)).await;
+    // After the await, maybe on another worker: picotrace's current context is still
+    // this span's (what code that knows only picotrace injects into its calls).
+    let current = crate::current_span_context().expect("the lookup span is current");
+    assert_eq!(Some(current), tracing::Span::current().span_context());
     order * 2
 }
 
