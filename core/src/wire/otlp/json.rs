@@ -627,14 +627,25 @@ mod direct {
             Ok(Self { out, first: true })
         }
 
-        /// Starts a member: `key` is its quoted name and colon (`"name":`).
+        /// Starts a member: `key` is a comma, its quoted name and colon (`,"name":`),
+        /// written whole after another member and without the comma as the first: one
+        /// write, where a separate comma was two.
         fn key(&mut self, key: &[u8]) -> Result<&mut O, Unsupported> {
-            if !self.first {
-                self.out.raw(b",")?;
-            }
+            let key = match (self.first, key) {
+                (true, [b',', name @ ..]) => name,
+                _ => key,
+            };
             self.first = false;
             self.out.raw(key)?;
             Ok(self.out)
+        }
+
+        /// A string member: `key` is as [`Object::key`]'s with the opening quote
+        /// (`,"name":"`), so that the constant text is one write.
+        fn text(&mut self, key: &[u8], utf8: &[u8]) -> Written {
+            let out = self.key(key)?;
+            out.escaped(utf8)?;
+            out.raw(b"\"")
         }
 
         fn close(self) -> Written {
@@ -694,15 +705,15 @@ mod direct {
     fn any<O: Out>(out: &mut O, value: Any<'_>) -> Written {
         let mut o = Object::open(out)?;
         match value {
-            Any::Str(v) => text(o.key(b"\"stringValue\":")?, v.as_bytes())?,
+            Any::Str(v) => o.text(b",\"stringValue\":\"", v.as_bytes())?,
             Any::Bool(v) => o
-                .key(b"\"boolValue\":")?
+                .key(b",\"boolValue\":")?
                 .raw(if v { b"true" } else { b"false" })?,
-            Any::I64(v) => quoted(o.key(b"\"intValue\":")?, v < 0, v.unsigned_abs())?,
+            Any::I64(v) => quoted(o.key(b",\"intValue\":")?, v < 0, v.unsigned_abs())?,
             // Above `i64::MAX`: its decimal text, as a string value.
-            Any::U64(v) => quoted(o.key(b"\"stringValue\":")?, false, v)?,
-            Any::F64(v) => double(o.key(b"\"doubleValue\":")?, v)?,
-            Any::Array(v) => array(o.key(b"\"arrayValue\":")?, v)?,
+            Any::U64(v) => quoted(o.key(b",\"stringValue\":")?, false, v)?,
+            Any::F64(v) => double(o.key(b",\"doubleValue\":")?, v)?,
+            Any::Array(v) => array(o.key(b",\"arrayValue\":")?, v)?,
         }
         o.close()
     }
@@ -721,32 +732,40 @@ mod direct {
 
     /// A list of `KeyValue`s.
     fn attributes<O: Out>(out: &mut O, mut attrs: Attributes<'_>) -> Written {
+        // The constant text between a key and its value is one piece, not a copy per
+        // quote and bracket (callgrind, W5 JSON: ten writes per text attribute to five).
         out.raw(b"[")?;
         let mut first = true;
         while let Some((key, value)) = attrs.next_raw() {
-            out.raw(if first { b"{\"key\":" } else { b",{\"key\":" })?;
+            out.raw(if first {
+                b"{\"key\":\""
+            } else {
+                b",{\"key\":\""
+            })?;
             first = false;
-            text(out, key)?;
-            out.raw(b",\"value\":")?;
+            out.escaped(key)?;
             match value {
                 RawValue::Text(v) => {
-                    out.raw(b"{\"stringValue\":")?;
-                    text(out, v)?;
+                    out.raw(b"\",\"value\":{\"stringValue\":\"")?;
+                    out.escaped(v)?;
+                    out.raw(b"\"}}")?;
+                }
+                RawValue::Other(v) => {
+                    out.raw(b"\",\"value\":")?;
+                    any(out, v.into())?;
                     out.raw(b"}")?;
                 }
-                RawValue::Other(v) => any(out, v.into())?,
             }
-            out.raw(b"}")?;
         }
         out.raw(b"]")
     }
 
     /// `traceId`, `spanId` and, when there is one, `traceState` (spans and links).
     fn ids_and_state<O: Out>(o: &mut Object<'_, O>, cx: &SpanContext, state: &str) -> Written {
-        hex(o.key(b"\"traceId\":")?, cx.trace_id.as_bytes())?;
-        hex(o.key(b"\"spanId\":")?, cx.span_id.as_bytes())?;
+        hex(o.key(b",\"traceId\":")?, cx.trace_id.as_bytes())?;
+        hex(o.key(b",\"spanId\":")?, cx.span_id.as_bytes())?;
         if !state.is_empty() {
-            text(o.key(b"\"traceState\":")?, state.as_bytes())?;
+            o.text(b",\"traceState\":\"", state.as_bytes())?;
         }
         Ok(())
     }
@@ -758,10 +777,10 @@ mod direct {
         dropped: u32,
     ) -> Written {
         if !attrs.is_done() {
-            attributes(o.key(b"\"attributes\":")?, attrs)?;
+            attributes(o.key(b",\"attributes\":")?, attrs)?;
         }
         if dropped != 0 {
-            number(o.key(b"\"droppedAttributesCount\":")?, dropped.into())?;
+            number(o.key(b",\"droppedAttributesCount\":")?, dropped.into())?;
         }
         Ok(())
     }
@@ -770,11 +789,11 @@ mod direct {
         let mut o = Object::open(out)?;
         let time = event.time().as_unix_nanos();
         if time != 0 {
-            quoted(o.key(b"\"timeUnixNano\":")?, false, time)?;
+            quoted(o.key(b",\"timeUnixNano\":")?, false, time)?;
         }
         let name = event.name_bytes();
         if !name.is_empty() {
-            text(o.key(b"\"name\":")?, name)?;
+            o.text(b",\"name\":\"", name)?;
         }
         attributes_and_dropped(&mut o, event.attributes(), event.dropped_attributes_count())?;
         o.close()
@@ -786,7 +805,7 @@ mod direct {
         ids_and_state(&mut o, &cx, link.trace_state())?;
         attributes_and_dropped(&mut o, link.attributes(), link.dropped_attributes_count())?;
         let flags = otlp_flags(cx.flags.bits(), cx.is_remote);
-        number(o.key(b"\"flags\":")?, flags.into())?;
+        number(o.key(b",\"flags\":")?, flags.into())?;
         o.close()
     }
 
@@ -794,12 +813,12 @@ mod direct {
         let mut o = Object::open(out)?;
         if let Status::Error { description } = status {
             if !description.is_empty() {
-                text(o.key(b"\"message\":")?, description.as_bytes())?;
+                o.text(b",\"message\":\"", description.as_bytes())?;
             }
         }
         let code = status.otlp_code();
         if code != 0 {
-            number(o.key(b"\"code\":")?, code.into())?;
+            number(o.key(b",\"code\":")?, code.into())?;
         }
         o.close()
     }
@@ -831,38 +850,38 @@ mod direct {
         let cx = span.span_context();
         ids_and_state(&mut o, &cx, span.trace_state())?;
         if let Some(parent) = span.parent_span_id() {
-            hex(o.key(b"\"parentSpanId\":")?, parent.as_bytes())?;
+            hex(o.key(b",\"parentSpanId\":")?, parent.as_bytes())?;
         }
         let name = span.name_bytes();
         if !name.is_empty() {
-            text(o.key(b"\"name\":")?, name)?;
+            o.text(b",\"name\":\"", name)?;
         }
-        number(o.key(b"\"kind\":")?, span.kind().otlp_value().into())?;
+        number(o.key(b",\"kind\":")?, span.kind().otlp_value().into())?;
         let start = span.start_time().as_unix_nanos();
         if start != 0 {
-            quoted(o.key(b"\"startTimeUnixNano\":")?, false, start)?;
+            quoted(o.key(b",\"startTimeUnixNano\":")?, false, start)?;
         }
         let end = span.end_time().as_unix_nanos();
         if end != 0 {
-            quoted(o.key(b"\"endTimeUnixNano\":")?, false, end)?;
+            quoted(o.key(b",\"endTimeUnixNano\":")?, false, end)?;
         }
         attributes_and_dropped(&mut o, span.attributes(), span.dropped_attributes_count())?;
-        list(&mut o, b"\"events\":[", span.events(), event)?;
+        list(&mut o, b",\"events\":[", span.events(), event)?;
         let dropped = span.dropped_events_count();
         if dropped != 0 {
-            number(o.key(b"\"droppedEventsCount\":")?, dropped.into())?;
+            number(o.key(b",\"droppedEventsCount\":")?, dropped.into())?;
         }
-        list(&mut o, b"\"links\":[", span.links(), link)?;
+        list(&mut o, b",\"links\":[", span.links(), link)?;
         let dropped = span.dropped_links_count();
         if dropped != 0 {
-            number(o.key(b"\"droppedLinksCount\":")?, dropped.into())?;
+            number(o.key(b",\"droppedLinksCount\":")?, dropped.into())?;
         }
         let st = span.status();
         if st != Status::Unset {
-            status(o.key(b"\"status\":")?, st)?;
+            status(o.key(b",\"status\":")?, st)?;
         }
         let flags = otlp_flags(cx.flags.bits(), span.parent_is_remote());
-        number(o.key(b"\"flags\":")?, flags.into())?;
+        number(o.key(b",\"flags\":")?, flags.into())?;
         o.close()
     }
 }
@@ -930,13 +949,22 @@ mod out {
             Ok(())
         }
 
+        #[inline]
         fn escaped(&mut self, bytes: &[u8]) -> Result<(), Unsupported> {
             // Names, keys and values seldom hold a character to escape: one word-wise
             // check over the whole text, then one copy (callgrind, W5 JSON: 4,012 to
-            // 3,717 instructions per span).
+            // 3,717 instructions per span), inlined where it is called; the escaping
+            // loop is out of line.
             if !any_escape(bytes) {
                 return self.raw(bytes);
             }
+            self.escape_each(bytes)
+        }
+    }
+
+    impl Slice<'_> {
+        #[inline(never)]
+        fn escape_each(&mut self, bytes: &[u8]) -> Result<(), Unsupported> {
             let mut run = 0;
             loop {
                 let i = next_escape(bytes, run);
@@ -988,6 +1016,19 @@ mod out {
                 };
                 needs_escape(half(0) | half(n - 4) << 32)
             }
+            8..=16 => needs_escape(word(0)) | needs_escape(word(n - 8)),
+            _ if cfg!(target_pointer_width = "64") => {
+                // Sixteen bytes per test, which LLVM makes SIMD compares (SSE2, NEON):
+                // half the instructions of two word tests (callgrind, W5 JSON).
+                let block = |at: usize| bytes[at..].first_chunk::<16>().is_some_and(escapes16);
+                let mut found = block(n - 16);
+                let mut at = 0;
+                while at + 16 < n {
+                    found |= block(at);
+                    at += 16;
+                }
+                found
+            }
             _ => {
                 let mut found = needs_escape(word(n - 8));
                 let mut at = 0;
@@ -998,6 +1039,17 @@ mod out {
                 found
             }
         }
+    }
+
+    /// Whether any of sixteen bytes is a control character, `"` or `\\`, written as
+    /// byte compares folded together so that LLVM vectorizes it.
+    #[inline(always)]
+    fn escapes16(bytes: &[u8; 16]) -> bool {
+        let mut any = 0u8;
+        for &b in bytes {
+            any |= u8::from(b < 0x20) | u8::from(b == b'"') | u8::from(b == b'\\');
+        }
+        any != 0
     }
 
     /// The index of the first byte of `bytes` at or after `from` that must be escaped,
@@ -1797,17 +1849,18 @@ mod tests {
 
     #[test]
     fn the_whole_text_test_agrees_with_the_table_for_every_byte_length_and_place() {
-        for len in 0..=20 {
+        // Up to three 16-byte blocks and their overlapping last one.
+        for len in 0..=50 {
             for at in 0..len {
                 for b in 0..=255u8 {
-                    let mut text = [b'a'; 20];
+                    let mut text = [b'a'; 50];
                     text[at] = b;
                     let text = &text[..len];
                     let want = text.iter().any(|&c| out::ESCAPE[usize::from(c)] != 0);
                     assert_eq!(out::any_escape(text), want, "{text:?}");
                 }
             }
-            assert!(!out::any_escape(&[b'a'; 20][..len]));
+            assert!(!out::any_escape(&[b'a'; 50][..len]));
         }
     }
 
