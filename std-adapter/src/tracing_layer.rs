@@ -647,26 +647,49 @@ impl TracingSpanExt for tracing::Span {
     }
 }
 
-/// The context of the current `tracing` span, when a layer saw a span entered on this
-/// thread after picotrace's newest scope (`scope`, its [`next_order`] number) became
-/// current: [`crate::current_context`] then answers with it.
+/// The context of the current `tracing` span, when this thread's subscriber has a
+/// [`TracingLayer`] that saw it entered after picotrace's newest scope (`scope`, its
+/// [`next_order`] number) became current: [`crate::current_context`] then answers with
+/// it. The span is the one current for that layer (a per-layer filter's hidden spans
+/// are not), looked up in its table.
 ///
 /// [`next_order`]: crate::context::next_order
 pub(crate) fn entered_context_if_inner(scope: Option<u64>) -> Option<TraceContext> {
-    entered_is_inner(scope)
-        .then(|| tracing::Span::current().trace_context())
-        .flatten()
+    with_entered_if_inner(scope, |span| span.trace_context())
 }
 
 /// As [`entered_context_if_inner`], the ids and flags only.
 pub(crate) fn entered_span_context_if_inner(scope: Option<u64>) -> Option<SpanContext> {
-    entered_is_inner(scope)
-        .then(|| tracing::Span::current().span_context())
-        .flatten()
+    with_entered_if_inner(scope, |span| span.context())
 }
 
-fn entered_is_inner(scope: Option<u64>) -> bool {
-    entered::newest_order().is_some_and(|entered| scope.is_none_or(|scope| entered > scope))
+fn with_entered_if_inner<R>(
+    scope: Option<u64>,
+    f: impl FnOnce(&mut Span<'static>) -> R,
+) -> Option<R> {
+    if !entered::any() {
+        // No layer saw a span entered on this thread: the usual case without `tracing`
+        // spans, answered without asking the dispatcher.
+        return None;
+    }
+    let mut f = Some(f);
+    tracing::dispatcher::get_default(|dispatch| {
+        let layer = dispatch.downcast_ref::<TracingLayer>()?;
+        let id = match entered::innermost(layer.key()) {
+            entered::Innermost::Known(Some((id, order))) => {
+                if scope.is_some_and(|scope| scope > order) {
+                    return None;
+                }
+                id
+            }
+            entered::Innermost::Known(None) => return None,
+            // Too deep to know the order: picotrace's own scope, if any, as before
+            // `tracing` spans were asked at all; else the registry's current span.
+            entered::Innermost::Unknown if scope.is_some() => return None,
+            entered::Innermost::Unknown => dispatch.current_span().id()?.into_u64(),
+        };
+        with_backing_id(&Id::from_u64(id), dispatch, f.take()?)
+    })
 }
 
 /// Runs `f` on the picotrace span behind `span`: in the table of the subscriber's
@@ -675,22 +698,28 @@ fn with_backing<F, R>(span: &tracing::Span, f: F) -> Option<R>
 where
     F: FnOnce(&mut Span<'static>) -> R,
 {
-    span.with_subscriber(|(id, dispatch)| {
-        let in_extensions = |f: F| {
-            spans::in_extensions(|| {
-                let data = dispatch.downcast_ref::<Registry>()?.span(id)?;
-                let layer = dispatch
-                    .downcast_ref::<TracingLayer>()
-                    .map(TracingLayer::key);
-                with_extensions_backing(data.extensions_mut(), layer, f)
-            })
-        };
-        match dispatch.downcast_ref::<TracingLayer>() {
-            Some(layer) => layer.spans.with_or(id.into_u64(), f, in_extensions),
-            None => in_extensions(f),
-        }
-    })
-    .flatten()
+    span.with_subscriber(|(id, dispatch)| with_backing_id(id, dispatch, f))
+        .flatten()
+}
+
+/// [`with_backing`] for the span `id` of `dispatch`.
+fn with_backing_id<F, R>(id: &Id, dispatch: &tracing::Dispatch, f: F) -> Option<R>
+where
+    F: FnOnce(&mut Span<'static>) -> R,
+{
+    let in_extensions = |f: F| {
+        spans::in_extensions(|| {
+            let data = dispatch.downcast_ref::<Registry>()?.span(id)?;
+            let layer = dispatch
+                .downcast_ref::<TracingLayer>()
+                .map(TracingLayer::key);
+            with_extensions_backing(data.extensions_mut(), layer, f)
+        })
+    };
+    match dispatch.downcast_ref::<TracingLayer>() {
+        Some(layer) => layer.spans.with_or(id.into_u64(), f, in_extensions),
+        None => in_extensions(f),
+    }
 }
 
 /// The thread's attributes, read once per thread.

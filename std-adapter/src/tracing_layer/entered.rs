@@ -12,7 +12,7 @@
 use std::cell::RefCell;
 
 /// Nested entered spans tracked per thread.
-const DEPTH: usize = 64;
+pub(super) const DEPTH: usize = 64;
 
 /// What the stack knows of the current span of one layer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -100,22 +100,55 @@ pub(super) fn current(layer: usize) -> Current {
         .unwrap_or(Current::Unknown)
 }
 
-/// When the innermost span that became current (not one entered again while it
-/// already was) was entered, in the thread's order: `None` when no span is entered,
-/// the largest order when the stack overflowed (the registry knows the current span).
-pub(super) fn newest_order() -> Option<u64> {
+/// Whether any layer saw a span entered on this thread that is still entered (or the
+/// stack overflowed): cheap, for callers that ask often and seldom find one.
+pub(super) fn any() -> bool {
+    ENTERED
+        .try_with(|stack| {
+            stack
+                .try_borrow()
+                .map_or(true, |stack| stack.len > 0 || stack.overflowed)
+        })
+        .unwrap_or(false)
+}
+
+/// What the stack knows of the current span of one layer, with when it became current.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Innermost {
+    /// The span current for this layer (`None`: none is), and the latest place in the
+    /// thread's order ([`crate::context::next_order`]) where it was entered: a span
+    /// entered again inside a picotrace scope is inner to that scope, though it was
+    /// current before it.
+    Known(Option<(u64, u64)>),
+    /// The stack overflowed on this thread: ask the registry.
+    Unknown,
+}
+
+/// The span current for `layer` on this thread (as [`current`]), with its order.
+pub(super) fn innermost(layer: usize) -> Innermost {
     ENTERED
         .try_with(|stack| match stack.try_borrow() {
-            Ok(stack) if !stack.overflowed => stack.entries[..stack.len]
-                .iter()
-                .zip(&stack.orders)
-                .rev()
-                .find(|(&(_, _, again), _)| !again)
-                .map(|(_, &order)| order),
-            _ => Some(u64::MAX),
+            Ok(stack) if !stack.overflowed => {
+                let entries = &stack.entries[..stack.len];
+                let Some(&(_, id, _)) = entries
+                    .iter()
+                    .rev()
+                    .find(|&&(key, _, again)| key == layer && !again)
+                else {
+                    return Innermost::Known(None);
+                };
+                let order = entries
+                    .iter()
+                    .zip(&stack.orders)
+                    .filter(|(&(key, entered, _), _)| (key, entered) == (layer, id))
+                    .map(|(_, &order)| order)
+                    .max()
+                    .unwrap_or(0);
+                Innermost::Known(Some((id, order)))
+            }
+            _ => Innermost::Unknown,
         })
-        .ok()
-        .flatten()
+        .unwrap_or(Innermost::Unknown)
 }
 
 #[cfg(test)]

@@ -762,6 +762,69 @@ fn current_context_is_the_innermost_entered_tracing_or_picotrace_span() {
     assert_eq!(t.named("inner").parent, Some(handler.span_id));
 }
 
+/// Under a span a per-layer filter hides from the layer, the current context is the
+/// nearest span the layer records (it was asked of the registry's current span, which
+/// the layer does not record: `None`, a new trace).
+#[test]
+fn current_context_skips_spans_a_per_layer_filter_hides() {
+    use tracing_subscriber::Layer as _;
+    let t = setup();
+    let layer = TracingLayer::new(t.provider.tracer()).with_filter(
+        tracing_subscriber::filter::filter_fn(|metadata| metadata.name() != "hidden"),
+    );
+    struct SeesAll;
+    impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for SeesAll {}
+    let subscriber = tracing_subscriber::registry().with(layer).with(SeesAll);
+    tracing::subscriber::with_default(subscriber, || {
+        let outer = tracing::info_span!("outer");
+        let outer_cx = outer.trace_context().expect("recorded");
+        outer.in_scope(|| {
+            tracing::info_span!("hidden").in_scope(|| {
+                assert_eq!(crate::current_context(), Some(outer_cx.clone()));
+            });
+        });
+    });
+}
+
+/// A span entered again inside a picotrace scope is inner to it; and a thread whose
+/// stack of entered spans once overflowed lets picotrace's own scope answer again (it
+/// answered with the `tracing` span for the rest of the thread's life).
+#[test]
+fn current_context_orders_spans_entered_again_and_survives_a_deep_nesting() {
+    let t = setup();
+    let tracer = t.provider.tracer();
+    let subscriber = t.subscriber();
+    std::thread::spawn(move || {
+        tracing::subscriber::with_default(subscriber, || {
+            let a = tracing::info_span!("a");
+            let a_cx = a.trace_context().expect("recorded");
+            let p = tracer.start_span("p");
+            let p_cx = p.trace_context();
+            a.in_scope(|| {
+                let _p = crate::enter(&p);
+                assert_eq!(crate::current_context(), Some(p_cx.clone()));
+                a.in_scope(|| assert_eq!(crate::current_context(), Some(a_cx.clone())));
+                assert_eq!(crate::current_context(), Some(p_cx.clone()));
+            });
+            // Deeper than the entered stack holds, then back out.
+            fn nest(depth: usize) {
+                if depth > 0 {
+                    tracing::info_span!("deep").in_scope(|| nest(depth - 1));
+                }
+            }
+            nest(super::entered::DEPTH + 2);
+            let h = tracing::info_span!("h");
+            let _h = h.enter();
+            let _p = crate::enter(&p);
+            assert_eq!(crate::current_context(), Some(p_cx.clone()));
+            drop(_p);
+            assert_eq!(crate::current_context(), h.trace_context());
+        });
+    })
+    .join()
+    .unwrap();
+}
+
 #[instrument(fields(otel.kind = "server"))]
 async fn handle(order: u64) -> u64 {
     tokio::time::sleep(Duration::from_millis(5)).await;
