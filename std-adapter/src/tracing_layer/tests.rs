@@ -98,6 +98,18 @@ impl Setup {
         tracing_subscriber::registry().with(TracingLayer::new(self.provider.tracer()))
     }
 
+    /// The layer behind a per-layer filter that hides spans named `hidden`, and another
+    /// layer that sees every span, so that the registry keeps them.
+    fn hiding(&self, hidden: &'static str) -> impl tracing::Subscriber + Send + Sync {
+        use tracing_subscriber::Layer as _;
+        let layer = TracingLayer::new(self.provider.tracer()).with_filter(
+            tracing_subscriber::filter::filter_fn(move |metadata| metadata.name() != hidden),
+        );
+        struct SeesAll;
+        impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for SeesAll {}
+        tracing_subscriber::registry().with(layer).with(SeesAll)
+    }
+
     fn spans(&self) -> Vec<Seen> {
         self.provider.flush().expect("flush");
         self.kept.0.lock().unwrap().clone()
@@ -219,16 +231,8 @@ fn event_fields_of_every_kind_are_written_into_the_span_event() {
 
 #[test]
 fn spans_a_per_layer_filter_hides_pass_their_children_and_events_to_the_nearest_seen_ancestor() {
-    use tracing_subscriber::Layer as _;
     let t = setup();
-    let layer = TracingLayer::new(t.provider.tracer()).with_filter(
-        tracing_subscriber::filter::filter_fn(|metadata| metadata.name() != "hidden"),
-    );
-    // Another layer sees every span, so the registry keeps "hidden".
-    struct SeesAll;
-    impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for SeesAll {}
-    let subscriber = tracing_subscriber::registry().with(layer).with(SeesAll);
-    tracing::subscriber::with_default(subscriber, || {
+    tracing::subscriber::with_default(t.hiding("hidden"), || {
         let outer = tracing::info_span!("outer");
         let _o = outer.enter();
         let hidden = tracing::info_span!("hidden");
@@ -767,15 +771,8 @@ fn current_context_is_the_innermost_entered_tracing_or_picotrace_span() {
 /// the layer does not record: `None`, a new trace).
 #[test]
 fn current_context_skips_spans_a_per_layer_filter_hides() {
-    use tracing_subscriber::Layer as _;
     let t = setup();
-    let layer = TracingLayer::new(t.provider.tracer()).with_filter(
-        tracing_subscriber::filter::filter_fn(|metadata| metadata.name() != "hidden"),
-    );
-    struct SeesAll;
-    impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for SeesAll {}
-    let subscriber = tracing_subscriber::registry().with(layer).with(SeesAll);
-    tracing::subscriber::with_default(subscriber, || {
+    tracing::subscriber::with_default(t.hiding("hidden"), || {
         let outer = tracing::info_span!("outer");
         let outer_cx = outer.trace_context().expect("recorded");
         outer.in_scope(|| {
