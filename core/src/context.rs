@@ -128,6 +128,14 @@ impl From<SpanContext> for TraceContext {
 mod tests {
     use super::*;
 
+    /// The size the docs give (README, the `tracestate` feature): the tracestate is
+    /// stored inline, so this is what a context costs to move.
+    #[test]
+    #[cfg(all(feature = "tracestate", target_pointer_width = "64"))]
+    fn a_context_with_its_tracestate_is_568_bytes() {
+        assert_eq!(core::mem::size_of::<TraceContext>(), 568);
+    }
+
     #[test]
     fn root_sets_random_flag_and_child_keeps_trace() {
         let mut ids = IdGenerator::from_seed([3; 32]);

@@ -17,13 +17,14 @@
 //!   not fit is dropped and counted ([`TracerStats`], OTLP `dropped_*` fields).
 //! - [`sampler`]: always-on/off, trace-id ratio, parent-based with five delegates, rate
 //!   limiting, and OTEP 235 consistent probability sampling.
-//! - [`propagation`] and [`context`]: W3C `traceparent`/`tracestate` and `baggage` in
-//!   and out of header carriers.
+//! - [`propagation`] and [`context`]: W3C `traceparent`/`tracestate` and `baggage`, B3
+//!   (single and multiple headers) and Jaeger (`uber-trace-id`, `uberctx-*`), in and out
+//!   of header carriers.
 //! - [`export`]: the [`SpanExporter`] trait, [`SpanBatch`], [`Resource`];
 //!   [`export::frame`] encodes batches as framed OTLP for byte streams (UARTs).
 //! - [`wire`]: every byte format, parsed and emitted without allocation into caller
-//!   buffers: hex ids, traceparent, tracestate, baggage, OTLP protobuf and JSON, the
-//!   console format.
+//!   buffers: hex ids, traceparent, tracestate, baggage, B3, Jaeger, OTLP protobuf and
+//!   JSON, COBS + CRC-32 frames, the console format.
 //! - [`id`], [`time`], [`random`]: ids and flags, timestamps and the `Clock` contract,
 //!   id generation.
 //!
@@ -32,7 +33,7 @@
 //! an arena slot with one atomic operation, owns it while it runs (it is `Send` and
 //! `Sync`), and queues it for export with one more when it ends. Exporting drains that
 //! queue on whichever thread flushes, never inside a critical section. Targets without
-//! compare-and-swap (thumbv6m) need the `critical-section` feature.
+//! compare-and-swap (thumbv6m, riscv32imc) need the `critical-section` feature.
 //!
 //! # Example
 //! ```

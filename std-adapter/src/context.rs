@@ -2,7 +2,8 @@
 //! of `tracing`'s `instrument`) makes a span current while its future is polled, on
 //! whichever worker thread polls it; [`enter`] does the same for a block of sync code;
 //! [`current_context`] reads it, so code deep in a call stack can start children or
-//! inject headers without being handed the span.
+//! inject headers without being handed the span (with the `tracing` feature, an entered
+//! `tracing` span the layer records is current as well, whichever is innermost).
 //!
 //! ```
 //! use picotrace_std::{current_context, FutureExt as _, TracerProvider};

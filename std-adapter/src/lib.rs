@@ -9,7 +9,9 @@
 //!   that every thread shares (spans are `Send + Sync`, claim and end are one atomic
 //!   operation each) and an export thread that drains it into a [`SharedExporter`].
 //! - [`InSpan`] ([`context`](mod@context)) makes a span current while a future is polled,
-//!   on any runtime and any worker thread; [`current_context`] reads it.
+//!   on any runtime and any worker thread; [`current_context`] reads it (with the
+//!   `tracing` feature, an entered `tracing` span the layer records too: the innermost
+//!   of both kinds).
 //! - [`BatchExporter`] ([`batch`]) takes pre-encoded spans into a bounded queue without
 //!   blocking or allocating and sends them from a named worker thread.
 //! - [`OtlpHttpExporter`] ([`otlp_http`]) posts OTLP/HTTP requests with ureq,

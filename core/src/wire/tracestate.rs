@@ -35,7 +35,7 @@ pub use super::traceparent::BufferTooSmall;
 pub const CAPACITY: usize = 512;
 /// Bytes of canonical header text a [`TraceState`] holds: none without the
 /// `tracestate` feature, so a [`crate::TraceContext`] is little more than its 26-byte
-/// span context (48 bytes on 64-bit targets, against 560 with the feature).
+/// span context (48 bytes on 64-bit targets, against 568 with the feature).
 #[cfg(not(feature = "tracestate"))]
 pub const CAPACITY: usize = 0;
 
