@@ -84,17 +84,23 @@ pub(super) fn exit(layer: usize, id: u64) {
     });
 }
 
+impl Stack {
+    /// The innermost span `layer` saw entered that became current (not one entered
+    /// again while it already was).
+    fn current(&self, layer: usize) -> Option<u64> {
+        self.entries[..self.len]
+            .iter()
+            .rev()
+            .find(|&&(key, _, again)| key == layer && !again)
+            .map(|&(_, id, _)| id)
+    }
+}
+
 /// The innermost span `layer` saw entered on this thread.
 pub(super) fn current(layer: usize) -> Current {
     ENTERED
         .try_with(|stack| match stack.try_borrow() {
-            Ok(stack) if !stack.overflowed => Current::Known(
-                stack.entries[..stack.len]
-                    .iter()
-                    .rev()
-                    .find(|&&(key, _, again)| key == layer && !again)
-                    .map(|&(_, id, _)| id),
-            ),
+            Ok(stack) if !stack.overflowed => Current::Known(stack.current(layer)),
             _ => Current::Unknown,
         })
         .unwrap_or(Current::Unknown)
@@ -129,15 +135,10 @@ pub(super) fn innermost(layer: usize) -> Innermost {
     ENTERED
         .try_with(|stack| match stack.try_borrow() {
             Ok(stack) if !stack.overflowed => {
-                let entries = &stack.entries[..stack.len];
-                let Some(&(_, id, _)) = entries
-                    .iter()
-                    .rev()
-                    .find(|&&(key, _, again)| key == layer && !again)
-                else {
+                let Some(id) = stack.current(layer) else {
                     return Innermost::Known(None);
                 };
-                let order = entries
+                let order = stack.entries[..stack.len]
                     .iter()
                     .zip(&stack.orders)
                     .filter(|(&(key, entered, _), _)| (key, entered) == (layer, id))
