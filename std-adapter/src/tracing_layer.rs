@@ -44,11 +44,11 @@
 //!   [`with_tracked_inactivity`](TracingLayer::with_tracked_inactivity) (`busy_ns`,
 //!   `idle_ns`).
 //!
-//! Nothing here allocates per span or event, but for two cases: the picotrace span behind
-//! a `tracing` span is kept in a table the layer allocates once (not in the registry's
-//! extensions, which box what they hold), and only a span whose table bucket is full
-//! goes to the extensions; and an error field with causes records them as a list of
-//! strings (`{field}.chain`). A new span's fields are written straight into its slot as they
+//! Nothing here allocates per span or event, with two exceptions. The picotrace span
+//! behind a `tracing` span is kept in a table the layer allocates once (not in the
+//! registry's extensions, which box what they hold); only a span whose table bucket is
+//! full goes to the extensions. And an error field with causes records them as a list
+//! of strings (`{field}.chain`). A new span's fields are written straight into its slot as they
 //! are visited. An event's fields, and those given to `Span::record`, are first read
 //! into buffers each thread reuses, and only then written into the span, under its
 //! lock: reading them runs user code (`Debug`, `Display`), which must not run under a
