@@ -230,12 +230,13 @@ pub fn provider_with(config: TracerConfig) -> TracerProvider {
         .build()
 }
 
-/// W7: picotrace-std's batch exporter in front of its OTLP/HTTP exporter (protobuf),
-/// fed by the `TracerProvider`'s shared tracer; returns spans per second over
-/// repetitions and a note with what the exporter counted.
+/// W7: picotrace-std's batch exporter in front of its OTLP/HTTP exporter, with
+/// `in_flight` requests at most (`max_concurrent_exports`), fed by the
+/// `TracerProvider`'s shared tracer; returns spans per second over repetitions and a
+/// note with what the exporter counted.
 pub fn w7(
     endpoint: &str,
-    (protocol, compression): (Protocol, Compression),
+    (protocol, compression, in_flight): (Protocol, Compression, usize),
     spans: u64,
     reps: usize,
     batch: usize,
@@ -251,7 +252,8 @@ pub fn w7(
         .config(
             BatchConfig::default()
                 .with_max_queue_size(spans as usize + batch)
-                .with_max_export_batch_size(batch),
+                .with_max_export_batch_size(batch)
+                .with_max_concurrent_exports(in_flight),
         )
         .build()
         .map_err(|e| format!("BatchExporter: {e}"))?;

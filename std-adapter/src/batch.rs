@@ -1,5 +1,6 @@
 //! [`BatchExporter`]: application threads hand finished spans to a bounded queue; a
-//! named background thread batches them into OTLP requests and sends them.
+//! named background thread batches them into OTLP requests and sends them (or several
+//! threads, one request in flight each: [`BatchConfig::max_concurrent_exports`]).
 //!
 //! The OpenTelemetry batch span processor (trace SDK spec, § Batching processor), with
 //! its defaults and `OTEL_BSP_*` names: a queue of at most `max_queue_size` spans (2048),
@@ -15,9 +16,9 @@
 //! per batch of spans (pool and queue), never per network request. The worker builds
 //! requests from the encoded spans (`encode_request_from_encoded`), sends them through a
 //! [`Transport`] (normally [`crate::OtlpHttpExporter`]), and returns the buffers to the
-//! pool. An empty pool means the queue and the batch in flight hold every buffer: the
+//! pool. An empty pool means the queue and the batches in flight hold every buffer: the
 //! span is dropped as if the queue were full. Memory is therefore bounded by
-//! `pool size × max_span_size` plus one request buffer, and pooled buffers keep the
+//! `pool size × max_span_size` plus a request buffer per worker, and pooled buffers keep the
 //! capacity they grew to, so after warm-up nothing is allocated per span. The first
 //! [`BatchConfig::PREALLOCATED_BUFFERS`] buffers (all of them with the default sizes)
 //! are allocated by `build`; the rest of a larger pool only when the queue first gets
@@ -93,11 +94,33 @@ pub trait Transport: Send + 'static {
         spans: usize,
         deadline: Instant,
     ) -> Result<ExportOutcome, ExportError>;
+
+    /// Returns up to `workers` transports that send through what this one sends
+    /// through (its client, its connection pool, its stats), one for each worker
+    /// thread when [`BatchConfig::max_concurrent_exports`] asks for more than one:
+    /// each sends one request at a time, at the same time as the others.
+    ///
+    /// The default returns this one alone: the exporter then has one worker, and
+    /// requests go one at a time whatever the config says. [`OtlpHttpExporter`]
+    /// shares itself.
+    fn for_workers(self, workers: usize) -> Vec<Box<dyn Transport>>
+    where
+        Self: Sized,
+    {
+        let _ = workers;
+        vec![Box::new(self)]
+    }
 }
 
 impl Transport for OtlpHttpExporter {
     fn protocol(&self) -> Protocol {
         OtlpHttpExporter::protocol(self)
+    }
+
+    fn for_workers(self, workers: usize) -> Vec<Box<dyn Transport>> {
+        // `send_spans` takes `&self`: the workers share one exporter (one ureq agent,
+        // whose pool keeps a connection per worker, and one set of stats).
+        Arc::new(self).for_workers(workers)
     }
 
     fn max_request_size(&self) -> Option<usize> {
@@ -119,6 +142,12 @@ impl Transport for OtlpHttpExporter {
 impl Transport for Arc<OtlpHttpExporter> {
     fn protocol(&self) -> Protocol {
         OtlpHttpExporter::protocol(self)
+    }
+
+    fn for_workers(self, workers: usize) -> Vec<Box<dyn Transport>> {
+        (0..workers.max(1))
+            .map(|_| Box::new(Arc::clone(&self)) as Box<dyn Transport>)
+            .collect()
     }
 
     fn max_request_size(&self) -> Option<usize> {
@@ -161,6 +190,14 @@ pub struct BatchConfig {
     /// next request. A transport with a smaller limit of its own
     /// ([`OtlpHttpExporter`]'s `max_request_size`) lowers it.
     pub max_request_size: usize,
+    /// Requests in flight at most (`OTEL_BSP_MAX_CONCURRENT_EXPORTS`, 1, as in
+    /// opentelemetry_sdk; at most [`BatchConfig::MAX_CONCURRENT_EXPORTS`]): the
+    /// exporter runs this many worker threads, each sending one request at a time.
+    /// More than one keeps a collector busy while another request is on its way or
+    /// being answered, which raises throughput when one round trip at a time cannot
+    /// keep up; the transport must share itself between workers
+    /// ([`Transport::for_workers`]), or there is one.
+    pub max_concurrent_exports: usize,
 }
 
 impl BatchConfig {
@@ -173,6 +210,7 @@ impl BatchConfig {
         max_span_size: 64 * 1024,
         span_buffer_capacity: 512,
         max_request_size: 1024 * 1024,
+        max_concurrent_exports: 1,
     };
 
     /// The largest queue accepted (65,536 spans); larger values are cut to this (and
@@ -186,6 +224,9 @@ impl BatchConfig {
 
     /// The largest request body accepted (64 MiB, a common collector limit).
     pub const MAX_REQUEST_SIZE: usize = 64 * 1024 * 1024;
+
+    /// The most requests in flight accepted (16); larger values are cut to this.
+    pub const MAX_CONCURRENT_EXPORTS: usize = 16;
 
     /// Sets the queue capacity (at least 1).
     #[must_use]
@@ -236,10 +277,18 @@ impl BatchConfig {
         self
     }
 
-    /// Returns the number of pooled span buffers: the queue plus one batch in flight.
+    /// Sets how many requests may be in flight at once (at least 1).
+    #[must_use]
+    pub fn with_max_concurrent_exports(mut self, n: usize) -> Self {
+        self.max_concurrent_exports = n;
+        self
+    }
+
+    /// Returns the number of pooled span buffers: the queue plus a batch in flight per
+    /// worker.
     pub fn pool_size(&self) -> usize {
         let c = self.normalized();
-        c.max_queue_size + c.max_export_batch_size
+        c.max_queue_size + c.max_export_batch_size * c.max_concurrent_exports
     }
 
     /// Clamps the batch size to the queue size, as the spec requires.
@@ -249,6 +298,9 @@ impl BatchConfig {
         self.max_request_size = self.max_request_size.clamp(1024, Self::MAX_REQUEST_SIZE);
         self.max_span_size = self.max_span_size.min(self.max_request_size);
         self.span_buffer_capacity = self.span_buffer_capacity.min(self.max_span_size);
+        self.max_concurrent_exports = self
+            .max_concurrent_exports
+            .clamp(1, Self::MAX_CONCURRENT_EXPORTS);
         self
     }
 }
@@ -289,7 +341,8 @@ pub struct BatchStats {
     pub batches: u64,
     /// Of those, requests that failed.
     pub failed_batches: u64,
-    /// Span buffers the pool may hold (constant): the queue plus a batch in flight.
+    /// Span buffers the pool may hold (constant): the queue plus a batch in flight
+    /// per worker.
     pub pool_size: usize,
     /// Span buffers free now: free in the pool, or not allocated yet.
     pub pool_available: usize,
@@ -387,7 +440,14 @@ struct Queue {
     /// When shutdown's time is up: every send ends by then, and what is still queued
     /// afterwards is dropped (`dropped_shutdown`).
     shutdown_deadline: Option<Instant>,
-    worker_exited: bool,
+    /// A worker's thread unwound: flushes stop waiting (as they do once no worker runs).
+    worker_panicked: bool,
+    /// Workers still running: shutdown waits for the last.
+    workers: usize,
+    /// When the queue is sent even if no batch is full: `scheduled_delay` after the
+    /// last send or after the first span of an empty queue (one schedule for all
+    /// workers).
+    next_send: Instant,
 }
 
 /// The span buffers: the free ones, and how many exist (free or in use).
@@ -431,10 +491,11 @@ struct Shared {
     /// The last failed send's error, or the collector's message about spans it
     /// rejected (`partial_success.error_message`): [`BatchExporter::last_error`].
     last_error: Mutex<Option<String>>,
-    /// Spans of the batch the worker holds that no counter has taken yet, and the
-    /// span buffers it holds: what a worker that unwinds leaves (see `ExitOnUnwind`).
-    held_spans: AtomicU64,
-    held_buffers: AtomicUsize,
+    /// What each worker holds (by its index): what a worker that unwinds leaves (see
+    /// `ExitOnUnwind`).
+    held: Box<[Held]>,
+    /// The loss warnings all workers print, and why the last request failed.
+    warnings: Mutex<Warnings>,
     /// The losses [`BatchExporter::flush`] has reported so far: each flush reports
     /// those after them.
     reported_lost: AtomicU64,
@@ -442,6 +503,21 @@ struct Shared {
     /// requests in all, after taking a batch or sending a request (`usize::MAX`: never).
     #[cfg(test)]
     panic_after_requests: AtomicUsize,
+}
+
+/// The spans of a worker's batch that no counter has taken yet, and the span buffers
+/// it holds.
+#[derive(Debug, Default)]
+struct Held {
+    spans: AtomicU64,
+    buffers: AtomicUsize,
+}
+
+/// When the next loss warning is due, and why the last failed request failed (for it).
+#[derive(Debug, Default)]
+struct Warnings {
+    losses: LossWarnings,
+    last_error: Option<String>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -473,7 +549,10 @@ const SHUTDOWN_GRACE: Duration = Duration::from_millis(250);
 
 /// Builds a [`BatchExporter`].
 pub struct BatchExporterBuilder {
-    transport: Box<dyn Transport>,
+    /// The transport, split into one per worker when the config is known.
+    split: Box<dyn FnOnce(usize) -> Vec<Box<dyn Transport>> + Send>,
+    protocol: Protocol,
+    max_request_size: Option<usize>,
     config: BatchConfig,
     thread_name: String,
 }
@@ -495,7 +574,8 @@ impl BatchExporterBuilder {
         self
     }
 
-    /// Names the worker thread (default `picotrace-batch`).
+    /// Names the worker thread (default `picotrace-batch`); with several workers the
+    /// others are `<name>-1`, `<name>-2`, ...
     #[must_use]
     pub fn thread_name(mut self, name: impl Into<String>) -> Self {
         self.thread_name = name.into();
@@ -503,16 +583,17 @@ impl BatchExporterBuilder {
     }
 
     /// Allocates the queue and the first [`BatchConfig::PREALLOCATED_BUFFERS`] span
-    /// buffers, and starts the worker thread.
+    /// buffers, and starts the worker threads.
     ///
     /// # Errors
     /// [`ExportError::Io`] when the thread cannot be spawned.
     pub fn build(self) -> Result<BatchExporter, ExportError> {
         let mut config = self.config;
-        if let Some(limit) = self.transport.max_request_size() {
+        if let Some(limit) = self.max_request_size {
             config.max_request_size = config.max_request_size.min(limit);
         }
         let config = config.normalized();
+        let transports = (self.split)(config.max_concurrent_exports);
         let pool_size = config.pool_size();
         let preallocated = pool_size.min(BatchConfig::PREALLOCATED_BUFFERS);
         let pool = Pool {
@@ -522,7 +603,7 @@ impl BatchExporterBuilder {
             allocated: preallocated,
         };
         let shared = Arc::new(Shared {
-            protocol: self.transport.protocol(),
+            protocol: self.protocol,
             pool: Mutex::new(pool),
             queue: Mutex::new(Queue {
                 spans: VecDeque::with_capacity(config.max_queue_size.min(preallocated)),
@@ -531,7 +612,9 @@ impl BatchExporterBuilder {
                 flush_target: 0,
                 shutdown: false,
                 shutdown_deadline: None,
-                worker_exited: false,
+                worker_panicked: false,
+                workers: transports.len(),
+                next_send: instant_after(config.scheduled_delay),
             }),
             work: Condvar::new(),
             done: Condvar::new(),
@@ -539,37 +622,59 @@ impl BatchExporterBuilder {
             shutdown: AtomicBool::new(false),
             pool_size,
             last_error: Mutex::new(None),
-            held_spans: AtomicU64::new(0),
-            held_buffers: AtomicUsize::new(0),
+            held: transports.iter().map(|_| Held::default()).collect(),
+            warnings: Mutex::new(Warnings::default()),
             reported_lost: AtomicU64::new(0),
             #[cfg(test)]
             panic_after_requests: AtomicUsize::new(usize::MAX),
             config,
         });
-        let worker = Worker {
-            shared: Arc::clone(&shared),
-            transport: self.transport,
-            warnings: LossWarnings::default(),
-            last_error: None,
-            batch: Vec::with_capacity(config.max_export_batch_size.min(preallocated)),
-            request: Vec::new(),
-        };
-        // Returns once the worker runs (see `TracerProviderBuilder::build`): its thread's
-        // start-up is over before the first span.
-        let (started, running) = std::sync::mpsc::sync_channel(1);
-        let handle = std::thread::Builder::new()
-            .name(self.thread_name)
-            .spawn(move || {
+        let count = transports.len();
+        let mut threads = Vec::with_capacity(count);
+        for (index, transport) in transports.into_iter().enumerate() {
+            let worker = Worker {
+                shared: Arc::clone(&shared),
+                index,
+                transport,
+                batch: Vec::with_capacity(config.max_export_batch_size.min(preallocated)),
+                request: Vec::new(),
+            };
+            let name = match index {
+                0 => self.thread_name.clone(),
+                i => format!("{}-{i}", self.thread_name),
+            };
+            // Returns once the worker runs (see `TracerProviderBuilder::build`): its
+            // thread's start-up is over before the first span.
+            let (started, running) = std::sync::mpsc::sync_channel(1);
+            let spawned = std::thread::Builder::new().name(name).spawn(move || {
                 let _ = started.send(());
                 worker.run();
-            })
-            .map_err(ExportError::Io)?;
-        let _ = running.recv();
+            });
+            match spawned {
+                Ok(thread) => {
+                    let _ = running.recv();
+                    threads.push(thread);
+                }
+                Err(e) => {
+                    // The workers already running stop; nothing was queued yet.
+                    let mut q = lock(&shared.queue);
+                    q.workers -= count - index;
+                    drop(q);
+                    let handle = Handle {
+                        shared,
+                        worker_threads: threads.iter().map(|t| t.thread().id()).collect(),
+                        workers: Mutex::new(threads),
+                    };
+                    let _ = handle.shutdown();
+                    return Err(ExportError::Io(e));
+                }
+            }
+        }
         Ok(BatchExporter {
             handle: Arc::new(Handle {
                 shared,
-                worker_thread: handle.thread().id(),
-                worker: Mutex::new(Some(handle)),
+                worker_threads: threads.iter().map(|t| t.thread().id()).collect(),
+                workers: Mutex::new(threads),
             }),
         })
     }
@@ -585,9 +690,10 @@ pub struct BatchExporter {
 
 struct Handle {
     shared: Arc<Shared>,
-    worker: Mutex<Option<JoinHandle<()>>>,
-    /// The worker's thread: a transport runs there, and must not wait for it.
-    worker_thread: ThreadId,
+    /// The worker threads, joined by the shutdown that finds them gone.
+    workers: Mutex<Vec<JoinHandle<()>>>,
+    /// The workers' threads: a transport runs there, and must not wait for them.
+    worker_threads: Vec<ThreadId>,
 }
 
 impl Drop for Handle {
@@ -617,7 +723,9 @@ impl BatchExporter {
     /// Returns a builder sending through `transport`.
     pub fn builder(transport: impl Transport) -> BatchExporterBuilder {
         BatchExporterBuilder {
-            transport: Box::new(transport),
+            protocol: transport.protocol(),
+            max_request_size: transport.max_request_size(),
+            split: Box::new(move |workers| transport.for_workers(workers)),
             config: BatchConfig::DEFAULT,
             thread_name: "picotrace-batch".to_owned(),
         }
@@ -840,8 +948,12 @@ impl BatchExporter {
                         .counters
                         .max_queue_len
                         .fetch_max(len, Ordering::SeqCst);
-                    // Wake the worker to start its schedule (first span) or to send a
-                    // full batch now.
+                    // The first span of an empty queue starts the schedule, so that no
+                    // span waits longer than the delay and none much less; wake a
+                    // worker to wait for it, or to send a full batch now.
+                    if was_empty && len > 0 {
+                        q.next_send = instant_after(config.scheduled_delay);
+                    }
                     if (was_empty && len > 0) || len >= config.max_export_batch_size {
                         shared.work.notify_one();
                     }
@@ -859,9 +971,9 @@ impl BatchExporter {
 }
 
 impl Handle {
-    /// Whether this is the worker's thread (a transport calling back).
+    /// Whether this is a worker's thread (a transport calling back).
     fn on_worker_thread(&self) -> bool {
-        std::thread::current().id() == self.worker_thread
+        self.worker_threads.contains(&std::thread::current().id())
     }
 
     fn flush(&self) -> Result<(), ExportError> {
@@ -877,7 +989,7 @@ impl Handle {
             shared.work.notify_one();
         }
         while q.completed < target {
-            if q.worker_exited {
+            if q.worker_panicked || q.workers == 0 {
                 return Err(ExportError::Shutdown);
             }
             let left = deadline.saturating_duration_since(Instant::now());
@@ -917,11 +1029,11 @@ impl Handle {
             // its deadline, so the wait is the export timeout and a little.
             q.shutdown = true;
             q.shutdown_deadline = Some(instant_after(timeout_limit(shared.config.export_timeout)));
-            shared.work.notify_one();
+            shared.work.notify_all();
         }
         let deadline = q.shutdown_deadline.unwrap_or_else(Instant::now);
         let give_up = deadline.checked_add(SHUTDOWN_GRACE).unwrap_or(deadline);
-        while !q.worker_exited {
+        while q.workers > 0 {
             let left = give_up.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 return Err(ExportError::Timeout);
@@ -939,7 +1051,7 @@ impl Handle {
         }
         drop(q);
         lock(&shared.pool).free_all();
-        if let Some(worker) = lock(&self.worker).take() {
+        for worker in std::mem::take(&mut *lock(&self.workers)) {
             let _ = worker.join();
         }
         match shared.counters.lost() {
@@ -999,44 +1111,47 @@ impl LossWarnings {
 /// The background thread's state.
 struct Worker {
     shared: Arc<Shared>,
+    /// Which of `shared.held` is this worker's.
+    index: usize,
     transport: Box<dyn Transport>,
-    warnings: LossWarnings,
-    /// Why the last failed request failed, for the next warning.
-    last_error: Option<String>,
     /// The batch being sent (capacity `max_export_batch_size`).
     batch: Vec<SpanBuf>,
     /// The request buffer, grown to `max_request_size` on first use.
     request: Vec<u8>,
 }
 
-/// Marks the worker gone if its thread unwinds (a panic outside `send`, which is caught
-/// per request): flushers and shutdown then stop waiting for it instead of waiting out
-/// their timeouts (a flush returns [`ExportError::Shutdown`]). Nothing will send what it
-/// leaves: the queue and the spans of its batch no counter has taken yet are counted as
-/// dropped at shutdown, and the exporter shuts down, so spans handed over later are
-/// refused and counted at once.
-struct ExitOnUnwind(Arc<Shared>);
+/// Marks the exporter shut down if a worker's thread unwinds (a panic outside `send`,
+/// which is caught per request): flushers then stop waiting (a flush returns
+/// [`ExportError::Shutdown`]) and shutdown waits only for the other workers, instead of
+/// both waiting out their timeouts. Nothing will send what it leaves: the queue and the
+/// spans of its batch no counter has taken yet are counted as dropped at shutdown, and
+/// the exporter shuts down, so spans handed over later are refused and counted at once.
+/// The other workers finish the requests they are sending, and exit.
+struct ExitOnUnwind(Arc<Shared>, usize);
 
 impl Drop for ExitOnUnwind {
     fn drop(&mut self) {
         if std::thread::panicking() {
             let shared = &*self.0;
+            let held = &shared.held[self.1];
             let mut q = lock(&shared.queue);
             shared.shutdown.store(true, Ordering::SeqCst);
             q.shutdown = true;
             let queued = std::mem::take(&mut q.spans);
-            let held = shared.held_spans.swap(0, Ordering::SeqCst);
+            let spans = held.spans.swap(0, Ordering::SeqCst);
             shared
                 .counters
                 .dropped_shutdown
-                .fetch_add(queued.len() as u64 + held, Ordering::SeqCst);
-            q.worker_exited = true;
+                .fetch_add(queued.len() as u64 + spans, Ordering::SeqCst);
+            q.worker_panicked = true;
+            q.workers -= 1;
             shared.done.notify_all();
+            shared.work.notify_all();
             drop(q);
             let mut pool = lock(&shared.pool);
             pool.free.extend(queued);
             // The batch's buffers go with the worker.
-            let gone = shared.held_buffers.swap(0, Ordering::SeqCst);
+            let gone = held.buffers.swap(0, Ordering::SeqCst);
             pool.allocated = pool.allocated.saturating_sub(gone);
         }
     }
@@ -1045,9 +1160,9 @@ impl Drop for ExitOnUnwind {
 impl Worker {
     fn run(mut self) {
         let shared = Arc::clone(&self.shared);
-        let _exit_on_unwind = ExitOnUnwind(Arc::clone(&shared));
+        let _exit_on_unwind = ExitOnUnwind(Arc::clone(&shared), self.index);
+        let held = &shared.held[self.index];
         let config = shared.config;
-        let mut next_send = instant_after(config.scheduled_delay);
         loop {
             let mut q = lock(&shared.queue);
             loop {
@@ -1056,26 +1171,28 @@ impl Worker {
                     && (q.spans.len() >= config.max_export_batch_size
                         || q.flush_target > q.completed
                         || q.shutdown
-                        || now >= next_send);
+                        || now >= q.next_send);
                 if ready {
                     break;
                 }
                 if q.shutdown {
-                    // Shut down with an empty queue: done (after the last warning).
-                    self.warn_losses(true);
-                    q.worker_exited = true;
+                    // Shut down with an empty queue: done (the last worker out prints
+                    // the last warning). The others may be waiting for the queue.
+                    q.workers -= 1;
+                    if q.workers == 0 {
+                        self.warn_losses(true);
+                    }
                     shared.done.notify_all();
+                    shared.work.notify_all();
                     return;
                 }
                 if q.spans.is_empty() {
                     // Nothing waits: the schedule starts with the next span, so that
                     // no span waits longer than the delay and none much less.
+                    // (The span that ends the wait starts the schedule.)
                     q = shared.work.wait(q).unwrap_or_else(|e| e.into_inner());
-                    if !q.spans.is_empty() {
-                        next_send = instant_after(config.scheduled_delay);
-                    }
                 } else {
-                    let left = next_send.saturating_duration_since(now);
+                    let left = q.next_send.saturating_duration_since(now);
                     q = shared
                         .work
                         .wait_timeout(q, left)
@@ -1098,37 +1215,42 @@ impl Worker {
             }
             let take = q.spans.len().min(config.max_export_batch_size);
             self.batch.extend(q.spans.drain(..take));
-            shared.held_spans.store(take as u64, Ordering::SeqCst);
-            shared.held_buffers.store(take, Ordering::SeqCst);
+            if !q.spans.is_empty() {
+                // What is left may be ready too (a flush, shutdown, another full
+                // batch): another worker looks.
+                shared.work.notify_one();
+            }
+            held.spans.store(take as u64, Ordering::SeqCst);
+            held.buffers.store(take, Ordering::SeqCst);
             drop(q);
             self.test_panic(0);
 
             let n = self.batch.len();
             self.send_batch(deadline);
             debug_assert_eq!(
-                shared.held_spans.load(Ordering::SeqCst),
+                held.spans.load(Ordering::SeqCst),
                 0,
                 "every span of the batch counted"
             );
             {
                 let mut pool = lock(&shared.pool);
                 pool.free.append(&mut self.batch);
-                shared.held_buffers.store(0, Ordering::SeqCst);
+                held.buffers.store(0, Ordering::SeqCst);
             }
             // Counted before flushers wake: they read the counters.
             self.warn_losses(false);
             let mut q = lock(&shared.queue);
             q.completed += n as u64;
+            q.next_send = instant_after(config.scheduled_delay);
             shared.done.notify_all();
             drop(q);
-            next_send = instant_after(config.scheduled_delay);
         }
     }
 
     /// Prints a warning on stderr about spans lost since the last one, unless one was
     /// printed less than [`WARNING_INTERVAL`] ago (`at_exit` prints regardless), as
     /// OpenTelemetry SDKs do through their error handler.
-    fn warn_losses(&mut self, at_exit: bool) {
+    fn warn_losses(&self, at_exit: bool) {
         let c = &self.shared.counters;
         let get = |a: &AtomicU64| a.load(Ordering::SeqCst);
         let (failed, rejected) = (get(&c.failed), get(&c.rejected));
@@ -1138,10 +1260,11 @@ impl Worker {
             get(&c.dropped_shutdown),
         );
         let total = failed + rejected + full + large + shut;
-        let Some(new) = self.warnings.due(total, Instant::now(), at_exit) else {
+        let mut warnings = lock(&self.shared.warnings);
+        let Some(new) = warnings.losses.due(total, Instant::now(), at_exit) else {
             return;
         };
-        let cause = match self.last_error.take() {
+        let cause = match warnings.last_error.take() {
             Some(e) => format!("; last error: {e}"),
             None => String::new(),
         };
@@ -1158,22 +1281,31 @@ impl Worker {
     }
 
     /// Keeps `error` for the next loss warning and for [`BatchExporter::last_error`].
-    fn note_error(&mut self, error: String) {
+    fn note_error(&self, error: String) {
         *lock(&self.shared.last_error) = Some(error.clone());
-        self.last_error = Some(error);
+        lock(&self.shared.warnings).last_error = Some(error);
     }
 
     /// Counts `n` spans of the held batch in `counter`: they are no longer the worker's
     /// to lose.
     fn settle(&self, counter: &AtomicU64, n: usize) {
         add(counter, n);
-        self.shared.held_spans.fetch_sub(n as u64, Ordering::SeqCst);
+        self.shared.held[self.index]
+            .spans
+            .fetch_sub(n as u64, Ordering::SeqCst);
     }
 
-    /// Test hook: panics when `requests` requests were sent in all, if the test asked.
+    /// Test hook: panics (once, in one worker) when `requests` requests were sent in
+    /// all, or more, if the test asked.
     #[cfg(test)]
     fn test_panic(&self, requests: usize) {
-        if self.shared.panic_after_requests.load(Ordering::SeqCst) == requests {
+        let hook = &self.shared.panic_after_requests;
+        let target = hook.load(Ordering::SeqCst);
+        if requests >= target
+            && hook
+                .compare_exchange(target, usize::MAX, Ordering::SeqCst, Ordering::SeqCst)
+                .is_ok()
+        {
             panic!("test: the batch worker fails after {requests} requests");
         }
     }
@@ -1393,6 +1525,66 @@ mod tests {
             Err(ExportError::SpansLost { lost: l, running: 0 }) if l == lost
         ));
         assert_eq!(exporter.stats().pool_allocated, 0);
+    }
+
+    /// Takes every request after 20 ms, and shares itself between workers.
+    struct SlowShared;
+
+    impl Transport for SlowShared {
+        fn protocol(&self) -> Protocol {
+            Protocol::HttpProtobuf
+        }
+
+        fn for_workers(self, workers: usize) -> Vec<Box<dyn Transport>> {
+            (0..workers)
+                .map(|_| Box::new(SlowShared) as Box<dyn Transport>)
+                .collect()
+        }
+
+        fn send(&mut self, _: &[u8], _: usize, _: Instant) -> Result<ExportOutcome, ExportError> {
+            std::thread::sleep(Duration::from_millis(20));
+            Ok(ExportOutcome::default())
+        }
+    }
+
+    /// One of three workers panics while the others are sending: what it held and
+    /// the queue are counted as dropped once, the others settle their own batches and
+    /// exit, and shutdown waits for all of them.
+    #[test]
+    fn a_worker_that_panics_beside_others_counts_each_span_once() {
+        let exporter = BatchExporter::builder(SlowShared)
+            .config(
+                BatchConfig::default()
+                    .with_max_export_batch_size(10)
+                    .with_scheduled_delay(Duration::from_secs(60))
+                    .with_max_concurrent_exports(3),
+            )
+            .build()
+            .unwrap();
+        exporter
+            .handle
+            .shared
+            .panic_after_requests
+            .store(2, Ordering::SeqCst);
+        let provider = crate::TracerProvider::builder()
+            .config(picotrace::TracerConfig::new("panic"))
+            .exporter(exporter.clone())
+            .build();
+        for _ in 0..200 {
+            provider.tracer().start_span("x").end();
+        }
+        let _ = provider.flush();
+        let lost = match exporter.shutdown() {
+            Err(ExportError::SpansLost { lost, running: 0 }) => lost,
+            other => panic!("{other:?}"),
+        };
+        let s = exporter.stats();
+        assert_eq!((s.produced, s.in_flight()), (200, 0), "{s:?}");
+        assert_eq!(s.exported + s.dropped_shutdown, 200, "{s:?}");
+        assert!(s.exported >= 10 && s.dropped_shutdown > 0, "{s:?}");
+        assert_eq!(lost, s.dropped_shutdown);
+        assert_eq!(lock(&exporter.handle.shared.queue).workers, 0);
+        assert_eq!(s.pool_allocated, 0, "{s:?}");
     }
 
     #[test]

@@ -25,6 +25,7 @@
 //! | `OTEL_EXPORTER_OTLP_[TRACES_]CLIENT_CERTIFICATE` / `_CLIENT_KEY` | | PEM files for mutual TLS: the certificate (chain) and its unencrypted key; both or neither |
 //! | `OTEL_BSP_SCHEDULE_DELAY` / `_EXPORT_TIMEOUT` | 5000 / 30000 ms | an export timeout of `0`: none |
 //! | `OTEL_BSP_MAX_QUEUE_SIZE` / `_MAX_EXPORT_BATCH_SIZE` | 2048 / 512 | a larger queue is capped at 65536; a batch larger than the queue is ignored |
+//! | `OTEL_BSP_MAX_CONCURRENT_EXPORTS` | 1 | requests in flight at once (opentelemetry_sdk's variable); more than 16 is capped at 16 |
 //! | `OTEL_PROPAGATORS` | `tracecontext,baggage` | also `b3`, `b3multi`, `jaeger`, `none`; others (`xray`, ...) warn and are skipped; none usable: the default |
 //! | `OTEL_[SPAN_]ATTRIBUTE_COUNT_LIMIT`, `OTEL_SPAN_EVENT_COUNT_LIMIT`, `OTEL_SPAN_LINK_COUNT_LIMIT`, `OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT`, `OTEL_LINK_ATTRIBUTE_COUNT_LIMIT`, `OTEL_[SPAN_]ATTRIBUTE_VALUE_LENGTH_LIMIT` | 128 / unlimited | `OTEL_ATTRIBUTE_COUNT_LIMIT` is the fallback of the span's, events' and links' attribute counts |
 //!
@@ -908,6 +909,22 @@ impl Reader<'_> {
             Some(n) => n,
             None => d.max_export_batch_size.min(c.max_queue_size),
         };
+        // opentelemetry_sdk's name for it (not in the spec's table).
+        const CONCURRENT: &str = "OTEL_BSP_MAX_CONCURRENT_EXPORTS";
+        c.max_concurrent_exports = match self.integer(CONCURRENT, 1, "requests").map(to_usize) {
+            Some(n) if n > BatchConfig::MAX_CONCURRENT_EXPORTS => {
+                let v = n.to_string();
+                let max = BatchConfig::MAX_CONCURRENT_EXPORTS;
+                self.warn(
+                    CONCURRENT,
+                    &v,
+                    format!("larger than the maximum; using {max}"),
+                );
+                max
+            }
+            Some(n) => n,
+            None => d.max_concurrent_exports,
+        };
         c
     }
 
@@ -1621,6 +1638,18 @@ mod tests {
         }
         let e = env(&[("OTEL_BSP_MAX_QUEUE_SIZE", "65536")]);
         assert_eq!((e.batch.max_queue_size, e.warnings.len()), (65_536, 0));
+        // Requests in flight: 1 by default, at most 16, at least 1.
+        assert_eq!(env(&[]).batch.max_concurrent_exports, 1);
+        let e = env(&[("OTEL_BSP_MAX_CONCURRENT_EXPORTS", "4")]);
+        assert_eq!((e.batch.max_concurrent_exports, e.warnings.len()), (4, 0));
+        let e = env(&[("OTEL_BSP_MAX_CONCURRENT_EXPORTS", "17")]);
+        assert_eq!(e.batch.max_concurrent_exports, 16);
+        assert_eq!(warned(&e), ["OTEL_BSP_MAX_CONCURRENT_EXPORTS"]);
+        for bad in ["0", "-1", "two"] {
+            let e = env(&[("OTEL_BSP_MAX_CONCURRENT_EXPORTS", bad)]);
+            assert_eq!(e.batch.max_concurrent_exports, 1, "{bad}");
+            assert_eq!(warned(&e), ["OTEL_BSP_MAX_CONCURRENT_EXPORTS"], "{bad}");
+        }
     }
 
     #[test]

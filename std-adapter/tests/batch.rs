@@ -32,6 +32,11 @@ struct FakeState {
     script: VecDeque<Answer>,
     rule: Option<fn(usize) -> Answer>,
     delay: Duration,
+    /// Requests being sent now, and the most at once.
+    sending: usize,
+    most_sending: usize,
+    /// Names of the threads that sent.
+    senders: Vec<String>,
 }
 
 #[derive(Clone, Default)]
@@ -74,6 +79,15 @@ impl Transport for FakeTransport {
         Protocol::HttpJson
     }
 
+    fn for_workers(self, workers: usize) -> Vec<Box<dyn Transport>> {
+        let fake = self.0.clone();
+        let mut all: Vec<Box<dyn Transport>> = vec![Box::new(self)];
+        all.extend(
+            (1..workers).map(|_| Box::new(FakeTransport(fake.clone())) as Box<dyn Transport>),
+        );
+        all
+    }
+
     fn send(
         &mut self,
         body: &[u8],
@@ -82,6 +96,12 @@ impl Transport for FakeTransport {
     ) -> Result<ExportOutcome, ExportError> {
         let (delay, answer) = {
             let mut s = self.0.state.lock().unwrap();
+            s.sending += 1;
+            s.most_sending = s.most_sending.max(s.sending);
+            let name = std::thread::current().name().unwrap_or("").to_owned();
+            if !s.senders.contains(&name) {
+                s.senders.push(name);
+            }
             let n = s.requests.len();
             let counted = String::from_utf8_lossy(body).matches("\"spanId\"").count();
             s.requests.push((body.len(), spans, counted));
@@ -93,6 +113,7 @@ impl Transport for FakeTransport {
             (s.delay, answer)
         };
         std::thread::sleep(delay);
+        self.0.state.lock().unwrap().sending -= 1;
         match answer {
             Answer::Ok => Ok(ExportOutcome::default()),
             Answer::Reject(n) => Ok(ExportOutcome {
@@ -141,23 +162,23 @@ fn assert_balanced(s: &BatchStats) {
     );
 }
 
-#[test]
-fn every_span_is_accounted_across_threads_with_failures_and_rejections() {
-    let fake = Fake::with_delay(Duration::from_millis(1));
+/// Scripts failures (two requests in 15) and rejections (3 spans of one in 15), has
+/// four threads end 3,000 spans each, flushes, and checks that every span is accounted
+/// for: `started_before` spans came earlier. Returns the stats.
+fn produce_with_failures(
+    fake: &Fake,
+    exporter: &BatchExporter,
+    provider: &Arc<TracerProvider>,
+    started_before: u64,
+) -> BatchStats {
     fake.state.lock().unwrap().rule = Some(|n| match n % 15 {
         2 | 7 => Answer::Fail,
         4 => Answer::Reject(3),
         _ => Answer::Ok,
     });
-    let config = BatchConfig::default()
-        .with_max_queue_size(256)
-        .with_max_export_batch_size(64)
-        .with_scheduled_delay(Duration::from_millis(5));
-    let exporter = batch(&fake, config);
-    let provider = Arc::new(provider(&exporter));
     let threads: Vec<_> = (0..4)
         .map(|t| {
-            let p = Arc::clone(&provider);
+            let p = Arc::clone(provider);
             std::thread::spawn(move || {
                 for i in 0..3000 {
                     let mut span = p.tracer().start_span("work");
@@ -173,28 +194,132 @@ fn every_span_is_accounted_across_threads_with_failures_and_rejections() {
     let lost = lost_in(provider.flush());
     let s = exporter.stats();
     let t = provider.stats();
-    assert_eq!(t.spans_started, 12_000);
+    assert_eq!(t.spans_started, started_before + 12_000);
     // Flush said how many were lost: failed, rejected, dropped.
     assert_eq!(lost, t.spans_lost(), "{t:#?}");
     // Every span reached the exporter, or the arena was full and it was counted there.
-    assert_eq!(s.produced + t.spans_dropped_arena_full, 12_000, "{t:#?}");
+    assert_eq!(
+        s.produced + t.spans_dropped_arena_full,
+        started_before + 12_000,
+        "{t:#?}"
+    );
     assert_balanced(&s);
     assert!(s.failed > 0 && s.rejected > 0, "{s:#?}");
+    // What reached the transport is what was counted as sent.
+    let received: usize = fake.requests().iter().map(|r| r.2).sum();
+    assert_eq!(received as u64, s.exported + s.rejected + s.failed);
+    assert_eq!(fake.spans_received(), received);
+    s
+}
+
+#[test]
+fn every_span_is_accounted_across_threads_with_failures_and_rejections() {
+    let fake = Fake::with_delay(Duration::from_millis(1));
+    let config = BatchConfig::default()
+        .with_max_queue_size(256)
+        .with_max_export_batch_size(64)
+        .with_scheduled_delay(Duration::from_millis(5));
+    let exporter = batch(&fake, config);
+    let provider = Arc::new(provider(&exporter));
+    let s = produce_with_failures(&fake, &exporter, &provider, 0);
     // Memory stayed bounded: the queue never passed its cap, the pool is whole again.
     assert!(s.max_queue_len <= 256, "{s:#?}");
     assert_eq!(s.pool_size, 256 + 64);
     assert_eq!(s.pool_available, s.pool_size);
     assert_eq!(s.queue_len, 0);
-    // What reached the transport is what was counted as sent.
-    let received: usize = fake.requests().iter().map(|r| r.2).sum();
-    assert_eq!(received as u64, s.exported + s.rejected + s.failed);
-    assert_eq!(fake.spans_received(), received);
     // The provider's stats say what the collector accepted and what was lost on the
     // way (the tracers were told about the spans dropped at the queue).
     let t = provider.stats();
     assert_eq!(t.spans_started, 12_000);
     assert_eq!(t.spans_export_failed, s.dropped() + s.failed + s.rejected);
     assert_eq!(t.spans_exported, s.exported);
+}
+
+/// `max_concurrent_exports`: as many requests in flight as asked, each worker on its
+/// own named thread, and the accounting of the test above (failures, rejections, four
+/// producing threads) holds with several workers settling at once.
+#[test]
+fn concurrent_exports_keep_requests_in_flight_together_and_count_every_span() {
+    let fake = Fake::with_delay(Duration::from_millis(150));
+    let config = BatchConfig::default()
+        .with_max_queue_size(2048)
+        .with_max_export_batch_size(100)
+        .with_scheduled_delay(Duration::from_secs(60))
+        .with_max_concurrent_exports(3);
+    let exporter = BatchExporter::builder(FakeTransport(fake.clone()))
+        .config(config)
+        .thread_name("pt-export")
+        .build()
+        .unwrap();
+    assert_eq!(exporter.stats().pool_size, 2048 + 3 * 100);
+    let provider = provider(&exporter);
+    // Three full batches: one per worker, all sent at once.
+    for _ in 0..300 {
+        provider.tracer().start_span("x").end();
+    }
+    let started = Instant::now();
+    provider.flush().unwrap();
+    let took = started.elapsed();
+    {
+        let s = fake.state.lock().unwrap();
+        assert_eq!(s.most_sending, 3, "requests in flight at once");
+        let mut senders = s.senders.clone();
+        senders.sort();
+        assert_eq!(senders, ["pt-export", "pt-export-1", "pt-export-2"]);
+    }
+    // One at a time would take 450 ms.
+    assert!(took < Duration::from_millis(400), "{took:?}");
+    assert_eq!(fake.spans_received(), 300);
+    assert_balanced(&exporter.stats());
+
+    // Failures and rejections from four threads, settled by three workers.
+    fake.state.lock().unwrap().delay = Duration::from_millis(1);
+    let provider = Arc::new(provider);
+    let s = produce_with_failures(&fake, &exporter, &provider, 300);
+    assert_eq!(s.pool_available, s.pool_size);
+    // Shutdown stops every worker (each drops its transport) and joins them.
+    provider.shutdown().unwrap_err();
+    assert!(fake.dropped.load(Ordering::SeqCst));
+    assert_eq!(fake.state.lock().unwrap().sending, 0);
+    assert_balanced(&exporter.stats());
+    assert_eq!(exporter.stats().pool_allocated, 0);
+}
+
+/// A transport that does not share itself (`Transport::for_workers`' default) gets one
+/// worker whatever the config asks: requests go one at a time.
+#[test]
+fn a_transport_that_does_not_share_itself_sends_one_request_at_a_time() {
+    struct Alone(FakeTransport);
+    impl Transport for Alone {
+        fn protocol(&self) -> Protocol {
+            self.0.protocol()
+        }
+        fn send(
+            &mut self,
+            body: &[u8],
+            spans: usize,
+            deadline: Instant,
+        ) -> Result<ExportOutcome, ExportError> {
+            self.0.send(body, spans, deadline)
+        }
+    }
+    let fake = Fake::with_delay(Duration::from_millis(30));
+    let exporter = BatchExporter::builder(Alone(FakeTransport(fake.clone())))
+        .config(
+            BatchConfig::default()
+                .with_max_export_batch_size(10)
+                .with_max_concurrent_exports(4),
+        )
+        .build()
+        .unwrap();
+    let provider = provider(&exporter);
+    for _ in 0..40 {
+        provider.tracer().start_span("x").end();
+    }
+    provider.flush().unwrap();
+    let s = fake.state.lock().unwrap();
+    assert_eq!((s.most_sending, s.senders.len()), (1, 1));
+    assert_eq!(s.requests.iter().map(|r| r.1).sum::<usize>(), 40);
 }
 
 #[test]
@@ -590,6 +715,44 @@ fn otlp_batch(url: String, config: BatchConfig) -> (Arc<OtlpHttpExporter>, Batch
         .build()
         .unwrap();
     (otlp, batch)
+}
+
+/// `OtlpHttpExporter` shares itself between workers: with two, two requests are in
+/// flight at once over two connections (the server answers each after 300 ms), and its
+/// own stats count what both sent.
+#[test]
+fn an_otlp_exporter_sends_concurrent_requests_over_its_connections() {
+    let server = Server::start();
+    server.set_default(Reply::ok().delay(Duration::from_millis(300)));
+    let otlp = OtlpHttpExporter::builder()
+        .endpoint(server.url())
+        .protocol(Protocol::HttpJson)
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let exporter = BatchExporter::builder(otlp)
+        .config(
+            BatchConfig::default()
+                .with_max_export_batch_size(50)
+                .with_scheduled_delay(Duration::from_secs(60))
+                .with_max_concurrent_exports(2),
+        )
+        .build()
+        .unwrap();
+    let provider = provider(&exporter);
+    for _ in 0..100 {
+        provider.tracer().start_span("x").end();
+    }
+    let started = Instant::now();
+    provider.flush().unwrap();
+    let took = started.elapsed();
+    // One at a time: 600 ms at least.
+    assert!(took < Duration::from_millis(550), "{took:?}");
+    assert_eq!(spans_in(&server), 100);
+    assert_eq!(server.requests().len(), 2);
+    let s = exporter.stats();
+    assert_eq!((s.exported, s.batches), (100, 2));
+    provider.shutdown().unwrap();
 }
 
 #[test]

@@ -213,11 +213,11 @@ fn direct_export(protocol: Protocol) {
     check(&expected, &got, &tag);
 }
 
-fn batch_export(protocol: Protocol) {
+fn batch_export(protocol: Protocol, batching: BatchConfig) {
     let collector = Collector::start();
     let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
     let batch = BatchExporter::builder(otlp(&collector, protocol))
-        .config(BatchConfig::default().with_scheduled_delay(Duration::from_millis(100)))
+        .config(batching.with_scheduled_delay(Duration::from_millis(100)))
         .build()
         .expect("batch exporter");
     let tracer = Tracer::new(
@@ -227,7 +227,10 @@ fn batch_export(protocol: Protocol) {
         IdGenerator::from_seed([2; 32]),
         batch.clone(),
     );
-    let tag = format!("batch-{protocol:?}");
+    let tag = format!(
+        "batch-{protocol:?}-{}-{}",
+        batching.max_export_batch_size, batching.max_concurrent_exports
+    );
     let mut expected = Vec::new();
     for round in 0..3 {
         expected.extend(record_trace(&tracer, &clock, &format!("{tag}-{round}")));
@@ -237,6 +240,10 @@ fn batch_export(protocol: Protocol) {
     let stats = batch.stats();
     assert_eq!(stats.produced, 9);
     assert_eq!(stats.exported, 9, "{stats:?}");
+    assert!(
+        stats.batches >= (9 / batching.max_export_batch_size) as u64,
+        "{stats:?}"
+    );
     let got = collector.wait_for(Duration::from_secs(10), |s| s.len() >= 9);
     for round in 0..3 {
         check(
@@ -260,12 +267,22 @@ fn otlp_http_exporter_json_reaches_the_collector() {
 
 #[test]
 fn batch_exporter_protobuf_reaches_the_collector() {
-    batch_export(Protocol::HttpProtobuf);
+    batch_export(Protocol::HttpProtobuf, BatchConfig::default());
 }
 
 #[test]
 fn batch_exporter_json_reaches_the_collector() {
-    batch_export(Protocol::HttpJson);
+    batch_export(Protocol::HttpJson, BatchConfig::default());
+}
+
+/// Three requests of three spans, sent by three workers at once over their own
+/// connections (`max_concurrent_exports`).
+#[test]
+fn batch_exporter_with_requests_in_flight_together_reaches_the_collector() {
+    let config = BatchConfig::default()
+        .with_max_export_batch_size(3)
+        .with_max_concurrent_exports(3);
+    batch_export(Protocol::HttpProtobuf, config);
 }
 
 /// The collector dies and comes back mid-run: what was sent before and after arrives,
