@@ -140,6 +140,12 @@ step_build() {
             if llvm-nm -C "$bin" | grep -q 'portable_atomic::imp::fallback'; then
                 die "$(basename "$dir")/$(basename "$bin") links portable-atomic's spin-lock fallback"
             fi
+            # The footprint binaries format nothing: picotrace must not link core::fmt
+            # for them (an enum arm for formatted text once kept 1.5 KB of it linked).
+            if [[ "$(basename "$bin")" == footprint_* ]] &&
+                llvm-nm -C "$bin" | grep -q 'core::fmt::write'; then
+                die "$(basename "$dir")/$(basename "$bin") links core::fmt::write, though it formats nothing"
+            fi
         done
     done
 }

@@ -4,7 +4,7 @@
 use core::fmt;
 
 use super::attributes::AttributeArg;
-use super::record::{EventState, EventValue, RecordMut, SpanLimits, Text};
+use super::record::{EventState, EventValue, RecordMut, SpanLimits};
 
 /// An event being added to a span (from [`Span::event`](super::Span::event)): each
 /// attribute goes straight into the span's storage as it is given, with no list of
@@ -61,7 +61,13 @@ impl<'s> EventWriter<'s> {
         if let Some((record, limits, event)) = &mut self.event {
             let value = value.as_value();
             if !record.try_new_static_event_attribute(event, key, &value, limits) {
-                record.event_attribute(event, key, Some(key), EventValue::Value(&value), limits);
+                record.event_attribute(
+                    event,
+                    key,
+                    Some(key),
+                    EventValue::<&str>::Value(&value),
+                    limits,
+                );
             }
         }
         self
@@ -72,7 +78,7 @@ impl<'s> EventWriter<'s> {
         self.store_name_first();
         if let Some((record, limits, event)) = &mut self.event {
             let value = value.as_value();
-            record.event_attribute(event, key, None, EventValue::Value(&value), limits);
+            record.event_attribute(event, key, None, EventValue::<&str>::Value(&value), limits);
         }
         self
     }
@@ -84,7 +90,7 @@ impl<'s> EventWriter<'s> {
     pub fn attribute_fmt(&mut self, key: &'static str, value: fmt::Arguments<'_>) -> &mut Self {
         self.store_name_first();
         if let Some((record, limits, event)) = &mut self.event {
-            let value = EventValue::Text(Text::Fmt(value));
+            let value = EventValue::Text(value);
             record.event_attribute(event, key, Some(key), value, limits);
         }
         self
@@ -94,7 +100,7 @@ impl<'s> EventWriter<'s> {
     /// comes before any attribute).
     pub fn name(&mut self, name: &str) -> &mut Self {
         if let Some((record, _, event)) = &mut self.event {
-            record.set_event_name(event, Text::Str(name));
+            record.set_event_name(event, name);
         }
         self
     }
@@ -103,7 +109,7 @@ impl<'s> EventWriter<'s> {
     /// storage.
     pub fn name_fmt(&mut self, name: fmt::Arguments<'_>) -> &mut Self {
         if let Some((record, _, event)) = &mut self.event {
-            record.set_event_name(event, Text::Fmt(name));
+            record.set_event_name(event, name);
         }
         self
     }
@@ -116,7 +122,7 @@ impl<'s> EventWriter<'s> {
     fn store_name_first(&mut self) {
         if let Some((record, _, event)) = &mut self.event {
             if !event.named && !self.name.is_empty() {
-                record.set_event_name(event, Text::Str(self.name));
+                record.set_event_name(event, self.name);
             }
         }
     }
@@ -134,7 +140,7 @@ impl Drop for EventWriter<'_> {
     fn drop(&mut self) {
         if let Some((record, _, event)) = &mut self.event {
             if !event.named {
-                record.set_event_name(event, Text::Str(self.name));
+                record.set_event_name(event, self.name);
             }
         }
     }

@@ -439,7 +439,7 @@ impl<'t> Span<'t> {
     /// ```
     pub fn set_attribute_fmt(&mut self, key: &'static str, value: core::fmt::Arguments<'_>) {
         if let Some((mut r, limits)) = self.record() {
-            r.set_attribute_text(key, Some(key), record::Text::Fmt(value), limits);
+            r.set_attribute_text(key, Some(key), value, limits);
         }
     }
 

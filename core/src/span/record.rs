@@ -16,18 +16,38 @@ use crate::context::SpanContext;
 use crate::id::SpanId;
 use crate::time::Timestamp;
 
-/// Text for a name or value: borrowed, or formatted straight into the span's storage.
-#[derive(Clone, Copy, Debug)]
-pub(crate) enum Text<'a> {
-    Str(&'a str),
-    Fmt(fmt::Arguments<'a>),
+/// Text for a name or value: a `&str`, copied, or `fmt::Arguments`, formatted straight
+/// into the span's storage. A trait rather than an enum of the two: a program that
+/// never formats links no `core::fmt` (about 1.1 KB of flash on a Cortex-M, which an
+/// enum's formatting arm kept linked for every string stored).
+pub(crate) trait Text: Copy {
+    /// Stores the text in the record's pool, cut to `limit` characters and to the room
+    /// left (a cut is counted).
+    fn push(self, record: &mut RecordMut<'_>, limit: u32) -> TextRef;
 }
 
-/// An event attribute's value: a [`Value`], or text formatted into the span's storage.
+impl Text for &str {
+    #[inline]
+    fn push(self, record: &mut RecordMut<'_>, limit: u32) -> TextRef {
+        record.push_text(self, limit)
+    }
+}
+
+impl Text for fmt::Arguments<'_> {
+    fn push(self, record: &mut RecordMut<'_>, limit: u32) -> TextRef {
+        match self.as_str() {
+            Some(s) => record.push_text(s, limit),
+            None => push_fmt(record.text, &mut record.header.truncated, self, limit),
+        }
+    }
+}
+
+/// An event attribute's value: a [`Value`], or text stored into the span's storage
+/// (`T`: a [`Text`]; `&str` where only values are given).
 #[derive(Clone, Copy, Debug)]
-pub(crate) enum EventValue<'v, 'a> {
+pub(crate) enum EventValue<'v, 'a, T> {
     Value(&'v Value<'a>),
-    Text(Text<'v>),
+    Text(T),
 }
 
 /// An event being written attribute by attribute ([`RecordMut::begin_event`]).
@@ -458,7 +478,7 @@ impl RecordMut<'_> {
         value: &Value<'_>,
         limits: &SpanLimits,
     ) {
-        self.set_attribute_any(key, static_key, EventValue::Value(value), limits);
+        self.set_attribute_any(key, static_key, EventValue::<&str>::Value(value), limits);
     }
 
     /// Sets a span attribute to text formatted straight into the pool.
@@ -467,18 +487,18 @@ impl RecordMut<'_> {
         &mut self,
         key: &str,
         static_key: Option<&'static str>,
-        value: Text<'_>,
+        value: impl Text,
         limits: &SpanLimits,
     ) {
         self.set_attribute_any(key, static_key, EventValue::Text(value), limits);
     }
 
     #[inline(always)]
-    fn set_attribute_any(
+    fn set_attribute_any<T: Text>(
         &mut self,
         key: &str,
         static_key: Option<&'static str>,
-        value: EventValue<'_, '_>,
+        value: EventValue<'_, '_, T>,
         limits: &SpanLimits,
     ) {
         if key.is_empty() {
@@ -547,7 +567,7 @@ impl RecordMut<'_> {
                     .iter()
                     .position(|a| a.owner == owner && self.key_bytes(&a.key) == kv.key.as_bytes())
                 {
-                    self.replace_value(a, EventValue::Value(&kv.value), limits);
+                    self.replace_value(a, EventValue::<&str>::Value(&kv.value), limits);
                 }
                 continue;
             }
@@ -637,11 +657,11 @@ impl RecordMut<'_> {
 
     /// Names (or renames) an event begun with [`RecordMut::begin_event`]; a replaced
     /// name stays in the pool until the slot is reused.
-    pub(crate) fn set_event_name(&mut self, event: &mut EventState, name: Text<'_>) {
+    pub(crate) fn set_event_name(&mut self, event: &mut EventState, name: impl Text) {
         // A new name cut to nothing for room (counted where it was cut): a name the
         // event has already stays.
         let cuts_before = self.header.truncated;
-        let name = self.push_any_text(name, NAME_LIMIT);
+        let name = name.push(self, NAME_LIMIT);
         if event.named && name.len == 0 && self.header.truncated != cuts_before {
             return;
         }
@@ -653,12 +673,12 @@ impl RecordMut<'_> {
 
     /// Adds an attribute to an event begun with [`RecordMut::begin_event`], applying the
     /// per-event limit; a key the event has already replaces its value.
-    pub(crate) fn event_attribute(
+    pub(crate) fn event_attribute<T: Text>(
         &mut self,
         event: &mut EventState,
         key: &str,
         static_key: Option<&'static str>,
-        value: EventValue<'_, '_>,
+        value: EventValue<'_, '_, T>,
         limits: &SpanLimits,
     ) {
         if key.is_empty() {
@@ -738,16 +758,14 @@ impl RecordMut<'_> {
         true
     }
 
-    fn store_event_value(
+    fn store_event_value<T: Text>(
         &mut self,
-        value: EventValue<'_, '_>,
+        value: EventValue<'_, '_, T>,
         limits: &SpanLimits,
     ) -> Option<StoredValue> {
         match value {
             EventValue::Value(v) => self.store_value(v, limits),
-            EventValue::Text(t) => {
-                Some(StoredValue::Str(self.push_any_text(t, limits.value_length)))
-            }
+            EventValue::Text(t) => Some(StoredValue::Str(t.push(self, limits.value_length))),
         }
     }
 
@@ -756,7 +774,12 @@ impl RecordMut<'_> {
     /// not be stored at all, leaves the old value, and the loss is counted as a cut
     /// value: the key is still exported, so no attribute counts as dropped. Replaced
     /// text stays in the pool until the slot is reused.
-    fn replace_value(&mut self, i: usize, value: EventValue<'_, '_>, limits: &SpanLimits) {
+    fn replace_value<T: Text>(
+        &mut self,
+        i: usize,
+        value: EventValue<'_, '_, T>,
+        limits: &SpanLimits,
+    ) {
         // Whether the text was cut is known only once it is stored (formatted text may
         // really be empty, and then it is the new value). A value length limit of 0
         // cuts every string to "": that is the new value too.
@@ -782,17 +805,6 @@ impl RecordMut<'_> {
     fn count_dropped_event_attribute(&mut self, event: &EventState) {
         if let Some(e) = self.events.get_mut(usize::from(event.index)) {
             e.dropped_attributes = e.dropped_attributes.saturating_add(1);
-        }
-    }
-
-    /// Copies a string or writes formatted text into the pool.
-    fn push_any_text(&mut self, text: Text<'_>, limit: u32) -> TextRef {
-        match text {
-            Text::Str(s) => self.push_text(s, limit),
-            Text::Fmt(args) => match args.as_str() {
-                Some(s) => self.push_text(s, limit),
-                None => push_fmt(self.text, &mut self.header.truncated, args, limit),
-            },
         }
     }
 
