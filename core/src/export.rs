@@ -59,22 +59,60 @@ impl Resource {
     }
 }
 
-/// Names the instrumentation that produced spans (OTLP `InstrumentationScope`).
+/// Names the instrumentation that produced spans (OTLP `InstrumentationScope`, and the
+/// `schema_url` of its `ScopeSpans`).
+///
+/// ```
+/// use picotrace::{InstrumentationScope, KeyValue, TracerConfig, Value};
+/// static SCOPE_ATTRIBUTES: [KeyValue<'static>; 1] =
+///     [KeyValue { key: "shop.module", value: Value::Str("checkout") }];
+/// const SCOPE: InstrumentationScope = InstrumentationScope::new("shop.http", "1.4.0")
+///     .with_attributes(&SCOPE_ATTRIBUTES)
+///     .with_schema_url("https://opentelemetry.io/schemas/1.26.0");
+/// let config = TracerConfig::new("checkout").with_instrumentation_scope(SCOPE);
+/// assert_eq!(config.scope.attributes.len(), 1);
+/// ```
 #[derive(Clone, Copy, Debug)]
 pub struct InstrumentationScope {
     /// Scope name, conventionally the library or module name.
     pub name: &'static str,
     /// Scope version, or "".
     pub version: &'static str,
+    /// The scope's attributes (an empty key is left out on the wire; a key given again
+    /// keeps its last value).
+    pub attributes: &'static [KeyValue<'static>],
+    /// Schema URL of the spans' attributes (OTLP `ScopeSpans.schema_url`), or "".
+    pub schema_url: &'static str,
 }
 
 impl InstrumentationScope {
     /// picotrace itself, the default scope: name `picotrace`, version this crate's
     /// (`CARGO_PKG_VERSION`, e.g. `0.1.0`).
-    pub const PICOTRACE: Self = Self {
-        name: "picotrace",
-        version: env!("CARGO_PKG_VERSION"),
-    };
+    pub const PICOTRACE: Self = Self::new("picotrace", env!("CARGO_PKG_VERSION"));
+
+    /// A scope with a name and a version ("" for none), no attributes and no schema URL.
+    pub const fn new(name: &'static str, version: &'static str) -> Self {
+        Self {
+            name,
+            version,
+            attributes: &[],
+            schema_url: "",
+        }
+    }
+
+    /// Sets the scope's attributes.
+    #[must_use]
+    pub const fn with_attributes(mut self, attributes: &'static [KeyValue<'static>]) -> Self {
+        self.attributes = attributes;
+        self
+    }
+
+    /// Sets the schema URL of the scope's spans.
+    #[must_use]
+    pub const fn with_schema_url(mut self, schema_url: &'static str) -> Self {
+        self.schema_url = schema_url;
+        self
+    }
 }
 
 /// A tracer's counters: what was started, recorded, exported and lost.

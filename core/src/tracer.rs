@@ -196,10 +196,18 @@ impl<S: SpanSampler> TracerConfig<S> {
         self
     }
 
-    /// Sets the instrumentation scope.
+    /// Sets the instrumentation scope's name and version (no attributes, no schema URL:
+    /// [`TracerConfig::with_instrumentation_scope`] sets those too).
     #[must_use]
     pub const fn with_scope(mut self, name: &'static str, version: &'static str) -> Self {
-        self.scope = InstrumentationScope { name, version };
+        self.scope = InstrumentationScope::new(name, version);
+        self
+    }
+
+    /// Sets the instrumentation scope whole: name, version, attributes, schema URL.
+    #[must_use]
+    pub const fn with_instrumentation_scope(mut self, scope: InstrumentationScope) -> Self {
+        self.scope = scope;
         self
     }
 

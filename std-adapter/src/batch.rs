@@ -95,7 +95,7 @@ pub trait Transport: Send + 'static {
         deadline: Instant,
     ) -> Result<ExportOutcome, ExportError>;
 
-    /// Returns up to `workers` transports that send through what this one sends
+    /// Returns up to `workers` transports (at least one) that send through what this one sends
     /// through (its client, its connection pool, its stats), one for each worker
     /// thread when [`BatchConfig::max_concurrent_exports`] asks for more than one:
     /// each sends one request at a time, at the same time as the others.
@@ -196,7 +196,9 @@ pub struct BatchConfig {
     /// More than one keeps a collector busy while another request is on its way or
     /// being answered, which raises throughput when one round trip at a time cannot
     /// keep up; the transport must share itself between workers
-    /// ([`Transport::for_workers`]), or there is one.
+    /// ([`Transport::for_workers`]), or there is one (and [`BatchExporter::config`]
+    /// says 1). A flush still waits for every span handed over before it, whichever
+    /// worker sends it.
     pub max_concurrent_exports: usize,
 }
 
@@ -425,16 +427,25 @@ fn same_resource(a: &Resource, b: &Resource) -> bool {
 }
 
 fn same_scope(a: &InstrumentationScope, b: &InstrumentationScope) -> bool {
-    a.name == b.name && a.version == b.version
+    a.name == b.name
+        && a.version == b.version
+        && a.schema_url == b.schema_url
+        && std::ptr::eq(a.attributes, b.attributes)
 }
 
 struct Queue {
     spans: VecDeque<SpanBuf>,
-    /// Spans ever pushed.
+    /// Spans ever pushed: span number `k` (from 0) is the `k`-th pushed.
     enqueued: u64,
-    /// Spans the worker finished (exported, rejected, failed or dropped as too large).
-    completed: u64,
-    /// The worker sends without waiting for a full batch until `completed` reaches it.
+    /// Spans that ever left the queue (to a worker, or dropped): the queue's front is
+    /// span number `taken`.
+    taken: u64,
+    /// The first span number of each worker's batch in flight (by worker index).
+    /// Workers finish out of order, so a flush waits for the lowest of these, not for
+    /// a count of finished spans.
+    in_flight: Vec<Option<u64>>,
+    /// The workers send without waiting for a full batch until every span numbered
+    /// below this is done ([`Queue::done_below`]).
     flush_target: u64,
     shutdown: bool,
     /// When shutdown's time is up: every send ends by then, and what is still queued
@@ -448,6 +459,17 @@ struct Queue {
     /// last send or after the first span of an empty queue (one schedule for all
     /// workers).
     next_send: Instant,
+}
+
+impl Queue {
+    /// Every span numbered below this is done (exported, rejected, failed or dropped);
+    /// the ones from it on are queued or in flight.
+    fn done_below(&self) -> u64 {
+        self.in_flight
+            .iter()
+            .flatten()
+            .fold(self.taken, |low, &start| low.min(start))
+    }
 }
 
 /// The span buffers: the free ones, and how many exist (free or in use).
@@ -586,14 +608,24 @@ impl BatchExporterBuilder {
     /// buffers, and starts the worker threads.
     ///
     /// # Errors
-    /// [`ExportError::Io`] when the thread cannot be spawned.
+    /// [`ExportError::Io`] when a thread cannot be spawned (the workers already
+    /// started are stopped); [`ExportError::Transport`] when
+    /// [`Transport::for_workers`] returned no transport.
     pub fn build(self) -> Result<BatchExporter, ExportError> {
         let mut config = self.config;
         if let Some(limit) = self.max_request_size {
             config.max_request_size = config.max_request_size.min(limit);
         }
-        let config = config.normalized();
-        let transports = (self.split)(config.max_concurrent_exports);
+        let mut config = config.normalized();
+        let mut transports = (self.split)(config.max_concurrent_exports);
+        transports.truncate(config.max_concurrent_exports);
+        if transports.is_empty() {
+            return Err(ExportError::Transport(
+                "Transport::for_workers returned no transport".into(),
+            ));
+        }
+        // What runs: one worker for a transport that does not share itself.
+        config.max_concurrent_exports = transports.len();
         let pool_size = config.pool_size();
         let preallocated = pool_size.min(BatchConfig::PREALLOCATED_BUFFERS);
         let pool = Pool {
@@ -608,7 +640,8 @@ impl BatchExporterBuilder {
             queue: Mutex::new(Queue {
                 spans: VecDeque::with_capacity(config.max_queue_size.min(preallocated)),
                 enqueued: 0,
-                completed: 0,
+                taken: 0,
+                in_flight: vec![None; transports.len()],
                 flush_target: 0,
                 shutdown: false,
                 shutdown_deadline: None,
@@ -810,7 +843,7 @@ impl BatchExporter {
     pub fn send_queued(&self) {
         let shared = &*self.handle.shared;
         let mut q = lock(&shared.queue);
-        if q.enqueued > q.completed {
+        if q.enqueued > q.done_below() {
             q.flush_target = q.flush_target.max(q.enqueued);
             shared.work.notify_one();
         }
@@ -983,12 +1016,17 @@ impl Handle {
         let shared = &*self.shared;
         let deadline = instant_after(timeout_limit(shared.config.export_timeout));
         let mut q = lock(&shared.queue);
+        if q.worker_panicked {
+            // What it held and the queue were counted as dropped; the exporter is shut
+            // down.
+            return Err(ExportError::Shutdown);
+        }
         let target = q.enqueued;
-        if q.completed < target {
+        if q.done_below() < target {
             q.flush_target = q.flush_target.max(target);
             shared.work.notify_one();
         }
-        while q.completed < target {
+        while q.done_below() < target {
             if q.worker_panicked || q.workers == 0 {
                 return Err(ExportError::Shutdown);
             }
@@ -1022,8 +1060,10 @@ impl Handle {
         // one's deadline set and waits for the same worker: `Ok` means every span is
         // accounted for, whoever asked.
         let mut q = lock(&shared.queue);
-        let first = !shared.shutdown.swap(true, Ordering::SeqCst);
-        if first {
+        shared.shutdown.store(true, Ordering::SeqCst);
+        // The first call sets the deadline (a worker that unwound raised the flag but
+        // set none: the others still get the export timeout to finish).
+        if q.shutdown_deadline.is_none() {
             // The worker sends what is queued until the deadline (the batch in flight
             // already ends by then), drops the rest, and exits: a transport returns by
             // its deadline, so the wait is the export timeout and a little.
@@ -1143,16 +1183,23 @@ impl Drop for ExitOnUnwind {
                 .counters
                 .dropped_shutdown
                 .fetch_add(queued.len() as u64 + spans, Ordering::SeqCst);
+            q.taken += queued.len() as u64;
+            q.in_flight[self.1] = None;
             q.worker_panicked = true;
-            q.workers -= 1;
             shared.done.notify_all();
             shared.work.notify_all();
             drop(q);
-            let mut pool = lock(&shared.pool);
-            pool.free.extend(queued);
-            // The batch's buffers go with the worker.
-            let gone = held.buffers.swap(0, Ordering::SeqCst);
-            pool.allocated = pool.allocated.saturating_sub(gone);
+            {
+                let mut pool = lock(&shared.pool);
+                pool.free.extend(queued);
+                // The batch's buffers go with the worker.
+                let gone = held.buffers.swap(0, Ordering::SeqCst);
+                pool.allocated = pool.allocated.saturating_sub(gone);
+            }
+            // Counted out only now: a shutdown that finds no worker left frees the
+            // pool, which must hold these buffers by then.
+            lock(&shared.queue).workers -= 1;
+            shared.done.notify_all();
         }
     }
 }
@@ -1169,7 +1216,7 @@ impl Worker {
                 let now = Instant::now();
                 let ready = !q.spans.is_empty()
                     && (q.spans.len() >= config.max_export_batch_size
-                        || q.flush_target > q.completed
+                        || q.flush_target > q.done_below()
                         || q.shutdown
                         || now >= q.next_send);
                 if ready {
@@ -1205,7 +1252,7 @@ impl Worker {
                     // Shutdown's time is up: the rest is dropped, not sent.
                     let left = std::mem::take(&mut q.spans);
                     add(&shared.counters.dropped_shutdown, left.len());
-                    q.completed += left.len() as u64;
+                    q.taken += left.len() as u64;
                     shared.done.notify_all();
                     drop(q);
                     lock(&shared.pool).free.extend(left);
@@ -1215,6 +1262,8 @@ impl Worker {
             }
             let take = q.spans.len().min(config.max_export_batch_size);
             self.batch.extend(q.spans.drain(..take));
+            q.in_flight[self.index] = Some(q.taken);
+            q.taken += take as u64;
             if !q.spans.is_empty() {
                 // What is left may be ready too (a flush, shutdown, another full
                 // batch): another worker looks.
@@ -1225,7 +1274,6 @@ impl Worker {
             drop(q);
             self.test_panic(0);
 
-            let n = self.batch.len();
             self.send_batch(deadline);
             debug_assert_eq!(
                 held.spans.load(Ordering::SeqCst),
@@ -1240,7 +1288,7 @@ impl Worker {
             // Counted before flushers wake: they read the counters.
             self.warn_losses(false);
             let mut q = lock(&shared.queue);
-            q.completed += n as u64;
+            q.in_flight[self.index] = None;
             q.next_send = instant_after(config.scheduled_delay);
             shared.done.notify_all();
             drop(q);
@@ -1585,6 +1633,43 @@ mod tests {
         assert_eq!(lost, s.dropped_shutdown);
         assert_eq!(lock(&exporter.handle.shared.queue).workers, 0);
         assert_eq!(s.pool_allocated, 0, "{s:?}");
+    }
+
+    /// Splits into `.0` transports whatever was asked.
+    struct Splits(usize);
+
+    impl Transport for Splits {
+        fn protocol(&self) -> Protocol {
+            Protocol::HttpProtobuf
+        }
+
+        fn for_workers(self, _: usize) -> Vec<Box<dyn Transport>> {
+            (0..self.0)
+                .map(|_| Box::new(Splits(1)) as Box<dyn Transport>)
+                .collect()
+        }
+
+        fn send(&mut self, _: &[u8], _: usize, _: Instant) -> Result<ExportOutcome, ExportError> {
+            Ok(ExportOutcome::default())
+        }
+    }
+
+    /// Regression: a transport that split into no transport left an exporter with no
+    /// worker, whose spans stayed queued and uncounted; one that split into more than
+    /// asked ran more workers than its pool had batches for.
+    #[test]
+    fn a_transport_splits_into_at_least_one_and_at_most_the_workers_asked() {
+        let config = BatchConfig::default().with_max_concurrent_exports(3);
+        let none = BatchExporter::builder(Splits(0)).config(config).build();
+        assert!(matches!(none, Err(ExportError::Transport(_))));
+        let exporter = BatchExporter::builder(Splits(5))
+            .config(config)
+            .build()
+            .unwrap();
+        assert_eq!(exporter.config().max_concurrent_exports, 3);
+        assert_eq!(exporter.handle.worker_threads.len(), 3);
+        assert_eq!(exporter.stats().pool_size, 2048 + 3 * 512);
+        exporter.shutdown().unwrap();
     }
 
     #[test]

@@ -25,6 +25,28 @@ mod otlp_model;
 
 const T0: u64 = 1_700_000_000_000_000_000;
 
+/// The scope's attributes: an empty key is left out, a key given again keeps its last
+/// value.
+static SCOPE_ATTRIBUTES: [KeyValue<'static>; 4] = [
+    KeyValue {
+        key: "orders.module",
+        value: Value::Str("first, replaced"),
+    },
+    KeyValue {
+        key: "",
+        value: Value::Bool(true),
+    },
+    KeyValue {
+        key: "orders.shard",
+        value: Value::I64(7),
+    },
+    KeyValue {
+        key: "orders.module",
+        value: Value::Str("http"),
+    },
+];
+const SCOPE_SCHEMA_URL: &str = "https://opentelemetry.io/schemas/1.27.0";
+
 static RESOURCE_ATTRIBUTES: [KeyValue<'static>; 6] = [
     KeyValue {
         key: "service.version",
@@ -236,6 +258,15 @@ fn expected_scope() -> PScope {
     PScope {
         name: "orders.http".into(),
         version: "2.0.1".into(),
+        attributes: vec![
+            PKeyValue {
+                key: "orders.shard".into(),
+                value: Some(AnyValue {
+                    value: Some(any_value::Value::IntValue(7)),
+                }),
+            },
+            str_kv("orders.module", "http"),
+        ],
         ..Default::default()
     }
 }
@@ -249,7 +280,7 @@ fn spans_of(request: ExportTraceServiceRequest) -> Vec<pt::Span> {
     assert_eq!(rs.scope_spans.len(), 1);
     let ss = rs.scope_spans.remove(0);
     assert_eq!(ss.scope, Some(expected_scope()));
-    assert_eq!(ss.schema_url, "");
+    assert_eq!(ss.schema_url, SCOPE_SCHEMA_URL);
     ss.spans
 }
 
@@ -263,7 +294,11 @@ fn record() -> Capture {
     let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
     let config = TracerConfig::new("orders")
         .with_resource_attributes(&RESOURCE_ATTRIBUTES)
-        .with_scope("orders.http", "2.0.1")
+        .with_instrumentation_scope(
+            picotrace::InstrumentationScope::new("orders.http", "2.0.1")
+                .with_attributes(&SCOPE_ATTRIBUTES)
+                .with_schema_url(SCOPE_SCHEMA_URL),
+        )
         .with_limits(SpanLimits {
             attribute_count: 9,
             event_count: 2,

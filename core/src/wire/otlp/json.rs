@@ -31,7 +31,7 @@ use crate::span::record::{decimal, EventData, LinkData, SpanData};
 use crate::span::Status;
 use crate::wire::traceparent::BufferTooSmall;
 
-use super::{otlp_flags, resource_attributes, Any, AnyArray};
+use super::{otlp_flags, resource_attributes, scope_attributes, Any, AnyArray};
 pub use super::{EncodeError, Encoded};
 
 /// Returns the length of one span's JSON object, as [`emit_span`] writes it.
@@ -71,7 +71,7 @@ pub fn request_overhead_len(resource: &Resource, scope: &InstrumentationScope) -
     let mut c = JsonCounter(0);
     // A counter never runs out of room.
     let _ = write_prefix(&mut c, resource, scope);
-    let _ = write_suffix(&mut c, resource);
+    let _ = write_suffix(&mut c, resource, scope);
     // `n` records bring `n` commas, the request has `n - 1`.
     c.0 - 1
 }
@@ -98,7 +98,7 @@ pub fn encode_request<'a>(
     }
     let suffix = {
         let mut c = JsonCounter(0);
-        let _ = write_suffix(&mut c, resource);
+        let _ = write_suffix(&mut c, resource, scope);
         c.0
     };
     let full = out.len();
@@ -127,7 +127,7 @@ pub fn encode_request<'a>(
         return Err(EncodeError::SpanTooLarge { index: 0 });
     }
     w.end = full;
-    write_suffix(&mut w, resource)?;
+    write_suffix(&mut w, resource, scope)?;
     Ok(Encoded {
         bytes: w.pos,
         spans: count,
@@ -172,7 +172,7 @@ pub fn encode_request_from_encoded<'b>(
         }
         w.raw(span)?;
     }
-    write_suffix(&mut w, resource)?;
+    write_suffix(&mut w, resource, scope)?;
     Ok(w.pos)
 }
 
@@ -189,9 +189,19 @@ fn write_prefix<S: JsonSink>(
     s.raw(br#","spans":["#)
 }
 
-/// Writes `]}]` (ends spans, ScopeSpans, scopeSpans), the schema URL, `}]}`.
-fn write_suffix<S: JsonSink>(s: &mut S, resource: &Resource) -> Result<(), BufferTooSmall> {
-    s.raw(b"]}]")?;
+/// Writes `]` (ends spans), the scope's schema URL, `}]` (ends ScopeSpans,
+/// scopeSpans), the resource's schema URL, `}]}`.
+fn write_suffix<S: JsonSink>(
+    s: &mut S,
+    resource: &Resource,
+    scope: &InstrumentationScope,
+) -> Result<(), BufferTooSmall> {
+    s.raw(b"]")?;
+    if !scope.schema_url.is_empty() {
+        s.raw(br#","schemaUrl":"#)?;
+        s.value(scope.schema_url)?;
+    }
+    s.raw(b"}]")?;
     if !resource.schema_url.is_empty() {
         s.raw(br#","schemaUrl":"#)?;
         s.value(resource.schema_url)?;
@@ -439,19 +449,24 @@ impl Serialize for ResourceJson<'_> {
     }
 }
 
-/// `InstrumentationScope`: name and version.
+/// `InstrumentationScope`: name, version and attributes.
 struct ScopeJson<'r>(&'r InstrumentationScope);
 
 impl Serialize for ScopeJson<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let (name, version) = (self.0.name, self.0.version);
-        let n = usize::from(!name.is_empty()) + usize::from(!version.is_empty());
+        let attributes = scope_attributes(self.0);
+        let any = attributes.clone().next().is_some();
+        let n = usize::from(!name.is_empty()) + usize::from(!version.is_empty()) + usize::from(any);
         let mut st = s.serialize_struct("InstrumentationScope", n)?;
         if !name.is_empty() {
             st.serialize_field("name", name)?;
         }
         if !version.is_empty() {
             st.serialize_field("version", version)?;
+        }
+        if any {
+            st.serialize_field("attributes", &KeyValues(attributes))?;
         }
         st.end()
     }
@@ -1549,10 +1564,7 @@ mod tests {
             attributes: &[],
             schema_url: "https://opentelemetry.io/schemas/1.26.0",
         };
-        let scope = InstrumentationScope {
-            name: "",
-            version: "",
-        };
+        let scope = InstrumentationScope::new("", "");
         let slot = hand_span(1, 2, None, "", (0, 0), |_| {});
         let mut buf = [0u8; 1024];
         let done =
@@ -1569,6 +1581,48 @@ mod tests {
         // An empty name is left out.
         assert!(
             text.contains(r#""spanId":"0202020202020202","kind":1,"#),
+            "{text}"
+        );
+        assert_eq!(
+            request_overhead_len(&resource, &scope) + span_record_len(span_len(&slot.data())),
+            done.bytes
+        );
+    }
+
+    #[test]
+    fn the_scopes_attributes_and_schema_url_go_in_its_scope_spans() {
+        use crate::{KeyValue, Value};
+        static ATTRIBUTES: [KeyValue<'static>; 3] = [
+            KeyValue {
+                key: "module",
+                value: Value::Str("old"),
+            },
+            KeyValue {
+                key: "",
+                value: Value::I64(1),
+            },
+            KeyValue {
+                key: "module",
+                value: Value::Str("http"),
+            },
+        ];
+        let resource = Resource {
+            service_name: "s",
+            attributes: &[],
+            schema_url: "https://r",
+        };
+        let scope = InstrumentationScope::new("lib", "")
+            .with_attributes(&ATTRIBUTES)
+            .with_schema_url("https://s");
+        let slot = hand_span(1, 2, None, "", (0, 0), |_| {});
+        let mut buf = [0u8; 1024];
+        let done =
+            encode_request(&resource, &scope, core::iter::once(slot.data()), &mut buf).unwrap();
+        let text = core::str::from_utf8(&buf[..done.bytes]).unwrap();
+        let scope_json = r#""scope":{"name":"lib","attributes":[{"key":"module","value":{"stringValue":"http"}}]},"spans":[{"#;
+        assert!(text.contains(scope_json), "{text}");
+        assert!(
+            text.ends_with(r#"}],"schemaUrl":"https://s"}],"schemaUrl":"https://r"}]}"#),
             "{text}"
         );
         assert_eq!(

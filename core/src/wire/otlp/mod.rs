@@ -379,6 +379,19 @@ pub(crate) fn resource_attributes(
     service.chain(user).chain(sdk)
 }
 
+/// Returns the scope's attributes as they go on the wire: OTLP keys are unique and
+/// non-empty, so an empty key is left out and a key given again keeps its last value
+/// (as the resource's do).
+pub(crate) fn scope_attributes(
+    scope: &InstrumentationScope,
+) -> impl Iterator<Item = (&'static str, Any<'static>)> + Clone {
+    let own = scope.attributes;
+    own.iter()
+        .enumerate()
+        .filter(move |&(i, kv)| !kv.key.is_empty() && !own[i + 1..].iter().any(|l| l.key == kv.key))
+        .map(|(_, kv)| (kv.key, Any::from(kv.value)))
+}
+
 #[cfg(test)]
 pub(crate) mod test_support;
 

@@ -29,7 +29,7 @@ use crate::wire::protobuf::{
     copy_short, len_field_len, len_varint_len, put_varint, tag_len, varint_len, Message, Writer,
 };
 
-use super::{otlp_flags, resource_attribute_kept, Any, AnyArray, SDK_ATTRIBUTES};
+use super::{otlp_flags, resource_attribute_kept, scope_attributes, Any, AnyArray, SDK_ATTRIBUTES};
 pub use super::{EncodeError, Encoded};
 use crate::semconv;
 
@@ -44,8 +44,10 @@ mod field {
 
     pub const SCOPE_SPANS_SCOPE: u32 = 1;
     pub const SCOPE_SPANS_SPANS: u32 = 2;
+    pub const SCOPE_SPANS_SCHEMA_URL: u32 = 3;
     pub const SCOPE_NAME: u32 = 1;
     pub const SCOPE_VERSION: u32 = 2;
+    pub const SCOPE_ATTRIBUTES: u32 = 3;
 
     pub const SPAN_TRACE_ID: u32 = 1;
     pub const SPAN_SPAN_ID: u32 = 2;
@@ -121,8 +123,8 @@ pub fn request_overhead_len(resource: &Resource, scope: &InstrumentationScope) -
     /// A varint holding any length below 2^35 takes at most 5 bytes.
     const MAX_PREFIX: usize = 5;
     let skeleton = Skeleton::new(resource, scope);
-    let scope_spans_head = len_field_len(field::SCOPE_SPANS_SCOPE, skeleton.scope_len);
-    let resource_spans_body = skeleton.resource_spans_rest + 1 + MAX_PREFIX + scope_spans_head;
+    let scope_spans_rest = skeleton.scope_spans_len(0);
+    let resource_spans_body = skeleton.resource_spans_rest + 1 + MAX_PREFIX + scope_spans_rest;
     1 + MAX_PREFIX + resource_spans_body
 }
 
@@ -287,30 +289,43 @@ struct Skeleton<'r> {
     scope_len: usize,
     /// The fields of `ResourceSpans` besides its `ScopeSpans`: resource and schema URL.
     resource_spans_rest: usize,
+    /// `ScopeSpans.schema_url`'s field (after the spans), if any.
+    scope_schema_len: usize,
+    /// `ResourceSpans.schema_url`'s field (after the `ScopeSpans`), if any.
+    resource_schema_len: usize,
+}
+
+/// The bytes of a schema URL field: none for "".
+fn schema_url_len(field: u32, url: &str) -> usize {
+    if url.is_empty() {
+        0
+    } else {
+        len_field_len(field, url.len())
+    }
 }
 
 impl<'r> Skeleton<'r> {
     fn new(resource: &'r Resource, scope: &'r InstrumentationScope) -> Self {
         let (resource, scope) = (ResourceMsg(resource), ScopeMsg(scope));
         let resource_len = resource.encoded_len();
-        let url = resource.0.schema_url;
-        let schema_len = if url.is_empty() {
-            0
-        } else {
-            len_field_len(field::RESOURCE_SPANS_SCHEMA_URL, url.len())
-        };
+        let resource_schema_len =
+            schema_url_len(field::RESOURCE_SPANS_SCHEMA_URL, resource.0.schema_url);
         Self {
             resource_len,
             scope_len: scope.encoded_len(),
             resource_spans_rest: len_field_len(field::RESOURCE_SPANS_RESOURCE, resource_len)
-                .saturating_add(schema_len),
+                .saturating_add(resource_schema_len),
+            scope_schema_len: schema_url_len(field::SCOPE_SPANS_SCHEMA_URL, scope.0.schema_url),
+            resource_schema_len,
             resource,
             scope,
         }
     }
 
     fn scope_spans_len(&self, spans_len: usize) -> usize {
-        len_field_len(field::SCOPE_SPANS_SCOPE, self.scope_len).saturating_add(spans_len)
+        len_field_len(field::SCOPE_SPANS_SCOPE, self.scope_len)
+            .saturating_add(spans_len)
+            .saturating_add(self.scope_schema_len)
     }
 
     fn resource_spans_len(&self, spans_len: usize) -> usize {
@@ -329,14 +344,9 @@ impl<'r> Skeleton<'r> {
         )
     }
 
-    /// The bytes after the span records: the schema URL field, if any.
+    /// The bytes after the span records: the schema URL fields, if any.
     fn tail_len(&self) -> usize {
-        let url = self.resource.0.schema_url;
-        if url.is_empty() {
-            0
-        } else {
-            len_field_len(field::RESOURCE_SPANS_SCHEMA_URL, url.len())
-        }
+        self.scope_schema_len + self.resource_schema_len
     }
 
     /// The bytes before the span records of a request whose records take `spans_len`
@@ -371,8 +381,10 @@ impl<'r> Skeleton<'r> {
         self.scope.encode(w);
     }
 
-    /// Writes the fields after the span records.
+    /// Writes the fields after the span records: the end of `ScopeSpans`, then of
+    /// `ResourceSpans`.
     fn write_tail(&self, w: &mut Writer<'_>) {
+        string_unless_empty(w, field::SCOPE_SPANS_SCHEMA_URL, self.scope.0.schema_url);
         string_unless_empty(
             w,
             field::RESOURCE_SPANS_SCHEMA_URL,
@@ -426,13 +438,16 @@ impl Message for ResourceMsg<'_> {
     }
 }
 
-/// `InstrumentationScope`: name and version.
+/// `InstrumentationScope`: name, version and attributes.
 struct ScopeMsg<'r>(&'r InstrumentationScope);
 
 impl Message for ScopeMsg<'_> {
     fn encode(&self, w: &mut Writer<'_>) {
         string_unless_empty(w, field::SCOPE_NAME, self.0.name);
-        string_unless_empty(w, field::SCOPE_VERSION, self.0.version)
+        string_unless_empty(w, field::SCOPE_VERSION, self.0.version);
+        for (key, value) in scope_attributes(self.0) {
+            key_value(w, field::SCOPE_ATTRIBUTES, key.as_bytes(), value);
+        }
     }
 }
 
@@ -1100,10 +1115,7 @@ mod tests {
             .collect();
         let spans = slots.iter().map(|s| s.data());
         let resource = Resource::new("r");
-        let scope = InstrumentationScope {
-            name: "",
-            version: "",
-        };
+        let scope = InstrumentationScope::new("", "");
         let skeleton = Skeleton::new(&resource, &scope);
         let full = skeleton.request_len(spans.clone().map(|s| span_record_len(span_len(&s))).sum());
         for size in skeleton.request_len(0)..=full + 2 {
