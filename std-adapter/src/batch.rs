@@ -196,8 +196,9 @@ pub struct BatchConfig {
     /// More than one keeps a collector busy while another request is on its way or
     /// being answered, which raises throughput when one round trip at a time cannot
     /// keep up; the transport must share itself between workers
-    /// ([`Transport::for_workers`]), or there is one (and [`BatchExporter::config`]
-    /// says 1). A flush still waits for every span handed over before it, whichever
+    /// ([`Transport::for_workers`]): one that does not runs one worker, one that
+    /// shares itself fewer times than asked runs that many, and
+    /// [`BatchExporter::config`] says how many run. A flush still waits for every span handed over before it, whichever
     /// worker sends it.
     pub max_concurrent_exports: usize,
 }
@@ -542,6 +543,40 @@ struct Warnings {
     last_error: Option<String>,
 }
 
+impl Shared {
+    /// Prints a warning on stderr about spans lost since the last one, unless one was
+    /// printed less than [`WARNING_INTERVAL`] ago (`at_exit` prints regardless).
+    fn warn_losses(&self, at_exit: bool) {
+        let c = &self.counters;
+        let get = |a: &AtomicU64| a.load(Ordering::SeqCst);
+        let (failed, rejected) = (get(&c.failed), get(&c.rejected));
+        let (full, large, shut) = (
+            get(&c.dropped_queue_full),
+            get(&c.dropped_too_large),
+            get(&c.dropped_shutdown),
+        );
+        let total = failed + rejected + full + large + shut;
+        let mut warnings = lock(&self.warnings);
+        let Some(new) = warnings.losses.due(total, Instant::now(), at_exit) else {
+            return;
+        };
+        let cause = match warnings.last_error.take() {
+            Some(e) => format!("; last error: {e}"),
+            None => String::new(),
+        };
+        // Not `eprintln!`, which panics when stderr cannot be written (a closed pipe, a
+        // full disk): spans are lost just when the environment is failing, and the
+        // warning must not take the worker down with it.
+        let _ = writeln!(
+            std::io::stderr(),
+            "picotrace: {new} spans lost (in all: {failed} not sent, {rejected} rejected by \
+             the collector, {full} at a full queue, {large} too large, {shut} after \
+             shutdown){cause}; the next warning comes {} s later at the earliest",
+            WARNING_INTERVAL.as_secs()
+        );
+    }
+}
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while holding these locks cannot leave their data inconsistent (plain
     // pushes and pops), so a poisoned lock is used as is.
@@ -808,7 +843,8 @@ impl BatchExporter {
     /// [`ExportError::SpansLost`] with the spans lost since the previous flush (`running`
     /// 0): dropped (queue full, too large), failed to send, or rejected by the
     /// collector; [`ExportError::Timeout`] when the timeout passed first;
-    /// [`ExportError::Shutdown`] when the worker has stopped with spans left;
+    /// [`ExportError::Shutdown`] when a worker stopped on a panic (the exporter is then
+    /// shut down, and what it held counted as dropped) or no worker runs any more;
     /// [`ExportError::InsideExport`], having done nothing, when called by the
     /// transport on the worker's own thread (it would wait for itself).
     pub fn flush(&self) -> Result<(), ExportError> {
@@ -1197,8 +1233,13 @@ impl Drop for ExitOnUnwind {
                 pool.allocated = pool.allocated.saturating_sub(gone);
             }
             // Counted out only now: a shutdown that finds no worker left frees the
-            // pool, which must hold these buffers by then.
-            lock(&shared.queue).workers -= 1;
+            // pool, which must hold these buffers by then. The last worker out prints
+            // the last warning (what this one dropped included).
+            let mut q = lock(&shared.queue);
+            q.workers -= 1;
+            if q.workers == 0 {
+                shared.warn_losses(true);
+            }
             shared.done.notify_all();
         }
     }
@@ -1216,7 +1257,9 @@ impl Worker {
                 let now = Instant::now();
                 let ready = !q.spans.is_empty()
                     && (q.spans.len() >= config.max_export_batch_size
-                        || q.flush_target > q.done_below()
+                        // Spans of a pending flush still queued (those in flight
+                        // on other workers are theirs to finish).
+                        || q.flush_target > q.taken
                         || q.shutdown
                         || now >= q.next_send);
                 if ready {
@@ -1299,33 +1342,7 @@ impl Worker {
     /// printed less than [`WARNING_INTERVAL`] ago (`at_exit` prints regardless), as
     /// OpenTelemetry SDKs do through their error handler.
     fn warn_losses(&self, at_exit: bool) {
-        let c = &self.shared.counters;
-        let get = |a: &AtomicU64| a.load(Ordering::SeqCst);
-        let (failed, rejected) = (get(&c.failed), get(&c.rejected));
-        let (full, large, shut) = (
-            get(&c.dropped_queue_full),
-            get(&c.dropped_too_large),
-            get(&c.dropped_shutdown),
-        );
-        let total = failed + rejected + full + large + shut;
-        let mut warnings = lock(&self.shared.warnings);
-        let Some(new) = warnings.losses.due(total, Instant::now(), at_exit) else {
-            return;
-        };
-        let cause = match warnings.last_error.take() {
-            Some(e) => format!("; last error: {e}"),
-            None => String::new(),
-        };
-        // Not `eprintln!`, which panics when stderr cannot be written (a closed pipe, a
-        // full disk): spans are lost just when the environment is failing, and the
-        // warning must not take the worker down with it.
-        let _ = writeln!(
-            std::io::stderr(),
-            "picotrace: {new} spans lost (in all: {failed} not sent, {rejected} rejected by \
-             the collector, {full} at a full queue, {large} too large, {shut} after \
-             shutdown){cause}; the next warning comes {} s later at the earliest",
-            WARNING_INTERVAL.as_secs()
-        );
+        self.shared.warn_losses(at_exit);
     }
 
     /// Keeps `error` for the next loss warning and for [`BatchExporter::last_error`].
@@ -1631,7 +1648,10 @@ mod tests {
         assert_eq!(s.exported + s.dropped_shutdown, 200, "{s:?}");
         assert!(s.exported >= 10 && s.dropped_shutdown > 0, "{s:?}");
         assert_eq!(lost, s.dropped_shutdown);
-        assert_eq!(lock(&exporter.handle.shared.queue).workers, 0);
+        // The last worker out warned about every span lost, the panicking one's too.
+        let shared = &exporter.handle.shared;
+        assert_eq!(lock(&shared.warnings).losses.reported, lost);
+        assert_eq!(lock(&shared.queue).workers, 0);
         assert_eq!(s.pool_allocated, 0, "{s:?}");
     }
 

@@ -310,8 +310,12 @@ fn concurrent_exports_keep_requests_in_flight_together_and_count_every_span() {
 /// a fast worker after the flush began made up for an older batch still in flight on
 /// a slow one: the flush returned while spans handed over before it were unsent. It
 /// waits for every span numbered below its target now.
-#[test]
-fn a_flush_with_several_workers_waits_for_every_earlier_span() {
+/// Two workers, batches of `batch_size`, a 60 s schedule, and a first request that
+/// takes 600 ms (the others 1 ms); `batch_size` spans are ended and handed over, and
+/// this returns once a worker is sending them.
+fn two_workers_the_first_request_slow(
+    batch_size: usize,
+) -> (Fake, BatchExporter, Arc<TracerProvider>) {
     let fake = Fake::with_delay(Duration::from_millis(1));
     fake.state
         .lock()
@@ -321,23 +325,31 @@ fn a_flush_with_several_workers_waits_for_every_earlier_span() {
     let exporter = batch(
         &fake,
         BatchConfig::default()
-            .with_max_export_batch_size(10)
+            .with_max_export_batch_size(batch_size)
             .with_scheduled_delay(Duration::from_secs(60))
             .with_max_concurrent_exports(2),
     );
     let provider = Arc::new(provider(&exporter));
-    let end = |n: usize| {
-        for _ in 0..n {
-            provider.tracer().start_span("x").end();
-        }
-        provider.tracer().flush();
-    };
-    // A full batch: one worker takes it and is slow (600 ms).
-    end(10);
+    end_spans(&provider, batch_size);
     while fake.state.lock().unwrap().sending == 0 {
         std::thread::sleep(Duration::from_millis(1));
     }
-    end(5);
+    (fake, exporter, provider)
+}
+
+/// Ends `n` spans and hands them to the exporter.
+fn end_spans(provider: &TracerProvider, n: usize) {
+    for _ in 0..n {
+        provider.tracer().start_span("x").end();
+    }
+    provider.tracer().flush();
+}
+
+#[test]
+fn a_flush_with_several_workers_waits_for_every_earlier_span() {
+    // A full batch: one worker takes it and is slow (600 ms).
+    let (fake, exporter, provider) = two_workers_the_first_request_slow(10);
+    end_spans(&provider, 5);
     let flusher = {
         let (exporter, fake) = (exporter.clone(), fake.clone());
         std::thread::spawn(move || {
@@ -348,7 +360,7 @@ fn a_flush_with_several_workers_waits_for_every_earlier_span() {
     // Producers go on while the flush waits: the other worker sends all of it.
     let until = Instant::now() + Duration::from_millis(300);
     while Instant::now() < until {
-        end(10);
+        end_spans(&provider, 10);
         std::thread::sleep(Duration::from_millis(5));
     }
     let finished_at_return = flusher.join().unwrap();
@@ -358,6 +370,31 @@ fn a_flush_with_several_workers_waits_for_every_earlier_span() {
     assert!(
         finished_at_return.contains(&0),
         "flush returned before the slow first request: finished {finished_at_return:?}"
+    );
+}
+
+/// Regression: while a flush's older batch was in flight on one worker, every span
+/// queued after the flush began counted as part of it, so another worker sent each one
+/// at once in requests of a span or two, ignoring the batch size and the schedule.
+#[test]
+fn spans_queued_after_a_flush_wait_for_their_batch_or_the_schedule() {
+    let (fake, exporter, provider) = two_workers_the_first_request_slow(100);
+    let flusher = {
+        let exporter = exporter.clone();
+        std::thread::spawn(move || exporter.flush())
+    };
+    std::thread::sleep(Duration::from_millis(50));
+    end_spans(&provider, 5);
+    flusher.join().unwrap().unwrap();
+    assert_eq!(
+        fake.requests().iter().map(|r| r.1).collect::<Vec<_>>(),
+        [100],
+        "the 5 later spans went out before a batch or the schedule called for them"
+    );
+    exporter.flush().unwrap();
+    assert_eq!(
+        fake.requests().iter().map(|r| r.1).collect::<Vec<_>>(),
+        [100, 5]
     );
 }
 

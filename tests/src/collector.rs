@@ -101,12 +101,25 @@ impl Collector {
     pub fn start() -> Collector {
         let bin =
             rotel_binary().expect("rotel collector not installed: run `ci/install.sh collector`");
-        let http_port = free_port();
-        let grpc_port = free_port();
-        Self::start_at(&bin, http_port, grpc_port)
+        // A port free when picked may be taken by another test's server before rotel
+        // binds it (seen in CI: "Address already in use"): pick again.
+        (0..5)
+            .find_map(|_| Self::try_start_at(&bin, free_port(), free_port()))
+            .expect("the collector found free ports in 5 tries")
     }
 
+    /// Starts the collector on the given ports; panics when it does not start.
     fn start_at(bin: &Path, http_port: u16, grpc_port: u16) -> Collector {
+        Self::try_start_at(bin, http_port, grpc_port)
+            .unwrap_or_else(|| panic!("collector: port {http_port} or {grpc_port} is taken"))
+    }
+
+    /// Starts the collector on the given ports; `None` when another process took one of
+    /// them first.
+    ///
+    /// # Panics
+    /// When it exits for another reason or does not listen within 20 s.
+    fn try_start_at(bin: &Path, http_port: u16, grpc_port: u16) -> Option<Collector> {
         static STARTS: AtomicUsize = AtomicUsize::new(0);
         let n = STARTS.fetch_add(1, Ordering::Relaxed);
         let log_path = std::env::temp_dir().join(format!(
@@ -142,8 +155,11 @@ impl Collector {
             log_path: log_path.clone(),
         };
         let log = || fs::read_to_string(&log_path).unwrap_or_default();
-        crate::wait_accepting(http_addr, "collector", &mut collector.child, log);
-        collector
+        match crate::accepting_or_exited(http_addr, "collector", &mut collector.child, log) {
+            Ok(()) => Some(collector),
+            Err(_) if log().contains("Address already in use") => None,
+            Err(status) => panic!("collector exited ({status}); log:\n{}", log()),
+        }
     }
 
     /// Stops the collector and starts it again on the same ports (a crash and restart).
