@@ -92,8 +92,15 @@ fn eight_threads_half_ended_elsewhere_account_for_every_span() {
         }
         drop(senders);
     });
-    provider.flush().unwrap();
+    // A span that found the arena full is dropped and counted (rare: 0 of 800,000
+    // measured on a quiet machine, 1 seen in a loaded CI run); flush reports it.
+    let lost = match provider.flush() {
+        Ok(()) => 0,
+        Err(picotrace_std::ExportError::SpansLost { lost, running: 0 }) => lost,
+        Err(e) => panic!("{e:?}"),
+    };
     let s = provider.stats();
+    assert_eq!(lost, s.spans_lost(), "{s:?}");
     let produced = THREADS * per_thread;
     assert_eq!(ended_elsewhere.load(Ordering::Relaxed), produced / 2);
     assert_eq!(s.spans_started, produced, "{s:?}");
