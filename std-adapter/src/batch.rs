@@ -545,7 +545,8 @@ struct Warnings {
 
 impl Shared {
     /// Prints a warning on stderr about spans lost since the last one, unless one was
-    /// printed less than [`WARNING_INTERVAL`] ago (`at_exit` prints regardless).
+    /// printed less than [`WARNING_INTERVAL`] ago (`at_exit` prints regardless), as
+    /// OpenTelemetry SDKs do through their error handler.
     fn warn_losses(&self, at_exit: bool) {
         let c = &self.counters;
         let get = |a: &AtomicU64| a.load(Ordering::SeqCst);
@@ -1270,7 +1271,7 @@ impl Worker {
                     // the last warning). The others may be waiting for the queue.
                     q.workers -= 1;
                     if q.workers == 0 {
-                        self.warn_losses(true);
+                        shared.warn_losses(true);
                     }
                     shared.done.notify_all();
                     shared.work.notify_all();
@@ -1329,20 +1330,13 @@ impl Worker {
                 held.buffers.store(0, Ordering::SeqCst);
             }
             // Counted before flushers wake: they read the counters.
-            self.warn_losses(false);
+            shared.warn_losses(false);
             let mut q = lock(&shared.queue);
             q.in_flight[self.index] = None;
             q.next_send = instant_after(config.scheduled_delay);
             shared.done.notify_all();
             drop(q);
         }
-    }
-
-    /// Prints a warning on stderr about spans lost since the last one, unless one was
-    /// printed less than [`WARNING_INTERVAL`] ago (`at_exit` prints regardless), as
-    /// OpenTelemetry SDKs do through their error handler.
-    fn warn_losses(&self, at_exit: bool) {
-        self.shared.warn_losses(at_exit);
     }
 
     /// Keeps `error` for the next loss warning and for [`BatchExporter::last_error`].
@@ -1508,6 +1502,29 @@ mod tests {
         }
     }
 
+    /// An exporter through `transport` whose worker panics once `requests` requests
+    /// were sent in all, and a provider exporting to it.
+    fn panicking_after(
+        transport: impl Transport,
+        config: BatchConfig,
+        requests: usize,
+    ) -> (BatchExporter, crate::TracerProvider) {
+        let exporter = BatchExporter::builder(transport)
+            .config(config.with_scheduled_delay(Duration::from_secs(60)))
+            .build()
+            .unwrap();
+        exporter
+            .handle
+            .shared
+            .panic_after_requests
+            .store(requests, Ordering::SeqCst);
+        let provider = crate::TracerProvider::builder()
+            .config(picotrace::TracerConfig::new("panic"))
+            .exporter(exporter.clone())
+            .build();
+        (exporter, provider)
+    }
+
     /// Regression: a worker that panicked outside `send` left the batch it held and
     /// the queue uncounted (`in_flight` above 0 for good, shutdown `Ok`), and the
     /// queue kept taking spans no one would send. Now everything it leaves, and every
@@ -1515,16 +1532,7 @@ mod tests {
     /// the worker is gone.
     #[test]
     fn a_worker_that_panics_leaves_no_span_uncounted() {
-        let exporter = BatchExporter::builder(Accept)
-            .config(BatchConfig::default().with_scheduled_delay(Duration::from_secs(60)))
-            .build()
-            .unwrap();
-        let shared = &exporter.handle.shared;
-        shared.panic_after_requests.store(0, Ordering::SeqCst);
-        let provider = crate::TracerProvider::builder()
-            .config(picotrace::TracerConfig::new("panic"))
-            .exporter(exporter.clone())
-            .build();
+        let (exporter, provider) = panicking_after(Accept, BatchConfig::default(), 0);
         for _ in 0..10 {
             provider.tracer().start_span("held by the worker").end();
         }
@@ -1556,23 +1564,8 @@ mod tests {
     /// whole batch as dropped, those sent spans included: counted twice.
     #[test]
     fn a_worker_that_panics_mid_batch_counts_each_span_once() {
-        let exporter = BatchExporter::builder(Accept)
-            .config(
-                BatchConfig::default()
-                    .with_scheduled_delay(Duration::from_secs(60))
-                    .with_max_request_size(1024),
-            )
-            .build()
-            .unwrap();
-        exporter
-            .handle
-            .shared
-            .panic_after_requests
-            .store(1, Ordering::SeqCst);
-        let provider = crate::TracerProvider::builder()
-            .config(picotrace::TracerConfig::new("panic"))
-            .exporter(exporter.clone())
-            .build();
+        let config = BatchConfig::default().with_max_request_size(1024);
+        let (exporter, provider) = panicking_after(Accept, config, 1);
         for i in 0..40 {
             let mut span = provider.tracer().start_span("a span of some length");
             span.set_attribute("i", i as i64);
@@ -1617,24 +1610,10 @@ mod tests {
     /// exit, and shutdown waits for all of them.
     #[test]
     fn a_worker_that_panics_beside_others_counts_each_span_once() {
-        let exporter = BatchExporter::builder(SlowShared)
-            .config(
-                BatchConfig::default()
-                    .with_max_export_batch_size(10)
-                    .with_scheduled_delay(Duration::from_secs(60))
-                    .with_max_concurrent_exports(3),
-            )
-            .build()
-            .unwrap();
-        exporter
-            .handle
-            .shared
-            .panic_after_requests
-            .store(2, Ordering::SeqCst);
-        let provider = crate::TracerProvider::builder()
-            .config(picotrace::TracerConfig::new("panic"))
-            .exporter(exporter.clone())
-            .build();
+        let config = BatchConfig::default()
+            .with_max_export_batch_size(10)
+            .with_max_concurrent_exports(3);
+        let (exporter, provider) = panicking_after(SlowShared, config, 2);
         for _ in 0..200 {
             provider.tracer().start_span("x").end();
         }
