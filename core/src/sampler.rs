@@ -26,7 +26,7 @@ use crate::span::attributes::KeyValue;
 use crate::span::SpanKind;
 use crate::text::InlineStr;
 use crate::time::Timestamp;
-use crate::wire::tracestate::OtValue;
+use crate::wire::tracestate::{parse_randomness, well_formed_ot_entries, OtValue};
 
 /// The sampler's verdict (OpenTelemetry `SamplingResult.decision`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -350,6 +350,11 @@ impl SpanSampler for ParentBased {
 /// Finds the OpenTelemetry `ot` member in a tracestate header value, borrowing it (no
 /// copy of the tracestate: samplers run on the span hot path, and on small stacks).
 fn ot_entry(trace_state: &str) -> Option<OtValue<'_>> {
+    ot_member_value(trace_state).and_then(OtValue::parse)
+}
+
+/// The text of the `ot` member's value, checked or not.
+fn ot_member_value(trace_state: &str) -> Option<&str> {
     // Without the `tracestate` feature there is none to read (and no parser linked).
     if !cfg!(feature = "tracestate") {
         return None;
@@ -358,7 +363,6 @@ fn ot_entry(trace_state: &str) -> Option<OtValue<'_>> {
         .split(',')
         .map(|member| member.trim_matches([' ', '\t']))
         .find_map(|member| member.strip_prefix("ot="))
-        .and_then(OtValue::parse)
 }
 
 /// 2^56: the range of the randomness value and of thresholds.
@@ -422,8 +426,12 @@ fn randomness(params: &SamplingParams<'_>) -> u64 {
     if params.parent_trace_state.is_empty() {
         return params.trace_id.random_part();
     }
-    ot_entry(params.parent_trace_state)
-        .and_then(|ot| ot.randomness())
+    // A well-formed `rv` counts even where another sub-key of `ot` breaks the grammar:
+    // a threshold written on this span keeps that `rv` (the spec never erases it), so
+    // the decision here and those downstream read the same randomness.
+    ot_member_value(params.parent_trace_state)
+        .and_then(|ot| well_formed_ot_entries(ot).find(|&(k, _)| k == "rv"))
+        .and_then(|(_, rv)| parse_randomness(rv))
         .unwrap_or(params.trace_id.random_part())
 }
 
@@ -1011,6 +1019,19 @@ mod tests {
         let mut ratio = Sampler::Root(RootSampler::TraceIdRatio(TraceIdRatio::new(0.5)));
         assert_eq!(
             ratio.should_sample(&with_rv).decision,
+            SamplingDecision::Drop
+        );
+        // Regression: the `rv` of an `ot` value that breaks the grammar elsewhere (a
+        // repeated `th`) was ignored for the trace id's bits, though the threshold
+        // written on the span keeps it and downstream samplers read it.
+        let malformed = params(
+            Some(&unsampled),
+            "ot=th:8;rv:00000000000000;th:c",
+            ones,
+            Timestamp::ZERO,
+        );
+        assert_eq!(
+            ratio.should_sample(&malformed).decision,
             SamplingDecision::Drop
         );
         // Always-on under an unsampled parent whose `th:8` says R < th: the span is

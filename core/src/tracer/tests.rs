@@ -287,6 +287,16 @@ fn a_span_moved_under_a_sampled_parent_without_room_is_not_sampled() {
     assert_eq!(root.context().trace_id, remote.span_context.trace_id);
 }
 
+/// A sampled remote parent, without tracestate.
+fn sampled_remote_parent() -> TraceContext {
+    TraceContext::from(SpanContext {
+        trace_id: TraceId::from_bytes([1; 16]),
+        span_id: crate::SpanId::from_bytes([2; 8]),
+        flags: crate::TraceFlags::SAMPLED,
+        is_remote: true,
+    })
+}
+
 /// Regression: when the sampler changed the threshold, the tracestate was stored after
 /// the builder's attributes and links (and, moving a span, after a first copy of the
 /// parent's): a full text pool lost the tracestate, every vendor's member with it, or
@@ -297,12 +307,7 @@ fn a_tracestate_with_a_new_threshold_is_stored_before_attributes() {
     let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
     let cfg = TracerConfig::new("svc").with_sampler(Sampler::probability(1.0));
     let t = tracer_with(cfg, Small::new(), &clock);
-    let mut incoming = TraceContext::from(SpanContext {
-        trace_id: TraceId::from_bytes([1; 16]),
-        span_id: crate::SpanId::from_bytes([2; 8]),
-        flags: crate::TraceFlags::SAMPLED,
-        is_remote: true,
-    });
+    let mut incoming = sampled_remote_parent();
     incoming.trace_state.insert("vendor", "x").unwrap();
     let long = "a".repeat(80);
     let attrs = [KeyValue::new("k", long.as_str())];
@@ -331,6 +336,27 @@ fn a_tracestate_with_a_new_threshold_is_stored_before_attributes() {
     let mut s = t.start_span("op");
     s.set_parent(&parent);
     assert_eq!(s.trace_state(), std::format!("vendor={vendor}"));
+}
+
+/// Regression: a parent whose `ot` value broke its grammar (here a repeated `th`) lost
+/// its `rv` when the sampler wrote the span's threshold: the span and its outgoing
+/// context carried `ot=th:0` alone. OTel: `rv` is never erased; the same one goes out.
+#[test]
+fn a_new_threshold_keeps_rv_of_a_malformed_ot() {
+    let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+    let cfg = TracerConfig::new("svc").with_sampler(Sampler::probability(1.0));
+    let t = tracer_with(cfg, Small::new(), &clock);
+    let mut incoming = sampled_remote_parent();
+    incoming.trace_state =
+        crate::TraceState::parse("ot=th:8;rv:ffffffffffffff;th:c,vendor=x").unwrap();
+    let span = t.span_builder("op").parent(&incoming).start();
+    assert!(span.is_recording());
+    let out = span.trace_context();
+    assert_eq!(
+        out.trace_state.as_str(),
+        "ot=th:0;rv:ffffffffffffff,vendor=x"
+    );
+    assert_eq!(out.trace_state.ot_randomness(), Some(0xff_ffff_ffff_ffff));
 }
 
 /// Regression: where counters are 32-bit (Cortex-M, RISC-V), the numbers of spans

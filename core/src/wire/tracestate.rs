@@ -556,7 +556,8 @@ impl TraceState {
     ///
     /// Other sub-keys keep their text and order; a new `th` goes first. A change moves
     /// `ot` to the front; erasing the last sub-key removes `ot`. A malformed `ot` value
-    /// is replaced by `th:…` alone when writing, and left alone when erasing.
+    /// is left alone when erasing; writing keeps its well-formed sub-keys (the first of
+    /// each, `rv` among them: the spec never erases it) and drops the rest.
     ///
     /// # Errors
     /// [`Error::InvalidValue`] when `th` is not below 2^56 or the `ot` value would
@@ -571,10 +572,13 @@ impl TraceState {
             }
             None => None,
         };
-        let old = self.get(OT_KEY).and_then(OtValue::parse);
+        let raw = self.get(OT_KEY);
+        let old = raw.and_then(OtValue::parse);
         if th_text.is_none() && old.is_none_or(|o| o.get("th").is_none()) {
             return Ok(());
         }
+        // The sub-keys kept: all of a well-formed value, the salvageable ones of another.
+        let entries = || well_formed_ot_entries(raw.unwrap_or_default());
         let mut new: heapless::String<MAX_VALUE_LEN> = heapless::String::new();
         let mut push = |k: &str, v: &str| -> Result<(), Error> {
             let sep = if new.is_empty() { "" } else { ";" };
@@ -583,11 +587,11 @@ impl TraceState {
                 .try_for_each(|s| new.push_str(s))
                 .map_err(|_| Error::InvalidValue)
         };
-        let had_th = old.is_some_and(|o| o.get("th").is_some());
+        let had_th = entries().any(|(k, _)| k == "th");
         if let (Some(t), false) = (th_text, had_th) {
             push("th", t)?;
         }
-        for (k, v) in old.iter().flat_map(|o| o.iter()) {
+        for (k, v) in entries() {
             match (k, th_text) {
                 ("th", Some(t)) => push("th", t)?,
                 ("th", None) => {}
@@ -729,6 +733,37 @@ impl<'a> Iterator for Iter<'a> {
     }
 }
 
+/// The sub-keys of an `ot` value that keep to its grammar, the first of each key: all
+/// of them for a well-formed value (in order), what can be kept of a malformed one.
+pub(crate) fn well_formed_ot_entries(value: &str) -> impl Iterator<Item = (&str, &str)> {
+    let entries = move || {
+        value
+            .split(';')
+            .filter_map(|e| e.split_once(':'))
+            .filter(|&(k, v)| ot_sub_key_ok(k) && ot_sub_value_ok(v))
+    };
+    entries()
+        .enumerate()
+        .filter(move |&(i, (k, _))| !entries().take(i).any(|(earlier, _)| earlier == k))
+        .map(|(_, entry)| entry)
+}
+
+/// `lcalpha *(lcalpha / DIGIT)`.
+fn ot_sub_key_ok(key: &str) -> bool {
+    let kb = key.as_bytes();
+    kb.first().is_some_and(u8::is_ascii_lowercase)
+        && kb
+            .iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+}
+
+/// `A-Z a-z 0-9 . _ -`.
+fn ot_sub_value_ok(value: &str) -> bool {
+    value
+        .bytes()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-'))
+}
+
 /// A checked view of an `ot` member value: `k1:v1;k2:v2` with unique sub-keys
 /// `lcalpha *(lcalpha / DIGIT)` and values of `A-Z a-z 0-9 . _ -`, at most 256
 /// characters (OTel trace/tracestate-handling.md).
@@ -748,15 +783,10 @@ impl<'a> OtValue<'a> {
         let candidate = OtValue(value);
         for (i, entry) in value.split(';').enumerate() {
             let (k, v) = entry.split_once(':')?;
-            let kb = k.as_bytes();
-            let key_ok = kb.first().is_some_and(u8::is_ascii_lowercase)
-                && kb
-                    .iter()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
-            let value_ok = v
-                .bytes()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-'));
-            if !key_ok || !value_ok || candidate.iter().take(i).any(|(pk, _)| pk == k) {
+            if !ot_sub_key_ok(k)
+                || !ot_sub_value_ok(v)
+                || candidate.iter().take(i).any(|(pk, _)| pk == k)
+            {
                 return None;
             }
         }
@@ -1295,6 +1325,24 @@ mod tests {
         );
         ts.set_ot_threshold(Some(1 << 55)).unwrap();
         assert_eq!(ts.as_str(), "ot=th:8,a=1", "and replaced on write");
+    }
+
+    #[test]
+    fn writing_th_into_a_malformed_ot_keeps_its_well_formed_sub_keys() {
+        // `x:a!b` breaks the value grammar and `th` repeats: the value is malformed, but
+        // its `rv` is never erased (OTel: the same `rv` goes out), nor the first `th`'s
+        // place; what breaks the grammar goes.
+        let mut ts = TraceState::parse("ot=rv:6e6d1a75832a2f;x:a!b;th:c;th:8;k1:v,a=1").unwrap();
+        assert_eq!(ts.ot_randomness(), None, "malformed: not read");
+        ts.set_ot_threshold(Some(1 << 55)).unwrap();
+        assert_eq!(ts.as_str(), "ot=rv:6e6d1a75832a2f;th:8;k1:v,a=1");
+        assert_eq!(ts.ot_randomness(), Some(0x6e6d1a75832a2f));
+        assert_eq!(ts.ot_threshold(), Some(1 << 55));
+
+        // Nothing salvageable: `th` alone, first.
+        let mut ts = TraceState::parse("a=1,ot=Rv:1;:2").unwrap();
+        ts.set_ot_threshold(Some(1 << 55)).unwrap();
+        assert_eq!(ts.as_str(), "ot=th:8,a=1");
     }
 
     #[test]
