@@ -32,6 +32,10 @@ const SUMMARY: &[(&str, &str)] = &[
         "W6 2 threads",
         "W6 two threads, one shared tracer (spans/s)",
     ),
+    (
+        "W6 unsampled 2 threads",
+        "W6 two threads starting unsampled spans (spans/s)",
+    ),
     ("W7", "W7 spans/s delivered to a real collector"),
     ("W8", "W8 started on one thread, ended on another (ns/span)"),
     (

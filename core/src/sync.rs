@@ -719,6 +719,17 @@ fn thread_hint(shards: usize) -> (usize, u32) {
     ((mixed >> 40) as usize % shards, (mixed >> 8) as u32 | 1)
 }
 
+/// Which of [`SHARDS`] sets of per-thread state (the tracer's start counters) the
+/// calling thread uses: [`thread_hint`]'s shard.
+#[inline(always)]
+pub(crate) fn thread_shard() -> usize {
+    if SHARDS == 1 {
+        0
+    } else {
+        thread_hint(SHARDS).0
+    }
+}
+
 /// Which shards a refill may take free slots from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Steal {

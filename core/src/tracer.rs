@@ -42,9 +42,9 @@ use crate::span::{Parent, Span, SpanKind, SpanOwner, StartParams, Unrecorded, Un
 #[cfg(loom)]
 use portable_atomic::AtomicU64 as Atomic64;
 
-#[cfg(not(loom))]
-use crate::sync::Atomic64;
 use crate::sync::TryLock;
+#[cfg(not(loom))]
+use crate::sync::{thread_shard, Atomic64, SHARDS};
 use crate::time::{Clock, Timestamp};
 use crate::wire::tracestate::TraceState;
 
@@ -295,6 +295,25 @@ fn read(counter: &Counter) -> u64 {
 /// The tracer's counters, each an atomic: spans start and end on any thread.
 #[derive(Debug)]
 struct Counters {
+    /// What spans count as they start, one set per thread shard ([`Counters::local`]).
+    starts: [StartCounters; SHARDS],
+    exported: Counter,
+    export_failed: Counter,
+    export_failures: Counter,
+    dropped_shutdown: Counter,
+    /// Wraps of the numbering counters, where counters are 32-bit (see [`number`]).
+    number_wraps: portable_atomic::AtomicU32,
+}
+
+/// The counters a span may bump as it starts, and that number the spans without a slot.
+/// One set per shard of threads, alone on its cache lines (as the arena's lists are):
+/// with one set, every unsampled root of every thread incremented one shared line, and
+/// two threads starting them ran slower than one (0.5-0.7x on 2 vCPUs) where a ratio
+/// sampler drops most traces. Totals are sums over the sets (a span may be counted on
+/// one set and moved off another: the sums wrap back).
+#[cfg_attr(target_pointer_width = "64", repr(align(128)))]
+#[derive(Debug)]
+struct StartCounters {
     /// Sampled out without a slot; also numbers their span ids.
     sampled_out_unslotted: Counter,
     /// Sampled out, holding a slot for the tracestate (or a root that claimed first).
@@ -309,16 +328,17 @@ struct Counters {
     /// Of those, the ones that were recorded (or counted as arena-full): the rest were
     /// sampled out.
     roots_kept: Counter,
-    exported: Counter,
-    export_failed: Counter,
-    export_failures: Counter,
-    dropped_shutdown: Counter,
-    /// Wraps of the numbering counters, where counters are 32-bit (see [`number`]).
-    number_wraps: portable_atomic::AtomicU32,
+    /// This set's bits in the numbers it gives ([`SHARD_BITS_SHIFT`]): numbers from two
+    /// sets never meet.
+    shard_bits: u64,
 }
 
-impl Counters {
-    const fn new() -> Self {
+/// Where a set's index goes in span numbers, between the count (below) and the range
+/// tags (bits 61 to 63). A count reaches it after 2^58 spans of one range on one set.
+const SHARD_BITS_SHIFT: u32 = 58;
+
+impl StartCounters {
+    const fn new(shard: usize) -> Self {
         Self {
             sampled_out_unslotted: Counter::new(0),
             sampled_out_slotted: Counter::new(0),
@@ -326,12 +346,53 @@ impl Counters {
             spare_ids: Counter::new(0),
             roots_numbered: Counter::new(0),
             roots_kept: Counter::new(0),
+            shard_bits: (shard as u64) << SHARD_BITS_SHIFT,
+        }
+    }
+
+    /// Numbers a span without a slot from `counter` (one of this set's): [`number`],
+    /// with this set's bits.
+    #[inline]
+    fn number(&self, counter: &Counter, wraps: &portable_atomic::AtomicU32) -> u64 {
+        let n = number(counter, wraps);
+        // One set (microcontrollers): the 32-bit wrap count may use those bits.
+        if SHARDS == 1 {
+            n
+        } else {
+            self.shard_bits | (n & ((1 << SHARD_BITS_SHIFT) - 1))
+        }
+    }
+}
+
+impl Counters {
+    const fn new() -> Self {
+        let mut starts = [const { StartCounters::new(0) }; SHARDS];
+        let mut shard = 1;
+        while shard < SHARDS {
+            starts[shard] = StartCounters::new(shard);
+            shard += 1;
+        }
+        Self {
+            starts,
             exported: Counter::new(0),
             export_failed: Counter::new(0),
             export_failures: Counter::new(0),
             dropped_shutdown: Counter::new(0),
             number_wraps: portable_atomic::AtomicU32::new(0),
         }
+    }
+
+    /// The calling thread's set.
+    #[inline]
+    fn local(&self) -> &StartCounters {
+        &self.starts[thread_shard()]
+    }
+
+    /// The sum of one counter over the sets.
+    fn total(&self, counter: impl Fn(&StartCounters) -> &Counter) -> u64 {
+        self.starts
+            .iter()
+            .fold(0u64, |sum, set| sum.wrapping_add(read(counter(set))))
     }
 }
 
@@ -654,13 +715,15 @@ where
     pub fn stats(&self) -> TracerStats {
         let c = &self.counters;
         let load = read;
-        let dropped = load(&c.dropped_full);
+        let dropped = c.total(|s| &s.dropped_full);
         // Roots sampled out before they claimed a slot.
-        let roots_dropped = load(&c.roots_numbered).saturating_sub(load(&c.roots_kept));
-        let sampled_out_unslotted = load(&c.sampled_out_unslotted) + roots_dropped;
+        let roots_dropped = c
+            .total(|s| &s.roots_numbered)
+            .saturating_sub(c.total(|s| &s.roots_kept));
+        let sampled_out_unslotted = c.total(|s| &s.sampled_out_unslotted) + roots_dropped;
         TracerStats {
             spans_started: self.arena.claims() + sampled_out_unslotted + dropped,
-            spans_sampled_out: sampled_out_unslotted + load(&c.sampled_out_slotted),
+            spans_sampled_out: sampled_out_unslotted + c.total(|s| &s.sampled_out_slotted),
             spans_dropped_arena_full: dropped,
             spans_exported: load(&c.exported),
             spans_export_failed: load(&c.export_failed),
@@ -908,7 +971,7 @@ where
         // future would hold a rate limiter's credit back until the clock caught up).
         let sampler_now = self.sampler_uses_clock().then(|| self.clock.now());
         let early_now = params.start_time.or(sampler_now);
-        let c = &self.counters;
+        let (c, wraps) = (self.counters.local(), &self.counters.number_wraps);
         // A root claims first: its slot numbers the new trace id. A child decides first
         // and claims only if it records (or must keep its parent's tracestate).
         let mut slot = None;
@@ -918,12 +981,12 @@ where
                 slot = self.claim();
                 let n = match &slot {
                     Some(s) => IdKeys::slot_number(s.index(), s.generation()),
-                    None => SPARE_IDS | number(&c.spare_ids, &c.number_wraps),
+                    None => SPARE_IDS | c.number(&c.spare_ids, wraps),
                 };
                 (self.keys.trace_id(n), TraceFlags::RANDOM_TRACE_ID, n)
             }
             None => {
-                let n = ROOT_IDS | number(&c.roots_numbered, &c.number_wraps);
+                let n = ROOT_IDS | c.number(&c.roots_numbered, wraps);
                 (self.keys.trace_id(n), TraceFlags::RANDOM_TRACE_ID, n)
             }
         };
@@ -966,10 +1029,10 @@ where
                 // Under a span the full arena refused (propagated unsampled, so this one
                 // is not sampled either): lost to the full arena as well, and counted
                 // there, not as sampled out.
-                let n = DROPPED_IDS | number(&c.dropped_full, &c.number_wraps);
+                let n = DROPPED_IDS | c.number(&c.dropped_full, wraps);
                 (n, Unrecorded::ArenaFull)
             } else {
-                let n = SAMPLED_OUT_IDS | number(&c.sampled_out_unslotted, &c.number_wraps);
+                let n = SAMPLED_OUT_IDS | c.number(&c.sampled_out_unslotted, wraps);
                 (n, Unrecorded::SampledOut)
             };
             return Span::unrecorded(self, self.context(trace_id, n, flags), params.kind, why);
@@ -992,11 +1055,11 @@ where
             let flags = flags.with_sampled(false);
             let (count, why) = if recording {
                 (
-                    number(&c.dropped_full, &c.number_wraps) | DROPPED_IDS,
+                    c.number(&c.dropped_full, wraps) | DROPPED_IDS,
                     Unrecorded::ArenaFull,
                 )
             } else {
-                let n = number(&c.sampled_out_unslotted, &c.number_wraps) | SAMPLED_OUT_IDS;
+                let n = c.number(&c.sampled_out_unslotted, wraps) | SAMPLED_OUT_IDS;
                 (n, Unrecorded::SampledOut)
             };
             let n = if is_root { root_number } else { count };
@@ -1098,7 +1161,7 @@ where
             // Recorded but not sampled (`SamplingDecision::RecordOnly`, or moved under
             // an unsampled parent): the spec's sampling table gives such spans to span
             // processors, never to exporters. Counted as sampled out.
-            bump(&self.counters.sampled_out_slotted, 1);
+            bump(&self.counters.local().sampled_out_slotted, 1);
             slot.release();
             return;
         }
@@ -1198,11 +1261,12 @@ where
         match (span.recording, recording) {
             (true, false) => {
                 span.recording = false;
-                bump(&self.counters.sampled_out_slotted, 1);
+                bump(&self.counters.local().sampled_out_slotted, 1);
             }
             (false, true) => {
                 span.recording = true;
                 self.counters
+                    .local()
                     .sampled_out_slotted
                     .fetch_sub(1, Ordering::Relaxed);
             }
@@ -1273,7 +1337,7 @@ where
         if cfg!(feature = "tracestate") && result.threshold != ThresholdUpdate::Keep {
             write_updated_trace_state(&mut slot, state, result.threshold);
         }
-        let c = &self.counters;
+        let c = self.counters.local();
         match span.unstarted.why() {
             Unrecorded::DroppedRoot => {
                 bump(&c.roots_kept, 1);
@@ -1310,7 +1374,7 @@ where
         if !parent.is_valid() {
             return Span::non_recording(SpanContext::INVALID);
         }
-        let c = &self.counters;
+        let (c, wraps) = (self.counters.local(), &self.counters.number_wraps);
         // Not seeded yet (a `static` tracer at boot): the id keys are not random, so
         // every device would make the same ids, one trace's spans then sharing a
         // parent-id. The parent's context is passed on unchanged, as the OpenTelemetry
@@ -1318,7 +1382,7 @@ where
         let context = if self.enabled && !self.active.load(Ordering::Acquire) {
             parent
         } else {
-            let n = SPARE_IDS | number(&c.spare_ids, &c.number_wraps);
+            let n = SPARE_IDS | c.number(&c.spare_ids, wraps);
             self.context(parent.trace_id, n, parent.flags)
         };
         if cfg!(feature = "tracestate") && !parent_state.is_empty() {

@@ -1769,6 +1769,70 @@ fn a_const_tracer_records_nothing_until_seeded_then_traces_from_every_thread() {
     assert_eq!(t.flush(), 64);
 }
 
+/// Spans without a slot are numbered (and counted) on the calling thread's set of
+/// counters: threads on different sets must still get distinct ids, and the stats sum
+/// the sets. Four threads start unsampled traces (a root and two children each).
+#[cfg(not(loom))]
+#[test]
+fn unsampled_traces_from_many_threads_have_distinct_ids_and_exact_counts() {
+    let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+    let t = tracer_with(
+        TracerConfig::new("svc").with_sampler(Sampler::ALWAYS_OFF),
+        Small::new(),
+        &clock,
+    );
+    let t = &t;
+    let ids: Vec<_> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..4)
+            .map(|_| {
+                scope.spawn(move || {
+                    let mut ids = Vec::new();
+                    for _ in 0..2_000 {
+                        let root = t.start_span("root");
+                        assert!(!root.is_recording() && root.context().is_valid());
+                        let a = root.child("a");
+                        let b = root.child("b");
+                        for s in [&root, &a, &b] {
+                            ids.push((s.context().trace_id, s.context().span_id));
+                        }
+                    }
+                    ids
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap())
+            .collect()
+    });
+    let spans: std::collections::HashSet<_> = ids.iter().map(|&(_, span)| span).collect();
+    let traces: std::collections::HashSet<_> = ids.iter().map(|&(trace, _)| trace).collect();
+    assert_eq!(spans.len(), 24_000, "every span id distinct");
+    assert_eq!(traces.len(), 8_000, "every root's trace id distinct");
+    let stats = t.stats();
+    assert_eq!(stats.spans_started, 24_000);
+    assert_eq!(stats.spans_sampled_out, 24_000);
+}
+
+/// The sets of start counters: the same count on two sets gives two numbers, and a
+/// span counted on one set and moved off another (`set_parent` on another thread)
+/// leaves the totals exact.
+#[test]
+fn start_counter_sets_number_apart_and_sum_exactly() {
+    let c = super::Counters::new();
+    let wraps = &c.number_wraps;
+    let numbers: std::collections::HashSet<u64> = c
+        .starts
+        .iter()
+        .map(|set| set.number(&set.sampled_out_unslotted, wraps))
+        .collect();
+    assert_eq!(numbers.len(), super::SHARDS, "count 0 on each set");
+    let last = super::SHARDS - 1;
+    c.starts[0].dropped_full.fetch_add(3, Ordering::Relaxed);
+    c.starts[last].dropped_full.fetch_sub(1, Ordering::Relaxed);
+    assert_eq!(c.total(|s| &s.dropped_full), 2);
+}
+
 #[test]
 fn seeding_does_not_switch_on_a_disabled_tracer() {
     let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
