@@ -674,7 +674,7 @@ fn w4(opts: &Opts, report: &mut Report) {
 // ---- W6 ---------------------------------------------------------------------------------
 
 /// Runs `threads` threads at once, each set up by `setup` (untimed) and then running
-/// `per_thread` W1 spans through the closure it returns; then `finish` (timed: a flush
+/// `per_thread` spans through the closure it returns; then `finish` (timed: a flush
 /// of whatever background queue the library has, so that every span was processed).
 /// Returns spans per second over repetitions.
 fn threads_rate<S, W>(

@@ -26,7 +26,7 @@ use crate::span::attributes::KeyValue;
 use crate::span::SpanKind;
 use crate::text::InlineStr;
 use crate::time::Timestamp;
-use crate::wire::tracestate::{parse_randomness, well_formed_ot_entries, OtValue};
+use crate::wire::tracestate::{ot_rv, OtValue};
 
 /// The sampler's verdict (OpenTelemetry `SamplingResult.decision`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -427,11 +427,10 @@ fn randomness(params: &SamplingParams<'_>) -> u64 {
         return params.trace_id.random_part();
     }
     // A well-formed `rv` counts even where another sub-key of `ot` breaks the grammar:
-    // a threshold written on this span keeps that `rv` (the spec never erases it), so
-    // the decision here and those downstream read the same randomness.
+    // such a value goes out unchanged, `rv` with it (the spec never erases it), so this
+    // decision and those of later picotrace hops read the same randomness.
     ot_member_value(params.parent_trace_state)
-        .and_then(|ot| well_formed_ot_entries(ot).find(|&(k, _)| k == "rv"))
-        .and_then(|(_, rv)| parse_randomness(rv))
+        .and_then(ot_rv)
         .unwrap_or(params.trace_id.random_part())
 }
 
@@ -1022,8 +1021,8 @@ mod tests {
             SamplingDecision::Drop
         );
         // Regression: the `rv` of an `ot` value that breaks the grammar elsewhere (a
-        // repeated `th`) was ignored for the trace id's bits, though the threshold
-        // written on the span keeps it and downstream samplers read it.
+        // repeated `th`) was ignored for the trace id's bits, though the value goes out
+        // unchanged, `rv` with it.
         let malformed = params(
             Some(&unsampled),
             "ot=th:8;rv:00000000000000;th:c",

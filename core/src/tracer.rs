@@ -42,9 +42,9 @@ use crate::span::{Parent, Span, SpanKind, SpanOwner, StartParams, Unrecorded, Un
 #[cfg(loom)]
 use portable_atomic::AtomicU64 as Atomic64;
 
-use crate::sync::TryLock;
 #[cfg(not(loom))]
-use crate::sync::{thread_shard, Atomic64, SHARDS};
+use crate::sync::Atomic64;
+use crate::sync::{thread_shard, TryLock, SHARDS};
 use crate::time::{Clock, Timestamp};
 use crate::wire::tracestate::TraceState;
 
@@ -306,7 +306,8 @@ struct Counters {
 }
 
 /// The counters a span may bump as it starts, and that number the spans without a slot.
-/// One set per shard of threads, alone on its cache lines (as the arena's lists are):
+/// One set for each of [`SHARDS`] groups of threads (picked by the stack address, as
+/// the arena picks a thread's first shard), alone on its cache lines:
 /// with one set, every unsampled root of every thread incremented one shared line, and
 /// two threads starting them ran slower than one (0.5-0.7x on 2 vCPUs) where a ratio
 /// sampler drops most traces. Totals are sums over the sets (a span may be counted on
@@ -336,6 +337,12 @@ struct StartCounters {
 /// Where a set's index goes in span numbers, between the count (below) and the range
 /// tags (bits 61 to 63). A count reaches it after 2^58 spans of one range on one set.
 const SHARD_BITS_SHIFT: u32 = 58;
+
+// Several sets only where counters are 64-bit: their sums wrap at 2^64 (a 32-bit
+// counter's would not), and the 32-bit wrap count ([`numbered_with_wraps`]) would
+// overlap the set's bits. And the set index fits below the range tags.
+const _: () = assert!(SHARDS == 1 || cfg!(target_has_atomic = "64"));
+const _: () = assert!(SHARDS <= 1 << (61 - SHARD_BITS_SHIFT));
 
 impl StartCounters {
     const fn new(shard: usize) -> Self {
@@ -388,11 +395,21 @@ impl Counters {
         &self.starts[thread_shard()]
     }
 
-    /// The sum of one counter over the sets.
+    /// The sum of one counter over the sets. A span counted on one set and moved off
+    /// another (`set_parent` on another thread) leaves both sets right in sum, but the
+    /// sets are read one after another: a read that sees the decrement and not the
+    /// increment comes out one below the true total, which from 0 would wrap to 2^64 - 1
+    /// (and overflow every sum it goes into). No total is negative: such a read is 0.
     fn total(&self, counter: impl Fn(&StartCounters) -> &Counter) -> u64 {
-        self.starts
+        let sum = self
+            .starts
             .iter()
-            .fold(0u64, |sum, set| sum.wrapping_add(read(counter(set))))
+            .fold(0u64, |sum, set| sum.wrapping_add(read(counter(set))));
+        if SHARDS > 1 && sum > i64::MAX as u64 {
+            0
+        } else {
+            sum
+        }
     }
 }
 

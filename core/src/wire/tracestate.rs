@@ -547,17 +547,18 @@ impl TraceState {
     }
 
     /// Returns the explicit randomness `rv` of the `ot` member (14 hex digits, 56
-    /// bits); `None` when absent or when the `ot` value is malformed.
+    /// bits); `None` when absent. In an `ot` value that breaks the grammar elsewhere,
+    /// the first `rv` whose value keeps to it counts (such a value is passed on as it
+    /// came, `rv` with it), as the built-in samplers read it.
     pub fn ot_randomness(&self) -> Option<u64> {
-        OtValue::parse(self.get(OT_KEY)?)?.randomness()
+        ot_rv(self.get(OT_KEY)?)
     }
 
     /// Writes (`Some`) or erases (`None`) the `th` sub-key of the `ot` member.
     ///
     /// Other sub-keys keep their text and order; a new `th` goes first. A change moves
     /// `ot` to the front; erasing the last sub-key removes `ot`. A malformed `ot` value
-    /// is left alone when erasing; writing keeps its well-formed sub-keys (the first of
-    /// each, `rv` among them: the spec never erases it) and drops the rest.
+    /// is left alone (its `rv` is never erased).
     ///
     /// # Errors
     /// [`Error::InvalidValue`] when `th` is not below 2^56 or the `ot` value would
@@ -574,11 +575,15 @@ impl TraceState {
         };
         let raw = self.get(OT_KEY);
         let old = raw.and_then(OtValue::parse);
+        // A malformed value is passed on as it came: its `rv`, which may be well-formed,
+        // is never erased (replacing the value by `th` alone lost it), and what cannot be
+        // parsed cannot take a threshold.
+        if old.is_none() && raw.is_some() {
+            return Ok(());
+        }
         if th_text.is_none() && old.is_none_or(|o| o.get("th").is_none()) {
             return Ok(());
         }
-        // The sub-keys kept: all of a well-formed value, the salvageable ones of another.
-        let entries = || well_formed_ot_entries(raw.unwrap_or_default());
         let mut new: heapless::String<MAX_VALUE_LEN> = heapless::String::new();
         let mut push = |k: &str, v: &str| -> Result<(), Error> {
             let sep = if new.is_empty() { "" } else { ";" };
@@ -587,11 +592,11 @@ impl TraceState {
                 .try_for_each(|s| new.push_str(s))
                 .map_err(|_| Error::InvalidValue)
         };
-        let had_th = entries().any(|(k, _)| k == "th");
+        let had_th = old.is_some_and(|o| o.get("th").is_some());
         if let (Some(t), false) = (th_text, had_th) {
             push("th", t)?;
         }
-        for (k, v) in entries() {
+        for (k, v) in old.iter().flat_map(|o| o.iter()) {
             match (k, th_text) {
                 ("th", Some(t)) => push("th", t)?,
                 ("th", None) => {}
@@ -733,19 +738,15 @@ impl<'a> Iterator for Iter<'a> {
     }
 }
 
-/// The sub-keys of an `ot` value that keep to its grammar, the first of each key: all
-/// of them for a well-formed value (in order), what can be kept of a malformed one.
-pub(crate) fn well_formed_ot_entries(value: &str) -> impl Iterator<Item = (&str, &str)> {
-    let entries = move || {
-        value
-            .split(';')
-            .filter_map(|e| e.split_once(':'))
-            .filter(|&(k, v)| ot_sub_key_ok(k) && ot_sub_value_ok(v))
-    };
-    entries()
-        .enumerate()
-        .filter(move |&(i, (k, _))| !entries().take(i).any(|(earlier, _)| earlier == k))
-        .map(|(_, entry)| entry)
+/// The randomness of an `ot` value: its first `rv` sub-key whose value keeps to the
+/// grammar, decoded, even where another sub-key breaks it (a malformed value is passed
+/// on unchanged, `rv` with it, so the next hop that reads it this way agrees).
+pub(crate) fn ot_rv(value: &str) -> Option<u64> {
+    let (_, rv) = value
+        .split(';')
+        .filter_map(|e| e.split_once(':'))
+        .find(|&(k, v)| k == "rv" && ot_sub_value_ok(v))?;
+    parse_randomness(rv)
 }
 
 /// `lcalpha *(lcalpha / DIGIT)`.
@@ -1272,6 +1273,8 @@ mod tests {
         ("bad value character",      "th:8;x:a/b",                 None, None),
         ("entry without ':'",        "th:8;x",                     None, None),
         ("empty entry",              "th:8;",                      None, None),
+        ("malformed elsewhere: rv still read", "rv:6e6d1a75832a2f;th:8;th:c", None,
+         Some(0x6e6d1a75832a2f)),
     ];
 
     #[test]
@@ -1324,25 +1327,30 @@ mod tests {
             "malformed ot is left alone on erase"
         );
         ts.set_ot_threshold(Some(1 << 55)).unwrap();
-        assert_eq!(ts.as_str(), "ot=th:8,a=1", "and replaced on write");
+        assert_eq!(ts.as_str(), "ot=th:8;th:c,a=1", "and on write");
     }
 
     #[test]
-    fn writing_th_into_a_malformed_ot_keeps_its_well_formed_sub_keys() {
+    fn writing_th_into_a_malformed_ot_leaves_it_and_its_rv_alone() {
         // `x:a!b` breaks the value grammar and `th` repeats: the value is malformed, but
-        // its `rv` is never erased (OTel: the same `rv` goes out), nor the first `th`'s
-        // place; what breaks the grammar goes.
-        let mut ts = TraceState::parse("ot=rv:6e6d1a75832a2f;x:a!b;th:c;th:8;k1:v,a=1").unwrap();
-        assert_eq!(ts.ot_randomness(), None, "malformed: not read");
+        // its `rv` is never erased (OTel: the same `rv` goes out). It was replaced by
+        // `th` alone.
+        let text = "ot=rv:6e6d1a75832a2f;x:a!b;th:c;th:8,a=1";
+        let mut ts = TraceState::parse(text).unwrap();
         ts.set_ot_threshold(Some(1 << 55)).unwrap();
-        assert_eq!(ts.as_str(), "ot=rv:6e6d1a75832a2f;th:8;k1:v,a=1");
+        assert_eq!(ts.as_str(), text);
         assert_eq!(ts.ot_randomness(), Some(0x6e6d1a75832a2f));
-        assert_eq!(ts.ot_threshold(), Some(1 << 55));
-
-        // Nothing salvageable: `th` alone, first.
-        let mut ts = TraceState::parse("a=1,ot=Rv:1;:2").unwrap();
-        ts.set_ot_threshold(Some(1 << 55)).unwrap();
-        assert_eq!(ts.as_str(), "ot=th:8,a=1");
+        assert_eq!(ts.ot_threshold(), None, "malformed: no threshold read");
+        assert_eq!(
+            ot_rv("rv:6e6d1a75832a2f;x:a!b;th:c;th:8"),
+            Some(0x6e6d1a75832a2f)
+        );
+        assert_eq!(ot_rv("rv:x!;rv:6e6d1a75832a2f"), Some(0x6e6d1a75832a2f));
+        assert_eq!(
+            ot_rv("rv:zz;rv:6e6d1a75832a2f"),
+            None,
+            "the first well-formed rv"
+        );
     }
 
     #[test]
