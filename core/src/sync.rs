@@ -661,7 +661,7 @@ pub(crate) const SHARDS: usize = 1;
 #[derive(Debug)]
 struct Shard<const N: usize> {
     lists: IndexLists<N>,
-    /// Who claims here: the [`thread_hint`] token of the thread that last did (0: none
+    /// Who claims here: the [`ThreadHint`] token of the thread that last did (0: none
     /// yet) and the pool's drain count then (`token << 32 | drains`), stored only when
     /// it changes. A refill leaves a shard alone while another thread claims from it
     /// (see [`SlotPool::refill`]).
@@ -704,29 +704,42 @@ const fn active_shards(n: usize) -> usize {
     }
 }
 
-/// Which shard the calling thread starts with, and a token (never 0) that tells the
-/// thread apart from others on other stacks: threads run on different stacks, so the
-/// address of a local tells them apart (2 MiB granules), with no thread-local storage
-/// and no `std`. Any answer is correct; a good one spreads threads over the shards.
-#[cfg_attr(not(target_os = "none"), inline(always))]
-#[cfg_attr(target_os = "none", inline)]
-fn thread_hint(shards: usize) -> (usize, u32) {
-    let probe = 0u8;
-    let granule = (core::ptr::addr_of!(probe) as usize >> 21) as u64;
-    // Mixed, not taken modulo: stacks are often a power of two apart (16 MiB stacks
-    // put every thread on one shard with `granule % 8`).
-    let mixed = granule.wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    ((mixed >> 40) as usize % shards, (mixed >> 8) as u32 | 1)
+/// Which shards a thread uses (`index`, taken modulo the shard count) and a token
+/// (never 0) that tells it apart from other threads. Any answer is correct; a good one
+/// gives threads that trace at once different indices.
+#[doc(hidden)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ThreadHint {
+    /// Spreads threads over shards: consecutive threads, consecutive indices at best.
+    pub index: u32,
+    /// Never 0: tells the thread apart (a shard's owner mark, see [`SlotPool::refill`]).
+    pub token: u32,
 }
 
-/// Which of [`SHARDS`] sets of per-thread state (the tracer's start counters) the
-/// calling thread uses: [`thread_hint`]'s shard.
-#[inline(always)]
-pub(crate) fn thread_shard() -> usize {
-    if SHARDS == 1 {
-        0
-    } else {
-        thread_hint(SHARDS).0
+impl ThreadHint {
+    /// From the calling thread's stack, with no thread-local storage and no `std`:
+    /// threads run on different stacks, so the address of a local tells them apart
+    /// (2 MiB granules). Hashed, so two threads share an index now and then (1 in 8
+    /// for two threads on 8 shards); picotrace-std's arena gives each thread its own
+    /// instead, in turn.
+    #[cfg_attr(not(target_os = "none"), inline(always))]
+    #[cfg_attr(target_os = "none", inline)]
+    pub fn from_stack() -> Self {
+        let probe = 0u8;
+        let granule = (core::ptr::addr_of!(probe) as usize >> 21) as u64;
+        // Mixed, not taken modulo: stacks are often a power of two apart (16 MiB stacks
+        // put every thread on one shard with `granule % 8`).
+        let mixed = granule.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        Self {
+            index: (mixed >> 40) as u32,
+            token: (mixed >> 8) as u32 | 1,
+        }
+    }
+
+    /// The shard of `shards` this thread starts with.
+    #[inline(always)]
+    pub(crate) fn shard(self, shards: usize) -> usize {
+        self.index as usize % shards
     }
 }
 
@@ -871,36 +884,50 @@ impl<const A: usize, const E: usize, const L: usize, const T: usize, const N: us
         }
     }
 
-    /// Claims a free slot: from the calling thread's shard, else from a shard no other
-    /// thread claims from ([`Steal::Spare`]). `None` then means that other threads'
-    /// shards may still have free slots, which [`SlotPool::claim_any`] takes: draining
-    /// first keeps each thread on its own slots (taking a busy thread's free slots moved
-    /// them back and forth between the threads' caches every few spans, with misses on
-    /// every write: two threads on one tracer ran no faster than one).
-    #[inline]
+    /// [`SlotPool::claim_for`] the calling thread, known by its stack.
+    #[cfg(test)]
     pub(crate) fn claim(&self) -> Option<SlotRef<'_>> {
-        self.claim_with(Steal::Spare)
+        self.claim_for(ThreadHint::from_stack)
     }
 
-    /// Claims a free slot from any shard.
+    /// Claims a free slot for the thread `thread` names (asked only where there are
+    /// several shards): from its shard, else from a shard no other thread claims from
+    /// ([`Steal::Spare`]). `None` then means that other threads' shards may still have
+    /// free slots, which [`SlotPool::claim_any_for`] takes: draining first keeps each
+    /// thread on its own slots (taking a busy thread's free slots moved them back and
+    /// forth between the threads' caches every few spans, with misses on every write:
+    /// two threads on one tracer ran no faster than one).
+    #[inline]
+    pub(crate) fn claim_for(&self, thread: impl FnOnce() -> ThreadHint) -> Option<SlotRef<'_>> {
+        self.claim_with(thread, Steal::Spare)
+    }
+
+    /// [`SlotPool::claim_any_for`] the calling thread, known by its stack.
+    #[cfg(all(test, loom))]
     pub(crate) fn claim_any(&self) -> Option<SlotRef<'_>> {
+        self.claim_any_for(ThreadHint::from_stack)
+    }
+
+    /// Claims a free slot from any shard, for the thread `thread` names.
+    pub(crate) fn claim_any_for(&self, thread: impl FnOnce() -> ThreadHint) -> Option<SlotRef<'_>> {
         // One shard: the same claim (and no second inlined copy of it in the firmware).
         if Self::SHARD_COUNT == 1 {
-            self.claim()
+            self.claim_for(thread)
         } else {
-            self.claim_with(Steal::Any)
+            self.claim_with(thread, Steal::Any)
         }
     }
 
     #[inline(always)]
-    fn claim_with(&self, steal: Steal) -> Option<SlotRef<'_>> {
+    fn claim_with(&self, thread: impl FnOnce() -> ThreadHint, steal: Steal) -> Option<SlotRef<'_>> {
         let active = const { active_shards(N) };
         // One shard (microcontrollers, small arenas): nowhere to refill from, and no
-        // refill code linked.
+        // refill code linked (nor a hint asked for).
         let (first, token) = if active == 1 {
             (0, 1)
         } else {
-            thread_hint(active)
+            let hint = thread();
+            (hint.shard(active), hint.token)
         };
         self.claim_from(first, token, steal)
     }

@@ -44,7 +44,7 @@ use portable_atomic::AtomicU64 as Atomic64;
 
 #[cfg(not(loom))]
 use crate::sync::Atomic64;
-use crate::sync::{thread_shard, TryLock, SHARDS};
+use crate::sync::{TryLock, SHARDS};
 use crate::time::{Clock, Timestamp};
 use crate::wire::tracestate::TraceState;
 
@@ -389,10 +389,14 @@ impl Counters {
         }
     }
 
-    /// The calling thread's set.
+    /// The calling thread's set, by the arena's idea of the thread (`A`).
     #[inline]
-    fn local(&self) -> &StartCounters {
-        &self.starts[thread_shard()]
+    fn local<A: SpanStorage>(&self) -> &StartCounters {
+        if SHARDS == 1 {
+            &self.starts[0]
+        } else {
+            &self.starts[A::thread_hint().shard(SHARDS)]
+        }
     }
 
     /// The sum of one counter over the sets. A span counted on one set and moved off
@@ -988,7 +992,7 @@ where
         // future would hold a rate limiter's credit back until the clock caught up).
         let sampler_now = self.sampler_uses_clock().then(|| self.clock.now());
         let early_now = params.start_time.or(sampler_now);
-        let (c, wraps) = (self.counters.local(), &self.counters.number_wraps);
+        let (c, wraps) = (self.counters.local::<A>(), &self.counters.number_wraps);
         // A root claims first: its slot numbers the new trace id. A child decides first
         // and claims only if it records (or must keep its parent's tracestate).
         let mut slot = None;
@@ -1178,7 +1182,7 @@ where
             // Recorded but not sampled (`SamplingDecision::RecordOnly`, or moved under
             // an unsampled parent): the spec's sampling table gives such spans to span
             // processors, never to exporters. Counted as sampled out.
-            bump(&self.counters.local().sampled_out_slotted, 1);
+            bump(&self.counters.local::<A>().sampled_out_slotted, 1);
             slot.release();
             return;
         }
@@ -1278,12 +1282,12 @@ where
         match (span.recording, recording) {
             (true, false) => {
                 span.recording = false;
-                bump(&self.counters.local().sampled_out_slotted, 1);
+                bump(&self.counters.local::<A>().sampled_out_slotted, 1);
             }
             (false, true) => {
                 span.recording = true;
                 self.counters
-                    .local()
+                    .local::<A>()
                     .sampled_out_slotted
                     .fetch_sub(1, Ordering::Relaxed);
             }
@@ -1354,7 +1358,7 @@ where
         if cfg!(feature = "tracestate") && result.threshold != ThresholdUpdate::Keep {
             write_updated_trace_state(&mut slot, state, result.threshold);
         }
-        let c = self.counters.local();
+        let c = self.counters.local::<A>();
         match span.unstarted.why() {
             Unrecorded::DroppedRoot => {
                 bump(&c.roots_kept, 1);
@@ -1391,7 +1395,7 @@ where
         if !parent.is_valid() {
             return Span::non_recording(SpanContext::INVALID);
         }
-        let (c, wraps) = (self.counters.local(), &self.counters.number_wraps);
+        let (c, wraps) = (self.counters.local::<A>(), &self.counters.number_wraps);
         // Not seeded yet (a `static` tracer at boot): the id keys are not random, so
         // every device would make the same ids, one trace's spans then sharing a
         // parent-id. The parent's context is passed on unchanged, as the OpenTelemetry

@@ -19,7 +19,7 @@ use super::record::{Slot, SpanData};
 use crate::sync::{Drained, SlotPool};
 
 #[doc(hidden)]
-pub use crate::sync::SlotRef;
+pub use crate::sync::{SlotRef, ThreadHint};
 
 /// Storage the [`crate::Tracer`] keeps spans in. Implemented by [`SpanArena`] (and by
 /// references to one, so an arena can live in a `static` or a `Box`); the methods are
@@ -38,6 +38,14 @@ pub trait SpanStorage: Sync {
     const SHARDS: usize = 1;
     #[doc(hidden)]
     fn claim(&self) -> Option<SlotRef<'_>>;
+    /// Which shards the calling thread uses: of the arena, and of the tracer's own
+    /// per-thread counters. By default from the thread's stack address
+    /// ([`ThreadHint::from_stack`]).
+    #[doc(hidden)]
+    #[inline(always)]
+    fn thread_hint() -> ThreadHint {
+        ThreadHint::from_stack()
+    }
     /// As `claim`, taking the last free slots other threads' shards keep too (the
     /// tracer asks once a drain did not free a slot for the calling thread).
     #[doc(hidden)]
@@ -143,6 +151,20 @@ impl<
             pool: SlotPool::new(),
         }
     }
+
+    /// [`SpanStorage::claim`] for the thread `thread` names: for a storage that wraps
+    /// the arena and knows its threads better than their stacks do (picotrace-std).
+    #[doc(hidden)]
+    #[inline]
+    pub fn claim_for(&self, thread: impl FnOnce() -> ThreadHint) -> Option<SlotRef<'_>> {
+        self.pool.claim_for(thread)
+    }
+
+    /// [`SpanStorage::claim_any`] for the thread `thread` names.
+    #[doc(hidden)]
+    pub fn claim_any_for(&self, thread: impl FnOnce() -> ThreadHint) -> Option<SlotRef<'_>> {
+        self.pool.claim_any_for(thread)
+    }
 }
 
 impl<
@@ -186,11 +208,11 @@ impl<
 
     #[inline]
     fn claim(&self) -> Option<SlotRef<'_>> {
-        self.pool.claim()
+        self.pool.claim_for(ThreadHint::from_stack)
     }
 
     fn claim_any(&self) -> Option<SlotRef<'_>> {
-        self.pool.claim_any()
+        self.pool.claim_any_for(ThreadHint::from_stack)
     }
 
     fn drain(&self, batch: usize, f: &mut dyn FnMut(&dyn BatchSource)) {
@@ -219,6 +241,10 @@ macro_rules! delegate_storage {
             #[inline]
             fn claim(&self) -> Option<SlotRef<'_>> {
                 (**self).claim()
+            }
+            #[inline(always)]
+            fn thread_hint() -> ThreadHint {
+                S::thread_hint()
             }
             fn claim_any(&self) -> Option<SlotRef<'_>> {
                 (**self).claim_any()
