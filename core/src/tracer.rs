@@ -405,10 +405,10 @@ impl Counters {
     /// increment comes out one below the true total, which from 0 would wrap to 2^64 - 1
     /// (and overflow every sum it goes into). No total is negative: such a read is 0.
     fn total(&self, counter: impl Fn(&StartCounters) -> &Counter) -> u64 {
-        let sum = self
-            .starts
-            .iter()
-            .fold(0u64, |sum, set| sum.wrapping_add(read(counter(set))));
+        let mut sum = 0u64;
+        for set in &self.starts {
+            sum = sum.wrapping_add(read(counter(set)));
+        }
         if SHARDS > 1 && sum > i64::MAX as u64 {
             0
         } else {

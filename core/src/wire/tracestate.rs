@@ -742,11 +742,14 @@ impl<'a> Iterator for Iter<'a> {
 /// grammar, decoded, even where another sub-key breaks it (a malformed value is passed
 /// on unchanged, `rv` with it, so the next hop that reads it this way agrees).
 pub(crate) fn ot_rv(value: &str) -> Option<u64> {
-    let (_, rv) = value
-        .split(';')
-        .filter_map(|e| e.split_once(':'))
-        .find(|&(k, v)| k == "rv" && ot_sub_value_ok(v))?;
-    parse_randomness(rv)
+    for entry in value.split(';') {
+        if let Some(("rv", rv)) = entry.split_once(':') {
+            if ot_sub_value_ok(rv) {
+                return parse_randomness(rv);
+            }
+        }
+    }
+    None
 }
 
 /// `lcalpha *(lcalpha / DIGIT)`.
