@@ -12,7 +12,8 @@
 //!    Only a successful pop or take moves an index out of a list, and it moves it to
 //!    exactly one owner; only that owner pushes it back.
 //! 2. Cell `i` is dereferenced only by the owner of index `i`: mutably by its
-//!    `SlotRef` (which is unique: not `Clone`, and handed out only by [`SlotPool::claim`]),
+//!    `SlotRef` (which is unique: not `Clone`, and handed out only by [`SlotPool::claim_for`]
+//!    and [`SlotPool::claim_any_for`]),
 //!    read-only by its `Drained` batch. `&SlotRef` gives read access only.
 //! 3. Ownership moves through a Release compare-and-swap (push) that a later Acquire
 //!    load (pop, take) reads, so everything the previous owner wrote to the cell happens

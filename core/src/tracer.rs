@@ -306,8 +306,8 @@ struct Counters {
 }
 
 /// The counters a span may bump as it starts, and that number the spans without a slot.
-/// One set for each of [`SHARDS`] groups of threads (picked by the stack address, as
-/// the arena picks a thread's first shard), alone on its cache lines:
+/// One set for each of [`SHARDS`] groups of threads (picked by the arena's
+/// [`SpanStorage::thread_hint`], as its own shards are), alone on its cache lines:
 /// with one set, every unsampled root of every thread incremented one shared line, and
 /// two threads starting them ran slower than one (0.5-0.7x on 2 vCPUs) where a ratio
 /// sampler drops most traces. Totals are sums over the sets (a span may be counted on

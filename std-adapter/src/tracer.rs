@@ -40,7 +40,7 @@
 //! ```
 
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -193,7 +193,7 @@ impl SpanStorage for HeapArena {
 }
 
 /// Threads that have traced so far: the next one's number.
-static THREADS_SEEN: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+static THREADS_SEEN: AtomicU32 = AtomicU32::new(0);
 
 thread_local! {
     /// This thread's number, from 1 (0: not asked yet).
@@ -205,26 +205,37 @@ thread_local! {
 /// of them than shards. The core's default, a hash of the stack's address, put two
 /// threads on one shard in 1 run of 8 (both then claimed and published on one cache
 /// line: W6 at 0.6x of one thread instead of 1.2-1.5x); with four threads, in more
-/// than half of them. A thread-local with no destructor, so it answers during thread
-/// teardown too.
+/// than half of them. Numbers are not reused: where threads keep being replaced, the
+/// live ones' shards spread about as the hash would; after 2^32 threads numbers
+/// repeat (two threads may then take each other's spare slots: slower, not wrong).
 #[inline(always)]
 fn thread_in_turn() -> ThreadHint {
-    let number = THREAD_NUMBER.with(|n| match n.get() {
-        0 => {
-            // Never 0, also after 2^32 threads.
-            let number = THREADS_SEEN
-                .fetch_add(1, Ordering::Relaxed)
-                .wrapping_add(1)
-                .max(1);
-            n.set(number);
-            number
-        }
-        number => number,
-    });
-    ThreadHint {
-        index: number - 1,
-        token: number,
+    // `try_with`: a span ending in another thread-local's destructor, after this one
+    // is gone (where thread-locals are not native), falls back to the stack's hint.
+    let number = THREAD_NUMBER
+        .try_with(|n| match n.get() {
+            0 => first_number(n),
+            number => number,
+        })
+        .ok();
+    match number {
+        Some(number) => ThreadHint {
+            index: number - 1,
+            token: number,
+        },
+        None => ThreadHint::from_stack(),
     }
+}
+
+/// Gives the calling thread its number (never 0).
+#[cold]
+fn first_number(n: &std::cell::Cell<u32>) -> u32 {
+    let number = THREADS_SEEN
+        .fetch_add(1, Ordering::Relaxed)
+        .wrapping_add(1)
+        .max(1);
+    n.set(number);
+    number
 }
 
 /// Ended spans the export thread lets wait before it drains them (unless the config

@@ -38,9 +38,10 @@ pub trait SpanStorage: Sync {
     const SHARDS: usize = 1;
     #[doc(hidden)]
     fn claim(&self) -> Option<SlotRef<'_>>;
-    /// Which shards the calling thread uses: of the arena, and of the tracer's own
-    /// per-thread counters. By default from the thread's stack address
-    /// ([`ThreadHint::from_stack`]).
+    /// Which shards the calling thread uses: the tracer's per-thread counters', and
+    /// the arena's where its `claim` asks this too (a storage that wraps a
+    /// [`SpanArena`] passes it to [`SpanArena::claim_for`]). By default from the
+    /// thread's stack address ([`ThreadHint::from_stack`]), as `SpanArena` does.
     #[doc(hidden)]
     #[inline(always)]
     fn thread_hint() -> ThreadHint {
