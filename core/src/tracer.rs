@@ -1153,7 +1153,8 @@ fn write_updated_trace_state(slot: &mut SlotRef<'_>, parent_state: &str, change:
         // The `ot` value would outgrow its 256 characters: the threshold is erased
         // instead (a probability unknown is what a missing `th` says), keeping `rv`
         // (the spec: the same `rv` goes out), and the other vendors' members. Only if
-        // even that fails does the member go.
+        // even that fails does the member go. (A malformed value refuses the write and
+        // is kept as it came.)
         updated.remove("ot");
     }
     slot.record().set_trace_state(updated.as_str());

@@ -561,8 +561,9 @@ impl TraceState {
     /// is left alone (its `rv` is never erased).
     ///
     /// # Errors
-    /// [`Error::InvalidValue`] when `th` is not below 2^56 or the `ot` value would
-    /// exceed 256 characters; the trace state is then unchanged.
+    /// [`Error::InvalidValue`] when `th` is not below 2^56, when the `ot` value would
+    /// exceed 256 characters, or when it is malformed (writing only: erasing leaves it
+    /// and succeeds); the trace state is then unchanged.
     pub fn set_ot_threshold(&mut self, th: Option<u64>) -> Result<(), Error> {
         let mut digits = [0; 14];
         let th_text = match th {
@@ -577,9 +578,12 @@ impl TraceState {
         let old = raw.and_then(OtValue::parse);
         // A malformed value is passed on as it came: its `rv`, which may be well-formed,
         // is never erased (replacing the value by `th` alone lost it), and what cannot be
-        // parsed cannot take a threshold.
+        // parsed cannot take a threshold (nor has one to erase).
         if old.is_none() && raw.is_some() {
-            return Ok(());
+            return match th_text {
+                Some(_) => Err(Error::InvalidValue),
+                None => Ok(()),
+            };
         }
         if th_text.is_none() && old.is_none_or(|o| o.get("th").is_none()) {
             return Ok(());
@@ -1329,7 +1333,7 @@ mod tests {
             "ot=th:8;th:c,a=1",
             "malformed ot is left alone on erase"
         );
-        ts.set_ot_threshold(Some(1 << 55)).unwrap();
+        assert_eq!(ts.set_ot_threshold(Some(1 << 55)), Err(Error::InvalidValue));
         assert_eq!(ts.as_str(), "ot=th:8;th:c,a=1", "and on write");
     }
 
@@ -1340,7 +1344,7 @@ mod tests {
         // `th` alone.
         let text = "ot=rv:6e6d1a75832a2f;x:a!b;th:c;th:8,a=1";
         let mut ts = TraceState::parse(text).unwrap();
-        ts.set_ot_threshold(Some(1 << 55)).unwrap();
+        assert_eq!(ts.set_ot_threshold(Some(1 << 55)), Err(Error::InvalidValue));
         assert_eq!(ts.as_str(), text);
         assert_eq!(ts.ot_randomness(), Some(0x6e6d1a75832a2f));
         assert_eq!(ts.ot_threshold(), None, "malformed: no threshold read");
