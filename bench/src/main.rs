@@ -729,9 +729,6 @@ fn w6(opts: &Opts, report: &mut Report) {
     eprintln!("W6 two threads creating spans at once (W1 spans)");
     let plan = &opts.plan;
     let per_thread: u64 = if opts.quick { 20_000 } else { 400_000 };
-    let push_pair = |report: &mut Report, lib: &str, one: Summary, two: Summary| {
-        push_w6_pair(report, "W6", lib, one, two);
-    };
 
     let provider = pico::provider();
     let pico_setup = || {
@@ -741,38 +738,41 @@ fn w6(opts: &Opts, report: &mut Report) {
     let finish = || {
         let _ = provider.flush();
     };
-    let one = threads_rate(plan, 1, per_thread, pico_setup, finish);
-    let two = threads_rate(plan, 2, per_thread, pico_setup, finish);
-    push_pair(
+    w6_pair(
         report,
+        plan,
+        "W6",
         "picotrace (picotrace-std TracerProvider: one shared tracer, discarding exporter)",
-        one,
-        two,
+        per_thread,
+        pico_setup,
+        finish,
     );
     let pico_setup = || {
         let t = pico::sampled();
         move |n: u64| pico::run_w1(&t, n)
     };
-    let one = threads_rate(plan, 1, per_thread, pico_setup, || {});
-    let two = threads_rate(plan, 2, per_thread, pico_setup, || {});
-    push_pair(
+    w6_pair(
         report,
+        plan,
+        "W6",
         "picotrace (one core Tracer per thread, SpanArena<512>)",
-        one,
-        two,
+        per_thread,
+        pico_setup,
+        || {},
     );
     let shared = pico::sampled();
     let pico_setup = || {
         let t = &*shared;
         move |n: u64| pico::run_w1(t, n)
     };
-    let one = threads_rate(plan, 1, per_thread, pico_setup, || {});
-    let two = threads_rate(plan, 2, per_thread, pico_setup, || {});
-    push_pair(
+    w6_pair(
         report,
+        plan,
+        "W6",
         "picotrace (one shared core Tracer, SpanArena<512>, drained by the span threads)",
-        one,
-        two,
+        per_thread,
+        pico_setup,
+        || {},
     );
 
     for p in [otel::Processor::Simple, otel::Processor::Batch] {
@@ -784,16 +784,17 @@ fn w6(opts: &Opts, report: &mut Report) {
         let finish = || {
             o.flush();
         };
-        let one = threads_rate(plan, 1, per_thread, setup, finish);
-        let two = threads_rate(plan, 2, per_thread, setup, finish);
-        push_pair(
+        w6_pair(
             report,
+            plan,
+            "W6",
             &format!(
                 "opentelemetry_sdk ({} processor, one shared provider)",
                 p.label()
             ),
-            one,
-            two,
+            per_thread,
+            setup,
+            finish,
         );
     }
 
@@ -802,15 +803,36 @@ fn w6(opts: &Opts, report: &mut Report) {
     let finish = || {
         fast::flush();
     };
-    let one = threads_rate(plan, 1, per_thread, setup, finish);
-    let two = threads_rate(plan, 2, per_thread, setup, finish);
-    push_pair(report, "fastrace (Span::root, global collector)", one, two);
+    w6_pair(
+        report,
+        plan,
+        "W6",
+        "fastrace (Span::root, global collector)",
+        per_thread,
+        setup,
+        finish,
+    );
 
     w6_unsampled(opts, report);
 }
 
-/// Pushes a W6-style pair of rows (`<workload> 1 thread`, `<workload> 2 threads`).
-fn push_w6_pair(report: &mut Report, workload: &str, lib: &str, one: Summary, two: Summary) {
+/// Runs `setup`'s work on one thread, then on two at once ([`threads_rate`]), and
+/// pushes the pair of rows (`<workload> 1 thread`, `<workload> 2 threads`, the second
+/// with its scaling).
+fn w6_pair<S, W>(
+    report: &mut Report,
+    plan: &Plan,
+    workload: &str,
+    lib: &str,
+    per_thread: u64,
+    setup: S,
+    finish: impl Fn() + Sync,
+) where
+    S: Fn() -> W + Sync,
+    W: FnMut(u64),
+{
+    let one = threads_rate(plan, 1, per_thread, &setup, &finish);
+    let two = threads_rate(plan, 2, per_thread, &setup, &finish);
     let mut r1 = row(&format!("{workload} 1 thread"), lib, one, "spans/s");
     r1.better = Better::Higher;
     report.push(r1);
@@ -834,14 +856,14 @@ fn w6_unsampled(opts: &Opts, report: &mut Report) {
     let finish = || {
         let _ = provider.flush();
     };
-    let one = threads_rate(plan, 1, per_thread, setup, finish);
-    let two = threads_rate(plan, 2, per_thread, setup, finish);
-    push_w6_pair(
+    w6_pair(
         report,
+        plan,
         "W6 unsampled",
         "picotrace (picotrace-std TracerProvider, Sampler::ALWAYS_OFF)",
-        one,
-        two,
+        per_thread,
+        setup,
+        finish,
     );
     let o = otel::provider(
         otel::Processor::Simple,
@@ -851,28 +873,28 @@ fn w6_unsampled(opts: &Opts, report: &mut Report) {
         let tracer = o.tracer.clone();
         move |n: u64| otel::run_w1(&tracer, n)
     };
-    let one = threads_rate(plan, 1, per_thread, setup, || {});
-    let two = threads_rate(plan, 2, per_thread, setup, || {});
-    push_w6_pair(
+    w6_pair(
         report,
+        plan,
         "W6 unsampled",
         "opentelemetry_sdk (Sampler::AlwaysOff, one shared provider)",
-        one,
-        two,
+        per_thread,
+        setup,
+        || {},
     );
     fast::init();
     let setup = || |n: u64| fast::run(n, fast::w3_unsampled);
     let finish = || {
         fast::flush();
     };
-    let one = threads_rate(plan, 1, per_thread, setup, finish);
-    let two = threads_rate(plan, 2, per_thread, setup, finish);
-    push_w6_pair(
+    w6_pair(
         report,
+        plan,
         "W6 unsampled",
         "fastrace (SpanContext::random().sampled(false))",
-        one,
-        two,
+        per_thread,
+        setup,
+        finish,
     );
 }
 
