@@ -29,7 +29,9 @@ use crate::span::record::SpanData;
 pub struct Resource {
     /// `service.name`; OpenTelemetry's default is `unknown_service`.
     pub service_name: &'static str,
-    /// Further resource attributes (`service.version`, `host.name`, ...).
+    /// Further resource attributes (`service.version`, `host.name`, ...). On the wire an
+    /// empty key is left out, a key given again keeps its last value, and `service.name`
+    /// and the `telemetry.sdk.*` keys are the SDK's own.
     pub attributes: &'static [KeyValue<'static>],
     /// Schema URL of the attributes, or "".
     pub schema_url: &'static str,

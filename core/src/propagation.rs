@@ -393,6 +393,7 @@ impl TraceContext {
     }
 
     /// Returns the version-00 `traceparent` value for this context.
+    #[inline]
     pub fn to_traceparent(&self) -> InlineStr<{ traceparent::LEN }> {
         traceparent::Repr {
             version: traceparent::VERSION,

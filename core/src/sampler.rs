@@ -376,13 +376,14 @@ const MAX_THRESHOLD: u64 = 1 << 56;
 /// `f64`), as the collector's `pkg/sampling` notes.
 pub fn probability_to_threshold(p: f64) -> u64 {
     let p = if p.is_nan() { 0.0 } else { p.clamp(0.0, 1.0) };
-    let kept = p * MAX_THRESHOLD as f64 + 0.5;
-    let kept = if kept >= MAX_THRESHOLD as f64 {
-        MAX_THRESHOLD
-    } else {
-        kept as u64
-    };
-    MAX_THRESHOLD - kept
+    let scaled = p * MAX_THRESHOLD as f64;
+    // Rounded half up from the whole and fractional parts, both exact: `scaled + 0.5`
+    // is not, between 2^52 and 2^53 (p in [1/16, 1/8)), where an odd whole `scaled`
+    // plus a half is a tie that rounds to even, one too high (p = 0.075 gave a
+    // threshold one below the spec's).
+    let whole = scaled as u64; // in [0, 2^56]: saturating, exact for whole values
+    let kept = whole + u64::from(scaled - whole as f64 >= 0.5);
+    MAX_THRESHOLD - kept.min(MAX_THRESHOLD)
 }
 
 /// Samples a fixed fraction of traces, decided by the trace id alone.
@@ -988,6 +989,38 @@ mod tests {
             !s.sample(&params(None, "", below, Timestamp::ZERO)),
             "only the rightmost 56 bits count"
         );
+    }
+
+    /// Regression: for p in [1/16, 1/8) with an odd `p * 2^56`, `p * 2^56 + 0.5` was a
+    /// tie that rounded to even, keeping one more than `p * 2^56`: the threshold was one
+    /// below the spec's `(1 - p) * 2^56`, and a trace whose randomness equals it was
+    /// sampled.
+    #[test]
+    fn thresholds_are_exact_where_p_times_2_56_is_an_odd_whole_number() {
+        assert_eq!(0.075 * (1u64 << 56) as f64, 5_404_319_552_844_595.0);
+        assert_eq!(probability_to_threshold(0.075), 0xec_cccc_cccc_cccd);
+        let just_over = 0.0625 + 2f64.powi(-56);
+        assert_eq!(
+            probability_to_threshold(just_over),
+            (1 << 56) - (1 << 52) - 1
+        );
+        // Halves still round up, and every other range is as before.
+        assert_eq!(
+            probability_to_threshold(1.5 * 2f64.powi(-56)),
+            (1 << 56) - 2
+        );
+        assert_eq!(
+            probability_to_threshold(0.1),
+            (1 << 56) - 7_205_759_403_792_794
+        );
+        let r = TraceId::from_bytes([
+            0, 0, 0, 0, 0, 0, 0, 0, 0, 0xec, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc,
+        ]);
+        assert!(!TraceIdRatio::new(0.075).sample(&params(None, "", r, Timestamp::ZERO)));
+        let at = TraceId::from_bytes([
+            0, 0, 0, 0, 0, 0, 0, 0, 0, 0xec, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcd,
+        ]);
+        assert!(TraceIdRatio::new(0.075).sample(&params(None, "", at, Timestamp::ZERO)));
     }
 
     /// Regressions from a review against the probability sampling spec.

@@ -247,6 +247,40 @@ type Counter = portable_atomic::AtomicU64;
 #[cfg(not(target_has_atomic = "64"))]
 type Counter = portable_atomic::AtomicU32;
 
+/// `count - part` for two totals of counters that only grow, `part` never above
+/// `count`. At the counters' width: 32-bit counters wrap (after 2^32 roots numbered,
+/// `numbered - kept` saturated to 0 where the count had wrapped and its part not yet).
+/// The loads are Relaxed, so a reader may see a part's increment before the count's
+/// (another core made both): a difference that comes out negative is read as 0, on
+/// 32 bits too, where it would wrap to about 2^32.
+#[inline]
+fn counted_less(count: u64, part: u64) -> u64 {
+    if cfg!(target_has_atomic = "64") {
+        count.saturating_sub(part)
+    } else {
+        u64::from(counted_less_32(count as u32, part as u32))
+    }
+}
+
+/// [`counted_less`] for 32-bit counters (a function of its own, to be tested on hosts
+/// with 64-bit atomics).
+#[inline]
+fn counted_less_32(count: u32, part: u32) -> u32 {
+    let d = count.wrapping_sub(part);
+    if d > i32::MAX as u32 {
+        0
+    } else {
+        d
+    }
+}
+
+/// Takes one off a counter that another set may have counted up (see
+/// [`Counters::total`]).
+#[inline]
+fn unbump(counter: &Counter) {
+    counter.fetch_sub(1, Ordering::Relaxed);
+}
+
 /// Adds `n` to a counter; returns the value before.
 #[inline]
 #[allow(clippy::useless_conversion)] // a conversion where `Counter` is 32-bit
@@ -329,6 +363,17 @@ struct StartCounters {
     /// Of those, the ones that were recorded (or counted as arena-full): the rest were
     /// sampled out.
     roots_kept: Counter,
+    /// Spans counted in `sampled_out_unslotted` that `set_parent` later gave a record:
+    /// counted off it here, not by lowering it, which numbers span ids (the next span
+    /// took the lowered number, and the adopted span's id with it).
+    sampled_out_adopted: Counter,
+    /// The same for `dropped_full`.
+    dropped_full_adopted: Counter,
+    /// Slots held by running spans that will not be exported (not recording, or
+    /// recording but not sampled): added when such a span takes a slot or stops being
+    /// exportable, taken off when it ends or becomes exportable. A span can be added on
+    /// one set and taken off another: only the sum over the sets means anything.
+    unexported_running: Counter,
     /// This set's bits in the numbers it gives ([`SHARD_BITS_SHIFT`]): numbers from two
     /// sets never meet.
     shard_bits: u64,
@@ -353,6 +398,9 @@ impl StartCounters {
             spare_ids: Counter::new(0),
             roots_numbered: Counter::new(0),
             roots_kept: Counter::new(0),
+            sampled_out_adopted: Counter::new(0),
+            dropped_full_adopted: Counter::new(0),
+            unexported_running: Counter::new(0),
             shard_bits: (shard as u64) << SHARD_BITS_SHIFT,
         }
     }
@@ -399,11 +447,13 @@ impl Counters {
         }
     }
 
-    /// The sum of one counter over the sets. A span counted on one set and moved off
-    /// another (`set_parent` on another thread) leaves both sets right in sum, but the
-    /// sets are read one after another: a read that sees the decrement and not the
-    /// increment comes out one below the true total, which from 0 would wrap to 2^64 - 1
-    /// (and overflow every sum it goes into). No total is negative: such a read is 0.
+    /// The sum of one counter over the sets. A span counted on one set and taken off
+    /// another (`sampled_out_slotted` when `set_parent` on another thread samples it
+    /// again, `unexported_running` when it ends there) leaves both sets right in sum,
+    /// but the sets are read one after another: a read that sees the decrement and not
+    /// the increment comes out one below the true total, which from 0 would wrap to
+    /// 2^64 - 1 (and overflow every sum it goes into). No total is negative: such a
+    /// read is 0.
     fn total(&self, counter: impl Fn(&StartCounters) -> &Counter) -> u64 {
         let mut sum = 0u64;
         for set in &self.starts {
@@ -696,7 +746,11 @@ where
         fence(Ordering::SeqCst);
         while self.drain_requested.load(Ordering::Acquire) {
             let drained = self.exporter.try_with(|x| {
-                self.drain_requested.store(false, Ordering::Relaxed);
+                // A read-modify-write on both sides: the request this clears is the
+                // last one made, and acquiring it makes that requester's span (queued
+                // before it asked) visible to the snapshot below. A plain store here
+                // could be ordered after a request whose span the snapshot misses.
+                self.drain_requested.swap(false, Ordering::AcqRel);
                 self.export_ended(x)
             });
             if drained.is_none() {
@@ -732,16 +786,30 @@ where
         self.shut_down.load(Ordering::Relaxed)
     }
 
+    /// Returns how many spans hold a slot and will be exported: running spans that
+    /// record and are sampled, and ended ones not yet drained. What a shutdown now
+    /// would lose; spans that only pass a tracestate on (sampled out, or tracing
+    /// disabled) and recorded-but-unsampled spans are not counted, as they are never
+    /// exported. Exact once the threads that trace are quiet.
+    pub fn running_spans(&self) -> u64 {
+        let unexported = self.counters.total(|s| &s.unexported_running);
+        (self.arena.in_use() as u64).saturating_sub(unexported)
+    }
+
     /// Returns the tracer's counters (each exact once the threads that trace are quiet).
     pub fn stats(&self) -> TracerStats {
         let c = &self.counters;
         let load = read;
-        let dropped = c.total(|s| &s.dropped_full);
+        // Each part is read before the count it is taken from (both only grow); a
+        // part's increment seen ahead of its count's is read as 0 by `counted_less`.
+        let full_adopted = c.total(|s| &s.dropped_full_adopted);
+        let dropped = counted_less(c.total(|s| &s.dropped_full), full_adopted);
         // Roots sampled out before they claimed a slot.
-        let roots_dropped = c
-            .total(|s| &s.roots_numbered)
-            .saturating_sub(c.total(|s| &s.roots_kept));
-        let sampled_out_unslotted = c.total(|s| &s.sampled_out_unslotted) + roots_dropped;
+        let roots_kept = c.total(|s| &s.roots_kept);
+        let roots_dropped = counted_less(c.total(|s| &s.roots_numbered), roots_kept);
+        let out_adopted = c.total(|s| &s.sampled_out_adopted);
+        let sampled_out_unslotted =
+            counted_less(c.total(|s| &s.sampled_out_unslotted), out_adopted) + roots_dropped;
         TracerStats {
             spans_started: self.arena.claims() + sampled_out_unslotted + dropped,
             spans_sampled_out: sampled_out_unslotted + c.total(|s| &s.sampled_out_slotted),
@@ -1089,6 +1157,9 @@ where
         if !recording {
             bump(&c.sampled_out_slotted, 1);
         }
+        if !(recording && flags.is_sampled()) {
+            bump(&c.unexported_running, 1);
+        }
         let n = IdKeys::slot_number(slot.index(), slot.generation());
         let context = self.context(trace_id, n, flags);
         let now = early_now.unwrap_or_else(|| self.clock.now());
@@ -1175,6 +1246,7 @@ where
     #[inline]
     fn end_span(&self, mut slot: SlotRef<'_>, recording: bool, time: Option<Timestamp>) {
         if !recording {
+            unbump(&self.counters.local::<A>().unexported_running);
             slot.release();
             return;
         }
@@ -1183,7 +1255,9 @@ where
             // Recorded but not sampled (`SamplingDecision::RecordOnly`, or moved under
             // an unsampled parent): the spec's sampling table gives such spans to span
             // processors, never to exporters. Counted as sampled out.
-            bump(&self.counters.local::<A>().sampled_out_slotted, 1);
+            let c = self.counters.local::<A>();
+            bump(&c.sampled_out_slotted, 1);
+            unbump(&c.unexported_running);
             slot.release();
             return;
         }
@@ -1202,7 +1276,9 @@ where
         // publish and cannot be waited for (an exporter that ends spans after shutdown
         // holds the lock itself): the request makes its holder drain again.
         if self.shut_down.load(Ordering::SeqCst) {
-            self.drain_requested.store(true, Ordering::Release);
+            // A swap, not a store: requests from several threads form one release
+            // sequence, so the holder that clears the last sees every span before it.
+            self.drain_requested.swap(true, Ordering::AcqRel);
             self.serve_drain_requests();
             return;
         }
@@ -1260,6 +1336,7 @@ where
                 Timestamp::ZERO
             },
         });
+        let was_exportable = span.recording && span.context.is_sampled();
         span.context = SpanContext {
             trace_id: cx.trace_id,
             span_id: span.context.span_id,
@@ -1292,6 +1369,13 @@ where
                     .sampled_out_slotted
                     .fetch_sub(1, Ordering::Relaxed);
             }
+            _ => {}
+        }
+        match (was_exportable, recording && span.context.is_sampled()) {
+            (true, false) => {
+                bump(&self.counters.local::<A>().unexported_running, 1);
+            }
+            (false, true) => unbump(&self.counters.local::<A>().unexported_running),
             _ => {}
         }
     }
@@ -1365,15 +1449,18 @@ where
                 bump(&c.roots_kept, 1);
             }
             Unrecorded::SampledOut => {
-                c.sampled_out_unslotted.fetch_sub(1, Ordering::Relaxed);
+                bump(&c.sampled_out_adopted, 1);
             }
             Unrecorded::ArenaFull => {
-                c.dropped_full.fetch_sub(1, Ordering::Relaxed);
+                bump(&c.dropped_full_adopted, 1);
             }
             Unrecorded::Uncounted => {}
         }
         if !recording {
             bump(&c.sampled_out_slotted, 1);
+        }
+        if !(recording && span.context.is_sampled()) {
+            bump(&c.unexported_running, 1);
         }
         span.slot = Some(slot);
         span.recording = recording;
@@ -1410,6 +1497,7 @@ where
         if cfg!(feature = "tracestate") && !parent_state.is_empty() {
             if let Some(mut slot) = self.claim_for_trace_state() {
                 bump(&c.sampled_out_slotted, 1);
+                bump(&c.unexported_running, 1);
                 slot.record().init_trace_state_only(context, parent_state);
                 return Span::with_slot(self, &self.limits, slot, context, false);
             }

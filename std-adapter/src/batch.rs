@@ -378,6 +378,11 @@ struct Counters {
     batches: AtomicU64,
     failed_batches: AtomicU64,
     max_queue_len: AtomicUsize,
+    /// Of the losses above, those after a span was queued (the rest were reported to
+    /// the caller of `export` as dropped): what a `TracerProvider` adds to the tracer's
+    /// failures, counted as they happen rather than worked out from `produced`, which
+    /// an export still handing spans over has raised before its caller counts them.
+    lost_after_queue: AtomicU64,
 }
 
 impl Counters {
@@ -510,6 +515,10 @@ struct Shared {
     done: Condvar,
     counters: Counters,
     shutdown: AtomicBool,
+    /// Calls of [`BatchExporter::enqueue`] under way, raised before they look at
+    /// `shutdown`: shutdown waits for them (their spans counted, their buffers back in
+    /// the pool) before it answers.
+    enqueuing: AtomicUsize,
     pool_size: usize,
     /// The last failed send's error, or the collector's message about spans it
     /// rejected (`partial_success.error_message`): [`BatchExporter::last_error`].
@@ -526,6 +535,9 @@ struct Shared {
     /// requests in all, after taking a batch or sending a request (`usize::MAX`: never).
     #[cfg(test)]
     panic_after_requests: AtomicUsize,
+    /// Test hook: runs (once) in `enqueue` after encoding, before the queue is locked.
+    #[cfg(test)]
+    before_queue: Mutex<Option<Box<dyn FnOnce() + Send>>>,
 }
 
 /// The spans of a worker's batch that no counter has taken yet, and the span buffers
@@ -689,6 +701,7 @@ impl BatchExporterBuilder {
             done: Condvar::new(),
             counters: Counters::default(),
             shutdown: AtomicBool::new(false),
+            enqueuing: AtomicUsize::new(0),
             pool_size,
             last_error: Mutex::new(None),
             held: transports.iter().map(|_| Held::default()).collect(),
@@ -696,6 +709,8 @@ impl BatchExporterBuilder {
             reported_lost: AtomicU64::new(0),
             #[cfg(test)]
             panic_after_requests: AtomicUsize::new(usize::MAX),
+            #[cfg(test)]
+            before_queue: Mutex::new(None),
             config,
         });
         let count = transports.len();
@@ -803,6 +818,17 @@ impl BatchExporter {
     /// Returns the configuration in use.
     pub fn config(&self) -> &BatchConfig {
         &self.handle.shared.config
+    }
+
+    /// Spans lost after they were queued (failed, rejected, too large for a request,
+    /// dropped at shutdown or by a panicked worker): the losses the caller of `export`
+    /// was not told of.
+    pub(crate) fn lost_after_queue(&self) -> u64 {
+        self.handle
+            .shared
+            .counters
+            .lost_after_queue
+            .load(Ordering::SeqCst)
     }
 
     /// Returns the counters.
@@ -920,6 +946,32 @@ impl BatchExporter {
     /// Encodes and queues the spans of `batch`; returns what was dropped.
     fn enqueue(&self, batch: &SpanBatch<'_>) -> Dropped {
         let shared = &*self.handle.shared;
+        // Raised before the flag is read, both SeqCst, as shutdown raises the flag
+        // before it reads this count: either this call sees the flag, or shutdown sees
+        // the call and waits for it.
+        shared.enqueuing.fetch_add(1, Ordering::SeqCst);
+        // Taken off on the way out, a panic's too: a count left raised would have a
+        // shutdown wait for an export that is gone.
+        struct Leave<'a>(&'a Shared);
+        impl Drop for Leave<'_> {
+            fn drop(&mut self) {
+                let shared = self.0;
+                if shared.enqueuing.fetch_sub(1, Ordering::SeqCst) == 1
+                    && shared.shutdown.load(Ordering::SeqCst)
+                {
+                    // Under the queue lock, so that a shutdown between its check and its
+                    // wait cannot miss it.
+                    let _q = lock(&shared.queue);
+                    shared.done.notify_all();
+                }
+            }
+        }
+        let _leave = Leave(shared);
+        self.enqueue_counted(batch)
+    }
+
+    fn enqueue_counted(&self, batch: &SpanBatch<'_>) -> Dropped {
+        let shared = &*self.handle.shared;
         let n = batch.len();
         if shared.shutdown.load(Ordering::SeqCst) {
             let readable = batch.iter().count();
@@ -986,6 +1038,10 @@ impl BatchExporter {
                         dropped.too_large += 1;
                     }
                 }
+            }
+            #[cfg(test)]
+            if let Some(hook) = lock(&shared.before_queue).take() {
+                hook();
             }
             {
                 let mut q = lock(&shared.queue);
@@ -1110,7 +1166,9 @@ impl Handle {
         }
         let deadline = q.shutdown_deadline.unwrap_or_else(Instant::now);
         let give_up = deadline.checked_add(SHUTDOWN_GRACE).unwrap_or(deadline);
-        while q.workers > 0 {
+        // The workers, and the spans handed over while the flag went up: an export
+        // encoding outside the locks counts them only when it finds the queue shut.
+        while q.workers > 0 || shared.enqueuing.load(Ordering::SeqCst) > 0 {
             let left = give_up.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 return Err(ExportError::Timeout);
@@ -1220,6 +1278,10 @@ impl Drop for ExitOnUnwind {
                 .counters
                 .dropped_shutdown
                 .fetch_add(queued.len() as u64 + spans, Ordering::SeqCst);
+            shared
+                .counters
+                .lost_after_queue
+                .fetch_add(queued.len() as u64 + spans, Ordering::SeqCst);
             q.taken += queued.len() as u64;
             q.in_flight[self.1] = None;
             q.worker_panicked = true;
@@ -1296,6 +1358,7 @@ impl Worker {
                     // Shutdown's time is up: the rest is dropped, not sent.
                     let left = std::mem::take(&mut q.spans);
                     add(&shared.counters.dropped_shutdown, left.len());
+                    add(&shared.counters.lost_after_queue, left.len());
                     q.taken += left.len() as u64;
                     shared.done.notify_all();
                     drop(q);
@@ -1343,6 +1406,12 @@ impl Worker {
     fn note_error(&self, error: String) {
         *lock(&self.shared.last_error) = Some(error.clone());
         lock(&self.shared.warnings).last_error = Some(error);
+    }
+
+    /// [`Self::settle`] for spans lost after they were queued.
+    fn settle_lost(&self, counter: &AtomicU64, n: usize) {
+        add(&self.shared.counters.lost_after_queue, n);
+        self.settle(counter, n);
     }
 
     /// Counts `n` spans of the held batch in `counter`: they are no longer the worker's
@@ -1408,7 +1477,7 @@ impl Worker {
             }
             if j == i {
                 // This span does not fit in any request.
-                self.settle(&shared.counters.dropped_too_large, 1);
+                self.settle_lost(&shared.counters.dropped_too_large, 1);
                 i += 1;
                 continue;
             }
@@ -1447,7 +1516,7 @@ impl Worker {
                         let rejected = usize::try_from(outcome.rejected_spans)
                             .unwrap_or(usize::MAX)
                             .min(n);
-                        self.settle(&counters.rejected, rejected);
+                        self.settle_lost(&counters.rejected, rejected);
                         self.settle(&counters.exported, n - rejected);
                         // Why the collector rejected spans (or its warning, with none
                         // rejected), for the loss warning and `last_error`.
@@ -1459,7 +1528,7 @@ impl Worker {
                     }
                     Err(e) => {
                         add(&counters.failed_batches, 1);
-                        self.settle(&counters.failed, n);
+                        self.settle_lost(&counters.failed, n);
                         self.note_error(e.to_string());
                     }
                 }
@@ -1472,7 +1541,7 @@ impl Worker {
                 self.send_range(start, mid, resource, scope, deadline);
                 self.send_range(mid, end, resource, scope, deadline);
             }
-            Err(_) => self.settle(&counters.dropped_too_large, n),
+            Err(_) => self.settle_lost(&counters.dropped_too_large, n),
         }
     }
 }
@@ -1502,6 +1571,91 @@ mod tests {
         }
     }
 
+    /// A collector that is down: every request fails.
+    struct Down;
+
+    impl Transport for Down {
+        fn protocol(&self) -> Protocol {
+            Protocol::HttpProtobuf
+        }
+
+        fn send(&mut self, _: &[u8], _: usize, _: Instant) -> Result<ExportOutcome, ExportError> {
+            Err(ExportError::Timeout)
+        }
+    }
+
+    /// Regression: a panic inside the batch exporter's `export` (its encoding) went up
+    /// through the tracer's drain into whoever drained, a span thread (its `end`, when
+    /// the arena was full) or the export thread, which then died with no word; and the
+    /// export's in-progress count stayed raised, so a later shutdown waited for it.
+    /// Now the chunk counts as failed and the exporter goes on.
+    #[test]
+    fn a_panic_inside_the_batch_exporter_fails_its_chunk_and_nothing_else() {
+        let (exporter, provider) = scheduled_in_a_minute(Accept, BatchConfig::default());
+        *lock(&exporter.handle.shared.before_queue) =
+            Some(Box::new(|| panic!("an encoder bug (test)")));
+        provider.tracer().start_span("lost to the panic").end();
+        let flushed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| provider.flush()));
+        let flushed = flushed.expect("the panic stays inside the exporter");
+        assert!(
+            matches!(
+                flushed,
+                Err(ExportError::SpansLost {
+                    lost: 1,
+                    running: 0
+                })
+            ),
+            "{flushed:?}"
+        );
+        provider.tracer().start_span("exported").end();
+        assert!(provider.flush().is_ok());
+        assert_eq!(exporter.stats().exported, 1);
+        let (done, shut) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = done.send(provider.shutdown());
+        });
+        let result = shut
+            .recv_timeout(Duration::from_secs(10))
+            .expect("shutdown does not wait for the panicked export");
+        assert!(result.is_err(), "one span was lost: {result:?}");
+    }
+
+    /// Regression: a provider worked out the spans lost after the queue as those
+    /// handed over minus those accepted or in flight, and an export handing spans over
+    /// counts them in flight before the tracer counts them handed over: while one ran,
+    /// earlier losses vanished from the stats (5 lost read as 4 with one span being
+    /// handed over, as 0 with a chunk of 5 or more), and a flush then could say `Ok`.
+    #[test]
+    fn losses_stay_counted_while_an_export_hands_spans_over() {
+        let (exporter, provider) = scheduled_in_a_minute(Down, BatchConfig::default());
+        for _ in 0..5 {
+            provider.tracer().start_span("lost").end();
+        }
+        assert!(provider.flush().is_err(), "the collector is down");
+        assert_eq!(provider.stats().spans_lost(), 5);
+        let (encoded, wait_encoded) = std::sync::mpsc::channel();
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        *lock(&exporter.handle.shared.before_queue) = Some(Box::new(move || {
+            let _ = encoded.send(());
+            let _ = released.recv();
+        }));
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                for _ in 0..6 {
+                    provider.tracer().start_span("handed over").end();
+                }
+                let _ = provider.tracer().try_flush();
+            });
+            wait_encoded
+                .recv_timeout(Duration::from_secs(10))
+                .expect("spans are being handed over");
+            let lost = provider.stats().spans_lost();
+            release.send(()).unwrap();
+            assert_eq!(lost, 5, "while an export hands spans over");
+        });
+        drop(provider);
+    }
+
     /// An exporter through `transport` whose worker panics once `requests` requests
     /// were sent in all, and a provider exporting to it.
     fn panicking_after(
@@ -1509,20 +1663,80 @@ mod tests {
         config: BatchConfig,
         requests: usize,
     ) -> (BatchExporter, crate::TracerProvider) {
-        let exporter = BatchExporter::builder(transport)
-            .config(config.with_scheduled_delay(Duration::from_secs(60)))
-            .build()
-            .unwrap();
+        let (exporter, provider) = scheduled_in_a_minute(transport, config);
         exporter
             .handle
             .shared
             .panic_after_requests
             .store(requests, Ordering::SeqCst);
+        (exporter, provider)
+    }
+
+    /// An exporter through `transport` whose schedule does not fire during a test (60 s),
+    /// and a provider exporting to it: spans leave on a flush only.
+    fn scheduled_in_a_minute(
+        transport: impl Transport,
+        config: BatchConfig,
+    ) -> (BatchExporter, crate::TracerProvider) {
+        let exporter = BatchExporter::builder(transport)
+            .config(config.with_scheduled_delay(Duration::from_secs(60)))
+            .build()
+            .unwrap();
         let provider = crate::TracerProvider::builder()
-            .config(picotrace::TracerConfig::new("panic"))
+            .config(picotrace::TracerConfig::new("batch"))
             .exporter(exporter.clone())
             .build();
         (exporter, provider)
+    }
+
+    /// Regression: a shutdown that raced an export still encoding outside the locks
+    /// answered `Ok` and emptied the pool; the export then found the queue shut and
+    /// counted its span lost after that `Ok`, and put its buffer back in the pool.
+    #[test]
+    fn shutdown_waits_for_an_export_it_raced_and_counts_its_spans() {
+        let exporter = BatchExporter::builder(Accept).build().unwrap();
+        let (encoded, wait_encoded) = std::sync::mpsc::channel();
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        *lock(&exporter.handle.shared.before_queue) = Some(Box::new(move || {
+            let _ = encoded.send(());
+            let _ = released.recv();
+        }));
+        let provider = crate::TracerProvider::builder()
+            .config(picotrace::TracerConfig::new("raced"))
+            .exporter(exporter.clone())
+            .build();
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                provider.tracer().start_span("raced").end();
+                let _ = provider.tracer().try_flush();
+            });
+            wait_encoded
+                .recv_timeout(Duration::from_secs(10))
+                .expect("the span is being handed over");
+            let shutting = scope.spawn(|| exporter.shutdown());
+            std::thread::sleep(Duration::from_millis(200));
+            let answered_early = shutting.is_finished();
+            // Let go first: a failed assertion would otherwise wait for the export.
+            release.send(()).unwrap();
+            assert!(
+                !answered_early,
+                "shutdown answered while a span was being handed over"
+            );
+            let result = shutting.join().unwrap();
+            assert!(
+                matches!(
+                    result,
+                    Err(ExportError::SpansLost {
+                        lost: 1,
+                        running: 0
+                    })
+                ),
+                "{result:?}"
+            );
+        });
+        let stats = exporter.stats();
+        assert_eq!(stats.dropped_shutdown, 1, "{stats:#?}");
+        assert_eq!(stats.pool_allocated, 0, "{stats:#?}");
     }
 
     /// Regression: a worker that panicked outside `send` left the batch it held and

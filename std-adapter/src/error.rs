@@ -97,11 +97,14 @@ pub enum ExportError {
     /// queue full, export failures, rejected by the collector, ended after shutdown).
     /// [`crate::TracerProvider::flush`] returns those lost since the previous flush
     /// (`running` 0); [`crate::TracerProvider::shutdown`] all of them, and in `running`
-    /// the spans that had not ended yet (they are dropped and counted when they do).
+    /// the spans that had not ended yet and would have been exported (they are dropped
+    /// and counted when they do).
     SpansLost {
         /// Spans dropped or failed, exactly.
         lost: u64,
-        /// Spans still running at shutdown.
+        /// Spans still running at shutdown that would have been exported (recording
+        /// and sampled); ended later, they are dropped and counted. Spans that are
+        /// never exported (sampled out, recorded but not sampled) are not counted.
         running: u64,
     },
     /// The TLS handshake with the collector failed: its certificate is not trusted

@@ -163,14 +163,20 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
             value.parse::<u64>().unwrap_or(u64::MAX),
         ));
     }
-    let at = parse_http_date(value)?;
-    let now = now.duration_since(UNIX_EPOCH).ok()?.as_secs();
-    Some(Duration::from_secs(at.saturating_sub(now)))
+    // Signed: a date before 1970 is a date in the past too.
+    let at = http_date_secs(value)?;
+    let now = i64::try_from(now.duration_since(UNIX_EPOCH).ok()?.as_secs()).ok()?;
+    Some(Duration::from_secs(at.saturating_sub(now).max(0) as u64))
 }
 
-/// Parses an HTTP-date into Unix seconds. RFC 9110 § 5.6.7: recipients accept
-/// IMF-fixdate, RFC 850 dates and asctime dates.
+/// Parses an HTTP-date into Unix seconds (`None` before 1970). RFC 9110 § 5.6.7:
+/// recipients accept IMF-fixdate, RFC 850 dates and asctime dates.
 pub fn parse_http_date(value: &str) -> Option<u64> {
+    u64::try_from(http_date_secs(value)?).ok()
+}
+
+/// [`parse_http_date`], in seconds before or after 1970.
+fn http_date_secs(value: &str) -> Option<i64> {
     let mut words = value.split_ascii_whitespace();
     let first = words.next()?;
     let (year, month, day, time) = if first.ends_with(',') {
@@ -206,7 +212,7 @@ pub fn parse_http_date(value: &str) -> Option<u64> {
     finish(year, month, day, time, gmt)
 }
 
-fn finish(year: u64, month: &str, day: &str, time: &str, tail_ok: bool) -> Option<u64> {
+fn finish(year: u64, month: &str, day: &str, time: &str, tail_ok: bool) -> Option<i64> {
     if !tail_ok {
         return None;
     }
@@ -227,7 +233,7 @@ fn finish(year: u64, month: &str, day: &str, time: &str, tail_ok: bool) -> Optio
         return None;
     }
     let days = days_from_civil(year, month, day)?;
-    Some(days * 86_400 + h * 3600 + m * 60 + s)
+    Some(days * 86_400 + (h * 3600 + m * 60 + s) as i64)
 }
 
 /// Parses exactly `len` ASCII digits.
@@ -238,9 +244,9 @@ fn number(s: &str, len: usize) -> Option<u64> {
     s.parse().ok()
 }
 
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm);
-/// `None` before 1970.
-fn days_from_civil(year: u64, month: u64, day: u64) -> Option<u64> {
+/// Days since 1970-01-01 (negative before) of a proleptic Gregorian date (Howard
+/// Hinnant's algorithm).
+fn days_from_civil(year: u64, month: u64, day: u64) -> Option<i64> {
     let y = i64::try_from(year).ok()? - i64::from(month <= 2);
     let era = y.div_euclid(400);
     let yoe = y - era * 400;
@@ -248,7 +254,7 @@ fn days_from_civil(year: u64, month: u64, day: u64) -> Option<u64> {
     let mp = (m + 9) % 12;
     let doy = (153 * mp + 2) / 5 + day as i64 - 1;
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    u64::try_from(era * 146_097 + doe - 719_468).ok()
+    Some(era * 146_097 + doe - 719_468)
 }
 
 #[cfg(test)]
@@ -373,5 +379,18 @@ mod tests {
             parse_retry_after(date, at(784_111_777 + 5)),
             Some(Duration::ZERO)
         );
+        // Regression: a valid date before 1970 was no date at all, so the exporter
+        // waited its backoff instead of retrying at once.
+        for past in [
+            "Wed, 31 Dec 1969 23:59:59 GMT",
+            "Thu, 01 Jan 1960 00:00:00 GMT",
+            "Fri Jan  1 00:00:00 1960",
+        ] {
+            assert_eq!(
+                parse_retry_after(past, at(1_000)),
+                Some(Duration::ZERO),
+                "{past}"
+            );
+        }
     }
 }

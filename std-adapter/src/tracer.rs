@@ -330,7 +330,12 @@ impl fmt::Debug for SharedExporter {
 impl SpanExporter for SharedExporter {
     fn export(&mut self, batch: &SpanBatch<'_>) -> Result<(), picotrace::ExportError> {
         match self {
-            SharedExporter::Batch(b) => b.export(batch),
+            // A panic in the batch exporter (its encoding: our code, fuzzed, but not
+            // proven) fails its chunk, as a user exporter's does below.
+            SharedExporter::Batch(b) => {
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| b.export(batch)))
+                    .unwrap_or(Err(picotrace::ExportError::Failed))
+            }
             SharedExporter::Locked(x) => {
                 let mut x = x.lock().unwrap_or_else(|e| e.into_inner());
                 let _inside = InsideExport::enter();
@@ -482,7 +487,11 @@ fn export_loop(
         let (signalled, stop) = if polling {
             (true, wake.nap(pause))
         } else {
-            wake.wait(delay, || tracer.arena().ended_len() >= batch)
+            // Parked until the schedule is due, not a whole delay from now: spans a
+            // full batch drained early wait in the batch exporter's queue for it (a
+            // whole delay here had them leave after nearly two).
+            let until_due = delay.saturating_sub(last_scheduled.elapsed());
+            wake.wait(until_due, || tracer.arena().ended_len() >= batch)
         };
         let drained = flush_tracer(tracer);
         let now = std::time::Instant::now();
@@ -691,7 +700,7 @@ impl TracerProviderBuilder {
             exporter: self.exporter,
             wake,
             thread: Mutex::new(thread),
-            shut_down: Mutex::new(false),
+            shut_down: Mutex::new(Shutdown::Running),
             reported_lost: AtomicU64::new(0),
         }
     }
@@ -711,6 +720,18 @@ impl TracerProviderBuilder {
     }
 }
 
+/// How far [`TracerProvider::shutdown`] has got.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Shutdown {
+    /// Not asked yet.
+    Running,
+    /// Tracer drained and export thread stopped, but the exporter's shutdown timed out:
+    /// a later call asks it again.
+    ExporterPending,
+    /// Finished; later calls return `Ok`.
+    Done,
+}
+
 /// One shared tracer and the thread that exports its spans; see the module docs.
 /// Dropping a provider shuts it down.
 pub struct TracerProvider {
@@ -720,9 +741,9 @@ pub struct TracerProvider {
     exporter: SharedExporter,
     wake: &'static ExportWake,
     thread: Mutex<Option<JoinHandle<()>>>,
-    /// Whether the provider is shut down, held for the whole of a shutdown so that a
+    /// How far the provider is shut down, held for the whole of a shutdown so that a
     /// second caller waits for the first.
-    shut_down: Mutex<bool>,
+    shut_down: Mutex<Shutdown>,
     /// Spans lost that [`TracerProvider::flush`] has reported.
     reported_lost: AtomicU64,
 }
@@ -941,11 +962,16 @@ impl TracerProvider {
 
     /// Drains every ended span, stops the export thread and shuts the exporter down.
     /// Spans that end afterwards are dropped and counted (`spans_dropped_shutdown`).
-    /// A call made while another runs waits for it; later calls return `Ok` at once.
+    /// A call made while another runs waits for it; once the exporter's shutdown has
+    /// finished, later calls return `Ok` at once.
     ///
     /// # Errors
     /// [`ExportError::SpansLost`] with the exact number of spans that were dropped or
     /// failed (and of spans still running), or the exporter's own shutdown error.
+    /// [`ExportError::Timeout`] when the exporter's shutdown overran its deadline (a
+    /// batch exporter's transport still sending): the exporter finishes in the
+    /// background, and each later call asks it again, until one reports how it ended
+    /// (and lets a batch exporter free its buffers).
     /// [`ExportError::InsideExport`], having done nothing, when called by the exporter
     /// itself (it would wait for its own export to end): call it from another thread.
     pub fn shutdown(&self) -> Result<(), ExportError> {
@@ -953,8 +979,14 @@ impl TracerProvider {
             return Err(ExportError::InsideExport);
         }
         let mut shut_down = self.shut_down.lock().unwrap_or_else(|e| e.into_inner());
-        if std::mem::replace(&mut *shut_down, true) {
-            return Ok(());
+        match *shut_down {
+            Shutdown::Done => return Ok(()),
+            // The tracer is drained and the thread gone: only the exporter is asked.
+            Shutdown::ExporterPending => {
+                let result = self.exporter.shutdown();
+                return self.finish_shutdown(&mut shut_down, result);
+            }
+            Shutdown::Running => {}
         }
         // The core's own shutdown would spin while another thread exports.
         let mut drained = false;
@@ -970,12 +1002,7 @@ impl TracerProvider {
         if let Some(thread) = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take() {
             let _ = thread.join();
         }
-        // A batch exporter's own losses are in the stats, counted below with the
-        // tracer's.
-        let result = match self.exporter.shutdown() {
-            Err(ExportError::SpansLost { .. }) => Ok(()),
-            other => other,
-        };
+        let result = self.exporter.shutdown();
         // The tracer lives on (spans may still end and be counted), but its handle on
         // the exporter goes: a batch exporter's buffers are freed with the last handle.
         let mut wait = Backoff::default();
@@ -986,14 +1013,34 @@ impl TracerProvider {
         {
             wait.pause();
         }
-        let lost = self.stats().spans_lost();
-        // A disabled tracer's spans hold slots only to pass a tracestate on: never
-        // exported, so never lost.
-        let running = if self.tracer.is_enabled() {
-            self.tracer.arena().in_use() as u64
-        } else {
-            0
+        self.finish_shutdown(&mut shut_down, result)
+    }
+
+    /// Ends a shutdown with the exporter's answer: the spans lost and still running,
+    /// once it has finished. A timed-out exporter shutdown leaves the provider
+    /// [`Shutdown::ExporterPending`], so that a later call asks again (a batch exporter
+    /// frees its buffers, and its losses are reported, only when asked after its worker
+    /// has stopped).
+    fn finish_shutdown(
+        &self,
+        state: &mut Shutdown,
+        exporter: Result<(), ExportError>,
+    ) -> Result<(), ExportError> {
+        if matches!(exporter, Err(ExportError::Timeout)) {
+            *state = Shutdown::ExporterPending;
+            return Err(ExportError::Timeout);
+        }
+        *state = Shutdown::Done;
+        // A batch exporter's own losses are in the stats, counted below with the
+        // tracer's.
+        let result = match exporter {
+            Err(ExportError::SpansLost { .. }) => Ok(()),
+            other => other,
         };
+        let lost = self.stats().spans_lost();
+        // Spans that hold slots only to pass a tracestate on (sampled out, or tracing
+        // disabled), and recorded spans not sampled, are never exported: not at risk.
+        let running = self.tracer.running_spans();
         result?;
         if lost + running > 0 {
             return Err(ExportError::SpansLost { lost, running });
@@ -1009,11 +1056,13 @@ impl TracerProvider {
     pub fn stats(&self) -> TracerStats {
         let mut t = self.tracer.stats();
         if let SharedExporter::Batch(b) = &self.exporter {
-            let s = b.stats();
-            // The tracer counts what it handed to the queue; of that, what was neither
-            // accepted nor is still queued was lost after the queue.
-            let lost_after_queue = t.spans_exported.saturating_sub(s.exported + s.in_flight());
-            t.spans_exported = s.exported;
+            // The tracer counts what it handed to the queue as exported; of that, the
+            // exporter counts what the collector accepted and what was lost after the
+            // queue. (Worked out as handed over minus accepted and in flight, a loss
+            // hid while an export was handing spans over: the exporter counts them in
+            // flight before the tracer counts them handed over.)
+            let lost_after_queue = b.lost_after_queue();
+            t.spans_exported = b.stats().exported;
             t.spans_export_failed = t.spans_export_failed.saturating_add(lost_after_queue);
         }
         t
@@ -1281,6 +1330,45 @@ mod tests {
         assert_eq!(held.trace_state(), "vendor=opaque");
         assert!(provider.shutdown().is_ok());
         drop(held);
+    }
+
+    /// Regression: an enabled provider's spans that are never exported (a sampled-out
+    /// child keeping the incoming tracestate, a recorded span under an unsampled
+    /// parent) made `shutdown` report them as running and at risk; a sampled span still
+    /// running is reported, and only it.
+    #[test]
+    fn shutdown_reports_only_running_spans_that_would_be_exported() {
+        let provider = TracerProvider::builder()
+            .config(TracerConfig::new("on"))
+            .build();
+        let headers = |flags: &str| {
+            [
+                (
+                    "traceparent",
+                    format!("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-{flags}"),
+                ),
+                ("tracestate", "vendor=opaque".to_string()),
+            ]
+        };
+        let unsampled = provider.extract_context(&headers("00"));
+        let sampled = provider.extract_context(&headers("01"));
+        let kept_state = provider.tracer().start_server_span("unsampled", &unsampled);
+        assert!(!kept_state.is_recording());
+        assert_eq!(kept_state.trace_state(), "vendor=opaque", "holds a slot");
+        // Sampled, then moved under an unsampled parent: recorded no more.
+        let mut moved = provider.tracer().start_span("moved");
+        moved.set_parent(unsampled.as_ref().expect("a valid traceparent"));
+        assert!(!moved.context().is_sampled());
+        let exportable = provider.tracer().start_server_span("sampled", &sampled);
+        assert_eq!(provider.tracer().running_spans(), 1);
+        assert!(matches!(
+            provider.shutdown(),
+            Err(ExportError::SpansLost {
+                lost: 0,
+                running: 1
+            })
+        ));
+        drop((kept_state, moved, exportable));
     }
 
     /// Threads that trace at once get different shards, in turn (the stack-address

@@ -354,7 +354,9 @@ where
                 }
             }
             if self.threads {
-                THIS_THREAD.with(|thread| {
+                // Not `with`: a span started from another thread-local's destructor
+                // may find this one gone, and a panic there aborts the process.
+                let _ = THIS_THREAD.try_with(|thread| {
                     started.set_attribute("thread.id", thread.id);
                     if let Some(name) = &thread.name {
                         started.set_attribute("thread.name", &**name);

@@ -554,6 +554,39 @@ fn the_schedule_sends_partial_batches_on_its_own() {
     assert_eq!(fake.requests().len(), 1);
 }
 
+/// Regression: a span that waited in the arena while others filled a batch went into
+/// the batch queue with them, and the export thread then parked a whole scheduled delay
+/// again: the span left after nearly two delays (713 ms for a 400 ms delay). A 1 s
+/// delay leaves half a second of slack for a loaded machine.
+#[test]
+fn a_span_leaves_within_one_scheduled_delay_when_a_batch_drains_it_early() {
+    let delay = Duration::from_secs(1);
+    let fake = Fake::default();
+    let exporter = batch(&fake, BatchConfig::default().with_scheduled_delay(delay));
+    let provider = TracerProvider::builder()
+        .config(TracerConfig::new("batch-test").with_export_batch_size(8))
+        .exporter(exporter.clone())
+        .build();
+    let ended = Instant::now();
+    provider.tracer().start_span("early").end();
+    // Most of a delay later, a batch's worth wakes the export thread, which drains the
+    // early span with them into the batch exporter's queue (9 of its 512).
+    std::thread::sleep(delay * 3 / 4);
+    for _ in 0..8 {
+        provider.tracer().start_span("batch").end();
+    }
+    let deadline = ended + Duration::from_secs(3);
+    while fake.spans_received() < 9 {
+        assert!(Instant::now() < deadline, "the spans never left");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let took = ended.elapsed();
+    assert!(
+        took < delay + delay / 2,
+        "the early span left {took:?} after it ended (scheduled delay {delay:?})"
+    );
+}
+
 #[test]
 fn flush_gives_up_after_the_export_timeout() {
     let fake = Fake::with_delay(Duration::from_millis(800));
@@ -1169,11 +1202,9 @@ impl Transport for Oversleeps {
     }
 }
 
-/// Regression: a shutdown that timed out (the transport overstayed its deadline) left
-/// the buffers allocated for good: a later call, once the worker had gone, returned
-/// `Ok` without freeing them.
-#[test]
-fn a_later_shutdown_frees_what_a_timed_out_one_could_not() {
+/// An exporter whose worker is sending one span with a transport that returns 900 ms
+/// later, past its 100 ms deadline, and the provider that fed it.
+fn sending_past_its_deadline() -> (BatchExporter, TracerProvider) {
     let exporter = BatchExporter::builder(Oversleeps(Duration::from_millis(900)))
         .config(BatchConfig::default().with_export_timeout(Duration::from_millis(100)))
         .build()
@@ -1182,6 +1213,15 @@ fn a_later_shutdown_frees_what_a_timed_out_one_could_not() {
     provider.tracer().start_span("x").end();
     let _ = provider.tracer().try_flush();
     std::thread::sleep(Duration::from_millis(50)); // the worker is sending now
+    (exporter, provider)
+}
+
+/// Regression: a shutdown that timed out (the transport overstayed its deadline) left
+/// the buffers allocated for good: a later call, once the worker had gone, returned
+/// `Ok` without freeing them.
+#[test]
+fn a_later_shutdown_frees_what_a_timed_out_one_could_not() {
+    let (exporter, _provider) = sending_past_its_deadline();
     assert!(matches!(exporter.shutdown(), Err(ExportError::Timeout)));
     std::thread::sleep(Duration::from_millis(1_000)); // the transport returns
                                                       // Done now: the span the transport failed is lost, and said so.
@@ -1198,6 +1238,37 @@ fn a_later_shutdown_frees_what_a_timed_out_one_could_not() {
         "{:#?}",
         exporter.stats()
     );
+}
+
+/// Regression: the same through a provider. Its shutdown timed out, and every later
+/// call returned `Ok` without asking the exporter again: the span the transport
+/// failed was never reported lost, and the exporter's buffers stayed allocated.
+#[test]
+fn a_later_provider_shutdown_reports_what_a_timed_out_one_could_not() {
+    let (exporter, provider) = sending_past_its_deadline();
+    assert!(matches!(provider.shutdown(), Err(ExportError::Timeout)));
+    // Asked again while the transport still sends: still not done.
+    assert!(matches!(provider.shutdown(), Err(ExportError::Timeout)));
+    std::thread::sleep(Duration::from_millis(1_000)); // the transport returns
+    let finished = provider.shutdown();
+    assert!(
+        matches!(
+            finished,
+            Err(ExportError::SpansLost {
+                lost: 1,
+                running: 0
+            })
+        ),
+        "{finished:?}"
+    );
+    assert_eq!(
+        exporter.stats().pool_allocated,
+        0,
+        "{:#?}",
+        exporter.stats()
+    );
+    // Done: later calls answer at once.
+    assert!(provider.shutdown().is_ok());
 }
 
 /// A transport that, inside its first send, calls back into the provider that feeds

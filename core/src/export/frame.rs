@@ -410,6 +410,11 @@ pub struct FrameQueue<const N: usize> {
     /// write that gets the ring drops what it holds of that frame ([`BROKEN_ENDED`] or
     /// [`BROKEN_MID_FRAME`]), so a cut frame never becomes readable.
     broken: portable_atomic::AtomicU8,
+    /// The ring's `skipping` as the last write that got the ring left it (the rest of a
+    /// frame dropped as too large, and counted, is being discarded), readable without
+    /// the lock: bytes refused while busy that continue that frame are not counted as
+    /// another.
+    skipping: portable_atomic::AtomicBool,
 }
 
 /// [`FrameQueue::broken`]: nothing refused.
@@ -453,6 +458,7 @@ impl<const N: usize> FrameQueue<N> {
             send_errors: portable_atomic::AtomicU32::new(0),
             busy_drops: portable_atomic::AtomicU32::new(0),
             broken: portable_atomic::AtomicU8::new(NOT_BROKEN),
+            skipping: portable_atomic::AtomicBool::new(false),
         }
     }
 
@@ -558,21 +564,35 @@ impl<const N: usize> embedded_io::Write for &FrameQueue<N> {
                 NOT_BROKEN => {}
                 state => r.drop_pending(state == BROKEN_MID_FRAME),
             }
-            r.push(buf)
+            let result = r.push(buf);
+            self.skipping
+                .store(r.skipping, portable_atomic::Ordering::Relaxed);
+            result
         });
         match pushed {
             Some(result) => result,
             None => {
                 // The sender holds the ring: these bytes are lost, and with them the
                 // frame they belong to (and every frame they hold), counted as a full
-                // ring counts them.
+                // ring counts them: each frame they end, and one they leave open. The
+                // frame they continue is not counted again when it was dropped
+                // already (by an earlier refusal, busy or full): the encoder's closing
+                // delimiter after a refused piece counted every busy frame twice.
                 let ended = buf.iter().filter(|&&b| b == frame::DELIMITER).count() as u32;
                 let open = buf.last() != Some(&frame::DELIMITER);
-                let dropped = ended.max(1) + u32::from(ended > 0 && open);
+                let continues_dropped = self.broken.load(portable_atomic::Ordering::Relaxed)
+                    == BROKEN_MID_FRAME
+                    || self.skipping.load(portable_atomic::Ordering::Relaxed);
+                // At least 1 before the subtraction: non-empty bytes end a frame or
+                // leave one open.
+                let dropped = ended + u32::from(open) - u32::from(continues_dropped);
                 self.busy_drops
                     .fetch_add(dropped, portable_atomic::Ordering::Relaxed);
                 let state = if open { BROKEN_MID_FRAME } else { BROKEN_ENDED };
                 self.broken.store(state, portable_atomic::Ordering::Relaxed);
+                // What the ring skips is settled by `broken` from here on.
+                self.skipping
+                    .store(false, portable_atomic::Ordering::Relaxed);
                 Err(QueueError::Busy)
             }
         }
@@ -619,6 +639,54 @@ mod tests {
         assert_eq!(&out[..3], b"\x02w\0");
         let stats = queue.stats();
         assert_eq!((stats.frames_dropped, stats.frames_queued), (3, 2));
+    }
+
+    /// Regression: a frame refused while busy, then its closing delimiter refused too
+    /// (the encoder closes a frame it could not write), counted two dropped frames; so
+    /// did the rest of a frame dropped as too large, refused while busy.
+    #[cfg(feature = "embedded-io")]
+    #[test]
+    fn a_frame_refused_in_pieces_is_counted_once() {
+        use embedded_io::Write as _;
+        let queue = FrameQueue::<8>::new();
+        let busy = |bytes: &[u8]| queue.ring.try_with(|_| (&queue).write(bytes));
+        // The sender holds the ring for the whole frame: two pieces, one frame.
+        assert_eq!(busy(b"\x03ab"), Some(Err(QueueError::Busy)));
+        assert_eq!(busy(b"\0"), Some(Err(QueueError::Busy)));
+        assert_eq!(queue.stats().frames_dropped, 1);
+        // Too large, then its end refused while busy: one frame again.
+        let mut w = &queue;
+        assert_eq!(w.write(b"\x09abcdefghij"), Err(QueueError::Full));
+        assert_eq!(busy(b"k\0"), Some(Err(QueueError::Busy)));
+        assert_eq!(queue.stats().frames_dropped, 2);
+        // A whole frame refused while busy after those: counted, and the next one is
+        // read whole.
+        assert_eq!(busy(b"\x02x\0"), Some(Err(QueueError::Busy)));
+        assert_eq!(queue.stats().frames_dropped, 3);
+        assert_eq!(w.write(b"\x02y\0"), Ok(3));
+        let mut out = [0u8; 8];
+        assert_eq!(queue.read(&mut out), 3);
+        assert_eq!(&out[..3], b"\x02y\0");
+        assert_eq!(queue.stats().frames_queued, 1);
+    }
+
+    /// End to end: an exporter whose every write finds the ring busy loses each frame
+    /// once, as its own error count says.
+    #[cfg(feature = "embedded-io")]
+    #[test]
+    fn a_busy_ring_counts_the_frames_the_encoder_lost() {
+        with_sample_batch(|batch| {
+            let queue = FrameQueue::<4096>::new();
+            let mut encoder = FrameEncoder::<400>::new();
+            queue.ring.try_with(|_| {
+                let _ = encoder.encode_batch(batch, |chunk| {
+                    embedded_io::Write::write_all(&mut &queue, chunk).is_ok()
+                });
+            });
+            let lost = encoder.stats().write_errors;
+            assert!(lost > 0);
+            assert_eq!(u64::from(queue.stats().frames_dropped), u64::from(lost));
+        });
     }
 
     /// A send error while a writer holds the queue (an interrupt that traces) is still

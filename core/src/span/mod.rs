@@ -355,6 +355,16 @@ impl<'t> Span<'t> {
         &self.context
     }
 
+    /// Returns when the span started, or `None` when it records nothing (sampled out,
+    /// arena full, tracing disabled). A span [`Span::set_parent`] gave a record later
+    /// starts when it got it.
+    pub fn start_time(&self) -> Option<Timestamp> {
+        match (&self.slot, self.recording) {
+            (Some(slot), true) => Some(slot.data().start_time()),
+            _ => None,
+        }
+    }
+
     /// Returns the span's W3C tracestate ("" if none), borrowed from its slot.
     #[inline]
     pub fn trace_state(&self) -> &str {

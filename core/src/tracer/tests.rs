@@ -734,6 +734,7 @@ fn record_only_spans_are_recorded_but_not_exported() {
     let t = tracer_with(cfg, SpanArena::<2>::new(), &clock);
     let mut span = t.start_span("r");
     assert!(span.is_recording() && !span.context().flags.is_sampled());
+    assert_eq!(t.running_spans(), 0, "holds a slot, but is never exported");
     span.set_attribute("kept", "while it runs");
     drop(span);
     assert!(exported(&t).is_empty());
@@ -1553,9 +1554,14 @@ fn set_parent_gives_a_span_without_a_record_one_when_it_samples_and_counts_it_on
     // A dropped root, adopted by a sampled remote parent.
     let mut request = t.start_server_span("GET /users", None);
     assert!(!request.is_recording());
+    assert_eq!(request.start_time(), None);
     clock.advance(core::time::Duration::from_millis(1));
     request.set_parent(&remote(TraceFlags::SAMPLED));
     assert!(request.is_recording());
+    assert_eq!(
+        request.start_time(),
+        Some(Timestamp::from_unix_nanos(T0 + 1_000_000))
+    );
     assert!(request.context().is_sampled());
     assert_eq!(request.trace_state(), "vendor=opaque");
     request.update_name("GET /users");
@@ -1593,6 +1599,84 @@ fn set_parent_gives_a_span_without_a_record_one_when_it_samples_and_counts_it_on
         3,
         "each counted once: {stats:?}"
     );
+}
+
+/// `running_spans` (what a shutdown now would lose) counts the slots of spans that will
+/// be exported, through every change: a sampled-out span keeping a tracestate, spans
+/// `set_parent` moves under an unsampled parent or gives a record, ends, the drain.
+#[test]
+fn running_spans_counts_only_slots_that_will_be_exported() {
+    let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+    let t = tracer_with(TracerConfig::new("svc"), SpanArena::<8>::new(), &clock);
+    let sampled = remote_with_vendor_state(TraceFlags::SAMPLED);
+    let unsampled = remote_with_vendor_state(TraceFlags::NONE);
+    let a = t.start_span("a");
+    let kept = t.start_span_with_parent("kept", &unsampled);
+    assert_eq!(kept.trace_state(), "vendor=opaque", "holds a slot");
+    assert_eq!(t.running_spans(), 1);
+    let mut moved = t.start_span("moved");
+    assert_eq!(t.running_spans(), 2);
+    moved.set_parent(&unsampled);
+    assert_eq!(t.running_spans(), 1, "moved under an unsampled parent");
+    let mut back = t.start_span_with_parent("back", &unsampled);
+    back.set_parent(&sampled);
+    assert!(back.is_recording());
+    assert_eq!(t.running_spans(), 2, "sampled again");
+    let mut plain = TraceContext::from(unsampled.span_context);
+    plain.trace_state = TraceState::new();
+    let mut adopted = t.start_span_with_parent("adopted", &plain);
+    assert_eq!(t.running_spans(), 2, "no slot");
+    adopted.set_parent(&sampled);
+    assert_eq!(t.running_spans(), 3, "given a record");
+    drop((kept, moved));
+    assert_eq!(t.running_spans(), 3);
+    drop((a, back, adopted));
+    assert_eq!(t.running_spans(), 3, "ended, not yet drained");
+    assert_eq!(exported(&t).len(), 3);
+    assert_eq!(t.running_spans(), 0);
+    assert_eq!(t.arena().in_use(), 0);
+}
+
+/// Regression: giving a record to a span counted as sampled out (or refused by a full
+/// arena) lowered the counter that numbers such spans, so the next one took the same
+/// number and, with it, the same span id: two calls of one request sent one parent-id.
+#[test]
+fn spans_adopted_by_set_parent_keep_distinct_span_ids() {
+    let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+    let t = tracer_with(TracerConfig::new("svc"), SpanArena::<4>::new(), &clock);
+    let unsampled = TraceContext::from(SpanContext {
+        trace_id: TraceId::from_hex("4bf92f3577b34da6a3ce929d0e0e4736").unwrap(),
+        span_id: crate::SpanId::from_hex("00f067aa0ba902b7").unwrap(),
+        flags: TraceFlags::NONE,
+        is_remote: true,
+    });
+    let sampled = remote_with_vendor_state(TraceFlags::SAMPLED);
+    let mut ids = std::collections::HashSet::new();
+    for _ in 0..3 {
+        let mut span = t.start_span_with_parent("call", &unsampled);
+        assert!(!span.is_recording());
+        span.set_parent(&sampled);
+        assert!(span.is_recording());
+        assert!(ids.insert(span.context().span_id), "span id used twice");
+    }
+    // A span refused by a full arena, adopted once there is room, then another refused.
+    let held: Vec<_> = (0..4).map(|_| t.start_span("held")).collect();
+    let mut first = t.start_span_with_parent("refused", &sampled);
+    assert!(!first.is_recording());
+    drop(held);
+    first.set_parent(&sampled);
+    assert!(first.is_recording());
+    let held: Vec<_> = (0..3).map(|_| t.start_span("held")).collect();
+    let second = t.start_span_with_parent("refused", &sampled);
+    assert!(!second.is_recording());
+    assert_ne!(first.context().span_id, second.context().span_id);
+    drop((first, second, held));
+    assert_eq!(exported(&t).len(), 11);
+    let stats = t.stats();
+    assert_eq!(stats.spans_started, 12, "{stats:?}");
+    assert_eq!(stats.spans_sampled_out, 0, "{stats:?}");
+    assert_eq!(stats.spans_dropped_arena_full, 1, "{stats:?}");
+    assert_eq!(stats.spans_exported, 11, "{stats:?}");
 }
 
 #[test]
@@ -1834,10 +1918,27 @@ fn start_counter_sets_number_apart_and_sum_exactly() {
     let last = super::SHARDS - 1;
     // Regression: a read between another set's decrement and this set's increment (the
     // sets are read one by one) summed to 2^64 - 1, which then overflowed the stats.
-    c.starts[last].dropped_full.fetch_sub(1, Ordering::Relaxed);
-    assert_eq!(c.total(|s| &s.dropped_full), 0, "never below 0");
-    c.starts[0].dropped_full.fetch_add(3, Ordering::Relaxed);
-    assert_eq!(c.total(|s| &s.dropped_full), 2);
+    c.starts[last]
+        .sampled_out_slotted
+        .fetch_sub(1, Ordering::Relaxed);
+    assert_eq!(c.total(|s| &s.sampled_out_slotted), 0, "never below 0");
+    c.starts[0]
+        .sampled_out_slotted
+        .fetch_add(3, Ordering::Relaxed);
+    assert_eq!(c.total(|s| &s.sampled_out_slotted), 2);
+}
+
+/// 32-bit counters: a count that wrapped past 2^32 before its part did still gives the
+/// difference, and a part read after an increment the count's read missed (Relaxed
+/// loads of counters another core bumps) gives 0, not about 2^32.
+#[test]
+fn differences_of_32_bit_counters_survive_wrapping_and_stale_reads() {
+    use super::counted_less_32;
+    assert_eq!(counted_less_32(10, 3), 7);
+    assert_eq!(counted_less_32(2, u32::MAX - 1), 4, "the count wrapped");
+    assert_eq!(counted_less_32(5, 6), 0, "the part read ahead of the count");
+    assert_eq!(counted_less_32(0, 1), 0);
+    assert_eq!(super::counted_less(5, 6), 0);
 }
 
 #[test]

@@ -107,10 +107,34 @@ pub(crate) fn decode_array<const D: usize, const B: usize>(src: &[u8; D]) -> ([u
         bad |= !(is_digit | is_letter);
     }
     let mut out = [0; B];
-    for (byte, pair) in out.iter_mut().zip(nibbles.chunks_exact(2)) {
+    // Whole vectors of pairs pack in SIMD; a tail of 8 bytes (the span id after the
+    // trace id) LLVM packed byte by byte, so it is packed in words (callgrind, W4
+    // `traceparent` parse: 206 to 185 instructions).
+    let vector = match B / 16 * 16 {
+        whole if cfg!(target_pointer_width = "64") && (B - whole).is_multiple_of(4) => whole,
+        _ => B,
+    };
+    for (byte, pair) in out[..vector].iter_mut().zip(nibbles.chunks_exact(2)) {
         *byte = (pair[0] << 4) | pair[1];
     }
+    for (bytes, word) in out[vector..]
+        .chunks_exact_mut(4)
+        .zip(nibbles[2 * vector..].chunks_exact(8))
+    {
+        let mut eight = [0; 8];
+        eight.copy_from_slice(word);
+        bytes.copy_from_slice(&pack8(u64::from_le_bytes(eight)).to_le_bytes());
+    }
     (out, !bad)
+}
+
+/// Packs eight nibbles (one per byte, the first, high one in the lowest byte) into four
+/// bytes, the first in the lowest byte.
+#[inline(always)]
+const fn pack8(nibbles: u64) -> u32 {
+    let pairs = ((nibbles << 4) | (nibbles >> 8)) & 0x00ff_00ff_00ff_00ff;
+    let pairs = (pairs | (pairs >> 8)) & 0x0000_ffff_0000_ffff;
+    (pairs | (pairs >> 16)) as u32
 }
 
 /// Bytes with only their top bit set, and with only their lowest bit set.
@@ -243,26 +267,61 @@ mod tests {
         // 32 digits (a trace id) plus 2 (the remainder path): each position takes all
         // 256 byte values, the others stay valid digits of both kinds. The fixed-size
         // decoder reads the first 32.
-        let base = *b"0123456789abcdef0f1e2d3c4b5a69788a";
-        for pos in 0..base.len() {
+        each_byte_at_each_position(*b"0123456789abcdef0f1e2d3c4b5a69788a", |text, at| {
+            let (mut fast, mut slow) = ([0u8; 17], [0u8; 17]);
+            let (a, b) = (decode(text, &mut fast), reference(text, &mut slow));
+            assert_eq!(a, b, "{at}");
+            if a.is_ok() {
+                assert_eq!(fast, slow, "{at}");
+            }
+            let id: &[u8; 32] = text[..32].try_into().unwrap();
+            fixed_size_decode_matches_the_table::<32, 16>(id, at);
+        });
+    }
+
+    /// Runs `check` on `base` with each position set to each of the 256 byte values
+    /// (and a description of the change, for messages).
+    fn each_byte_at_each_position<const L: usize>(
+        base: [u8; L],
+        mut check: impl FnMut(&[u8; L], &str),
+    ) {
+        for pos in 0..L {
             for c in 0..=255u8 {
                 let mut text = base;
                 text[pos] = c;
-                let (mut fast, mut slow) = ([0u8; 17], [0u8; 17]);
-                let (a, b) = (decode(&text, &mut fast), reference(&text, &mut slow));
-                assert_eq!(a, b, "byte {c:#04x} at {pos}");
-                if a.is_ok() {
-                    assert_eq!(fast, slow, "byte {c:#04x} at {pos}");
-                }
-                let id: &[u8; 32] = text[..32].try_into().unwrap();
-                let mut slow = [0u8; 16];
-                let expected = reference(id, &mut slow);
-                let (fixed, ok) = decode_array::<32, 16>(id);
-                assert_eq!(ok, expected.is_ok(), "byte {c:#04x} at {pos}");
-                if ok {
-                    assert_eq!(fixed, slow, "byte {c:#04x} at {pos}");
-                }
+                check(&text, &std::format!("byte {c:#04x} at {pos}"));
             }
+        }
+    }
+
+    /// [`decode_array`] accepts what the table accepts, with the same bytes.
+    fn fixed_size_decode_matches_the_table<const D: usize, const B: usize>(
+        text: &[u8; D],
+        at: &str,
+    ) {
+        let mut slow = [0u8; B];
+        let expected = reference(text, &mut slow);
+        let (fixed, ok) = decode_array::<D, B>(text);
+        assert_eq!(ok, expected.is_ok(), "{at}");
+        if ok {
+            assert_eq!(fixed, slow, "{at}");
+        }
+    }
+
+    #[test]
+    fn the_fixed_size_decoder_reads_both_ids_at_once_as_the_table_does() {
+        // 48 digits, as `traceparent` parsing decodes the trace and span ids together:
+        // 16 bytes packed as a vector and an 8-byte tail packed in words.
+        each_byte_at_each_position(
+            *b"4bf92f3577b34da6a3ce929d0e0e473600f067aa0ba902b7",
+            fixed_size_decode_matches_the_table::<48, 24>,
+        );
+        for byte in 0..=255u8 {
+            let text = [
+                DIGITS[usize::from(byte >> 4)],
+                DIGITS[usize::from(byte & 0x0f)],
+            ];
+            assert_eq!(decode_array::<2, 1>(&text), ([byte], true));
         }
     }
 

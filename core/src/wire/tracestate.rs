@@ -326,6 +326,12 @@ pub(crate) fn parse_fields_into(fields: Fields<'_>, state: &mut TraceState) -> R
         if error.is_some() {
             return;
         }
+        // Members that stand in the field as they go in the text (one comma apart, none
+        // a duplicate), not yet written: the usual header is one such run, written with
+        // one copy instead of four per member (key, `=`, value, `,`). Byte offsets in
+        // `field`.
+        let mut run: Option<(usize, usize)> = None;
+        let offset = |part: &str| part.as_ptr() as usize - field.as_ptr() as usize;
         // Takes one member; returns whether to go on.
         let mut take = |member: Result<(&str, &str), Error>| {
             let (key, value) = match member {
@@ -342,12 +348,34 @@ pub(crate) fn parse_fields_into(fields: Fields<'_>, state: &mut TraceState) -> R
             // Duplicated keys: the spec allows keeping them or reducing them to one; we
             // keep the first, which is the most recent position of that vendor.
             let bit = key_bit(key.as_bytes());
-            if seen & bit == 0 || !key_before(fields, key, index) {
-                if cut {
-                    state.truncated = state.truncated.saturating_add(1);
-                } else {
-                    cut = !state.push_back(key, value);
+            let new = seen & bit == 0 || !key_before(fields, key, index);
+            if cfg!(target_os = "none") {
+                // Microcontrollers write member by member (the runs cost flash).
+                if new {
+                    if cut {
+                        state.truncated = state.truncated.saturating_add(1);
+                    } else {
+                        cut = !state.push_back(key, value);
+                    }
                 }
+            } else {
+                // `key=value` is one slice of the field (the parsers split at the `=`).
+                let (start, end) = (offset(key), offset(value) + value.len());
+                run = match run {
+                    Some((first, last))
+                        if new
+                            && start == last + 1
+                            && field.as_bytes().get(last) == Some(&b',') =>
+                    {
+                        Some((first, end))
+                    }
+                    _ => {
+                        if let Some((first, last)) = run {
+                            push_run(state, field.get(first..last).unwrap_or(""), &mut cut);
+                        }
+                        new.then_some((start, end))
+                    }
+                };
             }
             seen |= bit;
             index += 1;
@@ -368,6 +396,9 @@ pub(crate) fn parse_fields_into(fields: Fields<'_>, state: &mut TraceState) -> R
                 }
             }
         }
+        if let Some((first, last)) = run {
+            push_run(state, field.get(first..last).unwrap_or(""), &mut cut);
+        }
     });
     match error {
         Some(e) => {
@@ -375,6 +406,28 @@ pub(crate) fn parse_fields_into(fields: Fields<'_>, state: &mut TraceState) -> R
             Err(e)
         }
         None => Ok(()),
+    }
+}
+
+/// Appends `run`, checked members that are not duplicates joined by commas, at the
+/// right: one copy when all fit, else member by member under the truncation rule (as
+/// [`TraceState::push_back`] of each would). `cut` as in [`parse_fields_into`].
+fn push_run(state: &mut TraceState, run: &str, cut: &mut bool) {
+    let sep = usize::from(!state.as_str().is_empty());
+    if !*cut && CAPACITY.saturating_sub(state.as_str().len() + sep) >= run.len() {
+        let text = state.text_mut();
+        if sep == 1 {
+            let _ = text.push_str(",");
+        }
+        let _ = text.push_str(run);
+        return;
+    }
+    for member in run.split(',') {
+        if *cut {
+            state.truncated = state.truncated.saturating_add(1);
+        } else if let Some((key, value)) = split_at_byte(member, b'=') {
+            *cut = !state.push_back(key, value);
+        }
     }
 }
 
@@ -1481,7 +1534,64 @@ mod tests {
         }
     }
 
+    /// What [`parse_fields`] must give: each member checked, counted and written on
+    /// its own by [`TraceState::push_back`], as before members were written in runs.
+    fn parse_reference(fields: &[String]) -> Result<TraceState, Error> {
+        let mut state = TraceState::new();
+        let (mut cut, mut keys) = (false, Vec::new());
+        for field in fields {
+            for member in super::members(field) {
+                let (key, value) = parse_member(member)?;
+                if keys.len() >= MAX_MEMBERS {
+                    return Err(Error::TooManyMembers);
+                }
+                if !keys.contains(&key) {
+                    if cut {
+                        state.truncated += 1;
+                    } else {
+                        cut = !state.push_back(key, value);
+                    }
+                }
+                keys.push(key);
+            }
+        }
+        Ok(state)
+    }
+
+    /// A header field: members with few keys (duplicates), values short and long
+    /// (truncation drops long members first), and separators with spaces and empty
+    /// members between some.
+    fn arb_field() -> impl Strategy<Value = String> {
+        // Short, not long (a member of at most 128 characters), long.
+        let len = prop_oneof![1usize..=8, 100usize..=120, 129usize..=MAX_VALUE_LEN];
+        let member = ("[a-d]{1,2}", len, "[a-z]");
+        let separator = proptest::sample::select(&[",", ",", ",", " ,", ", ", ",,", ",\t"][..]);
+        proptest::collection::vec((member, separator), 0..12).prop_map(|members| {
+            let mut field = String::new();
+            for ((key, len, fill), separator) in members {
+                field.push_str(&key);
+                field.push('=');
+                field.push_str(&fill.repeat(len));
+                field.push_str(separator);
+            }
+            field
+        })
+    }
+
     proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1024))]
+        #[test]
+        fn members_written_in_runs_give_what_one_by_one_gives(
+            fields in proptest::collection::vec(arb_field(), 1..4)
+        ) {
+            let got = parse_fields(&|f| fields.iter().for_each(|field| f(field)));
+            let want = parse_reference(&fields);
+            prop_assert_eq!(
+                got.as_ref().map(|s| (s.as_str(), s.truncated())),
+                want.as_ref().map(|s| (s.as_str(), s.truncated()))
+            );
+        }
+
         #[test]
         fn the_one_walk_member_split_agrees_with_the_general_one(
             field in "[a-c0-9_*/@=, \t\x7f~é-]{0,24}"

@@ -51,16 +51,23 @@ thread_local! {
 }
 
 impl Fields {
-    /// Runs `f` with empty buffers, this thread's if they are free.
+    /// Runs `f` with empty buffers, this thread's if they are free. During the
+    /// thread's exit, once its buffers are gone (an event logged from another
+    /// thread-local's destructor), with new ones: `with` would panic there, and a
+    /// panic in a thread-local destructor aborts the process.
     pub(super) fn with<R>(f: impl FnOnce(&mut Fields) -> R) -> R {
-        let mut fields = SPARE.with(Cell::take).unwrap_or_default();
+        let mut fields = SPARE
+            .try_with(Cell::take)
+            .ok()
+            .flatten()
+            .unwrap_or_default();
         let result = f(&mut fields);
         fields.values.clear();
         fields.text.clear();
         if fields.text.capacity() > KEPT_TEXT_BYTES {
             fields.text = String::new();
         }
-        SPARE.with(|spare| spare.set(Some(fields)));
+        let _ = SPARE.try_with(|spare| spare.set(Some(fields)));
         result
     }
 

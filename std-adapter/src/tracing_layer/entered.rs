@@ -7,7 +7,8 @@
 //! not become current again, as the registry's `current_span()` (and so
 //! `tracing::Span::current()`) skips such entries. Spans a per-layer filter hides are
 //! never entered here, so the innermost entry is the nearest span the layer sees. Past [`DEPTH`] nested spans a
-//! thread's stack stops answering for good (callers then ask the registry).
+//! thread's stack stops answering (callers then ask the registry) until every span it
+//! tracked has exited.
 
 use std::cell::RefCell;
 
@@ -80,6 +81,13 @@ pub(super) fn exit(layer: usize, id: u64) {
             stack.entries.copy_within(at + 1..len, at);
             stack.orders.copy_within(at + 1..len, at);
             stack.len -= 1;
+        }
+        // Every span it tracked has exited, and the deeper ones it could not track
+        // exited before them (spans exit innermost first): it knows again. (It gave up
+        // for the rest of the thread's life, so a long-lived worker that once nested
+        // too deep asked the registry ever after, which does not see per-layer filters.)
+        if stack.len == 0 {
+            stack.overflowed = false;
         }
     });
 }
@@ -180,6 +188,14 @@ mod tests {
                 enter(1, id);
             }
             assert_eq!(current(1), Current::Unknown);
+            // Regression: it stayed `Unknown` for the rest of the thread's life.
+            for id in (0..DEPTH as u64 + 1).rev() {
+                assert_eq!(current(1), Current::Unknown, "{id}");
+                exit(1, id);
+            }
+            assert_eq!(current(1), Current::Known(None));
+            enter(1, 7);
+            assert_eq!(current(1), Current::Known(Some(7)));
         })
         .join()
         .unwrap();

@@ -439,8 +439,10 @@ pub(super) fn finish((mut span, exited, timings): Closed) {
         span.set_attribute("idle_ns", i64::try_from(timings.idle).unwrap_or(i64::MAX));
     }
     match exited {
-        Some(time) => span.end_at(time),
-        None => span.end(),
+        // An exit before the record's start: `set_parent` gave a sampled-out span its
+        // record after its last exit. Ended at that exit it would last 0 ns.
+        Some(time) if span.start_time().is_none_or(|start| time >= start) => span.end_at(time),
+        _ => span.end(),
     }
 }
 

@@ -654,11 +654,9 @@ fn a_remote_parent_set_on_the_tracing_span_is_the_exported_parent() {
         .is_none());
 }
 
-/// Regression: under a sampler that drops roots (a ratio sampler), a request span made
-/// as a root and then given a sampled remote parent was never recorded, though its
-/// children were.
-#[test]
-fn a_root_sampled_out_then_given_a_sampled_remote_parent_is_recorded() {
+/// A provider whose sampler drops every root (as a ratio sampler drops most), and a
+/// sampled remote parent to give its spans.
+fn roots_dropped_and_a_sampled_remote_parent() -> (Setup, TraceContext) {
     let kept = Keep::default();
     let provider = TracerProvider::builder()
         .config(
@@ -668,13 +666,21 @@ fn a_root_sampled_out_then_given_a_sampled_remote_parent_is_recorded() {
         )
         .exporter(SharedExporter::new(kept.clone()))
         .build();
-    let t = Setup { provider, kept };
     let remote = TraceContext::from(picotrace::SpanContext {
         trace_id: TraceId::from_hex("4bf92f3577b34da6a3ce929d0e0e4736").unwrap(),
         span_id: SpanId::from_hex("00f067aa0ba902b7").unwrap(),
         flags: TraceFlags::SAMPLED,
         is_remote: true,
     });
+    (Setup { provider, kept }, remote)
+}
+
+/// Regression: under a sampler that drops roots (a ratio sampler), a request span made
+/// as a root and then given a sampled remote parent was never recorded, though its
+/// children were.
+#[test]
+fn a_root_sampled_out_then_given_a_sampled_remote_parent_is_recorded() {
+    let (t, remote) = roots_dropped_and_a_sampled_remote_parent();
     tracing::subscriber::with_default(t.subscriber(), || {
         let request = tracing::info_span!("request", otel.kind = "server");
         request.set_parent(&remote);
@@ -685,6 +691,25 @@ fn a_root_sampled_out_then_given_a_sampled_remote_parent_is_recorded() {
     assert_eq!(request.kind, SpanKind::Server);
     assert_eq!(request.parent, Some(remote.span_id()));
     assert_eq!(t.named("call").parent, Some(request.span_id));
+}
+
+/// Regression: a sampled-out root given its record by `set_parent` after its last exit
+/// was ended at that exit, before its record's start: exported lasting 0 ns.
+#[test]
+fn a_span_given_its_record_after_its_last_exit_ends_when_it_closes() {
+    let (t, remote) = roots_dropped_and_a_sampled_remote_parent();
+    tracing::subscriber::with_default(t.subscriber(), || {
+        let request = tracing::info_span!("request");
+        request.in_scope(|| {});
+        std::thread::sleep(Duration::from_millis(2));
+        request.set_parent(&remote);
+        std::thread::sleep(Duration::from_millis(5));
+        drop(request);
+    });
+    let request = t.named("request");
+    assert_eq!(request.parent, Some(remote.span_id()));
+    let took = Duration::from_nanos(request.end - request.start);
+    assert!(took >= Duration::from_millis(5), "lasted {took:?}");
 }
 
 #[test]

@@ -356,9 +356,10 @@ pub(crate) const SDK_ATTRIBUTES: [(&str, &str); 3] = [
 ];
 
 /// Returns `true` when the resource's own attribute `kv`, followed by `later` ones, goes
-/// on the wire: the SDK does not write its key itself and no later attribute has it.
+/// on the wire: its key is not empty (an attribute key "MUST be a non-null and
+/// non-empty string"), the SDK does not write it itself and no later attribute has it.
 pub(crate) fn resource_attribute_kept(kv: &KeyValue<'_>, later: &[KeyValue<'_>]) -> bool {
-    !reserved_resource_key(kv.key) && !later.iter().any(|l| l.key == kv.key)
+    !kv.key.is_empty() && !reserved_resource_key(kv.key) && !later.iter().any(|l| l.key == kv.key)
 }
 
 /// Returns the resource's attributes as they go on the wire (see the module docs).
@@ -488,7 +489,12 @@ mod tests {
 
     #[test]
     fn resource_attributes_put_sdk_keys_last_and_let_later_duplicates_win() {
-        static ATTRS: [KeyValue<'static>; 4] = [
+        // Regression: an empty key went on the wire (both encoders).
+        static ATTRS: [KeyValue<'static>; 5] = [
+            KeyValue {
+                key: "",
+                value: Value::Str("no key"),
+            },
             KeyValue {
                 key: "host.name",
                 value: Value::Str("a"),
