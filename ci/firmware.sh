@@ -121,8 +121,14 @@ print(f"text {text} B, data {data} B, bss {bss} B")
 '
 }
 
+# Set once step_build has run in this invocation: the e2e steps build first otherwise
+# (cargo is a no-op when nothing changed), so that run alone they never boot an ELF left
+# from an earlier tree.
+BUILT=0
+
 step_build() {
-    local dir target args bin
+    local dir target args bin syms
+    BUILT=1
     mapfile -t dirs < <(board_dirs)
     ((${#dirs[@]} > 0)) || die "no board crates under examples/firmware/"
     for dir in "${dirs[@]}"; do
@@ -134,16 +140,20 @@ step_build() {
             bin="$BOARDS_TARGET_DIR/$target/release/$(basename "$bin" .rs)"
             [[ -f "$bin" ]] || die "$bin was not built"
             note "$(basename "$dir")/$(basename "$bin"): $(size_line "$bin")"
+            # The symbols are read whole before they are searched: `llvm-nm | grep -q`
+            # under pipefail failed (llvm-nm writing to the pipe grep had left) exactly
+            # when grep found what it looked for, and the check passed.
+            syms="$(llvm-nm -C "$bin")" || die "llvm-nm could not read $bin"
             # portable-atomic's fallback for 64-bit atomics on these CPUs is a table of
             # spin locks: an interrupt that reads one while the code it interrupted
             # holds its lock spins forever (EmbassyClock's epoch was one).
-            if llvm-nm -C "$bin" | grep -q 'portable_atomic::imp::fallback'; then
+            if grep -q 'portable_atomic::imp::fallback' <<<"$syms"; then
                 die "$(basename "$dir")/$(basename "$bin") links portable-atomic's spin-lock fallback"
             fi
             # The footprint binaries format nothing: picotrace must not link core::fmt
             # for them (an enum arm for formatted text once kept 1.5 KB of it linked).
             if [[ "$(basename "$bin")" == footprint_* ]] &&
-                llvm-nm -C "$bin" | grep -q 'core::fmt::write'; then
+                grep -q 'core::fmt::write' <<<"$syms"; then
                 die "$(basename "$dir")/$(basename "$bin") links core::fmt::write, though it formats nothing"
             fi
         done
@@ -259,7 +269,7 @@ step_e2e() {
     local target bin rotel http_port grpc_port endpoint trace_id parent_id traceparent
     target="$(board_target "$E2E_CRATE")"
     bin="$BOARDS_TARGET_DIR/$target/release/$E2E_DEMO"
-    [[ -x "$bin" ]] || step_build
+    ((BUILT)) || step_build
     [[ -x "$bin" ]] || die "$bin was not built"
     RUSTFLAGS="-Dwarnings" run cargo build -p picotrace-examples --bin uart_bridge
     rotel="$(rotel_agent)"
@@ -397,7 +407,7 @@ e2e_embassy() {
     local endpoint="$1" target bin trace_id parent_id traceparent
     target="$(board_target "$E2E_EMBASSY_CRATE")"
     bin="$BOARDS_TARGET_DIR/$target/release/$E2E_EMBASSY_DEMO"
-    [[ -x "$bin" ]] || step_build
+    ((BUILT)) || step_build
     [[ -x "$bin" ]] || die "$bin was not built"
     trace_id="$(random_hex 16)"
     parent_id="$(random_hex 8)"
