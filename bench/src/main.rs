@@ -30,6 +30,9 @@ struct Opts {
     quick: bool,
     only: Option<Vec<String>>,
     write: bool,
+    /// `--strict` (CI): exit 1 when W7 could not run or a picotrace W7 run failed,
+    /// which otherwise only leaves a note (a machine without the collector).
+    strict: bool,
 }
 
 impl Opts {
@@ -62,7 +65,7 @@ fn run() {
         .and_then(|i| args.get(i + 1))
         .map(|s| s.split(',').map(str::to_string).collect());
     if args.iter().any(|a| a == "--help" || a == "-h") {
-        println!("usage: picotrace-bench [--quick] [--only W1,W2,W3,W4,W5,W6,W7,W8,W9] [--write]");
+        println!("usage: picotrace-bench [--quick] [--only W1,W2,W3,W4,W5,W6,W7,W8,W9] [--write] [--strict]");
         println!("       picotrace-bench --profile w1|w1-std|w2|w3|w3b|w4|w4-api|w4-state|w5pb|w5json|w9|w9-extra|w9-registry|w9-otel|w9-otel-lean [N]   (picotrace only, for callgrind)");
         return;
     }
@@ -80,6 +83,7 @@ fn run() {
         quick,
         only,
         write: args.iter().any(|a| a == "--write"),
+        strict: args.iter().any(|a| a == "--strict"),
     };
     let started = Instant::now();
     let mut report = Report::default();
@@ -111,10 +115,18 @@ fn run() {
     if opts.runs("W9") {
         w9(&opts, &mut report);
     }
+    let mut failures = Vec::new();
     if opts.runs("W7") {
-        if let Err(why) = w7::run(&opts.plan, opts.quick, &mut report) {
-            notes.push(format!("W7 skipped: {why}"));
-            eprintln!("W7 skipped: {why}");
+        match w7::run(&opts.plan, opts.quick, &mut report, &mut notes) {
+            Ok(failed) => {
+                notes.extend(failed.iter().map(|f| format!("W7 row missing: {f}")));
+                failures.extend(failed);
+            }
+            Err(why) => {
+                notes.push(format!("W7 skipped: {why}"));
+                eprintln!("W7 skipped: {why}");
+                failures.push(format!("W7 skipped: {why}"));
+            }
         }
     }
 
@@ -136,6 +148,12 @@ fn run() {
             eprintln!("--write: {e}");
             std::process::exit(1);
         }
+    }
+    if opts.strict && !failures.is_empty() {
+        for f in &failures {
+            eprintln!("--strict: {f}");
+        }
+        std::process::exit(1);
     }
 }
 
