@@ -1199,6 +1199,15 @@ where
         Span::with_slot(self, &self.limits, slot, context, recording)
     }
 
+    /// A span id numbered apart from the slots' (a span that gets its id outside a
+    /// start: see [`Unrecorded::PassedOn`]).
+    #[cold]
+    fn spare_span_id(&self) -> crate::id::SpanId {
+        let c = self.counters.local::<A>();
+        let n = SPARE_IDS | c.number(&c.spare_ids, &self.counters.number_wraps);
+        self.keys.span_id(n)
+    }
+
     #[inline]
     fn context(&self, trace_id: crate::id::TraceId, n: u64, flags: TraceFlags) -> SpanContext {
         SpanContext {
@@ -1337,16 +1346,38 @@ where
             },
         });
         let was_exportable = span.recording && span.context.is_sampled();
+        let passed_on = span.unstarted.why() == Unrecorded::PassedOn;
         span.context = SpanContext {
             trace_id: cx.trace_id,
-            span_id: span.context.span_id,
+            span_id: if passed_on {
+                self.spare_span_id()
+            } else {
+                span.context.span_id
+            },
             flags: cx.flags.with_sampled(result.decision.is_sampled()),
             is_remote: false,
         };
         let recording = result.decision.is_recording();
-        let Some(slot) = span.slot.as_mut() else {
-            self.give_record(span, cx, state, result);
-            return;
+        let slot = match span.slot.as_mut() {
+            Some(slot) if passed_on => {
+                // Its record only kept the old parent's tracestate: it starts now.
+                slot.record().init(&NewRecord {
+                    context: span.context,
+                    parent: Some(cx.span_id),
+                    parent_is_remote: cx.is_remote,
+                    kind: span.unstarted.kind(),
+                    name: "",
+                    start: self.clock.now(),
+                    trace_state: "",
+                });
+                span.unstarted = Unstarted::new(span.unstarted.kind(), Unrecorded::Uncounted);
+                slot
+            }
+            Some(slot) => slot,
+            None => {
+                self.give_record(span, cx, state, result);
+                return;
+            }
         };
         // A changed tracestate is the only one stored (a copy of the parent's first
         // could take the room the changed one needs).
@@ -1454,7 +1485,7 @@ where
             Unrecorded::ArenaFull => {
                 bump(&c.dropped_full_adopted, 1);
             }
-            Unrecorded::Uncounted => {}
+            Unrecorded::Uncounted | Unrecorded::PassedOn => {}
         }
         if !recording {
             bump(&c.sampled_out_slotted, 1);
@@ -1488,7 +1519,8 @@ where
         // every device would make the same ids, one trace's spans then sharing a
         // parent-id. The parent's context is passed on unchanged, as the OpenTelemetry
         // API without an SDK does.
-        let context = if self.enabled && !self.active.load(Ordering::Acquire) {
+        let passed_on = self.enabled && !self.active.load(Ordering::Acquire);
+        let context = if passed_on {
             parent
         } else {
             let n = SPARE_IDS | c.number(&c.spare_ids, wraps);
@@ -1499,10 +1531,19 @@ where
                 bump(&c.sampled_out_slotted, 1);
                 bump(&c.unexported_running, 1);
                 slot.record().init_trace_state_only(context, parent_state);
-                return Span::with_slot(self, &self.limits, slot, context, false);
+                let mut span = Span::with_slot(self, &self.limits, slot, context, false);
+                if passed_on {
+                    span.unstarted = Unstarted::new(params.kind, Unrecorded::PassedOn);
+                }
+                return span;
             }
         }
-        Span::unrecorded(self, context, params.kind, Unrecorded::Uncounted)
+        let why = if passed_on {
+            Unrecorded::PassedOn
+        } else {
+            Unrecorded::Uncounted
+        };
+        Span::unrecorded(self, context, params.kind, why)
     }
 }
 

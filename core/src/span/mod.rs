@@ -215,6 +215,10 @@ pub enum Unrecorded {
     SampledOut,
     /// Recording, but the arena was full (`dropped_full`).
     ArenaFull,
+    /// Started before the tracer was seeded: it carries its parent's context (its span
+    /// id is the parent's), so a record [`Span::set_parent`] gives it later needs an
+    /// id and a start of its own. Counted where its slot, if any, is.
+    PassedOn,
 }
 
 /// A span without a record: its kind and [`Unrecorded`], in one byte. (A `Span` is
@@ -245,6 +249,7 @@ impl Unstarted {
             1 => Unrecorded::DroppedRoot,
             2 => Unrecorded::SampledOut,
             3 => Unrecorded::ArenaFull,
+            4 => Unrecorded::PassedOn,
             _ => Unrecorded::Uncounted,
         }
     }

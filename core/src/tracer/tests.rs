@@ -1813,6 +1813,60 @@ fn before_seeding_a_child_passes_its_parents_context_on() {
     assert_ne!(seeded.context().span_id, parent.span_id());
 }
 
+/// Regression: a span started before seeding carries its parent's context (its span
+/// id is the parent's). `set_parent` after seeding gave it a record under that id, so
+/// it was exported with its old parent's span id and, when it held a slot for the
+/// parent's tracestate, a start time of 0.
+#[test]
+fn a_span_started_before_seeding_gets_its_own_id_and_start_when_set_parent_records_it() {
+    let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+    let t = Tracer::unseeded(
+        TracerConfig::new("device"),
+        SpanArena::<4>::new(),
+        &clock,
+        Collect::default(),
+    );
+    let with_state = remote_with_vendor_state(TraceFlags::SAMPLED);
+    let plain = TraceContext::from(with_state.span_context);
+    let mut held = t.start_server_span("with tracestate", &with_state);
+    let mut slotless = t.start_server_span("without", &plain);
+    assert_eq!(held.context().span_id, with_state.span_id(), "passed on");
+    assert_eq!(slotless.context().span_id, plain.span_id(), "passed on");
+    t.seed(IdGenerator::from_seed([3; 32]));
+    clock.advance(core::time::Duration::from_millis(1));
+    let mut other = remote_with_vendor_state(TraceFlags::SAMPLED);
+    other.span_context.span_id = crate::SpanId::from_hex("b7ad6b7169203331").unwrap();
+    held.set_parent(&other);
+    slotless.set_parent(&other);
+    for span in [&held, &slotless] {
+        assert!(span.is_recording());
+        let id = span.context().span_id;
+        assert!(id.is_valid());
+        assert_ne!(id, with_state.span_id(), "an id of its own");
+        assert_ne!(id, other.span_id());
+        assert_eq!(span.context().trace_id, other.trace_id());
+    }
+    assert_ne!(held.context().span_id, slotless.context().span_id);
+    let ids = [held.context().span_id, slotless.context().span_id];
+    clock.advance(core::time::Duration::from_millis(1));
+    drop(held);
+    drop(slotless);
+    let spans = exported(&t);
+    assert_eq!(spans.len(), 2);
+    for (span, id) in spans.iter().zip(ids) {
+        assert_eq!(span.span_id, id);
+        assert_eq!(span.parent, Some(other.span_id()));
+        assert_eq!(span.start, T0 + 1_000_000, "starts when it got its record");
+        assert_eq!(span.end, T0 + 2_000_000);
+        assert_eq!(span.kind, SpanKind::Server);
+        assert_eq!(span.trace_state, "vendor=opaque");
+    }
+    let stats = t.stats();
+    assert_eq!(stats.spans_started, 2, "{stats:?}");
+    assert_eq!(stats.spans_exported, 2, "{stats:?}");
+    assert_eq!(stats.spans_sampled_out, 0, "{stats:?}");
+}
+
 #[cfg(not(loom))]
 #[test]
 fn a_const_tracer_records_nothing_until_seeded_then_traces_from_every_thread() {
