@@ -354,7 +354,11 @@ impl EnvConfig {
         let batch = self.batch;
         Ok(TracerProvider::builder()
             .config(self.tracer_config())
-            .env_schedule(batch.scheduled_delay, batch.max_export_batch_size)
+            .env_schedule(
+                batch.scheduled_delay,
+                batch.max_export_batch_size,
+                batch.export_timeout,
+            )
             .exporter(self.shared_exporter()?)
             .propagators(self.propagators))
     }
@@ -1597,6 +1601,39 @@ mod tests {
             );
             std::thread::sleep(Duration::from_millis(10));
         }
+    }
+
+    /// `OTEL_BSP_EXPORT_TIMEOUT` bounds a flush behind any exporter, not only a batch
+    /// exporter's requests.
+    #[test]
+    fn the_export_timeout_bounds_a_flush_behind_a_users_exporter() {
+        struct Slow;
+        impl picotrace::SpanExporter for Slow {
+            fn export(
+                &mut self,
+                _: &picotrace::SpanBatch<'_>,
+            ) -> Result<(), picotrace::ExportError> {
+                std::thread::sleep(Duration::from_secs(3));
+                Ok(())
+            }
+        }
+        let e = env(&[
+            ("OTEL_TRACES_EXPORTER", "none"),
+            ("OTEL_BSP_EXPORT_TIMEOUT", "250"),
+        ]);
+        let provider = e
+            .provider_builder()
+            .unwrap()
+            .exporter(crate::SharedExporter::new(Slow))
+            .build();
+        provider.tracer().start_span("slow").end();
+        let began = std::time::Instant::now();
+        assert!(matches!(provider.flush(), Err(ExportError::Timeout)));
+        let waited = began.elapsed();
+        assert!(
+            waited >= Duration::from_millis(200) && waited < Duration::from_secs(2),
+            "{waited:?}"
+        );
     }
 
     #[test]

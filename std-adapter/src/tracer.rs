@@ -43,7 +43,7 @@ use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use picotrace::span::arena::{BatchSource, SlotRef, ThreadHint};
 use picotrace::{
@@ -251,6 +251,12 @@ pub const FULL_ARENA_RETRIES: u32 = 10_000;
 /// otherwise): the OpenTelemetry batch processor's scheduled delay, 5 s.
 pub const DEFAULT_SCHEDULED_DELAY: Duration = Duration::from_secs(5);
 
+/// How long [`TracerProvider::flush`] and [`TracerProvider::shutdown`] wait for an
+/// exporter behind [`SharedExporter::new`] before they give up with
+/// [`ExportError::Timeout`] (unless set otherwise): the OpenTelemetry batch processor's
+/// export timeout, 30 s (`OTEL_BSP_EXPORT_TIMEOUT`).
+pub const DEFAULT_EXPORT_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// The exporter all threads of a provider share.
 #[derive(Clone)]
 pub enum SharedExporter {
@@ -394,6 +400,29 @@ struct ExportWake {
     signals: AtomicU64,
     stop: Mutex<bool>,
     cv: Condvar,
+    /// Drains the provider asks of the export thread (behind a user's exporter, which
+    /// may hang, the caller waits for the thread with a deadline instead of exporting
+    /// itself).
+    drains: Mutex<Drains>,
+    drained: Condvar,
+}
+
+/// The export thread's drains: asked by `flush` and `shutdown`, done by the thread.
+#[derive(Debug, Default)]
+struct Drains {
+    asked: u64,
+    done: u64,
+    /// The thread has ended (or never started): nothing more will be done.
+    ended: bool,
+}
+
+/// How a wait for the export thread's drain ended.
+#[derive(Debug, PartialEq, Eq)]
+enum Drained {
+    Done,
+    TimedOut,
+    /// The thread has ended: the caller drains itself.
+    NoThread,
 }
 
 impl ExportSignal for ExportWake {
@@ -435,11 +464,11 @@ impl ExportWake {
     }
 
     /// Sleeps `pause` without asking to be woken (spans keep coming: the next drain is
-    /// due by the clock); returns `stop`.
+    /// due by the clock), unless a drain was asked; returns `stop`.
     fn nap(&self, pause: Duration) -> bool {
         let stop = self.stop.lock().unwrap_or_else(|e| e.into_inner());
-        if *stop {
-            return true;
+        if *stop || self.requested.swap(false, Ordering::AcqRel) {
+            return *stop;
         }
         *self
             .cv
@@ -450,6 +479,81 @@ impl ExportWake {
     fn stop(&self) {
         *self.stop.lock().unwrap_or_else(|e| e.into_inner()) = true;
         self.cv.notify_one();
+    }
+
+    /// Asks the export thread for a drain begun after this call, and wakes it; returns
+    /// the drain's number.
+    fn ask_drain(&self) -> u64 {
+        let n = {
+            let mut drains = self.drains.lock().unwrap_or_else(|e| e.into_inner());
+            drains.asked += 1;
+            drains.asked
+        };
+        // Under the lock the thread checks `requested` under before it waits.
+        let _guard = self.stop.lock().unwrap_or_else(|e| e.into_inner());
+        self.requested.store(true, Ordering::Release);
+        self.cv.notify_one();
+        n
+    }
+
+    /// Waits until the thread has done drain `n`, ended, or `deadline` (`None`: no
+    /// deadline) has passed.
+    fn wait_drained(&self, n: u64, deadline: Option<Instant>) -> Drained {
+        let mut drains = self.drains.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            if drains.done >= n {
+                return Drained::Done;
+            }
+            if drains.ended {
+                return Drained::NoThread;
+            }
+            drains = match deadline {
+                None => self.drained.wait(drains).unwrap_or_else(|e| e.into_inner()),
+                Some(deadline) => {
+                    let Some(left) = deadline.checked_duration_since(Instant::now()) else {
+                        return Drained::TimedOut;
+                    };
+                    self.drained
+                        .wait_timeout(drains, left)
+                        .map_or_else(|e| e.into_inner().0, |(g, _)| g)
+                }
+            };
+        }
+    }
+
+    /// Waits until the thread has ended, or `deadline` has passed; returns whether it
+    /// has ended.
+    fn wait_ended(&self, deadline: Option<Instant>) -> bool {
+        self.wait_drained(u64::MAX, deadline) != Drained::TimedOut
+    }
+
+    /// The drains asked so far: the thread reads it before it drains.
+    fn drains_asked(&self) -> u64 {
+        self.drains.lock().unwrap_or_else(|e| e.into_inner()).asked
+    }
+
+    /// Marks drains up to `n` done.
+    fn drained_up_to(&self, n: u64) {
+        let mut drains = self.drains.lock().unwrap_or_else(|e| e.into_inner());
+        if n > drains.done {
+            drains.done = n;
+            self.drained.notify_all();
+        }
+    }
+
+    /// Marks the thread ended.
+    fn ended(&self) {
+        self.drains.lock().unwrap_or_else(|e| e.into_inner()).ended = true;
+        self.drained.notify_all();
+    }
+}
+
+/// Marks the export thread ended when dropped (also when it unwinds).
+struct EndsThread(&'static ExportWake);
+
+impl Drop for EndsThread {
+    fn drop(&mut self) {
+        self.0.ended();
     }
 }
 
@@ -493,7 +597,9 @@ fn export_loop(
             let until_due = delay.saturating_sub(last_scheduled.elapsed());
             wake.wait(until_due, || tracer.arena().ended_len() >= batch)
         };
+        let asked = wake.drains_asked();
         let drained = flush_tracer(tracer);
+        wake.drained_up_to(asked);
         let now = std::time::Instant::now();
         if stop {
             return;
@@ -574,17 +680,33 @@ pub struct TracerProviderBuilder {
     /// `OTEL_BSP_SCHEDULE_DELAY` and `_MAX_EXPORT_BATCH_SIZE` when the builder came from
     /// the environment: the export thread's schedule when neither the builder's own
     /// settings nor a batch exporter's config give one.
-    env_schedule: Option<(Duration, usize)>,
+    env_schedule: Option<(Duration, usize, Duration)>,
+    export_timeout: Option<Duration>,
     propagators: Propagators,
     service_name: Option<String>,
 }
 
 impl TracerProviderBuilder {
-    /// The export thread's schedule and trigger from `OTEL_BSP_*`, used when
-    /// [`scheduled_delay`](Self::scheduled_delay) / the config's export batch size are
-    /// not set and the exporter is not a batch exporter (whose own config wins).
-    pub(crate) fn env_schedule(mut self, delay: Duration, batch: usize) -> Self {
-        self.env_schedule = Some((delay, batch));
+    /// The export thread's schedule, trigger and timeout from `OTEL_BSP_*`, used when
+    /// [`scheduled_delay`](Self::scheduled_delay) / the config's export batch size /
+    /// [`export_timeout`](Self::export_timeout) are not set and the exporter is not a
+    /// batch exporter (whose own config wins).
+    pub(crate) fn env_schedule(mut self, delay: Duration, batch: usize, timeout: Duration) -> Self {
+        self.env_schedule = Some((delay, batch, timeout));
+        self
+    }
+
+    /// Sets how long [`TracerProvider::flush`] and [`TracerProvider::shutdown`] wait
+    /// for an exporter behind [`SharedExporter::new`] (default: a batch exporter's
+    /// `export_timeout`, else `OTEL_BSP_EXPORT_TIMEOUT` when built from the
+    /// environment, else [`DEFAULT_EXPORT_TIMEOUT`]; zero: no limit, as
+    /// `OTEL_BSP_EXPORT_TIMEOUT=0`).
+    /// An export that overruns it goes on in the background, and the call returns
+    /// [`ExportError::Timeout`]. (A batch exporter's own export timeout bounds its
+    /// flush and shutdown.)
+    #[must_use]
+    pub fn export_timeout(mut self, timeout: Duration) -> Self {
+        self.export_timeout = Some(timeout);
         self
     }
 
@@ -644,9 +766,14 @@ impl TracerProviderBuilder {
         let delay = self
             .scheduled_delay
             .or(batch_config.map(|c| c.scheduled_delay))
-            .or(self.env_schedule.map(|(delay, _)| delay))
+            .or(self.env_schedule.map(|(delay, _, _)| delay))
             .unwrap_or(DEFAULT_SCHEDULED_DELAY)
             .max(Duration::from_millis(1));
+        let export_timeout = self
+            .export_timeout
+            .or(batch_config.map(|c| c.export_timeout))
+            .or(self.env_schedule.map(|(_, _, timeout)| timeout))
+            .unwrap_or(DEFAULT_EXPORT_TIMEOUT);
         let wake: &'static ExportWake = Box::leak(Box::default());
         let mut config = self.config;
         if let Some(name) = self.service_name {
@@ -655,7 +782,7 @@ impl TracerProviderBuilder {
         if config.export_batch_size == 0 {
             config.export_batch_size = batch_config
                 .map(|c| c.max_export_batch_size)
-                .or(self.env_schedule.map(|(_, batch)| batch.max(1)))
+                .or(self.env_schedule.map(|(_, batch, _)| batch.max(1)))
                 .unwrap_or(DEFAULT_EXPORT_BATCH_SIZE);
         }
         // The export thread is woken when this many spans wait in the arena: more than
@@ -686,12 +813,15 @@ impl TracerProviderBuilder {
         let thread = std::thread::Builder::new()
             .name("picotrace-export".into())
             .spawn(move || {
+                let _ended = EndsThread(wake);
                 let _ = started.send(());
                 export_loop(tracer, wake, exporter, delay, batch);
             })
             .ok();
         if thread.is_some() {
             let _ = running.recv();
+        } else {
+            wake.ended();
         }
         TracerProvider {
             config,
@@ -700,6 +830,7 @@ impl TracerProviderBuilder {
             exporter: self.exporter,
             wake,
             thread: Mutex::new(thread),
+            export_timeout,
             shut_down: Mutex::new(Shutdown::Running),
             reported_lost: AtomicU64::new(0),
         }
@@ -725,6 +856,9 @@ impl TracerProviderBuilder {
 enum Shutdown {
     /// Not asked yet.
     Running,
+    /// Tracer stopped and the export thread asked to end, but it was still exporting
+    /// (a user's exporter overran the export timeout): a later call waits for it again.
+    Stopping,
     /// Tracer drained and export thread stopped, but the exporter's shutdown timed out:
     /// a later call asks it again.
     ExporterPending,
@@ -741,6 +875,8 @@ pub struct TracerProvider {
     exporter: SharedExporter,
     wake: &'static ExportWake,
     thread: Mutex<Option<JoinHandle<()>>>,
+    /// How long `flush` and `shutdown` wait for a user's exporter.
+    export_timeout: Duration,
     /// How far the provider is shut down, held for the whole of a shutdown so that a
     /// second caller waits for the first.
     shut_down: Mutex<Shutdown>,
@@ -815,6 +951,7 @@ impl TracerProvider {
             exporter: SharedExporter::Discard,
             scheduled_delay: None,
             env_schedule: None,
+            export_timeout: None,
             propagators: Propagators::DEFAULT,
             service_name: None,
         }
@@ -936,13 +1073,16 @@ impl TracerProvider {
     /// # Errors
     /// As [`BatchExporter::flush`]; else [`ExportError::SpansLost`] with the spans
     /// lost since the previous flush (`running` is 0): the collector refused or could
-    /// not be reached, a queue was full, and so on. [`ExportError::InsideExport`],
-    /// having done nothing, when called by the exporter itself.
+    /// not be reached, a queue was full, and so on. [`ExportError::Timeout`] when an
+    /// exporter behind [`SharedExporter::new`] overran the
+    /// [export timeout](TracerProviderBuilder::export_timeout) (the export goes on in
+    /// the background). [`ExportError::InsideExport`], having done nothing, when called
+    /// by the exporter itself.
     pub fn flush(&self) -> Result<(), ExportError> {
         if InsideExport::here() || self.exporter.runs_here() {
             return Err(ExportError::InsideExport);
         }
-        flush_tracer(self.tracer);
+        self.drain(self.deadline())?;
         match self.exporter.flush() {
             // A batch exporter's own losses are in the stats, counted below with the
             // tracer's.
@@ -968,16 +1108,19 @@ impl TracerProvider {
     /// # Errors
     /// [`ExportError::SpansLost`] with the exact number of spans that were dropped or
     /// failed (and of spans still running), or the exporter's own shutdown error.
-    /// [`ExportError::Timeout`] when the exporter's shutdown overran its deadline (a
-    /// batch exporter's transport still sending): the exporter finishes in the
-    /// background, and each later call asks it again, until one reports how it ended
-    /// (and lets a batch exporter free its buffers).
+    /// [`ExportError::Timeout`] when the exporter overran its deadline (a batch
+    /// exporter's transport still sending, or an exporter behind
+    /// [`SharedExporter::new`] still exporting at the
+    /// [export timeout](TracerProviderBuilder::export_timeout)): it finishes in the
+    /// background, and each later call asks again, until one reports how it ended (and
+    /// lets a batch exporter free its buffers).
     /// [`ExportError::InsideExport`], having done nothing, when called by the exporter
     /// itself (it would wait for its own export to end): call it from another thread.
     pub fn shutdown(&self) -> Result<(), ExportError> {
         if InsideExport::here() || self.exporter.runs_here() {
             return Err(ExportError::InsideExport);
         }
+        let deadline = self.deadline();
         let mut shut_down = self.shut_down.lock().unwrap_or_else(|e| e.into_inner());
         match *shut_down {
             Shutdown::Done => return Ok(()),
@@ -986,34 +1129,76 @@ impl TracerProvider {
                 let result = self.exporter.shutdown();
                 return self.finish_shutdown(&mut shut_down, result);
             }
-            Shutdown::Running => {}
-        }
-        // The core's own shutdown would spin while another thread exports.
-        let mut drained = false;
-        self.tracer.shutdown_with(|tracer| {
-            flush_tracer(tracer);
-            #[cfg(test)]
-            if !drained {
-                tests::after_shutdown_drain();
+            Shutdown::Running => {
+                // The core's own shutdown would spin while another thread exports.
+                let mut drained = Ok(());
+                let mut first = true;
+                self.tracer.shutdown_with(|_| {
+                    if drained.is_ok() {
+                        drained = self.drain(deadline);
+                    }
+                    #[cfg(test)]
+                    if first {
+                        tests::after_shutdown_drain();
+                    }
+                    first = false;
+                });
+                // After a drain that timed out, the thread drains what is left once
+                // its export returns, and then ends.
+                self.wake.stop();
+                *shut_down = Shutdown::Stopping;
             }
-            drained = true;
-        });
-        self.wake.stop();
+            Shutdown::Stopping => {}
+        }
+        if !self.wake.wait_ended(deadline) {
+            return Err(ExportError::Timeout);
+        }
         if let Some(thread) = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take() {
             let _ = thread.join();
         }
         let result = self.exporter.shutdown();
         // The tracer lives on (spans may still end and be counted), but its handle on
         // the exporter goes: a batch exporter's buffers are freed with the last handle.
+        // (A span thread that found the arena full may be exporting into it.)
         let mut wait = Backoff::default();
         while self
             .tracer
             .with_exporter(|x| *x = SharedExporter::Closed)
             .is_none()
         {
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return Err(ExportError::Timeout);
+            }
             wait.pause();
         }
         self.finish_shutdown(&mut shut_down, result)
+    }
+
+    /// When a `flush` or `shutdown` called now gives up on a user's exporter (`None`:
+    /// never). Other exporters do not block the export thread (a batch exporter only
+    /// queues, and bounds its own flush and shutdown).
+    fn deadline(&self) -> Option<Instant> {
+        let bounded =
+            matches!(self.exporter, SharedExporter::Locked(_)) && !self.export_timeout.is_zero();
+        bounded
+            .then(|| Instant::now().checked_add(self.export_timeout))
+            .flatten()
+    }
+
+    /// Exports every span ended so far. Behind a user's exporter, which may hang, the
+    /// export thread drains while the caller waits for it until `deadline`; else (and
+    /// once the thread has ended) the caller drains.
+    fn drain(&self, deadline: Option<Instant>) -> Result<(), ExportError> {
+        if let SharedExporter::Locked(_) = self.exporter {
+            let asked = self.wake.ask_drain();
+            match self.wake.wait_drained(asked, deadline) {
+                Drained::Done => return Ok(()),
+                Drained::TimedOut => return Err(ExportError::Timeout),
+                Drained::NoThread => {}
+            }
+        }
+        flush_tracer(self.tracer);
+        Ok(())
     }
 
     /// Ends a shutdown with the exporter's answer: the spans lost and still running,
@@ -1531,6 +1716,82 @@ mod tests {
             "flush and shutdown from a thread"
         );
         assert_eq!(provider.stats().spans_exported, 2);
+    }
+
+    /// Regression: a user's exporter that hung (a blocked pipe, a peer that never
+    /// answers) made `flush()` and `shutdown()` wait for it forever (and so a provider's
+    /// drop, at the end of `main`). They give up at the export timeout
+    /// (`ExportError::Timeout`); a later shutdown, once the exporter returns, finishes
+    /// and counts every span.
+    #[test]
+    fn flush_and_shutdown_give_up_on_a_hung_exporter_at_the_export_timeout() {
+        /// Holds every export until the test lets it go.
+        struct Hangs(Arc<(Mutex<bool>, Condvar)>, Arc<AtomicUsize>);
+        impl SpanExporter for Hangs {
+            fn export(&mut self, batch: &SpanBatch<'_>) -> Result<(), picotrace::ExportError> {
+                let (released, cv) = &*self.0;
+                let mut released = released.lock().unwrap();
+                while !*released {
+                    released = cv.wait(released).unwrap();
+                }
+                self.1.fetch_add(batch.len(), Ordering::SeqCst);
+                Ok(())
+            }
+        }
+        let gate = Arc::new((Mutex::new(false), Condvar::new()));
+        let seen = Arc::new(AtomicUsize::new(0));
+        let provider: &'static TracerProvider = Box::leak(Box::new(
+            TracerProvider::builder()
+                .config(TracerConfig::new("svc"))
+                .exporter(SharedExporter::new(Hangs(
+                    Arc::clone(&gate),
+                    Arc::clone(&seen),
+                )))
+                .export_timeout(Duration::from_millis(200))
+                .build(),
+        ));
+        provider.tracer().start_span("held").end();
+        let (done, finished) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let began = std::time::Instant::now();
+            let flush = provider.flush();
+            let flushed_in = began.elapsed();
+            provider.tracer().start_span("waiting").end();
+            let began = std::time::Instant::now();
+            let shutdown = provider.shutdown();
+            let _ = done.send((flush, flushed_in, shutdown, began.elapsed()));
+        });
+        let (flush, flushed_in, shutdown, shut_in) = finished
+            .recv_timeout(Duration::from_secs(10))
+            .expect("flush and shutdown returned");
+        assert!(matches!(flush, Err(ExportError::Timeout)), "{flush:?}");
+        assert!(
+            matches!(shutdown, Err(ExportError::Timeout)),
+            "{shutdown:?}"
+        );
+        for waited in [flushed_in, shut_in] {
+            assert!(waited >= Duration::from_millis(150), "{waited:?}");
+        }
+        // Spans that end now are dropped and counted, as after any shutdown.
+        provider.tracer().start_span("after").end();
+        let (released, cv) = &*gate;
+        *released.lock().unwrap() = true;
+        cv.notify_all();
+        let outcome = provider.shutdown();
+        assert!(
+            matches!(
+                outcome,
+                Err(ExportError::SpansLost {
+                    lost: 1,
+                    running: 0
+                })
+            ),
+            "the span ended after the shutdown: {outcome:?}"
+        );
+        assert_eq!(seen.load(Ordering::SeqCst), 2, "both spans exported");
+        let s = provider.stats();
+        assert_eq!((s.spans_exported, s.spans_dropped_shutdown), (2, 1));
+        assert!(provider.shutdown().is_ok(), "later calls return at once");
     }
 
     /// A provider that exports by batch size only (a schedule of an hour).
