@@ -111,6 +111,45 @@ const CLASSES: [u8; 256] = {
     table
 };
 
+/// Returns whether all eight bytes of `word` are value characters (`%x20-2B /
+/// %x2D-3C / %x3E-7E`), with a few word-wide operations instead of eight table loads:
+/// a byte below `0x20`, above `0x7e`, a `,` or a `=` sets its top bit in one of the
+/// four masks. (A borrow or carry that crosses into the next byte starts only at a
+/// byte that is itself caught, so a word of value characters is never refused.)
+#[inline]
+const fn all_value_chars(word: u64) -> bool {
+    const ONES: u64 = u64::from_le_bytes([1; 8]);
+    const TOPS: u64 = ONES << 7;
+    const fn zero_bytes(x: u64) -> u64 {
+        x.wrapping_sub(ONES) & !x
+    }
+    let below_space = word.wrapping_sub(ONES * 0x20) & !word;
+    // 0x7f + 1 = 0x80: a byte above 0x7e has its top bit set after adding one, or had.
+    let above_tilde = word.wrapping_add(ONES) | word;
+    let comma = zero_bytes(word ^ (ONES * b',' as u64));
+    let equals = zero_bytes(word ^ (ONES * b'=' as u64));
+    (below_space | above_tilde | comma | equals) & TOPS == 0
+}
+
+/// Returns the index of the first byte of `b` at or after `i` that is not a value
+/// character (or `b.len()`): eight bytes at a time while all are, then byte by byte.
+#[inline]
+fn skip_value_chars(b: &[u8], mut i: usize) -> usize {
+    while let Some(word) = b.get(i..).and_then(|rest| rest.first_chunk::<8>()) {
+        if !all_value_chars(u64::from_le_bytes(*word)) {
+            break;
+        }
+        i += 8;
+    }
+    while b
+        .get(i)
+        .is_some_and(|&c| CLASSES[usize::from(c)] & VALUE_CHAR != 0)
+    {
+        i += 1;
+    }
+    i
+}
+
 /// Returns whether every byte of `bytes` is in `class`.
 #[inline]
 fn all_in(bytes: &[u8], class: u8) -> bool {
@@ -226,7 +265,7 @@ fn members(field: &str) -> impl Iterator<Item = &str> {
 /// does not accept (an invalid member, or a rare valid shape such as a 257-byte key)
 /// goes through [`members`] and [`parse_member`], which decide it, so both give the
 /// same answer.
-fn checked_members(field: &str) -> impl Iterator<Item = Result<(&str, &str), Error>> {
+fn checked_members(field: &str) -> impl Iterator<Item = Result<Member, Error>> + '_ {
     let b = field.as_bytes();
     let ows = |c: u8| c == b' ' || c == b'\t';
     let class = |i: usize, class: u8| {
@@ -255,9 +294,7 @@ fn checked_members(field: &str) -> impl Iterator<Item = Result<(&str, &str), Err
             if b.get(i) == Some(&b'=') {
                 i += 1;
                 let value_start = i;
-                while class(i, VALUE_CHAR) {
-                    i += 1;
-                }
+                i = skip_value_chars(b, i);
                 let mut value_end = i;
                 while value_end > value_start && b[value_end - 1] == b' ' {
                     value_end -= 1;
@@ -268,13 +305,11 @@ fn checked_members(field: &str) -> impl Iterator<Item = Result<(&str, &str), Err
                 let ends = matches!(b.get(i), None | Some(b','));
                 let (key_len, value_len) = (key_end - key_start, value_end - value_start);
                 if ends && key_len <= MAX_KEY_LEN && (1..=MAX_VALUE_LEN).contains(&value_len) {
-                    // Every index is next to an ASCII byte: a char boundary.
-                    if let (Some(key), Some(value)) = (
-                        field.get(key_start..key_end),
-                        field.get(value_start..value_end),
-                    ) {
-                        return Some(Ok((key, value)));
-                    }
+                    return Some(Ok(Member {
+                        start: key_start,
+                        equals: key_end,
+                        end: value_end,
+                    }));
                 }
             }
         }
@@ -288,10 +323,40 @@ fn checked_members(field: &str) -> impl Iterator<Item = Result<(&str, &str), Err
             .position(|&c| c == b',')
             .unwrap_or(rest.len());
         i = key_start + end;
-        let parsed = parse_member(member);
+        let parsed = parse_member(member).map(|kv| Member::of(field, kv));
         failed = parsed.is_err();
         Some(parsed)
     })
+}
+
+/// A checked member, by byte offsets in its header field: the key is
+/// `start..equals`, the value `equals + 1..end`. (Offsets, not `&str`s: slicing a `str`
+/// checks char boundaries in a call, six per usual header.)
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Member {
+    start: usize,
+    equals: usize,
+    end: usize,
+}
+
+impl Member {
+    /// The offsets of `key` and `value`, parts of `field`.
+    fn of(field: &str, (key, value): (&str, &str)) -> Self {
+        let offset = |part: &str| part.as_ptr() as usize - field.as_ptr() as usize;
+        Self {
+            start: offset(key),
+            equals: offset(key) + key.len(),
+            end: offset(value) + value.len(),
+        }
+    }
+
+    /// The key and the value (empty if the offsets are not `field`'s).
+    fn key_value(self, field: &str) -> (&str, &str) {
+        (
+            field.get(self.start..self.equals).unwrap_or(""),
+            field.get(self.equals + 1..self.end).unwrap_or(""),
+        )
+    }
 }
 
 /// Hands every header field, in order, to the callback it is given.
@@ -331,10 +396,9 @@ pub(crate) fn parse_fields_into(fields: Fields<'_>, state: &mut TraceState) -> R
         // one copy instead of four per member (key, `=`, value, `,`). Byte offsets in
         // `field`.
         let mut run: Option<(usize, usize)> = None;
-        let offset = |part: &str| part.as_ptr() as usize - field.as_ptr() as usize;
         // Takes one member; returns whether to go on.
-        let mut take = |member: Result<(&str, &str), Error>| {
-            let (key, value) = match member {
+        let mut take = |member: Result<Member, Error>| {
+            let member = match member {
                 Ok(_) if index >= MAX_MEMBERS => {
                     error = Some(Error::TooManyMembers);
                     return false;
@@ -347,7 +411,11 @@ pub(crate) fn parse_fields_into(fields: Fields<'_>, state: &mut TraceState) -> R
             };
             // Duplicated keys: the spec allows keeping them or reducing them to one; we
             // keep the first, which is the most recent position of that vendor.
-            let bit = key_bit(key.as_bytes());
+            let key = field
+                .as_bytes()
+                .get(member.start..member.equals)
+                .unwrap_or_default();
+            let bit = key_bit(key);
             let new = seen & bit == 0 || !key_before(fields, key, index);
             if cfg!(target_os = "none") {
                 // Microcontrollers write member by member (the runs cost flash).
@@ -355,12 +423,13 @@ pub(crate) fn parse_fields_into(fields: Fields<'_>, state: &mut TraceState) -> R
                     if cut {
                         state.truncated = state.truncated.saturating_add(1);
                     } else {
+                        let (key, value) = member.key_value(field);
                         cut = !state.push_back(key, value);
                     }
                 }
             } else {
                 // `key=value` is one slice of the field (the parsers split at the `=`).
-                let (start, end) = (offset(key), offset(value) + value.len());
+                let (start, end) = (member.start, member.end);
                 run = match run {
                     Some((first, last))
                         if new
@@ -385,7 +454,7 @@ pub(crate) fn parse_fields_into(fields: Fields<'_>, state: &mut TraceState) -> R
         // them ~470 bytes of flash.
         if cfg!(target_os = "none") {
             for member in members(field) {
-                if !take(parse_member(member)) {
+                if !take(parse_member(member).map(|kv| Member::of(field, kv))) {
                     return;
                 }
             }
@@ -432,7 +501,7 @@ fn push_run(state: &mut TraceState, run: &str, cut: &mut bool) {
 }
 
 /// Returns whether one of the first `n` members of `fields` has `key`.
-fn key_before(fields: Fields<'_>, key: &str, n: usize) -> bool {
+fn key_before(fields: Fields<'_>, key: &[u8], n: usize) -> bool {
     let mut index = 0usize;
     let mut found = false;
     fields(&mut |field| {
@@ -440,7 +509,9 @@ fn key_before(fields: Fields<'_>, key: &str, n: usize) -> bool {
             if index >= n || found {
                 return;
             }
-            found = member.split_once('=').is_some_and(|(k, _)| k == key);
+            found = member
+                .split_once('=')
+                .is_some_and(|(k, _)| k.as_bytes() == key);
             index += 1;
         }
     });
@@ -1492,6 +1563,44 @@ mod tests {
         out
     }
 
+    /// The word-wide check agrees with the table for every byte at every position of
+    /// a word, and for every pair of bytes at two positions (a borrow or carry from one
+    /// byte must not hide or fake another).
+    #[test]
+    fn eight_bytes_at_a_time_agree_with_the_table() {
+        let is_value = |c: u8| CLASSES[usize::from(c)] & VALUE_CHAR != 0;
+        for at in 0..8 {
+            for c in 0..=255u8 {
+                let mut word = *b"a b~ !x}";
+                word[at] = c;
+                let expected = word.iter().all(|&c| is_value(c));
+                assert_eq!(
+                    all_value_chars(u64::from_le_bytes(word)),
+                    expected,
+                    "{word:?}"
+                );
+            }
+        }
+        for (first, second) in [(0, 1), (3, 4), (6, 7), (0, 7)] {
+            for a in 0..=255u8 {
+                for b in 0..=255u8 {
+                    let mut word = [b'~'; 8];
+                    word[first] = a;
+                    word[second] = b;
+                    assert_eq!(
+                        all_value_chars(u64::from_le_bytes(word)),
+                        is_value(a) && is_value(b),
+                        "{word:?}"
+                    );
+                }
+            }
+        }
+        let field = b"k=0123456789abcdef ghij,x";
+        assert_eq!(skip_value_chars(field, 2), 23);
+        assert_eq!(skip_value_chars(field, 25), 25);
+        assert_eq!(skip_value_chars(b"k=v\x00", 2), 3);
+    }
+
     #[test]
     fn the_one_walk_member_split_agrees_with_the_general_one_on_edge_shapes() {
         let long_key = format!("{}=v", repeat('k', MAX_KEY_LEN + 1));
@@ -1529,7 +1638,9 @@ mod tests {
             &long_value,
             &max_value,
         ] {
-            let fast: Vec<_> = checked_members(field).collect();
+            let fast: Vec<_> = checked_members(field)
+                .map(|m| m.map(|m| m.key_value(field)))
+                .collect();
             assert_eq!(fast, checked_members_reference(field), "{field:?}");
         }
     }
@@ -1596,7 +1707,9 @@ mod tests {
         fn the_one_walk_member_split_agrees_with_the_general_one(
             field in "[a-c0-9_*/@=, \t\x7f~é-]{0,24}"
         ) {
-            let fast: Vec<_> = checked_members(&field).collect();
+            let fast: Vec<_> = checked_members(&field)
+                .map(|m| m.map(|m| m.key_value(&field)))
+                .collect();
             prop_assert_eq!(fast, checked_members_reference(&field));
         }
     }
