@@ -1361,15 +1361,8 @@ where
         let slot = match span.slot.as_mut() {
             Some(slot) if passed_on => {
                 // Its record only kept the old parent's tracestate: it starts now.
-                slot.record().init(&NewRecord {
-                    context: span.context,
-                    parent: Some(cx.span_id),
-                    parent_is_remote: cx.is_remote,
-                    kind: span.unstarted.kind(),
-                    name: "",
-                    start: self.clock.now(),
-                    trace_state: "",
-                });
+                slot.record()
+                    .start_passed_on(span.unstarted.kind(), self.clock.now());
                 span.unstarted = Unstarted::new(span.unstarted.kind(), Unrecorded::Uncounted);
                 slot
             }
@@ -1514,7 +1507,7 @@ where
         if !parent.is_valid() {
             return Span::non_recording(SpanContext::INVALID);
         }
-        let (c, wraps) = (self.counters.local::<A>(), &self.counters.number_wraps);
+        let c = self.counters.local::<A>();
         // Not seeded yet (a `static` tracer at boot): the id keys are not random, so
         // every device would make the same ids, one trace's spans then sharing a
         // parent-id. The parent's context is passed on unchanged, as the OpenTelemetry
@@ -1523,8 +1516,11 @@ where
         let context = if passed_on {
             parent
         } else {
-            let n = SPARE_IDS | c.number(&c.spare_ids, wraps);
-            self.context(parent.trace_id, n, parent.flags)
+            SpanContext {
+                span_id: self.spare_span_id(),
+                is_remote: false,
+                ..parent
+            }
         };
         if cfg!(feature = "tracestate") && !parent_state.is_empty() {
             if let Some(mut slot) = self.claim_for_trace_state() {

@@ -890,6 +890,14 @@ impl RecordMut<'_> {
         }
     }
 
+    /// Starts, at `start`, a record [`Self::init_trace_state_only`] made (its span
+    /// was started before the tracer was seeded); [`Self::set_parent`] then gives it
+    /// its context and parent. Small, where [`Self::init`] is inlined.
+    pub(crate) fn start_passed_on(&mut self, kind: SpanKind, start: Timestamp) {
+        self.header.kind = kind;
+        self.header.start = start;
+    }
+
     /// Moves the record under `parent` (`context` is the span's new context), with the
     /// parent's tracestate if it fits whole.
     pub(crate) fn set_parent(&mut self, context: SpanContext, parent: &SpanContext, state: &str) {

@@ -351,6 +351,7 @@ impl Member {
     }
 
     /// The key and the value (empty if the offsets are not `field`'s).
+    #[cfg(test)]
     fn key_value(self, field: &str) -> (&str, &str) {
         (
             field.get(self.start..self.equals).unwrap_or(""),
@@ -396,8 +397,9 @@ pub(crate) fn parse_fields_into(fields: Fields<'_>, state: &mut TraceState) -> R
         // one copy instead of four per member (key, `=`, value, `,`). Byte offsets in
         // `field`.
         let mut run: Option<(usize, usize)> = None;
-        // Takes one member; returns whether to go on.
-        let mut take = |member: Result<Member, Error>| {
+        // Takes one member (and, from the general split microcontrollers use, its key
+        // and value); returns whether to go on.
+        let mut take = |member: Result<Member, Error>, kv: Option<(&str, &str)>| {
             let member = match member {
                 Ok(_) if index >= MAX_MEMBERS => {
                     error = Some(Error::TooManyMembers);
@@ -422,8 +424,7 @@ pub(crate) fn parse_fields_into(fields: Fields<'_>, state: &mut TraceState) -> R
                 if new {
                     if cut {
                         state.truncated = state.truncated.saturating_add(1);
-                    } else {
-                        let (key, value) = member.key_value(field);
+                    } else if let Some((key, value)) = kv {
                         cut = !state.push_back(key, value);
                     }
                 }
@@ -454,13 +455,14 @@ pub(crate) fn parse_fields_into(fields: Fields<'_>, state: &mut TraceState) -> R
         // them ~470 bytes of flash.
         if cfg!(target_os = "none") {
             for member in members(field) {
-                if !take(parse_member(member).map(|kv| Member::of(field, kv))) {
+                let parsed = parse_member(member);
+                if !take(parsed.map(|kv| Member::of(field, kv)), parsed.ok()) {
                     return;
                 }
             }
         } else {
             for member in checked_members(field) {
-                if !take(member) {
+                if !take(member, None) {
                     return;
                 }
             }
