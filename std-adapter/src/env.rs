@@ -938,10 +938,20 @@ impl Reader<'_> {
             return Propagators::DEFAULT;
         };
         let mut p = Propagators::NONE;
-        for item in v.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-            if item.eq_ignore_ascii_case("none") {
-                return Propagators::NONE;
+        let items = || v.split(',').map(str::trim).filter(|s| !s.is_empty());
+        if items().any(|item| item.eq_ignore_ascii_case("none")) {
+            // `none` wins, as the spec's value says, but beside other propagators it
+            // is most likely a mistake that cuts every trace here: said, not silent.
+            if items().any(|item| !item.eq_ignore_ascii_case("none")) {
+                self.warn(
+                    NAME,
+                    &v,
+                    "\"none\" together with other propagators; propagating nothing",
+                );
             }
+            return Propagators::NONE;
+        }
+        for item in items() {
             match Propagator::from_name(item) {
                 Some(one) => p.push(one),
                 None if ["xray", "ottrace"]
@@ -1343,6 +1353,14 @@ mod tests {
         }
         let e = env(&[("OTEL_PROPAGATORS", "tracecontext,xray")]);
         assert_eq!(warned(&e), ["OTEL_PROPAGATORS"]);
+        // Regression: `none` beside other propagators turned propagation off without
+        // a word.
+        let e = env(&[("OTEL_PROPAGATORS", "tracecontext, None")]);
+        assert_eq!(e.propagators, Propagators::NONE);
+        assert_eq!(warned(&e), ["OTEL_PROPAGATORS"]);
+        let e = env(&[("OTEL_PROPAGATORS", "none")]);
+        assert_eq!(e.propagators, Propagators::NONE);
+        assert!(warned(&e).is_empty());
     }
 
     /// Regression: a warning about an invalid signal-specific or specific variable
