@@ -12,8 +12,8 @@
 //!   on any runtime and any worker thread; [`current_context`] reads it (with the
 //!   `tracing` feature, an entered `tracing` span the layer records too: the innermost
 //!   of both kinds).
-//! - [`BatchExporter`] ([`batch`]) takes pre-encoded spans into a bounded queue without
-//!   blocking or allocating and sends them from a named worker thread.
+//! - [`BatchExporter`] ([`batch`]) encodes each span it is handed into a bounded queue
+//!   without blocking or allocating, and sends them from a named worker thread.
 //! - [`OtlpHttpExporter`] ([`otlp_http`]) posts OTLP/HTTP requests with ureq,
 //!   retrying per [`RetryPolicy`] ([`retry`]); [`ConsoleExporter`] ([`console`]) prints.
 //! - [`SystemClock`] ([`clock`]) and [`OsEntropy`] ([`entropy`]) are the platform
