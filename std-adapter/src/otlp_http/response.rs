@@ -136,8 +136,10 @@ pub(crate) fn decode_json_response(body: &[u8]) -> Option<PartialSuccess> {
                 };
                 Some(())
             }
+            // Read leniently: a message that echoes invalid UTF-8 or a lone surrogate
+            // (a rejected span's own bytes, say) must not lose the rejected count.
             "errorMessage" if p.at_string() => {
-                ps.error_message = p.string_capped(MAX_JSON_MESSAGE)?;
+                ps.error_message = p.string_lossy(MAX_JSON_MESSAGE)?;
                 Some(())
             }
             "errorMessage" => {
@@ -375,6 +377,19 @@ mod json {
             u32::from_str_radix(digits, 16).ok()
         }
 
+        /// Reads `\uXXXX` with a low surrogate if one is next; else reads nothing.
+        fn low_surrogate(&mut self) -> Option<u32> {
+            let at = self.i;
+            let lo = self.eat(b"\\u").and_then(|()| self.hex4());
+            match lo {
+                Some(lo) if (0xdc00..0xe000).contains(&lo) => Some(lo),
+                _ => {
+                    self.i = at;
+                    None
+                }
+            }
+        }
+
         fn string(&mut self) -> Option<String> {
             self.string_capped(usize::MAX)
         }
@@ -382,6 +397,16 @@ mod json {
         /// Reads a string, checked whole, keeping its first `max` bytes (cut back to a
         /// character boundary).
         pub(crate) fn string_capped(&mut self, max: usize) -> Option<String> {
+            self.read_string(max, false)
+        }
+
+        /// As [`Parser::string_capped`], but invalid UTF-8 and lone surrogate escapes
+        /// read as U+FFFD instead of failing the string.
+        pub(crate) fn string_lossy(&mut self, max: usize) -> Option<String> {
+            self.read_string(max, true)
+        }
+
+        fn read_string(&mut self, max: usize, lossy: bool) -> Option<String> {
             self.eat(b"\"")?;
             let mut out = Vec::new();
             let mut cut = false;
@@ -397,6 +422,9 @@ mod json {
                 self.i += 1;
                 match b {
                     b'"' => {
+                        if lossy {
+                            out = String::from_utf8_lossy(&out).into_owned().into_bytes();
+                        }
                         if cut || out.len() > max {
                             out.truncate(max);
                             let valid = std::str::from_utf8(&out)
@@ -420,16 +448,20 @@ mod json {
                             b'u' => {
                                 let hi = self.hex4()?;
                                 let code = if (0xd800..0xdc00).contains(&hi) {
-                                    self.eat(b"\\u")?;
-                                    let lo = self.hex4()?;
-                                    if !(0xdc00..0xe000).contains(&lo) {
-                                        return None;
+                                    let low = self.low_surrogate();
+                                    match low {
+                                        Some(lo) => 0x10000 + ((hi - 0xd800) << 10) + (lo - 0xdc00),
+                                        None if lossy => 0xfffd,
+                                        None => return None,
                                     }
-                                    0x10000 + ((hi - 0xd800) << 10) + (lo - 0xdc00)
                                 } else {
                                     hi
                                 };
-                                char::from_u32(code)?
+                                match char::from_u32(code) {
+                                    Some(c) => c,
+                                    None if lossy => char::REPLACEMENT_CHARACTER,
+                                    None => return None,
+                                }
                             }
                             _ => return None,
                         };
@@ -621,6 +653,42 @@ mod tests {
             body.extend_from_slice(br#"","partialSuccess":{}}"#);
             let _ = decode_json_response(&body);
         }
+    }
+
+    /// Regression (review): an `errorMessage` holding invalid UTF-8 or a lone surrogate
+    /// escape failed the whole `partialSuccess`, and its rejected spans were counted
+    /// as exported. Read as U+FFFD now; the structure is still checked.
+    #[test]
+    fn json_partial_success_keeps_its_count_when_the_message_is_not_utf8() {
+        let mut body = br#"{"partialSuccess":{"rejectedSpans":"3","errorMessage":"bad "#.to_vec();
+        body.push(0xff);
+        body.extend_from_slice(br#""}}"#);
+        let ps = decode_json_response(&body).unwrap();
+        assert_eq!(
+            (ps.rejected_spans, ps.error_message.as_str()),
+            (3, "bad \u{fffd}")
+        );
+        for (message, read) in [
+            (r#"\ud800x"#, "\u{fffd}x"),
+            (r#"\udc00"#, "\u{fffd}"),
+            (r#"\ud800\u0041"#, "\u{fffd}A"),
+            (r#"\ud83d\ude00"#, "\u{1f600}"),
+        ] {
+            let body =
+                format!(r#"{{"partialSuccess":{{"errorMessage":"{message}","rejectedSpans":4}}}}"#);
+            let ps = decode_json_response(body.as_bytes()).unwrap();
+            assert_eq!(
+                (ps.rejected_spans, ps.error_message.as_str()),
+                (4, read),
+                "{message}"
+            );
+        }
+        // Elsewhere strings are still checked strictly: a lone surrogate in another
+        // field is malformed, and so is the body.
+        assert_eq!(
+            decode_json_response(br#"{"x":"\ud800","partialSuccess":{"rejectedSpans":1}}"#),
+            None
+        );
     }
 
     #[test]
