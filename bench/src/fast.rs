@@ -123,6 +123,33 @@ pub fn w4(input: &str) -> usize {
     }
 }
 
+/// W4 through `http::HeaderMap`: fastrace has no carrier for it, so the value is read
+/// and written by hand, as a server using it would.
+#[inline(never)]
+pub fn w4_header_map(input: &http::HeaderMap, output: &mut http::HeaderMap) {
+    output.clear();
+    let cx = input
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok())
+        .and_then(SpanContext::decode_w3c_traceparent);
+    if let Some(cx) = cx {
+        if let Ok(value) = http::HeaderValue::from_str(&cx.encode_w3c_traceparent()) {
+            output.insert("traceparent", value);
+        }
+    }
+}
+
+/// Runs `n` W4 round trips through `http::HeaderMap`.
+pub fn run_w4_header_map(n: u64) {
+    let mut input = http::HeaderMap::new();
+    input.insert("traceparent", http::HeaderValue::from_static(TRACEPARENT));
+    let mut output = http::HeaderMap::with_capacity(4);
+    for _ in 0..n {
+        w4_header_map(black_box(&input), &mut output);
+        black_box(&output);
+    }
+}
+
 /// Runs `f` `n` times.
 pub fn run(n: u64, f: fn()) {
     for _ in 0..n {

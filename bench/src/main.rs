@@ -676,6 +676,28 @@ fn w4(opts: &Opts, report: &mut Report) {
         "fastrace (SpanContext::decode_w3c_traceparent + encode_w3c_traceparent: its propagation API)",
         &mut fast::run_w4,
     );
+    // Through `http::HeaderMap`, as servers carry headers (inserting a header value
+    // allocates on every side: `HeaderValue` holds its own bytes).
+    measure(
+        "W4 HeaderMap",
+        "picotrace (TraceContext::from_headers + to_headers, picotrace-std HeaderMapCarrier / HeaderMapInjector)",
+        &mut pico::run_w4_header_map,
+    );
+    measure(
+        "W4 HeaderMap",
+        "opentelemetry_sdk (TraceContextPropagator extract + inject, opentelemetry-http HeaderExtractor / HeaderInjector)",
+        &mut |n: u64| {
+            let mut state = otel::W4HeaderMap::new();
+            for _ in 0..n {
+                state.round_trip();
+            }
+        },
+    );
+    measure(
+        "W4 HeaderMap",
+        "fastrace (decode_w3c_traceparent + encode_w3c_traceparent, HeaderValue by hand)",
+        &mut fast::run_w4_header_map,
+    );
     // With a 3-member tracestate (fastrace reads and writes no tracestate).
     measure(
         "W4 tracestate",

@@ -195,6 +195,48 @@ impl W4 {
     }
 }
 
+/// W4 through `http::HeaderMap` carriers (`opentelemetry_http`'s extractor and
+/// injector), reused across round trips.
+pub struct W4HeaderMap {
+    propagator: TraceContextPropagator,
+    input: http::HeaderMap,
+    output: http::HeaderMap,
+}
+
+impl W4HeaderMap {
+    /// Carriers holding the spec's example.
+    pub fn new() -> Self {
+        let mut input = http::HeaderMap::new();
+        input.insert("traceparent", http::HeaderValue::from_static(TRACEPARENT));
+        W4HeaderMap {
+            propagator: TraceContextPropagator::new(),
+            input,
+            output: http::HeaderMap::with_capacity(4),
+        }
+    }
+
+    /// One round trip: extract from the request's headers, inject into the outgoing
+    /// request's.
+    #[inline(never)]
+    pub fn round_trip(&mut self) {
+        let cx = self
+            .propagator
+            .extract(&opentelemetry_http::HeaderExtractor(black_box(&self.input)));
+        self.output.clear();
+        self.propagator.inject_context(
+            &cx,
+            &mut opentelemetry_http::HeaderInjector(&mut self.output),
+        );
+        black_box(&self.output);
+    }
+}
+
+impl Default for W4HeaderMap {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Default for W4 {
     fn default() -> Self {
         Self::new()

@@ -146,6 +146,27 @@ pub fn run_w4_api(n: u64) {
     }
 }
 
+/// W4 through `http::HeaderMap`, as servers carry headers: extract from the request's
+/// headers, inject into the outgoing request's (picotrace-std's carriers).
+#[inline(never)]
+pub fn w4_header_map(input: &http::HeaderMap, output: &mut http::HeaderMap) {
+    output.clear();
+    if let Ok(cx) = picotrace::TraceContext::from_headers(&picotrace_std::HeaderMapCarrier(input)) {
+        cx.to_headers(&mut picotrace_std::HeaderMapInjector(output));
+    }
+}
+
+/// Runs `n` W4 round trips through `http::HeaderMap`.
+pub fn run_w4_header_map(n: u64) {
+    let mut input = http::HeaderMap::new();
+    input.insert("traceparent", http::HeaderValue::from_static(TRACEPARENT));
+    let mut output = http::HeaderMap::with_capacity(4);
+    for _ in 0..n {
+        w4_header_map(black_box(&input), &mut output);
+        black_box(&output);
+    }
+}
+
 /// W4 with a 3-member `tracestate`: extract both headers through the user-facing API,
 /// then write both back out through an injector.
 #[inline(never)]

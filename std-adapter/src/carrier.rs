@@ -115,13 +115,38 @@ pub struct HeaderMapInjector<'a>(pub &'a mut HeaderMap);
 
 impl Injector for HeaderMapInjector<'_> {
     fn set(&mut self, name: &str, value: &str) {
-        let (Ok(name), Ok(value)) = (
-            HeaderName::from_bytes(name.as_bytes()),
-            HeaderValue::from_str(value),
-        ) else {
+        let (Some(name), Ok(value)) = (header_name(name), HeaderValue::from_str(value)) else {
             return;
         };
         self.0.insert(name, value);
+    }
+}
+
+/// The names propagation writes, made without allocating: `HeaderName::from_bytes`
+/// copies a name that is not a standard HTTP header into a buffer of its own, one
+/// allocation per header per outgoing request.
+const KNOWN_NAMES: [&str; 9] = {
+    use picotrace::propagation::{BAGGAGE, TRACEPARENT, TRACESTATE};
+    use picotrace::wire::b3;
+    [
+        TRACEPARENT,
+        TRACESTATE,
+        BAGGAGE,
+        b3::B3,
+        b3::TRACE_ID,
+        b3::SPAN_ID,
+        b3::PARENT_SPAN_ID,
+        b3::SAMPLED,
+        b3::FLAGS,
+    ]
+};
+
+/// `name` as a header name: a static one for the names propagation writes (compared
+/// as given: they are written lowercase), else parsed (and copied).
+fn header_name(name: &str) -> Option<HeaderName> {
+    match KNOWN_NAMES.iter().find(|known| **known == name) {
+        Some(known) => Some(HeaderName::from_static(known)),
+        None => HeaderName::from_bytes(name.as_bytes()).ok(),
     }
 }
 
@@ -131,6 +156,34 @@ mod tests {
     use picotrace::{Baggage, TraceContext};
 
     const TP: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+    /// The names propagation writes go in without allocating, and as the names they
+    /// are; others (Jaeger's, a vendor's) are parsed as before.
+    #[test]
+    fn known_header_names_are_static_and_others_are_parsed() {
+        for name in KNOWN_NAMES {
+            assert_eq!(header_name(name).unwrap().as_str(), name);
+            assert_eq!(
+                header_name(name),
+                HeaderName::from_bytes(name.as_bytes()).ok(),
+                "{name}"
+            );
+        }
+        assert_eq!(
+            header_name("uber-trace-id").unwrap().as_str(),
+            "uber-trace-id"
+        );
+        assert_eq!(
+            header_name("Vendor-State").unwrap().as_str(),
+            "vendor-state"
+        );
+        assert_eq!(header_name("bad name"), None);
+        let mut out = HeaderMap::new();
+        TraceContext::from_headers(&[("traceparent", TP)])
+            .unwrap()
+            .to_headers(&mut HeaderMapInjector(&mut out));
+        assert_eq!(out.get("traceparent").unwrap(), TP);
+    }
 
     #[test]
     fn hashmap_lookups_ignore_case() {
