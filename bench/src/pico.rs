@@ -158,13 +158,7 @@ pub fn w4_header_map(input: &http::HeaderMap, output: &mut http::HeaderMap) {
 
 /// Runs `n` W4 round trips through `http::HeaderMap`.
 pub fn run_w4_header_map(n: u64) {
-    let mut input = http::HeaderMap::new();
-    input.insert("traceparent", http::HeaderValue::from_static(TRACEPARENT));
-    let mut output = http::HeaderMap::with_capacity(4);
-    for _ in 0..n {
-        w4_header_map(black_box(&input), &mut output);
-        black_box(&output);
-    }
+    crate::shape::run_w4_header_map(n, w4_header_map);
 }
 
 /// W4 with a 3-member `tracestate`: extract both headers through the user-facing API,

@@ -48,3 +48,15 @@ pub const W5_EVENT: &str = "rows_fetched";
 
 /// Service name of every tracer.
 pub const SERVICE: &str = "bench-service";
+
+/// Runs `n` W4 round trips of `round_trip` through `http::HeaderMap`s: the spec's
+/// example in, an outgoing map (cleared by the round trip) out.
+pub fn run_w4_header_map(n: u64, round_trip: fn(&http::HeaderMap, &mut http::HeaderMap)) {
+    let mut input = http::HeaderMap::new();
+    input.insert("traceparent", http::HeaderValue::from_static(TRACEPARENT));
+    let mut output = http::HeaderMap::with_capacity(4);
+    for _ in 0..n {
+        round_trip(std::hint::black_box(&input), &mut output);
+        std::hint::black_box(&output);
+    }
+}

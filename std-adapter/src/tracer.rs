@@ -1741,6 +1741,34 @@ mod tests {
         assert_eq!(provider.stats().spans_exported, 2);
     }
 
+    /// An exporter that holds every export until the test releases it (a blocked pipe, a
+    /// peer that never answers), then counts the spans it got.
+    #[derive(Clone, Default)]
+    struct Hangs {
+        released: Arc<(Mutex<bool>, Condvar)>,
+        seen: Arc<AtomicUsize>,
+    }
+
+    impl Hangs {
+        fn release(&self) {
+            let (released, cv) = &*self.released;
+            *released.lock().unwrap() = true;
+            cv.notify_all();
+        }
+    }
+
+    impl SpanExporter for Hangs {
+        fn export(&mut self, batch: &SpanBatch<'_>) -> Result<(), picotrace::ExportError> {
+            let (released, cv) = &*self.released;
+            let mut released = released.lock().unwrap();
+            while !*released {
+                released = cv.wait(released).unwrap();
+            }
+            self.seen.fetch_add(batch.len(), Ordering::SeqCst);
+            Ok(())
+        }
+    }
+
     /// Regression: a user's exporter that hung (a blocked pipe, a peer that never
     /// answers) made `flush()` and `shutdown()` wait for it forever (and so a provider's
     /// drop, at the end of `main`). They give up at the export timeout
@@ -1748,28 +1776,11 @@ mod tests {
     /// and counts every span.
     #[test]
     fn flush_and_shutdown_give_up_on_a_hung_exporter_at_the_export_timeout() {
-        /// Holds every export until the test lets it go.
-        struct Hangs(Arc<(Mutex<bool>, Condvar)>, Arc<AtomicUsize>);
-        impl SpanExporter for Hangs {
-            fn export(&mut self, batch: &SpanBatch<'_>) -> Result<(), picotrace::ExportError> {
-                let (released, cv) = &*self.0;
-                let mut released = released.lock().unwrap();
-                while !*released {
-                    released = cv.wait(released).unwrap();
-                }
-                self.1.fetch_add(batch.len(), Ordering::SeqCst);
-                Ok(())
-            }
-        }
-        let gate = Arc::new((Mutex::new(false), Condvar::new()));
-        let seen = Arc::new(AtomicUsize::new(0));
+        let hangs = Hangs::default();
         let provider: &'static TracerProvider = Box::leak(Box::new(
             TracerProvider::builder()
                 .config(TracerConfig::new("svc"))
-                .exporter(SharedExporter::new(Hangs(
-                    Arc::clone(&gate),
-                    Arc::clone(&seen),
-                )))
+                .exporter(SharedExporter::new(hangs.clone()))
                 .export_timeout(Duration::from_millis(200))
                 .build(),
         ));
@@ -1797,9 +1808,7 @@ mod tests {
         }
         // Spans that end now are dropped and counted, as after any shutdown.
         provider.tracer().start_span("after").end();
-        let (released, cv) = &*gate;
-        *released.lock().unwrap() = true;
-        cv.notify_all();
+        hangs.release();
         // The held export returns, and the thread drains the rest and ends (a loaded
         // machine may take longer than one export timeout for it).
         let began = std::time::Instant::now();
@@ -1819,7 +1828,7 @@ mod tests {
             ),
             "the span ended after the shutdown: {outcome:?}"
         );
-        assert_eq!(seen.load(Ordering::SeqCst), 2, "both spans exported");
+        assert_eq!(hangs.seen.load(Ordering::SeqCst), 2, "both spans exported");
         let s = provider.stats();
         assert_eq!((s.spans_exported, s.spans_dropped_shutdown), (2, 1));
         assert!(provider.shutdown().is_ok(), "later calls return at once");
@@ -1829,21 +1838,10 @@ mod tests {
     /// export timeout again (the end of `main`, after `shutdown()` said `Timeout`).
     #[test]
     fn a_drop_after_a_timed_out_shutdown_does_not_wait_again() {
-        struct Hangs(Arc<(Mutex<bool>, Condvar)>);
-        impl SpanExporter for Hangs {
-            fn export(&mut self, _: &SpanBatch<'_>) -> Result<(), picotrace::ExportError> {
-                let (released, cv) = &*self.0;
-                let mut released = released.lock().unwrap();
-                while !*released {
-                    released = cv.wait(released).unwrap();
-                }
-                Ok(())
-            }
-        }
-        let gate = Arc::new((Mutex::new(false), Condvar::new()));
+        let hangs = Hangs::default();
         let provider = TracerProvider::builder()
             .config(TracerConfig::new("svc"))
-            .exporter(SharedExporter::new(Hangs(Arc::clone(&gate))))
+            .exporter(SharedExporter::new(hangs.clone()))
             .export_timeout(Duration::from_millis(400))
             .build();
         provider.tracer().start_span("held").end();
@@ -1851,9 +1849,7 @@ mod tests {
         let began = std::time::Instant::now();
         drop(provider);
         let dropped_in = began.elapsed();
-        let (released, cv) = &*gate;
-        *released.lock().unwrap() = true;
-        cv.notify_all();
+        hangs.release();
         assert!(dropped_in < Duration::from_millis(200), "{dropped_in:?}");
     }
 
