@@ -108,19 +108,30 @@ impl<T: Injector + ?Sized> Injector for &mut T {
 /// which an exact comparison confirms before the byte-by-byte one. On 64-bit CPUs,
 /// names of 8 to 16 bytes (all this crate reads but `b3`) compare as two overlapping
 /// words, without a call to `memcmp`.
-#[inline]
+///
+/// Inlined on hosts: with the name a constant, the length and word tests become
+/// compares with immediates, and the rest is out of line (callgrind, W4: 539 to 509
+/// instructions; with a 3-member tracestate 1,834 to 1,745).
+#[cfg_attr(not(target_os = "none"), inline(always))]
+#[cfg_attr(target_os = "none", inline)]
 fn same_name(header: &str, name: &str) -> bool {
     let (h, n) = (header.as_bytes(), name.as_bytes());
     if h.len() != n.len() {
         return false;
     }
-    let exact = match (h.first_chunk::<8>(), h.last_chunk::<8>()) {
+    match (h.first_chunk::<8>(), h.last_chunk::<8>()) {
         (Some(h_first), Some(h_last)) if h.len() <= 16 && cfg!(target_pointer_width = "64") => {
-            n.first_chunk::<8>() == Some(h_first) && n.last_chunk::<8>() == Some(h_last)
+            (n.first_chunk::<8>() == Some(h_first) && n.last_chunk::<8>() == Some(h_last))
+                || same_bytes_any_case(h, n)
         }
-        _ => h == n,
-    };
-    exact || h.eq_ignore_ascii_case(n)
+        _ => same_bytes_any_case(h, n),
+    }
+}
+
+/// The rest of [`same_name`]: names of another length, or in another case.
+#[inline(never)]
+fn same_bytes_any_case(h: &[u8], n: &[u8]) -> bool {
+    h == n || h.eq_ignore_ascii_case(n)
 }
 
 impl<K: AsRef<str>, V: AsRef<str>> Extractor for [(K, V)] {
