@@ -28,7 +28,7 @@
 //! # Accounting
 //! Every span handed to the exporter ends in exactly one counter of [`BatchStats`]:
 //! `produced == exported + rejected + failed + dropped_queue_full + dropped_too_large +
-//! dropped_shutdown + in_flight()`, and `in_flight()` is 0 after [`BatchExporter::flush`]
+//! dropped_encoder_panic + dropped_shutdown + in_flight()`, and `in_flight()` is 0 after [`BatchExporter::flush`]
 //! returns `Ok` or [`ExportError::SpansLost`] (the spans lost since the previous flush;
 //! [`BatchExporter::shutdown`] reports all of them). Spans dropped on the application thread are also reported to the
 //! calling tracer (`picotrace::ExportError::Partial`), or as [`ExportError::QueueFull`] /
@@ -57,7 +57,7 @@ use std::thread::{JoinHandle, ThreadId};
 use std::time::{Duration, Instant};
 
 use picotrace::wire::otlp::EncodeError;
-use picotrace::{InstrumentationScope, Resource, SpanBatch, SpanExporter};
+use picotrace::{InstrumentationScope, Resource, SpanBatch, SpanData, SpanExporter};
 
 use crate::error::ExportError;
 use crate::otlp_http::{ExportOutcome, OtlpHttpExporter, Protocol};
@@ -332,6 +332,9 @@ pub struct BatchStats {
     /// Spans dropped because their encoding was larger than `max_span_size` or than a
     /// request.
     pub dropped_too_large: u64,
+    /// Spans dropped because encoding them panicked: a bug in the encoder, caught so
+    /// that it loses that span alone.
+    pub dropped_encoder_panic: u64,
     /// Spans dropped because the exporter was shut down: handed over after
     /// [`BatchExporter::shutdown`], or still queued when its export timeout ran out
     /// (or when the worker thread stopped on a panic).
@@ -356,7 +359,10 @@ pub struct BatchStats {
 impl BatchStats {
     /// Returns all spans dropped before sending.
     pub fn dropped(&self) -> u64 {
-        self.dropped_queue_full + self.dropped_too_large + self.dropped_shutdown
+        self.dropped_queue_full
+            + self.dropped_too_large
+            + self.dropped_encoder_panic
+            + self.dropped_shutdown
     }
 
     /// Returns spans neither exported nor lost yet: queued or being sent.
@@ -372,6 +378,7 @@ struct Counters {
     exported: AtomicU64,
     dropped_queue_full: AtomicU64,
     dropped_too_large: AtomicU64,
+    dropped_encoder_panic: AtomicU64,
     dropped_shutdown: AtomicU64,
     failed: AtomicU64,
     rejected: AtomicU64,
@@ -391,6 +398,7 @@ impl Counters {
         [
             &self.dropped_queue_full,
             &self.dropped_too_large,
+            &self.dropped_encoder_panic,
             &self.dropped_shutdown,
             &self.failed,
             &self.rejected,
@@ -538,6 +546,10 @@ struct Shared {
     /// Test hook: runs (once) in `enqueue` after encoding, before the queue is locked.
     #[cfg(test)]
     before_queue: Mutex<Option<Box<dyn FnOnce() + Send>>>,
+    /// Test hook: runs in `enqueue` before each span is encoded, with the number of
+    /// spans handed over so far (this one included).
+    #[cfg(test)]
+    before_encode: Mutex<Option<Box<dyn FnMut(u64) + Send>>>,
 }
 
 /// The spans of a worker's batch that no counter has taken yet, and the span buffers
@@ -563,12 +575,13 @@ impl Shared {
         let c = &self.counters;
         let get = |a: &AtomicU64| a.load(Ordering::SeqCst);
         let (failed, rejected) = (get(&c.failed), get(&c.rejected));
-        let (full, large, shut) = (
+        let (full, large, panicked, shut) = (
             get(&c.dropped_queue_full),
             get(&c.dropped_too_large),
+            get(&c.dropped_encoder_panic),
             get(&c.dropped_shutdown),
         );
-        let total = failed + rejected + full + large + shut;
+        let total = failed + rejected + full + large + panicked + shut;
         let mut warnings = lock(&self.warnings);
         let Some(new) = warnings.losses.due(total, Instant::now(), at_exit) else {
             return;
@@ -583,8 +596,8 @@ impl Shared {
         let _ = writeln!(
             std::io::stderr(),
             "picotrace: {new} spans lost (in all: {failed} not sent, {rejected} rejected by \
-             the collector, {full} at a full queue, {large} too large, {shut} after \
-             shutdown){cause}; the next warning comes {} s later at the earliest",
+             the collector, {full} at a full queue, {large} too large, {panicked} to an \
+             encoder panic, {shut} after shutdown){cause}; the next warning comes {} s later at the earliest",
             WARNING_INTERVAL.as_secs()
         );
     }
@@ -601,12 +614,13 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 struct Dropped {
     queue_full: usize,
     too_large: usize,
+    encoder_panic: usize,
     shutdown: usize,
 }
 
 impl Dropped {
     fn total(self) -> usize {
-        self.queue_full + self.too_large + self.shutdown
+        self.queue_full + self.too_large + self.encoder_panic + self.shutdown
     }
 }
 
@@ -711,6 +725,8 @@ impl BatchExporterBuilder {
             panic_after_requests: AtomicUsize::new(usize::MAX),
             #[cfg(test)]
             before_queue: Mutex::new(None),
+            #[cfg(test)]
+            before_encode: Mutex::new(None),
             config,
         });
         let count = transports.len();
@@ -852,6 +868,7 @@ impl BatchExporter {
             exported: get(&c.exported),
             dropped_queue_full: get(&c.dropped_queue_full),
             dropped_too_large: get(&c.dropped_too_large),
+            dropped_encoder_panic: get(&c.dropped_encoder_panic),
             dropped_shutdown: get(&c.dropped_shutdown),
             failed: get(&c.failed),
             rejected: get(&c.rejected),
@@ -1010,32 +1027,30 @@ impl BatchExporter {
                     dropped.queue_full += 1;
                     continue;
                 };
-                // Encoded once into the buffer's room; measured (a second pass) only
-                // when that was too small.
-                buf.bytes.clear();
-                let room = buf.bytes.capacity().min(config.max_span_size);
-                buf.bytes.resize(room, 0);
-                let mut emitted = protocol.emit_span(&span, &mut buf.bytes);
-                if emitted.is_err() {
-                    let len = protocol.span_len(&span);
-                    if len > config.max_span_size {
-                        add(&shared.counters.dropped_too_large, 1);
-                        dropped.too_large += 1;
-                        continue;
+                // A panic here is an encoder bug (the encoders are fuzzed, not proven):
+                // it loses this span alone, counted once, and its buffer goes back to
+                // the pool with the chunk's.
+                let emitted = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    #[cfg(test)]
+                    if let Some(hook) = lock(&shared.before_encode).as_mut() {
+                        hook(shared.counters.produced.load(Ordering::SeqCst));
                     }
-                    buf.bytes.resize(len, 0);
-                    emitted = protocol.emit_span(&span, &mut buf.bytes);
-                }
+                    encode_span(protocol, config.max_span_size, &span, &mut buf.bytes)
+                }));
                 match emitted {
-                    Ok(written) => {
+                    Ok(Some(written)) => {
                         buf.bytes.truncate(written);
                         buf.resource = *batch.resource;
                         buf.scope = *batch.scope;
                         encoded[i] = true;
                     }
-                    Err(_) => {
+                    Ok(None) => {
                         add(&shared.counters.dropped_too_large, 1);
                         dropped.too_large += 1;
+                    }
+                    Err(_) => {
+                        add(&shared.counters.dropped_encoder_panic, 1);
+                        dropped.encoder_panic += 1;
                     }
                 }
             }
@@ -1094,6 +1109,29 @@ impl BatchExporter {
         }
         dropped
     }
+}
+
+/// Encodes `span` into `bytes`, at most `max_span_size` long: once into the room the
+/// buffer already has, measured (a second pass) only when that was too small. Returns
+/// the length written, or `None` when the span is larger than `max_span_size`.
+fn encode_span(
+    protocol: Protocol,
+    max_span_size: usize,
+    span: &SpanData<'_>,
+    bytes: &mut Vec<u8>,
+) -> Option<usize> {
+    bytes.clear();
+    let room = bytes.capacity().min(max_span_size);
+    bytes.resize(room, 0);
+    if let Ok(written) = protocol.emit_span(span, bytes) {
+        return Some(written);
+    }
+    let len = protocol.span_len(span);
+    if len > max_span_size {
+        return None;
+    }
+    bytes.resize(len, 0);
+    protocol.emit_span(span, bytes).ok()
 }
 
 impl Handle {
@@ -1589,12 +1627,9 @@ mod tests {
     /// the arena was full) or the export thread, which then died with no word; and the
     /// export's in-progress count stayed raised, so a later shutdown waited for it.
     /// Now the chunk counts as failed and the exporter goes on.
-    #[test]
-    fn a_panic_inside_the_batch_exporter_fails_its_chunk_and_nothing_else() {
-        let (exporter, provider) = scheduled_in_a_minute(Accept, BatchConfig::default());
-        *lock(&exporter.handle.shared.before_queue) =
-            Some(Box::new(|| panic!("an encoder bug (test)")));
-        provider.tracer().start_span("lost to the panic").end();
+    /// Flushes `provider`, whose exporter panics on the way: the panic stays inside,
+    /// and the flush reports one span lost.
+    fn flush_loses_one_span_to_a_panic(provider: &crate::TracerProvider) {
         let flushed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| provider.flush()));
         let flushed = flushed.expect("the panic stays inside the exporter");
         assert!(
@@ -1607,6 +1642,18 @@ mod tests {
             ),
             "{flushed:?}"
         );
+    }
+
+    /// A panic in the batch exporter outside the encoder (the test hook stands in for
+    /// a bug in our queueing) is the provider's last resort: the export fails, and
+    /// the next works.
+    #[test]
+    fn a_panic_inside_the_batch_exporter_fails_its_chunk_and_nothing_else() {
+        let (exporter, provider) = scheduled_in_a_minute(Accept, BatchConfig::default());
+        *lock(&exporter.handle.shared.before_queue) =
+            Some(Box::new(|| panic!("a queueing bug (test)")));
+        provider.tracer().start_span("lost to the panic").end();
+        flush_loses_one_span_to_a_panic(&provider);
         provider.tracer().start_span("exported").end();
         assert!(provider.flush().is_ok());
         assert_eq!(exporter.stats().exported, 1);
@@ -1618,6 +1665,40 @@ mod tests {
             .recv_timeout(Duration::from_secs(10))
             .expect("shutdown does not wait for the panicked export");
         assert!(result.is_err(), "one span was lost: {result:?}");
+    }
+
+    /// Regression: a panic while a span was encoded (an encoder bug) was caught around
+    /// the whole export, which the tracer then counted failed: the chunks queued before
+    /// it were exported and counted failed too, the spans of its chunk stayed in flight
+    /// for good, and its span buffers were never given back to the pool.
+    #[test]
+    fn an_encoder_panic_loses_its_span_only_and_counts_it_once() {
+        let (exporter, provider) = scheduled_in_a_minute(Accept, BatchConfig::default());
+        // 40 spans are handed over in two chunks (32 + 8); the 35th is in the second.
+        *lock(&exporter.handle.shared.before_encode) = Some(Box::new(|n| {
+            if n == 35 {
+                panic!("an encoder bug (test)");
+            }
+        }));
+        for _ in 0..40 {
+            provider.tracer().start_span("span").end();
+        }
+        flush_loses_one_span_to_a_panic(&provider);
+        let stats = exporter.stats();
+        assert_eq!(
+            (stats.produced, stats.exported, stats.dropped_encoder_panic),
+            (40, 39, 1),
+            "{stats:?}"
+        );
+        assert_eq!(stats.in_flight(), 0, "{stats:?}");
+        let t = provider.stats();
+        assert_eq!((t.spans_exported, t.spans_export_failed), (39, 1), "{t:?}");
+        assert!(provider.shutdown().is_err(), "one span was lost");
+        assert_eq!(
+            exporter.stats().pool_allocated,
+            0,
+            "every buffer back and freed"
+        );
     }
 
     /// Regression: a provider worked out the spans lost after the queue as those
