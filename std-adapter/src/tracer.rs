@@ -831,7 +831,7 @@ impl TracerProviderBuilder {
             thread: Mutex::new(thread),
             export_timeout,
             shut_down: Mutex::new(Shutdown::Running),
-            reported_lost: AtomicU64::new(0),
+            reported_lost: Mutex::new(LossesSeen::default()),
         }
     }
 
@@ -880,8 +880,34 @@ pub struct TracerProvider {
     /// How far the provider is shut down, held for the whole of a shutdown so that a
     /// second caller waits for the first.
     shut_down: Mutex<Shutdown>,
-    /// Spans lost that [`TracerProvider::flush`] has reported.
-    reported_lost: AtomicU64,
+    /// The losses [`TracerProvider::flush`] last saw.
+    reported_lost: Mutex<LossesSeen>,
+}
+
+/// The losses a flush saw, by kind: what the next one reports is what came after.
+#[derive(Clone, Copy, Debug, Default)]
+struct LossesSeen {
+    /// Failed exports and drops after shutdown: these only grow.
+    failed: u64,
+    /// Spans dropped at a full arena: this goes down when `set_parent` gives one of
+    /// them a record.
+    arena_full: u64,
+}
+
+impl LossesSeen {
+    fn of(stats: &TracerStats) -> Self {
+        Self {
+            failed: stats.spans_export_failed + stats.spans_dropped_shutdown,
+            arena_full: stats.spans_dropped_arena_full,
+        }
+    }
+
+    /// The spans lost since `earlier` was seen. A span given a record after a drop at
+    /// the full arena is no loss; it does not cancel out another kind of loss.
+    fn since(self, earlier: Self) -> u64 {
+        self.failed.saturating_sub(earlier.failed)
+            + self.arena_full.saturating_sub(earlier.arena_full)
+    }
 }
 
 impl fmt::Debug for TracerProvider {
@@ -1089,13 +1115,13 @@ impl TracerProvider {
             Ok(()) | Err(ExportError::SpansLost { .. }) => {}
             Err(e) => return Err(e),
         }
-        let lost = self.stats().spans_lost();
-        let before = self.reported_lost.fetch_max(lost, Ordering::SeqCst);
-        if lost > before {
-            return Err(ExportError::SpansLost {
-                lost: lost - before,
-                running: 0,
-            });
+        // Read under the lock, so that flushes that run at once report each loss once.
+        let mut seen = self.reported_lost.lock().unwrap_or_else(|e| e.into_inner());
+        let now = LossesSeen::of(&self.stats());
+        let lost = now.since(*seen);
+        *seen = now;
+        if lost > 0 {
+            return Err(ExportError::SpansLost { lost, running: 0 });
         }
         Ok(())
     }
@@ -1485,6 +1511,57 @@ mod tests {
             let used = thread_cpu_ticks() - before;
             assert!(used <= 5, "the shutdown used {used} ticks of CPU");
         });
+    }
+
+    /// Regression: a span dropped at a full arena and reported lost by a flush, which
+    /// `set_parent` later gave a record, took itself off the losses; `flush` reported
+    /// only a total above the highest it had reported, so a later loss that brought the
+    /// total back to it (here the export of that same span failing) was not reported.
+    #[test]
+    fn a_flush_reports_a_loss_after_an_arena_full_span_was_given_a_record() {
+        struct FailsWhen(Arc<AtomicBool>);
+        impl SpanExporter for FailsWhen {
+            fn export(&mut self, _: &SpanBatch<'_>) -> Result<(), picotrace::ExportError> {
+                if self.0.load(Ordering::SeqCst) {
+                    Err(picotrace::ExportError::Failed)
+                } else {
+                    Ok(())
+                }
+            }
+        }
+        let fail = Arc::new(AtomicBool::new(false));
+        let provider = TracerProvider::builder()
+            .config(TracerConfig::new("adopted"))
+            .exporter(SharedExporter::new(FailsWhen(Arc::clone(&fail))))
+            .build();
+        let tracer = provider.tracer();
+        let mut running: Vec<_> = (0..ARENA_SPANS)
+            .map(|_| tracer.start_span("running"))
+            .collect();
+        let mut refused = tracer.start_span("refused");
+        assert!(!refused.is_recording());
+        assert!(matches!(
+            provider.flush(),
+            Err(ExportError::SpansLost { lost: 1, .. })
+        ));
+        drop(running.pop());
+        assert!(provider.flush().is_ok());
+        let headers = [(
+            "traceparent",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        )];
+        refused.set_parent(&TraceContext::from_headers(&headers[..]).unwrap());
+        assert!(refused.is_recording(), "a slot was free");
+        assert_eq!(provider.stats().spans_lost(), 0);
+        fail.store(true, Ordering::SeqCst);
+        refused.end();
+        let flushed = provider.flush();
+        assert!(
+            matches!(flushed, Err(ExportError::SpansLost { lost: 1, .. })),
+            "{flushed:?}"
+        );
+        fail.store(false, Ordering::SeqCst);
+        drop(running);
     }
 
     /// Regression: a span that found the arena full of running spans (a server with
