@@ -81,7 +81,7 @@
 
 use std::fmt::{self, Write as _};
 
-use picotrace::{Parent, Span, SpanContext, SpanKind, Status, Timestamp, TraceContext, Value};
+use picotrace::{Span, SpanContext, SpanKind, Status, Timestamp, TraceContext, Value};
 use tracing_core::field::{Field, Visit};
 use tracing_core::span::{Attributes, Id, Record};
 use tracing_core::{Event, Level, Subscriber};
@@ -307,33 +307,41 @@ where
         } else {
             None
         };
-        let mut started = match parent_id {
-            Some(parent_id) => self
-                .spans
-                .with(parent_id, |parent| {
-                    builder().parent(Parent::Local(parent)).start()
-                })
-                .unwrap_or_else(|| {
-                    // In the registry's extensions, or hidden from this layer by a
-                    // per-layer filter (the registry then finds the nearest ancestor
-                    // this layer sees); none: a new trace.
-                    let parent_ref = match attrs.parent() {
-                        Some(parent) => ctx.span(parent),
-                        None => ctx.lookup_current(),
-                    };
-                    parent_ref
-                        .and_then(|parent| {
-                            self.with_backing(&parent, |parent| {
-                                builder().parent(Parent::Local(parent)).start()
-                            })
-                        })
-                        .unwrap_or_else(|| builder().start())
-                }),
+        // The child starts after the parent's lock is let go: a start that finds the
+        // arena full exports and waits for room, which must not hold up the threads
+        // that record into, or end, the spans that share the parent's lock. Out of the
+        // lock come the parent's ids and flags, and its tracestate when it has one (a
+        // `TraceContext` is half a kilobyte to move; most parents have none).
+        let mut with_state: Option<TraceContext> = None;
+        let mut parent_of = |parent: &mut Span<'static>| {
+            if !parent.trace_state().is_empty() {
+                with_state = Some(parent.trace_context());
+            }
+            parent.context()
+        };
+        let parent = match parent_id {
+            Some(parent_id) => self.spans.with(parent_id, &mut parent_of).or_else(|| {
+                // In the registry's extensions, or hidden from this layer by a
+                // per-layer filter (the registry then finds the nearest ancestor this
+                // layer sees); none: a new trace.
+                let parent_ref = match attrs.parent() {
+                    Some(parent) => ctx.span(parent),
+                    None => ctx.lookup_current(),
+                };
+                parent_ref.and_then(|parent| self.with_backing(&parent, &mut parent_of))
+            }),
+            None => None,
+        };
+        let mut started = match (parent_id, parent, &with_state) {
+            (_, _, Some(cx)) => builder().parent(cx).start(),
+            (_, Some(context), None) => builder().parent(&TraceContext::from(context)).start(),
+            // A parent that this layer does not record: a new trace.
+            (Some(_), None, None) => builder().start(),
             // An explicit root (`parent: None`) starts a new trace. A contextual span
             // with no `tracing` parent: a span made current by picotrace's own `InSpan`
             // or `enter` is the parent, if any.
-            None if !attrs.is_contextual() => builder().start(),
-            None => match crate::context::has_own_current_context()
+            (None, ..) if !attrs.is_contextual() => builder().start(),
+            (None, ..) => match crate::context::has_own_current_context()
                 .then(crate::context::own_current_context)
                 .flatten()
             {

@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use picotrace::{
-    AttributeValue, ExportError, SpanBatch, SpanExporter, SpanId, SpanKind, TraceContext,
-    TraceFlags, TraceId, TracerConfig,
+    AttributeValue, ExportError, SpanBatch, SpanExporter, SpanId, SpanKind, SpanStorage as _,
+    TraceContext, TraceFlags, TraceId, TracerConfig,
 };
 use tracing::instrument;
 use tracing::instrument::WithSubscriber as _;
@@ -1324,4 +1324,71 @@ fn two_layers_on_one_registry_each_keep_the_spans_their_tables_cannot() {
             assert_eq!(attr(span, "later"), Some("1"), "{span:#?}");
         }
     }
+}
+
+/// Regression: a child started while its parent's table lock was held, and a start
+/// that finds the arena full waits there for an export to make room (here 3 s, as
+/// configured); every thread that recorded into the parent (or any span sharing its
+/// lock) waited as long.
+#[test]
+fn a_child_waiting_for_room_in_a_full_arena_does_not_hold_its_parent_up() {
+    /// Blocks in `export` until the test ends, after saying it is there.
+    struct Blocks(std::sync::mpsc::SyncSender<()>, Arc<Mutex<()>>);
+    impl SpanExporter for Blocks {
+        fn export(&mut self, _: &SpanBatch<'_>) -> Result<(), ExportError> {
+            let _ = self.0.try_send(());
+            drop(self.1.lock());
+            Ok(())
+        }
+    }
+    let (entered, in_export) = std::sync::mpsc::sync_channel(1);
+    let gate = Arc::new(Mutex::new(()));
+    let closed = gate.lock().unwrap();
+    let provider = TracerProvider::builder()
+        .config(
+            TracerConfig::new("full")
+                .with_export_batch_size(1)
+                .with_full_arena_wait(3000, || std::thread::sleep(Duration::from_millis(1))),
+        )
+        .exporter(SharedExporter::new(Blocks(entered, Arc::clone(&gate))))
+        .build();
+    let tracer = provider.tracer();
+    let dispatch = tracing::Dispatch::new(
+        tracing_subscriber::registry().with(TracingLayer::new(provider.tracer())),
+    );
+    let parent = tracing::dispatcher::with_default(&dispatch, || tracing::info_span!("parent"));
+    // The export thread takes the first ended span and stays in `export`; the rest of
+    // the arena holds running spans.
+    tracer.start_span("exported").end();
+    in_export
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the export thread exports");
+    let running: Vec<_> = (0..crate::ARENA_SPANS - 2)
+        .map(|_| tracer.start_span("running"))
+        .collect();
+    assert_eq!(
+        tracer.arena().in_use(),
+        crate::ARENA_SPANS,
+        "the arena is full"
+    );
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            tracing::dispatcher::with_default(&dispatch, || {
+                drop(tracing::info_span!(parent: &parent, "child"));
+            });
+        });
+        // Time for the child to find the arena full and start waiting.
+        std::thread::sleep(Duration::from_millis(200));
+        let started = std::time::Instant::now();
+        tracing::dispatcher::with_default(&dispatch, || {
+            tracing::info!(parent: &parent, "recorded meanwhile");
+        });
+        let waited = started.elapsed();
+        assert!(
+            waited < Duration::from_secs(1),
+            "an event of the parent waited {waited:?} for its child's start"
+        );
+    });
+    drop(running);
+    drop(closed);
 }
