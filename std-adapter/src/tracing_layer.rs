@@ -559,6 +559,7 @@ impl TracingLayer {
         // Kept only when the message becomes the status description.
         let mut message = error_status.then(heapless::String::new);
         let mut error = None;
+        let mut whole_error = None;
         let mut exception_recorded = false;
         {
             // Unnamed until its fields are read: the message names it, else the
@@ -567,6 +568,7 @@ impl TracingLayer {
                 event: backing.event(""),
                 named: false,
                 error: &mut error,
+                whole_error: &mut whole_error,
                 message: message.as_mut(),
                 from_log: metadata.target() == "log"
                     && metadata.fields().field("log.target").is_some(),
@@ -581,10 +583,11 @@ impl TracingLayer {
                     // An error with no message of its own (`#[instrument(err)]`): this
                     // event is the exception (as tracing-opentelemetry makes it).
                     Some(error) => {
+                        let message = fields.whole_error.as_deref().unwrap_or(error);
                         fields
                             .event
                             .name("exception")
-                            .attribute("exception.message", error);
+                            .attribute("exception.message", message);
                         exception_recorded = true;
                     }
                     None => {
@@ -595,7 +598,7 @@ impl TracingLayer {
         } // the event is complete: its writer is dropped
         if let Some(error) = &error {
             if !exception_recorded {
-                backing.record_exception(error);
+                backing.record_exception(whole_error.as_deref().unwrap_or(error));
             }
             if self.error_events_to_status {
                 backing.set_status(Status::Error { description: error });
@@ -757,7 +760,7 @@ thread_local! {
 
 /// Writes `args` into `buf`, keeping what fits: the text is cut at a character
 /// boundary where the buffer ends (a `heapless::String` would drop a whole piece).
-fn write_cut<const N: usize>(buf: &mut heapless::String<N>, args: fmt::Arguments<'_>) {
+fn write_cut<const N: usize>(buf: &mut heapless::String<N>, args: fmt::Arguments<'_>) -> bool {
     struct Cut<'b, const N: usize>(&'b mut heapless::String<N>);
     impl<const N: usize> fmt::Write for Cut<'_, N> {
         fn write_str(&mut self, s: &str) -> fmt::Result {
@@ -774,7 +777,7 @@ fn write_cut<const N: usize>(buf: &mut heapless::String<N>, args: fmt::Arguments
             Err(fmt::Error) // full: stop formatting
         }
     }
-    let _ = Cut(buf).write_fmt(args);
+    Cut(buf).write_fmt(args).is_err()
 }
 
 /// The kind an `otel.kind` value names, in any case (compared in place: lowercasing
@@ -982,6 +985,9 @@ struct EventFields<'s, 'v> {
     named: bool,
     /// The text of an `error` field: the span's exception and status.
     error: &'v mut Option<heapless::String<FIELD_TEXT_BYTES>>,
+    /// The whole text of an `error` field that `error` holds cut: the exception's
+    /// message (the status description, meant to be short, keeps the cut text).
+    whole_error: &'v mut Option<String>,
     /// The message, when it is also needed as the status description.
     message: Option<&'v mut heapless::String<FIELD_TEXT_BYTES>>,
     /// A record of the `log` crate, as `tracing-log` makes it an event (target `log`,
@@ -1005,8 +1011,10 @@ impl EventFields<'_, '_> {
     /// Keeps the text of an `error` field: the span's status and exception.
     fn error_text(&mut self, text: fmt::Arguments<'_>) {
         let mut kept = heapless::String::new();
-        write_cut(&mut kept, text);
+        let cut = write_cut(&mut kept, text);
         *self.error = Some(kept);
+        // Allocates only for an error text longer than FIELD_TEXT_BYTES.
+        *self.whole_error = cut.then(|| text.to_string());
     }
 }
 
@@ -1050,10 +1058,10 @@ impl Visit for EventFields<'_, '_> {
     }
 
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        // Formatted straight into the span, as a span's error field is.
+        self.event
+            .attribute_fmt(field.name(), format_args!("{value}"));
         self.error_text(format_args!("{value}"));
-        if let Some(text) = self.error.as_deref() {
-            self.event.attribute(field.name(), text);
-        }
         let chain = ErrorChain::of(value);
         if !chain.is_empty() {
             let texts = chain.texts();

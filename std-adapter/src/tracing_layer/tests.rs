@@ -484,6 +484,26 @@ fn long_formatted_span_fields_are_kept_whole() {
     assert!(span.events.iter().any(|(n, _)| n == "exception"));
 }
 
+/// Regression: an event's `dyn Error` field was cut at 256 bytes, uncounted, where a
+/// span's is written whole.
+#[test]
+fn long_error_fields_of_events_are_kept_whole() {
+    let t = setup();
+    let failure = LongFailure("e".repeat(300));
+    tracing::subscriber::with_default(t.subscriber(), || {
+        tracing::info_span!("retried").in_scope(|| {
+            tracing::warn!(
+                error = &failure as &(dyn std::error::Error + 'static),
+                "retry"
+            );
+        });
+    });
+    let span = t.named("retried");
+    let (_, attrs) = span.events.iter().find(|(n, _)| n == "retry").unwrap();
+    let error = attrs.iter().find(|(k, _)| k == "error");
+    assert_eq!(error.map(|(_, v)| v.len()), Some(302), "{attrs:?}");
+}
+
 /// `otel.name` is stored once: as the name the span starts with (it was stored again,
 /// as a rename, taking room from the span's other fields). Of the span's 512 bytes, a
 /// name of 120 and a field of 300 fit once.
