@@ -213,7 +213,8 @@ impl TracingLayer {
     /// and locks the span's entry at every enter and exit). Idle time runs from the
     /// span's creation to its first enter and between an exit and the next enter;
     /// enters that overlap (nested, or on two threads) count once; time after the last
-    /// exit counts nowhere.
+    /// exit counts nowhere. Sampled-out spans are timed too (a span `set_parent` gives
+    /// a record to has them from its creation).
     pub fn with_tracked_inactivity(mut self, tracked: bool) -> Self {
         self.tracked_inactivity = tracked;
         self
@@ -373,7 +374,9 @@ where
             }
             attrs.record(&mut Fields(&mut started, Recorded::AtStart));
         }
-        let timings = if self.tracked_inactivity && started.is_recording() {
+        // Sampled-out spans too: `set_parent` may give one a record later, and its
+        // time then counts from its creation.
+        let timings = if self.tracked_inactivity {
             Timings::started(self.tracer.now().as_unix_nanos().max(1))
         } else {
             Timings::default()

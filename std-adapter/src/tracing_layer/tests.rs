@@ -674,6 +674,25 @@ fn a_remote_parent_set_on_the_tracing_span_is_the_exported_parent() {
         .is_none());
 }
 
+/// Regression: with tracked inactivity, a span sampled out at its start and recorded
+/// after `set_parent` (the usual server request under a ratio sampler) was exported
+/// without `busy_ns` and `idle_ns`: its timings started only for recording spans.
+#[test]
+fn a_span_given_its_record_by_set_parent_keeps_its_busy_and_idle_time() {
+    let (t, remote) = roots_dropped_and_a_sampled_remote_parent();
+    let subscriber = tracing_subscriber::registry()
+        .with(TracingLayer::new(t.provider.tracer()).with_tracked_inactivity(true));
+    tracing::subscriber::with_default(subscriber, || {
+        let request = tracing::info_span!("request");
+        request.set_parent(&remote);
+        request.in_scope(|| std::thread::sleep(Duration::from_millis(2)));
+    });
+    let request = t.named("request");
+    let busy: u64 = attr(&request, "busy_ns").expect("busy_ns").parse().unwrap();
+    assert!(busy >= 2_000_000, "{busy}");
+    assert!(attr(&request, "idle_ns").is_some());
+}
+
 /// A provider whose sampler drops every root (as a ratio sampler drops most), and a
 /// sampled remote parent to give its spans.
 fn roots_dropped_and_a_sampled_remote_parent() -> (Setup, TraceContext) {
