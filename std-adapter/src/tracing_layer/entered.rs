@@ -7,8 +7,8 @@
 //! not become current again, as the registry's `current_span()` (and so
 //! `tracing::Span::current()`) skips such entries. Spans a per-layer filter hides are
 //! never entered here, so the innermost entry is the nearest span the layer sees. Past [`DEPTH`] nested spans a
-//! thread's stack stops answering (callers then ask the registry) until every span it
-//! tracked has exited.
+//! thread's stack stops answering (callers then ask the registry) until the spans it
+//! could not track have exited.
 
 use std::cell::RefCell;
 
@@ -31,7 +31,9 @@ struct Stack {
     /// ([`crate::context::next_order`]).
     orders: [u64; DEPTH],
     len: usize,
-    overflowed: bool,
+    /// Enters past [`DEPTH`] not yet exited: the innermost spans, which the stack
+    /// could not track. While there are any, it does not answer.
+    untracked: usize,
 }
 
 thread_local! {
@@ -40,7 +42,7 @@ thread_local! {
             entries: [(0, 0, false); DEPTH],
             orders: [0; DEPTH],
             len: 0,
-            overflowed: false,
+            untracked: 0,
         })
     };
 }
@@ -61,7 +63,7 @@ pub(super) fn enter(layer: usize, id: u64) {
                 stack.orders[len] = crate::context::next_order();
                 stack.len += 1;
             }
-            None => stack.overflowed = true,
+            None => stack.untracked += 1,
         }
     });
 }
@@ -77,17 +79,15 @@ pub(super) fn exit(layer: usize, id: u64) {
         // Mostly the innermost entry (spans exit in the order they entered).
         if len > 0 && is(&stack.entries[len - 1]) {
             stack.len -= 1;
+        } else if stack.untracked > 0 {
+            // Spans exit innermost first: an untracked enter's, though the span may
+            // have a tracked entry further down (entered again deep inside itself),
+            // which must stay. Once the last has exited, the stack answers again.
+            stack.untracked -= 1;
         } else if let Some(at) = stack.entries[..len].iter().rposition(is) {
             stack.entries.copy_within(at + 1..len, at);
             stack.orders.copy_within(at + 1..len, at);
             stack.len -= 1;
-        }
-        // Every span it tracked has exited, and the deeper ones it could not track
-        // exited before them (spans exit innermost first): it knows again. (It gave up
-        // for the rest of the thread's life, so a long-lived worker that once nested
-        // too deep asked the registry ever after, which does not see per-layer filters.)
-        if stack.len == 0 {
-            stack.overflowed = false;
         }
     });
 }
@@ -108,7 +108,7 @@ impl Stack {
 pub(super) fn current(layer: usize) -> Current {
     ENTERED
         .try_with(|stack| match stack.try_borrow() {
-            Ok(stack) if !stack.overflowed => Current::Known(stack.current(layer)),
+            Ok(stack) if stack.untracked == 0 => Current::Known(stack.current(layer)),
             _ => Current::Unknown,
         })
         .unwrap_or(Current::Unknown)
@@ -121,7 +121,7 @@ pub(super) fn any() -> bool {
         .try_with(|stack| {
             stack
                 .try_borrow()
-                .map_or(true, |stack| stack.len > 0 || stack.overflowed)
+                .map_or(true, |stack| stack.len > 0 || stack.untracked > 0)
         })
         .unwrap_or(false)
 }
@@ -142,7 +142,7 @@ pub(super) enum Innermost {
 pub(super) fn innermost(layer: usize) -> Innermost {
     ENTERED
         .try_with(|stack| match stack.try_borrow() {
-            Ok(stack) if !stack.overflowed => {
+            Ok(stack) if stack.untracked == 0 => {
                 let Some(id) = stack.current(layer) else {
                     return Innermost::Known(None);
                 };
@@ -188,9 +188,11 @@ mod tests {
                 enter(1, id);
             }
             assert_eq!(current(1), Current::Unknown);
-            // Regression: it stayed `Unknown` for the rest of the thread's life.
-            for id in (0..DEPTH as u64 + 1).rev() {
-                assert_eq!(current(1), Current::Unknown, "{id}");
+            // Regression: it stayed `Unknown` for the rest of the thread's life. Once
+            // the untracked innermost span has exited, it answers again.
+            exit(1, DEPTH as u64);
+            for id in (0..DEPTH as u64).rev() {
+                assert_eq!(current(1), Current::Known(Some(id)));
                 exit(1, id);
             }
             assert_eq!(current(1), Current::Known(None));

@@ -250,6 +250,32 @@ fn spans_a_per_layer_filter_hides_pass_their_children_and_events_to_the_nearest_
     assert_eq!(outer.events[0].0, "in hidden");
 }
 
+/// Regression: a span entered again past the entered-span stack's depth, while its
+/// first entry was tracked at the bottom, had its exit remove that first entry; the
+/// stack then emptied while the span was still entered, and said no span was current:
+/// the span's events were dropped and its children became roots.
+#[test]
+fn a_span_entered_again_past_the_entered_stack_stays_current_after() {
+    let t = setup();
+    tracing::subscriber::with_default(t.subscriber(), || {
+        fn nest(depth: usize, outer: &tracing::Span) {
+            if depth == 0 {
+                outer.in_scope(|| {});
+                return;
+            }
+            tracing::info_span!("level").in_scope(|| nest(depth - 1, outer));
+        }
+        let outer = tracing::info_span!("outer");
+        let _entered = outer.enter();
+        nest(super::entered::DEPTH, &outer);
+        tracing::info!("after");
+        drop(tracing::info_span!("child"));
+    });
+    let outer = t.named("outer");
+    assert_eq!(outer.events.len(), 1, "{outer:#?}");
+    assert_eq!(t.named("child").parent, Some(outer.span_id));
+}
+
 #[test]
 fn deeply_nested_spans_keep_their_parents_past_the_entered_stack() {
     let t = setup();
