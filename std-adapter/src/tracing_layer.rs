@@ -323,8 +323,9 @@ where
         let parent = match parent_id {
             Some(parent_id) => self.spans.with(parent_id, &mut parent_of).or_else(|| {
                 // In the registry's extensions, or hidden from this layer by a
-                // per-layer filter (the registry then finds the nearest ancestor this
-                // layer sees); none: a new trace.
+                // per-layer filter: the registry then finds the nearest ancestor this
+                // layer sees of a contextual span, and none of an explicit parent
+                // (as for tracing-opentelemetry): a new trace.
                 let parent_ref = match attrs.parent() {
                     Some(parent) => ctx.span(parent),
                     None => ctx.lookup_current(),
@@ -497,7 +498,9 @@ where
             Some(false) => return,
             Some(true) => None,
             // In the registry's extensions, or hidden from this layer by a per-layer
-            // filter (the registry then finds the nearest ancestor this layer sees).
+            // filter: the registry then finds the nearest ancestor this layer sees of
+            // a contextual event; an event whose explicit parent is hidden is dropped
+            // (as tracing-opentelemetry drops it).
             None => match ctx.event_span(event) {
                 Some(span) if self.with_backing(&span, |b| b.is_recording()) == Some(true) => {
                     Some(span)
