@@ -998,6 +998,11 @@ fn push_fmt(
     }
     impl fmt::Write for Pool<'_> {
         fn write_str(&mut self, s: &str) -> fmt::Result {
+            // Cut already: a `Display` that ignores the error and writes on must not
+            // put later pieces after the gap.
+            if self.cut {
+                return Err(fmt::Error);
+            }
             let end = floor_char_boundary(s, self.room.min(chars_end(s, self.chars_left)));
             // `end <= room <= capacity - len`, so this cannot fail.
             let _ = self.text.extend_from_slice(&s.as_bytes()[..end]);

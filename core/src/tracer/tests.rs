@@ -2507,6 +2507,33 @@ fn formatted_attributes_are_set_replaced_and_cut_at_the_limit() {
     assert_eq!(span.dropped.0, 0);
 }
 
+/// Regression: a `Display` that goes on writing after its text was cut (it ignores the
+/// error) had later, shorter pieces written after the gap: the value was "abc" where
+/// the text "abéc" was cut to "ab".
+#[test]
+fn a_formatted_value_cut_stays_a_prefix_of_its_text() {
+    struct GoesOn;
+    impl core::fmt::Display for GoesOn {
+        fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+            let _ = f.write_str("ab");
+            let _ = f.write_str("é");
+            f.write_str("c")
+        }
+    }
+    let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+    let t = tracer_with(
+        TracerConfig::new("svc"),
+        SpanArena::<1, 4, 1, 1, 5>::new(),
+        &clock,
+    );
+    let mut s = t.start_span("xy"); // 3 bytes of the pool left
+    s.set_attribute_fmt("k", format_args!("{GoesOn}"));
+    drop(s);
+    let span = &exported(&t)[0];
+    assert_eq!(span.attrs, [("k".into(), "\"ab\"".into())]);
+    assert_eq!(span.truncated, 1);
+}
+
 /// An array element cut by the value length limit that then has no room is one cut
 /// value (the array's), not two.
 #[test]
