@@ -766,10 +766,16 @@ thread_local! {
 
 /// Writes `args` into `buf`, keeping what fits: the text is cut at a character
 /// boundary where the buffer ends (a `heapless::String` would drop a whole piece).
+/// Returns whether the text was cut.
 fn write_cut<const N: usize>(buf: &mut heapless::String<N>, args: fmt::Arguments<'_>) -> bool {
-    struct Cut<'b, const N: usize>(&'b mut heapless::String<N>);
+    struct Cut<'b, const N: usize>(&'b mut heapless::String<N>, bool);
     impl<const N: usize> fmt::Write for Cut<'_, N> {
         fn write_str(&mut self, s: &str) -> fmt::Result {
+            // Cut already: a `Display` that ignores the error and writes on must not
+            // put later pieces after the gap.
+            if self.1 {
+                return Err(fmt::Error);
+            }
             let room = N - self.0.len();
             if s.len() <= room {
                 let _ = self.0.push_str(s);
@@ -780,10 +786,13 @@ fn write_cut<const N: usize>(buf: &mut heapless::String<N>, args: fmt::Arguments
                 end -= 1;
             }
             let _ = self.0.push_str(&s[..end]);
+            self.1 = true;
             Err(fmt::Error) // full: stop formatting
         }
     }
-    Cut(buf).write_fmt(args).is_err()
+    let mut cut = Cut(buf, false);
+    let _ = cut.write_fmt(args);
+    cut.1
 }
 
 /// The kind an `otel.kind` value names, in any case (compared in place: lowercasing
@@ -1020,7 +1029,7 @@ impl EventFields<'_, '_> {
         let cut = write_cut(&mut kept, text);
         *self.error = Some(kept);
         // Allocates only for an error text longer than FIELD_TEXT_BYTES.
-        *self.whole_error = cut.then(|| text.to_string());
+        *self.whole_error = cut.then(|| captured::text_of(&text));
     }
 }
 

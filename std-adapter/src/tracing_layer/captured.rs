@@ -161,6 +161,14 @@ pub(super) struct StoredError {
     cause: Option<Box<StoredError>>,
 }
 
+/// What `value`'s `Display` writes, up to an error it returns (`to_string` panics
+/// then: a user's error type must not take the program down through a log line).
+pub(super) fn text_of(value: &dyn fmt::Display) -> String {
+    let mut text = String::new();
+    let _ = fmt::write(&mut text, format_args!("{value}"));
+    text
+}
+
 /// The texts of `error`'s causes (`source()`, then its source, and so on), outermost
 /// first, at most [`MAX_ERROR_CAUSES`].
 pub(super) fn causes(error: &(dyn std::error::Error + 'static)) -> Vec<String> {
@@ -170,7 +178,7 @@ pub(super) fn causes(error: &(dyn std::error::Error + 'static)) -> Vec<String> {
         if causes.len() == MAX_ERROR_CAUSES {
             break;
         }
-        causes.push(cause.to_string());
+        causes.push(text_of(cause));
         next = cause.source();
     }
     causes
@@ -182,7 +190,7 @@ impl StoredError {
             Some(Box::new(StoredError { text, cause }))
         });
         StoredError {
-            text: error.to_string(),
+            text: text_of(error),
             cause,
         }
     }

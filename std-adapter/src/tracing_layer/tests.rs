@@ -530,6 +530,73 @@ fn long_error_fields_of_events_are_kept_whole() {
     assert_eq!(error.map(|(_, v)| v.len()), Some(302), "{attrs:?}");
 }
 
+/// An error whose `Display` fails: the event keeps what it wrote, and nothing panics
+/// (the whole text of a long error was kept with `to_string`, which panics then).
+#[test]
+fn an_error_field_whose_display_fails_is_kept_as_written() {
+    #[derive(Debug)]
+    struct Fails;
+    impl std::fmt::Display for Fails {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(&"e".repeat(300))?;
+            Err(std::fmt::Error)
+        }
+    }
+    impl std::error::Error for Fails {}
+    /// An error caused by one that fails.
+    #[derive(Debug)]
+    struct CausedByFails(Fails);
+    impl std::fmt::Display for CausedByFails {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("outer")
+        }
+    }
+    impl std::error::Error for CausedByFails {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+    let t = setup();
+    tracing::subscriber::with_default(t.subscriber(), || {
+        let error = CausedByFails(Fails);
+        tracing::info_span!(
+            "failing",
+            error = &error as &(dyn std::error::Error + 'static)
+        )
+        .in_scope(|| {
+            tracing::warn!(
+                error = &Fails as &(dyn std::error::Error + 'static),
+                "retry"
+            );
+            tracing::warn!(
+                error = &error as &(dyn std::error::Error + 'static),
+                "again"
+            );
+        });
+    });
+    let span = t.named("failing");
+    // The span's 512 bytes of text hold the first event; the second is dropped (and
+    // counted) at the span's limits.
+    assert!(span.events.iter().any(|(n, _)| n == "retry"), "{span:#?}");
+}
+
+/// A text cut where a character did not fit stays a prefix of the text, though the
+/// `Display` ignores the error and writes on.
+#[test]
+fn a_cut_text_stays_a_prefix_of_its_text() {
+    struct GoesOn;
+    impl std::fmt::Display for GoesOn {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            let _ = f.write_str("ab");
+            let _ = f.write_str("é");
+            f.write_str("c")
+        }
+    }
+    let mut text = heapless::String::<3>::new();
+    assert!(super::write_cut(&mut text, format_args!("{GoesOn}")));
+    assert_eq!(text, "ab");
+}
+
 /// `otel.name` is stored once: as the name the span starts with (it was stored again,
 /// as a rename, taking room from the span's other fields). Of the span's 512 bytes, a
 /// name of 120 and a field of 300 fit once.
