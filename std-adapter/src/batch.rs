@@ -549,8 +549,12 @@ struct Shared {
     /// Test hook: runs in `enqueue` before each span is encoded, with the number of
     /// spans handed over so far (this one included).
     #[cfg(test)]
-    before_encode: Mutex<Option<Box<dyn FnMut(u64) + Send>>>,
+    before_encode: Mutex<Option<EncodeHook>>,
 }
+
+/// A test hook run before each span is encoded (see `Shared::before_encode`).
+#[cfg(test)]
+type EncodeHook = Box<dyn FnMut(u64) + Send>;
 
 /// The spans of a worker's batch that no counter has taken yet, and the span buffers
 /// it holds.
