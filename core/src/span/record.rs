@@ -568,20 +568,23 @@ impl RecordMut<'_> {
                     .position(|a| a.owner == owner && self.key_bytes(&a.key) == kv.key.as_bytes())
                 {
                     self.replace_value(a, EventValue::<&str>::Value(&kv.value), limits);
+                    continue;
                 }
-                continue;
+                // The earlier value was dropped (and counted): this one is tried as
+                // set_attribute would, and not counted again if it is dropped too.
             }
+            let count_drop = u32::from(!duplicate);
             let key = if kept < limit && !self.attrs.is_full() {
                 self.push_key(kv.key)
             } else {
                 None
             };
             let Some(key) = key else {
-                dropped = dropped.saturating_add(1);
+                dropped = dropped.saturating_add(count_drop);
                 continue;
             };
             let Some(value) = self.store_value(&kv.value, limits) else {
-                dropped = dropped.saturating_add(1);
+                dropped = dropped.saturating_add(count_drop);
                 continue;
             };
             let _ = self.attrs.push(StoredAttr {

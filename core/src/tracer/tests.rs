@@ -2092,6 +2092,34 @@ fn a_batch_reports_the_tracer_s_counters_as_of_its_export() {
     assert_eq!(t.with_exporter(|x| x.0.clone()).unwrap(), [(2, 0), (3, 2)]);
 }
 
+/// Regression: of an event's attributes with one key twice, the later value was only
+/// used to replace a stored one: when the first did not fit, the second (which fits)
+/// was thrown away, uncounted. Now it is stored, as `set_attribute` would, and the
+/// drop counts once.
+#[test]
+fn a_repeated_event_key_whose_first_value_was_dropped_keeps_the_later_value() {
+    let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+    let t = tracer_with(
+        TracerConfig::new("svc"),
+        SpanArena::<1, 8, 2, 1, 16>::new(),
+        &clock,
+    );
+    let mut s = t.start_span("s");
+    // u64::MAX is stored as its 20 decimal digits: more than the pool has left.
+    s.add_event_with_attributes("e", &[KeyValue::new("n", u64::MAX), KeyValue::new("n", 1)]);
+    s.add_event_with_attributes(
+        "f",
+        &[KeyValue::new("m", u64::MAX), KeyValue::new("m", u64::MAX)],
+    );
+    drop(s);
+    let events = &exported(&t)[0].events;
+    assert_eq!(
+        events[0],
+        ("e".into(), std::vec![("n".into(), "1".into())], 1)
+    );
+    assert_eq!(events[1], ("f".into(), std::vec![], 1), "one key, one drop");
+}
+
 #[test]
 fn an_event_written_field_by_field_matches_one_added_whole() {
     let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
