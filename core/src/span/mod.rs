@@ -653,7 +653,11 @@ impl<'t> Span<'t> {
     /// full) and records under the new one gets its record now: it starts at this call,
     /// with its kind, no name ([`Span::update_name`] gives one) and none of the
     /// attributes set before; one that must keep the new parent's tracestate gets a
-    /// record for it too. Without room in the arena it stays as it was.
+    /// record for it too. Without room in the arena it stays as it was, and so does a
+    /// span of a disabled tracer, or a root started before [`Tracer::seed`] (it has
+    /// no tracer to record into: start it after seeding).
+    ///
+    /// [`Tracer::seed`]: crate::Tracer::seed
     pub fn set_parent(&mut self, parent: &TraceContext) {
         if let Some(owner) = self.owner {
             owner.set_parent(self, parent);
