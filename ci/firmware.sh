@@ -234,7 +234,9 @@ wait_for_spans() {
 # Starts uart_bridge listening on a free port; sets BRIDGE_PORT and BRIDGE_PID.
 start_bridge() {
     local out="$1" err="$2" endpoint="$3" i
-    "$ROOT/target/debug/uart_bridge" --endpoint "$endpoint" listen:127.0.0.1:0 >"$out" 2>"$err" &
+    # It exits when QEMU closes the connection; the timeout bounds the `wait` for it.
+    timeout 120 "$ROOT/target/debug/uart_bridge" --endpoint "$endpoint" listen:127.0.0.1:0 \
+        >"$out" 2>"$err" &
     BRIDGE_PID=$!
     PIDS+=("$BRIDGE_PID")
     BRIDGE_PORT=

@@ -43,7 +43,6 @@ FUZZ_APT_PACKAGES=(g++)
 FOOTPRINT_PACKAGES=(pyelftools==0.33)
 COLLECTOR_PACKAGES=(
     rotel==0.0.1a15          # OTLP collector; ships the `rotel-agent` binary
-    opentelemetry-proto==1.45.2  # official OTLP messages, for strict decoding checks
 )
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -88,8 +87,11 @@ apt_get() {
         command -v sudo >/dev/null || die "apt-get needs root (or sudo) to install: $*"
         sudo=(sudo)
     fi
+    # Retries for a mirror that blips; keep the old config file where an upgraded
+    # package asks (stdin is /dev/null: dpkg's own prompt would abort the install).
     "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
-        apt-get -o DPkg::Lock::Timeout=600 -o Dpkg::Use-Pty=0 "$@" </dev/null
+        apt-get -o DPkg::Lock::Timeout=600 -o Dpkg::Use-Pty=0 -o Acquire::Retries=5 \
+        -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold "$@" </dev/null
 }
 
 # apt_install PART PACKAGE...: installs the packages that are not installed yet.
@@ -102,8 +104,14 @@ apt_install() {
     done
     if ((${#missing[@]} > 0)); then
         log "$part: apt-get install ${missing[*]}"
-        apt_get update -qq
-        apt_get install -y -q "${missing[@]}"
+        # `apt-get update` can warn about a mirror it could not read and still exit 0;
+        # the install then finds no package. Up to three tries of both.
+        local try
+        for try in 1 2 3; do
+            apt_get update -qq && apt_get install -y -q "${missing[@]}" && return 0
+            ((try < 3)) && { log "$part: apt-get failed (try $try of 3); again in 10 s"; sleep 10; }
+        done
+        die "$part: apt-get install ${missing[*]} failed three times"
     fi
 }
 
