@@ -31,8 +31,14 @@ struct Stack {
     /// ([`crate::context::next_order`]).
     orders: [u64; DEPTH],
     len: usize,
-    /// Enters past [`DEPTH`] not yet exited: the innermost spans, which the stack
-    /// could not track. While there are any, it does not answer.
+    /// Of the enters past [`DEPTH`] (the innermost spans, which the stack could not
+    /// track), those of a span with an entry here, on its innermost entry: its next
+    /// exits are theirs (spans exit innermost first), and the entry stays.
+    reentered: [u32; DEPTH],
+    /// Enters past [`DEPTH`] of spans without an entry here, not yet exited.
+    others: usize,
+    /// All the enters past [`DEPTH`] not yet exited: while there are any, the stack
+    /// does not answer.
     untracked: usize,
 }
 
@@ -42,6 +48,8 @@ thread_local! {
             entries: [(0, 0, false); DEPTH],
             orders: [0; DEPTH],
             len: 0,
+            reentered: [0; DEPTH],
+            others: 0,
             untracked: 0,
         })
     };
@@ -54,16 +62,23 @@ pub(super) fn enter(layer: usize, id: u64) {
             return;
         };
         let len = stack.len;
-        let again = stack.entries[..len]
+        let entered = stack.entries[..len]
             .iter()
-            .any(|&(key, entered, _)| (key, entered) == (layer, id));
+            .rposition(|&(key, entered, _)| (key, entered) == (layer, id));
         match stack.entries.get_mut(len) {
             Some(entry) => {
-                *entry = (layer, id, again);
+                *entry = (layer, id, entered.is_some());
                 stack.orders[len] = crate::context::next_order();
                 stack.len += 1;
+                stack.reentered[len] = 0;
             }
-            None => stack.untracked += 1,
+            None => {
+                stack.untracked += 1;
+                match entered {
+                    Some(at) => stack.reentered[at] += 1,
+                    None => stack.others += 1,
+                }
+            }
         }
     });
 }
@@ -77,17 +92,30 @@ pub(super) fn exit(layer: usize, id: u64) {
         let len = stack.len;
         let is = |&(key, entered, _): &(usize, u64, bool)| (key, entered) == (layer, id);
         // Mostly the innermost entry (spans exit in the order they entered).
-        if len > 0 && is(&stack.entries[len - 1]) {
+        if stack.untracked == 0 && len > 0 && is(&stack.entries[len - 1]) {
             stack.len -= 1;
-        } else if stack.untracked > 0 {
-            // Spans exit innermost first: an untracked enter's, though the span may
-            // have a tracked entry further down (entered again deep inside itself),
-            // which must stay. Once the last has exited, the stack answers again.
-            stack.untracked -= 1;
-        } else if let Some(at) = stack.entries[..len].iter().rposition(is) {
-            stack.entries.copy_within(at + 1..len, at);
-            stack.orders.copy_within(at + 1..len, at);
-            stack.len -= 1;
+            return;
+        }
+        match stack.entries[..len].iter().rposition(is) {
+            // Entered again past the depth: that enter exits first (spans exit
+            // innermost first); the entry stays.
+            Some(at) if stack.reentered[at] > 0 => {
+                stack.reentered[at] -= 1;
+                stack.untracked -= 1;
+            }
+            // In order, or out of order (a guard dropped early).
+            Some(at) => {
+                stack.entries.copy_within(at + 1..len, at);
+                stack.orders.copy_within(at + 1..len, at);
+                stack.reentered.copy_within(at + 1..len, at);
+                stack.len -= 1;
+            }
+            // A span entered past the depth, with no entry.
+            None if stack.others > 0 => {
+                stack.others -= 1;
+                stack.untracked -= 1;
+            }
+            None => {} // never entered
         }
     });
 }
@@ -198,6 +226,29 @@ mod tests {
             assert_eq!(current(1), Current::Known(None));
             enter(1, 7);
             assert_eq!(current(1), Current::Known(Some(7)));
+        })
+        .join()
+        .unwrap();
+    }
+
+    /// Past the depth, a span with an entry that exits out of order (a guard dropped
+    /// early) loses its entry, and the untracked spans' exits are still theirs: an
+    /// exit past the depth was taken as an untracked enter's, and the span's entry
+    /// stayed, current for the rest of the thread's life.
+    #[test]
+    fn an_exit_out_of_order_past_the_depth_removes_its_entry() {
+        std::thread::spawn(|| {
+            for id in 0..=DEPTH as u64 {
+                enter(1, id); // the last one untracked
+            }
+            exit(1, 10); // out of order
+            assert_eq!(current(1), Current::Unknown, "{} is still entered", DEPTH);
+            exit(1, DEPTH as u64);
+            assert_eq!(current(1), Current::Known(Some(DEPTH as u64 - 1)));
+            for id in (0..DEPTH as u64).rev().filter(|&id| id != 10) {
+                exit(1, id);
+            }
+            assert_eq!(current(1), Current::Known(None));
         })
         .join()
         .unwrap();
