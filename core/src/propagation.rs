@@ -828,7 +828,9 @@ impl Propagators {
 
     /// Extracts the incoming context: every propagator runs, in order, and the last
     /// that finds a valid context wins (a missing or invalid format leaves the one
-    /// found before it).
+    /// found before it). When it is the same trace as one found before, it keeps the
+    /// flags only the earlier format could carry: B3's and Jaeger's debug flag, W3C's
+    /// random trace id.
     ///
     /// # Errors
     /// When none finds one: the first error other than [`ExtractError::Missing`], else
@@ -837,10 +839,24 @@ impl Propagators {
         &self,
         headers: &(impl Extractor + ?Sized),
     ) -> Result<TraceContext, ExtractError> {
-        let mut found = Err(ExtractError::Missing);
+        let mut found: Result<TraceContext, ExtractError> = Err(ExtractError::Missing);
         for p in self.as_slice() {
             match p.extract(headers) {
-                Some(Ok(cx)) => found = Ok(cx),
+                Some(Ok(mut cx)) => {
+                    // The same trace from an earlier format: the flags only that format
+                    // carries stay (B3's and Jaeger's debug, which OpenTelemetry's B3
+                    // propagator must keep; W3C's random trace id).
+                    if let Ok(earlier) = &found {
+                        if earlier.trace_id() == cx.trace_id() {
+                            let only_there =
+                                TraceFlags::DEBUG.bits() | TraceFlags::RANDOM_TRACE_ID.bits();
+                            let kept = earlier.flags().bits() & only_there;
+                            let flags = &mut cx.span_context.flags;
+                            *flags = TraceFlags::from_bits(flags.bits() | kept);
+                        }
+                    }
+                    found = Ok(cx);
+                }
                 Some(Err(e)) if found == Err(ExtractError::Missing) => found = Err(e),
                 _ => {}
             }
@@ -1135,6 +1151,59 @@ mod tests {
             cx.trace_id().to_hex().as_str(),
             "80f198ee56343ba864fe8b2a57d3eff7"
         );
+    }
+
+    /// Regression: a later format with the same trace replaced the whole context, so a
+    /// B3 or Jaeger debug flag received beside a `traceparent` (listed last) was lost
+    /// and passed on as plain sampled (OpenTelemetry B3: a debug flag MUST be kept);
+    /// the W3C random-trace-id flag went the same way under a later B3.
+    #[test]
+    fn the_composite_keeps_the_flags_an_earlier_format_gave_the_same_trace() {
+        const SAME: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        let p = Propagators::new(&[Propagator::B3, Propagator::TraceContext]);
+        let headers = [
+            ("b3", "4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-d"),
+            ("traceparent", SAME),
+        ];
+        let cx = p.extract_context(&headers).unwrap();
+        assert!(cx.flags().is_debug() && cx.is_sampled());
+        let mut out: heapless::Vec<(heapless::String<16>, heapless::String<64>), 4> =
+            heapless::Vec::new();
+        p.inject_context(&cx, &mut out);
+        assert!(
+            out.iter().any(|(k, v)| k == "b3" && v.ends_with("-d")),
+            "{out:?}"
+        );
+        let p = Propagators::new(&[Propagator::Jaeger, Propagator::TraceContext]);
+        let headers = [
+            (
+                "uber-trace-id",
+                "4bf92f3577b34da6a3ce929d0e0e4736:00f067aa0ba902b7:0:3",
+            ),
+            ("traceparent", SAME),
+        ];
+        assert!(p.extract_context(&headers).unwrap().flags().is_debug());
+        // W3C's random flag, then B3 (which cannot carry it) for the same trace.
+        let p = Propagators::new(&[Propagator::TraceContext, Propagator::B3]);
+        let headers = [
+            (
+                "traceparent",
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-03",
+            ),
+            ("b3", "4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-1"),
+        ];
+        let flags = p.extract_context(&headers).unwrap().flags();
+        assert_eq!(flags.bits() & TraceFlags::RANDOM_TRACE_ID.bits(), 0x02);
+        // Another trace in the later format: nothing of the earlier one stays.
+        let headers = [
+            (
+                "traceparent",
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-03",
+            ),
+            ("b3", "80f198ee56343ba864fe8b2a57d3eff7-e457b5a2e4d86bd1-1"),
+        ];
+        let flags = p.extract_context(&headers).unwrap().flags();
+        assert_eq!(flags.bits() & TraceFlags::RANDOM_TRACE_ID.bits(), 0);
     }
 
     #[test]
