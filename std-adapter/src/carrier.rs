@@ -45,13 +45,15 @@ impl Extractor for HashMapCarrier<'_> {
     }
 
     fn get_all(&self, name: &str, f: &mut dyn FnMut(&str)) {
+        let spellings = || self.0.iter().filter(|(k, _)| k.eq_ignore_ascii_case(name));
+        // Mostly one spelling: no list to sort (and no allocation per extraction).
+        let mut found = spellings();
+        if let (Some((_, only)), None) = (found.next(), found.next()) {
+            return f(only);
+        }
         // A map holds each spelling once; report the exact spelling first, then other
         // spellings in name order so the result does not depend on hashing.
-        let mut values: Vec<(&String, &String)> = self
-            .0
-            .iter()
-            .filter(|(k, _)| k.eq_ignore_ascii_case(name))
-            .collect();
+        let mut values: Vec<(&String, &String)> = spellings().collect();
         values.sort_by_key(|(k, _)| (k.as_str() != name, k.as_str()));
         for (_, v) in values {
             f(v);

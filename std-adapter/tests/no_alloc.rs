@@ -163,3 +163,31 @@ fn polling_in_span_and_entering_do_not_allocate() {
     });
     assert_eq!(info.count_total, 0, "{info:?}");
 }
+
+/// Extracting from the carriers of picotrace-std allocates nothing: `HashMapCarrier`
+/// collected the spellings of a name into a `Vec` for every `get_all` (one allocation
+/// per extraction: `from_headers` reads `traceparent` through it).
+#[test]
+fn extracting_from_the_std_carriers_does_not_allocate() {
+    use picotrace::TraceContext;
+    use picotrace_std::{HashMapCarrier, HeaderMapCarrier};
+    const TP: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let mut map = std::collections::HashMap::new();
+    map.insert("traceparent".to_string(), TP.to_string());
+    map.insert("tracestate".to_string(), "congo=t61rcWkgMzE".to_string());
+    let mut headers = http::HeaderMap::new();
+    headers.insert("traceparent", http::HeaderValue::from_static(TP));
+    headers.insert(
+        "tracestate",
+        http::HeaderValue::from_static("congo=t61rcWkgMzE"),
+    );
+    let info = allocation_counter::measure(|| {
+        for _ in 0..100 {
+            let from_map = TraceContext::from_headers(&HashMapCarrier(&map)).unwrap();
+            let from_headers = TraceContext::from_headers(&HeaderMapCarrier(&headers)).unwrap();
+            assert_eq!(from_map, from_headers);
+            std::hint::black_box((from_map, from_headers));
+        }
+    });
+    assert_eq!(info.count_total, 0, "{info:?}");
+}
