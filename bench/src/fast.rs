@@ -144,6 +144,27 @@ pub fn run_w4_header_map(n: u64) {
     crate::shape::run_w4_header_map(n, w4_header_map);
 }
 
+/// W4 through `HashMap<String, String>` carriers, by hand (fastrace has no carrier
+/// API): the `traceparent` entry decoded, the encoded one inserted.
+#[inline(never)]
+pub fn w4_hash_map(
+    input: &std::collections::HashMap<String, String>,
+    output: &mut std::collections::HashMap<String, String>,
+) {
+    output.clear();
+    let cx = input
+        .get("traceparent")
+        .and_then(|v| SpanContext::decode_w3c_traceparent(v));
+    if let Some(cx) = cx {
+        output.insert("traceparent".to_string(), cx.encode_w3c_traceparent());
+    }
+}
+
+/// Runs `n` W4 round trips through `HashMap` carriers.
+pub fn run_w4_hash_map(n: u64) {
+    crate::shape::run_w4_hash_map(n, w4_hash_map);
+}
+
 /// Runs `f` `n` times.
 pub fn run(n: u64, f: fn()) {
     for _ in 0..n {

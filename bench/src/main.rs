@@ -91,29 +91,20 @@ fn run() {
 
     let head = header(&opts);
     println!("{head}");
-    if opts.runs("W1") {
-        w1(&opts, &mut report);
-    }
-    if opts.runs("W2") {
-        w2(&opts, &mut report);
-    }
-    if opts.runs("W3") {
-        w3(&opts, &mut report);
-    }
-    if opts.runs("W4") {
-        w4(&opts, &mut report);
-    }
-    if opts.runs("W5") {
-        w5::run(&opts.plan, &mut report);
-    }
-    if opts.runs("W6") {
-        w6(&opts, &mut report);
-    }
-    if opts.runs("W8") {
-        w8(&opts, &mut report);
-    }
-    if opts.runs("W9") {
-        w9(&opts, &mut report);
+    let workloads: [(&str, Workload); 8] = [
+        ("W1", w1),
+        ("W2", w2),
+        ("W3", w3),
+        ("W4", w4),
+        ("W5", |opts, report| w5::run(&opts.plan, report)),
+        ("W6", w6),
+        ("W8", w8),
+        ("W9", w9),
+    ];
+    for (name, workload) in workloads {
+        if opts.runs(name) {
+            on_own_thread(|| workload(&opts, &mut report));
+        }
     }
     let mut failures = Vec::new();
     if opts.runs("W7") {
@@ -315,6 +306,22 @@ fn row(workload: &str, library: impl Into<String>, s: Summary, unit: &'static st
 }
 
 // ---- W1, W2, W3: both regimes ----------------------------------------------------------
+
+/// A workload: measures every library and adds the rows.
+type Workload = fn(&Opts, &mut Report);
+
+/// Runs one workload on a thread of its own, so that what a library leaves in the
+/// thread's locals stays with that workload: fastrace keeps the spans its full channel
+/// refused (in the sustained regime) in a thread-local queue that `flush` cannot
+/// reach, and pushes them at its next sends, which were the next workload's timed
+/// bursts (W2 burst after W1 sustained, W8 after W2).
+fn on_own_thread(workload: impl FnOnce() + Send) {
+    std::thread::scope(|scope| {
+        if let Err(panic) = scope.spawn(workload).join() {
+            std::panic::resume_unwind(panic);
+        }
+    });
+}
 
 /// One library configuration under a span workload: `run(n)` performs `n` operations,
 /// `drain()` empties the library's pipeline and returns the spans its sink has received
@@ -662,7 +669,7 @@ fn w4(opts: &Opts, report: &mut Report) {
     };
     measure(
         "W4",
-        "picotrace (TraceContext::from_headers + to_traceparent, slice carrier: user-facing)",
+        "picotrace (TraceContext::from_headers + to_headers, slice and FnInjector carriers)",
         &mut pico::run_w4_api,
     );
     measure(
@@ -675,6 +682,19 @@ fn w4(opts: &Opts, report: &mut Report) {
         "W4",
         "fastrace (SpanContext::decode_w3c_traceparent + encode_w3c_traceparent: its propagation API)",
         &mut fast::run_w4,
+    );
+    // The same carrier type on every side: opentelemetry's own, `HashMap<String,
+    // String>` (the owned key and value of an insert allocate on every side).
+    measure(
+        "W4 HashMap",
+        "picotrace (TraceContext::from_headers + to_headers, picotrace-std HashMapCarrier / HashMapInjector)",
+        &mut pico::run_w4_hash_map,
+    );
+    measure("W4 HashMap", OTEL, &mut otel_w4(otel::W4::new()));
+    measure(
+        "W4 HashMap",
+        "fastrace (decode_w3c_traceparent + encode_w3c_traceparent, HashMap by hand)",
+        &mut fast::run_w4_hash_map,
     );
     // Through `http::HeaderMap`, as servers carry headers (inserting a header value
     // allocates on every side: `HeaderValue` holds its own bytes).

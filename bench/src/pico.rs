@@ -3,6 +3,7 @@
 //! W8 picotrace-std's shared tracer (`TracerProvider`), for W7 its `BatchExporter` in
 //! front of its `OtlpHttpExporter`.
 
+use std::collections::HashMap;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
@@ -128,14 +129,33 @@ pub fn w4(input: &str, out: &mut [u8; 55]) -> usize {
     }
 }
 
-/// W4 through the user-facing API: extract from a header carrier, then write the
-/// `traceparent` back out.
+/// W4 through the user-facing API: extract from a header carrier, then inject into
+/// an outgoing one (a closure carrier, which takes each header's name and value).
 #[inline(never)]
 pub fn w4_api(headers: &[(&str, &str)]) -> usize {
-    match picotrace::TraceContext::from_headers(headers) {
-        Ok(cx) => cx.to_traceparent().len(),
-        Err(_) => 0,
+    let mut written = 0;
+    if let Ok(cx) = picotrace::TraceContext::from_headers(headers) {
+        cx.to_headers(&mut picotrace::FnInjector(|_: &str, value: &str| {
+            written += black_box(value).len();
+        }));
     }
+    written
+}
+
+/// W4 through `HashMap<String, String>` carriers (opentelemetry's own carrier type):
+/// extract from the incoming map, inject into the outgoing one (picotrace-std's
+/// carriers).
+#[inline(never)]
+pub fn w4_hash_map(input: &HashMap<String, String>, output: &mut HashMap<String, String>) {
+    output.clear();
+    if let Ok(cx) = picotrace::TraceContext::from_headers(&picotrace_std::HashMapCarrier(input)) {
+        cx.to_headers(&mut picotrace_std::HashMapInjector(output));
+    }
+}
+
+/// Runs `n` W4 round trips through `HashMap` carriers.
+pub fn run_w4_hash_map(n: u64) {
+    crate::shape::run_w4_hash_map(n, w4_hash_map);
 }
 
 /// Runs `n` W4 round trips through the user-facing API.
@@ -165,13 +185,7 @@ pub fn run_w4_header_map(n: u64) {
 /// then write both back out through an injector.
 #[inline(never)]
 pub fn w4_state(headers: &[(&str, &str)]) -> usize {
-    let mut written = 0;
-    if let Ok(cx) = picotrace::TraceContext::from_headers(headers) {
-        cx.to_headers(&mut picotrace::FnInjector(|_: &str, value: &str| {
-            written += black_box(value).len();
-        }));
-    }
-    written
+    w4_api(headers)
 }
 
 /// Runs `n` W4 tracestate round trips.
@@ -228,13 +242,7 @@ impl SpanExporter for CountingExporter {
 /// W6 and W8: a provider whose one tracer (`StdArena`, 2048 spans) every thread
 /// shares, drained by its export thread into the discarding exporter.
 pub fn provider() -> TracerProvider {
-    match std::env::var("PICO_BATCH")
-        .ok()
-        .and_then(|v| v.parse().ok())
-    {
-        Some(n) => provider_with(config().with_export_batch_size(n)),
-        None => provider_with(config()),
-    }
+    provider_with(config())
 }
 
 /// As [`provider`], with `config` (W3: always-off, W3b: disabled).
