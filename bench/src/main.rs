@@ -317,11 +317,20 @@ type Workload = fn(&Opts, &mut Report);
 /// bursts (W2 burst after W1 sustained, W8 after W2).
 fn on_own_thread(workload: impl FnOnce() + Send) {
     std::thread::scope(|scope| {
-        if let Err(panic) = scope.spawn(workload).join() {
+        // The main thread's stack size: the core tracers' arenas are built on it.
+        let thread = std::thread::Builder::new()
+            .name("workload".into())
+            .stack_size(MAIN_STACK)
+            .spawn_scoped(scope, workload)
+            .expect("spawn a workload thread");
+        if let Err(panic) = thread.join() {
             std::panic::resume_unwind(panic);
         }
     });
 }
+
+/// Stack for a workload thread: Linux's default main-thread stack (8 MiB), twice.
+const MAIN_STACK: usize = 16 << 20;
 
 /// One library configuration under a span workload: `run(n)` performs `n` operations,
 /// `drain()` empties the library's pipeline and returns the spans its sink has received
