@@ -833,8 +833,8 @@ impl Propagators {
     /// Extracts the incoming context: every propagator runs, in order, and the last
     /// that finds a valid context wins (a missing or invalid format leaves the one
     /// found before it). When it is the same trace as one found before, it keeps the
-    /// flags only the earlier format could carry: B3's and Jaeger's debug flag, W3C's
-    /// random trace id.
+    /// flags only the earlier format could carry: B3's and Jaeger's debug flag (when
+    /// the later format says sampled too), W3C's random trace id.
     ///
     /// # Errors
     /// When none finds one: the first error other than [`ExtractError::Missing`], else
@@ -849,11 +849,16 @@ impl Propagators {
                 Some(Ok(mut cx)) => {
                     // The same trace from an earlier format: the flags only that format
                     // carries stay (B3's and Jaeger's debug, which OpenTelemetry's B3
-                    // propagator must keep; W3C's random trace id).
+                    // propagator must keep, while the later format says sampled too: debug
+                    // means sampled; W3C's random trace id).
                     if let Ok(earlier) = &found {
                         if earlier.trace_id() == cx.trace_id() {
-                            let only_there =
-                                TraceFlags::DEBUG.bits() | TraceFlags::RANDOM_TRACE_ID.bits();
+                            let debug = if cx.is_sampled() {
+                                TraceFlags::DEBUG.bits()
+                            } else {
+                                0
+                            };
+                            let only_there = debug | TraceFlags::RANDOM_TRACE_ID.bits();
                             let kept = earlier.flags().bits() & only_there;
                             let flags = &mut cx.span_context.flags;
                             *flags = TraceFlags::from_bits(flags.bits() | kept);
@@ -1208,6 +1213,17 @@ mod tests {
         ];
         let flags = p.extract_context(&headers).unwrap().flags();
         assert_eq!(flags.bits() & TraceFlags::RANDOM_TRACE_ID.bits(), 0);
+        // A later format that says unsampled: no debug flag (debug means sampled).
+        let p = Propagators::new(&[Propagator::B3, Propagator::TraceContext]);
+        let headers = [
+            ("b3", "4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-d"),
+            (
+                "traceparent",
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00",
+            ),
+        ];
+        let cx = p.extract_context(&headers).unwrap();
+        assert!(!cx.flags().is_debug() && !cx.is_sampled());
     }
 
     #[test]
