@@ -401,7 +401,8 @@ impl TraceContext {
         if !self.span_context.is_valid() {
             return;
         }
-        headers.set(TRACEPARENT, &self.to_traceparent());
+        self.traceparent_repr()
+            .with_header(|value| headers.set(TRACEPARENT, value));
         if !self.trace_state.is_empty() {
             headers.set(TRACESTATE, self.trace_state.as_str());
         }
@@ -410,13 +411,18 @@ impl TraceContext {
     /// Returns the version-00 `traceparent` value for this context.
     #[inline]
     pub fn to_traceparent(&self) -> InlineStr<{ traceparent::LEN }> {
+        self.traceparent_repr().to_header()
+    }
+
+    /// What `traceparent` carries for this context.
+    #[inline]
+    fn traceparent_repr(&self) -> traceparent::Repr {
         traceparent::Repr {
             version: traceparent::VERSION,
             trace_id: self.trace_id(),
             parent_id: self.span_id(),
             flags: self.flags(),
         }
-        .to_header()
     }
 }
 

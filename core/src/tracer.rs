@@ -857,10 +857,7 @@ where
             parent_id: cx.span_id,
             flags: cx.flags,
         };
-        headers.set(
-            crate::propagation::TRACEPARENT,
-            traceparent.to_header().as_str(),
-        );
+        traceparent.with_header(|value| headers.set(crate::propagation::TRACEPARENT, value));
         let state = span.trace_state();
         if !state.is_empty() {
             headers.set(crate::propagation::TRACESTATE, state);

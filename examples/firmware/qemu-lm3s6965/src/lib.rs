@@ -558,15 +558,14 @@ pub mod footprint {
         // several copies of it on the stack.
         let mut arena = Arena::new();
         // The sampler fixed at compile time (OpenTelemetry's default): only its code links.
-        let tracer: Tracer<&mut Arena, _, X, ParentBasedAlwaysOn> = Tracer::new(
-            TracerConfig::new("footprint")
-                .with_export_batch_size(2)
-                .with_static_sampler(ParentBasedAlwaysOn),
-            &mut arena,
-            clock,
-            IdGenerator::from_entropy(&mut mixer),
-            exporter,
-        );
+        // A `const` config: built at compile time, so its builder's temporaries (the
+        // run-time `Sampler` it starts from is 160 bytes) take no stack.
+        const CONFIG: TracerConfig<ParentBasedAlwaysOn> = TracerConfig::new("footprint")
+            .with_export_batch_size(2)
+            .with_static_sampler(ParentBasedAlwaysOn);
+        let tracer: Tracer<&mut Arena, _, X, ParentBasedAlwaysOn> =
+            Tracer::unseeded(CONFIG, &mut arena, clock, exporter);
+        tracer.seed(IdGenerator::from_entropy(&mut mixer));
         let headers = [("traceparent", core::hint::black_box(TRACEPARENT))];
         let incoming = TraceContext::from_headers(&headers[..]);
         let mut span = tracer.start_server_span("handle", &incoming);
