@@ -6,7 +6,7 @@
 //! `--write` also puts the run into `BENCHMARKS.md`, the README's summary table and
 //! `bench/chart.svg` (see [`picotrace_bench::publish`]).
 //!
-//! `--profile w1|w1-std|w2|w3|w3b|w4|w4-api|w4-state|w5pb|w5json|w9|w9-extra|w9-registry|w9-otel|w9-otel-lean [N]` runs one picotrace workload alone, for
+//! `--profile w1|w1-std|w2|w6-std|w6-core|w3|w3b|w4|w4-api|w4-state|w5pb|w5json|w9|w9-extra|w9-registry|w9-otel|w9-otel-lean [N]` runs one picotrace workload alone, for
 //! `valgrind --tool=callgrind --toggle-collect='picotrace_bench::pico::w1*'` (see
 //! `BENCHMARKS.md`).
 
@@ -66,7 +66,7 @@ fn run() {
         .map(|s| s.split(',').map(str::to_string).collect());
     if args.iter().any(|a| a == "--help" || a == "-h") {
         println!("usage: picotrace-bench [--quick] [--only W1,W2,W3,W4,W5,W6,W7,W8,W9] [--write] [--strict]");
-        println!("       picotrace-bench --profile w1|w1-std|w2|w3|w3b|w4|w4-api|w4-state|w5pb|w5json|w9|w9-extra|w9-registry|w9-otel|w9-otel-lean [N]   (picotrace only, for callgrind)");
+        println!("       picotrace-bench --profile w1|w1-std|w2|w6-std|w6-core|w3|w3b|w4|w4-api|w4-state|w5pb|w5json|w9|w9-extra|w9-registry|w9-otel|w9-otel-lean [N]   (picotrace only, for callgrind)");
         return;
     }
     if let Some(i) = args.iter().position(|a| a == "--profile") {
@@ -1236,6 +1236,18 @@ fn goals(report: &Report) -> String {
     out
 }
 
+/// Runs `work` on two threads at once (16 MiB stacks, as the workloads' threads have).
+fn two_threads(work: impl Fn() + Sync) {
+    std::thread::scope(|scope| {
+        for _ in 0..2 {
+            std::thread::Builder::new()
+                .stack_size(16 << 20)
+                .spawn_scoped(scope, &work)
+                .expect("spawn");
+        }
+    });
+}
+
 /// Runs one picotrace workload `n` times after a warm-up of `n / 10`, for profilers
 /// (`valgrind --tool=callgrind`): nothing else runs, so the counts are the workload's.
 fn profile(what: &str, n: u64) {
@@ -1255,6 +1267,17 @@ fn profile(what: &str, n: u64) {
             let t = pico::sampled();
             pico::run_w2(&t, warm);
             pico::run_w2(&t, n);
+        }
+        // W6: two threads on one shared tracer, `n` spans each (for `perf` and
+        // `valgrind`; callgrind runs the threads one at a time).
+        "w6-std" => {
+            let provider = pico::provider();
+            two_threads(|| pico::run_w1(provider.tracer(), n));
+            let _ = provider.flush();
+        }
+        "w6-core" => {
+            let t = pico::sampled();
+            two_threads(|| pico::run_w1(&t, n));
         }
         "w3" => {
             let t = pico::unsampled();
