@@ -3,7 +3,8 @@
 //!
 //! Writes into any [`core::fmt::Write`] and allocates nothing; timestamps are UTC
 //! RFC 3339, computed without a date library. The tree is built by scanning the batch
-//! (quadratic in its size, fine for console use), never loops (span ids that repeat
+//! (quadratic in its size, fine for console use: parent lookups are remembered for
+//! the few parents most spans of a batch share), never loops (span ids that repeat
 //! or form a cycle cannot make it run away), and stops nesting at [`MAX_DEPTH`].
 //!
 //! ```
@@ -64,8 +65,9 @@ pub fn write_span_line<W: Write + ?Sized>(span: &SpanData<'_>, w: &mut W) -> fmt
                 w.write_str(", ")?;
             }
             // Keys may come from anywhere (`set_attribute_dyn`): a newline or an
-            // escape sequence in one must not break the line or reach the terminal.
-            write_clean(key, w)?;
+            // escape sequence in one must not break the line or reach the terminal,
+            // and one holding `"`, `=` or `, ` must not read as several attributes.
+            write_key(key, w)?;
             w.write_str("=")?;
             write_value(value, w)?;
         }
@@ -152,10 +154,7 @@ where
             w.write_str("\n")?;
         }
         first = false;
-        let tree = Tree {
-            spans: spans.clone(),
-            trace_id,
-        };
+        let tree = Tree::new(spans.clone(), trace_id);
         tree.write(w)?;
     }
     Ok(())
@@ -259,11 +258,32 @@ fn write_value<W: Write + ?Sized>(value: AttributeValue<'_>, w: &mut W) -> fmt::
     }
 }
 
-/// Writes `text` with control characters escaped; returns the characters written.
+/// Writes an attribute key: as it is when plain (ASCII letters, digits and `._-/:@`,
+/// as semantic-convention keys are), else quoted and escaped as `{:?}` writes it.
+fn write_key<W: Write + ?Sized>(key: &str, w: &mut W) -> fmt::Result {
+    let plain =
+        |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '/' | ':' | '@');
+    if !key.is_empty() && key.chars().all(plain) {
+        w.write_str(key)
+    } else {
+        write!(w, "{key:?}")
+    }
+}
+
+/// Whether [`write_clean`] escapes `c`: what `{:?}` escapes (control characters, line
+/// and paragraph separators, bidi overrides and isolates, zero-width and other
+/// characters that do not show), and a backslash, so that an escape cannot be faked;
+/// not quotes (the text is not quoted).
+fn escaped(c: char) -> bool {
+    !matches!(c, '"' | '\'') && c.escape_debug().len() > 1
+}
+
+/// Writes `text` with the characters [`escaped`] picks escaped; returns the characters
+/// written.
 fn write_clean<W: Write + ?Sized>(text: &str, w: &mut W) -> Result<usize, fmt::Error> {
     let mut width = 0;
     for c in text.chars() {
-        if c.is_control() {
+        if escaped(c) {
             for e in c.escape_debug() {
                 w.write_char(e)?;
                 width += 1;
@@ -283,8 +303,8 @@ fn write_clean_cut<W: Write + ?Sized>(
     w: &mut W,
 ) -> Result<usize, fmt::Error> {
     let columns = |c: char| {
-        if c.is_control() {
-            c.escape_debug().count()
+        if escaped(c) {
+            c.escape_debug().len()
         } else {
             1
         }
@@ -313,10 +333,19 @@ fn write_spaces<W: Write + ?Sized>(n: usize, w: &mut W) -> fmt::Result {
 /// A place in a trace's sibling order: start time, then position in the batch.
 type Key = (Timestamp, usize);
 
+/// How many parent lookups [`Tree`] remembers.
+const PARENT_MEMO: usize = 4;
+
 /// One trace of a batch, read by scanning the batch.
 struct Tree<I> {
     spans: I,
     trace_id: crate::id::TraceId,
+    /// The last parent ids looked up, and whether the batch holds them: most spans of a
+    /// batch share a few parents (one missing parent of a thousand orphans), and each
+    /// lookup is a scan of the batch.
+    parents: core::cell::Cell<[Option<(SpanId, bool)>; PARENT_MEMO]>,
+    /// Where the next lookup goes in `parents`.
+    next_memo: core::cell::Cell<usize>,
 }
 
 impl<'a, I: Iterator<Item = SpanData<'a>> + Clone> Tree<I> {
@@ -332,26 +361,59 @@ impl<'a, I: Iterator<Item = SpanData<'a>> + Clone> Tree<I> {
         self.members().find(|(_, s)| s.span_context().span_id == id)
     }
 
+    fn new(spans: I, trace_id: crate::id::TraceId) -> Self {
+        Self {
+            spans,
+            trace_id,
+            parents: core::cell::Cell::new([None; PARENT_MEMO]),
+            next_memo: core::cell::Cell::new(0),
+        }
+    }
+
     /// A span is drawn at the top level when its parent is not in the batch.
     fn is_top(&self, span: &SpanData<'a>) -> bool {
         span.parent_span_id()
-            .is_none_or(|parent| self.find(parent).is_none())
+            .is_none_or(|parent| !self.holds(parent))
+    }
+
+    /// Whether a span of this trace in the batch has the id `id` (remembered for the
+    /// last [`PARENT_MEMO`] ids asked about).
+    fn holds(&self, id: SpanId) -> bool {
+        let mut memo = self.parents.get();
+        if let Some((_, held)) = memo.iter().flatten().find(|(known, _)| *known == id) {
+            return *held;
+        }
+        let held = self.find(id).is_some();
+        let at = self.next_memo.get();
+        memo[at % PARENT_MEMO] = Some((id, held));
+        self.parents.set(memo);
+        self.next_memo.set(at.wrapping_add(1));
+        held
     }
 
     /// Returns the first span after `after` among the children of `parent` (or among
-    /// the top-level spans).
+    /// the top-level spans). Whether a span is at the top level (a lookup of its
+    /// parent) is asked only of spans that would come before the best one so far.
     fn next_among(
         &self,
         parent: Option<SpanId>,
         after: Option<Key>,
     ) -> Option<(usize, SpanData<'a>)> {
-        self.members()
-            .filter(|(i, s)| after.is_none_or(|a| (s.start_time(), *i) > a))
-            .filter(|(_, s)| match parent {
-                Some(p) => s.parent_span_id() == Some(p),
-                None => self.is_top(s),
-            })
-            .min_by_key(|(i, s)| (s.start_time(), *i))
+        let mut best: Option<(Key, SpanData<'a>)> = None;
+        for (i, span) in self.members() {
+            let key = (span.start_time(), i);
+            if after.is_some_and(|a| key <= a) || best.as_ref().is_some_and(|(b, _)| key >= *b) {
+                continue;
+            }
+            let fits = match parent {
+                Some(p) => span.parent_span_id() == Some(p),
+                None => self.is_top(&span),
+            };
+            if fits {
+                best = Some((key, span));
+            }
+        }
+        best.map(|((_, i), span)| (i, span))
     }
 
     /// Returns the depth the tree draws `span` at, or `None` if it is not drawn.
@@ -484,6 +546,9 @@ fn write_span_row<W: Write + ?Sized>(
     let mut duration = heapless::String::<24>::new();
     write_duration(duration_nanos(span), 1, &mut duration)?;
     write!(w, "{:<8} {duration:>10} |", kind_label(span.kind()))?;
+    // A duration wider than its column (11.6 days and more) moves this row's bar: its
+    // event markers move with it.
+    let duration_width = duration.chars().count().max(10);
     let start = span.start_time().as_unix_nanos();
     let first = scale.cell(start, false).min(BAR_WIDTH - 1);
     let last = scale
@@ -506,7 +571,7 @@ fn write_span_row<W: Write + ?Sized>(
     for event in span.events() {
         // The marker under the bar first, the label after it: a long label cannot push
         // the time line out of its column.
-        write_spaces(NAME_WIDTH + 1 + 8 + 1 + 10, w)?;
+        write_spaces(NAME_WIDTH + 1 + 8 + 1 + duration_width, w)?;
         w.write_str(" |")?;
         let at = scale
             .cell(event.time().as_unix_nanos(), false)
@@ -725,6 +790,133 @@ mod tests {
         assert!(out.contains("  GET /api/v1/users/{id}/orde…"), "{out}");
     }
 
+    /// Regression: with many spans whose parent is not in the batch (a root still
+    /// running while its children export, or a remote parent), each top-level row
+    /// looked up the parent of every later span in the whole batch: N^3 / 6 span reads
+    /// (1.3 million for 200 spans, seconds of an export thread for 2,000). Counted here
+    /// as reads of the batch.
+    #[test]
+    fn a_batch_of_orphans_is_drawn_in_quadratic_time() {
+        #[derive(Clone)]
+        struct Counted<'c, I> {
+            spans: I,
+            reads: &'c core::cell::Cell<usize>,
+        }
+        impl<I: Iterator> Iterator for Counted<'_, I> {
+            type Item = I::Item;
+            fn next(&mut self) -> Option<I::Item> {
+                let span = self.spans.next();
+                self.reads
+                    .set(self.reads.get() + usize::from(span.is_some()));
+                span
+            }
+        }
+        const N: usize = 200;
+        let slots: std::vec::Vec<_> = (1..=N as u8)
+            .map(|id| hand_span(1, id, Some(255), "orphan", (u64::from(id), 300), |_| {}))
+            .collect();
+        let reads = core::cell::Cell::new(0);
+        let spans = Counted {
+            spans: slots.iter().map(|s| s.data()),
+            reads: &reads,
+        };
+        let mut out = String::new();
+        write_trace_tree(spans, &mut out).unwrap();
+        let rows = names_in_order(&out);
+        assert_eq!(rows.len(), N, "{out}");
+        assert!(rows
+            .iter()
+            .all(|&(depth, name)| depth == 0 && name == "orphan"));
+        assert!(
+            reads.get() < 4 * N * N,
+            "{} reads for {N} spans",
+            reads.get()
+        );
+    }
+
+    /// Regression: the tree wrote Unicode line and paragraph separators, bidi
+    /// overrides and isolates, and zero-width characters raw (only control characters
+    /// were escaped), where the line view's `{:?}` escapes them: a name or key could
+    /// break a log line or reverse how it reads. Escaped as `{:?}` does in both views;
+    /// a backslash too, so that an escape cannot be faked.
+    #[test]
+    fn invisible_and_line_breaking_characters_are_escaped_in_both_views() {
+        let raw = [
+            '\u{2028}', '\u{2029}', '\u{202e}', '\u{2066}', '\u{200b}', '\u{feff}',
+        ];
+        let slot = hand_span(1, 2, None, "a\u{2028}b\u{202e}c\\u{41}", (0, 1), |w| {
+            let limits = crate::SpanLimits::DEFAULT;
+            w.set_attribute(
+                "k\u{2029}\u{2066}",
+                None,
+                &crate::Value::Bool(true),
+                &limits,
+            );
+            w.add_event(
+                "e\u{200b}\u{feff}",
+                Timestamp::from_unix_nanos(T0),
+                &[],
+                &limits,
+            );
+        });
+        let tree = tree_of(core::slice::from_ref(&slot));
+        let mut line = String::new();
+        write_span_line(&slot.data(), &mut line).unwrap();
+        for text in [&tree, &line] {
+            assert!(!text.contains(raw), "{text:?}");
+        }
+        assert!(tree.contains("\na\\u{2028}b\\u{202e}c\\\\u{41}"), "{tree}");
+        assert!(tree.contains("| e\\u{200b}\\u{feff}\n"), "{tree}");
+        assert!(line.contains("{\"k\\u{2029}\\u{2066}\"=true}"), "{line}");
+    }
+
+    /// Regression: keys were written unquoted with only control characters escaped, so
+    /// one attribute whose key holds `"`, `=` or `, ` printed exactly as two attributes
+    /// would. A key that is not plain (letters, digits, `._-/:@`) is quoted.
+    #[test]
+    fn a_key_cannot_pass_for_several_attributes() {
+        let limits = crate::SpanLimits::DEFAULT;
+        let one = hand_span(1, 2, None, "s", (0, 1), |w| {
+            w.set_attribute(
+                "role=\"user\", admin",
+                None,
+                &crate::Value::Bool(true),
+                &limits,
+            );
+        });
+        let two = hand_span(1, 3, None, "s", (0, 1), |w| {
+            w.set_attribute("role", None, &crate::Value::Str("user"), &limits);
+            w.set_attribute("admin", None, &crate::Value::Bool(true), &limits);
+        });
+        let attributes = |slot: &TestSlot| {
+            let mut line = String::new();
+            write_span_line(&slot.data(), &mut line).unwrap();
+            line[line.find('{').unwrap()..].into()
+        };
+        let (one, two): (String, String) = (attributes(&one), attributes(&two));
+        assert_eq!(two, "{role=\"user\", admin=true}");
+        assert_eq!(one, "{\"role=\\\"user\\\", admin\"=true}");
+    }
+
+    /// Regression: a duration wider than its column (a span of 11.6 days or more: 11
+    /// characters) pushed its row's bar right, off its event markers' column.
+    #[test]
+    fn long_durations_keep_the_bars_in_their_column() {
+        let days = 2_000_000_000; // ms: 23 days
+        let slot = hand_span(1, 2, None, "long", (0, days), |w| {
+            let at = Timestamp::from_unix_nanos(T0 + 1_000_000);
+            w.add_event("e", at, &[], &crate::SpanLimits::DEFAULT);
+        });
+        let tree = tree_of(core::slice::from_ref(&slot));
+        let bars: std::vec::Vec<usize> = tree
+            .lines()
+            .filter(|l| l.contains('|'))
+            .map(|l| l.chars().position(|c| c == '|').unwrap())
+            .collect();
+        assert_eq!(bars.len(), 2, "{tree}");
+        assert_eq!(bars[0], bars[1], "{tree}");
+    }
+
     #[test]
     fn repeated_span_ids_cannot_blow_up_the_tree() {
         // Two spans share id 1 and each has the other's id as a child: without a
@@ -805,7 +997,7 @@ mod tests {
         assert!(!line.contains('\n') && !line.contains('\u{1b}'), "{line}");
         assert!(
             line.ends_with(
-                "← 0303030303030303 (remote) INTERNAL \"bad\\nname\\u{7}\" 1.000 ms UNSET {k\\n\\u{1b}[2J=NaN} dropped_attributes=1"
+                "← 0303030303030303 (remote) INTERNAL \"bad\\nname\\u{7}\" 1.000 ms UNSET {\"k\\n\\u{1b}[2J\"=NaN} dropped_attributes=1"
             ),
             "{line}"
         );
