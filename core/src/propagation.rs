@@ -591,7 +591,10 @@ impl<const BYTES: usize> Baggage<BYTES> {
     /// that do not fit, do not decode to UTF-8, or whose value the carrier cannot read
     /// as text, are skipped and counted in [`Baggage::dropped`].
     pub fn extend_from_jaeger_headers(&mut self, headers: &(impl Extractor + ?Sized)) {
+        let mut listed = 0usize;
         headers.keys(&mut |name| {
+            let at = listed;
+            listed += 1;
             let prefix = jaeger::BAGGAGE_PREFIX.len();
             let is_baggage = name.len() > prefix
                 && name.is_char_boundary(prefix)
@@ -599,11 +602,16 @@ impl<const BYTES: usize> Baggage<BYTES> {
             if !is_baggage {
                 return;
             }
-            let Some(value) = headers.get(name) else {
-                // Listed but not readable (not text): a member lost.
-                self.count_dropped();
+            // A name the carrier listed before (given twice, or twice but for case) was
+            // taken then, with all its values.
+            let (mut earlier, mut other_at) = (false, 0usize);
+            headers.keys(&mut |other| {
+                earlier |= other_at < at && other.eq_ignore_ascii_case(name);
+                other_at += 1;
+            });
+            if earlier {
                 return;
-            };
+            }
             // Jaeger's clients lowercase the keys they read (header names are not case
             // sensitive, and carriers differ in the case they report).
             let mut key = heapless::String::<128>::new();
@@ -617,13 +625,20 @@ impl<const BYTES: usize> Baggage<BYTES> {
             // dropped either way); a fixed 512 bytes dropped longer values that
             // `to_jaeger_headers` writes whole.
             let mut buf = [0u8; BYTES];
-            match url_decode(value, &mut buf) {
-                Some(decoded) => {
-                    if self.insert(&key, decoded).is_err() {
-                        self.count_dropped();
-                    }
-                }
-                None => self.count_dropped(),
+            // The last value wins, as a later `baggage` member does (the Go and Java
+            // SDKs keep the last).
+            let mut last = None;
+            headers.get_all(name, &mut |value| {
+                last = Some(url_decode(value, &mut buf).map(str::len));
+            });
+            let decoded = match last {
+                Some(Some(len)) => buf.get(..len).and_then(|b| core::str::from_utf8(b).ok()),
+                // Listed but not readable (not text), or not decodable: a member lost.
+                _ => None,
+            };
+            match decoded {
+                Some(decoded) if self.insert(&key, decoded).is_ok() => {}
+                _ => self.count_dropped(),
             }
         });
     }
@@ -1310,6 +1325,26 @@ mod tests {
         assert_eq!(out[0].1.as_str(), "1%2B1");
         let again: Baggage<512> = jaeger.extract_baggage(&out);
         assert_eq!(again.get_decoded("sum", &mut buf), Some("1+1"));
+    }
+
+    /// Regression (found by review): a `uberctx-` name given twice (or twice but for
+    /// case) took its first value, inserted once for each time the carrier listed it,
+    /// and the later value was lost uncounted; the W3C `baggage` header keeps the last.
+    /// The last value wins now, taken once; one that does not decode is counted once.
+    #[test]
+    fn a_repeated_jaeger_baggage_header_keeps_its_last_value() {
+        let jaeger = Propagators::new(&[Propagator::Jaeger]);
+        let mut buf = [0u8; 16];
+        for headers in [
+            [("uberctx-k", "1"), ("uberctx-k", "2")],
+            [("uberctx-K", "1"), ("uberctx-k", "2")],
+        ] {
+            let bag: Baggage<512> = jaeger.extract_baggage(&headers);
+            assert_eq!(bag.get_decoded("k", &mut buf), Some("2"), "{headers:?}");
+            assert_eq!((bag.len(), bag.dropped()), (1, 0), "{headers:?}");
+        }
+        let bag: Baggage<512> = jaeger.extract_baggage(&[("uberctx-k", "1"), ("uberctx-K", "%ZZ")]);
+        assert_eq!((bag.len(), bag.dropped()), (0, 1));
     }
 
     /// Members Jaeger headers cannot carry are reported, not skipped in silence: a key
