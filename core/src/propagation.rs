@@ -743,6 +743,25 @@ pub enum Propagator {
 }
 
 impl Propagator {
+    /// The header names this format writes (OpenTelemetry's propagator `Fields`): the
+    /// ones a carrier that is reused should lose before an injection. Jaeger's baggage
+    /// headers, `uberctx-{key}`, are named by their keys and not listed.
+    ///
+    /// ```
+    /// use picotrace::Propagator;
+    /// assert_eq!(Propagator::TraceContext.fields(), ["traceparent", "tracestate"]);
+    /// assert_eq!(Propagator::B3.fields(), ["b3"]);
+    /// ```
+    pub const fn fields(self) -> &'static [&'static str] {
+        match self {
+            Self::TraceContext => &[TRACEPARENT, TRACESTATE],
+            Self::Baggage => &[BAGGAGE],
+            Self::B3 => &[b3::B3],
+            Self::B3Multi => &[b3::TRACE_ID, b3::SPAN_ID, b3::SAMPLED, b3::FLAGS],
+            Self::Jaeger => &[jaeger::UBER_TRACE_ID],
+        }
+    }
+
     /// The propagator an `OTEL_PROPAGATORS` entry names (ASCII case ignored).
     pub fn from_name(name: &str) -> Option<Self> {
         Some(match name {
@@ -844,6 +863,20 @@ impl Propagators {
     /// The propagators, in order.
     pub fn as_slice(&self) -> &[Propagator] {
         &self.order[..usize::from(self.len)]
+    }
+
+    /// The header names the propagators on write, in their order (OpenTelemetry's
+    /// composite propagator `Fields`; see [`Propagator::fields`]).
+    ///
+    /// ```
+    /// use picotrace::{Propagator, Propagators};
+    /// let p = Propagators::new(&[Propagator::TraceContext, Propagator::Baggage]);
+    /// assert!(p.fields().eq(["traceparent", "tracestate", "baggage"]));
+    /// ```
+    pub fn fields(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.as_slice()
+            .iter()
+            .flat_map(|p| p.fields().iter().copied())
     }
 
     /// Returns `true` when `propagator` is on.
@@ -1279,6 +1312,51 @@ mod tests {
         );
         assert_eq!(Propagator::from_name("B3Multi"), Some(Propagator::B3Multi));
         assert_eq!(Propagator::from_name("xray"), None);
+    }
+
+    /// `fields()` names what each propagator writes (the OpenTelemetry B3 requirement:
+    /// "Fields MUST return the header names that correspond to the configured
+    /// format"): a sampled, a debug and an unsampled context with a tracestate, and
+    /// baggage, injected by each; every name written is listed (but Jaeger's
+    /// `uberctx-{key}`), and every name listed is written by one of them.
+    #[test]
+    fn fields_name_the_headers_each_propagator_writes() {
+        let mut bag: Baggage<512> = Baggage::new();
+        bag.insert("user", "alice").unwrap();
+        let mut with_state = sampled_cx();
+        with_state.trace_state = crate::TraceState::parse("k=v").unwrap();
+        let mut debug = sampled_cx();
+        debug.span_context.flags =
+            TraceFlags::from_bits(TraceFlags::SAMPLED.bits() | TraceFlags::DEBUG.bits());
+        let mut unsampled = sampled_cx();
+        unsampled.span_context.flags = TraceFlags::NONE;
+        for p in [
+            Propagator::TraceContext,
+            Propagator::Baggage,
+            Propagator::B3,
+            Propagator::B3Multi,
+            Propagator::Jaeger,
+        ] {
+            let one = Propagators::new(&[p]);
+            let mut written: Vec<std::string::String> = Vec::new();
+            for cx in [&with_state, &debug, &unsampled] {
+                let mut out = Headers::new();
+                one.inject_context(cx, &mut out);
+                one.inject_baggage(&bag, &mut out);
+                written.extend(out.iter().map(|(k, _)| k.as_str().into()));
+            }
+            written.retain(|name| !name.starts_with(jaeger::BAGGAGE_PREFIX));
+            for name in &written {
+                assert!(p.fields().contains(&name.as_str()), "{p:?} wrote {name}");
+            }
+            for name in p.fields() {
+                assert!(written.iter().any(|w| w == name), "{p:?} lists {name}");
+            }
+        }
+        let all = Propagators::new(&[Propagator::Jaeger, Propagator::TraceContext]);
+        assert!(all
+            .fields()
+            .eq(["uber-trace-id", "traceparent", "tracestate"]));
     }
 
     #[test]
