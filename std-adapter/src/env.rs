@@ -531,9 +531,10 @@ impl Reader<'_> {
     }
 
     /// A boolean: `true` (any case) is true, `false` false; anything else warns and is
-    /// false, as the spec asks.
+    /// false, as the spec asks ("MUST NOT extend this definition and define additional
+    /// values that are interpreted as true": read untrimmed, so ` true ` is not).
     fn boolean(&mut self, name: &str) -> bool {
-        let Some(v) = self.get(name) else {
+        let Some(v) = (self.lookup)(name).filter(|v| !v.is_empty()) else {
             return false;
         };
         if v.eq_ignore_ascii_case("true") {
@@ -650,7 +651,14 @@ impl Reader<'_> {
         for item in v.split(',').map(str::trim).filter(|s| !s.is_empty()) {
             match item.to_ascii_lowercase().as_str() {
                 "otlp" => chosen.push(TracesExporter::Otlp),
-                "console" | "logging" => chosen.push(TracesExporter::Console),
+                "console" => chosen.push(TracesExporter::Console),
+                "logging" => {
+                    // The spec: "a deprecated value left for backwards compatibility.
+                    // It SHOULD NOT be supported by new implementations." Still read
+                    // as the console, as it was meant, but not in silence.
+                    self.warn(NAME, &v, "\"logging\" is deprecated; using console");
+                    chosen.push(TracesExporter::Console);
+                }
                 "none" => return TracesExporter::None,
                 "zipkin" | "jaeger" => {
                     self.warn(
@@ -1295,6 +1303,42 @@ mod tests {
         // The exporter built from it uses the defaults.
         assert!(e.otlp.builder().build().is_ok());
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Regression (found by review): an endpoint with an empty port was refused, and
+    /// spans went to localhost. The spec: "if the port is empty or not given, TCP port
+    /// 80 is the default for the http scheme"; the URL is not modified.
+    #[test]
+    fn an_empty_port_is_the_schemes_default() {
+        let e = env(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:")]);
+        assert_eq!(e.otlp.traces_url, "http://collector:/v1/traces");
+        assert!(e.warnings.is_empty(), "{:#?}", e.warnings);
+    }
+
+    /// Regression (found by review): `logging`, which the spec calls "a deprecated
+    /// value ... SHOULD NOT be supported by new implementations", was taken as the
+    /// console without a word.
+    #[test]
+    fn the_deprecated_logging_exporter_warns() {
+        let e = env(&[("OTEL_TRACES_EXPORTER", "logging")]);
+        assert_eq!(e.exporter, TracesExporter::Console);
+        assert_eq!(warned(&e), ["OTEL_TRACES_EXPORTER"]);
+    }
+
+    /// Regression (found by review): booleans were trimmed, so ` true ` disabled the
+    /// SDK; only `true` in any case is true ("MUST NOT extend this definition").
+    #[test]
+    fn only_true_itself_is_true() {
+        for (value, disabled, warns) in [
+            (" true ", false, true),
+            ("TRUE", true, false),
+            ("false", false, false),
+            ("", false, false),
+        ] {
+            let e = env(&[("OTEL_SDK_DISABLED", value)]);
+            assert_eq!(e.disabled, disabled, "{value:?}");
+            assert_eq!(warned(&e) == ["OTEL_SDK_DISABLED"], warns, "{value:?}");
+        }
     }
 
     #[test]

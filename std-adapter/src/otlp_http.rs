@@ -586,7 +586,10 @@ pub(crate) fn validate_url(url: &str) -> Result<(), ExportError> {
         Some(h) if !h.is_empty() => {}
         _ => return Err(invalid("missing host")),
     }
-    // `http::Uri` keeps any digits as the port; a TCP port is 1 to 65535.
+    // `http::Uri` keeps any digits as the port; a TCP port is 1 to 65535. An empty
+    // one is the scheme's default (the OTLP exporter spec: "if the port is empty or not
+    // given, TCP port 80 is the default for the http scheme and TCP port 443 is the
+    // default for the https scheme"; ureq reads it so).
     let authority = uri.authority().map_or("", |a| a.as_str());
     let host_port = authority.rsplit_once('@').map_or(authority, |(_, hp)| hp);
     let after_host = match host_port.rsplit_once(']') {
@@ -594,7 +597,7 @@ pub(crate) fn validate_url(url: &str) -> Result<(), ExportError> {
         None => host_port.find(':').map_or("", |i| &host_port[i..]),
     };
     match after_host.strip_prefix(':') {
-        None => Ok(()),
+        None | Some("") => Ok(()),
         Some(port) if port.parse::<u16>().is_ok_and(|p| p > 0) => Ok(()),
         Some(_) => Err(invalid("the port must be a number from 1 to 65535")),
     }
@@ -1106,7 +1109,6 @@ mod tests {
             "http://127.0.0.1:99999",
             "http://collector:65536/v1/traces",
             "https://collector:0",
-            "http://collector:/v1/traces",
             "http://[::1]:70000/",
             "http://collector:18446744073709551616",
         ] {
@@ -1121,6 +1123,10 @@ mod tests {
             "https://c:65535/x",
             "http://[::1]:4318/",
             "http://c/",
+            // An empty port is the scheme's (the OTLP exporter spec: "if the port is
+            // empty or not given, TCP port 80 is the default for the http scheme").
+            "http://collector:/v1/traces",
+            "https://[::1]:/",
         ] {
             assert!(
                 OtlpHttpExporter::builder()
