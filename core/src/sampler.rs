@@ -215,7 +215,7 @@ impl SpanSampler for AlwaysOn {
     #[inline]
     fn decide_shared(&self, params: &SamplingParams<'_>) -> Option<SamplingResult> {
         let result = SamplingResult::new(SamplingDecision::RecordAndSample);
-        Some(RootSampler::AlwaysOn.settle_parent_threshold(result, params))
+        Some(RootSampler::AlwaysOn.settle_parent_threshold(result, params, true))
     }
     fn records_every_root(&self) -> bool {
         true
@@ -236,7 +236,7 @@ impl SpanSampler for AlwaysOff {
     #[inline]
     fn decide_shared(&self, params: &SamplingParams<'_>) -> Option<SamplingResult> {
         let result = SamplingResult::new(SamplingDecision::Drop);
-        Some(RootSampler::AlwaysOff.settle_parent_threshold(result, params))
+        Some(RootSampler::AlwaysOff.settle_parent_threshold(result, params, true))
     }
     fn drops_every_root(&self) -> bool {
         true
@@ -262,7 +262,7 @@ impl SpanSampler for ParentBasedAlwaysOn {
         } else {
             (RootSampler::AlwaysOff, SamplingResult::from_bool(false))
         };
-        Some(delegate.settle_parent_threshold(result, params))
+        Some(delegate.settle_parent_threshold(result, params, false))
     }
     fn records_every_root(&self) -> bool {
         true
@@ -306,10 +306,10 @@ impl SpanSampler for Sampler {
 impl SpanSampler for RootSampler {
     #[inline]
     fn decide_shared(&self, params: &SamplingParams<'_>) -> Option<SamplingResult> {
-        RootSampler::decide_shared(self, params)
+        RootSampler::decide_shared(self, params, true)
     }
     fn decide_exclusive(&mut self, params: &SamplingParams<'_>) -> SamplingResult {
-        self.should_sample(params)
+        self.should_sample(params, true)
     }
     fn uses_clock(&self) -> bool {
         matches!(self, RootSampler::RateLimiting(_) | RootSampler::Custom(_))
@@ -347,13 +347,9 @@ impl SpanSampler for ParentBased {
     }
 }
 
-/// Finds the OpenTelemetry `ot` member in a tracestate header value, borrowing it (no
-/// copy of the tracestate: samplers run on the span hot path, and on small stacks).
-fn ot_entry(trace_state: &str) -> Option<OtValue<'_>> {
-    ot_member_value(trace_state).and_then(OtValue::parse)
-}
-
-/// The text of the `ot` member's value, checked or not.
+/// The text of the OpenTelemetry `ot` member's value in a tracestate header value,
+/// checked or not, borrowed (no copy of the tracestate: samplers run on the span hot
+/// path, and on small stacks).
 fn ot_member_value(trace_state: &str) -> Option<&str> {
     // Without the `tracestate` feature there is none to read (and no parser linked).
     if !cfg!(feature = "tracestate") {
@@ -398,7 +394,8 @@ impl TraceIdRatio {
     pub fn new(ratio: f64) -> Self {
         let threshold = probability_to_threshold(ratio);
         Self {
-            ratio: if ratio.is_nan() {
+            // NaN and -0 read as 0 (a -0 was kept, and described as `{-0}`).
+            ratio: if ratio.is_nan() || ratio == 0.0 {
                 0.0
             } else {
                 ratio.clamp(0.0, 1.0)
@@ -571,21 +568,27 @@ impl fmt::Debug for RootSampler {
 }
 
 impl RootSampler {
-    fn should_sample(&mut self, params: &SamplingParams<'_>) -> SamplingResult {
+    /// Decides; `independent`: the sampler ignores the parent (a `Sampler::Root`), not a
+    /// `ParentBased` delegate picked for the parent's decision.
+    fn should_sample(&mut self, params: &SamplingParams<'_>, independent: bool) -> SamplingResult {
         match self {
             RootSampler::RateLimiting(s) => {
                 let result = SamplingResult::from_bool(s.sample(params.now));
-                self.settle_parent_threshold(result, params)
+                self.settle_parent_threshold(result, params, independent)
             }
             other => other
-                .decide_shared(params)
+                .decide_shared(params, independent)
                 .unwrap_or(SamplingResult::new(SamplingDecision::Drop)),
         }
     }
 
     /// Decides without `&mut`: `None` for the stateful rate limiter.
     #[inline]
-    fn decide_shared(&self, params: &SamplingParams<'_>) -> Option<SamplingResult> {
+    fn decide_shared(
+        &self,
+        params: &SamplingParams<'_>,
+        independent: bool,
+    ) -> Option<SamplingResult> {
         let result = match self {
             RootSampler::AlwaysOn => SamplingResult::new(SamplingDecision::RecordAndSample),
             RootSampler::AlwaysOff => SamplingResult::new(SamplingDecision::Drop),
@@ -594,7 +597,7 @@ impl RootSampler {
             RootSampler::RateLimiting(_) => return None,
             RootSampler::Custom(s) => s.should_sample(params),
         };
-        Some(self.settle_parent_threshold(result, params))
+        Some(self.settle_parent_threshold(result, params, independent))
     }
 
     /// OTEP 235, for a decision that leaves the parent's `th` as it is: the `th` stays
@@ -602,31 +605,56 @@ impl RootSampler {
     /// decision agrees with `R >= th` (a delegate that follows its parent keeps it) and
     /// was not taken at a probability of its own (a ratio or a rate limit, which the
     /// parent's `th` does not describe). Otherwise it is erased: "unknown" is honest,
-    /// a wrong probability is not. (A root has no parent tracestate: nothing to do.)
+    /// a wrong probability is not; so is a `th` that cannot be read. A span sampled
+    /// always on its own (an always-on sampler that ignores the parent, or a delegate
+    /// that samples what the parent did not) was sampled with probability 1: `th:0`
+    /// (the spec's independent parent/child case, which encodes "a fixed threshold
+    /// based on their sampling probability"). (A root has no parent tracestate: nothing
+    /// to do; nor has a parent without a `th`.)
     #[inline]
     fn settle_parent_threshold(
         &self,
         mut result: SamplingResult,
         params: &SamplingParams<'_>,
+        independent: bool,
     ) -> SamplingResult {
-        if result.threshold != ThresholdUpdate::Keep
-            || params.parent.is_none()
-            || params.parent_trace_state.is_empty()
-        {
-            return result;
-        }
-        let Some(th) = ot_entry(params.parent_trace_state).and_then(|ot| ot.threshold()) else {
+        let Some(parent) = params.parent else {
             return result;
         };
+        if result.threshold != ThresholdUpdate::Keep || params.parent_trace_state.is_empty() {
+            return result;
+        }
+        let Some(ot) = ot_member_value(params.parent_trace_state) else {
+            return result;
+        };
+        let has_th = ot
+            .split(';')
+            .any(|sub| sub.split_once(':').is_some_and(|(key, _)| key == "th"));
+        if !has_th {
+            return result;
+        }
+        let sampled = result.decision == SamplingDecision::RecordAndSample;
+        if matches!(self, RootSampler::AlwaysOn) && sampled && (independent || !parent.is_sampled())
+        {
+            result.threshold = ThresholdUpdate::Set(0);
+            return result;
+        }
         let own_probability = matches!(
             self,
             RootSampler::TraceIdRatio(_) | RootSampler::RateLimiting(_)
         );
-        let sampled = result.decision == SamplingDecision::RecordAndSample;
-        if own_probability || (randomness(params) >= th) != sampled {
+        let th = OtValue::parse(ot).and_then(|ot| ot.threshold());
+        if own_probability || th.is_none_or(|th| (randomness(params) >= th) != sampled) {
             result.threshold = ThresholdUpdate::Erase;
         }
         result
+    }
+
+    /// A span dropped without asking this sampler (a rate limiter another thread is
+    /// using): dropped as `AlwaysOff` would, the parent's `th` settled the same way.
+    pub(crate) fn dropped(params: &SamplingParams<'_>) -> SamplingResult {
+        let result = SamplingResult::new(SamplingDecision::Drop);
+        RootSampler::AlwaysOff.settle_parent_threshold(result, params, true)
     }
 }
 
@@ -635,6 +663,11 @@ impl fmt::Display for RootSampler {
         match self {
             RootSampler::AlwaysOn => f.write_str("AlwaysOnSampler"),
             RootSampler::AlwaysOff => f.write_str("AlwaysOffSampler"),
+            // A tiny ratio with an exponent: without one, 1e-300 takes some 300
+            // characters (more than a description's buffer holds).
+            RootSampler::TraceIdRatio(s) if s.ratio != 0.0 && s.ratio < 1e-6 => {
+                write!(f, "TraceIdRatioBased{{{:e}}}", s.ratio)
+            }
             RootSampler::TraceIdRatio(s) => write!(f, "TraceIdRatioBased{{{}}}", s.ratio),
             RootSampler::Probability(s) => {
                 write!(f, "ProbabilitySampler{{threshold={:014x}}}", s.threshold)
@@ -683,7 +716,7 @@ impl ParentBased {
 
     fn should_sample(&mut self, params: &SamplingParams<'_>) -> SamplingResult {
         let Some(parent) = params.parent else {
-            return self.root.should_sample(params);
+            return self.root.should_sample(params, true);
         };
         let delegate = match (parent.is_remote, parent.is_sampled()) {
             (true, true) => &mut self.remote_parent_sampled,
@@ -691,7 +724,7 @@ impl ParentBased {
             (false, true) => &mut self.local_parent_sampled,
             (false, false) => &mut self.local_parent_not_sampled,
         };
-        delegate.should_sample(params)
+        delegate.should_sample(params, false)
     }
 
     /// As `should_sample`, for a sampler shared by threads: `None` when the delegate
@@ -699,7 +732,7 @@ impl ParentBased {
     #[inline]
     fn decide_shared(&self, params: &SamplingParams<'_>) -> Option<SamplingResult> {
         let Some(parent) = params.parent else {
-            return self.root.decide_shared(params);
+            return self.root.decide_shared(params, true);
         };
         let delegate = match (parent.is_remote, parent.is_sampled()) {
             (true, true) => &self.remote_parent_sampled,
@@ -707,7 +740,7 @@ impl ParentBased {
             (false, true) => &self.local_parent_sampled,
             (false, false) => &self.local_parent_not_sampled,
         };
-        delegate.decide_shared(params)
+        delegate.decide_shared(params, false)
     }
 }
 
@@ -859,7 +892,7 @@ impl Sampler {
     /// Decides on one span.
     pub fn should_sample(&mut self, params: &SamplingParams<'_>) -> SamplingResult {
         match self {
-            Sampler::Root(s) => s.should_sample(params),
+            Sampler::Root(s) => s.should_sample(params, true),
             Sampler::ParentBased(s) => s.should_sample(params),
         }
     }
@@ -870,7 +903,7 @@ impl Sampler {
     #[inline]
     pub fn decide_shared(&self, params: &SamplingParams<'_>) -> Option<SamplingResult> {
         match self {
-            Sampler::Root(s) => s.decide_shared(params),
+            Sampler::Root(s) => s.decide_shared(params, true),
             Sampler::ParentBased(s) => s.decide_shared(params),
         }
     }
@@ -1067,16 +1100,23 @@ mod tests {
             SamplingDecision::Drop
         );
         // Always-on under an unsampled parent whose `th:8` says R < th: the span is
-        // sampled, so `th:8` (50 %) would be a wrong probability.
+        // sampled, so `th:8` (50 %) would be a wrong probability; it was sampled with
+        // probability 1, on its own: `th:0`.
         let th = params(Some(&unsampled), "ot=th:8", zero, Timestamp::ZERO);
         let erased = |s: &mut Sampler, p| s.should_sample(p).threshold == ThresholdUpdate::Erase;
         let mut always_on = Sampler::ALWAYS_ON;
-        assert!(erased(&mut always_on, &th));
+        assert_eq!(
+            always_on.should_sample(&th).threshold,
+            ThresholdUpdate::Set(0)
+        );
         let mut parent_based = Sampler::ParentBased(ParentBased {
             remote_parent_not_sampled: RootSampler::AlwaysOn,
             ..ParentBased::new(RootSampler::AlwaysOn)
         });
-        assert!(erased(&mut parent_based, &th));
+        assert_eq!(
+            parent_based.should_sample(&th).threshold,
+            ThresholdUpdate::Set(0)
+        );
         // A ratio under a sampled parent with `th:0`: its probability is its own.
         let sampled = parent(true);
         let th0 = params(Some(&sampled), "ot=th:0", ones, Timestamp::ZERO);
@@ -1333,5 +1373,114 @@ mod tests {
         );
         let consistent = s.should_sample(&params(Some(&parent), "ot=th:0", id, Timestamp::ZERO));
         assert_eq!(consistent.threshold, ThresholdUpdate::Keep);
+    }
+
+    /// Regression (found by review): an always-on sampler that ignores its parent kept
+    /// the parent's `th:8` (50 %) on spans it sampled with probability 1, and so did a
+    /// `ParentBased` delegate that samples what its parent did not; both say `th:0`
+    /// now. The default delegate that follows a sampled parent keeps the parent's `th`.
+    #[test]
+    fn always_on_on_its_own_says_th_0() {
+        let ones = TraceId::from_bytes([0xff; 16]);
+        let cx = |sampled| SpanContext {
+            trace_id: ones,
+            span_id: SpanId::from_bytes([1; 8]),
+            flags: TraceFlags::NONE.with_sampled(sampled),
+            is_remote: true,
+        };
+        let (sampled, unsampled) = (cx(true), cx(false));
+        let under = |parent| params(Some(parent), "ot=th:8", ones, Timestamp::ZERO);
+        let mut on = Sampler::ALWAYS_ON;
+        assert_eq!(
+            on.should_sample(&under(&sampled)).threshold,
+            ThresholdUpdate::Set(0)
+        );
+        assert_eq!(
+            AlwaysOn
+                .decide_shared(&under(&sampled))
+                .map(|r| r.threshold),
+            Some(ThresholdUpdate::Set(0))
+        );
+        let mut delegate = Sampler::ParentBased(ParentBased {
+            remote_parent_not_sampled: RootSampler::AlwaysOn,
+            ..ParentBased::new(RootSampler::AlwaysOn)
+        });
+        assert_eq!(
+            delegate.should_sample(&under(&unsampled)).threshold,
+            ThresholdUpdate::Set(0)
+        );
+        assert_eq!(
+            delegate.should_sample(&under(&sampled)).threshold,
+            ThresholdUpdate::Keep
+        );
+        assert_eq!(
+            ParentBasedAlwaysOn
+                .decide_shared(&under(&sampled))
+                .map(|r| r.threshold),
+            Some(ThresholdUpdate::Keep)
+        );
+    }
+
+    /// Regression (found by review): a `th` that cannot be read (uppercase, not hex,
+    /// too long) was passed on by every sampler, a ratio's too; a reader that accepts
+    /// it would take a wrong probability from it. It is erased (the probability is
+    /// unknown), but by an always-on sampler on its own, which writes `th:0`.
+    #[test]
+    fn a_th_that_cannot_be_read_is_not_passed_on() {
+        let ones = TraceId::from_bytes([0xff; 16]);
+        let parent = SpanContext {
+            trace_id: ones,
+            span_id: SpanId::from_bytes([1; 8]),
+            flags: TraceFlags::SAMPLED,
+            is_remote: true,
+        };
+        for state in [
+            "ot=th:C",
+            "ot=th:zz",
+            "ot=th:000000000000001",
+            "ot=th:0;X:1",
+        ] {
+            let p = params(Some(&parent), state, ones, Timestamp::ZERO);
+            let mut ratio = Sampler::from(Sampler::trace_id_ratio(0.5));
+            assert_eq!(
+                ratio.should_sample(&p).threshold,
+                ThresholdUpdate::Erase,
+                "{state}"
+            );
+            let mut default = Sampler::default();
+            assert_eq!(
+                default.should_sample(&p).threshold,
+                ThresholdUpdate::Erase,
+                "{state}"
+            );
+            let mut on = Sampler::ALWAYS_ON;
+            assert_eq!(
+                on.should_sample(&p).threshold,
+                ThresholdUpdate::Set(0),
+                "{state}"
+            );
+        }
+        // Without a `th` there is nothing to settle.
+        let p = params(Some(&parent), "ot=rv:00000000000000", ones, Timestamp::ZERO);
+        assert_eq!(
+            Sampler::ALWAYS_ON.decide_shared(&p).map(|r| r.threshold),
+            Some(ThresholdUpdate::Keep)
+        );
+    }
+
+    /// Regression (found by review): a ratio given as -0 was kept as -0 and described as
+    /// `TraceIdRatioBased{-0}`; a tiny ratio's description (printed without an exponent,
+    /// some 300 characters) was cut short of its closing brace.
+    #[test]
+    fn ratio_descriptions_are_whole() {
+        let describe = |r: f64| Sampler::from(Sampler::trace_id_ratio(r)).to_string_buf();
+        assert_eq!(describe(-0.0).as_str(), "TraceIdRatioBased{0}");
+        assert_eq!(describe(0.25).as_str(), "TraceIdRatioBased{0.25}");
+        let tiny = describe(1e-300);
+        assert!(tiny.as_str().ends_with('}'), "{}", tiny.as_str());
+        let ratio: f64 = tiny.as_str()["TraceIdRatioBased{".len()..tiny.len() - 1]
+            .parse()
+            .unwrap();
+        assert_eq!(ratio, 1e-300);
     }
 }

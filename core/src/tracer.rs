@@ -966,11 +966,12 @@ where
     fn decide(&self, params: &SamplingParams<'_>) -> SamplingResult {
         match self.sampler.decide_shared(params) {
             Some(result) => result,
-            // A rate limiter in use by another thread: this span is not sampled.
+            // A rate limiter in use by another thread: this span is not sampled (and the
+            // parent's `th` settled as for any drop).
             None => self
                 .sampler_state
                 .try_with(|s| s.decide_exclusive(params))
-                .unwrap_or(SamplingResult::new(SamplingDecision::Drop)),
+                .unwrap_or_else(|| crate::sampler::RootSampler::dropped(params)),
         }
     }
 }

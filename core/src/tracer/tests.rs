@@ -340,8 +340,9 @@ fn a_tracestate_with_a_new_threshold_is_stored_before_attributes() {
 
 /// Regression: a parent whose `ot` value broke its grammar (here a repeated `th`) lost
 /// its `rv` when the sampler wrote the span's threshold: the span and its outgoing
-/// context carried `ot=th:0` alone. OTel: `rv` is never erased; the same one goes out
-/// (with the value it came in, which cannot take a threshold).
+/// context carried `ot=th:0` alone. OTel: `rv` is never erased; the same one goes out.
+/// A malformed value cannot take the new threshold; its old `th`s, which no longer give
+/// the span's probability (found by review: they went out unchanged), are erased.
 #[test]
 fn a_new_threshold_keeps_rv_of_a_malformed_ot() {
     let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
@@ -354,7 +355,7 @@ fn a_new_threshold_keeps_rv_of_a_malformed_ot() {
     assert!(span.is_recording());
     assert_eq!(
         span.trace_context().trace_state.as_str(),
-        "ot=th:8;rv:ffffffffffffff;th:c,vendor=x"
+        "ot=rv:ffffffffffffff,vendor=x"
     );
 }
 
@@ -2673,4 +2674,33 @@ fn a_span_without_a_clock_has_no_end_time_either() {
     tracer.flush();
     let seen = tracer.with_exporter(|x| x.0.clone()).unwrap();
     assert_eq!(seen, [(0, 0, false, false)]);
+}
+
+/// Regression (found by review): a span the rate limiter could not decide on (another
+/// thread was using it) was dropped with its parent's `th` passed on unchanged, though
+/// `R >= th` said sampled: the unsampled context contradicted its own threshold. It is
+/// settled as any drop is: erased.
+#[test]
+fn a_span_dropped_while_the_rate_limiter_is_busy_settles_the_parent_threshold() {
+    let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+    let limited = crate::sampler::ParentBased {
+        remote_parent_sampled: crate::sampler::RootSampler::RateLimiting(
+            crate::sampler::RateLimiting::new(1000.0),
+        ),
+        ..crate::sampler::ParentBased::new(crate::sampler::RootSampler::AlwaysOn)
+    };
+    let cfg = TracerConfig::new("svc").with_sampler(Sampler::ParentBased(limited));
+    let t = tracer_with(cfg, Small::new(), &clock);
+    let mut incoming = TraceContext::from(SpanContext {
+        trace_id: TraceId::from_bytes([0xff; 16]),
+        ..sampled_remote_parent().span_context
+    });
+    incoming.trace_state = TraceState::parse("ot=th:8,vendor=x").unwrap();
+    // Held here, as another thread would hold it.
+    let held = t.sampler_state.try_with(|_| {
+        let span = t.span_builder("op").parent(&incoming).start();
+        assert!(!span.is_recording());
+        span.trace_context().trace_state.as_str().to_string()
+    });
+    assert_eq!(held.as_deref(), Some("vendor=x"));
 }

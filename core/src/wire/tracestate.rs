@@ -704,11 +704,31 @@ impl TraceState {
         let old = raw.and_then(OtValue::parse);
         // A malformed value is passed on as it came: its `rv`, which may be well-formed,
         // is never erased (replacing the value by `th` alone lost it), and what cannot be
-        // parsed cannot take a threshold (nor has one to erase).
-        if old.is_none() && raw.is_some() {
-            return match th_text {
-                Some(_) => Err(Error::InvalidValue),
-                None => Ok(()),
+        // parsed cannot take a threshold. Erasing takes its `th` sub-keys out, though:
+        // one left there would tell a reader that accepts it a probability the span no
+        // longer has.
+        if let (None, Some(raw)) = (old, raw) {
+            if th_text.is_some() {
+                return Err(Error::InvalidValue);
+            }
+            let mut kept: heapless::String<MAX_VALUE_LEN> = heapless::String::new();
+            let mut erased = false;
+            for sub in raw.split(';') {
+                if sub.split_once(':').is_some_and(|(key, _)| key == "th") {
+                    erased = true;
+                    continue;
+                }
+                let sep = if kept.is_empty() { "" } else { ";" };
+                // Cannot fail: `kept` is shorter than `raw`, which fitted.
+                let _ = kept.push_str(sep).and_then(|()| kept.push_str(sub));
+            }
+            return match (erased, kept.is_empty()) {
+                (false, _) => Ok(()),
+                (true, true) => {
+                    self.remove(OT_KEY);
+                    Ok(())
+                }
+                (true, false) => self.insert(OT_KEY, &kept),
             };
         }
         if th_text.is_none() && old.is_none_or(|o| o.get("th").is_none()) {
@@ -1453,14 +1473,29 @@ mod tests {
         assert_eq!(ts.as_str(), "ot=th:fd70a");
 
         let mut ts = TraceState::parse("ot=th:8;th:c,a=1").unwrap();
-        ts.set_ot_threshold(None).unwrap();
+        assert_eq!(ts.set_ot_threshold(Some(1 << 55)), Err(Error::InvalidValue));
         assert_eq!(
             ts.as_str(),
             "ot=th:8;th:c,a=1",
-            "malformed ot is left alone on erase"
+            "malformed ot is left alone on write"
         );
-        assert_eq!(ts.set_ot_threshold(Some(1 << 55)), Err(Error::InvalidValue));
-        assert_eq!(ts.as_str(), "ot=th:8;th:c,a=1", "and on write");
+        // Regression (found by review): erasing left a malformed value's `th` in place.
+        ts.set_ot_threshold(None).unwrap();
+        assert_eq!(
+            ts.as_str(),
+            "a=1",
+            "its th sub-keys go on erase: nothing is left"
+        );
+        let mut ts = TraceState::parse("a=1,ot=rv:6e6d1a75832a2f;X:1;th:0").unwrap();
+        ts.set_ot_threshold(None).unwrap();
+        assert_eq!(
+            ts.as_str(),
+            "ot=rv:6e6d1a75832a2f;X:1,a=1",
+            "the rest stays as it came"
+        );
+        let mut ts = TraceState::parse("ot=rv:6e6d1a75832a2f;X:1").unwrap();
+        ts.set_ot_threshold(None).unwrap();
+        assert_eq!(ts.as_str(), "ot=rv:6e6d1a75832a2f;X:1", "no th: unchanged");
     }
 
     #[test]
