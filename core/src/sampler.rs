@@ -171,6 +171,15 @@ pub trait SpanSampler: Copy + Send + Sync + fmt::Display {
             .unwrap_or(SamplingResult::new(SamplingDecision::Drop))
     }
 
+    /// The decision when [`SpanSampler::decide_shared`] said `None` and another thread
+    /// holds the state: the span is dropped. (The run-time samplers also settle the
+    /// parent's OTEP 235 `th` as for any drop; a sampler that never says `None` is never
+    /// asked, and links nothing for it.)
+    fn decide_busy(&self, params: &SamplingParams<'_>) -> SamplingResult {
+        let _ = params;
+        SamplingResult::new(SamplingDecision::Drop)
+    }
+
     /// Returns `true` when a decision may depend on [`SamplingParams::now`]: the tracer
     /// reads its clock before sampling only then.
     fn uses_clock(&self) -> bool {
@@ -283,6 +292,9 @@ impl SpanSampler for Sampler {
     fn decide_shared(&self, params: &SamplingParams<'_>) -> Option<SamplingResult> {
         Sampler::decide_shared(self, params)
     }
+    fn decide_busy(&self, params: &SamplingParams<'_>) -> SamplingResult {
+        RootSampler::dropped(params)
+    }
     fn decide_exclusive(&mut self, params: &SamplingParams<'_>) -> SamplingResult {
         self.should_sample(params)
     }
@@ -308,6 +320,9 @@ impl SpanSampler for RootSampler {
     fn decide_shared(&self, params: &SamplingParams<'_>) -> Option<SamplingResult> {
         RootSampler::decide_shared(self, params, true)
     }
+    fn decide_busy(&self, params: &SamplingParams<'_>) -> SamplingResult {
+        RootSampler::dropped(params)
+    }
     fn decide_exclusive(&mut self, params: &SamplingParams<'_>) -> SamplingResult {
         self.should_sample(params, true)
     }
@@ -329,6 +344,9 @@ impl SpanSampler for ParentBased {
     #[inline]
     fn decide_shared(&self, params: &SamplingParams<'_>) -> Option<SamplingResult> {
         ParentBased::decide_shared(self, params)
+    }
+    fn decide_busy(&self, params: &SamplingParams<'_>) -> SamplingResult {
+        RootSampler::dropped(params)
     }
     fn decide_exclusive(&mut self, params: &SamplingParams<'_>) -> SamplingResult {
         self.should_sample(params)
@@ -627,9 +645,16 @@ impl RootSampler {
         let Some(ot) = ot_member_value(params.parent_trace_state) else {
             return result;
         };
-        let has_th = ot
-            .split(';')
-            .any(|sub| sub.split_once(':').is_some_and(|(key, _)| key == "th"));
+        let parsed = OtValue::parse(ot);
+        // A malformed value is read as text: a `th:` sub-key in it counts.
+        let has_th = match parsed {
+            Some(value) => value.get("th").is_some(),
+            // Bytes, not `str::contains`: its two-way searcher is 0.9 KB of firmware.
+            None => ot
+                .as_bytes()
+                .split(|&b| b == b';')
+                .any(|sub| sub.starts_with(b"th:")),
+        };
         if !has_th {
             return result;
         }
@@ -643,7 +668,7 @@ impl RootSampler {
             self,
             RootSampler::TraceIdRatio(_) | RootSampler::RateLimiting(_)
         );
-        let th = OtValue::parse(ot).and_then(|ot| ot.threshold());
+        let th = parsed.and_then(|ot| ot.threshold());
         if own_probability || th.is_none_or(|th| (randomness(params) >= th) != sampled) {
             result.threshold = ThresholdUpdate::Erase;
         }

@@ -971,7 +971,7 @@ where
             None => self
                 .sampler_state
                 .try_with(|s| s.decide_exclusive(params))
-                .unwrap_or_else(|| crate::sampler::RootSampler::dropped(params)),
+                .unwrap_or_else(|| self.sampler.decide_busy(params)),
         }
     }
 }

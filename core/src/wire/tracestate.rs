@@ -702,55 +702,53 @@ impl TraceState {
         };
         let raw = self.get(OT_KEY);
         let old = raw.and_then(OtValue::parse);
-        // A malformed value is passed on as it came: its `rv`, which may be well-formed,
-        // is never erased (replacing the value by `th` alone lost it), and what cannot be
-        // parsed cannot take a threshold. Erasing takes its `th` sub-keys out, though:
-        // one left there would tell a reader that accepts it a probability the span no
-        // longer has.
-        if let (None, Some(raw)) = (old, raw) {
-            if th_text.is_some() {
-                return Err(Error::InvalidValue);
-            }
-            let mut kept: heapless::String<MAX_VALUE_LEN> = heapless::String::new();
-            let mut erased = false;
-            for sub in raw.split(';') {
-                if sub.split_once(':').is_some_and(|(key, _)| key == "th") {
-                    erased = true;
-                    continue;
-                }
-                let sep = if kept.is_empty() { "" } else { ";" };
-                // Cannot fail: `kept` is shorter than `raw`, which fitted.
-                let _ = kept.push_str(sep).and_then(|()| kept.push_str(sub));
-            }
-            return match (erased, kept.is_empty()) {
-                (false, _) => Ok(()),
-                (true, true) => {
-                    self.remove(OT_KEY);
-                    Ok(())
-                }
-                (true, false) => self.insert(OT_KEY, &kept),
-            };
-        }
-        if th_text.is_none() && old.is_none_or(|o| o.get("th").is_none()) {
-            return Ok(());
-        }
         let mut new: heapless::String<MAX_VALUE_LEN> = heapless::String::new();
-        let mut push = |k: &str, v: &str| -> Result<(), Error> {
-            let sep = if new.is_empty() { "" } else { ";" };
-            [sep, k, ":", v]
-                .iter()
-                .try_for_each(|s| new.push_str(s))
-                .map_err(|_| Error::InvalidValue)
+        // Appends one sub-key, given in pieces.
+        let mut push = |parts: &[&str]| -> Result<(), Error> {
+            if !new.is_empty() {
+                new.push(';').map_err(|_| Error::InvalidValue)?;
+            }
+            for part in parts {
+                new.push_str(part).map_err(|_| Error::InvalidValue)?;
+            }
+            Ok(())
         };
-        let had_th = old.is_some_and(|o| o.get("th").is_some());
-        if let (Some(t), false) = (th_text, had_th) {
-            push("th", t)?;
-        }
-        for (k, v) in old.iter().flat_map(|o| o.iter()) {
-            match (k, th_text) {
-                ("th", Some(t)) => push("th", t)?,
-                ("th", None) => {}
-                _ => push(k, v)?,
+        match (old, raw) {
+            // A malformed value is passed on as it came: its `rv`, which may be
+            // well-formed, is never erased (replacing the value by `th` alone lost it),
+            // and what cannot be parsed cannot take a threshold. Erasing takes its `th`
+            // sub-keys out, though: one left there would tell a reader that accepts it a
+            // probability the span no longer has.
+            (None, Some(raw)) => {
+                if th_text.is_some() {
+                    return Err(Error::InvalidValue);
+                }
+                let mut erased = false;
+                for sub in raw.split(';') {
+                    match sub.split_once(':') {
+                        Some(("th", _)) => erased = true,
+                        _ => push(&[sub])?,
+                    }
+                }
+                if !erased {
+                    return Ok(());
+                }
+            }
+            _ => {
+                if th_text.is_none() && old.is_none_or(|o| o.get("th").is_none()) {
+                    return Ok(());
+                }
+                let had_th = old.is_some_and(|o| o.get("th").is_some());
+                if let (Some(t), false) = (th_text, had_th) {
+                    push(&["th:", t])?;
+                }
+                for (k, v) in old.iter().flat_map(|o| o.iter()) {
+                    match (k, th_text) {
+                        ("th", Some(t)) => push(&["th:", t])?,
+                        ("th", None) => {}
+                        _ => push(&[k, ":", v])?,
+                    }
+                }
             }
         }
         if new.is_empty() {
@@ -1496,6 +1494,9 @@ mod tests {
         let mut ts = TraceState::parse("ot=rv:6e6d1a75832a2f;X:1").unwrap();
         ts.set_ot_threshold(None).unwrap();
         assert_eq!(ts.as_str(), "ot=rv:6e6d1a75832a2f;X:1", "no th: unchanged");
+        let mut ts = TraceState::parse("ot=odd;th:8").unwrap();
+        ts.set_ot_threshold(None).unwrap();
+        assert_eq!(ts.as_str(), "ot=odd", "a sub-key without a colon stays too");
     }
 
     #[test]
