@@ -591,7 +591,6 @@ impl Serialize for I64Str {
     }
 }
 
-/// Writes `v` in decimal at the end of `buf` and returns the digits.
 /// A double; non-finite values as the strings the protobuf JSON mapping uses.
 struct Double(f64);
 
