@@ -612,6 +612,12 @@ impl<const BYTES: usize> Baggage<BYTES> {
             if earlier {
                 return;
             }
+            if headers.get(name).is_none() {
+                // Listed but not readable (not text: `get_all` of some carriers hands
+                // such a value over with U+FFFD in it): a member lost.
+                self.count_dropped();
+                return;
+            }
             // Jaeger's clients lowercase the keys they read (header names are not case
             // sensitive, and carriers differ in the case they report).
             let mut key = heapless::String::<128>::new();
@@ -633,7 +639,7 @@ impl<const BYTES: usize> Baggage<BYTES> {
             });
             let decoded = match last {
                 Some(Some(len)) => buf.get(..len).and_then(|b| core::str::from_utf8(b).ok()),
-                // Listed but not readable (not text), or not decodable: a member lost.
+                // Not decodable: a member lost.
                 _ => None,
             };
             match decoded {

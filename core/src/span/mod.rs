@@ -559,18 +559,10 @@ impl<'t> Span<'t> {
     /// empty one is left out (semantic conventions: each is required only without the
     /// other, and an empty `exception.type` would group errors under "").
     pub fn record_exception_with_type(&mut self, exception_type: &str, message: &str) {
-        let all = [
-            KeyValue::new(semconv::EXCEPTION_TYPE, exception_type),
-            KeyValue::new(semconv::EXCEPTION_MESSAGE, message),
-        ];
-        let (first, count) = match (exception_type.is_empty(), message.is_empty()) {
-            (false, false) => (0, 2),
-            (false, true) => (0, 1),
-            (true, false) => (1, 1),
-            (true, true) => (0, 0),
-        };
-        let attributes = all.get(first..first + count).unwrap_or_default();
-        self.add_event_with_attributes(semconv::EXCEPTION_EVENT, attributes);
+        // The event writer keeps the `'static` keys as they are; a slice of
+        // `KeyValue`s copied them into the span's text, so a span short of room lost
+        // the attributes whole (found by review).
+        self.record_exception_with_attributes(exception_type, message, &[]);
     }
 
     /// Records a Rust error as an exception: its type name and its `Display` text,
@@ -585,8 +577,10 @@ impl<'t> Span<'t> {
         }
         let type_name = core::any::type_name::<E>();
         let mut event = self.event(semconv::EXCEPTION_EVENT);
-        // Every boxed error grouped under one "type" would mislead a backend.
-        if !type_name.starts_with("dyn ") {
+        // Every boxed error grouped under one "type" would mislead a backend: a trait
+        // object's name is left out, behind a reference or a pointer too
+        // (`&dyn core::error::Error`, `alloc::sync::Arc<dyn ...>`).
+        if !type_name.contains("dyn ") {
             event.attribute(semconv::EXCEPTION_TYPE, type_name);
         }
         event.attribute_fmt(semconv::EXCEPTION_MESSAGE, format_args!("{error}"));

@@ -522,6 +522,7 @@ impl RecordMut<'_> {
             self.header.dropped_attributes = self.header.dropped_attributes.saturating_add(1);
             return;
         }
+        let mark = self.text.len();
         let key = match static_key {
             Some(k) => StoredKey::Static(k),
             None => match self.push_key(key) {
@@ -534,6 +535,9 @@ impl RecordMut<'_> {
             },
         };
         let Some(value) = self.store_event_value(value, limits) else {
+            // The key copied for it goes too: left in the pool it took room from later
+            // values (found by review).
+            self.text.truncate(mark);
             self.header.dropped_attributes = self.header.dropped_attributes.saturating_add(1);
             return;
         };
@@ -574,6 +578,7 @@ impl RecordMut<'_> {
                 // set_attribute would, and not counted again if it is dropped too.
             }
             let count_drop = u32::from(!duplicate);
+            let mark = self.text.len();
             let key = if kept < limit && !self.attrs.is_full() {
                 self.push_key(kv.key)
             } else {
@@ -584,6 +589,7 @@ impl RecordMut<'_> {
                 continue;
             };
             let Some(value) = self.store_value(&kv.value, limits) else {
+                self.text.truncate(mark);
                 dropped = dropped.saturating_add(count_drop);
                 continue;
             };
@@ -662,10 +668,11 @@ impl RecordMut<'_> {
     /// name stays in the pool until the slot is reused.
     pub(crate) fn set_event_name(&mut self, event: &mut EventState, name: impl Text) {
         // A new name cut to nothing for room (counted where it was cut): a name the
-        // event has already stays.
+        // event has already stays, or the one it began with is stored as usual (before
+        // its first attribute, or at its end); it was stored as "" (found by review).
         let cuts_before = self.header.truncated;
         let name = name.push(self, NAME_LIMIT);
-        if event.named && name.len == 0 && self.header.truncated != cuts_before {
+        if name.len == 0 && self.header.truncated != cuts_before {
             return;
         }
         if let Some(e) = self.events.get_mut(usize::from(event.index)) {
@@ -706,6 +713,7 @@ impl RecordMut<'_> {
             return;
         }
         let room = event.kept < limits.attributes_per_event && !self.attrs.is_full();
+        let mark = self.text.len();
         let key = match static_key {
             Some(k) if room => Some(StoredKey::Static(k)),
             None if room => self.push_key(key).map(StoredKey::Pooled),
@@ -716,6 +724,7 @@ impl RecordMut<'_> {
             return;
         };
         let Some(value) = self.store_event_value(value, limits) else {
+            self.text.truncate(mark);
             self.count_dropped_event_attribute(event);
             return;
         };

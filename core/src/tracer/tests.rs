@@ -2704,3 +2704,101 @@ fn a_span_dropped_while_the_rate_limiter_is_busy_settles_the_parent_threshold() 
     });
     assert_eq!(held.as_deref(), Some("vendor=x"));
 }
+
+/// Regression (found by review): `record_exception` wrote its attributes as a slice of
+/// `KeyValue`s, whose `'static` keys were copied into the span's text: a span short of
+/// room recorded an `exception` event with no attribute at all, where
+/// `record_exception_with_attributes` keeps the same message.
+#[test]
+fn record_exception_keeps_its_message_on_a_tight_pool() {
+    let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+    let t = tracer_with(
+        TracerConfig::new("svc"),
+        SpanArena::<1, 8, 2, 2, 32>::new(),
+        &clock,
+    );
+    // 12 of the 32 bytes; the event's name takes 9 more: 11 left, not enough for the
+    // 17 of `exception.message` copied, enough for the 4 of its value.
+    let mut s = t.start_span("twelve-bytes");
+    s.record_exception_with_type("", "boom");
+    drop(s);
+    let span = &exported(&t)[0];
+    assert_eq!(
+        span.events[0].1,
+        [("exception.message".to_string(), "\"boom\"".to_string())]
+    );
+}
+
+/// Regression (found by review): an attribute dropped because its value did not fit (a
+/// `u64` above `i64::MAX`, 20 digits) left its copied key in the span's text, and later
+/// values were cut for the room it took.
+#[test]
+fn a_dropped_attribute_leaves_no_bytes_behind() {
+    let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+    let t = tracer_with(
+        TracerConfig::new("svc"),
+        SpanArena::<1, 8, 2, 2, 24>::new(),
+        &clock,
+    );
+    let mut s = t.start_span("s"); // 23 bytes left
+    s.set_attribute_dyn("count", u64::MAX); // the key fits, its 20 digits do not
+    s.event("e").attribute_dyn("count", u64::MAX); // the same on an event
+    s.set_attribute("msg", "0123456789abcdefghij"); // fits whole only without the keys
+    drop(s);
+    let span = &exported(&t)[0];
+    assert_eq!(span.dropped.0, 1);
+    assert_eq!(span.events[0].2, 1);
+    assert_eq!(
+        span.attrs,
+        [("msg".to_string(), "\"0123456789abcdefghij\"".to_string())]
+    );
+    assert_eq!(span.truncated, 0);
+}
+
+/// Regression (found by review): `record_error` of a `&dyn Error` (or an
+/// `Arc<dyn Error>`) named its type `&dyn core::error::Error`: every error passed that
+/// way grouped under one "type". A trait object's type is left out there too.
+#[test]
+fn record_error_through_a_reference_names_no_type() {
+    let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+    let t = tracer_with(TracerConfig::new("svc"), SpanArena::<2>::new(), &clock);
+    let mut s = t.start_span("s");
+    let e = core::fmt::Error;
+    let r: &dyn core::error::Error = &e;
+    s.record_error(&r);
+    s.record_error(&e);
+    drop(s);
+    let span = &exported(&t)[0];
+    let types: Vec<Vec<&str>> = span
+        .events
+        .iter()
+        .map(|(_, attrs, _)| {
+            attrs
+                .iter()
+                .filter(|(k, _)| k == "exception.type")
+                .map(|(_, v)| v.as_str())
+                .collect()
+        })
+        .collect();
+    assert_eq!(types, [std::vec![], std::vec!["\"core::fmt::Error\""]]);
+}
+
+/// Regression (found by review): renaming an event before its first attribute with a
+/// name that had no room stored the name "" (the name it began with, which fitted,
+/// was never stored); every other path drops and counts an event named "".
+#[test]
+fn a_rename_with_no_room_keeps_the_name_the_event_began_with() {
+    let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+    let t = tracer_with(
+        TracerConfig::new("svc"),
+        SpanArena::<1, 4, 2, 1, 2>::new(),
+        &clock,
+    );
+    let mut s = t.start_span("s"); // 1 byte left
+    s.event("x").name("é"); // "x" fits, "é" (2 bytes) does not
+    drop(s);
+    let span = &exported(&t)[0];
+    let names: Vec<&str> = span.events.iter().map(|(n, _, _)| n.as_str()).collect();
+    assert_eq!(names, ["x"]);
+    assert_eq!(span.truncated, 1);
+}
