@@ -25,8 +25,8 @@ mod otlp_model;
 
 const T0: u64 = 1_700_000_000_000_000_000;
 
-/// The scope's attributes: an empty key is left out, a key given again keeps its last
-/// value.
+/// The scope's attributes: an empty key is left out (and counted as dropped), a key
+/// given again keeps its last value.
 static SCOPE_ATTRIBUTES: [KeyValue<'static>; 4] = [
     KeyValue {
         key: "orders.module",
@@ -47,10 +47,16 @@ static SCOPE_ATTRIBUTES: [KeyValue<'static>; 4] = [
 ];
 const SCOPE_SCHEMA_URL: &str = "https://opentelemetry.io/schemas/1.27.0";
 
-static RESOURCE_ATTRIBUTES: [KeyValue<'static>; 6] = [
+/// The resource's attributes: an empty key is left out and counted as dropped (as
+/// the scope's), the service name is the configured one.
+static RESOURCE_ATTRIBUTES: [KeyValue<'static>; 7] = [
     KeyValue {
         key: "service.version",
         value: Value::Str("1.2.3"),
+    },
+    KeyValue {
+        key: "",
+        value: Value::I64(1),
     },
     KeyValue {
         key: "host.cpus",
@@ -250,6 +256,8 @@ fn expected_resource() -> PResource {
             str_kv("telemetry.sdk.language", "rust"),
             str_kv("telemetry.sdk.version", env!("CARGO_PKG_VERSION")),
         ],
+        // The attribute with an empty key (found by review: dropped, not counted).
+        dropped_attributes_count: 1,
         ..Default::default()
     }
 }
@@ -267,6 +275,7 @@ fn expected_scope() -> PScope {
             },
             str_kv("orders.module", "http"),
         ],
+        dropped_attributes_count: 1,
         ..Default::default()
     }
 }

@@ -31,7 +31,9 @@ use crate::span::record::{decimal, EventData, LinkData, SpanData};
 use crate::span::Status;
 use crate::wire::traceparent::BufferTooSmall;
 
-use super::{otlp_flags, resource_attributes, scope_attributes, Any, AnyArray};
+use super::{
+    dropped_for_empty_keys, otlp_flags, resource_attributes, scope_attributes, Any, AnyArray,
+};
 pub use super::{EncodeError, Encoded};
 
 /// Returns the length of one span's JSON object, as [`emit_span`] writes it.
@@ -443,8 +445,12 @@ struct ResourceJson<'r>(&'r Resource);
 
 impl Serialize for ResourceJson<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut st = s.serialize_struct("Resource", 1)?;
+        let dropped = dropped_for_empty_keys(self.0.attributes);
+        let mut st = s.serialize_struct("Resource", 1 + usize::from(dropped > 0))?;
         st.serialize_field("attributes", &KeyValues(resource_attributes(self.0)))?;
+        if dropped > 0 {
+            st.serialize_field("droppedAttributesCount", &dropped)?;
+        }
         st.end()
     }
 }
@@ -457,7 +463,11 @@ impl Serialize for ScopeJson<'_> {
         let (name, version) = (self.0.name, self.0.version);
         let attributes = scope_attributes(self.0);
         let any = attributes.clone().next().is_some();
-        let n = usize::from(!name.is_empty()) + usize::from(!version.is_empty()) + usize::from(any);
+        let dropped = dropped_for_empty_keys(self.0.attributes);
+        let n = usize::from(!name.is_empty())
+            + usize::from(!version.is_empty())
+            + usize::from(any)
+            + usize::from(dropped > 0);
         let mut st = s.serialize_struct("InstrumentationScope", n)?;
         if !name.is_empty() {
             st.serialize_field("name", name)?;
@@ -467,6 +477,9 @@ impl Serialize for ScopeJson<'_> {
         }
         if any {
             st.serialize_field("attributes", &KeyValues(attributes))?;
+        }
+        if dropped > 0 {
+            st.serialize_field("droppedAttributesCount", &dropped)?;
         }
         st.end()
     }
@@ -1618,7 +1631,7 @@ mod tests {
         let done =
             encode_request(&resource, &scope, core::iter::once(slot.data()), &mut buf).unwrap();
         let text = core::str::from_utf8(&buf[..done.bytes]).unwrap();
-        let scope_json = r#""scope":{"name":"lib","attributes":[{"key":"module","value":{"stringValue":"http"}}]},"spans":[{"#;
+        let scope_json = r#""scope":{"name":"lib","attributes":[{"key":"module","value":{"stringValue":"http"}}],"droppedAttributesCount":1},"spans":[{"#;
         assert!(text.contains(scope_json), "{text}");
         assert!(
             text.ends_with(r#"}],"schemaUrl":"https://s"}],"schemaUrl":"https://r"}]}"#),

@@ -380,6 +380,15 @@ pub(crate) fn resource_attributes(
     service.chain(user).chain(sdk)
 }
 
+/// How many of `attributes` never go on the wire for want of a key (an attribute key
+/// "MUST be a non-null and non-empty string"): the resource's and the scope's
+/// `dropped_attributes_count` ("the number of dropped attributes"). A key given again
+/// replaces the earlier value, as `set_attribute` does, and is not counted.
+pub(crate) fn dropped_for_empty_keys(attributes: &[KeyValue<'_>]) -> u32 {
+    let n = attributes.iter().filter(|kv| kv.key.is_empty()).count();
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
 /// Returns the scope's attributes as they go on the wire: OTLP keys are unique and
 /// non-empty, so an empty key is left out and a key given again keeps its last value
 /// (as the resource's do).

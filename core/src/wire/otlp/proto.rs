@@ -29,7 +29,10 @@ use crate::wire::protobuf::{
     copy_short, len_field_len, len_varint_len, put_varint, tag_len, varint_len, Message, Writer,
 };
 
-use super::{otlp_flags, resource_attribute_kept, scope_attributes, Any, AnyArray, SDK_ATTRIBUTES};
+use super::{
+    dropped_for_empty_keys, otlp_flags, resource_attribute_kept, scope_attributes, Any, AnyArray,
+    SDK_ATTRIBUTES,
+};
 pub use super::{EncodeError, Encoded};
 use crate::semconv;
 
@@ -41,6 +44,7 @@ mod field {
     pub const RESOURCE_SPANS_SCOPE_SPANS: u32 = 2;
     pub const RESOURCE_SPANS_SCHEMA_URL: u32 = 3;
     pub const RESOURCE_ATTRIBUTES: u32 = 1;
+    pub const RESOURCE_DROPPED_ATTRIBUTES: u32 = 2;
 
     pub const SCOPE_SPANS_SCOPE: u32 = 1;
     pub const SCOPE_SPANS_SPANS: u32 = 2;
@@ -48,6 +52,7 @@ mod field {
     pub const SCOPE_NAME: u32 = 1;
     pub const SCOPE_VERSION: u32 = 2;
     pub const SCOPE_ATTRIBUTES: u32 = 3;
+    pub const SCOPE_DROPPED_ATTRIBUTES: u32 = 4;
 
     pub const SPAN_TRACE_ID: u32 = 1;
     pub const SPAN_SPAN_ID: u32 = 2;
@@ -435,6 +440,8 @@ impl Message for ResourceMsg<'_> {
         for (key, value) in SDK_ATTRIBUTES {
             attribute(w, key, Any::Str(value));
         }
+        let dropped = dropped_for_empty_keys(resource.attributes);
+        uint_unless_zero(w, field::RESOURCE_DROPPED_ATTRIBUTES, u64::from(dropped));
     }
 }
 
@@ -448,6 +455,8 @@ impl Message for ScopeMsg<'_> {
         for (key, value) in scope_attributes(self.0) {
             key_value(w, field::SCOPE_ATTRIBUTES, key.as_bytes(), value);
         }
+        let dropped = dropped_for_empty_keys(self.0.attributes);
+        uint_unless_zero(w, field::SCOPE_DROPPED_ATTRIBUTES, u64::from(dropped));
     }
 }
 
