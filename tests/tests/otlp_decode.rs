@@ -276,7 +276,6 @@ fn expected_scope() -> PScope {
             str_kv("orders.module", "http"),
         ],
         dropped_attributes_count: 1,
-        ..Default::default()
     }
 }
 
