@@ -559,10 +559,18 @@ impl<'t> Span<'t> {
     /// empty one is left out (semantic conventions: each is required only without the
     /// other, and an empty `exception.type` would group errors under "").
     pub fn record_exception_with_type(&mut self, exception_type: &str, message: &str) {
-        // The event writer keeps the `'static` keys as they are; a slice of
-        // `KeyValue`s copied them into the span's text, so a span short of room lost
-        // the attributes whole (found by review).
-        self.record_exception_with_attributes(exception_type, message, &[]);
+        let all = [
+            KeyValue::new(semconv::EXCEPTION_TYPE, exception_type),
+            KeyValue::new(semconv::EXCEPTION_MESSAGE, message),
+        ];
+        let (first, count) = match (exception_type.is_empty(), message.is_empty()) {
+            (false, false) => (0, 2),
+            (false, true) => (0, 1),
+            (true, false) => (1, 1),
+            (true, true) => (0, 0),
+        };
+        let attributes = all.get(first..first + count).unwrap_or_default();
+        self.add_event_with_attributes(semconv::EXCEPTION_EVENT, attributes);
     }
 
     /// Records a Rust error as an exception: its type name and its `Display` text,

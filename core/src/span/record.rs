@@ -580,7 +580,10 @@ impl RecordMut<'_> {
             let count_drop = u32::from(!duplicate);
             let mark = self.text.len();
             let key = if kept < limit && !self.attrs.is_full() {
-                self.push_key(kv.key)
+                match static_semconv_key(kv.key) {
+                    Some(k) => Some(StoredKey::Static(k)),
+                    None => self.push_key(kv.key).map(StoredKey::Pooled),
+                }
             } else {
                 None
             };
@@ -593,11 +596,7 @@ impl RecordMut<'_> {
                 dropped = dropped.saturating_add(count_drop);
                 continue;
             };
-            let _ = self.attrs.push(StoredAttr {
-                owner,
-                key: StoredKey::Pooled(key),
-                value,
-            });
+            let _ = self.attrs.push(StoredAttr { owner, key, value });
             kept += 1;
         }
         dropped
@@ -1650,6 +1649,19 @@ impl<'a> Iterator for Links<'a> {
             }
         })
     }
+}
+
+/// The `'static` key of an attribute the crate itself writes as a slice of
+/// `KeyValue`s (`record_exception`: `exception.type`, `exception.message`), so that it
+/// is stored by reference instead of copied into the span's text: copied, a span short
+/// of room recorded an exception event without its message (found by review).
+fn static_semconv_key(key: &str) -> Option<&'static str> {
+    [
+        crate::semconv::EXCEPTION_TYPE,
+        crate::semconv::EXCEPTION_MESSAGE,
+    ]
+    .into_iter()
+    .find(|&k| k == key)
 }
 
 #[cfg(test)]
