@@ -256,36 +256,50 @@ pub fn current_span_context() -> Option<SpanContext> {
 /// let span = provider.tracer().start_span("request");
 /// send(picotrace_std::enter(&span));
 /// ```
+///
+/// The guard borrows the span: the span cannot end (or move to another task) while it
+/// is current, as with `tracing`'s `Span::enter`.
+///
+/// ```compile_fail
+/// let provider = picotrace_std::TracerProvider::builder().build();
+/// let span = provider.tracer().start_span("request");
+/// let guard = picotrace_std::enter(&span);
+/// span.end();
+/// drop(guard);
+/// ```
 #[must_use = "the span is current only while the guard lives"]
 #[derive(Debug)]
-pub struct CurrentGuard {
+pub struct CurrentGuard<'s> {
     id: Option<u64>,
     not_send: PhantomData<*const ()>,
+    span: PhantomData<&'s ()>,
 }
 
 /// Makes `span` current on this thread until the guard is dropped. A span without a
 /// valid context (made while tracing is disabled) leaves the current one in place: its
 /// guard changes nothing (it used to push a copy of the current context, which stayed
 /// current after the guard that had set it was dropped).
-pub fn enter(span: &Span<'_>) -> CurrentGuard {
+pub fn enter<'s>(span: &'s Span<'_>) -> CurrentGuard<'s> {
     if !span.context().is_valid() {
         return CurrentGuard {
             id: None,
             not_send: PhantomData,
+            span: PhantomData,
         };
     }
     make_current(Some(span.trace_context()))
 }
 
 /// Makes `cx` current until the guard is dropped (or unwound).
-fn make_current(cx: Option<TraceContext>) -> CurrentGuard {
+fn make_current<'s>(cx: Option<TraceContext>) -> CurrentGuard<'s> {
     CurrentGuard {
         id: push_scope(&CURRENT, cx),
         not_send: PhantomData,
+        span: PhantomData,
     }
 }
 
-impl Drop for CurrentGuard {
+impl Drop for CurrentGuard<'_> {
     fn drop(&mut self) {
         pop_scope(&CURRENT, self.id);
     }
@@ -370,12 +384,13 @@ impl<F: Future> Future for InSpan<'_, F> {
         };
         let on_panic = ErrorOnPanic::new(this.span);
         let poll = future.poll(cx);
-        drop(on_panic);
         if poll.is_ready() {
             // What it still holds (a pending future a `timeout` kept) is dropped with
-            // its span and baggage current.
+            // its span and baggage current, and a panic there is the span's error too
+            // (found by review: the span ended Unset, as if it had succeeded).
             this.future.set(None);
         }
+        drop(on_panic);
         drop(baggage);
         drop(current);
         if poll.is_ready() {
@@ -726,13 +741,14 @@ mod tests {
         let invalid = Span::non_recording(SpanContext::INVALID);
         let seen = block_on(async { current_span_context().map(|c| c.span_id) }.in_span(invalid));
         assert_eq!(seen, Some(outer_id));
-        let inner = enter(&Span::non_recording(SpanContext::INVALID));
+        let disabled = Span::non_recording(SpanContext::INVALID);
+        let inner = enter(&disabled);
         assert_eq!(current_span_context().map(|c| c.span_id), Some(outer_id));
         drop(inner);
         assert_eq!(current_span_context().map(|c| c.span_id), Some(outer_id));
         // Regression: its guard pushed a copy of the current context, which stayed
         // current after the guard that had set it was dropped (out of order).
-        let inner = enter(&Span::non_recording(SpanContext::INVALID));
+        let inner = enter(&disabled);
         drop(_guard);
         assert_eq!(current_context(), None);
         drop(inner);
@@ -816,6 +832,49 @@ mod tests {
             block_on(async { panic!("handler failed") }.in_span(span))
         }));
         assert!(panicked.is_err());
+        provider.flush().unwrap();
+        let seen = statuses.0.lock().unwrap().clone();
+        assert_eq!(seen.len(), 1);
+        assert!(
+            seen[0].contains("Error") && seen[0].contains("panicked"),
+            "{seen:?}"
+        );
+    }
+
+    /// Regression (found by review): a future that completes and then panics while
+    /// what it still held is dropped (a `timeout` keeps its pending future) ended its
+    /// span Unset, as if it had succeeded; it ends as an error, as a panicking poll
+    /// does, and leaves nothing current.
+    #[test]
+    fn a_panic_dropping_what_a_finished_future_held_ends_the_span_as_an_error() {
+        #[derive(Clone, Default)]
+        struct Statuses(Arc<std::sync::Mutex<Vec<String>>>);
+        impl picotrace::SpanExporter for Statuses {
+            fn export(
+                &mut self,
+                batch: &picotrace::SpanBatch<'_>,
+            ) -> Result<(), picotrace::ExportError> {
+                let mut seen = self.0.lock().unwrap();
+                seen.extend(batch.iter().map(|s| format!("{:?}", s.status())));
+                Ok(())
+            }
+        }
+        struct Boom;
+        impl Drop for Boom {
+            fn drop(&mut self) {
+                panic!("leftover");
+            }
+        }
+        let statuses = Statuses::default();
+        let provider = TracerProvider::builder()
+            .exporter(crate::SharedExporter::new(statuses.clone()))
+            .build();
+        let span = provider.tracer().start_span("timed out");
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            block_on(KeepsInner(Some(Boom)).in_span(span))
+        }));
+        assert!(panicked.is_err());
+        assert_eq!(current_context(), None);
         provider.flush().unwrap();
         let seen = statuses.0.lock().unwrap().clone();
         assert_eq!(seen.len(), 1);
