@@ -173,8 +173,10 @@ pub struct BatchConfig {
     /// Spans per request at most (`OTEL_BSP_MAX_EXPORT_BATCH_SIZE`, 512); also the
     /// queue length that wakes the worker early.
     pub max_export_batch_size: usize,
-    /// Longest time a span waits in the queue before a send (`OTEL_BSP_SCHEDULE_DELAY`,
-    /// 5 s).
+    /// The delay between two sends of a worker that has less than a batch queued
+    /// (`OTEL_BSP_SCHEDULE_DELAY`, 5 s; the spec's "delay interval between two
+    /// consecutive exports"): counted from the end of the previous send, so a span
+    /// queued while a send runs can wait the rest of that send and then this long.
     pub scheduled_delay: Duration,
     /// Time allowed to export one batch, retries included, and for
     /// [`BatchExporter::flush`] to wait (`OTEL_BSP_EXPORT_TIMEOUT`, 30 s). Zero means

@@ -859,8 +859,10 @@ impl OtlpHttpExporter {
             .headers()
             .get(http::header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
+            // Media types are case-insensitive (RFC 9110 § 8.3.1): `Application/JSON`
+            // was read as protobuf, and its partial success lost (found by review).
             .map_or(self.protocol == Protocol::HttpJson, |ct| {
-                ct.contains("json")
+                ct.to_ascii_lowercase().contains("json")
             });
         let body = response
             .body_mut()

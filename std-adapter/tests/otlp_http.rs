@@ -346,6 +346,24 @@ fn partial_success_is_counted_and_not_retried() {
     assert_eq!((s.spans_rejected, s.spans_exported, s.retries), (3, 12, 0));
 }
 
+/// Regression (found by review): a `Content-Type` of `Application/JSON` (media types
+/// are case-insensitive) was read as protobuf, and the partial success in the body was
+/// lost: its rejected spans were counted as exported.
+#[test]
+fn partial_success_is_read_whatever_the_case_of_the_content_type() {
+    let server = Server::start();
+    server.script([Reply::ok()
+        .header("Content-Type", "Application/JSON; charset=UTF-8")
+        .body(r#"{"partialSuccess":{"rejectedSpans":"2","errorMessage":"dup"}}"#)]);
+    let x = exporter(&server);
+    let a = x.send_spans(b"x", 5, None).unwrap();
+    assert_eq!(
+        (a.rejected_spans, a.error_message.as_deref()),
+        (2, Some("dup"))
+    );
+    assert_eq!(x.stats().spans_rejected, 2);
+}
+
 #[test]
 fn garbage_responses_do_not_break_the_exporter() {
     let server = Server::start();
