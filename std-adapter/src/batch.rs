@@ -1230,8 +1230,20 @@ impl Handle {
         }
         drop(q);
         lock(&shared.pool).free_all();
-        for worker in std::mem::take(&mut *lock(&self.workers)) {
-            let _ = worker.join();
+        // A worker out of the queue may still be writing its last warning: waited for
+        // until the deadline, not past it (a blocked stderr held shutdown up for good,
+        // found by review). One still writing is left to finish on its own (a later
+        // call joins it).
+        let workers = std::mem::take(&mut *lock(&self.workers));
+        while workers.iter().any(|w| !w.is_finished()) && Instant::now() < give_up {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        for worker in workers {
+            if worker.is_finished() {
+                let _ = worker.join();
+            } else {
+                lock(&self.workers).push(worker);
+            }
         }
         match shared.counters.lost() {
             0 => Ok(()),
@@ -1342,9 +1354,15 @@ impl Drop for ExitOnUnwind {
             // Counted out only now: a shutdown that finds no worker left frees the
             // pool, which must hold these buffers by then. The last worker out prints
             // the last warning (what this one dropped included).
-            let mut q = lock(&shared.queue);
-            q.workers -= 1;
-            if q.workers == 0 {
+            let last = {
+                let mut q = lock(&shared.queue);
+                q.workers -= 1;
+                q.workers == 0
+            };
+            // Written with the queue let go: a blocked stderr must not hold up a
+            // shutdown past its deadline (it waits on the queue's lock). Notified after
+            // it, so a shutdown in time sees the warning written.
+            if last {
                 shared.warn_losses(true);
             }
             shared.done.notify_all();
@@ -1374,9 +1392,13 @@ impl Worker {
                 }
                 if q.shutdown {
                     // Shut down with an empty queue: done (the last worker out prints
-                    // the last warning). The others may be waiting for the queue.
+                    // the last warning, with the queue let go: a blocked stderr must not
+                    // hold up a shutdown past its deadline, found by review). The
+                    // others may be waiting for the queue.
                     q.workers -= 1;
-                    if q.workers == 0 {
+                    let last = q.workers == 0;
+                    drop(q);
+                    if last {
                         shared.warn_losses(true);
                     }
                     shared.done.notify_all();

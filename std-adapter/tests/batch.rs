@@ -1188,6 +1188,65 @@ fn a_loss_warning_to_a_broken_stderr_does_not_stop_the_worker() {
     }
 }
 
+/// Regression (found by review): the last worker out wrote its loss warning while it
+/// held the queue's lock, which `shutdown` waits on: with stderr blocked (a pipe nobody
+/// reads, its lock held by a thread stuck writing), `shutdown` hung past its deadline.
+/// Run in a child process whose stderr fills up.
+#[test]
+fn shutdown_returns_in_time_while_stderr_is_blocked() {
+    use std::io::{BufRead, Write};
+    const CHILD: &str = "PICOTRACE_BLOCKED_STDERR_CHILD";
+    if std::env::var_os(CHILD).is_some() {
+        let exporter = BatchExporter::builder(Down)
+            .config(
+                BatchConfig::default()
+                    .with_export_timeout(Duration::from_secs(1))
+                    .with_scheduled_delay(Duration::from_secs(60)),
+            )
+            .build()
+            .unwrap();
+        let provider = provider(&exporter);
+        provider.tracer().start_span("a").end();
+        let _ = provider.flush(); // fails; its warning is written (the pipe has room)
+        provider.tracer().start_span("b").end();
+        let _ = provider.flush(); // fails; its warning waits (within 10 s of the last)
+        std::thread::spawn(|| {
+            let _ = std::io::stderr().lock().write_all(&vec![b'x'; 1 << 20]);
+        });
+        std::thread::sleep(Duration::from_millis(200)); // the pipe is full, stderr's lock held
+        let started = Instant::now();
+        let shut = exporter.shutdown();
+        println!("child: shutdown {shut:?} in {:?}", started.elapsed());
+        return;
+    }
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "shutdown_returns_in_time_while_stderr_is_blocked",
+            "--nocapture",
+        ])
+        .env(CHILD, "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let _stderr = child.stderr.take(); // kept open, never read
+    let out = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+            if line.starts_with("child: shutdown") {
+                let _ = tx.send(line);
+            }
+        }
+    });
+    let line = rx.recv_timeout(Duration::from_secs(10));
+    let _ = child.kill();
+    let _ = child.wait();
+    let line = line.expect("shutdown hung past its deadline");
+    assert!(line.contains("Err"), "{line}");
+}
+
 /// A transport that overstays its deadline (by `0`), as a broken one might.
 struct Oversleeps(Duration);
 
