@@ -101,7 +101,9 @@ fn event_and_link_keys_that_do_not_fit_are_dropped_and_counted() {
     let t = tracer(SpanArena::<1, 8, 2, 2, 64>::new(), SpanLimits::DEFAULT);
     let mut s = t.start_span("s");
     s.set_attribute("filler", "x".repeat(52).as_str()); // 11 bytes left
-                                                        // "exception" (9) fits; neither "exception.type" nor "exception.message" does.
+                                                        // "exception" (9) fits; the two exception keys are stored by reference (they took
+                                                        // the span's text before, and neither fitted: the event had no attribute), so the
+                                                        // values take the 2 bytes left: the type is cut, the message has no room.
     s.record_exception_with_type("TimeoutError", "timed out");
     s.add_link(
         &TraceContext::default(),
@@ -112,11 +114,19 @@ fn event_and_link_keys_that_do_not_fit_are_dropped_and_counted() {
     assert_eq!(span.events.len(), 1);
     let (name, attrs) = &span.events[0];
     assert_eq!(name, semconv::EXCEPTION_EVENT);
-    assert_eq!(attrs, &(vec![], 2), "both exception keys dropped, counted");
     assert_eq!(
-        span.links,
-        [(vec![("k".to_owned(), "I64(2)".to_owned())], 1)]
+        attrs,
+        &(
+            vec![
+                ("exception.type".to_owned(), r#"Str("Ti")"#.to_owned()),
+                ("exception.message".to_owned(), r#"Str("")"#.to_owned()),
+            ],
+            0
+        ),
+        "both exception keys kept by reference, their values cut"
     );
+    // No room left for either link key: both dropped and counted.
+    assert_eq!(span.links, [(vec![], 2)]);
 }
 
 #[test]
@@ -127,11 +137,12 @@ fn exception_keys_are_whole_when_they_fit_and_values_are_cut_instead() {
     s.record_exception("a message far longer than the room that is left in the pool");
     drop(s);
     let span = exported(&t);
-    // "exception" (9) and "exception.message" (17) fit whole; the value is cut to 17.
+    // "exception" (9) fits; "exception.message" is stored by reference (it took 17
+    // bytes of the span's text before); the value is cut to the 34 left.
     let (_, attrs) = &span.events[0];
     assert_eq!(keys(attrs), [semconv::EXCEPTION_MESSAGE]);
     assert_eq!(attrs.1, 0);
-    assert_eq!(attrs.0[0].1, r#"Str("a message far lon")"#);
+    assert_eq!(attrs.0[0].1, r#"Str("a message far longer than the room")"#);
     assert_eq!(span.truncated, 1);
 }
 
