@@ -761,7 +761,9 @@ where
         }
     }
 
-    /// Stops the tracer: spans that end from now on are dropped and counted
+    /// Stops the tracer: spans started from now on do not record (a no-op tracer, as
+    /// the spec asks of a shut-down provider: a child passes its parent's context on
+    /// unchanged), spans that end from now on are dropped and counted
     /// ([`TracerStats::spans_dropped_shutdown`]), then everything ended so far is
     /// exported. Returns the counters after that export. Later calls only flush.
     pub fn shutdown(&self) -> TracerStats {
@@ -775,6 +777,9 @@ where
     /// spin while another thread exports: a std thread sleeps.
     pub fn shutdown_with(&self, mut flush: impl FnMut(&Self)) -> TracerStats {
         flush(self);
+        // New spans are no-ops from here (they recorded, were sampled and propagated
+        // `sampled`, then were dropped at their end: found by review).
+        self.active.store(false, Ordering::Release);
         self.shut_down.store(true, Ordering::SeqCst);
         // Spans that were publishing while the flag went up.
         flush(self);

@@ -611,16 +611,19 @@ fn shutdown_drains_stops_the_worker_and_later_spans_are_counted() {
     for _ in 0..7 {
         provider.tracer().start_span("x").end();
     }
-    provider.shutdown().unwrap();
+    let late: Vec<_> = (0..3)
+        .map(|_| provider.tracer().start_span("late"))
+        .collect();
+    assert!(provider.shutdown().is_err(), "three spans still running");
     assert_eq!(fake.spans_received(), 7);
     assert!(fake.dropped.load(Ordering::SeqCst), "worker exited");
     assert!(exporter.is_shutdown());
     provider.shutdown().unwrap();
     exporter.shutdown().unwrap();
-    // After shutdown: dropped and reported, never queued.
-    for _ in 0..3 {
-        provider.tracer().start_span("late").end();
-    }
+    // Ended after shutdown: dropped and reported, never queued. (Spans started after it
+    // do not record at all.)
+    drop(late);
+    provider.tracer().start_span("after").end();
     provider.tracer().flush();
     let s = exporter.stats();
     assert_eq!(s.produced, 7, "late spans never reach the exporter");
