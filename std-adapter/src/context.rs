@@ -626,6 +626,21 @@ mod tests {
         }
     }
 
+    /// An exporter that keeps the status of each span it gets.
+    #[derive(Clone, Default)]
+    struct Statuses(Arc<std::sync::Mutex<Vec<String>>>);
+
+    impl picotrace::SpanExporter for Statuses {
+        fn export(
+            &mut self,
+            batch: &picotrace::SpanBatch<'_>,
+        ) -> Result<(), picotrace::ExportError> {
+            let mut seen = self.0.lock().unwrap();
+            seen.extend(batch.iter().map(|s| format!("{:?}", s.status())));
+            Ok(())
+        }
+    }
+
     /// Guards dropped out of order: the newest live one is current, and nothing is
     /// left current once all are gone. Each used to bring back what it had replaced, so
     /// the first guard's span stayed current after both were dropped.
@@ -811,18 +826,6 @@ mod tests {
     /// status: it was exported Unset, like a success.
     #[test]
     fn a_panicking_poll_ends_the_span_as_an_error() {
-        #[derive(Clone, Default)]
-        struct Statuses(Arc<std::sync::Mutex<Vec<String>>>);
-        impl picotrace::SpanExporter for Statuses {
-            fn export(
-                &mut self,
-                batch: &picotrace::SpanBatch<'_>,
-            ) -> Result<(), picotrace::ExportError> {
-                let mut seen = self.0.lock().unwrap();
-                seen.extend(batch.iter().map(|s| format!("{:?}", s.status())));
-                Ok(())
-            }
-        }
         let statuses = Statuses::default();
         let provider = TracerProvider::builder()
             .exporter(crate::SharedExporter::new(statuses.clone()))
@@ -847,18 +850,6 @@ mod tests {
     /// does, and leaves nothing current.
     #[test]
     fn a_panic_dropping_what_a_finished_future_held_ends_the_span_as_an_error() {
-        #[derive(Clone, Default)]
-        struct Statuses(Arc<std::sync::Mutex<Vec<String>>>);
-        impl picotrace::SpanExporter for Statuses {
-            fn export(
-                &mut self,
-                batch: &picotrace::SpanBatch<'_>,
-            ) -> Result<(), picotrace::ExportError> {
-                let mut seen = self.0.lock().unwrap();
-                seen.extend(batch.iter().map(|s| format!("{:?}", s.status())));
-                Ok(())
-            }
-        }
         struct Boom;
         impl Drop for Boom {
             fn drop(&mut self) {
