@@ -1167,17 +1167,10 @@ fn a_loss_warning_to_a_broken_stderr_does_not_stop_the_worker() {
         }
         return;
     }
-    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "a_loss_warning_to_a_broken_stderr_does_not_stop_the_worker",
-            "--nocapture",
-        ])
-        .env(CHILD, "1")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_self(
+        "a_loss_warning_to_a_broken_stderr_does_not_stop_the_worker",
+        CHILD,
+    );
     drop(child.stderr.take()); // no reader: every write to stderr fails (EPIPE)
     let out = child.wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -1222,17 +1215,7 @@ fn shutdown_returns_in_time_while_stderr_is_blocked() {
         println!("child: shutdown {shut:?} in {:?}", started.elapsed());
         return;
     }
-    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "shutdown_returns_in_time_while_stderr_is_blocked",
-            "--nocapture",
-        ])
-        .env(CHILD, "1")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_self("shutdown_returns_in_time_while_stderr_is_blocked", CHILD);
     let _stderr = child.stderr.take(); // kept open, never read
     let out = child.stdout.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
@@ -1248,6 +1231,18 @@ fn shutdown_returns_in_time_while_stderr_is_blocked() {
     let _ = child.wait();
     let line = line.expect("shutdown hung past its deadline");
     assert!(line.contains("Err"), "{line}");
+}
+
+/// Runs the test `name` of this binary again in a child process, with the variable
+/// `child` set (the test then plays the child's part), stdout and stderr piped.
+fn spawn_self(name: &str, child: &str) -> std::process::Child {
+    std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", name, "--nocapture"])
+        .env(child, "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
 }
 
 /// A transport that overstays its deadline (by `0`), as a broken one might.
