@@ -1182,7 +1182,7 @@ where
         // A changed tracestate is stored before the builder's attributes and links (as
         // `init` stores an unchanged one first: propagated, it is worth its bytes more).
         if cfg!(feature = "tracestate") && result.threshold != ThresholdUpdate::Keep {
-            write_updated_trace_state(&mut slot, parent_state, result.threshold);
+            write_updated_trace_state(&mut slot, parent_state, result.threshold, Some(params.name));
         }
         // Most spans start without builder attributes or links: no record view for them.
         if recording && !(params.attributes.is_empty() && params.links.is_empty()) {
@@ -1222,11 +1222,17 @@ where
     }
 }
 
-/// Writes the parent's tracestate with the sampler's `ot` threshold change into `slot`.
-/// Kept out of line: its 512-byte `TraceState` then costs stack only when a probability
-/// sampler changes a threshold.
+/// Writes the parent's tracestate with the sampler's `ot` threshold change into `slot`:
+/// before the span's `name` when given (a span just started, whose name is its only
+/// text), else into the room left. Kept out of line: its 512-byte `TraceState` then
+/// costs stack only when a probability sampler changes a threshold.
 #[inline(never)]
-fn write_updated_trace_state(slot: &mut SlotRef<'_>, parent_state: &str, change: ThresholdUpdate) {
+fn write_updated_trace_state(
+    slot: &mut SlotRef<'_>,
+    parent_state: &str,
+    change: ThresholdUpdate,
+    name: Option<&str>,
+) {
     let mut updated = TraceState::parse(parent_state).unwrap_or_default();
     let th = match change {
         ThresholdUpdate::Set(th) => Some(th),
@@ -1240,7 +1246,12 @@ fn write_updated_trace_state(slot: &mut SlotRef<'_>, parent_state: &str, change:
         // is kept as it came.)
         updated.remove("ot");
     }
-    slot.record().set_trace_state(updated.as_str());
+    match name {
+        Some(name) => slot
+            .record()
+            .put_trace_state_before_name(updated.as_str(), name),
+        None => slot.record().set_trace_state(updated.as_str()),
+    }
 }
 
 impl<A, C, X, S> SpanOwner for Tracer<A, C, X, S>
@@ -1382,7 +1393,7 @@ where
         let kept = if new_threshold { "" } else { state };
         slot.record().set_parent(span.context, cx, kept);
         if new_threshold {
-            write_updated_trace_state(slot, state, result.threshold);
+            write_updated_trace_state(slot, state, result.threshold, None);
         }
         match (span.recording, recording) {
             (true, false) => {
@@ -1468,7 +1479,7 @@ where
             },
         });
         if cfg!(feature = "tracestate") && result.threshold != ThresholdUpdate::Keep {
-            write_updated_trace_state(&mut slot, state, result.threshold);
+            write_updated_trace_state(&mut slot, state, result.threshold, Some(""));
         }
         let c = self.counters.local::<A>();
         match span.unstarted.why() {

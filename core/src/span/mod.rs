@@ -651,6 +651,11 @@ impl<'t> Span<'t> {
     /// `tracing` layer (`set_parent` on a `tracing::Span`). Children started before the
     /// call keep the old trace id. An invalid `parent` changes nothing.
     ///
+    /// The tracestate takes the room the span's text pool has left: a span whose
+    /// attributes filled it keeps the members that fit, cut by W3C's rule (members over
+    /// 128 characters first, then from the right; counted as a cut value). Set the
+    /// parent before long attributes to keep it whole.
+    ///
     /// A span that held no record (sampled out under its old parent, or the arena was
     /// full) and records under the new one gets its record now: it starts at this call,
     /// with its kind, no name ([`Span::update_name`] gives one) and none of the

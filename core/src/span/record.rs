@@ -326,15 +326,7 @@ impl RecordMut<'_> {
         // Trace state first: it is propagated, so it is worth its bytes more than a
         // long name; it is never cut (a cut tracestate would be invalid).
         let mut truncated = 0;
-        let trace_state = if new.trace_state.is_empty() {
-            TextRef::EMPTY
-        } else if new.trace_state.len() <= self.text.capacity() {
-            push_text(self.text, &mut truncated, new.trace_state, u32::MAX)
-        } else {
-            // Too long to keep whole, and a cut one would be invalid: lost, counted.
-            truncated += 1;
-            TextRef::EMPTY
-        };
+        let trace_state = push_trace_state(self.text, &mut truncated, new.trace_state);
         let name = push_text(self.text, &mut truncated, new.name, NAME_LIMIT);
         // Every field written once, none zeroed first: only what must start at zero is
         // zero. (The end time is not here: see `EndTime`.)
@@ -363,7 +355,6 @@ impl RecordMut<'_> {
             context,
             ..Header::EMPTY
         };
-        // Kept whole or not at all (a cut tracestate would be invalid), and counted.
         self.set_trace_state(trace_state);
     }
 
@@ -891,14 +882,23 @@ impl RecordMut<'_> {
         text.chars().next().is_some_and(|c| c.len_utf8() > room)
     }
 
-    /// Replaces the tracestate (kept whole or not at all: a cut one would be invalid,
-    /// and one that does not fit is counted as cut).
+    /// Replaces the tracestate: whole, or the members that fit in the room left (see
+    /// [`push_trace_state`]).
     pub(crate) fn set_trace_state(&mut self, trace_state: &str) {
-        if trace_state.len() <= self.text.capacity() - self.text.len() {
-            self.header.trace_state = self.push_text(trace_state, u32::MAX);
-        } else {
-            self.header.truncated = self.header.truncated.saturating_add(1);
-        }
+        self.header.trace_state =
+            push_trace_state(self.text, &mut self.header.truncated, trace_state);
+    }
+
+    /// Writes the text of a record [`Self::init`] has just started (its name the only
+    /// text) again, `trace_state` first and `name` after, the order `init` stores them
+    /// in: for a tracestate the sampler changed, known only after `init`, which then
+    /// takes the room before a long name does (it is propagated).
+    pub(crate) fn put_trace_state_before_name(&mut self, trace_state: &str, name: &str) {
+        self.text.clear();
+        let mut truncated = 0;
+        self.header.trace_state = push_trace_state(self.text, &mut truncated, trace_state);
+        self.header.name = push_text(self.text, &mut truncated, name, NAME_LIMIT);
+        self.header.truncated = truncated;
     }
 
     /// Starts, at `start`, a record [`Self::init_trace_state_only`] made (its span
@@ -990,6 +990,39 @@ fn push_text(text: &mut VecView<u8>, truncated: &mut u32, s: &str, limit: u32) -
         start: at as u16,
         len: len as u16,
     }
+}
+
+/// Copies a tracestate into `text`: whole when it fits in the room left, else the
+/// members that fit (see [`push_trace_state_cut`]).
+#[inline(always)]
+fn push_trace_state(text: &mut VecView<u8>, truncated: &mut u32, state: &str) -> TextRef {
+    if state.is_empty() {
+        TextRef::EMPTY
+    } else if state.len() <= text.capacity() - text.len() {
+        push_text(text, truncated, state, u32::MAX)
+    } else {
+        push_trace_state_cut(text, truncated, state)
+    }
+}
+
+/// Copies the members of `state` that fit in the room left in `text`, cut by W3C's rule
+/// for a tracestate that must be shortened (§ 3.3.1.5: whole members, those over 128
+/// characters first, then from the right), and counts the cut once. A tracestate cut
+/// inside a member would be invalid, and dropping it whole would break "vendors
+/// receiving a tracestate MUST send it on" for every member that fits.
+#[cold]
+#[inline(never)]
+fn push_trace_state_cut(text: &mut VecView<u8>, truncated: &mut u32, state: &str) -> TextRef {
+    *truncated = truncated.saturating_add(1);
+    // Stored states are canonical (written by `TraceState`), so this parses.
+    let Ok(mut members) = crate::TraceState::parse(state) else {
+        return TextRef::EMPTY;
+    };
+    members.truncate_to(text.capacity() - text.len());
+    if members.is_empty() {
+        return TextRef::EMPTY;
+    }
+    push_text(text, &mut 0, members.as_str(), u32::MAX)
 }
 
 /// Writes `args` into `text`, cut at a char boundary to `limit` and the space left

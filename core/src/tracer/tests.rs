@@ -338,6 +338,69 @@ fn a_tracestate_with_a_new_threshold_is_stored_before_attributes() {
     assert_eq!(s.trace_state(), std::format!("vendor={vendor}"));
 }
 
+/// Regression (found by review): a tracestate the sampler changed was stored after the
+/// name, so with a long name it did not fit the text pool and was dropped whole: the
+/// span and its children sent no `tracestate` (W3C: a tracestate received MUST be
+/// sent on). It is stored first now, as an unchanged one is, and the name is cut.
+#[test]
+fn a_changed_tracestate_takes_the_room_before_a_long_name() {
+    let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+    let cfg = TracerConfig::new("svc").with_sampler(Sampler::probability(1.0));
+    let t = tracer_with(cfg, Small::new(), &clock);
+    let mut incoming = sampled_remote_parent();
+    let vendor = "v".repeat(40);
+    incoming.trace_state.insert("vendor", &vendor).unwrap();
+    let name = "a name of twenty-six bytes";
+    let span = t.span_builder(name).parent(&incoming).start();
+    let want = std::format!("ot=th:0,vendor={vendor}");
+    assert_eq!(span.trace_state(), want);
+    let child = span.child("c");
+    assert_eq!(child.trace_context().trace_state.as_str(), want);
+    drop(child);
+    drop(span);
+    let spans = exported(&t);
+    let parent = spans
+        .iter()
+        .find(|s| s.trace_state == want && name.starts_with(&*s.name));
+    let parent = parent.unwrap_or_else(|| panic!("{spans:?}"));
+    // 64 bytes of pool: the tracestate's 55, then 9 of the name (a cut, counted).
+    assert_eq!(parent.name, name[..64 - want.len()]);
+    assert_eq!(parent.truncated, 1);
+}
+
+/// Regression (found by review): a parent's tracestate that did not fit whole in the
+/// room a span's attributes left (`set_parent` after a long attribute) was dropped
+/// whole. It is cut by W3C's rule now (§ 3.3.1.5: whole members, those over 128
+/// characters first, then from the right), keeping the members that fit.
+#[test]
+fn set_parent_keeps_the_tracestate_members_that_fit() {
+    let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+    let t = tracer_with(
+        TracerConfig::new("svc"),
+        SpanArena::<4, 4, 2, 2, 512>::new(),
+        &clock,
+    );
+    let mut parent = sampled_remote_parent();
+    let long = "l".repeat(200);
+    parent.trace_state = crate::TraceState::parse(&std::format!("a=1,long={long},b=2")).unwrap();
+    // 512 - 2 (name) - 350 (value) leaves 160: not the state's 213, but "a=1,b=2".
+    let mut s = t.start_span("op");
+    s.set_attribute("url.full", "u".repeat(350).as_str());
+    s.set_parent(&parent);
+    assert_eq!(s.trace_state(), "a=1,b=2");
+    // Then from the right: 4 bytes left hold "a=1" of "a=1,b=2".
+    let mut s = t.start_span("op");
+    s.set_attribute("url.full", "u".repeat(506).as_str());
+    s.set_parent(&parent);
+    assert_eq!(s.trace_state(), "a=1");
+    let mut cx = heapless::Vec::<(heapless::String<16>, heapless::String<64>), 4>::new();
+    t.inject_context(&s, &mut cx);
+    assert!(
+        cx.iter().any(|(k, v)| k == "tracestate" && v == "a=1"),
+        "{cx:?}"
+    );
+}
+
 /// Regression: a parent whose `ot` value broke its grammar (here a repeated `th`) lost
 /// its `rv` when the sampler wrote the span's threshold: the span and its outgoing
 /// context carried `ot=th:0` alone. OTel: `rv` is never erased; the same one goes out.

@@ -789,6 +789,16 @@ impl TraceState {
         true
     }
 
+    /// Drops members by § 3.3.1.5's rule (members longer than 128 characters first,
+    /// rightmost first; then members from the right) until the text is at most
+    /// `max_len` bytes, counting each in [`TraceState::truncated`]. For a place that
+    /// holds less than [`CAPACITY`], such as a span's text pool.
+    pub(crate) fn truncate_to(&mut self, max_len: usize) {
+        while self.as_str().len() > max_len {
+            self.drop_rightmost(true);
+        }
+    }
+
     /// Drops the rightmost member (the rightmost long one first if `long_first`).
     fn drop_rightmost(&mut self, long_first: bool) {
         if long_first && self.drop_rightmost_long() {
