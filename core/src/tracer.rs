@@ -472,6 +472,9 @@ const SAMPLER_USES_CLOCK: u8 = 1;
 const SAMPLER_RECORDS_EVERY_ROOT: u8 = 2;
 const SAMPLER_RECORDS_LOCAL_CHILDREN: u8 = 4;
 const SAMPLER_DROPS_EVERY_ROOT: u8 = 8;
+/// Not a sampler's: set (with a release store, after the keys) once [`Tracer::seed`]
+/// ran, which `active` cannot say of a tracer whose config disabled tracing.
+const SEEDED: u8 = 16;
 
 // Span numbers of spans without a slot, one range per counter.
 const SAMPLED_OUT_IDS: u64 = UNSLOTTED;
@@ -659,12 +662,17 @@ where
                 s.records_sampled_local_children(),
                 SAMPLER_RECORDS_LOCAL_CHILDREN,
             )
-            | bit(s.drops_every_root(), SAMPLER_DROPS_EVERY_ROOT);
-        self.sampler_traits.store(traits, Ordering::Relaxed);
+            | bit(s.drops_every_root(), SAMPLER_DROPS_EVERY_ROOT)
+            | SEEDED;
+        // Publishes the keys to a disabled tracer's span starts.
+        self.sampler_traits.store(traits, Ordering::Release);
         self.last_export
             .store(self.clock.now().as_unix_nanos(), Ordering::Relaxed);
-        // Publishes the keys to every span start (which acquires the flag).
-        self.active.store(self.enabled, Ordering::Release);
+        // Publishes the keys to every span start (which acquires the flag). A tracer
+        // already shut down stays a no-op (found by review: seeding it again, as
+        // firmware may on waking, switched recording back on).
+        let on = self.enabled && !self.shut_down.load(Ordering::SeqCst);
+        self.active.store(on, Ordering::Release);
     }
 
     /// Asks the sampler, or the answers kept at seeding (`bit` of `sampler_traits`).
@@ -1522,11 +1530,13 @@ where
             return Span::non_recording(SpanContext::INVALID);
         }
         let c = self.counters.local::<A>();
-        // Not seeded yet (a `static` tracer at boot): the id keys are not random, so
-        // every device would make the same ids, one trace's spans then sharing a
-        // parent-id. The parent's context is passed on unchanged, as the OpenTelemetry
-        // API without an SDK does.
-        let passed_on = self.enabled && !self.active.load(Ordering::Acquire);
+        // Not seeded yet (a `static` tracer at boot), whether the config disabled
+        // tracing or not: the id keys are not random, so every device would make the
+        // same ids, one trace's spans then sharing a parent-id. Or shut down: a no-op
+        // tracer. The parent's context is passed on unchanged, as the OpenTelemetry API
+        // without an SDK does.
+        let seeded = self.sampler_traits.load(Ordering::Acquire) & SEEDED != 0;
+        let passed_on = !seeded || (self.enabled && !self.active.load(Ordering::Acquire));
         let context = if passed_on {
             parent
         } else {

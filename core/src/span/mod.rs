@@ -311,7 +311,7 @@ impl<'t> Span<'t> {
     }
 
     /// A span that records nothing but whose children the tracer still starts (so each
-    /// gets a new span id).
+    /// gets a new span id while the tracer runs).
     #[doc(hidden)]
     #[inline]
     pub fn unrecorded(
@@ -626,8 +626,11 @@ impl<'t> Span<'t> {
         self.child_with_kind(name, SpanKind::Internal)
     }
 
-    /// Starts a child span of the given kind. Every child gets a span id of its own,
-    /// recorded or not (W3C: each outgoing request carries a new parent-id).
+    /// Starts a child span of the given kind. Every child of a running tracer gets a
+    /// span id of its own, recorded or not (W3C: each outgoing request carries a new
+    /// parent-id). A tracer that is not seeded yet, or shut down, is a no-op: its
+    /// children pass their parent's context on unchanged, as OpenTelemetry's API
+    /// without an SDK does.
     pub fn child_with_kind(&self, name: &str, kind: SpanKind) -> Span<'t> {
         match self.owner {
             Some(owner) => owner.start(&StartParams {

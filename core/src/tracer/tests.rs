@@ -1877,6 +1877,66 @@ fn before_seeding_a_child_passes_its_parents_context_on() {
     assert_ne!(seeded.context().span_id, parent.span_id());
 }
 
+/// Regression (found by review): seeding a tracer after its shutdown (firmware that
+/// seeds again on waking) switched recording back on: new spans recorded and went out
+/// as sampled, then were dropped at their end.
+#[test]
+fn seeding_after_shutdown_leaves_the_tracer_a_no_op() {
+    let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+    let t = tracer_with(TracerConfig::new("svc"), SpanArena::<4>::new(), &clock);
+    t.shutdown();
+    t.seed(IdGenerator::from_seed([2; 32]));
+    let root = t.start_span("after");
+    assert!(!root.is_recording());
+    assert!(!root.context().is_sampled());
+    let parent = remote_with_vendor_state(TraceFlags::SAMPLED);
+    let child = t.start_server_span("child", &parent);
+    assert!(!child.is_recording());
+    assert_eq!(
+        child.context().span_id,
+        parent.span_id(),
+        "passed on unchanged"
+    );
+    drop((root, child));
+    assert_eq!(t.stats().spans_dropped_shutdown, 0);
+}
+
+/// Regression (found by review): a tracer whose config disabled tracing and that was
+/// never seeded (seeding looks pointless with tracing off) gave children ids from its
+/// all-zero keys: two devices continuing one trace sent the same parent-id. Its
+/// children pass the parent's context on unchanged, as an enabled tracer's do before
+/// seeding; seeded, they get ids of their own.
+#[test]
+fn an_unseeded_disabled_tracer_passes_the_parent_on() {
+    let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+    let device = || {
+        Tracer::unseeded(
+            TracerConfig::new("device").with_enabled(false),
+            SpanArena::<4>::new(),
+            &clock,
+            Collect::default(),
+        )
+    };
+    let (a, b) = (device(), device());
+    let parent = remote_with_vendor_state(TraceFlags::SAMPLED);
+    let plain = TraceContext::from(parent.span_context);
+    for cx in [&parent, &plain] {
+        let (x, y) = (a.start_server_span("x", cx), b.start_server_span("y", cx));
+        assert_eq!(x.context().span_id, cx.span_id());
+        assert_eq!(y.context().span_id, cx.span_id());
+        assert_eq!(x.trace_state(), cx.trace_state.as_str());
+    }
+    a.seed(IdGenerator::from_seed([5; 32]));
+    b.seed(IdGenerator::from_seed([6; 32]));
+    let (x, y) = (
+        a.start_server_span("x", &plain),
+        b.start_server_span("y", &plain),
+    );
+    assert!(!x.is_recording());
+    assert_ne!(x.context().span_id, plain.span_id());
+    assert_ne!(x.context().span_id, y.context().span_id);
+}
+
 /// Regression: a span started before seeding carries its parent's context (its span
 /// id is the parent's). `set_parent` after seeding gave it a record under that id, so
 /// it was exported with its old parent's span id and, when it held a slot for the
