@@ -1018,7 +1018,8 @@ impl<const A: usize, const E: usize, const L: usize, const T: usize, const N: us
     /// Takes every ended slot and lets `f` read them in batches of at most `chunk`
     /// (oldest first within a shard), freeing each batch's slots as soon as `f`
     /// returns, so that spans waiting for a slot get one before the whole drain ends.
-    /// Slots are freed when `f` panics too: a panicking exporter loses its batch, not
+    /// Slots are freed when `f` panics too (the batch and those after it: the caller
+    /// counts them, see [`Drained::left`]), so a panicking exporter costs spans, not
     /// the arena's slots.
     pub(crate) fn drain(&self, chunk: usize, mut f: impl FnMut(&Drained<'_, Slot<A, E, L, T>, N>)) {
         /// The taken slots, shard by shard (`ends`); gives back those not yet freed
@@ -1075,6 +1076,7 @@ impl<const A: usize, const E: usize, const L: usize, const T: usize, const N: us
             f(&Drained {
                 pool: self,
                 indices: &taken.indices[taken.freed..end],
+                left: taken.indices.len() - taken.freed,
             });
             taken.free_to(end);
         }
@@ -1085,6 +1087,8 @@ impl<const A: usize, const E: usize, const L: usize, const T: usize, const N: us
 pub(crate) struct Drained<'a, S, const N: usize> {
     pool: &'a SlotPool<S, N>,
     indices: &'a [u16],
+    /// Spans of the drain not yet read: this batch's and those after it.
+    left: usize,
 }
 
 impl<const A: usize, const E: usize, const L: usize, const T: usize, const N: usize>
@@ -1093,6 +1097,12 @@ impl<const A: usize, const E: usize, const L: usize, const T: usize, const N: us
     /// How many spans were taken.
     pub(crate) fn len(&self) -> usize {
         self.indices.len()
+    }
+
+    /// How many spans of the drain this batch and the batches after it hold: what is
+    /// lost, freed unread, if the reader of this batch panics.
+    pub(crate) fn left(&self) -> usize {
+        self.left
     }
 
     /// Reads the `i`-th span taken (oldest first).

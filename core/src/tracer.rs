@@ -289,6 +289,20 @@ fn bump(counter: &Counter, n: u64) -> u64 {
     u64::from(before)
 }
 
+/// Counts the spans a drain loses when its exporter panics (dropped during the unwind;
+/// forgotten when the export returns).
+struct LostOnPanic<'c> {
+    counters: &'c Counters,
+    spans: u64,
+}
+
+impl Drop for LostOnPanic<'_> {
+    fn drop(&mut self) {
+        bump(&self.counters.export_failed, self.spans);
+        bump(&self.counters.export_failures, 1);
+    }
+}
+
 /// Numbers a span that holds no slot from `counter` (the count before this one), so
 /// that its ids, keyed from the number, are its own. Where counters are 32-bit, the
 /// number also holds how many times a numbering counter has wrapped (`wraps`): without
@@ -893,7 +907,15 @@ where
             let c = &self.counters;
             let stats = || self.stats();
             let batch = SpanBatch::new(drained, &self.resource, &self.scope, &stats);
-            match exporter.export(&batch) {
+            // If the exporter panics, the drain frees this batch and the ones after it
+            // unread: counted as failed (found by review: they were lost uncounted).
+            let on_panic = LostOnPanic {
+                counters: c,
+                spans: drained.left() as u64,
+            };
+            let result = exporter.export(&batch);
+            core::mem::forget(on_panic);
+            match result {
                 Ok(()) => {
                     bump(&c.exported, n as u64);
                 }

@@ -75,6 +75,11 @@ pub trait BatchSource {
     }
     /// The `i`-th span, oldest first.
     fn get(&self, i: usize) -> Option<SpanData<'_>>;
+    /// How many spans this batch and the batches after it in the same drain hold: what
+    /// the drain frees unread if this batch's reader panics.
+    fn left(&self) -> usize {
+        self.len()
+    }
 }
 
 impl<const A: usize, const E: usize, const L: usize, const T: usize, const N: usize> BatchSource
@@ -85,6 +90,9 @@ impl<const A: usize, const E: usize, const L: usize, const T: usize, const N: us
     }
     fn get(&self, i: usize) -> Option<SpanData<'_>> {
         Drained::get(self, i)
+    }
+    fn left(&self) -> usize {
+        Drained::left(self)
     }
 }
 

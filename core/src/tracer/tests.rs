@@ -1394,6 +1394,52 @@ fn a_panicking_exporter_loses_its_batch_not_the_arena() {
     assert!(held.iter().all(Span::is_recording));
 }
 
+/// Regression (found by review): a panicking exporter's drain freed its batch and the
+/// batches after it, which the exporter never saw, and counted none of them: spans lost
+/// without a trace in the stats. They count as failed now.
+#[test]
+fn a_panicking_exporter_s_lost_spans_are_counted() {
+    struct PanicsOnce(bool, usize);
+    impl SpanExporter for PanicsOnce {
+        fn export(&mut self, batch: &crate::SpanBatch<'_>) -> Result<(), ExportError> {
+            if !self.0 {
+                self.0 = true;
+                panic!("exporter bug");
+            }
+            self.1 += batch.len();
+            Ok(())
+        }
+    }
+    let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+    let t = Tracer::new(
+        TracerConfig::new("svc").with_export_batch_size(2),
+        SpanArena::<8>::new(),
+        &clock,
+        IdGenerator::from_seed([2; 32]),
+        PanicsOnce(false, 0),
+    );
+    // Ended while the exporter is held: no trigger can export them one batch at a time.
+    t.with_exporter(|_| {
+        for _ in 0..4 {
+            t.start_span("x").end();
+        }
+    });
+    let flushed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| t.flush()));
+    assert!(flushed.is_err());
+    t.start_span("after").end();
+    t.flush();
+    let stats = t.stats();
+    assert_eq!(
+        t.with_exporter(|x| x.1),
+        Some(1),
+        "only the span after the panic"
+    );
+    assert_eq!(stats.spans_exported, 1);
+    assert_eq!(stats.spans_export_failed, 4, "{stats:?}");
+    assert_eq!(stats.export_failures, 1);
+    assert_eq!(stats.spans_lost(), 4);
+}
+
 /// Regression: the interval trigger compared an explicit end time (`end_at`) with the
 /// last export, so a span ended "in the future" exported at once (and one ended "in the
 /// past" never did).
