@@ -129,6 +129,10 @@ pub struct TracerStats {
     /// Sampled spans that could not be recorded because the arena was full (or the
     /// tracer was re-entered); they still propagated context.
     pub spans_dropped_arena_full: u64,
+    /// Spans dropped at a full arena that [`crate::Span::set_parent`] later gave a
+    /// record (recording from that call on); not in `spans_dropped_arena_full`, which
+    /// counts the spans still without one. The two added up only grow.
+    pub spans_recorded_after_arena_full: u64,
     /// Spans that ended and were handed to the exporter.
     pub spans_exported: u64,
     /// Spans the exporter reported as lost.

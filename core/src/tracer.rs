@@ -841,6 +841,7 @@ where
             spans_started: self.arena.claims() + sampled_out_unslotted + dropped,
             spans_sampled_out: sampled_out_unslotted + c.total(|s| &s.sampled_out_slotted),
             spans_dropped_arena_full: dropped,
+            spans_recorded_after_arena_full: full_adopted,
             spans_exported: load(&c.exported),
             spans_export_failed: load(&c.export_failed),
             export_failures: load(&c.export_failures),

@@ -889,8 +889,8 @@ pub struct TracerProvider {
 struct LossesSeen {
     /// Failed exports and drops after shutdown: these only grow.
     failed: u64,
-    /// Spans dropped at a full arena: this goes down when `set_parent` gives one of
-    /// them a record.
+    /// Drops at a full arena, those `set_parent` later gave a record included: this
+    /// only grows too.
     arena_full: u64,
 }
 
@@ -898,12 +898,15 @@ impl LossesSeen {
     fn of(stats: &TracerStats) -> Self {
         Self {
             failed: stats.spans_export_failed + stats.spans_dropped_shutdown,
-            arena_full: stats.spans_dropped_arena_full,
+            arena_full: stats.spans_dropped_arena_full + stats.spans_recorded_after_arena_full,
         }
     }
 
-    /// The spans lost since `earlier` was seen. A span given a record after a drop at
-    /// the full arena is no loss; it does not cancel out another kind of loss.
+    /// The spans lost since `earlier` was seen. A drop at the full arena is a loss when
+    /// it happens: a record `set_parent` gives the span later starts at that call,
+    /// without what came before. (Found by review: counting only the spans still
+    /// without a record, a span given one cancelled out a later drop, which no flush
+    /// then reported.)
     fn since(self, earlier: Self) -> u64 {
         self.failed.saturating_sub(earlier.failed)
             + self.arena_full.saturating_sub(earlier.arena_full)
@@ -1562,6 +1565,46 @@ mod tests {
         );
         fail.store(false, Ordering::SeqCst);
         drop(running);
+    }
+
+    /// Regression (found by review): `flush` counted the arena-full drops still without
+    /// a record, so a span reported lost that `set_parent` then gave a record cancelled
+    /// out a new drop in the same interval: that flush returned `Ok`.
+    #[test]
+    fn a_span_given_a_record_does_not_hide_a_later_drop_from_flush() {
+        let provider = TracerProvider::builder()
+            .config(TracerConfig::new("adopted"))
+            .exporter(SharedExporter::new(picotrace::NoopExporter))
+            .build();
+        let tracer = provider.tracer();
+        let mut running: Vec<_> = (0..ARENA_SPANS)
+            .map(|_| tracer.start_span("running"))
+            .collect();
+        let mut refused = tracer.start_span("refused");
+        assert!(!refused.is_recording());
+        assert!(matches!(
+            provider.flush(),
+            Err(ExportError::SpansLost { lost: 1, .. })
+        ));
+        drop(running.pop());
+        assert!(provider.flush().is_ok());
+        let headers = [(
+            "traceparent",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        )];
+        refused.set_parent(&TraceContext::from_headers(&headers[..]).unwrap());
+        assert!(refused.is_recording(), "a slot was free");
+        let later = tracer.start_span("later");
+        assert!(!later.is_recording(), "the arena is full again");
+        let flushed = provider.flush();
+        assert!(
+            matches!(flushed, Err(ExportError::SpansLost { lost: 1, .. })),
+            "{flushed:?}"
+        );
+        let stats = provider.stats();
+        assert_eq!(stats.spans_dropped_arena_full, 1);
+        assert_eq!(stats.spans_recorded_after_arena_full, 1);
+        drop((refused, later, running));
     }
 
     /// Regression: a span that found the arena full of running spans (a server with
