@@ -408,10 +408,23 @@ impl TraceContext {
         }
     }
 
-    /// Returns the version-00 `traceparent` value for this context.
+    /// Returns the version-00 `traceparent` value for this context, or `None` for an
+    /// invalid context (an all-zero id, which W3C forbids in the header; found by
+    /// review: it was written as `00-000…0-000…0-00`). As [`Self::to_headers`], which
+    /// writes nothing then: the next hop starts its own trace.
+    ///
+    /// ```
+    /// use picotrace::TraceContext;
+    /// let tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    /// let cx = TraceContext::from_headers(&[("traceparent", tp)]).unwrap();
+    /// assert_eq!(cx.to_traceparent().as_deref(), Some(tp));
+    /// assert_eq!(TraceContext::default().to_traceparent(), None);
+    /// ```
     #[inline]
-    pub fn to_traceparent(&self) -> InlineStr<{ traceparent::LEN }> {
-        self.traceparent_repr().to_header()
+    pub fn to_traceparent(&self) -> Option<InlineStr<{ traceparent::LEN }>> {
+        self.span_context
+            .is_valid()
+            .then(|| self.traceparent_repr().to_header())
     }
 
     /// What `traceparent` carries for this context.
@@ -1126,11 +1139,13 @@ mod tests {
             heapless::Vec::new();
         TraceContext::default().to_headers(&mut out);
         assert!(out.is_empty());
+        // Regression (found by review): an all-zero traceparent, which W3C forbids.
+        assert!(TraceContext::default().to_traceparent().is_none());
         let ctx = TraceContext::from_headers(&[("traceparent", TP)]).unwrap();
         ctx.to_headers(&mut out);
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].1.as_str(), TP);
-        assert_eq!(ctx.to_traceparent().as_str(), TP);
+        assert_eq!(ctx.to_traceparent().as_deref(), Some(TP));
     }
 
     #[test]
@@ -1202,7 +1217,7 @@ mod tests {
             ("traceparent", TP),
         ];
         let cx = p.extract_context(&rewritten).unwrap();
-        assert_eq!(cx.to_traceparent().as_str(), TP);
+        assert_eq!(cx.to_traceparent().as_deref(), Some(TP));
         let reversed = Propagators::new(&[Propagator::TraceContext, Propagator::B3]);
         let cx = reversed.extract_context(&rewritten).unwrap();
         assert_eq!(

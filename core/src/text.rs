@@ -161,7 +161,7 @@ mod tests {
             flags: TraceFlags::SAMPLED,
             is_remote: false,
         });
-        let header: InlineStr<55> = cx.to_traceparent();
+        let header: InlineStr<55> = cx.to_traceparent().unwrap();
         assert_eq!(
             header,
             "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"

@@ -69,7 +69,8 @@
 //!     tracing::info!(rows = 3, "query done"); // an event of the request span
 //!     // The context to inject into an outgoing request:
 //!     let cx = request.trace_context().expect("a picotrace span backs it");
-//!     let traceparent = cx.to_traceparent(); // or cx.to_headers(&mut carrier)
+//!     // `None` only for an invalid context; or cx.to_headers(&mut carrier)
+//!     let traceparent = cx.to_traceparent().expect("a valid context");
 //!     assert_eq!(traceparent.len(), 55); // 00-{trace id}-{span id}-{flags}
 //! });
 //! provider.shutdown()?;
