@@ -274,10 +274,12 @@ impl IdKeys {
         self.span.set(ids.next_u64());
     }
 
-    /// The number of the `generation`-th claim of slot `index` (40 bits of it).
+    /// The number of the `generation`-th claim of slot `index`: 47 bits of the count,
+    /// the low 40 below the index (bits 40..56) and the next 7 above it (bits 56..63;
+    /// bit 63 is [`UNSLOTTED`]'s).
     #[inline]
     pub(crate) const fn slot_number(index: u16, generation: u64) -> u64 {
-        (index as u64) << 40 | (generation & ((1 << 40) - 1))
+        (index as u64) << 40 | (generation & ((1 << 40) - 1)) | (generation >> 40 & 0x7f) << 56
     }
 
     #[inline]
@@ -314,7 +316,18 @@ mod tests {
         keys.seed(&mut IdGenerator::from_seed([3; 32]));
         let mut seen = std::collections::HashSet::new();
         for index in 0..64u16 {
-            for generation in [0u64, 1, 2, 63, 1 << 32, (1 << 32) + 1, (1 << 40) - 1] {
+            for generation in [
+                0u64,
+                1,
+                2,
+                63,
+                1 << 32,
+                (1 << 32) + 1,
+                (1 << 40) - 1,
+                1 << 40,
+                (1 << 40) + 1,
+                (1 << 47) - 1,
+            ] {
                 let n = IdKeys::slot_number(index, generation);
                 assert!(seen.insert(keys.span_id(n)));
                 assert!(keys.trace_id(n).is_valid());

@@ -541,9 +541,9 @@ impl SlotRef<'_> {
         self.index
     }
 
-    /// Returns how many times this slot has been claimed, this claim included (40
-    /// bits): with the index, a number no other span of this pool has had (until it
-    /// wraps after 2^40 claims of this slot).
+    /// Returns how many times this slot has been claimed, this claim included (48
+    /// bits): with the index, a number no other span of this pool has had (until
+    /// [`crate::random::IdKeys::slot_number`] wraps after 2^47 claims of this slot).
     #[inline]
     pub(crate) fn generation(&self) -> u64 {
         self.generation
@@ -780,9 +780,13 @@ pub(crate) struct SlotPool<S, const N: usize> {
     /// Claims of each slot (low 32 bits); written only by the slot's owner (load +
     /// store, no read-modify-write), read by anyone for the tracer's counters.
     claims: [AtomicU32; N],
-    /// Bits 32..40 of the claim count: span ids repeat only after 2^40 claims of one
-    /// slot (years at any rate a slot can sustain), not 2^32 (days on a small arena).
-    claims_high: [AtomicU8; N],
+    /// Bits 32..48 of the claim count, so that span ids repeat only after 2^47 claims
+    /// of one slot ([`crate::random::IdKeys::slot_number`] keeps 47 bits). A slot can
+    /// take nearly all of a thread's claims: free lists are LIFO, and a span that is
+    /// never exported (sampled out but holding a tracestate) gives its slot straight
+    /// back, to be claimed again next. At 10 M such spans a second 2^40 claims took 30
+    /// hours (found by review; the comment said "years"); 2^47 take 160 days.
+    claims_high: [AtomicU16; N],
     /// Each shard is one `IndexLists` over its own slots, so invariant 1 holds shard by
     /// shard.
     shards: [Shard<N>; SHARDS],
@@ -828,7 +832,7 @@ impl<S, const N: usize> SlotPool<S, N> {
         self.shards.iter().map(|s| s.lists.ended_len()).sum()
     }
 
-    /// Claims of every slot so far (each slot's count wraps at 2^32).
+    /// Claims of every slot so far (each slot's count wraps at 2^48).
     pub(crate) fn claims(&self) -> u64 {
         self.claims
             .iter()
@@ -857,7 +861,7 @@ impl<const A: usize, const E: usize, const L: usize, const T: usize, const N: us
         Self {
             cells: [const { UnsafeCell::new(Slot::new()) }; N],
             claims: [const { AtomicU32::new(0) }; N],
-            claims_high: [const { AtomicU8::new(0) }; N],
+            claims_high: [const { AtomicU16::new(0) }; N],
             shards,
             steal_hint: AtomicU8::new(0),
             drains: Drains(AtomicU32::new(0)),
@@ -871,7 +875,7 @@ impl<const A: usize, const E: usize, const L: usize, const T: usize, const N: us
         Self {
             cells: core::array::from_fn(|_| UnsafeCell::new(Slot::new())),
             claims: core::array::from_fn(|_| AtomicU32::new(0)),
-            claims_high: core::array::from_fn(|_| AtomicU8::new(0)),
+            claims_high: core::array::from_fn(|_| AtomicU16::new(0)),
             shards: core::array::from_fn(|s| {
                 Shard::new(if s == 0 {
                     IndexLists::new()
@@ -1528,6 +1532,25 @@ mod tests {
         let mut again = [lists.claim(), lists.claim(), lists.claim(), lists.claim()];
         again.sort();
         assert_eq!(again, [None, Some(0), Some(2), Some(3)]);
+    }
+
+    /// Regression (found by review): the claim count of a slot was 40 bits. A slot can
+    /// take nearly every claim of a thread (free lists are LIFO), and past 2^40 its
+    /// count, and so its span numbers and ids, started again from those of its first
+    /// claims.
+    #[test]
+    fn a_slot_s_claim_count_carries_past_40_bits() {
+        use crate::random::IdKeys;
+        let pool: SlotPool<Slot<1, 1, 1, 8>, 1> = SlotPool::new();
+        pool.claims[0].store(u32::MAX, Ordering::Relaxed);
+        pool.claims_high[0].store(0xff, Ordering::Relaxed);
+        let slot = pool.claim().unwrap();
+        assert_eq!(slot.generation(), 1 << 40);
+        let n = IdKeys::slot_number(0, slot.generation());
+        assert_ne!(n, IdKeys::slot_number(0, 0));
+        assert_eq!(n & 1 << 63, 0, "a slot's number, not an unslotted span's");
+        drop(slot);
+        assert_eq!(pool.claims(), 1 << 40);
     }
 
     #[test]
