@@ -1371,6 +1371,50 @@ mod loom_tests {
         });
     }
 
+    /// The ABA case through [`IndexLists::take_free`] (a refill), which the test above
+    /// does not cover (found by review: removing `take_free`'s tag bump failed no
+    /// test): while a claim is between reading the head and its compare-and-swap,
+    /// another thread takes the free slots two at a time and gives them back so that
+    /// the head is the same index with the same length over another chain. Pushes do
+    /// not move the tag; only the takes can tell the claim its head is stale.
+    #[test]
+    fn a_head_rebuilt_by_taking_free_slots_is_not_trusted() {
+        loom::model(|| {
+            let m = Model::<4>::new();
+            let x = {
+                let m = Arc::clone(&m);
+                thread::spawn(move || m.lists.claim())
+            };
+            let y = {
+                let m = Arc::clone(&m);
+                thread::spawn(move || {
+                    let mut a = heapless::Vec::<u16, 2>::new();
+                    let mut b = heapless::Vec::<u16, 2>::new();
+                    m.lists.take_free(&mut a);
+                    m.lists.take_free(&mut b);
+                    // 0 -> 1 -> 2 -> 3 taken as [0, 1] and [2, 3] comes back as
+                    // 0 -> 2 -> 1 -> 3: the head is 0 with 4 behind it again.
+                    if let ([a0, a1], [b0, b1]) = (a.as_slice(), b.as_slice()) {
+                        m.lists.release_all(&[*b1]);
+                        m.lists.release_all(&[*a1]);
+                        m.lists.release_all(&[*a0, *b0]);
+                    } else {
+                        m.lists.release_all(&a);
+                        m.lists.release_all(&b);
+                    }
+                })
+            };
+            let mine = x.join().unwrap();
+            y.join().unwrap();
+            if let Some(i) = mine {
+                m.lists.release(i);
+            }
+            let mut all: Vec<u16> = (0..5).filter_map(|_| m.lists.claim()).collect();
+            all.sort_unstable();
+            assert_eq!(all, [0, 1, 2, 3], "every slot reachable exactly once");
+        });
+    }
+
     /// The context thread `t` writes into its span.
     fn context(t: u8) -> crate::SpanContext {
         crate::SpanContext {
