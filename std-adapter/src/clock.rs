@@ -6,12 +6,19 @@
 //! nanoseconds by one fixed-point multiply: 14-16 ns a read on a 2.3 GHz Xeon VM, as
 //! long as the counter read alone, against 21 ns for `fastant`'s own floating-point
 //! conversion and 30 ns for `Instant::now`.
-//! Elsewhere it is `std::time::Instant` (the OS monotonic clock). Span starts and ends
-//! therefore never step back when NTP or an operator moves the wall clock; the price is
-//! that a process that runs for weeks drifts from the wall clock by whatever the system
-//! clock was corrected by in that time (a slewed NTP clock: milliseconds). Every
-//! `SystemClock` of a process shares the anchor, so timestamps from different threads
-//! are comparable.
+//! Elsewhere it is `std::time::Instant` (the OS monotonic clock). Every `SystemClock`
+//! of a process shares the anchor, so timestamps from different threads are
+//! comparable, and between two [`SystemClock::resync`]s they never step back when NTP
+//! or an operator moves the wall clock.
+//!
+//! The monotonic time drifts from the wall clock: the counter's rate is measured once
+//! (to about one part in 10^5, so up to a second a day), NTP corrects the wall clock
+//! but not the counter, and neither the counter nor the OS monotonic clock counts a
+//! suspended laptop's or a paused VM's sleep. [`SystemClock::resync`] measures the
+//! wall clock again and moves the readings onto it (a step, forward or back, of the
+//! drift since the last one); a `TracerProvider`'s export thread calls it every few
+//! seconds (found by review: readings were never corrected, and after a suspend every
+//! span was stamped in the past by its length).
 //!
 //! ```
 //! use picotrace::Clock;
@@ -24,6 +31,7 @@
 //! ```
 
 use std::hash::{Hash, Hasher};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -37,9 +45,10 @@ static CALIBRATION: OnceLock<Calibration> = OnceLock::new();
 const RATE_SPAN_NANOS: u64 = 1 << 40;
 
 /// One wall-clock reading, the monotonic reading taken with it, and how to turn later
-/// monotonic readings into nanoseconds. Written once and read on every clock read by
-/// every thread: a cache line of its own, so no write to a neighbour takes it away.
-#[derive(Clone, Copy, Debug)]
+/// monotonic readings into nanoseconds. Written once (the correction at a resync, every
+/// few seconds at most) and read on every clock read by every thread: a cache line of
+/// its own, so no write to a neighbour takes it away.
+#[derive(Debug)]
 #[repr(align(64))]
 struct Calibration {
     /// Counter ticks from the time-stamp counter; `false`: nanoseconds since `base`.
@@ -53,6 +62,9 @@ struct Calibration {
     fraction: u64,
     /// The monotonic instant of the anchor, read when there is no stable counter.
     base: Instant,
+    /// Nanoseconds added to every reading: how far the wall clock was from the
+    /// monotonic reading at the last [`SystemClock::resync`] (0 before one).
+    correction: AtomicI64,
 }
 
 impl Calibration {
@@ -60,9 +72,7 @@ impl Calibration {
         let tsc = fastant::is_tsc_available();
         let base = Instant::now();
         let start = fastant::Instant::now();
-        let unix_nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
+        let unix_nanos = system_unix_nanos();
         let ticks = if tsc { ticks_of(start) } else { 0 };
         // `fastant` keeps its nanoseconds-per-tick private; it converts a duration with
         // it, so a long one, converted, gives the rate back (1 ns per tick without TSC).
@@ -83,18 +93,46 @@ impl Calibration {
             whole,
             fraction,
             base,
+            correction: AtomicI64::new(0),
         }
     }
 
-    /// Unix nanoseconds of a counter reading (never before the anchor).
+    /// Unix nanoseconds of a counter reading, before the correction (never before the
+    /// anchor). A reading more than 2^63 ticks past the anchor is one from before it
+    /// (another core's), or one a counter reset to 0 (on resume, on some machines)
+    /// wrapped: both read as the anchor. (Found by review: a reset counter's reading
+    /// was a century ahead.)
     #[inline]
     fn unix_nanos_at(&self, ticks: u64) -> u64 {
-        let elapsed = ticks.saturating_sub(self.ticks);
+        let elapsed = ticks.wrapping_sub(self.ticks);
+        let elapsed = if elapsed > i64::MAX as u64 {
+            0
+        } else {
+            elapsed
+        };
         let nanos = elapsed
             .wrapping_mul(self.whole)
             .wrapping_add(((u128::from(elapsed) * u128::from(self.fraction)) >> 64) as u64);
         self.unix_nanos.wrapping_add(nanos)
     }
+
+    /// Unix nanoseconds now, before the correction.
+    #[inline]
+    fn uncorrected_now(&self) -> u64 {
+        if self.tsc {
+            self.unix_nanos_at(ticks_of(fastant::Instant::now()))
+        } else {
+            let elapsed = u64::try_from(self.base.elapsed().as_nanos()).unwrap_or(u64::MAX);
+            self.unix_nanos.wrapping_add(elapsed)
+        }
+    }
+}
+
+/// Unix nanoseconds from `SystemTime` (0 before 1970).
+fn system_unix_nanos() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
 }
 
 /// The counter reading inside a `fastant::Instant`, which keeps it private: its derived
@@ -139,6 +177,46 @@ impl SystemClock {
             calibration: CALIBRATION.get_or_init(Calibration::take),
         }
     }
+
+    /// Measures the wall clock again and moves every reading of this process's clocks
+    /// onto it: readings step by the drift since the last resync (see the module docs),
+    /// forward or back. A span running across a step takes the step into its duration
+    /// (its end is kept at its start if the step back is longer). A `TracerProvider`
+    /// calls it from its export thread every few seconds; code that uses `SystemClock`
+    /// without one can call it as often as it likes (two clock reads and a store).
+    ///
+    /// ```
+    /// use picotrace::Clock;
+    /// let clock = picotrace_std::SystemClock::new();
+    /// clock.resync();
+    /// let wall = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+    /// let diff = clock.now().as_unix_nanos().abs_diff(wall.as_nanos() as u64);
+    /// assert!(diff < 100_000_000, "{diff} ns from the wall clock");
+    /// ```
+    pub fn resync(&self) {
+        let c = self.calibration;
+        let (before, wall, after) = (
+            c.uncorrected_now(),
+            system_unix_nanos(),
+            c.uncorrected_now(),
+        );
+        // The wall clock read between two monotonic readings: against their midpoint.
+        let monotonic = before / 2 + after / 2 + (before & after & 1);
+        let correction = i128::from(wall) - i128::from(monotonic);
+        let correction = correction.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64;
+        c.correction.store(correction, Ordering::Relaxed);
+    }
+
+    /// Skews this process's clocks by `nanos` until the next resync: for tests of code
+    /// that must resync the clock (a `TracerProvider`'s export thread).
+    #[doc(hidden)]
+    pub fn skew_until_resync(&self, nanos: i64) {
+        let c = &self.calibration.correction;
+        c.store(
+            c.load(Ordering::Relaxed).saturating_add(nanos),
+            Ordering::Relaxed,
+        );
+    }
 }
 
 impl std::fmt::Debug for SystemClock {
@@ -157,13 +235,10 @@ impl Clock for SystemClock {
     #[inline]
     fn now(&self) -> Timestamp {
         let c = self.calibration;
-        let nanos = if c.tsc {
-            c.unix_nanos_at(ticks_of(fastant::Instant::now()))
-        } else {
-            let elapsed = u64::try_from(c.base.elapsed().as_nanos()).unwrap_or(u64::MAX);
-            c.unix_nanos.wrapping_add(elapsed)
-        };
-        Timestamp::from_unix_nanos(nanos)
+        let correction = c.correction.load(Ordering::Relaxed);
+        // A plain add: the sum is near a wall-clock reading, which is at least 0 (a
+        // saturating add cost 7 more instructions a read).
+        Timestamp::from_unix_nanos(c.uncorrected_now().wrapping_add_signed(correction))
     }
 }
 
@@ -197,24 +272,89 @@ mod tests {
         assert_monotonic_and_near_system_time(SystemClock::new());
     }
 
+    /// A clock on its own calibration (not the process's).
+    fn clock_on(calibration: Calibration) -> SystemClock {
+        SystemClock {
+            calibration: Box::leak(Box::new(calibration)),
+        }
+    }
+
     #[test]
     fn without_a_stable_counter_it_reads_the_monotonic_clock() {
-        let calibration = Calibration {
+        assert_monotonic_and_near_system_time(clock_on(Calibration {
             tsc: false,
             ..Calibration::take()
-        };
-        assert_monotonic_and_near_system_time(SystemClock {
-            calibration: Box::leak(Box::new(calibration)),
+        }));
+        let clock = clock_on(Calibration {
+            tsc: false,
+            base: Instant::now() - Duration::from_secs(5),
+            ..Calibration::take()
         });
-        let clock = SystemClock {
-            calibration: Box::leak(Box::new(Calibration {
-                tsc: false,
-                base: Instant::now() - Duration::from_secs(5),
-                ..calibration
-            })),
-        };
-        let ahead = clock.now().as_unix_nanos() - calibration.unix_nanos;
+        let ahead = clock.now().as_unix_nanos() - clock.calibration.unix_nanos;
         assert!((5_000_000_000..6_000_000_000).contains(&ahead), "{ahead}");
+    }
+
+    /// Regression (found by review): the anchor was never measured again, so a clock
+    /// whose monotonic time fell behind the wall clock (a suspend, which neither the
+    /// counter nor the OS monotonic clock counts; a wall clock stepped by NTP after
+    /// start; the counter's rate off by parts in 10^5) stayed behind for the life of
+    /// the process. Here it is an hour behind; a resync puts it back on the wall clock,
+    /// and one that was ahead comes back too.
+    #[test]
+    fn a_resync_puts_a_clock_that_fell_behind_back_on_the_wall_clock() {
+        for tsc in [true, false] {
+            let hour = 3_600_000_000_000;
+            let taken = Calibration::take();
+            let clock = clock_on(Calibration {
+                tsc: tsc && taken.tsc,
+                unix_nanos: taken.unix_nanos - hour,
+                ..taken
+            });
+            let behind = system_nanos() - clock.now().as_unix_nanos();
+            assert!(behind > hour - 1_000_000_000, "{behind}");
+            clock.resync();
+            assert_monotonic_and_near_system_time(clock);
+            let diff = system_nanos().abs_diff(clock.now().as_unix_nanos());
+            assert!(
+                diff < 50_000_000,
+                "{diff} ns from the wall clock after a resync"
+            );
+            // Ahead by an hour (a wall clock stepped back): back as well.
+            clock
+                .calibration
+                .correction
+                .store(hour as i64, Ordering::Relaxed);
+            clock.resync();
+            let diff = system_nanos().abs_diff(clock.now().as_unix_nanos());
+            assert!(
+                diff < 50_000_000,
+                "{diff} ns from the wall clock after a resync"
+            );
+        }
+    }
+
+    /// Regression (found by review): a counter reset to 0 (on resume from suspend, on
+    /// some machines) gave readings that wrapped to near 2^64 ticks after the anchor,
+    /// a century ahead. They read as the anchor now, and a resync corrects them.
+    #[test]
+    fn a_wrapped_counter_reading_reads_as_the_anchor() {
+        let calibration = Calibration {
+            tsc: true,
+            ticks: 1_000,
+            unix_nanos: 1_700_000_000_000_000_000,
+            whole: 0,
+            fraction: 1 << 63,
+            base: Instant::now(),
+            correction: AtomicI64::new(0),
+        };
+        assert_eq!(
+            calibration.unix_nanos_at(u64::MAX - 10),
+            calibration.unix_nanos
+        );
+        assert_eq!(
+            calibration.unix_nanos_at(1_000 + (1 << 62)),
+            calibration.unix_nanos + (1 << 61)
+        );
     }
 
     #[test]
@@ -258,6 +398,7 @@ mod tests {
             whole: 2,
             fraction: 1 << 63,
             base: Instant::now(),
+            correction: AtomicI64::new(0),
         };
         let at = |ticks: u64| calibration.unix_nanos_at(ticks) - calibration.unix_nanos;
         assert_eq!(at(1_000), 0);

@@ -574,6 +574,9 @@ const MIN_POLL: Duration = Duration::from_micros(50);
 /// The longest sleep between drains while polling (then it parks: see `export_loop`).
 const MAX_POLL: Duration = Duration::from_millis(20);
 
+/// The shortest time between two resyncs of the clock by the export thread.
+const RESYNC_EVERY: Duration = Duration::from_secs(1);
+
 /// The export thread: parks until a batch waits (or the scheduled delay passes),
 /// drains, and while each drain finds at least half a batch, polls at the rate spans
 /// arrive instead of parking.
@@ -587,7 +590,9 @@ fn export_loop(
     let mut polling = false;
     let mut last_drain = std::time::Instant::now();
     let mut last_scheduled = last_drain;
+    let mut last_resync = last_drain;
     let mut pause = MIN_POLL;
+    let clock = SystemClock::new();
     loop {
         let (signalled, stop) = if polling {
             (true, wake.nap(pause))
@@ -604,6 +609,12 @@ fn export_loop(
         let now = std::time::Instant::now();
         if stop {
             return;
+        }
+        // The clock back on the wall clock (see `SystemClock::resync`): at every wake,
+        // at least every scheduled delay, at most once a second.
+        if now.duration_since(last_resync) >= RESYNC_EVERY {
+            clock.resync();
+            last_resync = now;
         }
         if !signalled || now.duration_since(last_scheduled) >= delay {
             // The schedule, not a full batch: send what is queued now.
