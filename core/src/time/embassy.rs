@@ -65,7 +65,7 @@ impl EmbassyClock {
     /// Sets the boot time so that [`Clock::now`] reads `now` at this instant: what a
     /// device does when it learns the time.
     pub fn set_now(&self, now: Timestamp) {
-        let uptime = embassy_time::Instant::now().as_nanos();
+        let uptime = uptime_nanos();
         self.set_boot_time(Timestamp::from_unix_nanos(
             now.as_unix_nanos().saturating_sub(uptime),
         ));
@@ -75,8 +75,34 @@ impl EmbassyClock {
 impl Clock for EmbassyClock {
     #[inline]
     fn now(&self) -> Timestamp {
-        let uptime = embassy_time::Instant::now().as_nanos();
+        let uptime = uptime_nanos();
         Timestamp::from_unix_nanos(self.boot.load(Ordering::Relaxed).saturating_add(uptime))
+    }
+}
+
+/// Nanoseconds since `Instant` zero.
+#[inline]
+fn uptime_nanos() -> u64 {
+    nanos_of_ticks(
+        embassy_time::Instant::now().as_ticks(),
+        embassy_time::TICK_HZ,
+    )
+}
+
+/// Nanoseconds in `ticks` of a `hz` clock, saturating. Not `Instant::as_nanos`: it
+/// multiplies the ticks before it divides, in 64 bits, and wrapped (found by review) —
+/// at a 2^24 Hz tick after 6.5 days of uptime, at 2^20 Hz after 104 days, at 32,768 Hz
+/// (nRF RTCs) after 9 years — taking the clock back to near the boot time. One multiply
+/// where the rate divides a second, as it mostly does; else whole seconds and the rest.
+#[inline]
+const fn nanos_of_ticks(ticks: u64, hz: u64) -> u64 {
+    const SECOND: u64 = 1_000_000_000;
+    if SECOND.is_multiple_of(hz) {
+        ticks.saturating_mul(SECOND / hz)
+    } else {
+        (ticks / hz)
+            .saturating_mul(SECOND)
+            .saturating_add(ticks % hz * SECOND / hz)
     }
 }
 
@@ -115,5 +141,29 @@ mod tests {
         // A boot time near the end of representable time saturates, never wraps.
         clock.set_boot_time(Timestamp::from_unix_nanos(u64::MAX - 1));
         assert_eq!(clock.now().as_unix_nanos(), u64::MAX);
+
+        // Regression (found by review): an uptime whose nanoseconds pass 2^64 wrapped
+        // (`Instant::as_nanos`), taking the clock back to near the boot time.
+        clock.set_boot_time(boot);
+        let before = clock.now();
+        driver.advance(Duration::from_ticks(u64::MAX / 1000 + 1));
+        assert!(clock.now() >= before, "{:?} < {before:?}", clock.now());
+        assert_eq!(clock.now().as_unix_nanos(), u64::MAX);
+    }
+
+    /// Tick rates that do not divide a second convert exactly and saturate rather than
+    /// wrap (`Instant::as_nanos` wrapped after 6.5 days at 2^24 Hz).
+    #[test]
+    fn ticks_of_any_rate_convert_without_wrapping() {
+        for hz in [32_768, 1 << 20, 1 << 24, 1_000, 1_000_000] {
+            assert_eq!(nanos_of_ticks(hz, hz), 1_000_000_000, "{hz}");
+            assert_eq!(nanos_of_ticks(3 * hz + hz / 2, hz), 3_500_000_000, "{hz}");
+        }
+        let week = 7 * 86_400;
+        assert_eq!(nanos_of_ticks(week << 24, 1 << 24), week * 1_000_000_000);
+        assert_eq!(nanos_of_ticks(1, 32_768), 30_517);
+        assert_eq!(nanos_of_ticks(10, 3), 3_333_333_333);
+        assert_eq!(nanos_of_ticks(u64::MAX, 1 << 24), u64::MAX);
+        assert_eq!(nanos_of_ticks(u64::MAX, 1_000_000), u64::MAX);
     }
 }
