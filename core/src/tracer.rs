@@ -1486,11 +1486,21 @@ where
         if !recording && state.is_empty() {
             return;
         }
-        let claimed = if recording {
-            self.claim()
-        } else {
-            self.claim_for_trace_state()
+        // A free slot, else one an export (unless one is running) frees; no wait for
+        // a running export, nor retries (found by review: the `tracing` layer calls
+        // this under its span table's lock, and a full arena held every thread using
+        // that lock up for the whole configured wait).
+        let claim = || {
+            if recording {
+                self.arena.claim()
+            } else {
+                self.arena.claim_any()
+            }
         };
+        let claimed = claim().or_else(|| {
+            self.try_flush()?;
+            claim()
+        });
         let Some(mut slot) = claimed else {
             // No room: it propagates only, not as sampled (see `start_inner`).
             span.context.flags = span.context.flags.with_sampled(false);

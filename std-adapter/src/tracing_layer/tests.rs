@@ -1524,3 +1524,86 @@ fn a_child_waiting_for_room_in_a_full_arena_does_not_hold_its_parent_up() {
     drop(running);
     drop(closed);
 }
+
+/// Regression (found by review): `set_parent` on a `tracing` span without a record (a
+/// dropped root) runs under its table lock, and found the arena full: it exported and
+/// waited for room there (here 3 s, as configured), holding up every thread recording
+/// into the spans that share the lock. A late record takes a free slot or none now.
+#[test]
+fn set_parent_with_the_arena_full_does_not_hold_the_span_up() {
+    /// Blocks in `export` until the test ends, after saying it is there.
+    struct Blocks(std::sync::mpsc::SyncSender<()>, Arc<Mutex<()>>);
+    impl SpanExporter for Blocks {
+        fn export(&mut self, _: &SpanBatch<'_>) -> Result<(), ExportError> {
+            let _ = self.0.try_send(());
+            drop(self.1.lock());
+            Ok(())
+        }
+    }
+    let (entered, in_export) = std::sync::mpsc::sync_channel(1);
+    let gate = Arc::new(Mutex::new(()));
+    let closed = gate.lock().unwrap();
+    let provider = TracerProvider::builder()
+        .config(
+            TracerConfig::new("full")
+                .with_sampler(picotrace::Sampler::parent_based(
+                    picotrace::RootSampler::AlwaysOff,
+                ))
+                .with_export_batch_size(1)
+                .with_full_arena_wait(3000, || std::thread::sleep(Duration::from_millis(1))),
+        )
+        .exporter(SharedExporter::new(Blocks(entered, Arc::clone(&gate))))
+        .build();
+    let tracer = provider.tracer();
+    let dispatch = tracing::Dispatch::new(
+        tracing_subscriber::registry().with(TracingLayer::new(provider.tracer())),
+    );
+    let remote = TraceContext::from_headers(&[(
+        "traceparent",
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+    )])
+    .unwrap();
+    // A root the sampler dropped: no record.
+    let request = tracing::dispatcher::with_default(&dispatch, || tracing::info_span!("request"));
+    // The export thread takes the first ended span and stays in `export`; the rest of
+    // the arena holds running spans.
+    tracer.start_server_span("exported", &remote).end();
+    in_export
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the export thread exports");
+    let running: Vec<_> = (0..crate::ARENA_SPANS - 1)
+        .map(|_| tracer.start_server_span("running", &remote))
+        .collect();
+    assert_eq!(
+        tracer.arena().in_use(),
+        crate::ARENA_SPANS,
+        "the arena is full"
+    );
+    std::thread::scope(|scope| {
+        let moved = scope.spawn(|| {
+            let started = std::time::Instant::now();
+            tracing::dispatcher::with_default(&dispatch, || request.set_parent(&remote));
+            started.elapsed()
+        });
+        // Time for `set_parent` to find the arena full and start waiting.
+        std::thread::sleep(Duration::from_millis(200));
+        let started = std::time::Instant::now();
+        tracing::dispatcher::with_default(&dispatch, || {
+            tracing::info!(parent: &request, "recorded meanwhile");
+        });
+        let waited = started.elapsed();
+        assert!(
+            waited < Duration::from_secs(1),
+            "an event of the span waited {waited:?} for its set_parent"
+        );
+        let took = moved.join().unwrap();
+        assert!(took < Duration::from_secs(1), "set_parent took {took:?}");
+    });
+    assert_eq!(
+        request.span_context().map(|cx| cx.trace_id),
+        Some(remote.trace_id()),
+        "it joined the trace, without a record"
+    );
+    drop(running);
+    drop(closed);
+}
