@@ -314,9 +314,14 @@ where
         // that record into, or end, the spans that share the parent's lock. Out of the
         // lock come the parent's ids and flags, and its tracestate when it has one (a
         // `TraceContext` is half a kilobyte to move; most parents have none).
+        // A parent without a record is copied whole (it is small, and its children are
+        // counted by why it has none: found by review, children of a span the full
+        // arena refused were counted as sampled out, not as lost to the full arena).
         let mut with_state: Option<TraceContext> = None;
+        let mut slotless: Option<Span<'static>> = None;
         let mut parent_of = |parent: &mut Span<'static>| {
-            if !parent.trace_state().is_empty() {
+            slotless = parent.slotless_copy();
+            if slotless.is_none() && !parent.trace_state().is_empty() {
                 with_state = Some(parent.trace_context());
             }
             parent.context()
@@ -335,11 +340,14 @@ where
             }),
             None => None,
         };
-        let mut started = match (parent_id, parent, &with_state) {
-            (_, _, Some(cx)) => builder().parent(cx).start(),
-            (_, Some(context), None) => builder().parent(&TraceContext::from(context)).start(),
+        let mut started = match (parent_id, parent, &with_state, &slotless) {
+            (.., Some(slotless)) => builder().parent(slotless).start(),
+            (_, _, Some(cx), None) => builder().parent(cx).start(),
+            (_, Some(context), None, None) => {
+                builder().parent(&TraceContext::from(context)).start()
+            }
             // A parent that this layer does not record: a new trace.
-            (Some(_), None, None) => builder().start(),
+            (Some(_), None, None, None) => builder().start(),
             // An explicit root (`parent: None`) starts a new trace. A contextual span
             // with no `tracing` parent: a span made current by picotrace's own `InSpan`
             // or `enter` is the parent, if any.

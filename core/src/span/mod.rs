@@ -330,6 +330,23 @@ impl<'t> Span<'t> {
         }
     }
 
+    /// A copy of this span when it holds no record (the tracer dropped it: sampled out,
+    /// or refused by a full arena), to start its children with after the span itself
+    /// is out of reach (a bridge's table lock let go): they are counted as the
+    /// children of this span would be (those of a span the full arena refused are lost
+    /// to it as well, not sampled out). Ending or dropping the copy does nothing.
+    #[doc(hidden)]
+    pub fn slotless_copy(&self) -> Option<Span<'t>> {
+        self.slot.is_none().then_some(Self {
+            slot: None,
+            owner: self.owner,
+            limits: self.limits,
+            context: self.context,
+            recording: self.recording,
+            unstarted: self.unstarted,
+        })
+    }
+
     /// Creates a non-recording span that carries `context` (which may be invalid) and
     /// belongs to no tracer: its children carry the same context.
     pub const fn non_recording(context: SpanContext) -> Self {

@@ -1607,3 +1607,33 @@ fn set_parent_with_the_arena_full_does_not_hold_the_span_up() {
     drop(running);
     drop(closed);
 }
+
+/// Regression (found by review): the child of a `tracing` span the full arena refused
+/// started from a copy of the parent's context, so core counted it as sampled out, not
+/// as lost to the full arena: `spans_dropped_arena_full` read low and a flush could
+/// report nothing lost.
+#[test]
+fn children_of_a_span_the_full_arena_refused_count_as_lost_to_it() {
+    let provider = TracerProvider::builder()
+        .config(TracerConfig::new("full"))
+        .exporter(SharedExporter::new(picotrace::NoopExporter))
+        .build();
+    let tracer = provider.tracer();
+    let dispatch = tracing::Dispatch::new(
+        tracing_subscriber::registry().with(TracingLayer::new(provider.tracer())),
+    );
+    let running: Vec<_> = (0..crate::ARENA_SPANS)
+        .map(|_| tracer.start_span("running"))
+        .collect();
+    tracing::dispatcher::with_default(&dispatch, || {
+        let parent = tracing::info_span!("parent");
+        let child = tracing::info_span!(parent: &parent, "child");
+        let _entered = parent.enter();
+        let contextual = tracing::info_span!("contextual child");
+        drop((child, contextual));
+    });
+    let stats = provider.stats();
+    assert_eq!(stats.spans_dropped_arena_full, 3, "{stats:?}");
+    assert_eq!(stats.spans_sampled_out, 0, "{stats:?}");
+    drop(running);
+}
