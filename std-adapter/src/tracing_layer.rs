@@ -47,11 +47,13 @@
 //! Nothing here allocates per span or event, with two exceptions. The picotrace span
 //! behind a `tracing` span is kept in a table the layer allocates once (not in the
 //! registry's extensions, which box what they hold); only a span whose table bucket is
-//! full goes to the extensions. And an error field with causes records them as a list
-//! of strings (`{field}.chain`). A new span's fields are written straight into its slot as they
-//! are visited. An event's fields, and those given to `Span::record`, are first read
-//! into buffers each thread reuses, and only then written into the span, under its
-//! lock: reading them runs user code (`Debug`, `Display`), which must not run under a
+//! full goes to the extensions. And an error field (a `dyn Error` value, given to an
+//! event or to `Span::record`) is copied into a string of its own, and each of its
+//! causes into one more (they are recorded as the list `{field}.chain`): `tracing`
+//! lends the error only while it visits it. A new span's fields are written straight
+//! into its slot as they are visited. An event's fields, and those given to
+//! `Span::record`, are first read into buffers each thread reuses, and only then
+//! written into the span, under its lock: reading them runs user code (`Debug`, `Display`), which must not run under a
 //! lock another thread may wait for (a deadlock), and may trace itself (its events and
 //! spans then find their span). What does not fit the span's limits is dropped and
 //! counted.
