@@ -363,7 +363,17 @@ rng = random.Random(1)
 noise = bytes(rng.randrange(1, 256) for _ in range(40))
 cut = frames[1][: len(frames[1]) // 2]
 flipped = bytearray(frames[2])
-flipped[len(flipped) // 2] ^= 0x10
+# A data byte, not a COBS code byte (a flipped code byte can make the frame read as
+# garbage before its CRC is checked), nor one the flip turns into a delimiter (that
+# splits the frame in two): the frame's bytes vary with its random ids and times.
+codes, i = set(), 0
+while i < len(flipped) - 1:
+    codes.add(i)
+    i += flipped[i]
+middle = len(flipped) // 2
+at = next(p for p in [*range(middle, len(flipped) - 1), *range(1, middle)]
+          if p not in codes and flipped[p] != 0x10)
+flipped[at] ^= 0x10
 # noise; frame 0 intact; half of frame 1 then a delimiter; frame 2 with a flipped bit;
 # noise that runs into a copy of frame 3 (lost); frame 3 intact; noise with no delimiter.
 stream = noise + b"\x00" + frames[0] + cut + b"\x00" + bytes(flipped) + noise + frames[3] + frames[3] + noise
