@@ -113,29 +113,41 @@ qemu_cpu() {
     esac
 }
 
-# Runs a footprint binary in QEMU; prints "ARENA PEAK" from its UART record, or "- -".
+# Runs a footprint binary in QEMU; prints "ARENA PEAK" from its UART record ("- -" for
+# a target QEMU cannot run). Fails when the binary fails: its exit status is its own
+# check that its spans were exported and none lost (found by review: a failed or hung
+# run printed "- -" and the table came out clean).
 measure_ram() {
-    local elf="$1" cpu="$2" uart
+    local elf="$1" cpu="$2" uart status=0
+    if [[ -z "$cpu" ]]; then
+        echo "- -"
+        return 0
+    fi
     uart="$(mktemp)"
-    if [[ -n "$cpu" ]] && timeout 30 qemu-system-arm -cpu "$cpu" -machine lm3s6965evb -display none \
+    timeout 30 qemu-system-arm -cpu "$cpu" -machine lm3s6965evb -display none \
         -monitor none -serial "file:$uart" -semihosting-config enable=on,target=native \
-        -kernel "$elf" </dev/null >/dev/null 2>&1; then
-        python3 - "$uart" <<'EOF'
+        -kernel "$elf" </dev/null >/dev/null 2>&1 || status=$?
+    if [[ "$status" != 0 ]]; then
+        echo "footprint: $elf failed in QEMU (exit status $status; 124 is a timeout)" >&2
+        rm -f "$uart"
+        return 1
+    fi
+    python3 - "$uart" <<'EOF' || status=$?
 import struct, sys
 data = open(sys.argv[1], "rb").read()
 i = data.rfind(b"FPRT")
-print(*struct.unpack("<II", data[i + 4:i + 12]) if i >= 0 else ("-", "-"))
+if i < 0 or len(data) < i + 12:
+    sys.exit(f"footprint: no FPRT record on the UART of {sys.argv[1]}")
+print(*struct.unpack("<II", data[i + 4:i + 12]))
 EOF
-    else
-        echo "- -"
-    fi
     rm -f "$uart"
+    return "$status"
 }
 
 # measure TARGET SET: one line per binary, "BIN TEXT DATA BSS ARENA PEAK" (or "BIN -" if
 # it was not built), into $OUT/TARGET/SET/measured.
 measure() {
-    local target="$1" set="$2" bin elf text data bss arena peak cpu
+    local target="$1" set="$2" bin elf text data bss arena peak cpu ram
     cpu="$(qemu_cpu "$target")"
     for bin in "${BINS[@]}"; do
         elf="$OUT/$target/$set/$bin"
@@ -144,7 +156,9 @@ measure() {
             continue
         fi
         read -r text data bss _ < <(llvm-size "$elf" | tail -n1)
-        read -r arena peak < <(measure_ram "$elf" "$cpu")
+        # Not `< <(...)`: a process substitution's failure is lost.
+        ram="$(measure_ram "$elf" "$cpu")" || { echo "footprint: $bin ($set) failed" >&2; exit 1; }
+        read -r arena peak <<<"$ram"
         echo "$bin $text $data $bss $arena $peak"
     done >"$OUT/$target/$set/measured"
 }

@@ -1014,6 +1014,10 @@ fn push_trace_state(text: &mut VecView<u8>, truncated: &mut u32, state: &str) ->
 #[inline(never)]
 fn push_trace_state_cut(text: &mut VecView<u8>, truncated: &mut u32, state: &str) -> TextRef {
     *truncated = truncated.saturating_add(1);
+    if !cfg!(feature = "tracestate") {
+        // No tracestate is ever stored (and the parser stays out of the binary).
+        return TextRef::EMPTY;
+    }
     // Stored states are canonical (written by `TraceState`), so this parses.
     let Ok(mut members) = crate::TraceState::parse(state) else {
         return TextRef::EMPTY;
