@@ -6,6 +6,10 @@
 //! nanoseconds by one fixed-point multiply: 14-16 ns a read on a 2.3 GHz Xeon VM, as
 //! long as the counter read alone, against 21 ns for `fastant`'s own floating-point
 //! conversion and 30 ns for `Instant::now`.
+//! `fastant` measures the counter's rate when the process starts, before `main`, in a
+//! busy loop of at least 20 ms (found by review; `uart_bridge --help`, a binary that
+//! links picotrace-std, takes 0.02 s here where `/bin/true` takes 0.00), whether or not
+//! the process traces: a cost for short-lived command-line tools.
 //! Elsewhere it is `std::time::Instant` (the OS monotonic clock). Every `SystemClock`
 //! of a process shares the anchor, so timestamps from different threads are
 //! comparable, and between two [`SystemClock::resync`]s they never step back when NTP

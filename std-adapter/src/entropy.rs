@@ -6,6 +6,10 @@
 //! the process and thread, addresses that ASLR moves and a counter, never to a
 //! constant.
 //!
+//! A seeded tracer copied by `fork` keeps its keys and counters in the child, which then
+//! makes the same ids as its parent: build (or install) the provider in the process
+//! that traces, after any `fork`.
+//!
 //! ```
 //! let mut ids = picotrace_std::id_generator();
 //! assert_ne!(ids.trace_id(), ids.trace_id());

@@ -54,7 +54,8 @@ pub enum ExportError {
     /// The connection broke while sending or receiving (reset, unexpected end). Retried.
     Io(io::Error),
     /// The collector answered with a status other than 2xx. 429, 502, 503 and 504 are
-    /// retried first (and end in [`ExportError::RetriesExhausted`]); any other status,
+    /// retried first (and end in [`ExportError::RetriesExhausted`]; here with retries
+    /// off); any other status, a redirect (3xx: not followed) included,
     /// like 400 for a body the collector could not decode, is returned at once. `body`
     /// holds the start of the response body (at most 1 KiB, lossy UTF-8) or, for a
     /// protobuf `google.rpc.Status`, its message.
@@ -113,7 +114,7 @@ pub enum ExportError {
     /// the next attempt would meet the same certificate.
     Tls(Box<dyn std::error::Error + Send + Sync>),
     /// The HTTP client failed in a way that retrying will not fix: a protocol
-    /// violation by the server, a redirect. Not retried.
+    /// violation by the server. Not retried.
     Transport(Box<dyn std::error::Error + Send + Sync>),
 }
 

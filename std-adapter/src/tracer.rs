@@ -853,7 +853,10 @@ impl TracerProviderBuilder {
     /// [`TracerProvider::shutdown`] before the process ends, or keep the guard of
     /// [`TracerProvider::shutdown_on_drop`] in `main`; else the spans that wait for
     /// export (up to a scheduled delay's worth) are lost, and counted nowhere. Install
-    /// after any `fork`: the export threads do not exist in a forked child.
+    /// after any `fork`, in the process that traces: the export threads do not exist
+    /// in a forked child, and a child would start from its parent's id keys and
+    /// counters, so its spans would take the parent's next ids (found by review: two
+    /// pre-forked workers would put unrelated requests in one trace).
     pub fn install(self) -> &'static TracerProvider {
         let provider: &'static TracerProvider = Box::leak(Box::new(self.build()));
         let _ = GLOBAL.set(provider);
