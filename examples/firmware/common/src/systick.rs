@@ -28,9 +28,15 @@ pub struct Reading {
 /// priority can hold it off for longer than half a period; the usual `current >
 /// reload / 2` guess then puts the reading a period in the past). Only when it became
 /// pending *while* the counter was read is the counter's own value needed to tell.
+///
+/// The interrupt pends when the counter reaches 0, the last count of a period, not when
+/// it reloads: a pending wrap with the counter still at 0 is the end of the period
+/// counted (found by review: it was read as the end of the next one, and the reading
+/// after it, at `reload`, a period earlier; reachable where SysTick runs from a clock
+/// slower than the core's, so that the counter stays at 0 for several core cycles).
 pub fn uptime_nanos(reading: Reading, reload: u32, period_nanos: u64, cycle_nanos: u64) -> u64 {
     let wrapped = match (reading.pending_before, reading.pending_after) {
-        (true, _) => true,
+        (true, _) => reading.current != 0,
         // The wrap fell between the two looks: just after it the counter is near
         // `reload`, just before it near 0.
         (false, true) => reading.current > reload / 2,
@@ -80,6 +86,19 @@ mod tests {
             long_after,
             6 * 12_000 + u64::from(RELOAD - (RELOAD / 2 - 1))
         );
+    }
+
+    /// Regression (found by review): pending with the counter still at 0 (the interrupt
+    /// pends as the counter reaches 0, a reference clock slower than the core keeps it
+    /// there for several cycles) was read as the end of the next period, and the next
+    /// reading, just reloaded, went back by nearly a period.
+    #[test]
+    fn a_wrap_pending_at_zero_is_the_end_of_the_counted_period() {
+        let at_zero = at(7, 0, true, true);
+        let reloaded = at(7, RELOAD, true, true);
+        assert_eq!(at_zero, 7 * 12_000 + u64::from(RELOAD));
+        assert!(at_zero < reloaded, "{at_zero} < {reloaded}");
+        assert!(at(7, 1, false, false) < at_zero);
     }
 
     #[test]
