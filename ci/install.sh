@@ -138,6 +138,20 @@ install_firmware() {
         "$(ld.lld --version | head -n1 | cut -d' ' -f1-3), $(qemu-system-arm --version | head -n1)"
 }
 
+# Creates the venv at $1, or makes it again when it has no pip: one made while
+# python3-venv was missing has a python but no pip, and was then never made again
+# (found by review). Installs python3-venv when the interpreter cannot make venvs.
+make_venv() {
+    local dir="$1"
+    if [[ -x "$dir/bin/python" ]] && "$dir/bin/python" -m pip --version >/dev/null 2>&1; then
+        return
+    fi
+    command -v "$PYTHON" >/dev/null || die "$PYTHON not found (needed for $dir)"
+    "$PYTHON" -c 'import ensurepip' 2>/dev/null || apt_install venv python3-venv
+    log "creating ${dir#"$ROOT"/}"
+    "$PYTHON" -m venv --clear "$dir" || die "$PYTHON -m venv $dir failed"
+}
+
 # The venv ci/footprint.sh runs ci/footprint-modules.py in (pyelftools).
 install_footprint_venv() {
     local py="$FOOTPRINT_VENV/bin/python" stamp="$FOOTPRINT_VENV/.picotrace-ci-packages" wanted
@@ -145,9 +159,7 @@ install_footprint_venv() {
     if [[ -x "$py" && -f "$stamp" && "$(cat "$stamp")" == "$wanted" ]] && "$py" -c 'import elftools' 2>/dev/null; then
         return
     fi
-    command -v "$PYTHON" >/dev/null || die "$PYTHON not found (needed for the footprint venv)"
-    [[ -x "$py" ]] || "$PYTHON" -m venv "$FOOTPRINT_VENV" ||
-        die "python3 -m venv failed (Debian: apt-get install python3-venv)"
+    make_venv "$FOOTPRINT_VENV"
     log "firmware: pip install ${FOOTPRINT_PACKAGES[*]} into ${FOOTPRINT_VENV#"$ROOT"/}"
     "$py" -m pip install --disable-pip-version-check --no-input -q "${FOOTPRINT_PACKAGES[@]}"
     printf '%s\n' "$wanted" >"$stamp"
@@ -187,11 +199,7 @@ install_collector() {
     if [[ -x "$py" && -f "$stamp" && "$(cat "$stamp")" == "$wanted" ]] && "$py" -c 'import rotel' 2>/dev/null; then
         log "collector: $COLLECTOR_VENV is up to date"
     else
-        command -v "$PYTHON" >/dev/null || die "$PYTHON not found (needed for the collector venv)"
-        if [[ ! -x "$py" ]]; then
-            log "collector: creating $COLLECTOR_VENV"
-            "$PYTHON" -m venv "$COLLECTOR_VENV" || die "python3 -m venv failed (Debian: apt-get install python3-venv)"
-        fi
+        make_venv "$COLLECTOR_VENV"
         log "collector: pip install ${COLLECTOR_PACKAGES[*]}"
         "$py" -m pip install --disable-pip-version-check --no-input -q "${COLLECTOR_PACKAGES[@]}"
         printf '%s\n' "$wanted" >"$stamp"

@@ -120,9 +120,26 @@ pub fn serve_one_request_with(
     trace_id: &str,
     count: usize,
 ) -> (String, Vec<CollectedSpan>) {
+    serve_one_request_args(bin, collector, path, headers, &[], trace_id, count)
+}
+
+/// [`serve_one_request_with`] with more arguments for the server (`--inventory URL`).
+///
+/// # Panics
+/// As [`serve_one_request`].
+pub fn serve_one_request_args(
+    bin: &str,
+    collector: &Collector,
+    path: &str,
+    headers: &[(&str, &str)],
+    args: &[&str],
+    trace_id: &str,
+    count: usize,
+) -> (String, Vec<CollectedSpan>) {
     let port = free_port();
     let mut server = Command::new(bin)
         .args(["--port", &port.to_string(), "--requests", "1"])
+        .args(args)
         .env("OTEL_SERVICE_NAME", "shop")
         .env("OTEL_EXPORTER_OTLP_ENDPOINT", &collector.endpoint)
         .env("OTEL_BSP_SCHEDULE_DELAY", "100")

@@ -43,9 +43,11 @@ fn a_span_ended_on_a_thread_that_then_blocks_reaches_the_collector_within_the_de
         "not exported: {spans:#?}"
     );
     eprintln!("arrived {arrived:?} after it ended (scheduled delay {delay:?})");
+    // A second of slack for the collector's log on a loaded 2-vCPU machine, another for
+    // its polling: a span left waiting for a flush that never comes would not arrive.
     assert!(
-        arrived <= delay + Duration::from_secs(1),
-        "took {arrived:?}, more than the delay + 1 s"
+        arrived <= delay + Duration::from_secs(2),
+        "took {arrived:?}, more than the delay + 2 s"
     );
     release_tx.send(()).unwrap();
     worker.join().unwrap();

@@ -18,7 +18,10 @@ fn server_span_held_across_await_and_an_outgoing_call_reaches_the_collector() {
         env!("CARGO_BIN_EXE_axum_server"),
         &collector,
         "/checkout",
-        &[("traceparent", &traceparent), ("baggage", "tenant=acme")],
+        &[
+            ("traceparent", &traceparent),
+            ("baggage", "tenant=acme%20corp"),
+        ],
         TRACE_ID,
         4,
     );
@@ -35,7 +38,8 @@ fn server_span_held_across_await_and_an_outgoing_call_reaches_the_collector() {
         trace.checkout
     );
     // The caller's baggage was current in the handler, and went out with the call.
-    let tenant = ("shop.tenant".to_string(), "Str(acme)".to_string());
+    // Decoded (found by review: the percent-encoded wire form was recorded).
+    let tenant = ("shop.tenant".to_string(), "Str(acme corp)".to_string());
     assert!(trace.call.attributes.contains(&tenant), "{:?}", trace.call);
     assert!(
         trace.inventory.attributes.contains(&tenant),

@@ -108,6 +108,14 @@ fn a_full_incoming_baggage_gets_a_normal_answer_and_the_gateway_stays_up() {
 /// A one-request downstream on `port` that answers 200 and returns the request's
 /// header lines, lowercased.
 fn fake_downstream(listener: TcpListener) -> JoinHandle<Vec<String>> {
+    fake_downstream_answering(listener, "200 OK")
+}
+
+/// As [`fake_downstream`], answering with `status` (`"503 Service Unavailable"`).
+fn fake_downstream_answering(
+    listener: TcpListener,
+    status: &'static str,
+) -> JoinHandle<Vec<String>> {
     std::thread::spawn(move || {
         let (mut stream, _) = listener.accept().expect("the gateway calls downstream");
         let mut request = Vec::new();
@@ -115,8 +123,9 @@ fn fake_downstream(listener: TcpListener) -> JoinHandle<Vec<String>> {
         while !request.ends_with(b"\r\n\r\n") && stream.read(&mut byte).unwrap_or(0) == 1 {
             request.push(byte[0]);
         }
-        let _ = stream
-            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok");
+        let answer =
+            format!("HTTP/1.1 {status}\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok");
+        let _ = stream.write_all(answer.as_bytes());
         String::from_utf8_lossy(&request)
             .lines()
             .skip(1)
@@ -192,4 +201,66 @@ fn otel_propagators_decides_what_is_read_and_sent() {
     sent.sort();
     assert_eq!(sent, ["baggage", "traceparent"]);
     assert!(continued);
+}
+
+/// Regression (found by review): the gateway's client span had no method, server
+/// address or port, a 503 from downstream came back as an `Err` recorded as an
+/// exception without its status code, and no span said `error.type`. The client span
+/// now records the 503 as its status code and `error.type`, and the gateway's own 502
+/// does the same on its server span (semantic conventions, HTTP spans).
+#[test]
+fn a_downstream_error_is_recorded_with_its_status_code_and_error_type() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let ds_port = listener.local_addr().unwrap().port();
+    let downstream = fake_downstream_answering(listener, "503 Service Unavailable");
+    let gw_port = free_port();
+    let gateway = Command::new(env!("CARGO_BIN_EXE_gateway"))
+        .args(gateway_args(gw_port, ds_port, 1))
+        .env("OTEL_TRACES_EXPORTER", "console")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the gateway");
+    wait_listening(gw_port);
+    let response = http_get(gw_port, "/search", &[]);
+    assert!(response.starts_with("HTTP/1.1 502"), "{response}");
+    downstream.join().unwrap();
+    let out = gateway.wait_with_output().expect("the gateway exits");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line = |kind: &str| {
+        stdout
+            .lines()
+            .find(|l| l.contains(kind))
+            .unwrap_or_else(|| panic!("no {kind} span in {stdout}"))
+            .to_owned()
+    };
+    let client = line(" CLIENT ");
+    for part in [
+        " ERROR ",
+        "http.request.method=\"GET\"",
+        "server.address=\"127.0.0.1\"",
+        &format!("server.port={ds_port}"),
+        "http.response.status_code=503",
+        "error.type=\"503\"",
+    ] {
+        assert!(client.contains(part), "{part} in {client}");
+    }
+    assert!(
+        !client.contains("events="),
+        "a status code, not an exception: {client}"
+    );
+    let server = line(" SERVER ");
+    for part in [
+        " ERROR ",
+        "http.response.status_code=502",
+        "error.type=\"502\"",
+    ] {
+        assert!(server.contains(part), "{part} in {server}");
+    }
 }

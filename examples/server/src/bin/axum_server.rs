@@ -121,7 +121,8 @@ async fn handle_checkout(app: &App) -> (StatusCode, String) {
     // The caller's baggage is current here too.
     if let Some(bag) = current_baggage() {
         if let Some(tenant) = bag.get("tenant") {
-            call.set_attribute("shop.tenant", tenant.raw_value());
+            // Decoded: baggage values are percent-encoded on the wire.
+            call.set_attribute("shop.tenant", tenant.decoded_value().to_string().as_str());
         }
     }
     let mut outgoing = HeaderMap::new();
@@ -172,7 +173,7 @@ async fn inventory(State(app): State<App>, headers: HeaderMap) -> &'static str {
     span.set_attribute(semconv::HTTP_ROUTE, "/inventory");
     // The baggage the checkout had current came with the request.
     if let Some(tenant) = incoming.baggage.get("tenant") {
-        span.set_attribute("shop.tenant", tenant.raw_value());
+        span.set_attribute("shop.tenant", tenant.decoded_value().to_string().as_str());
     }
     let query = tracer
         .span_builder("SELECT stock")

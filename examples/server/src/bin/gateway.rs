@@ -25,6 +25,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let requests: usize = arg("requests", "0").parse()?; // 0: serve forever
     let server = tiny_http::Server::http(format!("127.0.0.1:{port}")).map_err(|e| e.to_string())?;
     eprintln!("gateway listening on 127.0.0.1:{port}, calling {downstream}");
+    // A 4xx or 5xx answer is a response to record, not an `Err`.
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
     // Requests whose baggage had no room for `tenant.name`.
     let mut baggage_skipped = 0u64;
     for (n, request) in server.incoming_requests().enumerate() {
@@ -49,38 +54,63 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
         let mut call = tracer.start_client_span("GET /rank", &span);
         let url = format!("{downstream}/rank");
+        // The HTTP client span's attributes (semantic conventions, HTTP client spans).
+        call.set_attribute(semconv::HTTP_REQUEST_METHOD, "GET");
         call.set_attribute_dyn(semconv::URL_FULL, url.as_str());
+        if let Ok(uri) = url.parse::<ureq::http::Uri>() {
+            if let Some(host) = uri.host() {
+                call.set_attribute_dyn(semconv::SERVER_ADDRESS, host);
+            }
+            let default_port = if uri.scheme_str() == Some("https") {
+                443
+            } else {
+                80
+            };
+            call.set_attribute(
+                semconv::SERVER_PORT,
+                i64::from(uri.port_u16().unwrap_or(default_port)),
+            );
+        }
         let mut outgoing = HashMap::new();
         provider.inject_context(&call, &mut HashMapInjector(&mut outgoing));
         provider.inject_baggage(&baggage, &mut HashMapInjector(&mut outgoing));
-        let mut req = ureq::get(&url);
+        let mut req = agent.get(&url);
         for (name, value) in &outgoing {
             req = req.header(name, value);
         }
-        let status = match req.call() {
+        let ranked = match req.call() {
             Ok(mut resp) => {
-                let body = resp.body_mut().read_to_string().unwrap_or_default();
-                call.set_attribute(semconv::HTTP_RESPONSE_STATUS_CODE, resp.status().as_u16());
-                call.set_ok();
-                span.add_event_with_attributes(
-                    "ranked",
-                    &[picotrace::KeyValue::new("body.len", body.len() as u32)],
-                );
-                200
+                let code = resp.status().as_u16();
+                call.set_attribute(semconv::HTTP_RESPONSE_STATUS_CODE, code);
+                if code >= 400 {
+                    // A client span is an error for any 4xx or 5xx, its status code
+                    // the `error.type` (and no description: the code says it).
+                    call.set_attribute_dyn(semconv::ERROR_TYPE, code.to_string().as_str());
+                    call.set_error("");
+                    false
+                } else {
+                    let body = resp.body_mut().read_to_string().unwrap_or_default();
+                    span.add_event_with_attributes(
+                        "ranked",
+                        &[picotrace::KeyValue::new("body.len", body.len() as u32)],
+                    );
+                    true
+                }
             }
             Err(e) => {
+                call.set_attribute(semconv::ERROR_TYPE, error_type(&e));
                 call.record_error(&e);
                 call.set_error("downstream call failed");
-                502
+                false
             }
         };
         call.end();
-        span.set_attribute(semconv::HTTP_RESPONSE_STATUS_CODE, status as u16);
-        if status == 200 {
-            span.set_ok();
-        } else {
+        let status: u16 = if ranked { 200 } else { 502 };
+        span.set_attribute(semconv::HTTP_RESPONSE_STATUS_CODE, status);
+        if !ranked {
             // A 5xx this server answers makes its server span an error (semantic
-            // conventions, HTTP spans).
+            // conventions, HTTP server spans), its status code the `error.type`.
+            span.set_attribute(semconv::ERROR_TYPE, "502");
             span.set_error("downstream call failed");
         }
         let trace_id = span.context().trace_id;
@@ -96,4 +126,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     provider.shutdown()?;
     Ok(())
+}
+
+/// A low-cardinality `error.type` for a call that got no answer.
+fn error_type(e: &ureq::Error) -> &'static str {
+    match e {
+        ureq::Error::Timeout(_) => "timeout",
+        ureq::Error::HostNotFound => "host_not_found",
+        ureq::Error::ConnectionFailed => "connection_failed",
+        ureq::Error::Io(_) => "io",
+        _ => "_OTHER",
+    }
 }

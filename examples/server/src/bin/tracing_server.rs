@@ -7,8 +7,9 @@
 //! (`set_parent`) and the client span's context goes out in the request headers
 //! (`trace_context`).
 //!
-//! `GET /checkout` calls this server's own `GET /inventory` over HTTP, which runs a
-//! (simulated) query; after `--requests` checkouts (0: never) the server stops and
+//! `GET /checkout` calls this server's own `GET /inventory` over HTTP (or the one at
+//! `--inventory URL`), which runs a (simulated) query, and answers 502 when that call
+//! fails; after `--requests` checkouts (0: never) the server stops and
 //! `provider.shutdown()` reports whether every span was exported.
 //!
 //! ```sh
@@ -29,7 +30,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::State;
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, StatusCode};
 use axum::routing::get;
 use axum::Router;
 use picotrace_examples::arg;
@@ -40,7 +41,8 @@ use tracing_subscriber::layer::SubscriberExt as _;
 
 #[derive(Clone)]
 struct App {
-    base: String,
+    /// Where `/checkout` calls `/inventory` (this server, unless `--inventory` says).
+    inventory: String,
     served: Arc<AtomicUsize>,
     requests: usize,
     done: Arc<tokio::sync::Notify>,
@@ -56,7 +58,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let requests: usize = arg("requests", "0").parse()?;
     let listener = tokio::net::TcpListener::bind(format!("127.0.0.1:{port}")).await?;
     let app = App {
-        base: format!("http://127.0.0.1:{port}"),
+        inventory: arg("inventory", &format!("http://127.0.0.1:{port}")),
         served: Arc::default(),
         requests,
         done: Arc::default(),
@@ -96,47 +98,102 @@ fn continue_trace(headers: &HeaderMap, route: &'static str) {
         http.request.method = tracing::field::Empty,
         http.route = tracing::field::Empty,
         http.response.status_code = tracing::field::Empty,
+        error.type = tracing::field::Empty,
+        otel.status_code = tracing::field::Empty,
     )
 )]
-async fn checkout(State(app): State<App>, headers: HeaderMap) -> String {
+async fn checkout(State(app): State<App>, headers: HeaderMap) -> (StatusCode, String) {
     continue_trace(&headers, "/checkout");
     tokio::time::sleep(Duration::from_millis(2)).await;
-    let body = call_inventory(format!("{}/inventory", app.base)).await;
+    let stock = call_inventory(format!("{}/inventory", app.inventory)).await;
     tokio::time::sleep(Duration::from_millis(1)).await;
-    Span::current().record("http.response.status_code", 200);
+    let span = Span::current();
+    let (status, body) = match stock {
+        Ok(body) => (StatusCode::OK, format!("checkout ok: {body}\n")),
+        Err(()) => {
+            // A 5xx this server answers makes its server span an error, the status code
+            // its `error.type` (semantic conventions, HTTP server spans).
+            span.record("error.type", "502");
+            span.record("otel.status_code", "error");
+            (
+                StatusCode::BAD_GATEWAY,
+                String::from("checkout failed: inventory unavailable\n"),
+            )
+        }
+    };
+    span.record("http.response.status_code", status.as_u16());
     if app.served.fetch_add(1, Ordering::SeqCst) + 1 == app.requests {
         app.done.notify_one();
     }
-    format!("checkout ok: {body}\n")
+    (status, body)
 }
 
-#[instrument(name = "GET /inventory", skip_all, fields(otel.kind = "client", url.full = %url))]
-async fn call_inventory(url: String) -> String {
+/// The client span of the call: method, address and port, and the answer's status
+/// code; a 4xx or 5xx answer, or none, is an error with its `error.type`.
+#[instrument(
+    name = "GET /inventory",
+    skip_all,
+    fields(
+        otel.kind = "client",
+        http.request.method = "GET",
+        url.full = %url,
+        server.address = tracing::field::Empty,
+        server.port = tracing::field::Empty,
+        http.response.status_code = tracing::field::Empty,
+        error.type = tracing::field::Empty,
+        otel.status_code = tracing::field::Empty,
+    )
+)]
+async fn call_inventory(url: String) -> Result<String, ()> {
+    let span = Span::current();
+    if let Ok(uri) = url.parse::<axum::http::Uri>() {
+        if let Some(host) = uri.host() {
+            span.record("server.address", host);
+        }
+        span.record("server.port", uri.port_u16().unwrap_or(80));
+    }
     let mut outgoing = HeaderMap::new();
     if let Some(cx) = Span::current().trace_context() {
         picotrace_std::propagators().inject_context(&cx, &mut HeaderMapInjector(&mut outgoing));
     }
     let response = tokio::task::spawn_blocking(move || {
-        let mut request = ureq::get(&url).header("connection", "close");
+        // A 4xx or 5xx answer is a response to record, not an `Err`.
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let mut request = agent.get(&url).header("connection", "close");
         for (name, value) in &outgoing {
             if let Ok(value) = value.to_str() {
                 request = request.header(name.as_str(), value);
             }
         }
-        request
-            .call()
-            .and_then(|mut r| r.body_mut().read_to_string())
+        let mut answer = request.call()?;
+        let status = answer.status().as_u16();
+        Ok::<_, ureq::Error>((status, answer.body_mut().read_to_string()?))
     })
     .await;
     match response {
-        Ok(Ok(body)) => body,
+        Ok(Ok((status, body))) => {
+            span.record("http.response.status_code", status);
+            if status >= 400 {
+                span.record("error.type", status.to_string());
+                span.record("otel.status_code", "error");
+                return Err(());
+            }
+            Ok(body)
+        }
         Ok(Err(e)) => {
+            // An error-level event with the error: the span's status and an
+            // `exception` event (the layer's rule).
+            span.record("error.type", "_OTHER");
             tracing::error!(error = %e, "inventory call failed");
-            String::from("inventory unavailable")
+            Err(())
         }
         Err(e) => {
+            span.record("error.type", "_OTHER");
             tracing::error!(error = %e, "inventory call panicked");
-            String::from("inventory unavailable")
+            Err(())
         }
     }
 }
@@ -148,16 +205,18 @@ async fn call_inventory(url: String) -> String {
         otel.kind = "server",
         http.request.method = tracing::field::Empty,
         http.route = tracing::field::Empty,
+        http.response.status_code = tracing::field::Empty,
     )
 )]
 async fn inventory(headers: HeaderMap) -> &'static str {
     continue_trace(&headers, "/inventory");
     let rows = query_stock("widgets").await;
     info!(rows, "inventory answered");
+    Span::current().record("http.response.status_code", 200);
     "3 in stock"
 }
 
-#[instrument(fields(otel.name = "SELECT stock", otel.kind = "client", db.system = "postgresql"))]
+#[instrument(fields(otel.name = "SELECT stock", otel.kind = "client", db.system.name = "postgresql"))]
 async fn query_stock(item: &str) -> u64 {
     tokio::time::sleep(Duration::from_millis(3)).await;
     info!(rows = 1, "stock read");
