@@ -678,7 +678,7 @@ fn w4(opts: &Opts, report: &mut Report) {
     };
     measure(
         "W4",
-        "picotrace (TraceContext::from_headers + to_headers, slice and FnInjector carriers)",
+        "picotrace (TraceContext::from_headers + to_headers, slice and FnInjector carriers; values kept in reused Strings)",
         &mut pico::run_w4_api,
     );
     measure(
@@ -687,6 +687,18 @@ fn w4(opts: &Opts, report: &mut Report) {
         &mut pico::run_w4,
     );
     measure("W4", OTEL, &mut otel_w4(otel::W4::new()));
+    // picotrace's carriers on opentelemetry's side (its `Extractor` and `Injector` are
+    // traits): a slice of pairs in, reused `String`s out.
+    const SLICE: &str = "opentelemetry_sdk (TraceContextPropagator extract + inject, slice and reused-String carriers as picotrace's)";
+    let slice_w4 = |headers: &'static [(&'static str, &'static str)]| {
+        move |n: u64| {
+            let mut state = otel::W4Slice::new();
+            for _ in 0..n {
+                black_box(state.round_trip(black_box(headers)));
+            }
+        }
+    };
+    measure("W4", SLICE, &mut slice_w4(&[("traceparent", TRACEPARENT)]));
     measure(
         "W4",
         "fastrace (SpanContext::decode_w3c_traceparent + encode_w3c_traceparent: its propagation API)",
@@ -730,13 +742,18 @@ fn w4(opts: &Opts, report: &mut Report) {
     // With a 3-member tracestate (fastrace reads and writes no tracestate).
     measure(
         "W4 tracestate",
-        "picotrace (TraceContext::from_headers + to_headers, slice and FnInjector carriers)",
+        "picotrace (TraceContext::from_headers + to_headers, slice and FnInjector carriers; values kept in reused Strings)",
         &mut pico::run_w4_state,
     );
     measure(
         "W4 tracestate",
         OTEL,
         &mut otel_w4(otel::W4::with_trace_state()),
+    );
+    measure(
+        "W4 tracestate",
+        SLICE,
+        &mut slice_w4(&[("traceparent", TRACEPARENT), ("tracestate", TRACESTATE)]),
     );
 }
 

@@ -242,3 +242,62 @@ impl Default for W4 {
         Self::new()
     }
 }
+
+/// The incoming headers as a slice of pairs: opentelemetry's `Extractor` is a trait,
+/// so a carrier like picotrace's slice carrier is a few lines.
+struct SliceExtractor<'a>(&'a [(&'a str, &'a str)]);
+
+impl opentelemetry::propagation::Extractor for SliceExtractor<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case(key))
+            .map(|(_, value)| *value)
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0.iter().map(|(name, _)| *name).collect()
+    }
+}
+
+/// The outgoing headers kept in reused `String`s, as picotrace's W4 row keeps them.
+struct KeepInjector<'a>(&'a mut crate::shape::W4Out);
+
+impl opentelemetry::propagation::Injector for KeepInjector<'_> {
+    fn set(&mut self, key: &str, value: String) {
+        self.0.keep(key, &value);
+    }
+}
+
+/// W4 with the carriers of picotrace's headline row: extract from a slice of header
+/// pairs, inject into reused `String`s (opentelemetry's `Injector::set` takes the value
+/// as an owned `String`, so the propagator allocates it whatever the carrier).
+pub struct W4Slice {
+    propagator: TraceContextPropagator,
+    out: crate::shape::W4Out,
+}
+
+impl W4Slice {
+    /// A propagator and an empty output.
+    pub fn new() -> Self {
+        W4Slice {
+            propagator: TraceContextPropagator::new(),
+            out: crate::shape::W4Out::default(),
+        }
+    }
+
+    /// One round trip over `headers`.
+    #[inline(never)]
+    pub fn round_trip(&mut self, headers: &[(&str, &str)]) -> usize {
+        let cx = self.propagator.extract(&SliceExtractor(black_box(headers)));
+        self.propagator
+            .inject_context(&cx, &mut KeepInjector(&mut self.out));
+        self.out.len()
+    }
+}
+
+impl Default for W4Slice {
+    fn default() -> Self {
+        Self::new()
+    }
+}

@@ -78,3 +78,41 @@ pub fn run_w4_hash_map(
         std::hint::black_box(&output);
     }
 }
+
+/// The outgoing headers of W4's slice-carrier rows: each value kept in a `String`
+/// reused from one round trip to the next (no allocation once they have grown).
+#[derive(Debug, Default)]
+pub struct W4Out {
+    traceparent: String,
+    tracestate: String,
+}
+
+impl W4Out {
+    /// Keeps `value` as the header `name` (other headers are not W4's).
+    #[inline]
+    pub fn keep(&mut self, name: &str, value: &str) {
+        let kept = match name {
+            "traceparent" => &mut self.traceparent,
+            "tracestate" => &mut self.tracestate,
+            _ => return,
+        };
+        kept.clear();
+        kept.push_str(value);
+    }
+
+    /// The bytes kept (what the round trip returns, so that none of it is optimised out).
+    pub fn len(&self) -> usize {
+        self.traceparent.len() + self.tracestate.len()
+    }
+
+    /// Whether nothing was kept.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Forgets the headers, keeping the buffers (a round trip's start).
+    pub fn clear(&mut self) {
+        self.traceparent.clear();
+        self.tracestate.clear();
+    }
+}
