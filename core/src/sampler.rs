@@ -502,6 +502,8 @@ impl RateLimiting {
     const SPAN_COST: u64 = 1_000_000_000_000;
     /// The highest rate, so that a second's worth of credit fits a `u64`.
     pub const MAX_PER_SECOND: u64 = 1_000_000;
+    /// A step back of the clock longer than this (nanoseconds) restarts the count.
+    const STEP_BACK: u64 = 1_000_000_000;
 
     /// Creates a limiter admitting `per_second` spans per second (NaN and negative
     /// rates admit nothing; the rate is kept to a thousandth of a span per second).
@@ -545,13 +547,26 @@ impl RateLimiting {
         if self.milli_per_second == 0 {
             return false;
         }
-        if let Some(last) = self.last {
-            let elapsed = now.as_unix_nanos().saturating_sub(last.as_unix_nanos());
-            let earned = elapsed.saturating_mul(self.milli_per_second);
-            self.credit = self.credit.saturating_add(earned).min(self.capacity());
-        }
-        if self.last.is_none_or(|last| now > last) {
-            self.last = Some(now);
+        match self.last {
+            // The clock was set back by more than a second (a wall clock stepped back,
+            // followed by `SystemClock::resync`): time counts on from here, nothing
+            // earned. (Found by review: credit stalled until the clock caught up with
+            // the latest time seen, the whole step.) A smaller step back is one thread's
+            // reading behind another's: it earns nothing and moves nothing.
+            Some(last)
+                if now.as_unix_nanos().saturating_add(Self::STEP_BACK) < last.as_unix_nanos() =>
+            {
+                self.last = Some(now);
+            }
+            Some(last) => {
+                let elapsed = now.as_unix_nanos().saturating_sub(last.as_unix_nanos());
+                let earned = elapsed.saturating_mul(self.milli_per_second);
+                self.credit = self.credit.saturating_add(earned).min(self.capacity());
+                if now > last {
+                    self.last = Some(now);
+                }
+            }
+            None => self.last = Some(now),
         }
         if self.credit >= Self::SPAN_COST {
             self.credit -= Self::SPAN_COST;
@@ -1331,6 +1346,22 @@ mod tests {
             );
         }
         assert!(kept <= 1);
+        // Regression (found by review): after a step back of more than a second the
+        // limiter earned nothing until the clock caught up with the latest time it had
+        // seen (here 10 s); it counts on from the new time now.
+        let mut kept = 0;
+        for i in 1..=100u64 {
+            let now = t0.saturating_add(Duration::from_millis(i * 10));
+            kept += usize::from(
+                s.should_sample(&params(None, "", id, now))
+                    .decision
+                    .is_sampled(),
+            );
+        }
+        assert!(
+            (9..=11).contains(&kept),
+            "kept {kept} in the second after the step"
+        );
     }
 
     #[test]

@@ -20,9 +20,11 @@
 //! but not the counter, and neither the counter nor the OS monotonic clock counts a
 //! suspended laptop's or a paused VM's sleep. [`SystemClock::resync`] measures the
 //! wall clock again and moves the readings onto it (a step, forward or back, of the
-//! drift since the last one); a `TracerProvider`'s export thread calls it every few
-//! seconds (found by review: readings were never corrected, and after a suspend every
-//! span was stamped in the past by its length).
+//! drift since the last one: clock readings are monotonic only between resyncs); a
+//! `TracerProvider`'s export thread calls it every few seconds (found by review:
+//! readings were never corrected, and after a suspend every span was stamped in the
+//! past by its length). A span running across a step back has its end kept at its
+//! start; the rate-limiting sampler counts on from a step back of more than a second.
 //!
 //! ```
 //! use picotrace::Clock;
@@ -104,8 +106,10 @@ impl Calibration {
     /// Unix nanoseconds of a counter reading, before the correction (never before the
     /// anchor). A reading more than 2^63 ticks past the anchor is one from before it
     /// (another core's), or one a counter reset to 0 (on resume, on some machines)
-    /// wrapped: both read as the anchor. (Found by review: a reset counter's reading
-    /// was a century ahead.)
+    /// wrapped (`fastant` subtracts its own start from the counter): both read as the
+    /// anchor. (Found by review: a reset counter's reading was a century ahead.) After
+    /// such a reset the clock stands still, moved on only by resyncs, until the counter
+    /// passes where it was when the process started.
     #[inline]
     fn unix_nanos_at(&self, ticks: u64) -> u64 {
         let elapsed = ticks.wrapping_sub(self.ticks);
@@ -199,16 +203,25 @@ impl SystemClock {
     /// ```
     pub fn resync(&self) {
         let c = self.calibration;
-        let (before, wall, after) = (
-            c.uncorrected_now(),
-            system_unix_nanos(),
-            c.uncorrected_now(),
-        );
-        // The wall clock read between two monotonic readings: against their midpoint.
-        let monotonic = before / 2 + after / 2 + (before & after & 1);
-        let correction = i128::from(wall) - i128::from(monotonic);
-        let correction = correction.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64;
-        c.correction.store(correction, Ordering::Relaxed);
+        // The wall clock read between two monotonic readings, against their midpoint;
+        // readings more than 50 µs apart (the thread was descheduled between them) are
+        // taken again, up to three times, else the correction stays as it was (found by
+        // review: one such reading would step the clock by half the gap).
+        for _ in 0..3 {
+            let (before, wall, after) = (
+                c.uncorrected_now(),
+                system_unix_nanos(),
+                c.uncorrected_now(),
+            );
+            if after.saturating_sub(before) > 50_000 {
+                continue;
+            }
+            let monotonic = before / 2 + after / 2 + (before & after & 1);
+            let correction = i128::from(wall) - i128::from(monotonic);
+            let correction = correction.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64;
+            c.correction.store(correction, Ordering::Relaxed);
+            return;
+        }
     }
 
     /// Skews this process's clocks by `nanos` until the next resync: for tests of code
@@ -273,7 +286,9 @@ mod tests {
 
     #[test]
     fn never_goes_backwards_and_tracks_system_time() {
-        assert_monotonic_and_near_system_time(SystemClock::new());
+        // On a calibration of its own: other tests' export threads resync the process's
+        // (a step back of microseconds between two of these reads).
+        assert_monotonic_and_near_system_time(clock_on(Calibration::take()));
     }
 
     /// A clock on its own calibration (not the process's).

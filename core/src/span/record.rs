@@ -893,12 +893,22 @@ impl RecordMut<'_> {
     /// text) again, `trace_state` first and `name` after, the order `init` stores them
     /// in: for a tracestate the sampler changed, known only after `init`, which then
     /// takes the room before a long name does (it is propagated).
-    pub(crate) fn put_trace_state_before_name(&mut self, trace_state: &str, name: &str) {
+    pub(crate) fn put_trace_state_before_name(
+        &mut self,
+        trace_state: &mut crate::TraceState,
+        name: &str,
+    ) {
         self.text.clear();
         let mut truncated = 0;
-        self.header.trace_state = push_trace_state(self.text, &mut truncated, trace_state);
+        self.header.trace_state = push_parsed_trace_state(self.text, &mut truncated, trace_state);
         self.header.name = push_text(self.text, &mut truncated, name, NAME_LIMIT);
         self.header.truncated = truncated;
+    }
+
+    /// [`Self::set_trace_state`] for a parsed tracestate, cut in place if it must be.
+    pub(crate) fn set_parsed_trace_state(&mut self, trace_state: &mut crate::TraceState) {
+        self.header.trace_state =
+            push_parsed_trace_state(self.text, &mut self.header.truncated, trace_state);
     }
 
     /// Starts, at `start`, a record [`Self::init_trace_state_only`] made (its span
@@ -1013,20 +1023,36 @@ fn push_trace_state(text: &mut VecView<u8>, truncated: &mut u32, state: &str) ->
 #[cold]
 #[inline(never)]
 fn push_trace_state_cut(text: &mut VecView<u8>, truncated: &mut u32, state: &str) -> TextRef {
-    *truncated = truncated.saturating_add(1);
     if !cfg!(feature = "tracestate") {
         // No tracestate is ever stored (and the parser stays out of the binary).
+        *truncated = truncated.saturating_add(1);
         return TextRef::EMPTY;
     }
     // Stored states are canonical (written by `TraceState`), so this parses.
     let Ok(mut members) = crate::TraceState::parse(state) else {
+        *truncated = truncated.saturating_add(1);
         return TextRef::EMPTY;
     };
-    members.truncate_to(text.capacity() - text.len());
-    if members.is_empty() {
+    push_parsed_trace_state(text, truncated, &mut members)
+}
+
+/// Copies a parsed tracestate into `text`, first cut in place to the room left by
+/// [`push_trace_state_cut`]'s rule (counted once): for a caller that holds one already,
+/// so that no second 512-byte copy is parsed on its stack.
+fn push_parsed_trace_state(
+    text: &mut VecView<u8>,
+    truncated: &mut u32,
+    state: &mut crate::TraceState,
+) -> TextRef {
+    let room = text.capacity() - text.len();
+    if state.as_str().len() > room {
+        *truncated = truncated.saturating_add(1);
+        state.truncate_to(room);
+    }
+    if state.is_empty() {
         return TextRef::EMPTY;
     }
-    push_text(text, &mut 0, members.as_str(), u32::MAX)
+    push_text(text, &mut 0, state.as_str(), u32::MAX)
 }
 
 /// Writes `args` into `text`, cut at a char boundary to `limit` and the space left

@@ -1947,6 +1947,79 @@ fn seeding_after_shutdown_leaves_the_tracer_a_no_op() {
     assert_eq!(t.stats().spans_dropped_shutdown, 0);
 }
 
+/// An arena whose `claim` finds this thread's shard empty, as a sharded arena's does
+/// once the thread's own slots are taken and the other shards belong to threads that
+/// trace; `claim_any` reaches every free slot.
+struct OwnShardEmpty<A>(A);
+
+impl<A: SpanStorage> SpanStorage for OwnShardEmpty<A> {
+    fn capacity(&self) -> usize {
+        self.0.capacity()
+    }
+    fn in_use(&self) -> usize {
+        self.0.in_use()
+    }
+    fn ended_len(&self) -> usize {
+        self.0.ended_len()
+    }
+    fn claims(&self) -> u64 {
+        self.0.claims()
+    }
+    fn claim(&self) -> Option<crate::sync::SlotRef<'_>> {
+        None
+    }
+    fn claim_any(&self) -> Option<crate::sync::SlotRef<'_>> {
+        self.0.claim_any()
+    }
+    fn drain(&self, batch: usize, f: &mut dyn FnMut(&dyn crate::span::arena::BatchSource)) {
+        self.0.drain(batch, f)
+    }
+}
+
+/// Regression (found by review): `set_parent`'s late record took a slot of this
+/// thread's shard only (since it stopped waiting for room), so a dropped root moved
+/// under a sampled caller stayed unrecorded, and went out unsampled, with most of the
+/// arena free in the shards of other threads.
+#[test]
+fn a_late_record_takes_a_free_slot_of_any_shard() {
+    let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+    let t = tracer_with(
+        TracerConfig::new("svc").with_sampler(Sampler::parent_based(crate::RootSampler::AlwaysOff)),
+        OwnShardEmpty(SpanArena::<4>::new()),
+        &clock,
+    );
+    let mut late = t.start_span("late");
+    assert!(!late.is_recording(), "a root the sampler dropped");
+    late.set_parent(&remote_with_vendor_state(TraceFlags::SAMPLED));
+    assert!(late.is_recording());
+    assert!(late.context().is_sampled());
+}
+
+/// Regression (found by review): a seeded tracer whose config disabled tracing still
+/// gave children ids of their own after its shutdown, where the docs say a shut-down
+/// tracer is a no-op that passes the parent's context on.
+#[test]
+fn a_shut_down_disabled_tracer_passes_the_parent_on() {
+    let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+    let t = tracer_with(
+        TracerConfig::new("svc").with_enabled(false),
+        SpanArena::<4>::new(),
+        &clock,
+    );
+    let parent = remote_with_vendor_state(TraceFlags::SAMPLED);
+    let before = t.start_server_span("before", &parent);
+    assert_ne!(
+        before.context().span_id,
+        parent.span_id(),
+        "running: an id of its own"
+    );
+    drop(before);
+    t.shutdown();
+    let after = t.start_server_span("after", &parent);
+    assert_eq!(after.context().span_id, parent.span_id());
+    assert!(!after.is_recording());
+}
+
 /// Regression (found by review): a tracer whose config disabled tracing and that was
 /// never seeded (seeding looks pointless with tracing off) gave children ids from its
 /// all-zero keys: two devices continuing one trace sent the same parent-id. Its

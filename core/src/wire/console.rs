@@ -55,6 +55,9 @@ pub fn write_span_line<W: Write + ?Sized>(span: &SpanData<'_>, w: &mut W) -> fmt
     match span.status() {
         Status::Unset => w.write_str(" UNSET")?,
         Status::Ok => w.write_str(" OK")?,
+        // An HTTP span's error is its status code, with no description (the semantic
+        // conventions): ` ERROR` alone, not ` ERROR ""`.
+        Status::Error { description: "" } => w.write_str(" ERROR")?,
         Status::Error { description } => write!(w, " ERROR {description:?}")?,
     }
     let mut attributes = span.attributes().peekable();
@@ -563,7 +566,10 @@ fn write_span_row<W: Write + ?Sized>(
     }
     w.write_char('|')?;
     if let Status::Error { description } = span.status() {
-        write!(w, " ERROR {description:?}")?;
+        w.write_str(" ERROR")?;
+        if !description.is_empty() {
+            write!(w, " {description:?}")?;
+        }
     }
     write_losses(span, w)?;
     w.write_char('\n')?;
@@ -915,6 +921,31 @@ mod tests {
             .collect();
         assert_eq!(bars.len(), 2, "{tree}");
         assert_eq!(bars[0], bars[1], "{tree}");
+    }
+
+    /// An error with no description (an HTTP span's: its status code says it) reads
+    /// ` ERROR`, not ` ERROR ""`, in both views; one with a description keeps it.
+    #[test]
+    fn an_error_without_a_description_is_shown_bare() {
+        let bare = hand_span(1, 2, None, "GET /rank", (0, 1), |w| {
+            w.set_status(&Status::Error { description: "" });
+        });
+        let told = hand_span(1, 3, Some(2), "told", (0, 1), |w| {
+            w.set_status(&Status::Error {
+                description: "ranker timeout",
+            });
+        });
+        let mut line = String::new();
+        write_span_line(&bare.data(), &mut line).unwrap();
+        assert!(
+            line.contains(" ERROR") && !line.contains("ERROR \""),
+            "{line}"
+        );
+        let tree = tree_of(&[bare, told]);
+        let rows: std::vec::Vec<&str> = tree.lines().filter(|l| l.contains("ERROR")).collect();
+        assert_eq!(rows.len(), 2, "{tree}");
+        assert!(rows[0].trim_end().ends_with("| ERROR"), "{tree}");
+        assert!(rows[1].ends_with("| ERROR \"ranker timeout\""), "{tree}");
     }
 
     #[test]
