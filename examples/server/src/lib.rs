@@ -36,6 +36,33 @@ impl Extractor for TinyHttpHeaders<'_> {
     }
 }
 
+/// Returns when the process is asked to stop: Ctrl-C (SIGINT) or, on Unix, SIGTERM
+/// (what a container runtime sends). The async servers shut down gracefully on it, then
+/// shut the provider down, so that the spans waiting for the scheduled export leave
+/// before the process does (found by review: a SIGTERM killed them with up to a
+/// scheduled delay of spans unsent and uncounted).
+pub async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
 /// Returns the value after `--name` on the command line, or `default`.
 pub fn arg(name: &str, default: &str) -> String {
     let flag = format!("--{name}");

@@ -61,6 +61,22 @@ fn the_quick_start_exports_its_trace_to_a_collector() {
     assert_eq!(call.parent_id, request.span_id);
     assert_eq!(rank.parent_id, call.span_id);
     assert_eq!(rank.status_code, "STATUS_CODE_ERROR");
+    // The HTTP conventions (found by review: the client span that got the failure was
+    // unset, and neither span said a status code): a 504 on both sides, each an error.
+    let attribute = |span: &picotrace_tests::collector::CollectedSpan, key: &str| {
+        span.attributes
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+    };
+    for span in [call, rank] {
+        assert_eq!(span.status_code, "STATUS_CODE_ERROR", "{span:#?}");
+        assert_eq!(
+            attribute(span, "http.response.status_code").as_deref(),
+            Some("Int(504)")
+        );
+        assert_eq!(attribute(span, "error.type").as_deref(), Some("Str(504)"));
+    }
 }
 
 /// Regression: an empty `OTEL_EXPORTER_OTLP_ENDPOINT` (or `OTEL_TRACES_EXPORTER`) made

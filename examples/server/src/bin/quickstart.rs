@@ -67,7 +67,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // Propagate to a downstream call: inject headers, then (as the downstream service
     // would) extract them and continue the trace.
-    let call = tracer.start_client_span("POST /rank", &span);
+    let mut call = tracer.start_client_span("POST /rank", &span);
+    call.set_attribute(semconv::HTTP_REQUEST_METHOD, "POST");
     let mut headers = HashMap::new();
     provider.inject_context(&call, &mut HashMapInjector(&mut headers));
     let mut baggage: Baggage = Baggage::new();
@@ -80,11 +81,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let incoming = provider.extract_context(&HashMapCarrier(&headers));
     let mut downstream = tracer.start_server_span("rank_results", &incoming);
+    downstream.set_attribute(semconv::HTTP_REQUEST_METHOD, "POST");
     downstream.add_event("cache_miss");
     std::thread::sleep(std::time::Duration::from_millis(2));
     downstream.record_exception_with_type("TimeoutError", "ranker did not answer in 2 ms");
+    // It answers 504: a 5xx makes a server span an error, its code the `error.type`.
+    downstream.set_attribute(semconv::HTTP_RESPONSE_STATUS_CODE, 504);
+    downstream.set_attribute(semconv::ERROR_TYPE, "504");
     downstream.set_error("ranker timeout");
     downstream.end();
+    // The caller gets the 504: a client span is an error on a 4xx or 5xx, with no
+    // description (the status code says it). The request answers 200 without ranking.
+    call.set_attribute(semconv::HTTP_RESPONSE_STATUS_CODE, 504);
+    call.set_attribute(semconv::ERROR_TYPE, "504");
+    call.set_error("");
     call.end();
 
     span.set_attribute(semconv::HTTP_RESPONSE_STATUS_CODE, 200);

@@ -19,10 +19,10 @@
 //!     http://127.0.0.1:8080/checkout
 //! ```
 //!
-//! With `--requests 1` the server stops after the checkout and shuts the provider
-//! down, which exports what is queued; stopped with Ctrl-C instead, it exits without
-//! shutting down, and spans still waiting for the scheduled export (5 s by default)
-//! are lost.
+//! With `--requests 1` the server stops after the checkout; stopped with Ctrl-C or
+//! SIGTERM it finishes the requests in flight. Either way it then shuts the provider
+//! down, which exports what is queued (spans waiting for the scheduled export, 5 s by
+//! default, would otherwise be lost with the process).
 #![forbid(unsafe_code)]
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -70,7 +70,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .with_state(app);
     eprintln!("tracing_server listening on 127.0.0.1:{port}");
     axum::serve(listener, router)
-        .with_graceful_shutdown(async move { done.notified().await })
+        .with_graceful_shutdown(async move {
+            tokio::select! {
+                () = done.notified() => {}
+                () = picotrace_examples::stop_signal() => eprintln!("tracing_server: stopping"),
+            }
+        })
         .await?;
     provider.shutdown()?;
     eprintln!("tracing_server: every span exported");
