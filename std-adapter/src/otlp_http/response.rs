@@ -129,9 +129,21 @@ pub(crate) fn decode_json_response(body: &[u8]) -> Option<PartialSuccess> {
         }
         let mut ps = PartialSuccess::default();
         p.members(1, |p, key| match key.as_str() {
+            // A count, as a number or a string; anything else counts as 0, skipped
+            // without building it (found by review: `[0,0,...]` filling the body was
+            // built as a tree, 16-40 times the body's size).
+            "rejectedSpans" if p.at_container() => {
+                ps.rejected_spans = 0;
+                p.skip(2)
+            }
+            "rejectedSpans" if p.at_string() => {
+                // No count has more than 20 digits: a longer string is no count.
+                ps.rejected_spans = parse_count(&p.string_capped(64)?);
+                Some(())
+            }
             "rejectedSpans" => {
                 ps.rejected_spans = match p.value(2)? {
-                    json::Json::Num(n) | json::Json::Str(n) => parse_count(&n),
+                    json::Json::Num(n) => parse_count(&n),
                     _ => 0,
                 };
                 Some(())
@@ -235,6 +247,12 @@ mod json {
         pub(crate) fn at_string(&mut self) -> bool {
             self.ws();
             self.s.get(self.i) == Some(&b'"')
+        }
+
+        /// Whether an array or an object is next.
+        pub(crate) fn at_container(&mut self) -> bool {
+            self.ws();
+            matches!(self.s.get(self.i), Some(b'[' | b'{'))
         }
 
         /// Reads an object at `depth`, handing each key to `member`, which must read
@@ -701,6 +719,11 @@ mod tests {
             (r#"{"partialSuccess":{"rejectedSpans":"5"}}"#,        Some(5), "int64 as string"),
             (r#"{"partialSuccess":{"rejectedSpans":7,"errorMessage":"x"}}"#, Some(7), "as number"),
             (r#"{"partialSuccess":{"rejectedSpans":"-2"}}"#,       Some(0), "negative reads as 0"),
+            (r#"{"partialSuccess":{"rejectedSpans":[1,2]}}"#,      Some(0), "an array is no count"),
+            (r#"{"partialSuccess":{"rejectedSpans":{"n":1}}}"#,    Some(0), "an object is no count"),
+            (r#"{"partialSuccess":{"rejectedSpans":true}}"#,       Some(0), "a bool is no count"),
+            (r#"{"partialSuccess":{"rejectedSpans":"1e3"}}"#,      Some(1000), "a float string"),
+            (r#"{"partialSuccess":{"rejectedSpans":[1,}}"#,        None,    "a broken array"),
             (r#"{"partialSuccess":{"rejectedSpans":"#,             None,    "truncated body"),
             ("",                                                   None,    "empty body"),
         ];
