@@ -1530,6 +1530,34 @@ mod tests {
         });
     }
 
+    /// Fills `provider`'s arena with running spans, starts one the full arena refuses
+    /// (a flush reports it lost), frees a slot (the next flush reports nothing) and
+    /// gives the refused span a record with `set_parent`. Returns the running spans
+    /// and the refused one.
+    fn refused_then_given_a_record(
+        provider: &TracerProvider,
+    ) -> (Vec<picotrace::Span<'static>>, picotrace::Span<'static>) {
+        let tracer = provider.tracer();
+        let mut running: Vec<_> = (0..ARENA_SPANS)
+            .map(|_| tracer.start_span("running"))
+            .collect();
+        let mut refused = tracer.start_span("refused");
+        assert!(!refused.is_recording());
+        assert!(matches!(
+            provider.flush(),
+            Err(ExportError::SpansLost { lost: 1, .. })
+        ));
+        drop(running.pop());
+        assert!(provider.flush().is_ok());
+        let headers = [(
+            "traceparent",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        )];
+        refused.set_parent(&TraceContext::from_headers(&headers[..]).unwrap());
+        assert!(refused.is_recording(), "a slot was free");
+        (running, refused)
+    }
+
     /// Regression: a span dropped at a full arena and reported lost by a flush, which
     /// `set_parent` later gave a record, took itself off the losses; `flush` reported
     /// only a total above the highest it had reported, so a later loss that brought the
@@ -1551,24 +1579,7 @@ mod tests {
             .config(TracerConfig::new("adopted"))
             .exporter(SharedExporter::new(FailsWhen(Arc::clone(&fail))))
             .build();
-        let tracer = provider.tracer();
-        let mut running: Vec<_> = (0..ARENA_SPANS)
-            .map(|_| tracer.start_span("running"))
-            .collect();
-        let mut refused = tracer.start_span("refused");
-        assert!(!refused.is_recording());
-        assert!(matches!(
-            provider.flush(),
-            Err(ExportError::SpansLost { lost: 1, .. })
-        ));
-        drop(running.pop());
-        assert!(provider.flush().is_ok());
-        let headers = [(
-            "traceparent",
-            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
-        )];
-        refused.set_parent(&TraceContext::from_headers(&headers[..]).unwrap());
-        assert!(refused.is_recording(), "a slot was free");
+        let (running, refused) = refused_then_given_a_record(&provider);
         assert_eq!(provider.stats().spans_lost(), 0);
         fail.store(true, Ordering::SeqCst);
         refused.end();
@@ -1591,23 +1602,7 @@ mod tests {
             .exporter(SharedExporter::new(picotrace::NoopExporter))
             .build();
         let tracer = provider.tracer();
-        let mut running: Vec<_> = (0..ARENA_SPANS)
-            .map(|_| tracer.start_span("running"))
-            .collect();
-        let mut refused = tracer.start_span("refused");
-        assert!(!refused.is_recording());
-        assert!(matches!(
-            provider.flush(),
-            Err(ExportError::SpansLost { lost: 1, .. })
-        ));
-        drop(running.pop());
-        assert!(provider.flush().is_ok());
-        let headers = [(
-            "traceparent",
-            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
-        )];
-        refused.set_parent(&TraceContext::from_headers(&headers[..]).unwrap());
-        assert!(refused.is_recording(), "a slot was free");
+        let (running, refused) = refused_then_given_a_record(&provider);
         let later = tracer.start_span("later");
         assert!(!later.is_recording(), "the arena is full again");
         let flushed = provider.flush();

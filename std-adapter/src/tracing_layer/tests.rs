@@ -1458,32 +1458,51 @@ fn two_layers_on_one_registry_each_keep_the_spans_their_tables_cannot() {
     }
 }
 
+/// Says it is in `export`, then blocks there until the test drops the sender of
+/// `release`.
+struct Blocks(
+    std::sync::mpsc::SyncSender<()>,
+    std::sync::mpsc::Receiver<()>,
+);
+
+impl SpanExporter for Blocks {
+    fn export(&mut self, _: &SpanBatch<'_>) -> Result<(), ExportError> {
+        let _ = self.0.try_send(());
+        let _ = self.1.recv();
+        Ok(())
+    }
+}
+
+/// A provider on `config` with an export batch of 1 and a start that finds the arena
+/// full waiting up to 3 s for room, whose exporter blocks in `export`: the first
+/// receiver hears when it got there, and dropping the sender lets it go.
+fn blocking_provider(
+    config: TracerConfig,
+) -> (
+    TracerProvider,
+    std::sync::mpsc::Receiver<()>,
+    std::sync::mpsc::Sender<()>,
+) {
+    let (entered, in_export) = std::sync::mpsc::sync_channel(1);
+    let (release, released) = std::sync::mpsc::channel();
+    let provider = TracerProvider::builder()
+        .config(
+            config
+                .with_export_batch_size(1)
+                .with_full_arena_wait(3000, || std::thread::sleep(Duration::from_millis(1))),
+        )
+        .exporter(SharedExporter::new(Blocks(entered, released)))
+        .build();
+    (provider, in_export, release)
+}
+
 /// Regression: a child started while its parent's table lock was held, and a start
 /// that finds the arena full waits there for an export to make room (here 3 s, as
 /// configured); every thread that recorded into the parent (or any span sharing its
 /// lock) waited as long.
 #[test]
 fn a_child_waiting_for_room_in_a_full_arena_does_not_hold_its_parent_up() {
-    /// Blocks in `export` until the test ends, after saying it is there.
-    struct Blocks(std::sync::mpsc::SyncSender<()>, Arc<Mutex<()>>);
-    impl SpanExporter for Blocks {
-        fn export(&mut self, _: &SpanBatch<'_>) -> Result<(), ExportError> {
-            let _ = self.0.try_send(());
-            drop(self.1.lock());
-            Ok(())
-        }
-    }
-    let (entered, in_export) = std::sync::mpsc::sync_channel(1);
-    let gate = Arc::new(Mutex::new(()));
-    let closed = gate.lock().unwrap();
-    let provider = TracerProvider::builder()
-        .config(
-            TracerConfig::new("full")
-                .with_export_batch_size(1)
-                .with_full_arena_wait(3000, || std::thread::sleep(Duration::from_millis(1))),
-        )
-        .exporter(SharedExporter::new(Blocks(entered, Arc::clone(&gate))))
-        .build();
+    let (provider, in_export, release) = blocking_provider(TracerConfig::new("full"));
     let tracer = provider.tracer();
     let dispatch = tracing::Dispatch::new(
         tracing_subscriber::registry().with(TracingLayer::new(provider.tracer())),
@@ -1522,7 +1541,7 @@ fn a_child_waiting_for_room_in_a_full_arena_does_not_hold_its_parent_up() {
         );
     });
     drop(running);
-    drop(closed);
+    drop(release);
 }
 
 /// Regression (found by review): `set_parent` on a `tracing` span without a record (a
@@ -1531,29 +1550,9 @@ fn a_child_waiting_for_room_in_a_full_arena_does_not_hold_its_parent_up() {
 /// into the spans that share the lock. A late record takes a free slot or none now.
 #[test]
 fn set_parent_with_the_arena_full_does_not_hold_the_span_up() {
-    /// Blocks in `export` until the test ends, after saying it is there.
-    struct Blocks(std::sync::mpsc::SyncSender<()>, Arc<Mutex<()>>);
-    impl SpanExporter for Blocks {
-        fn export(&mut self, _: &SpanBatch<'_>) -> Result<(), ExportError> {
-            let _ = self.0.try_send(());
-            drop(self.1.lock());
-            Ok(())
-        }
-    }
-    let (entered, in_export) = std::sync::mpsc::sync_channel(1);
-    let gate = Arc::new(Mutex::new(()));
-    let closed = gate.lock().unwrap();
-    let provider = TracerProvider::builder()
-        .config(
-            TracerConfig::new("full")
-                .with_sampler(picotrace::Sampler::parent_based(
-                    picotrace::RootSampler::AlwaysOff,
-                ))
-                .with_export_batch_size(1)
-                .with_full_arena_wait(3000, || std::thread::sleep(Duration::from_millis(1))),
-        )
-        .exporter(SharedExporter::new(Blocks(entered, Arc::clone(&gate))))
-        .build();
+    let (provider, in_export, release) = blocking_provider(TracerConfig::new("full").with_sampler(
+        picotrace::Sampler::parent_based(picotrace::RootSampler::AlwaysOff),
+    ));
     let tracer = provider.tracer();
     let dispatch = tracing::Dispatch::new(
         tracing_subscriber::registry().with(TracingLayer::new(provider.tracer())),
@@ -1605,7 +1604,7 @@ fn set_parent_with_the_arena_full_does_not_hold_the_span_up() {
         "it joined the trace, without a record"
     );
     drop(running);
-    drop(closed);
+    drop(release);
 }
 
 /// Regression (found by review): the child of a `tracing` span the full arena refused
