@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Flash and RAM footprint of picotrace on Cortex-M, from the footprint_* binaries of
-# examples/firmware/qemu-lm3s6965 (opt-level "s", LTO, one codegen unit, panic=abort,
-# panic-halt, no core::fmt anywhere):
+# Flash and RAM footprint of picotrace on Cortex-M and RISC-V, from the footprint_*
+# binaries of examples/firmware/qemu-lm3s6965 (Cortex-M targets) and
+# examples/firmware/qemu-riscv32 (riscv32imc), which run the same traced workload
+# (examples/firmware/common/src/footprint.rs); opt-level "s", LTO, one codegen unit,
+# panic=abort, panic-halt, no core::fmt anywhere:
 #
-#   footprint_base    clocks, SysTick time, UART, one ADC reading: no tracing
+#   footprint_base    clocks, time, UART, one sensor reading: no tracing
 #   footprint_tracer  + tracer, arena, sampler, id generator, W3C traceparent in and out
 #   footprint_otlp    + OTLP protobuf encoder (requests written raw to the UART)
 #   footprint_frame   + COBS/CRC-32 framing (what the sensor_node demo ships)
@@ -23,21 +25,20 @@
 #     flash and RAM saved; features come from core/Cargo.toml's `default` list;
 #  4. the largest symbols and stack frames of footprint_otlp.
 #
-# Targets default to thumbv7m-none-eabi (the goal's target), thumbv6m-none-eabi and
-# thumbv7em-none-eabihf; RAM is measured where QEMU can run the target's code
-# (lm3s6965evb with a Cortex-M3, or a Cortex-M4 for thumbv7em). Tables 2-4 are for the
-# first target. --no-features skips table 3 (one build per default feature).
+# Targets default to thumbv7m-none-eabi (the goal's target), thumbv6m-none-eabi,
+# thumbv7em-none-eabihf and riscv32imc-unknown-none-elf; RAM is measured in QEMU
+# (lm3s6965evb with a Cortex-M3, or a Cortex-M4 for thumbv7em; the riscv32 virt board).
+# Tables 2-4 are for the first target (a Cortex-M one). --no-features skips table 3 (one build per
+# default feature).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
-CRATE=examples/firmware/qemu-lm3s6965
-TARGET_DIR="$ROOT/target/firmware/qemu-lm3s6965"
 # Copies of each build's ELFs: a later build (other features) overwrites release/.
 OUT="$ROOT/target/firmware/footprint"
 BINS=(footprint_base footprint_tracer footprint_otlp footprint_frame)
-TARGETS=(thumbv7m-none-eabi thumbv6m-none-eabi thumbv7em-none-eabihf)
+TARGETS=(thumbv7m-none-eabi thumbv6m-none-eabi thumbv7em-none-eabihf riscv32imc-unknown-none-elf)
 SYMBOLS=15
 FEATURES=1
 DEBIAN_RUSTC=/usr/bin/rustc
@@ -48,7 +49,7 @@ while (($# > 0)); do
         --targets) read -r -a TARGETS <<<"$2"; shift 2 ;;
         --symbols) SYMBOLS="$2"; shift 2 ;;
         --no-features) FEATURES=0; shift ;;
-        -h | --help) sed -n '2,31p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h | --help) sed -n '2,34p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "footprint: unknown argument $1" >&2; exit 2 ;;
     esac
 done
@@ -72,21 +73,40 @@ for tool in llvm-size llvm-cxxfilt arm-none-eabi-nm arm-none-eabi-objdump; do
     }
 done
 
+# The board crate that builds TARGET's footprint binaries.
+crate_of() {
+    case "$1" in
+        riscv32*) echo examples/firmware/qemu-riscv32 ;;
+        *) echo examples/firmware/qemu-lm3s6965 ;;
+    esac
+}
+
+# The board crate's own default features, kept when core's are left out (the Cortex-M
+# board's SysTick clock).
+board_features_of() {
+    case "$1" in
+        riscv32*) echo "" ;;
+        *) echo systick-clock ;;
+    esac
+}
+
 # build TARGET SET [CARGO FEATURE ARGS...]: builds the footprint binaries and copies them
 # to $OUT/TARGET/SET/. Returns non-zero if a binary does not build (a feature the
 # binaries need was left out); what did build is copied.
 build() {
-    local target="$1" set="$2" bin args=() flags="'-Dwarnings'" status=0
+    local target="$1" set="$2" bin args=() flags="'-Dwarnings'" status=0 crate target_dir
     shift 2
+    crate="$(crate_of "$target")"
+    target_dir="$ROOT/target/firmware/$(basename "$crate")"
     for bin in "${BINS[@]}"; do args+=(--bin "$bin"); done
-    # The crate's .cargo/config.toml links thumbv7m (cortex-m-rt's link.x, ld.lld); the
-    # other Cortex-M targets get the same flags here. -Dwarnings as in ci/firmware.sh,
+    # The crate's .cargo/config.toml links its own target (cortex-m-rt's or riscv-rt's
+    # link.x, ld.lld); the other Cortex-M targets get the same flags here. -Dwarnings as in ci/firmware.sh,
     # so that both scripts share one thumbv7m build.
-    [[ "$target" == thumbv7m-none-eabi ]] ||
+    [[ "$target" == thumbv7m-none-eabi || "$target" == riscv32* ]] ||
         flags="'-C', 'link-arg=-Tlink.x', '-C', 'linker=ld.lld', $flags"
     cargo_build() {
-        (cd "$CRATE" && RUSTC="$DEBIAN_RUSTC" RUSTC_BOOTSTRAP=1 "$DEBIAN_CARGO" build -q --release \
-            -Z build-std=core --target "$target" --target-dir "$TARGET_DIR" \
+        (cd "$crate" && RUSTC="$DEBIAN_RUSTC" RUSTC_BOOTSTRAP=1 "$DEBIAN_CARGO" build -q --release \
+            -Z build-std=core --target "$target" --target-dir "$target_dir" \
             --config "target.$target.rustflags=[$flags]" "$@") >&2
     }
     rm -rf "${OUT:?}/$target/$set"
@@ -95,20 +115,28 @@ build() {
         # One at a time, so that the binaries that do build are still measured.
         status=1
         for bin in "${BINS[@]}"; do
-            rm -f "$TARGET_DIR/$target/release/$bin"
+            rm -f "$target_dir/$target/release/$bin"
             cargo_build "$@" --bin "$bin" 2>>"$OUT/$target/$set/build.log" || true
         done
     fi
     for bin in "${BINS[@]}"; do
-        [[ -f "$TARGET_DIR/$target/release/$bin" ]] && cp "$TARGET_DIR/$target/release/$bin" "$OUT/$target/$set/"
+        [[ -f "$target_dir/$target/release/$bin" ]] && cp "$target_dir/$target/release/$bin" "$OUT/$target/$set/"
     done
     return "$status"
 }
 
-qemu_cpu() {
+# The QEMU command line (without -kernel) that runs TARGET's binaries, their UART in
+# file $2; empty for a target QEMU cannot run.
+qemu_of() {
     case "$1" in
-        thumbv6m-none-eabi | thumbv7m-none-eabi) echo cortex-m3 ;;
-        thumbv7em-none-eabihf) echo cortex-m4 ;;
+        thumbv6m-none-eabi | thumbv7m-none-eabi | thumbv7em-none-eabihf)
+            local cpu=cortex-m3
+            [[ "$1" == thumbv7em-none-eabihf ]] && cpu=cortex-m4
+            echo "qemu-system-arm -cpu $cpu -machine lm3s6965evb -display none -monitor none" \
+                "-serial file:$2 -semihosting-config enable=on,target=native" ;;
+        riscv32*)
+            echo "qemu-system-riscv32 -machine virt -bios none -display none -monitor none" \
+                "-serial file:$2" ;;
         *) echo "" ;;
     esac
 }
@@ -118,15 +146,16 @@ qemu_cpu() {
 # check that its spans were exported and none lost (found by review: a failed or hung
 # run printed "- -" and the table came out clean).
 measure_ram() {
-    local elf="$1" cpu="$2" uart status=0
-    if [[ -z "$cpu" ]]; then
+    local elf="$1" target="$2" uart qemu status=0
+    uart="$(mktemp)"
+    qemu="$(qemu_of "$target" "$uart")"
+    if [[ -z "$qemu" ]]; then
+        rm -f "$uart"
         echo "- -"
         return 0
     fi
-    uart="$(mktemp)"
-    timeout 30 qemu-system-arm -cpu "$cpu" -machine lm3s6965evb -display none \
-        -monitor none -serial "file:$uart" -semihosting-config enable=on,target=native \
-        -kernel "$elf" </dev/null >/dev/null 2>&1 || status=$?
+    # shellcheck disable=SC2086 # $qemu is a command line, split on purpose
+    timeout 30 $qemu -kernel "$elf" </dev/null >/dev/null 2>&1 || status=$?
     if [[ "$status" != 0 ]]; then
         echo "footprint: $elf failed in QEMU (exit status $status; 124 is a timeout)" >&2
         rm -f "$uart"
@@ -147,8 +176,7 @@ EOF
 # measure TARGET SET: one line per binary, "BIN TEXT DATA BSS ARENA PEAK" (or "BIN -" if
 # it was not built), into $OUT/TARGET/SET/measured.
 measure() {
-    local target="$1" set="$2" bin elf text data bss arena peak cpu ram
-    cpu="$(qemu_cpu "$target")"
+    local target="$1" set="$2" bin elf text data bss arena peak ram stack
     for bin in "${BINS[@]}"; do
         elf="$OUT/$target/$set/$bin"
         if [[ ! -f "$elf" ]]; then
@@ -156,8 +184,12 @@ measure() {
             continue
         fi
         read -r text data bss _ < <(llvm-size "$elf" | tail -n1)
+        # riscv-rt's link.x sizes its stack and heap as NOLOAD sections, which llvm-size
+        # counts as bss: the stack is measured below instead.
+        stack="$(llvm-size -A "$elf" | awk '$1 == ".stack" || $1 == ".heap" { n += $2 } END { print n + 0 }')"
+        bss=$((bss - stack))
         # Not `< <(...)`: a process substitution's failure is lost.
-        ram="$(measure_ram "$elf" "$cpu")" || { echo "footprint: $bin ($set) failed" >&2; exit 1; }
+        ram="$(measure_ram "$elf" "$target")" || { echo "footprint: $bin ($set) failed" >&2; exit 1; }
         read -r arena peak <<<"$ram"
         echo "$bin $text $data $bss $arena $peak"
     done >"$OUT/$target/$set/measured"
@@ -245,7 +277,9 @@ feature_costs() {
             continue
         fi
         # The board's own default features (its SysTick clock) stay on.
-        args=(--no-default-features --features "systick-clock${rest:+,$rest}")
+        local board
+        board="$(board_features_of "$target")"
+        args=(--no-default-features --features "$board${board:+${rest:+,}}$rest")
         build "$target" "no-$feature" "${args[@]}" || true
         measure "$target" "no-$feature"
         while read -r bin text data bss arena peak; do
@@ -284,6 +318,12 @@ for target in "${TARGETS[@]}"; do
     table "$target"
 done
 main_target="${TARGETS[0]}"
+if [[ "$main_target" != thumb* ]]; then
+    # The module table reads Arm code and the frame table Arm prologues.
+    echo
+    echo "(Tables by module, feature and symbol: for a Cortex-M first target only.)"
+    exit 0
+fi
 echo
 echo "### Where the flash goes, by module ($main_target)"
 echo

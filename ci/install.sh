@@ -27,6 +27,7 @@ APT_PACKAGES=(
     rustc-web cargo-web rust-web-src rust-web-llvm
     lld
     qemu-system-arm
+    qemu-system-misc   # qemu-system-riscv32: the RISC-V footprint binaries (ci/footprint.sh)
     binutils-arm-none-eabi
     llvm        # llvm-size/llvm-nm for the RISC-V firmware (ci/firmware.sh)
 )
@@ -133,6 +134,7 @@ install_firmware() {
         die "rust-web-src installed but /usr/lib/rustlib/src/rust/library is missing"
     command -v ld.lld >/dev/null || die "ld.lld missing after installing lld"
     command -v qemu-system-arm >/dev/null || die "qemu-system-arm missing after install"
+    command -v qemu-system-riscv32 >/dev/null || die "qemu-system-riscv32 missing after installing qemu-system-misc"
     install_footprint_venv
     log "firmware: $(/usr/bin/rustc --version), $(/usr/bin/cargo --version | cut -d' ' -f1-2)," \
         "$(ld.lld --version | head -n1 | cut -d' ' -f1-3), $(qemu-system-arm --version | head -n1)"

@@ -9,6 +9,8 @@
 //!   sensor, filter, transmit, with an error path that records an exception.
 //! - [`systick`]: time from SysTick and the periods its interrupt counts, read without
 //!   losing a wrap the interrupt has not counted yet.
+//! - [`footprint`]: the workload of the footprint binaries (`ci/footprint.sh`), the same
+//!   on every board.
 //! - [`entropy`]: [`SeedMixer`], which folds whatever weak entropy a board has into a
 //!   seed for [`picotrace::IdGenerator`] (boards without a usable hardware RNG).
 //! - `defmt_log` (feature `defmt`): `DefmtConsole` and `DefmtExporter`, which log the
@@ -23,6 +25,7 @@
 pub mod defmt_log;
 pub mod entropy;
 pub mod exporter;
+pub mod footprint;
 pub mod sensor_node;
 pub mod systick;
 

@@ -460,20 +460,12 @@ pub fn exit(success: bool) -> ! {
 /// measured.
 #[cfg(feature = "systick-clock")]
 pub mod footprint {
-    use picotrace::sampler::ParentBasedAlwaysOn;
-    use picotrace::{
-        Clock, IdGenerator, SpanArena, SpanExporter, TraceContext, Tracer, TracerConfig,
-    };
+    use picotrace::{Clock, SpanExporter, TracerStats};
+    use picotrace_firmware_common::footprint::FootprintBoard;
+    pub use picotrace_firmware_common::footprint::{Arena, ARENA_BYTES, TRACEPARENT};
     use picotrace_firmware_common::SeedMixer;
 
     use super::{Adc0, SysTickClock, Uart0};
-
-    /// The arena the footprint binaries use: 4 spans of 4 attributes, 1 event, 1 link
-    /// and 128 bytes of text.
-    pub type Arena = SpanArena<4, 4, 1, 1, 128>;
-
-    /// The `traceparent` the binaries continue.
-    pub const TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 
     const PAINT: u32 = 0x5ee5_c0de;
 
@@ -511,20 +503,10 @@ pub mod footprint {
         (top - addr) as u32
     }
 
-    /// Writes the measurement record ci/footprint.sh reads from the end of UART0's output:
-    /// `FPRT`, the arena's size and the stack peak, as little-endian `u32`s.
+    /// Writes the measurement record ci/footprint.sh reads from the end of the UART's
+    /// output ([`picotrace_firmware_common::footprint::report`]).
     pub fn report(uart: &mut Uart0, arena_bytes: usize) {
-        let peak = stack_peak();
-        for &b in b"FPRT" {
-            uart.write_byte(b);
-        }
-        for b in (arena_bytes as u32)
-            .to_le_bytes()
-            .iter()
-            .chain(&peak.to_le_bytes())
-        {
-            uart.write_byte(*b);
-        }
+        picotrace_firmware_common::footprint::report(uart, arena_bytes, stack_peak());
     }
 
     /// What the minimal firmware does without tracing: clocks, SysTick time, a UART, an
@@ -542,57 +524,34 @@ pub mod footprint {
         (clock, uart, adc)
     }
 
-    /// A small traced workload: continue a W3C `traceparent`, a server span with a child,
-    /// attributes of each kind, an exception event, an error status, the outgoing
-    /// `traceparent` written to the UART, and a flush through `exporter`.
-    #[inline(never)]
+    /// UART0 and the ADC, as the footprint workload's board.
+    struct Board<'a> {
+        uart: &'a mut Uart0,
+        adc: &'a mut Adc0,
+    }
+
+    impl FootprintBoard for Board<'_> {
+        fn write_byte(&mut self, byte: u8) {
+            self.uart.write_byte(byte);
+        }
+
+        fn sample(&mut self) -> u16 {
+            self.adc.sample()
+        }
+
+        fn collect_entropy(&mut self, mixer: &mut SeedMixer) {
+            super::collect_entropy(mixer, self.adc, 4);
+        }
+    }
+
+    /// The footprint workload ([`picotrace_firmware_common::footprint::traced`]) on this
+    /// board.
     pub fn traced<X: SpanExporter + Send>(
         clock: SysTickClock,
         uart: &mut Uart0,
         adc: &mut Adc0,
         exporter: X,
-    ) -> picotrace::TracerStats {
-        let mut mixer = SeedMixer::new();
-        super::collect_entropy(&mut mixer, adc, 4);
-        // Built in place and lent to the tracer: moving a whole arena by value would put
-        // several copies of it on the stack.
-        let mut arena = Arena::new();
-        // The sampler fixed at compile time (OpenTelemetry's default): only its code links.
-        // A `const` config: built at compile time, so its builder's temporaries (the
-        // run-time `Sampler` it starts from is 160 bytes) take no stack.
-        const CONFIG: TracerConfig<ParentBasedAlwaysOn> = TracerConfig::new("footprint")
-            .with_export_batch_size(2)
-            .with_static_sampler(ParentBasedAlwaysOn);
-        let tracer: Tracer<&mut Arena, _, X, ParentBasedAlwaysOn> =
-            Tracer::unseeded(CONFIG, &mut arena, clock, exporter);
-        tracer.seed(IdGenerator::from_entropy(&mut mixer));
-        let headers = [("traceparent", core::hint::black_box(TRACEPARENT))];
-        let incoming = TraceContext::from_headers(&headers[..]);
-        let mut span = tracer.start_server_span("handle", &incoming);
-        span.set_attribute("reading", adc.sample());
-        let mut child = span.child("transmit");
-        child.set_attribute("link", "gateway");
-        child.set_attribute("ok", false);
-        child.record_exception_with_type("LinkError", "no ACK");
-        child.set_error("no ACK");
-        // Written straight from the span (no `TraceContext` copy on the stack).
-        tracer.inject_context(
-            &child,
-            &mut picotrace::FnInjector(|name: &str, value: &str| {
-                if name == "traceparent" {
-                    for &b in value.as_bytes() {
-                        uart.write_byte(b);
-                    }
-                }
-            }),
-        );
-        child.end();
-        span.set_ok();
-        span.end();
-        tracer.flush();
-        tracer.stats()
+    ) -> TracerStats {
+        picotrace_firmware_common::footprint::traced(clock, &mut Board { uart, adc }, exporter)
     }
-
-    /// Size of [`Arena`] in bytes.
-    pub const ARENA_BYTES: usize = core::mem::size_of::<Arena>();
 }
