@@ -153,32 +153,41 @@ impl<R: RngCore> IdGenerator<R> {
         Self { rng }
     }
 
-    /// Returns a new random, valid trace id.
+    /// Returns a new random, valid trace id. A generator that gives zero
+    /// [`Self::ZERO_DRAWS`] times running (a hardware RNG read before it is clocked)
+    /// gets its last draw with the lowest bit set: a valid id, where waiting for a
+    /// non-zero one would never end.
     #[inline]
     pub fn trace_id(&mut self) -> TraceId {
-        loop {
-            let hi = self.rng.next_u64().to_be_bytes();
-            let lo = self.rng.next_u64().to_be_bytes();
-            let mut bytes = [0u8; 16];
-            bytes[..8].copy_from_slice(&hi);
-            bytes[8..].copy_from_slice(&lo);
+        let mut bytes = [0u8; 16];
+        for _ in 0..Self::ZERO_DRAWS {
+            bytes[..8].copy_from_slice(&self.rng.next_u64().to_be_bytes());
+            bytes[8..].copy_from_slice(&self.rng.next_u64().to_be_bytes());
             let id = TraceId::from_bytes(bytes);
             if id.is_valid() {
                 return id;
             }
         }
+        bytes[15] |= 1;
+        TraceId::from_bytes(bytes)
     }
 
-    /// Returns a new random, valid span id.
+    /// Returns a new random, valid span id; a generator stuck at zero as in
+    /// [`Self::trace_id`].
     #[inline]
     pub fn span_id(&mut self) -> SpanId {
-        loop {
-            let id = SpanId::from_bytes(self.rng.next_u64().to_be_bytes());
-            if id.is_valid() {
-                return id;
+        let mut draw = 0;
+        for _ in 0..Self::ZERO_DRAWS {
+            draw = self.rng.next_u64();
+            if draw != 0 {
+                break;
             }
         }
+        SpanId::from_bytes((draw | u64::from(draw == 0)).to_be_bytes())
     }
+
+    /// How many all-zero draws an id takes before the generator is taken to be stuck.
+    pub const ZERO_DRAWS: usize = 4;
 
     /// Returns a random 64-bit number (used by samplers that need jitter-free randomness).
     #[inline]
@@ -348,6 +357,34 @@ mod tests {
                 "bit {bit}: {ones} of {total}"
             );
         }
+    }
+
+    /// Regression (found by review): a generator stuck at zero (a hardware RNG read
+    /// before its clock is on often reads 0) made `trace_id` and `span_id` loop
+    /// forever; they now give a valid id after a few draws.
+    #[test]
+    fn a_generator_stuck_at_zero_does_not_hang() {
+        struct Zero;
+        impl rand_core::RngCore for Zero {
+            fn next_u32(&mut self) -> u32 {
+                0
+            }
+            fn next_u64(&mut self) -> u64 {
+                0
+            }
+            fn fill_bytes(&mut self, dest: &mut [u8]) {
+                dest.fill(0);
+            }
+        }
+        let (done, finished) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut ids = IdGenerator::with_rng(Zero);
+            let _ = done.send((ids.trace_id(), ids.span_id()));
+        });
+        let (trace_id, span_id) = finished
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("ids from a generator stuck at zero");
+        assert!(trace_id.is_valid() && span_id.is_valid());
     }
 
     #[test]

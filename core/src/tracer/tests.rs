@@ -422,6 +422,25 @@ fn a_new_threshold_keeps_rv_of_a_malformed_ot() {
     );
 }
 
+/// Regression (found by review): a parent's malformed `ot` whose `th` the sampler
+/// erases, with a sub-key ending in a space before it, lost the whole `ot` member, its
+/// `rv` too (the erase failed on the value left ending in a space, and the tracer
+/// removed `ot`): the next hop sampled on the trace id instead of this hop's `rv`.
+#[test]
+fn erasing_th_of_a_malformed_ot_keeps_its_rv() {
+    let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+    let t = tracer_with(TracerConfig::new("svc"), Small::new(), &clock);
+    let mut incoming = sampled_remote_parent();
+    incoming.trace_state =
+        crate::TraceState::parse("ot=rv:0123456789abcd;x:y ;th:8,vendor=x").unwrap();
+    let span = t.span_builder("op").parent(&incoming).start();
+    assert!(span.is_recording());
+    assert_eq!(
+        span.trace_context().trace_state.as_str(),
+        "ot=rv:0123456789abcd;x:y,vendor=x"
+    );
+}
+
 /// Regression: where counters are 32-bit (Cortex-M, RISC-V), the numbers of spans
 /// without a slot wrapped at 2^32 and their ids repeated; the wraps are now part of
 /// the number. (The host's counters are 64-bit: the 32-bit step is checked alone.)

@@ -733,6 +733,12 @@ impl TraceState {
                 if !erased {
                     return Ok(());
                 }
+                // The sub-key that now ends the value may end in a space, which a value
+                // may not (found by review: the erase failed, and the tracer then
+                // removed `ot` whole, its `rv` with it).
+                while new.ends_with(' ') {
+                    new.pop();
+                }
             }
             _ => {
                 if th_text.is_none() && old.is_none_or(|o| o.get("th").is_none()) {
@@ -1507,6 +1513,22 @@ mod tests {
         let mut ts = TraceState::parse("ot=odd;th:8").unwrap();
         ts.set_ot_threshold(None).unwrap();
         assert_eq!(ts.as_str(), "ot=odd", "a sub-key without a colon stays too");
+    }
+
+    /// Regression (found by review): erasing `th` from a malformed value whose
+    /// sub-key before it ends in a space left a value ending in a space, which the
+    /// grammar refuses: the erase failed, and the tracer then removed `ot` whole, its
+    /// `rv` with it.
+    #[test]
+    fn erasing_th_after_a_sub_key_ending_in_a_space_keeps_the_rest() {
+        let mut ts = TraceState::parse("ot=rv:0123456789abcd;x:y ;th:8,a=1").unwrap();
+        assert_eq!(ts.set_ot_threshold(None), Ok(()));
+        assert_eq!(ts.as_str(), "ot=rv:0123456789abcd;x:y,a=1");
+        assert_eq!(ts.ot_randomness(), Some(0x0123456789abcd));
+        // Nothing but spaces left: `ot` goes.
+        let mut ts = TraceState::parse("ot=th:8; ;th:c,a=1").unwrap();
+        assert_eq!(ts.set_ot_threshold(None), Ok(()));
+        assert_eq!(ts.as_str(), "a=1");
     }
 
     #[test]
