@@ -157,24 +157,43 @@ step_docs() {
     RUSTDOCFLAGS="-Dwarnings" host_cargo doc --workspace --no-deps
 }
 
+# `cargo test` that must run at least one test in each target it runs: a name filter
+# that matches nothing (a renamed module) or a test file compiled out by a `cfg` (wrong
+# features) passes with "running 0 tests" (found by review).
+# ran_some COMMAND...: runs a `cargo test` command line, failing as described.
+ran_some() {
+    local log status=0
+    log="$(mktemp)"
+    "$@" 2>&1 | tee "$log" || status=$?
+    if ((status == 0)) && grep -q '^running 0 tests' "$log"; then
+        rm -f "$log"
+        die "$*: a test target ran no test (a filter that matches nothing, or a cfg'd-out file)"
+    fi
+    rm -f "$log"
+    return "$status"
+}
+host_cargo_test_some() { ran_some host_cargo test "$@"; }
+
 step_test() {
     host_cargo test --workspace
     # The tracer shared by a main loop and interrupts (feature `critical-section`).
-    host_cargo test -p picotrace --features critical-section --test critical_section
+    host_cargo_test_some -p picotrace --features critical-section --test critical_section
     # The same unit tests with the list heads in a critical section (as on a Cortex-M).
-    host_cargo test -p picotrace --features critical-section --lib
+    host_cargo_test_some -p picotrace --features critical-section --lib
     # Core without the default `tracestate` feature (firmware that leaves it out).
-    host_cargo test -p picotrace --no-default-features --test without_tracestate
+    host_cargo_test_some -p picotrace --no-default-features --test without_tracestate
     # The rand_core 0.6 / 0.10 adapters (unit tests and doc examples of `random`).
-    host_cargo test -p picotrace --features rand-core-06,rand-core-010 --lib random
-    host_cargo test -p picotrace --features rand-core-06,rand-core-010 --doc random
+    host_cargo_test_some -p picotrace --features rand-core-06,rand-core-010 --lib random
+    host_cargo_test_some -p picotrace --features rand-core-06,rand-core-010 --doc random
     # `time::EmbassyClock` against embassy-time's mock driver (feature `embassy-time`).
-    host_cargo test -p picotrace --features embassy-time --lib time::
+    host_cargo_test_some -p picotrace --features embassy-time --lib time::
     # `FrameQueue::write_to`, the async UART sender (feature `embedded-io-async`).
-    host_cargo test -p picotrace --features embedded-io-async --lib export::frame
+    host_cargo_test_some -p picotrace --features embedded-io-async --lib export::frame
     # The std adapter's unit tests in release as well: inlining there changes stack
     # frames (a provider built on a 2 MiB thread overflowed its stack only in release).
-    host_cargo test --release -p picotrace-std --lib
+    # With the `tracing` layer, whose tests (deep nesting among them) are in the lib
+    # (found by review: the release run left them out).
+    host_cargo_test_some --release -p picotrace-std --features tracing --lib
     # What the board examples share, on the host (its SysTick arithmetic, for one).
     host_cargo test --manifest-path examples/firmware/common/Cargo.toml --target-dir target
 }
@@ -216,7 +235,7 @@ step_nostd() {
 step_loom() {
     # opt-level 1: the models run as fast as at 3 here, and the build takes 10 s less.
     CARGO_PROFILE_RELEASE_OPT_LEVEL=1 LOOM_MAX_PREEMPTIONS=3 RUSTFLAGS="--cfg loom" \
-        run cargo test -p picotrace --release --lib \
+        ran_some run cargo test -p picotrace --release --lib \
         --target-dir target/loom sync::loom
 }
 

@@ -219,8 +219,10 @@ impl BatchConfig {
     };
 
     /// The largest queue accepted (65,536 spans); larger values are cut to this (and
-    /// `OTEL_BSP_MAX_QUEUE_SIZE` warns). With the batch in flight that is at most
-    /// 131,072 span buffers of `span_buffer_capacity` bytes (64 MiB at 512) once grown.
+    /// `OTEL_BSP_MAX_QUEUE_SIZE` warns). With a batch in flight per worker that is at
+    /// most 65,536 × (1 + `max_concurrent_exports`) span buffers of
+    /// `span_buffer_capacity` bytes once grown: 131,072 (64 MiB at 512) with one worker,
+    /// 1,114,112 (544 MiB) with the most, 16.
     pub const MAX_QUEUE_SIZE: usize = 1 << 16;
 
     /// Span buffers allocated when the exporter is built (4096, more than the default

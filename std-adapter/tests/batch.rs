@@ -383,7 +383,10 @@ fn spans_queued_after_a_flush_wait_for_their_batch_or_the_schedule() {
         let exporter = exporter.clone();
         std::thread::spawn(move || exporter.flush())
     };
-    std::thread::sleep(Duration::from_millis(50));
+    // Time for the flush to begin (nothing shows it from outside), well inside the
+    // 600 ms of the slow request it waits for (50 ms was tight on a loaded machine:
+    // found by review).
+    std::thread::sleep(Duration::from_millis(200));
     end_spans(&provider, 5);
     flusher.join().unwrap().unwrap();
     assert_eq!(

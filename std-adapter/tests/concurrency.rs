@@ -1,6 +1,8 @@
 //! The shared tracer under threads: spans that move between threads, exact accounting
 //! under load, nothing kept per thread, and shutdown while tasks still trace.
 
+mod support;
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
@@ -188,17 +190,6 @@ fn a_burst_that_fills_the_arena_waits_for_the_export_instead_of_dropping() {
     provider.shutdown().unwrap();
 }
 
-/// Resident memory of this process, from /proc (Linux).
-fn rss_bytes() -> u64 {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: u64 = statm
-        .split_whitespace()
-        .nth(1)
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(0);
-    pages * 4096
-}
-
 /// Threads that come and go keep nothing: 10,000 short-lived threads that each trace
 /// leave resident memory flat (the old per-thread tracers cost ~97 KiB each).
 #[test]
@@ -224,10 +215,10 @@ fn ten_thousand_short_lived_threads_leave_memory_flat() {
     };
     run(400); // warm up: the arena's pages, the allocator's thread caches
     provider.flush().unwrap();
-    let before = rss_bytes();
+    let before = support::rss_bytes();
     run(10_000);
     provider.flush().unwrap();
-    let after = rss_bytes();
+    let after = support::rss_bytes();
     // Exported, or (when the export thread was starved by tests running beside this
     // one) found the arena full and counted.
     let s = provider.stats();

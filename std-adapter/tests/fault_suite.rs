@@ -12,6 +12,8 @@
 //! `shutdown()` report as lost exactly what the stats count. With the collector down,
 //! a million spans leave the resident set size where it was.
 
+mod support;
+
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -32,11 +34,12 @@ const EXPORT_TIMEOUT: Duration = Duration::from_secs(1);
 /// its deadline, and the machine is shared.
 const SHUTDOWN_SLACK: Duration = Duration::from_millis(1500);
 /// The longest one span's start and end may take. Waiting on the network would take
-/// the export timeout (1 s) or a `Retry-After` (99999 s); this leaves room for the
-/// scheduler of a loaded 2-core machine running the suite's tests side by side (up to
-/// 48 ms measured there). `spans_end_while_the_exporter_is_stuck_on_the_network` shows
-/// the same without timing a single span.
-const MAX_SPAN_LATENCY: Duration = Duration::from_millis(200);
+/// the export timeout (1 s) or a `Retry-After` (99999 s); half the timeout leaves room
+/// for the scheduler of a loaded 2-core machine running the suite's tests side by side
+/// (up to 48 ms measured there; 200 ms, the bound until a review, was one descheduling
+/// from failing). `spans_end_while_the_exporter_is_stuck_on_the_network` shows the same
+/// without timing a single span.
+const MAX_SPAN_LATENCY: Duration = Duration::from_millis(500);
 /// Spans per fault.
 const SPANS: usize = 20_000;
 
@@ -656,14 +659,6 @@ fn spans_end_while_the_exporter_is_stuck_on_the_network() {
     );
 }
 
-/// Returns this process's resident set size, in bytes (Linux).
-fn rss() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib * 1024)
-}
-
 /// A million spans with the collector down (not answering, then not there): the
 /// queue stays bounded, spans are dropped and counted, and the resident set size
 /// grows by less than 64 MiB.
@@ -681,24 +676,22 @@ fn memory_stays_bounded_with_the_collector_down_for_a_million_spans() {
         let (provider, batch) = provider(&collector.url(), EXPORT_TIMEOUT);
         // Warm up: the arena, the pool's buffers, the request buffer, the threads.
         trace(&provider, 10_000);
-        let before = rss();
+        let before = support::rss_bytes();
         let started = Instant::now();
         let app = trace(&provider, MILLION);
         let took = started.elapsed();
-        let after = rss();
+        let after = support::rss_bytes();
         let s = batch.stats();
         let started = Instant::now();
         let lost = provider.shutdown();
         let shutdown_took = started.elapsed();
-        let growth = after.zip(before).map(|(a, b)| a.saturating_sub(b));
+        let growth = after.saturating_sub(before);
         eprintln!(
-            "{name}: 1M spans in {took:?} (max {:?}), RSS {before:?} -> {after:?} (+{growth:?}), \
+            "{name}: 1M spans in {took:?} (max {:?}), RSS {before} -> {after} (+{growth}), \
              shutdown {shutdown_took:?}; {s:?}",
             app.max
         );
-        if let Some(growth) = growth {
-            assert!(growth < MAX_GROWTH, "{name}: RSS grew by {growth} bytes");
-        }
+        assert!(growth < MAX_GROWTH, "{name}: RSS grew by {growth} bytes");
         assert!(s.max_queue_len <= batch.config().max_queue_size, "{s:?}");
         assert!(s.pool_allocated <= s.pool_size, "{s:?}");
         assert!(shutdown_took < EXPORT_TIMEOUT + SHUTDOWN_SLACK, "{name}");

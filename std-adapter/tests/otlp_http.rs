@@ -227,15 +227,18 @@ fn connection_refused_is_retried_then_given_up_and_counted() {
 #[test]
 fn deadline_cuts_retries_short() {
     let server = Server::start();
-    server.set_default(Reply::status(503).header("Retry-After", "1"));
+    // A deadline well past one loopback request and well before the `Retry-After`
+    // (300 ms and 1 s until a review: a slow first request on a loaded machine could use
+    // the whole deadline).
+    server.set_default(Reply::status(503).header("Retry-After", "2"));
     let x = exporter(&server);
     let started = Instant::now();
-    let r = x.send_until(b"x", Some(Instant::now() + Duration::from_millis(300)));
+    let r = x.send_until(b"x", Some(Instant::now() + Duration::from_millis(1500)));
     assert!(
         matches!(r, Err(ExportError::RetriesExhausted { attempts: 1, .. })),
         "{r:?}"
     );
-    assert!(started.elapsed() < Duration::from_millis(300));
+    assert!(started.elapsed() < Duration::from_millis(1500));
 }
 
 /// Runs `f` on a thread; panics if it takes longer than `limit` (the thread is left
