@@ -7,8 +7,8 @@
 use picotrace::sampler::ParentBasedAlwaysOn;
 use picotrace::wire::otlp::proto;
 use picotrace::{
-    Clock, ExportError, IdGenerator, SpanArena, SpanBatch, SpanExporter, TraceContext,
-    Tracer, TracerConfig, TracerStats,
+    Clock, ExportError, IdGenerator, SpanArena, SpanBatch, SpanExporter, TraceContext, Tracer,
+    TracerConfig, TracerStats,
 };
 
 use crate::{FrameSink, SeedMixer};

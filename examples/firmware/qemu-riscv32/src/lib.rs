@@ -142,7 +142,10 @@ impl Default for Uart {
 
 /// Ends the QEMU run with exit status 0 (`success`) or 1.
 pub fn exit(success: bool) -> ! {
-    mmio::write(TEST_DEVICE, if success { 0x5555 } else { (1 << 16) | 0x3333 });
+    mmio::write(
+        TEST_DEVICE,
+        if success { 0x5555 } else { (1 << 16) | 0x3333 },
+    );
     loop {
         riscv::asm::wfi();
     }
