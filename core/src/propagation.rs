@@ -600,9 +600,10 @@ impl TraceContext {
 
 impl<const BYTES: usize> Baggage<BYTES> {
     /// Adds the members of Jaeger's `uberctx-{key}: {value}` headers (values
-    /// URL-decoded). Needs a carrier that lists its names ([`Extractor::keys`]); members
-    /// that do not fit, do not decode to UTF-8, or whose value the carrier cannot read
-    /// as text, are skipped and counted in [`Baggage::dropped`].
+    /// URL-decoded). Needs a carrier that lists its names ([`Extractor::keys`]); of a
+    /// header given more than once the last value counts. Members that do not fit, do
+    /// not decode to UTF-8, or whose value the carrier cannot read as text (handed over
+    /// with U+FFFD in it), are skipped and counted in [`Baggage::dropped`].
     pub fn extend_from_jaeger_headers(&mut self, headers: &(impl Extractor + ?Sized)) {
         let mut listed = 0usize;
         headers.keys(&mut |name| {
@@ -625,12 +626,6 @@ impl<const BYTES: usize> Baggage<BYTES> {
             if earlier {
                 return;
             }
-            if headers.get(name).is_none() {
-                // Listed but not readable (not text: `get_all` of some carriers hands
-                // such a value over with U+FFFD in it): a member lost.
-                self.count_dropped();
-                return;
-            }
             // Jaeger's clients lowercase the keys they read (header names are not case
             // sensitive, and carriers differ in the case they report).
             let mut key = heapless::String::<128>::new();
@@ -645,10 +640,17 @@ impl<const BYTES: usize> Baggage<BYTES> {
             // `to_jaeger_headers` writes whole.
             let mut buf = [0u8; BYTES];
             // The last value wins, as a later `baggage` member does (the Go and Java
-            // SDKs keep the last).
+            // SDKs keep the last). A value with U+FFFD in it is one the carrier could
+            // not read as text (`get_all` of some carriers hands such a value over so):
+            // a member lost. (Found by review: readability was checked on the first
+            // value, through `get`, while the last one was kept.)
             let mut last = None;
             headers.get_all(name, &mut |value| {
-                last = Some(url_decode(value, &mut buf).map(str::len));
+                last = Some(if value.contains('\u{fffd}') {
+                    None
+                } else {
+                    url_decode(value, &mut buf).map(str::len)
+                });
             });
             let decoded = match last {
                 Some(Some(len)) => buf.get(..len).and_then(|b| core::str::from_utf8(b).ok()),
@@ -905,9 +907,9 @@ impl Propagators {
 
     /// Extracts the incoming context: every propagator runs, in order, and the last
     /// that finds a valid context wins (a missing or invalid format leaves the one
-    /// found before it). When it is the same trace as one found before, it keeps the
-    /// flags only the earlier format could carry: B3's and Jaeger's debug flag (when
-    /// the later format says sampled too), W3C's random trace id.
+    /// found before it). When it is the same trace as one found before, it keeps what
+    /// only the earlier format could carry: B3's and Jaeger's debug flag (when the
+    /// later format says sampled too), W3C's random trace id and tracestate.
     ///
     /// # Errors
     /// When none finds one: the first error other than [`ExtractError::Missing`], else
@@ -935,6 +937,12 @@ impl Propagators {
                             let kept = earlier.flags().bits() & only_there;
                             let flags = &mut cx.span_context.flags;
                             *flags = TraceFlags::from_bits(flags.bits() | kept);
+                            // And W3C's tracestate, which B3 and Jaeger cannot carry
+                            // (found by review: `tracecontext,b3` from a mesh that
+                            // sends both lost it; W3C: it MUST be passed on).
+                            if cx.trace_state.is_empty() {
+                                cx.trace_state = earlier.trace_state.clone();
+                            }
                         }
                     }
                     found = Ok(cx);
@@ -1241,6 +1249,28 @@ mod tests {
     /// B3 or Jaeger debug flag received beside a `traceparent` (listed last) was lost
     /// and passed on as plain sampled (OpenTelemetry B3: a debug flag MUST be kept);
     /// the W3C random-trace-id flag went the same way under a later B3.
+    /// Regression (found by review): W3C's tracestate was lost when a later format
+    /// (B3, Jaeger: no tracestate) gave the same trace, as a mesh sending both does.
+    #[test]
+    #[cfg(feature = "tracestate")]
+    fn the_composite_keeps_the_tracestate_of_the_same_trace() {
+        let p = Propagators::new(&[Propagator::TraceContext, Propagator::B3]);
+        let mut headers = [
+            (
+                "traceparent",
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            ),
+            ("tracestate", "congo=x,ot=th:8"),
+            ("b3", "4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-1"),
+        ];
+        let cx = p.extract_context(&headers).unwrap();
+        assert_eq!(cx.trace_state.as_str(), "congo=x,ot=th:8");
+        // Another trace in the later format: the earlier tracestate is not its own.
+        headers[2].1 = "80f198ee56343ba864fe8b2a57d3eff7-e457b5a2e4d86bd1-1";
+        let cx = p.extract_context(&headers).unwrap();
+        assert_eq!(cx.trace_state.as_str(), "");
+    }
+
     #[test]
     fn the_composite_keeps_the_flags_an_earlier_format_gave_the_same_trace() {
         const SAME: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";

@@ -1218,9 +1218,7 @@ where
         // Most spans start without builder attributes or links: no record view for them.
         if recording && !(params.attributes.is_empty() && params.links.is_empty()) {
             let mut record = slot.record();
-            for kv in params.attributes {
-                record.set_attribute(kv.key, None, &kv.value, &self.limits);
-            }
+            record.set_attribute_list(params.attributes, &self.limits);
             for link in params.links {
                 record.add_link(
                     link.context,

@@ -83,9 +83,10 @@ impl Injector for HashMapInjector<'_> {
 /// repeated fields are all reported. Where a format reads every field of a name
 /// (`tracestate`, `baggage`), a value that is not UTF-8 is read with each bad byte
 /// sequence as U+FFFD, which no header format accepts: the member that holds it is
-/// invalid (one baggage member), not the whole field. Where a format reads one value
-/// (`traceparent`, `b3`, `uber-trace-id`), such a header counts as absent, and a new
-/// trace starts as it would for an invalid one.
+/// invalid (one baggage member), not the whole field; a `traceparent` that is not
+/// UTF-8 is an invalid one ([`picotrace::ExtractError::Traceparent`]). Where a format
+/// reads one value through [`Extractor::get`] (`b3`, `uber-trace-id`), such a header
+/// counts as absent. Either way a new trace starts.
 #[derive(Clone, Copy, Debug)]
 pub struct HeaderMapCarrier<'a>(pub &'a HeaderMap);
 
@@ -278,6 +279,26 @@ mod tests {
         let mut buf = [0; 16];
         assert_eq!(b.get_decoded("name", &mut buf), Some("Jos\u{e9}"));
         assert_eq!((b.len(), b.dropped()), (1, 1));
+    }
+
+    /// Regression (found by review): of a Jaeger baggage header given twice, the first
+    /// value was checked for being text and the last one kept: an unreadable last
+    /// value went on as U+FFFD (`%EF%BF%BD`) and counted nowhere, and a readable last
+    /// value was dropped when the first was not.
+    #[test]
+    fn a_repeated_jaeger_baggage_header_is_judged_by_the_value_kept() {
+        let jaeger = picotrace::Propagators::new(&[picotrace::Propagator::Jaeger]);
+        let mut buf = [0; 16];
+        let mut h = HeaderMap::new();
+        h.append("uberctx-k", HeaderValue::from_static("ok"));
+        h.append("uberctx-k", HeaderValue::from_bytes(b"\xff").unwrap());
+        let b: Baggage = jaeger.extract_baggage(&HeaderMapCarrier(&h));
+        assert_eq!((b.get("k"), b.dropped()), (None, 1), "{b:?}");
+        let mut h = HeaderMap::new();
+        h.append("uberctx-k", HeaderValue::from_bytes(b"\xff").unwrap());
+        h.append("uberctx-k", HeaderValue::from_static("ok"));
+        let b: Baggage = jaeger.extract_baggage(&HeaderMapCarrier(&h));
+        assert_eq!((b.get_decoded("k", &mut buf), b.dropped()), (Some("ok"), 0));
     }
 
     #[test]

@@ -412,6 +412,8 @@ pin_project_lite::pin_project! {
         #[pin]
         future: Option<F>,
         context: Option<TraceContext>,
+        // The baggage current where the future was made, as `InSpan` keeps it.
+        baggage: Option<Arc<Baggage>>,
     }
 
     impl<F> PinnedDrop for WithContext<F> {
@@ -419,6 +421,8 @@ pin_project_lite::pin_project! {
             let mut this = this.project();
             if this.future.is_some() {
                 let _current = this.context.clone().map(|cx| make_current(Some(cx)));
+                let _baggage = this.baggage.as_ref().filter(|_| !has_current_baggage());
+                let _baggage = _baggage.map(|b| enter_baggage(Arc::clone(b)));
                 this.future.set(None);
             }
         }
@@ -435,11 +439,17 @@ impl<F: Future> Future for WithContext<F> {
         };
         // A guard: a panicking poll must not leave this context current (see `InSpan`).
         let current = this.context.clone().map(|cx| make_current(Some(cx)));
+        // The baggage it was made with, only where none is current (see `InSpan`).
+        let baggage = match this.baggage {
+            Some(b) if !has_current_baggage() => Some(enter_baggage(Arc::clone(b))),
+            _ => None,
+        };
         let poll = future.poll(cx);
         if poll.is_ready() {
             // What it still holds is dropped with the context current.
             this.future.set(None);
         }
+        drop(baggage);
         drop(current);
         poll
     }
@@ -520,6 +530,7 @@ pub trait FutureExt: Future + Sized {
         WithContext {
             future: Some(self),
             context: cx.into().filter(|cx| cx.span_context.is_valid()),
+            baggage: current_baggage(),
         }
     }
 
@@ -729,6 +740,21 @@ mod tests {
         assert!(panicked.is_err());
         assert_eq!(current_context(), None);
         assert!(current_baggage().is_none());
+    }
+
+    /// Regression (found by review): `with_context`, which `in_span`'s docs give for a
+    /// spawned task, kept the context but not the request's baggage, so the task sent
+    /// no `baggage` header on.
+    #[test]
+    fn with_context_keeps_the_baggage_current_where_it_was_made() {
+        let provider = TracerProvider::builder().build();
+        let span = provider.tracer().start_span("request");
+        let guard = enter_baggage(Baggage::parse("tenant=acme"));
+        let task = async { current_baggage().map(|b| b.as_str().to_owned()) }
+            .with_context(span.trace_context());
+        drop(guard);
+        assert_eq!(block_on(task).as_deref(), Some("tenant=acme"));
+        assert!(current_baggage().is_none(), "restored after the poll");
     }
 
     #[test]

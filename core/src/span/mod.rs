@@ -530,8 +530,8 @@ impl<'t> Span<'t> {
         }
     }
 
-    /// Records an exception as an `exception` event with `exception.message` (left
-    /// out when empty).
+    /// Records an exception as an `exception` event with `exception.message`; an empty
+    /// message records nothing (the semantic conventions require a type or a message).
     pub fn record_exception(&mut self, message: &str) {
         self.record_exception_with_type("", message);
     }
@@ -539,7 +539,9 @@ impl<'t> Span<'t> {
     /// Records an exception with its type, its message and further attributes
     /// (`exception.stacktrace`, say), which take precedence over the first two when
     /// they share a key (the API spec's optional "additional event attributes").
-    /// An empty type or message is left out.
+    /// An empty type or message is left out; with neither (nor an `exception.type` or
+    /// `exception.message` among `attributes`) nothing is recorded, as the semantic
+    /// conventions require one of the two.
     ///
     /// ```
     /// # let tracer = picotrace::Tracer::new(picotrace::TracerConfig::new("svc"),
@@ -559,6 +561,15 @@ impl<'t> Span<'t> {
         message: &str,
         attributes: &[KeyValue<'_>],
     ) {
+        let says_what = |kv: &&KeyValue<'_>| {
+            kv.key == semconv::EXCEPTION_TYPE || kv.key == semconv::EXCEPTION_MESSAGE
+        };
+        if exception_type.is_empty()
+            && message.is_empty()
+            && !attributes.iter().any(|kv| says_what(&kv))
+        {
+            return;
+        }
         let mut event = self.event(semconv::EXCEPTION_EVENT);
         if !exception_type.is_empty() {
             event.attribute(semconv::EXCEPTION_TYPE, exception_type);
@@ -574,7 +585,8 @@ impl<'t> Span<'t> {
 
     /// Records an exception with its type (e.g. `"TimeoutError"`) and message; an
     /// empty one is left out (semantic conventions: each is required only without the
-    /// other, and an empty `exception.type` would group errors under "").
+    /// other, and an empty `exception.type` would group errors under ""), and with
+    /// neither nothing is recorded.
     pub fn record_exception_with_type(&mut self, exception_type: &str, message: &str) {
         let all = [
             KeyValue::new(semconv::EXCEPTION_TYPE, exception_type),
@@ -584,7 +596,9 @@ impl<'t> Span<'t> {
             (false, false) => (0, 2),
             (false, true) => (0, 1),
             (true, false) => (1, 1),
-            (true, true) => (0, 0),
+            // An `exception` event that says neither (found by review: one without
+            // attributes was recorded).
+            (true, true) => return,
         };
         let attributes = all.get(first..first + count).unwrap_or_default();
         self.add_event_with_attributes(semconv::EXCEPTION_EVENT, attributes);
@@ -595,20 +609,29 @@ impl<'t> Span<'t> {
     /// to the attribute value limit and the room the span has left). The type name is
     /// the static type; a trait object's (a boxed error's `dyn core::error::Error`)
     /// names no type, so it is left out (use [`Span::record_exception_with_type`] to
-    /// name it).
+    /// name it). An empty `Display` text is left out too, and a trait object whose
+    /// text is empty records nothing (neither a type nor a message).
     pub fn record_error<E: core::error::Error + ?Sized>(&mut self, error: &E) {
         if !self.is_recording() {
             return;
         }
         let type_name = core::any::type_name::<E>();
-        let mut event = self.event(semconv::EXCEPTION_EVENT);
         // Every boxed error grouped under one "type" would mislead a backend: a trait
         // object's name is left out, behind a reference or a pointer too
         // (`&dyn core::error::Error`, `alloc::sync::Arc<dyn ...>`).
-        if !type_name.contains("dyn ") {
+        let named = !type_name.contains("dyn ");
+        // Found by review: an empty text was stored as an empty `exception.message`.
+        let says_something = displays_something(error);
+        if !named && !says_something {
+            return;
+        }
+        let mut event = self.event(semconv::EXCEPTION_EVENT);
+        if named {
             event.attribute(semconv::EXCEPTION_TYPE, type_name);
         }
-        event.attribute_fmt(semconv::EXCEPTION_MESSAGE, format_args!("{error}"));
+        if says_something {
+            event.attribute_fmt(semconv::EXCEPTION_MESSAGE, format_args!("{error}"));
+        }
     }
 
     /// Sets the status to Ok (final: later status changes are ignored).
@@ -729,6 +752,23 @@ impl Drop for Span<'_> {
     }
 }
 
+/// Returns `true` when `value`'s `Display` text is not empty; stops at its first piece.
+fn displays_something<T: core::fmt::Display + ?Sized>(value: &T) -> bool {
+    struct FirstPiece(bool);
+    impl core::fmt::Write for FirstPiece {
+        fn write_str(&mut self, s: &str) -> core::fmt::Result {
+            if s.is_empty() {
+                return Ok(());
+            }
+            self.0 = true;
+            // Nothing more to learn: stop the formatting.
+            Err(core::fmt::Error)
+        }
+    }
+    let mut probe = FirstPiece(false);
+    let _ = core::fmt::write(&mut probe, format_args!("{value}"));
+    probe.0
+}
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -472,6 +472,22 @@ impl RecordMut<'_> {
         self.set_attribute_any(key, static_key, EventValue::<&str>::Value(value), limits);
     }
 
+    /// Sets a list of span attributes (a span builder's). As in an event's or a link's
+    /// list, a key given twice whose earlier value was dropped counts as one drop: the
+    /// list holds one attribute of that key. (Found by review: the builder's list
+    /// counted each, an event's or a link's list once.)
+    pub(crate) fn set_attribute_list(&mut self, attributes: &[KeyValue<'_>], limits: &SpanLimits) {
+        for (n, kv) in attributes.iter().enumerate() {
+            let before = self.header.dropped_attributes;
+            self.set_attribute(kv.key, None, &kv.value, limits);
+            if self.header.dropped_attributes != before
+                && attributes[..n].iter().any(|earlier| earlier.key == kv.key)
+            {
+                self.header.dropped_attributes = before;
+            }
+        }
+    }
+
     /// Sets a span attribute to text formatted straight into the pool.
     #[inline(never)]
     pub(crate) fn set_attribute_text(
@@ -830,6 +846,12 @@ impl RecordMut<'_> {
         let owner = OWNER_LINK + self.links.len() as u8;
         let trace_state = if trace_state.len() <= self.text.capacity() - self.text.len() {
             self.push_text(trace_state, u32::MAX)
+        } else if !context.is_valid() && attributes.is_empty() {
+            // The tracestate was all an invalid link said: without it, it says
+            // nothing, so it is dropped and counted as a link (found by review: a link
+            // of zero ids and nothing else was recorded).
+            self.header.dropped_links = self.header.dropped_links.saturating_add(1);
+            return;
         } else {
             // Kept whole or not at all (a cut one would be invalid): lost, counted.
             self.header.truncated = self.header.truncated.saturating_add(1);

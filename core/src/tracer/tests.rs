@@ -736,6 +736,14 @@ fn a_value_cut_to_nothing_by_the_length_limit_replaces_the_old_one() {
     );
 }
 
+/// The attribute keys of each of a span's events.
+fn event_keys(span: &Seen) -> Vec<Vec<&str>> {
+    span.events
+        .iter()
+        .map(|(_, attrs, _)| attrs.iter().map(|(k, _)| k.as_str()).collect())
+        .collect()
+}
+
 /// Regression: `record_exception_with_type` and `record_exception` wrote an empty
 /// `exception.type` / `exception.message` (`record_exception_with_attributes` left
 /// them out).
@@ -749,12 +757,36 @@ fn empty_exception_attributes_are_left_out() {
     s.record_exception("");
     drop(s);
     let spans = exported(&t);
-    let keys: Vec<Vec<&str>> = spans[0]
-        .events
-        .iter()
-        .map(|(_, attrs, _)| attrs.iter().map(|(k, _)| k.as_str()).collect())
-        .collect();
-    assert_eq!(keys, [&["exception.message"][..], &["exception.type"], &[]]);
+    let keys = event_keys(&spans[0]);
+    // Neither: no event (found by review: one without attributes was recorded).
+    assert_eq!(keys, [&["exception.message"][..], &["exception.type"]]);
+}
+
+/// Regression (found by review): `record_error` stored an error whose `Display` text is
+/// empty as an empty `exception.message`, and a trait object's (no type named) as an
+/// event saying nothing; `record_exception_with_attributes("", "", ..)` recorded an
+/// event without type or message.
+#[test]
+fn an_exception_that_says_nothing_records_no_empty_attribute() {
+    #[derive(Debug)]
+    struct Silent;
+    impl core::fmt::Display for Silent {
+        fn fmt(&self, _: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+            Ok(())
+        }
+    }
+    impl core::error::Error for Silent {}
+    let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+    let t = tracer_with(TracerConfig::new("svc"), SpanArena::<2>::new(), &clock);
+    let mut s = t.start_span("s");
+    s.record_error(&Silent);
+    s.record_error(&Silent as &dyn core::error::Error);
+    s.record_exception_with_attributes("", "", &[KeyValue::new("exception.stacktrace", "x")]);
+    s.record_exception_with_attributes("", "", &[KeyValue::new("exception.message", "m")]);
+    drop(s);
+    let spans = exported(&t);
+    let keys = event_keys(&spans[0]);
+    assert_eq!(keys, [&["exception.type"][..], &["exception.message"]]);
 }
 
 /// Regression: a disabled tracer (OTEL_SDK_DISABLED, picotrace_std::tracer() with no
@@ -1001,6 +1033,29 @@ fn builder_links_keep_the_linked_tracestate() {
     t.flush();
     let spans = t.with_exporter(|x| x.spans.clone()).unwrap();
     assert_eq!(spans[0].link_states, ["vendor=opaque", ""]);
+}
+
+/// Regression (found by review): a link to an invalid context whose tracestate, all it
+/// said, did not fit the span's text pool was recorded anyway, as zero ids and
+/// nothing else (the API spec records such a link only when it says something).
+#[test]
+#[cfg(feature = "tracestate")]
+fn an_invalid_link_that_loses_its_tracestate_is_dropped() {
+    let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+    let t = tracer_with(
+        TracerConfig::new("svc"),
+        SpanArena::<1, 4, 1, 2, 16>::new(),
+        &clock,
+    );
+    let mut linked = TraceContext::new_root(&mut IdGenerator::from_seed([1; 32]), true);
+    linked.span_context = crate::SpanContext::INVALID;
+    linked.trace_state = crate::TraceState::parse("vendor=aaaaaaaaaaaaaaaa").unwrap();
+    let mut s = t.start_span("s");
+    s.add_link(&linked, &[]);
+    drop(s);
+    let span = &exported(&t)[0];
+    assert!(span.link_states.is_empty(), "{:?}", span.link_states);
+    assert_eq!(span.dropped.2, 1);
 }
 
 #[test]
@@ -2380,6 +2435,43 @@ fn a_repeated_event_key_whose_first_value_was_dropped_keeps_the_later_value() {
         ("e".into(), std::vec![("n".into(), "1".into())], 1)
     );
     assert_eq!(events[1], ("f".into(), std::vec![], 1), "one key, one drop");
+}
+
+/// Regression (found by review): a span builder's attribute list counted a key given
+/// twice, both values dropped, as two drops, where an event's list (above) and a
+/// link's count one: the list holds one attribute of that key.
+#[test]
+fn a_builder_list_with_a_repeated_dropped_key_counts_one_drop() {
+    let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+    let limits = SpanLimits {
+        attribute_count: 1,
+        attributes_per_event: 1,
+        ..SpanLimits::DEFAULT
+    };
+    let t = tracer_with(
+        TracerConfig::new("svc").with_limits(limits),
+        SpanArena::<2>::new(),
+        &clock,
+    );
+    let list = [
+        KeyValue::new("a", 1),
+        KeyValue::new("b", 1),
+        KeyValue::new("b", 2),
+    ];
+    let mut s = t.span_builder("s").attributes(&list).start();
+    s.add_event_with_attributes("e", &list);
+    // Separate calls are separate attributes: each drop counts.
+    s.set_attribute("c", 1);
+    s.set_attribute("c", 2);
+    drop(s);
+    let span = &exported(&t)[0];
+    assert_eq!(span.attrs, [("a".into(), "1".into())]);
+    assert_eq!(span.events[0].2, 1, "the event's list: one drop");
+    assert_eq!(
+        span.dropped.0,
+        1 + 2,
+        "the builder's list: one drop; set twice: two"
+    );
 }
 
 #[test]
