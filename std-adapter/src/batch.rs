@@ -1699,6 +1699,40 @@ mod tests {
         assert!(result.is_err(), "one span was lost: {result:?}");
     }
 
+    /// Regression (found by review): a flush or shutdown of the provider called while
+    /// its batch exporter takes spans on that same thread (a panic hook that flushes,
+    /// run by a panicking encoder there) waited for its own export: for ever. It now
+    /// returns `InsideExport` at once, as it does from a user's exporter.
+    #[test]
+    fn a_flush_from_inside_the_batch_exporters_export_does_not_wait_for_itself() {
+        let (exporter, provider) = scheduled_in_a_minute(Accept, BatchConfig::default());
+        let provider: &'static crate::TracerProvider = Box::leak(Box::new(provider));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let tx = Mutex::new(tx);
+        *lock(&exporter.handle.shared.before_encode) = Some(Box::new(move |_| {
+            let calls = (
+                format!("{:?}", provider.flush()),
+                format!("{:?}", provider.shutdown()),
+            );
+            let _ = lock(&tx).send(calls);
+        }));
+        provider.tracer().start_span("span").end();
+        // The span is handed over on a thread of this test's (the hook runs there).
+        std::thread::spawn(move || {
+            let _ = provider.tracer().flush();
+        });
+        let calls = rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("the calls from inside the export returned");
+        assert_eq!(
+            calls,
+            ("Err(InsideExport)".into(), "Err(InsideExport)".into())
+        );
+        *lock(&exporter.handle.shared.before_encode) = None;
+        assert!(provider.shutdown().is_ok());
+        assert_eq!(provider.stats().spans_exported, 1);
+    }
+
     /// Regression: a panic while a span was encoded (an encoder bug) was caught around
     /// the whole export, which the tracer then counted failed: the chunks queued before
     /// it were exported and counted failed too, the spans of its chunk stayed in flight

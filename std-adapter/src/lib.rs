@@ -81,6 +81,19 @@ pub use error::ExportError;
 pub use otlp_http::{
     Compression, ExportOutcome, ExporterStats, OtlpHttpExporter, OtlpHttpExporterBuilder, Protocol,
 };
+/// The core crate, whose types this one's API uses (`TracerConfig`, `TracerStats`,
+/// `Span`, `TraceContext`, ...): reachable as `picotrace_std::picotrace` without a
+/// dependency of one's own, which could otherwise name another version of it (found by
+/// review).
+///
+/// ```
+/// use picotrace_std::picotrace::TracerConfig;
+/// let provider = picotrace_std::TracerProvider::builder()
+///     .config(TracerConfig::new("checkout"))
+///     .build();
+/// assert_eq!(provider.config().resource.service_name, "checkout");
+/// ```
+pub use picotrace;
 pub use retry::RetryPolicy;
 pub use tracer::{
     global, propagators, tracer, HeapArena, Incoming, SharedExporter, ShutdownGuard, StdArena,

@@ -339,6 +339,10 @@ impl SpanExporter for SharedExporter {
             // A panic in the batch exporter (its encoding: our code, fuzzed, but not
             // proven) fails its chunk, as a user exporter's does below.
             SharedExporter::Batch(b) => {
+                // This thread holds the tracer's exporter: a flush or shutdown called
+                // here (a panic hook run by a panicking encoder) must not wait for it
+                // (found by review: it waited for ever).
+                let _inside = InsideExport::enter();
                 std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| b.export(batch)))
                     .unwrap_or(Err(picotrace::ExportError::Failed))
             }
@@ -1277,7 +1281,11 @@ impl TracerProvider {
             Err(ExportError::SpansLost { .. }) => Ok(()),
             other => other,
         };
-        let lost = self.stats().spans_lost();
+        let stats = self.stats();
+        let lost = stats.spans_lost();
+        // Reported here: a later flush must not report them again (found by review:
+        // it did).
+        *self.reported_lost.lock().unwrap_or_else(|e| e.into_inner()) = LossesSeen::of(&stats);
         // Spans that hold slots only to pass a tracestate on (sampled out, or tracing
         // disabled), and recorded spans not sampled, are never exported: not at risk.
         let running = self.tracer.running_spans();
@@ -1556,6 +1564,35 @@ mod tests {
         refused.set_parent(&TraceContext::from_headers(&headers[..]).unwrap());
         assert!(refused.is_recording(), "a slot was free");
         (running, refused)
+    }
+
+    /// Regression (found by review): a flush after shutdown reported the losses the
+    /// shutdown had reported, again.
+    #[test]
+    fn a_flush_after_shutdown_does_not_report_its_losses_again() {
+        struct Fails;
+        impl SpanExporter for Fails {
+            fn export(&mut self, _: &SpanBatch<'_>) -> Result<(), picotrace::ExportError> {
+                Err(picotrace::ExportError::Failed)
+            }
+        }
+        let provider = TracerProvider::builder()
+            .config(TracerConfig::new("fails"))
+            .exporter(SharedExporter::new(Fails))
+            .build();
+        provider.tracer().start_span("lost").end();
+        let shut = provider.shutdown();
+        assert!(
+            matches!(
+                shut,
+                Err(ExportError::SpansLost {
+                    lost: 1,
+                    running: 0
+                })
+            ),
+            "{shut:?}"
+        );
+        assert!(provider.flush().is_ok(), "reported by the shutdown");
     }
 
     /// Regression: a span dropped at a full arena and reported lost by a flush, which
