@@ -49,7 +49,7 @@ while (($# > 0)); do
         --targets) read -r -a TARGETS <<<"$2"; shift 2 ;;
         --symbols) SYMBOLS="$2"; shift 2 ;;
         --no-features) FEATURES=0; shift ;;
-        -h | --help) sed -n '2,34p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h | --help) sed -n '2,32p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "footprint: unknown argument $1" >&2; exit 2 ;;
     esac
 done
@@ -102,7 +102,7 @@ build() {
     # The crate's .cargo/config.toml links its own target (cortex-m-rt's or riscv-rt's
     # link.x, ld.lld); the other Cortex-M targets get the same flags here. -Dwarnings as in ci/firmware.sh,
     # so that both scripts share one thumbv7m build.
-    [[ "$target" == thumbv7m-none-eabi || "$target" == riscv32* ]] ||
+    [[ "$target" == thumbv7m-none-eabi || "$target" == riscv32imc-unknown-none-elf ]] ||
         flags="'-C', 'link-arg=-Tlink.x', '-C', 'linker=ld.lld', $flags"
     cargo_build() {
         (cd "$crate" && RUSTC="$DEBIAN_RUSTC" RUSTC_BOOTSTRAP=1 "$DEBIAN_CARGO" build -q --release \
@@ -126,18 +126,17 @@ build() {
 }
 
 # The QEMU command line (without -kernel) that runs TARGET's binaries, their UART in
-# file $2; empty for a target QEMU cannot run.
+# file $2, one argument per line; nothing for a target QEMU cannot run.
 qemu_of() {
     case "$1" in
         thumbv6m-none-eabi | thumbv7m-none-eabi | thumbv7em-none-eabihf)
             local cpu=cortex-m3
             [[ "$1" == thumbv7em-none-eabihf ]] && cpu=cortex-m4
-            echo "qemu-system-arm -cpu $cpu -machine lm3s6965evb -display none -monitor none" \
-                "-serial file:$2 -semihosting-config enable=on,target=native" ;;
-        riscv32*)
-            echo "qemu-system-riscv32 -machine virt -bios none -display none -monitor none" \
-                "-serial file:$2" ;;
-        *) echo "" ;;
+            printf '%s\n' qemu-system-arm -cpu "$cpu" -machine lm3s6965evb -display none \
+                -monitor none -serial "file:$2" -semihosting-config enable=on,target=native ;;
+        riscv32imc-unknown-none-elf)
+            printf '%s\n' qemu-system-riscv32 -machine virt -bios none -display none \
+                -monitor none -serial "file:$2" ;;
     esac
 }
 
@@ -146,16 +145,15 @@ qemu_of() {
 # check that its spans were exported and none lost (found by review: a failed or hung
 # run printed "- -" and the table came out clean).
 measure_ram() {
-    local elf="$1" target="$2" uart qemu status=0
+    local elf="$1" target="$2" uart qemu=() status=0
     uart="$(mktemp)"
-    qemu="$(qemu_of "$target" "$uart")"
-    if [[ -z "$qemu" ]]; then
+    mapfile -t qemu < <(qemu_of "$target" "$uart")
+    if ((${#qemu[@]} == 0)); then
         rm -f "$uart"
         echo "- -"
         return 0
     fi
-    # shellcheck disable=SC2086 # $qemu is a command line, split on purpose
-    timeout 30 $qemu -kernel "$elf" </dev/null >/dev/null 2>&1 || status=$?
+    timeout 30 "${qemu[@]}" -kernel "$elf" </dev/null >/dev/null 2>&1 || status=$?
     if [[ "$status" != 0 ]]; then
         echo "footprint: $elf failed in QEMU (exit status $status; 124 is a timeout)" >&2
         rm -f "$uart"
@@ -188,6 +186,9 @@ measure() {
         # counts as bss: the stack is measured below instead.
         stack="$(llvm-size -A "$elf" | awk '$1 == ".stack" || $1 == ".heap" { n += $2 } END { print n + 0 }')"
         bss=$((bss - stack))
+        # Were they counted elsewhere (a linker that flags them otherwise), bss goes
+        # below zero: stop rather than print it.
+        ((bss >= 0)) || { echo "footprint: $bin: .stack/.heap not in llvm-size's bss" >&2; exit 1; }
         # Not `< <(...)`: a process substitution's failure is lost.
         ram="$(measure_ram "$elf" "$target")" || { echo "footprint: $bin ($set) failed" >&2; exit 1; }
         read -r arena peak <<<"$ram"
