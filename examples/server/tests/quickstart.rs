@@ -22,6 +22,12 @@ fn a_refused_collector_is_reported_not_silent() {
         .expect("run quickstart");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{stderr}");
+    // The counts, printed before the error (found by review: the error returned first).
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("spans started 4, exported 0, lost 4"),
+        "{stdout}"
+    );
     // The batch worker's warning: how many, and why.
     assert!(stderr.contains("picotrace: 4 spans lost"), "{stderr}");
     assert!(stderr.contains("could not connect"), "{stderr}");
@@ -118,4 +124,35 @@ fn empty_variables_are_unset_and_the_trace_is_printed() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(!stdout.contains("exporting to"), "{stdout}");
+    // The tree README shows, as without the variable (found by review: one line per
+    // span was printed when the console was chosen).
+    assert!(stdout.contains("handle_request"), "{stdout}");
+    assert!(
+        stdout.contains('^'),
+        "the waterfall's event marker: {stdout}"
+    );
+}
+
+/// Regression (found by review): the quick start built its provider without the
+/// `OTEL_BSP_*` schedule for the console: a batch of one still waited for the
+/// default 5 s delay. With a batch size of 1, each span is printed as it ends.
+#[test]
+fn the_quick_start_takes_the_export_schedule_from_the_environment() {
+    let out = Command::new(env!("CARGO_BIN_EXE_quickstart"))
+        .env("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "1")
+        .env("OTEL_BSP_SCHEDULE_DELAY", "60000")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run quickstart");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Exported one at a time, in the order they ended: the database span first, in a
+    // tree of its own, before the root (one tree per batch).
+    let db = stdout.find("query_database").expect("db span");
+    let root = stdout.find("handle_request").expect("root span");
+    assert!(db < root, "{stdout}");
 }

@@ -85,3 +85,82 @@ fn a_failed_inventory_call_answers_502_with_an_error_span() {
     assert_eq!(attribute(call, "error.type"), "Str(_OTHER)");
     assert_eq!(attribute(call, "http.request.method"), "Str(GET)");
 }
+
+/// A server process, killed if the test ends before it exits (a failed assertion must
+/// not leave it running, holding the test's output open).
+struct Server(std::process::Child);
+
+impl Server {
+    /// Waits for it to exit; `true` when it exited with success.
+    fn wait(&mut self) -> bool {
+        self.0.wait().expect("wait").success()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `bin` with `args` (tracing off), reads the address it says it listens on from
+/// its stderr, and returns the server and the port.
+fn start_listening(bin: &str, args: &[&str]) -> (Server, u16) {
+    use std::io::BufRead;
+    let mut server = Server(
+        std::process::Command::new(bin)
+            .args(args)
+            .env("OTEL_TRACES_EXPORTER", "none")
+            .stdin(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start the server"),
+    );
+    let stderr = server.0.stderr.take().expect("stderr");
+    let mut lines = std::io::BufReader::new(stderr).lines();
+    let line = lines
+        .find_map(|l| l.ok().filter(|l| l.contains("listening on")))
+        .expect("a 'listening on' line");
+    let port = line
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.trim().parse().ok())
+        .unwrap_or_else(|| panic!("a port in {line:?}"));
+    // The rest of stderr is read on, so that the server never blocks writing it.
+    std::thread::spawn(move || lines.for_each(drop));
+    (server, port)
+}
+
+/// Regression (found by review): with `--port 0` the servers said they listened on
+/// port 0 and called themselves there (every checkout answered 502); an `--inventory`
+/// URL with a trailing slash called `//inventory`, which is not routed (502 too).
+#[test]
+fn a_picked_port_and_a_trailing_slash_still_make_a_working_checkout() {
+    for bin in [
+        env!("CARGO_BIN_EXE_tracing_server"),
+        env!("CARGO_BIN_EXE_axum_server"),
+    ] {
+        let (mut child, port) = start_listening(bin, &["--port", "0", "--requests", "1"]);
+        assert_ne!(port, 0, "{bin}: the port it bound");
+        let response = picotrace_tests::http_get(port, "/checkout", &[]);
+        assert!(response.starts_with("HTTP/1.1 200"), "{bin}: {response}");
+        assert!(child.wait(), "{bin}");
+    }
+    let port = free_port();
+    let inventory = format!("http://127.0.0.1:{port}/");
+    let (mut child, _) = start_listening(
+        env!("CARGO_BIN_EXE_tracing_server"),
+        &[
+            "--port",
+            &port.to_string(),
+            "--requests",
+            "1",
+            "--inventory",
+            &inventory,
+        ],
+    );
+    let response = picotrace_tests::http_get(port, "/checkout", &[]);
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(child.wait());
+}

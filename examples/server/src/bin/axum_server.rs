@@ -57,11 +57,18 @@ struct App {
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let provider = picotrace_std::init_from_env()?;
     let port = arg("port", "8080");
-    let requests: usize = arg("requests", "0").parse()?;
-    let listener = tokio::net::TcpListener::bind(format!("127.0.0.1:{port}")).await?;
+    let requests: usize = arg("requests", "0")
+        .parse()
+        .map_err(|e| format!("--requests: {e}"))?;
+    let listener = tokio::net::TcpListener::bind(format!("127.0.0.1:{port}"))
+        .await
+        .map_err(|e| format!("cannot listen on 127.0.0.1:{port}: {e}"))?;
+    // The address bound: `--port 0` picks a free port (found by review: the server
+    // printed port 0 and called itself there).
+    let addr = listener.local_addr()?;
     let app = App {
         provider,
-        base: format!("http://127.0.0.1:{port}"),
+        base: format!("http://{addr}"),
         client: reqwest::Client::new(),
         served: Arc::default(),
         requests,
@@ -72,7 +79,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .route("/checkout", get(checkout))
         .route("/inventory", get(inventory))
         .with_state(app);
-    eprintln!("axum_server listening on 127.0.0.1:{port}");
+    eprintln!("axum_server listening on {addr}");
     axum::serve(listener, router)
         .with_graceful_shutdown(async move {
             tokio::select! {

@@ -12,9 +12,13 @@ use picotrace_examples::{arg, TinyHttpHeaders};
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let provider = picotrace_std::init_from_env()?;
     let port = arg("port", "8081");
-    let requests: usize = arg("requests", "0").parse()?; // 0: serve forever
-    let server = tiny_http::Server::http(format!("127.0.0.1:{port}")).map_err(|e| e.to_string())?;
-    eprintln!("downstream listening on 127.0.0.1:{port}");
+    let requests: usize = arg("requests", "0")
+        .parse()
+        .map_err(|e| format!("--requests: {e}"))?; // 0: serve forever
+    let server = tiny_http::Server::http(format!("127.0.0.1:{port}"))
+        .map_err(|e| format!("cannot listen on 127.0.0.1:{port}: {e}"))?;
+    // The address bound: `--port 0` picks a free port (found by review: it printed 0).
+    eprintln!("downstream listening on {}", server.server_addr());
     for (n, request) in server.incoming_requests().enumerate() {
         let tracer = provider.tracer();
         let headers = TinyHttpHeaders(request.headers());

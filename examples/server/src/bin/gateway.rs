@@ -22,12 +22,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let provider = picotrace_std::init_from_env()?;
     let port = arg("port", "8080");
     let downstream = arg("downstream", "http://127.0.0.1:8081");
-    let requests: usize = arg("requests", "0").parse()?; // 0: serve forever
-    let server = tiny_http::Server::http(format!("127.0.0.1:{port}")).map_err(|e| e.to_string())?;
-    eprintln!("gateway listening on 127.0.0.1:{port}, calling {downstream}");
-    // A 4xx or 5xx answer is a response to record, not an `Err`.
+    let requests: usize = arg("requests", "0")
+        .parse()
+        .map_err(|e| format!("--requests: {e}"))?; // 0: serve forever
+    let server = tiny_http::Server::http(format!("127.0.0.1:{port}"))
+        .map_err(|e| format!("cannot listen on 127.0.0.1:{port}: {e}"))?;
+    // The address bound: `--port 0` picks a free port (found by review: it printed 0).
+    eprintln!(
+        "gateway listening on {}, calling {downstream}",
+        server.server_addr()
+    );
+    // A 4xx or 5xx answer is a response to record, not an `Err`; and a bound on the
+    // wait (ureq sets none: found by review, a downstream that never answered held
+    // this one-request-at-a-time gateway for ever).
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
+        .timeout_global(Some(std::time::Duration::from_secs(10)))
         .build()
         .into();
     // Requests whose baggage had no room for `tenant.name`.

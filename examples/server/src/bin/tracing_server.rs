@@ -55,10 +55,21 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         tracing_subscriber::registry().with(TracingLayer::new(provider.tracer())),
     )?;
     let port = arg("port", "8080");
-    let requests: usize = arg("requests", "0").parse()?;
-    let listener = tokio::net::TcpListener::bind(format!("127.0.0.1:{port}")).await?;
+    let requests: usize = arg("requests", "0")
+        .parse()
+        .map_err(|e| format!("--requests: {e}"))?;
+    let listener = tokio::net::TcpListener::bind(format!("127.0.0.1:{port}"))
+        .await
+        .map_err(|e| format!("cannot listen on 127.0.0.1:{port}: {e}"))?;
+    // The address bound: `--port 0` picks a free port (found by review: the server
+    // printed port 0 and called itself there).
+    let addr = listener.local_addr()?;
     let app = App {
-        inventory: arg("inventory", &format!("http://127.0.0.1:{port}")),
+        // Without a trailing slash: `{inventory}/inventory` (found by review: `//`
+        // was not routed, and every checkout answered 502).
+        inventory: arg("inventory", &format!("http://{addr}"))
+            .trim_end_matches('/')
+            .to_owned(),
         served: Arc::default(),
         requests,
         done: Arc::default(),
@@ -68,7 +79,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .route("/checkout", get(checkout))
         .route("/inventory", get(inventory))
         .with_state(app);
-    eprintln!("tracing_server listening on 127.0.0.1:{port}");
+    eprintln!("tracing_server listening on {addr}");
     axum::serve(listener, router)
         .with_graceful_shutdown(async move {
             tokio::select! {
@@ -155,7 +166,13 @@ async fn call_inventory(url: String) -> Result<String, ()> {
         if let Some(host) = uri.host() {
             span.record("server.address", host);
         }
-        span.record("server.port", uri.port_u16().unwrap_or(80));
+        // The scheme's default port (found by review: 80 for https too).
+        let default_port = if uri.scheme_str() == Some("https") {
+            443
+        } else {
+            80
+        };
+        span.record("server.port", uri.port_u16().unwrap_or(default_port));
     }
     let mut outgoing = HeaderMap::new();
     if let Some(cx) = Span::current().trace_context() {
@@ -163,8 +180,11 @@ async fn call_inventory(url: String) -> Result<String, ()> {
     }
     let response = tokio::task::spawn_blocking(move || {
         // A 4xx or 5xx answer is a response to record, not an `Err`.
+        // A bound on the wait (ureq sets none: found by review, a call that never got
+        // an answer held its request, and a graceful shutdown, for ever).
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(10)))
             .build()
             .into();
         let mut request = agent.get(&url).header("connection", "close");
