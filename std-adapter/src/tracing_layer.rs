@@ -105,6 +105,11 @@ use spans::{SpanTable, Timings};
 /// kept whole, to the span's limits.
 const FIELD_TEXT_BYTES: usize = 256;
 
+/// Longest status description kept of a span's error field, stored before the error's
+/// attribute: short enough that a span's 512 bytes of text keep a 300-byte error whole
+/// beside it.
+const SPAN_ERROR_DESCRIPTION_BYTES: usize = 128;
+
 /// A [`Layer`] that records `tracing` spans and events with a picotrace tracer (see
 /// the [module documentation](self)).
 pub struct TracingLayer {
@@ -918,9 +923,14 @@ impl Visit for Fields<'_> {
     }
 
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
-        // The attribute and the exception's message are formatted straight into the
-        // span (cut, and counted, only at its limits); the status description, meant
-        // to be short, keeps the first FIELD_TEXT_BYTES.
+        // The status description first, short: the first SPAN_ERROR_DESCRIPTION_BYTES
+        // (found by review: stored last, a long error's attribute and exception
+        // message took the span's text, and the description, which backends show
+        // first, was lost). Then the attribute and the exception's message, formatted
+        // straight into the span (cut, and counted, only at its limits).
+        let mut text = heapless::String::<SPAN_ERROR_DESCRIPTION_BYTES>::new();
+        write_cut(&mut text, format_args!("{value}"));
+        self.0.set_error(&text);
         self.0
             .set_attribute_fmt(field.name(), format_args!("{value}"));
         let chain = ErrorChain::of(value);
@@ -935,9 +945,6 @@ impl Visit for Fields<'_> {
                 picotrace::semconv::EXCEPTION_MESSAGE,
                 format_args!("{value}"),
             );
-        let mut text = heapless::String::<FIELD_TEXT_BYTES>::new();
-        write_cut(&mut text, format_args!("{value}"));
-        self.0.set_error(&text);
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
@@ -1034,6 +1041,16 @@ impl EventFields<'_, '_> {
         true
     }
 
+    /// Names an event with an error and no message yet `exception` before the error's
+    /// text is stored: a message read later renames it, and without one it is the
+    /// exception (found by review: named only after its fields were stored, a long
+    /// error left no room for the name, and the event went out unnamed).
+    fn name_exception_first(&mut self) {
+        if !self.named {
+            self.event.name("exception");
+        }
+    }
+
     /// Keeps the text of an `error` field: the span's status and exception.
     fn error_text(&mut self, text: fmt::Arguments<'_>) {
         let mut kept = heapless::String::new();
@@ -1070,6 +1087,9 @@ impl Visit for EventFields<'_, '_> {
             return;
         }
         if field.name() != "message" {
+            if field.name() == "error" {
+                self.name_exception_first();
+            }
             self.event.attribute(field.name(), value);
             if field.name() == "error" {
                 self.error_text(format_args!("{value}"));
@@ -1085,6 +1105,7 @@ impl Visit for EventFields<'_, '_> {
 
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
         // Formatted straight into the span, as a span's error field is.
+        self.name_exception_first();
         self.event
             .attribute_fmt(field.name(), format_args!("{value}"));
         self.error_text(format_args!("{value}"));
@@ -1101,6 +1122,9 @@ impl Visit for EventFields<'_, '_> {
             return;
         }
         if field.name() != "message" {
+            if field.name() == "error" {
+                self.name_exception_first();
+            }
             self.event
                 .attribute_fmt(field.name(), format_args!("{value:?}"));
             if field.name() == "error" {

@@ -503,11 +503,33 @@ fn long_formatted_span_fields_are_kept_whole() {
         attr(&t.named("debugged"), "debugged"),
         Some(debugged.as_str())
     );
-    // The attribute (the exception event's message, written next, gets what room the
-    // 512 bytes have left; the status description keeps the first 256 bytes).
+    // The status description keeps the first 128 bytes, stored first (found by review:
+    // stored last, it was lost to the attribute and the exception's message); the
+    // attribute whole; the exception event's message gets what room is left.
     let span = t.named("error");
+    assert_eq!(
+        span.status,
+        format!("Error {{ description: {:?} }}", "e".repeat(128))
+    );
     assert_eq!(attr(&span, "error").map(str::len), Some(302));
     assert!(span.events.iter().any(|(n, _)| n == "exception"));
+}
+
+/// Regression (found by review): an event with a long error and no message was named
+/// `exception` only after its fields were stored: with no room left for the name it
+/// went out unnamed (`#[instrument(err)]` of an error of 480 bytes).
+#[test]
+fn an_error_event_without_a_message_is_named_exception_whatever_its_length() {
+    let t = setup();
+    let failure = LongFailure("e".repeat(480));
+    tracing::subscriber::with_default(t.subscriber(), || {
+        tracing::info_span!("failed").in_scope(|| {
+            tracing::error!(error = %failure);
+        });
+    });
+    let span = t.named("failed");
+    let names: Vec<&str> = span.events.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["exception"], "{span:?}");
 }
 
 /// Regression: an event's `dyn Error` field was cut at 256 bytes, uncounted, where a
