@@ -59,6 +59,7 @@ CORE_FEATURES=(
     critical-section
     defmt
     tracestate
+    otep235
     rand-core-06
     rand-core-010
     embedded-io
@@ -182,6 +183,8 @@ step_test() {
     host_cargo_test_some -p picotrace --features critical-section --lib
     # Core without the default `tracestate` feature (firmware that leaves it out).
     host_cargo_test_some -p picotrace --no-default-features --test without_tracestate
+    # With `tracestate` but without `otep235`: the `ot` entry passed on untouched.
+    host_cargo_test_some -p picotrace --no-default-features --features tracestate --test without_otep235
     # The rand_core 0.6 / 0.10 adapters (unit tests and doc examples of `random`).
     host_cargo_test_some -p picotrace --features rand-core-06,rand-core-010 --lib random
     host_cargo_test_some -p picotrace --features rand-core-06,rand-core-010 --doc random

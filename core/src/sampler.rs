@@ -369,8 +369,9 @@ impl SpanSampler for ParentBased {
 /// checked or not, borrowed (no copy of the tracestate: samplers run on the span hot
 /// path, and on small stacks).
 fn ot_member_value(trace_state: &str) -> Option<&str> {
-    // Without the `tracestate` feature there is none to read (and no parser linked).
-    if !cfg!(feature = "tracestate") {
+    // Without the `tracestate` feature there is none to read (and no parser linked);
+    // without `otep235` the `ot` entry is not read (and its code not linked).
+    if !OTEP_235 {
         return None;
     }
     trace_state
@@ -378,6 +379,10 @@ fn ot_member_value(trace_state: &str) -> Option<&str> {
         .map(|member| member.trim_matches([' ', '\t']))
         .find_map(|member| member.strip_prefix("ot="))
 }
+
+/// Whether OTEP 235 consistent probability sampling is on: the `ot` entry's `th` and
+/// `rv` read and `th` written (features `tracestate` and `otep235`, both default).
+pub(crate) const OTEP_235: bool = cfg!(all(feature = "tracestate", feature = "otep235"));
 
 /// 2^56: the range of the randomness value and of thresholds.
 const MAX_THRESHOLD: u64 = 1 << 56;
@@ -451,7 +456,8 @@ fn randomness(params: &SamplingParams<'_>) -> u64 {
 }
 
 /// OTEP 235 consistent probability sampling: the decision, and the `th` it writes, let
-/// every later stage and backend know the exact sampling probability.
+/// every later stage and backend know the exact sampling probability. Without the
+/// `otep235` feature it decides as [`TraceIdRatio`] does and writes no `th`.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct ProbabilitySampler {
     threshold: u64,

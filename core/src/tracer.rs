@@ -1204,7 +1204,7 @@ where
             kind: params.kind,
             name: params.name,
             start: now,
-            trace_state: if result.threshold == ThresholdUpdate::Keep {
+            trace_state: if !changes_threshold(&result) {
                 parent_state
             } else {
                 ""
@@ -1212,7 +1212,7 @@ where
         });
         // A changed tracestate is stored before the builder's attributes and links (as
         // `init` stores an unchanged one first: propagated, it is worth its bytes more).
-        if cfg!(feature = "tracestate") && result.threshold != ThresholdUpdate::Keep {
+        if changes_threshold(&result) {
             write_updated_trace_state(&mut slot, parent_state, result.threshold, Some(params.name));
         }
         // Most spans start without builder attributes or links: no record view for them.
@@ -1249,6 +1249,14 @@ where
             is_remote: false,
         }
     }
+}
+
+/// Whether a sampling result changes the new span's tracestate: the OTEP 235 `th` it
+/// writes or erases. Never without the `otep235` feature (or `tracestate`): the `ot`
+/// entry then goes on as the parent had it, as any vendor's does.
+#[inline]
+fn changes_threshold(result: &SamplingResult) -> bool {
+    crate::sampler::OTEP_235 && result.threshold != ThresholdUpdate::Keep
 }
 
 /// Writes the parent's tracestate with the sampler's `ot` threshold change into `slot`:
@@ -1419,8 +1427,7 @@ where
         };
         // A changed tracestate is the only one stored (a copy of the parent's first
         // could take the room the changed one needs).
-        let new_threshold =
-            cfg!(feature = "tracestate") && result.threshold != ThresholdUpdate::Keep;
+        let new_threshold = changes_threshold(&result);
         let kept = if new_threshold { "" } else { state };
         slot.record().set_parent(span.context, cx, kept);
         if new_threshold {
@@ -1511,13 +1518,13 @@ where
             kind: span.unstarted.kind(),
             name: "",
             start: self.clock.now(),
-            trace_state: if result.threshold == ThresholdUpdate::Keep {
+            trace_state: if !changes_threshold(&result) {
                 state
             } else {
                 ""
             },
         });
-        if cfg!(feature = "tracestate") && result.threshold != ThresholdUpdate::Keep {
+        if changes_threshold(&result) {
             write_updated_trace_state(&mut slot, state, result.threshold, Some(""));
         }
         let c = self.counters.local::<A>();
