@@ -576,8 +576,9 @@ fn write_span_row<W: Write + ?Sized>(
 
     for event in span.events() {
         // The marker under the bar first, the label after it: a long label cannot push
-        // the time line out of its column.
-        write_spaces(NAME_WIDTH + 1 + 8 + 1 + duration_width, w)?;
+        // the time line out of its column. Under the row's own bar, which a name nested
+        // 14 deep or more moves right (found by review: the marker stayed in the column).
+        write_spaces(NAME_WIDTH.max(width) + 1 + 8 + 1 + duration_width, w)?;
         w.write_str(" |")?;
         let at = scale
             .cell(event.time().as_unix_nanos(), false)
@@ -921,6 +922,32 @@ mod tests {
             .collect();
         assert_eq!(bars.len(), 2, "{tree}");
         assert_eq!(bars[0], bars[1], "{tree}");
+    }
+
+    /// Regression (found by review): a row nested 14 deep or more, whose name keeps four
+    /// columns past the name column, moves its bar right; its event markers stayed in
+    /// the column, two to the left of their bar.
+    #[test]
+    fn deep_rows_keep_their_event_markers_under_their_bar() {
+        let mut slots = std::vec::Vec::new();
+        for id in 1..=15u8 {
+            let parent = (id > 1).then(|| id - 1);
+            let name = if id == 15 { "abcdefghij" } else { "n" };
+            slots.push(hand_span(1, id, parent, name, (u64::from(id), 100), |w| {
+                if id == 15 {
+                    let at = Timestamp::from_unix_nanos(T0 + 50_000_000);
+                    w.add_event("e", at, &[], &crate::SpanLimits::DEFAULT);
+                }
+            }));
+        }
+        let tree = tree_of(&slots);
+        let lines: std::vec::Vec<&str> = tree.lines().collect();
+        let row = lines
+            .iter()
+            .position(|l| l.contains("abc"))
+            .expect("the deep row");
+        let bar = |l: &str| l.chars().position(|c| c == '|');
+        assert_eq!(bar(lines[row]), bar(lines[row + 1]), "{tree}");
     }
 
     /// An error with no description (an HTTP span's: its status code says it) reads
