@@ -477,6 +477,39 @@ impl ProbabilitySampler {
         self.threshold
     }
 
+    /// Decides as a `ParentBased` delegate (the parent's decision picked it): a span it
+    /// keeps was kept by the parent too, so its probability is the smaller of the two,
+    /// `max(parent th, own th)`, when the parent's `th` is known and holds (`R >= th`
+    /// under a sampled parent); else it is not a threshold this sampler can vouch for,
+    /// and a parent's `th` is erased, none written (found by review: its own `th` was
+    /// written, claiming 50 % under a 25 % parent, or under a parent of unknown
+    /// probability). A drop is settled as any decision is.
+    fn sample_as_delegate(&self, params: &SamplingParams<'_>) -> SamplingResult {
+        let result = self.sample(params);
+        if result.decision != SamplingDecision::RecordAndSample {
+            return result;
+        }
+        let parent_sampled = params.parent.is_some_and(|p| p.is_sampled());
+        let ot = ot_member_value(params.parent_trace_state);
+        let parent_th = ot.and_then(OtValue::parse).and_then(|ot| ot.threshold());
+        let has_th = ot.is_some_and(|ot| {
+            ot.as_bytes()
+                .split(|&b| b == b';')
+                .any(|sub| sub.starts_with(b"th:"))
+        });
+        let threshold = match parent_th {
+            Some(th) if parent_sampled && randomness(params) >= th => {
+                ThresholdUpdate::Set(th.max(self.threshold))
+            }
+            _ if has_th => ThresholdUpdate::Erase,
+            _ => ThresholdUpdate::Keep,
+        };
+        SamplingResult {
+            decision: result.decision,
+            threshold,
+        }
+    }
+
     fn sample(&self, params: &SamplingParams<'_>) -> SamplingResult {
         if self.threshold >= MAX_THRESHOLD {
             return SamplingResult::new(SamplingDecision::Drop);
@@ -632,7 +665,8 @@ impl RootSampler {
             RootSampler::AlwaysOn => SamplingResult::new(SamplingDecision::RecordAndSample),
             RootSampler::AlwaysOff => SamplingResult::new(SamplingDecision::Drop),
             RootSampler::TraceIdRatio(s) => SamplingResult::from_bool(s.sample(params)),
-            RootSampler::Probability(s) => s.sample(params),
+            RootSampler::Probability(s) if independent => s.sample(params),
+            RootSampler::Probability(s) => s.sample_as_delegate(params),
             RootSampler::RateLimiting(_) => return None,
             RootSampler::Custom(s) => s.should_sample(params),
         };
@@ -1414,6 +1448,51 @@ mod tests {
             Timestamp::ZERO,
         ));
         assert_eq!(r.decision, SamplingDecision::Drop);
+    }
+
+    /// Regression (found by review): a probability sampler as a `ParentBased` delegate
+    /// wrote its own `th`: `th:8` (50 %) under a parent sampled at 25 % (`th:c`), and
+    /// under a parent of unknown probability. It writes the smaller probability when
+    /// the parent's `th` is known, else none (and erases an unreadable one).
+    #[test]
+    fn a_probability_delegate_writes_the_probability_the_span_has() {
+        let ones = TraceId::from_bytes([0xff; 16]);
+        let sampled = SpanContext {
+            trace_id: ones,
+            span_id: SpanId::from_bytes([1; 8]),
+            flags: TraceFlags::SAMPLED,
+            is_remote: true,
+        };
+        let mut s = Sampler::ParentBased(ParentBased {
+            remote_parent_sampled: Sampler::probability(0.5),
+            ..ParentBased::new(RootSampler::AlwaysOn)
+        });
+        let under = |state| params(Some(&sampled), state, ones, Timestamp::ZERO);
+        let r = s.should_sample(&under("ot=th:c"));
+        assert_eq!(r.decision, SamplingDecision::RecordAndSample);
+        assert_eq!(r.threshold, ThresholdUpdate::Set(0xc0_0000_0000_0000));
+        let r = s.should_sample(&under("ot=th:4"));
+        assert_eq!(
+            r.threshold,
+            ThresholdUpdate::Set(0x80_0000_0000_0000),
+            "its own, smaller"
+        );
+        assert_eq!(s.should_sample(&under("")).threshold, ThresholdUpdate::Keep);
+        assert_eq!(
+            s.should_sample(&under("vendor=x")).threshold,
+            ThresholdUpdate::Keep
+        );
+        assert_eq!(
+            s.should_sample(&under("ot=th:zz")).threshold,
+            ThresholdUpdate::Erase
+        );
+        // On its own (a root, or `Sampler::Root`) it writes its own, as before.
+        let mut root: Sampler = Sampler::probability(0.5).into();
+        assert_eq!(
+            root.should_sample(&params(None, "", ones, Timestamp::ZERO))
+                .threshold,
+            ThresholdUpdate::Set(0x80_0000_0000_0000)
+        );
     }
 
     #[test]
