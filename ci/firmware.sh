@@ -195,6 +195,8 @@ step_run() {
 RISCV_FOOTPRINT_CRATE=examples/firmware/qemu-riscv32
 step_run_riscv_footprint() {
     local target src elf uart
+    command -v qemu-system-riscv32 >/dev/null ||
+        die "qemu-system-riscv32 missing: run 'ci/install.sh firmware' (package qemu-system-misc)"
     ((BUILT)) || step_build
     target="$(board_target "$RISCV_FOOTPRINT_CRATE")"
     for src in "$RISCV_FOOTPRINT_CRATE"/src/bin/footprint_*.rs; do

@@ -66,7 +66,7 @@ PY="$ROOT/target/ci/footprint-venv/bin/python"
     echo "footprint: $PY with pyelftools missing: run 'ci/install.sh firmware'" >&2
     exit 1
 }
-for tool in llvm-size llvm-cxxfilt arm-none-eabi-nm arm-none-eabi-objdump; do
+for tool in llvm-size llvm-cxxfilt arm-none-eabi-nm arm-none-eabi-objdump qemu-system-arm qemu-system-riscv32; do
     command -v "$tool" >/dev/null || {
         echo "footprint: $tool missing: run 'ci/install.sh firmware'" >&2
         exit 1

@@ -6,9 +6,10 @@
 //! consistent [`ProbabilitySampler`] of OTEP 235 (the `th` threshold in the `ot`
 //! tracestate entry). The default is `ParentBased(root = AlwaysOn)`.
 //!
-//! Ratio-based decisions compare the rightmost 56 bits of the trace id (or the explicit
-//! `rv` randomness) with a rejection threshold `T = (1 - p) * 2^56`, so every SDK that
-//! follows the spec makes the same decision for the same trace.
+//! Ratio-based decisions compare the rightmost 56 bits of the trace id (or, with the
+//! default `otep235` feature, the explicit `rv` randomness) with a rejection threshold
+//! `T = (1 - p) * 2^56`, so every SDK that follows the spec makes the same decision for
+//! the same trace.
 //!
 //! ```
 //! use picotrace::{Sampler, SamplingDecision, TraceId, sampler::SamplingParams};
@@ -433,8 +434,9 @@ impl TraceIdRatio {
     }
 
     /// Decides on the trace's randomness: the `rv` the parent's tracestate carries, if
-    /// any (the spec: samplers presume trace id randomness "unless an explicit
-    /// randomness value is present"), else the trace id's last 56 bits.
+    /// any and the `otep235` feature is on (the spec: samplers presume trace id
+    /// randomness "unless an explicit randomness value is present"), else the trace
+    /// id's last 56 bits.
     #[inline]
     fn sample(&self, params: &SamplingParams<'_>) -> bool {
         randomness(params) >= self.threshold

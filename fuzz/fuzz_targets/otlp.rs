@@ -412,6 +412,8 @@ fn want(span: &SpanOps, limits: &SpanLimits, caps: (usize, usize, usize)) -> Wan
                     used += 1;
                 }
             }
+            // An exception that says neither type nor message records nothing.
+            Op::Exception(t, m) if t.is_empty() && m.is_empty() => {}
             Op::Event(..) | Op::Exception(..) => {
                 let (name, attrs) = match op {
                     Op::Event(name, attrs) => (name.clone(), attrs.clone()),

@@ -1283,13 +1283,14 @@ impl TracerProvider {
         };
         let stats = self.stats();
         let lost = stats.spans_lost();
-        // Reported here: a later flush must not report them again (found by review:
-        // it did).
-        *self.reported_lost.lock().unwrap_or_else(|e| e.into_inner()) = LossesSeen::of(&stats);
         // Spans that hold slots only to pass a tracestate on (sampled out, or tracing
         // disabled), and recorded spans not sampled, are never exported: not at risk.
         let running = self.tracer.running_spans();
         result?;
+        // Reported below: a later flush must not report them again (found by review:
+        // it did). Not before the exporter's own error, which carries no count: a
+        // later flush reports them then.
+        *self.reported_lost.lock().unwrap_or_else(|e| e.into_inner()) = LossesSeen::of(&stats);
         if lost + running > 0 {
             return Err(ExportError::SpansLost { lost, running });
         }

@@ -100,9 +100,10 @@ mod spans;
 use captured::Replay;
 use spans::{SpanTable, Timings};
 
-/// Longest text kept of an `otel.*` override given as `Debug`, and of the error or
-/// message that becomes a status description (longer is cut). Attribute values are
-/// kept whole, to the span's limits.
+/// Longest text kept of an `otel.*` override given as `Debug`, and of an event's error
+/// or message that becomes a status description (longer is cut; a span's error field
+/// keeps [`SPAN_ERROR_DESCRIPTION_BYTES`]). Attribute values are kept whole, to the
+/// span's limits.
 const FIELD_TEXT_BYTES: usize = 256;
 
 /// Longest status description kept of a span's error field, stored before the error's
