@@ -45,3 +45,63 @@ fn max_frame_at_the_documented_maximum_runs() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("frames valid 0"), "{stdout}");
 }
+
+/// Regression (found by review): the bridge read only `OTEL_EXPORTER_OTLP_ENDPOINT`, so
+/// a collector that needs an API key (`OTEL_EXPORTER_OTLP_HEADERS`) refused every frame.
+/// A frame from stdin reaches a one-request server here with the header, as protobuf,
+/// even under `OTEL_EXPORTER_OTLP_PROTOCOL=http/json` (the frames are protobuf).
+#[test]
+fn the_bridge_takes_the_exporters_settings_from_the_environment() {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        stream
+            .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+            .unwrap();
+        let mut request = Vec::new();
+        let mut buf = [0u8; 4096];
+        // Headers and the short body arrive together or soon after: read until the
+        // payload's bytes are in.
+        while !request.windows(7).any(|w| w == b"payload") {
+            let n = stream.read(&mut buf).unwrap_or(0);
+            if n == 0 {
+                break;
+            }
+            request.extend_from_slice(&buf[..n]);
+        }
+        let _ = stream.write_all(
+            b"HTTP/1.1 200 OK\r\ncontent-type: application/x-protobuf\r\ncontent-length: 0\r\n\r\n",
+        );
+        String::from_utf8_lossy(&request).into_owned()
+    });
+    let mut frame = Vec::new();
+    picotrace::wire::frame::encode_with(b"payload", |chunk| frame.extend_from_slice(chunk));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_uart_bridge"))
+        .arg("-")
+        .env(
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            format!("http://127.0.0.1:{port}"),
+        )
+        .env("OTEL_EXPORTER_OTLP_HEADERS", "api-key=secret")
+        .env("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run uart_bridge");
+    child.stdin.take().unwrap().write_all(&frame).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let request = server.join().unwrap();
+    let lower = request.to_ascii_lowercase();
+    assert!(lower.starts_with("post /v1/traces "), "{request}");
+    assert!(lower.contains("api-key: secret"), "{request}");
+    assert!(lower.contains("application/x-protobuf"), "{request}");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

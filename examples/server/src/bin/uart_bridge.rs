@@ -16,8 +16,12 @@
 //!        tcp:HOST:PORT      connect to QEMU's `-serial tcp:HOST:PORT,server=on`
 //!        listen:HOST:PORT   accept one connection from QEMU's `-serial tcp:HOST:PORT`;
 //!                           port 0 picks a free port, printed as `listening on ADDR`
-//! --endpoint   OTLP/HTTP base endpoint (default: $OTEL_EXPORTER_OTLP_ENDPOINT, else
-//!              http://localhost:4318); `/v1/traces` is appended
+//! --endpoint   OTLP/HTTP base endpoint (default: $OTEL_EXPORTER_OTLP_TRACES_ENDPOINT or
+//!              $OTEL_EXPORTER_OTLP_ENDPOINT, else http://localhost:4318); `/v1/traces`
+//!              is appended. The other `OTEL_EXPORTER_OTLP_*` settings (headers, TLS
+//!              certificates, compression, timeout) are read from the environment as
+//!              the OpenTelemetry specification says; the protocol stays protobuf (the
+//!              frames are protobuf requests, forwarded as they are).
 //! --max-frame  largest payload accepted, in bytes: 1 to 16777216 (16 MiB), default
 //!              65536; the frame buffer of that size is allocated at start
 //! ```
@@ -40,10 +44,10 @@ use std::fs::File;
 use std::io::{self, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::ExitCode;
-use std::time::Duration;
 
 use picotrace::wire::frame::{Decoder, FrameError, CRC_LEN};
-use picotrace_std::OtlpHttpExporter;
+use picotrace_std::otlp_http::{traces_url_from_base, Protocol};
+use picotrace_std::{EnvConfig, OtlpHttpExporter};
 
 const USAGE: &str = "usage: uart_bridge [--endpoint URL] [--max-frame BYTES] INPUT
 INPUT: - | PATH | tcp:HOST:PORT | listen:HOST:PORT
@@ -62,22 +66,20 @@ struct Counters {
 }
 
 struct Options {
-    endpoint: String,
+    /// `--endpoint`: overrides the environment's.
+    endpoint: Option<String>,
     max_frame: usize,
     input: String,
 }
 
 fn parse_args() -> Result<Options, String> {
-    let mut endpoint = std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT")
-        .ok()
-        .filter(|e| !e.is_empty())
-        .unwrap_or_else(|| "http://localhost:4318".to_owned());
+    let mut endpoint = None;
     let mut max_frame = 64 * 1024;
     let mut input = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
-            "--endpoint" => endpoint = args.next().ok_or("--endpoint needs a URL")?,
+            "--endpoint" => endpoint = Some(args.next().ok_or("--endpoint needs a URL")?),
             "--max-frame" => {
                 let value = args.next().unwrap_or_default();
                 max_frame = value
@@ -132,14 +134,22 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let exporter = match OtlpHttpExporter::builder()
-        .endpoint(options.endpoint.as_str())
-        .timeout(Duration::from_secs(5))
-        .build()
-    {
+    // Every `OTEL_EXPORTER_OTLP_*` setting (found by review: only the endpoint was read,
+    // so a collector that needs an API key refused every frame): headers, certificates,
+    // compression, timeout. Protobuf whatever the protocol variable says: the frames are
+    // protobuf requests, sent as they came.
+    let env = EnvConfig::from_env();
+    for warning in &env.warnings {
+        eprintln!("uart_bridge: {warning}");
+    }
+    let mut builder = env.otlp.builder().protocol(Protocol::HttpProtobuf);
+    if let Some(base) = &options.endpoint {
+        builder = builder.traces_endpoint(traces_url_from_base(base));
+    }
+    let exporter = match builder.build() {
         Ok(exporter) => exporter,
         Err(e) => {
-            eprintln!("uart_bridge: bad endpoint {}: {e}", options.endpoint);
+            eprintln!("uart_bridge: bad exporter settings: {e}");
             return ExitCode::from(2);
         }
     };
