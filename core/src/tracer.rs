@@ -739,7 +739,9 @@ where
 
     /// Exports every span ended so far, on any thread, waiting for an export already
     /// running on another thread to finish first. Must not be called from inside the
-    /// exporter. Returns how many spans this call handed to the exporter.
+    /// exporter, nor from an interrupt handler: one that interrupts an export would wait
+    /// for ever for code that cannot run until it returns (use [`Tracer::try_flush`]
+    /// there). Returns how many spans this call handed to the exporter.
     pub fn flush(&self) -> usize {
         loop {
             if let Some(n) = self.try_flush() {
@@ -787,7 +789,8 @@ where
     /// the spec asks of a shut-down provider: a child passes its parent's context on
     /// unchanged), spans that end from now on are dropped and counted
     /// ([`TracerStats::spans_dropped_shutdown`]), then everything ended so far is
-    /// exported. Returns the counters after that export. Later calls only flush.
+    /// exported. Returns the counters after that export. Later calls only flush. Not
+    /// from an interrupt handler: it flushes as [`Tracer::flush`] does.
     pub fn shutdown(&self) -> TracerStats {
         self.shutdown_with(|tracer| {
             tracer.flush();

@@ -868,8 +868,8 @@ impl BatchExporter {
             let pool = lock(&shared.pool);
             (pool.free.len(), pool.allocated)
         };
-        BatchStats {
-            produced: get(&c.produced),
+        let mut stats = BatchStats {
+            produced: 0,
             queued,
             queue_len,
             max_queue_len: c.max_queue_len.load(Ordering::SeqCst),
@@ -885,7 +885,12 @@ impl BatchExporter {
             pool_size: shared.pool_size,
             pool_available: pool_free + (shared.pool_size - pool_allocated),
             pool_allocated,
-        }
+        };
+        // Read last: every span is counted produced before any outcome, so outcomes
+        // read before it never exceed it (found by review: read first, a span produced
+        // and dropped in between made the outcomes sum to more than `produced`).
+        stats.produced = get(&c.produced);
+        stats
     }
 
     /// Blocks until every span queued before the call has been exported or lost, or
@@ -1697,6 +1702,51 @@ mod tests {
             .recv_timeout(Duration::from_secs(10))
             .expect("shutdown does not wait for the panicked export");
         assert!(result.is_err(), "one span was lost: {result:?}");
+    }
+
+    /// Regression (found by review): `stats()` read `produced` before the outcomes, so a
+    /// span produced and dropped in between made the outcomes add up to more than
+    /// `produced` (`in_flight` saturated to 0 and hid it).
+    #[test]
+    fn stats_never_count_more_outcomes_than_spans_produced() {
+        let exporter = BatchExporter::builder(Accept)
+            .config(
+                BatchConfig::default()
+                    .with_max_queue_size(1)
+                    .with_scheduled_delay(Duration::from_secs(60)),
+            )
+            .build()
+            .unwrap();
+        let provider = crate::TracerProvider::builder()
+            .config(picotrace::TracerConfig::new("torn"))
+            .exporter(exporter.clone())
+            .build();
+        let stop = Arc::new(AtomicBool::new(false));
+        let producer = {
+            let stop = Arc::clone(&stop);
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    provider.tracer().start_span("s").end();
+                    provider.tracer().flush();
+                }
+                provider
+            })
+        };
+        let started = std::time::Instant::now();
+        let mut reads = 0u64;
+        while started.elapsed() < Duration::from_millis(500) {
+            let s = exporter.stats();
+            let outcomes = s.exported + s.rejected + s.failed + s.dropped();
+            assert!(outcomes <= s.produced, "after {reads} reads: {s:?}");
+            reads += 1;
+        }
+        stop.store(true, Ordering::Relaxed);
+        let provider = producer.join().unwrap();
+        assert!(
+            exporter.stats().dropped_queue_full > 0,
+            "the queue never filled"
+        );
+        let _ = provider.shutdown();
     }
 
     /// Regression (found by review): a flush or shutdown of the provider called while

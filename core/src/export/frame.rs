@@ -15,8 +15,12 @@
 //!   queued bytes over any `embedded_io_async::Write` (an async UART), so a slow link
 //!   never holds up the code that ends spans.
 //!
-//! Nothing here allocates or panics; every loss is counted ([`FrameStats`], `QueueStats`)
-//! and reported to the tracer as lost spans.
+//! Nothing here allocates or panics; every loss is counted ([`FrameStats`], `QueueStats`).
+//! Losses while encoding or queueing (a frame that does not fit) are reported to the
+//! tracer as lost spans; bytes lost once queued (a failed write in
+//! `FrameQueue::write_to`) are counted in `QueueStats::send_errors`, per chunk written,
+//! not per span: the tracer counted those spans exported when the queue took them.
+//! (Found by review: this said every loss reached the tracer.)
 //!
 //! ```
 //! # #[cfg(feature = "embedded-io")] {

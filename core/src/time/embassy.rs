@@ -11,7 +11,8 @@ use crate::sync::Atomic64;
 /// time since boot that embassy-time's driver counts.
 ///
 /// Most microcontrollers have no real-time clock, so the boot time starts as whatever
-/// is known at build or boot (or zero, which OTLP shows as "unknown") and can be set
+/// is known at build or boot (or zero: times then read as the uptime after
+/// 1970-01-01, which OTLP shows as such, not as "unknown") and can be set
 /// once the device learns the time, from SNTP or a gateway, with
 /// [`EmbassyClock::set_now`]. It is `const`-constructible (a `static` works) and `Sync`:
 /// the epoch is one atomic, read with each `now` (with the `critical-section` feature on

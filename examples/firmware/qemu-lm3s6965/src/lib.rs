@@ -128,6 +128,12 @@ mod clock {
     /// cycles within the current one. Wall-clock time is the boot time (`epoch`) plus
     /// time since boot; the LM3S6965 has no real-time clock, so the epoch comes from
     /// outside (here a semihosting argument, on a product a gateway or SNTP).
+    ///
+    /// Reading it from an interrupt of a higher priority than SysTick's may read a
+    /// period early (about 1 ms back): between SysTick's handler being entered (the
+    /// pending bit cleared) and its count, nothing shows the wrap (found by review).
+    /// Give SysTick the highest priority of the interrupts that trace, as at reset
+    /// (all equal: none preempts another).
     #[derive(Clone, Copy, Debug)]
     pub struct SysTickClock {
         epoch: Timestamp,
@@ -170,7 +176,13 @@ mod clock {
 
     impl Clock for SysTickClock {
         fn now(&self) -> Timestamp {
-            Timestamp::from_unix_nanos(self.epoch.as_unix_nanos() + Self::uptime_nanos())
+            // Saturating: a `time=` argument past 2554 saturates the epoch to u64::MAX
+            // (found by review: the sum overflowed, a panic in a debug build).
+            Timestamp::from_unix_nanos(
+                self.epoch
+                    .as_unix_nanos()
+                    .saturating_add(Self::uptime_nanos()),
+            )
         }
     }
 }
