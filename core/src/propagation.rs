@@ -605,6 +605,16 @@ impl<const BYTES: usize> Baggage<BYTES> {
     /// not decode to UTF-8, or whose value the carrier cannot read as text (handed over
     /// with U+FFFD in it), are skipped and counted in [`Baggage::dropped`].
     pub fn extend_from_jaeger_headers(&mut self, headers: &(impl Extractor + ?Sized)) {
+        self.extend_from_jaeger_headers_but(headers, false);
+    }
+
+    /// [`Baggage::extend_from_jaeger_headers`]; `skip_present`: a key the bag holds
+    /// already (compared ignoring case: Jaeger lowercases keys) is left as it is.
+    fn extend_from_jaeger_headers_but(
+        &mut self,
+        headers: &(impl Extractor + ?Sized),
+        skip_present: bool,
+    ) {
         let mut listed = 0usize;
         headers.keys(&mut |name| {
             let at = listed;
@@ -634,6 +644,9 @@ impl<const BYTES: usize> Baggage<BYTES> {
                     self.count_dropped();
                     return;
                 }
+            }
+            if skip_present && self.iter().any(|m| m.key().eq_ignore_ascii_case(&key)) {
+                return;
             }
             // Room for any value the bag could hold (a value longer than the bag is
             // dropped either way); a fixed 512 bytes dropped longer values that
@@ -968,20 +981,23 @@ impl Propagators {
     }
 
     /// Extracts baggage: W3C `baggage` when `baggage` is on, Jaeger `uberctx-*` when
-    /// `jaeger` is on (in their order). Empty when neither is.
+    /// `jaeger` is on. Empty when neither is. With both, the W3C members come first
+    /// and a Jaeger member whose key one of them has (ignoring case) is left out: a
+    /// peer that writes both formats from one bag sends each member twice, and W3C's
+    /// copy keeps its properties and the key's case. (Found by review: in list order,
+    /// `jaeger,baggage` added each member once more at every hop, and
+    /// `baggage,jaeger` dropped the W3C member's properties and added lowercased keys.)
     pub fn extract_baggage<const BYTES: usize>(
         &self,
         headers: &(impl Extractor + ?Sized),
     ) -> Baggage<BYTES> {
         let mut bag = Baggage::new();
-        for p in self.as_slice() {
-            match p {
-                Propagator::Baggage => {
-                    headers.get_all(BAGGAGE, &mut |value| bag.extend_from_header(value));
-                }
-                Propagator::Jaeger => bag.extend_from_jaeger_headers(headers),
-                _ => {}
-            }
+        let w3c = self.contains(Propagator::Baggage);
+        if w3c {
+            headers.get_all(BAGGAGE, &mut |value| bag.extend_from_header(value));
+        }
+        if self.contains(Propagator::Jaeger) {
+            bag.extend_from_jaeger_headers_but(headers, w3c);
         }
         bag
     }
@@ -1434,6 +1450,33 @@ mod tests {
         let none: Baggage<512> =
             Propagators::new(&[Propagator::TraceContext]).extract_baggage(&out);
         assert!(none.is_empty());
+    }
+
+    /// Regression (found by review): with both baggage formats on, each member was read
+    /// from both: `jaeger,baggage` added it once more at every hop (the W3C header
+    /// carried every copy on), and `baggage,jaeger` replaced a W3C member by its Jaeger
+    /// copy, losing its properties, and added a lowercased twin of a mixed-case key.
+    #[test]
+    fn both_baggage_formats_round_trip_each_member_once() {
+        let sent: Baggage<512> = Baggage::parse("k=v;p=1,userId=alice,j=2");
+        for order in [
+            [Propagator::Jaeger, Propagator::Baggage],
+            [Propagator::Baggage, Propagator::Jaeger],
+        ] {
+            let p = Propagators::new(&order);
+            let mut bag = sent.clone();
+            for hop in 0..3 {
+                let mut out = Headers::new();
+                p.inject_baggage(&bag, &mut out);
+                bag = p.extract_baggage(&out);
+                assert_eq!(bag.as_str(), sent.as_str(), "{order:?}, hop {hop}");
+                assert_eq!(bag.dropped(), 0, "{order:?}, hop {hop}");
+            }
+        }
+        // A member only Jaeger's header carries is still read beside W3C's.
+        let p = Propagators::new(&[Propagator::Baggage, Propagator::Jaeger]);
+        let bag: Baggage<512> = p.extract_baggage(&[("baggage", "a=1"), ("uberctx-b", "2")]);
+        assert_eq!(bag.as_str(), "a=1,b=2");
     }
 
     /// Jaeger's clients lowercase `uberctx-` keys and URL-decode values (`+` is a
