@@ -41,4 +41,14 @@ fn main() {
         let v = best.map_or("unknown".to_string(), |(_, v)| v);
         println!("cargo:rustc-env=BENCH_VERSION_{name}={v}");
     }
+    // The compiler that builds the bench (cargo gives build scripts its path).
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let version = std::process::Command::new(rustc)
+        .arg("-V")
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| "rustc unknown".into());
+    println!("cargo:rustc-env=BENCH_RUSTC={version}");
 }

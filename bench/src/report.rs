@@ -40,6 +40,9 @@ pub struct Row {
 #[derive(Default, Debug)]
 pub struct Report {
     rows: Vec<Row>,
+    /// A peer's row compared with a picotrace row other than its workload's first: the
+    /// one with the same configuration (`(peer label, picotrace label)`).
+    pairs: Vec<(String, String)>,
 }
 
 impl Report {
@@ -60,17 +63,33 @@ impl Report {
         &self.rows
     }
 
-    /// Returns picotrace's median for `workload` (the group's first row).
-    fn baseline(&self, workload: &str) -> Option<&Row> {
-        self.rows
+    /// Compares the peer rows labelled `peer` with the picotrace rows labelled `pico`
+    /// of the same workload (like with like: W9's tracing-opentelemetry at its defaults
+    /// against picotrace's layer with the same attributes; found by review, every W9
+    /// ratio was taken against picotrace's fields-only row).
+    pub fn pair(&mut self, peer: &str, pico: &str) {
+        self.pairs.push((peer.to_owned(), pico.to_owned()));
+    }
+
+    /// Returns the picotrace row `row` is compared with: the paired one, else the
+    /// workload group's first.
+    fn baseline(&self, row: &Row) -> Option<&Row> {
+        let paired = self
+            .pairs
             .iter()
-            .find(|r| r.workload == workload && r.library.starts_with("picotrace"))
+            .find(|(peer, _)| *peer == row.library)
+            .map(|(_, pico)| pico.as_str());
+        self.rows.iter().find(|r| {
+            r.workload == row.workload
+                && r.library.starts_with("picotrace")
+                && paired.is_none_or(|pico| r.library == pico)
+        })
     }
 
     /// Returns picotrace's advantage over `row`: > 1 means picotrace is better by that
     /// factor.
     pub fn ratio(&self, row: &Row) -> Option<f64> {
-        let base = self.baseline(&row.workload)?;
+        let base = self.baseline(row)?;
         if std::ptr::eq(base, row) || row.library.starts_with("picotrace") {
             return None;
         }
@@ -84,7 +103,7 @@ impl Report {
     /// thread per span (background export threads included), where both have it: the
     /// wall-time ratio leaves out work done off the producing thread.
     pub fn cpu_ratio(&self, row: &Row) -> Option<f64> {
-        let base = self.baseline(&row.workload)?;
+        let base = self.baseline(row)?;
         if std::ptr::eq(base, row) || row.library.starts_with("picotrace") {
             return None;
         }
