@@ -63,6 +63,48 @@ pub async fn stop_signal() {
     }
 }
 
+/// Makes a `tiny_http` server's `incoming_requests` end when the process is asked to
+/// stop (Ctrl-C or, on Unix, SIGTERM), so that the serving loop returns and the program
+/// shuts its provider down (found by review: the gateway and downstream examples died
+/// on SIGTERM with up to a scheduled delay of spans unsent and uncounted). The signal
+/// handlers are in place when this returns; a thread waits for them.
+///
+/// # Errors
+/// When the signal handlers cannot be installed.
+pub fn unblock_on_stop_signal(
+    server: std::sync::Arc<tiny_http::Server>,
+    name: &'static str,
+) -> std::io::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    #[cfg(unix)]
+    let (mut term, mut interrupt) = {
+        use tokio::signal::unix::{signal, SignalKind};
+        let _entered = runtime.enter();
+        (
+            signal(SignalKind::terminate())?,
+            signal(SignalKind::interrupt())?,
+        )
+    };
+    std::thread::spawn(move || {
+        #[cfg(unix)]
+        runtime.block_on(async {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = interrupt.recv() => {}
+            }
+        });
+        #[cfg(not(unix))]
+        runtime.block_on(async {
+            let _ = tokio::signal::ctrl_c().await;
+        });
+        eprintln!("{name}: stopping");
+        server.unblock();
+    });
+    Ok(())
+}
+
 /// Returns the value after `--name` on the command line, or `default`.
 pub fn arg(name: &str, default: &str) -> String {
     let flag = format!("--{name}");

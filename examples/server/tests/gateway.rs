@@ -264,3 +264,61 @@ fn a_downstream_error_is_recorded_with_its_status_code_and_error_type() {
         assert!(server.contains(part), "{part} in {server}");
     }
 }
+
+/// Regression (found by review): stopped by SIGTERM, the gateway and the downstream
+/// (tiny_http servers) died without shutting their provider down, and the spans
+/// waiting for the scheduled export were lost uncounted. Each stops gracefully now and
+/// its spans reach the collector.
+#[cfg(unix)]
+#[test]
+fn sigterm_stops_the_tiny_http_servers_and_exports_their_spans() {
+    use std::time::{Duration, Instant};
+    let collector = picotrace_tests::collector::Collector::start();
+    for (bin, path, service, spans) in [
+        (env!("CARGO_BIN_EXE_gateway"), "/search", "gateway-term", 2),
+        (
+            env!("CARGO_BIN_EXE_downstream"),
+            "/rank",
+            "downstream-term",
+            2,
+        ),
+    ] {
+        let port = free_port();
+        // The gateway calls a port where nothing listens: it answers 502, its spans
+        // are recorded all the same.
+        let dead = free_port().to_string();
+        let mut server = Service(
+            Command::new(bin)
+                .args(["--port", &port.to_string(), "--downstream"])
+                .arg(format!("http://127.0.0.1:{dead}"))
+                .env("OTEL_SERVICE_NAME", service)
+                .env("OTEL_EXPORTER_OTLP_ENDPOINT", &collector.endpoint)
+                // Longer than the test waits: only the shutdown can export the spans.
+                .env("OTEL_BSP_SCHEDULE_DELAY", "60000")
+                .stdin(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("start the server"),
+        );
+        wait_listening(port);
+        let response = http_get(port, path, &[]);
+        assert!(response.starts_with("HTTP/1.1"), "{bin}: {response}");
+        let killed = Command::new("kill")
+            .args(["-TERM", &server.0.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(killed.success());
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while server.0.try_wait().expect("wait").is_none() {
+            assert!(Instant::now() < deadline, "{bin} did not stop on SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let (ok, stderr) = server.finish();
+        assert!(ok, "{bin}: {stderr}");
+        let got = collector.wait_for(Duration::from_secs(5), |s| {
+            s.iter().filter(|s| s.service_name == service).count() >= spans
+        });
+        let ours = got.iter().filter(|s| s.service_name == service).count();
+        assert_eq!(ours, spans, "{bin}: {got:#?}");
+    }
+}
