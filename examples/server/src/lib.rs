@@ -105,6 +105,40 @@ pub fn unblock_on_stop_signal(
     Ok(())
 }
 
+/// The `--requests` argument: how many requests to serve, 0 (the default) for ever. The
+/// error names the flag (found by review: a bare `ParseIntError` did not).
+///
+/// # Errors
+/// When the value is not a number.
+pub fn requests_arg() -> Result<usize, String> {
+    arg("requests", "0")
+        .parse()
+        .map_err(|e| format!("--requests: {e}"))
+}
+
+/// The message for a port that cannot be bound: it names the address (found by review:
+/// the OS error alone did not).
+pub fn cannot_listen(port: &str, e: impl std::fmt::Display) -> String {
+    format!("cannot listen on 127.0.0.1:{port}: {e}")
+}
+
+/// A `tiny_http` server on `127.0.0.1:port` whose request loop ends on Ctrl-C or
+/// SIGTERM ([`unblock_on_stop_signal`]), so that the program goes on to shut its
+/// provider down.
+///
+/// # Errors
+/// When the port cannot be bound, or the signal handlers installed.
+pub fn tiny_http_server(
+    port: &str,
+    name: &'static str,
+) -> Result<std::sync::Arc<tiny_http::Server>, Box<dyn std::error::Error>> {
+    let server = std::sync::Arc::new(
+        tiny_http::Server::http(format!("127.0.0.1:{port}")).map_err(|e| cannot_listen(port, e))?,
+    );
+    unblock_on_stop_signal(std::sync::Arc::clone(&server), name)?;
+    Ok(server)
+}
+
 /// Returns the value after `--name` on the command line, or `default`.
 pub fn arg(name: &str, default: &str) -> String {
     let flag = format!("--{name}");

@@ -57,12 +57,10 @@ struct App {
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let provider = picotrace_std::init_from_env()?;
     let port = arg("port", "8080");
-    let requests: usize = arg("requests", "0")
-        .parse()
-        .map_err(|e| format!("--requests: {e}"))?;
+    let requests = picotrace_examples::requests_arg()?;
     let listener = tokio::net::TcpListener::bind(format!("127.0.0.1:{port}"))
         .await
-        .map_err(|e| format!("cannot listen on 127.0.0.1:{port}: {e}"))?;
+        .map_err(|e| picotrace_examples::cannot_listen(&port, e))?;
     // The address bound: `--port 0` picks a free port (found by review: the server
     // printed port 0 and called itself there).
     let addr = listener.local_addr()?;

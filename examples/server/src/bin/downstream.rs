@@ -12,15 +12,9 @@ use picotrace_examples::{arg, TinyHttpHeaders};
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let provider = picotrace_std::init_from_env()?;
     let port = arg("port", "8081");
-    let requests: usize = arg("requests", "0")
-        .parse()
-        .map_err(|e| format!("--requests: {e}"))?; // 0: serve forever
-    let server = std::sync::Arc::new(
-        tiny_http::Server::http(format!("127.0.0.1:{port}"))
-            .map_err(|e| format!("cannot listen on 127.0.0.1:{port}: {e}"))?,
-    );
-    // Ctrl-C or SIGTERM ends the loop below: the provider is shut down, its spans sent.
-    picotrace_examples::unblock_on_stop_signal(std::sync::Arc::clone(&server), "downstream")?;
+    let requests = picotrace_examples::requests_arg()?; // 0: serve forever
+                                                        // Ctrl-C or SIGTERM ends the loop below: the provider is shut down, its spans sent.
+    let server = picotrace_examples::tiny_http_server(&port, "downstream")?;
     // The address bound: `--port 0` picks a free port (found by review: it printed 0).
     eprintln!("downstream listening on {}", server.server_addr());
     for (n, request) in server.incoming_requests().enumerate() {
