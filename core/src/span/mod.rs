@@ -561,13 +561,10 @@ impl<'t> Span<'t> {
         message: &str,
         attributes: &[KeyValue<'_>],
     ) {
-        let says_what = |kv: &&KeyValue<'_>| {
-            kv.key == semconv::EXCEPTION_TYPE || kv.key == semconv::EXCEPTION_MESSAGE
-        };
-        if exception_type.is_empty()
-            && message.is_empty()
-            && !attributes.iter().any(|kv| says_what(&kv))
-        {
+        let says_what = attributes
+            .iter()
+            .any(|kv| kv.key == semconv::EXCEPTION_TYPE || kv.key == semconv::EXCEPTION_MESSAGE);
+        if exception_type.is_empty() && message.is_empty() && !says_what {
             return;
         }
         let mut event = self.event(semconv::EXCEPTION_EVENT);
@@ -769,6 +766,7 @@ fn displays_something<T: core::fmt::Display + ?Sized>(value: &T) -> bool {
     let _ = core::fmt::write(&mut probe, format_args!("{value}"));
     probe.0
 }
+
 #[cfg(test)]
 mod tests {
     use super::*;
