@@ -3,7 +3,19 @@
 //! (issue 11, defect 11).
 
 use std::net::TcpListener;
-use std::process::{Command, Stdio};
+use std::process::{Command, Output, Stdio};
+
+/// Runs the quick start with `envs` set, stdin closed.
+fn quickstart(envs: &[(&str, &str)]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_quickstart"));
+    for (name, value) in envs {
+        command.env(name, value);
+    }
+    command
+        .stdin(Stdio::null())
+        .output()
+        .expect("run quickstart")
+}
 
 #[test]
 fn a_refused_collector_is_reported_not_silent() {
@@ -11,15 +23,13 @@ fn a_refused_collector_is_reported_not_silent() {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
     };
-    let out = Command::new(env!("CARGO_BIN_EXE_quickstart"))
-        .env(
+    let out = quickstart(&[
+        (
             "OTEL_EXPORTER_OTLP_ENDPOINT",
-            format!("http://127.0.0.1:{port}"),
-        )
-        .env("OTEL_EXPORTER_OTLP_TIMEOUT", "2000")
-        .stdin(Stdio::null())
-        .output()
-        .expect("run quickstart");
+            &format!("http://127.0.0.1:{port}"),
+        ),
+        ("OTEL_EXPORTER_OTLP_TIMEOUT", "2000"),
+    ]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{stderr}");
     // The counts, printed before the error (found by review: the error returned first).
@@ -43,11 +53,7 @@ fn a_refused_collector_is_reported_not_silent() {
 #[test]
 fn the_quick_start_exports_its_trace_to_a_collector() {
     let collector = picotrace_tests::collector::Collector::start();
-    let out = Command::new(env!("CARGO_BIN_EXE_quickstart"))
-        .env("OTEL_EXPORTER_OTLP_ENDPOINT", &collector.endpoint)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run quickstart");
+    let out = quickstart(&[("OTEL_EXPORTER_OTLP_ENDPOINT", collector.endpoint.as_str())]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     let spans = collector.wait_for(std::time::Duration::from_secs(10), |s| s.len() >= 4);
@@ -96,12 +102,7 @@ fn empty_variables_are_unset_and_the_trace_is_printed() {
         ("OTEL_EXPORTER_OTLP_ENDPOINT", ""),
         ("OTEL_TRACES_EXPORTER", " "),
     ] {
-        let out = Command::new(env!("CARGO_BIN_EXE_quickstart"))
-            .env(name, value)
-            .env("OTEL_EXPORTER_OTLP_TIMEOUT", "500")
-            .stdin(Stdio::null())
-            .output()
-            .expect("run quickstart");
+        let out = quickstart(&[(name, value), ("OTEL_EXPORTER_OTLP_TIMEOUT", "500")]);
         let (stdout, stderr) = (
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr),
@@ -111,12 +112,10 @@ fn empty_variables_are_unset_and_the_trace_is_printed() {
         assert!(!stdout.contains("exporting to"), "{name}: {stdout}");
     }
     // An endpoint with the console exporter: nothing is exported there.
-    let out = Command::new(env!("CARGO_BIN_EXE_quickstart"))
-        .env("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:9")
-        .env("OTEL_TRACES_EXPORTER", "console")
-        .stdin(Stdio::null())
-        .output()
-        .expect("run quickstart");
+    let out = quickstart(&[
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:9"),
+        ("OTEL_TRACES_EXPORTER", "console"),
+    ]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -138,12 +137,10 @@ fn empty_variables_are_unset_and_the_trace_is_printed() {
 /// default 5 s delay. With a batch size of 1, each span is printed as it ends.
 #[test]
 fn the_quick_start_takes_the_export_schedule_from_the_environment() {
-    let out = Command::new(env!("CARGO_BIN_EXE_quickstart"))
-        .env("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "1")
-        .env("OTEL_BSP_SCHEDULE_DELAY", "60000")
-        .stdin(Stdio::null())
-        .output()
-        .expect("run quickstart");
+    let out = quickstart(&[
+        ("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "1"),
+        ("OTEL_BSP_SCHEDULE_DELAY", "60000"),
+    ]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
