@@ -394,8 +394,8 @@ summary() {
 # disk says "No space left on device" somewhere in a long log; this says it at the end.
 disk_line() {
     local free used
-    free="$(df -h --output=avail "$ROOT" 2>/dev/null | tail -n 1 | tr -d ' ')"
-    used="$(du -sh "$ROOT/target" 2>/dev/null | cut -f1)"
+    free="$(df -h --output=avail "$ROOT" 2>/dev/null | tail -n 1 | tr -d ' ')" || true
+    used="$(du -sh "$ROOT/target" 2>/dev/null | cut -f1)" || true
     printf '  disk: %s free, target/ %s\n' "${free:-?}" "${used:-0}"
 }
 
