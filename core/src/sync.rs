@@ -512,7 +512,8 @@ impl<const N: usize> Publish for IndexLists<N> {
 
 /// The unique, sendable owner of one claimed slot (see invariant 2): a running span's
 /// record. Dropped without being published (a panic between claim and end), it frees
-/// the slot, so no slot is ever stranded.
+/// the slot. One never dropped (`mem::forget` of its span, a leaked span) keeps its
+/// slot for good: the arena is one slot smaller, and `in_use` counts it.
 pub struct SlotRef<'a> {
     raw: RawRecord<'a>,
     index: u16,
@@ -1300,8 +1301,9 @@ mod loom_tests {
         });
     }
 
-    /// Claims race with a release and a re-claim of the same index (the ABA case the
-    /// head tags exist for): no index is ever owned twice.
+    /// Claims race with a release and a re-claim of the same index: no index is ever
+    /// owned twice. (Not the ABA case: `a` holds one index at a time, so a head that
+    /// comes back has its old `next`; the two tests below need the tags.)
     #[test]
     fn racing_claims_and_releases_never_share_an_index() {
         loom::model(|| {

@@ -1191,6 +1191,9 @@ where
             let n = if is_root { root_number } else { count };
             return Span::unrecorded(self, self.context(trace_id, n, flags), params.kind, why);
         };
+        // Read before the counts below: a clock that panics (user code) frees the slot
+        // as the panic unwinds, and a count made before it would stay behind.
+        let now = early_now.unwrap_or_else(|| self.clock.now());
         if !recording {
             bump(&c.sampled_out_slotted, 1);
         }
@@ -1199,7 +1202,6 @@ where
         }
         let n = IdKeys::slot_number(slot.index(), slot.generation());
         let context = self.context(trace_id, n, flags);
-        let now = early_now.unwrap_or_else(|| self.clock.now());
         slot.record().init(&NewRecord {
             context,
             parent: parent_cx.map(|cx| cx.span_id),
@@ -1501,6 +1503,9 @@ where
         // layer calls this under its span table's lock, and a full arena held every
         // thread using that lock up for the whole configured wait; then, that this
         // thread's shard alone refused a record with most of the arena free).
+        // Read before the claim: a clock that panics (user code) then leaves no claim
+        // counted without its outcome.
+        let start = self.clock.now();
         let claimed = self
             .arena
             .claim()
@@ -1520,7 +1525,7 @@ where
             parent_is_remote: cx.is_remote,
             kind: span.unstarted.kind(),
             name: "",
-            start: self.clock.now(),
+            start,
             trace_state: if !changes_threshold(&result) {
                 state
             } else {

@@ -269,7 +269,14 @@ impl EnvConfig {
             Err(value) => {
                 let mut seen = not_utf8.borrow_mut();
                 if !seen.iter().any(|(n, _): &(String, String)| n == name) {
-                    seen.push((name.to_owned(), value.to_string_lossy().into_owned()));
+                    let lossy = value.to_string_lossy();
+                    // Header values may be API keys, shown by name only here too.
+                    let shown = if name.ends_with("_HEADERS") {
+                        redact_pairs(&lossy)
+                    } else {
+                        lossy.into_owned()
+                    };
+                    seen.push((name.to_owned(), shown));
                 }
                 None
             }
@@ -453,6 +460,12 @@ fn tls_reason(e: ExportError) -> String {
 
 /// Returns `k=v,k2=v2` as `k=<redacted>,k2=<redacted>` (a member without `=` becomes
 /// `<redacted>`): what warnings about header variables may show.
+/// How a warning about an invalid value says what is used instead (`; using the
+/// default`), rewritten by `first_valid` when a later variable is used.
+const USING: &str = "; using ";
+/// The client certificate's fallback: none is sent.
+const NONE_SENT: &str = "no client certificate is sent";
+
 fn redact_pairs(s: &str) -> String {
     let members: Vec<String> = s
         .split(',')
@@ -519,7 +532,13 @@ impl Reader<'_> {
             let before = self.warnings.len();
             if let Some(t) = parse(self, name, &v) {
                 for w in &mut self.warnings[first_warning..before] {
-                    if let Some(at) = w.message.rfind("; using ") {
+                    // What the warning said happens instead: "; using the default",
+                    // "; no client certificate is sent", ...
+                    let fallback = [USING, &format!("; {NONE_SENT}")]
+                        .iter()
+                        .filter_map(|f| w.message.rfind(*f))
+                        .max();
+                    if let Some(at) = fallback {
                         w.message.truncate(at);
                         w.message.push_str(&format!("; using {name} instead"));
                     }
@@ -831,7 +850,6 @@ impl Reader<'_> {
     /// The client certificate and key for mutual TLS: both usable, and belonging
     /// together, or neither.
     fn client_certificate(&mut self) -> (Option<PathBuf>, Option<PathBuf>) {
-        const NONE_SENT: &str = "no client certificate is sent";
         let cert = self.pem_file("CLIENT_CERTIFICATE", NONE_SENT, |pem| {
             pem.certificates(Item::ClientCertificate).map(drop)
         });
@@ -914,7 +932,11 @@ impl Reader<'_> {
                 self.warn(
                     BATCH,
                     &v,
-                    format!("must not exceed OTEL_BSP_MAX_QUEUE_SIZE; using {default}"),
+                    // The queue size used, which a capped setting is not.
+                    format!(
+                        "must not exceed the queue size ({}); using {default}",
+                        c.max_queue_size
+                    ),
                 );
                 default
             }
@@ -1305,6 +1327,61 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
+    /// Regression (found by review): a batch size under a queue size set above the
+    /// cap was refused as exceeding OTEL_BSP_MAX_QUEUE_SIZE, which it did not.
+    #[test]
+    fn a_batch_refused_for_a_capped_queue_says_the_size_used() {
+        let e = env(&[
+            ("OTEL_BSP_MAX_QUEUE_SIZE", "100000"),
+            ("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "70000"),
+        ]);
+        let batch = e
+            .warnings
+            .iter()
+            .find(|w| w.variable == "OTEL_BSP_MAX_EXPORT_BATCH_SIZE")
+            .expect("the batch size warns");
+        let max = BatchConfig::MAX_QUEUE_SIZE;
+        assert!(
+            batch
+                .message
+                .starts_with(&format!("must not exceed the queue size ({max})")),
+            "{batch}"
+        );
+    }
+
+    /// Regression (found by review): an unusable `TRACES_` client key said "no client
+    /// certificate is sent" when the general variable's key was used instead.
+    #[test]
+    fn a_client_key_warning_names_the_key_used_instead() {
+        let dir = std::env::temp_dir().join(format!("picotrace-env-key-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let key = dir.join("key.pem");
+        std::fs::write(
+            &key,
+            "-----BEGIN PRIVATE KEY-----\nc3VwZXJzZWNyZXQ=\n-----END PRIVATE KEY-----\n",
+        )
+        .unwrap();
+        let e = env(&[
+            (
+                "OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY",
+                "/nonexistent/key.pem",
+            ),
+            ("OTEL_EXPORTER_OTLP_CLIENT_KEY", key.to_str().unwrap()),
+        ]);
+        let first = e
+            .warnings
+            .iter()
+            .find(|w| w.variable == "OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY")
+            .expect("the TRACES_ key warns");
+        assert!(
+            first
+                .message
+                .ends_with("; using OTEL_EXPORTER_OTLP_CLIENT_KEY instead"),
+            "{first}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
     /// Regression (found by review): an endpoint with an empty port was refused, and
     /// spans went to localhost. The spec: "if the port is empty or not given, TCP port
     /// 80 is the default for the http scheme"; the URL is not modified.
@@ -1470,6 +1547,29 @@ mod tests {
         assert_eq!(e.resource_attributes, [("team".into(), "a".into())]);
         assert_eq!(warned(&e), ["OTEL_SERVICE_NAME"]);
         assert_eq!(e.warnings[0].message, "not valid UTF-8; ignored");
+    }
+
+    /// Regression: a header variable that was not UTF-8 was shown whole in its
+    /// warning, secrets and all (other header warnings show names only).
+    #[cfg(unix)]
+    #[test]
+    fn header_values_that_are_not_utf8_are_not_shown() {
+        use std::os::unix::ffi::OsStringExt;
+        for variable in [
+            "OTEL_EXPORTER_OTLP_HEADERS",
+            "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
+        ] {
+            let e = EnvConfig::from_os_lookup(|name: &str| {
+                (name == variable).then(|| {
+                    std::ffi::OsString::from_vec(b"authorization=Bearer s3cret,x=caf\xe9".to_vec())
+                })
+            });
+            assert_eq!(warned(&e), [variable]);
+            let shown = e.warnings[0].to_string();
+            assert!(!shown.contains("s3cret"), "{shown}");
+            assert!(shown.contains("authorization=<redacted>"), "{shown}");
+            assert!(!format!("{e:?}").contains("s3cret"));
+        }
     }
 
     /// Regression: a setting with no supported propagator (a typo, another

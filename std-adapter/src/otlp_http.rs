@@ -563,11 +563,13 @@ pub fn traces_url_from_base(base: &str) -> String {
 /// used").
 pub fn signal_url(url: &str) -> String {
     let url = url.trim();
-    let after_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
-    if after_scheme.contains(['/', '?', '#']) {
-        url.to_owned()
-    } else {
-        format!("{url}/")
+    let after_scheme = url.find("://").map_or(0, |i| i + 3);
+    // The authority ends at the first `/`, `?` or `#`; only a `/` there starts a path
+    // (`http://c:4318?x=1` has none, and was sent as `POST ?x=1`).
+    match url[after_scheme..].find(['/', '?', '#']) {
+        Some(i) if url.as_bytes()[after_scheme + i] == b'/' => url.to_owned(),
+        Some(i) => format!("{}/{}", &url[..after_scheme + i], &url[after_scheme + i..]),
+        None => format!("{url}/"),
     }
 }
 
@@ -1069,6 +1071,11 @@ mod tests {
             ("http://collector:4318/custom",    "http://collector:4318/custom",    "no v1/traces added"),
             ("http://collector:4318/x/",        "http://collector:4318/x/",        "slash kept"),
             ("http://collector:4318",           "http://collector:4318/",          "empty path is /"),
+            // Regression: a query or fragment with no path before it was sent as the
+            // request target (`POST ?tenant=a`).
+            ("http://c:4318?tenant=a",          "http://c:4318/?tenant=a",          "query, no path"),
+            ("http://c:4318#f",                 "http://c:4318/#f",                 "fragment, no path"),
+            ("http://c:4318/p?x=/y",            "http://c:4318/p?x=/y",            "path, then query"),
         ];
         for (url, want, why) in table {
             assert_eq!(signal_url(url), *want, "{why}");

@@ -859,6 +859,50 @@ fn record_only_spans_are_recorded_but_not_exported() {
     assert_eq!(t.arena().in_use(), 0, "its slot is free again");
 }
 
+/// Regression (found by review): a clock that panicked at a span's start, after the
+/// span was counted as not to be exported (sampled out, holding a slot for its
+/// parent's tracestate), left that count behind when the slot was freed:
+/// `running_spans` read one low from then on.
+#[cfg(feature = "tracestate")]
+#[test]
+fn a_clock_that_panics_at_start_leaves_the_counters_right() {
+    struct Panicky(core::sync::atomic::AtomicBool);
+    impl crate::time::Clock for Panicky {
+        fn now(&self) -> Timestamp {
+            if self.0.load(core::sync::atomic::Ordering::Relaxed) {
+                panic!("clock bug");
+            }
+            Timestamp::from_unix_nanos(T0)
+        }
+    }
+    let clock = Panicky(core::sync::atomic::AtomicBool::new(false));
+    let t = Tracer::new(
+        TracerConfig::new("svc"),
+        SpanArena::<2>::new(),
+        &clock,
+        IdGenerator::from_seed([42; 32]),
+        Collect::default(),
+    );
+    let headers = [
+        (
+            "traceparent",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00",
+        ),
+        ("tracestate", "vendor=kept"),
+    ];
+    let incoming = TraceContext::from_headers(&headers[..]);
+    clock.0.store(true, core::sync::atomic::Ordering::Relaxed);
+    let started = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        drop(t.start_server_span("GET /", &incoming));
+    }));
+    assert!(started.is_err(), "the clock panicked");
+    assert_eq!(t.arena().in_use(), 0, "the slot is free again");
+    clock.0.store(false, core::sync::atomic::Ordering::Relaxed);
+    let held = t.start_span("sampled");
+    assert!(held.context().flags.is_sampled());
+    assert_eq!(t.running_spans(), 1, "{:?}", t.stats());
+}
+
 /// The spec's ShouldSample gets the span's initial attributes and links: a sampler can
 /// drop health checks by route, or keep what links to a sampled trace.
 #[test]

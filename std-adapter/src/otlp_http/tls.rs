@@ -36,6 +36,31 @@ impl fmt::Debug for PemSource {
     }
 }
 
+/// The longest PEM file read: a CA bundle (Mozilla's, ~150 certificates) is ~220 KB.
+const MAX_PEM_FILE: u64 = 1 << 20;
+
+/// Reads a PEM file: only a regular file (a FIFO with no writer blocked the program's
+/// start for ever; `/dev/zero` grew a buffer until the process was killed), and at most
+/// [`MAX_PEM_FILE`] bytes of it.
+fn read_pem_file(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
+    use std::io::{Error, ErrorKind, Read as _};
+    // Checked before opening: opening a FIFO for reading waits for a writer.
+    if !std::fs::metadata(path)?.is_file() {
+        return Err(Error::new(ErrorKind::InvalidInput, "not a regular file"));
+    }
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?
+        .take(MAX_PEM_FILE + 1)
+        .read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_PEM_FILE {
+        return Err(Error::new(
+            ErrorKind::InvalidData,
+            format!("longer than {MAX_PEM_FILE} bytes"),
+        ));
+    }
+    Ok(bytes)
+}
+
 /// What a [`PemSource`] should hold, for error messages.
 #[derive(Clone, Copy)]
 pub(crate) enum Item {
@@ -70,7 +95,7 @@ impl PemSource {
         match self {
             PemSource::Bytes(b) => Ok(Cow::Borrowed(b)),
             // The I/O error says why (not found, permission denied), never what was read.
-            PemSource::File(p) => std::fs::read(p)
+            PemSource::File(p) => read_pem_file(p)
                 .map(Cow::Owned)
                 .map_err(|e| self.error(item, format!("cannot read the file: {e}"))),
         }
@@ -174,6 +199,43 @@ mod tests {
             ExportError::InvalidTls { reason, .. } => reason,
             other => panic!("{other:?}"),
         }
+    }
+
+    /// Regression: a path to a FIFO with no writer blocked for ever (reading the
+    /// environment at start-up hung), and `/dev/zero` was read until memory ran out.
+    #[cfg(unix)]
+    #[test]
+    fn only_regular_files_of_bounded_size_are_read() {
+        let dir = std::env::temp_dir().join(format!("picotrace-pem-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let fifo = dir.join("ca.fifo");
+        let _ = std::fs::remove_file(&fifo);
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .expect("mkfifo runs");
+        assert!(made.success());
+        let long = dir.join("long.pem");
+        std::fs::write(&long, vec![b'#'; MAX_PEM_FILE as usize + 1]).expect("write");
+        for (path, why) in [
+            (fifo.clone(), "not a regular file"),
+            ("/dev/zero".into(), "not a regular file"),
+            (long.clone(), "longer than"),
+        ] {
+            let source = PemSource::File(path.clone());
+            // On a thread: the bug blocked, and a test that hangs says less than one
+            // that fails.
+            let (tx, rx) = std::sync::mpsc::channel();
+            std::thread::spawn(move || {
+                let _ = tx.send(root_certs(&source).map(drop));
+            });
+            let result = rx
+                .recv_timeout(std::time::Duration::from_secs(5))
+                .unwrap_or_else(|_| panic!("{path:?}: still reading after 5 s"));
+            let shown = reason(result.expect_err("refused"));
+            assert!(shown.contains(why), "{path:?}: {shown}");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
