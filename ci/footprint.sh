@@ -56,6 +56,9 @@ done
 
 unset RUSTFLAGS CARGO_ENCODED_RUSTFLAGS CARGO_BUILD_RUSTFLAGS
 [[ "${CI:-}" == "true" ]] && export CARGO_INCREMENTAL=0
+# The module table reads full DWARF: the boards' own `debug = true`, whatever ci/run.sh
+# set for CI's other builds.
+unset CARGO_PROFILE_RELEASE_DEBUG
 [[ -x "$DEBIAN_RUSTC" && -x "$DEBIAN_CARGO" ]] || {
     echo "footprint: Debian's rustc/cargo missing: run 'ci/install.sh firmware'" >&2
     exit 1
@@ -111,12 +114,20 @@ build() {
     }
     rm -rf "${OUT:?}/$target/$set"
     mkdir -p "$OUT/$target/$set"
-    if ! cargo_build "$@" "${args[@]}" 2>"$OUT/$target/$set/build.log"; then
-        # One at a time, so that the binaries that do build are still measured.
+    local log="$OUT/$target/$set/build.log"
+    if ! cargo_build "$@" "${args[@]}" 2>"$log"; then
+        # One at a time, so that the binaries that do build are still measured. A
+        # binary that needs the feature left out is "n/b" (status 1); any other error
+        # (a warning under -Dwarnings in that configuration) fails the script (status
+        # 2): it used to show as "n/b" too (found by review).
         status=1
         for bin in "${BINS[@]}"; do
             rm -f "$target_dir/$target/release/$bin"
-            cargo_build "$@" --bin "$bin" 2>>"$OUT/$target/$set/build.log" || true
+            if ! cargo_build "$@" --bin "$bin" 2>"$log.$bin"; then
+                grep -q "requires the features" "$log.$bin" || status=2
+            fi
+            cat "$log.$bin" >>"$log"
+            rm -f "$log.$bin"
         done
     fi
     for bin in "${BINS[@]}"; do
@@ -261,7 +272,7 @@ feature_costs() {
     fi
     echo "Saved by building without the feature (\`--no-default-features\` + the other default"
     echo "features), against the full build; RAM = data + bss + peak stack. \"n/b\": the binary"
-    echo "needs the feature and does not build without it."
+    echo "lists the feature in its \`required-features\`."
     echo
     echo "| feature left out | binary | flash saved | RAM saved | text without it |"
     echo "| --- | --- | ---: | ---: | ---: |"
@@ -281,7 +292,13 @@ feature_costs() {
         local board
         board="$(board_features_of "$target")"
         args=(--no-default-features --features "$board${board:+${rest:+,}}$rest")
-        build "$target" "no-$feature" "${args[@]}" || true
+        local built=0
+        build "$target" "no-$feature" "${args[@]}" || built=$?
+        if ((built >= 2)); then
+            cat "$OUT/$target/no-$feature/build.log" >&2
+            echo "footprint: $target without $feature: a build error (above)" >&2
+            exit 1
+        fi
         measure "$target" "no-$feature"
         while read -r bin text data bss arena peak; do
             [[ "$bin" == footprint_base ]] && continue

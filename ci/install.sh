@@ -183,10 +183,8 @@ install_fuzz() {
         log "fuzz: $(c++ --version | head -n1)"
         return
     fi
-    command -v dpkg-query >/dev/null || die "not a Debian-based machine: install ${FUZZ_APT_PACKAGES[*]} by hand"
-    log "fuzz: apt-get install ${FUZZ_APT_PACKAGES[*]}"
-    apt_get update -qq
-    apt_get install -y -q "${FUZZ_APT_PACKAGES[@]}"
+    # With apt_install's retries (a mirror that fails once).
+    apt_install fuzz "${FUZZ_APT_PACKAGES[@]}"
     command -v c++ >/dev/null || die "c++ missing after installing ${FUZZ_APT_PACKAGES[*]}"
 }
 
