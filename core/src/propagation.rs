@@ -82,6 +82,15 @@ pub trait Extractor {
 pub trait Injector {
     /// Sets header `name` to `value`.
     fn set(&mut self, name: &str, value: &str);
+
+    /// Removes header `name`, if present. Formats call it for the fields of theirs
+    /// they do not write this time (`tracestate` when the context has none, the B3
+    /// fields it replaces), so that a carrier forwarded from an incoming request (a
+    /// proxy) is left with no stale value of the caller's. The default does nothing:
+    /// right for a carrier that starts empty.
+    fn remove(&mut self, name: &str) {
+        let _ = name;
+    }
 }
 
 impl<T: Extractor + ?Sized> Extractor for &T {
@@ -101,6 +110,19 @@ impl<T: Extractor + ?Sized> Extractor for &T {
 impl<T: Injector + ?Sized> Injector for &mut T {
     fn set(&mut self, name: &str, value: &str) {
         (**self).set(name, value);
+    }
+
+    fn remove(&mut self, name: &str) {
+        (**self).remove(name);
+    }
+}
+
+/// Writes `tracestate`, or removes it when `state` is empty.
+pub(crate) fn set_or_remove_trace_state(headers: &mut (impl Injector + ?Sized), state: &str) {
+    if state.is_empty() {
+        headers.remove(TRACESTATE);
+    } else {
+        headers.set(TRACESTATE, state);
     }
 }
 
@@ -393,7 +415,9 @@ impl TraceContext {
         Ok(TraceContext::from(span_context))
     }
 
-    /// Writes `traceparent` and, when not empty, `tracestate`.
+    /// Writes `traceparent` and `tracestate`, or removes `tracestate` when the context
+    /// has none ([`Injector::remove`]: a caller's tracestate must not go on with
+    /// another traceparent).
     ///
     /// Nothing is written for an invalid context (an all-zero id): the next hop then
     /// starts its own trace.
@@ -403,9 +427,7 @@ impl TraceContext {
         }
         self.traceparent_repr()
             .with_header(|value| headers.set(TRACEPARENT, value));
-        if !self.trace_state.is_empty() {
-            headers.set(TRACESTATE, self.trace_state.as_str());
-        }
+        set_or_remove_trace_state(headers, self.trace_state.as_str());
     }
 
     /// Returns the version-00 `traceparent` value for this context, or `None` for an
@@ -535,10 +557,15 @@ impl TraceContext {
         if self.span_context.is_valid() {
             headers.set(b3::TRACE_ID, &self.trace_id().to_hex());
             headers.set(b3::SPAN_ID, &self.span_id().to_hex());
+            // The fields not written go: a caller's parent id or sampling flag in a
+            // forwarded carrier would contradict these.
+            headers.remove(b3::PARENT_SPAN_ID);
             if self.flags().is_debug() {
                 headers.set(b3::FLAGS, "1");
+                headers.remove(b3::SAMPLED);
             } else {
                 headers.set(b3::SAMPLED, if self.is_sampled() { "1" } else { "0" });
+                headers.remove(b3::FLAGS);
             }
         }
     }

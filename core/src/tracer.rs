@@ -876,7 +876,8 @@ where
     }
 
     /// Writes `traceparent` (and `tracestate`) for `span` into outgoing headers. The
-    /// tracestate is read from the span's slot.
+    /// tracestate is read from the span's slot; without one, `tracestate` is removed
+    /// ([`Injector::remove`]).
     pub fn inject_context(&self, span: &Span<'_>, headers: &mut (impl Injector + ?Sized)) {
         let cx = span.context();
         if !cx.is_valid() {
@@ -889,10 +890,7 @@ where
             flags: cx.flags,
         };
         traceparent.with_header(|value| headers.set(crate::propagation::TRACEPARENT, value));
-        let state = span.trace_state();
-        if !state.is_empty() {
-            headers.set(crate::propagation::TRACESTATE, state);
-        }
+        crate::propagation::set_or_remove_trace_state(headers, span.trace_state());
     }
 
     /// Drains the ended queue into the exporter (the caller holds the exporter).

@@ -66,7 +66,7 @@ impl Extractor for HashMapCarrier<'_> {
 }
 
 /// Writes headers into a `HashMap<String, String>`: the name in lowercase, replacing
-/// any earlier value under any spelling of it.
+/// any earlier value under any spelling of it; removes as [`HeaderMapInjector`] does.
 #[derive(Debug)]
 pub struct HashMapInjector<'a>(pub &'a mut HashMap<String, String>);
 
@@ -76,6 +76,10 @@ impl Injector for HashMapInjector<'_> {
         self.0
             .retain(|k, _| k == &lower || !k.eq_ignore_ascii_case(&lower));
         self.0.insert(lower, value.to_owned());
+    }
+
+    fn remove(&mut self, name: &str) {
+        self.0.retain(|k, _| !k.eq_ignore_ascii_case(name));
     }
 }
 
@@ -111,8 +115,10 @@ impl Extractor for HeaderMapCarrier<'_> {
     }
 }
 
-/// Writes headers into an `http::HeaderMap`, replacing earlier values. A name or value
-/// that is not valid in HTTP is skipped (propagation is best effort).
+/// Writes headers into an `http::HeaderMap`, replacing earlier values, and removes the
+/// propagation fields a format does not write this time (a `tracestate` of the caller's
+/// in a forwarded request, say). A name or value that is not valid in HTTP is skipped
+/// (propagation is best effort).
 #[derive(Debug)]
 pub struct HeaderMapInjector<'a>(pub &'a mut HeaderMap);
 
@@ -122,6 +128,12 @@ impl Injector for HeaderMapInjector<'_> {
             return;
         };
         self.0.insert(name, value);
+    }
+
+    fn remove(&mut self, name: &str) {
+        if let Some(name) = header_name(name) {
+            self.0.remove(name);
+        }
     }
 }
 
@@ -186,6 +198,69 @@ mod tests {
             .unwrap()
             .to_headers(&mut HeaderMapInjector(&mut out));
         assert_eq!(out.get("traceparent").unwrap(), TP);
+    }
+
+    /// Regression (found by review): injecting into the headers of a forwarded
+    /// request (a proxy) left the caller's fields this hop did not write: its
+    /// tracestate went on with a new traceparent (W3C: a tracestate goes with the
+    /// traceparent it came with), and a B3 parent id or sampling flag stayed beside
+    /// this hop's ids.
+    #[test]
+    fn injecting_into_forwarded_headers_leaves_no_field_of_the_callers() {
+        let provider = crate::TracerProvider::builder().build();
+        let mut h = HeaderMap::new();
+        // Invalid (uppercase hex): a new trace, and the caller's tracestate is void.
+        h.insert(
+            "traceparent",
+            HeaderValue::from_static("00-4BF92F3577B34DA6A3CE929D0E0E4736-00F067AA0BA902B7-01"),
+        );
+        h.insert("tracestate", HeaderValue::from_static("congo=x"));
+        let incoming = provider.extract_context(&HeaderMapCarrier(&h));
+        assert!(incoming.is_err());
+        let span = provider
+            .tracer()
+            .start_server_span("proxy", incoming.as_ref().ok());
+        provider.inject(&span, &mut HeaderMapInjector(&mut h));
+        assert!(h.get("tracestate").is_none(), "{h:?}");
+        assert_eq!(
+            h.get("traceparent").unwrap(),
+            span.trace_context().to_traceparent().unwrap().as_str()
+        );
+
+        // B3 multiple headers: a parent id and a debug flag of the caller's.
+        let b3 = picotrace::Propagators::new(&[picotrace::Propagator::B3Multi]);
+        let mut h = HeaderMap::new();
+        for (k, v) in [
+            ("x-b3-traceid", "4bf92f3577b34da6a3ce929d0e0e4736"),
+            ("x-b3-spanid", "00f067aa0ba902b7"),
+            ("x-b3-parentspanid", "1111111111111111"),
+            ("x-b3-sampled", "1"),
+        ] {
+            h.insert(k, HeaderValue::from_static(v));
+        }
+        let cx = b3.extract_context(&HeaderMapCarrier(&h)).unwrap();
+        b3.inject_context(&cx, &mut HeaderMapInjector(&mut h));
+        assert!(h.get("x-b3-parentspanid").is_none(), "{h:?}");
+        assert_eq!(h.get("x-b3-sampled").unwrap(), "1");
+        h.insert("x-b3-sampled", HeaderValue::from_static("0"));
+        h.insert("x-b3-flags", HeaderValue::from_static("1"));
+        let debug = b3.extract_context(&HeaderMapCarrier(&h)).unwrap();
+        let mut out = h.clone();
+        b3.inject_context(&debug, &mut HeaderMapInjector(&mut out));
+        assert_eq!(out.get("x-b3-flags").unwrap(), "1");
+        assert!(
+            out.get("x-b3-sampled").is_none(),
+            "debug goes without sampled"
+        );
+
+        // The same through a HashMap.
+        let mut m = HashMap::new();
+        m.insert("TraceState".to_string(), "congo=x".to_string());
+        TraceContext::from_headers(&[("traceparent", TP)])
+            .unwrap()
+            .to_headers(&mut HashMapInjector(&mut m));
+        assert_eq!(m.len(), 1, "{m:?}");
+        assert_eq!(m["traceparent"], TP);
     }
 
     #[test]
