@@ -65,6 +65,7 @@ CORE_FEATURES=(
     embedded-io
     embedded-io-async
     embassy-time
+    std
 )
 # Profiles the no-std-link proof is built in.
 NO_STD_LINK_PROFILES=(release)

@@ -62,11 +62,18 @@
 //! ```
 //!
 //! # Features
-//! - `tracestate` (the one default feature): W3C `tracestate` read from incoming
-//!   headers, kept on spans, passed on and exported, and the OTEP 235 sampling threshold
-//!   in it (`ot=th:...`) honoured and written. Without it (`default-features = false`)
-//!   an incoming tracestate is ignored, its parser is not linked (about 9 KB less flash
-//!   on a Cortex-M3) and a [`TraceContext`] holds little more than its span context.
+//! - `tracestate` (default): W3C `tracestate` read from incoming headers, kept on
+//!   spans, passed on and exported. Without it an incoming tracestate is ignored, its
+//!   parser is not linked (about 10 KB less flash on a Cortex-M3) and a
+//!   [`TraceContext`] holds little more than its span context.
+//! - `otep235` (default, needs `tracestate`): the OTEP 235 sampling threshold and
+//!   randomness in the tracestate's `ot` entry (`ot=th:...;rv:...`) read and written
+//!   by the samplers. Without it the `ot` entry goes on untouched and ratio samplers
+//!   decide on the trace id (about 5.5 KB less flash on a Cortex-M3).
+//! - `std` (picotrace-std turns it on): a span dropped while its thread panics (the
+//!   request future a runtime drops as a handler panics) ends with status
+//!   `Error("panicked")` unless a status was set. Links `std` for
+//!   `std::thread::panicking` only; nothing allocates.
 //! - `critical-section`: atomics through a critical section where the CPU has no
 //!   compare-and-swap (thumbv6m), and interrupt-safe 64-bit atomics on 32-bit CPUs.
 //!   Without it, a 32-bit CPU's 64-bit atomics (the arena's list heads) use
@@ -96,7 +103,7 @@
 // `inline` on bare metal (`target_os = "none"`), where flash is scarcer: forcing them
 // there cost 1.5 KB of a Cortex-M3 tracer's 28 KB.
 
-#[cfg(test)]
+#[cfg(any(test, feature = "std"))]
 extern crate std;
 
 pub mod context;

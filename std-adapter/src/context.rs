@@ -257,16 +257,21 @@ pub fn current_span_context() -> Option<SpanContext> {
 /// send(picotrace_std::enter(&span));
 /// ```
 ///
-/// The guard borrows the span: the span cannot end (or move to another task) while it
-/// is current, as with `tracing`'s `Span::enter`.
+/// The guard holds a copy of the span's context, not the span: the span can still be
+/// written while it is current (as `tracing`'s `Span::record` can be under `enter`),
+/// and ending it first leaves its context current until the guard goes.
 ///
-/// ```compile_fail
+/// ```
 /// let provider = picotrace_std::TracerProvider::builder().build();
-/// let span = provider.tracer().start_span("request");
+/// let mut span = provider.tracer().start_span("import");
 /// let guard = picotrace_std::enter(&span);
-/// span.end();
+/// span.set_attribute("rows", 12_i64);
+/// span.record_error(&std::fmt::Error);
 /// drop(guard);
 /// ```
+///
+/// The lifetime parameter is kept for source compatibility; guards are
+/// `CurrentGuard<'static>`.
 #[must_use = "the span is current only while the guard lives"]
 #[derive(Debug)]
 pub struct CurrentGuard<'s> {
@@ -279,15 +284,38 @@ pub struct CurrentGuard<'s> {
 /// valid context (made while tracing is disabled) leaves the current one in place: its
 /// guard changes nothing (it used to push a copy of the current context, which stayed
 /// current after the guard that had set it was dropped).
-pub fn enter<'s>(span: &'s Span<'_>) -> CurrentGuard<'s> {
-    if !span.context().is_valid() {
+///
+/// The guard does not borrow `span` (found by review: it did, and then no attribute,
+/// event or error could be recorded on the span while it was current).
+pub fn enter(span: &Span<'_>) -> CurrentGuard<'static> {
+    enter_context(span.trace_context())
+}
+
+/// Makes `cx` current on this thread until the guard is dropped: for sync code that
+/// has a context but not its span, such as a `spawn_blocking` closure, a thread or a
+/// rayon task given [`current_context`] of the request. Injection there writes `cx`
+/// with its tracestate. An invalid `cx` changes nothing, as in [`enter`].
+///
+/// ```
+/// let provider = picotrace_std::TracerProvider::builder().build();
+/// let span = provider.tracer().start_span("request");
+/// let cx = span.trace_context();
+/// std::thread::spawn(move || {
+///     let _guard = picotrace_std::enter_context(cx.clone());
+///     assert_eq!(picotrace_std::current_context(), Some(cx));
+/// })
+/// .join()
+/// .unwrap();
+/// ```
+pub fn enter_context(cx: TraceContext) -> CurrentGuard<'static> {
+    if !cx.span_context.is_valid() {
         return CurrentGuard {
             id: None,
             not_send: PhantomData,
             span: PhantomData,
         };
     }
-    make_current(Some(span.trace_context()))
+    make_current(Some(cx))
 }
 
 /// Makes `cx` current until the guard is dropped (or unwound).
@@ -573,6 +601,7 @@ impl<F: Future> FutureExt for F {}
 mod tests {
     use super::*;
     use crate::TracerProvider;
+    use std::collections::HashMap;
 
     fn block_on<F: Future>(f: F) -> F::Output {
         let waker = std::task::Waker::noop();
@@ -675,6 +704,48 @@ mod tests {
         assert_eq!(current_baggage().unwrap().as_str(), "k=second");
         drop(second);
         assert!(current_baggage().is_none());
+    }
+
+    /// Regression (found by review): sync code with a context but not its span (a
+    /// `spawn_blocking` closure) could not make it current; the one way round,
+    /// `enter(&Span::non_recording(..))`, lost the tracestate.
+    #[test]
+    fn a_context_is_made_current_on_another_thread_with_its_tracestate() {
+        let provider = TracerProvider::builder().build();
+        let headers: HashMap<String, String> = [
+            (
+                "traceparent",
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            ),
+            ("tracestate", "vendor=kept"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        let cx = provider
+            .extract_context(&crate::HashMapCarrier(&headers))
+            .expect("a valid context");
+        assert_eq!(cx.trace_state.as_str(), "vendor=kept");
+        let tracer = provider.tracer();
+        let outgoing = std::thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    let _guard = enter_context(cx.clone());
+                    assert_eq!(current_context().as_ref(), Some(&cx));
+                    let call = tracer.start_client_span("call", current_context().as_ref());
+                    let mut out = HashMap::new();
+                    provider.inject(&call, &mut crate::HashMapInjector(&mut out));
+                    out
+                })
+                .join()
+                .unwrap()
+        });
+        assert_eq!(outgoing["tracestate"], "vendor=kept");
+        assert!(outgoing["traceparent"].starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"));
+        assert!(current_context().is_none(), "only that thread's");
+        // An invalid context changes nothing.
+        let _guard = enter_context(TraceContext::from(picotrace::SpanContext::INVALID));
+        assert!(current_context().is_none());
     }
 
     #[test]
@@ -868,6 +939,48 @@ mod tests {
             seen[0].contains("Error") && seen[0].contains("panicked"),
             "{seen:?}"
         );
+    }
+
+    /// Regression (found by review): the README's server pattern (the handler keeps
+    /// its span and runs the work `with_context`) exported a panicked request's span
+    /// Unset, as if it had succeeded: the span is dropped by the unwinding. A status
+    /// set before the panic stays.
+    #[test]
+    fn a_span_dropped_by_a_panic_ends_as_an_error() {
+        let statuses = Statuses::default();
+        let provider = TracerProvider::builder()
+            .exporter(crate::SharedExporter::new(statuses.clone()))
+            .build();
+        let tracer = provider.tracer();
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            block_on(async {
+                let mut span = tracer.start_server_span("GET /checkout", None);
+                async { panic!("handler failed") }
+                    .with_context(span.trace_context())
+                    .await;
+                span.set_ok();
+            })
+        }));
+        assert!(panicked.is_err());
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let mut span = tracer.start_span("already failed");
+            span.set_status(picotrace::Status::Error {
+                description: "timeout",
+            });
+            panic!("then this");
+        }));
+        assert!(panicked.is_err());
+        // Not while panicking: Unset, as ever.
+        drop(tracer.start_span("fine"));
+        provider.flush().unwrap();
+        let seen = statuses.0.lock().unwrap().clone();
+        assert_eq!(seen.len(), 3);
+        assert!(
+            seen[0].contains("Error") && seen[0].contains("panicked"),
+            "{seen:?}"
+        );
+        assert!(seen[1].contains("timeout"), "{seen:?}");
+        assert_eq!(seen[2], "Unset", "{seen:?}");
     }
 
     /// Regression (found by review): a future that completes and then panics while

@@ -72,8 +72,8 @@ pub use carrier::{HashMapCarrier, HashMapInjector, HeaderMapCarrier, HeaderMapIn
 pub use clock::SystemClock;
 pub use console::ConsoleExporter;
 pub use context::{
-    current_baggage, current_context, current_span_context, enter, enter_baggage, BaggageGuard,
-    CurrentGuard, FutureExt, InSpan, WithBaggage, WithContext,
+    current_baggage, current_context, current_span_context, enter, enter_baggage, enter_context,
+    BaggageGuard, CurrentGuard, FutureExt, InSpan, WithBaggage, WithContext,
 };
 pub use entropy::{id_generator, OsEntropy};
 pub use env::{init_from_env, EnvConfig, EnvWarning, Propagators};

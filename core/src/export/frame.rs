@@ -488,7 +488,11 @@ impl<const N: usize> FrameQueue<N> {
     }
 
     /// Sends every byte ready now to `w`, 64 bytes at a time, then flushes it; returns
-    /// how many bytes were sent. Frames queued while this runs go out in the same call.
+    /// how many bytes were sent. Frames queued while this runs go out in the same call,
+    /// unless a writer holds the queue when a chunk is taken: the call then ends there
+    /// (waiting could spin for ever where this runs above the writer's priority, an
+    /// interrupt executor), and what it left goes out at the next call; call it again
+    /// after each frame is queued, as the embassy demo's sender task does on its signal.
     ///
     /// A chunk copied out is lost if `w` fails (then this returns the error) or if the
     /// future is dropped before the chunk is written; the receiver drops the frame

@@ -217,10 +217,19 @@ pub(crate) enum ArrayKind {
 
 /// An array attribute stored packed in a span's text storage: strings as a 2-byte
 /// little-endian length and the bytes, numbers as 8 little-endian bytes, booleans as one.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug)]
 pub struct ArrayValue<'a> {
     pub(crate) kind: ArrayKind,
     pub(crate) packed: &'a [u8],
+}
+
+/// Element by element, as the elements themselves compare (found by review: the
+/// packed bytes were compared, so `[0.0] != [-0.0]` and `[NaN] == [NaN]`, unlike
+/// `F64(0.0) == F64(-0.0)` and `F64(NaN) != F64(NaN)`).
+impl PartialEq for ArrayValue<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.iter().eq(other.iter())
+    }
 }
 
 impl<'a> ArrayValue<'a> {
@@ -331,6 +340,31 @@ mod tests {
         assert_eq!(Value::from(1.5f32), Value::F64(1.5));
         let kv: KeyValue = ("http.response.status_code", 404u16).into();
         assert_eq!(kv.value, Value::I64(404));
+    }
+
+    /// Regression (found by review): arrays compared their packed bytes.
+    #[test]
+    fn arrays_compare_as_their_elements_do() {
+        let (zero, minus_zero, nan) = (
+            0.0f64.to_le_bytes(),
+            (-0.0f64).to_le_bytes(),
+            f64::NAN.to_le_bytes(),
+        );
+        let f64s = |packed| ArrayValue {
+            kind: ArrayKind::F64,
+            packed,
+        };
+        assert_eq!(AttributeValue::F64(0.0), AttributeValue::F64(-0.0));
+        assert_eq!(f64s(&zero), f64s(&minus_zero));
+        assert_ne!(f64s(&nan), f64s(&nan));
+        assert_ne!(f64s(&zero), f64s(&nan));
+        assert_eq!(
+            f64s(&[]),
+            ArrayValue {
+                kind: ArrayKind::Str,
+                packed: &[]
+            }
+        );
     }
 
     #[test]

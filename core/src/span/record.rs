@@ -145,7 +145,9 @@ pub struct SpanLimits {
     pub attributes_per_link: u32,
     /// Longest string value in characters (`OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT`, default
     /// unlimited; each element of a string array alike); longer values are cut to that
-    /// many characters and counted.
+    /// many characters and counted. Values given as numbers are never cut (the spec:
+    /// non-string values "MUST NOT be truncated"), a `u64` above `i64::MAX` included,
+    /// though OTLP carries it as its decimal string.
     pub value_length: u32,
 }
 
@@ -324,7 +326,8 @@ impl RecordMut<'_> {
         self.links.clear();
         self.text.clear();
         // Trace state first: it is propagated, so it is worth its bytes more than a
-        // long name; it is never cut (a cut tracestate would be invalid).
+        // long name; it is never cut inside a member (a cut member would make the
+        // whole list invalid): members that do not fit are left out, and counted.
         let mut truncated = 0;
         let trace_state = push_trace_state(self.text, &mut truncated, new.trace_state);
         let name = push_text(self.text, &mut truncated, new.name, NAME_LIMIT);
@@ -869,6 +872,14 @@ impl RecordMut<'_> {
     /// Sets the status following the spec: Ok is final, Unset is ignored, and only Error
     /// keeps a description (an Error without one keeps the description of an earlier
     /// Error: setting the code after the message must not erase it).
+    /// Sets `status` only when none was set.
+    #[cfg(feature = "std")]
+    pub(crate) fn set_status_if_unset(&mut self, status: &Status<'_>) {
+        if self.header.status == StatusCode::Unset {
+            self.set_status(status);
+        }
+    }
+
     pub(crate) fn set_status(&mut self, status: &Status<'_>) {
         if self.header.status == StatusCode::Ok {
             return;
@@ -1354,8 +1365,6 @@ fn bytes_at(text: &[u8], r: TextRef) -> &[u8] {
         .unwrap_or(&[])
 }
 
-/// The largest index `<= max` that is a char boundary of `s` (`str::floor_char_boundary`
-/// is not stable yet).
 /// Where `s` ends when it keeps at most `limit` characters (OpenTelemetry's attribute
 /// value length counts characters, not bytes). No more than `s.len()` bytes hold more
 /// than `s.len()` characters, so only a longer text is walked.
@@ -1367,6 +1376,8 @@ fn chars_end(s: &str, limit: u32) -> usize {
     s.char_indices().nth(limit).map_or(s.len(), |(i, _)| i)
 }
 
+/// The largest index `<= max` that is a char boundary of `s` (`str::floor_char_boundary`
+/// is not stable yet).
 fn floor_char_boundary(s: &str, max: usize) -> usize {
     if max >= s.len() {
         return s.len();

@@ -10,7 +10,8 @@
 //! COBS (Cheshire & Baker, "Consistent Overhead Byte Stuffing", 1999) removes every
 //! `0x00` from the body for at most one byte per 254, so `0x00` only ever means "end of
 //! frame". A receiver that starts mid-stream, or loses bytes to line noise, is back in
-//! step at the next `0x00`: at most the frame that was damaged is lost. The CRC is
+//! step at the next `0x00`: the frame that was damaged is lost, and noise between two
+//! frames (or a damaged delimiter) costs the frame after it too, which it runs into. The CRC is
 //! CRC-32/ISO-HDLC (the one of Ethernet, zlib and PNG; check value `0xcbf43926` for
 //! `"123456789"`), so damaged frames are dropped rather than forwarded.
 //!
