@@ -105,3 +105,60 @@ fn the_bridge_takes_the_exporters_settings_from_the_environment() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Runs the bridge on `input` (stdin), forwarding to a port where nothing listens;
+/// `keep_stderr: false` closes the read end of its stderr pipe at once.
+fn bridge_on(input: &[u8], keep_stderr: bool) -> (Option<i32>, String, String) {
+    use std::io::{Read, Write};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_uart_bridge"))
+        .args(["--endpoint", "http://127.0.0.1:1", "-"])
+        .env("OTEL_EXPORTER_OTLP_TIMEOUT", "2000")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run uart_bridge");
+    // Dropping the read end closes the pipe: the bridge's writes then fail (EPIPE).
+    let stderr = child.stderr.take().filter(|_| keep_stderr);
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin.write_all(input).expect("write frames");
+    drop(stdin);
+    let mut stdout = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut stdout)
+        .unwrap();
+    let mut said = String::new();
+    if let Some(mut stderr) = stderr {
+        stderr.read_to_string(&mut said).unwrap();
+    }
+    let status = child.wait().unwrap();
+    (status.code(), stdout, said)
+}
+
+/// Regression (found by review): `01 01 01 01 01 00`, an empty payload with its CRC
+/// (0), passed the check and was sent to the collector as an empty request; line noise
+/// makes it, the device never sends it.
+#[test]
+fn an_empty_frame_is_dropped_and_counted_not_forwarded() {
+    let (code, stdout, said) = bridge_on(&[0, 1, 1, 1, 1, 1, 0], true);
+    assert_eq!(code, Some(0), "{said}");
+    assert!(stdout.contains("forwarded 0, forward failed 0"), "{stdout}");
+    assert!(stdout.contains("empty 1"), "{stdout}");
+    assert!(said.contains("dropped a frame: empty"), "{said}");
+}
+
+/// Regression (found by review): `eprintln!` panicked on a closed stderr pipe
+/// (`uart_bridge ... 2>&1 | head`), and the bridge exited 101 without its counters.
+#[cfg(unix)]
+#[test]
+fn a_closed_stderr_does_not_stop_the_bridge() {
+    let mut input = vec![0];
+    // A damaged frame, which the bridge reports on stderr.
+    input.extend_from_slice(&[5, 1, 2, 3, 4, 0]);
+    let (code, stdout, _) = bridge_on(&input, false);
+    assert_eq!(code, Some(0), "{stdout}");
+    assert!(stdout.contains("bad crc 1"), "{stdout}");
+}

@@ -57,12 +57,26 @@ BYTES: 1 to 16777216 (default 65536)";
 /// exports, small enough that the frame buffer is always allocated.
 const MAX_FRAME: usize = 16 * 1024 * 1024;
 
+/// Writes a line to stderr, ignoring errors: `eprintln!` panics when stderr is a
+/// closed pipe (`uart_bridge ... 2>&1 | head`), and the bridge then died without its
+/// counters (found by review).
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 /// What the bridge did, printed at exit.
 #[derive(Debug, Default)]
 struct Counters {
     forwarded: u64,
     spans_rejected: u64,
     forward_failed: u64,
+    /// Frames whose payload is empty: a request the device never sends (it sends none
+    /// without spans), but line noise can make one (`01 01 01 01 01 00`: no bytes and
+    /// their CRC, 0).
+    empty: u64,
 }
 
 struct Options {
@@ -109,15 +123,15 @@ fn open_input(input: &str) -> io::Result<Box<dyn Read>> {
     }
     if let Some(addr) = input.strip_prefix("tcp:") {
         let stream = TcpStream::connect(addr)?;
-        eprintln!("uart_bridge: connected to {addr}");
+        say!("uart_bridge: connected to {addr}");
         return Ok(Box::new(stream));
     }
     if let Some(addr) = input.strip_prefix("listen:") {
         let listener = TcpListener::bind(addr)?;
         // Scripts wait for this line to learn the port (with port 0).
-        eprintln!("uart_bridge: listening on {}", listener.local_addr()?);
+        say!("uart_bridge: listening on {}", listener.local_addr()?);
         let (stream, peer) = listener.accept()?;
-        eprintln!("uart_bridge: {peer} connected");
+        say!("uart_bridge: {peer} connected");
         return Ok(Box::new(stream));
     }
     Ok(Box::new(File::open(input)?))
@@ -128,9 +142,9 @@ fn main() -> ExitCode {
         Ok(options) => options,
         Err(message) => {
             if !message.is_empty() {
-                eprintln!("uart_bridge: {message}");
+                say!("uart_bridge: {message}");
             }
-            eprintln!("{USAGE}");
+            say!("{USAGE}");
             return ExitCode::from(2);
         }
     };
@@ -140,7 +154,7 @@ fn main() -> ExitCode {
     // protobuf requests, sent as they came.
     let env = EnvConfig::from_env();
     for warning in &env.warnings {
-        eprintln!("uart_bridge: {warning}");
+        say!("uart_bridge: {warning}");
     }
     let mut builder = env.otlp.builder().protocol(Protocol::HttpProtobuf);
     if let Some(base) = &options.endpoint {
@@ -149,15 +163,15 @@ fn main() -> ExitCode {
     let exporter = match builder.build() {
         Ok(exporter) => exporter,
         Err(e) => {
-            eprintln!("uart_bridge: bad exporter settings: {e}");
+            say!("uart_bridge: bad exporter settings: {e}");
             return ExitCode::from(2);
         }
     };
-    eprintln!("uart_bridge: forwarding frames to {}", exporter.url());
+    say!("uart_bridge: forwarding frames to {}", exporter.url());
     let mut input = match open_input(&options.input) {
         Ok(input) => input,
         Err(e) => {
-            eprintln!("uart_bridge: cannot open {}: {e}", options.input);
+            say!("uart_bridge: cannot open {}: {e}", options.input);
             return ExitCode::FAILURE;
         }
     };
@@ -173,20 +187,24 @@ fn main() -> ExitCode {
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => {
-                eprintln!("uart_bridge: read error: {e}");
+                say!("uart_bridge: read error: {e}");
                 break ExitCode::FAILURE;
             }
         };
         let mut bytes = &chunk[..n];
         while let Some(result) = decoder.feed(&mut bytes) {
             match result {
+                Ok([]) => {
+                    counters.empty += 1;
+                    say!("uart_bridge: dropped a frame: empty");
+                }
                 Ok(payload) => forward(&exporter, payload, &mut counters),
-                Err(e) => eprintln!("uart_bridge: dropped a frame: {}", describe(e)),
+                Err(e) => say!("uart_bridge: dropped a frame: {}", describe(e)),
             }
         }
     };
     if decoder.in_frame() {
-        eprintln!("uart_bridge: input ended inside a frame; its bytes are dropped");
+        say!("uart_bridge: input ended inside a frame; its bytes are dropped");
     }
 
     let frames = decoder.stats();
@@ -195,7 +213,8 @@ fn main() -> ExitCode {
     let _ = writeln!(
         out,
         "uart_bridge: bytes read {}, frames valid {}, forwarded {}, forward failed {}, \
-         spans rejected {}; dropped: bad crc {}, oversize {}, garbage {}, partial at end {}",
+         spans rejected {}; dropped: bad crc {}, oversize {}, garbage {}, partial at end {}, \
+         empty {}",
         frames.bytes,
         frames.frames,
         counters.forwarded,
@@ -205,6 +224,7 @@ fn main() -> ExitCode {
         frames.oversize,
         frames.garbage,
         u8::from(decoder.in_frame()),
+        counters.empty,
     );
     let _ = writeln!(
         out,
@@ -219,7 +239,7 @@ fn forward(exporter: &OtlpHttpExporter, payload: &[u8], counters: &mut Counters)
         Ok(outcome) => {
             counters.forwarded += 1;
             counters.spans_rejected += outcome.rejected_spans;
-            eprintln!(
+            say!(
                 "uart_bridge: frame of {} bytes forwarded: HTTP {}{}",
                 payload.len(),
                 outcome.status,
@@ -231,7 +251,7 @@ fn forward(exporter: &OtlpHttpExporter, payload: &[u8], counters: &mut Counters)
         }
         Err(e) => {
             counters.forward_failed += 1;
-            eprintln!(
+            say!(
                 "uart_bridge: frame of {} bytes not forwarded: {e}",
                 payload.len()
             );
