@@ -743,17 +743,6 @@ fn set_attribute_in(
 impl Drop for Span<'_> {
     #[inline]
     fn drop(&mut self) {
-        // A span dropped by unwinding ended because of the panic (feature `std`; found
-        // by review: a server span held by a handler that panicked was exported Unset,
-        // as if the request had succeeded).
-        #[cfg(feature = "std")]
-        if self.slot.is_some() && std::thread::panicking() {
-            if let Some((mut r, _)) = self.record() {
-                r.set_status_if_unset(&Status::Error {
-                    description: "panicked",
-                });
-            }
-        }
         if let (Some(slot), Some(owner)) = (self.slot.take(), self.owner) {
             owner.end_span(slot, self.recording, None);
         }
