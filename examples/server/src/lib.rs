@@ -75,6 +75,19 @@ pub fn unblock_on_stop_signal(
     server: std::sync::Arc<tiny_http::Server>,
     name: &'static str,
 ) -> std::io::Result<()> {
+    on_stop_signal(name, move || server.unblock())
+}
+
+/// Runs `stop` once on Ctrl-C or SIGTERM, on a thread that waits for them; the signal
+/// handlers are in place when this returns. `name` goes in the line printed to stderr
+/// then (a closed stderr is ignored).
+///
+/// # Errors
+/// When the signal handlers cannot be installed.
+pub fn on_stop_signal(
+    name: &'static str,
+    stop: impl FnOnce() + Send + 'static,
+) -> std::io::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -99,8 +112,11 @@ pub fn unblock_on_stop_signal(
         runtime.block_on(async {
             let _ = tokio::signal::ctrl_c().await;
         });
-        eprintln!("{name}: stopping");
-        server.unblock();
+        {
+            use std::io::Write as _;
+            let _ = writeln!(std::io::stderr(), "{name}: stopping");
+        }
+        stop();
     });
     Ok(())
 }

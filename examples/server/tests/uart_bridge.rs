@@ -162,3 +162,106 @@ fn a_closed_stderr_does_not_stop_the_bridge() {
     assert_eq!(code, Some(0), "{stdout}");
     assert!(stdout.contains("bad crc 1"), "{stdout}");
 }
+
+/// Regression (found by review): a serial device never ends, and Ctrl-C or SIGTERM
+/// killed the bridge before it printed its counters. Here stdin stays open, as a
+/// device's would, and SIGTERM comes once a frame was handled.
+#[cfg(unix)]
+#[test]
+fn sigterm_stops_the_bridge_with_its_counters() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_uart_bridge"))
+        .args(["--endpoint", "http://127.0.0.1:1", "-"])
+        .env("OTEL_EXPORTER_OTLP_TIMEOUT", "2000")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run uart_bridge");
+    let mut stdin = child.stdin.take().expect("stdin");
+    // A damaged frame: reported on stderr at once, nothing to forward.
+    stdin.write_all(&[0, 5, 1, 2, 3, 4, 0]).unwrap();
+    stdin.flush().unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
+    let mut line = String::new();
+    while !line.contains("dropped a frame") {
+        line.clear();
+        assert!(
+            stderr.read_line(&mut line).unwrap() > 0,
+            "stderr ended first"
+        );
+    }
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(killed.success());
+    let mut stdout = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut stdout)
+        .unwrap();
+    let status = child.wait().unwrap();
+    drop(stdin);
+    assert_eq!(status.code(), Some(0), "{status:?}");
+    assert!(stdout.contains("bad crc 1"), "{stdout}");
+}
+
+/// Regression (found by review): reading waited while a frame was forwarded, for up to
+/// the export timeout; a UART without flow control overflowed meanwhile. Here the
+/// collector never answers, and 256 KiB written after the frame are still taken in at
+/// once (a pipe holds 64 KiB).
+#[cfg(unix)]
+#[test]
+fn reading_goes_on_while_a_frame_is_forwarded() {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    // Accepts, reads nothing, answers nothing, until the test ends.
+    let _held = std::thread::spawn(move || {
+        let held: Vec<_> = listener.incoming().take(4).collect();
+        std::thread::sleep(std::time::Duration::from_secs(30));
+        drop(held);
+    });
+    let mut child = Command::new(env!("CARGO_BIN_EXE_uart_bridge"))
+        .args(["--endpoint", &format!("http://127.0.0.1:{port}"), "-"])
+        .env("OTEL_EXPORTER_OTLP_TIMEOUT", "20000")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run uart_bridge");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let mut frame = vec![0];
+    picotrace::wire::frame::encode_with(b"payload", |chunk| frame.extend_from_slice(chunk));
+    stdin.write_all(&frame).unwrap();
+    stdin.flush().unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
+    let mut line = String::new();
+    while !line.contains("forwarding frames to") {
+        line.clear();
+        assert!(
+            stderr.read_line(&mut line).unwrap() > 0,
+            "stderr ended first"
+        );
+    }
+    // Lone delimiters: empty frames, ignored; only the reading matters.
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    let writer = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let written = stdin.write_all(&vec![0u8; 256 * 1024]);
+        let _ = done_tx.send(written.is_ok());
+        stdin
+    });
+    let taken = done_rx.recv_timeout(std::time::Duration::from_secs(5));
+    let _ = child.kill();
+    let _ = child.wait();
+    drop(writer);
+    assert_eq!(
+        taken,
+        Ok(true),
+        "the bridge stopped reading while it forwarded"
+    );
+}

@@ -26,9 +26,12 @@
 //!              65536; the frame buffer of that size is allocated at start
 //! ```
 //!
-//! It runs until the input ends (QEMU exits, the pipe closes), logging one line per
-//! frame to stderr, then prints its counters to stdout. It exits with 2 on a usage or
-//! endpoint error, with 1 when the input cannot be opened or read, else with 0.
+//! It runs until the input ends (QEMU exits, the pipe closes) or it gets Ctrl-C or
+//! SIGTERM (a serial device never ends), logging one line per frame to stderr, then
+//! prints its counters to stdout. It exits with 2 on a usage or endpoint error, with 1
+//! when the input cannot be opened or read, else with 0. The input is read on a thread
+//! of its own, so that a collector that is slow to answer does not stop the reading (a
+//! UART without flow control would lose bytes): up to 4 MiB wait to be forwarded.
 //!
 //! Example with QEMU (see `ci/firmware.sh` for the scripted version):
 //!
@@ -44,6 +47,8 @@ use std::fs::File;
 use std::io::{self, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
 
 use picotrace::wire::frame::{Decoder, FrameError, CRC_LEN};
 use picotrace_std::otlp_http::{traces_url_from_base, Protocol};
@@ -117,9 +122,9 @@ fn parse_args() -> Result<Options, String> {
 }
 
 /// Opens the byte stream named on the command line.
-fn open_input(input: &str) -> io::Result<Box<dyn Read>> {
+fn open_input(input: &str) -> io::Result<Box<dyn Read + Send>> {
     if input == "-" {
-        return Ok(Box::new(io::stdin().lock()));
+        return Ok(Box::new(io::stdin()));
     }
     if let Some(addr) = input.strip_prefix("tcp:") {
         let stream = TcpStream::connect(addr)?;
@@ -168,7 +173,7 @@ fn main() -> ExitCode {
         }
     };
     say!("uart_bridge: forwarding frames to {}", exporter.url());
-    let mut input = match open_input(&options.input) {
+    let input = match open_input(&options.input) {
         Ok(input) => input,
         Err(e) => {
             say!("uart_bridge: cannot open {}: {e}", options.input);
@@ -180,18 +185,21 @@ fn main() -> ExitCode {
     let mut frame_buf = vec![0u8; options.max_frame + CRC_LEN];
     let mut decoder = Decoder::new(&mut frame_buf);
     let mut counters = Counters::default();
-    let mut chunk = [0u8; 4096];
+    let received = read_on_a_thread(input);
     let status = loop {
-        let n = match input.read(&mut chunk) {
-            Ok(0) => break ExitCode::SUCCESS,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => {
+        if STOPPING.load(Ordering::Relaxed) {
+            break ExitCode::SUCCESS;
+        }
+        let chunk = match received.recv() {
+            Ok(Input::Bytes(chunk)) => chunk,
+            Ok(Input::End) | Err(_) => break ExitCode::SUCCESS,
+            Ok(Input::Stop) => break ExitCode::SUCCESS,
+            Ok(Input::Failed(e)) => {
                 say!("uart_bridge: read error: {e}");
                 break ExitCode::FAILURE;
             }
         };
-        let mut bytes = &chunk[..n];
+        let mut bytes = &chunk[..];
         while let Some(result) = decoder.feed(&mut bytes) {
             match result {
                 Ok([]) => {
@@ -232,6 +240,54 @@ fn main() -> ExitCode {
         stats.requests, stats.retries, stats.bytes_sent
     );
     status
+}
+
+/// What the reading thread and the signal handler hand to the main loop.
+enum Input {
+    Bytes(Vec<u8>),
+    End,
+    Failed(io::Error),
+    /// Ctrl-C or SIGTERM: stop and print the counters (found by review: a serial device
+    /// never ends, and a signal killed the bridge before it printed them).
+    Stop,
+}
+
+/// Chunks of 4 KiB at most, in a queue of 1024 (4 MiB): the reading goes on while a
+/// frame is forwarded (found by review: reading waited for each request, up to the
+/// export timeout, and a UART without flow control overflowed meanwhile).
+const QUEUED_CHUNKS: usize = 1024;
+
+/// Set on Ctrl-C or SIGTERM.
+static STOPPING: AtomicBool = AtomicBool::new(false);
+
+/// Reads `input` on a thread of its own, and stops on Ctrl-C or SIGTERM.
+fn read_on_a_thread(mut input: Box<dyn Read + Send>) -> mpsc::Receiver<Input> {
+    let (tx, rx) = mpsc::sync_channel(QUEUED_CHUNKS);
+    let stop = tx.clone();
+    std::thread::spawn(move || {
+        let mut chunk = [0u8; 4096];
+        loop {
+            let message = match input.read(&mut chunk) {
+                Ok(0) => Input::End,
+                Ok(n) => Input::Bytes(chunk[..n].to_vec()),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => Input::Failed(e),
+            };
+            let last = !matches!(message, Input::Bytes(_));
+            if tx.send(message).is_err() || last {
+                return;
+            }
+        }
+    });
+    if let Err(e) = picotrace_examples::on_stop_signal("uart_bridge", move || {
+        // The flag, for a main loop with chunks queued ahead of the message; the
+        // message, for one waiting on an empty queue.
+        STOPPING.store(true, Ordering::Relaxed);
+        let _ = stop.try_send(Input::Stop);
+    }) {
+        say!("uart_bridge: no signal handler ({e}): Ctrl-C ends without the counters");
+    }
+    rx
 }
 
 fn forward(exporter: &OtlpHttpExporter, payload: &[u8], counters: &mut Counters) {
