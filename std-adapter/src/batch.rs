@@ -1143,8 +1143,19 @@ fn encode_span(
     if len > max_span_size {
         return None;
     }
-    bytes.resize(len, 0);
+    resize_exact(bytes, len);
     protocol.emit_span(span, bytes).ok()
+}
+
+/// `bytes.resize(len, 0)` without `Vec`'s amortised growth: pooled buffers keep their
+/// capacity, and doubling one (a 40,000-byte span, then a 40,001-byte one) took it to
+/// 80,000, past `max_span_size` and the memory bound the module promises (found by
+/// review).
+fn resize_exact(bytes: &mut Vec<u8>, len: usize) {
+    if len > bytes.capacity() {
+        bytes.reserve_exact(len - bytes.len());
+    }
+    bytes.resize(len, 0);
 }
 
 impl Handle {
@@ -1632,6 +1643,17 @@ fn record_len(protocol: Protocol, len: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Regression (found by review): a buffer grew by doubling, past `max_span_size`.
+    #[test]
+    fn span_buffers_grow_to_the_span_not_double() {
+        let mut bytes = vec![0u8; 40_000];
+        resize_exact(&mut bytes, 40_001);
+        assert_eq!(bytes.len(), 40_001);
+        assert!(bytes.capacity() < 40_100, "{}", bytes.capacity());
+        resize_exact(&mut bytes, 10);
+        assert_eq!(bytes.len(), 10);
+    }
 
     /// Takes every request.
     struct Accept;
