@@ -1282,7 +1282,11 @@ impl TracerProvider {
             other => other,
         };
         let stats = self.stats();
-        let lost = stats.spans_lost();
+        // As `flush` counts: a drop at the full arena is a loss even when `set_parent`
+        // gave the span a record later (found by review: shutdown returned Ok where a
+        // flush at the same point reported it).
+        let seen = LossesSeen::of(&stats);
+        let lost = seen.failed + seen.arena_full;
         // Spans that hold slots only to pass a tracestate on (sampled out, or tracing
         // disabled), and recorded spans not sampled, are never exported: not at risk.
         let running = self.tracer.running_spans();
@@ -1565,6 +1569,30 @@ mod tests {
         refused.set_parent(&TraceContext::from_headers(&headers[..]).unwrap());
         assert!(refused.is_recording(), "a slot was free");
         (running, refused)
+    }
+
+    /// Regression (found by review): shutdown left out a drop at the full arena whose
+    /// span `set_parent` gave a record later, which flush counts as lost.
+    #[test]
+    fn shutdown_counts_a_span_given_a_record_after_a_full_arena_as_flush_does() {
+        let provider = TracerProvider::builder()
+            .config(TracerConfig::new("adopted"))
+            .exporter(SharedExporter::new(picotrace::NoopExporter))
+            .build();
+        let (running, refused) = refused_then_given_a_record(&provider);
+        drop(running);
+        drop(refused);
+        let shut = provider.shutdown();
+        assert!(
+            matches!(
+                shut,
+                Err(ExportError::SpansLost {
+                    lost: 1,
+                    running: 0
+                })
+            ),
+            "{shut:?}"
+        );
     }
 
     /// Regression (found by review): a flush after shutdown reported the losses the
