@@ -127,7 +127,13 @@ pub struct TracerStats {
     /// ended unsampled (`RecordOnly`), which are not exported.
     pub spans_sampled_out: u64,
     /// Sampled spans that could not be recorded because the arena was full (or the
-    /// tracer was re-entered); they still propagated context.
+    /// tracer was re-entered); they still propagated context. A span sampled out at
+    /// its start that [`crate::Span::set_parent`] would record and sample, without room
+    /// then, moves here from `spans_sampled_out`.
+    ///
+    /// `RecordOnly` spans still running are in neither this, `spans_sampled_out` nor
+    /// [`crate::Tracer::running_spans`] (which counts spans to be exported) until they
+    /// end.
     pub spans_dropped_arena_full: u64,
     /// Spans dropped at a full arena that [`crate::Span::set_parent`] later gave a
     /// record (recording from that call on); not in `spans_dropped_arena_full`, which

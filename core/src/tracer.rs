@@ -383,6 +383,10 @@ struct StartCounters {
     sampled_out_adopted: Counter,
     /// The same for `dropped_full`.
     dropped_full_adopted: Counter,
+    /// Spans counted as sampled out (or dropped roots) that `set_parent` would record
+    /// and sample, refused then by the full arena: moved to the arena-full drops (their
+    /// first count is taken off through `sampled_out_adopted` or `roots_kept`).
+    dropped_full_late: Counter,
     /// Slots held by running spans that will not be exported (not recording, or
     /// recording but not sampled): added when such a span takes a slot or stops being
     /// exportable, taken off when it ends or becomes exportable. A span can be added on
@@ -414,6 +418,7 @@ impl StartCounters {
             roots_kept: Counter::new(0),
             sampled_out_adopted: Counter::new(0),
             dropped_full_adopted: Counter::new(0),
+            dropped_full_late: Counter::new(0),
             unexported_running: Counter::new(0),
             shard_bits: (shard as u64) << SHARD_BITS_SHIFT,
         }
@@ -833,7 +838,11 @@ where
         // Each part is read before the count it is taken from (both only grow); a
         // part's increment seen ahead of its count's is read as 0 by `counted_less`.
         let full_adopted = c.total(|s| &s.dropped_full_adopted);
-        let dropped = counted_less(c.total(|s| &s.dropped_full), full_adopted);
+        // Read before the counts it moves spans from (`counted_less` below reads
+        // those after their parts): a move half seen counts the span twice at worst
+        // for that moment, never drops it.
+        let full_late = c.total(|s| &s.dropped_full_late);
+        let dropped = counted_less(c.total(|s| &s.dropped_full), full_adopted) + full_late;
         // Roots sampled out before they claimed a slot.
         let roots_kept = c.total(|s| &s.roots_kept);
         let roots_dropped = counted_less(c.total(|s| &s.roots_numbered), roots_kept);
@@ -1521,7 +1530,24 @@ where
                 self.arena.claim_any()
             });
         let Some(mut slot) = claimed else {
-            // No room: it propagates only, not as sampled (see `start_inner`).
+            // No room: it propagates only, not as sampled (see `start_inner`). A span
+            // its new parent records and samples is one the full arena dropped: its
+            // count moves there from where it was (found by review: it stayed sampled
+            // out, and no flush reported a loss).
+            if recording && result.decision.is_sampled() {
+                let c = self.counters.local::<A>();
+                let moved = match span.unstarted.why() {
+                    Unrecorded::SampledOut => Some(&c.sampled_out_adopted),
+                    Unrecorded::DroppedRoot => Some(&c.roots_kept),
+                    Unrecorded::ArenaFull | Unrecorded::Uncounted | Unrecorded::PassedOn => None,
+                };
+                if let Some(counted_off) = moved {
+                    bump(counted_off, 1);
+                    bump(&c.dropped_full_late, 1);
+                    // Counted there now: a later move finds it there.
+                    span.unstarted = Unstarted::new(span.unstarted.kind(), Unrecorded::ArenaFull);
+                }
+            }
             span.context.flags = span.context.flags.with_sampled(false);
             return;
         };

@@ -281,10 +281,39 @@ fn a_span_moved_under_a_sampled_parent_without_room_is_not_sampled() {
     assert!(live.iter().all(|s| s.is_recording()));
     let mut root = t.start_span("dropped root");
     assert!(!root.is_recording());
+    let before = t.stats();
     root.set_parent(&remote);
     assert!(!root.is_recording(), "no room");
     assert!(!root.context().is_sampled());
     assert_eq!(root.context().trace_id, remote.span_context.trace_id);
+    // Regression (found by review): the span stayed counted as sampled out, though
+    // its new parent sampled it and the full arena dropped it: no flush reported it.
+    let after = t.stats();
+    assert_eq!(after.spans_started, before.spans_started);
+    assert_eq!(
+        after.spans_dropped_arena_full,
+        before.spans_dropped_arena_full + 1
+    );
+    assert_eq!(after.spans_sampled_out, before.spans_sampled_out - 1);
+    // Moved again, still without room: counted once.
+    root.set_parent(&remote);
+    assert_eq!(t.stats(), after);
+    // A span sampled out under an unsampled parent, moved the same way.
+    let unsampled = TraceContext::from(SpanContext {
+        flags: crate::TraceFlags::NONE,
+        ..remote.span_context
+    });
+    let mut child = t.start_span_with_parent("sampled out", &unsampled);
+    assert!(!child.is_recording());
+    let before = t.stats();
+    child.set_parent(&remote);
+    let after = t.stats();
+    assert_eq!(after.spans_started, before.spans_started);
+    assert_eq!(
+        after.spans_dropped_arena_full,
+        before.spans_dropped_arena_full + 1
+    );
+    assert_eq!(after.spans_sampled_out, before.spans_sampled_out - 1);
 }
 
 /// A sampled remote parent, without tracestate.
