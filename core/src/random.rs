@@ -62,14 +62,21 @@ impl<F: FnMut(&mut [u8])> Entropy for F {
 #[derive(Clone, Debug)]
 pub struct IdGenerator<R = Xoshiro256PlusPlus> {
     rng: R,
+    /// Its seed came from entropy that gave one word over and over (zero, or a
+    /// register's constant: a hardware RNG read before it is clocked).
+    /// [`crate::Tracer::seed`] refuses it: every device would make the same ids.
+    stuck: bool,
 }
 
 impl IdGenerator<Xoshiro256PlusPlus> {
     /// Creates the default generator (Xoshiro256++) seeded from `entropy`.
+    ///
+    /// Entropy that gives one 32-bit word eight times over (all zero, or a register's
+    /// constant) makes a generator [`crate::Tracer::seed`] refuses.
     pub fn from_entropy(entropy: &mut impl Entropy) -> Self {
         let mut seed = [0u8; 32];
         entropy.fill(&mut seed);
-        Self::from_seed(seed)
+        Self::from_seed(seed).stuck_if(looks_stuck(&seed))
     }
 
     /// Creates the default generator from a 32-byte seed (an all-zero seed is replaced
@@ -77,6 +84,7 @@ impl IdGenerator<Xoshiro256PlusPlus> {
     pub fn from_seed(seed: [u8; 32]) -> Self {
         Self {
             rng: Xoshiro256PlusPlus::from_seed(seed),
+            stuck: false,
         }
     }
 
@@ -96,12 +104,14 @@ impl IdGenerator<Xoshiro256PlusPlus> {
     pub fn from_u64(seed: u64) -> Self {
         Self {
             rng: Xoshiro256PlusPlus::seed_from_u64(seed),
+            stuck: false,
         }
     }
 
     /// Creates the default generator seeded from eight calls of `next`, typically a read
     /// of a hardware random-number register; the first word becomes seed bytes 0..4
-    /// (little-endian), and so on.
+    /// (little-endian), and so on. Eight equal words (a register read before its
+    /// generator is clocked) make a generator [`crate::Tracer::seed`] refuses.
     ///
     /// ```
     /// use picotrace::IdGenerator;
@@ -116,7 +126,7 @@ impl IdGenerator<Xoshiro256PlusPlus> {
         for word in seed.chunks_exact_mut(4) {
             word.copy_from_slice(&next().to_le_bytes());
         }
-        Self::from_seed(seed)
+        Self::from_seed(seed).stuck_if(looks_stuck(&seed))
     }
 
     /// Creates the default generator seeded from another `rand_core` 0.9 generator (32
@@ -132,8 +142,21 @@ impl IdGenerator<Xoshiro256PlusPlus> {
     pub fn from_rng(rng: &mut impl RngCore) -> Self {
         let mut seed = [0u8; 32];
         rng.fill_bytes(&mut seed);
-        Self::from_seed(seed)
+        Self::from_seed(seed).stuck_if(looks_stuck(&seed))
     }
+
+    const fn stuck_if(mut self, stuck: bool) -> Self {
+        self.stuck = stuck;
+        self
+    }
+}
+
+/// Whether a 32-byte seed is one 32-bit word eight times over, or one 64-bit word four
+/// times: what a stuck source gives (zero, or a register's constant), and random bytes
+/// do with odds of 2^-192.
+fn looks_stuck(seed: &[u8; 32]) -> bool {
+    let repeats = |width: usize| seed.chunks_exact(width).all(|w| w == &seed[..width]);
+    repeats(4) || repeats(8)
 }
 
 impl<R: RngCore> IdGenerator<R> {
@@ -150,7 +173,7 @@ impl<R: RngCore> IdGenerator<R> {
     /// assert!(ids.span_id().is_valid());
     /// ```
     pub const fn with_rng(rng: R) -> Self {
-        Self { rng }
+        Self { rng, stuck: false }
     }
 
     /// Returns a new random, valid trace id. A generator that gives zero
@@ -275,12 +298,26 @@ impl IdKeys {
         }
     }
 
-    /// Draws the keys from `ids`. The caller publishes them (a release store) before
-    /// any span reads them.
-    pub(crate) fn seed<R: RngCore>(&self, ids: &mut IdGenerator<R>) {
-        self.trace_hi.set(ids.next_u64());
-        self.trace_lo.set(ids.next_u64());
-        self.span.set(ids.next_u64());
+    /// Draws the keys from `ids`, and returns `true`; the caller publishes them (a
+    /// release store) before any span reads them. A generator whose seed looked stuck,
+    /// or that gives a zero or a repeated key [`IdGenerator::ZERO_DRAWS`] times running
+    /// (a hardware RNG read before it is clocked), leaves the keys as they were and
+    /// returns `false` (found by review: zero keys gave every device the same ids, with
+    /// the random flag set).
+    pub(crate) fn seed<R: RngCore>(&self, ids: &mut IdGenerator<R>) -> bool {
+        if ids.stuck {
+            return false;
+        }
+        for _ in 0..IdGenerator::<R>::ZERO_DRAWS {
+            let (hi, lo, span) = (ids.next_u64(), ids.next_u64(), ids.next_u64());
+            if hi != 0 && lo != 0 && span != 0 && hi != lo && lo != span && hi != span {
+                self.trace_hi.set(hi);
+                self.trace_lo.set(lo);
+                self.span.set(span);
+                return true;
+            }
+        }
+        false
     }
 
     /// The number of the `generation`-th claim of slot `index`: 47 bits of the count,
@@ -385,6 +422,53 @@ mod tests {
             .recv_timeout(std::time::Duration::from_secs(10))
             .expect("ids from a generator stuck at zero");
         assert!(trace_id.is_valid() && span_id.is_valid());
+    }
+
+    /// Regression (found by review): a generator stuck at zero (or at a register's
+    /// constant) gave zero keys, and every device the same ids with the random flag
+    /// set; now the keys are refused, and the caller told.
+    #[test]
+    fn stuck_generators_are_refused_as_keys() {
+        struct Constant(u64);
+        impl rand_core::RngCore for Constant {
+            fn next_u32(&mut self) -> u32 {
+                self.0 as u32
+            }
+            fn next_u64(&mut self) -> u64 {
+                self.0
+            }
+            fn fill_bytes(&mut self, dest: &mut [u8]) {
+                for chunk in dest.chunks_mut(8) {
+                    chunk.copy_from_slice(&self.0.to_le_bytes()[..chunk.len()]);
+                }
+            }
+        }
+        fn refused<R: RngCore>(mut ids: IdGenerator<R>) -> bool {
+            let keys = IdKeys::unseeded();
+            !keys.seed(&mut ids) && keys.trace_hi.get() == 0 && keys.span.get() == 0
+        }
+        assert!(refused(IdGenerator::with_rng(Constant(0))));
+        assert!(refused(IdGenerator::with_rng(Constant(
+            0x1234_5678_9abc_def0
+        ))));
+        assert!(refused(IdGenerator::from_fn(|| 0)));
+        assert!(refused(IdGenerator::from_fn(|| 0x1234_5678)));
+        assert!(refused(IdGenerator::from_entropy(
+            &mut |seed: &mut [u8]| seed.fill(0)
+        )));
+        assert!(refused(IdGenerator::from_rng(&mut Constant(7))));
+        // Working sources, and seeds the caller chose, are taken.
+        let keys = IdKeys::unseeded();
+        let mut counter = 0u32;
+        assert!(keys.seed(&mut IdGenerator::from_fn(|| {
+            counter += 1;
+            counter
+        })));
+        assert!(keys.seed(&mut IdGenerator::from_seed([0; 32])));
+        assert!(keys.seed(&mut IdGenerator::from_u64(0)));
+        assert!(keys.seed(&mut IdGenerator::with_rng(
+            rand_xoshiro::SplitMix64::seed_from_u64(1)
+        )));
     }
 
     #[test]

@@ -607,7 +607,9 @@ where
     X: SpanExporter,
     S: SpanSampler,
 {
-    /// Creates a tracer. `ids` seeds the span and trace ids (it is used once, here).
+    /// Creates a tracer. `ids` seeds the span and trace ids (it is used once, here); a
+    /// generator that looks stuck leaves the tracer unseeded, recording nothing (see
+    /// [`Tracer::seed`]: seed it later, from entropy that works).
     ///
     /// To share it between threads, put it in a `static` (e.g. with
     /// `std::sync::OnceLock`, or [`Tracer::unseeded`] on firmware), an `Arc`, or leak
@@ -620,7 +622,8 @@ where
         exporter: X,
     ) -> Self {
         let tracer = Self::unseeded(config, arena, clock, exporter);
-        tracer.seed(ids);
+        // A stuck generator leaves it unseeded: it records nothing (see `seed`).
+        let _ = tracer.seed(ids);
         tracer
     }
 
@@ -671,8 +674,15 @@ where
     /// Seeds the span and trace ids from `ids` (a hardware RNG, OS entropy) and, unless
     /// the config disabled tracing, switches recording on. Call it once, before spans
     /// start on other threads or interrupts; a second call draws new keys.
-    pub fn seed<R: RngCore>(&self, mut ids: IdGenerator<R>) {
-        self.keys.seed(&mut ids);
+    ///
+    /// Returns `false`, changing nothing, when `ids` looks stuck: seeded from one word
+    /// eight times over, or giving zero or repeated keys (a hardware RNG read before it
+    /// is clocked). Every device would then make the same ids; spans of a tracer never
+    /// seeded are not recorded, and propagate their parent's context.
+    pub fn seed<R: RngCore>(&self, mut ids: IdGenerator<R>) -> bool {
+        if !self.keys.seed(&mut ids) {
+            return false;
+        }
         let s = &self.sampler;
         let bit = |holds: bool, bit: u8| if holds { bit } else { 0 };
         let traits = bit(s.uses_clock(), SAMPLER_USES_CLOCK)
@@ -692,6 +702,7 @@ where
         // firmware may on waking, switched recording back on).
         let on = self.enabled && !self.shut_down.load(Ordering::SeqCst);
         self.active.store(on, Ordering::Release);
+        true
     }
 
     /// Asks the sampler, or the answers kept at seeding (`bit` of `sampler_traits`).

@@ -316,6 +316,28 @@ fn a_span_moved_under_a_sampled_parent_without_room_is_not_sampled() {
     assert_eq!(after.spans_sampled_out, before.spans_sampled_out - 1);
 }
 
+/// Regression (found by review): a tracer seeded from a stuck generator recorded,
+/// with zero keys: the same ids on every device. It stays unseeded, and `seed` says so;
+/// seeded later from a working source, it records.
+#[test]
+fn a_stuck_generator_leaves_the_tracer_unseeded() {
+    let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+    let t = Tracer::new(
+        TracerConfig::new("svc"),
+        SpanArena::<2>::new(),
+        &clock,
+        IdGenerator::from_fn(|| 0),
+        Collect::default(),
+    );
+    let span = t.start_span("before");
+    assert!(!span.is_recording());
+    drop(span);
+    assert!(!t.seed(IdGenerator::from_fn(|| 0xdead_beef)));
+    assert!(!t.start_span("still").is_recording());
+    assert!(t.seed(IdGenerator::from_seed([5; 32])));
+    assert!(t.start_span("now").is_recording());
+}
+
 /// A sampled remote parent, without tracestate.
 fn sampled_remote_parent() -> TraceContext {
     TraceContext::from(SpanContext {
