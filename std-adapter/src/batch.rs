@@ -903,12 +903,15 @@ impl BatchExporter {
     /// [`ExportError::Shutdown`] when a worker stopped on a panic (the exporter is then
     /// shut down, and what it held counted as dropped) or no worker runs any more;
     /// [`ExportError::InsideExport`], having done nothing, when called by the
-    /// transport on the worker's own thread (it would wait for itself).
+    /// transport on the worker's own thread, or on a thread in the middle of handing
+    /// spans to this exporter (a panic hook run by a panicking encoder): it would wait
+    /// for itself.
     pub fn flush(&self) -> Result<(), ExportError> {
         self.handle.flush()
     }
 
-    /// Whether the calling thread is this exporter's worker (its transport runs there).
+    /// Whether the calling thread is this exporter's worker (its transport runs there),
+    /// or is handing spans over.
     pub(crate) fn on_worker_thread(&self) -> bool {
         self.handle.on_worker_thread()
     }
@@ -926,7 +929,8 @@ impl BatchExporter {
     /// [`ExportError::Timeout`] when the transport overran its deadline (the worker
     /// then finishes in the background, and later calls return `Timeout` at once until
     /// it has: call again to learn when it is done); [`ExportError::InsideExport`], having done
-    /// nothing, when called by the transport on the worker's own thread.
+    /// nothing, when called by the transport on the worker's own thread or on a thread
+    /// handing spans to this exporter.
     pub fn shutdown(&self) -> Result<(), ExportError> {
         self.handle.shutdown()
     }
@@ -980,11 +984,13 @@ impl BatchExporter {
         // before it reads this count: either this call sees the flag, or shutdown sees
         // the call and waits for it.
         shared.enqueuing.fetch_add(1, Ordering::SeqCst);
+        ENQUEUING_HERE.with(|n| n.set(n.get() + 1));
         // Taken off on the way out, a panic's too: a count left raised would have a
         // shutdown wait for an export that is gone.
         struct Leave<'a>(&'a Shared);
         impl Drop for Leave<'_> {
             fn drop(&mut self) {
+                ENQUEUING_HERE.with(|n| n.set(n.get().saturating_sub(1)));
                 let shared = self.0;
                 if shared.enqueuing.fetch_sub(1, Ordering::SeqCst) == 1
                     && shared.shutdown.load(Ordering::SeqCst)
@@ -1158,10 +1164,19 @@ fn resize_exact(bytes: &mut Vec<u8>, len: usize) {
     bytes.resize(len, 0);
 }
 
+std::thread_local! {
+    /// Calls of `enqueue` running on this thread (of any batch exporter).
+    static ENQUEUING_HERE: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
 impl Handle {
-    /// Whether this is a worker's thread (a transport calling back).
+    /// Whether this is a worker's thread (a transport calling back), or a thread in
+    /// the middle of handing spans over (a panic hook run by a panicking encoder, or a
+    /// span source, calling back): a flush or shutdown there would wait for itself
+    /// (found by review: until the export timeout, about a year with none).
     fn on_worker_thread(&self) -> bool {
-        self.worker_threads.contains(&std::thread::current().id())
+        ENQUEUING_HERE.with(std::cell::Cell::get) > 0
+            || self.worker_threads.contains(&std::thread::current().id())
     }
 
     fn flush(&self) -> Result<(), ExportError> {
@@ -1795,6 +1810,39 @@ mod tests {
         });
         let calls = rx
             .recv_timeout(Duration::from_secs(10))
+            .expect("the calls from inside the export returned");
+        assert_eq!(
+            calls,
+            ("Err(InsideExport)".into(), "Err(InsideExport)".into())
+        );
+        *lock(&exporter.handle.shared.before_encode) = None;
+        assert!(provider.shutdown().is_ok());
+        assert_eq!(provider.stats().spans_exported, 1);
+    }
+
+    /// Regression (found by review): the batch exporter's own shutdown (or flush),
+    /// called on a thread handing spans to it (a panic hook run by a panicking
+    /// encoder), waited for that hand-over to end: until the export timeout.
+    #[test]
+    fn the_exporters_own_shutdown_from_inside_its_export_does_not_wait_for_itself() {
+        let (exporter, provider) = scheduled_in_a_minute(Accept, BatchConfig::default());
+        let inner = exporter.clone();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let tx = Mutex::new(tx);
+        *lock(&exporter.handle.shared.before_encode) = Some(Box::new(move |_| {
+            let calls = (
+                format!("{:?}", inner.flush()),
+                format!("{:?}", inner.shutdown()),
+            );
+            let _ = lock(&tx).send(calls);
+        }));
+        provider.tracer().start_span("span").end();
+        let provider: &'static crate::TracerProvider = Box::leak(Box::new(provider));
+        std::thread::spawn(move || {
+            let _ = provider.tracer().flush();
+        });
+        let calls = rx
+            .recv_timeout(Duration::from_secs(5))
             .expect("the calls from inside the export returned");
         assert_eq!(
             calls,
