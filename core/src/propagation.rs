@@ -117,11 +117,19 @@ impl<T: Injector + ?Sized> Injector for &mut T {
     }
 }
 
-/// Writes `tracestate`, or removes it when `state` is empty.
-pub(crate) fn set_or_remove_trace_state(headers: &mut (impl Injector + ?Sized), state: &str) {
+/// Removes `tracestate` when `state` is empty: called before `traceparent` is written,
+/// so that a carrier that starts empty (the usual outgoing request) is still empty then
+/// and its `remove` can return at once (W4 through a `HeaderMap`: a lookup of an absent
+/// name cost 42 ns a round trip).
+pub(crate) fn remove_trace_state_unless(headers: &mut (impl Injector + ?Sized), state: &str) {
     if state.is_empty() {
         headers.remove(TRACESTATE);
-    } else {
+    }
+}
+
+/// Writes `tracestate` when `state` is not empty (after `traceparent`).
+pub(crate) fn set_trace_state_if(headers: &mut (impl Injector + ?Sized), state: &str) {
+    if !state.is_empty() {
         headers.set(TRACESTATE, state);
     }
 }
@@ -425,9 +433,11 @@ impl TraceContext {
         if !self.span_context.is_valid() {
             return;
         }
+        let state = self.trace_state.as_str();
+        remove_trace_state_unless(headers, state);
         self.traceparent_repr()
             .with_header(|value| headers.set(TRACEPARENT, value));
-        set_or_remove_trace_state(headers, self.trace_state.as_str());
+        set_trace_state_if(headers, state);
     }
 
     /// Returns the version-00 `traceparent` value for this context, or `None` for an

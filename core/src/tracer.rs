@@ -909,8 +909,10 @@ where
             parent_id: cx.span_id,
             flags: cx.flags,
         };
+        let state = span.trace_state();
+        crate::propagation::remove_trace_state_unless(headers, state);
         traceparent.with_header(|value| headers.set(crate::propagation::TRACEPARENT, value));
-        crate::propagation::set_or_remove_trace_state(headers, span.trace_state());
+        crate::propagation::set_trace_state_if(headers, state);
     }
 
     /// Drains the ended queue into the exporter (the caller holds the exporter).

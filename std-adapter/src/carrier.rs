@@ -79,7 +79,9 @@ impl Injector for HashMapInjector<'_> {
     }
 
     fn remove(&mut self, name: &str) {
-        self.0.retain(|k, _| !k.eq_ignore_ascii_case(name));
+        if !self.0.is_empty() {
+            self.0.retain(|k, _| !k.eq_ignore_ascii_case(name));
+        }
     }
 }
 
@@ -131,6 +133,10 @@ impl Injector for HeaderMapInjector<'_> {
     }
 
     fn remove(&mut self, name: &str) {
+        // The usual outgoing request has no header yet: no lookup then.
+        if self.0.is_empty() {
+            return;
+        }
         if let Some(name) = header_name(name) {
             self.0.remove(name);
         }
