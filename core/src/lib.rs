@@ -70,9 +70,10 @@
 //!   randomness in the tracestate's `ot` entry (`ot=th:...;rv:...`) read and written
 //!   by the samplers. Without it the `ot` entry goes on untouched and ratio samplers
 //!   decide on the trace id (about 5.5 KB less flash on a Cortex-M3).
-//! - `std` (picotrace-std turns it on): a span dropped while its thread panics (the
-//!   request future a runtime drops as a handler panics) ends with status
-//!   `Error("panicked")` unless a status was set. Links `std` for
+//! - `std` (picotrace-std turns it on): a span that ends while its thread panics (one
+//!   the unwinding drops, such as a handler's server span as the runtime drops the
+//!   request's future; also one a destructor starts and ends meanwhile) ends with
+//!   status `Error("panicked")` unless a status was set. Links `std` for
 //!   `std::thread::panicking` only; nothing allocates.
 //! - `critical-section`: atomics through a critical section where the CPU has no
 //!   compare-and-swap (thumbv6m), and interrupt-safe 64-bit atomics on 32-bit CPUs.

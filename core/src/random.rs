@@ -20,11 +20,13 @@
 //!
 //! ```
 //! use picotrace::{Entropy, IdGenerator};
-//! struct Fixed;
-//! impl Entropy for Fixed {
-//!     fn fill(&mut self, seed: &mut [u8]) { seed.fill(7) }
+//! struct Adc(u8); // stands in for a noisy ADC pin
+//! impl Entropy for Adc {
+//!     fn fill(&mut self, seed: &mut [u8]) {
+//!         for b in seed { self.0 = self.0.wrapping_mul(29).wrapping_add(7); *b = self.0 }
+//!     }
 //! }
-//! let mut ids = IdGenerator::from_entropy(&mut Fixed);
+//! let mut ids = IdGenerator::from_entropy(&mut Adc(1));
 //! assert!(ids.trace_id().is_valid());
 //! assert!(ids.span_id().is_valid());
 //! ```
@@ -172,6 +174,9 @@ impl<R: RngCore> IdGenerator<R> {
     /// let mut ids = IdGenerator::with_rng(&mut hardware);
     /// assert!(ids.span_id().is_valid());
     /// ```
+    ///
+    /// [`crate::Tracer::seed`] draws three keys from it, and refuses a generator that
+    /// gives zero or equal ones (a constant test generator is one).
     pub const fn with_rng(rng: R) -> Self {
         Self { rng, stuck: false }
     }

@@ -531,7 +531,7 @@ const ROOT_IDS: u64 = UNSLOTTED | 3 << 61;
 ///
 /// // At boot: until seeded, spans are not recorded (their ids would not be random).
 /// assert!(!TRACER.start_span("too early").is_recording());
-/// TRACER.seed(IdGenerator::from_seed([7; 32])); // a hardware RNG on a real board
+/// assert!(TRACER.seed(IdGenerator::from_seed([7; 32]))); // a hardware RNG on a real board
 /// let span = TRACER.start_span("measure");
 /// assert!(span.is_recording());
 /// ```
@@ -679,6 +679,7 @@ where
     /// eight times over, or giving zero or repeated keys (a hardware RNG read before it
     /// is clocked). Every device would then make the same ids; spans of a tracer never
     /// seeded are not recorded, and propagate their parent's context.
+    #[must_use = "false: the generator looked stuck, and the tracer records nothing"]
     pub fn seed<R: RngCore>(&self, mut ids: IdGenerator<R>) -> bool {
         if !self.keys.seed(&mut ids) {
             return false;
@@ -849,11 +850,13 @@ where
         // Each part is read before the count it is taken from (both only grow); a
         // part's increment seen ahead of its count's is read as 0 by `counted_less`.
         let full_adopted = c.total(|s| &s.dropped_full_adopted);
-        // Read before the counts it moves spans from (`counted_less` below reads
-        // those after their parts): a move half seen counts the span twice at worst
-        // for that moment, never drops it.
+        // Spans moved here late: read before the counts they move from (a move bumps
+        // this first), so that on in-order CPUs a move half seen counts the span twice
+        // for that moment rather than not at all; exact once quiet, as every count.
+        // Adopted later, such a span is counted off `dropped_full_adopted` (found by
+        // review: subtracted from `dropped_full` alone, it stayed counted here).
         let full_late = c.total(|s| &s.dropped_full_late);
-        let dropped = counted_less(c.total(|s| &s.dropped_full), full_adopted) + full_late;
+        let dropped = counted_less(c.total(|s| &s.dropped_full) + full_late, full_adopted);
         // Roots sampled out before they claimed a slot.
         let roots_kept = c.total(|s| &s.roots_kept);
         let roots_dropped = counted_less(c.total(|s| &s.roots_numbered), roots_kept);
@@ -1555,8 +1558,9 @@ where
                     Unrecorded::ArenaFull | Unrecorded::Uncounted | Unrecorded::PassedOn => None,
                 };
                 if let Some(counted_off) = moved {
-                    bump(counted_off, 1);
+                    // This first: `stats` reads it before the count it comes off.
                     bump(&c.dropped_full_late, 1);
+                    bump(counted_off, 1);
                     // Counted there now: a later move finds it there.
                     span.unstarted = Unstarted::new(span.unstarted.kind(), Unrecorded::ArenaFull);
                 }

@@ -984,13 +984,13 @@ impl BatchExporter {
         // before it reads this count: either this call sees the flag, or shutdown sees
         // the call and waits for it.
         shared.enqueuing.fetch_add(1, Ordering::SeqCst);
-        ENQUEUING_HERE.with(|n| n.set(n.get() + 1));
+        let outer = ENQUEUING_HERE.with(|here| here.replace(shared_id(shared)));
         // Taken off on the way out, a panic's too: a count left raised would have a
         // shutdown wait for an export that is gone.
-        struct Leave<'a>(&'a Shared);
+        struct Leave<'a>(&'a Shared, usize);
         impl Drop for Leave<'_> {
             fn drop(&mut self) {
-                ENQUEUING_HERE.with(|n| n.set(n.get().saturating_sub(1)));
+                ENQUEUING_HERE.with(|here| here.set(self.1));
                 let shared = self.0;
                 if shared.enqueuing.fetch_sub(1, Ordering::SeqCst) == 1
                     && shared.shutdown.load(Ordering::SeqCst)
@@ -1002,7 +1002,7 @@ impl BatchExporter {
                 }
             }
         }
-        let _leave = Leave(shared);
+        let _leave = Leave(shared, outer);
         self.enqueue_counted(batch)
     }
 
@@ -1165,8 +1165,15 @@ fn resize_exact(bytes: &mut Vec<u8>, len: usize) {
 }
 
 std::thread_local! {
-    /// Calls of `enqueue` running on this thread (of any batch exporter).
+    /// The exporter (`shared_id`) whose `enqueue` runs on this thread (the innermost,
+    /// when one calls another's); 0 for none. Per exporter: a panic hook that flushes another exporter is not
+    /// inside that one's export (found by review: a count refused those too).
     static ENQUEUING_HERE: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// An exporter's identity on this thread: the address of its shared state.
+fn shared_id(shared: &Shared) -> usize {
+    std::ptr::from_ref(shared) as usize
 }
 
 impl Handle {
@@ -1175,7 +1182,7 @@ impl Handle {
     /// span source, calling back): a flush or shutdown there would wait for itself
     /// (found by review: until the export timeout, about a year with none).
     fn on_worker_thread(&self) -> bool {
-        ENQUEUING_HERE.with(std::cell::Cell::get) > 0
+        ENQUEUING_HERE.with(std::cell::Cell::get) == shared_id(&self.shared)
             || self.worker_threads.contains(&std::thread::current().id())
     }
 
@@ -1827,12 +1834,15 @@ mod tests {
     fn the_exporters_own_shutdown_from_inside_its_export_does_not_wait_for_itself() {
         let (exporter, provider) = scheduled_in_a_minute(Accept, BatchConfig::default());
         let inner = exporter.clone();
+        // Another exporter is not inside this one's export: its flush goes on.
+        let other = BatchExporter::builder(Accept).build().unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
         let tx = Mutex::new(tx);
         *lock(&exporter.handle.shared.before_encode) = Some(Box::new(move |_| {
             let calls = (
                 format!("{:?}", inner.flush()),
                 format!("{:?}", inner.shutdown()),
+                format!("{:?}", other.flush()),
             );
             let _ = lock(&tx).send(calls);
         }));
@@ -1846,7 +1856,11 @@ mod tests {
             .expect("the calls from inside the export returned");
         assert_eq!(
             calls,
-            ("Err(InsideExport)".into(), "Err(InsideExport)".into())
+            (
+                "Err(InsideExport)".into(),
+                "Err(InsideExport)".into(),
+                "Ok(())".into()
+            )
         );
         *lock(&exporter.handle.shared.before_encode) = None;
         assert!(provider.shutdown().is_ok());

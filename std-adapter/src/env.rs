@@ -458,14 +458,14 @@ fn tls_reason(e: ExportError) -> String {
     }
 }
 
-/// Returns `k=v,k2=v2` as `k=<redacted>,k2=<redacted>` (a member without `=` becomes
-/// `<redacted>`): what warnings about header variables may show.
 /// How a warning about an invalid value says what is used instead (`; using the
 /// default`), rewritten by `first_valid` when a later variable is used.
 const USING: &str = "; using ";
 /// The client certificate's fallback: none is sent.
 const NONE_SENT: &str = "no client certificate is sent";
 
+/// Returns `k=v,k2=v2` as `k=<redacted>,k2=<redacted>` (a member without `=` becomes
+/// `<redacted>`): what warnings about header variables may show.
 fn redact_pairs(s: &str) -> String {
     let members: Vec<String> = s
         .split(',')

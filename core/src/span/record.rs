@@ -869,9 +869,6 @@ impl RecordMut<'_> {
         });
     }
 
-    /// Sets the status following the spec: Ok is final, Unset is ignored, and only Error
-    /// keeps a description (an Error without one keeps the description of an earlier
-    /// Error: setting the code after the message must not erase it).
     /// Sets `status` only when none was set.
     #[cfg(feature = "std")]
     pub(crate) fn set_status_if_unset(&mut self, status: &Status<'_>) {
@@ -880,6 +877,9 @@ impl RecordMut<'_> {
         }
     }
 
+    /// Sets the status following the spec: Ok is final, Unset is ignored, and only Error
+    /// keeps a description (an Error without one keeps the description of an earlier
+    /// Error: setting the code after the message must not erase it).
     pub(crate) fn set_status(&mut self, status: &Status<'_>) {
         if self.header.status == StatusCode::Ok {
             return;

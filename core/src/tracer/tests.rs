@@ -298,7 +298,37 @@ fn a_span_moved_under_a_sampled_parent_without_room_is_not_sampled() {
     // Moved again, still without room: counted once.
     root.set_parent(&remote);
     assert_eq!(t.stats(), after);
-    // A span sampled out under an unsampled parent, moved the same way.
+    // Moved once more with room (found by review: the late count stayed, and the span
+    // was counted both dropped and recorded): a record, counted once.
+    let held = live;
+    drop(held);
+    t.flush();
+    let before_room = t.stats();
+    root.set_parent(&remote);
+    assert!(root.is_recording(), "a slot was free");
+    let adopted = t.stats();
+    assert_eq!(adopted.spans_started, before_room.spans_started);
+    assert_eq!(
+        adopted.spans_dropped_arena_full,
+        before_room.spans_dropped_arena_full - 1
+    );
+    assert_eq!(
+        adopted.spans_recorded_after_arena_full,
+        before_room.spans_recorded_after_arena_full + 1
+    );
+    drop(root);
+    t.flush();
+    let done = t.stats();
+    assert_eq!(
+        done.spans_started,
+        done.spans_sampled_out + done.spans_dropped_arena_full + done.spans_exported,
+        "{done:?}"
+    );
+    // A span sampled out under an unsampled parent, moved the same way (the arena
+    // full again).
+    let _live: Vec<_> = (0..4)
+        .map(|_| t.start_span_with_parent("held", &remote))
+        .collect();
     let unsampled = TraceContext::from(SpanContext {
         flags: crate::TraceFlags::NONE,
         ..remote.span_context
@@ -2086,7 +2116,7 @@ fn before_seeding_a_child_passes_its_parents_context_on() {
     assert_eq!(from_a.span_id, parent.span_id(), "passed on, not made up");
     assert_eq!(from_b.span_id, parent.span_id());
     assert_eq!(from_a.trace_id, parent.trace_id());
-    a.seed(IdGenerator::from_seed([3; 32]));
+    assert!(a.seed(IdGenerator::from_seed([3; 32])));
     let seeded = a.start_server_span("handle", &parent);
     assert!(seeded.is_recording());
     assert_ne!(seeded.context().span_id, parent.span_id());
@@ -2100,7 +2130,7 @@ fn seeding_after_shutdown_leaves_the_tracer_a_no_op() {
     let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
     let t = tracer_with(TracerConfig::new("svc"), SpanArena::<4>::new(), &clock);
     t.shutdown();
-    t.seed(IdGenerator::from_seed([2; 32]));
+    assert!(t.seed(IdGenerator::from_seed([2; 32])));
     let root = t.start_span("after");
     assert!(!root.is_recording());
     assert!(!root.context().is_sampled());
@@ -2214,8 +2244,8 @@ fn an_unseeded_disabled_tracer_passes_the_parent_on() {
         assert_eq!(y.context().span_id, cx.span_id());
         assert_eq!(x.trace_state(), cx.trace_state.as_str());
     }
-    a.seed(IdGenerator::from_seed([5; 32]));
-    b.seed(IdGenerator::from_seed([6; 32]));
+    assert!(a.seed(IdGenerator::from_seed([5; 32])));
+    assert!(b.seed(IdGenerator::from_seed([6; 32])));
     let (x, y) = (
         a.start_server_span("x", &plain),
         b.start_server_span("y", &plain),
@@ -2244,7 +2274,7 @@ fn a_span_started_before_seeding_gets_its_own_id_and_start_when_set_parent_recor
     let mut slotless = t.start_server_span("without", &plain);
     assert_eq!(held.context().span_id, with_state.span_id(), "passed on");
     assert_eq!(slotless.context().span_id, plain.span_id(), "passed on");
-    t.seed(IdGenerator::from_seed([3; 32]));
+    assert!(t.seed(IdGenerator::from_seed([3; 32])));
     clock.advance(core::time::Duration::from_millis(1));
     let mut other = remote_with_vendor_state(TraceFlags::SAMPLED);
     other.span_context.span_id = crate::SpanId::from_hex("b7ad6b7169203331").unwrap();
@@ -2289,7 +2319,7 @@ fn a_const_tracer_records_nothing_until_seeded_then_traces_from_every_thread() {
     drop(early);
     assert_eq!(t.stats().spans_started, 0);
 
-    t.seed(IdGenerator::from_seed([5; 32]));
+    assert!(t.seed(IdGenerator::from_seed([5; 32])));
     assert!(t.is_recording());
     let ids: Vec<_> = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..4)
@@ -2416,7 +2446,7 @@ fn seeding_does_not_switch_on_a_disabled_tracer() {
         &clock,
         Collect::default(),
     );
-    t.seed(IdGenerator::from_seed([1; 32]));
+    assert!(t.seed(IdGenerator::from_seed([1; 32])));
     assert!(!t.is_recording() && !t.is_enabled());
     assert!(!t.start_span("x").is_recording());
 }
@@ -2431,14 +2461,14 @@ fn seeds_decide_the_ids_and_a_seeded_const_tracer_matches_new() {
         &clock,
         Collect::default(),
     );
-    by_const.seed(IdGenerator::from_seed([42; 32]));
+    assert!(by_const.seed(IdGenerator::from_seed([42; 32])));
     let other = Tracer::unseeded(
         TracerConfig::new("svc"),
         Small::new(),
         &clock,
         Collect::default(),
     );
-    other.seed(IdGenerator::from_seed([43; 32]));
+    assert!(other.seed(IdGenerator::from_seed([43; 32])));
     let (a, b, c) = (
         by_new.start_span("x"),
         by_const.start_span("x"),

@@ -101,22 +101,31 @@ pub fn on_stop_signal(
         )
     };
     std::thread::spawn(move || {
-        #[cfg(unix)]
-        runtime.block_on(async {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = interrupt.recv() => {}
-            }
-        });
-        #[cfg(not(unix))]
-        runtime.block_on(async {
-            let _ = tokio::signal::ctrl_c().await;
-        });
-        {
-            use std::io::Write as _;
-            let _ = writeln!(std::io::stderr(), "{name}: stopping");
-        }
+        let mut wait = || {
+            #[cfg(unix)]
+            runtime.block_on(async {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = interrupt.recv() => {}
+                }
+            });
+            #[cfg(not(unix))]
+            runtime.block_on(async {
+                let _ = tokio::signal::ctrl_c().await;
+            });
+        };
+        use std::io::Write as _;
+        wait();
+        let _ = writeln!(
+            std::io::stderr(),
+            "{name}: stopping (again to stop at once)"
+        );
         stop();
+        // A second signal ends the process at once (found by review: the handler,
+        // still installed, swallowed it while a slow stop ran).
+        wait();
+        let _ = writeln!(std::io::stderr(), "{name}: stopped at once");
+        std::process::exit(130);
     });
     Ok(())
 }

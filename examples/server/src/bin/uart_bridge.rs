@@ -201,6 +201,10 @@ fn main() -> ExitCode {
         };
         let mut bytes = &chunk[..];
         while let Some(result) = decoder.feed(&mut bytes) {
+            // A chunk may hold many frames, each forwarded in up to the export timeout.
+            if STOPPING.load(Ordering::Relaxed) {
+                break;
+            }
             match result {
                 Ok([]) => {
                     counters.empty += 1;
@@ -252,10 +256,16 @@ enum Input {
     Stop,
 }
 
-/// Chunks of 4 KiB at most, in a queue of 1024 (4 MiB): the reading goes on while a
-/// frame is forwarded (found by review: reading waited for each request, up to the
-/// export timeout, and a UART without flow control overflowed meanwhile).
-const QUEUED_CHUNKS: usize = 1024;
+/// Messages in the queue between the reading thread and the forwarding loop: the
+/// reading goes on while a frame is forwarded (found by review: reading waited for each
+/// request, up to the export timeout, and a UART without flow control overflowed
+/// meanwhile).
+const QUEUED_CHUNKS: usize = 64;
+
+/// Bytes the reading thread gathers while the queue is full, before it waits: reads
+/// from a serial device are a few bytes each, so the queue's 64 messages alone would
+/// hold little (found by review); together about 4 MiB wait to be forwarded.
+const GATHERED_BYTES: usize = 4 << 20;
 
 /// Set on Ctrl-C or SIGTERM.
 static STOPPING: AtomicBool = AtomicBool::new(false);
@@ -266,17 +276,43 @@ fn read_on_a_thread(mut input: Box<dyn Read + Send>) -> mpsc::Receiver<Input> {
     let stop = tx.clone();
     std::thread::spawn(move || {
         let mut chunk = [0u8; 4096];
+        // Bytes read while the queue was full: sent as one message when it has room.
+        let mut gathered = Vec::new();
         loop {
-            let message = match input.read(&mut chunk) {
+            let end = match input.read(&mut chunk) {
                 Ok(0) => Input::End,
-                Ok(n) => Input::Bytes(chunk[..n].to_vec()),
+                Ok(n) => {
+                    gathered.extend_from_slice(&chunk[..n]);
+                    let bytes = Input::Bytes(std::mem::take(&mut gathered));
+                    match tx.try_send(bytes) {
+                        Ok(()) => continue,
+                        Err(mpsc::TrySendError::Full(Input::Bytes(back)))
+                            if back.len() < GATHERED_BYTES =>
+                        {
+                            gathered = back;
+                            continue;
+                        }
+                        // The most it gathers: wait for room (the input waits too).
+                        Err(mpsc::TrySendError::Full(bytes)) => match tx.send(bytes) {
+                            Ok(()) => continue,
+                            Err(_) => return,
+                        },
+                        Err(mpsc::TrySendError::Disconnected(_)) => return,
+                    }
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => Input::Failed(e),
             };
-            let last = !matches!(message, Input::Bytes(_));
-            if tx.send(message).is_err() || last {
+            // What was gathered goes first.
+            if !gathered.is_empty()
+                && tx
+                    .send(Input::Bytes(std::mem::take(&mut gathered)))
+                    .is_err()
+            {
                 return;
             }
+            let _ = tx.send(end);
+            return;
         }
     });
     if let Err(e) = picotrace_examples::on_stop_signal("uart_bridge", move || {

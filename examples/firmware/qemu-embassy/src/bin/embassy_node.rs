@@ -126,7 +126,10 @@ async fn main(spawner: Spawner) {
     let mut mixer = SeedMixer::new();
     board::collect_entropy(&mut mixer, &mut adc, 8);
 
-    TRACER.seed(IdGenerator::from_entropy(&mut mixer));
+    if !TRACER.seed(IdGenerator::from_entropy(&mut mixer)) {
+        // Entropy that looks stuck: every device would make the same ids.
+        board::exit(false);
+    }
     let tracer: &'static AppTracer = &TRACER;
 
     let incoming = sensor_node::continue_trace(args.traceparent, &mut console);
