@@ -106,18 +106,36 @@ fn the_bridge_takes_the_exporters_settings_from_the_environment() {
     );
 }
 
-/// Runs the bridge on `input` (stdin), forwarding to a port where nothing listens;
-/// `keep_stderr: false` closes the read end of its stderr pipe at once.
-fn bridge_on(input: &[u8], keep_stderr: bool) -> (Option<i32>, String, String) {
-    use std::io::{Read, Write};
-    let mut child = Command::new(env!("CARGO_BIN_EXE_uart_bridge"))
-        .args(["--endpoint", "http://127.0.0.1:1", "-"])
-        .env("OTEL_EXPORTER_OTLP_TIMEOUT", "2000")
+/// Starts the bridge on its stdin (all three streams piped), forwarding to `endpoint`
+/// with an export timeout of `timeout_ms`.
+fn spawn_bridge(endpoint: &str, timeout_ms: &str) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_uart_bridge"))
+        .args(["--endpoint", endpoint, "-"])
+        .env("OTEL_EXPORTER_OTLP_TIMEOUT", timeout_ms)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("run uart_bridge");
+        .expect("run uart_bridge")
+}
+
+/// Reads `stderr` until a line holds `text`.
+fn wait_for_line(stderr: &mut impl std::io::BufRead, text: &str) {
+    let mut line = String::new();
+    while !line.contains(text) {
+        line.clear();
+        assert!(
+            stderr.read_line(&mut line).unwrap() > 0,
+            "stderr ended first"
+        );
+    }
+}
+
+/// Runs the bridge on `input` (stdin), forwarding to a port where nothing listens;
+/// `keep_stderr: false` closes the read end of its stderr pipe at once.
+fn bridge_on(input: &[u8], keep_stderr: bool) -> (Option<i32>, String, String) {
+    use std::io::{Read, Write};
+    let mut child = spawn_bridge("http://127.0.0.1:1", "2000");
     // Dropping the read end closes the pipe: the bridge's writes then fail (EPIPE).
     let stderr = child.stderr.take().filter(|_| keep_stderr);
     let mut stdin = child.stdin.take().expect("stdin");
@@ -169,28 +187,14 @@ fn a_closed_stderr_does_not_stop_the_bridge() {
 #[cfg(unix)]
 #[test]
 fn sigterm_stops_the_bridge_with_its_counters() {
-    use std::io::{BufRead, BufReader, Read, Write};
-    let mut child = Command::new(env!("CARGO_BIN_EXE_uart_bridge"))
-        .args(["--endpoint", "http://127.0.0.1:1", "-"])
-        .env("OTEL_EXPORTER_OTLP_TIMEOUT", "2000")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run uart_bridge");
+    use std::io::{BufReader, Read, Write};
+    let mut child = spawn_bridge("http://127.0.0.1:1", "2000");
     let mut stdin = child.stdin.take().expect("stdin");
     // A damaged frame: reported on stderr at once, nothing to forward.
     stdin.write_all(&[0, 5, 1, 2, 3, 4, 0]).unwrap();
     stdin.flush().unwrap();
     let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
-    let mut line = String::new();
-    while !line.contains("dropped a frame") {
-        line.clear();
-        assert!(
-            stderr.read_line(&mut line).unwrap() > 0,
-            "stderr ended first"
-        );
-    }
+    wait_for_line(&mut stderr, "dropped a frame");
     let killed = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
@@ -216,7 +220,7 @@ fn sigterm_stops_the_bridge_with_its_counters() {
 #[cfg(unix)]
 #[test]
 fn reading_goes_on_while_a_frame_is_forwarded() {
-    use std::io::{BufRead, BufReader, Write};
+    use std::io::{BufReader, Write};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     // Accepts, reads nothing, answers nothing, until the test ends.
@@ -225,28 +229,14 @@ fn reading_goes_on_while_a_frame_is_forwarded() {
         std::thread::sleep(std::time::Duration::from_secs(30));
         drop(held);
     });
-    let mut child = Command::new(env!("CARGO_BIN_EXE_uart_bridge"))
-        .args(["--endpoint", &format!("http://127.0.0.1:{port}"), "-"])
-        .env("OTEL_EXPORTER_OTLP_TIMEOUT", "20000")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run uart_bridge");
+    let mut child = spawn_bridge(&format!("http://127.0.0.1:{port}"), "20000");
     let mut stdin = child.stdin.take().expect("stdin");
     let mut frame = vec![0];
     picotrace::wire::frame::encode_with(b"payload", |chunk| frame.extend_from_slice(chunk));
     stdin.write_all(&frame).unwrap();
     stdin.flush().unwrap();
     let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
-    let mut line = String::new();
-    while !line.contains("forwarding frames to") {
-        line.clear();
-        assert!(
-            stderr.read_line(&mut line).unwrap() > 0,
-            "stderr ended first"
-        );
-    }
+    wait_for_line(&mut stderr, "forwarding frames to");
     // Lone delimiters: empty frames, ignored; only the reading matters.
     let (done_tx, done_rx) = std::sync::mpsc::channel();
     let writer = std::thread::spawn(move || {
