@@ -289,12 +289,7 @@ fn a_span_moved_under_a_sampled_parent_without_room_is_not_sampled() {
     // Regression (found by review): the span stayed counted as sampled out, though
     // its new parent sampled it and the full arena dropped it: no flush reported it.
     let after = t.stats();
-    assert_eq!(after.spans_started, before.spans_started);
-    assert_eq!(
-        after.spans_dropped_arena_full,
-        before.spans_dropped_arena_full + 1
-    );
-    assert_eq!(after.spans_sampled_out, before.spans_sampled_out - 1);
+    assert_moved_to_arena_full(&before, &after);
     // Moved again, still without room: counted once.
     root.set_parent(&remote);
     assert_eq!(t.stats(), after);
@@ -338,12 +333,7 @@ fn a_span_moved_under_a_sampled_parent_without_room_is_not_sampled() {
     let before = t.stats();
     child.set_parent(&remote);
     let after = t.stats();
-    assert_eq!(after.spans_started, before.spans_started);
-    assert_eq!(
-        after.spans_dropped_arena_full,
-        before.spans_dropped_arena_full + 1
-    );
-    assert_eq!(after.spans_sampled_out, before.spans_sampled_out - 1);
+    assert_moved_to_arena_full(&before, &after);
 }
 
 /// Regression (found by review): a tracer seeded from a stuck generator recorded,
@@ -366,6 +356,16 @@ fn a_stuck_generator_leaves_the_tracer_unseeded() {
     assert!(!t.start_span("still").is_recording());
     assert!(t.seed(IdGenerator::from_seed([5; 32])));
     assert!(t.start_span("now").is_recording());
+}
+
+/// One span moved from sampled out to dropped at the full arena, none started.
+fn assert_moved_to_arena_full(before: &crate::TracerStats, after: &crate::TracerStats) {
+    assert_eq!(after.spans_started, before.spans_started);
+    assert_eq!(
+        after.spans_dropped_arena_full,
+        before.spans_dropped_arena_full + 1
+    );
+    assert_eq!(after.spans_sampled_out, before.spans_sampled_out - 1);
 }
 
 /// A sampled remote parent, without tracestate.

@@ -119,6 +119,19 @@ fn spawn_bridge(endpoint: &str, timeout_ms: &str) -> std::process::Child {
         .expect("run uart_bridge")
 }
 
+/// Reads the bridge's stdout to its end (the counters it prints as it stops).
+fn read_stdout(child: &mut std::process::Child) -> String {
+    use std::io::Read as _;
+    let mut stdout = String::new();
+    child
+        .stdout
+        .take()
+        .expect("stdout piped")
+        .read_to_string(&mut stdout)
+        .expect("stdout read");
+    stdout
+}
+
 /// Reads `stderr` until a line holds `text`.
 fn wait_for_line(stderr: &mut impl std::io::BufRead, text: &str) {
     let mut line = String::new();
@@ -141,13 +154,7 @@ fn bridge_on(input: &[u8], keep_stderr: bool) -> (Option<i32>, String, String) {
     let mut stdin = child.stdin.take().expect("stdin");
     stdin.write_all(input).expect("write frames");
     drop(stdin);
-    let mut stdout = String::new();
-    child
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut stdout)
-        .unwrap();
+    let stdout = read_stdout(&mut child);
     let mut said = String::new();
     if let Some(mut stderr) = stderr {
         stderr.read_to_string(&mut said).unwrap();
@@ -187,7 +194,7 @@ fn a_closed_stderr_does_not_stop_the_bridge() {
 #[cfg(unix)]
 #[test]
 fn sigterm_stops_the_bridge_with_its_counters() {
-    use std::io::{BufReader, Read, Write};
+    use std::io::{BufReader, Write};
     let mut child = spawn_bridge("http://127.0.0.1:1", "2000");
     let mut stdin = child.stdin.take().expect("stdin");
     // A damaged frame: reported on stderr at once, nothing to forward.
@@ -200,13 +207,7 @@ fn sigterm_stops_the_bridge_with_its_counters() {
         .status()
         .expect("kill runs");
     assert!(killed.success());
-    let mut stdout = String::new();
-    child
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut stdout)
-        .unwrap();
+    let stdout = read_stdout(&mut child);
     let status = child.wait().unwrap();
     drop(stdin);
     assert_eq!(status.code(), Some(0), "{status:?}");
