@@ -366,4 +366,107 @@ mod tests {
         let dropped = format_single(&d.trace_id, &d.span_id, false, true);
         assert_eq!(dropped.as_str(), std::format!("{TRACE}-{SPAN}-d"));
     }
+
+    /// An independent reading of the single header's rules (the B3 spec, and this
+    /// module's documented choices: either case of hex, surrounding whitespace
+    /// trimmed, a parent id read past but checked): `(trace, span, sampled, debug)`.
+    fn reference_single(value: &str) -> Option<(u128, u64, bool, bool)> {
+        let hex = |s: &str, lens: &[usize]| {
+            lens.contains(&s.len()) && s.bytes().all(|c| c.is_ascii_hexdigit())
+        };
+        let fields: std::vec::Vec<&str> = value.trim().split('-').collect();
+        if !(2..=4).contains(&fields.len()) || !hex(fields[0], &[16, 32]) || !hex(fields[1], &[16])
+        {
+            return None;
+        }
+        let trace = u128::from_str_radix(fields[0], 16).ok()?;
+        let span = u64::from_str_radix(fields[1], 16).ok()?;
+        let (sampled, debug) = match fields.get(2).copied() {
+            None => (false, false),
+            Some("0") => (false, false),
+            Some("1") => (true, false),
+            Some("d") => (true, true),
+            Some(_) => return None,
+        };
+        if fields.get(3).is_some_and(|parent| !hex(parent, &[16])) {
+            return None;
+        }
+        (trace != 0 && span != 0).then_some((trace, span, sampled, debug))
+    }
+
+    fn seen(repr: &Repr) -> (u128, u64, bool, bool) {
+        (
+            u128::from_be_bytes(repr.trace_id.to_bytes()),
+            u64::from_be_bytes(repr.span_id.to_bytes()),
+            repr.sampled,
+            repr.debug,
+        )
+    }
+
+    /// A field as senders get it right and wrong: ids of every length near the
+    /// valid ones, either case, zeros, sampling states, and noise.
+    fn field() -> impl proptest::strategy::Strategy<Value = std::string::String> {
+        use proptest::prelude::*;
+        prop_oneof![
+            "[0-9a-fA-F]{15,17}",
+            "[0-9a-f]{31,33}",
+            "0{16}",
+            "0{32}",
+            "[01dD2]",
+            "(true|false|)",
+            "[0-9a-gA-G \t+_]{0,20}",
+        ]
+    }
+
+    proptest::proptest! {
+        /// Whatever a header holds, the parser agrees with the reference: accepted
+        /// exactly when the rules allow, with the same ids and decisions.
+        #[test]
+        fn single_header_agrees_with_the_reference(
+            fields in proptest::collection::vec(field(), 1..6),
+            pad in "[ \t]{0,2}",
+        ) {
+            let value = std::format!("{pad}{}{pad}", fields.join("-"));
+            proptest::prop_assert_eq!(
+                parse_single(&value).ok().as_ref().map(seen),
+                reference_single(&value),
+                "{:?}", value
+            );
+        }
+
+        /// The multiple headers, each given or not, agree with the single header
+        /// made of the same fields wherever the two formats mean the same thing.
+        #[test]
+        fn multi_headers_agree_with_the_single_header(
+            trace in field(),
+            span in field(),
+            sampled in proptest::option::of("[01]"),
+        ) {
+            let multi = parse_multi(&MultiHeaders {
+                trace_id: Some(&trace),
+                span_id: Some(&span),
+                sampled: sampled.as_deref(),
+                ..MultiHeaders::default()
+            });
+            let single = std::format!("{trace}-{span}{}", sampled.as_ref().map_or(std::string::String::new(), |s| std::format!("-{s}")));
+            // A field holding `-` is two fields in the single header: not comparable.
+            proptest::prop_assume!(!trace.contains('-') && !span.contains('-'));
+            // Whitespace inside the single header's fields is not trimmed.
+            proptest::prop_assume!(trace.trim() == trace && span.trim() == span);
+            proptest::prop_assert_eq!(multi.ok(), parse_single(&single).ok(), "{:?}", single);
+        }
+
+        /// What is written reads back: ids, the decision, and a debug flag (which
+        /// means sampled).
+        #[test]
+        fn written_headers_read_back(trace in 1..=u128::MAX, span in 1..=u64::MAX, sampled: bool, debug: bool) {
+            let (trace_id, span_id) = (TraceId::from_bytes(trace.to_be_bytes()), SpanId::from_bytes(span.to_be_bytes()));
+            let header = format_single(&trace_id, &span_id, sampled, debug);
+            proptest::prop_assert_eq!(header.len(), SINGLE_LEN);
+            proptest::prop_assert_eq!(
+                parse_single(&header).map(|r| seen(&r)),
+                Ok((trace, span, sampled || debug, debug))
+            );
+        }
+    }
 }

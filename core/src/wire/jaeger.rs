@@ -252,4 +252,105 @@ mod tests {
         let dropped = format(&r.trace_id, &r.span_id, false, true);
         assert!(dropped.ends_with(":0:03"), "{dropped}");
     }
+
+    /// An independent reading of the header's rules (Jaeger's client format, and this
+    /// module's documented choices: `%3A` read as `:`, whitespace around the value
+    /// trimmed, the parent read past but checked): `(trace, span, sampled, debug)`.
+    fn reference(value: &str) -> Option<(u128, u64, bool, bool)> {
+        let mut text = std::string::String::new();
+        let mut rest = value.trim();
+        while let Some(c) = rest.chars().next() {
+            if rest.len() >= 3 && rest[..3].eq_ignore_ascii_case("%3a") {
+                text.push(':');
+                rest = &rest[3..];
+            } else {
+                text.push(c);
+                rest = &rest[c.len_utf8()..];
+            }
+        }
+        let hex = |s: &str, max: usize| {
+            (1..=max).contains(&s.len()) && s.bytes().all(|c| c.is_ascii_hexdigit())
+        };
+        let fields: std::vec::Vec<&str> = text.split(':').collect();
+        let [trace, span, parent, flags] = fields[..] else {
+            return None;
+        };
+        if !(hex(trace, 32) && hex(span, 16) && hex(parent, 16) && hex(flags, 2)) {
+            return None;
+        }
+        let (trace, span) = (
+            u128::from_str_radix(trace, 16).ok()?,
+            u64::from_str_radix(span, 16).ok()?,
+        );
+        let flags = u8::from_str_radix(flags, 16).ok()?;
+        (trace != 0 && span != 0).then_some((trace, span, flags & 1 != 0, flags & 3 == 3))
+    }
+
+    fn seen(repr: &Repr) -> (u128, u64, bool, bool) {
+        (
+            u128::from_be_bytes(repr.trace_id.to_bytes()),
+            u64::from_be_bytes(repr.span_id.to_bytes()),
+            repr.sampled,
+            repr.debug,
+        )
+    }
+
+    /// A field as senders get it right and wrong: hex of every length near the
+    /// limits, either case, zeros, and noise.
+    fn field() -> impl proptest::strategy::Strategy<Value = std::string::String> {
+        use proptest::prelude::*;
+        prop_oneof![
+            "[0-9a-fA-F]{1,3}",
+            "[0-9a-fA-F]{15,17}",
+            "[0-9a-f]{31,33}",
+            "0{1,16}",
+            "[0-9a-gA-G %+_]{0,8}",
+        ]
+    }
+
+    proptest::proptest! {
+        /// Whatever a header holds, the parser agrees with the reference: accepted
+        /// exactly when the rules allow, with the same ids and flags.
+        #[test]
+        fn header_agrees_with_the_reference(
+            fields in proptest::collection::vec(field(), 1..6),
+            separators in proptest::collection::vec(proptest::prop_oneof![":", "%3A", "%3a", "%3"], 5),
+            pad in "[ \t]{0,2}",
+        ) {
+            use proptest::prelude::*;
+            let mut value = pad.clone();
+            for (i, field) in fields.iter().enumerate() {
+                if i > 0 {
+                    value.push_str(&separators[i - 1]);
+                }
+                value.push_str(field);
+            }
+            value.push_str(&pad);
+            prop_assert_eq!(parse(&value).ok().as_ref().map(seen), reference(&value), "{:?}", value);
+        }
+
+        /// Four fields, the shape a sender means to write, most often well formed:
+        /// every flag value, ids at and past their limits.
+        #[test]
+        fn four_field_headers_agree_with_the_reference(
+            (trace, span, parent) in (field(), field(), field()),
+            flags in "[0-9a-fA-F]{1,2}|[0-9a-fA-F ]{0,3}",
+            separator in proptest::prop_oneof![6 => proptest::strategy::Just(":"), 1 => proptest::strategy::Just("%3A")],
+        ) {
+            let value = [trace, span, parent, flags].join(separator);
+            proptest::prop_assert_eq!(parse(&value).ok().as_ref().map(seen), reference(&value), "{:?}", value);
+        }
+
+        /// What is written reads back: ids, the decision, and a debug flag (which
+        /// means sampled).
+        #[test]
+        fn written_headers_read_back(trace in 1..=u128::MAX, span in 1..=u64::MAX, sampled: bool, debug: bool) {
+            let (trace_id, span_id) = (TraceId::from_bytes(trace.to_be_bytes()), SpanId::from_bytes(span.to_be_bytes()));
+            let header = format(&trace_id, &span_id, sampled, debug);
+            proptest::prop_assert_eq!(
+                parse(&header).map(|r| seen(&r)),
+                Ok((trace, span, sampled || debug, debug))
+            );
+        }
+    }
 }
