@@ -291,6 +291,31 @@ qemu_through_bridge() {
         { cat "$WORK/console$tag.txt" >&2; die "$demo did not continue the given trace"; }
 }
 
+# Runs the uart_bridge command each board README gives, from the board's folder as a
+# reader would, with `--help` for its arguments: it must build and run the bridge.
+# Cargo reads the folder's .cargo/config.toml (the board's target), so a command run
+# from there must leave the folder first (found by review: every README's command
+# built the bridge for the board and failed). Same RUSTFLAGS as the bridge build
+# above, so nothing is rebuilt.
+check_readme_bridge_commands() {
+    local readme dir line cmd out checked=0
+    for readme in examples/firmware/*/README.md; do
+        dir="$(dirname "$readme")"
+        while IFS= read -r line; do
+            cmd="${line%%--bin uart_bridge*}--bin uart_bridge -- --help"
+            cmd="${cmd#"${cmd%%[![:space:]]*}"}"
+            [[ "$cmd" == \(* ]] && cmd+=")"
+            printf '+ (cd %s && %s)\n' "$dir" "$cmd"
+            out="$(cd "$dir" && RUSTFLAGS="-Dwarnings" bash -c "$cmd" 2>&1)" \
+                || { printf '%s\n' "$out" >&2; die "$readme: its uart_bridge command failed"; }
+            grep -q '^usage: uart_bridge' <<<"$out" || { printf '%s\n' "$out" >&2; die "$readme: its uart_bridge command did not run the bridge"; }
+            checked=$((checked + 1))
+        done < <(grep -- '--bin uart_bridge' "$readme" || true)
+    done
+    ((checked > 0)) || die "no README gives a uart_bridge command"
+    note "the board READMEs' $checked uart_bridge commands run the bridge"
+}
+
 random_hex() { python3 -c 'import secrets, sys; print(secrets.token_hex(int(sys.argv[1])))' "$1"; }
 
 step_e2e() {
@@ -300,6 +325,7 @@ step_e2e() {
     ((BUILT)) || step_build
     [[ -x "$bin" ]] || die "$bin was not built"
     RUSTFLAGS="-Dwarnings" run cargo build -p picotrace-examples --bin uart_bridge
+    check_readme_bridge_commands
     rotel="$(rotel_agent)"
 
     rm -rf "$WORK"

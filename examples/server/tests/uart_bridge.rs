@@ -36,6 +36,24 @@ fn max_frame_outside_1_to_16_mib_is_a_usage_error() {
     assert_eq!(out.status.code(), Some(2));
 }
 
+/// `--help` is a request, not a mistake: the usage on stdout and success (it was an
+/// error, exit 2, on stderr; the board READMEs' bridge commands are checked in CI by
+/// running them with `--help`).
+#[test]
+fn help_prints_the_usage_and_succeeds() {
+    for flag in ["--help", "-h"] {
+        let out = bridge(&[flag]);
+        assert_eq!(out.status.code(), Some(0), "{flag}");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(stdout.starts_with("usage: uart_bridge "), "{flag}: {stdout}");
+        assert!(out.stderr.is_empty(), "{flag}");
+    }
+    // A mistake is still one.
+    let out = bridge(&["--bogus"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("usage: uart_bridge "));
+}
+
 #[test]
 fn max_frame_at_the_documented_maximum_runs() {
     // Empty input: the bridge reads to the end and prints its counters.

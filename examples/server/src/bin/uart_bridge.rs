@@ -58,6 +58,9 @@ const USAGE: &str = "usage: uart_bridge [--endpoint URL] [--max-frame BYTES] INP
 INPUT: - | PATH | tcp:HOST:PORT | listen:HOST:PORT
 BYTES: 1 to 16777216 (default 65536)";
 
+/// What `parse_args` returns for `--help`: not an error, but no options either.
+const HELP: &str = "help";
+
 /// The largest `--max-frame` (16 MiB): far above what a UART carries between two
 /// exports, small enough that the frame buffer is always allocated.
 const MAX_FRAME: usize = 16 * 1024 * 1024;
@@ -109,7 +112,7 @@ fn parse_args() -> Result<Options, String> {
                         format!("--max-frame needs a number of bytes from 1 to {MAX_FRAME}, not {value:?}")
                     })?;
             }
-            "-h" | "--help" => return Err(String::new()),
+            "-h" | "--help" => return Err(HELP.into()),
             _ if input.is_none() && (arg == "-" || !arg.starts_with('-')) => input = Some(arg),
             _ => return Err(format!("unexpected argument: {arg}")),
         }
@@ -145,10 +148,13 @@ fn open_input(input: &str) -> io::Result<Box<dyn Read + Send>> {
 fn main() -> ExitCode {
     let options = match parse_args() {
         Ok(options) => options,
+        // Asked for: the usage on stdout, and success.
+        Err(message) if message == HELP => {
+            let _ = writeln!(io::stdout(), "{USAGE}");
+            return ExitCode::SUCCESS;
+        }
         Err(message) => {
-            if !message.is_empty() {
-                say!("uart_bridge: {message}");
-            }
+            say!("uart_bridge: {message}");
             say!("{USAGE}");
             return ExitCode::from(2);
         }
