@@ -21,16 +21,17 @@
 //!   `otel.name` (the span name), `otel.kind` (`server`, `client`, `producer`,
 //!   `consumer`, `internal`; read when the span starts: a kind recorded later is
 //!   ignored, as a picotrace span's kind is fixed at its start), `otel.status_code`
-//!   (`ok`, `error`), `otel.status_description` (or the older `otel.status_message`). A field holding an error (`error = &err as
+//!   (`ok`, `error`), `otel.status_description` (or the older `otel.status_message`);
+//!   given as numbers or booleans, they are read as their text. A field holding an error (`error = &err as
 //!   &dyn Error`) sets the status to Error and records an `exception` event; its causes
 //!   (`source()`, outermost first) go to `{field}.chain`, a string array, as
 //!   `tracing-opentelemetry` records them (on the span, or on the event for an event's
 //!   field).
 //! - **Events** (`info!`, `error!`, ...) inside a span become span events named by their
-//!   message, with `level`, `target` and their fields as attributes. An `ERROR` event
-//!   sets the span's status to Error with the message as description (none when it has
-//!   no message). An `error` field
-//!   of an event, whatever its level, sets the status to its text and records an
+//!   message, with `level`, `target` and their fields as attributes. The first `ERROR`
+//!   event sets the span's status to Error with the message as description (none when it
+//!   has no message), unless a status was set already. An `error` field
+//!   of an event, whatever its level, does the same with its text, and records an
 //!   `exception` (what `#[instrument(err)]` records, `error = %e`, becomes one: an event
 //!   with no message of its own is named `exception`, with `exception.message`).
 //!   Records of the `log` crate (through `tracing-log`, which `tracing_subscriber`'s
@@ -56,7 +57,15 @@
 //! written into the span, under its lock: reading them runs user code (`Debug`, `Display`), which must not run under a
 //! lock another thread may wait for (a deadlock), and may trace itself (its events and
 //! spans then find their span). What does not fit the span's limits is dropped and
-//! counted.
+//! counted. A new span's field whose `Debug` or `Display` panics reads `<panicked>`
+//! (the panic is reported by the panic hook, and not let out of the layer: the
+//! registry has made the span by then, and its parent would never close); in an event
+//! or `Span::record` such a panic goes on to the caller.
+//!
+//! Behind `tracing_subscriber::reload::Layer` the layer cannot be found from a
+//! `tracing::Span` (`reload` does not pass `downcast_raw` on), so
+//! [`TracingSpanExt`] and [`current_context`](crate::current_context) find nothing there: `set_parent` does
+//! nothing and the contexts are `None`. Reload a filter in front of the layer instead.
 //!
 //! ```
 //! use picotrace_std::tracing_layer::{TracingLayer, TracingSpanExt as _};
@@ -604,8 +613,9 @@ impl TracingLayer {
             if !fields.named {
                 match fields.error.as_deref() {
                     // An error with no message of its own (`#[instrument(err)]`): this
-                    // event is the exception (as tracing-opentelemetry makes it).
-                    Some(error) => {
+                    // event is the exception (as tracing-opentelemetry makes it), unless
+                    // the error says nothing.
+                    Some(error) if !error.is_empty() => {
                         let message = fields.whole_error.as_deref().unwrap_or(error);
                         fields
                             .event
@@ -613,7 +623,7 @@ impl TracingLayer {
                             .attribute("exception.message", message);
                         exception_recorded = true;
                     }
-                    None => {
+                    _ => {
                         fields.event.name(metadata.name());
                     }
                 }
@@ -623,13 +633,16 @@ impl TracingLayer {
             if !exception_recorded {
                 backing.record_exception(whole_error.as_deref().unwrap_or(error));
             }
+            // Only the first error event sets the status (found by review: each one
+            // stored its text again as the description, and a few filled the span's
+            // text); a status set on purpose (`otel.status_code`) stays.
             if self.error_events_to_status {
-                backing.set_status(Status::Error { description: error });
+                backing.set_status_if_unset(Status::Error { description: error });
             }
         } else if let Some(message) = &message {
             // An ERROR event with no message: Error, with no description (not the
             // callsite's name, `event src/main.rs:12`), as tracing-opentelemetry.
-            backing.set_status(Status::Error {
+            backing.set_status_if_unset(Status::Error {
                 description: message,
             });
         }
@@ -849,10 +862,27 @@ impl Visit for Shape {
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
         if field.name().starts_with("otel.") {
             let mut text = heapless::String::<128>::new();
-            write_cut(&mut text, format_args!("{value:?}"));
-            self.record_str(field, &text);
+            // A `Debug` that panics leaves the callsite's name (see `contained`).
+            if contained(|| {
+                write_cut(&mut text, format_args!("{value:?}"));
+            }) {
+                self.record_str(field, &text);
+            }
         }
     }
+}
+
+/// What a field reads whose `Debug` or `Display` panicked as its span was created.
+const PANICKED: &str = "<panicked>";
+
+/// Runs `format`, which formats a user's value as a span is created; `false` if it
+/// panicked (the panic hook has reported it). Not let out: the registry has made the
+/// span and counted it as a child of its parent, and with no `tracing::Span` ever made
+/// to close it the parent would never close, nor be exported, nor give its arena slot
+/// back (found by review). Events and `Span::record` read their fields before any lock
+/// and let such a panic go on: nothing is left half made there.
+fn contained(format: impl FnOnce()) -> bool {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(format)).is_ok()
 }
 
 /// Copies `s` into a fixed buffer, cut at a character boundary if it is too long.
@@ -876,10 +906,18 @@ enum Recorded {
 
 impl Visit for Fields<'_> {
     fn record_i64(&mut self, field: &Field, value: i64) {
+        // `otel.*` overrides as their text, as `otel.name = 5` is read at the start
+        // (found by review: also exported as an attribute, and not read later).
+        if field.name().starts_with("otel.") {
+            return self.record_debug(field, &value);
+        }
         self.0.set_attribute(field.name(), value);
     }
 
     fn record_u64(&mut self, field: &Field, value: u64) {
+        if field.name().starts_with("otel.") {
+            return self.record_debug(field, &value);
+        }
         match i64::try_from(value) {
             Ok(value) => self.0.set_attribute(field.name(), value),
             Err(_) => {
@@ -891,11 +929,33 @@ impl Visit for Fields<'_> {
     }
 
     fn record_bool(&mut self, field: &Field, value: bool) {
+        if field.name().starts_with("otel.") {
+            return self.record_debug(field, &value);
+        }
         self.0.set_attribute(field.name(), value);
     }
 
     fn record_f64(&mut self, field: &Field, value: f64) {
+        if field.name().starts_with("otel.") {
+            return self.record_debug(field, &value);
+        }
         self.0.set_attribute(field.name(), value);
+    }
+
+    // 128-bit integers that fit in 64 bits are integers (found by review: `tracing`'s
+    // default made them text); larger ones are text, as a `u64` above `i64::MAX` is.
+    fn record_i128(&mut self, field: &Field, value: i128) {
+        match i64::try_from(value) {
+            Ok(value) => self.record_i64(field, value),
+            Err(_) => self.record_debug(field, &value),
+        }
+    }
+
+    fn record_u128(&mut self, field: &Field, value: u128) {
+        match i64::try_from(value) {
+            Ok(value) => self.record_i64(field, value),
+            Err(_) => self.record_debug(field, &value),
+        }
     }
 
     fn record_str(&mut self, field: &Field, value: &str) {
@@ -924,6 +984,24 @@ impl Visit for Fields<'_> {
     }
 
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        if !contained(|| self.record_error_uncontained(field, value)) {
+            self.0.set_attribute(field.name(), PANICKED);
+        }
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        if !contained(|| self.record_debug_uncontained(field, value)) {
+            self.0.set_attribute(field.name(), PANICKED);
+        }
+    }
+}
+
+impl Fields<'_> {
+    fn record_error_uncontained(
+        &mut self,
+        field: &Field,
+        value: &(dyn std::error::Error + 'static),
+    ) {
         // The status description first, short: the first SPAN_ERROR_DESCRIPTION_BYTES
         // (found by review: stored last, a long error's attribute and exception
         // message took the span's text, and the description, which backends show
@@ -935,20 +1013,26 @@ impl Visit for Fields<'_> {
         self.0
             .set_attribute_fmt(field.name(), format_args!("{value}"));
         let chain = ErrorChain::of(value);
-        if !chain.is_empty() {
+        // Recorded again without causes: an empty chain replaces the earlier error's
+        // (found by review: it stayed, beside the new error).
+        if !chain.is_empty() || self.1 == Recorded::Later {
             let texts = chain.texts();
             self.0
                 .set_attribute_dyn(&chain.key(field), Value::StrArray(&texts));
         }
-        self.0
-            .event(picotrace::semconv::EXCEPTION_EVENT)
-            .attribute_fmt(
-                picotrace::semconv::EXCEPTION_MESSAGE,
-                format_args!("{value}"),
-            );
+        // No exception for an error that says nothing (the semantic conventions need a
+        // message or a type; core's `record_exception` makes none either).
+        if !text.is_empty() {
+            self.0
+                .event(picotrace::semconv::EXCEPTION_EVENT)
+                .attribute_fmt(
+                    picotrace::semconv::EXCEPTION_MESSAGE,
+                    format_args!("{value}"),
+                );
+        }
     }
 
-    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+    fn record_debug_uncontained(&mut self, field: &Field, value: &dyn fmt::Debug) {
         if !field.name().starts_with("otel.") {
             // Formatted straight into the span: cut, and counted, only at its limits.
             return self

@@ -651,6 +651,24 @@ impl<'t> Span<'t> {
         }
     }
 
+    /// Sets the status, as [`Span::set_status`] does, only if none was set yet: for a
+    /// status inferred from what happened (an error logged in the span), which must not
+    /// override one set on purpose, nor store one description after another.
+    ///
+    /// ```
+    /// # use picotrace::{IdGenerator, ManualClock, NoopExporter, SpanArena, Status, Timestamp, Tracer, TracerConfig};
+    /// # let tracer = Tracer::new(TracerConfig::new("doc"), SpanArena::<4>::new(),
+    /// #     ManualClock::new(Timestamp::ZERO), IdGenerator::from_seed([1; 32]), NoopExporter);
+    /// let mut span = tracer.start_span("retrying");
+    /// span.set_status_if_unset(Status::Error { description: "first failure" });
+    /// span.set_status_if_unset(Status::Error { description: "second failure" }); // ignored
+    /// ```
+    pub fn set_status_if_unset(&mut self, status: Status<'_>) {
+        if let Some((mut r, _)) = self.record() {
+            r.set_status_if_unset(&status);
+        }
+    }
+
     /// Replaces the span name.
     pub fn update_name(&mut self, name: &str) {
         if let Some((mut r, _)) = self.record() {

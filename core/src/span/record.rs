@@ -18,7 +18,7 @@ use crate::time::Timestamp;
 
 /// Text for a name or value: a `&str`, copied, or `fmt::Arguments`, formatted straight
 /// into the span's storage. A trait rather than an enum of the two: a program that
-/// never formats links no `core::fmt` (about 1.1 KB of flash on a Cortex-M, which an
+/// never formats links no `core::fmt` (about 1.5 KB of flash on a Cortex-M3, which an
 /// enum's formatting arm kept linked for every string stored).
 pub(crate) trait Text: Copy {
     /// Stores the text in the record's pool, cut to `limit` characters and to the room
@@ -870,7 +870,6 @@ impl RecordMut<'_> {
     }
 
     /// Sets `status` only when none was set.
-    #[cfg(feature = "std")]
     pub(crate) fn set_status_if_unset(&mut self, status: &Status<'_>) {
         if self.header.status == StatusCode::Unset {
             self.set_status(status);

@@ -1200,10 +1200,27 @@ fn status_rules_follow_the_spec() {
     c.set_error("db down");
     c.set_error(""); // the code again, without a message: the message stays
     drop(c);
+    // Only while unset: the first inferred error stays, a set Ok stays.
+    let mut d = t.start_span("d");
+    d.set_status_if_unset(Status::Error {
+        description: "first",
+    });
+    d.set_status_if_unset(Status::Error {
+        description: "second",
+    });
+    drop(d);
     let spans = exported(&t);
     assert_eq!(spans[0].status, "Error { description: \"first\" }");
     assert_eq!(spans[1].status, "Ok");
     assert_eq!(spans[2].status, "Error { description: \"db down\" }");
+    assert_eq!(spans[3].status, "Error { description: \"first\" }");
+    let mut e = t.start_span("e");
+    e.set_ok();
+    e.set_status_if_unset(Status::Error {
+        description: "late",
+    });
+    drop(e);
+    assert_eq!(exported(&t)[4].status, "Ok");
 }
 
 /// Regression: the value length limit counted bytes, so text outside ASCII was cut to

@@ -116,6 +116,21 @@ impl Visit for Fields {
         self.values.push((field.clone(), Captured::F64(value)));
     }
 
+    // 128-bit integers that fit in 64 bits are integers; larger ones their text.
+    fn record_i128(&mut self, field: &Field, value: i128) {
+        match i64::try_from(value) {
+            Ok(value) => self.record_i64(field, value),
+            Err(_) => self.record_debug(field, &value),
+        }
+    }
+
+    fn record_u128(&mut self, field: &Field, value: u128) {
+        match i64::try_from(value) {
+            Ok(value) => self.record_i64(field, value),
+            Err(_) => self.record_debug(field, &value),
+        }
+    }
+
     fn record_str(&mut self, field: &Field, value: &str) {
         let range = self.push_text(|text| text.push_str(value));
         self.values.push((field.clone(), Captured::Str(range)));

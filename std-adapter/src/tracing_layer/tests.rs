@@ -1125,6 +1125,152 @@ fn a_panicking_field_of_a_span_in_the_extensions_leaves_it_usable() {
     assert_eq!(attr(&panicky, "after"), Some("1"));
 }
 
+/// A span created with a field whose `Debug` panics: the panic must not leave the
+/// layer (found by review: the registry had made the span and counted it as a child
+/// of its parent, but no `tracing::Span` was ever made to close it, so the parent never
+/// closed, was never exported and kept its arena slot; the half-written child was
+/// exported as it unwound). The field reads `<panicked>`, the others are kept, an
+/// `otel.name` that panics leaves the callsite's name, and every slot comes back.
+#[test]
+fn a_panicking_field_at_span_creation_is_contained() {
+    let t = setup();
+    let tracer = t.provider.tracer();
+    tracing::subscriber::with_default(t.subscriber(), || {
+        let parent = tracing::info_span!("parent");
+        let child = tracing::info_span!(
+            parent: &parent,
+            "child",
+            before = 1_i64,
+            value = ?Panicky,
+            after = 2_i64
+        );
+        let shaped = tracing::info_span!(parent: &parent, "shaped", otel.name = ?Panicky);
+        drop((child, shaped));
+        drop(parent);
+    });
+    let parent = t.named("parent");
+    let child = t.named("child");
+    assert_eq!(child.parent, Some(parent.span_id));
+    assert_eq!(attr(&child, "value"), Some("\"<panicked>\""));
+    assert_eq!(attr(&child, "before"), Some("1"));
+    assert_eq!(attr(&child, "after"), Some("2"));
+    assert_eq!(t.named("shaped").parent, Some(parent.span_id));
+    assert_eq!(tracer.arena().in_use(), 0);
+}
+
+/// ERROR events in one span (a retry loop logging each failure): the first sets the
+/// status, and the others do not store their message a second time as the status
+/// description (found by review: each did, and three of them filled the span's text,
+/// so a field recorded afterwards was lost).
+#[test]
+fn error_events_set_the_status_once() {
+    let t = setup();
+    let message = |n: u8| format!("attempt {n} failed: {}", "x".repeat(60));
+    tracing::subscriber::with_default(t.subscriber(), || {
+        let span = tracing::info_span!("retrying", late = tracing::field::Empty);
+        let _in = span.enter();
+        for n in 1..=3 {
+            tracing::error!("{}", message(n));
+        }
+        span.record("late", "kept");
+    });
+    let span = t.named("retrying");
+    let names: Vec<&str> = span.events.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, [message(1), message(2), message(3)], "{span:#?}");
+    assert_eq!(attr(&span, "late"), Some("\"kept\""), "{span:#?}");
+    assert!(span.status.contains(&message(1)), "{}", span.status);
+}
+
+/// An error whose text is empty.
+#[derive(Debug)]
+struct Silent;
+
+impl std::fmt::Display for Silent {
+    fn fmt(&self, _: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        Ok(())
+    }
+}
+
+impl std::error::Error for Silent {}
+
+/// Error fields recorded again, and errors with nothing to say (found by review): a
+/// later error without causes left the earlier one's `error.chain` in place; an error
+/// with an empty text made an `exception` event whose message was empty (the semantic
+/// conventions need a type or a message: core's `record_exception` makes none then).
+/// And 128-bit integers that fit in 64 bits are integers, not text.
+#[test]
+fn error_fields_recorded_again_and_errors_without_text() {
+    let t = setup();
+    tracing::subscriber::with_default(t.subscriber(), || {
+        let again = tracing::info_span!("again", error = tracing::field::Empty);
+        let caused = Caused("reading config", Some(Box::new(Caused("denied", None))));
+        again.record("error", &caused as &(dyn std::error::Error + 'static));
+        again.record("error", &Failure as &(dyn std::error::Error + 'static));
+        drop(again);
+        let silent = tracing::info_span!(
+            "silent",
+            error = &Silent as &(dyn std::error::Error + 'static)
+        );
+        silent.in_scope(|| {
+            tracing::warn!(error = &Silent as &(dyn std::error::Error + 'static));
+        });
+        drop(silent);
+        drop(tracing::info_span!(
+            "wide",
+            small = 5_u128,
+            negative = -5_i128,
+            huge = u128::MAX
+        ));
+    });
+    let again = t.named("again");
+    assert_eq!(attr(&again, "error"), Some("\"disk on fire\""));
+    assert!(
+        matches!(attr(&again, "error.chain"), None | Some("[]")),
+        "{again:#?}"
+    );
+    let silent = t.named("silent");
+    assert!(
+        !silent.events.iter().any(|(name, _)| name == "exception"),
+        "{silent:#?}"
+    );
+    let wide = t.named("wide");
+    assert_eq!(attr(&wide, "small"), Some("5"));
+    assert_eq!(attr(&wide, "negative"), Some("-5"));
+    assert_eq!(
+        attr(&wide, "huge"),
+        Some("\"340282366920938463463374607431768211455\"")
+    );
+}
+
+/// `otel.*` fields given as numbers or booleans are read as their text, as at the
+/// start, wherever they come (found by review: `otel.name = 5` named the span "5" but
+/// was also exported as an `otel.name` attribute, and recorded later it renamed
+/// nothing).
+#[test]
+fn otel_fields_that_are_not_strings_are_read_as_text() {
+    let t = setup();
+    tracing::subscriber::with_default(t.subscriber(), || {
+        let span = tracing::info_span!(
+            "numbered",
+            otel.name = 5_i64,
+            otel.kind = 1_i64,
+            otel.status_code = true
+        );
+        drop(span);
+        let later = tracing::info_span!("later", otel.name = tracing::field::Empty);
+        later.record("otel.name", 6_u64);
+        drop(later);
+    });
+    let spans = t.spans();
+    let five = spans.iter().find(|s| s.name == "5").expect("named 5");
+    assert!(
+        five.attrs.iter().all(|(k, _)| !k.starts_with("otel.")),
+        "{five:#?}"
+    );
+    assert_eq!(five.status, "Unset");
+    assert!(spans.iter().any(|s| s.name == "6"), "{spans:#?}");
+}
+
 /// A layer whose span table holds one bucket (4 spans): the fifth and later live
 /// spans are kept in the registry's extensions, and behave the same.
 #[test]
