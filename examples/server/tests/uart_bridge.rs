@@ -45,7 +45,10 @@ fn help_prints_the_usage_and_succeeds() {
         let out = bridge(&[flag]);
         assert_eq!(out.status.code(), Some(0), "{flag}");
         let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(stdout.starts_with("usage: uart_bridge "), "{flag}: {stdout}");
+        assert!(
+            stdout.starts_with("usage: uart_bridge "),
+            "{flag}: {stdout}"
+        );
         assert!(out.stderr.is_empty(), "{flag}");
     }
     // A mistake is still one.

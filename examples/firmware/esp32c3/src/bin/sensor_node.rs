@@ -109,8 +109,12 @@ fn main() -> ! {
                     mixer.absorb(trng.random());
                 }
             }
+            // Without its noise source the RNG is only pseudo-random, and a timer
+            // reading this early is nearly the same every boot: ids would repeat
+            // across boots and devices. Stop instead.
             Err(_) => {
-                let _ = writeln!(console, "no true random source: ids are weak");
+                let _ = writeln!(console, "no true random source to seed the tracer: halted");
+                halt()
             }
         }
         mixer.absorb(Instant::now().duration_since_epoch().as_micros() as u32);
@@ -138,13 +142,12 @@ fn main() -> ! {
     // Built in place and lent to the tracer: moving a whole arena by value would put
     // several copies of it on the stack.
     let mut arena = Arena::new();
-    let tracer: Tracer<&mut Arena, _, _> = Tracer::new(
-        config,
-        &mut arena,
-        clock,
-        IdGenerator::from_entropy(&mut mixer),
-        exporter,
-    );
+    let tracer: Tracer<&mut Arena, _, _> = Tracer::unseeded(config, &mut arena, clock, exporter);
+    // Refused when the seed looks stuck: the tracer would record nothing.
+    if !tracer.seed(IdGenerator::from_entropy(&mut mixer)) {
+        let _ = writeln!(console, "no entropy to seed the tracer: halted");
+        halt()
+    }
 
     let mut sensor = AnalogSensor { adc, pin };
     let mut link = SimulatedLink::default();

@@ -169,15 +169,13 @@ fn main() -> ! {
     // Built in place and lent to the tracer: moving a whole arena by value would put
     // several copies of it on the stack.
     let mut arena = Arena::new();
-    let tracer: Tracer<&mut Arena, _, _> = Tracer::new(
-        config,
-        &mut arena,
-        clock,
-        // The tracer draws its id keys from the true RNG once, here: rand_core 0.9, as
-        // picotrace's, so no adapter (see `picotrace::random`).
-        IdGenerator::with_rng(&mut rng),
-        exporter,
-    );
+    let tracer: Tracer<&mut Arena, _, _> = Tracer::unseeded(config, &mut arena, clock, exporter);
+    // The tracer draws its id keys from the true RNG once, here: rand_core 0.9, as
+    // picotrace's, so no adapter (see `picotrace::random`). Refused when the output looks
+    // stuck: the tracer would record nothing, and the device should say so.
+    if !tracer.seed(IdGenerator::with_rng(&mut rng)) {
+        defmt::panic!("the RNG gave no entropy to seed the tracer");
+    }
 
     let mut sensor = VddSensor(saadc);
     let mut link = SimulatedLink::default();
@@ -211,4 +209,11 @@ fn halt() -> ! {
     loop {
         cortex_m::asm::wfi();
     }
+}
+
+/// A `defmt::panic!` has printed its message through defmt already: stop without
+/// panic-probe printing it a second time (as "explicit panic").
+#[defmt::panic_handler]
+fn defmt_panic() -> ! {
+    panic_probe::hard_fault()
 }

@@ -19,7 +19,7 @@ use panic_probe as _;
 use picotrace::{Clock, IdGenerator, KeyValue, SpanArena, Timestamp, Tracer, TracerConfig, Value};
 use picotrace_firmware_common::defmt_log::{DefmtConsole, DefmtExporter};
 use picotrace_firmware_common::sensor_node::{self, Sensor, SimulatedLink, DEFAULT_TRACEPARENT};
-use picotrace_firmware_common::{FrameExporter, FrameSink};
+use picotrace_firmware_common::{FrameExporter, FrameSink, SeedMixer};
 use rp2040_hal as hal;
 
 use hal::clocks::{init_clocks_and_plls, Clock as _};
@@ -37,6 +37,11 @@ const XTAL_FREQ_HZ: u32 = 12_000_000;
 /// The RP2040 has no real-time clock that survives reset; a product learns the epoch
 /// from its gateway. The demo assumes it booted at 2026-01-01T00:00:00Z.
 const BOOT_UNIX_SECONDS: u64 = 1_767_225_600;
+/// Seed words read from the ring oscillator: 1,024 raw bits for a 256-bit seed.
+const ROSC_SEED_WORDS: usize = 32;
+/// Cycles between two `RANDOMBIT` reads: at 125 MHz about 0.5 µs, three periods of the
+/// ring oscillator.
+const ROSC_BIT_SPACING_CYCLES: u32 = 64;
 
 type Arena = SpanArena<8, 8, 2, 1, 192>;
 const EXPORT_BUFFER: usize = 1024;
@@ -127,7 +132,20 @@ fn main() -> ! {
         defmt::panic!("UART0 rejected its configuration")
     };
     let timer = hal::Timer::new(pac.TIMER, &mut pac.RESETS, &clocks);
-    let mut rosc = hal::rosc::RingOscillator::new(pac.ROSC).initialize();
+    let rosc = hal::rosc::RingOscillator::new(pac.ROSC).initialize();
+    // The ring oscillator (about 6 MHz) read back to back at 125 MHz gives correlated
+    // bits (rp2040-hal's `RngCore` does that): each bit here is read some cycles after
+    // the last, four raw bits for every seed bit, and the timer's low bits folded in;
+    // `SeedMixer` spreads them over the 256-bit seed. Jitter, not certified entropy.
+    let mut mixer = SeedMixer::new();
+    for _ in 0..ROSC_SEED_WORDS {
+        let mut word = 0u32;
+        for _ in 0..32 {
+            cortex_m::asm::delay(ROSC_BIT_SPACING_CYCLES);
+            word = word << 1 | u32::from(rosc.get_random_bit());
+        }
+        mixer.absorb(word ^ timer.get_counter_low());
+    }
     let mut adc = hal::Adc::new(pac.ADC, &mut pac.RESETS);
     let Some(sensor) = adc.take_temp_sensor() else {
         defmt::panic!("temperature sensor already taken")
@@ -147,15 +165,12 @@ fn main() -> ! {
     // Built in place and lent to the tracer: moving a whole arena by value would put
     // several copies of it on the stack.
     let mut arena = Arena::new();
-    let tracer: Tracer<&mut Arena, _, _> = Tracer::new(
-        config,
-        &mut arena,
-        clock,
-        // The tracer draws its id keys from the ring oscillator once, here (192 of its
-        // random bits): rand_core 0.9, as picotrace's, so no adapter (`picotrace::random`).
-        IdGenerator::with_rng(&mut rosc),
-        exporter,
-    );
+    let tracer: Tracer<&mut Arena, _, _> = Tracer::unseeded(config, &mut arena, clock, exporter);
+    // Refused when the seed looks stuck: the tracer would record nothing, and a device
+    // that traces nothing should say so rather than run on silently.
+    if !tracer.seed(IdGenerator::from_entropy(&mut mixer)) {
+        defmt::panic!("the ring oscillator gave no entropy to seed the tracer");
+    }
 
     let mut sensor = TempSensor { adc, sensor };
     let mut link = SimulatedLink::default();
@@ -189,4 +204,11 @@ fn halt() -> ! {
     loop {
         cortex_m::asm::wfi();
     }
+}
+
+/// A `defmt::panic!` has printed its message through defmt already: stop without
+/// panic-probe printing it a second time (as "explicit panic").
+#[defmt::panic_handler]
+fn defmt_panic() -> ! {
+    panic_probe::hard_fault()
 }
