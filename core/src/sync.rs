@@ -54,8 +54,8 @@ use crate::span::record::{EndTime, Header, RecordMut, Slot, SpanData, StoredAttr
 /// A 64-bit atomic for the list heads (and the tracer's last export time): native where
 /// the CPU has 64-bit atomics. Where it has not and the platform gives a critical
 /// section (feature `critical-section`), a `u64` read and swapped inside one:
-/// portable-atomic's own fallback there is a table of locks (2 KB of RAM and 2.3 KB of
-/// flash on a Cortex-M3) that an interrupt could spin on while the code it interrupted
+/// portable-atomic's own fallback there is a table of locks (2.1 KB of RAM and 2.1 KB of
+/// flash on a Cortex-M3, when the heads moved off it) that an interrupt could spin on while the code it interrupted
 /// holds the lock.
 ///
 /// Unit tests with the feature use the critical section on every target, so the host

@@ -3,9 +3,9 @@
 //! The clock reads `SystemTime` once per process (the anchor) and adds the monotonic
 //! time elapsed since then. Where the CPU's time-stamp counter is stable (as `fastant`,
 //! the clock fastrace uses, decides) that time is a counter read turned into
-//! nanoseconds by one fixed-point multiply: 14-16 ns a read on a 2.3 GHz Xeon VM, as
-//! long as the counter read alone, against 21 ns for `fastant`'s own floating-point
-//! conversion and 30 ns for `Instant::now`.
+//! nanoseconds by one fixed-point multiply: 11.1 ns a read on the AMD EPYC VM of the
+//! published benchmark run, as long as `fastant`'s own read, against 27.7 ns for
+//! `Instant::now` (14.7 ns against 13.8 and 29.8 on a 2.3 GHz Xeon VM; BENCHMARKS.md).
 //! `fastant` measures the counter's rate when the process starts, before `main`, in a
 //! busy loop of at least 20 ms (found by review; `uart_bridge --help`, a binary that
 //! links picotrace-std, takes 0.02 s here where `/bin/true` takes 0.00), whether or not
