@@ -16,7 +16,9 @@ use picotrace::{
     Baggage, ExtractError, IdGenerator, ManualClock, NoopExporter, SpanArena, Timestamp,
     TraceContext, TraceFlags, TraceState, Tracer, TracerConfig,
 };
-use picotrace_fuzz::{assert_baggage, assert_traceparent, assert_tracestate, lines, Headers};
+use picotrace_fuzz::{
+    assert_baggage, assert_traceparent, assert_tracestate, lines, Headers, TRACE_FLAGS_KNOWN_V00,
+};
 
 /// An incoming header set, in order, names in whatever case they came.
 #[derive(Debug)]
@@ -73,7 +75,7 @@ fuzz_target!(|input: Incoming| {
                 cx.span_context.trace_id = repr.trace_id;
                 cx.span_context.span_id = repr.parent_id;
                 cx.span_context.flags =
-                    TraceFlags::from_bits(repr.flags.bits() & TraceFlags::KNOWN_V00);
+                    TraceFlags::from_bits(repr.flags.bits() & TRACE_FLAGS_KNOWN_V00);
                 cx.span_context.is_remote = true;
                 cx.trace_state =
                     TraceState::parse_values(values(headers, "tracestate")).unwrap_or_default();

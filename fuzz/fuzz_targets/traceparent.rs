@@ -6,7 +6,7 @@
 use libfuzzer_sys::fuzz_target;
 use picotrace::wire::traceparent::{BufferTooSmall, Repr};
 use picotrace::{SpanId, TraceFlags, TraceId};
-use picotrace_fuzz::{assert_traceparent, TRACEPARENT_LEN};
+use picotrace_fuzz::{assert_traceparent, TRACEPARENT_LEN, TRACE_FLAGS_KNOWN_V00};
 
 /// Emits `repr` into buffers of every interesting size and returns the header.
 fn emit_checked(repr: &Repr) -> String {
@@ -42,7 +42,7 @@ fuzz_target!(|data: &[u8]| {
         assert!(repr.trace_id.is_valid() && repr.parent_id.is_valid());
         assert_ne!(repr.version, 0xff);
         let text = emit_checked(&repr);
-        let known = repr.flags.bits() & TraceFlags::KNOWN_V00;
+        let known = repr.flags.bits() & TRACE_FLAGS_KNOWN_V00;
         let written = Repr {
             version: 0,
             flags: TraceFlags::from_bits(known),
@@ -60,7 +60,7 @@ fuzz_target!(|data: &[u8]| {
             version: 0,
             trace_id: TraceId::from_bytes(f[..16].try_into().unwrap()),
             parent_id: SpanId::from_bytes(f[16..24].try_into().unwrap()),
-            flags: TraceFlags::from_bits(f[24] & TraceFlags::KNOWN_V00),
+            flags: TraceFlags::from_bits(f[24] & TRACE_FLAGS_KNOWN_V00),
         };
         if repr.trace_id.is_valid() && repr.parent_id.is_valid() {
             let text = emit_checked(&repr);

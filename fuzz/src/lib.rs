@@ -6,6 +6,9 @@ use picotrace::{BufferTooSmall, Injector};
 
 /// W3C Trace Context: a version-00 `traceparent` is 55 characters.
 pub const TRACEPARENT_LEN: usize = 55;
+/// W3C Trace Context Level 2: the `trace-flags` bits a version-00 `traceparent` defines,
+/// sampled (bit 0) and random (bit 1); the others are not passed on.
+pub const TRACE_FLAGS_KNOWN_V00: u8 = 0x03;
 /// W3C Trace Context: at most 32 `tracestate` list members...
 pub const TRACESTATE_MEMBERS: usize = 32;
 /// ...and vendors propagate 512 characters of it.

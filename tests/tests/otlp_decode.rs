@@ -679,7 +679,17 @@ fn value_strategy() -> impl Strategy<Value = OwnedValue> {
         any::<String>().prop_map(OwnedValue::Str),
         any::<bool>().prop_map(OwnedValue::Bool),
         any::<i64>().prop_map(OwnedValue::I64),
-        (-1e300f64..1e300).prop_map(OwnedValue::F64),
+        // Every finite double: large and tiny exponents, subnormals, zeros of both
+        // signs (found by review: a uniform range never made a negative exponent).
+        prop_oneof![
+            -1e300f64..1e300,
+            proptest::num::f64::NORMAL | proptest::num::f64::SUBNORMAL | proptest::num::f64::ZERO,
+            Just(-0.0),
+            Just(5e-324),
+            Just(1e-7),
+            Just(f64::MAX),
+        ]
+        .prop_map(OwnedValue::F64),
         prop::collection::vec(any::<String>(), 0..4).prop_map(OwnedValue::StrArray),
         prop::collection::vec(any::<i64>(), 0..4).prop_map(OwnedValue::I64Array),
     ]

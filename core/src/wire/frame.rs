@@ -586,6 +586,21 @@ mod tests {
     }
 
     proptest! {
+        /// The CRC is the standard one, checked against an independent implementation
+        /// (found by review: encoder and decoder share it, so only its one check value
+        /// tested it), fed in two pieces as frames are.
+        #[test]
+        fn crc_agrees_with_crc32fast(
+            payload in proptest::collection::vec(any::<u8>(), 0..600),
+            split in 0usize..600,
+        ) {
+            let at = split.min(payload.len());
+            let mut crc = Crc32::new();
+            crc.update(&payload[..at]);
+            crc.update(&payload[at..]);
+            prop_assert_eq!(crc.finish(), crc32fast::hash(&payload));
+        }
+
         #[test]
         fn round_trip(payload in proptest::collection::vec(any::<u8>(), 0..1200)) {
             let f = frame(&payload);

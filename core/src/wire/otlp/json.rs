@@ -1518,6 +1518,31 @@ mod tests {
     );
     const SUFFIX: &str = "]}]}]}";
 
+    /// A resource's (or scope's) `u64` attribute, which goes through the serde writer:
+    /// above `i64::MAX` its decimal text, below it an integer, as protobuf writes them
+    /// (found by review: only the protobuf side had a test).
+    #[test]
+    fn u64_values_are_decimal_text_above_i64_max() {
+        let json = |value: Value<'_>| {
+            let mut buf = [0u8; 64];
+            let n = write_json(&AnyJson(value.into()), &mut buf).unwrap();
+            String::from_utf8(buf[..n].to_vec()).unwrap()
+        };
+        assert_eq!(
+            json(Value::U64(u64::MAX)),
+            r#"{"stringValue":"18446744073709551615"}"#
+        );
+        assert_eq!(
+            json(Value::U64(1 << 63)),
+            r#"{"stringValue":"9223372036854775808"}"#
+        );
+        assert_eq!(json(Value::U64(7)), r#"{"intValue":"7"}"#);
+        assert_eq!(
+            json(Value::U64(i64::MAX as u64)),
+            r#"{"intValue":"9223372036854775807"}"#
+        );
+    }
+
     #[test]
     fn spans_match_the_otlp_json_mapping() {
         with_sample_batch(|batch| {
