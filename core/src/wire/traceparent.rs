@@ -556,6 +556,97 @@ mod tests {
             })
     }
 
+    /// W3C Trace Context § 3.2 and its versioning rules (§ 3.2.4), read independently of
+    /// the parser: `(version, trace id, parent id, flags)` of a header a receiver
+    /// accepts, surrounding spaces and tabs (HTTP's OWS) aside.
+    fn spec_accepts(text: &[u8]) -> Option<(u8, [u8; 16], [u8; 8], u8)> {
+        let start = text
+            .iter()
+            .position(|c| !b" \t".contains(c))
+            .unwrap_or(text.len());
+        let end = text
+            .iter()
+            .rposition(|c| !b" \t".contains(c))
+            .map_or(start, |i| i + 1);
+        let text = &text[start..end];
+        let lower_hex = |s: &[u8]| s.iter().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f'));
+        let bytes = |s: &[u8]| -> std::vec::Vec<u8> {
+            s.chunks(2)
+                .map(|pair| u8::from_str_radix(core::str::from_utf8(pair).unwrap(), 16).unwrap())
+                .collect()
+        };
+        // Version: two lowercase hex digits, never `ff`; 00 is exactly 55 characters, a
+        // higher version at least 55, and a 56th one must be a dash.
+        let version = text.get(..2)?;
+        if !lower_hex(version) || version == b"ff" || text.len() < 55 {
+            return None;
+        }
+        if (version == b"00" && text.len() != 55) || text.get(55).is_some_and(|&c| c != b'-') {
+            return None;
+        }
+        if [2, 35, 52].iter().any(|&i| text[i] != b'-') {
+            return None;
+        }
+        let (trace, parent, flags) = (&text[3..35], &text[36..52], &text[53..55]);
+        if !(lower_hex(trace) && lower_hex(parent) && lower_hex(flags)) {
+            return None;
+        }
+        if trace.iter().all(|&c| c == b'0') || parent.iter().all(|&c| c == b'0') {
+            return None;
+        }
+        Some((
+            bytes(version)[0],
+            bytes(trace).try_into().unwrap(),
+            bytes(parent).try_into().unwrap(),
+            bytes(flags)[0],
+        ))
+    }
+
+    /// A header built from fields senders get right and wrong.
+    fn near_valid_header() -> impl Strategy<Value = String> {
+        let hex_or_not = |n: usize| {
+            prop_oneof![
+                12 => proptest::string::string_regex(&std::format!("[0-9a-f]{{{n}}}")).unwrap(),
+                1 => proptest::string::string_regex(&std::format!("[0-9a-fA-F]{{{n}}}")).unwrap(),
+                1 => Just("0".repeat(n)),
+                1 => proptest::string::string_regex(&std::format!("[0-9a-f]{{{},{}}}", n - 1, n + 1)).unwrap(),
+                1 => proptest::string::string_regex(&std::format!("[0-9a-gx .-]{{{n}}}")).unwrap(),
+            ]
+        };
+        let separator = || prop_oneof![20 => Just("-"), 1 => Just("_"), 1 => Just("")];
+        (
+            "[ \t]{0,2}",
+            prop_oneof![3 => Just(String::from("00")), 1 => Just(String::from("ff")), 3 => hex_or_not(2)],
+            separator(),
+            hex_or_not(32),
+            separator(),
+            hex_or_not(16),
+            separator(),
+            hex_or_not(2),
+            prop_oneof![6 => Just(""), 1 => Just("-"), 1 => Just("-what-comes-next"), 1 => Just("x"), 1 => Just("0")],
+            "[ \t]{0,2}",
+        )
+            .prop_map(|(a, v, s1, t, s2, p, s3, f, trailer, b)| {
+                std::format!("{a}{v}{s1}{t}{s2}{p}{s3}{f}{trailer}{b}")
+            })
+    }
+
+    proptest! {
+        // Parsing is cheap: enough cases that each rule is met and broken many times.
+        #![proptest_config(ProptestConfig::with_cases(4096))]
+
+        /// Whatever a header holds, the parser accepts exactly what the spec accepts,
+        /// with the same fields (an independent reading of the rules, not the fast path
+        /// against the slow one).
+        #[test]
+        fn parse_agrees_with_the_spec(header in near_valid_header()) {
+            let parsed = Repr::parse(header.as_bytes()).ok().map(|r| {
+                (r.version, r.trace_id.to_bytes(), r.parent_id.to_bytes(), r.flags.bits())
+            });
+            prop_assert_eq!(parsed, spec_accepts(header.as_bytes()), "{:?}", header);
+        }
+    }
+
     proptest! {
         #[test]
         fn parse_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..80)) {
