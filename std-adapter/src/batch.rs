@@ -84,6 +84,14 @@ pub trait Transport: Send + 'static {
         None
     }
 
+    /// Returns the longest one export may take through this transport, all its
+    /// requests together, if it has such a limit of its own (`OTEL_EXPORTER_OTLP_TIMEOUT`
+    /// is per export): the worker then gives each batch the smaller of it and
+    /// [`BatchConfig::export_timeout`]. `None` (the default): the config's alone.
+    fn export_timeout(&self) -> Option<Duration> {
+        None
+    }
+
     /// Sends one request body holding `spans` spans.
     ///
     /// # Errors
@@ -127,6 +135,10 @@ impl Transport for OtlpHttpExporter {
         Some(OtlpHttpExporter::max_request_size(self))
     }
 
+    fn export_timeout(&self) -> Option<Duration> {
+        Some(OtlpHttpExporter::timeout(self))
+    }
+
     fn send(
         &mut self,
         body: &[u8],
@@ -152,6 +164,10 @@ impl Transport for Arc<OtlpHttpExporter> {
 
     fn max_request_size(&self) -> Option<usize> {
         Some(OtlpHttpExporter::max_request_size(self))
+    }
+
+    fn export_timeout(&self) -> Option<Duration> {
+        Some(OtlpHttpExporter::timeout(self))
     }
 
     fn send(
@@ -1458,7 +1474,13 @@ impl Worker {
                         .map_or_else(|e| e.into_inner().0, |(g, _)| g);
                 }
             }
+            // The exporter's own timeout is per batch, as the OTLP specification
+            // means it: all of a batch's requests (one per resource and scope, or
+            // split for size) share it (found by review: each request had its own).
             let mut deadline = instant_after(timeout_limit(config.export_timeout));
+            if let Some(own) = self.transport.export_timeout() {
+                deadline = deadline.min(instant_after(own));
+            }
             if let Some(end) = q.shutdown_deadline {
                 if Instant::now() >= end {
                     // Shutdown's time is up: the rest is dropped, not sent.
@@ -1629,9 +1651,13 @@ impl Worker {
                         // Why the collector rejected spans (or its warning, with none
                         // rejected), for the loss warning and `last_error`.
                         if let Some(message) = outcome.error_message.filter(|m| !m.is_empty()) {
-                            self.note_error(format!(
-                                "the collector rejected {rejected} of {n} spans: {message}"
-                            ));
+                            self.note_error(if rejected == 0 {
+                                format!(
+                                    "the collector took all {n} spans with a warning: {message}"
+                                )
+                            } else {
+                                format!("the collector rejected {rejected} of {n} spans: {message}")
+                            });
                         }
                     }
                     Err(e) => {

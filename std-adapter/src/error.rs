@@ -116,6 +116,14 @@ pub enum ExportError {
     /// The HTTP client failed in a way that retrying will not fix: a protocol
     /// violation by the server. Not retried.
     Transport(Box<dyn std::error::Error + Send + Sync>),
+    /// Not sent: an earlier response asked, with `Retry-After`, for no request until a
+    /// time this export's deadline comes before (`wait` from now; the wait is capped
+    /// as [`crate::RetryPolicy::max_retry_after`] says). The OTLP specification: the
+    /// client SHOULD honour the waiting interval. Not retried.
+    Throttled {
+        /// How long the collector's wait has left to run.
+        wait: std::time::Duration,
+    },
 }
 
 impl ExportError {
@@ -234,6 +242,11 @@ impl fmt::Display for ExportError {
             ),
             ExportError::Tls(e) => write!(f, "TLS with the collector failed: {e}"),
             ExportError::Transport(e) => write!(f, "HTTP transport error: {e}"),
+            ExportError::Throttled { wait } => write!(
+                f,
+                "not sent: the collector asked for no requests for another {:.1} s (Retry-After)",
+                wait.as_secs_f64()
+            ),
         }
     }
 }

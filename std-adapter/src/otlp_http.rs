@@ -17,7 +17,17 @@
 //!   client certificate ([`OtlpHttpExporterBuilder::client_certificate_files`]); a
 //!   failed handshake is [`ExportError::Tls`], not retried.
 //! - A 2xx response is read for `ExportTraceServiceResponse.partial_success`; rejected
-//!   spans are reported in [`ExportOutcome`] and counted, never retried.
+//!   spans are reported in [`ExportOutcome`] and counted, never retried. A response
+//!   compressed with gzip is decompressed (at most 4 MiB).
+//! - A `Retry-After` an export gives up on (its deadline comes first) holds for the
+//!   exports after it: they send nothing before it has run
+//!   ([`ExportError::Throttled`] when their deadline comes first).
+//! - Proxies come from the environment, as ureq reads them: the first of `ALL_PROXY`,
+//!   `HTTPS_PROXY` and `HTTP_PROXY` (either case) that is set carries every request,
+//!   to `http://` and `https://` collectors alike, except to the hosts `NO_PROXY`
+//!   names. Through a proxy, a plain `http://` collector's requests, their headers
+//!   (API keys) included, are readable by the proxy: name the collector in `NO_PROXY`
+//!   or use https.
 //!
 //! [`send`](OtlpHttpExporter::send) blocks the caller for the network round trips. As
 //! a [`picotrace::SpanExporter`] it therefore suits short programs and tests; servers
@@ -65,6 +75,10 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_MAX_REQUEST_SIZE: usize = 4 * 1024 * 1024;
 /// The most of a response body that is read (OTLP suggests 4 MiB as a limit).
 const MAX_RESPONSE_SIZE: u64 = 4 * 1024 * 1024;
+/// What a 2xx response whose body could not be read says (see
+/// [`ExportOutcome::error_message`]).
+const UNREADABLE_SUCCESS: &str = "the collector's answer could not be read (over 4 MiB, \
+    or not the gzip it said): spans it may have rejected are counted as exported";
 /// The most of an error body kept in [`ExportError::HttpStatus`].
 const MAX_ERROR_BODY: usize = 1024;
 
@@ -198,7 +212,9 @@ pub struct ExportOutcome {
     /// Spans the collector rejected (`partial_success.rejected_spans`); not retried.
     pub rejected_spans: u64,
     /// The collector's `partial_success.error_message`, if it sent one (with zero
-    /// rejected spans it is a warning).
+    /// rejected spans it is a warning); or, when the answer's body could not be read
+    /// (over 4 MiB, or not the gzip it said), a note that its partial success is
+    /// unknown.
     pub error_message: Option<String>,
 }
 
@@ -536,6 +552,8 @@ impl OtlpHttpExporterBuilder {
             counters: Counters::default(),
             jitter: AtomicU64::new(crate::entropy::random_u64()),
             gzip: Mutex::new(Vec::new()),
+            not_before: Mutex::new(None),
+            last_error: Mutex::new(None),
             encode_buf: Vec::new(),
         })
     }
@@ -624,6 +642,11 @@ pub struct OtlpHttpExporter {
     /// Reused encoding buffer of [`SpanExporter::export`] (grown once to
     /// `max_request_size`).
     encode_buf: Vec<u8>,
+    /// No request before this: a `Retry-After` an export gave up on because its
+    /// deadline came first (see [`ExportError::Throttled`]).
+    not_before: Mutex<Option<Instant>>,
+    /// Why spans were last lost or warned about (see [`OtlpHttpExporter::last_error`]).
+    last_error: Mutex<Option<String>>,
 }
 
 impl fmt::Debug for OtlpHttpExporter {
@@ -682,6 +705,23 @@ impl OtlpHttpExporter {
     /// Returns the largest request body it builds.
     pub fn max_request_size(&self) -> usize {
         self.max_request_size
+    }
+
+    /// Returns the longest one export may take, its requests, retries and waits
+    /// together (`OTEL_EXPORTER_OTLP_TIMEOUT`; no limit is a year).
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// Returns why the last send that lost spans lost them (the error, or the
+    /// collector's partial-success message), or the collector's last warning: what the
+    /// [`picotrace::SpanExporter`] path's `Failed` / `Partial` results cannot carry
+    /// (found by review: a 401 or the collector's reason was lost there).
+    pub fn last_error(&self) -> Option<String> {
+        self.last_error
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Returns the counters.
@@ -764,13 +804,26 @@ impl OtlpHttpExporter {
     ) -> Result<ExportOutcome, ExportError> {
         let spans = spans as u64;
         let result = self.send_until(body, deadline);
-        match &result {
+        let note = match &result {
             Ok(outcome) => {
                 let rejected = outcome.rejected_spans.min(spans);
                 add(&self.counters.spans_rejected, rejected);
                 add(&self.counters.spans_exported, spans - rejected);
+                outcome.error_message.as_ref().map(|m| {
+                    if rejected == 0 {
+                        format!("the collector took all {spans} spans with a warning: {m}")
+                    } else {
+                        format!("the collector rejected {rejected} of {spans} spans: {m}")
+                    }
+                })
             }
-            Err(_) => add(&self.counters.spans_failed, spans),
+            Err(e) => {
+                add(&self.counters.spans_failed, spans);
+                Some(e.to_string())
+            }
+        };
+        if let Some(note) = note {
+            *self.last_error.lock().unwrap_or_else(|e| e.into_inner()) = Some(note);
         }
         result
     }
@@ -786,11 +839,32 @@ impl OtlpHttpExporter {
         z ^ (z >> 31)
     }
 
+    /// How long the collector's last `Retry-After` has left to run, if any.
+    fn throttled_for(&self) -> Option<Duration> {
+        let mut not_before = self.not_before.lock().unwrap_or_else(|e| e.into_inner());
+        let left = (*not_before)?.checked_duration_since(Instant::now());
+        if left.is_none() {
+            *not_before = None;
+        }
+        left.filter(|left| !left.is_zero())
+    }
+
     fn send_with_retries(
         &self,
         payload: &[u8],
         deadline: Instant,
     ) -> Result<ExportOutcome, ExportError> {
+        // A `Retry-After` that an earlier export gave up on (its deadline came first)
+        // still holds: wait it out if this deadline allows, else send nothing (found
+        // by review: the next batch went out at once, so a throttled collector got
+        // requests back to back; the OTLP specification says the client SHOULD honour
+        // the waiting interval).
+        if let Some(wait) = self.throttled_for() {
+            if instant_after(wait) >= deadline {
+                return Err(ExportError::Throttled { wait });
+            }
+            std::thread::sleep(wait);
+        }
         let mut attempts = 0u32;
         loop {
             // Each attempt gets what is left of the deadline (at most `attempt_timeout`).
@@ -814,18 +888,27 @@ impl OtlpHttpExporter {
             if !failed.error.is_retryable() {
                 return Err(failed.error);
             }
-            if self.retry.max_retries == 0 {
-                return Err(failed.error);
-            }
-            if attempts > self.retry.max_retries {
-                return Err(exhausted(failed.error, attempts));
-            }
             let delay = self
                 .retry
                 .delay(attempts - 1, failed.retry_after, self.next_random());
+            // Given up with a `Retry-After` still to run: the exports after this one
+            // send nothing before it has.
+            let give_up = |error| {
+                if failed.retry_after.is_some() {
+                    *self.not_before.lock().unwrap_or_else(|e| e.into_inner()) =
+                        Some(instant_after(delay));
+                }
+                Err(error)
+            };
+            if self.retry.max_retries == 0 {
+                return give_up(failed.error);
+            }
+            if attempts > self.retry.max_retries {
+                return give_up(exhausted(failed.error, attempts));
+            }
             if instant_after(delay) >= deadline {
                 // The wait would outlast the deadline: give up now, not after it.
-                return Err(exhausted(failed.error, attempts));
+                return give_up(exhausted(failed.error, attempts));
             }
             std::thread::sleep(delay);
         }
@@ -857,6 +940,13 @@ impl OtlpHttpExporter {
             .get(http::header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| parse_retry_after(v, SystemTime::now()));
+        // A collector, or a gateway in front of it, may compress its answer (found by
+        // review: the gzip bytes were parsed as protobuf, and a partial success lost).
+        let gzipped = response
+            .headers()
+            .get(http::header::CONTENT_ENCODING)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("gzip"));
         let json_body = response
             .headers()
             .get(http::header::CONTENT_TYPE)
@@ -870,16 +960,23 @@ impl OtlpHttpExporter {
             .body_mut()
             .with_config()
             .limit(MAX_RESPONSE_SIZE)
-            .read_to_vec();
+            .read_to_vec()
+            .ok()
+            .and_then(|body| if gzipped { gunzip(&body) } else { Some(body) });
         if (200..300).contains(&status) {
             // The data arrived; a body we cannot read only loses the partial-success
-            // details, so it is not an error.
-            let partial = body.ok().and_then(|b| partial_success(json_body, &b));
+            // details, so it is not an error, but it is said (found by review: the
+            // spans it might have rejected were counted as exported, silently).
+            let unreadable = body.is_none();
+            let partial = body.and_then(|b| partial_success(json_body, &b));
             return Ok(ExportOutcome {
                 status,
                 attempts: 1,
                 rejected_spans: partial.as_ref().map_or(0, |p| p.rejected_spans),
-                error_message: partial.map(|p| p.error_message).filter(|m| !m.is_empty()),
+                error_message: partial
+                    .map(|p| p.error_message)
+                    .filter(|m| !m.is_empty())
+                    .or_else(|| unreadable.then(|| UNREADABLE_SUCCESS.to_owned())),
             });
         }
         let body = error_text(json_body, &body.unwrap_or_default());
@@ -926,6 +1023,18 @@ impl OtlpHttpExporter {
         self.encode_buf = buf;
         lost.total() + rejected
     }
+}
+
+/// A gzip response body, decompressed: `None` when it is not gzip or would grow past
+/// [`MAX_RESPONSE_SIZE`] (a small body can inflate a thousandfold).
+fn gunzip(body: &[u8]) -> Option<Vec<u8>> {
+    use std::io::Read as _;
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(body)
+        .take(MAX_RESPONSE_SIZE + 1)
+        .read_to_end(&mut out)
+        .ok()?;
+    (out.len() as u64 <= MAX_RESPONSE_SIZE).then_some(out)
 }
 
 fn exhausted(last: ExportError, attempts: u32) -> ExportError {

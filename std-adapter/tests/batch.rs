@@ -696,6 +696,20 @@ fn the_collectors_reason_for_rejecting_spans_is_kept() {
     provider.tracer().start_span("y").end();
     assert_eq!(lost_in(provider.flush()), 1);
     assert!(exporter.last_error().unwrap().contains("timed out"));
+    // A warning with nothing rejected is a warning (found by review: it read "the
+    // collector rejected 0 of 1 spans", as if spans had been lost).
+    fake.state
+        .lock()
+        .unwrap()
+        .script
+        .push_back(Answer::RejectWith(0, "clock skew"));
+    provider.tracer().start_span("z").end();
+    assert_eq!(lost_in(provider.flush()), 0);
+    let warning = exporter.last_error().unwrap();
+    assert_eq!(
+        warning,
+        "the collector took all 1 spans with a warning: clock skew"
+    );
 }
 
 /// The batch exporter on its own (a core `Tracer` feeding it) says when spans were lost,

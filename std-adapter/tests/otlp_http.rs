@@ -283,6 +283,97 @@ fn one_deadline_covers_every_retry_and_wait_of_a_send() {
     assert_eq!((stats.failed_sends, stats.spans_failed), (1, 3));
 }
 
+/// A `Retry-After` an export gave up on (its deadline came first) holds for the
+/// exports after it: they send nothing before it has run, failing at once with
+/// `Throttled` when their deadline comes first, waiting it out when not (found by
+/// review: each export sent a request at once, so a throttled collector got them
+/// back to back).
+#[test]
+fn a_retry_after_past_the_deadline_holds_for_the_next_exports() {
+    let server = Server::start();
+    // Asks for 3 s: capped at the policy's 2 s, more than the exporter's 1 s timeout.
+    server.script([Reply::status(429).header("Retry-After", "3")]);
+    server.set_default(Reply::ok());
+    let x = OtlpHttpExporter::builder()
+        .endpoint(server.url())
+        .retry_policy(quick_policy())
+        .timeout(Duration::from_secs(1))
+        .build()
+        .unwrap();
+    let first = x.send_spans(b"x", 2, None);
+    assert!(
+        matches!(
+            &first,
+            Err(ExportError::RetriesExhausted { attempts: 1, .. })
+        ),
+        "{first:?}"
+    );
+    // The wait has about 2 s left, past this export's deadline: not sent, at once.
+    let started = Instant::now();
+    let second = x.send_spans(b"x", 3, None);
+    assert!(
+        matches!(second, Err(ExportError::Throttled { wait }) if wait > Duration::from_secs(1) && wait <= Duration::from_secs(2)),
+        "{second:?}"
+    );
+    assert!(started.elapsed() < Duration::from_millis(200));
+    assert_eq!(server.requests().len(), 1);
+    let stats = x.stats();
+    assert_eq!((stats.spans_failed, stats.failed_sends), (5, 2));
+    // Later, with less of the wait left than the deadline: waited out, then sent.
+    std::thread::sleep(Duration::from_millis(1300));
+    let started = Instant::now();
+    let third = x.send(b"x");
+    assert!(third.is_ok(), "{third:?}");
+    assert_eq!(server.requests().len(), 2);
+    assert!(
+        started.elapsed() >= Duration::from_millis(400),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+/// Behind a `BatchExporter`, the exporter's timeout bounds a whole batch, however many
+/// requests it takes (found by review: each request had a timeout of its own, so a
+/// batch split for size took that many timeouts, up to the batch exporter's 30 s).
+#[test]
+fn the_otlp_timeout_bounds_a_batch_of_several_requests() {
+    use picotrace_std::{BatchConfig, BatchExporter, TracerProvider};
+    let server = Server::start();
+    // A collector that takes longer than the timeout to answer anything.
+    server.set_default(Reply::ok().delay(Duration::from_secs(3)));
+    let otlp = OtlpHttpExporter::builder()
+        .endpoint(server.url())
+        .retry_policy(RetryPolicy::NONE)
+        .timeout(Duration::from_millis(400))
+        .build()
+        .unwrap();
+    let batch = BatchExporter::builder(otlp)
+        .config(
+            BatchConfig::default()
+                // 1 KiB requests: the batch below takes several.
+                .with_max_request_size(1024)
+                .with_export_timeout(Duration::from_secs(20)),
+        )
+        .build()
+        .unwrap();
+    let provider = TracerProvider::builder().exporter(batch.clone()).build();
+    for _ in 0..20 {
+        let mut span = provider.tracer().start_span("a span with a long attribute");
+        span.set_attribute_dyn("text", "x".repeat(300).as_str());
+    }
+    let started = Instant::now();
+    let flushed = provider.flush();
+    let took = started.elapsed();
+    assert!(flushed.is_err(), "{flushed:?}");
+    assert!(took < Duration::from_millis(1500), "{took:?}");
+    let stats = batch.stats();
+    assert_eq!(stats.failed, 20, "{stats:?}");
+    assert!(stats.batches >= 1);
+    // The first request took the whole timeout; the others were not sent.
+    assert_eq!(server.requests().len(), 1);
+    drop(provider);
+}
+
 #[test]
 fn otel_exporter_otlp_timeout_bounds_a_whole_send() {
     let server = Server::start();
@@ -309,6 +400,94 @@ fn otel_exporter_otlp_timeout_bounds_a_whole_send() {
         "{took:?}"
     );
     assert_eq!(server.requests().len(), 3);
+}
+
+/// A collector (or a gateway in front of it) that compresses its answer: the partial
+/// success is read from the decompressed body (found by review: the gzip bytes were
+/// parsed as protobuf, and the rejected spans counted as exported), and an error
+/// body is shown as text.
+#[test]
+fn a_gzip_response_is_decompressed() {
+    use std::io::Write as _;
+    let gzip = |bytes: &[u8]| {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(bytes).unwrap();
+        gz.finish().unwrap()
+    };
+    // protobuf: partial_success { rejected_spans: 3, error_message: "old" }
+    let proto = [0x0a, 0x07, 0x08, 0x03, 0x12, 0x03, b'o', b'l', b'd'];
+    let server = Server::start();
+    server.script([
+        Reply::ok()
+            .header("Content-Type", "application/x-protobuf")
+            .header("Content-Encoding", "gzip")
+            .body(gzip(&proto)),
+        Reply::status(400)
+            .header("Content-Type", "text/plain")
+            .header("Content-Encoding", "GZIP")
+            .body(gzip(b"bad span")),
+    ]);
+    let x = exporter(&server);
+    let a = x.send_spans(b"x", 5, None).unwrap();
+    assert_eq!(
+        (a.rejected_spans, a.error_message.as_deref()),
+        (3, Some("old"))
+    );
+    assert_eq!(x.stats().spans_rejected, 3);
+    let b = x.send(b"x");
+    assert!(
+        matches!(&b, Err(ExportError::HttpStatus { status: 400, body }) if body == "bad span"),
+        "{b:?}"
+    );
+}
+
+/// Used as a `SpanExporter` (no batch exporter), the exporter keeps why spans were
+/// lost: `export` can only say `Failed` or `Partial` (found by review: a 401 or the
+/// collector's reason went nowhere).
+#[test]
+fn the_span_exporter_path_keeps_why_spans_were_lost() {
+    let server = Server::start();
+    server.script([
+        Reply::status(401).body("bad key"),
+        Reply::ok()
+            .header("Content-Type", "application/json")
+            .body(r#"{"partialSuccess":{"rejectedSpans":"1","errorMessage":"too old"}}"#),
+    ]);
+    let x = exporter(&server);
+    assert_eq!(x.last_error(), None);
+    let tracer = Tracer::new(
+        TracerConfig::new("why"),
+        SpanArena::<4>::new(),
+        SystemClock::new(),
+        id_generator(),
+        x,
+    );
+    tracer.start_span("a").end();
+    tracer.flush();
+    let first = tracer.with_exporter(|x| x.last_error()).flatten().unwrap();
+    assert!(
+        first.contains("401") && first.contains("bad key"),
+        "{first}"
+    );
+    tracer.start_span("b").end();
+    tracer.flush();
+    let second = tracer.with_exporter(|x| x.last_error()).flatten().unwrap();
+    assert_eq!(second, "the collector rejected 1 of 1 spans: too old");
+}
+
+/// A 2xx answer too large to read: its partial success, if any, is unknown, and the
+/// outcome says so (found by review: nothing did).
+#[test]
+fn an_unreadable_success_body_is_reported() {
+    let server = Server::start();
+    server.script([Reply::ok()
+        .header("Content-Type", "application/json")
+        .body(vec![b' '; 5 * 1024 * 1024])]);
+    let x = exporter(&server);
+    let outcome = x.send_spans(b"x", 4, None).unwrap();
+    assert_eq!(outcome.rejected_spans, 0);
+    let message = outcome.error_message.unwrap_or_default();
+    assert!(message.contains("could not be read"), "{message}");
 }
 
 #[test]
