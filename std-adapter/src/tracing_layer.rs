@@ -985,18 +985,26 @@ impl Visit for Fields<'_> {
 
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
         if !contained(|| self.record_error_uncontained(field, value)) {
-            self.0.set_attribute(field.name(), PANICKED);
+            self.panicked(field);
         }
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
         if !contained(|| self.record_debug_uncontained(field, value)) {
-            self.0.set_attribute(field.name(), PANICKED);
+            self.panicked(field);
         }
     }
 }
 
 impl Fields<'_> {
+    /// A field whose value panicked as it was formatted reads [`PANICKED`]; an
+    /// `otel.*` override is not an attribute, and is left out (found by review).
+    fn panicked(&mut self, field: &Field) {
+        if !field.name().starts_with("otel.") {
+            self.0.set_attribute(field.name(), PANICKED);
+        }
+    }
+
     fn record_error_uncontained(
         &mut self,
         field: &Field,
@@ -1012,14 +1020,13 @@ impl Fields<'_> {
         self.0.set_error(&text);
         self.0
             .set_attribute_fmt(field.name(), format_args!("{value}"));
+        // Always, empty too, as tracing-opentelemetry records it: an error recorded
+        // again without causes then replaces the earlier error's chain (found by
+        // review: that stayed, beside the new error).
         let chain = ErrorChain::of(value);
-        // Recorded again without causes: an empty chain replaces the earlier error's
-        // (found by review: it stayed, beside the new error).
-        if !chain.is_empty() || self.1 == Recorded::Later {
-            let texts = chain.texts();
-            self.0
-                .set_attribute_dyn(&chain.key(field), Value::StrArray(&texts));
-        }
+        let texts = chain.texts();
+        self.0
+            .set_attribute_dyn(&chain.key(field), Value::StrArray(&texts));
         // No exception for an error that says nothing (the semantic conventions need a
         // message or a type; core's `record_exception` makes none either).
         if !text.is_empty() {

@@ -651,9 +651,10 @@ impl<'t> Span<'t> {
         }
     }
 
-    /// Sets the status, as [`Span::set_status`] does, only if none was set yet: for a
-    /// status inferred from what happened (an error logged in the span), which must not
-    /// override one set on purpose, nor store one description after another.
+    /// Sets the status, as [`Span::set_status`] does, only if none was set yet (or to
+    /// describe an Error set without a description): for a status inferred from what
+    /// happened (an error logged in the span), which must not override one set on
+    /// purpose, nor store one description after another.
     ///
     /// ```
     /// # use picotrace::{IdGenerator, ManualClock, NoopExporter, SpanArena, Status, Timestamp, Tracer, TracerConfig};

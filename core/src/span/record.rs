@@ -869,9 +869,14 @@ impl RecordMut<'_> {
         });
     }
 
-    /// Sets `status` only when none was set.
+    /// Sets `status` only when none was set, or to give an Error without a
+    /// description one (found by review: `otel.status_code = "error"` and then an
+    /// error event left the span without the error's text).
     pub(crate) fn set_status_if_unset(&mut self, status: &Status<'_>) {
-        if self.header.status == StatusCode::Unset {
+        let describes_a_bare_error = self.header.status == StatusCode::Error
+            && self.header.status_message.len == 0
+            && matches!(status, Status::Error { description } if !description.is_empty());
+        if self.header.status == StatusCode::Unset || describes_a_bare_error {
             self.set_status(status);
         }
     }

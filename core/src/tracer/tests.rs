@@ -1221,6 +1221,20 @@ fn status_rules_follow_the_spec() {
     });
     drop(e);
     assert_eq!(exported(&t)[4].status, "Ok");
+    // An Error set without a description gets the first one inferred, and keeps it.
+    let mut f = t.start_span("f");
+    f.set_error("");
+    f.set_status_if_unset(Status::Error {
+        description: "timed out",
+    });
+    f.set_status_if_unset(Status::Error {
+        description: "again",
+    });
+    drop(f);
+    assert_eq!(
+        exported(&t)[5].status,
+        "Error { description: \"timed out\" }"
+    );
 }
 
 /// Regression: the value length limit counted bytes, so text outside ASCII was cut to
