@@ -306,7 +306,7 @@ check_readme_bridge_commands() {
             cmd="${cmd#"${cmd%%[![:space:]]*}"}"
             [[ "$cmd" == \(* ]] && cmd+=")"
             printf '+ (cd %s && %s)\n' "$dir" "$cmd"
-            out="$(cd "$dir" && RUSTFLAGS="-Dwarnings" bash -c "$cmd" 2>&1)" \
+            out="$(cd "$dir" && RUSTFLAGS="-Dwarnings" bash -c "$cmd" </dev/null 2>&1)" \
                 || { printf '%s\n' "$out" >&2; die "$readme: its uart_bridge command failed"; }
             grep -q '^usage: uart_bridge' <<<"$out" || { printf '%s\n' "$out" >&2; die "$readme: its uart_bridge command did not run the bridge"; }
             checked=$((checked + 1))

@@ -99,9 +99,42 @@ impl Entropy for SeedMixer {
 /// The word absorbed after each fill (any constant: `absorb` tweaks it by position).
 const FILLED: u32 = 0x5eed_f111;
 
+/// Whether raw words from a hardware source look like noise rather than a stuck
+/// source: at least two, not all the same, and between a quarter and three quarters
+/// of their bits set. A cheap check of a source read at boot (a ring oscillator that
+/// stopped, an RNG whose noise source is off), made before the words are mixed: a
+/// [`SeedMixer`]'s seed looks random whatever goes in, so `Tracer::seed`'s own check
+/// cannot see through it. Not a test of randomness.
+pub fn looks_random(words: &[u32]) -> bool {
+    let bits = words.len() as u64 * 32;
+    let ones: u64 = words.iter().map(|w| u64::from(w.count_ones())).sum();
+    let varied = words.windows(2).any(|pair| pair[0] != pair[1]);
+    varied && ones * 4 >= bits && ones * 4 <= bits * 3
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stuck_sources_do_not_look_random() {
+        assert!(!looks_random(&[]));
+        assert!(!looks_random(&[0x1234_5678]));
+        assert!(!looks_random(&[0; 32]));
+        assert!(!looks_random(&[u32::MAX; 32]));
+        // One word again and again, however random it looks.
+        assert!(!looks_random(&[0x9e37_79b9; 8]));
+        // A source stuck low but for a bit now and then: 1 of 32 bits set.
+        let mostly_low: [u32; 32] = core::array::from_fn(|i| 1 << i);
+        assert!(!looks_random(&mostly_low));
+        // Noise: SplitMix64 output.
+        let mut state = 7u64;
+        let noise: [u32; 32] = core::array::from_fn(|_| {
+            state = state.wrapping_add(GOLDEN);
+            finalise(state) as u32
+        });
+        assert!(looks_random(&noise));
+    }
 
     #[test]
     fn each_fill_draws_new_bytes() {

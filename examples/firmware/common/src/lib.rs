@@ -29,6 +29,6 @@ pub mod footprint;
 pub mod sensor_node;
 pub mod systick;
 
-pub use entropy::SeedMixer;
+pub use entropy::{looks_random, SeedMixer};
 pub use exporter::{FrameExporter, FrameSink};
 pub use picotrace::export::frame::FrameStats;

@@ -75,7 +75,7 @@ impl SimulatedLink {
     /// [`LinkError::NoAck`] for every third packet.
     pub fn send(&mut self, _millivolts: u32) -> Result<(), LinkError> {
         self.packets += 1;
-        if self.packets % 3 == 0 {
+        if self.packets.is_multiple_of(3) {
             Err(LinkError::NoAck {
                 attempts: Self::ATTEMPTS,
             })

@@ -23,7 +23,7 @@ use esp_hal::uart::{self, Uart};
 use esp_hal::Blocking;
 use picotrace::{Clock, IdGenerator, KeyValue, SpanArena, Timestamp, Tracer, TracerConfig, Value};
 use picotrace_firmware_common::sensor_node::{self, Sensor, SimulatedLink, DEFAULT_TRACEPARENT};
-use picotrace_firmware_common::{FrameExporter, FrameSink, SeedMixer};
+use picotrace_firmware_common::{looks_random, FrameExporter, FrameSink, SeedMixer};
 
 esp_bootloader_esp_idf::esp_app_desc!();
 
@@ -105,9 +105,13 @@ fn main() -> ! {
         let _source = TrngSource::new(peripherals.RNG, peripherals.ADC1.reborrow());
         match Trng::try_new() {
             Ok(trng) => {
-                for _ in 0..8 {
-                    mixer.absorb(trng.random());
+                let raw: [u32; 8] = core::array::from_fn(|_| trng.random());
+                // Checked before mixing: the mixer's seed looks random whatever goes in.
+                if !looks_random(&raw) {
+                    let _ = writeln!(console, "the RNG's words look stuck: halted");
+                    halt()
                 }
+                mixer.absorb_all(&raw);
             }
             // Without its noise source the RNG is only pseudo-random, and a timer
             // reading this early is nearly the same every boot: ids would repeat

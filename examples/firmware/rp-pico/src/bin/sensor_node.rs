@@ -6,7 +6,7 @@
 //! | need | RP2040 |
 //! | --- | --- |
 //! | clock | the 64-bit 1 MHz `TIMER` (microseconds since boot) plus a boot epoch |
-//! | ids | the ring oscillator (`RANDOMBIT`, free-running and jittery: real but not certified entropy), lent to `IdGenerator::with_rng`: rp2040-hal implements `rand_core` 0.9 on it |
+//! | ids | the ring oscillator (`RANDOMBIT`, free-running and jittery: real but not certified entropy), read a bit every 64 cycles, checked for a stuck source, and folded with the timer into a `SeedMixer` |
 //! | sensor | ADC channel 4, the on-die temperature sensor |
 //! | frames | UART0 to a USB-serial adapter (or a debug probe's UART), read by `uart_bridge` |
 //! | console | defmt over RTT (`defmt-rtt`); panics through `panic-probe` |
@@ -19,7 +19,7 @@ use panic_probe as _;
 use picotrace::{Clock, IdGenerator, KeyValue, SpanArena, Timestamp, Tracer, TracerConfig, Value};
 use picotrace_firmware_common::defmt_log::{DefmtConsole, DefmtExporter};
 use picotrace_firmware_common::sensor_node::{self, Sensor, SimulatedLink, DEFAULT_TRACEPARENT};
-use picotrace_firmware_common::{FrameExporter, FrameSink, SeedMixer};
+use picotrace_firmware_common::{looks_random, FrameExporter, FrameSink, SeedMixer};
 use rp2040_hal as hal;
 
 use hal::clocks::{init_clocks_and_plls, Clock as _};
@@ -137,13 +137,19 @@ fn main() -> ! {
     // bits (rp2040-hal's `RngCore` does that): each bit here is read some cycles after
     // the last, four raw bits for every seed bit, and the timer's low bits folded in;
     // `SeedMixer` spreads them over the 256-bit seed. Jitter, not certified entropy.
-    let mut mixer = SeedMixer::new();
-    for _ in 0..ROSC_SEED_WORDS {
-        let mut word = 0u32;
+    let mut raw = [0u32; ROSC_SEED_WORDS];
+    for word in &mut raw {
         for _ in 0..32 {
             cortex_m::asm::delay(ROSC_BIT_SPACING_CYCLES);
-            word = word << 1 | u32::from(rosc.get_random_bit());
+            *word = *word << 1 | u32::from(rosc.get_random_bit());
         }
+    }
+    // Checked before mixing: the mixer's seed looks random whatever goes in.
+    if !looks_random(&raw) {
+        defmt::panic!("the ring oscillator's bits look stuck: no entropy for the tracer");
+    }
+    let mut mixer = SeedMixer::new();
+    for word in raw {
         mixer.absorb(word ^ timer.get_counter_low());
     }
     let mut adc = hal::Adc::new(pac.ADC, &mut pac.RESETS);
@@ -166,8 +172,8 @@ fn main() -> ! {
     // several copies of it on the stack.
     let mut arena = Arena::new();
     let tracer: Tracer<&mut Arena, _, _> = Tracer::unseeded(config, &mut arena, clock, exporter);
-    // Refused when the seed looks stuck: the tracer would record nothing, and a device
-    // that traces nothing should say so rather than run on silently.
+    // Refused when the seed looks stuck (it cannot, through the mixer: checked above;
+    // kept for a source that is read without one).
     if !tracer.seed(IdGenerator::from_entropy(&mut mixer)) {
         defmt::panic!("the ring oscillator gave no entropy to seed the tracer");
     }
