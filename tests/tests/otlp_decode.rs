@@ -683,7 +683,11 @@ fn value_strategy() -> impl Strategy<Value = OwnedValue> {
         // signs (found by review: a uniform range never made a negative exponent).
         prop_oneof![
             -1e300f64..1e300,
-            proptest::num::f64::NORMAL | proptest::num::f64::SUBNORMAL | proptest::num::f64::ZERO,
+            proptest::num::f64::POSITIVE
+                | proptest::num::f64::NEGATIVE
+                | proptest::num::f64::NORMAL
+                | proptest::num::f64::SUBNORMAL
+                | proptest::num::f64::ZERO,
             Just(-0.0),
             Just(5e-324),
             Just(1e-7),
