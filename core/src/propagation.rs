@@ -487,9 +487,13 @@ impl<const BYTES: usize> Baggage<BYTES> {
         bag
     }
 
-    /// Writes the `baggage` header, when there are members.
+    /// Writes the `baggage` header, when there are members; an empty bag removes the
+    /// carrier's `baggage` ([`Injector::remove`]: a request being forwarded keeps none
+    /// of the caller's, found by review), as clearing the baggage must.
     pub fn to_headers(&self, headers: &mut (impl Injector + ?Sized)) {
-        if !self.is_empty() {
+        if self.is_empty() {
+            headers.remove(BAGGAGE);
+        } else {
             headers.set(BAGGAGE, self.as_str());
         }
     }

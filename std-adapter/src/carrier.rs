@@ -382,6 +382,26 @@ mod tests {
         assert_eq!((b.get_decoded("k", &mut buf), b.dropped()), (Some("ok"), 0));
     }
 
+    /// Regression (found by review): injecting an empty bag into a request being
+    /// forwarded left the caller's `baggage` header in it (OpenTelemetry: clearing the
+    /// baggage MUST keep it from the next process); a format removes what it does not
+    /// write, as `traceparent`'s `tracestate` does.
+    #[test]
+    fn an_empty_bag_injected_removes_the_callers_baggage() {
+        let mut forwarded = HeaderMap::new();
+        forwarded.insert("baggage", HeaderValue::from_static("secret=1"));
+        forwarded.insert("x-other", HeaderValue::from_static("kept"));
+        let empty: Baggage = Baggage::new();
+        empty.to_headers(&mut HeaderMapInjector(&mut forwarded));
+        assert!(forwarded.get("baggage").is_none(), "{forwarded:?}");
+        assert_eq!(forwarded.get("x-other").unwrap(), "kept");
+        let mut forwarded = HeaderMap::new();
+        forwarded.insert("baggage", HeaderValue::from_static("secret=1"));
+        picotrace::Propagators::DEFAULT
+            .inject_baggage(&empty, &mut HeaderMapInjector(&mut forwarded));
+        assert!(forwarded.get("baggage").is_none(), "{forwarded:?}");
+    }
+
     #[test]
     fn baggage_round_trips_through_a_header_map() {
         let mut h = HeaderMap::new();

@@ -137,28 +137,14 @@ pub fn serve_one_request_args(
     count: usize,
 ) -> (String, Vec<CollectedSpan>) {
     let port = free_port();
-    let mut server = Command::new(bin)
-        .args(["--port", &port.to_string(), "--requests", "1"])
+    let mut server = server_command(bin, port, collector)
+        .args(["--requests", "1"])
         .args(args)
-        .env("OTEL_SERVICE_NAME", "shop")
-        .env("OTEL_EXPORTER_OTLP_ENDPOINT", &collector.endpoint)
-        .env("OTEL_BSP_SCHEDULE_DELAY", "100")
-        .stdin(Stdio::null())
         .spawn()
         .expect("start the server");
     wait_listening(port);
     let response = http_get(port, path, headers);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let status = loop {
-        if let Some(status) = server.try_wait().expect("wait") {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = server.kill();
-            panic!("{bin} did not shut down");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let status = wait_exit(&mut server, Duration::from_secs(30), bin);
     assert!(status.success(), "shutdown lost spans: {status}");
     let spans = collector.wait_for(Duration::from_secs(10), |s| {
         s.iter().filter(|s| s.trace_id == trace_id).count() >= count
@@ -168,6 +154,38 @@ pub fn serve_one_request_args(
         .filter(|s| s.trace_id == trace_id)
         .collect();
     (response, spans)
+}
+
+/// The command that starts example server `bin` on `port` as service `shop`, exporting
+/// to `collector` every 100 ms (`OTEL_BSP_SCHEDULE_DELAY`), stdin closed: add its
+/// other arguments and spawn it.
+pub fn server_command(bin: &str, port: u16, collector: &Collector) -> Command {
+    let mut command = Command::new(bin);
+    command
+        .args(["--port", &port.to_string()])
+        .env("OTEL_SERVICE_NAME", "shop")
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", &collector.endpoint)
+        .env("OTEL_BSP_SCHEDULE_DELAY", "100")
+        .stdin(Stdio::null());
+    command
+}
+
+/// Waits up to `limit` for `child` (the program `what`) to exit; returns its status.
+///
+/// # Panics
+/// When it has not exited by then (it is killed first: a test helper).
+pub fn wait_exit(child: &mut Child, limit: Duration, what: &str) -> std::process::ExitStatus {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("{what} did not exit within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 /// The span named `name` of kind `kind` (`SPAN_KIND_SERVER`, ...).

@@ -63,6 +63,53 @@ pub async fn stop_signal() {
     }
 }
 
+/// How long requests in flight may take to finish once an async server is asked to
+/// stop (`--grace-ms`, 10 s by default; a container runtime usually waits 30 s before
+/// it kills).
+///
+/// # Errors
+/// When the value is not a number of milliseconds.
+pub fn grace_arg() -> Result<std::time::Duration, String> {
+    arg("grace-ms", "10000")
+        .parse()
+        .map(std::time::Duration::from_millis)
+        .map_err(|e| format!("--grace-ms: {e}"))
+}
+
+/// Runs `serve` (an axum server with a graceful shutdown that calls
+/// `stopping.notify_one()` when it begins) until it returns, or until `grace` after it
+/// began stopping, or a second Ctrl-C / SIGTERM: requests still in flight then are cut
+/// off, and the provider's shutdown counts their spans as running (found by review: a
+/// request that never finished, a downstream that never answered, held the graceful
+/// shutdown, and the provider's, for good).
+///
+/// # Errors
+/// What `serve` returns.
+pub async fn serve_within_grace<F>(
+    serve: F,
+    stopping: std::sync::Arc<tokio::sync::Notify>,
+    grace: std::time::Duration,
+    name: &str,
+) -> std::io::Result<()>
+where
+    F: std::future::IntoFuture<Output = std::io::Result<()>>,
+{
+    let cut_off = async {
+        stopping.notified().await;
+        tokio::select! {
+            () = tokio::time::sleep(grace) => {}
+            () = stop_signal() => {}
+        }
+    };
+    tokio::select! {
+        result = serve.into_future() => result,
+        () = cut_off => {
+            eprintln!("{name}: requests still in flight after {grace:?}: stopping without them");
+            Ok(())
+        }
+    }
+}
+
 /// Makes a `tiny_http` server's `incoming_requests` end when the process is asked to
 /// stop (Ctrl-C or, on Unix, SIGTERM), so that the serving loop returns and the program
 /// shuts its provider down (found by review: the gateway and downstream examples died

@@ -55,19 +55,17 @@ fn server_span_held_across_await_and_an_outgoing_call_reaches_the_collector() {
 #[cfg(unix)]
 #[test]
 fn sigterm_shuts_down_and_exports_what_is_queued() {
-    use std::process::{Command, Stdio};
+    use std::process::Command;
     use std::time::{Duration, Instant};
     let collector = Collector::start();
     let port = picotrace_tests::collector::free_port();
-    let mut server = Command::new(env!("CARGO_BIN_EXE_axum_server"))
-        .args(["--port", &port.to_string(), "--requests", "0"])
-        .env("OTEL_SERVICE_NAME", "shop")
-        .env("OTEL_EXPORTER_OTLP_ENDPOINT", &collector.endpoint)
-        // Longer than the test waits: only the shutdown can export the spans.
-        .env("OTEL_BSP_SCHEDULE_DELAY", "60000")
-        .stdin(Stdio::null())
-        .spawn()
-        .expect("start the server");
+    let mut server =
+        picotrace_tests::server_command(env!("CARGO_BIN_EXE_axum_server"), port, &collector)
+            .args(["--requests", "0"])
+            // Longer than the test waits: only the shutdown can export the spans.
+            .env("OTEL_BSP_SCHEDULE_DELAY", "60000")
+            .spawn()
+            .expect("start the server");
     picotrace_tests::wait_listening(port);
     let traceparent = format!("00-{TRACE_ID}-{CALLER}-01");
     let response = picotrace_tests::http_get(port, "/checkout", &[("traceparent", &traceparent)]);
@@ -94,4 +92,117 @@ fn sigterm_shuts_down_and_exports_what_is_queued() {
     });
     let ours = spans.iter().filter(|s| s.trace_id == TRACE_ID).count();
     assert_eq!(ours, 4, "{spans:#?}");
+}
+
+/// Many checkouts at once on the multi-thread runtime: each request's four spans stay
+/// in its own trace with its own parents, whichever worker threads polled the handlers
+/// (the context and baggage current in a handler's future are that request's).
+#[test]
+fn concurrent_requests_keep_their_own_traces() {
+    use std::time::Duration;
+    const REQUESTS: usize = 24;
+    let collector = Collector::start();
+    let port = picotrace_tests::collector::free_port();
+    let mut server =
+        picotrace_tests::server_command(env!("CARGO_BIN_EXE_axum_server"), port, &collector)
+            .args(["--requests", &REQUESTS.to_string()])
+            .spawn()
+            .expect("start the server");
+    picotrace_tests::wait_listening(port);
+    let callers: Vec<(String, String)> = (1..=REQUESTS)
+        .map(|i| {
+            (
+                format!("{:032x}", 0x00c0_ffee_0000 + i),
+                format!("{:016x}", 0xbeef_0000 + i),
+            )
+        })
+        .collect();
+    std::thread::scope(|scope| {
+        for (trace, caller) in &callers {
+            scope.spawn(move || {
+                let traceparent = format!("00-{trace}-{caller}-01");
+                let response =
+                    picotrace_tests::http_get(port, "/checkout", &[("traceparent", &traceparent)]);
+                assert!(response.contains("checkout ok"), "{response}");
+            });
+        }
+    });
+    let status = picotrace_tests::wait_exit(&mut server, Duration::from_secs(30), "axum_server");
+    assert!(status.success(), "shutdown lost spans: {status}");
+    let spans = collector.wait_for(Duration::from_secs(10), |spans| {
+        callers
+            .iter()
+            .all(|(trace, _)| spans.iter().filter(|s| s.trace_id == *trace).count() >= 4)
+    });
+    for (trace, caller) in &callers {
+        let mine: Vec<_> = spans
+            .iter()
+            .filter(|s| s.trace_id == *trace)
+            .cloned()
+            .collect();
+        // Exactly its four, parented as one request's (`checkout_trace` checks).
+        checkout_trace(&mine, caller);
+    }
+}
+
+/// Regression (found by review): a request whose downstream never answers held the
+/// graceful shutdown for good (reqwest sets no timeout, axum waits for every request
+/// in flight), so a SIGTERM never got the provider shut down. The server now cuts such
+/// requests off `--grace-ms` after the signal, shuts the provider down and exits,
+/// saying the spans still running were lost.
+#[cfg(unix)]
+#[test]
+fn sigterm_cuts_off_a_request_that_does_not_finish() {
+    use std::io::Read as _;
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+    let collector = Collector::start();
+    // A downstream that takes the request and never answers.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent_addr = silent.local_addr().unwrap();
+    let holder = std::thread::spawn(move || {
+        let (mut conn, _) = silent.accept().unwrap();
+        let mut sink = [0u8; 1024];
+        while matches!(conn.read(&mut sink), Ok(n) if n > 0) {}
+    });
+    let port = picotrace_tests::collector::free_port();
+    let mut server =
+        picotrace_tests::server_command(env!("CARGO_BIN_EXE_axum_server"), port, &collector)
+            .args(["--requests", "0", "--grace-ms", "300"])
+            .args(["--inventory", &format!("http://{silent_addr}")])
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start the server");
+    picotrace_tests::wait_listening(port);
+    let traceparent = format!("00-{TRACE_ID}-{CALLER}-01");
+    let client = std::thread::spawn(move || {
+        picotrace_tests::http_get(port, "/checkout", &[("traceparent", &traceparent)])
+    });
+    // The checkout is waiting on the silent downstream.
+    std::thread::sleep(Duration::from_millis(300));
+    let killed = Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(killed.success());
+    let signalled = Instant::now();
+    let status = picotrace_tests::wait_exit(&mut server, Duration::from_secs(8), "axum_server");
+    assert!(
+        signalled.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        signalled.elapsed()
+    );
+    let mut stderr = String::new();
+    server
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert!(stderr.contains("stopping without them"), "{stderr}");
+    // The provider was shut down, and said the request's spans were still running.
+    assert!(!status.success(), "{status}: {stderr}");
+    assert!(stderr.contains("still running"), "{stderr}");
+    let _ = client.join();
+    drop(holder);
 }

@@ -21,9 +21,11 @@
 //! ```
 //!
 //! With `--requests 1` the server stops after the checkout; stopped with Ctrl-C or
-//! SIGTERM it finishes the requests in flight. Either way it then shuts the provider
-//! down, which exports what is queued (spans waiting for the scheduled export, 5 s by
-//! default, would otherwise be lost with the process).
+//! SIGTERM it gives the requests in flight `--grace-ms` (10 s) to finish, and cuts them
+//! off after that or at a second signal. Either way it then shuts the provider down,
+//! which exports what is queued (spans waiting for the scheduled export, 5 s by
+//! default, would otherwise be lost with the process) and says how many spans were
+//! still running. `--inventory URL` calls another server's `/inventory`.
 #![forbid(unsafe_code)]
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -64,31 +66,45 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // The address bound: `--port 0` picks a free port (found by review: the server
     // printed port 0 and called itself there).
     let addr = listener.local_addr()?;
+    let grace = picotrace_examples::grace_arg()?;
     let app = App {
         provider,
-        base: format!("http://{addr}"),
-        client: reqwest::Client::new(),
+        // Without a trailing slash: `{base}/inventory`.
+        base: arg("inventory", &format!("http://{addr}"))
+            .trim_end_matches('/')
+            .to_owned(),
+        // A bound on each call (reqwest sets none: a downstream that never answers
+        // would hold its request, and a graceful shutdown, for good).
+        client: reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()?,
         served: Arc::default(),
         requests,
         done: Arc::default(),
     };
     let done = Arc::clone(&app.done);
+    let stopping = Arc::new(tokio::sync::Notify::new());
     let router = Router::new()
         .route("/checkout", get(checkout))
         .route("/inventory", get(inventory))
         .with_state(app);
     eprintln!("axum_server listening on {addr}");
-    axum::serve(listener, router)
-        .with_graceful_shutdown(async move {
+    let serve = axum::serve(listener, router).with_graceful_shutdown({
+        let stopping = Arc::clone(&stopping);
+        async move {
             tokio::select! {
                 () = done.notified() => {}
                 () = picotrace_examples::stop_signal() => eprintln!("axum_server: stopping"),
             }
-        })
-        .await?;
+            stopping.notify_one();
+        }
+    });
+    // Requests in flight get `--grace-ms` (10 s) to finish, then are cut off.
+    picotrace_examples::serve_within_grace(serve, stopping, grace, "axum_server").await?;
     // The runtime is still alive: spans ended on its worker threads are all exported,
     // or shutdown says how many were lost.
-    provider.shutdown()?;
+    // Its message, not its `Debug` form, if spans were lost or still running.
+    provider.shutdown().map_err(|e| e.to_string())?;
     eprintln!("axum_server: every span exported");
     Ok(())
 }
@@ -107,7 +123,9 @@ async fn checkout(State(app): State<App>, headers: HeaderMap) -> (StatusCode, St
         .await;
     span.set_attribute(semconv::HTTP_RESPONSE_STATUS_CODE, status.as_u16());
     if status.is_server_error() {
-        // A server span is an error on a 5xx it answers.
+        // A server span is an error on a 5xx it answers, its status code the
+        // `error.type` (semantic conventions, HTTP server spans).
+        span.set_attribute_dyn(semconv::ERROR_TYPE, status.as_str());
         span.set_error("inventory unavailable");
     } else {
         span.set_ok();
@@ -155,11 +173,24 @@ async fn handle_checkout(app: &App) -> (StatusCode, String) {
                 call.set_ok();
                 Some(body)
             } else {
-                call.set_error(&format!("inventory answered {status}"));
+                // Its status code the `error.type`, and no description: the code
+                // says it (as in the gateway example).
+                call.set_attribute_dyn(semconv::ERROR_TYPE, status.to_string().as_str());
+                call.set_error("");
                 None
             }
         }
         Err(e) => {
+            call.set_attribute(
+                semconv::ERROR_TYPE,
+                if e.is_timeout() {
+                    "timeout"
+                } else if e.is_connect() {
+                    "connection"
+                } else {
+                    "http"
+                },
+            );
             call.record_error(&e);
             call.set_error("inventory call failed");
             None
@@ -180,6 +211,7 @@ async fn inventory(State(app): State<App>, headers: HeaderMap) -> &'static str {
     let tracer = app.provider.tracer();
     let incoming = app.provider.extract(&HeaderMapCarrier(&headers));
     let mut span = tracer.start_server_span("GET /inventory", &incoming.context);
+    span.set_attribute(semconv::HTTP_REQUEST_METHOD, "GET");
     span.set_attribute(semconv::HTTP_ROUTE, "/inventory");
     // The baggage the checkout had current came with the request.
     if let Some(tenant) = incoming.baggage.get("tenant") {
@@ -198,6 +230,7 @@ async fn inventory(State(app): State<App>, headers: HeaderMap) -> &'static str {
     }
     .in_span(query)
     .await;
+    span.set_attribute(semconv::HTTP_RESPONSE_STATUS_CODE, 200_u16);
     span.set_ok();
     "3 in stock"
 }

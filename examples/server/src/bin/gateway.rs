@@ -132,7 +132,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             break;
         }
     }
-    provider.shutdown()?;
+    // Its message, not its `Debug` form, if spans were lost or still running.
+    provider.shutdown().map_err(|e| e.to_string())?;
     Ok(())
 }
 

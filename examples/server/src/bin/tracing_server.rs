@@ -62,6 +62,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // The address bound: `--port 0` picks a free port (found by review: the server
     // printed port 0 and called itself there).
     let addr = listener.local_addr()?;
+    let grace = picotrace_examples::grace_arg()?;
     let app = App {
         // Without a trailing slash: `{inventory}/inventory` (found by review: `//`
         // was not routed, and every checkout answered 502).
@@ -78,15 +79,21 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .route("/inventory", get(inventory))
         .with_state(app);
     eprintln!("tracing_server listening on {addr}");
-    axum::serve(listener, router)
-        .with_graceful_shutdown(async move {
+    let stopping = Arc::new(tokio::sync::Notify::new());
+    let serve = axum::serve(listener, router).with_graceful_shutdown({
+        let stopping = Arc::clone(&stopping);
+        async move {
             tokio::select! {
                 () = done.notified() => {}
                 () = picotrace_examples::stop_signal() => eprintln!("tracing_server: stopping"),
             }
-        })
-        .await?;
-    provider.shutdown()?;
+            stopping.notify_one();
+        }
+    });
+    // Requests in flight get `--grace-ms` (10 s) to finish, then are cut off.
+    picotrace_examples::serve_within_grace(serve, stopping, grace, "tracing_server").await?;
+    // Its message, not its `Debug` form, if spans were lost or still running.
+    provider.shutdown().map_err(|e| e.to_string())?;
     eprintln!("tracing_server: every span exported");
     Ok(())
 }
