@@ -63,6 +63,8 @@ pub mod env;
 pub mod error;
 pub mod otlp_http;
 pub mod retry;
+#[cfg(feature = "tower")]
+pub mod server_layer;
 pub mod tracer;
 #[cfg(feature = "tracing")]
 pub mod tracing_layer;
@@ -95,6 +97,8 @@ pub use otlp_http::{
 /// ```
 pub use picotrace;
 pub use retry::RetryPolicy;
+#[cfg(feature = "tower")]
+pub use server_layer::{ServerLayer, ServerService};
 pub use tracer::{
     global, propagators, tracer, HeapArena, Incoming, SharedExporter, ShutdownGuard, StdArena,
     StdSpan, StdTracer, TracerProvider, TracerProviderBuilder, ARENA_SPANS,

@@ -28,14 +28,7 @@ fn counting(seen: &Arc<AtomicU64>) -> TracerProvider {
         .build()
 }
 
-/// A multi-thread tokio runtime with 4 workers and timers.
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(4)
-        .enable_time()
-        .build()
-        .unwrap()
-}
+use support::runtime;
 
 /// Held by the test that reads the resident set size and by tests that allocate a lot
 /// beside it (many providers), so that the growth it reads is its own.

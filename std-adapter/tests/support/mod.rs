@@ -278,3 +278,12 @@ pub fn rss_bytes() -> u64 {
         .expect("VmRSS in kB");
     kib * 1024
 }
+
+/// A multi-thread tokio runtime with 4 workers and timers (the async tests').
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_time()
+        .build()
+        .unwrap()
+}

@@ -1,0 +1,88 @@
+//! picotrace-std's `ServerLayer` under axum's `route_layer`, as the README shows it:
+//! a real request over TCP gets a server span named by the route axum matched, parented
+//! by the caller's `traceparent`, current in the handler.
+
+use std::sync::{Arc, Mutex};
+
+use axum::extract::MatchedPath;
+use axum::routing::get;
+use picotrace::{SpanBatch, SpanExporter, TracerConfig};
+use picotrace_std::{ServerLayer, SharedExporter, TracerProvider};
+
+/// `(name, trace id, span id, parent, http.route)` of each exported span.
+type Seen = Arc<Mutex<Vec<(String, String, String, Option<String>, Option<String>)>>>;
+
+struct Keep(Seen);
+
+impl SpanExporter for Keep {
+    fn export(&mut self, batch: &SpanBatch<'_>) -> Result<(), picotrace::ExportError> {
+        let mut seen = self.0.lock().unwrap();
+        for s in batch.iter() {
+            let route = s
+                .attributes()
+                .find(|(k, _)| *k == "http.route")
+                .map(|(_, v)| format!("{v:?}"));
+            seen.push((
+                s.name().to_owned(),
+                s.span_context().trace_id.to_string(),
+                s.span_context().span_id.to_string(),
+                s.parent_span_id().map(|p| p.to_string()),
+                route,
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn route_layer_names_the_span_by_the_matched_route() {
+    let seen = Seen::default();
+    let provider = TracerProvider::builder()
+        .config(TracerConfig::new("layered"))
+        .exporter(SharedExporter::new(Keep(Arc::clone(&seen))))
+        .build();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let response = runtime.block_on(async {
+        // The handler answers with the span id current in it.
+        async fn user() -> String {
+            picotrace_std::current_context()
+                .map(|cx| cx.span_context.span_id.to_string())
+                .unwrap_or_default()
+        }
+        let router = axum::Router::new()
+            .route("/users/{id}", get(user))
+            .route_layer(
+                ServerLayer::new(&provider)
+                    .with_route(|ext| ext.get::<MatchedPath>().map(MatchedPath::as_str)),
+            );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        tokio::task::spawn_blocking(move || {
+            picotrace_tests::http_get(
+                port,
+                "/users/42",
+                &[(
+                    "traceparent",
+                    "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+                )],
+            )
+        })
+        .await
+        .unwrap()
+    });
+    provider.flush().unwrap();
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    let (name, trace_id, span_id, parent, route) = &seen[0];
+    assert_eq!(name, "GET /users/{id}");
+    assert_eq!(trace_id, "4bf92f3577b34da6a3ce929d0e0e4736");
+    assert_eq!(parent.as_deref(), Some("00f067aa0ba902b7"));
+    assert_eq!(route.as_deref(), Some("Str(\"/users/{id}\")"));
+    // The handler saw its request's span current.
+    assert!(response.ends_with(span_id.as_str()), "{response}");
+}

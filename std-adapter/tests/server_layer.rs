@@ -1,0 +1,223 @@
+//! `ServerLayer` (feature `tower`) around a `tower` service on a multi-thread tokio
+//! runtime: the span's parent, name, attributes and status, the context and baggage
+//! current in the handler wherever it is polled, and requests cut off before their
+//! response.
+#![cfg(feature = "tower")]
+
+mod support;
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+
+use picotrace::{AttributeValue, SpanBatch, SpanExporter, SpanKind, TracerConfig};
+use picotrace_std::{ServerLayer, SharedExporter, TracerProvider};
+use support::runtime;
+use tower_layer::Layer as _;
+use tower_service::Service;
+
+/// What the tests check of an exported span.
+#[derive(Clone, Debug)]
+struct Seen {
+    name: String,
+    kind: SpanKind,
+    trace_id: String,
+    span_id: String,
+    parent: Option<String>,
+    attrs: Vec<(String, String)>,
+    status: String,
+}
+
+#[derive(Clone, Default)]
+struct Keep(Arc<Mutex<Vec<Seen>>>);
+
+impl SpanExporter for Keep {
+    fn export(&mut self, batch: &SpanBatch<'_>) -> Result<(), picotrace::ExportError> {
+        let show = |v: AttributeValue<'_>| match v {
+            AttributeValue::Str(s) => s.to_string(),
+            AttributeValue::I64(i) => i.to_string(),
+            other => format!("{other:?}"),
+        };
+        let mut seen = self.0.lock().unwrap();
+        for s in batch.iter() {
+            seen.push(Seen {
+                name: s.name().into(),
+                kind: s.kind(),
+                trace_id: s.span_context().trace_id.to_string(),
+                span_id: s.span_context().span_id.to_string(),
+                parent: s.parent_span_id().map(|p| p.to_string()),
+                attrs: s.attributes().map(|(k, v)| (k.into(), show(v))).collect(),
+                status: format!("{:?}", s.status()),
+            });
+        }
+        Ok(())
+    }
+}
+
+impl Seen {
+    fn attr(&self, key: &str) -> Option<&str> {
+        self.attrs
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// The route template a router would have found (axum puts `MatchedPath` there).
+#[derive(Clone)]
+struct Route(&'static str);
+
+/// What the handler saw current: its span id and the `tenant` baggage, at the call
+/// and after an `.await` (possibly on another worker thread).
+type Observed = Arc<Mutex<Vec<(Option<String>, Option<String>)>>>;
+
+/// A handler: 500 for `/fail`, never ready for `/hang`, else 200.
+#[derive(Clone)]
+struct Handler(Observed);
+
+type BoxFuture = Pin<Box<dyn Future<Output = Result<http::Response<String>, Infallible>> + Send>>;
+
+fn observe() -> (Option<String>, Option<String>) {
+    let span = picotrace_std::current_context().map(|cx| cx.span_context.span_id.to_string());
+    let tenant = picotrace_std::current_baggage()
+        .and_then(|bag| bag.get("tenant").map(|m| m.decoded_value().to_string()));
+    (span, tenant)
+}
+
+impl Service<http::Request<()>> for Handler {
+    type Response = http::Response<String>;
+    type Error = Infallible;
+    type Future = BoxFuture;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: http::Request<()>) -> BoxFuture {
+        let observed = Arc::clone(&self.0);
+        observed.lock().unwrap().push(observe());
+        Box::pin(async move {
+            for _ in 0..4 {
+                tokio::task::yield_now().await;
+            }
+            observed.lock().unwrap().push(observe());
+            if request.uri().path() == "/hang" {
+                std::future::pending::<()>().await;
+            }
+            let status = if request.uri().path() == "/fail" {
+                500
+            } else {
+                200
+            };
+            Ok(http::Response::builder()
+                .status(status)
+                .body(String::new())
+                .unwrap())
+        })
+    }
+}
+
+fn setup() -> (TracerProvider, Keep) {
+    let kept = Keep::default();
+    let provider = TracerProvider::builder()
+        .config(TracerConfig::new("layer"))
+        .exporter(SharedExporter::new(kept.clone()))
+        .build();
+    (provider, kept)
+}
+
+fn request(method: &str, path: &str, headers: &[(&str, &str)]) -> http::Request<()> {
+    let mut builder = http::Request::builder().method(method).uri(path);
+    for (name, value) in headers {
+        builder = builder.header(*name, *value);
+    }
+    let mut request = builder.body(()).unwrap();
+    request.extensions_mut().insert(Route("/users/{id}"));
+    request
+}
+
+const CALLER: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+#[test]
+fn each_request_gets_a_server_span_current_in_its_handler() {
+    let (provider, kept) = setup();
+    let observed = Observed::default();
+    let layer = ServerLayer::new(&provider).with_route(|ext| ext.get::<Route>().map(|r| r.0));
+    let mut service = layer.layer(Handler(Arc::clone(&observed)));
+    let response = runtime()
+        .block_on(async {
+            let request = request(
+                "GET",
+                "/users/7?debug=1",
+                &[
+                    ("traceparent", CALLER),
+                    ("baggage", "tenant=acme%20corp"),
+                    ("user-agent", "curl/8"),
+                ],
+            );
+            tokio::spawn(service.call(request)).await
+        })
+        .unwrap()
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    provider.flush().unwrap();
+    let spans = kept.0.lock().unwrap().clone();
+    assert_eq!(spans.len(), 1, "{spans:#?}");
+    let span = &spans[0];
+    assert_eq!(span.name, "GET /users/{id}");
+    assert_eq!(span.kind, SpanKind::Server);
+    assert_eq!(span.trace_id, "4bf92f3577b34da6a3ce929d0e0e4736");
+    assert_eq!(span.parent.as_deref(), Some("00f067aa0ba902b7"));
+    assert_eq!(span.attr("http.request.method"), Some("GET"));
+    assert_eq!(span.attr("http.route"), Some("/users/{id}"));
+    // The path, not the query (which may hold secrets).
+    assert_eq!(span.attr("url.path"), Some("/users/7"));
+    assert_eq!(span.attr("user_agent.original"), Some("curl/8"));
+    assert_eq!(span.attr("http.response.status_code"), Some("200"));
+    assert_eq!(span.status, "Unset");
+    // Current in the handler, when it made its future and after its awaits.
+    let expected = (Some(span.span_id.clone()), Some("acme corp".to_owned()));
+    assert_eq!(*observed.lock().unwrap(), [expected.clone(), expected]);
+}
+
+#[test]
+fn a_5xx_a_cut_off_request_and_an_unknown_method() {
+    let (provider, kept) = setup();
+    let observed = Observed::default();
+    // No route: spans are named by the method alone.
+    let mut service = ServerLayer::new(&provider).layer(Handler(observed));
+    let rt = runtime();
+    let failed = rt
+        .block_on(service.call(request("POST", "/fail", &[])))
+        .unwrap();
+    assert_eq!(failed.status(), 500);
+    rt.block_on(async {
+        let hanging = service.call(request("GET", "/hang", &[]));
+        // Given up on (a timeout around the service, a client gone): dropped.
+        let cut = tokio::time::timeout(std::time::Duration::from_millis(50), hanging).await;
+        assert!(cut.is_err());
+    });
+    rt.block_on(service.call(request("BREW", "/", &[])))
+        .unwrap();
+    provider.flush().unwrap();
+    let spans = kept.0.lock().unwrap().clone();
+    let named = |name: &str| {
+        spans
+            .iter()
+            .find(|s| s.name == name)
+            .unwrap_or_else(|| panic!("no {name} in {spans:#?}"))
+    };
+    let post = named("POST");
+    assert_eq!(post.attr("http.response.status_code"), Some("500"));
+    assert_eq!(post.attr("error.type"), Some("500"));
+    assert!(post.status.starts_with("Error"), "{post:?}");
+    let get = named("GET");
+    assert_eq!(get.attr("error.type"), Some("cancelled"));
+    assert_eq!(get.attr("http.response.status_code"), None);
+    assert!(get.status.starts_with("Error"), "{get:?}");
+    let other = named("HTTP");
+    assert_eq!(other.attr("http.request.method"), Some("_OTHER"));
+    assert_eq!(other.parent, None);
+}
