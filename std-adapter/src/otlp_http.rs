@@ -878,10 +878,15 @@ impl OtlpHttpExporter {
             }
             let failed = match self.attempt(payload, timeout) {
                 Ok(outcome) => {
+                    // The collector takes requests again: a wait another worker was
+                    // asked for is over.
+                    if let Ok(mut not_before) = self.not_before.try_lock() {
+                        *not_before = None;
+                    }
                     return Ok(ExportOutcome {
                         attempts,
                         ..outcome
-                    })
+                    });
                 }
                 Err(failed) => failed,
             };
@@ -895,8 +900,10 @@ impl OtlpHttpExporter {
             // send nothing before it has.
             let give_up = |error| {
                 if failed.retry_after.is_some() {
-                    *self.not_before.lock().unwrap_or_else(|e| e.into_inner()) =
-                        Some(instant_after(delay));
+                    // The later of two waits asked for (workers share the exporter).
+                    let until = instant_after(delay);
+                    let mut not_before = self.not_before.lock().unwrap_or_else(|e| e.into_inner());
+                    *not_before = Some(not_before.map_or(until, |earlier| earlier.max(until)));
                 }
                 Err(error)
             };

@@ -1,15 +1,27 @@
 //! [`ServerLayer`]: a `tower` layer that gives each HTTP request a server span (feature
-//! `tower`), for axum, hyper and tonic services, which are `tower` services.
+//! `tower`), for `tower` services over `http` requests: axum routers and handlers
+//! directly, hyper 1 through `hyper_util`'s `TowerToHyperService`. (A tonic service
+//! works too, but its spans are named `POST` unless told the route, and a gRPC error,
+//! which travels in `grpc-status` with HTTP 200, is not read.)
 //!
 //! For each request it reads the caller's context and baggage from the headers (in
 //! the formats the provider's propagators name), starts a `SERVER` span under that
 //! context, keeps the span's context and the baggage current while the inner service
 //! makes and polls its response future (on whichever worker thread polls it), and
-//! ends the span when the response is ready: with `http.response.status_code`, and an
-//! Error status and `error.type` for a 5xx or a service error (OpenTelemetry's HTTP
-//! server conventions: a 4xx is the client's error, not the server span's). A request
-//! whose future is dropped before it completes (the client went away, a timeout around
-//! the service gave up) ends its span then, an Error with the `error.type` `cancelled`.
+//! ends the span when the response's head is ready (a streamed body is not covered):
+//! with `http.response.status_code`, and an Error status and `error.type` for a 5xx or
+//! a service error (OpenTelemetry's HTTP server conventions: a 4xx is the client's
+//! error, not the server span's). A handler that panics ends it an Error with the
+//! `error.type` `panicked`; a request whose future is dropped before it completes (the
+//! client went away, a timeout around the service gave up) ends it then, an Error with
+//! the `error.type` `cancelled`, after what the handler still held.
+//!
+//! Recorded besides: `http.request.method` (`_OTHER`, with
+//! `http.request.method_original`, for a method the conventions do not name),
+//! `http.route`, `url.path` (never the query, which may hold secrets),
+//! `server.address` and `server.port` from the `Host` header, `network.protocol.version`
+//! and `user_agent.original`. `url.scheme` is not known here (TLS may end in front of
+//! the service), nor `client.address`.
 //!
 //! The span is named `{method}`, or `{method} {route}` when the layer is told how to
 //! find the route (a template such as `/users/{id}`, never the raw path, whose ids
@@ -26,7 +38,9 @@
 //!     );
 //! ```
 //!
-//! (The README has this compiled, with axum.) Handlers find the span's context with
+//! (The README has this compiled, with axum; under `Router::nest` the path axum hands
+//! the layer has the prefix taken off, so `url.path` is the nested one.) Handlers find
+//! the span's context with
 //! [`current_context`](crate::current_context) and the baggage with
 //! [`current_baggage`](crate::current_baggage); to set the span's status or attributes
 //! themselves, they start a child span, or use the explicit pattern of
@@ -126,31 +140,50 @@ where
         } = self.layer;
         let carrier = HeaderMapCarrier(request.headers());
         let context = propagators.extract_context(&carrier);
-        // One bag, shared by the guard below and the future.
-        let baggage = std::sync::Arc::new(propagators.extract_baggage(&carrier));
+        // One bag, shared by the guard below and the future; most requests bring none,
+        // and share one empty bag (no allocation).
+        let baggage = propagators.extract_baggage(&carrier);
+        let baggage = if baggage.is_empty() {
+            empty_baggage()
+        } else {
+            std::sync::Arc::new(baggage)
+        };
         let method = KNOWN_METHODS
             .iter()
             .find(|m| **m == request.method().as_str())
             .copied()
             .unwrap_or("_OTHER");
         let route = route.and_then(|route| route(request.extensions()));
+        // The conventions' name for a method they do not know is `HTTP`.
+        let name_method = if method == "_OTHER" { "HTTP" } else { method };
         let mut span = match route {
-            Some(route) => tracer.start_server_span(&format!("{method} {route}"), &context),
-            // The conventions' name for a method they do not know.
-            None if method == "_OTHER" => tracer.start_server_span("HTTP", &context),
-            None => tracer.start_server_span(method, &context),
+            Some(route) => tracer.start_server_span(&format!("{name_method} {route}"), &context),
+            None => tracer.start_server_span(name_method, &context),
         };
         if span.is_recording() {
             span.set_attribute(semconv::HTTP_REQUEST_METHOD, method);
+            if method == "_OTHER" {
+                span.set_attribute_dyn("http.request.method_original", request.method().as_str());
+            }
             if let Some(route) = route {
                 span.set_attribute_dyn(semconv::HTTP_ROUTE, route);
             }
             span.set_attribute_dyn(semconv::URL_PATH, request.uri().path());
-            if let Some(agent) = request
-                .headers()
-                .get(http::header::USER_AGENT)
-                .and_then(|v| v.to_str().ok())
-            {
+            let header = |name| request.headers().get(name).and_then(|v| v.to_str().ok());
+            // HTTP/2 gives the authority in the URI, HTTP/1.1 in `Host`.
+            let authority = request.uri().authority().cloned().or_else(|| {
+                header(http::header::HOST).and_then(|h| h.parse::<http::uri::Authority>().ok())
+            });
+            if let Some(authority) = &authority {
+                span.set_attribute_dyn(semconv::SERVER_ADDRESS, authority.host());
+                if let Some(port) = authority.port_u16() {
+                    span.set_attribute(semconv::SERVER_PORT, i64::from(port));
+                }
+            }
+            if let Some(version) = protocol_version(request.version()) {
+                span.set_attribute("network.protocol.version", version);
+            }
+            if let Some(agent) = header(http::header::USER_AGENT) {
                 span.set_attribute_dyn("user_agent.original", agent);
             }
         }
@@ -162,8 +195,44 @@ where
             self.inner.call(request)
         };
         ServerFuture {
-            future: future.with_context(current).with_baggage(baggage),
+            future: Some(future.with_context(current).with_baggage(baggage)),
             span: Some(span),
+        }
+    }
+}
+
+/// The one empty bag requests without baggage share.
+fn empty_baggage() -> std::sync::Arc<picotrace::Baggage> {
+    static EMPTY: std::sync::OnceLock<std::sync::Arc<picotrace::Baggage>> =
+        std::sync::OnceLock::new();
+    std::sync::Arc::clone(EMPTY.get_or_init(|| std::sync::Arc::new(picotrace::Baggage::new())))
+}
+
+/// `network.protocol.version` of an HTTP version.
+fn protocol_version(version: http::Version) -> Option<&'static str> {
+    Some(match version {
+        http::Version::HTTP_09 => "0.9",
+        http::Version::HTTP_10 => "1.0",
+        http::Version::HTTP_11 => "1.1",
+        http::Version::HTTP_2 => "2",
+        http::Version::HTTP_3 => "3",
+        _ => return None,
+    })
+}
+
+/// Ends the request's span as an Error `panicked` if the poll it guards unwinds (a
+/// handler that panicked), before the runtime (or a panic-catching layer) drops the
+/// future: without it the span ended as `cancelled`, blaming the client (found by
+/// review).
+struct PanicGuard<'a>(&'a mut Option<StdSpan>, bool);
+
+impl Drop for PanicGuard<'_> {
+    fn drop(&mut self) {
+        if !self.1 && std::thread::panicking() {
+            if let Some(mut span) = self.0.take() {
+                span.set_attribute(semconv::ERROR_TYPE, "panicked");
+                span.set_error("panicked");
+            }
         }
     }
 }
@@ -173,16 +242,20 @@ pin_project_lite::pin_project! {
     /// response is ready, or when dropped first.
     #[must_use = "futures do nothing unless polled"]
     pub struct ServerFuture<F> {
+        // `None` once dropped early.
         #[pin]
-        future: crate::WithBaggage<crate::WithContext<F>>,
+        future: Option<crate::WithBaggage<crate::WithContext<F>>>,
         span: Option<StdSpan>,
     }
 
     impl<F> PinnedDrop for ServerFuture<F> {
         fn drop(this: Pin<&mut Self>) {
             // Dropped before the response was ready: the client went away, or a
-            // timeout around the service gave up.
-            if let Some(mut span) = this.project().span.take() {
+            // timeout around the service gave up. What the handler held (its child
+            // spans) goes first, so that they end before their parent.
+            let mut this = this.project();
+            this.future.set(None);
+            if let Some(mut span) = this.span.take() {
                 span.set_attribute(semconv::ERROR_TYPE, "cancelled");
                 span.set_error("");
             }
@@ -198,7 +271,13 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
-        let result = match this.future.poll(cx) {
+        let Some(future) = this.future.as_pin_mut() else {
+            panic!("ServerFuture polled after it was dropped");
+        };
+        let guard = PanicGuard(this.span, std::thread::panicking());
+        let polled = future.poll(cx);
+        drop(guard);
+        let result = match polled {
             Poll::Ready(result) => result,
             Poll::Pending => return Poll::Pending,
         };

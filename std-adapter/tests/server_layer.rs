@@ -73,7 +73,7 @@ struct Route(&'static str);
 /// and after an `.await` (possibly on another worker thread).
 type Observed = Arc<Mutex<Vec<(Option<String>, Option<String>)>>>;
 
-/// A handler: 500 for `/fail`, never ready for `/hang`, else 200.
+/// A handler: 500 for `/fail`, never ready for `/hang`, a panic for `/panic`, else 200.
 #[derive(Clone)]
 struct Handler(Observed);
 
@@ -105,6 +105,9 @@ impl Service<http::Request<()>> for Handler {
             observed.lock().unwrap().push(observe());
             if request.uri().path() == "/hang" {
                 std::future::pending::<()>().await;
+            }
+            if request.uri().path() == "/panic" {
+                panic!("handler bug");
             }
             let status = if request.uri().path() == "/fail" {
                 500
@@ -155,6 +158,7 @@ fn each_request_gets_a_server_span_current_in_its_handler() {
                     ("traceparent", CALLER),
                     ("baggage", "tenant=acme%20corp"),
                     ("user-agent", "curl/8"),
+                    ("host", "shop.example:8443"),
                 ],
             );
             tokio::spawn(service.call(request)).await
@@ -175,6 +179,9 @@ fn each_request_gets_a_server_span_current_in_its_handler() {
     // The path, not the query (which may hold secrets).
     assert_eq!(span.attr("url.path"), Some("/users/7"));
     assert_eq!(span.attr("user_agent.original"), Some("curl/8"));
+    assert_eq!(span.attr("server.address"), Some("shop.example"));
+    assert_eq!(span.attr("server.port"), Some("8443"));
+    assert_eq!(span.attr("network.protocol.version"), Some("1.1"));
     assert_eq!(span.attr("http.response.status_code"), Some("200"));
     assert_eq!(span.status, "Unset");
     // Current in the handler, when it made its future and after its awaits.
@@ -201,6 +208,10 @@ fn a_5xx_a_cut_off_request_and_an_unknown_method() {
     });
     rt.block_on(service.call(request("BREW", "/", &[])))
         .unwrap();
+    // A handler that panics (the runtime catches it, as it does for a task).
+    let panicking = service.call(request("PUT", "/panic", &[]));
+    let panicked = rt.block_on(async { tokio::spawn(panicking).await });
+    assert!(panicked.unwrap_err().is_panic());
     provider.flush().unwrap();
     let spans = kept.0.lock().unwrap().clone();
     let named = |name: &str| {
@@ -219,5 +230,10 @@ fn a_5xx_a_cut_off_request_and_an_unknown_method() {
     assert!(get.status.starts_with("Error"), "{get:?}");
     let other = named("HTTP");
     assert_eq!(other.attr("http.request.method"), Some("_OTHER"));
+    assert_eq!(other.attr("http.request.method_original"), Some("BREW"));
     assert_eq!(other.parent, None);
+    // Not `cancelled`: the handler failed, not the client (found by review).
+    let put = named("PUT");
+    assert_eq!(put.attr("error.type"), Some("panicked"));
+    assert_eq!(put.status, "Error { description: \"panicked\" }");
 }

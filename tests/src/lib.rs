@@ -255,3 +255,55 @@ pub fn checkout_trace<'a>(spans: &'a [CollectedSpan], caller: &str) -> CheckoutT
     );
     trace
 }
+
+/// Starts example server `bin` with `--grace-ms 300` and its `/inventory` calls going
+/// to a downstream that takes them and never answers, sends a checkout, sends SIGTERM
+/// while it waits, and checks that the server cuts the request off and exits within
+/// 5 s, saying the spans still running were lost (status 1).
+///
+/// # Panics
+/// When a check fails (a test helper).
+#[cfg(unix)]
+pub fn sigterm_cuts_off_a_hung_request(bin: &str) {
+    let collector = Collector::start();
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent_addr = silent.local_addr().unwrap();
+    let holder = std::thread::spawn(move || {
+        let (mut conn, _) = silent.accept().unwrap();
+        let mut sink = [0u8; 1024];
+        while matches!(conn.read(&mut sink), Ok(n) if n > 0) {}
+    });
+    let port = free_port();
+    let mut server = server_command(bin, port, &collector)
+        .args(["--requests", "0", "--grace-ms", "300"])
+        .args(["--inventory", &format!("http://{silent_addr}")])
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the server");
+    wait_listening(port);
+    let client = std::thread::spawn(move || {
+        let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        http_get(port, "/checkout", &[("traceparent", traceparent)])
+    });
+    // The checkout is waiting on the silent downstream.
+    std::thread::sleep(Duration::from_millis(300));
+    let killed = Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(killed.success());
+    let signalled = Instant::now();
+    let status = wait_exit(&mut server, Duration::from_secs(15), bin);
+    let took = signalled.elapsed();
+    let mut stderr = String::new();
+    if let Some(mut pipe) = server.stderr.take() {
+        let _ = pipe.read_to_string(&mut stderr);
+    }
+    assert!(took < Duration::from_secs(5), "{took:?}: {stderr}");
+    assert!(stderr.contains("stopping without them"), "{stderr}");
+    // The provider was shut down, and said the request's spans were still running.
+    assert!(!status.success(), "{status}: {stderr}");
+    assert!(stderr.contains("still running"), "{stderr}");
+    let _ = client.join();
+    drop(holder);
+}

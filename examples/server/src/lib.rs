@@ -83,6 +83,8 @@ pub fn grace_arg() -> Result<std::time::Duration, String> {
 /// request that never finished, a downstream that never answered, held the graceful
 /// shutdown, and the provider's, for good).
 ///
+/// Returns whether every request finished.
+///
 /// # Errors
 /// What `serve` returns.
 pub async fn serve_within_grace<F>(
@@ -90,7 +92,7 @@ pub async fn serve_within_grace<F>(
     stopping: std::sync::Arc<tokio::sync::Notify>,
     grace: std::time::Duration,
     name: &str,
-) -> std::io::Result<()>
+) -> std::io::Result<bool>
 where
     F: std::future::IntoFuture<Output = std::io::Result<()>>,
 {
@@ -102,12 +104,34 @@ where
         }
     };
     tokio::select! {
-        result = serve.into_future() => result,
+        result = serve.into_future() => result.map(|()| true),
         () = cut_off => {
             eprintln!("{name}: requests still in flight after {grace:?}: stopping without them");
-            Ok(())
+            Ok(false)
         }
     }
+}
+
+/// Shuts `provider` down once [`serve_within_grace`] has returned. When requests were
+/// cut off, the process exits right after (status 1 if spans were lost or still
+/// running): their tasks, a blocking call among them, would otherwise hold up the
+/// runtime's drop at the end of `main` (found by review: up to a call's timeout).
+///
+/// # Errors
+/// The shutdown's error, as its message.
+pub fn shut_down(
+    provider: &picotrace_std::TracerProvider,
+    finished: bool,
+    name: &str,
+) -> Result<(), String> {
+    let result = provider.shutdown().map_err(|e| e.to_string());
+    if !finished {
+        if let Err(e) = &result {
+            eprintln!("{name}: {e}");
+        }
+        std::process::exit(i32::from(result.is_err()));
+    }
+    result
 }
 
 /// Makes a `tiny_http` server's `incoming_requests` end when the process is asked to

@@ -153,56 +153,5 @@ fn concurrent_requests_keep_their_own_traces() {
 #[cfg(unix)]
 #[test]
 fn sigterm_cuts_off_a_request_that_does_not_finish() {
-    use std::io::Read as _;
-    use std::process::{Command, Stdio};
-    use std::time::{Duration, Instant};
-    let collector = Collector::start();
-    // A downstream that takes the request and never answers.
-    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let silent_addr = silent.local_addr().unwrap();
-    let holder = std::thread::spawn(move || {
-        let (mut conn, _) = silent.accept().unwrap();
-        let mut sink = [0u8; 1024];
-        while matches!(conn.read(&mut sink), Ok(n) if n > 0) {}
-    });
-    let port = picotrace_tests::collector::free_port();
-    let mut server =
-        picotrace_tests::server_command(env!("CARGO_BIN_EXE_axum_server"), port, &collector)
-            .args(["--requests", "0", "--grace-ms", "300"])
-            .args(["--inventory", &format!("http://{silent_addr}")])
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start the server");
-    picotrace_tests::wait_listening(port);
-    let traceparent = format!("00-{TRACE_ID}-{CALLER}-01");
-    let client = std::thread::spawn(move || {
-        picotrace_tests::http_get(port, "/checkout", &[("traceparent", &traceparent)])
-    });
-    // The checkout is waiting on the silent downstream.
-    std::thread::sleep(Duration::from_millis(300));
-    let killed = Command::new("kill")
-        .args(["-TERM", &server.id().to_string()])
-        .status()
-        .expect("run kill");
-    assert!(killed.success());
-    let signalled = Instant::now();
-    let status = picotrace_tests::wait_exit(&mut server, Duration::from_secs(8), "axum_server");
-    assert!(
-        signalled.elapsed() < Duration::from_secs(5),
-        "{:?}",
-        signalled.elapsed()
-    );
-    let mut stderr = String::new();
-    server
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
-    assert!(stderr.contains("stopping without them"), "{stderr}");
-    // The provider was shut down, and said the request's spans were still running.
-    assert!(!status.success(), "{status}: {stderr}");
-    assert!(stderr.contains("still running"), "{stderr}");
-    let _ = client.join();
-    drop(holder);
+    picotrace_tests::sigterm_cuts_off_a_hung_request(env!("CARGO_BIN_EXE_axum_server"));
 }

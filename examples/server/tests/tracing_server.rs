@@ -164,3 +164,13 @@ fn a_picked_port_and_a_trailing_slash_still_make_a_working_checkout() {
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
     assert!(child.wait());
 }
+
+/// As `axum_server`'s: a request whose downstream never answers is cut off
+/// `--grace-ms` after SIGTERM, and the process exits then (found by review: its
+/// blocking call, bounded at 10 s, then held up the runtime's drop at the end of
+/// `main` after the grace had run out).
+#[cfg(unix)]
+#[test]
+fn sigterm_cuts_off_a_request_that_does_not_finish() {
+    picotrace_tests::sigterm_cuts_off_a_hung_request(env!("CARGO_BIN_EXE_tracing_server"));
+}

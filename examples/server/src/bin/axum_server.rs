@@ -100,11 +100,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     });
     // Requests in flight get `--grace-ms` (10 s) to finish, then are cut off.
-    picotrace_examples::serve_within_grace(serve, stopping, grace, "axum_server").await?;
+    let finished =
+        picotrace_examples::serve_within_grace(serve, stopping, grace, "axum_server").await?;
     // The runtime is still alive: spans ended on its worker threads are all exported,
     // or shutdown says how many were lost.
     // Its message, not its `Debug` form, if spans were lost or still running.
-    provider.shutdown().map_err(|e| e.to_string())?;
+    picotrace_examples::shut_down(provider, finished, "axum_server")?;
     eprintln!("axum_server: every span exported");
     Ok(())
 }

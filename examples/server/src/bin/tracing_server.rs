@@ -20,9 +20,11 @@
 //! ```
 //!
 //! With `--requests 1` the server stops after the checkout; stopped with Ctrl-C or
-//! SIGTERM it finishes the requests in flight. Either way it then shuts the provider
-//! down, which exports what is queued (spans waiting for the scheduled export, 5 s by
-//! default, would otherwise be lost with the process).
+//! SIGTERM it gives the requests in flight `--grace-ms` (10 s) to finish, and cuts them
+//! off after that or at a second signal. Either way it then shuts the provider down,
+//! which exports what is queued (spans waiting for the scheduled export, 5 s by
+//! default, would otherwise be lost with the process) and says how many spans were
+//! still running.
 #![forbid(unsafe_code)]
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -91,9 +93,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     });
     // Requests in flight get `--grace-ms` (10 s) to finish, then are cut off.
-    picotrace_examples::serve_within_grace(serve, stopping, grace, "tracing_server").await?;
+    let finished =
+        picotrace_examples::serve_within_grace(serve, stopping, grace, "tracing_server").await?;
     // Its message, not its `Debug` form, if spans were lost or still running.
-    provider.shutdown().map_err(|e| e.to_string())?;
+    picotrace_examples::shut_down(provider, finished, "tracing_server")?;
     eprintln!("tracing_server: every span exported");
     Ok(())
 }
