@@ -361,11 +361,31 @@ impl<const BYTES: usize> Baggage<BYTES> {
         self.dropped = self.dropped.saturating_add(1);
     }
 
-    /// Returns an iterator over the members, left to right.
+    /// Returns an iterator over the members, left to right, as on the wire: a repeated
+    /// key comes as often as it was given (see [`Baggage::entries`]).
     pub fn iter(&self) -> Iter<'_> {
         Iter {
             rest: self.as_str(),
         }
+    }
+
+    /// Returns the members with each key once, the last given (what [`Baggage::get`]
+    /// returns), left to right: the name/value pairs of OpenTelemetry's Baggage API,
+    /// which holds one value per name (found by review: `iter` yields a key given twice
+    /// twice, so turning baggage into attributes made duplicates).
+    ///
+    /// ```
+    /// use picotrace::Baggage;
+    /// let bag: Baggage = Baggage::parse("k=1,j=2,k=3");
+    /// let pairs: Vec<_> = bag.entries().map(|m| (m.key(), m.raw_value())).collect();
+    /// assert_eq!(pairs, [("j", "2"), ("k", "3")]);
+    /// assert_eq!(bag.len(), 3); // members on the wire
+    /// ```
+    pub fn entries(&self) -> impl Iterator<Item = Member<'_>> + '_ {
+        self.iter()
+            .enumerate()
+            .filter(|(i, m)| !self.iter().skip(i + 1).any(|later| later.key() == m.key()))
+            .map(|(_, m)| m)
     }
 
     /// Returns the member with `key`: the last one when the key is repeated.
