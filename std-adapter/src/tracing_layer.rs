@@ -942,20 +942,12 @@ impl Visit for Fields<'_> {
         self.0.set_attribute(field.name(), value);
     }
 
-    // 128-bit integers that fit in 64 bits are integers (found by review: `tracing`'s
-    // default made them text); larger ones are text, as a `u64` above `i64::MAX` is.
     fn record_i128(&mut self, field: &Field, value: i128) {
-        match i64::try_from(value) {
-            Ok(value) => self.record_i64(field, value),
-            Err(_) => self.record_debug(field, &value),
-        }
+        captured::record_wide(self, field, value);
     }
 
     fn record_u128(&mut self, field: &Field, value: u128) {
-        match i64::try_from(value) {
-            Ok(value) => self.record_i64(field, value),
-            Err(_) => self.record_debug(field, &value),
-        }
+        captured::record_wide(self, field, value);
     }
 
     fn record_str(&mut self, field: &Field, value: &str) {

@@ -116,19 +116,12 @@ impl Visit for Fields {
         self.values.push((field.clone(), Captured::F64(value)));
     }
 
-    // 128-bit integers that fit in 64 bits are integers; larger ones their text.
     fn record_i128(&mut self, field: &Field, value: i128) {
-        match i64::try_from(value) {
-            Ok(value) => self.record_i64(field, value),
-            Err(_) => self.record_debug(field, &value),
-        }
+        record_wide(self, field, value);
     }
 
     fn record_u128(&mut self, field: &Field, value: u128) {
-        match i64::try_from(value) {
-            Ok(value) => self.record_i64(field, value),
-            Err(_) => self.record_debug(field, &value),
-        }
+        record_wide(self, field, value);
     }
 
     fn record_str(&mut self, field: &Field, value: &str) {
@@ -146,6 +139,19 @@ impl Visit for Fields {
             let _ = write!(text, "{value:?}");
         });
         self.values.push((field.clone(), Captured::Debug(range)));
+    }
+}
+
+/// A 128-bit integer as an integer when it fits in 64 bits, else as its text (as a
+/// `u64` above `i64::MAX` is): `tracing`'s default made every one text (found by
+/// review).
+pub(super) fn record_wide<T>(visitor: &mut impl Visit, field: &Field, value: T)
+where
+    T: TryInto<i64> + fmt::Debug + Copy,
+{
+    match value.try_into() {
+        Ok(value) => visitor.record_i64(field, value),
+        Err(_) => visitor.record_debug(field, &value),
     }
 }
 
