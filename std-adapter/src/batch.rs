@@ -1651,13 +1651,11 @@ impl Worker {
                         // Why the collector rejected spans (or its warning, with none
                         // rejected), for the loss warning and `last_error`.
                         if let Some(message) = outcome.error_message.filter(|m| !m.is_empty()) {
-                            self.note_error(if rejected == 0 {
-                                format!(
-                                    "the collector took all {n} spans with a warning: {message}"
-                                )
-                            } else {
-                                format!("the collector rejected {rejected} of {n} spans: {message}")
-                            });
+                            self.note_error(crate::otlp_http::partial_success_note(
+                                rejected as u64,
+                                n as u64,
+                                &message,
+                            ));
                         }
                     }
                     Err(e) => {

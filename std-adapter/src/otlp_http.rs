@@ -809,13 +809,10 @@ impl OtlpHttpExporter {
                 let rejected = outcome.rejected_spans.min(spans);
                 add(&self.counters.spans_rejected, rejected);
                 add(&self.counters.spans_exported, spans - rejected);
-                outcome.error_message.as_ref().map(|m| {
-                    if rejected == 0 {
-                        format!("the collector took all {spans} spans with a warning: {m}")
-                    } else {
-                        format!("the collector rejected {rejected} of {spans} spans: {m}")
-                    }
-                })
+                outcome
+                    .error_message
+                    .as_ref()
+                    .map(|m| partial_success_note(rejected, spans, m))
             }
             Err(e) => {
                 add(&self.counters.spans_failed, spans);
@@ -1029,6 +1026,16 @@ impl OtlpHttpExporter {
         add(&self.counters.spans_failed, lost.unencodable as u64);
         self.encode_buf = buf;
         lost.total() + rejected
+    }
+}
+
+/// What a partial success says, for `last_error` and loss warnings: a warning when
+/// nothing was rejected (found by review: "rejected 0 of 1 spans" read as a loss).
+pub(crate) fn partial_success_note(rejected: u64, spans: u64, message: &str) -> String {
+    if rejected == 0 {
+        format!("the collector took all {spans} spans with a warning: {message}")
+    } else {
+        format!("the collector rejected {rejected} of {spans} spans: {message}")
     }
 }
 
