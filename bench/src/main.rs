@@ -1431,24 +1431,18 @@ mod tests {
     use picotrace_bench::harness::Summary;
 
     fn at(workload: &str, library: &str, median: f64, unit: &'static str) -> Row {
+        let summary = Summary {
+            median,
+            min: median,
+            max: median,
+        };
         Row {
-            workload: workload.into(),
-            library: library.into(),
-            summary: Summary {
-                median,
-                min: median,
-                max: median,
-            },
-            unit,
             better: if unit == "spans/s" {
                 Better::Higher
             } else {
                 Better::Lower
             },
-            allocs: None,
-            cpu: None,
-            reached: None,
-            note: String::new(),
+            ..row(workload, library, summary, unit)
         }
     }
 
