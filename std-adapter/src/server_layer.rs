@@ -16,12 +16,25 @@
 //! client went away, a timeout around the service gave up) ends it then, an Error with
 //! the `error.type` `cancelled`, after what the handler still held.
 //!
-//! Recorded besides: `http.request.method` (`_OTHER`, with
-//! `http.request.method_original`, for a method the conventions do not name),
-//! `http.route`, `url.path` (never the query, which may hold secrets),
-//! `server.address` and `server.port` from the `Host` header, `network.protocol.version`
-//! and `user_agent.original`. `url.scheme` is not known here (TLS may end in front of
-//! the service), nor `client.address`.
+//! Recorded besides, as OpenTelemetry's HTTP server span conventions ask:
+//! `http.request.method` (`_OTHER`, with `http.request.method_original`, for a method
+//! the conventions do not name), `http.route`, `url.path`, `url.query` (the values of
+//! the keys the conventions list as secrets, such as `sig`, replaced by `REDACTED`;
+//! [`without_query`](ServerLayer::without_query) leaves it out), `url.scheme`,
+//! `server.address` and `server.port`, `client.address`, `network.peer.address` and
+//! `network.peer.port` (when told where the connection's peer address is:
+//! [`with_peer`](ServerLayer::with_peer)), `network.protocol.version` and
+//! `user_agent.original`.
+//!
+//! Behind a reverse proxy, the original request's scheme, host and client come from
+//! the first element of `Forwarded` (`proto`, `host`, `for`), else from
+//! `X-Forwarded-Proto`, `X-Forwarded-Host` and the first address of `X-Forwarded-For`,
+//! as the conventions say; without them, the scheme is the request URI's (HTTP/2) or
+//! the one the layer is given ([`with_scheme`](ServerLayer::with_scheme), `http`
+//! unless told), the host that of `:authority` or `Host`, and the client the
+//! connection's peer. A client can send these headers itself: they are recorded, never
+//! trusted for anything else, and only a scheme of `http` or `https` and a client that
+//! is an IP address are taken from them.
 //!
 //! The span is named `{method}`, or `{method} {route}` when the layer is told how to
 //! find the route (a template such as `/users/{id}`, never the raw path, whose ids
@@ -58,6 +71,10 @@ use crate::{FutureExt as _, HeaderMapCarrier, Propagators, StdSpan, StdTracer, T
 /// Finds a request's route template in its extensions (axum: `MatchedPath`).
 pub type RouteOf = fn(&http::Extensions) -> Option<&str>;
 
+/// Finds the address of a request's connection peer in its extensions (axum:
+/// `ConnectInfo<SocketAddr>`, with `into_make_service_with_connect_info`).
+pub type PeerOf = fn(&http::Extensions) -> Option<std::net::SocketAddr>;
+
 /// A `tower` layer that traces each request in a server span (see the [module
 /// documentation](self)).
 #[derive(Clone, Copy)]
@@ -65,6 +82,9 @@ pub struct ServerLayer {
     tracer: &'static StdTracer,
     propagators: Propagators,
     route: Option<RouteOf>,
+    peer: Option<PeerOf>,
+    scheme: &'static str,
+    query: bool,
 }
 
 impl std::fmt::Debug for ServerLayer {
@@ -72,6 +92,9 @@ impl std::fmt::Debug for ServerLayer {
         f.debug_struct("ServerLayer")
             .field("propagators", &self.propagators)
             .field("route", &self.route.is_some())
+            .field("peer", &self.peer.is_some())
+            .field("scheme", &self.scheme)
+            .field("query", &self.query)
             .finish_non_exhaustive()
     }
 }
@@ -83,6 +106,9 @@ impl ServerLayer {
             tracer: provider.tracer(),
             propagators: provider.propagators(),
             route: None,
+            peer: None,
+            scheme: "http",
+            query: true,
         }
     }
 
@@ -92,6 +118,33 @@ impl ServerLayer {
     #[must_use]
     pub fn with_route(mut self, route: RouteOf) -> Self {
         self.route = Some(route);
+        self
+    }
+
+    /// Records `network.peer.address` and `network.peer.port` (and `client.address`,
+    /// when no proxy header names the client) from the address `peer` finds in the
+    /// request's extensions. With axum:
+    /// `.with_peer(|ext| ext.get::<ConnectInfo<SocketAddr>>().map(|c| c.0))`, served
+    /// with `into_make_service_with_connect_info::<SocketAddr>()`.
+    #[must_use]
+    pub fn with_peer(mut self, peer: PeerOf) -> Self {
+        self.peer = Some(peer);
+        self
+    }
+
+    /// The `url.scheme` of requests that neither a proxy header nor their URI gives one
+    /// for: `"https"` for a server that terminates TLS itself (`"http"` unless told).
+    #[must_use]
+    pub fn with_scheme(mut self, scheme: &'static str) -> Self {
+        self.scheme = scheme;
+        self
+    }
+
+    /// Leaves `url.query` out, for services whose queries carry secrets beyond those
+    /// the conventions name (a `token=`, an e-mail address).
+    #[must_use]
+    pub fn without_query(mut self) -> Self {
+        self.query = false;
         self
     }
 }
@@ -137,6 +190,9 @@ where
             tracer,
             propagators,
             route,
+            peer,
+            scheme,
+            query,
         } = self.layer;
         let carrier = HeaderMapCarrier(request.headers());
         let context = propagators.extract_context(&carrier);
@@ -168,23 +224,14 @@ where
             if let Some(route) = route {
                 span.set_attribute_dyn(semconv::HTTP_ROUTE, route);
             }
-            span.set_attribute_dyn(semconv::URL_PATH, request.uri().path());
-            let header = |name| request.headers().get(name).and_then(|v| v.to_str().ok());
-            // HTTP/2 gives the authority in the URI, HTTP/1.1 in `Host`.
-            let authority = request.uri().authority().cloned().or_else(|| {
-                header(http::header::HOST).and_then(|h| h.parse::<http::uri::Authority>().ok())
-            });
-            if let Some(authority) = &authority {
-                span.set_attribute_dyn(semconv::SERVER_ADDRESS, authority.host());
-                if let Some(port) = authority.port_u16() {
-                    span.set_attribute(semconv::SERVER_PORT, i64::from(port));
-                }
+            record_request(&mut span, &request, scheme, query);
+            let peer = peer.and_then(|peer| peer(request.extensions()));
+            if let Some(client) = original_client(request.headers()).or(peer.map(|p| p.ip())) {
+                span.set_attribute_dyn("client.address", client.to_string().as_str());
             }
-            if let Some(version) = protocol_version(request.version()) {
-                span.set_attribute("network.protocol.version", version);
-            }
-            if let Some(agent) = header(http::header::USER_AGENT) {
-                span.set_attribute_dyn("user_agent.original", agent);
+            if let Some(peer) = peer {
+                span.set_attribute_dyn("network.peer.address", peer.ip().to_string().as_str());
+                span.set_attribute("network.peer.port", i64::from(peer.port()));
             }
         }
         let current = span.trace_context();
@@ -199,6 +246,124 @@ where
             span: Some(span),
         }
     }
+}
+
+/// Records what the request says of itself: path, query, scheme, server, protocol
+/// version and user agent.
+fn record_request<B>(span: &mut StdSpan, request: &http::Request<B>, scheme: &str, query: bool) {
+    let uri = request.uri();
+    span.set_attribute_dyn(semconv::URL_PATH, uri.path());
+    if let (true, Some(query)) = (query, uri.query()) {
+        span.set_attribute_dyn("url.query", &*redact_query(query));
+    }
+    let headers = request.headers();
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let proxied_scheme = forwarded(headers, "proto")
+        .or_else(|| header("x-forwarded-proto"))
+        .and_then(|s| {
+            ["http", "https"]
+                .into_iter()
+                .find(|known| s.trim().eq_ignore_ascii_case(known))
+        });
+    let scheme = proxied_scheme.or(uri.scheme_str()).unwrap_or(scheme);
+    span.set_attribute_dyn("url.scheme", scheme);
+    // The original host a proxy passed on, else HTTP/2's `:authority` (in the URI),
+    // else HTTP/1.1's `Host`.
+    let authority = forwarded(headers, "host")
+        .or_else(|| header("x-forwarded-host"))
+        .and_then(|h| h.trim().parse::<http::uri::Authority>().ok())
+        .or_else(|| uri.authority().cloned())
+        .or_else(|| header("host").and_then(|h| h.parse().ok()));
+    if let Some(authority) = &authority {
+        span.set_attribute_dyn(semconv::SERVER_ADDRESS, authority.host());
+        if let Some(port) = authority.port_u16() {
+            span.set_attribute(semconv::SERVER_PORT, i64::from(port));
+        }
+    }
+    if let Some(version) = protocol_version(request.version()) {
+        span.set_attribute("network.protocol.version", version);
+    }
+    if let Some(agent) = header("user-agent") {
+        span.set_attribute_dyn("user_agent.original", agent);
+    }
+}
+
+/// The query keys whose values OpenTelemetry's conventions ask to redact by default
+/// (signatures and access keys of signed URLs).
+const SECRET_QUERY_KEYS: [&str; 4] = ["AWSAccessKeyId", "Signature", "sig", "X-Goog-Signature"];
+
+/// `query` with the value of each [`SECRET_QUERY_KEYS`] key replaced by `REDACTED`
+/// (its key kept), as the conventions' `url.query` asks.
+fn redact_query(query: &str) -> std::borrow::Cow<'_, str> {
+    let secret = |pair: &str| {
+        pair.split_once('=')
+            .is_some_and(|(key, _)| SECRET_QUERY_KEYS.contains(&key))
+    };
+    if !query.split('&').any(secret) {
+        return std::borrow::Cow::Borrowed(query);
+    }
+    let mut redacted = String::with_capacity(query.len());
+    for (i, pair) in query.split('&').enumerate() {
+        if i > 0 {
+            redacted.push('&');
+        }
+        match pair.split_once('=') {
+            Some((key, _)) if secret(pair) => {
+                redacted.push_str(key);
+                redacted.push_str("=REDACTED");
+            }
+            _ => redacted.push_str(pair),
+        }
+    }
+    std::borrow::Cow::Owned(redacted)
+}
+
+/// The value of parameter `name` in the first element of the first `Forwarded` header
+/// (RFC 7239): what the proxy nearest the client saw of it. Quotes are taken off.
+fn forwarded<'h>(headers: &'h http::HeaderMap, name: &str) -> Option<&'h str> {
+    let first = headers
+        .get(http::header::FORWARDED)?
+        .to_str()
+        .ok()?
+        .split(',')
+        .next()?;
+    first.split(';').find_map(|pair| {
+        let (key, value) = pair.split_once('=')?;
+        if !key.trim().eq_ignore_ascii_case(name) {
+            return None;
+        }
+        let value = value.trim();
+        Some(
+            value
+                .strip_prefix('"')
+                .and_then(|v| v.strip_suffix('"'))
+                .unwrap_or(value),
+        )
+    })
+}
+
+/// The original client's IP address, when a proxy header names one: `Forwarded`'s
+/// `for`, else the first address of `X-Forwarded-For`. An obfuscated or `unknown`
+/// client, or anything that is not an IP address (with or without a port), is none.
+fn original_client(headers: &http::HeaderMap) -> Option<std::net::IpAddr> {
+    let named = forwarded(headers, "for").or_else(|| {
+        headers
+            .get("x-forwarded-for")?
+            .to_str()
+            .ok()?
+            .split(',')
+            .next()
+    })?;
+    let named = named.trim();
+    named
+        .parse::<std::net::IpAddr>()
+        .ok()
+        .or_else(|| named.parse::<std::net::SocketAddr>().ok().map(|a| a.ip()))
+        // `Forwarded` writes an IPv6 client in brackets, even without a port.
+        .or_else(|| {
+            let inner = named.strip_prefix('[')?.strip_suffix(']')?;
+            inner.parse::<std::net::Ipv6Addr>().ok().map(Into::into)
+        })
 }
 
 /// The one empty bag requests without baggage share.

@@ -176,8 +176,9 @@ fn each_request_gets_a_server_span_current_in_its_handler() {
     assert_eq!(span.parent.as_deref(), Some("00f067aa0ba902b7"));
     assert_eq!(span.attr("http.request.method"), Some("GET"));
     assert_eq!(span.attr("http.route"), Some("/users/{id}"));
-    // The path, not the query (which may hold secrets).
     assert_eq!(span.attr("url.path"), Some("/users/7"));
+    assert_eq!(span.attr("url.query"), Some("debug=1"));
+    assert_eq!(span.attr("url.scheme"), Some("http"));
     assert_eq!(span.attr("user_agent.original"), Some("curl/8"));
     assert_eq!(span.attr("server.address"), Some("shop.example"));
     assert_eq!(span.attr("server.port"), Some("8443"));
@@ -236,4 +237,142 @@ fn a_5xx_a_cut_off_request_and_an_unknown_method() {
     let put = named("PUT");
     assert_eq!(put.attr("error.type"), Some("panicked"));
     assert_eq!(put.status, "Error { description: \"panicked\" }");
+}
+
+/// Serves `request` with `service` and returns the span it was given.
+fn served<S>(
+    service: &mut S,
+    request: http::Request<()>,
+    provider: &TracerProvider,
+    kept: &Keep,
+) -> Seen
+where
+    S: Service<http::Request<()>, Response = http::Response<String>, Error = Infallible>,
+{
+    runtime().block_on(service.call(request)).unwrap();
+    provider.flush().unwrap();
+    kept.0.lock().unwrap().pop().expect("a span")
+}
+
+#[test]
+fn a_proxy_names_the_original_scheme_host_and_client() {
+    let (provider, kept) = setup();
+    let layer = ServerLayer::new(&provider);
+    // RFC 7239: the first element is what the proxy nearest the client saw.
+    let forwarded = request(
+        "GET",
+        "/",
+        &[
+            (
+                "forwarded",
+                "for=\"[2001:db8:cafe::17]:4711\";proto=https;host=shop.example:443, for=10.0.0.2",
+            ),
+            ("x-forwarded-for", "198.51.100.1"),
+            ("host", "10.0.0.3:8080"),
+        ],
+    );
+    let mut service = layer.layer(Handler(Observed::default()));
+    let span = served(&mut service, forwarded, &provider, &kept);
+    assert_eq!(span.attr("client.address"), Some("2001:db8:cafe::17"));
+    assert_eq!(span.attr("url.scheme"), Some("https"));
+    assert_eq!(span.attr("server.address"), Some("shop.example"));
+    assert_eq!(span.attr("server.port"), Some("443"));
+    // No `Forwarded`: the de-facto headers.
+    let x_forwarded = request(
+        "GET",
+        "/",
+        &[
+            ("x-forwarded-for", "203.0.113.9, 10.0.0.1"),
+            ("x-forwarded-proto", "HTTPS"),
+            ("x-forwarded-host", "api.example"),
+            ("host", "10.0.0.3:8080"),
+        ],
+    );
+    let span = served(&mut service, x_forwarded, &provider, &kept);
+    assert_eq!(span.attr("client.address"), Some("203.0.113.9"));
+    assert_eq!(span.attr("url.scheme"), Some("https"));
+    assert_eq!(span.attr("server.address"), Some("api.example"));
+    assert_eq!(span.attr("server.port"), None);
+}
+
+#[test]
+fn headers_a_client_forged_are_not_recorded_as_scheme_or_client() {
+    let (provider, kept) = setup();
+    let layer = ServerLayer::new(&provider).with_scheme("https");
+    let forged = request(
+        "GET",
+        "/",
+        &[
+            ("x-forwarded-for", "<script>alert(1)</script>"),
+            ("x-forwarded-proto", "javascript"),
+            ("forwarded", "for=unknown;proto=gopher"),
+        ],
+    );
+    let mut service = layer.layer(Handler(Observed::default()));
+    let span = served(&mut service, forged, &provider, &kept);
+    // `Forwarded` is read first, and names no usable client or scheme: none is taken.
+    assert_eq!(span.attr("client.address"), None);
+    // The server's own scheme (it terminates TLS), as the layer was told.
+    assert_eq!(span.attr("url.scheme"), Some("https"));
+    // An HTTP/2 request carries its scheme and authority in the URI.
+    let h2 = http::Request::builder()
+        .uri("http://h2.example:8081/x")
+        .version(http::Version::HTTP_2)
+        .body(())
+        .unwrap();
+    let span = served(&mut service, h2, &provider, &kept);
+    assert_eq!(span.attr("url.scheme"), Some("http"));
+    assert_eq!(span.attr("server.address"), Some("h2.example"));
+    assert_eq!(span.attr("server.port"), Some("8081"));
+    assert_eq!(span.attr("network.protocol.version"), Some("2"));
+}
+
+#[test]
+fn signed_url_secrets_are_redacted_from_the_query() {
+    let (provider, kept) = setup();
+    let signed =
+        "/dl?file=a&sig=abc&Signature=x%2By&AWSAccessKeyId=K&X-Goog-Signature=z&sigx=1&sig";
+    let mut service = ServerLayer::new(&provider).layer(Handler(Observed::default()));
+    let span = served(&mut service, request("GET", signed, &[]), &provider, &kept);
+    assert_eq!(
+        span.attr("url.query"),
+        Some("file=a&sig=REDACTED&Signature=REDACTED&AWSAccessKeyId=REDACTED&X-Goog-Signature=REDACTED&sigx=1&sig")
+    );
+    // Left out on request, for queries with secrets the conventions do not name.
+    let mut service = ServerLayer::new(&provider)
+        .without_query()
+        .layer(Handler(Observed::default()));
+    let span = served(
+        &mut service,
+        request("GET", "/login?token=t0p", &[]),
+        &provider,
+        &kept,
+    );
+    assert_eq!(span.attr("url.query"), None);
+    assert_eq!(span.attr("url.path"), Some("/login"));
+}
+
+#[test]
+fn the_connection_peer_is_recorded_when_the_layer_can_find_it() {
+    let (provider, kept) = setup();
+    let layer =
+        ServerLayer::new(&provider).with_peer(|ext| ext.get::<std::net::SocketAddr>().copied());
+    let mut direct = request("GET", "/", &[]);
+    direct
+        .extensions_mut()
+        .insert(std::net::SocketAddr::from(([192, 0, 2, 7], 50_123)));
+    let mut service = layer.layer(Handler(Observed::default()));
+    let span = served(&mut service, direct, &provider, &kept);
+    assert_eq!(span.attr("network.peer.address"), Some("192.0.2.7"));
+    assert_eq!(span.attr("network.peer.port"), Some("50123"));
+    // No proxy header: the peer is the client.
+    assert_eq!(span.attr("client.address"), Some("192.0.2.7"));
+    // Behind a proxy, the peer is the proxy and the client the one it names.
+    let mut proxied = request("GET", "/", &[("x-forwarded-for", "203.0.113.9")]);
+    proxied
+        .extensions_mut()
+        .insert(std::net::SocketAddr::from(([10, 0, 0, 1], 40_000)));
+    let span = served(&mut service, proxied, &provider, &kept);
+    assert_eq!(span.attr("network.peer.address"), Some("10.0.0.1"));
+    assert_eq!(span.attr("client.address"), Some("203.0.113.9"));
 }

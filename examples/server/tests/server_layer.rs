@@ -2,15 +2,28 @@
 //! a real request over TCP gets a server span named by the route axum matched, parented
 //! by the caller's `traceparent`, current in the handler.
 
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
-use axum::extract::MatchedPath;
+use axum::extract::{ConnectInfo, MatchedPath};
 use axum::routing::get;
 use picotrace::{SpanBatch, SpanExporter, TracerConfig};
 use picotrace_std::{ServerLayer, SharedExporter, TracerProvider};
 
-/// `(name, trace id, span id, parent, http.route)` of each exported span.
-type Seen = Arc<Mutex<Vec<(String, String, String, Option<String>, Option<String>)>>>;
+/// `(name, trace id, span id, parent, http.route, network.peer.address)` of each
+/// exported span.
+type Seen = Arc<
+    Mutex<
+        Vec<(
+            String,
+            String,
+            String,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+        )>,
+    >,
+>;
 
 struct Keep(Seen);
 
@@ -18,16 +31,18 @@ impl SpanExporter for Keep {
     fn export(&mut self, batch: &SpanBatch<'_>) -> Result<(), picotrace::ExportError> {
         let mut seen = self.0.lock().unwrap();
         for s in batch.iter() {
-            let route = s
-                .attributes()
-                .find(|(k, _)| *k == "http.route")
-                .map(|(_, v)| format!("{v:?}"));
+            let attr = |key: &str| {
+                s.attributes()
+                    .find(|(k, _)| *k == key)
+                    .map(|(_, v)| format!("{v:?}"))
+            };
             seen.push((
                 s.name().to_owned(),
                 s.span_context().trace_id.to_string(),
                 s.span_context().span_id.to_string(),
                 s.parent_span_id().map(|p| p.to_string()),
-                route,
+                attr("http.route"),
+                attr("network.peer.address"),
             ));
         }
         Ok(())
@@ -57,10 +72,12 @@ fn route_layer_names_the_span_by_the_matched_route() {
             .route("/users/{id}", get(user))
             .route_layer(
                 ServerLayer::new(&provider)
-                    .with_route(|ext| ext.get::<MatchedPath>().map(MatchedPath::as_str)),
+                    .with_route(|ext| ext.get::<MatchedPath>().map(MatchedPath::as_str))
+                    .with_peer(|ext| ext.get::<ConnectInfo<SocketAddr>>().map(|c| c.0)),
             );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
+        let router = router.into_make_service_with_connect_info::<SocketAddr>();
         tokio::spawn(async move { axum::serve(listener, router).await });
         tokio::task::spawn_blocking(move || {
             picotrace_tests::http_get(
@@ -78,11 +95,13 @@ fn route_layer_names_the_span_by_the_matched_route() {
     provider.flush().unwrap();
     let seen = seen.lock().unwrap().clone();
     assert_eq!(seen.len(), 1, "{seen:?}");
-    let (name, trace_id, span_id, parent, route) = &seen[0];
+    let (name, trace_id, span_id, parent, route, peer) = &seen[0];
     assert_eq!(name, "GET /users/{id}");
     assert_eq!(trace_id, "4bf92f3577b34da6a3ce929d0e0e4736");
     assert_eq!(parent.as_deref(), Some("00f067aa0ba902b7"));
     assert_eq!(route.as_deref(), Some("Str(\"/users/{id}\")"));
+    // axum's `ConnectInfo`, found by `with_peer`: the test's own connection.
+    assert_eq!(peer.as_deref(), Some("Str(\"127.0.0.1\")"));
     // The handler saw its request's span current.
     assert!(response.ends_with(span_id.as_str()), "{response}");
 }
