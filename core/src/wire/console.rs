@@ -247,7 +247,9 @@ fn write_value<W: Write + ?Sized>(value: AttributeValue<'_>, w: &mut W) -> fmt::
         AttributeValue::Str(s) => write!(w, "{s:?}"),
         AttributeValue::Bool(b) => write!(w, "{b}"),
         AttributeValue::I64(i) => write!(w, "{i}"),
-        AttributeValue::F64(f) => write!(w, "{f}"),
+        // `Debug`: a whole double keeps its `.0` (`1.0`, not the integer `1`), and a
+        // huge or tiny one takes an exponent (`1e300`, not 301 digits).
+        AttributeValue::F64(f) => write!(w, "{f:?}"),
         AttributeValue::Array(items) => {
             w.write_str("[")?;
             for (i, item) in items.iter().enumerate() {
@@ -1062,6 +1064,26 @@ mod tests {
         let tree = tree_of(core::slice::from_ref(&slot));
         assert!(tree.contains("\nbad\\nname\\u{7}   "), "{tree}");
         assert!(tree.contains("| dropped_attributes=1\n"), "{tree}");
+    }
+
+    /// Regression (found by review): doubles printed with `Display`, so `1.0` showed as
+    /// the integer `1` and `1e300` as 301 digits.
+    #[test]
+    fn doubles_read_as_doubles_and_stay_short() {
+        let slot = hand_span(1, 2, None, "n", (0, 1), |w| {
+            let limits = crate::SpanLimits::DEFAULT;
+            w.set_attribute("whole", None, &crate::Value::F64(1.0), &limits);
+            w.set_attribute("int", None, &crate::Value::I64(1), &limits);
+            w.set_attribute("huge", None, &crate::Value::F64(1e300), &limits);
+            w.set_attribute("tiny", None, &crate::Value::F64(-2.5e-12), &limits);
+            w.set_attribute("ratio", None, &crate::Value::F64(0.25), &limits);
+        });
+        let mut line = String::new();
+        write_span_line(&slot.data(), &mut line).unwrap();
+        assert!(
+            line.ends_with("{whole=1.0, int=1, huge=1e300, tiny=-2.5e-12, ratio=0.25}"),
+            "{line}"
+        );
     }
 
     /// What events and links lost shows too, in both views (the tree showed no
