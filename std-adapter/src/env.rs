@@ -15,7 +15,7 @@
 //! | `OTEL_SERVICE_NAME` | `unknown_service:<exe>` | wins over `service.name` in the attributes; blank is unset |
 //! | `OTEL_RESOURCE_ATTRIBUTES` | | `k=v,k2=v2`, percent-decoded; one bad entry discards all |
 //! | `OTEL_TRACES_SAMPLER` (`_ARG`) | `parentbased_always_on` | `always_on`, `always_off`, `traceidratio`, `parentbased_*`; ratio in \[0, 1\] |
-//! | `OTEL_TRACES_EXPORTER` | `otlp` | `otlp`, `console`, `none` |
+//! | `OTEL_TRACES_EXPORTER` | `otlp` | `otlp`, `console` (a line per span, printed as it ends), `none` (wins in a list, with a warning) |
 //! | `OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT` | `http://localhost:4318` | base gets `/v1/traces`; `TRACES_` used as is |
 //! | `OTEL_EXPORTER_OTLP_[TRACES_]HEADERS` | | `k=v,k2=v2`, percent-decoded; framing headers and non-ASCII values warn, values never shown |
 //! | `OTEL_EXPORTER_OTLP_[TRACES_]TIMEOUT` | `10000` ms | one deadline per export, retries and waits included; `0`: none |
@@ -140,7 +140,10 @@ pub struct OtlpConfig {
 impl fmt::Debug for OtlpConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("OtlpConfig")
-            .field("traces_url", &self.traces_url)
+            .field(
+                "traces_url",
+                &crate::otlp_http::redacted_url(&self.traces_url),
+            )
             .field("headers", &RedactedHeaders(&self.headers))
             .field("timeout", &self.timeout)
             .field("compression", &self.compression)
@@ -274,7 +277,7 @@ impl EnvConfig {
                     let shown = if name.ends_with("_HEADERS") {
                         redact_pairs(&lossy)
                     } else {
-                        lossy.into_owned()
+                        shown_value(name, &lossy)
                     };
                     seen.push((name.to_owned(), shown));
                 }
@@ -359,13 +362,16 @@ impl EnvConfig {
         // thread whatever the exporter: not only a batch exporter's (a batch exporter
         // set on the builder later keeps its own).
         let batch = self.batch;
+        // The console exporter prints each span as it ends: the spec pairs the standard
+        // output exporter with a simple processor by default (a batch of 512 or 5 s made
+        // a span wait, and spans not yet printed were lost at an exit without shutdown).
+        let batch_size = match self.exporter {
+            TracesExporter::Console => 1,
+            _ => batch.max_export_batch_size,
+        };
         Ok(TracerProvider::builder()
             .config(self.tracer_config())
-            .env_schedule(
-                batch.scheduled_delay,
-                batch.max_export_batch_size,
-                batch.export_timeout,
-            )
+            .env_schedule(batch.scheduled_delay, batch_size, batch.export_timeout)
             .exporter(self.shared_exporter()?)
             .propagators(self.propagators))
     }
@@ -424,6 +430,16 @@ pub fn percent_decode(s: &str) -> Option<String> {
         }
     }
     String::from_utf8(out).ok()
+}
+
+/// `value` of `variable` as warnings show it: an endpoint without the credentials or
+/// query it may hold (the callers show header variables by name already).
+fn shown_value(variable: &str, value: &str) -> String {
+    if variable.ends_with("_ENDPOINT") {
+        crate::otlp_http::redacted_url(value).into_owned()
+    } else {
+        value.to_owned()
+    }
 }
 
 /// Parses `k=v,k2=v2` (keys and values trimmed and percent-decoded; empty members
@@ -509,7 +525,7 @@ impl Reader<'_> {
     fn warn(&mut self, variable: &str, value: &str, message: impl Into<String>) {
         let warning = EnvWarning {
             variable: variable.to_owned(),
-            value: value.to_owned(),
+            value: shown_value(variable, value),
             message: message.into(),
         };
         if !self.warnings.contains(&warning) {
@@ -678,7 +694,7 @@ impl Reader<'_> {
                     self.warn(NAME, &v, "\"logging\" is deprecated; using console");
                     chosen.push(TracesExporter::Console);
                 }
-                "none" => return TracesExporter::None,
+                "none" => chosen.push(TracesExporter::None),
                 "zipkin" | "jaeger" => {
                     self.warn(
                         NAME,
@@ -690,6 +706,14 @@ impl Reader<'_> {
             }
         }
         chosen.dedup();
+        if chosen.contains(&TracesExporter::None) {
+            // `none` wins (the spec: "no automatically configured exporter"), but a list
+            // that also names exporters was likely not meant to export nothing.
+            if chosen.iter().any(|e| *e != TracesExporter::None) {
+                self.warn(NAME, &v, "\"none\" with other exporters; exporting nothing");
+            }
+            return TracesExporter::None;
+        }
         match chosen.as_slice() {
             [] => {
                 self.warn(NAME, &v, "no supported exporter; using otlp");
@@ -745,7 +769,8 @@ impl Reader<'_> {
                     r.warn(
                         name,
                         &shown,
-                        "a header without name=value (not shown); skipped",
+                        "a header that is not name=value, or has a % escape that is not \
+                         UTF-8 (not shown); skipped",
                     );
                 }
                 let mut valid = Vec::new();
@@ -1072,6 +1097,43 @@ mod tests {
         EnvConfig::from_lookup(|name| map.get(name).cloned())
     }
 
+    /// Counts the spans exported.
+    #[derive(Clone, Default)]
+    struct Count(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+    impl picotrace::SpanExporter for Count {
+        fn export(&mut self, b: &picotrace::SpanBatch<'_>) -> Result<(), picotrace::ExportError> {
+            self.0
+                .fetch_add(b.len(), std::sync::atomic::Ordering::SeqCst);
+            Ok(())
+        }
+    }
+
+    impl Count {
+        /// A provider built from `e`'s configuration, exporting to a counter.
+        fn provider(e: &EnvConfig) -> (crate::TracerProvider, Self) {
+            let count = Self::default();
+            let provider = e
+                .provider_builder()
+                .unwrap()
+                .exporter(crate::SharedExporter::new(count.clone()))
+                .build();
+            (provider, count)
+        }
+
+        /// Waits up to 1.5 s for `n` spans to be exported.
+        fn wait_for(&self, n: usize, what: &str) {
+            let deadline = std::time::Instant::now() + Duration::from_millis(1500);
+            while self.0.load(std::sync::atomic::Ordering::SeqCst) < n {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "{what}: not exported within 1.5 s"
+                );
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+    }
+
     fn warned(e: &EnvConfig) -> Vec<&str> {
         e.warnings.iter().map(|w| w.variable.as_str()).collect()
     }
@@ -1197,6 +1259,66 @@ mod tests {
         let e = env(&[("OTEL_TRACES_EXPORTER", "console,otlp")]);
         assert_eq!(e.exporter, TracesExporter::Console);
         assert_eq!(warned(&e), ["OTEL_TRACES_EXPORTER"]);
+        // Regression (found by review): `none` in a list silently turned export off,
+        // and hid the warnings about the entries after it.
+        let e = env(&[("OTEL_TRACES_EXPORTER", "otlp,none")]);
+        assert_eq!(e.exporter, TracesExporter::None);
+        assert_eq!(warned(&e), ["OTEL_TRACES_EXPORTER"]);
+        assert!(e.warnings[0].message.contains("none"), "{:?}", e.warnings);
+        let e = env(&[("OTEL_TRACES_EXPORTER", "none,bogus")]);
+        assert_eq!(e.exporter, TracesExporter::None);
+        assert!(e.warnings[0].message.contains("bogus"), "{:?}", e.warnings);
+        assert!(env(&[("OTEL_TRACES_EXPORTER", "none")]).warnings.is_empty());
+    }
+
+    /// Regression (found by review): credentials and API keys in an endpoint URL were
+    /// shown in warnings and in `Debug`, while header values never are.
+    #[test]
+    fn endpoint_secrets_are_never_shown() {
+        let e = env(&[
+            (
+                "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+                "https://u:s3cret@c:99999/v1/traces",
+            ),
+            (
+                "OTEL_EXPORTER_OTLP_ENDPOINT",
+                "https://u:s3cret@c:4318/?api_key=k3y#f",
+            ),
+        ]);
+        assert_eq!(warned(&e), ["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"]);
+        let shown = format!("{} {e:?}", e.warnings[0]);
+        assert!(
+            !shown.contains("s3cret") && !shown.contains("k3y"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("https://REDACTED@c:99999/v1/traces"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("https://REDACTED@c:4318/v1/traces?REDACTED#f"),
+            "{shown}"
+        );
+        // The URL itself is kept whole: requests still carry the credentials.
+        assert_eq!(
+            e.otlp.traces_url,
+            "https://u:s3cret@c:4318/v1/traces?api_key=k3y#f"
+        );
+    }
+
+    /// Regression (found by review): `OTEL_TRACES_EXPORTER=console` printed spans in
+    /// batches of 512 or every 5 s (the spec pairs the standard output exporter with a
+    /// simple processor): a span ended, then nothing showed.
+    #[test]
+    fn console_spans_are_exported_as_they_end() {
+        let e = env(&[
+            ("OTEL_TRACES_EXPORTER", "console"),
+            ("OTEL_BSP_SCHEDULE_DELAY", "60000"),
+        ]);
+        // The console's schedule, with a counting exporter in place of stdout.
+        let (provider, count) = Count::provider(&e);
+        provider.tracer().start_span("printed").end();
+        count.wait_for(1, "the console's span");
     }
 
     #[test]
@@ -1681,18 +1803,6 @@ mod tests {
     /// export thread kept its 5 s delay and 512-span trigger.
     #[test]
     fn the_schedule_and_batch_size_hold_for_every_exporter() {
-        #[derive(Clone, Default)]
-        struct Count(std::sync::Arc<std::sync::atomic::AtomicUsize>);
-        impl picotrace::SpanExporter for Count {
-            fn export(
-                &mut self,
-                b: &picotrace::SpanBatch<'_>,
-            ) -> Result<(), picotrace::ExportError> {
-                self.0
-                    .fetch_add(b.len(), std::sync::atomic::Ordering::SeqCst);
-                Ok(())
-            }
-        }
         // One span waits for the 100 ms schedule; two spans (a batch) for nothing.
         for (delay, batch, spans) in [("100", "512", 1), ("60000", "2", 2)] {
             let e = env(&[
@@ -1700,23 +1810,11 @@ mod tests {
                 ("OTEL_BSP_SCHEDULE_DELAY", delay),
                 ("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", batch),
             ]);
-            let count = Count::default();
-            let provider = e
-                .provider_builder()
-                .unwrap()
-                .exporter(crate::SharedExporter::new(count.clone()))
-                .build();
+            let (provider, count) = Count::provider(&e);
             for _ in 0..spans {
                 provider.tracer().start_span("scheduled").end();
             }
-            let deadline = std::time::Instant::now() + Duration::from_millis(1500);
-            while count.0.load(std::sync::atomic::Ordering::SeqCst) < spans {
-                assert!(
-                    std::time::Instant::now() < deadline,
-                    "delay {delay}, batch {batch}: not exported within 1.5 s"
-                );
-                std::thread::sleep(Duration::from_millis(10));
-            }
+            count.wait_for(spans, &format!("delay {delay}, batch {batch}"));
             assert_eq!(
                 provider.config().export_batch_size,
                 batch.parse::<usize>().unwrap()

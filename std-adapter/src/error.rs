@@ -201,6 +201,7 @@ impl fmt::Display for ExportError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ExportError::InvalidEndpoint { url, reason } => {
+                let url = crate::otlp_http::redacted_url(url);
                 write!(f, "invalid OTLP endpoint {url:?}: {reason}")
             }
             ExportError::InvalidHeader { name, reason } => {

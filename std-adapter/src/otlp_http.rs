@@ -291,8 +291,11 @@ impl Default for OtlpHttpExporterBuilder {
 impl fmt::Debug for OtlpHttpExporterBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("OtlpHttpExporterBuilder")
-            .field("endpoint", &self.endpoint)
-            .field("traces_endpoint", &self.traces_endpoint)
+            .field("endpoint", &redacted_url(&self.endpoint))
+            .field(
+                "traces_endpoint",
+                &self.traces_endpoint.as_deref().map(redacted_url),
+            )
             .field("protocol", &self.protocol)
             .field("headers", &RedactedHeaders(&self.headers))
             .field("timeout", &self.timeout)
@@ -591,6 +594,38 @@ pub fn signal_url(url: &str) -> String {
     }
 }
 
+/// `url` as it may be shown (in `Debug`, errors and warnings): credentials in it
+/// (`user:password@`) and its query (which may carry an API key) read `REDACTED`, as
+/// header values are never shown.
+pub(crate) fn redacted_url(url: &str) -> std::borrow::Cow<'_, str> {
+    let authority_at = url.find("://").map_or(0, |i| i + 3);
+    let rest = &url[authority_at..];
+    let authority_len = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let userinfo = rest[..authority_len].rfind('@');
+    let query = url.find('?');
+    if userinfo.is_none() && query.is_none() {
+        return std::borrow::Cow::Borrowed(url);
+    }
+    let mut shown = String::with_capacity(url.len());
+    shown.push_str(&url[..authority_at]);
+    let mut from = authority_at;
+    if let Some(at) = userinfo {
+        shown.push_str("REDACTED");
+        from = authority_at + at;
+    }
+    match query {
+        Some(q) if q >= from => {
+            shown.push_str(&url[from..=q]);
+            shown.push_str("REDACTED");
+            if let Some(fragment) = url[q..].find('#') {
+                shown.push_str(&url[q + fragment..]);
+            }
+        }
+        _ => shown.push_str(&url[from..]),
+    }
+    std::borrow::Cow::Owned(shown)
+}
+
 pub(crate) fn validate_url(url: &str) -> Result<(), ExportError> {
     let invalid = |reason| ExportError::InvalidEndpoint {
         url: url.to_owned(),
@@ -652,7 +687,7 @@ pub struct OtlpHttpExporter {
 impl fmt::Debug for OtlpHttpExporter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("OtlpHttpExporter")
-            .field("url", &self.url)
+            .field("url", &redacted_url(&self.url))
             .field("protocol", &self.protocol)
             .field("compression", &self.compression)
             .field("timeout", &self.timeout)
@@ -1140,6 +1175,37 @@ impl SpanExporter for OtlpHttpExporter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Regression (found by review): a URL's credentials and query (an API key) were
+    /// shown by `Debug` and by the invalid-endpoint error, while header values never
+    /// are.
+    #[test]
+    fn urls_are_shown_without_credentials_or_query() {
+        for (url, shown) in [
+            ("http://c:4318/v1/traces", "http://c:4318/v1/traces"),
+            ("https://u:p@c/v1/traces", "https://REDACTED@c/v1/traces"),
+            ("https://u@c?k=v#f", "https://REDACTED@c?REDACTED#f"),
+            ("http://c/p?key=s&x=1", "http://c/p?REDACTED"),
+            ("c:1/a@b", "c:1/a@b"),
+            ("", ""),
+        ] {
+            assert_eq!(redacted_url(url), shown, "{url}");
+        }
+        let builder = OtlpHttpExporter::builder()
+            .endpoint("https://u:s3cret@c:4318?token=t0k")
+            .traces_endpoint("https://u:s3cret@c:99999/v1/traces");
+        let debug = format!("{builder:?}");
+        let error = builder.build().unwrap_err().to_string();
+        for text in [debug, error] {
+            assert!(!text.contains("s3cret") && !text.contains("t0k"), "{text}");
+            assert!(text.contains("REDACTED@c:"), "{text}");
+        }
+        let exporter = OtlpHttpExporter::builder()
+            .traces_endpoint("https://u:s3cret@c:4318/v1/traces")
+            .build()
+            .unwrap();
+        assert!(!format!("{exporter:?}").contains("s3cret"));
+    }
 
     /// Regression: a JSON response body was parsed into a tree whatever its size (a
     /// 4 MiB body of junk took some 100 MiB), and the collector's messages went whole,
