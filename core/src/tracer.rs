@@ -1529,22 +1529,16 @@ where
         if !recording && state.is_empty() {
             return;
         }
-        // A free slot of any shard, else one an export (unless one is running) frees;
-        // no wait for a running export, nor retries (found by review: the `tracing`
-        // layer calls this under its span table's lock, and a full arena held every
-        // thread using that lock up for the whole configured wait; then, that this
-        // thread's shard alone refused a record with most of the arena free).
+        // A free slot of any shard, else none: no export here, nor a wait for one (found
+        // by review: the `tracing` layer calls this under its span table's lock, and
+        // a full arena held every thread using that lock up for the whole configured
+        // wait; then, that this thread's shard alone refused a record with most of the
+        // arena free; then, that the export it ran to free a slot was the user's
+        // exporter, under that lock).
         // Read before the claim: a clock that panics (user code) then leaves no claim
         // counted without its outcome.
         let start = self.clock.now();
-        let claimed = self
-            .arena
-            .claim()
-            .or_else(|| self.arena.claim_any())
-            .or_else(|| {
-                self.try_flush()?;
-                self.arena.claim_any()
-            });
+        let claimed = self.arena.claim().or_else(|| self.arena.claim_any());
         let Some(mut slot) = claimed else {
             // No room: it propagates only, not as sampled (see `start_inner`). A span
             // its new parent records and samples is one the full arena dropped: its

@@ -1941,6 +1941,44 @@ fn set_parent_gives_a_span_without_a_record_one_when_it_samples_and_counts_it_on
     );
 }
 
+/// Regression (found by review): `set_parent` giving a record to a span its sampler
+/// dropped, with the arena full, ran the exporter on the calling thread to free a slot.
+/// The `tracing` layer calls it under its span table's lock: user code (an exporter,
+/// slow or waiting on a thread that logs) ran under a lock other threads wait for. A
+/// full arena now refuses the record, counted, and the exporter's thread frees room.
+#[test]
+fn set_parent_never_runs_the_exporter_to_make_room() {
+    let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+    let t = tracer_with(
+        TracerConfig::new("svc").with_sampler(Sampler::parent_based(crate::RootSampler::AlwaysOff)),
+        SpanArena::<1>::new(),
+        &clock,
+    );
+    let remote = remote_with_vendor_state;
+    // The arena's one slot holds an ended span waiting for its export.
+    t.start_span_with_parent("waiting", &remote(TraceFlags::SAMPLED))
+        .end();
+    let mut request = t.start_server_span("GET /users", None);
+    assert!(!request.is_recording());
+    request.set_parent(&remote(TraceFlags::SAMPLED));
+    assert_eq!(
+        t.with_exporter(|x| x.batches.len()),
+        Some(0),
+        "the exporter ran"
+    );
+    assert!(!request.is_recording());
+    // Still in the caller's trace, and sampled for the calls it makes.
+    assert_eq!(
+        request.context().trace_id,
+        remote(TraceFlags::SAMPLED).trace_id()
+    );
+    drop(request);
+    let names: Vec<String> = exported(&t).into_iter().map(|s| s.name).collect();
+    assert_eq!(names, ["waiting"]);
+    let stats = t.stats();
+    assert_eq!(stats.spans_dropped_arena_full, 1, "{stats:?}");
+}
+
 /// `running_spans` (what a shutdown now would lose) counts the slots of spans that will
 /// be exported, through every change: a sampled-out span keeping a tracestate, spans
 /// `set_parent` moves under an unsampled parent or gives a record, ends, the drain.
@@ -2004,6 +2042,8 @@ fn spans_adopted_by_set_parent_keep_distinct_span_ids() {
     let mut first = t.start_span_with_parent("refused", &sampled);
     assert!(!first.is_recording());
     drop(held);
+    // Room comes from an export (`set_parent` never runs one).
+    t.flush();
     first.set_parent(&sampled);
     assert!(first.is_recording());
     let held: Vec<_> = (0..3).map(|_| t.start_span("held")).collect();
