@@ -30,10 +30,15 @@
 //! - **Events** (`info!`, `error!`, ...) inside a span become span events named by their
 //!   message, with `level`, `target` and their fields as attributes. The first `ERROR`
 //!   event sets the span's status to Error with the message as description (none when it
-//!   has no message), unless a status was set already. An `error` field
-//!   of an event, whatever its level, does the same with its text, and records an
-//!   `exception` (what `#[instrument(err)]` records, `error = %e`, becomes one: an event
-//!   with no message of its own is named `exception`, with `exception.message`).
+//!   has no message), unless a status was set already; an `error` field (or any
+//!   `dyn Error` field) of an `ERROR` event sets it to the error's text instead, and
+//!   records an `exception` (what `#[instrument(err)]` records, `error = %e`, becomes
+//!   one: an event with no message of its own is named `exception`, with
+//!   `exception.message`). At lower levels an error is an attribute of its event only:
+//!   an error that was retried or handled (`warn!(error = %e, "retrying")`,
+//!   `#[instrument(err(level = "warn"))]`) is not the span's failure, as OpenTelemetry's
+//!   "Recording errors" convention and `tracing-opentelemetry` (which sets the status
+//!   from `ERROR` events only) have it.
 //!   Records of the `log` crate (through `tracing-log`, which `tracing_subscriber`'s
 //!   `init()` installs) keep their own target, without the `log.*` fields.
 //! - **Links**: `span.follows_from(other)` links the span to `other`.
@@ -239,8 +244,8 @@ impl TracingLayer {
     }
 
     /// Whether events set their span's status (default: on): an `ERROR` event to Error
-    /// with its message as description, an event's `error` field to Error with the
-    /// error's text. Off, events never change a span's status (`otel.status_code` and
+    /// with its message as description, or with the text of its `error` field (events
+    /// at lower levels never do). Off, events never change a span's status (`otel.status_code` and
     /// an error recorded on the span itself still do). `tracing-opentelemetry`'s flag of
     /// this name only keeps the text out of the description.
     pub fn with_error_events_to_status(mut self, on: bool) -> Self {
@@ -602,6 +607,7 @@ impl TracingLayer {
                 error: &mut error,
                 whole_error: &mut whole_error,
                 message: message.as_mut(),
+                errors: level == Level::ERROR,
                 from_log: metadata.target() == "log"
                     && metadata.fields().field("log.target").is_some(),
             };
@@ -656,6 +662,11 @@ pub trait TracingSpanExt {
     /// Call it before the span has children, for instance right after creating it or
     /// first thing in an `#[instrument]`ed function. Does nothing when no
     /// [`TracingLayer`] records the span.
+    ///
+    /// With several `TracingLayer`s in one subscriber (two providers), this and the
+    /// methods below reach the outermost one (the last added with `.with`), as
+    /// `tracing-opentelemetry`'s do: `tracing` finds a layer by its type, and only the
+    /// first. Give each provider its own subscriber where both need the remote parent.
     ///
     /// A span the sampler dropped as a root (a ratio sampler) and that records under
     /// `parent` starts recording now: the fields it was created with, `otel.name`
@@ -1107,6 +1118,10 @@ struct EventFields<'s, 'v> {
     whole_error: &'v mut Option<String>,
     /// The message, when it is also needed as the status description.
     message: Option<&'v mut heapless::String<FIELD_TEXT_BYTES>>,
+    /// Whether the event is at level `ERROR`: only then does an error it holds make an
+    /// exception and the span's status (an error logged at a lower level was handled
+    /// or retried, which OpenTelemetry's conventions keep off the span's outcome).
+    errors: bool,
     /// A record of the `log` crate, as `tracing-log` makes it an event (target `log`,
     /// the record's origin in `log.*` fields): its `log.target` is the target, the
     /// other `log.*` fields are left out, as `tracing-opentelemetry` normalises them.
@@ -1130,13 +1145,17 @@ impl EventFields<'_, '_> {
     /// exception (found by review: named only after its fields were stored, a long
     /// error left no room for the name, and the event went out unnamed).
     fn name_exception_first(&mut self) {
-        if !self.named {
+        if self.errors && !self.named {
             self.event.name("exception");
         }
     }
 
-    /// Keeps the text of an `error` field: the span's status and exception.
+    /// Keeps the text of an `error` field of an `ERROR` event: the span's status and
+    /// exception.
     fn error_text(&mut self, text: fmt::Arguments<'_>) {
+        if !self.errors {
+            return;
+        }
         let mut kept = heapless::String::new();
         let cut = write_cut(&mut kept, text);
         *self.error = Some(kept);

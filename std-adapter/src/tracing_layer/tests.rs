@@ -349,9 +349,9 @@ fn otel_fields_name_kind_and_status_and_errors_set_the_status() {
         failing.in_scope(|| tracing::error!(code = 500, "upstream failed"));
         let erroring = tracing::info_span!("erroring");
         erroring.in_scope(|| {
-            tracing::warn!(
+            tracing::error!(
                 error = &Failure as &(dyn std::error::Error + 'static),
-                "retrying"
+                "gave up"
             )
         });
         let field_error = tracing::info_span!("field error", error = tracing::field::Empty);
@@ -718,23 +718,28 @@ fn fails_with_debug() -> Result<(), Failure> {
     Err(Failure)
 }
 
+#[tracing::instrument(err(Debug))]
+fn fails_with_debug_at_error() -> Result<(), Failure> {
+    Err(Failure)
+}
+
 /// Regression: `#[instrument(err)]` records `error = %e` (and `err(Debug)` `error = ?e`),
 /// text, not a `dyn Error`: the span got the callsite's name ("event src/...") as its
 /// status description and no `exception` event. As tracing-opentelemetry: an `error`
-/// field sets the status to its text, and an event with no message of its own becomes
-/// the `exception` event.
+/// field of an `ERROR` event sets the status to its text, and an event with no message
+/// of its own becomes the `exception` event.
 #[test]
 fn instrument_err_sets_the_status_and_records_an_exception() {
     let t = setup();
     tracing::subscriber::with_default(t.subscriber(), || {
         let _ = fails_with_display();
-        let _ = fails_with_debug();
+        let _ = fails_with_debug_at_error();
         let span = tracing::info_span!("message and error field");
-        span.in_scope(|| tracing::warn!(error = %Failure, "retrying"));
+        span.in_scope(|| tracing::error!(error = %Failure, "gave up"));
     });
     for (name, message) in [
         ("fails_with_display", "\"disk on fire\""),
-        ("fails_with_debug", "\"Failure\""),
+        ("fails_with_debug_at_error", "\"Failure\""),
     ] {
         let span = t.named(name);
         let text = message.trim_matches('"');
@@ -751,7 +756,46 @@ fn instrument_err_sets_the_status_and_records_an_exception() {
     let span = t.named("message and error field");
     assert_eq!(span.status, "Error { description: \"disk on fire\" }");
     let names: Vec<&str> = span.events.iter().map(|(n, _)| n.as_str()).collect();
-    assert_eq!(names, ["retrying", "exception"]);
+    assert_eq!(names, ["gave up", "exception"]);
+}
+
+/// Regression (found by review): an error logged below `ERROR` (retried or handled)
+/// set the span's status to Error and added an `exception` event, whatever the field's
+/// name: `warn!(error = %e, "retrying")` marked a request that then succeeded as
+/// failed. OpenTelemetry's "Recording errors": errors that were retried or handled
+/// SHOULD NOT be recorded on the operation's span; tracing-opentelemetry sets the
+/// status from `ERROR` events only.
+#[test]
+fn errors_logged_below_error_level_are_attributes_only() {
+    let t = setup();
+    tracing::subscriber::with_default(t.subscriber(), || {
+        tracing::info_span!("retried").in_scope(|| {
+            tracing::warn!(error = %Failure, "retrying");
+            tracing::debug!(
+                cause = &Failure as &(dyn std::error::Error + 'static),
+                "cache miss"
+            );
+        });
+        let _ = fails_with_debug();
+    });
+    let retried = t.named("retried");
+    assert_eq!(retried.status, "Unset");
+    let names: Vec<&str> = retried.events.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["retrying", "cache miss"], "{retried:#?}");
+    assert!(
+        retried.events[0]
+            .1
+            .contains(&("error".into(), "\"disk on fire\"".into())),
+        "{retried:#?}"
+    );
+    // `#[instrument(err(level = "warn"))]`: the function's error is its event's field.
+    let warned = t.named("fails_with_debug");
+    assert_eq!(warned.status, "Unset");
+    assert!(
+        !warned.events.iter().any(|(n, _)| n == "exception"),
+        "{warned:#?}"
+    );
+    assert_eq!(warned.events.len(), 1, "{warned:#?}");
 }
 
 #[test]
