@@ -407,7 +407,9 @@ pub fn probability_to_threshold(p: f64) -> u64 {
     MAX_THRESHOLD - kept.min(MAX_THRESHOLD)
 }
 
-/// Samples a fixed fraction of traces, decided by the trace id alone.
+/// Samples a fixed fraction of traces, decided by the trace's randomness: the
+/// tracestate's `ot=rv` value when the parent carries one, else the trace id's last 56
+/// bits.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct TraceIdRatio {
     ratio: f64,
@@ -547,8 +549,9 @@ impl RateLimiting {
     /// A step back of the clock longer than this (nanoseconds) restarts the count.
     const STEP_BACK: u64 = 1_000_000_000;
 
-    /// Creates a limiter admitting `per_second` spans per second (NaN and negative
-    /// rates admit nothing; the rate is kept to a thousandth of a span per second).
+    /// Creates a limiter admitting `per_second` spans per second (the rate is kept to a
+    /// thousandth of a span per second: NaN, negative rates and rates below 0.0005
+    /// admit nothing).
     pub fn new(per_second: f64) -> Self {
         let milli = if per_second.is_nan() || per_second <= 0.0 {
             0
@@ -991,10 +994,19 @@ impl Sampler {
         }
     }
 
-    /// Returns the description (`ParentBased{root:AlwaysOnSampler}`) in a bounded string.
-    pub fn to_string_buf(&self) -> InlineStr<256> {
-        let mut s = heapless::String::new();
-        let _ = write!(s, "{self}");
+    /// Returns the description (`ParentBased{root:AlwaysOnSampler}`) in a bounded string:
+    /// every description of the built-in samplers fits (a parent-based one with four
+    /// delegates of long ratios is about 340 bytes); a longer one ends in `…`.
+    pub fn to_string_buf(&self) -> InlineStr<512> {
+        let mut s = heapless::String::<512>::new();
+        if write!(s, "{self}").is_err() {
+            // heapless appends each piece whole or not at all: the cut is marked, not
+            // silent (found by review: a description just stopped, with no `}`).
+            while s.len() > 512 - '…'.len_utf8() {
+                s.pop();
+            }
+            let _ = s.push('…');
+        }
         InlineStr::from_heapless(s)
     }
 }
@@ -1610,6 +1622,25 @@ mod tests {
             Sampler::ALWAYS_ON.decide_shared(&p).map(|r| r.threshold),
             Some(ThresholdUpdate::Keep)
         );
+    }
+
+    /// Regression (found by review): the description was written into 256 bytes and
+    /// a parent-based sampler with four long delegates (276 bytes) stopped mid-way,
+    /// without its closing brace.
+    #[test]
+    fn parent_based_descriptions_with_every_delegate_are_whole() {
+        let long = Sampler::trace_id_ratio(0.123_456_789_012_3);
+        let sampler = Sampler::ParentBased(ParentBased {
+            root: long,
+            remote_parent_sampled: long,
+            remote_parent_not_sampled: long,
+            local_parent_sampled: long,
+            local_parent_not_sampled: long,
+        });
+        let described = sampler.to_string_buf();
+        assert_eq!(described.as_str(), std::format!("{sampler}"));
+        assert!(described.len() > 256, "{}", described.as_str());
+        assert!(described.as_str().ends_with("}}"), "{}", described.as_str());
     }
 
     /// Regression (found by review): a ratio given as -0 was kept as -0 and described as

@@ -175,7 +175,7 @@ mod tests {
             (trace_hex.as_str(), span_hex.as_str()),
             (&header[3..35], &header[36..52])
         );
-        let described: InlineStr<256> = Sampler::default().to_string_buf();
+        let described: InlineStr<512> = Sampler::default().to_string_buf();
         assert_eq!(described, "ParentBased{root:AlwaysOnSampler}");
         let b3: InlineStr<{ crate::wire::b3::SINGLE_LEN }> =
             crate::wire::b3::format_single(&trace_id, &span_id, true, false);
