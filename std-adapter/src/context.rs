@@ -206,7 +206,7 @@ pub(crate) fn own_current_context() -> Option<TraceContext> {
 
 /// The order of the newest of picotrace's scopes on this thread.
 #[cfg(feature = "tracing")]
-fn newest_scope() -> Option<u64> {
+pub(crate) fn newest_scope() -> Option<u64> {
     CURRENT
         .try_with(|c| c.try_borrow().ok().and_then(|c| c.newest()))
         .ok()

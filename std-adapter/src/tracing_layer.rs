@@ -11,10 +11,13 @@
 //!   instrumented future on a multi-thread runtime covers every poll, and one kept open
 //!   after its work (by a `JoinHandle`, a struct, or a spawned task's span, which holds
 //!   its parent until the task ends) still ends when its work did. Its parent is
-//!   its `tracing` parent (explicit or the current span), else the span made current by
-//!   [`InSpan`](crate::InSpan)/[`enter`](crate::enter), else none (a new trace), or a
-//!   remote context given with [`TracingSpanExt::set_parent`]. A span made with
-//!   `parent: None` is a root: it starts a new trace.
+//!   its explicit `tracing` parent, else the innermost of the entered `tracing` span
+//!   and the span made current by [`InSpan`](crate::InSpan)/[`enter`](crate::enter)
+//!   (the one [`current_context`](crate::current_context) answers: a `ServerLayer`
+//!   request span made current inside an outer `tracing` span, such as tower-http's
+//!   `TraceLayer`, parents the handler's spans), else none (a new trace), or a remote
+//!   context given with [`TracingSpanExt::set_parent`]. A span made with `parent: None`
+//!   is a root: it starts a new trace.
 //! - **Fields** become attributes (`i64`, `u64` (as `i64` when it fits, else its decimal
 //!   text), `bool`, `f64`, strings, `Debug` values as text), also when recorded later
 //!   with `Span::record`. Special fields, as `tracing-opentelemetry` reads them:
@@ -206,6 +209,18 @@ impl TracingLayer {
 
     /// The id of the span current on this thread, as this layer saw spans entered
     /// (the registry is asked only when that stack overflowed).
+    /// Whether a scope of picotrace's own (`in_span`, `enter`) is inside the `tracing`
+    /// span this layer sees entered on this thread (the rule of `current_context()`).
+    fn own_scope_is_inner(&self) -> bool {
+        let Some(scope) = crate::context::newest_scope() else {
+            return false;
+        };
+        match entered::innermost(self.key()) {
+            entered::Innermost::Known(Some((_, order))) => scope > order,
+            entered::Innermost::Known(None) | entered::Innermost::Unknown => true,
+        }
+    }
+
     fn current_id<S: Subscriber>(&self, ctx: &Context<'_, S>) -> Option<u64> {
         match entered::current(self.key()) {
             entered::Current::Known(id) => id,
@@ -326,9 +341,14 @@ where
         // parents are found in the table by it.
         let parent_id = if let Some(parent) = attrs.parent() {
             Some(parent.into_u64())
-        } else if attrs.is_contextual() {
+        } else if attrs.is_contextual() && !self.own_scope_is_inner() {
             self.current_id(&ctx)
         } else {
+            // No `tracing` parent, or a picotrace scope (`in_span`, `enter`) made a span
+            // current inside the entered `tracing` span: that span is the parent, as
+            // it is `current_context()`'s answer (found by review: tower-http's
+            // `TraceLayer` span, entered around a `ServerLayer` that made the request's
+            // span current, took the handler's spans into a trace of its own).
             None
         };
         // The child starts after the parent's lock is let go: a start that finds the

@@ -984,9 +984,9 @@ fn current_context_is_the_innermost_entered_tracing_or_picotrace_span() {
     let call = t.named("call");
     assert_eq!(call.parent, Some(handler.span_id));
     assert_eq!(call.trace_id, handler.trace_id);
-    // A tracing span's parent comes from the tracing tree, whatever picotrace span is
-    // current (see `spans_started_inside_an_in_span_future_keep_their_tracing_parent`).
-    assert_eq!(t.named("inner").parent, Some(handler.span_id));
+    // A tracing span's parent is the innermost current span, as `current_context()`'s
+    // (see `spans_started_inside_a_picotrace_scope_take_its_span_as_parent`).
+    assert_eq!(t.named("inner").parent, Some(call.span_id));
 }
 
 /// Under a span a per-layer filter hides from the layer, the current context is the
@@ -1109,22 +1109,51 @@ fn instrumented_async_functions_on_a_multi_thread_runtime_export_whole_traces() 
     }
 }
 
+/// Regression (found by review): a `tracing` span started inside a picotrace scope
+/// (an `InSpan` future, an `enter` guard) that was itself inside an entered `tracing`
+/// span took the `tracing` span as its parent, while `current_context()` there answered
+/// the picotrace span: tower-http's `TraceLayer` span, entered around a `ServerLayer`,
+/// took the handler's spans (and what they injected) out of the caller's trace. The
+/// innermost of the two is the parent, for spans as for `current_context()`; a
+/// `tracing` span entered inside the picotrace scope is innermost again.
 #[test]
-fn spans_started_inside_an_in_span_future_keep_their_tracing_parent() {
-    // A tracing span inside a picotrace `InSpan` future: its tracing parent wins.
+fn spans_started_inside_a_picotrace_scope_take_its_span_as_parent() {
     let t = setup();
     let tracer = t.provider.tracer();
+    let mut seen_inside = None;
     tracing::subscriber::with_default(t.subscriber(), || {
-        let parent = tracing::info_span!("tracing parent");
-        let _p = parent.enter();
-        let future = async { tracing::info_span!("child").in_scope(|| ()) };
+        let outer = tracing::info_span!("tracing outer");
+        let _o = outer.enter();
+        let future = async {
+            let child = tracing::info_span!("child");
+            seen_inside = picotrace_std_current();
+            child.in_scope(|| tracing::info_span!("grandchild").in_scope(|| ()));
+        };
         let waker = std::task::Waker::noop();
         let mut cx = std::task::Context::from_waker(waker);
         let mut future = std::pin::pin!(future.in_span(tracer.start_span("picotrace span")));
         assert!(future.as_mut().poll(&mut cx).is_ready());
+        // The same with a guard (what `ServerLayer::call` does).
+        let request = tracer.start_server_span("GET /", None);
+        let _current = crate::enter(&request);
+        tracing::info_span!("handler").in_scope(|| ());
     });
-    let parent = t.named("tracing parent");
-    assert_eq!(t.named("child").parent, Some(parent.span_id));
+    let picotrace = t.named("picotrace span");
+    let child = t.named("child");
+    assert_eq!(child.parent, Some(picotrace.span_id));
+    assert_eq!(child.trace_id, picotrace.trace_id);
+    assert_eq!(seen_inside, Some(picotrace.span_id));
+    assert_eq!(t.named("grandchild").parent, Some(child.span_id));
+    let request = t.named("GET /");
+    let handler = t.named("handler");
+    assert_eq!(handler.parent, Some(request.span_id));
+    assert_eq!(handler.trace_id, request.trace_id);
+    assert_ne!(handler.trace_id, t.named("tracing outer").trace_id);
+}
+
+/// The span id `current_context()` answers.
+fn picotrace_std_current() -> Option<picotrace::SpanId> {
+    crate::current_context().map(|cx| cx.span_context.span_id)
 }
 
 /// A field whose `Debug` panics.
