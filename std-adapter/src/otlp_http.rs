@@ -19,9 +19,11 @@
 //! - A 2xx response is read for `ExportTraceServiceResponse.partial_success`; rejected
 //!   spans are reported in [`ExportOutcome`] and counted, never retried. A response
 //!   compressed with gzip is decompressed (at most 4 MiB).
-//! - A `Retry-After` an export gives up on (its deadline comes first) holds for the
-//!   exports after it: they send nothing before it has run
-//!   ([`ExportError::Throttled`] when their deadline comes first).
+//! - A `Retry-After` holds for every request of the exporter (every worker of a
+//!   [`BatchExporter`](crate::BatchExporter) sharing it) until it has run: none is sent
+//!   before, each waits it out with its own jitter, or fails with
+//!   [`ExportError::Throttled`] when its deadline comes first. A success ends the
+//!   wait only for a request sent after the wait was asked for.
 //! - Proxies come from the environment, as ureq reads them: the first of `ALL_PROXY`,
 //!   `HTTPS_PROXY` and `HTTP_PROXY` (either case) that is set carries every request,
 //!   to `http://` and `https://` collectors alike, except to the hosts `NO_PROXY`
@@ -679,7 +681,9 @@ pub struct OtlpHttpExporter {
     encode_buf: Vec<u8>,
     /// No request before this: a `Retry-After` an export gave up on because its
     /// deadline came first (see [`ExportError::Throttled`]).
-    not_before: Mutex<Option<Instant>>,
+    /// Until when the collector asked not to be sent anything, and when that was
+    /// learned.
+    not_before: Mutex<Option<(Instant, Instant)>>,
     /// Why spans were last lost or warned about (see [`OtlpHttpExporter::last_error`]).
     last_error: Mutex<Option<String>>,
 }
@@ -874,11 +878,36 @@ impl OtlpHttpExporter {
     /// How long the collector's last `Retry-After` has left to run, if any.
     fn throttled_for(&self) -> Option<Duration> {
         let mut not_before = self.not_before.lock().unwrap_or_else(|e| e.into_inner());
-        let left = (*not_before)?.checked_duration_since(Instant::now());
+        let (until, _) = (*not_before)?;
+        let left = until.checked_duration_since(Instant::now());
         if left.is_none() {
             *not_before = None;
         }
         left.filter(|left| !left.is_zero())
+    }
+
+    /// Holds every request of this exporter (all workers sharing it) until `until`: a
+    /// `Retry-After` the collector just sent; the later of two waits counts.
+    fn hold_until(&self, until: Instant) {
+        let mut not_before = self.not_before.lock().unwrap_or_else(|e| e.into_inner());
+        let until = not_before.map_or(until, |(earlier, _)| earlier.max(until));
+        *not_before = Some((until, Instant::now()));
+    }
+
+    /// A request sent at `sent_at` was taken: a wait learned of before it was sent is
+    /// over; one learned of since (an answer to a request sent later) still holds.
+    fn lift_throttle(&self, sent_at: Instant) {
+        let mut not_before = self.not_before.lock().unwrap_or_else(|e| e.into_inner());
+        if not_before.is_some_and(|(_, learned)| learned <= sent_at) {
+            *not_before = None;
+        }
+    }
+
+    /// What is left of a wait another request was asked for, with this worker's own
+    /// jitter (workers waiting out one `Retry-After` do not all send at its end).
+    fn shared_wait(&self) -> Option<Duration> {
+        let wait = self.throttled_for()?;
+        Some(wait.saturating_add(self.retry.jitter_for(self.next_random())))
     }
 
     fn send_with_retries(
@@ -886,12 +915,12 @@ impl OtlpHttpExporter {
         payload: &[u8],
         deadline: Instant,
     ) -> Result<ExportOutcome, ExportError> {
-        // A `Retry-After` that an earlier export gave up on (its deadline came first)
-        // still holds: wait it out if this deadline allows, else send nothing (found
-        // by review: the next batch went out at once, so a throttled collector got
-        // requests back to back; the OTLP specification says the client SHOULD honour
-        // the waiting interval).
-        if let Some(wait) = self.throttled_for() {
+        // A `Retry-After` the collector gave any request of this exporter (another
+        // worker's included) holds for this one: wait it out if the deadline allows,
+        // else send nothing (found by review: the next batch went out at once, so a
+        // throttled collector got requests back to back; the OTLP specification says
+        // the client SHOULD honour the waiting interval).
+        if let Some(wait) = self.shared_wait() {
             if instant_after(wait) >= deadline {
                 return Err(ExportError::Throttled { wait });
             }
@@ -908,13 +937,12 @@ impl OtlpHttpExporter {
             if attempts > 1 {
                 add(&self.counters.retries, 1);
             }
+            let sent_at = Instant::now();
             let failed = match self.attempt(payload, timeout) {
                 Ok(outcome) => {
-                    // The collector takes requests again: a wait another worker was
-                    // asked for is over.
-                    if let Ok(mut not_before) = self.not_before.try_lock() {
-                        *not_before = None;
-                    }
+                    // The collector takes requests again: a wait it asked for before
+                    // this request went out is over.
+                    self.lift_throttle(sent_at);
                     return Ok(ExportOutcome {
                         attempts,
                         ..outcome
@@ -928,28 +956,31 @@ impl OtlpHttpExporter {
             let delay = self
                 .retry
                 .delay(attempts - 1, failed.retry_after, self.next_random());
-            // Given up with a `Retry-After` still to run: the exports after this one
-            // send nothing before it has.
-            let give_up = |error| {
-                if failed.retry_after.is_some() {
-                    // The later of two waits asked for (workers share the exporter).
-                    let until = instant_after(delay);
-                    let mut not_before = self.not_before.lock().unwrap_or_else(|e| e.into_inner());
-                    *not_before = Some(not_before.map_or(until, |earlier| earlier.max(until)));
-                }
-                Err(error)
-            };
+            // Every request of this exporter waits for a `Retry-After`, at once (found
+            // by review: only an export that gave up on it told the others, so workers
+            // sent into a window one of them was waiting out).
+            if failed.retry_after.is_some() {
+                self.hold_until(instant_after(delay));
+            }
             if self.retry.max_retries == 0 {
-                return give_up(failed.error);
+                return Err(failed.error);
             }
             if attempts > self.retry.max_retries {
-                return give_up(exhausted(failed.error, attempts));
+                return Err(exhausted(failed.error, attempts));
             }
             if instant_after(delay) >= deadline {
                 // The wait would outlast the deadline: give up now, not after it.
-                return give_up(exhausted(failed.error, attempts));
+                return Err(exhausted(failed.error, attempts));
             }
             std::thread::sleep(delay);
+            // A longer wait another worker was asked for meanwhile holds for this retry
+            // too (found by review: a retry went out into it).
+            if let Some(wait) = self.shared_wait() {
+                if instant_after(wait) >= deadline {
+                    return Err(exhausted(failed.error, attempts));
+                }
+                std::thread::sleep(wait);
+            }
         }
     }
 

@@ -106,14 +106,16 @@ impl RetryPolicy {
     }
 
     /// Returns how long to wait before retry number `retry`: the server's `Retry-After`
-    /// (capped at `max_retry_after`) when it sent one, else the backoff plus jitter
-    /// drawn from `random` (any `u64`; tests pass fixed values).
+    /// (capped at `max_retry_after`) when it sent one, else the backoff, plus jitter
+    /// drawn from `random` (any `u64`; tests pass fixed values) either way (the OTLP
+    /// specification: "the interval between retries must have a random jitter"; found
+    /// by review: clients told the same `Retry-After` all came back at once).
     pub fn delay(&self, retry: u32, retry_after: Option<Duration>, random: u64) -> Duration {
         let d = match retry_after {
             Some(asked) => asked.min(self.max_retry_after),
-            None => self.backoff(retry).saturating_add(self.jitter_for(random)),
+            None => self.backoff(retry),
         };
-        d.min(MAX_DURATION)
+        d.saturating_add(self.jitter_for(random)).min(MAX_DURATION)
     }
 }
 
@@ -315,14 +317,31 @@ mod tests {
     fn retry_after_overrides_backoff_and_is_capped() {
         let p = RetryPolicy::DEFAULT;
         assert_eq!(
-            p.delay(3, Some(Duration::from_secs(2)), 5),
+            p.delay(3, Some(Duration::from_secs(2)), 0),
             Duration::from_secs(2)
         );
         assert_eq!(
-            p.delay(0, Some(Duration::from_secs(31)), 5),
+            p.delay(0, Some(Duration::from_secs(31)), 0),
             Duration::from_secs(30)
         );
-        assert_eq!(p.delay(0, Some(Duration::ZERO), 5), Duration::ZERO);
+        assert_eq!(p.delay(0, Some(Duration::ZERO), 0), Duration::ZERO);
+    }
+
+    /// Regression (found by review): a `Retry-After` was waited exactly, so clients
+    /// told the same one all came back at the same instant; the OTLP specification
+    /// asks for a random jitter between retries.
+    #[test]
+    fn retry_after_waits_get_jitter_too() {
+        let p = RetryPolicy::DEFAULT;
+        let asked = Some(Duration::from_secs(2));
+        assert_eq!(p.delay(0, asked, 100_000_000), Duration::from_millis(2100));
+        let waits: std::collections::HashSet<_> = [1u64, 7, 0xdead_beef_cafe]
+            .map(|r| p.delay(0, asked, r))
+            .into();
+        assert_eq!(waits.len(), 3);
+        assert!(waits
+            .iter()
+            .all(|d| *d >= Duration::from_secs(2) && *d <= Duration::from_millis(2100)));
     }
 
     #[test]

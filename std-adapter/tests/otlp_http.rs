@@ -332,6 +332,120 @@ fn a_retry_after_past_the_deadline_holds_for_the_next_exports() {
     );
 }
 
+/// Sends `body` with `x` on a thread of its own (a second worker sharing it).
+fn send_on_thread(
+    x: &std::sync::Arc<OtlpHttpExporter>,
+    body: &'static [u8],
+) -> std::thread::JoinHandle<Result<picotrace_std::ExportOutcome, ExportError>> {
+    let x = std::sync::Arc::clone(x);
+    std::thread::spawn(move || x.send(body))
+}
+
+/// Panics unless every one of `later` was sent a second or more after `throttled`.
+fn none_sent_within_a_second_of(throttled: Instant, later: &[support::Request]) {
+    for request in later {
+        let after = request.at.duration_since(throttled);
+        assert!(
+            after >= Duration::from_millis(990),
+            "sent {after:?} into the wait"
+        );
+    }
+}
+
+/// Regression (found by review): a `Retry-After` one request was waiting out was
+/// not shared: another worker of the same exporter sent straight into the window (16
+/// workers, 16 requests to a throttled collector). Every request now waits for it.
+#[test]
+fn a_retry_after_one_request_waits_out_holds_for_every_request() {
+    let server = Server::start();
+    server.script([Reply::status(429).header("Retry-After", "1")]);
+    server.set_default(Reply::ok());
+    let x = std::sync::Arc::new(exporter(&server));
+    let first = send_on_thread(&x, b"first");
+    // The 429 is in before the second request is made.
+    let throttled = server.wait_for(1, Duration::from_secs(5))[0].at;
+    std::thread::sleep(Duration::from_millis(100));
+    let second = x.send(b"second");
+    assert!(second.is_ok(), "{second:?}");
+    assert!(first.join().unwrap().is_ok());
+    let reqs = server.requests();
+    assert_eq!(reqs.len(), 3);
+    none_sent_within_a_second_of(throttled, &reqs[1..]);
+}
+
+/// Regression (found by review): a retry already waiting out its backoff did not look
+/// at a longer `Retry-After` another request got meanwhile: it went out into it.
+#[test]
+fn a_retry_waits_for_a_retry_after_another_request_got_meanwhile() {
+    let server = Server::start();
+    // The first request: 503 without Retry-After (a 300 ms backoff); the second,
+    // during that backoff: 429 asking for 1 s.
+    server.script([
+        Reply::status(503).delay(Duration::ZERO),
+        Reply::status(429).header("Retry-After", "1"),
+    ]);
+    server.set_default(Reply::ok());
+    let x = std::sync::Arc::new(
+        OtlpHttpExporter::builder()
+            .endpoint(server.url())
+            .retry_policy(
+                quick_policy().with_backoff(Duration::from_millis(300), Duration::from_millis(300)),
+            )
+            .timeout(Duration::from_secs(5))
+            .build()
+            .unwrap(),
+    );
+    let first = send_on_thread(&x, b"first");
+    server.wait_for(1, Duration::from_secs(5));
+    let second = send_on_thread(&x, b"second");
+    let throttled = server.wait_for(2, Duration::from_secs(5))[1].at;
+    assert!(first.join().unwrap().is_ok());
+    assert!(second.join().unwrap().is_ok());
+    let reqs = server.requests();
+    assert_eq!(reqs.len(), 4, "{reqs:?}");
+    none_sent_within_a_second_of(throttled, &reqs[2..]);
+}
+
+/// Regression (found by review): any success lifted the wait, even the answer to a
+/// request sent before the collector asked for it: the next export went out at once.
+#[test]
+fn a_success_sent_before_a_retry_after_does_not_lift_it() {
+    let server = Server::start();
+    server.script([
+        // Sent first, answered last: an OK that predates the 429.
+        Reply::ok().delay(Duration::from_millis(400)),
+        // Asks for 3 s: capped at the policy's 2 s, past the 1 s timeout.
+        Reply::status(429).header("Retry-After", "3"),
+    ]);
+    server.set_default(Reply::ok());
+    let x = std::sync::Arc::new(
+        OtlpHttpExporter::builder()
+            .endpoint(server.url())
+            .retry_policy(quick_policy())
+            .timeout(Duration::from_secs(1))
+            .build()
+            .unwrap(),
+    );
+    let slow = send_on_thread(&x, b"slow");
+    server.wait_for(1, Duration::from_secs(5));
+    let throttled = x.send(b"throttled");
+    assert!(
+        matches!(
+            throttled,
+            Err(ExportError::RetriesExhausted { attempts: 1, .. })
+        ),
+        "{throttled:?}"
+    );
+    assert!(slow.join().unwrap().is_ok());
+    // The wait still holds: not sent.
+    let next = x.send_spans(b"next", 1, None);
+    assert!(
+        matches!(next, Err(ExportError::Throttled { .. })),
+        "{next:?}"
+    );
+    assert_eq!(server.requests().len(), 2);
+}
+
 /// Behind a `BatchExporter`, the exporter's timeout bounds a whole batch, however many
 /// requests it takes (found by review: each request had a timeout of its own, so a
 /// batch split for size took that many timeouts, up to the batch exporter's 30 s).
