@@ -92,6 +92,14 @@ pub trait Transport: Send + 'static {
         None
     }
 
+    /// Returns how long the collector asked this transport to send nothing more
+    /// (`Retry-After`), if it did and the wait is still running: a worker whose batch
+    /// would fail unsent for it keeps the spans queued until it has run. `None` (the
+    /// default): no such wait.
+    fn throttled_for(&self) -> Option<Duration> {
+        None
+    }
+
     /// Sends one request body holding `spans` spans.
     ///
     /// # Errors
@@ -139,6 +147,10 @@ impl Transport for OtlpHttpExporter {
         Some(OtlpHttpExporter::timeout(self))
     }
 
+    fn throttled_for(&self) -> Option<Duration> {
+        OtlpHttpExporter::throttled_for(self)
+    }
+
     fn send(
         &mut self,
         body: &[u8],
@@ -168,6 +180,10 @@ impl Transport for Arc<OtlpHttpExporter> {
 
     fn export_timeout(&self) -> Option<Duration> {
         Some(OtlpHttpExporter::timeout(self))
+    }
+
+    fn throttled_for(&self) -> Option<Duration> {
+        OtlpHttpExporter::throttled_for(self)
     }
 
     fn send(
@@ -1494,6 +1510,21 @@ impl Worker {
                     continue;
                 }
                 deadline = deadline.min(end);
+            }
+            // The collector asked for a wait (`Retry-After`) that outlasts this batch's
+            // deadline: sent now, the batch would fail unsent; its spans stay queued
+            // until the wait has run, or the shutdown's deadline (found by review:
+            // every batch taken during the wait was lost, with the queue far from full;
+            // spans are dropped when the queue is full, as the specification says).
+            if let Some(wait) = self.transport.throttled_for() {
+                if instant_after(wait) >= deadline {
+                    let until_end = q
+                        .shutdown_deadline
+                        .map(|end| end.saturating_duration_since(Instant::now()));
+                    let wait = until_end.map_or(wait, |left| left.min(wait));
+                    drop(shared.work.wait_timeout(q, wait));
+                    continue;
+                }
             }
             let take = q.spans.len().min(config.max_export_batch_size);
             self.batch.extend(q.spans.drain(..take));

@@ -876,7 +876,7 @@ impl OtlpHttpExporter {
     }
 
     /// How long the collector's last `Retry-After` has left to run, if any.
-    fn throttled_for(&self) -> Option<Duration> {
+    pub(crate) fn throttled_for(&self) -> Option<Duration> {
         let mut not_before = self.not_before.lock().unwrap_or_else(|e| e.into_inner());
         let (until, _) = (*not_before)?;
         let left = until.checked_duration_since(Instant::now());

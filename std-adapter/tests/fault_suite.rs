@@ -545,13 +545,22 @@ fn a_collector_that_is_not_there() {
 /// `Retry-After: 99999` is longer than the export timeout: the exporter gives up at
 /// once instead of waiting (past its deadline) to retry, and sends nothing more while
 /// the wait (capped at the policy's 30 s, longer than the run) runs: one request in
-/// all, every later batch failed unsent and counted (before a review, every batch
-/// sent one request, back to back).
+/// all (before a review, every batch sent one request, back to back). The later spans
+/// wait in the queue for the wait to end (before another review, each batch failed
+/// unsent): those the full queue refused, and those still queued at shutdown, are
+/// dropped and counted.
 fn retry_after(status: u16) {
     let (run, log) =
         nothing_gets_through(&format!("{status} retry-after"), Fault::RetryAfter(status));
     assert_eq!(log.requests, 1, "one request, then none: {:?}", run.batch);
-    assert!(run.batch.batches > 1, "{:?}", run.batch);
+    let b = &run.batch;
+    assert_eq!(b.batches, 1, "{b:?}");
+    assert!(b.dropped_queue_full > 0 && b.dropped_shutdown > 0, "{b:?}");
+    assert_eq!(
+        b.failed + b.dropped_queue_full + b.dropped_shutdown,
+        b.produced,
+        "every span counted once: {b:?}"
+    );
 }
 
 #[test]

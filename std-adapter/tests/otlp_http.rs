@@ -446,6 +446,50 @@ fn a_success_sent_before_a_retry_after_does_not_lift_it() {
     assert_eq!(server.requests().len(), 2);
 }
 
+/// Regression (found by review): behind a `BatchExporter`, a `Retry-After` longer than
+/// a batch's deadline lost every batch taken while it ran (each failed unsent, at
+/// once), though the queue had room. The spans now wait in the queue and go out when
+/// the wait is over.
+#[test]
+fn batches_wait_in_the_queue_for_a_retry_after_longer_than_their_deadline() {
+    use picotrace_std::{BatchConfig, BatchExporter, TracerProvider};
+    let server = Server::start();
+    // Asks for 2 s; the exporter's timeout is 1 s.
+    server.script([Reply::status(429).header("Retry-After", "2")]);
+    server.set_default(Reply::ok());
+    let otlp = OtlpHttpExporter::builder()
+        .endpoint(server.url())
+        .retry_policy(quick_policy())
+        .timeout(Duration::from_secs(1))
+        .build()
+        .unwrap();
+    let batch = BatchExporter::builder(otlp)
+        .config(BatchConfig::default().with_max_export_batch_size(1))
+        .build()
+        .unwrap();
+    let provider = TracerProvider::builder().exporter(batch.clone()).build();
+    provider.tracer().start_span("throttled").end();
+    let _ = provider.flush();
+    let throttled = server.wait_for(1, Duration::from_secs(5))[0].at;
+    for _ in 0..4 {
+        provider.tracer().start_span("after").end();
+    }
+    let flushed = provider.flush();
+    assert!(flushed.is_ok(), "{flushed:?}");
+    let stats = batch.stats();
+    assert_eq!(stats.failed, 1, "only the span the 429 answered: {stats:?}");
+    let reqs = server.requests();
+    assert_eq!(reqs.len(), 5, "{reqs:?}");
+    for later in &reqs[1..] {
+        let after = later.at.duration_since(throttled);
+        assert!(
+            after >= Duration::from_millis(1990),
+            "sent {after:?} into the wait"
+        );
+    }
+    drop(provider);
+}
+
 /// Behind a `BatchExporter`, the exporter's timeout bounds a whole batch, however many
 /// requests it takes (found by review: each request had a timeout of its own, so a
 /// batch split for size took that many timeouts, up to the batch exporter's 30 s).
