@@ -492,16 +492,28 @@ pin_project_lite::pin_project! {
         // `None` once complete.
         #[pin]
         future: Option<F>,
-        baggage: Arc<Baggage>,
+        // `None`: none made current (a request that brought none: nothing to do per
+        // poll).
+        baggage: Option<Arc<Baggage>>,
     }
 
     impl<F> PinnedDrop for WithBaggage<F> {
         fn drop(this: Pin<&mut Self>) {
             let mut this = this.project();
             if this.future.is_some() {
-                let _current = enter_baggage(Arc::clone(this.baggage));
+                let _current = this.baggage.as_ref().map(|b| enter_baggage(Arc::clone(b)));
                 this.future.set(None);
             }
+        }
+    }
+}
+
+impl<F> WithBaggage<F> {
+    /// `future` with `baggage` current while it is polled, or as it is for `None`.
+    pub(crate) fn new(future: F, baggage: Option<Arc<Baggage>>) -> Self {
+        Self {
+            future: Some(future),
+            baggage,
         }
     }
 }
@@ -515,7 +527,7 @@ impl<F: Future> Future for WithBaggage<F> {
             panic!("WithBaggage polled after it completed");
         };
         // A guard: a panicking poll must not leave this baggage current (see `InSpan`).
-        let current = enter_baggage(Arc::clone(this.baggage));
+        let current = this.baggage.as_ref().map(|b| enter_baggage(Arc::clone(b)));
         let poll = future.poll(cx);
         if poll.is_ready() {
             this.future.set(None);
@@ -565,10 +577,7 @@ pub trait FutureExt: Future + Sized {
     /// Makes `baggage` current while this future is polled ([`current_baggage`] reads
     /// it; [`TracerProvider::inject`](crate::TracerProvider::inject) sends it on).
     fn with_baggage(self, baggage: impl Into<Arc<Baggage>>) -> WithBaggage<Self> {
-        WithBaggage {
-            future: Some(self),
-            baggage: baggage.into(),
-        }
+        WithBaggage::new(self, Some(baggage.into()))
     }
 
     /// Makes `span` current while this future is polled and ends it when the future

@@ -28,6 +28,7 @@ struct Seen {
     parent: Option<String>,
     attrs: Vec<(String, String)>,
     status: String,
+    end: u64,
 }
 
 #[derive(Clone, Default)]
@@ -50,6 +51,7 @@ impl SpanExporter for Keep {
                 parent: s.parent_span_id().map(|p| p.to_string()),
                 attrs: s.attributes().map(|(k, v)| (k.into(), show(v))).collect(),
                 status: format!("{:?}", s.status()),
+                end: s.end_time().as_unix_nanos(),
             });
         }
         Ok(())
@@ -73,10 +75,6 @@ struct Route(&'static str);
 /// and after an `.await` (possibly on another worker thread).
 type Observed = Arc<Mutex<Vec<(Option<String>, Option<String>)>>>;
 
-/// A handler: 500 for `/fail`, never ready for `/hang`, a panic for `/panic`, else 200.
-#[derive(Clone)]
-struct Handler(Observed);
-
 type BoxFuture = Pin<Box<dyn Future<Output = Result<http::Response<String>, Infallible>> + Send>>;
 
 fn observe() -> (Option<String>, Option<String>) {
@@ -86,17 +84,11 @@ fn observe() -> (Option<String>, Option<String>) {
     (span, tenant)
 }
 
-impl Service<http::Request<()>> for Handler {
-    type Response = http::Response<String>;
-    type Error = Infallible;
-    type Future = BoxFuture;
+/// A handler: 500 for `/fail`, never ready for `/hang`, a panic for `/panic`, else 200.
 
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, request: http::Request<()>) -> BoxFuture {
-        let observed = Arc::clone(&self.0);
+fn handler(observed: Observed) -> FnService<impl FnMut(http::Request<()>) -> BoxFuture + Clone> {
+    FnService(move |request: http::Request<()>| {
+        let observed = Arc::clone(&observed);
         observed.lock().unwrap().push(observe());
         Box::pin(async move {
             for _ in 0..4 {
@@ -118,7 +110,25 @@ impl Service<http::Request<()>> for Handler {
                 .status(status)
                 .body(String::new())
                 .unwrap())
-        })
+        }) as BoxFuture
+    })
+}
+
+/// A service made of a closure (what a test handler does).
+#[derive(Clone)]
+struct FnService<F>(F);
+
+impl<F: FnMut(http::Request<()>) -> BoxFuture> Service<http::Request<()>> for FnService<F> {
+    type Response = http::Response<String>;
+    type Error = Infallible;
+    type Future = BoxFuture;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: http::Request<()>) -> BoxFuture {
+        (self.0)(request)
     }
 }
 
@@ -148,7 +158,7 @@ fn each_request_gets_a_server_span_current_in_its_handler() {
     let (provider, kept) = setup();
     let observed = Observed::default();
     let layer = ServerLayer::new(&provider).with_route(|ext| ext.get::<Route>().map(|r| r.0));
-    let mut service = layer.layer(Handler(Arc::clone(&observed)));
+    let mut service = layer.layer(handler(Arc::clone(&observed)));
     let response = runtime()
         .block_on(async {
             let request = request(
@@ -195,7 +205,7 @@ fn a_5xx_a_cut_off_request_and_an_unknown_method() {
     let (provider, kept) = setup();
     let observed = Observed::default();
     // No route: spans are named by the method alone.
-    let mut service = ServerLayer::new(&provider).layer(Handler(observed));
+    let mut service = ServerLayer::new(&provider).layer(handler(observed));
     let rt = runtime();
     let failed = rt
         .block_on(service.call(request("POST", "/fail", &[])))
@@ -271,7 +281,7 @@ fn a_proxy_names_the_original_scheme_host_and_client() {
             ("host", "10.0.0.3:8080"),
         ],
     );
-    let mut service = layer.layer(Handler(Observed::default()));
+    let mut service = layer.layer(handler(Observed::default()));
     let span = served(&mut service, forwarded, &provider, &kept);
     assert_eq!(span.attr("client.address"), Some("2001:db8:cafe::17"));
     assert_eq!(span.attr("url.scheme"), Some("https"));
@@ -308,7 +318,7 @@ fn headers_a_client_forged_are_not_recorded_as_scheme_or_client() {
             ("forwarded", "for=unknown;proto=gopher"),
         ],
     );
-    let mut service = layer.layer(Handler(Observed::default()));
+    let mut service = layer.layer(handler(Observed::default()));
     let span = served(&mut service, forged, &provider, &kept);
     // `Forwarded` is read first, and names no usable client or scheme: none is taken.
     assert_eq!(span.attr("client.address"), None);
@@ -332,7 +342,7 @@ fn signed_url_secrets_are_redacted_from_the_query() {
     let (provider, kept) = setup();
     let signed =
         "/dl?file=a&sig=abc&Signature=x%2By&AWSAccessKeyId=K&X-Goog-Signature=z&sigx=1&sig";
-    let mut service = ServerLayer::new(&provider).layer(Handler(Observed::default()));
+    let mut service = ServerLayer::new(&provider).layer(handler(Observed::default()));
     let span = served(&mut service, request("GET", signed, &[]), &provider, &kept);
     assert_eq!(
         span.attr("url.query"),
@@ -341,7 +351,7 @@ fn signed_url_secrets_are_redacted_from_the_query() {
     // Left out on request, for queries with secrets the conventions do not name.
     let mut service = ServerLayer::new(&provider)
         .without_query()
-        .layer(Handler(Observed::default()));
+        .layer(handler(Observed::default()));
     let span = served(
         &mut service,
         request("GET", "/login?token=t0p", &[]),
@@ -361,7 +371,7 @@ fn the_connection_peer_is_recorded_when_the_layer_can_find_it() {
     direct
         .extensions_mut()
         .insert(std::net::SocketAddr::from(([192, 0, 2, 7], 50_123)));
-    let mut service = layer.layer(Handler(Observed::default()));
+    let mut service = layer.layer(handler(Observed::default()));
     let span = served(&mut service, direct, &provider, &kept);
     assert_eq!(span.attr("network.peer.address"), Some("192.0.2.7"));
     assert_eq!(span.attr("network.peer.port"), Some("50123"));
@@ -375,4 +385,75 @@ fn the_connection_peer_is_recorded_when_the_layer_can_find_it() {
     let span = served(&mut service, proxied, &provider, &kept);
     assert_eq!(span.attr("network.peer.address"), Some("10.0.0.1"));
     assert_eq!(span.attr("client.address"), Some("203.0.113.9"));
+}
+
+/// Regression (found by review): a panicking handler's server span was ended while
+/// the panic unwound, before the handler's state (its child spans) was dropped: the
+/// parent ended before its children.
+#[test]
+fn a_panicking_handler_s_children_end_before_its_server_span() {
+    let (provider, kept) = setup();
+    let tracer = provider.tracer();
+    /// A handler's future that keeps a child span in itself (not in an `async` block's
+    /// locals, which a panic drops as it unwinds) and panics when polled.
+    struct HoldsAChild(Option<picotrace_std::StdSpan>);
+    impl Future for HoldsAChild {
+        type Output = Result<http::Response<String>, Infallible>;
+        fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Self::Output> {
+            if self.0.is_some() {
+                panic!("handler bug");
+            }
+            Poll::Ready(Ok(http::Response::new(String::new())))
+        }
+    }
+    let mut service = ServerLayer::new(&provider).layer(FnService(move |_| {
+        let parent = picotrace_std::current_context();
+        let child = tracer.start_span_with_parent("child", parent.as_ref());
+        Box::pin(HoldsAChild(Some(child))) as BoxFuture
+    }));
+    let panicking = service.call(request("GET", "/", &[]));
+    let joined = runtime().block_on(async { tokio::spawn(panicking).await });
+    assert!(joined.unwrap_err().is_panic());
+    provider.flush().unwrap();
+    let spans = kept.0.lock().unwrap().clone();
+    let server = spans.iter().find(|s| s.name == "GET").expect("server span");
+    let child = spans
+        .iter()
+        .find(|s| s.name == "child")
+        .expect("child span");
+    assert_eq!(child.parent.as_deref(), Some(server.span_id.as_str()));
+    assert_eq!(server.attr("error.type"), Some("panicked"));
+    assert_eq!(server.status, "Error { description: \"panicked\" }");
+    assert!(
+        child.end <= server.end,
+        "child ended after its parent: {spans:#?}"
+    );
+}
+
+/// Regression (found by review): a request without baggage made one shared empty bag
+/// current (cloned and dropped at every poll, an atomic counter every worker wrote);
+/// none is current now, as for code outside any request.
+#[test]
+fn a_request_without_baggage_makes_none_current() {
+    let (provider, _kept) = setup();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let seen_in = Arc::clone(&seen);
+    let mut service = ServerLayer::new(&provider).layer(FnService(move |_| {
+        let seen = Arc::clone(&seen_in);
+        seen.lock()
+            .unwrap()
+            .push(picotrace_std::current_baggage().is_some());
+        Box::pin(async move {
+            tokio::task::yield_now().await;
+            seen.lock()
+                .unwrap()
+                .push(picotrace_std::current_baggage().is_some());
+            Ok(http::Response::new(String::new()))
+        }) as BoxFuture
+    }));
+    let rt = runtime();
+    rt.block_on(service.call(request("GET", "/", &[]))).unwrap();
+    rt.block_on(service.call(request("GET", "/", &[("baggage", "k=v")])))
+        .unwrap();
+    assert_eq!(*seen.lock().unwrap(), [false, false, true, true]);
 }
