@@ -1,8 +1,16 @@
 //! [`ServerLayer`]: a `tower` layer that gives each HTTP request a server span (feature
 //! `tower`), for `tower` services over `http` requests: axum routers and handlers
-//! directly, hyper 1 through `hyper_util`'s `TowerToHyperService`. (A tonic service
-//! works too, but its spans are named `POST` unless told the route, and a gRPC error,
-//! which travels in `grpc-status` with HTTP 200, is not read.)
+//! directly, hyper 1 through `hyper_util`'s `TowerToHyperService`, tonic servers
+//! (`Server::builder().layer(..)`).
+//!
+//! A gRPC call (`content-type: application/grpc`) gets an RPC span, as OpenTelemetry's
+//! gRPC conventions have it: named `{package.Service}/{Method}`, with `rpc.system`,
+//! `rpc.service`, `rpc.method`, `server.address`/`server.port` and the client and
+//! peer attributes below, and `rpc.grpc.status_code` when the response's head carries
+//! it (a call that failed before its first message: tonic's `Err(Status)`), an Error
+//! for the codes the conventions count as the server's (UNKNOWN, DEADLINE_EXCEEDED,
+//! UNIMPLEMENTED, INTERNAL, UNAVAILABLE, DATA_LOSS). A call that succeeds sends its
+//! status in the trailers, after the span has ended: no status code is recorded then.
 //!
 //! For each request it reads the caller's context and baggage from the headers (in
 //! the formats the provider's propagators name), starts a `SERVER` span under that
@@ -210,19 +218,34 @@ where
         let route = route.and_then(|route| route(request.extensions()));
         // The conventions' name for a method they do not know is `HTTP`.
         let name_method = if method == "_OTHER" { "HTTP" } else { method };
-        let mut span = match route {
-            Some(route) => tracer.start_server_span(&format!("{name_method} {route}"), &context),
-            None => tracer.start_server_span(name_method, &context),
+        let grpc = grpc_call(&request);
+        let mut span = match (grpc, route) {
+            // An RPC span, as OpenTelemetry's gRPC conventions name it.
+            (Some((service, rpc)), _) => {
+                tracer.start_server_span(&format!("{service}/{rpc}"), &context)
+            }
+            (None, Some(route)) => {
+                tracer.start_server_span(&format!("{name_method} {route}"), &context)
+            }
+            (None, None) => tracer.start_server_span(name_method, &context),
         };
         if span.is_recording() {
-            span.set_attribute(semconv::HTTP_REQUEST_METHOD, method);
-            if method == "_OTHER" {
-                span.set_attribute_dyn("http.request.method_original", request.method().as_str());
+            if let Some((service, rpc)) = grpc {
+                span.set_attribute("rpc.system", "grpc");
+                span.set_attribute_dyn("rpc.service", service);
+                span.set_attribute_dyn("rpc.method", rpc);
+                record_server(&mut span, &request);
+            } else {
+                span.set_attribute(semconv::HTTP_REQUEST_METHOD, method);
+                if method == "_OTHER" {
+                    let original = request.method().as_str();
+                    span.set_attribute_dyn("http.request.method_original", original);
+                }
+                if let Some(route) = route {
+                    span.set_attribute_dyn(semconv::HTTP_ROUTE, route);
+                }
+                record_request(&mut span, &request, scheme, query);
             }
-            if let Some(route) = route {
-                span.set_attribute_dyn(semconv::HTTP_ROUTE, route);
-            }
-            record_request(&mut span, &request, scheme, query);
             let peer = peer.and_then(|peer| peer(request.extensions()));
             if let Some(client) = original_client(request.headers()).or(peer.map(|p| p.ip())) {
                 span.set_attribute_dyn("client.address", client.to_string().as_str());
@@ -232,6 +255,7 @@ where
                 span.set_attribute("network.peer.port", i64::from(peer.port()));
             }
         }
+        let grpc = grpc.is_some();
         let current = span.trace_context();
         // The inner service may do work as it makes its future: with the span current.
         let future = {
@@ -246,6 +270,7 @@ where
             )),
             span: Some(span),
             panicked: false,
+            grpc,
         }
     }
 }
@@ -269,12 +294,24 @@ fn record_request<B>(span: &mut StdSpan, request: &http::Request<B>, scheme: &st
         });
     let scheme = proxied_scheme.or(uri.scheme_str()).unwrap_or(scheme);
     span.set_attribute_dyn("url.scheme", scheme);
-    // The original host a proxy passed on, else HTTP/2's `:authority` (in the URI),
-    // else HTTP/1.1's `Host`.
+    record_server(span, request);
+    if let Some(version) = protocol_version(request.version()) {
+        span.set_attribute("network.protocol.version", version);
+    }
+    if let Some(agent) = header("user-agent") {
+        span.set_attribute_dyn("user_agent.original", agent);
+    }
+}
+
+/// Records `server.address` and `server.port`: the original host a proxy passed on,
+/// else HTTP/2's `:authority` (in the URI), else HTTP/1.1's `Host`.
+fn record_server<B>(span: &mut StdSpan, request: &http::Request<B>) {
+    let headers = request.headers();
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let authority = forwarded(headers, "host")
         .or_else(|| header("x-forwarded-host"))
         .and_then(|h| h.trim().parse::<http::uri::Authority>().ok())
-        .or_else(|| uri.authority().cloned())
+        .or_else(|| request.uri().authority().cloned())
         .or_else(|| header("host").and_then(|h| h.parse().ok()));
     if let Some(authority) = &authority {
         span.set_attribute_dyn(semconv::SERVER_ADDRESS, authority.host());
@@ -282,11 +319,51 @@ fn record_request<B>(span: &mut StdSpan, request: &http::Request<B>, scheme: &st
             span.set_attribute(semconv::SERVER_PORT, i64::from(port));
         }
     }
-    if let Some(version) = protocol_version(request.version()) {
-        span.set_attribute("network.protocol.version", version);
+}
+
+/// The service and method of a gRPC call (`content-type: application/grpc…`, path
+/// `/{package.Service}/{Method}`).
+fn grpc_call<B>(request: &http::Request<B>) -> Option<(&str, &str)> {
+    let content_type = request
+        .headers()
+        .get(http::header::CONTENT_TYPE)?
+        .as_bytes();
+    if !content_type.starts_with(b"application/grpc") {
+        return None;
     }
-    if let Some(agent) = header("user-agent") {
-        span.set_attribute_dyn("user_agent.original", agent);
+    let (service, method) = request.uri().path().strip_prefix('/')?.split_once('/')?;
+    (!service.is_empty() && !method.is_empty() && !method.contains('/'))
+        .then_some((service, method))
+}
+
+/// The gRPC status codes a server span counts as its own failure (OpenTelemetry's
+/// gRPC conventions): UNKNOWN, DEADLINE_EXCEEDED, UNIMPLEMENTED, INTERNAL,
+/// UNAVAILABLE, DATA_LOSS; the others are the client's.
+const GRPC_SERVER_ERRORS: [u8; 6] = [2, 4, 12, 13, 14, 15];
+
+/// Records a gRPC response's outcome: its `grpc-status` when the response's head
+/// carries it (a call that failed before its first message: what tonic sends for an
+/// `Err(Status)`); one that succeeded sends it in the trailers, after the head.
+fn record_grpc_outcome<B>(span: &mut StdSpan, response: &http::Response<B>) {
+    let code = response
+        .headers()
+        .get("grpc-status")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u8>().ok());
+    match code {
+        Some(code) => {
+            span.set_attribute("rpc.grpc.status_code", i64::from(code));
+            if GRPC_SERVER_ERRORS.contains(&code) {
+                span.set_attribute_dyn(semconv::ERROR_TYPE, code.to_string().as_str());
+                span.set_error("");
+            }
+        }
+        // gRPC answers every call with HTTP 200: another status failed the call.
+        None if response.status() != http::StatusCode::OK => {
+            span.set_attribute_dyn(semconv::ERROR_TYPE, response.status().as_str());
+            span.set_error("");
+        }
+        None => {}
     }
 }
 
@@ -414,6 +491,8 @@ pin_project_lite::pin_project! {
         span: Option<StdSpan>,
         // The handler panicked: the span is an Error `panicked` already.
         panicked: bool,
+        // A gRPC call: its outcome is its `grpc-status`.
+        grpc: bool,
     }
 
     impl<F> PinnedDrop for ServerFuture<F> {
@@ -457,6 +536,7 @@ where
         };
         if let Some(mut span) = this.span.take() {
             match &result {
+                Ok(response) if *this.grpc => record_grpc_outcome(&mut span, response),
                 Ok(response) => {
                     let status = response.status();
                     span.set_attribute(semconv::HTTP_RESPONSE_STATUS_CODE, status.as_u16());

@@ -457,3 +457,67 @@ fn a_request_without_baggage_makes_none_current() {
         .unwrap();
     assert_eq!(*seen.lock().unwrap(), [false, false, true, true]);
 }
+
+/// A tonic-shaped service: answers with the `grpc-status` the request's `x-code` asks
+/// for in the response's head (what tonic sends for an `Err(Status)`), none when it
+/// has no `x-code` (a success: its status travels in the trailers).
+fn grpc_service() -> FnService<impl FnMut(http::Request<()>) -> BoxFuture + Clone> {
+    FnService(|request: http::Request<()>| {
+        let mut response = http::Response::new(String::new());
+        response.headers_mut().insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/grpc"),
+        );
+        if let Some(code) = request.headers().get("x-code") {
+            response.headers_mut().insert("grpc-status", code.clone());
+        }
+        Box::pin(async move { Ok(response) }) as BoxFuture
+    })
+}
+
+/// gRPC calls (tonic) get the RPC conventions' span: named by service and method, not
+/// `POST`, and their `grpc-status` read (it comes with HTTP 200).
+#[test]
+fn grpc_calls_get_rpc_spans_with_their_status() {
+    let (provider, kept) = setup();
+    let mut service = ServerLayer::new(&provider).layer(grpc_service());
+    let grpc = |code: Option<&str>| {
+        let mut headers = vec![
+            ("content-type", "application/grpc+proto"),
+            ("host", "inventory.internal:50051"),
+        ];
+        if let Some(code) = code {
+            headers.push(("x-code", code));
+        }
+        request("POST", "/shop.v1.Inventory/Reserve", &headers)
+    };
+    let rt = runtime();
+    for code in [None, Some("5"), Some("13")] {
+        rt.block_on(service.call(grpc(code))).unwrap();
+    }
+    provider.flush().unwrap();
+    let spans = kept.0.lock().unwrap().clone();
+    assert_eq!(spans.len(), 3, "{spans:#?}");
+    for span in &spans {
+        assert_eq!(span.name, "shop.v1.Inventory/Reserve");
+        assert_eq!(span.kind, SpanKind::Server);
+        assert_eq!(span.attr("rpc.system"), Some("grpc"));
+        assert_eq!(span.attr("rpc.service"), Some("shop.v1.Inventory"));
+        assert_eq!(span.attr("rpc.method"), Some("Reserve"));
+        assert_eq!(span.attr("server.address"), Some("inventory.internal"));
+        assert_eq!(span.attr("server.port"), Some("50051"));
+        assert_eq!(span.attr("http.request.method"), None);
+        assert_eq!(span.attr("url.path"), None);
+    }
+    // Succeeded: the status is in the trailers, not recorded.
+    assert_eq!(spans[0].attr("rpc.grpc.status_code"), None);
+    assert_eq!(spans[0].status, "Unset");
+    // NOT_FOUND is the client's error: recorded, the span not an Error.
+    assert_eq!(spans[1].attr("rpc.grpc.status_code"), Some("5"));
+    assert_eq!(spans[1].status, "Unset");
+    assert_eq!(spans[1].attr("error.type"), None);
+    // INTERNAL is the server's.
+    assert_eq!(spans[2].attr("rpc.grpc.status_code"), Some("13"));
+    assert_eq!(spans[2].attr("error.type"), Some("13"));
+    assert!(spans[2].status.starts_with("Error"), "{:?}", spans[2]);
+}
