@@ -70,7 +70,7 @@ CORE_FEATURES=(
 # Profiles the no-std-link proof is built in.
 NO_STD_LINK_PROFILES=(release)
 # Fuzz targets (fuzz/fuzz_targets/<name>.rs) and how long CI runs each.
-FUZZ_TARGETS=(traceparent tracestate baggage propagation frame otlp)
+FUZZ_TARGETS=(traceparent tracestate baggage propagation b3_jaeger frame otlp)
 FUZZ_SECONDS="${FUZZ_SECONDS:-5}"
 # What `all` runs, in order.
 ALL_STEPS=(install fmt clippy features docs loom test bench nostd firmware fuzz)

@@ -9,7 +9,6 @@
 //! inside a value stand for those bytes).
 #![no_main]
 
-use arbitrary::{Arbitrary, Unstructured};
 use libfuzzer_sys::fuzz_target;
 use picotrace::wire::traceparent::Repr;
 use picotrace::{
@@ -17,23 +16,9 @@ use picotrace::{
     TraceContext, TraceFlags, TraceState, Tracer, TracerConfig,
 };
 use picotrace_fuzz::{
-    assert_baggage, assert_traceparent, assert_tracestate, lines, Headers, TRACE_FLAGS_KNOWN_V00,
+    assert_baggage, assert_traceparent, assert_tracestate, HeaderLines, Headers,
+    TRACE_FLAGS_KNOWN_V00,
 };
-
-/// An incoming header set, in order, names in whatever case they came.
-#[derive(Debug)]
-struct Incoming(Vec<(String, String)>);
-
-impl<'a> Arbitrary<'a> for Incoming {
-    fn arbitrary(u: &mut Unstructured<'a>) -> arbitrary::Result<Self> {
-        let data = u.bytes(u.len())?;
-        let pairs = lines(data)
-            .into_iter()
-            .filter_map(|l| l.split_once(':').map(|(n, v)| (n.to_owned(), v.to_owned())))
-            .collect();
-        Ok(Incoming(pairs))
-    }
-}
 
 fn values<'a>(headers: &'a [(String, String)], name: &str) -> Vec<&'a str> {
     let named = headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case(name));
@@ -59,7 +44,7 @@ fn reextract(out: &Headers) -> (Result<TraceContext, ExtractError>, Baggage) {
     )
 }
 
-fuzz_target!(|input: Incoming| {
+fuzz_target!(|input: HeaderLines| {
     let headers = &input.0[..];
     let incoming = TraceContext::from_headers(headers);
     let bag: Baggage = Baggage::from_headers(headers);

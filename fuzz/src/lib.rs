@@ -206,3 +206,19 @@ pub fn assert_emit(text: &str, emit: impl Fn(&mut [u8]) -> Result<usize, BufferT
         assert_eq!(emit(&mut buf[..text.len() - 1]), Err(BufferTooSmall));
     }
 }
+
+/// An incoming header set from fuzz input, in order, names in whatever case they came:
+/// one header a line, `name:value` (see [`lines`]).
+#[derive(Debug)]
+pub struct HeaderLines(pub Vec<(String, String)>);
+
+impl<'a> arbitrary::Arbitrary<'a> for HeaderLines {
+    fn arbitrary(u: &mut arbitrary::Unstructured<'a>) -> arbitrary::Result<Self> {
+        let data = u.bytes(u.len())?;
+        let pairs = lines(data)
+            .into_iter()
+            .filter_map(|l| l.split_once(':').map(|(n, v)| (n.to_owned(), v.to_owned())))
+            .collect();
+        Ok(HeaderLines(pairs))
+    }
+}

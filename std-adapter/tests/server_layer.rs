@@ -85,7 +85,6 @@ fn observe() -> (Option<String>, Option<String>) {
 }
 
 /// A handler: 500 for `/fail`, never ready for `/hang`, a panic for `/panic`, else 200.
-
 fn handler(observed: Observed) -> FnService<impl FnMut(http::Request<()>) -> BoxFuture + Clone> {
     FnService(move |request: http::Request<()>| {
         let observed = Arc::clone(&observed);
