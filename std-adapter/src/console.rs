@@ -146,13 +146,23 @@ mod tests {
         assert!(lines[1].contains("http.request.method=\"GET\""));
     }
 
+    /// The tree view, not the line view (found by review: the test passed with the
+    /// tree ignored): a trace header, the root at the left, its child indented under
+    /// it, each with a waterfall bar.
     #[test]
     fn prints_a_tree() {
         let text = run(true);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 3, "{text}");
         assert!(
-            text.contains("GET /users") && text.contains("query"),
+            lines[0].starts_with("trace ") && lines[0].contains("(2 spans,"),
             "{text}"
         );
+        assert!(lines[1].starts_with("GET /users "), "{text}");
+        assert!(lines[2].starts_with("  query "), "{text}");
+        for row in &lines[1..3] {
+            assert!(row.ends_with('|') && row.contains('█'), "{text}");
+        }
         assert!(text.ends_with('\n'));
     }
 

@@ -2059,9 +2059,27 @@ mod tests {
             "9".repeat(400).leak(),
             "=%e2%82",
         ];
+        let unset = EnvConfig::from_lookup(|_| None);
         for v in junk {
             let e = EnvConfig::from_lookup(|_| Some(v.to_string()));
             let _ = e.tracer_config();
+            if v.is_empty() {
+                // Empty is unset: the defaults, without a word.
+                assert_eq!(format!("{e:?}"), format!("{unset:?}"));
+                continue;
+            }
+            // Junk in every variable (found by review: only "no panic" was checked):
+            // the defaults of everything it cannot be, with warnings.
+            assert!(!e.warnings.is_empty(), "{v:?}");
+            assert_eq!(e.batch, BatchConfig::DEFAULT, "{v:?}");
+            assert_eq!(e.exporter, TracesExporter::Otlp, "{v:?}");
+            assert_eq!(e.propagators, unset.propagators, "{v:?}");
+            assert_eq!(
+                e.sampler.to_string_buf(),
+                unset.sampler.to_string_buf(),
+                "{v:?}"
+            );
+            assert_eq!(e.otlp.traces_url, unset.otlp.traces_url, "{v:?}");
         }
     }
 

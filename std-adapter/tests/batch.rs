@@ -1045,8 +1045,9 @@ fn end_stays_fast_while_the_collector_is_slow() {
          ({run:?} in all)",
         ends.len()
     );
-    assert!(p99 < Duration::from_millis(5), "p99 {p99:?}");
-    // Waiting on the network would show as seconds.
+    // Waiting on the network would show as seconds (how fast `end()` is belongs to the
+    // benchmark: a p99 bound here was a speed claim on a shared machine, found by
+    // review).
     assert!(max < Duration::from_millis(500), "max {max:?}");
     assert!(
         run < Duration::from_secs(2),
