@@ -1394,12 +1394,17 @@ where
         // Plain nanoseconds: a `Duration` here would pull 64-bit division into firmware.
         // An explicit end time (`end_at`) may be anything: only the clock's own time
         // says whether the interval has passed.
-        let by_time = self.export_interval_nanos != 0
-            && time.is_none()
-            && now
-                .as_unix_nanos()
-                .saturating_sub(self.last_export.load(Ordering::Relaxed))
-                >= self.export_interval_nanos;
+        // A clock set back by more than the interval (an RTC set, found by review) is
+        // due at once: the export then counts from the new time (a smaller step back,
+        // or a reading a little older than another thread's export, waits as usual).
+        let by_time = self.export_interval_nanos != 0 && time.is_none() && {
+            let (now, last) = (
+                now.as_unix_nanos(),
+                self.last_export.load(Ordering::Relaxed),
+            );
+            let interval = self.export_interval_nanos;
+            now.saturating_sub(last) >= interval || now.saturating_add(interval) < last
+        };
         if by_count || by_time {
             self.export_due(waiting);
         }

@@ -21,8 +21,8 @@ pub enum Value<'a> {
     /// A signed 64-bit integer.
     I64(i64),
     /// An unsigned integer. OTLP has no unsigned integers: up to `i64::MAX` it is stored
-    /// as an integer, above as its decimal text (a string attribute), so no value is
-    /// changed or lost.
+    /// as an integer, above as its decimal text (a string attribute), stored whole or,
+    /// when the span's text has no room for it, dropped and counted; never cut.
     U64(u64),
     /// A 64-bit float.
     F64(f64),

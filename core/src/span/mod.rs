@@ -443,6 +443,10 @@ impl<'t> Span<'t> {
     ///
     /// The key is `'static` (use the [`crate::semconv`] constants); see
     /// [`Span::set_attribute_dyn`] for keys built at run time.
+    ///
+    /// Attributes known when the span starts are better given then
+    /// ([`SpanBuilder::attributes`](crate::SpanBuilder::attributes)): the sampler can
+    /// only consider what the span has at its start.
     #[cfg_attr(not(target_os = "none"), inline(always))]
     #[cfg_attr(target_os = "none", inline)]
     pub fn set_attribute<M>(&mut self, key: &'static str, value: impl AttributeArg<M>) {
@@ -519,6 +523,11 @@ impl<'t> Span<'t> {
     }
 
     /// Adds a link to another span (for example the producer of a message).
+    ///
+    /// Links known when the span starts are better given then
+    /// ([`SpanBuilder::links`](crate::SpanBuilder::links)): the sampler can only
+    /// consider what the span has at its start. A link to an invalid context is kept
+    /// only when its attributes or tracestate say something.
     pub fn add_link(&mut self, linked: &TraceContext, attributes: &[KeyValue<'_>]) {
         if let Some((mut r, limits)) = self.record() {
             r.add_link(
@@ -638,7 +647,9 @@ impl<'t> Span<'t> {
     }
 
     /// Sets the status to Error with a description (ignored after `set_ok`; an empty
-    /// description keeps the one an earlier `set_error` gave).
+    /// description keeps the one an earlier `set_error` gave: a deviation from the
+    /// API specification's "only the value of the last call will be recorded", so that
+    /// a generic error path does not erase a specific description set before it).
     #[inline]
     pub fn set_error(&mut self, description: &str) {
         self.set_status(Status::Error { description });

@@ -862,6 +862,16 @@ impl RecordMut<'_> {
         };
         let dropped_attributes =
             self.push_owned_attributes(owner, attributes, limits.attributes_per_link, limits);
+        if !context.is_valid()
+            && trace_state.len == 0
+            && dropped_attributes as usize >= attributes.len()
+        {
+            // An invalid link whose attributes were all dropped (an empty key, a limit
+            // of zero) says nothing either: dropped and counted as a link (found by
+            // review: it was recorded with zero ids and a dropped count).
+            self.header.dropped_links = self.header.dropped_links.saturating_add(1);
+            return;
+        }
         let _ = self.links.push(StoredLink {
             context,
             trace_state,

@@ -1693,6 +1693,46 @@ fn the_interval_trigger_reads_the_clock_not_an_explicit_end_time() {
     assert_eq!(t.stats().spans_exported, 2);
 }
 
+/// Regression (found by review): after the clock was set back (an RTC set on
+/// firmware, `EmbassyClock::set_now`), the interval trigger saw no time pass until the
+/// clock caught up with the last export: no export by time for the whole step.
+#[test]
+fn the_interval_trigger_survives_a_clock_set_back() {
+    let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+    let t = tracer_with(
+        TracerConfig::new("svc").with_export_interval(core::time::Duration::from_secs(1)),
+        SpanArena::<8>::new(),
+        &clock,
+    );
+    clock.advance(core::time::Duration::from_secs(2));
+    t.start_span("before").end();
+    assert_eq!(t.stats().spans_exported, 1);
+    // Set back by a day, then a little more than the interval passes.
+    clock.set(Timestamp::from_unix_nanos(T0 - 86_400_000_000_000));
+    t.start_span("at the step").end();
+    clock.advance(core::time::Duration::from_secs(2));
+    t.start_span("after").end();
+    assert_eq!(t.stats().spans_exported, 3, "{:?}", t.stats());
+}
+
+/// Regression (found by review): a link to an invalid context whose attributes were
+/// all dropped (an empty key, a limit of zero) was recorded, zero ids and nothing else;
+/// the API spec records such a link only when its attributes or tracestate say
+/// something.
+#[test]
+fn an_invalid_link_whose_attributes_are_all_dropped_is_not_recorded() {
+    let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+    let t = tracer_with(TracerConfig::new("svc"), SpanArena::<2>::new(), &clock);
+    let mut s = t.start_span("linked");
+    s.add_link(&TraceContext::default(), &[KeyValue::new("", 1)]);
+    s.add_link(&TraceContext::default(), &[KeyValue::new("kept", 1)]);
+    s.end();
+    let span = &exported(&t)[0];
+    assert_eq!(span.links, 1, "only the link that says something: {span:?}");
+    assert_eq!(span.link_attrs, [std::vec![("kept".into(), "1".into())]]);
+    assert_eq!(span.dropped.2, 1, "the other counted as dropped: {span:?}");
+}
+
 /// Records the queue length of every `export_ready` call.
 struct Calls(std::sync::Mutex<Vec<usize>>);
 
