@@ -105,8 +105,15 @@ fn event_and_link_keys_that_do_not_fit_are_dropped_and_counted() {
                                                         // the span's text before, and neither fitted: the event had no attribute), so the
                                                         // values take the 2 bytes left: the type is cut, the message has no room.
     s.record_exception_with_type("TimeoutError", "timed out");
+    // A valid context: a link to an invalid one with nothing kept is itself dropped.
+    let linked = TraceContext::from(picotrace::SpanContext {
+        trace_id: picotrace::TraceId::from_hex("4bf92f3577b34da6a3ce929d0e0e4736").unwrap(),
+        span_id: picotrace::SpanId::from_hex("00f067aa0ba902b7").unwrap(),
+        flags: picotrace::TraceFlags::SAMPLED,
+        is_remote: true,
+    });
     s.add_link(
-        &TraceContext::default(),
+        &linked,
         &[KeyValue::new("a.long.link.key", 1), KeyValue::new("k", 2)],
     );
     drop(s);

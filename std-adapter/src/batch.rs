@@ -93,7 +93,8 @@ pub trait Transport: Send + 'static {
     }
 
     /// Returns how long the collector asked this transport to send nothing more
-    /// (`Retry-After`), if it did and the wait is still running: a worker whose batch
+    /// (`Retry-After`), if it did and the wait is still running, with jitter of the
+    /// caller's own (so that workers do not all send at its end): a worker whose batch
     /// would fail unsent for it keeps the spans queued until it has run. `None` (the
     /// default): no such wait.
     fn throttled_for(&self) -> Option<Duration> {
@@ -148,7 +149,7 @@ impl Transport for OtlpHttpExporter {
     }
 
     fn throttled_for(&self) -> Option<Duration> {
-        OtlpHttpExporter::throttled_for(self)
+        OtlpHttpExporter::shared_wait(self)
     }
 
     fn send(
@@ -183,7 +184,7 @@ impl Transport for Arc<OtlpHttpExporter> {
     }
 
     fn throttled_for(&self) -> Option<Duration> {
-        OtlpHttpExporter::throttled_for(self)
+        OtlpHttpExporter::shared_wait(self)
     }
 
     fn send(

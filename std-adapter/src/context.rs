@@ -175,6 +175,15 @@ pub fn enter_baggage(baggage: impl Into<Arc<Baggage>>) -> BaggageGuard {
     }
 }
 
+/// Makes `baggage` current, or no baggage at all for `None` (hiding any around it),
+/// until the guard is dropped.
+pub(crate) fn enter_baggage_or_none(baggage: Option<Arc<Baggage>>) -> BaggageGuard {
+    BaggageGuard {
+        id: push_scope(&BAGGAGE, baggage),
+        not_send: PhantomData,
+    }
+}
+
 impl Drop for BaggageGuard {
     fn drop(&mut self) {
         pop_scope(&BAGGAGE, self.id);
@@ -492,8 +501,8 @@ pin_project_lite::pin_project! {
         // `None` once complete.
         #[pin]
         future: Option<F>,
-        // `None`: none made current (a request that brought none: nothing to do per
-        // poll).
+        // `None`: no baggage current (a request that brought none: no bag and no
+        // reference count per poll, and none from around it either).
         baggage: Option<Arc<Baggage>>,
     }
 
@@ -501,7 +510,7 @@ pin_project_lite::pin_project! {
         fn drop(this: Pin<&mut Self>) {
             let mut this = this.project();
             if this.future.is_some() {
-                let _current = this.baggage.as_ref().map(|b| enter_baggage(Arc::clone(b)));
+                let _current = enter_baggage_or_none(this.baggage.clone());
                 this.future.set(None);
             }
         }
@@ -509,7 +518,7 @@ pin_project_lite::pin_project! {
 }
 
 impl<F> WithBaggage<F> {
-    /// `future` with `baggage` current while it is polled, or as it is for `None`.
+    /// `future` with `baggage` current while it is polled (`None`: no baggage).
     pub(crate) fn new(future: F, baggage: Option<Arc<Baggage>>) -> Self {
         Self {
             future: Some(future),
@@ -527,7 +536,7 @@ impl<F: Future> Future for WithBaggage<F> {
             panic!("WithBaggage polled after it completed");
         };
         // A guard: a panicking poll must not leave this baggage current (see `InSpan`).
-        let current = this.baggage.as_ref().map(|b| enter_baggage(Arc::clone(b)));
+        let current = enter_baggage_or_none(this.baggage.clone());
         let poll = future.poll(cx);
         if poll.is_ready() {
             this.future.set(None);

@@ -601,29 +601,30 @@ pub fn signal_url(url: &str) -> String {
 /// header values are never shown.
 pub(crate) fn redacted_url(url: &str) -> std::borrow::Cow<'_, str> {
     let authority_at = url.find("://").map_or(0, |i| i + 3);
-    let rest = &url[authority_at..];
-    let authority_len = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let userinfo = rest[..authority_len].rfind('@');
-    let query = url.find('?');
-    if userinfo.is_none() && query.is_none() {
+    // Everything up to the last `@` is taken for credentials: a password may hold a
+    // `/`, `?` or `#` it should have percent-encoded (found by review), and an `@` in
+    // a path or query hides what comes before it too (showing too little is the safe
+    // side).
+    let from = url[authority_at..].rfind('@').map(|at| authority_at + at);
+    let tail = &url[from.unwrap_or(authority_at)..];
+    let query = tail.find('?');
+    if from.is_none() && query.is_none() {
         return std::borrow::Cow::Borrowed(url);
     }
     let mut shown = String::with_capacity(url.len());
     shown.push_str(&url[..authority_at]);
-    let mut from = authority_at;
-    if let Some(at) = userinfo {
+    if from.is_some() {
         shown.push_str("REDACTED");
-        from = authority_at + at;
     }
     match query {
-        Some(q) if q >= from => {
-            shown.push_str(&url[from..=q]);
+        Some(q) => {
+            shown.push_str(&tail[..=q]);
             shown.push_str("REDACTED");
-            if let Some(fragment) = url[q..].find('#') {
-                shown.push_str(&url[q + fragment..]);
+            if let Some(fragment) = tail[q..].find('#') {
+                shown.push_str(&tail[q + fragment..]);
             }
         }
-        _ => shown.push_str(&url[from..]),
+        None => shown.push_str(tail),
     }
     std::borrow::Cow::Owned(shown)
 }
@@ -679,10 +680,8 @@ pub struct OtlpHttpExporter {
     /// Reused encoding buffer of [`SpanExporter::export`] (grown once to
     /// `max_request_size`).
     encode_buf: Vec<u8>,
-    /// No request before this: a `Retry-After` an export gave up on because its
-    /// deadline came first (see [`ExportError::Throttled`]).
-    /// Until when the collector asked not to be sent anything, and when that was
-    /// learned.
+    /// No request before this: until when the collector asked (`Retry-After`) not to
+    /// be sent anything, and when that was learned (see [`ExportError::Throttled`]).
     not_before: Mutex<Option<(Instant, Instant)>>,
     /// Why spans were last lost or warned about (see [`OtlpHttpExporter::last_error`]).
     last_error: Mutex<Option<String>>,
@@ -903,11 +902,30 @@ impl OtlpHttpExporter {
         }
     }
 
-    /// What is left of a wait another request was asked for, with this worker's own
-    /// jitter (workers waiting out one `Retry-After` do not all send at its end).
-    fn shared_wait(&self) -> Option<Duration> {
+    /// What is left of a wait the collector asked for, with this caller's own jitter
+    /// (workers waiting out one `Retry-After` do not all send at its end): how long a
+    /// batch exporter's worker keeps its spans queued.
+    pub(crate) fn shared_wait(&self) -> Option<Duration> {
         let wait = self.throttled_for()?;
         Some(wait.saturating_add(self.retry.jitter_for(self.next_random())))
+    }
+
+    /// Waits out the collector's `Retry-After`, if one runs, with jitter that leaves
+    /// the request room before `deadline`; `Err(wait)` when the wait itself outlasts
+    /// the deadline (the same test a batch exporter's worker makes, jitter aside).
+    fn wait_out_hold(&self, deadline: Instant) -> Result<(), Duration> {
+        let Some(hold) = self.throttled_for() else {
+            return Ok(());
+        };
+        if instant_after(hold) >= deadline {
+            return Err(hold);
+        }
+        let room = deadline
+            .saturating_duration_since(Instant::now())
+            .saturating_sub(hold);
+        let jitter = self.retry.jitter_for(self.next_random()).min(room / 2);
+        std::thread::sleep(hold.saturating_add(jitter));
+        Ok(())
     }
 
     fn send_with_retries(
@@ -920,11 +938,8 @@ impl OtlpHttpExporter {
         // else send nothing (found by review: the next batch went out at once, so a
         // throttled collector got requests back to back; the OTLP specification says
         // the client SHOULD honour the waiting interval).
-        if let Some(wait) = self.shared_wait() {
-            if instant_after(wait) >= deadline {
-                return Err(ExportError::Throttled { wait });
-            }
-            std::thread::sleep(wait);
+        if let Err(wait) = self.wait_out_hold(deadline) {
+            return Err(ExportError::Throttled { wait });
         }
         let mut attempts = 0u32;
         loop {
@@ -975,11 +990,8 @@ impl OtlpHttpExporter {
             std::thread::sleep(delay);
             // A longer wait another worker was asked for meanwhile holds for this retry
             // too (found by review: a retry went out into it).
-            if let Some(wait) = self.shared_wait() {
-                if instant_after(wait) >= deadline {
-                    return Err(exhausted(failed.error, attempts));
-                }
-                std::thread::sleep(wait);
+            if self.wait_out_hold(deadline).is_err() {
+                return Err(exhausted(failed.error, attempts));
             }
         }
     }
@@ -1217,7 +1229,10 @@ mod tests {
             ("https://u:p@c/v1/traces", "https://REDACTED@c/v1/traces"),
             ("https://u@c?k=v#f", "https://REDACTED@c?REDACTED#f"),
             ("http://c/p?key=s&x=1", "http://c/p?REDACTED"),
-            ("c:1/a@b", "c:1/a@b"),
+            ("c:1/a@b", "REDACTED@b"),
+            ("https://u:pa/ss@h/v1", "https://REDACTED@h/v1"),
+            ("https://u:p?w#x@h", "https://REDACTED@h"),
+            ("https://[::1]:4318/v1", "https://[::1]:4318/v1"),
             ("", ""),
         ] {
             assert_eq!(redacted_url(url), shown, "{url}");

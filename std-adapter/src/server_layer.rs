@@ -3,7 +3,8 @@
 //! directly, hyper 1 through `hyper_util`'s `TowerToHyperService`, tonic servers
 //! (`Server::builder().layer(..)`).
 //!
-//! A gRPC call (`content-type: application/grpc`) gets an RPC span, as OpenTelemetry's
+//! With [`with_grpc`](ServerLayer::with_grpc) (a tonic server), a gRPC call
+//! (`content-type: application/grpc`) gets an RPC span, as OpenTelemetry's
 //! gRPC conventions have it: named `{package.Service}/{Method}`, with `rpc.system`,
 //! `rpc.service`, `rpc.method`, `server.address`/`server.port` and the client and
 //! peer attributes below, and `rpc.grpc.status_code` when the response's head carries
@@ -93,6 +94,7 @@ pub struct ServerLayer {
     peer: Option<PeerOf>,
     scheme: &'static str,
     query: bool,
+    grpc: bool,
 }
 
 impl std::fmt::Debug for ServerLayer {
@@ -103,6 +105,7 @@ impl std::fmt::Debug for ServerLayer {
             .field("peer", &self.peer.is_some())
             .field("scheme", &self.scheme)
             .field("query", &self.query)
+            .field("grpc", &self.grpc)
             .finish_non_exhaustive()
     }
 }
@@ -117,6 +120,7 @@ impl ServerLayer {
             peer: None,
             scheme: "http",
             query: true,
+            grpc: false,
         }
     }
 
@@ -145,6 +149,16 @@ impl ServerLayer {
     #[must_use]
     pub fn with_scheme(mut self, scheme: &'static str) -> Self {
         self.scheme = scheme;
+        self
+    }
+
+    /// Traces requests with a `content-type` of `application/grpc…` as gRPC calls:
+    /// RPC spans named `{package.Service}/{Method}` (see the [module
+    /// documentation](self)). For a tonic server; off unless asked, since a client
+    /// chooses its `content-type`: on a REST server it could name spans by any path.
+    #[must_use]
+    pub fn with_grpc(mut self) -> Self {
+        self.grpc = true;
         self
     }
 
@@ -201,13 +215,14 @@ where
             peer,
             scheme,
             query,
+            grpc,
         } = self.layer;
         let carrier = HeaderMapCarrier(request.headers());
         let context = propagators.extract_context(&carrier);
         // One bag, shared by the guard below and the future; most requests bring none,
-        // and then none is made current (found by review: one empty bag that every
-        // request shared was cloned and dropped at every poll, an atomic counter that
-        // every worker wrote).
+        // and then no baggage is current in the handler, none from around the layer
+        // either (found by review: one empty bag that every request shared was cloned
+        // and dropped at every poll, an atomic counter that every worker wrote).
         let baggage = propagators.extract_baggage(&carrier);
         let baggage = (!baggage.is_empty()).then(|| std::sync::Arc::new(baggage));
         let method = KNOWN_METHODS
@@ -218,7 +233,7 @@ where
         let route = route.and_then(|route| route(request.extensions()));
         // The conventions' name for a method they do not know is `HTTP`.
         let name_method = if method == "_OTHER" { "HTTP" } else { method };
-        let grpc = grpc_call(&request);
+        let grpc = grpc.then(|| grpc_call(&request)).flatten();
         let mut span = match (grpc, route) {
             // An RPC span, as OpenTelemetry's gRPC conventions name it.
             (Some((service, rpc)), _) => {
@@ -260,14 +275,13 @@ where
         // The inner service may do work as it makes its future: with the span current.
         let future = {
             let _current = crate::enter_context(current.clone());
-            let _baggage = baggage.clone().map(crate::enter_baggage);
-            self.inner.call(request)
+            let _baggage = crate::context::enter_baggage_or_none(baggage.clone());
+            // Wrapped here: it keeps the baggage current where it is made (none, for
+            // a request that brought none), not that around the layer.
+            self.inner.call(request).with_context(current)
         };
         ServerFuture {
-            future: Some(crate::WithBaggage::new(
-                future.with_context(current),
-                baggage,
-            )),
+            future: Some(crate::WithBaggage::new(future, baggage)),
             span: Some(span),
             panicked: false,
             grpc,
@@ -285,8 +299,10 @@ fn record_request<B>(span: &mut StdSpan, request: &http::Request<B>, scheme: &st
     }
     let headers = request.headers();
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    // Each proxy adds its own: the first is the client's.
+    let first = |name: &str| header(name).and_then(|v| v.split(',').next());
     let proxied_scheme = forwarded(headers, "proto")
-        .or_else(|| header("x-forwarded-proto"))
+        .or_else(|| first("x-forwarded-proto"))
         .and_then(|s| {
             ["http", "https"]
                 .into_iter()
@@ -309,7 +325,7 @@ fn record_server<B>(span: &mut StdSpan, request: &http::Request<B>) {
     let headers = request.headers();
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let authority = forwarded(headers, "host")
-        .or_else(|| header("x-forwarded-host"))
+        .or_else(|| header("x-forwarded-host").and_then(|v| v.split(',').next()))
         .and_then(|h| h.trim().parse::<http::uri::Authority>().ok())
         .or_else(|| request.uri().authority().cloned())
         .or_else(|| header("host").and_then(|h| h.parse().ok()));
@@ -398,27 +414,38 @@ fn redact_query(query: &str) -> std::borrow::Cow<'_, str> {
 }
 
 /// The value of parameter `name` in the first element of the first `Forwarded` header
-/// (RFC 7239): what the proxy nearest the client saw of it. Quotes are taken off.
+/// (RFC 7239): what the proxy nearest the client saw of it. Quotes are taken off; a
+/// `,` or `;` inside quotes is part of the value (found by review: it ended the
+/// element).
 fn forwarded<'h>(headers: &'h http::HeaderMap, name: &str) -> Option<&'h str> {
-    let first = headers
-        .get(http::header::FORWARDED)?
-        .to_str()
-        .ok()?
-        .split(',')
-        .next()?;
-    first.split(';').find_map(|pair| {
-        let (key, value) = pair.split_once('=')?;
-        if !key.trim().eq_ignore_ascii_case(name) {
-            return None;
+    let value = headers.get(http::header::FORWARDED)?.to_str().ok()?;
+    let mut quoted = false;
+    let mut start = 0;
+    // Pairs of the first element, split at `;` outside quotes; the element ends at a
+    // `,` outside quotes.
+    for (i, c) in value.char_indices().chain([(value.len(), ',')]) {
+        match c {
+            '"' => quoted = !quoted,
+            ';' | ',' if !quoted => {
+                if let Some((key, v)) = value[start..i].split_once('=') {
+                    if key.trim().eq_ignore_ascii_case(name) {
+                        let v = v.trim();
+                        return Some(
+                            v.strip_prefix('"')
+                                .and_then(|v| v.strip_suffix('"'))
+                                .unwrap_or(v),
+                        );
+                    }
+                }
+                if c == ',' {
+                    return None;
+                }
+                start = i + 1;
+            }
+            _ => {}
         }
-        let value = value.trim();
-        Some(
-            value
-                .strip_prefix('"')
-                .and_then(|v| v.strip_suffix('"'))
-                .unwrap_or(value),
-        )
-    })
+    }
+    None
 }
 
 /// The original client's IP address, when a proxy header names one: `Forwarded`'s

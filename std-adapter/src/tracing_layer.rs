@@ -207,8 +207,6 @@ impl TracingLayer {
         self.spans.key()
     }
 
-    /// The id of the span current on this thread, as this layer saw spans entered
-    /// (the registry is asked only when that stack overflowed).
     /// Whether a scope of picotrace's own (`in_span`, `enter`) is inside the `tracing`
     /// span this layer sees entered on this thread (the rule of `current_context()`).
     fn own_scope_is_inner(&self) -> bool {
@@ -217,10 +215,16 @@ impl TracingLayer {
         };
         match entered::innermost(self.key()) {
             entered::Innermost::Known(Some((_, order))) => scope > order,
-            entered::Innermost::Known(None) | entered::Innermost::Unknown => true,
+            entered::Innermost::Known(None) => true,
+            // Deeper than the stack tracks: a scope older than its newest tracked
+            // enter is outside the `tracing` spans (found by review: the spans of a
+            // deep recursion inside a request were all parented to the request).
+            entered::Innermost::Unknown(newest) => scope > newest,
         }
     }
 
+    /// The id of the span current on this thread, as this layer saw spans entered
+    /// (the registry is asked only when that stack overflowed).
     fn current_id<S: Subscriber>(&self, ctx: &Context<'_, S>) -> Option<u64> {
         match entered::current(self.key()) {
             entered::Current::Known(id) => id,
@@ -765,10 +769,14 @@ fn with_entered_if_inner<R>(
                 id
             }
             entered::Innermost::Known(None) => return None,
-            // Too deep to know the order: picotrace's own scope, if any, as before
-            // `tracing` spans were asked at all; else the registry's current span.
-            entered::Innermost::Unknown if scope.is_some() => return None,
-            entered::Innermost::Unknown => dispatch.current_span().id()?.into_u64(),
+            // Too deep to know the order: picotrace's own scope if it is newer than
+            // the newest enter the stack tracked; else the registry's current span
+            // (found by review: the scope won, and a deep recursion inside a request
+            // injected the request's span).
+            entered::Innermost::Unknown(newest) if scope.is_some_and(|s| s > newest) => {
+                return None
+            }
+            entered::Innermost::Unknown(_) => dispatch.current_span().id()?.into_u64(),
         };
         with_backing_id(&Id::from_u64(id), dispatch, f.take()?)
     })

@@ -362,9 +362,18 @@ fn a_retry_after_one_request_waits_out_holds_for_every_request() {
     server.set_default(Reply::ok());
     let x = std::sync::Arc::new(exporter(&server));
     let first = send_on_thread(&x, b"first");
-    // The 429 is in before the second request is made.
+    // The 429 is in, and the first sender has taken it in, before the second request
+    // is made (a probe with no time to send returns `Throttled` once the wait is known,
+    // `Timeout` before: found by review, a fixed sleep could come too early).
     let throttled = server.wait_for(1, Duration::from_secs(5))[0].at;
-    std::thread::sleep(Duration::from_millis(100));
+    let known_by = Instant::now() + Duration::from_secs(5);
+    while !matches!(
+        x.send_until(b"", Some(Instant::now())),
+        Err(ExportError::Throttled { .. })
+    ) {
+        assert!(Instant::now() < known_by, "the wait never became known");
+        std::thread::sleep(Duration::from_millis(5));
+    }
     let second = x.send(b"second");
     assert!(second.is_ok(), "{second:?}");
     assert!(first.join().unwrap().is_ok());

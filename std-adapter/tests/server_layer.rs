@@ -454,7 +454,18 @@ fn a_request_without_baggage_makes_none_current() {
     rt.block_on(service.call(request("GET", "/", &[]))).unwrap();
     rt.block_on(service.call(request("GET", "/", &[("baggage", "k=v")])))
         .unwrap();
-    assert_eq!(*seen.lock().unwrap(), [false, false, true, true]);
+    // Baggage current around the layer does not leak into a request that brought
+    // none (found by review, when none was made current instead).
+    {
+        let mut outer = picotrace::Baggage::new();
+        outer.insert("leaked", "yes").unwrap();
+        let _outer = picotrace_std::enter_baggage(outer);
+        rt.block_on(service.call(request("GET", "/", &[]))).unwrap();
+    }
+    assert_eq!(
+        *seen.lock().unwrap(),
+        [false, false, true, true, false, false]
+    );
 }
 
 /// A tonic-shaped service: answers with the `grpc-status` the request's `x-code` asks
@@ -479,7 +490,9 @@ fn grpc_service() -> FnService<impl FnMut(http::Request<()>) -> BoxFuture + Clon
 #[test]
 fn grpc_calls_get_rpc_spans_with_their_status() {
     let (provider, kept) = setup();
-    let mut service = ServerLayer::new(&provider).layer(grpc_service());
+    let mut service = ServerLayer::new(&provider)
+        .with_grpc()
+        .layer(grpc_service());
     let grpc = |code: Option<&str>| {
         let mut headers = vec![
             ("content-type", "application/grpc+proto"),
@@ -519,4 +532,55 @@ fn grpc_calls_get_rpc_spans_with_their_status() {
     assert_eq!(spans[2].attr("rpc.grpc.status_code"), Some("13"));
     assert_eq!(spans[2].attr("error.type"), Some("13"));
     assert!(spans[2].status.starts_with("Error"), "{:?}", spans[2]);
+}
+
+/// Regression (found by review): any client could name a REST server's spans by any
+/// path by sending `content-type: application/grpc`; gRPC is for layers told so.
+#[test]
+fn a_grpc_content_type_is_not_trusted_unless_asked() {
+    let (provider, kept) = setup();
+    let layer = ServerLayer::new(&provider).with_route(|ext| ext.get::<Route>().map(|r| r.0));
+    let mut service = layer.layer(handler(Observed::default()));
+    let spoofed = request(
+        "POST",
+        "/8f3a2c/x1",
+        &[("content-type", "application/grpc")],
+    );
+    let span = served(&mut service, spoofed, &provider, &kept);
+    assert_eq!(span.name, "POST /users/{id}");
+    assert_eq!(span.attr("rpc.system"), None);
+    assert_eq!(span.attr("http.route"), Some("/users/{id}"));
+}
+
+/// Regression (found by review): a list in `X-Forwarded-Proto` or `X-Forwarded-Host`
+/// (each proxy adds its own) matched nothing, and a quoted `,` or `;` in `Forwarded`
+/// ended its element early.
+#[test]
+fn proxy_header_lists_and_quoted_separators() {
+    let (provider, kept) = setup();
+    let mut service = ServerLayer::new(&provider).layer(handler(Observed::default()));
+    let listed = request(
+        "GET",
+        "/",
+        &[
+            ("x-forwarded-proto", "https, http"),
+            ("x-forwarded-host", "shop.example, 10.0.0.2"),
+        ],
+    );
+    let span = served(&mut service, listed, &provider, &kept);
+    assert_eq!(span.attr("url.scheme"), Some("https"));
+    assert_eq!(span.attr("server.address"), Some("shop.example"));
+    let quoted = request(
+        "GET",
+        "/",
+        &[(
+            "forwarded",
+            "for=\"_gateway,1;x\";proto=https;host=\"a.example\", for=10.0.0.9",
+        )],
+    );
+    let span = served(&mut service, quoted, &provider, &kept);
+    assert_eq!(span.attr("url.scheme"), Some("https"));
+    assert_eq!(span.attr("server.address"), Some("a.example"));
+    // An obfuscated client is no address.
+    assert_eq!(span.attr("client.address"), None);
 }

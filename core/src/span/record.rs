@@ -864,9 +864,9 @@ impl RecordMut<'_> {
             self.push_owned_attributes(owner, attributes, limits.attributes_per_link, limits);
         if !context.is_valid()
             && trace_state.len == 0
-            && dropped_attributes as usize >= attributes.len()
+            && !self.attrs.iter().any(|a| a.owner == owner)
         {
-            // An invalid link whose attributes were all dropped (an empty key, a limit
+            // An invalid link whose attributes were all dropped (empty keys, a limit
             // of zero) says nothing either: dropped and counted as a link (found by
             // review: it was recorded with zero ids and a dropped count).
             self.header.dropped_links = self.header.dropped_links.saturating_add(1);

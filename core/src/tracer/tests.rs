@@ -1725,12 +1725,17 @@ fn an_invalid_link_whose_attributes_are_all_dropped_is_not_recorded() {
     let t = tracer_with(TracerConfig::new("svc"), SpanArena::<2>::new(), &clock);
     let mut s = t.start_span("linked");
     s.add_link(&TraceContext::default(), &[KeyValue::new("", 1)]);
+    // Two empty keys: counted as one dropped key (a repeat), still nothing kept.
+    s.add_link(
+        &TraceContext::default(),
+        &[KeyValue::new("", 1), KeyValue::new("", 2)],
+    );
     s.add_link(&TraceContext::default(), &[KeyValue::new("kept", 1)]);
     s.end();
     let span = &exported(&t)[0];
     assert_eq!(span.links, 1, "only the link that says something: {span:?}");
     assert_eq!(span.link_attrs, [std::vec![("kept".into(), "1".into())]]);
-    assert_eq!(span.dropped.2, 1, "the other counted as dropped: {span:?}");
+    assert_eq!(span.dropped.2, 2, "the others counted as dropped: {span:?}");
 }
 
 /// Records the queue length of every `export_ready` call.

@@ -162,8 +162,10 @@ pub(super) enum Innermost {
     /// entered again inside a picotrace scope is inner to that scope, though it was
     /// current before it.
     Known(Option<(u64, u64)>),
-    /// The stack overflowed on this thread: ask the registry.
-    Unknown,
+    /// The stack overflowed on this thread: ask the registry. With the latest order
+    /// of the enters it tracked (0: none known): a picotrace scope older than that is
+    /// outside the `tracing` spans (the untracked enters came after the tracked ones).
+    Unknown(u64),
 }
 
 /// The span current for `layer` on this thread (as [`current`]), with its order.
@@ -183,9 +185,12 @@ pub(super) fn innermost(layer: usize) -> Innermost {
                     .unwrap_or(0);
                 Innermost::Known(Some((id, order)))
             }
-            _ => Innermost::Unknown,
+            Ok(stack) => {
+                Innermost::Unknown(stack.orders[..stack.len].iter().copied().max().unwrap_or(0))
+            }
+            Err(_) => Innermost::Unknown(0),
         })
-        .unwrap_or(Innermost::Unknown)
+        .unwrap_or(Innermost::Unknown(0))
 }
 
 #[cfg(test)]

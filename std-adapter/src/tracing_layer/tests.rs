@@ -1151,6 +1151,43 @@ fn spans_started_inside_a_picotrace_scope_take_its_span_as_parent() {
     assert_ne!(handler.trace_id, t.named("tracing outer").trace_id);
 }
 
+/// Regression (found by review): past the depth the entered-span stack tracks (64),
+/// a picotrace scope outside the `tracing` spans was taken for inner: the spans of a
+/// deep recursion inside a request were all parented to the request.
+#[test]
+fn deep_tracing_spans_inside_a_picotrace_scope_keep_their_tracing_parents() {
+    fn nest(depth: usize) {
+        if depth == 0 {
+            return;
+        }
+        let span = tracing::info_span!("level", depth);
+        let _in = span.enter();
+        nest(depth - 1);
+    }
+    let t = setup();
+    tracing::subscriber::with_default(t.subscriber(), || {
+        let request = t.provider.tracer().start_server_span("GET /", None);
+        let _current = crate::enter(&request);
+        nest(70);
+    });
+    let spans = t.spans();
+    let by_depth = |d: i64| {
+        spans
+            .iter()
+            .find(|s| attr(s, "depth") == Some(d.to_string().as_str()))
+            .unwrap_or_else(|| panic!("no span at depth {d}"))
+    };
+    // Depth 70 is the outermost; each deeper one (a lower number) is its child.
+    assert_eq!(by_depth(70).parent, Some(t.named("GET /").span_id));
+    for d in 1..70 {
+        assert_eq!(
+            by_depth(d).parent,
+            Some(by_depth(d + 1).span_id),
+            "depth {d}"
+        );
+    }
+}
+
 /// The span id `current_context()` answers.
 fn picotrace_std_current() -> Option<picotrace::SpanId> {
     crate::current_context().map(|cx| cx.span_context.span_id)
