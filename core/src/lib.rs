@@ -1,6 +1,6 @@
 //! picotrace: distributed tracing compatible with OpenTelemetry, for microcontrollers and
-//! busy servers alike (on a Cortex-M3 the tracer with W3C `traceparent` adds about 27.6 KB
-//! of flash to a bare program, 17.2 KB without the `tracestate` feature; ci/footprint.sh).
+//! busy servers alike (on a Cortex-M3 the tracer with W3C `traceparent` adds about 27.8 KB
+//! of flash to a bare program, 17.4 KB without the `tracestate` feature; ci/footprint.sh).
 //!
 //! This crate is `#![no_std]` and never allocates; its only `unsafe` is the slot
 //! ownership protocol in one small module (`sync`, model-checked with loom). The platform
