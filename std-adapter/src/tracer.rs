@@ -885,7 +885,10 @@ enum Shutdown {
 }
 
 /// One shared tracer and the thread that exports its spans; see the module docs.
-/// Dropping a provider shuts it down.
+/// Dropping a provider shuts it down: the drop waits, as [`TracerProvider::shutdown`]
+/// does, for the spans that wait to be exported, up to the export timeout
+/// (`OTEL_BSP_EXPORT_TIMEOUT`, 30 s) against a collector that does not answer; call
+/// `shutdown` first to choose when, or to see what was lost.
 pub struct TracerProvider {
     config: TracerConfig,
     propagators: Propagators,
