@@ -262,11 +262,12 @@ where
                 record_request(&mut span, &request, scheme, query);
             }
             let peer = peer.and_then(|peer| peer(request.extensions()));
+            // Formatted straight into the span (no `String` per request).
             if let Some(client) = original_client(request.headers()).or(peer.map(|p| p.ip())) {
-                span.set_attribute_dyn("client.address", client.to_string().as_str());
+                span.set_attribute_fmt("client.address", format_args!("{client}"));
             }
             if let Some(peer) = peer {
-                span.set_attribute_dyn("network.peer.address", peer.ip().to_string().as_str());
+                span.set_attribute_fmt("network.peer.address", format_args!("{}", peer.ip()));
                 span.set_attribute("network.peer.port", i64::from(peer.port()));
             }
         }
@@ -370,7 +371,7 @@ fn record_grpc_outcome<B>(span: &mut StdSpan, response: &http::Response<B>) {
         Some(code) => {
             span.set_attribute("rpc.grpc.status_code", i64::from(code));
             if GRPC_SERVER_ERRORS.contains(&code) {
-                span.set_attribute_dyn(semconv::ERROR_TYPE, code.to_string().as_str());
+                span.set_attribute_fmt(semconv::ERROR_TYPE, format_args!("{code}"));
                 span.set_error("");
             }
         }
