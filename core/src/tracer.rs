@@ -81,8 +81,8 @@ pub struct TracerConfig<S = Sampler> {
     /// on [`Tracer::flush`]); also the most spans one export call receives (0:
     /// [`crate::span::arena::DRAIN_BATCH`]).
     pub export_batch_size: usize,
-    /// Also export when a span ends and this much time has passed since the last export
-    /// (`Duration::ZERO`: no time trigger).
+    /// Also export when a span ends and this much time has passed since the last export,
+    /// or the clock was set back by more than this (`Duration::ZERO`: no time trigger).
     pub export_interval: core::time::Duration,
     /// Who exports when a trigger fires: `None` exports on the thread that ended the
     /// span (if no other export is running); `Some` only signals (the std adapter's
@@ -225,7 +225,8 @@ impl<S: SpanSampler> TracerConfig<S> {
         self
     }
 
-    /// Exports when a span ends at least `interval` after the last export.
+    /// Exports when a span ends at least `interval` after the last export, or at once
+    /// when the clock was set back by more than `interval`.
     #[must_use]
     pub const fn with_export_interval(mut self, interval: core::time::Duration) -> Self {
         self.export_interval = interval;

@@ -359,7 +359,7 @@ impl EnvConfig {
     /// As [`EnvConfig::shared_exporter`].
     pub fn provider_builder(&self) -> Result<TracerProviderBuilder, ExportError> {
         // The schedule and the batch size (`OTEL_BSP_*`) drive the provider's export
-        // thread whatever the exporter: not only a batch exporter's (a batch exporter
+        // thread whatever the exporter (the console's batch is one span, below): not only a batch exporter's (a batch exporter
         // set on the builder later keeps its own).
         let batch = self.batch;
         // The console exporter prints each span as it ends: the spec pairs the standard

@@ -118,7 +118,7 @@ pub enum ExportError {
     Transport(Box<dyn std::error::Error + Send + Sync>),
     /// Not sent: an earlier response asked, with `Retry-After`, for no request until a
     /// time this export's deadline comes before (`wait` from now; the wait is capped
-    /// as [`crate::RetryPolicy::max_retry_after`] says). The OTLP specification: the
+    /// at [`crate::RetryPolicy::max_retry_after`], plus the policy's jitter). The OTLP specification: the
     /// client SHOULD honour the waiting interval. Not retried.
     Throttled {
         /// How long the collector's wait has left to run.

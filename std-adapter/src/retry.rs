@@ -10,7 +10,7 @@
 //!
 //! The default policy is what opentelemetry-rust recommends (it ships retries off): 3
 //! retries, backoff 100 ms doubling up to 1600 ms, plus up to 100 ms of jitter, and a
-//! server's `Retry-After` honoured up to 30 s.
+//! server's `Retry-After` honoured up to 30 s (plus the jitter).
 //!
 //! ```
 //! use std::time::Duration;
@@ -35,8 +35,8 @@ pub struct RetryPolicy {
     pub initial_backoff: Duration,
     /// Longest backoff (before jitter).
     pub max_backoff: Duration,
-    /// Up to this much random time is added to each backoff, so that many clients
-    /// that failed together do not retry together.
+    /// Up to this much random time is added to each wait, backoff or `Retry-After`,
+    /// so that many clients that failed together do not retry together.
     pub jitter: Duration,
     /// Longest wait a server's `Retry-After` can ask for; longer requests are capped.
     pub max_retry_after: Duration,

@@ -25,11 +25,12 @@
 //!   `consumer`, `internal`; read when the span starts: a kind recorded later is
 //!   ignored, as a picotrace span's kind is fixed at its start), `otel.status_code`
 //!   (`ok`, `error`), `otel.status_description` (or the older `otel.status_message`);
-//!   given as numbers or booleans, they are read as their text. A field holding an error (`error = &err as
-//!   &dyn Error`) sets the status to Error and records an `exception` event; its causes
-//!   (`source()`, outermost first) go to `{field}.chain`, a string array, as
-//!   `tracing-opentelemetry` records them (on the span, or on the event for an event's
-//!   field).
+//!   given as numbers or booleans, they are read as their text. A span's field holding
+//!   an error (`error = &err as &dyn Error`) sets the status to Error and records an
+//!   `exception` event; the causes of an error field (`source()`, outermost first) go
+//!   to `{field}.chain`, a string array, as `tracing-opentelemetry` records them (on
+//!   the span, or on the event for an event's field, at any level; an event's error
+//!   sets the status only at `ERROR`, see Events).
 //! - **Events** (`info!`, `error!`, ...) inside a span become span events named by their
 //!   message, with `level`, `target` and their fields as attributes. The first `ERROR`
 //!   event sets the span's status to Error with the message as description (none when it

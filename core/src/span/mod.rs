@@ -730,12 +730,13 @@ impl<'t> Span<'t> {
     /// full) and records under the new one gets its record now: it starts at this call,
     /// with its kind, no name ([`Span::update_name`] gives one) and none of the
     /// attributes set before; one that must keep the new parent's tracestate gets a
-    /// record for it too. Without a free slot in the arena it stays as it was, counted
-    /// as dropped by the full arena (nothing is exported here to make room, nor waited
-    /// for, whatever the tracer's full-arena wait: the `tracing` layer calls this under
-    /// a lock), and so does a
-    /// span of a disabled tracer, or a root started before [`Tracer::seed`] (it has
-    /// no tracer to record into: start it after seeding).
+    /// record for it too. Without a free slot in the arena it keeps no record: it takes
+    /// the new parent's trace id, unsampled, and is counted as dropped by the full
+    /// arena when it would have been sampled (nothing is exported here to make room,
+    /// nor waited for, whatever the tracer's full-arena wait: the `tracing` layer calls
+    /// this under a lock). A span of a disabled tracer, or a root started before
+    /// [`Tracer::seed`], stays as it was (it has no tracer to record into: start it
+    /// after seeding).
     ///
     /// [`Tracer::seed`]: crate::Tracer::seed
     pub fn set_parent(&mut self, parent: &TraceContext) {
