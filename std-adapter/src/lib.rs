@@ -98,7 +98,7 @@ pub use otlp_http::{
 pub use picotrace;
 pub use retry::RetryPolicy;
 #[cfg(feature = "tower")]
-pub use server_layer::{PeerOf, RouteOf, ServerLayer, ServerService};
+pub use server_layer::{PeerOf, RouteOf, ServerBody, ServerLayer, ServerService};
 pub use tracer::{
     global, propagators, tracer, HeapArena, Incoming, SharedExporter, ShutdownGuard, StdArena,
     StdSpan, StdTracer, TracerProvider, TracerProviderBuilder, ARENA_SPANS,

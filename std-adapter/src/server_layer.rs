@@ -10,17 +10,22 @@
 //! peer attributes below, and `rpc.grpc.status_code` when the response's head carries
 //! it (a call that failed before its first message: tonic's `Err(Status)`), an Error
 //! for the codes the conventions count as the server's (UNKNOWN, DEADLINE_EXCEEDED,
-//! UNIMPLEMENTED, INTERNAL, UNAVAILABLE, DATA_LOSS). A call that succeeds sends its
-//! status in the trailers, after the span has ended: no status code is recorded then.
+//! UNIMPLEMENTED, INTERNAL, UNAVAILABLE, DATA_LOSS). `rpc.grpc.status_code` comes from
+//! the response's head when the call failed before its first message (tonic's
+//! `Err(Status)`), else from the trailers that end its body.
 //!
 //! For each request it reads the caller's context and baggage from the headers (in
 //! the formats the provider's propagators name), starts a `SERVER` span under that
 //! context, keeps the span's context and the baggage current while the inner service
-//! makes and polls its response future (on whichever worker thread polls it), and
-//! ends the span when the response's head is ready (a streamed body is not covered):
-//! with `http.response.status_code`, and an Error status and `error.type` for a 5xx or
-//! a service error (OpenTelemetry's HTTP server conventions: a 4xx is the client's
-//! error, not the server span's). A handler that panics ends it an Error with the
+//! makes and polls its response future (on whichever worker thread polls it), records
+//! `http.response.status_code` when the response's head is ready, with an Error status
+//! and `error.type` for a 5xx or a service error (OpenTelemetry's HTTP server
+//! conventions: a 4xx is the client's error, not the server span's), and ends the span
+//! when the response has been sent: the response's body ([`ServerBody`]) ends it after
+//! its last frame (a streamed body, server-sent events, a gRPC stream are covered, with
+//! the span and baggage current while the body makes its frames), an Error `_OTHER` if
+//! the body fails, or when the server drops the body first (a client gone, a `HEAD`
+//! response); an empty body ends it with the head. A handler that panics ends it an Error with the
 //! `error.type` `panicked`; a request whose future is dropped before it completes (the
 //! client went away, a timeout around the service gave up) ends it then, an Error with
 //! the `error.type` `cancelled`, after what the handler still held.
@@ -198,8 +203,9 @@ const KNOWN_METHODS: [&str; 9] = [
 impl<S, ReqBody, ResBody> Service<http::Request<ReqBody>> for ServerService<S>
 where
     S: Service<http::Request<ReqBody>, Response = http::Response<ResBody>>,
+    ResBody: http_body::Body,
 {
-    type Response = S::Response;
+    type Response = http::Response<ServerBody<ResBody>>;
     type Error = S::Error;
     type Future = ServerFuture<S::Future>;
 
@@ -282,10 +288,11 @@ where
             self.inner.call(request).with_context(current)
         };
         ServerFuture {
-            future: Some(crate::WithBaggage::new(future, baggage)),
+            future: Some(crate::WithBaggage::new(future, baggage.clone())),
             span: Some(span),
             panicked: false,
             grpc,
+            baggage,
         }
     }
 }
@@ -358,30 +365,38 @@ fn grpc_call<B>(request: &http::Request<B>) -> Option<(&str, &str)> {
 /// UNAVAILABLE, DATA_LOSS; the others are the client's.
 const GRPC_SERVER_ERRORS: [u8; 6] = [2, 4, 12, 13, 14, 15];
 
-/// Records a gRPC response's outcome: its `grpc-status` when the response's head
+/// Records a gRPC response's outcome from its head: its `grpc-status` when the head
 /// carries it (a call that failed before its first message: what tonic sends for an
-/// `Err(Status)`); one that succeeded sends it in the trailers, after the head.
+/// `Err(Status)`; one that did not sends it in the trailers, read by [`ServerBody`]),
+/// or the HTTP status when it is not 200.
 fn record_grpc_outcome<B>(span: &mut StdSpan, response: &http::Response<B>) {
-    let code = response
-        .headers()
+    if record_grpc_status(span, response.headers()) {
+        return;
+    }
+    // gRPC answers every call with HTTP 200: another status failed the call.
+    if response.status() != http::StatusCode::OK {
+        span.set_attribute_dyn(semconv::ERROR_TYPE, response.status().as_str());
+        span.set_error("");
+    }
+}
+
+/// Records the `grpc-status` in `headers` (a response's head, or its trailers), if
+/// there is one: `rpc.grpc.status_code`, and an Error for a code the conventions count
+/// as the server's. Whether there was one.
+fn record_grpc_status(span: &mut StdSpan, headers: &http::HeaderMap) -> bool {
+    let code = headers
         .get("grpc-status")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u8>().ok());
-    match code {
-        Some(code) => {
-            span.set_attribute("rpc.grpc.status_code", i64::from(code));
-            if GRPC_SERVER_ERRORS.contains(&code) {
-                span.set_attribute_fmt(semconv::ERROR_TYPE, format_args!("{code}"));
-                span.set_error("");
-            }
-        }
-        // gRPC answers every call with HTTP 200: another status failed the call.
-        None if response.status() != http::StatusCode::OK => {
-            span.set_attribute_dyn(semconv::ERROR_TYPE, response.status().as_str());
-            span.set_error("");
-        }
-        None => {}
+    let Some(code) = code else {
+        return false;
+    };
+    span.set_attribute("rpc.grpc.status_code", i64::from(code));
+    if GRPC_SERVER_ERRORS.contains(&code) {
+        span.set_attribute_fmt(semconv::ERROR_TYPE, format_args!("{code}"));
+        span.set_error("");
     }
+    true
 }
 
 /// The query keys whose values OpenTelemetry's conventions ask to redact by default
@@ -509,8 +524,9 @@ impl Drop for PanicGuard<'_> {
 }
 
 pin_project_lite::pin_project! {
-    /// The response future of [`ServerService`]: ends the request's span when the
-    /// response is ready, or when dropped first.
+    /// The response future of [`ServerService`]: records the response's status when
+    /// it is ready and hands the request's span to its [`ServerBody`]; ends the span
+    /// when dropped first.
     #[must_use = "futures do nothing unless polled"]
     pub struct ServerFuture<F> {
         // `None` once dropped early.
@@ -521,6 +537,8 @@ pin_project_lite::pin_project! {
         panicked: bool,
         // A gRPC call: its outcome is its `grpc-status`.
         grpc: bool,
+        // The request's baggage, current while the body makes its frames.
+        baggage: Option<std::sync::Arc<picotrace::Baggage>>,
     }
 
     impl<F> PinnedDrop for ServerFuture<F> {
@@ -543,10 +561,11 @@ pin_project_lite::pin_project! {
 impl<F, ResBody, E> Future for ServerFuture<F>
 where
     F: Future<Output = Result<http::Response<ResBody>, E>>,
+    ResBody: http_body::Body,
 {
-    type Output = F::Output;
+    type Output = Result<http::Response<ServerBody<ResBody>>, E>;
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let Some(future) = this.future.as_pin_mut() else {
             panic!("ServerFuture polled after it was dropped");
@@ -562,23 +581,139 @@ where
             Poll::Ready(result) => result,
             Poll::Pending => return Poll::Pending,
         };
-        if let Some(mut span) = this.span.take() {
-            match &result {
-                Ok(response) if *this.grpc => record_grpc_outcome(&mut span, response),
-                Ok(response) => {
-                    let status = response.status();
-                    span.set_attribute(semconv::HTTP_RESPONSE_STATUS_CODE, status.as_u16());
-                    if status.is_server_error() {
-                        span.set_attribute_dyn(semconv::ERROR_TYPE, status.as_str());
-                        span.set_error("");
-                    }
-                }
-                Err(_) => {
+        let mut span = this.span.take();
+        let response = match result {
+            Ok(response) => response,
+            Err(error) => {
+                if let Some(span) = span.as_mut() {
                     span.set_attribute(semconv::ERROR_TYPE, "_OTHER");
+                    span.set_error("");
+                }
+                return Poll::Ready(Err(error));
+            }
+        };
+        if let Some(span) = span.as_mut() {
+            if *this.grpc {
+                record_grpc_outcome(span, &response);
+            } else {
+                let status = response.status();
+                span.set_attribute(semconv::HTTP_RESPONSE_STATUS_CODE, status.as_u16());
+                if status.is_server_error() {
+                    span.set_attribute_dyn(semconv::ERROR_TYPE, status.as_str());
                     span.set_error("");
                 }
             }
         }
-        Poll::Ready(result)
+        let grpc = *this.grpc;
+        let baggage = this.baggage.take();
+        Poll::Ready(Ok(
+            response.map(|body| ServerBody::new(body, span, grpc, baggage))
+        ))
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The response body of [`ServerService`]: the inner service's body, which ends the
+    /// request's span when it has made its last frame (after a gRPC call's trailers,
+    /// whose `grpc-status` it records), fails (an Error `_OTHER`), or is dropped first
+    /// (the client went away; a `HEAD` response, whose body is never sent). The span
+    /// and the request's baggage are current while it makes its frames, so that spans
+    /// a streamed body starts are the request's children.
+    pub struct ServerBody<B> {
+        // First: dropped before the span, which ends after what the body held.
+        #[pin]
+        inner: B,
+        span: Option<StdSpan>,
+        // The span's context, made current while a frame is made; `None` once the
+        // span has ended.
+        context: Option<picotrace::TraceContext>,
+        baggage: Option<std::sync::Arc<picotrace::Baggage>>,
+        grpc: bool,
+    }
+}
+
+impl<B: http_body::Body> ServerBody<B> {
+    fn new(
+        inner: B,
+        span: Option<StdSpan>,
+        grpc: bool,
+        baggage: Option<std::sync::Arc<picotrace::Baggage>>,
+    ) -> Self {
+        // An empty body is sent with the head: the span ends now. (A server does not
+        // poll a body that says it has ended; it drops it whenever it is done.)
+        let span = span.filter(|_| !inner.is_end_stream());
+        let context = span
+            .as_ref()
+            .map(StdSpan::trace_context)
+            .filter(|cx| cx.span_context.is_valid());
+        Self {
+            inner,
+            span,
+            context,
+            baggage,
+            grpc,
+        }
+    }
+}
+
+impl<B> std::fmt::Debug for ServerBody<B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerBody")
+            .field("span", &self.span)
+            .field("grpc", &self.grpc)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<B: http_body::Body> http_body::Body for ServerBody<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<B::Data>, B::Error>>> {
+        let mut this = self.project();
+        let polled = {
+            let _current = this.context.clone().map(crate::enter_context);
+            let _baggage = this
+                .context
+                .is_some()
+                .then(|| crate::context::enter_baggage_or_none(this.baggage.clone()));
+            this.inner.as_mut().poll_frame(cx)
+        };
+        let ended = match &polled {
+            Poll::Pending => false,
+            Poll::Ready(Some(Ok(frame))) => {
+                if let (true, Some(trailers), Some(span)) =
+                    (*this.grpc, frame.trailers_ref(), this.span.as_mut())
+                {
+                    record_grpc_status(span, trailers);
+                }
+                // Trailers are a body's last frame.
+                frame.is_trailers() || this.inner.is_end_stream()
+            }
+            Poll::Ready(Some(Err(_))) => {
+                if let Some(span) = this.span.as_mut() {
+                    span.set_attribute(semconv::ERROR_TYPE, "_OTHER");
+                    span.set_error("");
+                }
+                true
+            }
+            Poll::Ready(None) => true,
+        };
+        if ended {
+            *this.context = None;
+            this.span.take();
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
     }
 }

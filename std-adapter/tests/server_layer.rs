@@ -12,6 +12,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
+use http_body::Body as _;
 use picotrace::{AttributeValue, SpanBatch, SpanExporter, SpanKind, TracerConfig};
 use picotrace_std::{ServerLayer, SharedExporter, TracerProvider};
 use support::runtime;
@@ -256,7 +257,11 @@ fn served<S>(
     kept: &Keep,
 ) -> Seen
 where
-    S: Service<http::Request<()>, Response = http::Response<String>, Error = Infallible>,
+    S: Service<
+        http::Request<()>,
+        Response = http::Response<picotrace_std::ServerBody<String>>,
+        Error = Infallible,
+    >,
 {
     runtime().block_on(service.call(request)).unwrap();
     provider.flush().unwrap();
@@ -521,7 +526,8 @@ fn grpc_calls_get_rpc_spans_with_their_status() {
         assert_eq!(span.attr("http.request.method"), None);
         assert_eq!(span.attr("url.path"), None);
     }
-    // Succeeded: the status is in the trailers, not recorded.
+    // Succeeded: the status would be in the trailers (this body has none: see
+    // `a_grpc_status_in_the_trailers_is_recorded`).
     assert_eq!(spans[0].attr("rpc.grpc.status_code"), None);
     assert_eq!(spans[0].status, "Unset");
     // NOT_FOUND is the client's error: recorded, the span not an Error.
@@ -583,4 +589,261 @@ fn proxy_header_lists_and_quoted_separators() {
     assert_eq!(span.attr("server.address"), Some("a.example"));
     // An obfuscated client is no address.
     assert_eq!(span.attr("client.address"), None);
+}
+
+/// A response body that makes its frames one at a time, `gap` apart (a stream, as
+/// server-sent events or a gRPC stream are), calling `on_frame` as it makes each.
+struct Streamed {
+    frames: std::collections::VecDeque<Result<http_body::Frame<&'static [u8]>, std::io::Error>>,
+    gap: std::time::Duration,
+    sleep: Option<Pin<Box<tokio::time::Sleep>>>,
+    on_frame: Arc<dyn Fn() + Send + Sync>,
+}
+
+impl Streamed {
+    fn new(gap_ms: u64, on_frame: Arc<dyn Fn() + Send + Sync>) -> Self {
+        Self {
+            frames: Default::default(),
+            gap: std::time::Duration::from_millis(gap_ms),
+            sleep: None,
+            on_frame,
+        }
+    }
+
+    fn data(mut self, bytes: &'static [u8]) -> Self {
+        self.frames.push_back(Ok(http_body::Frame::data(bytes)));
+        self
+    }
+
+    fn trailers(mut self, name: &'static str, value: &'static str) -> Self {
+        let mut trailers = http::HeaderMap::new();
+        trailers.insert(name, http::HeaderValue::from_static(value));
+        self.frames
+            .push_back(Ok(http_body::Frame::trailers(trailers)));
+        self
+    }
+
+    fn error(mut self) -> Self {
+        self.frames
+            .push_back(Err(std::io::Error::other("stream broke")));
+        self
+    }
+}
+
+impl http_body::Body for Streamed {
+    type Data = &'static [u8];
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<&'static [u8]>, std::io::Error>>> {
+        let gap = self.gap;
+        let sleep = self
+            .sleep
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(gap)));
+        if sleep.as_mut().poll(cx).is_pending() {
+            return Poll::Pending;
+        }
+        self.sleep = None;
+        let frame = self.frames.pop_front();
+        if frame.is_some() {
+            (self.on_frame)();
+        }
+        Poll::Ready(frame)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.frames.is_empty()
+    }
+}
+
+/// A service that answers each request with the body `make` gives it.
+#[derive(Clone)]
+struct BodyService<F>(F);
+
+impl<F: FnMut(&http::Request<()>) -> http::Response<Streamed>> Service<http::Request<()>>
+    for BodyService<F>
+{
+    type Response = http::Response<Streamed>;
+    type Error = Infallible;
+    type Future = std::future::Ready<Result<http::Response<Streamed>, Infallible>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: http::Request<()>) -> Self::Future {
+        std::future::ready(Ok((self.0)(&request)))
+    }
+}
+
+/// Polls `body` to its end (as a server sends it), returning the frames it made.
+async fn send<B: http_body::Body + Unpin>(
+    body: &mut B,
+) -> Vec<Result<http_body::Frame<B::Data>, B::Error>> {
+    let mut frames = Vec::new();
+    while let Some(frame) = std::future::poll_fn(|cx| Pin::new(&mut *body).poll_frame(cx)).await {
+        frames.push(frame);
+    }
+    frames
+}
+
+fn now_nanos() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+}
+
+/// Regression: the server span ended when the response's head was ready, before a
+/// streamed body was sent (it covered none of it, and spans the stream started had
+/// no parent). It ends after the body's last frame now, with the span current while
+/// each frame is made.
+#[test]
+fn a_streamed_body_is_covered_by_the_server_span() {
+    let (provider, kept) = setup();
+    let tracer = provider.tracer();
+    let last_frame = Arc::new(Mutex::new(0u64));
+    let on_frame: Arc<dyn Fn() + Send + Sync> = {
+        let last_frame = Arc::clone(&last_frame);
+        Arc::new(move || {
+            let parent = picotrace_std::current_context();
+            tracer
+                .start_span_with_parent("frame", parent.as_ref())
+                .end();
+            *last_frame.lock().unwrap() = now_nanos();
+        })
+    };
+    let mut service =
+        ServerLayer::new(&provider).layer(BodyService(move |_: &http::Request<()>| {
+            let body = Streamed::new(20, Arc::clone(&on_frame))
+                .data(b"event: 1\n\n")
+                .data(b"event: 2\n\n")
+                .data(b"event: 3\n\n");
+            http::Response::new(body)
+        }));
+    let rt = runtime();
+    let mut response = rt
+        .block_on(service.call(request("GET", "/events", &[])))
+        .unwrap();
+    // The head is ready; the body is not sent yet: the span has not ended.
+    provider.flush().unwrap();
+    assert!(
+        kept.0.lock().unwrap().is_empty(),
+        "{:#?}",
+        kept.0.lock().unwrap()
+    );
+    let frames = rt.block_on(send(response.body_mut()));
+    assert_eq!(frames.len(), 3);
+    provider.flush().unwrap();
+    let spans = kept.0.lock().unwrap().clone();
+    assert_eq!(spans.len(), 4, "{spans:#?}");
+    let server = spans.iter().find(|s| s.name == "GET").expect("server span");
+    assert_eq!(server.attr("http.response.status_code"), Some("200"));
+    assert_eq!(server.status, "Unset");
+    assert!(
+        server.end >= *last_frame.lock().unwrap(),
+        "the server span ended before the body's last frame: {spans:#?}"
+    );
+    for frame in spans.iter().filter(|s| s.name == "frame") {
+        assert_eq!(frame.parent.as_deref(), Some(server.span_id.as_str()));
+        assert_eq!(frame.trace_id, server.trace_id);
+        assert!(frame.end <= server.end);
+    }
+    // Nothing of the request stays current after a frame.
+    assert_eq!(picotrace_std::current_context(), None);
+}
+
+/// Regression: a gRPC call that succeeded, or failed after its first message, sends
+/// its status in the trailers, which the span had ended before: no status was
+/// recorded, and a stream that failed looked like a success.
+#[test]
+fn a_grpc_status_in_the_trailers_is_recorded() {
+    let (provider, kept) = setup();
+    let mut service =
+        ServerLayer::new(&provider)
+            .with_grpc()
+            .layer(BodyService(|request: &http::Request<()>| {
+                let code = request.headers().get("x-code").unwrap().to_str().unwrap();
+                let code = if code == "0" { "0" } else { "14" };
+                let body = Streamed::new(1, Arc::new(|| {}))
+                    .data(b"\0\0\0\0\x02\x08\x01")
+                    .trailers("grpc-status", code);
+                let mut response = http::Response::new(body);
+                response.headers_mut().insert(
+                    http::header::CONTENT_TYPE,
+                    http::HeaderValue::from_static("application/grpc"),
+                );
+                response
+            }));
+    let rt = runtime();
+    for code in ["0", "14"] {
+        let call = request(
+            "POST",
+            "/shop.v1.Inventory/Watch",
+            &[("content-type", "application/grpc"), ("x-code", code)],
+        );
+        let mut response = rt.block_on(service.call(call)).unwrap();
+        let frames = rt.block_on(send(response.body_mut()));
+        assert_eq!(frames.len(), 2);
+        assert!(frames[1].as_ref().unwrap().is_trailers());
+    }
+    provider.flush().unwrap();
+    let spans = kept.0.lock().unwrap().clone();
+    assert_eq!(spans.len(), 2, "{spans:#?}");
+    assert_eq!(spans[0].name, "shop.v1.Inventory/Watch");
+    assert_eq!(spans[0].attr("rpc.grpc.status_code"), Some("0"));
+    assert_eq!(spans[0].attr("error.type"), None);
+    assert_eq!(spans[0].status, "Unset");
+    // UNAVAILABLE, after the call's first message: the server's error.
+    assert_eq!(spans[1].attr("rpc.grpc.status_code"), Some("14"));
+    assert_eq!(spans[1].attr("error.type"), Some("14"));
+    assert!(spans[1].status.starts_with("Error"), "{:?}", spans[1]);
+}
+
+/// A body that fails ends the span an Error; one the server drops before its end (the
+/// client went away) ends it there, its status left as the head made it.
+#[test]
+fn a_body_that_fails_or_is_dropped_ends_the_span() {
+    let (provider, kept) = setup();
+    let mut service =
+        ServerLayer::new(&provider).layer(BodyService(|request: &http::Request<()>| {
+            let body = Streamed::new(1, Arc::new(|| {})).data(b"part");
+            let body = if request.uri().path() == "/fails" {
+                body.error()
+            } else {
+                body.data(b"never sent")
+            };
+            http::Response::new(body)
+        }));
+    let rt = runtime();
+    let mut failing = rt
+        .block_on(service.call(request("GET", "/fails", &[])))
+        .unwrap();
+    let frames = rt.block_on(send(failing.body_mut()));
+    assert!(frames[1].is_err());
+    let mut dropped = rt
+        .block_on(service.call(request("GET", "/dropped", &[])))
+        .unwrap();
+    // One frame sent, then the connection is gone.
+    let first = rt.block_on(std::future::poll_fn(|cx| {
+        Pin::new(dropped.body_mut()).poll_frame(cx)
+    }));
+    assert!(first.is_some());
+    provider.flush().unwrap();
+    assert_eq!(
+        kept.0.lock().unwrap().len(),
+        1,
+        "only the failed body's span ended"
+    );
+    drop(dropped);
+    provider.flush().unwrap();
+    let spans = kept.0.lock().unwrap().clone();
+    assert_eq!(spans.len(), 2, "{spans:#?}");
+    assert_eq!(spans[0].attr("error.type"), Some("_OTHER"));
+    assert!(spans[0].status.starts_with("Error"), "{:?}", spans[0]);
+    assert_eq!(spans[1].attr("http.response.status_code"), Some("200"));
+    assert_eq!(spans[1].attr("error.type"), None);
+    assert_eq!(spans[1].status, "Unset");
 }

@@ -1,6 +1,7 @@
 //! picotrace-std's `ServerLayer` under axum's `route_layer`, as the README shows it:
 //! a real request over TCP gets a server span named by the route axum matched, parented
-//! by the caller's `traceparent`, current in the handler.
+//! by the caller's `traceparent`, current in the handler; a streamed response body is
+//! covered by the span.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -49,18 +50,27 @@ impl SpanExporter for Keep {
     }
 }
 
-#[test]
-fn route_layer_names_the_span_by_the_matched_route() {
-    let seen = Seen::default();
-    let provider = TracerProvider::builder()
+/// A provider exporting to `exporter`, and a multi-thread runtime of two workers.
+fn provider(exporter: impl SpanExporter + Send + 'static) -> TracerProvider {
+    TracerProvider::builder()
         .config(TracerConfig::new("layered"))
-        .exporter(SharedExporter::new(Keep(Arc::clone(&seen))))
-        .build();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .exporter(SharedExporter::new(exporter))
+        .build()
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
-        .unwrap();
+        .unwrap()
+}
+
+#[test]
+fn route_layer_names_the_span_by_the_matched_route() {
+    let seen = Seen::default();
+    let provider = provider(Keep(Arc::clone(&seen)));
+    let runtime = runtime();
     let response = runtime.block_on(async {
         // The handler answers with the span id current in it.
         async fn user() -> String {
@@ -104,4 +114,90 @@ fn route_layer_names_the_span_by_the_matched_route() {
     assert_eq!(peer.as_deref(), Some("Str(\"127.0.0.1\")"));
     // The handler saw its request's span current.
     assert!(response.ends_with(span_id.as_str()), "{response}");
+}
+
+/// `(name, span id, parent, start, end)` of each exported span.
+type Timed = Arc<Mutex<Vec<(String, String, Option<String>, u64, u64)>>>;
+
+struct KeepTimes(Timed);
+
+impl SpanExporter for KeepTimes {
+    fn export(&mut self, batch: &SpanBatch<'_>) -> Result<(), picotrace::ExportError> {
+        let mut seen = self.0.lock().unwrap();
+        for s in batch.iter() {
+            seen.push((
+                s.name().to_owned(),
+                s.span_context().span_id.to_string(),
+                s.parent_span_id().map(|p| p.to_string()),
+                s.start_time().as_unix_nanos(),
+                s.end_time().as_unix_nanos(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Regression: under a real server (hyper, through axum), the server span ended when
+/// the response's head was ready: a streamed body (three chunks 30 ms apart) was not
+/// covered, and the spans its stream started had no parent.
+#[test]
+fn a_streamed_response_is_covered_by_the_server_span() {
+    let seen = Timed::default();
+    let provider = provider(KeepTimes(Arc::clone(&seen)));
+    let tracer = provider.tracer();
+    let runtime = runtime();
+    let response = runtime.block_on(async {
+        let events = move || async move {
+            let chunks = futures_util::stream::unfold(0, move |i| async move {
+                if i == 3 {
+                    return None;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+                // Made while the body is sent: a child of the request's span.
+                let parent = picotrace_std::current_context();
+                tracer
+                    .start_span_with_parent("chunk", parent.as_ref())
+                    .end();
+                Some((
+                    Ok::<_, std::convert::Infallible>(format!("chunk {i}\n")),
+                    i + 1,
+                ))
+            });
+            axum::body::Body::from_stream(chunks)
+        };
+        let router = axum::Router::new()
+            .route("/events", get(events))
+            .route_layer(
+                ServerLayer::new(&provider)
+                    .with_route(|ext| ext.get::<MatchedPath>().map(MatchedPath::as_str)),
+            );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        tokio::task::spawn_blocking(move || picotrace_tests::http_get(port, "/events", &[]))
+            .await
+            .unwrap()
+    });
+    assert!(response.contains("chunk 2"), "{response}");
+    provider.flush().unwrap();
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 4, "{seen:#?}");
+    let server = seen
+        .iter()
+        .find(|s| s.0 == "GET /events")
+        .expect("server span");
+    let chunks: Vec<_> = seen.iter().filter(|s| s.0 == "chunk").collect();
+    assert_eq!(chunks.len(), 3);
+    for chunk in chunks {
+        assert_eq!(chunk.2.as_deref(), Some(server.1.as_str()), "{seen:#?}");
+        assert!(
+            chunk.4 <= server.4,
+            "a chunk ended after the server span: {seen:#?}"
+        );
+    }
+    assert!(
+        server.4 - server.3 >= 90_000_000,
+        "the server span lasted {} ns, less than its body's 90 ms",
+        server.4 - server.3
+    );
 }
