@@ -8,12 +8,14 @@
 #          board's target, with Debian's compiler and -Z build-std=core; sizes printed
 #   run    every demo with an expected-output file (src/bin/<demo>.out) boots in QEMU
 #          (`cargo run`, the crate's runner) under `timeout 60`; its semihosting console
-#          must match the file byte for byte; the RISC-V footprint binaries boot and
-#          must end with status 0
+#          must match the file byte for byte; the footprint binaries (RISC-V and
+#          Cortex-M3) boot and must end with status 0
 #   e2e    the QEMU sensor_node demo again, its UART0 on a TCP socket to uart_bridge,
 #          which forwards to rotel (started here on free loopback ports); the collector's
 #          log must show the device's service.name, span names, parent/child structure,
-#          exception event and the trace id given on the command line. Then a recorded
+#          exception event, the trace id given on the command line, and span times
+#          between the device's boot time and the run's end, children within their
+#          parents (rotel_log.check_times). Then a recorded
 #          UART stream with noise, a cut frame and a corrupted frame goes through the
 #          bridge: only the intact frames may reach the collector. Last, the embassy
 #          demo (qemu-embassy/embassy_node) the same way: its service.name, span names,
@@ -163,6 +165,8 @@ step_build() {
 
 step_run() {
     local dir target args expected demo actual ran=0
+    # Built first: `cargo run` below is under a timeout meant for the run alone.
+    ((BUILT)) || step_build
     mapfile -t dirs < <(board_dirs)
     for dir in "${dirs[@]}"; do
         target="$(board_target "$dir")"
@@ -184,31 +188,44 @@ step_run() {
             ran=$((ran + 1))
         done
     done
-    ((ran > 0)) || die "no demo with an expected-output file was run"
-    step_run_riscv_footprint
+    # sensor_node and embassy_node (a deleted .out file would drop its demo quietly).
+    ((ran >= 2)) || die "expected 2 demos with an expected-output file, ran $ran"
+    step_run_footprint
 }
 
-# The RISC-V footprint binaries have no console to diff: each must boot in QEMU's
-# riscv32 virt board and end with status 0, its own check that both spans were
-# exported and none lost, and leave its FPRT record on the UART (found by review:
-# only ci/footprint.sh, which CI does not run, booted them).
+# The footprint binaries have no console to diff: each must boot in QEMU (RISC-V on the
+# riscv32 virt board, Cortex-M3 on the LM3S6965) and end with status 0, its own check
+# that its spans were exported and none lost, and leave its FPRT record on the UART
+# (found by review: only ci/footprint.sh, which CI does not run, booted them; then only
+# the RISC-V ones were booted here).
 RISCV_FOOTPRINT_CRATE=examples/firmware/qemu-riscv32
-step_run_riscv_footprint() {
-    local target src elf uart
+CORTEX_M_FOOTPRINT_CRATE=examples/firmware/qemu-lm3s6965
+step_run_footprint() {
+    local crate target src elf uart qemu name
     command -v qemu-system-riscv32 >/dev/null ||
         die "qemu-system-riscv32 missing: run 'ci/install.sh firmware' (package qemu-system-misc)"
     ((BUILT)) || step_build
-    target="$(board_target "$RISCV_FOOTPRINT_CRATE")"
-    for src in "$RISCV_FOOTPRINT_CRATE"/src/bin/footprint_*.rs; do
-        elf="$BOARDS_TARGET_DIR/$target/release/$(basename "$src" .rs)"
-        [[ -f "$elf" ]] || die "$elf was not built"
-        uart="$ROOT/target/firmware/$(basename "$RISCV_FOOTPRINT_CRATE")/$(basename "$elf").uart"
-        mkdir -p "$(dirname "$uart")"
-        run timeout "$QEMU_TIMEOUT" qemu-system-riscv32 -machine virt -bios none -display none \
-            -monitor none -serial "file:$uart" -kernel "$elf" </dev/null ||
-            die "$(basename "$elf") (riscv32) failed or timed out in QEMU"
-        grep -q FPRT "$uart" || die "$(basename "$elf") (riscv32) left no FPRT record on its UART"
-        note "qemu-riscv32/$(basename "$elf"): booted, status 0"
+    for crate in "$RISCV_FOOTPRINT_CRATE" "$CORTEX_M_FOOTPRINT_CRATE"; do
+        target="$(board_target "$crate")"
+        name="$(basename "$crate")"
+        for src in "$crate"/src/bin/footprint_*.rs; do
+            elf="$BOARDS_TARGET_DIR/$target/release/$(basename "$src" .rs)"
+            [[ -f "$elf" ]] || die "$elf was not built"
+            uart="$ROOT/target/firmware/$name/$(basename "$elf").uart"
+            mkdir -p "$(dirname "$uart")"
+            rm -f "$uart"
+            if [[ "$crate" == "$RISCV_FOOTPRINT_CRATE" ]]; then
+                qemu=(qemu-system-riscv32 -machine virt -bios none)
+            else
+                qemu=(qemu-system-arm -cpu cortex-m3 -machine lm3s6965evb
+                    -semihosting-config enable=on,target=native)
+            fi
+            run timeout "$QEMU_TIMEOUT" "${qemu[@]}" -display none -monitor none \
+                -serial "file:$uart" -kernel "$elf" </dev/null >/dev/null ||
+                die "$name/$(basename "$elf") failed or timed out in QEMU"
+            grep -q FPRT "$uart" || die "$name/$(basename "$elf") left no FPRT record on its UART"
+            note "$name/$(basename "$elf"): booted, status 0"
+        done
     done
 }
 
@@ -280,11 +297,15 @@ start_bridge() {
 qemu_through_bridge() {
     local bin="$1" demo="$2" traceparent="$3" endpoint="$4" tag="$5"
     start_bridge "$WORK/bridge$tag.out" "$WORK/bridge$tag.err" "$endpoint"
+    # The device's boot time and, after the run, the host's: the span times must fall
+    # between them (rotel_log.check_times).
+    date +%s >"$WORK/boot$tag.time"
     run timeout "$QEMU_TIMEOUT" qemu-system-arm -cpu cortex-m3 -machine lm3s6965evb \
         -display none -monitor none -serial "tcp:127.0.0.1:$BRIDGE_PORT" \
-        -semihosting-config "enable=on,target=native,arg=$demo,arg=traceparent=$traceparent,arg=time=$(date +%s)" \
+        -semihosting-config "enable=on,target=native,arg=$demo,arg=traceparent=$traceparent,arg=time=$(cat "$WORK/boot$tag.time")" \
         -kernel "$bin" </dev/null >"$WORK/console$tag.txt" 2>"$WORK/qemu$tag.err" ||
         { cat "$WORK/console$tag.txt" "$WORK/qemu$tag.err" >&2; die "$demo: QEMU run with the bridge failed"; }
+    date +%s >"$WORK/after$tag.time"
     wait "$BRIDGE_PID" || { cat "$WORK/bridge$tag.err" >&2; die "uart_bridge failed"; }
     cat "$WORK/bridge$tag.err" "$WORK/bridge$tag.out"
     grep -q "continuing trace ${traceparent:3:32}" "$WORK/console$tag.txt" ||
@@ -348,11 +369,12 @@ step_e2e() {
     traceparent="00-$trace_id-$parent_id-01"
     qemu_through_bridge "$bin" "$E2E_DEMO" "$traceparent" "$endpoint" ""
     wait_for_spans "$WORK/collector.log" 13 "$trace_id" || true
-    python3 - "$ROOT/ci" "$WORK/collector.log" "$WORK/bridge.out" "$E2E_SERVICE" "$trace_id" "$parent_id" <<'EOF'
+    python3 - "$ROOT/ci" "$WORK/collector.log" "$WORK/bridge.out" "$E2E_SERVICE" "$trace_id" "$parent_id" \
+        "$(cat "$WORK/boot.time")" "$(cat "$WORK/after.time")" <<'EOF'
 import sys
 sys.path.insert(0, sys.argv[1])
-from rotel_log import Checks, parse
-log, bridge, service, trace_id, parent_id = sys.argv[2:]
+from rotel_log import Checks, check_times, parse
+log, bridge, service, trace_id, parent_id, boot_s, after_s = sys.argv[2:]
 services, spans = parse(log)
 mine = [s for s in spans if s.get("Trace ID") == trace_id]
 check = Checks()
@@ -393,6 +415,7 @@ check(root.get("Status code") == "STATUS_CODE_ERROR", "sensor_cycle has status E
 counters = open(bridge).read()
 check("frames valid 4, forwarded 4, forward failed 0" in counters, "the bridge forwarded 4 valid frames, none failed")
 check("bad crc 0, oversize 0, garbage 0" in counters, "the bridge dropped nothing from the clean stream")
+check_times(check, mine, int(boot_s), int(after_s))
 check.exit()
 EOF
     note "collector received the device's trace $trace_id"
@@ -478,11 +501,12 @@ e2e_embassy() {
     traceparent="00-$trace_id-$parent_id-01"
     qemu_through_bridge "$bin" "$E2E_EMBASSY_DEMO" "$traceparent" "$endpoint" 3
     wait_for_spans "$WORK/collector.log" 9 "$trace_id" || true
-    python3 - "$ROOT/ci" "$WORK/collector.log" "$WORK/bridge3.out" "$E2E_EMBASSY_SERVICE" "$trace_id" "$parent_id" <<'EOF'
+    python3 - "$ROOT/ci" "$WORK/collector.log" "$WORK/bridge3.out" "$E2E_EMBASSY_SERVICE" "$trace_id" "$parent_id" \
+        "$(cat "$WORK/boot3.time")" "$(cat "$WORK/after3.time")" <<'EOF'
 import sys
 sys.path.insert(0, sys.argv[1])
-from rotel_log import Checks, parse
-log, bridge, service, trace_id, parent_id = sys.argv[2:]
+from rotel_log import Checks, check_times, parse
+log, bridge, service, trace_id, parent_id, boot_s, after_s = sys.argv[2:]
 _, spans = parse(log)
 mine = [s for s in spans if s.get("Trace ID") == trace_id]
 check = Checks()
@@ -512,6 +536,12 @@ check(all(s.get("Status code") == "STATUS_CODE_OK" for s in mine), "every span h
 counters = open(bridge).read()
 check("frames valid 3, forwarded 3, forward failed 0" in counters, "the bridge forwarded 3 valid frames (one per round), none failed")
 check("bad crc 0, oversize 0, garbage 0" in counters, "the bridge dropped nothing")
+# A transmit runs in another task and may outlive its measure: only settle is nested.
+times = check_times(check, mine, int(boot_s), int(after_s), nested_names={"settle"})
+for name, ms in (("settle", 20), ("transmit", 10)):
+    took = [(times[s["ID"]][1] - times[s["ID"]][0]) / 1e6 for s in mine if s.get("Name") == name]
+    # Held across `Timer::after_millis(ms)`, on a 1 kHz tick: at least ms - 1.
+    check(len(took) == 3 and all(t >= ms - 1 for t in took), f"each {name} lasts at least {ms - 1} ms (got {took})")
 check.exit()
 EOF
     note "collector received the embassy demo's trace $trace_id: parent/child across tasks"
@@ -523,7 +553,7 @@ main() {
     for step in "$@"; do
         case "$step" in
             build | run | e2e) "step_$step" ;;
-            -h | --help | help) sed -n '2,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+            -h | --help | help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "${BASH_SOURCE[0]}"; exit 0 ;;
             *) die "unknown step '$step' (build, run, e2e)" ;;
         esac
     done

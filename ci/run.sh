@@ -476,14 +476,14 @@ run_step() {
 
 main() {
     if (($# == 0)); then
-        sed -n '2,28p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+        awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "${BASH_SOURCE[0]}"
         exit 2
     fi
     local steps=() arg
     for arg in "$@"; do
         case "$arg" in
             all) steps+=("${ALL_STEPS[@]}") ;;
-            -h | --help | help) sed -n '2,28p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+            -h | --help | help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "${BASH_SOURCE[0]}"; exit 0 ;;
             *) steps+=("$arg") ;;
         esac
     done

@@ -90,7 +90,8 @@ pub fn report(uart: &mut impl FrameSink, arena_bytes: usize, stack_peak: u32) {
     record[..4].copy_from_slice(b"FPRT");
     record[4..8].copy_from_slice(&(arena_bytes as u32).to_le_bytes());
     record[8..].copy_from_slice(&stack_peak.to_le_bytes());
-    uart.write(&record);
+    // The record is the binary's last output: nothing is left to report a failure to.
+    let _ = uart.write(&record);
 }
 
 /// Encode buffer of [`RawOtlp`]: one request with the batch of 2 spans.
@@ -118,7 +119,9 @@ impl<S: FrameSink> SpanExporter for RawOtlp<S> {
         let encoded =
             proto::encode_request(batch.resource, batch.scope, batch.iter(), &mut self.buf)
                 .map_err(|_| ExportError::Failed)?;
-        self.uart.write(&self.buf[..encoded.bytes]);
+        if !self.uart.write(&self.buf[..encoded.bytes]) {
+            return Err(ExportError::Failed);
+        }
         if encoded.spans == batch.len() {
             Ok(())
         } else {

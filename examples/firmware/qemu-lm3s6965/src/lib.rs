@@ -268,10 +268,11 @@ impl embedded_io::Write for Uart0 {
 }
 
 impl FrameSink for Uart0 {
-    fn write(&mut self, bytes: &[u8]) {
+    fn write(&mut self, bytes: &[u8]) -> bool {
         for &b in bytes {
             self.write_byte(b);
         }
+        true
     }
 }
 

@@ -127,10 +127,11 @@ impl Uart {
 }
 
 impl picotrace_firmware_common::FrameSink for Uart {
-    fn write(&mut self, bytes: &[u8]) {
+    fn write(&mut self, bytes: &[u8]) -> bool {
         for &b in bytes {
             self.write_byte(b);
         }
+        true
     }
 }
 

@@ -83,13 +83,15 @@ impl Sensor for AnalogSensor<'_> {
 struct UartSink<'d>(Uart<'d, Blocking>);
 
 impl FrameSink for UartSink<'_> {
-    fn write(&mut self, mut bytes: &[u8]) {
+    fn write(&mut self, mut bytes: &[u8]) -> bool {
         while !bytes.is_empty() {
             match self.0.write(bytes) {
-                Ok(n) => bytes = &bytes[n..],
-                Err(_) => return,
+                Ok(n) if n > 0 => bytes = &bytes[n..],
+                // The exporter drops the frame and counts its spans as lost.
+                _ => return false,
             }
         }
+        true
     }
 }
 

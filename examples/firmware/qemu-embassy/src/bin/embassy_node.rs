@@ -243,9 +243,10 @@ async fn exporter(tracer: &'static AppTracer, mut uart: AsyncUart0) {
     let ok = sensor_node::report(&mut console, &stats, &frames);
     let _ = writeln!(
         console,
-        "frame queue: {} frames dropped",
-        queue.frames_dropped
+        "frame queue: {} frames dropped, {} send errors",
+        queue.frames_dropped, queue.send_errors
     );
-    let ok = ok && queue.frames_dropped == 0;
+    // Both count lost frames: one the queue had no room for, one the UART failed.
+    let ok = ok && queue.frames_dropped == 0 && queue.send_errors == 0;
     board::exit(ok)
 }

@@ -93,8 +93,9 @@ struct UartSink<D: hal::uart::UartDevice, P: hal::uart::ValidUartPinout<D>>(
 );
 
 impl<D: hal::uart::UartDevice, P: hal::uart::ValidUartPinout<D>> FrameSink for UartSink<D, P> {
-    fn write(&mut self, bytes: &[u8]) {
+    fn write(&mut self, bytes: &[u8]) -> bool {
         self.0.write_full_blocking(bytes);
+        true
     }
 }
 
