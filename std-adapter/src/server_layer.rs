@@ -7,12 +7,15 @@
 //! (`content-type: application/grpc`) gets an RPC span, as OpenTelemetry's
 //! gRPC conventions have it: named `{package.Service}/{Method}`, with `rpc.system`,
 //! `rpc.service`, `rpc.method`, `server.address`/`server.port` and the client and
-//! peer attributes below, and `rpc.grpc.status_code` when the response's head carries
-//! it (a call that failed before its first message: tonic's `Err(Status)`), an Error
-//! for the codes the conventions count as the server's (UNKNOWN, DEADLINE_EXCEEDED,
-//! UNIMPLEMENTED, INTERNAL, UNAVAILABLE, DATA_LOSS). `rpc.grpc.status_code` comes from
-//! the response's head when the call failed before its first message (tonic's
-//! `Err(Status)`), else from the trailers that end its body.
+//! peer attributes below, and `rpc.grpc.status_code`, an Error for the codes the
+//! conventions count as the server's (UNKNOWN, DEADLINE_EXCEEDED, UNIMPLEMENTED,
+//! INTERNAL, UNAVAILABLE, DATA_LOSS). The status comes from the response's head when
+//! the call failed before its first message (tonic's `Err(Status)`), else from the
+//! trailers that end its body. A call answered UNIMPLEMENTED before its first message
+//! (what tonic's router answers for a service or method it does not serve; also a
+//! handler's own `Status::unimplemented`) is renamed `_OTHER`, with `rpc.service` and
+//! `rpc.method` `_OTHER` and the path the client sent in `rpc.method_original`: a
+//! client cannot make a new span name per call with made-up paths.
 //!
 //! For each request it reads the caller's context and baggage from the headers (in
 //! the formats the provider's propagators name), starts a `SERVER` span under that
@@ -24,8 +27,9 @@
 //! when the response has been sent: the response's body ([`ServerBody`]) ends it after
 //! its last frame (a streamed body, server-sent events, a gRPC stream are covered, with
 //! the span and baggage current while the body makes its frames), an Error `_OTHER` if
-//! the body fails, or when the server drops the body first (a client gone, a `HEAD`
-//! response); an empty body ends it with the head. A handler that panics ends it an Error with the
+//! the body fails, or when the server drops the body first: an Error `cancelled` (the
+//! client went away mid-body), except for a response that sends no body (to a `HEAD`
+//! request, a 1xx, 204 or 304); an empty body ends it with the head. A handler that panics ends it an Error with the
 //! `error.type` `panicked`; a request whose future is dropped before it completes (the
 //! client went away, a timeout around the service gave up) ends it then, an Error with
 //! the `error.type` `cancelled`, after what the handler still held.
@@ -65,8 +69,12 @@
 //!     );
 //! ```
 //!
-//! (The README has this compiled, with axum; under `Router::nest` the path axum hands
-//! the layer has the prefix taken off, so `url.path` is the nested one.) Handlers find
+//! (The README has this compiled, with axum.) `route_layer` wraps the routes alone: a
+//! request that matches no route (a 404) gets no span, and its context is not read.
+//! To trace those too, add the layer to the whole router with `Router::layer` as
+//! well, or instead: it runs before routing there, so it names spans by the method
+//! alone. On an inner router of `Router::nest`, the path axum hands the layer has the
+//! prefix taken off, so `url.path` is the nested one. Handlers find
 //! the span's context with
 //! [`current_context`](crate::current_context) and the baggage with
 //! [`current_baggage`](crate::current_baggage); to set the span's status or attributes
@@ -269,7 +277,13 @@ where
             }
             let peer = peer.and_then(|peer| peer(request.extensions()));
             // Formatted straight into the span (no `String` per request).
-            if let Some(client) = original_client(request.headers()).or(peer.map(|p| p.ip())) {
+            let client = match original_client(request.headers()) {
+                Ok(Some(client)) => Some(client),
+                // No proxy header: the peer is the client.
+                Ok(None) => peer.map(|p| p.ip()),
+                Err(()) => None,
+            };
+            if let Some(client) = client {
                 span.set_attribute_fmt("client.address", format_args!("{client}"));
             }
             if let Some(peer) = peer {
@@ -277,7 +291,9 @@ where
                 span.set_attribute("network.peer.port", i64::from(peer.port()));
             }
         }
-        let grpc = grpc.is_some();
+        // Kept for the rename of a call to a method the server does not serve (a cheap
+        // clone: the URI's bytes are shared).
+        let grpc = grpc.and_then(|_| request.uri().path_and_query().cloned());
         let current = span.trace_context();
         // The inner service may do work as it makes its future: with the span current.
         let future = {
@@ -292,6 +308,7 @@ where
             span: Some(span),
             panicked: false,
             grpc,
+            head: method == "HEAD",
             baggage,
         }
     }
@@ -309,14 +326,19 @@ fn record_request<B>(span: &mut StdSpan, request: &http::Request<B>, scheme: &st
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     // Each proxy adds its own: the first is the client's.
     let first = |name: &str| header(name).and_then(|v| v.split(',').next());
+    // Only `http` and `https`, from a proxy header or the URI: both are the client's
+    // text (the URI's scheme is HTTP/2's `:scheme`, or an HTTP/1.1 absolute-form target).
+    let known = |s: &str| {
+        ["http", "https"]
+            .into_iter()
+            .find(|known| s.trim().eq_ignore_ascii_case(known))
+    };
     let proxied_scheme = forwarded(headers, "proto")
         .or_else(|| first("x-forwarded-proto"))
-        .and_then(|s| {
-            ["http", "https"]
-                .into_iter()
-                .find(|known| s.trim().eq_ignore_ascii_case(known))
-        });
-    let scheme = proxied_scheme.or(uri.scheme_str()).unwrap_or(scheme);
+        .and_then(known);
+    let scheme = proxied_scheme
+        .or_else(|| uri.scheme_str().and_then(known))
+        .unwrap_or(scheme);
     span.set_attribute_dyn("url.scheme", scheme);
     record_server(span, request);
     if let Some(version) = protocol_version(request.version()) {
@@ -338,7 +360,13 @@ fn record_server<B>(span: &mut StdSpan, request: &http::Request<B>) {
         .or_else(|| request.uri().authority().cloned())
         .or_else(|| header("host").and_then(|h| h.parse().ok()));
     if let Some(authority) = &authority {
-        span.set_attribute_dyn(semconv::SERVER_ADDRESS, authority.host());
+        // An IPv6 host without the brackets of its URI form, as `client.address` has it.
+        let host = authority.host();
+        let host = host
+            .strip_prefix('[')
+            .and_then(|h| h.strip_suffix(']'))
+            .unwrap_or(host);
+        span.set_attribute_dyn(semconv::SERVER_ADDRESS, host);
         if let Some(port) = authority.port_u16() {
             span.set_attribute(semconv::SERVER_PORT, i64::from(port));
         }
@@ -352,7 +380,12 @@ fn grpc_call<B>(request: &http::Request<B>) -> Option<(&str, &str)> {
         .headers()
         .get(http::header::CONTENT_TYPE)?
         .as_bytes();
-    if !content_type.starts_with(b"application/grpc") {
+    // `application/grpc`, `application/grpc+proto`, `application/grpc;charset=..`, in
+    // any case (media types are case-insensitive); not `application/grpc-web` (a
+    // different protocol, HTTP/1.1 from browsers) or `application/grpcx`.
+    const GRPC: &[u8] = b"application/grpc";
+    let (kind, rest) = content_type.split_at_checked(GRPC.len())?;
+    if !kind.eq_ignore_ascii_case(GRPC) || !matches!(rest.first(), None | Some(b'+' | b';')) {
         return None;
     }
     let (service, method) = request.uri().path().strip_prefix('/')?.split_once('/')?;
@@ -369,8 +402,18 @@ const GRPC_SERVER_ERRORS: [u8; 6] = [2, 4, 12, 13, 14, 15];
 /// carries it (a call that failed before its first message: what tonic sends for an
 /// `Err(Status)`; one that did not sends it in the trailers, read by [`ServerBody`]),
 /// or the HTTP status when it is not 200.
-fn record_grpc_outcome<B>(span: &mut StdSpan, response: &http::Response<B>) {
-    if record_grpc_status(span, response.headers()) {
+fn record_grpc_outcome<B>(span: &mut StdSpan, response: &http::Response<B>, path: &str) {
+    if let Some(code) = record_grpc_status(span, response.headers()) {
+        if code == GRPC_UNIMPLEMENTED {
+            // A service or method the server may not serve: no span name or attribute
+            // value of the client's choosing but `rpc.method_original` (the RPC
+            // conventions' `_OTHER`).
+            span.update_name("_OTHER");
+            span.set_attribute("rpc.service", "_OTHER");
+            span.set_attribute("rpc.method", "_OTHER");
+            let original = path.strip_prefix('/').unwrap_or(path);
+            span.set_attribute_dyn("rpc.method_original", original);
+        }
         return;
     }
     // gRPC answers every call with HTTP 200: another status failed the call.
@@ -380,23 +423,23 @@ fn record_grpc_outcome<B>(span: &mut StdSpan, response: &http::Response<B>) {
     }
 }
 
+/// UNIMPLEMENTED: what tonic's router answers for a path it does not route.
+const GRPC_UNIMPLEMENTED: u8 = 12;
+
 /// Records the `grpc-status` in `headers` (a response's head, or its trailers), if
 /// there is one: `rpc.grpc.status_code`, and an Error for a code the conventions count
-/// as the server's. Whether there was one.
-fn record_grpc_status(span: &mut StdSpan, headers: &http::HeaderMap) -> bool {
+/// as the server's. The code, if there was one.
+fn record_grpc_status(span: &mut StdSpan, headers: &http::HeaderMap) -> Option<u8> {
     let code = headers
         .get("grpc-status")
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u8>().ok());
-    let Some(code) = code else {
-        return false;
-    };
+        .and_then(|v| v.parse::<u8>().ok())?;
     span.set_attribute("rpc.grpc.status_code", i64::from(code));
     if GRPC_SERVER_ERRORS.contains(&code) {
         span.set_attribute_fmt(semconv::ERROR_TYPE, format_args!("{code}"));
         span.set_error("");
     }
-    true
+    Some(code)
 }
 
 /// The query keys whose values OpenTelemetry's conventions ask to redact by default
@@ -464,10 +507,12 @@ fn forwarded<'h>(headers: &'h http::HeaderMap, name: &str) -> Option<&'h str> {
     None
 }
 
-/// The original client's IP address, when a proxy header names one: `Forwarded`'s
-/// `for`, else the first address of `X-Forwarded-For`. An obfuscated or `unknown`
-/// client, or anything that is not an IP address (with or without a port), is none.
-fn original_client(headers: &http::HeaderMap) -> Option<std::net::IpAddr> {
+/// The original client's IP address as proxy headers give it: `Forwarded`'s `for`,
+/// else the first address of `X-Forwarded-For`. `Ok(None)` without either header;
+/// `Err(())` when the one there names no IP address (`unknown`, an obfuscated
+/// `_hidden` node, garbage): the client is not known then, and the connection's peer
+/// (the proxy) is not it either.
+fn original_client(headers: &http::HeaderMap) -> Result<Option<std::net::IpAddr>, ()> {
     let named = forwarded(headers, "for").or_else(|| {
         headers
             .get("x-forwarded-for")?
@@ -475,17 +520,26 @@ fn original_client(headers: &http::HeaderMap) -> Option<std::net::IpAddr> {
             .ok()?
             .split(',')
             .next()
-    })?;
-    let named = named.trim();
-    named
-        .parse::<std::net::IpAddr>()
-        .ok()
-        .or_else(|| named.parse::<std::net::SocketAddr>().ok().map(|a| a.ip()))
-        // `Forwarded` writes an IPv6 client in brackets, even without a port.
-        .or_else(|| {
-            let inner = named.strip_prefix('[')?.strip_suffix(']')?;
-            inner.parse::<std::net::Ipv6Addr>().ok().map(Into::into)
-        })
+    });
+    match named {
+        None => Ok(None),
+        Some(named) => node_ip(named.trim()).map(Some).ok_or(()),
+    }
+}
+
+/// The IP address of an RFC 7239 node or an `X-Forwarded-For` entry, with or without
+/// a port (an obfuscated one, `:_hidden`, too): IPv4 as is, IPv6 bare (as
+/// `X-Forwarded-For` writes it) or in brackets (as `Forwarded` does).
+fn node_ip(node: &str) -> Option<std::net::IpAddr> {
+    if let Some(rest) = node.strip_prefix('[') {
+        let (ip, _port) = rest.split_once(']')?;
+        return ip.parse::<std::net::Ipv6Addr>().ok().map(Into::into);
+    }
+    if let Ok(ip) = node.parse::<std::net::IpAddr>() {
+        return Some(ip);
+    }
+    let (ip, _port) = node.split_once(':')?;
+    ip.parse::<std::net::Ipv4Addr>().ok().map(Into::into)
 }
 
 /// `network.protocol.version` of an HTTP version.
@@ -535,8 +589,10 @@ pin_project_lite::pin_project! {
         span: Option<StdSpan>,
         // The handler panicked: the span is an Error `panicked` already.
         panicked: bool,
-        // A gRPC call: its outcome is its `grpc-status`.
-        grpc: bool,
+        // A gRPC call (its path): its outcome is its `grpc-status`.
+        grpc: Option<http::uri::PathAndQuery>,
+        // A `HEAD` request: its response's body is never sent.
+        head: bool,
         // The request's baggage, current while the body makes its frames.
         baggage: Option<std::sync::Arc<picotrace::Baggage>>,
     }
@@ -593,8 +649,8 @@ where
             }
         };
         if let Some(span) = span.as_mut() {
-            if *this.grpc {
-                record_grpc_outcome(span, &response);
+            if let Some(path) = this.grpc.as_ref() {
+                record_grpc_outcome(span, &response, path.path());
             } else {
                 let status = response.status();
                 span.set_attribute(semconv::HTTP_RESPONSE_STATUS_CODE, status.as_u16());
@@ -604,8 +660,15 @@ where
                 }
             }
         }
-        let grpc = *this.grpc;
+        let grpc = this.grpc.is_some();
         let baggage = this.baggage.take();
+        // RFC 9110: no body goes with these, whatever the response holds.
+        let status = response.status();
+        let sends_body = !(*this.head
+            || status.is_informational()
+            || status == http::StatusCode::NO_CONTENT
+            || status == http::StatusCode::NOT_MODIFIED);
+        let span = span.filter(|_| sends_body);
         Poll::Ready(Ok(
             response.map(|body| ServerBody::new(body, span, grpc, baggage))
         ))
@@ -616,19 +679,34 @@ pin_project_lite::pin_project! {
     /// The response body of [`ServerService`]: the inner service's body, which ends the
     /// request's span when it has made its last frame (after a gRPC call's trailers,
     /// whose `grpc-status` it records), fails (an Error `_OTHER`), or is dropped first
-    /// (the client went away; a `HEAD` response, whose body is never sent). The span
-    /// and the request's baggage are current while it makes its frames, so that spans
-    /// a streamed body starts are the request's children.
+    /// (an Error `cancelled`: the client went away mid-body; a response that sends no
+    /// body has ended its span with the head). The span and the request's baggage are
+    /// current while it makes its frames, so that spans a streamed body starts are the
+    /// request's children.
     pub struct ServerBody<B> {
-        // First: dropped before the span, which ends after what the body held.
+        // `None` once dropped (before the span: it ends after what the body held).
         #[pin]
-        inner: B,
+        inner: Option<B>,
         span: Option<StdSpan>,
         // The span's context, made current while a frame is made; `None` once the
         // span has ended.
         context: Option<picotrace::TraceContext>,
         baggage: Option<std::sync::Arc<picotrace::Baggage>>,
         grpc: bool,
+    }
+
+    impl<B> PinnedDrop for ServerBody<B> {
+        fn drop(this: Pin<&mut Self>) {
+            // Dropped before its end: the server stopped sending (the client went
+            // away). What the body held goes first, so that its spans end before the
+            // request's.
+            let mut this = this.project();
+            if let Some(mut span) = this.span.take() {
+                this.inner.set(None);
+                span.set_attribute(semconv::ERROR_TYPE, "cancelled");
+                span.set_error("");
+            }
+        }
     }
 }
 
@@ -647,7 +725,7 @@ impl<B: http_body::Body> ServerBody<B> {
             .map(StdSpan::trace_context)
             .filter(|cx| cx.span_context.is_valid());
         Self {
-            inner,
+            inner: Some(inner),
             span,
             context,
             baggage,
@@ -674,13 +752,16 @@ impl<B: http_body::Body> http_body::Body for ServerBody<B> {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<http_body::Frame<B::Data>, B::Error>>> {
         let mut this = self.project();
+        let Some(mut inner) = this.inner.as_mut().as_pin_mut() else {
+            return Poll::Ready(None);
+        };
         let polled = {
             let _current = this.context.clone().map(crate::enter_context);
             let _baggage = this
                 .context
                 .is_some()
                 .then(|| crate::context::enter_baggage_or_none(this.baggage.clone()));
-            this.inner.as_mut().poll_frame(cx)
+            inner.as_mut().poll_frame(cx)
         };
         let ended = match &polled {
             Poll::Pending => false,
@@ -691,7 +772,7 @@ impl<B: http_body::Body> http_body::Body for ServerBody<B> {
                     record_grpc_status(span, trailers);
                 }
                 // Trailers are a body's last frame.
-                frame.is_trailers() || this.inner.is_end_stream()
+                frame.is_trailers() || inner.is_end_stream()
             }
             Poll::Ready(Some(Err(_))) => {
                 if let Some(span) = this.span.as_mut() {
@@ -710,10 +791,12 @@ impl<B: http_body::Body> http_body::Body for ServerBody<B> {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        self.inner.as_ref().is_none_or(B::is_end_stream)
     }
 
     fn size_hint(&self) -> http_body::SizeHint {
-        self.inner.size_hint()
+        self.inner
+            .as_ref()
+            .map_or_else(|| http_body::SizeHint::with_exact(0), B::size_hint)
     }
 }

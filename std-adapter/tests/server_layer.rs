@@ -803,7 +803,9 @@ fn a_grpc_status_in_the_trailers_is_recorded() {
 }
 
 /// A body that fails ends the span an Error; one the server drops before its end (the
-/// client went away) ends it there, its status left as the head made it.
+/// client went away mid-body) ends it there, an Error `cancelled` (found by review: it
+/// ended Unset, where a client gone before the head made it an Error); a response that
+/// sends no body (to `HEAD`, a 204) ends it with the head, whatever its body holds.
 #[test]
 fn a_body_that_fails_or_is_dropped_ends_the_span() {
     let (provider, kept) = setup();
@@ -839,11 +841,170 @@ fn a_body_that_fails_or_is_dropped_ends_the_span() {
     );
     drop(dropped);
     provider.flush().unwrap();
+    // A HEAD response's body is never sent: the server drops it unpolled.
+    let head = rt
+        .block_on(service.call(request("HEAD", "/dropped", &[])))
+        .unwrap();
+    provider.flush().unwrap();
+    assert_eq!(kept.0.lock().unwrap().len(), 3, "HEAD ends with its head");
+    drop(head);
     let spans = kept.0.lock().unwrap().clone();
-    assert_eq!(spans.len(), 2, "{spans:#?}");
+    assert_eq!(spans.len(), 3, "{spans:#?}");
     assert_eq!(spans[0].attr("error.type"), Some("_OTHER"));
     assert!(spans[0].status.starts_with("Error"), "{:?}", spans[0]);
     assert_eq!(spans[1].attr("http.response.status_code"), Some("200"));
-    assert_eq!(spans[1].attr("error.type"), None);
-    assert_eq!(spans[1].status, "Unset");
+    assert_eq!(spans[1].attr("error.type"), Some("cancelled"));
+    assert!(spans[1].status.starts_with("Error"), "{:?}", spans[1]);
+    assert_eq!(spans[2].name, "HEAD");
+    assert_eq!(spans[2].attr("error.type"), None);
+    assert_eq!(spans[2].status, "Unset");
+}
+
+/// A service whose every call fails (no response at all).
+#[derive(Clone)]
+struct Failing;
+
+impl Service<http::Request<()>> for Failing {
+    type Response = http::Response<String>;
+    type Error = std::io::Error;
+    type Future = std::future::Ready<Result<http::Response<String>, std::io::Error>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), std::io::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _: http::Request<()>) -> Self::Future {
+        std::future::ready(Err(std::io::Error::other("no backend")))
+    }
+}
+
+/// A service error (no response) is an Error `_OTHER`.
+#[test]
+fn a_service_error_is_an_error_span() {
+    let (provider, kept) = setup();
+    let mut service = ServerLayer::new(&provider).layer(Failing);
+    let failed = runtime().block_on(service.call(request("GET", "/", &[])));
+    assert!(failed.is_err());
+    provider.flush().unwrap();
+    let spans = kept.0.lock().unwrap().clone();
+    assert_eq!(spans.len(), 1, "{spans:#?}");
+    assert_eq!(spans[0].attr("error.type"), Some("_OTHER"));
+    assert_eq!(spans[0].attr("http.response.status_code"), None);
+    assert!(spans[0].status.starts_with("Error"), "{:?}", spans[0]);
+}
+
+/// Regressions (found by review): an IPv6 `server.address` kept its URI brackets; a
+/// `Forwarded` client with an obfuscated port (`192.0.2.43:_hidden`, RFC 7239 6.3) was
+/// no address, so the connection's peer (the proxy) was recorded as the client, as it
+/// was for `for=unknown`; forged `X-Forwarded-*` values (no `Forwarded` before them)
+/// were not covered by any test; a URI scheme other than http or https was recorded.
+#[test]
+fn ipv6_hosts_hidden_ports_and_forged_proxy_headers() {
+    let (provider, kept) = setup();
+    let layer = ServerLayer::new(&provider)
+        .with_scheme("https")
+        .with_peer(|ext| ext.get::<std::net::SocketAddr>().copied());
+    let mut service = layer.layer(handler(Observed::default()));
+    let proxy = std::net::SocketAddr::from(([10, 0, 0, 1], 40_000));
+    let via_proxy = |headers: &[(&str, &str)]| {
+        let mut request = request("GET", "/", headers);
+        request.extensions_mut().insert(proxy);
+        request
+    };
+    let span = served(
+        &mut service,
+        via_proxy(&[("host", "[::1]:8080")]),
+        &provider,
+        &kept,
+    );
+    assert_eq!(span.attr("server.address"), Some("::1"));
+    assert_eq!(span.attr("server.port"), Some("8080"));
+    let span = served(
+        &mut service,
+        via_proxy(&[("forwarded", "host=\"[2001:db8::1]:443\"")]),
+        &provider,
+        &kept,
+    );
+    assert_eq!(span.attr("server.address"), Some("2001:db8::1"));
+    assert_eq!(span.attr("server.port"), Some("443"));
+    for (forwarded, client) in [
+        ("for=\"192.0.2.43:_hidden\"", Some("192.0.2.43")),
+        ("for=\"[2001:db8::7]:_x\"", Some("2001:db8::7")),
+        ("for=192.0.2.60:4711", Some("192.0.2.60")),
+        // Named, but not an address: the client is unknown, and not the proxy.
+        ("for=unknown", None),
+        ("for=_gateway", None),
+    ] {
+        let span = served(
+            &mut service,
+            via_proxy(&[("forwarded", forwarded)]),
+            &provider,
+            &kept,
+        );
+        assert_eq!(span.attr("client.address"), client, "{forwarded}");
+        assert_eq!(span.attr("network.peer.address"), Some("10.0.0.1"));
+    }
+    // Forged de-facto headers, read since no `Forwarded` comes first: neither taken.
+    let forged = via_proxy(&[
+        ("x-forwarded-for", "<script>alert(1)</script>"),
+        ("x-forwarded-proto", "javascript"),
+    ]);
+    let span = served(&mut service, forged, &provider, &kept);
+    assert_eq!(span.attr("client.address"), None);
+    assert_eq!(span.attr("url.scheme"), Some("https"));
+    // An HTTP/2 `:scheme` is the client's text as well.
+    let h2 = http::Request::builder()
+        .uri("gopher://h2.example/x")
+        .version(http::Version::HTTP_2)
+        .body(())
+        .unwrap();
+    let span = served(&mut service, h2, &provider, &kept);
+    assert_eq!(span.attr("url.scheme"), Some("https"));
+    // Without any proxy header, the peer is the client.
+    let span = served(&mut service, via_proxy(&[]), &provider, &kept);
+    assert_eq!(span.attr("client.address"), Some("10.0.0.1"));
+}
+
+/// Regressions (found by review): with `with_grpc`, a client could make a new span name
+/// (and `rpc.service`/`rpc.method` values) per call with made-up paths, which tonic's
+/// router answers UNIMPLEMENTED; and `application/grpcx` or `application/grpc-web`
+/// were taken for gRPC while `APPLICATION/GRPC` was not.
+#[test]
+fn unknown_grpc_methods_and_content_types() {
+    let (provider, kept) = setup();
+    let mut service = ServerLayer::new(&provider)
+        .with_grpc()
+        .layer(grpc_service());
+    let call = |content_type: &str, path: &str, code: Option<&str>| {
+        let mut headers = vec![("content-type", content_type)];
+        headers.extend(code.map(|c| ("x-code", c)));
+        request("POST", path, &headers)
+    };
+    let rt = runtime();
+    let mut span_of = |request| {
+        drop(rt.block_on(service.call(request)).unwrap());
+        provider.flush().unwrap();
+        kept.0.lock().unwrap().pop().expect("a span")
+    };
+    let unknown = span_of(call("application/grpc", "/x7f3.Scan/a91b", Some("12")));
+    assert_eq!(unknown.name, "_OTHER");
+    assert_eq!(unknown.attr("rpc.service"), Some("_OTHER"));
+    assert_eq!(unknown.attr("rpc.method"), Some("_OTHER"));
+    assert_eq!(unknown.attr("rpc.method_original"), Some("x7f3.Scan/a91b"));
+    assert_eq!(unknown.attr("rpc.grpc.status_code"), Some("12"));
+    for (content_type, grpc) in [
+        ("APPLICATION/GRPC", true),
+        ("application/grpc;charset=utf-8", true),
+        ("application/grpc+json", true),
+        ("application/grpcx", false),
+        ("application/grpc-web", false),
+    ] {
+        let span = span_of(call(content_type, "/shop.v1.Inventory/Reserve", None));
+        let name = if grpc {
+            "shop.v1.Inventory/Reserve"
+        } else {
+            "POST"
+        };
+        assert_eq!(span.name, name, "{content_type}");
+    }
 }

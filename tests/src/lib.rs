@@ -307,3 +307,56 @@ pub fn sigterm_cuts_off_a_hung_request(bin: &str) {
     let _ = client.join();
     drop(holder);
 }
+
+/// Runs example server `bin` with `--requests 1` and console export, sends it `request`
+/// (raw HTTP/1.1, with `Connection: close`), waits for it to exit, and returns the
+/// answer and what it printed: one line per span.
+///
+/// # Panics
+/// When the server does not start, answer or exit successfully (a test helper).
+pub fn console_spans_of_one_request(bin: &str, request: &[u8]) -> (String, String) {
+    let port = free_port();
+    let mut server = Command::new(bin)
+        .args(["--port", &port.to_string(), "--requests", "1"])
+        .env("OTEL_TRACES_EXPORTER", "console")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start the server");
+    wait_listening(port);
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    stream.write_all(request).expect("send");
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).expect("read");
+    let status = wait_exit(&mut server, Duration::from_secs(20), bin);
+    assert!(status.success(), "{bin}: {status}");
+    let mut spans = String::new();
+    server
+        .stdout
+        .take()
+        .expect("piped")
+        .read_to_string(&mut spans)
+        .expect("read the spans");
+    (answer, spans)
+}
+
+/// Sends `HEAD /checkout` to example server `bin` ([`console_spans_of_one_request`])
+/// and returns the line of its `HEAD /checkout` server span.
+///
+/// # Panics
+/// When the answer is not a 200, there is no such span, or a `GET /checkout` span was
+/// recorded instead (a test helper).
+pub fn head_checkout_span(bin: &str) -> String {
+    let (answer, spans) = console_spans_of_one_request(
+        bin,
+        b"HEAD /checkout HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(!spans.contains("\"GET /checkout\""), "{spans}");
+    spans
+        .lines()
+        .find(|l| l.contains("SERVER \"HEAD /checkout\""))
+        .unwrap_or_else(|| panic!("no HEAD /checkout span: {spans}"))
+        .to_owned()
+}

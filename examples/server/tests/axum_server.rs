@@ -155,3 +155,14 @@ fn concurrent_requests_keep_their_own_traces() {
 fn sigterm_cuts_off_a_request_that_does_not_finish() {
     picotrace_tests::sigterm_cuts_off_a_hung_request(env!("CARGO_BIN_EXE_axum_server"));
 }
+
+/// Regression (found by review): axum's `get` serves `HEAD` too, and the example
+/// recorded a `HEAD /checkout` as `GET /checkout` (console export, read back).
+#[test]
+fn a_head_request_is_recorded_as_head() {
+    let checkout = picotrace_tests::head_checkout_span(env!("CARGO_BIN_EXE_axum_server"));
+    assert!(
+        checkout.contains("http.request.method=\"HEAD\""),
+        "{checkout}"
+    );
+}

@@ -322,3 +322,63 @@ fn sigterm_stops_the_tiny_http_servers_and_exports_their_spans() {
         assert_eq!(ours, spans, "{bin}: {got:#?}");
     }
 }
+
+/// Regression (found by review): the gateway answered and recorded every request as
+/// `GET /search`, whatever its method and path. Another path is a 404, another method
+/// a 405, each in a server span named by its method (console export, read back).
+#[test]
+fn other_paths_and_methods_are_answered_and_recorded_as_they_are() {
+    let gw_port = free_port();
+    let mut gateway = Service(
+        Command::new(env!("CARGO_BIN_EXE_gateway"))
+            .args(gateway_args(gw_port, free_port(), 2))
+            .env("OTEL_TRACES_EXPORTER", "console")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start the gateway"),
+    );
+    wait_listening(gw_port);
+    let favicon = http_get(gw_port, "/favicon.ico", &[]);
+    assert!(favicon.starts_with("HTTP/1.1 404"), "{favicon}");
+    let mut post = std::net::TcpStream::connect(("127.0.0.1", gw_port)).unwrap();
+    post.write_all(
+        b"POST /search HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+    )
+    .unwrap();
+    let mut answer = String::new();
+    post.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 405"), "{answer}");
+    let (ok, stderr) = gateway.finish();
+    assert!(ok, "{stderr}");
+    let mut stdout = String::new();
+    gateway
+        .0
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut stdout)
+        .unwrap();
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{stdout}");
+    assert!(lines[0].contains("SERVER \"GET\""), "{stdout}");
+    assert!(lines[0].contains("url.path=\"/favicon.ico\""), "{stdout}");
+    assert!(
+        lines[0].contains("http.response.status_code=404"),
+        "{stdout}"
+    );
+    assert!(lines[1].contains("SERVER \"POST\""), "{stdout}");
+    assert!(
+        lines[1].contains("http.request.method=\"POST\""),
+        "{stdout}"
+    );
+    assert!(
+        lines[1].contains("http.response.status_code=405"),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains("\"GET /search\""),
+        "no span named GET /search: {stdout}"
+    );
+}

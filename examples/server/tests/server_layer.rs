@@ -3,6 +3,7 @@
 //! by the caller's `traceparent`, current in the handler; a streamed response body is
 //! covered by the span.
 
+use std::io::{Read as _, Write as _};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
@@ -116,8 +117,8 @@ fn route_layer_names_the_span_by_the_matched_route() {
     assert!(response.ends_with(span_id.as_str()), "{response}");
 }
 
-/// `(name, span id, parent, start, end)` of each exported span.
-type Timed = Arc<Mutex<Vec<(String, String, Option<String>, u64, u64)>>>;
+/// `(name, span id, parent, start, end, status)` of each exported span.
+type Timed = Arc<Mutex<Vec<(String, String, Option<String>, u64, u64, String)>>>;
 
 struct KeepTimes(Timed);
 
@@ -131,6 +132,7 @@ impl SpanExporter for KeepTimes {
                 s.parent_span_id().map(|p| p.to_string()),
                 s.start_time().as_unix_nanos(),
                 s.end_time().as_unix_nanos(),
+                format!("{:?}", s.status()),
             ));
         }
         Ok(())
@@ -174,13 +176,33 @@ fn a_streamed_response_is_covered_by_the_server_span() {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         tokio::spawn(async move { axum::serve(listener, router).await });
-        tokio::task::spawn_blocking(move || picotrace_tests::http_get(port, "/events", &[]))
-            .await
-            .unwrap()
+        tokio::task::spawn_blocking(move || {
+            let streamed = picotrace_tests::http_get(port, "/events", &[]);
+            // HEAD: hyper sends the head alone and drops the body unpolled.
+            let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+            stream
+                .write_all(b"HEAD /events HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+                .unwrap();
+            let mut head = String::new();
+            stream.read_to_string(&mut head).unwrap();
+            (streamed, head)
+        })
+        .await
+        .unwrap()
     });
+    let (response, head) = response;
     assert!(response.contains("chunk 2"), "{response}");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
     provider.flush().unwrap();
-    let seen = seen.lock().unwrap().clone();
+    let mut seen = seen.lock().unwrap().clone();
+    // The HEAD request's span: ended with its head, not an Error (the body hyper
+    // dropped was never to be sent).
+    let at = seen
+        .iter()
+        .position(|s| s.0 == "HEAD /events")
+        .expect("HEAD span");
+    let head_span = seen.remove(at);
+    assert_eq!(head_span.5, "Unset", "{head_span:?}");
     assert_eq!(seen.len(), 4, "{seen:#?}");
     let server = seen
         .iter()

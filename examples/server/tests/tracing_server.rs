@@ -174,3 +174,14 @@ fn a_picked_port_and_a_trailing_slash_still_make_a_working_checkout() {
 fn sigterm_cuts_off_a_request_that_does_not_finish() {
     picotrace_tests::sigterm_cuts_off_a_hung_request(env!("CARGO_BIN_EXE_tracing_server"));
 }
+
+/// Regression (found by review): axum's `get` serves `HEAD` too, and the example
+/// recorded a `HEAD /checkout` as `GET /checkout` (console export, read back).
+#[test]
+fn a_head_request_is_recorded_as_head() {
+    let checkout = picotrace_tests::head_checkout_span(env!("CARGO_BIN_EXE_tracing_server"));
+    assert!(
+        checkout.contains("http.request.method=\"HEAD\""),
+        "{checkout}"
+    );
+}

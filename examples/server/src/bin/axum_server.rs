@@ -33,7 +33,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, Method, StatusCode};
 use axum::routing::get;
 use axum::Router;
 use picotrace::{semconv, SpanKind};
@@ -110,13 +110,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-async fn checkout(State(app): State<App>, headers: HeaderMap) -> (StatusCode, String) {
+async fn checkout(
+    State(app): State<App>,
+    method: Method,
+    headers: HeaderMap,
+) -> (StatusCode, String) {
     let tracer = app.provider.tracer();
     // The caller's trace context and baggage, in the formats `OTEL_PROPAGATORS` names.
     let incoming = app.provider.extract(&HeaderMapCarrier(&headers));
     // Held across every `.await` below, possibly resumed on another worker thread.
-    let mut span = tracer.start_server_span("GET /checkout", &incoming.context);
-    span.set_attribute(semconv::HTTP_REQUEST_METHOD, "GET");
+    // axum's `get` serves `HEAD` too (found by review: recorded as `GET`).
+    let (name, method) = get_or_head(&method, "GET /checkout", "HEAD /checkout");
+    let mut span = tracer.start_server_span(name, &incoming.context);
+    span.set_attribute(semconv::HTTP_REQUEST_METHOD, method);
     span.set_attribute(semconv::HTTP_ROUTE, "/checkout");
     let (status, answer) = handle_checkout(&app)
         .with_context(span.trace_context()) // the server span is current inside
@@ -208,11 +214,12 @@ async fn handle_checkout(app: &App) -> (StatusCode, String) {
     }
 }
 
-async fn inventory(State(app): State<App>, headers: HeaderMap) -> &'static str {
+async fn inventory(State(app): State<App>, method: Method, headers: HeaderMap) -> &'static str {
     let tracer = app.provider.tracer();
     let incoming = app.provider.extract(&HeaderMapCarrier(&headers));
-    let mut span = tracer.start_server_span("GET /inventory", &incoming.context);
-    span.set_attribute(semconv::HTTP_REQUEST_METHOD, "GET");
+    let (name, method) = get_or_head(&method, "GET /inventory", "HEAD /inventory");
+    let mut span = tracer.start_server_span(name, &incoming.context);
+    span.set_attribute(semconv::HTTP_REQUEST_METHOD, method);
     span.set_attribute(semconv::HTTP_ROUTE, "/inventory");
     // The baggage the checkout had current came with the request.
     if let Some(tenant) = incoming.baggage.get("tenant") {
@@ -234,4 +241,18 @@ async fn inventory(State(app): State<App>, headers: HeaderMap) -> &'static str {
     span.set_attribute(semconv::HTTP_RESPONSE_STATUS_CODE, 200_u16);
     span.set_ok();
     "3 in stock"
+}
+
+/// The span name and `http.request.method` of a request to a `get` route, which axum
+/// also serves for `HEAD`.
+fn get_or_head(
+    method: &Method,
+    get: &'static str,
+    head: &'static str,
+) -> (&'static str, &'static str) {
+    if method == Method::HEAD {
+        (head, "HEAD")
+    } else {
+        (get, "GET")
+    }
 }

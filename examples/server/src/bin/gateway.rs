@@ -41,6 +41,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Requests whose baggage had no room for `tenant.name`.
     let mut baggage_skipped = 0u64;
     for (n, request) in server.incoming_requests().enumerate() {
+        let Some(request) = picotrace_examples::only_get(provider, request, "/search") else {
+            if requests != 0 && n + 1 >= requests {
+                break;
+            }
+            continue;
+        };
         let tracer = provider.tracer();
         let headers = TinyHttpHeaders(request.headers());
         // Only what OTEL_PROPAGATORS names is read here and sent below.

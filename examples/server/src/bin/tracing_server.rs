@@ -32,7 +32,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, Method, StatusCode};
 use axum::routing::get;
 use axum::Router;
 use picotrace_examples::arg;
@@ -105,12 +105,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// `OTEL_PROPAGATORS` names), then records the server span's `http.*` fields: a span a
 /// ratio sampler dropped as a root starts recording under a sampled caller, without the
 /// fields it was created with (see `TracingSpanExt::set_parent`).
-fn continue_trace(headers: &HeaderMap, route: &'static str) {
+fn continue_trace(method: &Method, headers: &HeaderMap, route: &'static str) {
     let span = Span::current();
     if let Ok(incoming) = picotrace_std::propagators().extract_context(&HeaderMapCarrier(headers)) {
         span.set_parent(&incoming);
     }
-    span.record("http.request.method", "GET");
+    // axum's `get` serves `HEAD` too (found by review: recorded as `GET`).
+    if method == Method::HEAD {
+        span.record("otel.name", format!("HEAD {route}"));
+        span.record("http.request.method", "HEAD");
+    } else {
+        span.record("http.request.method", "GET");
+    }
     span.record("http.route", route);
 }
 
@@ -119,6 +125,7 @@ fn continue_trace(headers: &HeaderMap, route: &'static str) {
     skip_all,
     fields(
         otel.kind = "server",
+        otel.name = tracing::field::Empty,
         http.request.method = tracing::field::Empty,
         http.route = tracing::field::Empty,
         http.response.status_code = tracing::field::Empty,
@@ -126,8 +133,12 @@ fn continue_trace(headers: &HeaderMap, route: &'static str) {
         otel.status_code = tracing::field::Empty,
     )
 )]
-async fn checkout(State(app): State<App>, headers: HeaderMap) -> (StatusCode, String) {
-    continue_trace(&headers, "/checkout");
+async fn checkout(
+    State(app): State<App>,
+    method: Method,
+    headers: HeaderMap,
+) -> (StatusCode, String) {
+    continue_trace(&method, &headers, "/checkout");
     tokio::time::sleep(Duration::from_millis(2)).await;
     let stock = call_inventory(format!("{}/inventory", app.inventory)).await;
     tokio::time::sleep(Duration::from_millis(1)).await;
@@ -236,13 +247,14 @@ async fn call_inventory(url: String) -> Result<String, ()> {
     skip_all,
     fields(
         otel.kind = "server",
+        otel.name = tracing::field::Empty,
         http.request.method = tracing::field::Empty,
         http.route = tracing::field::Empty,
         http.response.status_code = tracing::field::Empty,
     )
 )]
-async fn inventory(headers: HeaderMap) -> &'static str {
-    continue_trace(&headers, "/inventory");
+async fn inventory(method: Method, headers: HeaderMap) -> &'static str {
+    continue_trace(&method, &headers, "/inventory");
     let rows = query_stock("widgets").await;
     info!(rows, "inventory answered");
     Span::current().record("http.response.status_code", 200);
