@@ -215,6 +215,7 @@ pub(crate) fn own_current_context() -> Option<TraceContext> {
 
 /// The order of the newest of picotrace's scopes on this thread.
 #[cfg(feature = "tracing")]
+#[inline]
 pub(crate) fn newest_scope() -> Option<u64> {
     CURRENT
         .try_with(|c| c.try_borrow().ok().and_then(|c| c.newest()))
@@ -225,6 +226,7 @@ pub(crate) fn newest_scope() -> Option<u64> {
 /// Returns `true` when picotrace's own scopes make a span current on this thread;
 /// cheaper than [`own_current_context`] when none is (nothing is copied).
 #[cfg(feature = "tracing")]
+#[inline]
 pub(crate) fn has_own_current_context() -> bool {
     CURRENT
         .try_with(|c| c.try_borrow().is_ok_and(|c| c.current().is_some()))

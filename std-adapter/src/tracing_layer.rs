@@ -204,6 +204,7 @@ impl TracingLayer {
     }
 
     /// This layer's key in the thread's stack of entered spans.
+    #[inline]
     fn key(&self) -> usize {
         self.spans.key()
     }
@@ -550,7 +551,7 @@ where
         };
         // The fields are read before the span is locked (see `captured`), and only
         // for a recording span: first its state, then the fields, then the writing.
-        let elsewhere = match self.spans.with(id, |backing| backing.is_recording()) {
+        let elsewhere = match self.spans.recording(id) {
             Some(false) => return,
             Some(true) => None,
             // In the registry's extensions, or hidden from this layer by a per-layer

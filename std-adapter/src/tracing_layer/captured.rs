@@ -9,7 +9,7 @@
 //! fields first for the same reason (tokio-rs/tracing#763). The text is kept in buffers
 //! each thread reuses, so reading allocates nothing once a thread's buffers have grown.
 
-use std::cell::Cell;
+use std::cell::RefCell;
 use std::fmt::{self, Write as _};
 use std::ops::Range;
 
@@ -45,9 +45,16 @@ pub(super) struct Fields {
 }
 
 thread_local! {
-    /// This thread's buffers between two reads (taken while one runs: a read made
-    /// inside it, by a `Debug` impl that traces, gets buffers of its own).
-    static SPARE: Cell<Option<Fields>> = const { Cell::new(None) };
+    /// This thread's buffers, borrowed while one read runs: a read made inside it, by
+    /// a `Debug` impl that traces, gets buffers of its own. (A `RefCell` borrowed in
+    /// place: taking the buffers out of a `Cell` and putting them back moved them
+    /// twice per event.)
+    static SPARE: RefCell<Fields> = const {
+        RefCell::new(Fields {
+            values: Vec::new(),
+            text: String::new(),
+        })
+    };
 }
 
 impl Fields {
@@ -55,20 +62,31 @@ impl Fields {
     /// thread's exit, once its buffers are gone (an event logged from another
     /// thread-local's destructor), with new ones: `with` would panic there, and a
     /// panic in a thread-local destructor aborts the process.
+    #[inline]
     pub(super) fn with<R>(f: impl FnOnce(&mut Fields) -> R) -> R {
-        let mut fields = SPARE
-            .try_with(Cell::take)
-            .ok()
-            .flatten()
-            .unwrap_or_default();
-        let result = f(&mut fields);
-        fields.values.clear();
-        fields.text.clear();
-        if fields.text.capacity() > KEPT_TEXT_BYTES {
-            fields.text = String::new();
+        let mut f = Some(f);
+        let mine = SPARE.try_with(|spare| {
+            let mut fields = spare.try_borrow_mut().ok()?;
+            // Emptied first: a read that panicked left its fields behind.
+            fields.clear();
+            let result = f.take().map(|f| f(&mut fields));
+            fields.clear();
+            if fields.text.capacity() > KEPT_TEXT_BYTES {
+                fields.text = String::new();
+            }
+            result
+        });
+        match (mine, f) {
+            (Ok(Some(result)), _) => result,
+            (_, Some(f)) => f(&mut Fields::default()),
+            // `f` ran and unwound: the unwinding never gets here.
+            (_, None) => unreachable!("the thread's read returned or unwound"),
         }
-        let _ = SPARE.try_with(|spare| spare.set(Some(fields)));
-        result
+    }
+
+    fn clear(&mut self) {
+        self.values.clear();
+        self.text.clear();
     }
 
     /// Hands the fields to `to` in order, as they were read: a `Debug` value as its

@@ -56,6 +56,7 @@ thread_local! {
 }
 
 /// Records that `layer` saw span `id` entered.
+#[inline]
 pub(super) fn enter(layer: usize, id: u64) {
     let _ = ENTERED.try_with(|stack| {
         let Ok(mut stack) = stack.try_borrow_mut() else {
@@ -84,6 +85,7 @@ pub(super) fn enter(layer: usize, id: u64) {
 }
 
 /// Records that `layer` saw span `id` exited: its innermost entry goes.
+#[inline]
 pub(super) fn exit(layer: usize, id: u64) {
     let _ = ENTERED.try_with(|stack| {
         let Ok(mut stack) = stack.try_borrow_mut() else {
@@ -133,6 +135,7 @@ impl Stack {
 }
 
 /// The innermost span `layer` saw entered on this thread.
+#[inline]
 pub(super) fn current(layer: usize) -> Current {
     ENTERED
         .try_with(|stack| match stack.try_borrow() {

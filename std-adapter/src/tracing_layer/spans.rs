@@ -62,6 +62,7 @@ pub(super) fn in_extensions<R>(f: impl FnOnce() -> Option<R>) -> Option<R> {
 struct Holding(usize);
 
 impl Drop for Holding {
+    #[inline]
     fn drop(&mut self) {
         HELD.with(|held| held.set(self.0));
     }
@@ -148,6 +149,10 @@ struct Bucket {
     /// for it), one bit each: whoever holds the bucket ends them as it lets the bucket
     /// go ([`SpanTable::settle`]).
     closing: AtomicU8,
+    /// Entries whose span records, one bit each, stored under the lock when the entry
+    /// is filled, written through or emptied: an event asks before it reads its fields
+    /// without taking the lock ([`SpanTable::recording`]).
+    recording: AtomicU8,
 }
 
 impl Bucket {
@@ -157,6 +162,7 @@ impl Bucket {
             ids: [const { AtomicU64::new(0) }; WAYS],
             exits: [const { AtomicU64::new(0) }; WAYS],
             closing: AtomicU8::new(0),
+            recording: AtomicU8::new(0),
         }
     }
 }
@@ -185,6 +191,7 @@ impl SpanTable {
     }
 
     /// Tells this table from every other live one (its buckets' address).
+    #[inline]
     pub(super) fn key(&self) -> usize {
         self.buckets.as_ptr() as usize
     }
@@ -193,6 +200,7 @@ impl SpanTable {
     /// slot (low bits), thread shard (bits 37 and up) and generation (51 and up): mixed
     /// by a multiplication, whose top bits depend on every bit of `id`, the top bits
     /// pick the bucket (Fibonacci hashing).
+    #[inline]
     fn buckets_of(&self, id: u64) -> impl Iterator<Item = &Bucket> {
         let mixed = id.wrapping_mul(0x9e37_79b9_7f4a_7c15);
         // The bucket count is a power of two; one bucket takes no bits.
@@ -216,6 +224,7 @@ impl SpanTable {
 
     /// Locks `bucket`; `None` only for a call nested in user code (see [`HELD`]) that
     /// cannot have it. Letting it go ends the spans closed meanwhile.
+    #[inline]
     fn lock(bucket: &Bucket) -> Option<Locked<'_>> {
         Some(Locked {
             entries: Some(Self::lock_entries(bucket)?),
@@ -223,6 +232,7 @@ impl SpanTable {
         })
     }
 
+    #[inline]
     fn lock_entries(bucket: &Bucket) -> Option<MutexGuard<'_, [Entry; WAYS]>> {
         let bucket = &bucket.entries;
         let held = HELD.with(Cell::get);
@@ -262,6 +272,7 @@ impl SpanTable {
                 continue;
             };
             if let Some(i) = entries.iter().position(Option::is_none) {
+                Self::mark_recording(bucket, i, span.is_recording());
                 entries[i] = Some((id, span, timings));
                 bucket.exits[i].store(0, Ordering::Relaxed);
                 bucket.ids[i].store(id, Ordering::Release);
@@ -274,6 +285,7 @@ impl SpanTable {
     /// Runs `f` on the span kept under `id`; `None` when there is none (then `f` has
     /// not run). The bucket stays locked while `f` runs; calls `f` makes into the table
     /// (through `tracing`) do not wait for it (see [`HELD`]).
+    #[inline]
     pub(super) fn with<R>(&self, id: u64, f: impl FnOnce(&mut Span<'static>) -> R) -> Option<R> {
         self.with_timed(id, |span, _| f(span))
     }
@@ -288,12 +300,18 @@ impl SpanTable {
             let Some(mut entries) = Self::lock(bucket) else {
                 continue;
             };
-            let found = entries.iter_mut().flatten().find(|(key, ..)| *key == id);
-            if let Some((_, span, timings)) = found {
+            let found = entries
+                .iter_mut()
+                .enumerate()
+                .find_map(|(i, e)| e.as_mut().filter(|(key, ..)| *key == id).map(|e| (i, e)));
+            if let Some((i, (_, span, timings))) = found {
                 let _restore = Holding(
                     HELD.with(|held| held.replace(core::ptr::from_ref(&bucket.entries) as usize)),
                 );
-                return Some(f(span, timings));
+                let result = f(span, timings);
+                // `f` may have made it record (`set_parent` under a sampled caller).
+                Self::mark_recording(bucket, i, span.is_recording());
+                return Some(result);
             }
         }
         None
@@ -315,6 +333,39 @@ impl SpanTable {
             return Some(found);
         }
         f.and_then(elsewhere)
+    }
+
+    /// Whether the span kept under `id` records, read without taking the lock; `None`
+    /// when the table has no such span. (An event's span cannot close meanwhile: the
+    /// event's caller holds it.)
+    #[inline]
+    pub(super) fn recording(&self, id: u64) -> Option<bool> {
+        for bucket in self.buckets_of(id) {
+            if let Some(i) = bucket
+                .ids
+                .iter()
+                .position(|key| key.load(Ordering::Acquire) == id)
+            {
+                return Some(bucket.recording.load(Ordering::Relaxed) & (1 << i) != 0);
+            }
+        }
+        None
+    }
+
+    /// Sets or clears entry `i`'s bit of [`Bucket::recording`]. Only under the bucket's
+    /// lock, so no other write races this one: a load and a store (no read-modify-write),
+    /// and no store when the bit is right already.
+    #[inline]
+    fn mark_recording(bucket: &Bucket, i: usize, recording: bool) {
+        let bits = bucket.recording.load(Ordering::Relaxed);
+        let new = if recording {
+            bits | (1 << i)
+        } else {
+            bits & !(1 << i)
+        };
+        if new != bits {
+            bucket.recording.store(new, Ordering::Relaxed);
+        }
     }
 
     /// Records that the span kept under `id` was exited at `time`, without taking a
@@ -367,6 +418,7 @@ impl SpanTable {
     /// Takes entry `i` of a locked bucket out, with its last exit.
     fn take(bucket: &Bucket, entries: &mut [Entry; WAYS], i: usize) -> Option<Closed> {
         bucket.ids[i].store(0, Ordering::Relaxed);
+        Self::mark_recording(bucket, i, false);
         let exited = match bucket.exits[i].load(Ordering::Acquire) {
             0 => None,
             nanos => Some(Timestamp::from_unix_nanos(nanos)),
@@ -454,18 +506,21 @@ struct Locked<'b> {
 
 impl core::ops::Deref for Locked<'_> {
     type Target = [Entry; WAYS];
+    #[inline]
     fn deref(&self) -> &Self::Target {
         self.entries.as_deref().expect("held until dropped")
     }
 }
 
 impl core::ops::DerefMut for Locked<'_> {
+    #[inline]
     fn deref_mut(&mut self) -> &mut Self::Target {
         self.entries.as_deref_mut().expect("held until dropped")
     }
 }
 
 impl Drop for Locked<'_> {
+    #[inline]
     fn drop(&mut self) {
         drop(self.entries.take());
         SpanTable::settle(self.bucket);

@@ -891,6 +891,27 @@ fn a_root_sampled_out_then_given_a_sampled_remote_parent_is_recorded() {
     assert_eq!(t.named("call").parent, Some(request.span_id));
 }
 
+/// An event asks the table whether its span records without taking the bucket's lock
+/// (a bit per entry): a span sampled out at its start and given its record by
+/// `set_parent` records the events that follow, and none from before.
+#[test]
+fn events_after_set_parent_gives_a_span_its_record_are_recorded() {
+    let (t, remote) = roots_dropped_and_a_sampled_remote_parent();
+    tracing::subscriber::with_default(t.subscriber(), || {
+        let request = tracing::info_span!("request");
+        request.in_scope(|| tracing::info!("before the record"));
+        request.set_parent(&remote);
+        request.in_scope(|| tracing::info!("after the record"));
+    });
+    let request = t.named("request");
+    let names: Vec<_> = request
+        .events
+        .iter()
+        .map(|(name, _)| name.as_str())
+        .collect();
+    assert_eq!(names, ["after the record"], "{request:#?}");
+}
+
 /// Regression: a sampled-out root given its record by `set_parent` after its last exit
 /// was ended at that exit, before its record's start: exported lasting 0 ns.
 #[test]
