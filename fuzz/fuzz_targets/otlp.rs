@@ -447,13 +447,20 @@ fn want(span: &SpanOps, limits: &SpanLimits, caps: (usize, usize, usize)) -> Wan
                     continue;
                 }
                 w.pool += ts.as_str().len() + text(attrs);
-                note_owned_keys(&mut w, &attrs);
+                note_owned_keys(&mut w, attrs);
                 if w.links.len() as u32 >= limits.link_count || w.links.len() == link_cap {
                     w.dropped_links += 1;
                 } else {
                     let (kept, dropped) =
                         owned(attrs, limits.attributes_per_link, &mut used, attr_cap);
-                    w.links.push((ts.as_str().into(), kept, dropped));
+                    if invalid && ts.is_empty() && kept.is_empty() {
+                        // Its attributes all dropped (empty keys, a limit of zero), an
+                        // invalid link says nothing either: dropped, counted as a link
+                        // (the core's rule since 8f47101; the model had not followed).
+                        w.dropped_links += 1;
+                    } else {
+                        w.links.push((ts.as_str().into(), kept, dropped));
+                    }
                 }
             }
             Op::Ok => {
