@@ -61,6 +61,8 @@ pub mod context;
 pub mod entropy;
 pub mod env;
 pub mod error;
+pub mod http_client;
+mod http_conv;
 pub mod otlp_http;
 pub mod retry;
 #[cfg(feature = "tower")]
@@ -80,6 +82,7 @@ pub use context::{
 pub use entropy::{id_generator, OsEntropy};
 pub use env::{init_from_env, EnvConfig, EnvWarning, Propagators};
 pub use error::ExportError;
+pub use http_client::{HttpClientSpan, HttpClientSpanBuilder};
 pub use otlp_http::{
     Compression, ExportOutcome, ExporterStats, OtlpHttpExporter, OtlpHttpExporterBuilder, Protocol,
 };

@@ -25,11 +25,13 @@
 //! and `error.type` for a 5xx or a service error (OpenTelemetry's HTTP server
 //! conventions: a 4xx is the client's error, not the server span's), and ends the span
 //! when the response has been sent: the response's body ([`ServerBody`]) ends it after
-//! its last frame (a streamed body, server-sent events, a gRPC stream are covered, with
-//! the span and baggage current while the body makes its frames), an Error `_OTHER` if
-//! the body fails, or when the server drops the body first: an Error `cancelled` (the
-//! client went away mid-body), except for a response that sends no body (to a `HEAD`
-//! request, a 1xx, 204 or 304); an empty body ends it with the head. A handler that panics ends it an Error with the
+//! its last frame or the length its `Content-Length` announced (a streamed body,
+//! server-sent events, a gRPC stream are covered, with the span and baggage current
+//! while the body makes its frames), an Error `_OTHER` if the body fails, or when the
+//! server drops the body first: an Error `cancelled` (the client went away mid-body; a
+//! gRPC call gets `rpc.grpc.status_code` CANCELLED instead, the client's doing),
+//! except for a response that sends no body (to a `HEAD` request, a 1xx, 204 or 304);
+//! an empty body ends it with the head. A handler that panics ends it an Error with the
 //! `error.type` `panicked`; a request whose future is dropped before it completes (the
 //! client went away, a timeout around the service gave up) ends it then, an Error with
 //! the `error.type` `cancelled`, after what the handler still held.
@@ -85,9 +87,12 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use bytes::Buf as _;
+
 use picotrace::semconv;
 use tower_service::Service;
 
+use crate::http_conv::{protocol_version, redact_query, KNOWN_METHODS};
 use crate::{FutureExt as _, HeaderMapCarrier, Propagators, StdSpan, StdTracer, TracerProvider};
 
 /// Finds a request's route template in its extensions (axum: `MatchedPath`).
@@ -201,12 +206,6 @@ pub struct ServerService<S> {
     inner: S,
     layer: ServerLayer,
 }
-
-/// The methods HTTP's semantic conventions name; any other is recorded as `_OTHER`
-/// (a method is client input: unbounded names would make every span name different).
-const KNOWN_METHODS: [&str; 9] = [
-    "CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "TRACE",
-];
 
 impl<S, ReqBody, ResBody> Service<http::Request<ReqBody>> for ServerService<S>
 where
@@ -426,6 +425,9 @@ fn record_grpc_outcome<B>(span: &mut StdSpan, response: &http::Response<B>, path
 /// UNIMPLEMENTED: what tonic's router answers for a path it does not route.
 const GRPC_UNIMPLEMENTED: u8 = 12;
 
+/// CANCELLED: a call the client gave up on.
+const GRPC_CANCELLED: u8 = 1;
+
 /// Records the `grpc-status` in `headers` (a response's head, or its trailers), if
 /// there is one: `rpc.grpc.status_code`, and an Error for a code the conventions count
 /// as the server's. The code, if there was one.
@@ -440,36 +442,6 @@ fn record_grpc_status(span: &mut StdSpan, headers: &http::HeaderMap) -> Option<u
         span.set_error("");
     }
     Some(code)
-}
-
-/// The query keys whose values OpenTelemetry's conventions ask to redact by default
-/// (signatures and access keys of signed URLs).
-const SECRET_QUERY_KEYS: [&str; 4] = ["AWSAccessKeyId", "Signature", "sig", "X-Goog-Signature"];
-
-/// `query` with the value of each [`SECRET_QUERY_KEYS`] key replaced by `REDACTED`
-/// (its key kept), as the conventions' `url.query` asks.
-fn redact_query(query: &str) -> std::borrow::Cow<'_, str> {
-    let secret = |pair: &str| {
-        pair.split_once('=')
-            .is_some_and(|(key, _)| SECRET_QUERY_KEYS.contains(&key))
-    };
-    if !query.split('&').any(secret) {
-        return std::borrow::Cow::Borrowed(query);
-    }
-    let mut redacted = String::with_capacity(query.len());
-    for (i, pair) in query.split('&').enumerate() {
-        if i > 0 {
-            redacted.push('&');
-        }
-        match pair.split_once('=') {
-            Some((key, _)) if secret(pair) => {
-                redacted.push_str(key);
-                redacted.push_str("=REDACTED");
-            }
-            _ => redacted.push_str(pair),
-        }
-    }
-    std::borrow::Cow::Owned(redacted)
 }
 
 /// The value of parameter `name` in the first element of the first `Forwarded` header
@@ -540,18 +512,6 @@ fn node_ip(node: &str) -> Option<std::net::IpAddr> {
     }
     let (ip, _port) = node.split_once(':')?;
     ip.parse::<std::net::Ipv4Addr>().ok().map(Into::into)
-}
-
-/// `network.protocol.version` of an HTTP version.
-fn protocol_version(version: http::Version) -> Option<&'static str> {
-    Some(match version {
-        http::Version::HTTP_09 => "0.9",
-        http::Version::HTTP_10 => "1.0",
-        http::Version::HTTP_11 => "1.1",
-        http::Version::HTTP_2 => "2",
-        http::Version::HTTP_3 => "3",
-        _ => return None,
-    })
 }
 
 /// Marks the request's span an Error `panicked` if the poll it guards unwinds (a
@@ -669,20 +629,30 @@ where
             || status == http::StatusCode::NO_CONTENT
             || status == http::StatusCode::NOT_MODIFIED);
         let span = span.filter(|_| sends_body);
-        Poll::Ready(Ok(
-            response.map(|body| ServerBody::new(body, span, grpc, baggage))
-        ))
+        // The length the head announces: a body that has sent that much is complete,
+        // and HTTP/1 servers stop polling it there (hyper drops it unpolled).
+        let length = response
+            .headers()
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        Poll::Ready(Ok(response.map(|body| {
+            let length = length.or(body.size_hint().exact());
+            ServerBody::new(body, span, grpc, baggage, length)
+        })))
     }
 }
 
 pin_project_lite::pin_project! {
     /// The response body of [`ServerService`]: the inner service's body, which ends the
     /// request's span when it has made its last frame (after a gRPC call's trailers,
-    /// whose `grpc-status` it records), fails (an Error `_OTHER`), or is dropped first
-    /// (an Error `cancelled`: the client went away mid-body; a response that sends no
-    /// body has ended its span with the head). The span and the request's baggage are
-    /// current while it makes its frames, so that spans a streamed body starts are the
-    /// request's children.
+    /// whose `grpc-status` it records) or sent the length its head announced, fails (an
+    /// Error `_OTHER`), or is dropped first: an Error `cancelled` (the client went away
+    /// mid-body), a gRPC call's `rpc.grpc.status_code` CANCELLED (1, the client's
+    /// doing, not an Error of the server's), an Error `panicked` if dropped by a panic.
+    /// A response that sends no body has ended its span with the head. The span and
+    /// the request's baggage are current while it makes its frames, so that spans a
+    /// streamed body starts are the request's children.
     pub struct ServerBody<B> {
         // `None` once dropped (before the span: it ends after what the body held).
         #[pin]
@@ -693,6 +663,8 @@ pin_project_lite::pin_project! {
         context: Option<picotrace::TraceContext>,
         baggage: Option<std::sync::Arc<picotrace::Baggage>>,
         grpc: bool,
+        // Bytes still to send of the length the head announced, if it did.
+        left: Option<u64>,
     }
 
     impl<B> PinnedDrop for ServerBody<B> {
@@ -703,8 +675,17 @@ pin_project_lite::pin_project! {
             let mut this = this.project();
             if let Some(mut span) = this.span.take() {
                 this.inner.set(None);
-                span.set_attribute(semconv::ERROR_TYPE, "cancelled");
-                span.set_error("");
+                if std::thread::panicking() {
+                    // Making a frame panicked (the server's own failure).
+                    span.set_attribute(semconv::ERROR_TYPE, "panicked");
+                    span.set_error("panicked");
+                } else if *this.grpc {
+                    // The client cancelled the call (RST_STREAM): its doing.
+                    span.set_attribute("rpc.grpc.status_code", i64::from(GRPC_CANCELLED));
+                } else {
+                    span.set_attribute(semconv::ERROR_TYPE, "cancelled");
+                    span.set_error("");
+                }
             }
         }
     }
@@ -716,6 +697,7 @@ impl<B: http_body::Body> ServerBody<B> {
         span: Option<StdSpan>,
         grpc: bool,
         baggage: Option<std::sync::Arc<picotrace::Baggage>>,
+        length: Option<u64>,
     ) -> Self {
         // An empty body is sent with the head: the span ends now. (A server does not
         // poll a body that says it has ended; it drops it whenever it is done.)
@@ -730,6 +712,7 @@ impl<B: http_body::Body> ServerBody<B> {
             context,
             baggage,
             grpc,
+            left: length,
         }
     }
 }
@@ -756,33 +739,45 @@ impl<B: http_body::Body> http_body::Body for ServerBody<B> {
             return Poll::Ready(None);
         };
         let polled = {
-            let _current = this.context.clone().map(crate::enter_context);
-            let _baggage = this
-                .context
+            // While the span records; the baggage whenever the request brought some,
+            // as in the handler.
+            let _current = this
+                .span
                 .is_some()
-                .then(|| crate::context::enter_baggage_or_none(this.baggage.clone()));
+                .then(|| this.context.clone().map(crate::enter_context));
+            let _baggage = crate::context::enter_baggage_or_none(this.baggage.clone());
             inner.as_mut().poll_frame(cx)
         };
-        let ended = match &polled {
-            Poll::Pending => false,
+        let (ended, complete) = match &polled {
+            Poll::Pending => (false, false),
             Poll::Ready(Some(Ok(frame))) => {
                 if let (true, Some(trailers), Some(span)) =
                     (*this.grpc, frame.trailers_ref(), this.span.as_mut())
                 {
                     record_grpc_status(span, trailers);
                 }
-                // Trailers are a body's last frame.
-                frame.is_trailers() || inner.is_end_stream()
+                if let (Some(data), Some(left)) = (frame.data_ref(), this.left.as_mut()) {
+                    *left = left.saturating_sub(data.remaining() as u64);
+                }
+                // Trailers are a body's last frame; the announced length sent is the
+                // end of the response too, but the body may still have frames to
+                // give (HTTP/2 trailers), so it stays.
+                let last = frame.is_trailers() || inner.is_end_stream();
+                (last || *this.left == Some(0), last)
             }
             Poll::Ready(Some(Err(_))) => {
                 if let Some(span) = this.span.as_mut() {
                     span.set_attribute(semconv::ERROR_TYPE, "_OTHER");
                     span.set_error("");
                 }
-                true
+                (true, false)
             }
-            Poll::Ready(None) => true,
+            Poll::Ready(None) => (true, true),
         };
+        if complete {
+            // Dropped before the span ends: it ends after what the body held.
+            this.inner.set(None);
+        }
         if ended {
             *this.context = None;
             this.span.take();

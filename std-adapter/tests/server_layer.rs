@@ -13,60 +13,12 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use http_body::Body as _;
-use picotrace::{AttributeValue, SpanBatch, SpanExporter, SpanKind, TracerConfig};
-use picotrace_std::{ServerLayer, SharedExporter, TracerProvider};
+use picotrace::SpanKind;
+use picotrace_std::{ServerLayer, TracerProvider};
+use support::kept::{Keep, Seen};
 use support::runtime;
 use tower_layer::Layer as _;
 use tower_service::Service;
-
-/// What the tests check of an exported span.
-#[derive(Clone, Debug)]
-struct Seen {
-    name: String,
-    kind: SpanKind,
-    trace_id: String,
-    span_id: String,
-    parent: Option<String>,
-    attrs: Vec<(String, String)>,
-    status: String,
-    end: u64,
-}
-
-#[derive(Clone, Default)]
-struct Keep(Arc<Mutex<Vec<Seen>>>);
-
-impl SpanExporter for Keep {
-    fn export(&mut self, batch: &SpanBatch<'_>) -> Result<(), picotrace::ExportError> {
-        let show = |v: AttributeValue<'_>| match v {
-            AttributeValue::Str(s) => s.to_string(),
-            AttributeValue::I64(i) => i.to_string(),
-            other => format!("{other:?}"),
-        };
-        let mut seen = self.0.lock().unwrap();
-        for s in batch.iter() {
-            seen.push(Seen {
-                name: s.name().into(),
-                kind: s.kind(),
-                trace_id: s.span_context().trace_id.to_string(),
-                span_id: s.span_context().span_id.to_string(),
-                parent: s.parent_span_id().map(|p| p.to_string()),
-                attrs: s.attributes().map(|(k, v)| (k.into(), show(v))).collect(),
-                status: format!("{:?}", s.status()),
-                end: s.end_time().as_unix_nanos(),
-            });
-        }
-        Ok(())
-    }
-}
-
-impl Seen {
-    fn attr(&self, key: &str) -> Option<&str> {
-        self.attrs
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
-    }
-}
 
 /// The route template a router would have found (axum puts `MatchedPath` there).
 #[derive(Clone)]
@@ -133,12 +85,7 @@ impl<F: FnMut(http::Request<()>) -> BoxFuture> Service<http::Request<()>> for Fn
 }
 
 fn setup() -> (TracerProvider, Keep) {
-    let kept = Keep::default();
-    let provider = TracerProvider::builder()
-        .config(TracerConfig::new("layer"))
-        .exporter(SharedExporter::new(kept.clone()))
-        .build();
-    (provider, kept)
+    support::kept::provider("layer")
 }
 
 fn request(method: &str, path: &str, headers: &[(&str, &str)]) -> http::Request<()> {
@@ -598,6 +545,11 @@ struct Streamed {
     gap: std::time::Duration,
     sleep: Option<Pin<Box<tokio::time::Sleep>>>,
     on_frame: Arc<dyn Fn() + Send + Sync>,
+    // Says it has ended once its frames are out (a stream of unknown length never
+    // does: it ends with a last poll that gives `None`).
+    says_end: bool,
+    // Panics when its frames are out.
+    panics: bool,
 }
 
 impl Streamed {
@@ -607,7 +559,21 @@ impl Streamed {
             gap: std::time::Duration::from_millis(gap_ms),
             sleep: None,
             on_frame,
+            says_end: true,
+            panics: false,
         }
+    }
+
+    /// A stream that never says it has ended (as `Body::from_stream`).
+    fn unknown_end(mut self) -> Self {
+        self.says_end = false;
+        self
+    }
+
+    /// Panics where its frames run out.
+    fn then_panic(mut self) -> Self {
+        self.panics = true;
+        self
     }
 
     fn data(mut self, bytes: &'static [u8]) -> Self {
@@ -647,6 +613,9 @@ impl http_body::Body for Streamed {
         }
         self.sleep = None;
         let frame = self.frames.pop_front();
+        if frame.is_none() && self.panics {
+            panic!("a stream bug");
+        }
         if frame.is_some() {
             (self.on_frame)();
         }
@@ -654,7 +623,7 @@ impl http_body::Body for Streamed {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.frames.is_empty()
+        self.says_end && self.frames.is_empty()
     }
 }
 
@@ -689,13 +658,6 @@ async fn send<B: http_body::Body + Unpin>(
     frames
 }
 
-fn now_nanos() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64
-}
-
 /// Regression: the server span ended when the response's head was ready, before a
 /// streamed body was sent (it covered none of it, and spans the stream started had
 /// no parent). It ends after the body's last frame now, with the span current while
@@ -704,17 +666,13 @@ fn now_nanos() -> u64 {
 fn a_streamed_body_is_covered_by_the_server_span() {
     let (provider, kept) = setup();
     let tracer = provider.tracer();
-    let last_frame = Arc::new(Mutex::new(0u64));
-    let on_frame: Arc<dyn Fn() + Send + Sync> = {
-        let last_frame = Arc::clone(&last_frame);
-        Arc::new(move || {
-            let parent = picotrace_std::current_context();
-            tracer
-                .start_span_with_parent("frame", parent.as_ref())
-                .end();
-            *last_frame.lock().unwrap() = now_nanos();
-        })
-    };
+    // Each frame starts and ends a span: on the span clock, as the server span's end.
+    let on_frame: Arc<dyn Fn() + Send + Sync> = Arc::new(move || {
+        let parent = picotrace_std::current_context();
+        tracer
+            .start_span_with_parent("frame", parent.as_ref())
+            .end();
+    });
     let mut service =
         ServerLayer::new(&provider).layer(BodyService(move |_: &http::Request<()>| {
             let body = Streamed::new(20, Arc::clone(&on_frame))
@@ -742,14 +700,18 @@ fn a_streamed_body_is_covered_by_the_server_span() {
     let server = spans.iter().find(|s| s.name == "GET").expect("server span");
     assert_eq!(server.attr("http.response.status_code"), Some("200"));
     assert_eq!(server.status, "Unset");
-    assert!(
-        server.end >= *last_frame.lock().unwrap(),
-        "the server span ended before the body's last frame: {spans:#?}"
-    );
-    for frame in spans.iter().filter(|s| s.name == "frame") {
+    // Made while the body was sent, each frame's span ended before the server span
+    // (found by review: a comparison with `SystemTime` could fail by the clocks'
+    // microseconds of difference).
+    let frames: Vec<_> = spans.iter().filter(|s| s.name == "frame").collect();
+    assert_eq!(frames.len(), 3);
+    for frame in frames {
         assert_eq!(frame.parent.as_deref(), Some(server.span_id.as_str()));
         assert_eq!(frame.trace_id, server.trace_id);
-        assert!(frame.end <= server.end);
+        assert!(
+            frame.end <= server.end,
+            "the server span ended before the body's last frame: {spans:#?}"
+        );
     }
     // Nothing of the request stays current after a frame.
     assert_eq!(picotrace_std::current_context(), None);
@@ -1007,4 +969,83 @@ fn unknown_grpc_methods_and_content_types() {
         };
         assert_eq!(span.name, name, "{content_type}");
     }
+}
+
+/// Regressions (found by review): a body that has sent the length its head announced
+/// is complete, though its stream never says so (HTTP/1 servers stop polling it there
+/// and drop it: hyper does, and every file tower-http's `ServeDir` serves is such a
+/// body); it was recorded `cancelled`. A gRPC call the client cancels mid-stream is
+/// CANCELLED, the client's doing, not an Error of the server's. A body that panics is
+/// `panicked`, not `cancelled`.
+#[test]
+fn a_body_sent_to_its_length_a_cancelled_grpc_call_and_a_panicking_body() {
+    let (provider, kept) = setup();
+    let mut service =
+        ServerLayer::new(&provider)
+            .with_grpc()
+            .layer(BodyService(|request: &http::Request<()>| {
+                let body = Streamed::new(1, Arc::new(|| {}))
+                    .data(b"abcd")
+                    .data(b"efgh");
+                let (body, content_type) = match request.uri().path() {
+                    "/panics" => (body.unknown_end().then_panic(), "text/plain"),
+                    "/shop.v1.Inventory/Watch" => (body.unknown_end(), "application/grpc"),
+                    _ => (body.unknown_end(), "text/plain"),
+                };
+                let mut response = http::Response::new(body);
+                let headers = response.headers_mut();
+                headers.insert(
+                    http::header::CONTENT_TYPE,
+                    http::HeaderValue::from_static(content_type),
+                );
+                if request.uri().path() == "/file" {
+                    headers.insert(
+                        http::header::CONTENT_LENGTH,
+                        http::HeaderValue::from_static("8"),
+                    );
+                }
+                response
+            }));
+    let rt = runtime();
+    let mut span_of = |request: http::Request<()>, frames: usize| {
+        let mut response = rt.block_on(service.call(request)).unwrap();
+        for _ in 0..frames {
+            let frame = rt.block_on(std::future::poll_fn(|cx| {
+                Pin::new(response.body_mut()).poll_frame(cx)
+            }));
+            assert!(frame.is_some());
+        }
+        // The server stops polling here and drops the body.
+        drop(response);
+        provider.flush().unwrap();
+        kept.0.lock().unwrap().pop().expect("a span")
+    };
+    let file = span_of(request("GET", "/file", &[]), 2);
+    assert_eq!(file.attr("error.type"), None, "{file:?}");
+    assert_eq!(file.status, "Unset");
+    let watch = request(
+        "POST",
+        "/shop.v1.Inventory/Watch",
+        &[("content-type", "application/grpc")],
+    );
+    let watch = span_of(watch, 1);
+    assert_eq!(watch.attr("rpc.grpc.status_code"), Some("1"));
+    assert_eq!(watch.attr("error.type"), None);
+    assert_eq!(watch.status, "Unset");
+    // A stream of unknown length cut off: the client went away.
+    let cut = span_of(request("GET", "/stream", &[]), 1);
+    assert_eq!(cut.attr("error.type"), Some("cancelled"));
+    // Panicking while it makes a frame (the runtime catches it, as for a task).
+    let response = rt
+        .block_on(service.call(request("GET", "/panics", &[])))
+        .unwrap();
+    let sent = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+        let mut response = response;
+        rt.block_on(send(response.body_mut()))
+    }));
+    assert!(sent.is_err());
+    provider.flush().unwrap();
+    let panicked = kept.0.lock().unwrap().pop().expect("a span");
+    assert_eq!(panicked.attr("error.type"), Some("panicked"));
+    assert!(panicked.status.contains("panicked"), "{panicked:?}");
 }

@@ -245,22 +245,23 @@ pub fn arg(name: &str, default: &str) -> String {
         .unwrap_or_else(|| default.to_string())
 }
 
-/// Passes on a `GET` of `route` (the one thing the `tiny_http` examples serve) and
-/// answers anything else itself, in a server span of its own under the caller's
-/// context: 404 for another path, 405 for another method on `route` (found by review:
-/// every request was recorded as `GET {route}`, whatever its method and path). Such a
-/// span is named by its method alone (`HTTP` for one the conventions do not name), as
-/// the HTTP conventions name a span without a route.
+/// Passes on a `GET` of one of `routes` (what the `tiny_http` examples serve), with
+/// the route, and answers anything else itself, in a server span of its own under the
+/// caller's context: 404 for another path, 405 (with `Allow: GET`) for another method
+/// on a route (found by review: every request was recorded as `GET {route}`, whatever
+/// its method and path). Such a span is named by its method alone (`HTTP` for one the
+/// conventions do not name), as the HTTP conventions name a span without a route.
 pub fn only_get(
     provider: &picotrace_std::TracerProvider,
     request: tiny_http::Request,
-    route: &str,
-) -> Option<tiny_http::Request> {
+    routes: &[&'static str],
+) -> Option<(tiny_http::Request, &'static str)> {
     use picotrace::semconv;
     let path = request.url().split('?').next().unwrap_or_default();
     let method = request.method().as_str();
-    if path == route && method == "GET" {
-        return Some(request);
+    let route = routes.iter().copied().find(|r| *r == path);
+    if let (Some(route), "GET") = (route, method) {
+        return Some((request, route));
     }
     const KNOWN: [&str; 9] = [
         "CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "TRACE",
@@ -271,12 +272,23 @@ pub fn only_get(
         .tracer()
         .start_server_span(known.unwrap_or("HTTP"), &incoming);
     span.set_attribute(semconv::HTTP_REQUEST_METHOD, known.unwrap_or("_OTHER"));
+    if known.is_none() {
+        span.set_attribute_dyn("http.request.method_original", method);
+    }
     span.set_attribute_dyn(semconv::URL_PATH, path);
-    let status: u16 = if path == route { 405 } else { 404 };
+    if let Some(route) = route {
+        span.set_attribute(semconv::HTTP_ROUTE, route);
+    }
+    let status: u16 = if route.is_some() { 405 } else { 404 };
     // A 4xx is the client's error: the server span's status stays unset.
     span.set_attribute(semconv::HTTP_RESPONSE_STATUS_CODE, status);
     span.end();
-    let response = tiny_http::Response::from_string("").with_status_code(status);
+    let mut response = tiny_http::Response::from_string("").with_status_code(status);
+    if route.is_some() {
+        if let Ok(allow) = tiny_http::Header::from_bytes("Allow", "GET") {
+            response.add_header(allow);
+        }
+    }
     if let Err(e) = request.respond(response) {
         eprintln!("could not answer (client gone?): {e}");
     }

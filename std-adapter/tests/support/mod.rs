@@ -4,6 +4,8 @@
 //! so a slow reply does not hold up the next attempt. Only 127.0.0.1 is used.
 #![allow(dead_code)]
 
+pub mod kept;
+
 use std::collections::VecDeque;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};

@@ -4,9 +4,10 @@
 //! baggage) and continues the trace in a server span held across several `.await`s,
 //! with the context and the baggage current while the handler's future runs
 //! (`with_context`, `with_baggage`) on whichever worker thread polls it. Code deep in
-//! the handler starts a client span under the current context, calls this server's
-//! own `GET /inventory` with reqwest, and `inject` writes the client span's context
-//! and the current baggage into the request. The handler keeps the server span: after
+//! the handler calls this server's own `GET /inventory` with reqwest, in an
+//! `HttpClientSpan` under the current context: a client span with the HTTP client
+//! conventions' attributes, whose context and the current baggage go out in the
+//! request's headers. The handler keeps the server span: after
 //! the `.await` it sets the response status and ends it. The `/inventory` handler
 //! continues that context, records the `tenant` it got as baggage, and runs its
 //! database step inside [`InSpan`](picotrace_std::InSpan). After `--requests`
@@ -39,7 +40,7 @@ use axum::Router;
 use picotrace::{semconv, SpanKind};
 use picotrace_examples::arg;
 use picotrace_std::{
-    current_baggage, current_context, FutureExt as _, HeaderMapCarrier, HeaderMapInjector,
+    current_baggage, current_context, FutureExt as _, HeaderMapCarrier, HttpClientSpan,
     TracerProvider,
 };
 
@@ -149,61 +150,53 @@ async fn checkout(
 /// baggage.
 async fn handle_checkout(app: &App) -> (StatusCode, String) {
     tokio::time::sleep(Duration::from_millis(2)).await;
-    let tracer = app.provider.tracer();
-    let mut call = tracer.start_client_span("GET /inventory", current_context().as_ref());
     let url = format!("{}/inventory", app.base);
-    call.set_attribute_dyn(semconv::URL_FULL, url.as_str());
-    // The caller's baggage is current here too.
-    if let Some(bag) = current_baggage() {
-        if let Some(tenant) = bag.get("tenant") {
-            // Decoded: baggage values are percent-encoded on the wire.
-            call.set_attribute("shop.tenant", tenant.decoded_value().to_string().as_str());
-        }
-    }
-    let mut outgoing = HeaderMap::new();
-    // `traceparent` (and the other formats on) and the current baggage.
-    app.provider
-        .inject(&call, &mut HeaderMapInjector(&mut outgoing));
-    // The injected `HeaderMap` goes straight into reqwest (the same `http` types).
-    let response = async {
-        let response = app.client.get(&url).headers(outgoing).send().await?;
-        let status = response.status().as_u16();
-        Ok::<_, reqwest::Error>((status, response.text().await?))
-    }
-    .await;
-    // OpenTelemetry's HTTP conventions: a client span is an error on a 4xx or 5xx
-    // answer (reqwest returns those as `Ok`) or when no answer came.
-    let stock = match response {
-        Ok((status, body)) => {
-            call.set_attribute(semconv::HTTP_RESPONSE_STATUS_CODE, status);
-            if status < 400 {
-                call.set_ok();
-                Some(body)
-            } else {
-                // Its status code the `error.type`, and no description: the code
-                // says it (as in the gateway example).
-                call.set_attribute_dyn(semconv::ERROR_TYPE, status.to_string().as_str());
-                call.set_error("");
-                None
+    let stock = match app.client.get(&url).build() {
+        Ok(mut request) => {
+            // A CLIENT span with the HTTP client conventions' attributes, a child of
+            // the current span; its context (`traceparent` and the other formats on)
+            // and the current baggage go out in the request's headers (reqwest's are
+            // the same `http` types).
+            let mut call = HttpClientSpan::builder(request.method(), request.url().as_str())
+                .url_template("/inventory")
+                .start(app.provider);
+            call.inject(request.headers_mut());
+            // The caller's baggage is current here too.
+            if let (Some(span), Some(bag)) = (call.span_mut(), current_baggage()) {
+                if let Some(tenant) = bag.get("tenant") {
+                    // Decoded: baggage values are percent-encoded on the wire.
+                    span.set_attribute("shop.tenant", tenant.decoded_value().to_string().as_str());
+                }
+            }
+            let response = async {
+                let response = app.client.execute(request).await?;
+                let status = response.status();
+                Ok::<_, reqwest::Error>((status, response.text().await?))
+            }
+            .await;
+            // A client span is an error on a 4xx or 5xx answer (reqwest returns those
+            // as `Ok`) or when no answer came: `finish` and `fail` record it so.
+            match response {
+                Ok((status, body)) => {
+                    call.finish(status);
+                    (status.as_u16() < 400).then_some(body)
+                }
+                Err(e) => {
+                    let error_type = if e.is_timeout() {
+                        "timeout"
+                    } else if e.is_connect() {
+                        "connection"
+                    } else {
+                        "http"
+                    };
+                    call.fail(error_type, &e);
+                    None
+                }
             }
         }
-        Err(e) => {
-            call.set_attribute(
-                semconv::ERROR_TYPE,
-                if e.is_timeout() {
-                    "timeout"
-                } else if e.is_connect() {
-                    "connection"
-                } else {
-                    "http"
-                },
-            );
-            call.record_error(&e);
-            call.set_error("inventory call failed");
-            None
-        }
+        // A URL reqwest cannot send to: no call was made.
+        Err(_) => None,
     };
-    call.end();
     tokio::time::sleep(Duration::from_millis(1)).await;
     match stock {
         Some(body) => (StatusCode::OK, format!("checkout ok: {body}\n")),

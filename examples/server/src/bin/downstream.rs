@@ -18,7 +18,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // The address bound: `--port 0` picks a free port (found by review: it printed 0).
     eprintln!("downstream listening on {}", server.server_addr());
     for (n, request) in server.incoming_requests().enumerate() {
-        let Some(request) = picotrace_examples::only_get(provider, request, "/rank") else {
+        let Some((request, _)) = picotrace_examples::only_get(provider, request, &["/rank"]) else {
             if requests != 0 && n + 1 >= requests {
                 break;
             }

@@ -41,7 +41,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Requests whose baggage had no room for `tenant.name`.
     let mut baggage_skipped = 0u64;
     for (n, request) in server.incoming_requests().enumerate() {
-        let Some(request) = picotrace_examples::only_get(provider, request, "/search") else {
+        // `/rank` too: a gateway can stand where a downstream does (a chain of them).
+        let routes = ["/search", "/rank"];
+        let Some((request, route)) = picotrace_examples::only_get(provider, request, &routes)
+        else {
             if requests != 0 && n + 1 >= requests {
                 break;
             }
@@ -52,9 +55,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         // Only what OTEL_PROPAGATORS names is read here and sent below.
         let incoming = provider.extract_context(&headers);
         let mut baggage: Baggage = provider.extract_baggage(&headers);
-        let mut span = tracer.start_server_span("GET /search", &incoming);
+        let name = if route == "/rank" {
+            "GET /rank"
+        } else {
+            "GET /search"
+        };
+        let mut span = tracer.start_server_span(name, &incoming);
         span.set_attribute(semconv::HTTP_REQUEST_METHOD, "GET");
-        span.set_attribute(semconv::URL_PATH, "/search");
+        span.set_attribute(semconv::URL_PATH, route);
         if baggage.get("tenant.name").is_none() {
             if let Err(e) = baggage.insert("tenant.name", "acme") {
                 // The caller's baggage is full: forward it as it came.

@@ -1,0 +1,368 @@
+//! [`HttpClientSpan`]: a `CLIENT` span for an outgoing HTTP request, with the
+//! attributes of OpenTelemetry's HTTP client conventions, whose context (and the
+//! current baggage) goes out in the request's headers. For any client whose requests
+//! have an `http::HeaderMap`: reqwest, hyper, ureq 3.
+//!
+//! ```no_run
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use picotrace_std::HttpClientSpan;
+//! let provider = picotrace_std::TracerProvider::builder().build();
+//! let mut request = http::Request::get("http://inventory.internal/items?sig=s3cr3t").body(())?;
+//! // A child of the current span; `traceparent` and the current baggage are added.
+//! let call = HttpClientSpan::start_request(&provider, &mut request);
+//! match ureq::run(request) {
+//!     Ok(response) => call.finish_response(&response),
+//!     Err(e) => call.fail("_OTHER", &e),
+//! }
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! With reqwest, whose requests have the same `http` types (the README shows it):
+//! `HttpClientSpan::builder(request.method(), request.url().as_str()).start(provider)`,
+//! then `call.inject(request.headers_mut())`.
+//!
+//! Recorded, as the conventions ask: the span named `{method}` (`{method}
+//! {url.template}` when given a template, `HTTP` for a method the conventions do not
+//! name), `http.request.method` (`_OTHER` with `http.request.method_original`),
+//! `url.full` (credentials replaced by `REDACTED:REDACTED`, the values of signed-URL
+//! query keys such as `sig` by `REDACTED`), `url.template`, `server.address`,
+//! `server.port` (the scheme's default when the URL has none), then
+//! `http.response.status_code`, and an Error with the status code as `error.type`
+//! for a 4xx or 5xx (a client span fails on both), or the error type given to
+//! [`fail`](HttpClientSpan::fail) with an `exception` event. A span dropped without
+//! either ends an Error `cancelled` (the call was given up on: a timeout around it, a
+//! `select!` that lost).
+
+use std::borrow::Cow;
+
+use picotrace::{semconv, TraceContext};
+
+use crate::http_conv::{method_and_name, protocol_version, redact_query};
+use crate::{HeaderMapInjector, Propagators, StdSpan, StdTracer, TracerProvider};
+
+/// A `CLIENT` span for one outgoing HTTP request (see the [module documentation](self)).
+#[must_use = "dropping it ends the span as a cancelled call: finish it with the response"]
+pub struct HttpClientSpan {
+    // `None` once finished.
+    span: Option<StdSpan>,
+    tracer: &'static StdTracer,
+    propagators: Propagators,
+}
+
+/// Builds an [`HttpClientSpan`]: [`HttpClientSpan::builder`].
+#[must_use = "a builder does nothing until `start`"]
+#[derive(Clone, Copy, Debug)]
+pub struct HttpClientSpanBuilder<'a> {
+    method: &'a str,
+    url: Url<'a>,
+    template: Option<&'a str>,
+    parent: Option<&'a TraceContext>,
+}
+
+impl<'a> HttpClientSpanBuilder<'a> {
+    /// Names the span `{method} {template}` and records `url.template`: the URL's
+    /// path as a template (`/users/{id}`), never the path itself, whose ids would make
+    /// every name different.
+    pub fn url_template(mut self, template: &'a str) -> Self {
+        self.template = Some(template);
+        self
+    }
+
+    /// The parent, instead of the current context ([`crate::current_context`]).
+    pub fn parent(mut self, parent: &'a TraceContext) -> Self {
+        self.parent = Some(parent);
+        self
+    }
+
+    /// Starts the span. Its context goes out with [`HttpClientSpan::inject`] (a second
+    /// step: the method and URL given here are often borrowed from the request whose
+    /// headers it writes).
+    pub fn start(self, provider: &TracerProvider) -> HttpClientSpan {
+        let (method, name) = method_and_name(self.method);
+        let current;
+        let parent = match self.parent {
+            Some(parent) => Some(parent),
+            None => {
+                current = crate::current_context();
+                current.as_ref()
+            }
+        };
+        let tracer = provider.tracer();
+        let mut span = match self.template {
+            Some(template) => tracer.start_client_span(&format!("{name} {template}"), parent),
+            None => tracer.start_client_span(name, parent),
+        };
+        if span.is_recording() {
+            span.set_attribute(semconv::HTTP_REQUEST_METHOD, method);
+            if method == "_OTHER" {
+                span.set_attribute_dyn("http.request.method_original", self.method);
+            }
+            if let Some(template) = self.template {
+                span.set_attribute_dyn("url.template", template);
+            }
+            match self.url {
+                Url::Str(url) => record_url(&mut span, url),
+                Url::Uri(uri) => record_uri(&mut span, uri),
+            }
+        }
+        HttpClientSpan {
+            span: Some(span),
+            tracer,
+            propagators: provider.propagators(),
+        }
+    }
+}
+
+impl HttpClientSpan {
+    /// A span for a request of `method` to `url` (absolute: `https://host/path?query`);
+    /// start it with [`HttpClientSpanBuilder::start`], then [`inject`](Self::inject).
+    pub fn builder<'a>(method: &'a http::Method, url: &'a str) -> HttpClientSpanBuilder<'a> {
+        HttpClientSpanBuilder {
+            method: method.as_str(),
+            url: Url::Str(url),
+            template: None,
+            parent: None,
+        }
+    }
+
+    /// Starts a span for a request of `method` to `url`, a child of the current
+    /// context, and writes its context and the current baggage into `headers`.
+    pub fn start(
+        provider: &TracerProvider,
+        method: &http::Method,
+        url: &str,
+        headers: &mut http::HeaderMap,
+    ) -> Self {
+        let call = Self::builder(method, url).start(provider);
+        call.inject(headers);
+        call
+    }
+
+    /// Writes the span's context and the current baggage into `headers`, in the
+    /// formats the provider's propagators name (`traceparent` by default).
+    pub fn inject(&self, headers: &mut http::HeaderMap) {
+        let Some(span) = self.span.as_ref() else {
+            return;
+        };
+        let headers = &mut HeaderMapInjector(headers);
+        if self.propagators.as_slice() == Propagators::DEFAULT.as_slice() {
+            // The common case, without building a `TraceContext`.
+            self.tracer.inject_context(span, headers);
+        } else {
+            self.propagators
+                .inject_context(&span.trace_context(), headers);
+        }
+        if let Some(baggage) = crate::context::current_baggage() {
+            self.propagators.inject_baggage(&baggage, headers);
+        }
+    }
+
+    /// Starts a span for `request` (its method and URI), a child of the current
+    /// context, and writes its context and the current baggage into its headers: for
+    /// clients that send `http::Request`s (hyper).
+    pub fn start_request<B>(provider: &TracerProvider, request: &mut http::Request<B>) -> Self {
+        // Cheap clones (shared bytes), so that the headers can be written below.
+        let call = HttpClientSpanBuilder {
+            method: request.method().as_str(),
+            url: Url::Uri(request.uri()),
+            template: None,
+            parent: None,
+        }
+        .start(provider);
+        call.inject(request.headers_mut());
+        call
+    }
+
+    /// The span, for attributes of its own (`span_mut().set_attribute(..)`).
+    pub fn span_mut(&mut self) -> Option<&mut StdSpan> {
+        self.span.as_mut()
+    }
+
+    /// The span's context, with its tracestate (what went out in the headers).
+    pub fn trace_context(&self) -> Option<TraceContext> {
+        self.span.as_ref().map(StdSpan::trace_context)
+    }
+
+    /// Records the response's status code and ends the span: an Error for a 4xx or
+    /// 5xx, the code its `error.type`.
+    pub fn finish(mut self, status: http::StatusCode) {
+        if let Some(mut span) = self.span.take() {
+            record_status(&mut span, status);
+        }
+    }
+
+    /// [`finish`](Self::finish) with a response's status code and protocol version.
+    pub fn finish_response<B>(mut self, response: &http::Response<B>) {
+        if let Some(mut span) = self.span.take() {
+            if let Some(version) = protocol_version(response.version()) {
+                span.set_attribute("network.protocol.version", version);
+            }
+            record_status(&mut span, response.status());
+        }
+    }
+
+    /// Records a call that got no response, and ends the span: an Error whose
+    /// `error.type` is `error_type` (a short, low-cardinality name: `timeout`,
+    /// `connection`, `_OTHER`), with `error` as an `exception` event.
+    pub fn fail(mut self, error_type: &str, error: &(dyn std::error::Error + 'static)) {
+        if let Some(mut span) = self.span.take() {
+            span.set_attribute_dyn(semconv::ERROR_TYPE, error_type);
+            span.record_error(error);
+            span.set_error("");
+        }
+    }
+}
+
+impl std::fmt::Debug for HttpClientSpan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpClientSpan")
+            .field("span", &self.span)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for HttpClientSpan {
+    fn drop(&mut self) {
+        // Neither finished nor failed: the call was given up on.
+        if let Some(mut span) = self.span.take() {
+            span.set_attribute(semconv::ERROR_TYPE, "cancelled");
+            span.set_error("");
+        }
+    }
+}
+
+/// Where a request goes.
+#[derive(Clone, Copy, Debug)]
+enum Url<'a> {
+    /// An absolute URL's text (reqwest's `Url::as_str`).
+    Str(&'a str),
+    /// An `http::Request`'s URI: absolute (hyper's client), or a path alone (then no
+    /// `url.full` or server is known).
+    Uri(&'a http::Uri),
+}
+
+/// `http.response.status_code`, and an Error for a 4xx or 5xx.
+fn record_status(span: &mut StdSpan, status: http::StatusCode) {
+    span.set_attribute(semconv::HTTP_RESPONSE_STATUS_CODE, status.as_u16());
+    if status.is_client_error() || status.is_server_error() {
+        span.set_attribute_dyn(semconv::ERROR_TYPE, status.as_str());
+        span.set_error("");
+    }
+}
+
+/// Records `url.full` (credentials and signed-URL secrets redacted), `server.address`
+/// and `server.port` of an absolute URL; of one it cannot read, `url.full` only when it
+/// cannot hold credentials (no `@`).
+fn record_url(span: &mut StdSpan, url: &str) {
+    let Some((scheme, authority, rest)) = split_url(url) else {
+        if !url.contains('@') {
+            span.set_attribute_dyn(semconv::URL_FULL, &*redact_rest(url));
+        }
+        return;
+    };
+    record_parts(span, url, scheme, authority, rest);
+}
+
+/// [`record_url`] of an `http::Uri`.
+fn record_uri(span: &mut StdSpan, uri: &http::Uri) {
+    let (Some(scheme), Some(authority)) = (uri.scheme_str(), uri.authority()) else {
+        return;
+    };
+    let rest = uri
+        .path_and_query()
+        .map_or("", http::uri::PathAndQuery::as_str);
+    record_parts(span, "", scheme, authority.as_str(), rest);
+}
+
+/// Records `url.full` (from `url`, the whole text, when nothing needs redacting and it
+/// is not empty), `server.address` and `server.port` of a URL's parts.
+fn record_parts(span: &mut StdSpan, url: &str, scheme: &str, authority: &str, rest: &str) {
+    let (userinfo, host_port) = match authority.rsplit_once('@') {
+        Some((_, host_port)) => (true, host_port),
+        None => (false, authority),
+    };
+    let rest = redact_rest(rest);
+    match (userinfo, &rest) {
+        (false, Cow::Borrowed(_)) if !url.is_empty() => {
+            span.set_attribute_dyn(semconv::URL_FULL, url);
+        }
+        (false, rest) => {
+            span.set_attribute_fmt(
+                semconv::URL_FULL,
+                format_args!("{scheme}://{host_port}{rest}"),
+            );
+        }
+        (true, rest) => span.set_attribute_fmt(
+            semconv::URL_FULL,
+            format_args!("{scheme}://REDACTED:REDACTED@{host_port}{rest}"),
+        ),
+    }
+    let Some((host, port)) = split_host_port(host_port) else {
+        return;
+    };
+    if !host.is_empty() {
+        span.set_attribute_dyn(semconv::SERVER_ADDRESS, host);
+    }
+    let default_port = match scheme.to_ascii_lowercase().as_str() {
+        "http" | "ws" => Some(80),
+        "https" | "wss" => Some(443),
+        _ => None,
+    };
+    if let Some(port) = port.or(default_port) {
+        span.set_attribute(semconv::SERVER_PORT, i64::from(port));
+    }
+}
+
+/// `scheme`, authority and the rest (path, query, fragment) of an absolute URL.
+fn split_url(url: &str) -> Option<(&str, &str, &str)> {
+    let (scheme, rest) = url.split_once("://")?;
+    let valid_scheme = scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+        && scheme
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'));
+    if !valid_scheme {
+        return None;
+    }
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, rest) = rest.split_at(end);
+    Some((scheme, authority, rest))
+}
+
+/// The host (an IPv6 one without its brackets) and port of an authority's
+/// `host[:port]`; `None` when the port is not a number.
+fn split_host_port(host_port: &str) -> Option<(&str, Option<u16>)> {
+    let (host, port) = match host_port.strip_prefix('[') {
+        Some(v6) => {
+            let (host, after) = v6.split_once(']')?;
+            (host, after.strip_prefix(':'))
+        }
+        None => match host_port.rsplit_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (host_port, None),
+        },
+    };
+    let port = match port {
+        Some(port) => Some(port.parse::<u16>().ok()?),
+        None => None,
+    };
+    Some((host, port))
+}
+
+/// `rest` (a path, query and fragment) with the query's secrets redacted.
+fn redact_rest(rest: &str) -> Cow<'_, str> {
+    let (before_fragment, fragment) = match rest.split_once('#') {
+        Some((before, fragment)) => (before, Some(fragment)),
+        None => (rest, None),
+    };
+    let Some((path, query)) = before_fragment.split_once('?') else {
+        return Cow::Borrowed(rest);
+    };
+    match redact_query(query) {
+        Cow::Borrowed(_) => Cow::Borrowed(rest),
+        Cow::Owned(query) => {
+            let fragment = fragment.map(|f| format!("#{f}")).unwrap_or_default();
+            Cow::Owned(format!("{path}?{query}{fragment}"))
+        }
+    }
+}

@@ -1,0 +1,181 @@
+//! `HttpClientSpan`: the `CLIENT` span of an outgoing request, the OpenTelemetry HTTP
+//! client conventions' attributes (credentials and signed-URL secrets redacted), the
+//! context and baggage injected, and how each ending is recorded.
+
+use picotrace::SpanKind;
+use picotrace_std::{HttpClientSpan, TracerProvider};
+
+mod support;
+
+use support::kept::{Keep, Seen};
+
+fn setup() -> (TracerProvider, Keep) {
+    support::kept::provider("client")
+}
+
+/// Ends the call with `end` and returns its exported span.
+fn ended(provider: &TracerProvider, kept: &Keep, end: impl FnOnce()) -> Seen {
+    end();
+    provider.flush().unwrap();
+    kept.0.lock().unwrap().pop().expect("a span")
+}
+
+#[test]
+fn a_call_is_a_child_of_the_current_span_and_carries_its_context_and_baggage() {
+    let (provider, kept) = setup();
+    let parent = provider.tracer().start_server_span("request", None);
+    let mut bag = picotrace::Baggage::new();
+    bag.insert("tenant", "acme").unwrap();
+    let mut headers = http::HeaderMap::new();
+    let call = {
+        let _current = picotrace_std::enter(&parent);
+        let _baggage = picotrace_std::enter_baggage(bag);
+        HttpClientSpan::start(
+            &provider,
+            &http::Method::GET,
+            "http://inventory.internal:8081/items/7?debug=1",
+            &mut headers,
+        )
+    };
+    let span_id = call
+        .trace_context()
+        .unwrap()
+        .span_context
+        .span_id
+        .to_string();
+    let traceparent = headers["traceparent"].to_str().unwrap();
+    assert_eq!(traceparent.split('-').nth(2), Some(span_id.as_str()));
+    assert_eq!(headers["baggage"], "tenant=acme");
+    let span = ended(&provider, &kept, || call.finish(http::StatusCode::OK));
+    assert_eq!(span.name, "GET");
+    assert_eq!(span.kind, SpanKind::Client);
+    assert_eq!(span.span_id, span_id);
+    assert_eq!(span.parent, Some(parent.context().span_id.to_string()));
+    assert_eq!(span.attr("http.request.method"), Some("GET"));
+    assert_eq!(
+        span.attr("url.full"),
+        Some("http://inventory.internal:8081/items/7?debug=1")
+    );
+    assert_eq!(span.attr("server.address"), Some("inventory.internal"));
+    assert_eq!(span.attr("server.port"), Some("8081"));
+    assert_eq!(span.attr("http.response.status_code"), Some("200"));
+    assert_eq!(span.status, "Unset");
+}
+
+#[test]
+fn credentials_and_signed_url_secrets_never_reach_url_full() {
+    let (provider, kept) = setup();
+    let cases = [
+        (
+            "https://alice:pw@api.example/v1/x?sig=abc&page=2#top",
+            "https://REDACTED:REDACTED@api.example/v1/x?sig=REDACTED&page=2#top",
+            "api.example",
+            "443",
+        ),
+        (
+            "http://[2001:db8::1]/dl?X-Goog-Signature=z",
+            "http://[2001:db8::1]/dl?X-Goog-Signature=REDACTED",
+            "2001:db8::1",
+            "80",
+        ),
+        (
+            "https://token@h.example:8443",
+            "https://REDACTED:REDACTED@h.example:8443",
+            "h.example",
+            "8443",
+        ),
+    ];
+    for (url, full, host, port) in cases {
+        let mut headers = http::HeaderMap::new();
+        let call = HttpClientSpan::start(&provider, &http::Method::POST, url, &mut headers);
+        let span = ended(&provider, &kept, || call.finish(http::StatusCode::CREATED));
+        assert_eq!(span.attr("url.full"), Some(full), "{url}");
+        assert_eq!(span.attr("server.address"), Some(host), "{url}");
+        assert_eq!(span.attr("server.port"), Some(port), "{url}");
+    }
+    // Not a URL it can read: recorded only when it cannot hold credentials.
+    for (url, full) in [
+        ("not a url?sig=1", Some("not a url?sig=REDACTED")),
+        ("user:pw@host/x", None),
+    ] {
+        let mut headers = http::HeaderMap::new();
+        let call = HttpClientSpan::start(&provider, &http::Method::GET, url, &mut headers);
+        let span = ended(&provider, &kept, || call.finish(http::StatusCode::OK));
+        assert_eq!(span.attr("url.full"), full, "{url}");
+    }
+}
+
+#[test]
+fn each_ending_is_recorded_as_the_conventions_say() {
+    let (provider, kept) = setup();
+    let start = |method: &http::Method| {
+        let mut headers = http::HeaderMap::new();
+        let call = HttpClientSpan::builder(method, "http://shop.internal/users/7")
+            .url_template("/users/{id}")
+            .start(&provider);
+        call.inject(&mut headers);
+        assert!(headers.contains_key("traceparent"));
+        call
+    };
+    // A 4xx fails a client span (not a server span).
+    let span = ended(&provider, &kept, || {
+        start(&http::Method::GET).finish(http::StatusCode::NOT_FOUND)
+    });
+    assert_eq!(span.name, "GET /users/{id}");
+    assert_eq!(span.attr("url.template"), Some("/users/{id}"));
+    assert_eq!(span.attr("error.type"), Some("404"));
+    assert!(span.status.starts_with("Error"), "{span:?}");
+    // No response.
+    let refused = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+    let span = ended(&provider, &kept, || {
+        start(&http::Method::GET).fail("connection", &refused)
+    });
+    assert_eq!(span.attr("error.type"), Some("connection"));
+    assert_eq!(span.events, ["exception"]);
+    assert!(span.status.starts_with("Error"), "{span:?}");
+    // Given up on (a timeout around the call): dropped unfinished.
+    let span = ended(&provider, &kept, || drop(start(&http::Method::GET)));
+    assert_eq!(span.attr("error.type"), Some("cancelled"));
+    assert!(span.status.starts_with("Error"), "{span:?}");
+    // A method the conventions do not name.
+    let brew = http::Method::from_bytes(b"BREW").unwrap();
+    let span = ended(&provider, &kept, || {
+        start(&brew).finish(http::StatusCode::OK)
+    });
+    assert_eq!(span.name, "HTTP /users/{id}");
+    assert_eq!(span.attr("http.request.method"), Some("_OTHER"));
+    assert_eq!(span.attr("http.request.method_original"), Some("BREW"));
+    assert_eq!(span.status, "Unset");
+}
+
+#[test]
+fn an_http_request_gets_its_span_and_headers() {
+    let (provider, kept) = setup();
+    let mut request = http::Request::put("http://user:pw@10.0.0.5:9000/v?Signature=s")
+        .body(())
+        .unwrap();
+    let call = HttpClientSpan::start_request(&provider, &mut request);
+    assert!(request.headers().contains_key("traceparent"));
+    let response = http::Response::builder()
+        .status(503)
+        .version(http::Version::HTTP_2)
+        .body(())
+        .unwrap();
+    let span = ended(&provider, &kept, || call.finish_response(&response));
+    assert_eq!(span.name, "PUT");
+    assert_eq!(span.parent, None);
+    assert_eq!(
+        span.attr("url.full"),
+        Some("http://REDACTED:REDACTED@10.0.0.5:9000/v?Signature=REDACTED")
+    );
+    assert_eq!(span.attr("server.address"), Some("10.0.0.5"));
+    assert_eq!(span.attr("server.port"), Some("9000"));
+    assert_eq!(span.attr("network.protocol.version"), Some("2"));
+    assert_eq!(span.attr("error.type"), Some("503"));
+    // A path alone: no URL or server to record.
+    let mut relative = http::Request::get("/health").body(()).unwrap();
+    let call = HttpClientSpan::start_request(&provider, &mut relative);
+    let span = ended(&provider, &kept, || call.finish(http::StatusCode::OK));
+    assert_eq!(span.attr("url.full"), None);
+    assert_eq!(span.attr("server.address"), None);
+}
