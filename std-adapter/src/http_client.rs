@@ -7,10 +7,15 @@
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! use picotrace_std::HttpClientSpan;
 //! let provider = picotrace_std::TracerProvider::builder().build();
+//! // A 4xx or 5xx is a response to record, not an `Err` (ureq's default).
+//! let agent: ureq::Agent = ureq::Agent::config_builder()
+//!     .http_status_as_error(false)
+//!     .build()
+//!     .into();
 //! let mut request = http::Request::get("http://inventory.internal/items?sig=s3cr3t").body(())?;
 //! // A child of the current span; `traceparent` and the current baggage are added.
 //! let call = HttpClientSpan::start_request(&provider, &mut request);
-//! match ureq::run(request) {
+//! match agent.run(request) {
 //!     Ok(response) => call.finish_response(&response),
 //!     Err(e) => call.fail("_OTHER", &e),
 //! }
@@ -33,6 +38,11 @@
 //! [`fail`](HttpClientSpan::fail) with an `exception` event. A span dropped without
 //! either ends an Error `cancelled` (the call was given up on: a timeout around it, a
 //! `select!` that lost).
+//!
+//! An error's text goes into `exception.message` as it is: reqwest's names the URL,
+//! credentials and query included, so give `fail` `e.without_url()`. A client that
+//! follows redirects makes them inside one span: `url.full` is the first URL, the
+//! status the last response's.
 
 use std::borrow::Cow;
 
@@ -162,7 +172,8 @@ impl HttpClientSpan {
     /// context, and writes its context and the current baggage into its headers: for
     /// clients that send `http::Request`s (hyper).
     pub fn start_request<B>(provider: &TracerProvider, request: &mut http::Request<B>) -> Self {
-        // Cheap clones (shared bytes), so that the headers can be written below.
+        // The builder's borrows of the method and URI end at `start`: the headers are
+        // written after.
         let call = HttpClientSpanBuilder {
             method: request.method().as_str(),
             url: Url::Uri(request.uri()),
@@ -202,10 +213,12 @@ impl HttpClientSpan {
         }
     }
 
-    /// Records a call that got no response, and ends the span: an Error whose
-    /// `error.type` is `error_type` (a short, low-cardinality name: `timeout`,
-    /// `connection`, `_OTHER`), with `error` as an `exception` event.
-    pub fn fail(mut self, error_type: &str, error: &(dyn std::error::Error + 'static)) {
+    /// Records a call that got no response (or whose body could not be read), and
+    /// ends the span: an Error whose `error.type` is `error_type` (a short,
+    /// low-cardinality name: `timeout`, `connection`, `_OTHER`), with `error` as an
+    /// `exception` event (its type and text: see the module documentation on
+    /// reqwest's URL in its text).
+    pub fn fail<E: std::error::Error + ?Sized>(mut self, error_type: &str, error: &E) {
         if let Some(mut span) = self.span.take() {
             span.set_attribute_dyn(semconv::ERROR_TYPE, error_type);
             span.record_error(error);
@@ -282,6 +295,15 @@ fn record_parts(span: &mut StdSpan, url: &str, scheme: &str, authority: &str, re
         Some((_, host_port)) => (true, host_port),
         None => (false, authority),
     };
+    let Some((host, port)) = split_host_port(host_port) else {
+        // Not a host and port: the authority ended early, perhaps inside a password
+        // holding `/`, `?` or `#` (`user:p?ss@host`). With an `@` anywhere, the text
+        // could hold credentials: not recorded.
+        if !url.is_empty() && !url.contains('@') {
+            span.set_attribute_dyn(semconv::URL_FULL, &*redact_rest(url));
+        }
+        return;
+    };
     let rest = redact_rest(rest);
     match (userinfo, &rest) {
         (false, Cow::Borrowed(_)) if !url.is_empty() => {
@@ -298,12 +320,10 @@ fn record_parts(span: &mut StdSpan, url: &str, scheme: &str, authority: &str, re
             format_args!("{scheme}://REDACTED:REDACTED@{host_port}{rest}"),
         ),
     }
-    let Some((host, port)) = split_host_port(host_port) else {
+    if host.is_empty() {
         return;
-    };
-    if !host.is_empty() {
-        span.set_attribute_dyn(semconv::SERVER_ADDRESS, host);
     }
+    span.set_attribute_dyn(semconv::SERVER_ADDRESS, host);
     let default_port = match scheme.to_ascii_lowercase().as_str() {
         "http" | "ws" => Some(80),
         "https" | "wss" => Some(443),
@@ -343,8 +363,9 @@ fn split_host_port(host_port: &str) -> Option<(&str, Option<u16>)> {
         },
     };
     let port = match port {
+        // An empty port is the scheme's default (WHATWG URL).
+        Some("") | None => None,
         Some(port) => Some(port.parse::<u16>().ok()?),
-        None => None,
     };
     Some((host, port))
 }

@@ -665,6 +665,8 @@ pin_project_lite::pin_project! {
         grpc: bool,
         // Bytes still to send of the length the head announced, if it did.
         left: Option<u64>,
+        // Making a frame panicked.
+        panicked: bool,
     }
 
     impl<B> PinnedDrop for ServerBody<B> {
@@ -675,8 +677,9 @@ pin_project_lite::pin_project! {
             let mut this = this.project();
             if let Some(mut span) = this.span.take() {
                 this.inner.set(None);
-                if std::thread::panicking() {
-                    // Making a frame panicked (the server's own failure).
+                if *this.panicked {
+                    // Making a frame panicked (the server's own failure; found by
+                    // review: any unwind that dropped the body was taken for it).
                     span.set_attribute(semconv::ERROR_TYPE, "panicked");
                     span.set_error("panicked");
                 } else if *this.grpc {
@@ -700,8 +703,10 @@ impl<B: http_body::Body> ServerBody<B> {
         length: Option<u64>,
     ) -> Self {
         // An empty body is sent with the head: the span ends now. (A server does not
-        // poll a body that says it has ended; it drops it whenever it is done.)
-        let span = span.filter(|_| !inner.is_end_stream());
+        // poll a body that says it has ended, nor one whose head announced no bytes:
+        // it drops it whenever it is done. Found by review: an empty file's stream,
+        // which never says it has ended, was recorded `cancelled`.)
+        let span = span.filter(|_| !inner.is_end_stream() && length != Some(0));
         let context = span
             .as_ref()
             .map(StdSpan::trace_context)
@@ -713,6 +718,22 @@ impl<B: http_body::Body> ServerBody<B> {
             baggage,
             grpc,
             left: length,
+            panicked: false,
+        }
+    }
+}
+
+/// Sets `flag` if the poll it guards unwinds (and the thread was not unwinding
+/// already when it began).
+struct UnwindFlag<'a> {
+    flag: &'a mut bool,
+    already: bool,
+}
+
+impl Drop for UnwindFlag<'_> {
+    fn drop(&mut self) {
+        if !self.already && std::thread::panicking() {
+            *self.flag = true;
         }
     }
 }
@@ -746,7 +767,13 @@ impl<B: http_body::Body> http_body::Body for ServerBody<B> {
                 .is_some()
                 .then(|| this.context.clone().map(crate::enter_context));
             let _baggage = crate::context::enter_baggage_or_none(this.baggage.clone());
-            inner.as_mut().poll_frame(cx)
+            let guard = UnwindFlag {
+                flag: &mut *this.panicked,
+                already: std::thread::panicking(),
+            };
+            let polled = inner.as_mut().poll_frame(cx);
+            drop(guard);
+            polled
         };
         let (ended, complete) = match &polled {
             Poll::Pending => (false, false),
@@ -770,7 +797,8 @@ impl<B: http_body::Body> http_body::Body for ServerBody<B> {
                     span.set_attribute(semconv::ERROR_TYPE, "_OTHER");
                     span.set_error("");
                 }
-                (true, false)
+                // A failed body gives nothing more: dropped before the span ends.
+                (true, true)
             }
             Poll::Ready(None) => (true, true),
         };

@@ -93,10 +93,25 @@ fn credentials_and_signed_url_secrets_never_reach_url_full() {
         assert_eq!(span.attr("server.address"), Some(host), "{url}");
         assert_eq!(span.attr("server.port"), Some(port), "{url}");
     }
-    // Not a URL it can read: recorded only when it cannot hold credentials.
+    // Found by review: an empty port is the scheme's default; without a host there is
+    // no server to record.
+    for (url, host, port) in [
+        ("http://h.example:/x", Some("h.example"), Some("80")),
+        ("http://:8080/x", None, None),
+    ] {
+        let mut headers = http::HeaderMap::new();
+        let call = HttpClientSpan::start(&provider, &http::Method::GET, url, &mut headers);
+        let span = ended(&provider, &kept, || call.finish(http::StatusCode::OK));
+        assert_eq!(span.attr("server.address"), host, "{url}");
+        assert_eq!(span.attr("server.port"), port, "{url}");
+    }
+    // Not a URL it can read: recorded only when it cannot hold credentials (found by
+    // review: a password with a `?` ended the authority early, and the text was
+    // recorded whole).
     for (url, full) in [
         ("not a url?sig=1", Some("not a url?sig=REDACTED")),
         ("user:pw@host/x", None),
+        ("https://user:p?ss@h.example/", None),
     ] {
         let mut headers = http::HeaderMap::new();
         let call = HttpClientSpan::start(&provider, &http::Method::GET, url, &mut headers);

@@ -989,6 +989,10 @@ fn a_body_sent_to_its_length_a_cancelled_grpc_call_and_a_panicking_body() {
                     .data(b"efgh");
                 let (body, content_type) = match request.uri().path() {
                     "/panics" => (body.unknown_end().then_panic(), "text/plain"),
+                    "/empty" => (
+                        Streamed::new(1, Arc::new(|| {})).unknown_end(),
+                        "text/plain",
+                    ),
                     "/shop.v1.Inventory/Watch" => (body.unknown_end(), "application/grpc"),
                     _ => (body.unknown_end(), "text/plain"),
                 };
@@ -998,10 +1002,15 @@ fn a_body_sent_to_its_length_a_cancelled_grpc_call_and_a_panicking_body() {
                     http::header::CONTENT_TYPE,
                     http::HeaderValue::from_static(content_type),
                 );
-                if request.uri().path() == "/file" {
+                let length = match request.uri().path() {
+                    "/file" => Some("8"),
+                    "/empty" => Some("0"),
+                    _ => None,
+                };
+                if let Some(length) = length {
                     headers.insert(
                         http::header::CONTENT_LENGTH,
-                        http::HeaderValue::from_static("8"),
+                        http::HeaderValue::from_static(length),
                     );
                 }
                 response
@@ -1035,6 +1044,25 @@ fn a_body_sent_to_its_length_a_cancelled_grpc_call_and_a_panicking_body() {
     // A stream of unknown length cut off: the client went away.
     let cut = span_of(request("GET", "/stream", &[]), 1);
     assert_eq!(cut.attr("error.type"), Some("cancelled"));
+    // An empty file's stream: a server never polls it (found by review: `cancelled`).
+    let empty = span_of(request("GET", "/empty", &[]), 0);
+    assert_eq!(empty.attr("error.type"), None, "{empty:?}");
+    // Dropped by an unwind that is not the body's (found by review: `panicked`).
+    let mut other = rt
+        .block_on(service.call(request("GET", "/stream", &[])))
+        .unwrap();
+    let first = rt.block_on(std::future::poll_fn(|cx| {
+        Pin::new(other.body_mut()).poll_frame(cx)
+    }));
+    assert!(first.is_some());
+    let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+        let _held = other;
+        panic!("a bug elsewhere");
+    }));
+    assert!(unwound.is_err());
+    provider.flush().unwrap();
+    let dropped = kept.0.lock().unwrap().pop().expect("a span");
+    assert_eq!(dropped.attr("error.type"), Some("cancelled"), "{dropped:?}");
     // Panicking while it makes a frame (the runtime catches it, as for a task).
     let response = rt
         .block_on(service.call(request("GET", "/panics", &[])))

@@ -249,8 +249,9 @@ pub fn arg(name: &str, default: &str) -> String {
 /// the route, and answers anything else itself, in a server span of its own under the
 /// caller's context: 404 for another path, 405 (with `Allow: GET`) for another method
 /// on a route (found by review: every request was recorded as `GET {route}`, whatever
-/// its method and path). Such a span is named by its method alone (`HTTP` for one the
-/// conventions do not name), as the HTTP conventions name a span without a route.
+/// its method and path). Such a span is named `{method} {route}` on a route, else by
+/// its method alone (`HTTP` for one the conventions do not name), as the HTTP
+/// conventions name a span without a route.
 pub fn only_get(
     provider: &picotrace_std::TracerProvider,
     request: tiny_http::Request,
@@ -268,9 +269,12 @@ pub fn only_get(
     ];
     let known = KNOWN.iter().copied().find(|m| *m == method);
     let incoming = provider.extract_context(&TinyHttpHeaders(request.headers()));
-    let mut span = provider
-        .tracer()
-        .start_server_span(known.unwrap_or("HTTP"), &incoming);
+    // `{method} {route}` on a route, `{method}` elsewhere (the HTTP conventions).
+    let name = match route {
+        Some(route) => format!("{} {route}", known.unwrap_or("HTTP")),
+        None => known.unwrap_or("HTTP").to_owned(),
+    };
+    let mut span = provider.tracer().start_server_span(&name, &incoming);
     span.set_attribute(semconv::HTTP_REQUEST_METHOD, known.unwrap_or("_OTHER"));
     if known.is_none() {
         span.set_attribute_dyn("http.request.method_original", method);

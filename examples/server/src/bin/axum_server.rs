@@ -189,7 +189,8 @@ async fn handle_checkout(app: &App) -> (StatusCode, String) {
                     } else {
                         "http"
                     };
-                    call.fail(error_type, &e);
+                    // reqwest's error text names the URL: left out of the event.
+                    call.fail(error_type, &e.without_url());
                     None
                 }
             }

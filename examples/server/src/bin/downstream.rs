@@ -31,6 +31,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let mut span = tracer.start_server_span("GET /rank", &incoming);
         span.set_attribute(semconv::HTTP_REQUEST_METHOD, "GET");
         span.set_attribute(semconv::URL_PATH, "/rank");
+        span.set_attribute(semconv::HTTP_ROUTE, "/rank");
         let mut tenant = [0u8; 64];
         if let Some(t) = baggage.get_decoded("tenant.name", &mut tenant) {
             span.set_attribute_dyn("tenant.name", t);

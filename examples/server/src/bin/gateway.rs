@@ -63,6 +63,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let mut span = tracer.start_server_span(name, &incoming);
         span.set_attribute(semconv::HTTP_REQUEST_METHOD, "GET");
         span.set_attribute(semconv::URL_PATH, route);
+        span.set_attribute(semconv::HTTP_ROUTE, route);
         if baggage.get("tenant.name").is_none() {
             if let Err(e) = baggage.insert("tenant.name", "acme") {
                 // The caller's baggage is full: forward it as it came.
