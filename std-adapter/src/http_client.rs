@@ -89,6 +89,15 @@ impl<'a> HttpClientSpanBuilder<'a> {
     /// step: the method and URL given here are often borrowed from the request whose
     /// headers it writes).
     pub fn start(self, provider: &TracerProvider) -> HttpClientSpan {
+        self.start_on(provider.tracer(), provider.propagators())
+    }
+
+    /// [`start`](Self::start) with a tracer and propagators instead of a provider.
+    pub(crate) fn start_on(
+        self,
+        tracer: &'static StdTracer,
+        propagators: Propagators,
+    ) -> HttpClientSpan {
         let (method, name) = method_and_name(self.method);
         let current;
         let parent = match self.parent {
@@ -98,7 +107,6 @@ impl<'a> HttpClientSpanBuilder<'a> {
                 current.as_ref()
             }
         };
-        let tracer = provider.tracer();
         let mut span = match self.template {
             Some(template) => tracer.start_client_span(&format!("{name} {template}"), parent),
             None => tracer.start_client_span(name, parent),
@@ -119,7 +127,7 @@ impl<'a> HttpClientSpanBuilder<'a> {
         HttpClientSpan {
             span: Some(span),
             tracer,
-            propagators: provider.propagators(),
+            propagators,
         }
     }
 }
@@ -172,6 +180,15 @@ impl HttpClientSpan {
     /// context, and writes its context and the current baggage into its headers: for
     /// clients that send `http::Request`s (hyper).
     pub fn start_request<B>(provider: &TracerProvider, request: &mut http::Request<B>) -> Self {
+        Self::start_request_on(provider.tracer(), provider.propagators(), request)
+    }
+
+    /// [`start_request`](Self::start_request) with a tracer and propagators.
+    pub(crate) fn start_request_on<B>(
+        tracer: &'static StdTracer,
+        propagators: Propagators,
+        request: &mut http::Request<B>,
+    ) -> Self {
         // The builder's borrows of the method and URI end at `start`: the headers are
         // written after.
         let call = HttpClientSpanBuilder {
@@ -180,9 +197,30 @@ impl HttpClientSpan {
             template: None,
             parent: None,
         }
-        .start(provider);
+        .start_on(tracer, propagators);
         call.inject(request.headers_mut());
         call
+    }
+
+    /// A client span made elsewhere (the `tower` client layer's gRPC spans), with the
+    /// propagation of `tracer` and `propagators`.
+    #[cfg_attr(not(feature = "tower"), allow(dead_code))]
+    pub(crate) fn from_span(
+        span: StdSpan,
+        tracer: &'static StdTracer,
+        propagators: Propagators,
+    ) -> Self {
+        Self {
+            span: Some(span),
+            tracer,
+            propagators,
+        }
+    }
+
+    /// Ends the span as it is (no status recorded, not `cancelled`).
+    #[cfg_attr(not(feature = "tower"), allow(dead_code))]
+    pub(crate) fn end(mut self) {
+        drop(self.span.take());
     }
 
     /// The span, for attributes of its own (`span_mut().set_attribute(..)`).
@@ -206,10 +244,7 @@ impl HttpClientSpan {
     /// [`finish`](Self::finish) with a response's status code and protocol version.
     pub fn finish_response<B>(mut self, response: &http::Response<B>) {
         if let Some(mut span) = self.span.take() {
-            if let Some(version) = protocol_version(response.version()) {
-                span.set_attribute("network.protocol.version", version);
-            }
-            record_status(&mut span, response.status());
+            record_response(&mut span, response);
         }
     }
 
@@ -253,6 +288,15 @@ enum Url<'a> {
     /// An `http::Request`'s URI: absolute (hyper's client), or a path alone (then no
     /// `url.full` or server is known).
     Uri(&'a http::Uri),
+}
+
+/// A response's protocol version, `http.response.status_code`, and an Error for a 4xx
+/// or 5xx.
+pub(crate) fn record_response<B>(span: &mut StdSpan, response: &http::Response<B>) {
+    if let Some(version) = protocol_version(response.version()) {
+        span.set_attribute("network.protocol.version", version);
+    }
+    record_status(span, response.status());
 }
 
 /// `http.response.status_code`, and an Error for a 4xx or 5xx.

@@ -1,5 +1,5 @@
 //! What the HTTP server layer and the HTTP client span share of OpenTelemetry's HTTP
-//! semantic conventions: method names, query redaction, protocol versions.
+//! semantic conventions: method names, query redaction, protocol versions, gRPC calls.
 
 /// The methods HTTP's semantic conventions name; any other is recorded as `_OTHER`
 /// (a method is client input: unbounded names would make every span name different).
@@ -57,4 +57,34 @@ pub(crate) fn protocol_version(version: http::Version) -> Option<&'static str> {
         http::Version::HTTP_3 => "3",
         _ => return None,
     })
+}
+
+/// The service and method of a gRPC call (`content-type: application/grpc…`, path
+/// `/{package.Service}/{Method}`).
+#[cfg_attr(not(feature = "tower"), allow(dead_code))]
+pub(crate) fn grpc_call<B>(request: &http::Request<B>) -> Option<(&str, &str)> {
+    let content_type = request
+        .headers()
+        .get(http::header::CONTENT_TYPE)?
+        .as_bytes();
+    // `application/grpc`, `application/grpc+proto`, `application/grpc;charset=..`, in
+    // any case (media types are case-insensitive); not `application/grpc-web` (a
+    // different protocol, HTTP/1.1 from browsers) or `application/grpcx`.
+    const GRPC: &[u8] = b"application/grpc";
+    let (kind, rest) = content_type.split_at_checked(GRPC.len())?;
+    if !kind.eq_ignore_ascii_case(GRPC) || !matches!(rest.first(), None | Some(b'+' | b';')) {
+        return None;
+    }
+    let (service, method) = request.uri().path().strip_prefix('/')?.split_once('/')?;
+    (!service.is_empty() && !method.is_empty() && !method.contains('/'))
+        .then_some((service, method))
+}
+
+/// The `grpc-status` in `headers` (a response's head, or its trailers), if any.
+#[cfg_attr(not(feature = "tower"), allow(dead_code))]
+pub(crate) fn grpc_status(headers: &http::HeaderMap) -> Option<u8> {
+    headers
+        .get("grpc-status")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u8>().ok())
 }

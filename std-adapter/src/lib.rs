@@ -55,6 +55,8 @@
 
 pub mod batch;
 pub mod carrier;
+#[cfg(feature = "tower")]
+pub mod client_layer;
 pub mod clock;
 pub mod console;
 pub mod context;
@@ -73,6 +75,8 @@ pub mod tracing_layer;
 
 pub use batch::{BatchConfig, BatchExporter, BatchExporterBuilder, BatchStats, Transport};
 pub use carrier::{HashMapCarrier, HashMapInjector, HeaderMapCarrier, HeaderMapInjector};
+#[cfg(feature = "tower")]
+pub use client_layer::{ClientBody, ClientLayer, ClientService};
 pub use clock::SystemClock;
 pub use console::ConsoleExporter;
 pub use context::{

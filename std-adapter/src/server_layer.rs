@@ -92,7 +92,7 @@ use bytes::Buf as _;
 use picotrace::semconv;
 use tower_service::Service;
 
-use crate::http_conv::{protocol_version, redact_query, KNOWN_METHODS};
+use crate::http_conv::{grpc_call, grpc_status, protocol_version, redact_query, KNOWN_METHODS};
 use crate::{FutureExt as _, HeaderMapCarrier, Propagators, StdSpan, StdTracer, TracerProvider};
 
 /// Finds a request's route template in its extensions (axum: `MatchedPath`).
@@ -372,26 +372,6 @@ fn record_server<B>(span: &mut StdSpan, request: &http::Request<B>) {
     }
 }
 
-/// The service and method of a gRPC call (`content-type: application/grpc…`, path
-/// `/{package.Service}/{Method}`).
-fn grpc_call<B>(request: &http::Request<B>) -> Option<(&str, &str)> {
-    let content_type = request
-        .headers()
-        .get(http::header::CONTENT_TYPE)?
-        .as_bytes();
-    // `application/grpc`, `application/grpc+proto`, `application/grpc;charset=..`, in
-    // any case (media types are case-insensitive); not `application/grpc-web` (a
-    // different protocol, HTTP/1.1 from browsers) or `application/grpcx`.
-    const GRPC: &[u8] = b"application/grpc";
-    let (kind, rest) = content_type.split_at_checked(GRPC.len())?;
-    if !kind.eq_ignore_ascii_case(GRPC) || !matches!(rest.first(), None | Some(b'+' | b';')) {
-        return None;
-    }
-    let (service, method) = request.uri().path().strip_prefix('/')?.split_once('/')?;
-    (!service.is_empty() && !method.is_empty() && !method.contains('/'))
-        .then_some((service, method))
-}
-
 /// The gRPC status codes a server span counts as its own failure (OpenTelemetry's
 /// gRPC conventions): UNKNOWN, DEADLINE_EXCEEDED, UNIMPLEMENTED, INTERNAL,
 /// UNAVAILABLE, DATA_LOSS; the others are the client's.
@@ -432,10 +412,7 @@ const GRPC_CANCELLED: u8 = 1;
 /// there is one: `rpc.grpc.status_code`, and an Error for a code the conventions count
 /// as the server's. The code, if there was one.
 fn record_grpc_status(span: &mut StdSpan, headers: &http::HeaderMap) -> Option<u8> {
-    let code = headers
-        .get("grpc-status")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u8>().ok())?;
+    let code = grpc_status(headers)?;
     span.set_attribute("rpc.grpc.status_code", i64::from(code));
     if GRPC_SERVER_ERRORS.contains(&code) {
         span.set_attribute_fmt(semconv::ERROR_TYPE, format_args!("{code}"));

@@ -15,6 +15,7 @@ use std::task::{Context, Poll};
 use http_body::Body as _;
 use picotrace::SpanKind;
 use picotrace_std::{ServerLayer, TracerProvider};
+use support::body::{send, BodyService, Streamed};
 use support::kept::{Keep, Seen};
 use support::runtime;
 use tower_layer::Layer as _;
@@ -536,126 +537,6 @@ fn proxy_header_lists_and_quoted_separators() {
     assert_eq!(span.attr("server.address"), Some("a.example"));
     // An obfuscated client is no address.
     assert_eq!(span.attr("client.address"), None);
-}
-
-/// A response body that makes its frames one at a time, `gap` apart (a stream, as
-/// server-sent events or a gRPC stream are), calling `on_frame` as it makes each.
-struct Streamed {
-    frames: std::collections::VecDeque<Result<http_body::Frame<&'static [u8]>, std::io::Error>>,
-    gap: std::time::Duration,
-    sleep: Option<Pin<Box<tokio::time::Sleep>>>,
-    on_frame: Arc<dyn Fn() + Send + Sync>,
-    // Says it has ended once its frames are out (a stream of unknown length never
-    // does: it ends with a last poll that gives `None`).
-    says_end: bool,
-    // Panics when its frames are out.
-    panics: bool,
-}
-
-impl Streamed {
-    fn new(gap_ms: u64, on_frame: Arc<dyn Fn() + Send + Sync>) -> Self {
-        Self {
-            frames: Default::default(),
-            gap: std::time::Duration::from_millis(gap_ms),
-            sleep: None,
-            on_frame,
-            says_end: true,
-            panics: false,
-        }
-    }
-
-    /// A stream that never says it has ended (as `Body::from_stream`).
-    fn unknown_end(mut self) -> Self {
-        self.says_end = false;
-        self
-    }
-
-    /// Panics where its frames run out.
-    fn then_panic(mut self) -> Self {
-        self.panics = true;
-        self
-    }
-
-    fn data(mut self, bytes: &'static [u8]) -> Self {
-        self.frames.push_back(Ok(http_body::Frame::data(bytes)));
-        self
-    }
-
-    fn trailers(mut self, name: &'static str, value: &'static str) -> Self {
-        let mut trailers = http::HeaderMap::new();
-        trailers.insert(name, http::HeaderValue::from_static(value));
-        self.frames
-            .push_back(Ok(http_body::Frame::trailers(trailers)));
-        self
-    }
-
-    fn error(mut self) -> Self {
-        self.frames
-            .push_back(Err(std::io::Error::other("stream broke")));
-        self
-    }
-}
-
-impl http_body::Body for Streamed {
-    type Data = &'static [u8];
-    type Error = std::io::Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<http_body::Frame<&'static [u8]>, std::io::Error>>> {
-        let gap = self.gap;
-        let sleep = self
-            .sleep
-            .get_or_insert_with(|| Box::pin(tokio::time::sleep(gap)));
-        if sleep.as_mut().poll(cx).is_pending() {
-            return Poll::Pending;
-        }
-        self.sleep = None;
-        let frame = self.frames.pop_front();
-        if frame.is_none() && self.panics {
-            panic!("a stream bug");
-        }
-        if frame.is_some() {
-            (self.on_frame)();
-        }
-        Poll::Ready(frame)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.says_end && self.frames.is_empty()
-    }
-}
-
-/// A service that answers each request with the body `make` gives it.
-#[derive(Clone)]
-struct BodyService<F>(F);
-
-impl<F: FnMut(&http::Request<()>) -> http::Response<Streamed>> Service<http::Request<()>>
-    for BodyService<F>
-{
-    type Response = http::Response<Streamed>;
-    type Error = Infallible;
-    type Future = std::future::Ready<Result<http::Response<Streamed>, Infallible>>;
-
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, request: http::Request<()>) -> Self::Future {
-        std::future::ready(Ok((self.0)(&request)))
-    }
-}
-
-/// Polls `body` to its end (as a server sends it), returning the frames it made.
-async fn send<B: http_body::Body + Unpin>(
-    body: &mut B,
-) -> Vec<Result<http_body::Frame<B::Data>, B::Error>> {
-    let mut frames = Vec::new();
-    while let Some(frame) = std::future::poll_fn(|cx| Pin::new(&mut *body).poll_frame(cx)).await {
-        frames.push(frame);
-    }
-    frames
 }
 
 /// Regression: the server span ended when the response's head was ready, before a

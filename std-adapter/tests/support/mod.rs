@@ -4,6 +4,8 @@
 //! so a slow reply does not hold up the next attempt. Only 127.0.0.1 is used.
 #![allow(dead_code)]
 
+#[cfg(feature = "tower")]
+pub mod body;
 pub mod kept;
 
 use std::collections::VecDeque;

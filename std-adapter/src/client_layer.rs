@@ -1,0 +1,316 @@
+//! [`ClientLayer`]: a `tower` layer for HTTP clients that are `tower` services (feature
+//! `tower`): hyper-util's `Client`, tonic's `Channel`, a `tower` stack of one's own.
+//! Each request gets a `CLIENT` span, a child of the current context, whose context
+//! and the current baggage go out in the request's headers; the span ends when the
+//! response's body has been read to its end ([`ClientBody`]), when the body is dropped
+//! (the caller read no further), or when the call fails.
+//!
+//! An HTTP request gets [`HttpClientSpan`]'s attributes (the HTTP client conventions).
+//! A gRPC call (`content-type: application/grpc…`, what tonic's clients send) gets an
+//! RPC span named `{package.Service}/{Method}` with `rpc.system`, `rpc.service`,
+//! `rpc.method` and its `rpc.grpc.status_code` (from the response's head, or from the
+//! trailers that end its body); a client span is an Error for every code but OK (the
+//! gRPC conventions). tonic's `Channel` hands its inner services a URI without the
+//! server's address: [`with_server`](ClientLayer::with_server) names it.
+//!
+//! ```ignore
+//! let channel = tonic::transport::Channel::from_static("http://inventory.internal:50051")
+//!     .connect()
+//!     .await?;
+//! let channel = tower::ServiceBuilder::new()
+//!     .layer(ClientLayer::new(provider).with_server("inventory.internal", 50051))
+//!     .service(channel);
+//! let mut client = InventoryClient::new(channel);
+//! ```
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use picotrace::semconv;
+use tower_service::Service;
+
+use crate::http_client::{record_response, HttpClientSpan};
+use crate::http_conv::{grpc_call, grpc_status};
+use crate::{Propagators, StdTracer, TracerProvider};
+
+/// A `tower` layer that traces each request of a client in a `CLIENT` span (see the
+/// [module documentation](self)).
+#[derive(Clone, Copy)]
+pub struct ClientLayer {
+    tracer: &'static StdTracer,
+    propagators: Propagators,
+    server: Option<(&'static str, u16)>,
+}
+
+impl std::fmt::Debug for ClientLayer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientLayer")
+            .field("propagators", &self.propagators)
+            .field("server", &self.server)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClientLayer {
+    /// Traces with `provider`'s tracer, writing the formats its propagators name.
+    pub fn new(provider: &TracerProvider) -> Self {
+        Self {
+            tracer: provider.tracer(),
+            propagators: provider.propagators(),
+            server: None,
+        }
+    }
+
+    /// `server.address` and `server.port` of the calls whose URI does not name the
+    /// server (tonic's `Channel` passes on the path alone).
+    #[must_use]
+    pub fn with_server(mut self, address: &'static str, port: u16) -> Self {
+        self.server = Some((address, port));
+        self
+    }
+}
+
+impl<S> tower_layer::Layer<S> for ClientLayer {
+    type Service = ClientService<S>;
+
+    fn layer(&self, inner: S) -> ClientService<S> {
+        ClientService {
+            inner,
+            layer: *self,
+        }
+    }
+}
+
+/// The service [`ClientLayer`] wraps around a client.
+#[derive(Clone, Debug)]
+pub struct ClientService<S> {
+    inner: S,
+    layer: ClientLayer,
+}
+
+impl<S, ReqBody, ResBody> Service<http::Request<ReqBody>> for ClientService<S>
+where
+    S: Service<http::Request<ReqBody>, Response = http::Response<ResBody>>,
+    ResBody: http_body::Body,
+{
+    type Response = http::Response<ClientBody<ResBody>>;
+    type Error = S::Error;
+    type Future = ClientFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: http::Request<ReqBody>) -> Self::Future {
+        let ClientLayer {
+            tracer,
+            propagators,
+            server,
+        } = self.layer;
+        let grpc = grpc_call(&request).is_some();
+        let call = match grpc_call(&request) {
+            Some((service, method)) => {
+                let parent = crate::current_context();
+                let mut span =
+                    tracer.start_client_span(&format!("{service}/{method}"), parent.as_ref());
+                if span.is_recording() {
+                    span.set_attribute("rpc.system", "grpc");
+                    span.set_attribute_dyn("rpc.service", service);
+                    span.set_attribute_dyn("rpc.method", method);
+                }
+                let call = HttpClientSpan::from_span(span, tracer, propagators);
+                call.inject(request.headers_mut());
+                call
+            }
+            None => HttpClientSpan::start_request_on(tracer, propagators, &mut request),
+        };
+        let mut call = call;
+        if let (Some(span), None) = (call.span_mut(), request.uri().authority()) {
+            // The server the URI does not name, as the layer was told.
+            if let Some((address, port)) = server {
+                span.set_attribute(semconv::SERVER_ADDRESS, address);
+                span.set_attribute(semconv::SERVER_PORT, i64::from(port));
+            }
+        }
+        ClientFuture {
+            future: self.inner.call(request),
+            call: Some(call),
+            grpc,
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The response future of [`ClientService`]: records the response's head and hands
+    /// the call's span to its [`ClientBody`]; a call dropped first ends `cancelled`,
+    /// one that fails an Error `_OTHER`.
+    #[must_use = "futures do nothing unless polled"]
+    pub struct ClientFuture<F> {
+        #[pin]
+        future: F,
+        call: Option<HttpClientSpan>,
+        grpc: bool,
+    }
+}
+
+impl<F, ResBody, E> Future for ClientFuture<F>
+where
+    F: Future<Output = Result<http::Response<ResBody>, E>>,
+    ResBody: http_body::Body,
+{
+    type Output = Result<http::Response<ClientBody<ResBody>>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let response = match this.future.poll(cx) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(Ok(response)) => response,
+            Poll::Ready(Err(error)) => {
+                if let Some(mut call) = this.call.take() {
+                    if let Some(span) = call.span_mut() {
+                        span.set_attribute(semconv::ERROR_TYPE, "_OTHER");
+                        span.set_error("");
+                    }
+                    call.end();
+                }
+                return Poll::Ready(Err(error));
+            }
+        };
+        let mut call = this.call.take();
+        if let Some(span) = call.as_mut().and_then(HttpClientSpan::span_mut) {
+            if *this.grpc {
+                // gRPC answers every call with HTTP 200; a status in the head ends a
+                // call that failed before its first message.
+                if !record_grpc_code(span, response.headers())
+                    && response.status() != http::StatusCode::OK
+                {
+                    span.set_attribute_dyn(semconv::ERROR_TYPE, response.status().as_str());
+                    span.set_error("");
+                }
+            } else {
+                record_response(span, &response);
+            }
+        }
+        let grpc = *this.grpc;
+        Poll::Ready(Ok(response.map(|inner| {
+            // An empty body ends with the head.
+            let call = call.and_then(|call| {
+                if inner.is_end_stream() {
+                    call.end();
+                    None
+                } else {
+                    Some(call)
+                }
+            });
+            ClientBody {
+                inner: Some(inner),
+                call,
+                grpc,
+            }
+        })))
+    }
+}
+
+/// Records a gRPC status found in `headers`: `rpc.grpc.status_code`, and for a code
+/// other than OK an Error with the code as `error.type` (a client span fails on every
+/// one). Whether there was one.
+fn record_grpc_code(span: &mut crate::StdSpan, headers: &http::HeaderMap) -> bool {
+    let Some(code) = grpc_status(headers) else {
+        return false;
+    };
+    span.set_attribute("rpc.grpc.status_code", i64::from(code));
+    if code != 0 {
+        span.set_attribute_fmt(semconv::ERROR_TYPE, format_args!("{code}"));
+        span.set_error("");
+    }
+    true
+}
+
+pin_project_lite::pin_project! {
+    /// The response body of [`ClientService`]: the response's body, which ends the call's
+    /// span after its last frame (a gRPC call's trailers, whose status it records), on
+    /// an error (an Error `_OTHER`), or when dropped (the caller read no further).
+    pub struct ClientBody<B> {
+        // `None` once done (dropped before the span ends).
+        #[pin]
+        inner: Option<B>,
+        call: Option<HttpClientSpan>,
+        grpc: bool,
+    }
+
+    impl<B> PinnedDrop for ClientBody<B> {
+        fn drop(this: Pin<&mut Self>) {
+            // The caller read no further: the call ends as it is (not `cancelled`: the
+            // response came), after what the body held.
+            let mut this = this.project();
+            this.inner.set(None);
+            if let Some(call) = this.call.take() {
+                call.end();
+            }
+        }
+    }
+}
+
+impl<B> std::fmt::Debug for ClientBody<B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientBody")
+            .field("call", &self.call)
+            .field("grpc", &self.grpc)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<B: http_body::Body> http_body::Body for ClientBody<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<B::Data>, B::Error>>> {
+        let mut this = self.project();
+        let Some(mut inner) = this.inner.as_mut().as_pin_mut() else {
+            return Poll::Ready(None);
+        };
+        let polled = inner.as_mut().poll_frame(cx);
+        let ended = match &polled {
+            Poll::Pending => false,
+            Poll::Ready(Some(Ok(frame))) => {
+                if let (true, Some(trailers), Some(span)) = (
+                    *this.grpc,
+                    frame.trailers_ref(),
+                    this.call.as_mut().and_then(HttpClientSpan::span_mut),
+                ) {
+                    record_grpc_code(span, trailers);
+                }
+                frame.is_trailers() || inner.is_end_stream()
+            }
+            Poll::Ready(Some(Err(_))) => {
+                if let Some(span) = this.call.as_mut().and_then(HttpClientSpan::span_mut) {
+                    span.set_attribute(semconv::ERROR_TYPE, "_OTHER");
+                    span.set_error("");
+                }
+                true
+            }
+            Poll::Ready(None) => true,
+        };
+        if ended {
+            this.inner.set(None);
+            if let Some(call) = this.call.take() {
+                call.end();
+            }
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.as_ref().is_none_or(B::is_end_stream)
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner
+            .as_ref()
+            .map_or_else(|| http_body::SizeHint::with_exact(0), B::size_hint)
+    }
+}
