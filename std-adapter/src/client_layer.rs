@@ -11,7 +11,18 @@
 //! `rpc.method` and its `rpc.grpc.status_code` (from the response's head, or from the
 //! trailers that end its body); a client span is an Error for every code but OK (the
 //! gRPC conventions). tonic's `Channel` hands its inner services a URI without the
-//! server's address: [`with_server`](ClientLayer::with_server) names it.
+//! server's address: [`with_server`](ClientLayer::with_server) names it. A gRPC
+//! response without any status (its body ended without trailers) is UNKNOWN, one
+//! whose body the caller dropped before its status CANCELLED, and one that is not
+//! HTTP 200 the code gRPC takes from the HTTP status.
+//!
+//! What the layer does not see: errors a gRPC client raises above it (a message it
+//! cannot decode, a size limit) leave the span as the transport saw the call; a
+//! transport error is an Error `_OTHER` without an `exception` event (tonic's is a
+//! boxed error); the layer must be outside a `Buffer` or another layer that calls the
+//! service from a task of its own, or the span has no parent (the parent is the
+//! context current when the request is handed to the layer); a response whose body is
+//! kept but never read keeps its span open.
 //!
 //! ```ignore
 //! let channel = tonic::transport::Channel::from_static("http://inventory.internal:50051")
@@ -118,6 +129,24 @@ where
                     span.set_attribute("rpc.system", "grpc");
                     span.set_attribute_dyn("rpc.service", service);
                     span.set_attribute_dyn("rpc.method", method);
+                    // The server the URI names (hyper-util's client, `with_origin`);
+                    // found by review: only `with_server` was read.
+                    if let Some(authority) = request.uri().authority() {
+                        let host = authority.host();
+                        let host = host
+                            .strip_prefix('[')
+                            .and_then(|h| h.strip_suffix(']'))
+                            .unwrap_or(host);
+                        span.set_attribute_dyn(semconv::SERVER_ADDRESS, host);
+                        let default_port = match request.uri().scheme_str() {
+                            Some("https") => Some(443),
+                            Some("http") => Some(80),
+                            _ => None,
+                        };
+                        if let Some(port) = authority.port_u16().or(default_port) {
+                            span.set_attribute(semconv::SERVER_PORT, i64::from(port));
+                        }
+                    }
                 }
                 let call = HttpClientSpan::from_span(span, tracer, propagators);
                 call.inject(request.headers_mut());
@@ -178,15 +207,20 @@ where
             }
         };
         let mut call = this.call.take();
+        // A gRPC call's status, once known: from the head here, else the trailers.
+        let mut status_known = false;
         if let Some(span) = call.as_mut().and_then(HttpClientSpan::span_mut) {
             if *this.grpc {
                 // gRPC answers every call with HTTP 200; a status in the head ends a
                 // call that failed before its first message.
-                if !record_grpc_code(span, response.headers())
-                    && response.status() != http::StatusCode::OK
-                {
-                    span.set_attribute_dyn(semconv::ERROR_TYPE, response.status().as_str());
-                    span.set_error("");
+                status_known = record_grpc_code(span, response.headers()).is_some();
+                if !status_known && response.status() != http::StatusCode::OK {
+                    // No gRPC status, and not HTTP 200: the code gRPC clients take
+                    // from the HTTP status (found by review: none was recorded).
+                    let http = response.status().as_u16();
+                    span.set_attribute(semconv::HTTP_RESPONSE_STATUS_CODE, http);
+                    record_grpc_fail(span, grpc_code_of_http(http));
+                    status_known = true;
                 }
             } else {
                 record_response(span, &response);
@@ -207,6 +241,7 @@ where
                 inner: Some(inner),
                 call,
                 grpc,
+                status_known,
             }
         })))
     }
@@ -214,17 +249,39 @@ where
 
 /// Records a gRPC status found in `headers`: `rpc.grpc.status_code`, and for a code
 /// other than OK an Error with the code as `error.type` (a client span fails on every
-/// one). Whether there was one.
-fn record_grpc_code(span: &mut crate::StdSpan, headers: &http::HeaderMap) -> bool {
-    let Some(code) = grpc_status(headers) else {
-        return false;
-    };
+/// one). The code, if there was one.
+fn record_grpc_code(span: &mut crate::StdSpan, headers: &http::HeaderMap) -> Option<u8> {
+    let code = grpc_status(headers)?;
+    record_grpc_fail(span, code);
+    Some(code)
+}
+
+/// `rpc.grpc.status_code` `code`, an Error with the code as `error.type` unless OK.
+fn record_grpc_fail(span: &mut crate::StdSpan, code: u8) {
     span.set_attribute("rpc.grpc.status_code", i64::from(code));
-    if code != 0 {
+    if code != GRPC_OK {
         span.set_attribute_fmt(semconv::ERROR_TYPE, format_args!("{code}"));
         span.set_error("");
     }
-    true
+}
+
+const GRPC_OK: u8 = 0;
+/// A call whose status never came (its body ended without trailers).
+const GRPC_UNKNOWN: u8 = 2;
+/// A call the client stopped reading before its status came.
+const GRPC_CANCELLED: u8 = 1;
+
+/// The gRPC code a client takes from an HTTP status when no `grpc-status` came (the
+/// gRPC HTTP/2 protocol's mapping, as tonic applies it).
+fn grpc_code_of_http(status: u16) -> u8 {
+    match status {
+        400 => 13,             // INTERNAL
+        401 => 16,             // UNAUTHENTICATED
+        403 => 7,              // PERMISSION_DENIED
+        404 => 12,             // UNIMPLEMENTED
+        429 | 502..=504 => 14, // UNAVAILABLE
+        _ => GRPC_UNKNOWN,
+    }
 }
 
 pin_project_lite::pin_project! {
@@ -237,15 +294,22 @@ pin_project_lite::pin_project! {
         inner: Option<B>,
         call: Option<HttpClientSpan>,
         grpc: bool,
+        // A gRPC call's status was recorded.
+        status_known: bool,
     }
 
     impl<B> PinnedDrop for ClientBody<B> {
         fn drop(this: Pin<&mut Self>) {
-            // The caller read no further: the call ends as it is (not `cancelled`: the
-            // response came), after what the body held.
+            // The caller read no further: an HTTP call ends as it is (not `cancelled`:
+            // the response came), after what the body held; a gRPC call whose status
+            // had not come is CANCELLED, an Error of a client span (found by review:
+            // it ended with no status).
             let mut this = this.project();
             this.inner.set(None);
-            if let Some(call) = this.call.take() {
+            if let Some(mut call) = this.call.take() {
+                if let (true, false, Some(span)) = (*this.grpc, *this.status_known, call.span_mut()) {
+                    record_grpc_fail(span, GRPC_CANCELLED);
+                }
                 call.end();
             }
         }
@@ -282,7 +346,7 @@ impl<B: http_body::Body> http_body::Body for ClientBody<B> {
                     frame.trailers_ref(),
                     this.call.as_mut().and_then(HttpClientSpan::span_mut),
                 ) {
-                    record_grpc_code(span, trailers);
+                    *this.status_known |= record_grpc_code(span, trailers).is_some();
                 }
                 frame.is_trailers() || inner.is_end_stream()
             }
@@ -291,13 +355,20 @@ impl<B: http_body::Body> http_body::Body for ClientBody<B> {
                     span.set_attribute(semconv::ERROR_TYPE, "_OTHER");
                     span.set_error("");
                 }
+                *this.status_known = true;
                 true
             }
             Poll::Ready(None) => true,
         };
         if ended {
             this.inner.set(None);
-            if let Some(call) = this.call.take() {
+            if let Some(mut call) = this.call.take() {
+                if let (true, false, Some(span)) = (*this.grpc, *this.status_known, call.span_mut())
+                {
+                    // Ended without a status: what a gRPC client makes of it (found by
+                    // review: it was a success).
+                    record_grpc_fail(span, GRPC_UNKNOWN);
+                }
                 call.end();
             }
         }

@@ -8,6 +8,7 @@ mod support;
 
 use std::sync::{Arc, Mutex};
 
+use http_body::Body as _;
 use picotrace::SpanKind;
 use picotrace_std::{ClientLayer, TracerProvider};
 use support::body::{send, BodyService, Streamed};
@@ -99,7 +100,9 @@ fn failures_and_endings() {
     let pending = service.call(http::Request::get("http://a.example/y").body(()).unwrap());
     drop(pending);
     let spans = flushed(&provider, &kept);
+    assert_eq!(spans.len(), 1, "{spans:#?}");
     assert_eq!(spans[0].attr("error.type"), Some("cancelled"), "{spans:#?}");
+    assert!(spans[0].status.starts_with("Error"), "{:?}", spans[0]);
     // A body that fails as it is read.
     let mut broken = ClientLayer::new(&provider).layer(BodyService(|_: &http::Request<()>| {
         http::Response::new(Streamed::new(1, Arc::new(|| {})).data(b"[").error())
@@ -110,7 +113,113 @@ fn failures_and_endings() {
     let frames = rt.block_on(send(response.body_mut()));
     assert!(frames[1].is_err());
     let spans = flushed(&provider, &kept);
+    assert_eq!(spans.len(), 1, "{spans:#?}");
     assert_eq!(spans[0].attr("error.type"), Some("_OTHER"), "{spans:#?}");
+    assert!(spans[0].status.starts_with("Error"), "{:?}", spans[0]);
+}
+
+/// The future and the body are `Send` (held across `.await` on a multi-thread runtime,
+/// as tonic and hyper-util need).
+#[test]
+fn the_layer_s_future_and_body_are_send() {
+    fn send<T: Send>(_: &T) {}
+    let (provider, _kept) = setup();
+    let mut service = ClientLayer::new(&provider).layer(client(Arc::default(), 200));
+    let future = service.call(http::Request::get("http://a.example/").body(()).unwrap());
+    send(&future);
+    let response = runtime().block_on(future).unwrap();
+    send(response.body());
+}
+
+/// The caller's baggage goes out with the call.
+#[test]
+fn the_current_baggage_goes_out_with_the_call() {
+    let (provider, _kept) = setup();
+    let baggage = Arc::new(Mutex::new(None));
+    let seen = Arc::clone(&baggage);
+    let mut service =
+        ClientLayer::new(&provider).layer(BodyService(move |request: &http::Request<()>| {
+            *seen.lock().unwrap() = request.headers().get("baggage").cloned();
+            http::Response::new(Streamed::new(1, Arc::new(|| {})))
+        }));
+    let mut bag = picotrace::Baggage::new();
+    bag.insert("tenant", "acme").unwrap();
+    let _baggage = picotrace_std::enter_baggage(bag);
+    let request = http::Request::get("http://a.example/").body(()).unwrap();
+    drop(runtime().block_on(service.call(request)).unwrap());
+    assert_eq!(baggage.lock().unwrap().as_ref().unwrap(), "tenant=acme");
+}
+
+/// Regressions (found by review): a gRPC call whose body ended without a status was a
+/// success (a gRPC client takes it as UNKNOWN); one whose body the caller dropped
+/// before its status had none (CANCELLED); a non-200 answer without a status recorded
+/// no gRPC code; the server a gRPC call's URI names was not recorded. And a status in
+/// the head alone (a call that failed before its first message).
+#[test]
+fn grpc_calls_without_trailers_dropped_bodies_and_http_errors() {
+    let (provider, kept) = setup();
+    let server = BodyService(|request: &http::Request<()>| {
+        let body = Streamed::new(1, Arc::new(|| {})).data(b"\0\0\0\0\x02\x08\x01");
+        let mut response = match request.headers().get("x-case").map(|v| v.to_str().unwrap()) {
+            Some("trailers-only") => {
+                let mut r = http::Response::new(Streamed::new(1, Arc::new(|| {})));
+                r.headers_mut()
+                    .insert("grpc-status", http::HeaderValue::from_static("14"));
+                r
+            }
+            Some("unavailable") => {
+                let mut r = http::Response::new(Streamed::new(1, Arc::new(|| {})));
+                *r.status_mut() = http::StatusCode::SERVICE_UNAVAILABLE;
+                r
+            }
+            _ => http::Response::new(body.unknown_end()),
+        };
+        response.headers_mut().insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/grpc"),
+        );
+        response
+    });
+    let mut service = ClientLayer::new(&provider).layer(server);
+    let rt = runtime();
+    let mut span_of = |case: &str, read: bool| {
+        let request = http::Request::post("https://stock.example/shop.v1.Inventory/Watch")
+            .header("content-type", "application/grpc")
+            .header("x-case", case)
+            .body(())
+            .unwrap();
+        let mut response = rt.block_on(service.call(request)).unwrap();
+        if read {
+            rt.block_on(send(response.body_mut()));
+        } else {
+            let first = rt.block_on(std::future::poll_fn(|cx| {
+                std::pin::Pin::new(response.body_mut()).poll_frame(cx)
+            }));
+            assert!(first.is_some());
+        }
+        drop(response);
+        let spans = flushed(&provider, &kept);
+        assert_eq!(spans.len(), 1, "{spans:#?}");
+        spans.into_iter().next().unwrap()
+    };
+    let no_trailers = span_of("stream", true);
+    assert_eq!(no_trailers.attr("rpc.grpc.status_code"), Some("2"));
+    assert!(no_trailers.status.starts_with("Error"), "{no_trailers:?}");
+    assert_eq!(no_trailers.attr("server.address"), Some("stock.example"));
+    assert_eq!(no_trailers.attr("server.port"), Some("443"));
+    let dropped = span_of("stream", false);
+    assert_eq!(dropped.attr("rpc.grpc.status_code"), Some("1"));
+    assert_eq!(dropped.attr("error.type"), Some("1"));
+    let trailers_only = span_of("trailers-only", true);
+    assert_eq!(trailers_only.attr("rpc.grpc.status_code"), Some("14"));
+    assert!(
+        trailers_only.status.starts_with("Error"),
+        "{trailers_only:?}"
+    );
+    let unavailable = span_of("unavailable", true);
+    assert_eq!(unavailable.attr("http.response.status_code"), Some("503"));
+    assert_eq!(unavailable.attr("rpc.grpc.status_code"), Some("14"));
+    assert_eq!(unavailable.attr("error.type"), Some("14"));
 }
 
 #[test]
