@@ -41,8 +41,8 @@ use std::task::{Context, Poll};
 use picotrace::semconv;
 use tower_service::Service;
 
-use crate::http_client::{record_response, HttpClientSpan};
-use crate::http_conv::{grpc_call, grpc_status};
+use crate::http_client::{record_response, record_uri_server, HttpClientSpan};
+use crate::http_conv::{grpc_call, grpc_status, GRPC_CANCELLED, GRPC_OK, GRPC_UNKNOWN};
 use crate::{Propagators, StdTracer, TracerProvider};
 
 /// A `tower` layer that traces each request of a client in a `CLIENT` span (see the
@@ -131,22 +131,7 @@ where
                     span.set_attribute_dyn("rpc.method", method);
                     // The server the URI names (hyper-util's client, `with_origin`);
                     // found by review: only `with_server` was read.
-                    if let Some(authority) = request.uri().authority() {
-                        let host = authority.host();
-                        let host = host
-                            .strip_prefix('[')
-                            .and_then(|h| h.strip_suffix(']'))
-                            .unwrap_or(host);
-                        span.set_attribute_dyn(semconv::SERVER_ADDRESS, host);
-                        let default_port = match request.uri().scheme_str() {
-                            Some("https") => Some(443),
-                            Some("http") => Some(80),
-                            _ => None,
-                        };
-                        if let Some(port) = authority.port_u16().or(default_port) {
-                            span.set_attribute(semconv::SERVER_PORT, i64::from(port));
-                        }
-                    }
+                    record_uri_server(&mut span, request.uri());
                 }
                 let call = HttpClientSpan::from_span(span, tracer, propagators);
                 call.inject(request.headers_mut());
@@ -264,12 +249,6 @@ fn record_grpc_fail(span: &mut crate::StdSpan, code: u8) {
         span.set_error("");
     }
 }
-
-const GRPC_OK: u8 = 0;
-/// A call whose status never came (its body ended without trailers).
-const GRPC_UNKNOWN: u8 = 2;
-/// A call the client stopped reading before its status came.
-const GRPC_CANCELLED: u8 = 1;
 
 /// The gRPC code a client takes from an HTTP status when no `grpc-status` came (the
 /// gRPC HTTP/2 protocol's mapping, as tonic applies it).

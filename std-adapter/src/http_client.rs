@@ -364,14 +364,40 @@ fn record_parts(span: &mut StdSpan, url: &str, scheme: &str, authority: &str, re
             format_args!("{scheme}://REDACTED:REDACTED@{host_port}{rest}"),
         ),
     }
+    record_server(span, scheme, host, port);
+}
+
+/// `server.address` and `server.port` of the server an `http::Uri` names (none for a
+/// path alone): for spans that record no `url.full` (the `tower` client layer's gRPC
+/// calls).
+#[cfg_attr(not(feature = "tower"), allow(dead_code))]
+pub(crate) fn record_uri_server(span: &mut StdSpan, uri: &http::Uri) {
+    let (Some(scheme), Some(authority)) = (uri.scheme_str(), uri.authority()) else {
+        return;
+    };
+    let host_port = authority
+        .as_str()
+        .rsplit_once('@')
+        .map_or(authority.as_str(), |(_, host_port)| host_port);
+    if let Some((host, port)) = split_host_port(host_port) {
+        record_server(span, scheme, host, port);
+    }
+}
+
+/// `server.address` `host` (when there is one) and `server.port`, or the scheme's
+/// default port.
+fn record_server(span: &mut StdSpan, scheme: &str, host: &str, port: Option<u16>) {
     if host.is_empty() {
         return;
     }
     span.set_attribute_dyn(semconv::SERVER_ADDRESS, host);
-    let default_port = match scheme.to_ascii_lowercase().as_str() {
-        "http" | "ws" => Some(80),
-        "https" | "wss" => Some(443),
-        _ => None,
+    let is = |name: &str| scheme.eq_ignore_ascii_case(name);
+    let default_port = if is("http") || is("ws") {
+        Some(80)
+    } else if is("https") || is("wss") {
+        Some(443)
+    } else {
+        None
     };
     if let Some(port) = port.or(default_port) {
         span.set_attribute(semconv::SERVER_PORT, i64::from(port));

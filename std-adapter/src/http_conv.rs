@@ -88,3 +88,16 @@ pub(crate) fn grpc_status(headers: &http::HeaderMap) -> Option<u8> {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u8>().ok())
 }
+
+/// OK: a call that succeeded.
+#[cfg_attr(not(feature = "tower"), allow(dead_code))]
+pub(crate) const GRPC_OK: u8 = 0;
+/// CANCELLED: a call the client gave up on.
+#[cfg_attr(not(feature = "tower"), allow(dead_code))]
+pub(crate) const GRPC_CANCELLED: u8 = 1;
+/// UNKNOWN: what a client makes of a call whose status never came.
+#[cfg_attr(not(feature = "tower"), allow(dead_code))]
+pub(crate) const GRPC_UNKNOWN: u8 = 2;
+/// UNIMPLEMENTED: what tonic's router answers for a path it does not route.
+#[cfg_attr(not(feature = "tower"), allow(dead_code))]
+pub(crate) const GRPC_UNIMPLEMENTED: u8 = 12;

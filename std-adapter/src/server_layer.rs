@@ -92,7 +92,10 @@ use bytes::Buf as _;
 use picotrace::semconv;
 use tower_service::Service;
 
-use crate::http_conv::{grpc_call, grpc_status, protocol_version, redact_query, KNOWN_METHODS};
+use crate::http_conv::{
+    grpc_call, grpc_status, protocol_version, redact_query, GRPC_CANCELLED, GRPC_UNIMPLEMENTED,
+    KNOWN_METHODS,
+};
 use crate::{FutureExt as _, HeaderMapCarrier, Propagators, StdSpan, StdTracer, TracerProvider};
 
 /// Finds a request's route template in its extensions (axum: `MatchedPath`).
@@ -401,12 +404,6 @@ fn record_grpc_outcome<B>(span: &mut StdSpan, response: &http::Response<B>, path
         span.set_error("");
     }
 }
-
-/// UNIMPLEMENTED: what tonic's router answers for a path it does not route.
-const GRPC_UNIMPLEMENTED: u8 = 12;
-
-/// CANCELLED: a call the client gave up on.
-const GRPC_CANCELLED: u8 = 1;
 
 /// Records the `grpc-status` in `headers` (a response's head, or its trailers), if
 /// there is one: `rpc.grpc.status_code`, and an Error for a code the conventions count
