@@ -6,7 +6,7 @@
 //! `--write` also puts the run into `BENCHMARKS.md`, the README's summary table and
 //! `bench/chart.svg` (see [`picotrace_bench::publish`]).
 //!
-//! `--profile w1|w1-std|w2|w6-std|w6-core|w3|w3b|w4|w4-api|w4-state|w5pb|w5json|w9|w9-extra|w9-registry|w9-otel|w9-otel-lean [N]` runs one picotrace workload alone, for
+//! `--profile w1|w1-std|w2|w6-std|w6-core|w3|w3b|w4|w4-api|w4-state|w5pb|w5json|w8|w9|w9-extra|w9-registry|w9-otel|w9-otel-lean [N]` runs one picotrace workload alone, for
 //! `valgrind --tool=callgrind --toggle-collect='picotrace_bench::pico::w1*'` (see
 //! `BENCHMARKS.md`).
 
@@ -66,7 +66,7 @@ fn run() {
         .map(|s| s.split(',').map(str::to_string).collect());
     if args.iter().any(|a| a == "--help" || a == "-h") {
         println!("usage: picotrace-bench [--quick] [--only W1,W2,W3,W4,W5,W6,W7,W8,W9] [--write] [--strict]");
-        println!("       picotrace-bench --profile w1|w1-std|w2|w6-std|w6-core|w3|w3b|w4|w4-api|w4-state|w5pb|w5json|w9|w9-extra|w9-registry|w9-otel|w9-otel-lean [N]   (picotrace only, for callgrind)");
+        println!("       picotrace-bench --profile w1|w1-std|w2|w6-std|w6-core|w3|w3b|w4|w4-api|w4-state|w5pb|w5json|w8|w9|w9-extra|w9-registry|w9-otel|w9-otel-lean [N]   (picotrace only, for callgrind)");
         return;
     }
     if let Some(i) = args.iter().position(|a| a == "--profile") {
@@ -1418,6 +1418,34 @@ fn profile(what: &str, n: u64) {
             };
             w9::run(&s, warm, f);
             w9::run(&s, n, f);
+        }
+        // W8: picotrace's hand-over alone (for `perf record`), one plan of 3 repetitions.
+        "w8" => {
+            let provider = pico::provider();
+            let tracer = provider.tracer();
+            let plan = Plan {
+                reps: 3,
+                ..Plan::FULL
+            };
+            let s = cross_thread_rate(
+                &plan,
+                n,
+                || {
+                    let mut span = tracer.start_span(black_box(W1_NAME));
+                    span.set_attribute(W1_STR.0, black_box(W1_STR.1));
+                    span.set_attribute(W1_I64.0, black_box(W1_I64.1));
+                    span.set_attribute(W1_BOOL.0, black_box(W1_BOOL.1));
+                    span
+                },
+                |span| span.end(),
+                || {
+                    let _ = provider.flush();
+                },
+            );
+            eprintln!(
+                "w8: median {:.1} ns/span (min {:.1}, max {:.1})",
+                s.median, s.min, s.max
+            );
         }
         "w5pb" => w5::profile(w5::Encoding::Protobuf, n),
         "w5json" => w5::profile(w5::Encoding::Json, n),
