@@ -1069,19 +1069,11 @@ fn cross_thread_rate<S: Send>(
     .map(|per_second| 1e9 / per_second)
 }
 
-fn w8(opts: &Opts, report: &mut Report) {
-    eprintln!("W8 spans started on one thread and ended on another (W1 spans)");
-    let plan = &opts.plan;
-    let spans: u64 = if opts.quick { 20_000 } else { 400_000 };
-    let mut push = |lib: &str, s: Summary| {
-        let mut r = row("W8", lib, s, "ns/span");
-        r.note = format!("{W8_BATCH} spans per hand-over, wall time of both threads");
-        report.push(r);
-    };
-
+/// W8 on picotrace: W1 spans started on one thread, ended on another, one provider.
+fn pico_w8(plan: &Plan, spans: u64) -> Summary {
     let provider = pico::provider();
     let tracer = provider.tracer();
-    let s = cross_thread_rate(
+    cross_thread_rate(
         plan,
         spans,
         || {
@@ -1095,7 +1087,20 @@ fn w8(opts: &Opts, report: &mut Report) {
         || {
             let _ = provider.flush();
         },
-    );
+    )
+}
+
+fn w8(opts: &Opts, report: &mut Report) {
+    eprintln!("W8 spans started on one thread and ended on another (W1 spans)");
+    let plan = &opts.plan;
+    let spans: u64 = if opts.quick { 20_000 } else { 400_000 };
+    let mut push = |lib: &str, s: Summary| {
+        let mut r = row("W8", lib, s, "ns/span");
+        r.note = format!("{W8_BATCH} spans per hand-over, wall time of both threads");
+        report.push(r);
+    };
+
+    let s = pico_w8(plan, spans);
     push(
         "picotrace (picotrace-std TracerProvider: one shared tracer, discarding exporter)",
         s,
@@ -1421,27 +1426,11 @@ fn profile(what: &str, n: u64) {
         }
         // W8: picotrace's hand-over alone (for `perf record`), one plan of 3 repetitions.
         "w8" => {
-            let provider = pico::provider();
-            let tracer = provider.tracer();
             let plan = Plan {
                 reps: 3,
                 ..Plan::FULL
             };
-            let s = cross_thread_rate(
-                &plan,
-                n,
-                || {
-                    let mut span = tracer.start_span(black_box(W1_NAME));
-                    span.set_attribute(W1_STR.0, black_box(W1_STR.1));
-                    span.set_attribute(W1_I64.0, black_box(W1_I64.1));
-                    span.set_attribute(W1_BOOL.0, black_box(W1_BOOL.1));
-                    span
-                },
-                |span| span.end(),
-                || {
-                    let _ = provider.flush();
-                },
-            );
+            let s = pico_w8(&plan, n);
             eprintln!(
                 "w8: median {:.1} ns/span (min {:.1}, max {:.1})",
                 s.median, s.min, s.max
