@@ -9,12 +9,14 @@
 pub mod collector;
 pub mod tls;
 
-use std::io::{Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use collector::{free_port, CollectedSpan, Collector};
+use collector::{CollectedSpan, Collector};
 
 /// Sends `GET path` with `headers` to `127.0.0.1:port` (HTTP/1.1, `Connection: close`)
 /// and returns the whole response, status line included.
@@ -32,6 +34,101 @@ pub fn http_get(port: u16, path: &str, headers: &[(&str, &str)]) -> String {
     let mut response = String::new();
     stream.read_to_string(&mut response).expect("read");
     response
+}
+
+/// An example server started on `--port 0` ([`Server::start`]) and the port it bound;
+/// killed when dropped.
+#[derive(Debug)]
+pub struct Server {
+    /// The server process.
+    pub child: Child,
+    /// The port it said it listens on.
+    pub port: u16,
+    stderr: Arc<Mutex<String>>,
+    reader: Option<JoinHandle<()>>,
+}
+
+impl Server {
+    /// Spawns `command`, an example server whose arguments include `--port 0`, with its
+    /// stderr piped, and waits for its `listening on ADDR` line: the port comes from the
+    /// server that bound it. (A port picked with [`collector::free_port`] and passed in could be
+    /// taken by another test's server before this one bound it: seen in CI, where a
+    /// test's request reached another test's server.) A thread reads the rest of
+    /// stderr, so the server never blocks writing it; [`Server::stderr`] returns it.
+    ///
+    /// # Panics
+    /// When the server does not start, or exits or stays silent for 20 s before it
+    /// says where it listens (a test helper).
+    pub fn start(command: &mut Command) -> Server {
+        let mut child = command
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start the server");
+        let pipe = child.stderr.take().expect("stderr is piped");
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let kept = Arc::clone(&stderr);
+        let reader = std::thread::spawn(move || {
+            for line in BufReader::new(pipe).lines() {
+                let Ok(line) = line else { break };
+                if let Some(port) = listening_port(&line) {
+                    let _ = tx.send(port);
+                }
+                let mut kept = kept.lock().unwrap_or_else(PoisonError::into_inner);
+                kept.push_str(&line);
+                kept.push('\n');
+            }
+        });
+        let mut server = Server {
+            child,
+            port: 0,
+            stderr,
+            reader: Some(reader),
+        };
+        match rx.recv_timeout(Duration::from_secs(20)) {
+            Ok(port) => server.port = port,
+            Err(e) => panic!(
+                "no 'listening on ADDR' line ({e}); stderr:\n{}",
+                server.stderr()
+            ),
+        }
+        server
+    }
+
+    /// What the server wrote to stderr so far; all of it once it has exited.
+    pub fn stderr(&mut self) -> String {
+        if let Ok(Some(_)) = self.child.try_wait() {
+            if let Some(reader) = self.reader.take() {
+                let _ = reader.join();
+            }
+        }
+        self.stderr
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Waits up to `limit` for the server to exit ([`wait_exit`]).
+    ///
+    /// # Panics
+    /// As [`wait_exit`].
+    pub fn wait_exit(&mut self, limit: Duration, what: &str) -> std::process::ExitStatus {
+        wait_exit(&mut self.child, limit, what)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The port of a `... listening on ADDR[, ...]` line, `ADDR` an `ip:port`.
+fn listening_port(line: &str) -> Option<u16> {
+    let (_, rest) = line.split_once("listening on ")?;
+    let addr = rest.split([',', ' ']).next()?;
+    addr.parse::<SocketAddr>().ok().map(|a| a.port())
 }
 
 /// Waits until something accepts connections on `127.0.0.1:port`.
@@ -136,16 +233,18 @@ pub fn serve_one_request_args(
     trace_id: &str,
     count: usize,
 ) -> (String, Vec<CollectedSpan>) {
-    let port = free_port();
-    let mut server = server_command(bin, port, collector)
-        .args(["--requests", "1"])
-        .args(args)
-        .spawn()
-        .expect("start the server");
-    wait_listening(port);
-    let response = http_get(port, path, headers);
-    let status = wait_exit(&mut server, Duration::from_secs(30), bin);
-    assert!(status.success(), "shutdown lost spans: {status}");
+    let mut server = Server::start(
+        server_command(bin, collector)
+            .args(["--requests", "1"])
+            .args(args),
+    );
+    let response = http_get(server.port, path, headers);
+    let status = server.wait_exit(Duration::from_secs(30), bin);
+    assert!(
+        status.success(),
+        "shutdown lost spans: {status}; stderr:\n{}",
+        server.stderr()
+    );
     let spans = collector.wait_for(Duration::from_secs(10), |s| {
         s.iter().filter(|s| s.trace_id == trace_id).count() >= count
     });
@@ -156,13 +255,13 @@ pub fn serve_one_request_args(
     (response, spans)
 }
 
-/// The command that starts example server `bin` on `port` as service `shop`, exporting
-/// to `collector` every 100 ms (`OTEL_BSP_SCHEDULE_DELAY`), stdin closed: add its
-/// other arguments and spawn it.
-pub fn server_command(bin: &str, port: u16, collector: &Collector) -> Command {
+/// The command that starts example server `bin` on a port it picks (`--port 0`) as
+/// service `shop`, exporting to `collector` every 100 ms (`OTEL_BSP_SCHEDULE_DELAY`),
+/// stdin closed: add its other arguments and [`Server::start`] it.
+pub fn server_command(bin: &str, collector: &Collector) -> Command {
     let mut command = Command::new(bin);
     command
-        .args(["--port", &port.to_string()])
+        .args(["--port", "0"])
         .env("OTEL_SERVICE_NAME", "shop")
         .env("OTEL_EXPORTER_OTLP_ENDPOINT", &collector.endpoint)
         .env("OTEL_BSP_SCHEDULE_DELAY", "100")
@@ -273,14 +372,12 @@ pub fn sigterm_cuts_off_a_hung_request(bin: &str) {
         let mut sink = [0u8; 1024];
         while matches!(conn.read(&mut sink), Ok(n) if n > 0) {}
     });
-    let port = free_port();
-    let mut server = server_command(bin, port, &collector)
-        .args(["--requests", "0", "--grace-ms", "300"])
-        .args(["--inventory", &format!("http://{silent_addr}")])
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start the server");
-    wait_listening(port);
+    let mut server = Server::start(
+        server_command(bin, &collector)
+            .args(["--requests", "0", "--grace-ms", "300"])
+            .args(["--inventory", &format!("http://{silent_addr}")]),
+    );
+    let port = server.port;
     let client = std::thread::spawn(move || {
         let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
         http_get(port, "/checkout", &[("traceparent", traceparent)])
@@ -288,17 +385,14 @@ pub fn sigterm_cuts_off_a_hung_request(bin: &str) {
     // The checkout is waiting on the silent downstream.
     std::thread::sleep(Duration::from_millis(300));
     let killed = Command::new("kill")
-        .args(["-TERM", &server.id().to_string()])
+        .args(["-TERM", &server.child.id().to_string()])
         .status()
         .expect("run kill");
     assert!(killed.success());
     let signalled = Instant::now();
-    let status = wait_exit(&mut server, Duration::from_secs(15), bin);
+    let status = server.wait_exit(Duration::from_secs(15), bin);
     let took = signalled.elapsed();
-    let mut stderr = String::new();
-    if let Some(mut pipe) = server.stderr.take() {
-        let _ = pipe.read_to_string(&mut stderr);
-    }
+    let stderr = server.stderr();
     assert!(took < Duration::from_secs(5), "{took:?}: {stderr}");
     assert!(stderr.contains("stopping without them"), "{stderr}");
     // The provider was shut down, and said the request's spans were still running.
@@ -315,24 +409,26 @@ pub fn sigterm_cuts_off_a_hung_request(bin: &str) {
 /// # Panics
 /// When the server does not start, answer or exit successfully (a test helper).
 pub fn console_spans_of_one_request(bin: &str, request: &[u8]) -> (String, String) {
-    let port = free_port();
-    let mut server = Command::new(bin)
-        .args(["--port", &port.to_string(), "--requests", "1"])
-        .env("OTEL_TRACES_EXPORTER", "console")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start the server");
-    wait_listening(port);
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    let mut server = Server::start(
+        Command::new(bin)
+            .args(["--port", "0", "--requests", "1"])
+            .env("OTEL_TRACES_EXPORTER", "console")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped()),
+    );
+    let mut stream = TcpStream::connect(("127.0.0.1", server.port)).expect("connect");
     stream.write_all(request).expect("send");
     let mut answer = String::new();
     stream.read_to_string(&mut answer).expect("read");
-    let status = wait_exit(&mut server, Duration::from_secs(20), bin);
-    assert!(status.success(), "{bin}: {status}");
+    let status = server.wait_exit(Duration::from_secs(20), bin);
+    assert!(
+        status.success(),
+        "{bin}: {status}; stderr:\n{}",
+        server.stderr()
+    );
     let mut spans = String::new();
     server
+        .child
         .stdout
         .take()
         .expect("piped")
@@ -359,4 +455,26 @@ pub fn head_checkout_span(bin: &str) -> String {
         .find(|l| l.contains("SERVER \"HEAD /checkout\""))
         .unwrap_or_else(|| panic!("no HEAD /checkout span: {spans}"))
         .to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::listening_port;
+
+    #[test]
+    fn the_port_of_each_servers_listening_line() {
+        for (line, port) in [
+            (
+                "gateway listening on 127.0.0.1:8080, calling http://127.0.0.1:81",
+                Some(8080),
+            ),
+            ("axum_server listening on 127.0.0.1:5", Some(5)),
+            ("uart_bridge: listening on [::1]:9", Some(9)),
+            ("downstream listening on 127.0.0.1:0 ", Some(0)),
+            ("listening on nowhere", None),
+            ("ready", None),
+        ] {
+            assert_eq!(listening_port(line), port, "{line}");
+        }
+    }
 }

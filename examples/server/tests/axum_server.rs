@@ -56,37 +56,25 @@ fn server_span_held_across_await_and_an_outgoing_call_reaches_the_collector() {
 #[test]
 fn sigterm_shuts_down_and_exports_what_is_queued() {
     use std::process::Command;
-    use std::time::{Duration, Instant};
+    use std::time::Duration;
     let collector = Collector::start();
-    let port = picotrace_tests::collector::free_port();
-    let mut server =
-        picotrace_tests::server_command(env!("CARGO_BIN_EXE_axum_server"), port, &collector)
+    let mut server = picotrace_tests::Server::start(
+        picotrace_tests::server_command(env!("CARGO_BIN_EXE_axum_server"), &collector)
             .args(["--requests", "0"])
             // Longer than the test waits: only the shutdown can export the spans.
-            .env("OTEL_BSP_SCHEDULE_DELAY", "60000")
-            .spawn()
-            .expect("start the server");
-    picotrace_tests::wait_listening(port);
+            .env("OTEL_BSP_SCHEDULE_DELAY", "60000"),
+    );
+    let port = server.port;
     let traceparent = format!("00-{TRACE_ID}-{CALLER}-01");
     let response = picotrace_tests::http_get(port, "/checkout", &[("traceparent", &traceparent)]);
     assert!(response.contains("checkout ok"), "{response}");
     let killed = Command::new("kill")
-        .args(["-TERM", &server.id().to_string()])
+        .args(["-TERM", &server.child.id().to_string()])
         .status()
         .expect("run kill");
     assert!(killed.success());
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let status = loop {
-        if let Some(status) = server.try_wait().expect("wait") {
-            break status;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the server did not stop on SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    assert!(status.success(), "{status}");
+    let status = server.wait_exit(Duration::from_secs(20), "axum_server after SIGTERM");
+    assert!(status.success(), "{status}: {}", server.stderr());
     let spans = collector.wait_for(Duration::from_secs(5), |s| {
         s.iter().filter(|s| s.trace_id == TRACE_ID).count() >= 4
     });
@@ -102,13 +90,11 @@ fn concurrent_requests_keep_their_own_traces() {
     use std::time::Duration;
     const REQUESTS: usize = 24;
     let collector = Collector::start();
-    let port = picotrace_tests::collector::free_port();
-    let mut server =
-        picotrace_tests::server_command(env!("CARGO_BIN_EXE_axum_server"), port, &collector)
-            .args(["--requests", &REQUESTS.to_string()])
-            .spawn()
-            .expect("start the server");
-    picotrace_tests::wait_listening(port);
+    let mut server = picotrace_tests::Server::start(
+        picotrace_tests::server_command(env!("CARGO_BIN_EXE_axum_server"), &collector)
+            .args(["--requests", &REQUESTS.to_string()]),
+    );
+    let port = server.port;
     let callers: Vec<(String, String)> = (1..=REQUESTS)
         .map(|i| {
             (
@@ -127,7 +113,7 @@ fn concurrent_requests_keep_their_own_traces() {
             });
         }
     });
-    let status = picotrace_tests::wait_exit(&mut server, Duration::from_secs(30), "axum_server");
+    let status = server.wait_exit(Duration::from_secs(30), "axum_server");
     assert!(status.success(), "shutdown lost spans: {status}");
     let spans = collector.wait_for(Duration::from_secs(10), |spans| {
         callers

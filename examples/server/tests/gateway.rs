@@ -5,31 +5,22 @@
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use picotrace_tests::collector::free_port;
-use picotrace_tests::{http_get, wait_listening};
+use picotrace_tests::{http_get, Server};
 
-struct Service(Child);
-
-impl Service {
-    /// Waits for the exit; returns whether it succeeded, and what it wrote to stderr.
-    fn finish(&mut self) -> (bool, String) {
-        let status = self.0.wait().expect("the service exits");
-        let mut stderr = String::new();
-        if let Some(mut pipe) = self.0.stderr.take() {
-            let _ = pipe.read_to_string(&mut stderr);
-        }
-        (status.success(), stderr)
-    }
+/// Waits for `server` to exit; returns whether it succeeded, and what it wrote to stderr.
+fn finish(server: &mut Server) -> (bool, String) {
+    let status = server.wait_exit(Duration::from_secs(30), "the service");
+    (status.success(), server.stderr())
 }
 
-/// The gateway's arguments: its port, the downstream's, and how many requests to serve.
-fn gateway_args(port: u16, downstream_port: u16, requests: u32) -> Vec<String> {
+/// The gateway's arguments: the downstream's port, and how many requests to serve.
+fn gateway_args(downstream_port: u16, requests: u32) -> Vec<String> {
     [
-        "--port".to_owned(),
-        port.to_string(),
         "--downstream".to_owned(),
         format!("http://127.0.0.1:{downstream_port}"),
         "--requests".to_owned(),
@@ -38,47 +29,39 @@ fn gateway_args(port: u16, downstream_port: u16, requests: u32) -> Vec<String> {
     .into()
 }
 
-impl Drop for Service {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+/// The command that runs example `bin` on a port it picks, with `args`, `env`, and no
+/// span export unless `env` asks for one.
+fn command(bin: &str, args: &[String], env: &[(&str, &str)]) -> Command {
+    let mut command = Command::new(bin);
+    command
+        .args(["--port", "0"])
+        .args(args)
+        // No collector here: spans are not exported.
+        .env("OTEL_TRACES_EXPORTER", "none")
+        .envs(env.iter().copied())
+        .stdin(Stdio::null());
+    command
 }
 
-fn start(bin: &str, args: &[String]) -> Service {
+fn start(bin: &str, args: &[String]) -> Server {
     start_with(bin, args, &[])
 }
 
-fn start_with(bin: &str, args: &[String], env: &[(&str, &str)]) -> Service {
-    Service(
-        Command::new(bin)
-            .args(args)
-            .envs(env.iter().copied())
-            // No collector here: spans are not exported.
-            .env("OTEL_TRACES_EXPORTER", "none")
-            .stdin(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start service"),
-    )
+fn start_with(bin: &str, args: &[String], env: &[(&str, &str)]) -> Server {
+    Server::start(&mut command(bin, args, env))
 }
 
 #[test]
 fn a_full_incoming_baggage_gets_a_normal_answer_and_the_gateway_stays_up() {
-    let (gw_port, ds_port) = (free_port(), free_port());
-    let ds_args = [
-        "--port".into(),
-        ds_port.to_string(),
-        "--requests".into(),
-        "3".into(),
-    ];
-    let _downstream = start(env!("CARGO_BIN_EXE_downstream"), &ds_args);
+    let downstream = start(
+        env!("CARGO_BIN_EXE_downstream"),
+        &["--requests".into(), "3".into()],
+    );
     let mut gateway = start(
         env!("CARGO_BIN_EXE_gateway"),
-        &gateway_args(gw_port, ds_port, 3),
+        &gateway_args(downstream.port, 3),
     );
-    wait_listening(ds_port);
-    wait_listening(gw_port);
+    let gw_port = gateway.port;
 
     let members: Vec<String> = (0..64).map(|i| format!("k{i}=v")).collect();
     let full_by_count = members.join(",");
@@ -97,7 +80,7 @@ fn a_full_incoming_baggage_gets_a_normal_answer_and_the_gateway_stays_up() {
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
 
     // It exits after its 3 requests.
-    let (success, stderr) = gateway.finish();
+    let (success, stderr) = finish(&mut gateway);
     assert!(success, "{stderr}");
     assert!(
         stderr.contains("tenant.name not added to baggage (2 so far)"),
@@ -141,13 +124,12 @@ fn gateway_once(propagators: &str) -> (Vec<String>, bool, String) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let ds_port = listener.local_addr().unwrap().port();
     let downstream = fake_downstream(listener);
-    let gw_port = free_port();
     let mut gateway = start_with(
         env!("CARGO_BIN_EXE_gateway"),
-        &gateway_args(gw_port, ds_port, 1),
+        &gateway_args(ds_port, 1),
         &[("OTEL_PROPAGATORS", propagators)],
     );
-    wait_listening(gw_port);
+    let gw_port = gateway.port;
     let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
     let traceparent = format!("00-{trace_id}-00f067aa0ba902b7-01");
     let incoming = [("traceparent", traceparent.as_str()), ("baggage", "t=1")];
@@ -168,7 +150,7 @@ fn gateway_once(propagators: &str) -> (Vec<String>, bool, String) {
             .contains(&n.as_str())
         })
         .collect();
-    let (_, stderr) = gateway.finish();
+    let (_, stderr) = finish(&mut gateway);
     (names, response.contains(trace_id), stderr)
 }
 
@@ -213,26 +195,20 @@ fn a_downstream_error_is_recorded_with_its_status_code_and_error_type() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let ds_port = listener.local_addr().unwrap().port();
     let downstream = fake_downstream_answering(listener, "503 Service Unavailable");
-    let gw_port = free_port();
-    let gateway = Command::new(env!("CARGO_BIN_EXE_gateway"))
-        .args(gateway_args(gw_port, ds_port, 1))
-        .env("OTEL_TRACES_EXPORTER", "console")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start the gateway");
-    wait_listening(gw_port);
-    let response = http_get(gw_port, "/search", &[]);
+    let mut gateway = Server::start(
+        command(
+            env!("CARGO_BIN_EXE_gateway"),
+            &gateway_args(ds_port, 1),
+            &[("OTEL_TRACES_EXPORTER", "console")],
+        )
+        .stdout(Stdio::piped()),
+    );
+    let response = http_get(gateway.port, "/search", &[]);
     assert!(response.starts_with("HTTP/1.1 502"), "{response}");
     downstream.join().unwrap();
-    let out = gateway.wait_with_output().expect("the gateway exits");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (ok, stderr) = finish(&mut gateway);
+    assert!(ok, "{stderr}");
+    let stdout = read_stdout(&mut gateway);
     let line = |kind: &str| {
         stdout
             .lines()
@@ -272,7 +248,7 @@ fn a_downstream_error_is_recorded_with_its_status_code_and_error_type() {
 #[cfg(unix)]
 #[test]
 fn sigterm_stops_the_tiny_http_servers_and_exports_their_spans() {
-    use std::time::{Duration, Instant};
+    use std::time::Instant;
     let collector = picotrace_tests::collector::Collector::start();
     for (bin, path, service, spans) in [
         (env!("CARGO_BIN_EXE_gateway"), "/search", "gateway-term", 2),
@@ -283,37 +259,33 @@ fn sigterm_stops_the_tiny_http_servers_and_exports_their_spans() {
             2,
         ),
     ] {
-        let port = free_port();
         // The gateway calls a port where nothing listens: it answers 502, its spans
         // are recorded all the same.
         let dead = free_port().to_string();
-        let mut server = Service(
-            Command::new(bin)
-                .args(["--port", &port.to_string(), "--downstream"])
-                .arg(format!("http://127.0.0.1:{dead}"))
-                .env("OTEL_SERVICE_NAME", service)
-                .env("OTEL_EXPORTER_OTLP_ENDPOINT", &collector.endpoint)
+        let mut server = Server::start(&mut command(
+            bin,
+            &["--downstream".into(), format!("http://127.0.0.1:{dead}")],
+            &[
+                ("OTEL_TRACES_EXPORTER", "otlp"),
+                ("OTEL_SERVICE_NAME", service),
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", &collector.endpoint),
                 // Longer than the test waits: only the shutdown can export the spans.
-                .env("OTEL_BSP_SCHEDULE_DELAY", "60000")
-                .stdin(Stdio::null())
-                .stderr(Stdio::piped())
-                .spawn()
-                .expect("start the server"),
-        );
-        wait_listening(port);
-        let response = http_get(port, path, &[]);
+                ("OTEL_BSP_SCHEDULE_DELAY", "60000"),
+            ],
+        ));
+        let response = http_get(server.port, path, &[]);
         assert!(response.starts_with("HTTP/1.1"), "{bin}: {response}");
         let killed = Command::new("kill")
-            .args(["-TERM", &server.0.id().to_string()])
+            .args(["-TERM", &server.child.id().to_string()])
             .status()
             .expect("run kill");
         assert!(killed.success());
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while server.0.try_wait().expect("wait").is_none() {
-            assert!(Instant::now() < deadline, "{bin} did not stop on SIGTERM");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let (ok, stderr) = server.finish();
+        let signalled = Instant::now();
+        let (ok, stderr) = finish(&mut server);
+        assert!(
+            signalled.elapsed() < Duration::from_secs(20),
+            "{bin} did not stop on SIGTERM"
+        );
         assert!(ok, "{bin}: {stderr}");
         let got = collector.wait_for(Duration::from_secs(5), |s| {
             s.iter().filter(|s| s.service_name == service).count() >= spans
@@ -328,32 +300,15 @@ fn sigterm_stops_the_tiny_http_servers_and_exports_their_spans() {
 /// a 405, each in a server span named by its method (console export, read back).
 #[test]
 fn other_paths_and_methods_are_answered_and_recorded_as_they_are() {
-    use std::io::BufRead as _;
-    // `--port 0`, the port read from what it prints: a port picked here and bound
-    // there could be taken meanwhile by another test's server (a connection reset in
-    // one CI run).
-    let mut gateway = Service(
-        Command::new(env!("CARGO_BIN_EXE_gateway"))
-            .args(gateway_args(0, free_port(), 2))
-            .env("OTEL_TRACES_EXPORTER", "console")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start the gateway"),
+    let mut gateway = Server::start(
+        command(
+            env!("CARGO_BIN_EXE_gateway"),
+            &gateway_args(free_port(), 2),
+            &[("OTEL_TRACES_EXPORTER", "console")],
+        )
+        .stdout(Stdio::piped()),
     );
-    let mut lines = std::io::BufReader::new(gateway.0.stderr.take().expect("stderr")).lines();
-    let line = lines
-        .find_map(|l| l.ok().filter(|l| l.contains("listening on")))
-        .expect("a 'listening on' line");
-    let gw_port: u16 = line
-        .split("listening on ")
-        .nth(1)
-        .and_then(|rest| rest.split(',').next())
-        .and_then(|addr| addr.rsplit(':').next())
-        .and_then(|port| port.trim().parse().ok())
-        .unwrap_or_else(|| panic!("a port in {line:?}"));
-    std::thread::spawn(move || lines.for_each(drop));
+    let gw_port = gateway.port;
     let favicon = http_get(gw_port, "/favicon.ico", &[]);
     assert!(favicon.starts_with("HTTP/1.1 404"), "{favicon}");
     let mut post = std::net::TcpStream::connect(("127.0.0.1", gw_port)).unwrap();
@@ -364,16 +319,9 @@ fn other_paths_and_methods_are_answered_and_recorded_as_they_are() {
     let mut answer = String::new();
     post.read_to_string(&mut answer).unwrap();
     assert!(answer.starts_with("HTTP/1.1 405"), "{answer}");
-    let (ok, stderr) = gateway.finish();
+    let (ok, stderr) = finish(&mut gateway);
     assert!(ok, "{stderr}");
-    let mut stdout = String::new();
-    gateway
-        .0
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut stdout)
-        .unwrap();
+    let stdout = read_stdout(&mut gateway);
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(lines.len(), 2, "{stdout}");
     assert!(lines[0].contains("SERVER \"GET\""), "{stdout}");
@@ -395,4 +343,13 @@ fn other_paths_and_methods_are_answered_and_recorded_as_they_are() {
         !stdout.contains("\"GET /search\""),
         "no span named GET /search: {stdout}"
     );
+}
+
+/// What `server` (started with stdout piped, and exited) wrote to stdout.
+fn read_stdout(server: &mut Server) -> String {
+    let mut stdout = String::new();
+    if let Some(mut pipe) = server.child.stdout.take() {
+        pipe.read_to_string(&mut stdout).expect("read stdout");
+    }
+    stdout
 }

@@ -4,38 +4,29 @@
 //! service C (`tracecontext,b3`: finds no `traceparent`, reads B3). All three export to
 //! one real collector, which must hold one trace with every parent link intact.
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use picotrace_tests::collector::{free_port, CollectedSpan, Collector};
-use picotrace_tests::{http_get, wait_listening};
+use picotrace_tests::collector::{CollectedSpan, Collector};
+use picotrace_tests::{http_get, Server};
 
-struct Service(Child);
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
+/// Starts example `bin` as service `name` on a port it picks, with `propagators`.
 fn start(
     bin: &str,
     name: &str,
     propagators: &str,
     collector: &Collector,
     args: &[String],
-) -> Service {
-    Service(
+) -> Server {
+    Server::start(
         Command::new(bin)
+            .args(["--port", "0", "--requests", "1"])
             .args(args)
             .env("OTEL_SERVICE_NAME", name)
             .env("OTEL_PROPAGATORS", propagators)
             .env("OTEL_EXPORTER_OTLP_ENDPOINT", &collector.endpoint)
             .env("OTEL_BSP_SCHEDULE_DELAY", "100")
-            .stdin(Stdio::null())
-            .spawn()
-            .expect("start service"),
+            .stdin(Stdio::null()),
     )
 }
 
@@ -49,62 +40,45 @@ fn span<'a>(spans: &'a [CollectedSpan], service: &str, kind: &str) -> &'a Collec
 #[test]
 fn a_b3_hop_between_two_w3c_services_keeps_one_trace() {
     let collector = Collector::start();
-    let (a, b, c) = (free_port(), free_port(), free_port());
-    let one = ["--requests".to_string(), "1".to_string()];
-    let mut services = vec![
-        start(
-            env!("CARGO_BIN_EXE_downstream"),
-            "c-w3c",
-            "tracecontext,b3",
-            &collector,
-            &[&["--port".into(), c.to_string()][..], &one].concat(),
-        ),
-        start(
-            env!("CARGO_BIN_EXE_gateway"),
-            "b-b3-only",
-            "b3",
-            &collector,
-            &[
-                &[
-                    "--port".into(),
-                    b.to_string(),
-                    "--downstream".into(),
-                    format!("http://127.0.0.1:{c}"),
-                ][..],
-                &one,
-            ]
-            .concat(),
-        ),
-        start(
-            env!("CARGO_BIN_EXE_gateway"),
-            "a-w3c",
-            "tracecontext,b3",
-            &collector,
-            &[
-                &[
-                    "--port".into(),
-                    a.to_string(),
-                    "--downstream".into(),
-                    format!("http://127.0.0.1:{b}"),
-                ][..],
-                &one,
-            ]
-            .concat(),
-        ),
-    ];
-    for port in [c, b, a] {
-        wait_listening(port);
-    }
+    // Started from the end of the chain: each gateway is given the port of the next.
+    let c = start(
+        env!("CARGO_BIN_EXE_downstream"),
+        "c-w3c",
+        "tracecontext,b3",
+        &collector,
+        &[],
+    );
+    let b = start(
+        env!("CARGO_BIN_EXE_gateway"),
+        "b-b3-only",
+        "b3",
+        &collector,
+        &[
+            "--downstream".into(),
+            format!("http://127.0.0.1:{}", c.port),
+        ],
+    );
+    let a = start(
+        env!("CARGO_BIN_EXE_gateway"),
+        "a-w3c",
+        "tracecontext,b3",
+        &collector,
+        &[
+            "--downstream".into(),
+            format!("http://127.0.0.1:{}", b.port),
+        ],
+    );
+    let mut services = [a, b, c];
     let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
     let response = http_get(
-        a,
+        services[0].port,
         "/search",
         &[("traceparent", &format!("00-{trace_id}-00f067aa0ba902b7-01"))],
     );
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
     for service in &mut services {
-        let status = service.0.wait().expect("service exits");
-        assert!(status.success());
+        let status = service.wait_exit(Duration::from_secs(30), "a service");
+        assert!(status.success(), "{}", service.stderr());
     }
 
     let spans = collector.wait_for(Duration::from_secs(10), |s| s.len() >= 6);

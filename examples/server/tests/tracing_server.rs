@@ -5,7 +5,7 @@
 
 use picotrace_tests::collector::{free_port, CollectedSpan, Collector};
 use picotrace_tests::{
-    checkout_trace, find_span, serve_one_request, serve_one_request_args, CheckoutTrace,
+    checkout_trace, find_span, serve_one_request, serve_one_request_args, CheckoutTrace, Server,
 };
 
 const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
@@ -86,50 +86,21 @@ fn a_failed_inventory_call_answers_502_with_an_error_span() {
     assert_eq!(attribute(call, "http.request.method"), "Str(GET)");
 }
 
-/// A server process, killed if the test ends before it exits (a failed assertion must
-/// not leave it running, holding the test's output open).
-struct Server(std::process::Child);
-
-impl Server {
-    /// Waits for it to exit; `true` when it exited with success.
-    fn wait(&mut self) -> bool {
-        self.0.wait().expect("wait").success()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Starts `bin` with `args` (tracing off), reads the address it says it listens on from
-/// its stderr, and returns the server and the port.
-fn start_listening(bin: &str, args: &[&str]) -> (Server, u16) {
-    use std::io::BufRead;
-    let mut server = Server(
+/// Starts `bin` with `args` (tracing off) on the port it says it listens on.
+fn start_listening(bin: &str, args: &[&str]) -> Server {
+    Server::start(
         std::process::Command::new(bin)
             .args(args)
             .env("OTEL_TRACES_EXPORTER", "none")
-            .stdin(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("start the server"),
-    );
-    let stderr = server.0.stderr.take().expect("stderr");
-    let mut lines = std::io::BufReader::new(stderr).lines();
-    let line = lines
-        .find_map(|l| l.ok().filter(|l| l.contains("listening on")))
-        .expect("a 'listening on' line");
-    let port = line
-        .rsplit(':')
-        .next()
-        .and_then(|p| p.trim().parse().ok())
-        .unwrap_or_else(|| panic!("a port in {line:?}"));
-    // The rest of stderr is read on, so that the server never blocks writing it.
-    std::thread::spawn(move || lines.for_each(drop));
-    (server, port)
+            .stdin(std::process::Stdio::null()),
+    )
+}
+
+/// Waits for `server` to exit; `true` when it exited with success.
+fn exits_ok(server: &mut Server) -> bool {
+    server
+        .wait_exit(std::time::Duration::from_secs(30), "the server")
+        .success()
 }
 
 /// Regression (found by review): with `--port 0` the servers said they listened on
@@ -141,15 +112,17 @@ fn a_picked_port_and_a_trailing_slash_still_make_a_working_checkout() {
         env!("CARGO_BIN_EXE_tracing_server"),
         env!("CARGO_BIN_EXE_axum_server"),
     ] {
-        let (mut child, port) = start_listening(bin, &["--port", "0", "--requests", "1"]);
-        assert_ne!(port, 0, "{bin}: the port it bound");
-        let response = picotrace_tests::http_get(port, "/checkout", &[]);
+        let mut server = start_listening(bin, &["--port", "0", "--requests", "1"]);
+        assert_ne!(server.port, 0, "{bin}: the port it bound");
+        let response = picotrace_tests::http_get(server.port, "/checkout", &[]);
         assert!(response.starts_with("HTTP/1.1 200"), "{bin}: {response}");
-        assert!(child.wait(), "{bin}");
+        assert!(exits_ok(&mut server), "{bin}");
     }
     let port = free_port();
     let inventory = format!("http://127.0.0.1:{port}/");
-    let (mut child, _) = start_listening(
+    // The server calls itself: its port is picked here (a race with other tests'
+    // servers that `--port 0` avoids elsewhere).
+    let mut server = start_listening(
         env!("CARGO_BIN_EXE_tracing_server"),
         &[
             "--port",
@@ -162,7 +135,7 @@ fn a_picked_port_and_a_trailing_slash_still_make_a_working_checkout() {
     );
     let response = picotrace_tests::http_get(port, "/checkout", &[]);
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
-    assert!(child.wait());
+    assert!(exits_ok(&mut server));
 }
 
 /// As `axum_server`'s: a request whose downstream never answers is cut off

@@ -2,64 +2,46 @@
 //! enters the gateway, which calls the downstream service; both export to one real
 //! collector, and the collector holds one trace across both services.
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use picotrace_tests::collector::{free_port, Collector};
-use picotrace_tests::{http_get, wait_listening};
+use picotrace_tests::collector::Collector;
+use picotrace_tests::{http_get, Server};
 
-struct Service(Child);
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start(bin: &str, service: &str, collector: &Collector, args: &[String]) -> Service {
-    Service(
+/// Starts example `bin` as service `service` on a port it picks, exporting to `collector`.
+fn start(bin: &str, service: &str, collector: &Collector, args: &[String]) -> Server {
+    Server::start(
         Command::new(bin)
+            .args(["--port", "0"])
             .args(args)
             .env("OTEL_SERVICE_NAME", service)
             .env("OTEL_EXPORTER_OTLP_ENDPOINT", &collector.endpoint)
             .env("OTEL_BSP_SCHEDULE_DELAY", "100")
-            .stdin(Stdio::null())
-            .spawn()
-            .expect("start service"),
+            .stdin(Stdio::null()),
     )
 }
 
 #[test]
 fn one_trace_across_gateway_and_downstream() {
     let collector = Collector::start();
-    let (gw_port, ds_port) = (free_port(), free_port());
     let mut downstream = start(
         env!("CARGO_BIN_EXE_downstream"),
         "ranker",
         &collector,
-        &[
-            "--port".into(),
-            ds_port.to_string(),
-            "--requests".into(),
-            "1".into(),
-        ],
+        &["--requests".into(), "1".into()],
     );
     let mut gateway = start(
         env!("CARGO_BIN_EXE_gateway"),
         "gateway",
         &collector,
         &[
-            "--port".into(),
-            gw_port.to_string(),
             "--downstream".into(),
-            format!("http://127.0.0.1:{ds_port}"),
+            format!("http://127.0.0.1:{}", downstream.port),
             "--requests".into(),
             "1".into(),
         ],
     );
-    wait_listening(ds_port);
-    wait_listening(gw_port);
+    let gw_port = gateway.port;
 
     let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
     let response = http_get(
@@ -79,8 +61,8 @@ fn one_trace_across_gateway_and_downstream() {
 
     // Each service exits after one request, flushing its exporter on the way out.
     for service in [&mut gateway, &mut downstream] {
-        let status = service.0.wait().expect("service exits");
-        assert!(status.success());
+        let status = service.wait_exit(Duration::from_secs(30), "a service");
+        assert!(status.success(), "{}", service.stderr());
     }
     let spans = collector.wait_for(Duration::from_secs(10), |s| s.len() >= 4);
     assert_eq!(spans.len(), 4, "{spans:#?}");
