@@ -1,5 +1,5 @@
 //! An exporter that keeps what the tests check of each span, and a provider exporting
-//! to it.
+//! to it. (Also included by examples/server/tests/client_layer.rs.)
 
 use std::sync::{Arc, Mutex};
 
@@ -17,6 +17,7 @@ pub struct Seen {
     pub attrs: Vec<(String, String)>,
     pub events: Vec<String>,
     pub status: String,
+    pub start: u64,
     pub end: u64,
 }
 
@@ -52,6 +53,7 @@ impl SpanExporter for Keep {
                 attrs: s.attributes().map(|(k, v)| (k.into(), show(v))).collect(),
                 events: s.events().map(|e| e.name().to_string()).collect(),
                 status: format!("{:?}", s.status()),
+                start: s.start_time().as_unix_nanos(),
                 end: s.end_time().as_unix_nanos(),
             });
         }
