@@ -550,8 +550,16 @@ impl TraceContext {
     }
 
     /// Writes the single `b3` header (`{trace id}-{span id}-{1|0|d}`; `d` passes on a
-    /// debug flag that was extracted). Nothing is written for an invalid context.
+    /// debug flag that was extracted), and removes the `X-B3-*` headers (see
+    /// [`Injector::remove`]): a caller's, forwarded, would contradict it. Nothing is
+    /// written for an invalid context.
     pub fn to_b3_header(&self, headers: &mut (impl Injector + ?Sized)) {
+        self.write_b3_single(headers, true);
+    }
+
+    /// [`Self::to_b3_header`]; the `X-B3-*` headers are removed only when
+    /// `remove_multi` (not when they are written too).
+    fn write_b3_single(&self, headers: &mut (impl Injector + ?Sized), remove_multi: bool) {
         if self.span_context.is_valid() {
             let value = b3::format_single(
                 &self.trace_id(),
@@ -559,6 +567,19 @@ impl TraceContext {
                 self.is_sampled(),
                 self.flags().is_debug(),
             );
+            // Found by review: a forwarded caller's `X-B3-ParentSpanId` went on beside
+            // this hop's `b3` (B3 propagation "MUST NOT propagate X-B3-ParentSpanId").
+            if remove_multi {
+                for name in [
+                    b3::TRACE_ID,
+                    b3::SPAN_ID,
+                    b3::PARENT_SPAN_ID,
+                    b3::SAMPLED,
+                    b3::FLAGS,
+                ] {
+                    headers.remove(name);
+                }
+            }
             headers.set(b3::B3, &value);
         }
     }
@@ -566,9 +587,22 @@ impl TraceContext {
     /// Writes `X-B3-TraceId`, `X-B3-SpanId` and `X-B3-Sampled`, or `X-B3-Flags: 1`
     /// instead of `X-B3-Sampled` for an extracted debug flag, whatever this hop sampled
     /// (debug implies sampled, and B3 says not to send both). Never `X-B3-ParentSpanId`: OpenTelemetry does not
-    /// share span ids across a call.
+    /// share span ids across a call. A single `b3` header is removed (see
+    /// [`Injector::remove`]).
     pub fn to_b3_multi_headers(&self, headers: &mut (impl Injector + ?Sized)) {
+        self.write_b3_multi(headers, true);
+    }
+
+    /// [`Self::to_b3_multi_headers`]; the single `b3` header is removed only when
+    /// `remove_single` (not when it is written too).
+    fn write_b3_multi(&self, headers: &mut (impl Injector + ?Sized), remove_single: bool) {
         if self.span_context.is_valid() {
+            // Found by review: a forwarded caller's single header stayed, and the next
+            // hop, which reads it first (B3: "the single-header variant takes
+            // precedence"), took the caller's span for its parent.
+            if remove_single {
+                headers.remove(b3::B3);
+            }
             headers.set(b3::TRACE_ID, &self.trace_id().to_hex());
             headers.set(b3::SPAN_ID, &self.span_id().to_hex());
             // The fields not written go: a caller's parent id or sampling flag in a
@@ -1013,8 +1047,13 @@ impl Propagators {
         for p in self.as_slice() {
             match p {
                 Propagator::TraceContext => cx.to_headers(headers),
-                Propagator::B3 => cx.to_b3_header(headers),
-                Propagator::B3Multi => cx.to_b3_multi_headers(headers),
+                // With both B3 forms on, each leaves the other's headers alone.
+                Propagator::B3 => {
+                    cx.write_b3_single(headers, !self.contains(Propagator::B3Multi));
+                }
+                Propagator::B3Multi => {
+                    cx.write_b3_multi(headers, !self.contains(Propagator::B3));
+                }
                 Propagator::Jaeger => cx.to_jaeger_headers(headers),
                 Propagator::Baggage => {}
             }

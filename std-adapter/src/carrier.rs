@@ -211,6 +211,20 @@ mod tests {
     /// tracestate went on with a new traceparent (W3C: a tracestate goes with the
     /// traceparent it came with), and a B3 parent id or sampling flag stayed beside
     /// this hop's ids.
+    /// A caller's B3 multiple headers, with a parent id, as a proxy forwards them.
+    fn callers_b3_multi() -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in [
+            ("x-b3-traceid", "4bf92f3577b34da6a3ce929d0e0e4736"),
+            ("x-b3-spanid", "00f067aa0ba902b7"),
+            ("x-b3-parentspanid", "1111111111111111"),
+            ("x-b3-sampled", "1"),
+        ] {
+            h.insert(k, HeaderValue::from_static(v));
+        }
+        h
+    }
+
     #[test]
     fn injecting_into_forwarded_headers_leaves_no_field_of_the_callers() {
         let provider = crate::TracerProvider::builder().build();
@@ -235,15 +249,7 @@ mod tests {
 
         // B3 multiple headers: a parent id and a debug flag of the caller's.
         let b3 = picotrace::Propagators::new(&[picotrace::Propagator::B3Multi]);
-        let mut h = HeaderMap::new();
-        for (k, v) in [
-            ("x-b3-traceid", "4bf92f3577b34da6a3ce929d0e0e4736"),
-            ("x-b3-spanid", "00f067aa0ba902b7"),
-            ("x-b3-parentspanid", "1111111111111111"),
-            ("x-b3-sampled", "1"),
-        ] {
-            h.insert(k, HeaderValue::from_static(v));
-        }
+        let mut h = callers_b3_multi();
         let cx = b3.extract_context(&HeaderMapCarrier(&h)).unwrap();
         b3.inject_context(&cx, &mut HeaderMapInjector(&mut h));
         assert!(h.get("x-b3-parentspanid").is_none(), "{h:?}");
@@ -258,6 +264,37 @@ mod tests {
             out.get("x-b3-sampled").is_none(),
             "debug goes without sampled"
         );
+
+        // One B3 form forwarded, the other configured (found by review): the caller's
+        // single `b3` header stayed beside our multi headers, and the next hop, which
+        // reads the single header first, took the caller's span as its parent (and its
+        // sampling flag); the caller's `x-b3-parentspanid` went on beside our `b3`.
+        let caller = "4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-1";
+        let mut h = HeaderMap::new();
+        h.insert("b3", HeaderValue::from_static(caller));
+        let incoming = b3.extract_context(&HeaderMapCarrier(&h)).unwrap();
+        let span = provider
+            .tracer()
+            .start_server_span("proxy", Some(&incoming));
+        b3.inject_context(&span.trace_context(), &mut HeaderMapInjector(&mut h));
+        assert!(h.get("b3").is_none(), "{h:?}");
+        let next = picotrace::Propagators::new(&[
+            picotrace::Propagator::B3,
+            picotrace::Propagator::B3Multi,
+        ]);
+        let seen = next.extract_context(&HeaderMapCarrier(&h)).unwrap();
+        assert_eq!(seen.span_id(), span.context().span_id, "{h:?}");
+        let single = picotrace::Propagators::new(&[picotrace::Propagator::B3]);
+        let mut h = callers_b3_multi();
+        single.inject_context(&span.trace_context(), &mut HeaderMapInjector(&mut h));
+        assert_eq!(h.len(), 1, "only our b3 header: {h:?}");
+        // Both forms configured: both written, neither removes the other.
+        let mut h = HeaderMap::new();
+        h.insert("b3", HeaderValue::from_static(caller));
+        next.inject_context(&span.trace_context(), &mut HeaderMapInjector(&mut h));
+        assert_ne!(h.get("b3").unwrap(), caller);
+        assert!(h.get("x-b3-spanid").is_some(), "{h:?}");
+        assert_eq!(h.len(), 4, "{h:?}");
 
         // The same through a HashMap.
         let mut m = HashMap::new();
