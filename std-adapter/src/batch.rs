@@ -953,8 +953,9 @@ impl BatchExporter {
     /// (and counts in `dropped_shutdown`) what is still queued then, and stops the
     /// worker thread: every span is accounted for when it returns, and every one was
     /// exported when it returns `Ok`. A call made while another is under way waits for
-    /// the same worker; once the worker has stopped, later calls return at once, with
-    /// the same result.
+    /// the same worker; once the worker has stopped, later calls return at once, their
+    /// count including the spans handed over since (each dropped and counted in
+    /// `dropped_shutdown`).
     ///
     /// # Errors
     /// [`ExportError::SpansLost`] with every span lost over the exporter's life

@@ -165,20 +165,35 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
             value.parse::<u64>().unwrap_or(u64::MAX),
         ));
     }
-    // Signed: a date before 1970 is a date in the past too.
-    let at = http_date_secs(value)?;
     let now = i64::try_from(now.duration_since(UNIX_EPOCH).ok()?.as_secs()).ok()?;
+    // Signed: a date before 1970 is a date in the past too.
+    let at = http_date_secs(value, year_of(now))?;
     Some(Duration::from_secs(at.saturating_sub(now).max(0) as u64))
 }
 
 /// Parses an HTTP-date into Unix seconds (`None` before 1970). RFC 9110 § 5.6.7:
-/// recipients accept IMF-fixdate, RFC 850 dates and asctime dates.
+/// recipients accept IMF-fixdate, RFC 850 dates and asctime dates; an RFC 850 date's
+/// two-digit year is read within 50 years of the system clock's year.
 pub fn parse_http_date(value: &str) -> Option<u64> {
-    u64::try_from(http_date_secs(value)?).ok()
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).ok()?.as_secs();
+    let year = year_of(i64::try_from(now).ok()?);
+    u64::try_from(http_date_secs(value, year)?).ok()
 }
 
-/// [`parse_http_date`], in seconds before or after 1970.
-fn http_date_secs(value: &str) -> Option<i64> {
+/// The Gregorian year of Unix time `secs` (Howard Hinnant's `civil_from_days`).
+fn year_of(secs: i64) -> i64 {
+    let z = secs.div_euclid(86_400) + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    yoe + era * 400 + i64::from(mp >= 10)
+}
+
+/// [`parse_http_date`], in seconds before or after 1970; `this_year` places RFC 850's
+/// two-digit years.
+fn http_date_secs(value: &str, this_year: i64) -> Option<i64> {
     let mut words = value.split_ascii_whitespace();
     let first = words.next()?;
     let (year, month, day, time) = if first.ends_with(',') {
@@ -192,9 +207,16 @@ fn http_date_secs(value: &str) -> Option<i64> {
             if parts.next().is_some() {
                 return None;
             }
-            // RFC 9110: a two-digit year more than 50 years in the future is in the past
-            // century; 70 is the usual pivot.
-            let year = if yy < 70 { 2000 + yy } else { 1900 + yy };
+            // RFC 9110: a timestamp that appears to be more than 50 years in the future
+            // is in the most recent past year with those two digits. (A fixed pivot
+            // at 70 made 2070 1970 in 2026: found by review.)
+            let mut year = this_year - this_year.rem_euclid(100) + yy as i64;
+            if year > this_year + 50 {
+                year -= 100;
+            } else if year <= this_year - 50 {
+                year += 100;
+            }
+            let year = u64::try_from(year).ok()?;
             (year, month, day, words.next()?)
         } else {
             // IMF-fixdate: "Sun, 06 Nov 1994 08:49:37 GMT"
@@ -385,6 +407,33 @@ mod tests {
         for (text, want, why) in table {
             assert_eq!(parse_http_date(text), *want, "{text:?}: {why}");
         }
+    }
+
+    /// Regression (found by review): RFC 850's two-digit years pivoted at 70 whatever
+    /// the date, so in 2026 `01-Jan-70` was 1970 (a retry at once) where RFC 9110 makes
+    /// it 2070: only a year more than 50 years ahead is in the past century.
+    #[test]
+    fn rfc_850_years_are_read_within_50_years_of_now() {
+        let jan_2026 = at(1_767_225_600); // 2026-01-01T00:00:00Z
+        let wait = |text| parse_retry_after(text, jan_2026).unwrap().as_secs();
+        // 2070-01-01 and 2076-12-31: ahead, not past.
+        assert_eq!(
+            wait("Thursday, 01-Jan-70 00:00:00 GMT"),
+            3_155_760_000 - 1_767_225_600
+        );
+        assert!(wait("Thursday, 31-Dec-76 00:00:00 GMT") > 1_500_000_000);
+        // 77 and later are more than 50 years ahead: 1977 on, in the past.
+        assert_eq!(wait("Saturday, 01-Jan-77 00:00:00 GMT"), 0);
+        assert_eq!(wait("Sunday, 06-Nov-94 08:49:37 GMT"), 0);
+        // In 2090, `10` is 2110 (20 years ahead), `45` is 2045.
+        let jan_2090 = at(3_786_912_000); // 2090-01-01T00:00:00Z
+        assert!(
+            parse_retry_after("Monday, 01-Jan-10 00:00:00 GMT", jan_2090).unwrap() > Duration::ZERO
+        );
+        assert_eq!(
+            parse_retry_after("Sunday, 01-Jan-45 00:00:00 GMT", jan_2090),
+            Some(Duration::ZERO)
+        );
     }
 
     #[test]

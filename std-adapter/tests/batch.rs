@@ -1120,6 +1120,15 @@ fn try_export_names_queue_full_and_shutdown() {
         (2, 3, 1)
     );
     assert_balanced(&s);
+    // A later shutdown counts the late span too (its docs said "the same result";
+    // found by review): every span lost over the exporter's life.
+    assert!(matches!(
+        exporter.shutdown(),
+        Err(ExportError::SpansLost {
+            lost: 4,
+            running: 0
+        })
+    ));
 }
 
 /// Panics on its first request, then accepts.
