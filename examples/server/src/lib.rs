@@ -245,10 +245,12 @@ pub fn arg(name: &str, default: &str) -> String {
         .unwrap_or_else(|| default.to_string())
 }
 
-/// Passes on a `GET` of one of `routes` (what the `tiny_http` examples serve), with
-/// the route, and answers anything else itself, in a server span of its own under the
-/// caller's context: 404 for another path, 405 (with `Allow: GET`) for another method
-/// on a route (found by review: every request was recorded as `GET {route}`, whatever
+/// Passes on a `GET` or `HEAD` of one of `routes` (what the `tiny_http` examples
+/// serve), with the route and the method (a general-purpose server answers `HEAD`
+/// wherever it answers `GET`, RFC 9110 § 9.1; `tiny_http` sends no body then), and
+/// answers anything else itself, in a server span of its own under the caller's
+/// context: 404 for another path, 405 (with `Allow: GET, HEAD`) for another method on
+/// a route (found by review: every request was recorded as `GET {route}`, whatever
 /// its method and path). Such a span is named `{method} {route}` on a route, else by
 /// its method alone (`HTTP` for one the conventions do not name), as the HTTP
 /// conventions name a span without a route.
@@ -256,13 +258,15 @@ pub fn only_get(
     provider: &picotrace_std::TracerProvider,
     request: tiny_http::Request,
     routes: &[&'static str],
-) -> Option<(tiny_http::Request, &'static str)> {
+) -> Option<(tiny_http::Request, &'static str, &'static str)> {
     use picotrace::semconv;
     let path = request.url().split('?').next().unwrap_or_default();
     let method = request.method().as_str();
     let route = routes.iter().copied().find(|r| *r == path);
-    if let (Some(route), "GET") = (route, method) {
-        return Some((request, route));
+    match (route, method) {
+        (Some(route), "GET") => return Some((request, route, "GET")),
+        (Some(route), "HEAD") => return Some((request, route, "HEAD")),
+        _ => {}
     }
     const KNOWN: [&str; 9] = [
         "CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "TRACE",
@@ -289,7 +293,7 @@ pub fn only_get(
     span.end();
     let mut response = tiny_http::Response::from_string("").with_status_code(status);
     if route.is_some() {
-        if let Ok(allow) = tiny_http::Header::from_bytes("Allow", "GET") {
+        if let Ok(allow) = tiny_http::Header::from_bytes("Allow", "GET, HEAD") {
             response.add_header(allow);
         }
     }

@@ -43,6 +43,19 @@ fn command(bin: &str, args: &[String], env: &[(&str, &str)]) -> Command {
     command
 }
 
+/// The gateway calling `127.0.0.1:{downstream_port}`, serving `requests` requests and
+/// printing its spans to stdout (piped).
+fn console_gateway(downstream_port: u16, requests: u32) -> Server {
+    Server::start(
+        command(
+            env!("CARGO_BIN_EXE_gateway"),
+            &gateway_args(downstream_port, requests),
+            &[("OTEL_TRACES_EXPORTER", "console")],
+        )
+        .stdout(Stdio::piped()),
+    )
+}
+
 fn start(bin: &str, args: &[String]) -> Server {
     start_with(bin, args, &[])
 }
@@ -195,14 +208,7 @@ fn a_downstream_error_is_recorded_with_its_status_code_and_error_type() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let ds_port = listener.local_addr().unwrap().port();
     let downstream = fake_downstream_answering(listener, "503 Service Unavailable");
-    let mut gateway = Server::start(
-        command(
-            env!("CARGO_BIN_EXE_gateway"),
-            &gateway_args(ds_port, 1),
-            &[("OTEL_TRACES_EXPORTER", "console")],
-        )
-        .stdout(Stdio::piped()),
-    );
+    let mut gateway = console_gateway(ds_port, 1);
     let response = http_get(gateway.port, "/search", &[]);
     assert!(response.starts_with("HTTP/1.1 502"), "{response}");
     downstream.join().unwrap();
@@ -300,14 +306,7 @@ fn sigterm_stops_the_tiny_http_servers_and_exports_their_spans() {
 /// a 405, each in a server span named by its method (console export, read back).
 #[test]
 fn other_paths_and_methods_are_answered_and_recorded_as_they_are() {
-    let mut gateway = Server::start(
-        command(
-            env!("CARGO_BIN_EXE_gateway"),
-            &gateway_args(free_port(), 2),
-            &[("OTEL_TRACES_EXPORTER", "console")],
-        )
-        .stdout(Stdio::piped()),
-    );
+    let mut gateway = console_gateway(free_port(), 2);
     let gw_port = gateway.port;
     let favicon = http_get(gw_port, "/favicon.ico", &[]);
     assert!(favicon.starts_with("HTTP/1.1 404"), "{favicon}");
@@ -352,4 +351,33 @@ fn read_stdout(server: &mut Server) -> String {
         pipe.read_to_string(&mut stdout).expect("read stdout");
     }
     stdout
+}
+
+/// Regression: a `HEAD` of the gateway's route was answered 405 (RFC 9110 § 9.1: a
+/// general-purpose server supports `GET` and `HEAD`). It is served as a `GET` without
+/// the body, in a span named `HEAD /search`.
+#[test]
+fn head_is_served_like_get_without_a_body() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let ds_port = listener.local_addr().unwrap().port();
+    let downstream = fake_downstream(listener);
+    let mut gateway = console_gateway(ds_port, 1);
+    let mut head = std::net::TcpStream::connect(("127.0.0.1", gateway.port)).unwrap();
+    head.write_all(b"HEAD /search HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut answer = String::new();
+    head.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.ends_with("\r\n\r\n"), "no body: {answer:?}");
+    downstream.join().unwrap();
+    let (ok, stderr) = finish(&mut gateway);
+    assert!(ok, "{stderr}");
+    let stdout = read_stdout(&mut gateway);
+    let server = stdout
+        .lines()
+        .find(|l| l.contains(" SERVER "))
+        .unwrap_or_else(|| panic!("no server span: {stdout}"));
+    assert!(server.contains("SERVER \"HEAD /search\""), "{server}");
+    assert!(server.contains("http.request.method=\"HEAD\""), "{server}");
+    assert!(server.contains("http.response.status_code=200"), "{server}");
 }

@@ -43,7 +43,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for (n, request) in server.incoming_requests().enumerate() {
         // `/rank` too: a gateway can stand where a downstream does (a chain of them).
         let routes = ["/search", "/rank"];
-        let Some((request, route)) = picotrace_examples::only_get(provider, request, &routes)
+        let Some((request, route, method)) =
+            picotrace_examples::only_get(provider, request, &routes)
         else {
             if requests != 0 && n + 1 >= requests {
                 break;
@@ -55,13 +56,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         // Only what OTEL_PROPAGATORS names is read here and sent below.
         let incoming = provider.extract_context(&headers);
         let mut baggage: Baggage = provider.extract_baggage(&headers);
-        let name = if route == "/rank" {
-            "GET /rank"
-        } else {
-            "GET /search"
-        };
-        let mut span = tracer.start_server_span(name, &incoming);
-        span.set_attribute(semconv::HTTP_REQUEST_METHOD, "GET");
+        let mut span = tracer.start_server_span(&format!("{method} {route}"), &incoming);
+        span.set_attribute(semconv::HTTP_REQUEST_METHOD, method);
         span.set_attribute(semconv::URL_PATH, route);
         span.set_attribute(semconv::HTTP_ROUTE, route);
         if baggage.get("tenant.name").is_none() {
