@@ -56,14 +56,21 @@ pub struct TraceContext {
 }
 
 impl TraceContext {
-    /// Starts a new trace: random trace and span ids, the random-trace-id flag set, and
-    /// the sampled flag as given.
+    /// Starts a new trace: random trace and span ids, the random-trace-id flag set (not
+    /// for a generator that looks stuck: see [`IdGenerator::from_entropy`] and
+    /// [`IdGenerator::trace_id`]), and the sampled flag as given.
     pub fn new_root<R: RngCore>(ids: &mut IdGenerator<R>, sampled: bool) -> Self {
+        let (trace_id, random) = ids.trace_id_and_randomness();
+        let flags = if random {
+            TraceFlags::RANDOM_TRACE_ID
+        } else {
+            TraceFlags::NONE
+        };
         Self {
             span_context: SpanContext {
-                trace_id: ids.trace_id(),
+                trace_id,
                 span_id: ids.span_id(),
-                flags: TraceFlags::RANDOM_TRACE_ID.with_sampled(sampled),
+                flags: flags.with_sampled(sampled),
                 is_remote: false,
             },
             trace_state: TraceState::new(),

@@ -200,6 +200,16 @@ impl<R: RngCore> IdGenerator<R> {
         TraceId::from_bytes(bytes)
     }
 
+    /// [`Self::trace_id`], and whether it is random: not the fallback of a generator
+    /// stuck at zero, nor drawn from a generator seeded from stuck entropy (for the
+    /// W3C random-trace-id flag).
+    pub(crate) fn trace_id_and_randomness(&mut self) -> (TraceId, bool) {
+        let id = self.trace_id();
+        // The fallback sets the lowest bit of an id that is otherwise all zero.
+        let fallback = id.to_bytes()[..15].iter().all(|&b| b == 0);
+        (id, !self.stuck && !fallback)
+    }
+
     /// Returns a new random, valid span id; a generator stuck at zero as in
     /// [`Self::trace_id`].
     #[inline]
@@ -361,6 +371,21 @@ impl IdKeys {
 mod tests {
     use super::*;
 
+    /// A generator stuck at zero (a hardware RNG read before it is clocked).
+    struct Zero;
+
+    impl rand_core::RngCore for Zero {
+        fn next_u32(&mut self) -> u32 {
+            0
+        }
+        fn next_u64(&mut self) -> u64 {
+            0
+        }
+        fn fill_bytes(&mut self, dest: &mut [u8]) {
+            dest.fill(0);
+        }
+    }
+
     #[test]
     fn keyed_ids_are_distinct_for_distinct_numbers_and_valid() {
         let keys = IdKeys::unseeded();
@@ -406,18 +431,6 @@ mod tests {
     /// forever; they now give a valid id after a few draws.
     #[test]
     fn a_generator_stuck_at_zero_does_not_hang() {
-        struct Zero;
-        impl rand_core::RngCore for Zero {
-            fn next_u32(&mut self) -> u32 {
-                0
-            }
-            fn next_u64(&mut self) -> u64 {
-                0
-            }
-            fn fill_bytes(&mut self, dest: &mut [u8]) {
-                dest.fill(0);
-            }
-        }
         let (done, finished) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             let mut ids = IdGenerator::with_rng(Zero);
@@ -427,6 +440,26 @@ mod tests {
             .recv_timeout(std::time::Duration::from_secs(10))
             .expect("ids from a generator stuck at zero");
         assert!(trace_id.is_valid() && span_id.is_valid());
+    }
+
+    /// Regression (found by review): `TraceContext::new_root` set the W3C random flag
+    /// on the id a generator stuck at zero falls back to (`0…01`), and on the ids of a
+    /// generator seeded from stuck entropy (the same sequence on every device): the
+    /// flag says the id's right 7 bytes are random.
+    #[test]
+    fn new_roots_of_a_stuck_generator_are_not_flagged_random() {
+        let root = crate::TraceContext::new_root(&mut IdGenerator::with_rng(Zero), true);
+        assert!(root.span_context.is_valid() && root.is_sampled());
+        assert!(!root.flags().is_random_trace_id(), "{root:?}");
+        let mut stuck = IdGenerator::from_entropy(&mut |s: &mut [u8]| s.fill(0));
+        assert!(!crate::TraceContext::new_root(&mut stuck, true)
+            .flags()
+            .is_random_trace_id());
+        // A working generator's roots keep the flag.
+        let mut ids = IdGenerator::from_seed([7; 32]);
+        assert!(crate::TraceContext::new_root(&mut ids, false)
+            .flags()
+            .is_random_trace_id());
     }
 
     /// Regression (found by review): a generator stuck at zero (or at a register's

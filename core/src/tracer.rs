@@ -218,7 +218,10 @@ impl<S: SpanSampler> TracerConfig<S> {
         self
     }
 
-    /// Enables or disables tracing.
+    /// Enables or disables tracing. A disabled tracer records nothing; what it
+    /// propagates: a root span no context; a child of a sampled context that context
+    /// as it came (the next hop's spans hang off the caller's, as behind a service
+    /// without tracing); a child of an unsampled one an id of its own.
     #[must_use]
     pub const fn with_enabled(mut self, enabled: bool) -> Self {
         self.enabled = enabled;
@@ -1609,11 +1612,14 @@ where
         span.unstarted = Unstarted::new(span.unstarted.kind(), Unrecorded::Uncounted);
     }
 
-    /// Disabled: nothing recorded, but a child of a valid context still gets an id of
-    /// its own (W3C: a new parent-id per outgoing request), and its parent's tracestate
-    /// (W3C: a tracestate received MUST be passed on; the OpenTelemetry API without an
-    /// SDK propagates the whole context): a span with one holds a slot for it, counted
-    /// as started and sampled out, as a sampled-out span's is.
+    /// Disabled: nothing recorded, but a child of a valid unsampled context still gets
+    /// an id of its own (W3C: a new parent-id per outgoing request); a child of a
+    /// sampled one passes it on as it came, as the OpenTelemetry API without an SDK
+    /// does (an id of its own, flagged sampled but never exported, would be a gap in
+    /// the trace: the SDK spec's sampled-and-not-recording that it "MUST NOT allow";
+    /// found by review). Either keeps its parent's tracestate (W3C: a tracestate
+    /// received MUST be passed on): a span with one holds a slot for it, counted as
+    /// started and sampled out, as a sampled-out span's is.
     #[cold]
     fn start_disabled<'t>(&'t self, params: &StartParams<'_>) -> Span<'t> {
         let (parent, parent_state) = match params.parent {
@@ -1632,6 +1638,7 @@ where
         // without an SDK does.
         let seeded = self.sampler_traits.load(Ordering::Acquire) & SEEDED != 0;
         let passed_on = !seeded
+            || parent.is_sampled()
             || self.shut_down.load(Ordering::Relaxed)
             || (self.enabled && !self.active.load(Ordering::Acquire));
         let context = if passed_on {

@@ -631,17 +631,30 @@ fn disabled_tracer_records_nothing_but_passes_the_parent_through() {
         SpanArena::<2>::new(),
         &clock,
     );
-    let incoming = TraceContext::new_root(&mut IdGenerator::from_seed([1; 32]), true);
+    let mut ids = IdGenerator::from_seed([1; 32]);
+    // An unsampled parent: same trace and flags, but an id of its own (W3C: a new
+    // parent-id on every outgoing request).
+    let incoming = TraceContext::new_root(&mut ids, false);
     let s = t.start_server_span("x", &incoming);
     assert!(!s.is_recording());
-    // Same trace and flags, but an id of its own: W3C asks for a new parent-id on
-    // every outgoing request.
     assert_eq!(s.context().trace_id, incoming.span_context.trace_id);
     assert_eq!(s.context().flags, incoming.span_context.flags);
     assert_ne!(s.context().span_id, incoming.span_context.span_id);
     assert!(s.context().is_valid() && !s.context().is_remote);
     let (a, b) = (s.child("a"), s.child("b"));
     assert_ne!(a.context().span_id, b.context().span_id);
+    // A sampled parent is passed on as it came (found by review: an id of its own,
+    // never exported but flagged sampled, left the next service's spans under a
+    // parent missing from the trace; the SDK spec: sampled and not recording "MUST
+    // NOT" be allowed). The next hop's spans hang off the caller's span, as behind a
+    // service without tracing.
+    let incoming = TraceContext::new_root(&mut ids, true);
+    let s = t.start_server_span("x", &incoming);
+    assert!(!s.is_recording());
+    assert_eq!(s.context(), incoming.span_context);
+    let child = s.child("call");
+    assert!(!child.is_recording());
+    assert_eq!(child.context(), incoming.span_context);
     assert_eq!(t.stats().spans_started, 0);
     assert!(!t.start_span("root").context().is_valid());
 }
@@ -2321,7 +2334,9 @@ fn a_shut_down_disabled_tracer_passes_the_parent_on() {
         SpanArena::<4>::new(),
         &clock,
     );
-    let parent = remote_with_vendor_state(TraceFlags::SAMPLED);
+    // Unsampled: running, a disabled tracer gives it an id of its own (a sampled one
+    // is passed on as it came).
+    let parent = remote_with_vendor_state(TraceFlags::NONE);
     let before = t.start_server_span("before", &parent);
     assert_ne!(
         before.context().span_id,
@@ -2362,6 +2377,9 @@ fn an_unseeded_disabled_tracer_passes_the_parent_on() {
     }
     assert!(a.seed(IdGenerator::from_seed([5; 32])));
     assert!(b.seed(IdGenerator::from_seed([6; 32])));
+    // Seeded, an unsampled parent's children get ids of their own (a sampled parent
+    // is passed on as it came).
+    let plain = TraceContext::from(remote_with_vendor_state(TraceFlags::NONE).span_context);
     let (x, y) = (
         a.start_server_span("x", &plain),
         b.start_server_span("y", &plain),
