@@ -778,7 +778,23 @@ fn with_entered_if_inner<R>(
             entered::Innermost::Unknown(newest) if scope.is_some_and(|s| s > newest) => {
                 return None
             }
-            entered::Innermost::Unknown(_) => dispatch.current_span().id()?.into_u64(),
+            // The registry's current span, or, when a per-layer filter hides it from
+            // this layer (no picotrace span behind it), the nearest one above it that
+            // has one (found by review: `None` inside a hidden span).
+            entered::Innermost::Unknown(_) => {
+                let current = dispatch.current_span().id()?.clone();
+                match dispatch
+                    .downcast_ref::<Registry>()
+                    .and_then(|registry| registry.span(&current))
+                {
+                    Some(span) => span
+                        .scope()
+                        .map(|s| s.id())
+                        .find(|id| with_backing_id(id, dispatch, |_| ()).is_some())?
+                        .into_u64(),
+                    None => current.into_u64(),
+                }
+            }
         };
         with_backing_id(&Id::from_u64(id), dispatch, f.take()?)
     })
@@ -901,7 +917,7 @@ impl Visit for Shape {
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        if field.name().starts_with("otel.") {
+        if matches!(field.name(), "otel.name" | "otel.kind") {
             let mut text = heapless::String::<128>::new();
             // A `Debug` that panics leaves the callsite's name (see `contained`).
             if contained(|| {
@@ -933,6 +949,19 @@ fn cut_copy<const N: usize>(s: &str) -> heapless::String<N> {
     out
 }
 
+/// Whether field `name` is one of the `otel.*` fields that set the span's name, kind
+/// or status instead of an attribute (read as text, whatever their type).
+fn is_override(name: &str) -> bool {
+    matches!(
+        name,
+        "otel.name"
+            | "otel.kind"
+            | "otel.status_code"
+            | "otel.status_description"
+            | "otel.status_message"
+    )
+}
+
 /// Writes span fields as attributes of the picotrace span.
 struct Fields<'s>(&'s mut Span<'static>, Recorded);
 
@@ -947,16 +976,18 @@ enum Recorded {
 
 impl Visit for Fields<'_> {
     fn record_i64(&mut self, field: &Field, value: i64) {
-        // `otel.*` overrides as their text, as `otel.name = 5` is read at the start
-        // (found by review: also exported as an attribute, and not read later).
-        if field.name().starts_with("otel.") {
+        // The `otel.*` overrides as their text, as `otel.name = 5` is read at the start
+        // (found by review: also exported as an attribute, and not read later). Other
+        // `otel.` fields keep their type (found by review: `otel.retry_count = 3` went
+        // out as "3"; tracing-opentelemetry keeps it).
+        if is_override(field.name()) {
             return self.record_debug(field, &value);
         }
         self.0.set_attribute(field.name(), value);
     }
 
     fn record_u64(&mut self, field: &Field, value: u64) {
-        if field.name().starts_with("otel.") {
+        if is_override(field.name()) {
             return self.record_debug(field, &value);
         }
         match i64::try_from(value) {
@@ -970,14 +1001,14 @@ impl Visit for Fields<'_> {
     }
 
     fn record_bool(&mut self, field: &Field, value: bool) {
-        if field.name().starts_with("otel.") {
+        if is_override(field.name()) {
             return self.record_debug(field, &value);
         }
         self.0.set_attribute(field.name(), value);
     }
 
     fn record_f64(&mut self, field: &Field, value: f64) {
-        if field.name().starts_with("otel.") {
+        if is_override(field.name()) {
             return self.record_debug(field, &value);
         }
         self.0.set_attribute(field.name(), value);
@@ -993,7 +1024,7 @@ impl Visit for Fields<'_> {
 
     fn record_str(&mut self, field: &Field, value: &str) {
         let name = field.name();
-        if !name.starts_with("otel.") {
+        if !is_override(name) {
             return self.0.set_attribute(name, value);
         }
         match name {
@@ -1033,7 +1064,7 @@ impl Fields<'_> {
     /// A field whose value panicked as it was formatted reads [`PANICKED`]; an
     /// `otel.*` override is not an attribute, and is left out (found by review).
     fn panicked(&mut self, field: &Field) {
-        if !field.name().starts_with("otel.") {
+        if !is_override(field.name()) {
             self.0.set_attribute(field.name(), PANICKED);
         }
     }
@@ -1073,7 +1104,7 @@ impl Fields<'_> {
     }
 
     fn record_debug_uncontained(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        if !field.name().starts_with("otel.") {
+        if !is_override(field.name()) {
             // Formatted straight into the span: cut, and counted, only at its limits.
             return self
                 .0
@@ -1119,7 +1150,7 @@ impl ErrorChain {
 impl Replay for Fields<'_> {
     /// As `record_debug`, from the text the value was formatted to.
     fn record_text(&mut self, field: &Field, text: &str) {
-        if !field.name().starts_with("otel.") {
+        if !is_override(field.name()) {
             return self.0.set_attribute(field.name(), text);
         }
         self.record_str(field, &cut_copy::<FIELD_TEXT_BYTES>(text));

@@ -40,6 +40,11 @@ struct Stack {
     /// All the enters past [`DEPTH`] not yet exited: while there are any, the stack
     /// does not answer.
     untracked: usize,
+    /// When the enters past [`DEPTH`] were entered, innermost at `untracked - 1` (modulo
+    /// [`DEPTH`]: past twice the depth the oldest are written over), so that a
+    /// picotrace scope can be placed among them: spans exit innermost first, so the
+    /// innermost untracked enter still entered is the newest.
+    untracked_orders: [u64; DEPTH],
 }
 
 thread_local! {
@@ -51,6 +56,7 @@ thread_local! {
             reentered: [0; DEPTH],
             others: 0,
             untracked: 0,
+            untracked_orders: [0; DEPTH],
         })
     };
 }
@@ -74,6 +80,8 @@ pub(super) fn enter(layer: usize, id: u64) {
                 stack.reentered[len] = 0;
             }
             None => {
+                let at = stack.untracked % DEPTH;
+                stack.untracked_orders[at] = crate::context::next_order();
                 stack.untracked += 1;
                 match entered {
                     Some(at) => stack.reentered[at] += 1,
@@ -166,8 +174,10 @@ pub(super) enum Innermost {
     /// current before it.
     Known(Option<(u64, u64)>),
     /// The stack overflowed on this thread: ask the registry. With the latest order
-    /// of the enters it tracked (0: none known): a picotrace scope older than that is
-    /// outside the `tracing` spans (the untracked enters came after the tracked ones).
+    /// of the enters still entered (0: none known): a picotrace scope older than that
+    /// is outside the `tracing` spans, a newer one inside them. (Found by review: only
+    /// the tracked enters' orders were looked at, so a scope made between the tracked
+    /// enters and an untracked one beat the span entered inside it.)
     Unknown(u64),
 }
 
@@ -189,7 +199,9 @@ pub(super) fn innermost(layer: usize) -> Innermost {
                 Innermost::Known(Some((id, order)))
             }
             Ok(stack) => {
-                Innermost::Unknown(stack.orders[..stack.len].iter().copied().max().unwrap_or(0))
+                let tracked = stack.orders[..stack.len].iter().copied().max();
+                let untracked = stack.untracked_orders[(stack.untracked - 1) % DEPTH];
+                Innermost::Unknown(tracked.unwrap_or(0).max(untracked))
             }
             Err(_) => Innermost::Unknown(0),
         })

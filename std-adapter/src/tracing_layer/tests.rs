@@ -1970,3 +1970,83 @@ fn children_of_a_span_the_full_arena_refused_count_as_lost_to_it() {
     assert_eq!(stats.spans_sampled_out, 0, "{stats:?}");
     drop(running);
 }
+
+/// Regression (found by review): an `otel.`-prefixed field that is not one of the
+/// overrides (`otel.name`, `otel.kind`, `otel.status_*`) was exported as text:
+/// `otel.retry_count = 3` as "3". tracing-opentelemetry keeps its type.
+#[test]
+fn otel_prefixed_fields_that_are_not_overrides_keep_their_types() {
+    let t = setup();
+    tracing::subscriber::with_default(t.subscriber(), || {
+        drop(tracing::info_span!(
+            "q",
+            otel.retry_count = 3_i64,
+            otel.cached = true,
+            otel.ratio = 0.5,
+            otel.size = 5_u64,
+            otel.kind = "client",
+        ));
+    });
+    let q = t.named("q");
+    assert_eq!(attr(&q, "otel.retry_count"), Some("3"), "{q:#?}");
+    assert_eq!(attr(&q, "otel.cached"), Some("true"));
+    assert_eq!(attr(&q, "otel.ratio"), Some("0.5"));
+    assert_eq!(attr(&q, "otel.size"), Some("5"));
+    assert_eq!(q.kind, SpanKind::Client);
+    assert_eq!(attr(&q, "otel.kind"), None);
+}
+
+/// Regression (found by review): past the depth the stack of entered spans tracks, a
+/// picotrace scope made inside the tracked spans beat every `tracing` span entered
+/// after it: a span entered inside the scope was not current, its children were the
+/// scope's, and `current_context()` gave the scope's span.
+#[test]
+fn a_span_entered_past_the_depth_inside_a_newer_scope_is_current() {
+    fn nest(depth: usize, p: &picotrace::Span<'_>) {
+        if depth > 0 {
+            return tracing::info_span!("level").in_scope(|| nest(depth - 1, p));
+        }
+        let _p = crate::enter(p);
+        let deep = tracing::info_span!("deep");
+        let _deep = deep.enter();
+        drop(tracing::info_span!("child"));
+        assert_eq!(
+            crate::current_span_context().map(|c| c.span_id),
+            deep.trace_context().map(|c| c.span_context.span_id)
+        );
+    }
+    let t = setup();
+    tracing::subscriber::with_default(t.subscriber(), || {
+        let p = t.provider.tracer().start_span("p");
+        nest(super::entered::DEPTH, &p);
+    });
+    assert_eq!(t.named("deep").parent, Some(t.named("p").span_id));
+    assert_eq!(t.named("child").parent, Some(t.named("deep").span_id));
+}
+
+/// Regression (found by review): past the depth, `current_context()` asked the
+/// registry for its current span, whatever a per-layer filter hides: inside a hidden
+/// span it found no picotrace span and answered `None`, where new spans there are
+/// children of the nearest span the layer sees.
+#[test]
+fn current_context_past_the_depth_skips_spans_a_per_layer_filter_hides() {
+    fn nest(depth: usize, f: &dyn Fn()) {
+        if depth == 0 {
+            return f();
+        }
+        tracing::info_span!("level").in_scope(|| nest(depth - 1, f));
+    }
+    let t = setup();
+    tracing::subscriber::with_default(t.hiding("hidden"), || {
+        nest(super::entered::DEPTH + 1, &|| {
+            let innermost = tracing::Span::current().trace_context().expect("recorded");
+            tracing::info_span!("hidden").in_scope(|| {
+                assert_eq!(crate::current_context(), Some(innermost.clone()));
+                drop(tracing::info_span!("inside"));
+            });
+        });
+    });
+    let spans = t.spans();
+    let inside = spans.iter().find(|s| s.name == "inside").unwrap();
+    assert!(inside.parent.is_some(), "{inside:#?}");
+}
