@@ -206,11 +206,6 @@ mod tests {
         assert_eq!(out.get("traceparent").unwrap(), TP);
     }
 
-    /// Regression (found by review): injecting into the headers of a forwarded
-    /// request (a proxy) left the caller's fields this hop did not write: its
-    /// tracestate went on with a new traceparent (W3C: a tracestate goes with the
-    /// traceparent it came with), and a B3 parent id or sampling flag stayed beside
-    /// this hop's ids.
     /// A caller's B3 multiple headers, with a parent id, as a proxy forwards them.
     fn callers_b3_multi() -> HeaderMap {
         let mut h = HeaderMap::new();
@@ -225,6 +220,11 @@ mod tests {
         h
     }
 
+    /// Regression (found by review): injecting into the headers of a forwarded
+    /// request (a proxy) left the caller's fields this hop did not write: its
+    /// tracestate went on with a new traceparent (W3C: a tracestate goes with the
+    /// traceparent it came with), and a B3 parent id or sampling flag stayed beside
+    /// this hop's ids.
     #[test]
     fn injecting_into_forwarded_headers_leaves_no_field_of_the_callers() {
         let provider = crate::TracerProvider::builder().build();

@@ -167,18 +167,20 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     }
     let now = i64::try_from(now.duration_since(UNIX_EPOCH).ok()?.as_secs()).ok()?;
     // Signed: a date before 1970 is a date in the past too.
-    let at = http_date_secs(value, year_of(now))?;
+    let at = http_date_secs(value, now)?;
     Some(Duration::from_secs(at.saturating_sub(now).max(0) as u64))
 }
 
 /// Parses an HTTP-date into Unix seconds (`None` before 1970). RFC 9110 § 5.6.7:
 /// recipients accept IMF-fixdate, RFC 850 dates and asctime dates; an RFC 850 date's
-/// two-digit year is read within 50 years of the system clock's year.
+/// two-digit year is placed within 50 years of the system clock's time (RFC 9110).
 pub fn parse_http_date(value: &str) -> Option<u64> {
     let now = SystemTime::now().duration_since(UNIX_EPOCH).ok()?.as_secs();
-    let year = year_of(i64::try_from(now).ok()?);
-    u64::try_from(http_date_secs(value, year)?).ok()
+    u64::try_from(http_date_secs(value, i64::try_from(now).ok()?)?).ok()
 }
+
+/// Fifty Gregorian years (of 365.2425 days), in seconds.
+const FIFTY_YEARS: i64 = 50 * 31_556_952;
 
 /// The Gregorian year of Unix time `secs` (Howard Hinnant's `civil_from_days`).
 fn year_of(secs: i64) -> i64 {
@@ -191,9 +193,9 @@ fn year_of(secs: i64) -> i64 {
     yoe + era * 400 + i64::from(mp >= 10)
 }
 
-/// [`parse_http_date`], in seconds before or after 1970; `this_year` places RFC 850's
-/// two-digit years.
-fn http_date_secs(value: &str, this_year: i64) -> Option<i64> {
+/// [`parse_http_date`], in seconds before or after 1970; `now` (Unix seconds) places
+/// RFC 850's two-digit years.
+fn http_date_secs(value: &str, now: i64) -> Option<i64> {
     let mut words = value.split_ascii_whitespace();
     let first = words.next()?;
     let (year, month, day, time) = if first.ends_with(',') {
@@ -208,16 +210,23 @@ fn http_date_secs(value: &str, this_year: i64) -> Option<i64> {
                 return None;
             }
             // RFC 9110: a timestamp that appears to be more than 50 years in the future
-            // is in the most recent past year with those two digits. (A fixed pivot
-            // at 70 made 2070 1970 in 2026: found by review.)
-            let mut year = this_year - this_year.rem_euclid(100) + yy as i64;
-            if year > this_year + 50 {
-                year -= 100;
-            } else if year <= this_year - 50 {
-                year += 100;
-            }
-            let year = u64::try_from(year).ok()?;
-            (year, month, day, words.next()?)
+            // is in the most recent past year with those two digits; one more than 50
+            // years in the past is in the next century. (A fixed pivot at 70 made 2070
+            // 1970 in 2026; a window of years, not of time, kept 31-Dec-76 in 2076 on
+            // 2026-01-01: both found by review.)
+            let time = words.next()?;
+            let gmt = words.next() == Some("GMT") && words.next().is_none();
+            let at = |year: i64| finish(u64::try_from(year).ok()?, month, day, time, gmt);
+            let this_year = year_of(now);
+            let year = this_year - this_year.rem_euclid(100) + yy as i64;
+            let secs = at(year)?;
+            return if secs > now.saturating_add(FIFTY_YEARS) {
+                at(year - 100)
+            } else if secs <= now.saturating_sub(FIFTY_YEARS) {
+                at(year + 100)
+            } else {
+                Some(secs)
+            };
         } else {
             // IMF-fixdate: "Sun, 06 Nov 1994 08:49:37 GMT"
             let month = words.next()?;
@@ -404,8 +413,12 @@ mod tests {
             ("",                               None,              "empty"),
             ("Sun,",                           None,              "truncated"),
         ];
+        // RFC 850's two-digit year is read near "now": a fixed one keeps the table
+        // true in any year (2026-01-01).
+        let now = 1_767_225_600;
         for (text, want, why) in table {
-            assert_eq!(parse_http_date(text), *want, "{text:?}: {why}");
+            let got = http_date_secs(text, now).and_then(|s| u64::try_from(s).ok());
+            assert_eq!(got, *want, "{text:?}: {why}");
         }
     }
 
@@ -416,13 +429,14 @@ mod tests {
     fn rfc_850_years_are_read_within_50_years_of_now() {
         let jan_2026 = at(1_767_225_600); // 2026-01-01T00:00:00Z
         let wait = |text| parse_retry_after(text, jan_2026).unwrap().as_secs();
-        // 2070-01-01 and 2076-12-31: ahead, not past.
+        // 2070-01-01 and 2075-12-31: ahead, not past.
         assert_eq!(
             wait("Thursday, 01-Jan-70 00:00:00 GMT"),
             3_155_760_000 - 1_767_225_600
         );
-        assert!(wait("Thursday, 31-Dec-76 00:00:00 GMT") > 1_500_000_000);
-        // 77 and later are more than 50 years ahead: 1977 on, in the past.
+        assert!(wait("Tuesday, 31-Dec-75 00:00:00 GMT") > 1_500_000_000);
+        // More than 50 years ahead (2076-12-31 is nearly 51): in the past century.
+        assert_eq!(wait("Thursday, 31-Dec-76 00:00:00 GMT"), 0);
         assert_eq!(wait("Saturday, 01-Jan-77 00:00:00 GMT"), 0);
         assert_eq!(wait("Sunday, 06-Nov-94 08:49:37 GMT"), 0);
         // In 2090, `10` is 2110 (20 years ahead), `45` is 2045.

@@ -179,7 +179,7 @@ pub fn accepting_or_exited(
     Ok(())
 }
 
-/// Runs an example server that serves one request and exits (`--port P --requests 1`),
+/// Runs an example server that serves one request and exits (`--port 0 --requests 1`),
 /// as service `shop` exporting to `collector`: sends `GET path` with `traceparent`,
 /// waits for the server to exit with success (its shutdown fails when spans were lost),
 /// and returns the response and the spans of trace `trace_id` once `count` arrived.

@@ -215,9 +215,10 @@ pub enum Unrecorded {
     SampledOut,
     /// Recording, but the arena was full (`dropped_full`).
     ArenaFull,
-    /// Started before the tracer was seeded: it carries its parent's context (its span
-    /// id is the parent's), so a record [`Span::set_parent`] gives it later needs an
-    /// id and a start of its own. Counted where its slot, if any, is.
+    /// Started before the tracer was seeded, after its shutdown, or by a disabled
+    /// tracer under a sampled parent: it carries its parent's context (its span id is
+    /// the parent's), so a record [`Span::set_parent`] gives it later needs an id and a
+    /// start of its own. Counted where its slot, if any, is.
     PassedOn,
 }
 
@@ -695,9 +696,11 @@ impl<'t> Span<'t> {
 
     /// Starts a child span of the given kind. Every child of a running tracer gets a
     /// span id of its own, recorded or not (W3C: each outgoing request carries a new
-    /// parent-id). A tracer that is not seeded yet, or shut down, is a no-op: its
-    /// children pass their parent's context on unchanged, as OpenTelemetry's API
-    /// without an SDK does.
+    /// parent-id), but for a disabled tracer's child of a sampled parent. A tracer that
+    /// is not seeded yet, or shut down, is a no-op: its children pass their parent's
+    /// context on unchanged, as OpenTelemetry's API without an SDK does; so does a
+    /// disabled tracer under a sampled parent (an id of its own, flagged sampled and
+    /// never exported, would be a gap in the trace).
     pub fn child_with_kind(&self, name: &str, kind: SpanKind) -> Span<'t> {
         match self.owner {
             Some(owner) => owner.start(&StartParams {

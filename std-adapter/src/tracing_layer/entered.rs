@@ -8,7 +8,12 @@
 //! `tracing::Span::current()`) skips such entries. Spans a per-layer filter hides are
 //! never entered here, so the innermost entry is the nearest span the layer sees. Past [`DEPTH`] nested spans a
 //! thread's stack stops answering (callers then ask the registry) until the spans it
-//! could not track have exited.
+//! could not track have exited. Known limits there, with spans nested that deep: the
+//! spans entered past the depth are assumed to exit innermost first (a guard dropped
+//! out of order can leave a picotrace scope placed wrongly among them), and
+//! `current_context()` inside a span a per-layer filter hides looks for the nearest
+//! span the layer sees among the hidden span's parents (not among the spans entered
+//! around it).
 
 use std::cell::RefCell;
 

@@ -2037,9 +2037,11 @@ fn current_context_past_the_depth_skips_spans_a_per_layer_filter_hides() {
         tracing::info_span!("level").in_scope(|| nest(depth - 1, f));
     }
     let t = setup();
+    let innermost_id = std::cell::Cell::new(None);
     tracing::subscriber::with_default(t.hiding("hidden"), || {
         nest(super::entered::DEPTH + 1, &|| {
             let innermost = tracing::Span::current().trace_context().expect("recorded");
+            innermost_id.set(Some(innermost.span_context.span_id));
             tracing::info_span!("hidden").in_scope(|| {
                 assert_eq!(crate::current_context(), Some(innermost.clone()));
                 drop(tracing::info_span!("inside"));
@@ -2048,5 +2050,5 @@ fn current_context_past_the_depth_skips_spans_a_per_layer_filter_hides() {
     });
     let spans = t.spans();
     let inside = spans.iter().find(|s| s.name == "inside").unwrap();
-    assert!(inside.parent.is_some(), "{inside:#?}");
+    assert_eq!(inside.parent, innermost_id.get(), "{inside:#?}");
 }
