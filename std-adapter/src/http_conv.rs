@@ -1,16 +1,53 @@
 //! What the HTTP server layer and the HTTP client span share of OpenTelemetry's HTTP
 //! semantic conventions: method names, query redaction, protocol versions, gRPC calls.
 
-/// The methods HTTP's semantic conventions name; any other is recorded as `_OTHER`
-/// (a method is client input: unbounded names would make every span name different).
-pub(crate) const KNOWN_METHODS: [&str; 9] = [
-    "CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "TRACE",
+/// The methods HTTP's semantic conventions know by default: RFC 9110's, `PATCH` (RFC
+/// 5789) and `QUERY` (RFC 10008); any other is recorded as `_OTHER` (a method is
+/// client input: unbounded names would make every span name different).
+pub(crate) const DEFAULT_KNOWN_METHODS: [&str; 10] = [
+    "CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "QUERY", "TRACE",
 ];
 
-/// `http.request.method` of `method` (`_OTHER` for one the conventions do not name)
+/// The environment variable that replaces [`DEFAULT_KNOWN_METHODS`] (the HTTP
+/// conventions: an instrumentation that records valid methods as `_OTHER` "MUST"
+/// offer an override, named so when it is an environment variable).
+pub(crate) const KNOWN_METHODS_VAR: &str = "OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS";
+
+/// The HTTP methods the server and client spans record by name: the comma-separated,
+/// case-sensitive list in `OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS` (which replaces the
+/// default, as the conventions say), read once, else RFC 9110's methods, `PATCH` and
+/// `QUERY`. Any other method is recorded as `_OTHER` (with
+/// `http.request.method_original`) in a span named `HTTP`.
+pub fn known_http_methods() -> &'static [&'static str] {
+    static KNOWN: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
+    KNOWN.get_or_init(|| known_methods_from(std::env::var(KNOWN_METHODS_VAR).ok().as_deref()))
+}
+
+/// The known methods a value of [`KNOWN_METHODS_VAR`] gives (the default when unset or
+/// blank). Each listed method is kept for the life of the process (read once).
+fn known_methods_from(value: Option<&str>) -> Vec<&'static str> {
+    let listed: Vec<&str> = value
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|m| !m.is_empty())
+        .collect();
+    if listed.is_empty() {
+        return DEFAULT_KNOWN_METHODS.to_vec();
+    }
+    listed
+        .into_iter()
+        .map(|m| match DEFAULT_KNOWN_METHODS.iter().find(|d| **d == m) {
+            Some(default) => *default,
+            None => &*Box::leak(Box::<str>::from(m)),
+        })
+        .collect()
+}
+
+/// `http.request.method` of `method` (`_OTHER` for one not [known](known_http_methods))
 /// and the span name it gives (`HTTP` for those).
 pub(crate) fn method_and_name(method: &str) -> (&'static str, &'static str) {
-    match KNOWN_METHODS.iter().find(|m| **m == method) {
+    match known_http_methods().iter().find(|m| **m == method) {
         Some(known) => (known, known),
         None => ("_OTHER", "HTTP"),
     }
@@ -101,3 +138,24 @@ pub(crate) const GRPC_UNKNOWN: u8 = 2;
 /// UNIMPLEMENTED: what tonic's router answers for a path it does not route.
 #[cfg_attr(not(feature = "tower"), allow(dead_code))]
 pub(crate) const GRPC_UNIMPLEMENTED: u8 = 12;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn known_methods_are_the_conventions_or_the_variables_list() {
+        // QUERY (RFC 10008) is one of the conventions' known methods (found missing).
+        let default = known_methods_from(None);
+        assert!(default.contains(&"QUERY") && default.contains(&"PATCH"));
+        assert_eq!(default.len(), 10);
+        for blank in ["", " ", " , ,"] {
+            assert_eq!(known_methods_from(Some(blank)), default, "{blank:?}");
+        }
+        // A full replacement, case-sensitive, spaces around names ignored.
+        assert_eq!(
+            known_methods_from(Some("GET, PURGE,get")),
+            ["GET", "PURGE", "get"]
+        );
+    }
+}

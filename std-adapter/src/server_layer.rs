@@ -93,8 +93,8 @@ use picotrace::semconv;
 use tower_service::Service;
 
 use crate::http_conv::{
-    grpc_call, grpc_status, protocol_version, redact_query, GRPC_CANCELLED, GRPC_UNIMPLEMENTED,
-    KNOWN_METHODS,
+    grpc_call, grpc_status, method_and_name, protocol_version, redact_query, GRPC_CANCELLED,
+    GRPC_UNIMPLEMENTED,
 };
 use crate::{FutureExt as _, HeaderMapCarrier, Propagators, StdSpan, StdTracer, TracerProvider};
 
@@ -241,14 +241,9 @@ where
         // and dropped at every poll, an atomic counter that every worker wrote).
         let baggage = propagators.extract_baggage(&carrier);
         let baggage = (!baggage.is_empty()).then(|| std::sync::Arc::new(baggage));
-        let method = KNOWN_METHODS
-            .iter()
-            .find(|m| **m == request.method().as_str())
-            .copied()
-            .unwrap_or("_OTHER");
-        let route = route.and_then(|route| route(request.extensions()));
         // The conventions' name for a method they do not know is `HTTP`.
-        let name_method = if method == "_OTHER" { "HTTP" } else { method };
+        let (method, name_method) = method_and_name(request.method().as_str());
+        let route = route.and_then(|route| route(request.extensions()));
         let grpc = grpc.then(|| grpc_call(&request)).flatten();
         let mut span = match (grpc, route) {
             // An RPC span, as OpenTelemetry's gRPC conventions name it.
@@ -712,6 +707,16 @@ impl Drop for UnwindFlag<'_> {
     }
 }
 
+/// A body that ends before the length its `Content-Length` announced (`left` bytes
+/// short) fails its response: the server cannot finish the message, and hyper closes
+/// the connection (the span ended Unset, as a complete response).
+fn fail_if_short(span: &mut Option<StdSpan>, left: Option<u64>) {
+    if let (Some(span), Some(1..)) = (span.as_mut(), left) {
+        span.set_attribute(semconv::ERROR_TYPE, "_OTHER");
+        span.set_error("response body shorter than its Content-Length");
+    }
+}
+
 impl<B> std::fmt::Debug for ServerBody<B> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ServerBody")
@@ -764,6 +769,9 @@ impl<B: http_body::Body> http_body::Body for ServerBody<B> {
                 // end of the response too, but the body may still have frames to
                 // give (HTTP/2 trailers), so it stays.
                 let last = frame.is_trailers() || inner.is_end_stream();
+                if last {
+                    fail_if_short(this.span, *this.left);
+                }
                 (last || *this.left == Some(0), last)
             }
             Poll::Ready(Some(Err(_))) => {
@@ -774,7 +782,10 @@ impl<B: http_body::Body> http_body::Body for ServerBody<B> {
                 // A failed body gives nothing more: dropped before the span ends.
                 (true, true)
             }
-            Poll::Ready(None) => (true, true),
+            Poll::Ready(None) => {
+                fail_if_short(this.span, *this.left);
+                (true, true)
+            }
         };
         if complete {
             // Dropped before the span ends: it ends after what the body held.

@@ -268,10 +268,10 @@ pub fn only_get(
         (Some(route), "HEAD") => return Some((request, route, "HEAD")),
         _ => {}
     }
-    const KNOWN: [&str; 9] = [
-        "CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "TRACE",
-    ];
-    let known = KNOWN.iter().copied().find(|m| *m == method);
+    let known = picotrace_std::known_http_methods()
+        .iter()
+        .copied()
+        .find(|m| *m == method);
     let incoming = provider.extract_context(&TinyHttpHeaders(request.headers()));
     // `{method} {route}` on a route, `{method}` elsewhere (the HTTP conventions).
     let name = match route {

@@ -179,9 +179,19 @@ fn a_streamed_response_is_covered_by_the_server_span() {
                 .body(axum::body::Body::from_stream(halves))
                 .unwrap()
         };
+        // Shorter than its `Content-Length`: hyper cannot finish the response.
+        let short = || async {
+            let half = futures_util::stream::iter(["0123456789\n"])
+                .map(|half| Ok::<_, std::convert::Infallible>(half.to_owned()));
+            axum::http::Response::builder()
+                .header(axum::http::header::CONTENT_LENGTH, "22")
+                .body(axum::body::Body::from_stream(half))
+                .unwrap()
+        };
         let router = axum::Router::new()
             .route("/events", get(events))
             .route("/file", get(file))
+            .route("/short", get(short))
             .route_layer(
                 ServerLayer::new(&provider)
                     .with_route(|ext| ext.get::<MatchedPath>().map(MatchedPath::as_str)),
@@ -202,6 +212,15 @@ fn a_streamed_response_is_covered_by_the_server_span() {
             stream.read_to_string(&mut head).unwrap();
             let file = picotrace_tests::http_get(port, "/file", &[]);
             assert!(file.ends_with("abcdefghij\n"), "{file}");
+            // The connection closes before the announced 22 bytes (read as far as it
+            // goes: it may end in a reset).
+            let mut short = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+            short
+                .write_all(b"GET /short HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+                .unwrap();
+            let mut got = Vec::new();
+            let _ = short.read_to_end(&mut got);
+            assert!(!String::from_utf8_lossy(&got).contains("abcdefghij"));
             (streamed, head)
         })
         .await
@@ -227,6 +246,14 @@ fn a_streamed_response_is_covered_by_the_server_span() {
         .expect("file span");
     let file_span = seen.remove(at);
     assert_eq!(file_span.5, "Unset", "{file_span:?}");
+    // Regression: a body shorter than its `Content-Length` ended Unset, as a complete
+    // response; the client got a cut-off one.
+    let at = seen
+        .iter()
+        .position(|s| s.0 == "GET /short")
+        .expect("short span");
+    let short_span = seen.remove(at);
+    assert!(short_span.5.starts_with("Error"), "{short_span:?}");
     assert_eq!(seen.len(), 4, "{seen:#?}");
     let server = seen
         .iter()

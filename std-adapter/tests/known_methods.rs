@@ -1,0 +1,68 @@
+//! `OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS` replaces the HTTP methods the spans record
+//! by name (the HTTP conventions: an instrumentation that records valid methods as
+//! `_OTHER` must offer that override). The list is read once per process, so the test
+//! runs itself again with the variable set.
+
+mod support;
+
+use picotrace_std::HttpClientSpan;
+
+const VAR: &str = "OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS";
+
+/// Client spans of `methods`, as `(span name, http.request.method, original)`.
+fn recorded(methods: &[&str]) -> Vec<(String, String, Option<String>)> {
+    let (provider, kept) = support::kept::provider("known-methods");
+    for method in methods {
+        let method = http::Method::from_bytes(method.as_bytes()).unwrap();
+        HttpClientSpan::builder(&method, "http://stock.internal/items")
+            .start(&provider)
+            .finish(http::StatusCode::OK);
+    }
+    provider.flush().unwrap();
+    let spans = kept.0.lock().unwrap().clone();
+    spans
+        .iter()
+        .map(|s| {
+            (
+                s.name.clone(),
+                s.attr("http.request.method").unwrap_or_default().to_owned(),
+                s.attr("http.request.method_original").map(str::to_owned),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn the_variable_replaces_the_known_methods() {
+    let Ok(list) = std::env::var(VAR) else {
+        // The parent: the defaults here (QUERY among them), then the child with a list.
+        let spans = recorded(&["QUERY", "PURGE"]);
+        assert_eq!(spans[0], ("QUERY".into(), "QUERY".into(), None));
+        assert_eq!(
+            spans[1],
+            ("HTTP".into(), "_OTHER".into(), Some("PURGE".into()))
+        );
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "the_variable_replaces_the_known_methods"])
+            .env(VAR, "GET, PURGE")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        return;
+    };
+    assert_eq!(list, "GET, PURGE");
+    let spans = recorded(&["PURGE", "GET", "POST"]);
+    assert_eq!(spans[0], ("PURGE".into(), "PURGE".into(), None));
+    assert_eq!(spans[1], ("GET".into(), "GET".into(), None));
+    // A full replacement: POST is not in the list.
+    assert_eq!(
+        spans[2],
+        ("HTTP".into(), "_OTHER".into(), Some("POST".into()))
+    );
+    assert_eq!(picotrace_std::known_http_methods(), ["GET", "PURGE"]);
+}
