@@ -1348,8 +1348,10 @@ where
         // server span) ended because of it (feature `std`; found by review: it was
         // exported Unset, as if the request had succeeded). Here, not in `Span::drop`,
         // where the check kept the drop from being inlined (+31 instructions on W1).
+        // Not one started while the thread was already unwinding (a clean-up in a
+        // `Drop`): the panic did not cut it short (found by review: marked too).
         #[cfg(feature = "std")]
-        if std::thread::panicking() {
+        if std::thread::panicking() && !slot.record().header.started_unwinding {
             mark_panicked(&mut slot);
         }
         let now = time.unwrap_or_else(|| self.clock.now());

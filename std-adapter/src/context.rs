@@ -1096,4 +1096,36 @@ mod tests {
         assert_eq!(current_context(), None, "and nothing is left current");
         assert!(current_baggage().is_none());
     }
+
+    /// Regression (found by review): a span started and ended while the thread was
+    /// already unwinding (a clean-up in a `Drop`, a future polled to completion there)
+    /// was marked Error "panicked", though it did not fail: only a span the panic cut
+    /// short is.
+    #[test]
+    fn a_span_started_while_unwinding_is_not_blamed_for_the_panic() {
+        let statuses = Statuses::default();
+        let provider = TracerProvider::builder()
+            .exporter(crate::SharedExporter::new(statuses.clone()))
+            .build();
+        struct Cleanup(&'static crate::StdTracer);
+        impl Drop for Cleanup {
+            fn drop(&mut self) {
+                block_on(async {}.in_span(self.0.start_span("cleanup")));
+                self.0.start_span("rollback").end();
+            }
+        }
+        let tracer = provider.tracer();
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _cut_short = tracer.start_span("handler");
+            let _cleanup = Cleanup(tracer);
+            panic!("the handler failed");
+        }));
+        provider.flush().unwrap();
+        let mut seen = statuses.0.lock().unwrap().clone();
+        seen.sort();
+        assert_eq!(
+            seen,
+            ["Error { description: \"panicked\" }", "Unset", "Unset"]
+        );
+    }
 }

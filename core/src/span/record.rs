@@ -191,6 +191,9 @@ pub(crate) struct Header {
     /// One bit ([`key_bit`]) per span attribute key stored: a clear bit proves a new key
     /// is not there yet, so most writes skip the duplicate scan.
     key_filter: u64,
+    /// Started while its thread was unwinding from a panic (feature `std`): its end
+    /// then is not the panic's doing (see `Tracer::end_span`).
+    pub(crate) started_unwinding: bool,
 }
 
 impl Header {
@@ -210,6 +213,7 @@ impl Header {
         truncated: 0,
         span_attributes: 0,
         key_filter: 0,
+        started_unwinding: false,
     };
 }
 
@@ -342,6 +346,7 @@ impl RecordMut<'_> {
             start: new.start,
             trace_state,
             truncated,
+            started_unwinding: unwinding(),
             ..Header::EMPTY
         };
     }
@@ -1236,6 +1241,19 @@ pub(crate) fn try_set_new_static_attribute(
     true
 }
 
+/// Whether this thread is unwinding from a panic (always `false` without `std`).
+#[inline(always)]
+fn unwinding() -> bool {
+    #[cfg(feature = "std")]
+    {
+        std::thread::panicking()
+    }
+    #[cfg(not(feature = "std"))]
+    {
+        false
+    }
+}
+
 /// The end time kept for a span ended at time zero (zero means "not ended").
 const ENDED_AT_ZERO: Timestamp = Timestamp::from_unix_nanos(1);
 
@@ -1250,10 +1268,10 @@ pub(crate) fn decimal(v: u64, buf: &mut [u8; 20]) -> &str {
 // grow the frame of the attribute store, which is on every span's stack path.
 #[cfg_attr(not(target_pointer_width = "64"), inline(never))]
 pub(crate) fn decimal_bytes(v: u64, buf: &mut [u8; 20]) -> &[u8] {
-    // On 64-bit CPUs eight digits per 64-bit division, then two (timestamps in
-    // OTLP/JSON have 19). On 32-bit ones a 64-bit division is a library routine of
-    // about 500 bytes of flash, linked for this alone: there each digit is divided out
-    // of 16-bit limbs instead.
+    // On 64-bit CPUs all twenty digits written eight at a time (timestamps in OTLP/JSON
+    // have 19). On 32-bit ones a 64-bit division is a library routine of about 500
+    // bytes of flash, linked for this alone: there each digit is divided out of 16-bit
+    // limbs instead.
     decimal_in(v, buf, cfg!(not(target_pointer_width = "64")))
 }
 
