@@ -353,15 +353,27 @@ step_e2e() {
     mkdir -p "$WORK"
     trap cleanup EXIT
 
-    http_port="$(free_port)"
-    grpc_port="$(free_port)"
+    # Ports picked here may be taken before rotel binds them (another process on the
+    # machine): up to three tries with new ones, as the Rust tests' collector does.
+    local try started=0
+    for try in 1 2 3; do
+        http_port="$(free_port)"
+        grpc_port="$(free_port)"
+        printf '+ rotel-agent start --otlp-http-endpoint 127.0.0.1:%s ... > %s\n' "$http_port" "$WORK/collector.log"
+        "$rotel" start --otlp-http-endpoint "127.0.0.1:$http_port" --otlp-grpc-endpoint "127.0.0.1:$grpc_port" \
+            --exporter blackhole --debug-log traces --debug-log-verbosity detailed \
+            >"$WORK/collector.log" 2>&1 &
+        PIDS+=($!)
+        # Alive too: another process already listening there would answer for it.
+        if wait_for_port "$http_port" && sleep 0.2 && kill -0 "${PIDS[-1]}" 2>/dev/null; then
+            started=1
+            break
+        fi
+        cat "$WORK/collector.log" >&2
+        note "rotel did not start (try $try of 3)"
+    done
+    ((started)) || die "rotel did not start"
     endpoint="http://127.0.0.1:$http_port"
-    printf '+ rotel-agent start --otlp-http-endpoint 127.0.0.1:%s ... > %s\n' "$http_port" "$WORK/collector.log"
-    "$rotel" start --otlp-http-endpoint "127.0.0.1:$http_port" --otlp-grpc-endpoint "127.0.0.1:$grpc_port" \
-        --exporter blackhole --debug-log traces --debug-log-verbosity detailed \
-        >"$WORK/collector.log" 2>&1 &
-    PIDS+=($!)
-    wait_for_port "$http_port" || { cat "$WORK/collector.log" >&2; die "rotel did not start"; }
 
     # 1. The demo continues a trace we make up now, so nothing else could produce it.
     trace_id="$(random_hex 16)"

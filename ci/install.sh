@@ -107,9 +107,13 @@ apt_install() {
         log "$part: apt-get install ${missing[*]}"
         # `apt-get update` can warn about a mirror it could not read and still exit 0;
         # the install then finds no package. Up to three tries of both.
+        # Without Recommends (found by review): QEMU's (a GUI, block drivers, firmware
+        # images) made a first install pull 363 packages, and its qemu-block-extra
+        # removed the image's newer qemu-utils; rustc-web's are listed here anyway.
         local try
         for try in 1 2 3; do
-            apt_get update -qq && apt_get install -y -q "${missing[@]}" && return 0
+            apt_get update -qq && apt_get install -y -q --no-install-recommends "${missing[@]}" &&
+                return 0
             ((try < 3)) && { log "$part: apt-get failed (try $try of 3); again in 10 s"; sleep 10; }
         done
         die "$part: apt-get install ${missing[*]} failed three times"

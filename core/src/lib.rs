@@ -69,11 +69,12 @@
 //! - `otep235` (default, needs `tracestate`): the OTEP 235 sampling threshold and
 //!   randomness in the tracestate's `ot` entry (`ot=th:...;rv:...`) read and written
 //!   by the samplers. Without it the `ot` entry goes on untouched and ratio samplers
-//!   decide on the trace id (about 5.5 KB less flash on a Cortex-M3).
+//!   decide on the trace id (about 5.4 KB less flash on a Cortex-M3).
 //! - `std` (picotrace-std turns it on): a span that ends while its thread panics (one
 //!   the unwinding drops, such as a handler's server span as the runtime drops the
-//!   request's future; also one a destructor starts and ends meanwhile) ends with
-//!   status `Error("panicked")` unless a status was set. Links `std` for
+//!   request's future) ends with status `Error("panicked")` unless a status was set;
+//!   one started while the thread was already unwinding (a clean-up in a destructor)
+//!   is not blamed for the panic. Links `std` for
 //!   `std::thread::panicking` only; nothing allocates.
 //! - `critical-section`: atomics through a critical section where the CPU has no
 //!   compare-and-swap (thumbv6m), and interrupt-safe 64-bit atomics on 32-bit CPUs.

@@ -27,6 +27,7 @@
 //! | `OTEL_BSP_MAX_QUEUE_SIZE` / `_MAX_EXPORT_BATCH_SIZE` | 2048 / 512 | a larger queue is capped at 65536; a batch larger than the queue is ignored |
 //! | `OTEL_BSP_MAX_CONCURRENT_EXPORTS` | 1 | requests in flight at once (opentelemetry_sdk's variable); more than 16 is capped at 16 |
 //! | `OTEL_PROPAGATORS` | `tracecontext,baggage` | also `b3`, `b3multi`, `jaeger`, `none`; others (`xray`, ...) warn and are skipped; none usable: the default |
+//! | `OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS` | RFC 9110's methods, `PATCH`, `QUERY` | replaces the methods HTTP spans record by name (others are `_OTHER`); read once by [`known_http_methods`](crate::known_http_methods), not here |
 //! | `OTEL_[SPAN_]ATTRIBUTE_COUNT_LIMIT`, `OTEL_SPAN_EVENT_COUNT_LIMIT`, `OTEL_SPAN_LINK_COUNT_LIMIT`, `OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT`, `OTEL_LINK_ATTRIBUTE_COUNT_LIMIT`, `OTEL_[SPAN_]ATTRIBUTE_VALUE_LENGTH_LIMIT` | 128 / unlimited | `OTEL_ATTRIBUTE_COUNT_LIMIT` is the fallback of the span's, events' and links' attribute counts |
 //!
 //! The signal-specific `OTEL_EXPORTER_OTLP_TRACES_*` variables win over the general
