@@ -153,6 +153,18 @@ fn read_stdout(child: &mut std::process::Child) -> String {
     stdout
 }
 
+/// Sends SIGTERM to the bridge; returns how it exited and what it printed (its counters).
+#[cfg(unix)]
+fn stop_with_sigterm(child: &mut std::process::Child) -> (std::process::ExitStatus, String) {
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(killed.success());
+    let stdout = read_stdout(child);
+    (child.wait().unwrap(), stdout)
+}
+
 /// Reads `stderr` until a line holds `text`.
 fn wait_for_line(stderr: &mut impl std::io::BufRead, text: &str) {
     let mut line = String::new();
@@ -223,13 +235,7 @@ fn sigterm_stops_the_bridge_with_its_counters() {
     stdin.flush().unwrap();
     let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
     wait_for_line(&mut stderr, "dropped a frame");
-    let killed = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .expect("kill runs");
-    assert!(killed.success());
-    let stdout = read_stdout(&mut child);
-    let status = child.wait().unwrap();
+    let (status, stdout) = stop_with_sigterm(&mut child);
     drop(stdin);
     assert_eq!(status.code(), Some(0), "{status:?}");
     assert!(stdout.contains("bad crc 1"), "{stdout}");
@@ -275,5 +281,151 @@ fn reading_goes_on_while_a_frame_is_forwarded() {
         taken,
         Ok(true),
         "the bridge stopped reading while it forwarded"
+    );
+}
+
+/// Regression (found by review): SIGTERM while the bridge waited for QEMU to connect
+/// (`listen:`) killed it by the signal, before its handler was installed: no counters,
+/// no exit code.
+#[cfg(unix)]
+#[test]
+fn a_signal_while_waiting_for_the_input_stops_with_the_counters() {
+    use std::io::BufReader;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_uart_bridge"))
+        .args(["--endpoint", "http://127.0.0.1:1", "listen:127.0.0.1:0"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run uart_bridge");
+    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
+    wait_for_line(&mut stderr, "listening on");
+    let (status, stdout) = stop_with_sigterm(&mut child);
+    assert_eq!(status.code(), Some(0), "{status:?}");
+    assert!(stdout.contains("bytes read 0"), "{stdout}");
+}
+
+/// A collector on loopback that answers every request (keep-alive) with 200 after
+/// `delay`; returns its port.
+fn slow_collector(delay: std::time::Duration) -> u16 {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { return };
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut writer = stream;
+                loop {
+                    let mut length = 0usize;
+                    loop {
+                        let mut line = String::new();
+                        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        if line == "\r\n" {
+                            break;
+                        }
+                        let lower = line.to_ascii_lowercase();
+                        if let Some(v) = lower.strip_prefix("content-length:") {
+                            length = v.trim().parse().unwrap_or(0);
+                        }
+                    }
+                    let mut body = vec![0; length];
+                    if reader.read_exact(&mut body).is_err() {
+                        return;
+                    }
+                    std::thread::sleep(delay);
+                    if writer
+                        .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    port
+}
+
+/// Regression (found by review): the backlog was bounded in messages, not bytes: while
+/// forwarding lagged, each message the loop took made room for another 4 MiB gathered
+/// one, up to about 256 MiB waiting. The bridge now stops reading (so the writer waits)
+/// at about 4 MiB.
+#[cfg(unix)]
+#[test]
+fn the_backlog_waiting_to_be_forwarded_is_bounded_in_bytes() {
+    use std::io::Write;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let port = slow_collector(std::time::Duration::from_millis(5));
+    let mut child = spawn_bridge(&format!("http://127.0.0.1:{port}"), "20000");
+    let mut stdin = child.stdin.take().expect("stdin");
+    // Frames of 1 KiB, back to back, as fast as the pipe takes them.
+    let mut frames = vec![0];
+    for _ in 0..64 {
+        picotrace::wire::frame::encode_with(&[7u8; 1024], |c| frames.extend_from_slice(c));
+    }
+    let written = std::sync::Arc::new(AtomicUsize::new(0));
+    let counted = std::sync::Arc::clone(&written);
+    let _writer = std::thread::spawn(move || {
+        while stdin.write_all(&frames).is_ok() {
+            counted.fetch_add(frames.len(), Ordering::Relaxed);
+        }
+    });
+    // Drained by a thread: the bridge logs every frame to stderr.
+    let mut stderr = child.stderr.take().expect("stderr");
+    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let taken = written.load(Ordering::Relaxed);
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        taken < 16 << 20,
+        "{taken} bytes taken in while forwarding lagged"
+    );
+}
+
+/// Regression (found by review): a valid frame decoded when SIGTERM came was dropped
+/// without being counted (frames valid 2, forwarded 0, failed 1, nothing else). What a
+/// stop leaves is printed with the counters.
+#[cfg(unix)]
+#[test]
+fn what_a_stop_leaves_unsent_is_counted() {
+    use std::io::Write;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (accepted_tx, accepted) = std::sync::mpsc::channel();
+    // Takes the request for the first frame and never answers.
+    let _held = std::thread::spawn(move || {
+        let first = listener.accept();
+        let _ = accepted_tx.send(());
+        std::thread::sleep(std::time::Duration::from_secs(30));
+        drop(first);
+    });
+    let mut child = spawn_bridge(&format!("http://127.0.0.1:{port}"), "1000");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let mut input = vec![0];
+    for payload in [&b"first"[..], b"second"] {
+        picotrace::wire::frame::encode_with(payload, |c| input.extend_from_slice(c));
+    }
+    stdin.write_all(&input).unwrap();
+    stdin.flush().unwrap();
+    let mut stderr = child.stderr.take().expect("stderr");
+    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+    accepted
+        .recv_timeout(std::time::Duration::from_secs(10))
+        .expect("the first frame is being forwarded");
+    let (status, stdout) = stop_with_sigterm(&mut child);
+    drop(stdin);
+    assert_eq!(status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.contains("frames valid 2, forwarded 0, forward failed 1"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("stopped with 1 valid frames not forwarded"),
+        "{stdout}"
     );
 }

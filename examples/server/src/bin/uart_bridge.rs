@@ -31,7 +31,10 @@
 //! prints its counters to stdout. It exits with 2 on a usage or endpoint error, with 1
 //! when the input cannot be opened or read, else with 0. The input is read on a thread
 //! of its own, so that a collector that is slow to answer does not stop the reading (a
-//! UART without flow control would lose bytes): up to 4 MiB wait to be forwarded.
+//! UART without flow control would lose bytes): up to 4 MiB wait to be forwarded. What
+//! a stop leaves (valid frames not forwarded, bytes read but not decoded) is printed
+//! with the counters. A signal while the input is being opened (waiting for QEMU to
+//! connect) stops it the same way.
 //!
 //! Example with QEMU (see `ci/firmware.sh` for the scripted version):
 //!
@@ -47,8 +50,8 @@ use std::fs::File;
 use std::io::{self, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc};
 
 use picotrace::wire::frame::{Decoder, FrameError, CRC_LEN};
 use picotrace_std::otlp_http::{traces_url_from_base, Protocol};
@@ -85,6 +88,11 @@ struct Counters {
     /// without spans), but line noise can make one (`01 01 01 01 01 00`: no bytes and
     /// their CRC, 0).
     empty: u64,
+    /// Valid frames decoded when Ctrl-C or SIGTERM stopped the loop: not forwarded.
+    not_sent_at_stop: u64,
+    /// Bytes read but not decoded when the loop stopped (the rest of a chunk, and the
+    /// chunks still queued).
+    undecoded_at_stop: u64,
 }
 
 struct Options {
@@ -179,19 +187,15 @@ fn main() -> ExitCode {
         }
     };
     say!("uart_bridge: forwarding frames to {}", exporter.url());
-    let input = match open_input(&options.input) {
-        Ok(input) => input,
-        Err(e) => {
-            say!("uart_bridge: cannot open {}: {e}", options.input);
-            return ExitCode::FAILURE;
-        }
-    };
 
     // `max_frame <= MAX_FRAME`: no overflow, and an allocation that succeeds.
     let mut frame_buf = vec![0u8; options.max_frame + CRC_LEN];
     let mut decoder = Decoder::new(&mut frame_buf);
     let mut counters = Counters::default();
-    let received = read_on_a_thread(input);
+    // The input is opened on the reading thread, after the signal handler is in place:
+    // opening waits (for QEMU to connect, a FIFO's writer), and a signal meanwhile
+    // killed the bridge without its counters (found by review).
+    let (received, queued) = read_on_a_thread(options.input.clone());
     let status = loop {
         if STOPPING.load(Ordering::Relaxed) {
             break ExitCode::SUCCESS;
@@ -200,15 +204,25 @@ fn main() -> ExitCode {
             Ok(Input::Bytes(chunk)) => chunk,
             Ok(Input::End) | Err(_) => break ExitCode::SUCCESS,
             Ok(Input::Stop) => break ExitCode::SUCCESS,
+            Ok(Input::CannotOpen(e)) => {
+                say!("uart_bridge: cannot open {}: {e}", options.input);
+                break ExitCode::FAILURE;
+            }
             Ok(Input::Failed(e)) => {
                 say!("uart_bridge: read error: {e}");
                 break ExitCode::FAILURE;
             }
         };
+        queued.fetch_sub(chunk.len(), Ordering::Relaxed);
         let mut bytes = &chunk[..];
         while let Some(result) = decoder.feed(&mut bytes) {
             // A chunk may hold many frames, each forwarded in up to the export timeout.
+            // A stop leaves the frame just decoded, and what follows, unsent: counted
+            // (found by review: a valid frame was dropped uncounted).
             if STOPPING.load(Ordering::Relaxed) {
+                if matches!(result, Ok(payload) if !payload.is_empty()) {
+                    counters.not_sent_at_stop += 1;
+                }
                 break;
             }
             match result {
@@ -220,7 +234,14 @@ fn main() -> ExitCode {
                 Err(e) => say!("uart_bridge: dropped a frame: {}", describe(e)),
             }
         }
+        counters.undecoded_at_stop += bytes.len() as u64;
     };
+    // What the reading thread had queued when the loop stopped: never decoded.
+    while let Ok(message) = received.try_recv() {
+        if let Input::Bytes(chunk) = message {
+            counters.undecoded_at_stop += chunk.len() as u64;
+        }
+    }
     if decoder.in_frame() {
         say!("uart_bridge: input ended inside a frame; its bytes are dropped");
     }
@@ -249,6 +270,14 @@ fn main() -> ExitCode {
         "uart_bridge: http requests {}, retries {}, body bytes {}",
         stats.requests, stats.retries, stats.bytes_sent
     );
+    if counters.not_sent_at_stop > 0 || counters.undecoded_at_stop > 0 {
+        let _ = writeln!(
+            out,
+            "uart_bridge: stopped with {} valid frames not forwarded and {} bytes read but \
+             not decoded",
+            counters.not_sent_at_stop, counters.undecoded_at_stop
+        );
+    }
     status
 }
 
@@ -256,6 +285,7 @@ fn main() -> ExitCode {
 enum Input {
     Bytes(Vec<u8>),
     End,
+    CannotOpen(io::Error),
     Failed(io::Error),
     /// Ctrl-C or SIGTERM: stop and print the counters (found by review: a serial device
     /// never ends, and a signal killed the bridge before it printed them).
@@ -268,59 +298,21 @@ enum Input {
 /// meanwhile).
 const QUEUED_CHUNKS: usize = 64;
 
-/// Bytes the reading thread gathers while the queue is full, before it waits: reads
-/// from a serial device are a few bytes each, so the queue's 64 messages alone would
-/// hold little (found by review); together about 4 MiB wait to be forwarded.
+/// Bytes waiting to be forwarded at most (queued and gathered), before the reading
+/// thread waits: reads from a serial device are a few bytes each, so the queue's 64
+/// messages alone would hold little (found by review). Counted in bytes, not messages
+/// (found by review: up to 64 gathered messages of 4 MiB each, 256 MiB, could wait).
 const GATHERED_BYTES: usize = 4 << 20;
 
 /// Set on Ctrl-C or SIGTERM.
 static STOPPING: AtomicBool = AtomicBool::new(false);
 
-/// Reads `input` on a thread of its own, and stops on Ctrl-C or SIGTERM.
-fn read_on_a_thread(mut input: Box<dyn Read + Send>) -> mpsc::Receiver<Input> {
+/// Opens and reads `input` on a thread of its own, and stops on Ctrl-C or SIGTERM
+/// (the handler in place before the input is opened). Returns the messages and the
+/// bytes they hold, which the main loop takes off as it receives them.
+fn read_on_a_thread(input: String) -> (mpsc::Receiver<Input>, Arc<AtomicUsize>) {
     let (tx, rx) = mpsc::sync_channel(QUEUED_CHUNKS);
     let stop = tx.clone();
-    std::thread::spawn(move || {
-        let mut chunk = [0u8; 4096];
-        // Bytes read while the queue was full: sent as one message when it has room.
-        let mut gathered = Vec::new();
-        loop {
-            let end = match input.read(&mut chunk) {
-                Ok(0) => Input::End,
-                Ok(n) => {
-                    gathered.extend_from_slice(&chunk[..n]);
-                    let bytes = Input::Bytes(std::mem::take(&mut gathered));
-                    match tx.try_send(bytes) {
-                        Ok(()) => continue,
-                        Err(mpsc::TrySendError::Full(Input::Bytes(back)))
-                            if back.len() < GATHERED_BYTES =>
-                        {
-                            gathered = back;
-                            continue;
-                        }
-                        // The most it gathers: wait for room (the input waits too).
-                        Err(mpsc::TrySendError::Full(bytes)) => match tx.send(bytes) {
-                            Ok(()) => continue,
-                            Err(_) => return,
-                        },
-                        Err(mpsc::TrySendError::Disconnected(_)) => return,
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => Input::Failed(e),
-            };
-            // What was gathered goes first.
-            if !gathered.is_empty()
-                && tx
-                    .send(Input::Bytes(std::mem::take(&mut gathered)))
-                    .is_err()
-            {
-                return;
-            }
-            let _ = tx.send(end);
-            return;
-        }
-    });
     if let Err(e) = picotrace_examples::on_stop_signal("uart_bridge", move || {
         // The flag, for a main loop with chunks queued ahead of the message; the
         // message, for one waiting on an empty queue.
@@ -329,7 +321,66 @@ fn read_on_a_thread(mut input: Box<dyn Read + Send>) -> mpsc::Receiver<Input> {
     }) {
         say!("uart_bridge: no signal handler ({e}): Ctrl-C ends without the counters");
     }
-    rx
+    let queued = Arc::new(AtomicUsize::new(0));
+    let backlog = Arc::clone(&queued);
+    std::thread::spawn(move || {
+        let mut input = match open_input(&input) {
+            Ok(input) => input,
+            Err(e) => {
+                let _ = tx.send(Input::CannotOpen(e));
+                return;
+            }
+        };
+        // Sends `bytes`, waiting for room in the queue, and counts them queued.
+        let send = |bytes: Vec<u8>| {
+            let n = bytes.len();
+            backlog.fetch_add(n, Ordering::Relaxed);
+            tx.send(Input::Bytes(bytes)).is_ok()
+        };
+        let mut chunk = [0u8; 4096];
+        // Bytes read while the queue was full: sent as one message when it has room.
+        let mut gathered = Vec::new();
+        loop {
+            let end = match input.read(&mut chunk) {
+                Ok(0) => Input::End,
+                Ok(n) => {
+                    gathered.extend_from_slice(&chunk[..n]);
+                    let n = gathered.len();
+                    backlog.fetch_add(n, Ordering::Relaxed);
+                    match tx.try_send(Input::Bytes(std::mem::take(&mut gathered))) {
+                        Ok(()) => continue,
+                        Err(mpsc::TrySendError::Full(Input::Bytes(back))) => {
+                            backlog.fetch_sub(n, Ordering::Relaxed);
+                            gathered = back;
+                            // Under the most that may wait: read on, gathering.
+                            if backlog.load(Ordering::Relaxed) + gathered.len() < GATHERED_BYTES {
+                                continue;
+                            }
+                            // The most: wait for room (the input waits too), and then
+                            // until the backlog is under the limit again.
+                            if !send(std::mem::take(&mut gathered)) {
+                                return;
+                            }
+                            while backlog.load(Ordering::Relaxed) >= GATHERED_BYTES {
+                                std::thread::sleep(std::time::Duration::from_millis(1));
+                            }
+                            continue;
+                        }
+                        Err(_) => return,
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => Input::Failed(e),
+            };
+            // What was gathered goes first.
+            if !gathered.is_empty() && !send(std::mem::take(&mut gathered)) {
+                return;
+            }
+            let _ = tx.send(end);
+            return;
+        }
+    });
+    (rx, queued)
 }
 
 fn forward(exporter: &OtlpHttpExporter, payload: &[u8], counters: &mut Counters) {
