@@ -371,6 +371,9 @@ step_e2e() {
         fi
         cat "$WORK/collector.log" >&2
         note "rotel did not start (try $try of 3)"
+        # Gone before the next try rewrites its log.
+        kill "${PIDS[-1]}" 2>/dev/null || true
+        wait "${PIDS[-1]}" 2>/dev/null || true
     done
     ((started)) || die "rotel did not start"
     endpoint="http://127.0.0.1:$http_port"

@@ -191,8 +191,9 @@ pub(crate) struct Header {
     /// One bit ([`key_bit`]) per span attribute key stored: a clear bit proves a new key
     /// is not there yet, so most writes skip the duplicate scan.
     key_filter: u64,
-    /// Started while its thread was unwinding from a panic (feature `std`): its end
-    /// then is not the panic's doing (see `Tracer::end_span`).
+    /// Started while its thread was unwinding from a panic: its end then is not the
+    /// panic's doing (see `Tracer::end_span`).
+    #[cfg(feature = "std")]
     pub(crate) started_unwinding: bool,
 }
 
@@ -213,6 +214,7 @@ impl Header {
         truncated: 0,
         span_attributes: 0,
         key_filter: 0,
+        #[cfg(feature = "std")]
         started_unwinding: false,
     };
 }
@@ -346,7 +348,8 @@ impl RecordMut<'_> {
             start: new.start,
             trace_state,
             truncated,
-            started_unwinding: unwinding(),
+            #[cfg(feature = "std")]
+            started_unwinding: std::thread::panicking(),
             ..Header::EMPTY
         };
     }
@@ -1239,19 +1242,6 @@ pub(crate) fn try_set_new_static_attribute(
         value,
     });
     true
-}
-
-/// Whether this thread is unwinding from a panic (always `false` without `std`).
-#[inline(always)]
-fn unwinding() -> bool {
-    #[cfg(feature = "std")]
-    {
-        std::thread::panicking()
-    }
-    #[cfg(not(feature = "std"))]
-    {
-        false
-    }
 }
 
 /// The end time kept for a span ended at time zero (zero means "not ended").

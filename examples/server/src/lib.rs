@@ -246,8 +246,12 @@ pub fn arg(name: &str, default: &str) -> String {
 }
 
 /// Passes on a `GET` or `HEAD` of one of `routes` (what the `tiny_http` examples
-/// serve), with the route and the method (a general-purpose server answers `HEAD`
-/// wherever it answers `GET`, RFC 9110 § 9.1; `tiny_http` sends no body then), and
+/// serve), with the route, the method's `http.request.method` and the name it gives
+/// spans (`_OTHER` and `HTTP` when [`known_http_methods`] leaves it out: the list
+/// `OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS` sets) (a general-purpose server answers
+/// `HEAD` wherever it answers `GET`, RFC 9110 § 9.1; `tiny_http` sends no body then), and
+///
+/// [`known_http_methods`]: picotrace_std::known_http_methods
 /// answers anything else itself, in a server span of its own under the caller's
 /// context: 404 for another path, 405 (with `Allow: GET, HEAD`) for another method on
 /// a route (found by review: every request was recorded as `GET {route}`, whatever
@@ -258,20 +262,23 @@ pub fn only_get(
     provider: &picotrace_std::TracerProvider,
     request: tiny_http::Request,
     routes: &[&'static str],
-) -> Option<(tiny_http::Request, &'static str, &'static str)> {
+) -> Option<(tiny_http::Request, &'static str, &'static str, &'static str)> {
     use picotrace::semconv;
     let path = request.url().split('?').next().unwrap_or_default();
     let method = request.method().as_str();
     let route = routes.iter().copied().find(|r| *r == path);
-    match (route, method) {
-        (Some(route), "GET") => return Some((request, route, "GET")),
-        (Some(route), "HEAD") => return Some((request, route, "HEAD")),
-        _ => {}
-    }
     let known = picotrace_std::known_http_methods()
         .iter()
         .copied()
         .find(|m| *m == method);
+    if let (Some(route), "GET" | "HEAD") = (route, method) {
+        return Some((
+            request,
+            route,
+            known.unwrap_or("_OTHER"),
+            known.unwrap_or("HTTP"),
+        ));
+    }
     let incoming = provider.extract_context(&TinyHttpHeaders(request.headers()));
     // `{method} {route}` on a route, `{method}` elsewhere (the HTTP conventions).
     let name = match route {

@@ -18,7 +18,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // The address bound: `--port 0` picks a free port (found by review: it printed 0).
     eprintln!("downstream listening on {}", server.server_addr());
     for (n, request) in server.incoming_requests().enumerate() {
-        let Some((request, _, method)) =
+        let Some((request, _, method, name)) =
             picotrace_examples::only_get(provider, request, &["/rank"])
         else {
             if requests != 0 && n + 1 >= requests {
@@ -30,7 +30,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let headers = TinyHttpHeaders(request.headers());
         let incoming = provider.extract_context(&headers);
         let baggage: Baggage = provider.extract_baggage(&headers);
-        let mut span = tracer.start_server_span(&format!("{method} /rank"), &incoming);
+        let mut span = tracer.start_server_span(&format!("{name} /rank"), &incoming);
         span.set_attribute(semconv::HTTP_REQUEST_METHOD, method);
         span.set_attribute(semconv::URL_PATH, "/rank");
         span.set_attribute(semconv::HTTP_ROUTE, "/rank");

@@ -43,7 +43,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for (n, request) in server.incoming_requests().enumerate() {
         // `/rank` too: a gateway can stand where a downstream does (a chain of them).
         let routes = ["/search", "/rank"];
-        let Some((request, route, method)) =
+        let Some((request, route, method, name)) =
             picotrace_examples::only_get(provider, request, &routes)
         else {
             if requests != 0 && n + 1 >= requests {
@@ -56,7 +56,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         // Only what OTEL_PROPAGATORS names is read here and sent below.
         let incoming = provider.extract_context(&headers);
         let mut baggage: Baggage = provider.extract_baggage(&headers);
-        let mut span = tracer.start_server_span(&format!("{method} {route}"), &incoming);
+        let mut span = tracer.start_server_span(&format!("{name} {route}"), &incoming);
         span.set_attribute(semconv::HTTP_REQUEST_METHOD, method);
         span.set_attribute(semconv::URL_PATH, route);
         span.set_attribute(semconv::HTTP_ROUTE, route);

@@ -213,15 +213,16 @@ fn main() -> ExitCode {
                 break ExitCode::FAILURE;
             }
         };
-        queued.fetch_sub(chunk.len(), Ordering::Relaxed);
         let mut bytes = &chunk[..];
         while let Some(result) = decoder.feed(&mut bytes) {
             // A chunk may hold many frames, each forwarded in up to the export timeout.
             // A stop leaves the frame just decoded, and what follows, unsent: counted
             // (found by review: a valid frame was dropped uncounted).
             if STOPPING.load(Ordering::Relaxed) {
-                if matches!(result, Ok(payload) if !payload.is_empty()) {
-                    counters.not_sent_at_stop += 1;
+                match result {
+                    Ok([]) => counters.empty += 1,
+                    Ok(_) => counters.not_sent_at_stop += 1,
+                    Err(_) => {}
                 }
                 break;
             }
@@ -235,6 +236,10 @@ fn main() -> ExitCode {
             }
         }
         counters.undecoded_at_stop += bytes.len() as u64;
+        // Off the backlog once handled (forwarded or dropped), not when taken off the
+        // queue: the reader waits while 4 MiB are read and not yet forwarded (found by
+        // review: taken off on receipt, 8 MiB could wait).
+        queued.fetch_sub(chunk.len(), Ordering::Relaxed);
     };
     // What the reading thread had queued when the loop stopped: never decoded.
     while let Ok(message) = received.try_recv() {
