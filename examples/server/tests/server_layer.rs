@@ -230,28 +230,21 @@ fn a_streamed_response_is_covered_by_the_server_span() {
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
     provider.flush().unwrap();
     let mut seen = seen.lock().unwrap().clone();
+    // Takes the span named `name` out of `seen`.
+    let mut take = |name: &str| {
+        let at = seen.iter().position(|s| s.0 == name);
+        seen.remove(at.unwrap_or_else(|| panic!("no span {name}")))
+    };
     // The HEAD request's span: ended with its head, not an Error (the body hyper
     // dropped was never to be sent).
-    let at = seen
-        .iter()
-        .position(|s| s.0 == "HEAD /events")
-        .expect("HEAD span");
-    let head_span = seen.remove(at);
+    let head_span = take("HEAD /events");
     assert_eq!(head_span.5, "Unset", "{head_span:?}");
     // Regression (found by review): the file was recorded as `cancelled`.
-    let at = seen
-        .iter()
-        .position(|s| s.0 == "GET /file")
-        .expect("file span");
-    let file_span = seen.remove(at);
+    let file_span = take("GET /file");
     assert_eq!(file_span.5, "Unset", "{file_span:?}");
     // Regression: a body shorter than its `Content-Length` ended Unset, as a complete
     // response; the client got a cut-off one.
-    let at = seen
-        .iter()
-        .position(|s| s.0 == "GET /short")
-        .expect("short span");
-    let short_span = seen.remove(at);
+    let short_span = take("GET /short");
     assert!(short_span.5.starts_with("Error"), "{short_span:?}");
     assert_eq!(seen.len(), 4, "{seen:#?}");
     let server = seen
