@@ -12,8 +12,9 @@
 //! trailers that end its body); a client span is an Error for every code but OK (the
 //! gRPC conventions). tonic's `Channel` hands its inner services a URI without the
 //! server's address: [`with_server`](ClientLayer::with_server) names it. A gRPC
-//! response without any status (its body ended without trailers) is UNKNOWN, one
-//! whose body the caller dropped before its status CANCELLED, and one that is not
+//! response without any status (its body ended without trailers, or was empty) is
+//! UNKNOWN, one given up on before its response, or whose body the caller dropped
+//! before its status, CANCELLED, and one that is not
 //! HTTP 200 the code gRPC takes from the HTTP status.
 //!
 //! What the layer does not see: errors a gRPC client raises above it (a message it
@@ -166,6 +167,21 @@ pin_project_lite::pin_project! {
         call: Option<HttpClientSpan>,
         grpc: bool,
     }
+
+    impl<F> PinnedDrop for ClientFuture<F> {
+        fn drop(this: Pin<&mut Self>) {
+            // Given up on before the response came (a timeout, the caller gone): a
+            // gRPC call is CANCELLED, as when its body is dropped (found by review:
+            // it had no status code); an HTTP call is `cancelled` (its span's drop).
+            let this = this.project();
+            if let Some(mut call) = this.call.take() {
+                if let (true, Some(span)) = (*this.grpc, call.span_mut()) {
+                    record_grpc_fail(span, GRPC_CANCELLED);
+                    call.end();
+                }
+            }
+        }
+    }
 }
 
 impl<F, ResBody, E> Future for ClientFuture<F>
@@ -214,8 +230,13 @@ where
         let grpc = *this.grpc;
         Poll::Ready(Ok(response.map(|inner| {
             // An empty body ends with the head.
-            let call = call.and_then(|call| {
+            let call = call.and_then(|mut call| {
                 if inner.is_end_stream() {
+                    if let (true, false, Some(span)) = (grpc, status_known, call.span_mut()) {
+                        // No status, in the head or a body (found by review: it ended
+                        // Unset, where the same call with a body is UNKNOWN).
+                        record_grpc_fail(span, GRPC_UNKNOWN);
+                    }
                     call.end();
                     None
                 } else {

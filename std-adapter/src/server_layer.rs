@@ -11,7 +11,10 @@
 //! conventions count as the server's (UNKNOWN, DEADLINE_EXCEEDED, UNIMPLEMENTED,
 //! INTERNAL, UNAVAILABLE, DATA_LOSS). The status comes from the response's head when
 //! the call failed before its first message (tonic's `Err(Status)`), else from the
-//! trailers that end its body. A call answered UNIMPLEMENTED before its first message
+//! trailers that end its body; a call that ends with neither (a server that broke the
+//! protocol) is UNKNOWN, as its clients take it, and one the client cancels (or whose
+//! deadline passes) before the handler answers is CANCELLED, the client's doing, not an
+//! Error. A call answered UNIMPLEMENTED before its first message
 //! (what tonic's router answers for a service or method it does not serve; also a
 //! handler's own `Status::unimplemented`) is renamed `_OTHER`, with `rpc.service` and
 //! `rpc.method` `_OTHER` and the path the client sent in `rpc.method_original`: a
@@ -34,7 +37,8 @@
 //! an empty body ends it with the head. A handler that panics ends it an Error with the
 //! `error.type` `panicked`; a request whose future is dropped before it completes (the
 //! client went away, a timeout around the service gave up) ends it then, an Error with
-//! the `error.type` `cancelled`, after what the handler still held.
+//! the `error.type` `cancelled` (a gRPC call: CANCELLED), after what the handler still
+//! held.
 //!
 //! Recorded besides, as OpenTelemetry's HTTP server span conventions ask:
 //! `http.request.method` (`_OTHER`, with `http.request.method_original`, for a method
@@ -94,7 +98,7 @@ use tower_service::Service;
 
 use crate::http_conv::{
     grpc_call, grpc_status, method_and_name, protocol_version, redact_query, GRPC_CANCELLED,
-    GRPC_UNIMPLEMENTED,
+    GRPC_UNIMPLEMENTED, GRPC_UNKNOWN,
 };
 use crate::{FutureExt as _, HeaderMapCarrier, Propagators, StdSpan, StdTracer, TracerProvider};
 
@@ -291,6 +295,10 @@ where
         // Kept for the rename of a call to a method the server does not serve (a cheap
         // clone: the URI's bytes are shared).
         let grpc = grpc.and_then(|_| request.uri().path_and_query().cloned());
+        // From the request, not the name the conventions give its method (found by
+        // review: with a known-methods list that leaves HEAD out it is `_OTHER`, and
+        // a HEAD response's unsent body was taken for a cancelled one).
+        let head = request.method() == http::Method::HEAD;
         let current = span.trace_context();
         // The inner service may do work as it makes its future: with the span current.
         let future = {
@@ -305,7 +313,7 @@ where
             span: Some(span),
             panicked: false,
             grpc,
-            head: method == "HEAD",
+            head,
             baggage,
         }
     }
@@ -379,7 +387,7 @@ const GRPC_SERVER_ERRORS: [u8; 6] = [2, 4, 12, 13, 14, 15];
 /// carries it (a call that failed before its first message: what tonic sends for an
 /// `Err(Status)`; one that did not sends it in the trailers, read by [`ServerBody`]),
 /// or the HTTP status when it is not 200.
-fn record_grpc_outcome<B>(span: &mut StdSpan, response: &http::Response<B>, path: &str) {
+fn record_grpc_outcome<B>(span: &mut StdSpan, response: &http::Response<B>, path: &str) -> bool {
     if let Some(code) = record_grpc_status(span, response.headers()) {
         if code == GRPC_UNIMPLEMENTED {
             // A service or method the server may not serve: no span name or attribute
@@ -391,13 +399,25 @@ fn record_grpc_outcome<B>(span: &mut StdSpan, response: &http::Response<B>, path
             let original = path.strip_prefix('/').unwrap_or(path);
             span.set_attribute_dyn("rpc.method_original", original);
         }
-        return;
+        return true;
     }
     // gRPC answers every call with HTTP 200: another status failed the call.
     if response.status() != http::StatusCode::OK {
         span.set_attribute_dyn(semconv::ERROR_TYPE, response.status().as_str());
         span.set_error("");
+        return true;
     }
+    false
+}
+
+/// A gRPC call that ended without a `grpc-status` (in its head or its trailers): the
+/// server broke the protocol, and its clients take it for UNKNOWN (found by review: it
+/// ended Unset, with no status code, where the same call with a body was UNKNOWN on
+/// the client's side).
+fn record_grpc_status_missing(span: &mut StdSpan) {
+    span.set_attribute("rpc.grpc.status_code", i64::from(GRPC_UNKNOWN));
+    span.set_attribute_fmt(semconv::ERROR_TYPE, format_args!("{GRPC_UNKNOWN}"));
+    span.set_error("");
 }
 
 /// Records the `grpc-status` in `headers` (a response's head, or its trailers), if
@@ -534,7 +554,13 @@ pin_project_lite::pin_project! {
             let mut this = this.project();
             this.future.set(None);
             if let Some(mut span) = this.span.take() {
-                if !*this.panicked {
+                if *this.panicked {
+                } else if this.grpc.is_some() {
+                    // The client cancelled the call (or its deadline passed): its
+                    // doing, CANCELLED, as when it goes mid-body (found by review:
+                    // an Error `cancelled` without the call's status code).
+                    span.set_attribute("rpc.grpc.status_code", i64::from(GRPC_CANCELLED));
+                } else {
                     span.set_attribute(semconv::ERROR_TYPE, "cancelled");
                     span.set_error("");
                 }
@@ -577,9 +603,11 @@ where
                 return Poll::Ready(Err(error));
             }
         };
+        // A gRPC call's outcome, once known (else the trailers bring it).
+        let mut grpc_known = false;
         if let Some(span) = span.as_mut() {
             if let Some(path) = this.grpc.as_ref() {
-                record_grpc_outcome(span, &response, path.path());
+                grpc_known = record_grpc_outcome(span, &response, path.path());
             } else {
                 let status = response.status();
                 span.set_attribute(semconv::HTTP_RESPONSE_STATUS_CODE, status.as_u16());
@@ -597,7 +625,12 @@ where
             || status.is_informational()
             || status == http::StatusCode::NO_CONTENT
             || status == http::StatusCode::NOT_MODIFIED);
-        let span = span.filter(|_| sends_body);
+        if !sends_body {
+            if let (true, false, Some(span)) = (grpc, grpc_known, span.as_mut()) {
+                record_grpc_status_missing(span);
+            }
+            span = None;
+        }
         // The length the head announces: a body that has sent that much is complete,
         // and HTTP/1 servers stop polling it there (hyper drops it unpolled).
         let length = response
@@ -607,7 +640,7 @@ where
             .and_then(|v| v.trim().parse::<u64>().ok());
         Poll::Ready(Ok(response.map(|body| {
             let length = length.or(body.size_hint().exact());
-            ServerBody::new(body, span, grpc, baggage, length)
+            ServerBody::new(body, span, grpc.then_some(grpc_known), baggage, length)
         })))
     }
 }
@@ -632,6 +665,8 @@ pin_project_lite::pin_project! {
         context: Option<picotrace::TraceContext>,
         baggage: Option<std::sync::Arc<picotrace::Baggage>>,
         grpc: bool,
+        // A gRPC call's status is recorded (from the head, or the trailers).
+        grpc_known: bool,
         // Bytes still to send of the length the head announced, if it did.
         left: Option<u64>,
         // Making a frame panicked.
@@ -664,10 +699,11 @@ pin_project_lite::pin_project! {
 }
 
 impl<B: http_body::Body> ServerBody<B> {
+    /// `grpc`: for a gRPC call, whether its status is known from the head.
     fn new(
         inner: B,
-        span: Option<StdSpan>,
-        grpc: bool,
+        mut span: Option<StdSpan>,
+        grpc: Option<bool>,
         baggage: Option<std::sync::Arc<picotrace::Baggage>>,
         length: Option<u64>,
     ) -> Self {
@@ -675,7 +711,12 @@ impl<B: http_body::Body> ServerBody<B> {
         // poll a body that says it has ended, nor one whose head announced no bytes:
         // it drops it whenever it is done. Found by review: an empty file's stream,
         // which never says it has ended, was recorded `cancelled`.)
-        let span = span.filter(|_| !inner.is_end_stream() && length != Some(0));
+        if inner.is_end_stream() || length == Some(0) {
+            if let (Some(false), Some(span)) = (grpc, span.as_mut()) {
+                record_grpc_status_missing(span);
+            }
+            span = None;
+        }
         let context = span
             .as_ref()
             .map(StdSpan::trace_context)
@@ -685,7 +726,8 @@ impl<B: http_body::Body> ServerBody<B> {
             span,
             context,
             baggage,
-            grpc,
+            grpc: grpc.is_some(),
+            grpc_known: grpc == Some(true),
             left: length,
             panicked: false,
         }
@@ -714,6 +756,13 @@ fn fail_if_short(span: &mut Option<StdSpan>, left: Option<u64>) {
     if let (Some(span), Some(1..)) = (span.as_mut(), left) {
         span.set_attribute(semconv::ERROR_TYPE, "_OTHER");
         span.set_error("response body shorter than its Content-Length");
+    }
+}
+
+/// A gRPC call's body that ended without a `grpc-status` in the head or the trailers.
+fn no_grpc_status(span: &mut Option<StdSpan>, grpc: bool, known: bool) {
+    if let (true, false, Some(span)) = (grpc, known, span.as_mut()) {
+        record_grpc_status_missing(span);
     }
 }
 
@@ -760,7 +809,7 @@ impl<B: http_body::Body> http_body::Body for ServerBody<B> {
                 if let (true, Some(trailers), Some(span)) =
                     (*this.grpc, frame.trailers_ref(), this.span.as_mut())
                 {
-                    record_grpc_status(span, trailers);
+                    *this.grpc_known |= record_grpc_status(span, trailers).is_some();
                 }
                 if let (Some(data), Some(left)) = (frame.data_ref(), this.left.as_mut()) {
                     *left = left.saturating_sub(data.remaining() as u64);
@@ -770,6 +819,7 @@ impl<B: http_body::Body> http_body::Body for ServerBody<B> {
                 // give (HTTP/2 trailers), so it stays.
                 let last = frame.is_trailers() || inner.is_end_stream();
                 if last {
+                    no_grpc_status(this.span, *this.grpc, *this.grpc_known);
                     fail_if_short(this.span, *this.left);
                 }
                 (last || *this.left == Some(0), last)
@@ -783,6 +833,7 @@ impl<B: http_body::Body> http_body::Body for ServerBody<B> {
                 (true, true)
             }
             Poll::Ready(None) => {
+                no_grpc_status(this.span, *this.grpc, *this.grpc_known);
                 fail_if_short(this.span, *this.left);
                 (true, true)
             }

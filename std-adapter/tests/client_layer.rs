@@ -278,3 +278,42 @@ fn grpc_calls_get_rpc_spans_with_their_status_from_the_trailers() {
     assert!(spans[1].status.starts_with("Error"), "{:?}", spans[1]);
     assert_eq!(*sent.lock().unwrap(), ["true", "true"]);
 }
+
+/// Regressions (found by review): a gRPC call given up on before its response (a
+/// deadline, the caller gone) had no status code (CANCELLED, as when its body is
+/// dropped); one whose answer had no status and an empty body ended Unset (UNKNOWN,
+/// as with a body).
+#[test]
+fn grpc_calls_dropped_before_the_head_or_answered_empty_without_a_status() {
+    let (provider, kept) = setup();
+    let server = BodyService(|_: &http::Request<()>| {
+        let mut response = http::Response::new(Streamed::new(1, Arc::new(|| {})));
+        response.headers_mut().insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/grpc"),
+        );
+        response
+    });
+    let mut service = ClientLayer::new(&provider).layer(server);
+    let call = || {
+        http::Request::post("http://stock.internal/shop.v1.Inventory/Reserve")
+            .header("content-type", "application/grpc")
+            .body(())
+            .unwrap()
+    };
+    drop(service.call(call()));
+    let spans = flushed(&provider, &kept);
+    assert_eq!(spans.len(), 1, "{spans:#?}");
+    assert_eq!(spans[0].name, "shop.v1.Inventory/Reserve");
+    assert_eq!(spans[0].attr("rpc.grpc.status_code"), Some("1"));
+    assert_eq!(spans[0].attr("error.type"), Some("1"));
+    assert!(spans[0].status.starts_with("Error"), "{:?}", spans[0]);
+    let response = runtime().block_on(service.call(call())).unwrap();
+    assert!(response.body().is_end_stream());
+    drop(response);
+    let spans = flushed(&provider, &kept);
+    assert_eq!(spans.len(), 1, "{spans:#?}");
+    assert_eq!(spans[0].attr("rpc.grpc.status_code"), Some("2"));
+    assert_eq!(spans[0].attr("error.type"), Some("2"));
+    assert!(spans[0].status.starts_with("Error"), "{:?}", spans[0]);
+}

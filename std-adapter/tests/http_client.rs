@@ -161,6 +161,18 @@ fn each_ending_is_recorded_as_the_conventions_say() {
     assert_eq!(span.attr("http.request.method"), Some("_OTHER"));
     assert_eq!(span.attr("http.request.method_original"), Some("BREW"));
     assert_eq!(span.status, "Unset");
+    // A code past 599 (`http` takes up to 999) is one the client cannot interpret: an
+    // Error (regression, found by review: Unset); a 3xx is not.
+    let span = ended(&provider, &kept, || {
+        start(&http::Method::GET).finish(http::StatusCode::from_u16(600).unwrap())
+    });
+    assert_eq!(span.attr("error.type"), Some("600"));
+    assert!(span.status.starts_with("Error"), "{span:?}");
+    let span = ended(&provider, &kept, || {
+        start(&http::Method::GET).finish(http::StatusCode::from_u16(399).unwrap())
+    });
+    assert_eq!(span.attr("error.type"), None);
+    assert_eq!(span.status, "Unset");
 }
 
 #[test]

@@ -66,4 +66,37 @@ fn the_variable_replaces_the_known_methods() {
         ("HTTP".into(), "_OTHER".into(), Some("POST".into()))
     );
     assert_eq!(picotrace_std::known_http_methods(), ["GET", "PURGE"]);
+    #[cfg(feature = "tower")]
+    head_left_out_of_the_list();
+}
+
+/// Regression (found by review): `ServerLayer` told a HEAD request by the name it
+/// records, so with HEAD left out of the list (`_OTHER`) the body a server never sends
+/// for HEAD was taken for one the client cut off: an Error `cancelled`.
+#[cfg(feature = "tower")]
+fn head_left_out_of_the_list() {
+    use tower_layer::Layer as _;
+    use tower_service::Service as _;
+    let (provider, kept) = support::kept::provider("known-methods-head");
+    let mut service = picotrace_std::ServerLayer::new(&provider).layer(support::body::BodyService(
+        |_: &http::Request<()>| {
+            let body = support::body::Streamed::new(1, std::sync::Arc::new(|| {})).data(b"hello");
+            let mut response = http::Response::new(body.unknown_end());
+            response.headers_mut().insert(
+                http::header::CONTENT_LENGTH,
+                http::HeaderValue::from_static("5"),
+            );
+            response
+        },
+    ));
+    let request = http::Request::head("/items").body(()).unwrap();
+    // A server drops a HEAD response's body unpolled.
+    drop(support::runtime().block_on(service.call(request)).unwrap());
+    provider.flush().unwrap();
+    let spans = kept.0.lock().unwrap().clone();
+    assert_eq!(spans.len(), 1, "{spans:#?}");
+    assert_eq!(spans[0].name, "HTTP");
+    assert_eq!(spans[0].attr("http.request.method_original"), Some("HEAD"));
+    assert_eq!(spans[0].attr("error.type"), None, "{spans:#?}");
+    assert_eq!(spans[0].status, "Unset");
 }

@@ -474,10 +474,13 @@ fn grpc_calls_get_rpc_spans_with_their_status() {
         assert_eq!(span.attr("http.request.method"), None);
         assert_eq!(span.attr("url.path"), None);
     }
-    // Succeeded: the status would be in the trailers (this body has none: see
+    // No status in the head, and an empty body (so no trailers): the server broke the
+    // protocol, UNKNOWN to its clients (regression, found by review: Unset, no code;
+    // for a success's status in the trailers see
     // `a_grpc_status_in_the_trailers_is_recorded`).
-    assert_eq!(spans[0].attr("rpc.grpc.status_code"), None);
-    assert_eq!(spans[0].status, "Unset");
+    assert_eq!(spans[0].attr("rpc.grpc.status_code"), Some("2"));
+    assert_eq!(spans[0].attr("error.type"), Some("2"));
+    assert!(spans[0].status.starts_with("Error"), "{:?}", spans[0]);
     // NOT_FOUND is the client's error: recorded, the span not an Error.
     assert_eq!(spans[1].attr("rpc.grpc.status_code"), Some("5"));
     assert_eq!(spans[1].status, "Unset");
@@ -957,4 +960,58 @@ fn a_body_sent_to_its_length_a_cancelled_grpc_call_and_a_panicking_body() {
     let panicked = kept.0.lock().unwrap().pop().expect("a span");
     assert_eq!(panicked.attr("error.type"), Some("panicked"));
     assert!(panicked.status.contains("panicked"), "{panicked:?}");
+}
+
+/// Regressions (found by review): a gRPC call the client cancelled (or whose deadline
+/// passed) before its handler answered was an Error `cancelled` with no status code:
+/// CANCELLED, the client's doing, as when it goes mid-body. A gRPC body that ended
+/// without trailers (no status anywhere) ended Unset: UNKNOWN.
+#[test]
+fn a_grpc_call_cancelled_before_its_answer_or_ended_without_a_status() {
+    let (provider, kept) = setup();
+    let hanging = FnService(|_: http::Request<()>| {
+        Box::pin(std::future::pending::<
+            Result<http::Response<String>, Infallible>,
+        >()) as BoxFuture
+    });
+    let mut service = ServerLayer::new(&provider).with_grpc().layer(hanging);
+    let call = || {
+        request(
+            "POST",
+            "/shop.v1.Inventory/Reserve",
+            &[("content-type", "application/grpc")],
+        )
+    };
+    let rt = runtime();
+    rt.block_on(async {
+        let cut = tokio::time::timeout(std::time::Duration::from_millis(20), service.call(call()));
+        assert!(cut.await.is_err());
+    });
+    provider.flush().unwrap();
+    let cancelled = kept.0.lock().unwrap().pop().expect("a span");
+    assert_eq!(cancelled.name, "shop.v1.Inventory/Reserve");
+    assert_eq!(cancelled.attr("rpc.grpc.status_code"), Some("1"));
+    assert_eq!(cancelled.attr("error.type"), None);
+    assert_eq!(cancelled.status, "Unset");
+    let mut service =
+        ServerLayer::new(&provider)
+            .with_grpc()
+            .layer(BodyService(|_: &http::Request<()>| {
+                let body = Streamed::new(1, Arc::new(|| {})).data(b"\0\0\0\0\x02\x08\x01");
+                let mut response = http::Response::new(body);
+                response.headers_mut().insert(
+                    http::header::CONTENT_TYPE,
+                    http::HeaderValue::from_static("application/grpc"),
+                );
+                response
+            }));
+    let mut response = rt.block_on(service.call(call())).unwrap();
+    let frames = rt.block_on(send(response.body_mut()));
+    assert_eq!(frames.len(), 1);
+    drop(response);
+    provider.flush().unwrap();
+    let ended = kept.0.lock().unwrap().pop().expect("a span");
+    assert_eq!(ended.attr("rpc.grpc.status_code"), Some("2"));
+    assert_eq!(ended.attr("error.type"), Some("2"));
+    assert!(ended.status.starts_with("Error"), "{ended:?}");
 }
