@@ -95,8 +95,16 @@ pub struct TracerConfig<S = Sampler> {
     /// spans.
     pub full_arena_retries: u32,
     /// One pause of that wait (`core::hint::spin_loop`; the std adapter yields the
-    /// thread).
-    pub full_arena_pause: fn(),
+    /// thread). It returns `false` to stop waiting at once: the std adapter does so on
+    /// the thread that runs the exporter, which holds the export the wait is for (found
+    /// by review: a span its exporter started spun through every retry).
+    pub full_arena_pause: fn() -> bool,
+}
+
+/// The default pause of a full-arena wait: one spin-loop hint, and keep waiting.
+fn spin_pause() -> bool {
+    core::hint::spin_loop();
+    true
 }
 
 impl<S: core::fmt::Display> core::fmt::Debug for TracerConfig<S> {
@@ -132,7 +140,7 @@ impl TracerConfig {
             export_interval: core::time::Duration::ZERO,
             export_signal: None,
             full_arena_retries: 0,
-            full_arena_pause: core::hint::spin_loop,
+            full_arena_pause: spin_pause,
         }
     }
 
@@ -171,9 +179,10 @@ impl<S: SpanSampler> TracerConfig<S> {
     }
 
     /// Lets a span that finds the arena full wait for an export in progress: `retries`
-    /// pauses of `pause`, retrying after each (see [`TracerConfig::full_arena_retries`]).
+    /// pauses of `pause`, retrying after each, or until `pause` returns `false` (see
+    /// [`TracerConfig::full_arena_retries`] and [`TracerConfig::full_arena_pause`]).
     #[must_use]
-    pub const fn with_full_arena_wait(mut self, retries: u32, pause: fn()) -> Self {
+    pub const fn with_full_arena_wait(mut self, retries: u32, pause: fn() -> bool) -> Self {
         self.full_arena_retries = retries;
         self.full_arena_pause = pause;
         self
@@ -557,7 +566,7 @@ pub struct Tracer<A, C, X, S = Sampler> {
     export_interval_nanos: u64,
     export_signal: Option<&'static dyn ExportSignal>,
     full_arena_retries: u32,
-    full_arena_pause: fn(),
+    full_arena_pause: fn() -> bool,
     sampler: S,
     /// A copy of `sampler` for stateful (rate-limiting) decisions.
     sampler_state: TryLock<S>,
@@ -1021,7 +1030,9 @@ where
                 return None;
             }
             retries -= 1;
-            (self.full_arena_pause)();
+            if !(self.full_arena_pause)() {
+                return None;
+            }
             if let Some(slot) = self.arena.claim_any() {
                 return Some(slot);
             }
@@ -1557,15 +1568,20 @@ where
             // out, and no flush reported a loss).
             if recording && result.decision.is_sampled() {
                 let c = self.counters.local::<A>();
+                // Where its count comes off: none for a span counted nowhere yet (passed
+                // on before seeding; found by review: it stayed counted nowhere).
                 let moved = match span.unstarted.why() {
-                    Unrecorded::SampledOut => Some(&c.sampled_out_adopted),
-                    Unrecorded::DroppedRoot => Some(&c.roots_kept),
-                    Unrecorded::ArenaFull | Unrecorded::Uncounted | Unrecorded::PassedOn => None,
+                    Unrecorded::SampledOut => Some(Some(&c.sampled_out_adopted)),
+                    Unrecorded::DroppedRoot => Some(Some(&c.roots_kept)),
+                    Unrecorded::Uncounted | Unrecorded::PassedOn => Some(None),
+                    Unrecorded::ArenaFull => None,
                 };
                 if let Some(counted_off) = moved {
                     // This first: `stats` reads it before the count it comes off.
                     bump(&c.dropped_full_late, 1);
-                    bump(counted_off, 1);
+                    if let Some(counted_off) = counted_off {
+                        bump(counted_off, 1);
+                    }
                     // Counted there now: a later move finds it there.
                     span.unstarted = Unstarted::new(span.unstarted.kind(), Unrecorded::ArenaFull);
                 }

@@ -387,6 +387,18 @@ impl Drop for InsideExport {
     }
 }
 
+/// The std full-arena wait's pause: yields to the thread that exports, unless this
+/// thread is the one (a span its exporter starts): only that export can free slots, and
+/// it waits for this span (found by review: such a span spun through every retry,
+/// tens of milliseconds, holding the export while other span threads waited too).
+fn yield_unless_exporting() -> bool {
+    if InsideExport::here() {
+        return false;
+    }
+    std::thread::yield_now();
+    true
+}
+
 /// Wakes the export thread: the tracer's [`ExportSignal`].
 ///
 /// The thread is woken only while it is *parked* (idle, waiting for a batch). While
@@ -808,7 +820,7 @@ impl TracerProviderBuilder {
         if config.full_arena_retries == 0 {
             // A burst that fills the arena waits for the export thread (yielding to
             // it) instead of losing spans; only a hopelessly slow drain drops.
-            config = config.with_full_arena_wait(FULL_ARENA_RETRIES, std::thread::yield_now);
+            config = config.with_full_arena_wait(FULL_ARENA_RETRIES, yield_unless_exporting);
         }
         let config = config.with_export_signal(wake);
         let tracer: &'static StdTracer = Box::leak(Box::new(Tracer::new(
@@ -1394,6 +1406,19 @@ mod tests {
             self.0.fetch_add(batch.len(), Ordering::SeqCst);
             Ok(())
         }
+    }
+
+    /// A span that finds the arena full waits for the export thread, but not on the
+    /// thread running the exporter (found by review: it spun through every retry,
+    /// waiting for its own export).
+    #[test]
+    fn the_full_arena_wait_stops_on_the_exporting_thread() {
+        assert!(yield_unless_exporting());
+        {
+            let _inside = InsideExport::enter();
+            assert!(!yield_unless_exporting());
+        }
+        assert!(yield_unless_exporting());
     }
 
     /// The `service.name` convention: without a name, `unknown_service:` and the

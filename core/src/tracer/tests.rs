@@ -771,6 +771,37 @@ impl<A: SpanStorage> SpanStorage for MissingClaims<A> {
     }
 }
 
+/// A full-arena wait stops at the first pause that says so (the std adapter's, on the
+/// thread that runs the exporter: found by review, a span its exporter started spun
+/// through every retry while holding the export): the span is dropped and counted,
+/// after one pause, though a claim later would have found room.
+#[test]
+fn a_full_arena_wait_stops_when_its_pause_says_so() {
+    static PAUSES: core::sync::atomic::AtomicU32 = core::sync::atomic::AtomicU32::new(0);
+    let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+    let t = tracer_with(
+        TracerConfig::new("svc").with_full_arena_wait(1000, || {
+            PAUSES.fetch_add(1, core::sync::atomic::Ordering::SeqCst);
+            false
+        }),
+        MissingClaims {
+            arena: SpanArena::<2>::new(),
+            misses: core::sync::atomic::AtomicU32::new(0),
+        },
+        &clock,
+    );
+    t.start_span("ended").end();
+    let running = t.start_span("running");
+    t.arena()
+        .misses
+        .store(3, core::sync::atomic::Ordering::SeqCst);
+    let dropped = t.start_span("dropped");
+    assert!(!dropped.is_recording());
+    assert_eq!(PAUSES.load(core::sync::atomic::Ordering::SeqCst), 1);
+    assert_eq!(t.stats().spans_dropped_arena_full, 1);
+    drop((running, dropped));
+}
+
 /// Regression: a span waiting for room, whose drain found nothing ended, gave up
 /// without claiming again, though a drain just before (another thread's, or its own
 /// earlier one) had freed slots: it was dropped as if the arena were full of running
@@ -780,7 +811,7 @@ impl<A: SpanStorage> SpanStorage for MissingClaims<A> {
 fn a_span_waiting_for_room_takes_a_slot_a_drain_freed() {
     let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
     let t = tracer_with(
-        TracerConfig::new("svc").with_full_arena_wait(10, || {}),
+        TracerConfig::new("svc").with_full_arena_wait(10, || true),
         MissingClaims {
             arena: SpanArena::<2>::new(),
             misses: core::sync::atomic::AtomicU32::new(0),
@@ -2393,6 +2424,43 @@ fn an_unseeded_disabled_tracer_passes_the_parent_on() {
 /// id is the parent's). `set_parent` after seeding gave it a record under that id, so
 /// it was exported with its old parent's span id and, when it held a slot for the
 /// parent's tracestate, a start time of 0.
+/// Regression (found by review): a span started before seeding (passed on, no slot)
+/// that `set_parent` would record and sample, refused then by the full arena, was
+/// counted nowhere: neither started nor dropped, where the same span started after
+/// seeding is an arena-full drop.
+#[test]
+fn a_span_passed_on_before_seeding_and_refused_by_the_full_arena_is_counted() {
+    let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+    let t = Tracer::unseeded(
+        TracerConfig::new("device"),
+        SpanArena::<1>::new(),
+        &clock,
+        Collect::default(),
+    );
+    let parent = TraceContext::from(remote_with_vendor_state(TraceFlags::SAMPLED).span_context);
+    let mut passed_on = t.start_server_span("before seeding", &parent);
+    assert!(!passed_on.is_recording());
+    assert!(t.seed(IdGenerator::from_seed([3; 32])));
+    let running = t.start_span("fills the arena");
+    assert!(running.is_recording());
+    let before = t.stats();
+    let mut other = remote_with_vendor_state(TraceFlags::SAMPLED);
+    other.span_context.span_id = crate::SpanId::from_hex("b7ad6b7169203331").unwrap();
+    passed_on.set_parent(&TraceContext::from(other.span_context));
+    assert!(!passed_on.is_recording());
+    let after = t.stats();
+    assert_eq!(
+        after.spans_dropped_arena_full,
+        before.spans_dropped_arena_full + 1
+    );
+    assert_eq!(after.spans_started, before.spans_started + 1);
+    drop((passed_on, running));
+    assert_eq!(
+        t.stats().spans_dropped_arena_full,
+        after.spans_dropped_arena_full
+    );
+}
+
 #[test]
 fn a_span_started_before_seeding_gets_its_own_id_and_start_when_set_parent_records_it() {
     let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));

@@ -1823,7 +1823,10 @@ fn blocking_provider(
         .config(
             config
                 .with_export_batch_size(1)
-                .with_full_arena_wait(3000, || std::thread::sleep(Duration::from_millis(1))),
+                .with_full_arena_wait(3000, || {
+                    std::thread::sleep(Duration::from_millis(1));
+                    true
+                }),
         )
         .exporter(SharedExporter::new(Blocks(entered, released)))
         .build();
