@@ -14,6 +14,9 @@ fn main() {
         "prost",
         "serde_json",
         "fastrace",
+        "tracing",
+        "tracing-subscriber",
+        "tracing-opentelemetry",
     ];
     for name in wanted {
         // Several versions may be locked (tests/ pins an older opentelemetry-proto):

@@ -214,7 +214,8 @@ fn header(opts: &Opts) -> String {
          code: {}\n\
          one clock read here: {clocks}\n\
          versions: picotrace {}, opentelemetry {}, opentelemetry_sdk {}, opentelemetry-proto {}, \
-         opentelemetry-otlp {}, prost {}, serde_json {}, fastrace {}\n",
+         opentelemetry-otlp {}, prost {}, serde_json {}, fastrace {}, tracing {}, \
+         tracing-subscriber {}, tracing-opentelemetry {}\n",
         if opts.quick { "quick" } else { "full" },
         opts.plan.reps,
         opts.plan.target.as_millis(),
@@ -227,6 +228,9 @@ fn header(opts: &Opts) -> String {
         env!("BENCH_VERSION_prost"),
         env!("BENCH_VERSION_serde_json"),
         env!("BENCH_VERSION_fastrace"),
+        env!("BENCH_VERSION_tracing"),
+        env!("BENCH_VERSION_tracing-subscriber"),
+        env!("BENCH_VERSION_tracing-opentelemetry"),
     )
 }
 
@@ -461,7 +465,7 @@ const PICO_STD: &str =
     "picotrace-std (TracerProvider: shared tracer, export thread, SystemClock, discarding exporter)";
 const PICO_SYS: &str =
     "picotrace core (Tracer, SpanArena<512>, NoopExporter, SystemClock; exports on the calling thread)";
-const PICO_TSC: &str = "picotrace core (same, TSC clock as fastrace: fastant)";
+const PICO_TSC: &str = "picotrace core (same, fastant's TSC read, converted to Unix time at each read; fastrace converts in its collector)";
 const PICO_MANUAL: &str = "picotrace core (same, ManualClock: no clock reads)";
 
 /// Drains a core tracer and returns the spans it exported so far.
@@ -640,10 +644,10 @@ fn w3(opts: &Opts, report: &mut Report) {
 /// W9's layers: each library at its defaults, and each with the other's attributes.
 const W9_PICO: &str =
     "picotrace-std TracingLayer (export thread, discarding; defaults: fields only)";
-const W9_PICO_EXTRA: &str = "picotrace-std TracingLayer + location, threads, busy/idle (tracing-opentelemetry's default attributes)";
+const W9_PICO_EXTRA: &str = "picotrace-std TracingLayer + location, threads, busy/idle (tracing-opentelemetry's default span attributes but `target`)";
 const W9_OTEL: &str =
     "tracing-opentelemetry 0.34 + opentelemetry_sdk (simple processor, discarding exporter; defaults)";
-const W9_OTEL_LEAN: &str = "tracing-opentelemetry 0.34 + opentelemetry_sdk, location, threads, busy/idle off (picotrace's default attributes)";
+const W9_OTEL_LEAN: &str = "tracing-opentelemetry 0.34 + opentelemetry_sdk, location, threads, busy/idle, target off (picotrace's default attributes)";
 
 fn w9(opts: &Opts, report: &mut Report) {
     eprintln!(
@@ -794,22 +798,28 @@ fn w4(opts: &Opts, report: &mut Report) {
 // ---- W6 ---------------------------------------------------------------------------------
 
 /// Runs `threads` threads at once, each set up by `setup` (untimed) and then running
-/// `per_thread` spans through the closure it returns; then `finish` (timed: a flush
-/// of whatever background queue the library has, so that every span was processed).
-/// Returns spans per second over repetitions.
+/// `per_thread` spans through the closure it returns; the threads are joined (a
+/// library may hand over what a thread kept at its exit: fastrace's refused spans)
+/// and `finish` runs (a flush of whatever background queue the library has, which
+/// returns how many spans its sink has received so far, `None` where it cannot tell),
+/// both inside the timing. Returns spans per second over repetitions, and the share of
+/// the spans that reached the sink (found by review: the threads were joined after the
+/// clock stopped, and what never reached the sink went unseen).
 fn threads_rate<S, W>(
     plan: &Plan,
     threads: usize,
     per_thread: u64,
     setup: S,
-    finish: impl Fn() + Sync,
-) -> Summary
+    finish: impl Fn() -> Option<u64> + Sync,
+) -> (Summary, Option<f64>)
 where
     S: Fn() -> W + Sync,
     W: FnMut(u64),
 {
-    rate(plan.reps, || {
+    let (mut produced, mut reached) = (0, Some(0));
+    let summary = rate(plan.reps, || {
         let barrier = Barrier::new(threads + 1);
+        let before = finish();
         let elapsed = std::thread::scope(|scope| {
             let handles: Vec<_> = (0..threads)
                 .map(|_| {
@@ -824,25 +834,31 @@ where
                             // clock after short work had finished.
                             let start = Instant::now();
                             work(per_thread);
-                            barrier.wait();
                             start
                         })
                         .expect("spawn")
                 })
                 .collect();
             barrier.wait();
-            barrier.wait();
-            finish();
-            let end = Instant::now();
             let first = handles
                 .into_iter()
                 .map(|h| h.join().expect("worker"))
                 .min()
                 .expect("a worker");
+            let after = finish();
+            let end = Instant::now();
+            reached = match (reached, before, after) {
+                (Some(r), Some(b), Some(a)) => Some(r + a.saturating_sub(b)),
+                _ => None,
+            };
             end - first
         });
+        // The warm-up's spans go to the sink too.
+        produced += threads as u64 * (per_thread + 1000);
         (threads as u64 * per_thread, elapsed)
-    })
+    });
+    let share = reached.map(|r| r as f64 / produced as f64);
+    (summary, share)
 }
 
 fn w6(opts: &Opts, report: &mut Report) {
@@ -857,6 +873,7 @@ fn w6(opts: &Opts, report: &mut Report) {
     };
     let finish = || {
         let _ = provider.flush();
+        Some(provider.stats().spans_exported)
     };
     w6_pair(
         report,
@@ -878,7 +895,8 @@ fn w6(opts: &Opts, report: &mut Report) {
         "picotrace (one core Tracer per thread, SpanArena<512>)",
         per_thread,
         pico_setup,
-        || {},
+        // Each thread's tracer goes with its thread: not counted.
+        || None,
     );
     let shared = pico::sampled();
     let pico_setup = || {
@@ -892,7 +910,7 @@ fn w6(opts: &Opts, report: &mut Report) {
         "picotrace (one shared core Tracer, SpanArena<512>, drained by the span threads)",
         per_thread,
         pico_setup,
-        || {},
+        || Some(core_drain(&*shared)),
     );
 
     for p in [otel::Processor::Simple, otel::Processor::Batch] {
@@ -901,9 +919,7 @@ fn w6(opts: &Opts, report: &mut Report) {
             let tracer = o.tracer.clone();
             move |n: u64| otel::run_w1(&tracer, n)
         };
-        let finish = || {
-            o.flush();
-        };
+        let finish = || Some(o.flush());
         w6_pair(
             report,
             plan,
@@ -920,9 +936,7 @@ fn w6(opts: &Opts, report: &mut Report) {
 
     fast::init();
     let setup = || |n: u64| fast::run(n, fast::w1);
-    let finish = || {
-        fast::flush();
-    };
+    let finish = || Some(fast::flush());
     w6_pair(
         report,
         plan,
@@ -946,18 +960,20 @@ fn w6_pair<S, W>(
     lib: &str,
     per_thread: u64,
     setup: S,
-    finish: impl Fn() + Sync,
+    finish: impl Fn() -> Option<u64> + Sync,
 ) where
     S: Fn() -> W + Sync,
     W: FnMut(u64),
 {
-    let one = threads_rate(plan, 1, per_thread, &setup, &finish);
-    let two = threads_rate(plan, 2, per_thread, &setup, &finish);
+    let (one, reached_one) = threads_rate(plan, 1, per_thread, &setup, &finish);
+    let (two, reached_two) = threads_rate(plan, 2, per_thread, &setup, &finish);
     let mut r1 = row(&format!("{workload} 1 thread"), lib, one, "spans/s");
     r1.better = Better::Higher;
+    r1.reached = reached_one;
     report.push(r1);
     let mut r2 = row(&format!("{workload} 2 threads"), lib, two, "spans/s");
     r2.better = Better::Higher;
+    r2.reached = reached_two;
     r2.note = format!("scaling {:.2}x of 1 thread", two.median / one.median);
     report.push(r2);
 }
@@ -973,8 +989,10 @@ fn w6_unsampled(opts: &Opts, report: &mut Report) {
         let t = provider.tracer();
         move |n: u64| pico::run_w1(t, n)
     };
+    // Unsampled: nothing reaches a sink.
     let finish = || {
         let _ = provider.flush();
+        None
     };
     w6_pair(
         report,
@@ -1000,12 +1018,13 @@ fn w6_unsampled(opts: &Opts, report: &mut Report) {
         "opentelemetry_sdk (Sampler::AlwaysOff, one shared provider)",
         per_thread,
         setup,
-        || {},
+        || None,
     );
     fast::init();
     let setup = || |n: u64| fast::run(n, fast::w3_unsampled);
     let finish = || {
         fast::flush();
+        None
     };
     w6_pair(
         report,
@@ -1026,15 +1045,18 @@ const W8_BATCH: usize = 256;
 /// W8: one thread starts W1 spans (name, 3 attributes), another thread ends them; the
 /// spans cross in batches of [`W8_BATCH`] over a bounded channel (so the channel costs
 /// little per span). Returns nanoseconds per span from the first start to the last end
-/// (plus `finish`, the library's flush).
+/// (plus `finish`, the library's flush, which returns how many spans its sink has
+/// received so far), and the share of the spans that reached the sink.
 fn cross_thread_rate<S: Send>(
     plan: &Plan,
     spans: u64,
     start: impl Fn() -> S + Sync,
     end: impl Fn(S) + Sync,
-    finish: impl Fn(),
-) -> Summary {
-    rate(plan.reps, || {
+    finish: impl Fn() -> u64,
+) -> (Summary, f64) {
+    let (mut produced, mut reached) = (0, 0);
+    let summary = rate(plan.reps, || {
+        let before = finish();
         let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<S>>(4);
         let (back_tx, back_rx) = std::sync::mpsc::sync_channel::<Vec<S>>(8);
         for _ in 0..6 {
@@ -1063,14 +1085,18 @@ fn cross_thread_rate<S: Send>(
             }
             drop(tx);
         });
-        finish();
-        (spans, t.elapsed())
+        let after = finish();
+        let elapsed = t.elapsed();
+        produced += spans;
+        reached += after.saturating_sub(before);
+        (spans, elapsed)
     })
-    .map(|per_second| 1e9 / per_second)
+    .map(|per_second| 1e9 / per_second);
+    (summary, reached as f64 / produced as f64)
 }
 
 /// W8 on picotrace: W1 spans started on one thread, ended on another, one provider.
-fn pico_w8(plan: &Plan, spans: u64) -> Summary {
+fn pico_w8(plan: &Plan, spans: u64) -> (Summary, f64) {
     let provider = pico::provider();
     let tracer = provider.tracer();
     cross_thread_rate(
@@ -1086,6 +1112,7 @@ fn pico_w8(plan: &Plan, spans: u64) -> Summary {
         |span| span.end(),
         || {
             let _ = provider.flush();
+            provider.stats().spans_exported
         },
     )
 }
@@ -1094,9 +1121,10 @@ fn w8(opts: &Opts, report: &mut Report) {
     eprintln!("W8 spans started on one thread and ended on another (W1 spans)");
     let plan = &opts.plan;
     let spans: u64 = if opts.quick { 20_000 } else { 400_000 };
-    let mut push = |lib: &str, s: Summary| {
+    let mut push = |lib: &str, (s, reached): (Summary, f64)| {
         let mut r = row("W8", lib, s, "ns/span");
         r.note = format!("{W8_BATCH} spans per hand-over, wall time of both threads");
+        r.reached = Some(reached);
         report.push(r);
     };
 
@@ -1122,9 +1150,7 @@ fn w8(opts: &Opts, report: &mut Report) {
                 span
             },
             |mut span| span.end(),
-            || {
-                o.flush();
-            },
+            || o.flush(),
         );
         push(
             "opentelemetry_sdk (simple processor, discarding exporter)",
@@ -1133,9 +1159,7 @@ fn w8(opts: &Opts, report: &mut Report) {
     }
 
     fast::init();
-    let s = cross_thread_rate(plan, spans, fast::w1_span, drop, || {
-        fast::flush();
-    });
+    let s = cross_thread_rate(plan, spans, fast::w1_span, drop, fast::flush);
     push("fastrace (Span::root, global collector)", s);
 }
 
@@ -1430,7 +1454,7 @@ fn profile(what: &str, n: u64) {
                 reps: 3,
                 ..Plan::FULL
             };
-            let s = pico_w8(&plan, n);
+            let (s, _) = pico_w8(&plan, n);
             eprintln!(
                 "w8: median {:.1} ns/span (min {:.1}, max {:.1})",
                 s.median, s.min, s.max

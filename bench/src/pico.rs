@@ -322,8 +322,8 @@ pub fn w7(
         s,
         format!(
             "{spans} spans started per repetition; rate = spans the collector accepted; \
-             {} of {} started were exported, {} dropped at the full arena, {} lost in the \
-             exporter, {} requests",
+             {} of {} started were exported (the warm-up's included), {} dropped at the full \
+             arena, {} lost in the exporter, {} requests",
             stats.exported,
             tracer_stats.spans_started,
             tracer_stats.spans_dropped_arena_full,

@@ -6,7 +6,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use crate::report::{fmt_num, Report, Row};
+use crate::report::{fmt_num, fmt_share, Report, Row};
 
 /// The rows of the summary (README) and the chart: workload, label, in this order.
 const SUMMARY: &[(&str, &str)] = &[
@@ -100,9 +100,14 @@ pub fn summary_markdown(report: &Report) -> String {
             None => "—".to_string(),
             Some(r) => {
                 // Sustained rows: the ratio in CPU of every thread too.
-                let cpu = report
+                let mut cpu = report
                     .cpu_ratio(r)
                     .map_or(String::new(), |c| format!("; CPU {c:.1}x"));
+                // A peer that lost spans says so beside its figure (found by review:
+                // fastrace's sustained rows were compared without it).
+                if let Some(share) = r.reached.filter(|&share| share < 1.0) {
+                    cpu.push_str(&format!("; {} reached the sink", fmt_share(share)));
+                }
                 match report.ratio(r) {
                     Some(x) if x >= 1.0 => {
                         format!("{} ({:.1}x{cpu})", fmt_num(r.summary.median), x)
@@ -117,9 +122,15 @@ pub fn summary_markdown(report: &Report) -> String {
                 }
             }
         };
+        let lost = pico
+            .reached
+            .filter(|&share| share < 1.0)
+            .map_or(String::new(), |share| {
+                format!(" ({} reached the sink)", fmt_share(share))
+            });
         let _ = writeln!(
             out,
-            "| {label} | **{}** | {} | {} |",
+            "| {label} | **{}**{lost} | {} | {} |",
             fmt_num(pico.summary.median),
             cell(otel),
             cell(fast)
@@ -128,7 +139,8 @@ pub fn summary_markdown(report: &Report) -> String {
     out.push_str(
         "\nMedians; in brackets how many times picotrace's figure is better (sustained rows: in \
          wall time of the producing thread, then in CPU time of every thread, export threads \
-         included). picotrace's column is its first row in BENCHMARKS.md (for W1-W3 and W6-W8 \
+         included), and the share of the spans that reached the sink where some did not. \
+         picotrace's column is its first row in BENCHMARKS.md (for W1-W3 and W6-W8 \
          the std adapter's `TracerProvider`).\n",
     );
     out

@@ -68,14 +68,17 @@ pub fn picotrace(extra: bool) -> Subscriber {
 }
 
 /// tracing-opentelemetry over the SDK with a simple processor and a discarding exporter.
-/// `extra`: its defaults (location, threads, busy/idle time); else those three off.
+/// `extra`: its defaults (location, threads, busy/idle time, the span's `target`); else
+/// those four off (found by review: `target` was left on, one span attribute more than
+/// picotrace's default row exports).
 pub fn opentelemetry(extra: bool) -> Subscriber {
     let sdk = otel::sampled(otel::Processor::Simple);
     let layer = tracing_opentelemetry::layer()
         .with_tracer(sdk.tracer.clone())
         .with_location(extra)
         .with_threads(extra)
-        .with_tracked_inactivity(extra);
+        .with_tracked_inactivity(extra)
+        .with_target(extra);
     Subscriber {
         dispatch: Dispatch::new(tracing_subscriber::registry().with(layer)),
         picotrace: None,
