@@ -42,7 +42,8 @@ use std::task::{Context, Poll};
 use picotrace::semconv;
 use tower_service::Service;
 
-use crate::http_client::{record_response, record_uri_server, HttpClientSpan};
+use crate::http_client::{record_response, uri_server, HttpClientSpan};
+use crate::http_conv::StartAttributes;
 use crate::http_conv::{grpc_call, grpc_status, GRPC_CANCELLED, GRPC_OK, GRPC_UNKNOWN};
 use crate::{Propagators, StdTracer, TracerProvider};
 
@@ -124,16 +125,21 @@ where
         let call = match grpc_call(&request) {
             Some((service, method)) => {
                 let parent = crate::current_context();
-                let mut span =
-                    tracer.start_client_span(&format!("{service}/{method}"), parent.as_ref());
-                if span.is_recording() {
-                    span.set_attribute("rpc.system", "grpc");
-                    span.set_attribute_dyn("rpc.service", service);
-                    span.set_attribute_dyn("rpc.method", method);
-                    // The server the URI names (hyper-util's client, `with_origin`);
-                    // found by review: only `with_server` was read.
-                    record_uri_server(&mut span, request.uri());
-                }
+                // Given to the span as it starts, for its sampler (as HTTP calls'
+                // are).
+                let mut attributes = StartAttributes::new();
+                attributes.push("rpc.system", "grpc");
+                attributes.push("rpc.service", service);
+                attributes.push("rpc.method", method);
+                // The server the URI names (hyper-util's client, `with_origin`);
+                // found by review: only `with_server` was read.
+                uri_server(request.uri()).push_to(&mut attributes);
+                let span = tracer
+                    .span_builder(&format!("{service}/{method}"))
+                    .kind(picotrace::SpanKind::Client)
+                    .parent(parent.as_ref())
+                    .attributes(attributes.as_slice())
+                    .start();
                 let call = HttpClientSpan::from_span(span, tracer, propagators);
                 call.inject(request.headers_mut());
                 call

@@ -32,9 +32,10 @@
 //! name), `http.request.method` (`_OTHER` with `http.request.method_original`),
 //! `url.full` (credentials replaced by `REDACTED:REDACTED`, the values of signed-URL
 //! query keys such as `sig` by `REDACTED`), `url.template`, `server.address`,
-//! `server.port` (the scheme's default when the URL has none), then
+//! `server.port` (the scheme's default when the URL has none), all given to the span
+//! as it starts (a custom sampler sees them), then
 //! `http.response.status_code`, and an Error with the status code as `error.type`
-//! for a 4xx or 5xx (a client span fails on both), or the error type given to
+//! for a code of 400 or more (a client span fails on a 4xx too), or the error type given to
 //! [`fail`](HttpClientSpan::fail) with an `exception` event. A span dropped without
 //! either ends an Error `cancelled` (the call was given up on: a timeout around it, a
 //! `select!` that lost).
@@ -48,7 +49,7 @@ use std::borrow::Cow;
 
 use picotrace::{semconv, TraceContext};
 
-use crate::http_conv::{method_and_name, protocol_version, redact_query};
+use crate::http_conv::{method_and_name, protocol_version, redact_query, StartAttributes};
 use crate::{HeaderMapInjector, Propagators, StdSpan, StdTracer, TracerProvider};
 
 /// A `CLIENT` span for one outgoing HTTP request (see the [module documentation](self)).
@@ -107,23 +108,28 @@ impl<'a> HttpClientSpanBuilder<'a> {
                 current.as_ref()
             }
         };
-        let mut span = match self.template {
-            Some(template) => tracer.start_client_span(&format!("{name} {template}"), parent),
-            None => tracer.start_client_span(name, parent),
+        let templated = self.template.map(|template| format!("{name} {template}"));
+        // Given to the span as it starts: a sampler sees them (the HTTP conventions ask
+        // for them at creation; found by review: they were set after the start).
+        let url = match self.url {
+            Url::Str(url) => url_attributes(url),
+            Url::Uri(uri) => uri_attributes(uri),
         };
-        if span.is_recording() {
-            span.set_attribute(semconv::HTTP_REQUEST_METHOD, method);
-            if method == "_OTHER" {
-                span.set_attribute_dyn("http.request.method_original", self.method);
-            }
-            if let Some(template) = self.template {
-                span.set_attribute_dyn("url.template", template);
-            }
-            match self.url {
-                Url::Str(url) => record_url(&mut span, url),
-                Url::Uri(uri) => record_uri(&mut span, uri),
-            }
+        let mut attributes = StartAttributes::new();
+        attributes.push(semconv::HTTP_REQUEST_METHOD, method);
+        if method == "_OTHER" {
+            attributes.push("http.request.method_original", self.method);
         }
+        if let Some(template) = self.template {
+            attributes.push("url.template", template);
+        }
+        url.push_to(&mut attributes);
+        let span = tracer
+            .span_builder(templated.as_deref().unwrap_or(name))
+            .kind(picotrace::SpanKind::Client)
+            .parent(parent)
+            .attributes(attributes.as_slice())
+            .start();
         HttpClientSpan {
             span: Some(span),
             tracer,
@@ -310,33 +316,88 @@ fn record_status(span: &mut StdSpan, status: http::StatusCode) {
     }
 }
 
-/// Records `url.full` (credentials and signed-URL secrets redacted), `server.address`
-/// and `server.port` of an absolute URL; of one it cannot read, `url.full` only when it
-/// cannot hold credentials (no `@`).
-fn record_url(span: &mut StdSpan, url: &str) {
-    let Some((scheme, authority, rest)) = split_url(url) else {
-        if !url.contains('@') {
-            span.set_attribute_dyn(semconv::URL_FULL, &*redact_rest(url));
-        }
-        return;
-    };
-    record_parts(span, url, scheme, authority, rest);
+/// What a client span records of the URL it calls: `url.full` (credentials and
+/// signed-URL secrets redacted) and the server.
+#[derive(Default)]
+pub(crate) struct UrlAttributes<'a> {
+    full: Option<Cow<'a, str>>,
+    server: ServerAttributes<'a>,
 }
 
-/// [`record_url`] of an `http::Uri`.
-fn record_uri(span: &mut StdSpan, uri: &http::Uri) {
+impl<'a> UrlAttributes<'a> {
+    pub(crate) fn push_to<'s>(&'s self, attributes: &mut StartAttributes<'s>) {
+        if let Some(full) = &self.full {
+            attributes.push(semconv::URL_FULL, &**full);
+        }
+        self.server.push_to(attributes);
+    }
+}
+
+/// `server.address` and `server.port` (or the scheme's default port).
+#[derive(Clone, Copy, Default)]
+pub(crate) struct ServerAttributes<'a> {
+    host: &'a str,
+    port: Option<u16>,
+}
+
+impl<'a> ServerAttributes<'a> {
+    fn new(scheme: &str, host: &'a str, port: Option<u16>) -> Self {
+        let is = |name: &str| scheme.eq_ignore_ascii_case(name);
+        let default_port = if is("http") || is("ws") {
+            Some(80)
+        } else if is("https") || is("wss") {
+            Some(443)
+        } else {
+            None
+        };
+        Self {
+            host,
+            port: port.or(default_port),
+        }
+    }
+
+    pub(crate) fn push_to(self, attributes: &mut StartAttributes<'a>) {
+        if self.host.is_empty() {
+            return;
+        }
+        attributes.push(semconv::SERVER_ADDRESS, self.host);
+        if let Some(port) = self.port {
+            attributes.push(semconv::SERVER_PORT, i64::from(port));
+        }
+    }
+}
+
+/// The attributes of an absolute URL; of one it cannot read, `url.full` only when it
+/// cannot hold credentials (no `@`).
+fn url_attributes(url: &str) -> UrlAttributes<'_> {
+    let Some((scheme, authority, rest)) = split_url(url) else {
+        return UrlAttributes {
+            full: (!url.contains('@')).then(|| redact_rest(url)),
+            ..UrlAttributes::default()
+        };
+    };
+    parts_attributes(url, scheme, authority, rest)
+}
+
+/// [`url_attributes`] of an `http::Uri` (none for a path alone).
+fn uri_attributes(uri: &http::Uri) -> UrlAttributes<'_> {
     let (Some(scheme), Some(authority)) = (uri.scheme_str(), uri.authority()) else {
-        return;
+        return UrlAttributes::default();
     };
     let rest = uri
         .path_and_query()
         .map_or("", http::uri::PathAndQuery::as_str);
-    record_parts(span, "", scheme, authority.as_str(), rest);
+    parts_attributes("", scheme, authority.as_str(), rest)
 }
 
-/// Records `url.full` (from `url`, the whole text, when nothing needs redacting and it
-/// is not empty), `server.address` and `server.port` of a URL's parts.
-fn record_parts(span: &mut StdSpan, url: &str, scheme: &str, authority: &str, rest: &str) {
+/// The attributes of a URL's parts: `url.full` (from `url`, the whole text, when
+/// nothing needs redacting and it is not empty), `server.address` and `server.port`.
+fn parts_attributes<'a>(
+    url: &'a str,
+    scheme: &'a str,
+    authority: &'a str,
+    rest: &'a str,
+) -> UrlAttributes<'a> {
     let (userinfo, host_port) = match authority.rsplit_once('@') {
         Some((_, host_port)) => (true, host_port),
         None => (false, authority),
@@ -345,64 +406,38 @@ fn record_parts(span: &mut StdSpan, url: &str, scheme: &str, authority: &str, re
         // Not a host and port: the authority ended early, perhaps inside a password
         // holding `/`, `?` or `#` (`user:p?ss@host`). With an `@` anywhere, the text
         // could hold credentials: not recorded.
-        if !url.is_empty() && !url.contains('@') {
-            span.set_attribute_dyn(semconv::URL_FULL, &*redact_rest(url));
-        }
-        return;
+        return UrlAttributes {
+            full: (!url.is_empty() && !url.contains('@')).then(|| redact_rest(url)),
+            ..UrlAttributes::default()
+        };
     };
     let rest = redact_rest(rest);
-    match (userinfo, &rest) {
-        (false, Cow::Borrowed(_)) if !url.is_empty() => {
-            span.set_attribute_dyn(semconv::URL_FULL, url);
-        }
-        (false, rest) => {
-            span.set_attribute_fmt(
-                semconv::URL_FULL,
-                format_args!("{scheme}://{host_port}{rest}"),
-            );
-        }
-        (true, rest) => span.set_attribute_fmt(
-            semconv::URL_FULL,
-            format_args!("{scheme}://REDACTED:REDACTED@{host_port}{rest}"),
-        ),
+    let full = match (userinfo, &rest) {
+        (false, Cow::Borrowed(_)) if !url.is_empty() => Cow::Borrowed(url),
+        (false, rest) => Cow::Owned(format!("{scheme}://{host_port}{rest}")),
+        (true, rest) => Cow::Owned(format!("{scheme}://REDACTED:REDACTED@{host_port}{rest}")),
+    };
+    UrlAttributes {
+        full: Some(full),
+        server: ServerAttributes::new(scheme, host, port),
     }
-    record_server(span, scheme, host, port);
 }
 
 /// `server.address` and `server.port` of the server an `http::Uri` names (none for a
 /// path alone): for spans that record no `url.full` (the `tower` client layer's gRPC
 /// calls).
 #[cfg_attr(not(feature = "tower"), allow(dead_code))]
-pub(crate) fn record_uri_server(span: &mut StdSpan, uri: &http::Uri) {
+pub(crate) fn uri_server(uri: &http::Uri) -> ServerAttributes<'_> {
     let (Some(scheme), Some(authority)) = (uri.scheme_str(), uri.authority()) else {
-        return;
+        return ServerAttributes::default();
     };
     let host_port = authority
         .as_str()
         .rsplit_once('@')
         .map_or(authority.as_str(), |(_, host_port)| host_port);
-    if let Some((host, port)) = split_host_port(host_port) {
-        record_server(span, scheme, host, port);
-    }
-}
-
-/// `server.address` `host` (when there is one) and `server.port`, or the scheme's
-/// default port.
-fn record_server(span: &mut StdSpan, scheme: &str, host: &str, port: Option<u16>) {
-    if host.is_empty() {
-        return;
-    }
-    span.set_attribute_dyn(semconv::SERVER_ADDRESS, host);
-    let is = |name: &str| scheme.eq_ignore_ascii_case(name);
-    let default_port = if is("http") || is("ws") {
-        Some(80)
-    } else if is("https") || is("wss") {
-        Some(443)
-    } else {
-        None
-    };
-    if let Some(port) = port.or(default_port) {
-        span.set_attribute(semconv::SERVER_PORT, i64::from(port));
+    match split_host_port(host_port) {
+        Some((host, port)) => ServerAttributes::new(scheme, host, port),
+        None => ServerAttributes::default(),
     }
 }
 

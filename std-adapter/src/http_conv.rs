@@ -139,6 +139,36 @@ pub(crate) const GRPC_UNKNOWN: u8 = 2;
 #[cfg_attr(not(feature = "tower"), allow(dead_code))]
 pub(crate) const GRPC_UNIMPLEMENTED: u8 = 12;
 
+/// The attributes a span is given as it starts, which its sampler sees (the HTTP
+/// conventions ask for them at creation, for sampling): at most
+/// [`StartAttributes::MAX`], more than a request ever has. On the stack.
+pub(crate) struct StartAttributes<'a> {
+    list: [picotrace::KeyValue<'a>; StartAttributes::MAX],
+    len: usize,
+}
+
+impl<'a> StartAttributes<'a> {
+    const MAX: usize = 16;
+
+    pub(crate) fn new() -> Self {
+        Self {
+            list: [picotrace::KeyValue::new("", false); Self::MAX],
+            len: 0,
+        }
+    }
+
+    pub(crate) fn push(&mut self, key: &'a str, value: impl picotrace::IntoValue<'a>) {
+        if let Some(slot) = self.list.get_mut(self.len) {
+            *slot = picotrace::KeyValue::new(key, value);
+            self.len += 1;
+        }
+    }
+
+    pub(crate) fn as_slice(&self) -> &[picotrace::KeyValue<'a>] {
+        &self.list[..self.len]
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

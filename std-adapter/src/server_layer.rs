@@ -48,7 +48,9 @@
 //! `server.address` and `server.port`, `client.address`, `network.peer.address` and
 //! `network.peer.port` (when told where the connection's peer address is:
 //! [`with_peer`](ServerLayer::with_peer)), `network.protocol.version` and
-//! `user_agent.original`.
+//! `user_agent.original`. These (and a gRPC call's `rpc.*` and server) are given to
+//! the span as it starts, so a custom sampler (`RootSampler::Custom`) sees them in
+//! `SamplingParams::attributes`: to drop health checks by `url.path`, say.
 //!
 //! Behind a reverse proxy, the original request's scheme, host and client come from
 //! the first element of `Forwarded` (`proto`, `host`, `for`), else from
@@ -97,8 +99,8 @@ use picotrace::semconv;
 use tower_service::Service;
 
 use crate::http_conv::{
-    grpc_call, grpc_status, method_and_name, protocol_version, redact_query, GRPC_CANCELLED,
-    GRPC_UNIMPLEMENTED, GRPC_UNKNOWN,
+    grpc_call, grpc_status, method_and_name, protocol_version, redact_query, StartAttributes,
+    GRPC_CANCELLED, GRPC_UNIMPLEMENTED, GRPC_UNKNOWN,
 };
 use crate::{FutureExt as _, HeaderMapCarrier, Propagators, StdSpan, StdTracer, TracerProvider};
 
@@ -249,49 +251,66 @@ where
         let (method, name_method) = method_and_name(request.method().as_str());
         let route = route.and_then(|route| route(request.extensions()));
         let grpc = grpc.then(|| grpc_call(&request)).flatten();
-        let mut span = match (grpc, route) {
+        let name = match (grpc, route) {
             // An RPC span, as OpenTelemetry's gRPC conventions name it.
-            (Some((service, rpc)), _) => {
-                tracer.start_server_span(&format!("{service}/{rpc}"), &context)
-            }
-            (None, Some(route)) => {
-                tracer.start_server_span(&format!("{name_method} {route}"), &context)
-            }
-            (None, None) => tracer.start_server_span(name_method, &context),
+            (Some((service, rpc)), _) => Some(format!("{service}/{rpc}")),
+            (None, Some(route)) => Some(format!("{name_method} {route}")),
+            (None, None) => None,
         };
-        if span.is_recording() {
-            if let Some((service, rpc)) = grpc {
-                span.set_attribute("rpc.system", "grpc");
-                span.set_attribute_dyn("rpc.service", service);
-                span.set_attribute_dyn("rpc.method", rpc);
-                record_server(&mut span, &request);
-            } else {
-                span.set_attribute(semconv::HTTP_REQUEST_METHOD, method);
-                if method == "_OTHER" {
-                    let original = request.method().as_str();
-                    span.set_attribute_dyn("http.request.method_original", original);
-                }
-                if let Some(route) = route {
-                    span.set_attribute_dyn(semconv::HTTP_ROUTE, route);
-                }
-                record_request(&mut span, &request, scheme, query);
+        // What the request says of itself, given to the span as it starts: a sampler
+        // sees it (the HTTP conventions: these SHOULD be provided at span creation;
+        // found by review: they were set after the start, and a custom sampler that
+        // drops health checks by `url.path` saw nothing).
+        let peer = peer.and_then(|peer| peer(request.extensions()));
+        let client = match original_client(request.headers()) {
+            Ok(Some(client)) => Some(client),
+            // No proxy header: the peer is the client.
+            Ok(None) => peer.map(|p| p.ip()),
+            Err(()) => None,
+        };
+        // Formatted on the stack (no `String` per request).
+        let client = client.map(IpText::new);
+        let peer_ip = peer.map(|p| IpText::new(p.ip()));
+        let authority = server_authority(&request);
+        let redacted_query = match (grpc, query, request.uri().query()) {
+            (None, true, Some(q)) => Some(redact_query(q)),
+            _ => None,
+        };
+        let mut attributes = StartAttributes::new();
+        if let Some((service, rpc)) = grpc {
+            attributes.push("rpc.system", "grpc");
+            attributes.push("rpc.service", service);
+            attributes.push("rpc.method", rpc);
+            push_server(&mut attributes, authority.as_ref());
+        } else {
+            attributes.push(semconv::HTTP_REQUEST_METHOD, method);
+            if method == "_OTHER" {
+                attributes.push("http.request.method_original", request.method().as_str());
             }
-            let peer = peer.and_then(|peer| peer(request.extensions()));
-            // Formatted straight into the span (no `String` per request).
-            let client = match original_client(request.headers()) {
-                Ok(Some(client)) => Some(client),
-                // No proxy header: the peer is the client.
-                Ok(None) => peer.map(|p| p.ip()),
-                Err(()) => None,
-            };
-            if let Some(client) = client {
-                span.set_attribute_fmt("client.address", format_args!("{client}"));
+            if let Some(route) = route {
+                attributes.push(semconv::HTTP_ROUTE, route);
             }
-            if let Some(peer) = peer {
-                span.set_attribute_fmt("network.peer.address", format_args!("{}", peer.ip()));
-                span.set_attribute("network.peer.port", i64::from(peer.port()));
-            }
+            push_request(
+                &mut attributes,
+                &request,
+                scheme,
+                redacted_query.as_deref(),
+                authority.as_ref(),
+            );
         }
+        if let Some(client) = &client {
+            attributes.push("client.address", client.as_str());
+        }
+        if let (Some(peer), Some(ip)) = (peer, &peer_ip) {
+            attributes.push("network.peer.address", ip.as_str());
+            attributes.push("network.peer.port", i64::from(peer.port()));
+        }
+        let span = tracer
+            .span_builder(name.as_deref().unwrap_or(name_method))
+            .kind(picotrace::SpanKind::Server)
+            .parent(&context)
+            .attributes(attributes.as_slice())
+            .start();
         // Kept for the rename of a call to a method the server does not serve (a cheap
         // clone: the URI's bytes are shared).
         let grpc = grpc.and_then(|_| request.uri().path_and_query().cloned());
@@ -319,13 +338,52 @@ where
     }
 }
 
-/// Records what the request says of itself: path, query, scheme, server, protocol
-/// version and user agent.
-fn record_request<B>(span: &mut StdSpan, request: &http::Request<B>, scheme: &str, query: bool) {
+/// An IP address's text, formatted on the stack.
+struct IpText {
+    buf: [u8; 48],
+    len: usize,
+}
+
+impl IpText {
+    fn new(ip: std::net::IpAddr) -> Self {
+        use std::fmt::Write as _;
+        let mut text = Self {
+            buf: [0; 48],
+            len: 0,
+        };
+        // The longest IPv6 text is 45 bytes: it fits.
+        let _ = write!(text, "{ip}");
+        text
+    }
+
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.buf[..self.len]).unwrap_or_default()
+    }
+}
+
+impl std::fmt::Write for IpText {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        let end = self.len + s.len();
+        let slot = self.buf.get_mut(self.len..end).ok_or(std::fmt::Error)?;
+        slot.copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
+    }
+}
+
+/// What the request says of itself: path, query (`redacted_query`, when recorded),
+/// scheme, server, protocol version and user agent.
+fn push_request<'a, B>(
+    attributes: &mut StartAttributes<'a>,
+    request: &'a http::Request<B>,
+    scheme: &'a str,
+    redacted_query: Option<&'a str>,
+    authority: Option<&'a http::uri::Authority>,
+) {
     let uri = request.uri();
-    span.set_attribute_dyn(semconv::URL_PATH, uri.path());
-    if let (true, Some(query)) = (query, uri.query()) {
-        span.set_attribute_dyn("url.query", &*redact_query(query));
+    attributes.push(semconv::URL_PATH, uri.path());
+    if let Some(query) = redacted_query {
+        attributes.push("url.query", query);
     }
     let headers = request.headers();
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
@@ -344,36 +402,43 @@ fn record_request<B>(span: &mut StdSpan, request: &http::Request<B>, scheme: &st
     let scheme = proxied_scheme
         .or_else(|| uri.scheme_str().and_then(known))
         .unwrap_or(scheme);
-    span.set_attribute_dyn("url.scheme", scheme);
-    record_server(span, request);
+    attributes.push("url.scheme", scheme);
+    push_server(attributes, authority);
     if let Some(version) = protocol_version(request.version()) {
-        span.set_attribute("network.protocol.version", version);
+        attributes.push("network.protocol.version", version);
     }
-    if let Some(agent) = header("user-agent") {
-        span.set_attribute_dyn("user_agent.original", agent);
+    if let Some(agent) = headers.get("user-agent").and_then(|v| v.to_str().ok()) {
+        attributes.push("user_agent.original", agent);
     }
 }
 
-/// Records `server.address` and `server.port`: the original host a proxy passed on,
-/// else HTTP/2's `:authority` (in the URI), else HTTP/1.1's `Host`.
-fn record_server<B>(span: &mut StdSpan, request: &http::Request<B>) {
+/// The server the request names: the original host a proxy passed on, else HTTP/2's
+/// `:authority` (in the URI), else HTTP/1.1's `Host`.
+fn server_authority<B>(request: &http::Request<B>) -> Option<http::uri::Authority> {
     let headers = request.headers();
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let authority = forwarded(headers, "host")
+    forwarded(headers, "host")
         .or_else(|| header("x-forwarded-host").and_then(|v| v.split(',').next()))
         .and_then(|h| h.trim().parse::<http::uri::Authority>().ok())
         .or_else(|| request.uri().authority().cloned())
-        .or_else(|| header("host").and_then(|h| h.parse().ok()));
-    if let Some(authority) = &authority {
+        .or_else(|| header("host").and_then(|h| h.parse().ok()))
+}
+
+/// `server.address` and `server.port` of `authority`.
+fn push_server<'a>(
+    attributes: &mut StartAttributes<'a>,
+    authority: Option<&'a http::uri::Authority>,
+) {
+    if let Some(authority) = authority {
         // An IPv6 host without the brackets of its URI form, as `client.address` has it.
         let host = authority.host();
         let host = host
             .strip_prefix('[')
             .and_then(|h| h.strip_suffix(']'))
             .unwrap_or(host);
-        span.set_attribute_dyn(semconv::SERVER_ADDRESS, host);
+        attributes.push(semconv::SERVER_ADDRESS, host);
         if let Some(port) = authority.port_u16() {
-            span.set_attribute(semconv::SERVER_PORT, i64::from(port));
+            attributes.push(semconv::SERVER_PORT, i64::from(port));
         }
     }
 }

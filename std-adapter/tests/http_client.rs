@@ -206,3 +206,82 @@ fn an_http_request_gets_its_span_and_headers() {
     assert_eq!(span.attr("url.full"), None);
     assert_eq!(span.attr("server.address"), None);
 }
+
+/// A sampler that drops calls to one server by `server.address`, and keeps what it saw.
+struct SkipServer(std::sync::Mutex<Vec<String>>);
+
+impl picotrace::sampler::ShouldSample for SkipServer {
+    fn should_sample(
+        &self,
+        params: &picotrace::sampler::SamplingParams<'_>,
+    ) -> picotrace::SamplingResult {
+        let text = |key: &str| {
+            params
+                .attributes
+                .iter()
+                .find(|kv| kv.key == key)
+                .map(|kv| match kv.value {
+                    picotrace::Value::Str(s) => s.to_owned(),
+                    other => format!("{other:?}"),
+                })
+        };
+        let seen = format!(
+            "{} {:?} {:?}",
+            text("http.request.method").unwrap_or_default(),
+            text("url.full"),
+            text("server.address")
+        );
+        let skip = text("server.address").as_deref() == Some("metrics.internal");
+        self.0.lock().unwrap().push(seen);
+        picotrace::SamplingResult::new(if skip {
+            picotrace::SamplingDecision::Drop
+        } else {
+            picotrace::SamplingDecision::RecordAndSample
+        })
+    }
+
+    fn describe(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SkipServer")
+    }
+}
+
+/// Regression (found by review): the call's attributes were set after its span
+/// started, so a sampler saw none (the HTTP conventions: they SHOULD be given at
+/// creation, for sampling). A redacted `url.full` is what the sampler sees too.
+#[test]
+fn a_sampler_sees_the_call_s_attributes() {
+    static SAMPLER: SkipServer = SkipServer(std::sync::Mutex::new(Vec::new()));
+    let kept = Keep::default();
+    let provider = TracerProvider::builder()
+        .config(
+            picotrace::TracerConfig::new("client")
+                .with_sampler(picotrace::RootSampler::Custom(&SAMPLER)),
+        )
+        .exporter(picotrace_std::SharedExporter::new(kept.clone()))
+        .build();
+    for url in [
+        "http://metrics.internal:9090/push",
+        "https://user:pw@shop.example/items?sig=secret&page=2",
+    ] {
+        HttpClientSpan::builder(&http::Method::POST, url)
+            .start(&provider)
+            .finish(http::StatusCode::OK);
+    }
+    provider.flush().unwrap();
+    let spans = kept.0.lock().unwrap().clone();
+    assert_eq!(spans.len(), 1, "the metrics call is dropped: {spans:#?}");
+    let span = &spans[0];
+    let full = "https://REDACTED:REDACTED@shop.example/items?sig=REDACTED&page=2";
+    assert_eq!(span.attr("url.full"), Some(full));
+    assert_eq!(span.attr("server.address"), Some("shop.example"));
+    assert_eq!(span.attr("server.port"), Some("443"));
+    assert_eq!(span.attr("http.request.method"), Some("POST"));
+    assert_eq!(
+        *SAMPLER.0.lock().unwrap(),
+        [
+            "POST Some(\"http://metrics.internal:9090/push\") Some(\"metrics.internal\")"
+                .to_owned(),
+            format!("POST Some({full:?}) Some(\"shop.example\")"),
+        ]
+    );
+}

@@ -1015,3 +1015,67 @@ fn a_grpc_call_cancelled_before_its_answer_or_ended_without_a_status() {
     assert_eq!(ended.attr("error.type"), Some("2"));
     assert!(ended.status.starts_with("Error"), "{ended:?}");
 }
+
+/// A sampler that drops health checks by their `url.path`, as a custom sampler would.
+struct SkipHealthChecks;
+
+impl picotrace::sampler::ShouldSample for SkipHealthChecks {
+    fn should_sample(
+        &self,
+        params: &picotrace::sampler::SamplingParams<'_>,
+    ) -> picotrace::SamplingResult {
+        let health = params
+            .attributes
+            .iter()
+            .any(|kv| kv.key == "url.path" && kv.value == picotrace::Value::Str("/healthz"));
+        let decision = if health {
+            picotrace::SamplingDecision::Drop
+        } else {
+            picotrace::SamplingDecision::RecordAndSample
+        };
+        picotrace::SamplingResult::new(decision)
+    }
+
+    fn describe(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SkipHealthChecks")
+    }
+}
+
+/// Regression (found by review): the request's attributes were set after the span
+/// started, so a sampler saw none (the HTTP conventions: they SHOULD be given at
+/// creation, for sampling); a sampler that drops health checks by `url.path` could not.
+/// The attributes given at the start are the span's.
+#[test]
+fn a_sampler_sees_the_request_s_attributes() {
+    static SAMPLER: SkipHealthChecks = SkipHealthChecks;
+    let kept = Keep::default();
+    let provider = TracerProvider::builder()
+        .config(
+            picotrace::TracerConfig::new("layer")
+                .with_sampler(picotrace::RootSampler::Custom(&SAMPLER)),
+        )
+        .exporter(picotrace_std::SharedExporter::new(kept.clone()))
+        .build();
+    let layer = ServerLayer::new(&provider).with_route(|ext| ext.get::<Route>().map(|r| r.0));
+    let mut service = layer.layer(handler(Observed::default()));
+    let rt = runtime();
+    let agent = [("host", "shop.example:8443"), ("user-agent", "probe/1")];
+    for path in ["/healthz", "/users/7"] {
+        rt.block_on(service.call(request("GET", path, &agent)))
+            .unwrap();
+    }
+    provider.flush().unwrap();
+    let spans = kept.0.lock().unwrap().clone();
+    assert_eq!(spans.len(), 1, "the health check is dropped: {spans:#?}");
+    let span = &spans[0];
+    assert_eq!(span.name, "GET /users/{id}");
+    assert_eq!(span.attr("url.path"), Some("/users/7"));
+    assert_eq!(span.attr("http.request.method"), Some("GET"));
+    assert_eq!(span.attr("http.route"), Some("/users/{id}"));
+    assert_eq!(span.attr("server.address"), Some("shop.example"));
+    assert_eq!(span.attr("server.port"), Some("8443"));
+    assert_eq!(span.attr("url.scheme"), Some("http"));
+    assert_eq!(span.attr("user_agent.original"), Some("probe/1"));
+    assert_eq!(span.attr("http.response.status_code"), Some("200"));
+    assert_eq!(provider.stats().spans_sampled_out, 1);
+}
