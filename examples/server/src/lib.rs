@@ -245,19 +245,32 @@ pub fn arg(name: &str, default: &str) -> String {
         .unwrap_or_else(|| default.to_string())
 }
 
+/// `url` as the HTTP conventions want it in `url.full`: credentials (`user:pass@`)
+/// replaced by `REDACTED:REDACTED`.
+pub fn url_without_credentials(url: &str) -> std::borrow::Cow<'_, str> {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.into();
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..end].rsplit_once('@') {
+        Some((_, host)) => format!("{scheme}://REDACTED:REDACTED@{host}{}", &rest[end..]).into(),
+        None => url.into(),
+    }
+}
+
 /// Passes on a `GET` or `HEAD` of one of `routes` (what the `tiny_http` examples
 /// serve), with the route, the method's `http.request.method` and the name it gives
 /// spans (`_OTHER` and `HTTP` when [`known_http_methods`] leaves it out: the list
 /// `OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS` sets) (a general-purpose server answers
 /// `HEAD` wherever it answers `GET`, RFC 9110 § 9.1; `tiny_http` sends no body then), and
-///
-/// [`known_http_methods`]: picotrace_std::known_http_methods
 /// answers anything else itself, in a server span of its own under the caller's
 /// context: 404 for another path, 405 (with `Allow: GET, HEAD`) for another method on
 /// a route (found by review: every request was recorded as `GET {route}`, whatever
 /// its method and path). Such a span is named `{method} {route}` on a route, else by
 /// its method alone (`HTTP` for one the conventions do not name), as the HTTP
 /// conventions name a span without a route.
+///
+/// [`known_http_methods`]: picotrace_std::known_http_methods
 pub fn only_get(
     provider: &picotrace_std::TracerProvider,
     request: tiny_http::Request,
@@ -291,6 +304,7 @@ pub fn only_get(
         span.set_attribute_dyn("http.request.method_original", method);
     }
     span.set_attribute_dyn(semconv::URL_PATH, path);
+    span.set_attribute("url.scheme", "http");
     if let Some(route) = route {
         span.set_attribute(semconv::HTTP_ROUTE, route);
     }
@@ -308,4 +322,24 @@ pub fn only_get(
         eprintln!("could not answer (client gone?): {e}");
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::url_without_credentials;
+
+    #[test]
+    fn credentials_are_not_recorded_in_url_full() {
+        for (url, full) in [
+            ("http://ranker:8081/rank", "http://ranker:8081/rank"),
+            (
+                "https://svc:s3cret@ranker/rank?q=a@b",
+                "https://REDACTED:REDACTED@ranker/rank?q=a@b",
+            ),
+            ("http://user@ranker", "http://REDACTED:REDACTED@ranker"),
+            ("not a url", "not a url"),
+        ] {
+            assert_eq!(url_without_credentials(url), full, "{url}");
+        }
+    }
 }

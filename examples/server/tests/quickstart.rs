@@ -57,16 +57,18 @@ fn the_quick_start_exports_its_trace_to_a_collector() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     let spans = collector.wait_for(std::time::Duration::from_secs(10), |s| s.len() >= 4);
-    let named = |name: &str| {
+    // The HTTP spans are named as the conventions name them: the client's call and the
+    // server's span of it alike.
+    let named = |name: &str, kind: &str| {
         spans
             .iter()
-            .find(|s| s.name == name)
-            .unwrap_or_else(|| panic!("no {name:?} in {spans:#?}"))
+            .find(|s| s.name == name && s.kind == kind)
+            .unwrap_or_else(|| panic!("no {name:?} {kind} in {spans:#?}"))
     };
-    let request = named("handle_request");
-    let db = named("query_database");
-    let call = named("POST /rank");
-    let rank = named("rank_results");
+    let request = named("POST /api/search", "SPAN_KIND_SERVER");
+    let db = named("query_database", "SPAN_KIND_INTERNAL");
+    let call = named("POST /rank", "SPAN_KIND_CLIENT");
+    let rank = named("POST /rank", "SPAN_KIND_SERVER");
     assert_eq!(spans.len(), 4, "{spans:#?}");
     assert!(spans.iter().all(|s| s.trace_id == request.trace_id));
     assert_eq!(db.parent_id, request.span_id);
@@ -81,6 +83,8 @@ fn the_quick_start_exports_its_trace_to_a_collector() {
             .find(|(k, _)| k == key)
             .map(|(_, v)| v.clone())
     };
+    // A 2xx server span is left Unset.
+    assert_eq!(request.status_code, "", "unset: {request:#?}");
     for span in [call, rank] {
         assert_eq!(span.status_code, "STATUS_CODE_ERROR", "{span:#?}");
         assert_eq!(
@@ -108,7 +112,7 @@ fn empty_variables_are_unset_and_the_trace_is_printed() {
             String::from_utf8_lossy(&out.stderr),
         );
         assert!(out.status.success(), "{name}: {stderr}");
-        assert!(stdout.contains("handle_request"), "{name}: {stdout}");
+        assert!(stdout.contains("POST /api/search"), "{name}: {stdout}");
         assert!(!stdout.contains("exporting to"), "{name}: {stdout}");
     }
     // An endpoint with the console exporter: nothing is exported there.
@@ -124,8 +128,11 @@ fn empty_variables_are_unset_and_the_trace_is_printed() {
     );
     assert!(!stdout.contains("exporting to"), "{stdout}");
     // The tree README shows, as without the variable (found by review: one line per
-    // span was printed when the console was chosen).
-    assert!(stdout.contains("handle_request"), "{stdout}");
+    // span was printed when the console was chosen): the whole trace in one tree
+    // (regression: one tree per span, each span exported as it ended).
+    assert!(stdout.contains("POST /api/search"), "{stdout}");
+    assert!(stdout.contains("(4 spans, "), "{stdout}");
+    assert_eq!(stdout.matches("trace ").count(), 1, "{stdout}");
     assert!(
         stdout.contains('^'),
         "the waterfall's event marker: {stdout}"
@@ -150,6 +157,6 @@ fn the_quick_start_takes_the_export_schedule_from_the_environment() {
     // Exported one at a time, in the order they ended: the database span first, in a
     // tree of its own, before the root (one tree per batch).
     let db = stdout.find("query_database").expect("db span");
-    let root = stdout.find("handle_request").expect("root span");
+    let root = stdout.find("POST /api/search").expect("root span");
     assert!(db < root, "{stdout}");
 }

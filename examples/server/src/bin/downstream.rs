@@ -34,6 +34,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         span.set_attribute(semconv::HTTP_REQUEST_METHOD, method);
         span.set_attribute(semconv::URL_PATH, "/rank");
         span.set_attribute(semconv::HTTP_ROUTE, "/rank");
+        span.set_attribute("url.scheme", "http");
         let mut tenant = [0u8; 64];
         if let Some(t) = baggage.get_decoded("tenant.name", &mut tenant) {
             span.set_attribute_dyn("tenant.name", t);
@@ -42,8 +43,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         score.set_attribute("results.count", 3);
         score.set_ok();
         score.end();
+        // A 2xx leaves a server span's status unset (the HTTP conventions).
         span.set_attribute(semconv::HTTP_RESPONSE_STATUS_CODE, 200);
-        span.set_ok();
         span.end();
         if let Err(e) = request.respond(tiny_http::Response::from_string("[3,1,2]")) {
             eprintln!("downstream: could not answer (client gone?): {e}");

@@ -60,6 +60,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         span.set_attribute(semconv::HTTP_REQUEST_METHOD, method);
         span.set_attribute(semconv::URL_PATH, route);
         span.set_attribute(semconv::HTTP_ROUTE, route);
+        span.set_attribute("url.scheme", "http");
         if baggage.get("tenant.name").is_none() {
             if let Err(e) = baggage.insert("tenant.name", "acme") {
                 // The caller's baggage is full: forward it as it came.
@@ -75,7 +76,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let url = format!("{downstream}/rank");
         // The HTTP client span's attributes (semantic conventions, HTTP client spans).
         call.set_attribute(semconv::HTTP_REQUEST_METHOD, "GET");
-        call.set_attribute_dyn(semconv::URL_FULL, url.as_str());
+        // Credentials the `--downstream` URL may hold are not recorded.
+        call.set_attribute_dyn(
+            semconv::URL_FULL,
+            picotrace_examples::url_without_credentials(&url),
+        );
         if let Ok(uri) = url.parse::<ureq::http::Uri>() {
             if let Some(host) = uri.host() {
                 call.set_attribute_dyn(semconv::SERVER_ADDRESS, host);

@@ -46,15 +46,27 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // one line per span when `OTEL_TRACES_EXPORTER=console` was set).
     let mut builder = env.provider_builder()?;
     if env.exporter == TracesExporter::Console && !env.disabled {
-        builder = builder.exporter(SharedExporter::new(ConsoleExporter::tree()));
+        // A tree is drawn per export: in batches of `OTEL_BSP_MAX_EXPORT_BATCH_SIZE`
+        // (512 unless set), not one span at a time as the console's default prints
+        // lines (found in this session: every span was a tree of its own, not the
+        // trace the README shows).
+        let config = env
+            .tracer_config()
+            .with_export_batch_size(env.batch.max_export_batch_size);
+        builder = builder
+            .config(config)
+            .exporter(SharedExporter::new(ConsoleExporter::tree()));
     }
     let provider = builder.install();
     let tracer = provider.tracer();
 
-    // Start a root span.
-    let mut span = tracer.start_server_span("handle_request", None);
+    // Start a root span: the server span of a request, named as OpenTelemetry's HTTP
+    // conventions name it (`{method} {route}`).
+    let mut span = tracer.start_server_span("POST /api/search", None);
     span.set_attribute(semconv::HTTP_REQUEST_METHOD, "POST");
+    span.set_attribute(semconv::HTTP_ROUTE, "/api/search");
     span.set_attribute(semconv::URL_PATH, "/api/search");
+    span.set_attribute("url.scheme", "http");
 
     // A child span.
     let mut db = span.child("query_database");
@@ -79,8 +91,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("outgoing {name}: {value}");
     }
     let incoming = provider.extract_context(&HashMapCarrier(&headers));
-    let mut downstream = tracer.start_server_span("rank_results", &incoming);
+    let mut downstream = tracer.start_server_span("POST /rank", &incoming);
     downstream.set_attribute(semconv::HTTP_REQUEST_METHOD, "POST");
+    downstream.set_attribute(semconv::HTTP_ROUTE, "/rank");
+    downstream.set_attribute(semconv::URL_PATH, "/rank");
+    downstream.set_attribute("url.scheme", "http");
     downstream.add_event("cache_miss");
     std::thread::sleep(std::time::Duration::from_millis(2));
     downstream.record_exception_with_type("TimeoutError", "ranker did not answer in 2 ms");
@@ -96,8 +111,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     call.set_error("");
     call.end();
 
+    // A 2xx leaves a server span's status unset (the HTTP conventions: only the
+    // application, not the instrumentation, may call a request Ok).
     span.set_attribute(semconv::HTTP_RESPONSE_STATUS_CODE, 200);
-    span.set_ok();
     span.end();
 
     // The counts first, then the error: they matter most when spans were lost (found

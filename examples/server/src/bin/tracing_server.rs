@@ -118,6 +118,8 @@ fn continue_trace(method: &Method, headers: &HeaderMap, route: &'static str) {
         span.record("http.request.method", "GET");
     }
     span.record("http.route", route);
+    // These routes have no parameters: the path is the route.
+    span.record("url.path", route);
 }
 
 #[instrument(
@@ -128,6 +130,8 @@ fn continue_trace(method: &Method, headers: &HeaderMap, route: &'static str) {
         otel.name = tracing::field::Empty,
         http.request.method = tracing::field::Empty,
         http.route = tracing::field::Empty,
+        url.path = tracing::field::Empty,
+        url.scheme = "http",
         http.response.status_code = tracing::field::Empty,
         error.type = tracing::field::Empty,
         otel.status_code = tracing::field::Empty,
@@ -171,7 +175,7 @@ async fn checkout(
     fields(
         otel.kind = "client",
         http.request.method = "GET",
-        url.full = %url,
+        url.full = %picotrace_examples::url_without_credentials(&url),
         server.address = tracing::field::Empty,
         server.port = tracing::field::Empty,
         http.response.status_code = tracing::field::Empty,
@@ -250,6 +254,8 @@ async fn call_inventory(url: String) -> Result<String, ()> {
         otel.name = tracing::field::Empty,
         http.request.method = tracing::field::Empty,
         http.route = tracing::field::Empty,
+        url.path = tracing::field::Empty,
+        url.scheme = "http",
         http.response.status_code = tracing::field::Empty,
     )
 )]
