@@ -434,6 +434,17 @@ times = check_times(check, mine, int(boot_s), int(after_s))
 # A clock stuck at the boot time would pass the bounds above (found by review).
 took = times.get(root.get("ID"), (0, 0))
 check(took[1] > took[0], f"sensor_cycle lasts more than 0 ns (got {took[1] - took[0]})")
+# Spans the device ran one after another follow one another in time: a clock that
+# steps back would reorder them (found by review: "end >= start" above cannot fail, the
+# tracer never exports an end before its start).
+def in_order(seq):
+    return all(a and b and times[a["ID"]][1] <= times[b["ID"]][0] for a, b in zip(seq, seq[1:]))
+by_index = sorted(samples, key=lambda s: s["attrs"].get("sample.index", ""))
+check(in_order(by_index), "samples 1, 2, 3 follow one another in time")
+for s in samples:
+    kids = {c.get("Name"): c for c in mine if c.get("Parent ID") == s.get("ID")}
+    check(in_order([kids.get(n) for n in ("read_sensor", "filter", "transmit")]),
+          f"sample {s['attrs'].get('sample.index')}'s read_sensor, filter, transmit follow one another in time")
 check.exit()
 EOF
     note "collector received the device's trace $trace_id"

@@ -86,7 +86,12 @@ pub struct TracerConfig<S = Sampler> {
     pub export_interval: core::time::Duration,
     /// Who exports when a trigger fires: `None` exports on the thread that ended the
     /// span (if no other export is running); `Some` only signals (the std adapter's
-    /// export thread, a firmware task).
+    /// export thread, a firmware task). Either way, a span that finds the arena full
+    /// of ended spans exports them itself, in whatever context started it (an
+    /// interrupt handler too), unless an export is running: give the exporter a batch
+    /// size and an arena that keep it ahead where that matters (a `FrameQueue` as the
+    /// writer takes such an export quickly, dropping and counting what it has no room
+    /// for).
     pub export_signal: Option<&'static dyn ExportSignal>,
     /// A span that finds the arena full while another thread exports waits for slots:
     /// up to this many pauses, retrying after each, before it is dropped and counted.

@@ -202,7 +202,9 @@ fn write_all_checked<W: embedded_io::Write + ?Sized>(w: &mut W, mut bytes: &[u8]
 /// is quick (a UART with a FIFO at a high baud rate, a DMA ring) or a [`FrameQueue`],
 /// and pick the batch size so that a batch is written promptly. Write errors are
 /// counted ([`FrameStats::write_errors`]) and the spans of the failed frame reported
-/// lost; the writer is flushed once per export.
+/// lost; the writer is flushed once per export, and when that flush fails (a buffered
+/// writer reports its errors there) every span of the export is reported lost: some
+/// bytes may have arrived, but which cannot be known.
 #[cfg(feature = "embedded-io")]
 #[derive(Debug)]
 pub struct FrameExporter<W, const BUF: usize> {
@@ -240,11 +242,21 @@ impl<W: embedded_io::Write, const BUF: usize> FrameExporter<W, BUF> {
 impl<W: embedded_io::Write, const BUF: usize> SpanExporter for FrameExporter<W, BUF> {
     fn export(&mut self, batch: &SpanBatch<'_>) -> Result<(), ExportError> {
         let writer = &mut self.writer;
+        let before = self.encoder.stats;
         let result = self
             .encoder
             .encode_batch(batch, |chunk| write_all_checked(writer, chunk));
         if self.writer.flush().is_err() {
-            self.encoder.stats.write_errors = self.encoder.stats.write_errors.wrapping_add(1);
+            // The frames written whole may not have left the writer's buffer (found by
+            // review: they were counted as sent, and the tracer as exported).
+            let stats = &mut self.encoder.stats;
+            let written = stats.spans.wrapping_sub(before.spans);
+            stats.write_errors = stats.write_errors.wrapping_add(1);
+            stats.spans = before.spans;
+            stats.frames = before.frames;
+            stats.bytes = before.bytes;
+            stats.spans_write_failed = stats.spans_write_failed.wrapping_add(written);
+            return Err(ExportError::Failed);
         }
         result
     }
@@ -538,7 +550,11 @@ impl<const N: usize> FrameQueue<N> {
             }
             in_flight.1 = false;
         }
-        w.flush().await?;
+        if let Err(e) = w.flush().await {
+            // A buffered writer reports its errors here (found by review: not counted).
+            self.count_send_error();
+            return Err(e);
+        }
         Ok(sent)
     }
 
@@ -832,6 +848,68 @@ mod tests {
             assert_eq!(payloads.len() as u32, stats.frames);
             assert_eq!(dropped, 1);
         });
+    }
+
+    /// Regression (found by review): a buffered writer whose `flush` failed (its
+    /// `write`s only filled a buffer) lost the export's frames, which were counted as
+    /// sent and reported to the tracer as exported.
+    #[cfg(feature = "embedded-io")]
+    #[test]
+    fn a_failed_flush_reports_the_export_s_spans_lost() {
+        /// Takes every byte into a buffer; cannot send it on.
+        struct Buffered(usize);
+        impl embedded_io::ErrorType for Buffered {
+            type Error = embedded_io::ErrorKind;
+        }
+        impl embedded_io::Write for Buffered {
+            fn write(&mut self, bytes: &[u8]) -> Result<usize, Self::Error> {
+                self.0 += bytes.len();
+                Ok(bytes.len())
+            }
+            fn flush(&mut self) -> Result<(), Self::Error> {
+                Err(embedded_io::ErrorKind::BrokenPipe)
+            }
+        }
+        with_sample_batch(|batch| {
+            let mut exporter = FrameExporter::<_, 400>::new(Buffered(0));
+            assert_eq!(exporter.export(batch), Err(ExportError::Failed));
+            let stats = exporter.stats();
+            assert!(exporter.writer_mut().0 > 0, "bytes were written");
+            assert_eq!(stats.spans, 0, "{stats:?}");
+            assert_eq!(stats.frames, 0, "{stats:?}");
+            assert_eq!(stats.spans_write_failed, batch.len() as u32, "{stats:?}");
+            assert_eq!(stats.write_errors, 1, "{stats:?}");
+        });
+    }
+
+    /// Regression (found by review): a failed `flush` at the end of `write_to` was not
+    /// counted in `send_errors`.
+    #[cfg(feature = "embedded-io-async")]
+    #[test]
+    fn a_failed_flush_of_the_sending_side_is_counted() {
+        use core::future::Future;
+        use core::task::{Context, Poll, Waker};
+        struct Unflushable;
+        impl embedded_io_async::ErrorType for Unflushable {
+            type Error = embedded_io_async::ErrorKind;
+        }
+        impl embedded_io_async::Write for Unflushable {
+            async fn write(&mut self, bytes: &[u8]) -> Result<usize, Self::Error> {
+                Ok(bytes.len())
+            }
+            async fn flush(&mut self) -> Result<(), Self::Error> {
+                Err(embedded_io_async::ErrorKind::BrokenPipe)
+            }
+        }
+        let queue: FrameQueue<64> = FrameQueue::new();
+        embedded_io::Write::write_all(&mut &queue, b"frame\0").unwrap();
+        let mut writer = Unflushable;
+        let mut sending = core::pin::pin!(queue.write_to(&mut writer));
+        let done = sending
+            .as_mut()
+            .poll(&mut Context::from_waker(Waker::noop()));
+        assert!(matches!(done, Poll::Ready(Err(_))));
+        assert_eq!(queue.stats().send_errors, 1);
     }
 
     /// Regression: the counters were added with `+=`, which panics in a debug build

@@ -55,11 +55,14 @@ static RESOURCE: [KeyValue<'static>; 2] = [
     },
 ];
 
-/// Microseconds from TIMER1, extended past its 32-bit wrap (every 71 minutes) by
+/// Microseconds from TIMER1, extended past its 32-bit wrap (every 71.6 minutes) by
 /// noticing when a reading is smaller than the previous one: `now` must be called at
-/// least once per wrap, which a traced device does. The timer and the wrap count sit
-/// in a critical-section mutex: the tracer is shared (`Sync`), so its clock may be read
-/// from an interrupt too.
+/// least once per wrap, as this demo (a few samples, then halt) does. A device that
+/// can go quiet for longer (a sensor that wakes hourly) would lose 71.6 minutes per
+/// wrap it did not see, silently and for good: count the wraps in the timer's
+/// COMPARE interrupt instead, or read the RTC (found by review). The timer and the
+/// wrap count sit in a critical-section mutex: the tracer is shared (`Sync`), so its
+/// clock may be read from an interrupt too.
 struct TimerClock {
     timer: Mutex<TimerState>,
     epoch_nanos: u64,
