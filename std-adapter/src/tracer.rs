@@ -387,6 +387,24 @@ impl Drop for InsideExport {
     }
 }
 
+#[cfg(test)]
+thread_local! {
+    /// Tests: the next provider built on this thread gets no export thread.
+    static SPAWN_FAILS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether starting the export thread is to fail (tests only).
+fn spawn_fails_here() -> bool {
+    #[cfg(test)]
+    {
+        SPAWN_FAILS.with(std::cell::Cell::take)
+    }
+    #[cfg(not(test))]
+    {
+        false
+    }
+}
+
 /// The std full-arena wait's pause: yields to the thread that exports, unless this
 /// thread is the one (a span its exporter starts): only that export can free slots, and
 /// it waits for this span (found by review: such a span spun through every retry,
@@ -421,6 +439,10 @@ struct ExportWake {
     /// itself).
     drains: Mutex<Drains>,
     drained: Condvar,
+    /// Set when the export thread could not be started: the span threads export, as
+    /// the core tracer does without a signal (found by review: ended spans waited
+    /// until the arena filled or a flush, however long that took).
+    inline: std::sync::OnceLock<&'static StdTracer>,
 }
 
 /// The export thread's drains: asked by `flush` and `shutdown`, done by the thread.
@@ -443,6 +465,11 @@ enum Drained {
 
 impl ExportSignal for ExportWake {
     fn export_ready(&self, _waiting: usize) {
+        if let Some(tracer) = self.inline.get() {
+            // No export thread: this span's thread exports (unless another does).
+            let _ = tracer.try_flush();
+            return;
+        }
         // SeqCst: pairs with `wait`'s store of `parked` and its look at the queue (the
         // span was published, SeqCst, before this load): one of the two sees the other.
         if !self.parked.load(Ordering::SeqCst) {
@@ -836,17 +863,29 @@ impl TracerProviderBuilder {
         // allocates) is over before the first span, and nothing of it lands later in
         // the middle of a traced hot path.
         let (started, running) = std::sync::mpsc::sync_channel(1);
-        let thread = std::thread::Builder::new()
-            .name("picotrace-export".into())
-            .spawn(move || {
-                let _ended = EndsThread(wake);
-                let _ = started.send(());
-                export_loop(tracer, wake, exporter, delay, batch);
-            })
-            .ok();
+        let thread = if spawn_fails_here() {
+            None
+        } else {
+            std::thread::Builder::new()
+                .name("picotrace-export".into())
+                .spawn(move || {
+                    let _ended = EndsThread(wake);
+                    let _ = started.send(());
+                    export_loop(tracer, wake, exporter, delay, batch);
+                })
+                .ok()
+        };
         if thread.is_some() {
             let _ = running.recv();
         } else {
+            // Spans are exported by the threads that end them, a batch at a time (a
+            // scheduled delay has no thread to keep it: the last spans of a quiet
+            // process wait for `flush` or `shutdown`).
+            eprintln!(
+                "picotrace: the export thread could not be started; spans are exported \
+                 by the threads that end them, a batch at a time"
+            );
+            let _ = wake.inline.set(tracer);
             wake.ended();
         }
         TracerProvider {
@@ -1406,6 +1445,25 @@ mod tests {
             self.0.fetch_add(batch.len(), Ordering::SeqCst);
             Ok(())
         }
+    }
+
+    /// Regression (found by review): when the export thread could not be started,
+    /// ended spans waited for the arena to fill or a flush; now the threads that end
+    /// them export a batch at a time.
+    #[test]
+    fn without_an_export_thread_span_threads_export() {
+        let count = Arc::new(AtomicUsize::new(0));
+        SPAWN_FAILS.with(|f| f.set(true));
+        let provider = TracerProvider::builder()
+            .config(TracerConfig::new("no-thread").with_export_batch_size(2))
+            .exporter(SharedExporter::new(Count(Arc::clone(&count))))
+            .build();
+        provider.tracer().start_span("a").end();
+        provider.tracer().start_span("b").end();
+        assert_eq!(count.load(Ordering::SeqCst), 2, "{:?}", provider.stats());
+        provider.tracer().start_span("c").end();
+        provider.shutdown().unwrap();
+        assert_eq!(count.load(Ordering::SeqCst), 3);
     }
 
     /// A span that finds the arena full waits for the export thread, but not on the
