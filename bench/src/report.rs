@@ -49,13 +49,13 @@ impl Row {
 /// A share of spans as a percentage, rounded down where any were lost (found by
 /// review: 99.96 % printed as 100.0 %).
 pub fn fmt_share(share: f64) -> String {
-    let percent = share * 100.0;
-    let shown = if share < 1.0 {
-        (percent * 10.0).floor() / 10.0
-    } else {
-        percent
-    };
-    format!("{shown:.1} %")
+    // In tenths of a percent, rounded down; the small nudge keeps a share that is
+    // exactly a tenth (0.29) from printing a tenth less through the float's error.
+    let mut tenths = (share * 1000.0 + 1e-6).floor();
+    if share < 1.0 {
+        tenths = tenths.min(999.0);
+    }
+    format!("{:.1} %", tenths / 10.0)
 }
 
 /// Rows in print order.
@@ -208,5 +208,19 @@ pub fn fmt_ratio(r: f64) -> String {
         format!("{r:.0}")
     } else {
         format!("{r:.1}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fmt_share;
+
+    #[test]
+    fn shares_round_down_where_spans_were_lost() {
+        assert_eq!(fmt_share(1.0), "100.0 %");
+        assert_eq!(fmt_share(0.9996), "99.9 %");
+        assert_eq!(fmt_share(0.29), "29.0 %");
+        assert_eq!(fmt_share(0.2049), "20.4 %");
+        assert_eq!(fmt_share(0.0), "0.0 %");
     }
 }

@@ -3,12 +3,13 @@
 //!
 //! - picotrace-std's `TracingLayer` over a `TracerProvider` whose export thread discards,
 //!   at its defaults (the fields become attributes, nothing else);
-//! - the same layer adding what `tracing-opentelemetry` adds by default: the source
-//!   location, the thread and busy/idle time (7 attributes);
+//! - the same layer adding most of what `tracing-opentelemetry` adds by default: the
+//!   source location, the thread and busy/idle time (7 span attributes);
 //! - `tracing-opentelemetry` over an `opentelemetry_sdk` provider (simple processor,
-//!   discarding exporter: the bench's W1 peer), at its defaults;
-//! - the same with location, threads and busy/idle time off: the attributes of
-//!   picotrace's default row;
+//!   discarding exporter: the bench's W1 peer), at its defaults (those 7, the span's
+//!   `target`, and the location on every event);
+//! - the same with location, threads, busy/idle time and `target` off: the attributes
+//!   of picotrace's default row;
 //! - the registry alone: what `tracing` itself costs, the floor both layers add to.
 //!
 //! Shapes: "span" is a span with 3 fields and 1 event; "nested" is a root with 3

@@ -188,6 +188,13 @@ pub trait SpanSampler: Copy + Send + Sync + fmt::Display {
         false
     }
 
+    /// Returns `true` when a decision may depend on [`SamplingParams::attributes`] (a
+    /// user's sampler may: the default): instrumentation gathers attributes for the
+    /// sampler before a span starts only then (the std adapter's HTTP layers).
+    fn reads_attributes(&self) -> bool {
+        true
+    }
+
     /// Returns `true` when every root span is recorded and sampled: the tracer then
     /// claims a root's slot before sampling, and skips the decision.
     fn records_every_root(&self) -> bool {
@@ -223,6 +230,9 @@ pub struct ParentBasedAlwaysOn;
 
 impl SpanSampler for AlwaysOn {
     const FIXED_TRAITS: bool = true;
+    fn reads_attributes(&self) -> bool {
+        false
+    }
     #[inline]
     fn decide_shared(&self, params: &SamplingParams<'_>) -> Option<SamplingResult> {
         let result = SamplingResult::new(SamplingDecision::RecordAndSample);
@@ -244,6 +254,9 @@ impl fmt::Display for AlwaysOn {
 
 impl SpanSampler for AlwaysOff {
     const FIXED_TRAITS: bool = true;
+    fn reads_attributes(&self) -> bool {
+        false
+    }
     #[inline]
     fn decide_shared(&self, params: &SamplingParams<'_>) -> Option<SamplingResult> {
         let result = SamplingResult::new(SamplingDecision::Drop);
@@ -262,6 +275,9 @@ impl fmt::Display for AlwaysOff {
 
 impl SpanSampler for ParentBasedAlwaysOn {
     const FIXED_TRAITS: bool = true;
+    fn reads_attributes(&self) -> bool {
+        false
+    }
     #[inline]
     fn decide_shared(&self, params: &SamplingParams<'_>) -> Option<SamplingResult> {
         let Some(parent) = params.parent else {
@@ -303,6 +319,9 @@ impl SpanSampler for Sampler {
     fn uses_clock(&self) -> bool {
         Sampler::uses_clock(self)
     }
+    fn reads_attributes(&self) -> bool {
+        self.any_sampler(|s| matches!(s, RootSampler::Custom(_)))
+    }
     #[inline]
     fn records_every_root(&self) -> bool {
         Sampler::records_every_root(self)
@@ -331,6 +350,9 @@ impl SpanSampler for RootSampler {
     fn uses_clock(&self) -> bool {
         matches!(self, RootSampler::RateLimiting(_) | RootSampler::Custom(_))
     }
+    fn reads_attributes(&self) -> bool {
+        matches!(self, RootSampler::Custom(_))
+    }
     fn records_every_root(&self) -> bool {
         matches!(self, RootSampler::AlwaysOn)
     }
@@ -355,6 +377,9 @@ impl SpanSampler for ParentBased {
     }
     fn uses_clock(&self) -> bool {
         Sampler::ParentBased(*self).uses_clock()
+    }
+    fn reads_attributes(&self) -> bool {
+        Sampler::ParentBased(*self).reads_attributes()
     }
     fn records_every_root(&self) -> bool {
         matches!(self.root, RootSampler::AlwaysOn)

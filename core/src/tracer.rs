@@ -1104,6 +1104,14 @@ where
             .start()
     }
 
+    /// Whether the sampler may decide by a span's attributes
+    /// ([`SpanSampler::reads_attributes`]):
+    /// instrumentation gathers them for it before the start only then.
+    #[inline]
+    pub fn sampler_reads_attributes(&self) -> bool {
+        self.sampler.reads_attributes()
+    }
+
     /// Returns a builder for a span with a kind, parent, attributes, links or start time.
     #[inline]
     pub fn span_builder<'p>(&self, name: &'p str) -> SpanBuilder<'_, 'p, Self> {
@@ -1114,6 +1122,7 @@ where
                 kind: SpanKind::Internal,
                 parent: Parent::Root,
                 attributes: &[],
+                attributes_for_sampler_only: false,
                 links: &[],
                 start_time: None,
             },
@@ -1264,9 +1273,14 @@ where
             write_updated_trace_state(&mut slot, parent_state, result.threshold, Some(params.name));
         }
         // Most spans start without builder attributes or links: no record view for them.
-        if recording && !(params.attributes.is_empty() && params.links.is_empty()) {
+        let attributes = if params.attributes_for_sampler_only {
+            &[]
+        } else {
+            params.attributes
+        };
+        if recording && !(attributes.is_empty() && params.links.is_empty()) {
             let mut record = slot.record();
-            record.set_attribute_list(params.attributes, &self.limits);
+            record.set_attribute_list(attributes, &self.limits);
             for link in params.links {
                 record.add_link(
                     link.context,
@@ -1734,6 +1748,18 @@ where
     /// are recorded when the span records.
     pub fn attributes(mut self, attributes: &'a [KeyValue<'a>]) -> Self {
         self.params.attributes = attributes;
+        self.params.attributes_for_sampler_only = false;
+        self
+    }
+
+    /// Sets attributes the sampler sees
+    /// ([`SamplingParams::attributes`](crate::sampler::SamplingParams::attributes)) but
+    /// that are not recorded (instead of [`attributes`](Self::attributes)): for
+    /// instrumentation that records its attributes itself once the span records, with
+    /// `&'static` keys, which a span stores without copying their text.
+    pub fn sampler_attributes(mut self, attributes: &'a [KeyValue<'a>]) -> Self {
+        self.params.attributes = attributes;
+        self.params.attributes_for_sampler_only = true;
         self
     }
 

@@ -125,21 +125,33 @@ where
         let call = match grpc_call(&request) {
             Some((service, method)) => {
                 let parent = crate::current_context();
-                // Given to the span as it starts, for its sampler (as HTTP calls'
-                // are).
                 let mut attributes = StartAttributes::new();
                 attributes.push("rpc.system", "grpc");
                 attributes.push("rpc.service", service);
                 attributes.push("rpc.method", method);
-                // The server the URI names (hyper-util's client, `with_origin`);
-                // found by review: only `with_server` was read.
-                uri_server(request.uri()).push_to(&mut attributes);
-                let span = tracer
-                    .span_builder(&format!("{service}/{method}"))
+                match (request.uri().authority(), server) {
+                    // The server the layer was told (tonic's `Channel` hands its
+                    // services URIs without one).
+                    (None, Some((address, port))) => {
+                        attributes.push(semconv::SERVER_ADDRESS, address);
+                        attributes.push(semconv::SERVER_PORT, i64::from(port));
+                    }
+                    // The server the URI names (hyper-util's client, `with_origin`);
+                    // found by review: only `with_server` was read.
+                    _ => uri_server(request.uri()).push_to(&mut attributes),
+                }
+                // Given to a sampler that may decide by them before the start (as
+                // HTTP calls' are), recorded with their static keys once it records.
+                let name = format!("{service}/{method}");
+                let mut builder = tracer
+                    .span_builder(&name)
                     .kind(picotrace::SpanKind::Client)
-                    .parent(parent.as_ref())
-                    .attributes(attributes.as_slice())
-                    .start();
+                    .parent(parent.as_ref());
+                if tracer.sampler_reads_attributes() {
+                    builder = builder.sampler_attributes(attributes.as_slice());
+                }
+                let mut span = builder.start();
+                attributes.record_on(&mut span);
                 let call = HttpClientSpan::from_span(span, tracer, propagators);
                 call.inject(request.headers_mut());
                 call
@@ -147,8 +159,9 @@ where
             None => HttpClientSpan::start_request_on(tracer, propagators, &mut request),
         };
         let mut call = call;
-        if let (Some(span), None) = (call.span_mut(), request.uri().authority()) {
-            // The server the URI does not name, as the layer was told.
+        if let (false, Some(span), None) = (grpc, call.span_mut(), request.uri().authority()) {
+            // The server the URI does not name, as the layer was told (after the start:
+            // an HTTP call's sampler sees the URI's attributes alone).
             if let Some((address, port)) = server {
                 span.set_attribute(semconv::SERVER_ADDRESS, address);
                 span.set_attribute(semconv::SERVER_PORT, i64::from(port));

@@ -32,8 +32,8 @@
 //! name), `http.request.method` (`_OTHER` with `http.request.method_original`),
 //! `url.full` (credentials replaced by `REDACTED:REDACTED`, the values of signed-URL
 //! query keys such as `sig` by `REDACTED`), `url.template`, `server.address`,
-//! `server.port` (the scheme's default when the URL has none), all given to the span
-//! as it starts (a custom sampler sees them), then
+//! `server.port` (the scheme's default when the URL has none), given to a custom
+//! sampler before the start (`RootSampler::Custom` may decide by them), then
 //! `http.response.status_code`, and an Error with the status code as `error.type`
 //! for a code of 400 or more (a client span fails on a 4xx too), or the error type given to
 //! [`fail`](HttpClientSpan::fail) with an `exception` event. A span dropped without
@@ -93,6 +93,19 @@ impl<'a> HttpClientSpanBuilder<'a> {
         self.start_on(provider.tracer(), provider.propagators())
     }
 
+    /// The call's attributes but its URL's.
+    fn attributes(&self, method: &'static str) -> StartAttributes<'a> {
+        let mut attributes = StartAttributes::new();
+        attributes.push(semconv::HTTP_REQUEST_METHOD, method);
+        if method == "_OTHER" {
+            attributes.push("http.request.method_original", self.method);
+        }
+        if let Some(template) = self.template {
+            attributes.push("url.template", template);
+        }
+        attributes
+    }
+
     /// [`start`](Self::start) with a tracer and propagators instead of a provider.
     pub(crate) fn start_on(
         self,
@@ -109,27 +122,52 @@ impl<'a> HttpClientSpanBuilder<'a> {
             }
         };
         let templated = self.template.map(|template| format!("{name} {template}"));
-        // Given to the span as it starts: a sampler sees them (the HTTP conventions ask
-        // for them at creation; found by review: they were set after the start).
-        let url = match self.url {
-            Url::Str(url) => url_attributes(url),
-            Url::Uri(uri) => uri_attributes(uri),
+        // The call's attributes: gathered before the start when the sampler may decide
+        // by them (the HTTP conventions ask for them at creation; found by review: they
+        // were set after the start, and a custom sampler saw none), else only once the
+        // span records.
+        let gather = || {
+            let url = match self.url {
+                Url::Str(url) => url_attributes(url),
+                Url::Uri(uri) => uri_attributes(uri),
+            };
+            (url, method)
         };
-        let mut attributes = StartAttributes::new();
-        attributes.push(semconv::HTTP_REQUEST_METHOD, method);
-        if method == "_OTHER" {
-            attributes.push("http.request.method_original", self.method);
-        }
-        if let Some(template) = self.template {
-            attributes.push("url.template", template);
-        }
-        url.push_to(&mut attributes);
-        let span = tracer
+        let early = tracer.sampler_reads_attributes().then(gather);
+        // `url.full` as text for the sampler (made only for one that reads it).
+        let early_full = early
+            .as_ref()
+            .and_then(|(url, _)| url.full.as_ref().map(UrlFull::text));
+        let early_attributes = early.as_ref().map(|(url, _)| {
+            let mut attributes = self.attributes(method);
+            if let Some(full) = &early_full {
+                attributes.push(semconv::URL_FULL, &**full);
+            }
+            url.server.push_to(&mut attributes);
+            attributes
+        });
+        let mut builder = tracer
             .span_builder(templated.as_deref().unwrap_or(name))
             .kind(picotrace::SpanKind::Client)
-            .parent(parent)
-            .attributes(attributes.as_slice())
-            .start();
+            .parent(parent);
+        if let Some(attributes) = &early_attributes {
+            builder = builder.sampler_attributes(attributes.as_slice());
+        }
+        let mut span = builder.start();
+        if span.is_recording() {
+            if let Some(attributes) = &early_attributes {
+                attributes.record_on(&mut span);
+            } else {
+                let (url, _) = gather();
+                let mut attributes = self.attributes(method);
+                url.server.push_to(&mut attributes);
+                attributes.record_on(&mut span);
+                // Formatted straight into the span (no `String` per call).
+                if let Some(full) = &url.full {
+                    span.set_attribute_fmt(semconv::URL_FULL, format_args!("{full}"));
+                }
+            }
+        }
         HttpClientSpan {
             span: Some(span),
             tracer,
@@ -320,16 +358,51 @@ fn record_status(span: &mut StdSpan, status: http::StatusCode) {
 /// signed-URL secrets redacted) and the server.
 #[derive(Default)]
 pub(crate) struct UrlAttributes<'a> {
-    full: Option<Cow<'a, str>>,
+    full: Option<UrlFull<'a>>,
     server: ServerAttributes<'a>,
 }
 
-impl<'a> UrlAttributes<'a> {
-    pub(crate) fn push_to<'s>(&'s self, attributes: &mut StartAttributes<'s>) {
-        if let Some(full) = &self.full {
-            attributes.push(semconv::URL_FULL, &**full);
+/// `url.full`, redacted: the URL's own text, or its parts with what it hides.
+enum UrlFull<'a> {
+    /// Nothing to redact.
+    Text(Cow<'a, str>),
+    /// `scheme://[REDACTED:REDACTED@]host_port rest`.
+    Parts {
+        scheme: &'a str,
+        credentials: bool,
+        host_port: &'a str,
+        rest: Cow<'a, str>,
+    },
+}
+
+impl UrlFull<'_> {
+    /// As text (a `String` only when made of parts).
+    fn text(&self) -> Cow<'_, str> {
+        match self {
+            UrlFull::Text(text) => Cow::Borrowed(&**text),
+            parts => Cow::Owned(parts.to_string()),
         }
-        self.server.push_to(attributes);
+    }
+}
+
+impl std::fmt::Display for UrlFull<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            UrlFull::Text(text) => f.write_str(text),
+            UrlFull::Parts {
+                scheme,
+                credentials,
+                host_port,
+                rest,
+            } => {
+                let hidden = if *credentials {
+                    "REDACTED:REDACTED@"
+                } else {
+                    ""
+                };
+                write!(f, "{scheme}://{hidden}{host_port}{rest}")
+            }
+        }
     }
 }
 
@@ -372,7 +445,7 @@ impl<'a> ServerAttributes<'a> {
 fn url_attributes(url: &str) -> UrlAttributes<'_> {
     let Some((scheme, authority, rest)) = split_url(url) else {
         return UrlAttributes {
-            full: (!url.contains('@')).then(|| redact_rest(url)),
+            full: (!url.contains('@')).then(|| UrlFull::Text(redact_rest(url))),
             ..UrlAttributes::default()
         };
     };
@@ -398,7 +471,7 @@ fn parts_attributes<'a>(
     authority: &'a str,
     rest: &'a str,
 ) -> UrlAttributes<'a> {
-    let (userinfo, host_port) = match authority.rsplit_once('@') {
+    let (credentials, host_port) = match authority.rsplit_once('@') {
         Some((_, host_port)) => (true, host_port),
         None => (false, authority),
     };
@@ -407,15 +480,19 @@ fn parts_attributes<'a>(
         // holding `/`, `?` or `#` (`user:p?ss@host`). With an `@` anywhere, the text
         // could hold credentials: not recorded.
         return UrlAttributes {
-            full: (!url.is_empty() && !url.contains('@')).then(|| redact_rest(url)),
+            full: (!url.is_empty() && !url.contains('@')).then(|| UrlFull::Text(redact_rest(url))),
             ..UrlAttributes::default()
         };
     };
     let rest = redact_rest(rest);
-    let full = match (userinfo, &rest) {
-        (false, Cow::Borrowed(_)) if !url.is_empty() => Cow::Borrowed(url),
-        (false, rest) => Cow::Owned(format!("{scheme}://{host_port}{rest}")),
-        (true, rest) => Cow::Owned(format!("{scheme}://REDACTED:REDACTED@{host_port}{rest}")),
+    let full = match (credentials, rest) {
+        (false, Cow::Borrowed(_)) if !url.is_empty() => UrlFull::Text(Cow::Borrowed(url)),
+        (credentials, rest) => UrlFull::Parts {
+            scheme,
+            credentials,
+            host_port,
+            rest,
+        },
     };
     UrlAttributes {
         full: Some(full),

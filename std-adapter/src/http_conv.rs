@@ -139,11 +139,13 @@ pub(crate) const GRPC_UNKNOWN: u8 = 2;
 #[cfg_attr(not(feature = "tower"), allow(dead_code))]
 pub(crate) const GRPC_UNIMPLEMENTED: u8 = 12;
 
-/// The attributes a span is given as it starts, which its sampler sees (the HTTP
-/// conventions ask for them at creation, for sampling): at most
-/// [`StartAttributes::MAX`], more than a request ever has. On the stack.
+/// A span's attributes gathered before it starts, for a sampler that decides by them
+/// (the HTTP conventions ask for them at creation, for sampling), then recorded with
+/// their `&'static` keys (stored without copying their text) once the span records:
+/// at most [`StartAttributes::MAX`], more than a request ever has. On the stack.
 pub(crate) struct StartAttributes<'a> {
     list: [picotrace::KeyValue<'a>; StartAttributes::MAX],
+    keys: [&'static str; StartAttributes::MAX],
     len: usize,
 }
 
@@ -153,19 +155,31 @@ impl<'a> StartAttributes<'a> {
     pub(crate) fn new() -> Self {
         Self {
             list: [picotrace::KeyValue::new("", false); Self::MAX],
+            keys: [""; Self::MAX],
             len: 0,
         }
     }
 
-    pub(crate) fn push(&mut self, key: &'a str, value: impl picotrace::IntoValue<'a>) {
-        if let Some(slot) = self.list.get_mut(self.len) {
+    pub(crate) fn push(&mut self, key: &'static str, value: impl picotrace::IntoValue<'a>) {
+        if let (Some(slot), Some(static_key)) =
+            (self.list.get_mut(self.len), self.keys.get_mut(self.len))
+        {
             *slot = picotrace::KeyValue::new(key, value);
+            *static_key = key;
             self.len += 1;
         }
     }
 
+    /// For the sampler ([`picotrace::SpanBuilder::sampler_attributes`]).
     pub(crate) fn as_slice(&self) -> &[picotrace::KeyValue<'a>] {
         &self.list[..self.len]
+    }
+
+    /// Records them on `span` (nothing when it does not record).
+    pub(crate) fn record_on(&self, span: &mut crate::StdSpan) {
+        for (key, kv) in self.keys.iter().zip(self.as_slice()) {
+            span.set_attribute(key, kv.value);
+        }
     }
 }
 

@@ -48,9 +48,11 @@
 //! `server.address` and `server.port`, `client.address`, `network.peer.address` and
 //! `network.peer.port` (when told where the connection's peer address is:
 //! [`with_peer`](ServerLayer::with_peer)), `network.protocol.version` and
-//! `user_agent.original`. These (and a gRPC call's `rpc.*` and server) are given to
-//! the span as it starts, so a custom sampler (`RootSampler::Custom`) sees them in
-//! `SamplingParams::attributes`: to drop health checks by `url.path`, say.
+//! `user_agent.original`. With a custom sampler (`RootSampler::Custom`, which may
+//! decide by attributes) these (and a gRPC call's `rpc.*` and server) are gathered
+//! before the span starts and given to it in `SamplingParams::attributes`: to drop
+//! health checks by `url.path`, say; with the built-in samplers, only once the span
+//! records.
 //!
 //! Behind a reverse proxy, the original request's scheme, host and client come from
 //! the first element of `Forwarded` (`proto`, `host`, `for`), else from
@@ -257,60 +259,43 @@ where
             (None, Some(route)) => Some(format!("{name_method} {route}")),
             (None, None) => None,
         };
-        // What the request says of itself, given to the span as it starts: a sampler
-        // sees it (the HTTP conventions: these SHOULD be provided at span creation;
-        // found by review: they were set after the start, and a custom sampler that
-        // drops health checks by `url.path` saw nothing).
+        // What the request says of itself: gathered before the start when the sampler
+        // may decide by it (a custom sampler dropping health checks by `url.path`; the
+        // HTTP conventions: these SHOULD be given at creation; found by review: they
+        // were set after the start, and such a sampler saw nothing), else only once the
+        // span records.
         let peer = peer.and_then(|peer| peer(request.extensions()));
-        let client = match original_client(request.headers()) {
-            Ok(Some(client)) => Some(client),
-            // No proxy header: the peer is the client.
-            Ok(None) => peer.map(|p| p.ip()),
-            Err(()) => None,
+        let what = RequestAttributes {
+            grpc,
+            method,
+            route,
+            scheme,
+            query,
+            peer,
         };
-        // Formatted on the stack (no `String` per request).
-        let client = client.map(IpText::new);
-        let peer_ip = peer.map(|p| IpText::new(p.ip()));
-        let authority = server_authority(&request);
-        let redacted_query = match (grpc, query, request.uri().query()) {
-            (None, true, Some(q)) => Some(redact_query(q)),
-            _ => None,
-        };
-        let mut attributes = StartAttributes::new();
-        if let Some((service, rpc)) = grpc {
-            attributes.push("rpc.system", "grpc");
-            attributes.push("rpc.service", service);
-            attributes.push("rpc.method", rpc);
-            push_server(&mut attributes, authority.as_ref());
-        } else {
-            attributes.push(semconv::HTTP_REQUEST_METHOD, method);
-            if method == "_OTHER" {
-                attributes.push("http.request.method_original", request.method().as_str());
-            }
-            if let Some(route) = route {
-                attributes.push(semconv::HTTP_ROUTE, route);
-            }
-            push_request(
-                &mut attributes,
-                &request,
-                scheme,
-                redacted_query.as_deref(),
-                authority.as_ref(),
-            );
-        }
-        if let Some(client) = &client {
-            attributes.push("client.address", client.as_str());
-        }
-        if let (Some(peer), Some(ip)) = (peer, &peer_ip) {
-            attributes.push("network.peer.address", ip.as_str());
-            attributes.push("network.peer.port", i64::from(peer.port()));
-        }
-        let span = tracer
+        let early_parts = tracer
+            .sampler_reads_attributes()
+            .then(|| RequestParts::new(&request, &what));
+        let early = early_parts
+            .as_ref()
+            .map(|parts| parts.attributes(&request, &what));
+        let mut builder = tracer
             .span_builder(name.as_deref().unwrap_or(name_method))
             .kind(picotrace::SpanKind::Server)
-            .parent(&context)
-            .attributes(attributes.as_slice())
-            .start();
+            .parent(&context);
+        if let Some(attributes) = &early {
+            builder = builder.sampler_attributes(attributes.as_slice());
+        }
+        let mut span = builder.start();
+        if span.is_recording() {
+            match &early {
+                Some(attributes) => attributes.record_on(&mut span),
+                None => {
+                    let parts = RequestParts::new(&request, &what);
+                    parts.attributes(&request, &what).record_on(&mut span);
+                }
+            }
+        }
         // Kept for the rename of a call to a method the server does not serve (a cheap
         // clone: the URI's bytes are shared).
         let grpc = grpc.and_then(|_| request.uri().path_and_query().cloned());
@@ -335,6 +320,84 @@ where
             head,
             baggage,
         }
+    }
+}
+
+/// What the layer knows of a request besides the request itself.
+struct RequestAttributes<'a> {
+    grpc: Option<(&'a str, &'a str)>,
+    method: &'static str,
+    route: Option<&'a str>,
+    scheme: &'static str,
+    query: bool,
+    peer: Option<std::net::SocketAddr>,
+}
+
+/// The parts of a request's attributes that are made, not borrowed: the server's
+/// authority, the client's and the peer's addresses as text, the redacted query.
+struct RequestParts<'r> {
+    authority: Option<http::uri::Authority>,
+    client: Option<IpText>,
+    peer: Option<IpText>,
+    query: Option<std::borrow::Cow<'r, str>>,
+}
+
+impl<'r> RequestParts<'r> {
+    fn new<B>(request: &'r http::Request<B>, what: &RequestAttributes<'_>) -> Self {
+        let client = match original_client(request.headers()) {
+            Ok(Some(client)) => Some(client),
+            // No proxy header: the peer is the client.
+            Ok(None) => what.peer.map(|p| p.ip()),
+            Err(()) => None,
+        };
+        Self {
+            authority: server_authority(request),
+            client: client.map(IpText::new),
+            peer: what.peer.map(|p| IpText::new(p.ip())),
+            query: match (what.grpc, what.query, request.uri().query()) {
+                (None, true, Some(q)) => Some(redact_query(q)),
+                _ => None,
+            },
+        }
+    }
+
+    /// The span's attributes: the gRPC conventions' for a gRPC call, else the HTTP
+    /// server conventions'.
+    fn attributes<'a, B>(
+        &'a self,
+        request: &'a http::Request<B>,
+        what: &RequestAttributes<'a>,
+    ) -> StartAttributes<'a> {
+        let mut attributes = StartAttributes::new();
+        if let Some((service, rpc)) = what.grpc {
+            attributes.push("rpc.system", "grpc");
+            attributes.push("rpc.service", service);
+            attributes.push("rpc.method", rpc);
+            push_server(&mut attributes, self.authority.as_ref());
+        } else {
+            attributes.push(semconv::HTTP_REQUEST_METHOD, what.method);
+            if what.method == "_OTHER" {
+                attributes.push("http.request.method_original", request.method().as_str());
+            }
+            if let Some(route) = what.route {
+                attributes.push(semconv::HTTP_ROUTE, route);
+            }
+            push_request(
+                &mut attributes,
+                request,
+                what.scheme,
+                self.query.as_deref(),
+                self.authority.as_ref(),
+            );
+        }
+        if let Some(client) = &self.client {
+            attributes.push("client.address", client.as_str());
+        }
+        if let (Some(peer), Some(ip)) = (what.peer, &self.peer) {
+            attributes.push("network.peer.address", ip.as_str());
+            attributes.push("network.peer.port", i64::from(peer.port()));
+        }
+        attributes
     }
 }
 

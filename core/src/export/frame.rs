@@ -17,9 +17,10 @@
 //!
 //! Nothing here allocates or panics; every loss is counted ([`FrameStats`], `QueueStats`).
 //! Losses while encoding or queueing (a frame that does not fit) are reported to the
-//! tracer as lost spans; bytes lost once queued (a failed write in
-//! `FrameQueue::write_to`) are counted in `QueueStats::send_errors`, per chunk written,
-//! not per span: the tracer counted those spans exported when the queue took them.
+//! tracer as lost spans; bytes lost once queued (a failed write, or flush, in
+//! `FrameQueue::write_to`) are counted in `QueueStats::send_errors`, per chunk written
+//! (and per failed flush), not per span: the tracer counted those spans exported when
+//! the queue took them.
 //! (Found by review: this said every loss reached the tracer.)
 //!
 //! ```
@@ -74,7 +75,8 @@ pub struct FrameStats {
     /// Spans dropped because one alone does not fit in the encode buffer (or, when the
     /// buffer cannot hold a request at all, every span of the batch).
     pub spans_too_large: u32,
-    /// Writes the byte sink refused (each costs the frame it was part of).
+    /// Writes the byte sink refused (each costs the frame it was part of), and failed
+    /// flushes of a `FrameExporter`'s writer (each costs the whole export).
     pub write_errors: u32,
     /// Spans lost with frames the sink refused.
     pub spans_write_failed: u32,
@@ -309,8 +311,8 @@ pub struct QueueStats {
     pub frames_dropped: u32,
     /// Bytes handed to the sending side.
     pub bytes_sent: u32,
-    /// Writes of the sending side that failed (their bytes are lost; the receiver drops
-    /// the frame they cut).
+    /// Writes (and flushes) of the sending side that failed (their bytes are lost; the
+    /// receiver drops the frame they cut).
     pub send_errors: u32,
 }
 

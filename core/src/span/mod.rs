@@ -184,6 +184,8 @@ pub struct StartParams<'a> {
     pub kind: SpanKind,
     pub parent: Parent<'a>,
     pub attributes: &'a [KeyValue<'a>],
+    /// `attributes` are for the sampler alone: not recorded.
+    pub attributes_for_sampler_only: bool,
     pub links: &'a [Link<'a>],
     pub start_time: Option<Timestamp>,
 }
@@ -708,6 +710,7 @@ impl<'t> Span<'t> {
                 kind,
                 parent: Parent::Local(self),
                 attributes: &[],
+                attributes_for_sampler_only: false,
                 links: &[],
                 start_time: None,
             }),

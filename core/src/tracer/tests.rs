@@ -1079,6 +1079,24 @@ fn samplers_see_the_attributes_and_links_a_span_is_built_with() {
         .links(&links)
         .start();
     assert!(linked.is_recording());
+    // Attributes for the sampler alone: it decides by them, the span does not keep
+    // them (instrumentation records its own, with static keys).
+    assert!(t.sampler_reads_attributes());
+    assert!(!t
+        .span_builder("GET")
+        .sampler_attributes(&health)
+        .start()
+        .is_recording());
+    drop(linked);
+    let kept = t.span_builder("GET").sampler_attributes(&users).start();
+    assert!(kept.is_recording());
+    drop(kept);
+    let spans = exported(&t);
+    let last = spans.last().expect("exported");
+    assert!(last.attrs.is_empty(), "{last:?}");
+    // A sampler chosen by the tracer's configuration reads none.
+    let plain = tracer_with(TracerConfig::new("svc"), SpanArena::<2>::new(), &clock);
+    assert!(!plain.sampler_reads_attributes());
 }
 
 /// Regressions found reviewing the OTLP output: an empty attribute key was stored (the
@@ -2420,10 +2438,6 @@ fn an_unseeded_disabled_tracer_passes_the_parent_on() {
     assert_ne!(x.context().span_id, y.context().span_id);
 }
 
-/// Regression: a span started before seeding carries its parent's context (its span
-/// id is the parent's). `set_parent` after seeding gave it a record under that id, so
-/// it was exported with its old parent's span id and, when it held a slot for the
-/// parent's tracestate, a start time of 0.
 /// Regression (found by review): a span started before seeding (passed on, no slot)
 /// that `set_parent` would record and sample, refused then by the full arena, was
 /// counted nowhere: neither started nor dropped, where the same span started after
@@ -2461,6 +2475,10 @@ fn a_span_passed_on_before_seeding_and_refused_by_the_full_arena_is_counted() {
     );
 }
 
+/// Regression: a span started before seeding carries its parent's context (its span
+/// id is the parent's). `set_parent` after seeding gave it a record under that id, so
+/// it was exported with its old parent's span id and, when it held a slot for the
+/// parent's tracestate, a start time of 0.
 #[test]
 fn a_span_started_before_seeding_gets_its_own_id_and_start_when_set_parent_records_it() {
     let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
