@@ -1273,14 +1273,11 @@ where
             write_updated_trace_state(&mut slot, parent_state, result.threshold, Some(params.name));
         }
         // Most spans start without builder attributes or links: no record view for them.
-        let attributes = if params.attributes_for_sampler_only {
-            &[]
-        } else {
-            params.attributes
-        };
-        if recording && !(attributes.is_empty() && params.links.is_empty()) {
+        if recording && !(params.attributes.is_empty() && params.links.is_empty()) {
             let mut record = slot.record();
-            record.set_attribute_list(attributes, &self.limits);
+            if !params.attributes_for_sampler_only {
+                record.set_attribute_list(params.attributes, &self.limits);
+            }
             for link in params.links {
                 record.add_link(
                     link.context,
