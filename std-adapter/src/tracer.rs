@@ -881,7 +881,10 @@ impl TracerProviderBuilder {
             // Spans are exported by the threads that end them, a batch at a time (a
             // scheduled delay has no thread to keep it: the last spans of a quiet
             // process wait for `flush` or `shutdown`).
-            eprintln!(
+            // Not `eprintln!`: a closed stderr is no panic.
+            use std::io::Write as _;
+            let _ = writeln!(
+                std::io::stderr(),
                 "picotrace: the export thread could not be started; spans are exported \
                  by the threads that end them, a batch at a time"
             );

@@ -160,3 +160,27 @@ fn the_quick_start_takes_the_export_schedule_from_the_environment() {
     let root = stdout.find("POST /api/search").expect("root span");
     assert!(db < root, "{stdout}");
 }
+
+/// Regression (found by review): with stdout closed (`quickstart | head -n1`: the
+/// reader gone), `println!` panicked (exit code 101) and the loss was never shown. The
+/// console's spans are counted lost and said so on stderr; the program fails cleanly.
+#[test]
+fn a_closed_stdout_is_no_panic_and_the_loss_is_reported() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_quickstart"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run quickstart");
+    // The reader goes away at once: every write to stdout fails (EPIPE).
+    drop(child.stdout.take());
+    let out = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_ne!(out.status.code(), Some(101), "{stderr}");
+    assert!(
+        !out.status.success(),
+        "the spans were not printed: {stderr}"
+    );
+    assert!(stderr.contains("quickstart: 4 spans lost"), "{stderr}");
+}

@@ -118,6 +118,43 @@ pub enum Progress<'a> {
     },
 }
 
+/// Text from outside (the gateway's `traceparent`) as it is, but for control
+/// characters, escaped: a forged line or a terminal escape sequence does not reach the
+/// operator's console (found by review).
+struct Escaped<'a>(&'a str);
+
+impl core::fmt::Display for Escaped<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        for c in self.0.chars() {
+            if c.is_control() {
+                write!(f, "{}", c.escape_default())?;
+            } else {
+                f.write_char(c)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use super::*;
+
+    #[test]
+    fn a_forged_traceparent_cannot_write_lines_or_escapes_to_the_console() {
+        let mut out = std::string::String::new();
+        out.report(&Progress::Request {
+            traceparent: "00-ab\r\nspans: 0 started\u{1b}[2J",
+        });
+        assert_eq!(out, "traceparent: 00-ab\\r\\nspans: 0 started\\u{1b}[2J\n");
+        let mut out = std::string::String::new();
+        let valid = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        out.report(&Progress::Request { traceparent: valid });
+        assert_eq!(out, std::format!("traceparent: {valid}\n"));
+    }
+}
+
 /// Where the workload reports its [`Progress`].
 pub trait Console {
     /// Reports one step.
@@ -128,7 +165,9 @@ pub trait Console {
 impl<W: Write> Console for W {
     fn report(&mut self, progress: &Progress<'_>) {
         let _ = match *progress {
-            Progress::Request { traceparent } => writeln!(self, "traceparent: {traceparent}"),
+            Progress::Request { traceparent } => {
+                writeln!(self, "traceparent: {}", Escaped(traceparent))
+            }
             Progress::Continuing { parent } => {
                 writeln!(self, "continuing trace {}", parent.trace_id)
             }
