@@ -126,19 +126,16 @@ impl<'a> HttpClientSpanBuilder<'a> {
         // by them (the HTTP conventions ask for them at creation; found by review: they
         // were set after the start, and a custom sampler saw none), else only once the
         // span records.
-        let gather = || {
-            let url = match self.url {
-                Url::Str(url) => url_attributes(url),
-                Url::Uri(uri) => uri_attributes(uri),
-            };
-            (url, method)
+        let gather_url = || match self.url {
+            Url::Str(url) => url_attributes(url),
+            Url::Uri(uri) => uri_attributes(uri),
         };
-        let early = tracer.sampler_reads_attributes().then(gather);
+        let early = tracer.sampler_reads_attributes().then(gather_url);
         // `url.full` as text for the sampler (made only for one that reads it).
         let early_full = early
             .as_ref()
-            .and_then(|(url, _)| url.full.as_ref().map(UrlFull::text));
-        let early_attributes = early.as_ref().map(|(url, _)| {
+            .and_then(|url| url.full.as_ref().map(UrlFull::text));
+        let early_attributes = early.as_ref().map(|url| {
             let mut attributes = self.attributes(method);
             if let Some(full) = &early_full {
                 attributes.push(semconv::URL_FULL, &**full);
@@ -158,7 +155,7 @@ impl<'a> HttpClientSpanBuilder<'a> {
             if let Some(attributes) = &early_attributes {
                 attributes.record_on(&mut span);
             } else {
-                let (url, _) = gather();
+                let url = gather_url();
                 let mut attributes = self.attributes(method);
                 url.server.push_to(&mut attributes);
                 attributes.record_on(&mut span);
