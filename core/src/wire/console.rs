@@ -283,8 +283,38 @@ fn escaped(c: char) -> bool {
     !matches!(c, '"' | '\'') && c.escape_debug().len() > 1
 }
 
-/// Writes `text` with the characters [`escaped`] picks escaped; returns the characters
-/// written.
+/// The terminal columns `c` takes: 2 for the East Asian wide and fullwidth characters
+/// (CJK, Hangul, fullwidth forms) and the emoji blocks, else 1 (found by review: every
+/// character was counted as one column, and a row named in Chinese pushed its bar
+/// right). The ranges are Unicode's East Asian Width W and F, in outline.
+fn columns_of(c: char) -> usize {
+    let wide = matches!(
+        c as u32,
+        0x1100..=0x115F
+            | 0x2E80..=0x303E
+            | 0x3041..=0x33FF
+            | 0x3400..=0x4DBF
+            | 0x4E00..=0x9FFF
+            | 0xA000..=0xA4CF
+            | 0xAC00..=0xD7A3
+            | 0xF900..=0xFAFF
+            | 0xFE30..=0xFE4F
+            | 0xFF00..=0xFF60
+            | 0xFFE0..=0xFFE6
+            | 0x1F300..=0x1F64F
+            | 0x1F680..=0x1F6FF
+            | 0x1F900..=0x1F9FF
+            | 0x20000..=0x3FFFD
+    );
+    if wide {
+        2
+    } else {
+        1
+    }
+}
+
+/// Writes `text` with the characters [`escaped`] picks escaped; returns the terminal
+/// columns written.
 fn write_clean<W: Write + ?Sized>(text: &str, w: &mut W) -> Result<usize, fmt::Error> {
     let mut width = 0;
     for c in text.chars() {
@@ -295,7 +325,7 @@ fn write_clean<W: Write + ?Sized>(text: &str, w: &mut W) -> Result<usize, fmt::E
             }
         } else {
             w.write_char(c)?;
-            width += 1;
+            width += columns_of(c);
         }
     }
     Ok(width)
@@ -311,7 +341,7 @@ fn write_clean_cut<W: Write + ?Sized>(
         if escaped(c) {
             c.escape_debug().len()
         } else {
-            1
+            columns_of(c)
         }
     };
     if text.chars().map(columns).sum::<usize>() <= max {
@@ -797,6 +827,43 @@ mod tests {
         assert_eq!(bars.len(), 3, "{out}");
         assert!(bars.iter().all(|&b| b == bars[0]), "{out}");
         assert!(out.contains("  GET /api/v1/users/{id}/orde…"), "{out}");
+    }
+
+    /// Regression (found by review): a name of wide characters (CJK, emoji: two
+    /// terminal columns each) was counted one column a character, and its row's bar
+    /// stood right of the others'; cut names too.
+    #[test]
+    fn wide_characters_keep_the_bars_in_their_column() {
+        let cut = "查询用户订单查询用户订单查询用户订单"; // 36 columns: cut
+        let slots = [
+            hand_span(1, 1, None, "render", (0, 10), |_| {}),
+            hand_span(1, 2, Some(1), "查询用户", (1, 9), |_| {}),
+            hand_span(1, 3, Some(1), "🚀 deploy", (2, 8), |_| {}),
+            hand_span(1, 4, Some(1), cut, (3, 7), |_| {}),
+        ];
+        let out = tree_of(&slots);
+        // Display columns before the bar: CJK and the rocket take two.
+        let column = |l: &str| {
+            let end = l.find('|').unwrap();
+            l[..end]
+                .chars()
+                .map(|c| {
+                    if c.len_utf8() >= 3 && c != '…' {
+                        2
+                    } else {
+                        1
+                    }
+                })
+                .sum::<usize>()
+        };
+        let bars: std::vec::Vec<usize> = out
+            .lines()
+            .filter(|l| l.contains('|'))
+            .map(column)
+            .collect();
+        assert_eq!(bars.len(), 4, "{out}");
+        assert!(bars.iter().all(|&b| b == bars[0]), "{bars:?}\n{out}");
+        assert!(out.contains('…'), "{out}");
     }
 
     /// Regression: with many spans whose parent is not in the batch (a root still
