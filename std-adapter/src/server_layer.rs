@@ -543,9 +543,7 @@ fn record_grpc_outcome<B>(span: &mut StdSpan, response: &http::Response<B>, path
 /// ended Unset, with no status code, where the same call with a body was UNKNOWN on
 /// the client's side).
 fn record_grpc_status_missing(span: &mut StdSpan) {
-    span.set_attribute("rpc.grpc.status_code", i64::from(GRPC_UNKNOWN));
-    span.set_attribute_fmt(semconv::ERROR_TYPE, format_args!("{GRPC_UNKNOWN}"));
-    span.set_error("");
+    record_grpc_code(span, GRPC_UNKNOWN);
 }
 
 /// Records the `grpc-status` in `headers` (a response's head, or its trailers), if
@@ -553,12 +551,18 @@ fn record_grpc_status_missing(span: &mut StdSpan) {
 /// as the server's. The code, if there was one.
 fn record_grpc_status(span: &mut StdSpan, headers: &http::HeaderMap) -> Option<u8> {
     let code = grpc_status(headers)?;
+    record_grpc_code(span, code);
+    Some(code)
+}
+
+/// `rpc.grpc.status_code` `code`, and an Error for a code the conventions count as the
+/// server's.
+fn record_grpc_code(span: &mut StdSpan, code: u8) {
     span.set_attribute("rpc.grpc.status_code", i64::from(code));
     if GRPC_SERVER_ERRORS.contains(&code) {
         span.set_attribute_fmt(semconv::ERROR_TYPE, format_args!("{code}"));
         span.set_error("");
     }
-    Some(code)
 }
 
 /// The value of parameter `name` in the first element of the first `Forwarded` header
@@ -687,7 +691,7 @@ pin_project_lite::pin_project! {
                     // The client cancelled the call (or its deadline passed): its
                     // doing, CANCELLED, as when it goes mid-body (found by review:
                     // an Error `cancelled` without the call's status code).
-                    span.set_attribute("rpc.grpc.status_code", i64::from(GRPC_CANCELLED));
+                    record_grpc_code(&mut span, GRPC_CANCELLED);
                 } else {
                     span.set_attribute(semconv::ERROR_TYPE, "cancelled");
                     span.set_error("");
@@ -816,7 +820,7 @@ pin_project_lite::pin_project! {
                     span.set_error("panicked");
                 } else if *this.grpc {
                     // The client cancelled the call (RST_STREAM): its doing.
-                    span.set_attribute("rpc.grpc.status_code", i64::from(GRPC_CANCELLED));
+                    record_grpc_code(&mut span, GRPC_CANCELLED);
                 } else {
                     span.set_attribute(semconv::ERROR_TYPE, "cancelled");
                     span.set_error("");
