@@ -156,17 +156,10 @@ where
                 call.inject(request.headers_mut());
                 call
             }
-            None => HttpClientSpan::start_request_on(tracer, propagators, &mut request),
+            // The server the layer was told goes to the sampler too, when the URI names
+            // none (found by review: it was set after the start).
+            None => HttpClientSpan::start_request_on(tracer, propagators, &mut request, server),
         };
-        let mut call = call;
-        if let (false, Some(span), None) = (grpc, call.span_mut(), request.uri().authority()) {
-            // The server the URI does not name, as the layer was told (after the start:
-            // an HTTP call's sampler sees the URI's attributes alone).
-            if let Some((address, port)) = server {
-                span.set_attribute(semconv::SERVER_ADDRESS, address);
-                span.set_attribute(semconv::SERVER_PORT, i64::from(port));
-            }
-        }
         ClientFuture {
             future: self.inner.call(request),
             call: Some(call),

@@ -69,6 +69,9 @@ pub struct HttpClientSpanBuilder<'a> {
     url: Url<'a>,
     template: Option<&'a str>,
     parent: Option<&'a TraceContext>,
+    /// `server.address` and `server.port` when the URL names no server (the `tower`
+    /// client layer's `with_server`, for a request URI that is a path alone).
+    server: Option<(&'a str, u16)>,
 }
 
 impl<'a> HttpClientSpanBuilder<'a> {
@@ -126,9 +129,18 @@ impl<'a> HttpClientSpanBuilder<'a> {
         // by them (the HTTP conventions ask for them at creation; found by review: they
         // were set after the start, and a custom sampler saw none), else only once the
         // span records.
-        let gather_url = || match self.url {
-            Url::Str(url) => url_attributes(url),
-            Url::Uri(uri) => uri_attributes(uri),
+        let gather_url = || {
+            let mut url = match self.url {
+                Url::Str(url) => url_attributes(url),
+                Url::Uri(uri) => uri_attributes(uri),
+            };
+            if let (true, Some((host, port))) = (url.server.host.is_empty(), self.server) {
+                url.server = ServerAttributes {
+                    host,
+                    port: Some(port),
+                };
+            }
+            url
         };
         let early = tracer.sampler_reads_attributes().then(gather_url);
         // `url.full` as text for the sampler (made only for one that reads it).
@@ -182,6 +194,7 @@ impl HttpClientSpan {
             url: Url::Str(url),
             template: None,
             parent: None,
+            server: None,
         }
     }
 
@@ -221,14 +234,16 @@ impl HttpClientSpan {
     /// context, and writes its context and the current baggage into its headers: for
     /// clients that send `http::Request`s (hyper).
     pub fn start_request<B>(provider: &TracerProvider, request: &mut http::Request<B>) -> Self {
-        Self::start_request_on(provider.tracer(), provider.propagators(), request)
+        Self::start_request_on(provider.tracer(), provider.propagators(), request, None)
     }
 
-    /// [`start_request`](Self::start_request) with a tracer and propagators.
+    /// [`start_request`](Self::start_request) with a tracer and propagators, and the
+    /// server to record when the request's URI names none (a path alone).
     pub(crate) fn start_request_on<B>(
         tracer: &'static StdTracer,
         propagators: Propagators,
         request: &mut http::Request<B>,
+        server: Option<(&'static str, u16)>,
     ) -> Self {
         // The builder's borrows of the method and URI end at `start`: the headers are
         // written after.
@@ -237,6 +252,7 @@ impl HttpClientSpan {
             url: Url::Uri(request.uri()),
             template: None,
             parent: None,
+            server: server.filter(|_| request.uri().authority().is_none()),
         }
         .start_on(tracer, propagators);
         call.inject(request.headers_mut());

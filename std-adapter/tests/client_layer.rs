@@ -12,7 +12,7 @@ use http_body::Body as _;
 use picotrace::SpanKind;
 use picotrace_std::{ClientLayer, TracerProvider};
 use support::body::{send, BodyService, Streamed};
-use support::kept::{Keep, Seen};
+use support::kept::{Keep, Seen, SkipWhere};
 use support::runtime;
 use tower_layer::Layer as _;
 use tower_service::Service;
@@ -316,4 +316,43 @@ fn grpc_calls_dropped_before_the_head_or_answered_empty_without_a_status() {
     assert_eq!(spans[0].attr("rpc.grpc.status_code"), Some("2"));
     assert_eq!(spans[0].attr("error.type"), Some("2"));
     assert!(spans[0].status.starts_with("Error"), "{:?}", spans[0]);
+}
+
+/// Regression (found by review): an HTTP call's server named by `with_server` (its URI
+/// a path alone) was set after the span started, so a sampler never saw it; the gRPC
+/// path already gave it. A URI that names its server keeps its own.
+#[test]
+fn a_sampler_sees_the_server_the_layer_was_told() {
+    static SAMPLER: SkipWhere = SkipWhere {
+        key: "server.address",
+        value: "metrics.internal",
+    };
+    let (provider, kept) = support::kept::provider_sampled_by("client-layer", &SAMPLER);
+    let rt = runtime();
+    for (server, uri) in [
+        (("metrics.internal", 9090), "/push"),
+        (("shop.internal", 8080), "/items"),
+        (("metrics.internal", 9090), "http://stock.internal/x"),
+    ] {
+        let mut service = ClientLayer::new(&provider)
+            .with_server(server.0, server.1)
+            .layer(client(Arc::default(), 200));
+        let mut response = rt
+            .block_on(service.call(http::Request::get(uri).body(()).unwrap()))
+            .unwrap();
+        rt.block_on(send(response.body_mut()));
+    }
+    let spans = flushed(&provider, &kept);
+    let servers: Vec<_> = spans
+        .iter()
+        .map(|s| (s.attr("server.address"), s.attr("server.port")))
+        .collect();
+    assert_eq!(
+        servers,
+        [
+            (Some("shop.internal"), Some("8080")),
+            (Some("stock.internal"), Some("80")),
+        ],
+        "the call to metrics.internal is dropped: {spans:#?}"
+    );
 }

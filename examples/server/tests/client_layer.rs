@@ -15,7 +15,8 @@ use picotrace_std::{ClientLayer, FutureExt as _, ServerLayer, TracerProvider};
 use tower_layer::Layer as _;
 use tower_service::Service as _;
 
-// The exporter std-adapter's tests keep spans with.
+// The exporter std-adapter's tests keep spans with (its sampler is not used here).
+#[allow(dead_code)]
 #[path = "../../../std-adapter/tests/support/kept.rs"]
 mod kept;
 

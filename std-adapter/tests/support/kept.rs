@@ -70,3 +70,44 @@ pub fn provider(name: &'static str) -> (TracerProvider, Keep) {
         .build();
     (provider, kept)
 }
+
+/// A sampler that drops the spans started with one string attribute (`key` = `value`)
+/// and records the rest: for tests that a sampler sees an attribute at the start.
+pub struct SkipWhere {
+    pub key: &'static str,
+    pub value: &'static str,
+}
+
+impl picotrace::sampler::ShouldSample for SkipWhere {
+    fn should_sample(
+        &self,
+        params: &picotrace::sampler::SamplingParams<'_>,
+    ) -> picotrace::SamplingResult {
+        let skip = params
+            .attributes
+            .iter()
+            .any(|kv| kv.key == self.key && kv.value == picotrace::Value::Str(self.value));
+        picotrace::SamplingResult::new(if skip {
+            picotrace::SamplingDecision::Drop
+        } else {
+            picotrace::SamplingDecision::RecordAndSample
+        })
+    }
+
+    fn describe(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SkipWhere({}={})", self.key, self.value)
+    }
+}
+
+/// [`provider`] with `sampler` deciding every root.
+pub fn provider_sampled_by(
+    name: &'static str,
+    sampler: &'static SkipWhere,
+) -> (TracerProvider, Keep) {
+    let kept = Keep::default();
+    let provider = TracerProvider::builder()
+        .config(TracerConfig::new(name).with_sampler(picotrace::RootSampler::Custom(sampler)))
+        .exporter(SharedExporter::new(kept.clone()))
+        .build();
+    (provider, kept)
+}
