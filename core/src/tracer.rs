@@ -553,7 +553,23 @@ const ROOT_IDS: u64 = UNSLOTTED | 3 << 61;
 /// let span = TRACER.start_span("measure");
 /// assert!(span.is_recording());
 /// ```
-pub struct Tracer<A, C, X, S = Sampler> {
+///
+/// A tracer that is dropped exports the spans ended so far first ([`Tracer::flush`]),
+/// as a buffered writer writes what it holds: a tracer on the stack (a test, a
+/// short-lived tool) does not lose them. What that export reports goes with the
+/// tracer: call [`Tracer::shutdown`] first for the counters. A tracer dropped while
+/// its thread unwinds from a panic does not export (with feature `std`; without it,
+/// it does, and an exporter that panics then aborts the program). A `static` tracer is
+/// never dropped: flush it, or shut it down, where the program stops. Borrows the
+/// tracer holds (an exporter writing into a buffer) last until it is dropped: drop it
+/// before reading what it wrote.
+pub struct Tracer<A, C, X, S = Sampler>
+where
+    A: SpanStorage,
+    C: Clock,
+    X: SpanExporter,
+    S: SpanSampler,
+{
     resource: Resource,
     scope: InstrumentationScope,
     limits: SpanLimits,
@@ -602,6 +618,28 @@ where
             .field("service", &self.resource.service_name)
             .field("stats", &self.stats())
             .finish()
+    }
+}
+
+impl<A, C, X, S> Drop for Tracer<A, C, X, S>
+where
+    A: SpanStorage,
+    C: Clock,
+    X: SpanExporter,
+    S: SpanSampler,
+{
+    /// Exports what has ended (found by review: a dropped tracer lost its ended spans,
+    /// counted nowhere). No span can still run: spans borrow the tracer.
+    fn drop(&mut self) {
+        // Not while the thread unwinds (feature `std`, which can tell): an exporter
+        // that panicked then would abort the process.
+        #[cfg(feature = "std")]
+        if std::thread::panicking() {
+            return;
+        }
+        // `try_flush`: nothing else can hold the exporter now that `self` is borrowed
+        // mutably; should it be held, waiting would never end.
+        let _ = self.try_flush();
     }
 }
 

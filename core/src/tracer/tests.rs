@@ -1684,6 +1684,11 @@ fn a_panicking_exporter_loses_its_batch_not_the_arena() {
     assert_eq!(t.arena().in_use(), 0, "the slots came back");
     let held: Vec<_> = (0..4).map(|_| t.start_span("again")).collect();
     assert!(held.iter().all(Span::is_recording));
+    // Dropping the tracer exports the spans that ended since: the exporter panics
+    // there too, as a writer's panic escapes a buffered writer's drop.
+    drop(held);
+    let dropped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(t)));
+    assert!(dropped.is_err());
 }
 
 /// Regression (found by review): a panicking exporter's drain freed its batch and the
@@ -3499,4 +3504,56 @@ fn a_rename_with_no_room_keeps_the_name_the_event_began_with() {
     let names: Vec<&str> = span.events.iter().map(|(n, _, _)| n.as_str()).collect();
     assert_eq!(names, ["x"]);
     assert_eq!(span.truncated, 1);
+}
+
+/// Regression (found by review): a tracer dropped with ended spans not yet exported (no
+/// trigger had fired) lost them, counted nowhere. Its drop exports them; spans exported
+/// before are not exported again.
+#[test]
+fn a_dropped_tracer_exports_what_has_ended() {
+    let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+    let mut collect = Collect::default();
+    {
+        let tracer = Tracer::new(
+            TracerConfig::new("svc"),
+            Small::new(),
+            &clock,
+            IdGenerator::from_seed([42; 32]),
+            &mut collect,
+        );
+        tracer.start_span("exported before").end();
+        assert_eq!(tracer.flush(), 1);
+        tracer.start_span("first").end();
+        tracer.start_span("second").end();
+        assert_eq!(tracer.stats().spans_exported, 1);
+    }
+    let names: Vec<_> = collect.spans.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["exported before", "first", "second"]);
+    assert_eq!(collect.batches, [1, 2]);
+}
+
+/// A tracer dropped while its thread unwinds does not export (feature `std`): an
+/// exporter that panicked there would abort the process (this test would not return).
+#[cfg(feature = "std")]
+#[test]
+fn a_tracer_dropped_by_a_panic_does_not_export() {
+    struct Panics;
+    impl SpanExporter for Panics {
+        fn export(&mut self, _: &crate::SpanBatch<'_>) -> Result<(), ExportError> {
+            panic!("exporter bug");
+        }
+    }
+    let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+    let unwound = std::panic::catch_unwind(|| {
+        let t = Tracer::new(
+            TracerConfig::new("svc"),
+            SpanArena::<4>::new(),
+            &clock,
+            IdGenerator::from_seed([2; 32]),
+            Panics,
+        );
+        t.start_span("x").end();
+        panic!("the caller's bug");
+    });
+    assert!(unwound.is_err());
 }
