@@ -146,7 +146,7 @@ pub use span::{EventWriter, Link, Parent, Span, SpanKind, Status};
 pub use text::InlineStr;
 pub use time::{Clock, ManualClock, NoClock, Timestamp};
 pub use tracer::{ExportSignal, SpanBuilder, Tracer, TracerConfig};
-pub use wire::baggage::{Baggage, Error as BaggageError};
+pub use wire::baggage::{Baggage, BaggageBuf, Error as BaggageError};
 pub use wire::traceparent::{
     BufferTooSmall, ParseError as TraceparentError, Repr as TraceparentRepr,
 };

@@ -33,7 +33,7 @@ use core::marker::PhantomData;
 use crate::context::{SpanContext, TraceContext};
 use crate::id::TraceFlags;
 use crate::text::InlineStr;
-use crate::wire::baggage::Baggage;
+use crate::wire::baggage::{Baggage, BaggageBuf};
 use crate::wire::traceparent::{self, ParseError};
 use crate::wire::tracestate;
 use crate::wire::{b3, jaeger};
@@ -471,14 +471,14 @@ impl TraceContext {
     }
 }
 
-impl<const BYTES: usize> Baggage<BYTES> {
+impl<const BYTES: usize> BaggageBuf<BYTES> {
     /// Reads every `baggage` header, in order; empty when there is none. Invalid and
     /// overflowing members are skipped and counted in [`Baggage::dropped`].
     ///
     /// ```
     /// use picotrace::Baggage;
     /// let headers = [("Baggage", "userId=alice"), ("baggage", "serverNode=DF%2028")];
-    /// let bag: Baggage = Baggage::from_headers(&headers);
+    /// let bag = Baggage::from_headers(&headers);
     /// assert_eq!(bag.as_str(), "userId=alice,serverNode=DF%2028");
     /// ```
     pub fn from_headers(headers: &(impl Extractor + ?Sized)) -> Self {
@@ -673,7 +673,7 @@ impl TraceContext {
     }
 }
 
-impl<const BYTES: usize> Baggage<BYTES> {
+impl<const BYTES: usize> BaggageBuf<BYTES> {
     /// Adds the members of Jaeger's `uberctx-{key}: {value}` headers (values
     /// URL-decoded). Needs a carrier that lists its names ([`Extractor::keys`]); of a
     /// header given more than once the last value counts. Members that do not fit, do
@@ -1067,11 +1067,27 @@ impl Propagators {
     /// copy keeps its properties and the key's case. (Found by review: in list order,
     /// `jaeger,baggage` added each member once more at every hop, and
     /// `baggage,jaeger` dropped the W3C member's properties and added lowercased keys.)
-    pub fn extract_baggage<const BYTES: usize>(
+    pub fn extract_baggage(&self, headers: &(impl Extractor + ?Sized)) -> Baggage {
+        let mut bag = Baggage::new();
+        self.extract_baggage_into(headers, &mut bag);
+        bag
+    }
+
+    /// [`Propagators::extract_baggage`] into a bag of another size (firmware keeps
+    /// less than the spec's 8 KiB), replacing what `bag` held.
+    ///
+    /// ```
+    /// use picotrace::{BaggageBuf, Propagators};
+    /// let mut bag = BaggageBuf::<256>::new();
+    /// Propagators::DEFAULT.extract_baggage_into(&[("baggage", "userId=alice")], &mut bag);
+    /// assert_eq!(bag.as_str(), "userId=alice");
+    /// ```
+    pub fn extract_baggage_into<const BYTES: usize>(
         &self,
         headers: &(impl Extractor + ?Sized),
-    ) -> Baggage<BYTES> {
-        let mut bag = Baggage::new();
+        bag: &mut BaggageBuf<BYTES>,
+    ) {
+        *bag = BaggageBuf::new();
         let w3c = self.contains(Propagator::Baggage);
         if w3c {
             headers.get_all(BAGGAGE, &mut |value| bag.extend_from_header(value));
@@ -1079,7 +1095,6 @@ impl Propagators {
         if self.contains(Propagator::Jaeger) {
             bag.extend_from_jaeger_headers_but(headers, w3c);
         }
-        bag
     }
 
     /// Writes `baggage` in every baggage format on (W3C `baggage`, Jaeger `uberctx-*`).
@@ -1087,7 +1102,7 @@ impl Propagators {
     /// [`Baggage::to_jaeger_headers`]; W3C `baggage` writes every member).
     pub fn inject_baggage<const BYTES: usize>(
         &self,
-        baggage: &Baggage<BYTES>,
+        baggage: &BaggageBuf<BYTES>,
         headers: &mut (impl Injector + ?Sized),
     ) -> usize {
         let mut left_out = 0;
@@ -1259,8 +1274,8 @@ mod tests {
             heapless::Vec::new();
         bag.to_headers(&mut out);
         assert_eq!(out[0].1.as_str(), "k=v;p,j=%20");
-        assert_eq!(Baggage::<64>::from_headers(&out), bag);
-        Baggage::<8>::new().to_headers(&mut FnInjector(|_: &str, _: &str| panic!("empty")));
+        assert_eq!(BaggageBuf::<64>::from_headers(&out), bag);
+        BaggageBuf::<8>::new().to_headers(&mut FnInjector(|_: &str, _: &str| panic!("empty")));
     }
 
     type Headers = heapless::Vec<(heapless::String<32>, heapless::String<128>), 16>;
@@ -1468,7 +1483,7 @@ mod tests {
     /// `uberctx-{key}`), and every name listed is written by one of them.
     #[test]
     fn fields_name_the_headers_each_propagator_writes() {
-        let mut bag: Baggage<512> = Baggage::new();
+        let mut bag: Baggage = Baggage::new();
         bag.insert("user", "alice").unwrap();
         let mut with_state = sampled_cx();
         with_state.trace_state = crate::TraceState::parse("k=v").unwrap();
@@ -1508,7 +1523,7 @@ mod tests {
 
     #[test]
     fn jaeger_baggage_round_trips_and_w3c_baggage_follows_the_list() {
-        let mut bag: Baggage<512> = Baggage::new();
+        let mut bag: Baggage = Baggage::new();
         bag.insert("user", "alice smith, jr").unwrap();
         bag.insert("tier", "gold").unwrap();
         let mut out = Headers::new();
@@ -1517,7 +1532,7 @@ mod tests {
         let names: Vec<_> = out.iter().map(|(k, _)| k.as_str()).collect();
         assert_eq!(names, ["baggage", "uberctx-user", "uberctx-tier"]);
         let only_jaeger = Propagators::new(&[Propagator::Jaeger]);
-        let back: Baggage<512> = only_jaeger.extract_baggage(&[
+        let back: Baggage = only_jaeger.extract_baggage(&[
             ("uberctx-user", "alice%20smith%2C%20jr"),
             ("UberCtx-tier", "gold"),
             ("uberctx-bad", "%ZZ"),
@@ -1527,8 +1542,7 @@ mod tests {
         assert_eq!(back.get_decoded("user", &mut buf), Some("alice smith, jr"));
         assert_eq!(back.get_decoded("tier", &mut buf), Some("gold"));
         assert_eq!(back.dropped(), 1);
-        let none: Baggage<512> =
-            Propagators::new(&[Propagator::TraceContext]).extract_baggage(&out);
+        let none: Baggage = Propagators::new(&[Propagator::TraceContext]).extract_baggage(&out);
         assert!(none.is_empty());
     }
 
@@ -1538,7 +1552,7 @@ mod tests {
     /// copy, losing its properties, and added a lowercased twin of a mixed-case key.
     #[test]
     fn both_baggage_formats_round_trip_each_member_once() {
-        let sent: Baggage<512> = Baggage::parse("k=v;p=1,userId=alice,j=2");
+        let sent: Baggage = Baggage::parse("k=v;p=1,userId=alice,j=2");
         for order in [
             [Propagator::Jaeger, Propagator::Baggage],
             [Propagator::Baggage, Propagator::Jaeger],
@@ -1555,7 +1569,7 @@ mod tests {
         }
         // A member only Jaeger's header carries is still read beside W3C's.
         let p = Propagators::new(&[Propagator::Baggage, Propagator::Jaeger]);
-        let bag: Baggage<512> = p.extract_baggage(&[("baggage", "a=1"), ("uberctx-b", "2")]);
+        let bag: Baggage = p.extract_baggage(&[("baggage", "a=1"), ("uberctx-b", "2")]);
         assert_eq!(bag.as_str(), "a=1,b=2");
     }
 
@@ -1564,18 +1578,18 @@ mod tests {
     #[test]
     fn jaeger_baggage_keys_are_lowercased_and_plus_is_a_space() {
         let jaeger = Propagators::new(&[Propagator::Jaeger]);
-        let back: Baggage<512> =
+        let back: Baggage =
             jaeger.extract_baggage(&[("uberctx-UserId", "alice+smith"), ("uberctx-op", "a%2Bb")]);
         let mut buf = [0u8; 64];
         assert_eq!(back.get_decoded("userid", &mut buf), Some("alice smith"));
         assert_eq!(back.get_decoded("op", &mut buf), Some("a+b"));
         // A `+` goes out escaped, and comes back as a `+`.
-        let mut bag: Baggage<512> = Baggage::new();
+        let mut bag: Baggage = Baggage::new();
         bag.insert("sum", "1+1").unwrap();
         let mut out = Headers::new();
         jaeger.inject_baggage(&bag, &mut out);
         assert_eq!(out[0].1.as_str(), "1%2B1");
-        let again: Baggage<512> = jaeger.extract_baggage(&out);
+        let again: Baggage = jaeger.extract_baggage(&out);
         assert_eq!(again.get_decoded("sum", &mut buf), Some("1+1"));
     }
 
@@ -1591,11 +1605,11 @@ mod tests {
             [("uberctx-k", "1"), ("uberctx-k", "2")],
             [("uberctx-K", "1"), ("uberctx-k", "2")],
         ] {
-            let bag: Baggage<512> = jaeger.extract_baggage(&headers);
+            let bag: Baggage = jaeger.extract_baggage(&headers);
             assert_eq!(bag.get_decoded("k", &mut buf), Some("2"), "{headers:?}");
             assert_eq!((bag.len(), bag.dropped()), (1, 0), "{headers:?}");
         }
-        let bag: Baggage<512> = jaeger.extract_baggage(&[("uberctx-k", "1"), ("uberctx-K", "%ZZ")]);
+        let bag: Baggage = jaeger.extract_baggage(&[("uberctx-k", "1"), ("uberctx-K", "%ZZ")]);
         assert_eq!((bag.len(), bag.dropped()), (0, 1));
     }
 
@@ -1607,7 +1621,7 @@ mod tests {
         let long_key = "k".repeat(jaeger::MAX_BAGGAGE_KEY_LEN + 1);
         let plus_value = "1+".repeat(400); // 800 bytes, 1,200 escaped
         let plain_value = "1".repeat(1500); // no `+`: written whole
-        let mut bag: Baggage<8192> = Baggage::new();
+        let mut bag: BaggageBuf<8192> = BaggageBuf::new();
         bag.insert("ok", "1+1").unwrap();
         bag.insert(&long_key, "v").unwrap();
         // As received: `insert` writes `+` as `%2B`, a received member keeps its `+`.
@@ -1628,7 +1642,7 @@ mod tests {
     #[test]
     fn long_jaeger_baggage_values_round_trip() {
         let jaeger = Propagators::new(&[Propagator::Jaeger]);
-        let mut bag: Baggage<8192> = Baggage::new();
+        let mut bag: BaggageBuf<8192> = BaggageBuf::new();
         let long = "1".repeat(600);
         bag.insert("plain", &long).unwrap();
         let mut out: std::vec::Vec<(std::string::String, std::string::String)> =
@@ -1640,7 +1654,7 @@ mod tests {
             ),
             0
         );
-        let back: Baggage<8192> = jaeger.extract_baggage(out.as_slice());
+        let back: BaggageBuf<8192> = jaeger.extract_baggage(out.as_slice());
         let mut buf = [0u8; 1024];
         assert_eq!(back.get_decoded("plain", &mut buf), Some(long.as_str()));
         assert_eq!(back.dropped(), 0);
@@ -1652,7 +1666,7 @@ mod tests {
     #[test]
     fn jaeger_baggage_names_are_lowercase_and_case_twins_are_counted() {
         let jaeger = Propagators::new(&[Propagator::Jaeger]);
-        let bag: Baggage<512> = Baggage::from_headers(&[("baggage", "UserId=a,userid=b,Tier=g")]);
+        let bag: Baggage = Baggage::from_headers(&[("baggage", "UserId=a,userid=b,Tier=g")]);
         let mut names = std::vec::Vec::new();
         let left_out = jaeger.inject_baggage(
             &bag,
@@ -1663,7 +1677,7 @@ mod tests {
         assert_eq!(names, ["uberctx-userid: b", "uberctx-tier: g"]);
         assert_eq!(left_out, 1);
         // A repeated key: the value the bag reads (the last) goes out.
-        let bag: Baggage<512> = Baggage::from_headers(&[("baggage", "k=1,k=2")]);
+        let bag: Baggage = Baggage::from_headers(&[("baggage", "k=1,k=2")]);
         assert_eq!(bag.get("k").map(|m| m.raw_value()), Some("2"));
         let mut sent = std::vec::Vec::new();
         let left_out = jaeger.inject_baggage(

@@ -11,7 +11,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use picotrace::wire::baggage::Member;
-use picotrace::Baggage;
+use picotrace::BaggageBuf;
 use picotrace_fuzz::{assert_baggage, assert_emit, is_subsequence, lines, BAGGAGE_MEMBERS};
 
 fn is_token(s: &str) -> bool {
@@ -75,7 +75,7 @@ fn percent_decode(raw: &str) -> Option<Vec<u8>> {
     Some(out)
 }
 
-fn texts<const B: usize>(bag: &Baggage<B>) -> Vec<String> {
+fn texts<const B: usize>(bag: &BaggageBuf<B>) -> Vec<String> {
     bag.iter().map(|m| m.as_str().into()).collect()
 }
 
@@ -94,13 +94,13 @@ fn decoded(m: &Member<'_>) -> Option<String> {
     Some(value)
 }
 
-fn check<const B: usize>(bag: &Baggage<B>) {
+fn check<const B: usize>(bag: &BaggageBuf<B>) {
     let text = bag.as_str();
     assert_baggage(text, B);
     let members = texts(bag);
     assert_eq!(members.len(), bag.len());
     assert_eq!(members.join(","), text);
-    let again = Baggage::<B>::parse(text);
+    let again = BaggageBuf::<B>::parse(text);
     assert_eq!(&again, bag, "canonical text reads back");
     assert_eq!(again.dropped(), 0);
     for m in bag.iter() {
@@ -117,7 +117,7 @@ fn run<const B: usize>(fields: &[String], ops: &[String]) {
         .map(trim)
         .filter(|m| !m.is_empty())
         .collect();
-    let mut bag = Baggage::<B>::parse_values(fields.iter().map(String::as_str));
+    let mut bag = BaggageBuf::<B>::parse_values(fields.iter().map(String::as_str));
     check(&bag);
     assert_eq!(
         bag.dropped() + bag.len(),

@@ -12,8 +12,8 @@
 use libfuzzer_sys::fuzz_target;
 use picotrace::wire::traceparent::Repr;
 use picotrace::{
-    Baggage, ExtractError, IdGenerator, ManualClock, NoopExporter, SpanArena, Timestamp,
-    TraceContext, TraceFlags, TraceState, Tracer, TracerConfig,
+    Baggage, BaggageBuf, ExtractError, IdGenerator, ManualClock, NoopExporter, SpanArena,
+    Timestamp, TraceContext, TraceFlags, TraceState, Tracer, TracerConfig,
 };
 use picotrace_fuzz::{
     assert_baggage, assert_traceparent, assert_tracestate, HeaderLines, Headers,
@@ -71,7 +71,7 @@ fuzz_target!(|input: HeaderLines| {
     assert_eq!(incoming, expected);
     assert_eq!(
         bag,
-        Baggage::<8192>::parse_values(values(headers, "baggage"))
+        BaggageBuf::<8192>::parse_values(values(headers, "baggage"))
     );
 
     // Inject what was extracted, extract it again.

@@ -6,7 +6,7 @@
 
 use picotrace::propagation::BAGGAGE;
 use picotrace::wire::baggage::{Member, MAX_MEMBERS};
-use picotrace::{Baggage, BaggageError, Extractor, FnInjector};
+use picotrace::{Baggage, BaggageBuf, BaggageError, Extractor, FnInjector};
 use proptest::prelude::*;
 
 fn extract(headers: &[(&str, &str)]) -> Baggage {
@@ -135,7 +135,7 @@ fn members_beyond_8192_bytes_are_dropped_whole() {
 #[test]
 fn a_smaller_capacity_is_chosen_at_the_type() {
     let headers = [("baggage", "a=1,b=2,c=3")];
-    let bag: Baggage<8> = Baggage::from_headers(&headers);
+    let bag: BaggageBuf<8> = BaggageBuf::from_headers(&headers);
     assert_eq!((bag.as_str(), bag.dropped()), ("a=1,b=2", 1));
 }
 
@@ -169,7 +169,7 @@ fn insert_encodes_and_propagates() {
 
 #[test]
 fn insert_errors() {
-    let mut bag = Baggage::<16>::new();
+    let mut bag = BaggageBuf::<16>::new();
     assert_eq!(bag.insert("bad key", "1"), Err(BaggageError::InvalidKey));
     assert_eq!(bag.insert("k", &"v".repeat(20)), Err(BaggageError::Full));
     assert!(bag.is_empty());
@@ -187,7 +187,7 @@ proptest! {
     #[test]
     fn arbitrary_headers_never_panic(fields in proptest::collection::vec("\\PC{0,200}", 0..4)) {
         let headers: Vec<(&str, &str)> = fields.iter().map(|f| ("baggage", f.as_str())).collect();
-        let bag: Baggage<512> = Baggage::from_headers(headers.as_slice());
+        let bag: BaggageBuf<512> = BaggageBuf::from_headers(headers.as_slice());
         prop_assert!(bag.as_str().len() <= 512);
         let mut buf = [0; 512];
         for m in &bag {
@@ -203,14 +203,14 @@ proptest! {
     fn near_valid_headers_keep_members_that_decode(
         field in "( ?[a-z]{1,4} ?= ?[a-zA-Z0-9%]{0,6}(;[a-z]{1,3}(=[a-z]{1,3})?)? ?,){1,6}",
     ) {
-        let bag: Baggage<512> = Baggage::from_headers(&[("baggage", field.as_str())][..]);
+        let bag: BaggageBuf<512> = BaggageBuf::from_headers(&[("baggage", field.as_str())][..]);
         let mut buf = [0; 512];
         for m in &bag {
             prop_assert!(m.decode_value(&mut buf).is_ok(), "{field:?}");
             prop_assert!(!m.key().is_empty());
         }
         // Whatever was kept reads back the same after it is written out.
-        let again: Baggage<512> = Baggage::from_headers(&[("baggage", bag.as_str())][..]);
+        let again: BaggageBuf<512> = BaggageBuf::from_headers(&[("baggage", bag.as_str())][..]);
         prop_assert_eq!(again.as_str(), bag.as_str());
         prop_assert_eq!(again.dropped(), 0);
     }

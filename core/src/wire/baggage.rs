@@ -244,36 +244,49 @@ fn split_property(prop: &str) -> (&str, Option<&str>) {
     }
 }
 
-/// W3C baggage: list members with percent-encoded values, in at most `BYTES` bytes of
-/// canonical header text and [`MAX_MEMBERS`] members.
+/// W3C baggage of up to [`DEFAULT_BYTES`] bytes: a [`BaggageBuf`] of the size the spec
+/// asks every system to pass on. A type of its own, not a default parameter, so that
+/// `Baggage::from_headers(..)` and `Baggage::new()` need no annotation (a default
+/// parameter is not applied in expressions: E0284).
 ///
-/// Equality compares the members only, not the [`Baggage::dropped`] count. Duplicated
-/// keys are kept as received and passed on (W3C: their order SHOULD be preserved);
-/// [`Baggage::get`] returns the last, the one OpenTelemetry's baggage holds (a name
-/// has exactly one value, and a later pair takes precedence: the Go and Java SDKs
-/// keep the last).
+/// ```
+/// use picotrace::Baggage;
+/// let bag = Baggage::from_headers(&[("baggage", "userId=alice")]);
+/// assert_eq!(bag.as_str(), "userId=alice");
+/// ```
+pub type Baggage = BaggageBuf<DEFAULT_BYTES>;
+
+/// W3C baggage: list members with percent-encoded values, in at most `BYTES` bytes of
+/// canonical header text and [`MAX_MEMBERS`] members ([`Baggage`] is the spec's
+/// 8192 bytes; a smaller `BYTES` saves memory where headers are known to be short).
+///
+/// Equality compares the members only, not the [`BaggageBuf::dropped`] count.
+/// Duplicated keys are kept as received and passed on (W3C: their order SHOULD be
+/// preserved); [`BaggageBuf::get`] returns the last, the one OpenTelemetry's baggage
+/// holds (a name has exactly one value, and a later pair takes precedence: the Go and
+/// Java SDKs keep the last).
 #[derive(Clone, Debug, Default)]
-pub struct Baggage<const BYTES: usize = DEFAULT_BYTES> {
+pub struct BaggageBuf<const BYTES: usize> {
     text: heapless::String<BYTES>,
     dropped: usize,
 }
 
-impl<const A: usize, const B: usize> PartialEq<Baggage<B>> for Baggage<A> {
-    fn eq(&self, other: &Baggage<B>) -> bool {
+impl<const A: usize, const B: usize> PartialEq<BaggageBuf<B>> for BaggageBuf<A> {
+    fn eq(&self, other: &BaggageBuf<B>) -> bool {
         self.as_str() == other.as_str()
     }
 }
 
-impl<const BYTES: usize> Eq for Baggage<BYTES> {}
+impl<const BYTES: usize> Eq for BaggageBuf<BYTES> {}
 
 #[cfg(feature = "defmt")]
-impl<const BYTES: usize> defmt::Format for Baggage<BYTES> {
+impl<const BYTES: usize> defmt::Format for BaggageBuf<BYTES> {
     fn format(&self, f: defmt::Formatter<'_>) {
         defmt::write!(f, "{=str}", self.as_str())
     }
 }
 
-impl<const BYTES: usize> Baggage<BYTES> {
+impl<const BYTES: usize> BaggageBuf<BYTES> {
     /// Returns an empty baggage.
     pub const fn new() -> Self {
         Self {
@@ -552,13 +565,13 @@ impl<const BYTES: usize> Baggage<BYTES> {
     }
 }
 
-impl<const BYTES: usize> fmt::Display for Baggage<BYTES> {
+impl<const BYTES: usize> fmt::Display for BaggageBuf<BYTES> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
 }
 
-impl<'a, const BYTES: usize> IntoIterator for &'a Baggage<BYTES> {
+impl<'a, const BYTES: usize> IntoIterator for &'a BaggageBuf<BYTES> {
     type Item = Member<'a>;
     type IntoIter = Iter<'a>;
     fn into_iter(self) -> Iter<'a> {
@@ -714,12 +727,12 @@ mod tests {
     /// `a b`. It still decodes to `+`, and a received `+` is kept (and read) as a `+`.
     #[test]
     fn insert_writes_a_plus_as_percent_2b() {
-        let mut bag: Baggage<128> = Baggage::new();
+        let mut bag: BaggageBuf<128> = BaggageBuf::new();
         bag.insert("q", "a+b c").unwrap();
         assert_eq!(bag.as_str(), "q=a%2Bb%20c");
         let mut buf = [0u8; 16];
         assert_eq!(bag.get_decoded("q", &mut buf), Some("a+b c"));
-        let received: Baggage<128> = Baggage::parse("q=a+b");
+        let received: BaggageBuf<128> = BaggageBuf::parse("q=a+b");
         assert_eq!(received.as_str(), "q=a+b");
         assert_eq!(received.get_decoded("q", &mut buf), Some("a+b"));
     }
@@ -729,7 +742,7 @@ mod tests {
         (0..3)
             .map(|_| {
                 let start = std::time::Instant::now();
-                let bag: Baggage<8192> = Baggage::parse(header);
+                let bag: BaggageBuf<8192> = BaggageBuf::parse(header);
                 assert_eq!(bag.len(), MAX_MEMBERS);
                 start.elapsed()
             })
@@ -868,11 +881,11 @@ mod tests {
 
     #[test]
     fn small_capacity_fits_exactly() {
-        let bag = Baggage::<7>::parse("abc=1,d=2,e=3");
+        let bag = BaggageBuf::<7>::parse("abc=1,d=2,e=3");
         // "abc=1,d" would be 7 but "abc=1,d=2" is 9: d goes, then e=3 does not fit either.
         assert_eq!(bag.as_str(), "abc=1");
         assert_eq!(bag.dropped(), 2);
-        let bag = Baggage::<9>::parse("abc=1,d=2,e=3");
+        let bag = BaggageBuf::<9>::parse("abc=1,d=2,e=3");
         assert_eq!((bag.as_str(), bag.dropped()), ("abc=1,d=2", 1));
         assert_eq!(bag.capacity(), 9);
     }
@@ -936,7 +949,7 @@ mod tests {
 
     #[test]
     fn insert_rejects_without_change() {
-        let mut bag = Baggage::<16>::parse("a=1");
+        let mut bag = BaggageBuf::<16>::parse("a=1");
         assert_eq!(bag.insert("b c", "1"), Err(Error::InvalidKey));
         assert_eq!(bag.insert("", "1"), Err(Error::InvalidKey));
         assert_eq!(
@@ -973,7 +986,7 @@ mod tests {
             assert_eq!(bag.emit(&mut buf[..len]), Err(BufferTooSmall));
         }
         assert_eq!(format!("{bag}"), "k1=v1;p,k2=%20");
-        assert_eq!(Baggage::<64>::parse(bag.as_str()), bag);
+        assert_eq!(BaggageBuf::<64>::parse(bag.as_str()), bag);
     }
 
     #[test]
@@ -1015,9 +1028,9 @@ mod tests {
 
         #[test]
         fn parse_never_panics(s in "\\PC{0,300}") {
-            let bag: Baggage<256> = Baggage::parse(&s);
+            let bag: BaggageBuf<256> = BaggageBuf::parse(&s);
             prop_assert!(bag.as_str().len() <= 256);
-            prop_assert_eq!(Baggage::<256>::parse(bag.as_str()), bag.clone());
+            prop_assert_eq!(BaggageBuf::<256>::parse(bag.as_str()), bag.clone());
             let mut buf = [0; 256];
             for m in &bag {
                 prop_assert!(m.decode_value(&mut buf).is_ok());
@@ -1026,9 +1039,9 @@ mod tests {
 
         #[test]
         fn parse_never_panics_on_baggage_like_text(s in "[a-z%0-9A-F=;, \t]{0,300}") {
-            let bag: Baggage<128> = Baggage::parse(&s);
+            let bag: BaggageBuf<128> = BaggageBuf::parse(&s);
             prop_assert!(bag.len() <= MAX_MEMBERS);
-            prop_assert_eq!(Baggage::<128>::parse(bag.as_str()), bag);
+            prop_assert_eq!(BaggageBuf::<128>::parse(bag.as_str()), bag);
         }
 
         #[test]

@@ -47,7 +47,7 @@ fn exercise() {
         ("baggage", black_box("tenant=acme%20corp;p=1")),
     ];
     let incoming = picotrace::TraceContext::from_headers(&headers[..]);
-    let baggage: picotrace::Baggage<256> = picotrace::Baggage::from_headers(&headers[..]);
+    let baggage = picotrace::BaggageBuf::<256>::from_headers(&headers[..]);
     black_box(&baggage);
 
     // The tracer: spans with attributes, events, status; export through the OTLP
