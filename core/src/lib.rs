@@ -1,6 +1,6 @@
 //! picotrace: distributed tracing compatible with OpenTelemetry, for microcontrollers and
 //! busy servers alike (on a Cortex-M3 the tracer with W3C `traceparent` adds about 27.8 KB
-//! of flash to a bare program, 17.4 KB without the `tracestate` feature; ci/footprint.sh).
+//! of flash to a bare program, 17.5 KB without the `tracestate` feature; ci/footprint.sh).
 //!
 //! This crate is `#![no_std]` and never allocates; its only `unsafe` is the slot
 //! ownership protocol in one small module (`sync`, model-checked with loom). The platform
@@ -98,7 +98,8 @@
 //! MSRV: Rust 1.88 (what `heapless` 0.9 needs; clippy's `incompatible_msrv` checks this
 //! crate's own code against it). The in-repo benchmark needs 1.91.
 #![no_std]
-#![cfg_attr(docsrs, feature(doc_auto_cfg))]
+// docs.rs (nightly) marks each feature-gated item with the feature it needs.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(unsafe_code)]
 
 // Hot-path functions are `inline(always)` on hosted targets, for speed, and only

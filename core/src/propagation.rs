@@ -489,7 +489,7 @@ impl<const BYTES: usize> BaggageBuf<BYTES> {
 
     /// Writes the `baggage` header, when there are members; an empty bag removes the
     /// carrier's `baggage` ([`Injector::remove`]: a request being forwarded keeps none
-    /// of the caller's, found by review), as clearing the baggage must.
+    /// of the caller's), as clearing the baggage must.
     pub fn to_headers(&self, headers: &mut (impl Injector + ?Sized)) {
         if self.is_empty() {
             headers.remove(BAGGAGE);
@@ -1064,9 +1064,10 @@ impl Propagators {
     /// `jaeger` is on. Empty when neither is. With both, the W3C members come first
     /// and a Jaeger member whose key one of them has (ignoring case) is left out: a
     /// peer that writes both formats from one bag sends each member twice, and W3C's
-    /// copy keeps its properties and the key's case. (Found by review: in list order,
-    /// `jaeger,baggage` added each member once more at every hop, and
-    /// `baggage,jaeger` dropped the W3C member's properties and added lowercased keys.)
+    /// copy keeps its properties and the key's case.
+    // (Found by review: in list order, `jaeger,baggage` added each member once more at
+    // every hop, and `baggage,jaeger` dropped the W3C member's properties and added
+    // lowercased keys.)
     pub fn extract_baggage(&self, headers: &(impl Extractor + ?Sized)) -> Baggage {
         let mut bag = Baggage::new();
         self.extract_baggage_into(headers, &mut bag);

@@ -913,16 +913,25 @@ impl Sampler {
     pub const ALWAYS_OFF: Self = Sampler::Root(RootSampler::AlwaysOff);
 
     /// `TraceIdRatioBased(ratio)`.
+    ///
+    /// A [`RootSampler`], the root of [`Sampler::parent_based`], or a sampler of its own
+    /// where a [`Sampler`] is taken (`with_sampler` converts it).
     pub fn trace_id_ratio(ratio: f64) -> RootSampler {
         RootSampler::TraceIdRatio(TraceIdRatio::new(ratio))
     }
 
     /// OTEP 235 consistent probability sampling with probability `p`.
+    ///
+    /// A [`RootSampler`], the root of [`Sampler::parent_based`], or a sampler of its own
+    /// where a [`Sampler`] is taken (`with_sampler` converts it).
     pub fn probability(p: f64) -> RootSampler {
         RootSampler::Probability(ProbabilitySampler::new(p))
     }
 
     /// At most `per_second` spans per second.
+    ///
+    /// A [`RootSampler`], the root of [`Sampler::parent_based`], or a sampler of its own
+    /// where a [`Sampler`] is taken (`with_sampler` converts it).
     pub fn rate_limiting(per_second: f64) -> RootSampler {
         RootSampler::RateLimiting(RateLimiting::new(per_second))
     }

@@ -134,6 +134,10 @@ impl TracerConfig {
     /// set [`TracerConfig::with_export_batch_size`] or
     /// [`TracerConfig::with_export_interval`] for more
     /// (picotrace-std's provider uses the batch processor's 512 spans / 5 s).
+    ///
+    /// The name is `&'static`: the config is `Copy` and `const`. A name known only at
+    /// run time goes to picotrace-std's `TracerProviderBuilder::service_name`, or is
+    /// leaked once (`String::leak`).
     pub const fn new(service_name: &'static str) -> Self {
         Self {
             resource: Resource::new(service_name),

@@ -7,8 +7,8 @@
 //! published benchmark run, as long as `fastant`'s own read, against 27.7 ns for
 //! `Instant::now` (14.7 ns against 13.8 and 29.8 on a 2.3 GHz Xeon VM; BENCHMARKS.md).
 //! `fastant` measures the counter's rate when the process starts, before `main`, in a
-//! busy loop of at least 20 ms (found by review; `uart_bridge --help`, a binary that
-//! links picotrace-std, takes 0.02 s here where `/bin/true` takes 0.00), whether or not
+//! busy loop of at least 20 ms (`uart_bridge --help`, a binary that links
+//! picotrace-std, takes 0.02 s here where `/bin/true` takes 0.00), whether or not
 //! the process traces: a cost for short-lived command-line tools.
 //! Elsewhere it is `std::time::Instant` (the OS monotonic clock). Every `SystemClock`
 //! of a process shares the anchor, so timestamps from different threads are
@@ -21,9 +21,8 @@
 //! suspended laptop's or a paused VM's sleep. [`SystemClock::resync`] measures the
 //! wall clock again and moves the readings onto it (a step, forward or back, of the
 //! drift since the last one: clock readings are monotonic only between resyncs); a
-//! `TracerProvider`'s export thread calls it every few seconds (found by review:
-//! readings were never corrected, and after a suspend every span was stamped in the
-//! past by its length). A span running across a step back has its end kept at its
+//! `TracerProvider`'s export thread calls it every few seconds (without it, after a
+//! suspend every span would be stamped in the past by its length). A span running across a step back has its end kept at its
 //! start; the rate-limiting sampler counts on from a step back of more than a second.
 //!
 //! ```
@@ -107,7 +106,7 @@ impl Calibration {
     /// anchor). A reading more than 2^63 ticks past the anchor is one from before it
     /// (another core's), or one a counter reset to 0 (on resume, on some machines)
     /// wrapped (`fastant` subtracts its own start from the counter): both read as the
-    /// anchor. (Found by review: a reset counter's reading was a century ahead.) After
+    /// anchor (not a century ahead). After
     /// such a reset the clock stands still, moved on only by resyncs, until the counter
     /// passes where it was when the process started.
     #[inline]

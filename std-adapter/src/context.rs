@@ -281,8 +281,7 @@ pub fn current_span_context() -> Option<SpanContext> {
 /// drop(guard);
 /// ```
 ///
-/// The lifetime parameter is kept for source compatibility; guards are
-/// `CurrentGuard<'static>`.
+/// Guards are `CurrentGuard<'static>`: they borrow nothing.
 #[must_use = "the span is current only while the guard lives"]
 #[derive(Debug)]
 pub struct CurrentGuard<'s> {
@@ -293,11 +292,12 @@ pub struct CurrentGuard<'s> {
 
 /// Makes `span` current on this thread until the guard is dropped. A span without a
 /// valid context (made while tracing is disabled) leaves the current one in place: its
-/// guard changes nothing (it used to push a copy of the current context, which stayed
-/// current after the guard that had set it was dropped).
+/// guard changes nothing.
 ///
-/// The guard does not borrow `span` (found by review: it did, and then no attribute,
-/// event or error could be recorded on the span while it was current).
+/// The guard does not borrow `span`: attributes, events and errors can be recorded on
+/// the span while it is current.
+// (Found by review: the guard borrowed the span, and pushed a copy of the current
+// context for a span without one, which stayed after its guard was dropped.)
 pub fn enter(span: &Span<'_>) -> CurrentGuard<'static> {
     enter_context(span.trace_context())
 }
@@ -548,7 +548,8 @@ impl<F: Future> Future for WithBaggage<F> {
     }
 }
 
-/// Adds [`FutureExt::in_span`] and [`FutureExt::with_baggage`] to every future.
+/// Adds [`FutureExt::in_span`], [`FutureExt::with_context`] and
+/// [`FutureExt::with_baggage`] to every future.
 pub trait FutureExt: Future + Sized {
     /// Makes `cx` (a span's [`trace_context`](Span::trace_context)) current while this
     /// future is polled, as [`in_span`](FutureExt::in_span) does, while the caller

@@ -341,6 +341,7 @@ impl EnvConfig {
     ///
     /// # Errors
     /// As [`EnvConfig::shared_exporter`].
+    #[must_use = "dropping the provider shuts it down"]
     pub fn build_provider(&self) -> Result<TracerProvider, ExportError> {
         Ok(self.provider_builder()?.build())
     }

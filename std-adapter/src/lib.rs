@@ -51,6 +51,8 @@
 //! - Metrics and logs; X-Ray propagation (W3C, B3 and Jaeger are in); remote samplers.
 //! - HTTP proxies; the platform's certificate store; encrypted private keys.
 #![forbid(unsafe_code)]
+// docs.rs (nightly) marks each feature-gated item with the feature it needs.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 
 pub mod batch;
@@ -93,8 +95,7 @@ pub use otlp_http::{
 };
 /// The core crate, whose types this one's API uses (`TracerConfig`, `TracerStats`,
 /// `Span`, `TraceContext`, ...): reachable as `picotrace_std::picotrace` without a
-/// dependency of one's own, which could otherwise name another version of it (found by
-/// review).
+/// dependency of one's own, which could otherwise name another version of it.
 ///
 /// ```
 /// use picotrace_std::picotrace::TracerConfig;

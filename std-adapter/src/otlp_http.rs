@@ -753,8 +753,8 @@ impl OtlpHttpExporter {
 
     /// Returns why the last send that lost spans lost them (the error, or the
     /// collector's partial-success message), or the collector's last warning: what the
-    /// [`picotrace::SpanExporter`] path's `Failed` / `Partial` results cannot carry
-    /// (found by review: a 401 or the collector's reason was lost there).
+    /// [`picotrace::SpanExporter`] path's `Failed` / `Partial` results cannot carry (a
+    /// 401, the collector's reason).
     pub fn last_error(&self) -> Option<String> {
         self.last_error
             .lock()

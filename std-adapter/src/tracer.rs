@@ -777,8 +777,9 @@ impl TracerProviderBuilder {
     /// Sets the tracer configuration (default: service `unknown_service:` and the
     /// executable's name). A zero
     /// `export_batch_size` becomes [`DEFAULT_EXPORT_BATCH_SIZE`] (or the batch
-    /// exporter's `max_export_batch_size`), and one above 1,024 (half the arena)
-    /// becomes 1,024: the export thread drains at that many; the export thread replaces any
+    /// exporter's `max_export_batch_size`), and one above half the arena
+    /// ([`ARENA_SPANS`] / 2: 1,024 by default) becomes that: the export thread drains at
+    /// that many; the export thread replaces any
     /// `export_signal` and does the timing itself.
     #[must_use]
     pub fn config(mut self, config: TracerConfig) -> Self {
@@ -913,8 +914,8 @@ impl TracerProviderBuilder {
     /// export (up to a scheduled delay's worth) are lost, and counted nowhere. Install
     /// after any `fork`, in the process that traces: the export threads do not exist
     /// in a forked child, and a child would start from its parent's id keys and
-    /// counters, so its spans would take the parent's next ids (found by review: two
-    /// pre-forked workers would put unrelated requests in one trace).
+    /// counters, so its spans would take the parent's next ids (two pre-forked workers
+    /// would put unrelated requests in one trace).
     pub fn install(self) -> &'static TracerProvider {
         let provider: &'static TracerProvider = Box::leak(Box::new(self.build()));
         let _ = GLOBAL.set(provider);
@@ -943,6 +944,7 @@ enum Shutdown {
 /// does, for the spans that wait to be exported, up to the export timeout
 /// (`OTEL_BSP_EXPORT_TIMEOUT`, 30 s) against a collector that does not answer; call
 /// `shutdown` first to choose when, or to see what was lost.
+#[must_use = "dropping a provider shuts it down"]
 pub struct TracerProvider {
     config: TracerConfig,
     propagators: Propagators,

@@ -237,6 +237,7 @@ impl TracingLayer {
     /// Adds the source location of each span as `code.file.path`, `code.line.number`
     /// and `code.module.name` attributes, the names `tracing-opentelemetry` writes
     /// (default: off, it costs three attributes a span).
+    #[must_use]
     pub fn with_location(mut self, location: bool) -> Self {
         self.location = location;
         self
@@ -246,6 +247,7 @@ impl TracingLayer {
     /// `ThreadId`'s `Debug` text, as `tracing-opentelemetry` writes it) and `thread.name`
     /// (when the thread has a name) attributes (default: off, two attributes a span).
     /// Each thread's id and name are read once, when it first creates a span.
+    #[must_use]
     pub fn with_threads(mut self, threads: bool) -> Self {
         self.threads = threads;
         self
@@ -259,6 +261,7 @@ impl TracingLayer {
     /// enters that overlap (nested, or on two threads) count once; time after the last
     /// exit counts nowhere. Sampled-out spans are timed too (a span `set_parent` gives
     /// a record to has them from its creation).
+    #[must_use]
     pub fn with_tracked_inactivity(mut self, tracked: bool) -> Self {
         self.tracked_inactivity = tracked;
         self
@@ -269,6 +272,7 @@ impl TracingLayer {
     /// at lower levels never do). Off, events never change a span's status (`otel.status_code` and
     /// an error recorded on the span itself still do). `tracing-opentelemetry`'s flag of
     /// this name only keeps the text out of the description.
+    #[must_use]
     pub fn with_error_events_to_status(mut self, on: bool) -> Self {
         self.error_events_to_status = on;
         self

@@ -21,7 +21,6 @@
 //! `FrameQueue::write_to`) are counted in `QueueStats::send_errors`, per chunk written
 //! (and per failed flush), not per span: the tracer counted those spans exported when
 //! the queue took them.
-//! (Found by review: this said every loss reached the tracer.)
 //!
 //! ```
 //! # #[cfg(feature = "embedded-io")] {

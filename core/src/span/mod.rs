@@ -413,6 +413,7 @@ impl<'t> Span<'t> {
     /// assert!(span.set_trace_state(&state));
     /// assert_eq!(span.trace_state(), "acme=region-eu");
     /// ```
+    #[must_use = "false: the state did not fit, the span keeps its own"]
     pub fn set_trace_state(&mut self, state: &crate::TraceState) -> bool {
         match &mut self.slot {
             Some(slot) => slot.record().replace_trace_state(state.as_str()),

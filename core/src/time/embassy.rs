@@ -91,7 +91,7 @@ fn uptime_nanos() -> u64 {
 }
 
 /// Nanoseconds in `ticks` of a `hz` clock, saturating. Not `Instant::as_nanos`: it
-/// multiplies the ticks before it divides, in 64 bits, and wrapped (found by review) —
+/// multiplies the ticks before it divides, in 64 bits, and wraps —
 /// at a 2^24 Hz tick after 6.5 days of uptime, at 2^20 Hz after 104 days, at 32,768 Hz
 /// (nRF RTCs) after 9 years — taking the clock back to near the boot time. One multiply
 /// where the rate divides a second, as it mostly does; else whole seconds and the rest.

@@ -384,8 +384,8 @@ impl<const BYTES: usize> BaggageBuf<BYTES> {
 
     /// Returns the members with each key once, the last given (what [`Baggage::get`]
     /// returns), left to right: the name/value pairs of OpenTelemetry's Baggage API,
-    /// which holds one value per name (found by review: `iter` yields a key given twice
-    /// twice, so turning baggage into attributes made duplicates).
+    /// which holds one value per name (`iter` yields a key given twice twice: turning
+    /// its members into attributes would make duplicates).
     ///
     /// ```
     /// use picotrace::Baggage;

@@ -15,6 +15,18 @@ pub enum HexError {
     NotHex,
 }
 
+impl core::fmt::Display for HexError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            HexError::BadLength => "hex text of the wrong length",
+            HexError::Uppercase => "uppercase hex digit (only lowercase is allowed)",
+            HexError::NotHex => "not a hex digit",
+        })
+    }
+}
+
+impl core::error::Error for HexError {}
+
 const DIGITS: &[u8; 16] = b"0123456789abcdef";
 
 /// Marks a byte that is not a lowercase hex digit in [`DECODE`].
@@ -234,6 +246,21 @@ pub fn encode(src: &[u8], dst: &mut [u8]) -> Result<(), HexError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Regression (found by review): `HexError` had no `Display` or `Error`, so
+    /// `TraceId::from_hex(s)?` did not compile in a function returning a boxed error.
+    #[test]
+    fn errors_are_std_errors() {
+        fn parse(text: &str) -> Result<crate::TraceId, std::boxed::Box<dyn core::error::Error>> {
+            Ok(crate::TraceId::from_hex(text)?)
+        }
+        let error = parse("4BF92F3577B34DA6A3CE929D0E0E4736").unwrap_err();
+        assert_eq!(
+            std::string::ToString::to_string(&error),
+            "uppercase hex digit (only lowercase is allowed)"
+        );
+        assert!(parse("4bf92f3577b34da6a3ce929d0e0e4736").is_ok());
+    }
 
     #[test]
     fn round_trips_every_byte() {
