@@ -91,6 +91,14 @@ pub trait Injector {
     fn remove(&mut self, name: &str) {
         let _ = name;
     }
+
+    /// Removes every header whose name starts with `prefix` (lowercase; compared
+    /// case-insensitively): Jaeger's `uberctx-*` baggage, whose names the format does
+    /// not know in advance, so that a forwarded carrier keeps none of the caller's
+    /// members the bag no longer holds. The default does nothing, as `remove`'s.
+    fn remove_prefixed(&mut self, prefix: &str) {
+        let _ = prefix;
+    }
 }
 
 impl<T: Extractor + ?Sized> Extractor for &T {
@@ -114,6 +122,10 @@ impl<T: Injector + ?Sized> Injector for &mut T {
 
     fn remove(&mut self, name: &str) {
         (**self).remove(name);
+    }
+
+    fn remove_prefixed(&mut self, prefix: &str) {
+        (**self).remove_prefixed(prefix);
     }
 }
 
@@ -211,15 +223,18 @@ impl<K: AsRef<str>, V: AsRef<str>, const N: usize> Extractor for heapless::Vec<(
 }
 
 /// Writes into a vector of owned pairs: an existing pair with the name (compared
-/// case-insensitively) gets the new value, otherwise a pair is pushed.
+/// case-insensitively) gets the new value, otherwise a pair is pushed; `remove` takes
+/// out every pair with the name.
 ///
 /// A name longer than `K`, a value longer than `V`, or a full vector: the header is
-/// skipped (and an existing pair with that name is left unchanged).
+/// skipped, and an existing pair with that name removed (a caller's value must not go
+/// on beside another header's new one).
 impl<const K: usize, const V: usize, const N: usize> Injector
     for heapless::Vec<(heapless::String<K>, heapless::String<V>), N>
 {
     fn set(&mut self, name: &str, value: &str) {
         let Ok(value) = heapless::String::try_from(value) else {
+            Injector::remove(self, name);
             return;
         };
         if let Some(pair) = self
@@ -237,6 +252,24 @@ impl<const K: usize, const V: usize, const N: usize> Injector
         }
         let _ = self.push((key, value));
     }
+
+    // Found by review: only `set` was written, so a forwarded vector kept the caller's
+    // `tracestate` beside a new trace's `traceparent` (W3C: a restarted trace cleans it
+    // up), a `b3` beside `X-B3-*`, and a `baggage` the bag had emptied.
+    fn remove(&mut self, name: &str) {
+        self.retain(|(k, _)| !k.as_str().eq_ignore_ascii_case(name));
+    }
+
+    fn remove_prefixed(&mut self, prefix: &str) {
+        self.retain(|(k, _)| !starts_with_ignore_case(k, prefix));
+    }
+}
+
+/// Whether `name` starts with `prefix`, ignoring ASCII case.
+fn starts_with_ignore_case(name: &str, prefix: &str) -> bool {
+    name.as_bytes()
+        .get(..prefix.len())
+        .is_some_and(|start| start.eq_ignore_ascii_case(prefix.as_bytes()))
 }
 
 /// An [`Extractor`] over a lookup function, for carriers with their own API.
@@ -765,6 +798,9 @@ impl<const BYTES: usize> BaggageBuf<BYTES> {
     /// [`Baggage::get`]).
     /// Other values are written whole, whatever their length.
     pub fn to_jaeger_headers(&self, headers: &mut (impl Injector + ?Sized)) -> usize {
+        // A forwarded carrier's members of the caller's go (found by review: a member
+        // the bag had lost went on as the caller's `uberctx-` header).
+        headers.remove_prefixed(jaeger::BAGGAGE_PREFIX);
         let mut left_out = 0;
         for (i, member) in self.iter().enumerate() {
             let key = member.key();
@@ -1251,6 +1287,42 @@ mod tests {
         v.set("z", "1");
         assert_eq!(v.len(), 2, "full vector skips");
         assert_eq!(v.get("Y"), Some("1"));
+    }
+
+    /// Regression (found by review): the `heapless::Vec` injector did not remove, so a
+    /// forwarded vector kept the caller's `tracestate` with a new trace's
+    /// `traceparent`, and a value too long for it left the caller's in place.
+    #[test]
+    fn a_forwarded_vector_keeps_no_stale_header() {
+        let mut headers: heapless::Vec<(heapless::String<16>, heapless::String<64>), 4> =
+            heapless::Vec::new();
+        for (k, v) in [
+            (
+                "traceparent",
+                "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
+            ),
+            ("TraceState", "congo=t61rcWkgMzE"),
+            ("baggage", "k=v"),
+        ] {
+            headers.set(k, v);
+        }
+        assert!(
+            TraceContext::from_headers(&headers).is_err(),
+            "uppercase ids"
+        );
+        let root = TraceContext::new_root(&mut crate::IdGenerator::from_seed([3; 32]), true);
+        root.to_headers(&mut headers);
+        let names: std::vec::Vec<_> = headers.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(names, ["traceparent", "baggage"]);
+        // A value longer than the vector keeps: the caller's goes too.
+        headers.set("baggage", &"k=v,".repeat(20));
+        assert_eq!(headers.len(), 1);
+        // Jaeger baggage: the caller's `uberctx-` headers go.
+        headers.set("Uberctx-Old", "1");
+        let jaeger = Propagators::new(&[Propagator::Jaeger]);
+        jaeger.inject_baggage(&Baggage::parse("new=2"), &mut headers);
+        let names: std::vec::Vec<_> = headers.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(names, ["traceparent", "uberctx-new"]);
     }
 
     #[test]

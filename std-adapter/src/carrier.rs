@@ -83,6 +83,17 @@ impl Injector for HashMapInjector<'_> {
             self.0.retain(|k, _| !k.eq_ignore_ascii_case(name));
         }
     }
+
+    fn remove_prefixed(&mut self, prefix: &str) {
+        self.0.retain(|k, _| !starts_with_ignore_case(k, prefix));
+    }
+}
+
+/// Whether `name` starts with `prefix`, ignoring ASCII case.
+fn starts_with_ignore_case(name: &str, prefix: &str) -> bool {
+    name.as_bytes()
+        .get(..prefix.len())
+        .is_some_and(|start| start.eq_ignore_ascii_case(prefix.as_bytes()))
 }
 
 /// Reads headers from an `http::HeaderMap` (names are case-insensitive there);
@@ -126,10 +137,17 @@ pub struct HeaderMapInjector<'a>(pub &'a mut HeaderMap);
 
 impl Injector for HeaderMapInjector<'_> {
     fn set(&mut self, name: &str, value: &str) {
-        let (Some(name), Ok(value)) = (header_name(name), HeaderValue::from_str(value)) else {
+        let Some(header) = header_name(name) else {
             return;
         };
-        self.0.insert(name, value);
+        match HeaderValue::from_str(value) {
+            Ok(value) => {
+                self.0.insert(header, value);
+            }
+            // Not a header value (a control character): the caller's must not go on
+            // in its place (found by review).
+            Err(_) => self.remove(name),
+        }
     }
 
     fn remove(&mut self, name: &str) {
@@ -138,6 +156,19 @@ impl Injector for HeaderMapInjector<'_> {
             return;
         }
         if let Some(name) = header_name(name) {
+            self.0.remove(name);
+        }
+    }
+
+    fn remove_prefixed(&mut self, prefix: &str) {
+        // Names in a `HeaderMap` are lowercase.
+        let stale: Vec<http::HeaderName> = self
+            .0
+            .keys()
+            .filter(|name| starts_with_ignore_case(name.as_str(), prefix))
+            .cloned()
+            .collect();
+        for name in stale {
             self.0.remove(name);
         }
     }
@@ -369,6 +400,40 @@ mod tests {
         h.append("tracestate", HeaderValue::from_bytes(b"b=\xff").unwrap());
         let cx = TraceContext::from_headers(&HeaderMapCarrier(&h)).unwrap();
         assert_eq!(cx.trace_state.as_str(), "");
+    }
+
+    /// Regression (found by review): Jaeger baggage injected into a forwarded carrier
+    /// left the caller's `uberctx-` headers of members the bag no longer held; a value
+    /// that is not a header value left the caller's in place.
+    #[test]
+    fn a_forwarded_carrier_keeps_none_of_the_caller_s_jaeger_baggage() {
+        let jaeger = picotrace::Propagators::new(&[picotrace::Propagator::Jaeger]);
+        let mut h = HeaderMap::new();
+        h.insert("uberctx-session", HeaderValue::from_static("abc"));
+        h.insert("uberctx-user", HeaderValue::from_static("alice"));
+        h.insert("accept", HeaderValue::from_static("*/*"));
+        let mut bag = jaeger.extract_baggage(&HeaderMapCarrier(&h));
+        assert_eq!(bag.len(), 2);
+        bag.remove("session");
+        jaeger.inject_baggage(&bag, &mut HeaderMapInjector(&mut h));
+        let mut names: Vec<_> = h.keys().map(|k| k.as_str()).collect();
+        names.sort_unstable();
+        assert_eq!(names, ["accept", "uberctx-user"]);
+        // The same through a `HashMap`.
+        let mut m: HashMap<String, String> = [
+            ("Uberctx-Session".to_owned(), "abc".to_owned()),
+            ("accept".to_owned(), "*/*".to_owned()),
+        ]
+        .into();
+        jaeger.inject_baggage(&bag, &mut HashMapInjector(&mut m));
+        let mut names: Vec<_> = m.keys().map(String::as_str).collect();
+        names.sort_unstable();
+        assert_eq!(names, ["accept", "uberctx-user"]);
+        // A value no header can hold: the caller's goes.
+        let mut h = HeaderMap::new();
+        h.insert("traceparent", HeaderValue::from_static(TP));
+        HeaderMapInjector(&mut h).set("traceparent", "a\nb");
+        assert!(h.is_empty());
     }
 
     #[test]
