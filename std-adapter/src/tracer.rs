@@ -1394,8 +1394,33 @@ impl Drop for TracerProvider {
         } else {
             self.deadline()
         };
-        let _ = self.shutdown_by(deadline);
+        // What the drop lost goes to stderr, as a guard's shutdown says it (found by
+        // review: a provider dropped at the end of `main` lost spans without a word);
+        // not again for a shutdown that already gave up and said so.
+        if let (false, Err(e)) = (stopping, self.shutdown_by(deadline)) {
+            report_shutdown_error(&e);
+        }
     }
+}
+
+/// Says on stderr what a shutdown no caller sees lost (a dropped provider's, a
+/// [`ShutdownGuard`]'s). Not `eprintln!`: a closed stderr is no panic.
+fn report_shutdown_error(e: &ExportError) {
+    #[cfg(test)]
+    SHUTDOWN_REPORTS.with(|r| r.borrow_mut().push(format!("{e:?}")));
+    #[cfg(not(test))]
+    let _ = std::io::Write::write_fmt(
+        &mut std::io::stderr(),
+        format_args!("picotrace: at shutdown: {e}\n"),
+    );
+}
+
+#[cfg(test)]
+thread_local! {
+    /// What [`report_shutdown_error`] said on this thread (tests read it, not stderr).
+    static SHUTDOWN_REPORTS: std::cell::RefCell<Vec<String>> = const {
+        std::cell::RefCell::new(Vec::new())
+    };
 }
 
 /// Shuts an installed provider down when dropped (see
@@ -1410,10 +1435,7 @@ pub struct ShutdownGuard(&'static TracerProvider);
 impl Drop for ShutdownGuard {
     fn drop(&mut self) {
         if let Err(e) = self.0.shutdown() {
-            let _ = std::io::Write::write_fmt(
-                &mut std::io::stderr(),
-                format_args!("picotrace: at shutdown: {e}\n"),
-            );
+            report_shutdown_error(&e);
         }
     }
 }
@@ -1713,6 +1735,35 @@ mod tests {
             "{shut:?}"
         );
         assert!(provider.flush().is_ok(), "reported by the shutdown");
+    }
+
+    /// Regression (found by review): a provider dropped with spans its exporter lost
+    /// (the end of `main`, no `shutdown` call) said nothing: the drop threw the
+    /// shutdown's error away. A drop after a shutdown that reported says nothing more.
+    #[test]
+    fn a_dropped_provider_says_what_it_lost() {
+        struct Fails;
+        impl SpanExporter for Fails {
+            fn export(&mut self, _: &SpanBatch<'_>) -> Result<(), picotrace::ExportError> {
+                Err(picotrace::ExportError::Failed)
+            }
+        }
+        let reports = || SHUTDOWN_REPORTS.with(|r| std::mem::take(&mut *r.borrow_mut()));
+        let build = || {
+            TracerProvider::builder()
+                .config(TracerConfig::new("fails"))
+                .exporter(SharedExporter::new(Fails))
+                .build()
+        };
+        let provider = build();
+        provider.tracer().start_span("lost").end();
+        drop(provider);
+        assert_eq!(reports(), ["SpansLost { lost: 1, running: 0 }"]);
+        let provider = build();
+        provider.tracer().start_span("lost").end();
+        assert!(provider.shutdown().is_err());
+        drop(provider);
+        assert_eq!(reports(), Vec::<String>::new());
     }
 
     /// Regression: a span dropped at a full arena and reported lost by a flush, which
