@@ -274,8 +274,21 @@ pub enum SharedExporter {
 }
 
 impl SharedExporter {
-    /// Shares any exporter behind a mutex (e.g. a `ConsoleExporter`).
+    /// Shares any exporter behind a mutex (e.g. a `ConsoleExporter`). A
+    /// [`BatchExporter`] (or a `SharedExporter`) given here is used as it is, as
+    /// `From` makes it: the provider's flush and shutdown reach its queue. An exporter
+    /// of one's own that wraps a `BatchExporter` (a filter) must flush and shut it down
+    /// itself: `SpanExporter` has only `export`.
     pub fn new(exporter: impl SpanExporter + Send + 'static) -> Self {
+        // Found by review: a batch exporter given here was locked like any other, so
+        // `flush` returned with spans in its queue and `shutdown` left its thread.
+        let any: &dyn std::any::Any = &exporter;
+        if let Some(batch) = any.downcast_ref::<BatchExporter>() {
+            return SharedExporter::Batch(batch.clone());
+        }
+        if let Some(shared) = any.downcast_ref::<SharedExporter>() {
+            return shared.clone();
+        }
         SharedExporter::Locked(Arc::new(Mutex::new(exporter)))
     }
 

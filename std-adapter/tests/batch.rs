@@ -1473,3 +1473,22 @@ fn the_otlp_exporters_max_request_size_holds_behind_a_batch_exporter() {
     }
     assert_eq!(spans_in(&server), 120);
 }
+
+/// Regression (found by review): a batch exporter given to `SharedExporter::new` (which
+/// takes any exporter) was locked like any other, so the provider's flush returned with
+/// spans in its queue and its shutdown left the worker running.
+#[test]
+fn a_batch_exporter_shared_by_new_is_flushed_and_shut_down() {
+    let fake = Fake::with_delay(Duration::ZERO);
+    let config = BatchConfig::default().with_scheduled_delay(Duration::from_secs(3600));
+    let exporter = batch(&fake, config);
+    let provider = TracerProvider::builder()
+        .config(TracerConfig::new("batch-test"))
+        .exporter(SharedExporter::new(exporter.clone()))
+        .build();
+    provider.tracer().start_span("queued").end();
+    provider.flush().unwrap();
+    assert_eq!(fake.spans_received(), 1);
+    provider.shutdown().unwrap();
+    assert!(exporter.is_shutdown());
+}
