@@ -19,7 +19,11 @@
 //! - [`SystemClock`] ([`clock`]) and [`OsEntropy`] ([`entropy`]) are the platform
 //!   traits of the core; the carriers ([`carrier`]) adapt `HashMap` and
 //!   `http::HeaderMap` to W3C propagation.
-//! - [`ExportError`] ([`error`]) is the one error type.
+//! - [`ExportError`] ([`error`]) is this crate's error type (building and running
+//!   exporters, flush, shutdown). An exporter of one's own implements the core's
+//!   [`picotrace::SpanExporter`], whose `export` returns the core's smaller
+//!   [`picotrace::ExportError`] (how many spans a batch lost): a different type of the
+//!   same name.
 //!
 //! ```no_run
 //! let provider = picotrace_std::init_from_env()?; // OTEL_SERVICE_NAME, OTEL_EXPORTER_OTLP_ENDPOINT, ...

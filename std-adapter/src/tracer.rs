@@ -279,6 +279,28 @@ impl SharedExporter {
     /// `From` makes it: the provider's flush and shutdown reach its queue. An exporter
     /// of one's own that wraps a `BatchExporter` (a filter) must flush and shut it down
     /// itself: `SpanExporter` has only `export`.
+    ///
+    /// ```
+    /// use picotrace_std::{SharedExporter, TracerProvider};
+    /// use picotrace_std::picotrace::{SpanBatch, SpanExporter, TracerConfig};
+    ///
+    /// /// Counts what it is given. Its error is the core's `picotrace::ExportError`,
+    /// /// not `picotrace_std::ExportError`.
+    /// struct Count(usize);
+    /// impl SpanExporter for Count {
+    ///     fn export(&mut self, batch: &SpanBatch<'_>) -> Result<(), picotrace::ExportError> {
+    ///         self.0 += batch.len();
+    ///         Ok(())
+    ///     }
+    /// }
+    /// let provider = TracerProvider::builder()
+    ///     .config(TracerConfig::new("svc"))
+    ///     .exporter(SharedExporter::new(Count(0)))
+    ///     .build();
+    /// provider.tracer().start_span("counted").end();
+    /// provider.shutdown()?;
+    /// # Ok::<(), picotrace_std::ExportError>(())
+    /// ```
     pub fn new(exporter: impl SpanExporter + Send + 'static) -> Self {
         // Found by review: a batch exporter given here was locked like any other, so
         // `flush` returned with spans in its queue and `shutdown` left its thread.
