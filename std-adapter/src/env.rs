@@ -500,7 +500,7 @@ fn redact_pairs(s: &str) -> String {
 /// A header name as warnings may show it: only when it is a valid one. What stands
 /// before the `=` of `Authorization: Basic dXNlcjpw=` (the `Name: value` form, a
 /// base64 secret ending in padding) is the secret itself.
-fn shown_header_name(name: &str) -> &str {
+pub(crate) fn shown_header_name(name: &str) -> &str {
     let name = name.trim();
     if http::HeaderName::from_bytes(name.as_bytes()).is_ok() {
         name

@@ -17,7 +17,7 @@ pub enum ExportError {
     /// it names one, a port from 1 to 65535). Happens
     /// when an exporter is built (from code or `OTEL_EXPORTER_OTLP_*ENDPOINT`).
     InvalidEndpoint {
-        /// The URL as given.
+        /// The URL as given, its credentials and query `REDACTED`.
         url: String,
         /// What is wrong with it.
         reason: &'static str,
@@ -25,7 +25,8 @@ pub enum ExportError {
     /// A header given to the builder is refused: not a valid HTTP header name, a value
     /// that is not visible ASCII, or a header that frames the request (see
     /// [`crate::otlp_http::RESERVED_HEADERS`]). Happens when an exporter is built. The
-    /// value is never kept here: it may be a secret.
+    /// value is never kept here: it may be a secret; nor a name that is no header name
+    /// (`<redacted>`).
     InvalidHeader {
         /// The header name as given.
         name: String,
@@ -182,6 +183,13 @@ impl From<ureq::Error> for ExportError {
                 io::ErrorKind::ConnectionRefused,
                 "connection failed",
             )),
+            // The proxy could not reach the collector (it answered 503, or nothing): a
+            // connection failure, retried as one (found by review: given up on at once,
+            // where the same outage without a proxy was retried).
+            ureq::Error::ConnectProxyFailed(why) => ExportError::Connect(io::Error::new(
+                io::ErrorKind::ConnectionRefused,
+                format!("CONNECT proxy failed: {why}"),
+            )),
             ureq::Error::StatusCode(status) => ExportError::HttpStatus {
                 status,
                 body: String::new(),
@@ -286,6 +294,14 @@ mod tests {
         assert!(!status(400).is_retryable());
         assert!(!ExportError::QueueFull.is_retryable());
         assert!(!ExportError::Shutdown.is_retryable());
+        // Regression (found by review): a proxy that could not reach the collector was
+        // a transport error, not retried.
+        let proxy = ExportError::from(ureq::Error::ConnectProxyFailed("503".into()));
+        assert!(proxy.is_retryable(), "{proxy:?}");
+        assert!(
+            proxy.to_string().contains("CONNECT proxy failed: 503"),
+            "{proxy}"
+        );
     }
 
     #[test]

@@ -24,9 +24,10 @@
 //!   before, each waits it out with its own jitter, or fails with
 //!   [`ExportError::Throttled`] when its deadline comes first. A success ends the
 //!   wait only for a request sent after the wait was asked for.
-//! - Proxies come from the environment, as ureq reads them: the first of `ALL_PROXY`,
-//!   `HTTPS_PROXY` and `HTTP_PROXY` (either case) that is set carries every request,
-//!   to `http://` and `https://` collectors alike, except to the hosts `NO_PROXY`
+//! - Proxies come from the environment, by the collector's scheme, as curl and Go read
+//!   them: `HTTPS_PROXY` (either case) for an `https://` collector, `HTTP_PROXY` for an
+//!   `http://` one (only `http_proxy` in a CGI program, where `HTTP_PROXY` comes from
+//!   a request's `Proxy` header), else `ALL_PROXY`; never for the hosts `NO_PROXY`
 //!   names. Through a proxy, a plain `http://` collector's requests, their headers
 //!   (API keys) included, are readable by the proxy: name the collector in `NO_PROXY`
 //!   or use https.
@@ -80,7 +81,8 @@ const MAX_RESPONSE_SIZE: u64 = 4 * 1024 * 1024;
 /// What a 2xx response whose body could not be read says (see
 /// [`ExportOutcome::error_message`]).
 const UNREADABLE_SUCCESS: &str = "the collector's answer could not be read (over 4 MiB, \
-    or not the gzip it said): spans it may have rejected are counted as exported";
+    not the gzip it said, or not an OTLP response): spans it may have rejected are counted \
+    as exported";
 /// The most of an error body kept in [`ExportError::HttpStatus`].
 const MAX_ERROR_BODY: usize = 1024;
 
@@ -519,7 +521,9 @@ impl OtlpHttpExporterBuilder {
         for (name, value) in &self.headers {
             let header =
                 check_header(name, value).map_err(|reason| ExportError::InvalidHeader {
-                    name: name.clone(),
+                    // A name that is no header name may be a secret given in the wrong
+                    // place (`Authorization: Basic ...` as a name).
+                    name: crate::env::shown_header_name(name).to_owned(),
                     reason,
                 })?;
             headers.push(header);
@@ -531,7 +535,11 @@ impl OtlpHttpExporterBuilder {
         if let Some((cert, key)) = &self.client_certificate {
             tls_config = tls_config.client_cert(Some(tls::client_cert(cert, key)?));
         }
+        let https = url
+            .get(..8)
+            .is_some_and(|s| s.eq_ignore_ascii_case("https://"));
         let agent = ureq::Agent::config_builder()
+            .proxy(env_proxy(https, |name| std::env::var(name).ok()))
             .tls_config(tls_config.build())
             .http_status_as_error(false)
             .timeout_global(Some(self.timeout))
@@ -579,6 +587,45 @@ pub fn traces_url_from_base(base: &str) -> String {
     } else {
         format!("{path}/v1/traces{rest}")
     }
+}
+
+/// The proxy for a collector reached over https (`https`) or http, from the variables
+/// `var` reads: the scheme's own variable (`HTTPS_PROXY` / `HTTP_PROXY`, either case),
+/// else `ALL_PROXY`, with `NO_PROXY`'s hosts left out. ureq's own choice took the first
+/// of `ALL_PROXY`, `HTTPS_PROXY`, `HTTP_PROXY` for every scheme (found by review: with
+/// only `HTTPS_PROXY` set, an `http://` collector was reached through it), and read
+/// `HTTP_PROXY` in CGI programs, where a client sets it (httpoxy).
+fn env_proxy(https: bool, var: impl Fn(&str) -> Option<String>) -> Option<ureq::Proxy> {
+    let set = |name: &str| var(name).filter(|v| !v.trim().is_empty());
+    let cgi = set("REQUEST_METHOD").is_some();
+    let own = if https {
+        set("HTTPS_PROXY").or_else(|| set("https_proxy"))
+    } else {
+        set("http_proxy").or_else(|| set("HTTP_PROXY").filter(|_| !cgi))
+    };
+    let parsed = ureq::Proxy::new(
+        own.or_else(|| set("ALL_PROXY"))
+            .or_else(|| set("all_proxy"))?
+            .trim(),
+    )
+    .ok()?;
+    let mut proxy = ureq::Proxy::builder(parsed.protocol())
+        .host(parsed.host())
+        .port(parsed.port());
+    if let Some(user) = parsed.username() {
+        proxy = proxy.username(user);
+    }
+    if let Some(password) = parsed.password() {
+        proxy = proxy.password(password);
+    }
+    for host in set("NO_PROXY")
+        .or_else(|| set("no_proxy"))
+        .iter()
+        .flat_map(|list| list.split(','))
+    {
+        proxy = proxy.no_proxy(host.trim());
+    }
+    proxy.build().ok()
 }
 
 /// Returns a signal-specific endpoint as is, except that an empty path becomes `/`
@@ -630,8 +677,9 @@ pub(crate) fn redacted_url(url: &str) -> std::borrow::Cow<'_, str> {
 }
 
 pub(crate) fn validate_url(url: &str) -> Result<(), ExportError> {
+    // Redacted as it is kept: the error's `Debug` shows it too.
     let invalid = |reason| ExportError::InvalidEndpoint {
-        url: url.to_owned(),
+        url: redacted_url(url).into_owned(),
         reason,
     };
     let uri: http::Uri = url.parse().map_err(|_| invalid("not a valid URL"))?;
@@ -817,10 +865,12 @@ impl OtlpHttpExporter {
                 let buf = guard.as_deref_mut().unwrap_or(&mut fresh);
                 buf.clear();
                 let mut gz = flate2::write::GzEncoder::new(&mut *buf, flate2::Compression::fast());
-                gz.write_all(body)
-                    .and_then(|()| gz.finish().map(|_| ()))
-                    .map_err(ExportError::Io)?;
-                self.send_with_retries(buf, deadline)
+                // A failure here is a failed send too (found by review: `?` returned
+                // before the count below).
+                match gz.write_all(body).and_then(|()| gz.finish().map(|_| ())) {
+                    Ok(()) => self.send_with_retries(buf, deadline),
+                    Err(e) => Err(ExportError::Io(e)),
+                }
             }
         };
         if result.is_err() {
@@ -1049,7 +1099,11 @@ impl OtlpHttpExporter {
             // The data arrived; a body we cannot read only loses the partial-success
             // details, so it is not an error, but it is said (found by review: the
             // spans it might have rejected were counted as exported, silently).
-            let unreadable = body.is_none();
+            // Nor is one that is no OTLP response (found by review: a gateway's HTML
+            // page said nothing).
+            let unreadable = body
+                .as_ref()
+                .is_none_or(|b| !response::is_response(json_body, b));
             let partial = body.and_then(|b| partial_success(json_body, &b));
             return Ok(ExportOutcome {
                 status,
@@ -1219,6 +1273,55 @@ impl SpanExporter for OtlpHttpExporter {
 mod tests {
     use super::*;
 
+    /// Regression (found by review): the proxy came from the first of `ALL_PROXY`,
+    /// `HTTPS_PROXY`, `HTTP_PROXY` whatever the collector's scheme, and `HTTP_PROXY`
+    /// was read in CGI programs.
+    #[test]
+    fn the_proxy_is_the_collector_scheme_s() {
+        let proxy = |https: bool, vars: &[(&str, &str)]| {
+            env_proxy(https, |name| {
+                vars.iter()
+                    .find(|(n, _)| *n == name)
+                    .map(|(_, v)| (*v).to_owned())
+            })
+            .map(|p| format!("{}:{}", p.host(), p.port()))
+        };
+        let only_https = [("HTTPS_PROXY", "http://secure.proxy:3128")];
+        assert_eq!(proxy(false, &only_https), None);
+        assert_eq!(
+            proxy(true, &only_https).as_deref(),
+            Some("secure.proxy:3128")
+        );
+        let http = [("HTTP_PROXY", "plain.proxy:8080")];
+        assert_eq!(proxy(false, &http).as_deref(), Some("plain.proxy:8080"));
+        assert_eq!(proxy(true, &http), None);
+        // In a CGI program `HTTP_PROXY` is a client's header: only `http_proxy` counts.
+        let cgi = [("REQUEST_METHOD", "GET"), ("HTTP_PROXY", "evil:1")];
+        assert_eq!(proxy(false, &cgi), None);
+        let cgi = [("REQUEST_METHOD", "GET"), ("http_proxy", "good:2")];
+        assert_eq!(proxy(false, &cgi).as_deref(), Some("good:2"));
+        // ALL_PROXY when the scheme's own is unset; an empty one is unset.
+        let all = [("HTTPS_PROXY", " "), ("ALL_PROXY", "http://all:3")];
+        assert_eq!(proxy(true, &all).as_deref(), Some("all:3"));
+        assert_eq!(proxy(false, &all).as_deref(), Some("all:3"));
+        // NO_PROXY's hosts are reached directly.
+        let vars = [
+            ("https_proxy", "http://user:pw@secure.proxy:3128"),
+            ("NO_PROXY", "collector.internal, .corp"),
+        ];
+        let p = env_proxy(true, |name| {
+            vars.iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| (*v).to_owned())
+        })
+        .expect("a proxy");
+        assert_eq!((p.username(), p.password()), (Some("user"), Some("pw")));
+        let direct = |url: &str| p.is_no_proxy(&url.parse::<ureq::http::Uri>().unwrap());
+        assert!(direct("https://collector.internal:4318/v1/traces"));
+        assert!(direct("https://otel.eu.corp/v1/traces"));
+        assert!(!direct("https://collector.example/v1/traces"));
+    }
+
     /// Regression (found by review): a URL's credentials and query (an API key) were
     /// shown by `Debug` and by the invalid-endpoint error, while header values never
     /// are.
@@ -1241,8 +1344,10 @@ mod tests {
             .endpoint("https://u:s3cret@c:4318?token=t0k")
             .traces_endpoint("https://u:s3cret@c:99999/v1/traces");
         let debug = format!("{builder:?}");
-        let error = builder.build().unwrap_err().to_string();
-        for text in [debug, error] {
+        let error = builder.build().unwrap_err();
+        // The error's `Debug` too (found by review: it held the URL as given, shown by
+        // `unwrap` or a `main` returning the error).
+        for text in [debug, error.to_string(), format!("{error:?}")] {
             assert!(!text.contains("s3cret") && !text.contains("t0k"), "{text}");
             assert!(text.contains("REDACTED@c:"), "{text}");
         }
@@ -1251,6 +1356,14 @@ mod tests {
             .build()
             .unwrap();
         assert!(!format!("{exporter:?}").contains("s3cret"));
+        // A secret given as a header name is not shown either.
+        let error = OtlpHttpExporter::builder()
+            .header("Authorization: Basic dXNlcjpw=", "x")
+            .build()
+            .unwrap_err();
+        for text in [error.to_string(), format!("{error:?}")] {
+            assert!(!text.contains("dXNlcjpw"), "{text}");
+        }
     }
 
     /// Regression: a JSON response body was parsed into a tree whatever its size (a

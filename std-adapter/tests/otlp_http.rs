@@ -722,14 +722,33 @@ fn garbage_responses_do_not_break_the_exporter() {
             .header("Content-Type", "application/json")
             .body("{{{{"),
         Reply::status(500).body(vec![0xc3, 0x28, 0xff]),
+        Reply::ok()
+            .header("Content-Type", "text/html")
+            .body("<html><body>Welcome to nginx!</body></html>"),
+        Reply::ok(),
     ]);
     let x = exporter(&server);
-    assert_eq!(x.send(b"x").unwrap().rejected_spans, 0);
-    assert_eq!(x.send(b"x").unwrap().rejected_spans, 0);
+    // Counted as sent, and said (found by review: a 2xx that is no OTLP response, a
+    // gateway's page, said nothing).
+    for _ in 0..2 {
+        let outcome = x.send(b"x").unwrap();
+        assert_eq!(outcome.rejected_spans, 0);
+        assert!(
+            outcome
+                .error_message
+                .as_deref()
+                .is_some_and(|m| m.contains("could not be read")),
+            "{outcome:?}"
+        );
+    }
     assert!(matches!(
         x.send(b"x"),
         Err(ExportError::HttpStatus { status: 500, .. })
     ));
+    let html = x.send(b"x").unwrap();
+    assert!(html.error_message.is_some(), "{html:?}");
+    // An empty 2xx body is an empty response: full success, nothing to say.
+    assert_eq!(x.send(b"x").unwrap().error_message, None);
 }
 
 #[test]

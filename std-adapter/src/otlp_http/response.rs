@@ -39,6 +39,21 @@ pub(crate) fn decode_proto_response(body: &[u8]) -> Option<PartialSuccess> {
     found
 }
 
+/// Whether `body` reads as a response message at all, in protobuf or (`json`) OTLP/JSON
+/// (an object): an HTML page from a gateway on the collector's address does not. An
+/// empty body is an empty message.
+pub(crate) fn is_response(json: bool, body: &[u8]) -> bool {
+    if body.is_empty() {
+        return true;
+    }
+    if json {
+        let mut p = json::Parser::new(body);
+        p.members(0, |p, _| p.skip(1)).is_some() && p.end().is_some()
+    } else {
+        for_each_field(body, |_, _| Some(())).is_some()
+    }
+}
+
 /// Returns `google.rpc.Status.message` (field 2) of a protobuf error body.
 pub(crate) fn decode_proto_status_message(body: &[u8]) -> Option<String> {
     let mut message = None;
