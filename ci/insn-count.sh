@@ -110,6 +110,12 @@ print(f"W5 OTLP protobuf encoding on Cortex-M3: {w5} instructions for a request 
 if per_span > w5_budget:
     print(f"insn-count: {per_span:.0f} > W5 budget {w5_budget} (the goal; not failing)")
 regressed = []
+# Floors as well (found by review): a count near zero means the work between the
+# markers was optimised away, or the markers moved, not that the tracer got faster.
+if count < 300:
+    regressed.append(f"W1 {count} < floor 300 (the workload no longer runs between the markers?)")
+if per_span < 500:
+    regressed.append(f"W5 {per_span:.0f} per span < floor 500")
 if count > ceiling:
     regressed.append(f"W1 {count} > ceiling {ceiling}")
 if per_span > w5_ceiling:

@@ -1441,18 +1441,15 @@ impl Drop for TracerProvider {
 /// Says on stderr what a shutdown no caller sees lost (a dropped provider's, a
 /// [`ShutdownGuard`]'s). Not `eprintln!`: a closed stderr is no panic.
 fn report_shutdown_error(e: &ExportError) {
+    let line = format!("picotrace: at shutdown: {e}\n");
     #[cfg(test)]
-    SHUTDOWN_REPORTS.with(|r| r.borrow_mut().push(format!("{e:?}")));
-    #[cfg(not(test))]
-    let _ = std::io::Write::write_fmt(
-        &mut std::io::stderr(),
-        format_args!("picotrace: at shutdown: {e}\n"),
-    );
+    SHUTDOWN_REPORTS.with(|r| r.borrow_mut().push(line.clone()));
+    let _ = std::io::Write::write_all(&mut std::io::stderr(), line.as_bytes());
 }
 
 #[cfg(test)]
 thread_local! {
-    /// What [`report_shutdown_error`] said on this thread (tests read it, not stderr).
+    /// What [`report_shutdown_error`] wrote to stderr from this thread.
     static SHUTDOWN_REPORTS: std::cell::RefCell<Vec<String>> = const {
         std::cell::RefCell::new(Vec::new())
     };
@@ -1793,7 +1790,11 @@ mod tests {
         let provider = build();
         provider.tracer().start_span("lost").end();
         drop(provider);
-        assert_eq!(reports(), ["SpansLost { lost: 1, running: 0 }"]);
+        let lost = ExportError::SpansLost {
+            lost: 1,
+            running: 0,
+        };
+        assert_eq!(reports(), [format!("picotrace: at shutdown: {lost}\n")]);
         let provider = build();
         provider.tracer().start_span("lost").end();
         assert!(provider.shutdown().is_err());

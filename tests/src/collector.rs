@@ -56,6 +56,8 @@ pub struct CollectedSpan {
     pub event_attributes: Vec<Vec<(String, String)>>,
     /// Linked span ids.
     pub links: Vec<String>,
+    /// The trace ids of the links, in the same order.
+    pub link_trace_ids: Vec<String>,
 }
 
 /// Returns the rotel binary, or `None` when it is not installed.
@@ -320,6 +322,7 @@ pub fn parse_log(log: &str) -> Vec<CollectedSpan> {
                         }
                     }
                     Section::Links if k == "ID" => span.links.push(v),
+                    Section::Links if k == "Trace ID" => span.link_trace_ids.push(v),
                     _ => {}
                 }
             }
@@ -406,5 +409,6 @@ SpanLink #0
             )]]
         );
         assert_eq!(s.links, ["b7ad6b7169203331"]);
+        assert_eq!(s.link_trace_ids, ["0af7651916cd43dd8448eb211c80319c"]);
     }
 }

@@ -60,7 +60,15 @@ fn record_trace<X: SpanExporter + Send>(
     client.record_exception_with_type("TimeoutError", "no answer in 2 ms");
     client.set_error("db timeout");
     let mut inner = client.child("retry");
-    inner.add_link(&remote, &[KeyValue::new("link.reason", "retry-of")]);
+    // A span of another trace: the link's trace id is checked too (found by review:
+    // linked to this trace's own parent, a wrong trace id would have passed).
+    let earlier = TraceContext::from(SpanContext {
+        trace_id: TraceId::from_hex("0af7651916cd43dd8448eb211c80319c").unwrap(),
+        span_id: SpanId::from_hex("b7ad6b7169203331").unwrap(),
+        flags: TraceFlags::SAMPLED,
+        is_remote: true,
+    });
+    inner.add_link(&earlier, &[KeyValue::new("link.reason", "retry-of")]);
     clock.advance(Duration::from_millis(1));
     let (s, c, i) = (server.context(), client.context(), inner.context());
     inner.end();
@@ -169,7 +177,10 @@ fn check(expected: &[Expected], got: &[CollectedSpan], tag: &str) {
                 assert!(s.event_attributes[0]
                     .contains(&("exception.message".into(), "Str(no answer in 2 ms)".into())));
             }
-            _ => assert_eq!(s.links, ["00f067aa0ba902b7"]),
+            _ => {
+                assert_eq!(s.links, ["b7ad6b7169203331"]);
+                assert_eq!(s.link_trace_ids, ["0af7651916cd43dd8448eb211c80319c"]);
+            }
         }
     }
 }

@@ -70,11 +70,26 @@ fn callback(request: &[(&str, &str)]) -> (Repr, TraceState) {
     let mut traceparents = Vec::new();
     out.get_all("TRACEPARENT", &mut |v| traceparents.push(v.to_owned()));
     assert_eq!(traceparents.len(), 1, "expect one traceparent header");
+    // The form checked apart from our parser (found by review: a bug shared by the
+    // parser and the writer would pass it): 00-{32 hex}-{16 hex}-{00..03}.
+    let tp = traceparents[0].as_bytes();
+    assert_eq!(tp.len(), 55, "{:?}", traceparents[0]);
+    for (i, &c) in tp.iter().enumerate() {
+        let dash = matches!(i, 2 | 35 | 52);
+        assert!(
+            if dash {
+                c == b'-'
+            } else {
+                matches!(c, b'0'..=b'9' | b'a'..=b'f')
+            },
+            "lowercase hex and dashes: {:?}",
+            traceparents[0]
+        );
+    }
+    assert!(tp.starts_with(b"00-"), "version 00");
     assert!(
-        traceparents[0]
-            .bytes()
-            .all(|c| c == b'-' || c.is_ascii_digit() || c.is_ascii_lowercase()),
-        "lowercase hex"
+        matches!(&tp[53..], b"00" | b"01" | b"02" | b"03"),
+        "known flags"
     );
     let tp = Repr::parse(traceparents[0].as_bytes()).expect("service sends a valid traceparent");
     assert_eq!(tp.version, 0);
