@@ -1490,31 +1490,22 @@ fn the_otlp_exporters_max_request_size_holds_behind_a_batch_exporter() {
 /// spans in its queue and its shutdown left the worker running.
 #[test]
 fn a_batch_exporter_shared_by_new_is_flushed_and_shut_down() {
-    let fake = Fake::with_delay(Duration::ZERO);
-    let config = BatchConfig::default().with_scheduled_delay(Duration::from_secs(3600));
-    let exporter = batch(&fake, config);
-    let provider = TracerProvider::builder()
-        .config(TracerConfig::new("batch-test"))
-        .exporter(SharedExporter::new(exporter.clone()))
-        .build();
-    provider.tracer().start_span("queued").end();
-    provider.flush().unwrap();
-    assert_eq!(fake.spans_received(), 1);
-    provider.shutdown().unwrap();
-    assert!(exporter.is_shutdown());
-    // A `SharedExporter` given to `new` is used as it is too.
-    let fake = Fake::with_delay(Duration::ZERO);
-    let exporter = batch(
-        &fake,
-        BatchConfig::default().with_scheduled_delay(Duration::from_secs(3600)),
-    );
-    let provider = TracerProvider::builder()
-        .config(TracerConfig::new("batch-test"))
-        .exporter(SharedExporter::new(SharedExporter::from(exporter.clone())))
-        .build();
-    provider.tracer().start_span("queued").end();
-    provider.flush().unwrap();
-    assert_eq!(fake.spans_received(), 1);
-    provider.shutdown().unwrap();
-    assert!(exporter.is_shutdown());
+    // The batch exporter itself, and a `SharedExporter` holding it, given to `new`.
+    let wrappers: [fn(BatchExporter) -> SharedExporter; 2] = [SharedExporter::new, |b| {
+        SharedExporter::new(SharedExporter::from(b))
+    }];
+    for wrap in wrappers {
+        let fake = Fake::with_delay(Duration::ZERO);
+        let config = BatchConfig::default().with_scheduled_delay(Duration::from_secs(3600));
+        let exporter = batch(&fake, config);
+        let provider = TracerProvider::builder()
+            .config(TracerConfig::new("batch-test"))
+            .exporter(wrap(exporter.clone()))
+            .build();
+        provider.tracer().start_span("queued").end();
+        provider.flush().unwrap();
+        assert_eq!(fake.spans_received(), 1);
+        provider.shutdown().unwrap();
+        assert!(exporter.is_shutdown());
+    }
 }
