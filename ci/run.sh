@@ -239,7 +239,8 @@ step_test() {
     # About 7 minutes from a clean target/ on 2 cores.
     local log status=0
     log="$(mktemp)"
-    host_cargo_within 1800 test --workspace 2>&1 | tee "$log" || status=$?
+    # No colours: `gated_ran` reads cargo's `Running` lines.
+    host_cargo_within 1800 test --workspace --color never 2>&1 | tee "$log" || status=$?
     ((status == 0)) || { rm -f "$log"; return "$status"; }
     gated_ran "$log"
     rm -f "$log"
@@ -448,7 +449,7 @@ step_fuzz() {
         fi
         # A target that ran no input (found by review: only a note said so).
         local runs
-        runs="$(grep -m1 -o 'Done [0-9]* runs' "$log" | grep -o '[0-9]*')"
+        runs="$(grep -m1 -o 'Done [0-9]* runs' "$log" | grep -o '[0-9]*' || true)"
         ((${runs:-0} > 0)) || die "fuzz target $target ran no input (log in $log)"
         note "$target: $(grep -m1 -o 'Done [0-9]* runs in [0-9]* second(s)' "$log"), $(grep -o 'cov: [0-9]*' "$log" | tail -n1)"
     done

@@ -78,7 +78,8 @@ pub trait Extractor {
 ///
 /// Callers pass lowercase names (this crate always does). `set` replaces any earlier
 /// value of the same name. A carrier that cannot hold a value (full, too long) skips
-/// it: propagation is best effort and must not fail the request.
+/// it, and removes an earlier value of the name if it can (a forwarded carrier must not
+/// pass the caller's on): propagation is best effort and must not fail the request.
 pub trait Injector {
     /// Sets header `name` to `value`.
     fn set(&mut self, name: &str, value: &str);

@@ -130,8 +130,8 @@ impl Extractor for HeaderMapCarrier<'_> {
 
 /// Writes headers into an `http::HeaderMap`, replacing earlier values, and removes the
 /// propagation fields a format does not write this time (a `tracestate` of the caller's
-/// in a forwarded request, say). A name or value that is not valid in HTTP is skipped
-/// (propagation is best effort).
+/// in a forwarded request, say). A name that is not valid in HTTP is skipped, and a
+/// value that is not removes the name's earlier value (propagation is best effort).
 #[derive(Debug)]
 pub struct HeaderMapInjector<'a>(pub &'a mut HeaderMap);
 

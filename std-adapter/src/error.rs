@@ -186,6 +186,12 @@ impl From<ureq::Error> for ExportError {
             // The proxy could not reach the collector (it answered 503, or nothing): a
             // connection failure, retried as one (found by review: given up on at once,
             // where the same outage without a proxy was retried).
+            // A proxy that refuses us (407 credentials, 403 policy) is not retried.
+            ureq::Error::ConnectProxyFailed(why)
+                if why.contains(" 407/") || why.contains(" 403/") =>
+            {
+                ExportError::Transport(Box::new(ureq::Error::ConnectProxyFailed(why)))
+            }
             ureq::Error::ConnectProxyFailed(why) => ExportError::Connect(io::Error::new(
                 io::ErrorKind::ConnectionRefused,
                 format!("CONNECT proxy failed: {why}"),
@@ -296,12 +302,19 @@ mod tests {
         assert!(!ExportError::Shutdown.is_retryable());
         // Regression (found by review): a proxy that could not reach the collector was
         // a transport error, not retried.
-        let proxy = ExportError::from(ureq::Error::ConnectProxyFailed("503".into()));
+        let failed = |why: &str| ExportError::from(ureq::Error::ConnectProxyFailed(why.into()));
+        let proxy = failed("proxy server responded 503/Service Unavailable");
         assert!(proxy.is_retryable(), "{proxy:?}");
         assert!(
-            proxy.to_string().contains("CONNECT proxy failed: 503"),
+            proxy
+                .to_string()
+                .contains("CONNECT proxy failed: proxy server"),
             "{proxy}"
         );
+        assert!(failed("proxy server did not respond").is_retryable());
+        // Refused by the proxy itself: retrying does not help.
+        let refused = failed("proxy server responded 407/Proxy Authentication Required");
+        assert!(!refused.is_retryable(), "{refused:?}");
     }
 
     #[test]

@@ -53,7 +53,8 @@
 //! - A dependency on an async runtime: the exporter has its own thread; async code
 //!   (tokio, axum, hyper, tonic) holds spans across `.await` and uses [`InSpan`].
 //! - Metrics and logs; X-Ray propagation (W3C, B3 and Jaeger are in); remote samplers.
-//! - HTTP proxies; the platform's certificate store; encrypted private keys.
+//! - SOCKS proxies (HTTP ones are read from the environment: see [`otlp_http`]); the
+//!   platform's certificate store; encrypted private keys.
 #![forbid(unsafe_code)]
 // docs.rs (nightly) marks each feature-gated item with the feature it needs.
 #![cfg_attr(docsrs, feature(doc_cfg))]

