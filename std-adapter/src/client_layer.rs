@@ -22,8 +22,11 @@
 //! transport error is an Error `_OTHER` without an `exception` event (tonic's is a
 //! boxed error); the layer must be outside a `Buffer` or another layer that calls the
 //! service from a task of its own, or the span has no parent (the parent is the
-//! context current when the request is handed to the layer); a response whose body is
-//! kept but never read keeps its span open.
+//! context current when the request is handed to the layer; `tower`'s `oneshot` hands
+//! it over at its first poll, so `tokio::spawn(service.oneshot(request))` calls from
+//! the spawned task: wrap that future with
+//! [`with_context`](crate::FutureExt::with_context)); a response whose body is kept but
+//! never read keeps its span open.
 //!
 //! ```ignore
 //! let channel = tonic::transport::Channel::from_static("http://inventory.internal:50051")

@@ -295,7 +295,9 @@ pub struct CurrentGuard<'s> {
 /// guard changes nothing.
 ///
 /// The guard does not borrow `span`: attributes, events and errors can be recorded on
-/// the span while it is current.
+/// the span while it is current. It holds a copy of the span's context, though: after
+/// [`Span::set_parent`](picotrace::Span::set_parent) (a new trace id, perhaps a new
+/// span id), enter the span again for children to follow it.
 // (Found by review: the guard borrowed the span, and pushed a copy of the current
 // context for a span without one, which stayed after its guard was dropped.)
 pub fn enter(span: &Span<'_>) -> CurrentGuard<'static> {
@@ -327,6 +329,12 @@ pub fn enter_context(cx: TraceContext) -> CurrentGuard<'static> {
         };
     }
     make_current(Some(cx))
+}
+
+/// Hides the current context and baggage of this thread until the guards are dropped:
+/// for code that runs on a traced thread on no request's behalf (a user's exporter).
+pub(crate) fn hide_current() -> (CurrentGuard<'static>, BaggageGuard) {
+    (make_current(None), enter_baggage_or_none(None))
 }
 
 /// Makes `cx` current until the guard is dropped (or unwound).

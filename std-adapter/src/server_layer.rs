@@ -81,9 +81,10 @@
 //!
 //! (The README has this compiled, with axum.) `route_layer` wraps the routes alone: a
 //! request that matches no route (a 404) gets no span, and its context is not read.
-//! To trace those too, add the layer to the whole router with `Router::layer` as
-//! well, or instead: it runs before routing there, so it names spans by the method
-//! alone. On an inner router of `Router::nest`, the path axum hands the layer has the
+//! To trace those too, add the layer to the whole router with `Router::layer`
+//! instead (not as well: each layer would start a server span of its own, and a
+//! request without a `traceparent` would make two traces): it runs before routing
+//! there, so it names spans by the method alone. On an inner router of `Router::nest`, the path axum hands the layer has the
 //! prefix taken off, so `url.path` is the nested one. Handlers find
 //! the span's context with
 //! [`current_context`](crate::current_context) and the baggage with

@@ -384,6 +384,11 @@ impl SpanExporter for SharedExporter {
             SharedExporter::Locked(x) => {
                 let mut x = x.lock().unwrap_or_else(|e| e.into_inner());
                 let _inside = InsideExport::enter();
+                // Run on a span's thread (a full arena, no export thread), the exporter
+                // sees no request's context or baggage (found by review: an exporter
+                // that traces its own calls made them children of the request, and
+                // sent its baggage to the collector).
+                let _hidden = crate::context::hide_current();
                 // A panicking exporter must not take down the thread that drains (the
                 // export thread, or a span thread when the arena is full): its batch is
                 // counted as failed, and the next one is tried as usual.
@@ -1535,6 +1540,41 @@ mod tests {
         provider.tracer().start_span("c").end();
         provider.shutdown().unwrap();
         assert_eq!(count.load(Ordering::SeqCst), 3);
+    }
+
+    /// Regression (found by review): an exporter run on a span's thread (here: no
+    /// export thread) saw that thread's current context and baggage, so its own traced
+    /// calls became children of the request and carried its baggage.
+    #[test]
+    fn an_exporter_on_a_span_thread_sees_no_current_context() {
+        type Seen = Arc<std::sync::Mutex<Vec<(bool, bool)>>>;
+        struct Looks(Seen);
+        impl SpanExporter for Looks {
+            fn export(&mut self, _: &SpanBatch<'_>) -> Result<(), picotrace::ExportError> {
+                let current = (
+                    crate::current_context().is_some(),
+                    crate::context::current_baggage().is_some(),
+                );
+                self.0.lock().unwrap().push(current);
+                Ok(())
+            }
+        }
+        let seen = Seen::default();
+        SPAWN_FAILS.with(|f| f.set(true));
+        let provider = TracerProvider::builder()
+            .config(TracerConfig::new("no-thread").with_export_batch_size(1))
+            .exporter(SharedExporter::new(Looks(Arc::clone(&seen))))
+            .build();
+        let request = provider.tracer().start_server_span("request", None);
+        {
+            let _current = crate::enter(&request);
+            let _baggage = crate::enter_baggage(picotrace::Baggage::parse("tenant=acme"));
+            assert!(crate::current_context().is_some());
+            provider.tracer().start_span("inside").end();
+        }
+        assert_eq!(*seen.lock().unwrap(), [(false, false)]);
+        drop(request);
+        provider.shutdown().unwrap();
     }
 
     /// A span that finds the arena full waits for the export thread, but not on the
