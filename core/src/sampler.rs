@@ -174,7 +174,8 @@ pub trait SpanSampler: Copy + Send + Sync + fmt::Display {
     }
 
     /// The decision when [`SpanSampler::decide_shared`] said `None` and another thread
-    /// holds the state: the span is dropped. (The run-time samplers also settle the
+    /// holds the state past the tracer's wait for it (`TracerConfig::full_arena_retries`:
+    /// none by default, the std adapter's yields): the span is dropped. (The run-time samplers also settle the
     /// parent's OTEP 235 `th` as for any drop; a sampler that never says `None` is never
     /// asked, and links nothing for it.)
     fn decide_busy(&self, params: &SamplingParams<'_>) -> SamplingResult {

@@ -95,6 +95,8 @@ pub struct TracerConfig<S = Sampler> {
     pub export_signal: Option<&'static dyn ExportSignal>,
     /// A span that finds the arena full while another thread exports waits for slots:
     /// up to this many pauses, retrying after each, before it is dropped and counted.
+    /// A root that finds the rate limiter in use by another thread waits for it the
+    /// same way, then is not sampled.
     /// 0 (the default): dropped at once, as firmware wants (an interrupt must not wait
     /// for the main loop). The std adapter waits, so bursts slow down instead of losing
     /// spans.
@@ -1090,12 +1092,26 @@ where
     fn decide(&self, params: &SamplingParams<'_>) -> SamplingResult {
         match self.sampler.decide_shared(params) {
             Some(result) => result,
-            // A rate limiter in use by another thread: this span is not sampled (and the
-            // parent's `th` settled as for any drop).
-            None => self
-                .sampler_state
-                .try_with(|s| s.decide_exclusive(params))
-                .unwrap_or_else(|| self.sampler.decide_busy(params)),
+            // A rate limiter in use by another thread: waited for as a full arena is
+            // (the std adapter's yields; firmware's default of none: an interrupt must
+            // not wait for the main loop), then the span is not sampled (and the
+            // parent's `th` settled as for any drop). Found by review: it was dropped at
+            // once, and threads starting roots together lost a fifth of them to each
+            // other with credit to spare.
+            None => {
+                let mut retries = self.full_arena_retries;
+                loop {
+                    if let Some(result) =
+                        self.sampler_state.try_with(|s| s.decide_exclusive(params))
+                    {
+                        return result;
+                    }
+                    if retries == 0 || !(self.full_arena_pause)() {
+                        return self.sampler.decide_busy(params);
+                    }
+                    retries -= 1;
+                }
+            }
         }
     }
 }

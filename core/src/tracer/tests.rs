@@ -3557,3 +3557,39 @@ fn a_tracer_dropped_by_a_panic_does_not_export() {
     });
     assert!(unwound.is_err());
 }
+
+/// Regression (found by review): a rate-limited root started while another thread held
+/// the limiter was dropped, whatever the credit: threads starting spans together were
+/// under-admitted. With a full-arena wait configured (the std adapter's), they wait
+/// for the limiter as for slots.
+#[test]
+fn a_busy_rate_limiter_is_waited_for() {
+    fn yield_now() -> bool {
+        std::thread::yield_now();
+        true
+    }
+    let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+    let tracer = Tracer::new(
+        TracerConfig::new("svc")
+            .with_sampler(Sampler::rate_limiting(1e12))
+            .with_full_arena_wait(100_000, yield_now),
+        SpanArena::<64>::new(),
+        &clock,
+        IdGenerator::from_seed([5; 32]),
+        crate::NoopExporter,
+    );
+    let sampled = std::sync::atomic::AtomicU64::new(0);
+    std::thread::scope(|s| {
+        for _ in 0..4 {
+            s.spawn(|| {
+                for _ in 0..20_000 {
+                    let span = tracer.start_span("root");
+                    if span.context().is_sampled() {
+                        sampled.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                }
+            });
+        }
+    });
+    assert_eq!(sampled.into_inner(), 80_000, "{:?}", tracer.stats());
+}
