@@ -813,7 +813,14 @@ pin_project_lite::pin_project! {
             // request's.
             let mut this = this.project();
             if let Some(mut span) = this.span.take() {
-                this.inner.set(None);
+                {
+                    // With the request's context and baggage current, as the frames
+                    // were made (found by review: what the body held, a stream that
+                    // logs or ends a span on drop, found none).
+                    let _current = this.context.clone().map(crate::enter_context);
+                    let _baggage = crate::context::enter_baggage_or_none(this.baggage.clone());
+                    this.inner.set(None);
+                }
                 if *this.panicked {
                     // Making a frame panicked (the server's own failure; found by
                     // review: any unwind that dropped the body was taken for it).
@@ -972,7 +979,13 @@ impl<B: http_body::Body> http_body::Body for ServerBody<B> {
             }
         };
         if complete {
-            // Dropped before the span ends: it ends after what the body held.
+            // Dropped before the span ends: it ends after what the body held, dropped
+            // as the frames were made, with the request current.
+            let _current = this
+                .span
+                .is_some()
+                .then(|| this.context.clone().map(crate::enter_context));
+            let _baggage = crate::context::enter_baggage_or_none(this.baggage.clone());
             this.inner.set(None);
         }
         if ended {

@@ -601,6 +601,48 @@ fn a_streamed_body_is_covered_by_the_server_span() {
     assert_eq!(picotrace_std::current_context(), None);
 }
 
+/// Regression (found by review): what a response body held was dropped with nothing
+/// current, whether the body was cut off or ran to its end (a stream that logs or ends
+/// a span on drop found no parent); the frames were made with the request current.
+#[test]
+fn a_body_is_dropped_with_its_request_current() {
+    let (provider, kept) = setup();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let on_drop: Arc<dyn Fn() + Send + Sync> = {
+        let seen = Arc::clone(&seen);
+        Arc::new(move || {
+            let current = picotrace_std::current_context();
+            seen.lock()
+                .unwrap()
+                .push(current.map(|cx| cx.span_context.span_id.to_string()));
+        })
+    };
+    let mut service =
+        ServerLayer::new(&provider).layer(BodyService(move |_: &http::Request<()>| {
+            let body = Streamed::new(1, Arc::new(|| {}))
+                .data(b"event: 1\n\n")
+                .data(b"event: 2\n\n")
+                .on_drop(Arc::clone(&on_drop));
+            http::Response::new(body)
+        }));
+    let rt = runtime();
+    // Read to its end, then cut off after its head.
+    let mut whole = rt
+        .block_on(service.call(request("GET", "/whole", &[])))
+        .unwrap();
+    assert_eq!(rt.block_on(send(whole.body_mut())).len(), 2);
+    let cut = rt
+        .block_on(service.call(request("GET", "/cut", &[])))
+        .unwrap();
+    drop(cut);
+    drop(whole);
+    provider.flush().unwrap();
+    let spans = kept.0.lock().unwrap().clone();
+    let ids: Vec<_> = spans.iter().map(|s| Some(s.span_id.clone())).collect();
+    assert_eq!(ids.len(), 2, "{spans:#?}");
+    assert_eq!(*seen.lock().unwrap(), ids, "{spans:#?}");
+}
+
 /// Regression: a gRPC call that succeeded, or failed after its first message, sends
 /// its status in the trailers, which the span had ended before: no status was
 /// recorded, and a stream that failed looked like a success.

@@ -21,6 +21,16 @@ pub struct Streamed {
     says_end: bool,
     // Panics when its frames are out.
     panics: bool,
+    // Called when the body is dropped.
+    on_drop: Option<Arc<dyn Fn() + Send + Sync>>,
+}
+
+impl Drop for Streamed {
+    fn drop(&mut self) {
+        if let Some(on_drop) = &self.on_drop {
+            on_drop();
+        }
+    }
 }
 
 impl Streamed {
@@ -32,7 +42,14 @@ impl Streamed {
             on_frame,
             says_end: true,
             panics: false,
+            on_drop: None,
         }
+    }
+
+    /// Calls `on_drop` when dropped (what is current then, say).
+    pub fn on_drop(mut self, on_drop: Arc<dyn Fn() + Send + Sync>) -> Self {
+        self.on_drop = Some(on_drop);
+        self
     }
 
     /// A stream that never says it has ended (as `Body::from_stream`).
