@@ -1792,16 +1792,19 @@ mod tests {
         );
     }
 
+    /// An exporter whose every export fails.
+    struct Fails;
+
+    impl SpanExporter for Fails {
+        fn export(&mut self, _: &SpanBatch<'_>) -> Result<(), picotrace::ExportError> {
+            Err(picotrace::ExportError::Failed)
+        }
+    }
+
     /// Regression (found by review): a flush after shutdown reported the losses the
     /// shutdown had reported, again.
     #[test]
     fn a_flush_after_shutdown_does_not_report_its_losses_again() {
-        struct Fails;
-        impl SpanExporter for Fails {
-            fn export(&mut self, _: &SpanBatch<'_>) -> Result<(), picotrace::ExportError> {
-                Err(picotrace::ExportError::Failed)
-            }
-        }
         let provider = TracerProvider::builder()
             .config(TracerConfig::new("fails"))
             .exporter(SharedExporter::new(Fails))
@@ -1826,12 +1829,6 @@ mod tests {
     /// shutdown's error away. A drop after a shutdown that reported says nothing more.
     #[test]
     fn a_dropped_provider_says_what_it_lost() {
-        struct Fails;
-        impl SpanExporter for Fails {
-            fn export(&mut self, _: &SpanBatch<'_>) -> Result<(), picotrace::ExportError> {
-                Err(picotrace::ExportError::Failed)
-            }
-        }
         let reports = || SHUTDOWN_REPORTS.with(|r| std::mem::take(&mut *r.borrow_mut()));
         let build = || {
             TracerProvider::builder()
