@@ -1101,7 +1101,8 @@ impl Propagators {
     /// `jaeger` is on. Empty when neither is. With both, the W3C members come first
     /// and a Jaeger member whose key one of them has (ignoring case) is left out: a
     /// peer that writes both formats from one bag sends each member twice, and W3C's
-    /// copy keeps its properties and the key's case.
+    /// copy keeps its properties and the key's case. A [`Baggage`] holds 8 KiB: on a
+    /// microcontroller, [`Propagators::extract_baggage_into`] a smaller bag.
     // (Found by review: in list order, `jaeger,baggage` added each member once more at
     // every hop, and `baggage,jaeger` dropped the W3C member's properties and added
     // lowercased keys.)
