@@ -102,6 +102,15 @@ impl SpanExporter for Collect {
     }
 }
 
+/// An exporter that panics on every export (a bug in it).
+struct Panics;
+
+impl SpanExporter for Panics {
+    fn export(&mut self, _: &crate::SpanBatch<'_>) -> Result<(), ExportError> {
+        panic!("exporter bug");
+    }
+}
+
 const T0: u64 = 1_700_000_000_000_000_000;
 
 type Small = SpanArena<4, 4, 2, 2, 64>;
@@ -1662,12 +1671,6 @@ fn ratio_sampled_roots_are_counted_exactly() {
 /// list any more), so each panic shrank the arena for good.
 #[test]
 fn a_panicking_exporter_loses_its_batch_not_the_arena() {
-    struct Panics;
-    impl SpanExporter for Panics {
-        fn export(&mut self, _: &crate::SpanBatch<'_>) -> Result<(), ExportError> {
-            panic!("exporter bug");
-        }
-    }
     let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
     let t = Tracer::new(
         TracerConfig::new("svc"),
@@ -3537,12 +3540,6 @@ fn a_dropped_tracer_exports_what_has_ended() {
 #[cfg(feature = "std")]
 #[test]
 fn a_tracer_dropped_by_a_panic_does_not_export() {
-    struct Panics;
-    impl SpanExporter for Panics {
-        fn export(&mut self, _: &crate::SpanBatch<'_>) -> Result<(), ExportError> {
-            panic!("exporter bug");
-        }
-    }
     let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
     let unwound = std::panic::catch_unwind(|| {
         let t = Tracer::new(
