@@ -20,8 +20,9 @@ use core::fmt;
 
 pub mod frame;
 
+use crate::semconv::SERVICE_NAME;
 use crate::span::arena::BatchSource;
-use crate::span::attributes::KeyValue;
+use crate::span::attributes::{KeyValue, Value};
 use crate::span::record::SpanData;
 
 /// Describes the entity producing telemetry (OTLP `Resource`).
@@ -30,8 +31,9 @@ pub struct Resource {
     /// `service.name`; OpenTelemetry's default is `unknown_service`.
     pub service_name: &'static str,
     /// Further resource attributes (`service.version`, `host.name`, ...). On the wire an
-    /// empty key is left out, a key given again keeps its last value, and `service.name`
-    /// and the `telemetry.sdk.*` keys are the SDK's own.
+    /// empty key is left out, a key given again keeps its last value, and the
+    /// `telemetry.sdk.*` keys are the SDK's own; a `service.name` here names the service
+    /// only when `service_name` is empty ([`Resource::service_name_or_default`]).
     pub attributes: &'static [KeyValue<'static>],
     /// Schema URL of the attributes, or "".
     pub schema_url: &'static str,
@@ -50,15 +52,49 @@ impl Resource {
 }
 
 impl Resource {
-    /// The `service.name` that goes on the wire: `unknown_service` when the field is
-    /// empty (the resource spec: an SDK "MUST" fall back to it).
+    /// The `service.name` that goes on the wire: the field; when it is empty, the last
+    /// non-empty string `service.name` among the attributes; else `unknown_service`
+    /// (the resource spec: an SDK "MUST" fall back to it when no name was specified).
+    ///
+    /// ```
+    /// use picotrace::{KeyValue, Resource, Value};
+    /// static ATTRIBUTES: [KeyValue<'static>; 1] =
+    ///     [KeyValue { key: "service.name", value: Value::Str("checkout") }];
+    /// let resource = Resource { attributes: &ATTRIBUTES, ..Resource::new("") };
+    /// assert_eq!(resource.service_name_or_default(), "checkout");
+    /// assert_eq!(Resource::new("").service_name_or_default(), "unknown_service");
+    /// ```
     pub const fn service_name_or_default(&self) -> &'static str {
-        if self.service_name.is_empty() {
-            "unknown_service"
-        } else {
-            self.service_name
+        if !self.service_name.is_empty() {
+            return self.service_name;
         }
+        let mut i = self.attributes.len();
+        while i > 0 {
+            i -= 1;
+            let kv = &self.attributes[i];
+            if let Value::Str(name) = kv.value {
+                if !name.is_empty() && bytes_eq(kv.key.as_bytes(), SERVICE_NAME.as_bytes()) {
+                    return name;
+                }
+            }
+        }
+        "unknown_service"
     }
+}
+
+/// `a == b` in a `const fn`.
+const fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
 }
 
 /// Names the instrumentation that produced spans (OTLP `InstrumentationScope`, and the

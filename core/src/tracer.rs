@@ -637,16 +637,25 @@ where
     /// Exports what has ended (found by review: a dropped tracer lost its ended spans,
     /// counted nowhere). No span can still run: spans borrow the tracer.
     fn drop(&mut self) {
-        // Not while the thread unwinds (feature `std`, which can tell): an exporter
-        // that panicked then would abort the process.
-        #[cfg(feature = "std")]
-        if std::thread::panicking() {
+        if unwinding() {
             return;
         }
         // `try_flush`: nothing else can hold the exporter now that `self` is borrowed
         // mutably; should it be held, waiting would never end.
         let _ = self.try_flush();
     }
+}
+
+/// Whether this thread unwinds from a panic (feature `std`, which can tell; without it,
+/// `false`). Nothing exports inline then: an exporter that panicked too would abort
+/// the process (found by review: a span ended by the unwinding ran the exporter when
+/// its end filled the batch). What ended waits for the next export.
+#[inline(always)]
+fn unwinding() -> bool {
+    #[cfg(feature = "std")]
+    return std::thread::panicking();
+    #[cfg(not(feature = "std"))]
+    false
 }
 
 /// Defines `Tracer::unseeded`, `const` but under loom.
@@ -764,7 +773,16 @@ where
         // already shut down stays a no-op (found by review: seeding it again, as
         // firmware may on waking, switched recording back on).
         let on = self.enabled && !self.shut_down.load(Ordering::SeqCst);
-        self.active.store(on, Ordering::Release);
+        #[cfg(test)]
+        tests::hook(tests::Hook::BeforeActivate);
+        self.active.store(on, Ordering::SeqCst);
+        // A shutdown may have come between the check and the store (found by review:
+        // recording came back on). Shutdown raises its flag before it clears
+        // `active`, all SeqCst: either this load sees the flag, or shutdown's clear
+        // comes after this store.
+        if on && self.shut_down.load(Ordering::SeqCst) {
+            self.active.store(false, Ordering::SeqCst);
+        }
         true
     }
 
@@ -882,9 +900,10 @@ where
     pub fn shutdown_with(&self, mut flush: impl FnMut(&Self)) -> TracerStats {
         flush(self);
         // New spans are no-ops from here (they recorded, were sampled and propagated
-        // `sampled`, then were dropped at their end: found by review).
-        self.active.store(false, Ordering::Release);
+        // `sampled`, then were dropped at their end: found by review). The flag goes
+        // up first, for `seed` (see there).
         self.shut_down.store(true, Ordering::SeqCst);
+        self.active.store(false, Ordering::SeqCst);
         // Spans that were publishing while the flag went up.
         flush(self);
         self.stats()
@@ -1030,6 +1049,8 @@ where
     fn export_due(&self, waiting: usize) {
         match self.export_signal {
             Some(signal) => signal.export_ready(waiting),
+            // The spans wait for the next export on a thread that unwinds.
+            None if unwinding() => {}
             None => {
                 let _ = self.try_flush();
             }
@@ -1063,6 +1084,10 @@ where
     /// frees up or the retries run out, while spans wait for export.
     #[cold]
     fn claim_after_export(&self) -> Option<SlotRef<'_>> {
+        if unwinding() {
+            // No export on a thread that unwinds; the span is dropped and counted.
+            return self.arena.claim_any();
+        }
         let mut retries = self.full_arena_retries;
         loop {
             let drained = self.try_flush();
@@ -1456,7 +1481,7 @@ where
             return;
         }
         #[cfg(test)]
-        tests::before_publish();
+        tests::hook(tests::Hook::BeforePublish);
         let waiting = slot.publish();
         // A shutdown that started between the check above and the publish may have
         // drained already: drain (and count) what it missed. The publish and this load

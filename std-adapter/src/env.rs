@@ -788,12 +788,12 @@ impl Reader<'_> {
                     }
                 }
                 // A value with nothing usable is ignored, as other invalid values are
-                // (the general variable then applies).
-                if valid.is_empty() && invalid {
-                    None
-                } else {
-                    Some(valid)
+                // (the general variable then applies); so is one of separators alone,
+                // which is as good as empty (the spec: empty is unset).
+                if valid.is_empty() && !invalid {
+                    r.warn(name, &shown, "no header in the value; ignored");
                 }
+                (!valid.is_empty()).then_some(valid)
             })
             .unwrap_or_default();
         let timeout = self
@@ -1798,6 +1798,24 @@ mod tests {
                 "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"
             ]
         );
+        // Found by review: a value of separators alone (no member at all) is as good
+        // as empty, which the spec reads as unset; it hid the general headers.
+        for blank in [",", " , ,", ",,"] {
+            let e = env(&[
+                ("OTEL_EXPORTER_OTLP_TRACES_HEADERS", blank),
+                ("OTEL_EXPORTER_OTLP_HEADERS", "authorization=Bearer%20y"),
+            ]);
+            assert_eq!(
+                e.otlp.headers,
+                [("authorization".to_string(), "Bearer y".to_string())],
+                "{blank:?}"
+            );
+            assert_eq!(
+                warned(&e),
+                ["OTEL_EXPORTER_OTLP_TRACES_HEADERS"],
+                "{blank:?}"
+            );
+        }
     }
 
     /// Regression: `OTEL_BSP_SCHEDULE_DELAY` and `_MAX_EXPORT_BATCH_SIZE` reached only a

@@ -467,7 +467,9 @@ impl<'t> Span<'t> {
     /// Sets a string attribute to text formatted straight into the span's storage (a
     /// `Display` or `Debug` value: nothing is formatted into a buffer first). Text
     /// beyond the value length limit or the room left is cut at a character boundary
-    /// and counted ([`SpanData::truncated_values_count`](crate::SpanData::truncated_values_count)).
+    /// and counted ([`SpanData::truncated_values_count`](crate::SpanData::truncated_values_count));
+    /// a new attribute whose text finds no room at all is dropped and counted as
+    /// dropped, as any attribute value that cannot be stored.
     ///
     /// ```
     /// # let tracer = picotrace::Tracer::new(picotrace::TracerConfig::new("svc"),

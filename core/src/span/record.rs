@@ -438,7 +438,12 @@ impl RecordMut<'_> {
     /// decimal text does not fit whole: cut, it would be another number.
     fn store_value(&mut self, value: &Value<'_>, limits: &SpanLimits) -> Option<StoredValue> {
         Some(match *value {
-            Value::Str(s) => StoredValue::Str(self.push_text(s, limits.value_length)),
+            Value::Str(s) => {
+                if no_room_for_value(self.text, s, limits.value_length) {
+                    return None;
+                }
+                StoredValue::Str(self.push_text(s, limits.value_length))
+            }
             Value::Bool(b) => StoredValue::Bool(b),
             Value::I64(i) => StoredValue::I64(i),
             Value::F64(f) => StoredValue::F64(f),
@@ -454,10 +459,19 @@ impl RecordMut<'_> {
                     StoredValue::Str(self.push_text(text, u32::MAX))
                 }
             },
-            _ => match self.push_array(value, limits.value_length) {
-                Some((kind, r)) => StoredValue::Array(kind, r),
-                None => StoredValue::Bool(false),
-            },
+            _ => {
+                let cuts = self.header.truncated;
+                match self.push_array(value, limits.value_length) {
+                    // Not one element fitted: the attribute is dropped (and counted
+                    // there), not sent as an empty array.
+                    Some((_, r)) if r.len == 0 && !array_is_empty(value) => {
+                        self.header.truncated = cuts;
+                        return None;
+                    }
+                    Some((kind, r)) => StoredValue::Array(kind, r),
+                    None => StoredValue::Bool(false),
+                }
+            }
         })
     }
 
@@ -794,7 +808,18 @@ impl RecordMut<'_> {
     ) -> Option<StoredValue> {
         match value {
             EventValue::Value(v) => self.store_value(v, limits),
-            EventValue::Text(t) => Some(StoredValue::Str(t.push(self, limits.value_length))),
+            EventValue::Text(t) => {
+                // Whether formatted text was cut is known only once it is stored (it
+                // may really be empty, and a value length limit of 0 cuts it to "").
+                let cuts = self.header.truncated;
+                let r = t.push(self, limits.value_length);
+                if r.len == 0 && self.header.truncated != cuts && limits.value_length != 0 {
+                    // Cut to nothing for room: dropped by the caller, not counted twice.
+                    self.header.truncated = cuts;
+                    return None;
+                }
+                Some(StoredValue::Str(r))
+            }
         }
     }
 
@@ -809,19 +834,9 @@ impl RecordMut<'_> {
         value: EventValue<'_, '_, T>,
         limits: &SpanLimits,
     ) {
-        // Whether the text was cut is known only once it is stored (formatted text may
-        // really be empty, and then it is the new value). A value length limit of 0
-        // cuts every string to "": that is the new value too.
-        let limit_empties = limits.value_length == 0
-            && matches!(
-                value,
-                EventValue::Text(_) | EventValue::Value(&Value::Str(_))
-            );
-        let cuts_before = self.header.truncated;
+        // A value cut to nothing for room is `None` here, as one that cannot be stored;
+        // a value length limit of 0 cuts every string to "", and that is the new value.
         match self.store_event_value(value, limits) {
-            // Cut to nothing for room: counted where it was cut.
-            Some(StoredValue::Str(r) | StoredValue::Array(_, r))
-                if r.len == 0 && self.header.truncated != cuts_before && !limit_empties => {}
             Some(stored) => {
                 if let Some(a) = self.attrs.get_mut(i) {
                     a.value = stored;
@@ -1168,6 +1183,29 @@ fn push_fmt(
     }
 }
 
+/// Whether string value `s` would be stored as "" for want of room: it is not empty,
+/// the value length limit keeps its first character (a limit of 0 empties every
+/// string: that is the value then), and the pool has no room for that character. Such
+/// an attribute is dropped and counted, not sent with an empty value that reads as
+/// real (found by review).
+#[inline(always)]
+fn no_room_for_value(text: &VecView<u8>, s: &str, limit: u32) -> bool {
+    let room = text.capacity() - text.len();
+    // A character takes at most 4 bytes: the usual case is one compare.
+    room < 4 && limit != 0 && s.chars().next().is_some_and(|c| c.len_utf8() > room)
+}
+
+/// Whether `value` is an array with no elements.
+fn array_is_empty(value: &Value<'_>) -> bool {
+    match *value {
+        Value::StrArray(a) => a.is_empty(),
+        Value::BoolArray(a) => a.is_empty(),
+        Value::I64Array(a) => a.is_empty(),
+        Value::F64Array(a) => a.is_empty(),
+        _ => true,
+    }
+}
+
 #[inline(never)]
 fn push_text_slow(text: &mut VecView<u8>, truncated: &mut u32, s: &str, limit: u32) -> TextRef {
     let room = text.capacity() - text.len();
@@ -1198,6 +1236,9 @@ fn scalar_or_str(
     limit: u32,
 ) -> Option<StoredValue> {
     Some(match *value {
+        // A value that would be cut to nothing for room takes the general path, which
+        // drops it.
+        Value::Str(s) if no_room_for_value(text, s, limit) => return None,
         Value::Str(s) => StoredValue::Str(push_text(text, truncated, s, limit)),
         Value::Bool(b) => StoredValue::Bool(b),
         Value::I64(i) => StoredValue::I64(i),

@@ -603,13 +603,28 @@ fn text_pool_exhaustion_truncates_at_char_boundaries() {
     );
     let mut s = t.start_span("ab");
     s.set_attribute("k", "ééééé"); // 10 bytes, 6 left: 3 whole chars
+                                   // No room left: dropped and counted, not sent as "" (found by review: an empty
+                                   // value reads as a real one, and the cut was counted nowhere on the wire).
     s.set_attribute("k2", "more");
+    s.set_attribute_dyn(&std::string::String::from("k3"), "more");
+    s.set_attribute_fmt("k4", format_args!("{}", 7));
+    s.set_attribute("k5", crate::Value::StrArray(&["x"]));
+    // What needs no text is kept, and so are an empty string and an empty array.
+    s.set_attribute("n", 1);
+    s.set_attribute("e", "");
+    s.set_attribute("ea", crate::Value::I64Array(&[]));
     drop(s);
     let spans = exported(&t);
     assert_eq!(
         spans[0].attrs,
-        [("k".into(), "\"ééé\"".into()), ("k2".into(), "\"\"".into())]
+        [
+            ("k".into(), "\"ééé\"".into()),
+            ("n".into(), "1".into()),
+            ("e".into(), "\"\"".into()),
+            ("ea".into(), "[]".into())
+        ]
     );
+    assert_eq!(spans[0].dropped.0, 4);
 }
 
 #[test]
@@ -2968,19 +2983,62 @@ fn a_b3_debug_flag_reaches_child_spans_and_leaves_in_b3_and_jaeger_only() {
     assert!(b3.ends_with("-1"), "{b3}");
 }
 
-std::thread_local! {
-    /// Runs on this thread between an ending span's shutdown check and its publish.
-    static BEFORE_PUBLISH: core::cell::RefCell<Option<std::boxed::Box<dyn FnMut()>>> =
-        const { core::cell::RefCell::new(None) };
+/// Where the tracer calls a test hook (see [`hook`]).
+#[derive(Clone, Copy)]
+pub(super) enum Hook {
+    /// In `end_span`, between an ending span's shutdown check and its publish.
+    BeforePublish,
+    /// In `seed`, between its shutdown check and switching recording on.
+    BeforeActivate,
 }
 
-/// The test hook in `end_span` (see [`BEFORE_PUBLISH`]).
-pub(super) fn before_publish() {
-    BEFORE_PUBLISH.with(|hook| {
-        if let Some(hook) = hook.borrow_mut().as_mut() {
-            hook();
-        }
+/// A test hook: what runs at a [`Hook`].
+type HookFn = Option<std::boxed::Box<dyn FnMut()>>;
+
+std::thread_local! {
+    /// The hooks this thread runs, by [`Hook`].
+    static HOOKS: core::cell::RefCell<[HookFn; 2]> = const { core::cell::RefCell::new([None, None]) };
+}
+
+/// Runs this thread's hook at `at`, if one is set (taken out while it runs, so that
+/// it may reach the same point again).
+pub(super) fn hook(at: Hook) {
+    let taken = HOOKS.with(|hooks| hooks.borrow_mut()[at as usize].take());
+    if let Some(mut hook) = taken {
+        hook();
+        HOOKS.with(|hooks| {
+            hooks.borrow_mut()[at as usize].get_or_insert(hook);
+        });
+    }
+}
+
+/// Sets this thread's hook at `at`.
+fn set_hook(at: Hook, f: impl FnMut() + 'static) {
+    HOOKS.with(|hooks| hooks.borrow_mut()[at as usize] = Some(std::boxed::Box::new(f)));
+}
+
+/// Found by review: a shutdown between `seed`'s shutdown check and its store of the
+/// recording flag was undone, and the shut-down tracer recorded again (its spans
+/// propagating `sampled`, then dropped at their end).
+#[test]
+fn a_shutdown_racing_seed_stays_shut_down() {
+    static TRACER: std::sync::OnceLock<Tracer<SpanArena<4>, crate::NoClock, crate::NoopExporter>> =
+        std::sync::OnceLock::new();
+    let t = TRACER.get_or_init(|| {
+        Tracer::unseeded(
+            TracerConfig::new("svc"),
+            SpanArena::<4>::new(),
+            crate::NoClock,
+            crate::NoopExporter,
+        )
     });
+    set_hook(Hook::BeforeActivate, || {
+        TRACER.get().unwrap().shutdown();
+    });
+    assert!(t.seed(IdGenerator::from_seed([4; 32])));
+    assert!(t.is_shut_down());
+    assert!(!t.is_recording(), "recording after shutdown");
+    assert!(!t.start_span("after shutdown").is_recording());
 }
 
 /// A span whose end passed the shutdown check before the flag went up, and published
@@ -3000,11 +3058,9 @@ fn a_span_published_after_shutdown_while_the_exporter_is_held_is_still_exported(
         let t = &t;
         let ender = scope.spawn(move || {
             let span = t.start_span("late");
-            BEFORE_PUBLISH.with(|hook| {
-                *hook.borrow_mut() = Some(std::boxed::Box::new(move || {
-                    in_window.send(()).unwrap();
-                    ender_released.recv().unwrap();
-                }));
+            set_hook(Hook::BeforePublish, move || {
+                in_window.send(()).unwrap();
+                ender_released.recv().unwrap();
             });
             span.end();
         });
@@ -3085,12 +3141,10 @@ fn long_errors_keep_the_event_name_and_nothing_is_stored_changed() {
     let span = &exported(&t)[0];
     assert!(span.attrs.iter().all(|(k, _)| k != "n"), "{:?}", span.attrs);
     assert!(span.dropped.0 >= 1);
-    let array = span
-        .attrs
-        .iter()
-        .find(|(k, _)| k == "a")
-        .map(|(_, v)| v.as_str());
-    assert_eq!(array, Some("[]"), "a prefix of the array, not [\"b\"]");
+    // A prefix of the array, not ["b"]; with not one element stored, no attribute
+    // (dropped and counted) rather than an empty array.
+    assert!(span.attrs.iter().all(|(k, _)| k != "a"), "{:?}", span.attrs);
+    assert_eq!(span.dropped.0, 2);
 }
 
 /// Regressions from a review of the sampling path: a rate limiter was fed a start time
@@ -3553,6 +3607,57 @@ fn a_tracer_dropped_by_a_panic_does_not_export() {
         panic!("the caller's bug");
     });
     assert!(unwound.is_err());
+}
+
+/// Found by review: a span ended by a panic's unwinding, whose end filled the batch,
+/// ran the exporter on the unwinding thread (as would a span a destructor starts in a
+/// full arena): an exporter that panicked there would abort the process, which the
+/// tracer's own drop already avoids. They wait for the next export instead.
+#[cfg(feature = "std")]
+#[test]
+fn nothing_exports_on_a_thread_that_unwinds() {
+    use core::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+    static WHILE_UNWINDING: AtomicUsize = AtomicUsize::new(0);
+    static EXPORTED: AtomicUsize = AtomicUsize::new(0);
+    struct Watch;
+    impl SpanExporter for Watch {
+        fn export(&mut self, batch: &crate::SpanBatch<'_>) -> Result<(), ExportError> {
+            if std::thread::panicking() {
+                WHILE_UNWINDING.fetch_add(1, Relaxed);
+            }
+            EXPORTED.fetch_add(batch.len(), Relaxed);
+            Ok(())
+        }
+    }
+    struct StartsASpan<'t>(&'t Tracer<SpanArena<1>, &'t ManualClock, Watch>);
+    impl Drop for StartsASpan<'_> {
+        fn drop(&mut self) {
+            self.0.start_span("started while unwinding").end();
+        }
+    }
+    let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+    let t = Tracer::new(
+        TracerConfig::new("svc").with_export_batch_size(1),
+        SpanArena::<1>::new(),
+        &clock,
+        IdGenerator::from_seed([3; 32]),
+        Watch,
+    );
+    let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        // Dropped in reverse: the span ends (the batch), then the guard starts one
+        // more in the arena that span fills.
+        let _guard = StartsASpan(&t);
+        let _span = t.start_span("ended by the panic");
+        panic!("the caller's bug");
+    }));
+    assert!(unwound.is_err());
+    assert_eq!(WHILE_UNWINDING.load(Relaxed), 0);
+    assert_eq!(EXPORTED.load(Relaxed), 0);
+    let stats = t.stats();
+    assert_eq!(stats.spans_dropped_arena_full, 1, "{stats:?}");
+    // The ended span goes with the next export, nothing lost uncounted.
+    t.start_span("after").end();
+    assert_eq!(EXPORTED.load(Relaxed), 2);
 }
 
 /// Regression (found by review): a rate-limited root started while another thread held

@@ -553,4 +553,65 @@ mod tests {
             assert_eq!(first, Some(("service.name", Any::Str("unknown_service"))));
         }
     }
+
+    /// Found by review: a `service.name` among the attributes of a resource with no
+    /// service name was replaced by `unknown_service` (the spec falls back to it only
+    /// when the name was "not specified"). The field, when set, still wins; a name that
+    /// is not a non-empty string is no name.
+    #[test]
+    fn a_service_name_among_the_attributes_is_used_when_the_field_is_empty() {
+        static ATTRS: [KeyValue<'static>; 4] = [
+            KeyValue {
+                key: "service.name",
+                value: Value::Str("first"),
+            },
+            KeyValue {
+                key: "host.name",
+                value: Value::Str("h"),
+            },
+            KeyValue {
+                key: "service.name",
+                value: Value::Str("checkout"),
+            },
+            KeyValue {
+                key: "service.name",
+                value: Value::I64(7),
+            },
+        ];
+        let resource = |service_name, attributes| Resource {
+            service_name,
+            attributes,
+            schema_url: "",
+        };
+        let first = |r: Resource| resource_attributes(&r).next();
+        let name = |s| Some(("service.name", Any::Str(s)));
+        // The last string value, as a later duplicate wins for other keys.
+        assert_eq!(first(resource("", &ATTRS[..3])), name("checkout"));
+        assert_eq!(
+            resource("", &ATTRS[..3]).service_name_or_default(),
+            "checkout"
+        );
+        // A later non-string `service.name` is no name: the earlier string one stays.
+        assert_eq!(first(resource("", &ATTRS)), name("checkout"));
+        assert_eq!(first(resource("svc", &ATTRS)), name("svc"));
+        assert_eq!(first(resource("", &ATTRS[1..2])), name("unknown_service"));
+        // Sent once, in both encodings.
+        let r = resource("", &ATTRS[..3]);
+        let names = resource_attributes(&r)
+            .filter(|(k, _)| *k == "service.name")
+            .count();
+        assert_eq!(names, 1);
+        let (mut pb, mut js) = ([0u8; 512], [0u8; 1024]);
+        let scope = crate::InstrumentationScope::PICOTRACE;
+        let n =
+            proto::encode_request_from_encoded(&r, &scope, [&[][..]].into_iter(), &mut pb).unwrap();
+        let pb = &pb[..n];
+        assert!(pb.windows(8).any(|w| w == b"checkout"), "{pb:?}");
+        assert!(!pb.windows(7).any(|w| w == b"unknown"), "{pb:?}");
+        let n = json::encode_request_from_encoded(&r, &scope, [&b"{}"[..]].into_iter(), &mut js)
+            .unwrap();
+        let js = core::str::from_utf8(&js[..n]).unwrap();
+        assert!(js.contains("\"stringValue\":\"checkout\""), "{js}");
+        assert_eq!(js.matches("service.name").count(), 1, "{js}");
+    }
 }
