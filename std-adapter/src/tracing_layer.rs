@@ -102,7 +102,7 @@
 
 use std::fmt::{self, Write as _};
 
-use picotrace::{Span, SpanContext, SpanKind, Status, Timestamp, TraceContext, Value};
+use picotrace::{KeyValue, Span, SpanContext, SpanKind, Status, Timestamp, TraceContext, Value};
 use tracing_core::field::{Field, Visit};
 use tracing_core::span::{Attributes, Id, Record};
 use tracing_core::{Event, Level, Subscriber};
@@ -234,9 +234,10 @@ impl TracingLayer {
         }
     }
 
-    /// Adds the source location of each span as `code.file.path`, `code.line.number`
-    /// and `code.module.name` attributes, the names `tracing-opentelemetry` writes
-    /// (default: off, it costs three attributes a span).
+    /// Adds the source location of each span and event as `code.file.path`,
+    /// `code.line.number` and `code.module.name` attributes, the names
+    /// `tracing-opentelemetry` writes (default: off, it costs three attributes a span
+    /// and an event).
     #[must_use]
     pub fn with_location(mut self, location: bool) -> Self {
         self.location = location;
@@ -329,12 +330,22 @@ fn with_extensions_backing<R>(
     Some(result.unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
 }
 
-impl<S> Layer<S> for TracingLayer
-where
-    S: Subscriber + for<'a> LookupSpan<'a>,
-{
-    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+impl TracingLayer {
+    /// Starts the picotrace span of a new `tracing` span; `for_sampler`, its fields as
+    /// the sampler sees them, and `captured`, those fields as read, when the sampler
+    /// reads attributes (else the fields are read from `attrs` once the span records).
+    fn start<S>(
+        &self,
+        attrs: &Attributes<'_>,
+        id: &Id,
+        ctx: Context<'_, S>,
+        for_sampler: &[KeyValue<'_>],
+        captured: Option<&captured::Fields>,
+    ) where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
         let metadata = attrs.metadata();
+
         // First the fields that shape the start: name and kind.
         let mut shape = Shape::default();
         // Most callsites have no `otel.*` field: their values are not visited twice.
@@ -346,7 +357,12 @@ where
             attrs.record(&mut shape);
         }
         let name = shape.name.as_deref().unwrap_or(metadata.name());
-        let builder = || self.tracer.span_builder(name).kind(shape.kind);
+        let builder = || {
+            self.tracer
+                .span_builder(name)
+                .kind(shape.kind)
+                .sampler_attributes(for_sampler)
+        };
         // The parent's id, read without looking the parent up in the registry: most
         // parents are found in the table by it.
         let parent_id = if let Some(parent) = attrs.parent() {
@@ -434,7 +450,11 @@ where
                     }
                 });
             }
-            attrs.record(&mut Fields(&mut started, Recorded::AtStart));
+            let mut fields = Fields(&mut started, Recorded::AtStart);
+            match captured {
+                Some(captured) => captured.replay(&mut fields),
+                None => attrs.record(&mut fields),
+            }
         }
         // Sampled-out spans too: `set_parent` may give one a record later, and its
         // time then counts from its creation.
@@ -454,6 +474,26 @@ where
                 }
             }
         }
+    }
+}
+
+impl<S> Layer<S> for TracingLayer
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        // A sampler that reads attributes sees the fields (the spec's ShouldSample gets
+        // the span's initial attributes; found by review: a sampler that drops by
+        // `http.route` saw none of an `#[instrument]`ed span's fields). They are read
+        // once, before the start, and recorded from what was read.
+        if self.tracer.sampler_reads_attributes() {
+            return captured::Fields::with(|fields| {
+                attrs.record(fields);
+                let for_sampler = fields.attributes(|name| !is_override(name));
+                self.start(attrs, id, ctx, &for_sampler, Some(fields));
+            });
+        }
+        self.start(attrs, id, ctx, &[], None);
     }
 
     fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
@@ -645,6 +685,19 @@ impl TracingLayer {
                 .event
                 .attribute("level", level.as_str())
                 .attribute("target", metadata.target());
+            if self.location {
+                // Where the event was logged, as tracing-opentelemetry writes it (found
+                // by review: only spans had it).
+                if let Some(file) = metadata.file() {
+                    fields.event.attribute("code.file.path", file);
+                }
+                if let Some(line) = metadata.line() {
+                    fields.event.attribute("code.line.number", i64::from(line));
+                }
+                if let Some(module) = metadata.module_path() {
+                    fields.event.attribute("code.module.name", module);
+                }
+            }
             captured.replay(&mut fields);
             if !fields.named {
                 match fields.error.as_deref() {

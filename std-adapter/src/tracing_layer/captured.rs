@@ -13,6 +13,7 @@ use std::cell::RefCell;
 use std::fmt::{self, Write as _};
 use std::ops::Range;
 
+use picotrace::{KeyValue, Value};
 use tracing_core::field::{Field, Visit};
 
 /// The most causes of an error kept: an error whose `source` never ends (one that
@@ -103,6 +104,28 @@ impl Fields {
                 Captured::Error(error) => to.record_error(field, error),
             }
         }
+    }
+
+    /// The fields as attributes (for a sampler), those whose name `keep` refuses left
+    /// out: a `Debug` value as its text, an error as its message.
+    pub(super) fn attributes(&self, keep: impl Fn(&str) -> bool) -> Vec<KeyValue<'_>> {
+        self.values
+            .iter()
+            .filter(|(field, _)| keep(field.name()))
+            .map(|(field, captured)| KeyValue {
+                key: field.name(),
+                value: match captured {
+                    Captured::I64(v) => Value::I64(*v),
+                    Captured::U64(v) => Value::U64(*v),
+                    Captured::Bool(v) => Value::Bool(*v),
+                    Captured::F64(v) => Value::F64(*v),
+                    Captured::Str(range) | Captured::Debug(range) => {
+                        Value::Str(self.text_of(range))
+                    }
+                    Captured::Error(error) => Value::Str(&error.text),
+                },
+            })
+            .collect()
     }
 
     fn text_of(&self, range: &Range<usize>) -> &str {

@@ -706,6 +706,17 @@ fn events_set_no_status_when_told_not_to_and_a_messageless_error_has_no_descript
     assert!(attr(&no_message, "code.file.path").is_some_and(|f| f.contains("tests.rs")));
     assert!(attr(&no_message, "code.line.number").is_some());
     assert!(attr(&no_message, "code.module.name").is_some());
+    // Events carry where they were logged too (found by review: only spans did).
+    let (name, event) = &no_message.events[0];
+    assert!(name.starts_with("event "), "{name}");
+    let event_attr = |key: &str| event.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone());
+    assert!(event_attr("code.file.path").is_some_and(|f| f.contains("tests.rs")));
+    assert_eq!(
+        event_attr("code.line.number").as_deref(),
+        attr(&no_message, "code.line.number"),
+        "logged on the span's line"
+    );
+    assert!(event_attr("code.module.name").is_some_and(|m| m.contains("tracing_layer")));
 }
 
 #[tracing::instrument(err)]
@@ -2054,4 +2065,67 @@ fn current_context_past_the_depth_skips_spans_a_per_layer_filter_hides() {
     let spans = t.spans();
     let inside = spans.iter().find(|s| s.name == "inside").unwrap();
     assert_eq!(inside.parent, innermost_id.get(), "{inside:#?}");
+}
+
+/// Found by review: a sampler that reads attributes saw none of a `tracing` span's
+/// fields (the spec's ShouldSample gets a span's initial attributes; `ServerLayer`
+/// gave them, the layer did not): health checks it should drop were exported. The
+/// fields it saw are recorded once, as read.
+#[test]
+fn a_sampler_that_reads_attributes_sees_the_span_fields() {
+    struct DropsHealthChecks;
+    impl picotrace::sampler::ShouldSample for DropsHealthChecks {
+        fn should_sample(
+            &self,
+            params: &picotrace::sampler::SamplingParams<'_>,
+        ) -> picotrace::sampler::SamplingResult {
+            use picotrace::sampler::{SamplingDecision, SamplingResult};
+            let health = params
+                .attributes
+                .iter()
+                .any(|kv| kv.key == "health" && kv.value == picotrace::Value::Bool(true));
+            let route = params.attributes.iter().find(|kv| kv.key == "http.route");
+            SamplingResult::new(match (health, route) {
+                (true, _) => SamplingDecision::Drop,
+                // A `%` field is seen as its text; `otel.name` is no attribute.
+                (false, Some(kv)) if kv.value != picotrace::Value::Str("/users/{id}") => {
+                    SamplingDecision::Drop
+                }
+                _ if params
+                    .attributes
+                    .iter()
+                    .any(|kv| kv.key.starts_with("otel.name")) =>
+                {
+                    SamplingDecision::Drop
+                }
+                _ => SamplingDecision::RecordAndSample,
+            })
+        }
+        fn describe(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("DropsHealthChecks")
+        }
+    }
+    static SAMPLER: DropsHealthChecks = DropsHealthChecks;
+    let kept = Keep::default();
+    let provider = TracerProvider::builder()
+        .config(
+            TracerConfig::new("layer-test").with_sampler(picotrace::Sampler::parent_based(
+                picotrace::RootSampler::Custom(&SAMPLER),
+            )),
+        )
+        .exporter(SharedExporter::new(kept.clone()))
+        .build();
+    let t = Setup { provider, kept };
+    tracing::subscriber::with_default(t.subscriber(), || {
+        tracing::info_span!("probe", health = true).in_scope(|| {});
+        let route = "/users/{id}";
+        tracing::info_span!("GET", otel.name = "GET /users/{id}", http.route = %route, n = 3_u64)
+            .in_scope(|| {});
+    });
+    let spans = t.spans();
+    let names: Vec<_> = spans.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["GET /users/{id}"]);
+    assert_eq!(attr(&spans[0], "http.route"), Some("\"/users/{id}\""));
+    assert_eq!(attr(&spans[0], "n"), Some("3"));
+    assert_eq!(spans[0].attrs.len(), 2, "{:?}", spans[0].attrs);
 }
