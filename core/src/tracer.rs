@@ -1195,6 +1195,11 @@ where
         self.sampler.reads_attributes()
     }
 
+    /// The sampler the tracer was configured with.
+    pub fn sampler(&self) -> &S {
+        &self.sampler
+    }
+
     /// Returns a builder for a span with a kind, parent, attributes, links or start time.
     #[inline]
     pub fn span_builder<'p>(&self, name: &'p str) -> SpanBuilder<'_, 'p, Self> {
@@ -1526,7 +1531,12 @@ where
         }
     }
 
-    fn set_parent<'t>(&'t self, span: &mut Span<'t>, parent: &TraceContext) {
+    fn set_parent<'t>(
+        &'t self,
+        span: &mut Span<'t>,
+        parent: &TraceContext,
+        created: Option<Timestamp>,
+    ) {
         let cx = &parent.span_context;
         if !self.is_recording() || !cx.is_valid() {
             return;
@@ -1571,14 +1581,14 @@ where
         let slot = match span.slot.as_mut() {
             Some(slot) if passed_on => {
                 // Its record only kept the old parent's tracestate: it starts now.
-                slot.record()
-                    .start_passed_on(span.unstarted.kind(), self.clock.now());
+                let start = created.unwrap_or_else(|| self.clock.now());
+                slot.record().start_passed_on(span.unstarted.kind(), start);
                 span.unstarted = Unstarted::new(span.unstarted.kind(), Unrecorded::Uncounted);
                 slot
             }
             Some(slot) => slot,
             None => {
-                self.give_record(span, cx, state, result);
+                self.give_record(span, cx, state, result, created);
                 return;
             }
         };
@@ -1645,6 +1655,7 @@ where
         cx: &SpanContext,
         state: &str,
         result: SamplingResult,
+        created: Option<Timestamp>,
     ) {
         let recording = result.decision.is_recording();
         if !recording && state.is_empty() {
@@ -1658,7 +1669,7 @@ where
         // exporter, under that lock).
         // Read before the claim: a clock that panics (user code) then leaves no claim
         // counted without its outcome.
-        let start = self.clock.now();
+        let start = created.unwrap_or_else(|| self.clock.now());
         let claimed = self.arena.claim().or_else(|| self.arena.claim_any());
         let Some(mut slot) = claimed else {
             // No room: it propagates only, not as sampled (see `start_inner`). A span

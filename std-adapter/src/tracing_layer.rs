@@ -105,7 +105,7 @@ use std::fmt::{self, Write as _};
 use picotrace::{KeyValue, Span, SpanContext, SpanKind, Status, Timestamp, TraceContext, Value};
 use tracing_core::field::{Field, Visit};
 use tracing_core::span::{Attributes, Id, Record};
-use tracing_core::{Event, Level, Subscriber};
+use tracing_core::{Event, Level, Metadata, Subscriber};
 use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::{LookupSpan, Registry};
 use tracing_subscriber::Layer;
@@ -133,6 +133,9 @@ const SPAN_ERROR_DESCRIPTION_BYTES: usize = 128;
 /// the [module documentation](self)).
 pub struct TracingLayer {
     tracer: &'static StdTracer,
+    /// Whether a root the sampler dropped keeps what it was made with, for a parent
+    /// `set_parent` may give it ([`Deferred`]).
+    keeps_dropped_roots: bool,
     location: bool,
     threads: bool,
     tracked_inactivity: bool,
@@ -176,8 +179,12 @@ impl TracingLayer {
 
     /// A layer whose span table has room for about `spans` live spans.
     fn with_table(tracer: &'static StdTracer, spans: usize) -> Self {
+        use picotrace::{RootSampler, Sampler};
         Self {
             tracer,
+            // Only a sampler that ignores parents and records nothing can never record
+            // a root under the parent `set_parent` gives it.
+            keeps_dropped_roots: !matches!(tracer.sampler(), Sampler::Root(RootSampler::AlwaysOff)),
             location: false,
             threads: false,
             tracked_inactivity: false,
@@ -331,6 +338,19 @@ fn with_extensions_backing<R>(
 }
 
 impl TracingLayer {
+    /// The attributes the layer adds to a span as it starts recording: its location
+    /// and this thread, when configured.
+    fn start_attributes(&self, span: &mut Span<'static>, metadata: &'static Metadata<'static>) {
+        if self.location {
+            location_attributes(span, metadata);
+        }
+        if self.threads {
+            // Not `with`: a span started from another thread-local's destructor may
+            // find this one gone, and a panic there aborts the process.
+            let _ = THIS_THREAD.try_with(|thread| thread.attributes(span));
+        }
+    }
+
     /// Starts the picotrace span of a new `tracing` span; `for_sampler`, its fields as
     /// the sampler sees them, and `captured`, those fields as read, when the sampler
     /// reads attributes (else the fields are read from `attrs` once the span records).
@@ -408,52 +428,63 @@ impl TracingLayer {
             }),
             None => None,
         };
-        let mut started = match (parent_id, parent, &with_state, &slotless) {
-            (.., Some(slotless)) => builder().parent(slotless).start(),
-            (_, _, Some(cx), None) => builder().parent(cx).start(),
-            (_, Some(context), None, None) => {
-                builder().parent(&TraceContext::from(context)).start()
-            }
+        let (mut started, root) = match (parent_id, parent, &with_state, &slotless) {
+            (.., Some(slotless)) => (builder().parent(slotless).start(), false),
+            (_, _, Some(cx), None) => (builder().parent(cx).start(), false),
+            (_, Some(context), None, None) => (
+                builder().parent(&TraceContext::from(context)).start(),
+                false,
+            ),
             // A parent that this layer does not record: a new trace.
-            (Some(_), None, None, None) => builder().start(),
+            (Some(_), None, None, None) => (builder().start(), true),
             // An explicit root (`parent: None`) starts a new trace. A contextual span
             // with no `tracing` parent: a span made current by picotrace's own `InSpan`
             // or `enter` is the parent, if any.
-            (None, ..) if !attrs.is_contextual() => builder().start(),
+            (None, ..) if !attrs.is_contextual() => (builder().start(), true),
             (None, ..) => match crate::context::has_own_current_context()
                 .then(crate::context::own_current_context)
                 .flatten()
             {
-                Some(cx) => builder().parent(&cx).start(),
-                None => builder().start(),
+                Some(cx) => (builder().parent(&cx).start(), false),
+                None => (builder().start(), true),
             },
         };
         if started.is_recording() {
-            if self.location {
-                if let Some(file) = metadata.file() {
-                    started.set_attribute("code.file.path", file);
-                }
-                if let Some(line) = metadata.line() {
-                    started.set_attribute("code.line.number", i64::from(line));
-                }
-                if let Some(module) = metadata.module_path() {
-                    started.set_attribute("code.module.name", module);
-                }
-            }
-            if self.threads {
-                // Not `with`: a span started from another thread-local's destructor
-                // may find this one gone, and a panic there aborts the process.
-                let _ = THIS_THREAD.try_with(|thread| {
-                    started.set_attribute("thread.id", thread.id);
-                    if let Some(name) = &thread.name {
-                        started.set_attribute("thread.name", &**name);
-                    }
-                });
-            }
+            self.start_attributes(&mut started, metadata);
             let mut fields = Fields(&mut started, Recorded::AtStart);
             match captured {
                 Some(captured) => captured.replay(&mut fields),
                 None => attrs.record(&mut fields),
+            }
+        } else if root && self.keeps_dropped_roots && self.tracer.is_recording() {
+            // A root the sampler dropped (a ratio sampler) may record under the parent
+            // `set_parent` gives it (a server span, before its caller's context is
+            // read): what it was created with is kept until then (found by review: it
+            // then recorded from that call on, with no fields and its callsite's name;
+            // tracing-opentelemetry keeps them).
+            let fields = match captured {
+                Some(captured) => captured.clone(),
+                None => captured::Fields::with(|fields| {
+                    attrs.record(fields);
+                    fields.clone()
+                }),
+            };
+            if let Some(span) = ctx.span(id) {
+                let thread = self
+                    .threads
+                    .then(|| THIS_THREAD.try_with(ThisThread::clone).ok())
+                    .flatten();
+                let deferred = Deferred {
+                    fields,
+                    created: self.tracer.now(),
+                    location: self.location.then_some(metadata),
+                    thread,
+                };
+                let mut extensions = span.extensions_mut();
+                match extensions.get_mut::<Deferreds>() {
+                    Some(all) => all.0.push((self.key(), deferred)),
+                    None => extensions.insert(Deferreds(vec![(self.key(), deferred)])),
+                }
             }
         }
         // Sampled-out spans too: `set_parent` may give one a record later, and its
@@ -752,10 +783,12 @@ pub trait TracingSpanExt {
     /// first. Give each provider its own subscriber where both need the remote parent.
     ///
     /// A span the sampler dropped as a root (a ratio sampler) and that records under
-    /// `parent` starts recording now: the fields it was created with, `otel.name`
-    /// included, were not kept, so it has its callsite's name and only the fields
-    /// recorded from now on. Where that matters, sample roots with `AlwaysOn`, or
-    /// record the fields after `set_parent` (`Span::record`).
+    /// `parent` gets its record now, as it would have had it at its start: its start
+    /// time, the fields it was created with (`otel.name` included) and its location and
+    /// thread when the layer writes them. Fields recorded (`Span::record`) while it had
+    /// no record are not kept, nor are its events of that time. (Such a root keeps its
+    /// fields until then, in the registry: a sampled-out root costs the reading of its
+    /// fields and a few allocations, as every span does with tracing-opentelemetry.)
     fn set_parent(&self, parent: &TraceContext);
 
     /// Returns the context to propagate for this span (with its tracestate), if a
@@ -769,18 +802,38 @@ pub trait TracingSpanExt {
 impl TracingSpanExt for tracing::Span {
     fn set_parent(&self, parent: &TraceContext) {
         let name = self.metadata().map(|m| m.name());
-        with_backing(self, |span| {
+        // Out of the registry before the span is locked.
+        let deferred = take_deferred(self);
+        let used = with_backing(self, |span| {
             let had_record = span.is_recording();
-            span.set_parent(parent);
-            if !had_record && span.is_recording() {
-                // Sampled out as a root (a ratio sampler), sampled under this parent:
-                // recorded from now on, with its callsite's name (the fields given at
-                // its start were not kept).
-                if let Some(name) = name {
-                    span.update_name(name);
-                }
+            match &deferred {
+                Some(deferred) => span.set_parent_created_at(parent, deferred.created),
+                None => span.set_parent(parent),
             }
+            if had_record || !span.is_recording() {
+                return false;
+            }
+            // Sampled out as a root (a ratio sampler), sampled under this parent: its
+            // callsite's name, then what it kept from its creation (an `otel.name`
+            // renames it).
+            if let Some(name) = name {
+                span.update_name(name);
+            }
+            if let Some(deferred) = &deferred {
+                if let Some(metadata) = deferred.location {
+                    location_attributes(span, metadata);
+                }
+                if let Some(thread) = &deferred.thread {
+                    thread.attributes(span);
+                }
+                deferred.fields.replay(&mut Fields(span, Recorded::Later));
+            }
+            true
         });
+        // Still no record (an unsampled parent): kept for a parent set later.
+        if let (Some(false), Some(deferred)) = (used, deferred) {
+            put_back_deferred(self, deferred);
+        }
     }
 
     fn trace_context(&self) -> Option<TraceContext> {
@@ -888,11 +941,92 @@ where
 }
 
 /// The thread's attributes, read once per thread.
+#[derive(Clone)]
 struct ThisThread {
     /// The number in `ThreadId`'s `Debug` text (`ThreadId(7)`): `ThreadId::as_u64` is
     /// not stable.
     id: i64,
     name: Option<Box<str>>,
+}
+
+impl ThisThread {
+    /// Writes `thread.id` and `thread.name` (when the thread has a name).
+    fn attributes(&self, span: &mut Span<'static>) {
+        span.set_attribute("thread.id", self.id);
+        if let Some(name) = &self.name {
+            span.set_attribute("thread.name", &**name);
+        }
+    }
+}
+
+/// Writes where a span was made: `code.file.path`, `code.line.number` and
+/// `code.module.name`.
+fn location_attributes(span: &mut Span<'static>, metadata: &Metadata<'_>) {
+    if let Some(file) = metadata.file() {
+        span.set_attribute("code.file.path", file);
+    }
+    if let Some(line) = metadata.line() {
+        span.set_attribute("code.line.number", i64::from(line));
+    }
+    if let Some(module) = metadata.module_path() {
+        span.set_attribute("code.module.name", module);
+    }
+}
+
+/// What a root the sampler dropped keeps, in the registry's extensions, for the
+/// parent [`TracingSpanExt::set_parent`] may give it: should it record then, it is
+/// written as it would have been at its start.
+struct Deferred {
+    /// Its fields as read at its creation.
+    fields: captured::Fields,
+    created: Timestamp,
+    /// Its callsite, when the layer writes locations.
+    location: Option<&'static Metadata<'static>>,
+    /// The thread that made it, when the layer writes threads.
+    thread: Option<ThisThread>,
+}
+
+/// The [`Deferred`] of one `tracing` span, by the layer that keeps each (as
+/// [`Backings`]).
+struct Deferreds(Vec<(usize, Deferred)>);
+
+/// Runs `f` on the [`Deferreds`] of `span` and the key of the outermost layer (the one
+/// `set_parent` reaches), when the registry has the span.
+fn with_deferreds<R>(
+    span: &tracing::Span,
+    f: impl FnOnce(&mut tracing_subscriber::registry::ExtensionsMut<'_>, Option<usize>) -> Option<R>,
+) -> Option<R> {
+    span.with_subscriber(|(id, dispatch)| {
+        let layer = dispatch
+            .downcast_ref::<TracingLayer>()
+            .map(TracingLayer::key);
+        let data = dispatch.downcast_ref::<Registry>()?.span(id)?;
+        let mut extensions = data.extensions_mut();
+        let result = f(&mut extensions, layer);
+        drop(extensions);
+        result
+    })
+    .flatten()
+}
+
+/// Takes out what `span` kept for `set_parent` ([`Deferred`]), the outermost layer's.
+fn take_deferred(span: &tracing::Span) -> Option<Deferred> {
+    with_deferreds(span, |extensions, layer| {
+        let all = &mut extensions.get_mut::<Deferreds>()?.0;
+        let at = all
+            .iter()
+            .position(|(key, _)| layer.is_none_or(|layer| *key == layer))?;
+        Some(all.swap_remove(at).1)
+    })
+}
+
+/// Gives back what [`take_deferred`] took.
+fn put_back_deferred(span: &tracing::Span, deferred: Deferred) {
+    with_deferreds(span, |extensions, layer| {
+        let all = &mut extensions.get_mut::<Deferreds>()?.0;
+        all.push((layer?, deferred));
+        Some(())
+    });
 }
 
 thread_local! {

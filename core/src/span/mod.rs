@@ -200,8 +200,14 @@ pub trait SpanOwner: Sync {
     fn end_span(&self, slot: SlotRef<'_>, recording: bool, time: Option<Timestamp>);
     /// Starts a span.
     fn start<'t>(&'t self, params: &StartParams<'_>) -> Span<'t>;
-    /// Moves a running span under `parent` (see [`Span::set_parent`]).
-    fn set_parent<'t>(&'t self, span: &mut Span<'t>, parent: &TraceContext);
+    /// Moves a running span under `parent` (see [`Span::set_parent`]); a span given
+    /// its record here starts at `created` if given, else now.
+    fn set_parent<'t>(
+        &'t self,
+        span: &mut Span<'t>,
+        parent: &TraceContext,
+        created: Option<Timestamp>,
+    );
 }
 
 /// Why a span holds no record: where its start was counted, so that the count moves
@@ -750,7 +756,33 @@ impl<'t> Span<'t> {
     /// [`Tracer::seed`]: crate::Tracer::seed
     pub fn set_parent(&mut self, parent: &TraceContext) {
         if let Some(owner) = self.owner {
-            owner.set_parent(self, parent);
+            owner.set_parent(self, parent, None);
+        }
+    }
+
+    /// As [`Span::set_parent`], for a span whose creation time the caller kept: one
+    /// that gets its record here starts at `created` rather than at this call (the
+    /// `tracing` layer keeps when its spans were made).
+    ///
+    /// ```
+    /// # use picotrace::{IdGenerator, ManualClock, NoopExporter, RootSampler, Sampler,
+    /// #     SpanArena, Timestamp, TraceContext, Tracer, TracerConfig};
+    /// let clock = ManualClock::new(Timestamp::from_unix_nanos(1_000));
+    /// let config =
+    ///     TracerConfig::new("svc").with_sampler(Sampler::parent_based(RootSampler::AlwaysOff));
+    /// let tracer = Tracer::new(config, SpanArena::<2>::new(), &clock,
+    ///     IdGenerator::from_seed([1; 32]), NoopExporter);
+    /// let created = tracer.now();
+    /// let mut span = tracer.start_span("request"); // a root: sampled out
+    /// clock.advance(core::time::Duration::from_micros(5));
+    /// let tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    /// let parent = TraceContext::from_headers(&[("traceparent", tp)]).unwrap();
+    /// span.set_parent_created_at(&parent, created);
+    /// assert_eq!(span.start_time(), Some(created));
+    /// ```
+    pub fn set_parent_created_at(&mut self, parent: &TraceContext, created: Timestamp) {
+        if let Some(owner) = self.owner {
+            owner.set_parent(self, parent, Some(created));
         }
     }
 

@@ -25,6 +25,7 @@ const MAX_ERROR_CAUSES: usize = 32;
 const KEPT_TEXT_BYTES: usize = 64 * 1024;
 
 /// One field's value, as read.
+#[derive(Clone)]
 enum Captured {
     I64(i64),
     U64(u64),
@@ -39,7 +40,7 @@ enum Captured {
 }
 
 /// The fields of one event or record, in the order they were visited.
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub(super) struct Fields {
     values: Vec<(Field, Captured)>,
     text: String,
@@ -217,7 +218,7 @@ impl fmt::Debug for Formatted<'_> {
 /// An error as it was read: its text and its causes' texts, as an error again (its
 /// `source` is the next cause), so that it is written as the error itself would be.
 /// At most [`MAX_ERROR_CAUSES`] causes are kept.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(super) struct StoredError {
     text: String,
     cause: Option<Box<StoredError>>,

@@ -924,9 +924,12 @@ fn events_after_set_parent_gives_a_span_its_record_are_recorded() {
 }
 
 /// Regression: a sampled-out root given its record by `set_parent` after its last exit
-/// was ended at that exit, before its record's start: exported lasting 0 ns.
+/// was ended at that exit, before its record's start: exported lasting 0 ns. Its
+/// record now starts at its creation (see the test below), so it ends at its last
+/// exit, as every span does; a record that starts after that exit (none is kept from
+/// its creation: a span made before the tracer was seeded) ends when it closes.
 #[test]
-fn a_span_given_its_record_after_its_last_exit_ends_when_it_closes() {
+fn a_span_given_its_record_after_its_last_exit_ends_at_that_exit() {
     let (t, remote) = roots_dropped_and_a_sampled_remote_parent();
     tracing::subscriber::with_default(t.subscriber(), || {
         let request = tracing::info_span!("request");
@@ -939,7 +942,10 @@ fn a_span_given_its_record_after_its_last_exit_ends_when_it_closes() {
     let request = t.named("request");
     assert_eq!(request.parent, Some(remote.span_id()));
     let took = Duration::from_nanos(request.end - request.start);
-    assert!(took >= Duration::from_millis(5), "lasted {took:?}");
+    assert!(
+        took > Duration::ZERO && took < Duration::from_millis(2),
+        "from its creation to its exit, before the 2 ms sleep: lasted {took:?}"
+    );
 }
 
 #[test]
@@ -2128,4 +2134,53 @@ fn a_sampler_that_reads_attributes_sees_the_span_fields() {
     assert_eq!(attr(&spans[0], "http.route"), Some("\"/users/{id}\""));
     assert_eq!(attr(&spans[0], "n"), Some("3"));
     assert_eq!(spans[0].attrs.len(), 2, "{:?}", spans[0].attrs);
+}
+
+/// Found by review: a root the sampler dropped (a ratio sampler), then given a sampled
+/// remote parent (a server span, made before its caller's context is read), recorded
+/// from that call on: its callsite's name instead of its `otel.name`, none of its
+/// fields, and a start at the `set_parent` call. tracing-opentelemetry keeps them.
+#[test]
+fn a_dropped_root_given_a_sampled_parent_keeps_its_fields_name_and_start() {
+    let (t, remote) = roots_dropped_and_a_sampled_remote_parent();
+    let layer = TracingLayer::new(t.provider.tracer())
+        .with_location(true)
+        .with_threads(true);
+    let before = t.provider.tracer().now();
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+        let request = tracing::info_span!(
+            "request",
+            otel.name = "GET /x",
+            otel.kind = "server",
+            url.scheme = "http",
+            retries = 2_u64
+        );
+        std::thread::sleep(Duration::from_millis(5));
+        request.set_parent(&remote);
+        // Still recording as it was made; a later field too.
+        request.record("retries", 3_u64);
+        // A root that no parent makes record keeps nothing, and is not exported.
+        tracing::info_span!("dropped", a = 1).in_scope(|| {});
+    });
+    let spans = t.spans();
+    assert_eq!(spans.len(), 1, "{spans:#?}");
+    let request = &spans[0];
+    assert_eq!(request.name, "GET /x");
+    assert_eq!(request.kind, SpanKind::Server);
+    assert_eq!(request.parent, Some(remote.span_id()));
+    assert_eq!(attr(request, "url.scheme"), Some("\"http\""));
+    assert_eq!(attr(request, "retries"), Some("3"));
+    assert!(attr(request, "code.file.path").is_some_and(|f| f.contains("tests.rs")));
+    assert!(attr(request, "thread.id").is_some());
+    assert!(
+        request.attrs.iter().all(|(k, _)| !k.starts_with("otel.")),
+        "{:?}",
+        request.attrs
+    );
+    assert!(request.start >= before.as_unix_nanos());
+    assert!(
+        request.end - request.start >= 5_000_000,
+        "started at its creation: {} ns",
+        request.end - request.start
+    );
 }
