@@ -1038,10 +1038,22 @@ impl Reader<'_> {
         p
     }
 
+    /// A count or length limit, `0..=u32::MAX`. A larger one is out of range: warned
+    /// about and ignored (the spec: "SHOULD generate a warning and gracefully ignore
+    /// the setting"; found by review: it was taken as `u32::MAX` without a word, while
+    /// one past `u64::MAX` was warned about).
     fn limit(&mut self, names: &[&str]) -> Option<u32> {
-        self.first_valid(names, |r, name, _| {
-            r.integer(name, 0, "a count or length")
-                .map(|n| u32::try_from(n).unwrap_or(u32::MAX))
+        self.first_valid(names, |r, name, v| {
+            let n = r.integer(name, 0, "a count or length")?;
+            let limit = u32::try_from(n).ok();
+            if limit.is_none() {
+                r.warn(
+                    name,
+                    v,
+                    format!("above the largest limit, {}; ignored", u32::MAX),
+                );
+            }
+            limit
         })
     }
 
@@ -2021,7 +2033,7 @@ mod tests {
             ("OTEL_SPAN_EVENT_COUNT_LIMIT", "5"),
             ("OTEL_SPAN_LINK_COUNT_LIMIT", "0"),
             ("OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT", "3"),
-            ("OTEL_LINK_ATTRIBUTE_COUNT_LIMIT", "99999999999"),
+            ("OTEL_LINK_ATTRIBUTE_COUNT_LIMIT", "4294967295"),
             ("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", "100"),
             ("OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT", "64"),
         ]);
@@ -2042,6 +2054,30 @@ mod tests {
         ]);
         assert_eq!(e.limits.attribute_count, 7);
         assert_eq!(warned(&e), ["OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT"]);
+        // Found by review: past the largest limit, out of range like a number past
+        // `u64::MAX`: warned about and ignored (the general limit, else the default,
+        // applies), where it was taken as the largest without a word.
+        for huge in ["4294967296", "99999999999", "18446744073709551616"] {
+            let e = env(&[
+                ("OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT", huge),
+                ("OTEL_SPAN_EVENT_COUNT_LIMIT", huge),
+                ("OTEL_ATTRIBUTE_COUNT_LIMIT", "7"),
+            ]);
+            assert_eq!(e.limits.attribute_count, 7, "{huge}");
+            assert_eq!(
+                e.limits.event_count,
+                SpanLimits::DEFAULT.event_count,
+                "{huge}"
+            );
+            assert_eq!(
+                warned(&e),
+                [
+                    "OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT",
+                    "OTEL_SPAN_EVENT_COUNT_LIMIT"
+                ],
+                "{huge}"
+            );
+        }
         // The general count limit is every record's: events' and links' too (spec,
         // common/README.md "Attribute Limits": the model-specific limit first, else the
         // general one).
