@@ -438,12 +438,12 @@ impl RecordMut<'_> {
     /// decimal text does not fit whole: cut, it would be another number.
     fn store_value(&mut self, value: &Value<'_>, limits: &SpanLimits) -> Option<StoredValue> {
         Some(match *value {
-            Value::Str(s) => {
-                if no_room_for_value(self.text, s, limits.value_length) {
-                    return None;
-                }
-                StoredValue::Str(self.push_text(s, limits.value_length))
-            }
+            Value::Str(s) => StoredValue::Str(push_value(
+                self.text,
+                &mut self.header.truncated,
+                s,
+                limits.value_length,
+            )?),
             Value::Bool(b) => StoredValue::Bool(b),
             Value::I64(i) => StoredValue::I64(i),
             Value::F64(f) => StoredValue::F64(f),
@@ -1040,10 +1040,25 @@ impl RecordMut<'_> {
 #[cfg_attr(not(target_os = "none"), inline(always))]
 #[cfg_attr(target_os = "none", inline(never))]
 fn push_text(text: &mut VecView<u8>, truncated: &mut u32, s: &str, limit: u32) -> TextRef {
+    push_text_or_none::<false>(text, truncated, s, limit).unwrap_or(TextRef::EMPTY)
+}
+
+/// [`push_text`]; with `VALUE` (an attribute's value, see [`push_value`]), `None` for
+/// a text that would be stored as "" for want of room, tested on the slow path only.
+#[inline(always)]
+fn push_text_or_none<const VALUE: bool>(
+    text: &mut VecView<u8>,
+    truncated: &mut u32,
+    s: &str,
+    limit: u32,
+) -> Option<TextRef> {
     let bytes = s.as_bytes();
     let (at, len) = (text.len(), bytes.len());
     if len > 16 || len > limit as usize || text.capacity() - at < 16 {
-        return push_text_slow(text, truncated, s, limit);
+        if VALUE && value_finds_no_room(text, s, limit) {
+            return None;
+        }
+        return Some(push_text_slow(text, truncated, s, limit));
     }
     // Room for 16 bytes: write 16 (the tail past `len` is scratch), then keep `len`.
     let _ = text.extend_from_slice(&[0; 16]);
@@ -1066,10 +1081,10 @@ fn push_text(text: &mut VecView<u8>, truncated: &mut u32, s: &str, limit: u32) -
     }
     text.truncate(at + len);
     // The pool holds at most `u16::MAX` bytes (`Slot`'s capacity check).
-    TextRef {
+    Some(TextRef {
         start: at as u16,
         len: len as u16,
-    }
+    })
 }
 
 /// Copies a tracestate into `text`: whole when it fits in the room left, else the
@@ -1183,15 +1198,30 @@ fn push_fmt(
     }
 }
 
-/// Whether string value `s` would be stored as "" for want of room: it is not empty,
-/// the value length limit keeps its first character (a limit of 0 empties every
-/// string: that is the value then), and the pool has no room for that character. Such
-/// an attribute is dropped and counted, not sent with an empty value that reads as
-/// real (found by review).
+/// [`push_text`] for an attribute's string value: `None`, storing nothing, when the
+/// value would be stored as "" for want of room: it is not empty, the value length
+/// limit keeps its first character (a limit of 0 empties every string: that is the
+/// value then), and the pool has no room for that character. Such an attribute is
+/// dropped and counted, not sent with an empty value that reads as real (found by
+/// review).
 #[inline(always)]
-fn no_room_for_value(text: &VecView<u8>, s: &str, limit: u32) -> bool {
+fn push_value(text: &mut VecView<u8>, truncated: &mut u32, s: &str, limit: u32) -> Option<TextRef> {
+    if cfg!(target_os = "none") {
+        // Microcontrollers keep one out-of-line `push_text` (flash).
+        if value_finds_no_room(text, s, limit) {
+            return None;
+        }
+        return Some(push_text(text, truncated, s, limit));
+    }
+    push_text_or_none::<true>(text, truncated, s, limit)
+}
+
+/// The test of [`push_value`]: `s` is not empty, `limit` keeps its first character,
+/// and the pool has no room for it.
+#[inline(always)]
+fn value_finds_no_room(text: &VecView<u8>, s: &str, limit: u32) -> bool {
     let room = text.capacity() - text.len();
-    // A character takes at most 4 bytes: the usual case is one compare.
+    // A character takes at most 4 bytes.
     room < 4 && limit != 0 && s.chars().next().is_some_and(|c| c.len_utf8() > room)
 }
 
@@ -1238,8 +1268,7 @@ fn scalar_or_str(
     Some(match *value {
         // A value that would be cut to nothing for room takes the general path, which
         // drops it.
-        Value::Str(s) if no_room_for_value(text, s, limit) => return None,
-        Value::Str(s) => StoredValue::Str(push_text(text, truncated, s, limit)),
+        Value::Str(s) => StoredValue::Str(push_value(text, truncated, s, limit)?),
         Value::Bool(b) => StoredValue::Bool(b),
         Value::I64(i) => StoredValue::I64(i),
         Value::F64(f) => StoredValue::F64(f),
