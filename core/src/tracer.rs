@@ -607,6 +607,9 @@ where
     /// Set by a span that ended after shutdown while another caller held `exporter`:
     /// that caller drains again when it lets go (see [`Tracer::serve_drain_requests`]).
     drain_requested: AtomicBool,
+    /// Set by an export trigger that found `exporter` held: the holder exports once
+    /// more when it lets go (see [`Tracer::try_flush`]).
+    trigger_missed: AtomicBool,
     counters: Counters,
     last_export: Atomic64,
     shut_down: AtomicBool,
@@ -736,6 +739,7 @@ where
                 arena,
                 exporter: TryLock::new(exporter),
                 drain_requested: AtomicBool::new(false),
+                trigger_missed: AtomicBool::new(false),
                 counters: Counters::new(),
                 shut_down: AtomicBool::new(false),
             }
@@ -851,9 +855,26 @@ where
     /// Exports every span ended so far unless an export is already running (then
     /// returns `None` at once): for interrupt handlers and triggers.
     pub fn try_flush(&self) -> Option<usize> {
-        let exported = self.exporter.try_with(|x| self.export_ended(x));
+        let exported = self.exporter.try_with(|x| self.drain_triggered(x));
         self.serve_drain_requests();
+        // A trigger that found the export above running (an interrupt taken during
+        // it, another thread; found by review: it was lost, and its spans waited for
+        // the next trigger): served once, after letting go. Once, not until none is
+        // left: an exporter whose own spans meet the trigger each time would loop.
+        // The flag and the lock are a Dekker pair, as for drain requests.
+        fence(Ordering::SeqCst);
+        if exported.is_some() && self.trigger_missed.load(Ordering::Acquire) {
+            let again = self.exporter.try_with(|x| self.drain_triggered(x));
+            return exported.map(|n| n + again.unwrap_or(0));
+        }
         exported
+    }
+
+    /// Exports what has ended, clearing a missed trigger (its spans are in this
+    /// drain's snapshot: they ended before it was set).
+    fn drain_triggered(&self, exporter: &mut X) -> usize {
+        self.trigger_missed.swap(false, Ordering::AcqRel);
+        self.export_ended(exporter)
     }
 
     /// Drains once more for each span that ended after shutdown and found the exporter
@@ -1049,10 +1070,15 @@ where
     fn export_due(&self, waiting: usize) {
         match self.export_signal {
             Some(signal) => signal.export_ready(waiting),
-            // The spans wait for the next export on a thread that unwinds.
-            None if unwinding() => {}
             None => {
-                let _ = self.try_flush();
+                // Whoever holds the exporter, or uses it next, exports again. The
+                // fence: the flag before the lock is tried (see `try_flush`).
+                self.trigger_missed.swap(true, Ordering::AcqRel);
+                fence(Ordering::SeqCst);
+                // The spans wait for that export on a thread that unwinds.
+                if !unwinding() {
+                    let _ = self.try_flush();
+                }
             }
         }
     }
@@ -1498,7 +1524,11 @@ where
             // A swap, not a store: requests from several threads form one release
             // sequence, so the holder that clears the last sees every span before it.
             self.drain_requested.swap(true, Ordering::AcqRel);
-            self.serve_drain_requests();
+            // Not on a thread that unwinds (see `unwinding`): the request stays for
+            // the exporter's next user (a flush, the tracer's drop).
+            if !unwinding() {
+                self.serve_drain_requests();
+            }
             return;
         }
         // The total over every queue is added up each time this queue grows by another

@@ -235,7 +235,7 @@ where
                     // from the HTTP status (found by review: none was recorded).
                     let http = response.status().as_u16();
                     span.set_attribute(semconv::HTTP_RESPONSE_STATUS_CODE, http);
-                    record_grpc_fail(span, grpc_code_of_http(http));
+                    record_grpc_fail(span, crate::http_conv::grpc_code_of_http(http));
                     status_known = true;
                 }
             } else {
@@ -283,19 +283,6 @@ fn record_grpc_fail(span: &mut crate::StdSpan, code: u8) {
     if code != GRPC_OK {
         span.set_attribute_fmt(semconv::ERROR_TYPE, format_args!("{code}"));
         span.set_error("");
-    }
-}
-
-/// The gRPC code a client takes from an HTTP status when no `grpc-status` came (the
-/// gRPC HTTP/2 protocol's mapping, as tonic applies it).
-fn grpc_code_of_http(status: u16) -> u8 {
-    match status {
-        400 => 13,             // INTERNAL
-        401 => 16,             // UNAUTHENTICATED
-        403 => 7,              // PERMISSION_DENIED
-        404 => 12,             // UNIMPLEMENTED
-        429 | 502..=504 => 14, // UNAVAILABLE
-        _ => GRPC_UNKNOWN,
     }
 }
 

@@ -183,6 +183,19 @@ impl<'a> StartAttributes<'a> {
     }
 }
 
+/// The gRPC code a client takes from an HTTP status when no `grpc-status` came (the
+/// gRPC HTTP/2 protocol's mapping, as tonic applies it).
+pub(crate) fn grpc_code_of_http(status: u16) -> u8 {
+    match status {
+        400 => 13,             // INTERNAL
+        401 => 16,             // UNAUTHENTICATED
+        403 => 7,              // PERMISSION_DENIED
+        404 => 12,             // UNIMPLEMENTED
+        429 | 502..=504 => 14, // UNAVAILABLE
+        _ => GRPC_UNKNOWN,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -517,26 +517,28 @@ const GRPC_SERVER_ERRORS: [u8; 6] = [2, 4, 12, 13, 14, 15];
 /// `Err(Status)`; one that did not sends it in the trailers, read by [`ServerBody`]),
 /// or the HTTP status when it is not 200.
 fn record_grpc_outcome<B>(span: &mut StdSpan, response: &http::Response<B>, path: &str) -> bool {
-    if let Some(code) = record_grpc_status(span, response.headers()) {
-        if code == GRPC_UNIMPLEMENTED {
-            // A service or method the server may not serve: no span name or attribute
-            // value of the client's choosing but `rpc.method_original` (the RPC
-            // conventions' `_OTHER`).
-            span.update_name("_OTHER");
-            span.set_attribute("rpc.service", "_OTHER");
-            span.set_attribute("rpc.method", "_OTHER");
-            let original = path.strip_prefix('/').unwrap_or(path);
-            span.set_attribute_dyn("rpc.method_original", original);
+    let code = match grpc_status(response.headers()) {
+        Some(code) => code,
+        // gRPC answers every call with HTTP 200: another status failed the call, with
+        // the code gRPC's clients take it for (found by review: no
+        // `rpc.grpc.status_code`, where the client's span had one).
+        None if response.status() != http::StatusCode::OK => {
+            crate::http_conv::grpc_code_of_http(response.status().as_u16())
         }
-        return true;
+        None => return false,
+    };
+    record_grpc_code(span, code);
+    if code == GRPC_UNIMPLEMENTED {
+        // A service or method the server may not serve: no span name or attribute
+        // value of the client's choosing but `rpc.method_original` (the RPC
+        // conventions' `_OTHER`).
+        span.update_name("_OTHER");
+        span.set_attribute("rpc.service", "_OTHER");
+        span.set_attribute("rpc.method", "_OTHER");
+        let original = path.strip_prefix('/').unwrap_or(path);
+        span.set_attribute_dyn("rpc.method_original", original);
     }
-    // gRPC answers every call with HTTP 200: another status failed the call.
-    if response.status() != http::StatusCode::OK {
-        span.set_attribute_dyn(semconv::ERROR_TYPE, response.status().as_str());
-        span.set_error("");
-        return true;
-    }
-    false
+    true
 }
 
 /// A gRPC call that ended without a `grpc-status` (in its head or its trailers): the
@@ -744,7 +746,9 @@ where
             } else {
                 let status = response.status();
                 span.set_attribute(semconv::HTTP_RESPONSE_STATUS_CODE, status.as_u16());
-                if status.is_server_error() {
+                // 5xx, and a code past 599 no client can interpret (the conventions:
+                // "as well as any other code the client failed to interpret").
+                if status.as_u16() >= 500 {
                     span.set_attribute_dyn(semconv::ERROR_TYPE, status.as_str());
                     span.set_error("");
                 }
@@ -784,7 +788,9 @@ pin_project_lite::pin_project! {
     /// whose `grpc-status` it records) or sent the length its head announced, fails (an
     /// Error `_OTHER`), or is dropped first: an Error `cancelled` (the client went away
     /// mid-body), a gRPC call's `rpc.grpc.status_code` CANCELLED (1, the client's
-    /// doing, not an Error of the server's), an Error `panicked` if dropped by a panic.
+    /// doing, not an Error of the server's), an Error `panicked` if dropped by a panic;
+    /// a body dropped before its first frame was asked for (a layer outside replaced
+    /// it) ends the span as it is.
     /// A response that sends no body has ended its span with the head. The span and
     /// the request's baggage are current while it makes its frames, so that spans a
     /// streamed body starts are the request's children.
@@ -804,6 +810,8 @@ pin_project_lite::pin_project! {
         left: Option<u64>,
         // Making a frame panicked.
         panicked: bool,
+        // A frame was asked for.
+        polled: bool,
     }
 
     impl<B> PinnedDrop for ServerBody<B> {
@@ -829,10 +837,13 @@ pin_project_lite::pin_project! {
                 } else if *this.grpc {
                     // The client cancelled the call (RST_STREAM): its doing.
                     record_grpc_code(&mut span, GRPC_CANCELLED);
-                } else {
+                } else if *this.polled {
                     span.set_attribute(semconv::ERROR_TYPE, "cancelled");
                     span.set_error("");
                 }
+                // Never polled: a layer outside replaced the body (an error page, a
+                // `map_response`), not a client gone mid-body (found by review: such
+                // responses were Errors `cancelled`). It ends as it is.
             }
         }
     }
@@ -869,6 +880,7 @@ impl<B: http_body::Body> ServerBody<B> {
             grpc: grpc.is_some(),
             grpc_known: grpc == Some(true),
             left: length,
+            polled: false,
             panicked: false,
         }
     }
@@ -927,6 +939,7 @@ impl<B: http_body::Body> http_body::Body for ServerBody<B> {
         let Some(mut inner) = this.inner.as_mut().as_pin_mut() else {
             return Poll::Ready(None);
         };
+        *this.polled = true;
         let polled = {
             // While the span records; the baggage whenever the request brought some,
             // as in the handler.

@@ -465,7 +465,7 @@ impl TracingLayer {
             let fields = match captured {
                 Some(captured) => captured.clone(),
                 None => captured::Fields::with(|fields| {
-                    attrs.record(fields);
+                    attrs.record(&mut captured::Contained(fields));
                     fields.clone()
                 }),
             };
@@ -519,7 +519,7 @@ where
         // once, before the start, and recorded from what was read.
         if self.tracer.sampler_reads_attributes() {
             return captured::Fields::with(|fields| {
-                attrs.record(fields);
+                attrs.record(&mut captured::Contained(fields));
                 let for_sampler = fields.attributes(|name| !is_override(name));
                 self.start(attrs, id, ctx, &for_sampler, Some(fields));
             });

@@ -1092,3 +1092,100 @@ fn a_sampler_sees_the_request_s_attributes() {
     assert_eq!(span.attr("http.response.status_code"), Some("200"));
     assert_eq!(provider.stats().spans_sampled_out, 1);
 }
+
+/// Found by review: a status past 599 (one no client can interpret) left the server
+/// span Unset, where the conventions make it an Error as a 5xx; a gRPC call answered
+/// with an HTTP status other than 200 and no `grpc-status` had no
+/// `rpc.grpc.status_code` (the client's span maps it, as gRPC's clients do); and a
+/// response whose body a layer outside replaced, dropping it unpolled, was an Error
+/// `cancelled`, as if the client had gone away mid-body.
+#[test]
+fn odd_statuses_and_a_replaced_body() {
+    let (provider, kept) = setup();
+    let answer = |status: u16, grpc: bool| {
+        FnService(move |_: http::Request<()>| {
+            let mut response = http::Response::new(String::from("body"));
+            *response.status_mut() = http::StatusCode::from_u16(status).unwrap();
+            if grpc {
+                response.headers_mut().insert(
+                    http::header::CONTENT_TYPE,
+                    http::HeaderValue::from_static("application/grpc"),
+                );
+            }
+            Box::pin(async move { Ok(response) }) as BoxFuture
+        })
+    };
+    let rt = runtime();
+    let mut odd = ServerLayer::new(&provider).layer(answer(600, false));
+    let response = rt.block_on(service_call(&mut odd, request("GET", "/", &[])));
+    rt.block_on(send_all(response));
+    let grpc_call = || {
+        request(
+            "POST",
+            "/shop.v1.Inventory/Reserve",
+            &[("content-type", "application/grpc")],
+        )
+    };
+    for status in [503, 401, 404] {
+        let mut grpc = ServerLayer::new(&provider)
+            .with_grpc()
+            .layer(answer(status, true));
+        let response = rt.block_on(service_call(&mut grpc, grpc_call()));
+        rt.block_on(send_all(response));
+    }
+    // A 200 whose body an outer layer swapped for its own: dropped before any frame.
+    let mut replaced = ServerLayer::new(&provider).layer(answer(200, false));
+    let response = rt.block_on(service_call(&mut replaced, request("GET", "/", &[])));
+    drop(response);
+    provider.flush().unwrap();
+    let spans = kept.0.lock().unwrap().clone();
+    assert_eq!(spans.len(), 5, "{spans:#?}");
+    assert_eq!(spans[0].attr("http.response.status_code"), Some("600"));
+    assert_eq!(spans[0].attr("error.type"), Some("600"));
+    assert!(spans[0].status.starts_with("Error"), "{:?}", spans[0]);
+    // 503: UNAVAILABLE, the server's.
+    assert_eq!(spans[1].attr("rpc.grpc.status_code"), Some("14"));
+    assert_eq!(spans[1].attr("error.type"), Some("14"));
+    assert!(spans[1].status.starts_with("Error"), "{:?}", spans[1]);
+    // 401: UNAUTHENTICATED, the client's.
+    assert_eq!(spans[2].attr("rpc.grpc.status_code"), Some("16"));
+    assert_eq!(spans[2].status, "Unset");
+    // 404: UNIMPLEMENTED, a method the server does not serve: no name of the client's.
+    assert_eq!(spans[3].attr("rpc.grpc.status_code"), Some("12"));
+    assert_eq!(spans[3].name, "_OTHER");
+    assert_eq!(
+        spans[3].attr("rpc.method_original"),
+        Some("shop.v1.Inventory/Reserve")
+    );
+    assert_eq!(spans[4].attr("http.response.status_code"), Some("200"));
+    assert_eq!(spans[4].attr("error.type"), None);
+    assert_eq!(spans[4].status, "Unset");
+}
+
+/// Calls `service` once it is ready.
+async fn service_call<S: Service<http::Request<()>>>(
+    service: &mut S,
+    request: http::Request<()>,
+) -> S::Response
+where
+    S::Error: std::fmt::Debug,
+{
+    std::future::poll_fn(|cx| service.poll_ready(cx))
+        .await
+        .unwrap();
+    service.call(request).await.unwrap()
+}
+
+/// Sends a response's whole body, as a server does.
+async fn send_all<B: http_body::Body + Unpin>(mut response: http::Response<B>) -> usize {
+    let mut frames = 0;
+    while let Some(frame) =
+        std::future::poll_fn(|cx| Pin::new(response.body_mut()).poll_frame(cx)).await
+    {
+        if frame.is_err() {
+            break;
+        }
+        frames += 1;
+    }
+    frames
+}

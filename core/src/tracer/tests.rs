@@ -3609,6 +3609,117 @@ fn a_tracer_dropped_by_a_panic_does_not_export() {
     assert!(unwound.is_err());
 }
 
+/// An exporter that counts the spans it exports, and its exports on a thread that
+/// unwinds (which must not happen: see `unwinding`).
+#[cfg(feature = "std")]
+struct Watch(&'static WatchCounts);
+
+#[cfg(feature = "std")]
+struct WatchCounts {
+    while_unwinding: core::sync::atomic::AtomicUsize,
+    exported: core::sync::atomic::AtomicUsize,
+}
+
+#[cfg(feature = "std")]
+impl WatchCounts {
+    const fn new() -> Self {
+        use core::sync::atomic::AtomicUsize;
+        Self {
+            while_unwinding: AtomicUsize::new(0),
+            exported: AtomicUsize::new(0),
+        }
+    }
+}
+
+#[cfg(feature = "std")]
+impl SpanExporter for Watch {
+    fn export(&mut self, batch: &crate::SpanBatch<'_>) -> Result<(), ExportError> {
+        use core::sync::atomic::Ordering::Relaxed;
+        if std::thread::panicking() {
+            self.0.while_unwinding.fetch_add(1, Relaxed);
+        }
+        self.0.exported.fetch_add(batch.len(), Relaxed);
+        Ok(())
+    }
+}
+
+/// Found by review: spans whose end met the export trigger while an export ran (an
+/// interrupt that preempted the main loop's export on a microcontroller, or another
+/// thread) found the exporter held, and the trigger was lost: they waited for the next
+/// span to trigger again (a device that then sleeps kept them for good). The holder
+/// now exports once more when it lets go.
+#[test]
+fn a_trigger_that_finds_an_export_running_is_served_when_it_ends() {
+    use core::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+    static EXPORTS: AtomicUsize = AtomicUsize::new(0);
+    static SPANS: AtomicUsize = AtomicUsize::new(0);
+    type Preempted = Tracer<SpanArena<8>, crate::NoClock, EndsSpansOnce>;
+    static TRACER: std::sync::OnceLock<Preempted> = std::sync::OnceLock::new();
+    /// Ends two spans in its first export, as an interrupt taken during it would.
+    struct EndsSpansOnce;
+    impl SpanExporter for EndsSpansOnce {
+        fn export(&mut self, batch: &crate::SpanBatch<'_>) -> Result<(), ExportError> {
+            SPANS.fetch_add(batch.len(), Relaxed);
+            if EXPORTS.fetch_add(1, Relaxed) == 0 {
+                let t = TRACER.get().unwrap();
+                t.start_span("in the interrupt 1").end();
+                t.start_span("in the interrupt 2").end();
+            }
+            Ok(())
+        }
+    }
+    let t = TRACER.get_or_init(|| {
+        Tracer::new(
+            TracerConfig::new("svc").with_export_batch_size(2),
+            SpanArena::<8>::new(),
+            crate::NoClock,
+            IdGenerator::from_seed([7; 32]),
+            EndsSpansOnce,
+        )
+    });
+    t.start_span("a").end();
+    t.start_span("b").end(); // the batch: exports, and the "interrupt" ends two more
+    assert_eq!(t.arena().ended_len(), 0, "left waiting for another trigger");
+    assert_eq!(SPANS.load(Relaxed), 4);
+    assert_eq!(EXPORTS.load(Relaxed), 2);
+}
+
+/// Found by review (of the fix below): a span ended by a panic's unwinding that
+/// published just after a shutdown served the shutdown's drain request on the
+/// unwinding thread. The request waits for the exporter's next user.
+#[cfg(feature = "std")]
+#[test]
+fn a_drain_request_is_not_served_on_a_thread_that_unwinds() {
+    use core::sync::atomic::Ordering::Relaxed;
+    static COUNTS: WatchCounts = WatchCounts::new();
+    static TRACER: std::sync::OnceLock<Tracer<SpanArena<4>, crate::NoClock, Watch>> =
+        std::sync::OnceLock::new();
+    let t = TRACER.get_or_init(|| {
+        Tracer::new(
+            TracerConfig::new("svc"),
+            SpanArena::<4>::new(),
+            crate::NoClock,
+            IdGenerator::from_seed([6; 32]),
+            Watch(&COUNTS),
+        )
+    });
+    let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let _span = t.start_span("ended by the panic");
+        // Shut down between the ending span's shutdown check and its publish.
+        set_hook(Hook::BeforePublish, || {
+            TRACER.get().unwrap().shutdown();
+        });
+        panic!("the caller's bug");
+    }));
+    assert!(unwound.is_err());
+    assert_eq!(COUNTS.while_unwinding.load(Relaxed), 0);
+    assert_eq!(COUNTS.exported.load(Relaxed), 0);
+    // The next user of the exporter serves the request.
+    t.flush();
+    assert_eq!(COUNTS.exported.load(Relaxed), 1);
+    assert_eq!(COUNTS.while_unwinding.load(Relaxed), 0);
+}
+
 /// Found by review: a span ended by a panic's unwinding, whose end filled the batch,
 /// ran the exporter on the unwinding thread (as would a span a destructor starts in a
 /// full arena): an exporter that panicked there would abort the process, which the
@@ -3616,19 +3727,7 @@ fn a_tracer_dropped_by_a_panic_does_not_export() {
 #[cfg(feature = "std")]
 #[test]
 fn nothing_exports_on_a_thread_that_unwinds() {
-    use core::sync::atomic::{AtomicUsize, Ordering::Relaxed};
-    static WHILE_UNWINDING: AtomicUsize = AtomicUsize::new(0);
-    static EXPORTED: AtomicUsize = AtomicUsize::new(0);
-    struct Watch;
-    impl SpanExporter for Watch {
-        fn export(&mut self, batch: &crate::SpanBatch<'_>) -> Result<(), ExportError> {
-            if std::thread::panicking() {
-                WHILE_UNWINDING.fetch_add(1, Relaxed);
-            }
-            EXPORTED.fetch_add(batch.len(), Relaxed);
-            Ok(())
-        }
-    }
+    static COUNTS: WatchCounts = WatchCounts::new();
     struct StartsASpan<'t>(&'t Tracer<SpanArena<1>, &'t ManualClock, Watch>);
     impl Drop for StartsASpan<'_> {
         fn drop(&mut self) {
@@ -3641,7 +3740,7 @@ fn nothing_exports_on_a_thread_that_unwinds() {
         SpanArena::<1>::new(),
         &clock,
         IdGenerator::from_seed([3; 32]),
-        Watch,
+        Watch(&COUNTS),
     );
     let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         // Dropped in reverse: the span ends (the batch), then the guard starts one
@@ -3651,13 +3750,14 @@ fn nothing_exports_on_a_thread_that_unwinds() {
         panic!("the caller's bug");
     }));
     assert!(unwound.is_err());
-    assert_eq!(WHILE_UNWINDING.load(Relaxed), 0);
-    assert_eq!(EXPORTED.load(Relaxed), 0);
+    use core::sync::atomic::Ordering::Relaxed;
+    assert_eq!(COUNTS.while_unwinding.load(Relaxed), 0);
+    assert_eq!(COUNTS.exported.load(Relaxed), 0);
     let stats = t.stats();
     assert_eq!(stats.spans_dropped_arena_full, 1, "{stats:?}");
     // The ended span goes with the next export, nothing lost uncounted.
     t.start_span("after").end();
-    assert_eq!(EXPORTED.load(Relaxed), 2);
+    assert_eq!(COUNTS.exported.load(Relaxed), 2);
 }
 
 /// Regression (found by review): a rate-limited root started while another thread held

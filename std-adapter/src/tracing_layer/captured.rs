@@ -184,6 +184,63 @@ impl Visit for Fields {
     }
 }
 
+/// Reads a new span's fields into [`Fields`], a panic in a value's `Debug` or
+/// `Display` contained: that field reads [`super::PANICKED`] (an `otel.*` override is
+/// left out). A span's creation must not unwind out of the layer (see
+/// [`super::contained`]; found by review: fields read for the sampler, or kept for a
+/// root's later parent, let it go on).
+pub(super) struct Contained<'f>(pub(super) &'f mut Fields);
+
+impl Contained<'_> {
+    fn panicked(&mut self, field: &Field) {
+        if !super::is_override(field.name()) {
+            self.0.record_str(field, super::PANICKED);
+        }
+    }
+}
+
+impl Visit for Contained<'_> {
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.0.record_i64(field, value);
+    }
+
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.0.record_u64(field, value);
+    }
+
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.0.record_bool(field, value);
+    }
+
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.0.record_f64(field, value);
+    }
+
+    fn record_i128(&mut self, field: &Field, value: i128) {
+        self.0.record_i128(field, value);
+    }
+
+    fn record_u128(&mut self, field: &Field, value: u128) {
+        self.0.record_u128(field, value);
+    }
+
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.0.record_str(field, value);
+    }
+
+    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        if !super::contained(|| self.0.record_error(field, value)) {
+            self.panicked(field);
+        }
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        if !super::contained(|| self.0.record_debug(field, value)) {
+            self.panicked(field);
+        }
+    }
+}
+
 /// A 128-bit integer as an integer when it fits in 64 bits, else as its text (as a
 /// `u64` above `i64::MAX` is): `tracing`'s default made every one text (found by
 /// review).

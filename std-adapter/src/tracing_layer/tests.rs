@@ -2184,3 +2184,62 @@ fn a_dropped_root_given_a_sampled_parent_keeps_its_fields_name_and_start() {
         request.end - request.start
     );
 }
+
+/// Found by review of the two changes above: the fields read before a span's start
+/// (for a sampler that reads attributes, or kept by a root the sampler dropped) let a
+/// panicking `Debug` unwind out of the layer, which the fields written at the start
+/// contain (see `a_panicking_field_at_span_creation_is_contained`).
+#[test]
+fn fields_read_before_the_start_contain_a_panic() {
+    struct KeepsAll;
+    impl picotrace::sampler::ShouldSample for KeepsAll {
+        fn should_sample(
+            &self,
+            _: &picotrace::sampler::SamplingParams<'_>,
+        ) -> picotrace::sampler::SamplingResult {
+            picotrace::sampler::SamplingResult::new(
+                picotrace::sampler::SamplingDecision::RecordAndSample,
+            )
+        }
+        fn describe(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("KeepsAll")
+        }
+    }
+    static KEEPS_ALL: KeepsAll = KeepsAll;
+    let kept = Keep::default();
+    let provider = TracerProvider::builder()
+        .config(
+            TracerConfig::new("layer-test").with_sampler(picotrace::Sampler::parent_based(
+                picotrace::RootSampler::Custom(&KEEPS_ALL),
+            )),
+        )
+        .exporter(SharedExporter::new(kept.clone()))
+        .build();
+    let custom = Setup { provider, kept };
+    let (dropping, remote) = roots_dropped_and_a_sampled_remote_parent();
+    for t in [&custom, &dropping] {
+        let tracer = t.provider.tracer();
+        tracing::subscriber::with_default(t.subscriber(), || {
+            let made = std::panic::catch_unwind(|| {
+                tracing::info_span!(
+                    "root",
+                    before = 1_i64,
+                    value = ?Panicky,
+                    otel.name = ?Panicky,
+                    after = 2_i64
+                )
+            });
+            let root = made.expect("the panic stays in the layer");
+            root.set_parent(&remote);
+        });
+        let root = t.named("root");
+        assert_eq!(attr(&root, "value"), Some("\"<panicked>\""));
+        assert_eq!(attr(&root, "before"), Some("1"));
+        assert_eq!(attr(&root, "after"), Some("2"));
+        assert!(
+            root.attrs.iter().all(|(k, _)| !k.starts_with("otel.")),
+            "{root:#?}"
+        );
+        assert_eq!(tracer.arena().in_use(), 0);
+    }
+}
