@@ -53,8 +53,10 @@ impl Resource {
 
 impl Resource {
     /// The `service.name` that goes on the wire: the field; when it is empty, the last
-    /// non-empty string `service.name` among the attributes; else `unknown_service`
-    /// (the resource spec: an SDK "MUST" fall back to it when no name was specified).
+    /// string `service.name` among the attributes (as a later attribute wins), unless
+    /// that one is blank; else `unknown_service` (the resource spec: an SDK "MUST"
+    /// fall back to it when no name was specified). The std adapter's
+    /// `OTEL_RESOURCE_ATTRIBUTES` reading follows the same rule.
     ///
     /// ```
     /// use picotrace::{KeyValue, Resource, Value};
@@ -73,7 +75,10 @@ impl Resource {
             i -= 1;
             let kv = &self.attributes[i];
             if let Value::Str(name) = kv.value {
-                if !name.is_empty() && bytes_eq(kv.key.as_bytes(), SERVICE_NAME.as_bytes()) {
+                if bytes_eq(kv.key.as_bytes(), SERVICE_NAME.as_bytes()) {
+                    if name.trim_ascii().is_empty() {
+                        break;
+                    }
                     return name;
                 }
             }

@@ -143,7 +143,7 @@ pub use span::attributes::{
     AttributeArg, AttributeValue, IntoValue, KeyValue, ScalarArg, StrArg, Value, ValueArg,
 };
 pub use span::record::{SpanData, SpanLimits};
-pub use span::{EventWriter, Link, Parent, Span, SpanKind, Status};
+pub use span::{AsMade, EventWriter, Link, Parent, Span, SpanKind, Status};
 pub use text::InlineStr;
 pub use time::{Clock, ManualClock, NoClock, Timestamp};
 pub use tracer::{ExportSignal, SpanBuilder, Tracer, TracerConfig};

@@ -38,7 +38,7 @@ use crate::sampler::{
 use crate::span::arena::{SlotRef, SpanStorage};
 use crate::span::attributes::KeyValue;
 use crate::span::record::{NewRecord, SpanLimits};
-use crate::span::{Parent, Span, SpanKind, SpanOwner, StartParams, Unrecorded, Unstarted};
+use crate::span::{AsMade, Parent, Span, SpanKind, SpanOwner, StartParams, Unrecorded, Unstarted};
 #[cfg(loom)]
 use portable_atomic::AtomicU64 as Atomic64;
 
@@ -1565,8 +1565,9 @@ where
         &'t self,
         span: &mut Span<'t>,
         parent: &TraceContext,
-        created: Option<Timestamp>,
+        made: Option<&AsMade<'_>>,
     ) {
+        let created = made.map(|made| made.created);
         let cx = &parent.span_context;
         if !self.is_recording() || !cx.is_valid() {
             return;
@@ -1577,7 +1578,7 @@ where
                 let data = slot.data();
                 (data.name(), data.kind())
             }
-            None => ("", span.unstarted.kind()),
+            None => (made.map_or("", |made| made.name), span.unstarted.kind()),
         };
         let result = self.decide(&SamplingParams {
             parent: Some(cx),
@@ -1585,9 +1586,9 @@ where
             trace_id: cx.trace_id,
             name,
             kind,
-            // What the span was built with is not kept: a new parent is decided on
-            // its name and kind.
-            attributes: &[],
+            // What the span was built with is not kept, unless the caller kept it: a
+            // new parent is decided on its name and kind.
+            attributes: made.map_or(&[], |made| made.attributes),
             links: &[],
             now: if self.sampler_uses_clock() {
                 self.clock.now()

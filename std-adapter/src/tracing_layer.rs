@@ -182,9 +182,15 @@ impl TracingLayer {
         use picotrace::{RootSampler, Sampler};
         Self {
             tracer,
-            // Only a sampler that ignores parents and records nothing can never record
-            // a root under the parent `set_parent` gives it.
-            keeps_dropped_roots: !matches!(tracer.sampler(), Sampler::Root(RootSampler::AlwaysOff)),
+            // Roots the sampler may drop, and record under the parent `set_parent`
+            // gives them: not those of a sampler that ignores parents and records
+            // nothing, nor of one that drops no root (the default: only a full arena
+            // does, and reading fields for those would add work to an overload).
+            keeps_dropped_roots: match tracer.sampler() {
+                Sampler::Root(RootSampler::AlwaysOff) => false,
+                Sampler::ParentBased(p) => !matches!(p.root, RootSampler::AlwaysOn),
+                Sampler::Root(_) => true,
+            },
             location: false,
             threads: false,
             tracked_inactivity: false,
@@ -476,6 +482,7 @@ impl TracingLayer {
                     .flatten();
                 let deferred = Deferred {
                     fields,
+                    name: name.into(),
                     created: self.tracer.now(),
                     location: self.location.then_some(metadata),
                     thread,
@@ -531,9 +538,26 @@ where
         let Some(span) = ctx.span(id) else {
             return;
         };
-        // Read before the span is locked (see `captured`), and only for a recording span.
-        if self.with_backing(&span, |backing| backing.is_recording()) != Some(true) {
-            return;
+        // Read before the span is locked (see `captured`), and only for a recording span,
+        // or a dropped root that keeps its fields for a later parent (found by review:
+        // what was recorded on it meanwhile was lost, and its first values replayed).
+        match self.with_backing(&span, |backing| backing.is_recording()) {
+            Some(true) => {}
+            Some(false)
+                if self.keeps_dropped_roots && span.extensions().get::<Deferreds>().is_some() =>
+            {
+                return captured::Fields::with(|fields| {
+                    values.record(fields);
+                    let mut extensions = span.extensions_mut();
+                    let kept = extensions
+                        .get_mut::<Deferreds>()
+                        .and_then(|all| all.0.iter_mut().find(|(key, _)| *key == self.key()));
+                    if let Some((_, deferred)) = kept {
+                        deferred.fields.append(fields);
+                    }
+                });
+            }
+            _ => return,
         }
         captured::Fields::with(|fields| {
             values.record(fields);
@@ -807,17 +831,28 @@ impl TracingSpanExt for tracing::Span {
         let used = with_backing(self, |span| {
             let had_record = span.is_recording();
             match &deferred {
-                Some(deferred) => span.set_parent_created_at(parent, deferred.created),
+                // Decided on under the new parent as it was made (found by review: a
+                // sampler that dropped it by an attribute saw none this time, and
+                // kept it).
+                Some(deferred) => span.set_parent_as_made(
+                    parent,
+                    &picotrace::AsMade {
+                        created: deferred.created,
+                        name: &deferred.name,
+                        attributes: &deferred.fields.attributes(|name| !is_override(name)),
+                    },
+                ),
                 None => span.set_parent(parent),
             }
             if had_record || !span.is_recording() {
                 return false;
             }
             // Sampled out as a root (a ratio sampler), sampled under this parent: its
-            // callsite's name, then what it kept from its creation (an `otel.name`
-            // renames it).
-            if let Some(name) = name {
-                span.update_name(name);
+            // name, and what it kept from its making (its fields, with `otel.*`).
+            match (&deferred, name) {
+                (Some(deferred), _) => span.update_name(&deferred.name),
+                (None, Some(name)) => span.update_name(name),
+                (None, None) => {}
             }
             if let Some(deferred) = &deferred {
                 if let Some(metadata) = deferred.location {
@@ -977,8 +1012,10 @@ fn location_attributes(span: &mut Span<'static>, metadata: &Metadata<'_>) {
 /// parent [`TracingSpanExt::set_parent`] may give it: should it record then, it is
 /// written as it would have been at its start.
 struct Deferred {
-    /// Its fields as read at its creation.
+    /// Its fields as read at its creation, then as recorded while it had no record.
     fields: captured::Fields,
+    /// Its name (its `otel.name`, else its callsite's).
+    name: Box<str>,
     created: Timestamp,
     /// Its callsite, when the layer writes locations.
     location: Option<&'static Metadata<'static>>,

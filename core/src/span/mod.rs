@@ -192,6 +192,17 @@ pub struct StartParams<'a> {
 
 /// The tracer as its spans see it (implemented by [`crate::Tracer`]): called when a span
 /// starts a child, reads the time for an event, and ends. Never on attribute writes.
+/// What a span without a record was made with, for [`Span::set_parent_as_made`].
+#[derive(Clone, Copy, Debug)]
+pub struct AsMade<'a> {
+    /// When it was made.
+    pub created: Timestamp,
+    /// Its name.
+    pub name: &'a str,
+    /// The attributes it was made with (the sampler sees them).
+    pub attributes: &'a [KeyValue<'a>],
+}
+
 #[doc(hidden)]
 pub trait SpanOwner: Sync {
     /// Reads the tracer's clock.
@@ -200,13 +211,13 @@ pub trait SpanOwner: Sync {
     fn end_span(&self, slot: SlotRef<'_>, recording: bool, time: Option<Timestamp>);
     /// Starts a span.
     fn start<'t>(&'t self, params: &StartParams<'_>) -> Span<'t>;
-    /// Moves a running span under `parent` (see [`Span::set_parent`]); a span given
-    /// its record here starts at `created` if given, else now.
+    /// Moves a running span under `parent` (see [`Span::set_parent`]); `made`, what
+    /// a span without a record was made with (see [`Span::set_parent_as_made`]).
     fn set_parent<'t>(
         &'t self,
         span: &mut Span<'t>,
         parent: &TraceContext,
-        created: Option<Timestamp>,
+        made: Option<&AsMade<'_>>,
     );
 }
 
@@ -760,12 +771,15 @@ impl<'t> Span<'t> {
         }
     }
 
-    /// As [`Span::set_parent`], for a span whose creation time the caller kept: one
-    /// that gets its record here starts at `created` rather than at this call (the
-    /// `tracing` layer keeps when its spans were made).
+    /// As [`Span::set_parent`], for a span whose making the caller kept (the `tracing`
+    /// layer keeps it for the roots its sampler dropped): a span without a record is
+    /// decided on under `parent` with `made`'s name and attributes (a span's record
+    /// keeps its own), and one that gets its record here starts at `made.created`
+    /// rather than at this call. Neither name nor attributes are recorded: the caller
+    /// writes them once the span records.
     ///
     /// ```
-    /// # use picotrace::{IdGenerator, ManualClock, NoopExporter, RootSampler, Sampler,
+    /// # use picotrace::{AsMade, IdGenerator, ManualClock, NoopExporter, RootSampler, Sampler,
     /// #     SpanArena, Timestamp, TraceContext, Tracer, TracerConfig};
     /// let clock = ManualClock::new(Timestamp::from_unix_nanos(1_000));
     /// let config =
@@ -777,12 +791,13 @@ impl<'t> Span<'t> {
     /// clock.advance(core::time::Duration::from_micros(5));
     /// let tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
     /// let parent = TraceContext::from_headers(&[("traceparent", tp)]).unwrap();
-    /// span.set_parent_created_at(&parent, created);
+    /// let made = AsMade { created, name: "request", attributes: &[] };
+    /// span.set_parent_as_made(&parent, &made);
     /// assert_eq!(span.start_time(), Some(created));
     /// ```
-    pub fn set_parent_created_at(&mut self, parent: &TraceContext, created: Timestamp) {
+    pub fn set_parent_as_made(&mut self, parent: &TraceContext, made: &AsMade<'_>) {
         if let Some(owner) = self.owner {
-            owner.set_parent(self, parent, Some(created));
+            owner.set_parent(self, parent, Some(made));
         }
     }
 

@@ -129,6 +129,22 @@ impl Fields {
             .collect()
     }
 
+    /// Appends `other`'s fields after these (a later value of a field wins when they
+    /// are replayed).
+    pub(super) fn append(&mut self, other: &Fields) {
+        let base = self.text.len();
+        self.text.push_str(&other.text);
+        let moved = |range: &Range<usize>| range.start + base..range.end + base;
+        for (field, value) in &other.values {
+            let value = match value {
+                Captured::Str(range) => Captured::Str(moved(range)),
+                Captured::Debug(range) => Captured::Debug(moved(range)),
+                other => other.clone(),
+            };
+            self.values.push((field.clone(), value));
+        }
+    }
+
     fn text_of(&self, range: &Range<usize>) -> &str {
         self.text.get(range.clone()).unwrap_or_default()
     }

@@ -2243,3 +2243,70 @@ fn fields_read_before_the_start_contain_a_panic() {
         assert_eq!(tracer.arena().in_use(), 0);
     }
 }
+
+/// Found by review of the change that keeps a dropped root's fields: the decision
+/// `set_parent` makes saw no name and no attributes, so a sampler that had dropped the
+/// span by an attribute kept it this time; and what was recorded on the span before
+/// `set_parent` was lost, its first values replayed instead.
+#[test]
+fn a_dropped_root_is_decided_again_as_made_and_keeps_what_was_recorded_on_it() {
+    struct DropsProbes;
+    impl picotrace::sampler::ShouldSample for DropsProbes {
+        fn should_sample(
+            &self,
+            params: &picotrace::sampler::SamplingParams<'_>,
+        ) -> picotrace::sampler::SamplingResult {
+            use picotrace::sampler::{SamplingDecision, SamplingResult};
+            let probe = params.name == "probe"
+                || params
+                    .attributes
+                    .iter()
+                    .any(|kv| kv.key == "health" && kv.value == picotrace::Value::Bool(true));
+            let under_parent = params.parent.is_some();
+            SamplingResult::new(if probe || !under_parent {
+                SamplingDecision::Drop
+            } else {
+                SamplingDecision::RecordAndSample
+            })
+        }
+        fn describe(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("DropsProbes")
+        }
+    }
+    static SAMPLER: DropsProbes = DropsProbes;
+    let kept = Keep::default();
+    let provider = TracerProvider::builder()
+        .config(
+            TracerConfig::new("layer-test").with_sampler(picotrace::Sampler::Root(
+                picotrace::RootSampler::Custom(&SAMPLER),
+            )),
+        )
+        .exporter(SharedExporter::new(kept.clone()))
+        .build();
+    let t = Setup { provider, kept };
+    let (_, remote) = roots_dropped_and_a_sampled_remote_parent();
+    tracing::subscriber::with_default(t.subscriber(), || {
+        // Dropped as a root, and again under the parent: by its attribute, and by its
+        // `otel.name`.
+        let health = tracing::info_span!("check", health = true);
+        health.set_parent(&remote);
+        let named = tracing::info_span!("check", otel.name = "probe");
+        named.set_parent(&remote);
+        // Dropped as a root, kept under the parent, with what was recorded meanwhile.
+        let request = tracing::info_span!(
+            "request",
+            http.route = "unknown",
+            health = false,
+            retries = tracing::field::Empty
+        );
+        request.record("http.route", "/users/{id}");
+        request.record("retries", 2_u64);
+        request.set_parent(&remote);
+    });
+    let spans = t.spans();
+    let names: Vec<_> = spans.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["request"]);
+    assert_eq!(attr(&spans[0], "http.route"), Some("\"/users/{id}\""));
+    assert_eq!(attr(&spans[0], "retries"), Some("2"));
+    assert_eq!(attr(&spans[0], "health"), Some("false"));
+}

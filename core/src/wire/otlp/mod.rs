@@ -595,6 +595,19 @@ mod tests {
         assert_eq!(first(resource("", &ATTRS)), name("checkout"));
         assert_eq!(first(resource("svc", &ATTRS)), name("svc"));
         assert_eq!(first(resource("", &ATTRS[1..2])), name("unknown_service"));
+        // A blank last one is blank (not the one before it): the std adapter's
+        // `OTEL_RESOURCE_ATTRIBUTES` reads `service.name=a,service.name=` the same.
+        static BLANKED: [KeyValue<'static>; 2] = [
+            KeyValue {
+                key: "service.name",
+                value: Value::Str("checkout"),
+            },
+            KeyValue {
+                key: "service.name",
+                value: Value::Str(" "),
+            },
+        ];
+        assert_eq!(first(resource("", &BLANKED)), name("unknown_service"));
         // Sent once, in both encodings.
         let r = resource("", &ATTRS[..3]);
         let names = resource_attributes(&r)
