@@ -8,7 +8,8 @@
 #   footprint_base    clocks, time, UART, one sensor reading: no tracing
 #   footprint_tracer  + tracer, arena, sampler, id generator, W3C traceparent in and out
 #   footprint_otlp    + OTLP protobuf encoder (requests written raw to the UART)
-#   footprint_frame   + COBS/CRC-32 framing (what the sensor_node demo ships)
+#   footprint_frame   + COBS/CRC-32 framing (the sensor_node demo adds its console,
+#                     the run-time Sampler and core's embedded-io FrameExporter)
 #
 #   ci/footprint.sh [--targets "T1 T2 ..."] [--symbols N] [--no-features]
 #

@@ -185,6 +185,7 @@ impl<'a> StartAttributes<'a> {
 
 /// The gRPC code a client takes from an HTTP status when no `grpc-status` came (the
 /// gRPC HTTP/2 protocol's mapping, as tonic applies it).
+#[cfg(feature = "tower")]
 pub(crate) fn grpc_code_of_http(status: u16) -> u8 {
     match status {
         400 => 13,             // INTERNAL

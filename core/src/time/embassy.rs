@@ -22,7 +22,10 @@ use crate::sync::Atomic64;
 ///
 /// It keeps the [`Clock`] contract as long as the epoch is not moved back while spans
 /// run; spans that straddle a correction have their durations saturated at zero by the
-/// tracer, never wrap.
+/// tracer, never wrap. Moved forward, the jump goes into the duration of every span
+/// then running: a span started at 1970 plus uptime and ended after the time was
+/// learned lasts decades (found by review). Set the time before the tracer is seeded,
+/// as the embassy demo does, or with no span running.
 ///
 /// The application provides the time driver and tick rate (an `embassy-time-driver`
 /// implementation, usually from the HAL, and a `tick-hz-*` feature); this crate turns on
@@ -64,7 +67,8 @@ impl EmbassyClock {
     }
 
     /// Sets the boot time so that [`Clock::now`] reads `now` at this instant: what a
-    /// device does when it learns the time.
+    /// device does when it learns the time (with no span running: see the type's
+    /// docs).
     pub fn set_now(&self, now: Timestamp) {
         let uptime = uptime_nanos();
         self.set_boot_time(Timestamp::from_unix_nanos(

@@ -119,6 +119,42 @@ fn route_layer_names_the_span_by_the_matched_route() {
     assert!(response.ends_with(span_id.as_str()), "{response}");
 }
 
+/// `Router::layer`, as the docs now say (found by review: they said it ran before
+/// routing and named spans by the method alone, and steered users to `route_layer`,
+/// under which a 404 gets no span): axum 0.8 wraps each route's endpoint and the
+/// fallback with it, after routing, so a matched request is named by its route and an
+/// unmatched one, a 404, gets a span named by its method.
+#[test]
+fn router_layer_names_spans_by_route_and_traces_404s() {
+    let seen = Seen::default();
+    let provider = provider(Keep(Arc::clone(&seen)));
+    let runtime = runtime();
+    let responses = runtime.block_on(async {
+        let router = axum::Router::new()
+            .route("/users/{id}", get(|| async { "alice" }))
+            .layer(
+                ServerLayer::new(&provider)
+                    .with_route(|ext| ext.get::<MatchedPath>().map(MatchedPath::as_str)),
+            );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        tokio::task::spawn_blocking(move || {
+            ["/users/42", "/nope"].map(|path| picotrace_tests::http_get(port, path, &[]))
+        })
+        .await
+        .unwrap()
+    });
+    assert!(responses[0].starts_with("HTTP/1.1 200"), "{}", responses[0]);
+    assert!(responses[1].starts_with("HTTP/1.1 404"), "{}", responses[1]);
+    provider.flush().unwrap();
+    let seen = seen.lock().unwrap().clone();
+    let names: Vec<_> = seen.iter().map(|s| s.0.as_str()).collect();
+    assert_eq!(names, ["GET /users/{id}", "GET"], "{seen:?}");
+    assert_eq!(seen[0].4.as_deref(), Some("Str(\"/users/{id}\")"));
+    assert_eq!(seen[1].4, None);
+}
+
 /// `(name, span id, parent, start, end, status)` of each exported span.
 type Timed = Arc<Mutex<Vec<(String, String, Option<String>, u64, u64, String)>>>;
 

@@ -39,11 +39,13 @@
 //! Example with QEMU (see `ci/firmware.sh` for the scripted version):
 //!
 //! ```text
-//! cargo run -p picotrace-examples --bin uart_bridge -- listen:127.0.0.1:4444 &
 //! qemu-system-arm -cpu cortex-m3 -machine lm3s6965evb -display none -monitor none \
-//!     -serial tcp:127.0.0.1:4444 -semihosting-config enable=on,target=native \
-//!     -kernel examples/firmware/qemu-lm3s6965/target/thumbv7m-none-eabi/release/sensor_node
+//!     -serial tcp:127.0.0.1:4444,server=on,wait=on -semihosting-config enable=on,target=native \
+//!     -kernel examples/firmware/qemu-lm3s6965/target/thumbv7m-none-eabi/release/sensor_node &
+//! cargo run -p picotrace-examples --bin uart_bridge -- tcp:127.0.0.1:4444
 //! ```
+//!
+//! (QEMU waits for the bridge, however long `cargo run` takes to build it.)
 #![forbid(unsafe_code)]
 
 use std::fs::File;
