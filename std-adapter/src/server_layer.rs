@@ -66,26 +66,29 @@
 //!
 //! The span is named `{method}`, or `{method} {route}` when the layer is told how to
 //! find the route (a template such as `/users/{id}`, never the raw path, whose ids
-//! would make every name different): with axum, `route_layer` runs after routing, when
-//! the request carries its `MatchedPath`:
+//! would make every name different): with axum, the request carries its `MatchedPath`
+//! once routed, and `Router::layer` wraps each route and the fallback after routing
+//! (axum 0.8), so every request gets a span, named by its route when one matched and
+//! by its method alone when none did (a 404):
 //!
 //! ```ignore
 //! use axum::extract::MatchedPath;
 //! let router = axum::Router::new()
 //!     .route("/users/{id}", axum::routing::get(handler))
-//!     .route_layer(
+//!     .layer(
 //!         ServerLayer::new(provider)
 //!             .with_route(|ext| ext.get::<MatchedPath>().map(MatchedPath::as_str)),
 //!     );
 //! ```
 //!
-//! (The README has this compiled, with axum.) `route_layer` wraps the routes alone: a
-//! request that matches no route (a 404) gets no span, and its context is not read.
-//! To trace those too, add the layer to the whole router with `Router::layer`
-//! instead (not as well: each layer would start a server span of its own, and a
-//! request without a `traceparent` would make two traces): it runs before routing
-//! there, so it names spans by the method alone. On an inner router of `Router::nest`, the path axum hands the layer has the
-//! prefix taken off, so `url.path` is the nested one. Handlers find
+//! (The README has this compiled, with axum; `examples/server/tests/server_layer.rs`
+//! checks both names over TCP.) `route_layer` instead wraps the routes alone: a request
+//! that matches no route gets no span, and its context is not read. Use one or the
+//! other, not both: each would start a server span of its own, and a request without
+//! a `traceparent` would make two traces. (Found by review: these docs said
+//! `Router::layer` ran before routing and named spans by the method alone.) On an
+//! inner router of `Router::nest`, the path axum hands the layer has the prefix taken
+//! off, so `url.path` is the nested one. Handlers find
 //! the span's context with
 //! [`current_context`](crate::current_context) and the baggage with
 //! [`current_baggage`](crate::current_baggage); to set the span's status or attributes
@@ -156,7 +159,7 @@ impl ServerLayer {
 
     /// Names spans `{method} {route}` and records `http.route` with the template
     /// `route` finds in the request's extensions (axum's `MatchedPath`, under
-    /// `route_layer`).
+    /// `Router::layer` or `route_layer`).
     #[must_use]
     pub fn with_route(mut self, route: RouteOf) -> Self {
         self.route = Some(route);

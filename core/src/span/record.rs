@@ -1207,13 +1207,26 @@ fn push_fmt(
 #[inline(always)]
 fn push_value(text: &mut VecView<u8>, truncated: &mut u32, s: &str, limit: u32) -> Option<TextRef> {
     if cfg!(target_os = "none") {
-        // Microcontrollers keep one out-of-line `push_text` (flash).
-        if value_finds_no_room(text, s, limit) {
-            return None;
-        }
-        return Some(push_text(text, truncated, s, limit));
+        // Microcontrollers keep one out-of-line `push_text` (flash), and the test out of
+        // line too: inline, it kept the attribute fast path from being inlined (Cortex-M3
+        // W1: 967 to 1,132 instructions).
+        return push_value_out_of_line(text, truncated, s, limit);
     }
     push_text_or_none::<true>(text, truncated, s, limit)
+}
+
+/// [`push_value`] on microcontrollers.
+#[inline(never)]
+fn push_value_out_of_line(
+    text: &mut VecView<u8>,
+    truncated: &mut u32,
+    s: &str,
+    limit: u32,
+) -> Option<TextRef> {
+    if value_finds_no_room(text, s, limit) {
+        return None;
+    }
+    Some(push_text(text, truncated, s, limit))
 }
 
 /// The test of [`push_value`]: `s` is not empty, `limit` keeps its first character,
