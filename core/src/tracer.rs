@@ -857,16 +857,6 @@ where
     pub fn try_flush(&self) -> Option<usize> {
         let exported = self.exporter.try_with(|x| self.drain_triggered(x));
         self.serve_drain_requests();
-        // A trigger that found the export above running (an interrupt taken during
-        // it, another thread; found by review: it was lost, and its spans waited for
-        // the next trigger): served once, after letting go. Once, not until none is
-        // left: an exporter whose own spans meet the trigger each time would loop.
-        // The flag and the lock are a Dekker pair, as for drain requests.
-        fence(Ordering::SeqCst);
-        if exported.is_some() && self.trigger_missed.load(Ordering::Acquire) {
-            let again = self.exporter.try_with(|x| self.drain_triggered(x));
-            return exported.map(|n| n + again.unwrap_or(0));
-        }
         exported
     }
 
@@ -884,16 +874,23 @@ where
     /// so either the requester takes the lock or the holder, after letting go, sees
     /// the request. A request is cleared under the lock before the drain takes its
     /// snapshot, and the span was queued before its request was made.
+    ///
+    /// A trigger that found the exporter held (an interrupt taken during an export,
+    /// another thread; found by review: it was lost, and its spans waited for the next
+    /// trigger) is served here too, in the same way, but once per call: an exporter
+    /// whose own spans meet the trigger each time would loop.
     fn serve_drain_requests(&self) {
         fence(Ordering::SeqCst);
-        while self.drain_requested.load(Ordering::Acquire) {
+        let mut missed = self.trigger_missed.load(Ordering::Acquire);
+        while missed || self.drain_requested.load(Ordering::Acquire) {
+            missed = false;
             let drained = self.exporter.try_with(|x| {
                 // A read-modify-write on both sides: the request this clears is the
                 // last one made, and acquiring it makes that requester's span (queued
                 // before it asked) visible to the snapshot below. A plain store here
                 // could be ordered after a request whose span the snapshot misses.
                 self.drain_requested.swap(false, Ordering::AcqRel);
-                self.export_ended(x)
+                self.drain_triggered(x)
             });
             if drained.is_none() {
                 // Held again: that holder serves it when it lets go.

@@ -1234,8 +1234,18 @@ fn push_value_out_of_line(
 #[inline(always)]
 fn value_finds_no_room(text: &VecView<u8>, s: &str, limit: u32) -> bool {
     let room = text.capacity() - text.len();
-    // A character takes at most 4 bytes.
-    room < 4 && limit != 0 && s.chars().next().is_some_and(|c| c.len_utf8() > room)
+    // A character takes at most 4 bytes; its first byte says how many (`s` is UTF-8).
+    let first_char_len = |lead: u8| match lead {
+        0..0x80 => 1,
+        0x80..0xe0 => 2,
+        0xe0..0xf0 => 3,
+        _ => 4,
+    };
+    room < 4
+        && limit != 0
+        && s.as_bytes()
+            .first()
+            .is_some_and(|&b| first_char_len(b) > room)
 }
 
 /// Whether `value` is an array with no elements.
