@@ -136,6 +136,9 @@ pub struct TracingLayer {
     /// Whether a root the sampler dropped keeps what it was made with, for a parent
     /// `set_parent` may give it ([`Deferred`]).
     keeps_dropped_roots: bool,
+    /// The tracer's sampler may decide by attributes (asked once: the runtime sampler
+    /// is matched on to tell).
+    sampler_reads_attributes: bool,
     location: bool,
     threads: bool,
     tracked_inactivity: bool,
@@ -191,6 +194,7 @@ impl TracingLayer {
                 Sampler::ParentBased(p) => !matches!(p.root, RootSampler::AlwaysOn),
                 Sampler::Root(_) => true,
             },
+            sampler_reads_attributes: tracer.sampler_reads_attributes(),
             location: false,
             threads: false,
             tracked_inactivity: false,
@@ -360,6 +364,7 @@ impl TracingLayer {
     /// Starts the picotrace span of a new `tracing` span; `for_sampler`, its fields as
     /// the sampler sees them, and `captured`, those fields as read, when the sampler
     /// reads attributes (else the fields are read from `attrs` once the span records).
+    #[inline(always)]
     fn start<S>(
         &self,
         attrs: &Attributes<'_>,
@@ -524,7 +529,7 @@ where
         // the span's initial attributes; found by review: a sampler that drops by
         // `http.route` saw none of an `#[instrument]`ed span's fields). They are read
         // once, before the start, and recorded from what was read.
-        if self.tracer.sampler_reads_attributes() {
+        if self.sampler_reads_attributes {
             return captured::Fields::with(|fields| {
                 attrs.record(&mut captured::Contained(fields));
                 let for_sampler = fields.attributes(|name| !is_override(name));
