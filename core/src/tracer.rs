@@ -649,6 +649,12 @@ where
     }
 }
 
+/// How many times one call serves missed export triggers (see
+/// `Tracer::serve_drain_requests`): triggers missed during the drain that served one
+/// (an interrupt during that export too) are served as well, a few levels deep, while
+/// an exporter whose own spans meet the trigger each time cannot loop.
+const MISSED_TRIGGER_ROUNDS: u8 = 4;
+
 /// Whether this thread unwinds from a panic (feature `std`, which can tell; without it,
 /// `false`). Nothing exports inline then: an exporter that panicked too would abort
 /// the process (found by review: a span ended by the unwinding ran the exporter when
@@ -856,8 +862,10 @@ where
     /// returns `None` at once): for interrupt handlers and triggers.
     pub fn try_flush(&self) -> Option<usize> {
         let exported = self.exporter.try_with(|x| self.drain_triggered(x));
-        self.serve_drain_requests();
-        exported
+        // What the drains that served requests and missed triggers handed over counts
+        // too (found by review: only the first drain was counted).
+        let served = self.serve_drain_requests();
+        exported.map(|n| n + served)
     }
 
     /// Exports what has ended, clearing a missed trigger (its spans are in this
@@ -877,13 +885,20 @@ where
     ///
     /// A trigger that found the exporter held (an interrupt taken during an export,
     /// another thread; found by review: it was lost, and its spans waited for the next
-    /// trigger) is served here too, in the same way, but once per call: an exporter
-    /// whose own spans meet the trigger each time would loop.
-    fn serve_drain_requests(&self) {
-        fence(Ordering::SeqCst);
-        let mut missed = self.trigger_missed.load(Ordering::Acquire);
-        while missed || self.drain_requested.load(Ordering::Acquire) {
-            missed = false;
+    /// trigger) is served here too, in the same way, but at most
+    /// [`MISSED_TRIGGER_ROUNDS`] times a call: an exporter whose own spans meet the
+    /// trigger each time would loop. One still set after those is served by the
+    /// exporter's next user. Returns how many spans these drains handed over.
+    fn serve_drain_requests(&self) -> usize {
+        let mut served = 0;
+        let mut rounds = MISSED_TRIGGER_ROUNDS;
+        loop {
+            fence(Ordering::SeqCst);
+            let missed = rounds > 0 && self.trigger_missed.load(Ordering::Acquire);
+            if !missed && !self.drain_requested.load(Ordering::Acquire) {
+                return served;
+            }
+            rounds = rounds.saturating_sub(1);
             let drained = self.exporter.try_with(|x| {
                 // A read-modify-write on both sides: the request this clears is the
                 // last one made, and acquiring it makes that requester's span (queued
@@ -892,11 +907,11 @@ where
                 self.drain_requested.swap(false, Ordering::AcqRel);
                 self.drain_triggered(x)
             });
-            if drained.is_none() {
+            match drained {
+                Some(n) => served += n,
                 // Held again: that holder serves it when it lets go.
-                return;
+                None => return served,
             }
-            fence(Ordering::SeqCst);
         }
     }
 
@@ -983,7 +998,7 @@ where
     /// running right now.
     pub fn with_exporter<T>(&self, f: impl FnOnce(&mut X) -> T) -> Option<T> {
         let result = self.exporter.try_with(f);
-        self.serve_drain_requests();
+        let _ = self.serve_drain_requests();
         result
     }
 
@@ -1524,7 +1539,7 @@ where
             // Not on a thread that unwinds (see `unwinding`): the request stays for
             // the exporter's next user (a flush, the tracer's drop).
             if !unwinding() {
-                self.serve_drain_requests();
+                let _ = self.serve_drain_requests();
             }
             return;
         }
@@ -1570,12 +1585,19 @@ where
             return;
         }
         let state = parent.trace_state.as_str();
+        let made_name = made.map_or("", |made| made.name);
         let (name, kind) = match &span.slot {
             Some(slot) => {
                 let data = slot.data();
-                (data.name(), data.kind())
+                // A record made here earlier only to pass a tracestate on has no name
+                // (found by review: a second `set_parent_as_made` was decided on "").
+                let name = match data.name() {
+                    "" => made_name,
+                    name => name,
+                };
+                (name, data.kind())
             }
-            None => (made.map_or("", |made| made.name), span.unstarted.kind()),
+            None => (made_name, span.unstarted.kind()),
         };
         let result = self.decide(&SamplingParams {
             parent: Some(cx),

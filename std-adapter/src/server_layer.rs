@@ -526,7 +526,11 @@ fn record_grpc_outcome<B>(span: &mut StdSpan, response: &http::Response<B>, path
         // the code gRPC's clients take it for (found by review: no
         // `rpc.grpc.status_code`, where the client's span had one).
         None if response.status() != http::StatusCode::OK => {
-            crate::http_conv::grpc_code_of_http(response.status().as_u16())
+            // The HTTP status too: a proxy's 503 and a handler's UNAVAILABLE differ
+            // there (found by review).
+            let status = response.status().as_u16();
+            span.set_attribute(semconv::HTTP_RESPONSE_STATUS_CODE, status);
+            crate::http_conv::grpc_code_of_http(status)
         }
         None => return false,
     };
@@ -792,8 +796,9 @@ pin_project_lite::pin_project! {
     /// Error `_OTHER`), or is dropped first: an Error `cancelled` (the client went away
     /// mid-body), a gRPC call's `rpc.grpc.status_code` CANCELLED (1, the client's
     /// doing, not an Error of the server's), an Error `panicked` if dropped by a panic;
-    /// a body dropped before its first frame was asked for (a layer outside replaced
-    /// it) ends the span as it is.
+    /// a body dropped before its first frame was asked for ends the span as it is: a
+    /// layer outside replaced it, or (HTTP/2) the client reset the stream before the
+    /// server asked for a frame, which cannot be told apart here.
     /// A response that sends no body has ended its span with the head. The span and
     /// the request's baggage are current while it makes its frames, so that spans a
     /// streamed body starts are the request's children.

@@ -506,8 +506,13 @@ enum Drained {
 impl ExportSignal for ExportWake {
     fn export_ready(&self, _waiting: usize) {
         if let Some(tracer) = self.inline.get() {
-            // No export thread: this span's thread exports (unless another does).
-            let _ = tracer.try_flush();
+            // No export thread: this span's thread exports (unless another does), not
+            // while it unwinds (an exporter that panicked there would abort; found by
+            // review: core's own triggers skip it, this path did not). The spans wait
+            // for the next export then.
+            if !std::thread::panicking() {
+                let _ = tracer.try_flush();
+            }
             return;
         }
         // SeqCst: pairs with `wait`'s store of `parked` and its look at the queue (the
@@ -1540,6 +1545,44 @@ mod tests {
         provider.tracer().start_span("c").end();
         provider.shutdown().unwrap();
         assert_eq!(count.load(Ordering::SeqCst), 3);
+    }
+
+    /// Found by review: without an export thread, a span ended by a panic's unwinding
+    /// whose end filled the batch ran the exporter on the unwinding thread (an exporter
+    /// panic there aborts); core's own triggers skip it. It waits for the next export.
+    #[test]
+    fn without_an_export_thread_nothing_exports_while_unwinding() {
+        struct Watch(Arc<AtomicUsize>, Arc<AtomicUsize>);
+        impl SpanExporter for Watch {
+            fn export(&mut self, batch: &SpanBatch<'_>) -> Result<(), picotrace::ExportError> {
+                if std::thread::panicking() {
+                    self.1.fetch_add(1, Ordering::SeqCst);
+                }
+                self.0.fetch_add(batch.len(), Ordering::SeqCst);
+                Ok(())
+            }
+        }
+        let (count, while_unwinding) =
+            (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        SPAWN_FAILS.with(|f| f.set(true));
+        let provider = TracerProvider::builder()
+            .config(TracerConfig::new("no-thread").with_export_batch_size(1))
+            .exporter(SharedExporter::new(Watch(
+                Arc::clone(&count),
+                Arc::clone(&while_unwinding),
+            )))
+            .build();
+        let tracer = provider.tracer();
+        let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+            let _span = tracer.start_span("ended by the panic");
+            panic!("the caller's bug");
+        }));
+        assert!(unwound.is_err());
+        assert_eq!(while_unwinding.load(Ordering::SeqCst), 0);
+        assert_eq!(count.load(Ordering::SeqCst), 0);
+        provider.flush().unwrap();
+        assert_eq!(count.load(Ordering::SeqCst), 1);
+        provider.shutdown().unwrap();
     }
 
     /// Regression (found by review): an exporter run on a span's thread (here: no

@@ -558,7 +558,7 @@ where
                         .get_mut::<Deferreds>()
                         .and_then(|all| all.0.iter_mut().find(|(key, _)| *key == self.key()));
                     if let Some((_, deferred)) = kept {
-                        deferred.fields.append(fields);
+                        deferred.fields.record_over(fields);
                     }
                 });
             }
@@ -814,10 +814,13 @@ pub trait TracingSpanExt {
     /// A span the sampler dropped as a root (a ratio sampler) and that records under
     /// `parent` gets its record now, as it would have had it at its start: its start
     /// time, the fields it was created with (`otel.name` included) and its location and
-    /// thread when the layer writes them. Fields recorded (`Span::record`) while it had
-    /// no record are not kept, nor are its events of that time. (Such a root keeps its
-    /// fields until then, in the registry: a sampled-out root costs the reading of its
-    /// fields and a few allocations, as every span does with tracing-opentelemetry.)
+    /// thread when the layer writes them, and the fields recorded on it since
+    /// (`Span::record`, each field's last value); not its events of that time. It is
+    /// decided on under `parent` with that name and those fields. (Such a root keeps its
+    /// fields until then, in the registry, under a sampler that may drop roots: a
+    /// sampled-out root costs the reading of its fields and a few allocations, as every
+    /// span does with tracing-opentelemetry, and a field recorded on it while
+    /// `set_parent` runs on another thread may be missed.)
     fn set_parent(&self, parent: &TraceContext);
 
     /// Returns the context to propagate for this span (with its tracestate), if a
@@ -843,7 +846,7 @@ impl TracingSpanExt for tracing::Span {
                     parent,
                     &picotrace::AsMade {
                         created: deferred.created,
-                        name: &deferred.name,
+                        name: deferred.name(),
                         attributes: &deferred.fields.attributes(|name| !is_override(name)),
                     },
                 ),
@@ -855,7 +858,7 @@ impl TracingSpanExt for tracing::Span {
             // Sampled out as a root (a ratio sampler), sampled under this parent: its
             // name, and what it kept from its making (its fields, with `otel.*`).
             match (&deferred, name) {
-                (Some(deferred), _) => span.update_name(&deferred.name),
+                (Some(deferred), _) => span.update_name(deferred.name()),
                 (None, Some(name)) => span.update_name(name),
                 (None, None) => {}
             }
@@ -1026,6 +1029,14 @@ struct Deferred {
     location: Option<&'static Metadata<'static>>,
     /// The thread that made it, when the layer writes threads.
     thread: Option<ThisThread>,
+}
+
+impl Deferred {
+    /// Its name: an `otel.name` recorded since it was made (found by review: the
+    /// decision under the new parent saw the name it was made with), else its own.
+    fn name(&self) -> &str {
+        self.fields.last_text("otel.name").unwrap_or(&self.name)
+    }
 }
 
 /// The [`Deferred`] of one `tracing` span, by the layer that keeps each (as

@@ -1143,8 +1143,9 @@ fn odd_statuses_and_a_replaced_body() {
     assert_eq!(spans[0].attr("http.response.status_code"), Some("600"));
     assert_eq!(spans[0].attr("error.type"), Some("600"));
     assert!(spans[0].status.starts_with("Error"), "{:?}", spans[0]);
-    // 503: UNAVAILABLE, the server's.
+    // 503: UNAVAILABLE, the server's; the HTTP status kept beside it.
     assert_eq!(spans[1].attr("rpc.grpc.status_code"), Some("14"));
+    assert_eq!(spans[1].attr("http.response.status_code"), Some("503"));
     assert_eq!(spans[1].attr("error.type"), Some("14"));
     assert!(spans[1].status.starts_with("Error"), "{:?}", spans[1]);
     // 401: UNAUTHENTICATED, the client's.

@@ -3687,6 +3687,51 @@ fn a_trigger_that_finds_an_export_running_is_served_when_it_ends() {
     assert_eq!(EXPORTS.load(Relaxed), 2);
 }
 
+/// Found by a review of the fix above: a trigger missed during the export that served
+/// a missed trigger was lost again (served once per call), and `flush` counted only
+/// its first drain. Missed triggers are now served up to `MISSED_TRIGGER_ROUNDS` times
+/// a call, and every drain counts.
+#[test]
+fn triggers_missed_during_the_served_export_are_served_too() {
+    use core::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+    static EXPORTS: AtomicUsize = AtomicUsize::new(0);
+    static SPANS: AtomicUsize = AtomicUsize::new(0);
+    type Preempted = Tracer<SpanArena<8>, crate::NoClock, EndsSpansTwice>;
+    static TRACER: std::sync::OnceLock<Preempted> = std::sync::OnceLock::new();
+    /// Ends two spans (a batch) in each of its first two exports, as interrupts taken
+    /// during them would.
+    struct EndsSpansTwice;
+    impl SpanExporter for EndsSpansTwice {
+        fn export(&mut self, batch: &crate::SpanBatch<'_>) -> Result<(), ExportError> {
+            SPANS.fetch_add(batch.len(), Relaxed);
+            if EXPORTS.fetch_add(1, Relaxed) < 2 {
+                let t = TRACER.get().unwrap();
+                t.start_span("in the interrupt 1").end();
+                t.start_span("in the interrupt 2").end();
+            }
+            Ok(())
+        }
+    }
+    let t = TRACER.get_or_init(|| {
+        Tracer::new(
+            TracerConfig::new("svc").with_export_batch_size(2),
+            SpanArena::<8>::new(),
+            crate::NoClock,
+            IdGenerator::from_seed([9; 32]),
+            EndsSpansTwice,
+        )
+    });
+    t.start_span("a").end();
+    t.start_span("b").end(); // the batch; each of the first two exports ends two more
+    assert_eq!(t.arena().ended_len(), 0, "left waiting for another trigger");
+    assert_eq!((SPANS.load(Relaxed), EXPORTS.load(Relaxed)), (6, 3));
+    // A flush counts what every drain of the call handed over: its own (one span),
+    // and the two that served the triggers its exports missed.
+    EXPORTS.store(0, Relaxed);
+    t.start_span("c").end();
+    assert_eq!(t.flush(), 5);
+}
+
 /// Found by review (of the fix below): a span ended by a panic's unwinding that
 /// published just after a shutdown served the shutdown's drain request on the
 /// unwinding thread. The request waits for the exporter's next user.
@@ -3797,4 +3842,58 @@ fn a_busy_rate_limiter_is_waited_for() {
         }
     });
     assert_eq!(sampled.into_inner(), 80_000, "{:?}", tracer.stats());
+}
+
+/// Found by a review of `set_parent_as_made`: a span whose record only passed a
+/// tracestate on (sampled out under a first parent that had one) was decided on under
+/// its next parent with an empty name, not the one it was made with.
+#[test]
+fn a_passed_on_span_is_decided_again_under_the_name_it_was_made_with() {
+    use crate::sampler::{SamplingDecision, SamplingParams, SamplingResult, ShouldSample};
+    struct DropsProbes;
+    impl ShouldSample for DropsProbes {
+        fn should_sample(&self, params: &SamplingParams<'_>) -> SamplingResult {
+            SamplingResult::new(if params.name == "probe" || params.parent.is_none() {
+                SamplingDecision::Drop
+            } else {
+                SamplingDecision::RecordAndSample
+            })
+        }
+        fn describe(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+            f.write_str("DropsProbes")
+        }
+    }
+    static SAMPLER: DropsProbes = DropsProbes;
+    let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+    let t = tracer_with(
+        TracerConfig::new("svc").with_sampler(Sampler::Root(crate::RootSampler::Custom(&SAMPLER))),
+        SpanArena::<4>::new(),
+        &clock,
+    );
+    let created = clock.now();
+    let made = crate::AsMade {
+        created,
+        name: "probe",
+        attributes: &[],
+    };
+    let mut span = t.start_span("probe");
+    assert!(!span.is_recording());
+    let first = TraceContext::from_headers(&[
+        (
+            "traceparent",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00",
+        ),
+        ("tracestate", "rojo=00f067aa0ba902b7"),
+    ])
+    .unwrap();
+    span.set_parent_as_made(&first, &made);
+    assert!(!span.is_recording());
+    assert_eq!(span.trace_state(), "rojo=00f067aa0ba902b7", "passed on");
+    let second = TraceContext::from_headers(&[(
+        "traceparent",
+        "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+    )])
+    .unwrap();
+    span.set_parent_as_made(&second, &made);
+    assert!(!span.is_recording(), "decided on as a probe again");
 }

@@ -24,6 +24,16 @@ const MAX_ERROR_CAUSES: usize = 32;
 /// text) are freed after use.
 const KEPT_TEXT_BYTES: usize = 64 * 1024;
 
+impl Captured {
+    /// The bytes of [`Fields::text`] it uses.
+    fn text_len(&self) -> usize {
+        match self {
+            Captured::Str(range) | Captured::Debug(range) => range.len(),
+            _ => 0,
+        }
+    }
+}
+
 /// One field's value, as read.
 #[derive(Clone)]
 enum Captured {
@@ -129,20 +139,61 @@ impl Fields {
             .collect()
     }
 
-    /// Appends `other`'s fields after these (a later value of a field wins when they
-    /// are replayed).
-    pub(super) fn append(&mut self, other: &Fields) {
-        let base = self.text.len();
-        self.text.push_str(&other.text);
-        let moved = |range: &Range<usize>| range.start + base..range.end + base;
+    /// Records `other`'s fields over these: a field given again takes its new value
+    /// in place, a new one goes last (found by review: appended, a field recorded on
+    /// every read of a long-lived span grew without end, and a sampler that looked a
+    /// field up found its first value). The text of replaced values is let go once it
+    /// is most of the buffer.
+    pub(super) fn record_over(&mut self, other: &Fields) {
         for (field, value) in &other.values {
             let value = match value {
-                Captured::Str(range) => Captured::Str(moved(range)),
-                Captured::Debug(range) => Captured::Debug(moved(range)),
+                Captured::Str(range) => {
+                    Captured::Str(self.push_text(|t| t.push_str(other.text_of(range))))
+                }
+                Captured::Debug(range) => {
+                    Captured::Debug(self.push_text(|t| t.push_str(other.text_of(range))))
+                }
                 other => other.clone(),
             };
-            self.values.push((field.clone(), value));
+            match self
+                .values
+                .iter_mut()
+                .find(|(f, _)| f.name() == field.name())
+            {
+                Some((_, old)) => *old = value,
+                None => self.values.push((field.clone(), value)),
+            }
         }
+        let live: usize = self.values.iter().map(|(_, v)| v.text_len()).sum();
+        if self.text.len() > 2 * live + 256 {
+            self.compact();
+        }
+    }
+
+    /// Copies the text still in use into a new buffer, in the fields' order.
+    fn compact(&mut self) {
+        let mut text = String::with_capacity(self.text.len() / 2);
+        for (_, value) in &mut self.values {
+            if let Captured::Str(range) | Captured::Debug(range) = value {
+                let start = text.len();
+                text.push_str(self.text.get(range.clone()).unwrap_or_default());
+                *range = start..text.len();
+            }
+        }
+        self.text = text;
+    }
+
+    /// The text of the last value of field `name`, when it is text (a `&str` or a
+    /// `Debug` value).
+    pub(super) fn last_text(&self, name: &str) -> Option<&str> {
+        self.values
+            .iter()
+            .rev()
+            .find(|(f, _)| f.name() == name)
+            .and_then(|(_, v)| match v {
+                Captured::Str(range) | Captured::Debug(range) => Some(self.text_of(range)),
+                _ => None,
+            })
     }
 
     fn text_of(&self, range: &Range<usize>) -> &str {

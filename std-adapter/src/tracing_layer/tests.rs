@@ -2310,3 +2310,65 @@ fn a_dropped_root_is_decided_again_as_made_and_keeps_what_was_recorded_on_it() {
     assert_eq!(attr(&spans[0], "retries"), Some("2"));
     assert_eq!(attr(&spans[0], "health"), Some("false"));
 }
+
+/// Found by a review of the change above: a field recorded again and again on a
+/// dropped root (a connection span counting its reads) grew what it keeps without end,
+/// and a sampler that looked the field up found its first value; an `otel.name`
+/// recorded on it since was not the name decided on.
+#[test]
+fn a_dropped_root_keeps_each_field_s_last_value_once() {
+    struct DropsUnknownRoutes;
+    impl picotrace::sampler::ShouldSample for DropsUnknownRoutes {
+        fn should_sample(
+            &self,
+            params: &picotrace::sampler::SamplingParams<'_>,
+        ) -> picotrace::sampler::SamplingResult {
+            use picotrace::sampler::{SamplingDecision, SamplingResult};
+            let route = params.attributes.iter().find(|kv| kv.key == "http.route");
+            let keep = params.parent.is_some()
+                && params.name == "GET /users/{id}"
+                && route.is_some_and(|kv| kv.value == picotrace::Value::Str("/users/{id}"));
+            SamplingResult::new(if keep {
+                SamplingDecision::RecordAndSample
+            } else {
+                SamplingDecision::Drop
+            })
+        }
+        fn describe(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("DropsUnknownRoutes")
+        }
+    }
+    static SAMPLER: DropsUnknownRoutes = DropsUnknownRoutes;
+    let kept = Keep::default();
+    let provider = TracerProvider::builder()
+        .config(
+            TracerConfig::new("layer-test").with_sampler(picotrace::Sampler::Root(
+                picotrace::RootSampler::Custom(&SAMPLER),
+            )),
+        )
+        .exporter(SharedExporter::new(kept.clone()))
+        .build();
+    let t = Setup { provider, kept };
+    let (_, remote) = roots_dropped_and_a_sampled_remote_parent();
+    tracing::subscriber::with_default(t.subscriber(), || {
+        let request = tracing::info_span!(
+            "request",
+            otel.name = tracing::field::Empty,
+            http.route = "unknown",
+            reads = 0_u64
+        );
+        for n in 1..=10_000_u64 {
+            request.record("reads", n);
+        }
+        request.record("http.route", "/users/{id}");
+        request.record("otel.name", "GET /users/{id}");
+        request.set_parent(&remote);
+    });
+    let spans = t.spans();
+    assert_eq!(spans.len(), 1, "{spans:#?}");
+    assert_eq!(spans[0].name, "GET /users/{id}");
+    assert_eq!(attr(&spans[0], "reads"), Some("10000"));
+    assert_eq!(attr(&spans[0], "http.route"), Some("\"/users/{id}\""));
+    let reads = spans[0].attrs.iter().filter(|(k, _)| k == "reads").count();
+    assert_eq!(reads, 1);
+}
