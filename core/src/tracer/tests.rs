@@ -3646,6 +3646,54 @@ impl SpanExporter for Watch {
     }
 }
 
+/// A tracer whose exporter ends spans on it (see [`EndsSpans`]).
+type Preempted = Tracer<SpanArena<8>, crate::NoClock, EndsSpans>;
+
+/// Ends two spans (a batch) in each of its first `rounds` exports, as interrupts taken
+/// during them would; counts its exports and the spans it was handed.
+struct EndsSpans {
+    tracer: &'static std::sync::OnceLock<Preempted>,
+    rounds: usize,
+    exports: &'static core::sync::atomic::AtomicUsize,
+    spans: &'static core::sync::atomic::AtomicUsize,
+}
+
+impl SpanExporter for EndsSpans {
+    fn export(&mut self, batch: &crate::SpanBatch<'_>) -> Result<(), ExportError> {
+        use core::sync::atomic::Ordering::Relaxed;
+        self.spans.fetch_add(batch.len(), Relaxed);
+        if self.exports.fetch_add(1, Relaxed) < self.rounds {
+            let t = self.tracer.get().unwrap();
+            t.start_span("in the interrupt 1").end();
+            t.start_span("in the interrupt 2").end();
+        }
+        Ok(())
+    }
+}
+
+/// A tracer exporting batches of 2 to an [`EndsSpans`] of `rounds`.
+fn preempted(
+    tracer: &'static std::sync::OnceLock<Preempted>,
+    rounds: usize,
+    exports: &'static core::sync::atomic::AtomicUsize,
+    spans: &'static core::sync::atomic::AtomicUsize,
+) -> &'static Preempted {
+    tracer.get_or_init(|| {
+        Tracer::new(
+            TracerConfig::new("svc").with_export_batch_size(2),
+            SpanArena::<8>::new(),
+            crate::NoClock,
+            IdGenerator::from_seed([7; 32]),
+            EndsSpans {
+                tracer,
+                rounds,
+                exports,
+                spans,
+            },
+        )
+    })
+}
+
 /// Found by review: spans whose end met the export trigger while an export ran (an
 /// interrupt that preempted the main loop's export on a microcontroller, or another
 /// thread) found the exporter held, and the trigger was lost: they waited for the next
@@ -3656,30 +3704,8 @@ fn a_trigger_that_finds_an_export_running_is_served_when_it_ends() {
     use core::sync::atomic::{AtomicUsize, Ordering::Relaxed};
     static EXPORTS: AtomicUsize = AtomicUsize::new(0);
     static SPANS: AtomicUsize = AtomicUsize::new(0);
-    type Preempted = Tracer<SpanArena<8>, crate::NoClock, EndsSpansOnce>;
     static TRACER: std::sync::OnceLock<Preempted> = std::sync::OnceLock::new();
-    /// Ends two spans in its first export, as an interrupt taken during it would.
-    struct EndsSpansOnce;
-    impl SpanExporter for EndsSpansOnce {
-        fn export(&mut self, batch: &crate::SpanBatch<'_>) -> Result<(), ExportError> {
-            SPANS.fetch_add(batch.len(), Relaxed);
-            if EXPORTS.fetch_add(1, Relaxed) == 0 {
-                let t = TRACER.get().unwrap();
-                t.start_span("in the interrupt 1").end();
-                t.start_span("in the interrupt 2").end();
-            }
-            Ok(())
-        }
-    }
-    let t = TRACER.get_or_init(|| {
-        Tracer::new(
-            TracerConfig::new("svc").with_export_batch_size(2),
-            SpanArena::<8>::new(),
-            crate::NoClock,
-            IdGenerator::from_seed([7; 32]),
-            EndsSpansOnce,
-        )
-    });
+    let t = preempted(&TRACER, 1, &EXPORTS, &SPANS);
     t.start_span("a").end();
     t.start_span("b").end(); // the batch: exports, and the "interrupt" ends two more
     assert_eq!(t.arena().ended_len(), 0, "left waiting for another trigger");
@@ -3696,31 +3722,8 @@ fn triggers_missed_during_the_served_export_are_served_too() {
     use core::sync::atomic::{AtomicUsize, Ordering::Relaxed};
     static EXPORTS: AtomicUsize = AtomicUsize::new(0);
     static SPANS: AtomicUsize = AtomicUsize::new(0);
-    type Preempted = Tracer<SpanArena<8>, crate::NoClock, EndsSpansTwice>;
     static TRACER: std::sync::OnceLock<Preempted> = std::sync::OnceLock::new();
-    /// Ends two spans (a batch) in each of its first two exports, as interrupts taken
-    /// during them would.
-    struct EndsSpansTwice;
-    impl SpanExporter for EndsSpansTwice {
-        fn export(&mut self, batch: &crate::SpanBatch<'_>) -> Result<(), ExportError> {
-            SPANS.fetch_add(batch.len(), Relaxed);
-            if EXPORTS.fetch_add(1, Relaxed) < 2 {
-                let t = TRACER.get().unwrap();
-                t.start_span("in the interrupt 1").end();
-                t.start_span("in the interrupt 2").end();
-            }
-            Ok(())
-        }
-    }
-    let t = TRACER.get_or_init(|| {
-        Tracer::new(
-            TracerConfig::new("svc").with_export_batch_size(2),
-            SpanArena::<8>::new(),
-            crate::NoClock,
-            IdGenerator::from_seed([9; 32]),
-            EndsSpansTwice,
-        )
-    });
+    let t = preempted(&TRACER, 2, &EXPORTS, &SPANS);
     t.start_span("a").end();
     t.start_span("b").end(); // the batch; each of the first two exports ends two more
     assert_eq!(t.arena().ended_len(), 0, "left waiting for another trigger");

@@ -61,6 +61,14 @@ fn provider(exporter: impl SpanExporter + Send + 'static) -> TracerProvider {
         .build()
 }
 
+/// Serves `router` on a free loopback port, on the current runtime; returns the port.
+async fn serve(router: axum::Router) -> u16 {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    port
+}
+
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -136,9 +144,7 @@ fn router_layer_names_spans_by_route_and_traces_404s() {
                 ServerLayer::new(&provider)
                     .with_route(|ext| ext.get::<MatchedPath>().map(MatchedPath::as_str)),
             );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        tokio::spawn(async move { axum::serve(listener, router).await });
+        let port = serve(router).await;
         tokio::task::spawn_blocking(move || {
             ["/users/42", "/nope"].map(|path| picotrace_tests::http_get(port, path, &[]))
         })
@@ -232,9 +238,7 @@ fn a_streamed_response_is_covered_by_the_server_span() {
                 ServerLayer::new(&provider)
                     .with_route(|ext| ext.get::<MatchedPath>().map(MatchedPath::as_str)),
             );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        tokio::spawn(async move { axum::serve(listener, router).await });
+        let port = serve(router).await;
         tokio::task::spawn_blocking(move || {
             let streamed = picotrace_tests::http_get(port, "/events", &[]);
             // HEAD: the head alone goes out (axum's router swaps the body for an

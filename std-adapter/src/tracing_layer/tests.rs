@@ -866,22 +866,46 @@ fn a_span_given_its_record_by_set_parent_keeps_its_busy_and_idle_time() {
 /// A provider whose sampler drops every root (as a ratio sampler drops most), and a
 /// sampled remote parent to give its spans.
 fn roots_dropped_and_a_sampled_remote_parent() -> (Setup, TraceContext) {
-    let kept = Keep::default();
-    let provider = TracerProvider::builder()
-        .config(
-            TracerConfig::new("layer-test").with_sampler(picotrace::Sampler::parent_based(
-                picotrace::RootSampler::AlwaysOff,
-            )),
-        )
-        .exporter(SharedExporter::new(kept.clone()))
-        .build();
+    let setup = sampled_by(picotrace::Sampler::parent_based(
+        picotrace::RootSampler::AlwaysOff,
+    ));
     let remote = TraceContext::from(picotrace::SpanContext {
         trace_id: TraceId::from_hex("4bf92f3577b34da6a3ce929d0e0e4736").unwrap(),
         span_id: SpanId::from_hex("00f067aa0ba902b7").unwrap(),
         flags: TraceFlags::SAMPLED,
         is_remote: true,
     });
-    (Setup { provider, kept }, remote)
+    (setup, remote)
+}
+
+/// A provider with `sampler`, keeping what it exports.
+fn sampled_by(sampler: picotrace::Sampler) -> Setup {
+    let kept = Keep::default();
+    let provider = TracerProvider::builder()
+        .config(TracerConfig::new("layer-test").with_sampler(sampler))
+        .exporter(SharedExporter::new(kept.clone()))
+        .build();
+    Setup { provider, kept }
+}
+
+/// A user's sampler: records and samples the spans its function keeps.
+struct Keeps(fn(&picotrace::sampler::SamplingParams<'_>) -> bool);
+
+impl picotrace::sampler::ShouldSample for Keeps {
+    fn should_sample(
+        &self,
+        params: &picotrace::sampler::SamplingParams<'_>,
+    ) -> picotrace::sampler::SamplingResult {
+        use picotrace::sampler::{SamplingDecision, SamplingResult};
+        SamplingResult::new(if (self.0)(params) {
+            SamplingDecision::RecordAndSample
+        } else {
+            SamplingDecision::Drop
+        })
+    }
+    fn describe(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Keeps")
+    }
 }
 
 /// Regression: under a sampler that drops roots (a ratio sampler), a request span made
@@ -2079,49 +2103,24 @@ fn current_context_past_the_depth_skips_spans_a_per_layer_filter_hides() {
 /// fields it saw are recorded once, as read.
 #[test]
 fn a_sampler_that_reads_attributes_sees_the_span_fields() {
-    struct DropsHealthChecks;
-    impl picotrace::sampler::ShouldSample for DropsHealthChecks {
-        fn should_sample(
-            &self,
-            params: &picotrace::sampler::SamplingParams<'_>,
-        ) -> picotrace::sampler::SamplingResult {
-            use picotrace::sampler::{SamplingDecision, SamplingResult};
-            let health = params
+    fn keep(params: &picotrace::sampler::SamplingParams<'_>) -> bool {
+        let health = params
+            .attributes
+            .iter()
+            .any(|kv| kv.key == "health" && kv.value == picotrace::Value::Bool(true));
+        let route = params.attributes.iter().find(|kv| kv.key == "http.route");
+        // A `%` field is seen as its text; `otel.name` is no attribute.
+        !health
+            && route.is_none_or(|kv| kv.value == picotrace::Value::Str("/users/{id}"))
+            && !params
                 .attributes
                 .iter()
-                .any(|kv| kv.key == "health" && kv.value == picotrace::Value::Bool(true));
-            let route = params.attributes.iter().find(|kv| kv.key == "http.route");
-            SamplingResult::new(match (health, route) {
-                (true, _) => SamplingDecision::Drop,
-                // A `%` field is seen as its text; `otel.name` is no attribute.
-                (false, Some(kv)) if kv.value != picotrace::Value::Str("/users/{id}") => {
-                    SamplingDecision::Drop
-                }
-                _ if params
-                    .attributes
-                    .iter()
-                    .any(|kv| kv.key.starts_with("otel.name")) =>
-                {
-                    SamplingDecision::Drop
-                }
-                _ => SamplingDecision::RecordAndSample,
-            })
-        }
-        fn describe(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.write_str("DropsHealthChecks")
-        }
+                .any(|kv| kv.key.starts_with("otel.name"))
     }
-    static SAMPLER: DropsHealthChecks = DropsHealthChecks;
-    let kept = Keep::default();
-    let provider = TracerProvider::builder()
-        .config(
-            TracerConfig::new("layer-test").with_sampler(picotrace::Sampler::parent_based(
-                picotrace::RootSampler::Custom(&SAMPLER),
-            )),
-        )
-        .exporter(SharedExporter::new(kept.clone()))
-        .build();
-    let t = Setup { provider, kept };
+    static SAMPLER: Keeps = Keeps(keep);
+    let t = sampled_by(picotrace::Sampler::parent_based(
+        picotrace::RootSampler::Custom(&SAMPLER),
+    ));
     tracing::subscriber::with_default(t.subscriber(), || {
         tracing::info_span!("probe", health = true).in_scope(|| {});
         let route = "/users/{id}";
@@ -2191,31 +2190,13 @@ fn a_dropped_root_given_a_sampled_parent_keeps_its_fields_name_and_start() {
 /// contain (see `a_panicking_field_at_span_creation_is_contained`).
 #[test]
 fn fields_read_before_the_start_contain_a_panic() {
-    struct KeepsAll;
-    impl picotrace::sampler::ShouldSample for KeepsAll {
-        fn should_sample(
-            &self,
-            _: &picotrace::sampler::SamplingParams<'_>,
-        ) -> picotrace::sampler::SamplingResult {
-            picotrace::sampler::SamplingResult::new(
-                picotrace::sampler::SamplingDecision::RecordAndSample,
-            )
-        }
-        fn describe(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.write_str("KeepsAll")
-        }
+    fn all(_: &picotrace::sampler::SamplingParams<'_>) -> bool {
+        true
     }
-    static KEEPS_ALL: KeepsAll = KeepsAll;
-    let kept = Keep::default();
-    let provider = TracerProvider::builder()
-        .config(
-            TracerConfig::new("layer-test").with_sampler(picotrace::Sampler::parent_based(
-                picotrace::RootSampler::Custom(&KEEPS_ALL),
-            )),
-        )
-        .exporter(SharedExporter::new(kept.clone()))
-        .build();
-    let custom = Setup { provider, kept };
+    static KEEPS_ALL: Keeps = Keeps(all);
+    let custom = sampled_by(picotrace::Sampler::parent_based(
+        picotrace::RootSampler::Custom(&KEEPS_ALL),
+    ));
     let (dropping, remote) = roots_dropped_and_a_sampled_remote_parent();
     for t in [&custom, &dropping] {
         let tracer = t.provider.tracer();
@@ -2250,40 +2231,18 @@ fn fields_read_before_the_start_contain_a_panic() {
 /// `set_parent` was lost, its first values replayed instead.
 #[test]
 fn a_dropped_root_is_decided_again_as_made_and_keeps_what_was_recorded_on_it() {
-    struct DropsProbes;
-    impl picotrace::sampler::ShouldSample for DropsProbes {
-        fn should_sample(
-            &self,
-            params: &picotrace::sampler::SamplingParams<'_>,
-        ) -> picotrace::sampler::SamplingResult {
-            use picotrace::sampler::{SamplingDecision, SamplingResult};
-            let probe = params.name == "probe"
-                || params
-                    .attributes
-                    .iter()
-                    .any(|kv| kv.key == "health" && kv.value == picotrace::Value::Bool(true));
-            let under_parent = params.parent.is_some();
-            SamplingResult::new(if probe || !under_parent {
-                SamplingDecision::Drop
-            } else {
-                SamplingDecision::RecordAndSample
-            })
-        }
-        fn describe(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.write_str("DropsProbes")
-        }
+    fn keep(params: &picotrace::sampler::SamplingParams<'_>) -> bool {
+        let probe = params.name == "probe"
+            || params
+                .attributes
+                .iter()
+                .any(|kv| kv.key == "health" && kv.value == picotrace::Value::Bool(true));
+        !probe && params.parent.is_some()
     }
-    static SAMPLER: DropsProbes = DropsProbes;
-    let kept = Keep::default();
-    let provider = TracerProvider::builder()
-        .config(
-            TracerConfig::new("layer-test").with_sampler(picotrace::Sampler::Root(
-                picotrace::RootSampler::Custom(&SAMPLER),
-            )),
-        )
-        .exporter(SharedExporter::new(kept.clone()))
-        .build();
-    let t = Setup { provider, kept };
+    static SAMPLER: Keeps = Keeps(keep);
+    let t = sampled_by(picotrace::Sampler::Root(picotrace::RootSampler::Custom(
+        &SAMPLER,
+    )));
     let (_, remote) = roots_dropped_and_a_sampled_remote_parent();
     tracing::subscriber::with_default(t.subscriber(), || {
         // Dropped as a root, and again under the parent: by its attribute, and by its
@@ -2317,38 +2276,16 @@ fn a_dropped_root_is_decided_again_as_made_and_keeps_what_was_recorded_on_it() {
 /// recorded on it since was not the name decided on.
 #[test]
 fn a_dropped_root_keeps_each_field_s_last_value_once() {
-    struct DropsUnknownRoutes;
-    impl picotrace::sampler::ShouldSample for DropsUnknownRoutes {
-        fn should_sample(
-            &self,
-            params: &picotrace::sampler::SamplingParams<'_>,
-        ) -> picotrace::sampler::SamplingResult {
-            use picotrace::sampler::{SamplingDecision, SamplingResult};
-            let route = params.attributes.iter().find(|kv| kv.key == "http.route");
-            let keep = params.parent.is_some()
-                && params.name == "GET /users/{id}"
-                && route.is_some_and(|kv| kv.value == picotrace::Value::Str("/users/{id}"));
-            SamplingResult::new(if keep {
-                SamplingDecision::RecordAndSample
-            } else {
-                SamplingDecision::Drop
-            })
-        }
-        fn describe(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.write_str("DropsUnknownRoutes")
-        }
+    fn keep(params: &picotrace::sampler::SamplingParams<'_>) -> bool {
+        let route = params.attributes.iter().find(|kv| kv.key == "http.route");
+        params.parent.is_some()
+            && params.name == "GET /users/{id}"
+            && route.is_some_and(|kv| kv.value == picotrace::Value::Str("/users/{id}"))
     }
-    static SAMPLER: DropsUnknownRoutes = DropsUnknownRoutes;
-    let kept = Keep::default();
-    let provider = TracerProvider::builder()
-        .config(
-            TracerConfig::new("layer-test").with_sampler(picotrace::Sampler::Root(
-                picotrace::RootSampler::Custom(&SAMPLER),
-            )),
-        )
-        .exporter(SharedExporter::new(kept.clone()))
-        .build();
-    let t = Setup { provider, kept };
+    static SAMPLER: Keeps = Keeps(keep);
+    let t = sampled_by(picotrace::Sampler::Root(picotrace::RootSampler::Custom(
+        &SAMPLER,
+    )));
     let (_, remote) = roots_dropped_and_a_sampled_remote_parent();
     tracing::subscriber::with_default(t.subscriber(), || {
         let request = tracing::info_span!(
