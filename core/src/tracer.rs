@@ -607,8 +607,8 @@ where
     /// Set by a span that ended after shutdown while another caller held `exporter`:
     /// that caller drains again when it lets go (see [`Tracer::serve_drain_requests`]).
     drain_requested: AtomicBool,
-    /// Set by an export trigger that found `exporter` held: the holder exports once
-    /// more when it lets go (see [`Tracer::try_flush`]).
+    /// Set by an export trigger that found `exporter` held: the holder exports again
+    /// when it lets go (see [`Tracer::serve_drain_requests`]).
     trigger_missed: AtomicBool,
     counters: Counters,
     last_export: Atomic64,
