@@ -14,8 +14,8 @@
 //! | `OTEL_SDK_DISABLED` | `false` | `true`: spans do not record, nothing is exported |
 //! | `OTEL_SERVICE_NAME` | `unknown_service:<exe>` | wins over `service.name` in the attributes; blank is unset |
 //! | `OTEL_RESOURCE_ATTRIBUTES` | | `k=v,k2=v2`, percent-decoded; one bad entry discards all |
-//! | `OTEL_TRACES_SAMPLER` (`_ARG`) | `parentbased_always_on` | `always_on`, `always_off`, `traceidratio`, `parentbased_*`; ratio in \[0, 1\] |
-//! | `OTEL_TRACES_EXPORTER` | `otlp` | `otlp`, `console` (a line per span, printed as it ends), `none` (wins in a list, with a warning) |
+//! | `OTEL_TRACES_SAMPLER` (`_ARG`) | `parentbased_always_on` | `always_on`, `always_off`, `traceidratio`, `parentbased_*`; ratio in \[0, 1\]; an argument for another sampler warns |
+//! | `OTEL_TRACES_EXPORTER` | `otlp` | `otlp`, `console` (a line per span, printed as it ends), `none` (wins in a list, with a warning); of a list of others the first is used, with a warning |
 //! | `OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT` | `http://localhost:4318` | base gets `/v1/traces`; `TRACES_` used as is |
 //! | `OTEL_EXPORTER_OTLP_[TRACES_]HEADERS` | | `k=v,k2=v2`, percent-decoded; framing headers and non-ASCII values warn, values never shown |
 //! | `OTEL_EXPORTER_OTLP_[TRACES_]TIMEOUT` | `10000` ms | one deadline per export, retries and waits included; `0`: none |
@@ -641,7 +641,19 @@ impl Reader<'_> {
         let Some(v) = self.get(NAME) else {
             return default;
         };
-        match v.to_ascii_lowercase().as_str() {
+        let name = v.to_ascii_lowercase();
+        // The spec: "Invalid or unrecognized input MUST be logged"; an argument for a
+        // sampler that takes none is ignored with a word (found by review: silently).
+        if !name.ends_with("traceidratio") {
+            if let Some(arg) = self.get("OTEL_TRACES_SAMPLER_ARG") {
+                self.warn(
+                    "OTEL_TRACES_SAMPLER_ARG",
+                    &arg,
+                    format!("{v} takes no argument; ignored"),
+                );
+            }
+        }
+        match name.as_str() {
             "always_on" => Sampler::ALWAYS_ON,
             "always_off" => Sampler::ALWAYS_OFF,
             "traceidratio" => Sampler::Root(Sampler::trace_id_ratio(self.ratio())),
@@ -1255,6 +1267,25 @@ mod tests {
         }
         let e = env(&[("OTEL_TRACES_SAMPLER", "xray")]);
         assert!(e.warnings[0].message.contains("not supported"));
+        // Found by review: an argument for a sampler that takes none was ignored
+        // without a word (the spec: unrecognized input MUST be logged). Without
+        // `OTEL_TRACES_SAMPLER` the argument is unused, as the spec says, and quiet.
+        let e = env(&[
+            ("OTEL_TRACES_SAMPLER", "parentbased_always_on"),
+            ("OTEL_TRACES_SAMPLER_ARG", "0.1"),
+        ]);
+        assert_eq!(warned(&e), ["OTEL_TRACES_SAMPLER_ARG"]);
+        assert!(
+            e.warnings[0].message.contains("takes no argument"),
+            "{:?}",
+            e.warnings
+        );
+        assert_eq!(
+            e.sampler.to_string_buf().as_str(),
+            "ParentBased{root:AlwaysOnSampler}"
+        );
+        let e = env(&[("OTEL_TRACES_SAMPLER_ARG", "0.1")]);
+        assert!(e.warnings.is_empty(), "{:?}", e.warnings);
     }
 
     #[test]
