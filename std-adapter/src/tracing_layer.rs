@@ -301,25 +301,43 @@ impl TracingLayer {
 /// the span was last exited, and its busy and idle time.
 struct Backing(Span<'static>, Option<Timestamp>, Timings);
 
-/// The [`Backing`]s of one `tracing` span, by the layer that keeps each
+/// Values one `tracing` span keeps in its extensions, by the layer that keeps each
 /// ([`TracingLayer::key`]). Extensions hold one value per type: with one `Backing`
 /// there, a second layer on the same registry (a second provider) panicked the first
 /// time both tables were full for one span, and one layer could find the other's span.
-#[derive(Default)]
-struct Backings(Vec<(usize, Backing)>);
+struct ByLayer<T>(Vec<(usize, T)>);
 
-impl Backings {
+/// The [`Backing`]s of one `tracing` span.
+type Backings = ByLayer<Backing>;
+
+impl<T: Send + Sync + 'static> ByLayer<T> {
     /// `layer`'s, or with `None` (the layer is not known) the first.
-    fn get_mut(&mut self, layer: Option<usize>) -> Option<&mut Backing> {
+    fn get_mut(&mut self, layer: Option<usize>) -> Option<&mut T> {
         self.0
             .iter_mut()
             .find(|(key, _)| layer.is_none_or(|layer| *key == layer))
-            .map(|(_, backing)| backing)
+            .map(|(_, value)| value)
     }
 
-    fn remove(&mut self, layer: usize) -> Option<Backing> {
-        let at = self.0.iter().position(|(key, _)| *key == layer)?;
+    /// Takes out `layer`'s, or with `None` the first.
+    fn remove(&mut self, layer: Option<usize>) -> Option<T> {
+        let at = self
+            .0
+            .iter()
+            .position(|(key, _)| layer.is_none_or(|layer| *key == layer))?;
         Some(self.0.swap_remove(at).1)
+    }
+
+    /// Adds `layer`'s `value` to `extensions`.
+    fn insert(
+        extensions: &mut tracing_subscriber::registry::ExtensionsMut<'_>,
+        layer: usize,
+        value: T,
+    ) {
+        match extensions.get_mut::<Self>() {
+            Some(all) => all.0.push((layer, value)),
+            None => extensions.insert(Self(vec![(layer, value)])),
+        }
     }
 }
 
@@ -492,11 +510,7 @@ impl TracingLayer {
                     location: self.location.then_some(metadata),
                     thread,
                 };
-                let mut extensions = span.extensions_mut();
-                match extensions.get_mut::<Deferreds>() {
-                    Some(all) => all.0.push((self.key(), deferred)),
-                    None => extensions.insert(Deferreds(vec![(self.key(), deferred)])),
-                }
+                Deferreds::insert(&mut span.extensions_mut(), self.key(), deferred);
             }
         }
         // Sampled-out spans too: `set_parent` may give one a record later, and its
@@ -509,12 +523,8 @@ impl TracingLayer {
         if let Err(started) = self.spans.insert(id.into_u64(), started, timings) {
             // The table's bucket is full: the registry's extensions keep it.
             if let Some(span) = ctx.span(id) {
-                let mut extensions = span.extensions_mut();
-                let backing = (self.key(), Backing(started, None, timings));
-                match extensions.get_mut::<Backings>() {
-                    Some(backings) => backings.0.push(backing),
-                    None => extensions.insert(Backings(vec![backing])),
-                }
+                let backing = Backing(started, None, timings);
+                Backings::insert(&mut span.extensions_mut(), self.key(), backing);
             }
         }
     }
@@ -556,8 +566,8 @@ where
                     let mut extensions = span.extensions_mut();
                     let kept = extensions
                         .get_mut::<Deferreds>()
-                        .and_then(|all| all.0.iter_mut().find(|(key, _)| *key == self.key()));
-                    if let Some((_, deferred)) = kept {
+                        .and_then(|all| all.get_mut(Some(self.key())));
+                    if let Some(deferred) = kept {
                         deferred.fields.record_over(fields);
                     }
                 });
@@ -630,7 +640,7 @@ where
                 let backing = span
                     .extensions_mut()
                     .get_mut::<Backings>()
-                    .and_then(|backings| backings.remove(self.key()));
+                    .and_then(|backings| backings.remove(Some(self.key())));
                 let Some(Backing(span, exited, timings)) = backing else {
                     return;
                 };
@@ -1039,9 +1049,8 @@ impl Deferred {
     }
 }
 
-/// The [`Deferred`] of one `tracing` span, by the layer that keeps each (as
-/// [`Backings`]).
-struct Deferreds(Vec<(usize, Deferred)>);
+/// The [`Deferred`]s of one `tracing` span.
+type Deferreds = ByLayer<Deferred>;
 
 /// Runs `f` on the [`Deferreds`] of `span` and the key of the outermost layer (the one
 /// `set_parent` reaches), when the registry has the span.
@@ -1065,19 +1074,14 @@ fn with_deferreds<R>(
 /// Takes out what `span` kept for `set_parent` ([`Deferred`]), the outermost layer's.
 fn take_deferred(span: &tracing::Span) -> Option<Deferred> {
     with_deferreds(span, |extensions, layer| {
-        let all = &mut extensions.get_mut::<Deferreds>()?.0;
-        let at = all
-            .iter()
-            .position(|(key, _)| layer.is_none_or(|layer| *key == layer))?;
-        Some(all.swap_remove(at).1)
+        extensions.get_mut::<Deferreds>()?.remove(layer)
     })
 }
 
 /// Gives back what [`take_deferred`] took.
 fn put_back_deferred(span: &tracing::Span, deferred: Deferred) {
     with_deferreds(span, |extensions, layer| {
-        let all = &mut extensions.get_mut::<Deferreds>()?.0;
-        all.push((layer?, deferred));
+        Deferreds::insert(extensions, layer?, deferred);
         Some(())
     });
 }

@@ -948,8 +948,7 @@ impl RecordMut<'_> {
     /// Whether `text` is not empty and the pool has no room for its first character
     /// (it would be stored as "": text is cut at character boundaries).
     fn no_room_for_first_char(&self, text: &str) -> bool {
-        let room = self.text.capacity() - self.text.len();
-        text.chars().next().is_some_and(|c| c.len_utf8() > room)
+        value_finds_no_room(self.text, text, u32::MAX)
     }
 
     /// Replaces the tracestate: whole, or the members that fit in the room left (see
@@ -1229,8 +1228,8 @@ fn push_value_out_of_line(
     Some(push_text(text, truncated, s, limit))
 }
 
-/// The test of [`push_value`]: `s` is not empty, `limit` keeps its first character,
-/// and the pool has no room for it.
+/// The test of [`push_value`] (and of names, with no limit): `s` is not empty, `limit`
+/// keeps its first character, and the pool has no room for it.
 #[inline(always)]
 fn value_finds_no_room(text: &VecView<u8>, s: &str, limit: u32) -> bool {
     let room = text.capacity() - text.len();
