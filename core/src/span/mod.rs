@@ -593,8 +593,16 @@ impl<'t> Span<'t> {
         message: &str,
         attributes: &[KeyValue<'_>],
     ) {
+        // An empty type or message among `attributes` is left out as the positional
+        // ones are (found by review: it made an event that says nothing, and replaced
+        // a message given positionally with "").
+        let says = |kv: &&KeyValue<'_>| {
+            !matches!(kv.value, Value::Str(""))
+                || (kv.key != semconv::EXCEPTION_TYPE && kv.key != semconv::EXCEPTION_MESSAGE)
+        };
         let says_what = attributes
             .iter()
+            .filter(says)
             .any(|kv| kv.key == semconv::EXCEPTION_TYPE || kv.key == semconv::EXCEPTION_MESSAGE);
         if exception_type.is_empty() && message.is_empty() && !says_what {
             return;
@@ -607,7 +615,7 @@ impl<'t> Span<'t> {
             event.attribute(semconv::EXCEPTION_MESSAGE, message);
         }
         // A key the event has already gets the later value.
-        for kv in attributes {
+        for kv in attributes.iter().filter(says) {
             event.attribute_dyn(kv.key, kv.value);
         }
     }

@@ -3225,6 +3225,40 @@ fn record_exception_with_attributes_adds_and_overrides() {
     assert_eq!(*dropped, 0);
 }
 
+/// Regression (found by review): an empty `exception.type` or `exception.message`
+/// among the extra attributes made an event that says nothing, stored `""` on the
+/// wire, and replaced a message given positionally. Empty ones are left out, as the
+/// positional type and message are.
+#[test]
+fn record_exception_with_attributes_leaves_out_an_empty_type_or_message() {
+    let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+    let t = tracer_with(TracerConfig::new("svc"), SpanArena::<1>::new(), &clock);
+    let mut s = t.start_span("s");
+    s.record_exception_with_attributes("", "", &[KeyValue::new("exception.message", "")]);
+    s.record_exception_with_attributes("", "", &[KeyValue::new("exception.type", "")]);
+    s.record_exception_with_attributes(
+        "",
+        "boom",
+        &[
+            KeyValue::new("exception.message", ""),
+            KeyValue::new("exception.stacktrace", "at main"),
+        ],
+    );
+    drop(s);
+    let spans = exported(&t);
+    assert_eq!(spans[0].events.len(), 1, "{:?}", spans[0].events);
+    let (name, attrs, dropped) = &spans[0].events[0];
+    assert_eq!(name, "exception");
+    assert_eq!(
+        attrs,
+        &[
+            ("exception.message".into(), "\"boom\"".into()),
+            ("exception.stacktrace".into(), "\"at main\"".into()),
+        ]
+    );
+    assert_eq!(*dropped, 0);
+}
+
 /// Every way of setting a key again keeps the old value when the new one gets no room
 /// in the text pool (it used to become "" or `[]`, except for span strings), and that
 /// loss is a cut value, not a dropped attribute (the key is still exported).
