@@ -556,7 +556,8 @@ impl TraceContext {
         // The single header takes precedence; when it is unusable the `X-B3-*` headers
         // are read (OpenTelemetry: B3 extraction "MUST attempt" both formats), and the
         // single header's error is reported only when there are none.
-        let single = headers.get(b3::B3).map(b3::parse_single);
+        let single_value = headers.get(b3::B3);
+        let single = single_value.map(b3::parse_single);
         let repr = match single {
             Some(Ok(repr)) => repr,
             _ => {
@@ -568,11 +569,19 @@ impl TraceContext {
                     flags: headers.get(b3::FLAGS),
                 };
                 let no_multi = multi.trace_id.is_none() && multi.span_id.is_none();
-                match single {
+                let mut repr = match single {
                     Some(Err(e)) if no_multi => return Err(ExtractError::B3(e)),
                     None if no_multi => return Err(ExtractError::Missing),
                     _ => b3::parse_multi(&multi).map_err(ExtractError::B3)?,
+                };
+                // A single header that holds only a sampling state (`b3: 0`, an
+                // upstream's deny) takes precedence over the `X-B3-Sampled` beside it
+                // (found by review: the multi headers' accept won).
+                if let Some((sampled, debug)) = single_value.and_then(b3::sampling_only) {
+                    repr.sampled = sampled;
+                    repr.debug = debug;
                 }
+                repr
             }
         };
         Ok(Self::remote(
@@ -1774,7 +1783,10 @@ mod tests {
             ("x-b3-spanid", "e457b5a2e4d86bd1"),
             ("x-b3-sampled", "1"),
         ];
-        for single in ["garbage", "0"] {
+        // A sampling state alone in `b3` takes precedence over `X-B3-Sampled` (the B3
+        // spec: the single header "takes precedence"; `b3: 0` is an upstream's deny;
+        // found by review: the multi headers' accept won).
+        for (single, sampled) in [("garbage", true), ("0", false), ("d", true), ("1", true)] {
             let mut headers = std::vec![("b3", single)];
             headers.extend(multi);
             let cx = TraceContext::from_b3_headers(&headers[..]).unwrap();
@@ -1783,12 +1795,42 @@ mod tests {
                 "80f198ee56343ba864fe8b2a57d3eff7",
                 "{single}"
             );
-            assert!(cx.is_sampled(), "{single}");
+            assert_eq!(cx.is_sampled(), sampled, "{single}");
             // Without the multi headers, the single header's error.
             assert!(matches!(
                 TraceContext::from_b3_headers(&[("b3", single)]),
                 Err(ExtractError::B3(_))
             ));
+        }
+        let mut headers = std::vec![("b3", "0")];
+        headers.extend(multi);
+        headers[3] = ("x-b3-sampled", "0");
+        let mut accept_over_deny = std::vec![("b3", "1")];
+        accept_over_deny.extend(&headers[1..]);
+        let cx = TraceContext::from_b3_headers(&accept_over_deny[..]).unwrap();
+        assert!(cx.is_sampled(), "b3: 1 over X-B3-Sampled: 0");
+    }
+
+    /// Regression (found by review): an empty `X-B3-ParentSpanId`, `X-B3-Sampled` or
+    /// `X-B3-Flags` (proxies send empty headers) discarded a valid context; each is
+    /// read as absent: no parent, the decision deferred (not sampled).
+    #[test]
+    fn empty_b3_multi_headers_are_read_as_absent() {
+        let ids = [
+            ("x-b3-traceid", "80f198ee56343ba864fe8b2a57d3eff7"),
+            ("x-b3-spanid", "e457b5a2e4d86bd1"),
+        ];
+        for (extra, sampled) in [
+            ([("x-b3-parentspanid", ""), ("x-b3-sampled", "1")], true),
+            ([("x-b3-parentspanid", " "), ("x-b3-sampled", "")], false),
+            ([("x-b3-flags", ""), ("x-b3-sampled", "true")], true),
+        ] {
+            let mut headers = std::vec::Vec::from(ids);
+            headers.extend(extra);
+            let cx = TraceContext::from_b3_headers(&headers[..])
+                .unwrap_or_else(|e| panic!("{extra:?}: {e:?}"));
+            assert_eq!(cx.span_id().to_hex().as_str(), "e457b5a2e4d86bd1");
+            assert_eq!(cx.is_sampled(), sampled, "{extra:?}");
         }
     }
 

@@ -161,6 +161,12 @@ pub fn parse_single(value: &str) -> Result<Repr, ParseError> {
     })
 }
 
+/// The sampling state of a single `b3` header that holds only one (`b3: 0`, `1` or
+/// `d`): `(sampled, debug)`; `None` for any other value.
+pub fn sampling_only(value: &str) -> Option<(bool, bool)> {
+    sampling(value.trim()).ok()
+}
+
 fn span_id_or_parent(text: &str) -> Result<SpanId, ParseError> {
     span_id(text, ParseError::ParentSpanId)
 }
@@ -184,17 +190,21 @@ pub struct MultiHeaders<'a> {
 ///
 /// # Errors
 /// [`ParseError`] names what is wrong; [`ParseError::NoIds`] when the ids are missing.
-pub fn parse_multi(h: &MultiHeaders<'_>) -> Result<Repr, ParseError> {
+pub fn parse_multi<'a>(h: &MultiHeaders<'a>) -> Result<Repr, ParseError> {
     let (Some(trace), Some(span)) = (h.trace_id, h.span_id) else {
         return Err(ParseError::NoIds);
     };
     let trace_id = trace_id(trace.trim())?;
     let span_id = span_id(span.trim(), ParseError::SpanId)?;
-    if let Some(parent) = h.parent_span_id {
-        span_id_or_parent(parent.trim())?;
+    // An empty header is read as an absent one (found by review: proxies send empty
+    // headers, and an empty parent id or sampling state discarded a valid context;
+    // the spec: an absent sampling state defers the decision, the root has no parent).
+    let present = |v: Option<&'a str>| v.map(str::trim).filter(|v| !v.is_empty());
+    if let Some(parent) = present(h.parent_span_id) {
+        span_id_or_parent(parent)?;
     }
-    let debug = h.flags.map(str::trim) == Some("1");
-    let sampled = match h.sampled.map(str::trim) {
+    let debug = present(h.flags) == Some("1");
+    let sampled = match present(h.sampled) {
         // Older tracers send `true`/`false`.
         Some("1") | Some("true") => true,
         Some("0") | Some("false") => false,
