@@ -644,7 +644,13 @@ impl Reader<'_> {
         let name = v.to_ascii_lowercase();
         // The spec: "Invalid or unrecognized input MUST be logged"; an argument for a
         // sampler that takes none is ignored with a word (found by review: silently).
-        if !name.ends_with("traceidratio") {
+        // An unsupported or unknown sampler's own warning covers its argument (found
+        // by review: jaeger_remote, which takes one, was said to take none).
+        let takes_none = matches!(
+            name.as_str(),
+            "always_on" | "always_off" | "parentbased_always_on" | "parentbased_always_off"
+        );
+        if takes_none {
             if let Some(arg) = self.get("OTEL_TRACES_SAMPLER_ARG") {
                 self.warn(
                     "OTEL_TRACES_SAMPLER_ARG",
@@ -1286,6 +1292,16 @@ mod tests {
         );
         let e = env(&[("OTEL_TRACES_SAMPLER_ARG", "0.1")]);
         assert!(e.warnings.is_empty(), "{:?}", e.warnings);
+        // Found by review: the samplers that do take an argument but are not supported
+        // (jaeger_remote's `endpoint=...`) got a second warning saying they take none;
+        // the one that says they are not supported is enough, as for an unknown name.
+        for name in ["parentbased_jaeger_remote", "jaeger_remote", "nosuch"] {
+            let e = env(&[
+                ("OTEL_TRACES_SAMPLER", name),
+                ("OTEL_TRACES_SAMPLER_ARG", "endpoint=http://localhost:14250"),
+            ]);
+            assert_eq!(warned(&e), ["OTEL_TRACES_SAMPLER"], "{name}");
+        }
     }
 
     #[test]
