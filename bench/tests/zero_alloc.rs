@@ -33,6 +33,15 @@ fn check() {
     // Warm-up: every lazy initialisation (clock anchor, thread locals) happens here.
     pico::run_w1(&tracer, 2_000);
     pico::run_w2(&tracer, 200);
+    // Every measured span must go the recording path and reach the exporter (found by
+    // review: a change that dropped every span would also have allocated nothing).
+    let exported = |t: &pico::BenchTracer| {
+        t.flush();
+        let s = t.stats();
+        assert_eq!(s.spans_lost(), 0, "{s:?}");
+        s.spans_exported
+    };
+    let before = exported(&tracer);
 
     // 5,000 spans: the 512-span arena fills and is exported about ten times.
     let w1 = count_allocations(|| pico::run_w1(&tracer, 5_000))
@@ -42,6 +51,12 @@ fn check() {
         "W1 allocated {} times ({} bytes) in 5,000 spans",
         w1.count, w1.bytes
     );
+    assert_eq!(
+        exported(&tracer) - before,
+        5_000,
+        "W1's spans were exported"
+    );
+    let before = exported(&tracer);
 
     let traces = 500;
     let w2 = count_allocations(|| pico::run_w2(&tracer, traces)).expect("counting");
@@ -53,6 +68,11 @@ fn check() {
         w2.bytes,
         traces * W2_SPANS as u64
     );
+    assert_eq!(
+        exported(&tracer) - before,
+        traces * W2_SPANS as u64,
+        "W2's spans were exported"
+    );
 
     // The same through picotrace-std's `TracerProvider` (the rows the bench's goals
     // read): its shared tracer and export thread, which drains to a discarding
@@ -61,18 +81,33 @@ fn check() {
     let provider = pico::provider();
     pico::run_w1(provider.tracer(), 5_000);
     pico::run_w2(provider.tracer(), 200);
-    let _ = provider.flush();
+    let provider_exported = || {
+        provider.flush().expect("nothing lost");
+        provider.stats().spans_exported
+    };
+    let before = provider_exported();
     let std_w1 = count_allocations(|| pico::run_w1(provider.tracer(), 20_000)).expect("counting");
     assert_eq!(
         std_w1.count, 0,
         "W1 (TracerProvider) allocated {} times ({} bytes) in 20,000 spans",
         std_w1.count, std_w1.bytes
     );
+    assert_eq!(
+        provider_exported() - before,
+        20_000,
+        "W1's spans were exported"
+    );
+    let before = provider_exported();
     let std_w2 = count_allocations(|| pico::run_w2(provider.tracer(), 500)).expect("counting");
     assert_eq!(
         std_w2.count, 0,
         "W2 (TracerProvider) allocated {} times ({} bytes)",
         std_w2.count, std_w2.bytes
+    );
+    assert_eq!(
+        provider_exported() - before,
+        500 * W2_SPANS as u64,
+        "W2's spans were exported"
     );
     provider.shutdown().expect("nothing lost");
 
@@ -108,7 +143,7 @@ fn check() {
             ),
         ] {
             w9::run(&subscriber, 500, f);
-            subscriber.drain();
+            let before = subscriber.drain();
             let n = 300;
             // The registry grows its slab now and then (its own, one-off allocations,
             // whatever the layers): the fewest of three runs is the per-span count.
@@ -124,6 +159,12 @@ fn check() {
                 used.bytes,
                 n * per
             );
+            // The three runs' spans reached the layer's exporter (the registry alone
+            // exports nothing).
+            if label != "registry" {
+                let spans = 3 * n * per;
+                assert_eq!(subscriber.drain() - before, spans, "W9 {name}, {label}");
+            }
         }
     }
 

@@ -1375,28 +1375,36 @@ mod tests {
 
     #[test]
     fn every_format_round_trips_through_its_headers() {
-        let cx = sampled_cx();
-        for p in [
-            Propagator::TraceContext,
-            Propagator::B3,
-            Propagator::B3Multi,
-            Propagator::Jaeger,
-        ] {
-            let one = Propagators::new(&[p]);
+        // Sampled and not (found by review: only sampled contexts went through the
+        // composite's injection, so a format that always wrote "sampled" passed).
+        for sampled in [true, false] {
+            let mut cx = sampled_cx();
+            cx.span_context.flags = cx.span_context.flags.with_sampled(sampled);
+            for p in [
+                Propagator::TraceContext,
+                Propagator::B3,
+                Propagator::B3Multi,
+                Propagator::Jaeger,
+            ] {
+                let one = Propagators::new(&[p]);
+                let mut headers = Headers::new();
+                one.inject_context(&cx, &mut headers);
+                let back = one.extract_context(&headers).unwrap();
+                assert_eq!(
+                    back.span_context.trace_id, cx.span_context.trace_id,
+                    "{p:?}"
+                );
+                assert_eq!(back.span_context.span_id, cx.span_context.span_id, "{p:?}");
+                assert_eq!(back.is_sampled(), sampled, "{p:?}");
+                assert!(back.is_remote(), "{p:?}");
+            }
             let mut headers = Headers::new();
-            one.inject_context(&cx, &mut headers);
-            let back = one.extract_context(&headers).unwrap();
-            assert_eq!(
-                back.span_context.trace_id, cx.span_context.trace_id,
-                "{p:?}"
-            );
-            assert_eq!(back.span_context.span_id, cx.span_context.span_id, "{p:?}");
-            assert!(back.is_sampled() && back.is_remote(), "{p:?}");
+            Propagators::new(&[Propagator::B3Multi]).inject_context(&cx, &mut headers);
+            let names: Vec<_> = headers.iter().map(|(k, _)| k.as_str()).collect();
+            assert_eq!(names, ["x-b3-traceid", "x-b3-spanid", "x-b3-sampled"]);
+            let flag = if sampled { "1" } else { "0" };
+            assert_eq!(headers[2].1.as_str(), flag);
         }
-        let mut headers = Headers::new();
-        Propagators::new(&[Propagator::B3Multi]).inject_context(&cx, &mut headers);
-        let names: Vec<_> = headers.iter().map(|(k, _)| k.as_str()).collect();
-        assert_eq!(names, ["x-b3-traceid", "x-b3-spanid", "x-b3-sampled"]);
     }
 
     /// Regression: extraction stopped at the first propagator with a valid context, so

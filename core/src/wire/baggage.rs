@@ -9,7 +9,10 @@
 //! Parsing never fails. The spec lets a receiver remove an entry "not in the format
 //! defined in this specification" (§ 4 Mutating baggage); we skip each invalid member
 //! alone rather than the whole header, and count it in [`Baggage::dropped`], along with
-//! whole members that did not fit (a member is never cut). A value whose escapes decode
+//! whole members that did not fit (a member is never cut). OpenTelemetry's baggage API
+//! says an `extract` that is "unable to parse the `baggage` header" MUST return no
+//! entries; a header with some valid members is read here as parsed in part, and a
+//! caller that wants the strict reading checks [`Baggage::dropped`]. A value whose escapes decode
 //! to invalid UTF-8 is kept as received and decodes with U+FFFD in place of each invalid
 //! sequence, as the spec requires.
 //!

@@ -725,7 +725,11 @@ mod tests {
         for len in [0, 1, 127, 128, 129, 300, 16_383, 16_384, 16_385] {
             let body = std::vec![0x5a; len];
             let want = known_len_field(12, &body);
-            for room in [want.len(), want.len() + 3] {
+            // The field between 2 bytes before and 2 after: a byte short, exact, and
+            // with room to spare (found by review: both rooms were short, so the
+            // written-after path was never checked).
+            let mut fitted = 0;
+            for room in [want.len() + 3, want.len() + 4, want.len() + 7] {
                 let mut buf = std::vec![0xa5; room];
                 let mut w = Writer::new(&mut buf);
                 w.raw(&[0x08, 0x01]);
@@ -736,6 +740,7 @@ mod tests {
                 expected.extend_from_slice(&[0x10, 0x02]);
                 let written = w.written().map(<[u8]>::to_vec);
                 if room >= expected.len() {
+                    fitted += 1;
                     assert_eq!(written, Ok(expected.clone()), "len {len}");
                     assert!(
                         buf[expected.len()..].iter().all(|&b| b == 0xa5),
@@ -746,6 +751,7 @@ mod tests {
                     assert_eq!(w.position(), expected.len(), "len {len}: still counted");
                 }
             }
+            assert_eq!(fitted, 2, "len {len}");
             // Exactly the field's room, then one byte short of it.
             let mut buf = std::vec![0xa5; want.len()];
             let mut w = Writer::new(&mut buf);

@@ -25,14 +25,22 @@ impl<F: FnMut(&SpanBatch<'_>)> SpanExporter for FnExporter<F> {
 
 /// Records one small trace (a server span, a failing client child with an exception
 /// event, an internal child with a link) and calls `f` with the batch, children first.
-pub(crate) fn with_sample_batch(f: impl FnMut(&SpanBatch<'_>) + Send) {
+///
+/// `f` is called exactly once, with all three spans: the tests' assertions live in it
+/// (found by review: had the flush exported nothing, they would have passed unrun).
+pub(crate) fn with_sample_batch(mut f: impl FnMut(&SpanBatch<'_>) + Send) {
+    let calls = core::sync::atomic::AtomicUsize::new(0);
     let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
     let tracer = Tracer::new(
         TracerConfig::new("checkout").with_scope("shop.http", "1.4.0"),
         SpanArena::<8>::new(),
         &clock,
         IdGenerator::from_seed([7; 32]),
-        FnExporter(f),
+        FnExporter(|batch: &SpanBatch<'_>| {
+            assert_eq!(batch.len(), 3, "the sample trace in one batch");
+            calls.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
+            f(batch);
+        }),
     );
     let mut root = tracer.start_server_span("GET /users", None);
     root.set_attribute("http.request.method", "GET");
@@ -68,6 +76,7 @@ pub(crate) fn with_sample_batch(f: impl FnMut(&SpanBatch<'_>) + Send) {
     root.set_ok();
     root.end();
     tracer.flush();
+    assert_eq!(calls.load(core::sync::atomic::Ordering::Relaxed), 1);
 }
 
 /// A slot for hand-made spans (ids, parents and times the tracer would never produce).
