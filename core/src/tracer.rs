@@ -667,6 +667,64 @@ fn unwinding() -> bool {
     false
 }
 
+#[cfg(feature = "std")]
+std::thread_local! {
+    static SUPPRESSED: core::cell::Cell<bool> = const { core::cell::Cell::new(false) };
+}
+
+/// Whether spans started on this thread now are suppressed (by `suppress_spans`, with
+/// the `std` feature; always `false` without it).
+#[inline(always)]
+pub fn spans_suppressed() -> bool {
+    #[cfg(feature = "std")]
+    return SUPPRESSED.try_with(core::cell::Cell::get).unwrap_or(false);
+    #[cfg(not(feature = "std"))]
+    false
+}
+
+/// Suppresses spans on this thread while the guard lives (feature `std`): a span
+/// started then does not record, as if tracing were disabled, though a child keeps
+/// its parent's trace. The tracer holds one while its exporter runs, so that an
+/// exporter whose HTTP client is itself traced (a `tracing`-instrumented client, a
+/// traced middleware) does not export spans of its own exports, each export making
+/// the spans the next one sends, for ever (found by review). Exporters that send from
+/// threads of their own (a batch exporter's workers) hold one there.
+///
+/// ```
+/// # let tracer = picotrace::Tracer::new(picotrace::TracerConfig::new("svc"),
+/// #     picotrace::SpanArena::<1>::new(), picotrace::NoClock,
+/// #     picotrace::IdGenerator::from_seed([1; 32]), picotrace::NoopExporter);
+/// {
+///     let _quiet = picotrace::tracer::suppress_spans();
+///     assert!(!tracer.start_span("health check").is_recording());
+/// }
+/// assert!(tracer.start_span("request").is_recording());
+/// ```
+#[cfg(feature = "std")]
+pub fn suppress_spans() -> SuppressSpans {
+    SuppressSpans {
+        was: SUPPRESSED.try_with(|s| s.replace(true)).unwrap_or(false),
+        _on_this_thread: core::marker::PhantomData,
+    }
+}
+
+/// The guard of [`suppress_spans`]: dropped, this thread's spans record again (unless
+/// an outer guard still lives). Not `Send`: it belongs to the thread it was made on.
+#[cfg(feature = "std")]
+#[must_use = "spans are suppressed only while the guard lives"]
+#[derive(Debug)]
+pub struct SuppressSpans {
+    was: bool,
+    _on_this_thread: core::marker::PhantomData<*const ()>,
+}
+
+#[cfg(feature = "std")]
+impl Drop for SuppressSpans {
+    fn drop(&mut self) {
+        let _ = SUPPRESSED.try_with(|s| s.set(self.was));
+    }
+}
+
 /// Defines `Tracer::unseeded`, `const` but under loom.
 macro_rules! unseeded {
     ($(#[$doc:meta])* pub fn $($rest:tt)*) => {
@@ -1054,7 +1112,11 @@ where
                 counters: c,
                 spans: drained.left() as u64,
             };
-            let result = exporter.export(&batch);
+            let result = {
+                #[cfg(feature = "std")]
+                let _quiet = suppress_spans();
+                exporter.export(&batch)
+            };
             core::mem::forget(on_panic);
             match result {
                 Ok(()) => {
@@ -1676,7 +1738,7 @@ where
     #[inline]
     fn start<'t>(&'t self, params: &StartParams<'_>) -> Span<'t> {
         // Disabled tracing must cost next to nothing: decide before anything else.
-        if !self.is_recording() {
+        if !self.is_recording() || spans_suppressed() {
             if let Parent::Root = params.parent {
                 return Span::non_recording(SpanContext::INVALID);
             }

@@ -788,6 +788,10 @@ impl BatchExporterBuilder {
             // thread's start-up is over before the first span.
             let (started, running) = std::sync::mpsc::sync_channel(1);
             let spawned = std::thread::Builder::new().name(name).spawn(move || {
+                // The transport sends from here: spans its HTTP client starts (a traced
+                // client, `tracing` spans of hyper) are not recorded, or every export
+                // would make spans for the next one (found by review).
+                let _quiet = picotrace::tracer::suppress_spans();
                 let _ = started.send(());
                 worker.run();
             });
@@ -2243,6 +2247,46 @@ mod tests {
         assert_eq!(lock(&shared.warnings).losses.reported, lost);
         assert_eq!(lock(&shared.queue).workers, 0);
         assert_eq!(s.pool_allocated, 0, "{s:?}");
+    }
+
+    /// A transport whose HTTP client is traced: it starts a span per request on the
+    /// tracer it is given, and counts the ones that recorded.
+    struct TracedClient(
+        Arc<std::sync::OnceLock<&'static crate::StdTracer>>,
+        Arc<AtomicUsize>,
+    );
+
+    impl Transport for TracedClient {
+        fn protocol(&self) -> Protocol {
+            Protocol::HttpProtobuf
+        }
+
+        fn send(&mut self, _: &[u8], _: usize, _: Instant) -> Result<ExportOutcome, ExportError> {
+            if let Some(t) = self.0.get() {
+                if t.start_span("POST /v1/traces").is_recording() {
+                    self.1.fetch_add(1, Ordering::SeqCst);
+                }
+            }
+            Ok(ExportOutcome::default())
+        }
+    }
+
+    /// Regression (found by review): spans the transport's traced client started on
+    /// the worker were recorded, and each export sent the spans of the one before,
+    /// for ever.
+    #[test]
+    fn spans_started_by_the_transport_are_not_recorded() {
+        let (cell, recorded) = (Arc::default(), Arc::new(AtomicUsize::new(0)));
+        let transport = TracedClient(Arc::clone(&cell), Arc::clone(&recorded));
+        let (exporter, provider) = scheduled_in_a_minute(transport, BatchConfig::default());
+        let _ = cell.set(provider.tracer());
+        provider.tracer().start_span("request").end();
+        for _ in 0..3 {
+            provider.flush().unwrap();
+        }
+        assert_eq!(recorded.load(Ordering::SeqCst), 0);
+        assert_eq!(exporter.stats().exported, 1);
+        provider.shutdown().unwrap();
     }
 
     /// Splits into `.0` transports whatever was asked.

@@ -1528,6 +1528,42 @@ mod tests {
         }
     }
 
+    /// Regression (found by review): an exporter whose HTTP client is itself traced
+    /// made a span per export, which the next export sent, for ever (an idle process
+    /// exported every scheduled delay). Spans started while an exporter runs are not
+    /// recorded; on the exporter's thread they are again once it returns.
+    #[test]
+    fn an_exporter_that_traces_its_own_calls_does_not_feed_itself() {
+        type Cell = Arc<std::sync::OnceLock<&'static StdTracer>>;
+        struct SelfTracing(Arc<AtomicUsize>, Cell);
+        impl SpanExporter for SelfTracing {
+            fn export(&mut self, batch: &SpanBatch<'_>) -> Result<(), picotrace::ExportError> {
+                self.0.fetch_add(batch.len(), Ordering::SeqCst);
+                if let Some(t) = self.1.get() {
+                    let call = t.start_client_span("POST /v1/traces", picotrace::Parent::Root);
+                    assert!(!call.is_recording());
+                }
+                Ok(())
+            }
+        }
+        let (seen, cell): (_, Cell) = (Arc::default(), Arc::default());
+        let provider = TracerProvider::builder()
+            .exporter(SharedExporter::new(SelfTracing(
+                Arc::clone(&seen),
+                Arc::clone(&cell),
+            )))
+            .scheduled_delay(Duration::from_secs(3600))
+            .build();
+        let _ = cell.set(provider.tracer());
+        provider.tracer().start_span("request").end();
+        for _ in 0..3 {
+            provider.flush().unwrap();
+        }
+        assert_eq!(seen.load(Ordering::SeqCst), 1);
+        assert!(provider.tracer().start_span("next").is_recording());
+        provider.shutdown().unwrap();
+    }
+
     /// Regression (found by review): when the export thread could not be started,
     /// ended spans waited for the arena to fill or a flush; now the threads that end
     /// them export a batch at a time.
