@@ -190,7 +190,10 @@ pin_project_lite::pin_project! {
             // it had no status code); an HTTP call is `cancelled` (its span's drop).
             let this = this.project();
             if let Some(mut call) = this.call.take() {
-                if let (true, Some(span)) = (*this.grpc, call.span_mut()) {
+                // A panic is the call's own failure, not a cancellation: its span's
+                // drop records it (found by review: CANCELLED).
+                let cancelled = *this.grpc && !call.unwinding_since_start();
+                if let (true, Some(span)) = (cancelled, call.span_mut()) {
                     record_grpc_fail(span, GRPC_CANCELLED);
                     call.end();
                 }

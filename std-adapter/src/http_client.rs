@@ -38,7 +38,7 @@
 //! for a code of 400 or more (a client span fails on a 4xx too), or the error type given to
 //! [`fail`](HttpClientSpan::fail) with an `exception` event. A span dropped without
 //! either ends an Error `cancelled` (the call was given up on: a timeout around it, a
-//! `select!` that lost).
+//! `select!` that lost), or `panicked` when a panic that began during the call drops it.
 //!
 //! An error's text goes into `exception.message` as it is: reqwest's names the URL,
 //! credentials and query included, so give `fail` `e.without_url()`. A client that
@@ -59,6 +59,9 @@ pub struct HttpClientSpan {
     span: Option<StdSpan>,
     tracer: &'static StdTracer,
     propagators: Propagators,
+    /// Whether the thread was unwinding when the call started: a drop during a panic
+    /// that began later is the call's own panic, not a cancellation.
+    started_unwinding: bool,
 }
 
 /// Builds an [`HttpClientSpan`]: [`HttpClientSpan::builder`].
@@ -181,11 +184,17 @@ impl<'a> HttpClientSpanBuilder<'a> {
             span: Some(span),
             tracer,
             propagators,
+            started_unwinding: std::thread::panicking(),
         }
     }
 }
 
 impl HttpClientSpan {
+    /// Whether the thread started unwinding after the call started.
+    pub(crate) fn unwinding_since_start(&self) -> bool {
+        !self.started_unwinding && std::thread::panicking()
+    }
+
     /// A span for a request of `method` to `url` (absolute: `https://host/path?query`);
     /// start it with [`HttpClientSpanBuilder::start`], then [`inject`](Self::inject).
     pub fn builder<'a>(method: &'a http::Method, url: &'a str) -> HttpClientSpanBuilder<'a> {
@@ -271,6 +280,7 @@ impl HttpClientSpan {
             span: Some(span),
             tracer,
             propagators,
+            started_unwinding: std::thread::panicking(),
         }
     }
 
@@ -329,10 +339,17 @@ impl std::fmt::Debug for HttpClientSpan {
 
 impl Drop for HttpClientSpan {
     fn drop(&mut self) {
-        // Neither finished nor failed: the call was given up on.
+        // Neither finished nor failed: the call was given up on, or its thread panicked
+        // (found by review: a panic in the client was recorded as `cancelled`; the
+        // crate's rule for a span a panic ends is `panicked`, as ServerLayer's).
         if let Some(mut span) = self.span.take() {
-            span.set_attribute(semconv::ERROR_TYPE, "cancelled");
-            span.set_error("");
+            if self.unwinding_since_start() {
+                span.set_attribute(semconv::ERROR_TYPE, "panicked");
+                span.set_error("panicked");
+            } else {
+                span.set_attribute(semconv::ERROR_TYPE, "cancelled");
+                span.set_error("");
+            }
         }
     }
 }

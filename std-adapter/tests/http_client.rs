@@ -152,6 +152,18 @@ fn each_ending_is_recorded_as_the_conventions_say() {
     let span = ended(&provider, &kept, || drop(start(&http::Method::GET)));
     assert_eq!(span.attr("error.type"), Some("cancelled"));
     assert!(span.status.starts_with("Error"), "{span:?}");
+    // Dropped by a panic in the client (found by review: recorded as `cancelled`,
+    // the caller's timeout, where the crate's rule for a panic is `panicked`).
+    let span = ended(&provider, &kept, || {
+        let call = start(&http::Method::GET);
+        let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+            let _call = call;
+            panic!("the client library panicked mid-call");
+        }));
+        assert!(unwound.is_err());
+    });
+    assert_eq!(span.attr("error.type"), Some("panicked"));
+    assert!(span.status.contains("panicked"), "{span:?}");
     // A method the conventions do not name.
     let brew = http::Method::from_bytes(b"BREW").unwrap();
     let span = ended(&provider, &kept, || {
