@@ -282,7 +282,7 @@ step_test() {
     # (found by review: the release run left them out).
     host_cargo_test_some --release -p picotrace-std --features tracing --lib
     # What the board examples share, on the host (its SysTick arithmetic, for one).
-    host_cargo test --manifest-path examples/firmware/common/Cargo.toml --target-dir target
+    host_cargo_test_some --manifest-path examples/firmware/common/Cargo.toml --target-dir target --lib
 }
 
 # The side-by-side benchmark (BENCHMARKS.md), as a quick pass: CI checks that it builds
