@@ -669,7 +669,9 @@ fn unwinding() -> bool {
 
 #[cfg(feature = "std")]
 std::thread_local! {
-    static SUPPRESSED: core::cell::Cell<bool> = const { core::cell::Cell::new(false) };
+    /// How many [`SuppressSpans`] guards live on this thread (a count, so that guards
+    /// dropped out of order leave spans suppressed while any lives).
+    static SUPPRESSED: core::cell::Cell<u32> = const { core::cell::Cell::new(0) };
 }
 
 /// Whether spans started on this thread now are suppressed (by `suppress_spans`, with
@@ -677,18 +679,20 @@ std::thread_local! {
 #[inline(always)]
 pub fn spans_suppressed() -> bool {
     #[cfg(feature = "std")]
-    return SUPPRESSED.try_with(core::cell::Cell::get).unwrap_or(false);
+    return SUPPRESSED.try_with(|n| n.get() > 0).unwrap_or(false);
     #[cfg(not(feature = "std"))]
     false
 }
 
 /// Suppresses spans on this thread while the guard lives (feature `std`): a span
-/// started then does not record, as if tracing were disabled, though a child keeps
-/// its parent's trace. The tracer holds one while its exporter runs, so that an
-/// exporter whose HTTP client is itself traced (a `tracing`-instrumented client, a
-/// traced middleware) does not export spans of its own exports, each export making
-/// the spans the next one sends, for ever (found by review). Exporters that send from
-/// threads of their own (a batch exporter's workers) hold one there.
+/// started then never records, nor does [`crate::Span::set_parent`] give it a record
+/// later; it carries its parent's context unchanged (a root: none). The tracer holds
+/// one while its exporter runs, so that an exporter whose HTTP client is itself traced
+/// (a `tracing`-instrumented client, a traced middleware) does not export spans of its
+/// own exports, each export making the spans the next one sends, for ever (found by
+/// review). A batch exporter's workers, where its transport sends, hold one for life.
+/// Per thread: a client that sends from threads of its own (`reqwest::blocking`'s
+/// runtime, connection tasks on other workers) needs a guard there too.
 ///
 /// ```
 /// # let tracer = picotrace::Tracer::new(picotrace::TracerConfig::new("svc"),
@@ -702,8 +706,8 @@ pub fn spans_suppressed() -> bool {
 /// ```
 #[cfg(feature = "std")]
 pub fn suppress_spans() -> SuppressSpans {
+    let _ = SUPPRESSED.try_with(|n| n.set(n.get().saturating_add(1)));
     SuppressSpans {
-        was: SUPPRESSED.try_with(|s| s.replace(true)).unwrap_or(false),
         _on_this_thread: core::marker::PhantomData,
     }
 }
@@ -714,14 +718,13 @@ pub fn suppress_spans() -> SuppressSpans {
 #[must_use = "spans are suppressed only while the guard lives"]
 #[derive(Debug)]
 pub struct SuppressSpans {
-    was: bool,
     _on_this_thread: core::marker::PhantomData<*const ()>,
 }
 
 #[cfg(feature = "std")]
 impl Drop for SuppressSpans {
     fn drop(&mut self) {
-        let _ = SUPPRESSED.try_with(|s| s.set(self.was));
+        let _ = SUPPRESSED.try_with(|n| n.set(n.get().saturating_sub(1)));
     }
 }
 
@@ -1738,11 +1741,14 @@ where
     #[inline]
     fn start<'t>(&'t self, params: &StartParams<'_>) -> Span<'t> {
         // Disabled tracing must cost next to nothing: decide before anything else.
-        if !self.is_recording() || spans_suppressed() {
+        if !self.is_recording() {
             if let Parent::Root = params.parent {
                 return Span::non_recording(SpanContext::INVALID);
             }
             return self.start_disabled(params);
+        }
+        if spans_suppressed() {
+            return Self::start_suppressed(params);
         }
         self.start_inner(params)
     }
@@ -1850,6 +1856,20 @@ where
         span.recording = recording;
         span.limits = &self.limits;
         span.unstarted = Unstarted::new(span.unstarted.kind(), Unrecorded::Uncounted);
+    }
+
+    /// A span started under `suppress_spans` (feature `std`): its parent's context passed on, no
+    /// record, no slot, and no owner, so that no later [`crate::Span::set_parent`]
+    /// (on whichever thread) gives it one (found by review: a disabled-tracer span
+    /// could be given a record there).
+    #[cold]
+    #[inline(never)]
+    fn start_suppressed<'t>(params: &StartParams<'_>) -> Span<'t> {
+        Span::non_recording(match params.parent {
+            Parent::Root => SpanContext::INVALID,
+            Parent::Local(span) => span.context(),
+            Parent::Context(cx) => cx.span_context,
+        })
     }
 
     /// Disabled: nothing recorded, but a child of a valid unsampled context still gets

@@ -485,7 +485,11 @@ impl TracingLayer {
                 Some(captured) => captured.replay(&mut fields),
                 None => attrs.record(&mut fields),
             }
-        } else if root && self.keeps_dropped_roots && self.tracer.is_recording() {
+        } else if root
+            && self.keeps_dropped_roots
+            && self.tracer.is_recording()
+            && !picotrace::tracer::spans_suppressed()
+        {
             // A root the sampler dropped (a ratio sampler) may record under the parent
             // `set_parent` gives it (a server span, before its caller's context is
             // read): what it was created with is kept until then (found by review: it
@@ -750,6 +754,7 @@ impl TracingLayer {
                 errors: level == Level::ERROR,
                 from_log: metadata.target() == "log"
                     && metadata.fields().field("log.target").is_some(),
+                location: self.location,
             };
             fields
                 .event
@@ -1432,9 +1437,12 @@ struct EventFields<'s, 'v> {
     /// or retried, which OpenTelemetry's conventions keep off the span's outcome).
     errors: bool,
     /// A record of the `log` crate, as `tracing-log` makes it an event (target `log`,
-    /// the record's origin in `log.*` fields): its `log.target` is the target, the
-    /// other `log.*` fields are left out, as `tracing-opentelemetry` normalises them.
+    /// the record's origin in `log.*` fields): its `log.target` is the target, its
+    /// `log.file`, `log.line` and `log.module_path` the `code.*` attributes when
+    /// `location` is on, as `tracing-opentelemetry` normalises them.
     from_log: bool,
+    /// Whether the layer writes where events were made (`with_location`).
+    location: bool,
 }
 
 impl EventFields<'_, '_> {
@@ -1443,8 +1451,18 @@ impl EventFields<'_, '_> {
         if !self.from_log || !field.name().starts_with("log.") {
             return false;
         }
-        if let (Some(target), "log.target") = (text, field.name()) {
-            self.event.attribute("target", target);
+        match (text, field.name()) {
+            (Some(target), "log.target") => {
+                self.event.attribute("target", target);
+            }
+            // The record's origin (found by review: left out with the location on).
+            (Some(file), "log.file") if self.location => {
+                self.event.attribute("code.file.path", file);
+            }
+            (Some(module), "log.module_path") if self.location => {
+                self.event.attribute("code.module.name", module);
+            }
+            _ => {}
         }
         true
     }
@@ -1480,6 +1498,11 @@ impl Visit for EventFields<'_, '_> {
 
     fn record_u64(&mut self, field: &Field, value: u64) {
         if self.log_field(field, None) {
+            if self.location && field.name() == "log.line" {
+                if let Ok(line) = i64::try_from(value) {
+                    self.event.attribute("code.line.number", line);
+                }
+            }
             return;
         }
         // Above i64::MAX: its decimal text (`Value::U64`).

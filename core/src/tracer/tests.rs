@@ -3958,3 +3958,47 @@ fn a_passed_on_span_is_decided_again_under_the_name_it_was_made_with() {
     span.set_parent_as_made(&second, &made);
     assert!(!span.is_recording(), "decided on as a probe again");
 }
+
+/// Spans started under `suppress_spans` never record: not later through `set_parent`
+/// (found by a review of the suppression: a span the disabled path made could be given
+/// a record there, and exported), and not while any guard lives, whatever order the
+/// guards are dropped in (a guard that restored the flag it found cleared it while an
+/// inner one lived).
+#[cfg(feature = "std")]
+#[test]
+fn suppressed_spans_never_record() {
+    let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+    let t = tracer_with(TracerConfig::new("svc"), SpanArena::<4>::new(), &clock);
+    let remote = |id: u8| {
+        let mut cx = TraceContext::from(SpanContext {
+            trace_id: TraceId::from_bytes([id; 16]),
+            span_id: crate::SpanId::from_bytes([id; 8]),
+            flags: TraceFlags::SAMPLED,
+            is_remote: true,
+        });
+        cx.trace_state.insert("vendor", "x").unwrap();
+        cx
+    };
+    let outer = crate::tracer::suppress_spans();
+    let inner = crate::tracer::suppress_spans();
+    let mut child = t.start_server_span("under a guard", &remote(1));
+    assert!(!child.is_recording());
+    // The parent's context, passed on unchanged.
+    assert_eq!(child.context(), remote(1).span_context);
+    drop(outer);
+    assert!(!t.start_span("the inner guard still lives").is_recording());
+    drop(inner);
+    child.set_parent(&remote(2));
+    assert!(!child.is_recording());
+    drop(child);
+    assert!(t.start_span("after the guards").is_recording());
+    let spans = exported(&t);
+    let names: Vec<_> = spans.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["after the guards"]);
+    let stats = t.stats();
+    assert_eq!(
+        stats.spans_sampled_out + stats.spans_dropped_arena_full,
+        0,
+        "{stats:?}"
+    );
+}
