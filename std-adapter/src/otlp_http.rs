@@ -215,6 +215,9 @@ pub struct ExportOutcome {
     /// Requests sent, retries included (1 when the first one succeeded).
     pub attempts: u32,
     /// Spans the collector rejected (`partial_success.rejected_spans`); not retried.
+    /// As the collector said it: [`OtlpHttpExporter::send`] of raw bytes cannot check
+    /// it against the request (a number up to `u64::MAX`: add with `saturating_add`),
+    /// where exporting spans caps it at the spans sent.
     pub rejected_spans: u64,
     /// The collector's `partial_success.error_message`, if it sent one (with zero
     /// rejected spans it is a warning); or, when the answer's body could not be read

@@ -18,7 +18,7 @@
 //!   While spans keep coming it does not wait to be woken: after a drain that found
 //!   half a batch or more it sleeps for as long as the last rate takes to fill half a
 //!   batch (50 µs to 20 ms) and drains again, so busy span threads never pay for a
-//!   wake-up.
+//!   wake-up. A disabled provider (tracing off: nothing to export) has no thread.
 //! - [`TracerProvider::shutdown`] drains, stops the thread and the exporter, and says
 //!   exactly how many spans were lost ([`ExportError::SpansLost`]); spans that end later
 //!   are dropped and counted (`spans_dropped_shutdown`).
@@ -909,7 +909,11 @@ impl TracerProviderBuilder {
         // allocates) is over before the first span, and nothing of it lands later in
         // the middle of a traced hot path.
         let (started, running) = std::sync::mpsc::sync_channel(1);
-        let thread = if spawn_fails_here() {
+        // A disabled tracer (`OTEL_SDK_DISABLED`, the fallback of `tracer()` without an
+        // installed provider) exports nothing: no thread waking every scheduled delay
+        // for the life of the process (found by review).
+        let spawn_fails = spawn_fails_here();
+        let thread = if !config.enabled || spawn_fails {
             None
         } else {
             std::thread::Builder::new()
@@ -924,17 +928,21 @@ impl TracerProviderBuilder {
         if thread.is_some() {
             let _ = running.recv();
         } else {
-            // Spans are exported by the threads that end them, a batch at a time (a
-            // scheduled delay has no thread to keep it: the last spans of a quiet
-            // process wait for `flush` or `shutdown`).
-            // Not `eprintln!`: a closed stderr is no panic.
-            use std::io::Write as _;
-            let _ = writeln!(
-                std::io::stderr(),
-                "picotrace: the export thread could not be started; spans are exported \
-                 by the threads that end them, a batch at a time"
-            );
-            let _ = wake.inline.set(tracer);
+            if config.enabled {
+                // Spans are exported by the threads that end them, a batch at a time (a
+                // scheduled delay has no thread to keep it: the last spans of a quiet
+                // process wait for `flush` or `shutdown`).
+                // Not `eprintln!`: a closed stderr is no panic.
+                use std::io::Write as _;
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "picotrace: the export thread could not be started; spans are \
+                     exported by the threads that end them, a batch at a time"
+                );
+                let _ = wake.inline.set(tracer);
+            }
+            // No thread to wait for at shutdown (found by review: a disabled provider's
+            // shutdown and drop waited for ever for a thread it never had).
             wake.ended();
         }
         TracerProvider {
@@ -1481,15 +1489,19 @@ thread_local! {
 /// [`TracerProvider::shutdown_on_drop`]). Keep it in `main`: an early return (`?`) or
 /// a panic that unwinds then still exports the spans that wait, where an installed
 /// provider, never dropped, would lose them uncounted at exit. A shutdown error goes
-/// to stderr.
+/// to stderr (spans still running, with nothing lost, are not an error worth a line:
+/// tasks a runtime drops after `main` hold them on every exit).
 #[must_use = "the provider is shut down when the guard is dropped: bind it (`let _guard = ...`)"]
 #[derive(Debug)]
 pub struct ShutdownGuard(&'static TracerProvider);
 
 impl Drop for ShutdownGuard {
     fn drop(&mut self) {
-        if let Err(e) = self.0.shutdown() {
-            report_shutdown_error(&e);
+        match self.0.shutdown() {
+            // Spans still running alone (tasks a runtime drops after `main`) are not
+            // said: on every exit, that would be noise (as a dropped provider's).
+            Ok(()) | Err(ExportError::SpansLost { lost: 0, .. }) => {}
+            Err(e) => report_shutdown_error(&e),
         }
     }
 }
@@ -1937,6 +1949,56 @@ mod tests {
         drop(provider);
         drop(running);
         assert_eq!(reports(), Vec::<String>::new());
+    }
+
+    /// Regression (found by review): a disabled provider (`OTEL_SDK_DISABLED`, the
+    /// fallback of `tracer()` in a program that installs none) started an export thread
+    /// that woke every scheduled delay for the life of the process, to export nothing.
+    #[test]
+    fn a_disabled_provider_starts_no_export_thread() {
+        let off = TracerProvider::builder()
+            .config(TracerConfig::new("off").with_enabled(false))
+            .build();
+        assert!(off.thread.lock().unwrap().is_none());
+        assert!(!off.tracer().start_span("x").is_recording());
+        off.flush().unwrap();
+        off.shutdown().unwrap();
+        let on = TracerProvider::builder().build();
+        assert!(on.thread.lock().unwrap().is_some());
+        on.shutdown().unwrap();
+    }
+
+    /// Regression (found by review): a `ShutdownGuard` said "0 spans were lost and 1
+    /// were still running" at every exit where a task still held a span (a
+    /// `#[tokio::main]` whose runtime drops its tasks after `main`), which a dropped
+    /// provider leaves out as noise. It says what was lost, as the drop does.
+    #[test]
+    fn a_shutdown_guard_is_quiet_about_spans_still_running_alone() {
+        let reports = || SHUTDOWN_REPORTS.with(|r| std::mem::take(&mut *r.borrow_mut()));
+        let build = |exporter| -> &'static TracerProvider {
+            Box::leak(Box::new(
+                TracerProvider::builder()
+                    .config(TracerConfig::new("guarded"))
+                    .exporter(exporter)
+                    .build(),
+            ))
+        };
+        let provider = build(SharedExporter::discard());
+        let running = provider.tracer().start_span("held by a task");
+        drop(provider.shutdown_on_drop());
+        drop(running);
+        assert_eq!(reports(), Vec::<String>::new());
+        // A loss is said, with what was still running.
+        let provider = build(SharedExporter::new(Fails));
+        provider.tracer().start_span("lost").end();
+        let running = provider.tracer().start_span("held by a task");
+        drop(provider.shutdown_on_drop());
+        drop(running);
+        let lost = ExportError::SpansLost {
+            lost: 1,
+            running: 1,
+        };
+        assert_eq!(reports(), [format!("picotrace: at shutdown: {lost}\n")]);
     }
 
     /// Regression: a span dropped at a full arena and reported lost by a flush, which

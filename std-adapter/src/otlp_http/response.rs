@@ -767,4 +767,59 @@ mod tests {
             Some("bad json")
         );
     }
+
+    /// Every reader of a collector's answer takes any bytes without panicking: random
+    /// bytes, and valid answers cut, with bytes flipped, inserted and removed (no fuzz
+    /// target reaches this crate; found by review).
+    #[test]
+    fn the_readers_take_any_bytes() {
+        let valid: [&[u8]; 4] = [
+            br#"{"partialSuccess":{"rejectedSpans":"3","errorMessage":"bad \ud83d\ude00 span"}}"#,
+            br#"{"code":3,"message":"bad json","details":[{"a":[1,2,{"b":null}]}]}"#,
+            // partial_success { rejected_spans: 3, error_message: "bad span" }
+            b"\x0a\x0c\x08\x03\x12\x08bad span",
+            // google.rpc.Status { code: 3, message: "bad" }
+            b"\x08\x03\x12\x03bad",
+        ];
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let alphabet = b"{}[]\":,0123456789-+.eE \\u\x00\x08\x0a\x12\x7f\xff\xc3truefalsn";
+        for round in 0..20_000 {
+            let mut body: Vec<u8> = if round % 2 == 0 {
+                let base = valid[(next() % 4) as usize];
+                base[..(next() as usize % (base.len() + 1))].to_vec()
+            } else {
+                Vec::new()
+            };
+            for _ in 0..(next() % 24) {
+                let byte = alphabet[(next() % alphabet.len() as u64) as usize];
+                let at = next() as usize % (body.len() + 1);
+                match next() % 3 {
+                    0 if !body.is_empty() => {
+                        let i = at.min(body.len() - 1);
+                        body[i] = byte;
+                    }
+                    1 if !body.is_empty() => {
+                        body.remove(at.min(body.len() - 1));
+                    }
+                    _ => body.insert(at, byte),
+                }
+            }
+            for json in [true, false] {
+                let _ = is_response(json, &body);
+            }
+            let _ = decode_json_response(&body);
+            let _ = decode_json_status_message(&body);
+            let _ = decode_proto_status_message(&body);
+            if let Some(p) = decode_proto_response(&body) {
+                // Read from the body (each invalid byte at most a 3-byte U+FFFD).
+                assert!(p.error_message.len() <= 3 * body.len(), "{body:?}");
+            }
+        }
+    }
 }
