@@ -79,6 +79,12 @@ impl Collector {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
+        // A listener that is not rotel's (the port taken between `free_port` and its
+        // bind): rotel exits soon after; it must still run a moment later.
+        std::thread::sleep(Duration::from_millis(200));
+        if let Ok(Some(status)) = collector.child.try_wait() {
+            return Err(format!("collector exited at start: {status}"));
+        }
         Ok(collector)
     }
 

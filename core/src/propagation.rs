@@ -1794,29 +1794,36 @@ mod tests {
         // A sampling state alone in `b3` takes precedence over `X-B3-Sampled` (the B3
         // spec: the single header "takes precedence"; `b3: 0` is an upstream's deny;
         // found by review: the multi headers' accept won).
-        for (single, sampled) in [("garbage", true), ("0", false), ("d", true), ("1", true)] {
+        // Each single value against an `X-B3-Sampled` that says the opposite where the
+        // single header has a say: (single, multi's sampled, sampled, debug).
+        for (single, multi_sampled, sampled, debug) in [
+            ("garbage", "1", true, false), // unusable: the multi headers' decision
+            ("garbage", "0", false, false),
+            ("0", "1", false, false), // the upstream's deny wins
+            ("1", "0", true, false),
+            ("d", "0", true, true),
+        ] {
             let mut headers = std::vec![("b3", single)];
             headers.extend(multi);
+            headers[3] = ("x-b3-sampled", multi_sampled);
             let cx = TraceContext::from_b3_headers(&headers[..]).unwrap();
             assert_eq!(
                 cx.trace_id().to_hex().as_str(),
                 "80f198ee56343ba864fe8b2a57d3eff7",
                 "{single}"
             );
-            assert_eq!(cx.is_sampled(), sampled, "{single}");
+            assert_eq!(cx.is_sampled(), sampled, "{single} over {multi_sampled}");
+            assert_eq!(
+                cx.flags().is_debug(),
+                debug,
+                "{single} over {multi_sampled}"
+            );
             // Without the multi headers, the single header's error.
             assert!(matches!(
                 TraceContext::from_b3_headers(&[("b3", single)]),
                 Err(ExtractError::B3(_))
             ));
         }
-        let mut headers = std::vec![("b3", "0")];
-        headers.extend(multi);
-        headers[3] = ("x-b3-sampled", "0");
-        let mut accept_over_deny = std::vec![("b3", "1")];
-        accept_over_deny.extend(&headers[1..]);
-        let cx = TraceContext::from_b3_headers(&accept_over_deny[..]).unwrap();
-        assert!(cx.is_sampled(), "b3: 1 over X-B3-Sampled: 0");
     }
 
     /// Regression (found by review): an empty `X-B3-ParentSpanId`, `X-B3-Sampled` or

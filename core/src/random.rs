@@ -583,11 +583,19 @@ mod tests {
     #[test]
     fn entropy_closure_fills_seed() {
         let mut calls = 0;
+        let pattern = |i: usize| (i as u8).wrapping_mul(37).wrapping_add(11);
         let mut entropy = |seed: &mut [u8]| {
             calls += 1;
-            seed.fill(1)
+            for (i, b) in seed.iter_mut().enumerate() {
+                *b = pattern(i);
+            }
         };
-        let _ = IdGenerator::from_entropy(&mut entropy);
+        let mut ids = IdGenerator::from_entropy(&mut entropy);
         assert_eq!(calls, 1);
+        // The generator is seeded with what the closure wrote (found by review: only
+        // the call was counted).
+        let mut seeded = IdGenerator::from_seed(core::array::from_fn(pattern));
+        assert_eq!(ids.span_id(), seeded.span_id());
+        assert_eq!(ids.trace_id(), seeded.trace_id());
     }
 }

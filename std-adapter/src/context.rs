@@ -786,15 +786,19 @@ mod tests {
         let _guard = enter(&outer);
         let span = tracer.start_span("request");
         let id = span.context().span_id;
-        let seen = block_on(
-            async {
-                let before = current_span_context().map(|c| c.span_id);
-                YieldOnce(false).await;
-                let after = current_span_context().map(|c| c.span_id);
-                (before, after)
-            }
-            .in_span(span),
-        );
+        let mut future = std::pin::pin!(async {
+            let before = current_span_context().map(|c| c.span_id);
+            YieldOnce(false).await;
+            let after = current_span_context().map(|c| c.span_id);
+            (before, after)
+        }
+        .in_span(span));
+        // Between polls the outer span is current again (found by review: only the
+        // end state was checked).
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        assert!(future.as_mut().poll(&mut cx).is_pending());
+        assert_eq!(current_span_context().map(|c| c.span_id), Some(outer_id));
+        let seen = block_on(future);
         assert_eq!(seen, (Some(id), Some(id)));
         assert_eq!(current_span_context().map(|c| c.span_id), Some(outer_id));
         drop(_guard);
@@ -808,15 +812,18 @@ mod tests {
         let outer = Baggage::parse("tier=gold");
         let guard = enter_baggage(outer);
         let inner = Baggage::parse("tenant=acme");
-        let seen = block_on(
-            async {
-                let before = current_baggage().map(|b| b.as_str().to_owned());
-                YieldOnce(false).await;
-                let after = current_baggage().map(|b| b.as_str().to_owned());
-                (before, after)
-            }
-            .with_baggage(inner),
-        );
+        let mut future = std::pin::pin!(async {
+            let before = current_baggage().map(|b| b.as_str().to_owned());
+            YieldOnce(false).await;
+            let after = current_baggage().map(|b| b.as_str().to_owned());
+            (before, after)
+        }
+        .with_baggage(inner));
+        // Between polls the outer baggage is current again.
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        assert!(future.as_mut().poll(&mut cx).is_pending());
+        assert_eq!(current_baggage().unwrap().as_str(), "tier=gold");
+        let seen = block_on(future);
         let tenant = Some("tenant=acme".to_owned());
         assert_eq!(seen, (tenant.clone(), tenant));
         assert_eq!(current_baggage().unwrap().as_str(), "tier=gold");

@@ -270,18 +270,16 @@ fn concurrent_exports_keep_requests_in_flight_together_and_count_every_span() {
     for _ in 0..300 {
         provider.tracer().start_span("x").end();
     }
-    let started = Instant::now();
     provider.flush().unwrap();
-    let took = started.elapsed();
     {
         let s = fake.state.lock().unwrap();
+        // Three in flight at once (what a bound on the flush's duration also claimed,
+        // timed: dropped, found by review).
         assert_eq!(s.most_sending, 3, "requests in flight at once");
         let mut senders = s.senders.clone();
         senders.sort();
         assert_eq!(senders, ["pt-export", "pt-export-1", "pt-export-2"]);
     }
-    // One at a time would take 900 ms.
-    assert!(took < Duration::from_millis(750), "{took:?}");
     assert_eq!(fake.spans_received(), 300);
     assert_balanced(&exporter.stats());
 
@@ -952,7 +950,7 @@ fn otlp_batch(url: String, config: BatchConfig) -> (Arc<OtlpHttpExporter>, Batch
 }
 
 /// `OtlpHttpExporter` shares itself between workers: with two, two requests are in
-/// flight at once over two connections (the server answers each after 300 ms), and its
+/// flight at once over two connections (the server answers each after 500 ms), and its
 /// own stats count what both sent.
 #[test]
 fn an_otlp_exporter_sends_concurrent_requests_over_its_connections() {
@@ -977,13 +975,16 @@ fn an_otlp_exporter_sends_concurrent_requests_over_its_connections() {
     for _ in 0..100 {
         provider.tracer().start_span("x").end();
     }
-    let started = Instant::now();
     provider.flush().unwrap();
-    let took = started.elapsed();
-    // One at a time: 1 s at least.
-    assert!(took < Duration::from_millis(850), "{took:?}");
     assert_eq!(spans_in(&server), 100);
-    assert_eq!(server.requests().len(), 2);
+    let requests = server.requests();
+    assert_eq!(requests.len(), 2);
+    // The second arrived before the first was answered (one at a time, it would have
+    // come 500 ms after it at the earliest): shown by the server's arrival times, not
+    // by a bound on the flush's duration (found by review: timed, it could flake).
+    let (a, b) = (requests[0].at, requests[1].at);
+    let apart = a.max(b).duration_since(a.min(b));
+    assert!(apart < Duration::from_millis(500), "{apart:?}");
     let s = exporter.stats();
     assert_eq!((s.exported, s.batches), (100, 2));
     provider.shutdown().unwrap();

@@ -77,9 +77,13 @@ fn an_http_call_is_traced_until_its_body_is_read() {
     assert_eq!(call.attr("server.port"), Some("8081"));
     assert_eq!(call.attr("http.response.status_code"), Some("200"));
     assert_eq!(call.status, "Unset");
-    // The server was told the call's own span as its parent.
+    // The server was told the call's own span as its parent, in the parent's trace,
+    // sampled, its trace id random (W3C Level 2: flags 03) (found by review: only the
+    // span id field was checked).
     let traceparent = sent.lock().unwrap()[0].clone();
-    assert_eq!(traceparent.split('-').nth(2), Some(call.span_id.as_str()));
+    let trace_id = parent.context().trace_id.to_string();
+    assert_eq!(call.trace_id, trace_id);
+    assert_eq!(traceparent, format!("00-{trace_id}-{}-03", call.span_id));
 }
 
 #[test]

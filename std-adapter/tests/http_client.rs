@@ -43,10 +43,14 @@ fn a_call_is_a_child_of_the_current_span_and_carries_its_context_and_baggage() {
         .span_context
         .span_id
         .to_string();
+    // The whole header: the parent's trace, the call's span, sampled with a random trace
+    // id (W3C Level 2: flags 03) (found by review: only the span id field was checked).
+    let trace_id = parent.context().trace_id.to_string();
     let traceparent = headers["traceparent"].to_str().unwrap();
-    assert_eq!(traceparent.split('-').nth(2), Some(span_id.as_str()));
+    assert_eq!(traceparent, format!("00-{trace_id}-{span_id}-03"));
     assert_eq!(headers["baggage"], "tenant=acme");
     let span = ended(&provider, &kept, || call.finish(http::StatusCode::OK));
+    assert_eq!(span.trace_id, trace_id);
     assert_eq!(span.name, "GET");
     assert_eq!(span.kind, SpanKind::Client);
     assert_eq!(span.span_id, span_id);

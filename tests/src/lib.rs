@@ -176,6 +176,16 @@ pub fn accepting_or_exited(
         );
         std::thread::sleep(Duration::from_millis(50));
     }
+    // Someone listens; it may be another test's server that took the port first, while
+    // the child, refused it, exits (found by review: taken for the child, the test then
+    // sent its spans to the wrong server). The child must still run a moment later.
+    let settled = Instant::now() + Duration::from_millis(200);
+    while Instant::now() < settled {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(status);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
     Ok(())
 }
 
@@ -367,8 +377,10 @@ pub fn sigterm_cuts_off_a_hung_request(bin: &str) {
     let collector = Collector::start();
     let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let silent_addr = silent.local_addr().unwrap();
+    let (called, call_made) = std::sync::mpsc::channel();
     let holder = std::thread::spawn(move || {
         let (mut conn, _) = silent.accept().unwrap();
+        let _ = called.send(());
         let mut sink = [0u8; 1024];
         while matches!(conn.read(&mut sink), Ok(n) if n > 0) {}
     });
@@ -382,8 +394,12 @@ pub fn sigterm_cuts_off_a_hung_request(bin: &str) {
         let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
         http_get(port, "/checkout", &[("traceparent", traceparent)])
     });
-    // The checkout is waiting on the silent downstream.
-    std::thread::sleep(Duration::from_millis(300));
+    // The checkout is waiting on the silent downstream: its call was taken (found by
+    // review: a 300 ms sleep stood in for that, and on a loaded machine the signal
+    // could come before the call).
+    call_made
+        .recv_timeout(Duration::from_secs(20))
+        .expect("the checkout called the silent downstream");
     let killed = Command::new("kill")
         .args(["-TERM", &server.child.id().to_string()])
         .status()
@@ -399,6 +415,61 @@ pub fn sigterm_cuts_off_a_hung_request(bin: &str) {
     assert!(!status.success(), "{status}: {stderr}");
     assert!(stderr.contains("still running"), "{stderr}");
     let _ = client.join();
+    drop(holder);
+}
+
+/// Starts example server `bin` exporting to a collector that takes requests and never
+/// answers (an export timeout of 30 s), serves a checkout, then sends SIGTERM every
+/// 200 ms: the first stops the server, and one that comes while the provider waits for
+/// the export stops the process at once, status 130 (found by review: nothing listened
+/// for signals then, and Ctrl-C did nothing until the export timed out).
+///
+/// # Panics
+/// When a check fails (a test helper).
+#[cfg(unix)]
+pub fn a_second_signal_stops_a_slow_shutdown(bin: &str) {
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent_addr = silent.local_addr().unwrap();
+    let holder = std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for conn in silent.incoming().take(8) {
+            held.push(conn);
+        }
+    });
+    let mut server = Server::start(
+        Command::new(bin)
+            .args(["--port", "0", "--requests", "0", "--grace-ms", "300"])
+            .env(
+                "OTEL_EXPORTER_OTLP_ENDPOINT",
+                format!("http://{silent_addr}"),
+            )
+            .env("OTEL_EXPORTER_OTLP_TIMEOUT", "30000")
+            .env("OTEL_TRACES_EXPORTER", "otlp"),
+    );
+    let answer = http_get(server.port, "/checkout", &[]);
+    assert!(answer.starts_with("HTTP/1.1 "), "{answer}");
+    let signalled = Instant::now();
+    let status = loop {
+        let _ = Command::new("kill")
+            .args(["-TERM", &server.child.id().to_string()])
+            .status();
+        std::thread::sleep(Duration::from_millis(200));
+        if let Some(status) = server.child.try_wait().expect("wait") {
+            break status;
+        }
+        if signalled.elapsed() > Duration::from_secs(20) {
+            let _ = server.child.kill();
+            panic!(
+                "still running 20 s after the first signal: {}",
+                server.stderr()
+            );
+        }
+    };
+    let took = signalled.elapsed();
+    let stderr = server.stderr();
+    assert!(took < Duration::from_secs(10), "{took:?}: {stderr}");
+    assert_eq!(status.code(), Some(130), "{status}: {stderr}");
+    assert!(stderr.contains("not waiting for the export"), "{stderr}");
     drop(holder);
 }
 

@@ -703,11 +703,14 @@ mod tests {
         with_sample_batch(|batch| {
             let queue = FrameQueue::<4096>::new();
             let mut encoder = FrameEncoder::<400>::new();
-            queue.ring.try_with(|_| {
-                let _ = encoder.encode_batch(batch, |chunk| {
+            let result = queue.ring.try_with(|_| {
+                encoder.encode_batch(batch, |chunk| {
                     embedded_io::Write::write_all(&mut &queue, chunk).is_ok()
-                });
+                })
             });
+            // The export fails: no frame reached the ring (found by review: the result
+            // was not looked at).
+            assert!(matches!(result, Some(Err(_))), "{result:?}");
             let lost = encoder.stats().write_errors;
             assert!(lost > 0);
             assert_eq!(u64::from(queue.stats().frames_dropped), u64::from(lost));
