@@ -76,6 +76,33 @@ pub fn grace_arg() -> Result<std::time::Duration, String> {
         .map_err(|e| format!("--grace-ms: {e}"))
 }
 
+/// Writes a line to stderr, ignoring errors: `eprintln!` panics when stderr is closed
+/// (`server 2>&- ` or a reader gone: `server 2>&1 | head -1`), which would take a
+/// request, or the spans waiting for export, down with it (found by review).
+#[macro_export]
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
+/// Ends `main` with what `run` returned: success, or the error's message on stderr
+/// (its `Display`; found by review: `main` returning the `Result` printed its `Debug`
+/// form, `Error: SpansLost { lost: 4, running: 0 }`) and status 1.
+pub fn exit_code(
+    name: &str,
+    run: Result<(), Box<dyn std::error::Error>>,
+) -> std::process::ExitCode {
+    match run {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            say!("{name}: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
 /// Runs `serve` (an axum server with a graceful shutdown that calls
 /// `stopping.notify_one()` when it begins) until it returns, or until `grace` after it
 /// began stopping, or a second Ctrl-C / SIGTERM: requests still in flight then are cut
@@ -106,7 +133,7 @@ where
     tokio::select! {
         result = serve.into_future() => result.map(|()| true),
         () = cut_off => {
-            eprintln!("{name}: requests still in flight after {grace:?}: stopping without them");
+            say!("{name}: requests still in flight after {grace:?}: stopping without them");
             Ok(false)
         }
     }
@@ -124,10 +151,22 @@ pub fn shut_down(
     finished: bool,
     name: &str,
 ) -> Result<(), String> {
+    // A signal while the provider exports what is left (up to the export timeout, for
+    // a collector that does not answer) stops the process at once, as one during the
+    // grace period does (found by review: tokio's handlers kept the signal, and nothing
+    // listened). The runtime's other workers run this while `shutdown` blocks here.
+    if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+        let name = name.to_owned();
+        runtime.spawn(async move {
+            stop_signal().await;
+            say!("{name}: stopped again: not waiting for the export");
+            std::process::exit(130);
+        });
+    }
     let result = provider.shutdown().map_err(|e| e.to_string());
     if !finished {
         if let Err(e) = &result {
-            eprintln!("{name}: {e}");
+            say!("{name}: {e}");
         }
         std::process::exit(i32::from(result.is_err()));
     }
@@ -235,6 +274,37 @@ pub fn tiny_http_server(
     Ok(server)
 }
 
+/// Checks the command line: `--name value` pairs of the `known` names only (found by
+/// review: a misspelt flag, `--requests=1`, or a flag without its value fell back to
+/// the default without a word, and a server meant to serve one request ran for ever).
+///
+/// # Errors
+/// What is wrong, with the names known.
+pub fn check_args(known: &[&str]) -> Result<(), String> {
+    check_args_of(std::env::args().skip(1), known)
+}
+
+fn check_args_of(args: impl Iterator<Item = String>, known: &[&str]) -> Result<(), String> {
+    let flags = || {
+        known
+            .iter()
+            .map(|k| format!("--{k} VALUE"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut args = args;
+    while let Some(flag) = args.next() {
+        let name = flag.strip_prefix("--").unwrap_or_default();
+        if !known.contains(&name) {
+            return Err(format!("unknown argument {flag:?} (known: {})", flags()));
+        }
+        if args.next().is_none() {
+            return Err(format!("{flag} needs a value"));
+        }
+    }
+    Ok(())
+}
+
 /// Returns the value after `--name` on the command line, or `default`.
 pub fn arg(name: &str, default: &str) -> String {
     let flag = format!("--{name}");
@@ -319,13 +389,31 @@ pub fn only_get(
         }
     }
     if let Err(e) = request.respond(response) {
-        eprintln!("could not answer (client gone?): {e}");
+        say!("could not answer (client gone?): {e}");
     }
     None
 }
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn only_known_flags_with_values_are_taken() {
+        let check = |args: &[&str]| {
+            super::check_args_of(args.iter().map(|a| (*a).to_owned()), &["port", "requests"])
+        };
+        assert_eq!(check(&[]), Ok(()));
+        assert_eq!(check(&["--port", "0", "--requests", "1"]), Ok(()));
+        for bad in [
+            &["--reqests", "1"][..],
+            &["--requests=1"],
+            &["--requests"],
+            &["port", "0"],
+            &["--port", "0", "extra"],
+        ] {
+            assert!(check(bad).is_err(), "{bad:?}");
+        }
+    }
+
     use super::url_without_credentials;
 
     #[test]

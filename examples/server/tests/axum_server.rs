@@ -143,6 +143,14 @@ fn sigterm_cuts_off_a_request_that_does_not_finish() {
     picotrace_tests::sigterm_cuts_off_a_hung_request(env!("CARGO_BIN_EXE_axum_server"));
 }
 
+/// Regression (found by review): a signal while the provider waited for its export (a
+/// collector that does not answer) did nothing until the export timed out.
+#[cfg(unix)]
+#[test]
+fn a_second_signal_stops_a_slow_shutdown() {
+    picotrace_tests::a_second_signal_stops_a_slow_shutdown(env!("CARGO_BIN_EXE_axum_server"));
+}
+
 /// Regression (found by review): axum's `get` serves `HEAD` too, and the example
 /// recorded a `HEAD /checkout` as `GET /checkout` (console export, read back).
 #[test]

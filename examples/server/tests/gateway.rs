@@ -268,9 +268,15 @@ fn sigterm_stops_the_tiny_http_servers_and_exports_their_spans() {
         // The gateway calls a port where nothing listens: it answers 502, its spans
         // are recorded all the same.
         let dead = free_port().to_string();
+        // The downstream takes no `--downstream` (its arguments are checked).
+        let args: Vec<String> = if bin.ends_with("gateway") {
+            vec!["--downstream".into(), format!("http://127.0.0.1:{dead}")]
+        } else {
+            Vec::new()
+        };
         let mut server = Server::start(&mut command(
             bin,
-            &["--downstream".into(), format!("http://127.0.0.1:{dead}")],
+            &args,
             &[
                 ("OTEL_TRACES_EXPORTER", "otlp"),
                 ("OTEL_SERVICE_NAME", service),
@@ -380,4 +386,41 @@ fn head_is_served_like_get_without_a_body() {
     assert!(server.contains("SERVER \"HEAD /search\""), "{server}");
     assert!(server.contains("http.request.method=\"HEAD\""), "{server}");
     assert!(server.contains("http.response.status_code=200"), "{server}");
+}
+
+/// Regression (found by review): the servers wrote to stderr with `eprintln!`, which
+/// panics once stderr is closed (`downstream 2>&1 | head -1` after one line): the
+/// server died before it listened. It now serves with nowhere to write.
+#[test]
+fn a_closed_stderr_does_not_stop_a_server() {
+    let port = free_port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_downstream"))
+        .args(["--port", &port.to_string(), "--requests", "1"])
+        .env("OTEL_TRACES_EXPORTER", "none")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run downstream");
+    // The read end closed: every write to stderr fails (EPIPE).
+    drop(child.stderr.take());
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("the server exited before it listened: {status}");
+        }
+        assert!(std::time::Instant::now() < deadline, "never listened");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let response = http_get(port, "/rank", &[]);
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(std::time::Instant::now() < deadline, "did not exit");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "{status}");
 }

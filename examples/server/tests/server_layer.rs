@@ -1,4 +1,5 @@
-//! picotrace-std's `ServerLayer` under axum's `route_layer`, as the README shows it:
+//! picotrace-std's `ServerLayer` under axum's `route_layer` (the README shows `.layer`,
+//! tested in `router_layer_names_spans_by_route_and_traces_404s`):
 //! a real request over TCP gets a server span named by the route axum matched, parented
 //! by the caller's `traceparent`, current in the handler; a streamed response body is
 //! covered by the span.

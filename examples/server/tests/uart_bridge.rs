@@ -127,6 +127,68 @@ fn the_bridge_takes_the_exporters_settings_from_the_environment() {
     );
 }
 
+/// Regression (found by review): the collector's `rejected_spans` was summed as it
+/// came, so a collector (or a gateway) that answered `u64::MAX` twice overflowed the
+/// bridge's counter: a panic in debug builds, which CI's firmware step runs.
+#[test]
+fn a_collector_s_rejected_count_cannot_overflow_the_counters() {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = std::thread::spawn(move || {
+        let body = br#"{"partialSuccess":{"rejectedSpans":"18446744073709551615"}}"#;
+        let mut answered = 0;
+        // One connection, kept alive, or one per request: answer two requests.
+        while answered < 2 {
+            let (mut stream, _) = listener.accept().unwrap();
+            stream
+                .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+                .unwrap();
+            let mut buf = [0u8; 4096];
+            while answered < 2 {
+                let mut request = Vec::new();
+                while !request.windows(7).any(|w| w == b"payload") {
+                    let n = stream.read(&mut buf).unwrap_or(0);
+                    if n == 0 {
+                        break;
+                    }
+                    request.extend_from_slice(&buf[..n]);
+                }
+                if request.is_empty() {
+                    break;
+                }
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+                    body.len()
+                );
+                let _ = stream.write_all(head.as_bytes());
+                let _ = stream.write_all(body);
+                answered += 1;
+            }
+        }
+    });
+    let mut frames = Vec::new();
+    for _ in 0..2 {
+        picotrace::wire::frame::encode_with(b"payload", |chunk| frames.extend_from_slice(chunk));
+    }
+    let mut child = spawn_bridge(&format!("http://127.0.0.1:{port}"), "5000");
+    child.stdin.take().unwrap().write_all(&frames).unwrap();
+    let out = child.wait_with_output().unwrap();
+    server.join().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("forwarded 2,"), "{stdout}");
+    assert!(
+        stdout.contains(&format!("spans rejected {}", u64::MAX)),
+        "{stdout}"
+    );
+}
+
 /// Starts the bridge on its stdin (all three streams piped), forwarding to `endpoint`
 /// with an export timeout of `timeout_ms`.
 fn spawn_bridge(endpoint: &str, timeout_ms: &str) -> std::process::Child {

@@ -57,7 +57,12 @@ struct App {
 }
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() -> std::process::ExitCode {
+    picotrace_examples::exit_code("axum_server", run().await)
+}
+
+async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    picotrace_examples::check_args(&["port", "requests", "grace-ms", "inventory"])?;
     let provider = picotrace_std::init_from_env()?;
     let port = arg("port", "8080");
     let requests = picotrace_examples::requests_arg()?;
@@ -68,12 +73,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // printed port 0 and called itself there).
     let addr = listener.local_addr()?;
     let grace = picotrace_examples::grace_arg()?;
+    // Without a trailing slash: `{base}/inventory`.
+    let base = arg("inventory", &format!("http://{addr}"))
+        .trim_end_matches('/')
+        .to_owned();
+    // Refused at start (found by review: a bad URL gave a 502 on every checkout, with
+    // no span and nothing said).
+    reqwest::Url::parse(&format!("{base}/inventory"))
+        .map_err(|e| format!("--inventory {base}: not a URL: {e}"))?;
     let app = App {
         provider,
-        // Without a trailing slash: `{base}/inventory`.
-        base: arg("inventory", &format!("http://{addr}"))
-            .trim_end_matches('/')
-            .to_owned(),
+        base,
         // A bound on each call (reqwest sets none: a downstream that never answers
         // would hold its request, and a graceful shutdown, for good).
         client: reqwest::Client::builder()
@@ -89,13 +99,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .route("/checkout", get(checkout))
         .route("/inventory", get(inventory))
         .with_state(app);
-    eprintln!("axum_server listening on {addr}");
+    picotrace_examples::say!("axum_server listening on {addr}");
     let serve = axum::serve(listener, router).with_graceful_shutdown({
         let stopping = Arc::clone(&stopping);
         async move {
             tokio::select! {
                 () = done.notified() => {}
-                () = picotrace_examples::stop_signal() => eprintln!("axum_server: stopping"),
+                () = picotrace_examples::stop_signal() => picotrace_examples::say!("axum_server: stopping"),
             }
             stopping.notify_one();
         }
@@ -107,7 +117,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // or shutdown says how many were lost.
     // Its message, not its `Debug` form, if spans were lost or still running.
     picotrace_examples::shut_down(provider, finished, "axum_server")?;
-    eprintln!("axum_server: every span exported");
+    picotrace_examples::say!("axum_server: every span exported");
     Ok(())
 }
 

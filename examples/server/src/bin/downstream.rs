@@ -9,14 +9,19 @@
 use picotrace::{semconv, Baggage};
 use picotrace_examples::{arg, TinyHttpHeaders};
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> std::process::ExitCode {
+    picotrace_examples::exit_code("downstream", run())
+}
+
+fn run() -> Result<(), Box<dyn std::error::Error>> {
+    picotrace_examples::check_args(&["port", "requests"])?;
     let provider = picotrace_std::init_from_env()?;
     let port = arg("port", "8081");
     let requests = picotrace_examples::requests_arg()?; // 0: serve forever
                                                         // Ctrl-C or SIGTERM ends the loop below: the provider is shut down, its spans sent.
     let server = picotrace_examples::tiny_http_server(&port, "downstream")?;
     // The address bound: `--port 0` picks a free port (found by review: it printed 0).
-    eprintln!("downstream listening on {}", server.server_addr());
+    picotrace_examples::say!("downstream listening on {}", server.server_addr());
     for (n, request) in server.incoming_requests().enumerate() {
         let Some((request, _, method, name)) =
             picotrace_examples::only_get(provider, request, &["/rank"])
@@ -47,7 +52,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         span.set_attribute(semconv::HTTP_RESPONSE_STATUS_CODE, 200);
         span.end();
         if let Err(e) = request.respond(tiny_http::Response::from_string("[3,1,2]")) {
-            eprintln!("downstream: could not answer (client gone?): {e}");
+            picotrace_examples::say!("downstream: could not answer (client gone?): {e}");
         }
         if requests != 0 && n + 1 >= requests {
             break;

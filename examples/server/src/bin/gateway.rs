@@ -18,7 +18,12 @@ use picotrace::{semconv, Baggage};
 use picotrace_examples::{arg, TinyHttpHeaders};
 use picotrace_std::HashMapInjector;
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> std::process::ExitCode {
+    picotrace_examples::exit_code("gateway", run())
+}
+
+fn run() -> Result<(), Box<dyn std::error::Error>> {
+    picotrace_examples::check_args(&["port", "requests", "downstream"])?;
     let provider = picotrace_std::init_from_env()?;
     let port = arg("port", "8080");
     let downstream = arg("downstream", "http://127.0.0.1:8081");
@@ -26,7 +31,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                                                         // Ctrl-C or SIGTERM ends the loop below: the provider is shut down, its spans sent.
     let server = picotrace_examples::tiny_http_server(&port, "gateway")?;
     // The address bound: `--port 0` picks a free port (found by review: it printed 0).
-    eprintln!(
+    picotrace_examples::say!(
         "gateway listening on {}, calling {downstream}",
         server.server_addr()
     );
@@ -66,7 +71,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 // The caller's baggage is full: forward it as it came.
                 baggage_skipped += 1;
                 span.set_attribute("baggage.tenant_skipped", true);
-                eprintln!(
+                picotrace_examples::say!(
                     "gateway: tenant.name not added to baggage ({baggage_skipped} so far): {e}"
                 );
             }
@@ -113,12 +118,23 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     call.set_error("");
                     false
                 } else {
-                    let body = resp.body_mut().read_to_string().unwrap_or_default();
-                    span.add_event_with_attributes(
-                        "ranked",
-                        &[picotrace::KeyValue::new("body.len", body.len() as u32)],
-                    );
-                    true
+                    // A body that cannot be read fails the call as a lost connection
+                    // does (found by review: it was read as an empty success, 200).
+                    match resp.body_mut().read_to_string() {
+                        Ok(body) => {
+                            span.add_event_with_attributes(
+                                "ranked",
+                                &[picotrace::KeyValue::new("body.len", body.len() as u32)],
+                            );
+                            true
+                        }
+                        Err(e) => {
+                            call.set_attribute(semconv::ERROR_TYPE, error_type(&e));
+                            call.record_error(&e);
+                            call.set_error("downstream body unreadable");
+                            false
+                        }
+                    }
                 }
             }
             Err(e) => {
@@ -142,7 +158,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let response = tiny_http::Response::from_string(format!("trace {trace_id}\n"))
             .with_status_code(status);
         if let Err(e) = request.respond(response) {
-            eprintln!("gateway: could not answer (client gone?): {e}");
+            picotrace_examples::say!("gateway: could not answer (client gone?): {e}");
         }
         if requests != 0 && n + 1 >= requests {
             break;

@@ -15,7 +15,11 @@ use std::collections::HashMap;
 
 use picotrace_std::{ConsoleExporter, EnvConfig, HashMapCarrier, HashMapInjector, SharedExporter};
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> std::process::ExitCode {
+    picotrace_examples::exit_code("quickstart", run())
+}
+
+fn run() -> Result<(), Box<dyn std::error::Error>> {
     let mut env = EnvConfig::from_env();
     for warning in &env.warnings {
         warn(format_args!("{warning}"));

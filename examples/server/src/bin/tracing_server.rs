@@ -51,7 +51,12 @@ struct App {
 }
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() -> std::process::ExitCode {
+    picotrace_examples::exit_code("tracing_server", run().await)
+}
+
+async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    picotrace_examples::check_args(&["port", "requests", "grace-ms", "inventory"])?;
     let provider = picotrace_std::init_from_env()?;
     tracing::subscriber::set_global_default(
         tracing_subscriber::registry().with(TracingLayer::new(provider.tracer())),
@@ -80,14 +85,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .route("/checkout", get(checkout))
         .route("/inventory", get(inventory))
         .with_state(app);
-    eprintln!("tracing_server listening on {addr}");
+    picotrace_examples::say!("tracing_server listening on {addr}");
     let stopping = Arc::new(tokio::sync::Notify::new());
     let serve = axum::serve(listener, router).with_graceful_shutdown({
         let stopping = Arc::clone(&stopping);
         async move {
             tokio::select! {
                 () = done.notified() => {}
-                () = picotrace_examples::stop_signal() => eprintln!("tracing_server: stopping"),
+                () = picotrace_examples::stop_signal() => picotrace_examples::say!("tracing_server: stopping"),
             }
             stopping.notify_one();
         }
@@ -97,7 +102,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         picotrace_examples::serve_within_grace(serve, stopping, grace, "tracing_server").await?;
     // Its message, not its `Debug` form, if spans were lost or still running.
     picotrace_examples::shut_down(provider, finished, "tracing_server")?;
-    eprintln!("tracing_server: every span exported");
+    picotrace_examples::say!("tracing_server: every span exported");
     Ok(())
 }
 

@@ -56,6 +56,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 
 use picotrace::wire::frame::{Decoder, FrameError, CRC_LEN};
+use picotrace_examples::say;
 use picotrace_std::otlp_http::{traces_url_from_base, Protocol};
 use picotrace_std::{EnvConfig, OtlpHttpExporter};
 
@@ -69,16 +70,6 @@ const HELP: &str = "help";
 /// The largest `--max-frame` (16 MiB): far above what a UART carries between two
 /// exports, small enough that the frame buffer is always allocated.
 const MAX_FRAME: usize = 16 * 1024 * 1024;
-
-/// Writes a line to stderr, ignoring errors: `eprintln!` panics when stderr is a
-/// closed pipe (`uart_bridge ... 2>&1 | head`), and the bridge then died without its
-/// counters (found by review).
-macro_rules! say {
-    ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        let _ = writeln!(std::io::stderr(), $($arg)*);
-    }};
-}
 
 /// What the bridge did, printed at exit.
 #[derive(Debug, Default)]
@@ -394,7 +385,11 @@ fn forward(exporter: &OtlpHttpExporter, payload: &[u8], counters: &mut Counters)
     match exporter.send(payload) {
         Ok(outcome) => {
             counters.forwarded += 1;
-            counters.spans_rejected += outcome.rejected_spans;
+            // The collector's number, unchecked (found by review: a collector that
+            // answered `u64::MAX` overflowed the sum, a panic in debug builds).
+            counters.spans_rejected = counters
+                .spans_rejected
+                .saturating_add(outcome.rejected_spans);
             say!(
                 "uart_bridge: frame of {} bytes forwarded: HTTP {}{}",
                 payload.len(),

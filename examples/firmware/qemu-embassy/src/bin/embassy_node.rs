@@ -66,7 +66,6 @@ type AppTracer = Tracer<&'static Arena, &'static EmbassyClock, Exporter, ParentB
 static ARENA: Arena = Arena::new();
 static CLOCK: EmbassyClock = EmbassyClock::new(Timestamp::ZERO);
 static FRAMES: FrameQueue<QUEUE_BYTES> = FrameQueue::new();
-/// Built at run time (its id seed comes from the board), then lent to every task.
 /// The tracer is a plain `static`, built at compile time and seeded in `main` (spans
 /// started before that are not recorded).
 static TRACER: AppTracer = Tracer::unseeded(
