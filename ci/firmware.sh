@@ -232,13 +232,17 @@ step_run_footprint() {
 # ---- e2e ------------------------------------------------------------------------------
 
 PIDS=()
+# Stops what this script started and still runs: only its own running jobs (`jobs -pr`),
+# not every PID it ever started; one already waited for may since name an unrelated
+# process (found by review).
 cleanup() {
-    local pid
+    local pid live
+    live=" $(jobs -pr | tr '\n' ' ') "
     for pid in "${PIDS[@]}"; do
-        kill "$pid" 2>/dev/null || true
+        [[ "$live" == *" $pid "* ]] && kill "$pid" 2>/dev/null || true
     done
     for pid in "${PIDS[@]}"; do
-        wait "$pid" 2>/dev/null || true
+        [[ "$live" == *" $pid "* ]] && wait "$pid" 2>/dev/null || true
     done
 }
 
