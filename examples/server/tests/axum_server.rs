@@ -161,3 +161,31 @@ fn a_head_request_is_recorded_as_head() {
         "{checkout}"
     );
 }
+
+/// Regression (found by review): an `--inventory` that is no URL was taken, and every
+/// checkout then answered 502 with no client span and nothing said. It is refused at
+/// start.
+#[test]
+fn a_bad_inventory_url_is_refused_at_start() {
+    use std::io::Read as _;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_axum_server"))
+        .args(["--port", "0", "--inventory", "not a url"])
+        .env("OTEL_TRACES_EXPORTER", "none")
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run axum_server");
+    // Bounded: a server that took the URL would serve for ever (killed, and failed).
+    let status = picotrace_tests::wait_exit(
+        &mut child,
+        std::time::Duration::from_secs(20),
+        "axum_server with a bad --inventory",
+    );
+    let mut stderr = String::new();
+    let _ = child.stderr.take().unwrap().read_to_string(&mut stderr);
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("--inventory not a url: not a URL"),
+        "{stderr}"
+    );
+}

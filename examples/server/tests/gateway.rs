@@ -424,3 +424,25 @@ fn a_closed_stderr_does_not_stop_a_server() {
     };
     assert!(status.success(), "{status}");
 }
+
+/// Regression (found by review): a downstream answer whose body could not be read (the
+/// connection closed before its `Content-Length` came) was taken as an empty success:
+/// the gateway answered 200. It is now a failed call: 502, and an Error client span.
+#[test]
+fn a_downstream_body_cut_short_is_a_failed_call() {
+    let downstream = TcpListener::bind("127.0.0.1:0").unwrap();
+    let downstream_port = downstream.local_addr().unwrap().port();
+    let cut: JoinHandle<()> = std::thread::spawn(move || {
+        let (mut conn, _) = downstream.accept().unwrap();
+        let mut request = [0u8; 4096];
+        let _ = conn.read(&mut request);
+        // 100 bytes said, 5 sent, then the connection closes.
+        let _ = conn.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nshort");
+    });
+    let mut gateway = console_gateway(downstream_port, 1);
+    let response = http_get(gateway.port, "/search", &[]);
+    assert!(response.starts_with("HTTP/1.1 502"), "{response}");
+    let (ok, stderr) = finish(&mut gateway);
+    assert!(ok, "{stderr}");
+    cut.join().unwrap();
+}
