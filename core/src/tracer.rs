@@ -1858,10 +1858,10 @@ where
         span.unstarted = Unstarted::new(span.unstarted.kind(), Unrecorded::Uncounted);
     }
 
-    /// A span started under `suppress_spans` (feature `std`): its parent's context passed on, no
-    /// record, no slot, and no owner, so that no later [`crate::Span::set_parent`]
-    /// (on whichever thread) gives it one (found by review: a disabled-tracer span
-    /// could be given a record there).
+    /// A span started under `suppress_spans` (feature `std`): its parent's context
+    /// passed on, no record, no slot, and no owner, so that no later
+    /// [`crate::Span::set_parent`] (on whichever thread) gives it one (found by review:
+    /// made by the disabled path, such a span could be given a record there).
     #[cold]
     #[inline(never)]
     fn start_suppressed<'t>(params: &StartParams<'_>) -> Span<'t> {

@@ -513,6 +513,7 @@ impl TracingLayer {
                     created: self.tracer.now(),
                     location: self.location.then_some(metadata),
                     thread,
+                    links: Vec::new(),
                 };
                 Deferreds::insert(&mut span.extensions_mut(), self.key(), deferred);
             }
@@ -593,7 +594,20 @@ where
         let Some(linked) = self.with_backing(&other, |other| other.trace_context()) else {
             return;
         };
-        self.with_backing(&span, |backing| backing.add_link(&linked, &[]));
+        let recording = self.with_backing(&span, |backing| {
+            backing.add_link(&linked, &[]);
+            backing.is_recording()
+        });
+        // A dropped root keeps it for the record `set_parent` may give it.
+        if recording == Some(false) && self.keeps_dropped_roots {
+            let mut extensions = span.extensions_mut();
+            let kept = extensions
+                .get_mut::<Deferreds>()
+                .and_then(|all| all.get_mut(Some(self.key())));
+            if let Some(deferred) = kept {
+                deferred.links.push(linked);
+            }
+        }
     }
 
     fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
@@ -884,6 +898,9 @@ impl TracingSpanExt for tracing::Span {
                 if let Some(thread) = &deferred.thread {
                     thread.attributes(span);
                 }
+                for link in &deferred.links {
+                    span.add_link(link, &[]);
+                }
                 deferred.fields.replay(&mut Fields(span, Recorded::Later));
             }
             true
@@ -1044,6 +1061,9 @@ struct Deferred {
     location: Option<&'static Metadata<'static>>,
     /// The thread that made it, when the layer writes threads.
     thread: Option<ThisThread>,
+    /// Spans it `follows_from` (found by review: a link added while it had no record
+    /// was lost).
+    links: Vec<TraceContext>,
 }
 
 impl Deferred {

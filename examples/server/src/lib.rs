@@ -77,7 +77,7 @@ pub fn grace_arg() -> Result<std::time::Duration, String> {
 }
 
 /// Writes a line to stderr, ignoring errors: `eprintln!` panics when stderr is closed
-/// (`server 2>&- ` or a reader gone: `server 2>&1 | head -1`), which would take a
+/// (`server 2>&-`, or a reader gone: `server 2>&1 | head -1`), which would take a
 /// request, or the spans waiting for export, down with it (found by review).
 #[macro_export]
 macro_rules! say {

@@ -863,6 +863,25 @@ fn a_span_given_its_record_by_set_parent_keeps_its_busy_and_idle_time() {
     assert!(attr(&request, "idle_ns").is_some());
 }
 
+/// Regression (found by review): a `follows_from` link on a dropped root was lost when
+/// `set_parent` gave the span a record (the link was added to a span with none);
+/// tracing-opentelemetry keeps links until its span starts. It is kept with the fields.
+#[test]
+fn a_dropped_root_keeps_its_follows_from_links_for_set_parent() {
+    let (t, remote) = roots_dropped_and_a_sampled_remote_parent();
+    let mut cause = None;
+    tracing::subscriber::with_default(t.subscriber(), || {
+        let a = tracing::info_span!("a");
+        a.set_parent(&remote);
+        cause = a.span_context();
+        let b = tracing::info_span!(parent: None, "b");
+        b.follows_from(&a);
+        b.set_parent(&remote);
+    });
+    let cause = cause.expect("a records under its sampled parent");
+    assert_eq!(t.named("b").links, [cause.span_id]);
+}
+
 /// A provider whose sampler drops every root (as a ratio sampler drops most), and a
 /// sampled remote parent to give its spans.
 fn roots_dropped_and_a_sampled_remote_parent() -> (Setup, TraceContext) {
