@@ -284,7 +284,7 @@ pub fn check_args(known: &[&str]) -> Result<(), String> {
     check_args_of(std::env::args().skip(1), known)
 }
 
-fn check_args_of(args: impl Iterator<Item = String>, known: &[&str]) -> Result<(), String> {
+fn check_args_of(mut args: impl Iterator<Item = String>, known: &[&str]) -> Result<(), String> {
     let flags = || {
         known
             .iter()
@@ -292,7 +292,6 @@ fn check_args_of(args: impl Iterator<Item = String>, known: &[&str]) -> Result<(
             .collect::<Vec<_>>()
             .join(", ")
     };
-    let mut args = args;
     while let Some(flag) = args.next() {
         let name = flag.strip_prefix("--").unwrap_or_default();
         if !known.contains(&name) {
@@ -396,6 +395,8 @@ pub fn only_get(
 
 #[cfg(test)]
 mod tests {
+    use super::url_without_credentials;
+
     #[test]
     fn only_known_flags_with_values_are_taken() {
         let check = |args: &[&str]| {
@@ -413,8 +414,6 @@ mod tests {
             assert!(check(bad).is_err(), "{bad:?}");
         }
     }
-
-    use super::url_without_credentials;
 
     #[test]
     fn credentials_are_not_recorded_in_url_full() {
