@@ -398,7 +398,10 @@ step_e2e() {
     if [[ -f tests/tests/collector_e2e.rs || -f tests/collector_e2e.rs ]]; then
         [[ -x "${PICOTRACE_ROTEL_AGENT:-}" ]] || run bash ci/install.sh collector
         run bash ci/install.sh tls
-        host_cargo test -p picotrace-tests --test collector_e2e --test tls_e2e
+        # Each target must run tests (found by review: run alone, this step had no
+        # zero-test guard, and left the provider's end-to-end test out).
+        host_cargo_test_some -p picotrace-tests --test collector_e2e --test tls_e2e \
+            --test provider_e2e
     else
         note "no end-to-end tests yet: nothing to run"
     fi
