@@ -203,6 +203,24 @@ impl TracingLayer {
         }
     }
 
+    /// Runs `f` on what this layer keeps of `span`, a dropped root, for the record
+    /// `set_parent` may give it (nothing when it keeps nothing).
+    fn with_deferred<'a, S>(
+        &self,
+        span: &tracing_subscriber::registry::SpanRef<'a, S>,
+        f: impl FnOnce(&mut Deferred),
+    ) where
+        S: Subscriber + LookupSpan<'a>,
+    {
+        let mut extensions = span.extensions_mut();
+        let kept = extensions
+            .get_mut::<Deferreds>()
+            .and_then(|all| all.get_mut(Some(self.key())));
+        if let Some(deferred) = kept {
+            f(deferred);
+        }
+    }
+
     /// Runs `f` on the picotrace span behind `span`: in the table, else (a table
     /// bucket was full when it started) in the registry's extensions.
     fn with_backing<'a, S, R>(
@@ -568,13 +586,7 @@ where
             {
                 return captured::Fields::with(|fields| {
                     values.record(fields);
-                    let mut extensions = span.extensions_mut();
-                    let kept = extensions
-                        .get_mut::<Deferreds>()
-                        .and_then(|all| all.get_mut(Some(self.key())));
-                    if let Some(deferred) = kept {
-                        deferred.fields.record_over(fields);
-                    }
+                    self.with_deferred(&span, |deferred| deferred.fields.record_over(fields));
                 });
             }
             _ => return,
@@ -600,13 +612,7 @@ where
         });
         // A dropped root keeps it for the record `set_parent` may give it.
         if recording == Some(false) && self.keeps_dropped_roots {
-            let mut extensions = span.extensions_mut();
-            let kept = extensions
-                .get_mut::<Deferreds>()
-                .and_then(|all| all.get_mut(Some(self.key())));
-            if let Some(deferred) = kept {
-                deferred.links.push(linked);
-            }
+            self.with_deferred(&span, |deferred| deferred.links.push(linked));
         }
     }
 
