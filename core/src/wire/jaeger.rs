@@ -23,6 +23,12 @@ pub const MAX_BAGGAGE_KEY_LEN: usize = 120;
 /// each `+` is written as `%2B` (values without one are written whole).
 pub const MAX_ESCAPED_BAGGAGE_VALUE_LEN: usize = 1024;
 
+/// The most `uberctx-` fields one extraction reads: twice the members a bag holds
+/// ([`crate::wire::baggage::MAX_MEMBERS`]), room for each given twice. Later ones are
+/// counted as dropped unread, so that a carrier with thousands of them (a message
+/// queue's headers have no count limit) costs no more than this many.
+pub const MAX_BAGGAGE_FIELDS: usize = 2 * crate::wire::baggage::MAX_MEMBERS;
+
 /// Longest header written: 32 + 1 + 16 + 1 + 1 + 1 + 2.
 pub const LEN: usize = 54;
 

@@ -34,6 +34,12 @@ impl Extractor for TinyHttpHeaders<'_> {
     fn keys(&self, f: &mut dyn FnMut(&str)) {
         self.0.iter().for_each(|h| f(h.field.as_str().as_str()));
     }
+
+    fn for_each_field(&self, f: &mut dyn FnMut(&str, &str)) {
+        self.0
+            .iter()
+            .for_each(|h| f(h.field.as_str().as_str(), h.value.as_str()));
+    }
 }
 
 /// Returns when the process is asked to stop: Ctrl-C (SIGINT) or, on Unix, SIGTERM
