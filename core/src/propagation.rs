@@ -543,7 +543,10 @@ impl<const BYTES: usize> BaggageBuf<BYTES> {
     /// ```
     pub fn from_headers(headers: &(impl Extractor + ?Sized)) -> Self {
         let mut bag = Self::new();
-        headers.get_all(BAGGAGE, &mut |value| bag.extend_from_header(value));
+        let mut members = 0;
+        headers.get_all(BAGGAGE, &mut |value| {
+            members = bag.extend_counted(value, members)
+        });
         bag
     }
 
@@ -1168,7 +1171,10 @@ impl Propagators {
         *bag = BaggageBuf::new();
         let w3c = self.contains(Propagator::Baggage);
         if w3c {
-            headers.get_all(BAGGAGE, &mut |value| bag.extend_from_header(value));
+            let mut members = 0;
+            headers.get_all(BAGGAGE, &mut |value| {
+                members = bag.extend_counted(value, members)
+            });
         }
         if self.contains(Propagator::Jaeger) {
             bag.extend_from_jaeger_headers_but(headers, w3c);

@@ -251,6 +251,8 @@ fn members(field: &str) -> impl Iterator<Item = &str> {
             None => (text, None),
         };
         rest = after;
+        #[cfg(test)]
+        tests::SPLIT.with(|n| n.set(n.get() + member.len() + 1));
         let member = trim_ows(member);
         if !member.is_empty() {
             return Some(member);
@@ -507,6 +509,11 @@ fn key_before(fields: Fields<'_>, key: &[u8], n: usize) -> bool {
     let mut index = 0usize;
     let mut found = false;
     fields(&mut |field| {
+        // Before splitting a later field at all (found by review: each look back split
+        // every later field up to its first comma, a 60 KB field 31 times).
+        if index >= n || found {
+            return;
+        }
         for member in members(field) {
             if index >= n || found {
                 return;
@@ -1038,6 +1045,32 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
     use std::{format, string::String, vec::Vec};
+
+    std::thread_local! {
+        /// Bytes of fields `members` split on this thread.
+        pub(super) static SPLIT: core::cell::Cell<usize> = const { core::cell::Cell::new(0) };
+    }
+
+    /// Regression (found by review): a key that looked like an earlier one (same
+    /// length, first and last byte) looked back through the fields, and split every
+    /// later field up to its first comma on the way: 31 such keys and a 60 KB second
+    /// field split 1.9 MB. The look back stops at the member it was looking for now.
+    #[test]
+    fn a_look_back_for_a_repeated_key_reads_no_later_field() {
+        let first: String = (0..31)
+            .map(|i| format!("a{i:02}a=1"))
+            .collect::<Vec<_>>()
+            .join(",");
+        let second = String::from("b=") + &"x".repeat(60_000);
+        SPLIT.with(|n| n.set(0));
+        let parsed = TraceState::parse_values([first.as_str(), second.as_str()]);
+        let split = SPLIT.with(|n| n.get());
+        assert!(parsed.is_err(), "a 60 KB member is invalid");
+        assert!(
+            split < 2 * (first.len() + second.len()),
+            "{split} bytes split"
+        );
+    }
 
     fn repeat(c: char, n: usize) -> String {
         core::iter::repeat_n(c, n).collect()
