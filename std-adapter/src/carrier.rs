@@ -38,9 +38,13 @@ impl Extractor for HashMapCarrier<'_> {
         if let Some(v) = self.0.get(name) {
             return Some(v);
         }
+        // Of several spellings, the first in name order, as `get_all` reports them
+        // (found by review: the first in hash order, so which of two `X-B3-SpanId`
+        // spellings gave the parent changed from one process to the next).
         self.0
             .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .filter(|(k, _)| k.eq_ignore_ascii_case(name))
+            .min_by_key(|(k, _)| k.as_str())
             .map(|(_, v)| v.as_str())
     }
 
@@ -219,6 +223,28 @@ mod tests {
     use picotrace::{Baggage, TraceContext};
 
     const TP: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+    /// Regression (found by review): of two spellings of a name, `get` gave the first
+    /// in the map's hash order, which changes with each map's random seed: the parent
+    /// a B3 or Jaeger header named changed from process to process. It gives the first
+    /// in name order now, the value `get_all` reports first.
+    #[test]
+    fn a_name_in_two_spellings_reads_the_same_in_every_map() {
+        for _ in 0..64 {
+            let mut map = HashMap::new();
+            map.insert("Uber-Trace-Id".to_string(), "a".to_string());
+            map.insert("UBER-TRACE-ID".to_string(), "b".to_string());
+            let carrier = HashMapCarrier(&map);
+            assert_eq!(carrier.get("uber-trace-id"), Some("b"));
+            let mut first = None;
+            carrier.get_all("uber-trace-id", &mut |v| {
+                first.get_or_insert(v.to_string());
+            });
+            assert_eq!(first.as_deref(), Some("b"));
+            // The exact spelling first, as ever.
+            assert_eq!(carrier.get("Uber-Trace-Id"), Some("a"));
+        }
+    }
 
     /// The names propagation writes go in without allocating, and as the names they
     /// are; others (Jaeger's, a vendor's) are parsed as before.
