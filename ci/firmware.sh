@@ -61,7 +61,7 @@ debian_cargo() {
     [[ -x "$DEBIAN_RUSTC" && -x "$DEBIAN_CARGO" ]] ||
         die "$DEBIAN_RUSTC / $DEBIAN_CARGO missing: run 'ci/install.sh firmware' first"
     printf '+ RUSTC=%s RUSTC_BOOTSTRAP=1 %s %s\n' "$DEBIAN_RUSTC" "$DEBIAN_CARGO" "$*"
-    RUSTC="$DEBIAN_RUSTC" RUSTC_BOOTSTRAP=1 "$DEBIAN_CARGO" "$@"
+    RUSTC="$DEBIAN_RUSTC" RUSTC_BOOTSTRAP=1 "$DEBIAN_CARGO" "$1" --locked "${@:2}"
 }
 
 # Board crates: folders under examples/firmware/ with a Cargo.toml and a
@@ -178,7 +178,7 @@ step_run() {
             mkdir -p "$(dirname "$actual")"
             printf '+ timeout %s cargo run --bin %s (in %s) > %s\n' "$QEMU_TIMEOUT" "$demo" "$dir" "$actual"
             (cd "$dir" && timeout "$QEMU_TIMEOUT" env RUSTC="$DEBIAN_RUSTC" RUSTC_BOOTSTRAP=1 \
-                "$DEBIAN_CARGO" run -q "${args[@]}" --bin "$demo" </dev/null >"$actual") ||
+                "$DEBIAN_CARGO" run --locked -q "${args[@]}" --bin "$demo" </dev/null >"$actual") ||
                 die "$(basename "$dir")/$demo: QEMU run failed or timed out (output so far: $actual)"
             if diff -u "$expected" "$actual"; then
                 note "$(basename "$dir")/$demo: console output matches $(basename "$expected")"
@@ -349,7 +349,7 @@ step_e2e() {
     bin="$BOARDS_TARGET_DIR/$target/release/$E2E_DEMO"
     ((BUILT)) || step_build
     [[ -x "$bin" ]] || die "$bin was not built"
-    RUSTFLAGS="-Dwarnings" run cargo build -p picotrace-examples --bin uart_bridge
+    RUSTFLAGS="-Dwarnings" run cargo build --locked -p picotrace-examples --bin uart_bridge
     check_readme_bridge_commands
     rotel="$(rotel_agent)"
 
@@ -488,8 +488,9 @@ stream = noise + b"\x00" + frames[0] + cut + b"\x00" + bytes(flipped) + noise + 
 open(sys.argv[2], "wb").write(stream)
 EOF
     printf '+ uart_bridge --endpoint %s - < %s\n' "$endpoint" "$WORK/noisy.bin"
-    "$ROOT/target/debug/uart_bridge" --endpoint "$endpoint" - <"$WORK/noisy.bin" \
-        >"$WORK/bridge2.out" 2>"$WORK/bridge2.err" || { cat "$WORK/bridge2.err" >&2; die "uart_bridge failed on noise"; }
+    timeout 60 "$ROOT/target/debug/uart_bridge" --endpoint "$endpoint" - <"$WORK/noisy.bin" \
+        >"$WORK/bridge2.out" 2>"$WORK/bridge2.err" ||
+        { cat "$WORK/bridge2.err" >&2; die "uart_bridge failed on noise (or ran past 60 s)"; }
     cat "$WORK/bridge2.err" "$WORK/bridge2.out"
     wait_for_spans "$WORK/collector.log" 5 "$trace_id" || true
     sleep 0.5 # a late, wrongly forwarded span would show up now

@@ -55,6 +55,10 @@ while (($# > 0)); do
     esac
 done
 
+# What this script needs that CI's other steps do not (ARM binutils, pyelftools), and
+# Debian's Rust: installed here, so that CI's install step leaves them out.
+bash "$ROOT/ci/install.sh" firmware footprint >&2
+
 unset RUSTFLAGS CARGO_ENCODED_RUSTFLAGS CARGO_BUILD_RUSTFLAGS
 [[ "${CI:-}" == "true" ]] && export CARGO_INCREMENTAL=0
 # The module table reads full DWARF: the boards' own `debug = true`, whatever ci/run.sh
@@ -67,12 +71,12 @@ unset CARGO_PROFILE_RELEASE_DEBUG
 # pyelftools, in the venv ci/install.sh makes, reads the DWARF for the module table.
 PY="$ROOT/target/ci/footprint-venv/bin/python"
 "$PY" -c 'import elftools' 2>/dev/null || {
-    echo "footprint: $PY with pyelftools missing: run 'ci/install.sh firmware'" >&2
+    echo "footprint: $PY with pyelftools missing: run 'ci/install.sh footprint'" >&2
     exit 1
 }
 for tool in llvm-size llvm-cxxfilt arm-none-eabi-nm arm-none-eabi-objdump qemu-system-arm qemu-system-riscv32; do
     command -v "$tool" >/dev/null || {
-        echo "footprint: $tool missing: run 'ci/install.sh firmware'" >&2
+        echo "footprint: $tool missing: run 'ci/install.sh firmware footprint'" >&2
         exit 1
     }
 done
@@ -109,7 +113,7 @@ build() {
     [[ "$target" == thumbv7m-none-eabi || "$target" == riscv32imc-unknown-none-elf ]] ||
         flags="'-C', 'link-arg=-Tlink.x', '-C', 'linker=ld.lld', $flags"
     cargo_build() {
-        (cd "$crate" && RUSTC="$DEBIAN_RUSTC" RUSTC_BOOTSTRAP=1 "$DEBIAN_CARGO" build -q --release \
+        (cd "$crate" && RUSTC="$DEBIAN_RUSTC" RUSTC_BOOTSTRAP=1 "$DEBIAN_CARGO" build --locked -q --release \
             -Z build-std=core --target "$target" --target-dir "$target_dir" \
             --config "target.$target.rustflags=[$flags]" "$@") >&2
     }

@@ -1,18 +1,22 @@
 #!/usr/bin/env bash
 # Installs what picotrace's CI needs beyond rustup's stable toolchain.
 #
-#   ci/install.sh              everything
+#   ci/install.sh              everything CI runs (not footprint: CI does not run it)
+#   ci/install.sh base         a C compiler and linker, binutils, file, python3 with venv
 #   ci/install.sh rust         rustfmt + clippy (rustup components)
 #   ci/install.sh firmware     Debian's rustc/cargo/rust-src (for -Z build-std), lld, QEMU,
-#                              LLVM/binutils tools and pyelftools (ci/footprint.sh)
+#                              LLVM tools
+#   ci/install.sh footprint    ci/footprint.sh's extras: ARM binutils, pyelftools
 #   ci/install.sh collector    .venv-collector with the rotel OTLP collector
 #   ci/install.sh tls          nginx (TLS proxy) and openssl, for tests/tests/tls_e2e.rs
 #   ci/install.sh fuzz         a C++ compiler, for libfuzzer-sys (it builds libFuzzer)
 #
 # Idempotent: each part checks first and installs only what is missing, so a second
 # run takes a second or two. CI starts from a fresh machine, which has rustup's stable
-# toolchain (host target only; rustup cannot download other targets there), python3 and
-# apt-get (as root), and can reach crates.io, PyPI and Debian's archive.
+# toolchain (host target only; rustup cannot download other targets there) and apt-get
+# (as root), and can reach crates.io, PyPI and Debian's archive; `base` installs what
+# the builds and scripts take for granted (found by review: the image happened to
+# have them).
 #
 # Why Debian's Rust for bare-metal targets: rustup cannot add targets on our machines,
 # but rustc-web + rust-web-src (same version) can build `core` for any LLVM target with
@@ -27,10 +31,15 @@ APT_PACKAGES=(
     rustc-web cargo-web rust-web-src rust-web-llvm
     lld
     qemu-system-arm
-    qemu-system-misc   # qemu-system-riscv32: the RISC-V footprint binaries (ci/footprint.sh)
-    binutils-arm-none-eabi
+    qemu-system-misc   # qemu-system-riscv32: the RISC-V footprint binaries (ci/firmware.sh)
     llvm        # llvm-size/llvm-nm for the RISC-V firmware (ci/firmware.sh)
 )
+# The host's linker and C compiler (cargo links with `cc`; `ring` compiles C), `nm`,
+# `size` and `file` (ci/run.sh's no-std link check), python3 with venv and tomllib
+# (3.11: ci/firmware.sh, the venvs, free ports in tests).
+BASE_APT_PACKAGES=(gcc libc6-dev binutils file python3 python3-venv)
+# ci/footprint.sh only: objdump/nm for Cortex-M (the module table).
+FOOTPRINT_APT_PACKAGES=(binutils-arm-none-eabi)
 # The https end-to-end tests put nginx (TLS, and mTLS) in front of the collector, with
 # certificates that openssl makes during the test. nginx-light has the ssl and proxy
 # modules; the tests start it themselves (foreground, in a temp dir), never as a service.
@@ -44,6 +53,7 @@ FUZZ_APT_PACKAGES=(g++)
 FOOTPRINT_PACKAGES=(pyelftools==0.33)
 COLLECTOR_PACKAGES=(
     rotel==0.0.1a15          # OTLP collector; ships the `rotel-agent` binary
+    typing-extensions==4.16.0  # rotel's one dependency, pinned too
 )
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -95,6 +105,8 @@ apt_get() {
         -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold "$@" </dev/null
 }
 
+APT_UPDATED=
+
 # apt_install PART PACKAGE...: installs the packages that are not installed yet.
 apt_install() {
     local part="$1" missing=() p
@@ -108,12 +120,19 @@ apt_install() {
         # `apt-get update` can warn about a mirror it could not read and still exit 0;
         # the install then finds no package. Up to three tries of both.
         # Without Recommends (found by review): QEMU's (a GUI, block drivers, firmware
-        # images) made a first install pull 363 packages, and its qemu-block-extra
-        # removed the image's newer qemu-utils; rustc-web's are listed here anyway.
+        # images) made a first install pull 363 packages; rustc-web's are listed here
+        # anyway. (Bookworm's QEMU still replaces an image's newer qemu-utils, which
+        # nothing here uses: apt's log of 2026-12-06 shows it removed.)
+        # The package lists are read once per run of this script (found by review:
+        # each part read them again), and again only after a failed try.
         local try
         for try in 1 2 3; do
-            apt_get update -qq && apt_get install -y -q --no-install-recommends "${missing[@]}" &&
-                return 0
+            if [[ -z "$APT_UPDATED" ]]; then
+                apt_get update -qq || log "$part: apt-get update failed; installing from the lists there are"
+                APT_UPDATED=1
+            fi
+            apt_get install -y -q --no-install-recommends "${missing[@]}" && return 0
+            APT_UPDATED=
             ((try < 3)) && { log "$part: apt-get failed (try $try of 3); again in 10 s"; sleep 10; }
         done
         die "$part: apt-get install ${missing[*]} failed three times"
@@ -139,7 +158,6 @@ install_firmware() {
     command -v ld.lld >/dev/null || die "ld.lld missing after installing lld"
     command -v qemu-system-arm >/dev/null || die "qemu-system-arm missing after install"
     command -v qemu-system-riscv32 >/dev/null || die "qemu-system-riscv32 missing after installing qemu-system-misc"
-    install_footprint_venv
     log "firmware: $(/usr/bin/rustc --version), $(/usr/bin/cargo --version | cut -d' ' -f1-2)," \
         "$(ld.lld --version | head -n1 | cut -d' ' -f1-3), $(qemu-system-arm --version | head -n1)"
 }
@@ -158,7 +176,22 @@ make_venv() {
     "$PYTHON" -m venv --clear "$dir" || die "$PYTHON -m venv $dir failed"
 }
 
-# The venv ci/footprint.sh runs ci/footprint-modules.py in (pyelftools).
+# ---- base: what builds and scripts take for granted -----------------------------------
+
+install_base() {
+    apt_install base "${BASE_APT_PACKAGES[@]}"
+    "$PYTHON" -c 'import sys, tomllib; assert sys.version_info >= (3, 11)' 2>/dev/null ||
+        die "$PYTHON 3.11 or later is needed (tomllib)"
+    log "base: $(cc --version | head -n1), $("$PYTHON" --version)"
+}
+
+# ---- footprint: ARM binutils and the venv ci/footprint.sh runs ci/footprint-modules.py in
+
+install_footprint() {
+    apt_install footprint "${FOOTPRINT_APT_PACKAGES[@]}"
+    install_footprint_venv
+}
+
 install_footprint_venv() {
     local py="$FOOTPRINT_VENV/bin/python" stamp="$FOOTPRINT_VENV/.picotrace-ci-packages" wanted
     wanted="$(printf '%s\n' "${FOOTPRINT_PACKAGES[@]}")"
@@ -166,7 +199,7 @@ install_footprint_venv() {
         return
     fi
     make_venv "$FOOTPRINT_VENV"
-    log "firmware: pip install ${FOOTPRINT_PACKAGES[*]} into ${FOOTPRINT_VENV#"$ROOT"/}"
+    log "footprint: pip install ${FOOTPRINT_PACKAGES[*]} into ${FOOTPRINT_VENV#"$ROOT"/}"
     "$py" -m pip install --disable-pip-version-check --no-input -q "${FOOTPRINT_PACKAGES[@]}"
     printf '%s\n' "$wanted" >"$stamp"
 }
@@ -221,7 +254,7 @@ install_collector() {
 # ---- main ----------------------------------------------------------------------------
 
 usage() {
-    sed -n '2,10p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    sed -n '2,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 }
 
 main() {
@@ -229,9 +262,11 @@ main() {
     local part
     for part in "$@"; do
         case "$part" in
-            all) install_rust; install_firmware; install_collector; install_tls; install_fuzz ;;
+            all) install_base; install_rust; install_firmware; install_collector; install_tls; install_fuzz ;;
+            base) install_base ;;
             rust) install_rust ;;
             firmware) install_firmware ;;
+            footprint) install_footprint ;;
             collector) install_collector ;;
             tls) install_tls ;;
             fuzz) install_fuzz ;;

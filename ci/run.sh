@@ -126,7 +126,10 @@ run() {
     "$@"
 }
 
-host_cargo() { RUSTFLAGS="$HOST_RUSTFLAGS" run cargo "$@"; }
+# Every build takes its versions from the committed Cargo.lock (`--locked`, after the
+# subcommand): a manifest edited without its lock file fails instead of resolving
+# against whatever crates.io holds that day (found by review).
+host_cargo() { RUSTFLAGS="$HOST_RUSTFLAGS" run cargo "$1" --locked "${@:2}"; }
 
 # host_cargo_within SECONDS ARGS...: host_cargo, stopped after SECONDS (with everything
 # it started: timeout signals its process group). The test harness has no limit of its
@@ -141,7 +144,7 @@ host_cargo_within() {
         host_cargo "$@"
         return
     fi
-    RUSTFLAGS="$HOST_RUSTFLAGS" run timeout --kill-after=30 "$secs" cargo "$@"
+    RUSTFLAGS="$HOST_RUSTFLAGS" run timeout --kill-after=30 "$secs" cargo "$1" --locked "${@:2}"
 }
 
 # Debian's cargo with build-std unlocked. With an explicit --target, RUSTFLAGS reach only
@@ -150,10 +153,30 @@ host_cargo_within() {
 debian_cargo() {
     [[ -x "$DEBIAN_RUSTC" && -x "$DEBIAN_CARGO" ]] ||
         die "$DEBIAN_RUSTC / $DEBIAN_CARGO missing: run 'ci/install.sh firmware' first"
-    RUSTC="$DEBIAN_RUSTC" RUSTC_BOOTSTRAP=1 run "$DEBIAN_CARGO" "$@"
+    RUSTC="$DEBIAN_RUSTC" RUSTC_BOOTSTRAP=1 run "$DEBIAN_CARGO" "$1" --locked "${@:2}"
 }
 
 # ---- steps ---------------------------------------------------------------------------
+
+# Says which compiler differs from the one CI last passed with (ci/tested-toolchains):
+# a failure in clippy, docs, nostd or firmware may then be the compiler's news, not the
+# change's. Kept for the summary.
+TOOLCHAIN_NOTES=()
+check_toolchains() {
+    local name have tested
+    for name in host debian; do
+        tested="$(sed -n "s/^$name=//p" ci/tested-toolchains)"
+        if [[ "$name" == host ]]; then
+            have="$(rustc --version 2>/dev/null)"
+        else
+            have="$("$DEBIAN_RUSTC" --version 2>/dev/null)"
+        fi
+        if [[ -n "$have" && "$have" != "$tested" ]]; then
+            TOOLCHAIN_NOTES+=("$name compiler is '$have', CI last passed with '$tested' (ci/tested-toolchains)")
+            printf 'warning: %s\n' "${TOOLCHAIN_NOTES[-1]}" >&2
+        fi
+    done
+}
 
 step_install() {
     disk_line
@@ -165,6 +188,7 @@ step_install() {
         printf 'warning: only %s GB free where the build goes; a full run writes about 6 GB\n' "$free_gb" >&2
     fi
     run bash ci/install.sh all
+    check_toolchains
 }
 
 step_fmt() {
@@ -328,7 +352,7 @@ step_loom() {
     local limit=()
     [[ "${CI:-}" == "true" ]] && limit=(timeout --kill-after=30 900)
     CARGO_PROFILE_RELEASE_OPT_LEVEL=1 LOOM_MAX_PREEMPTIONS=3 RUSTFLAGS="--cfg loom" \
-        ran_some run "${limit[@]}" cargo test -p picotrace --release --lib \
+        ran_some run "${limit[@]}" cargo test --locked -p picotrace --release --lib \
         --target-dir target/loom sync::loom
 }
 
@@ -475,6 +499,10 @@ summary() {
     done
     printf '  %-12s %-6s %5ss\n' total "" "$total"
     disk_line
+    local line
+    for line in "${TOOLCHAIN_NOTES[@]}"; do
+        printf 'note: %s\n' "$line"
+    done
     if ((FAILED)); then
         printf 'summary: FAILED (%s)\n' "$(failed_names)"
     else
