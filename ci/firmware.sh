@@ -60,7 +60,7 @@ run() { printf '+ %s\n' "$*"; "$@"; }
 debian_cargo() {
     [[ -x "$DEBIAN_RUSTC" && -x "$DEBIAN_CARGO" ]] ||
         die "$DEBIAN_RUSTC / $DEBIAN_CARGO missing: run 'ci/install.sh firmware' first"
-    printf '+ RUSTC=%s RUSTC_BOOTSTRAP=1 %s %s\n' "$DEBIAN_RUSTC" "$DEBIAN_CARGO" "$*"
+    printf '+ RUSTC=%s RUSTC_BOOTSTRAP=1 %s %s --locked %s\n' "$DEBIAN_RUSTC" "$DEBIAN_CARGO" "$1" "${*:2}"
     RUSTC="$DEBIAN_RUSTC" RUSTC_BOOTSTRAP=1 "$DEBIAN_CARGO" "$1" --locked "${@:2}"
 }
 

@@ -28,7 +28,7 @@ from the disassembly); blocks end at the next symbol or loaded address. The vect
 table is its own row. The rows add up to the ELF's flash, which is checked against
 `llvm-size`'s text (exit status 1 if they differ).
 
-Prints Markdown tables, a column per ELF. Needs pyelftools (ci/install.sh firmware
+Prints Markdown tables, a column per ELF. Needs pyelftools (ci/install.sh footprint
 puts it in target/ci/footprint-venv), llvm-size, llvm-cxxfilt, arm-none-eabi-objdump;
 runs offline in a few seconds per ELF.
 """

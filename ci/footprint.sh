@@ -333,7 +333,7 @@ stack_frames() {
 }
 
 start=$SECONDS
-echo "Reproduce: \`bash ci/footprint.sh\` (after \`bash ci/install.sh firmware\`)."
+echo "Reproduce: \`bash ci/footprint.sh\` (it installs what it needs: \`ci/install.sh firmware footprint\`)."
 echo "rustc: $("$DEBIAN_RUSTC" --version); profile: opt-level \"s\", lto = true, codegen-units = 1, panic = \"abort\"."
 for target in "${TARGETS[@]}"; do
     build "$target" full || { cat "$OUT/$target/full/build.log" >&2; exit 1; }

@@ -158,22 +158,22 @@ debian_cargo() {
 
 # ---- steps ---------------------------------------------------------------------------
 
-# Says which compiler differs from the one CI last passed with (ci/tested-toolchains):
-# a failure in clippy, docs, nostd or firmware may then be the compiler's news, not the
-# change's. Kept for the summary.
-TOOLCHAIN_NOTES=()
-check_toolchains() {
+# Prints, for each compiler that differs from the one CI last passed with
+# (ci/tested-toolchains), a line saying so: a failure in clippy, docs, nostd or firmware
+# may then be the compiler's news, not the change's. The install step warns with it, the
+# summary repeats it (worked out again there: steps run in subshells).
+toolchain_notes() {
     local name have tested
     for name in host debian; do
-        tested="$(sed -n "s/^$name=//p" ci/tested-toolchains)"
+        tested="$(sed -n "s/^$name=//p" "$ROOT/ci/tested-toolchains")"
         if [[ "$name" == host ]]; then
-            have="$(rustc --version 2>/dev/null)"
+            have="$(rustc --version 2>/dev/null)" || true
         else
-            have="$("$DEBIAN_RUSTC" --version 2>/dev/null)"
+            have="$("$DEBIAN_RUSTC" --version 2>/dev/null)" || true
         fi
         if [[ -n "$have" && "$have" != "$tested" ]]; then
-            TOOLCHAIN_NOTES+=("$name compiler is '$have', CI last passed with '$tested' (ci/tested-toolchains)")
-            printf 'warning: %s\n' "${TOOLCHAIN_NOTES[-1]}" >&2
+            printf "%s compiler is '%s', CI last passed with '%s' (ci/tested-toolchains)\n" \
+                "$name" "$have" "$tested"
         fi
     done
 }
@@ -188,7 +188,7 @@ step_install() {
         printf 'warning: only %s GB free where the build goes; a full run writes about 6 GB\n' "$free_gb" >&2
     fi
     run bash ci/install.sh all
-    check_toolchains
+    toolchain_notes | sed 's/^/warning: /' >&2
 }
 
 step_fmt() {
@@ -499,10 +499,7 @@ summary() {
     done
     printf '  %-12s %-6s %5ss\n' total "" "$total"
     disk_line
-    local line
-    for line in "${TOOLCHAIN_NOTES[@]}"; do
-        printf 'note: %s\n' "$line"
-    done
+    toolchain_notes | sed 's/^/note: /'
     if ((FAILED)); then
         printf 'summary: FAILED (%s)\n' "$(failed_names)"
     else

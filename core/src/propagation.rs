@@ -66,21 +66,43 @@ pub trait Extractor {
         }
     }
 
-    /// Calls `f` with the name of every header, for formats that spread over headers
-    /// named by a prefix (Jaeger's `uberctx-{key}` baggage). The default reports none:
-    /// a carrier that cannot list its names gets no such baggage.
+    /// Calls `f` with the name of every header (once per name, or once per field), for
+    /// formats that spread over headers named by a prefix (Jaeger's `uberctx-{key}`
+    /// baggage), which read them through [`Extractor::for_each_prefixed`]. It must allow
+    /// a call of [`Extractor::get_all`] from inside `f`, as `get_all` allows itself
+    /// (the default `for_each_prefixed` looks each name's values up there). The default
+    /// reports none: a carrier that neither lists its names nor walks its fields in
+    /// `for_each_prefixed` gets no such baggage.
     fn keys(&self, f: &mut dyn FnMut(&str)) {
         let _ = f;
     }
 
-    /// Calls `f` with the name and value of every header field, in order: formats that
-    /// spread over headers named by a prefix (Jaeger's `uberctx-{key}` baggage) read them
-    /// in one pass this way. The default calls [`Extractor::get_all`] for each name
-    /// [`Extractor::keys`] lists, a lookup per name: a carrier that can walk its fields
-    /// (as this crate's and picotrace-std's do) should say so here, and one whose `keys`
-    /// lists a name once per value must, or each value comes once per listing.
-    fn for_each_field(&self, f: &mut dyn FnMut(&str, &str)) {
-        self.keys(&mut |name| self.get_all(name, &mut |value| f(name, value)));
+    /// Calls `f` with the name and value of every header field whose name starts with
+    /// `prefix` (lowercase; compared ignoring ASCII case), and with no other: formats
+    /// spread over headers named by a prefix (Jaeger's `uberctx-{key}` baggage) read
+    /// them this way, in the order the carrier gives them.
+    ///
+    /// The default goes through [`Extractor::keys`] and a [`Extractor::get_all`] per
+    /// name (its values together, where the name was first listed; a name listed again,
+    /// by a carrier that lists one per field, is not read again, up to 128 names). A
+    /// carrier that can walk its fields should do it here in one pass, as this crate's
+    /// and picotrace-std's do: the lookups are then not paid for, whatever the number of
+    /// such headers.
+    fn for_each_prefixed(&self, prefix: &str, f: &mut dyn FnMut(&str, &str)) {
+        // Hashes of the names read (a collision of 64-bit hashes is not to be expected
+        // among 128 names); past that, a name is read at each listing.
+        let mut read = heapless::Vec::<u64, 128>::new();
+        self.keys(&mut |name| {
+            if !starts_with_ignore_case(name, prefix) {
+                return;
+            }
+            let hash = lowercase_hash(name.as_bytes());
+            if read.contains(&hash) {
+                return;
+            }
+            let _ = read.push(hash);
+            self.get_all(name, &mut |value| f(name, value));
+        });
     }
 }
 
@@ -125,8 +147,8 @@ impl<T: Extractor + ?Sized> Extractor for &T {
         (**self).keys(f);
     }
 
-    fn for_each_field(&self, f: &mut dyn FnMut(&str, &str)) {
-        (**self).for_each_field(f);
+    fn for_each_prefixed(&self, prefix: &str, f: &mut dyn FnMut(&str, &str)) {
+        (**self).for_each_prefixed(prefix, f);
     }
 }
 
@@ -208,8 +230,10 @@ impl<K: AsRef<str>, V: AsRef<str>> Extractor for [(K, V)] {
         self.iter().for_each(|(k, _)| f(k.as_ref()));
     }
 
-    fn for_each_field(&self, f: &mut dyn FnMut(&str, &str)) {
-        self.iter().for_each(|(k, v)| f(k.as_ref(), v.as_ref()));
+    fn for_each_prefixed(&self, prefix: &str, f: &mut dyn FnMut(&str, &str)) {
+        self.iter()
+            .filter(|(k, _)| starts_with_ignore_case(k.as_ref(), prefix))
+            .for_each(|(k, v)| f(k.as_ref(), v.as_ref()));
     }
 }
 
@@ -226,8 +250,8 @@ impl<K: AsRef<str>, V: AsRef<str>, const N: usize> Extractor for [(K, V); N] {
         self.as_slice().keys(f);
     }
 
-    fn for_each_field(&self, f: &mut dyn FnMut(&str, &str)) {
-        self.as_slice().for_each_field(f);
+    fn for_each_prefixed(&self, prefix: &str, f: &mut dyn FnMut(&str, &str)) {
+        self.as_slice().for_each_prefixed(prefix, f);
     }
 }
 
@@ -244,8 +268,8 @@ impl<K: AsRef<str>, V: AsRef<str>, const N: usize> Extractor for heapless::Vec<(
         self.as_slice().keys(f);
     }
 
-    fn for_each_field(&self, f: &mut dyn FnMut(&str, &str)) {
-        self.as_slice().for_each_field(f);
+    fn for_each_prefixed(&self, prefix: &str, f: &mut dyn FnMut(&str, &str)) {
+        self.as_slice().for_each_prefixed(prefix, f);
     }
 }
 
@@ -449,10 +473,10 @@ impl TraceContext {
     // 3,164 bytes; callgrind, W4 with `to_headers`: 633 to 627 instructions).
     #[inline(never)]
     pub fn from_headers(headers: &(impl Extractor + ?Sized)) -> Result<TraceContext, ExtractError> {
-        let mut count = 0;
+        let mut count = 0u32;
         let mut parsed = Err(ExtractError::Missing);
         headers.get_all(TRACEPARENT, &mut |value| {
-            count += 1;
+            count = count.saturating_add(1);
             if count == 1 {
                 parsed = traceparent::Repr::parse(value.as_bytes()).map_err(ExtractError::from);
             }
@@ -747,14 +771,19 @@ impl TraceContext {
 
 impl<const BYTES: usize> BaggageBuf<BYTES> {
     /// Adds the members of Jaeger's `uberctx-{key}: {value}` headers (values
-    /// URL-decoded). Needs a carrier that lists its fields
-    /// ([`Extractor::for_each_field`], or [`Extractor::keys`]); of a header given more
-    /// than once the last value counts. Each field not taken is counted in
-    /// [`Baggage::dropped`]: a member that does not fit, a value that does not decode to
-    /// UTF-8 or that the carrier could not read as text (handed over with U+FFFD in it),
-    /// and every `uberctx-` field past the first [`jaeger::MAX_BAGGAGE_FIELDS`] (the bag
-    /// holds [`MAX_MEMBERS`](crate::wire::baggage::MAX_MEMBERS) members at most: reading
-    /// more only costs time, which a sender of thousands of such headers would take).
+    /// URL-decoded, keys lowercased), after the members the bag holds: a key it holds
+    /// gets the header's value. Needs a carrier that walks such fields
+    /// ([`Extractor::for_each_prefixed`]) or lists its names ([`Extractor::keys`]). Of a
+    /// name given more than once the last value counts: when it fails, the member is
+    /// gone, whatever an earlier value of the name replaced.
+    ///
+    /// Members not taken are counted in [`Baggage::dropped`], once each: one that does
+    /// not fit, whose key is longer than 128 bytes, or whose last value does not decode
+    /// to UTF-8 or could not be read as text (the carrier handed it over with U+FFFD in
+    /// it). So is every `uberctx-` field past the first [`jaeger::MAX_BAGGAGE_FIELDS`],
+    /// unread: the bag holds [`MAX_MEMBERS`](crate::wire::baggage::MAX_MEMBERS) members
+    /// at most, and reading more would only cost the time of whoever sent thousands of
+    /// such headers.
     pub fn extend_from_jaeger_headers(&mut self, headers: &(impl Extractor + ?Sized)) {
         self.extend_from_jaeger_headers_but(headers, false);
     }
@@ -762,48 +791,61 @@ impl<const BYTES: usize> BaggageBuf<BYTES> {
     /// [`Baggage::extend_from_jaeger_headers`]; `skip_present`: a key the bag holds
     /// already (compared ignoring case: Jaeger lowercases keys) is left as it is.
     ///
-    /// One pass over the fields, each read once (found by review: each `uberctx-` name
-    /// listed every header again to find an earlier spelling, then looked its values
-    /// up, and zeroed a bag-sized buffer: 20,000 such headers took 9.7 s, 100 took
-    /// 0.46 ms).
+    /// One pass over the fields (a carrier's own `for_each_prefixed`), each read once
+    /// (found by review: each `uberctx-` name listed every header again to find an
+    /// earlier spelling, then looked its values up, and zeroed a bag-sized buffer:
+    /// 20,000 such headers took 9.7 s, 100 took 0.46 ms).
     fn extend_from_jaeger_headers_but(
         &mut self,
         headers: &(impl Extractor + ?Sized),
         skip_present: bool,
     ) {
-        // Members that were there before (W3C `baggage`) stay first and untouched: a key
-        // among them is skipped, and `insert` and `remove` match keys exactly.
-        let present = if skip_present { self.len() } else { 0 };
+        // The members the bag held, first and in order: those this call has not
+        // replaced. A key among them is left alone under `skip_present`, and a value
+        // that fails removes only a member this call added (the caller's stays).
+        let mut inherited = self.len();
+        // Names whose last value so far failed (counted once; a later good value takes
+        // the count back), by a hash of the lowercased key: a collision (not to be
+        // expected by chance; one can be made) only moves the dropped count.
+        let mut failed = heapless::Vec::<u64, { jaeger::MAX_BAGGAGE_FIELDS }>::new();
         let mut fields = 0usize;
         // Room for any value the bag could hold (a longer one is dropped either way),
         // zeroed once, and only when there is a value to decode.
         let mut buf: Option<[u8; BYTES]> = None;
-        headers.for_each_field(&mut |name, value| {
+        headers.for_each_prefixed(jaeger::BAGGAGE_PREFIX, &mut |name, value| {
+            // The carrier's filter is not trusted: a name without the prefix is no
+            // member (found by review: `authorization` would have become `ation`).
             let prefix = jaeger::BAGGAGE_PREFIX.len();
-            let is_baggage = name.len() > prefix
-                && name.is_char_boundary(prefix)
-                && name[..prefix].eq_ignore_ascii_case(jaeger::BAGGAGE_PREFIX);
-            if !is_baggage {
+            if !starts_with_ignore_case(name, jaeger::BAGGAGE_PREFIX) {
                 return;
             }
+            let Some(raw_key) = name.get(prefix..).filter(|k| !k.is_empty()) else {
+                return;
+            };
             fields += 1;
             if fields > jaeger::MAX_BAGGAGE_FIELDS {
                 self.count_dropped();
                 return;
             }
+            let hash = lowercase_hash(raw_key.as_bytes());
             // Jaeger's clients lowercase the keys they read (header names are not case
             // sensitive, and carriers differ in the case they report).
             let mut key = heapless::String::<128>::new();
-            for c in name[prefix..].chars() {
+            for c in raw_key.chars() {
                 if key.push(c.to_ascii_lowercase()).is_err() {
-                    self.count_dropped();
+                    // Too long: lost, and counted once for the name.
+                    if !failed.contains(&hash) {
+                        let _ = failed.push(hash);
+                        self.count_dropped();
+                    }
                     return;
                 }
             }
-            if self
-                .iter()
-                .take(present)
-                .any(|m| m.key().eq_ignore_ascii_case(&key))
+            if skip_present
+                && self
+                    .iter()
+                    .take(inherited)
+                    .any(|m| m.key().eq_ignore_ascii_case(&key))
             {
                 return;
             }
@@ -815,14 +857,36 @@ impl<const BYTES: usize> BaggageBuf<BYTES> {
             } else {
                 url_decode(value, buf)
             };
+            // The caller's members with the key, which a good value replaces (W3C baggage
+            // may hold a key more than once).
+            // (None under `skip_present`: an exact match would have been skipped.)
+            let replaced = if skip_present {
+                0
+            } else {
+                self.iter()
+                    .take(inherited)
+                    .filter(|m| m.key() == key.as_str())
+                    .count()
+            };
             match decoded {
                 // The last value wins, as a later `baggage` member does (the Go and Java
                 // SDKs keep the last): `insert` replaces an earlier one.
-                Some(decoded) if self.insert(&key, decoded).is_ok() => {}
+                Some(decoded) if self.insert(&key, decoded).is_ok() => {
+                    inherited -= replaced;
+                    if let Some(at) = failed.iter().position(|&h| h == hash) {
+                        failed.swap_remove(at);
+                        self.uncount_dropped();
+                    }
+                }
                 _ => {
-                    // An earlier value of the name goes too: the last one counts.
-                    self.remove(&key);
-                    self.count_dropped();
+                    // This call's earlier value of the name goes: the last one counts.
+                    if replaced == 0 {
+                        self.remove(&key);
+                    }
+                    if !failed.contains(&hash) {
+                        let _ = failed.push(hash);
+                        self.count_dropped();
+                    }
                 }
             }
         });
@@ -912,6 +976,13 @@ fn url_decode<'b>(value: &str, buf: &'b mut [u8]) -> Option<&'b str> {
         n += 1;
     }
     core::str::from_utf8(&buf[..n]).ok()
+}
+
+/// 64-bit FNV-1a of `bytes` in ASCII lowercase: a cheap hash of a header name or key.
+fn lowercase_hash(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b.to_ascii_lowercase())).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 /// One propagation format (`OTEL_PROPAGATORS` names in brackets).
@@ -1763,9 +1834,9 @@ mod tests {
             self.0.keys(f);
         }
 
-        fn for_each_field(&self, f: &mut dyn FnMut(&str, &str)) {
+        fn for_each_prefixed(&self, prefix: &str, f: &mut dyn FnMut(&str, &str)) {
             self.1.set(self.1.get() + self.0.len());
-            self.0.for_each_field(f);
+            self.0.for_each_prefixed(prefix, f);
         }
     }
 
@@ -1802,11 +1873,14 @@ mod tests {
         assert_eq!((bag.len(), bag.dropped()), (1, 1));
     }
 
-    /// A carrier with only `get_all` and `keys` gets Jaeger baggage through the default
-    /// `for_each_field`, as before it existed.
+    /// A carrier with only `get_all` and `keys` (listing `uberctx-` names once, as a map
+    /// does, or once per field, as a list does) gets Jaeger baggage through the default
+    /// `for_each_prefixed`, as from one that walks its fields (found by review: a first
+    /// default read each value of a name once per listing, 12 fields of one name 144
+    /// times, and kept the 8th value).
     #[test]
     fn jaeger_baggage_from_a_carrier_that_only_lists_its_names() {
-        struct Listed<'a>(&'a [(&'a str, &'a str)]);
+        struct Listed<'a>(&'a [(&'a str, &'a str)], bool);
         impl Extractor for Listed<'_> {
             fn get(&self, name: &str) -> Option<&str> {
                 Extractor::get(self.0, name)
@@ -1815,10 +1889,10 @@ mod tests {
                 self.0.get_all(name, f);
             }
             fn keys(&self, f: &mut dyn FnMut(&str)) {
-                // One name per name, as a map lists it.
                 let mut seen = std::vec::Vec::new();
                 for (k, _) in self.0 {
-                    if !seen.iter().any(|s: &&str| s.eq_ignore_ascii_case(k)) {
+                    // `.1`: one name per name, as a map lists it.
+                    if !self.1 || !seen.iter().any(|s: &&str| s.eq_ignore_ascii_case(k)) {
                         seen.push(k);
                         f(k);
                     }
@@ -1831,8 +1905,114 @@ mod tests {
             ("Uberctx-B", "x%20y"),
             ("uberctx-a", "3"),
         ];
-        let bag: Baggage = jaeger.extract_baggage(&Listed(&fields));
-        assert_eq!((bag.as_str(), bag.dropped()), ("a=3,b=x%20y", 0));
+        for once in [true, false] {
+            let bag: Baggage = jaeger.extract_baggage(&Listed(&fields, once));
+            // Both values of `a` in order, when it was first listed.
+            assert_eq!((bag.as_str(), bag.dropped()), ("a=3,b=x%20y", 0), "{once}");
+        }
+        let twelve: std::vec::Vec<(&str, std::string::String)> = (1..=12)
+            .map(|i| ("uberctx-k", std::format!("v{i}")))
+            .collect();
+        let twelve: std::vec::Vec<(&str, &str)> =
+            twelve.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        for once in [true, false] {
+            let bag: Baggage = jaeger.extract_baggage(&Listed(&twelve, once));
+            assert_eq!((bag.as_str(), bag.dropped()), ("k=v12", 0), "{once}");
+            assert_eq!(bag, jaeger.extract_baggage(twelve.as_slice()));
+        }
+    }
+
+    /// Which Jaeger baggage fields count as dropped: a member whose last value fails,
+    /// once; not one a later value took (found by review: an unreadable value a later
+    /// one replaced was counted). A value that fails takes out what this extraction
+    /// added for the name, not a member the bag held that no header replaced (found by
+    /// review: the caller's `k` went).
+    #[test]
+    fn jaeger_baggage_counts_each_member_lost_once() {
+        let jaeger = Propagators::new(&[Propagator::Jaeger]);
+        let mut buf = [0u8; 16];
+        /// Fields; the value of `k` kept; the members dropped.
+        type Case<'a> = (&'a [(&'a str, &'a str)], Option<&'a str>, usize);
+        let cases: [Case; 5] = [
+            (&[("uberctx-k", "%ZZ"), ("uberctx-k", "ok")], Some("ok"), 0),
+            (&[("uberctx-k", "ok"), ("uberctx-k", "%ZZ")], None, 1),
+            (&[("uberctx-k", "%ZZ"), ("uberctx-K", "%ZY")], None, 1),
+            (
+                &[("uberctx-k", "%ZZ"), ("uberctx-k", "1"), ("uberctx-k", "%")],
+                None,
+                1,
+            ),
+            (
+                &[
+                    ("uberctx-k", "\u{fffd}"),
+                    ("uberctx-j", "%ZZ"),
+                    ("uberctx-k", "2"),
+                ],
+                Some("2"),
+                1,
+            ),
+        ];
+        for (fields, kept, dropped) in cases {
+            let bag: Baggage = jaeger.extract_baggage(fields);
+            assert_eq!(bag.get_decoded("k", &mut buf), kept, "{fields:?}");
+            assert_eq!(bag.dropped(), dropped, "{fields:?}");
+        }
+        let mut bag: BaggageBuf<256> = BaggageBuf::new();
+        bag.insert("k", "orig").unwrap();
+        bag.insert("j", "orig").unwrap();
+        bag.extend_from_jaeger_headers(&[("uberctx-k", "%ZZ"), ("uberctx-j", "new")]);
+        assert_eq!((bag.as_str(), bag.dropped()), ("k=orig,j=new", 1));
+        bag.extend_from_jaeger_headers(&[("uberctx-j", "again"), ("uberctx-j", "%ZZ")]);
+        assert_eq!(
+            (bag.as_str(), bag.dropped()),
+            ("k=orig", 2),
+            "the last value counts"
+        );
+        // A key the W3C header gave is left alone, given twice or not.
+        let both = Propagators::new(&[Propagator::Baggage, Propagator::Jaeger]);
+        let bag: Baggage = both.extract_baggage(&[
+            ("baggage", "k=w3c,k=again"),
+            ("uberctx-k", "%ZZ"),
+            ("uberctx-K", "jaeger"),
+        ]);
+        assert_eq!((bag.as_str(), bag.dropped()), ("k=w3c,k=again", 0));
+    }
+
+    /// More of the same: a name whose value found the bag full, then one that fits; a key
+    /// too long for a member, given twice (counted once); a carrier whose
+    /// `for_each_prefixed` passes other headers too (found by review: `authorization`
+    /// would have become a member `ation`).
+    #[test]
+    fn jaeger_baggage_failures_by_size_and_a_careless_carrier() {
+        let jaeger = Propagators::new(&[Propagator::Jaeger]);
+        let mut bag: BaggageBuf<16> = BaggageBuf::new();
+        bag.extend_from_jaeger_headers(&[("uberctx-k", "123456789012345"), ("uberctx-k", "1")]);
+        assert_eq!((bag.as_str(), bag.dropped()), ("k=1", 0));
+        let long = std::format!("uberctx-{}", "k".repeat(200));
+        let long_upper = long.to_ascii_uppercase();
+        let bag: Baggage = jaeger.extract_baggage(&[
+            (long.as_str(), "1"),
+            (long_upper.as_str(), "2"),
+            ("uberctx-ok", "3"),
+        ]);
+        assert_eq!((bag.as_str(), bag.dropped()), ("ok=3", 1));
+        struct Careless<'a>(&'a [(&'a str, &'a str)]);
+        impl Extractor for Careless<'_> {
+            fn get(&self, name: &str) -> Option<&str> {
+                Extractor::get(self.0, name)
+            }
+            fn for_each_prefixed(&self, _: &str, f: &mut dyn FnMut(&str, &str)) {
+                self.0.iter().for_each(|(k, v)| f(k, v));
+            }
+        }
+        let fields = [
+            ("authorization", "Bearer x"),
+            ("traceparent", "00-x"),
+            ("uberctx-", "empty key"),
+            ("Uberctx-User", "alice"),
+        ];
+        let bag: Baggage = jaeger.extract_baggage(&Careless(&fields));
+        assert_eq!((bag.as_str(), bag.dropped()), ("user=alice", 0));
     }
 
     /// Members Jaeger headers cannot carry are reported, not skipped in silence: a key

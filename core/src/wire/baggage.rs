@@ -388,6 +388,11 @@ impl<const BYTES: usize> BaggageBuf<BYTES> {
         self.dropped = self.dropped.saturating_add(1);
     }
 
+    /// Takes back a [`Self::count_dropped`] of a member taken after all.
+    pub(crate) fn uncount_dropped(&mut self) {
+        self.dropped = self.dropped.saturating_sub(1);
+    }
+
     /// Returns an iterator over the members, left to right, as on the wire: a repeated
     /// key comes as often as it was given (see [`Baggage::entries`]).
     pub fn iter(&self) -> Iter<'_> {

@@ -25,8 +25,8 @@ pub const MAX_ESCAPED_BAGGAGE_VALUE_LEN: usize = 1024;
 
 /// The most `uberctx-` fields one extraction reads: twice the members a bag holds
 /// ([`crate::wire::baggage::MAX_MEMBERS`]), room for each given twice. Later ones are
-/// counted as dropped unread, so that a carrier with thousands of them (a message
-/// queue's headers have no count limit) costs no more than this many.
+/// counted as dropped unread: a carrier with thousands of them (a message queue's
+/// headers have no count limit) costs a walk past them, and this many reads at most.
 pub const MAX_BAGGAGE_FIELDS: usize = 2 * crate::wire::baggage::MAX_MEMBERS;
 
 /// Longest header written: 32 + 1 + 16 + 1 + 1 + 1 + 2.

@@ -35,10 +35,14 @@ impl Extractor for TinyHttpHeaders<'_> {
         self.0.iter().for_each(|h| f(h.field.as_str().as_str()));
     }
 
-    fn for_each_field(&self, f: &mut dyn FnMut(&str, &str)) {
-        self.0
-            .iter()
-            .for_each(|h| f(h.field.as_str().as_str(), h.value.as_str()));
+    fn for_each_prefixed(&self, prefix: &str, f: &mut dyn FnMut(&str, &str)) {
+        for h in self.0 {
+            let name = h.field.as_str().as_str();
+            let named = name.as_bytes().get(..prefix.len());
+            if named.is_some_and(|start| start.eq_ignore_ascii_case(prefix.as_bytes())) {
+                f(name, h.value.as_str());
+            }
+        }
     }
 }
 
