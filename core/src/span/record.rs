@@ -498,17 +498,14 @@ impl RecordMut<'_> {
     }
 
     /// Sets a list of span attributes (a span builder's). As in an event's or a link's
-    /// list, a key given twice whose earlier value was dropped counts as one drop: the
-    /// list holds one attribute of that key. (Found by review: the builder's list
-    /// counted each, an event's or a link's list once.)
+    /// list, a key given twice is set once, to its last value: the list holds one
+    /// attribute of that key, and it counts as one drop at most. (Found by review: the
+    /// builder's list counted each; then, that a key whose earlier value had no room
+    /// counted a drop though its last value was stored.)
     pub(crate) fn set_attribute_list(&mut self, attributes: &[KeyValue<'_>], limits: &SpanLimits) {
         for (n, kv) in attributes.iter().enumerate() {
-            let before = self.header.dropped_attributes;
-            self.set_attribute(kv.key, None, &kv.value, limits);
-            if self.header.dropped_attributes != before
-                && attributes[..n].iter().any(|earlier| earlier.key == kv.key)
-            {
-                self.header.dropped_attributes = before;
+            if !attributes[n + 1..].iter().any(|later| later.key == kv.key) {
+                self.set_attribute(kv.key, None, &kv.value, limits);
             }
         }
     }
@@ -546,7 +543,10 @@ impl RecordMut<'_> {
                 }
         });
         if let Some(i) = existing {
-            self.replace_value(i, value, limits);
+            if !self.replace_value(i, value, limits) {
+                self.header.span_attributes = self.header.span_attributes.saturating_sub(1);
+                self.header.dropped_attributes = self.header.dropped_attributes.saturating_add(1);
+            }
             return;
         }
         if u32::from(self.header.span_attributes) >= limits.attribute_count || self.attrs.is_full()
@@ -592,24 +592,16 @@ impl RecordMut<'_> {
         limits: &SpanLimits,
     ) -> u32 {
         let mut dropped = 0u32;
-        // Distinct keys stored: a duplicate key replaces a value, it takes no room.
+        // Distinct keys stored.
         let mut kept = 0u32;
         for (n, kv) in attributes.iter().enumerate() {
-            let duplicate = attributes[..n].iter().any(|earlier| earlier.key == kv.key);
-            if duplicate {
-                // OTLP keys must be unique; the later value wins, as in set_attribute.
-                if let Some(a) = self
-                    .attrs
-                    .iter()
-                    .position(|a| a.owner == owner && self.key_bytes(&a.key) == kv.key.as_bytes())
-                {
-                    self.replace_value(a, EventValue::<&str>::Value(&kv.value), limits);
-                    continue;
-                }
-                // The earlier value was dropped (and counted): this one is tried as
-                // set_attribute would, and not counted again if it is dropped too.
+            // OTLP keys must be unique: a key given twice is stored once, with its last
+            // value, as `set_attribute` would leave it, and counts as one drop at most
+            // (found by review: an earlier value with no room was counted, though the
+            // last one was stored).
+            if attributes[n + 1..].iter().any(|later| later.key == kv.key) {
+                continue;
             }
-            let count_drop = u32::from(!duplicate);
             let mark = self.text.len();
             let key = if kept < limit && !self.attrs.is_full() {
                 match static_semconv_key(kv.key) {
@@ -620,12 +612,12 @@ impl RecordMut<'_> {
                 None
             };
             let Some(key) = key else {
-                dropped = dropped.saturating_add(count_drop);
+                dropped = dropped.saturating_add(1);
                 continue;
             };
             let Some(value) = self.store_value(&kv.value, limits) else {
                 self.text.truncate(mark);
-                dropped = dropped.saturating_add(count_drop);
+                dropped = dropped.saturating_add(1);
                 continue;
             };
             let _ = self.attrs.push(StoredAttr { owner, key, value });
@@ -740,7 +732,10 @@ impl RecordMut<'_> {
             })
         });
         if let Some(i) = existing {
-            self.replace_value(event.first_attr + i, value, limits);
+            if !self.replace_value(event.first_attr + i, value, limits) {
+                event.kept -= 1;
+                self.count_dropped_event_attribute(event);
+            }
             return;
         }
         let room = event.kept < limits.attributes_per_event && !self.attrs.is_full();
@@ -823,17 +818,30 @@ impl RecordMut<'_> {
         }
     }
 
-    /// Gives stored attribute `i` (a key set again) a new value. A value that needs text
-    /// and got none (no room left in the pool: it would read "" or `[]`), or that could
-    /// not be stored at all, leaves the old value, and the loss is counted as a cut
-    /// value: the key is still exported, so no attribute counts as dropped. Replaced
-    /// text stays in the pool until the slot is reused.
+    /// Gives stored attribute `i` (a key set again) a new value, and returns `false`
+    /// when it could not: the attribute is then removed, and the caller counts it as
+    /// dropped where it belongs (span, event or link). Kept, the old value would be
+    /// exported as if it were current (found by review: a progress counter set in a
+    /// loop stayed at the last value that fitted). The old value's text, when it is the
+    /// last thing in the pool, makes room for the new one (such a loop then uses one
+    /// value's room); other replaced text stays in the pool until the slot is reused.
+    #[must_use]
     fn replace_value<T: Text>(
         &mut self,
         i: usize,
         value: EventValue<'_, '_, T>,
         limits: &SpanLimits,
-    ) {
+    ) -> bool {
+        let old = self.attrs.get(i).and_then(|a| match a.value {
+            StoredValue::Str(r) | StoredValue::Array(_, r) => Some(r),
+            _ => None,
+        });
+        if let Some(r) = old.filter(|r| r.len > 0) {
+            let start = usize::from(r.start);
+            if start + usize::from(r.len) == self.text.len() {
+                self.text.truncate(start);
+            }
+        }
         // A value cut to nothing for room is `None` here, as one that cannot be stored;
         // a value length limit of 0 cuts every string to "", and that is the new value.
         match self.store_event_value(value, limits) {
@@ -841,8 +849,17 @@ impl RecordMut<'_> {
                 if let Some(a) = self.attrs.get_mut(i) {
                     a.value = stored;
                 }
+                true
             }
-            None => self.header.truncated = self.header.truncated.saturating_add(1),
+            None => {
+                // Attributes after `i` are the same owner's, or a later event's or
+                // link's: none is open while another owner's attribute is set, and each
+                // finds its own by owner tag.
+                if i < self.attrs.len() {
+                    self.attrs.remove(i);
+                }
+                false
+            }
         }
     }
 

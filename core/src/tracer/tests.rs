@@ -716,9 +716,11 @@ fn text_that_cannot_start_in_the_room_left_keeps_the_old_text() {
 /// Regressions found reviewing the fixes above: with a value length limit of 0 and no
 /// room left, a string array replaced the old value with `[]` (only strings are cut
 /// to "" by the limit alone); a named event renamed with formatted text that had no
-/// room lost its name.
+/// room lost its name. (An attribute whose new value has no room is removed and
+/// counted as dropped now, not kept with its old value: see
+/// `a_replacement_with_no_room_removes_the_attribute_and_counts_it`.)
 #[test]
-fn no_room_keeps_an_old_array_value_and_an_old_formatted_name() {
+fn no_room_drops_a_replaced_array_value_and_keeps_an_old_formatted_name() {
     let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
     let t = tracer_with_value_limit(0, SpanArena::<1, 8, 2, 2, 16>::new(), &clock);
     let mut s = t.start_span("abcdefg"); // 7 of 16 bytes
@@ -731,7 +733,8 @@ fn no_room_keeps_an_old_array_value_and_an_old_formatted_name() {
     s.set_attribute("k", crate::Value::StrArray(&["a"]));
     drop(s);
     let spans = exported(&t);
-    assert_eq!(spans[0].attrs[0], ("k".into(), "1".into()));
+    assert_eq!(spans[0].attrs, [("z".into(), "2".into())]);
+    assert_eq!(spans[0].dropped.0, 1, "k: not `[]`, nor its old value");
     assert_eq!(spans[0].events[0].0, "ab");
 }
 
@@ -2790,8 +2793,9 @@ fn a_batch_reports_the_tracer_s_counters_as_of_its_export() {
 
 /// Regression: of an event's attributes with one key twice, the later value was only
 /// used to replace a stored one: when the first did not fit, the second (which fits)
-/// was thrown away, uncounted. Now it is stored, as `set_attribute` would, and the
-/// drop counts once.
+/// was thrown away, uncounted. Now the last value is the one stored, as
+/// `set_attribute` would leave it, and the earlier one is neither stored nor counted
+/// (found by review: it was counted as dropped though the key was exported).
 #[test]
 fn a_repeated_event_key_whose_first_value_was_dropped_keeps_the_later_value() {
     let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
@@ -2811,7 +2815,7 @@ fn a_repeated_event_key_whose_first_value_was_dropped_keeps_the_later_value() {
     let events = &exported(&t)[0].events;
     assert_eq!(
         events[0],
-        ("e".into(), std::vec![("n".into(), "1".into())], 1)
+        ("e".into(), std::vec![("n".into(), "1".into())], 0)
     );
     assert_eq!(events[1], ("f".into(), std::vec![], 1), "one key, one drop");
 }
@@ -3267,11 +3271,12 @@ fn record_exception_with_attributes_leaves_out_an_empty_type_or_message() {
     assert_eq!(*dropped, 0);
 }
 
-/// Every way of setting a key again keeps the old value when the new one gets no room
-/// in the text pool (it used to become "" or `[]`, except for span strings), and that
-/// loss is a cut value, not a dropped attribute (the key is still exported).
+/// Every way of setting a key again, when the new value gets no room in the text pool:
+/// the attribute is removed and counted as dropped where it belonged (found by review:
+/// the old value was kept, and exported as if current, with the loss counted only as a
+/// cut value, which OTLP does not carry; before that it became "" or `[]`).
 #[test]
-fn every_replacement_on_a_full_text_pool_keeps_the_old_value() {
+fn a_replacement_with_no_room_removes_the_attribute_and_counts_it() {
     let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
     let t = tracer_with(
         TracerConfig::new("svc"),
@@ -3285,32 +3290,26 @@ fn every_replacement_on_a_full_text_pool_keeps_the_old_value() {
         let mut e = s.event("e"); // 1 byte
         e.attribute("k", "0123456789abcd"); // 14 bytes
         e.attribute_dyn("pad", "x".repeat(13)); // 3 + 13 bytes: the pool is full
-        e.attribute("k", "new");
-        e.attribute_fmt("k", format_args!("{}", 42));
+        e.attribute("k", "new"); // no room: k goes, one drop
+        e.attribute_fmt("k", format_args!("{}", 42)); // a new k, no room: a second drop
     }
     s.set_attribute("a", crate::Value::from(&[3i64][..]));
     s.set_attribute("n", u64::MAX); // its 20 digits have no room
+    s.set_attribute("kept", true);
     s.add_event_with_attributes("dup", &[KeyValue::new("x", 1), KeyValue::new("x", "later")]);
     drop(s);
     let span = &exported(&t)[0];
-    let value = |k: &str| {
-        span.attrs
-            .iter()
-            .find(|(key, _)| key == k)
-            .unwrap()
-            .1
-            .clone()
-    };
-    assert_eq!(value("a"), "[1,2]");
-    assert_eq!(value("n"), "7");
+    assert_eq!(span.attrs, [("kept".into(), "true".into())]);
+    assert_eq!(span.dropped.0, 2, "a and n");
     let (name, attrs, dropped) = &span.events[0];
     assert_eq!(name, "e");
-    assert_eq!(attrs[0], ("k".into(), "\"0123456789abcd\"".into()));
-    assert_eq!(*dropped, 0);
-    assert_eq!(span.dropped.0, 0, "no attribute is missing");
-    // "new", the formatted 42, the array [3] and the digits: four values lost, counted
-    // once each; the "dup" event has no room for its name and is dropped.
-    assert_eq!(span.truncated, 4);
+    assert_eq!(attrs, &[("pad".into(), "\"xxxxxxxxxxxxx\"".into())]);
+    assert_eq!(*dropped, 2);
+    assert_eq!(
+        span.truncated, 0,
+        "nothing cut: values lost whole are drops"
+    );
+    // The "dup" event has no room for its name: dropped.
     assert_eq!(span.dropped.1, 1);
 }
 
@@ -3387,10 +3386,15 @@ fn an_array_element_cut_and_left_out_counts_once() {
     assert_eq!(span.truncated, 1);
 }
 
-/// A replacement with no room left in the text pool keeps what was there: setting an
-/// attribute again, or renaming the span, used to leave "" once the pool was full.
+/// An attribute set again and again (a progress counter) reuses its value's room
+/// while that value is the last thing in the pool (found by review: each value took
+/// new room, and once the pool was full the value exported stayed at the last that
+/// fitted, "020" of 200). A rename with no room keeps the old name (a span has one),
+/// and an event whose name has no room is dropped and counted, not kept as "": added
+/// whole, or through an event writer (`record_error` and the `tracing` layer write
+/// events that way; it used to keep one named "").
 #[test]
-fn replacements_on_a_full_text_pool_keep_the_old_text() {
+fn an_attribute_set_again_reuses_its_room_and_names_need_room() {
     let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
     let t = tracer_with(
         TracerConfig::new("svc"),
@@ -3401,22 +3405,17 @@ fn replacements_on_a_full_text_pool_keep_the_old_text() {
     for i in 0..200 {
         s.set_attribute("progress", std::format!("{i:03}").as_str());
     }
+    s.set_attribute("fill", "x".repeat(60).as_str()); // 1 + 3 + 60: the pool is full
     s.update_name("final");
-    // An event whose name has no room at all is dropped and counted, not kept as "":
-    // added whole, or through an event writer (`record_error` and the `tracing` layer
-    // write events that way; it used to keep one named "").
     s.add_event("late");
     s.event("later").attribute("k", 1);
     drop(s);
     let span = &exported(&t)[0];
-    let (_, value) = &span.attrs[0];
-    // The last value that found room (21 five-byte values fit the 63 bytes after the
-    // name's), and every later one counted as cut (found by review: any three-digit
-    // value passed).
+    assert_eq!(span.attrs[0], ("progress".into(), "\"199\"".into()));
     assert_eq!(
-        (value.as_str(), span.truncated),
-        ("\"020\"", 180),
-        "{value}"
+        (span.dropped.0, span.truncated),
+        (0, 1),
+        "the rename had no room"
     );
     assert_eq!(span.name, "s");
     assert!(span.events.is_empty(), "{:?}", span.events);
