@@ -460,7 +460,9 @@ impl<'t> Span<'t> {
         }
     }
 
-    /// Sets an attribute; a later value for the same key replaces the earlier one.
+    /// Sets an attribute; a later value for the same key replaces the earlier one. A
+    /// value the span has no room for (its slot's text pool is full) drops the attribute,
+    /// the earlier value with it, and counts it in the span's dropped attributes.
     ///
     /// The key is `'static` (use the [`crate::semconv`] constants); see
     /// [`Span::set_attribute_dyn`] for keys built at run time.
