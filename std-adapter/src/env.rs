@@ -571,7 +571,8 @@ impl Reader<'_> {
     /// false, as the spec asks ("MUST NOT extend this definition and define additional
     /// values that are interpreted as true": read untrimmed, so ` true ` is not).
     fn boolean(&mut self, name: &str) -> bool {
-        let Some(v) = (self.lookup)(name).filter(|v| !v.is_empty()) else {
+        // Blank is unset, as for every other variable (found by review: it warned).
+        let Some(v) = (self.lookup)(name).filter(|v| !v.trim().is_empty()) else {
             return false;
         };
         if v.eq_ignore_ascii_case("true") {
@@ -776,7 +777,22 @@ impl Reader<'_> {
                 .or_else(|| {
                     let v = self.get("OTEL_EXPORTER_OTLP_ENDPOINT")?;
                     let url = traces_url_from_base(&v);
-                    self.checked_url("OTEL_EXPORTER_OTLP_ENDPOINT", &v, url)
+                    let url = self.checked_url("OTEL_EXPORTER_OTLP_ENDPOINT", &v, url)?;
+                    // The spec appends the path to a base URL whatever it holds; a base
+                    // that names it already sends to `/v1/traces/v1/traces`, which a
+                    // collector answers with 404s: said once, at start (found by review).
+                    if url.contains("/v1/traces/v1/traces") {
+                        self.warn(
+                            "OTEL_EXPORTER_OTLP_ENDPOINT",
+                            &v,
+                            format!(
+                                "a base URL, to which /v1/traces is added: spans go to {}; \
+                                 OTEL_EXPORTER_OTLP_TRACES_ENDPOINT takes the full URL",
+                                crate::otlp_http::redacted_url(&url)
+                            ),
+                        );
+                    }
+                    Some(url)
                 })
                 .unwrap_or(defaults.traces_url)
         };
@@ -1594,11 +1610,36 @@ mod tests {
             ("TRUE", true, false),
             ("false", false, false),
             ("", false, false),
+            ("  ", false, false),
         ] {
             let e = env(&[("OTEL_SDK_DISABLED", value)]);
             assert_eq!(e.disabled, disabled, "{value:?}");
             assert_eq!(warned(&e) == ["OTEL_SDK_DISABLED"], warns, "{value:?}");
         }
+    }
+
+    /// Regression (found by review): a base endpoint that already ends in the signal's
+    /// path got it twice in silence (the spec appends it whatever the base holds: kept,
+    /// and said).
+    #[test]
+    fn a_base_endpoint_naming_the_traces_path_is_kept_and_warned_about() {
+        for base in [
+            "http://c:4318/v1/traces",
+            "http://u:p@c:4318/v1/traces/?k=v",
+        ] {
+            let e = env(&[("OTEL_EXPORTER_OTLP_ENDPOINT", base)]);
+            assert!(e.otlp.traces_url.contains("/v1/traces/v1/traces"), "{base}");
+            assert_eq!(warned(&e), ["OTEL_EXPORTER_OTLP_ENDPOINT"], "{base}");
+            let message = &e.warnings[0].message;
+            assert!(
+                message.contains("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"),
+                "{message}"
+            );
+            assert!(!message.contains("u:p"), "credentials shown: {message}");
+        }
+        let e = env(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318/otlp")]);
+        assert_eq!(e.otlp.traces_url, "http://c:4318/otlp/v1/traces");
+        assert!(e.warnings.is_empty(), "{:?}", e.warnings);
     }
 
     #[test]
