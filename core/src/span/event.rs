@@ -139,9 +139,7 @@ impl Drop for EventWriter<'_> {
     #[inline]
     fn drop(&mut self) {
         if let Some((record, _, event)) = &mut self.event {
-            if !event.named {
-                record.set_event_name(event, self.name);
-            }
+            record.end_event(event, self.name);
         }
     }
 }

@@ -61,6 +61,10 @@ pub(crate) struct EventState {
     /// One bit ([`key_bit`]) per key the event holds: a clear bit proves a key new.
     key_filter: u64,
     pub(crate) named: bool,
+    /// A name given was cut to nothing for want of room (the event has none).
+    name_lost: bool,
+    /// The pool's length when the event began: what it stored since.
+    first_text: usize,
 }
 
 /// Where a string lives inside a slot's text pool.
@@ -684,7 +688,36 @@ impl RecordMut<'_> {
             kept: 0,
             key_filter: 0,
             named: false,
+            name_lost: false,
+            first_text: self.text.len(),
         })
+    }
+
+    /// Ends an event begun with [`RecordMut::begin_event`]: one not named yet gets
+    /// `name`. One whose name was given but found no room, and that has none, is taken
+    /// out with what it stored and counted as a dropped event, as an event added whole
+    /// without room for its name is (found by review: the `tracing` layer begins its
+    /// events unnamed and names them after their attributes, which could take the room
+    /// first; it was exported named "").
+    pub(crate) fn end_event(&mut self, event: &mut EventState, name: &str) {
+        // A name lost for room is not made good by the empty one the writer began with.
+        let nothing_to_give = name.is_empty() && event.name_lost;
+        if !event.named && !nothing_to_give {
+            self.set_event_name(event, name);
+        }
+        if event.named || !event.name_lost {
+            return;
+        }
+        // The last event, its attributes the last ones (nothing else is written while
+        // an event writer is open).
+        if usize::from(event.index) + 1 == self.events.len() {
+            self.events.truncate(usize::from(event.index));
+            self.attrs.truncate(event.first_attr);
+            self.text.truncate(event.first_text);
+            // Its cut name is counted as the event's drop, not also as a cut value.
+            self.header.truncated = self.header.truncated.saturating_sub(1);
+            self.header.dropped_events = self.header.dropped_events.saturating_add(1);
+        }
     }
 
     /// Names (or renames) an event begun with [`RecordMut::begin_event`]; a replaced
@@ -696,6 +729,7 @@ impl RecordMut<'_> {
         let cuts_before = self.header.truncated;
         let name = name.push(self, NAME_LIMIT);
         if name.len == 0 && self.header.truncated != cuts_before {
+            event.name_lost = true;
             return;
         }
         if let Some(e) = self.events.get_mut(usize::from(event.index)) {

@@ -3386,6 +3386,33 @@ fn an_array_element_cut_and_left_out_counts_once() {
     assert_eq!(span.truncated, 1);
 }
 
+/// Regression (found by review): an event begun without a name whose attributes took
+/// the room its name then needed (the `tracing` layer names its events after their
+/// `level` and `target`) was exported named "", not counted. It is taken out with what
+/// it stored, and counted as a dropped event, as one added whole would be.
+#[test]
+fn an_event_named_last_without_room_for_its_name_is_dropped() {
+    let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+    let t = tracer_with(
+        TracerConfig::new("svc"),
+        SpanArena::<1, 8, 2, 2, 16>::new(),
+        &clock,
+    );
+    let mut s = t.start_span("s"); // 1 byte
+    s.set_attribute("pad", "x".repeat(11).as_str()); // 11: 4 left
+    s.event("").attribute("level", "INFO").name("msg"); // "INFO" takes the 4
+    s.set_attribute("after", "abcd"); // the dropped event's 4 bytes are free again
+                                      // An unnamed event that was never given a name keeps the empty one it asked for.
+    drop(s.event(""));
+    drop(s);
+    let span = &exported(&t)[0];
+    assert_eq!(span.events.len(), 1, "{:?}", span.events);
+    assert_eq!(span.events[0].0, "");
+    assert_eq!(span.dropped.1, 1);
+    assert_eq!(span.truncated, 0, "counted as the event's drop only");
+    assert_eq!(span.attrs[1], ("after".into(), "\"abcd\"".into()));
+}
+
 /// An attribute set again and again (a progress counter) reuses its value's room
 /// while that value is the last thing in the pool (found by review: each value took
 /// new room, and once the pool was full the value exported stayed at the last that
