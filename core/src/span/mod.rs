@@ -609,16 +609,29 @@ impl<'t> Span<'t> {
         if exception_type.is_empty() && message.is_empty() && !says_what {
             return;
         }
+        // Each key written once, with the value that wins: the last given among
+        // `attributes`, else the positional one (found by review: written positionally
+        // and then again, a key with no room was counted as dropped twice).
+        let last = |key: &str| attributes.iter().filter(says).rfind(|kv| kv.key == key);
         let mut event = self.event(semconv::EXCEPTION_EVENT);
-        if !exception_type.is_empty() {
-            event.attribute(semconv::EXCEPTION_TYPE, exception_type);
-        }
-        if !message.is_empty() {
-            event.attribute(semconv::EXCEPTION_MESSAGE, message);
-        }
-        // A key the event has already gets the later value.
-        for kv in attributes.iter().filter(says) {
-            event.attribute_dyn(kv.key, kv.value);
+        match last(semconv::EXCEPTION_TYPE) {
+            Some(kv) => event.attribute(semconv::EXCEPTION_TYPE, kv.value),
+            None if !exception_type.is_empty() => {
+                event.attribute(semconv::EXCEPTION_TYPE, exception_type)
+            }
+            None => &mut event,
+        };
+        match last(semconv::EXCEPTION_MESSAGE) {
+            Some(kv) => event.attribute(semconv::EXCEPTION_MESSAGE, kv.value),
+            None if !message.is_empty() => event.attribute(semconv::EXCEPTION_MESSAGE, message),
+            None => &mut event,
+        };
+        for (n, kv) in attributes.iter().enumerate() {
+            let written = kv.key == semconv::EXCEPTION_TYPE || kv.key == semconv::EXCEPTION_MESSAGE;
+            let later = attributes[n + 1..].iter().any(|l| l.key == kv.key);
+            if !written && !later {
+                event.attribute_dyn(kv.key, kv.value);
+            }
         }
     }
 

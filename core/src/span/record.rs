@@ -921,6 +921,7 @@ impl RecordMut<'_> {
             return;
         }
         let owner = OWNER_LINK + self.links.len() as u8;
+        let mut state_lost = false;
         let trace_state = if trace_state.len() <= self.text.capacity() - self.text.len() {
             self.push_text(trace_state, u32::MAX)
         } else if !context.is_valid() && attributes.is_empty() {
@@ -930,8 +931,10 @@ impl RecordMut<'_> {
             self.header.dropped_links = self.header.dropped_links.saturating_add(1);
             return;
         } else {
-            // Kept whole or not at all (a cut one would be invalid): lost, counted.
-            self.header.truncated = self.header.truncated.saturating_add(1);
+            // Kept whole or not at all (a cut one would be invalid): lost, and counted
+            // if the link is kept (a dropped link is counted as that alone; found by
+            // review: counted twice).
+            state_lost = true;
             TextRef::EMPTY
         };
         let dropped_attributes =
@@ -945,6 +948,9 @@ impl RecordMut<'_> {
             // review: it was recorded with zero ids and a dropped count).
             self.header.dropped_links = self.header.dropped_links.saturating_add(1);
             return;
+        }
+        if state_lost {
+            self.header.truncated = self.header.truncated.saturating_add(1);
         }
         let _ = self.links.push(StoredLink {
             context,

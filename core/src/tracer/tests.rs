@@ -3201,6 +3201,81 @@ fn samplers_see_the_clock_and_an_invalid_parent_brings_no_tracestate() {
     assert_eq!(root.trace_state(), "");
 }
 
+/// Regression (found by review): a link to an invalid context whose tracestate had
+/// no room and whose attributes were all dropped was dropped, and counted twice: as a
+/// dropped link and as a cut value. It is one lost link.
+#[test]
+fn a_link_that_says_nothing_once_its_tracestate_is_lost_counts_once() {
+    let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+    let t = tracer_with(
+        TracerConfig::new("svc"),
+        SpanArena::<1, 4, 1, 2, 16>::new(),
+        &clock,
+    );
+    let mut invalid = TraceContext::from(SpanContext::INVALID);
+    invalid
+        .trace_state
+        .insert("vendor", "a".repeat(16).as_str())
+        .unwrap();
+    let mut s = t.start_span("s"); // 1 byte: 15 left for a 23-byte tracestate
+    s.add_link(&invalid, &[KeyValue::new("", 1)]);
+    // Kept (a valid context), its tracestate lost: that is a cut value.
+    let mut valid = invalid.clone();
+    valid.span_context = s.context();
+    s.add_link(&valid, &[]);
+    drop(s);
+    let span = &exported(&t)[0];
+    assert_eq!((span.links, span.dropped.2, span.truncated), (1, 1, 1));
+}
+
+/// Regression (found by review): `record_exception_with_attributes` wrote the message
+/// positionally and then again from `attributes`: with no room for it (one attribute
+/// per event here) one missing key was counted as two drops, and a key given twice
+/// among `attributes` once per value.
+#[test]
+fn record_exception_writes_each_key_once() {
+    let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+    let limits = SpanLimits {
+        attributes_per_event: 1,
+        ..SpanLimits::DEFAULT
+    };
+    let t = tracer_with(
+        TracerConfig::new("svc").with_limits(limits),
+        SpanArena::<1>::new(),
+        &clock,
+    );
+    let mut s = t.start_span("s");
+    s.record_exception_with_attributes("T", "m", &[KeyValue::new("exception.message", "m2")]);
+    s.record_exception_with_attributes(
+        "",
+        "",
+        &[
+            KeyValue::new("exception.stacktrace", "a"),
+            KeyValue::new("exception.type", "U"),
+            KeyValue::new("exception.stacktrace", "b"),
+        ],
+    );
+    drop(s);
+    let events = &exported(&t)[0].events;
+    assert_eq!(
+        events[0],
+        (
+            "exception".into(),
+            std::vec![("exception.type".into(), "\"T\"".into())],
+            1
+        )
+    );
+    assert_eq!(
+        events[1],
+        (
+            "exception".into(),
+            std::vec![("exception.type".into(), "\"U\"".into())],
+            1
+        ),
+        "the stacktrace given twice is one drop"
+    );
+}
+
 /// RecordException's optional additional attributes (api.md: they "take precedence"
 /// over the ones the method writes itself).
 #[test]
