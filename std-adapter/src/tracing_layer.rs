@@ -800,11 +800,11 @@ impl TracingLayer {
                     // event is the exception (as tracing-opentelemetry makes it), unless
                     // the error says nothing.
                     Some(error) if !error.is_empty() => {
+                        // Named "exception" already, before its first field
+                        // (`name_exception_first`); named again, it took room twice, and
+                        // a cut second name replaced the whole one (found by review).
                         let message = fields.whole_error.as_deref().unwrap_or(error);
-                        fields
-                            .event
-                            .name("exception")
-                            .attribute("exception.message", message);
+                        fields.event.attribute("exception.message", message);
                         exception_recorded = true;
                     }
                     _ => {

@@ -139,7 +139,10 @@ impl Drop for EventWriter<'_> {
     #[inline]
     fn drop(&mut self) {
         if let Some((record, _, event)) = &mut self.event {
-            record.end_event(event, self.name);
+            // A named event needs nothing more (the usual case, kept short).
+            if !event.named {
+                record.end_event(event, self.name);
+            }
         }
     }
 }

@@ -626,10 +626,11 @@ impl<'t> Span<'t> {
             None if !message.is_empty() => event.attribute(semconv::EXCEPTION_MESSAGE, message),
             None => &mut event,
         };
-        for (n, kv) in attributes.iter().enumerate() {
-            let written = kv.key == semconv::EXCEPTION_TYPE || kv.key == semconv::EXCEPTION_MESSAGE;
-            let later = attributes[n + 1..].iter().any(|l| l.key == kv.key);
-            if !written && !later {
+        for n in 0..attributes.len() {
+            let Some(kv) = record::last_of_key(attributes, n) else {
+                continue;
+            };
+            if kv.key != semconv::EXCEPTION_TYPE && kv.key != semconv::EXCEPTION_MESSAGE {
                 event.attribute_dyn(kv.key, kv.value);
             }
         }

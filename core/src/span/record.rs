@@ -65,6 +65,8 @@ pub(crate) struct EventState {
     name_lost: bool,
     /// The pool's length when the event began: what it stored since.
     first_text: usize,
+    /// The cut values counted when the event began: those counted since are its own.
+    first_truncated: u32,
 }
 
 /// Where a string lives inside a slot's text pool.
@@ -502,13 +504,13 @@ impl RecordMut<'_> {
     }
 
     /// Sets a list of span attributes (a span builder's). As in an event's or a link's
-    /// list, a key given twice is set once, to its last value: the list holds one
-    /// attribute of that key, and it counts as one drop at most. (Found by review: the
+    /// list, a key given twice is set once, where it came first, to its last value: the
+    /// list holds one attribute of that key, and it counts as one drop at most. (Found by review: the
     /// builder's list counted each; then, that a key whose earlier value had no room
     /// counted a drop though its last value was stored.)
     pub(crate) fn set_attribute_list(&mut self, attributes: &[KeyValue<'_>], limits: &SpanLimits) {
-        for (n, kv) in attributes.iter().enumerate() {
-            if !attributes[n + 1..].iter().any(|later| later.key == kv.key) {
+        for n in 0..attributes.len() {
+            if let Some(kv) = last_of_key(attributes, n) {
                 self.set_attribute(kv.key, None, &kv.value, limits);
             }
         }
@@ -598,14 +600,14 @@ impl RecordMut<'_> {
         let mut dropped = 0u32;
         // Distinct keys stored.
         let mut kept = 0u32;
-        for (n, kv) in attributes.iter().enumerate() {
-            // OTLP keys must be unique: a key given twice is stored once, with its last
-            // value, as `set_attribute` would leave it, and counts as one drop at most
-            // (found by review: an earlier value with no room was counted, though the
-            // last one was stored).
-            if attributes[n + 1..].iter().any(|later| later.key == kv.key) {
+        for n in 0..attributes.len() {
+            // OTLP keys must be unique: a key given twice is stored once, where it came
+            // first, with its last value, as `set_attribute` would leave it, and counts
+            // as one drop at most (found by review: an earlier value with no room was
+            // counted, though the last one was stored).
+            let Some(kv) = last_of_key(attributes, n) else {
                 continue;
-            }
+            };
             let mark = self.text.len();
             let key = if kept < limit && !self.attrs.is_full() {
                 match static_semconv_key(kv.key) {
@@ -663,8 +665,8 @@ impl RecordMut<'_> {
     /// Starts an event with no name yet, to which [`RecordMut::event_attribute`] adds
     /// attributes one at a time; `None` (counted as a dropped event) when the span has
     /// no room for another event, or for any of the name it will get (`name`, or ""),
-    /// as in [`RecordMut::add_event`]. An event left without a name is exported with an
-    /// empty one ([`EventWriter`](super::EventWriter) names it when it is dropped).
+    /// as in [`RecordMut::add_event`]. [`RecordMut::end_event`] names an event left
+    /// without a name, or drops it when a name it was given found no room.
     pub(crate) fn begin_event(
         &mut self,
         time: Timestamp,
@@ -690,6 +692,7 @@ impl RecordMut<'_> {
             named: false,
             name_lost: false,
             first_text: self.text.len(),
+            first_truncated: self.header.truncated,
         })
     }
 
@@ -714,8 +717,9 @@ impl RecordMut<'_> {
             self.events.truncate(usize::from(event.index));
             self.attrs.truncate(event.first_attr);
             self.text.truncate(event.first_text);
-            // Its cut name is counted as the event's drop, not also as a cut value.
-            self.header.truncated = self.header.truncated.saturating_sub(1);
+            // Its cuts (the name, each time it was given; its values) go with it: it is
+            // counted as a dropped event (found by review: one cut was taken back).
+            self.header.truncated = event.first_truncated;
             self.header.dropped_events = self.header.dropped_events.saturating_add(1);
         }
     }
@@ -854,7 +858,7 @@ impl RecordMut<'_> {
 
     /// Gives stored attribute `i` (a key set again) a new value, and returns `false`
     /// when it could not: the attribute is then removed, and the caller counts it as
-    /// dropped where it belongs (span, event or link). Kept, the old value would be
+    /// dropped where it belongs (the span or the event). Kept, the old value would be
     /// exported as if it were current (found by review: a progress counter set in a
     /// loop stayed at the last value that fitted). The old value's text, when it is the
     /// last thing in the pool, makes room for the new one (such a loop then uses one
@@ -992,7 +996,7 @@ impl RecordMut<'_> {
             Status::Error { description } => {
                 self.header.status = StatusCode::Error;
                 // No room for any of a new description: the earlier one stays (as a
-                // replaced attribute's value does), and the loss is counted.
+                // renamed span's name does), and the loss is counted.
                 if self.no_room_for_first_char(description) {
                     self.header.truncated = self.header.truncated.saturating_add(1);
                 } else {
@@ -1517,6 +1521,20 @@ fn div10_by_limbs(v: u64) -> (u64, u8) {
 #[cfg_attr(target_os = "none", inline)]
 pub(crate) fn trace_state_of<'a>(header: &Header, text: &'a VecView<u8>) -> &'a str {
     text_at(text, header.trace_state)
+}
+
+/// For the `n`th attribute of a list: `None` when its key came earlier in the list,
+/// else the attribute that sets it, the key's last in the list (a list holds one
+/// attribute of a key, where it came first, with its last value).
+pub(crate) fn last_of_key<'l, 'a>(
+    attributes: &'l [KeyValue<'a>],
+    n: usize,
+) -> Option<&'l KeyValue<'a>> {
+    let kv = attributes.get(n)?;
+    if attributes[..n].iter().any(|earlier| earlier.key == kv.key) {
+        return None;
+    }
+    attributes[n..].iter().rev().find(|l| l.key == kv.key)
 }
 
 /// The bit of `key` in a span's key filter: from its length and first and last bytes,

@@ -3476,8 +3476,9 @@ fn an_event_named_last_without_room_for_its_name_is_dropped() {
     let mut s = t.start_span("s"); // 1 byte
     s.set_attribute("pad", "x".repeat(11).as_str()); // 11: 4 left
     s.event("").attribute("level", "INFO").name("msg"); // "INFO" takes the 4
-    s.set_attribute("after", "abcd"); // the dropped event's 4 bytes are free again
-                                      // An unnamed event that was never given a name keeps the empty one it asked for.
+                                                        // The dropped event's 4 bytes are free again.
+    s.set_attribute("after", "abcd");
+    // An unnamed event that was never given a name keeps the empty one it asked for.
     drop(s.event(""));
     drop(s);
     let span = &exported(&t)[0];
@@ -3486,6 +3487,73 @@ fn an_event_named_last_without_room_for_its_name_is_dropped() {
     assert_eq!(span.dropped.1, 1);
     assert_eq!(span.truncated, 0, "counted as the event's drop only");
     assert_eq!(span.attrs[1], ("after".into(), "\"abcd\"".into()));
+}
+
+/// Regression (found by review of the fix above): dropping such an event took back
+/// one cut value, whatever it had counted: a name given twice without room, or a value
+/// of its own cut, left a count for what was never exported.
+#[test]
+fn a_dropped_event_takes_its_cuts_with_it() {
+    let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+    let t = tracer_with(
+        TracerConfig::new("svc"),
+        SpanArena::<1, 8, 2, 2, 16>::new(),
+        &clock,
+    );
+    let mut s = t.start_span("s"); // 1 byte
+    s.set_attribute("pad", "x".repeat(11).as_str()); // 4 left
+    s.event("").attribute("level", "INFO-LONG").name("msg"); // the value cut, the name lost
+    s.event("").attribute("level", "INFO").name("a").name("b"); // two names lost
+    drop(s);
+    let span = &exported(&t)[0];
+    assert_eq!(
+        (span.dropped.1, span.truncated),
+        (2, 0),
+        "{:?}",
+        span.events
+    );
+}
+
+/// A list with a key given twice (an event's, a link's, a builder's) holds it where it
+/// came first, with its last value, as `set_attribute` called in order would leave it,
+/// also under a count limit (found by review: it kept the key's last position, and
+/// with one attribute allowed stored the other key).
+#[test]
+fn a_list_with_a_repeated_key_matches_setting_it_in_order() {
+    let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+    let one = SpanLimits {
+        attributes_per_event: 1,
+        attribute_count: 1,
+        ..SpanLimits::DEFAULT
+    };
+    for limits in [SpanLimits::DEFAULT, one] {
+        let t = tracer_with(
+            TracerConfig::new("svc").with_limits(limits),
+            SpanArena::<2>::new(),
+            &clock,
+        );
+        let list = [
+            KeyValue::new("a", 1),
+            KeyValue::new("b", 2),
+            KeyValue::new("a", 3),
+        ];
+        let mut s = t.span_builder("s").attributes(&list).start();
+        s.add_event_with_attributes("e", &list);
+        drop(s);
+        let mut s = t.start_span("by hand");
+        for kv in &list {
+            s.set_attribute_dyn(kv.key, kv.value);
+        }
+        s.event("e")
+            .attribute("a", 1)
+            .attribute("b", 2)
+            .attribute("a", 3);
+        drop(s);
+        let spans = exported(&t);
+        assert_eq!(spans[0].attrs, spans[1].attrs, "{limits:?}");
+        assert_eq!(spans[0].events, spans[1].events, "{limits:?}");
+        assert_eq!(spans[0].attrs[0], ("a".into(), "3".into()));
+    }
 }
 
 /// An attribute set again and again (a progress counter) reuses its value's room

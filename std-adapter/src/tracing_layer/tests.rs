@@ -532,6 +532,36 @@ fn an_error_event_without_a_message_is_named_exception_whatever_its_length() {
     assert_eq!(names, ["exception"], "{span:?}");
 }
 
+/// Regression (found by review): an error event without a message, named `exception`
+/// before its fields, was named again after them: the name took room twice, and where
+/// 1 to 8 bytes were left the cut second name replaced the whole one ("excep"). Every
+/// length of error up to a full span: named `exception`, or dropped and counted.
+#[test]
+fn an_error_event_is_named_exception_once_whatever_room_is_left() {
+    let t = setup();
+    tracing::subscriber::with_default(t.subscriber(), || {
+        for len in 380..=512 {
+            let failure = LongFailure("e".repeat(len));
+            tracing::info_span!("failed", len = len as i64).in_scope(|| {
+                tracing::error!(error = %failure);
+            });
+        }
+    });
+    let spans = t.spans();
+    assert_eq!(spans.len(), 133);
+    let mut named = 0;
+    for span in &spans {
+        for (name, _) in &span.events {
+            assert_eq!(name, "exception", "{span:?}");
+            named += 1;
+        }
+    }
+    assert!(
+        named > 100,
+        "{named} of 133 spans kept their exception event"
+    );
+}
+
 /// Regression: an event's `dyn Error` field was cut at 256 bytes, uncounted, where a
 /// span's is written whole.
 #[test]
