@@ -602,9 +602,10 @@ fn text_pool_exhaustion_truncates_at_char_boundaries() {
         &clock,
     );
     let mut s = t.start_span("ab");
-    s.set_attribute("k", "ééééé"); // 10 bytes, 6 left: 3 whole chars
-                                   // No room left: dropped and counted, not sent as "" (found by review: an empty
-                                   // value reads as a real one, and the cut was counted nowhere on the wire).
+    // 10 bytes, 6 left: 3 whole chars.
+    s.set_attribute("k", "ééééé");
+    // No room left: dropped and counted, not sent as "" (found by review: an empty
+    // value reads as a real one, and the cut was counted nowhere on the wire).
     s.set_attribute("k2", "more");
     s.set_attribute_dyn(&std::string::String::from("k3"), "more");
     s.set_attribute_fmt("k4", format_args!("{}", 7));
@@ -3475,8 +3476,9 @@ fn an_event_named_last_without_room_for_its_name_is_dropped() {
     );
     let mut s = t.start_span("s"); // 1 byte
     s.set_attribute("pad", "x".repeat(11).as_str()); // 11: 4 left
-    s.event("").attribute("level", "INFO").name("msg"); // "INFO" takes the 4
-                                                        // The dropped event's 4 bytes are free again.
+                                                     // "INFO" takes the 4 bytes left, then "msg" finds no room.
+    s.event("").attribute("level", "INFO").name("msg");
+    // The dropped event's 4 bytes are free again.
     s.set_attribute("after", "abcd");
     // An unnamed event that was never given a name keeps the empty one it asked for.
     drop(s.event(""));
