@@ -3476,11 +3476,9 @@ fn an_event_named_last_without_room_for_its_name_is_dropped() {
     );
     let mut s = t.start_span("s"); // 1 byte
     s.set_attribute("pad", "x".repeat(11).as_str()); // 11: 4 left
-                                                     // "INFO" takes the 4 bytes left, then "msg" finds no room.
-    s.event("").attribute("level", "INFO").name("msg");
-    // The dropped event's 4 bytes are free again.
-    s.set_attribute("after", "abcd");
-    // An unnamed event that was never given a name keeps the empty one it asked for.
+    s.event("").attribute("level", "INFO").name("msg"); // "msg" finds no room
+    s.set_attribute("after", "abcd"); // in the dropped event's 4 bytes
+                                      // An unnamed event that was never given a name keeps the empty one it asked for.
     drop(s.event(""));
     drop(s);
     let span = &exported(&t)[0];
