@@ -3478,8 +3478,7 @@ fn an_event_named_last_without_room_for_its_name_is_dropped() {
     s.set_attribute("pad", "x".repeat(11).as_str()); // 11: 4 left
     s.event("").attribute("level", "INFO").name("msg"); // "msg" finds no room
     s.set_attribute("after", "abcd"); // in the dropped event's 4 bytes
-                                      // An unnamed event that was never given a name keeps the empty one it asked for.
-    drop(s.event(""));
+    drop(s.event("")); // never named: it keeps the empty name it asked for
     drop(s);
     let span = &exported(&t)[0];
     assert_eq!(span.events.len(), 1, "{:?}", span.events);
