@@ -119,7 +119,8 @@ pub struct SamplingParams<'a> {
     pub attributes: &'a [KeyValue<'a>],
     /// The links given when the span is built
     /// ([`SpanBuilder::links`](crate::SpanBuilder::links)), each with its tracestate
-    /// and attributes.
+    /// and attributes; empty when a span is decided again under a new parent
+    /// ([`Span::set_parent`](crate::Span::set_parent)), which keeps no links for it.
     pub links: &'a [crate::Link<'a>],
     /// The tracer clock's current time, or zero when the sampler does not use time
     /// (see [`Sampler::uses_clock`]).
