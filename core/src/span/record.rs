@@ -505,9 +505,9 @@ impl RecordMut<'_> {
 
     /// Sets a list of span attributes (a span builder's). As in an event's or a link's
     /// list, a key given twice is set once, where it came first, to its last value: the
-    /// list holds one attribute of that key, and it counts as one drop at most. (Found by review: the
-    /// builder's list counted each; then, that a key whose earlier value had no room
-    /// counted a drop though its last value was stored.)
+    /// list holds one attribute of that key, and it counts as one drop at most. (Found
+    /// by review: the builder's list counted each; then, that a key whose earlier value
+    /// had no room counted a drop though its last value was stored.)
     pub(crate) fn set_attribute_list(&mut self, attributes: &[KeyValue<'_>], limits: &SpanLimits) {
         for n in 0..attributes.len() {
             if let Some(kv) = last_of_key(attributes, n) {
