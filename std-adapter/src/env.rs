@@ -851,13 +851,20 @@ impl Reader<'_> {
                     "http/protobuf" => Some(Protocol::HttpProtobuf),
                     "http/json" => Some(Protocol::HttpJson),
                     "grpc" => {
-                        r.warn(
-                            name,
-                            v,
+                        let mut message = String::from(
                             "grpc is not supported: picotrace sends OTLP over HTTP \
                              (http/protobuf unless another variable says http/json) to the \
                              endpoint's OTLP/HTTP port (the collector's is 4318, not gRPC's 4317)",
                         );
+                        // The usual way this goes wrong: a gRPC endpoint, where every
+                        // export then fails (found by review: said only in general).
+                        if url_port(&traces_url) == Some(4317) {
+                            message.push_str(&format!(
+                                "; the endpoint, {}, is on 4317: no span will arrive there",
+                                crate::otlp_http::redacted_url(&traces_url)
+                            ));
+                        }
+                        r.warn(name, v, message);
                         None
                     }
                     _ => {
@@ -1130,6 +1137,18 @@ impl Reader<'_> {
 
 fn to_usize(n: u64) -> usize {
     usize::try_from(n).unwrap_or(usize::MAX)
+}
+
+/// The port a URL names (`scheme://[user@]host:port/...`), if it names one.
+fn url_port(url: &str) -> Option<u16> {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, hp)| hp);
+    let (host, port) = host_port.rsplit_once(':')?;
+    if host.starts_with('[') && !host.ends_with(']') {
+        return None; // a colon inside an IPv6 address
+    }
+    port.parse().ok()
 }
 
 #[cfg(test)]
@@ -1640,6 +1659,38 @@ mod tests {
         let e = env(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318/otlp")]);
         assert_eq!(e.otlp.traces_url, "http://c:4318/otlp/v1/traces");
         assert!(e.warnings.is_empty(), "{:?}", e.warnings);
+    }
+
+    /// grpc asked for with the endpoint on gRPC's port says that no span will arrive
+    /// (found by review: the warning said only that grpc is not supported).
+    #[test]
+    fn grpc_with_a_grpc_endpoint_says_no_span_will_arrive() {
+        let e = env(&[
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://otel-collector:4317"),
+        ]);
+        assert_eq!(warned(&e), ["OTEL_EXPORTER_OTLP_PROTOCOL"]);
+        let message = &e.warnings[0].message;
+        assert!(
+            message.contains("http://otel-collector:4317/v1/traces"),
+            "{message}"
+        );
+        assert!(message.contains("no span will arrive"), "{message}");
+        let e = env(&[("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")]);
+        assert!(
+            !e.warnings[0].message.contains("no span"),
+            "4318: {}",
+            e.warnings[0]
+        );
+        for (url, port) in [
+            ("http://u:p@h:4317/x", Some(4317)),
+            ("https://[::1]:4317", Some(4317)),
+            ("http://[::1]/v1/traces", None),
+            ("http://h/v1:4317", None),
+            ("http://h:99999", None),
+        ] {
+            assert_eq!(url_port(url), port, "{url}");
+        }
     }
 
     #[test]
