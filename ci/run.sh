@@ -215,6 +215,10 @@ step_features() {
 
 step_docs() {
     RUSTDOCFLAGS="-Dwarnings" host_cargo doc --workspace --no-deps
+    # picotrace-std alone, with its default features: the workspace build turns on the
+    # features the examples use, which hid a link to a `tracing`-only item (found at
+    # the thirty-sixth session's end).
+    RUSTDOCFLAGS="-Dwarnings" host_cargo doc -p picotrace-std --no-deps
 }
 
 # `cargo test` that must run at least one test in each target it runs: a name filter

@@ -194,8 +194,8 @@ impl Drop for BaggageGuard {
 ///
 /// The current span is the innermost of those made current on this thread by
 /// [`FutureExt::in_span`] or [`enter`] and, with the `tracing` feature, the `tracing`
-/// spans a [`TracingLayer`](crate::tracing_layer::TracingLayer) records that are
-/// entered (an `#[instrument]`ed function, `Span::enter`, `in_scope`).
+/// spans a `TracingLayer` (`tracing_layer::TracingLayer`) records that are entered (an
+/// `#[instrument]`ed function, `Span::enter`, `in_scope`).
 pub fn current_context() -> Option<TraceContext> {
     #[cfg(feature = "tracing")]
     if let Some(cx) = crate::tracing_layer::entered_context_if_inner(newest_scope()) {
