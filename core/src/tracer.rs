@@ -375,7 +375,25 @@ struct Counters {
     dropped_shutdown: Counter,
     /// Wraps of the numbering counters, where counters are 32-bit (see [`number`]).
     number_wraps: portable_atomic::AtomicU32,
+    /// Each thread's own cell for the counts that number spans without a slot, where
+    /// it has one (feature `std`): see `thread_counts`.
+    #[cfg(all(feature = "std", target_has_atomic = "64", not(loom)))]
+    threads: thread_counts::ThreadCounts,
 }
+
+/// Which count numbers a span started without a slot, on the thread's own cell
+/// (`thread_counts`, feature `std`) or else its set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Count {
+    /// Roots numbered before sampling (`roots_numbered`).
+    RootsNumbered,
+    /// Spans sampled out without a slot (`sampled_out_unslotted`).
+    SampledOutUnslotted,
+}
+
+/// A set's count in the numbers it gives: below bit 57, which marks a thread cell's
+/// numbers (`thread_counts`); a set's count reaches it after 2^57 spans.
+const SET_COUNT_MASK: u64 = (1 << 57) - 1;
 
 /// The counters a span may bump as it starts, and that number the spans without a slot.
 /// One set for each of [`SHARDS`] groups of threads (picked by the arena's
@@ -453,11 +471,12 @@ impl StartCounters {
     #[inline]
     fn number(&self, counter: &Counter, wraps: &portable_atomic::AtomicU32) -> u64 {
         let n = number(counter, wraps);
-        // One set (microcontrollers): the 32-bit wrap count may use those bits.
-        if SHARDS == 1 {
+        // One set of 32-bit counters (microcontrollers): the wrap count may use those
+        // bits (and there are no thread cells).
+        if SHARDS == 1 && !cfg!(target_has_atomic = "64") {
             n
         } else {
-            self.shard_bits | (n & ((1 << SHARD_BITS_SHIFT) - 1))
+            self.shard_bits | (n & SET_COUNT_MASK)
         }
     }
 }
@@ -477,7 +496,38 @@ impl Counters {
             export_failures: Counter::new(0),
             dropped_shutdown: Counter::new(0),
             number_wraps: portable_atomic::AtomicU32::new(0),
+            #[cfg(all(feature = "std", target_has_atomic = "64", not(loom)))]
+            threads: thread_counts::ThreadCounts::new(),
         }
+    }
+
+    /// Numbers a span started without a slot, counted as `count`: on the calling
+    /// thread's own cell where it has one (a load and a store), else on its set (an
+    /// atomic increment).
+    #[inline(always)]
+    fn number_unslotted<A: SpanStorage>(&self, count: Count) -> u64 {
+        #[cfg(all(feature = "std", target_has_atomic = "64", not(loom)))]
+        if let Some(n) = self.threads.number(count) {
+            return n;
+        }
+        let c = self.local::<A>();
+        let counter = match count {
+            Count::RootsNumbered => &c.roots_numbered,
+            Count::SampledOutUnslotted => &c.sampled_out_unslotted,
+        };
+        c.number(counter, &self.number_wraps)
+    }
+
+    /// The total of `count` over the sets and the thread cells.
+    fn total_of(&self, count: Count) -> u64 {
+        let sets = self.total(|s| match count {
+            Count::RootsNumbered => &s.roots_numbered,
+            Count::SampledOutUnslotted => &s.sampled_out_unslotted,
+        });
+        #[cfg(all(feature = "std", target_has_atomic = "64", not(loom)))]
+        return sets.wrapping_add(self.threads.total(count));
+        #[cfg(not(all(feature = "std", target_has_atomic = "64", not(loom))))]
+        sets
     }
 
     /// The calling thread's set, by the arena's idea of the thread (`A`).
@@ -868,27 +918,31 @@ where
         }
     }
 
+    /// The answers kept at seeding, read once for a span start that checks several
+    /// ([`Self::sampler_trait_in`]): one load, not one per check.
+    #[inline(always)]
+    fn sampler_traits_now(&self) -> u8 {
+        if S::FIXED_TRAITS {
+            0
+        } else {
+            // Read after the span start acquired `active`, which seeding released.
+            self.sampler_traits.load(Ordering::Relaxed)
+        }
+    }
+
+    /// [`Self::sampler_trait`] from answers read by [`Self::sampler_traits_now`].
+    #[inline(always)]
+    fn sampler_trait_in(&self, traits: u8, bit: u8, ask: impl Fn(&S) -> bool) -> bool {
+        if S::FIXED_TRAITS {
+            ask(&self.sampler)
+        } else {
+            traits & bit != 0
+        }
+    }
+
     #[inline]
     fn sampler_uses_clock(&self) -> bool {
         self.sampler_trait(SAMPLER_USES_CLOCK, S::uses_clock)
-    }
-
-    #[inline]
-    fn roots_always_recorded(&self) -> bool {
-        self.sampler_trait(SAMPLER_RECORDS_EVERY_ROOT, S::records_every_root)
-    }
-
-    #[inline]
-    fn roots_never_recorded(&self) -> bool {
-        self.sampler_trait(SAMPLER_DROPS_EVERY_ROOT, S::drops_every_root)
-    }
-
-    #[inline]
-    fn local_sampled_children_recorded(&self) -> bool {
-        self.sampler_trait(
-            SAMPLER_RECORDS_LOCAL_CHILDREN,
-            S::records_sampled_local_children,
-        )
     }
 
     /// Returns `true` once [`Tracer::seed`] has run (or the tracer was built by
@@ -1034,10 +1088,10 @@ where
         let dropped = counted_less(c.total(|s| &s.dropped_full) + full_late, full_adopted);
         // Roots sampled out before they claimed a slot.
         let roots_kept = c.total(|s| &s.roots_kept);
-        let roots_dropped = counted_less(c.total(|s| &s.roots_numbered), roots_kept);
+        let roots_dropped = counted_less(c.total_of(Count::RootsNumbered), roots_kept);
         let out_adopted = c.total(|s| &s.sampled_out_adopted);
         let sampled_out_unslotted =
-            counted_less(c.total(|s| &s.sampled_out_unslotted), out_adopted) + roots_dropped;
+            counted_less(c.total_of(Count::SampledOutUnslotted), out_adopted) + roots_dropped;
         TracerStats {
             spans_started: self.arena.claims() + sampled_out_unslotted + dropped,
             spans_sampled_out: sampled_out_unslotted + c.total(|s| &s.sampled_out_slotted),
@@ -1338,39 +1392,53 @@ where
         // the decision; everyone else reads it once, and only for recorded spans. The
         // sampler gets the clock's time, never a start time the caller gave (one in the
         // future would hold a rate limiter's credit back until the clock caught up).
-        let sampler_now = self.sampler_uses_clock().then(|| self.clock.now());
+        let traits = self.sampler_traits_now();
+        let roots_always_recorded =
+            self.sampler_trait_in(traits, SAMPLER_RECORDS_EVERY_ROOT, S::records_every_root);
+        let uses_clock = self.sampler_trait_in(traits, SAMPLER_USES_CLOCK, S::uses_clock);
+        let sampler_now = uses_clock.then(|| self.clock.now());
         let early_now = params.start_time.or(sampler_now);
-        let (c, wraps) = (self.counters.local::<A>(), &self.counters.number_wraps);
+        // The thread's set of counters, looked up only where a count needs it (a span
+        // numbered on the thread's own cell does not).
+        let (sets, wraps) = (&self.counters, &self.counters.number_wraps);
         // A root claims first: its slot numbers the new trace id. A child decides first
         // and claims only if it records (or must keep its parent's tracestate).
         let mut slot = None;
         let (trace_id, flags, root_number) = match parent_cx {
             Some(cx) => (cx.trace_id, cx.flags, 0),
-            None if self.roots_always_recorded() => {
+            None if roots_always_recorded => {
                 slot = self.claim();
                 let n = match &slot {
                     Some(s) => IdKeys::slot_number(s.index(), s.generation()),
-                    None => SPARE_IDS | c.number(&c.spare_ids, wraps),
+                    None => {
+                        let c = sets.local::<A>();
+                        SPARE_IDS | c.number(&c.spare_ids, wraps)
+                    }
                 };
                 (self.keys.trace_id(n), TraceFlags::RANDOM_TRACE_ID, n)
             }
             None => {
-                let n = ROOT_IDS | c.number(&c.roots_numbered, wraps);
+                let n = ROOT_IDS | self.counters.number_unslotted::<A>(Count::RootsNumbered);
                 (self.keys.trace_id(n), TraceFlags::RANDOM_TRACE_ID, n)
             }
         };
         let always = match parent_cx {
-            None => self.roots_always_recorded(),
+            None => roots_always_recorded,
             Some(cx) => {
-                self.local_sampled_children_recorded()
-                    && !cx.is_remote
+                self.sampler_trait_in(
+                    traits,
+                    SAMPLER_RECORDS_LOCAL_CHILDREN,
+                    S::records_sampled_local_children,
+                ) && !cx.is_remote
                     && cx.is_sampled()
                     && parent_state.is_empty()
             }
         };
         let result = if always {
             SamplingResult::new(SamplingDecision::RecordAndSample)
-        } else if parent_cx.is_none() && self.roots_never_recorded() {
+        } else if parent_cx.is_none()
+            && self.sampler_trait_in(traits, SAMPLER_DROPS_EVERY_ROOT, S::drops_every_root)
+        {
             SamplingResult::new(SamplingDecision::Drop)
         } else {
             self.decide(&SamplingParams {
@@ -1398,19 +1466,23 @@ where
                 // Under a span the full arena refused (propagated unsampled, so this one
                 // is not sampled either): lost to the full arena as well, and counted
                 // there, not as sampled out.
+                let c = sets.local::<A>();
                 let n = DROPPED_IDS | c.number(&c.dropped_full, wraps);
                 (n, Unrecorded::ArenaFull)
             } else {
-                let n = SAMPLED_OUT_IDS | c.number(&c.sampled_out_unslotted, wraps);
+                let n = SAMPLED_OUT_IDS
+                    | self
+                        .counters
+                        .number_unslotted::<A>(Count::SampledOutUnslotted);
                 (n, Unrecorded::SampledOut)
             };
             return Span::unrecorded(self, self.context(trace_id, n, flags), params.kind, why);
         }
-        if is_root && !self.roots_always_recorded() {
-            bump(&c.roots_kept, 1);
+        if is_root && !roots_always_recorded {
+            bump(&sets.local::<A>().roots_kept, 1);
         }
         // Recording, or sampled out but passing its parent's tracestate on.
-        if slot.is_none() && (!is_root || !self.roots_always_recorded()) {
+        if slot.is_none() && (!is_root || !roots_always_recorded) {
             slot = if recording {
                 self.claim()
             } else {
@@ -1424,11 +1496,17 @@ where
             let flags = flags.with_sampled(false);
             let (count, why) = if recording {
                 (
-                    c.number(&c.dropped_full, wraps) | DROPPED_IDS,
+                    DROPPED_IDS | {
+                        let c = sets.local::<A>();
+                        c.number(&c.dropped_full, wraps)
+                    },
                     Unrecorded::ArenaFull,
                 )
             } else {
-                let n = c.number(&c.sampled_out_unslotted, wraps) | SAMPLED_OUT_IDS;
+                let n = SAMPLED_OUT_IDS
+                    | self
+                        .counters
+                        .number_unslotted::<A>(Count::SampledOutUnslotted);
                 (n, Unrecorded::SampledOut)
             };
             let n = if is_root { root_number } else { count };
@@ -1437,6 +1515,7 @@ where
         // Read before the counts below: a clock that panics (user code) frees the slot
         // as the panic unwinds, and a count made before it would stay behind.
         let now = early_now.unwrap_or_else(|| self.clock.now());
+        let c = sets.local::<A>();
         if !recording {
             bump(&c.sampled_out_slotted, 1);
         }
@@ -2019,3 +2098,5 @@ fn mark_panicked(slot: &mut SlotRef<'_>) {
 
 #[cfg(test)]
 mod tests;
+#[cfg(all(feature = "std", target_has_atomic = "64", not(loom)))]
+mod thread_counts;
