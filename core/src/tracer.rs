@@ -376,8 +376,13 @@ struct Counters {
     /// Wraps of the numbering counters, where counters are 32-bit (see [`number`]).
     number_wraps: portable_atomic::AtomicU32,
     /// Each thread's own cell for the counts that number spans without a slot, where
-    /// it has one (feature `std`): see `thread_counts`.
-    #[cfg(all(feature = "std", target_has_atomic = "64", not(loom)))]
+    /// the arena gives it one (feature `std`, 64-bit targets): see `thread_counts`.
+    #[cfg(all(
+        feature = "std",
+        target_pointer_width = "64",
+        target_has_atomic = "64",
+        not(loom)
+    ))]
     threads: thread_counts::ThreadCounts,
 }
 
@@ -496,18 +501,28 @@ impl Counters {
             export_failures: Counter::new(0),
             dropped_shutdown: Counter::new(0),
             number_wraps: portable_atomic::AtomicU32::new(0),
-            #[cfg(all(feature = "std", target_has_atomic = "64", not(loom)))]
+            #[cfg(all(
+                feature = "std",
+                target_pointer_width = "64",
+                target_has_atomic = "64",
+                not(loom)
+            ))]
             threads: thread_counts::ThreadCounts::new(),
         }
     }
 
     /// Numbers a span started without a slot, counted as `count`: on the calling
-    /// thread's own cell where it has one (a load and a store), else on its set (an
-    /// atomic increment).
+    /// thread's own cell where the arena gives it one ([`SpanStorage::thread_cell`]:
+    /// a load and a store), else on its set (an atomic increment).
     #[inline(always)]
     fn number_unslotted<A: SpanStorage>(&self, count: Count) -> u64 {
-        #[cfg(all(feature = "std", target_has_atomic = "64", not(loom)))]
-        if let Some(n) = self.threads.number(count) {
+        #[cfg(all(
+            feature = "std",
+            target_pointer_width = "64",
+            target_has_atomic = "64",
+            not(loom)
+        ))]
+        if let Some(n) = A::thread_cell().and_then(|cell| self.threads.number(cell, count)) {
             return n;
         }
         let c = self.local::<A>();
@@ -524,9 +539,19 @@ impl Counters {
             Count::RootsNumbered => &s.roots_numbered,
             Count::SampledOutUnslotted => &s.sampled_out_unslotted,
         });
-        #[cfg(all(feature = "std", target_has_atomic = "64", not(loom)))]
+        #[cfg(all(
+            feature = "std",
+            target_pointer_width = "64",
+            target_has_atomic = "64",
+            not(loom)
+        ))]
         return sets.wrapping_add(self.threads.total(count));
-        #[cfg(not(all(feature = "std", target_has_atomic = "64", not(loom))))]
+        #[cfg(not(all(
+            feature = "std",
+            target_pointer_width = "64",
+            target_has_atomic = "64",
+            not(loom)
+        )))]
         sets
     }
 
@@ -2098,5 +2123,10 @@ fn mark_panicked(slot: &mut SlotRef<'_>) {
 
 #[cfg(test)]
 mod tests;
-#[cfg(all(feature = "std", target_has_atomic = "64", not(loom)))]
+#[cfg(all(
+    feature = "std",
+    target_pointer_width = "64",
+    target_has_atomic = "64",
+    not(loom)
+))]
 mod thread_counts;

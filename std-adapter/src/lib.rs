@@ -76,6 +76,7 @@ pub mod otlp_http;
 pub mod retry;
 #[cfg(feature = "tower")]
 pub mod server_layer;
+mod thread_cell;
 pub mod tracer;
 #[cfg(feature = "tracing")]
 pub mod tracing_layer;

@@ -187,6 +187,10 @@ impl SpanStorage for HeapArena {
     fn thread_hint() -> ThreadHint {
         thread_in_turn()
     }
+    #[inline(always)]
+    fn thread_cell() -> Option<usize> {
+        crate::thread_cell::this_thread_cell()
+    }
     fn drain(&self, batch: usize, f: &mut dyn FnMut(&dyn BatchSource)) {
         self.0.drain(batch, f);
     }

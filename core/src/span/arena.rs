@@ -47,6 +47,19 @@ pub trait SpanStorage: Sync {
     fn thread_hint() -> ThreadHint {
         ThreadHint::from_stack()
     }
+    /// A cell of the tracer's per-thread counters (an index below [`THREAD_CELLS`])
+    /// that the calling thread alone writes while it lives, or `None`: the tracer then
+    /// counts on its shared counters, with an atomic increment. The tracer numbers and
+    /// counts the spans it starts without a slot (sampled out) on that cell with a load
+    /// and a store (feature `std`, 64-bit targets). An implementation must never give
+    /// one index to two threads that live at once, and must hand an index on with a
+    /// release/acquire pair (picotrace-std's arena takes them from a process-wide
+    /// bitmap and gives them back as the thread exits). By default `None`.
+    #[doc(hidden)]
+    #[inline(always)]
+    fn thread_cell() -> Option<usize> {
+        None
+    }
     /// As `claim`, taking the last free slots other threads' shards keep too (the
     /// tracer asks once a drain did not free a slot for the calling thread).
     #[doc(hidden)]
@@ -58,6 +71,10 @@ pub trait SpanStorage: Sync {
     #[doc(hidden)]
     fn drain(&self, batch: usize, f: &mut dyn FnMut(&dyn BatchSource));
 }
+
+/// How many per-thread counter cells a tracer has ([`SpanStorage::thread_cell`]).
+#[doc(hidden)]
+pub const THREAD_CELLS: usize = 64;
 
 /// Most spans a drain hands to the exporter at once when the tracer's
 /// `export_batch_size` is 0 (the OpenTelemetry batch size): their slots are freed
@@ -254,6 +271,10 @@ macro_rules! delegate_storage {
             #[inline(always)]
             fn thread_hint() -> ThreadHint {
                 S::thread_hint()
+            }
+            #[inline(always)]
+            fn thread_cell() -> Option<usize> {
+                S::thread_cell()
             }
             fn claim_any(&self) -> Option<SlotRef<'_>> {
                 (**self).claim_any()

@@ -2606,20 +2606,13 @@ fn a_const_tracer_records_nothing_until_seeded_then_traces_from_every_thread() {
     assert_eq!(t.flush(), 64);
 }
 
-/// Spans without a slot are numbered (and counted) on the calling thread's set of
-/// counters: threads on different sets must still get distinct ids, and the stats sum
-/// the sets. Eight threads start unsampled traces (a root and two children each); at
-/// least two of them land on different sets (all on one: about 1 in 2 million).
+/// Eight threads start 1,000 unsampled traces each on `t` (a root and `children`
+/// children): every span id and every root's trace id must be distinct.
 #[cfg(not(loom))]
-#[test]
-fn unsampled_traces_from_many_threads_have_distinct_ids_and_exact_counts() {
-    let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
-    let t = tracer_with(
-        TracerConfig::new("svc").with_sampler(Sampler::ALWAYS_OFF),
-        Small::new(),
-        &clock,
-    );
-    let t = &t;
+fn unsampled_traces_from_threads_have_distinct_ids<A: SpanStorage + Sync>(
+    t: &Tracer<A, &ManualClock, Collect>,
+    children: usize,
+) {
     let ids: Vec<_> = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..8)
             .map(|_| {
@@ -2628,10 +2621,10 @@ fn unsampled_traces_from_many_threads_have_distinct_ids_and_exact_counts() {
                     for _ in 0..1_000 {
                         let root = t.start_span("root");
                         assert!(!root.is_recording() && root.context().is_valid());
-                        let a = root.child("a");
-                        let b = root.child("b");
-                        for s in [&root, &a, &b] {
-                            ids.push((s.context().trace_id, s.context().span_id));
+                        ids.push((root.context().trace_id, root.context().span_id));
+                        for _ in 0..children {
+                            let child = root.child("child");
+                            ids.push((child.context().trace_id, child.context().span_id));
                         }
                     }
                     ids
@@ -2645,23 +2638,101 @@ fn unsampled_traces_from_many_threads_have_distinct_ids_and_exact_counts() {
     });
     let spans: std::collections::HashSet<_> = ids.iter().map(|&(_, span)| span).collect();
     let traces: std::collections::HashSet<_> = ids.iter().map(|&(trace, _)| trace).collect();
-    assert_eq!(spans.len(), 24_000, "every span id distinct");
+    assert_eq!(
+        spans.len(),
+        8_000 * (1 + children),
+        "every span id distinct"
+    );
     assert_eq!(traces.len(), 8_000, "every root's trace id distinct");
+}
+
+/// Spans without a slot are numbered (and counted) on the calling thread's set of
+/// counters (an arena without thread cells): threads on different sets must still get distinct ids, and the stats sum
+/// the sets. Eight threads start unsampled traces (a root and two children each); at
+/// least two of them land on different sets (all on one: about 1 in 2 million).
+#[cfg(not(loom))]
+#[test]
+fn unsampled_traces_from_many_threads_have_distinct_ids_and_exact_counts() {
+    let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+    let t = tracer_with(
+        TracerConfig::new("svc").with_sampler(Sampler::ALWAYS_OFF),
+        Small::new(),
+        &clock,
+    );
+    unsampled_traces_from_threads_have_distinct_ids(&t, 2);
     let stats = t.stats();
     assert_eq!(stats.spans_started, 24_000);
     assert_eq!(stats.spans_sampled_out, 24_000);
-    // With `std`, most threads number on a cell of their own; without, on the sets.
-    #[cfg(not(all(feature = "std", target_has_atomic = "64")))]
-    {
-        let sets_used = (t.counters.starts.iter())
-            .filter(|set| set.roots_numbered.load(Ordering::Relaxed) != 0)
-            .count();
-        assert!(sets_used >= 2, "the threads numbered on {sets_used} set(s)");
-    }
+    // `Small` gives no thread cells: the sets (picotrace-std's arena's tests cover them).
+    let sets_used = (t.counters.starts.iter())
+        .filter(|set| set.roots_numbered.load(Ordering::Relaxed) != 0)
+        .count();
+    assert!(sets_used >= 2, "the threads numbered on {sets_used} set(s)");
     assert_eq!(t.counters.total_of(super::Count::RootsNumbered), 8_000);
     assert_eq!(
         t.counters.total_of(super::Count::SampledOutUnslotted),
         16_000
+    );
+}
+
+/// An arena that gives every other thread a counter cell of its own (numbered in the
+/// order threads ask; the rest count on the shared sets), as picotrace-std's does.
+#[cfg(all(feature = "std", target_pointer_width = "64", not(loom)))]
+struct Celled(SpanArena<64, 4, 2, 2, 64>);
+
+#[cfg(all(feature = "std", target_pointer_width = "64", not(loom)))]
+impl SpanStorage for Celled {
+    fn capacity(&self) -> usize {
+        self.0.capacity()
+    }
+    fn in_use(&self) -> usize {
+        self.0.in_use()
+    }
+    fn ended_len(&self) -> usize {
+        self.0.ended_len()
+    }
+    fn claims(&self) -> u64 {
+        self.0.claims()
+    }
+    fn claim(&self) -> Option<SlotRef<'_>> {
+        self.0.claim()
+    }
+    fn thread_cell() -> Option<usize> {
+        static ASKED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        std::thread_local! {
+            static CELL: Option<usize> = {
+                let n = ASKED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                (n.is_multiple_of(2) && n / 2 < crate::span::arena::THREAD_CELLS).then_some(n / 2)
+            };
+        }
+        CELL.with(|c| *c)
+    }
+    fn drain(&self, batch: usize, f: &mut dyn FnMut(&dyn crate::span::arena::BatchSource)) {
+        self.0.drain(batch, f);
+    }
+}
+
+/// Spans without a slot numbered on threads' own cells and on the shared sets at once
+/// (threads with a cell and without): every id distinct, the counts exact, and the
+/// cells used (found by review: no tracer-level test saw the cells at all).
+#[cfg(all(feature = "std", target_pointer_width = "64", not(loom)))]
+#[test]
+fn unsampled_spans_on_thread_cells_and_sets_have_distinct_ids_and_exact_counts() {
+    let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+    let t = tracer_with(
+        TracerConfig::new("svc").with_sampler(Sampler::ALWAYS_OFF),
+        Celled(SpanArena::new()),
+        &clock,
+    );
+    unsampled_traces_from_threads_have_distinct_ids(&t, 1);
+    let stats = t.stats();
+    assert_eq!(stats.spans_started, 16_000);
+    assert_eq!(stats.spans_sampled_out, 16_000);
+    let on_cells = t.counters.threads.total(super::Count::RootsNumbered);
+    assert_eq!(on_cells, 4_000, "four threads had a cell");
+    assert_eq!(
+        t.counters.threads.total(super::Count::SampledOutUnslotted),
+        4_000
     );
 }
 
