@@ -227,6 +227,55 @@ fn ten_thousand_short_lived_threads_leave_memory_flat() {
     );
 }
 
+/// Unsampled spans through the provider, whose arena gives each thread a counter cell
+/// of its own (numbered and counted with a load and a store): 64 threads that live
+/// together (every cell, with this test's others beside them some count on the shared
+/// sets), then waves of short-lived threads that take cells the earlier ones gave back
+/// and count on from there. Every span id and every trace id is distinct, and the
+/// counts are exact (found by review: no test ran the provider's cells).
+#[test]
+fn unsampled_spans_on_passed_on_thread_cells_have_distinct_ids_and_exact_counts() {
+    let provider = TracerProvider::builder()
+        .config(TracerConfig::new("cells").with_sampler(picotrace::Sampler::ALWAYS_OFF))
+        .exporter(SharedExporter::discard())
+        .build();
+    let tracer = provider.tracer();
+    let trace = |spans: usize| {
+        let mut ids = Vec::with_capacity(2 * spans);
+        for _ in 0..spans {
+            let root = tracer.start_span("root");
+            let child = root.child("child");
+            assert!(!root.is_recording() && !child.is_recording());
+            ids.push((root.context().trace_id, root.context().span_id));
+            ids.push((child.context().trace_id, child.context().span_id));
+        }
+        ids
+    };
+    let mut ids = Vec::new();
+    std::thread::scope(|s| {
+        let together: Vec<_> = (0..64).map(|_| s.spawn(|| trace(200))).collect();
+        for t in together {
+            ids.extend(t.join().unwrap());
+        }
+    });
+    for _ in 0..3 {
+        std::thread::scope(|s| {
+            let wave: Vec<_> = (0..16).map(|_| s.spawn(|| trace(200))).collect();
+            for t in wave {
+                ids.extend(t.join().unwrap());
+            }
+        });
+    }
+    let spans = (64 + 3 * 16) * 200 * 2;
+    let span_ids: std::collections::HashSet<_> = ids.iter().map(|&(_, span)| span).collect();
+    let trace_ids: std::collections::HashSet<_> = ids.iter().map(|&(trace, _)| trace).collect();
+    assert_eq!(span_ids.len(), spans, "every span id distinct");
+    assert_eq!(trace_ids.len(), spans / 2, "every root's trace id distinct");
+    let stats = provider.stats();
+    assert_eq!(stats.spans_started, spans as u64);
+    assert_eq!(stats.spans_sampled_out, spans as u64);
+}
+
 /// A `#[tokio::main]`-shaped program: tasks on worker threads hold spans across
 /// `.await`; the provider shuts down while the runtime is alive. Every span ended
 /// before shutdown is exported; spans still running are reported, exactly.

@@ -48,7 +48,7 @@ pub trait SpanStorage: Sync {
         ThreadHint::from_stack()
     }
     /// A cell of the tracer's per-thread counters (an index below [`THREAD_CELLS`])
-    /// that the calling thread alone writes while it lives, or `None`: the tracer then
+    /// that the calling thread alone writes until it gives the index back, or `None`: the tracer then
     /// counts on its shared counters, with an atomic increment. The tracer numbers and
     /// counts the spans it starts without a slot (sampled out) on that cell with a load
     /// and a store (feature `std`, 64-bit targets). An implementation must never give
