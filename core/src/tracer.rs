@@ -394,6 +394,8 @@ enum Count {
     RootsNumbered,
     /// Spans sampled out without a slot (`sampled_out_unslotted`).
     SampledOutUnslotted,
+    /// Roots numbered before sampling that were recorded (`roots_kept`).
+    RootsKept,
 }
 
 /// A set's count in the numbers it gives: below bit 57, which marks a thread cell's
@@ -471,6 +473,16 @@ impl StartCounters {
         }
     }
 
+    /// This set's counter of `count`.
+    #[inline(always)]
+    fn counter(&self, count: Count) -> &Counter {
+        match count {
+            Count::RootsNumbered => &self.roots_numbered,
+            Count::SampledOutUnslotted => &self.sampled_out_unslotted,
+            Count::RootsKept => &self.roots_kept,
+        }
+    }
+
     /// Numbers a span without a slot from `counter` (one of this set's): [`number`],
     /// with this set's bits.
     #[inline]
@@ -526,19 +538,31 @@ impl Counters {
             return n;
         }
         let c = self.local::<A>();
-        let counter = match count {
-            Count::RootsNumbered => &c.roots_numbered,
-            Count::SampledOutUnslotted => &c.sampled_out_unslotted,
-        };
-        c.number(counter, &self.number_wraps)
+        c.number(c.counter(count), &self.number_wraps)
+    }
+
+    /// Counts one as `count` on the calling thread's own cell where the arena gives it
+    /// one (a load and a store), else on its set (an atomic increment).
+    #[inline(always)]
+    fn bump_counted<A: SpanStorage>(&self, count: Count) {
+        #[cfg(all(
+            feature = "std",
+            target_pointer_width = "64",
+            target_has_atomic = "64",
+            not(loom)
+        ))]
+        if A::thread_cell()
+            .and_then(|cell| self.threads.bump(cell, count))
+            .is_some()
+        {
+            return;
+        }
+        bump(self.local::<A>().counter(count), 1);
     }
 
     /// The total of `count` over the sets and the thread cells.
     fn total_of(&self, count: Count) -> u64 {
-        let sets = self.total(|s| match count {
-            Count::RootsNumbered => &s.roots_numbered,
-            Count::SampledOutUnslotted => &s.sampled_out_unslotted,
-        });
+        let sets = self.total(|s| s.counter(count));
         #[cfg(all(
             feature = "std",
             target_pointer_width = "64",
@@ -1112,7 +1136,7 @@ where
         let full_late = c.total(|s| &s.dropped_full_late);
         let dropped = counted_less(c.total(|s| &s.dropped_full) + full_late, full_adopted);
         // Roots sampled out before they claimed a slot.
-        let roots_kept = c.total(|s| &s.roots_kept);
+        let roots_kept = c.total_of(Count::RootsKept);
         let roots_dropped = counted_less(c.total_of(Count::RootsNumbered), roots_kept);
         let out_adopted = c.total(|s| &s.sampled_out_adopted);
         let sampled_out_unslotted =
@@ -1504,7 +1528,7 @@ where
             return Span::unrecorded(self, self.context(trace_id, n, flags), params.kind, why);
         }
         if is_root && !roots_always_recorded {
-            bump(&sets.local::<A>().roots_kept, 1);
+            sets.bump_counted::<A>(Count::RootsKept);
         }
         // Recording, or sampled out but passing its parent's tracestate on.
         if slot.is_none() && (!is_root || !roots_always_recorded) {

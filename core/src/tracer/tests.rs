@@ -2607,16 +2607,19 @@ fn a_const_tracer_records_nothing_until_seeded_then_traces_from_every_thread() {
 }
 
 /// Eight threads start 1,000 unsampled traces each on `t` (a root and `children`
-/// children): every span id and every root's trace id must be distinct.
+/// children), each running `setup` with its index first: every span id and every
+/// root's trace id must be distinct.
 #[cfg(not(loom))]
 fn unsampled_traces_from_threads_have_distinct_ids<A: SpanStorage + Sync>(
     t: &Tracer<A, &ManualClock, Collect>,
     children: usize,
+    setup: fn(usize),
 ) {
     let ids: Vec<_> = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..8)
-            .map(|_| {
+            .map(|i| {
                 scope.spawn(move || {
+                    setup(i);
                     let mut ids = Vec::new();
                     for _ in 0..1_000 {
                         let root = t.start_span("root");
@@ -2659,7 +2662,7 @@ fn unsampled_traces_from_many_threads_have_distinct_ids_and_exact_counts() {
         Small::new(),
         &clock,
     );
-    unsampled_traces_from_threads_have_distinct_ids(&t, 2);
+    unsampled_traces_from_threads_have_distinct_ids(&t, 2, |_| {});
     let stats = t.stats();
     assert_eq!(stats.spans_started, 24_000);
     assert_eq!(stats.spans_sampled_out, 24_000);
@@ -2675,10 +2678,24 @@ fn unsampled_traces_from_many_threads_have_distinct_ids_and_exact_counts() {
     );
 }
 
-/// An arena that gives every other thread a counter cell of its own (numbered in the
-/// order threads ask; the rest count on the shared sets), as picotrace-std's does.
+/// An arena that gives a thread the counter cell the thread chose ([`Celled::use_cell`];
+/// none by default: the shared sets), as picotrace-std's gives threads theirs.
 #[cfg(all(feature = "std", target_pointer_width = "64", not(loom)))]
 struct Celled(SpanArena<64, 4, 2, 2, 64>);
+
+#[cfg(all(feature = "std", target_pointer_width = "64", not(loom)))]
+std::thread_local! {
+    static CELLED: std::cell::Cell<Option<usize>> = const { std::cell::Cell::new(None) };
+}
+
+#[cfg(all(feature = "std", target_pointer_width = "64", not(loom)))]
+impl Celled {
+    /// Worker `i` of a test: the even ones take cell `i` (each test's tracer has its
+    /// own cells), the odd ones none.
+    fn use_cell(i: usize) {
+        CELLED.with(|c| c.set(i.is_multiple_of(2).then_some(i)));
+    }
+}
 
 #[cfg(all(feature = "std", target_pointer_width = "64", not(loom)))]
 impl SpanStorage for Celled {
@@ -2698,14 +2715,7 @@ impl SpanStorage for Celled {
         self.0.claim()
     }
     fn thread_cell() -> Option<usize> {
-        static ASKED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-        std::thread_local! {
-            static CELL: Option<usize> = {
-                let n = ASKED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                (n.is_multiple_of(2) && n / 2 < crate::span::arena::THREAD_CELLS).then_some(n / 2)
-            };
-        }
-        CELL.with(|c| *c)
+        CELLED.with(std::cell::Cell::get)
     }
     fn drain(&self, batch: usize, f: &mut dyn FnMut(&dyn crate::span::arena::BatchSource)) {
         self.0.drain(batch, f);
@@ -2724,7 +2734,7 @@ fn unsampled_spans_on_thread_cells_and_sets_have_distinct_ids_and_exact_counts()
         Celled(SpanArena::new()),
         &clock,
     );
-    unsampled_traces_from_threads_have_distinct_ids(&t, 1);
+    unsampled_traces_from_threads_have_distinct_ids(&t, 1, Celled::use_cell);
     let stats = t.stats();
     assert_eq!(stats.spans_started, 16_000);
     assert_eq!(stats.spans_sampled_out, 16_000);
@@ -2734,6 +2744,54 @@ fn unsampled_spans_on_thread_cells_and_sets_have_distinct_ids_and_exact_counts()
         t.counters.threads.total(super::Count::SampledOutUnslotted),
         4_000
     );
+}
+
+/// Under a ratio sampler, roots are numbered before sampling and the kept ones counted
+/// as kept: both on the thread's own cell where it has one (the kept count too: found
+/// while measuring, a sampled root of a ratio sampler paid an atomic increment for it),
+/// on the shared sets where not. The dropped roots come out exact.
+#[cfg(all(feature = "std", target_pointer_width = "64", not(loom)))]
+#[test]
+fn ratio_sampled_roots_are_counted_on_thread_cells_and_sets_exactly() {
+    let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+    let t = tracer_with(
+        TracerConfig::new("svc").with_sampler(Sampler::parent_based(Sampler::trace_id_ratio(0.5))),
+        Celled(SpanArena::new()),
+        &clock,
+    );
+    let t = &t;
+    let kept: u64 = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..8)
+            .map(|i| {
+                scope.spawn(move || {
+                    Celled::use_cell(i);
+                    (0..500)
+                        .map(|_| u64::from(t.start_span("root").is_recording()))
+                        .sum::<u64>()
+                })
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join().unwrap()).sum()
+    });
+    // Kept by the sampler: recorded, or (the arena of 64 full, the threads racing its
+    // drain) counted as dropped at the full arena.
+    let stats = t.stats();
+    let full = stats.spans_dropped_arena_full;
+    assert!(
+        (1_000..3_000).contains(&(kept + full)),
+        "about half kept: {kept} + {full}"
+    );
+    assert_eq!(stats.spans_started, 4_000);
+    assert_eq!(stats.spans_sampled_out, 4_000 - kept - full);
+    assert_eq!(t.counters.total_of(super::Count::RootsKept), kept + full);
+    let on_cells = t.counters.threads.total(super::Count::RootsKept);
+    assert!(
+        on_cells > 0 && on_cells < kept + full,
+        "{on_cells} of {kept} on cells"
+    );
+    assert_eq!(t.counters.threads.total(super::Count::RootsNumbered), 2_000);
+    t.flush();
+    assert_eq!(t.stats().spans_exported, kept);
 }
 
 /// The sets of start counters: the same count on two sets gives two numbers, and a

@@ -39,6 +39,17 @@ const _: () = assert!(THREAD_CELLS <= 1 << (57 - CELL_SHIFT));
 struct Counts {
     roots_numbered: AtomicU64,
     sampled_out_unslotted: AtomicU64,
+    roots_kept: AtomicU64,
+}
+
+impl Counts {
+    fn of(&self, count: Count) -> &AtomicU64 {
+        match count {
+            Count::RootsNumbered => &self.roots_numbered,
+            Count::SampledOutUnslotted => &self.sampled_out_unslotted,
+            Count::RootsKept => &self.roots_kept,
+        }
+    }
 }
 
 /// A tracer's cells.
@@ -54,6 +65,7 @@ impl ThreadCounts {
                 Counts {
                     roots_numbered: AtomicU64::new(0),
                     sampled_out_unslotted: AtomicU64::new(0),
+                    roots_kept: AtomicU64::new(0),
                 }
             }; THREAD_CELLS],
         }
@@ -63,25 +75,26 @@ impl ThreadCounts {
     /// (with [`CELL_NUMBERS`] set); `None` for an index out of range.
     #[inline(always)]
     pub(super) fn number(&self, cell: usize, count: Count) -> Option<u64> {
-        let counts = self.cells.get(cell)?;
-        let counter = match count {
-            Count::RootsNumbered => &counts.roots_numbered,
-            Count::SampledOutUnslotted => &counts.sampled_out_unslotted,
-        };
+        let before = self.bump(cell, count)?;
+        Some(CELL_NUMBERS | (cell as u64) << CELL_SHIFT | before & COUNT_MASK)
+    }
+
+    /// Counts one on `cell` (which the calling thread owns) and returns the count
+    /// before; `None` for an index out of range.
+    #[inline(always)]
+    pub(super) fn bump(&self, cell: usize, count: Count) -> Option<u64> {
+        let counter = self.cells.get(cell)?.of(count);
         // One writer (this thread owns the cell): no read-modify-write needed.
         let before = counter.load(Ordering::Relaxed);
         counter.store(before.wrapping_add(1), Ordering::Relaxed);
-        Some(CELL_NUMBERS | (cell as u64) << CELL_SHIFT | before & COUNT_MASK)
+        Some(before)
     }
 
     /// The sum of one count over the cells.
     pub(super) fn total(&self, count: Count) -> u64 {
         self.cells
             .iter()
-            .map(|c| match count {
-                Count::RootsNumbered => c.roots_numbered.load(Ordering::Relaxed),
-                Count::SampledOutUnslotted => c.sampled_out_unslotted.load(Ordering::Relaxed),
-            })
+            .map(|c| c.of(count).load(Ordering::Relaxed))
             .fold(0, u64::wrapping_add)
     }
 }
@@ -106,7 +119,9 @@ mod tests {
         assert_eq!(counts.number(THREAD_CELLS, Count::RootsNumbered), None);
         assert_eq!(counts.total(Count::RootsNumbered), 4);
         counts.number(1, Count::SampledOutUnslotted).unwrap();
+        assert_eq!(counts.bump(1, Count::RootsKept), Some(0));
         assert_eq!(counts.total(Count::SampledOutUnslotted), 1);
+        assert_eq!(counts.total(Count::RootsKept), 1);
         assert_eq!(counts.total(Count::RootsNumbered), 4);
     }
 }
