@@ -386,8 +386,9 @@ struct Counters {
     threads: thread_counts::ThreadCounts,
 }
 
-/// Which count numbers a span started without a slot, on the thread's own cell
-/// (`thread_counts`, feature `std`) or else its set.
+/// A start count kept on the thread's own cell (`thread_counts`, feature `std`) where
+/// the arena gives it one, else on its set: the two that number spans started without
+/// a slot, and the roots kept.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Count {
     /// Roots numbered before sampling (`roots_numbered`).
@@ -1128,17 +1129,22 @@ where
         // Each part is read before the count it is taken from (both only grow); a
         // part's increment seen ahead of its count's is read as 0 by `counted_less`.
         let full_adopted = c.total(|s| &s.dropped_full_adopted);
-        // Spans moved here late: read before the counts they move from (a move bumps
-        // this first), so that on in-order CPUs a move half seen counts the span twice
-        // for that moment rather than not at all; exact once quiet, as every count.
-        // Adopted later, such a span is counted off `dropped_full_adopted` (found by
-        // review: subtracted from `dropped_full` alone, it stayed counted here).
+        // A span moved to the arena-full drops late (`give_record`) bumps
+        // `dropped_full_late` first, then the count it comes off (`roots_kept` or
+        // `sampled_out_adopted`): those are read before it, so that on in-order CPUs a
+        // move half seen counts the span twice for that moment rather than not at all;
+        // exact once quiet, as every count. (Found by review: read after it, a move
+        // between the two reads counted the span nowhere.)
+        let roots_kept = c.total_of(Count::RootsKept);
+        let out_adopted = c.total(|s| &s.sampled_out_adopted);
+        #[cfg(all(test, not(loom)))]
+        tests::between_stats_reads();
+        // Adopted later, a span moved here is counted off `dropped_full_adopted` (found
+        // by review: subtracted from `dropped_full` alone, it stayed counted here).
         let full_late = c.total(|s| &s.dropped_full_late);
         let dropped = counted_less(c.total(|s| &s.dropped_full) + full_late, full_adopted);
         // Roots sampled out before they claimed a slot.
-        let roots_kept = c.total_of(Count::RootsKept);
         let roots_dropped = counted_less(c.total_of(Count::RootsNumbered), roots_kept);
-        let out_adopted = c.total(|s| &s.sampled_out_adopted);
         let sampled_out_unslotted =
             counted_less(c.total_of(Count::SampledOutUnslotted), out_adopted) + roots_dropped;
         TracerStats {

@@ -8,8 +8,8 @@
 //! are destroyed (a Release `fetch_and`), so the next owner sees every count the last
 //! one stored: counts are never lost and numbers never repeat. One index serves every
 //! tracer in the process (each has its own cells). A thread that finds every index
-//! taken counts on the tracer's shared sets, and asks again after [`RETRY_AFTER`] more
-//! spans; one that starts spans after its thread-locals are gone counts there for good.
+//! taken counts on the tracer's shared sets, and tries again after [`RETRY_AFTER`] more
+//! asks; one that starts spans after its thread-locals are gone counts there for good.
 //! (Registering the thread-local destructor may allocate once per thread, in the C
 //! library.)
 //!
@@ -30,7 +30,8 @@ const NONE_FREE: u8 = u8::MAX - 1;
 /// [`THIS_CELL`] once the thread's locals are destroyed: never a cell again.
 const GONE: u8 = u8::MAX;
 
-/// Spans a thread without a cell numbers on the shared sets before it asks again.
+/// Asks (a span numbered or a root counted as kept, on the shared sets) a thread
+/// without a cell makes before it tries to take one again.
 const RETRY_AFTER: u32 = 4096;
 
 const _: () = assert!(THREAD_CELLS <= 64 && THREAD_CELLS < NONE_FREE as usize);
@@ -76,7 +77,7 @@ pub(crate) fn this_thread_cell() -> Option<usize> {
     }
 }
 
-/// A thread without a cell: asks again every [`RETRY_AFTER`] spans (threads that held
+/// A thread without a cell: tries again every [`RETRY_AFTER`] asks (threads that held
 /// every index may have exited since).
 #[cold]
 fn retry_later() -> Option<usize> {

@@ -276,6 +276,56 @@ fn unsampled_spans_on_passed_on_thread_cells_have_distinct_ids_and_exact_counts(
     assert_eq!(stats.spans_sampled_out, spans as u64);
 }
 
+/// Under a ratio sampler the provider's threads count numbered and kept roots on their
+/// cells, handed from thread to thread: 32 threads together, then waves of short-lived
+/// ones. Every root is exported or counted sampled out (or dropped), exactly once.
+#[test]
+fn ratio_sampled_roots_on_passed_on_thread_cells_are_counted_exactly() {
+    let seen = Arc::new(AtomicU64::new(0));
+    let provider = TracerProvider::builder()
+        .config(
+            TracerConfig::new("cells").with_sampler(picotrace::Sampler::parent_based(
+                picotrace::Sampler::trace_id_ratio(0.5),
+            )),
+        )
+        .exporter(SharedExporter::new(Count(Arc::clone(&seen))))
+        .build();
+    let tracer = provider.tracer();
+    let trace = || {
+        for _ in 0..500 {
+            let mut root = tracer.start_span("root");
+            root.set_attribute("k", 1);
+        }
+    };
+    std::thread::scope(|s| {
+        for _ in 0..32 {
+            s.spawn(trace);
+        }
+    });
+    for _ in 0..3 {
+        std::thread::scope(|s| {
+            for _ in 0..8 {
+                s.spawn(trace);
+            }
+        });
+    }
+    provider.flush().unwrap();
+    let stats = provider.stats();
+    let roots = (32 + 3 * 8) * 500;
+    assert_eq!(stats.spans_started, roots);
+    let exported = seen.load(Ordering::Relaxed);
+    assert!(
+        exported > roots / 4 && exported < roots * 3 / 4,
+        "{exported} of {roots}"
+    );
+    assert_eq!(stats.spans_exported, exported);
+    assert_eq!(
+        exported + stats.spans_sampled_out + stats.spans_dropped_arena_full,
+        roots,
+        "{stats:?}"
+    );
+}
+
 /// A `#[tokio::main]`-shaped program: tasks on worker threads hold spans across
 /// `.await`; the provider shuts down while the runtime is alive. Every span ended
 /// before shutdown is exported; spans still running are reported, exactly.

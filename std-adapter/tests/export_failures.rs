@@ -30,8 +30,9 @@ fn lost(r: Result<(), ExportError>) -> Option<(u64, u64)> {
 
 #[test]
 fn a_refused_collector_shows_in_stats_flush_and_shutdown() {
+    let closed = closed_port();
     let otlp = OtlpHttpExporter::builder()
-        .endpoint(format!("http://127.0.0.1:{}", closed_port()))
+        .endpoint(format!("http://127.0.0.1:{}", closed.port()))
         .retry_policy(RetryPolicy::NONE)
         .build()
         .unwrap();
@@ -59,7 +60,8 @@ fn a_refused_collector_shows_in_stats_flush_and_shutdown() {
 
 #[test]
 fn the_env_configured_provider_reports_a_refused_collector() {
-    let endpoint = format!("http://127.0.0.1:{}", closed_port());
+    let closed = closed_port();
+    let endpoint = format!("http://127.0.0.1:{}", closed.port());
     let vars = [
         ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
         ("OTEL_EXPORTER_OTLP_TIMEOUT", "2000"),

@@ -200,8 +200,9 @@ fn timeout_without_retries_is_a_timeout_error() {
 
 #[test]
 fn connection_refused_is_retried_then_given_up_and_counted() {
+    let closed = closed_port();
     let x = OtlpHttpExporter::builder()
-        .endpoint(format!("http://127.0.0.1:{}", closed_port()))
+        .endpoint(format!("http://127.0.0.1:{}", closed.port()))
         .retry_policy(quick_policy().with_max_retries(2))
         .build()
         .unwrap();
@@ -913,8 +914,9 @@ fn as_span_exporter_one_timeout_covers_every_request_of_an_export() {
 
 #[test]
 fn as_span_exporter_failures_are_reported_to_the_tracer() {
+    let closed = closed_port();
     let x = OtlpHttpExporter::builder()
-        .endpoint(format!("http://127.0.0.1:{}", closed_port()))
+        .endpoint(format!("http://127.0.0.1:{}", closed.port()))
         .retry_policy(RetryPolicy::NONE)
         .build()
         .unwrap();

@@ -87,6 +87,42 @@ pub fn rotel_binary() -> Option<PathBuf> {
     None
 }
 
+/// A loopback port that refuses connections for as long as this value lives: a socket
+/// is bound to it and never listens, so no other test's server can take the port
+/// meanwhile (found by a CI run: a port bound and released, as [`free_port`] does, was
+/// taken by another test's server before the quick start connected, which then read
+/// something that was not HTTP instead of a refusal).
+#[derive(Debug)]
+pub struct RefusingPort(socket2::Socket);
+
+impl RefusingPort {
+    /// Binds a socket to a free loopback port, without listening.
+    pub fn new() -> Self {
+        let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
+            .expect("a TCP socket");
+        socket
+            .bind(&std::net::SocketAddr::from(([127, 0, 0, 1], 0)).into())
+            .expect("bind an ephemeral port");
+        Self(socket)
+    }
+
+    /// The port.
+    pub fn port(&self) -> u16 {
+        self.0
+            .local_addr()
+            .ok()
+            .and_then(|a| a.as_socket())
+            .expect("a bound address")
+            .port()
+    }
+}
+
+impl Default for RefusingPort {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 /// Returns a loopback port nobody listens on right now.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")

@@ -48,13 +48,14 @@ pub trait SpanStorage: Sync {
         ThreadHint::from_stack()
     }
     /// A cell of the tracer's per-thread counters (an index below [`THREAD_CELLS`])
-    /// that the calling thread alone writes until it gives the index back, or `None`: the tracer then
-    /// counts on its shared counters, with an atomic increment. The tracer numbers and
-    /// counts the spans it starts without a slot (sampled out) on that cell with a load
-    /// and a store (feature `std`, 64-bit targets). An implementation must never give
-    /// one index to two threads that live at once, and must hand an index on with a
-    /// release/acquire pair (picotrace-std's arena takes them from a process-wide
-    /// bitmap and gives them back as the thread exits). By default `None`.
+    /// that the calling thread alone writes until it gives the index back, or `None`:
+    /// the tracer then counts on its shared counters, with an atomic increment. The
+    /// tracer numbers and counts the spans it starts without a slot (sampled out), and
+    /// counts the roots a sampler keeps, on that cell with a load and a store (feature
+    /// `std`, 64-bit targets). An implementation must never give one index to two
+    /// threads that live at once, and must hand an index on with a release/acquire pair
+    /// (picotrace-std's arena takes them from a process-wide bitmap and gives them back
+    /// as the thread exits). By default `None`.
     #[doc(hidden)]
     #[inline(always)]
     fn thread_cell() -> Option<usize> {

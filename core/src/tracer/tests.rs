@@ -2794,6 +2794,59 @@ fn ratio_sampled_roots_are_counted_on_thread_cells_and_sets_exactly() {
     assert_eq!(t.stats().spans_exported, kept);
 }
 
+#[cfg(not(loom))]
+std::thread_local! {
+    /// What [`between_stats_reads`] runs (a test's simulated concurrent writer).
+    static BETWEEN_STATS_READS: core::cell::RefCell<Option<std::boxed::Box<dyn FnMut()>>> =
+        const { core::cell::RefCell::new(None) };
+}
+
+/// Runs in `Tracer::stats` after it read the counts a late move takes a span off
+/// (`roots_kept`, `sampled_out_adopted`) and before it reads `dropped_full_late`.
+#[cfg(not(loom))]
+pub(super) fn between_stats_reads() {
+    BETWEEN_STATS_READS.with(|f| {
+        if let Some(f) = f.borrow_mut().as_mut() {
+            f();
+        }
+    });
+}
+
+/// A dropped root that `set_parent` would record and sample, moved to the arena-full
+/// drops (no room) while `stats` reads: the move bumps `dropped_full_late`, then
+/// `roots_kept`. Landing between the reads of the two, it must count the span twice
+/// for that moment, never not at all (found by review: `stats` read
+/// `dropped_full_late` first, and such a move counted the span nowhere).
+#[cfg(not(loom))]
+#[test]
+fn a_late_move_during_stats_never_counts_the_span_nowhere() {
+    let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+    let t: &'static _ = std::boxed::Box::leak(std::boxed::Box::new(tracer_with(
+        TracerConfig::new("svc").with_sampler(Sampler::parent_based(Sampler::trace_id_ratio(0.0))),
+        Small::new(),
+        std::boxed::Box::leak(std::boxed::Box::new(clock)),
+    )));
+    let root = t.start_span("dropped");
+    assert!(!root.is_recording());
+    assert_eq!(t.stats().spans_started, 1);
+    // `give_record`'s move of a dropped root, in its order.
+    BETWEEN_STATS_READS.with(|f| {
+        *f.borrow_mut() = Some(std::boxed::Box::new(move || {
+            let set = &t.counters.starts[0];
+            bump(&set.dropped_full_late, 1);
+            bump(&set.roots_kept, 1);
+        }))
+    });
+    let during = t.stats();
+    BETWEEN_STATS_READS.with(|f| *f.borrow_mut() = None);
+    assert!(during.spans_started >= 1, "counted nowhere: {during:?}");
+    let after = t.stats();
+    assert_eq!(after.spans_started, 1, "{after:?}");
+    assert_eq!(after.spans_dropped_arena_full, 1);
+    assert_eq!(after.spans_sampled_out, 0);
+    drop(root);
+}
+
 /// The sets of start counters: the same count on two sets gives two numbers, and a
 /// span counted on one set and moved off another (`set_parent` on another thread)
 /// leaves the totals exact.

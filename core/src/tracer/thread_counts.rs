@@ -1,7 +1,8 @@
 //! Counts a thread writes alone (feature `std`, 64-bit targets): spans started without
-//! a slot (roots a sampler may drop, children sampled out) are numbered and counted on
-//! the cell the arena says the calling thread owns ([`SpanStorage::thread_cell`]), with
-//! a load and a store instead of a read-modify-write.
+//! a slot (roots a sampler may drop, children sampled out) are numbered and counted, and
+//! the roots a sampler keeps counted, on the cell the arena says the calling thread owns
+//! ([`SpanStorage::thread_cell`]), with a load and a store instead of a
+//! read-modify-write.
 //!
 //! Why: an unsampled span writes nothing else shared, so the atomic increment was half
 //! of its cost (W3 through picotrace-std's provider on a 2-vCPU Xeon VM: 26.5 ns with

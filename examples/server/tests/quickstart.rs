@@ -2,7 +2,6 @@
 //! printed on stderr with its cause, and the program fails instead of claiming success
 //! (issue 11, defect 11).
 
-use std::net::TcpListener;
 use std::process::{Command, Output, Stdio};
 
 /// Runs the quick start with `envs` set, stdin closed.
@@ -19,10 +18,10 @@ fn quickstart(envs: &[(&str, &str)]) -> Output {
 
 #[test]
 fn a_refused_collector_is_reported_not_silent() {
-    let port = {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    // Refuses connections until the test ends (a port bound and released could be
+    // taken by another test's server meanwhile: seen in CI).
+    let refusing = picotrace_tests::collector::RefusingPort::new();
+    let port = refusing.port();
     let out = quickstart(&[
         (
             "OTEL_EXPORTER_OTLP_ENDPOINT",

@@ -258,12 +258,32 @@ fn handle(conn: TcpStream, state: &(Mutex<State>, Condvar)) -> io::Result<()> {
     out.flush()
 }
 
-/// Returns a loopback port nothing listens on (bound, then released).
-pub fn closed_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = l.local_addr().unwrap().port();
-    drop(l);
-    port
+/// A loopback port that refuses connections for as long as this value lives: a socket
+/// is bound to it and never listens, so no other test's server can take it meanwhile
+/// (a port bound and released could be taken by another test's server before the
+/// client connected: seen in CI in the examples' tests, which share the pattern).
+pub struct ClosedPort(socket2::Socket);
+
+impl ClosedPort {
+    /// The port.
+    pub fn port(&self) -> u16 {
+        self.0
+            .local_addr()
+            .ok()
+            .and_then(|a| a.as_socket())
+            .expect("a bound address")
+            .port()
+    }
+}
+
+/// Returns a loopback port that refuses connections while the value lives.
+pub fn closed_port() -> ClosedPort {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
+        .expect("a TCP socket");
+    socket
+        .bind(&std::net::SocketAddr::from(([127, 0, 0, 1], 0)).into())
+        .expect("bind an ephemeral port");
+    ClosedPort(socket)
 }
 
 /// Resident memory of this process, from /proc (Linux). Fails the test when it cannot
