@@ -1533,9 +1533,13 @@ where
             };
             return Span::unrecorded(self, self.context(trace_id, n, flags), params.kind, why);
         }
-        if is_root && !roots_always_recorded {
-            sets.bump_counted::<A>(Count::RootsKept);
-        }
+        // A root a sampler kept is counted as kept once it counts elsewhere (claimed, or
+        // dropped at the full arena), not before: `stats` reads `roots_kept` first, and
+        // a read between the two saw the root neither dropped nor started (found by
+        // review).
+        let kept_root = is_root && !roots_always_recorded;
+        #[cfg(all(test, not(loom)))]
+        tests::before_a_kept_root_claims(kept_root);
         // Recording, or sampled out but passing its parent's tracestate on.
         if slot.is_none() && (!is_root || !roots_always_recorded) {
             slot = if recording {
@@ -1553,7 +1557,11 @@ where
                 (
                     DROPPED_IDS | {
                         let c = sets.local::<A>();
-                        c.number(&c.dropped_full, wraps)
+                        let n = c.number(&c.dropped_full, wraps);
+                        if kept_root {
+                            sets.bump_counted::<A>(Count::RootsKept);
+                        }
+                        n
                     },
                     Unrecorded::ArenaFull,
                 )
@@ -1567,6 +1575,9 @@ where
             let n = if is_root { root_number } else { count };
             return Span::unrecorded(self, self.context(trace_id, n, flags), params.kind, why);
         };
+        if kept_root {
+            sets.bump_counted::<A>(Count::RootsKept);
+        }
         // Read before the counts below: a clock that panics (user code) frees the slot
         // as the panic unwinds, and a count made before it would stay behind.
         let now = early_now.unwrap_or_else(|| self.clock.now());

@@ -95,12 +95,19 @@ struct FakeCollector {
     log: Arc<Mutex<Log>>,
     threads: Arc<Mutex<Vec<JoinHandle<()>>>>,
     accept: Option<JoinHandle<()>>,
+    /// `Refused`: a socket bound to the port, never listening, so that no other test's
+    /// server takes the port while this one runs (a port released could be).
+    _refusing: Option<support::ClosedPort>,
 }
 
 impl FakeCollector {
     fn start(fault: Fault) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-        let addr = listener.local_addr().unwrap();
+        let refusing = matches!(fault, Fault::Refused).then(support::closed_port);
+        let addr = match &refusing {
+            Some(refusing) => SocketAddr::from(([127, 0, 0, 1], refusing.port())),
+            None => listener.local_addr().unwrap(),
+        };
         let stop = Arc::new(AtomicBool::new(false));
         let log = Arc::new(Mutex::new(Log::default()));
         let threads = Arc::new(Mutex::new(Vec::new()));
@@ -121,13 +128,14 @@ impl FakeCollector {
                 }
             })
         });
-        // `Refused`: the listener is closed here, and the port stays free.
+        // `Refused`: the listener is closed here; its address is `refusing`'s.
         Self {
             addr,
             stop,
             log,
             threads,
             accept,
+            _refusing: refusing,
         }
     }
 

@@ -2812,6 +2812,55 @@ pub(super) fn between_stats_reads() {
     });
 }
 
+#[cfg(not(loom))]
+std::thread_local! {
+    /// What [`before_a_kept_root_claims`] runs.
+    static BEFORE_A_KEPT_ROOT_CLAIMS: core::cell::RefCell<Option<std::boxed::Box<dyn FnMut()>>> =
+        const { core::cell::RefCell::new(None) };
+}
+
+/// Runs in a span start after the root was numbered and the sampler kept it, before it
+/// claims a slot (or finds the arena full).
+#[cfg(not(loom))]
+pub(super) fn before_a_kept_root_claims(kept_root: bool) {
+    if kept_root {
+        BEFORE_A_KEPT_ROOT_CLAIMS.with(|f| {
+            if let Some(f) = f.borrow_mut().as_mut() {
+                f();
+            }
+        });
+    }
+}
+
+/// A root a ratio sampler keeps, read by `stats` before it claims its slot: counted as
+/// a dropped root then, or as started; never nowhere (found by review: it was counted
+/// as kept first, and a read before the claim saw it neither dropped nor started).
+#[cfg(not(loom))]
+#[test]
+fn a_kept_root_read_before_its_claim_is_counted_somewhere() {
+    let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+    let t: &'static _ = std::boxed::Box::leak(std::boxed::Box::new(tracer_with(
+        TracerConfig::new("svc")
+            .with_sampler(Sampler::parent_based(Sampler::trace_id_ratio(1.0 - 1e-9))),
+        Small::new(),
+        std::boxed::Box::leak(std::boxed::Box::new(clock)),
+    )));
+    let seen = std::rc::Rc::new(core::cell::Cell::new(None));
+    let during = std::rc::Rc::clone(&seen);
+    BEFORE_A_KEPT_ROOT_CLAIMS.with(|f| {
+        *f.borrow_mut() = Some(std::boxed::Box::new(move || {
+            during.set(Some(t.stats().spans_started));
+        }))
+    });
+    let root = t.start_span("kept");
+    BEFORE_A_KEPT_ROOT_CLAIMS.with(|f| *f.borrow_mut() = None);
+    assert!(root.is_recording());
+    assert_eq!(seen.get(), Some(1), "read before the claim");
+    assert_eq!(t.stats().spans_started, 1);
+    assert_eq!(t.stats().spans_sampled_out, 0);
+    drop(root);
+}
+
 /// A dropped root that `set_parent` would record and sample, moved to the arena-full
 /// drops (no room) while `stats` reads: the move bumps `dropped_full_late`, then
 /// `roots_kept`. Landing between the reads of the two, it must count the span twice

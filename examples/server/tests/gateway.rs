@@ -267,7 +267,8 @@ fn sigterm_stops_the_tiny_http_servers_and_exports_their_spans() {
     ] {
         // The gateway calls a port where nothing listens: it answers 502, its spans
         // are recorded all the same.
-        let dead = free_port().to_string();
+        let refusing = picotrace_tests::collector::RefusingPort::new();
+        let dead = refusing.port().to_string();
         // The downstream takes no `--downstream` (its arguments are checked).
         let args: Vec<String> = if bin.ends_with("gateway") {
             vec!["--downstream".into(), format!("http://127.0.0.1:{dead}")]

@@ -64,8 +64,9 @@ fn instrumented_handlers_export_one_whole_trace_through_the_layer() {
 fn a_failed_inventory_call_answers_502_with_an_error_span() {
     let collector = Collector::start();
     let traceparent = format!("00-{TRACE_ID}-{CALLER}-01");
-    // Nothing listens there: the call fails to connect.
-    let nowhere = format!("http://127.0.0.1:{}", free_port());
+    // Nothing listens there, nor can until the test ends: the call fails to connect.
+    let refusing = picotrace_tests::collector::RefusingPort::new();
+    let nowhere = format!("http://127.0.0.1:{}", refusing.port());
     let (response, spans) = serve_one_request_args(
         env!("CARGO_BIN_EXE_tracing_server"),
         &collector,
