@@ -376,13 +376,8 @@ struct Counters {
     /// Wraps of the numbering counters, where counters are 32-bit (see [`number`]).
     number_wraps: portable_atomic::AtomicU32,
     /// Each thread's own cell for the counts that number spans without a slot, where
-    /// the arena gives it one (feature `std`, 64-bit targets): see `thread_counts`.
-    #[cfg(all(
-        feature = "std",
-        target_pointer_width = "64",
-        target_has_atomic = "64",
-        not(loom)
-    ))]
+    /// the arena gives it one (feature `std`, 64-bit targets; elsewhere none, and every
+    /// count is on the sets): see `thread_counts`.
     threads: thread_counts::ThreadCounts,
 }
 
@@ -514,12 +509,6 @@ impl Counters {
             export_failures: Counter::new(0),
             dropped_shutdown: Counter::new(0),
             number_wraps: portable_atomic::AtomicU32::new(0),
-            #[cfg(all(
-                feature = "std",
-                target_pointer_width = "64",
-                target_has_atomic = "64",
-                not(loom)
-            ))]
             threads: thread_counts::ThreadCounts::new(),
         }
     }
@@ -529,12 +518,6 @@ impl Counters {
     /// a load and a store), else on its set (an atomic increment).
     #[inline(always)]
     fn number_unslotted<A: SpanStorage>(&self, count: Count) -> u64 {
-        #[cfg(all(
-            feature = "std",
-            target_pointer_width = "64",
-            target_has_atomic = "64",
-            not(loom)
-        ))]
         if let Some(n) = A::thread_cell().and_then(|cell| self.threads.number(cell, count)) {
             return n;
         }
@@ -546,12 +529,6 @@ impl Counters {
     /// one (a load and a store), else on its set (an atomic increment).
     #[inline(always)]
     fn bump_counted<A: SpanStorage>(&self, count: Count) {
-        #[cfg(all(
-            feature = "std",
-            target_pointer_width = "64",
-            target_has_atomic = "64",
-            not(loom)
-        ))]
         if A::thread_cell()
             .and_then(|cell| self.threads.bump(cell, count))
             .is_some()
@@ -561,23 +538,19 @@ impl Counters {
         bump(self.local::<A>().counter(count), 1);
     }
 
+    /// Counts a root the sampler kept (a ratio sampler's): out of line, so that the
+    /// spans of an always-on sampler, which never get here, keep their registers (inline
+    /// it cost W1 18 instructions).
+    #[cold]
+    #[inline(never)]
+    fn count_kept_root<A: SpanStorage>(&self) {
+        self.bump_counted::<A>(Count::RootsKept);
+    }
+
     /// The total of `count` over the sets and the thread cells.
     fn total_of(&self, count: Count) -> u64 {
         let sets = self.total(|s| s.counter(count));
-        #[cfg(all(
-            feature = "std",
-            target_pointer_width = "64",
-            target_has_atomic = "64",
-            not(loom)
-        ))]
-        return sets.wrapping_add(self.threads.total(count));
-        #[cfg(not(all(
-            feature = "std",
-            target_pointer_width = "64",
-            target_has_atomic = "64",
-            not(loom)
-        )))]
-        sets
+        sets.wrapping_add(self.threads.total(count))
     }
 
     /// The calling thread's set, by the arena's idea of the thread (`A`).
@@ -1537,9 +1510,8 @@ where
         // dropped at the full arena), not before: `stats` reads `roots_kept` first, and
         // a read between the two saw the root neither dropped nor started (found by
         // review).
-        let kept_root = is_root && !roots_always_recorded;
         #[cfg(all(test, not(loom)))]
-        tests::before_a_kept_root_claims(kept_root);
+        tests::before_a_kept_root_claims(is_root && !roots_always_recorded);
         // Recording, or sampled out but passing its parent's tracestate on.
         if slot.is_none() && (!is_root || !roots_always_recorded) {
             slot = if recording {
@@ -1558,8 +1530,8 @@ where
                     DROPPED_IDS | {
                         let c = sets.local::<A>();
                         let n = c.number(&c.dropped_full, wraps);
-                        if kept_root {
-                            sets.bump_counted::<A>(Count::RootsKept);
+                        if is_root && !roots_always_recorded {
+                            sets.count_kept_root::<A>();
                         }
                         n
                     },
@@ -1575,18 +1547,17 @@ where
             let n = if is_root { root_number } else { count };
             return Span::unrecorded(self, self.context(trace_id, n, flags), params.kind, why);
         };
-        if kept_root {
-            sets.bump_counted::<A>(Count::RootsKept);
+        if is_root && !roots_always_recorded {
+            sets.count_kept_root::<A>();
         }
         // Read before the counts below: a clock that panics (user code) frees the slot
         // as the panic unwinds, and a count made before it would stay behind.
         let now = early_now.unwrap_or_else(|| self.clock.now());
-        let c = sets.local::<A>();
         if !recording {
-            bump(&c.sampled_out_slotted, 1);
+            bump(&sets.local::<A>().sampled_out_slotted, 1);
         }
         if !(recording && flags.is_sampled()) {
-            bump(&c.unexported_running, 1);
+            bump(&sets.local::<A>().unexported_running, 1);
         }
         let n = IdKeys::slot_number(slot.index(), slot.generation());
         let context = self.context(trace_id, n, flags);
@@ -2164,10 +2135,4 @@ fn mark_panicked(slot: &mut SlotRef<'_>) {
 
 #[cfg(test)]
 mod tests;
-#[cfg(all(
-    feature = "std",
-    target_pointer_width = "64",
-    target_has_atomic = "64",
-    not(loom)
-))]
 mod thread_counts;
