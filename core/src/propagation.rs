@@ -273,9 +273,11 @@ impl<K: AsRef<str>, V: AsRef<str>, const N: usize> Extractor for heapless::Vec<(
     }
 }
 
-/// Writes into a vector of owned pairs: an existing pair with the name (compared
-/// case-insensitively) gets the new value, otherwise a pair is pushed; `remove` takes
-/// out every pair with the name.
+/// Writes into a vector of owned pairs: the first pair with the name (compared
+/// case-insensitively) gets the new value and the name in lowercase, and any later
+/// pair with the name goes (a field repeated by the caller must not reach the next hop
+/// beside the new value); without one a pair is pushed. `remove` takes out every pair
+/// with the name.
 ///
 /// A name longer than `K`, a value longer than `V`, or a full vector: the header is
 /// skipped, and an existing pair with that name removed (a caller's value must not go
@@ -288,11 +290,19 @@ impl<const K: usize, const V: usize, const N: usize> Injector
             Injector::remove(self, name);
             return;
         };
-        if let Some(pair) = self
-            .iter_mut()
-            .find(|(k, _)| k.as_str().eq_ignore_ascii_case(name))
-        {
-            pair.1 = value;
+        let same = |k: &heapless::String<K>| k.as_str().eq_ignore_ascii_case(name);
+        if let Some(first) = self.iter().position(|(k, _)| same(k)) {
+            let mut seen = 0;
+            self.retain(|(k, _)| {
+                let later = same(k) && seen > 0;
+                seen += usize::from(same(k));
+                !later
+            });
+            if let Some(pair) = self.get_mut(first) {
+                // Lowercased in place, as a pushed name is.
+                pair.0.make_ascii_lowercase();
+                pair.1 = value;
+            }
             return;
         }
         let mut key = heapless::String::new();
@@ -1414,6 +1424,34 @@ mod tests {
     /// Regression (found by review): the `heapless::Vec` injector did not remove, so a
     /// forwarded vector kept the caller's `tracestate` with a new trace's
     /// `traceparent`, and a value too long for it left the caller's in place.
+    /// Regression (found by review): `set` gave the first pair of a repeated name the
+    /// new value and left the others, so the next hop read the stale ones too (a
+    /// baggage member the bag had removed came back; a tracestate split over two
+    /// fields was sent twice and went over the 32-member limit).
+    #[test]
+    fn set_on_a_vector_replaces_every_field_of_the_name() {
+        let mut headers: heapless::Vec<(heapless::String<16>, heapless::String<64>), 6> =
+            heapless::Vec::new();
+        for (k, v) in [
+            ("Baggage", "k=1"),
+            ("x-other", "1"),
+            ("baggage", "j=2"),
+            ("BAGGAGE", "i=3"),
+        ] {
+            let _ = headers.push((k.try_into().unwrap(), v.try_into().unwrap()));
+        }
+        let mut bag = Baggage::from_headers(&headers);
+        assert_eq!(bag.as_str(), "k=1,j=2,i=3");
+        bag.remove("j");
+        bag.to_headers(&mut headers);
+        let pairs: std::vec::Vec<_> = headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        assert_eq!(pairs, [("baggage", "k=1,i=3"), ("x-other", "1")]);
+        assert_eq!(Baggage::from_headers(&headers).as_str(), "k=1,i=3");
+    }
+
     #[test]
     fn a_forwarded_vector_keeps_no_stale_header() {
         let mut headers: heapless::Vec<(heapless::String<16>, heapless::String<64>), 4> =
