@@ -390,7 +390,16 @@ pub(crate) fn parse_fields_into(fields: Fields<'_>, state: &mut TraceState) -> R
     // the right, so every member after it goes too (W3C: "then entries SHOULD be
     // removed starting from the end"), even one short enough to fit in what is left.
     let mut cut = false;
+    // Where each member taken so far has its key (field number, start, end in that
+    // field), from the first key whose hash bit was taken on: a look back for a
+    // repeated key then reads those bytes alone (found by review: each look back split
+    // every field from the start again, 60 KB of empty members before 31 keys 31
+    // times). The usual header, without such a key, records none.
+    let mut keys_at: Option<KeyPlaces> = None;
+    let mut field_no = 0usize;
     fields(&mut |field| {
+        let this_field = field_no;
+        field_no = field_no.saturating_add(1);
         if error.is_some() {
             return;
         }
@@ -420,7 +429,20 @@ pub(crate) fn parse_fields_into(fields: Fields<'_>, state: &mut TraceState) -> R
                 .get(member.start..member.equals)
                 .unwrap_or_default();
             let bit = key_bit(key);
-            let new = seen & bit == 0 || !key_before(fields, key, index);
+            let new = seen & bit == 0 || {
+                let places = keys_at.get_or_insert_with(|| key_places(fields, index));
+                let repeated = key_before(fields, key, places);
+                // Room for every member: more than `MAX_MEMBERS` is an error above.
+                let place = (
+                    offset(this_field),
+                    offset(member.start),
+                    offset(member.equals),
+                );
+                let _ = places.push(place);
+                // Every later member comes here too, to have its place recorded.
+                seen = u64::MAX;
+                !repeated
+            };
             if cfg!(target_os = "none") {
                 // Microcontrollers write member by member (the runs cost flash).
                 if new {
@@ -504,25 +526,58 @@ fn push_run(state: &mut TraceState, run: &str, cut: &mut bool) {
     }
 }
 
-/// Returns whether one of the first `n` members of `fields` has `key`.
-fn key_before(fields: Fields<'_>, key: &[u8], n: usize) -> bool {
-    let mut index = 0usize;
-    let mut found = false;
+/// Where members' keys are: field number, start and end in that field.
+/// (`u16`s: 192 bytes of stack for 32 members, on microcontrollers too.)
+type KeyPlaces = heapless::Vec<(u16, u16, u16), MAX_MEMBERS>;
+
+/// An offset or field number as a [`KeyPlaces`] entry. Past `u16` (a field of more
+/// than 64 KiB, or more than 65,535 fields) it is none: such a key is not found
+/// again, and a repeat of it is kept, which the spec allows.
+fn offset(at: usize) -> u16 {
+    u16::try_from(at).unwrap_or(u16::MAX)
+}
+
+/// The places of the keys of the first `n` members of `fields` (the one walk over
+/// them a parse makes again, at its first repeated hash bit).
+fn key_places(fields: Fields<'_>, n: usize) -> KeyPlaces {
+    let mut places = KeyPlaces::new();
+    let mut field_no = 0usize;
     fields(&mut |field| {
-        // Before splitting a later field at all (found by review: each look back split
-        // every later field up to its first comma, a 60 KB field 31 times).
-        if index >= n || found {
-            return;
-        }
         for member in members(field) {
-            if index >= n || found {
+            if places.len() >= n.min(MAX_MEMBERS) {
                 return;
             }
-            found = member
+            let start = member.as_ptr() as usize - field.as_ptr() as usize;
+            let key_len = member
                 .split_once('=')
-                .is_some_and(|(k, _)| k.as_bytes() == key);
-            index += 1;
+                .map_or(member.len(), |(k, _)| k.len());
+            let _ = places.push((offset(field_no), offset(start), offset(start + key_len)));
         }
+        field_no = field_no.saturating_add(1);
+    });
+    places
+}
+
+/// Returns whether `key` is the key at one of `earlier`'s places (field number, start
+/// and end of the key in that field): fields after the last of them are not read, and
+/// no field is split again.
+fn key_before(fields: Fields<'_>, key: &[u8], earlier: &[(u16, u16, u16)]) -> bool {
+    let Some(&(last_field, ..)) = earlier.last() else {
+        return false;
+    };
+    let mut field_no = 0u16;
+    let mut found = false;
+    fields(&mut |field| {
+        if !found && field_no <= last_field {
+            found = earlier
+                .iter()
+                // A saturated place (see `offset`) matches nothing.
+                .filter(|&&(at, _, end)| at == field_no && at != u16::MAX && end != u16::MAX)
+                .any(|&(_, start, end)| {
+                    field.as_bytes().get(start as usize..end as usize) == Some(key)
+                });
+        }
+        field_no = field_no.saturating_add(1);
     });
     found
 }
@@ -1070,6 +1125,43 @@ mod tests {
             split < 2 * (first.len() + second.len()),
             "{split} bytes split"
         );
+    }
+
+    /// Regression (found by review): a look back for a key whose hash bit was taken
+    /// walked every field from the start, empty members included, so 60 KB of commas
+    /// before 31 such keys were split 31 times. It now reads where the earlier keys are.
+    #[test]
+    fn a_look_back_does_not_read_the_padding_before_the_keys_again() {
+        let keys: String = (0..31)
+            .map(|i| format!("a{i:02}a=1"))
+            .collect::<Vec<_>>()
+            .join(",");
+        let padding = ",".repeat(60_000);
+        for fields in [
+            std::vec![padding.clone() + &keys],
+            std::vec![padding.clone(), keys.clone()],
+            std::vec![String::from("z=1") + &padding + "," + &keys],
+        ] {
+            SPLIT.with(|n| n.set(0));
+            let fields: Vec<&str> = fields.iter().map(String::as_str).collect();
+            let parsed = TraceState::parse_values(fields.iter().copied()).unwrap();
+            let split = SPLIT.with(|n| n.get());
+            assert_eq!(parsed.len(), 31 + usize::from(fields[0].starts_with('z')));
+            let input: usize = fields.iter().map(|f| f.len()).sum();
+            assert!(split < 2 * input, "{split} bytes split of {input}");
+        }
+    }
+
+    /// Past 64 KiB into a field a key's place is not recorded: a repeat of it is then
+    /// kept (the spec allows keeping duplicates), and nothing else changes.
+    #[test]
+    fn a_repeated_key_past_64_kib_is_kept() {
+        let field = ",".repeat(70_000) + "a00a=1,a01a=1,a00a=2";
+        let parsed = TraceState::parse_values([field.as_str()]).unwrap();
+        assert_eq!(parsed.as_str(), "a00a=1,a01a=1,a00a=2");
+        let near = ",".repeat(60_000) + "a00a=1,a01a=1,a00a=2";
+        let parsed = TraceState::parse_values([near.as_str()]).unwrap();
+        assert_eq!(parsed.as_str(), "a00a=1,a01a=1");
     }
 
     fn repeat(c: char, n: usize) -> String {
