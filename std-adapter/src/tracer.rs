@@ -434,7 +434,7 @@ impl Drop for InsideExport {
 #[cfg(test)]
 thread_local! {
     /// Tests: the next provider built on this thread gets no export thread.
-    static SPAWN_FAILS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    pub(crate) static SPAWN_FAILS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
 /// Whether starting the export thread is to fail (tests only).

@@ -44,7 +44,10 @@
 //!   "Recording errors" convention and `tracing-opentelemetry` (which sets the status
 //!   from `ERROR` events only) have it.
 //!   Records of the `log` crate (through `tracing-log`, which `tracing_subscriber`'s
-//!   `init()` installs) keep their own target, without the `log.*` fields.
+//!   `init()` installs) keep their own target, without the `log.*` fields. While spans
+//!   are suppressed on the thread ([`picotrace::tracer::suppress_spans`]: the tracer
+//!   holds it while an exporter runs on the application's thread), events go to no
+//!   span.
 //! - **Links**: `span.follows_from(other)` links the span to `other`.
 //! - **Optional attributes**, which `tracing-opentelemetry` adds by default and this
 //!   layer only when asked (each costs time on every span):
@@ -676,8 +679,11 @@ where
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
         // The span's id, read without looking the span up in the registry: most spans
-        // are found in the table by it.
-        let id = if event.is_root() {
+        // are found in the table by it. While spans are suppressed (the tracer's own
+        // exporter runs on this thread, or the caller asked), an event is not the
+        // entered span's either (found by review: an exporter's log lines went into
+        // the application's span, using its room).
+        let id = if event.is_root() || picotrace::tracer::spans_suppressed() {
             return;
         } else if event.is_contextual() {
             self.current_id(&ctx)

@@ -652,6 +652,46 @@ fn a_cut_text_stays_a_prefix_of_its_text() {
 /// `otel.name` is stored once: as the name the span starts with (it was stored again,
 /// as a rename, taking room from the span's other fields). Of the span's 512 bytes, a
 /// name of 120 and a field of 300 fit once.
+/// Regression (found by review): an event logged by a user's exporter while it ran on
+/// the application's thread (no export thread, or a full arena) went into the span the
+/// application had entered, taking its room. The tracer suppresses spans while its
+/// exporter runs; events then go nowhere too.
+#[test]
+fn events_an_exporter_logs_on_the_traced_thread_stay_out_of_its_span() {
+    #[derive(Clone)]
+    struct Logs(Keep);
+    impl SpanExporter for Logs {
+        fn export(&mut self, batch: &SpanBatch<'_>) -> Result<(), ExportError> {
+            tracing::warn!(spans = batch.len(), "exporting");
+            self.0.export(batch)
+        }
+    }
+    let kept = Keep::default();
+    crate::tracer::SPAWN_FAILS.with(|f| f.set(true));
+    let provider = TracerProvider::builder()
+        .config(TracerConfig::new("inline-export").with_export_batch_size(1))
+        .exporter(SharedExporter::new(Logs(kept.clone())))
+        .build();
+    let setup = Setup { provider, kept };
+    tracing::subscriber::with_default(setup.subscriber(), || {
+        let request = tracing::info_span!("request");
+        let _in = request.enter();
+        // Ends, fills the batch of 1, and is exported here, inside "request".
+        tracing::info_span!("child").in_scope(|| {});
+        tracing::info!("after");
+        // Suppressed by the caller: the same.
+        let _quiet = picotrace::tracer::suppress_spans();
+        tracing::info!("quiet");
+    });
+    let request = setup.named("request");
+    let names: Vec<_> = request
+        .events
+        .iter()
+        .map(|(name, _)| name.as_str())
+        .collect();
+    assert_eq!(names, ["after"], "{request:#?}");
+}
+
 #[test]
 fn otel_name_is_stored_once() {
     let t = setup();
