@@ -500,6 +500,16 @@ impl TracingLayer {
             },
         };
         if started.is_recording() {
+            if shape.long_name {
+                // Stored whole first, while the cut start name is the last text, whose
+                // room it then takes (found by review: stored after other fields, it
+                // went beside the cut copy).
+                let mut long = LongName(&mut started);
+                match captured {
+                    Some(captured) => captured.replay(&mut long),
+                    None => attrs.record(&mut long),
+                }
+            }
             self.start_attributes(&mut started, metadata);
             let mut fields = Fields(&mut started, Recorded::AtStart);
             match captured {
@@ -913,7 +923,9 @@ impl TracingSpanExt for tracing::Span {
                 for link in &deferred.links {
                     span.add_link(link, &[]);
                 }
-                deferred.fields.replay(&mut Fields(span, Recorded::Later));
+                // The name is given above (found by review: replayed as a later
+                // record, the `otel.name` was stored again).
+                deferred.fields.replay(&mut Fields(span, Recorded::AtStart));
             }
             true
         });
@@ -1189,13 +1201,18 @@ const SHAPE_NAME_BYTES: usize = 128;
 #[derive(Default)]
 struct Shape {
     name: Option<heapless::String<SHAPE_NAME_BYTES>>,
+    /// The `otel.name` was cut to [`SHAPE_NAME_BYTES`] (see [`LongName`]).
+    long_name: bool,
     kind: SpanKind,
 }
 
 impl Visit for Shape {
     fn record_str(&mut self, field: &Field, value: &str) {
         match field.name() {
-            "otel.name" => self.name = Some(cut_copy(value)),
+            "otel.name" => {
+                self.name = Some(cut_copy(value));
+                self.long_name = value.len() > SHAPE_NAME_BYTES;
+            }
             "otel.kind" => self.kind = kind_from(value).unwrap_or(self.kind),
             _ => {}
         }
@@ -1203,7 +1220,9 @@ impl Visit for Shape {
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
         if matches!(field.name(), "otel.name" | "otel.kind") {
-            let mut text = heapless::String::<128>::new();
+            // One byte more than a start name keeps: a longer text is cut there, and
+            // marked long.
+            let mut text = heapless::String::<{ SHAPE_NAME_BYTES + 1 }>::new();
             // A `Debug` that panics leaves the callsite's name (see `contained`).
             if contained(|| {
                 write_cut(&mut text, format_args!("{value:?}"));
@@ -1247,13 +1266,41 @@ fn is_override(name: &str) -> bool {
     )
 }
 
+/// Gives a recording span its whole `otel.name` when it is longer than the
+/// [`SHAPE_NAME_BYTES`] it started with, before any other text is stored: the cut
+/// name, then the last text, makes room for it.
+struct LongName<'s>(&'s mut Span<'static>);
+
+impl Visit for LongName<'_> {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if field.name() == "otel.name" && value.len() > SHAPE_NAME_BYTES {
+            self.0.update_name(value);
+        }
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        if field.name() == "otel.name" {
+            // As `Fields` reads an override: its first FIELD_TEXT_BYTES.
+            let mut text = heapless::String::<FIELD_TEXT_BYTES>::new();
+            if contained(|| {
+                write_cut(&mut text, format_args!("{value:?}"));
+            }) {
+                self.record_str(field, &text);
+            }
+        }
+    }
+}
+
+impl captured::Replay for LongName<'_> {}
+
 /// Writes span fields as attributes of the picotrace span.
 struct Fields<'s>(&'s mut Span<'static>, Recorded);
 
 /// When span fields are written.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Recorded {
-    /// As the span starts: its `otel.name` is already its name (stored once).
+    /// As the span starts, or gets its record: its `otel.name` is already its name
+    /// (stored once; see [`LongName`]).
     AtStart,
     /// With `Span::record`.
     Later,
@@ -1313,9 +1360,7 @@ impl Visit for Fields<'_> {
             return self.0.set_attribute(name, value);
         }
         match name {
-            "otel.name" if self.1 == Recorded::Later || value.len() > SHAPE_NAME_BYTES => {
-                self.0.update_name(value)
-            }
+            "otel.name" if self.1 == Recorded::Later => self.0.update_name(value),
             "otel.name" => {}
             "otel.kind" => {}
             "otel.status_code" => {

@@ -1069,11 +1069,23 @@ impl RecordMut<'_> {
     }
 
     /// Renames the span; with no room left at all the old name stays (a rename to ""
-    /// would lose it), and the loss is counted.
+    /// would lose it), and the loss is counted. The old name, when it is the last text
+    /// in the pool (a span renamed before it stored anything else: a route, a
+    /// `tracing` span's long `otel.name`), makes room for the new one; otherwise it
+    /// stays in the pool until the slot is reused (found by review: a rename right
+    /// after the start stored the name twice).
     pub(crate) fn update_name(&mut self, name: &str) {
-        if self.no_room_for_first_char(name) {
+        let old = self.header.name;
+        let old_start = usize::from(old.start);
+        let last = old.len > 0 && old_start + usize::from(old.len) == self.text.len();
+        let room =
+            self.text.capacity() - self.text.len() + if last { usize::from(old.len) } else { 0 };
+        if name.chars().next().is_some_and(|c| c.len_utf8() > room) {
             self.header.truncated = self.header.truncated.saturating_add(1);
             return;
+        }
+        if last {
+            self.text.truncate(old_start);
         }
         self.header.name = self.push_text(name, NAME_LIMIT);
     }

@@ -684,6 +684,38 @@ fn disabled_tracer_records_nothing_but_passes_the_parent_through() {
     assert!(!t.start_span("root").context().is_valid());
 }
 
+/// Regression (found by review): a span renamed before it stored anything else kept its
+/// old name in the pool too (a route, a `tracing` span's long `otel.name`), leaving less
+/// room for its attributes; the old name, last in the pool, now makes room. A name with
+/// text stored after it stays until the slot is reused.
+#[test]
+fn a_rename_right_after_the_start_takes_the_old_names_room() {
+    let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+    let t = tracer_with(
+        TracerConfig::new("svc"),
+        SpanArena::<1, 8, 2, 2, 32>::new(),
+        &clock,
+    );
+    let mut s = t.start_span("GET"); // 3 of 32 bytes
+    s.update_name("GET /users/{id}"); // 15 of 32, not 18
+    s.update_name("GET /users/{id}/orders"); // 22 of 32, not 40
+    s.set_attribute_dyn("route", "0123456789"); // 5 + 10 more: 37 > 32, cut to fit
+    drop(s);
+    let spans = exported(&t);
+    assert_eq!(spans[0].name, "GET /users/{id}/orders");
+    assert_eq!(spans[0].attrs, [("route".into(), "\"01234\"".into())]);
+    assert_eq!(spans[0].truncated, 1);
+    // A rename with text stored after the name: the old name stays, the new one takes
+    // what is left.
+    let mut s = t.start_span("abc");
+    s.set_attribute_dyn("k", "v"); // 3 + 1 + 1
+    s.update_name("0123456789012345678901234567"); // 27 bytes left of 32 - 5
+    drop(s);
+    let spans = exported(&t);
+    assert_eq!(spans[1].name, "012345678901234567890123456");
+    assert_eq!(spans[1].truncated, 1);
+}
+
 /// Regression: with a few bytes left in the text pool, too few for the first character
 /// of a new name or description, a rename made the name "", an event named "é" was
 /// kept with the name "", and an error description replaced the earlier one with ""

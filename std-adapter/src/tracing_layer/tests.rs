@@ -708,6 +708,43 @@ fn otel_name_is_stored_once() {
     assert_eq!(attr(&span, "field").map(str::len), Some(302));
 }
 
+/// Regression (found by review): an `otel.name` longer than the 128 bytes a span starts
+/// with was stored again whole beside its cut copy, when a field came before it (and
+/// when a dropped root got its record from `set_parent`), leaving 128 bytes less for
+/// the span's attributes (512 in all here: 200 + 5 + 280 fit once, not twice).
+#[test]
+fn a_long_otel_name_is_stored_once_wherever_it_stands() {
+    let t = setup();
+    let name = "n".repeat(200);
+    let field = "f".repeat(280);
+    tracing::subscriber::with_default(t.subscriber(), || {
+        drop(tracing::info_span!(
+            "x",
+            field = field.as_str(),
+            otel.name = name.as_str()
+        ));
+        drop(tracing::info_span!(
+            "y",
+            otel.name = name.as_str(),
+            field = field.as_str()
+        ));
+    });
+    let spans = t.spans();
+    assert_eq!(spans.len(), 2);
+    for span in &spans {
+        assert_eq!(span.name, name);
+        assert_eq!(attr(span, "field").map(str::len), Some(282), "{span:#?}");
+    }
+    // A dropped root given a sampled parent by `set_parent`.
+    let (t, remote) = roots_dropped_and_a_sampled_remote_parent();
+    tracing::subscriber::with_default(t.subscriber(), || {
+        let span = tracing::info_span!("z", otel.name = name.as_str(), field = field.as_str());
+        span.set_parent(&remote);
+    });
+    let span = t.named(&name);
+    assert_eq!(attr(&span, "field").map(str::len), Some(282), "{span:#?}");
+}
+
 /// A span entered again while it already is (a, b, a) does not become current again,
 /// as in the registry: a new span's parent and an event's span are b, the span that
 /// `tracing::Span::current()` gives (they were a).
