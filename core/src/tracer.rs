@@ -1150,6 +1150,11 @@ where
         &self.resource
     }
 
+    /// Returns the per-span limits.
+    pub fn limits(&self) -> &SpanLimits {
+        &self.limits
+    }
+
     /// Returns whether tracing is enabled.
     pub fn is_enabled(&self) -> bool {
         self.enabled

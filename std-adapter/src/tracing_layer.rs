@@ -545,6 +545,7 @@ impl TracingLayer {
                     location: self.location.then_some(metadata),
                     thread,
                     links: Vec::new(),
+                    links_dropped: 0,
                 };
                 Deferreds::insert(&mut span.extensions_mut(), self.key(), deferred);
             }
@@ -623,9 +624,19 @@ where
             backing.add_link(&linked, &[]);
             backing.is_recording()
         });
-        // A dropped root keeps it for the record `set_parent` may give it.
+        // A dropped root keeps it for the record `set_parent` may give it: as many as
+        // a record holds, the others counted (found by review: every one was kept, a
+        // whole context each).
         if recording == Some(false) && self.keeps_dropped_roots {
-            self.with_deferred(&span, |deferred| deferred.links.push(linked));
+            let room = (self.tracer.limits().link_count as usize)
+                .min(crate::tracer::StdArena::LINKS_PER_SPAN);
+            self.with_deferred(&span, |deferred| {
+                if deferred.links.len() < room {
+                    deferred.links.push(linked);
+                } else {
+                    deferred.links_dropped = deferred.links_dropped.saturating_add(1);
+                }
+            });
         }
     }
 
@@ -923,6 +934,7 @@ impl TracingSpanExt for tracing::Span {
                 for link in &deferred.links {
                     span.add_link(link, &[]);
                 }
+                span.count_dropped_links(deferred.links_dropped);
                 // The name is given above (found by review: replayed as a later
                 // record, the `otel.name` was stored again).
                 deferred.fields.replay(&mut Fields(span, Recorded::AtStart));
@@ -1086,8 +1098,10 @@ struct Deferred {
     /// The thread that made it, when the layer writes threads.
     thread: Option<ThisThread>,
     /// Spans it `follows_from` (found by review: a link added while it had no record
-    /// was lost).
+    /// was lost), as many as its record can hold.
     links: Vec<TraceContext>,
+    /// Those past them.
+    links_dropped: u32,
 }
 
 impl Deferred {

@@ -156,6 +156,9 @@ impl<
         const TEXT: usize,
     > SpanArena<SPANS, ATTRS, EVENTS, LINKS, TEXT>
 {
+    /// Links one span of this arena holds (a `LINKS` parameter).
+    pub const LINKS_PER_SPAN: usize = LINKS;
+
     const CAPACITY_CHECK: () = {
         assert!(SPANS > 0, "an arena needs at least one span");
         assert!(SPANS < u16::MAX as usize, "at most 65534 spans per arena");

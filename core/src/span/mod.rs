@@ -564,6 +564,16 @@ impl<'t> Span<'t> {
         }
     }
 
+    /// Counts `n` links dropped before the span had a record (a `tracing` span kept
+    /// what its record could hold while sampled out): they go out in the span's
+    /// dropped links count.
+    #[doc(hidden)]
+    pub fn count_dropped_links(&mut self, n: u32) {
+        if let Some((mut r, _)) = self.record() {
+            r.count_dropped_links(n);
+        }
+    }
+
     /// Records an exception as an `exception` event with `exception.message`; an empty
     /// message records nothing (the semantic conventions require a type or a message).
     pub fn record_exception(&mut self, message: &str) {

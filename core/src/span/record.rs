@@ -907,6 +907,11 @@ impl RecordMut<'_> {
         }
     }
 
+    /// Counts `n` more dropped links.
+    pub(crate) fn count_dropped_links(&mut self, n: u32) {
+        self.header.dropped_links = self.header.dropped_links.saturating_add(n);
+    }
+
     /// Adds a link to another span.
     pub(crate) fn add_link(
         &mut self,

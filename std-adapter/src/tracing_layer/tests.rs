@@ -31,6 +31,7 @@ struct Seen {
     events: Vec<(String, Vec<(String, String)>)>,
     status: String,
     links: Vec<SpanId>,
+    dropped_links: u32,
 }
 
 fn show(v: AttributeValue<'_>) -> String {
@@ -73,6 +74,7 @@ impl SpanExporter for Keep {
                     .collect(),
                 status: format!("{:?}", s.status()),
                 links: s.links().map(|l| l.span_context().span_id).collect(),
+                dropped_links: s.dropped_links_count(),
             });
         }
         Ok(())
@@ -987,6 +989,36 @@ fn a_dropped_root_keeps_its_follows_from_links_for_set_parent() {
     });
     let cause = cause.expect("a records under its sampled parent");
     assert_eq!(t.named("b").links, [cause.span_id]);
+}
+
+/// Regression (found by review): a dropped root kept every span it followed from, a
+/// whole context each (568 bytes), however many (10,000 `follows_from` held 5.7 MB
+/// until it closed). It keeps what a span's record can hold and counts the rest,
+/// which the record counts as dropped links when `set_parent` gives it one.
+#[test]
+fn a_dropped_root_keeps_as_many_links_as_a_span_holds() {
+    let (t, remote) = roots_dropped_and_a_sampled_remote_parent();
+    let mut causes = Vec::new();
+    let mut kept = None;
+    tracing::subscriber::with_default(t.subscriber(), || {
+        let b = tracing::info_span!(parent: None, "b");
+        for _ in 0..10 {
+            let a = tracing::info_span!("a");
+            a.set_parent(&remote);
+            causes.push(a.span_context().expect("a records").span_id);
+            b.follows_from(&a);
+        }
+        kept = super::with_deferreds(&b, |extensions, layer| {
+            let deferred = extensions.get_mut::<super::Deferreds>()?.get_mut(layer)?;
+            Some(deferred.links.len())
+        });
+        b.set_parent(&remote);
+    });
+    let links_per_span = crate::tracer::StdArena::LINKS_PER_SPAN;
+    assert_eq!(kept, Some(links_per_span));
+    let b = t.named("b");
+    assert_eq!(b.links, causes[..links_per_span]);
+    assert_eq!(b.dropped_links as usize, 10 - links_per_span);
 }
 
 /// A provider whose sampler drops every root (as a ratio sampler drops most), and a
