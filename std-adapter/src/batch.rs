@@ -87,7 +87,8 @@ pub trait Transport: Send + 'static {
     /// Returns the longest one export may take through this transport, all its
     /// requests together, if it has such a limit of its own (`OTEL_EXPORTER_OTLP_TIMEOUT`
     /// is per export): the worker then gives each batch the smaller of it and
-    /// [`BatchConfig::export_timeout`]. `None` (the default): the config's alone.
+    /// [`BatchConfig::export_timeout`]. `None` (the default): the config's alone; a
+    /// panic here is taken as `None`, as in [`Transport::throttled_for`].
     fn export_timeout(&self) -> Option<Duration> {
         None
     }
@@ -96,7 +97,8 @@ pub trait Transport: Send + 'static {
     /// (`Retry-After`), if it did and the wait is still running, with jitter of the
     /// caller's own (so that workers do not all send at its end): a worker whose batch
     /// would fail unsent for it keeps the spans queued until it has run. `None` (the
-    /// default): no such wait.
+    /// default): no such wait. A panic here is taken as `None` for that batch (the
+    /// worker goes on, as after a panic in [`Transport::send`]).
     fn throttled_for(&self) -> Option<Duration> {
         None
     }
@@ -1500,7 +1502,7 @@ impl Worker {
             // means it: all of a batch's requests (one per resource and scope, or
             // split for size) share it (found by review: each request had its own).
             let mut deadline = instant_after(timeout_limit(config.export_timeout));
-            if let Some(own) = self.transport.export_timeout() {
+            if let Some(own) = asked(|| self.transport.export_timeout()) {
                 deadline = deadline.min(instant_after(own));
             }
             if let Some(end) = q.shutdown_deadline {
@@ -1522,7 +1524,7 @@ impl Worker {
             // until the wait has run, or the shutdown's deadline (found by review:
             // every batch taken during the wait was lost, with the queue far from full;
             // spans are dropped when the queue is full, as the specification says).
-            if let Some(wait) = self.transport.throttled_for() {
+            if let Some(wait) = asked(|| self.transport.throttled_for()) {
                 if instant_after(wait) >= deadline {
                     let until_end = q
                         .shutdown_deadline
@@ -1713,6 +1715,14 @@ impl Worker {
             Err(_) => self.settle_lost(&counters.dropped_too_large, n),
         }
     }
+}
+
+/// What a transport's `export_timeout` or `throttled_for` answers, or `None` (no limit,
+/// no wait of its own) when it panics: user code the worker runs outside `send`, whose
+/// panic ended the worker (found by review: the queue was dropped, and every later
+/// span refused). The panic's message still reaches stderr through the panic hook.
+fn asked(question: impl FnOnce() -> Option<Duration>) -> Option<Duration> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(question)).unwrap_or(None)
 }
 
 /// Returns the bytes one pre-encoded span of `len` bytes takes inside a request.

@@ -1172,6 +1172,56 @@ fn a_panicking_transport_fails_its_request_and_the_worker_goes_on() {
     assert_balanced(&s);
 }
 
+/// Panics in `export_timeout` and `throttled_for` the first time each is asked.
+struct AsksPanicOnce {
+    timeout_asked: bool,
+    throttle_asked: std::sync::atomic::AtomicBool,
+}
+
+impl Transport for AsksPanicOnce {
+    fn protocol(&self) -> Protocol {
+        Protocol::HttpProtobuf
+    }
+
+    fn export_timeout(&self) -> Option<Duration> {
+        assert!(self.timeout_asked, "transport bug in export_timeout");
+        None
+    }
+
+    fn throttled_for(&self) -> Option<Duration> {
+        let asked = self.throttle_asked.swap(true, Ordering::SeqCst);
+        assert!(asked, "transport bug in throttled_for");
+        None
+    }
+
+    fn send(&mut self, _: &[u8], _: usize, _: Instant) -> Result<ExportOutcome, ExportError> {
+        self.timeout_asked = true;
+        Ok(ExportOutcome::default())
+    }
+}
+
+/// Regression (found by review): a panic in a transport's `export_timeout` or
+/// `throttled_for`, which the worker asks outside `send`, ended the worker: the queue
+/// was dropped (counted) and every later span refused. They are taken as `None` (no
+/// limit, no wait of the transport's own) for that batch, which is sent.
+#[test]
+fn a_transport_panicking_in_its_limits_does_not_stop_the_worker() {
+    let exporter = BatchExporter::builder(AsksPanicOnce {
+        timeout_asked: false,
+        throttle_asked: std::sync::atomic::AtomicBool::new(false),
+    })
+    .build()
+    .unwrap();
+    let provider = provider(&exporter);
+    provider.tracer().start_span("first").end();
+    assert_eq!(lost_in(provider.flush()), 0);
+    provider.tracer().start_span("second").end();
+    assert_eq!(lost_in(provider.flush()), 0);
+    let s = exporter.stats();
+    assert_eq!((s.exported, s.failed), (2, 0), "{s:#?}");
+    assert_balanced(&s);
+}
+
 /// Fails every request (a collector that is down).
 struct Down;
 
