@@ -527,10 +527,10 @@ impl TracingLayer {
             // then recorded from that call on, with no fields and its callsite's name;
             // tracing-opentelemetry keeps them).
             let fields = match captured {
-                Some(captured) => captured.clone(),
+                Some(captured) => captured.cut_copy(TEXT_PER_SPAN),
                 None => captured::Fields::with(|fields| {
                     attrs.record(&mut captured::Contained(fields));
-                    fields.clone()
+                    fields.cut_copy(TEXT_PER_SPAN)
                 }),
             };
             if let Some(span) = ctx.span(id) {
@@ -600,7 +600,9 @@ where
             {
                 return captured::Fields::with(|fields| {
                     values.record(fields);
-                    self.with_deferred(&span, |deferred| deferred.fields.record_over(fields));
+                    self.with_deferred(&span, |deferred| {
+                        deferred.fields.record_over(fields, TEXT_PER_SPAN)
+                    });
                 });
             }
             _ => return,
@@ -1206,6 +1208,10 @@ fn kind_from(text: &str) -> Option<SpanKind> {
     .into_iter()
     .find_map(|(name, kind)| text.eq_ignore_ascii_case(name).then_some(kind))
 }
+
+/// Bytes of text a span's record holds: what a dropped root keeps of each field's
+/// text for the record `set_parent` may give it.
+const TEXT_PER_SPAN: usize = crate::tracer::StdArena::TEXT_PER_SPAN;
 
 /// The longest `otel.name` a span starts with; a longer one is cut there, and stored
 /// whole when the span's fields are written.

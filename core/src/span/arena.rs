@@ -159,6 +159,9 @@ impl<
     /// Links one span of this arena holds (a `LINKS` parameter).
     pub const LINKS_PER_SPAN: usize = LINKS;
 
+    /// Bytes of text one span of this arena holds (a `TEXT` parameter).
+    pub const TEXT_PER_SPAN: usize = TEXT;
+
     const CAPACITY_CHECK: () = {
         assert!(SPANS > 0, "an arena needs at least one span");
         assert!(SPANS < u16::MAX as usize, "at most 65534 spans per arena");

@@ -139,20 +139,34 @@ impl Fields {
             .collect()
     }
 
-    /// Records `other`'s fields over these: a field given again takes its new value
-    /// in place, a new one goes last (found by review: appended, a field recorded on
-    /// every read of a long-lived span grew without end, and a sampler that looked a
-    /// field up found its first value). The text of replaced values is let go once it
-    /// is most of the buffer.
-    pub(super) fn record_over(&mut self, other: &Fields) {
+    /// A copy with each text cut to its first `max` bytes (at a character boundary):
+    /// all a span's record could keep of it, for a span kept without one (found by
+    /// review: a dropped root held its fields' texts whole until it closed).
+    pub(super) fn cut_copy(&self, max: usize) -> Fields {
+        let mut copy = Fields {
+            values: Vec::with_capacity(self.values.len()),
+            text: String::new(),
+        };
+        copy.record_over(self, max);
+        copy
+    }
+
+    /// Records `other`'s fields over these, each text cut to `max` bytes (see
+    /// [`Fields::cut_copy`]): a field given again takes its new value in place, a new
+    /// one goes last (found by review: appended, a field recorded on every read of a
+    /// long-lived span grew without end, and a sampler that looked a field up found its
+    /// first value). The text of replaced values is let go once it is most of the
+    /// buffer.
+    pub(super) fn record_over(&mut self, other: &Fields, max: usize) {
         for (field, value) in &other.values {
             let value = match value {
                 Captured::Str(range) => {
-                    Captured::Str(self.push_text(|t| t.push_str(other.text_of(range))))
+                    Captured::Str(self.push_text(|t| t.push_str(cut_to(other.text_of(range), max))))
                 }
-                Captured::Debug(range) => {
-                    Captured::Debug(self.push_text(|t| t.push_str(other.text_of(range))))
-                }
+                Captured::Debug(range) => Captured::Debug(
+                    self.push_text(|t| t.push_str(cut_to(other.text_of(range), max))),
+                ),
+                Captured::Error(error) => Captured::Error(error.cut_copy(max)),
                 other => other.clone(),
             };
             match self
@@ -194,6 +208,20 @@ impl Fields {
                 Captured::Str(range) | Captured::Debug(range) => Some(self.text_of(range)),
                 _ => None,
             })
+    }
+
+    /// Bytes of text held (tests).
+    #[cfg(test)]
+    pub(super) fn text_bytes(&self) -> usize {
+        let errors: usize = self
+            .values
+            .iter()
+            .map(|(_, v)| match v {
+                Captured::Error(e) => e.text_bytes(),
+                _ => 0,
+            })
+            .sum();
+        self.text.len() + errors
     }
 
     fn text_of(&self, range: &Range<usize>) -> &str {
@@ -371,7 +399,30 @@ pub(super) fn causes(error: &(dyn std::error::Error + 'static)) -> Vec<String> {
     causes
 }
 
+/// `text`'s first `max` bytes, cut at a character boundary.
+fn cut_to(text: &str, max: usize) -> &str {
+    let mut end = max.min(text.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text.get(..end).unwrap_or_default()
+}
+
 impl StoredError {
+    /// A copy with its text and its causes' cut to `max` bytes each.
+    fn cut_copy(&self, max: usize) -> Self {
+        StoredError {
+            text: cut_to(&self.text, max).into(),
+            cause: self.cause.as_ref().map(|c| Box::new(c.cut_copy(max))),
+        }
+    }
+
+    /// Bytes of text held, causes included (tests).
+    #[cfg(test)]
+    fn text_bytes(&self) -> usize {
+        self.text.len() + self.cause.as_ref().map_or(0, |c| c.text_bytes())
+    }
+
     fn of(error: &(dyn std::error::Error + 'static)) -> Self {
         let cause = causes(error).into_iter().rev().fold(None, |cause, text| {
             Some(Box::new(StoredError { text, cause }))

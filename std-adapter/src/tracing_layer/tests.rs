@@ -1021,6 +1021,30 @@ fn a_dropped_root_keeps_as_many_links_as_a_span_holds() {
     assert_eq!(b.dropped_links as usize, 10 - links_per_span);
 }
 
+/// Regression (found by review): a dropped root kept its fields' texts whole until it
+/// closed (a 1 MB `Debug` field, as recorded later, held a megabyte each), where its
+/// record keeps at most the span's text pool. It keeps that much of each.
+#[test]
+fn a_dropped_root_keeps_at_most_a_span_s_text_of_each_field() {
+    let (t, remote) = roots_dropped_and_a_sampled_remote_parent();
+    let big = "b".repeat(1 << 20);
+    let mut kept = None;
+    tracing::subscriber::with_default(t.subscriber(), || {
+        let span = tracing::info_span!("big", body = big.as_str(), later = tracing::field::Empty);
+        span.record("later", tracing::field::debug(&big));
+        kept = super::with_deferreds(&span, |extensions, layer| {
+            let deferred = extensions.get_mut::<super::Deferreds>()?.get_mut(layer)?;
+            Some(deferred.fields.text_bytes())
+        });
+        span.set_parent(&remote);
+    });
+    let text = crate::tracer::StdArena::TEXT_PER_SPAN;
+    assert!(kept.is_some_and(|bytes| bytes <= 2 * text), "{kept:?}");
+    let span = t.named("big");
+    // The name takes 3 bytes, the rest is the body's (its quotes are `show`'s).
+    assert_eq!(attr(&span, "body").map(str::len), Some(text - 3 + 2));
+}
+
 /// A provider whose sampler drops every root (as a ratio sampler drops most), and a
 /// sampled remote parent to give its spans.
 fn roots_dropped_and_a_sampled_remote_parent() -> (Setup, TraceContext) {
