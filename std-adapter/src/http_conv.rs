@@ -97,7 +97,9 @@ pub(crate) fn protocol_version(version: http::Version) -> Option<&'static str> {
 }
 
 /// The service and method of a gRPC call (`content-type: application/grpc…`, path
-/// `/{package.Service}/{Method}`).
+/// `/{package.Service}/{Method}`, the last two segments: a call can go under a prefix,
+/// as tonic's `Grpc::with_origin` with a path, or routes nested under one, send it;
+/// found by review: such a call was taken for plain HTTP).
 #[cfg_attr(not(feature = "tower"), allow(dead_code))]
 pub(crate) fn grpc_call<B>(request: &http::Request<B>) -> Option<(&str, &str)> {
     let content_type = request
@@ -112,9 +114,9 @@ pub(crate) fn grpc_call<B>(request: &http::Request<B>) -> Option<(&str, &str)> {
     if !kind.eq_ignore_ascii_case(GRPC) || !matches!(rest.first(), None | Some(b'+' | b';')) {
         return None;
     }
-    let (service, method) = request.uri().path().strip_prefix('/')?.split_once('/')?;
-    (!service.is_empty() && !method.is_empty() && !method.contains('/'))
-        .then_some((service, method))
+    let (rest, method) = request.uri().path().rsplit_once('/')?;
+    let (_, service) = rest.rsplit_once('/')?;
+    (!service.is_empty() && !method.is_empty()).then_some((service, method))
 }
 
 /// The `grpc-status` in `headers` (a response's head, or its trailers), if any.

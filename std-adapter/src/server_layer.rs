@@ -16,9 +16,12 @@
 //! deadline passes) before the handler answers is CANCELLED, the client's doing, not an
 //! Error. A call answered UNIMPLEMENTED before its first message
 //! (what tonic's router answers for a service or method it does not serve; also a
-//! handler's own `Status::unimplemented`) is renamed `_OTHER`, with `rpc.service` and
-//! `rpc.method` `_OTHER` and the path the client sent in `rpc.method_original`: a
-//! client cannot make a new span name per call with made-up paths.
+//! handler's own `Status::unimplemented`), or answered by a route that is not gRPC's
+//! (no `application/grpc` content type: a REST handler or a fallback beside tonic's
+//! routes), is renamed `_OTHER`, with `rpc.service` and `rpc.method` `_OTHER` and the
+//! path the client sent in `rpc.method_original`: a client cannot make a new span name
+//! per call with made-up paths. The service and method are the path's last two
+//! segments, so calls under a prefix (routes nested under `/grpc`) are named by them.
 //!
 //! For each request it reads the caller's context and baggage from the headers (in
 //! the formats the provider's propagators name), starts a `SERVER` span under that
@@ -520,6 +523,17 @@ const GRPC_SERVER_ERRORS: [u8; 6] = [2, 4, 12, 13, 14, 15];
 /// `Err(Status)`; one that did not sends it in the trailers, read by [`ServerBody`]),
 /// or the HTTP status when it is not 200.
 fn record_grpc_outcome<B>(span: &mut StdSpan, response: &http::Response<B>, path: &str) -> bool {
+    // An answer that is not gRPC's: the request said it was, but the route that took it
+    // is not a gRPC method (a REST handler or a fallback beside tonic's routes): named
+    // as an unimplemented method is (found by review: named from the path, a new name
+    // for every id a scanner tried).
+    let grpc_answer = response
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"));
+    if !grpc_answer {
+        name_other(span, path);
+    }
     let code = match grpc_status(response.headers()) {
         Some(code) => code,
         // gRPC answers every call with HTTP 200: another status failed the call, with
@@ -535,17 +549,20 @@ fn record_grpc_outcome<B>(span: &mut StdSpan, response: &http::Response<B>, path
         None => return false,
     };
     record_grpc_code(span, code);
-    if code == GRPC_UNIMPLEMENTED {
-        // A service or method the server may not serve: no span name or attribute
-        // value of the client's choosing but `rpc.method_original` (the RPC
-        // conventions' `_OTHER`).
-        span.update_name("_OTHER");
-        span.set_attribute("rpc.service", "_OTHER");
-        span.set_attribute("rpc.method", "_OTHER");
-        let original = path.strip_prefix('/').unwrap_or(path);
-        span.set_attribute_dyn("rpc.method_original", original);
+    if code == GRPC_UNIMPLEMENTED && grpc_answer {
+        name_other(span, path);
     }
     true
+}
+
+/// A service or method the server may not serve: no span name or attribute value of
+/// the client's choosing but `rpc.method_original` (the RPC conventions' `_OTHER`).
+fn name_other(span: &mut StdSpan, path: &str) {
+    span.update_name("_OTHER");
+    span.set_attribute("rpc.service", "_OTHER");
+    span.set_attribute("rpc.method", "_OTHER");
+    let original = path.strip_prefix('/').unwrap_or(path);
+    span.set_attribute_dyn("rpc.method_original", original);
 }
 
 /// A gRPC call that ended without a `grpc-status` (in its head or its trailers): the

@@ -283,6 +283,40 @@ fn grpc_calls_get_rpc_spans_with_their_status_from_the_trailers() {
     assert_eq!(*sent.lock().unwrap(), ["true", "true"]);
 }
 
+/// Regression (found by review): a gRPC call under a path prefix (tonic's
+/// `Grpc::with_origin` with `http://gw/grpc`, or routes nested under `/grpc`) was
+/// taken for a plain HTTP POST: no `rpc.*` attributes, and a failed call (status 14 in
+/// the trailers) ended as a success. The service and method are the last two
+/// segments.
+#[test]
+fn a_grpc_call_under_a_path_prefix_is_a_grpc_call() {
+    let (provider, kept) = setup();
+    let server = BodyService(move |_: &http::Request<()>| {
+        let body = Streamed::new(1, Arc::new(|| {}))
+            .data(b"\0\0\0\0\x02\x08\x01")
+            .trailers("grpc-status", "14");
+        http::Response::new(body)
+    });
+    let mut service = ClientLayer::new(&provider)
+        .with_server("gw", 443)
+        .layer(server);
+    let rt = runtime();
+    let request = http::Request::post("/grpc/shop.v1.Inventory/Reserve")
+        .header("content-type", "application/grpc")
+        .body(())
+        .unwrap();
+    let mut response = rt.block_on(service.call(request)).unwrap();
+    rt.block_on(send(response.body_mut()));
+    let spans = flushed(&provider, &kept);
+    assert_eq!(spans.len(), 1, "{spans:#?}");
+    let span = &spans[0];
+    assert_eq!(span.name, "shop.v1.Inventory/Reserve");
+    assert_eq!(span.attr("rpc.service"), Some("shop.v1.Inventory"));
+    assert_eq!(span.attr("rpc.method"), Some("Reserve"));
+    assert_eq!(span.attr("rpc.grpc.status_code"), Some("14"));
+    assert!(span.status.starts_with("Error"), "{span:?}");
+}
+
 /// Regressions (found by review): a gRPC call given up on before its response (a
 /// deadline, the caller gone) had no status code (CANCELLED, as when its body is
 /// dropped); one whose answer had no status and an empty body ended Unset (UNKNOWN,

@@ -438,6 +438,37 @@ fn grpc_service() -> FnService<impl FnMut(http::Request<()>) -> BoxFuture + Clon
     })
 }
 
+/// Regression (found by review): under `with_grpc`, a request that said it was gRPC
+/// but was answered by a route that is not (a REST handler or a fallback beside tonic's
+/// routes, a scanner's `POST /users/8472`) was named from its path (`users/8472`, a new
+/// name for every id) with `rpc.method` of the client's choosing. An answer that is not
+/// gRPC's (no `application/grpc` content type) names it `_OTHER`, as an unimplemented
+/// method is, the path in `rpc.method_original`.
+#[test]
+fn a_grpc_request_answered_by_a_route_that_is_not_grpc_is_named_other() {
+    let (provider, kept) = setup();
+    let rest = FnService(|_: http::Request<()>| {
+        Box::pin(async move { Ok(http::Response::new(String::from("{}"))) }) as BoxFuture
+    });
+    let mut service = ServerLayer::new(&provider).with_grpc().layer(rest);
+    let rt = runtime();
+    for id in ["8472", "8473"] {
+        let path = format!("/users/{id}");
+        let headers = [("content-type", "application/grpc")];
+        rt.block_on(service.call(request("POST", &path, &headers)))
+            .unwrap();
+    }
+    provider.flush().unwrap();
+    let spans = kept.0.lock().unwrap().clone();
+    assert_eq!(spans.len(), 2, "{spans:#?}");
+    for span in &spans {
+        assert_eq!(span.name, "_OTHER", "{span:?}");
+        assert_eq!(span.attr("rpc.method"), Some("_OTHER"));
+        assert_eq!(span.attr("rpc.service"), Some("_OTHER"));
+    }
+    assert_eq!(spans[0].attr("rpc.method_original"), Some("users/8472"));
+}
+
 /// gRPC calls (tonic) get the RPC conventions' span: named by service and method, not
 /// `POST`, and their `grpc-status` read (it comes with HTTP 200).
 #[test]
