@@ -1,6 +1,6 @@
 //! picotrace: distributed tracing compatible with OpenTelemetry, for microcontrollers and
-//! busy servers alike (on a Cortex-M3 the tracer with W3C `traceparent` adds about 27.8 KB
-//! of flash to a bare program, 17.5 KB without the `tracestate` feature; ci/footprint.sh).
+//! busy servers alike (on a Cortex-M3 the tracer with W3C `traceparent` adds about 28.0 KB
+//! of flash to a bare program, 18.2 KB without the `tracestate` feature; ci/footprint.sh).
 //!
 //! This crate is `#![no_std]` and never allocates; its only `unsafe` is the slot
 //! ownership protocol in one small module (`sync`, model-checked with loom). The platform
@@ -69,7 +69,7 @@
 //! - `otep235` (default, needs `tracestate`): the OTEP 235 sampling threshold and
 //!   randomness in the tracestate's `ot` entry (`ot=th:...;rv:...`) read and written
 //!   by the samplers. Without it the `ot` entry goes on untouched and ratio samplers
-//!   decide on the trace id (about 5.4 KB less flash on a Cortex-M3).
+//!   decide on the trace id (about 5.5 KB less flash on a Cortex-M3).
 //! - `std` (picotrace-std turns it on): a span that ends while its thread panics (one
 //!   the unwinding drops, such as a handler's server span as the runtime drops the
 //!   request's future) ends with status `Error("panicked")` unless a status was set;
