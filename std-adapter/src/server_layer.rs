@@ -12,7 +12,8 @@
 //! INTERNAL, UNAVAILABLE, DATA_LOSS). The status comes from the response's head when
 //! the call failed before its first message (tonic's `Err(Status)`), else from the
 //! trailers that end its body; a call that ends with neither (a server that broke the
-//! protocol) is UNKNOWN, as its clients take it, and one the client cancels (or whose
+//! protocol), or whose service fails with no response (a timeout or load-shedding
+//! layer inside this one), is UNKNOWN, as its clients take it, and one the client cancels (or whose
 //! deadline passes) before the handler answers is CANCELLED, the client's doing, not an
 //! Error. A call answered UNIMPLEMENTED before its first message
 //! (what tonic's router answers for a service or method it does not serve; also a
@@ -756,8 +757,15 @@ where
             Ok(response) => response,
             Err(error) => {
                 if let Some(span) = span.as_mut() {
-                    span.set_attribute(semconv::ERROR_TYPE, "_OTHER");
-                    span.set_error("");
+                    if this.grpc.is_some() {
+                        // UNKNOWN: what tonic answers for a service's error, and its
+                        // client sees (found by review: no `rpc.grpc.status_code`,
+                        // which the gRPC conventions require).
+                        record_grpc_code(span, GRPC_UNKNOWN);
+                    } else {
+                        span.set_attribute(semconv::ERROR_TYPE, "_OTHER");
+                        span.set_error("");
+                    }
                 }
                 return Poll::Ready(Err(error));
             }

@@ -812,6 +812,26 @@ fn a_service_error_is_an_error_span() {
     assert!(spans[0].status.starts_with("Error"), "{:?}", spans[0]);
 }
 
+/// Regression (found by review): a gRPC call whose service failed with no response
+/// (a timeout or load-shedding layer inside the server layer) had no
+/// `rpc.grpc.status_code`, which the gRPC conventions require: it is UNKNOWN, what
+/// tonic answers for such an error and its client then sees.
+#[test]
+fn a_grpc_call_whose_service_fails_is_unknown() {
+    let (provider, kept) = setup();
+    let mut service = ServerLayer::new(&provider).with_grpc().layer(Failing);
+    let headers = [("content-type", "application/grpc")];
+    let call = request("POST", "/shop.v1.Inventory/Reserve", &headers);
+    assert!(runtime().block_on(service.call(call)).is_err());
+    provider.flush().unwrap();
+    let spans = kept.0.lock().unwrap().clone();
+    assert_eq!(spans.len(), 1, "{spans:#?}");
+    assert_eq!(spans[0].name, "shop.v1.Inventory/Reserve");
+    assert_eq!(spans[0].attr("rpc.grpc.status_code"), Some("2"));
+    assert_eq!(spans[0].attr("error.type"), Some("2"));
+    assert!(spans[0].status.starts_with("Error"), "{:?}", spans[0]);
+}
+
 /// Regressions (found by review): an IPv6 `server.address` kept its URI brackets; a
 /// `Forwarded` client with an obfuscated port (`192.0.2.43:_hidden`, RFC 7239 6.3) was
 /// no address, so the connection's peer (the proxy) was recorded as the client, as it

@@ -236,8 +236,10 @@ pub const FLAGS_CONTEXT_IS_REMOTE: u32 = 0x200;
 #[inline]
 pub const fn otlp_flags(trace_flags: u8, remote: bool) -> u32 {
     let remote_bit = if remote { FLAGS_CONTEXT_IS_REMOTE } else { 0 };
-    // B3's debug flag rides in an unused bit of the trace flags: not a W3C flag.
-    let w3c = trace_flags & !crate::TraceFlags::DEBUG.bits();
+    // The flags W3C's version 00 defines, as `traceparent` carries them: not B3's debug
+    // flag (it rides in an unused bit), nor a bit a context built by hand set (found by
+    // review: a parent made with flags 0x05 exported its spans with 0x105).
+    let w3c = trace_flags & crate::TraceFlags::KNOWN_V00;
     w3c as u32 | FLAGS_CONTEXT_HAS_IS_REMOTE | remote_bit
 }
 
@@ -494,6 +496,9 @@ mod tests {
         assert_eq!(otlp_flags(0x01, false), 0x101);
         assert_eq!(otlp_flags(0x03, true), 0x303);
         assert_eq!(otlp_flags(0x00, false), 0x100);
+        // Regression (found by review): bits version 00 does not define went out.
+        assert_eq!(otlp_flags(0x85, false), 0x101);
+        assert_eq!(otlp_flags(0xfe, true), 0x302);
     }
 
     #[test]
