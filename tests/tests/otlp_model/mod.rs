@@ -37,10 +37,11 @@ pub fn key_values<'a>(
         .collect()
 }
 
-/// Returns OTLP `flags`: the trace flags (without B3's debug marker, which is not a W3C
-/// flag: `TraceFlags::DEBUG`), bit 8 always, bit 9 when remote.
+/// Returns OTLP `flags`: the trace flags W3C's version 00 defines (sampled, random: not
+/// B3's debug marker, `TraceFlags::DEBUG`, nor any other bit, as `traceparent` carries
+/// them), bit 8 always, bit 9 when remote.
 pub fn flags(trace_flags: TraceFlags, remote: bool) -> u32 {
-    let w3c = trace_flags.bits() & !TraceFlags::DEBUG.bits();
+    let w3c = trace_flags.bits() & TraceFlags::KNOWN_V00;
     let mut f = u32::from(w3c) | pt::SpanFlags::ContextHasIsRemoteMask as u32;
     if remote {
         f |= pt::SpanFlags::ContextIsRemoteMask as u32;
