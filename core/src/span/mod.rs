@@ -678,7 +678,12 @@ impl<'t> Span<'t> {
         if !self.is_recording() {
             return;
         }
-        let type_name = core::any::type_name::<E>();
+        // The type behind references (found by review: `&MyError` and `MyError` went
+        // out as two types).
+        let mut type_name = core::any::type_name::<E>();
+        while let Some(inner) = type_name.strip_prefix('&') {
+            type_name = inner.strip_prefix("mut ").unwrap_or(inner);
+        }
         // Every boxed error grouped under one "type" would mislead a backend: a trait
         // object's name is left out, behind a reference or a pointer too
         // (`&dyn core::error::Error`, `alloc::sync::Arc<dyn ...>`).

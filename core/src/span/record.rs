@@ -874,9 +874,15 @@ impl RecordMut<'_> {
             StoredValue::Str(r) | StoredValue::Array(_, r) => Some(r),
             _ => None,
         });
+        // Taken out while the new value is made when its room is reused: the new text
+        // goes where the old was, and a `Display` that panics part way would leave the
+        // attribute reading the partial text (found by review: a value never set, cut
+        // inside a character). Put back once the new value is stored.
+        let mut taken = None;
         if let Some(r) = old.filter(|r| r.len > 0) {
             let start = usize::from(r.start);
-            if start + usize::from(r.len) == self.text.len() {
+            if start + usize::from(r.len) == self.text.len() && i < self.attrs.len() {
+                taken = Some(self.attrs.remove(i));
                 self.text.truncate(start);
             }
         }
@@ -884,8 +890,17 @@ impl RecordMut<'_> {
         // a value length limit of 0 cuts every string to "", and that is the new value.
         match self.store_event_value(value, limits) {
             Some(stored) => {
-                if let Some(a) = self.attrs.get_mut(i) {
-                    a.value = stored;
+                match taken {
+                    // Room for it: it was just taken out.
+                    Some(mut attr) => {
+                        attr.value = stored;
+                        let _ = self.attrs.insert(i, attr);
+                    }
+                    None => {
+                        if let Some(a) = self.attrs.get_mut(i) {
+                            a.value = stored;
+                        }
+                    }
                 }
                 true
             }
@@ -893,7 +908,7 @@ impl RecordMut<'_> {
                 // Attributes after `i` are the same owner's, or a later event's or
                 // link's: none is open while another owner's attribute is set, and each
                 // finds its own by owner tag.
-                if i < self.attrs.len() {
+                if taken.is_none() && i < self.attrs.len() {
                     self.attrs.remove(i);
                 }
                 false

@@ -716,6 +716,43 @@ fn a_rename_right_after_the_start_takes_the_old_names_room() {
     assert_eq!(spans[1].truncated, 1);
 }
 
+/// Regression (found by review): a value set again whose old text was the last in the
+/// pool was formatted into that room while the attribute still pointed at it, so a
+/// `Display` that panicked part way left the attribute reading the new, partial bytes:
+/// a value the user never set, here cut inside a character (invalid UTF-8 in
+/// protobuf). The attribute is taken out while its new value is made.
+#[test]
+fn a_value_whose_formatting_panics_leaves_no_partial_text() {
+    struct HalfWritten;
+    impl core::fmt::Display for HalfWritten {
+        fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+            f.write_str("abcd\u{e9}")?;
+            panic!("display failed part way");
+        }
+    }
+    let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+    let t = tracer_with(
+        TracerConfig::new("svc"),
+        SpanArena::<1, 8, 2, 2, 64>::new(),
+        &clock,
+    );
+    let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let mut s = t.start_span("s");
+        s.set_attribute("other", 1);
+        s.set_attribute_dyn("peer", "abcde"); // the last text: its room is taken back
+        s.set_attribute_fmt("peer", format_args!("{HalfWritten}"));
+    }));
+    assert!(panicked.is_err());
+    let spans = exported(&t);
+    assert_eq!(spans.len(), 1);
+    assert_eq!(
+        spans[0].attrs,
+        [("other".into(), "1".into())],
+        "{:?}",
+        spans[0]
+    );
+}
+
 /// Regression: with a few bytes left in the text pool, too few for the first character
 /// of a new name or description, a rename made the name "", an event named "é" was
 /// kept with the name "", and an error description replaced the earlier one with ""
@@ -4042,6 +4079,30 @@ fn record_error_through_a_reference_names_no_type() {
         })
         .collect();
     assert_eq!(types, [std::vec![], std::vec!["\"core::fmt::Error\""]]);
+}
+
+/// Regression (found by review): an error recorded through one more reference (`E =
+/// &MyError`, as `if let Err(e) = &res { span.record_error(&e) }` makes it) had the
+/// type `&core::fmt::Error`, so one error went out under two types.
+#[test]
+fn record_error_names_the_type_behind_references() {
+    let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+    let t = tracer_with(TracerConfig::new("svc"), SpanArena::<2>::new(), &clock);
+    let mut s = t.start_span("s");
+    let e = core::fmt::Error;
+    let r = &e;
+    s.record_error(&r);
+    s.record_error(&&r);
+    drop(s);
+    let span = &exported(&t)[0];
+    let types: Vec<&str> = span
+        .events
+        .iter()
+        .flat_map(|(_, attrs, _)| attrs.iter())
+        .filter(|(k, _)| k == "exception.type")
+        .map(|(_, v)| v.as_str())
+        .collect();
+    assert_eq!(types, ["\"core::fmt::Error\""; 2]);
 }
 
 /// Regression (found by review): renaming an event before its first attribute with a
