@@ -102,21 +102,30 @@ pub(crate) fn protocol_version(version: http::Version) -> Option<&'static str> {
 /// found by review: such a call was taken for plain HTTP).
 #[cfg_attr(not(feature = "tower"), allow(dead_code))]
 pub(crate) fn grpc_call<B>(request: &http::Request<B>) -> Option<(&str, &str)> {
-    let content_type = request
-        .headers()
-        .get(http::header::CONTENT_TYPE)?
-        .as_bytes();
-    // `application/grpc`, `application/grpc+proto`, `application/grpc;charset=..`, in
-    // any case (media types are case-insensitive); not `application/grpc-web` (a
-    // different protocol, HTTP/1.1 from browsers) or `application/grpcx`.
-    const GRPC: &[u8] = b"application/grpc";
-    let (kind, rest) = content_type.split_at_checked(GRPC.len())?;
-    if !kind.eq_ignore_ascii_case(GRPC) || !matches!(rest.first(), None | Some(b'+' | b';')) {
+    if !has_grpc_content_type(request.headers()) {
         return None;
     }
     let (rest, method) = request.uri().path().rsplit_once('/')?;
     let (_, service) = rest.rsplit_once('/')?;
     (!service.is_empty() && !method.is_empty()).then_some((service, method))
+}
+
+/// Whether `headers` (a request's or a response's) say the body is gRPC's:
+/// `application/grpc`, `application/grpc+proto`, `application/grpc;charset=..`, in any
+/// case (media types are case-insensitive); not `application/grpc-web` (a different
+/// protocol, HTTP/1.1 from browsers) or `application/grpcx`.
+#[cfg_attr(not(feature = "tower"), allow(dead_code))]
+pub(crate) fn has_grpc_content_type(headers: &http::HeaderMap) -> bool {
+    const GRPC: &[u8] = b"application/grpc";
+    let Some(content_type) = headers.get(http::header::CONTENT_TYPE) else {
+        return false;
+    };
+    content_type
+        .as_bytes()
+        .split_at_checked(GRPC.len())
+        .is_some_and(|(kind, rest)| {
+            kind.eq_ignore_ascii_case(GRPC) && matches!(rest.first(), None | Some(b'+' | b';'))
+        })
 }
 
 /// The `grpc-status` in `headers` (a response's head, or its trailers), if any.

@@ -528,10 +528,7 @@ fn record_grpc_outcome<B>(span: &mut StdSpan, response: &http::Response<B>, path
     // is not a gRPC method (a REST handler or a fallback beside tonic's routes): named
     // as an unimplemented method is (found by review: named from the path, a new name
     // for every id a scanner tried).
-    let grpc_answer = response
-        .headers()
-        .get(http::header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"));
+    let grpc_answer = crate::http_conv::has_grpc_content_type(response.headers());
     if !grpc_answer {
         name_other(span, path);
     }
