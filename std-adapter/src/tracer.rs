@@ -2475,10 +2475,22 @@ mod tests {
             }
             spans += 1000;
         }
-        provider.flush().unwrap();
+        // A span thread that finds the arena full waits for the export thread a
+        // bounded time, then drops the span (counted): on a loaded 2-core machine (CI
+        // running tests side by side) the export thread was descheduled that long once
+        // (`SpansLost { lost: 1 }`). Every span is exported or counted lost.
+        let lost = match provider.flush() {
+            Ok(()) => 0,
+            Err(ExportError::SpansLost { lost, .. }) => lost,
+            Err(e) => panic!("flush: {e:?}"),
+        };
         let signals = provider.wake.signals.load(Ordering::Relaxed);
         let batches = spans / 64;
-        assert_eq!(seen.load(Ordering::SeqCst), spans, "every span exported");
+        assert_eq!(
+            seen.load(Ordering::SeqCst) as u64 + lost as u64,
+            spans as u64,
+            "every span exported or counted lost"
+        );
         // Signalling on every batch (before polling) sent one per 64 spans. The margin
         // is wide: on a loaded 2-core machine (a CPU hog beside the test run) the
         // export thread was descheduled often enough for 64 wake-ups in 1,187 batches,
