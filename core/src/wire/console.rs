@@ -283,29 +283,24 @@ fn escaped(c: char) -> bool {
     !matches!(c, '"' | '\'') && c.escape_debug().len() > 1
 }
 
-/// The terminal columns `c` takes: 2 for the East Asian wide and fullwidth characters
-/// (CJK, Hangul, fullwidth forms) and the emoji blocks, else 1 (found by review: every
-/// character was counted as one column, and a row named in Chinese pushed its bar
-/// right). The ranges are Unicode's East Asian Width W and F, in outline.
+/// The terminal columns `c` takes: 2 for Unicode's East Asian Width W and F characters
+/// (CJK, Hangul, fullwidth forms, emoji), else 1 (found by review: every character was
+/// counted as one column, and a row named in Chinese pushed its bar right; then the
+/// outline of the ranges missed ✅, ⚡ and 🟢 and counted 🖥 as wide).
 fn columns_of(c: char) -> usize {
-    let wide = matches!(
-        c as u32,
-        0x1100..=0x115F
-            | 0x2E80..=0x303E
-            | 0x3041..=0x33FF
-            | 0x3400..=0x4DBF
-            | 0x4E00..=0x9FFF
-            | 0xA000..=0xA4CF
-            | 0xAC00..=0xD7A3
-            | 0xF900..=0xFAFF
-            | 0xFE30..=0xFE4F
-            | 0xFF00..=0xFF60
-            | 0xFFE0..=0xFFE6
-            | 0x1F300..=0x1F64F
-            | 0x1F680..=0x1F6FF
-            | 0x1F900..=0x1F9FF
-            | 0x20000..=0x3FFFD
-    );
+    let c = c as u32;
+    // Binary search of the sorted, disjoint ranges.
+    let wide = WIDE
+        .binary_search_by(|&(first, last)| {
+            if last < c {
+                core::cmp::Ordering::Less
+            } else if first > c {
+                core::cmp::Ordering::Greater
+            } else {
+                core::cmp::Ordering::Equal
+            }
+        })
+        .is_ok();
     if wide {
         2
     } else {
@@ -313,20 +308,97 @@ fn columns_of(c: char) -> usize {
     }
 }
 
-/// Writes `text` with the characters [`escaped`] picks escaped; returns the terminal
-/// columns written.
-fn write_clean<W: Write + ?Sized>(text: &str, w: &mut W) -> Result<usize, fmt::Error> {
-    let mut width = 0;
-    for c in text.chars() {
-        if escaped(c) {
-            for e in c.escape_debug() {
-                w.write_char(e)?;
-                width += 1;
+/// The characters of East Asian Width W or F (Unicode 14.0, `EastAsianWidth.txt`), as
+/// inclusive ranges; ranges apart by unassigned code points only are joined. Generated
+/// with Python's `unicodedata` (`east_asian_width(c) in ("W", "F")` for assigned `c`).
+#[rustfmt::skip]
+const WIDE: &[(u32, u32)] = &[
+    (0x1100, 0x115F), (0x231A, 0x231B), (0x2329, 0x232A), (0x23E9, 0x23EC),
+    (0x23F0, 0x23F0), (0x23F3, 0x23F3), (0x25FD, 0x25FE), (0x2614, 0x2615),
+    (0x2648, 0x2653), (0x267F, 0x267F), (0x2693, 0x2693), (0x26A1, 0x26A1),
+    (0x26AA, 0x26AB), (0x26BD, 0x26BE), (0x26C4, 0x26C5), (0x26CE, 0x26CE),
+    (0x26D4, 0x26D4), (0x26EA, 0x26EA), (0x26F2, 0x26F3), (0x26F5, 0x26F5),
+    (0x26FA, 0x26FA), (0x26FD, 0x26FD), (0x2705, 0x2705), (0x270A, 0x270B),
+    (0x2728, 0x2728), (0x274C, 0x274C), (0x274E, 0x274E), (0x2753, 0x2755),
+    (0x2757, 0x2757), (0x2795, 0x2797), (0x27B0, 0x27B0), (0x27BF, 0x27BF),
+    (0x2B1B, 0x2B1C), (0x2B50, 0x2B50), (0x2B55, 0x2B55), (0x2E80, 0x303E),
+    (0x3041, 0x3247), (0x3250, 0x4DBF), (0x4E00, 0xA4C6), (0xA960, 0xA97C),
+    (0xAC00, 0xD7A3), (0xF900, 0xFAD9), (0xFE10, 0xFE19), (0xFE30, 0xFE6B),
+    (0xFF01, 0xFF60), (0xFFE0, 0xFFE6), (0x16FE0, 0x1B2FB), (0x1F004, 0x1F004),
+    (0x1F0CF, 0x1F0CF), (0x1F18E, 0x1F18E), (0x1F191, 0x1F19A), (0x1F200, 0x1F320),
+    (0x1F32D, 0x1F335), (0x1F337, 0x1F37C), (0x1F37E, 0x1F393), (0x1F3A0, 0x1F3CA),
+    (0x1F3CF, 0x1F3D3), (0x1F3E0, 0x1F3F0), (0x1F3F4, 0x1F3F4), (0x1F3F8, 0x1F43E),
+    (0x1F440, 0x1F440), (0x1F442, 0x1F4FC), (0x1F4FF, 0x1F53D), (0x1F54B, 0x1F54E),
+    (0x1F550, 0x1F567), (0x1F57A, 0x1F57A), (0x1F595, 0x1F596), (0x1F5A4, 0x1F5A4),
+    (0x1F5FB, 0x1F64F), (0x1F680, 0x1F6C5), (0x1F6CC, 0x1F6CC), (0x1F6D0, 0x1F6D2),
+    (0x1F6D5, 0x1F6DF), (0x1F6EB, 0x1F6EC), (0x1F6F4, 0x1F6FC), (0x1F7E0, 0x1F7F0),
+    (0x1F90C, 0x1F93A), (0x1F93C, 0x1F945), (0x1F947, 0x1F9FF), (0x1FA70, 0x1FAF6),
+    (0x20000, 0x3134A),
+];
+
+/// Characters a tree row escapes besides those [`escaped`] picks, where they could pass
+/// for the row's own marks (found by review).
+#[derive(Clone, Copy)]
+enum Marks {
+    /// A span's name: a leading space would pass for one more level of nesting.
+    Name,
+    /// An event's label: a quote would pass for the quoted exception message after it.
+    Label,
+}
+
+impl Marks {
+    /// Whether `c`, the text's first character when `first`, is written escaped.
+    fn escapes(self, first: bool, c: char) -> bool {
+        escaped(c)
+            || match self {
+                Marks::Name => first && c == ' ',
+                Marks::Label => c == '"',
             }
-        } else {
-            w.write_char(c)?;
-            width += columns_of(c);
+    }
+}
+
+/// The columns `c` takes when written escaped (`escape_debug`, or `\u{20}` for a
+/// space, which `escape_debug` leaves as it is).
+fn escaped_columns(c: char) -> usize {
+    if c == ' ' {
+        c.escape_unicode().len()
+    } else {
+        c.escape_debug().len()
+    }
+}
+
+/// Writes `c`, escaped or not; returns the terminal columns written.
+fn write_char_clean<W: Write + ?Sized>(
+    c: char,
+    escape: bool,
+    w: &mut W,
+) -> Result<usize, fmt::Error> {
+    if !escape {
+        w.write_char(c)?;
+        return Ok(columns_of(c));
+    }
+    if c == ' ' {
+        for e in c.escape_unicode() {
+            w.write_char(e)?;
         }
+    } else {
+        for e in c.escape_debug() {
+            w.write_char(e)?;
+        }
+    }
+    Ok(escaped_columns(c))
+}
+
+/// Writes `text` with the characters [`escaped`] and `marks` pick escaped; returns the
+/// terminal columns written.
+fn write_clean<W: Write + ?Sized>(
+    text: &str,
+    marks: Marks,
+    w: &mut W,
+) -> Result<usize, fmt::Error> {
+    let mut width = 0;
+    for (i, c) in text.chars().enumerate() {
+        width += write_char_clean(c, marks.escapes(i == 0, c), w)?;
     }
     Ok(width)
 }
@@ -335,24 +407,25 @@ fn write_clean<W: Write + ?Sized>(text: &str, w: &mut W) -> Result<usize, fmt::E
 fn write_clean_cut<W: Write + ?Sized>(
     text: &str,
     max: usize,
+    marks: Marks,
     w: &mut W,
 ) -> Result<usize, fmt::Error> {
-    let columns = |c: char| {
-        if escaped(c) {
-            c.escape_debug().len()
+    let columns = |(i, c): (usize, char)| {
+        if marks.escapes(i == 0, c) {
+            escaped_columns(c)
         } else {
             columns_of(c)
         }
     };
-    if text.chars().map(columns).sum::<usize>() <= max {
-        return write_clean(text, w);
+    if text.chars().enumerate().map(columns).sum::<usize>() <= max {
+        return write_clean(text, marks, w);
     }
     let mut width = 0;
-    for c in text.chars() {
-        if width + columns(c) + 1 > max {
+    for (i, c) in text.chars().enumerate() {
+        if width + columns((i, c)) + 1 > max {
             break;
         }
-        width += write_clean(c.encode_utf8(&mut [0; 4]), w)?;
+        width += write_char_clean(c, marks.escapes(i == 0, c), w)?;
     }
     w.write_char('…')?;
     Ok(width + 1)
@@ -576,7 +649,7 @@ fn write_span_row<W: Write + ?Sized>(
     let indent = 2 * depth;
     write_spaces(indent, w)?;
     let room = NAME_WIDTH.saturating_sub(indent).max(4);
-    let width = indent + write_clean_cut(span.name(), room, w)?;
+    let width = indent + write_clean_cut(span.name(), room, Marks::Name, w)?;
     write_spaces(NAME_WIDTH.saturating_sub(width) + 1, w)?;
     let mut duration = heapless::String::<24>::new();
     write_duration(duration_nanos(span), 1, &mut duration)?;
@@ -619,7 +692,7 @@ fn write_span_row<W: Write + ?Sized>(
             w.write_char(if cell == at { '^' } else { ' ' })?;
         }
         w.write_str("| ")?;
-        write_clean(event.name(), w)?;
+        write_clean(event.name(), Marks::Label, w)?;
         let message = event
             .attributes()
             .find(|(k, _)| *k == crate::semconv::EXCEPTION_MESSAGE);
@@ -840,6 +913,7 @@ mod tests {
             hand_span(1, 2, Some(1), "查询用户", (1, 9), |_| {}),
             hand_span(1, 3, Some(1), "🚀 deploy", (2, 8), |_| {}),
             hand_span(1, 4, Some(1), cut, (3, 7), |_| {}),
+            hand_span(1, 5, Some(1), "✅ done", (4, 6), |_| {}),
         ];
         let out = tree_of(&slots);
         // Display columns before the bar: CJK and the rocket take two.
@@ -861,9 +935,62 @@ mod tests {
             .filter(|l| l.contains('|'))
             .map(column)
             .collect();
-        assert_eq!(bars.len(), 4, "{out}");
+        assert_eq!(bars.len(), 5, "{out}");
         assert!(bars.iter().all(|&b| b == bars[0]), "{bars:?}\n{out}");
         assert!(out.contains('…'), "{out}");
+    }
+
+    /// Regression (found by review): the event label was written unquoted and with `"`
+    /// as it is, so an event named `exception "timed out"` printed as an exception event
+    /// whose message is "timed out".
+    #[test]
+    fn an_event_name_cannot_pass_for_an_exception_message() {
+        let limits = crate::SpanLimits::DEFAULT;
+        let at = Timestamp::from_unix_nanos(T0);
+        let real = hand_span(1, 2, None, "s", (0, 1), |w| {
+            let message = crate::KeyValue::new(crate::semconv::EXCEPTION_MESSAGE, "timed out");
+            w.add_event("exception", at, &[message], &limits);
+        });
+        let fake = hand_span(1, 2, None, "s", (0, 1), |w| {
+            w.add_event("exception \"timed out\"", at, &[], &limits);
+        });
+        let (real, fake) = (tree_of(&[real]), tree_of(&[fake]));
+        assert!(real.contains("| exception \"timed out\"\n"), "{real}");
+        assert_ne!(real, fake);
+        assert!(fake.contains("| exception \\\"timed out\\\"\n"), "{fake}");
+    }
+
+    /// Regression (found by review): nesting is shown by leading spaces, and a top-level
+    /// span named "  render" printed as a child named "render".
+    #[test]
+    fn a_leading_space_cannot_pass_for_nesting() {
+        let child = [
+            hand_span(1, 1, None, "GET /users", (0, 10), |_| {}),
+            hand_span(1, 2, Some(1), "render", (1, 9), |_| {}),
+        ];
+        let top_level = [
+            hand_span(1, 1, None, "GET /users", (0, 10), |_| {}),
+            hand_span(1, 2, Some(9), "  render", (1, 9), |_| {}),
+        ];
+        let (child, top_level) = (tree_of(&child), tree_of(&top_level));
+        assert!(child.contains("\n  render "), "{child}");
+        assert_ne!(child, top_level);
+        assert!(top_level.contains("\n\\u{20} render "), "{top_level}");
+    }
+
+    /// The width table against Unicode's East Asian Width (found by review: the outline
+    /// of the ranges counted ✅, ⚡, 🟢 and 🪐 as one column and 🖥 as two).
+    #[test]
+    fn columns_follow_east_asian_width() {
+        for wide in [
+            '查', '한', '🚀', '✅', '⚡', '❌', '⭐', '⌚', '🟢', '🪐', 'Ａ',
+        ] {
+            assert_eq!(columns_of(wide), 2, "{wide}");
+        }
+        for narrow in ['a', 'é', '…', '🖥', '🌡', '█', '\u{2E7F}', '\u{FF61}'] {
+            assert_eq!(columns_of(narrow), 1, "{narrow}");
+        }
+        assert!(WIDE.windows(2).all(|w| w[0].0 <= w[0].1 && w[0].1 < w[1].0));
     }
 
     /// Regression: with many spans whose parent is not in the batch (a root still
