@@ -1498,13 +1498,6 @@ impl Worker {
                         .map_or_else(|e| e.into_inner().0, |(g, _)| g);
                 }
             }
-            // The exporter's own timeout is per batch, as the OTLP specification
-            // means it: all of a batch's requests (one per resource and scope, or
-            // split for size) share it (found by review: each request had its own).
-            let mut deadline = instant_after(timeout_limit(config.export_timeout));
-            if let Some(own) = asked(|| self.transport.export_timeout()) {
-                deadline = deadline.min(instant_after(own));
-            }
             if let Some(end) = q.shutdown_deadline {
                 if Instant::now() >= end {
                     // Shutdown's time is up: the rest is dropped, not sent.
@@ -1517,8 +1510,8 @@ impl Worker {
                     lock(&shared.pool).free.extend(left);
                     continue;
                 }
-                deadline = deadline.min(end);
             }
+            let deadline = self.batch_deadline(&q);
             // The collector asked for a wait (`Retry-After`) that outlasts this batch's
             // deadline: sent now, the batch would fail unsent; its spans stay queued
             // until the wait has run, or the shutdown's deadline (found by review:
@@ -1569,6 +1562,56 @@ impl Worker {
         }
     }
 
+    /// When a batch taken now must be sent by: the exporter's own timeout is per batch,
+    /// as the OTLP specification means it: all of a batch's requests (one per resource
+    /// and scope, or split for size) share it (found by review: each request had its
+    /// own), and none outlasts a shutdown's deadline.
+    fn batch_deadline(&self, q: &Queue) -> Instant {
+        let mut deadline = instant_after(timeout_limit(self.shared.config.export_timeout));
+        if let Some(own) = asked(|| self.transport.export_timeout()) {
+            deadline = deadline.min(instant_after(own));
+        }
+        if let Some(end) = q.shutdown_deadline {
+            deadline = deadline.min(end);
+        }
+        deadline
+    }
+
+    /// Before each request of a batch: waits out a wait the collector asked for
+    /// (`Retry-After`) that outlasts `deadline`, as the worker does before it takes a
+    /// batch, and returns the deadline the rest of the batch is sent by (found by
+    /// review: when one request of a batch split in several was answered with such a
+    /// wait, the others failed at once, unsent). The wait ends early at a shutdown's
+    /// deadline; what is left is then sent, and fails, by it.
+    fn wait_out_throttle(&self, deadline: Instant) -> Instant {
+        match asked(|| self.transport.throttled_for()) {
+            Some(wait) if instant_after(wait) >= deadline => {}
+            _ => return deadline,
+        }
+        let shared = &self.shared;
+        let mut q = lock(&shared.queue);
+        while let Some(wait) = asked(|| self.transport.throttled_for()) {
+            if wait.is_zero() {
+                break;
+            }
+            let wait = match q.shutdown_deadline {
+                Some(end) => {
+                    let left = end.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return deadline.min(end);
+                    }
+                    left.min(wait)
+                }
+                None => wait,
+            };
+            q = shared
+                .work
+                .wait_timeout(q, wait)
+                .map_or_else(|e| e.into_inner().0, |(g, _)| g);
+        }
+        self.batch_deadline(&q)
+    }
+
     /// Keeps `error` for the next loss warning and for [`BatchExporter::last_error`].
     fn note_error(&self, error: String) {
         *lock(&self.shared.last_error) = Some(error.clone());
@@ -1609,7 +1652,7 @@ impl Worker {
     fn test_panic(&self, _requests: usize) {}
 
     /// Sends `self.batch`: consecutive spans of one resource and scope share requests.
-    fn send_batch(&mut self, deadline: Instant) {
+    fn send_batch(&mut self, mut deadline: Instant) {
         let mut start = 0;
         while start < self.batch.len() {
             let end = start
@@ -1617,14 +1660,14 @@ impl Worker {
                     .iter()
                     .take_while(|b| b.same_origin(&self.batch[start]))
                     .count();
-            self.send_group(start, end, deadline);
+            self.send_group(start, end, &mut deadline);
             start = end;
         }
     }
 
     /// Sends `batch[start..end]` (one origin) in as many requests as the size limit
     /// needs.
-    fn send_group(&mut self, start: usize, end: usize, deadline: Instant) {
+    fn send_group(&mut self, start: usize, end: usize, deadline: &mut Instant) {
         let shared = Arc::clone(&self.shared);
         let max = shared.config.max_request_size;
         let protocol = shared.protocol;
@@ -1660,7 +1703,7 @@ impl Worker {
         end: usize,
         resource: &Resource,
         scope: &InstrumentationScope,
-        deadline: Instant,
+        deadline: &mut Instant,
     ) {
         let shared = Arc::clone(&self.shared);
         let counters = &shared.counters;
@@ -1674,6 +1717,8 @@ impl Worker {
         match protocol.encode_request_from_encoded(resource, scope, spans, buf) {
             Ok(0) => {}
             Ok(len) => {
+                *deadline = self.wait_out_throttle(*deadline);
+                let deadline = *deadline;
                 add(&counters.batches, 1);
                 // A panicking transport (user code) fails its request, not the worker.
                 let sent = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {

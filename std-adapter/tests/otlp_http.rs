@@ -503,6 +503,55 @@ fn batches_wait_in_the_queue_for_a_retry_after_longer_than_their_deadline() {
     drop(provider);
 }
 
+/// Regression (found by review): the wait above was kept only before a batch was
+/// taken. A batch split into several requests, whose first was answered with a
+/// `Retry-After` longer than the batch's deadline, failed its other requests at once,
+/// unsent. They now wait the wait out and go, with a deadline of their own.
+#[test]
+fn a_batch_of_several_requests_waits_out_a_retry_after_longer_than_its_deadline() {
+    use picotrace_std::{BatchConfig, BatchExporter, TracerProvider};
+    let server = Server::start();
+    // Asks for 2 s; the exporter's timeout is 1 s.
+    server.script([Reply::status(429).header("Retry-After", "2")]);
+    server.set_default(Reply::ok());
+    let otlp = OtlpHttpExporter::builder()
+        .endpoint(server.url())
+        .retry_policy(quick_policy())
+        .timeout(Duration::from_secs(1))
+        .build()
+        .unwrap();
+    let batch = BatchExporter::builder(otlp)
+        // 1 KiB requests: the batch below takes several.
+        .config(BatchConfig::default().with_max_request_size(1024))
+        .build()
+        .unwrap();
+    let provider = TracerProvider::builder().exporter(batch.clone()).build();
+    for _ in 0..20 {
+        let mut span = provider.tracer().start_span("a span with a long attribute");
+        span.set_attribute_dyn("text", "x".repeat(300).as_str());
+    }
+    let flushed = provider.flush();
+    let stats = batch.stats();
+    let reqs = server.requests();
+    assert!(reqs.len() > 2, "{} requests", reqs.len());
+    // Only the spans of the request the 429 answered failed, and the flush says so.
+    assert!(stats.failed > 0 && stats.failed <= 3, "{stats:?}");
+    assert!(
+        matches!(flushed, Err(ExportError::SpansLost { lost, running: 0 }) if lost == stats.failed),
+        "{flushed:?}"
+    );
+    assert_eq!(stats.exported + stats.failed, 20, "{stats:?}");
+    let throttled = reqs[0].at;
+    for later in &reqs[1..] {
+        let after = later.at.duration_since(throttled);
+        assert!(
+            after >= Duration::from_millis(1990),
+            "sent {after:?} into the wait"
+        );
+    }
+    drop(provider);
+}
+
 /// Behind a `BatchExporter`, the exporter's timeout bounds a whole batch, however many
 /// requests it takes (found by review: each request had a timeout of its own, so a
 /// batch split for size took that many timeouts, up to the batch exporter's 30 s).
