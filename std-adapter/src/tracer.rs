@@ -2323,6 +2323,8 @@ mod tests {
     struct Hangs {
         released: Arc<(Mutex<bool>, Condvar)>,
         seen: Arc<AtomicUsize>,
+        /// Exports begun.
+        entered: Arc<AtomicUsize>,
     }
 
     impl Hangs {
@@ -2335,6 +2337,7 @@ mod tests {
 
     impl SpanExporter for Hangs {
         fn export(&mut self, batch: &SpanBatch<'_>) -> Result<(), picotrace::ExportError> {
+            self.entered.fetch_add(1, Ordering::SeqCst);
             let (released, cv) = &*self.released;
             let mut released = released.lock().unwrap();
             while !*released {
@@ -2343,6 +2346,57 @@ mod tests {
             self.seen.fetch_add(batch.len(), Ordering::SeqCst);
             Ok(())
         }
+    }
+
+    /// Regression (found by review): with the export thread stuck in a hung exporter
+    /// and the arena full of ended spans, each new span waited through the whole
+    /// full-arena wait (10,000 yields, ~10 ms of CPU) before it was dropped. After one
+    /// wait runs out, later spans are dropped at once, until a drain hands spans over;
+    /// then they wait again.
+    #[test]
+    fn spans_do_not_wait_for_an_export_that_is_stuck() {
+        let hangs = Hangs::default();
+        let provider = TracerProvider::builder()
+            .config(TracerConfig::new("wedged").with_export_batch_size(1))
+            .exporter(SharedExporter::new(hangs.clone()))
+            .scheduled_delay(Duration::from_secs(3600))
+            .export_timeout(Duration::from_millis(100))
+            .build();
+        let tracer = provider.tracer();
+        tracer.start_span("first").end();
+        // The export thread takes it and hangs.
+        let entered = Instant::now();
+        while hangs.entered.load(Ordering::SeqCst) == 0 {
+            assert!(
+                entered.elapsed() < Duration::from_secs(10),
+                "never exported"
+            );
+            std::thread::yield_now();
+        }
+        for _ in 0..ARENA_SPANS - 1 {
+            tracer.start_span("fill").end();
+        }
+        // The first span to find the arena full waits it out.
+        assert!(!tracer.start_span("waits").is_recording());
+        let before = thread_cpu_ticks();
+        for _ in 0..20 {
+            assert!(!tracer.start_span("no room").is_recording());
+        }
+        let used = thread_cpu_ticks() - before;
+        assert!(
+            used <= 5,
+            "20 starts with the export stuck used {used} ticks of CPU"
+        );
+        hangs.release();
+        let flushed = provider.flush();
+        assert!(
+            matches!(flushed, Err(ExportError::SpansLost { lost: 21, .. })),
+            "{flushed:?}"
+        );
+        // The drain handed spans over: a span that finds the arena full waits again
+        // (and, with the export running, finds room).
+        assert!(tracer.start_span("after").is_recording());
+        assert_eq!(hangs.seen.load(Ordering::SeqCst), ARENA_SPANS);
     }
 
     /// Regression: a user's exporter that hung (a blocked pipe, a peer that never
