@@ -992,8 +992,10 @@ enum Shutdown {
     /// Tracer drained and export thread stopped, but the exporter's shutdown timed out:
     /// a later call asks it again.
     ExporterPending,
-    /// Finished; later calls return `Ok`.
-    Done,
+    /// Finished, having lost `lost` spans with `running` still running: a call that
+    /// waited for the one that finished returns that loss too (found by review: it got
+    /// `Ok` while the other reported spans lost); later calls return `Ok`.
+    Done { lost: u64, running: u64 },
 }
 
 /// One shared tracer and the thread that exports its spans; see the module docs.
@@ -1266,8 +1268,8 @@ impl TracerProvider {
 
     /// Drains every ended span, stops the export thread and shuts the exporter down.
     /// Spans that end afterwards are dropped and counted (`spans_dropped_shutdown`).
-    /// A call made while another runs waits for it; once the exporter's shutdown has
-    /// finished, later calls return `Ok` at once.
+    /// A call made while another runs waits for it, and returns the spans it lost too;
+    /// once the exporter's shutdown has finished, later calls return `Ok` at once.
     ///
     /// # Errors
     /// [`ExportError::SpansLost`] with the exact number of spans that were dropped or
@@ -1289,9 +1291,20 @@ impl TracerProvider {
         if InsideExport::here() || self.exporter.runs_here() {
             return Err(ExportError::InsideExport);
         }
-        let mut shut_down = self.shut_down.lock().unwrap_or_else(|e| e.into_inner());
+        // Held: another shutdown runs, and this call returns when it has finished.
+        let (mut shut_down, waited) = match self.shut_down.try_lock() {
+            Ok(state) => (state, false),
+            Err(std::sync::TryLockError::Poisoned(e)) => (e.into_inner(), false),
+            Err(std::sync::TryLockError::WouldBlock) => (
+                self.shut_down.lock().unwrap_or_else(|e| e.into_inner()),
+                true,
+            ),
+        };
         match *shut_down {
-            Shutdown::Done => return Ok(()),
+            Shutdown::Done { lost, running } if waited && lost + running > 0 => {
+                return Err(ExportError::SpansLost { lost, running });
+            }
+            Shutdown::Done { .. } => return Ok(()),
             // The tracer is drained and the thread gone: only the exporter is asked.
             Shutdown::ExporterPending => {
                 let result = self.exporter.shutdown();
@@ -1391,7 +1404,6 @@ impl TracerProvider {
             *state = Shutdown::ExporterPending;
             return Err(ExportError::Timeout);
         }
-        *state = Shutdown::Done;
         // A batch exporter's own losses are in the stats, counted below with the
         // tracer's.
         let result = match exporter {
@@ -1407,6 +1419,7 @@ impl TracerProvider {
         // Spans that hold slots only to pass a tracestate on (sampled out, or tracing
         // disabled), and recorded spans not sampled, are never exported: not at risk.
         let running = self.tracer.running_spans();
+        *state = Shutdown::Done { lost, running };
         result?;
         // Reported below: a later flush must not report them again (found by review:
         // it did). Not before the exporter's own error, which carries no count: a
@@ -1444,7 +1457,7 @@ impl Drop for TracerProvider {
         let (stopping, asked) = match *self.shut_down.lock().unwrap_or_else(|e| e.into_inner()) {
             Shutdown::Stopping => (true, true),
             Shutdown::ExporterPending => (false, true),
-            Shutdown::Running | Shutdown::Done => (false, false),
+            Shutdown::Running | Shutdown::Done { .. } => (false, false),
         };
         // A shutdown already gave up on the exporter (and said so): the drop, at the
         // end of `main` say, does not wait a whole export timeout for it again.
@@ -1501,10 +1514,23 @@ pub struct ShutdownGuard(&'static TracerProvider);
 
 impl Drop for ShutdownGuard {
     fn drop(&mut self) {
-        match self.0.shutdown() {
-            // Spans still running alone (tasks a runtime drops after `main`) are not
-            // said: on every exit, that would be noise (as a dropped provider's).
-            Ok(()) | Err(ExportError::SpansLost { lost: 0, .. }) => {}
+        let provider = self.0;
+        let reported = *provider
+            .reported_lost
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        match provider.shutdown() {
+            // Only what no flush reported (found by review: the losses of the whole
+            // life were said again), as a dropped provider does. Spans still running
+            // alone (tasks a runtime drops after `main`) are not said: on every exit,
+            // that would be noise.
+            Err(ExportError::SpansLost { running, .. }) => {
+                let lost = LossesSeen::of(&provider.stats()).since(reported);
+                if lost > 0 {
+                    report_shutdown_error(&ExportError::SpansLost { lost, running });
+                }
+            }
+            Ok(()) => {}
             Err(e) => report_shutdown_error(&e),
         }
     }
@@ -2001,6 +2027,24 @@ mod tests {
         let lost = ExportError::SpansLost {
             lost: 1,
             running: 1,
+        };
+        assert_eq!(reports(), [format!("picotrace: at shutdown: {lost}\n")]);
+        // Regression (found by review): not what a flush reported already (the guard
+        // said the whole life's losses, where a dropped provider says only new ones).
+        let provider = build(SharedExporter::new(Fails));
+        provider.tracer().start_span("lost").end();
+        assert!(provider.flush().is_err());
+        drop(provider.shutdown_on_drop());
+        assert_eq!(reports(), Vec::<String>::new());
+        // A loss after the flush is said, and only it.
+        let provider = build(SharedExporter::new(Fails));
+        provider.tracer().start_span("lost").end();
+        assert!(provider.flush().is_err());
+        provider.tracer().start_span("lost later").end();
+        drop(provider.shutdown_on_drop());
+        let lost = ExportError::SpansLost {
+            lost: 1,
+            running: 0,
         };
         assert_eq!(reports(), [format!("picotrace: at shutdown: {lost}\n")]);
     }

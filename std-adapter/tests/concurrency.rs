@@ -417,6 +417,51 @@ fn a_concurrent_second_shutdown_returns_after_the_drain() {
     assert_eq!(provider.stats().spans_exported, 5);
 }
 
+/// Regression (found by review): a second shutdown that waited for a first one which
+/// lost spans (an exporter that failed) returned `Ok`, so one of the two callers (a
+/// signal handler, the end of `main`) exited as if every span had been exported.
+#[test]
+fn a_concurrent_second_shutdown_reports_what_the_first_lost() {
+    /// Tells when its export starts, takes a while, then fails.
+    struct SlowFailing(mpsc::SyncSender<()>);
+    impl SpanExporter for SlowFailing {
+        fn export(&mut self, _: &SpanBatch<'_>) -> Result<(), picotrace::ExportError> {
+            let _ = self.0.try_send(());
+            std::thread::sleep(Duration::from_millis(300));
+            Err(picotrace::ExportError::Failed)
+        }
+    }
+    let (started, export_started) = mpsc::sync_channel(1);
+    let provider = TracerProvider::builder()
+        .config(TracerConfig::new("concurrency"))
+        .scheduled_delay(Duration::from_secs(60))
+        .exporter(SharedExporter::new(SlowFailing(started)))
+        .build();
+    for _ in 0..5 {
+        provider.tracer().start_span("x").end();
+    }
+    std::thread::scope(|scope| {
+        let first = scope.spawn(|| provider.shutdown());
+        export_started.recv().unwrap();
+        let second = provider.shutdown();
+        let first = first.join().unwrap();
+        for outcome in [&first, &second] {
+            assert!(
+                matches!(
+                    outcome,
+                    Err(ExportError::SpansLost {
+                        lost: 5,
+                        running: 0
+                    })
+                ),
+                "{outcome:?}"
+            );
+        }
+    });
+    // Asked again afterwards: done, nothing new to say.
+    assert!(provider.shutdown().is_ok());
+}
+
 /// Keeps what the test below checks of each span.
 #[derive(Clone, Default)]
 struct Record(Arc<std::sync::Mutex<Vec<Seen>>>);
