@@ -205,9 +205,12 @@ pub fn parse_multi<'a>(h: &MultiHeaders<'a>) -> Result<Repr, ParseError> {
     }
     let debug = present(h.flags) == Some("1");
     let sampled = match present(h.sampled) {
-        // Older tracers send `true`/`false`.
-        Some("1") | Some("true") => true,
-        Some("0") | Some("false") => false,
+        Some("1") => true,
+        Some("0") => false,
+        // Older tracers send `true`/`false`, in any case (found by review: `True`
+        // restarted the trace; the Go and Java SDKs ignore case here).
+        Some(v) if v.eq_ignore_ascii_case("true") => true,
+        Some(v) if v.eq_ignore_ascii_case("false") => false,
         Some(_) => return Err(ParseError::Sampling),
         None => false,
     };
@@ -353,6 +356,22 @@ mod tests {
             ..h
         };
         assert_eq!(parse_multi(&legacy), Ok(repr(TRACE, SPAN, false)));
+        for (sampled, want) in [
+            ("True", true),
+            ("TRUE", true),
+            ("FALSE", false),
+            ("False", false),
+        ] {
+            let any_case = MultiHeaders {
+                sampled: Some(sampled),
+                ..h
+            };
+            assert_eq!(
+                parse_multi(&any_case),
+                Ok(repr(TRACE, SPAN, want)),
+                "{sampled}"
+            );
+        }
         let missing = MultiHeaders { span_id: None, ..h };
         assert_eq!(parse_multi(&missing), Err(ParseError::NoIds));
         let bad = MultiHeaders {
