@@ -2,8 +2,8 @@
 //! and baggage in `uberctx-{key}` headers, parsed and formatted without allocation.
 //!
 //! Ids are hex of any length up to 32 (trace) or 16 (span) digits, leading zeros
-//! optional, never all zero. The parent span id is deprecated: read past, written as
-//! `0`. Flags are one hex byte: bit 0 sampled, bit 1 debug (which also means sampled).
+//! optional, never all zero. The parent span id is deprecated: ignored, whatever it
+//! holds (as OpenTelemetry's Go, Java and JavaScript propagators do), written as `0`. Flags are one hex byte: bit 0 sampled, bit 1 debug (which also means sampled).
 //! Jaeger clients may URL-encode the header value (`%3A` for `:`): that is decoded.
 //! Spec: <https://www.jaegertracing.io/docs/1.x/client-libraries/#propagation-format>.
 
@@ -42,8 +42,6 @@ pub enum ParseError {
     TraceId,
     /// The span id is not 1 to 16 hex digits, or is zero.
     SpanId,
-    /// The parent span id is not 1 to 16 hex digits.
-    ParentSpanId,
     /// The flags are not one or two hex digits.
     Flags,
 }
@@ -54,7 +52,6 @@ impl fmt::Display for ParseError {
             Self::Format => "uber-trace-id is not trace:span:parent:flags",
             Self::TraceId => "uber-trace-id trace id is not 1 to 32 hex digits (or is zero)",
             Self::SpanId => "uber-trace-id span id is not 1 to 16 hex digits (or is zero)",
-            Self::ParentSpanId => "uber-trace-id parent span id is not 1 to 16 hex digits",
             Self::Flags => "uber-trace-id flags are not a hex byte",
         })
     }
@@ -107,7 +104,9 @@ pub fn parse(value: &str) -> Result<Repr, ParseError> {
         value.as_bytes()
     };
     let mut fields = text.split(|&c| c == b':');
-    let (Some(trace), Some(span), Some(parent), Some(flags), None) = (
+    // The parent span id is deprecated and ignored (found by review: an empty or
+    // malformed one discarded the context, which the OpenTelemetry SDKs keep).
+    let (Some(trace), Some(span), Some(_parent), Some(flags), None) = (
         fields.next(),
         fields.next(),
         fields.next(),
@@ -123,10 +122,6 @@ pub fn parse(value: &str) -> Result<Repr, ParseError> {
     let mut s = [0u8; 8];
     if !parse_hex_into(span, 16, &mut s) || !SpanId::from_bytes(s).is_valid() {
         return Err(ParseError::SpanId);
-    }
-    let mut p = [0u8; 8];
-    if !parse_hex_into(parent, 16, &mut p) {
-        return Err(ParseError::ParentSpanId);
     }
     let mut f = [0u8; 1];
     if !parse_hex_into(flags, 2, &mut f) {
@@ -205,6 +200,11 @@ mod tests {
             Ok((true, true))
         );
         assert_eq!(parse("1:2:3:1").map(|r| r.debug), Ok(false));
+        // The deprecated parent id is ignored, whatever it holds.
+        for parent in ["", "zz", "4bf92f3577b34da6a3ce929d0e0e4736"] {
+            let value = std::format!("1:2:{parent}:1");
+            assert_eq!(parse(&value).map(|r| r.sampled), Ok(true), "{value}");
+        }
         // URL-encoded colons, as some clients send them.
         assert_eq!(
             parse("4bf92f3577b34da6a3ce929d0e0e4736%3A00f067aa0ba902b7%3A0%3A1"),
@@ -229,7 +229,6 @@ mod tests {
             ),
             ("1:0:0:1", ParseError::SpanId),
             ("1:x:0:1", ParseError::SpanId),
-            ("1:2:zz:1", ParseError::ParentSpanId),
             ("1:2:0:100", ParseError::Flags),
             ("1:2:0:", ParseError::Flags),
         ] {
@@ -261,7 +260,7 @@ mod tests {
 
     /// An independent reading of the header's rules (Jaeger's client format, and this
     /// module's documented choices: `%3A` read as `:`, whitespace around the value
-    /// trimmed, the parent read past but checked): `(trace, span, sampled, debug)`.
+    /// trimmed, the parent ignored): `(trace, span, sampled, debug)`.
     fn reference(value: &str) -> Option<(u128, u64, bool, bool)> {
         let mut text = std::string::String::new();
         let mut rest = value.trim();
@@ -278,10 +277,10 @@ mod tests {
             (1..=max).contains(&s.len()) && s.bytes().all(|c| c.is_ascii_hexdigit())
         };
         let fields: std::vec::Vec<&str> = text.split(':').collect();
-        let [trace, span, parent, flags] = fields[..] else {
+        let [trace, span, _parent, flags] = fields[..] else {
             return None;
         };
-        if !(hex(trace, 32) && hex(span, 16) && hex(parent, 16) && hex(flags, 2)) {
+        if !(hex(trace, 32) && hex(span, 16) && hex(flags, 2)) {
             return None;
         }
         let (trace, span) = (
