@@ -847,7 +847,7 @@ impl<const BYTES: usize> BaggageBuf<BYTES> {
             let hash = lowercase_hash(raw_key.as_bytes());
             // Jaeger's clients lowercase the keys they read (header names are not case
             // sensitive, and carriers differ in the case they report).
-            let mut key = heapless::String::<128>::new();
+            let mut key = heapless::String::<{ jaeger::MAX_BAGGAGE_KEY_LEN }>::new();
             for c in raw_key.chars() {
                 if key.push(c.to_ascii_lowercase()).is_err() {
                     // Too long: lost, and counted once for the name.
@@ -2079,6 +2079,31 @@ mod tests {
             bag.to_jaeger_headers(&mut FnInjector(|_: &str, _: &str| {})),
             2
         );
+    }
+
+    /// Regression (found by review): keys of 121 to 128 bytes were read from `uberctx-`
+    /// headers but not written back out: lost on a Jaeger-only hop.
+    #[test]
+    fn a_jaeger_baggage_key_read_is_written_on() {
+        let jaeger = Propagators::new(&[Propagator::Jaeger]);
+        let longest = "k".repeat(jaeger::MAX_BAGGAGE_KEY_LEN);
+        let too_long = "k".repeat(jaeger::MAX_BAGGAGE_KEY_LEN + 1);
+        let name = std::format!("uberctx-{longest}");
+        let fields = [
+            (name.as_str(), "1"),
+            (&*std::format!("uberctx-{too_long}"), "2"),
+        ];
+        let bag: Baggage = jaeger.extract_baggage(&fields[..]);
+        assert_eq!((bag.len(), bag.dropped()), (1, 1));
+        let mut out = std::vec::Vec::new();
+        let left_out = jaeger.inject_baggage(
+            &bag,
+            &mut FnInjector(|n: &str, v: &str| {
+                out.push((std::string::String::from(n), std::string::String::from(v)));
+            }),
+        );
+        assert_eq!(left_out, 0);
+        assert_eq!(out, [(name.clone(), std::string::String::from("1"))]);
     }
 
     /// Regression: a Jaeger baggage value longer than 512 bytes was written whole but

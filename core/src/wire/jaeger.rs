@@ -17,8 +17,10 @@ use crate::wire::b3::parse_hex_into;
 pub const UBER_TRACE_ID: &str = "uber-trace-id";
 /// Prefix of the baggage headers (`uberctx-{key}: {value}`).
 pub const BAGGAGE_PREFIX: &str = "uberctx-";
-/// The longest baggage key written as a `uberctx-` header, in bytes.
-pub const MAX_BAGGAGE_KEY_LEN: usize = 120;
+/// The longest baggage key read from or written as a `uberctx-` header, in bytes (one
+/// limit both ways, found by review: keys of 121 to 128 bytes were read, then not
+/// passed on).
+pub const MAX_BAGGAGE_KEY_LEN: usize = 128;
 /// The longest baggage value with a `+` written as a `uberctx-` header, in bytes once
 /// each `+` is written as `%2B` (values without one are written whole).
 pub const MAX_ESCAPED_BAGGAGE_VALUE_LEN: usize = 1024;
