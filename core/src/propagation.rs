@@ -968,29 +968,63 @@ impl<const BYTES: usize> BaggageBuf<BYTES> {
 }
 
 /// URL-decodes `value` into `buf` as Jaeger's clients encode it (query escaping: `%XX`,
-/// and `+` for a space); `None` when it does not fit, has a bad escape, or is not UTF-8
-/// once decoded.
+/// and `+` for a space), each invalid UTF-8 sequence read as U+FFFD, as W3C baggage
+/// reads it; a value with a bad escape (`50%`) is taken as it is, as jaeger-client-go
+/// takes it (OpenTelemetry's Java propagator writes values unencoded). Found by review:
+/// both were dropped, `%FF` too, which W3C baggage keeps. `None` when it does not fit.
 fn url_decode<'b>(value: &str, buf: &'b mut [u8]) -> Option<&'b str> {
     let bytes = value.as_bytes();
-    let (mut i, mut n) = (0, 0);
-    while i < bytes.len() {
-        let byte = if bytes[i] == b'%' {
-            let hex = bytes.get(i + 1..i + 3)?;
-            let mut out = [0u8; 1];
-            if !b3::parse_hex_into(hex, 2, &mut out) {
-                return None;
-            }
-            i += 3;
-            out[0]
-        } else {
-            i += 1;
-            match bytes[i - 1] {
-                b'+' => b' ',
-                other => other,
+    let escapes_ok = bytes.iter().enumerate().all(|(i, &c)| {
+        c != b'%'
+            || bytes
+                .get(i + 1..i + 3)
+                .is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit))
+    });
+    if !escapes_ok {
+        let out = buf.get_mut(..bytes.len())?;
+        out.copy_from_slice(bytes);
+        return core::str::from_utf8(out).ok();
+    }
+    let mut n = 0;
+    {
+        let mut write = |c: char| {
+            let len = c.len_utf8();
+            match buf.get_mut(n..n + len) {
+                Some(out) => {
+                    c.encode_utf8(out);
+                    n += len;
+                    true
+                }
+                None => false,
             }
         };
-        *buf.get_mut(n)? = byte;
-        n += 1;
+        let mut utf8 = crate::wire::baggage::Utf8Decoder::new();
+        let mut i = 0;
+        while i < bytes.len() {
+            let byte = match bytes[i] {
+                b'%' => {
+                    let mut out = [0u8; 1];
+                    // Checked above: two hex digits follow.
+                    let _ = b3::parse_hex_into(&bytes[i + 1..i + 3], 2, &mut out);
+                    i += 3;
+                    out[0]
+                }
+                b'+' => {
+                    i += 1;
+                    b' '
+                }
+                other => {
+                    i += 1;
+                    other
+                }
+            };
+            if !utf8.push(byte, &mut write) {
+                return None;
+            }
+        }
+        if !utf8.finish(&mut write) {
+            return None;
+        }
     }
     core::str::from_utf8(&buf[..n]).ok()
 }
@@ -1776,7 +1810,7 @@ mod tests {
         let back: Baggage = only_jaeger.extract_baggage(&[
             ("uberctx-user", "alice%20smith%2C%20jr"),
             ("UberCtx-tier", "gold"),
-            ("uberctx-bad", "%ZZ"),
+            ("uberctx-bad", "\u{fffd}"),
             ("other", "x"),
         ]);
         let mut buf = [0u8; 64];
@@ -1850,7 +1884,7 @@ mod tests {
             assert_eq!(bag.get_decoded("k", &mut buf), Some("2"), "{headers:?}");
             assert_eq!((bag.len(), bag.dropped()), (1, 0), "{headers:?}");
         }
-        let bag: Baggage = jaeger.extract_baggage(&[("uberctx-k", "1"), ("uberctx-K", "%ZZ")]);
+        let bag: Baggage = jaeger.extract_baggage(&[("uberctx-k", "1"), ("uberctx-K", "\u{fffd}")]);
         assert_eq!((bag.len(), bag.dropped()), (0, 1));
     }
 
@@ -1976,18 +2010,30 @@ mod tests {
         /// Fields; the value of `k` kept; the members dropped.
         type Case<'a> = (&'a [(&'a str, &'a str)], Option<&'a str>, usize);
         let cases: [Case; 5] = [
-            (&[("uberctx-k", "%ZZ"), ("uberctx-k", "ok")], Some("ok"), 0),
-            (&[("uberctx-k", "ok"), ("uberctx-k", "%ZZ")], None, 1),
-            (&[("uberctx-k", "%ZZ"), ("uberctx-K", "%ZY")], None, 1),
             (
-                &[("uberctx-k", "%ZZ"), ("uberctx-k", "1"), ("uberctx-k", "%")],
+                &[("uberctx-k", "\u{fffd}"), ("uberctx-k", "ok")],
+                Some("ok"),
+                0,
+            ),
+            (&[("uberctx-k", "ok"), ("uberctx-k", "\u{fffd}")], None, 1),
+            (
+                &[("uberctx-k", "\u{fffd}"), ("uberctx-K", "\u{fffd}y")],
                 None,
                 1,
             ),
             (
                 &[
                     ("uberctx-k", "\u{fffd}"),
-                    ("uberctx-j", "%ZZ"),
+                    ("uberctx-k", "1"),
+                    ("uberctx-k", "\u{fffd}%"),
+                ],
+                None,
+                1,
+            ),
+            (
+                &[
+                    ("uberctx-k", "\u{fffd}"),
+                    ("uberctx-j", "\u{fffd}"),
                     ("uberctx-k", "2"),
                 ],
                 Some("2"),
@@ -2002,9 +2048,9 @@ mod tests {
         let mut bag: BaggageBuf<256> = BaggageBuf::new();
         bag.insert("k", "orig").unwrap();
         bag.insert("j", "orig").unwrap();
-        bag.extend_from_jaeger_headers(&[("uberctx-k", "%ZZ"), ("uberctx-j", "new")]);
+        bag.extend_from_jaeger_headers(&[("uberctx-k", "\u{fffd}"), ("uberctx-j", "new")]);
         assert_eq!((bag.as_str(), bag.dropped()), ("k=orig,j=new", 1));
-        bag.extend_from_jaeger_headers(&[("uberctx-j", "again"), ("uberctx-j", "%ZZ")]);
+        bag.extend_from_jaeger_headers(&[("uberctx-j", "again"), ("uberctx-j", "\u{fffd}")]);
         assert_eq!(
             (bag.as_str(), bag.dropped()),
             ("k=orig", 2),
@@ -2014,7 +2060,7 @@ mod tests {
         let both = Propagators::new(&[Propagator::Baggage, Propagator::Jaeger]);
         let bag: Baggage = both.extract_baggage(&[
             ("baggage", "k=w3c,k=again"),
-            ("uberctx-k", "%ZZ"),
+            ("uberctx-k", "\u{fffd}"),
             ("uberctx-K", "jaeger"),
         ]);
         assert_eq!((bag.as_str(), bag.dropped()), ("k=w3c,k=again", 0));
@@ -2079,6 +2125,33 @@ mod tests {
             bag.to_jaeger_headers(&mut FnInjector(|_: &str, _: &str| {})),
             2
         );
+    }
+
+    /// Regression (found by review): a Jaeger baggage value that URL-decodes to invalid
+    /// UTF-8 was dropped, though W3C baggage keeps `k=%FF` (as U+FFFD), so a member
+    /// picotrace kept under W3C went out as `uberctx-k: %FF` and the next hop dropped
+    /// it; a value with a bad escape (`50%`, as OpenTelemetry Java writes values
+    /// unencoded) was dropped where jaeger-client-go keeps it as it is.
+    #[test]
+    fn jaeger_baggage_values_are_read_as_the_other_sdks_read_them() {
+        let jaeger = Propagators::new(&[Propagator::Jaeger]);
+        let mut buf = [0u8; 64];
+        let w3c: Baggage = Baggage::parse("k=%FF");
+        assert_eq!(w3c.get_decoded("k", &mut buf), Some("\u{fffd}"));
+        let mut out = Headers::new();
+        jaeger.inject_baggage(&w3c, &mut out);
+        let back: Baggage = jaeger.extract_baggage(&out);
+        assert_eq!(back.get_decoded("k", &mut buf), Some("\u{fffd}"));
+        assert_eq!(back.dropped(), 0);
+        let bag: Baggage = jaeger.extract_baggage(&[
+            ("uberctx-discount", "50%"),
+            ("uberctx-odd", "%zz+%4"),
+            ("uberctx-mixed", "a%E2%82%ACb%C3"),
+        ]);
+        assert_eq!(bag.get_decoded("discount", &mut buf), Some("50%"));
+        assert_eq!(bag.get_decoded("odd", &mut buf), Some("%zz+%4"));
+        assert_eq!(bag.get_decoded("mixed", &mut buf), Some("a€b\u{fffd}"));
+        assert_eq!(bag.dropped(), 0);
     }
 
     /// Regression (found by review): keys of 121 to 128 bytes were read from `uberctx-`

@@ -127,7 +127,7 @@ fn percent_decode(raw: &[u8], mut sink: impl FnMut(u8) -> bool) -> bool {
 
 /// A streaming UTF-8 decoder (the WHATWG decoder's rules, as `String::from_utf8_lossy`):
 /// each invalid sequence becomes one U+FFFD.
-struct Utf8Decoder {
+pub(crate) struct Utf8Decoder {
     code_point: u32,
     needed: u8,
     lower: u8,
@@ -135,7 +135,7 @@ struct Utf8Decoder {
 }
 
 impl Utf8Decoder {
-    const fn new() -> Self {
+    pub(crate) const fn new() -> Self {
         Self {
             code_point: 0,
             needed: 0,
@@ -146,7 +146,7 @@ impl Utf8Decoder {
 
     /// Takes one byte, handing each finished character to `out`; stops when `out`
     /// returns `false`, and returns that.
-    fn push(&mut self, b: u8, out: &mut impl FnMut(char) -> bool) -> bool {
+    pub(crate) fn push(&mut self, b: u8, out: &mut impl FnMut(char) -> bool) -> bool {
         if self.needed == 0 {
             let (needed, lead_bits) = match b {
                 0x00..=0x7f => return out(char::from(b)),
@@ -181,7 +181,7 @@ impl Utf8Decoder {
     }
 
     /// Ends the input: an unfinished sequence becomes one U+FFFD.
-    fn finish(&mut self, out: &mut impl FnMut(char) -> bool) -> bool {
+    pub(crate) fn finish(&mut self, out: &mut impl FnMut(char) -> bool) -> bool {
         let unfinished = self.needed > 0;
         *self = Self::new();
         !unfinished || out(char::REPLACEMENT_CHARACTER)
