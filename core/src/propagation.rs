@@ -84,13 +84,16 @@ pub trait Extractor {
     ///
     /// The default goes through [`Extractor::keys`] and a [`Extractor::get_all`] per
     /// name (its values together, where the name was first listed; a name listed again,
-    /// by a carrier that lists one per field, is not read again, up to 128 names). A
+    /// by a carrier that lists one per field, is not read again). Past 128 names it
+    /// cannot tell a name listed again from a new one: each listing then gives one call,
+    /// with the name's first value (found by review: each gave all the name's values,
+    /// so a name in k fields took k² calls). A
     /// carrier that can walk its fields should do it here in one pass, as this crate's
     /// and picotrace-std's do: the lookups are then not paid for, whatever the number of
     /// such headers.
     fn for_each_prefixed(&self, prefix: &str, f: &mut dyn FnMut(&str, &str)) {
         // Hashes of the names read (a collision of 64-bit hashes is not to be expected
-        // among 128 names); past that, a name is read at each listing.
+        // among 128 names); past that, one call per listing.
         let mut read = heapless::Vec::<u64, 128>::new();
         self.keys(&mut |name| {
             if !starts_with_ignore_case(name, prefix) {
@@ -100,7 +103,15 @@ pub trait Extractor {
             if read.contains(&hash) {
                 return;
             }
-            let _ = read.push(hash);
+            if read.push(hash).is_err() {
+                let mut first = true;
+                self.get_all(name, &mut |value| {
+                    if core::mem::take(&mut first) {
+                        f(name, value);
+                    }
+                });
+                return;
+            }
             self.get_all(name, &mut |value| f(name, value));
         });
     }
@@ -1996,6 +2007,18 @@ mod tests {
             assert_eq!((bag.as_str(), bag.dropped()), ("k=v12", 0), "{once}");
             assert_eq!(bag, jaeger.extract_baggage(twelve.as_slice()));
         }
+        // Regression (found by review): past 128 names, a name listed once per field
+        // was read whole at each listing (k fields, k² values; each past the field
+        // limit counted as dropped).
+        let names: std::vec::Vec<std::string::String> =
+            (0..128).map(|i| std::format!("uberctx-k{i}")).collect();
+        let mut many: std::vec::Vec<(&str, &str)> =
+            names.iter().map(|n| (n.as_str(), "1")).collect();
+        many.extend([("uberctx-x", "v"); 3]);
+        let listed: Baggage = jaeger.extract_baggage(&Listed(&many, false));
+        let walked: Baggage = jaeger.extract_baggage(many.as_slice());
+        assert_eq!(listed.dropped(), walked.dropped());
+        assert_eq!(listed, walked);
     }
 
     /// Which Jaeger baggage fields count as dropped: a member whose last value fails,
