@@ -1734,12 +1734,12 @@ impl Worker {
                         self.settle(&counters.exported, n - rejected);
                         // Why the collector rejected spans (or its warning, with none
                         // rejected), for the loss warning and `last_error`.
-                        if let Some(message) = outcome.error_message.filter(|m| !m.is_empty()) {
-                            self.note_error(crate::otlp_http::partial_success_note(
-                                rejected as u64,
-                                n as u64,
-                                &message,
-                            ));
+                        if let Some(note) = crate::otlp_http::partial_success_note(
+                            rejected as u64,
+                            n as u64,
+                            outcome.error_message.as_deref(),
+                        ) {
+                            self.note_error(note);
                         }
                     }
                     Err(e) => {

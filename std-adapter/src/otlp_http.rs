@@ -241,7 +241,8 @@ pub struct ExporterStats {
     pub spans_failed: u64,
     /// Spans the collector rejected through `partial_success`.
     pub spans_rejected: u64,
-    /// Body bytes sent (after compression), retries included.
+    /// Body bytes sent (after compression), retries included: of requests that
+    /// reached the collector (found by review: a refused connection counted its body).
     pub bytes_sent: u64,
 }
 
@@ -910,10 +911,7 @@ impl OtlpHttpExporter {
                 let rejected = outcome.rejected_spans.min(spans);
                 add(&self.counters.spans_rejected, rejected);
                 add(&self.counters.spans_exported, spans - rejected);
-                outcome
-                    .error_message
-                    .as_ref()
-                    .map(|m| partial_success_note(rejected, spans, m))
+                partial_success_note(rejected, spans, outcome.error_message.as_deref())
             }
             Err(e) => {
                 add(&self.counters.spans_failed, spans);
@@ -1062,7 +1060,6 @@ impl OtlpHttpExporter {
     /// Sends one request and reads the response.
     fn attempt(&self, payload: &[u8], timeout: Duration) -> Result<ExportOutcome, Attempt> {
         add(&self.counters.requests, 1);
-        add(&self.counters.bytes_sent, payload.len() as u64);
         let mut request = self
             .agent
             .post(&self.url)
@@ -1079,6 +1076,7 @@ impl OtlpHttpExporter {
             retry_after: None,
         };
         let mut response = request.send(payload).map_err(|e| fail(e.into()))?;
+        add(&self.counters.bytes_sent, payload.len() as u64);
         let status = response.status().as_u16();
         let retry_after = response
             .headers()
@@ -1086,12 +1084,14 @@ impl OtlpHttpExporter {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| parse_retry_after(v, SystemTime::now()));
         // A collector, or a gateway in front of it, may compress its answer (found by
-        // review: the gzip bytes were parsed as protobuf, and a partial success lost).
+        // review: the gzip bytes were parsed as protobuf, and a partial success lost);
+        // `x-gzip` is gzip (RFC 9110 § 8.4.1.3, found by review).
         let gzipped = response
             .headers()
             .get(http::header::CONTENT_ENCODING)
             .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.trim().eq_ignore_ascii_case("gzip"));
+            .map(str::trim)
+            .is_some_and(|v| v.eq_ignore_ascii_case("gzip") || v.eq_ignore_ascii_case("x-gzip"));
         let json_body = response
             .headers()
             .get(http::header::CONTENT_TYPE)
@@ -1114,10 +1114,16 @@ impl OtlpHttpExporter {
             // spans it might have rejected were counted as exported, silently).
             // Nor is one that is no OTLP response (found by review: a gateway's HTML
             // page said nothing).
-            let unreadable = body
-                .as_ref()
-                .is_none_or(|b| !response::is_response(json_body, b));
-            let partial = body.and_then(|b| partial_success(json_body, &b));
+            // A partial success that does not read (a string where its object goes, a
+            // cut field) is said too (found by review: it read as full success).
+            let read = body.and_then(|b| {
+                if b.is_empty() {
+                    return Some(None);
+                }
+                partial_success(json_body, &b)
+            });
+            let unreadable = read.is_none();
+            let partial = read.flatten();
             return Ok(ExportOutcome {
                 status,
                 attempts: 1,
@@ -1175,21 +1181,38 @@ impl OtlpHttpExporter {
 }
 
 /// What a partial success says, for `last_error` and loss warnings: a warning when
-/// nothing was rejected (found by review: "rejected 0 of 1 spans" read as a loss).
-pub(crate) fn partial_success_note(rejected: u64, spans: u64, message: &str) -> String {
-    if rejected == 0 {
-        format!("the collector took all {spans} spans with a warning: {message}")
-    } else {
-        format!("the collector rejected {rejected} of {spans} spans: {message}")
+/// nothing was rejected (found by review: "rejected 0 of 1 spans" read as a loss);
+/// spans rejected without a message are said too (found by review: `last_error` kept
+/// an older, unrelated error). `None` when there is nothing to say.
+pub(crate) fn partial_success_note(
+    rejected: u64,
+    spans: u64,
+    message: Option<&str>,
+) -> Option<String> {
+    match (rejected, message.filter(|m| !m.is_empty())) {
+        (0, None) => None,
+        (0, Some(message)) => Some(format!(
+            "the collector took all {spans} spans with a warning: {message}"
+        )),
+        (_, Some(message)) => Some(format!(
+            "the collector rejected {rejected} of {spans} spans: {message}"
+        )),
+        (_, None) => Some(format!(
+            "the collector rejected {rejected} of {spans} spans (it gave no reason)"
+        )),
     }
 }
 
-/// A gzip response body, decompressed: `None` when it is not gzip or would grow past
+/// A gzip response body, decompressed (every member of it; an empty body is empty, found
+/// by review: it was unreadable): `None` when it is not gzip or would grow past
 /// [`MAX_RESPONSE_SIZE`] (a small body can inflate a thousandfold).
 fn gunzip(body: &[u8]) -> Option<Vec<u8>> {
     use std::io::Read as _;
     let mut out = Vec::new();
-    flate2::read::GzDecoder::new(body)
+    if body.is_empty() {
+        return Some(out);
+    }
+    flate2::read::MultiGzDecoder::new(body)
         .take(MAX_RESPONSE_SIZE + 1)
         .read_to_end(&mut out)
         .ok()?;
@@ -1210,13 +1233,13 @@ fn exhausted(last: ExportError, attempts: u32) -> ExportError {
 const MAX_PARSED_JSON: usize = 64 * 1024;
 
 /// The partial success a 2xx response reports, if any.
-fn partial_success(json: bool, body: &[u8]) -> Option<response::PartialSuccess> {
+fn partial_success(json: bool, body: &[u8]) -> Option<Option<response::PartialSuccess>> {
     let mut partial = if json {
-        response::decode_json_response(body)
+        response::read_json_response(body)
     } else {
-        response::decode_proto_response(body)
+        response::read_proto_response(body)
     };
-    if let Some(p) = &mut partial {
+    if let Some(Some(p)) = &mut partial {
         p.error_message = clean_text(&p.error_message, MAX_ERROR_BODY);
     }
     partial
@@ -1392,10 +1415,14 @@ mod tests {
         let mut junk = String::from(r#"{"x":["#);
         junk.push_str(&"0,".repeat(40_000));
         junk.push_str(r#"0],"partialSuccess":{"rejectedSpans":"2","errorMessage":"m"}}"#);
-        let p = partial_success(true, junk.as_bytes()).expect("read past the junk");
+        let p = partial_success(true, junk.as_bytes())
+            .flatten()
+            .expect("read past the junk");
         assert_eq!((p.rejected_spans, p.error_message.as_str()), (2, "m"));
         let small = r#"{"partialSuccess":{"rejectedSpans":"2","errorMessage":"a\nb\u001b[2J"}}"#;
-        let p = partial_success(true, small.as_bytes()).expect("parsed");
+        let p = partial_success(true, small.as_bytes())
+            .flatten()
+            .expect("parsed");
         assert_eq!((p.rejected_spans, p.error_message.as_str()), (2, "a b [2J"));
         let long = std::format!(r#"{{"message":"{}"}}"#, "é".repeat(2_000));
         let text = error_text(true, long.as_bytes());

@@ -710,6 +710,129 @@ fn an_unreadable_success_body_is_reported() {
     assert!(message.contains("could not be read"), "{message}");
 }
 
+/// Regression (found by review): a 2xx answer whose `partial_success` does not read (a
+/// string where its object goes, a cut field) counted every span as exported and said
+/// nothing: it is said to be unreadable, as a body that is no OTLP response is.
+#[test]
+fn a_malformed_partial_success_is_reported() {
+    let server = Server::start();
+    server.script([
+        Reply::ok()
+            .header("Content-Type", "application/json")
+            .body(r#"{"partialSuccess":"3 spans rejected"}"#),
+        Reply::ok()
+            .header("Content-Type", "application/json")
+            .body(r#"{"partialSuccess":[1]}"#),
+        // Field 1 holding a cut varint.
+        Reply::ok()
+            .header("Content-Type", "application/x-protobuf")
+            .body(vec![0x0a, 0x02, 0x08, 0x80]),
+        // Without a partial success, or with a null one: full success, nothing said.
+        Reply::ok()
+            .header("Content-Type", "application/json")
+            .body(r#"{"partialSuccess":null}"#),
+        Reply::ok()
+            .header("Content-Type", "application/x-protobuf")
+            .body(Vec::new()),
+    ]);
+    let x = exporter(&server);
+    for _ in 0..3 {
+        let outcome = x.send_spans(b"x", 5, None).unwrap();
+        let message = outcome.error_message.unwrap_or_default();
+        assert!(message.contains("could not be read"), "{message}");
+    }
+    for _ in 0..2 {
+        let outcome = x.send_spans(b"x", 5, None).unwrap();
+        assert_eq!((outcome.rejected_spans, outcome.error_message), (0, None));
+    }
+}
+
+/// Regression (found by review): `Content-Encoding: x-gzip` (RFC 9110: gzip) was read
+/// as it is, and its partial success lost; an empty gzip body was "unreadable"; only
+/// the first member of a gzip stream was read.
+#[test]
+fn gzip_answers_in_every_form_are_read() {
+    use std::io::Write as _;
+    let gzip = |bytes: &[u8]| {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(bytes).unwrap();
+        gz.finish().unwrap()
+    };
+    // protobuf: partial_success { rejected_spans: 3 }, then (a second member)
+    // partial_success { error_message: "old" }: fields of a message merge.
+    let (first, second) = (
+        [0x0a, 0x02, 0x08, 0x03],
+        [0x0a, 0x05, 0x12, 0x03, b'o', b'l', b'd'],
+    );
+    let mut two_members = gzip(&first);
+    two_members.extend(gzip(&second));
+    let server = Server::start();
+    server.script([
+        Reply::ok()
+            .header("Content-Type", "application/x-protobuf")
+            .header("Content-Encoding", "x-gzip")
+            .body(gzip(&first)),
+        Reply::ok()
+            .header("Content-Type", "application/x-protobuf")
+            .header("Content-Encoding", "gzip")
+            .body(Vec::new()),
+        Reply::ok()
+            .header("Content-Type", "application/x-protobuf")
+            .header("Content-Encoding", "gzip")
+            .body(two_members),
+    ]);
+    let x = exporter(&server);
+    let a = x.send_spans(b"x", 5, None).unwrap();
+    assert_eq!(a.rejected_spans, 3, "{a:?}");
+    let b = x.send_spans(b"x", 5, None).unwrap();
+    assert_eq!((b.rejected_spans, b.error_message), (0, None));
+    let c = x.send_spans(b"x", 5, None).unwrap();
+    assert_eq!(
+        (c.rejected_spans, c.error_message.as_deref()),
+        (3, Some("old"))
+    );
+}
+
+/// Regression (found by review): spans rejected without a message left `last_error`
+/// with an older, unrelated error.
+#[test]
+fn spans_rejected_without_a_reason_are_the_last_error() {
+    let server = Server::start();
+    server.script([
+        Reply::status(401).body("bad key"),
+        Reply::ok()
+            .header("Content-Type", "application/json")
+            .body(r#"{"partialSuccess":{"rejectedSpans":"2"}}"#),
+    ]);
+    let x = OtlpHttpExporter::builder()
+        .endpoint(server.url())
+        .retry_policy(RetryPolicy::NONE)
+        .build()
+        .unwrap();
+    assert!(x.send_spans(b"x", 5, None).is_err());
+    assert!(x.last_error().unwrap().contains("bad key"));
+    let outcome = x.send_spans(b"x", 5, None).unwrap();
+    assert_eq!(outcome.rejected_spans, 2);
+    assert_eq!(
+        x.last_error().as_deref(),
+        Some("the collector rejected 2 of 5 spans (it gave no reason)")
+    );
+}
+
+/// Regression (found by review): a body whose connection was refused counted as sent.
+#[test]
+fn bytes_sent_counts_only_what_reached_the_collector() {
+    let closed = closed_port();
+    let x = OtlpHttpExporter::builder()
+        .endpoint(format!("http://127.0.0.1:{}", closed.port()))
+        .retry_policy(quick_policy().with_max_retries(2))
+        .build()
+        .unwrap();
+    assert!(x.send_spans(&[7; 1000], 3, None).is_err());
+    let s = x.stats();
+    assert_eq!((s.requests, s.bytes_sent), (3, 0));
+}
+
 #[test]
 fn partial_success_is_counted_and_not_retried() {
     // protobuf: partial_success { rejected_spans: 2, error_message: "dup" }

@@ -13,7 +13,15 @@ pub(crate) struct PartialSuccess {
 
 /// Decodes an `ExportTraceServiceResponse` in protobuf:
 /// `partial_success = 1 { int64 rejected_spans = 1; string error_message = 2; }`.
+/// `None` when there is none, or it is malformed (see [`read_proto_response`]).
+#[cfg(test)]
 pub(crate) fn decode_proto_response(body: &[u8]) -> Option<PartialSuccess> {
+    read_proto_response(body).flatten()
+}
+
+/// As [`decode_proto_response`], telling a malformed message (`None`) from one without
+/// a partial success (`Some(None)`).
+pub(crate) fn read_proto_response(body: &[u8]) -> Option<Option<PartialSuccess>> {
     let mut found: Option<PartialSuccess> = None;
     for_each_field(body, |field, value| {
         if let (1, Value::Bytes(inner)) = (field, value) {
@@ -36,22 +44,7 @@ pub(crate) fn decode_proto_response(body: &[u8]) -> Option<PartialSuccess> {
         }
         Some(())
     })?;
-    found
-}
-
-/// Whether `body` reads as a response message at all, in protobuf or (`json`) OTLP/JSON
-/// (an object): an HTML page from a gateway on the collector's address does not. An
-/// empty body is an empty message.
-pub(crate) fn is_response(json: bool, body: &[u8]) -> bool {
-    if body.is_empty() {
-        return true;
-    }
-    if json {
-        let mut p = json::Parser::new(body);
-        p.members(0, |p, _| p.skip(1)).is_some() && p.end().is_some()
-    } else {
-        for_each_field(body, |_, _| Some(())).is_some()
-    }
+    Some(found)
 }
 
 /// Returns `google.rpc.Status.message` (field 2) of a protobuf error body.
@@ -131,7 +124,16 @@ const MAX_JSON_MESSAGE: usize = 4096;
 /// Read as it is checked, keeping only those two values (the message cut at
 /// [`MAX_JSON_MESSAGE`] bytes): a body of any size is read in memory of its own size,
 /// so a large answer (a collector explaining each rejected span) still gives its count.
+/// `None` when there is none, or the body is malformed (see [`read_json_response`]).
+#[cfg(test)]
 pub(crate) fn decode_json_response(body: &[u8]) -> Option<PartialSuccess> {
+    read_json_response(body).flatten()
+}
+
+/// As [`decode_json_response`], telling a malformed body (`None`: not an object, or a
+/// `partialSuccess` that is not an object or `null`) from one without a partial
+/// success (`Some(None)`).
+pub(crate) fn read_json_response(body: &[u8]) -> Option<Option<PartialSuccess>> {
     let mut p = json::Parser::new(body);
     let mut found = None;
     p.members(0, |p, key| {
@@ -179,7 +181,7 @@ pub(crate) fn decode_json_response(body: &[u8]) -> Option<PartialSuccess> {
         Some(())
     })?;
     p.end()?;
-    found
+    Some(found)
 }
 
 /// Returns the `message` of a JSON `google.rpc.Status` error body.
@@ -810,13 +812,10 @@ mod tests {
                     _ => body.insert(at, byte),
                 }
             }
-            for json in [true, false] {
-                let _ = is_response(json, &body);
-            }
-            let _ = decode_json_response(&body);
+            let _ = read_json_response(&body);
             let _ = decode_json_status_message(&body);
             let _ = decode_proto_status_message(&body);
-            if let Some(p) = decode_proto_response(&body) {
+            if let Some(Some(p)) = read_proto_response(&body) {
                 // Read from the body (each invalid byte at most a 3-byte U+FFFD).
                 assert!(p.error_message.len() <= 3 * body.len(), "{body:?}");
             }
