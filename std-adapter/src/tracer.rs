@@ -1048,6 +1048,14 @@ impl LossesSeen {
         self.failed.saturating_sub(earlier.failed)
             + self.arena_full.saturating_sub(earlier.arena_full)
     }
+
+    /// The later of two readings, kind by kind (both counts only grow).
+    fn latest(self, other: Self) -> Self {
+        Self {
+            failed: self.failed.max(other.failed),
+            arena_full: self.arena_full.max(other.arena_full),
+        }
+    }
 }
 
 impl fmt::Debug for TracerProvider {
@@ -1421,10 +1429,15 @@ impl TracerProvider {
         let running = self.tracer.running_spans();
         *state = Shutdown::Done { lost, running };
         result?;
+        #[cfg(test)]
+        tests::before_shutdown_reports();
         // Reported below: a later flush must not report them again (found by review:
         // it did). Not before the exporter's own error, which carries no count: a
-        // later flush reports them then.
-        *self.reported_lost.lock().unwrap_or_else(|e| e.into_inner()) = LossesSeen::of(&stats);
+        // later flush reports them then. Never set back: a flush that ran since the
+        // stats were read stored a later reading (found by review: the loss it
+        // reported was reported again by the next flush).
+        let mut reported = self.reported_lost.lock().unwrap_or_else(|e| e.into_inner());
+        *reported = reported.latest(LossesSeen::of(&stats));
         if lost + running > 0 {
             return Err(ExportError::SpansLost { lost, running });
         }
@@ -1808,6 +1821,52 @@ mod tests {
         if let Some(f) = AFTER_DRAIN.with(|hook| hook.borrow_mut().take()) {
             f();
         }
+    }
+
+    std::thread_local! {
+        /// Run by this thread's `TracerProvider::shutdown` between reading the stats it
+        /// reports and storing them as reported.
+        static BEFORE_REPORTS: std::cell::RefCell<Option<Box<dyn FnOnce()>>> =
+            const { std::cell::RefCell::new(None) };
+    }
+
+    pub(super) fn before_shutdown_reports() {
+        if let Some(f) = BEFORE_REPORTS.with(|hook| hook.borrow_mut().take()) {
+            f();
+        }
+    }
+
+    /// Regression (found by review): a flush that ran while a shutdown was finishing
+    /// (between the shutdown's reading of the stats and its storing them as reported)
+    /// had its reading set back to the shutdown's earlier one, and the next flush
+    /// reported the same loss again.
+    #[test]
+    fn a_loss_a_flush_reported_during_a_shutdown_is_not_reported_again() {
+        let provider: &'static TracerProvider = Box::leak(Box::new(
+            TracerProvider::builder()
+                .config(TracerConfig::new("svc"))
+                .exporter(SharedExporter::discard())
+                .build(),
+        ));
+        let late = std::sync::Mutex::new(Some(provider.tracer().start_span("late")));
+        let late: &'static _ = Box::leak(Box::new(late));
+        BEFORE_REPORTS.with(|hook| {
+            *hook.borrow_mut() = Some(Box::new(move || {
+                // Ends after shutdown: dropped and counted.
+                drop(late.lock().unwrap().take());
+                let flushed = std::thread::spawn(|| provider.flush()).join().unwrap();
+                assert!(
+                    matches!(flushed, Err(ExportError::SpansLost { lost: 1, .. })),
+                    "{flushed:?}"
+                );
+            }));
+        });
+        let shut = provider.shutdown();
+        assert!(
+            matches!(shut, Err(ExportError::SpansLost { running: 1, .. })),
+            "{shut:?}"
+        );
+        assert!(provider.flush().is_ok(), "reported twice");
     }
 
     /// Regression: shutdown drained politely (sleeping while another thread exported),
