@@ -201,13 +201,18 @@ impl<R: RngCore> IdGenerator<R> {
     }
 
     /// [`Self::trace_id`], and whether it is random: not the fallback of a generator
-    /// stuck at zero, nor drawn from a generator seeded from stuck entropy (for the
-    /// W3C random-trace-id flag).
+    /// stuck at zero, nor drawn from a generator seeded from stuck entropy, nor two
+    /// equal halves, which a generator stuck at a constant word gives (a hardware RNG's
+    /// register read before it is clocked; a real generator gives them once in 2^64
+    /// ids; found by review: every root had the same id, flagged random). For the W3C
+    /// random-trace-id flag.
     pub(crate) fn trace_id_and_randomness(&mut self) -> (TraceId, bool) {
         let id = self.trace_id();
+        let bytes = id.to_bytes();
         // The fallback sets the lowest bit of an id that is otherwise all zero.
-        let fallback = id.to_bytes()[..15].iter().all(|&b| b == 0);
-        (id, !self.stuck && !fallback)
+        let fallback = bytes[..15].iter().all(|&b| b == 0);
+        let halves_equal = bytes[..8] == bytes[8..];
+        (id, !self.stuck && !fallback && !halves_equal)
     }
 
     /// Returns a new random, valid span id; a generator stuck at zero as in
@@ -386,6 +391,23 @@ mod tests {
         }
     }
 
+    /// A generator stuck at a constant word (a register read before it is clocked).
+    struct Constant(u64);
+
+    impl rand_core::RngCore for Constant {
+        fn next_u32(&mut self) -> u32 {
+            self.0 as u32
+        }
+        fn next_u64(&mut self) -> u64 {
+            self.0
+        }
+        fn fill_bytes(&mut self, dest: &mut [u8]) {
+            for chunk in dest.chunks_mut(8) {
+                chunk.copy_from_slice(&self.0.to_le_bytes()[..chunk.len()]);
+            }
+        }
+    }
+
     #[test]
     fn keyed_ids_are_distinct_for_distinct_numbers_and_valid() {
         let keys = IdKeys::unseeded();
@@ -455,6 +477,12 @@ mod tests {
         assert!(!crate::TraceContext::new_root(&mut stuck, true)
             .flags()
             .is_random_trace_id());
+        // Regression (found by review): a generator stuck at a constant word.
+        let constant = crate::TraceContext::new_root(
+            &mut IdGenerator::with_rng(Constant(0x1234_5678_9abc_def0)),
+            true,
+        );
+        assert!(!constant.flags().is_random_trace_id(), "{constant:?}");
         // A working generator's roots keep the flag.
         let mut ids = IdGenerator::from_seed([7; 32]);
         assert!(crate::TraceContext::new_root(&mut ids, false)
@@ -467,20 +495,6 @@ mod tests {
     /// set; now the keys are refused, and the caller told.
     #[test]
     fn stuck_generators_are_refused_as_keys() {
-        struct Constant(u64);
-        impl rand_core::RngCore for Constant {
-            fn next_u32(&mut self) -> u32 {
-                self.0 as u32
-            }
-            fn next_u64(&mut self) -> u64 {
-                self.0
-            }
-            fn fill_bytes(&mut self, dest: &mut [u8]) {
-                for chunk in dest.chunks_mut(8) {
-                    chunk.copy_from_slice(&self.0.to_le_bytes()[..chunk.len()]);
-                }
-            }
-        }
         fn refused<R: RngCore>(mut ids: IdGenerator<R>) -> bool {
             let keys = IdKeys::unseeded();
             !keys.seed(&mut ids) && keys.trace_hi.get() == 0 && keys.span.get() == 0
