@@ -36,7 +36,7 @@
 //! ```
 
 use std::hash::{Hash, Hasher};
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -57,7 +57,9 @@ const RATE_SPAN_NANOS: u64 = 1 << 40;
 #[repr(align(64))]
 struct Calibration {
     /// Counter ticks from the time-stamp counter; `false`: nanoseconds since `base`.
-    tsc: bool,
+    /// Set back to `false` for good by a resync that finds the counter reset (see
+    /// [`SystemClock::resync`]).
+    tsc: AtomicBool,
     /// The counter reading at the anchor (0 without the counter).
     ticks: u64,
     /// Unix nanoseconds at the anchor.
@@ -74,7 +76,7 @@ struct Calibration {
 
 impl Calibration {
     fn take() -> Self {
-        let tsc = fastant::is_tsc_available();
+        let tsc = counter_trusted(fastant::is_tsc_available(), kernel_clocksource().as_deref());
         let base = Instant::now();
         let start = fastant::Instant::now();
         let unix_nanos = system_unix_nanos();
@@ -92,7 +94,7 @@ impl Calibration {
             (1, 0)
         };
         Self {
-            tsc,
+            tsc: AtomicBool::new(tsc),
             ticks,
             unix_nanos,
             whole,
@@ -107,8 +109,8 @@ impl Calibration {
     /// (another core's), or one a counter reset to 0 (on resume, on some machines)
     /// wrapped (`fastant` subtracts its own start from the counter): both read as the
     /// anchor (not a century ahead). After
-    /// such a reset the clock stands still, moved on only by resyncs, until the counter
-    /// passes where it was when the process started.
+    /// such a reset the clock stands still until a resync finds the counter reset and
+    /// moves the clock onto the monotonic clock.
     #[inline]
     fn unix_nanos_at(&self, ticks: u64) -> u64 {
         let elapsed = ticks.wrapping_sub(self.ticks);
@@ -117,21 +119,63 @@ impl Calibration {
         } else {
             elapsed
         };
-        let nanos = elapsed
+        self.unix_nanos.wrapping_add(self.nanos_of(elapsed))
+    }
+
+    /// Nanoseconds of `ticks` counter ticks.
+    #[inline]
+    fn nanos_of(&self, ticks: u64) -> u64 {
+        ticks
             .wrapping_mul(self.whole)
-            .wrapping_add(((u128::from(elapsed) * u128::from(self.fraction)) >> 64) as u64);
-        self.unix_nanos.wrapping_add(nanos)
+            .wrapping_add(((u128::from(ticks) * u128::from(self.fraction)) >> 64) as u64)
+    }
+
+    /// Whether readings come from the time-stamp counter now.
+    #[inline]
+    fn uses_counter(&self) -> bool {
+        self.tsc.load(Ordering::Relaxed)
+    }
+
+    /// Whether the counter reads more than a second behind the anchor: it was reset (to
+    /// 0 on resume, on some machines), and its readings would stand still at the anchor
+    /// until it passed the anchor's reading again (for as long as the machine had been
+    /// up when the process started). A reading another core took a little behind is
+    /// not a reset.
+    fn counter_was_reset(&self) -> bool {
+        let behind = self.ticks.wrapping_sub(ticks_of(fastant::Instant::now()));
+        behind <= i64::MAX as u64 && self.nanos_of(behind) > 1_000_000_000
     }
 
     /// Unix nanoseconds now, before the correction.
     #[inline]
     fn uncorrected_now(&self) -> u64 {
-        if self.tsc {
+        if self.uses_counter() {
             self.unix_nanos_at(ticks_of(fastant::Instant::now()))
         } else {
             let elapsed = u64::try_from(self.base.elapsed().as_nanos()).unwrap_or(u64::MAX);
             self.unix_nanos.wrapping_add(elapsed)
         }
+    }
+}
+
+/// Whether the time-stamp counter is trusted: `fastant` finds it stable (CPUID's
+/// invariant TSC, or "tsc" in the kernel's clock source name), and the kernel clocks
+/// with it itself where its choice can be read (Linux: `kernel_clocksource` exactly
+/// `tsc`). Found by review: `fastant`'s checks pass on a two-socket server whose kernel
+/// marked the counter unstable (the sockets' counters disagree) and on Hyper-V's
+/// `hyperv_clocksource_tsc_page` (a counter the hypervisor rescales, after a live
+/// migration say), where spans took the skew into their durations.
+fn counter_trusted(fastant_ok: bool, kernel_clocksource: Option<&str>) -> bool {
+    fastant_ok && kernel_clocksource.is_none_or(|source| source.trim() == "tsc")
+}
+
+/// The kernel's current clock source, where it can be read.
+fn kernel_clocksource() -> Option<String> {
+    if cfg!(target_os = "linux") {
+        std::fs::read_to_string("/sys/devices/system/clocksource/clocksource0/current_clocksource")
+            .ok()
+    } else {
+        None
     }
 }
 
@@ -202,6 +246,12 @@ impl SystemClock {
     /// ```
     pub fn resync(&self) {
         let c = self.calibration;
+        // A counter reset on resume: the monotonic clock from here on (found by review:
+        // the clock stood still between resyncs, for as long as the machine had been
+        // up when the process started). The correction below is measured on it.
+        if c.uses_counter() && c.counter_was_reset() {
+            c.tsc.store(false, Ordering::Relaxed);
+        }
         // The wall clock read between two monotonic readings, against their midpoint;
         // readings more than 50 µs apart (the thread was descheduled between them) are
         // taken again, up to three times, else the correction stays as it was (found by
@@ -300,11 +350,11 @@ mod tests {
     #[test]
     fn without_a_stable_counter_it_reads_the_monotonic_clock() {
         assert_monotonic_and_near_system_time(clock_on(Calibration {
-            tsc: false,
+            tsc: AtomicBool::new(false),
             ..Calibration::take()
         }));
         let clock = clock_on(Calibration {
-            tsc: false,
+            tsc: AtomicBool::new(false),
             base: Instant::now() - Duration::from_secs(5),
             ..Calibration::take()
         });
@@ -324,7 +374,7 @@ mod tests {
             let hour = 3_600_000_000_000;
             let taken = Calibration::take();
             let clock = clock_on(Calibration {
-                tsc: tsc && taken.tsc,
+                tsc: AtomicBool::new(tsc && taken.uses_counter()),
                 unix_nanos: taken.unix_nanos - hour,
                 ..taken
             });
@@ -357,7 +407,7 @@ mod tests {
     #[test]
     fn a_wrapped_counter_reading_reads_as_the_anchor() {
         let calibration = Calibration {
-            tsc: true,
+            tsc: AtomicBool::new(true),
             ticks: 1_000,
             unix_nanos: 1_700_000_000_000_000_000,
             whole: 0,
@@ -375,10 +425,73 @@ mod tests {
         );
     }
 
+    /// Regression (found by review): after a counter reset (on resume, on some
+    /// machines) readings stood still at the anchor, moved on only by each resync, for
+    /// as long as the machine had been up when the process started. A resync that
+    /// finds the counter behind the anchor moves the clock onto the monotonic clock.
+    #[test]
+    fn a_resync_after_a_counter_reset_keeps_the_clock_running() {
+        let taken = Calibration::take();
+        if !taken.uses_counter() {
+            return; // no counter here: the monotonic path is the one in use
+        }
+        // The anchor 10 s of ticks ahead of the counter: as after a reset.
+        let ten_seconds = fastant::Instant::now()
+            .checked_add(Duration::from_secs(10))
+            .unwrap();
+        let clock = clock_on(Calibration {
+            ticks: ticks_of(ten_seconds),
+            ..taken
+        });
+        let pause = Duration::from_millis(20);
+        let a = clock.now();
+        std::thread::sleep(pause);
+        assert_eq!(clock.now(), a, "stands still before the resync");
+        clock.resync();
+        let a = clock.now();
+        std::thread::sleep(pause);
+        let b = clock.now();
+        let ran = b.as_unix_nanos() - a.as_unix_nanos();
+        assert!(
+            ran >= pause.as_nanos() as u64,
+            "ran {ran} ns in a pause of {pause:?}"
+        );
+        let diff = system_nanos().abs_diff(b.as_unix_nanos());
+        assert!(diff < 50_000_000, "{diff} ns from the wall clock");
+        // A counter a little behind the anchor (another core's reading) is no reset.
+        let taken = Calibration::take();
+        let a_millisecond = fastant::Instant::now()
+            .checked_add(Duration::from_millis(1))
+            .unwrap();
+        let near = clock_on(Calibration {
+            ticks: ticks_of(a_millisecond),
+            ..taken
+        });
+        near.resync();
+        assert!(near.calibration.uses_counter());
+    }
+
+    /// Regression (found by review): the counter was used wherever `fastant` found it
+    /// stable, also where the kernel had turned it down.
+    #[test]
+    fn the_counter_is_used_only_where_the_kernel_clocks_with_it() {
+        assert!(counter_trusted(true, Some("tsc\n")));
+        assert!(counter_trusted(true, None));
+        for source in [
+            "hpet\n",
+            "hyperv_clocksource_tsc_page\n",
+            "kvm-clock\n",
+            "acpi_pm",
+        ] {
+            assert!(!counter_trusted(true, Some(source)), "{source}");
+        }
+        assert!(!counter_trusted(false, Some("tsc\n")));
+    }
+
     #[test]
     fn counter_readings_convert_as_fastant_converts_them() {
         let calibration = Calibration::take();
-        if !calibration.tsc {
+        if !calibration.uses_counter() {
             return; // no counter here: the monotonic path above is the one in use
         }
         // `fastant` turns a duration into ticks with its own rate (truncating, so up to
@@ -410,7 +523,7 @@ mod tests {
     #[test]
     fn ticks_convert_with_the_whole_and_fractional_rate() {
         let calibration = Calibration {
-            tsc: true,
+            tsc: AtomicBool::new(true),
             ticks: 1_000,
             unix_nanos: 1_700_000_000_000_000_000,
             whole: 2,
