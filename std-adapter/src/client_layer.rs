@@ -47,7 +47,9 @@ use tower_service::Service;
 
 use crate::http_client::{record_response, uri_server, HttpClientSpan};
 use crate::http_conv::StartAttributes;
-use crate::http_conv::{grpc_call, grpc_status, GRPC_CANCELLED, GRPC_OK, GRPC_UNKNOWN};
+use crate::http_conv::{
+    grpc_call, grpc_status, GRPC_CANCELLED, GRPC_OK, GRPC_UNAVAILABLE, GRPC_UNKNOWN,
+};
 use crate::{Propagators, StdTracer, TracerProvider};
 
 /// A `tower` layer that traces each request of a client in a `CLIENT` span (see the
@@ -217,8 +219,15 @@ where
             Poll::Ready(Err(error)) => {
                 if let Some(mut call) = this.call.take() {
                     if let Some(span) = call.span_mut() {
-                        span.set_attribute(semconv::ERROR_TYPE, "_OTHER");
-                        span.set_error("");
+                        if *this.grpc {
+                            // No response: UNAVAILABLE, as the gRPC clients take it
+                            // (found by review: no `rpc.grpc.status_code`, which the
+                            // gRPC conventions require).
+                            record_grpc_fail(span, GRPC_UNAVAILABLE);
+                        } else {
+                            span.set_attribute(semconv::ERROR_TYPE, "_OTHER");
+                            span.set_error("");
+                        }
                     }
                     call.end();
                 }
@@ -363,7 +372,9 @@ impl<B: http_body::Body> http_body::Body for ClientBody<B> {
                     span.set_attribute(semconv::ERROR_TYPE, "_OTHER");
                     span.set_error("");
                 }
-                *this.status_known = true;
+                // A gRPC call whose body failed before its status is UNKNOWN, as one
+                // that ends without a status (below; found by review: it had no
+                // `rpc.grpc.status_code`); one whose status came keeps it.
                 true
             }
             Poll::Ready(None) => true,

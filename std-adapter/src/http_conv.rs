@@ -146,6 +146,10 @@ pub(crate) const GRPC_CANCELLED: u8 = 1;
 /// UNKNOWN: what a client makes of a call whose status never came.
 #[cfg_attr(not(feature = "tower"), allow(dead_code))]
 pub(crate) const GRPC_UNKNOWN: u8 = 2;
+/// gRPC's UNAVAILABLE: what a gRPC client makes of a call that got no response (a
+/// connection refused or lost before the response's head; tonic and grpc-go answer it).
+#[cfg_attr(not(feature = "tower"), allow(dead_code))]
+pub(crate) const GRPC_UNAVAILABLE: u8 = 14;
 /// UNIMPLEMENTED: what tonic's router answers for a path it does not route.
 #[cfg_attr(not(feature = "tower"), allow(dead_code))]
 pub(crate) const GRPC_UNIMPLEMENTED: u8 = 12;

@@ -312,18 +312,29 @@ where
         // a HEAD response's unsent body was taken for a cancelled one).
         let head = request.method() == http::Method::HEAD;
         let current = span.trace_context();
+        let mut span = Some(span);
+        let mut panicked = false;
         // The inner service may do work as it makes its future: with the span current.
         let future = {
+            // A panic there is the handler's as much as one in its future (found by
+            // review: the span ended an Error without `error.type`).
+            let guard = PanicGuard {
+                span: &mut span,
+                panicked: &mut panicked,
+                already_panicking: std::thread::panicking(),
+            };
             let _current = crate::enter_context(current.clone());
             let _baggage = crate::context::enter_baggage_or_none(baggage.clone());
             // Wrapped here: it keeps the baggage current where it is made (none, for
             // a request that brought none), not that around the layer.
-            self.inner.call(request).with_context(current)
+            let future = self.inner.call(request).with_context(current);
+            drop(guard);
+            future
         };
         ServerFuture {
             future: Some(crate::WithBaggage::new(future, baggage.clone())),
-            span: Some(span),
-            panicked: false,
+            span,
+            panicked,
             grpc,
             head,
             baggage,
@@ -1012,6 +1023,10 @@ impl<B: http_body::Body> http_body::Body for ServerBody<B> {
                     span.set_attribute(semconv::ERROR_TYPE, "_OTHER");
                     span.set_error("");
                 }
+                // A gRPC call whose body failed before its status: UNKNOWN, as its
+                // clients take it (found by review: no `rpc.grpc.status_code`, which
+                // the gRPC conventions require).
+                no_grpc_status(this.span, *this.grpc, *this.grpc_known);
                 // A failed body gives nothing more: dropped before the span ends.
                 (true, true)
             }

@@ -226,6 +226,74 @@ fn grpc_calls_without_trailers_dropped_bodies_and_http_errors() {
     assert_eq!(unavailable.attr("error.type"), Some("14"));
 }
 
+/// A transport that never gets a response (a connection refused).
+#[derive(Clone)]
+struct Refused;
+
+impl Service<http::Request<()>> for Refused {
+    type Response = http::Response<String>;
+    type Error = std::io::Error;
+    type Future = std::future::Ready<Result<http::Response<String>, std::io::Error>>;
+
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), std::io::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _: http::Request<()>) -> Self::Future {
+        std::future::ready(Err(std::io::ErrorKind::ConnectionRefused.into()))
+    }
+}
+
+/// Regression (found by review): a gRPC call that got no response (a connection
+/// refused), or whose body failed before its status (a stream reset), had no
+/// `rpc.grpc.status_code`, which the gRPC conventions require: UNAVAILABLE and
+/// UNKNOWN, as the gRPC clients take them. A plain HTTP call stays `_OTHER`.
+#[test]
+fn grpc_calls_that_fail_in_transport_get_a_status_code() {
+    let (provider, kept) = setup();
+    let grpc = || {
+        http::Request::post("https://stock.example/shop.v1.Inventory/Watch")
+            .header("content-type", "application/grpc")
+            .body(())
+            .unwrap()
+    };
+    let rt = runtime();
+    let mut refused = ClientLayer::new(&provider).layer(Refused);
+    assert!(rt.block_on(refused.call(grpc())).is_err());
+    let plain = http::Request::get("https://stock.example/")
+        .body(())
+        .unwrap();
+    assert!(rt.block_on(refused.call(plain)).is_err());
+    let spans = flushed(&provider, &kept);
+    assert_eq!(spans.len(), 2, "{spans:#?}");
+    assert_eq!(spans[0].attr("rpc.grpc.status_code"), Some("14"));
+    assert_eq!(spans[0].attr("error.type"), Some("14"));
+    assert!(spans[0].status.starts_with("Error"), "{:?}", spans[0]);
+    assert_eq!(spans[1].attr("rpc.grpc.status_code"), None);
+    assert_eq!(spans[1].attr("error.type"), Some("_OTHER"));
+    let mut reset = ClientLayer::new(&provider).layer(BodyService(|_: &http::Request<()>| {
+        let body = Streamed::new(1, Arc::new(|| {}))
+            .data(b"\0\0\0\0\x02\x08\x01")
+            .error();
+        http::Response::builder()
+            .header("content-type", "application/grpc")
+            .body(body)
+            .unwrap()
+    }));
+    let mut response = rt.block_on(reset.call(grpc())).unwrap();
+    let frames = rt.block_on(send(response.body_mut()));
+    assert!(frames.last().unwrap().is_err());
+    drop(response);
+    let spans = flushed(&provider, &kept);
+    assert_eq!(spans.len(), 1, "{spans:#?}");
+    assert_eq!(spans[0].attr("rpc.grpc.status_code"), Some("2"));
+    assert_eq!(spans[0].attr("error.type"), Some("2"));
+    assert!(spans[0].status.starts_with("Error"), "{:?}", spans[0]);
+}
+
 #[test]
 fn grpc_calls_get_rpc_spans_with_their_status_from_the_trailers() {
     let (provider, kept) = setup();

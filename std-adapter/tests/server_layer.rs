@@ -832,6 +832,73 @@ fn a_grpc_call_whose_service_fails_is_unknown() {
     assert!(spans[0].status.starts_with("Error"), "{:?}", spans[0]);
 }
 
+/// Regression (found by review): a gRPC response whose body failed before its status
+/// (an upstream reset under a gRPC proxy) had no `rpc.grpc.status_code`: UNKNOWN, as
+/// its clients take it.
+#[test]
+fn a_grpc_call_whose_body_fails_is_unknown() {
+    let (provider, kept) = setup();
+    let mut service =
+        ServerLayer::new(&provider)
+            .with_grpc()
+            .layer(BodyService(|_: &http::Request<()>| {
+                let body = Streamed::new(1, Arc::new(|| {})).data(b"x").error();
+                http::Response::builder()
+                    .header("content-type", "application/grpc")
+                    .body(body)
+                    .unwrap()
+            }));
+    let rt = runtime();
+    let headers = [("content-type", "application/grpc")];
+    let call = request("POST", "/shop.v1.Inventory/Reserve", &headers);
+    let mut response = rt.block_on(service.call(call)).unwrap();
+    let frames = rt.block_on(send(response.body_mut()));
+    assert!(frames.last().unwrap().is_err());
+    provider.flush().unwrap();
+    let spans = kept.0.lock().unwrap().clone();
+    assert_eq!(spans.len(), 1, "{spans:#?}");
+    assert_eq!(spans[0].attr("rpc.grpc.status_code"), Some("2"));
+    assert_eq!(spans[0].attr("error.type"), Some("2"));
+    assert!(spans[0].status.starts_with("Error"), "{:?}", spans[0]);
+}
+
+/// A service that panics as it makes its future (before any `poll`).
+#[derive(Clone)]
+struct PanicsInCall;
+
+impl Service<http::Request<()>> for PanicsInCall {
+    type Response = http::Response<String>;
+    type Error = std::io::Error;
+    type Future = std::future::Ready<Result<http::Response<String>, std::io::Error>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), std::io::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: http::Request<()>) -> Self::Future {
+        let id: u32 = request.uri().path()[1..].parse().expect("a numeric id");
+        std::future::ready(Ok(http::Response::new(id.to_string())))
+    }
+}
+
+/// Regression (found by review): a service that panicked in `call`, making its future
+/// (a `map_request` inside the layer, a parse before `async`), ended the span an Error
+/// without `error.type`, where a panic in its future records `panicked`.
+#[test]
+fn a_service_that_panics_making_its_future_is_panicked() {
+    let (provider, kept) = setup();
+    let mut service = ServerLayer::new(&provider).layer(PanicsInCall);
+    let called = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        service.call(request("GET", "/abc", &[]))
+    }));
+    assert!(called.is_err());
+    provider.flush().unwrap();
+    let spans = kept.0.lock().unwrap().clone();
+    assert_eq!(spans.len(), 1, "{spans:#?}");
+    assert_eq!(spans[0].attr("error.type"), Some("panicked"));
+    assert_eq!(spans[0].status, "Error { description: \"panicked\" }");
+}
+
 /// Regressions (found by review): an IPv6 `server.address` kept its URI brackets; a
 /// `Forwarded` client with an obfuscated port (`192.0.2.43:_hidden`, RFC 7239 6.3) was
 /// no address, so the connection's peer (the proxy) was recorded as the client, as it
