@@ -2497,9 +2497,12 @@ mod tests {
             "{flushed:?}"
         );
         // The drain handed spans over: a span that finds the arena full waits again
-        // (and, with the export running, finds room).
-        assert!(tracer.start_span("after").is_recording());
+        // (and, with the export running, finds room). Held: ended, it would be
+        // exported at once (a batch of 1).
+        let after = tracer.start_span("after");
+        assert!(after.is_recording());
         assert_eq!(hangs.seen.load(Ordering::SeqCst), ARENA_SPANS);
+        drop(after);
     }
 
     /// Regression: a user's exporter that hung (a blocked pipe, a peer that never
