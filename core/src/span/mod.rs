@@ -678,16 +678,11 @@ impl<'t> Span<'t> {
         if !self.is_recording() {
             return;
         }
-        // The type behind references (found by review: `&MyError` and `MyError` went
-        // out as two types).
-        let mut type_name = core::any::type_name::<E>();
-        while let Some(inner) = type_name.strip_prefix('&') {
-            type_name = inner.strip_prefix("mut ").unwrap_or(inner);
-        }
+        let type_name = error_type_name(core::any::type_name::<E>());
         // Every boxed error grouped under one "type" would mislead a backend: a trait
         // object's name is left out, behind a reference or a pointer too
         // (`&dyn core::error::Error`, `alloc::sync::Arc<dyn ...>`).
-        let named = !type_name.contains("dyn ");
+        let named = !type_name.starts_with("dyn ");
         // Found by review: an empty text was stored as an empty `exception.message`.
         let says_something = displays_something(error);
         if !named && !says_something {
@@ -872,6 +867,27 @@ impl Drop for Span<'_> {
     fn drop(&mut self) {
         if let (Some(slot), Some(owner)) = (self.slot.take(), self.owner) {
             owner.end_span(slot, self.recording, None);
+        }
+    }
+}
+
+/// The error type a `type_name` names: behind references and the pointers that
+/// implement `Error` for what they hold (`Box`, `Arc`), so one error is one type
+/// however it is held (found by review: `&MyError`, then `Box<MyError>` and
+/// `Arc<MyError>`, went out as other types than `MyError`).
+fn error_type_name(mut name: &str) -> &str {
+    const POINTERS: [&str; 2] = ["alloc::boxed::Box<", "alloc::sync::Arc<"];
+    loop {
+        if let Some(inner) = name.strip_prefix('&') {
+            name = inner.strip_prefix("mut ").unwrap_or(inner);
+            continue;
+        }
+        match POINTERS
+            .iter()
+            .find_map(|p| name.strip_prefix(p).and_then(|n| n.strip_suffix('>')))
+        {
+            Some(inner) => name = inner,
+            None => return name,
         }
     }
 }

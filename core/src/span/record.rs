@@ -1015,12 +1015,17 @@ impl RecordMut<'_> {
             }
             Status::Error { description } => {
                 self.header.status = StatusCode::Error;
-                // No room for any of a new description: the earlier one stays (as a
-                // renamed span's name does), and the loss is counted.
-                if self.no_room_for_first_char(description) {
-                    self.header.truncated = self.header.truncated.saturating_add(1);
-                } else {
-                    self.header.status_message = self.push_text(description, NAME_LIMIT);
+                // The same description again (a retry loop, layers that each say it) is
+                // not stored again, and the old one makes room for a new one when it is
+                // the last text, as a renamed span's name does (found by review: each
+                // call stored it again, until the pool ran out and the last one was
+                // cut). No room for any of a new description: the earlier one stays,
+                // and the loss is counted.
+                let old = self.header.status_message;
+                if bytes_at(self.text, old) != description.as_bytes() {
+                    if let Some(new) = self.replace_text(old, description, NAME_LIMIT) {
+                        self.header.status_message = new;
+                    }
                 }
             }
         }
@@ -1095,19 +1100,27 @@ impl RecordMut<'_> {
     /// stays in the pool until the slot is reused (found by review: a rename right
     /// after the start stored the name twice).
     pub(crate) fn update_name(&mut self, name: &str) {
-        let old = self.header.name;
+        if let Some(new) = self.replace_text(self.header.name, name, NAME_LIMIT) {
+            self.header.name = new;
+        }
+    }
+
+    /// Stores `new` in place of `old`, which makes room for it when it is the last text
+    /// in the pool (else it stays until the slot is reused); `None`, counting the loss,
+    /// when there is no room for any of `new` (the caller keeps `old` then).
+    fn replace_text(&mut self, old: TextRef, new: &str, limit: u32) -> Option<TextRef> {
         let old_start = usize::from(old.start);
         let last = old.len > 0 && old_start + usize::from(old.len) == self.text.len();
         let room =
             self.text.capacity() - self.text.len() + if last { usize::from(old.len) } else { 0 };
-        if name.chars().next().is_some_and(|c| c.len_utf8() > room) {
+        if new.chars().next().is_some_and(|c| c.len_utf8() > room) {
             self.header.truncated = self.header.truncated.saturating_add(1);
-            return;
+            return None;
         }
         if last {
             self.text.truncate(old_start);
         }
-        self.header.name = self.push_text(name, NAME_LIMIT);
+        Some(self.push_text(new, limit))
     }
 
     /// Sets the end time (kept as given: [`SpanData::end_time`] brings it up to the

@@ -1402,6 +1402,47 @@ fn status_rules_follow_the_spec() {
     );
 }
 
+/// Regression (found by review): each `set_error` stored its description again, the
+/// same text too (a retry loop, layers that each say it), until the pool ran out: the
+/// last description, which fits once, was cut, and later text was dropped. The same
+/// one is stored once; a new one takes the old one's room when it is the last text.
+#[test]
+fn repeated_errors_do_not_fill_the_span_s_text() {
+    let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+    let t = tracer_with(
+        TracerConfig::new("svc"),
+        SpanArena::<1, 8, 2, 2, 64>::new(),
+        &clock,
+    );
+    let mut s = t.start_span("s");
+    for _ in 0..5 {
+        s.set_error("connection refused");
+    }
+    s.set_attribute("peer", "db-1");
+    drop(s);
+    let mut s = t.start_span("s");
+    for attempt in 0..10 {
+        s.set_error(if attempt % 2 == 0 {
+            "connection refused"
+        } else {
+            "connection reset"
+        });
+    }
+    drop(s);
+    let spans = exported(&t);
+    assert_eq!(
+        spans[0].status,
+        "Error { description: \"connection refused\" }"
+    );
+    assert_eq!(spans[0].attrs, [("peer".into(), "\"db-1\"".into())]);
+    assert_eq!((spans[0].dropped.0, spans[0].truncated), (0, 0));
+    assert_eq!(
+        spans[1].status,
+        "Error { description: \"connection reset\" }"
+    );
+    assert_eq!(spans[1].truncated, 0);
+}
+
 /// Regression: the value length limit counted bytes, so text outside ASCII was cut to
 /// half or a third of what the spec keeps ("counting any character in it as 1").
 #[test]
@@ -4093,6 +4134,11 @@ fn record_error_names_the_type_behind_references() {
     let r = &e;
     s.record_error(&r);
     s.record_error(&&r);
+    // Regression (found by review): nor behind the pointers that implement `Error`
+    // for what they hold.
+    s.record_error(&std::boxed::Box::new(e));
+    s.record_error(&std::sync::Arc::new(e));
+    s.record_error(&std::sync::Arc::new(std::boxed::Box::new(e)));
     drop(s);
     let span = &exported(&t)[0];
     let types: Vec<&str> = span
@@ -4102,7 +4148,7 @@ fn record_error_names_the_type_behind_references() {
         .filter(|(k, _)| k == "exception.type")
         .map(|(_, v)| v.as_str())
         .collect();
-    assert_eq!(types, ["\"core::fmt::Error\""; 2]);
+    assert_eq!(types, ["\"core::fmt::Error\""; 5]);
 }
 
 /// Regression (found by review): renaming an event before its first attribute with a
