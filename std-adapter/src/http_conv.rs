@@ -58,9 +58,17 @@ pub(crate) fn method_and_name(method: &str) -> (&'static str, &'static str) {
 pub(crate) const SECRET_QUERY_KEYS: [&str; 4] =
     ["AWSAccessKeyId", "Signature", "sig", "X-Goog-Signature"];
 
-/// `query` with the value of each [`SECRET_QUERY_KEYS`] key replaced by `REDACTED`
-/// (its key kept), as the conventions' `url.query` asks.
-pub(crate) fn redact_query(query: &str) -> std::borrow::Cow<'_, str> {
+/// `query` with the value of each key OpenTelemetry's conventions ask to redact by
+/// default (`AWSAccessKeyId`, `Signature`, `sig`, `X-Goog-Signature`: signatures and
+/// access keys of signed URLs) replaced by `REDACTED`, its key kept, as `url.query`
+/// asks: for servers and clients that record it themselves ([`crate::ServerLayer`] and
+/// [`crate::HttpClientSpan`] do this already).
+///
+/// ```
+/// assert_eq!(picotrace_std::redact_query("q=shoes&sig=abc"), "q=shoes&sig=REDACTED");
+/// assert_eq!(picotrace_std::redact_query("q=shoes"), "q=shoes");
+/// ```
+pub fn redact_query(query: &str) -> std::borrow::Cow<'_, str> {
     let secret = |pair: &str| {
         pair.split_once('=')
             .is_some_and(|(key, _)| SECRET_QUERY_KEYS.contains(&key))

@@ -95,7 +95,7 @@ pub use entropy::{id_generator, OsEntropy};
 pub use env::{init_from_env, EnvConfig, EnvWarning, Propagators};
 pub use error::ExportError;
 pub use http_client::{HttpClientSpan, HttpClientSpanBuilder};
-pub use http_conv::known_http_methods;
+pub use http_conv::{known_http_methods, redact_query};
 pub use otlp_http::{
     Compression, ExportOutcome, ExporterStats, OtlpHttpExporter, OtlpHttpExporterBuilder, Protocol,
 };

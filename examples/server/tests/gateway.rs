@@ -389,6 +389,57 @@ fn head_is_served_like_get_without_a_body() {
     assert!(server.contains("http.response.status_code=200"), "{server}");
 }
 
+/// Regression (found by review): the `tiny_http` servers recorded neither a request's
+/// query (`url.query`, its secrets redacted) nor, for a method the known-methods list
+/// leaves out (`_OTHER`), the method sent (`http.request.method_original`).
+#[test]
+fn the_query_and_an_unlisted_method_are_recorded() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let ds_port = listener.local_addr().unwrap().port();
+    let downstream = fake_downstream(listener);
+    let mut gateway = Server::start(
+        command(
+            env!("CARGO_BIN_EXE_gateway"),
+            &gateway_args(ds_port, 1),
+            &[
+                ("OTEL_TRACES_EXPORTER", "console"),
+                ("OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS", "GET,POST"),
+            ],
+        )
+        .stdout(Stdio::piped()),
+    );
+    let mut head = std::net::TcpStream::connect(("127.0.0.1", gateway.port)).unwrap();
+    head.write_all(
+        b"HEAD /search?q=shoes&sig=abc HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .unwrap();
+    let mut answer = String::new();
+    head.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    downstream.join().unwrap();
+    let (ok, stderr) = finish(&mut gateway);
+    assert!(ok, "{stderr}");
+    let stdout = read_stdout(&mut gateway);
+    let server = stdout
+        .lines()
+        .find(|l| l.contains(" SERVER "))
+        .unwrap_or_else(|| panic!("no server span: {stdout}"));
+    assert!(server.contains("SERVER \"HTTP /search\""), "{server}");
+    assert!(
+        server.contains("http.request.method=\"_OTHER\""),
+        "{server}"
+    );
+    assert!(
+        server.contains("http.request.method_original=\"HEAD\""),
+        "{server}"
+    );
+    assert!(
+        server.contains("url.query=\"q=shoes&sig=REDACTED\""),
+        "{server}"
+    );
+    assert!(server.contains("url.path=\"/search\""), "{server}");
+}
+
 /// Regression (found by review): the servers wrote to stderr with `eprintln!`, which
 /// panics once stderr is closed (`downstream 2>&1 | head -1` after one line): the
 /// server died before it listened. It now serves with nowhere to write.

@@ -23,7 +23,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     // The address bound: `--port 0` picks a free port (found by review: it printed 0).
     picotrace_examples::say!("downstream listening on {}", server.server_addr());
     for (n, request) in server.incoming_requests().enumerate() {
-        let Some((request, _, method, name)) =
+        let Some((request, route, method, name)) =
             picotrace_examples::only_get(provider, request, &["/rank"])
         else {
             if requests != 0 && n + 1 >= requests {
@@ -35,11 +35,8 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         let headers = TinyHttpHeaders(request.headers());
         let incoming = provider.extract_context(&headers);
         let baggage: Baggage = provider.extract_baggage(&headers);
-        let mut span = tracer.start_server_span(&format!("{name} /rank"), &incoming);
-        span.set_attribute(semconv::HTTP_REQUEST_METHOD, method);
-        span.set_attribute(semconv::URL_PATH, "/rank");
-        span.set_attribute(semconv::HTTP_ROUTE, "/rank");
-        span.set_attribute("url.scheme", "http");
+        let mut span = tracer.start_server_span(&format!("{name} {route}"), &incoming);
+        picotrace_examples::record_request(&mut span, &request, route, method);
         let mut tenant = [0u8; 64];
         if let Some(t) = baggage.get_decoded("tenant.name", &mut tenant) {
             span.set_attribute_dyn("tenant.name", t);

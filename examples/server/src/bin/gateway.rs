@@ -62,10 +62,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         let incoming = provider.extract_context(&headers);
         let mut baggage: Baggage = provider.extract_baggage(&headers);
         let mut span = tracer.start_server_span(&format!("{name} {route}"), &incoming);
-        span.set_attribute(semconv::HTTP_REQUEST_METHOD, method);
-        span.set_attribute(semconv::URL_PATH, route);
-        span.set_attribute(semconv::HTTP_ROUTE, route);
-        span.set_attribute("url.scheme", "http");
+        picotrace_examples::record_request(&mut span, &request, route, method);
         if baggage.get("tenant.name").is_none() {
             if let Err(e) = baggage.insert("tenant.name", "acme") {
                 // The caller's baggage is full: forward it as it came.
