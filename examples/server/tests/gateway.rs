@@ -360,22 +360,29 @@ fn read_stdout(server: &mut Server) -> String {
     stdout
 }
 
-/// Regression: a `HEAD` of the gateway's route was answered 405 (RFC 9110 § 9.1: a
-/// general-purpose server supports `GET` and `HEAD`). It is served as a `GET` without
-/// the body, in a span named `HEAD /search`.
-#[test]
-fn head_is_served_like_get_without_a_body() {
+/// Sends `HEAD {target}` to a console gateway started with `env` (one request, to a
+/// fake downstream); returns its answer and its server span's console line.
+fn gateway_head(target: &str, env: &[(&str, &str)]) -> (String, String) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let ds_port = listener.local_addr().unwrap().port();
     let downstream = fake_downstream(listener);
-    let mut gateway = console_gateway(ds_port, 1);
+    let mut env = env.to_vec();
+    env.push(("OTEL_TRACES_EXPORTER", "console"));
+    let mut gateway = Server::start(
+        command(
+            env!("CARGO_BIN_EXE_gateway"),
+            &gateway_args(ds_port, 1),
+            &env,
+        )
+        .stdout(Stdio::piped()),
+    );
     let mut head = std::net::TcpStream::connect(("127.0.0.1", gateway.port)).unwrap();
-    head.write_all(b"HEAD /search HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        .unwrap();
+    head.write_all(
+        format!("HEAD {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .unwrap();
     let mut answer = String::new();
     head.read_to_string(&mut answer).unwrap();
-    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
-    assert!(answer.ends_with("\r\n\r\n"), "no body: {answer:?}");
     downstream.join().unwrap();
     let (ok, stderr) = finish(&mut gateway);
     assert!(ok, "{stderr}");
@@ -383,7 +390,19 @@ fn head_is_served_like_get_without_a_body() {
     let server = stdout
         .lines()
         .find(|l| l.contains(" SERVER "))
-        .unwrap_or_else(|| panic!("no server span: {stdout}"));
+        .unwrap_or_else(|| panic!("no server span: {stdout}"))
+        .to_owned();
+    (answer, server)
+}
+
+/// Regression: a `HEAD` of the gateway's route was answered 405 (RFC 9110 § 9.1: a
+/// general-purpose server supports `GET` and `HEAD`). It is served as a `GET` without
+/// the body, in a span named `HEAD /search`.
+#[test]
+fn head_is_served_like_get_without_a_body() {
+    let (answer, server) = gateway_head("/search", &[]);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.ends_with("\r\n\r\n"), "no body: {answer:?}");
     assert!(server.contains("SERVER \"HEAD /search\""), "{server}");
     assert!(server.contains("http.request.method=\"HEAD\""), "{server}");
     assert!(server.contains("http.response.status_code=200"), "{server}");
@@ -394,36 +413,11 @@ fn head_is_served_like_get_without_a_body() {
 /// leaves out (`_OTHER`), the method sent (`http.request.method_original`).
 #[test]
 fn the_query_and_an_unlisted_method_are_recorded() {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let ds_port = listener.local_addr().unwrap().port();
-    let downstream = fake_downstream(listener);
-    let mut gateway = Server::start(
-        command(
-            env!("CARGO_BIN_EXE_gateway"),
-            &gateway_args(ds_port, 1),
-            &[
-                ("OTEL_TRACES_EXPORTER", "console"),
-                ("OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS", "GET,POST"),
-            ],
-        )
-        .stdout(Stdio::piped()),
+    let (answer, server) = gateway_head(
+        "/search?q=shoes&sig=abc",
+        &[("OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS", "GET,POST")],
     );
-    let mut head = std::net::TcpStream::connect(("127.0.0.1", gateway.port)).unwrap();
-    head.write_all(
-        b"HEAD /search?q=shoes&sig=abc HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-    )
-    .unwrap();
-    let mut answer = String::new();
-    head.read_to_string(&mut answer).unwrap();
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
-    downstream.join().unwrap();
-    let (ok, stderr) = finish(&mut gateway);
-    assert!(ok, "{stderr}");
-    let stdout = read_stdout(&mut gateway);
-    let server = stdout
-        .lines()
-        .find(|l| l.contains(" SERVER "))
-        .unwrap_or_else(|| panic!("no server span: {stdout}"));
     assert!(server.contains("SERVER \"HTTP /search\""), "{server}");
     assert!(
         server.contains("http.request.method=\"_OTHER\""),
