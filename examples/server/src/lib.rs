@@ -337,6 +337,19 @@ pub fn url_without_credentials(url: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
+/// The path and query of a request target: an absolute-form target
+/// (`http://host/path?query`, which servers must accept, RFC 9112 § 3.2.2) without its
+/// scheme and authority (found by review: it was a 404, its `url.path` the whole URL).
+pub fn origin_form(target: &str) -> &str {
+    let Some((scheme, rest)) = target.split_once("://") else {
+        return target;
+    };
+    if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
+        return target;
+    }
+    rest.find(['/', '?']).map_or("/", |at| &rest[at..])
+}
+
 /// Records what the HTTP conventions ask of a server span for a request
 /// [`only_get`] passed on: `http.request.method` (`method`, and the method sent as
 /// `http.request.method_original` when that is `_OTHER`), `url.scheme`, `url.path`
@@ -357,7 +370,7 @@ pub fn record_request(
     span.set_attribute(semconv::URL_PATH, route);
     span.set_attribute(semconv::HTTP_ROUTE, route);
     span.set_attribute("url.scheme", "http");
-    if let Some((_, query)) = request.url().split_once('?') {
+    if let Some((_, query)) = origin_form(request.url()).split_once('?') {
         span.set_attribute_dyn("url.query", picotrace_std::redact_query(query).as_ref());
     }
 }
@@ -381,7 +394,10 @@ pub fn only_get(
     routes: &[&'static str],
 ) -> Option<(tiny_http::Request, &'static str, &'static str, &'static str)> {
     use picotrace::semconv;
-    let path = request.url().split('?').next().unwrap_or_default();
+    let path = origin_form(request.url())
+        .split('?')
+        .next()
+        .unwrap_or_default();
     let method = request.method().as_str();
     let route = routes.iter().copied().find(|r| *r == path);
     let known = picotrace_std::known_http_methods()
@@ -430,6 +446,21 @@ pub fn only_get(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn absolute_form_targets_lose_their_scheme_and_authority() {
+        for (target, origin) in [
+            ("/search?q=1", "/search?q=1"),
+            ("http://127.0.0.1:8080/search?q=1", "/search?q=1"),
+            ("HTTPS://h/rank", "/rank"),
+            ("http://h", "/"),
+            ("http://h?q=1", "?q=1"),
+            ("h:443", "h:443"),
+            ("/x?u=http://h/y", "/x?u=http://h/y"),
+        ] {
+            assert_eq!(super::origin_form(target), origin, "{target}");
+        }
+    }
+
     use super::url_without_credentials;
 
     #[test]
