@@ -652,7 +652,7 @@ where
 
     fn on_exit(&self, id: &Id, ctx: Context<'_, S>) {
         entered::exit(self.key(), id.into_u64());
-        let now = self.tracer.now();
+        let now = spans::exit_time(self.tracer.now(), std::thread::panicking());
         if self.tracked_inactivity {
             self.with_timings(id, &ctx, |timings| timings.exit(now.as_unix_nanos()));
         }

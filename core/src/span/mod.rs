@@ -574,6 +574,17 @@ impl<'t> Span<'t> {
         }
     }
 
+    /// Says the span's work finished before any panic (a `tracing` span ends at its last
+    /// exit, and may be closed later while another span's task unwinds): an end while
+    /// the thread unwinds then does not mark it `panicked`.
+    #[cfg(feature = "std")]
+    #[doc(hidden)]
+    pub fn finished_before_any_panic(&mut self) {
+        if let Some((mut r, _)) = self.record() {
+            r.finished_before_any_panic();
+        }
+    }
+
     /// Records an exception as an `exception` event with `exception.message`; an empty
     /// message records nothing (the semantic conventions require a type or a message).
     pub fn record_exception(&mut self, message: &str) {

@@ -197,8 +197,9 @@ pub(crate) struct Header {
     /// One bit ([`key_bit`]) per span attribute key stored: a clear bit proves a new key
     /// is not there yet, so most writes skip the duplicate scan.
     key_filter: u64,
-    /// Started while its thread was unwinding from a panic: its end then is not the
-    /// panic's doing (see `Tracer::end_span`).
+    /// Started while its thread was unwinding from a panic, or its work finished
+    /// before one (see [`RecordMut::finished_before_any_panic`]): its end then is not
+    /// the panic's doing (see `Tracer::end_span`).
     #[cfg(feature = "std")]
     pub(crate) started_unwinding: bool,
 }
@@ -925,6 +926,13 @@ impl RecordMut<'_> {
     /// Counts `n` more dropped links.
     pub(crate) fn count_dropped_links(&mut self, n: u32) {
         self.header.dropped_links = self.header.dropped_links.saturating_add(n);
+    }
+
+    /// The span's work finished before any panic: an end while its thread unwinds is
+    /// not marked as the panic's (see `Tracer::end_span`).
+    #[cfg(feature = "std")]
+    pub(crate) fn finished_before_any_panic(&mut self) {
+        self.header.started_unwinding = true;
     }
 
     /// Adds a link to another span.

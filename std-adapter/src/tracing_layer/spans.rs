@@ -379,7 +379,8 @@ impl SpanTable {
             {
                 // The latest exit wins, whichever thread stores last (two threads may
                 // exit the same span at once).
-                bucket.exits[i].fetch_max(time.as_unix_nanos().max(1), Ordering::Release);
+                let nanos = time.as_unix_nanos();
+                bucket.exits[i].fetch_max(nanos.max(2 | (nanos & 1)), Ordering::Release);
                 return true;
             }
         }
@@ -482,13 +483,27 @@ pub(super) enum Removed {
     Absent,
 }
 
+/// An exit's time as the table keeps it: `now` with its lowest bit saying whether the
+/// thread was unwinding from a panic (1 ns of precision for it; the latest exit wins
+/// either way).
+#[inline]
+pub(super) fn exit_time(now: Timestamp, unwinding: bool) -> Timestamp {
+    Timestamp::from_unix_nanos(now.as_unix_nanos() & !1 | u64::from(unwinding))
+}
+
 /// Ends a span taken out of the table: with its busy and idle time when tracked, at
-/// its last exit (now, if it was never entered).
+/// its last exit (now, if it was never entered). A span whose last exit was not during
+/// a panic is not marked `panicked` when it closes while its thread unwinds (found by
+/// review: a request span held open by a spawned task's span was closed by that task's
+/// panic, and exported as failed, though its work had finished).
 #[inline]
 pub(super) fn finish((mut span, exited, timings): Closed) {
     if timings.is_tracked() && span.is_recording() {
         span.set_attribute("busy_ns", i64::try_from(timings.busy).unwrap_or(i64::MAX));
         span.set_attribute("idle_ns", i64::try_from(timings.idle).unwrap_or(i64::MAX));
+    }
+    if exited.is_some_and(|time| time.as_unix_nanos() & 1 == 0) && std::thread::panicking() {
+        span.finished_before_any_panic();
     }
     match exited {
         // An exit before the record's start: `set_parent` gave a sampled-out span its

@@ -2541,3 +2541,28 @@ fn a_dropped_root_keeps_each_field_s_last_value_once() {
     let reads = spans[0].attrs.iter().filter(|(k, _)| k == "reads").count();
     assert_eq!(reads, 1);
 }
+
+/// Regression (found by review): a span whose work had finished (exited for the last
+/// time) and that was closed while its thread unwound from another span's panic (a
+/// spawned task's span holds its parent open) was exported as `panicked`. The task's
+/// own span, whose work the panic cut short, still is.
+#[test]
+fn a_span_closed_by_another_span_s_panic_is_not_marked_panicked() {
+    let t = setup();
+    tracing::subscriber::with_default(t.subscriber(), || {
+        let request = tracing::info_span!("request");
+        request.in_scope(|| {});
+        let task = tracing::info_span!(parent: &request, "task");
+        drop(request);
+        let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+            let _entered = task.enter();
+            panic!("the task failed");
+        }));
+        assert!(unwound.is_err());
+    });
+    assert_eq!(t.named("request").status, "Unset");
+    assert_eq!(
+        t.named("task").status,
+        "Error { description: \"panicked\" }"
+    );
+}
