@@ -1243,11 +1243,18 @@ impl Visit for Shape {
             // One byte more than a start name keeps: a longer text is cut there, and
             // marked long.
             let mut text = heapless::String::<{ SHAPE_NAME_BYTES + 1 }>::new();
+            let mut cut = false;
             // A `Debug` that panics leaves the callsite's name (see `contained`).
             if contained(|| {
-                write_cut(&mut text, format_args!("{value:?}"));
+                cut = write_cut(&mut text, format_args!("{value:?}"));
             }) {
                 self.record_str(field, &text);
+                // Long when it was cut, whatever length the cut left (found by review:
+                // a character across the limit left 128 bytes, which read as a whole
+                // name, so a non-ASCII name given with `%` or `?` was kept cut).
+                if field.name() == "otel.name" {
+                    self.long_name |= cut;
+                }
             }
         }
     }

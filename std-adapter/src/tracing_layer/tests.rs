@@ -2566,3 +2566,20 @@ fn a_span_closed_by_another_span_s_panic_is_not_marked_panicked() {
         "Error { description: \"panicked\" }"
     );
 }
+
+/// Regression (found by review): a long `otel.name` of two-byte characters given with
+/// `%` or `?` was cut to 128 bytes: the character across the start buffer's limit left
+/// exactly 128, which read as a whole name. Given as a `&str` it was kept whole.
+#[test]
+fn a_long_non_ascii_otel_name_given_with_display_is_kept_whole() {
+    let t = setup();
+    let name = "я".repeat(100); // 200 bytes
+    tracing::subscriber::with_default(t.subscriber(), || {
+        drop(tracing::info_span!("x", otel.name = %name));
+        drop(tracing::info_span!("y", otel.name = ?"é".repeat(90)));
+    });
+    let spans = t.spans();
+    assert_eq!(spans.len(), 2);
+    assert_eq!(spans[0].name, name);
+    assert_eq!(spans[1].name, std::format!("{:?}", "é".repeat(90)));
+}
