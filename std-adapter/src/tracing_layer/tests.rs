@@ -2583,3 +2583,52 @@ fn a_long_non_ascii_otel_name_given_with_display_is_kept_whole() {
     assert_eq!(spans[0].name, name);
     assert_eq!(spans[1].name, std::format!("{:?}", "é".repeat(90)));
 }
+
+/// Regression (found by review): an event's and a `record`'s values were formatted
+/// whole (a span keeps at most its text room of them): 10 million bytes of a `Debug`
+/// were written for an event, and one that writes until its writer fails never ended.
+/// Formatting now stops at a span's text room.
+#[test]
+fn event_and_record_values_are_formatted_no_further_than_a_span_keeps() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static WRITES: AtomicUsize = AtomicUsize::new(0);
+    /// Writes a byte at a time until its writer fails, at most `.0` bytes.
+    struct Endless(usize);
+    impl std::fmt::Debug for Endless {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            for _ in 0..self.0 {
+                WRITES.fetch_add(1, Ordering::Relaxed);
+                f.write_str("x")?;
+            }
+            Ok(())
+        }
+    }
+    let t = setup();
+    let room = crate::tracer::StdArena::TEXT_PER_SPAN;
+    tracing::subscriber::with_default(t.subscriber(), || {
+        tracing::info_span!("event")
+            .in_scope(|| tracing::info!(body = ?Endless(10_000_000), "got"));
+        let after_event = WRITES.swap(0, Ordering::Relaxed);
+        assert!(
+            after_event <= room + 1,
+            "{after_event} bytes written for the event"
+        );
+        let span = tracing::info_span!("record", body = tracing::field::Empty);
+        span.record("body", tracing::field::debug(Endless(10_000_000)));
+        let after_record = WRITES.swap(0, Ordering::Relaxed);
+        assert!(
+            after_record <= room + 1,
+            "{after_record} bytes written for record"
+        );
+    });
+    let event = &t.named("event").events[0];
+    assert!(
+        event.1.iter().any(|(k, v)| k == "body" && v.len() > 100),
+        "{event:#?}"
+    );
+    let span = t.named("record");
+    assert!(
+        attr(&span, "body").is_some_and(|v| v.len() > 100),
+        "{span:#?}"
+    );
+}
