@@ -14,6 +14,9 @@ use std::fmt::{self, Write as _};
 use std::ops::Range;
 
 use picotrace::{KeyValue, Value};
+
+/// The most fields a `tracing` callsite has (`tracing_core::field::FieldSet`).
+const MAX_FIELDS: usize = 32;
 use tracing_core::field::{Field, Visit};
 
 /// The most causes of an error kept: an error whose `source` never ends (one that
@@ -118,11 +121,17 @@ impl Fields {
     }
 
     /// The fields as attributes (for a sampler), those whose name `keep` refuses left
-    /// out: a `Debug` value as its text, an error as its message.
-    pub(super) fn attributes(&self, keep: impl Fn(&str) -> bool) -> Vec<KeyValue<'_>> {
+    /// out: a `Debug` value as its text, an error as its message. On the stack: a
+    /// callsite has at most 32 fields (found by review: a `Vec` was allocated for
+    /// every span a sampler reads the attributes of).
+    pub(super) fn attributes(
+        &self,
+        keep: impl Fn(&str) -> bool,
+    ) -> heapless::Vec<KeyValue<'_>, MAX_FIELDS> {
         self.values
             .iter()
             .filter(|(field, _)| keep(field.name()))
+            .take(MAX_FIELDS)
             .map(|(field, captured)| KeyValue {
                 key: field.name(),
                 value: match captured {

@@ -2632,3 +2632,47 @@ fn event_and_record_values_are_formatted_no_further_than_a_span_keeps() {
         "{span:#?}"
     );
 }
+
+/// Regression (found by review): with a sampler that reads attributes (any custom
+/// one), the fields a span's sampler saw were collected into a `Vec` for every span:
+/// one allocation per span beyond the registry's own.
+#[test]
+fn spans_whose_fields_a_sampler_reads_allocate_nothing_more() {
+    fn all(_: &picotrace::sampler::SamplingParams<'_>) -> bool {
+        true
+    }
+    static KEEPS_ALL: Keeps = Keeps(all);
+    let provider = TracerProvider::builder()
+        .config(
+            TracerConfig::new("layer-test").with_sampler(picotrace::Sampler::parent_based(
+                picotrace::RootSampler::Custom(&KEEPS_ALL),
+            )),
+        )
+        .exporter(SharedExporter::discard())
+        .build();
+    let cycle = || {
+        tracing::info_span!("child", user.id = 7_i64, route = "/users/{id}").in_scope(|| {});
+    };
+    let count = |subscriber: &tracing::Dispatch| {
+        tracing::dispatcher::with_default(subscriber, || {
+            for _ in 0..2_000 {
+                cycle();
+            }
+            allocation_counter::measure(|| {
+                for _ in 0..1_000 {
+                    cycle();
+                }
+            })
+            .count_total
+        })
+    };
+    let registry = tracing::Dispatch::new(tracing_subscriber::registry());
+    let layered = tracing::Dispatch::new(
+        tracing_subscriber::registry().with(TracingLayer::new(provider.tracer())),
+    );
+    let (layered, registry) = (count(&layered), count(&registry));
+    assert!(
+        layered <= registry,
+        "{layered} allocations, the registry alone {registry}"
+    );
+}
