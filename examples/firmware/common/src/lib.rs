@@ -13,6 +13,8 @@
 //!   on every board.
 //! - [`entropy`]: [`SeedMixer`], which folds whatever weak entropy a board has into a
 //!   seed for [`picotrace::IdGenerator`] (boards without a usable hardware RNG).
+//! - [`stellaris_clock`]: the LM3S (Stellaris) system clock from the PLL, the data
+//!   sheet's sequence over a register trait that host tests run against a model.
 //! - `defmt_log` (feature `defmt`): `DefmtConsole` and `DefmtExporter`, which log the
 //!   workload's progress, every span that ends and export errors as defmt messages, for
 //!   the boards whose users read defmt over RTT.
@@ -27,6 +29,7 @@ pub mod entropy;
 pub mod exporter;
 pub mod footprint;
 pub mod sensor_node;
+pub mod stellaris_clock;
 pub mod systick;
 
 pub use entropy::{looks_random, SeedMixer};

@@ -58,6 +58,7 @@ mod sysctl {
     pub const DID0: usize = BASE;
     pub const DID1: usize = BASE + 0x004;
     pub const RIS: usize = BASE + 0x050;
+    pub const MISC: usize = BASE + 0x058;
     pub const RCC: usize = BASE + 0x060;
     pub const RCGC0: usize = BASE + 0x100;
     pub const RCGC1: usize = BASE + 0x104;
@@ -72,22 +73,29 @@ mod sysctl {
     pub const RCGC2_GPIOA: u32 = 1 << 0;
 }
 
-/// Runs the core at [`SYSCLK_HZ`] from the PLL, fed by the EVB's 8 MHz crystal (the
-/// data sheet's sequence: bypass the PLL, configure, wait for lock, switch over).
+/// Runs the core at [`SYSCLK_HZ`] from the PLL, fed by the EVB's 8 MHz crystal: the
+/// data sheet's sequence ([`picotrace_firmware_common::stellaris_clock::run_from_pll`]),
+/// which starts the main oscillator the silicon has off at reset.
 pub fn init_clocks() {
-    const BYPASS: u32 = 1 << 11;
-    const PWRDN: u32 = 1 << 13;
-    const USESYSDIV: u32 = 1 << 22;
-    const XTAL_8MHZ: u32 = 0xe << 6;
-    const SYSDIV_4: u32 = 3 << 23;
-    let mut rcc = mmio::read(sysctl::RCC);
-    rcc = (rcc | BYPASS) & !USESYSDIV;
-    mmio::write(sysctl::RCC, rcc);
-    rcc &= !((0xf << 6) | (0x3 << 4) | PWRDN | (0xf << 23));
-    rcc |= XTAL_8MHZ | SYSDIV_4 | USESYSDIV; // OSCSRC = main oscillator (0)
-    mmio::write(sysctl::RCC, rcc);
-    while mmio::read(sysctl::RIS) & sysctl::RIS_PLLLRIS == 0 {}
-    mmio::write(sysctl::RCC, rcc & !BYPASS);
+    struct Sysctl;
+    impl picotrace_firmware_common::stellaris_clock::ClockRegs for Sysctl {
+        fn read_rcc(&mut self) -> u32 {
+            mmio::read(sysctl::RCC)
+        }
+        fn write_rcc(&mut self, value: u32) {
+            mmio::write(sysctl::RCC, value);
+        }
+        fn clear_pll_lock(&mut self) {
+            mmio::write(sysctl::MISC, sysctl::RIS_PLLLRIS);
+        }
+        fn pll_locked(&mut self) -> bool {
+            mmio::read(sysctl::RIS) & sysctl::RIS_PLLLRIS != 0
+        }
+        fn delay(&mut self, loops: u32) {
+            cortex_m::asm::delay(loops);
+        }
+    }
+    picotrace_firmware_common::stellaris_clock::run_from_pll(&mut Sysctl);
 }
 
 // ---- clock -----------------------------------------------------------------------------
