@@ -61,8 +61,8 @@ pub(crate) const SECRET_QUERY_KEYS: [&str; 4] =
 /// `query` with the value of each key OpenTelemetry's conventions ask to redact by
 /// default (`AWSAccessKeyId`, `Signature`, `sig`, `X-Goog-Signature`: signatures and
 /// access keys of signed URLs) replaced by `REDACTED`, its key kept, as `url.query`
-/// asks: for servers and clients that record it themselves ([`crate::ServerLayer`] and
-/// [`crate::HttpClientSpan`] do this already).
+/// asks: for servers and clients that record it themselves (`ServerLayer`, feature
+/// `tower`, and [`crate::HttpClientSpan`] do this already).
 ///
 /// ```
 /// assert_eq!(picotrace_std::redact_query("q=shoes&sig=abc"), "q=shoes&sig=REDACTED");
