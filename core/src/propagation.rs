@@ -1209,7 +1209,8 @@ impl Propagators {
     /// that finds a valid context wins (a missing or invalid format leaves the one
     /// found before it). When it is the same trace as one found before, it keeps what
     /// only the earlier format could carry: B3's and Jaeger's debug flag (when the
-    /// later format says sampled too), W3C's random trace id and tracestate.
+    /// later format says sampled too), W3C's random trace id, and W3C's tracestate when
+    /// the later format names the same parent span.
     ///
     /// # Errors
     /// When none finds one: the first error other than [`ExtractError::Missing`], else
@@ -1239,8 +1240,11 @@ impl Propagators {
                             *flags = TraceFlags::from_bits(flags.bits() | kept);
                             // And W3C's tracestate, which B3 and Jaeger cannot carry
                             // (found by review: `tracecontext,b3` from a mesh that
-                            // sends both lost it; W3C: it MUST be passed on).
-                            if cx.trace_state.is_empty() {
+                            // sends both lost it; W3C: it MUST be passed on), when the
+                            // later format names the same parent: a tracestate goes
+                            // with its `traceparent` (found by review: a stale B3 field
+                            // beside a new `traceparent` got its tracestate).
+                            if cx.trace_state.is_empty() && earlier.span_id() == cx.span_id() {
                                 cx.trace_state = earlier.trace_state.clone();
                             }
                         }
@@ -1665,6 +1669,12 @@ mod tests {
         // Another trace in the later format: the earlier tracestate is not its own.
         headers[2].1 = "80f198ee56343ba864fe8b2a57d3eff7-e457b5a2e4d86bd1-1";
         let cx = p.extract_context(&headers).unwrap();
+        assert_eq!(cx.trace_state.as_str(), "");
+        // Regression (found by review): nor is it another parent's in the same trace (a
+        // caller's B3 field left beside a proxy's new `traceparent`).
+        headers[2].1 = "4bf92f3577b34da6a3ce929d0e0e4736-e457b5a2e4d86bd1-1";
+        let cx = p.extract_context(&headers).unwrap();
+        assert_eq!(cx.span_id().to_hex().as_str(), "e457b5a2e4d86bd1");
         assert_eq!(cx.trace_state.as_str(), "");
     }
 
