@@ -34,6 +34,12 @@ pub const SYSDIV_4: u32 = 3 << 23;
 /// internal oscillator) before it runs anything from it.
 pub const OSCILLATOR_START_LOOPS: u32 = 524_288;
 
+/// Times StellarisWare polls for the PLL's lock before it switches over anyway: a PLL
+/// already running with this crystal (a debugger's core-only reset, a bootloader that
+/// set the same clock) raises no new lock event after the flag is cleared (found by
+/// review: an unbounded wait would hang there).
+pub const PLL_LOCK_POLLS: u32 = 32_768;
+
 /// The registers [`run_from_pll`] uses: `RCC`, the PLL lock interrupt (`RIS`, cleared
 /// through `MISC`), and a busy wait.
 pub trait ClockRegs {
@@ -67,7 +73,11 @@ pub fn run_from_pll(regs: &mut impl ClockRegs) {
     rcc |= XTAL_8MHZ | SYSDIV_4 | USESYSDIV;
     regs.clear_pll_lock();
     regs.write_rcc(rcc);
-    while !regs.pll_locked() {}
+    for _ in 0..PLL_LOCK_POLLS {
+        if regs.pll_locked() {
+            break;
+        }
+    }
     regs.write_rcc(rcc & !BYPASS);
 }
 
@@ -79,24 +89,30 @@ mod tests {
     use super::*;
 
     /// The chip as the data sheet describes it: the core runs from what `OSCSRC` and
-    /// `BYPASS` select, which must be running; the PLL locks only when powered, fed by a
-    /// main oscillator that has settled, with the lock cleared before.
+    /// `BYPASS` select, which must be running; the PLL locks when it powers up or its
+    /// crystal setting changes, fed by a main oscillator that has settled, and raises
+    /// the lock flag then (a flag cleared while it runs on stays clear).
     struct Chip {
         rcc: u32,
         /// Loops waited since the main oscillator was enabled (`None`: it is off).
         oscillator: Option<u32>,
-        lock_cleared: bool,
-        locked: bool,
+        /// The PLL runs, locked.
+        running: bool,
+        /// `RIS.PLLLRIS`.
+        flag: bool,
+        polls: u32,
         writes: Vec<u32>,
     }
 
     impl Chip {
         fn at_reset(rcc: u32) -> Self {
+            let oscillator = (rcc & MOSCDIS == 0).then_some(OSCILLATOR_START_LOOPS);
             Chip {
                 rcc,
-                oscillator: (rcc & MOSCDIS == 0).then_some(OSCILLATOR_START_LOOPS),
-                lock_cleared: false,
-                locked: false,
+                oscillator,
+                running: rcc & PWRDN == 0 && oscillator.is_some(),
+                flag: false,
+                polls: 0,
                 writes: Vec::new(),
             }
         }
@@ -119,27 +135,27 @@ mod tests {
                 !main_selected || self.oscillator_settled(),
                 "{value:#010x}: the core would run from a main oscillator not yet running"
             );
-            if value & BYPASS == 0 {
-                assert!(self.locked, "{value:#010x}: the PLL is not locked");
-                assert_eq!(value & (PWRDN | OEN), 0, "{value:#010x}: the PLL is off");
+            let powers_up = value & PWRDN == 0 && self.rcc & PWRDN != 0;
+            let crystal_changes = value & XTAL != self.rcc & XTAL;
+            if value & PWRDN != 0 {
+                self.running = false;
+            } else if (powers_up || crystal_changes || !self.running) && self.oscillator_settled() {
+                self.running = true;
+                self.flag = true;
             }
-            if value & PWRDN == 0 && self.oscillator_settled() && self.lock_cleared {
-                self.locked = true;
+            if value & BYPASS == 0 {
+                assert!(self.running, "{value:#010x}: the PLL is not locked");
+                assert_eq!(value & (PWRDN | OEN), 0, "{value:#010x}: the PLL is off");
             }
             self.rcc = value;
             self.writes.push(value);
         }
         fn clear_pll_lock(&mut self) {
-            self.lock_cleared = true;
-            self.locked = false;
+            self.flag = false;
         }
         fn pll_locked(&mut self) -> bool {
-            assert!(
-                self.locked || self.rcc & PWRDN == 0 && self.oscillator_settled(),
-                "waiting for a PLL that cannot lock: RCC {:#010x}",
-                self.rcc
-            );
-            self.locked
+            self.polls += 1;
+            self.flag
         }
         fn delay(&mut self, loops: u32) {
             if let Some(waited) = &mut self.oscillator {
@@ -166,6 +182,20 @@ mod tests {
                 XTAL_8MHZ | SYSDIV_4 | USESYSDIV
             );
             assert!(chip.writes.len() >= 3, "{:x?}", chip.writes);
+            assert_eq!(chip.polls, 1, "the lock came with the power-up");
         }
+    }
+
+    /// A chip already running from the PLL with this setting (a debugger's core-only
+    /// reset, a bootloader): no new lock event comes, and the wait ends after its polls
+    /// (found by review: it waited for ever).
+    #[test]
+    fn a_pll_already_running_does_not_hang_the_sequence() {
+        let running = XTAL_8MHZ | SYSDIV_4 | USESYSDIV;
+        let mut chip = Chip::at_reset(running);
+        assert!(chip.running);
+        run_from_pll(&mut chip);
+        assert_eq!(chip.polls, PLL_LOCK_POLLS);
+        assert_eq!(chip.rcc & BYPASS, 0);
     }
 }
