@@ -88,7 +88,9 @@ pub trait Transport: Send + 'static {
     /// requests together, if it has such a limit of its own (`OTEL_EXPORTER_OTLP_TIMEOUT`
     /// is per export): the worker then gives each batch the smaller of it and
     /// [`BatchConfig::export_timeout`]. `None` (the default): the config's alone; a
-    /// panic here is taken as `None`, as in [`Transport::throttled_for`].
+    /// panic here is taken as `None`, as in [`Transport::throttled_for`]. A wait the
+    /// collector asks for ([`Transport::throttled_for`]) that outlasts it is waited out
+    /// first, and the batch's remaining requests get a new one.
     fn export_timeout(&self) -> Option<Duration> {
         None
     }
@@ -215,7 +217,9 @@ pub struct BatchConfig {
     pub scheduled_delay: Duration,
     /// Time allowed to export one batch, retries included, and for
     /// [`BatchExporter::flush`] to wait (`OTEL_BSP_EXPORT_TIMEOUT`, 30 s). Zero means
-    /// no limit, as in the environment.
+    /// no limit, as in the environment. A wait the collector asks for (`Retry-After`)
+    /// that outlasts it is waited out, and the batch's remaining requests get this
+    /// long again: a flush can give up with `Timeout` while they still go out.
     pub export_timeout: Duration,
     /// Largest encoded span accepted (64 KiB); larger ones are dropped and counted in
     /// `dropped_too_large`.

@@ -241,8 +241,8 @@ pub struct ExporterStats {
     pub spans_failed: u64,
     /// Spans the collector rejected through `partial_success`.
     pub spans_rejected: u64,
-    /// Body bytes sent (after compression), retries included: of requests that
-    /// reached the collector (found by review: a refused connection counted its body).
+    /// Body bytes sent (after compression), retries included: of requests the
+    /// collector answered (found by review: a refused connection counted its body).
     pub bytes_sent: u64,
 }
 

@@ -422,12 +422,13 @@ fn a_concurrent_second_shutdown_returns_after_the_drain() {
 /// signal handler, the end of `main`) exited as if every span had been exported.
 #[test]
 fn a_concurrent_second_shutdown_reports_what_the_first_lost() {
-    /// Tells when its export starts, takes a while, then fails.
+    /// Tells when its export starts, takes a while, then fails (a second long: the
+    /// second shutdown must find the first still running, under CI's load too).
     struct SlowFailing(mpsc::SyncSender<()>);
     impl SpanExporter for SlowFailing {
         fn export(&mut self, _: &SpanBatch<'_>) -> Result<(), picotrace::ExportError> {
             let _ = self.0.try_send(());
-            std::thread::sleep(Duration::from_millis(300));
+            std::thread::sleep(Duration::from_secs(1));
             Err(picotrace::ExportError::Failed)
         }
     }
