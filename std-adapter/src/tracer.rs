@@ -2436,6 +2436,11 @@ mod tests {
             *released.lock().unwrap() = true;
             cv.notify_all();
         }
+
+        /// Holds the exports that start from now on again.
+        fn hold(&self) {
+            *self.released.0.lock().unwrap() = false;
+        }
     }
 
     impl SpanExporter for Hangs {
@@ -2496,13 +2501,27 @@ mod tests {
             matches!(flushed, Err(ExportError::SpansLost { lost: 21, .. })),
             "{flushed:?}"
         );
-        // The drain handed spans over: a span that finds the arena full waits again
-        // (and, with the export running, finds room). Held: ended, it would be
-        // exported at once (a batch of 1).
-        let after = tracer.start_span("after");
-        assert!(after.is_recording());
         assert_eq!(hangs.seen.load(Ordering::SeqCst), ARENA_SPANS);
-        drop(after);
+        // The drain handed spans over: a span that finds the arena full waits again.
+        // Stuck once more, the first span to find it full takes the whole wait (some
+        // 10 ms of yields here; without the wait, microseconds).
+        hangs.hold();
+        let entered = hangs.entered.load(Ordering::SeqCst);
+        tracer.start_span("second").end();
+        let since = Instant::now();
+        while hangs.entered.load(Ordering::SeqCst) == entered {
+            assert!(since.elapsed() < Duration::from_secs(10), "never exported");
+            std::thread::yield_now();
+        }
+        for _ in 0..ARENA_SPANS - 1 {
+            tracer.start_span("fill").end();
+        }
+        let started = Instant::now();
+        assert!(!tracer.start_span("waits again").is_recording());
+        let waited = started.elapsed();
+        assert!(waited >= Duration::from_micros(500), "waited {waited:?}");
+        hangs.release();
+        let _ = provider.flush();
     }
 
     /// Regression: a user's exporter that hung (a blocked pipe, a peer that never
