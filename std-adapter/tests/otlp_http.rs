@@ -462,15 +462,17 @@ fn a_success_sent_before_a_retry_after_does_not_lift_it() {
     assert_eq!(server.requests().len(), 2);
 }
 
-/// Regression (found by review): behind a `BatchExporter`, a `Retry-After` longer than
-/// a batch's deadline lost every batch taken while it ran (each failed unsent, at
-/// once), though the queue had room. The spans now wait in the queue and go out when
-/// the wait is over.
-#[test]
-fn batches_wait_in_the_queue_for_a_retry_after_longer_than_their_deadline() {
-    use picotrace_std::{BatchConfig, BatchExporter, TracerProvider};
+/// A collector that answers its first request 429 with `Retry-After: 2`, then 200, behind
+/// an exporter whose timeout is 1 s and a batch exporter with `config`: the server, the
+/// batch exporter and a provider exporting to it.
+fn throttled_for_longer_than_the_timeout(
+    config: picotrace_std::BatchConfig,
+) -> (
+    Server,
+    picotrace_std::BatchExporter,
+    picotrace_std::TracerProvider,
+) {
     let server = Server::start();
-    // Asks for 2 s; the exporter's timeout is 1 s.
     server.script([Reply::status(429).header("Retry-After", "2")]);
     server.set_default(Reply::ok());
     let otlp = OtlpHttpExporter::builder()
@@ -479,11 +481,25 @@ fn batches_wait_in_the_queue_for_a_retry_after_longer_than_their_deadline() {
         .timeout(Duration::from_secs(1))
         .build()
         .unwrap();
-    let batch = BatchExporter::builder(otlp)
-        .config(BatchConfig::default().with_max_export_batch_size(1))
+    let batch = picotrace_std::BatchExporter::builder(otlp)
+        .config(config)
         .build()
         .unwrap();
-    let provider = TracerProvider::builder().exporter(batch.clone()).build();
+    let provider = picotrace_std::TracerProvider::builder()
+        .exporter(batch.clone())
+        .build();
+    (server, batch, provider)
+}
+
+/// Regression (found by review): behind a `BatchExporter`, a `Retry-After` longer than
+/// a batch's deadline lost every batch taken while it ran (each failed unsent, at
+/// once), though the queue had room. The spans now wait in the queue and go out when
+/// the wait is over.
+#[test]
+fn batches_wait_in_the_queue_for_a_retry_after_longer_than_their_deadline() {
+    let (server, batch, provider) = throttled_for_longer_than_the_timeout(
+        picotrace_std::BatchConfig::default().with_max_export_batch_size(1),
+    );
     provider.tracer().start_span("throttled").end();
     let _ = provider.flush();
     let throttled = server.wait_for(1, Duration::from_secs(5))[0].at;
@@ -512,23 +528,10 @@ fn batches_wait_in_the_queue_for_a_retry_after_longer_than_their_deadline() {
 /// unsent. They now wait the wait out and go, with a deadline of their own.
 #[test]
 fn a_batch_of_several_requests_waits_out_a_retry_after_longer_than_its_deadline() {
-    use picotrace_std::{BatchConfig, BatchExporter, TracerProvider};
-    let server = Server::start();
-    // Asks for 2 s; the exporter's timeout is 1 s.
-    server.script([Reply::status(429).header("Retry-After", "2")]);
-    server.set_default(Reply::ok());
-    let otlp = OtlpHttpExporter::builder()
-        .endpoint(server.url())
-        .retry_policy(quick_policy())
-        .timeout(Duration::from_secs(1))
-        .build()
-        .unwrap();
-    let batch = BatchExporter::builder(otlp)
-        // 1 KiB requests: the batch below takes several.
-        .config(BatchConfig::default().with_max_request_size(1024))
-        .build()
-        .unwrap();
-    let provider = TracerProvider::builder().exporter(batch.clone()).build();
+    // 1 KiB requests: the batch below takes several.
+    let (server, batch, provider) = throttled_for_longer_than_the_timeout(
+        picotrace_std::BatchConfig::default().with_max_request_size(1024),
+    );
     for _ in 0..20 {
         let mut span = provider.tracer().start_span("a span with a long attribute");
         span.set_attribute_dyn("text", "x".repeat(300).as_str());
