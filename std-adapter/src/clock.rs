@@ -426,6 +426,15 @@ mod tests {
         );
     }
 
+    /// A clock on `taken` with its anchor `ahead` of the counter's reading now.
+    fn anchored_ahead(taken: Calibration, ahead: Duration) -> SystemClock {
+        let later = fastant::Instant::now().checked_add(ahead).unwrap();
+        clock_on(Calibration {
+            ticks: ticks_of(later),
+            ..taken
+        })
+    }
+
     /// Regression (found by review): after a counter reset (on resume, on some
     /// machines) readings stood still at the anchor, moved on only by each resync, for
     /// as long as the machine had been up when the process started. A resync that
@@ -437,13 +446,7 @@ mod tests {
             return; // no counter here: the monotonic path is the one in use
         }
         // The anchor 10 s of ticks ahead of the counter: as after a reset.
-        let ten_seconds = fastant::Instant::now()
-            .checked_add(Duration::from_secs(10))
-            .unwrap();
-        let clock = clock_on(Calibration {
-            ticks: ticks_of(ten_seconds),
-            ..taken
-        });
+        let clock = anchored_ahead(taken, Duration::from_secs(10));
         let pause = Duration::from_millis(20);
         let a = clock.now();
         std::thread::sleep(pause);
@@ -460,14 +463,7 @@ mod tests {
         let diff = system_nanos().abs_diff(b.as_unix_nanos());
         assert!(diff < 50_000_000, "{diff} ns from the wall clock");
         // A counter a little behind the anchor (another core's reading) is no reset.
-        let taken = Calibration::take();
-        let a_millisecond = fastant::Instant::now()
-            .checked_add(Duration::from_millis(1))
-            .unwrap();
-        let near = clock_on(Calibration {
-            ticks: ticks_of(a_millisecond),
-            ..taken
-        });
+        let near = anchored_ahead(Calibration::take(), Duration::from_millis(1));
         near.resync();
         assert!(near.calibration.uses_counter());
     }

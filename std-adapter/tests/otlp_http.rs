@@ -491,6 +491,17 @@ fn throttled_for_longer_than_the_timeout(
     (server, batch, provider)
 }
 
+/// Asserts that each of `requests` went out after the 2 s wait asked at `throttled`.
+fn sent_after_the_wait(requests: &[support::Request], throttled: Instant) {
+    for later in requests {
+        let after = later.at.duration_since(throttled);
+        assert!(
+            after >= Duration::from_millis(1990),
+            "sent {after:?} into the wait"
+        );
+    }
+}
+
 /// Regression (found by review): behind a `BatchExporter`, a `Retry-After` longer than
 /// a batch's deadline lost every batch taken while it ran (each failed unsent, at
 /// once), though the queue had room. The spans now wait in the queue and go out when
@@ -512,13 +523,7 @@ fn batches_wait_in_the_queue_for_a_retry_after_longer_than_their_deadline() {
     assert_eq!(stats.failed, 1, "only the span the 429 answered: {stats:?}");
     let reqs = server.requests();
     assert_eq!(reqs.len(), 5, "{reqs:?}");
-    for later in &reqs[1..] {
-        let after = later.at.duration_since(throttled);
-        assert!(
-            after >= Duration::from_millis(1990),
-            "sent {after:?} into the wait"
-        );
-    }
+    sent_after_the_wait(&reqs[1..], throttled);
     drop(provider);
 }
 
@@ -548,13 +553,7 @@ fn a_batch_of_several_requests_waits_out_a_retry_after_longer_than_its_deadline(
     );
     assert_eq!(stats.exported + stats.failed, 20, "{stats:?}");
     let throttled = reqs[0].at;
-    for later in &reqs[1..] {
-        let after = later.at.duration_since(throttled);
-        assert!(
-            after >= Duration::from_millis(1990),
-            "sent {after:?} into the wait"
-        );
-    }
+    sent_after_the_wait(&reqs[1..], throttled);
     drop(provider);
 }
 
