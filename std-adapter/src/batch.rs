@@ -258,10 +258,11 @@ impl BatchConfig {
     };
 
     /// The largest queue accepted (65,536 spans); larger values are cut to this (and
-    /// `OTEL_BSP_MAX_QUEUE_SIZE` warns). With a batch in flight per worker that is at
-    /// most 65,536 × (1 + `max_concurrent_exports`) span buffers of
-    /// `span_buffer_capacity` bytes once grown: 131,072 (64 MiB at 512) with one worker,
-    /// 1,114,112 (544 MiB) with the most, 16.
+    /// `OTEL_BSP_MAX_QUEUE_SIZE` warns). With a batch in flight per worker the pool is
+    /// then at most 65,536 × (1 + `max_concurrent_exports`) span buffers: 131,072 with
+    /// one worker, 1,114,112 with the most, 16. Each starts at `span_buffer_capacity`
+    /// bytes (131,072 × 512 B = 64 MiB) and keeps what it grows to, up to
+    /// `max_span_size`: the bound is pool size × `max_span_size` (see the module docs).
     pub const MAX_QUEUE_SIZE: usize = 1 << 16;
 
     /// Span buffers allocated when the exporter is built (4096, more than the default

@@ -85,12 +85,17 @@ pub struct FrameStats {
 /// transport-free part of `FrameExporter` (feature `embedded-io`), for writers of other kinds.
 ///
 /// Each call encodes as many of the batch's spans as fit into one request, frames it and
-/// repeats until the batch is done. Before its first frame it writes a lone
-/// [`frame::DELIMITER`], so that a receiver drops whatever it held from before a reset.
+/// repeats until the batch is done. Before its first frame, and before the first frame
+/// after one that the sink cut, it writes a lone [`frame::DELIMITER`], so that a receiver
+/// drops whatever it held from before a reset or of the cut frame.
 #[derive(Debug)]
 pub struct FrameEncoder<const BUF: usize> {
     buf: [u8; BUF],
-    started: bool,
+    /// The receiver may hold bytes of a frame that never ended (a reset, a write or
+    /// flush that failed): the next frame starts with a lone delimiter. Cleared only
+    /// when that delimiter is written (found by review: one failed write after another
+    /// merged the next frame, counted as sent, into the cut one's bytes).
+    needs_delimiter: bool,
     stats: FrameStats,
 }
 
@@ -105,7 +110,7 @@ impl<const BUF: usize> FrameEncoder<BUF> {
     pub const fn new() -> Self {
         Self {
             buf: [0; BUF],
-            started: false,
+            needs_delimiter: true,
             stats: FrameStats {
                 frames: 0,
                 spans: 0,
@@ -124,9 +129,10 @@ impl<const BUF: usize> FrameEncoder<BUF> {
 
     /// Encodes `batch` into frames, handing their bytes in order to `write`, which
     /// returns `false` when the sink failed. After a failure the rest of that frame is
-    /// skipped, a lone delimiter is written (so the receiver drops the cut frame and is
-    /// back in step), the frame's spans are counted as lost, and the next frame is
-    /// tried.
+    /// skipped, its spans are counted as lost, and the next frame is tried, after a lone
+    /// delimiter (so the receiver drops the cut frame and is back in step); a frame
+    /// whose leading delimiter the sink refuses is not written (it would be merged into
+    /// the cut one) and its spans are lost too.
     ///
     /// # Errors
     /// [`ExportError::Partial`] or [`ExportError::Failed`] when spans were lost (too
@@ -136,14 +142,8 @@ impl<const BUF: usize> FrameEncoder<BUF> {
         batch: &SpanBatch<'_>,
         mut write: impl FnMut(&[u8]) -> bool,
     ) -> Result<(), ExportError> {
-        if !self.started {
-            // Resynchronises the receiver; a failure here costs no span.
-            if !write(&[frame::DELIMITER]) {
-                self.stats.write_errors = self.stats.write_errors.wrapping_add(1);
-            }
-            self.started = true;
-        }
         let stats = &mut self.stats;
+        let needs_delimiter = &mut self.needs_delimiter;
         let undelivered = encode_in_requests(
             &Protobuf,
             batch.resource,
@@ -151,10 +151,15 @@ impl<const BUF: usize> FrameEncoder<BUF> {
             batch.iter(),
             &mut self.buf,
             |request, spans| {
-                let mut ok = true;
-                let n = frame::encode_with(request, |chunk| {
-                    ok = ok && write(chunk);
-                });
+                let lead = usize::from(*needs_delimiter);
+                let mut ok = lead == 0 || write(&[frame::DELIMITER]);
+                let mut n = lead;
+                if ok {
+                    *needs_delimiter = false;
+                    n += frame::encode_with(request, |chunk| {
+                        ok = ok && write(chunk);
+                    });
+                }
                 if ok {
                     stats.frames = stats.frames.wrapping_add(1);
                     stats.spans = stats.spans.wrapping_add(spans as u32);
@@ -162,8 +167,9 @@ impl<const BUF: usize> FrameEncoder<BUF> {
                 } else {
                     stats.write_errors = stats.write_errors.wrapping_add(1);
                     stats.spans_write_failed = stats.spans_write_failed.wrapping_add(spans as u32);
-                    // Ends the broken frame, so the receiver drops it whole.
-                    let _ = write(&[frame::DELIMITER]);
+                    // Ends the broken frame, so the receiver drops it whole; if the
+                    // sink refuses that too, the next frame starts with one.
+                    *needs_delimiter = *needs_delimiter || !write(&[frame::DELIMITER]);
                 }
                 ok
             },
@@ -256,6 +262,8 @@ impl<W: embedded_io::Write, const BUF: usize> SpanExporter for FrameExporter<W, 
             stats.spans = before.spans;
             stats.frames = before.frames;
             stats.bytes = before.bytes;
+            // The writer may have lost the end of the last frame, its delimiter too.
+            self.encoder.needs_delimiter = true;
             stats.spans_write_failed = stats.spans_write_failed.wrapping_add(written);
             return Err(ExportError::Failed);
         }
@@ -432,6 +440,12 @@ pub struct FrameQueue<const N: usize> {
     /// the lock: bytes refused while busy that continue that frame are not counted as
     /// another.
     skipping: portable_atomic::AtomicBool,
+    /// A chunk (or a flush) of the sending side was lost: the receiver may hold part of
+    /// a frame whose delimiter never came, so the next send starts with a lone one
+    /// (found by review: the next frame, sent whole, was merged into the cut one and
+    /// dropped by the receiver).
+    #[cfg(feature = "embedded-io-async")]
+    resync: portable_atomic::AtomicBool,
 }
 
 /// [`FrameQueue::broken`]: nothing refused.
@@ -476,6 +490,8 @@ impl<const N: usize> FrameQueue<N> {
             busy_drops: portable_atomic::AtomicU32::new(0),
             broken: portable_atomic::AtomicU8::new(NOT_BROKEN),
             skipping: portable_atomic::AtomicBool::new(false),
+            #[cfg(feature = "embedded-io-async")]
+            resync: portable_atomic::AtomicBool::new(false),
         }
     }
 
@@ -509,7 +525,9 @@ impl<const N: usize> FrameQueue<N> {
     ///
     /// A chunk copied out is lost if `w` fails (then this returns the error) or if the
     /// future is dropped before the chunk is written; the receiver drops the frame
-    /// that chunk belonged to. Counted in [`QueueStats::send_errors`].
+    /// that chunk belonged to. Counted in [`QueueStats::send_errors`]. The next call
+    /// then sends a lone delimiter first, so that the next frame is not lost with it.
+    /// The returned count includes that delimiter.
     ///
     /// # Errors
     /// The first error of `w`.
@@ -530,6 +548,19 @@ impl<const N: usize> FrameQueue<N> {
             }
         }
         let mut sent = 0;
+        if self.resync.load(portable_atomic::Ordering::Relaxed) {
+            match w.write(&[frame::DELIMITER]).await {
+                Ok(0) => return Ok(0),
+                Ok(_) => {
+                    sent = 1;
+                    self.resync.store(false, portable_atomic::Ordering::Relaxed);
+                }
+                Err(e) => {
+                    self.count_send_error();
+                    return Err(e);
+                }
+            }
+        }
         let mut chunk = [0u8; 64];
         loop {
             let n = self.read(&mut chunk);
@@ -559,8 +590,10 @@ impl<const N: usize> FrameQueue<N> {
         Ok(sent)
     }
 
+    /// Counts a lost chunk or flush, and has the next send start with a delimiter.
     #[cfg(feature = "embedded-io-async")]
     fn count_send_error(&self) {
+        self.resync.store(true, portable_atomic::Ordering::Relaxed);
         // Not under the ring's lock: a writer holding it (an interrupt that traces, or
         // a task on another core) used to make this count go missing.
         self.send_errors
@@ -762,7 +795,9 @@ mod tests {
         assert_eq!(queue.stats().send_errors, 1);
 
         // Regression: a send dropped while its chunk waits to be written (a timeout, a
-        // `select`) lost the chunk without counting it.
+        // `select`) lost the chunk without counting it. (A fresh queue: this one's next
+        // send starts with a lone delimiter, see `a_lost_chunk_does_not_cost_the_next_intact_frame`.)
+        let queue: FrameQueue<64> = FrameQueue::new();
         embedded_io::Write::write_all(&mut &queue, b"frame\0").unwrap();
         let mut stuck = Broken;
         {
@@ -770,7 +805,7 @@ mod tests {
             assert!(sending.as_mut().poll(&mut cx).is_pending());
         }
         assert_eq!(queue.ready_len(), 0, "the chunk was taken");
-        assert_eq!(queue.stats().send_errors, 2);
+        assert_eq!(queue.stats().send_errors, 1);
     }
 
     /// Decodes every frame of `wire`; returns the payloads' lengths and the number of
@@ -803,7 +838,7 @@ mod tests {
             let stats = encoder.stats();
             assert_eq!(stats.spans, batch.len() as u32);
             assert!(stats.frames > 1, "{stats:?}");
-            assert_eq!(stats.bytes as usize + 1, wire.len()); // + the lone delimiter
+            assert_eq!(stats.bytes as usize, wire.len()); // the lone delimiter's too
             assert_eq!(wire[0], frame::DELIMITER);
             let (payloads, dropped) = frames(&wire);
             assert_eq!((payloads.len() as u32, dropped), (stats.frames, 0));
@@ -852,6 +887,180 @@ mod tests {
             assert_eq!(payloads.len() as u32, stats.frames);
             assert_eq!(dropped, 1);
         });
+    }
+
+    /// Regression (found by review): when the closing delimiter after a failed write
+    /// failed too, the next frame went out without one before it, and the receiver
+    /// merged it into the cut frame's bytes and dropped it, though it was counted as
+    /// sent.
+    #[test]
+    fn a_failed_closing_delimiter_does_not_cost_the_next_frame() {
+        with_sample_batch(|batch| {
+            let mut encoder = FrameEncoder::<400>::new();
+            let mut wire = std::vec::Vec::new();
+            let mut calls = 0;
+            // 1: the lone delimiter; 2: frame 1's code byte; 3: its first run (fails);
+            // 4: the closing delimiter after the failure (fails too); then the sink
+            // recovers.
+            let _ = encoder.encode_batch(batch, |chunk| {
+                calls += 1;
+                if calls == 3 || calls == 4 {
+                    return false;
+                }
+                wire.extend_from_slice(chunk);
+                true
+            });
+            let stats = encoder.stats();
+            assert!(stats.frames >= 1, "{stats:?}");
+            assert_eq!(stats.spans + stats.spans_write_failed, batch.len() as u32);
+            let (payloads, dropped) = frames(&wire);
+            assert_eq!(payloads.len() as u32, stats.frames, "{stats:?}");
+            assert_eq!(dropped, 1);
+            assert_eq!(
+                stats.bytes as usize,
+                wire.len() - 2,
+                "the cut frame's 2 bytes"
+            );
+        });
+    }
+
+    /// The same when the sink refuses the delimiter that should start the next frame:
+    /// that frame is not written (it would be merged), its spans are lost, and the one
+    /// after it starts with a delimiter.
+    #[test]
+    fn a_frame_whose_leading_delimiter_fails_is_not_written() {
+        with_sample_batch(|batch| {
+            let mut encoder = FrameEncoder::<400>::new();
+            let mut wire = std::vec::Vec::new();
+            let mut calls = 0;
+            // 1: the lone delimiter fails; 2: frame 2's leading delimiter.
+            let result = encoder.encode_batch(batch, |chunk| {
+                calls += 1;
+                if calls == 1 {
+                    return false;
+                }
+                wire.extend_from_slice(chunk);
+                true
+            });
+            let stats = encoder.stats();
+            assert_eq!(stats.write_errors, 1, "{stats:?}");
+            assert!(stats.spans_write_failed >= 1, "{stats:?}");
+            assert!(result.is_err());
+            assert_eq!(wire[0], frame::DELIMITER);
+            let (payloads, dropped) = frames(&wire);
+            assert_eq!((payloads.len() as u32, dropped), (stats.frames, 0));
+        });
+    }
+
+    /// Regression (found by review): after a failed flush (the writer may have lost
+    /// the end of the last frame, its delimiter too), the next export's first frame
+    /// was merged into that frame's bytes by the receiver.
+    #[cfg(feature = "embedded-io")]
+    #[test]
+    fn the_export_after_a_failed_flush_starts_with_a_delimiter() {
+        /// Passes bytes on to `out` except the last `cut` of each flush, which fails
+        /// when it cuts any.
+        struct Lossy {
+            out: std::vec::Vec<u8>,
+            buffered: std::vec::Vec<u8>,
+            cut: usize,
+        }
+        impl embedded_io::ErrorType for Lossy {
+            type Error = embedded_io::ErrorKind;
+        }
+        impl embedded_io::Write for Lossy {
+            fn write(&mut self, bytes: &[u8]) -> Result<usize, Self::Error> {
+                self.buffered.extend_from_slice(bytes);
+                Ok(bytes.len())
+            }
+            fn flush(&mut self) -> Result<(), Self::Error> {
+                let keep = self.buffered.len().saturating_sub(self.cut);
+                self.out.extend_from_slice(&self.buffered[..keep]);
+                self.buffered.clear();
+                if core::mem::take(&mut self.cut) > 0 {
+                    return Err(embedded_io::ErrorKind::BrokenPipe);
+                }
+                Ok(())
+            }
+        }
+        with_sample_batch(|batch| {
+            let mut exporter = FrameExporter::<_, 400>::new(Lossy {
+                out: std::vec::Vec::new(),
+                buffered: std::vec::Vec::new(),
+                cut: 3,
+            });
+            assert_eq!(exporter.export(batch), Err(ExportError::Failed));
+            assert_eq!(exporter.export(batch), Ok(()));
+            let stats = exporter.stats();
+            assert_eq!(stats.spans, batch.len() as u32, "{stats:?}");
+            let (payloads, _) = frames(&exporter.writer_mut().out);
+            // The first export's last frame is cut; the second's frames all arrive.
+            assert!(payloads.len() as u32 >= stats.frames, "{stats:?}");
+            let second = &payloads[payloads.len() - stats.frames as usize..];
+            let (again, _) = frames(&{
+                let mut lone = std::vec::Vec::new();
+                let mut e = FrameEncoder::<400>::new();
+                let _ = e.encode_batch(batch, |c| {
+                    lone.extend_from_slice(c);
+                    true
+                });
+                lone
+            });
+            assert_eq!(second, &again[..]);
+        });
+    }
+
+    /// Regression (found by review): a chunk of the sending side that was lost took the
+    /// delimiter of its frame with it, and the next frame, sent whole, was merged into
+    /// that one by the receiver and dropped.
+    #[cfg(feature = "embedded-io-async")]
+    #[test]
+    fn a_lost_chunk_does_not_cost_the_next_intact_frame() {
+        use core::future::Future;
+        use core::task::{Context, Poll, Waker};
+        struct Uart {
+            out: std::vec::Vec<u8>,
+            ok_calls: usize,
+        }
+        impl embedded_io_async::ErrorType for Uart {
+            type Error = embedded_io_async::ErrorKind;
+        }
+        impl embedded_io_async::Write for Uart {
+            async fn write(&mut self, bytes: &[u8]) -> Result<usize, Self::Error> {
+                if self.ok_calls == 0 {
+                    return Err(embedded_io_async::ErrorKind::BrokenPipe);
+                }
+                self.ok_calls -= 1;
+                self.out.extend_from_slice(bytes);
+                Ok(bytes.len())
+            }
+            async fn flush(&mut self) -> Result<(), Self::Error> {
+                Ok(())
+            }
+        }
+        let mut cx = Context::from_waker(Waker::noop());
+        let queue: FrameQueue<256> = FrameQueue::new();
+        let mut x = [0u8; 200];
+        let n = frame::encode(&[0x5a; 94], &mut x).unwrap();
+        assert!(n > 64, "two chunks");
+        embedded_io::Write::write_all(&mut &queue, &x[..n]).unwrap();
+        // The first chunk goes out, the second (with the delimiter) is lost.
+        let mut uart = Uart {
+            out: std::vec::Vec::new(),
+            ok_calls: 1,
+        };
+        let done = core::pin::pin!(queue.write_to(&mut uart)).poll(&mut cx);
+        assert!(matches!(done, Poll::Ready(Err(_))));
+        assert_eq!(queue.stats().send_errors, 1);
+        let mut y = [0u8; 64];
+        let m = frame::encode(b"intact", &mut y).unwrap();
+        embedded_io::Write::write_all(&mut &queue, &y[..m]).unwrap();
+        uart.ok_calls = usize::MAX;
+        let done = core::pin::pin!(queue.write_to(&mut uart)).poll(&mut cx);
+        assert!(matches!(done, Poll::Ready(Ok(k)) if k == m + 1), "{done:?}");
+        let (payloads, dropped) = frames(&uart.out);
+        assert_eq!(payloads, std::vec![b"intact".to_vec()]);
+        assert_eq!(dropped, 1, "the cut frame");
     }
 
     /// Regression (found by review): a buffered writer whose `flush` failed (its
