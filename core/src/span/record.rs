@@ -885,8 +885,17 @@ impl RecordMut<'_> {
             if start + usize::from(r.len) == self.text.len() && i < self.attrs.len() {
                 taken = Some(self.attrs.remove(i));
                 self.text.truncate(start);
+            } else if let EventValue::Value(&Value::Str(s)) = value {
+                // Not last: a string that fits goes over the old text.
+                if let Some(new) = self.overwrite(r, s, limits.value_length) {
+                    if let Some(a) = self.attrs.get_mut(i) {
+                        a.value = StoredValue::Str(new);
+                    }
+                    return true;
+                }
             }
         }
+        let mark = self.text.len();
         // A value cut to nothing for room is `None` here, as one that cannot be stored;
         // a value length limit of 0 cuts every string to "", and that is the new value.
         match self.store_event_value(value, limits) {
@@ -898,6 +907,22 @@ impl RecordMut<'_> {
                         let _ = self.attrs.insert(i, attr);
                     }
                     None => {
+                        let stored = match (stored, old) {
+                            // Formatted text is known only once it is stored: moved
+                            // over the old text when it fits there.
+                            (StoredValue::Str(new), Some(r))
+                                if usize::from(new.start) == mark && new.len <= r.len =>
+                            {
+                                let (from, to) = (mark, usize::from(r.start));
+                                self.text.copy_within(from..from + usize::from(new.len), to);
+                                self.text.truncate(mark);
+                                StoredValue::Str(TextRef {
+                                    start: r.start,
+                                    len: new.len,
+                                })
+                            }
+                            _ => stored,
+                        };
                         if let Some(a) = self.attrs.get_mut(i) {
                             a.value = stored;
                         }
@@ -1117,8 +1142,18 @@ impl RecordMut<'_> {
     /// in the pool (else it stays until the slot is reused); `None`, counting the loss,
     /// when there is no room for any of `new` (the caller keeps `old` then).
     fn replace_text(&mut self, old: TextRef, new: &str, limit: u32) -> Option<TextRef> {
+        if bytes_at(self.text, old) == new.as_bytes() {
+            // The same text (a rename to the current name): nothing to store, and when
+            // it is not the last text, nothing to cut for want of room (found by review).
+            return Some(old);
+        }
         let old_start = usize::from(old.start);
         let last = old.len > 0 && old_start + usize::from(old.len) == self.text.len();
+        if !last {
+            if let Some(new) = self.overwrite(old, new, limit) {
+                return Some(new);
+            }
+        }
         let room =
             self.text.capacity() - self.text.len() + if last { usize::from(old.len) } else { 0 };
         if new.chars().next().is_some_and(|c| c.len_utf8() > room) {
@@ -1129,6 +1164,30 @@ impl RecordMut<'_> {
             self.text.truncate(old_start);
         }
         Some(self.push_text(new, limit))
+    }
+
+    /// Writes `s`, cut to `limit` characters, over `old`'s text when it fits there,
+    /// and returns where it is; `None` (nothing written) when it does not. For text
+    /// set again whose old text is not the last in the pool: appended instead, the
+    /// old room stayed unused until the slot was reused (found by review: two
+    /// attributes updated in turn filled the pool, then one of them was dropped at
+    /// every update).
+    fn overwrite(&mut self, old: TextRef, s: &str, limit: u32) -> Option<TextRef> {
+        let end = chars_end(s, limit);
+        if end > usize::from(old.len) {
+            return None;
+        }
+        let start = usize::from(old.start);
+        self.text
+            .get_mut(start..start + end)?
+            .copy_from_slice(s.as_bytes().get(..end)?);
+        if end < s.len() {
+            self.header.truncated = self.header.truncated.saturating_add(1);
+        }
+        Some(TextRef {
+            start: old.start,
+            len: end as u16,
+        })
     }
 
     /// Sets the end time (kept as given: [`SpanData::end_time`] brings it up to the

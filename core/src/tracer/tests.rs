@@ -753,6 +753,88 @@ fn a_value_whose_formatting_panics_leaves_no_partial_text() {
     );
 }
 
+/// Regression (found by review): a value set again went to the end of the pool unless
+/// its old text was the last there, so two keys updated in turn (a progress pair)
+/// filled a 64-byte pool in ten rounds, and from then on one of them was dropped at
+/// every update (90 drops here), with 7 bytes of live text. A string, or formatted
+/// text, no longer than the old value now goes over it.
+#[test]
+fn two_keys_updated_in_turn_keep_their_latest_values() {
+    let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+    let t = tracer_with(
+        TracerConfig::new("svc"),
+        SpanArena::<1, 8, 2, 2, 64>::new(),
+        &clock,
+    );
+    let mut s = t.start_span("s");
+    for i in 0..100 {
+        let v = std::format!("{i:03}");
+        s.set_attribute("a", v.as_str());
+        s.set_attribute_fmt("b", format_args!("{i:03}"));
+    }
+    // Shorter values go over the old ones too; a longer one is appended.
+    s.set_attribute("a", "x");
+    s.set_attribute_fmt("b", format_args!("{}", "y"));
+    s.set_attribute("a", "four");
+    drop(s);
+    let span = &exported(&t)[0];
+    assert_eq!(
+        span.attrs,
+        [
+            ("a".into(), "\"four\"".into()),
+            ("b".into(), "\"y\"".into())
+        ]
+    );
+    assert_eq!(span.dropped.0, 0, "{span:?}");
+    assert_eq!(span.truncated, 0, "{span:?}");
+}
+
+/// A value that goes over an old one is cut to the value length limit as any other.
+#[test]
+fn a_value_written_over_an_old_one_keeps_the_value_length_limit() {
+    let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+    let t = tracer_with_value_limit(3, SpanArena::<1, 8, 2, 2, 64>::new(), &clock);
+    let mut s = t.start_span("s");
+    s.set_attribute("a", "\u{e9}\u{e9}\u{e9}");
+    s.set_attribute("b", "1");
+    s.set_attribute("a", "\u{e8}\u{e8}\u{e8}\u{e8}");
+    drop(s);
+    let span = &exported(&t)[0];
+    assert_eq!(
+        span.attrs,
+        [
+            ("a".into(), "\"\u{e8}\u{e8}\u{e8}\"".into()),
+            ("b".into(), "\"1\"".into())
+        ]
+    );
+    assert_eq!(span.truncated, 1, "{span:?}");
+}
+
+/// Regression (found by review): a rename to the span's current name, with text
+/// stored after it and too little room left for a second copy, cut the name to the
+/// room left ("GET /u") and counted a truncation.
+#[test]
+fn renaming_to_the_current_name_changes_nothing() {
+    let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+    let t = tracer_with(
+        TracerConfig::new("svc"),
+        SpanArena::<1, 8, 2, 2, 32>::new(),
+        &clock,
+    );
+    let mut s = t.start_span("GET /users/{id}");
+    s.set_attribute_dyn("k", "v");
+    s.set_attribute_dyn("p", "xxxxxxxx");
+    s.update_name("GET /users/{id}");
+    // A shorter name goes where the old one was.
+    s.update_name("GET /u/{id}");
+    s.set_attribute_dyn("q", "y");
+    drop(s);
+    let span = &exported(&t)[0];
+    assert_eq!(span.name, "GET /u/{id}");
+    assert_eq!(span.truncated, 0, "{span:?}");
+    assert_eq!(span.attrs.len(), 3, "{span:?}");
+}
+
 /// Regression: with a few bytes left in the text pool, too few for the first character
 /// of a new name or description, a rename made the name "", an event named "é" was
 /// kept with the name "", and an error description replaced the earlier one with ""
@@ -765,18 +847,18 @@ fn text_that_cannot_start_in_the_room_left_keeps_the_old_text() {
         SpanArena::<1, 8, 2, 2, 16>::new(),
         &clock,
     );
-    let mut s = t.start_span("abcdefg"); // 7 of 16 bytes
-    s.set_error("db down"); // 14 of 16
+    let mut s = t.start_span("a"); // 1 of 16 bytes
+    s.set_error("db down"); // 8 of 16
     s.set_attribute("k", 1);
-    s.set_attribute_dyn("p", "x"); // 15 of 16: one byte left
-    s.update_name("é"); // two bytes: no room
+    s.set_attribute_dyn("p", "xxxxxx"); // 15 of 16: one byte left
+    s.update_name("éé"); // two bytes first: no room (nor in the name's 1)
     s.add_event("é");
     drop(s.event("é"));
-    s.set_error("é");
+    s.set_error("é: db down"); // nor in the description's 7
     drop(s);
     let spans = exported(&t);
     let span = &spans[0];
-    assert_eq!(span.name, "abcdefg");
+    assert_eq!(span.name, "a");
     assert!(span.events.is_empty());
     assert_eq!(span.dropped.1, 2, "both events dropped and counted");
     assert_eq!(span.status, "Error { description: \"db down\" }");
@@ -3724,9 +3806,9 @@ fn a_replacement_with_no_room_removes_the_attribute_and_counts_it() {
     s.set_attribute("n", 7);
     {
         let mut e = s.event("e"); // 1 byte
-        e.attribute("k", "0123456789abcd"); // 14 bytes
-        e.attribute_dyn("pad", "x".repeat(13)); // 3 + 13 bytes: the pool is full
-        e.attribute("k", "new"); // no room: k goes, one drop
+        e.attribute("k", "0123"); // 4 bytes
+        e.attribute_dyn("pad", "x".repeat(23)); // 3 + 23 bytes: the pool is full
+        e.attribute("k", "0123456789"); // no room (nor in k's 4): k goes, one drop
         e.attribute_fmt("k", format_args!("{}", 42)); // a new k, no room: a second drop
     }
     s.set_attribute("a", crate::Value::from(&[3i64][..]));
@@ -3739,7 +3821,10 @@ fn a_replacement_with_no_room_removes_the_attribute_and_counts_it() {
     assert_eq!(span.dropped.0, 2, "a and n");
     let (name, attrs, dropped) = &span.events[0];
     assert_eq!(name, "e");
-    assert_eq!(attrs, &[("pad".into(), "\"xxxxxxxxxxxxx\"".into())]);
+    assert_eq!(
+        attrs,
+        &[("pad".into(), std::format!("\"{}\"", "x".repeat(23)))]
+    );
     assert_eq!(*dropped, 2);
     assert_eq!(
         span.truncated, 0,
