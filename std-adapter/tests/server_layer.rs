@@ -421,6 +421,43 @@ fn a_request_without_baggage_makes_none_current() {
     );
 }
 
+/// Regression (found by review): a `baggage` header whose members were all invalid
+/// made no baggage current, so the handler could not see the count, and a proxy that
+/// forwarded the caller's headers sent that header on unchanged (one valid member
+/// beside it, and the injection replaced it with the valid ones).
+#[test]
+fn a_baggage_header_without_a_valid_member_is_counted_and_not_forwarded() {
+    let (provider, _kept) = setup();
+    let provider = Arc::new(provider);
+    let p = Arc::clone(&provider);
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let seen_in = Arc::clone(&seen);
+    let mut service = ServerLayer::new(&provider).layer(FnService(move |req: http::Request<()>| {
+        // A proxy: the caller's headers, forwarded with the call's context.
+        let mut forwarded = req.headers().clone();
+        let call = p
+            .tracer()
+            .start_client_span("GET /up", picotrace_std::current_context().as_ref());
+        p.inject(&call, &mut picotrace_std::HeaderMapInjector(&mut forwarded));
+        seen_in.lock().unwrap().push((
+            picotrace_std::current_baggage().map(|b| (b.len(), b.dropped())),
+            forwarded
+                .get("baggage")
+                .map(|v| v.to_str().unwrap().to_owned()),
+        ));
+        Box::pin(async { Ok(http::Response::new(String::new())) }) as BoxFuture
+    }));
+    let rt = runtime();
+    for baggage in ["a b=1", "a b=1,c=2"] {
+        rt.block_on(service.call(request("GET", "/", &[("baggage", baggage)])))
+            .unwrap();
+    }
+    assert_eq!(
+        *seen.lock().unwrap(),
+        [(Some((0, 1)), None), (Some((1, 1)), Some("c=2".to_owned()))]
+    );
+}
+
 /// A tonic-shaped service: answers with the `grpc-status` the request's `x-code` asks
 /// for in the response's head (what tonic sends for an `Err(Status)`), none when it
 /// has no `x-code` (a success: its status travels in the trailers).
