@@ -68,8 +68,8 @@ pub fn w1_span() -> Span {
 }
 
 /// W3: the same span with an unsampled context. The values go through `black_box`
-/// before the properties closure, which fastrace does not run for a span that does not
-/// record: picotrace's W3 pays for its `black_box`es whether its span records or not.
+/// before the properties closure (which fastrace runs for an unsampled root too), as
+/// picotrace's W3 pays for its `black_box`es whether its span records or not.
 /// (Found by review: inside the closure they were charged to the other libraries only.)
 #[inline(never)]
 pub fn w3_unsampled() {
