@@ -883,7 +883,13 @@ impl RecordMut<'_> {
         if let Some(r) = old.filter(|r| r.len > 0) {
             let start = usize::from(r.start);
             if start + usize::from(r.len) == self.text.len() && i < self.attrs.len() {
-                taken = Some(self.attrs.remove(i));
+                let attr = self.attrs.remove(i);
+                // Counted as dropped until the new value is stored: a `Display` that
+                // panics part way loses the attribute, and the counts must say so
+                // (found by review: the span kept counting it, and its last slot under
+                // the attribute limit went unused).
+                self.count_taken_as_dropped(attr.owner, true);
+                taken = Some(attr);
                 self.text.truncate(start);
             } else if let EventValue::Value(&Value::Str(s)) = value {
                 // Not last: a string that fits goes over the old text.
@@ -903,6 +909,7 @@ impl RecordMut<'_> {
                 match taken {
                     // Room for it: it was just taken out.
                     Some(mut attr) => {
+                        self.count_taken_as_dropped(attr.owner, false);
                         attr.value = stored;
                         let _ = self.attrs.insert(i, attr);
                     }
@@ -934,10 +941,31 @@ impl RecordMut<'_> {
                 // Attributes after `i` are the same owner's, or a later event's or
                 // link's: none is open while another owner's attribute is set, and each
                 // finds its own by owner tag.
-                if taken.is_none() && i < self.attrs.len() {
-                    self.attrs.remove(i);
+                match taken {
+                    // The caller counts the drop.
+                    Some(attr) => self.count_taken_as_dropped(attr.owner, false),
+                    None if i < self.attrs.len() => {
+                        self.attrs.remove(i);
+                    }
+                    None => {}
                 }
                 false
+            }
+        }
+    }
+
+    /// Counts an attribute of `owner` taken out for a new value as dropped (`dropped`),
+    /// or undoes that count: see [`RecordMut::replace_value`]. (Links' attributes are
+    /// never set again.)
+    fn count_taken_as_dropped(&mut self, owner: u8, dropped: bool) {
+        let (kept, lost) = if dropped { (-1, 1) } else { (1, -1) };
+        if owner == OWNER_SPAN {
+            let header = &mut *self.header;
+            header.span_attributes = header.span_attributes.saturating_add_signed(kept);
+            header.dropped_attributes = header.dropped_attributes.saturating_add_signed(lost);
+        } else if owner < OWNER_LINK {
+            if let Some(e) = self.events.get_mut(usize::from(owner - OWNER_EVENT)) {
+                e.dropped_attributes = e.dropped_attributes.saturating_add_signed(lost);
             }
         }
     }

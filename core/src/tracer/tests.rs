@@ -753,6 +753,57 @@ fn a_value_whose_formatting_panics_leaves_no_partial_text() {
     );
 }
 
+/// Regression (found by review): the attribute a panicking `Display` lost (above) was
+/// not counted as dropped, and still counted against the attribute limit, so the next
+/// new attribute was dropped with room for it.
+#[test]
+fn a_panicking_replacement_keeps_the_counts_right() {
+    struct Panics;
+    impl core::fmt::Display for Panics {
+        fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+            f.write_str("ab")?;
+            panic!("display failed part way");
+        }
+    }
+    let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+    let limits = SpanLimits {
+        attribute_count: 2,
+        ..SpanLimits::DEFAULT
+    };
+    let t = tracer_with(
+        TracerConfig::new("svc").with_limits(limits),
+        SpanArena::<1, 8, 2, 2, 64>::new(),
+        &clock,
+    );
+    let mut s = t.start_span("s");
+    s.set_attribute("other", 1);
+    s.set_attribute_dyn("peer", "abcde"); // the last text: taken out for the new value
+    let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        s.set_attribute_fmt("peer", format_args!("{Panics}"));
+    }));
+    assert!(panicked.is_err());
+    s.set_attribute("new", 2);
+    // A replacement that succeeds counts nothing.
+    s.set_attribute_fmt("new", format_args!("{}", 3));
+    {
+        let mut e = s.event("e");
+        e.attribute_dyn("k", "abc");
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            e.attribute_fmt("k", format_args!("{Panics}"));
+        }));
+        assert!(panicked.is_err());
+    }
+    drop(s);
+    let span = &exported(&t)[0];
+    assert_eq!(
+        span.attrs,
+        [("other".into(), "1".into()), ("new".into(), "\"3\"".into())]
+    );
+    assert_eq!(span.dropped.0, 1, "peer");
+    assert_eq!(span.events[0].1, []);
+    assert_eq!(span.events[0].2, 1, "the event's k");
+}
+
 /// Regression (found by review): a value set again went to the end of the pool unless
 /// its old text was the last there, so two keys updated in turn (a progress pair)
 /// filled a 64-byte pool in ten rounds, and from then on one of them was dropped at
