@@ -696,18 +696,22 @@ impl TraceState {
         Ok(())
     }
 
-    /// Removes the member with `key`; returns whether there was one.
+    /// Removes the member with `key` (every one: a header may repeat a key where the
+    /// parser could not check it, past 64 KiB); returns whether there was one. (Found by
+    /// review: only the first went, so erasing the `ot` threshold brought back an older
+    /// `ot` member, whose threshold was then read as the span's probability.)
     pub fn remove(&mut self, key: &str) -> bool {
-        let found = self
-            .spans()
-            .find(|&(_, m)| m.split('=').next() == Some(key))
-            .map(|(start, m)| (start, start + m.len()));
-        match found {
-            Some((start, end)) => {
-                self.remove_span(start, end);
-                true
-            }
-            None => false,
+        let mut removed = false;
+        loop {
+            let found = self
+                .spans()
+                .find(|&(_, m)| m.split('=').next() == Some(key))
+                .map(|(start, m)| (start, start + m.len()));
+            let Some((start, end)) = found else {
+                return removed;
+            };
+            self.remove_span(start, end);
+            removed = true;
         }
     }
 
@@ -1162,6 +1166,24 @@ mod tests {
         let near = ",".repeat(60_000) + "a00a=1,a01a=1,a00a=2";
         let parsed = TraceState::parse_values([near.as_str()]).unwrap();
         assert_eq!(parsed.as_str(), "a00a=1,a01a=1");
+    }
+
+    /// Regression (found by review): with a duplicate `ot` kept past 64 KiB, erasing
+    /// the threshold removed the first `ot` only, and the kept one's `th:c` (25 %) was
+    /// then read as the span's probability.
+    #[test]
+    fn erasing_th_does_not_bring_back_a_kept_duplicate_ot() {
+        let field = ",".repeat(70_000) + "ot=th:8,a=1,ot=th:c";
+        let mut ts = TraceState::parse(&field).unwrap();
+        assert_eq!(ts.as_str(), "ot=th:8,a=1,ot=th:c");
+        ts.set_ot_threshold(None).unwrap();
+        assert_eq!(ts.ot_threshold(), None);
+        assert_eq!(ts.get("ot"), None);
+        assert_eq!(ts.as_str(), "a=1");
+        let mut ts = TraceState::parse(&field).unwrap();
+        assert!(ts.remove("ot"));
+        assert_eq!(ts.get("ot"), None);
+        assert!(!ts.remove("ot"));
     }
 
     fn repeat(c: char, n: usize) -> String {
