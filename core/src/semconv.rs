@@ -28,6 +28,9 @@ pub const HTTP_RESPONSE_STATUS_CODE: &str = "http.response.status_code";
 pub const HTTP_ROUTE: &str = "http.route";
 /// `http.request.body.size` (was `http.request_content_length`).
 pub const HTTP_REQUEST_BODY_SIZE: &str = "http.request.body.size";
+/// `http.request.resend_count`: the ordinal of a resent request (a retry, a redirect),
+/// recorded only on resends (1 for the first).
+pub const HTTP_REQUEST_RESEND_COUNT: &str = "http.request.resend_count";
 /// `url.full` (was `http.url`).
 pub const URL_FULL: &str = "url.full";
 /// `url.path`.

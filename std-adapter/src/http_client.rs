@@ -32,7 +32,8 @@
 //! name), `http.request.method` (`_OTHER` with `http.request.method_original`),
 //! `url.full` (credentials replaced by `REDACTED:REDACTED`, the values of signed-URL
 //! query keys such as `sig` by `REDACTED`), `url.template`, `server.address`,
-//! `server.port` (the scheme's default when the URL has none), given to a custom
+//! `server.port` (the scheme's default when the URL has none), `http.request.resend_count`
+//! for a retry ([`HttpClientSpanBuilder::resend_count`]), given to a custom
 //! sampler before the start (`RootSampler::Custom` may decide by them), then
 //! `http.response.status_code`, and an Error with the status code as `error.type`
 //! for a code of 400 or more (a client span fails on a 4xx too), or the error type given to
@@ -75,6 +76,8 @@ pub struct HttpClientSpanBuilder<'a> {
     /// `server.address` and `server.port` when the URL names no server (the `tower`
     /// client layer's `with_server`, for a request URI that is a path alone).
     server: Option<(&'a str, u16)>,
+    /// `http.request.resend_count`, when not 0.
+    resend_count: u32,
 }
 
 impl<'a> HttpClientSpanBuilder<'a> {
@@ -89,6 +92,15 @@ impl<'a> HttpClientSpanBuilder<'a> {
     /// The parent, instead of the current context ([`crate::current_context`]).
     pub fn parent(mut self, parent: &'a TraceContext) -> Self {
         self.parent = Some(parent);
+        self
+    }
+
+    /// Marks the request as the `n`th resend of one request (a retry, a redirect
+    /// followed by hand): `http.request.resend_count`, which the conventions record on
+    /// resends only, so 0 (the first attempt) records nothing. Each attempt is a span of
+    /// its own.
+    pub fn resend_count(mut self, n: u32) -> Self {
+        self.resend_count = n;
         self
     }
 
@@ -108,6 +120,12 @@ impl<'a> HttpClientSpanBuilder<'a> {
         }
         if let Some(template) = self.template {
             attributes.push("url.template", template);
+        }
+        if self.resend_count > 0 {
+            attributes.push(
+                semconv::HTTP_REQUEST_RESEND_COUNT,
+                i64::from(self.resend_count),
+            );
         }
         attributes
     }
@@ -204,6 +222,7 @@ impl HttpClientSpan {
             template: None,
             parent: None,
             server: None,
+            resend_count: 0,
         }
     }
 
@@ -262,6 +281,7 @@ impl HttpClientSpan {
             template: None,
             parent: None,
             server: server.filter(|_| request.uri().authority().is_none()),
+            resend_count: 0,
         }
         .start_on(tracer, propagators);
         call.inject(request.headers_mut());

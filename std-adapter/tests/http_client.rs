@@ -301,3 +301,24 @@ fn a_sampler_sees_the_call_s_attributes() {
         ]
     );
 }
+
+/// `http.request.resend_count` on resends only, as the conventions ask: a retry loop
+/// marks each attempt after the first.
+#[test]
+fn a_resend_records_its_count_and_a_first_attempt_none() {
+    let (provider, kept) = setup();
+    for attempt in 0..3 {
+        let span = ended(&provider, &kept, || {
+            HttpClientSpan::builder(&http::Method::GET, "http://shop.internal/cart")
+                .resend_count(attempt)
+                .start(&provider)
+                .finish(http::StatusCode::SERVICE_UNAVAILABLE)
+        });
+        let expected = (attempt > 0).then(|| attempt.to_string());
+        assert_eq!(
+            span.attr("http.request.resend_count"),
+            expected.as_deref(),
+            "{span:?}"
+        );
+    }
+}
