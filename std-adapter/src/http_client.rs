@@ -505,7 +505,12 @@ fn url_attributes(url: &str) -> UrlAttributes<'_> {
 /// [`url_attributes`] of an `http::Uri` (none for a path alone).
 fn uri_attributes(uri: &http::Uri) -> UrlAttributes<'_> {
     let (Some(scheme), Some(authority)) = (uri.scheme_str(), uri.authority()) else {
-        return UrlAttributes::default();
+        // The authority form of `CONNECT` (`proxy.example:3128`) names the server and
+        // no URL (found by review: nothing was recorded).
+        return UrlAttributes {
+            server: uri_server(uri),
+            ..UrlAttributes::default()
+        };
     };
     let rest = uri
         .path_and_query()
@@ -553,18 +558,19 @@ fn parts_attributes<'a>(
 /// `server.address` and `server.port` of the server an `http::Uri` names (none for a
 /// path alone): for spans that record no `url.full` (the `tower` client layer's gRPC
 /// calls).
-#[cfg_attr(not(feature = "tower"), allow(dead_code))]
+/// A URI of authority form (`CONNECT`'s `host:port`, no scheme) names its server too.
 pub(crate) fn uri_server(uri: &http::Uri) -> ServerAttributes<'_> {
-    let (Some(scheme), Some(authority)) = (uri.scheme_str(), uri.authority()) else {
+    let Some(authority) = uri.authority() else {
         return ServerAttributes::default();
     };
     let host_port = authority
         .as_str()
         .rsplit_once('@')
         .map_or(authority.as_str(), |(_, host_port)| host_port);
-    match split_host_port(host_port) {
-        Some((host, port)) => ServerAttributes::new(scheme, host, port),
-        None => ServerAttributes::default(),
+    match (split_host_port(host_port), uri.scheme_str()) {
+        (Some((host, port)), Some(scheme)) => ServerAttributes::new(scheme, host, port),
+        (Some((host, port)), None) => ServerAttributes { host, port },
+        (None, _) => ServerAttributes::default(),
     }
 }
 

@@ -221,6 +221,17 @@ fn an_http_request_gets_its_span_and_headers() {
     let span = ended(&provider, &kept, || call.finish(http::StatusCode::OK));
     assert_eq!(span.attr("url.full"), None);
     assert_eq!(span.attr("server.address"), None);
+    // Regression (found by review): `CONNECT`'s authority form names the server (and
+    // no URL); nothing was recorded.
+    let mut connect = http::Request::connect("proxy.example:3128")
+        .body(())
+        .unwrap();
+    let call = HttpClientSpan::start_request(&provider, &mut connect);
+    let span = ended(&provider, &kept, || call.finish(http::StatusCode::OK));
+    assert_eq!(span.name, "CONNECT");
+    assert_eq!(span.attr("url.full"), None);
+    assert_eq!(span.attr("server.address"), Some("proxy.example"));
+    assert_eq!(span.attr("server.port"), Some("3128"));
 }
 
 /// A sampler that drops calls to one server by `server.address`, and keeps what it saw.
