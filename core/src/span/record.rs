@@ -103,6 +103,9 @@ const OWNER_LINK: u8 = 128; // 128..=255: link index + 128
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct StoredAttr {
     owner: u8,
+    /// Bytes of the pool the value's text may take when it is set again: more than its
+    /// length after a shorter value went over a longer one; 0 for its length.
+    room: u16,
     key: StoredKey,
     value: StoredValue,
 }
@@ -550,7 +553,7 @@ impl RecordMut<'_> {
                 }
         });
         if let Some(i) = existing {
-            if !self.replace_value(i, value, limits) {
+            if !self.replace_value(i, value, limits, None) {
                 self.header.span_attributes = self.header.span_attributes.saturating_sub(1);
                 self.header.dropped_attributes = self.header.dropped_attributes.saturating_add(1);
             }
@@ -585,6 +588,7 @@ impl RecordMut<'_> {
         // Not full: checked above.
         let _ = self.attrs.push(StoredAttr {
             owner: OWNER_SPAN,
+            room: 0,
             key,
             value,
         });
@@ -627,7 +631,12 @@ impl RecordMut<'_> {
                 dropped = dropped.saturating_add(1);
                 continue;
             };
-            let _ = self.attrs.push(StoredAttr { owner, key, value });
+            let _ = self.attrs.push(StoredAttr {
+                owner,
+                room: 0,
+                key,
+                value,
+            });
             kept += 1;
         }
         dropped
@@ -771,7 +780,7 @@ impl RecordMut<'_> {
             })
         });
         if let Some(i) = existing {
-            if !self.replace_value(event.first_attr + i, value, limits) {
+            if !self.replace_value(event.first_attr + i, value, limits, Some(&mut event.kept)) {
                 event.kept -= 1;
                 self.count_dropped_event_attribute(event);
             }
@@ -795,7 +804,12 @@ impl RecordMut<'_> {
         };
         event.key_filter |= key_bit(self.key_bytes(&key));
         // Not full: checked above.
-        let _ = self.attrs.push(StoredAttr { owner, key, value });
+        let _ = self.attrs.push(StoredAttr {
+            owner,
+            room: 0,
+            key,
+            value,
+        });
         event.kept += 1;
     }
 
@@ -829,6 +843,7 @@ impl RecordMut<'_> {
         // Not full: checked above.
         let _ = self.attrs.push(StoredAttr {
             owner: OWNER_EVENT + event.index,
+            room: 0,
             key: StoredKey::Static(key),
             value,
         });
@@ -870,9 +885,15 @@ impl RecordMut<'_> {
         i: usize,
         value: EventValue<'_, '_, T>,
         limits: &SpanLimits,
+        mut event_kept: Option<&mut u32>,
     ) -> bool {
+        // The old value's text and the room it has (more than its length after a
+        // shorter value went over a longer one).
         let old = self.attrs.get(i).and_then(|a| match a.value {
-            StoredValue::Str(r) | StoredValue::Array(_, r) => Some(r),
+            StoredValue::Str(r) | StoredValue::Array(_, r) => Some(TextRef {
+                start: r.start,
+                len: r.len.max(a.room),
+            }),
             _ => None,
         });
         // Taken out while the new value is made when its room is reused: the new text
@@ -887,15 +908,21 @@ impl RecordMut<'_> {
                 // Counted as dropped until the new value is stored: a `Display` that
                 // panics part way loses the attribute, and the counts must say so
                 // (found by review: the span kept counting it, and its last slot under
-                // the attribute limit went unused).
+                // the attribute limit went unused; an event's too).
                 self.count_taken_as_dropped(attr.owner, true);
+                if let Some(kept) = event_kept.as_deref_mut() {
+                    *kept = kept.saturating_sub(1);
+                }
                 taken = Some(attr);
                 self.text.truncate(start);
             } else if let EventValue::Value(&Value::Str(s)) = value {
-                // Not last: a string that fits goes over the old text.
+                // Not last: a string that fits goes over the old text, which keeps its
+                // room (found by review: a value that went from "error" to "ok" and
+                // back took new room each time).
                 if let Some(new) = self.overwrite(r, s, limits.value_length) {
                     if let Some(a) = self.attrs.get_mut(i) {
                         a.value = StoredValue::Str(new);
+                        a.room = r.len;
                     }
                     return true;
                 }
@@ -904,17 +931,24 @@ impl RecordMut<'_> {
         let mark = self.text.len();
         // A value cut to nothing for room is `None` here, as one that cannot be stored;
         // a value length limit of 0 cuts every string to "", and that is the new value.
-        match self.store_event_value(value, limits) {
+        let stored = self.store_event_value(value, limits);
+        if taken.is_some() {
+            if let Some(kept) = event_kept {
+                *kept = kept.saturating_add(1);
+            }
+        }
+        match stored {
             Some(stored) => {
                 match taken {
                     // Room for it: it was just taken out.
                     Some(mut attr) => {
                         self.count_taken_as_dropped(attr.owner, false);
                         attr.value = stored;
+                        attr.room = 0;
                         let _ = self.attrs.insert(i, attr);
                     }
                     None => {
-                        let stored = match (stored, old) {
+                        let (stored, room) = match (stored, old) {
                             // Formatted text is known only once it is stored: moved
                             // over the old text when it fits there.
                             (StoredValue::Str(new), Some(r))
@@ -923,15 +957,17 @@ impl RecordMut<'_> {
                                 let (from, to) = (mark, usize::from(r.start));
                                 self.text.copy_within(from..from + usize::from(new.len), to);
                                 self.text.truncate(mark);
-                                StoredValue::Str(TextRef {
+                                let new = TextRef {
                                     start: r.start,
                                     len: new.len,
-                                })
+                                };
+                                (StoredValue::Str(new), r.len)
                             }
-                            _ => stored,
+                            _ => (stored, 0),
                         };
                         if let Some(a) = self.attrs.get_mut(i) {
                             a.value = stored;
+                            a.room = room;
                         }
                     }
                 }
@@ -1531,6 +1567,7 @@ pub(crate) fn try_set_new_static_attribute(
     // Not full: checked above.
     let _ = attrs.push(StoredAttr {
         owner: OWNER_SPAN,
+        room: 0,
         key: StoredKey::Static(key),
         value,
     });

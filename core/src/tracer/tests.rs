@@ -804,6 +804,47 @@ fn a_panicking_replacement_keeps_the_counts_right() {
     assert_eq!(span.events[0].2, 1, "the event's k");
 }
 
+/// The same for an event's attribute (found by review of the fix above): the event went
+/// on counting it against its own limit.
+#[test]
+fn a_panicking_event_attribute_replacement_frees_its_place_under_the_limit() {
+    struct Panics;
+    impl core::fmt::Display for Panics {
+        fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+            f.write_str("ab")?;
+            panic!("display failed part way");
+        }
+    }
+    let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+    let limits = SpanLimits {
+        attributes_per_event: 2,
+        ..SpanLimits::DEFAULT
+    };
+    let t = tracer_with(
+        TracerConfig::new("svc").with_limits(limits),
+        SpanArena::<1, 8, 2, 2, 64>::new(),
+        &clock,
+    );
+    let mut s = t.start_span("s");
+    {
+        let mut e = s.event("e");
+        e.attribute_dyn("k", "abc");
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            e.attribute_fmt("k", format_args!("{Panics}"));
+        }));
+        assert!(panicked.is_err());
+        e.attribute("x", 1);
+        e.attribute("y", 2);
+    }
+    drop(s);
+    let span = &exported(&t)[0];
+    assert_eq!(
+        span.events[0].1,
+        [("x".into(), "1".into()), ("y".into(), "2".into())]
+    );
+    assert_eq!(span.events[0].2, 1, "k");
+}
+
 /// Regression (found by review): a value set again went to the end of the pool unless
 /// its old text was the last there, so two keys updated in turn (a progress pair)
 /// filled a 64-byte pool in ten rounds, and from then on one of them was dropped at
@@ -838,6 +879,38 @@ fn two_keys_updated_in_turn_keep_their_latest_values() {
     );
     assert_eq!(span.dropped.0, 0, "{span:?}");
     assert_eq!(span.truncated, 0, "{span:?}");
+}
+
+/// Regression (found by review): a value that went over a longer one kept only its own
+/// length, so a value flapping between "error" and "ok" took new room each time it grew
+/// back, and two such keys filled the pool in eight rounds, then were cut and dropped.
+#[test]
+fn a_value_that_shrinks_and_grows_back_keeps_its_room() {
+    let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+    let t = tracer_with(
+        TracerConfig::new("svc"),
+        SpanArena::<1, 8, 2, 2, 64>::new(),
+        &clock,
+    );
+    let mut s = t.start_span("s");
+    for _ in 0..100 {
+        for value in ["error", "ok"] {
+            s.set_attribute("a", value);
+            s.set_attribute_fmt("b", format_args!("{value}"));
+        }
+    }
+    s.set_attribute("a", "error");
+    s.set_attribute_fmt("b", format_args!("{}", "error"));
+    drop(s);
+    let span = &exported(&t)[0];
+    assert_eq!(
+        span.attrs,
+        [
+            ("a".into(), "\"error\"".into()),
+            ("b".into(), "\"error\"".into())
+        ]
+    );
+    assert_eq!((span.dropped.0, span.truncated), (0, 0), "{span:?}");
 }
 
 /// A value that goes over an old one is cut to the value length limit as any other.
