@@ -435,9 +435,11 @@ impl TracingLayer {
         };
         // The parent's id, read without looking the parent up in the registry: most
         // parents are found in the table by it.
+        let contextual = attrs.parent().is_none() && attrs.is_contextual();
+        let from_stack = contextual && !self.own_scope_is_inner();
         let parent_id = if let Some(parent) = attrs.parent() {
             Some(parent.into_u64())
-        } else if attrs.is_contextual() && !self.own_scope_is_inner() {
+        } else if from_stack {
             self.current_id(&ctx)
         } else {
             // No `tracing` parent, or a picotrace scope (`in_span`, `enter`) made a span
@@ -477,6 +479,20 @@ impl TracingLayer {
                 parent_ref.and_then(|parent| self.with_backing(&parent, &mut parent_of))
             }),
             None => None,
+        };
+        // A parent hidden from this layer by a per-layer filter and not entered in a
+        // span it sees on this thread (a task's span, entered on a worker: the layer's
+        // own stack is empty there): the registry's parent, the nearest ancestor this
+        // layer sees, as `span_scope` gives it (found by review: such spans, and every
+        // span of a task spawned with `.in_current_span()` inside a filtered-out span,
+        // started traces of their own). Asked only when the registry has a parent.
+        let hidden = parent_id.is_some() || (from_stack && ctx.current_span().id().is_some());
+        let parent = match parent {
+            None if hidden => ctx
+                .span(id)
+                .and_then(|span| span.parent())
+                .and_then(|ancestor| self.with_backing(&ancestor, &mut parent_of)),
+            parent => parent,
         };
         let (mut started, root) = match (parent_id, parent, &with_state, &slotless) {
             (.., Some(slotless)) => (builder().parent(slotless).start(), false),

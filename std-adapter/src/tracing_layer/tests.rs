@@ -2676,3 +2676,30 @@ fn spans_whose_fields_a_sampler_reads_allocate_nothing_more() {
         "{layered} allocations, the registry alone {registry}"
     );
 }
+
+/// Regression (found by review): a span whose parent a per-layer filter hides, with no
+/// span this layer sees entered on its thread (a task's span entered on a worker),
+/// started a trace of its own; the registry's nearest visible ancestor is its parent,
+/// for a contextual parent and an explicit one.
+#[test]
+fn children_of_a_hidden_span_entered_outside_its_parent_get_the_nearest_seen_ancestor() {
+    let t = setup();
+    tracing::subscriber::with_default(t.hiding("hidden"), || {
+        let outer = tracing::info_span!("outer");
+        // Made inside `outer`, entered where `outer` is not (a spawned task's span).
+        let hidden = outer.in_scope(|| tracing::info_span!("hidden"));
+        hidden.in_scope(|| drop(tracing::info_span!("contextual")));
+        drop(tracing::info_span!(parent: &hidden, "explicit"));
+        // A root stays a root.
+        drop(tracing::info_span!("root"));
+    });
+    let outer = t.named("outer");
+    for name in ["contextual", "explicit"] {
+        let child = t.named(name);
+        assert_eq!(child.parent, Some(outer.span_id), "{name}");
+        assert_eq!(child.trace_id, outer.trace_id, "{name}");
+    }
+    let root = t.named("root");
+    assert_eq!(root.parent, None);
+    assert_ne!(root.trace_id, outer.trace_id);
+}
