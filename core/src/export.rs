@@ -159,6 +159,11 @@ impl InstrumentationScope {
 }
 
 /// A tracer's counters: what was started, recorded, exported and lost.
+///
+/// Where the CPU has no 64-bit atomics (Cortex-M, 32-bit RISC-V) the tracer counts in
+/// 32 bits: every counter but `spans_started` (48 bits per arena slot) wraps at 2^32,
+/// after about 50 days at 1,000 spans a second, and the outcomes then add up to
+/// `spans_started` only modulo 2^32 (found by review: not documented).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct TracerStats {

@@ -1552,7 +1552,9 @@ where
             // MUST NOT allow a sampled span that does not record; downstream would
             // record children of a span never exported).
             let flags = flags.with_sampled(false);
-            let (count, why) = if recording {
+            // Lost only when it was to be exported: a `RecordOnly` span never is, so it
+            // is sampled out, with a slot or without (found by review: counted lost).
+            let (count, why) = if result.decision.is_sampled() {
                 (
                     DROPPED_IDS | {
                         let c = sets.local::<A>();
@@ -1564,6 +1566,9 @@ where
                     },
                     Unrecorded::ArenaFull,
                 )
+            } else if is_root {
+                // Not counted as kept: a dropped root (`roots_numbered - roots_kept`).
+                (root_number, Unrecorded::DroppedRoot)
             } else {
                 let n = SAMPLED_OUT_IDS
                     | self

@@ -1285,6 +1285,22 @@ fn record_only_spans_are_recorded_but_not_exported() {
     assert_eq!((stats.spans_started, stats.spans_sampled_out), (1, 1));
     assert_eq!((stats.spans_exported, stats.spans_lost()), (0, 0));
     assert_eq!(t.arena().in_use(), 0, "its slot is free again");
+    // Regression (found by review): a `RecordOnly` span the full arena refused was
+    // counted as lost, though it would never have been exported; with a slot it is
+    // sampled out, and so it is without one. Roots and children alike.
+    let held = [t.start_span("held"), t.start_span("held")];
+    let refused = t.start_span("refused");
+    assert!(!refused.is_recording());
+    let child = refused.child("child");
+    assert!(!child.is_recording());
+    drop((held, refused, child));
+    let stats = t.stats();
+    assert_eq!(stats.spans_started, 5, "{stats:?}");
+    assert_eq!(
+        (stats.spans_lost(), stats.spans_sampled_out),
+        (0, 5),
+        "{stats:?}"
+    );
 }
 
 /// Regression (found by review): a clock that panicked at a span's start, after the
