@@ -960,6 +960,11 @@ impl BatchExporter {
         self.handle.on_worker_thread()
     }
 
+    /// This exporter's identity (the address of its shared state; its clones share it).
+    pub(crate) fn identity(&self) -> usize {
+        shared_id(&self.handle.shared)
+    }
+
     /// Stops accepting spans, exports what is queued within the export timeout, drops
     /// (and counts in `dropped_shutdown`) what is still queued then, and stops the
     /// worker thread: every span is accounted for when it returns, and every one was

@@ -343,6 +343,16 @@ impl SharedExporter {
         }
     }
 
+    /// The exporter's identity (its clones share it), for [`InsideExport`]; 0 for one
+    /// that holds nothing.
+    fn identity(&self) -> usize {
+        match self {
+            SharedExporter::Batch(b) => b.identity(),
+            SharedExporter::Locked(x) => Arc::as_ptr(x).cast::<()>().addr(),
+            SharedExporter::Discard | SharedExporter::Closed => 0,
+        }
+    }
+
     /// Shuts the exporter down (a batch exporter drains and stops its thread).
     ///
     /// # Errors
@@ -381,13 +391,14 @@ impl SpanExporter for SharedExporter {
                 // This thread holds the tracer's exporter: a flush or shutdown called
                 // here (a panic hook run by a panicking encoder) must not wait for it
                 // (found by review: it waited for ever).
-                let _inside = InsideExport::enter();
+                let _inside = InsideExport::enter(b.identity());
                 std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| b.export(batch)))
                     .unwrap_or(Err(picotrace::ExportError::Failed))
             }
             SharedExporter::Locked(x) => {
+                let identity = Arc::as_ptr(x).cast::<()>().addr();
                 let mut x = x.lock().unwrap_or_else(|e| e.into_inner());
-                let _inside = InsideExport::enter();
+                let _inside = InsideExport::enter(identity);
                 // Run on a span's thread (a full arena, no export thread), the exporter
                 // sees no request's context or baggage (found by review: an exporter
                 // that traces its own calls made them children of the request, and
@@ -406,22 +417,30 @@ impl SpanExporter for SharedExporter {
 }
 
 thread_local! {
-    /// Set while this thread runs a user's exporter (it then holds the tracer's
-    /// exporter): a flush or shutdown it calls must not wait for itself.
-    static INSIDE_EXPORT: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// The exporter ([`SharedExporter::identity`]) this thread runs now (it then holds
+    /// its tracer's exporter), 0 for none: a flush or shutdown of that exporter's
+    /// provider must not wait for itself. Another provider's may (found by review: one
+    /// flag per thread refused them too, and a provider dropped there never stopped its
+    /// export thread).
+    static INSIDE_EXPORT: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
-/// Marks this thread as inside an export until dropped.
-struct InsideExport(bool);
+/// Marks this thread as inside an export of the exporter `identity` until dropped.
+struct InsideExport(usize);
 
 impl InsideExport {
-    fn enter() -> Self {
-        InsideExport(INSIDE_EXPORT.with(|c| c.replace(true)))
+    fn enter(identity: usize) -> Self {
+        InsideExport(INSIDE_EXPORT.with(|c| c.replace(identity)))
     }
 
-    /// Whether this thread is running an exporter now.
-    fn here() -> bool {
-        INSIDE_EXPORT.with(std::cell::Cell::get)
+    /// Whether this thread is running the exporter `identity` now.
+    fn here(identity: usize) -> bool {
+        identity != 0 && INSIDE_EXPORT.with(std::cell::Cell::get) == identity
+    }
+
+    /// Whether this thread is running any exporter now.
+    fn any() -> bool {
+        INSIDE_EXPORT.with(std::cell::Cell::get) != 0
     }
 }
 
@@ -454,7 +473,7 @@ fn spawn_fails_here() -> bool {
 /// it waits for this span (found by review: such a span spun through every retry,
 /// tens of milliseconds, holding the export while other span threads waited too).
 fn yield_unless_exporting() -> bool {
-    if InsideExport::here() {
+    if InsideExport::any() {
         return false;
     }
     std::thread::yield_now();
@@ -1022,7 +1041,7 @@ pub struct TracerProvider {
 }
 
 /// The losses a flush saw, by kind: what the next one reports is what came after.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 struct LossesSeen {
     /// Failed exports and drops after shutdown: these only grow.
     failed: u64,
@@ -1253,7 +1272,7 @@ impl TracerProvider {
     /// the background). [`ExportError::InsideExport`], having done nothing, when called
     /// by the exporter itself.
     pub fn flush(&self) -> Result<(), ExportError> {
-        if InsideExport::here() || self.exporter.runs_here() {
+        if InsideExport::here(self.exporter.identity()) || self.exporter.runs_here() {
             return Err(ExportError::InsideExport);
         }
         self.drain(self.deadline())?;
@@ -1296,7 +1315,7 @@ impl TracerProvider {
 
     /// [`TracerProvider::shutdown`], giving up on a user's exporter at `deadline`.
     fn shutdown_by(&self, deadline: Option<Instant>) -> Result<(), ExportError> {
-        if InsideExport::here() || self.exporter.runs_here() {
+        if InsideExport::here(self.exporter.identity()) || self.exporter.runs_here() {
             return Err(ExportError::InsideExport);
         }
         // Held: another shutdown runs, and this call returns when it has finished.
@@ -1418,15 +1437,33 @@ impl TracerProvider {
             Err(ExportError::SpansLost { .. }) => Ok(()),
             other => other,
         };
-        let stats = self.stats();
+        // Spans that hold slots only to pass a tracestate on (sampled out, or tracing
+        // disabled), and recorded spans not sampled, are never exported: not at risk.
+        // Read between two readings of the losses, again while those differ: a span
+        // that ended between the two reads (dropped, as the tracer is shut down) was
+        // in neither, and a shutdown that lost it returned `Ok` (found by review).
+        let mut stats = self.stats();
+        let mut running;
+        let mut reads = 0;
+        loop {
+            #[cfg(test)]
+            tests::between_shutdown_reads();
+            running = self.tracer.running_spans();
+            let again = self.stats();
+            reads += 1;
+            let settled = LossesSeen::of(&again) == LossesSeen::of(&stats);
+            stats = again;
+            // Spans still running are few and end once: this settles. Should it
+            // not, the last reading counts a span that ended in between twice.
+            if settled || reads == 8 {
+                break;
+            }
+        }
         // As `flush` counts: a drop at the full arena is a loss even when `set_parent`
         // gave the span a record later (found by review: shutdown returned Ok where a
         // flush at the same point reported it).
         let seen = LossesSeen::of(&stats);
         let lost = seen.failed + seen.arena_full;
-        // Spans that hold slots only to pass a tracestate on (sampled out, or tracing
-        // disabled), and recorded spans not sampled, are never exported: not at risk.
-        let running = self.tracer.running_spans();
         *state = Shutdown::Done { lost, running };
         result?;
         #[cfg(test)]
@@ -1467,6 +1504,14 @@ impl TracerProvider {
 
 impl Drop for TracerProvider {
     fn drop(&mut self) {
+        self.shutdown_at_exit();
+    }
+}
+
+impl TracerProvider {
+    /// The shutdown of a dropped provider or [`ShutdownGuard`]: what no caller sees
+    /// goes to stderr, once.
+    fn shutdown_at_exit(&self) {
         let (stopping, asked) = match *self.shut_down.lock().unwrap_or_else(|e| e.into_inner()) {
             Shutdown::Stopping => (true, true),
             Shutdown::ExporterPending => (false, true),
@@ -1490,6 +1535,10 @@ impl Drop for TracerProvider {
         match outcome {
             Err(ExportError::SpansLost { running, .. }) if lost > 0 => {
                 report_shutdown_error(&ExportError::SpansLost { lost, running });
+            }
+            // Lost after the shutdown's own reading: said too.
+            Ok(()) if lost > 0 => {
+                report_shutdown_error(&ExportError::SpansLost { lost, running: 0 });
             }
             Err(ExportError::SpansLost { .. }) | Ok(()) => {}
             Err(e) if !asked => report_shutdown_error(&e),
@@ -1527,25 +1576,13 @@ pub struct ShutdownGuard(&'static TracerProvider);
 
 impl Drop for ShutdownGuard {
     fn drop(&mut self) {
-        let provider = self.0;
-        let reported = *provider
-            .reported_lost
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        match provider.shutdown() {
-            // Only what no flush reported (found by review: the losses of the whole
-            // life were said again), as a dropped provider does. Spans still running
-            // alone (tasks a runtime drops after `main`) are not said: on every exit,
-            // that would be noise.
-            Err(ExportError::SpansLost { running, .. }) => {
-                let lost = LossesSeen::of(&provider.stats()).since(reported);
-                if lost > 0 {
-                    report_shutdown_error(&ExportError::SpansLost { lost, running });
-                }
-            }
-            Ok(()) => {}
-            Err(e) => report_shutdown_error(&e),
-        }
+        // As a dropped provider: only what no flush reported (found by review: the
+        // losses of the whole life were said again), not spans still running alone
+        // (tasks a runtime drops after `main`: on every exit, that would be noise),
+        // and after a shutdown that gave up on the exporter (`main`'s `shutdown()?`
+        // returned its timeout), no second wait for it nor a second line (found by
+        // review: it waited a whole export timeout again).
+        self.0.shutdown_at_exit();
     }
 }
 
@@ -1718,7 +1755,7 @@ mod tests {
     fn the_full_arena_wait_stops_on_the_exporting_thread() {
         assert!(yield_unless_exporting());
         {
-            let _inside = InsideExport::enter();
+            let _inside = InsideExport::enter(1);
             assert!(!yield_unless_exporting());
         }
         assert!(yield_unless_exporting());
@@ -1828,6 +1865,45 @@ mod tests {
         /// reports and storing them as reported.
         static BEFORE_REPORTS: std::cell::RefCell<Option<Box<dyn FnOnce()>>> =
             const { std::cell::RefCell::new(None) };
+    }
+
+    std::thread_local! {
+        /// Run by this thread's `TracerProvider::shutdown` between its readings of the
+        /// losses and of the spans still running.
+        static BETWEEN_READS: std::cell::RefCell<Option<Box<dyn FnOnce()>>> =
+            const { std::cell::RefCell::new(None) };
+    }
+
+    pub(super) fn between_shutdown_reads() {
+        if let Some(f) = BETWEEN_READS.with(|hook| hook.borrow_mut().take()) {
+            f();
+        }
+    }
+
+    /// Regression (found by review): a span that ended between the shutdown's reading
+    /// of the losses and of the spans still running (dropped: the tracer was shut
+    /// down) was in neither, and the shutdown returned `Ok`.
+    #[test]
+    fn a_span_ending_between_the_shutdown_reads_is_reported() {
+        let provider: &'static TracerProvider =
+            Box::leak(Box::new(TracerProvider::builder().build()));
+        let late: &'static Mutex<Option<StdSpan>> = Box::leak(Box::new(Mutex::new(Some(
+            provider.tracer().start_span("late"),
+        ))));
+        BETWEEN_READS.with(|hook| {
+            *hook.borrow_mut() = Some(Box::new(move || drop(late.lock().unwrap().take())));
+        });
+        let shut = provider.shutdown();
+        assert!(
+            matches!(
+                shut,
+                Err(ExportError::SpansLost {
+                    lost: 1,
+                    running: 0
+                })
+            ),
+            "{shut:?}"
+        );
     }
 
     pub(super) fn before_shutdown_reports() {
@@ -2370,6 +2446,42 @@ mod tests {
         assert_eq!(wait_for_exported(&seen, ARENA_SPANS / 2), ARENA_SPANS / 2);
     }
 
+    /// Regression (found by review): inside one provider's exporter, another
+    /// provider's flush and shutdown were refused (`InsideExport`: one flag per
+    /// thread), though nothing of theirs was held: a forwarding exporter could not
+    /// flush its target, and one dropped there never stopped its export thread.
+    #[test]
+    fn another_provider_s_flush_and_shutdown_inside_an_exporter_run() {
+        struct Forwards(
+            &'static TracerProvider,
+            std::sync::mpsc::Sender<(bool, bool)>,
+        );
+        impl SpanExporter for Forwards {
+            fn export(&mut self, _: &SpanBatch<'_>) -> Result<(), picotrace::ExportError> {
+                let flushed = self.0.flush().is_ok();
+                let shut = self.0.shutdown().is_ok();
+                let _ = self.1.send((flushed, shut));
+                Ok(())
+            }
+        }
+        let seen = Arc::new(AtomicUsize::new(0));
+        let target: &'static TracerProvider = Box::leak(Box::new(counting(&seen)));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let provider = TracerProvider::builder()
+            .config(TracerConfig::new("svc"))
+            .exporter(SharedExporter::new(Forwards(target, tx)))
+            .build();
+        // Waits in the target until its flush, inside the exporter, sends it.
+        target.tracer().start_span("waiting").end();
+        provider.tracer().start_span("s").end();
+        provider.flush().unwrap();
+        let calls = rx
+            .recv_timeout(Duration::from_secs(5))
+            .expect("the calls returned");
+        assert_eq!(calls, (true, true));
+        assert_eq!(seen.load(Ordering::SeqCst), 1, "the target's span");
+    }
+
     /// Regression: `flush()` or `shutdown()` called by the exporter, on the thread that
     /// held the exporter, waited for itself forever, and so did every later flush and
     /// shutdown from other threads.
@@ -2608,6 +2720,29 @@ mod tests {
         let dropped_in = began.elapsed();
         hangs.release();
         assert!(dropped_in < Duration::from_millis(200), "{dropped_in:?}");
+    }
+
+    /// The same for a `ShutdownGuard` (found by review: it waited a whole export
+    /// timeout again, and said the `Timeout` its caller had already been given).
+    #[test]
+    fn a_guard_after_a_timed_out_shutdown_does_not_wait_again() {
+        let hangs = Hangs::default();
+        let provider: &'static TracerProvider = Box::leak(Box::new(
+            TracerProvider::builder()
+                .config(TracerConfig::new("svc"))
+                .exporter(SharedExporter::new(hangs.clone()))
+                .export_timeout(Duration::from_millis(400))
+                .build(),
+        ));
+        provider.tracer().start_span("held").end();
+        assert!(matches!(provider.shutdown(), Err(ExportError::Timeout)));
+        SHUTDOWN_REPORTS.with(|r| r.borrow_mut().clear());
+        let began = std::time::Instant::now();
+        drop(provider.shutdown_on_drop());
+        let dropped_in = began.elapsed();
+        hangs.release();
+        assert!(dropped_in < Duration::from_millis(200), "{dropped_in:?}");
+        SHUTDOWN_REPORTS.with(|r| assert!(r.borrow().is_empty(), "{:?}", r.borrow()));
     }
 
     /// A provider that exports by batch size only (a schedule of an hour).
