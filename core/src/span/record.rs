@@ -951,8 +951,13 @@ impl RecordMut<'_> {
                         let (stored, room) = match (stored, old) {
                             // Formatted text is known only once it is stored: moved
                             // over the old text when it fits there.
+                            // (Only a region inside the pool: an empty old value
+                            // can point past its end, once the text before it was
+                            // taken back; found by fuzzing.)
                             (StoredValue::Str(new), Some(r))
-                                if usize::from(new.start) == mark && new.len <= r.len =>
+                                if usize::from(new.start) == mark
+                                    && new.len <= r.len
+                                    && usize::from(r.start) + usize::from(r.len) <= mark =>
                             {
                                 let (from, to) = (mark, usize::from(r.start));
                                 self.text.copy_within(from..from + usize::from(new.len), to);

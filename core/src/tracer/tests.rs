@@ -913,6 +913,32 @@ fn a_value_that_shrinks_and_grows_back_keeps_its_room() {
     assert_eq!((span.dropped.0, span.truncated), (0, 0), "{span:?}");
 }
 
+/// Regression (found by fuzzing the change above): an empty value stored at the end
+/// of the pool pointed past it once the text before it was taken back for a new value,
+/// and formatted text set over it was moved there: a panic (`copy_within` out of
+/// bounds).
+#[test]
+fn an_empty_value_past_the_pool_s_end_is_replaced_safely() {
+    let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+    let t = tracer_with(
+        TracerConfig::new("svc"),
+        SpanArena::<1, 8, 2, 2, 64>::new(),
+        &clock,
+    );
+    let mut s = t.start_span("s");
+    s.set_attribute("x", "abcdef");
+    s.set_attribute("y", "");
+    s.set_attribute("x", "q"); // the last text: its room taken back, "" now past the end
+    s.set_attribute_fmt("y", format_args!("{}", ""));
+    s.set_attribute_fmt("y", format_args!("{}", "z"));
+    drop(s);
+    let span = &exported(&t)[0];
+    assert_eq!(
+        span.attrs,
+        [("x".into(), "\"q\"".into()), ("y".into(), "\"z\"".into())]
+    );
+}
+
 /// A value that goes over an old one is cut to the value length limit as any other.
 #[test]
 fn a_value_written_over_an_old_one_keeps_the_value_length_limit() {
