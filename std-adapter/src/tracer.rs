@@ -417,36 +417,58 @@ impl SpanExporter for SharedExporter {
 }
 
 thread_local! {
-    /// The exporter ([`SharedExporter::identity`]) this thread runs now (it then holds
-    /// its tracer's exporter), 0 for none: a flush or shutdown of that exporter's
-    /// provider must not wait for itself. Another provider's may (found by review: one
-    /// flag per thread refused them too, and a provider dropped there never stopped its
-    /// export thread).
-    static INSIDE_EXPORT: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    /// The exporters ([`SharedExporter::identity`]) this thread runs now, innermost
+    /// last (each holds its tracer's exporter), 0 for free places: a flush or shutdown
+    /// of one of their providers must not wait for itself. Another provider's may
+    /// (found by review: one flag per thread refused them too, and a provider dropped
+    /// there never stopped its export thread), and may run its exporter here, inside
+    /// which the outer ones are still held (found by review of that change: only the
+    /// innermost was kept, and the outer provider's flush waited for itself).
+    static INSIDE_EXPORT: std::cell::Cell<[usize; INSIDE_EXPORT_DEPTH]> =
+        const { std::cell::Cell::new([0; INSIDE_EXPORT_DEPTH]) };
 }
 
+/// Exports one thread can be inside at once and still be known (deeper ones are not
+/// recorded: exporters that flush other providers eight deep).
+const INSIDE_EXPORT_DEPTH: usize = 8;
+
 /// Marks this thread as inside an export of the exporter `identity` until dropped.
-struct InsideExport(usize);
+struct InsideExport(Option<usize>);
 
 impl InsideExport {
     fn enter(identity: usize) -> Self {
-        InsideExport(INSIDE_EXPORT.with(|c| c.replace(identity)))
+        INSIDE_EXPORT.with(|c| {
+            let mut inside = c.get();
+            let place = inside.iter().position(|&id| id == 0);
+            if let Some(i) = place {
+                inside[i] = identity;
+                c.set(inside);
+            }
+            InsideExport(place)
+        })
     }
 
-    /// Whether this thread is running the exporter `identity` now.
+    /// Whether this thread is running the exporter `identity` now (or an export inside
+    /// it).
     fn here(identity: usize) -> bool {
-        identity != 0 && INSIDE_EXPORT.with(std::cell::Cell::get) == identity
+        identity != 0 && INSIDE_EXPORT.with(|c| c.get().contains(&identity))
     }
 
     /// Whether this thread is running any exporter now.
     fn any() -> bool {
-        INSIDE_EXPORT.with(std::cell::Cell::get) != 0
+        INSIDE_EXPORT.with(|c| c.get().iter().any(|&id| id != 0))
     }
 }
 
 impl Drop for InsideExport {
     fn drop(&mut self) {
-        INSIDE_EXPORT.with(|c| c.set(self.0));
+        if let Some(i) = self.0 {
+            INSIDE_EXPORT.with(|c| {
+                let mut inside = c.get();
+                inside[i] = 0;
+                c.set(inside);
+            });
+        }
     }
 }
 
@@ -1542,6 +1564,12 @@ impl TracerProvider {
             }
             Err(ExportError::SpansLost { .. }) | Ok(()) => {}
             Err(e) if !asked => report_shutdown_error(&e),
+            // The error was the caller's already (a shutdown that gave up on the
+            // exporter), but not what was lost since: said (found by review: after a
+            // timed-out shutdown a guard said nothing of an export that failed later).
+            Err(_) if lost > 0 => {
+                report_shutdown_error(&ExportError::SpansLost { lost, running: 0 });
+            }
             Err(_) => {}
         }
     }
@@ -2482,6 +2510,63 @@ mod tests {
         assert_eq!(seen.load(Ordering::SeqCst), 1, "the target's span");
     }
 
+    /// Regression (found by review of the change above): inside another provider's
+    /// export that ran in the first one's (a flush without an export thread drains on
+    /// the calling thread), only the innermost exporter was known, and the first
+    /// provider's flush there waited for itself until its export timeout.
+    #[test]
+    fn an_outer_provider_s_flush_inside_a_nested_export_returns_at_once() {
+        type Outcome = std::sync::mpsc::Sender<(String, Duration)>;
+        /// Flushes the outer provider from inside its export.
+        struct Inner(Arc<OnceLock<&'static TracerProvider>>, Outcome);
+        impl SpanExporter for Inner {
+            fn export(&mut self, _: &SpanBatch<'_>) -> Result<(), picotrace::ExportError> {
+                if let Some(outer) = self.0.get() {
+                    let began = std::time::Instant::now();
+                    let flushed = format!("{:?}", outer.flush());
+                    let _ = self.1.send((flushed, began.elapsed()));
+                }
+                Ok(())
+            }
+        }
+        /// Flushes the inner provider, which has no export thread: its export runs here.
+        struct Outer(&'static TracerProvider);
+        impl SpanExporter for Outer {
+            fn export(&mut self, _: &SpanBatch<'_>) -> Result<(), picotrace::ExportError> {
+                let _ = self.0.flush();
+                Ok(())
+            }
+        }
+        let cell = Arc::new(OnceLock::new());
+        let (tx, rx) = std::sync::mpsc::channel();
+        SPAWN_FAILS.with(|f| f.set(true));
+        let inner: &'static TracerProvider = Box::leak(Box::new(
+            TracerProvider::builder()
+                .config(TracerConfig::new("inner"))
+                .exporter(SharedExporter::new(Inner(Arc::clone(&cell), tx)))
+                .build(),
+        ));
+        let outer: &'static TracerProvider = Box::leak(Box::new(
+            TracerProvider::builder()
+                .config(TracerConfig::new("outer"))
+                .exporter(SharedExporter::new(Outer(inner)))
+                .export_timeout(Duration::from_secs(2))
+                .build(),
+        ));
+        let _ = cell.set(outer);
+        inner
+            .tracer()
+            .start_span("waits in the inner provider")
+            .end();
+        outer.tracer().start_span("s").end();
+        let _ = outer.flush();
+        let (flushed, took) = rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("the nested flush returned");
+        assert_eq!(flushed, "Err(InsideExport)");
+        assert!(took < Duration::from_secs(1), "{took:?}");
+    }
+
     /// Regression: `flush()` or `shutdown()` called by the exporter, on the thread that
     /// held the exporter, waited for itself forever, and so did every later flush and
     /// shutdown from other threads.
@@ -2743,6 +2828,49 @@ mod tests {
         hangs.release();
         assert!(dropped_in < Duration::from_millis(200), "{dropped_in:?}");
         SHUTDOWN_REPORTS.with(|r| assert!(r.borrow().is_empty(), "{:?}", r.borrow()));
+    }
+
+    /// Regression (found by review): after a shutdown that timed out, a guard said
+    /// nothing of an export that failed since (the `Timeout` was the caller's, but not
+    /// that loss).
+    #[test]
+    fn a_guard_after_a_timed_out_shutdown_says_what_was_lost_since() {
+        /// Fails its first export late, then hangs.
+        #[derive(Clone, Default)]
+        struct FailsLateThenHangs(Hangs, Arc<AtomicUsize>);
+        impl SpanExporter for FailsLateThenHangs {
+            fn export(&mut self, batch: &SpanBatch<'_>) -> Result<(), picotrace::ExportError> {
+                if self.1.fetch_add(1, Ordering::SeqCst) == 0 {
+                    std::thread::sleep(Duration::from_millis(600));
+                    return Err(picotrace::ExportError::Failed);
+                }
+                self.0.export(batch)
+            }
+        }
+        let exporter = FailsLateThenHangs::default();
+        let provider: &'static TracerProvider = Box::leak(Box::new(
+            TracerProvider::builder()
+                .config(TracerConfig::new("svc").with_export_batch_size(1))
+                .exporter(SharedExporter::new(exporter.clone()))
+                .export_timeout(Duration::from_millis(300))
+                .build(),
+        ));
+        provider.tracer().start_span("fails").end();
+        provider.tracer().start_span("hangs").end();
+        assert!(matches!(provider.shutdown(), Err(ExportError::Timeout)));
+        let began = std::time::Instant::now();
+        while provider.stats().spans_export_failed == 0 && began.elapsed() < Duration::from_secs(10)
+        {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        SHUTDOWN_REPORTS.with(|r| r.borrow_mut().clear());
+        drop(provider.shutdown_on_drop());
+        exporter.0.release();
+        SHUTDOWN_REPORTS.with(|r| {
+            let reports = r.borrow();
+            assert_eq!(reports.len(), 1, "{reports:?}");
+            assert!(reports[0].contains("1 span"), "{reports:?}");
+        });
     }
 
     /// A provider that exports by batch size only (a schedule of an hour).
