@@ -1553,24 +1553,26 @@ impl TracerProvider {
         // word). Not spans still running alone (tasks a runtime drops after `main`:
         // said on every exit, it would be noise), nor what a shutdown that gave up
         // already said.
-        let lost = LossesSeen::of(&self.stats()).since(reported);
+        let seen = LossesSeen::of(&self.stats());
+        let lost = seen.since(reported);
+        let running = match outcome {
+            Err(ExportError::SpansLost { running, .. }) => running,
+            _ => 0,
+        };
         match outcome {
-            Err(ExportError::SpansLost { running, .. }) if lost > 0 => {
-                report_shutdown_error(&ExportError::SpansLost { lost, running });
-            }
-            // Lost after the shutdown's own reading: said too.
-            Ok(()) if lost > 0 => {
-                report_shutdown_error(&ExportError::SpansLost { lost, running: 0 });
-            }
             Err(ExportError::SpansLost { .. }) | Ok(()) => {}
-            Err(e) if !asked => report_shutdown_error(&e),
             // The error was the caller's already (a shutdown that gave up on the
-            // exporter), but not what was lost since: said (found by review: after a
-            // timed-out shutdown a guard said nothing of an export that failed later).
-            Err(_) if lost > 0 => {
-                report_shutdown_error(&ExportError::SpansLost { lost, running: 0 });
-            }
-            Err(_) => {}
+            // exporter): not said again.
+            Err(_) if asked => {}
+            Err(e) => report_shutdown_error(&e),
+        }
+        // Beside any error (found by review: after a timed-out shutdown, or its own
+        // timeout, a guard said nothing of an export that failed), and once: recorded
+        // as reported, so that a second guard or a later flush does not say it again.
+        if lost > 0 {
+            report_shutdown_error(&ExportError::SpansLost { lost, running });
+            let mut recorded = self.reported_lost.lock().unwrap_or_else(|e| e.into_inner());
+            *recorded = recorded.latest(seen);
         }
     }
 }
@@ -2830,24 +2832,27 @@ mod tests {
         SHUTDOWN_REPORTS.with(|r| assert!(r.borrow().is_empty(), "{:?}", r.borrow()));
     }
 
-    /// Regression (found by review): after a shutdown that timed out, a guard said
-    /// nothing of an export that failed since (the `Timeout` was the caller's, but not
-    /// that loss).
-    #[test]
-    fn a_guard_after_a_timed_out_shutdown_says_what_was_lost_since() {
-        /// Fails its first export late, then hangs.
-        #[derive(Clone, Default)]
-        struct FailsLateThenHangs(Hangs, Arc<AtomicUsize>);
-        impl SpanExporter for FailsLateThenHangs {
-            fn export(&mut self, batch: &SpanBatch<'_>) -> Result<(), picotrace::ExportError> {
-                if self.1.fetch_add(1, Ordering::SeqCst) == 0 {
-                    std::thread::sleep(Duration::from_millis(600));
-                    return Err(picotrace::ExportError::Failed);
-                }
-                self.0.export(batch)
+    /// Fails its first export late, then hangs until released.
+    #[derive(Clone, Default)]
+    struct FailsLateThenHangs(Hangs, Arc<AtomicUsize>);
+
+    impl SpanExporter for FailsLateThenHangs {
+        fn export(&mut self, batch: &SpanBatch<'_>) -> Result<(), picotrace::ExportError> {
+            if self.1.fetch_add(1, Ordering::SeqCst) == 0 {
+                std::thread::sleep(Duration::from_millis(600));
+                return Err(picotrace::ExportError::Failed);
             }
+            self.0.export(batch)
         }
-        let exporter = FailsLateThenHangs::default();
+    }
+
+    /// A provider over `exporter` with two spans ended (one for each export), a 300 ms
+    /// export timeout; `shut_down_first`: its shutdown, which times out, called first.
+    /// Returns once the first export has failed.
+    fn failed_then_hung(
+        exporter: &FailsLateThenHangs,
+        shut_down_first: bool,
+    ) -> &'static TracerProvider {
         let provider: &'static TracerProvider = Box::leak(Box::new(
             TracerProvider::builder()
                 .config(TracerConfig::new("svc").with_export_batch_size(1))
@@ -2857,19 +2862,49 @@ mod tests {
         ));
         provider.tracer().start_span("fails").end();
         provider.tracer().start_span("hangs").end();
-        assert!(matches!(provider.shutdown(), Err(ExportError::Timeout)));
+        if shut_down_first {
+            assert!(matches!(provider.shutdown(), Err(ExportError::Timeout)));
+        }
         let began = std::time::Instant::now();
         while provider.stats().spans_export_failed == 0 && began.elapsed() < Duration::from_secs(10)
         {
             std::thread::sleep(Duration::from_millis(5));
         }
+        provider
+    }
+
+    /// Regression (found by review): after a shutdown that timed out, a guard said
+    /// nothing of an export that failed since (the `Timeout` was the caller's, but not
+    /// that loss); then (found by review of that fix) a second guard said it again.
+    #[test]
+    fn a_guard_after_a_timed_out_shutdown_says_what_was_lost_since_once() {
+        let exporter = FailsLateThenHangs::default();
+        let provider = failed_then_hung(&exporter, true);
         SHUTDOWN_REPORTS.with(|r| r.borrow_mut().clear());
+        drop(provider.shutdown_on_drop());
         drop(provider.shutdown_on_drop());
         exporter.0.release();
         SHUTDOWN_REPORTS.with(|r| {
             let reports = r.borrow();
             assert_eq!(reports.len(), 1, "{reports:?}");
-            assert!(reports[0].contains("1 span"), "{reports:?}");
+            assert!(reports[0].contains("1 spans were lost"), "{reports:?}");
+        });
+    }
+
+    /// Regression (found by review): a guard whose own shutdown timed out said the
+    /// timeout, not the export that had failed.
+    #[test]
+    fn a_guard_that_times_out_says_what_was_lost_too() {
+        let exporter = FailsLateThenHangs::default();
+        let provider = failed_then_hung(&exporter, false);
+        SHUTDOWN_REPORTS.with(|r| r.borrow_mut().clear());
+        drop(provider.shutdown_on_drop());
+        exporter.0.release();
+        SHUTDOWN_REPORTS.with(|r| {
+            let reports = r.borrow();
+            assert_eq!(reports.len(), 2, "{reports:?}");
+            assert!(reports[0].contains("timed out"), "{reports:?}");
+            assert!(reports[1].contains("1 spans were lost"), "{reports:?}");
         });
     }
 

@@ -508,7 +508,7 @@ pub fn console_spans_of_one_request(bin: &str, request: &[u8]) -> (String, Strin
     (answer, spans)
 }
 
-/// Sends `HEAD /checkout` to example server `bin` ([`console_spans_of_one_request`])
+/// Sends `HEAD /checkout?q=1&sig=s3cr3t` to example server `bin` ([`console_spans_of_one_request`])
 /// and returns the line of its `HEAD /checkout` server span.
 ///
 /// # Panics
@@ -517,7 +517,7 @@ pub fn console_spans_of_one_request(bin: &str, request: &[u8]) -> (String, Strin
 pub fn head_checkout_span(bin: &str) -> String {
     let (answer, spans) = console_spans_of_one_request(
         bin,
-        b"HEAD /checkout HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        b"HEAD /checkout?q=1&sig=s3cr3t HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
     );
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     assert!(!spans.contains("\"GET /checkout\""), "{spans}");

@@ -425,6 +425,10 @@ pub fn only_get(
     }
     span.set_attribute_dyn(semconv::URL_PATH, path);
     span.set_attribute("url.scheme", "http");
+    // Its query too, redacted, as `record_request` records it (found by review: left out).
+    if let Some((_, query)) = origin_form(request.url()).split_once('?') {
+        span.set_attribute_dyn("url.query", picotrace_std::redact_query(query).as_ref());
+    }
     if let Some(route) = route {
         span.set_attribute(semconv::HTTP_ROUTE, route);
     }

@@ -160,6 +160,11 @@ fn a_head_request_is_recorded_as_head() {
         checkout.contains("http.request.method=\"HEAD\""),
         "{checkout}"
     );
+    // Its query, redacted (found by review: `url.query` was left out).
+    assert!(
+        checkout.contains("url.query=\"q=1&sig=REDACTED\""),
+        "{checkout}"
+    );
 }
 
 /// Regression (found by review): an `--inventory` that is no URL was taken, and every

@@ -32,7 +32,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::State;
-use axum::http::{HeaderMap, Method, StatusCode};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::routing::get;
 use axum::Router;
 use picotrace_examples::arg;
@@ -110,7 +110,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
 /// `OTEL_PROPAGATORS` names), then records the server span's `http.*` fields: a span a
 /// ratio sampler dropped as a root starts recording under a sampled caller, without the
 /// fields it was created with (see `TracingSpanExt::set_parent`).
-fn continue_trace(method: &Method, headers: &HeaderMap, route: &'static str) {
+fn continue_trace(method: &Method, uri: &Uri, headers: &HeaderMap, route: &'static str) {
     let span = Span::current();
     if let Ok(incoming) = picotrace_std::propagators().extract_context(&HeaderMapCarrier(headers)) {
         span.set_parent(&incoming);
@@ -125,6 +125,11 @@ fn continue_trace(method: &Method, headers: &HeaderMap, route: &'static str) {
     span.record("http.route", route);
     // These routes have no parameters: the path is the route.
     span.record("url.path", route);
+    // The query, when one came, its secret values redacted (the HTTP server
+    // conventions; found by review: left out).
+    if let Some(query) = uri.query() {
+        span.record("url.query", picotrace_std::redact_query(query).as_ref());
+    }
 }
 
 #[instrument(
@@ -136,6 +141,7 @@ fn continue_trace(method: &Method, headers: &HeaderMap, route: &'static str) {
         http.request.method = tracing::field::Empty,
         http.route = tracing::field::Empty,
         url.path = tracing::field::Empty,
+        url.query = tracing::field::Empty,
         url.scheme = "http",
         http.response.status_code = tracing::field::Empty,
         error.type = tracing::field::Empty,
@@ -145,9 +151,10 @@ fn continue_trace(method: &Method, headers: &HeaderMap, route: &'static str) {
 async fn checkout(
     State(app): State<App>,
     method: Method,
+    uri: Uri,
     headers: HeaderMap,
 ) -> (StatusCode, String) {
-    continue_trace(&method, &headers, "/checkout");
+    continue_trace(&method, &uri, &headers, "/checkout");
     tokio::time::sleep(Duration::from_millis(2)).await;
     let stock = call_inventory(format!("{}/inventory", app.inventory)).await;
     tokio::time::sleep(Duration::from_millis(1)).await;
@@ -260,12 +267,13 @@ async fn call_inventory(url: String) -> Result<String, ()> {
         http.request.method = tracing::field::Empty,
         http.route = tracing::field::Empty,
         url.path = tracing::field::Empty,
+        url.query = tracing::field::Empty,
         url.scheme = "http",
         http.response.status_code = tracing::field::Empty,
     )
 )]
-async fn inventory(method: Method, headers: HeaderMap) -> &'static str {
-    continue_trace(&method, &headers, "/inventory");
+async fn inventory(method: Method, uri: Uri, headers: HeaderMap) -> &'static str {
+    continue_trace(&method, &uri, &headers, "/inventory");
     let rows = query_stock("widgets").await;
     info!(rows, "inventory answered");
     Span::current().record("http.response.status_code", 200);
