@@ -1464,23 +1464,7 @@ impl TracerProvider {
         // Read between two readings of the losses, again while those differ: a span
         // that ended between the two reads (dropped, as the tracer is shut down) was
         // in neither, and a shutdown that lost it returned `Ok` (found by review).
-        let mut stats = self.stats();
-        let mut running;
-        let mut reads = 0;
-        loop {
-            #[cfg(test)]
-            tests::between_shutdown_reads();
-            running = self.tracer.running_spans();
-            let again = self.stats();
-            reads += 1;
-            let settled = LossesSeen::of(&again) == LossesSeen::of(&stats);
-            stats = again;
-            // Spans still running are few and end once: this settles. Should it
-            // not, the last reading counts a span that ended in between twice.
-            if settled || reads == 8 {
-                break;
-            }
-        }
+        let (stats, running) = self.stats_and_running();
         // As `flush` counts: a drop at the full arena is a loss even when `set_parent`
         // gave the span a record later (found by review: shutdown returned Ok where a
         // flush at the same point reported it).
@@ -1501,6 +1485,28 @@ impl TracerProvider {
             return Err(ExportError::SpansLost { lost, running });
         }
         Ok(())
+    }
+
+    /// The counters, and the spans still running read between two readings of the
+    /// losses, again while those differ: a span that ended between two separate reads
+    /// (dropped, once the tracer is shut down) was in neither, or in both.
+    fn stats_and_running(&self) -> (TracerStats, u64) {
+        let mut stats = self.stats();
+        let mut reads = 0;
+        loop {
+            #[cfg(test)]
+            tests::between_shutdown_reads();
+            let running = self.tracer.running_spans();
+            let again = self.stats();
+            reads += 1;
+            let settled = LossesSeen::of(&again) == LossesSeen::of(&stats);
+            stats = again;
+            // Spans still running are few and end once: this settles. Should it not,
+            // the last reading counts a span that ended in between twice.
+            if settled || reads == 8 {
+                return (stats, running);
+            }
+        }
     }
 
     /// Returns the tracer's counters (exact once the threads that trace are quiet),
@@ -1553,12 +1559,12 @@ impl TracerProvider {
         // word). Not spans still running alone (tasks a runtime drops after `main`:
         // said on every exit, it would be noise), nor what a shutdown that gave up
         // already said.
-        let seen = LossesSeen::of(&self.stats());
+        // One consistent reading (found by review: the losses read afresh and the
+        // running count taken from the shutdown's reading counted a span that ended in
+        // between twice, lost and still running).
+        let (stats, running) = self.stats_and_running();
+        let seen = LossesSeen::of(&stats);
         let lost = seen.since(reported);
-        let running = match outcome {
-            Err(ExportError::SpansLost { running, .. }) => running,
-            _ => 0,
-        };
         match outcome {
             Err(ExportError::SpansLost { .. }) | Ok(()) => {}
             // The error was the caller's already (a shutdown that gave up on the
@@ -1934,6 +1940,31 @@ mod tests {
             ),
             "{shut:?}"
         );
+    }
+
+    /// Regression (found by review): a span still running when a guard's shutdown
+    /// read the counts, and dropped before the guard read the losses again, was said
+    /// twice: "1 spans were lost and 1 were still running".
+    #[test]
+    fn a_guard_counts_a_span_that_ends_during_its_shutdown_once() {
+        let provider: &'static TracerProvider =
+            Box::leak(Box::new(TracerProvider::builder().build()));
+        let late: &'static Mutex<Option<StdSpan>> = Box::leak(Box::new(Mutex::new(Some(
+            provider.tracer().start_span("late"),
+        ))));
+        BEFORE_REPORTS.with(|hook| {
+            *hook.borrow_mut() = Some(Box::new(move || drop(late.lock().unwrap().take())));
+        });
+        SHUTDOWN_REPORTS.with(|r| r.borrow_mut().clear());
+        drop(provider.shutdown_on_drop());
+        SHUTDOWN_REPORTS.with(|r| {
+            let reports = r.borrow();
+            assert_eq!(
+                *reports,
+                ["picotrace: at shutdown: 1 spans were lost\n"],
+                "{reports:?}"
+            );
+        });
     }
 
     pub(super) fn before_shutdown_reports() {
