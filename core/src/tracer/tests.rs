@@ -753,33 +753,44 @@ fn a_value_whose_formatting_panics_leaves_no_partial_text() {
     );
 }
 
+/// A `Display` that writes part of its text, then panics.
+struct PanicsPartWay;
+
+impl core::fmt::Display for PanicsPartWay {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("ab")?;
+        panic!("display failed part way");
+    }
+}
+
+/// A tracer of one slot with a 64-byte text pool, under `limits`.
+fn one_small_slot(
+    limits: SpanLimits,
+    clock: &ManualClock,
+) -> Tracer<SpanArena<1, 8, 2, 2, 64>, &ManualClock, Collect> {
+    tracer_with(
+        TracerConfig::new("svc").with_limits(limits),
+        SpanArena::<1, 8, 2, 2, 64>::new(),
+        clock,
+    )
+}
+
 /// Regression (found by review): the attribute a panicking `Display` lost (above) was
 /// not counted as dropped, and still counted against the attribute limit, so the next
 /// new attribute was dropped with room for it.
 #[test]
 fn a_panicking_replacement_keeps_the_counts_right() {
-    struct Panics;
-    impl core::fmt::Display for Panics {
-        fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-            f.write_str("ab")?;
-            panic!("display failed part way");
-        }
-    }
     let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
     let limits = SpanLimits {
         attribute_count: 2,
         ..SpanLimits::DEFAULT
     };
-    let t = tracer_with(
-        TracerConfig::new("svc").with_limits(limits),
-        SpanArena::<1, 8, 2, 2, 64>::new(),
-        &clock,
-    );
+    let t = one_small_slot(limits, &clock);
     let mut s = t.start_span("s");
     s.set_attribute("other", 1);
     s.set_attribute_dyn("peer", "abcde"); // the last text: taken out for the new value
     let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        s.set_attribute_fmt("peer", format_args!("{Panics}"));
+        s.set_attribute_fmt("peer", format_args!("{PanicsPartWay}"));
     }));
     assert!(panicked.is_err());
     s.set_attribute("new", 2);
@@ -789,7 +800,7 @@ fn a_panicking_replacement_keeps_the_counts_right() {
         let mut e = s.event("e");
         e.attribute_dyn("k", "abc");
         let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            e.attribute_fmt("k", format_args!("{Panics}"));
+            e.attribute_fmt("k", format_args!("{PanicsPartWay}"));
         }));
         assert!(panicked.is_err());
     }
@@ -808,29 +819,18 @@ fn a_panicking_replacement_keeps_the_counts_right() {
 /// on counting it against its own limit.
 #[test]
 fn a_panicking_event_attribute_replacement_frees_its_place_under_the_limit() {
-    struct Panics;
-    impl core::fmt::Display for Panics {
-        fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-            f.write_str("ab")?;
-            panic!("display failed part way");
-        }
-    }
     let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
     let limits = SpanLimits {
         attributes_per_event: 2,
         ..SpanLimits::DEFAULT
     };
-    let t = tracer_with(
-        TracerConfig::new("svc").with_limits(limits),
-        SpanArena::<1, 8, 2, 2, 64>::new(),
-        &clock,
-    );
+    let t = one_small_slot(limits, &clock);
     let mut s = t.start_span("s");
     {
         let mut e = s.event("e");
         e.attribute_dyn("k", "abc");
         let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            e.attribute_fmt("k", format_args!("{Panics}"));
+            e.attribute_fmt("k", format_args!("{PanicsPartWay}"));
         }));
         assert!(panicked.is_err());
         e.attribute("x", 1);
