@@ -2904,39 +2904,37 @@ mod tests {
         provider
     }
 
+    /// What `guards` `ShutdownGuard`s dropped one after another say on stderr, over a
+    /// [`failed_then_hung`] provider.
+    fn reports_of_guards(shut_down_first: bool, guards: usize) -> Vec<String> {
+        let exporter = FailsLateThenHangs::default();
+        let provider = failed_then_hung(&exporter, shut_down_first);
+        SHUTDOWN_REPORTS.with(|r| r.borrow_mut().clear());
+        for _ in 0..guards {
+            drop(provider.shutdown_on_drop());
+        }
+        exporter.0.release();
+        SHUTDOWN_REPORTS.with(|r| r.borrow().clone())
+    }
+
     /// Regression (found by review): after a shutdown that timed out, a guard said
     /// nothing of an export that failed since (the `Timeout` was the caller's, but not
     /// that loss); then (found by review of that fix) a second guard said it again.
     #[test]
     fn a_guard_after_a_timed_out_shutdown_says_what_was_lost_since_once() {
-        let exporter = FailsLateThenHangs::default();
-        let provider = failed_then_hung(&exporter, true);
-        SHUTDOWN_REPORTS.with(|r| r.borrow_mut().clear());
-        drop(provider.shutdown_on_drop());
-        drop(provider.shutdown_on_drop());
-        exporter.0.release();
-        SHUTDOWN_REPORTS.with(|r| {
-            let reports = r.borrow();
-            assert_eq!(reports.len(), 1, "{reports:?}");
-            assert!(reports[0].contains("1 spans were lost"), "{reports:?}");
-        });
+        let reports = reports_of_guards(true, 2);
+        assert_eq!(reports.len(), 1, "{reports:?}");
+        assert!(reports[0].contains("1 spans were lost"), "{reports:?}");
     }
 
     /// Regression (found by review): a guard whose own shutdown timed out said the
     /// timeout, not the export that had failed.
     #[test]
     fn a_guard_that_times_out_says_what_was_lost_too() {
-        let exporter = FailsLateThenHangs::default();
-        let provider = failed_then_hung(&exporter, false);
-        SHUTDOWN_REPORTS.with(|r| r.borrow_mut().clear());
-        drop(provider.shutdown_on_drop());
-        exporter.0.release();
-        SHUTDOWN_REPORTS.with(|r| {
-            let reports = r.borrow();
-            assert_eq!(reports.len(), 2, "{reports:?}");
-            assert!(reports[0].contains("timed out"), "{reports:?}");
-            assert!(reports[1].contains("1 spans were lost"), "{reports:?}");
-        });
+        let reports = reports_of_guards(false, 1);
+        assert_eq!(reports.len(), 2, "{reports:?}");
+        assert!(reports[0].contains("timed out"), "{reports:?}");
+        assert!(reports[1].contains("1 spans were lost"), "{reports:?}");
     }
 
     /// A provider that exports by batch size only (a schedule of an hour).

@@ -857,21 +857,32 @@ mod tests {
         });
     }
 
+    /// Encodes `batch` into a sink that refuses the writes numbered in `failing`
+    /// (from 1), keeping the bytes of the others; returns the outcome and the bytes.
+    fn encode_failing_at<const BUF: usize>(
+        encoder: &mut FrameEncoder<BUF>,
+        batch: &SpanBatch<'_>,
+        failing: &[u32],
+    ) -> (Result<(), ExportError>, std::vec::Vec<u8>) {
+        let mut wire = std::vec::Vec::new();
+        let mut calls = 0;
+        let result = encoder.encode_batch(batch, |chunk| {
+            calls += 1;
+            if failing.contains(&calls) {
+                return false;
+            }
+            wire.extend_from_slice(chunk);
+            true
+        });
+        (result, wire)
+    }
+
     #[test]
     fn a_failed_write_costs_its_frame_and_resynchronises_the_receiver() {
         with_sample_batch(|batch| {
             let mut encoder = FrameEncoder::<400>::new();
-            let mut wire = std::vec::Vec::new();
-            let mut calls = 0;
             // The sink fails once, in the middle of the first frame.
-            let result = encoder.encode_batch(batch, |chunk| {
-                calls += 1;
-                if calls == 3 {
-                    return false;
-                }
-                wire.extend_from_slice(chunk);
-                true
-            });
+            let (result, wire) = encode_failing_at(&mut encoder, batch, &[3]);
             let stats = encoder.stats();
             assert_eq!(stats.write_errors, 1);
             assert!(stats.spans_write_failed >= 1);
@@ -897,19 +908,10 @@ mod tests {
     fn a_failed_closing_delimiter_does_not_cost_the_next_frame() {
         with_sample_batch(|batch| {
             let mut encoder = FrameEncoder::<400>::new();
-            let mut wire = std::vec::Vec::new();
-            let mut calls = 0;
             // 1: the lone delimiter; 2: frame 1's code byte; 3: its first run (fails);
             // 4: the closing delimiter after the failure (fails too); then the sink
             // recovers.
-            let _ = encoder.encode_batch(batch, |chunk| {
-                calls += 1;
-                if calls == 3 || calls == 4 {
-                    return false;
-                }
-                wire.extend_from_slice(chunk);
-                true
-            });
+            let (_, wire) = encode_failing_at(&mut encoder, batch, &[3, 4]);
             let stats = encoder.stats();
             assert!(stats.frames >= 1, "{stats:?}");
             assert_eq!(stats.spans + stats.spans_write_failed, batch.len() as u32);
@@ -931,17 +933,8 @@ mod tests {
     fn a_frame_whose_leading_delimiter_fails_is_not_written() {
         with_sample_batch(|batch| {
             let mut encoder = FrameEncoder::<400>::new();
-            let mut wire = std::vec::Vec::new();
-            let mut calls = 0;
             // 1: the lone delimiter fails; 2: frame 2's leading delimiter.
-            let result = encoder.encode_batch(batch, |chunk| {
-                calls += 1;
-                if calls == 1 {
-                    return false;
-                }
-                wire.extend_from_slice(chunk);
-                true
-            });
+            let (result, wire) = encode_failing_at(&mut encoder, batch, &[1]);
             let stats = encoder.stats();
             assert_eq!(stats.write_errors, 1, "{stats:?}");
             assert!(stats.spans_write_failed >= 1, "{stats:?}");

@@ -731,11 +731,7 @@ fn a_value_whose_formatting_panics_leaves_no_partial_text() {
         }
     }
     let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
-    let t = tracer_with(
-        TracerConfig::new("svc"),
-        SpanArena::<1, 8, 2, 2, 64>::new(),
-        &clock,
-    );
+    let t = one_small_slot(SpanLimits::DEFAULT, &clock);
     let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let mut s = t.start_span("s");
         s.set_attribute("other", 1);
@@ -853,11 +849,7 @@ fn a_panicking_event_attribute_replacement_frees_its_place_under_the_limit() {
 #[test]
 fn two_keys_updated_in_turn_keep_their_latest_values() {
     let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
-    let t = tracer_with(
-        TracerConfig::new("svc"),
-        SpanArena::<1, 8, 2, 2, 64>::new(),
-        &clock,
-    );
+    let t = one_small_slot(SpanLimits::DEFAULT, &clock);
     let mut s = t.start_span("s");
     for i in 0..100 {
         let v = std::format!("{i:03}");
@@ -887,11 +879,7 @@ fn two_keys_updated_in_turn_keep_their_latest_values() {
 #[test]
 fn a_value_that_shrinks_and_grows_back_keeps_its_room() {
     let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
-    let t = tracer_with(
-        TracerConfig::new("svc"),
-        SpanArena::<1, 8, 2, 2, 64>::new(),
-        &clock,
-    );
+    let t = one_small_slot(SpanLimits::DEFAULT, &clock);
     let mut s = t.start_span("s");
     for _ in 0..100 {
         for value in ["error", "ok"] {
@@ -920,11 +908,7 @@ fn a_value_that_shrinks_and_grows_back_keeps_its_room() {
 #[test]
 fn an_empty_value_past_the_pool_s_end_is_replaced_safely() {
     let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
-    let t = tracer_with(
-        TracerConfig::new("svc"),
-        SpanArena::<1, 8, 2, 2, 64>::new(),
-        &clock,
-    );
+    let t = one_small_slot(SpanLimits::DEFAULT, &clock);
     let mut s = t.start_span("s");
     s.set_attribute("x", "abcdef");
     s.set_attribute("y", "");
@@ -1657,11 +1641,7 @@ fn status_rules_follow_the_spec() {
 #[test]
 fn repeated_errors_do_not_fill_the_span_s_text() {
     let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
-    let t = tracer_with(
-        TracerConfig::new("svc"),
-        SpanArena::<1, 8, 2, 2, 64>::new(),
-        &clock,
-    );
+    let t = one_small_slot(SpanLimits::DEFAULT, &clock);
     let mut s = t.start_span("s");
     for _ in 0..5 {
         s.set_error("connection refused");
@@ -4176,11 +4156,7 @@ fn a_list_with_a_repeated_key_matches_setting_it_in_order() {
 #[test]
 fn an_attribute_set_again_reuses_its_room_and_names_need_room() {
     let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
-    let t = tracer_with(
-        TracerConfig::new("svc"),
-        SpanArena::<1, 8, 2, 2, 64>::new(),
-        &clock,
-    );
+    let t = one_small_slot(SpanLimits::DEFAULT, &clock);
     let mut s = t.start_span("s");
     for i in 0..200 {
         s.set_attribute("progress", std::format!("{i:03}").as_str());
