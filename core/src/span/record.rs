@@ -24,6 +24,11 @@ pub(crate) trait Text: Copy {
     /// Stores the text in the record's pool, cut to `limit` characters and to the room
     /// left (a cut is counted).
     fn push(self, record: &mut RecordMut<'_>, limit: u32) -> TextRef;
+
+    /// [`Text::push`] for text set again whose old text (`old`, with the room it has)
+    /// is not the last in the pool: written over it when it fits there, or when the
+    /// pool's end has no more room than it (cut to it then); else at the end.
+    fn push_over(self, record: &mut RecordMut<'_>, limit: u32, old: TextRef) -> TextRef;
 }
 
 impl Text for &str {
@@ -31,13 +36,33 @@ impl Text for &str {
     fn push(self, record: &mut RecordMut<'_>, limit: u32) -> TextRef {
         record.push_text(self, limit)
     }
+
+    fn push_over(self, record: &mut RecordMut<'_>, limit: u32, old: TextRef) -> TextRef {
+        match record.overwrite(old, self, limit) {
+            Some(new) => new,
+            None => record.push_text(self, limit),
+        }
+    }
 }
 
 impl Text for fmt::Arguments<'_> {
     fn push(self, record: &mut RecordMut<'_>, limit: u32) -> TextRef {
         match self.as_str() {
             Some(s) => record.push_text(s, limit),
-            None => push_fmt(record.text, &mut record.header.truncated, self, limit),
+            None => push_fmt(record.text, &mut record.header.truncated, self, limit, None),
+        }
+    }
+
+    fn push_over(self, record: &mut RecordMut<'_>, limit: u32, old: TextRef) -> TextRef {
+        match self.as_str() {
+            Some(s) => s.push_over(record, limit, old),
+            None => push_fmt(
+                record.text,
+                &mut record.header.truncated,
+                self,
+                limit,
+                Some(old),
+            ),
         }
     }
 }
@@ -576,7 +601,7 @@ impl RecordMut<'_> {
                 }
             },
         };
-        let Some(value) = self.store_event_value(value, limits) else {
+        let Some(value) = self.store_event_value(value, limits, None) else {
             // The key copied for it goes too: left in the pool it took room from later
             // values (found by review).
             self.text.truncate(mark);
@@ -797,7 +822,7 @@ impl RecordMut<'_> {
             self.count_dropped_event_attribute(event);
             return;
         };
-        let Some(value) = self.store_event_value(value, limits) else {
+        let Some(value) = self.store_event_value(value, limits, None) else {
             self.text.truncate(mark);
             self.count_dropped_event_attribute(event);
             return;
@@ -850,10 +875,12 @@ impl RecordMut<'_> {
         true
     }
 
+    /// Stores a value: text over `over` (see [`Text::push_over`]) when given.
     fn store_event_value<T: Text>(
         &mut self,
         value: EventValue<'_, '_, T>,
         limits: &SpanLimits,
+        over: Option<TextRef>,
     ) -> Option<StoredValue> {
         match value {
             EventValue::Value(v) => self.store_value(v, limits),
@@ -861,7 +888,10 @@ impl RecordMut<'_> {
                 // Whether formatted text was cut is known only once it is stored (it
                 // may really be empty, and a value length limit of 0 cuts it to "").
                 let cuts = self.header.truncated;
-                let r = t.push(self, limits.value_length);
+                let r = match over {
+                    Some(old) => t.push_over(self, limits.value_length, old),
+                    None => t.push(self, limits.value_length),
+                };
                 if r.len == 0 && self.header.truncated != cuts && limits.value_length != 0 {
                     // Cut to nothing for room: dropped by the caller, not counted twice.
                     self.header.truncated = cuts;
@@ -901,9 +931,16 @@ impl RecordMut<'_> {
         // attribute reading the partial text (found by review: a value never set, cut
         // inside a character). Put back once the new value is stored.
         let mut taken = None;
+        // The old room the new text goes over, when it is not the pool's last.
+        let mut over = None;
         if let Some(r) = old.filter(|r| r.len > 0) {
             let start = usize::from(r.start);
-            if start + usize::from(r.len) == self.text.len() && i < self.attrs.len() {
+            let end = start + usize::from(r.len);
+            let last = end == self.text.len();
+            // Only a room inside the pool (an empty old value can point past its end,
+            // once the text before it was taken back; found by fuzzing).
+            let text_over = matches!(value, EventValue::Text(_)) && end < self.text.len();
+            if (last || text_over) && i < self.attrs.len() {
                 let attr = self.attrs.remove(i);
                 // Counted as dropped until the new value is stored: a `Display` that
                 // panics part way loses the attribute, and the counts must say so
@@ -914,7 +951,14 @@ impl RecordMut<'_> {
                     *kept = kept.saturating_sub(1);
                 }
                 taken = Some(attr);
-                self.text.truncate(start);
+                if last {
+                    self.text.truncate(start);
+                } else {
+                    // Formatted text goes over the old text too, in place: formatted
+                    // at the end and moved, it was dropped when the end had no room
+                    // though the old text's had (found by review).
+                    over = Some(r);
+                }
             } else if let EventValue::Value(&Value::Str(s)) = value {
                 // Not last: a string that fits goes over the old text, which keeps its
                 // room (found by review: a value that went from "error" to "ok" and
@@ -928,10 +972,9 @@ impl RecordMut<'_> {
                 }
             }
         }
-        let mark = self.text.len();
         // A value cut to nothing for room is `None` here, as one that cannot be stored;
         // a value length limit of 0 cuts every string to "", and that is the new value.
-        let stored = self.store_event_value(value, limits);
+        let stored = self.store_event_value(value, limits, over);
         if taken.is_some() {
             if let Some(kept) = event_kept {
                 *kept = kept.saturating_add(1);
@@ -943,36 +986,18 @@ impl RecordMut<'_> {
                     // Room for it: it was just taken out.
                     Some(mut attr) => {
                         self.count_taken_as_dropped(attr.owner, false);
+                        // Written over the old text, it keeps that room.
+                        attr.room = match (stored, over) {
+                            (StoredValue::Str(new), Some(r)) if new.start == r.start => r.len,
+                            _ => 0,
+                        };
                         attr.value = stored;
-                        attr.room = 0;
                         let _ = self.attrs.insert(i, attr);
                     }
                     None => {
-                        let (stored, room) = match (stored, old) {
-                            // Formatted text is known only once it is stored: moved
-                            // over the old text when it fits there.
-                            // (Only a region inside the pool: an empty old value
-                            // can point past its end, once the text before it was
-                            // taken back; found by fuzzing.)
-                            (StoredValue::Str(new), Some(r))
-                                if usize::from(new.start) == mark
-                                    && new.len <= r.len
-                                    && usize::from(r.start) + usize::from(r.len) <= mark =>
-                            {
-                                let (from, to) = (mark, usize::from(r.start));
-                                self.text.copy_within(from..from + usize::from(new.len), to);
-                                self.text.truncate(mark);
-                                let new = TextRef {
-                                    start: r.start,
-                                    len: new.len,
-                                };
-                                (StoredValue::Str(new), r.len)
-                            }
-                            _ => (stored, 0),
-                        };
                         if let Some(a) = self.attrs.get_mut(i) {
                             a.value = stored;
-                            a.room = room;
+                            a.room = 0;
                         }
                     }
                 }
@@ -1241,10 +1266,21 @@ impl RecordMut<'_> {
     /// old room stayed unused until the slot was reused (found by review: two
     /// attributes updated in turn filled the pool, then one of them was dropped at
     /// every update).
+    ///
+    /// Text longer than the old room is cut to it when the pool's end has no more room
+    /// than that (found by review: appended there, it was cut shorter, or dropped).
     fn overwrite(&mut self, old: TextRef, s: &str, limit: u32) -> Option<TextRef> {
-        let end = chars_end(s, limit);
-        if end > usize::from(old.len) {
-            return None;
+        let room = usize::from(old.len);
+        let mut end = chars_end(s, limit);
+        if end > room {
+            if self.text.capacity() - self.text.len() > room {
+                return None;
+            }
+            end = floor_char_boundary(s, room);
+            if end == 0 {
+                // No room for its first character anywhere: the caller's to say.
+                return None;
+            }
         }
         let start = usize::from(old.start);
         self.text
@@ -1382,19 +1418,43 @@ fn push_parsed_trace_state(
 }
 
 /// Writes `args` into `text`, cut at a char boundary to `limit` and the space left
-/// (counting a cut in `truncated`): formatted text goes straight into the pool.
+/// (counting a cut in `truncated`): formatted text goes straight into the pool. With
+/// `over`, an old text's room inside the pool, it is written there; text that outgrows
+/// it moves to the pool's end when that has more room (see [`Text::push_over`]).
 #[inline(never)]
 fn push_fmt(
     text: &mut VecView<u8>,
     truncated: &mut u32,
     args: fmt::Arguments<'_>,
     limit: u32,
+    over: Option<TextRef>,
 ) -> TextRef {
     struct Pool<'p> {
         text: &'p mut VecView<u8>,
-        room: usize,
+        /// Where the text begins, where its next byte goes, where its room ends.
+        start: usize,
+        at: usize,
+        end: usize,
+        /// Writing inside the pool (over an old text), not appending to it.
+        inside: bool,
         chars_left: u32,
         cut: bool,
+    }
+    impl Pool<'_> {
+        /// Moves the text written over an old one to the pool's end, when that has
+        /// more room than the old text, to go on there.
+        fn move_to_end(&mut self) {
+            let len = self.text.len();
+            if self.text.capacity() - len <= self.end - self.start {
+                return;
+            }
+            let written = self.at - self.start;
+            // `written <= end - start < capacity - len`, so this cannot fail.
+            let _ = self.text.resize(len + written, 0);
+            self.text.copy_within(self.start..self.at, len);
+            (self.start, self.at, self.end) = (len, len + written, self.text.capacity());
+            self.inside = false;
+        }
     }
     impl fmt::Write for Pool<'_> {
         fn write_str(&mut self, s: &str) -> fmt::Result {
@@ -1403,10 +1463,22 @@ fn push_fmt(
             if self.cut {
                 return Err(fmt::Error);
             }
-            let end = floor_char_boundary(s, self.room.min(chars_end(s, self.chars_left)));
-            // `end <= room <= capacity - len`, so this cannot fail.
-            let _ = self.text.extend_from_slice(&s.as_bytes()[..end]);
-            self.room -= end;
+            let want = chars_end(s, self.chars_left);
+            if self.inside && want > self.end - self.at {
+                self.move_to_end();
+            }
+            let end = floor_char_boundary(s, (self.end - self.at).min(want));
+            let bytes = &s.as_bytes()[..end];
+            if self.inside {
+                // `at + end <= self.end <= len`, the old text's room.
+                if let Some(to) = self.text.get_mut(self.at..self.at + end) {
+                    to.copy_from_slice(bytes);
+                }
+            } else {
+                // `end <= self.end - at = capacity - len`, so this cannot fail.
+                let _ = self.text.extend_from_slice(bytes);
+            }
+            self.at += end;
             if self.chars_left != u32::MAX {
                 let written = s[..end].chars().count();
                 let written = u32::try_from(written).unwrap_or(u32::MAX);
@@ -1419,11 +1491,20 @@ fn push_fmt(
             Ok(())
         }
     }
-    let start = text.len();
-    let room = text.capacity() - start;
+    let (start, end, inside) = match over {
+        // Only a room inside the pool (the caller's check, kept here for safety).
+        Some(r) if usize::from(r.start) + usize::from(r.len) <= text.len() => {
+            let start = usize::from(r.start);
+            (start, start + usize::from(r.len), true)
+        }
+        _ => (text.len(), text.capacity(), false),
+    };
     let mut pool = Pool {
         text,
-        room,
+        start,
+        at: start,
+        end,
+        inside,
         chars_left: limit,
         cut: false,
     };
@@ -1434,8 +1515,8 @@ fn push_fmt(
         *truncated = truncated.saturating_add(1);
     }
     TextRef {
-        start: start as u16,
-        len: (pool.text.len() - start) as u16,
+        start: pool.start as u16,
+        len: (pool.at - pool.start) as u16,
     }
 }
 

@@ -944,6 +944,87 @@ fn a_value_written_over_an_old_one_keeps_the_value_length_limit() {
     assert_eq!(span.truncated, 1, "{span:?}");
 }
 
+/// Regression (found by review): formatted text set again went to the pool's end and
+/// was moved over the old text only once stored there, so with the end full a value
+/// that fitted in its old room was cut to nothing and dropped, at every update (the
+/// `tracing` layer records `Debug` fields this way).
+#[test]
+fn formatted_text_set_again_with_the_pool_full_goes_over_its_old_text() {
+    let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+    let t = one_small_slot(SpanLimits::DEFAULT, &clock);
+    let mut s = t.start_span("s");
+    s.set_attribute_fmt("a", format_args!("{:05}", 0));
+    s.set_attribute_fmt("b", format_args!("{:05}", 0));
+    s.set_attribute("pad", "x".repeat(64).as_str()); // the rest of the 64 bytes
+    for i in 0..100 {
+        s.set_attribute_fmt("a", format_args!("{i:05}"));
+        s.set_attribute_fmt("b", format_args!("{:05}", i * 2));
+    }
+    // An event's attribute set again goes over its old text the same way.
+    {
+        let mut e = s.event("");
+        e.attribute_fmt("k", format_args!("{}", 1));
+        e.attribute_fmt("k", format_args!("{}", 2));
+    }
+    drop(s);
+    let span = &exported(&t)[0];
+    assert_eq!(span.attrs[0], ("a".into(), "\"00099\"".into()), "{span:?}");
+    assert_eq!(span.attrs[1], ("b".into(), "\"00198\"".into()), "{span:?}");
+    assert_eq!(span.dropped.0, 0, "{span:?}");
+    assert_eq!(span.truncated, 1, "only the pad: {span:?}");
+}
+
+/// Formatted text that outgrows its old room moves, with what it has written there,
+/// to the pool's end when that has more room; with less, it is cut to its old room,
+/// as a string is: appended, both were cut shorter (found by review).
+#[test]
+fn text_longer_than_its_old_room_takes_the_larger_room() {
+    let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+    let t = one_small_slot(SpanLimits::DEFAULT, &clock);
+    let mut s = t.start_span("s");
+    s.set_attribute_fmt("a", format_args!("{}", "old"));
+    s.set_attribute("b", "abcdef");
+    s.set_attribute("c", "1");
+    // "abc" goes over "old", then "defghij" does not fit: all of it moves to the end.
+    s.set_attribute_fmt("a", format_args!("{}{}", "abc", "defghij"));
+    // Fill all but 2 bytes: "b" (6 bytes of room) is cut to its room, not to the 2.
+    s.set_attribute("pad", "x".repeat(41).as_str());
+    s.set_attribute("b", "123456789");
+    s.set_attribute_fmt("c", format_args!("{}", "uvwxyz")); // "1": the end's 2 are more
+    drop(s);
+    let span = &exported(&t)[0];
+    assert_eq!(
+        span.attrs,
+        [
+            ("a".into(), "\"abcdefghij\"".into()),
+            ("b".into(), "\"123456\"".into()),
+            ("c".into(), "\"uv\"".into()),
+            ("pad".into(), std::format!("\"{}\"", "x".repeat(41))),
+        ],
+        "{span:?}"
+    );
+    assert_eq!(span.truncated, 2, "{span:?}");
+}
+
+/// A `Display` that panics while writing over an old text (not the pool's last) loses
+/// the attribute, counted, and never exports its partial text.
+#[test]
+fn a_panicking_display_over_an_old_text_loses_the_attribute() {
+    let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+    let t = one_small_slot(SpanLimits::DEFAULT, &clock);
+    let mut s = t.start_span("s");
+    s.set_attribute_dyn("peer", "abcde");
+    s.set_attribute_dyn("other", "1");
+    let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        s.set_attribute_fmt("peer", format_args!("{PanicsPartWay}"));
+    }));
+    assert!(panicked.is_err());
+    drop(s);
+    let span = &exported(&t)[0];
+    assert_eq!(span.attrs, [("other".into(), "\"1\"".into())], "{span:?}");
+    assert_eq!(span.dropped.0, 1, "{span:?}");
+}
+
 /// Regression (found by review): a rename to the span's current name, with text
 /// stored after it and too little room left for a second copy, cut the name to the
 /// room left ("GET /u") and counted a truncation.
@@ -995,7 +1076,8 @@ fn text_that_cannot_start_in_the_room_left_keeps_the_old_text() {
     assert_eq!(span.name, "a");
     assert!(span.events.is_empty());
     assert_eq!(span.dropped.1, 2, "both events dropped and counted");
-    assert_eq!(span.status, "Error { description: \"db down\" }");
+    // The new description is cut to the old one's 7 bytes (more than the 1 left).
+    assert_eq!(span.status, "Error { description: \"\u{e9}: db \" }");
     assert_eq!(span.truncated, 2, "the rename and the description");
 }
 
@@ -3952,9 +4034,9 @@ fn a_replacement_with_no_room_removes_the_attribute_and_counts_it() {
     s.set_attribute("n", 7);
     {
         let mut e = s.event("e"); // 1 byte
-        e.attribute("k", "0123"); // 4 bytes
-        e.attribute_dyn("pad", "x".repeat(23)); // 3 + 23 bytes: the pool is full
-        e.attribute("k", "0123456789"); // no room (nor in k's 4): k goes, one drop
+        e.attribute("k", "0"); // 1 byte
+        e.attribute_dyn("pad", "x".repeat(26)); // 3 + 26 bytes: the pool is full
+        e.attribute("k", "\u{e9}0"); // no room for "é" (nor in k's 1): k goes, one drop
         e.attribute_fmt("k", format_args!("{}", 42)); // a new k, no room: a second drop
     }
     s.set_attribute("a", crate::Value::from(&[3i64][..]));
@@ -3969,7 +4051,7 @@ fn a_replacement_with_no_room_removes_the_attribute_and_counts_it() {
     assert_eq!(name, "e");
     assert_eq!(
         attrs,
-        &[("pad".into(), std::format!("\"{}\"", "x".repeat(23)))]
+        &[("pad".into(), std::format!("\"{}\"", "x".repeat(26)))]
     );
     assert_eq!(*dropped, 2);
     assert_eq!(
@@ -4149,7 +4231,7 @@ fn a_list_with_a_repeated_key_matches_setting_it_in_order() {
 /// An attribute set again and again (a progress counter) reuses its value's room
 /// while that value is the last thing in the pool (found by review: each value took
 /// new room, and once the pool was full the value exported stayed at the last that
-/// fitted, "020" of 200). A rename with no room keeps the old name (a span has one),
+/// fitted, "020" of 200). A rename with no room at the end is cut to the old name's room,
 /// and an event whose name has no room is dropped and counted, not kept as "": added
 /// whole, or through an event writer (`record_error` and the `tracing` layer write
 /// events that way; it used to keep one named "").
@@ -4162,7 +4244,7 @@ fn an_attribute_set_again_reuses_its_room_and_names_need_room() {
         s.set_attribute("progress", std::format!("{i:03}").as_str());
     }
     s.set_attribute("fill", "x".repeat(60).as_str()); // 1 + 3 + 60: the pool is full
-    s.update_name("final");
+    s.update_name("final"); // cut to the old name's room
     s.add_event("late");
     s.event("later").attribute("k", 1);
     drop(s);
@@ -4171,9 +4253,9 @@ fn an_attribute_set_again_reuses_its_room_and_names_need_room() {
     assert_eq!(
         (span.dropped.0, span.truncated),
         (0, 1),
-        "the rename had no room"
+        "the rename was cut"
     );
-    assert_eq!(span.name, "s");
+    assert_eq!(span.name, "f");
     assert!(span.events.is_empty(), "{:?}", span.events);
     assert_eq!(span.dropped.1, 2);
 }
