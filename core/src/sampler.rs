@@ -184,6 +184,23 @@ pub trait SpanSampler: Copy + Send + Sync + fmt::Display {
         SamplingResult::new(SamplingDecision::Drop)
     }
 
+    /// Returns `true` when a sampled decision on a span took something from the
+    /// sampler's state that [`SpanSampler::refund`] gives back: a rate limiter's span.
+    /// `root`: the span was decided without a parent.
+    fn refunds(&self, root: bool) -> bool {
+        let _ = root;
+        false
+    }
+
+    /// Gives back what a sampled decision on a span took (see
+    /// [`SpanSampler::refunds`]): the tracer calls it when `Span::set_parent` decides
+    /// on the span again, so that one span costs a rate limiter one span, not two
+    /// (found by review: a `tracing` root given its remote parent was charged twice,
+    /// and a limit of one span a second sampled none of them).
+    fn refund(&mut self, root: bool) {
+        let _ = root;
+    }
+
     /// Returns `true` when a decision may depend on [`SamplingParams::now`]: the tracer
     /// reads its clock before sampling only then.
     fn uses_clock(&self) -> bool {
@@ -318,6 +335,18 @@ impl SpanSampler for Sampler {
     fn decide_exclusive(&mut self, params: &SamplingParams<'_>) -> SamplingResult {
         self.should_sample(params)
     }
+    fn refunds(&self, root: bool) -> bool {
+        match self {
+            Sampler::Root(s) => s.refunds(root),
+            Sampler::ParentBased(s) => s.refunds(root),
+        }
+    }
+    fn refund(&mut self, root: bool) {
+        match self {
+            Sampler::Root(s) => s.refund(root),
+            Sampler::ParentBased(s) => s.refund(root),
+        }
+    }
     fn uses_clock(&self) -> bool {
         Sampler::uses_clock(self)
     }
@@ -349,6 +378,15 @@ impl SpanSampler for RootSampler {
     fn decide_exclusive(&mut self, params: &SamplingParams<'_>) -> SamplingResult {
         self.should_sample(params, true)
     }
+    /// A rate limiter decides every span, with a parent or not.
+    fn refunds(&self, _root: bool) -> bool {
+        matches!(self, RootSampler::RateLimiting(_))
+    }
+    fn refund(&mut self, _root: bool) {
+        if let RootSampler::RateLimiting(limiter) = self {
+            limiter.refund();
+        }
+    }
     fn uses_clock(&self) -> bool {
         matches!(self, RootSampler::RateLimiting(_) | RootSampler::Custom(_))
     }
@@ -376,6 +414,17 @@ impl SpanSampler for ParentBased {
     }
     fn decide_exclusive(&mut self, params: &SamplingParams<'_>) -> SamplingResult {
         self.should_sample(params)
+    }
+    /// Roots only: which delegate decided a span under a parent depends on that
+    /// parent's flags, which the span does not keep (a rate limiter for parents is
+    /// rare; its spans set a parent again are charged again).
+    fn refunds(&self, root: bool) -> bool {
+        root && self.root.refunds(true)
+    }
+    fn refund(&mut self, root: bool) {
+        if root {
+            self.root.refund(true);
+        }
     }
     fn uses_clock(&self) -> bool {
         Sampler::ParentBased(*self).uses_clock()
@@ -613,6 +662,14 @@ impl RateLimiting {
             self.milli_per_second
         };
         per_second * 1_000_000_000
+    }
+
+    /// Gives one span back, as if it had not been sampled (the burst stays capped).
+    fn refund(&mut self) {
+        self.credit = self
+            .credit
+            .saturating_add(Self::SPAN_COST)
+            .min(self.capacity());
     }
 
     fn sample(&mut self, now: Timestamp) -> bool {

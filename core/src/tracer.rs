@@ -95,8 +95,9 @@ pub struct TracerConfig<S = Sampler> {
     pub export_signal: Option<&'static dyn ExportSignal>,
     /// A span that finds the arena full while another thread exports waits for slots:
     /// up to this many pauses, retrying after each, before it is dropped and counted.
-    /// A root that finds the rate limiter in use by another thread waits for it the
-    /// same way, then is not sampled.
+    /// A span a rate limiter decides (a root's start, a child's under a limiter for
+    /// children, `Span::set_parent`) that finds the limiter in use by another thread
+    /// waits for it the same way, then is not sampled.
     /// 0 (the default): dropped at once, as firmware wants (an interrupt must not wait
     /// for the main loop). The std adapter waits, so bursts slow down instead of losing
     /// spans.
@@ -1325,6 +1326,20 @@ where
         }
     }
 
+    /// [`SpanSampler::refund`] on the guarded sampler, waited for as a decision is; a
+    /// refund that finds it held past the wait is lost (the limiter samples a span less
+    /// in that second).
+    #[cold]
+    fn refund_sampler(&self, root: bool) {
+        let mut retries = self.full_arena_retries;
+        while self.sampler_state.try_with(|s| s.refund(root)).is_none() {
+            if retries == 0 || !(self.full_arena_pause)() {
+                return;
+            }
+            retries -= 1;
+        }
+    }
+
     #[inline]
     fn decide(&self, params: &SamplingParams<'_>) -> SamplingResult {
         match self.sampler.decide_shared(params) {
@@ -1812,6 +1827,17 @@ where
             }
             None => (made_name, span.unstarted.kind()),
         };
+        let was_exportable = span.recording && span.context.is_sampled();
+        if was_exportable {
+            // Decided again: what the first decision took from a rate limiter goes back.
+            let root = span
+                .slot
+                .as_ref()
+                .is_some_and(|slot| slot.data().parent_span_id().is_none());
+            if self.sampler.refunds(root) {
+                self.refund_sampler(root);
+            }
+        }
         let result = self.decide(&SamplingParams {
             parent: Some(cx),
             parent_trace_state: state,
@@ -1828,7 +1854,6 @@ where
                 Timestamp::ZERO
             },
         });
-        let was_exportable = span.recording && span.context.is_sampled();
         let passed_on = span.unstarted.why() == Unrecorded::PassedOn;
         span.context = SpanContext {
             trace_id: cx.trace_id,

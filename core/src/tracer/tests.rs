@@ -3872,6 +3872,48 @@ fn samplers_see_the_clock_and_an_invalid_parent_brings_no_tracestate() {
     assert_eq!(root.trace_state(), "");
 }
 
+/// Regression (found by review): `set_parent` decided on a span again and charged the
+/// rate limiter a second time for it (the `tracing` layer starts a root, then gives it
+/// the request's remote parent): ten requests at ten a second sampled five, at one a
+/// second none, and under `ParentBased` a request with a caller spent a root's span.
+#[test]
+fn set_parent_does_not_charge_the_rate_limiter_twice() {
+    let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+    let t = tracer_with(
+        TracerConfig::new("svc").with_sampler(Sampler::rate_limiting(10.0)),
+        SpanArena::<16>::new(),
+        &clock,
+    );
+    let mut kept = 0;
+    for _ in 0..10 {
+        let mut s = t.start_span("request");
+        s.set_parent(&sampled_remote_parent());
+        kept += usize::from(s.is_recording());
+    }
+    assert_eq!(kept, 10);
+    // The eleventh is over the limit, set a parent or not.
+    let mut s = t.start_span("request");
+    s.set_parent(&sampled_remote_parent());
+    assert!(!s.is_recording());
+    drop(s);
+
+    let t = tracer_with(
+        TracerConfig::new("svc").with_sampler(Sampler::parent_based(Sampler::rate_limiting(1.0))),
+        SpanArena::<8>::new(),
+        &clock,
+    );
+    let mut a = t.start_span("has a caller");
+    a.set_parent(&sampled_remote_parent());
+    assert!(a.is_recording());
+    let b = t.start_span("a true root");
+    assert!(
+        b.is_recording(),
+        "the caller's span left the root its token"
+    );
+    let c = t.start_span("over the limit");
+    assert!(!c.is_recording());
+}
+
 /// Regression (found by review): a link to an invalid context whose tracestate had
 /// no room and whose attributes were all dropped was dropped, and counted twice: as a
 /// dropped link and as a cut value. It is one lost link.
