@@ -187,7 +187,8 @@ pub struct TracerStats {
     pub spans_recorded_after_arena_full: u64,
     /// Spans that ended and were handed to the exporter.
     pub spans_exported: u64,
-    /// Spans the exporter reported as lost.
+    /// Spans the exporter reported as lost, or lost to a panic: the exporter's, or the
+    /// clock's as the span ended.
     pub spans_export_failed: u64,
     /// Export calls that failed in part or whole.
     pub export_failures: u64,

@@ -330,6 +330,27 @@ impl Drop for LostOnPanic<'_> {
     }
 }
 
+/// Counts the outcome of a span whose clock panicked as it ended (user code): the
+/// unwind frees its slot unexported, and without this it was in no count (found by
+/// review; a `RecordOnly` span also left `running_spans` one low for good). A sampled
+/// span counts as failed, as a batch an exporter's panic loses does.
+struct EndLostOnPanic<'c> {
+    counters: &'c Counters,
+    local: &'c StartCounters,
+    sampled: bool,
+}
+
+impl Drop for EndLostOnPanic<'_> {
+    fn drop(&mut self) {
+        if self.sampled {
+            bump(&self.counters.export_failed, 1);
+        } else {
+            bump(&self.local.sampled_out_slotted, 1);
+            unbump(&self.local.unexported_running);
+        }
+    }
+}
+
 /// Numbers a span that holds no slot from `counter` (the count before this one), so
 /// that its ids, keyed from the number, are its own. Where counters are 32-bit, the
 /// number also holds how many times a numbering counter has wrapped (`wraps`): without
@@ -1735,7 +1756,19 @@ where
         if std::thread::panicking() && !slot.record().header.started_unwinding {
             mark_panicked(&mut slot);
         }
-        let now = time.unwrap_or_else(|| self.clock.now());
+        let now = match time {
+            Some(time) => time,
+            None => {
+                let on_panic = EndLostOnPanic {
+                    counters: &self.counters,
+                    local: self.counters.local::<A>(),
+                    sampled: slot.record().header.context.flags.is_sampled(),
+                };
+                let now = self.clock.now();
+                core::mem::forget(on_panic);
+                now
+            }
+        };
         if !slot.record().end(now) {
             // Recorded but not sampled (`SamplingDecision::RecordOnly`, or moved under
             // an unsampled parent): the spec's sampling table gives such spans to span

@@ -1439,6 +1439,69 @@ fn a_clock_that_panics_at_start_leaves_the_counters_right() {
     assert_eq!(t.running_spans(), 1, "{:?}", t.stats());
 }
 
+/// Regression (found by review): a clock that panicked as a span ended freed its slot
+/// in the unwind and counted nothing: a sampled span was in no outcome (started, but
+/// not exported, sampled out, lost or running), and a `RecordOnly` one left
+/// `running_spans` one low for good.
+#[test]
+fn a_clock_that_panics_at_the_end_leaves_the_counters_right() {
+    struct Panicky(core::sync::atomic::AtomicBool);
+    impl crate::time::Clock for Panicky {
+        fn now(&self) -> Timestamp {
+            if self.0.load(core::sync::atomic::Ordering::Relaxed) {
+                panic!("clock bug");
+            }
+            Timestamp::from_unix_nanos(T0)
+        }
+    }
+    /// `RecordOnly` for spans named "r", sampled otherwise.
+    struct RecordsR;
+    impl crate::sampler::ShouldSample for RecordsR {
+        fn should_sample(&self, p: &SamplingParams<'_>) -> crate::SamplingResult {
+            crate::SamplingResult::new(if p.name == "r" {
+                crate::SamplingDecision::RecordOnly
+            } else {
+                crate::SamplingDecision::RecordAndSample
+            })
+        }
+        fn describe(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+            f.write_str("RecordsR")
+        }
+    }
+    static SAMPLER: RecordsR = RecordsR;
+    let clock = Panicky(core::sync::atomic::AtomicBool::new(false));
+    let t = Tracer::new(
+        TracerConfig::new("svc").with_sampler(crate::RootSampler::Custom(&SAMPLER)),
+        SpanArena::<4>::new(),
+        &clock,
+        IdGenerator::from_seed([42; 32]),
+        Collect::default(),
+    );
+    let record_only = t.start_span("r");
+    let sampled = t.start_span("s");
+    clock.0.store(true, core::sync::atomic::Ordering::Relaxed);
+    for span in [record_only, sampled] {
+        let ended = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(span)));
+        assert!(ended.is_err(), "the clock panicked");
+    }
+    clock.0.store(false, core::sync::atomic::Ordering::Relaxed);
+    assert_eq!(t.arena().in_use(), 0, "the slots are free again");
+    let held = t.start_span("held");
+    assert_eq!(t.running_spans(), 1, "{:?}", t.stats());
+    let stats = t.stats();
+    assert_eq!(
+        (stats.spans_sampled_out, stats.spans_export_failed),
+        (1, 1),
+        "{stats:?}"
+    );
+    assert_eq!(
+        stats.spans_started,
+        stats.spans_exported + stats.spans_sampled_out + stats.spans_lost() + 1,
+        "{stats:?}"
+    );
+    drop(held);
+}
+
 /// The spec's ShouldSample gets the span's initial attributes and links: a sampler can
 /// drop health checks by route, or keep what links to a sampled trace.
 #[test]
