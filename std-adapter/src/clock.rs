@@ -1,4 +1,4 @@
-//! [`SystemClock`]: wall-clock time for spans that never goes backwards.
+//! [`SystemClock`]: wall-clock time for spans, monotonic between resyncs.
 //!
 //! The clock reads `SystemTime` once per process (the anchor) and adds the monotonic
 //! time elapsed since then. Where the CPU's time-stamp counter is stable (as `fastant`,
@@ -78,16 +78,28 @@ struct Calibration {
 impl Calibration {
     fn take() -> Self {
         let tsc = counter_trusted(fastant::is_tsc_available(), kernel_clocksource().as_deref());
-        let base = Instant::now();
-        let start = fastant::Instant::now();
+        Self::take_at(tsc, Instant::now(), fastant::Instant::now())
+    }
+
+    /// [`Calibration::take`] with the counter trusted or not, and its reading `start`.
+    fn take_at(tsc: bool, base: Instant, start: fastant::Instant) -> Self {
         let unix_nanos = system_unix_nanos();
-        let ticks = if tsc { ticks_of(start) } else { 0 };
         // `fastant` keeps its nanoseconds-per-tick private; it converts a duration with
-        // it, so a long one, converted, gives the rate back (1 ns per tick without TSC).
-        let span_ticks = start
-            .checked_add(Duration::from_nanos(RATE_SPAN_NANOS))
-            .map_or(0, |later| ticks_of(later).wrapping_sub(ticks_of(start)));
-        let (whole, fraction) = if tsc && span_ticks != 0 {
+        // it, so a long one, converted, gives the rate back. Added to its zero, not to
+        // `start`: a counter reset under fastant's own start (on resume) reads near the
+        // end of its range, where the sum overflowed and the counter was then read at
+        // 1 ns per tick, for the life of the process (found by review).
+        let span_ticks = if tsc {
+            fastant::Instant::ZERO
+                .checked_add(Duration::from_nanos(RATE_SPAN_NANOS))
+                .map_or(0, ticks_of)
+        } else {
+            0
+        };
+        // No rate measured: the monotonic clock.
+        let tsc = span_ticks != 0;
+        let ticks = if tsc { ticks_of(start) } else { 0 };
+        let (whole, fraction) = if tsc {
             let fraction =
                 (u128::from(RATE_SPAN_NANOS % span_ticks) << 64) / u128::from(span_ticks);
             (RATE_SPAN_NANOS / span_ticks, fraction as u64)
@@ -212,7 +224,10 @@ fn ticks_of(instant: fastant::Instant) -> u64 {
     capture.0
 }
 
-/// Unix time from the system clock, made monotonic (see the module docs).
+/// Unix time from the system clock, monotonic between [`SystemClock::resync`]s, which
+/// step it (by the drift since the last one) onto the wall clock: see the module docs.
+/// (The `Clock` contract asks for readings that never go backwards; the tracer keeps a
+/// span's end at its start when a step back falls inside it.)
 ///
 /// A reference to the process-wide calibration, not a copy of it: a clock sits in a
 /// tracer beside counters that every span writes, and a copy there would share their
@@ -246,11 +261,21 @@ impl SystemClock {
     /// assert!(diff < 100_000_000, "{diff} ns from the wall clock");
     /// ```
     pub fn resync(&self) {
+        self.resync_on(|| kernel_clocksource());
+    }
+
+    /// [`SystemClock::resync`], reading the kernel's clock source with `clocksource`.
+    fn resync_on(&self, clocksource: impl FnOnce() -> Option<String>) {
         let c = self.calibration;
         // A counter reset on resume: the monotonic clock from here on (found by review:
         // the clock stood still between resyncs, for as long as the machine had been
-        // up when the process started). The correction below is measured on it.
-        if c.uses_counter() && c.counter_was_reset() {
+        // up when the process started). So too when the kernel has stopped clocking
+        // with the counter since the process started (its watchdog marks it unstable:
+        // the CPUs' counters disagree; found by review: the counter stayed in use).
+        // The correction below is measured on it.
+        if c.uses_counter()
+            && (c.counter_was_reset() || !counter_trusted(true, clocksource().as_deref()))
+        {
             c.tsc.store(false, Ordering::Relaxed);
         }
         // The wall clock read between two monotonic readings, against their midpoint;
@@ -537,6 +562,53 @@ mod tests {
         assert_eq!(at(1_000 + day / 5 * 2), day);
         // Before the anchor (another core's reading): clamped to it.
         assert_eq!(at(10), 0);
+    }
+
+    /// Regression (found by review): a counter reading near the end of fastant's range
+    /// (the counter reset under fastant's start, on resume) made the rate measurement
+    /// overflow, and the counter was then read at 1 ns per tick.
+    #[test]
+    fn the_rate_is_measured_wherever_the_counter_reads() {
+        if !Calibration::take().uses_counter() {
+            return; // no counter here
+        }
+        // The latest reading from which 2^40 ns more overflows fastant's range.
+        let mut start = fastant::Instant::ZERO;
+        let mut step = Duration::from_nanos(1 << 62);
+        while step >= Duration::from_nanos(RATE_SPAN_NANOS) {
+            match start.checked_add(step) {
+                Some(later) => start = later,
+                None => step /= 2,
+            }
+        }
+        assert!(start
+            .checked_add(Duration::from_nanos(RATE_SPAN_NANOS))
+            .is_none());
+        let calibration = Calibration::take_at(true, Instant::now(), start);
+        let second = fastant::Instant::ZERO
+            .checked_add(Duration::from_secs(1))
+            .unwrap();
+        let nanos = calibration.nanos_of(ticks_of(second));
+        assert!(nanos.abs_diff(1_000_000_000) <= 2, "{nanos} ns in a second");
+    }
+
+    /// Regression (found by review): whether the kernel clocks with the counter was
+    /// read once, when the process started; a counter its watchdog turned down later
+    /// stayed in use. A resync reads it again.
+    #[test]
+    fn a_resync_leaves_a_counter_the_kernel_turned_down() {
+        let taken = Calibration::take();
+        if !taken.uses_counter() {
+            return; // no counter here
+        }
+        let clock = clock_on(taken);
+        clock.resync_on(|| Some("tsc\n".into()));
+        assert!(clock.calibration.uses_counter());
+        clock.resync_on(|| None);
+        assert!(clock.calibration.uses_counter(), "no clock source to read");
+        clock.resync_on(|| Some("hpet\n".into()));
+        assert!(!clock.calibration.uses_counter());
+        assert_monotonic_and_near_system_time(clock);
     }
 
     #[test]
