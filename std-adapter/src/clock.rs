@@ -261,7 +261,7 @@ impl SystemClock {
     /// assert!(diff < 100_000_000, "{diff} ns from the wall clock");
     /// ```
     pub fn resync(&self) {
-        self.resync_on(|| kernel_clocksource());
+        self.resync_on(kernel_clocksource);
     }
 
     /// [`SystemClock::resync`], reading the kernel's clock source with `clocksource`.
