@@ -25,6 +25,9 @@ pub struct ConsoleExporter<W = io::Stdout> {
     tree: bool,
     /// Reused text buffer: one write per batch.
     text: String,
+    /// A failed write left a line cut short: the next export ends it first, so that
+    /// its first line is not glued onto the fragment (found by review).
+    cut_line: bool,
 }
 
 impl<W> fmt::Debug for ConsoleExporter<W> {
@@ -54,6 +57,7 @@ impl<W: Write> ConsoleExporter<W> {
             out,
             tree: false,
             text: String::new(),
+            cut_line: false,
         }
     }
 
@@ -78,22 +82,58 @@ impl<W: Write> ConsoleExporter<W> {
 impl<W: Write> SpanExporter for ConsoleExporter<W> {
     fn export(&mut self, batch: &SpanBatch<'_>) -> Result<(), picotrace::ExportError> {
         self.text.clear();
+        if self.cut_line {
+            self.text.push('\n');
+        }
+        let lines_from = self.text.len();
+        let mut spans = 0;
         // Writing into a String cannot fail.
         if self.tree {
             let _ = write_trace_tree(batch.iter(), &mut self.text);
-            if !self.text.is_empty() && !self.text.ends_with('\n') {
+            if self.text.len() > lines_from && !self.text.ends_with('\n') {
                 self.text.push('\n');
             }
         } else {
             for span in batch.iter() {
                 let _ = write_span_line(&span, &mut self.text);
                 self.text.push('\n');
+                spans += 1;
             }
         }
-        self.out
-            .write_all(self.text.as_bytes())
-            .and_then(|()| self.out.flush())
-            .map_err(|_| picotrace::ExportError::Failed)
+        let bytes = self.text.as_bytes();
+        let mut written = 0;
+        let result = loop {
+            if written == bytes.len() {
+                break self.out.flush();
+            }
+            match self.out.write(&bytes[written..]) {
+                Ok(0) => break Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => written += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => break Err(e),
+            }
+        };
+        if written > 0 {
+            self.cut_line = bytes[written - 1] != b'\n';
+        }
+        match result {
+            Ok(()) => Ok(()),
+            // A write that failed part way (not the flush): with one line per span,
+            // those written whole were printed (found by review: the whole batch was
+            // counted as failed).
+            Err(_) if !self.tree && written < bytes.len() => {
+                let printed = bytes[lines_from.min(written)..written]
+                    .iter()
+                    .filter(|&&b| b == b'\n')
+                    .count();
+                match spans - printed {
+                    0 => Ok(()),
+                    dropped if dropped < spans => Err(picotrace::ExportError::Partial { dropped }),
+                    _ => Err(picotrace::ExportError::Failed),
+                }
+            }
+            Err(_) => Err(picotrace::ExportError::Failed),
+        }
     }
 }
 
@@ -134,6 +174,69 @@ mod tests {
         provider.flush().unwrap();
         let bytes = out.0.lock().unwrap().clone();
         String::from_utf8(bytes).unwrap()
+    }
+
+    /// Takes everything up to the first line's end and 10 bytes more, fails the write
+    /// that goes past them, then takes everything again.
+    #[derive(Clone, Default)]
+    struct FailsOnce(Arc<Mutex<(Vec<u8>, bool)>>);
+
+    impl Write for FailsOnce {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            let mut state = self.0.lock().unwrap();
+            let (out, failed) = &mut *state;
+            let n = match out.iter().position(|&b| b == b'\n') {
+                _ if *failed => buf.len(),
+                Some(end) if out.len() >= end + 11 => {
+                    *failed = true;
+                    return Err(io::ErrorKind::StorageFull.into());
+                }
+                Some(end) => buf.len().min(end + 11 - out.len()),
+                None => buf.len().min(match buf.iter().position(|&b| b == b'\n') {
+                    Some(end) => end + 1,
+                    None => buf.len(),
+                }),
+            };
+            out.extend_from_slice(&buf[..n]);
+            Ok(n)
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// Regression (found by review): a write that failed part way left a line cut
+    /// short, and the next export's first line was glued onto it; the span printed
+    /// whole before the failure was counted as failed with the rest.
+    #[test]
+    fn a_write_that_fails_part_way_cuts_no_later_line() {
+        let out = FailsOnce::default();
+        let provider = TracerProvider::builder()
+            .config(TracerConfig::new("console-test"))
+            .exporter(SharedExporter::new(ConsoleExporter::new(out.clone())))
+            .build();
+        let t = provider.tracer();
+        t.start_span("first").end();
+        t.start_span("second").end();
+        let _ = provider.flush();
+        t.start_span("third").end();
+        provider.flush().unwrap();
+        let text = String::from_utf8(out.0.lock().unwrap().0.clone()).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 3, "{text}");
+        assert!(
+            lines[0].contains("first") && lines[2].contains("third"),
+            "{text}"
+        );
+        assert_eq!(lines[1].len(), 10, "the cut line: {text}");
+        // The third line starts as the first does (a timestamp), not glued on.
+        assert_eq!(lines[2][..5], lines[0][..5], "{text}");
+        let stats = provider.stats();
+        assert_eq!(
+            (stats.spans_exported, stats.spans_export_failed),
+            (2, 1),
+            "{stats:?}"
+        );
     }
 
     #[test]
