@@ -423,7 +423,8 @@ impl<F> fmt::Debug for FnInjector<F> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum ExtractError {
-    /// There is no `traceparent` header.
+    /// There is no header of the format read: `traceparent`, or for the B3 and Jaeger
+    /// propagators `b3` / `X-B3-TraceId` and `X-B3-SpanId`, `uber-trace-id`.
     Missing,
     /// There is more than one `traceparent` header (the W3C test suite's
     /// `traceparent_duplicated` expects a new trace then).
@@ -439,7 +440,9 @@ pub enum ExtractError {
 impl fmt::Display for ExtractError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Missing => f.write_str("no traceparent header"),
+            // Not "traceparent": B3 and Jaeger extraction say `Missing` too (found by
+            // review: a Jaeger-only service logged "no traceparent header").
+            Self::Missing => f.write_str("no trace context header"),
             Self::Duplicated => f.write_str("more than one traceparent header"),
             Self::Traceparent(e) => write!(f, "invalid traceparent: {e}"),
             Self::B3(e) => write!(f, "invalid B3 headers: {e}"),

@@ -3,7 +3,8 @@
 //!
 //! Ids are hex of any length up to 32 (trace) or 16 (span) digits, leading zeros
 //! optional, never all zero. The parent span id is deprecated: ignored, whatever it
-//! holds (as OpenTelemetry's Go, Java and JavaScript propagators do), written as `0`. Flags are one hex byte: bit 0 sampled, bit 1 debug (which also means sampled).
+//! holds (as OpenTelemetry's Go, Java and JavaScript propagators do), written as `0`. Flags are one hex byte: bit 0 sampled, bit 1 debug (read only with bit 0 set,
+//! as OpenTelemetry's Jaeger propagators do: debug alone is neither).
 //! Jaeger clients may URL-encode the header value (`%3A` for `:`): that is decoded.
 //! Spec: <https://www.jaegertracing.io/docs/1.x/client-libraries/#propagation-format>.
 
@@ -68,9 +69,9 @@ pub struct Repr {
     pub trace_id: TraceId,
     /// The sender's span id: our parent.
     pub span_id: SpanId,
-    /// The sampled or debug flag was set.
+    /// The sampled flag (bit 0) was set.
     pub sampled: bool,
-    /// The debug flag (bit 1) was set.
+    /// The debug flag (bit 1) was set, with the sampled flag.
     pub debug: bool,
 }
 
