@@ -130,7 +130,7 @@ print(f"text {text} B, data {data} B, bss {bss} B")
 BUILT=0
 
 step_build() {
-    local dir target args bin syms
+    local dir target args bin syms sizes
     BUILT=1
     mapfile -t dirs < <(board_dirs)
     ((${#dirs[@]} > 0)) || die "no board crates under examples/firmware/"
@@ -142,7 +142,9 @@ step_build() {
         for bin in "$dir"/src/bin/*.rs; do
             bin="$BOARDS_TARGET_DIR/$target/release/$(basename "$bin" .rs)"
             [[ -f "$bin" ]] || die "$bin was not built"
-            note "$(basename "$dir")/$(basename "$bin"): $(size_line "$bin")"
+            # Read first: inside the note, a failing llvm-size printed sizes of 0.
+            sizes="$(size_line "$bin")" || die "llvm-size could not read $bin"
+            note "$(basename "$dir")/$(basename "$bin"): $sizes"
             # The symbols are read whole before they are searched: `llvm-nm | grep -q`
             # under pipefail failed (llvm-nm writing to the pipe grep had left) exactly
             # when grep found what it looked for, and the check passed.

@@ -476,6 +476,17 @@ step_fuzz() {
             -print_final_stats=1 -artifact_prefix="target/fuzz/$target-" \
             "$scratch" "fuzz/corpus/$target" >"$log" 2>&1; then
             tail -n 80 "$log" >&2
+            # What reproduces it where target/fuzz/ is gone (a CI machine): the seed,
+            # and each input kept (at most -max_len bytes), as base64.
+            grep -m1 'INFO: Seed:' "$log" >&2 || true
+            local input
+            for input in "target/fuzz/$target-"{crash,timeout,oom,leak,slow-unit}-*; do
+                [[ -f "$input" ]] || continue
+                printf 'input %s, base64 (replay: base64 -d > in && %s in):\n' \
+                    "$input" "fuzz/target/$HOST_TRIPLE/release/$target" >&2
+                base64 -w0 "$input" >&2
+                printf '\n' >&2
+            done
             die "fuzz target $target failed (log and input in target/fuzz/)"
         fi
         # A target that ran no input (found by review: only a note said so).
