@@ -81,12 +81,83 @@ pub fn run_from_pll(regs: &mut impl ClockRegs) {
     regs.write_rcc(rcc & !BYPASS);
 }
 
+/// System clocks the data sheet asks for between turning a peripheral's clock on
+/// (`RCGCn`) and the first access to its registers; an earlier access faults on the
+/// silicon (QEMU does not model clock gating).
+pub const CLOCK_GATE_WAIT: u32 = 3;
+
+/// The registers [`enable_peripheral_clocks`] uses: the `RCGCn` clock gates, and a
+/// busy wait.
+pub trait GateRegs {
+    /// Sets `bits` in clock gate register `rcgc`.
+    fn set_gate(&mut self, rcgc: usize, bits: u32);
+    /// Reads clock gate register `rcgc`.
+    fn read_gate(&mut self, rcgc: usize) -> u32;
+    /// Waits about `cycles` core cycles.
+    fn delay(&mut self, cycles: u32);
+}
+
+/// Turns on each `(register, bits)` clock gate, then reads the gates back (the write
+/// has landed once the read returns) and waits [`CLOCK_GATE_WAIT`] clocks: after it
+/// the peripherals' registers may be touched. Found by review: UART0's pins were
+/// configured two cycles after GPIO port A's clock was turned on, a bus fault on the
+/// silicon, the board hung before its first byte.
+pub fn enable_peripheral_clocks(regs: &mut impl GateRegs, gates: &[(usize, u32)]) {
+    for &(rcgc, bits) in gates {
+        regs.set_gate(rcgc, bits);
+    }
+    for &(rcgc, _) in gates {
+        let _ = regs.read_gate(rcgc);
+    }
+    regs.delay(CLOCK_GATE_WAIT);
+}
+
 #[cfg(test)]
 mod tests {
     extern crate std;
     use std::vec::Vec;
 
     use super::*;
+
+    /// Clock gates as the silicon has them: a peripheral whose gate was set fewer than
+    /// [`CLOCK_GATE_WAIT`] clocks ago (the read-back counting one) is not ready.
+    #[derive(Default)]
+    struct Gates {
+        /// Per gate register and bit: clocks since it was set.
+        set: Vec<(usize, u32, u32)>,
+    }
+
+    impl Gates {
+        fn ready(&self, rcgc: usize, bit: u32) -> bool {
+            self.set
+                .iter()
+                .any(|&(r, b, waited)| r == rcgc && b & bit != 0 && waited >= CLOCK_GATE_WAIT)
+        }
+    }
+
+    impl GateRegs for Gates {
+        fn set_gate(&mut self, rcgc: usize, bits: u32) {
+            self.set.push((rcgc, bits, 0));
+        }
+        fn read_gate(&mut self, _: usize) -> u32 {
+            0
+        }
+        fn delay(&mut self, cycles: u32) {
+            for (_, _, waited) in &mut self.set {
+                *waited += cycles;
+            }
+        }
+    }
+
+    /// Every gate turned on is ready when the call returns, whichever register it is in.
+    #[test]
+    fn peripherals_are_ready_when_their_clocks_are_enabled() {
+        let (rcgc1, rcgc2) = (0x400f_e104, 0x400f_e108);
+        let mut gates = Gates::default();
+        enable_peripheral_clocks(&mut gates, &[(rcgc1, 1 << 0), (rcgc2, 1 << 0)]);
+        assert!(gates.ready(rcgc1, 1 << 0) && gates.ready(rcgc2, 1 << 0));
+        assert!(!gates.ready(rcgc1, 1 << 1), "only the gates asked for");
+    }
 
     /// The chip as the data sheet describes it: the core runs from what `OSCSRC` and
     /// `BYPASS` select, which must be running; the PLL locks when it powers up or its

@@ -71,6 +71,24 @@ mod sysctl {
     pub const RCGC1_UART0: u32 = 1 << 0;
     pub const RCGC1_TIMER0: u32 = 1 << 16;
     pub const RCGC2_GPIOA: u32 = 1 << 0;
+
+    /// Turns peripheral clocks on and waits until their registers may be touched (see
+    /// [`picotrace_firmware_common::stellaris_clock::enable_peripheral_clocks`]).
+    pub fn enable_clocks(gates: &[(usize, u32)]) {
+        struct Gates;
+        impl picotrace_firmware_common::stellaris_clock::GateRegs for Gates {
+            fn set_gate(&mut self, rcgc: usize, bits: u32) {
+                super::mmio::set(rcgc, bits);
+            }
+            fn read_gate(&mut self, rcgc: usize) -> u32 {
+                super::mmio::read(rcgc)
+            }
+            fn delay(&mut self, cycles: u32) {
+                cortex_m::asm::delay(cycles);
+            }
+        }
+        picotrace_firmware_common::stellaris_clock::enable_peripheral_clocks(&mut Gates, gates);
+    }
 }
 
 /// Runs the core at [`SYSCLK_HZ`] from the PLL, fed by the EVB's 8 MHz crystal: the
@@ -215,8 +233,10 @@ impl Uart0 {
     /// Clocks and configures UART0 and its pins.
     pub fn new() -> Self {
         const GPIOA: usize = 0x4000_4000;
-        mmio::set(sysctl::RCGC1, sysctl::RCGC1_UART0);
-        mmio::set(sysctl::RCGC2, sysctl::RCGC2_GPIOA);
+        sysctl::enable_clocks(&[
+            (sysctl::RCGC1, sysctl::RCGC1_UART0),
+            (sysctl::RCGC2, sysctl::RCGC2_GPIOA),
+        ]);
         mmio::set(GPIOA + 0x420, 0b11); // AFSEL: PA0/PA1 to the UART
         mmio::set(GPIOA + 0x51c, 0b11); // DEN
         mmio::write(Self::CTL, 0);
@@ -306,8 +326,10 @@ impl Adc0 {
 
     /// Clocks and configures ADC0 and timer 0.
     pub fn new() -> Self {
-        mmio::set(sysctl::RCGC0, sysctl::RCGC0_ADC);
-        mmio::set(sysctl::RCGC1, sysctl::RCGC1_TIMER0);
+        sysctl::enable_clocks(&[
+            (sysctl::RCGC0, sysctl::RCGC0_ADC),
+            (sysctl::RCGC1, sysctl::RCGC1_TIMER0),
+        ]);
         mmio::write(Self::ACTSS, 0);
         mmio::write(Self::EMUX, 0x5); // sequencer 0 triggered by a timer
         mmio::write(Self::SSMUX0, 0); // first step: channel 0
@@ -446,7 +468,9 @@ pub static RESOURCE: [picotrace::KeyValue<'static>; 3] = [
 pub struct Console(Option<cortex_m_semihosting::hio::HostStream>);
 
 impl Console {
-    /// Opens the host's standard output (output is dropped without a debugger/QEMU).
+    /// Opens the host's standard output. A semihosting call: without a debugger (or
+    /// QEMU) it escalates to a HardFault, so a board run without one leaves the console
+    /// out (see the README).
     pub fn new() -> Self {
         Self(cortex_m_semihosting::hio::hstdout().ok())
     }
