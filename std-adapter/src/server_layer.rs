@@ -645,15 +645,23 @@ fn forwarded<'h>(headers: &'h http::HeaderMap, name: &str) -> Option<&'h str> {
 /// `Err(())` when the one there names no IP address (`unknown`, an obfuscated
 /// `_hidden` node, garbage): the client is not known then, and the connection's peer
 /// (the proxy) is not it either.
+///
+/// A header there that is not visible ASCII names no address either: `Err(())` (found
+/// by review: it read as no header, and the proxy was recorded as the client).
 fn original_client(headers: &http::HeaderMap) -> Result<Option<std::net::IpAddr>, ()> {
-    let named = forwarded(headers, "for").or_else(|| {
-        headers
-            .get("x-forwarded-for")?
-            .to_str()
-            .ok()?
-            .split(',')
-            .next()
-    });
+    let text = |name| match headers.get(name).map(http::HeaderValue::to_str) {
+        Some(Err(_)) => Err(()),
+        Some(Ok(text)) => Ok(Some(text)),
+        None => Ok(None),
+    };
+    let named = match text(http::header::FORWARDED.as_str())? {
+        Some(_) => forwarded(headers, "for"),
+        None => None,
+    };
+    let named = match named {
+        Some(named) => Some(named),
+        None => text("x-forwarded-for")?.and_then(|list| list.split(',').next()),
+    };
     match named {
         None => Ok(None),
         Some(named) => node_ip(named.trim()).map(Some).ok_or(()),
@@ -832,8 +840,10 @@ pin_project_lite::pin_project! {
     /// whose `grpc-status` it records) or sent the length its head announced, fails (an
     /// Error `_OTHER`), or is dropped first: an Error `cancelled` (the client went away
     /// mid-body), a gRPC call's `rpc.grpc.status_code` CANCELLED (1, the client's
-    /// doing, not an Error of the server's), an Error `panicked` if dropped by a panic;
-    /// a body dropped before its first frame was asked for ends the span as it is: a
+    /// doing, not an Error of the server's; a status the head gave stays), an Error
+    /// `panicked` if dropped by a panic; a body dropped before its first frame was
+    /// asked for ends the span as it is (a gRPC call's with CANCELLED, if its status is
+    /// not known: its span must have one): a
     /// layer outside replaced it, or (HTTP/2) the client reset the stream before the
     /// server asked for a frame, which cannot be told apart here.
     /// A response that sends no body has ended its span with the head. The span and
@@ -880,8 +890,13 @@ pin_project_lite::pin_project! {
                     span.set_attribute(semconv::ERROR_TYPE, "panicked");
                     span.set_error("panicked");
                 } else if *this.grpc {
-                    // The client cancelled the call (RST_STREAM): its doing.
-                    record_grpc_code(&mut span, GRPC_CANCELLED);
+                    // The client cancelled the call (RST_STREAM): its doing. (Also
+                    // before the first frame was asked for: a gRPC span must have a
+                    // status code.) A status the head gave stays (found by review: it
+                    // was overwritten with CANCELLED).
+                    if !*this.grpc_known {
+                        record_grpc_code(&mut span, GRPC_CANCELLED);
+                    }
                 } else if *this.polled {
                     span.set_attribute(semconv::ERROR_TYPE, "cancelled");
                     span.set_error("");

@@ -899,6 +899,34 @@ fn a_grpc_call_whose_body_fails_is_unknown() {
     assert!(spans[0].status.starts_with("Error"), "{:?}", spans[0]);
 }
 
+/// Regression (found by review): a gRPC body dropped before it was polled was recorded
+/// CANCELLED whatever the head had said: a status 13 read from the head became
+/// `rpc.grpc.status_code` 1 on a span left an Error with `error.type` 13.
+#[test]
+fn a_grpc_status_from_the_head_stays_when_the_body_is_dropped() {
+    let (provider, kept) = setup();
+    let mut service =
+        ServerLayer::new(&provider)
+            .with_grpc()
+            .layer(BodyService(|_: &http::Request<()>| {
+                let body = Streamed::new(1, Arc::new(|| {})).data(b"x").unknown_end();
+                http::Response::builder()
+                    .header("content-type", "application/grpc")
+                    .header("grpc-status", "13")
+                    .body(body)
+                    .unwrap()
+            }));
+    let rt = runtime();
+    let headers = [("content-type", "application/grpc")];
+    let call = request("POST", "/shop.v1.Inventory/Reserve", &headers);
+    drop(rt.block_on(service.call(call)).unwrap());
+    provider.flush().unwrap();
+    let spans = kept.0.lock().unwrap().clone();
+    assert_eq!(spans.len(), 1, "{spans:#?}");
+    assert_eq!(spans[0].attr("rpc.grpc.status_code"), Some("13"));
+    assert_eq!(spans[0].attr("error.type"), Some("13"));
+}
+
 /// A service that panics as it makes its future (before any `poll`).
 #[derive(Clone)]
 struct PanicsInCall;
@@ -985,6 +1013,22 @@ fn ipv6_hosts_hidden_ports_and_forged_proxy_headers() {
             &kept,
         );
         assert_eq!(span.attr("client.address"), client, "{forwarded}");
+        assert_eq!(span.attr("network.peer.address"), Some("10.0.0.1"));
+    }
+    // Regression (found by review): a proxy header that is not visible ASCII (obs-text,
+    // which hyper accepts) read as no header, and the proxy became the client.
+    for name in ["x-forwarded-for", "forwarded"] {
+        let mut request = via_proxy(&[]);
+        let value = if name == "forwarded" {
+            &b"for=\xff"[..]
+        } else {
+            &b"\xff, 203.0.113.9"[..]
+        };
+        request
+            .headers_mut()
+            .insert(name, http::HeaderValue::from_bytes(value).unwrap());
+        let span = served(&mut service, request, &provider, &kept);
+        assert_eq!(span.attr("client.address"), None, "{name}");
         assert_eq!(span.attr("network.peer.address"), Some("10.0.0.1"));
     }
     // Forged de-facto headers, read since no `Forwarded` comes first: neither taken.
