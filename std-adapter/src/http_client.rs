@@ -490,6 +490,28 @@ impl<'a> ServerAttributes<'a> {
     }
 }
 
+/// `url` as the HTTP conventions want it in `url.full`: credentials replaced by
+/// `REDACTED:REDACTED`, the values of signed-URL query keys (`sig`, `Signature`,
+/// `X-Amz-Signature`, ...) by `REDACTED`; `None` for text that may hold credentials
+/// it cannot find the end of (an `@` in a URL it cannot read, or in an authority cut
+/// short by a password holding `/`, `?` or `#`). What [`HttpClientSpan`] records, for
+/// code that records `url.full` itself (a `tracing` field, a span of its own).
+///
+/// ```
+/// use picotrace_std::http_client::redact_url_full;
+/// assert_eq!(
+///     redact_url_full("https://svc:s3cret@ranker/rank?q=a&sig=x").as_deref(),
+///     Some("https://REDACTED:REDACTED@ranker/rank?q=a&sig=REDACTED")
+/// );
+/// assert_eq!(redact_url_full("https://svc:p?ss@ranker/rank"), None);
+/// ```
+pub fn redact_url_full(url: &str) -> Option<Cow<'_, str>> {
+    Some(match url_attributes(url).full? {
+        UrlFull::Text(text) => text,
+        parts => Cow::Owned(parts.to_string()),
+    })
+}
+
 /// The attributes of an absolute URL; of one it cannot read, `url.full` only when it
 /// cannot hold credentials (no `@`).
 fn url_attributes(url: &str) -> UrlAttributes<'_> {

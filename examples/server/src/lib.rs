@@ -325,16 +325,12 @@ pub fn arg(name: &str, default: &str) -> String {
 }
 
 /// `url` as the HTTP conventions want it in `url.full`: credentials (`user:pass@`)
-/// replaced by `REDACTED:REDACTED`.
-pub fn url_without_credentials(url: &str) -> std::borrow::Cow<'_, str> {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.into();
-    };
-    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    match rest[..end].rsplit_once('@') {
-        Some((_, host)) => format!("{scheme}://REDACTED:REDACTED@{host}{}", &rest[end..]).into(),
-        None => url.into(),
-    }
+/// replaced by `REDACTED:REDACTED`, signed-URL secrets (`sig=`) by `REDACTED`
+/// (`picotrace_std::http_client::redact_url_full`); `None` (not recorded) for text
+/// that may hold credentials it cannot find the end of. Found by review: this
+/// example's own version left a password holding `?` in place, and `sig=` values.
+pub fn url_without_credentials(url: &str) -> Option<std::borrow::Cow<'_, str>> {
+    picotrace_std::http_client::redact_url_full(url)
 }
 
 /// The path and query of a request target: an absolute-form target
@@ -495,8 +491,12 @@ mod tests {
             ),
             ("http://user@ranker", "http://REDACTED:REDACTED@ranker"),
             ("not a url", "not a url"),
+            // Regressions (found by review): a password holding `?`, a signed URL.
+            ("https://svc:p?ss@ranker/rank", ""),
+            ("http://h/x?sig=s", "http://h/x?sig=REDACTED"),
         ] {
-            assert_eq!(url_without_credentials(url), full, "{url}");
+            let recorded = url_without_credentials(url);
+            assert_eq!(recorded.as_deref().unwrap_or(""), full, "{url}");
         }
     }
 }

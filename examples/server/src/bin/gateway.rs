@@ -79,10 +79,9 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         // The HTTP client span's attributes (semantic conventions, HTTP client spans).
         call.set_attribute(semconv::HTTP_REQUEST_METHOD, "GET");
         // Credentials the `--downstream` URL may hold are not recorded.
-        call.set_attribute_dyn(
-            semconv::URL_FULL,
-            picotrace_examples::url_without_credentials(&url),
-        );
+        if let Some(full) = picotrace_examples::url_without_credentials(&url) {
+            call.set_attribute_dyn(semconv::URL_FULL, full);
+        }
         if let Ok(uri) = url.parse::<ureq::http::Uri>() {
             if let Some(host) = uri.host() {
                 call.set_attribute_dyn(semconv::SERVER_ADDRESS, host);

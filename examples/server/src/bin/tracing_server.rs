@@ -187,7 +187,7 @@ async fn checkout(
     fields(
         otel.kind = "client",
         http.request.method = "GET",
-        url.full = %picotrace_examples::url_without_credentials(&url),
+        url.full = picotrace_examples::url_without_credentials(&url).as_deref(),
         server.address = tracing::field::Empty,
         server.port = tracing::field::Empty,
         http.response.status_code = tracing::field::Empty,
