@@ -814,12 +814,6 @@ where
             || status.is_informational()
             || status == http::StatusCode::NO_CONTENT
             || status == http::StatusCode::NOT_MODIFIED);
-        if !sends_body {
-            if let (true, false, Some(span)) = (grpc, grpc_known, span.as_mut()) {
-                record_grpc_status_missing(span);
-            }
-            span = None;
-        }
         // The length the head announces: a body that has sent that much is complete,
         // and HTTP/1 servers stop polling it there (hyper drops it unpolled).
         let length = response
@@ -829,6 +823,7 @@ where
             .and_then(|v| v.trim().parse::<u64>().ok());
         Poll::Ready(Ok(response.map(|body| {
             let length = length.or(body.size_hint().exact());
+            let length = if sends_body { length } else { Some(0) };
             ServerBody::new(body, span, grpc.then_some(grpc_known), baggage, length)
         })))
     }
@@ -854,8 +849,8 @@ pin_project_lite::pin_project! {
         #[pin]
         inner: Option<B>,
         span: Option<StdSpan>,
-        // The span's context, made current while a frame is made; `None` once the
-        // span has ended.
+        // The span's context, made current while a frame is made and while the body
+        // is dropped (also after the span has ended).
         context: Option<picotrace::TraceContext>,
         baggage: Option<std::sync::Arc<picotrace::Baggage>>,
         grpc: bool,
@@ -875,15 +870,17 @@ pin_project_lite::pin_project! {
             // away). What the body held goes first, so that its spans end before the
             // request's.
             let mut this = this.project();
+            {
+                // With the request's context and baggage current, as the frames were
+                // made (found by review: what the body held, a stream that logs or
+                // ends a span on drop, found none); also once the span has ended with
+                // the response, its announced length sent or no body to send (found
+                // by review: nothing was current then).
+                let _current = this.context.clone().map(crate::enter_context);
+                let _baggage = crate::context::enter_baggage_or_none(this.baggage.clone());
+                this.inner.set(None);
+            }
             if let Some(mut span) = this.span.take() {
-                {
-                    // With the request's context and baggage current, as the frames
-                    // were made (found by review: what the body held, a stream that
-                    // logs or ends a span on drop, found none).
-                    let _current = this.context.clone().map(crate::enter_context);
-                    let _baggage = crate::context::enter_baggage_or_none(this.baggage.clone());
-                    this.inner.set(None);
-                }
                 if *this.panicked {
                     // Making a frame panicked (the server's own failure; found by
                     // review: any unwind that dropped the body was taken for it).
@@ -922,16 +919,17 @@ impl<B: http_body::Body> ServerBody<B> {
         // poll a body that says it has ended, nor one whose head announced no bytes:
         // it drops it whenever it is done. Found by review: an empty file's stream,
         // which never says it has ended, was recorded `cancelled`.)
+        // Kept after the span ends: what the body holds is dropped with it current.
+        let context = span
+            .as_ref()
+            .map(StdSpan::trace_context)
+            .filter(|cx| cx.span_context.is_valid());
         if inner.is_end_stream() || length == Some(0) {
             if let (Some(false), Some(span)) = (grpc, span.as_mut()) {
                 record_grpc_status_missing(span);
             }
             span = None;
         }
-        let context = span
-            .as_ref()
-            .map(StdSpan::trace_context)
-            .filter(|cx| cx.span_context.is_valid());
         Self {
             inner: Some(inner),
             span,
@@ -1066,7 +1064,6 @@ impl<B: http_body::Body> http_body::Body for ServerBody<B> {
             this.inner.set(None);
         }
         if ended {
-            *this.context = None;
             this.span.take();
         }
         polled

@@ -711,6 +711,57 @@ fn a_body_is_dropped_with_its_request_current() {
     assert_eq!(*seen.lock().unwrap(), ids, "{spans:#?}");
 }
 
+/// Regression (found by review): a body whose span ended with the response (its
+/// announced length sent, or a `HEAD` response with no body to send) was dropped later
+/// by the server with nothing current.
+#[test]
+fn a_body_is_dropped_with_its_request_current_after_its_span_ended() {
+    let (provider, kept) = setup();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let on_drop: Arc<dyn Fn() + Send + Sync> = {
+        let seen = Arc::clone(&seen);
+        Arc::new(move || {
+            let current = picotrace_std::current_context();
+            seen.lock()
+                .unwrap()
+                .push(current.map(|cx| cx.span_context.span_id.to_string()));
+        })
+    };
+    let mut service =
+        ServerLayer::new(&provider).layer(BodyService(move |_: &http::Request<()>| {
+            let body = Streamed::new(1, Arc::new(|| {}))
+                .data(b"abcd")
+                .data(b"efgh")
+                .unknown_end()
+                .on_drop(Arc::clone(&on_drop));
+            http::Response::builder()
+                .header("content-length", "8")
+                .body(body)
+                .unwrap()
+        }));
+    let rt = runtime();
+    let mut sent = rt
+        .block_on(service.call(request("GET", "/file", &[])))
+        .unwrap();
+    let body = sent.body_mut();
+    for _ in 0..2 {
+        let frame = rt.block_on(std::future::poll_fn(|cx| {
+            std::pin::Pin::new(&mut *body).poll_frame(cx)
+        }));
+        assert!(frame.unwrap().unwrap().is_data());
+    }
+    drop(sent);
+    let head = rt
+        .block_on(service.call(request("HEAD", "/file", &[])))
+        .unwrap();
+    drop(head);
+    provider.flush().unwrap();
+    let spans = kept.0.lock().unwrap().clone();
+    let ids: Vec<_> = spans.iter().map(|s| Some(s.span_id.clone())).collect();
+    assert_eq!(ids.len(), 2, "{spans:#?}");
+    assert_eq!(*seen.lock().unwrap(), ids, "{spans:#?}");
+}
+
 /// Regression: a gRPC call that succeeded, or failed after its first message, sends
 /// its status in the trailers, which the span had ended before: no status was
 /// recorded, and a stream that failed looked like a success.
