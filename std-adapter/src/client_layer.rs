@@ -321,10 +321,15 @@ pin_project_lite::pin_project! {
             let mut this = this.project();
             this.inner.set(None);
             if let Some(mut call) = this.call.take() {
-                // Dropped by a panic (reading the body): not a cancellation; the span
-                // ends as an Error `panicked` (found by review: CANCELLED).
-                let cancelled = *this.grpc && !*this.status_known && !call.unwinding_since_start();
-                if let (true, Some(span)) = (cancelled, call.span_mut()) {
+                // Dropped by a panic (reading the body): not a cancellation; the call's
+                // own drop ends it an Error `panicked` with that `error.type` (found by
+                // review: CANCELLED; then, `end` skipped the `error.type`).
+                if call.unwinding_since_start() {
+                    drop(call);
+                    return;
+                }
+                if let (true, false, Some(span)) = (*this.grpc, *this.status_known, call.span_mut())
+                {
                     record_grpc_fail(span, GRPC_CANCELLED);
                 }
                 call.end();

@@ -462,3 +462,58 @@ fn a_sampler_sees_the_server_the_layer_was_told() {
         "the call to metrics.internal is dropped: {spans:#?}"
     );
 }
+
+/// Regression (found by review): a response body that panicked while making a frame
+/// ended its span through `end`, which skipped the `panicked` a span a panic ends
+/// records: an HTTP call ended Unset, a gRPC call with no status code either.
+#[test]
+fn a_body_that_panics_ends_its_span_panicked() {
+    let (provider, kept) = setup();
+    let server = BodyService(|request: &http::Request<()>| {
+        let body = Streamed::new(1, Arc::new(|| {}))
+            .data(b"\0\0\0\0\x02\x08\x01")
+            .unknown_end()
+            .then_panic();
+        let mut response = http::Response::new(body);
+        if request.headers().contains_key("content-type") {
+            response.headers_mut().insert(
+                http::header::CONTENT_TYPE,
+                http::HeaderValue::from_static("application/grpc"),
+            );
+        }
+        response
+    });
+    let mut service = ClientLayer::new(&provider).layer(server);
+    let rt = runtime();
+    for grpc in [false, true] {
+        let mut request = http::Request::post("https://stock.example/shop.v1.Inventory/Get");
+        if grpc {
+            request = request.header("content-type", "application/grpc");
+        }
+        let mut response = rt
+            .block_on(service.call(request.body(()).unwrap()))
+            .unwrap();
+        let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+            rt_block_on_send(&mut response);
+        }));
+        assert!(read.is_err(), "the body panicked");
+        let spans = flushed(&provider, &kept);
+        assert_eq!(spans.len(), 1, "{spans:#?}");
+        assert_eq!(
+            spans[0].attr("error.type"),
+            Some("panicked"),
+            "{:?}",
+            spans[0]
+        );
+        assert!(spans[0].status.contains("panicked"), "{:?}", spans[0]);
+    }
+    drop(rt);
+}
+
+/// Reads a response's body to its end on a runtime of its own.
+fn rt_block_on_send<B: http_body::Body + Unpin>(response: &mut http::Response<B>)
+where
+    B::Data: Send,
+{
+    runtime().block_on(send(response.body_mut()));
+}
