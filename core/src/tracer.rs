@@ -334,19 +334,22 @@ impl Drop for LostOnPanic<'_> {
 /// unwind frees its slot unexported, and without this it was in no count (found by
 /// review; a `RecordOnly` span also left `running_spans` one low for good). A sampled
 /// span counts as failed, as a batch an exporter's panic loses does.
-struct EndLostOnPanic<'c> {
+/// Holds only references: on the hot path it costs a store or two (the span's
+/// sampled flag and the thread's counters are looked up only in a panic).
+struct EndLostOnPanic<'c, A: SpanStorage> {
     counters: &'c Counters,
-    local: &'c StartCounters,
-    sampled: bool,
+    slot: &'c SlotRef<'c>,
+    storage: core::marker::PhantomData<A>,
 }
 
-impl Drop for EndLostOnPanic<'_> {
+impl<A: SpanStorage> Drop for EndLostOnPanic<'_, A> {
     fn drop(&mut self) {
-        if self.sampled {
+        if self.slot.data().span_context().flags.is_sampled() {
             bump(&self.counters.export_failed, 1);
         } else {
-            bump(&self.local.sampled_out_slotted, 1);
-            unbump(&self.local.unexported_running);
+            let local = self.counters.local::<A>();
+            bump(&local.sampled_out_slotted, 1);
+            unbump(&local.unexported_running);
         }
     }
 }
@@ -1759,10 +1762,10 @@ where
         let now = match time {
             Some(time) => time,
             None => {
-                let on_panic = EndLostOnPanic {
+                let on_panic = EndLostOnPanic::<A> {
                     counters: &self.counters,
-                    local: self.counters.local::<A>(),
-                    sampled: slot.record().header.context.flags.is_sampled(),
+                    slot: &slot,
+                    storage: core::marker::PhantomData,
                 };
                 let now = self.clock.now();
                 core::mem::forget(on_panic);
