@@ -398,15 +398,16 @@ mod tests {
     fn a_resync_puts_a_clock_that_fell_behind_back_on_the_wall_clock() {
         for tsc in [true, false] {
             let hour = 3_600_000_000_000;
-            let taken = Calibration::take();
+            let taken = on_counter();
             let clock = clock_on(Calibration {
-                tsc: AtomicBool::new(tsc && taken.uses_counter()),
+                tsc: AtomicBool::new(tsc),
                 unix_nanos: taken.unix_nanos - hour,
                 ..taken
             });
             let behind = system_nanos() - clock.now().as_unix_nanos();
             assert!(behind > hour - 1_000_000_000, "{behind}");
-            clock.resync();
+            clock.resync_on(tsc_source);
+            assert_eq!(clock.calibration.uses_counter(), tsc);
             assert_monotonic_and_near_system_time(clock);
             let diff = system_nanos().abs_diff(clock.now().as_unix_nanos());
             assert!(
@@ -418,7 +419,7 @@ mod tests {
                 .calibration
                 .correction
                 .store(hour as i64, Ordering::Relaxed);
-            clock.resync();
+            clock.resync_on(tsc_source);
             let diff = system_nanos().abs_diff(clock.now().as_unix_nanos());
             assert!(
                 diff < 50_000_000,
@@ -452,6 +453,21 @@ mod tests {
     }
 
     /// A clock on `taken` with its anchor `ahead` of the counter's reading now.
+    /// A calibration that reads the counter whatever this machine's kernel clocks with
+    /// (`fastant` reads one everywhere: the TSC, or its own fallback), so that the
+    /// counter's tests run on every machine (found by review: they returned early where
+    /// the kernel's clock source is not `tsc`, and passed having checked nothing).
+    fn on_counter() -> Calibration {
+        let calibration = Calibration::take_at(true, Instant::now(), fastant::Instant::now());
+        assert!(calibration.uses_counter());
+        calibration
+    }
+
+    /// The kernel's clock source, for a resync, when it clocks with the counter.
+    fn tsc_source() -> Option<String> {
+        Some("tsc\n".into())
+    }
+
     fn anchored_ahead(taken: Calibration, ahead: Duration) -> SystemClock {
         let later = fastant::Instant::now().checked_add(ahead).unwrap();
         clock_on(Calibration {
@@ -466,17 +482,14 @@ mod tests {
     /// finds the counter behind the anchor moves the clock onto the monotonic clock.
     #[test]
     fn a_resync_after_a_counter_reset_keeps_the_clock_running() {
-        let taken = Calibration::take();
-        if !taken.uses_counter() {
-            return; // no counter here: the monotonic path is the one in use
-        }
         // The anchor 10 s of ticks ahead of the counter: as after a reset.
-        let clock = anchored_ahead(taken, Duration::from_secs(10));
+        let clock = anchored_ahead(on_counter(), Duration::from_secs(10));
         let pause = Duration::from_millis(20);
         let a = clock.now();
         std::thread::sleep(pause);
         assert_eq!(clock.now(), a, "stands still before the resync");
-        clock.resync();
+        clock.resync_on(tsc_source);
+        assert!(!clock.calibration.uses_counter());
         let a = clock.now();
         std::thread::sleep(pause);
         let b = clock.now();
@@ -488,8 +501,8 @@ mod tests {
         let diff = system_nanos().abs_diff(b.as_unix_nanos());
         assert!(diff < 50_000_000, "{diff} ns from the wall clock");
         // A counter a little behind the anchor (another core's reading) is no reset.
-        let near = anchored_ahead(Calibration::take(), Duration::from_millis(1));
-        near.resync();
+        let near = anchored_ahead(on_counter(), Duration::from_millis(1));
+        near.resync_on(tsc_source);
         assert!(near.calibration.uses_counter());
     }
 
@@ -512,10 +525,7 @@ mod tests {
 
     #[test]
     fn counter_readings_convert_as_fastant_converts_them() {
-        let calibration = Calibration::take();
-        if !calibration.uses_counter() {
-            return; // no counter here: the monotonic path above is the one in use
-        }
+        let calibration = on_counter();
         // `fastant` turns a duration into ticks with its own rate (truncating, so up to
         // one tick short); converting those ticks back must give the duration.
         let start = fastant::Instant::now();
@@ -569,9 +579,6 @@ mod tests {
     /// overflow, and the counter was then read at 1 ns per tick.
     #[test]
     fn the_rate_is_measured_wherever_the_counter_reads() {
-        if !Calibration::take().uses_counter() {
-            return; // no counter here
-        }
         // The latest reading from which 2^40 ns more overflows fastant's range.
         let mut start = fastant::Instant::ZERO;
         let mut step = Duration::from_nanos(1 << 62);
@@ -597,12 +604,8 @@ mod tests {
     /// stayed in use. A resync reads it again.
     #[test]
     fn a_resync_leaves_a_counter_the_kernel_turned_down() {
-        let taken = Calibration::take();
-        if !taken.uses_counter() {
-            return; // no counter here
-        }
-        let clock = clock_on(taken);
-        clock.resync_on(|| Some("tsc\n".into()));
+        let clock = clock_on(on_counter());
+        clock.resync_on(tsc_source);
         assert!(clock.calibration.uses_counter());
         clock.resync_on(|| None);
         assert!(clock.calibration.uses_counter(), "no clock source to read");

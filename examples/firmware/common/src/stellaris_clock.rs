@@ -119,19 +119,28 @@ mod tests {
 
     use super::*;
 
-    /// Clock gates as the silicon has them: a peripheral whose gate was set fewer than
-    /// [`CLOCK_GATE_WAIT`] clocks ago (the read-back counting one) is not ready.
+    /// Clock gates as the silicon has them: a peripheral whose gate was set fewer than 3
+    /// system clocks ago (the data sheet's number, not the code's constant) is not
+    /// ready. A read of a gate register takes a clock, and is logged.
     #[derive(Default)]
     struct Gates {
-        /// Per gate register and bit: clocks since it was set.
+        /// Per gate register and bits: clocks since they were set.
         set: Vec<(usize, u32, u32)>,
+        /// Gate registers read back, in order.
+        read: Vec<usize>,
     }
 
     impl Gates {
         fn ready(&self, rcgc: usize, bit: u32) -> bool {
             self.set
                 .iter()
-                .any(|&(r, b, waited)| r == rcgc && b & bit != 0 && waited >= CLOCK_GATE_WAIT)
+                .any(|&(r, b, waited)| r == rcgc && b & bit != 0 && waited >= 3)
+        }
+
+        fn tick(&mut self, clocks: u32) {
+            for (_, _, waited) in &mut self.set {
+                *waited += clocks;
+            }
         }
     }
 
@@ -139,17 +148,18 @@ mod tests {
         fn set_gate(&mut self, rcgc: usize, bits: u32) {
             self.set.push((rcgc, bits, 0));
         }
-        fn read_gate(&mut self, _: usize) -> u32 {
+        fn read_gate(&mut self, rcgc: usize) -> u32 {
+            self.read.push(rcgc);
+            self.tick(1);
             0
         }
         fn delay(&mut self, cycles: u32) {
-            for (_, _, waited) in &mut self.set {
-                *waited += cycles;
-            }
+            self.tick(cycles);
         }
     }
 
-    /// Every gate turned on is ready when the call returns, whichever register it is in.
+    /// Every gate turned on is ready when the call returns, whichever register it is
+    /// in, and each register set was read back (the write has landed).
     #[test]
     fn peripherals_are_ready_when_their_clocks_are_enabled() {
         let (rcgc1, rcgc2) = (0x400f_e104, 0x400f_e108);
@@ -157,6 +167,12 @@ mod tests {
         enable_peripheral_clocks(&mut gates, &[(rcgc1, 1 << 0), (rcgc2, 1 << 0)]);
         assert!(gates.ready(rcgc1, 1 << 0) && gates.ready(rcgc2, 1 << 0));
         assert!(!gates.ready(rcgc1, 1 << 1), "only the gates asked for");
+        assert_eq!(gates.read, [rcgc1, rcgc2]);
+        // Not waited for: not ready (the model can tell).
+        let mut early = Gates::default();
+        early.set_gate(rcgc1, 1);
+        early.tick(2);
+        assert!(!early.ready(rcgc1, 1));
     }
 
     /// The chip as the data sheet describes it: the core runs from what `OSCSRC` and
