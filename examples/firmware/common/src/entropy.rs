@@ -18,6 +18,9 @@ use picotrace::Entropy;
 pub struct SeedMixer {
     lanes: [u64; 4],
     words: usize,
+    /// The first word a caller gave, and whether a later one differed from it.
+    first: Option<u32>,
+    varied: bool,
 }
 
 const GOLDEN: u64 = 0x9e37_79b9_7f4a_7c15;
@@ -35,16 +38,26 @@ impl SeedMixer {
         Self {
             lanes: [GOLDEN, GOLDEN << 1, GOLDEN << 2, GOLDEN << 3],
             words: 0,
+            first: None,
+            varied: false,
         }
     }
 
     /// Folds one word in.
     pub fn absorb(&mut self, word: u32) -> &mut Self {
+        match self.first {
+            None => self.first = Some(word),
+            Some(first) => self.varied |= word != first,
+        }
+        self.mix(word);
+        self
+    }
+
+    fn mix(&mut self, word: u32) {
         let lane = self.words % 4;
         let tweak = (self.words as u64).wrapping_mul(GOLDEN);
         self.lanes[lane] = finalise(self.lanes[lane] ^ u64::from(word) ^ tweak);
         self.words += 1;
-        self
     }
 
     /// Folds every word of `words` in.
@@ -87,12 +100,22 @@ impl Entropy for SeedMixer {
     /// Fills `seed`; each call gives new bytes (found by review: two calls gave the
     /// same, so re-seeding a tracer from the same mixer drew the same keys), as the
     /// mixer absorbs a marker word after each fill.
+    ///
+    /// A mixer given no word, or one word over and over (a source stuck at a constant),
+    /// fills zeros: `Tracer::seed` refuses those, where the mix of nothing looked random
+    /// and every device made the same ids, flagged random (found by review). Words
+    /// that vary but come from no per-device or per-boot source (chip ids alone) are not
+    /// caught: see the module docs.
     fn fill(&mut self, seed: &mut [u8]) {
+        if !self.varied {
+            seed.fill(0);
+            return;
+        }
         let mine = self.seed();
         for (i, b) in seed.iter_mut().enumerate() {
             *b = mine[i % mine.len()] ^ (i / mine.len()) as u8;
         }
-        self.absorb(FILLED);
+        self.mix(FILLED);
     }
 }
 
@@ -136,10 +159,32 @@ mod tests {
         assert!(looks_random(&noise));
     }
 
+    /// Regression (found by review): the mix of nothing, or of one word repeated, looked
+    /// random, so `Tracer::seed`'s check for stuck entropy passed it, and every device
+    /// made the same ids.
+    #[test]
+    fn a_mixer_of_nothing_or_one_word_is_refused() {
+        use picotrace::{IdGenerator, NoClock, NoopExporter, SpanArena, Tracer, TracerConfig};
+        let refused = |words: &[u32]| {
+            let mut mixer = SeedMixer::new();
+            mixer.absorb_all(words);
+            let tracer = Tracer::unseeded(
+                TracerConfig::new("t"),
+                SpanArena::<1>::new(),
+                NoClock,
+                NoopExporter,
+            );
+            !tracer.seed(IdGenerator::from_entropy(&mut mixer))
+        };
+        assert!(refused(&[]));
+        assert!(refused(&[0xffff_ffff; 12]));
+        assert!(!refused(&[0x1234_5678, 0x9abc_def0]));
+    }
+
     #[test]
     fn each_fill_draws_new_bytes() {
         let mut mixer = SeedMixer::new();
-        mixer.absorb(7);
+        mixer.absorb(7).absorb(8);
         let (mut first, mut second) = ([0u8; 32], [0u8; 32]);
         mixer.fill(&mut first);
         mixer.fill(&mut second);
