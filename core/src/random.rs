@@ -17,6 +17,12 @@
 //!
 //! A [`Tracer`](crate::Tracer) draws three 64-bit keys from its generator once, when it is
 //! created, and derives every id from them: a slow hardware RNG costs nothing per span.
+//! The derivation (SplitMix64's finaliser of a key plus a span number) is fast and
+//! uniform, and ids from one seeded tracer never repeat before 2^47 spans of one slot;
+//! but it is invertible: someone who sees a tracer's ids could work out its later ones
+//! and how many spans it started in between (found by review). Ids are for telling
+//! traces apart, as OpenTelemetry's SDKs make them (Java's `ThreadLocalRandom` is the
+//! same kind of generator), not secrets or capabilities.
 //!
 //! ```
 //! use picotrace::{Entropy, IdGenerator};

@@ -4,7 +4,9 @@
 //! [`picotrace::random`]), seeded once per tracer from `getrandom`. Should the OS source
 //! fail (a sandbox without `getrandom(2)`), the seed falls back to a hash of the time,
 //! the process and thread, addresses that ASLR moves and a counter, never to a
-//! constant.
+//! constant; the first time, a warning on stderr says so ([`os_entropy_failed`] tells
+//! too): such ids are unique, but someone who knows the time and the binary could
+//! guess them.
 //!
 //! A seeded tracer copied by `fork` keeps its keys and counters in the child, which then
 //! makes the same ids as its parent: build (or install) the provider in the process
@@ -16,7 +18,7 @@
 //! ```
 
 use std::hash::{DefaultHasher, Hash, Hasher};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use picotrace::{Entropy, IdGenerator};
@@ -25,9 +27,33 @@ use picotrace::{Entropy, IdGenerator};
 #[derive(Clone, Copy, Debug, Default)]
 pub struct OsEntropy;
 
+/// Set once the OS source has failed in this process.
+static FELL_BACK: AtomicBool = AtomicBool::new(false);
+
+/// Returns `true` once the OS random source has failed in this process and seeds have
+/// come from the fallback (see the module docs).
+pub fn os_entropy_failed() -> bool {
+    FELL_BACK.load(Ordering::Relaxed)
+}
+
 impl Entropy for OsEntropy {
     fn fill(&mut self, seed: &mut [u8]) {
-        if getrandom::fill(seed).is_err() {
+        #[cfg(test)]
+        let os = if tests::FAIL_OS.with(std::cell::Cell::get) {
+            Err(getrandom::Error::UNSUPPORTED)
+        } else {
+            getrandom::fill(seed)
+        };
+        #[cfg(not(test))]
+        let os = getrandom::fill(seed);
+        if let Err(e) = os {
+            // Said once (found by review: the fallback was silent).
+            if !FELL_BACK.swap(true, Ordering::Relaxed) {
+                eprintln!(
+                    "picotrace: the OS random source failed ({e}); ids are seeded from a \
+                     hash of the time, the process and addresses: unique, not unguessable"
+                );
+            }
             fallback_fill(seed);
         }
     }
@@ -71,6 +97,23 @@ pub(crate) fn random_u64() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    std::thread_local! {
+        /// Makes the OS source fail on this thread.
+        pub(super) static FAIL_OS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    }
+
+    /// Regression (found by review): a failing OS source fell back to the hash
+    /// silently.
+    #[test]
+    fn a_failing_os_source_is_reported() {
+        FAIL_OS.with(|f| f.set(true));
+        let mut buf = [0u8; 16];
+        OsEntropy.fill(&mut buf);
+        FAIL_OS.with(|f| f.set(false));
+        assert!(os_entropy_failed());
+        assert_ne!(buf, [0; 16], "filled by the fallback");
+    }
 
     /// Every byte is written, an odd tail too (found by review: the buffers were only
     /// compared whole, which unwritten tail bytes would pass): of four fills of `N`

@@ -91,7 +91,7 @@ pub use context::{
     current_baggage, current_context, current_span_context, enter, enter_baggage, enter_context,
     BaggageGuard, CurrentGuard, FutureExt, InSpan, WithBaggage, WithContext,
 };
-pub use entropy::{id_generator, OsEntropy};
+pub use entropy::{id_generator, os_entropy_failed, OsEntropy};
 pub use env::{init_from_env, EnvConfig, EnvWarning, Propagators};
 pub use error::ExportError;
 pub use http_client::{HttpClientSpan, HttpClientSpanBuilder};
