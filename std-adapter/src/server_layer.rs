@@ -1055,11 +1055,9 @@ impl<B: http_body::Body> http_body::Body for ServerBody<B> {
         };
         if complete {
             // Dropped before the span ends: it ends after what the body held, dropped
-            // as the frames were made, with the request current.
-            let _current = this
-                .span
-                .is_some()
-                .then(|| this.context.clone().map(crate::enter_context));
+            // as the frames were made, with the request current (also when the span
+            // ended earlier, its announced length sent: found by review).
+            let _current = this.context.clone().map(crate::enter_context);
             let _baggage = crate::context::enter_baggage_or_none(this.baggage.clone());
             this.inner.set(None);
         }
