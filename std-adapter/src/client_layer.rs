@@ -275,6 +275,7 @@ where
                 call,
                 grpc,
                 status_known,
+                panicked: false,
             }
         })))
     }
@@ -310,6 +311,8 @@ pin_project_lite::pin_project! {
         grpc: bool,
         // A gRPC call's status was recorded.
         status_known: bool,
+        // Making a frame panicked.
+        panicked: bool,
     }
 
     impl<B> PinnedDrop for ClientBody<B> {
@@ -321,15 +324,21 @@ pin_project_lite::pin_project! {
             let mut this = this.project();
             this.inner.set(None);
             if let Some(mut call) = this.call.take() {
-                // Dropped by a panic (reading the body): not a cancellation; the call's
-                // own drop ends it an Error `panicked` with that `error.type` (found by
-                // review: CANCELLED; then, `end` skipped the `error.type`).
-                if call.unwinding_since_start() {
-                    drop(call);
-                    return;
-                }
-                if let (true, false, Some(span)) = (*this.grpc, *this.status_known, call.span_mut())
-                {
+                if *this.panicked {
+                    // Making a frame panicked: the call failed, an Error `panicked`
+                    // (found by review: it ended without that `error.type`).
+                    if let Some(span) = call.span_mut() {
+                        span.set_attribute(semconv::ERROR_TYPE, "panicked");
+                        span.set_error("panicked");
+                    }
+                } else if let (true, false, false, Some(span)) = (
+                    *this.grpc,
+                    *this.status_known,
+                    // Dropped by the caller's own panic: not a cancellation (found by
+                    // review: CANCELLED); what the head said stays.
+                    call.unwinding_since_start(),
+                    call.span_mut(),
+                ) {
                     record_grpc_fail(span, GRPC_CANCELLED);
                 }
                 call.end();
@@ -359,7 +368,12 @@ impl<B: http_body::Body> http_body::Body for ClientBody<B> {
         let Some(mut inner) = this.inner.as_mut().as_pin_mut() else {
             return Poll::Ready(None);
         };
-        let polled = inner.as_mut().poll_frame(cx);
+        let polled = {
+            let guard = crate::server_layer::UnwindFlag::new(&mut *this.panicked);
+            let polled = inner.as_mut().poll_frame(cx);
+            drop(guard);
+            polled
+        };
         let ended = match &polled {
             Poll::Pending => false,
             Poll::Ready(Some(Ok(frame))) => {

@@ -946,9 +946,19 @@ impl<B: http_body::Body> ServerBody<B> {
 
 /// Sets `flag` if the poll it guards unwinds (and the thread was not unwinding
 /// already when it began).
-struct UnwindFlag<'a> {
+pub(crate) struct UnwindFlag<'a> {
     flag: &'a mut bool,
     already: bool,
+}
+
+impl<'a> UnwindFlag<'a> {
+    /// Guards a poll from here on.
+    pub(crate) fn new(flag: &'a mut bool) -> Self {
+        Self {
+            flag,
+            already: std::thread::panicking(),
+        }
+    }
 }
 
 impl Drop for UnwindFlag<'_> {
@@ -1006,10 +1016,7 @@ impl<B: http_body::Body> http_body::Body for ServerBody<B> {
                 .is_some()
                 .then(|| this.context.clone().map(crate::enter_context));
             let _baggage = crate::context::enter_baggage_or_none(this.baggage.clone());
-            let guard = UnwindFlag {
-                flag: &mut *this.panicked,
-                already: std::thread::panicking(),
-            };
+            let guard = UnwindFlag::new(&mut *this.panicked);
             let polled = inner.as_mut().poll_frame(cx);
             drop(guard);
             polled
