@@ -1864,8 +1864,11 @@ where
             None => (made_name, span.unstarted.kind()),
         };
         let was_exportable = span.recording && span.context.is_sampled();
-        if was_exportable {
-            // Decided again: what the first decision took from a rate limiter goes back.
+        // Decided again: what the first decision took from a rate limiter goes back. A
+        // span the full arena refused was sampled too (found by review); without a
+        // record, whether it was a root is not known: refunded by samplers that decide
+        // every span alike.
+        if was_exportable || span.unstarted.why() == Unrecorded::ArenaFull {
             let root = span
                 .slot
                 .as_ref()

@@ -120,7 +120,8 @@ impl<W: Write> SpanExporter for ConsoleExporter<W> {
             Ok(()) => Ok(()),
             // A write that failed part way (not the flush): with one line per span,
             // those written whole were printed (found by review: the whole batch was
-            // counted as failed).
+            // counted as failed). The tree view's lines are not one per span: its
+            // batch fails whole.
             Err(_) if !self.tree && written < bytes.len() => {
                 let printed = bytes[lines_from.min(written)..written]
                     .iter()

@@ -494,7 +494,9 @@ impl<'a> ServerAttributes<'a> {
 /// `REDACTED:REDACTED`, the values of signed-URL query keys (`sig`, `Signature`,
 /// `X-Amz-Signature`, ...) by `REDACTED`; `None` for text that may hold credentials
 /// it cannot find the end of (an `@` in a URL it cannot read, or in an authority cut
-/// short by a password holding `/`, `?` or `#`). What [`HttpClientSpan`] records, for
+/// short by a password holding `/`, `?` or `#` when what is left is not a host and
+/// port: `https://svc:2024?x@host/` reads, as URL parsers read it, as host `svc`, port
+/// 2024 and a query). What [`HttpClientSpan`] records, for
 /// code that records `url.full` itself (a `tracing` field, a span of its own).
 ///
 /// ```

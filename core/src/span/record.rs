@@ -1220,21 +1220,24 @@ impl RecordMut<'_> {
         true
     }
 
-    /// Renames the span; with no room left at all the old name stays (a rename to ""
+    /// Renames the span; with no room at all for the new name's first character (at
+    /// the end of the pool, or over the old name) the old name stays (a rename to ""
     /// would lose it), and the loss is counted. The old name, when it is the last text
     /// in the pool (a span renamed before it stored anything else: a route, a
-    /// `tracing` span's long `otel.name`), makes room for the new one; otherwise it
-    /// stays in the pool until the slot is reused (found by review: a rename right
-    /// after the start stored the name twice).
+    /// `tracing` span's long `otel.name`), makes room for the new one (found by review:
+    /// a rename right after the start stored the name twice); otherwise the new name
+    /// goes over it, cut to its room when the pool's end has no more (see
+    /// [`RecordMut::overwrite`]).
     pub(crate) fn update_name(&mut self, name: &str) {
         if let Some(new) = self.replace_text(self.header.name, name, NAME_LIMIT) {
             self.header.name = new;
         }
     }
 
-    /// Stores `new` in place of `old`, which makes room for it when it is the last text
-    /// in the pool (else it stays until the slot is reused); `None`, counting the loss,
-    /// when there is no room for any of `new` (the caller keeps `old` then).
+    /// Stores `new` in place of `old`: over it when it is the last text in the pool
+    /// (its room taken back), or when it fits there or the pool's end has no more room
+    /// ([`RecordMut::overwrite`]); else at the end. `None`, counting the loss, when
+    /// there is no room for any of `new` (the caller keeps `old` then).
     fn replace_text(&mut self, old: TextRef, new: &str, limit: u32) -> Option<TextRef> {
         if bytes_at(self.text, old) == new.as_bytes() {
             // The same text (a rename to the current name): nothing to store, and when

@@ -960,17 +960,33 @@ fn formatted_text_set_again_with_the_pool_full_goes_over_its_old_text() {
         s.set_attribute_fmt("a", format_args!("{i:05}"));
         s.set_attribute_fmt("b", format_args!("{:05}", i * 2));
     }
-    // An event's attribute set again goes over its old text the same way.
-    {
-        let mut e = s.event("");
-        e.attribute_fmt("k", format_args!("{}", 1));
-        e.attribute_fmt("k", format_args!("{}", 2));
-    }
     drop(s);
     let span = &exported(&t)[0];
     assert_eq!(span.attrs[0], ("a".into(), "\"00099\"".into()), "{span:?}");
     assert_eq!(span.attrs[1], ("b".into(), "\"00198\"".into()), "{span:?}");
     assert_eq!(span.dropped.0, 0, "{span:?}");
+    assert_eq!(span.truncated, 1, "only the pad: {span:?}");
+}
+
+/// The same for an event's attribute set again (found by review of the test above,
+/// whose event found the pool full before its first value).
+#[test]
+fn an_event_attribute_set_again_with_the_pool_full_goes_over_its_old_text() {
+    let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+    let t = one_small_slot(SpanLimits::DEFAULT, &clock);
+    let mut s = t.start_span("s");
+    {
+        let mut e = s.event("e");
+        e.attribute_fmt("k", format_args!("{}", 1));
+        e.attribute("pad", "x".repeat(64).as_str()); // the rest of the 64 bytes
+        e.attribute_fmt("k", format_args!("{}", 2));
+    }
+    drop(s);
+    let span = &exported(&t)[0];
+    let (name, attrs, dropped) = &span.events[0];
+    assert_eq!(name, "e");
+    assert_eq!(attrs[0], ("k".into(), "\"2\"".into()), "{span:?}");
+    assert_eq!(*dropped, 0, "{span:?}");
     assert_eq!(span.truncated, 1, "only the pad: {span:?}");
 }
 
@@ -1069,16 +1085,25 @@ fn text_that_cannot_start_in_the_room_left_keeps_the_old_text() {
     s.update_name("éé"); // two bytes first: no room (nor in the name's 1)
     s.add_event("é");
     drop(s.event("é"));
-    s.set_error("é: db down"); // nor in the description's 7
+    s.set_error("é: db down"); // cut to the description's 7 (more than the 1 left)
+    drop(s);
+    // A description with no room for its first character, at the end or in the old
+    // description's 1 byte: the old one stays.
+    let mut s = t.start_span("a"); // 1 of 16 bytes
+    s.set_error("x"); // 2 of 16
+    s.set_attribute("k", 1);
+    s.set_attribute_dyn("p", "xxxxxxxxxxxxx"); // 15 of 16: one byte left
+    s.set_error("é: db down");
     drop(s);
     let spans = exported(&t);
     let span = &spans[0];
     assert_eq!(span.name, "a");
     assert!(span.events.is_empty());
     assert_eq!(span.dropped.1, 2, "both events dropped and counted");
-    // The new description is cut to the old one's 7 bytes (more than the 1 left).
     assert_eq!(span.status, "Error { description: \"\u{e9}: db \" }");
     assert_eq!(span.truncated, 2, "the rename and the description");
+    assert_eq!(spans[1].status, "Error { description: \"x\" }");
+    assert_eq!(spans[1].truncated, 1, "the description");
 }
 
 /// Regressions found reviewing the fixes above: with a value length limit of 0 and no
@@ -3975,6 +4000,23 @@ fn set_parent_does_not_charge_the_rate_limiter_twice() {
     );
     let c = t.start_span("over the limit");
     assert!(!c.is_recording());
+    drop((a, b, c));
+
+    // A root the full arena refused was sampled, and charged, too (found by review).
+    let t = tracer_with(
+        TracerConfig::new("svc").with_sampler(Sampler::rate_limiting(3.0)),
+        SpanArena::<1>::new(),
+        &clock,
+    );
+    let held = t.start_span("held"); // the first of 3
+    let mut refused = t.start_span("refused"); // the second, no room
+    assert!(!refused.is_recording());
+    drop(held);
+    t.flush(); // its slot free again
+    refused.set_parent(&sampled_remote_parent()); // the second again
+    assert!(refused.is_recording());
+    drop(refused);
+    assert!(t.start_span("the third").is_recording());
 }
 
 /// Regression (found by review): a link to an invalid context whose tracestate had
