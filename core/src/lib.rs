@@ -137,7 +137,10 @@ pub use propagation::{
     ExtractError, Extractor, FnExtractor, FnInjector, Injector, Propagator, Propagators,
 };
 pub use random::{Entropy, IdGenerator};
-pub use sampler::{ParentBased, RootSampler, Sampler, SamplingDecision, SamplingResult};
+pub use sampler::{
+    ParentBased, RootSampler, Sampler, SamplingDecision, SamplingParams, SamplingResult,
+    ShouldSample, SpanSampler,
+};
 pub use span::arena::{DefaultArena, SpanArena, SpanStorage};
 pub use span::attributes::{
     AttributeArg, AttributeValue, IntoValue, KeyValue, ScalarArg, StrArg, Value, ValueArg,

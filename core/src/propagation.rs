@@ -51,6 +51,11 @@ pub const BAGGAGE: &str = "baggage";
 /// W3C: "vendors MUST expect the header name in any case"). A carrier that can hold a
 /// name more than once must override [`Extractor::get_all`] to report every value in
 /// order: several `tracestate` or `baggage` fields combine into one list.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a header carrier to read from",
+    note = "slices of pairs are (`&v[..]` for a `Vec<(&str, &str)>`); picotrace-std wraps \
+            maps: `HashMapCarrier(&map)`, `HeaderMapCarrier(&headers)`"
+)]
 pub trait Extractor {
     /// Returns the first value of header `name`, if any.
     fn get(&self, name: &str) -> Option<&str>;
@@ -123,6 +128,11 @@ pub trait Extractor {
 /// value of the same name. A carrier that cannot hold a value (full, too long) skips
 /// it, and removes an earlier value of the name if it can (a forwarded carrier must not
 /// pass the caller's on): propagation is best effort and must not fail the request.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a header carrier to write into",
+    note = "a `heapless::Vec` of pairs is, and `FnInjector(|name, value| ..)`; \
+            picotrace-std wraps maps: `HashMapInjector(&mut map)`, `HeaderMapInjector(&mut headers)`"
+)]
 pub trait Injector {
     /// Sets header `name` to `value`.
     fn set(&mut self, name: &str, value: &str);

@@ -493,7 +493,8 @@ pub struct TraceIdRatio {
 }
 
 impl TraceIdRatio {
-    /// Creates a sampler keeping `ratio` (0.0 to 1.0) of traces.
+    /// Creates a sampler keeping `ratio` (0.0 to 1.0) of traces: a ratio above 1 keeps
+    /// every trace (`10.0` is not 10 %), one below 0 or NaN none.
     pub fn new(ratio: f64) -> Self {
         let threshold = probability_to_threshold(ratio);
         Self {

@@ -252,7 +252,9 @@ impl<S: SpanSampler> TracerConfig<S> {
     }
 
     /// Exports when a span ends at least `interval` after the last export, or at once
-    /// when the clock was set back by more than `interval`.
+    /// when the clock was set back by more than `interval`. It goes by the tracer's
+    /// clock: with [`NoClock`](crate::NoClock), or a clock that does not move, it never
+    /// fires (export by batch size, or flush).
     #[must_use]
     pub const fn with_export_interval(mut self, interval: core::time::Duration) -> Self {
         self.export_interval = interval;
@@ -1021,6 +1023,9 @@ where
     /// exporter, nor from an interrupt handler: one that interrupts an export would wait
     /// for ever for code that cannot run until it returns (use [`Tracer::try_flush`]
     /// there). Returns how many spans this call handed to the exporter.
+    ///
+    /// A tracer of picotrace-std's `TracerProvider` is flushed, shut down and counted
+    /// through the provider, which knows its export thread and exporter.
     pub fn flush(&self) -> usize {
         loop {
             if let Some(n) = self.try_flush() {
@@ -1246,6 +1251,10 @@ where
                 Ok(()) => {
                     bump(&c.exported, n as u64);
                 }
+                // Nothing dropped: a success (found by review: a failed export).
+                Err(crate::export::ExportError::Partial { dropped: 0 }) => {
+                    bump(&c.exported, n as u64);
+                }
                 Err(crate::export::ExportError::Partial { dropped }) => {
                     let dropped = dropped.min(n) as u64;
                     bump(&c.exported, n as u64 - dropped);
@@ -1404,6 +1413,9 @@ where
     pub fn start_span(&self, name: &str) -> Span<'_> {
         // Disabled tracing costs a flag test: nothing else is built.
         if !self.is_recording() {
+            if self.enabled {
+                return self.root_while_off(SpanKind::Internal);
+            }
             return Span::non_recording(SpanContext::INVALID);
         }
         self.span_builder(name).start()
@@ -1955,6 +1967,9 @@ where
         // Disabled tracing must cost next to nothing: decide before anything else.
         if !self.is_recording() {
             if let Parent::Root = params.parent {
+                if self.enabled {
+                    return self.root_while_off(params.kind);
+                }
                 return Span::non_recording(SpanContext::INVALID);
             }
             return self.start_disabled(params);
@@ -1963,6 +1978,29 @@ where
             return Self::start_suppressed(params);
         }
         self.start_inner(params)
+    }
+}
+
+impl<A, C, X, S> Tracer<A, C, X, S>
+where
+    A: SpanStorage,
+    C: Clock + Sync,
+    X: SpanExporter + Send,
+    S: SpanSampler,
+{
+    /// A root of an enabled tracer that does not record now: not seeded yet (a
+    /// `static` tracer at boot) or shut down. Before the seed it keeps the tracer, so
+    /// that its children started after the seed record, as new traces, as
+    /// `start_span_with_parent(.., &it)` does (found by review: `boot.child(..)` never
+    /// recorded, for as long as a span opened before the seed lived).
+    #[cold]
+    #[inline(never)]
+    fn root_while_off(&self, kind: SpanKind) -> Span<'_> {
+        let seeded = self.sampler_traits.load(Ordering::Acquire) & SEEDED != 0;
+        if seeded || self.shut_down.load(Ordering::Relaxed) {
+            return Span::non_recording(SpanContext::INVALID);
+        }
+        Span::unrecorded(self, SpanContext::INVALID, kind, Unrecorded::Uncounted)
     }
 }
 

@@ -645,7 +645,7 @@ impl Shared {
             std::io::stderr(),
             "picotrace: {new} spans lost (in all: {failed} not sent, {rejected} rejected by \
              the collector, {full} at a full queue, {large} too large, {panicked} to an \
-             encoder panic, {shut} after shutdown){cause}; the next warning comes {} s later at the earliest",
+             encoder panic, {shut} at shutdown or by a stopped worker){cause}; the next warning comes {} s later at the earliest",
             WARNING_INTERVAL.as_secs()
         );
     }
@@ -1742,14 +1742,20 @@ impl Worker {
                             .min(n);
                         self.settle_lost(&counters.rejected, rejected);
                         self.settle(&counters.exported, n - rejected);
-                        // Why the collector rejected spans (or its warning, with none
-                        // rejected), for the loss warning and `last_error`.
+                        // Why the collector rejected spans, for the loss warning and
+                        // `last_error`; its warning with none rejected goes to
+                        // `last_error` only: it is no loss's cause (found by review: a
+                        // later loss's warning gave it as the reason).
                         if let Some(note) = crate::otlp_http::partial_success_note(
                             rejected as u64,
                             n as u64,
                             outcome.error_message.as_deref(),
                         ) {
-                            self.note_error(note);
+                            if rejected > 0 {
+                                self.note_error(note);
+                            } else {
+                                *lock(&self.shared.last_error) = Some(note);
+                            }
                         }
                     }
                     Err(e) => {
@@ -1814,6 +1820,34 @@ mod tests {
         fn send(&mut self, _: &[u8], _: usize, _: Instant) -> Result<ExportOutcome, ExportError> {
             Ok(ExportOutcome::default())
         }
+    }
+
+    /// Takes every request, with a warning.
+    struct Warns;
+
+    impl Transport for Warns {
+        fn protocol(&self) -> Protocol {
+            Protocol::HttpProtobuf
+        }
+
+        fn send(&mut self, _: &[u8], _: usize, _: Instant) -> Result<ExportOutcome, ExportError> {
+            Ok(ExportOutcome {
+                error_message: Some("clock skew".into()),
+                ..ExportOutcome::default()
+            })
+        }
+    }
+
+    /// Regression (found by review): a collector's warning with every span taken was
+    /// kept as the cause for the next loss warning, which then gave it as the reason
+    /// for losses it had nothing to do with. It is the last error still.
+    #[test]
+    fn a_collector_s_warning_is_no_loss_s_cause() {
+        let (exporter, provider) = scheduled_in_a_minute(Warns, BatchConfig::default());
+        provider.tracer().start_span("taken").end();
+        assert!(provider.flush().is_ok());
+        assert!(exporter.last_error().unwrap().contains("clock skew"));
+        assert_eq!(lock(&exporter.handle.shared.warnings).last_error, None);
     }
 
     /// A collector that is down: every request fails.

@@ -346,7 +346,8 @@ impl EnvConfig {
         Ok(self.provider_builder()?.build())
     }
 
-    /// Builds the provider and installs it as the global one.
+    /// Builds the provider and installs it as the global one, unless one was installed
+    /// before (see [`TracerProviderBuilder::install`](crate::TracerProviderBuilder::install)).
     ///
     /// # Errors
     /// As [`EnvConfig::shared_exporter`].
@@ -380,7 +381,8 @@ impl EnvConfig {
 }
 
 /// Reads `OTEL_*` from the process environment, prints each warning to stderr, builds
-/// the sampler and exporter, and installs the provider as the [`crate::global`] one.
+/// the sampler and exporter, and installs the provider as the [`crate::global`] one
+/// (unless one was installed before: the first stays global, and stderr says so).
 ///
 /// The provider lives as long as the process and is never dropped: shut it down before
 /// exit (or keep [`TracerProvider::shutdown_on_drop`]'s guard in `main`), else the

@@ -207,8 +207,10 @@ pub enum Compression {
     Gzip,
 }
 
-/// What a successful send reported.
+/// What a successful send reported. A success may still have lost spans: check
+/// `rejected_spans` (found by review: `exporter.send(..)?;` dropped it unseen).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[must_use = "the collector may have rejected spans: check `rejected_spans`"]
 pub struct ExportOutcome {
     /// The HTTP status of the final response (a 2xx).
     pub status: u16,
@@ -1098,8 +1100,16 @@ impl OtlpHttpExporter {
             .and_then(|v| v.to_str().ok())
             // Media types are case-insensitive (RFC 9110 § 8.3.1): `Application/JSON`
             // was read as protobuf, and its partial success lost (found by review).
+            // A type that names neither (`text/plain` from a proxy) is read as what
+            // was sent, as a missing one is (found by review: a JSON partial success
+            // was read as protobuf, and its rejected spans counted as exported).
             .map_or(self.protocol == Protocol::HttpJson, |ct| {
-                ct.to_ascii_lowercase().contains("json")
+                let ct = ct.to_ascii_lowercase();
+                match (ct.contains("json"), ct.contains("protobuf")) {
+                    (true, _) => true,
+                    (false, true) => false,
+                    (false, false) => self.protocol == Protocol::HttpJson,
+                }
             });
         let body = response
             .body_mut()

@@ -1014,9 +1014,19 @@ impl TracerProviderBuilder {
     /// in a forked child, and a child would start from its parent's id keys and
     /// counters, so its spans would take the parent's next ids (two pre-forked workers
     /// would put unrelated requests in one trace).
+    ///
+    /// A second install says so on stderr (found by review: it was silent, and spans
+    /// went to two exporters, library code's through [`global`] to the first).
     pub fn install(self) -> &'static TracerProvider {
         let provider: &'static TracerProvider = Box::leak(Box::new(self.build()));
-        let _ = GLOBAL.set(provider);
+        if GLOBAL.set(provider).is_err() {
+            use std::io::Write as _;
+            let _ = writeln!(
+                std::io::stderr(),
+                "picotrace: a provider was installed already: this one is not the global \
+                 one (picotrace_std::global() and tracer() go on with the first)"
+            );
+        }
         provider
     }
 }
@@ -1182,7 +1192,17 @@ impl TracerProvider {
         &self.exporter
     }
 
-    /// Returns the tracer, the same one on every thread.
+    /// Returns the tracer, the same one on every thread. It lives as long as the
+    /// process, so its spans are `'static` (they can move into spawned tasks), but it
+    /// records only while this provider runs: `TracerProvider::builder().build()
+    /// .tracer()` drops the provider at the end of the statement, which shuts it down,
+    /// and every span of that tracer is then non-recording (found by review). Keep the
+    /// provider, or [`install`](TracerProviderBuilder::install) it.
+    ///
+    /// On this tracer, use the provider's [`flush`](Self::flush),
+    /// [`shutdown`](Self::shutdown), [`stats`](Self::stats) and
+    /// [`inject_context`](Self::inject_context): the tracer's own know nothing of the
+    /// export thread, the batch exporter's queue or `OTEL_PROPAGATORS`.
     #[inline]
     pub fn tracer(&self) -> &'static StdTracer {
         self.tracer

@@ -729,11 +729,15 @@ where
         } else {
             event.parent().map(Id::into_u64)
         };
-        let Some(id) = id else {
-            return;
-        };
         // The fields are read before the span is locked (see `captured`), and only
         // for a recording span: first its state, then the fields, then the writing.
+        let Some(id) = id else {
+            // No span this layer saw entered on this thread. (One it does not see may
+            // be, a task of a hidden span polled on another worker: the registry's
+            // filtered context finds only entered spans, not that span's ancestors, so
+            // its events are dropped, as tracing-opentelemetry drops them.)
+            return;
+        };
         let elsewhere = match self.spans.recording(id) {
             Some(false) => return,
             Some(true) => None,
@@ -839,7 +843,9 @@ impl TracingLayer {
                 }
             }
             captured.replay(&mut fields);
-            if !fields.named {
+            // Not named by its message, or by an empty one (`info!("")`): named as
+            // below, as tracing-opentelemetry names it (found by review: "").
+            if !fields.named || !fields.event.is_named() {
                 match fields.error.as_deref() {
                     // An error with no message of its own (`#[instrument(err)]`): this
                     // event is the exception (as tracing-opentelemetry makes it), unless

@@ -91,7 +91,7 @@ fn retry_after_seconds_are_honoured_below_the_cap() {
     let server = Server::start();
     server.script([Reply::status(503).header("Retry-After", "1"), Reply::ok()]);
     let x = exporter(&server);
-    x.send(b"x").unwrap();
+    assert_eq!(x.send(b"x").unwrap().rejected_spans, 0);
     let reqs = server.requests();
     let g = gap(&reqs[0], &reqs[1]);
     assert!(
@@ -929,7 +929,7 @@ fn gzip_body_decodes_to_the_same_bytes() {
     let body: Vec<u8> = (0..10_000u32)
         .flat_map(|i| (i % 251).to_le_bytes())
         .collect();
-    x.send(&body).unwrap();
+    assert_eq!(x.send(&body).unwrap().rejected_spans, 0);
     let req = &server.requests()[0];
     assert_eq!(req.header("content-encoding"), Some("gzip"));
     assert!(req.body.len() < body.len());
@@ -968,7 +968,10 @@ fn path_rules_on_the_wire() {
         ),
     ];
     for (i, (builder, path)) in cases.into_iter().enumerate() {
-        builder.build().unwrap().send(b"x").unwrap();
+        assert_eq!(
+            builder.build().unwrap().send(b"x").unwrap().rejected_spans,
+            0
+        );
         let req = &server.wait_for(i + 1, Duration::from_secs(5))[i];
         assert_eq!((req.method.as_str(), req.path.as_str()), ("POST", path));
     }
@@ -978,7 +981,7 @@ fn path_rules_on_the_wire() {
 fn headers_are_sent() {
     let server = Server::start();
     for protocol in [Protocol::HttpProtobuf, Protocol::HttpJson] {
-        OtlpHttpExporter::builder()
+        let _rejected = OtlpHttpExporter::builder()
             .endpoint(server.url())
             .protocol(protocol)
             .header("Authorization", "Bearer t0ken")
@@ -986,7 +989,8 @@ fn headers_are_sent() {
             .build()
             .unwrap()
             .send(b"{}")
-            .unwrap();
+            .unwrap()
+            .rejected_spans;
     }
     let reqs = server.requests();
     assert_eq!(
@@ -1129,4 +1133,24 @@ fn as_span_exporter_spans_the_collector_rejects_are_not_counted_as_exported() {
     );
     let x = tracer.with_exporter(|x| x.stats()).unwrap();
     assert_eq!((x.spans_exported, x.spans_rejected), (7, 3));
+}
+
+/// Regression (found by review): an answer whose Content-Type names neither JSON nor
+/// protobuf (`text/plain`, from a proxy) was read as protobuf, so a JSON exporter's
+/// partial success read as garbage and its rejected spans were counted as exported.
+#[test]
+fn an_answer_of_another_type_is_read_as_what_was_sent() {
+    let server = Server::start();
+    server.script([Reply::ok()
+        .header("Content-Type", "text/plain")
+        .body(r#"{"partialSuccess":{"rejectedSpans":"2","errorMessage":"dup"}}"#)]);
+    let x = OtlpHttpExporter::builder()
+        .endpoint(server.url())
+        .protocol(Protocol::HttpJson)
+        .retry_policy(RetryPolicy::NONE)
+        .build()
+        .unwrap();
+    let outcome = x.send_spans(b"{}", 5, None).unwrap();
+    assert_eq!(outcome.rejected_spans, 2);
+    assert_eq!(x.stats().spans_rejected, 2);
 }

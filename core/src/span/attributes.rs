@@ -20,9 +20,11 @@ pub enum Value<'a> {
     Bool(bool),
     /// A signed 64-bit integer.
     I64(i64),
-    /// An unsigned integer. OTLP has no unsigned integers: up to `i64::MAX` it is stored
-    /// as an integer, above as its decimal text (a string attribute), stored whole or,
-    /// when the span's text has no room for it, dropped and counted; never cut.
+    /// An unsigned integer above `i64::MAX` (`Value::from` a `u64` or `usize` gives
+    /// [`Value::I64`] up to it). OTLP has no unsigned integers: up to `i64::MAX` it is
+    /// stored as an integer, above as its decimal text (a string attribute), stored
+    /// whole or, when the span's text has no room for it, dropped and counted; never
+    /// cut.
     U64(u64),
     /// A 64-bit float.
     F64(f64),
@@ -58,8 +60,6 @@ value_from!(
     u16 => I64 as i64,
     u8 => I64 as i64,
     isize => I64 as i64,
-    u64 => U64,
-    usize => U64 as u64,
     f64 => F64,
     f32 => F64 as f64,
     &'a [&'a str] => StrArray,
@@ -67,6 +67,27 @@ value_from!(
     &'a [i64] => I64Array,
     &'a [f64] => F64Array,
 );
+
+/// An integer, as [`Value::I64`] up to `i64::MAX` (so that `200usize` and `200i64` are
+/// the same value to a sampler, as they are once stored; found by review), above as
+/// [`Value::U64`].
+impl From<u64> for Value<'_> {
+    #[inline]
+    fn from(v: u64) -> Self {
+        match i64::try_from(v) {
+            Ok(v) => Value::I64(v),
+            Err(_) => Value::U64(v),
+        }
+    }
+}
+
+/// As `u64`.
+impl From<usize> for Value<'_> {
+    #[inline]
+    fn from(v: usize) -> Self {
+        Value::from(v as u64)
+    }
+}
 
 impl<'a, const N: usize> From<&'a heapless::String<N>> for Value<'a> {
     #[inline]
@@ -184,6 +205,13 @@ macro_rules! scalar_value {
             #[inline]
             fn as_value(&self) -> Value<'_> {
                 Value::from(*self)
+            }
+        }
+        /// A scalar by reference (an iterator's item), as by value.
+        impl AttributeArg<ScalarArg> for &$t {
+            #[inline]
+            fn as_value(&self) -> Value<'_> {
+                Value::from(**self)
             }
         }
     )*};
@@ -340,6 +368,14 @@ mod tests {
         assert_eq!(Value::from(1.5f32), Value::F64(1.5));
         let kv: KeyValue = ("http.response.status_code", 404u16).into();
         assert_eq!(kv.value, Value::I64(404));
+        // Regression (found by review): a `usize` or `u64` was `U64` to a sampler
+        // where the same number as `i64` was `I64`.
+        assert_eq!(Value::from(200usize), Value::I64(200));
+        assert_eq!(Value::from(i64::MAX as u64), Value::I64(i64::MAX));
+        assert_eq!(Value::from(u64::MAX), Value::U64(u64::MAX));
+        // Scalars by reference, as an iterator gives them.
+        let n = 7u16;
+        assert_eq!(AttributeArg::as_value(&&n), Value::I64(7));
     }
 
     /// Regression (found by review): arrays compared their packed bytes.

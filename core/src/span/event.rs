@@ -26,7 +26,10 @@ use super::record::{EventState, EventValue, RecordMut, SpanLimits};
 ///     .attribute("db.rows", rows)
 ///     .attribute_fmt("db.statement", format_args!("SELECT * FROM t LIMIT {rows}"));
 /// ```
-#[must_use = "the event is complete when the writer is dropped"]
+///
+/// Dropped at once (`span.event("cache miss");`), it records the event without
+/// attributes, as [`Span::add_event`](crate::Span::add_event) does: not `#[must_use]`
+/// (found by review: the lint warned about correct code).
 pub struct EventWriter<'s> {
     /// `None` when the span does not record or had no room for another event.
     event: Option<(RecordMut<'s>, &'s SpanLimits, EventState)>,
@@ -125,6 +128,14 @@ impl<'s> EventWriter<'s> {
                 record.set_event_name(event, self.name);
             }
         }
+    }
+
+    /// Returns `true` once the event has a name given by [`EventWriter::name`] or
+    /// [`EventWriter::name_fmt`] (an empty one names nothing), or stored from the one it
+    /// began with.
+    #[inline]
+    pub fn is_named(&self) -> bool {
+        self.event.as_ref().is_some_and(|(_, _, event)| event.named)
     }
 
     /// Returns `true` when the event is being recorded (the span records and had room

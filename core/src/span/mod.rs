@@ -190,8 +190,6 @@ pub struct StartParams<'a> {
     pub start_time: Option<Timestamp>,
 }
 
-/// The tracer as its spans see it (implemented by [`crate::Tracer`]): called when a span
-/// starts a child, reads the time for an event, and ends. Never on attribute writes.
 /// What a span without a record was made with, for [`Span::set_parent_as_made`].
 #[derive(Clone, Copy, Debug)]
 pub struct AsMade<'a> {
@@ -203,6 +201,8 @@ pub struct AsMade<'a> {
     pub attributes: &'a [KeyValue<'a>],
 }
 
+/// The tracer as its spans see it (implemented by [`crate::Tracer`]): called when a span
+/// starts a child, reads the time for an event, and ends. Never on attribute writes.
 #[doc(hidden)]
 pub trait SpanOwner: Sync {
     /// Reads the tracer's clock.

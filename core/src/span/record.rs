@@ -767,8 +767,13 @@ impl RecordMut<'_> {
         // its first attribute, or at its end); it was stored as "" (found by review).
         let cuts_before = self.header.truncated;
         let name = name.push(self, NAME_LIMIT);
-        if name.len == 0 && self.header.truncated != cuts_before {
-            event.name_lost = true;
+        if name.len == 0 {
+            // An empty name names nothing (OTLP asks events for one): the event keeps
+            // the name it has, or the one it began with (found by review: a `tracing`
+            // event with an empty message was named "").
+            if self.header.truncated != cuts_before {
+                event.name_lost = true;
+            }
             return;
         }
         if let Some(e) = self.events.get_mut(usize::from(event.index)) {

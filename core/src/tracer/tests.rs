@@ -1654,11 +1654,16 @@ fn export_failures_are_counted_never_silent() {
     t.with_exporter(|x| x.fail_next = Some(ExportError::Partial { dropped: 1 }));
     drop(t.start_span("c"));
     drop(t.start_span("d")); // batch of 2, one lost
+                             // Regression (found by review): a partial failure that dropped nothing was counted
+                             // as a failed export.
+    t.with_exporter(|x| x.fail_next = Some(ExportError::Partial { dropped: 0 }));
+    drop(t.start_span("e"));
+    drop(t.start_span("f")); // batch of 2, none lost
     let stats = t.stats();
     assert_eq!(stats.spans_export_failed, 3);
-    assert_eq!(stats.spans_exported, 1);
+    assert_eq!(stats.spans_exported, 3);
     assert_eq!(stats.export_failures, 2);
-    assert_eq!(t.with_exporter(|x| x.batches.clone()).unwrap(), [2, 2]);
+    assert_eq!(t.with_exporter(|x| x.batches.clone()).unwrap(), [2, 2, 2]);
 }
 
 #[test]
@@ -3019,6 +3024,33 @@ fn a_span_passed_on_before_seeding_and_refused_by_the_full_arena_is_counted() {
         t.stats().spans_dropped_arena_full,
         after.spans_dropped_arena_full
     );
+}
+
+/// Regression (found by review): a root started before seeding (a boot span) had no
+/// tracer, so its children never recorded, even after the seed, where
+/// `start_span_with_parent(.., &boot)` did. A shut-down tracer's roots stay inert.
+#[test]
+fn children_of_a_root_started_before_seeding_record_after_it() {
+    let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+    let t = Tracer::unseeded(
+        TracerConfig::new("fw"),
+        SpanArena::<4>::new(),
+        &clock,
+        Collect::default(),
+    );
+    let boot = t.start_span("boot");
+    assert!(!boot.is_recording() && !boot.context().is_valid());
+    assert!(t.seed(IdGenerator::from_seed([3; 32])));
+    let a = t.start_span_with_parent("a", &boot);
+    let b = boot.child("b");
+    assert!(a.is_recording());
+    assert!(b.is_recording());
+    assert_ne!(a.context().trace_id, b.context().trace_id, "new traces");
+    drop((a, b, boot));
+    assert_eq!(t.stats().spans_started, 2);
+    t.shutdown();
+    let late = t.start_span("after shutdown");
+    assert!(!late.child("nor its child").is_recording());
 }
 
 /// Regression: a span started before seeding carries its parent's context (its span

@@ -252,6 +252,27 @@ fn spans_a_per_layer_filter_hides_pass_their_children_and_events_to_the_nearest_
     assert_eq!(outer.events[0].0, "in hidden");
 }
 
+/// Regression (found by review): an event with an empty message was named "" (OTLP
+/// asks events for a name); it is named after its callsite, as tracing-opentelemetry
+/// names it.
+#[test]
+fn an_event_with_an_empty_message_is_named_after_its_callsite() {
+    let t = setup();
+    tracing::subscriber::with_default(t.subscriber(), || {
+        let stderr = String::new();
+        tracing::info_span!("s").in_scope(|| {
+            tracing::info!("");
+            tracing::warn!("{}", stderr);
+        });
+    });
+    let span = t.named("s");
+    assert_eq!(span.events.len(), 2, "{span:#?}");
+    assert!(
+        span.events.iter().all(|(name, _)| !name.is_empty()),
+        "{span:#?}"
+    );
+}
+
 /// Regression: a span entered again past the entered-span stack's depth, while its
 /// first entry was tracked at the bottom, had its exit remove that first entry; the
 /// stack then emptied while the span was still entered, and said no span was current:

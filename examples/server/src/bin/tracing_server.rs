@@ -108,8 +108,9 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
 
 /// Continues the caller's trace, if its headers carry one (in the formats
 /// `OTEL_PROPAGATORS` names), then records the server span's `http.*` fields: a span a
-/// ratio sampler dropped as a root starts recording under a sampled caller, without the
-/// fields it was created with (see `TracingSpanExt::set_parent`).
+/// ratio sampler dropped as a root starts recording under a sampled caller, with the
+/// fields it was created with (the layer keeps a dropped root's; see
+/// `TracingSpanExt::set_parent`), and these recorded after.
 fn continue_trace(method: &Method, uri: &Uri, headers: &HeaderMap, route: &'static str) {
     let span = Span::current();
     if let Ok(incoming) = picotrace_std::propagators().extract_context(&HeaderMapCarrier(headers)) {
