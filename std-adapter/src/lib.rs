@@ -92,7 +92,7 @@ pub use context::{
     BaggageGuard, CurrentGuard, FutureExt, InSpan, WithBaggage, WithContext,
 };
 pub use entropy::{id_generator, os_entropy_failed, OsEntropy};
-pub use env::{init_from_env, EnvConfig, EnvWarning, Propagators};
+pub use env::{init_from_env, EnvConfig, EnvWarning, Propagator, Propagators};
 pub use error::ExportError;
 pub use http_client::{HttpClientSpan, HttpClientSpanBuilder};
 pub use http_conv::{known_http_methods, redact_query};
