@@ -1076,10 +1076,28 @@ impl BatchExporter {
         while remaining > 0 {
             let want = remaining.min(CHUNK);
             remaining -= want;
+            // The queue's room now, and whether it was shut down since the check above:
+            // spans past the room are counted as dropped at a full queue without being
+            // encoded (found by review: under backpressure each was encoded, then
+            // thrown away). The room is checked again when the chunk is queued.
+            let (room, shut) = {
+                let q = lock(&shared.queue);
+                (
+                    config.max_queue_size.saturating_sub(q.spans.len()),
+                    q.shutdown,
+                )
+            };
+            if shut {
+                let rest = spans.by_ref().count();
+                add(&shared.counters.produced, rest);
+                add(&shared.counters.dropped_shutdown, rest);
+                dropped.shutdown += rest;
+                break;
+            }
             let mut bufs: [Option<SpanBuf>; CHUNK] = [const { None }; CHUNK];
             {
                 let mut pool = lock(&shared.pool);
-                for slot in bufs.iter_mut().take(want) {
+                for slot in bufs.iter_mut().take(want.min(room)) {
                     *slot = pool.take(shared.pool_size, config.span_buffer_capacity);
                 }
             }
@@ -1848,6 +1866,50 @@ mod tests {
         assert!(provider.flush().is_ok());
         assert!(exporter.last_error().unwrap().contains("clock skew"));
         assert_eq!(lock(&exporter.handle.shared.warnings).last_error, None);
+    }
+
+    /// Regression (found by review): with the queue full and buffers free in the pool
+    /// (a worker sending a batch), every span handed over was encoded, then dropped as
+    /// the queue had no room: CPU spent just when the exporter is overloaded.
+    #[test]
+    fn spans_past_a_full_queue_are_not_encoded() {
+        let config = BatchConfig::default()
+            .with_max_queue_size(32)
+            .with_max_export_batch_size(32)
+            .with_max_concurrent_exports(1);
+        let gate = Gated::new(0);
+        let (exporter, provider) = scheduled_in_a_minute(gate.clone(), config);
+        let shared = &exporter.handle.shared;
+        let hand_over = |n| {
+            for _ in 0..n {
+                provider.tracer().start_span("x").end();
+            }
+            let _ = provider.tracer().flush();
+        };
+        // A flush sends 8, less than a batch: the worker holds 8 buffers at the gate,
+        // and with the queue full 24 of the pool's 64 are free.
+        hand_over(8);
+        let flushing = {
+            let exporter = exporter.clone();
+            std::thread::spawn(move || exporter.flush())
+        };
+        let until = Instant::now() + Duration::from_secs(10);
+        while gate.0.sends.load(Ordering::SeqCst) == 0 && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        hand_over(32); // the queue full
+        let encoded = Arc::new(AtomicUsize::new(0));
+        let count = Arc::clone(&encoded);
+        *lock(&shared.before_encode) = Some(Box::new(move |_| {
+            count.fetch_add(1, Ordering::SeqCst);
+        }));
+        hand_over(100);
+        *lock(&shared.before_encode) = None;
+        assert_eq!(encoded.load(Ordering::SeqCst), 0);
+        assert_eq!(exporter.stats().dropped_queue_full, 100);
+        gate.open();
+        let _ = flushing.join();
+        let _ = provider.shutdown();
     }
 
     /// A collector that is down: every request fails.
