@@ -1966,7 +1966,13 @@ where
     fn start<'t>(&'t self, params: &StartParams<'_>) -> Span<'t> {
         // Disabled tracing must cost next to nothing: decide before anything else.
         if !self.is_recording() {
-            if let Parent::Root = params.parent {
+            // A root: no parent, or an invalid one (a root's child before the seed).
+            let root = match params.parent {
+                Parent::Root => true,
+                Parent::Local(span) => !span.context_ref().is_valid(),
+                Parent::Context(cx) => !cx.span_context.is_valid(),
+            };
+            if root {
                 if self.enabled {
                     return self.root_while_off(params.kind);
                 }
@@ -1989,18 +1995,20 @@ where
     S: SpanSampler,
 {
     /// A root of an enabled tracer that does not record now: not seeded yet (a
-    /// `static` tracer at boot) or shut down. Before the seed it keeps the tracer, so
-    /// that its children started after the seed record, as new traces, as
-    /// `start_span_with_parent(.., &it)` does (found by review: `boot.child(..)` never
-    /// recorded, for as long as a span opened before the seed lived).
+    /// `static` tracer at boot, or one being seeded), or shut down. Before the seed it
+    /// keeps the tracer, so that its children started after the seed record, as new
+    /// traces, as `start_span_with_parent(.., &it)` does (found by review:
+    /// `boot.child(..)` never recorded, for as long as a span opened before the seed
+    /// lived). It is passed on (`Unrecorded::PassedOn`): a record `set_parent` gives it
+    /// later takes an id of its own (found by review: it took the invalid id, zero).
+    /// Not while spans are suppressed: those never get a tracer.
     #[cold]
     #[inline(never)]
     fn root_while_off(&self, kind: SpanKind) -> Span<'_> {
-        let seeded = self.sampler_traits.load(Ordering::Acquire) & SEEDED != 0;
-        if seeded || self.shut_down.load(Ordering::Relaxed) {
+        if self.shut_down.load(Ordering::Relaxed) || spans_suppressed() {
             return Span::non_recording(SpanContext::INVALID);
         }
-        Span::unrecorded(self, SpanContext::INVALID, kind, Unrecorded::Uncounted)
+        Span::unrecorded(self, SpanContext::INVALID, kind, Unrecorded::PassedOn)
     }
 }
 

@@ -237,11 +237,15 @@ where
         let mut call = this.call.take();
         // A gRPC call's status, once known: from the head here, else the trailers.
         let mut status_known = false;
+        // The response says the call failed (its `error.type` is recorded).
+        let mut failed = false;
         if let Some(span) = call.as_mut().and_then(HttpClientSpan::span_mut) {
             if *this.grpc {
                 // gRPC answers every call with HTTP 200; a status in the head ends a
                 // call that failed before its first message.
-                status_known = record_grpc_code(span, response.headers()).is_some();
+                let code = record_grpc_code(span, response.headers());
+                status_known = code.is_some();
+                failed = code.is_some_and(|code| code != GRPC_OK);
                 if !status_known && response.status() != http::StatusCode::OK {
                     // No gRPC status, and not HTTP 200: the code gRPC clients take
                     // from the HTTP status (found by review: none was recorded).
@@ -249,9 +253,11 @@ where
                     span.set_attribute(semconv::HTTP_RESPONSE_STATUS_CODE, http);
                     record_grpc_fail(span, crate::http_conv::grpc_code_of_http(http));
                     status_known = true;
+                    failed = true;
                 }
             } else {
                 record_response(span, &response);
+                failed = response.status().as_u16() >= 400;
             }
         }
         let grpc = *this.grpc;
@@ -275,6 +281,7 @@ where
                 call,
                 grpc,
                 status_known,
+                failed,
                 panicked: false,
             }
         })))
@@ -311,6 +318,8 @@ pin_project_lite::pin_project! {
         grpc: bool,
         // A gRPC call's status was recorded.
         status_known: bool,
+        // The response (or a gRPC status) said the call failed.
+        failed: bool,
         // Making a frame panicked.
         panicked: bool,
     }
@@ -324,21 +333,21 @@ pin_project_lite::pin_project! {
             let mut this = this.project();
             this.inner.set(None);
             if let Some(mut call) = this.call.take() {
-                if *this.panicked {
-                    // Making a frame panicked: the call failed, an Error `panicked`
-                    // (found by review: it ended without that `error.type`).
+                let caller_panicked = call.unwinding_since_start();
+                if *this.panicked || (caller_panicked && !*this.failed) {
+                    // Making a frame panicked, or the caller did while it held the
+                    // body: an Error `panicked` (found by review: it ended without that
+                    // `error.type`), unless the response had failed the call already,
+                    // whose `error.type` stays (found by review of the fix).
                     if let Some(span) = call.span_mut() {
                         span.set_attribute(semconv::ERROR_TYPE, "panicked");
                         span.set_error("panicked");
                     }
-                } else if let (true, false, false, Some(span)) = (
-                    *this.grpc,
-                    *this.status_known,
-                    // Dropped by the caller's own panic: not a cancellation (found by
-                    // review: CANCELLED); what the head said stays.
-                    call.unwinding_since_start(),
-                    call.span_mut(),
-                ) {
+                } else if let (true, false, false, Some(span)) =
+                    (*this.grpc, *this.status_known, caller_panicked, call.span_mut())
+                {
+                    // Not a cancellation when the caller panicked (found by review:
+                    // CANCELLED).
                     record_grpc_fail(span, GRPC_CANCELLED);
                 }
                 call.end();
@@ -382,7 +391,9 @@ impl<B: http_body::Body> http_body::Body for ClientBody<B> {
                     frame.trailers_ref(),
                     this.call.as_mut().and_then(HttpClientSpan::span_mut),
                 ) {
-                    *this.status_known |= record_grpc_code(span, trailers).is_some();
+                    let code = record_grpc_code(span, trailers);
+                    *this.status_known |= code.is_some();
+                    *this.failed |= code.is_some_and(|code| code != GRPC_OK);
                 }
                 frame.is_trailers() || inner.is_end_stream()
             }

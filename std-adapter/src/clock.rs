@@ -452,7 +452,6 @@ mod tests {
         );
     }
 
-    /// A clock on `taken` with its anchor `ahead` of the counter's reading now.
     /// A calibration that reads the counter whatever this machine's kernel clocks with
     /// (`fastant` reads one everywhere: the TSC, or its own fallback), so that the
     /// counter's tests run on every machine (found by review: they returned early where
@@ -468,6 +467,7 @@ mod tests {
         Some("tsc\n".into())
     }
 
+    /// A clock on `taken` with its anchor `ahead` of the counter's reading now.
     fn anchored_ahead(taken: Calibration, ahead: Duration) -> SystemClock {
         let later = fastant::Instant::now().checked_add(ahead).unwrap();
         clock_on(Calibration {

@@ -48,8 +48,11 @@ impl Entropy for OsEntropy {
         let os = getrandom::fill(seed);
         if let Err(e) = os {
             // Said once (found by review: the fallback was silent).
+            // Not `eprintln!`, which panics when stderr cannot be written.
             if !FELL_BACK.swap(true, Ordering::Relaxed) {
-                eprintln!(
+                use std::io::Write as _;
+                let _ = writeln!(
+                    std::io::stderr(),
                     "picotrace: the OS random source failed ({e}); ids are seeded from a \
                      hash of the time, the process and addresses: unique, not unguessable"
                 );

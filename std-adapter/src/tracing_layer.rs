@@ -1658,7 +1658,9 @@ impl Visit for EventFields<'_, '_> {
             return;
         }
         self.event.name(value);
-        self.named = true;
+        // An empty message names nothing (found by review): named after the callsite,
+        // or "exception" by an error field.
+        self.named = self.event.is_named();
         if let Some(message) = self.message.as_deref_mut() {
             write_cut(message, format_args!("{value}"));
         }
@@ -1696,7 +1698,7 @@ impl Visit for EventFields<'_, '_> {
         }
         // The message (`format_args!` of the macro) is written into the span once.
         self.event.name_fmt(format_args!("{value:?}"));
-        self.named = true;
+        self.named = self.event.is_named();
         if let Some(message) = self.message.as_deref_mut() {
             write_cut(message, format_args!("{value:?}"));
         }

@@ -1087,12 +1087,12 @@ fn text_that_cannot_start_in_the_room_left_keeps_the_old_text() {
     drop(s.event("é"));
     s.set_error("é: db down"); // cut to the description's 7 (more than the 1 left)
     drop(s);
-    // A description with no room for its first character, at the end or in the old
-    // description's 1 byte: the old one stays.
+    // A description with no room for its first character, at the end (none left) or
+    // in the old description's 1 byte: the old one stays.
     let mut s = t.start_span("a"); // 1 of 16 bytes
     s.set_error("x"); // 2 of 16
     s.set_attribute("k", 1);
-    s.set_attribute_dyn("p", "xxxxxxxxxxxxx"); // 15 of 16: one byte left
+    s.set_attribute_dyn("p", "xxxxxxxxxxxxx"); // 16 of 16 ("p" 1, its value 13)
     s.set_error("é: db down");
     drop(s);
     let spans = exported(&t);
@@ -3034,23 +3034,35 @@ fn children_of_a_root_started_before_seeding_record_after_it() {
     let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
     let t = Tracer::unseeded(
         TracerConfig::new("fw"),
-        SpanArena::<4>::new(),
+        SpanArena::<16>::new(),
         &clock,
         Collect::default(),
     );
-    let boot = t.start_span("boot");
+    let mut boot = t.start_span("boot");
     assert!(!boot.is_recording() && !boot.context().is_valid());
+    // A child of it, and a server span under no valid context, before the seed: roots
+    // too (found by review of the first fix: they were inert).
+    let init = boot.child("init");
+    let served = t.start_server_span("req", &TraceContext::default());
     assert!(t.seed(IdGenerator::from_seed([3; 32])));
     let a = t.start_span_with_parent("a", &boot);
     let b = boot.child("b");
     assert!(a.is_recording());
     assert!(b.is_recording());
+    assert!(init.child("c").is_recording());
+    assert!(served.child("d").is_recording());
     assert_ne!(a.context().trace_id, b.context().trace_id, "new traces");
-    drop((a, b, boot));
-    assert_eq!(t.stats().spans_started, 2);
+    drop((a, b, init, served));
+    // Given a parent after the seed, it records with an id of its own (found by
+    // review: it took the invalid id, zero).
+    boot.set_parent(&sampled_remote_parent());
+    assert!(boot.is_recording());
+    assert!(boot.context().span_id.is_valid());
+    drop(boot);
+    assert!(exported(&t).iter().all(|s| s.span_id.is_valid()));
     t.shutdown();
     let late = t.start_span("after shutdown");
-    assert!(!late.child("nor its child").is_recording());
+    assert!(!late.is_recording());
 }
 
 /// Regression: a span started before seeding carries its parent's context (its span

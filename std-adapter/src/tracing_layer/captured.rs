@@ -136,7 +136,11 @@ impl Fields {
                 key: field.name(),
                 value: match captured {
                     Captured::I64(v) => Value::I64(*v),
-                    Captured::U64(v) => Value::U64(*v),
+                    // `Value::I64` up to `i64::MAX`, as `Value::from` gives it: a
+                    // `u16` status code reads as the same value to a sampler whether
+                    // it came through a `tracing` field or `set_attribute` (found by
+                    // review).
+                    Captured::U64(v) => Value::from(*v),
                     Captured::Bool(v) => Value::Bool(*v),
                     Captured::F64(v) => Value::F64(*v),
                     Captured::Str(range) | Captured::Debug(range) => {

@@ -271,6 +271,14 @@ fn an_event_with_an_empty_message_is_named_after_its_callsite() {
         span.events.iter().all(|(name, _)| !name.is_empty()),
         "{span:#?}"
     );
+    // An error event with an empty message is the exception (found by review of the
+    // fix: named "").
+    tracing::subscriber::with_default(t.subscriber(), || {
+        tracing::info_span!("e").in_scope(|| tracing::error!(error = %"db down", ""));
+    });
+    let span = t.named("e");
+    assert_eq!(span.events.len(), 1, "{span:#?}");
+    assert_eq!(span.events[0].0, "exception", "{span:#?}");
 }
 
 /// Regression: a span entered again past the entered-span stack's depth, while its

@@ -101,8 +101,8 @@ impl Entropy for SeedMixer {
     /// same, so re-seeding a tracer from the same mixer drew the same keys), as the
     /// mixer absorbs a marker word after each fill.
     ///
-    /// A mixer given no word, or one word over and over (a source stuck at a constant),
-    /// fills zeros: `Tracer::seed` refuses those, where the mix of nothing looked random
+    /// A mixer that has not been given two different words (none, one, or one over and
+    /// over: a source stuck at a constant) fills zeros: `Tracer::seed` refuses those, where the mix of nothing looked random
     /// and every device made the same ids, flagged random (found by review). Words
     /// that vary but come from no per-device or per-boot source (chip ids alone) are not
     /// caught: see the module docs.
