@@ -1024,6 +1024,12 @@ where
     /// for ever for code that cannot run until it returns (use [`Tracer::try_flush`]
     /// there). Returns how many spans this call handed to the exporter.
     ///
+    /// While another thread or task exports it pauses with
+    /// [`TracerConfig::full_arena_pause`] (a spin-loop hint by default): on an RTOS whose
+    /// higher-priority task flushes while a lower one exports, a pause that yields to
+    /// the scheduler lets the exporter finish (found by review: it spun, and the two
+    /// tasks stalled). [`Tracer::shutdown_with`] takes a flush of the caller's own.
+    ///
     /// A tracer of picotrace-std's `TracerProvider` is flushed, shut down and counted
     /// through the provider, which knows its export thread and exporter.
     pub fn flush(&self) -> usize {
@@ -1031,7 +1037,9 @@ where
             if let Some(n) = self.try_flush() {
                 return n;
             }
-            core::hint::spin_loop();
+            // Its answer ("stop waiting") is for a full arena's wait: a flush waits
+            // for the export it asked for.
+            let _ = (self.full_arena_pause)();
         }
     }
 

@@ -5059,3 +5059,51 @@ fn suppressed_spans_never_record() {
         "{stats:?}"
     );
 }
+
+/// Regression (found by review): `flush` spun while another thread or task exported,
+/// whatever pause the tracer was given: on an RTOS a higher-priority task flushing while
+/// a lower one exported stalled both. It pauses with the tracer's pause.
+#[test]
+fn a_flush_waiting_for_another_export_uses_the_tracer_s_pause() {
+    static PAUSES: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
+    fn counting_pause() -> bool {
+        PAUSES.fetch_add(1, core::sync::atomic::Ordering::SeqCst);
+        std::thread::yield_now();
+        true
+    }
+    let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+    let t = tracer_with(
+        TracerConfig::new("svc").with_full_arena_wait(0, counting_pause),
+        SpanArena::<4>::new(),
+        &clock,
+    );
+    drop(t.start_span("a"));
+    let (held, release) = (
+        std::sync::Barrier::new(2),
+        std::sync::atomic::AtomicBool::new(false),
+    );
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            t.with_exporter(|_| {
+                held.wait();
+                while !release.load(core::sync::atomic::Ordering::SeqCst) {
+                    std::thread::yield_now();
+                }
+            });
+        });
+        held.wait();
+        scope.spawn(|| {
+            // Released once the flush paused, or after 2 s (a flush that spins).
+            let until = std::time::Instant::now() + std::time::Duration::from_secs(2);
+            while PAUSES.load(core::sync::atomic::Ordering::SeqCst) == 0
+                && std::time::Instant::now() < until
+            {
+                std::thread::yield_now();
+            }
+            release.store(true, core::sync::atomic::Ordering::SeqCst);
+        });
+        t.flush();
+    });
+    assert!(PAUSES.load(core::sync::atomic::Ordering::SeqCst) > 0);
+    assert_eq!(exported(&t).len(), 1);
+}
