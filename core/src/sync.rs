@@ -768,6 +768,102 @@ struct Drains(AtomicU32);
 /// Free slots a thread whose shard ran dry moves to it at once ([`SlotPool::refill`]).
 const REFILL: usize = 32;
 
+/// How many times each slot was claimed, modulo 2^48 (a slot's generation), so that
+/// span ids repeat only after 2^47 claims of one slot
+/// ([`crate::random::IdKeys::slot_number`] keeps 47 bits). A slot can take nearly all of
+/// a thread's claims: free lists are LIFO, and a span that is never exported (sampled
+/// out but holding a tracestate) gives its slot straight back, to be claimed again next.
+/// At 10 M such spans a second 2^40 claims took 30 hours (found by review; the comment
+/// said "years"); 2^47 take 160 days. Written only by the slot's owner (load + store, no
+/// read-modify-write), read by anyone for the tracer's counters.
+///
+/// One 64-bit word a slot where the CPU has 64-bit atomics, read whole: two words read
+/// one after the other tore at each 2^32 claims of a slot, and `spans_started` read
+/// 2^32 low for a moment (found by review). Elsewhere (and under loom) two words, 6
+/// bytes a slot, where that tear stays possible: a microcontroller claims one slot
+/// 2^32 times in weeks at best.
+#[cfg(all(target_has_atomic = "64", not(loom)))]
+struct ClaimCounts<const N: usize>([portable_atomic::AtomicU64; N]);
+
+/// See above: the low 32 bits, and bits 32..48.
+#[cfg(not(all(target_has_atomic = "64", not(loom))))]
+struct ClaimCounts<const N: usize> {
+    low: [AtomicU32; N],
+    high: [AtomicU16; N],
+}
+
+/// A generation's bits.
+#[cfg(all(target_has_atomic = "64", not(loom)))]
+const GENERATION_MASK: u64 = (1 << 48) - 1;
+
+#[cfg(all(target_has_atomic = "64", not(loom)))]
+impl<const N: usize> ClaimCounts<N> {
+    const fn new() -> Self {
+        Self([const { portable_atomic::AtomicU64::new(0) }; N])
+    }
+
+    /// Counts a claim of slot `i` (by its owner); returns its generation.
+    #[inline(always)]
+    fn bump(&self, i: usize) -> u64 {
+        let count = &self.0[i];
+        let generation = count.load(Ordering::Relaxed).wrapping_add(1) & GENERATION_MASK;
+        count.store(generation, Ordering::Relaxed);
+        generation
+    }
+
+    fn get(&self, i: usize) -> u64 {
+        self.0[i].load(Ordering::Relaxed)
+    }
+
+    #[cfg(test)]
+    fn set(&self, i: usize, claims: u64) {
+        self.0[i].store(claims & GENERATION_MASK, Ordering::Relaxed);
+    }
+}
+
+#[cfg(not(all(target_has_atomic = "64", not(loom))))]
+impl<const N: usize> ClaimCounts<N> {
+    #[cfg(not(loom))]
+    const fn new() -> Self {
+        Self {
+            low: [const { AtomicU32::new(0) }; N],
+            high: [const { AtomicU16::new(0) }; N],
+        }
+    }
+
+    #[cfg(loom)]
+    fn new() -> Self {
+        Self {
+            low: core::array::from_fn(|_| AtomicU32::new(0)),
+            high: core::array::from_fn(|_| AtomicU16::new(0)),
+        }
+    }
+
+    /// Counts a claim of slot `i` (by its owner); returns its generation.
+    #[inline]
+    fn bump(&self, i: usize) -> u64 {
+        let low = self.low[i].load(Ordering::Relaxed).wrapping_add(1);
+        self.low[i].store(low, Ordering::Relaxed);
+        let mut high = self.high[i].load(Ordering::Relaxed);
+        if low == 0 {
+            high = high.wrapping_add(1);
+            self.high[i].store(high, Ordering::Relaxed);
+        }
+        u64::from(high) << 32 | u64::from(low)
+    }
+
+    fn get(&self, i: usize) -> u64 {
+        u64::from(self.high[i].load(Ordering::Relaxed)) << 32
+            | u64::from(self.low[i].load(Ordering::Relaxed))
+    }
+
+    #[cfg(test)]
+    fn set(&self, i: usize, claims: u64) {
+        self.low[i].store(claims as u32, Ordering::Relaxed);
+        self.high[i].store((claims >> 32) as u16, Ordering::Relaxed);
+    }
+}
+
 /// `N` slots and their lists.
 ///
 /// A pool with `k` active shards ([`active_shards`]) starts shard `s` with the slots
@@ -778,16 +874,8 @@ const REFILL: usize = 32;
 /// shard to another.
 pub(crate) struct SlotPool<S, const N: usize> {
     cells: [UnsafeCell<S>; N],
-    /// Claims of each slot (low 32 bits); written only by the slot's owner (load +
-    /// store, no read-modify-write), read by anyone for the tracer's counters.
-    claims: [AtomicU32; N],
-    /// Bits 32..48 of the claim count, so that span ids repeat only after 2^47 claims
-    /// of one slot ([`crate::random::IdKeys::slot_number`] keeps 47 bits). A slot can
-    /// take nearly all of a thread's claims: free lists are LIFO, and a span that is
-    /// never exported (sampled out but holding a tracestate) gives its slot straight
-    /// back, to be claimed again next. At 10 M such spans a second 2^40 claims took 30
-    /// hours (found by review; the comment said "years"); 2^47 take 160 days.
-    claims_high: [AtomicU16; N],
+    /// Claims of each slot: see [`ClaimCounts`].
+    claims: ClaimCounts<N>,
     /// Each shard is one `IndexLists` over its own slots, so invariant 1 holds shard by
     /// shard.
     shards: [Shard<N>; SHARDS],
@@ -835,14 +923,7 @@ impl<S, const N: usize> SlotPool<S, N> {
 
     /// Claims of every slot so far (each slot's count wraps at 2^48).
     pub(crate) fn claims(&self) -> u64 {
-        self.claims
-            .iter()
-            .zip(&self.claims_high)
-            .map(|(low, high)| {
-                u64::from(high.load(Ordering::Relaxed)) << 32
-                    | u64::from(low.load(Ordering::Relaxed))
-            })
-            .sum()
+        (0..N).map(|i| self.claims.get(i)).sum()
     }
 }
 
@@ -861,8 +942,7 @@ impl<const A: usize, const E: usize, const L: usize, const T: usize, const N: us
         }
         Self {
             cells: [const { UnsafeCell::new(Slot::new()) }; N],
-            claims: [const { AtomicU32::new(0) }; N],
-            claims_high: [const { AtomicU16::new(0) }; N],
+            claims: ClaimCounts::new(),
             shards,
             steal_hint: AtomicU8::new(0),
             drains: Drains(AtomicU32::new(0)),
@@ -875,8 +955,7 @@ impl<const A: usize, const E: usize, const L: usize, const T: usize, const N: us
     pub(crate) fn new() -> Self {
         Self {
             cells: core::array::from_fn(|_| UnsafeCell::new(Slot::new())),
-            claims: core::array::from_fn(|_| AtomicU32::new(0)),
-            claims_high: core::array::from_fn(|_| AtomicU16::new(0)),
+            claims: ClaimCounts::new(),
             shards: core::array::from_fn(|s| {
                 Shard::new(if s == 0 {
                     IndexLists::new()
@@ -957,16 +1036,7 @@ impl<const A: usize, const E: usize, const L: usize, const T: usize, const N: us
                 shard.owner.store(mark, Ordering::Relaxed);
             }
         }
-        let claims = &self.claims[usize::from(index)];
-        let low = claims.load(Ordering::Relaxed).wrapping_add(1);
-        claims.store(low, Ordering::Relaxed);
-        let high = &self.claims_high[usize::from(index)];
-        let mut high_bits = high.load(Ordering::Relaxed);
-        if low == 0 {
-            high_bits = high_bits.wrapping_add(1);
-            high.store(high_bits, Ordering::Relaxed);
-        }
-        let generation = u64::from(high_bits) << 32 | u64::from(low);
+        let generation = self.claims.bump(usize::from(index));
         let raw = self.cells[usize::from(index)].with_mut(|slot| RawRecord {
             // A cell's pointer is never null; cast, not reborrowed, so it keeps its
             // provenance over the whole slot.
@@ -1588,8 +1658,7 @@ mod tests {
     fn a_slot_s_claim_count_carries_past_40_bits() {
         use crate::random::IdKeys;
         let pool: SlotPool<Slot<1, 1, 1, 8>, 1> = SlotPool::new();
-        pool.claims[0].store(u32::MAX, Ordering::Relaxed);
-        pool.claims_high[0].store(0xff, Ordering::Relaxed);
+        pool.claims.set(0, 0xff_ffff_ffff);
         let slot = pool.claim().unwrap();
         assert_eq!(slot.generation(), 1 << 40);
         let n = IdKeys::slot_number(0, slot.generation());
@@ -1800,7 +1869,7 @@ mod tests {
         let first = pool.claim().unwrap();
         assert_eq!(first.generation(), 1);
         drop(first);
-        pool.claims[0].store(u32::MAX, Ordering::Relaxed);
+        pool.claims.set(0, u64::from(u32::MAX));
         let wrapped = pool.claim().unwrap();
         assert_eq!(wrapped.generation(), 1 << 32);
         assert_eq!(pool.claims(), 1 << 32);
