@@ -782,21 +782,41 @@ const REFILL: usize = 32;
 /// 2^32 low for a moment (found by review). Elsewhere (and under loom) two words, 6
 /// bytes a slot, where that tear stays possible: a microcontroller claims one slot
 /// 2^32 times in weeks at best.
-#[cfg(all(target_has_atomic = "64", not(loom)))]
+///
+/// Unit tests with the feature `critical-section` take the two words on every target,
+/// as they take the critical section (see [`Atomic64`]), so that the host tests the
+/// firmware's carry.
+#[cfg(all(
+    target_has_atomic = "64",
+    not(loom),
+    not(all(test, feature = "critical-section"))
+))]
 struct ClaimCounts<const N: usize>([portable_atomic::AtomicU64; N]);
 
 /// See above: the low 32 bits, and bits 32..48.
-#[cfg(not(all(target_has_atomic = "64", not(loom))))]
+#[cfg(not(all(
+    target_has_atomic = "64",
+    not(loom),
+    not(all(test, feature = "critical-section"))
+)))]
 struct ClaimCounts<const N: usize> {
     low: [AtomicU32; N],
     high: [AtomicU16; N],
 }
 
 /// A generation's bits.
-#[cfg(all(target_has_atomic = "64", not(loom)))]
+#[cfg(all(
+    target_has_atomic = "64",
+    not(loom),
+    not(all(test, feature = "critical-section"))
+))]
 const GENERATION_MASK: u64 = (1 << 48) - 1;
 
-#[cfg(all(target_has_atomic = "64", not(loom)))]
+#[cfg(all(
+    target_has_atomic = "64",
+    not(loom),
+    not(all(test, feature = "critical-section"))
+))]
 impl<const N: usize> ClaimCounts<N> {
     const fn new() -> Self {
         Self([const { portable_atomic::AtomicU64::new(0) }; N])
@@ -815,13 +835,17 @@ impl<const N: usize> ClaimCounts<N> {
         self.0[i].load(Ordering::Relaxed)
     }
 
-    #[cfg(test)]
+    #[cfg(all(test, not(loom)))]
     fn set(&self, i: usize, claims: u64) {
         self.0[i].store(claims & GENERATION_MASK, Ordering::Relaxed);
     }
 }
 
-#[cfg(not(all(target_has_atomic = "64", not(loom))))]
+#[cfg(not(all(
+    target_has_atomic = "64",
+    not(loom),
+    not(all(test, feature = "critical-section"))
+)))]
 impl<const N: usize> ClaimCounts<N> {
     #[cfg(not(loom))]
     const fn new() -> Self {
@@ -857,7 +881,7 @@ impl<const N: usize> ClaimCounts<N> {
             | u64::from(self.low[i].load(Ordering::Relaxed))
     }
 
-    #[cfg(test)]
+    #[cfg(all(test, not(loom)))]
     fn set(&self, i: usize, claims: u64) {
         self.low[i].store(claims as u32, Ordering::Relaxed);
         self.high[i].store((claims >> 32) as u16, Ordering::Relaxed);

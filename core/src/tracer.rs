@@ -106,6 +106,8 @@ pub struct TracerConfig<S = Sampler> {
     /// thread). It returns `false` to stop waiting at once: the std adapter does so on
     /// the thread that runs the exporter, which holds the export the wait is for (found
     /// by review: a span its exporter started spun through every retry).
+    /// [`Tracer::flush`] pauses with it too while another export runs, without limit,
+    /// and whatever it returns.
     pub full_arena_pause: fn() -> bool,
 }
 
@@ -1025,10 +1027,12 @@ where
     /// there). Returns how many spans this call handed to the exporter.
     ///
     /// While another thread or task exports it pauses with
-    /// [`TracerConfig::full_arena_pause`] (a spin-loop hint by default): on an RTOS whose
-    /// higher-priority task flushes while a lower one exports, a pause that yields to
-    /// the scheduler lets the exporter finish (found by review: it spun, and the two
-    /// tasks stalled). [`Tracer::shutdown_with`] takes a flush of the caller's own.
+    /// [`TracerConfig::full_arena_pause`] (a spin-loop hint by default), for as long as
+    /// the export takes: on an RTOS whose higher-priority task flushes while a lower one
+    /// exports, a pause that blocks for a moment (`vTaskDelay(1)`, `k_sleep`; a yield
+    /// runs only tasks of the same priority or higher) lets the exporter finish (found
+    /// by review: it spun, and the two tasks stalled). [`Tracer::shutdown_with`] takes
+    /// a flush of the caller's own.
     ///
     /// A tracer of picotrace-std's `TracerProvider` is flushed, shut down and counted
     /// through the provider, which knows its export thread and exporter.
@@ -1038,8 +1042,11 @@ where
                 return n;
             }
             // Its answer ("stop waiting") is for a full arena's wait: a flush waits
-            // for the export it asked for.
-            let _ = (self.full_arena_pause)();
+            // for the export it asked for, with a spin-loop hint at least (the std
+            // adapter's pause returns at once on a thread inside an export).
+            if !(self.full_arena_pause)() {
+                core::hint::spin_loop();
+            }
         }
     }
 
@@ -1114,7 +1121,7 @@ where
 
     /// [`Tracer::shutdown`] with the caller's own `flush` (run before the tracer stops
     /// and again after), for callers that can wait better than [`Tracer::flush`]'s
-    /// spin while another thread exports: a std thread sleeps.
+    /// pauses while another thread exports: a std thread sleeps.
     pub fn shutdown_with(&self, mut flush: impl FnMut(&Self)) -> TracerStats {
         flush(self);
         // New spans are no-ops from here (they recorded, were sampled and propagated

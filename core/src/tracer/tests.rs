@@ -5065,9 +5065,13 @@ fn suppressed_spans_never_record() {
 /// a lower one exported stalled both. It pauses with the tracer's pause.
 #[test]
 fn a_flush_waiting_for_another_export_uses_the_tracer_s_pause() {
-    static PAUSES: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
+    use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+    static PAUSES: AtomicUsize = AtomicUsize::new(0);
+    static RELEASE: AtomicBool = AtomicBool::new(false);
+    /// Counts, and lets the exporting thread go.
     fn counting_pause() -> bool {
-        PAUSES.fetch_add(1, core::sync::atomic::Ordering::SeqCst);
+        PAUSES.fetch_add(1, SeqCst);
+        RELEASE.store(true, SeqCst);
         std::thread::yield_now();
         true
     }
@@ -5078,32 +5082,21 @@ fn a_flush_waiting_for_another_export_uses_the_tracer_s_pause() {
         &clock,
     );
     drop(t.start_span("a"));
-    let (held, release) = (
-        std::sync::Barrier::new(2),
-        std::sync::atomic::AtomicBool::new(false),
-    );
+    let held = std::sync::Barrier::new(2);
     std::thread::scope(|scope| {
         scope.spawn(|| {
             t.with_exporter(|_| {
                 held.wait();
-                while !release.load(core::sync::atomic::Ordering::SeqCst) {
+                // Held until the flush pauses (10 s at most: a flush that spins).
+                let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
+                while !RELEASE.load(SeqCst) && std::time::Instant::now() < until {
                     std::thread::yield_now();
                 }
             });
         });
         held.wait();
-        scope.spawn(|| {
-            // Released once the flush paused, or after 2 s (a flush that spins).
-            let until = std::time::Instant::now() + std::time::Duration::from_secs(2);
-            while PAUSES.load(core::sync::atomic::Ordering::SeqCst) == 0
-                && std::time::Instant::now() < until
-            {
-                std::thread::yield_now();
-            }
-            release.store(true, core::sync::atomic::Ordering::SeqCst);
-        });
         t.flush();
     });
-    assert!(PAUSES.load(core::sync::atomic::Ordering::SeqCst) > 0);
+    assert!(PAUSES.load(SeqCst) > 0);
     assert_eq!(exported(&t).len(), 1);
 }
