@@ -2025,15 +2025,7 @@ where
         }
         Span::unrecorded(self, SpanContext::INVALID, kind, Unrecorded::PassedOn)
     }
-}
 
-impl<A, C, X, S> Tracer<A, C, X, S>
-where
-    A: SpanStorage,
-    C: Clock + Sync,
-    X: SpanExporter + Send,
-    S: SpanSampler,
-{
     /// `set_parent` of a span without a record: one is started now when the span
     /// records under its new parent, or must keep the parent's tracestate (with no
     /// name, the span's kind, starting now); the count of its start moves from where

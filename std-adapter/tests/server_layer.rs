@@ -669,12 +669,9 @@ fn a_streamed_body_is_covered_by_the_server_span() {
     assert_eq!(picotrace_std::current_context(), None);
 }
 
-/// Regression (found by review): what a response body held was dropped with nothing
-/// current, whether the body was cut off or ran to its end (a stream that logs or ends
-/// a span on drop found no parent); the frames were made with the request current.
-#[test]
-fn a_body_is_dropped_with_its_request_current() {
-    let (provider, kept) = setup();
+/// The span ids current each time a body's `on_drop` runs, and that `on_drop`.
+#[allow(clippy::type_complexity)]
+fn current_at_drop() -> (Arc<Mutex<Vec<Option<String>>>>, Arc<dyn Fn() + Send + Sync>) {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let on_drop: Arc<dyn Fn() + Send + Sync> = {
         let seen = Arc::clone(&seen);
@@ -685,6 +682,16 @@ fn a_body_is_dropped_with_its_request_current() {
                 .push(current.map(|cx| cx.span_context.span_id.to_string()));
         })
     };
+    (seen, on_drop)
+}
+
+/// Regression (found by review): what a response body held was dropped with nothing
+/// current, whether the body was cut off or ran to its end (a stream that logs or ends
+/// a span on drop found no parent); the frames were made with the request current.
+#[test]
+fn a_body_is_dropped_with_its_request_current() {
+    let (provider, kept) = setup();
+    let (seen, on_drop) = current_at_drop();
     let mut service =
         ServerLayer::new(&provider).layer(BodyService(move |_: &http::Request<()>| {
             let body = Streamed::new(1, Arc::new(|| {}))
@@ -717,16 +724,7 @@ fn a_body_is_dropped_with_its_request_current() {
 #[test]
 fn a_body_is_dropped_with_its_request_current_after_its_span_ended() {
     let (provider, kept) = setup();
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let on_drop: Arc<dyn Fn() + Send + Sync> = {
-        let seen = Arc::clone(&seen);
-        Arc::new(move || {
-            let current = picotrace_std::current_context();
-            seen.lock()
-                .unwrap()
-                .push(current.map(|cx| cx.span_context.span_id.to_string()));
-        })
-    };
+    let (seen, on_drop) = current_at_drop();
     let mut service =
         ServerLayer::new(&provider).layer(BodyService(move |_: &http::Request<()>| {
             let body = Streamed::new(1, Arc::new(|| {}))
