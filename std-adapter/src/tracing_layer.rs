@@ -843,9 +843,10 @@ impl TracingLayer {
                 }
             }
             captured.replay(&mut fields);
-            // Not named by its message, or by an empty one (`info!("")`): named as
-            // below, as tracing-opentelemetry names it (found by review: "").
-            if !fields.named || !fields.event.is_named() {
+            // Not named by its message (an empty one, `info!("")`, names nothing:
+            // `named` says whether the event took it): named as below, as
+            // tracing-opentelemetry names it (found by review: "").
+            if !fields.named {
                 match fields.error.as_deref() {
                     // An error with no message of its own (`#[instrument(err)]`): this
                     // event is the exception (as tracing-opentelemetry makes it), unless
