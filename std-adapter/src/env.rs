@@ -31,7 +31,11 @@
 //! | `OTEL_[SPAN_]ATTRIBUTE_COUNT_LIMIT`, `OTEL_SPAN_EVENT_COUNT_LIMIT`, `OTEL_SPAN_LINK_COUNT_LIMIT`, `OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT`, `OTEL_LINK_ATTRIBUTE_COUNT_LIMIT`, `OTEL_[SPAN_]ATTRIBUTE_VALUE_LENGTH_LIMIT` | 128 / unlimited | `OTEL_ATTRIBUTE_COUNT_LIMIT` is the fallback of the span's, events' and links' attribute counts |
 //!
 //! The signal-specific `OTEL_EXPORTER_OTLP_TRACES_*` variables win over the general
-//! ones; an invalid signal-specific value falls back to the general variable.
+//! ones; an invalid signal-specific value falls back to the general variable, except
+//! for headers, which go only to the endpoint they were set for: traces headers with
+//! no usable header leave the general ones out when a traces endpoint is set, the
+//! headers of an invalid endpoint are not sent to the one used instead, and entries
+//! with an empty value are skipped (a bare base64 token's padding reads as `=`).
 //! Certificate and key files are read and checked here: one that cannot be read or
 //! used is a warning that names the file (never its content) and is not used.
 //!
@@ -492,8 +496,12 @@ fn redact_pairs(s: &str) -> String {
         .map(str::trim)
         .filter(|m| !m.is_empty())
         .map(|m| match m.split_once('=') {
-            Some((k, _)) => format!("{}=<redacted>", shown_header_name(k)),
-            None => "<redacted>".to_owned(),
+            // Not `k=` with nothing after it: a bare base64 token's padding (the
+            // "name" is then the secret).
+            Some((k, v)) if !v.trim().is_empty() => {
+                format!("{}=<redacted>", shown_header_name(k))
+            }
+            _ => "<redacted>".to_owned(),
         })
         .collect();
     members.join(",")
@@ -509,6 +517,19 @@ pub(crate) fn shown_header_name(name: &str) -> &str {
     } else {
         "<redacted>"
     }
+}
+
+const TRACES_ENDPOINT: &str = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT";
+const GENERAL_ENDPOINT: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
+const TRACES_HEADERS: &str = "OTEL_EXPORTER_OTLP_TRACES_HEADERS";
+const GENERAL_HEADERS: &str = "OTEL_EXPORTER_OTLP_HEADERS";
+
+/// Which variable the traces URL came from.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum EndpointFrom {
+    Signal,
+    General,
+    Default,
 }
 
 struct Reader<'f> {
@@ -766,72 +787,178 @@ impl Reader<'_> {
         self.first_valid(&[&signal, &general], parse)
     }
 
-    fn otlp(&mut self) -> OtlpConfig {
-        let defaults = OtlpConfig::default();
-        let traces_url = {
-            let signal = self
-                .get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
-                .and_then(|v| {
-                    let url = signal_url(&v);
-                    self.checked_url("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", &v, url)
-                });
-            signal
-                .or_else(|| {
-                    let v = self.get("OTEL_EXPORTER_OTLP_ENDPOINT")?;
-                    let url = traces_url_from_base(&v);
-                    let url = self.checked_url("OTEL_EXPORTER_OTLP_ENDPOINT", &v, url)?;
-                    // The spec appends the path to a base URL whatever it holds; a base
-                    // that names it already sends to `/v1/traces/v1/traces`, which a
-                    // collector answers with 404s: said once, at start (found by review).
-                    if url.contains("/v1/traces/v1/traces") {
-                        self.warn(
-                            "OTEL_EXPORTER_OTLP_ENDPOINT",
-                            &v,
-                            format!(
-                                "a base URL, to which /v1/traces is added: spans go to {}; \
-                                 OTEL_EXPORTER_OTLP_TRACES_ENDPOINT takes the full URL",
-                                crate::otlp_http::redacted_url(&url)
-                            ),
-                        );
-                    }
-                    Some(url)
-                })
-                .unwrap_or(defaults.traces_url)
-        };
-        let headers = self
-            .signal_first("HEADERS", |r, name, v| {
-                // Header values may be API keys: warnings show the names only.
-                let shown = redact_pairs(v);
-                let (pairs, bad) = parse_pairs(v);
-                for _ in &bad {
-                    r.warn(
-                        name,
-                        &shown,
-                        "a header that is not name=value, or has a % escape that is not \
-                         UTF-8 (not shown); skipped",
-                    );
+    /// The traces URL from `OTEL_EXPORTER_OTLP_ENDPOINT` (a base: `/v1/traces` added),
+    /// `None` when it is unset or invalid (warned).
+    fn general_traces_url(&mut self) -> Option<String> {
+        let v = self.get(GENERAL_ENDPOINT)?;
+        let url = traces_url_from_base(&v);
+        let url = self.checked_url(GENERAL_ENDPOINT, &v, url)?;
+        // The spec appends the path to a base URL whatever it holds; a base that names
+        // it already sends to `/v1/traces/v1/traces`, which a collector answers with
+        // 404s: said once, at start (found by review).
+        if url.contains("/v1/traces/v1/traces") {
+            self.warn(
+                GENERAL_ENDPOINT,
+                &v,
+                format!(
+                    "a base URL, to which /v1/traces is added: spans go to {}; \
+                     OTEL_EXPORTER_OTLP_TRACES_ENDPOINT takes the full URL",
+                    crate::otlp_http::redacted_url(&url)
+                ),
+            );
+        }
+        Some(url)
+    }
+
+    /// Reads one headers variable: `None` when unset or as good as empty (separators
+    /// alone), else its usable headers (possibly none: each bad entry is warned).
+    fn headers_var(&mut self, name: &str) -> Option<Vec<(String, String)>> {
+        let v = self.get(name)?;
+        // Header values may be API keys: warnings show the names only.
+        let shown = redact_pairs(&v);
+        let (pairs, bad) = parse_pairs(&v);
+        for _ in &bad {
+            self.warn(
+                name,
+                &shown,
+                "a header that is not name=value, or has a % escape that is not \
+                 UTF-8 (not shown); skipped",
+            );
+        }
+        let mut valid = Vec::new();
+        let mut invalid = !bad.is_empty();
+        for (k, val) in pairs {
+            // `key=` from an unset `${KEY}`, or a bare base64 token whose padding reads
+            // as `=`: the "name" may then be the secret, so it is not shown.
+            const EMPTY: &str =
+                "an empty value (the name not shown: a bare token ending in = reads as one); skipped";
+            let checked =
+                check_header(&k, &val).and(if val.is_empty() { Err(EMPTY) } else { Ok(()) });
+            match checked {
+                Ok(()) => valid.push((k, val)),
+                Err(reason) => {
+                    invalid = true;
+                    let k = if val.is_empty() {
+                        "<redacted>"
+                    } else {
+                        shown_header_name(&k)
+                    };
+                    self.warn(name, &shown, format!("header {k:?}: {reason}"));
                 }
-                let mut valid = Vec::new();
-                let mut invalid = !bad.is_empty();
-                for (k, val) in pairs {
-                    match check_header(&k, &val) {
-                        Ok(_) => valid.push((k, val)),
-                        Err(reason) => {
-                            invalid = true;
-                            let k = shown_header_name(&k);
-                            r.warn(name, &shown, format!("header {k:?}: {reason}"));
+            }
+        }
+        // A value of separators alone is as good as empty (the spec: empty is unset).
+        if valid.is_empty() && !invalid {
+            self.warn(name, &shown, "no header in the value; ignored");
+            return None;
+        }
+        Some(valid)
+    }
+
+    /// Warns that `variable`'s headers are not sent, and why (if it is set).
+    fn headers_withheld(&mut self, variable: &str, why: &str) {
+        if let Some(v) = self.get(variable) {
+            self.warn(variable, &redact_pairs(&v), format!("not sent: {why}"));
+        }
+    }
+
+    /// The headers sent with each export. Credentials go only to the endpoint they were
+    /// set beside (found by review: a typo in one variable sent another's API key to
+    /// another host):
+    /// - `OTEL_EXPORTER_OTLP_TRACES_HEADERS` wins when set; when it has no usable
+    ///   header, the general variable stands in only if the spans go to the general
+    ///   endpoint (no `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`), else nothing is sent;
+    /// - `OTEL_EXPORTER_OTLP_HEADERS` applies when the traces one is unset (the spec's
+    ///   fallback);
+    /// - the headers of a traces endpoint that was set but is invalid are not sent (the
+    ///   general headers go to the general endpoint then), and a default endpoint that
+    ///   the spans reach only because the endpoints set were invalid gets no headers.
+    fn otlp_headers(
+        &mut self,
+        from: EndpointFrom,
+        signal_endpoint_set: bool,
+        skipped_endpoints: &[&str],
+    ) -> Vec<(String, String)> {
+        let signal = self.headers_var(TRACES_HEADERS);
+        let general = self.headers_var(GENERAL_HEADERS);
+        if from == EndpointFrom::Default && !skipped_endpoints.is_empty() {
+            let why = format!(
+                "the endpoint set ({}) is invalid, and the default endpoint the spans \
+                 go to instead gets no credentials",
+                skipped_endpoints.join(", ")
+            );
+            self.headers_withheld(TRACES_HEADERS, &why);
+            self.headers_withheld(GENERAL_HEADERS, &why);
+            return Vec::new();
+        }
+        if from == EndpointFrom::General && signal_endpoint_set {
+            self.headers_withheld(
+                TRACES_HEADERS,
+                "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, the endpoint they were set for, \
+                 is invalid",
+            );
+            return general.unwrap_or_default();
+        }
+        match (signal, general) {
+            (Some(none), Some(general)) if none.is_empty() => {
+                if from == EndpointFrom::Signal {
+                    self.headers_withheld(
+                        GENERAL_HEADERS,
+                        "OTEL_EXPORTER_OTLP_TRACES_HEADERS is set (with no usable header) \
+                         and the spans go to OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, which the \
+                         general headers may not be meant for",
+                    );
+                    Vec::new()
+                } else {
+                    for w in &mut self.warnings {
+                        let dropped =
+                            w.message.ends_with("; skipped") || w.message.ends_with("; refused");
+                        if w.variable == TRACES_HEADERS && dropped {
+                            w.message
+                                .push_str("; using OTEL_EXPORTER_OTLP_HEADERS instead");
                         }
                     }
+                    general
                 }
-                // A value with nothing usable is ignored, as other invalid values are
-                // (the general variable then applies); so is one of separators alone,
-                // which is as good as empty (the spec: empty is unset).
-                if valid.is_empty() && !invalid {
-                    r.warn(name, &shown, "no header in the value; ignored");
+            }
+            (Some(signal), _) => signal,
+            (None, general) => general.unwrap_or_default(),
+        }
+    }
+
+    fn otlp(&mut self) -> OtlpConfig {
+        let defaults = OtlpConfig::default();
+        let signal_set = self.get(TRACES_ENDPOINT).is_some();
+        let general_set = self.get(GENERAL_ENDPOINT).is_some();
+        let from_signal = self.get(TRACES_ENDPOINT).and_then(|v| {
+            let url = signal_url(&v);
+            self.checked_url(TRACES_ENDPOINT, &v, url)
+        });
+        let (traces_url, from) = match from_signal {
+            Some(url) => (url, EndpointFrom::Signal),
+            None => match self.general_traces_url() {
+                Some(url) => (url, EndpointFrom::General),
+                None => (defaults.traces_url, EndpointFrom::Default),
+            },
+        };
+        // An endpoint that was set but is invalid falls back to the next (spec: invalid
+        // is unset); its warning says where the spans go instead.
+        let mut skipped = Vec::new();
+        if signal_set && from != EndpointFrom::Signal {
+            skipped.push(TRACES_ENDPOINT);
+        }
+        if general_set && from == EndpointFrom::Default {
+            skipped.push(GENERAL_ENDPOINT);
+        }
+        for name in &skipped {
+            let shown = crate::otlp_http::redacted_url(&traces_url).into_owned();
+            for w in self.warnings.iter_mut().filter(|w| w.variable == *name) {
+                if w.message.ends_with("; ignored") {
+                    w.message.push_str(&format!(": spans go to {shown}"));
                 }
-                (!valid.is_empty()).then_some(valid)
-            })
-            .unwrap_or_default();
+            }
+        }
+        let headers = self.otlp_headers(from, signal_set, &skipped);
         let timeout = self
             .signal_first("TIMEOUT", |r, name, _| r.timeout(name))
             .unwrap_or(defaults.timeout);
@@ -1968,6 +2095,140 @@ mod tests {
                 ["OTEL_EXPORTER_OTLP_TRACES_HEADERS"],
                 "{blank:?}"
             );
+        }
+    }
+
+    /// Regressions (found by review): each setting fell back on its own, so the headers
+    /// and the endpoint could come from different variables: a typo in the traces
+    /// headers sent the general headers (another vendor's key) to the traces endpoint,
+    /// an invalid traces endpoint sent the traces headers to the general endpoint, and
+    /// an invalid endpoint sent its headers to the default one, with warnings that
+    /// said only "skipped" or "ignored".
+    #[test]
+    fn credentials_go_only_to_the_endpoint_they_were_set_for() {
+        let secret_a = ("OTEL_EXPORTER_OTLP_HEADERS", "x-a-key=s3cretA");
+        let endpoint_a = ("OTEL_EXPORTER_OTLP_ENDPOINT", "https://a.example");
+        let endpoint_b = (
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+            "https://b.example/v1/traces",
+        );
+        let no_secret = |e: &EnvConfig| {
+            for w in &e.warnings {
+                let shown = w.to_string();
+                assert!(!shown.contains("s3cret"), "{shown}");
+            }
+        };
+        // A: the traces headers have a typo; the spans go to b.
+        let e = env(&[
+            endpoint_a,
+            secret_a,
+            endpoint_b,
+            ("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "x-b-key: s3cretB"),
+        ]);
+        assert_eq!(e.otlp.traces_url, "https://b.example/v1/traces");
+        assert!(e.otlp.headers.is_empty(), "{:?}", e.otlp.headers);
+        assert_eq!(
+            warned(&e),
+            [
+                "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
+                "OTEL_EXPORTER_OTLP_HEADERS"
+            ]
+        );
+        assert!(
+            e.warnings[1].message.starts_with("not sent: "),
+            "{:?}",
+            e.warnings
+        );
+        no_secret(&e);
+        // Without a traces endpoint both variables are for one endpoint: the general
+        // headers stand in, and the warning says so.
+        let e = env(&[
+            endpoint_a,
+            secret_a,
+            ("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "x-b-key: s3cretB"),
+        ]);
+        assert_eq!(e.otlp.traces_url, "https://a.example/v1/traces");
+        assert_eq!(e.otlp.headers, [("x-a-key".into(), "s3cretA".into())]);
+        assert!(
+            e.warnings[0]
+                .message
+                .ends_with("; using OTEL_EXPORTER_OTLP_HEADERS instead"),
+            "{:?}",
+            e.warnings
+        );
+        // B: the traces endpoint is invalid; the spans go to a, with a's headers only.
+        let e = env(&[
+            endpoint_a,
+            secret_a,
+            (
+                "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+                "https://b.example:99999/v1/traces",
+            ),
+            ("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "x-b-key=s3cretB"),
+        ]);
+        assert_eq!(e.otlp.traces_url, "https://a.example/v1/traces");
+        assert_eq!(e.otlp.headers, [("x-a-key".into(), "s3cretA".into())]);
+        assert_eq!(
+            warned(&e),
+            [
+                "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+                "OTEL_EXPORTER_OTLP_TRACES_HEADERS"
+            ]
+        );
+        assert!(
+            e.warnings[0]
+                .message
+                .ends_with("; ignored: spans go to https://a.example/v1/traces"),
+            "{:?}",
+            e.warnings
+        );
+        no_secret(&e);
+        // C: the endpoint has no scheme; the spans go to the default, without the key.
+        for (endpoint, headers) in [
+            (
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", "api.vendor.example:443"),
+                ("OTEL_EXPORTER_OTLP_HEADERS", "x-api-key=s3cret"),
+            ),
+            (
+                (
+                    "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+                    "api.vendor.example:443",
+                ),
+                ("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "x-api-key=s3cret"),
+            ),
+        ] {
+            let e = env(&[endpoint, headers]);
+            assert_eq!(e.otlp.traces_url, "http://localhost:4318/v1/traces");
+            assert!(e.otlp.headers.is_empty(), "{:?}", e.otlp.headers);
+            assert_eq!(warned(&e), [endpoint.0, headers.0]);
+            assert!(e.warnings[1].message.starts_with("not sent: "));
+            no_secret(&e);
+        }
+        // The spec's fallback holds: general headers go to a valid traces endpoint when
+        // no traces headers are set.
+        let e = env(&[secret_a, endpoint_b]);
+        assert_eq!(e.otlp.headers, [("x-a-key".into(), "s3cretA".into())]);
+        assert!(e.warnings.is_empty(), "{:?}", e.warnings);
+    }
+
+    /// Regression (found by review): an entry with an empty value was sent without a
+    /// word (an unset `${KEY}` gives `x-api-key=`: every export then fails with 401),
+    /// and a bare base64 token, whose padding reads as `=`, became a header *name*:
+    /// the secret was sent as one and shown by the config's `Debug`.
+    #[test]
+    fn header_entries_with_empty_values_are_skipped_unnamed() {
+        for value in ["dXNlcjpzM2NyZXQ=", "x-api-key=", "ok=1,dXNlcjpzM2NyZXQ="] {
+            let e = env(&[("OTEL_EXPORTER_OTLP_HEADERS", value)]);
+            let expected: Vec<(String, String)> = if value.starts_with("ok") {
+                vec![("ok".into(), "1".into())]
+            } else {
+                vec![]
+            };
+            assert_eq!(e.otlp.headers, expected, "{value}");
+            assert_eq!(warned(&e), ["OTEL_EXPORTER_OTLP_HEADERS"], "{value}");
+            for shown in [e.warnings[0].to_string(), format!("{e:?}")] {
+                assert!(!shown.contains("dXNlcjpzM2NyZXQ"), "{shown}");
+            }
         }
     }
 
