@@ -483,7 +483,8 @@ impl TraceContext {
     ///
     /// On success the context is remote, carries the sender's trace id, its span id
     /// (the `parent-id`), and its sampled and random-trace-id flags unchanged (flags
-    /// version 00 does not define are cleared). All `tracestate` fields are combined in
+    /// version 00 does not define are cleared; of a higher version only the sampled
+    /// flag is read, as the spec says). All `tracestate` fields are combined in
     /// order; an invalid `tracestate` is dropped, leaving the trace state empty, since
     /// the spec says it "MUST NOT affect the parsing of traceparent".
     ///
@@ -519,10 +520,16 @@ impl TraceContext {
             return Err(ExtractError::Duplicated);
         }
         let repr = parsed?;
+        // Of a higher version only the sampled bit is read (W3C: "Parse the sampled bit
+        // of flags"): what its other bits mean is that version's to say.
+        let known = match repr.version {
+            traceparent::VERSION => TraceFlags::KNOWN_V00,
+            _ => TraceFlags::SAMPLED.bits(),
+        };
         let span_context = SpanContext {
             trace_id: repr.trace_id,
             span_id: repr.parent_id,
-            flags: TraceFlags::from_bits(repr.flags.bits() & TraceFlags::KNOWN_V00),
+            flags: TraceFlags::from_bits(repr.flags.bits() & known),
             is_remote: true,
         };
         // Without the `tracestate` feature the header is not read (nor its parser linked):
@@ -1378,6 +1385,35 @@ mod tests {
         headers[..].get_all("tracestate", &mut |v| all.push(String::from(v)));
         assert_eq!(all, ["a=1", "b=2"]);
         assert_eq!(headers.get("trace-state"), None);
+    }
+
+    /// Regression (found by review): a higher version's flags were read as version
+    /// 00's, so its bit 1 claimed a random trace id (which the samplers rely on) and
+    /// went out in our version-00 header; the spec reads only its sampled bit.
+    #[test]
+    fn a_higher_version_gives_only_its_sampled_flag() {
+        for (header, sampled) in [
+            (
+                "cc-12345678901234567890123456789012-1234567890123456-03-x",
+                true,
+            ),
+            (
+                "01-12345678901234567890123456789012-1234567890123456-fe",
+                false,
+            ),
+        ] {
+            let cx = TraceContext::from_headers(&[("traceparent", header)]).unwrap();
+            assert_eq!(cx.is_sampled(), sampled, "{header}");
+            assert!(!cx.flags().is_random_trace_id(), "{header}");
+            let flags = if sampled { "01" } else { "00" };
+            assert!(cx.to_traceparent().unwrap().ends_with(flags), "{header}");
+        }
+        let cx = TraceContext::from_headers(&[(
+            "traceparent",
+            "00-12345678901234567890123456789012-1234567890123456-03",
+        )])
+        .unwrap();
+        assert!(cx.is_sampled() && cx.flags().is_random_trace_id());
     }
 
     #[test]
