@@ -99,7 +99,7 @@ pub fn summary_markdown(report: &Report) -> String {
         let cell = |r: Option<&Row>| match r {
             None => "—".to_string(),
             Some(r) => {
-                // Sustained rows: the ratio in CPU of every thread too.
+                // The ratio in CPU of every thread too (burst rows: drains included).
                 let mut cpu = report
                     .cpu_ratio(r)
                     .map_or(String::new(), |c| format!("; CPU {c:.1}x"));
@@ -137,9 +137,9 @@ pub fn summary_markdown(report: &Report) -> String {
         );
     }
     out.push_str(
-        "\nMedians; in brackets how many times picotrace's figure is better (sustained rows: in \
-         wall time of the producing thread, then in CPU time of every thread, export threads \
-         included), and the share of the spans that reached the sink where some did not. \
+        "\nMedians; in brackets how many times picotrace's figure is better, in wall time of \
+         the producing thread, then in CPU time of every thread (export threads included; \
+         burst rows: over the bursts and the untimed drains between them), and the share of the spans that reached the sink where some did not. \
          picotrace's column is its first row in BENCHMARKS.md (for W1-W3 and W6-W8 \
          the std adapter's `TracerProvider`).\n",
     );

@@ -121,9 +121,9 @@ impl Report {
         })
     }
 
-    /// In the sustained regime, picotrace's advantage over `row` in CPU time of every
-    /// thread per span (background export threads included), where both have it: the
-    /// wall-time ratio leaves out work done off the producing thread.
+    /// picotrace's advantage over `row` in CPU time of every thread per span (background
+    /// export threads included; in the burst regime the drains too), where both have
+    /// it: the wall-time ratio leaves out work done off the producing thread.
     pub fn cpu_ratio(&self, row: &Row) -> Option<f64> {
         let base = self.baseline(row)?;
         if std::ptr::eq(base, row) || row.library.starts_with("picotrace") || !row.compared() {
