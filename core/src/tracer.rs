@@ -796,7 +796,8 @@ pub fn spans_suppressed() -> bool {
 
 /// Suppresses spans on this thread while the guard lives (feature `std`): a span
 /// started then never records, nor does [`crate::Span::set_parent`] give it a record
-/// later; it carries its parent's context unchanged (a root: none). The tracer holds
+/// later; it carries its parent's context unchanged (a root: none), without its
+/// tracestate (a suppressed span holds no slot to keep one in). The tracer holds
 /// one while its exporter runs, so that an exporter whose HTTP client is itself traced
 /// (a `tracing`-instrumented client, a traced middleware) does not export spans of its
 /// own exports, each export making the spans the next one sends, for ever (found by

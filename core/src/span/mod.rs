@@ -408,6 +408,12 @@ impl<'t> Span<'t> {
     }
 
     /// Returns the span's W3C tracestate ("" if none), borrowed from its slot.
+    ///
+    /// A span without a slot has none to keep it in: one the full arena refused (every
+    /// slot held by a running span; counted in the stats' arena-full drops) and one
+    /// started under `suppress_spans` lose their parent's tracestate, and so do their
+    /// children and what [`crate::Tracer::inject_context`] writes from them. Size the
+    /// arena for the spans that run at once.
     #[inline]
     pub fn trace_state(&self) -> &str {
         self.slot.as_ref().map_or("", |s| s.trace_state())
