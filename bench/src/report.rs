@@ -27,8 +27,9 @@ pub struct Row {
     pub better: Better,
     /// Heap allocations per span (or per operation), when counted.
     pub allocs: Option<f64>,
-    /// Sustained regime: CPU time of every thread of the process per span (background
-    /// export threads and the drain included), in ns.
+    /// CPU time of every thread of the process per span (background export threads and
+    /// the drains included), in ns: sustained rows, and burst rows of workloads that
+    /// export spans.
     pub cpu: Option<f64>,
     /// Sustained regime: the share of produced spans that reached the sink.
     pub reached: Option<f64>,

@@ -59,8 +59,13 @@ fuzz_target!(|input: HeaderLines| {
                 let mut cx = TraceContext::default();
                 cx.span_context.trace_id = repr.trace_id;
                 cx.span_context.span_id = repr.parent_id;
-                cx.span_context.flags =
-                    TraceFlags::from_bits(repr.flags.bits() & TRACE_FLAGS_KNOWN_V00);
+                // Version 00's known flags; of a higher version the sampled bit alone.
+                let known = if repr.version == 0 {
+                    TRACE_FLAGS_KNOWN_V00
+                } else {
+                    TraceFlags::SAMPLED.bits()
+                };
+                cx.span_context.flags = TraceFlags::from_bits(repr.flags.bits() & known);
                 cx.span_context.is_remote = true;
                 cx.trace_state =
                     TraceState::parse_values(values(headers, "tracestate")).unwrap_or_default();

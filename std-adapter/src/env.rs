@@ -33,9 +33,10 @@
 //! The signal-specific `OTEL_EXPORTER_OTLP_TRACES_*` variables win over the general
 //! ones; an invalid signal-specific value falls back to the general variable, except
 //! for headers, which go only to the endpoint they were set for: traces headers with
-//! no usable header leave the general ones out when a traces endpoint is set, the
-//! headers of an invalid endpoint are not sent to the one used instead, and entries
-//! with an empty value are skipped (a bare base64 token's padding reads as `=`).
+//! no usable header (separators alone count as unset) leave the general ones out when
+//! a traces endpoint is set, the headers of an invalid endpoint are not sent to the one
+//! used instead, and entries with an empty value are skipped (a bare base64 token's
+//! padding reads as `=`).
 //! Certificate and key files are read and checked here: one that cannot be read or
 //! used is a warning that names the file (never its content) and is not used.
 //!
@@ -223,8 +224,17 @@ pub struct EnvConfig {
 impl EnvConfig {
     /// Reads the configuration through `lookup` (a variable name to its value).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
+        Self::read(&lookup, &|_| false)
+    }
+
+    /// [`EnvConfig::from_lookup`], where `unreadable` names the variables that are set
+    /// to a value `lookup` could not give (not UTF-8): unset for every setting, but
+    /// set for the rule that keeps credentials from going to an endpoint they were not
+    /// set for (found by review: a non-UTF-8 endpoint sent its headers to the default).
+    fn read(lookup: &dyn Fn(&str) -> Option<String>, unreadable: &dyn Fn(&str) -> bool) -> Self {
         let mut r = Reader {
-            lookup: &lookup,
+            lookup,
+            unreadable,
             warnings: Vec::new(),
         };
         let disabled = r.boolean("OTEL_SDK_DISABLED");
@@ -272,7 +282,8 @@ impl EnvConfig {
     /// a certificate path that named no file, a service name nobody set).
     pub fn from_os_lookup(lookup: impl Fn(&str) -> Option<std::ffi::OsString>) -> Self {
         let not_utf8 = std::cell::RefCell::new(Vec::new());
-        let mut config = Self::from_lookup(|name| match lookup(name)?.into_string() {
+        let is_not_utf8 = |name: &str| lookup(name).is_some_and(|v| v.to_str().is_none());
+        let lookup_utf8 = |name: &str| match lookup(name)?.into_string() {
             Ok(value) => Some(value),
             Err(value) => {
                 let mut seen = not_utf8.borrow_mut();
@@ -288,7 +299,8 @@ impl EnvConfig {
                 }
                 None
             }
-        });
+        };
+        let mut config = Self::read(&lookup_utf8, &is_not_utf8);
         for (variable, value) in not_utf8.into_inner() {
             config.warnings.push(EnvWarning {
                 variable,
@@ -498,7 +510,7 @@ fn redact_pairs(s: &str) -> String {
         .map(|m| match m.split_once('=') {
             // Not `k=` with nothing after it: a bare base64 token's padding (the
             // "name" is then the secret).
-            Some((k, v)) if !v.trim().is_empty() => {
+            Some((k, v)) if !v.trim_matches('=').trim().is_empty() => {
                 format!("{}=<redacted>", shown_header_name(k))
             }
             _ => "<redacted>".to_owned(),
@@ -534,6 +546,8 @@ enum EndpointFrom {
 
 struct Reader<'f> {
     lookup: &'f dyn Fn(&str) -> Option<String>,
+    /// Set, but to a value `lookup` could not give (see [`EnvConfig::read`]).
+    unreadable: &'f dyn Fn(&str) -> bool,
     warnings: Vec<EnvWarning>,
 }
 
@@ -543,6 +557,12 @@ impl Reader<'_> {
         let v = (self.lookup)(name)?;
         let v = v.trim();
         (!v.is_empty()).then(|| v.to_owned())
+    }
+
+    /// Whether the variable is set to something: a value, or one that could not be
+    /// read (not UTF-8).
+    fn is_set(&self, name: &str) -> bool {
+        self.get(name).is_some() || (self.unreadable)(name)
     }
 
     /// Records a warning, once (a variable read as the fallback of several settings
@@ -813,7 +833,10 @@ impl Reader<'_> {
     /// Reads one headers variable: `None` when unset or as good as empty (separators
     /// alone), else its usable headers (possibly none: each bad entry is warned).
     fn headers_var(&mut self, name: &str) -> Option<Vec<(String, String)>> {
-        let v = self.get(name)?;
+        let Some(v) = self.get(name) else {
+            // Not UTF-8 (warned by `from_os_lookup`): set, with no usable header.
+            return (self.unreadable)(name).then(Vec::new);
+        };
         // Header values may be API keys: warnings show the names only.
         let shown = redact_pairs(&v);
         let (pairs, bad) = parse_pairs(&v);
@@ -832,13 +855,14 @@ impl Reader<'_> {
             // as `=`: the "name" may then be the secret, so it is not shown.
             const EMPTY: &str =
                 "an empty value (the name not shown: a bare token ending in = reads as one); skipped";
-            let checked =
-                check_header(&k, &val).and(if val.is_empty() { Err(EMPTY) } else { Ok(()) });
+            // A value of `=`s alone is base64 padding (`token==`), not a value.
+            let empty = val.trim_matches('=').trim().is_empty();
+            let checked = check_header(&k, &val).and(if empty { Err(EMPTY) } else { Ok(()) });
             match checked {
                 Ok(()) => valid.push((k, val)),
                 Err(reason) => {
                     invalid = true;
-                    let k = if val.is_empty() {
+                    let k = if empty {
                         "<redacted>"
                     } else {
                         shown_header_name(&k)
@@ -855,10 +879,19 @@ impl Reader<'_> {
         Some(valid)
     }
 
-    /// Warns that `variable`'s headers are not sent, and why (if it is set).
-    fn headers_withheld(&mut self, variable: &str, why: &str) {
-        if let Some(v) = self.get(variable) {
-            self.warn(variable, &redact_pairs(&v), format!("not sent: {why}"));
+    /// Warns that the headers of `variable` are not sent, and why, if it gave any
+    /// (`parsed`: what [`Reader::headers_var`] read; a blank value was warned already).
+    fn headers_withheld(
+        &mut self,
+        variable: &str,
+        parsed: &Option<Vec<(String, String)>>,
+        why: &str,
+    ) {
+        if parsed.is_some() {
+            let shown = self
+                .get(variable)
+                .map_or_else(String::new, |v| redact_pairs(&v));
+            self.warn(variable, &shown, format!("not sent: {why}"));
         }
     }
 
@@ -869,10 +902,13 @@ impl Reader<'_> {
     ///   header, the general variable stands in only if the spans go to the general
     ///   endpoint (no `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`), else nothing is sent;
     /// - `OTEL_EXPORTER_OTLP_HEADERS` applies when the traces one is unset (the spec's
-    ///   fallback);
+    ///   fallback), and when it holds separators alone (as good as empty, which the
+    ///   spec reads as unset);
     /// - the headers of a traces endpoint that was set but is invalid are not sent (the
     ///   general headers go to the general endpoint then), and a default endpoint that
     ///   the spans reach only because the endpoints set were invalid gets no headers.
+    ///
+    /// A variable that is set but not UTF-8 counts as set with no usable header here.
     fn otlp_headers(
         &mut self,
         from: EndpointFrom,
@@ -887,29 +923,33 @@ impl Reader<'_> {
                  go to instead gets no credentials",
                 skipped_endpoints.join(", ")
             );
-            self.headers_withheld(TRACES_HEADERS, &why);
-            self.headers_withheld(GENERAL_HEADERS, &why);
+            self.headers_withheld(TRACES_HEADERS, &signal, &why);
+            self.headers_withheld(GENERAL_HEADERS, &general, &why);
             return Vec::new();
         }
         if from == EndpointFrom::General && signal_endpoint_set {
             self.headers_withheld(
                 TRACES_HEADERS,
+                &signal,
                 "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, the endpoint they were set for, \
                  is invalid",
             );
             return general.unwrap_or_default();
         }
         match (signal, general) {
-            (Some(none), Some(general)) if none.is_empty() => {
+            (Some(none), general) if none.is_empty() => {
+                let usable = general.as_ref().is_some_and(|g| !g.is_empty());
                 if from == EndpointFrom::Signal {
                     self.headers_withheld(
                         GENERAL_HEADERS,
+                        &general.filter(|_| usable),
                         "OTEL_EXPORTER_OTLP_TRACES_HEADERS is set (with no usable header) \
                          and the spans go to OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, which the \
                          general headers may not be meant for",
                     );
-                    Vec::new()
-                } else {
+                    return Vec::new();
+                }
+                if usable {
                     for w in &mut self.warnings {
                         let dropped =
                             w.message.ends_with("; skipped") || w.message.ends_with("; refused");
@@ -918,8 +958,8 @@ impl Reader<'_> {
                                 .push_str("; using OTEL_EXPORTER_OTLP_HEADERS instead");
                         }
                     }
-                    general
                 }
+                general.unwrap_or_default()
             }
             (Some(signal), _) => signal,
             (None, general) => general.unwrap_or_default(),
@@ -928,8 +968,8 @@ impl Reader<'_> {
 
     fn otlp(&mut self) -> OtlpConfig {
         let defaults = OtlpConfig::default();
-        let signal_set = self.get(TRACES_ENDPOINT).is_some();
-        let general_set = self.get(GENERAL_ENDPOINT).is_some();
+        let signal_set = self.is_set(TRACES_ENDPOINT);
+        let general_set = self.is_set(GENERAL_ENDPOINT);
         let from_signal = self.get(TRACES_ENDPOINT).and_then(|v| {
             let url = signal_url(&v);
             self.checked_url(TRACES_ENDPOINT, &v, url)
@@ -2211,13 +2251,86 @@ mod tests {
         assert!(e.warnings.is_empty(), "{:?}", e.warnings);
     }
 
+    /// Regressions (found by review of the fix above): a variable that was not UTF-8
+    /// counted as unset, so an unreadable endpoint sent the general headers to the
+    /// default and unreadable traces headers let the general ones go to the traces
+    /// endpoint; traces headers with nothing usable said "using
+    /// OTEL_EXPORTER_OTLP_HEADERS instead" when that had nothing usable either; a
+    /// blank value was warned "ignored" and then "not sent".
+    #[cfg(unix)]
+    #[test]
+    fn unreadable_or_unusable_header_settings_send_nothing_and_say_it_once() {
+        use std::os::unix::ffi::OsStringExt;
+        let os = |vars: &'static [(&'static str, &'static [u8])]| {
+            EnvConfig::from_os_lookup(move |name: &str| {
+                vars.iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| std::ffi::OsString::from_vec(v.to_vec()))
+            })
+        };
+        let e = os(&[
+            (
+                "OTEL_EXPORTER_OTLP_ENDPOINT",
+                b"https://api.vendor.example\xff",
+            ),
+            ("OTEL_EXPORTER_OTLP_HEADERS", b"x-api-key=s3cret"),
+        ]);
+        assert_eq!(e.otlp.traces_url, "http://localhost:4318/v1/traces");
+        assert!(e.otlp.headers.is_empty(), "{:?}", e.otlp.headers);
+        let e = os(&[
+            (
+                "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+                b"https://b.example/v1/traces",
+            ),
+            ("OTEL_EXPORTER_OTLP_TRACES_HEADERS", b"x-b-key=caf\xe9"),
+            ("OTEL_EXPORTER_OTLP_HEADERS", b"x-a-key=s3cretA"),
+        ]);
+        assert!(e.otlp.headers.is_empty(), "{:?}", e.otlp.headers);
+        let e = os(&[
+            (
+                "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+                b"https://b.example:99999/v1/traces",
+            ),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", b"https://a.example"),
+            ("OTEL_EXPORTER_OTLP_TRACES_HEADERS", b"x-b-key=s3cretB"),
+        ]);
+        assert_eq!(e.otlp.traces_url, "https://a.example/v1/traces");
+        assert!(e.otlp.headers.is_empty(), "{:?}", e.otlp.headers);
+        // Neither variable usable: no "instead".
+        let e = env(&[
+            ("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "x-b: bad"),
+            ("OTEL_EXPORTER_OTLP_HEADERS", "x-a="),
+        ]);
+        assert!(e.otlp.headers.is_empty());
+        assert!(
+            e.warnings.iter().all(|w| !w.message.contains("instead")),
+            "{:#?}",
+            e.warnings
+        );
+        // A blank value with an invalid endpoint: one warning for it, not two.
+        let e = env(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "nowhere"),
+            ("OTEL_EXPORTER_OTLP_HEADERS", ","),
+        ]);
+        assert_eq!(
+            warned(&e),
+            ["OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_HEADERS"]
+        );
+    }
+
     /// Regression (found by review): an entry with an empty value was sent without a
     /// word (an unset `${KEY}` gives `x-api-key=`: every export then fails with 401),
     /// and a bare base64 token, whose padding reads as `=`, became a header *name*:
     /// the secret was sent as one and shown by the config's `Debug`.
     #[test]
     fn header_entries_with_empty_values_are_skipped_unnamed() {
-        for value in ["dXNlcjpzM2NyZXQ=", "x-api-key=", "ok=1,dXNlcjpzM2NyZXQ="] {
+        for value in [
+            "dXNlcjpzM2NyZXQ=",
+            "x-api-key=",
+            "ok=1,dXNlcjpzM2NyZXQ=",
+            // Two padding characters: the value was `=` (found by the next review).
+            "ok=1,dXNlcjpzM2NyZXQ==",
+        ] {
             let e = env(&[("OTEL_EXPORTER_OTLP_HEADERS", value)]);
             let expected: Vec<(String, String)> = if value.starts_with("ok") {
                 vec![("ok".into(), "1".into())]
