@@ -601,7 +601,16 @@ impl RecordMut<'_> {
                 }
             },
         };
-        let Some(value) = self.store_event_value(value, limits, None) else {
+        // Formatted text runs the caller's `Display`: counted as dropped until it is
+        // stored, so that one that panics part way leaves the loss counted (found by
+        // review).
+        let formatted = u32::from(matches!(value, EventValue::Text(_)));
+        let header = &mut *self.header;
+        header.dropped_attributes = header.dropped_attributes.saturating_add(formatted);
+        let stored = self.store_event_value(value, limits, None);
+        let header = &mut *self.header;
+        header.dropped_attributes = header.dropped_attributes.saturating_sub(formatted);
+        let Some(value) = stored else {
             // The key copied for it goes too: left in the pool it took room from later
             // values (found by review).
             self.text.truncate(mark);
@@ -827,7 +836,18 @@ impl RecordMut<'_> {
             self.count_dropped_event_attribute(event);
             return;
         };
-        let Some(value) = self.store_event_value(value, limits, None) else {
+        // Counted as dropped while the caller's `Display` runs (see `set_attribute_any`).
+        let formatted = matches!(value, EventValue::Text(_));
+        if formatted {
+            self.count_dropped_event_attribute(event);
+        }
+        let stored = self.store_event_value(value, limits, None);
+        if formatted {
+            if let Some(e) = self.events.get_mut(usize::from(event.index)) {
+                e.dropped_attributes = e.dropped_attributes.saturating_sub(1);
+            }
+        }
+        let Some(value) = stored else {
             self.text.truncate(mark);
             self.count_dropped_event_attribute(event);
             return;
@@ -975,7 +995,30 @@ impl RecordMut<'_> {
                     }
                     return true;
                 }
+            } else if let EventValue::Value(v) = value {
+                // An array, or a `u64`'s decimal text, that fits whole goes over the old
+                // text too (found by review: each update took new room, and once the
+                // end had none the attribute was dropped beside its own unused room).
+                if let Some(new) = self.value_over(r, v, limits.value_length) {
+                    if let Some(a) = self.attrs.get_mut(i) {
+                        a.value = new;
+                        a.room = r.len;
+                    }
+                    return true;
+                }
             }
+        }
+        // Formatted text over an old value with no text to take out (a number, ""):
+        // taken out all the same, so that a `Display` that panics part way loses the
+        // attribute, counted, rather than leaving the old value to be exported as
+        // current (found by review).
+        if taken.is_none() && matches!(value, EventValue::Text(_)) && i < self.attrs.len() {
+            let attr = self.attrs.remove(i);
+            self.count_taken_as_dropped(attr.owner, true);
+            if let Some(kept) = event_kept.as_deref_mut() {
+                *kept = kept.saturating_sub(1);
+            }
+            taken = Some(attr);
         }
         // A value cut to nothing for room is `None` here, as one that cannot be stored;
         // a value length limit of 0 cuts every string to "", and that is the new value.
@@ -1216,8 +1259,30 @@ impl RecordMut<'_> {
         self.set_trace_state(state);
     }
 
-    /// Replaces the tracestate when it fits whole; returns whether it did.
+    /// Replaces the tracestate when it fits whole; returns whether it did. The old
+    /// one's text makes room for it: taken back when it is the pool's last, written
+    /// over when the new one fits there (found by review: each call took new room).
     pub(crate) fn replace_trace_state(&mut self, trace_state: &str) -> bool {
+        let old = self.header.trace_state;
+        let (start, end) = (
+            usize::from(old.start),
+            usize::from(old.start) + usize::from(old.len),
+        );
+        if old.len > 0 && end == self.text.len() {
+            if trace_state.len() > self.text.capacity() - start {
+                return false;
+            }
+            self.text.truncate(start);
+        } else if old.len > 0 && trace_state.len() <= usize::from(old.len) {
+            if let Some(room) = self.text.get_mut(start..start + trace_state.len()) {
+                room.copy_from_slice(trace_state.as_bytes());
+                self.header.trace_state = TextRef {
+                    start: old.start,
+                    len: trace_state.len() as u16,
+                };
+                return true;
+            }
+        }
         if trace_state.len() > self.text.capacity() - self.text.len() {
             return false;
         }
@@ -1301,6 +1366,67 @@ impl RecordMut<'_> {
             start: old.start,
             len: end as u16,
         })
+    }
+
+    /// Writes `value`, an array or a `u64` above `i64::MAX` (its decimal text), over the
+    /// text at `old` when it fits there whole (elements cut to `limit` as
+    /// [`RecordMut::push_array`] cuts them); `None`, having changed nothing, when it
+    /// does not fit or is another kind of value.
+    fn value_over(&mut self, old: TextRef, value: &Value<'_>, limit: u32) -> Option<StoredValue> {
+        let start = usize::from(old.start);
+        let room = self.text.get_mut(start..start + usize::from(old.len))?;
+        // Each element's bytes, as `push_array` stores them.
+        let cut = |s: &str| floor_char_boundary(s, chars_end(s, limit).min(usize::from(u16::MAX)));
+        let (kind, len) = match *value {
+            Value::U64(u) if i64::try_from(u).is_err() => {
+                let mut digits = [0u8; 20];
+                let text = decimal_bytes(u, &mut digits);
+                room.get_mut(..text.len())?.copy_from_slice(text);
+                return Some(StoredValue::Str(TextRef {
+                    start: old.start,
+                    len: text.len() as u16,
+                }));
+            }
+            Value::StrArray(items) => (
+                ArrayKind::Str,
+                items.iter().map(|s| 2 + cut(s)).sum::<usize>(),
+            ),
+            Value::BoolArray(items) => (ArrayKind::Bool, items.len()),
+            Value::I64Array(items) => (ArrayKind::I64, 8 * items.len()),
+            Value::F64Array(items) => (ArrayKind::F64, 8 * items.len()),
+            _ => return None,
+        };
+        let mut out = room.get_mut(..len)?.iter_mut();
+        let mut put = |bytes: &[u8]| {
+            // `bytes` first: a zip takes from its first iterator before it finds the
+            // second empty, and `out` must not lose a byte to that.
+            for (&b, dst) in bytes.iter().zip(out.by_ref()) {
+                *dst = b;
+            }
+        };
+        match *value {
+            Value::StrArray(items) => {
+                for s in items {
+                    let n = cut(s);
+                    put(&(n as u16).to_le_bytes());
+                    put(&s.as_bytes()[..n]);
+                    if n < s.len() {
+                        self.header.truncated = self.header.truncated.saturating_add(1);
+                    }
+                }
+            }
+            Value::BoolArray(items) => items.iter().for_each(|&b| put(&[u8::from(b)])),
+            Value::I64Array(items) => items.iter().for_each(|i| put(&i.to_le_bytes())),
+            Value::F64Array(items) => items.iter().for_each(|f| put(&f.to_le_bytes())),
+            _ => return None,
+        }
+        Some(StoredValue::Array(
+            kind,
+            TextRef {
+                start: old.start,
+                len: len as u16,
+            },
+        ))
     }
 
     /// Sets the end time (kept as given: [`SpanData::end_time`] brings it up to the

@@ -4230,14 +4230,19 @@ fn a_replacement_with_no_room_removes_the_attribute_and_counts_it() {
         e.attribute("k", "\u{e9}0"); // no room for "é" (nor in k's 1): k goes, one drop
         e.attribute_fmt("k", format_args!("{}", 42)); // a new k, no room: a second drop
     }
+    // No room at the end, but in its own old room (16 bytes): written over it (before
+    // a review found it, it was dropped with its room unused).
     s.set_attribute("a", crate::Value::from(&[3i64][..]));
     s.set_attribute("n", u64::MAX); // its 20 digits have no room
     s.set_attribute("kept", true);
     s.add_event_with_attributes("dup", &[KeyValue::new("x", 1), KeyValue::new("x", "later")]);
     drop(s);
     let span = &exported(&t)[0];
-    assert_eq!(span.attrs, [("kept".into(), "true".into())]);
-    assert_eq!(span.dropped.0, 2, "a and n");
+    assert_eq!(
+        span.attrs,
+        [("a".into(), "[3]".into()), ("kept".into(), "true".into())]
+    );
+    assert_eq!(span.dropped.0, 1, "n");
     let (name, attrs, dropped) = &span.events[0];
     assert_eq!(name, "e");
     assert_eq!(
@@ -4251,6 +4256,96 @@ fn a_replacement_with_no_room_removes_the_attribute_and_counts_it() {
     );
     // The "dup" event has no room for its name: dropped.
     assert_eq!(span.dropped.1, 1);
+}
+
+/// Regression (found by review): an array or a `u64` above `i64::MAX` set again took
+/// new room each time, never its old value's, so two of them updated in turn filled the
+/// pool and one was dropped at every update from then on, beside its own unused room.
+#[test]
+fn arrays_and_big_u64s_set_again_reuse_their_room() {
+    let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+    let t = one_small_slot(SpanLimits::DEFAULT, &clock);
+    let mut s = t.start_span("s");
+    for i in 0..10i64 {
+        s.set_attribute("a", crate::Value::I64Array(&[i]));
+        s.set_attribute("b", crate::Value::I64Array(&[i]));
+        s.set_attribute(
+            "c",
+            crate::Value::StrArray(&["x", if i % 2 == 0 { "yz" } else { "q" }]),
+        );
+        s.set_attribute("u", u64::MAX - i as u64);
+    }
+    drop(s);
+    let span = &exported(&t)[0];
+    assert_eq!(
+        span.attrs,
+        [
+            ("a".into(), "[9]".into()),
+            ("b".into(), "[9]".into()),
+            ("c".into(), "[\"x\",\"q\"]".into()),
+            ("u".into(), "\"18446744073709551606\"".into()),
+        ]
+    );
+    assert_eq!(span.dropped.0, 0);
+    assert_eq!(span.truncated, 0);
+}
+
+/// Regression (found by review): a `Display` that panicked part way on a new key (of
+/// the span or an event), or over a value with no text (a number), lost the value with
+/// nothing counted, or left the old number to be exported as current.
+#[test]
+fn a_panicking_display_is_counted_on_every_path() {
+    let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+    let t = one_small_slot(SpanLimits::DEFAULT, &clock);
+    let mut s = t.start_span("s");
+    s.set_attribute("n", 1);
+    for key in ["peer", "n"] {
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            s.set_attribute_fmt(key, format_args!("{PanicsPartWay}"));
+        }));
+        assert!(r.is_err());
+    }
+    {
+        let mut e = s.event("e");
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            e.attribute_fmt("k", format_args!("{PanicsPartWay}"));
+        }));
+        assert!(r.is_err());
+    }
+    // What does not panic is stored and counts nothing.
+    s.set_attribute_fmt("ok", format_args!("{}", 5));
+    drop(s);
+    let span = &exported(&t)[0];
+    assert_eq!(span.attrs, [("ok".into(), "\"5\"".into())]);
+    assert_eq!(span.dropped.0, 2, "peer and n");
+    assert_eq!(span.events[0].2, 1, "k");
+}
+
+/// Regression (found by review): `Span::set_trace_state` took new room at every call,
+/// so a state set a few times filled a small pool (and cut later attributes).
+#[test]
+fn a_trace_state_set_again_reuses_its_room() {
+    let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+    let t = one_small_slot(SpanLimits::DEFAULT, &clock);
+    let mut s = t.start_span("s");
+    let mut state = crate::TraceState::new();
+    state.insert("acme", "0123456789").unwrap(); // 15 bytes
+    for _ in 0..8 {
+        assert!(s.set_trace_state(&state));
+    }
+    s.set_attribute("msg", "0123456789");
+    let mut shorter = crate::TraceState::new();
+    shorter.insert("acme", "01").unwrap();
+    for _ in 0..8 {
+        // Not the last text now: written over its room.
+        assert!(s.set_trace_state(&shorter));
+        assert!(s.set_trace_state(&state));
+    }
+    drop(s);
+    let span = &exported(&t)[0];
+    assert_eq!(span.trace_state, "acme=0123456789");
+    assert_eq!(span.attrs, [("msg".into(), "\"0123456789\"".into())]);
+    assert_eq!(span.truncated, 0);
 }
 
 /// `set_attribute_fmt` formats into the span: a new key, a key set again, and a text
