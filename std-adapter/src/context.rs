@@ -103,8 +103,21 @@ thread_local! {
     /// or an [`enter`] guard lives.
     static CURRENT: RefCell<Scopes<TraceContext>> = const { RefCell::new(Scopes::new()) };
     /// The current baggage of this thread: set while a [`WithBaggage`] future is polled
-    /// or a [`BaggageGuard`] lives.
-    static BAGGAGE: RefCell<Scopes<Arc<Baggage>>> = const { RefCell::new(Scopes::new()) };
+    /// or a [`BaggageGuard`] lives, and while an [`InSpan`] or [`WithContext`] future
+    /// that brought its own is polled.
+    static BAGGAGE: RefCell<Scopes<Bag>> = const { RefCell::new(Scopes::new()) };
+}
+
+/// Current baggage and how it came to be current.
+struct Bag {
+    baggage: Arc<Baggage>,
+    /// Brought back by an [`InSpan`] or [`WithContext`] future: the baggage current
+    /// where it was made. Another such future's wins over it (each keeps its own
+    /// request's, found by review: a job made in one request and awaited by a worker
+    /// made in another took the worker's); baggage made current on purpose
+    /// ([`enter_baggage`], [`FutureExt::with_baggage`], a server layer's request) wins
+    /// over captured baggage.
+    captured: bool,
 }
 
 /// Makes `value` current in `scopes`; the id removes it again (`None`: the thread is
@@ -136,24 +149,52 @@ fn pop_scope<T: 'static>(
 /// [`TracerProvider::extract`](crate::TracerProvider::extract)), if any is current.
 pub fn current_baggage() -> Option<Arc<Baggage>> {
     BAGGAGE
-        .try_with(|b| b.try_borrow().ok().and_then(|b| b.current().cloned()))
+        .try_with(|b| {
+            b.try_borrow()
+                .ok()
+                .and_then(|b| b.current().map(|bag| Arc::clone(&bag.baggage)))
+        })
         .ok()
         .flatten()
 }
 
-/// Returns `true` when baggage is current on this thread (nothing is copied).
-fn has_current_baggage() -> bool {
+/// Returns `true` when baggage made current on purpose (not brought back by a future
+/// that captured it) is current on this thread: a future's captured baggage yields to
+/// it (nothing is copied).
+fn explicit_baggage_current() -> bool {
     BAGGAGE
-        .try_with(|b| b.try_borrow().is_ok_and(|b| b.current().is_some()))
+        .try_with(|b| {
+            b.try_borrow()
+                .is_ok_and(|b| b.current().is_some_and(|bag| !bag.captured))
+        })
         .unwrap_or(false)
+}
+
+/// Makes a future's captured baggage current again while it is polled (or dropped),
+/// unless baggage made current on purpose is (see [`Bag::captured`]).
+fn enter_captured_baggage(baggage: Option<&Arc<Baggage>>) -> Option<BaggageGuard> {
+    let baggage = baggage.filter(|_| !explicit_baggage_current())?;
+    Some(BaggageGuard {
+        id: push_scope(
+            &BAGGAGE,
+            Some(Bag {
+                baggage: Arc::clone(baggage),
+                captured: true,
+            }),
+        ),
+        not_send: PhantomData,
+    })
 }
 
 /// Keeps baggage current for a block of sync code; the previous one comes back on drop.
 ///
 /// Not `Send`: the baggage is current on the thread that made the guard, so the guard
 /// cannot be held across an `.await` of a multi-thread runtime (the task may resume on
-/// another thread); use [`FutureExt::with_baggage`] for async code. Guards may be
-/// dropped in any order: the baggage of the newest live guard is current.
+/// another thread); use [`FutureExt::with_baggage`] for async code. Executors that do
+/// not need `Send` futures (a current-thread runtime, `LocalSet`, `block_on`) accept a
+/// guard held across an `.await`, and then the baggage stays current for the thread's
+/// other tasks while this one waits, over the baggage their spans brought: do not.
+/// Guards may be dropped in any order: the baggage of the newest live guard is current.
 ///
 /// ```compile_fail
 /// fn send<T: Send>(_: T) {}
@@ -170,7 +211,13 @@ pub struct BaggageGuard {
 /// Makes `baggage` current on this thread until the guard is dropped.
 pub fn enter_baggage(baggage: impl Into<Arc<Baggage>>) -> BaggageGuard {
     BaggageGuard {
-        id: push_scope(&BAGGAGE, Some(baggage.into())),
+        id: push_scope(
+            &BAGGAGE,
+            Some(Bag {
+                baggage: baggage.into(),
+                captured: false,
+            }),
+        ),
         not_send: PhantomData,
     }
 }
@@ -179,7 +226,13 @@ pub fn enter_baggage(baggage: impl Into<Arc<Baggage>>) -> BaggageGuard {
 /// until the guard is dropped.
 pub(crate) fn enter_baggage_or_none(baggage: Option<Arc<Baggage>>) -> BaggageGuard {
     BaggageGuard {
-        id: push_scope(&BAGGAGE, baggage),
+        id: push_scope(
+            &BAGGAGE,
+            baggage.map(|baggage| Bag {
+                baggage,
+                captured: false,
+            }),
+        ),
         not_send: PhantomData,
     }
 }
@@ -309,13 +362,20 @@ pub fn enter(span: &Span<'_>) -> CurrentGuard<'static> {
 /// rayon task given [`current_context`] of the request. Injection there writes `cx`
 /// with its tracestate. An invalid `cx` changes nothing, as in [`enter`].
 ///
+/// The baggage is not part of it: hand the closure [`current_baggage`] too and
+/// [`enter_baggage`] it there, for injection there to send it (found by review: the
+/// recipe lost the request's baggage).
+///
 /// ```
 /// let provider = picotrace_std::TracerProvider::builder().build();
 /// let span = provider.tracer().start_span("request");
-/// let cx = span.trace_context();
+/// let _request = picotrace_std::enter_baggage(picotrace::Baggage::parse("tenant=acme"));
+/// let (cx, baggage) = (span.trace_context(), picotrace_std::current_baggage());
 /// std::thread::spawn(move || {
 ///     let _guard = picotrace_std::enter_context(cx.clone());
+///     let _baggage = baggage.map(picotrace_std::enter_baggage);
 ///     assert_eq!(picotrace_std::current_context(), Some(cx));
+///     assert_eq!(picotrace_std::current_baggage().unwrap().as_str(), "tenant=acme");
 /// })
 /// .join()
 /// .unwrap();
@@ -377,8 +437,7 @@ pin_project_lite::pin_project! {
             let mut this = this.project();
             if this.future.is_some() {
                 let _current = this.context.clone().map(|cx| make_current(Some(cx)));
-                let _baggage = this.baggage.as_ref().filter(|_| !has_current_baggage());
-                let _baggage = _baggage.map(|b| enter_baggage(Arc::clone(b)));
+                let _baggage = enter_captured_baggage(this.baggage.as_ref());
                 this.future.set(None);
             }
         }
@@ -422,13 +481,10 @@ impl<F: Future> Future for InSpan<'_, F> {
         // A span without a valid context (tracing disabled) leaves what is current as
         // it is, as `enter` does.
         let current = this.context.clone().map(|cx| make_current(Some(cx)));
-        // The baggage it was made with, only where none is current: a spawned task has
-        // lost its request's; a `with_baggage` around this future (or the request's
-        // own, still current) wins over what was current when it was made.
-        let baggage = match this.baggage {
-            Some(b) if !has_current_baggage() => Some(enter_baggage(Arc::clone(b))),
-            _ => None,
-        };
+        // The baggage it was made with: a spawned task has lost its request's, and a
+        // future awaited by another task's keeps its own; a `with_baggage` around this
+        // future (or the request's own, still current) wins over it.
+        let baggage = enter_captured_baggage(this.baggage.as_ref());
         let on_panic = ErrorOnPanic::new(this.span);
         let poll = future.poll(cx);
         if poll.is_ready() {
@@ -468,8 +524,7 @@ pin_project_lite::pin_project! {
             let mut this = this.project();
             if this.future.is_some() {
                 let _current = this.context.clone().map(|cx| make_current(Some(cx)));
-                let _baggage = this.baggage.as_ref().filter(|_| !has_current_baggage());
-                let _baggage = _baggage.map(|b| enter_baggage(Arc::clone(b)));
+                let _baggage = enter_captured_baggage(this.baggage.as_ref());
                 this.future.set(None);
             }
         }
@@ -486,11 +541,8 @@ impl<F: Future> Future for WithContext<F> {
         };
         // A guard: a panicking poll must not leave this context current (see `InSpan`).
         let current = this.context.clone().map(|cx| make_current(Some(cx)));
-        // The baggage it was made with, only where none is current (see `InSpan`).
-        let baggage = match this.baggage {
-            Some(b) if !has_current_baggage() => Some(enter_baggage(Arc::clone(b))),
-            _ => None,
-        };
+        // The baggage it was made with (see `InSpan`).
+        let baggage = enter_captured_baggage(this.baggage.as_ref());
         let poll = future.poll(cx);
         if poll.is_ready() {
             // What it still holds is dropped with the context current.
@@ -563,7 +615,10 @@ pub trait FutureExt: Future + Sized {
     /// future is polled, as [`in_span`](FutureExt::in_span) does, while the caller
     /// keeps the span: a handler sets the response's status on its server span after
     /// the `.await`, then ends it. `None` (or an invalid context) leaves what is
-    /// current as it is.
+    /// current as it is. The baggage current where this is *called* goes with the
+    /// future, as in [`in_span`](FutureExt::in_span): call it where the request's
+    /// baggage is current (outside a spawned task's body), or add
+    /// [`with_baggage`](FutureExt::with_baggage).
     ///
     /// ```
     /// use picotrace_std::{current_span_context, FutureExt as _, TracerProvider};
@@ -605,8 +660,10 @@ pub trait FutureExt: Future + Sized {
     /// does the baggage current where this is called ([`current_baggage`]), so that a
     /// spawned task keeps its request's baggage (made current only where no baggage
     /// is: a [`with_baggage`](FutureExt::with_baggage) around it wins). Dropped before
-    /// it completes, the future is dropped with the span current; a poll that panics
-    /// ends the span with an Error status (`panicked`).
+    /// it completes, the future is dropped with the span current, and the span ends
+    /// with the status it had (a `select!` branch that lost or a timeout is not an
+    /// error in itself; `ServerLayer`'s server spans record a cancelled request as
+    /// one); a poll that panics ends the span with an Error status (`panicked`).
     ///
     /// A task spawned inside does not inherit the span: the context is current only
     /// while this future is polled, on the thread polling it. Give the task a span of
@@ -915,6 +972,37 @@ mod tests {
                 .with_baggage(Baggage::parse("tenant=acme,user=42")),
         );
         assert_eq!(seen.as_deref(), Some("tenant=acme,user=42"));
+    }
+
+    /// Regression (found by review): a future's own baggage yielded to whatever baggage
+    /// was current where it was polled, its span did not: a job made in one request and
+    /// awaited by a worker made in another sent the worker's baggage with its own
+    /// traceparent. Captured baggage now wins over captured baggage; baggage made
+    /// current on purpose still wins over both (the test above).
+    #[test]
+    fn a_future_keeps_its_own_baggage_inside_another_futures() {
+        let provider = TracerProvider::builder().build();
+        let tracer = provider.tracer();
+        let seen = || async { current_baggage().map(|b| b.as_str().to_owned()) };
+        let two = enter_baggage(Baggage::parse("tenant=two"));
+        let job = seen().in_span(tracer.start_span("job"));
+        let job_cx = seen().with_context(tracer.start_span("cx").trace_context());
+        drop(two);
+        let one = enter_baggage(Baggage::parse("tenant=one"));
+        let worker = async move { (job.await, job_cx.await, seen().await) }
+            .in_span(tracer.start_span("worker"));
+        drop(one);
+        let (job, job_cx, worker) = block_on(worker);
+        assert_eq!(job.as_deref(), Some("tenant=two"));
+        assert_eq!(job_cx.as_deref(), Some("tenant=two"));
+        assert_eq!(worker.as_deref(), Some("tenant=one"));
+        // Explicit baggage inside still wins over the captured.
+        let three = enter_baggage(Baggage::parse("tenant=three"));
+        let inner = seen().in_span(tracer.start_span("inner"));
+        drop(three);
+        let explicit = block_on(inner.with_baggage(Baggage::parse("tenant=four")));
+        assert_eq!(explicit.as_deref(), Some("tenant=four"));
+        assert_eq!(current_baggage(), None);
     }
 
     /// Regression: a future dropped before it completed (a client gone, a `select!`
