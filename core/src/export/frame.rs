@@ -385,6 +385,42 @@ impl<const N: usize> Ring<N> {
         self.skipping = mid_frame;
     }
 
+    /// [`Ring::pop`], but stops after the first delimiter: a chunk then holds bytes of
+    /// one frame only, and losing it costs that frame alone.
+    #[cfg(feature = "embedded-io-async")]
+    fn pop_within_frame(&mut self, out: &mut [u8]) -> usize {
+        let ready = self.len - self.pending;
+        let max = ready.min(out.len());
+        let mut n = 0;
+        while n < max {
+            let b = self.buf[self.head];
+            out[n] = b;
+            self.head = if self.head + 1 == N { 0 } else { self.head + 1 };
+            n += 1;
+            if b == frame::DELIMITER {
+                break;
+            }
+        }
+        self.len -= n;
+        self.stats.bytes_sent = self.stats.bytes_sent.wrapping_add(n as u32);
+        n
+    }
+
+    /// Discards the ready bytes up to and including the next delimiter: the rest of a
+    /// frame whose start was lost, which the receiver would only drop. (Ready bytes are
+    /// whole frames: its delimiter is there.)
+    #[cfg(feature = "embedded-io-async")]
+    fn skip_rest_of_frame(&mut self) {
+        while self.len > self.pending {
+            let b = self.buf[self.head];
+            self.head = if self.head + 1 == N { 0 } else { self.head + 1 };
+            self.len -= 1;
+            if b == frame::DELIMITER {
+                break;
+            }
+        }
+    }
+
     fn pop(&mut self, out: &mut [u8]) -> usize {
         let ready = self.len - self.pending;
         let n = ready.min(out.len());
@@ -446,6 +482,11 @@ pub struct FrameQueue<const N: usize> {
     /// dropped by the receiver).
     #[cfg(feature = "embedded-io-async")]
     resync: portable_atomic::AtomicBool,
+    /// The lost chunk did not end its frame: the rest of that frame, still in the ring,
+    /// is discarded before the next send (the receiver would only drop it; found by
+    /// review: sent after the lone delimiter it cost the receiver a second bad frame).
+    #[cfg(feature = "embedded-io-async")]
+    skip_rest: portable_atomic::AtomicBool,
 }
 
 /// [`FrameQueue::broken`]: nothing refused.
@@ -492,6 +533,8 @@ impl<const N: usize> FrameQueue<N> {
             skipping: portable_atomic::AtomicBool::new(false),
             #[cfg(feature = "embedded-io-async")]
             resync: portable_atomic::AtomicBool::new(false),
+            #[cfg(feature = "embedded-io-async")]
+            skip_rest: portable_atomic::AtomicBool::new(false),
         }
     }
 
@@ -516,18 +559,21 @@ impl<const N: usize> FrameQueue<N> {
         stats
     }
 
-    /// Sends every byte ready now to `w`, 64 bytes at a time, then flushes it; returns
-    /// how many bytes were sent. Frames queued while this runs go out in the same call,
-    /// unless a writer holds the queue when a chunk is taken: the call then ends there
-    /// (waiting could spin for ever where this runs above the writer's priority, an
-    /// interrupt executor), and what it left goes out at the next call; call it again
-    /// after each frame is queued, as the embassy demo's sender task does on its signal.
+    /// Sends every byte ready now to `w`, in chunks of up to 64 bytes that never run
+    /// past the end of a frame, then flushes it; returns how many bytes were sent.
+    /// Frames queued while this runs go out in the same call, unless a writer holds the
+    /// queue when a chunk is taken: the call then ends there (waiting could spin for
+    /// ever where this runs above the writer's priority, an interrupt executor), and
+    /// what it left goes out at the next call; call it again after each frame is
+    /// queued, as the embassy demo's sender task does on its signal.
     ///
     /// A chunk copied out is lost if `w` fails (then this returns the error) or if the
-    /// future is dropped before the chunk is written; the receiver drops the frame
-    /// that chunk belonged to. Counted in [`QueueStats::send_errors`]. The next call
-    /// then sends a lone delimiter first, so that the next frame is not lost with it.
-    /// The returned count includes that delimiter.
+    /// future is dropped before the chunk is written: the frame that chunk belonged to
+    /// is lost, and no other (a chunk holds bytes of one frame only). Counted in
+    /// [`QueueStats::send_errors`], one per frame lost. The next call then discards what
+    /// is left of that frame and sends a lone delimiter first, so that the receiver
+    /// drops the part it got and the next frame arrives whole. The returned count
+    /// includes that delimiter.
     ///
     /// # Errors
     /// The first error of `w`.
@@ -538,36 +584,60 @@ impl<const N: usize> FrameQueue<N> {
     ) -> Result<usize, W::Error> {
         /// A chunk taken from the ring and not yet written: lost, and counted, if it is
         /// dropped armed (a write error, or the future dropped, by a timeout or a
-        /// `select`, while the write waits).
-        struct InFlight<'q, const N: usize>(&'q FrameQueue<N>, bool);
+        /// `select`, while the write waits); `ends_frame`: it held its frame's delimiter.
+        struct InFlight<'q, const N: usize> {
+            queue: &'q FrameQueue<N>,
+            armed: bool,
+            ends_frame: bool,
+        }
         impl<const N: usize> Drop for InFlight<'_, N> {
             fn drop(&mut self) {
-                if self.1 {
-                    self.0.count_send_error();
+                if self.armed {
+                    if !self.ends_frame {
+                        self.queue
+                            .skip_rest
+                            .store(true, portable_atomic::Ordering::Relaxed);
+                    }
+                    self.queue.count_send_error();
                 }
             }
         }
+        use portable_atomic::Ordering::Relaxed;
+        if self.skip_rest.load(Relaxed) && self.ring.try_with(Ring::skip_rest_of_frame).is_some() {
+            self.skip_rest.store(false, Relaxed);
+        }
         let mut sent = 0;
-        if self.resync.load(portable_atomic::Ordering::Relaxed) {
+        if self.resync.load(Relaxed) {
+            // Nothing queued is lost if this fails: not counted, and tried again next
+            // time (found by review: a dead link counted an error at every call).
             match w.write(&[frame::DELIMITER]).await {
                 Ok(0) => return Ok(0),
                 Ok(_) => {
                     sent = 1;
-                    self.resync.store(false, portable_atomic::Ordering::Relaxed);
+                    self.resync.store(false, Relaxed);
                 }
-                Err(e) => {
-                    self.count_send_error();
-                    return Err(e);
-                }
+                Err(e) => return Err(e),
             }
         }
         let mut chunk = [0u8; 64];
         loop {
-            let n = self.read(&mut chunk);
+            // Not while the rest of a cut frame waits to be discarded (a writer held
+            // the ring just now): the next call discards it first.
+            if self.skip_rest.load(Relaxed) {
+                break;
+            }
+            let n = self
+                .ring
+                .try_with(|r| r.pop_within_frame(&mut chunk))
+                .unwrap_or(0);
             if n == 0 {
                 break;
             }
-            let mut in_flight = InFlight(self, true);
+            let mut in_flight = InFlight {
+                queue: self,
+                armed: true,
+                ends_frame: chunk[n - 1] == frame::DELIMITER,
+            };
             let mut bytes = &chunk[..n];
             while !bytes.is_empty() {
                 match w.write(bytes).await {
@@ -580,7 +650,7 @@ impl<const N: usize> FrameQueue<N> {
                     Err(e) => return Err(e),
                 }
             }
-            in_flight.1 = false;
+            in_flight.armed = false;
         }
         if let Err(e) = w.flush().await {
             // A buffered writer reports its errors here (found by review: not counted).
@@ -1054,6 +1124,110 @@ mod tests {
         let (payloads, dropped) = frames(&uart.out);
         assert_eq!(payloads, std::vec![b"intact".to_vec()]);
         assert_eq!(dropped, 1, "the cut frame");
+    }
+
+    /// A UART for `write_to`: `ok_calls` writes succeed, then every one fails.
+    #[cfg(feature = "embedded-io-async")]
+    struct FlakyUart {
+        out: std::vec::Vec<u8>,
+        ok_calls: usize,
+    }
+
+    #[cfg(feature = "embedded-io-async")]
+    impl embedded_io_async::ErrorType for FlakyUart {
+        type Error = embedded_io_async::ErrorKind;
+    }
+
+    #[cfg(feature = "embedded-io-async")]
+    impl embedded_io_async::Write for FlakyUart {
+        async fn write(&mut self, bytes: &[u8]) -> Result<usize, Self::Error> {
+            if self.ok_calls == 0 {
+                return Err(embedded_io_async::ErrorKind::BrokenPipe);
+            }
+            self.ok_calls -= 1;
+            self.out.extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        async fn flush(&mut self) -> Result<(), Self::Error> {
+            Ok(())
+        }
+    }
+
+    /// Runs `queue.write_to(uart)` once (the double never waits).
+    #[cfg(feature = "embedded-io-async")]
+    fn send_once<const N: usize>(
+        queue: &FrameQueue<N>,
+        uart: &mut FlakyUart,
+    ) -> Result<usize, embedded_io_async::ErrorKind> {
+        use core::future::Future;
+        let mut cx = core::task::Context::from_waker(core::task::Waker::noop());
+        match core::pin::pin!(queue.write_to(uart)).poll(&mut cx) {
+            core::task::Poll::Ready(result) => result,
+            core::task::Poll::Pending => panic!("the double never waits"),
+        }
+    }
+
+    /// Queues `payload` framed.
+    #[cfg(feature = "embedded-io-async")]
+    fn queue_frame<const N: usize>(queue: &FrameQueue<N>, payload: &[u8]) {
+        let mut x = [0u8; 512];
+        let n = frame::encode(payload, &mut x).unwrap();
+        embedded_io::Write::write_all(&mut &*queue, &x[..n]).unwrap();
+    }
+
+    /// Regressions (found by review): a chunk ran past the end of its frame into the
+    /// next, so a lost chunk cost a frame queued whole beside it, counted as one error;
+    /// the rest of a frame whose chunk was lost was sent after the resynchronising
+    /// delimiter, a second bad frame at the receiver; and a lone delimiter that could
+    /// not be sent was counted as a lost chunk, though nothing queued was lost.
+    #[cfg(feature = "embedded-io-async")]
+    #[test]
+    fn a_lost_chunk_costs_its_own_frame_only() {
+        // A (100 bytes framed) and B queued before any send: the second chunk is A's
+        // end only, and it is lost.
+        let queue: FrameQueue<512> = FrameQueue::new();
+        queue_frame(&queue, &[0x5a; 94]);
+        queue_frame(&queue, &[0x42; 60]);
+        let mut uart = FlakyUart {
+            out: std::vec::Vec::new(),
+            ok_calls: 1,
+        };
+        assert!(send_once(&queue, &mut uart).is_err());
+        assert_eq!(queue.stats().send_errors, 1);
+        uart.ok_calls = usize::MAX;
+        assert!(send_once(&queue, &mut uart).is_ok());
+        assert_eq!(frames(&uart.out), (std::vec![std::vec![0x42; 60]], 1));
+        // A frame of three chunks whose second is lost: its third is never sent.
+        let queue: FrameQueue<512> = FrameQueue::new();
+        queue_frame(&queue, &[0x5a; 150]);
+        queue_frame(&queue, &[0x42; 20]);
+        let mut uart = FlakyUart {
+            out: std::vec::Vec::new(),
+            ok_calls: 1,
+        };
+        assert!(send_once(&queue, &mut uart).is_err());
+        uart.ok_calls = usize::MAX;
+        assert!(send_once(&queue, &mut uart).is_ok());
+        assert_eq!(frames(&uart.out), (std::vec![std::vec![0x42; 20]], 1));
+        assert_eq!(queue.stats().send_errors, 1);
+        // A dead link: the lone delimiter fails at every call, and nothing more is lost.
+        let queue: FrameQueue<256> = FrameQueue::new();
+        queue_frame(&queue, b"frame");
+        let mut dead = FlakyUart {
+            out: std::vec::Vec::new(),
+            ok_calls: 0,
+        };
+        assert!(send_once(&queue, &mut dead).is_err());
+        assert_eq!(queue.stats().send_errors, 1);
+        queue_frame(&queue, b"next");
+        for _ in 0..3 {
+            assert!(send_once(&queue, &mut dead).is_err());
+        }
+        assert_eq!(queue.stats().send_errors, 1);
+        assert!(queue.ready_len() > 0);
+        dead.ok_calls = usize::MAX;
+        assert!(send_once(&queue, &mut dead).is_ok());
+        assert_eq!(frames(&dead.out), (std::vec![b"next".to_vec()], 0));
     }
 
     /// Regression (found by review): a buffered writer whose `flush` failed (its

@@ -176,11 +176,13 @@ fn cobs_encode(parts: [&[u8]; 2], write: &mut impl FnMut(&[u8])) -> usize {
         let run = i - start;
         write(&[run as u8 + 1]);
         // The run as at most two slices of the parts it spans.
+        // Never an empty slice (an empty block, at a zero byte): a sink may read a
+        // write of nothing as a refusal (found by review).
         let split = parts[0].len();
-        if start < split {
+        if start < split && start < i.min(split) {
             write(&parts[0][start..i.min(split)]);
         }
-        if i > split {
+        if i > split && start.max(split) < i {
             write(&parts[1][start.max(split) - split..i - split]);
         }
         written += 1 + run;
@@ -436,6 +438,21 @@ mod tests {
         crc.update(b"1234");
         crc.update(b"56789");
         assert_eq!(crc.finish(), 0xcbf4_3926);
+    }
+
+    /// Regression (found by review): a zero byte (an empty block) made a write of an
+    /// empty slice, which a sink may read as a refusal; the frame is the same.
+    #[test]
+    fn encode_with_never_writes_an_empty_slice() {
+        for payload in [&[0u8, 0, 0][..], &[0], &[1, 0, 0, 2], &[], &[0xff; 300]] {
+            let mut wire = Vec::new();
+            let n = encode_with(payload, |chunk| {
+                assert!(!chunk.is_empty(), "{payload:?}");
+                wire.extend_from_slice(chunk);
+            });
+            assert_eq!(n, wire.len());
+            assert_eq!(wire, frame(payload), "{payload:?}");
+        }
     }
 
     #[rustfmt::skip]
