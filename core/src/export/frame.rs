@@ -1183,33 +1183,31 @@ mod tests {
     #[cfg(feature = "embedded-io-async")]
     #[test]
     fn a_lost_chunk_costs_its_own_frame_only() {
-        // A (100 bytes framed) and B queued before any send: the second chunk is A's
-        // end only, and it is lost.
-        let queue: FrameQueue<512> = FrameQueue::new();
-        queue_frame(&queue, &[0x5a; 94]);
-        queue_frame(&queue, &[0x42; 60]);
-        let mut uart = FlakyUart {
-            out: std::vec::Vec::new(),
-            ok_calls: 1,
+        // Two frames queued before any send, the first one's second chunk lost: what
+        // the receiver gets once the link works again, and the errors counted.
+        let lose_second_chunk = |first: &[u8], second: &[u8]| {
+            let queue: FrameQueue<512> = FrameQueue::new();
+            queue_frame(&queue, first);
+            queue_frame(&queue, second);
+            let mut uart = FlakyUart {
+                out: std::vec::Vec::new(),
+                ok_calls: 1,
+            };
+            assert!(send_once(&queue, &mut uart).is_err());
+            uart.ok_calls = usize::MAX;
+            assert!(send_once(&queue, &mut uart).is_ok());
+            (frames(&uart.out), queue.stats().send_errors)
         };
-        assert!(send_once(&queue, &mut uart).is_err());
-        assert_eq!(queue.stats().send_errors, 1);
-        uart.ok_calls = usize::MAX;
-        assert!(send_once(&queue, &mut uart).is_ok());
-        assert_eq!(frames(&uart.out), (std::vec![std::vec![0x42; 60]], 1));
-        // A frame of three chunks whose second is lost: its third is never sent.
-        let queue: FrameQueue<512> = FrameQueue::new();
-        queue_frame(&queue, &[0x5a; 150]);
-        queue_frame(&queue, &[0x42; 20]);
-        let mut uart = FlakyUart {
-            out: std::vec::Vec::new(),
-            ok_calls: 1,
-        };
-        assert!(send_once(&queue, &mut uart).is_err());
-        uart.ok_calls = usize::MAX;
-        assert!(send_once(&queue, &mut uart).is_ok());
-        assert_eq!(frames(&uart.out), (std::vec![std::vec![0x42; 20]], 1));
-        assert_eq!(queue.stats().send_errors, 1);
+        // A is 100 bytes framed: the chunk lost is A's end only.
+        assert_eq!(
+            lose_second_chunk(&[0x5a; 94], &[0x42; 60]),
+            ((std::vec![std::vec![0x42; 60]], 1), 1)
+        );
+        // A of three chunks, the second lost: its third is never sent.
+        assert_eq!(
+            lose_second_chunk(&[0x5a; 150], &[0x42; 20]),
+            ((std::vec![std::vec![0x42; 20]], 1), 1)
+        );
         // A dead link: the lone delimiter fails at every call, and nothing more is lost.
         let queue: FrameQueue<256> = FrameQueue::new();
         queue_frame(&queue, b"frame");
