@@ -65,9 +65,12 @@ impl Resource {
     /// let resource = Resource { attributes: &ATTRIBUTES, ..Resource::new("") };
     /// assert_eq!(resource.service_name_or_default(), "checkout");
     /// assert_eq!(Resource::new("").service_name_or_default(), "unknown_service");
+    /// assert_eq!(Resource::new(" ").service_name_or_default(), "unknown_service");
     /// ```
     pub const fn service_name_or_default(&self) -> &'static str {
-        if !self.service_name.is_empty() {
+        // A blank name is no name, as a blank `service.name` attribute is (found by
+        // review: " " was sent as the service).
+        if !self.service_name.trim_ascii().is_empty() {
             return self.service_name;
         }
         let mut i = self.attributes.len();

@@ -171,19 +171,36 @@ fn explicit_baggage_current() -> bool {
 }
 
 /// Makes a future's captured baggage current again while it is polled (or dropped),
-/// unless baggage made current on purpose is (see [`Bag::captured`]).
+/// unless baggage made current on purpose is (see [`Bag::captured`]). A future made
+/// where no baggage was current hides baggage another future captured: it has none
+/// of its own (found by review: it took the awaiting future's).
 fn enter_captured_baggage(baggage: Option<&Arc<Baggage>>) -> Option<BaggageGuard> {
-    let baggage = baggage.filter(|_| !explicit_baggage_current())?;
+    if explicit_baggage_current() {
+        return None;
+    }
+    if baggage.is_none() && !captured_baggage_current() {
+        return None;
+    }
     Some(BaggageGuard {
         id: push_scope(
             &BAGGAGE,
-            Some(Bag {
+            baggage.map(|baggage| Bag {
                 baggage: Arc::clone(baggage),
                 captured: true,
             }),
         ),
         not_send: PhantomData,
     })
+}
+
+/// Returns `true` when the current baggage was brought back by a future.
+fn captured_baggage_current() -> bool {
+    BAGGAGE
+        .try_with(|b| {
+            b.try_borrow()
+                .is_ok_and(|b| b.current().is_some_and(|bag| bag.captured))
+        })
+        .unwrap_or(false)
 }
 
 /// Keeps baggage current for a block of sync code; the previous one comes back on drop.
@@ -657,9 +674,11 @@ pub trait FutureExt: Future + Sized {
 
     /// Makes `span` current while this future is polled and ends it when the future
     /// completes. The span moves with the future across threads and `.await`s, and so
-    /// does the baggage current where this is called ([`current_baggage`]), so that a
-    /// spawned task keeps its request's baggage (made current only where no baggage
-    /// is: a [`with_baggage`](FutureExt::with_baggage) around it wins). Dropped before
+    /// does the baggage current where this is called ([`current_baggage`], or none),
+    /// so that a spawned task keeps its request's baggage, and a future awaited by
+    /// another keeps its own (baggage made current on purpose wins over it: a
+    /// [`with_baggage`](FutureExt::with_baggage) around it, [`enter_baggage`], a server
+    /// layer's request). Dropped before
     /// it completes, the future is dropped with the span current, and the span ends
     /// with the status it had (a `select!` branch that lost or a timeout is not an
     /// error in itself; `ServerLayer`'s server spans record a cancelled request as
@@ -996,6 +1015,13 @@ mod tests {
         assert_eq!(job.as_deref(), Some("tenant=two"));
         assert_eq!(job_cx.as_deref(), Some("tenant=two"));
         assert_eq!(worker.as_deref(), Some("tenant=one"));
+        // A job made where no baggage was current has none inside a worker that has
+        // (found by the next review).
+        let bare = seen().in_span(tracer.start_span("bare"));
+        let one = enter_baggage(Baggage::parse("tenant=one"));
+        let worker = bare.in_span(tracer.start_span("worker"));
+        drop(one);
+        assert_eq!(block_on(worker), None);
         // Explicit baggage inside still wins over the captured.
         let three = enter_baggage(Baggage::parse("tenant=three"));
         let inner = seen().in_span(tracer.start_span("inner"));

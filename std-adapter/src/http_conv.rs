@@ -53,19 +53,34 @@ pub(crate) fn method_and_name(method: &str) -> (&'static str, &'static str) {
     }
 }
 
-/// The query keys whose values OpenTelemetry's conventions ask to redact by default
-/// (signatures and access keys of signed URLs).
-pub(crate) const SECRET_QUERY_KEYS: [&str; 4] =
-    ["AWSAccessKeyId", "Signature", "sig", "X-Goog-Signature"];
+/// The query keys whose values are redacted: those OpenTelemetry's conventions ask to
+/// redact by default (signatures and access keys of signed URLs), and the secrets of
+/// AWS's Signature Version 4 presigned URLs, which current AWS SDKs make (found by
+/// review: a SigV4 URL went out working in `url.full`).
+pub(crate) const SECRET_QUERY_KEYS: [&str; 7] = [
+    "AWSAccessKeyId",
+    "Signature",
+    "sig",
+    "X-Goog-Signature",
+    "X-Amz-Signature",
+    "X-Amz-Credential",
+    "X-Amz-Security-Token",
+];
 
 /// `query` with the value of each key OpenTelemetry's conventions ask to redact by
 /// default (`AWSAccessKeyId`, `Signature`, `sig`, `X-Goog-Signature`: signatures and
-/// access keys of signed URLs) replaced by `REDACTED`, its key kept, as `url.query`
+/// access keys of signed URLs), and of AWS SigV4's `X-Amz-Signature`,
+/// `X-Amz-Credential` and `X-Amz-Security-Token`, replaced by `REDACTED`, its key
+/// kept, as `url.query`
 /// asks: for servers and clients that record it themselves (`ServerLayer`, feature
 /// `tower`, and [`crate::HttpClientSpan`] do this already).
 ///
 /// ```
 /// assert_eq!(picotrace_std::redact_query("q=shoes&sig=abc"), "q=shoes&sig=REDACTED");
+/// assert_eq!(
+///     picotrace_std::redact_query("X-Amz-Credential=AKIA%2F&X-Amz-Signature=abc"),
+///     "X-Amz-Credential=REDACTED&X-Amz-Signature=REDACTED"
+/// );
 /// assert_eq!(picotrace_std::redact_query("q=shoes"), "q=shoes");
 /// ```
 pub fn redact_query(query: &str) -> std::borrow::Cow<'_, str> {

@@ -925,6 +925,14 @@ impl TracerProviderBuilder {
         if let Some(name) = self.service_name {
             config.resource.service_name = Box::leak(name.into_boxed_str());
         }
+        // No name (a blank one, and no `service.name` attribute): the convention's
+        // `unknown_service:` and the executable's name, not core's bare
+        // `unknown_service` (found by review: `service_name("")` sent that).
+        if config.resource.service_name.trim().is_empty()
+            && config.resource.service_name_or_default() == "unknown_service"
+        {
+            config.resource.service_name = unknown_service();
+        }
         if config.export_batch_size == 0 {
             config.export_batch_size = batch_config
                 .map(|c| c.max_export_batch_size)
@@ -1828,6 +1836,28 @@ mod tests {
         let exe = std::env::current_exe().unwrap();
         let exe = exe.file_name().unwrap().to_str().unwrap();
         assert_eq!(name, format!("unknown_service:{exe}"));
+        // Regression (found by review): a blank name went out as core's bare
+        // `unknown_service` (an empty one) or as itself (" ").
+        for blank in ["", " "] {
+            let provider = TracerProvider::builder().service_name(blank).build();
+            let resource = provider.config().resource;
+            assert_eq!(
+                resource.service_name_or_default(),
+                format!("unknown_service:{exe}")
+            );
+        }
+        // A `service.name` attribute still names it.
+        static NAMED: [picotrace::KeyValue<'static>; 1] = [picotrace::KeyValue {
+            key: "service.name",
+            value: picotrace::Value::Str("checkout"),
+        }];
+        let mut config = TracerConfig::new("");
+        config.resource.attributes = &NAMED;
+        let provider = TracerProvider::builder().config(config).build();
+        assert_eq!(
+            provider.config().resource.service_name_or_default(),
+            "checkout"
+        );
     }
 
     /// Regression: in release builds `build()` kept room for a whole arena (3.2 MB) in

@@ -88,6 +88,13 @@ fn credentials_and_signed_url_secrets_never_reach_url_full() {
             "h.example",
             "8443",
         ),
+        // AWS SigV4 presigned URLs (found by review: went out working).
+        (
+            "https://b.s3.amazonaws.com/k?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIA%2F20261207&X-Amz-Security-Token=tok&X-Amz-Signature=abc",
+            "https://b.s3.amazonaws.com/k?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=REDACTED&X-Amz-Security-Token=REDACTED&X-Amz-Signature=REDACTED",
+            "b.s3.amazonaws.com",
+            "443",
+        ),
     ];
     for (url, full, host, port) in cases {
         let mut headers = http::HeaderMap::new();

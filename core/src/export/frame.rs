@@ -18,7 +18,7 @@
 //! Nothing here allocates or panics; every loss is counted ([`FrameStats`], `QueueStats`).
 //! Losses while encoding or queueing (a frame that does not fit) are reported to the
 //! tracer as lost spans; bytes lost once queued (a failed write, or flush, in
-//! `FrameQueue::write_to`) are counted in `QueueStats::send_errors`, per chunk written
+//! `FrameQueue::write_to`) are counted in `QueueStats::send_errors`, one per frame lost
 //! (and per failed flush), not per span: the tracer counted those spans exported when
 //! the queue took them.
 //!
@@ -584,22 +584,35 @@ impl<const N: usize> FrameQueue<N> {
     ) -> Result<usize, W::Error> {
         /// A chunk taken from the ring and not yet written: lost, and counted, if it is
         /// dropped armed (a write error, or the future dropped, by a timeout or a
-        /// `select`, while the write waits); `ends_frame`: it held its frame's delimiter.
+        /// `select`, while the write waits); `ends_frame`: it held its frame's
+        /// delimiter; `delimiter_only`: that was all it held.
         struct InFlight<'q, const N: usize> {
             queue: &'q FrameQueue<N>,
             armed: bool,
             ends_frame: bool,
+            delimiter_only: bool,
         }
         impl<const N: usize> Drop for InFlight<'_, N> {
             fn drop(&mut self) {
-                if self.armed {
-                    if !self.ends_frame {
-                        self.queue
-                            .skip_rest
-                            .store(true, portable_atomic::Ordering::Relaxed);
-                    }
-                    self.queue.count_send_error();
+                if !self.armed {
+                    return;
                 }
+                if self.delimiter_only {
+                    // A lone delimiter (the encoder's, before a frame), or the last byte
+                    // of a frame whose other bytes went out: the resynchronising one
+                    // that the next send starts with does its work, and no frame is
+                    // lost (found by review: counted as one).
+                    self.queue
+                        .resync
+                        .store(true, portable_atomic::Ordering::Relaxed);
+                    return;
+                }
+                if !self.ends_frame {
+                    self.queue
+                        .skip_rest
+                        .store(true, portable_atomic::Ordering::Relaxed);
+                }
+                self.queue.count_send_error();
             }
         }
         use portable_atomic::Ordering::Relaxed;
@@ -637,6 +650,7 @@ impl<const N: usize> FrameQueue<N> {
                 queue: self,
                 armed: true,
                 ends_frame: chunk[n - 1] == frame::DELIMITER,
+                delimiter_only: n == 1 && chunk[0] == frame::DELIMITER,
             };
             let mut bytes = &chunk[..n];
             while !bytes.is_empty() {
@@ -1208,6 +1222,30 @@ mod tests {
             lose_second_chunk(&[0x5a; 150], &[0x42; 20]),
             ((std::vec![std::vec![0x42; 20]], 1), 1)
         );
+        // A chunk of a delimiter alone lost (the encoder's before a frame, or the last
+        // byte of a frame of 65): nothing lost, nothing counted (found by the next
+        // review).
+        for (first, lost_alone) in [(&[][..], true), (&[0x5a; 59][..], false)] {
+            let queue: FrameQueue<512> = FrameQueue::new();
+            if lost_alone {
+                embedded_io::Write::write_all(&mut &queue, &[frame::DELIMITER]).unwrap();
+            }
+            queue_frame(&queue, first);
+            queue_frame(&queue, b"x");
+            let mut x = [0u8; 80];
+            assert!(lost_alone || frame::encode(first, &mut x).unwrap() == 65);
+            let mut uart = FlakyUart {
+                out: std::vec::Vec::new(),
+                ok_calls: usize::from(!lost_alone),
+            };
+            assert!(send_once(&queue, &mut uart).is_err());
+            uart.ok_calls = usize::MAX;
+            assert!(send_once(&queue, &mut uart).is_ok());
+            let (payloads, dropped) = frames(&uart.out);
+            assert_eq!(payloads.last(), Some(&b"x".to_vec()));
+            assert_eq!((payloads.len(), dropped), (2, 0), "{lost_alone}");
+            assert_eq!(queue.stats().send_errors, 0, "{lost_alone}");
+        }
         // A dead link: the lone delimiter fails at every call, and nothing more is lost.
         let queue: FrameQueue<256> = FrameQueue::new();
         queue_frame(&queue, b"frame");
