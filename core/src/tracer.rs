@@ -1519,7 +1519,10 @@ where
             self.sampler_trait_in(traits, SAMPLER_RECORDS_EVERY_ROOT, S::records_every_root);
         let uses_clock = self.sampler_trait_in(traits, SAMPLER_USES_CLOCK, S::uses_clock);
         let sampler_now = uses_clock.then(|| self.clock.now());
-        let early_now = params.start_time.or(sampler_now);
+        // Read before any claim: a clock that panics (user code) then leaves no claim
+        // counted without an outcome (found by review: read after the claim, the slot
+        // freed in the unwind had counted a start that no outcome ever matched).
+        let mut early_now = params.start_time.or(sampler_now);
         // The thread's set of counters, looked up only where a count needs it (a span
         // numbered on the thread's own cell does not).
         let (sets, wraps) = (&self.counters, &self.counters.number_wraps);
@@ -1529,6 +1532,9 @@ where
         let (trace_id, flags, root_number) = match parent_cx {
             Some(cx) => (cx.trace_id, cx.flags, 0),
             None if roots_always_recorded => {
+                if early_now.is_none() {
+                    early_now = Some(self.clock.now());
+                }
                 slot = self.claim();
                 let n = match &slot {
                     Some(s) => IdKeys::slot_number(s.index(), s.generation()),
@@ -1608,6 +1614,9 @@ where
         tests::before_a_kept_root_claims(is_root && !roots_always_recorded);
         // Recording, or sampled out but passing its parent's tracestate on.
         if slot.is_none() && (!is_root || !roots_always_recorded) {
+            if early_now.is_none() {
+                early_now = Some(self.clock.now());
+            }
             slot = if recording {
                 self.claim()
             } else {
@@ -1649,8 +1658,7 @@ where
         if is_root && !roots_always_recorded {
             sets.count_kept_root::<A>();
         }
-        // Read before the counts below: a clock that panics (user code) frees the slot
-        // as the panic unwinds, and a count made before it would stay behind.
+        // Read before the claim above (every path that claims has).
         let now = early_now.unwrap_or_else(|| self.clock.now());
         if !recording {
             bump(&sets.local::<A>().sampled_out_slotted, 1);

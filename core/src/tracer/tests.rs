@@ -1457,11 +1457,24 @@ fn a_clock_that_panics_at_start_leaves_the_counters_right() {
         drop(t.start_server_span("GET /", &incoming));
     }));
     assert!(started.is_err(), "the clock panicked");
+    // And a root of the default sampler, which claims before it decides.
+    let root = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        drop(t.start_span("root"));
+    }));
+    assert!(root.is_err(), "the clock panicked");
     assert_eq!(t.arena().in_use(), 0, "the slot is free again");
     clock.0.store(false, core::sync::atomic::Ordering::Relaxed);
     let held = t.start_span("sampled");
     assert!(held.context().flags.is_sampled());
     assert_eq!(t.running_spans(), 1, "{:?}", t.stats());
+    // Every span started is in one outcome (found by review: the panicked starts were
+    // counted as started and in none).
+    let s = t.stats();
+    assert_eq!(
+        s.spans_started,
+        s.spans_exported + s.spans_sampled_out + s.spans_lost() + t.running_spans(),
+        "{s:?}"
+    );
 }
 
 /// Regression (found by review): a clock that panicked as a span ended freed its slot
