@@ -439,10 +439,10 @@ fn regimes(
             burst.wall.map(|x| x / per as f64),
             "ns/span",
         );
-        // Only where spans are exported: a workload that records nothing (W3, W3b) is
-        // drained by some libraries and not others, and its CPU figure would compare
-        // the harness's drains (found by review).
-        r.cpu = s.exports.then(|| burst.cpu.median / per as f64);
+        // Only where spans are exported: a workload that records nothing (W3, W3b,
+        // `spans_per_op` 0) is drained by some libraries and not others, and its CPU
+        // figure would compare the harness's drains (found by review).
+        r.cpu = (s.exports && spans_per_op > 0).then(|| burst.cpu.median / per as f64);
         r.allocs = allocs_per_op(alloc_ops, per, |n| {
             let mut left = n;
             while left > 0 {
