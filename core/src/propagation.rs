@@ -430,8 +430,21 @@ impl<F> fmt::Debug for FnInjector<F> {
 
 /// Why [`TraceContext::from_headers`] found no parent context. In every case the
 /// caller starts a new trace (W3C § 4.2).
+///
+/// Non-exhaustive, as are the parse errors it carries and the crate's other error
+/// enums: a format or a rule added later is no breaking change (found by review).
+///
+/// ```compile_fail
+/// use picotrace::ExtractError as E;
+/// fn why(e: E) -> u8 {
+///     match e {
+///         E::Missing | E::Duplicated | E::Traceparent(_) | E::B3(_) | E::Jaeger(_) => 0,
+///     }
+/// }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
 pub enum ExtractError {
     /// There is no header of the format read: `traceparent`, or for the B3 and Jaeger
     /// propagators `b3` / `X-B3-TraceId` and `X-B3-SpanId`, `uber-trace-id`.
@@ -1084,9 +1097,13 @@ pub enum Propagator {
 }
 
 impl Propagator {
-    /// The header names this format writes (OpenTelemetry's propagator `Fields`): the
-    /// ones a carrier that is reused should lose before an injection. Jaeger's baggage
-    /// headers, `uberctx-{key}`, are named by their keys and not listed.
+    /// The header names this format writes (OpenTelemetry's propagator `Fields`).
+    /// Jaeger's baggage headers, `uberctx-{key}`, are named by their keys and not
+    /// listed. Not every name an injection removes: B3's multi-header format also
+    /// removes the single `b3` header and `x-b3-parentspanid` (a caller's, forwarded,
+    /// would name another parent), through [`Injector::remove`]; an injector that
+    /// cannot remove should be given a fresh carrier (found by review: the list was
+    /// said to be what a reused carrier should lose).
     ///
     /// ```
     /// use picotrace::Propagator;

@@ -121,15 +121,18 @@ fn starts_with_ignore_case(name: &str, prefix: &str) -> bool {
 /// sequence as U+FFFD, which no header format accepts: the member that holds it is
 /// invalid (one baggage member), not the whole field; a `traceparent` that is not
 /// UTF-8 is an invalid one ([`picotrace::ExtractError::Traceparent`]). Where a format
-/// reads one value through [`Extractor::get`] (`b3`, `uber-trace-id`), such a header
-/// counts as absent. Either way a new trace starts.
+/// reads one value through [`Extractor::get`] (`b3`, `X-B3-*`, `uber-trace-id`), such a
+/// header reads as U+FFFD, which no format accepts: present and invalid. Either way a
+/// new trace starts.
 #[derive(Clone, Copy, Debug)]
 pub struct HeaderMapCarrier<'a>(pub &'a HeaderMap);
 
 impl Extractor for HeaderMapCarrier<'_> {
     fn get(&self, name: &str) -> Option<&str> {
-        // UTF-8, not only visible ASCII: Jaeger's baggage values may carry it.
-        std::str::from_utf8(self.0.get(name)?.as_bytes()).ok()
+        // UTF-8, not only visible ASCII: Jaeger's baggage values may carry it. A value
+        // that is not is present and invalid, not absent (found by review: an
+        // `x-b3-sampled` that was not text read as "not sampled", and the trace went on).
+        Some(std::str::from_utf8(self.0.get(name)?.as_bytes()).unwrap_or("\u{fffd}"))
     }
 
     fn get_all(&self, name: &str, f: &mut dyn FnMut(&str)) {
@@ -236,6 +239,34 @@ mod tests {
     use picotrace::{Baggage, TraceContext};
 
     const TP: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+    /// Regression (found by review): a value that was not UTF-8 read through `get` was
+    /// absent, so an `x-b3-sampled` or `x-b3-parentspanid` that was not text let the
+    /// caller's trace go on (as not sampled); it is present and invalid now.
+    #[test]
+    fn a_b3_field_that_is_not_text_is_invalid_not_absent() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            "x-b3-traceid",
+            HeaderValue::from_static("4bf92f3577b34da6a3ce929d0e0e4736"),
+        );
+        h.insert("x-b3-spanid", HeaderValue::from_static("00f067aa0ba902b7"));
+        assert!(TraceContext::from_b3_headers(&HeaderMapCarrier(&h)).is_ok());
+        h.insert("x-b3-sampled", HeaderValue::from_bytes(b"\xff").unwrap());
+        assert!(TraceContext::from_b3_headers(&HeaderMapCarrier(&h)).is_err());
+        h.insert("x-b3-sampled", HeaderValue::from_static("1"));
+        h.insert(
+            "x-b3-parentspanid",
+            HeaderValue::from_bytes(b"\xff").unwrap(),
+        );
+        assert!(TraceContext::from_b3_headers(&HeaderMapCarrier(&h)).is_err());
+        // A `traceparent` or `tracestate` that is not text: as before.
+        let mut w3c = HeaderMap::new();
+        w3c.insert("traceparent", HeaderValue::from_static(TP));
+        w3c.insert("tracestate", HeaderValue::from_bytes(b"a=\xff").unwrap());
+        let cx = TraceContext::from_headers(&HeaderMapCarrier(&w3c)).unwrap();
+        assert!(cx.trace_state.is_empty());
+    }
 
     /// Regression (found by review): of two spellings of a name, `get` gave the first
     /// in the map's hash order, which changes with each map's random seed: the parent
@@ -436,7 +467,8 @@ mod tests {
         HeaderMapInjector(&mut h).set("x-ok", "line\nbreak");
         assert!(h.is_empty());
         h.insert("x-bin", HeaderValue::from_bytes(b"\xff\xfe").unwrap());
-        assert_eq!(HeaderMapCarrier(&h).get("x-bin"), None);
+        // Present, as a text no format accepts (see the next test's regression).
+        assert_eq!(HeaderMapCarrier(&h).get("x-bin"), Some("\u{fffd}"));
     }
 
     #[test]

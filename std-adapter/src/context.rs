@@ -108,9 +108,12 @@ thread_local! {
     static BAGGAGE: RefCell<Scopes<Bag>> = const { RefCell::new(Scopes::new()) };
 }
 
-/// Current baggage and how it came to be current.
+/// Current baggage (or none, hiding any around it) and how it came to be current.
+/// Every entry is a `Bag`: a scope of "no baggage" made on purpose (a request that
+/// brought none, `hide_current`) is told apart from one a future captured (found by
+/// review: it had no flag, and a future's captured baggage won over it).
 struct Bag {
-    baggage: Arc<Baggage>,
+    baggage: Option<Arc<Baggage>>,
     /// Brought back by an [`InSpan`] or [`WithContext`] future: the baggage current
     /// where it was made. Another such future's wins over it (each keeps its own
     /// request's, found by review: a job made in one request and awaited by a worker
@@ -152,55 +155,45 @@ pub fn current_baggage() -> Option<Arc<Baggage>> {
         .try_with(|b| {
             b.try_borrow()
                 .ok()
-                .and_then(|b| b.current().map(|bag| Arc::clone(&bag.baggage)))
+                .and_then(|b| b.current().and_then(|bag| bag.baggage.clone()))
         })
         .ok()
         .flatten()
 }
 
-/// Returns `true` when baggage made current on purpose (not brought back by a future
-/// that captured it) is current on this thread: a future's captured baggage yields to
-/// it (nothing is copied).
-fn explicit_baggage_current() -> bool {
-    BAGGAGE
-        .try_with(|b| {
-            b.try_borrow()
-                .is_ok_and(|b| b.current().is_some_and(|bag| !bag.captured))
-        })
-        .unwrap_or(false)
-}
-
 /// Makes a future's captured baggage current again while it is polled (or dropped),
-/// unless baggage made current on purpose is (see [`Bag::captured`]). A future made
+/// unless a scope made on purpose is current (see [`Bag::captured`]). A future made
 /// where no baggage was current hides baggage another future captured: it has none
-/// of its own (found by review: it took the awaiting future's).
+/// of its own (found by review: it took the awaiting future's). One look at the
+/// thread's newest entry.
 fn enter_captured_baggage(baggage: Option<&Arc<Baggage>>) -> Option<BaggageGuard> {
-    if explicit_baggage_current() {
-        return None;
-    }
-    if baggage.is_none() && !captured_baggage_current() {
-        return None;
+    // The newest entry: whether it was made on purpose, and whether it holds baggage.
+    let newest = BAGGAGE
+        .try_with(|b| {
+            b.try_borrow().ok().and_then(|b| {
+                b.current()
+                    .map(|bag| (!bag.captured, bag.baggage.is_some()))
+            })
+        })
+        .ok()
+        .flatten();
+    match (newest, baggage) {
+        // Made on purpose: it wins.
+        (Some((true, _)), _) => return None,
+        // Nothing to hide, nothing to bring.
+        (None | Some((false, false)), None) => return None,
+        _ => {}
     }
     Some(BaggageGuard {
         id: push_scope(
             &BAGGAGE,
-            baggage.map(|baggage| Bag {
-                baggage: Arc::clone(baggage),
+            Some(Bag {
+                baggage: baggage.cloned(),
                 captured: true,
             }),
         ),
         not_send: PhantomData,
     })
-}
-
-/// Returns `true` when the current baggage was brought back by a future.
-fn captured_baggage_current() -> bool {
-    BAGGAGE
-        .try_with(|b| {
-            b.try_borrow()
-                .is_ok_and(|b| b.current().is_some_and(|bag| bag.captured))
-        })
-        .unwrap_or(false)
 }
 
 /// Keeps baggage current for a block of sync code; the previous one comes back on drop.
@@ -231,7 +224,7 @@ pub fn enter_baggage(baggage: impl Into<Arc<Baggage>>) -> BaggageGuard {
         id: push_scope(
             &BAGGAGE,
             Some(Bag {
-                baggage: baggage.into(),
+                baggage: Some(baggage.into()),
                 captured: false,
             }),
         ),
@@ -245,7 +238,7 @@ pub(crate) fn enter_baggage_or_none(baggage: Option<Arc<Baggage>>) -> BaggageGua
     BaggageGuard {
         id: push_scope(
             &BAGGAGE,
-            baggage.map(|baggage| Bag {
+            Some(Bag {
                 baggage,
                 captured: false,
             }),
@@ -1022,6 +1015,12 @@ mod tests {
         let worker = bare.in_span(tracer.start_span("worker"));
         drop(one);
         assert_eq!(block_on(worker), None);
+        // A scope of no baggage made on purpose (a request that brought none) wins
+        // over a future's own (found by the third review).
+        let one = enter_baggage(Baggage::parse("tenant=one"));
+        let job = seen().in_span(tracer.start_span("j"));
+        drop(one);
+        assert_eq!(block_on(WithBaggage::new(job, None)), None);
         // Explicit baggage inside still wins over the captured.
         let three = enter_baggage(Baggage::parse("tenant=three"));
         let inner = seen().in_span(tracer.start_span("inner"));

@@ -243,7 +243,8 @@ impl fmt::Display for ExportError {
             ExportError::RetriesExhausted { last, attempts } => {
                 write!(f, "export failed after {attempts} attempts: {last}")
             }
-            ExportError::Encode(e) => write!(f, "could not encode spans: {e:?}"),
+            // Its own message, not its `Debug` (found by review).
+            ExportError::Encode(e) => write!(f, "could not encode spans: {e}"),
             ExportError::QueueFull => f.write_str("export queue full; spans dropped"),
             ExportError::Shutdown => f.write_str("exporter is shut down"),
             ExportError::InsideExport => f.write_str(
@@ -319,6 +320,11 @@ mod tests {
 
     #[test]
     fn display_names_the_cause() {
+        // Regression (found by review): an encoding error showed its `Debug` form.
+        let e = ExportError::Encode(EncodeError::SpanTooLarge { index: 3 });
+        let shown = e.to_string();
+        assert!(shown.starts_with("could not encode spans: "), "{shown}");
+        assert!(!shown.contains("SpanTooLarge"), "{shown}");
         let e = ExportError::RetriesExhausted {
             last: Box::new(ExportError::HttpStatus {
                 status: 503,

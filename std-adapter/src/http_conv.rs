@@ -81,12 +81,17 @@ pub(crate) const SECRET_QUERY_KEYS: [&str; 7] = [
 ///     picotrace_std::redact_query("X-Amz-Credential=AKIA%2F&X-Amz-Signature=abc"),
 ///     "X-Amz-Credential=REDACTED&X-Amz-Signature=REDACTED"
 /// );
+/// assert_eq!(picotrace_std::redact_query("x-amz-signature=abc"), "x-amz-signature=REDACTED");
 /// assert_eq!(picotrace_std::redact_query("q=shoes"), "q=shoes");
 /// ```
 pub fn redact_query(query: &str) -> std::borrow::Cow<'_, str> {
+    // Keys in any ASCII case: `x-amz-signature` signs as well (found by review).
     let secret = |pair: &str| {
-        pair.split_once('=')
-            .is_some_and(|(key, _)| SECRET_QUERY_KEYS.contains(&key))
+        pair.split_once('=').is_some_and(|(key, _)| {
+            SECRET_QUERY_KEYS
+                .iter()
+                .any(|secret| secret.eq_ignore_ascii_case(key))
+        })
     };
     if !query.split('&').any(secret) {
         return std::borrow::Cow::Borrowed(query);

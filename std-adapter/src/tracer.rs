@@ -928,10 +928,12 @@ impl TracerProviderBuilder {
         // No name (a blank one, and no `service.name` attribute): the convention's
         // `unknown_service:` and the executable's name, not core's bare
         // `unknown_service` (found by review: `service_name("")` sent that).
-        if config.resource.service_name.trim().is_empty()
-            && config.resource.service_name_or_default() == "unknown_service"
-        {
-            config.resource.service_name = unknown_service();
+        if config.resource.service_name.trim().is_empty() {
+            // Blank in any whitespace (core trims ASCII only), as `OTEL_SERVICE_NAME` is.
+            config.resource.service_name = "";
+            if config.resource.service_name_or_default() == "unknown_service" {
+                config.resource.service_name = unknown_service();
+            }
         }
         if config.export_batch_size == 0 {
             config.export_batch_size = batch_config
@@ -1838,7 +1840,7 @@ mod tests {
         assert_eq!(name, format!("unknown_service:{exe}"));
         // Regression (found by review): a blank name went out as core's bare
         // `unknown_service` (an empty one) or as itself (" ").
-        for blank in ["", " "] {
+        for blank in ["", " ", "\u{a0}"] {
             let provider = TracerProvider::builder().service_name(blank).build();
             let resource = provider.config().resource;
             assert_eq!(

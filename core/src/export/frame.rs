@@ -573,7 +573,10 @@ impl<const N: usize> FrameQueue<N> {
     /// [`QueueStats::send_errors`], one per frame lost. The next call then discards what
     /// is left of that frame and sends a lone delimiter first, so that the receiver
     /// drops the part it got and the next frame arrives whole. The returned count
-    /// includes that delimiter.
+    /// includes that delimiter. When all that was lost is a frame's delimiter (every
+    /// other byte went out), the frame is not lost: the receiver completes it when the
+    /// next call's lone delimiter arrives, so call this again after an error (the link
+    /// back), as after each frame queued.
     ///
     /// # Errors
     /// The first error of `w`.
@@ -660,6 +663,10 @@ impl<const N: usize> FrameQueue<N> {
                     Ok(k) => {
                         sent += k;
                         bytes = bytes.get(k..).unwrap_or(&[]);
+                        // What is left decides what a loss costs: the delimiter alone,
+                        // and the frame is whole once the resync delimiter goes out
+                        // (found by review).
+                        in_flight.delimiter_only = bytes == [frame::DELIMITER];
                     }
                     Err(e) => return Err(e),
                 }
@@ -1145,6 +1152,8 @@ mod tests {
     struct FlakyUart {
         out: std::vec::Vec<u8>,
         ok_calls: usize,
+        /// The first write takes all but the last byte.
+        short_once: bool,
     }
 
     #[cfg(feature = "embedded-io-async")]
@@ -1159,8 +1168,13 @@ mod tests {
                 return Err(embedded_io_async::ErrorKind::BrokenPipe);
             }
             self.ok_calls -= 1;
-            self.out.extend_from_slice(bytes);
-            Ok(bytes.len())
+            let n = if core::mem::take(&mut self.short_once) {
+                bytes.len() - 1
+            } else {
+                bytes.len()
+            };
+            self.out.extend_from_slice(&bytes[..n]);
+            Ok(n)
         }
         async fn flush(&mut self) -> Result<(), Self::Error> {
             Ok(())
@@ -1206,6 +1220,7 @@ mod tests {
             let mut uart = FlakyUart {
                 out: std::vec::Vec::new(),
                 ok_calls: 1,
+                short_once: false,
             };
             assert!(send_once(&queue, &mut uart).is_err());
             uart.ok_calls = usize::MAX;
@@ -1237,6 +1252,7 @@ mod tests {
             let mut uart = FlakyUart {
                 out: std::vec::Vec::new(),
                 ok_calls: usize::from(!lost_alone),
+                short_once: false,
             };
             assert!(send_once(&queue, &mut uart).is_err());
             uart.ok_calls = usize::MAX;
@@ -1246,12 +1262,27 @@ mod tests {
             assert_eq!((payloads.len(), dropped), (2, 0), "{lost_alone}");
             assert_eq!(queue.stats().send_errors, 0, "{lost_alone}");
         }
+        // A write that sends all but the delimiter, then the link fails: the frame is
+        // whole once the next call's delimiter arrives (found by the third review).
+        let queue: FrameQueue<64> = FrameQueue::new();
+        queue_frame(&queue, b"x");
+        let mut short = FlakyUart {
+            out: std::vec::Vec::new(),
+            ok_calls: 1,
+            short_once: true,
+        };
+        assert!(send_once(&queue, &mut short).is_err());
+        short.ok_calls = usize::MAX;
+        assert!(send_once(&queue, &mut short).is_ok());
+        assert_eq!(frames(&short.out), (std::vec![b"x".to_vec()], 0));
+        assert_eq!(queue.stats().send_errors, 0);
         // A dead link: the lone delimiter fails at every call, and nothing more is lost.
         let queue: FrameQueue<256> = FrameQueue::new();
         queue_frame(&queue, b"frame");
         let mut dead = FlakyUart {
             out: std::vec::Vec::new(),
             ok_calls: 0,
+            short_once: false,
         };
         assert!(send_once(&queue, &mut dead).is_err());
         assert_eq!(queue.stats().send_errors, 1);

@@ -34,6 +34,7 @@ pub const SINGLE_LEN: usize = 51;
 /// Why a B3 header was rejected.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
 pub enum ParseError {
     /// The trace id is not 16 or 32 hex digits, or is all zero.
     TraceId,
@@ -136,7 +137,7 @@ fn sampling(text: &str) -> Result<(bool, bool), ParseError> {
 /// [`ParseError`] names what is wrong; [`ParseError::NoIds`] for a header holding only
 /// a sampling state (`b3: 0`), which has no context to continue.
 pub fn parse_single(value: &str) -> Result<Repr, ParseError> {
-    let mut fields = value.trim().split('-');
+    let mut fields = super::trim_ows(value).split('-');
     let first = fields.next().unwrap_or("");
     let Some(span) = fields.next() else {
         return Err(sampling(first).map_or(ParseError::Format, |_| ParseError::NoIds));
@@ -164,7 +165,7 @@ pub fn parse_single(value: &str) -> Result<Repr, ParseError> {
 /// The sampling state of a single `b3` header that holds only one (`b3: 0`, `1` or
 /// `d`): `(sampled, debug)`; `None` for any other value.
 pub fn sampling_only(value: &str) -> Option<(bool, bool)> {
-    sampling(value.trim()).ok()
+    sampling(super::trim_ows(value)).ok()
 }
 
 fn span_id_or_parent(text: &str) -> Result<SpanId, ParseError> {
@@ -194,12 +195,12 @@ pub fn parse_multi<'a>(h: &MultiHeaders<'a>) -> Result<Repr, ParseError> {
     let (Some(trace), Some(span)) = (h.trace_id, h.span_id) else {
         return Err(ParseError::NoIds);
     };
-    let trace_id = trace_id(trace.trim())?;
-    let span_id = span_id(span.trim(), ParseError::SpanId)?;
+    let trace_id = trace_id(super::trim_ows(trace))?;
+    let span_id = span_id(super::trim_ows(span), ParseError::SpanId)?;
     // An empty header is read as an absent one (found by review: proxies send empty
     // headers, and an empty parent id or sampling state discarded a valid context;
     // the spec: an absent sampling state defers the decision, the root has no parent).
-    let present = |v: Option<&'a str>| v.map(str::trim).filter(|v| !v.is_empty());
+    let present = |v: Option<&'a str>| v.map(super::trim_ows).filter(|v| !v.is_empty());
     if let Some(parent) = present(h.parent_span_id) {
         span_id_or_parent(parent)?;
     }
@@ -335,6 +336,39 @@ mod tests {
         }
     }
 
+    /// Regression (found by review): values were trimmed of any Unicode whitespace,
+    /// so one that began or ended with a no-break space was accepted; HTTP's optional
+    /// whitespace (spaces and tabs) still is.
+    #[test]
+    fn only_spaces_and_tabs_are_trimmed() {
+        let single = std::format!("{TRACE}-{SPAN}-1");
+        assert!(parse_single(&std::format!(" \t{single}\t ")).is_ok());
+        for bad in ["\u{a0}", "\u{3000}", "\u{85}"] {
+            assert!(
+                parse_single(&std::format!("{bad}{single}")).is_err(),
+                "{bad:?}"
+            );
+            let trace = std::format!("{TRACE}{bad}");
+            let h = MultiHeaders {
+                trace_id: Some(&trace),
+                span_id: Some(SPAN),
+                parent_span_id: None,
+                sampled: Some("1"),
+                flags: None,
+            };
+            assert!(parse_multi(&h).is_err(), "{bad:?}");
+            let sampled = std::format!("1{bad}");
+            let h = MultiHeaders {
+                trace_id: Some(TRACE),
+                span_id: Some(SPAN),
+                parent_span_id: None,
+                sampled: Some(&sampled),
+                flags: None,
+            };
+            assert!(parse_multi(&h).is_err(), "{bad:?}");
+        }
+    }
+
     #[test]
     fn multi_headers_vectors() {
         let h = MultiHeaders {
@@ -403,7 +437,7 @@ mod tests {
         let hex = |s: &str, lens: &[usize]| {
             lens.contains(&s.len()) && s.bytes().all(|c| c.is_ascii_hexdigit())
         };
-        let fields: std::vec::Vec<&str> = value.trim().split('-').collect();
+        let fields: std::vec::Vec<&str> = value.trim_matches([' ', '\t']).split('-').collect();
         if !(2..=4).contains(&fields.len()) || !hex(fields[0], &[16, 32]) || !hex(fields[1], &[16])
         {
             return None;

@@ -40,6 +40,7 @@ pub const DEFAULT_BYTES: usize = 8192;
 /// Why [`Baggage::insert`] refused a member; the baggage is then unchanged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
 pub enum Error {
     /// The key is empty or not an RFC 7230 token.
     InvalidKey,

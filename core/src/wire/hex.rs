@@ -6,6 +6,7 @@
 /// Why a hex string was rejected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
 pub enum HexError {
     /// The input does not have exactly twice as many digits as the output has bytes.
     BadLength,

@@ -38,6 +38,7 @@ pub const LEN: usize = 54;
 /// Why an `uber-trace-id` header was rejected.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
 pub enum ParseError {
     /// Not four `:`-separated fields.
     Format,
@@ -82,7 +83,7 @@ pub struct Repr {
 pub fn parse(value: &str) -> Result<Repr, ParseError> {
     // URL-encoded colons are decoded into a small buffer (the value is short).
     let mut buf = [0u8; 128];
-    let value = value.trim();
+    let value = super::trim_ows(value);
     let text: &[u8] = if value.contains('%') {
         let mut n = 0;
         let bytes = value.as_bytes();
@@ -162,6 +163,17 @@ pub fn format(trace_id: &TraceId, span_id: &SpanId, sampled: bool, debug: bool) 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Regression (found by review): the value was trimmed of any Unicode whitespace.
+    #[test]
+    fn only_spaces_and_tabs_are_trimmed() {
+        let value = "4bf92f3577b34da6a3ce929d0e0e4736:00f067aa0ba902b7:0:1";
+        assert!(parse(&std::format!("\t {value} \t")).is_ok());
+        for bad in ["\u{a0}", "\u{3000}"] {
+            assert!(parse(&std::format!("{value}{bad}")).is_err(), "{bad:?}");
+            assert!(parse(&std::format!("{bad}{value}")).is_err(), "{bad:?}");
+        }
+    }
 
     fn repr(trace: &str, span: &str, sampled: bool) -> Repr {
         Repr {
@@ -266,7 +278,7 @@ mod tests {
     /// trimmed, the parent ignored): `(trace, span, sampled, debug)`.
     fn reference(value: &str) -> Option<(u128, u64, bool, bool)> {
         let mut text = std::string::String::new();
-        let mut rest = value.trim();
+        let mut rest = value.trim_matches([' ', '\t']);
         while let Some(c) = rest.chars().next() {
             if rest.len() >= 3 && rest[..3].eq_ignore_ascii_case("%3a") {
                 text.push(':');

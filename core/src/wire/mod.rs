@@ -21,3 +21,11 @@ pub mod traceparent;
 pub mod tracestate;
 
 pub use hex::HexError;
+
+/// `s` without leading and trailing spaces and tabs: HTTP's optional whitespace (OWS),
+/// the only whitespace a header value's ends may carry. `str::trim` strips any Unicode
+/// whitespace, and accepted a B3 or Jaeger value that began with a no-break space
+/// (found by review; `traceparent` rejects it).
+pub(crate) fn trim_ows(s: &str) -> &str {
+    s.trim_matches([' ', '\t'])
+}

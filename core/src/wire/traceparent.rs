@@ -53,6 +53,7 @@ pub const VERSION: u8 = 0x00;
 /// with it) and start a new trace.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
 pub enum ParseError {
     /// Shorter than 55 characters, or version `00` and not exactly 55.
     BadLength,

@@ -60,6 +60,7 @@ pub const OT_KEY: &str = "ot";
 /// Why a `tracestate` (or a member given to [`TraceState::insert`]) was rejected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
 pub enum Error {
     /// More than 32 list members (§ 3.3.1.1: the whole header is then discarded).
     TooManyMembers,

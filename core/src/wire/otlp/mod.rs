@@ -61,6 +61,7 @@ pub struct Encoded {
 /// Why a request could not be encoded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
 pub enum EncodeError {
     /// The buffer cannot hold even a request without spans (or, for the `emit_span` and
     /// `*_from_encoded` functions, everything asked for).
