@@ -25,6 +25,10 @@ use collector::{CollectedSpan, Collector};
 /// When the connection or the exchange fails (a test helper).
 pub fn http_get(port: u16, path: &str, headers: &[(&str, &str)]) -> String {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    // A server that hangs fails the test, not the whole CI run (found by review).
+    let limit = Some(std::time::Duration::from_secs(60));
+    stream.set_read_timeout(limit).expect("read timeout");
+    stream.set_write_timeout(limit).expect("write timeout");
     let mut request = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n");
     for (k, v) in headers {
         request.push_str(&format!("{k}: {v}\r\n"));

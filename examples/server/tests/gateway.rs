@@ -459,30 +459,52 @@ fn an_absolute_form_target_is_served_by_its_path() {
 /// server died before it listened. It now serves with nowhere to write.
 #[test]
 fn a_closed_stderr_does_not_stop_a_server() {
-    let port = free_port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_downstream"))
-        .args(["--port", &port.to_string(), "--requests", "1"])
-        .env("OTEL_TRACES_EXPORTER", "none")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run downstream");
-    // The read end closed: every write to stderr fails (EPIPE).
-    drop(child.stderr.take());
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        if let Some(status) = child.try_wait().unwrap() {
-            panic!("the server exited before it listened: {status}");
+    /// The server process, killed if the test panics (found by review: it leaked).
+    struct KillOnDrop(std::process::Child);
+    impl Drop for KillOnDrop {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
         }
-        assert!(std::time::Instant::now() < deadline, "never listened");
-        std::thread::sleep(Duration::from_millis(20));
     }
+    // Its stderr is closed, so it cannot say which port it bound: a port is picked
+    // here, and picked again if another test's server took it first (found by review:
+    // the race failed the test).
+    let (mut child, port) = (0..5)
+        .find_map(|_| {
+            let port = free_port();
+            let mut child = KillOnDrop(
+                Command::new(env!("CARGO_BIN_EXE_downstream"))
+                    .args(["--port", &port.to_string(), "--requests", "1"])
+                    .env("OTEL_TRACES_EXPORTER", "none")
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .expect("run downstream"),
+            );
+            // The read end closed: every write to stderr fails (EPIPE).
+            drop(child.0.stderr.take());
+            let deadline = std::time::Instant::now() + Duration::from_secs(20);
+            while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+                // Exited before it listened: the port was taken (or the bug is back,
+                // and all five tries fail).
+                if child.0.try_wait().unwrap().is_some() {
+                    return None;
+                }
+                assert!(std::time::Instant::now() < deadline, "never listened");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Some((child, port))
+        })
+        .expect("the server exited before it listened, five times");
     let response = http_get(port, "/rank", &[]);
+    // Its own answer, not another server's on a reused port.
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(response.ends_with("[3,1,2]"), "{response}");
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
+        if let Some(status) = child.0.try_wait().unwrap() {
             break status;
         }
         assert!(std::time::Instant::now() < deadline, "did not exit");
