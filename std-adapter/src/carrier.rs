@@ -122,8 +122,10 @@ fn starts_with_ignore_case(name: &str, prefix: &str) -> bool {
 /// invalid (one baggage member), not the whole field; a `traceparent` that is not
 /// UTF-8 is an invalid one ([`picotrace::ExtractError::Traceparent`]). Where a format
 /// reads one value through [`Extractor::get`] (`b3`, `X-B3-*`, `uber-trace-id`), such a
-/// header reads as U+FFFD, which no format accepts: present and invalid. Either way a
-/// new trace starts.
+/// header reads as U+FFFD, an invalid value of its kind: it rejects an id, a sampling
+/// state or a parent id (a new trace starts), and reads as "not debug" for
+/// `X-B3-Flags`; a `b3` read so leaves the `X-B3-*` headers to decide, as any invalid
+/// `b3` does.
 #[derive(Clone, Copy, Debug)]
 pub struct HeaderMapCarrier<'a>(pub &'a HeaderMap);
 
