@@ -993,13 +993,36 @@ impl<const BYTES: usize> BaggageBuf<BYTES> {
                 continue;
             }
             let raw = member.raw_value();
-            if !raw.contains('+') {
+            // An escape that is not UTF-8 (`%FF`, which W3C baggage keeps as received)
+            // is written decoded and escaped again, U+FFFD as `%EF%BF%BD`: Jaeger's
+            // readers decode values into UTF-8 (OpenTelemetry JS's `decodeURIComponent`
+            // throws, and loses the trace id with them; found by review).
+            let mut not_utf8 = false;
+            if raw.contains('%') {
+                crate::wire::baggage::decode_chars(raw, |c| {
+                    not_utf8 |= c == char::REPLACEMENT_CHARACTER;
+                    true
+                });
+            }
+            if !raw.contains('+') && !not_utf8 {
                 headers.set(&name, raw);
                 continue;
             }
+            // Decoded, then escaped as Jaeger's clients read it: `+` (a space to them)
+            // and `%` as escapes, every other baggage octet as it is.
             let mut value = heapless::String::<{ jaeger::MAX_ESCAPED_BAGGAGE_VALUE_LEN }>::new();
-            let fits = raw.split('+').enumerate().all(|(i, part)| {
-                (i == 0 || value.push_str("%2B").is_ok()) && value.push_str(part).is_ok()
+            let fits = crate::wire::baggage::decode_chars(raw, |c| {
+                let mut utf8 = [0u8; 4];
+                c.encode_utf8(&mut utf8).bytes().all(|b| {
+                    let plain = crate::wire::baggage::is_baggage_octet(b) && b != b'%' && b != b'+';
+                    if plain {
+                        value.push(char::from(b)).is_ok()
+                    } else {
+                        const HEX: &[u8; 16] = b"0123456789ABCDEF";
+                        let escape = [b'%', HEX[usize::from(b >> 4)], HEX[usize::from(b & 15)]];
+                        escape.iter().all(|&e| value.push(char::from(e)).is_ok())
+                    }
+                })
             });
             if fits {
                 headers.set(&name, &value);
@@ -1953,6 +1976,25 @@ mod tests {
         assert_eq!(out[0].1.as_str(), "1%2B1");
         let again: Baggage = jaeger.extract_baggage(&out);
         assert_eq!(again.get_decoded("sum", &mut buf), Some("1+1"));
+    }
+
+    /// Regression (found by review): a W3C member whose escape is not UTF-8 (`%FF`, kept
+    /// as received) went out as it came, which Jaeger's readers cannot decode (OTel JS
+    /// throws and loses the whole context); it goes out decoded and escaped again.
+    #[test]
+    fn jaeger_baggage_values_are_utf8_once_decoded() {
+        let jaeger = Propagators::new(&[Propagator::Jaeger]);
+        for (w3c, sent) in [
+            ("k=%FF", "%EF%BF%BD"),
+            ("k=a%C3", "a%EF%BF%BD"),
+            ("k=%FF+x%20y", "%EF%BF%BD%2Bx%20y"),
+            ("k=ok%20fine", "ok%20fine"),
+        ] {
+            let bag: Baggage = Baggage::parse(w3c);
+            let mut out = Headers::new();
+            jaeger.inject_baggage(&bag, &mut out);
+            assert_eq!(out[0].1.as_str(), sent, "{w3c}");
+        }
     }
 
     /// Regression (found by review): a `uberctx-` name given twice (or twice but for

@@ -1534,8 +1534,11 @@ mod loom_tests {
     ) -> bool {
         match pool.claim_from(first, u32::from(t), steal) {
             Some(mut slot) => {
-                slot.record()
-                    .init_trace_state_only(context(t), STATES[usize::from(t)]);
+                slot.record().init_trace_state_only(
+                    context(t),
+                    STATES[usize::from(t)],
+                    crate::SpanKind::Internal,
+                );
                 slot.publish();
                 true
             }

@@ -2188,7 +2188,8 @@ where
             if let Some(mut slot) = self.claim_for_trace_state() {
                 bump(&c.sampled_out_slotted, 1);
                 bump(&c.unexported_running, 1);
-                slot.record().init_trace_state_only(context, parent_state);
+                slot.record()
+                    .init_trace_state_only(context, parent_state, params.kind);
                 let mut span = Span::with_slot(self, &self.limits, slot, context, false);
                 if passed_on {
                     span.unstarted = Unstarted::new(params.kind, Unrecorded::PassedOn);

@@ -392,13 +392,21 @@ impl RecordMut<'_> {
     /// Starts a record that only carries `trace_state` for a span that does not record
     /// (a disabled tracer's): no name, no parent, no times. Smaller than [`Self::init`],
     /// which the hot path inlines: firmware pays for this copy in flash.
-    pub(crate) fn init_trace_state_only(&mut self, context: SpanContext, trace_state: &str) {
+    pub(crate) fn init_trace_state_only(
+        &mut self,
+        context: SpanContext,
+        trace_state: &str,
+        kind: SpanKind,
+    ) {
         self.attrs.clear();
         self.events.clear();
         self.links.clear();
         self.text.clear();
+        // The span's kind, for a sampler that decides it again at `set_parent` (found
+        // by review: it saw `Internal` for a server span).
         *self.header = Header {
             context,
+            kind,
             ..Header::EMPTY
         };
         self.set_trace_state(trace_state);

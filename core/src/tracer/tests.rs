@@ -3078,6 +3078,45 @@ fn children_of_a_root_started_before_seeding_record_after_it() {
     assert!(!late.is_recording());
 }
 
+/// Regression (found by review): a span started before seeding that held a slot for
+/// its parent's tracestate was decided again at `set_parent` as `Internal` (the kind
+/// of its slot's empty header), where its twin without a slot was decided as what it
+/// is; the sampler sees the span's kind on both.
+#[test]
+fn set_parent_shows_the_sampler_the_kind_of_a_span_started_before_seeding() {
+    struct Kinds(std::sync::Mutex<Vec<SpanKind>>);
+    impl crate::sampler::ShouldSample for Kinds {
+        fn should_sample(&self, params: &SamplingParams<'_>) -> crate::SamplingResult {
+            self.0.lock().unwrap().push(params.kind);
+            crate::SamplingResult::new(crate::SamplingDecision::RecordAndSample)
+        }
+        fn describe(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+            f.write_str("Kinds")
+        }
+    }
+    static SAMPLER: Kinds = Kinds(std::sync::Mutex::new(Vec::new()));
+    let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+    let t = Tracer::unseeded(
+        TracerConfig::new("device").with_sampler(crate::RootSampler::Custom(&SAMPLER)),
+        SpanArena::<4>::new(),
+        &clock,
+        Collect::default(),
+    );
+    let with_state = remote_with_vendor_state(TraceFlags::SAMPLED);
+    let plain = TraceContext::from(with_state.span_context);
+    let mut held = t.start_server_span("with tracestate", &with_state);
+    let mut slotless = t.start_server_span("without", &plain);
+    assert!(t.seed(IdGenerator::from_seed([3; 32])));
+    let other = remote_with_vendor_state(TraceFlags::SAMPLED);
+    SAMPLER.0.lock().unwrap().clear();
+    held.set_parent(&other);
+    slotless.set_parent(&other);
+    assert_eq!(
+        *SAMPLER.0.lock().unwrap(),
+        [SpanKind::Server, SpanKind::Server]
+    );
+}
+
 /// Regression: a span started before seeding carries its parent's context (its span
 /// id is the parent's). `set_parent` after seeding gave it a record under that id, so
 /// it was exported with its old parent's span id and, when it held a slot for the

@@ -80,7 +80,7 @@ pub fn is_token(s: &str) -> bool {
 
 /// Returns whether `c` is a `baggage-octet`: printable US-ASCII except space, `"`,
 /// `,`, `;` and `\`.
-const fn is_baggage_octet(c: u8) -> bool {
+pub(crate) const fn is_baggage_octet(c: u8) -> bool {
     matches!(c, 0x21 | 0x23..=0x2b | 0x2d..=0x3a | 0x3c..=0x5b | 0x5d..=0x7e)
 }
 
@@ -193,7 +193,7 @@ impl Utf8Decoder {
 /// sequences with U+FFFD (W3C Baggage, `value`: they "MUST be replaced with the
 /// replacement code point"); hands each character to `out`, and
 /// stops with `false` when `out` does.
-fn decode_chars(raw: &str, mut out: impl FnMut(char) -> bool) -> bool {
+pub(crate) fn decode_chars(raw: &str, mut out: impl FnMut(char) -> bool) -> bool {
     let mut utf8 = Utf8Decoder::new();
     percent_decode(raw.as_bytes(), |b| utf8.push(b, &mut out)) && utf8.finish(&mut out)
 }
