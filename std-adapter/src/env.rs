@@ -27,6 +27,7 @@
 //! | `OTEL_BSP_MAX_QUEUE_SIZE` / `_MAX_EXPORT_BATCH_SIZE` | 2048 / 512 | a larger queue is capped at 65536; a batch larger than the queue is ignored |
 //! | `OTEL_BSP_MAX_CONCURRENT_EXPORTS` | 1 | requests in flight at once (opentelemetry_sdk's variable); more than 16 is capped at 16 |
 //! | `OTEL_PROPAGATORS` | `tracecontext,baggage` | also `b3`, `b3multi`, `jaeger`, `none`; others (`xray`, ...) warn and are skipped; none usable: the default |
+//! | `PICOTRACE_ARENA_SPANS` | 2048 | read when picotrace-std is compiled ([`crate::ARENA_SPANS`]); set at run time to another size it warns and changes nothing |
 //! | `OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS` | RFC 9110's methods, `PATCH`, `QUERY` | replaces the methods HTTP spans record by name (others are `_OTHER`); read once by [`known_http_methods`](crate::known_http_methods), not here |
 //! | `OTEL_[SPAN_]ATTRIBUTE_COUNT_LIMIT`, `OTEL_SPAN_EVENT_COUNT_LIMIT`, `OTEL_SPAN_LINK_COUNT_LIMIT`, `OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT`, `OTEL_LINK_ATTRIBUTE_COUNT_LIMIT`, `OTEL_[SPAN_]ATTRIBUTE_VALUE_LENGTH_LIMIT` | 128 / unlimited | `OTEL_ATTRIBUTE_COUNT_LIMIT` is the fallback of the span's, events' and links' attribute counts |
 //!
@@ -257,6 +258,7 @@ impl EnvConfig {
         let batch = r.batch();
         let propagators = r.propagators();
         let limits = r.limits();
+        r.arena_spans_at_run_time();
         Self {
             disabled,
             service_name,
@@ -963,6 +965,25 @@ impl Reader<'_> {
             }
             (Some(signal), _) => signal,
             (None, general) => general.unwrap_or_default(),
+        }
+    }
+
+    /// `PICOTRACE_ARENA_SPANS` sizes the arena when picotrace-std is compiled; set at
+    /// run time (beside the `OTEL_*` variables of a deployment) it changes nothing, and
+    /// says so when it asks for another size (found by review: silently ignored).
+    fn arena_spans_at_run_time(&mut self) {
+        const NAME: &str = "PICOTRACE_ARENA_SPANS";
+        let Some(v) = self.get(NAME) else { return };
+        if v.parse::<usize>() != Ok(crate::ARENA_SPANS) {
+            self.warn(
+                NAME,
+                &v,
+                format!(
+                    "read when picotrace-std is compiled, not at run time: this build \
+                     holds {} spans (set it for `cargo build`)",
+                    crate::ARENA_SPANS
+                ),
+            );
         }
     }
 
@@ -2316,6 +2337,17 @@ mod tests {
             warned(&e),
             ["OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_HEADERS"]
         );
+    }
+
+    /// Regression (found by review): `PICOTRACE_ARENA_SPANS` set at run time was ignored
+    /// without a word.
+    #[test]
+    fn an_arena_size_set_at_run_time_warns() {
+        let other = (crate::ARENA_SPANS + 1).to_string();
+        let e = env(&[("PICOTRACE_ARENA_SPANS", &other)]);
+        assert_eq!(warned(&e), ["PICOTRACE_ARENA_SPANS"]);
+        let same = crate::ARENA_SPANS.to_string();
+        assert!(env(&[("PICOTRACE_ARENA_SPANS", &same)]).warnings.is_empty());
     }
 
     /// Regression (found by review): an entry with an empty value was sent without a
