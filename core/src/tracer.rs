@@ -2156,6 +2156,11 @@ where
     /// started and sampled out, as a sampled-out span's is.
     #[cold]
     fn start_disabled<'t>(&'t self, params: &StartParams<'_>) -> Span<'t> {
+        // Suppressed spans never record, here too: this span would keep the tracer,
+        // and `set_parent` after the seed could give it a record (found by review).
+        if spans_suppressed() {
+            return Self::start_suppressed(params);
+        }
         let (parent, parent_state) = match params.parent {
             Parent::Root => (SpanContext::INVALID, ""),
             Parent::Local(span) => (span.context(), span.trace_state()),

@@ -5163,6 +5163,34 @@ fn a_passed_on_span_is_decided_again_under_the_name_it_was_made_with() {
     assert!(!span.is_recording(), "decided on as a probe again");
 }
 
+/// Regression (found by review): on a tracer not seeded yet, a span started under a
+/// guard took the disabled path, which kept the tracer: `set_parent` after the seed
+/// gave it a record, and it was exported.
+#[cfg(feature = "std")]
+#[test]
+fn a_span_suppressed_before_the_seed_never_records() {
+    let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+    let t = Tracer::unseeded(
+        TracerConfig::new("device"),
+        SpanArena::<4>::new(),
+        &clock,
+        Collect::default(),
+    );
+    let guard = crate::tracer::suppress_spans();
+    let mut with_state = t.start_server_span("q", &remote_with_vendor_state(TraceFlags::SAMPLED));
+    let plain = TraceContext::from(remote_with_vendor_state(TraceFlags::SAMPLED).span_context);
+    let mut slotless = t.start_server_span("r", &plain);
+    drop(guard);
+    assert!(t.seed(IdGenerator::from_seed([3; 32])));
+    for span in [&mut with_state, &mut slotless] {
+        span.set_parent(&remote_with_vendor_state(TraceFlags::SAMPLED));
+        assert!(!span.is_recording());
+    }
+    drop(with_state);
+    drop(slotless);
+    assert!(exported(&t).is_empty());
+}
+
 /// Spans started under `suppress_spans` never record: not later through `set_parent`
 /// (found by a review of the suppression: a span the disabled path made could be given
 /// a record there, and exported), and not while any guard lives, whatever order the
