@@ -385,27 +385,6 @@ impl<const N: usize> Ring<N> {
         self.skipping = mid_frame;
     }
 
-    /// [`Ring::pop`], but stops after the first delimiter: a chunk then holds bytes of
-    /// one frame only, and losing it costs that frame alone.
-    #[cfg(feature = "embedded-io-async")]
-    fn pop_within_frame(&mut self, out: &mut [u8]) -> usize {
-        let ready = self.len - self.pending;
-        let max = ready.min(out.len());
-        let mut n = 0;
-        while n < max {
-            let b = self.buf[self.head];
-            out[n] = b;
-            self.head = if self.head + 1 == N { 0 } else { self.head + 1 };
-            n += 1;
-            if b == frame::DELIMITER {
-                break;
-            }
-        }
-        self.len -= n;
-        self.stats.bytes_sent = self.stats.bytes_sent.wrapping_add(n as u32);
-        n
-    }
-
     /// Discards the ready bytes up to and including the next delimiter: the rest of a
     /// frame whose start was lost, which the receiver would only drop. (Ready bytes are
     /// whole frames: its delimiter is there.)
@@ -421,12 +400,19 @@ impl<const N: usize> Ring<N> {
         }
     }
 
-    fn pop(&mut self, out: &mut [u8]) -> usize {
-        let ready = self.len - self.pending;
-        let n = ready.min(out.len());
-        for slot in &mut out[..n] {
-            *slot = self.buf[self.head];
+    /// Moves ready bytes into `out`; `within_frame`: stops after the first delimiter, so
+    /// that a chunk holds bytes of one frame only and losing it costs that frame alone.
+    fn pop(&mut self, out: &mut [u8], within_frame: bool) -> usize {
+        let max = (self.len - self.pending).min(out.len());
+        let mut n = 0;
+        while n < max {
+            let b = self.buf[self.head];
+            out[n] = b;
             self.head = if self.head + 1 == N { 0 } else { self.head + 1 };
+            n += 1;
+            if within_frame && b == frame::DELIMITER {
+                break;
+            }
         }
         self.len -= n;
         self.stats.bytes_sent = self.stats.bytes_sent.wrapping_add(n as u32);
@@ -541,7 +527,7 @@ impl<const N: usize> FrameQueue<N> {
     /// Copies up to `out.len()` bytes of whole frames out, oldest first; returns how
     /// many (0 when nothing is ready, or a writer holds the queue right now).
     pub fn read(&self, out: &mut [u8]) -> usize {
-        self.ring.try_with(|r| r.pop(out)).unwrap_or(0)
+        self.ring.try_with(|r| r.pop(out, false)).unwrap_or(0)
     }
 
     /// Returns the number of bytes ready to send (0 if a writer holds the queue).
@@ -642,10 +628,7 @@ impl<const N: usize> FrameQueue<N> {
             if self.skip_rest.load(Relaxed) {
                 break;
             }
-            let n = self
-                .ring
-                .try_with(|r| r.pop_within_frame(&mut chunk))
-                .unwrap_or(0);
+            let n = self.ring.try_with(|r| r.pop(&mut chunk, true)).unwrap_or(0);
             if n == 0 {
                 break;
             }

@@ -436,8 +436,7 @@ impl RecordMut<'_> {
         let (kind, complete) = match *value {
             Value::StrArray(items) => {
                 let complete = items.iter().all(|s| {
-                    let cut =
-                        floor_char_boundary(s, chars_end(s, limit).min(usize::from(u16::MAX)));
+                    let cut = array_element_end(s, limit);
                     let stored =
                         push_all(text, &[&(cut as u16).to_le_bytes(), &s.as_bytes()[..cut]]);
                     // An element cut by the limit counts as a cut value, as a string does
@@ -1406,7 +1405,7 @@ impl RecordMut<'_> {
             }
             Value::StrArray(items) => {
                 let whole = items.iter().all(|s| {
-                    let n = floor_char_boundary(s, chars_end(s, limit).min(usize::from(u16::MAX)));
+                    let n = array_element_end(s, limit);
                     // An element cut by the limit counts as a cut value (`push_array`).
                     if n < s.len() {
                         self.header.truncated = self.header.truncated.saturating_add(1);
@@ -1451,6 +1450,13 @@ impl RecordMut<'_> {
         self.end.0 = time.max(ENDED_AT_ZERO);
         self.header.context.flags.is_sampled()
     }
+}
+
+/// Where an array's string element is cut: at `limit` characters and at a length its
+/// `u16` prefix holds, on a char boundary ([`RecordMut::push_array`] and
+/// [`RecordMut::value_over`] store elements alike).
+fn array_element_end(s: &str, limit: u32) -> usize {
+    floor_char_boundary(s, chars_end(s, limit).min(usize::from(u16::MAX)))
 }
 
 /// Copies `s` into `text`, cut at a char boundary to `limit` and the space left
