@@ -1,6 +1,7 @@
 //! picotrace: distributed tracing compatible with OpenTelemetry, for microcontrollers and
-//! busy servers alike (on a Cortex-M3 the tracer with W3C `traceparent` adds about 29.1 KB
-//! of flash to a bare program, 18.6 KB without the `tracestate` feature; ci/footprint.sh).
+//! busy servers alike (on a Cortex-M3 the tracer with W3C `traceparent` adds about 31 KB
+//! of flash to a bare program, 20 KB without the `tracestate` feature; `ci/footprint.sh`
+//! measures it, BENCHMARKS.md has its tables).
 //!
 //! This crate is `#![no_std]` and never allocates; its only `unsafe` is the slot
 //! ownership protocol in one small module (`sync`, model-checked with loom). The platform
