@@ -138,7 +138,10 @@ step_build() {
         target="$(board_target "$dir")"
         [[ -n "$target" ]] || die "$dir/.cargo/config.toml sets no build.target"
         mapfile -t args < <(board_cargo_args "$dir" "$target")
-        (cd "$dir" && debian_cargo build "${args[@]}" --bins)
+        # `|| die`, not `set -e` alone: in a function called from a condition (`a || f`)
+        # bash turns `set -e` off (found by review: the e2e steps called it so, and a
+        # failed build booted the ELF of an earlier tree).
+        (cd "$dir" && debian_cargo build "${args[@]}" --bins) || die "$dir: the build failed"
         for bin in "$dir"/src/bin/*.rs; do
             bin="$BOARDS_TARGET_DIR/$target/release/$(basename "$bin" .rs)"
             [[ -f "$bin" ]] || die "$bin was not built"
@@ -168,7 +171,7 @@ step_build() {
 step_run() {
     local dir target args expected demo actual ran=0
     # Built first: `cargo run` below is under a timeout meant for the run alone.
-    ((BUILT)) || step_build
+    if ((!BUILT)); then step_build; fi
     mapfile -t dirs < <(board_dirs)
     for dir in "${dirs[@]}"; do
         target="$(board_target "$dir")"
@@ -206,7 +209,7 @@ step_run_footprint() {
     local crate target src elf uart qemu name
     command -v qemu-system-riscv32 >/dev/null ||
         die "qemu-system-riscv32 missing: run 'ci/install.sh firmware' (package qemu-system-misc)"
-    ((BUILT)) || step_build
+    if ((!BUILT)); then step_build; fi
     for crate in "$RISCV_FOOTPRINT_CRATE" "$CORTEX_M_FOOTPRINT_CRATE"; do
         target="$(board_target "$crate")"
         name="$(basename "$crate")"
@@ -349,7 +352,7 @@ step_e2e() {
     local target bin rotel http_port grpc_port endpoint trace_id parent_id traceparent
     target="$(board_target "$E2E_CRATE")"
     bin="$BOARDS_TARGET_DIR/$target/release/$E2E_DEMO"
-    ((BUILT)) || step_build
+    if ((!BUILT)); then step_build; fi
     [[ -x "$bin" ]] || die "$bin was not built"
     RUSTFLAGS="-Dwarnings" run cargo build --locked -p picotrace-examples --bin uart_bridge
     check_readme_bridge_commands
@@ -530,7 +533,7 @@ e2e_embassy() {
     local endpoint="$1" target bin trace_id parent_id traceparent
     target="$(board_target "$E2E_EMBASSY_CRATE")"
     bin="$BOARDS_TARGET_DIR/$target/release/$E2E_EMBASSY_DEMO"
-    ((BUILT)) || step_build
+    if ((!BUILT)); then step_build; fi
     [[ -x "$bin" ]] || die "$bin was not built"
     trace_id="$(random_hex 16)"
     parent_id="$(random_hex 8)"
