@@ -136,8 +136,9 @@ const SPAN_ERROR_DESCRIPTION_BYTES: usize = 128;
 /// the [module documentation](self)).
 pub struct TracingLayer {
     tracer: &'static StdTracer,
-    /// Whether a root the sampler dropped keeps what it was made with, for a parent
-    /// `set_parent` may give it ([`Deferred`]).
+    /// Whether a span the sampler dropped (a root, or a span made inside one) keeps what
+    /// it was made with, for a parent `set_parent` may give it ([`Deferred`]): under a
+    /// sampler that may drop roots.
     keeps_dropped_roots: bool,
     /// The tracer's sampler may decide by attributes (asked once: the runtime sampler
     /// is matched on to tell).
@@ -206,8 +207,8 @@ impl TracingLayer {
         }
     }
 
-    /// Runs `f` on what this layer keeps of `span`, a dropped root, for the record
-    /// `set_parent` may give it (nothing when it keeps nothing).
+    /// Runs `f` on what this layer keeps of `span`, a span the sampler dropped, for the
+    /// record `set_parent` may give it (nothing when it keeps nothing).
     fn with_deferred<'a, S>(
         &self,
         span: &tracing_subscriber::registry::SpanRef<'a, S>,
@@ -494,25 +495,24 @@ impl TracingLayer {
                 .and_then(|ancestor| self.with_backing(&ancestor, &mut parent_of)),
             parent => parent,
         };
-        let (mut started, root) = match (parent_id, parent, &with_state, &slotless) {
-            (.., Some(slotless)) => (builder().parent(slotless).start(), false),
-            (_, _, Some(cx), None) => (builder().parent(cx).start(), false),
-            (_, Some(context), None, None) => (
-                builder().parent(&TraceContext::from(context)).start(),
-                false,
-            ),
+        let mut started = match (parent_id, parent, &with_state, &slotless) {
+            (.., Some(slotless)) => builder().parent(slotless).start(),
+            (_, _, Some(cx), None) => builder().parent(cx).start(),
+            (_, Some(context), None, None) => {
+                builder().parent(&TraceContext::from(context)).start()
+            }
             // A parent that this layer does not record: a new trace.
-            (Some(_), None, None, None) => (builder().start(), true),
+            (Some(_), None, None, None) => builder().start(),
             // An explicit root (`parent: None`) starts a new trace. A contextual span
             // with no `tracing` parent: a span made current by picotrace's own `InSpan`
             // or `enter` is the parent, if any.
-            (None, ..) if !attrs.is_contextual() => (builder().start(), true),
+            (None, ..) if !attrs.is_contextual() => builder().start(),
             (None, ..) => match crate::context::has_own_current_context()
                 .then(crate::context::own_current_context)
                 .flatten()
             {
-                Some(cx) => (builder().parent(&cx).start(), false),
-                None => (builder().start(), true),
+                Some(cx) => builder().parent(&cx).start(),
+                None => builder().start(),
             },
         };
         if started.is_recording() {
@@ -532,16 +532,17 @@ impl TracingLayer {
                 Some(captured) => captured.replay(&mut fields),
                 None => attrs.record(&mut fields),
             }
-        } else if root
-            && self.keeps_dropped_roots
+        } else if self.keeps_dropped_roots
             && self.tracer.is_recording()
             && !picotrace::tracer::spans_suppressed()
         {
-            // A root the sampler dropped (a ratio sampler) may record under the parent
-            // `set_parent` gives it (a server span, before its caller's context is
-            // read): what it was created with is kept until then (found by review: it
-            // then recorded from that call on, with no fields and its callsite's name;
-            // tracing-opentelemetry keeps them).
+            // A span the sampler dropped (a ratio sampler's root, or a span made inside
+            // one) may record under the parent `set_parent` gives it (a server span,
+            // before its caller's context is read): what it was created with is kept
+            // until then (found by review: it then recorded from that call on, with no
+            // fields and its callsite's name; tracing-opentelemetry keeps them; then,
+            // that a child of a dropped root, a request's span inside a connection's,
+            // kept nothing).
             let fields = match captured {
                 Some(captured) => captured.cut_copy(TEXT_PER_SPAN),
                 None => captured::Fields::with(|fields| {
@@ -607,7 +608,7 @@ where
             return;
         };
         // Read before the span is locked (see `captured`), and only for a recording span,
-        // or a dropped root that keeps its fields for a later parent (found by review:
+        // or a dropped span that keeps its fields for a later parent (found by review:
         // what was recorded on it meanwhile was lost, and its first values replayed).
         match self.with_backing(&span, |backing| backing.is_recording()) {
             Some(true) => {}
@@ -642,7 +643,7 @@ where
             backing.add_link(&linked, &[]);
             backing.is_recording()
         });
-        // A dropped root keeps it for the record `set_parent` may give it: as many as
+        // A dropped span keeps it for the record `set_parent` may give it: as many as
         // a record holds, the others counted (found by review: every one was kept, a
         // whole context each).
         if recording == Some(false) && self.keeps_dropped_roots {
@@ -898,16 +899,17 @@ pub trait TracingSpanExt {
     /// `tracing-opentelemetry`'s do: `tracing` finds a layer by its type, and only the
     /// first. Give each provider its own subscriber where both need the remote parent.
     ///
-    /// A span the sampler dropped as a root (a ratio sampler) and that records under
-    /// `parent` gets its record now, as it would have had it at its start: its start
-    /// time, the fields it was created with (`otel.name` included) and its location and
-    /// thread when the layer writes them, and the fields recorded on it since
-    /// (`Span::record`, each field's last value); not its events of that time. It is
-    /// decided on under `parent` with that name and those fields. (Such a root keeps its
-    /// fields until then, in the registry, under a sampler that may drop roots: a
-    /// sampled-out root costs the reading of its fields and a few allocations, as every
-    /// span does with tracing-opentelemetry, and a field recorded on it while
-    /// `set_parent` runs on another thread may be missed.)
+    /// A span the sampler dropped (a ratio sampler's root, or a span made inside one,
+    /// as a request's span inside a connection's) and that records under `parent` gets
+    /// its record now, as it would have had it at its start: its start time, the fields
+    /// it was created with (`otel.name` included) and its location and thread when the
+    /// layer writes them, and the fields recorded on it since (`Span::record`, each
+    /// field's last value); not its events of that time. It is decided on under
+    /// `parent` with that name and those fields. (Such a span keeps its fields until
+    /// then, in the registry, under a sampler that may drop roots: a sampled-out span
+    /// costs the reading of its fields and a few allocations, as every span does with
+    /// tracing-opentelemetry, and a field recorded on it while `set_parent` runs on
+    /// another thread may be missed.)
     fn set_parent(&self, parent: &TraceContext);
 
     /// Returns the context to propagate for this span (with its tracestate), if a

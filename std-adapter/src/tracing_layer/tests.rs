@@ -2445,6 +2445,61 @@ fn a_dropped_root_given_a_sampled_parent_keeps_its_fields_name_and_start() {
     );
 }
 
+/// Found by review: a span the sampler dropped as a child, not a root (made inside a
+/// dropped root, a connection's span, or under an unsampled current context), given a
+/// sampled parent by `set_parent`, recorded from that call on: its callsite's name, none
+/// of its fields, nothing recorded meanwhile, its links lost. What it was made with is
+/// kept, as for a dropped root.
+#[test]
+fn a_dropped_child_given_a_sampled_parent_keeps_its_fields_name_and_start() {
+    let unsampled = TraceContext::from(picotrace::SpanContext {
+        trace_id: TraceId::from_hex("0af7651916cd43dd8448eb211c80319c").unwrap(),
+        span_id: SpanId::from_hex("b7ad6b7169203331").unwrap(),
+        flags: TraceFlags::default(),
+        is_remote: true,
+    });
+    for under_a_context in [false, true] {
+        let (t, remote) = roots_dropped_and_a_sampled_remote_parent();
+        let before = t.provider.tracer().now();
+        tracing::subscriber::with_default(t.subscriber(), || {
+            let make = || {
+                let request = tracing::info_span!(
+                    "request",
+                    otel.name = "GET /x",
+                    url.scheme = "http",
+                    later = tracing::field::Empty
+                );
+                request.record("later", 3_i64);
+                let linked = tracing::info_span!("linked");
+                request.follows_from(&linked);
+                std::thread::sleep(Duration::from_millis(5));
+                request.set_parent(&remote);
+            };
+            if under_a_context {
+                let _cx = crate::enter_context(unsampled.clone());
+                make();
+            } else {
+                tracing::info_span!("connection").in_scope(make);
+            }
+        });
+        let spans = t.spans();
+        let request = spans
+            .iter()
+            .find(|s| s.parent == Some(remote.span_id()))
+            .unwrap_or_else(|| panic!("{spans:#?}"));
+        assert_eq!(request.name, "GET /x", "under a context: {under_a_context}");
+        assert_eq!(attr(request, "url.scheme"), Some("\"http\""));
+        assert_eq!(attr(request, "later"), Some("3"));
+        assert_eq!(request.trace_id, remote.span_context.trace_id);
+        assert!(request.start >= before.as_unix_nanos());
+        assert!(
+            request.end - request.start >= 5_000_000,
+            "started at its creation: {} ns",
+            request.end - request.start
+        );
+    }
+}
+
 /// Found by review of the two changes above: the fields read before a span's start
 /// (for a sampler that reads attributes, or kept by a root the sampler dropped) let a
 /// panicking `Debug` unwind out of the layer, which the fields written at the start
