@@ -147,10 +147,7 @@ pub struct OtlpConfig {
 impl fmt::Debug for OtlpConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("OtlpConfig")
-            .field(
-                "traces_url",
-                &crate::otlp_http::redacted_url(&self.traces_url),
-            )
+            .field("traces_url", &self.shown_url())
             .field("headers", &RedactedHeaders(&self.headers))
             .field("timeout", &self.timeout)
             .field("compression", &self.compression)
@@ -178,6 +175,20 @@ impl Default for OtlpConfig {
 }
 
 impl OtlpConfig {
+    /// The traces URL as it may be shown (a log line, a start-up message): credentials
+    /// in it (`user:password@`) and its query, which may carry an API key, read
+    /// `REDACTED`, as in this type's `Debug`.
+    ///
+    /// ```
+    /// let mut otlp = picotrace_std::EnvConfig::from_lookup(|_| None).otlp;
+    /// otlp.traces_url = "https://user:pw@collector:4318/v1/traces?api_key=k".into();
+    /// assert!(!otlp.shown_url().contains("pw"));
+    /// assert!(!otlp.shown_url().contains("api_key=k"));
+    /// ```
+    pub fn shown_url(&self) -> std::borrow::Cow<'_, str> {
+        crate::otlp_http::redacted_url(&self.traces_url)
+    }
+
     /// Returns an exporter builder with these settings.
     pub fn builder(&self) -> OtlpHttpExporterBuilder {
         let mut builder = OtlpHttpExporter::builder()

@@ -49,6 +49,31 @@ fn a_refused_collector_is_reported_not_silent() {
     assert!(!stderr.contains("SpansLost"), "{stderr}");
 }
 
+/// Found by review: the quick start printed the endpoint as given, a password and an
+/// API key in its query included, where every warning and `Debug` of the crate shows
+/// them as `REDACTED`.
+#[test]
+fn the_endpoint_is_shown_without_its_secrets() {
+    let refusing = picotrace_tests::collector::RefusingPort::new();
+    let port = refusing.port();
+    let out = quickstart(&[
+        (
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            &format!("http://user:s3cret@127.0.0.1:{port}/?api_key=k3y"),
+        ),
+        ("OTEL_EXPORTER_OTLP_TIMEOUT", "500"),
+    ]);
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(stdout.contains("exporting to http://"), "{stdout}");
+    for secret in ["s3cret", "k3y"] {
+        assert!(!stdout.contains(secret), "{stdout}");
+        assert!(!stderr.contains(secret), "{stderr}");
+    }
+}
+
 /// The quick start's four spans reach a real collector as one trace with the parents
 /// its code gives them (what README's first command promises with an endpoint set).
 #[test]

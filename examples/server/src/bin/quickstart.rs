@@ -39,9 +39,12 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         env.exporter = TracesExporter::Console;
     }
     if env.exporter == TracesExporter::Otlp && !env.disabled {
+        // Shown without credentials or query (found by review: a password and an API
+        // key went to stdout).
         say(format_args!(
             "exporting to {} ({:?})",
-            env.otlp.traces_url, env.otlp.protocol
+            env.otlp.shown_url(),
+            env.otlp.protocol
         ));
     }
     // Every `OTEL_*` setting, the `OTEL_BSP_*` schedule too (found by review: the
