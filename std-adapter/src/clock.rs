@@ -177,9 +177,12 @@ impl Calibration {
 /// `tsc`). Found by review: `fastant`'s checks pass on a two-socket server whose kernel
 /// marked the counter unstable (the sockets' counters disagree) and on Hyper-V's
 /// `hyperv_clocksource_tsc_page` (a counter the hypervisor rescales, after a live
-/// migration say), where spans took the skew into their durations.
+/// migration say), where spans took the skew into their durations. Then, that a clock
+/// source that could not be read (a sandbox without `/sys`) left the counter trusted on
+/// `fastant`'s word alone: only Linux has `fastant`'s counter, and there the kernel's
+/// choice decides.
 fn counter_trusted(fastant_ok: bool, kernel_clocksource: Option<&str>) -> bool {
-    fastant_ok && kernel_clocksource.is_none_or(|source| source.trim() == "tsc")
+    fastant_ok && kernel_clocksource.is_some_and(|source| source.trim() == "tsc")
 }
 
 /// The kernel's current clock source, where it can be read.
@@ -273,8 +276,11 @@ impl SystemClock {
         // with the counter since the process started (its watchdog marks it unstable:
         // the CPUs' counters disagree; found by review: the counter stayed in use).
         // The correction below is measured on it.
+        // A clock source that cannot be read now (no file descriptor left, say) leaves
+        // the counter in use: the kernel clocked with it at the start.
         if c.uses_counter()
-            && (c.counter_was_reset() || !counter_trusted(true, clocksource().as_deref()))
+            && (c.counter_was_reset()
+                || clocksource().is_some_and(|source| !counter_trusted(true, Some(&source))))
         {
             c.tsc.store(false, Ordering::Relaxed);
         }
@@ -504,6 +510,9 @@ mod tests {
         let near = anchored_ahead(on_counter(), Duration::from_millis(1));
         near.resync_on(tsc_source);
         assert!(near.calibration.uses_counter());
+        // Nor is a clock source that cannot be read at the resync.
+        near.resync_on(|| None);
+        assert!(near.calibration.uses_counter());
     }
 
     /// Regression (found by review): the counter was used wherever `fastant` found it
@@ -511,7 +520,8 @@ mod tests {
     #[test]
     fn the_counter_is_used_only_where_the_kernel_clocks_with_it() {
         assert!(counter_trusted(true, Some("tsc\n")));
-        assert!(counter_trusted(true, None));
+        // Unread (found by review: trusted on `fastant`'s word alone).
+        assert!(!counter_trusted(true, None));
         for source in [
             "hpet\n",
             "hyperv_clocksource_tsc_page\n",
