@@ -159,10 +159,39 @@ impl Calibration {
         behind <= i64::MAX as u64 && self.nanos_of(behind) > 1_000_000_000
     }
 
+    /// How far the wall clock is from the counter's readings (`counter`) or the
+    /// monotonic clock's: the wall clock read between two of those readings, against
+    /// their midpoint. Readings more than `gap` nanoseconds apart (the thread was
+    /// descheduled between them) are taken again, up to three times, else `None`
+    /// (found by review: one such reading would step the clock by half the gap).
+    fn correction_on(&self, counter: bool, gap: u64) -> Option<i64> {
+        for _ in 0..3 {
+            let (before, wall, after) = (
+                self.uncorrected_on(counter),
+                system_unix_nanos(),
+                self.uncorrected_on(counter),
+            );
+            if after.saturating_sub(before) > gap {
+                continue;
+            }
+            let monotonic = before / 2 + after / 2 + (before & after & 1);
+            let correction = i128::from(wall) - i128::from(monotonic);
+            return Some(correction.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64);
+        }
+        None
+    }
+
     /// Unix nanoseconds now, before the correction.
     #[inline]
     fn uncorrected_now(&self) -> u64 {
-        if self.uses_counter() {
+        self.uncorrected_on(self.uses_counter())
+    }
+
+    /// Unix nanoseconds now from the counter (`counter`) or the monotonic clock, before
+    /// the correction.
+    #[inline]
+    fn uncorrected_on(&self, counter: bool) -> u64 {
+        if counter {
             self.unix_nanos_at(ticks_of(fastant::Instant::now()))
         } else {
             let elapsed = u64::try_from(self.base.elapsed().as_nanos()).unwrap_or(u64::MAX);
@@ -269,39 +298,35 @@ impl SystemClock {
 
     /// [`SystemClock::resync`], reading the kernel's clock source with `clocksource`.
     fn resync_on(&self, clocksource: impl FnOnce() -> Option<String>) {
+        self.resync_within(clocksource, 50_000);
+    }
+
+    /// [`SystemClock::resync_on`], with the wall clock read between two monotonic
+    /// readings at most `gap` nanoseconds apart.
+    fn resync_within(&self, clocksource: impl FnOnce() -> Option<String>, gap: u64) {
         let c = self.calibration;
         // A counter reset on resume: the monotonic clock from here on (found by review:
         // the clock stood still between resyncs, for as long as the machine had been
         // up when the process started). So too when the kernel has stopped clocking
         // with the counter since the process started (its watchdog marks it unstable:
         // the CPUs' counters disagree; found by review: the counter stayed in use).
-        // The correction below is measured on it.
         // A clock source that cannot be read now (no file descriptor left, say) leaves
         // the counter in use: the kernel clocked with it at the start.
-        if c.uses_counter()
-            && (c.counter_was_reset()
-                || clocksource().is_some_and(|source| !counter_trusted(true, Some(&source))))
-        {
-            c.tsc.store(false, Ordering::Relaxed);
-        }
-        // The wall clock read between two monotonic readings, against their midpoint;
-        // readings more than 50 µs apart (the thread was descheduled between them) are
-        // taken again, up to three times, else the correction stays as it was (found by
-        // review: one such reading would step the clock by half the gap).
-        for _ in 0..3 {
-            let (before, wall, after) = (
-                c.uncorrected_now(),
-                system_unix_nanos(),
-                c.uncorrected_now(),
-            );
-            if after.saturating_sub(before) > 50_000 {
-                continue;
-            }
-            let monotonic = before / 2 + after / 2 + (before & after & 1);
-            let correction = i128::from(wall) - i128::from(monotonic);
-            let correction = correction.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64;
+        let counter = c.uses_counter();
+        let reset = counter && c.counter_was_reset();
+        let leave = reset
+            || counter && clocksource().is_some_and(|source| !counter_trusted(true, Some(&source)));
+        // The correction is measured on the clock the readings come from next, before
+        // they move to it (found by review: moved first, readings took the counter's
+        // correction until the measurement, or the next resync when it failed). A
+        // counter the kernel turned down stays until a measurement succeeds; a reset
+        // one stands still, and is left at once.
+        let measured = c.correction_on(counter && !leave, gap);
+        if let Some(correction) = measured {
             c.correction.store(correction, Ordering::Relaxed);
-            return;
+        }
+        if leave && (measured.is_some() || reset) {
+            c.tsc.store(false, Ordering::Relaxed);
         }
     }
 
@@ -620,6 +645,30 @@ mod tests {
         clock.resync_on(|| None);
         assert!(clock.calibration.uses_counter(), "no clock source to read");
         clock.resync_on(|| Some("hpet\n".into()));
+        assert!(!clock.calibration.uses_counter());
+        assert_monotonic_and_near_system_time(clock);
+    }
+
+    /// Regression (found by review): a resync that left the counter switched the
+    /// readings to the monotonic clock before it measured their correction, and kept
+    /// the counter's correction when that measurement failed (three pairs of readings
+    /// too far apart, under load): until the next resync, readings took the two clocks'
+    /// difference (an hour here, where the monotonic clock's base is an hour early).
+    #[test]
+    fn a_counter_left_at_a_resync_is_left_only_with_a_correction_measured() {
+        let early = Instant::now() - Duration::from_secs(3600);
+        let clock = clock_on(Calibration {
+            base: early,
+            ..on_counter()
+        });
+        let hpet = || Some("hpet\n".to_string());
+        // No measurement within 0 ns: the counter stays.
+        clock.resync_within(hpet, 0);
+        assert!(clock.calibration.uses_counter());
+        let diff = system_nanos().abs_diff(clock.now().as_unix_nanos());
+        assert!(diff < 50_000_000, "{diff} ns from the wall clock");
+        // Measured: the monotonic clock, corrected onto the wall clock.
+        clock.resync_on(hpet);
         assert!(!clock.calibration.uses_counter());
         assert_monotonic_and_near_system_time(clock);
     }
