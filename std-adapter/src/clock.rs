@@ -16,9 +16,11 @@
 //! comparable, and between two [`SystemClock::resync`]s they never step back when NTP
 //! or an operator moves the wall clock.
 //!
-//! The monotonic time drifts from the wall clock: the counter's rate is measured once
-//! (to about one part in 10^5, so up to a second a day), NTP corrects the wall clock
-//! but not the counter, and neither the counter nor the OS monotonic clock counts a
+//! The monotonic time drifts from the wall clock: the counter's rate is measured once,
+//! against the OS monotonic clock (to about one part in 10^5, so up to a second a day;
+//! more when NTP was slewing that clock as the process started: up to 500 parts per
+//! million with ntpd, more with chrony, so a span of 100 ms may read 100.05 ms and a
+//! resync step by milliseconds), NTP corrects the wall clock but not the counter, and neither the counter nor the OS monotonic clock counts a
 //! suspended laptop's or a paused VM's sleep. [`SystemClock::resync`] measures the
 //! wall clock again and moves the readings onto it (a step, forward or back, of the
 //! drift since the last one: clock readings are monotonic only between resyncs); a
