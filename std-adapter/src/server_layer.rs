@@ -822,8 +822,14 @@ where
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok());
         Poll::Ready(Ok(response.map(|body| {
-            let length = length.or(body.size_hint().exact());
-            let length = if sends_body { length } else { Some(0) };
+            // Not for gRPC: its trailers follow the announced length, and an HTTP/2
+            // server polls the body on for them (found by review: a hand-made answer
+            // of announced length ended its span before its `grpc-status`).
+            let length = match (sends_body, grpc) {
+                (false, _) => Some(0),
+                (true, true) => None,
+                (true, false) => length.or(body.size_hint().exact()),
+            };
             ServerBody::new(body, span, grpc.then_some(grpc_known), baggage, length)
         })))
     }
@@ -832,8 +838,9 @@ where
 pin_project_lite::pin_project! {
     /// The response body of [`ServerService`]: the inner service's body, which ends the
     /// request's span when it has made its last frame (after a gRPC call's trailers,
-    /// whose `grpc-status` it records) or sent the length its head announced, fails (an
-    /// Error `_OTHER`), or is dropped first: an Error `cancelled` (the client went away
+    /// whose `grpc-status` it records) or sent the length its head announced (not a
+    /// gRPC call's: its trailers follow), fails (an Error `_OTHER`), or is dropped
+    /// first: an Error `cancelled` (the client went away
     /// mid-body), a gRPC call's `rpc.grpc.status_code` CANCELLED (1, the client's
     /// doing, not an Error of the server's; a status the head gave stays), an Error
     /// `panicked` if dropped by a panic; a body dropped before its first frame was

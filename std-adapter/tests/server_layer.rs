@@ -1154,6 +1154,62 @@ fn unknown_grpc_methods_and_content_types() {
     }
 }
 
+/// Regression (found by review): a gRPC answer whose head announces its length (a
+/// body made by hand, not tonic's) ended its span at that length, before the trailers
+/// an HTTP/2 server goes on to send: an INTERNAL after the message was recorded as no
+/// status at all, and an empty stream that ended OK as UNKNOWN, a server error.
+#[test]
+fn a_grpc_answer_of_announced_length_is_recorded_from_its_trailers() {
+    let (provider, kept) = setup();
+    let mut service =
+        ServerLayer::new(&provider)
+            .with_grpc()
+            .layer(BodyService(|request: &http::Request<()>| {
+                let (body, length) = match request.uri().path() {
+                    "/shop.v1.Inventory/Reserve" => (
+                        Streamed::new(1, Arc::new(|| {}))
+                            .data(b"abcd")
+                            .trailers("grpc-status", "13"),
+                        "4",
+                    ),
+                    _ => (
+                        Streamed::new(1, Arc::new(|| {})).trailers("grpc-status", "0"),
+                        "0",
+                    ),
+                };
+                let mut response = http::Response::new(body.unknown_end());
+                let headers = response.headers_mut();
+                headers.insert(
+                    http::header::CONTENT_TYPE,
+                    http::HeaderValue::from_static("application/grpc"),
+                );
+                headers.insert(
+                    http::header::CONTENT_LENGTH,
+                    http::HeaderValue::from_static(length),
+                );
+                response
+            }));
+    let rt = runtime();
+    let mut span_of = |path: &str| {
+        let call = request("POST", path, &[("content-type", "application/grpc")]);
+        let mut response = rt.block_on(service.call(call)).unwrap();
+        rt.block_on(send(response.body_mut()));
+        drop(response);
+        provider.flush().unwrap();
+        kept.0.lock().unwrap().pop().expect("a span")
+    };
+    let failed = span_of("/shop.v1.Inventory/Reserve");
+    assert_eq!(
+        failed.attr("rpc.grpc.status_code"),
+        Some("13"),
+        "{failed:?}"
+    );
+    assert!(failed.status.starts_with("Error"), "{failed:?}");
+    let empty = span_of("/shop.v1.Inventory/Watch");
+    assert_eq!(empty.attr("rpc.grpc.status_code"), Some("0"), "{empty:?}");
+    assert_eq!(empty.status, "Unset");
+}
+
 /// Regressions (found by review): a body that has sent the length its head announced
 /// is complete, though its stream never says so (HTTP/1 servers stop polling it there
 /// and drop it: hyper does, and every file tower-http's `ServeDir` serves is such a
