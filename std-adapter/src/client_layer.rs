@@ -48,7 +48,8 @@ use tower_service::Service;
 use crate::http_client::{record_response, uri_server, HttpClientSpan};
 use crate::http_conv::StartAttributes;
 use crate::http_conv::{
-    grpc_call, grpc_status, GRPC_CANCELLED, GRPC_OK, GRPC_UNAVAILABLE, GRPC_UNKNOWN,
+    grpc_call, grpc_deadline, grpc_status, GRPC_CANCELLED, GRPC_DEADLINE_EXCEEDED, GRPC_OK,
+    GRPC_UNAVAILABLE, GRPC_UNKNOWN,
 };
 use crate::{Propagators, StdTracer, TracerProvider};
 
@@ -127,6 +128,10 @@ where
             server,
         } = self.layer;
         let grpc = grpc_call(&request).is_some();
+        // Read before the call: the transport (tonic's `GrpcTimeout`) gives up there.
+        let deadline = grpc
+            .then(|| grpc_deadline(request.headers(), std::time::Instant::now()))
+            .flatten();
         let call = match grpc_call(&request) {
             Some((service, method)) => {
                 let parent = crate::current_context();
@@ -169,6 +174,7 @@ where
             future: self.inner.call(request),
             call: Some(call),
             grpc,
+            deadline,
         }
     }
 }
@@ -183,6 +189,8 @@ pin_project_lite::pin_project! {
         future: F,
         call: Option<HttpClientSpan>,
         grpc: bool,
+        // A gRPC call's deadline, from its `grpc-timeout`.
+        deadline: Option<std::time::Instant>,
     }
 
     impl<F> PinnedDrop for ClientFuture<F> {
@@ -222,8 +230,18 @@ where
                         if *this.grpc {
                             // No response: UNAVAILABLE, as the gRPC clients take it
                             // (found by review: no `rpc.grpc.status_code`, which the
-                            // gRPC conventions require).
-                            record_grpc_fail(span, GRPC_UNAVAILABLE);
+                            // gRPC conventions require); past the call's deadline,
+                            // DEADLINE_EXCEEDED (found by review: a timeout read as
+                            // a server down).
+                            let past = this
+                                .deadline
+                                .is_some_and(|d| std::time::Instant::now() >= d);
+                            let code = if past {
+                                GRPC_DEADLINE_EXCEEDED
+                            } else {
+                                GRPC_UNAVAILABLE
+                            };
+                            record_grpc_fail(span, code);
                         } else {
                             span.set_attribute(semconv::ERROR_TYPE, "_OTHER");
                             span.set_error("");

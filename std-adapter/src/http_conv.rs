@@ -174,10 +174,39 @@ pub(crate) const GRPC_CANCELLED: u8 = 1;
 /// UNKNOWN: what a client makes of a call whose status never came.
 #[cfg_attr(not(feature = "tower"), allow(dead_code))]
 pub(crate) const GRPC_UNKNOWN: u8 = 2;
+/// DEADLINE_EXCEEDED: a call whose deadline (`grpc-timeout`) passed before it was done.
+#[cfg_attr(not(feature = "tower"), allow(dead_code))]
+pub(crate) const GRPC_DEADLINE_EXCEEDED: u8 = 4;
 /// gRPC's UNAVAILABLE: what a gRPC client makes of a call that got no response (a
 /// connection refused or lost before the response's head; tonic and grpc-go answer it).
 #[cfg_attr(not(feature = "tower"), allow(dead_code))]
 pub(crate) const GRPC_UNAVAILABLE: u8 = 14;
+/// The deadline a gRPC request's `grpc-timeout` header sets, counted from `now`: 1 to
+/// 8 ASCII digits and a unit (`H`, `M`, `S`, `m`, `u`, `n`), as the gRPC over HTTP/2
+/// protocol has it; `None` without one or for a malformed one.
+#[cfg_attr(not(feature = "tower"), allow(dead_code))]
+pub(crate) fn grpc_deadline(
+    headers: &http::HeaderMap,
+    now: std::time::Instant,
+) -> Option<std::time::Instant> {
+    let value = headers.get("grpc-timeout")?.as_bytes();
+    let (unit, digits) = value.split_last()?;
+    if digits.is_empty() || digits.len() > 8 || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let amount: u64 = std::str::from_utf8(digits).ok()?.parse().ok()?;
+    let timeout = match unit {
+        b'H' => std::time::Duration::from_secs(amount.checked_mul(3600)?),
+        b'M' => std::time::Duration::from_secs(amount.checked_mul(60)?),
+        b'S' => std::time::Duration::from_secs(amount),
+        b'm' => std::time::Duration::from_millis(amount),
+        b'u' => std::time::Duration::from_micros(amount),
+        b'n' => std::time::Duration::from_nanos(amount),
+        _ => return None,
+    };
+    now.checked_add(timeout)
+}
+
 /// UNIMPLEMENTED: what tonic's router answers for a path it does not route.
 #[cfg_attr(not(feature = "tower"), allow(dead_code))]
 pub(crate) const GRPC_UNIMPLEMENTED: u8 = 12;
@@ -243,6 +272,27 @@ pub(crate) fn grpc_code_of_http(status: u16) -> u8 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn grpc_timeouts_read_as_the_protocol_writes_them() {
+        use std::time::{Duration, Instant};
+        let now = Instant::now();
+        let deadline = |value: &'static str| {
+            let mut headers = http::HeaderMap::new();
+            headers.insert("grpc-timeout", http::HeaderValue::from_static(value));
+            grpc_deadline(&headers, now).map(|d| d - now)
+        };
+        assert_eq!(deadline("2H"), Some(Duration::from_secs(7200)));
+        assert_eq!(deadline("3M"), Some(Duration::from_secs(180)));
+        assert_eq!(deadline("10S"), Some(Duration::from_secs(10)));
+        assert_eq!(deadline("20m"), Some(Duration::from_millis(20)));
+        assert_eq!(deadline("7u"), Some(Duration::from_micros(7)));
+        assert_eq!(deadline("99999999n"), Some(Duration::from_nanos(99_999_999)));
+        for malformed in ["", "S", "5", "123456789S", "5x", "-5S", " 5S", "5s"] {
+            assert_eq!(deadline(malformed), None, "{malformed:?}");
+        }
+        assert_eq!(grpc_deadline(&http::HeaderMap::new(), now), None);
+    }
 
     #[test]
     fn known_methods_are_the_conventions_or_the_variables_list() {

@@ -294,6 +294,70 @@ fn grpc_calls_that_fail_in_transport_get_a_status_code() {
     assert!(spans[0].status.starts_with("Error"), "{:?}", spans[0]);
 }
 
+/// A transport that gives up after 30 ms (tonic's `GrpcTimeout` under the layer, when
+/// the call's `grpc-timeout` runs out).
+#[derive(Clone)]
+struct GivesUp;
+
+impl Service<http::Request<()>> for GivesUp {
+    type Response = http::Response<String>;
+    type Error = std::io::Error;
+    type Future = std::pin::Pin<
+        Box<
+            dyn std::future::Future<Output = Result<http::Response<String>, std::io::Error>> + Send,
+        >,
+    >;
+
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), std::io::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _: http::Request<()>) -> Self::Future {
+        Box::pin(async {
+            tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+            Err(std::io::ErrorKind::TimedOut.into())
+        })
+    }
+}
+
+/// Regression (found by review): a gRPC call that failed once its deadline
+/// (`grpc-timeout`) had passed was recorded UNAVAILABLE (14), a server down; it is
+/// DEADLINE_EXCEEDED (4), as the gRPC specification has it. One that fails before its
+/// deadline stays UNAVAILABLE.
+#[test]
+fn a_grpc_call_failed_past_its_deadline_is_deadline_exceeded() {
+    let (provider, kept) = setup();
+    let call = |timeout: &str| {
+        http::Request::post("https://stock.example/shop.v1.Inventory/Watch")
+            .header("content-type", "application/grpc")
+            .header("grpc-timeout", timeout)
+            .body(())
+            .unwrap()
+    };
+    let rt = runtime();
+    let mut gives_up = ClientLayer::new(&provider).layer(GivesUp);
+    assert!(rt.block_on(gives_up.call(call("20m"))).is_err());
+    assert!(rt.block_on(gives_up.call(call("10S"))).is_err());
+    let spans = flushed(&provider, &kept);
+    assert_eq!(spans.len(), 2, "{spans:#?}");
+    assert_eq!(
+        spans[0].attr("rpc.grpc.status_code"),
+        Some("4"),
+        "{:?}",
+        spans[0]
+    );
+    assert_eq!(spans[0].attr("error.type"), Some("4"));
+    assert_eq!(
+        spans[1].attr("rpc.grpc.status_code"),
+        Some("14"),
+        "{:?}",
+        spans[1]
+    );
+}
+
 #[test]
 fn grpc_calls_get_rpc_spans_with_their_status_from_the_trailers() {
     let (provider, kept) = setup();
