@@ -16,11 +16,12 @@
 //! comparable, and between two [`SystemClock::resync`]s they never step back when NTP
 //! or an operator moves the wall clock.
 //!
-//! The monotonic time drifts from the wall clock: the counter's rate is measured once,
-//! against the OS monotonic clock (to about one part in 10^5, so up to a second a day;
-//! more when NTP was slewing that clock as the process started: up to 500 parts per
-//! million with ntpd, more with chrony, so a span of 100 ms may read 100.05 ms and a
-//! resync step by milliseconds), NTP corrects the wall clock but not the counter, and neither the counter nor the OS monotonic clock counts a
+//! The monotonic time drifts from the wall clock: the counter's rate is measured at the
+//! start against the OS monotonic clock, over some 20 ms (to about one part in 10^5,
+//! worse when NTP was slewing that clock then: up to 500 parts per million with ntpd,
+//! more with chrony), and again by every resync from ten seconds on, over all the time
+//! since the start (the error of that measurement shrinks as the process runs), NTP
+//! corrects the wall clock but not the counter, and neither the counter nor the OS monotonic clock counts a
 //! suspended laptop's or a paused VM's sleep. [`SystemClock::resync`] measures the
 //! wall clock again and moves the readings onto it (a step, forward or back, of the
 //! drift since the last one: clock readings are monotonic only between resyncs); a
@@ -39,8 +40,8 @@
 //! ```
 
 use std::hash::{Hash, Hasher};
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use picotrace::{Clock, Timestamp};
@@ -52,29 +53,65 @@ static CALIBRATION: OnceLock<Calibration> = OnceLock::new();
 /// ticks with its own rate, so the ratio recovers that rate to about one part in 10^12.
 const RATE_SPAN_NANOS: u64 = 1 << 40;
 
+/// How long after the anchor a resync measures the counter's rate again: over a shorter
+/// span, the error of the measurement (the 50 µs a pair of readings may be apart)
+/// outweighs what it corrects.
+const RATE_BASELINE: Duration = Duration::from_secs(10);
+
+/// How many [`Scale`]s a calibration cycles through: a reader that took one keeps
+/// reading a whole set while three more resyncs (seconds apart) are written.
+const SCALES: usize = 4;
+
+/// The counter's rate and the correction, which readers must take as one set: a
+/// resync writes the next of [`Calibration::scales`], then points readers at it.
+#[derive(Debug, Default)]
+struct Scale {
+    /// Counter ticks from the time-stamp counter; `false`: nanoseconds since
+    /// [`Calibration::base`]. Set back to `false` for good by a resync that finds the
+    /// counter reset or turned down (see [`SystemClock::resync`]). In the set with the
+    /// correction (found by review: a reader between two stores took a counter reading
+    /// with the monotonic clock's correction).
+    counter: AtomicBool,
+    /// Nanoseconds per tick: the whole part, and the fraction in units of 2^-64.
+    whole: AtomicU64,
+    fraction: AtomicU64,
+    /// Nanoseconds added to every reading: how far the wall clock was from the
+    /// monotonic reading at the last [`SystemClock::resync`] (0 before one).
+    correction: AtomicI64,
+    /// The anchor's Unix nanoseconds with the correction added: what a reading adds
+    /// its elapsed time to (one load and one add fewer a reading).
+    start: AtomicU64,
+}
+
+impl Scale {
+    #[inline]
+    fn rate(&self) -> (u64, u64) {
+        (
+            self.whole.load(Ordering::Relaxed),
+            self.fraction.load(Ordering::Relaxed),
+        )
+    }
+}
+
 /// One wall-clock reading, the monotonic reading taken with it, and how to turn later
-/// monotonic readings into nanoseconds. Written once (the correction at a resync, every
-/// few seconds at most) and read on every clock read by every thread: a cache line of
-/// its own, so no write to a neighbour takes it away.
+/// monotonic readings into nanoseconds. Written once (a new [`Scale`] at a resync,
+/// every few seconds at most) and read on every clock read by every thread: aligned to
+/// a cache line, so no write to a neighbour takes it away.
 #[derive(Debug)]
 #[repr(align(64))]
 struct Calibration {
-    /// Counter ticks from the time-stamp counter; `false`: nanoseconds since `base`.
-    /// Set back to `false` for good by a resync that finds the counter reset (see
-    /// [`SystemClock::resync`]).
-    tsc: AtomicBool,
     /// The counter reading at the anchor (0 without the counter).
     ticks: u64,
     /// Unix nanoseconds at the anchor.
     unix_nanos: u64,
-    /// Nanoseconds per tick: the whole part, and the fraction in units of 2^-64.
-    whole: u64,
-    fraction: u64,
-    /// The monotonic instant of the anchor, read when there is no stable counter.
+    /// The monotonic instant of the anchor, read when there is no stable counter, and
+    /// against which a resync measures the counter's rate again.
     base: Instant,
-    /// Nanoseconds added to every reading: how far the wall clock was from the
-    /// monotonic reading at the last [`SystemClock::resync`] (0 before one).
-    correction: AtomicI64,
+    /// Which of `scales` readers take (modulo [`SCALES`]).
+    current: AtomicUsize,
+    scales: [Scale; SCALES],
+    /// Held by the resync writing the next scale.
+    resyncing: Mutex<()>,
 }
 
 impl Calibration {
@@ -109,14 +146,75 @@ impl Calibration {
             (1, 0)
         };
         Self {
-            tsc: AtomicBool::new(tsc),
             ticks,
             unix_nanos,
-            whole,
-            fraction,
             base,
-            correction: AtomicI64::new(0),
+            current: AtomicUsize::new(0),
+            scales: Default::default(),
+            resyncing: Mutex::new(()),
         }
+        .with_scale(tsc, (whole, fraction), 0)
+    }
+
+    /// This calibration reading the counter (`counter`) at `rate`, or the monotonic
+    /// clock, with `correction`.
+    fn with_scale(self, counter: bool, rate: (u64, u64), correction: i64) -> Self {
+        self.publish(counter, rate, correction);
+        self
+    }
+
+    /// The scale readers take now: the rate and correction of one resync.
+    #[inline]
+    fn scale(&self) -> &Scale {
+        // Acquire: pairs with `publish`'s Release, so the set is the one written.
+        &self.scales[self.current.load(Ordering::Acquire) % SCALES]
+    }
+
+    /// Writes the next scale and points readers at it.
+    fn publish(&self, counter: bool, (whole, fraction): (u64, u64), correction: i64) {
+        let next = self.current.load(Ordering::Relaxed).wrapping_add(1);
+        let scale = &self.scales[next % SCALES];
+        scale.counter.store(counter, Ordering::Relaxed);
+        scale.whole.store(whole, Ordering::Relaxed);
+        scale.fraction.store(fraction, Ordering::Relaxed);
+        scale.correction.store(correction, Ordering::Relaxed);
+        // A plain add: the sum is near a wall-clock reading, which is at least 0.
+        let start = self.unix_nanos.wrapping_add_signed(correction);
+        scale.start.store(start, Ordering::Relaxed);
+        self.current.store(next, Ordering::Release);
+    }
+
+    /// The counter's rate measured again, against the monotonic clock over all the
+    /// time since the anchor (`fastant` measured it over some 20 ms at the start, when
+    /// NTP may have been slewing that clock: found by review, every duration was off by
+    /// the slew, up to 500 parts per million with ntpd and more with chrony, and each
+    /// resync stepped readings by what that rate error had gathered since the last).
+    /// `None` before [`RATE_BASELINE`], when no pair of readings came within 50 µs, or
+    /// when the rate found is more than 1 % from `now` (the counter stopped or ran on
+    /// while the monotonic clock did not: a suspend, a paused VM).
+    fn measured_rate(&self, now: (u64, u64)) -> Option<(u64, u64)> {
+        for _ in 0..3 {
+            let before = self.base.elapsed();
+            let ticks = ticks_of(fastant::Instant::now()).wrapping_sub(self.ticks);
+            let after = self.base.elapsed();
+            if after < RATE_BASELINE || ticks == 0 || ticks > i64::MAX as u64 {
+                return None;
+            }
+            if after - before > Duration::from_micros(50) {
+                continue;
+            }
+            let nanos = (before + (after - before) / 2).as_nanos();
+            let ticks = u128::from(ticks);
+            let whole = u64::try_from(nanos / ticks).ok()?;
+            let fraction = (((nanos % ticks) << 64) / ticks) as u64;
+            // Nanoseconds a billion ticks take, at each rate.
+            let billion = |(whole, fraction): (u64, u64)| {
+                u128::from(whole) * 1_000_000_000 + ((u128::from(fraction) * 1_000_000_000) >> 64)
+            };
+            let (new, old) = (billion((whole, fraction)), billion(now));
+            return (new.abs_diff(old) * 100 <= old).then_some((whole, fraction));
+        }
+        None
     }
 
     /// Unix nanoseconds of a counter reading, before the correction (never before the
@@ -126,29 +224,35 @@ impl Calibration {
     /// anchor (not a century ahead). After
     /// such a reset the clock stands still until a resync finds the counter reset and
     /// moves the clock onto the monotonic clock.
-    #[inline]
+    #[cfg(test)]
     fn unix_nanos_at(&self, ticks: u64) -> u64 {
+        self.unix_nanos_on(ticks, self.scale().rate())
+    }
+
+    /// [`Calibration::unix_nanos_at`] at `rate`.
+    #[inline]
+    fn unix_nanos_on(&self, ticks: u64, rate: (u64, u64)) -> u64 {
+        self.unix_nanos
+            .wrapping_add(self.nanos_since_anchor(ticks, rate))
+    }
+
+    /// Nanoseconds from the anchor to a counter reading, at `rate` (0 for a reading
+    /// before the anchor: see [`Calibration::unix_nanos_at`]).
+    #[inline]
+    fn nanos_since_anchor(&self, ticks: u64, rate: (u64, u64)) -> u64 {
         let elapsed = ticks.wrapping_sub(self.ticks);
         let elapsed = if elapsed > i64::MAX as u64 {
             0
         } else {
             elapsed
         };
-        self.unix_nanos.wrapping_add(self.nanos_of(elapsed))
-    }
-
-    /// Nanoseconds of `ticks` counter ticks.
-    #[inline]
-    fn nanos_of(&self, ticks: u64) -> u64 {
-        ticks
-            .wrapping_mul(self.whole)
-            .wrapping_add(((u128::from(ticks) * u128::from(self.fraction)) >> 64) as u64)
+        nanos_of(elapsed, rate)
     }
 
     /// Whether readings come from the time-stamp counter now.
     #[inline]
     fn uses_counter(&self) -> bool {
-        self.tsc.load(Ordering::Relaxed)
+        self.scale().counter.load(Ordering::Relaxed)
     }
 
     /// Whether the counter reads more than a second behind the anchor: it was reset (to
@@ -158,7 +262,7 @@ impl Calibration {
     /// not a reset.
     fn counter_was_reset(&self) -> bool {
         let behind = self.ticks.wrapping_sub(ticks_of(fastant::Instant::now()));
-        behind <= i64::MAX as u64 && self.nanos_of(behind) > 1_000_000_000
+        behind <= i64::MAX as u64 && nanos_of(behind, self.scale().rate()) > 1_000_000_000
     }
 
     /// How far the wall clock is from the counter's readings (`counter`) or the
@@ -166,12 +270,12 @@ impl Calibration {
     /// their midpoint. Readings more than `gap` nanoseconds apart (the thread was
     /// descheduled between them) are taken again, up to three times, else `None`
     /// (found by review: one such reading would step the clock by half the gap).
-    fn correction_on(&self, counter: bool, gap: u64) -> Option<i64> {
+    fn correction_on(&self, counter: bool, rate: (u64, u64), gap: u64) -> Option<i64> {
         for _ in 0..3 {
             let (before, wall, after) = (
-                self.uncorrected_on(counter),
+                self.uncorrected_on(counter, rate),
                 system_unix_nanos(),
-                self.uncorrected_on(counter),
+                self.uncorrected_on(counter, rate),
             );
             if after.saturating_sub(before) > gap {
                 continue;
@@ -183,23 +287,26 @@ impl Calibration {
         None
     }
 
-    /// Unix nanoseconds now, before the correction.
+    /// Unix nanoseconds now from the counter at `rate` (`counter`) or the monotonic
+    /// clock, before the correction.
     #[inline]
-    fn uncorrected_now(&self) -> u64 {
-        self.uncorrected_on(self.uses_counter())
-    }
-
-    /// Unix nanoseconds now from the counter (`counter`) or the monotonic clock, before
-    /// the correction.
-    #[inline]
-    fn uncorrected_on(&self, counter: bool) -> u64 {
+    fn uncorrected_on(&self, counter: bool, rate: (u64, u64)) -> u64 {
         if counter {
-            self.unix_nanos_at(ticks_of(fastant::Instant::now()))
+            self.unix_nanos_on(ticks_of(fastant::Instant::now()), rate)
         } else {
             let elapsed = u64::try_from(self.base.elapsed().as_nanos()).unwrap_or(u64::MAX);
             self.unix_nanos.wrapping_add(elapsed)
         }
     }
+}
+
+/// Nanoseconds of `ticks` counter ticks at `rate` (whole nanoseconds per tick, and the
+/// fraction in units of 2^-64).
+#[inline]
+fn nanos_of(ticks: u64, (whole, fraction): (u64, u64)) -> u64 {
+    ticks
+        .wrapping_mul(whole)
+        .wrapping_add(((u128::from(ticks) * u128::from(fraction)) >> 64) as u64)
 }
 
 /// Whether the time-stamp counter is trusted: `fastant` finds it stable (CPUID's
@@ -284,7 +391,8 @@ impl SystemClock {
     /// forward or back. A span running across a step takes the step into its duration
     /// (its end is kept at its start if the step back is longer). A `TracerProvider`
     /// calls it from its export thread every few seconds; code that uses `SystemClock`
-    /// without one can call it as often as it likes (two clock reads and a store).
+    /// without one can call it as often as it likes (a few clock reads, a file read on
+    /// Linux, and a store).
     ///
     /// ```
     /// use picotrace::Clock;
@@ -307,6 +415,8 @@ impl SystemClock {
     /// readings at most `gap` nanoseconds apart.
     fn resync_within(&self, clocksource: impl FnOnce() -> Option<String>, gap: u64) {
         let c = self.calibration;
+        // One resync at a time: each writes the next scale.
+        let _one = c.resyncing.lock().unwrap_or_else(PoisonError::into_inner);
         // A counter reset on resume: the monotonic clock from here on (found by review:
         // the clock stood still between resyncs, for as long as the machine had been
         // up when the process started). So too when the kernel has stopped clocking
@@ -323,12 +433,20 @@ impl SystemClock {
         // correction until the measurement, or the next resync when it failed). A
         // counter the kernel turned down stays until a measurement succeeds; a reset
         // one stands still, and is left at once.
-        let measured = c.correction_on(counter && !leave, gap);
-        if let Some(correction) = measured {
-            c.correction.store(correction, Ordering::Relaxed);
-        }
-        if leave && (measured.is_some() || reset) {
-            c.tsc.store(false, Ordering::Relaxed);
+        let rate = c.scale().rate();
+        let on_counter = counter && !leave;
+        // The rate measured again, published with the correction measured on it.
+        let rate = on_counter
+            .then(|| c.measured_rate(rate))
+            .flatten()
+            .unwrap_or(rate);
+        match c.correction_on(on_counter, rate, gap) {
+            Some(correction) => c.publish(on_counter, rate, correction),
+            None if reset => {
+                let correction = c.scale().correction.load(Ordering::Relaxed);
+                c.publish(false, rate, correction);
+            }
+            None => {}
         }
     }
 
@@ -336,11 +454,12 @@ impl SystemClock {
     /// that must resync the clock (a `TracerProvider`'s export thread).
     #[doc(hidden)]
     pub fn skew_until_resync(&self, nanos: i64) {
-        let c = &self.calibration.correction;
-        c.store(
-            c.load(Ordering::Relaxed).saturating_add(nanos),
-            Ordering::Relaxed,
-        );
+        let c = self.calibration;
+        let _one = c.resyncing.lock().unwrap_or_else(PoisonError::into_inner);
+        let scale = c.scale();
+        let correction = scale.correction.load(Ordering::Relaxed);
+        let counter = scale.counter.load(Ordering::Relaxed);
+        c.publish(counter, scale.rate(), correction.saturating_add(nanos));
     }
 }
 
@@ -360,10 +479,18 @@ impl Clock for SystemClock {
     #[inline]
     fn now(&self) -> Timestamp {
         let c = self.calibration;
-        let correction = c.correction.load(Ordering::Relaxed);
-        // A plain add: the sum is near a wall-clock reading, which is at least 0 (a
+        // One scale: a rate and a correction from different resyncs would be off by
+        // the rate's change over the time since the anchor.
+        let scale = c.scale();
+        let start = scale.start.load(Ordering::Relaxed);
+        // Plain adds: the sum is near a wall-clock reading, which is at least 0 (a
         // saturating add cost 7 more instructions a read).
-        Timestamp::from_unix_nanos(c.uncorrected_now().wrapping_add_signed(correction))
+        let elapsed = if scale.counter.load(Ordering::Relaxed) {
+            c.nanos_since_anchor(ticks_of(fastant::Instant::now()), scale.rate())
+        } else {
+            u64::try_from(c.base.elapsed().as_nanos()).unwrap_or(u64::MAX)
+        };
+        Timestamp::from_unix_nanos(start.wrapping_add(elapsed))
     }
 }
 
@@ -408,15 +535,18 @@ mod tests {
 
     #[test]
     fn without_a_stable_counter_it_reads_the_monotonic_clock() {
-        assert_monotonic_and_near_system_time(clock_on(Calibration {
-            tsc: AtomicBool::new(false),
-            ..Calibration::take()
-        }));
-        let clock = clock_on(Calibration {
-            tsc: AtomicBool::new(false),
-            base: Instant::now() - Duration::from_secs(5),
-            ..Calibration::take()
-        });
+        assert_monotonic_and_near_system_time(clock_on(Calibration::take().with_scale(
+            false,
+            (1, 0),
+            0,
+        )));
+        let clock = clock_on(
+            Calibration {
+                base: Instant::now() - Duration::from_secs(5),
+                ..Calibration::take()
+            }
+            .with_scale(false, (1, 0), 0),
+        );
         let ahead = clock.now().as_unix_nanos() - clock.calibration.unix_nanos;
         assert!((5_000_000_000..6_000_000_000).contains(&ahead), "{ahead}");
     }
@@ -432,11 +562,14 @@ mod tests {
         for tsc in [true, false] {
             let hour = 3_600_000_000_000;
             let taken = on_counter();
-            let clock = clock_on(Calibration {
-                tsc: AtomicBool::new(tsc),
-                unix_nanos: taken.unix_nanos - hour,
-                ..taken
-            });
+            let rate = taken.scale().rate();
+            let clock = clock_on(
+                Calibration {
+                    unix_nanos: taken.unix_nanos - hour,
+                    ..taken
+                }
+                .with_scale(tsc, rate, 0),
+            );
             let behind = system_nanos() - clock.now().as_unix_nanos();
             assert!(behind > hour - 1_000_000_000, "{behind}");
             clock.resync_on(tsc_source);
@@ -448,10 +581,7 @@ mod tests {
                 "{diff} ns from the wall clock after a resync"
             );
             // Ahead by an hour (a wall clock stepped back): back as well.
-            clock
-                .calibration
-                .correction
-                .store(hour as i64, Ordering::Relaxed);
+            clock.skew_until_resync(hour as i64);
             clock.resync_on(tsc_source);
             let diff = system_nanos().abs_diff(clock.now().as_unix_nanos());
             assert!(
@@ -467,14 +597,11 @@ mod tests {
     #[test]
     fn a_wrapped_counter_reading_reads_as_the_anchor() {
         let calibration = Calibration {
-            tsc: AtomicBool::new(true),
             ticks: 1_000,
             unix_nanos: 1_700_000_000_000_000_000,
-            whole: 0,
-            fraction: 1 << 63,
-            base: Instant::now(),
-            correction: AtomicI64::new(0),
-        };
+            ..on_counter()
+        }
+        .with_scale(true, (0, 1 << 63), 0);
         assert_eq!(
             calibration.unix_nanos_at(u64::MAX - 10),
             calibration.unix_nanos
@@ -592,14 +719,11 @@ mod tests {
     #[test]
     fn ticks_convert_with_the_whole_and_fractional_rate() {
         let calibration = Calibration {
-            tsc: AtomicBool::new(true),
             ticks: 1_000,
             unix_nanos: 1_700_000_000_000_000_000,
-            whole: 2,
-            fraction: 1 << 63,
-            base: Instant::now(),
-            correction: AtomicI64::new(0),
-        };
+            ..on_counter()
+        }
+        .with_scale(true, (2, 1 << 63), 0);
         let at = |ticks: u64| calibration.unix_nanos_at(ticks) - calibration.unix_nanos;
         assert_eq!(at(1_000), 0);
         assert_eq!(at(1_004), 10);
@@ -632,7 +756,7 @@ mod tests {
         let second = fastant::Instant::ZERO
             .checked_add(Duration::from_secs(1))
             .unwrap();
-        let nanos = calibration.nanos_of(ticks_of(second));
+        let nanos = nanos_of(ticks_of(second), calibration.scale().rate());
         assert!(nanos.abs_diff(1_000_000_000) <= 2, "{nanos} ns in a second");
     }
 
@@ -673,6 +797,51 @@ mod tests {
         clock.resync_on(hpet);
         assert!(!clock.calibration.uses_counter());
         assert_monotonic_and_near_system_time(clock);
+    }
+
+    /// Regression (found by review): the counter's rate, measured once over some 20 ms
+    /// at the start (when NTP may have been slewing the monotonic clock it is measured
+    /// against), was never measured again: every duration was off by that error, 0.5 %
+    /// here, and each resync stepped readings by what it had gathered since the last.
+    /// A resync measures it again over the time since the anchor.
+    #[test]
+    fn a_resync_measures_the_counter_s_rate_again() {
+        let taken = on_counter();
+        let (whole, fraction) = taken.scale().rate();
+        let per_tick = whole as f64 + fraction as f64 / 2f64.powi(64);
+        // Anchored 20 s ago (past the baseline a rate is measured over), at a rate
+        // 0.5 % fast.
+        let back = Duration::from_secs(20);
+        let back_ticks = (back.as_nanos() as f64 / per_tick) as u64;
+        let fast = per_tick * 1.005;
+        let clock = clock_on(
+            Calibration {
+                ticks: taken.ticks.wrapping_sub(back_ticks),
+                unix_nanos: taken.unix_nanos - back.as_nanos() as u64,
+                base: taken.base - back,
+                ..on_counter()
+            }
+            .with_scale(
+                true,
+                (fast as u64, ((fast - fast.floor()) * 2f64.powi(64)) as u64),
+                0,
+            ),
+        );
+        // How fast the clock runs against the monotonic clock, over 300 ms.
+        let pace = |clock: &SystemClock| {
+            let (a, i) = (clock.now(), Instant::now());
+            std::thread::sleep(Duration::from_millis(300));
+            let (b, j) = (clock.now(), Instant::now());
+            (b.as_unix_nanos() - a.as_unix_nanos()) as f64 / (j - i).as_nanos() as f64
+        };
+        let before = pace(&clock);
+        assert!((before - 1.005).abs() < 0.001, "{before}");
+        clock.resync_on(tsc_source);
+        assert!(clock.calibration.uses_counter());
+        let after = pace(&clock);
+        assert!((after - 1.0).abs() < 0.001, "{after}");
+        let diff = system_nanos().abs_diff(clock.now().as_unix_nanos());
+        assert!(diff < 50_000_000, "{diff} ns from the wall clock");
     }
 
     #[test]

@@ -287,7 +287,10 @@ mod tests {
         assert_eq!(deadline("10S"), Some(Duration::from_secs(10)));
         assert_eq!(deadline("20m"), Some(Duration::from_millis(20)));
         assert_eq!(deadline("7u"), Some(Duration::from_micros(7)));
-        assert_eq!(deadline("99999999n"), Some(Duration::from_nanos(99_999_999)));
+        assert_eq!(
+            deadline("99999999n"),
+            Some(Duration::from_nanos(99_999_999))
+        );
         for malformed in ["", "S", "5", "123456789S", "5x", "-5S", " 5S", "5s"] {
             assert_eq!(deadline(malformed), None, "{malformed:?}");
         }
