@@ -182,7 +182,11 @@ where
 pin_project_lite::pin_project! {
     /// The response future of [`ClientService`]: records the response's head and hands
     /// the call's span to its [`ClientBody`]; a call dropped first ends `cancelled`,
-    /// one that fails an Error `_OTHER`.
+    /// one that fails an Error `_OTHER`. A gRPC call that fails is UNAVAILABLE (14),
+    /// or DEADLINE_EXCEEDED (4) once its `grpc-timeout` has passed, as the gRPC
+    /// specification has it (tonic's caller gets CANCELLED for its own timeout); a
+    /// deadline set only by tonic's `Endpoint::timeout` is not in the request, and
+    /// such a call reads UNAVAILABLE.
     #[must_use = "futures do nothing unless polled"]
     pub struct ClientFuture<F> {
         #[pin]

@@ -57,13 +57,16 @@
 //!   [`with_tracked_inactivity`](TracingLayer::with_tracked_inactivity) (`busy_ns`,
 //!   `idle_ns`).
 //!
-//! Nothing here allocates per span or event, with two exceptions. The picotrace span
+//! Nothing here allocates per span or event, with three exceptions. The picotrace span
 //! behind a `tracing` span is kept in a table the layer allocates once (not in the
 //! registry's extensions, which box what they hold); only a span whose table bucket is
 //! full goes to the extensions. And an error field (a `dyn Error` value, given to an
 //! event or to `Span::record`) is copied into a string of its own, and each of its
 //! causes into one more (they are recorded as the list `{field}.chain`): `tracing`
-//! lends the error only while it visits it. A new span's fields are written straight
+//! lends the error only while it visits it. And under a sampler that may drop roots, a
+//! dropped root and its direct children keep what they were made with, for a parent
+//! [`TracingSpanExt::set_parent`] may give them (a few allocations each). A new span's
+//! fields are written straight
 //! into its slot as they are visited. An event's fields, and those given to
 //! `Span::record`, are first read into buffers each thread reuses, and only then
 //! written into the span, under its lock: reading them runs user code (`Debug`, `Display`), which must not run under a
@@ -136,7 +139,7 @@ const SPAN_ERROR_DESCRIPTION_BYTES: usize = 128;
 /// the [module documentation](self)).
 pub struct TracingLayer {
     tracer: &'static StdTracer,
-    /// Whether a span the sampler dropped (a root, or a span made inside one) keeps what
+    /// Whether a span the sampler dropped (a root, or a direct child of one) keeps what
     /// it was made with, for a parent `set_parent` may give it ([`Deferred`]): under a
     /// sampler that may drop roots.
     keeps_dropped_roots: bool,
@@ -205,6 +208,22 @@ impl TracingLayer {
             error_events_to_status: true,
             spans: SpanTable::new(spans),
         }
+    }
+
+    /// Whether the span `parent_id` is a root the sampler dropped that keeps what it was
+    /// made with ([`Deferred::root`]).
+    fn parent_is_a_kept_root<S>(&self, parent_id: Option<u64>, ctx: &Context<'_, S>) -> bool
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        let Some(parent) = parent_id.and_then(|id| ctx.span(&Id::from_u64(id))) else {
+            return false;
+        };
+        let extensions = parent.extensions();
+        extensions
+            .get::<Deferreds>()
+            .and_then(|all| all.get(self.key()))
+            .is_some_and(|deferred| deferred.root)
     }
 
     /// Runs `f` on what this layer keeps of `span`, a span the sampler dropped, for the
@@ -338,6 +357,14 @@ impl<T: Send + Sync + 'static> ByLayer<T> {
         self.0
             .iter_mut()
             .find(|(key, _)| layer.is_none_or(|layer| *key == layer))
+            .map(|(_, value)| value)
+    }
+
+    /// `layer`'s.
+    fn get(&self, layer: usize) -> Option<&T> {
+        self.0
+            .iter()
+            .find(|(key, _)| *key == layer)
             .map(|(_, value)| value)
     }
 
@@ -495,24 +522,28 @@ impl TracingLayer {
                 .and_then(|ancestor| self.with_backing(&ancestor, &mut parent_of)),
             parent => parent,
         };
-        let mut started = match (parent_id, parent, &with_state, &slotless) {
-            (.., Some(slotless)) => builder().parent(slotless).start(),
-            (_, _, Some(cx), None) => builder().parent(cx).start(),
-            (_, Some(context), None, None) => {
-                builder().parent(&TraceContext::from(context)).start()
-            }
+        // Whether a span the sampler drops keeps what it was made with, for a parent
+        // `set_parent` may give it (see below): a root, or a span made under a context
+        // of picotrace's own.
+        let (mut started, keeps) = match (parent_id, parent, &with_state, &slotless) {
+            (.., Some(slotless)) => (builder().parent(slotless).start(), false),
+            (_, _, Some(cx), None) => (builder().parent(cx).start(), false),
+            (_, Some(context), None, None) => (
+                builder().parent(&TraceContext::from(context)).start(),
+                false,
+            ),
             // A parent that this layer does not record: a new trace.
-            (Some(_), None, None, None) => builder().start(),
+            (Some(_), None, None, None) => (builder().start(), true),
             // An explicit root (`parent: None`) starts a new trace. A contextual span
             // with no `tracing` parent: a span made current by picotrace's own `InSpan`
             // or `enter` is the parent, if any.
-            (None, ..) if !attrs.is_contextual() => builder().start(),
+            (None, ..) if !attrs.is_contextual() => (builder().start(), true),
             (None, ..) => match crate::context::has_own_current_context()
                 .then(crate::context::own_current_context)
                 .flatten()
             {
-                Some(cx) => builder().parent(&cx).start(),
-                None => builder().start(),
+                Some(cx) => (builder().parent(&cx).start(), true),
+                None => (builder().start(), true),
             },
         };
         if started.is_recording() {
@@ -535,14 +566,17 @@ impl TracingLayer {
         } else if self.keeps_dropped_roots
             && self.tracer.is_recording()
             && !picotrace::tracer::spans_suppressed()
+            && (keeps || self.parent_is_a_kept_root(parent_id, &ctx))
         {
-            // A span the sampler dropped (a ratio sampler's root, or a span made inside
-            // one) may record under the parent `set_parent` gives it (a server span,
-            // before its caller's context is read): what it was created with is kept
-            // until then (found by review: it then recorded from that call on, with no
-            // fields and its callsite's name; tracing-opentelemetry keeps them; then,
-            // that a child of a dropped root, a request's span inside a connection's,
-            // kept nothing).
+            // A span the sampler dropped (a ratio sampler's root, a span made under a
+            // context of picotrace's own, or a child of such a root) may record under
+            // the parent `set_parent` gives it (a server span, before its caller's
+            // context is read): what it was created with is kept until then (found by
+            // review: it then recorded from that call on, with no fields and its
+            // callsite's name; tracing-opentelemetry keeps them; then, that a child of a
+            // dropped root, a request's span inside a connection's, kept nothing). Not
+            // deeper descendants: under a ratio sampler most spans are of dropped
+            // traces, and keeping costs each a few allocations.
             let fields = match captured {
                 Some(captured) => captured.cut_copy(TEXT_PER_SPAN),
                 None => captured::Fields::with(|fields| {
@@ -556,6 +590,7 @@ impl TracingLayer {
                     .then(|| THIS_THREAD.try_with(ThisThread::clone).ok())
                     .flatten();
                 let deferred = Deferred {
+                    root: keeps,
                     fields,
                     name: name.into(),
                     created: self.tracer.now(),
@@ -899,8 +934,9 @@ pub trait TracingSpanExt {
     /// `tracing-opentelemetry`'s do: `tracing` finds a layer by its type, and only the
     /// first. Give each provider its own subscriber where both need the remote parent.
     ///
-    /// A span the sampler dropped (a ratio sampler's root, or a span made inside one,
-    /// as a request's span inside a connection's) and that records under `parent` gets
+    /// A span the sampler dropped (a ratio sampler's root, a span made under a context
+    /// of picotrace's own, or a direct child of either, as a request's span inside a
+    /// connection's) and that records under `parent` gets
     /// its record now, as it would have had it at its start: its start time, the fields
     /// it was created with (`otel.name` included) and its location and thread when the
     /// layer writes them, and the fields recorded on it since (`Span::record`, each
@@ -944,8 +980,9 @@ impl TracingSpanExt for tracing::Span {
             if had_record || !span.is_recording() {
                 return false;
             }
-            // Sampled out as a root (a ratio sampler), sampled under this parent: its
-            // name, and what it kept from its making (its fields, with `otel.*`).
+            // Sampled out (a ratio sampler's root, or its child), sampled under this
+            // parent: its name, and what it kept from its making (its fields, with
+            // `otel.*`).
             match (&deferred, name) {
                 (Some(deferred), _) => span.update_name(deferred.name()),
                 (None, Some(name)) => span.update_name(name),
@@ -1111,10 +1148,14 @@ fn location_attributes(span: &mut Span<'static>, metadata: &Metadata<'_>) {
     }
 }
 
-/// What a root the sampler dropped keeps, in the registry's extensions, for the
+/// What a span the sampler dropped keeps (a root, a span made under a context of
+/// picotrace's own, or a direct child of one), in the registry's extensions, for the
 /// parent [`TracingSpanExt::set_parent`] may give it: should it record then, it is
 /// written as it would have been at its start.
 struct Deferred {
+    /// Made as a root (or under a context of picotrace's own): its children keep what
+    /// they are made with too.
+    root: bool,
     /// Its fields as read at its creation, then as recorded while it had no record.
     fields: captured::Fields,
     /// Its name (its `otel.name`, else its callsite's).

@@ -823,7 +823,8 @@ impl<'t> Span<'t> {
     }
 
     /// As [`Span::set_parent`], for a span whose making the caller kept (the `tracing`
-    /// layer keeps it for the roots its sampler dropped): a span without a record is
+    /// layer keeps it for the roots its sampler dropped, and their children): a span
+    /// without a record is
     /// decided on under `parent` with `made`'s name and attributes (a span's record
     /// keeps its own), and one that gets its record here starts at `made.created`
     /// rather than at this call. Neither name nor attributes are recorded: the caller

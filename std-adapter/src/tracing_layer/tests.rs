@@ -2448,8 +2448,9 @@ fn a_dropped_root_given_a_sampled_parent_keeps_its_fields_name_and_start() {
 /// Found by review: a span the sampler dropped as a child, not a root (made inside a
 /// dropped root, a connection's span, or under an unsampled current context), given a
 /// sampled parent by `set_parent`, recorded from that call on: its callsite's name, none
-/// of its fields, nothing recorded meanwhile, its links lost. What it was made with is
-/// kept, as for a dropped root.
+/// of its fields, nothing recorded meanwhile. What it was made with is kept, as for a
+/// dropped root; not by its own children (found by review of that fix: every span of a
+/// dropped trace paid for it, most spans under a ratio sampler).
 #[test]
 fn a_dropped_child_given_a_sampled_parent_keeps_its_fields_name_and_start() {
     let unsampled = TraceContext::from(picotrace::SpanContext {
@@ -2472,6 +2473,20 @@ fn a_dropped_child_given_a_sampled_parent_keeps_its_fields_name_and_start() {
                 request.record("later", 3_i64);
                 let linked = tracing::info_span!("linked");
                 request.follows_from(&linked);
+                let grandchild = tracing::info_span!(parent: &request, "grandchild");
+                let kept = |span: &tracing::Span| {
+                    super::with_deferreds(span, |extensions, layer| {
+                        extensions.get_mut::<super::Deferreds>()?.get_mut(layer)?;
+                        Some(())
+                    })
+                    .is_some()
+                };
+                let great = tracing::info_span!(parent: &grandchild, "great");
+                assert!(kept(&request));
+                // Made under a context of picotrace's own, `request` counts as a root
+                // (a request's span extracted into the context): its children keep.
+                assert_eq!(kept(&grandchild), under_a_context);
+                assert!(!kept(&great));
                 std::thread::sleep(Duration::from_millis(5));
                 request.set_parent(&remote);
             };
