@@ -49,7 +49,9 @@ use loom::cell::UnsafeCell;
 #[cfg(not(loom))]
 use shim::UnsafeCell;
 
-use crate::span::record::{EndTime, Header, RecordMut, Slot, SpanData, StoredAttr};
+use crate::span::record::{
+    EndTime, Header, RecordMut, Slot, SpanData, StoredAttr, StoredEvent, StoredLink,
+};
 
 /// A 64-bit atomic for the list heads (and the tracer's last export time): native where
 /// the CPU has 64-bit atomics. Where it has not and the platform gives a critical
@@ -432,23 +434,76 @@ impl<const N: usize> IndexLists<N> {
 struct SlotLayout {
     header: usize,
     end: usize,
-    attrs: (usize, usize),
-    events: (usize, usize),
-    links: (usize, usize),
-    text: (usize, usize),
+    attrs: Part<StoredAttr>,
+    events: Part<StoredEvent>,
+    links: Part<StoredLink>,
+    text: Part<u8>,
 }
 
 impl SlotLayout {
     const fn of<const A: usize, const E: usize, const L: usize, const T: usize>() -> Self {
         type S<const A: usize, const E: usize, const L: usize, const T: usize> = Slot<A, E, L, T>;
+        let slot = core::mem::MaybeUninit::<S<A, E, L, T>>::uninit();
+        let at = slot.as_ptr();
+        // SAFETY (all four): only the addresses of the fields of a `MaybeUninit` slot
+        // are taken (no reference is made, nothing is read), for their types: each
+        // part's element type and capacity are its field's (found by review: given by
+        // hand, a part paired with another field's type compiled, and made a view out
+        // of its bounds).
         Self {
             header: core::mem::offset_of!(S<A, E, L, T>, header),
             end: core::mem::offset_of!(S<A, E, L, T>, end),
-            attrs: (core::mem::offset_of!(S<A, E, L, T>, attrs), A),
-            events: (core::mem::offset_of!(S<A, E, L, T>, events), E),
-            links: (core::mem::offset_of!(S<A, E, L, T>, links), L),
-            text: (core::mem::offset_of!(S<A, E, L, T>, text), T),
+            attrs: Part::of(core::mem::offset_of!(S<A, E, L, T>, attrs), unsafe {
+                core::ptr::addr_of!((*at).attrs)
+            }),
+            events: Part::of(core::mem::offset_of!(S<A, E, L, T>, events), unsafe {
+                core::ptr::addr_of!((*at).events)
+            }),
+            links: Part::of(core::mem::offset_of!(S<A, E, L, T>, links), unsafe {
+                core::ptr::addr_of!((*at).links)
+            }),
+            text: Part::of(core::mem::offset_of!(S<A, E, L, T>, text), unsafe {
+                core::ptr::addr_of!((*at).text)
+            }),
         }
+    }
+}
+
+/// Where one `heapless::Vec<X, N>` field of a slot is: its offset, and `N`. Typed by
+/// `X`, so that a view of it is made with its own element type (see [`RawRecord::view`]).
+struct Part<X> {
+    offset: usize,
+    capacity: usize,
+    element: core::marker::PhantomData<fn() -> X>,
+}
+
+impl<X> Part<X> {
+    /// The part of the field at `offset` whose address is `field`: `field`'s type gives
+    /// the element type and the capacity.
+    const fn of<const N: usize>(offset: usize, field: *const heapless::Vec<X, N>) -> Self {
+        let _ = field;
+        Self {
+            offset,
+            capacity: N,
+            element: core::marker::PhantomData,
+        }
+    }
+}
+
+impl<X> Clone for Part<X> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<X> Copy for Part<X> {}
+
+impl<X> core::fmt::Debug for Part<X> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Part")
+            .field("offset", &self.offset)
+            .field("capacity", &self.capacity)
+            .finish()
     }
 }
 
@@ -464,13 +519,14 @@ impl RawRecord<'_> {
     /// A part of the slot as the capacity-erased `VecView` of its `heapless::Vec`.
     ///
     /// # Safety
-    /// `(offset, capacity)` must be the layout entry of a `heapless::Vec<X, capacity>`
-    /// field of the slot `self.slot` points to. The fat pointer built here is the one
-    /// the unsizing coercion `&mut Vec<X, N>` to `&mut VecView<X>` makes: same address,
-    /// and the slice metadata of `VecView`'s tail is the capacity.
+    /// `part` must be an entry of the layout of the slot `self.slot` points to (its
+    /// type makes it a `heapless::Vec<X, capacity>` field there). The fat pointer built
+    /// here is the one the unsizing coercion `&mut Vec<X, N>` to `&mut VecView<X>`
+    /// makes: same address, and the slice metadata of `VecView`'s tail is the capacity.
     #[cfg_attr(not(target_os = "none"), inline(always))]
     #[cfg_attr(target_os = "none", inline)]
-    unsafe fn view<X>(self, (offset, capacity): (usize, usize)) -> NonNull<VecView<X>> {
+    unsafe fn view<X>(self, part: Part<X>) -> NonNull<VecView<X>> {
+        let (offset, capacity) = (part.offset, part.capacity);
         // SAFETY: `offset` is inside the slot (caller), so the pointer stays in bounds.
         let at = unsafe { self.slot.as_ptr().add(offset) };
         let raw = core::ptr::slice_from_raw_parts_mut(at, capacity) as *mut VecView<X>;
@@ -602,7 +658,7 @@ impl SlotRef<'_> {
                 &*r.header().as_ptr(),
                 // Running: the slot's end time is from its previous span.
                 crate::Timestamp::ZERO,
-                &*r.view::<StoredAttr>(r.layout.attrs).as_ptr(),
+                &*r.view(r.layout.attrs).as_ptr(),
                 &*r.view(r.layout.events).as_ptr(),
                 &*r.view(r.layout.links).as_ptr(),
                 &*r.view(r.layout.text).as_ptr(),
