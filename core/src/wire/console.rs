@@ -340,7 +340,8 @@ const WIDE: &[(u32, u32)] = &[
 /// for the row's own marks (found by review).
 #[derive(Clone, Copy)]
 enum Marks {
-    /// A span's name: a leading space would pass for one more level of nesting.
+    /// A span's name: a leading space, or a character that shows as blank, would pass
+    /// for one more level of nesting.
     Name,
     /// An event's label: a quote would pass for the quoted exception message after it.
     Label,
@@ -351,19 +352,29 @@ impl Marks {
     fn escapes(self, first: bool, c: char) -> bool {
         escaped(c)
             || match self {
-                Marks::Name => first && c == ' ',
+                Marks::Name => first && shows_blank(c),
                 Marks::Label => c == '"',
             }
     }
 }
 
-/// The columns `c` takes when written escaped (`escape_debug`, or `\u{20}` for a
-/// space, which `escape_debug` leaves as it is).
+/// Whether `c` shows as blank where `{:?}` leaves it as it is: a space of any width,
+/// and the printable characters drawn empty (found by review: a name starting with
+/// U+2800 BRAILLE PATTERN BLANK passed for a nested child in the tree).
+fn shows_blank(c: char) -> bool {
+    c.is_whitespace()
+        || matches!(
+            c,
+            '\u{2800}' | '\u{115F}' | '\u{1160}' | '\u{3164}' | '\u{FFA0}'
+        )
+}
+
+/// The columns `c` takes when written escaped (`escape_debug`, or `\u{..}` for a
+/// character `escape_debug` leaves as it is, a space say).
 fn escaped_columns(c: char) -> usize {
-    if c == ' ' {
-        c.escape_unicode().len()
-    } else {
-        c.escape_debug().len()
+    match c.escape_debug().len() {
+        1 => c.escape_unicode().len(),
+        n => n,
     }
 }
 
@@ -377,7 +388,7 @@ fn write_char_clean<W: Write + ?Sized>(
         w.write_char(c)?;
         return Ok(columns_of(c));
     }
-    if c == ' ' {
+    if c.escape_debug().len() == 1 {
         for e in c.escape_unicode() {
             w.write_char(e)?;
         }
@@ -976,6 +987,17 @@ mod tests {
         assert!(child.contains("\n  render "), "{child}");
         assert_ne!(child, top_level);
         assert!(top_level.contains("\n\\u{20} render "), "{top_level}");
+        // Nor a character drawn blank (found by review: U+2800 and the Hangul fillers).
+        for blank in ['\u{2800}', '\u{3164}', '\u{3000}', '\u{A0}'] {
+            let name = std::format!("{blank}{blank}render");
+            let top_level = [
+                hand_span(1, 1, None, "GET /users", (0, 10), |_| {}),
+                hand_span(1, 2, Some(9), &name, (1, 9), |_| {}),
+            ];
+            let top_level = tree_of(&top_level);
+            let escaped = std::format!("\n\\u{{{:x}}}", blank as u32);
+            assert!(top_level.contains(&escaped), "{blank:?}: {top_level}");
+        }
     }
 
     /// The width table against Unicode's East Asian Width (found by review: the outline
