@@ -616,6 +616,8 @@ pub struct RateLimiting {
     /// Credit in span-thousandths times nanoseconds: one span costs [`Self::SPAN_COST`].
     credit: u64,
     last: Option<Timestamp>,
+    /// The last reading was more than [`Self::STEP_BACK`] behind `last`.
+    behind: bool,
 }
 
 impl RateLimiting {
@@ -650,6 +652,7 @@ impl RateLimiting {
             milli_per_second: milli,
             credit: 0,
             last: None,
+            behind: false,
         };
         limiter.credit = limiter.capacity();
         limiter
@@ -681,14 +684,21 @@ impl RateLimiting {
             // The clock was set back by more than a second (a wall clock stepped back,
             // followed by `SystemClock::resync`): time counts on from here, nothing
             // earned. (Found by review: credit stalled until the clock caught up with
-            // the latest time seen, the whole step.) A smaller step back is one thread's
-            // reading behind another's: it earns nothing and moves nothing.
+            // the latest time seen, the whole step.) Only on the second such reading in
+            // a row: one alone may be a reading a thread took, then waited with (found
+            // by review: counted from it, the next reading earned a whole burst again).
+            // A smaller step back is one thread's reading behind another's: it earns
+            // nothing and moves nothing.
             Some(last)
                 if now.as_unix_nanos().saturating_add(Self::STEP_BACK) < last.as_unix_nanos() =>
             {
-                self.last = Some(now);
+                if self.behind {
+                    self.last = Some(now);
+                }
+                self.behind = !self.behind;
             }
             Some(last) => {
+                self.behind = false;
                 let elapsed = now.as_unix_nanos().saturating_sub(last.as_unix_nanos());
                 let earned = elapsed.saturating_mul(self.milli_per_second);
                 self.credit = self.credit.saturating_add(earned).min(self.capacity());
@@ -1511,6 +1521,31 @@ mod tests {
             (9..=11).contains(&kept),
             "kept {kept} in the second after the step"
         );
+    }
+
+    /// Regression (found by review): one reading more than a second behind (a thread
+    /// that read the clock, then waited for the limiter) was taken for a clock set
+    /// back, and the next reading at the real time earned a whole burst again: 20
+    /// spans in one second at 10 per second.
+    #[test]
+    fn a_stale_reading_earns_no_second_burst() {
+        let mut l = RateLimiting::new(10.0);
+        let t = |ms: u64| Timestamp::from_unix_nanos(1_000_000_000_000 + ms * 1_000_000);
+        for _ in 0..10 {
+            assert!(l.sample(t(0)));
+        }
+        for _ in 0..10 {
+            assert!(l.sample(t(10_000)));
+        }
+        assert!(!l.sample(t(8_500)));
+        let extra = (0..10).filter(|_| l.sample(t(10_000))).count();
+        assert_eq!(extra, 0);
+        // Two readings in a row that far behind: the clock was set back, and the
+        // limiter counts on from there.
+        assert!(!l.sample(t(2_000)));
+        assert!(!l.sample(t(2_000)));
+        let kept = (1..=100u64).filter(|i| l.sample(t(2_000 + i * 10))).count();
+        assert!((9..=11).contains(&kept), "{kept}");
     }
 
     #[test]
