@@ -95,6 +95,12 @@ pub enum ExportError {
     /// transport, on its worker): waiting there for the exports to end would wait for
     /// itself. Nothing was done; call it from another thread.
     InsideExport,
+    /// [`crate::TracerProvider::flush`] or [`crate::TracerProvider::shutdown`] was
+    /// called in a process forked from the one that built the provider: its export
+    /// thread and a batch exporter's workers are not in this process (nor are the locks
+    /// they held released here), so nothing was done and the spans of this process are
+    /// not exported. Build or install the provider after the fork.
+    Forked,
     /// Not every span made it: `lost` spans were dropped or failed to export (arena or
     /// queue full, export failures, rejected by the collector, ended after shutdown).
     /// [`crate::TracerProvider::flush`] returns those lost since the previous flush
@@ -247,6 +253,11 @@ impl fmt::Display for ExportError {
             ExportError::Encode(e) => write!(f, "could not encode spans: {e}"),
             ExportError::QueueFull => f.write_str("export queue full; spans dropped"),
             ExportError::Shutdown => f.write_str("exporter is shut down"),
+            ExportError::Forked => f.write_str(
+                "flush or shutdown in a process forked from the one that built the tracer \
+                 provider: its export threads are not here (build or install the provider \
+                 after the fork)",
+            ),
             ExportError::InsideExport => f.write_str(
                 "flush or shutdown called by the exporter itself: it cannot wait for its own \
                  export (call it from another thread)",

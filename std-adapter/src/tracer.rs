@@ -1012,6 +1012,7 @@ impl TracerProviderBuilder {
             export_timeout,
             shut_down: Mutex::new(Shutdown::Running),
             reported_lost: Mutex::new(LossesSeen::default()),
+            pid: std::process::id(),
         }
     }
 
@@ -1023,9 +1024,10 @@ impl TracerProviderBuilder {
     /// [`TracerProvider::shutdown_on_drop`] in `main`; else the spans that wait for
     /// export (up to a scheduled delay's worth) are lost, and counted nowhere. Install
     /// after any `fork`, in the process that traces: the export threads do not exist
-    /// in a forked child, and a child would start from its parent's id keys and
-    /// counters, so its spans would take the parent's next ids (two pre-forked workers
-    /// would put unrelated requests in one trace).
+    /// in a forked child (its `flush` and `shutdown` return [`ExportError::Forked`],
+    /// and its spans are not exported), and a child would start from its parent's id
+    /// keys and counters, so its spans would take the parent's next ids (two pre-forked
+    /// workers would put unrelated requests in one trace).
     ///
     /// A second install says so on stderr (found by review: it was silent, and spans
     /// went to two exporters, library code's through [`global`] to the first).
@@ -1082,6 +1084,9 @@ pub struct TracerProvider {
     shut_down: Mutex<Shutdown>,
     /// The losses [`TracerProvider::flush`] last saw.
     reported_lost: Mutex<LossesSeen>,
+    /// The process that built it: a child forked from it has none of its threads, nor
+    /// the locks they held at the fork.
+    pid: u32,
 }
 
 /// The losses a flush saw, by kind: what the next one reports is what came after.
@@ -1326,6 +1331,9 @@ impl TracerProvider {
     /// the background). [`ExportError::InsideExport`], having done nothing, when called
     /// by the exporter itself.
     pub fn flush(&self) -> Result<(), ExportError> {
+        if self.forked() {
+            return Err(ExportError::Forked);
+        }
         if InsideExport::here(self.exporter.identity()) || self.exporter.runs_here() {
             return Err(ExportError::InsideExport);
         }
@@ -1369,6 +1377,9 @@ impl TracerProvider {
 
     /// [`TracerProvider::shutdown`], giving up on a user's exporter at `deadline`.
     fn shutdown_by(&self, deadline: Option<Instant>) -> Result<(), ExportError> {
+        if self.forked() {
+            return Err(ExportError::Forked);
+        }
         if InsideExport::here(self.exporter.identity()) || self.exporter.runs_here() {
             return Err(ExportError::InsideExport);
         }
@@ -1434,6 +1445,13 @@ impl TracerProvider {
             wait.pause();
         }
         self.finish_shutdown(&mut shut_down, result)
+    }
+
+    /// Whether this is a process forked from the one that built the provider (found by
+    /// review: a daemon that installed it, then forked, hung for ever at exit in the
+    /// child's shutdown, waiting for an export thread the child does not have).
+    fn forked(&self) -> bool {
+        std::process::id() != self.pid
     }
 
     /// When a `flush` or `shutdown` called now gives up on a user's exporter (`None`:
@@ -1572,6 +1590,11 @@ impl TracerProvider {
     /// The shutdown of a dropped provider or [`ShutdownGuard`]: what no caller sees
     /// goes to stderr, once.
     fn shutdown_at_exit(&self) {
+        // No lock of a forked child's is taken: one its parent's threads held at the
+        // fork is never let go here.
+        if self.forked() {
+            return report_shutdown_error(&ExportError::Forked);
+        }
         let (stopping, asked) = match *self.shut_down.lock().unwrap_or_else(|e| e.into_inner()) {
             Shutdown::Stopping => (true, true),
             Shutdown::ExporterPending => (false, true),
@@ -1676,6 +1699,50 @@ impl TracerProvider {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Regression (found by review): in a process forked from the one that built the
+    /// provider (a daemon that installed it, then daemonised), `shutdown` waited for
+    /// ever: for the export thread, which the child does not have, or for a lock a
+    /// parent's thread held at the fork. Here the fork is played: the provider says it
+    /// was built by another process, and its shutdown lock is held by a thread that
+    /// does not let it go (as one held at the fork never is). Flush, shutdown and the
+    /// drop's shutdown return at once, and say why.
+    #[test]
+    fn a_forked_child_s_flush_and_shutdown_return_at_once() {
+        let mut provider = TracerProvider::builder()
+            .exporter(SharedExporter::Discard)
+            .build();
+        provider.tracer().start_span("before the fork").end();
+        provider.pid = provider.pid.wrapping_add(1);
+        let provider = Arc::new(provider);
+        let (held, release) = (std::sync::Barrier::new(2), std::sync::Barrier::new(2));
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                let _lock = provider.shut_down.lock().unwrap();
+                held.wait();
+                release.wait();
+            });
+            held.wait();
+            let (tx, rx) = std::sync::mpsc::channel();
+            let child = Arc::clone(&provider);
+            std::thread::spawn(move || {
+                let flushed = child.flush();
+                let shut = child.shutdown();
+                child.shutdown_at_exit();
+                let _ = tx.send((flushed, shut));
+            });
+            let answer = rx.recv_timeout(Duration::from_secs(10));
+            release.wait();
+            let (flushed, shut) = answer.expect("the child's flush or shutdown hung");
+            assert!(matches!(flushed, Err(ExportError::Forked)), "{flushed:?}");
+            assert!(matches!(shut, Err(ExportError::Forked)), "{shut:?}");
+        });
+        // Back in the process that built it: the spans are exported.
+        let mut provider = Arc::into_inner(provider).unwrap();
+        provider.pid = std::process::id();
+        provider.shutdown().unwrap();
+        assert_eq!(provider.stats().spans_exported, 1);
+    }
     use std::sync::atomic::AtomicUsize;
 
     /// Counts exported spans; shared through `SharedExporter::new`.
