@@ -24,10 +24,13 @@ pub struct Reading {
 ///
 /// A pending interrupt means the timer wrapped and the handler has not counted that
 /// period yet. If it was pending *before* the counter was read, the counter is already
-/// in the new period, however long the interrupt has waited (a handler of the same
-/// priority can hold it off for longer than half a period; the usual `current >
-/// reload / 2` guess then puts the reading a period in the past). Only when it became
-/// pending *while* the counter was read is the counter's own value needed to tell.
+/// in the new period, however long the interrupt has waited within that period (a
+/// handler of the same priority can hold it off for longer than half a period; the
+/// usual `current > reload / 2` guess then puts the reading a period in the past).
+/// Only when it became pending *while* the counter was read is the counter's own value
+/// needed to tell. A second wrap while it waits is not seen (the pending bit holds
+/// one): the timer's interrupt must not wait a whole period, so it needs a priority
+/// above every handler that may run that long.
 ///
 /// The interrupt pends when the counter reaches 0, the last count of a period, not when
 /// it reloads: a pending wrap with the counter still at 0 is the end of the period

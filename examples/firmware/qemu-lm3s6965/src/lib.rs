@@ -158,8 +158,11 @@ mod clock {
     /// Reading it from an interrupt of a higher priority than SysTick's may read a
     /// period early (about 1 ms back): between SysTick's handler being entered (the
     /// pending bit cleared) and its count, nothing shows the wrap (found by review).
-    /// Give SysTick the highest priority of the interrupts that trace, as at reset
-    /// (all equal: none preempts another).
+    /// And a handler that keeps SysTick waiting for more than a period (one of the same
+    /// priority, as at reset, that exports a frame over a slow UART: 60-90 ms) loses
+    /// every wrap but one, and may read a period back (found by review). Give SysTick a
+    /// priority strictly higher than every interrupt that traces: lower theirs (SysTick
+    /// stays at 0, the highest, as at reset).
     #[derive(Clone, Copy, Debug)]
     pub struct SysTickClock {
         epoch: Timestamp,
