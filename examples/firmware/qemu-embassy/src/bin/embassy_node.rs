@@ -7,8 +7,9 @@
 //! ```
 //!
 //! - `sensor` opens `measure`, holds a `settle` child across a timer, reads the ADC and
-//!   hands `measure`'s `SpanContext` to `uplink` through an `embassy_sync` channel; it
-//!   keeps `measure` open across the `.await`s until `uplink` answers.
+//!   hands `measure`'s `TraceContext` (with its tracestate) to `uplink` through an
+//!   `embassy_sync` channel; it keeps `measure` open across the `.await`s until `uplink`
+//!   answers.
 //! - `uplink` starts `transmit` as a child of the context it received (another task's
 //!   span), holds it across a timer ("radio time"), and answers.
 //! - `exporter` sleeps until the tracer signals that a batch has ended
@@ -40,7 +41,7 @@ use panic_halt as _;
 use picotrace::export::frame::{FrameExporter, FrameQueue};
 use picotrace::sampler::ParentBasedAlwaysOn;
 use picotrace::time::EmbassyClock;
-use picotrace::{ExportSignal, IdGenerator, SpanArena, SpanContext, SpanKind};
+use picotrace::{ExportSignal, IdGenerator, SpanArena, SpanKind};
 use picotrace::{Timestamp, TraceContext, Tracer, TracerConfig};
 use picotrace_firmware_common::sensor_node;
 use picotrace_firmware_common::SeedMixer;
@@ -97,7 +98,9 @@ static DONE: Signal<CriticalSectionRawMutex, ()> = Signal::new();
 struct Job {
     round: u32,
     millivolts: u32,
-    parent: SpanContext,
+    /// `measure`'s context with its tracestate (found by review: its `SpanContext`
+    /// alone, 26 bytes, dropped the gateway's tracestate on `transmit`'s side).
+    parent: TraceContext,
 }
 
 /// What `uplink` answers.
@@ -164,7 +167,7 @@ async fn sensor(tracer: &'static AppTracer, mut adc: board::Adc0, incoming: Opti
         JOBS.send(Job {
             round,
             millivolts,
-            parent: measure.context(),
+            parent: measure.trace_context(),
         })
         .await;
         let outcome = OUTCOMES.receive().await;
@@ -193,17 +196,18 @@ async fn uplink(tracer: &'static AppTracer) {
     loop {
         let job = JOBS.receive().await;
         // Another task's span as parent: its context is all that crossed the channel.
-        let parent = TraceContext::from(job.parent);
+        let parent = &job.parent;
         let mut transmit = tracer
             .span_builder("transmit")
             .kind(SpanKind::Client)
-            .parent(&parent)
+            .parent(parent)
             .start();
         transmit.set_attribute("round", job.round);
         transmit.set_attribute("link.value_mv", job.millivolts);
         Timer::after_millis(10).await;
         let cx = transmit.context();
-        let linked = cx.trace_id == job.parent.trace_id && cx.span_id != job.parent.span_id;
+        let measure = &job.parent.span_context;
+        let linked = cx.trace_id == measure.trace_id && cx.span_id != measure.span_id;
         transmit.set_ok();
         transmit.end();
         let _ = writeln!(
