@@ -193,6 +193,7 @@ fn check() {
                 live
             });
         w9::run(&subscriber, 500, w9::span);
+        let before = subscriber.drain();
         let n = 300;
         let used = (0..3)
             .map(|_| count_allocations(|| w9::run(&subscriber, n, w9::span)).expect("counting"))
@@ -203,6 +204,15 @@ fn check() {
             "W9 span beside 1,000 live spans under the {label} allocated {} times in {n} spans",
             used.count
         );
+        // And the spans were recorded and exported (found by review: a layer that
+        // dropped the spans of a busy table would have allocated nothing too).
+        if label != "registry" {
+            assert_eq!(
+                subscriber.drain() - before,
+                3 * n,
+                "W9 span beside live spans"
+            );
+        }
         drop(live);
         subscriber.drain();
     }

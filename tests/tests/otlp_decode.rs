@@ -423,7 +423,12 @@ fn record() -> Capture {
     background.set_attribute("big", &*"x".repeat(1500));
     background.end();
     tracer.flush();
-    tracer.with_exporter(std::mem::take).unwrap()
+    let capture: Capture = tracer.with_exporter(std::mem::take).unwrap();
+    // Every test here reads this capture (found by review: with no export at all, the
+    // empty requests were "canonical" and "the same" as each other).
+    assert_eq!(capture.expected.len(), 4);
+    assert!(!capture.proto.is_empty() && !capture.json.is_empty());
+    capture
 }
 
 #[test]
