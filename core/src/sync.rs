@@ -446,25 +446,19 @@ impl SlotLayout {
         let slot = core::mem::MaybeUninit::<S<A, E, L, T>>::uninit();
         let at = slot.as_ptr();
         // SAFETY (all four): only the addresses of the fields of a `MaybeUninit` slot
-        // are taken (no reference is made, nothing is read), for their types: each
-        // part's element type and capacity are its field's (found by review: given by
-        // hand, a part paired with another field's type compiled, and made a view out
-        // of its bounds).
-        Self {
-            header: core::mem::offset_of!(S<A, E, L, T>, header),
-            end: core::mem::offset_of!(S<A, E, L, T>, end),
-            attrs: Part::of(core::mem::offset_of!(S<A, E, L, T>, attrs), unsafe {
-                core::ptr::addr_of!((*at).attrs)
-            }),
-            events: Part::of(core::mem::offset_of!(S<A, E, L, T>, events), unsafe {
-                core::ptr::addr_of!((*at).events)
-            }),
-            links: Part::of(core::mem::offset_of!(S<A, E, L, T>, links), unsafe {
-                core::ptr::addr_of!((*at).links)
-            }),
-            text: Part::of(core::mem::offset_of!(S<A, E, L, T>, text), unsafe {
-                core::ptr::addr_of!((*at).text)
-            }),
+        // are taken (no reference is made, nothing is read). Each part's offset,
+        // element type and capacity come from its field, named once (found by review:
+        // given by hand, a part paired with another field's type compiled, and made a
+        // view out of its bounds).
+        unsafe {
+            Self {
+                header: core::mem::offset_of!(S<A, E, L, T>, header),
+                end: core::mem::offset_of!(S<A, E, L, T>, end),
+                attrs: Part::of(at, core::ptr::addr_of!((*at).attrs)),
+                events: Part::of(at, core::ptr::addr_of!((*at).events)),
+                links: Part::of(at, core::ptr::addr_of!((*at).links)),
+                text: Part::of(at, core::ptr::addr_of!((*at).text)),
+            }
         }
     }
 }
@@ -478,12 +472,19 @@ struct Part<X> {
 }
 
 impl<X> Part<X> {
-    /// The part of the field at `offset` whose address is `field`: `field`'s type gives
-    /// the element type and the capacity.
-    const fn of<const N: usize>(offset: usize, field: *const heapless::Vec<X, N>) -> Self {
-        let _ = field;
+    /// The part at `field`, a field of the slot at `slot`: its offset is the distance
+    /// between them, its element type and capacity are `field`'s.
+    ///
+    /// # Safety
+    /// `field` must be the address of a field of the value `slot` points to.
+    const unsafe fn of<Slot, const N: usize>(
+        slot: *const Slot,
+        field: *const heapless::Vec<X, N>,
+    ) -> Self {
+        // SAFETY: both addresses are in one value (caller), the field's after its start.
+        let offset = unsafe { field.cast::<u8>().offset_from(slot.cast::<u8>()) };
         Self {
-            offset,
+            offset: offset as usize,
             capacity: N,
             element: core::marker::PhantomData,
         }
@@ -1752,6 +1753,31 @@ mod loom_tests {
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
+
+    /// Each layout entry is where its field is, with its capacity (the offsets are
+    /// worked out from the fields' addresses in a `const fn`).
+    #[test]
+    fn the_layout_is_the_slot_s() {
+        type S = Slot<3, 5, 7, 64>;
+        let layout = SlotLayout::of::<3, 5, 7, 64>();
+        assert_eq!(layout.header, core::mem::offset_of!(S, header));
+        assert_eq!(layout.end, core::mem::offset_of!(S, end));
+        let parts = [
+            (layout.attrs.offset, layout.attrs.capacity),
+            (layout.events.offset, layout.events.capacity),
+            (layout.links.offset, layout.links.capacity),
+            (layout.text.offset, layout.text.capacity),
+        ];
+        assert_eq!(
+            parts,
+            [
+                (core::mem::offset_of!(S, attrs), 3),
+                (core::mem::offset_of!(S, events), 5),
+                (core::mem::offset_of!(S, links), 7),
+                (core::mem::offset_of!(S, text), 64),
+            ]
+        );
+    }
 
     #[test]
     fn lists_hand_out_each_index_once_and_take_back_chains() {
