@@ -1025,9 +1025,9 @@ impl TracerProviderBuilder {
     /// export (up to a scheduled delay's worth) are lost, and counted nowhere. Install
     /// after any `fork`, in the process that traces: the export threads do not exist
     /// in a forked child (its `flush` and `shutdown` return [`ExportError::Forked`],
-    /// and its spans are not exported), and a child would start from its parent's id
-    /// keys and counters, so its spans would take the parent's next ids (two pre-forked
-    /// workers would put unrelated requests in one trace).
+    /// and its spans wait in the arena: see there), and a child would start from its
+    /// parent's id keys and counters, so its spans would take the parent's next ids
+    /// (two pre-forked workers would put unrelated requests in one trace).
     ///
     /// A second install says so on stderr (found by review: it was silent, and spans
     /// went to two exporters, library code's through [`global`] to the first).
@@ -1329,7 +1329,8 @@ impl TracerProvider {
     /// exporter behind [`SharedExporter::new`] overran the
     /// [export timeout](TracerProviderBuilder::export_timeout) (the export goes on in
     /// the background). [`ExportError::InsideExport`], having done nothing, when called
-    /// by the exporter itself.
+    /// by the exporter itself; [`ExportError::Forked`], having done nothing, in a process
+    /// forked from the one that built the provider.
     pub fn flush(&self) -> Result<(), ExportError> {
         if self.forked() {
             return Err(ExportError::Forked);
@@ -1371,6 +1372,8 @@ impl TracerProvider {
     /// lets a batch exporter free its buffers).
     /// [`ExportError::InsideExport`], having done nothing, when called by the exporter
     /// itself (it would wait for its own export to end): call it from another thread.
+    /// [`ExportError::Forked`], having done nothing, in a process forked from the one
+    /// that built the provider.
     pub fn shutdown(&self) -> Result<(), ExportError> {
         self.shutdown_by(self.deadline())
     }
