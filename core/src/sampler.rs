@@ -616,8 +616,10 @@ pub struct RateLimiting {
     /// Credit in span-thousandths times nanoseconds: one span costs [`Self::SPAN_COST`].
     credit: u64,
     last: Option<Timestamp>,
-    /// The last reading was more than [`Self::STEP_BACK`] behind `last`.
-    behind: bool,
+    /// `last` before the latest step back (more than [`Self::STEP_BACK`]): a reading
+    /// that comes back near it was taken on the old time line, and the readings behind
+    /// it were stale.
+    before_step: Option<Timestamp>,
 }
 
 impl RateLimiting {
@@ -652,7 +654,7 @@ impl RateLimiting {
             milli_per_second: milli,
             credit: 0,
             last: None,
-            behind: false,
+            before_step: None,
         };
         limiter.credit = limiter.capacity();
         limiter
@@ -684,21 +686,28 @@ impl RateLimiting {
             // The clock was set back by more than a second (a wall clock stepped back,
             // followed by `SystemClock::resync`): time counts on from here, nothing
             // earned. (Found by review: credit stalled until the clock caught up with
-            // the latest time seen, the whole step.) Only on the second such reading in
-            // a row: one alone may be a reading a thread took, then waited with (found
-            // by review: counted from it, the next reading earned a whole burst again).
-            // A smaller step back is one thread's reading behind another's: it earns
-            // nothing and moves nothing.
+            // the latest time seen, the whole step.) The time before the step is kept:
+            // readings that come back near it were taken on the old time line, and
+            // those behind were stale (threads that read the clock, then waited: found
+            // by review, counted from them the next reading earned a whole burst
+            // again). A smaller step back is one thread's reading behind another's: it
+            // earns nothing and moves nothing.
             Some(last)
                 if now.as_unix_nanos().saturating_add(Self::STEP_BACK) < last.as_unix_nanos() =>
             {
-                if self.behind {
-                    self.last = Some(now);
-                }
-                self.behind = !self.behind;
+                self.before_step.get_or_insert(last);
+                self.last = Some(now);
             }
-            Some(last) => {
-                self.behind = false;
+            Some(mut last) => {
+                if let Some(before) = self.before_step {
+                    if now.as_unix_nanos().saturating_add(Self::STEP_BACK) >= before.as_unix_nanos()
+                    {
+                        // Back on the old time line: counted on from where it was.
+                        last = last.max(before);
+                        self.last = Some(last);
+                        self.before_step = None;
+                    }
+                }
                 let elapsed = now.as_unix_nanos().saturating_sub(last.as_unix_nanos());
                 let earned = elapsed.saturating_mul(self.milli_per_second);
                 self.credit = self.credit.saturating_add(earned).min(self.capacity());
@@ -1523,10 +1532,10 @@ mod tests {
         );
     }
 
-    /// Regression (found by review): one reading more than a second behind (a thread
-    /// that read the clock, then waited for the limiter) was taken for a clock set
-    /// back, and the next reading at the real time earned a whole burst again: 20
-    /// spans in one second at 10 per second.
+    /// Regression (found by review): a reading more than a second behind (a thread that
+    /// read the clock, then waited for the limiter) was taken for a clock set back, and
+    /// the next reading at the real time earned a whole burst again: 20 spans in one
+    /// second at 10 per second.
     #[test]
     fn a_stale_reading_earns_no_second_burst() {
         let mut l = RateLimiting::new(10.0);
@@ -1540,10 +1549,15 @@ mod tests {
         assert!(!l.sample(t(8_500)));
         let extra = (0..10).filter(|_| l.sample(t(10_000))).count();
         assert_eq!(extra, 0);
-        // Two readings in a row that far behind: the clock was set back, and the
-        // limiter counts on from there.
-        assert!(!l.sample(t(2_000)));
-        assert!(!l.sample(t(2_000)));
+        // Nor do several in a row (found by review of the first fix, which took two in
+        // a row for a step back): threads that waited together.
+        for stale in [8_400, 8_300, 8_200] {
+            assert!(!l.sample(t(stale)));
+        }
+        let extra = (0..10).filter(|_| l.sample(t(10_000))).count();
+        assert_eq!(extra, 0);
+        // A clock set back, its readings staying there: the limiter counts on from
+        // the new time.
         let kept = (1..=100u64).filter(|i| l.sample(t(2_000 + i * 10))).count();
         assert!((9..=11).contains(&kept), "{kept}");
     }
