@@ -210,8 +210,9 @@ impl TracingLayer {
         }
     }
 
-    /// Whether the span `parent_id` is a root the sampler dropped that keeps what it was
-    /// made with ([`Deferred::root`]).
+    /// Whether the span `parent_id` (the one this layer took the parent's context from)
+    /// is a root the sampler dropped that keeps what it was made with
+    /// ([`Deferred::root`]).
     fn parent_is_a_kept_root<S>(&self, parent_id: Option<u64>, ctx: &Context<'_, S>) -> bool
     where
         S: Subscriber + for<'a> LookupSpan<'a>,
@@ -494,18 +495,31 @@ impl TracingLayer {
             }
             parent.context()
         };
+        // The `tracing` span the parent's context came from (found by review: with the
+        // registry's parent hidden by a per-layer filter, it is an ancestor).
+        let mut used: Option<u64> = None;
         let parent = match parent_id {
-            Some(parent_id) => self.spans.with(parent_id, &mut parent_of).or_else(|| {
-                // In the registry's extensions, or hidden from this layer by a
-                // per-layer filter: the registry then finds the nearest ancestor this
-                // layer sees of a contextual span, and none of an explicit parent
-                // (as for tracing-opentelemetry): a new trace.
-                let parent_ref = match attrs.parent() {
-                    Some(parent) => ctx.span(parent),
-                    None => ctx.lookup_current(),
-                };
-                parent_ref.and_then(|parent| self.with_backing(&parent, &mut parent_of))
-            }),
+            Some(parent_id) => match self.spans.with(parent_id, &mut parent_of) {
+                Some(context) => {
+                    used = Some(parent_id);
+                    Some(context)
+                }
+                None => {
+                    // In the registry's extensions, or hidden from this layer by a
+                    // per-layer filter: the registry then finds the nearest ancestor
+                    // this layer sees of a contextual span, and none of an explicit
+                    // parent (as for tracing-opentelemetry): a new trace.
+                    let parent_ref = match attrs.parent() {
+                        Some(parent) => ctx.span(parent),
+                        None => ctx.lookup_current(),
+                    };
+                    parent_ref.and_then(|parent| {
+                        let context = self.with_backing(&parent, &mut parent_of);
+                        used = context.is_some().then(|| parent.id().into_u64());
+                        context
+                    })
+                }
+            },
             None => None,
         };
         // A parent hidden from this layer by a per-layer filter and not entered in a
@@ -519,7 +533,11 @@ impl TracingLayer {
             None if hidden => ctx
                 .span(id)
                 .and_then(|span| span.parent())
-                .and_then(|ancestor| self.with_backing(&ancestor, &mut parent_of)),
+                .and_then(|ancestor| {
+                    let context = self.with_backing(&ancestor, &mut parent_of);
+                    used = context.is_some().then(|| ancestor.id().into_u64());
+                    context
+                }),
             parent => parent,
         };
         // Whether a span the sampler drops keeps what it was made with, for a parent
@@ -566,7 +584,7 @@ impl TracingLayer {
         } else if self.keeps_dropped_roots
             && self.tracer.is_recording()
             && !picotrace::tracer::spans_suppressed()
-            && (keeps || self.parent_is_a_kept_root(parent_id, &ctx))
+            && (keeps || self.parent_is_a_kept_root(used, &ctx))
         {
             // A span the sampler dropped (a ratio sampler's root, a span made under a
             // context of picotrace's own, or a child of such a root) may record under

@@ -2515,6 +2515,29 @@ fn a_dropped_child_given_a_sampled_parent_keeps_its_fields_name_and_start() {
     }
 }
 
+/// Found by review of the fix above: a child of a dropped root whose `tracing` parent
+/// is hidden from the layer by a per-layer filter (its parent, for the layer, is the
+/// root) kept nothing, as only the registry's direct parent was looked at.
+#[test]
+fn a_dropped_root_s_child_under_a_hidden_span_keeps_what_it_was_made_with() {
+    let (t, remote) = roots_dropped_and_a_sampled_remote_parent();
+    tracing::subscriber::with_default(t.hiding("hidden"), || {
+        let connection = tracing::info_span!("connection");
+        let hidden = tracing::info_span!(parent: &connection, "hidden");
+        // An explicit parent: the registry's, hidden; the layer's is `connection`.
+        let request =
+            tracing::info_span!(parent: &hidden, "request", otel.name = "GET /y", n = 4_i64);
+        request.set_parent(&remote);
+    });
+    let spans = t.spans();
+    let request = spans
+        .iter()
+        .find(|s| s.parent == Some(remote.span_id()))
+        .unwrap_or_else(|| panic!("{spans:#?}"));
+    assert_eq!(request.name, "GET /y");
+    assert_eq!(attr(request, "n"), Some("4"));
+}
+
 /// Found by review of the two changes above: the fields read before a span's start
 /// (for a sampler that reads attributes, or kept by a root the sampler dropped) let a
 /// panicking `Debug` unwind out of the layer, which the fields written at the start
