@@ -59,7 +59,12 @@ const RATE_SPAN_NANOS: u64 = 1 << 40;
 const RATE_BASELINE: Duration = Duration::from_secs(10);
 
 /// How many [`Scale`]s a calibration cycles through: a reader that took one keeps
-/// reading a whole set while three more resyncs (seconds apart) are written.
+/// reading a whole set while three more resyncs are written (a provider's export
+/// thread resyncs once a second at most). A reader held up between taking a set and
+/// reading it for four resyncs or more (say, `resync` called in a loop while it was
+/// descheduled) may mix two: that one reading is off by the rate's change times the
+/// time since the anchor, or by the gap between the two clocks after a resync that left
+/// the counter. Nothing unsafe comes of it: every field is an atomic.
 const SCALES: usize = 4;
 
 /// The counter's rate and the correction, which readers must take as one set: a
@@ -110,8 +115,17 @@ struct Calibration {
     /// Which of `scales` readers take (modulo [`SCALES`]).
     current: AtomicUsize,
     scales: [Scale; SCALES],
-    /// Held by the resync writing the next scale.
-    resyncing: Mutex<()>,
+    /// Held by the resync writing the next scale, with where the counter's rate is
+    /// measured from.
+    resyncing: Mutex<RateBase>,
+}
+
+/// Counter readings, each with the monotonic instant it was taken at: where the rate is
+/// measured from, and the last resync's.
+#[derive(Clone, Copy, Debug)]
+struct RateBase {
+    from: (u64, Instant),
+    last: (u64, Instant),
 }
 
 impl Calibration {
@@ -151,7 +165,10 @@ impl Calibration {
             base,
             current: AtomicUsize::new(0),
             scales: Default::default(),
-            resyncing: Mutex::new(()),
+            resyncing: Mutex::new(RateBase {
+                from: (ticks, base),
+                last: (ticks, base),
+            }),
         }
         .with_scale(tsc, (whole, fraction), 0)
     }
@@ -184,37 +201,50 @@ impl Calibration {
         self.current.store(next, Ordering::Release);
     }
 
-    /// The counter's rate measured again, against the monotonic clock over all the
-    /// time since the anchor (`fastant` measured it over some 20 ms at the start, when
-    /// NTP may have been slewing that clock: found by review, every duration was off by
-    /// the slew, up to 500 parts per million with ntpd and more with chrony, and each
-    /// resync stepped readings by what that rate error had gathered since the last).
-    /// `None` before [`RATE_BASELINE`], when no pair of readings came within 50 µs, or
-    /// when the rate found is more than 1 % from `now` (the counter stopped or ran on
-    /// while the monotonic clock did not: a suspend, a paused VM).
-    fn measured_rate(&self, now: (u64, u64)) -> Option<(u64, u64)> {
-        for _ in 0..3 {
-            let before = self.base.elapsed();
-            let ticks = ticks_of(fastant::Instant::now()).wrapping_sub(self.ticks);
-            let after = self.base.elapsed();
-            if after < RATE_BASELINE || ticks == 0 || ticks > i64::MAX as u64 {
-                return None;
-            }
-            if after - before > Duration::from_micros(50) {
-                continue;
-            }
-            let nanos = (before + (after - before) / 2).as_nanos();
-            let ticks = u128::from(ticks);
-            let whole = u64::try_from(nanos / ticks).ok()?;
-            let fraction = (((nanos % ticks) << 64) / ticks) as u64;
-            // Nanoseconds a billion ticks take, at each rate.
-            let billion = |(whole, fraction): (u64, u64)| {
-                u128::from(whole) * 1_000_000_000 + ((u128::from(fraction) * 1_000_000_000) >> 64)
-            };
-            let (new, old) = (billion((whole, fraction)), billion(now));
-            return (new.abs_diff(old) * 100 <= old).then_some((whole, fraction));
+    /// The counter's rate measured again, against the monotonic clock over the time
+    /// since `base.from` (the anchor, unless something stopped one of the two clocks:
+    /// see below). `fastant` measured it over some 20 ms at the start, when NTP may have
+    /// been slewing that clock (found by review: every duration was off by the slew, up
+    /// to 500 parts per million with ntpd and more with chrony, and each resync stepped
+    /// readings by what that rate error had gathered since the last). `now` is the rate
+    /// in use. `None` before [`RATE_BASELINE`], when no pair of readings came within
+    /// 50 µs, or when the rate found is more than 10 % from `now`.
+    ///
+    /// Since the last resync, the two clocks must have counted the same time (within
+    /// 10 %, as wrong as the rate in use may be, and 1 ms): where they did not, one stopped while the other ran (a suspend to
+    /// idle, where the counter runs on; a paused VM), and the rate is measured from now
+    /// on (found by review: measured across such a sleep, the rate took its length in,
+    /// and kept it for as long as the process ran).
+    fn measured_rate(&self, base: &mut RateBase, now: (u64, u64)) -> Option<(u64, u64)> {
+        let (ticks, at) = (0..3).find_map(|_| {
+            let before = Instant::now();
+            let ticks = ticks_of(fastant::Instant::now());
+            let after = Instant::now();
+            (after - before <= Duration::from_micros(50))
+                .then(|| (ticks, before + (after - before) / 2))
+        })?;
+        let (last_ticks, last_at) = std::mem::replace(&mut base.last, (ticks, at));
+        let counted = nanos_of(ticks.wrapping_sub(last_ticks), now);
+        let passed = u64::try_from(at.saturating_duration_since(last_at).as_nanos()).ok()?;
+        if counted.abs_diff(passed) > passed / 10 + 1_000_000 {
+            base.from = (ticks, at);
+            return None;
         }
-        None
+        let (from_ticks, from_at) = base.from;
+        let elapsed = at.saturating_duration_since(from_at);
+        let ticks = ticks.wrapping_sub(from_ticks);
+        if elapsed < RATE_BASELINE || ticks == 0 || ticks > i64::MAX as u64 {
+            return None;
+        }
+        let (nanos, ticks) = (elapsed.as_nanos(), u128::from(ticks));
+        let whole = u64::try_from(nanos / ticks).ok()?;
+        let fraction = (((nanos % ticks) << 64) / ticks) as u64;
+        // Nanoseconds a billion ticks take, at each rate.
+        let billion = |(whole, fraction): (u64, u64)| {
+            u128::from(whole) * 1_000_000_000 + ((u128::from(fraction) * 1_000_000_000) >> 64)
+        };
+        let (new, old) = (billion((whole, fraction)), billion(now));
+        (new.abs_diff(old) * 10 <= old).then_some((whole, fraction))
     }
 
     /// Unix nanoseconds of a counter reading, before the correction (never before the
@@ -416,7 +446,7 @@ impl SystemClock {
     fn resync_within(&self, clocksource: impl FnOnce() -> Option<String>, gap: u64) {
         let c = self.calibration;
         // One resync at a time: each writes the next scale.
-        let _one = c.resyncing.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut base = c.resyncing.lock().unwrap_or_else(PoisonError::into_inner);
         // A counter reset on resume: the monotonic clock from here on (found by review:
         // the clock stood still between resyncs, for as long as the machine had been
         // up when the process started). So too when the kernel has stopped clocking
@@ -437,7 +467,7 @@ impl SystemClock {
         let on_counter = counter && !leave;
         // The rate measured again, published with the correction measured on it.
         let rate = on_counter
-            .then(|| c.measured_rate(rate))
+            .then(|| c.measured_rate(&mut base, rate))
             .flatten()
             .unwrap_or(rate);
         match c.correction_on(on_counter, rate, gap) {
@@ -814,11 +844,16 @@ mod tests {
         let back = Duration::from_secs(20);
         let back_ticks = (back.as_nanos() as f64 / per_tick) as u64;
         let fast = per_tick * 1.005;
+        let anchor = (taken.ticks.wrapping_sub(back_ticks), taken.base - back);
         let clock = clock_on(
             Calibration {
-                ticks: taken.ticks.wrapping_sub(back_ticks),
+                ticks: anchor.0,
                 unix_nanos: taken.unix_nanos - back.as_nanos() as u64,
-                base: taken.base - back,
+                base: anchor.1,
+                resyncing: Mutex::new(RateBase {
+                    from: anchor,
+                    last: anchor,
+                }),
                 ..on_counter()
             }
             .with_scale(
@@ -842,6 +877,45 @@ mod tests {
         assert!((after - 1.0).abs() < 0.001, "{after}");
         let diff = system_nanos().abs_diff(clock.now().as_unix_nanos());
         assert!(diff < 50_000_000, "{diff} ns from the wall clock");
+    }
+
+    /// Regression (found by review of the rate's new measurement): measured from the
+    /// anchor across a suspend to idle (the counter runs on, the monotonic clock does
+    /// not), the rate took the sleep in: here 1 s in 200, so the clock ran 0.5 % slow
+    /// from then on. A resync that finds the two clocks disagreeing since the last one
+    /// measures the rate from now on.
+    #[test]
+    fn a_sleep_between_resyncs_does_not_skew_the_rate() {
+        let taken = on_counter();
+        let rate = taken.scale().rate();
+        let per_tick = rate.0 as f64 + rate.1 as f64 / 2f64.powi(64);
+        let ticks = |secs: f64| (secs * 1e9 / per_tick) as u64;
+        let now = (taken.ticks, taken.base);
+        // 201 s of ticks and 200 s of the monotonic clock since the anchor; the last
+        // resync 3 s of ticks and 2 s ago: a second's sleep between.
+        let from = (
+            now.0.wrapping_sub(ticks(201.0)),
+            now.1 - Duration::from_secs(200),
+        );
+        let last = (
+            now.0.wrapping_sub(ticks(3.0)),
+            now.1 - Duration::from_secs(2),
+        );
+        let clock = clock_on(
+            Calibration {
+                ticks: from.0,
+                base: from.1,
+                resyncing: Mutex::new(RateBase { from, last }),
+                ..on_counter()
+            }
+            .with_scale(true, rate, 0),
+        );
+        clock.resync_on(tsc_source);
+        let (a, i) = (clock.now(), Instant::now());
+        std::thread::sleep(Duration::from_millis(300));
+        let (b, j) = (clock.now(), Instant::now());
+        let pace = (b.as_unix_nanos() - a.as_unix_nanos()) as f64 / (j - i).as_nanos() as f64;
+        assert!((pace - 1.0).abs() < 0.001, "{pace}");
     }
 
     #[test]
