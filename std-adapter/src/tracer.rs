@@ -1728,7 +1728,7 @@ mod tests {
             held.wait();
             let (tx, rx) = std::sync::mpsc::channel();
             let child = Arc::clone(&provider);
-            std::thread::spawn(move || {
+            let asking = std::thread::spawn(move || {
                 let flushed = child.flush();
                 let shut = child.shutdown();
                 child.shutdown_at_exit();
@@ -1736,6 +1736,8 @@ mod tests {
             });
             let answer = rx.recv_timeout(Duration::from_secs(10));
             release.wait();
+            // Its handle on the provider gone before the provider is taken back.
+            asking.join().unwrap();
             let (flushed, shut) = answer.expect("the child's flush or shutdown hung");
             assert!(matches!(flushed, Err(ExportError::Forked)), "{flushed:?}");
             assert!(matches!(shut, Err(ExportError::Forked)), "{shut:?}");
