@@ -70,7 +70,7 @@
 //! - `otep235` (default, needs `tracestate`): the OTEP 235 sampling threshold and
 //!   randomness in the tracestate's `ot` entry (`ot=th:...;rv:...`) read and written
 //!   by the samplers. Without it the `ot` entry goes on untouched and ratio samplers
-//!   decide on the trace id (about 5.5 KB less flash on a Cortex-M3).
+//!   decide on the trace id (about 5.7 KB less flash on a Cortex-M3).
 //! - `std` (picotrace-std turns it on): a span that ends while its thread panics (one
 //!   the unwinding drops, such as a handler's server span as the runtime drops the
 //!   request's future) ends with status `Error("panicked")` unless a status was set;
