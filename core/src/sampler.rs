@@ -616,10 +616,6 @@ pub struct RateLimiting {
     /// Credit in span-thousandths times nanoseconds: one span costs [`Self::SPAN_COST`].
     credit: u64,
     last: Option<Timestamp>,
-    /// `last` before the latest step back (more than [`Self::STEP_BACK`]): a reading
-    /// that comes back near it was taken on the old time line, and the readings behind
-    /// it were stale.
-    before_step: Option<Timestamp>,
 }
 
 impl RateLimiting {
@@ -654,7 +650,6 @@ impl RateLimiting {
             milli_per_second: milli,
             credit: 0,
             last: None,
-            before_step: None,
         };
         limiter.credit = limiter.capacity();
         limiter
@@ -686,28 +681,18 @@ impl RateLimiting {
             // The clock was set back by more than a second (a wall clock stepped back,
             // followed by `SystemClock::resync`): time counts on from here, nothing
             // earned. (Found by review: credit stalled until the clock caught up with
-            // the latest time seen, the whole step.) The time before the step is kept:
-            // readings that come back near it were taken on the old time line, and
-            // those behind were stale (threads that read the clock, then waited: found
-            // by review, counted from them the next reading earned a whole burst
-            // again). A smaller step back is one thread's reading behind another's: it
-            // earns nothing and moves nothing.
+            // the latest time seen, the whole step.) A smaller step back is one thread's
+            // reading behind another's: it earns nothing and moves nothing. (The tracer
+            // reads the clock for it under its lock, so a reading a thread took before
+            // waiting for the lock is never given: found by review, one more than a
+            // second old was taken for a step back, and the next reading earned a
+            // second burst.)
             Some(last)
                 if now.as_unix_nanos().saturating_add(Self::STEP_BACK) < last.as_unix_nanos() =>
             {
-                self.before_step.get_or_insert(last);
                 self.last = Some(now);
             }
-            Some(mut last) => {
-                if let Some(before) = self.before_step {
-                    if now.as_unix_nanos().saturating_add(Self::STEP_BACK) >= before.as_unix_nanos()
-                    {
-                        // Back on the old time line: counted on from where it was.
-                        last = last.max(before);
-                        self.last = Some(last);
-                        self.before_step = None;
-                    }
-                }
+            Some(last) => {
                 let elapsed = now.as_unix_nanos().saturating_sub(last.as_unix_nanos());
                 let earned = elapsed.saturating_mul(self.milli_per_second);
                 self.credit = self.credit.saturating_add(earned).min(self.capacity());
@@ -1530,36 +1515,6 @@ mod tests {
             (9..=11).contains(&kept),
             "kept {kept} in the second after the step"
         );
-    }
-
-    /// Regression (found by review): a reading more than a second behind (a thread that
-    /// read the clock, then waited for the limiter) was taken for a clock set back, and
-    /// the next reading at the real time earned a whole burst again: 20 spans in one
-    /// second at 10 per second.
-    #[test]
-    fn a_stale_reading_earns_no_second_burst() {
-        let mut l = RateLimiting::new(10.0);
-        let t = |ms: u64| Timestamp::from_unix_nanos(1_000_000_000_000 + ms * 1_000_000);
-        for _ in 0..10 {
-            assert!(l.sample(t(0)));
-        }
-        for _ in 0..10 {
-            assert!(l.sample(t(10_000)));
-        }
-        assert!(!l.sample(t(8_500)));
-        let extra = (0..10).filter(|_| l.sample(t(10_000))).count();
-        assert_eq!(extra, 0);
-        // Nor do several in a row (found by review of the first fix, which took two in
-        // a row for a step back): threads that waited together.
-        for stale in [8_400, 8_300, 8_200] {
-            assert!(!l.sample(t(stale)));
-        }
-        let extra = (0..10).filter(|_| l.sample(t(10_000))).count();
-        assert_eq!(extra, 0);
-        // A clock set back, its readings staying there: the limiter counts on from
-        // the new time.
-        let kept = (1..=100u64).filter(|i| l.sample(t(2_000 + i * 10))).count();
-        assert!((9..=11).contains(&kept), "{kept}");
     }
 
     #[test]

@@ -1402,9 +1402,22 @@ where
             None => {
                 let mut retries = self.full_arena_retries;
                 loop {
-                    if let Some(result) =
-                        self.sampler_state.try_with(|s| s.decide_exclusive(params))
-                    {
+                    // The time read again under the lock, for a sampler that uses it
+                    // (found by review: a reading taken before waiting for the lock
+                    // could be more than a second older than one another thread gave
+                    // the rate limiter first, which took it for the clock set back, and
+                    // the next reading earned a second burst).
+                    let decided = self.sampler_state.try_with(|s| {
+                        if params.now == Timestamp::ZERO {
+                            s.decide_exclusive(params)
+                        } else {
+                            s.decide_exclusive(&SamplingParams {
+                                now: self.clock.now(),
+                                ..*params
+                            })
+                        }
+                    });
+                    if let Some(result) = decided {
                         return result;
                     }
                     if retries == 0 || !(self.full_arena_pause)() {

@@ -4128,6 +4128,54 @@ fn samplers_see_the_clock_and_an_invalid_parent_brings_no_tracestate() {
     assert_eq!(root.trace_state(), "");
 }
 
+/// A clock whose next reading is `stale` once, when set: the reading a thread took
+/// before it waited for the rate limiter's lock.
+struct OneStaleReading {
+    now: core::sync::atomic::AtomicU64,
+    stale: core::sync::atomic::AtomicU64,
+}
+
+impl Clock for OneStaleReading {
+    fn now(&self) -> Timestamp {
+        use core::sync::atomic::Ordering::Relaxed;
+        Timestamp::from_unix_nanos(match self.stale.swap(0, Relaxed) {
+            0 => self.now.load(Relaxed),
+            stale => stale,
+        })
+    }
+}
+
+/// Regression (found by review): a rate limiter was given the time a thread read before
+/// it waited for the limiter's lock; one more than a second older than what another
+/// thread had given it was taken for the clock set back, and the next reading earned a
+/// second burst (20 spans in a second at 10 a second). The time is read again under the
+/// lock.
+#[test]
+fn the_rate_limiter_gets_the_time_read_under_its_lock() {
+    let clock = OneStaleReading {
+        now: core::sync::atomic::AtomicU64::new(T0 + 10_000_000_000),
+        stale: core::sync::atomic::AtomicU64::new(0),
+    };
+    let t = Tracer::new(
+        TracerConfig::new("svc").with_sampler(Sampler::rate_limiting(10.0)),
+        SpanArena::<16>::new(),
+        &clock,
+        IdGenerator::from_seed([5; 32]),
+        Collect::default(),
+    );
+    let sampled = |n: usize| {
+        (0..n)
+            .filter(|_| t.start_span("request").is_recording())
+            .count()
+    };
+    assert_eq!(sampled(10), 10, "the first second's burst");
+    clock
+        .stale
+        .store(T0 + 8_500_000_000, core::sync::atomic::Ordering::Relaxed);
+    assert_eq!(sampled(1), 0);
+    assert_eq!(sampled(10), 0, "no second burst in the same instant");
+}
+
 /// Regression (found by review): `set_parent` decided on a span again and charged the
 /// rate limiter a second time for it (the `tracing` layer starts a root, then gives it
 /// the request's remote parent): ten requests at ten a second sampled five, at one a
