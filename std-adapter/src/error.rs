@@ -99,9 +99,10 @@ pub enum ExportError {
     /// called in a process forked from the one that built the provider: its export
     /// thread and a batch exporter's workers are not in this process (nor are the locks
     /// they held let go here), so nothing was done. The child's spans wait in the
-    /// arena, exported (if at all) only when it fills, by the thread that ends a span;
-    /// with a batch exporter whose queue lock a worker held at the fork, that thread
-    /// would wait for ever. Build or install the provider after the fork.
+    /// arena, exported (if at all) only when it fills, by a thread that starts a span
+    /// and finds it full; with a batch exporter whose queue lock a worker held at the
+    /// fork, that thread would wait for ever. Build or install the provider after the
+    /// fork.
     Forked,
     /// Not every span made it: `lost` spans were dropped or failed to export (arena or
     /// queue full, export failures, rejected by the collector, ended after shutdown).
