@@ -1083,7 +1083,10 @@ impl Sampler {
 
     /// Decides on one span without `&mut`, as a tracer shared by threads does: `None`
     /// when the deciding sampler keeps state (rate limiting), which then needs
-    /// [`Sampler::should_sample`] on a copy the caller guards.
+    /// [`Sampler::should_sample`] on a copy the caller guards, with `params.now` read
+    /// under that guard (a time read before waiting for it may be older than one the
+    /// limiter was given meanwhile: more than a second older, it reads as the clock set
+    /// back).
     #[inline]
     pub fn decide_shared(&self, params: &SamplingParams<'_>) -> Option<SamplingResult> {
         match self {

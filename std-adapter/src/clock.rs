@@ -128,8 +128,6 @@ struct Calibration {
 struct RateBase {
     from: (u64, Instant),
     last: (u64, Instant),
-    /// A rate measured here is in use (not `fastant`'s first one): the windows narrow.
-    measured: bool,
 }
 
 impl Calibration {
@@ -172,7 +170,6 @@ impl Calibration {
             resyncing: Mutex::new(RateBase {
                 from: (ticks, base),
                 last: (ticks, base),
-                measured: false,
             }),
         }
         .with_scale(tsc, (whole, fraction), 0)
@@ -213,16 +210,17 @@ impl Calibration {
     /// to 500 parts per million with ntpd and more with chrony, and each resync stepped
     /// readings by what that rate error had gathered since the last). `now` is the rate
     /// in use. `None` before [`RATE_BASELINE`], when no pair of readings came within
-    /// 50 µs, or when the rate found is more than 10 % from `now` (1 % once a measured
-    /// rate is in use).
+    /// 50 µs, or when the rate found is more than 10 % from `now`.
     ///
     /// Since the last resync, the two clocks must have counted the same time (within
-    /// 10 %, as wrong as `fastant`'s rate may be, or 0.1 % once a measured rate is in
-    /// use; and 1 ms): where they did not, one stopped while the other ran (a suspend to
-    /// idle, where the counter runs on; a paused VM) or NTP slews the monotonic clock
-    /// fast, and the rate is measured from now on (found by review: measured across
-    /// such a sleep, the rate took its length in, and kept it for as long as the
-    /// process ran; then, that 10 % let a short sleep in).
+    /// 10 %, as wrong as `fastant`'s rate may be, and 1 ms): where they did not, one
+    /// stopped while the other ran (a suspend to idle, where the counter runs on; a
+    /// paused VM), and the rate is measured from now on (found by review: measured
+    /// across such a sleep, the rate took its length in, and kept it for as long as the
+    /// process ran). A shorter sleep goes into the rate, its share shrinking as the
+    /// time since `from` grows: narrower windows were tried and dropped (found by
+    /// review: a rate off by more than them, measured or `fastant`'s, then failed every
+    /// later check and was never measured again).
     fn measured_rate(&self, base: &mut RateBase, now: (u64, u64)) -> Option<(u64, u64)> {
         let (ticks, at) = (0..3).find_map(|_| {
             let before = Instant::now();
@@ -234,12 +232,7 @@ impl Calibration {
         let (last_ticks, last_at) = std::mem::replace(&mut base.last, (ticks, at));
         let counted = nanos_of(ticks.wrapping_sub(last_ticks), now);
         let passed = u64::try_from(at.saturating_duration_since(last_at).as_nanos()).ok()?;
-        let window = if base.measured {
-            passed / 1000
-        } else {
-            passed / 10
-        };
-        if counted.abs_diff(passed) > window + 1_000_000 {
+        if counted.abs_diff(passed) > passed / 10 + 1_000_000 {
             base.from = (ticks, at);
             return None;
         }
@@ -257,10 +250,7 @@ impl Calibration {
             u128::from(whole) * 1_000_000_000 + ((u128::from(fraction) * 1_000_000_000) >> 64)
         };
         let (new, old) = (billion((whole, fraction)), billion(now));
-        let window = if base.measured { 100 } else { 10 };
-        let accepted = new.abs_diff(old) * window <= old;
-        base.measured |= accepted;
-        accepted.then_some((whole, fraction))
+        (new.abs_diff(old) * 10 <= old).then_some((whole, fraction))
     }
 
     /// Unix nanoseconds of a counter reading, before the correction (never before the
@@ -572,7 +562,6 @@ mod tests {
         assert_monotonic_and_near_system_time(clock_on(Calibration::take()));
     }
 
-    /// A clock on its own calibration (not the process's).
     /// `clock` and the monotonic clock read together: the pair taken again while a
     /// preemption came between them (the tests compare them to 0.1 % over 300 ms).
     fn read_together(clock: &SystemClock) -> (Timestamp, Instant) {
@@ -586,6 +575,7 @@ mod tests {
         }
     }
 
+    /// A clock on its own calibration (not the process's).
     fn clock_on(calibration: Calibration) -> SystemClock {
         SystemClock {
             calibration: Box::leak(Box::new(calibration)),
@@ -882,7 +872,6 @@ mod tests {
                 resyncing: Mutex::new(RateBase {
                     from: anchor,
                     last: anchor,
-                    measured: false,
                 }),
                 ..on_counter()
             }
@@ -935,11 +924,7 @@ mod tests {
             Calibration {
                 ticks: from.0,
                 base: from.1,
-                resyncing: Mutex::new(RateBase {
-                    from,
-                    last,
-                    measured: false,
-                }),
+                resyncing: Mutex::new(RateBase { from, last }),
                 ..on_counter()
             }
             .with_scale(true, rate, 0),

@@ -1736,8 +1736,8 @@ mod tests {
             });
             let answer = rx.recv_timeout(Duration::from_secs(10));
             release.wait();
-            // Its handle on the provider gone before the provider is taken back.
             let (flushed, shut) = answer.expect("the child's flush or shutdown hung");
+            // Its handle on the provider gone before the provider is taken back.
             asking.join().unwrap();
             assert!(matches!(flushed, Err(ExportError::Forked)), "{flushed:?}");
             assert!(matches!(shut, Err(ExportError::Forked)), "{shut:?}");
