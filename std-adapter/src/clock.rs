@@ -253,27 +253,20 @@ impl Calibration {
         (new.abs_diff(old) * 10 <= old).then_some((whole, fraction))
     }
 
-    /// Unix nanoseconds of a counter reading, before the correction (never before the
+    /// Unix nanoseconds of a counter reading at the rate in use, before the correction
+    /// (see [`Calibration::nanos_since_anchor`]).
+    #[cfg(test)]
+    fn unix_nanos_at(&self, ticks: u64) -> u64 {
+        self.unix_nanos
+            .wrapping_add(self.nanos_since_anchor(ticks, self.scale().rate()))
+    }
+
+    /// Nanoseconds from the anchor to a counter reading, at `rate` (never before the
     /// anchor). A reading more than 2^63 ticks past the anchor is one from before it
     /// (another core's), or one a counter reset to 0 (on resume, on some machines)
     /// wrapped (`fastant` subtracts its own start from the counter): both read as the
-    /// anchor (not a century ahead). After
-    /// such a reset the clock stands still until a resync finds the counter reset and
-    /// moves the clock onto the monotonic clock.
-    #[cfg(test)]
-    fn unix_nanos_at(&self, ticks: u64) -> u64 {
-        self.unix_nanos_on(ticks, self.scale().rate())
-    }
-
-    /// [`Calibration::unix_nanos_at`] at `rate`.
-    #[inline]
-    fn unix_nanos_on(&self, ticks: u64, rate: (u64, u64)) -> u64 {
-        self.unix_nanos
-            .wrapping_add(self.nanos_since_anchor(ticks, rate))
-    }
-
-    /// Nanoseconds from the anchor to a counter reading, at `rate` (0 for a reading
-    /// before the anchor: see [`Calibration::unix_nanos_at`]).
+    /// anchor (not a century ahead). After such a reset the clock stands still until a
+    /// resync finds the counter reset and moves the clock onto the monotonic clock.
     #[inline]
     fn nanos_since_anchor(&self, ticks: u64, rate: (u64, u64)) -> u64 {
         let elapsed = ticks.wrapping_sub(self.ticks);
@@ -327,11 +320,17 @@ impl Calibration {
     /// clock, before the correction.
     #[inline]
     fn uncorrected_on(&self, counter: bool, rate: (u64, u64)) -> u64 {
+        self.unix_nanos.wrapping_add(self.elapsed_on(counter, rate))
+    }
+
+    /// Nanoseconds since the anchor now, from the counter at `rate` (`counter`) or the
+    /// monotonic clock.
+    #[inline]
+    fn elapsed_on(&self, counter: bool, rate: (u64, u64)) -> u64 {
         if counter {
-            self.unix_nanos_on(ticks_of(fastant::Instant::now()), rate)
+            self.nanos_since_anchor(ticks_of(fastant::Instant::now()), rate)
         } else {
-            let elapsed = u64::try_from(self.base.elapsed().as_nanos()).unwrap_or(u64::MAX);
-            self.unix_nanos.wrapping_add(elapsed)
+            u64::try_from(self.base.elapsed().as_nanos()).unwrap_or(u64::MAX)
         }
     }
 }
@@ -521,11 +520,7 @@ impl Clock for SystemClock {
         let start = scale.start.load(Ordering::Relaxed);
         // Plain adds: the sum is near a wall-clock reading, which is at least 0 (a
         // saturating add cost 7 more instructions a read).
-        let elapsed = if scale.counter.load(Ordering::Relaxed) {
-            c.nanos_since_anchor(ticks_of(fastant::Instant::now()), scale.rate())
-        } else {
-            u64::try_from(c.base.elapsed().as_nanos()).unwrap_or(u64::MAX)
-        };
+        let elapsed = c.elapsed_on(scale.counter.load(Ordering::Relaxed), scale.rate());
         Timestamp::from_unix_nanos(start.wrapping_add(elapsed))
     }
 }

@@ -276,27 +276,25 @@ mod tests {
     /// once a flush after them has succeeded.
     #[test]
     fn lines_a_buffered_writer_could_not_print_are_not_counted() {
-        let disk = DiskFills(Arc::default(), usize::MAX);
-        let provider = TracerProvider::builder()
-            .config(TracerConfig::new("console-test").with_export_batch_size(50))
-            .exporter(SharedExporter::new(ConsoleExporter::new(
-                io::LineWriter::new(disk.clone()),
-            )))
-            .build();
+        // Stdout's writer (a `LineWriter`) over `disk`.
+        let printing_to = |disk: &DiskFills| {
+            TracerProvider::builder()
+                .config(TracerConfig::new("console-test").with_export_batch_size(50))
+                .exporter(SharedExporter::new(ConsoleExporter::new(
+                    io::LineWriter::new(disk.clone()),
+                )))
+                .build()
+        };
         // Room for the first line and a few bytes of the second (a line is well over
-        // 40 bytes).
-        let t = provider.tracer();
-        t.start_span("probe").end();
+        // 40 bytes): a line's length, from one printed first.
+        let disk = DiskFills(Arc::default(), usize::MAX);
+        let provider = printing_to(&disk);
+        provider.tracer().start_span("probe").end();
         let _ = provider.flush();
         let line = disk.0.lock().unwrap().len();
         disk.0.lock().unwrap().clear();
         let disk = DiskFills(Arc::clone(&disk.0), line + 20);
-        let provider = TracerProvider::builder()
-            .config(TracerConfig::new("console-test").with_export_batch_size(50))
-            .exporter(SharedExporter::new(ConsoleExporter::new(
-                io::LineWriter::new(disk.clone()),
-            )))
-            .build();
+        let provider = printing_to(&disk);
         let t = provider.tracer();
         for _ in 0..50 {
             t.start_span("probe").end();
