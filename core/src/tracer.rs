@@ -1408,7 +1408,7 @@ where
                     // the rate limiter first, which took it for the clock set back, and
                     // the next reading earned a second burst).
                     let decided = self.sampler_state.try_with(|s| {
-                        if params.now == Timestamp::ZERO {
+                        if !self.sampler_uses_clock() {
                             s.decide_exclusive(params)
                         } else {
                             s.decide_exclusive(&SamplingParams {
