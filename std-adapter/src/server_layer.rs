@@ -735,6 +735,12 @@ pin_project_lite::pin_project! {
             this.future.set(None);
             if let Some(mut span) = this.span.take() {
                 if *this.panicked {
+                    // An Error `panicked` already; a gRPC span must have a status
+                    // code: UNKNOWN, what a client makes of a call that failed without
+                    // one (found by review: it had none).
+                    if this.grpc.is_some() {
+                        span.set_attribute("rpc.grpc.status_code", i64::from(GRPC_UNKNOWN));
+                    }
                 } else if this.grpc.is_some() {
                     // The client cancelled the call (or its deadline passed): its
                     // doing, CANCELLED, as when it goes mid-body (found by review:
@@ -893,6 +899,10 @@ pin_project_lite::pin_project! {
                     // review: any unwind that dropped the body was taken for it).
                     span.set_attribute(semconv::ERROR_TYPE, "panicked");
                     span.set_error("panicked");
+                    // A gRPC span must have a status code (see `ServerFuture`).
+                    if *this.grpc && !*this.grpc_known {
+                        span.set_attribute("rpc.grpc.status_code", i64::from(GRPC_UNKNOWN));
+                    }
                 } else if *this.grpc {
                     // The client cancelled the call (RST_STREAM): its doing. (Also
                     // before the first frame was asked for: a gRPC span must have a

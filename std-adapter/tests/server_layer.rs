@@ -382,6 +382,78 @@ fn a_panicking_handler_s_children_end_before_its_server_span() {
     );
 }
 
+/// Regression (found by review): a gRPC call whose handler panicked ended as an Error
+/// `panicked` with no `rpc.grpc.status_code`, which the conventions require of every
+/// gRPC span; it is UNKNOWN (2), what a client makes of a call that failed without a
+/// status, and stays `panicked` as the error type.
+#[test]
+fn a_grpc_handler_that_panics_has_a_status_code() {
+    let (provider, kept) = setup();
+    let mut service = ServerLayer::new(&provider)
+        .with_grpc()
+        .layer(FnService(move |_| {
+            Box::pin(async {
+                if true {
+                    panic!("handler bug");
+                }
+                Ok(http::Response::new(String::new()))
+            }) as BoxFuture
+        }));
+    let call = request(
+        "POST",
+        "/shop.v1.Inventory/Reserve",
+        &[("content-type", "application/grpc")],
+    );
+    let panicking = service.call(call);
+    let joined = runtime().block_on(async { tokio::spawn(panicking).await });
+    assert!(joined.unwrap_err().is_panic());
+    provider.flush().unwrap();
+    let spans = kept.0.lock().unwrap().clone();
+    let server = spans
+        .iter()
+        .find(|s| s.name == "shop.v1.Inventory/Reserve")
+        .unwrap_or_else(|| panic!("{spans:#?}"));
+    assert_eq!(server.attr("rpc.grpc.status_code"), Some("2"), "{server:?}");
+    assert_eq!(server.attr("error.type"), Some("panicked"));
+    assert_eq!(server.status, "Error { description: \"panicked\" }");
+    // So too a body that panics making a frame.
+    let mut service =
+        ServerLayer::new(&provider)
+            .with_grpc()
+            .layer(BodyService(|_: &http::Request<()>| {
+                let body = Streamed::new(1, Arc::new(|| {}))
+                    .data(b"abcd")
+                    .unknown_end()
+                    .then_panic();
+                let mut response = http::Response::new(body);
+                response.headers_mut().insert(
+                    http::header::CONTENT_TYPE,
+                    http::HeaderValue::from_static("application/grpc"),
+                );
+                response
+            }));
+    let call = request(
+        "POST",
+        "/shop.v1.Inventory/Watch",
+        &[("content-type", "application/grpc")],
+    );
+    let rt = runtime();
+    let response = rt.block_on(service.call(call)).unwrap();
+    let sent = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+        let mut response = response;
+        rt.block_on(send(response.body_mut()))
+    }));
+    assert!(sent.is_err());
+    provider.flush().unwrap();
+    let spans = kept.0.lock().unwrap().clone();
+    let watch = spans
+        .iter()
+        .find(|s| s.name == "shop.v1.Inventory/Watch")
+        .unwrap_or_else(|| panic!("{spans:#?}"));
+    assert_eq!(watch.attr("rpc.grpc.status_code"), Some("2"), "{watch:?}");
+    assert_eq!(watch.attr("error.type"), Some("panicked"));
+}
+
 /// Regression (found by review): a request without baggage made one shared empty bag
 /// current (cloned and dropped at every poll, an atomic counter every worker wrote);
 /// none is current now, as for code outside any request.
