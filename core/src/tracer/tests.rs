@@ -142,64 +142,16 @@ fn tracer_with_value_limit<A: SpanStorage>(
     tracer_with(TracerConfig::new("svc").with_limits(limits), arena, clock)
 }
 
-/// The fields of a protobuf message: number, and the payload of a length-delimited
-/// one (empty for the others).
-fn proto_fields(mut buf: &[u8]) -> Vec<(u64, &[u8])> {
-    fn varint(buf: &mut &[u8]) -> u64 {
-        let mut v = 0;
-        for shift in (0..64).step_by(7) {
-            let (&b, rest) = buf.split_first().expect("a varint");
-            *buf = rest;
-            v |= u64::from(b & 0x7f) << shift;
-            if b & 0x80 == 0 {
-                break;
-            }
-        }
-        v
-    }
-    let mut fields = Vec::new();
-    while !buf.is_empty() {
-        let key = varint(&mut buf);
-        let payload: &[u8] = match key & 7 {
-            0 => {
-                varint(&mut buf);
-                &[]
-            }
-            1 => {
-                buf = &buf[8..];
-                &[]
-            }
-            2 => {
-                let len = varint(&mut buf) as usize;
-                let (payload, rest) = buf.split_at(len);
-                buf = rest;
-                payload
-            }
-            5 => {
-                buf = &buf[4..];
-                &[]
-            }
-            wire => panic!("wire type {wire}"),
-        };
-        fields.push((key >> 3, payload));
-    }
-    fields
-}
-
-/// Whether the one span of an OTLP protobuf request (resource_spans 1, scope_spans 2,
-/// spans 2) has field `field`.
-fn span_has_field(request: &[u8], field: u64) -> bool {
-    let one = |buf, number| {
-        let found: Vec<&[u8]> = proto_fields(buf)
-            .into_iter()
-            .filter(|&(n, _)| n == number)
-            .map(|(_, payload)| payload)
-            .collect();
-        assert_eq!(found.len(), 1, "field {number}");
-        found[0]
-    };
-    let span = one(one(one(request, 1), 2), 2);
-    proto_fields(span).iter().any(|&(n, _)| n == field)
+/// Whether the one span of an OTLP protobuf request has field `field`.
+fn span_has_field(request: &[u8], field: u32) -> bool {
+    use crate::wire::otlp::test_support::{fields, span_bodies, Field};
+    let spans = span_bodies(request);
+    assert_eq!(spans.len(), 1, "one span");
+    fields(&spans[0]).iter().any(|f| {
+        let (Field::Varint(n, _) | Field::Fixed64(n, _) | Field::Fixed32(n, _) | Field::Len(n, _)) =
+            *f;
+        n == field
+    })
 }
 
 fn exported<A: SpanStorage>(t: &Tracer<A, &ManualClock, Collect>) -> Vec<Seen> {

@@ -1,6 +1,7 @@
 //! A fixed set of recorded spans for the encoder and console tests.
 
 use core::time::Duration;
+use std::vec::Vec;
 
 use crate::context::{SpanContext, TraceContext};
 use crate::export::{ExportError, SpanBatch, SpanExporter};
@@ -112,4 +113,78 @@ pub(crate) fn hand_span(
     more(&mut w);
     w.end(Timestamp::from_unix_nanos(T0 + end_ms * 1_000_000));
     slot
+}
+
+/// A protobuf field as a test sees it: number and payload.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Field<'a> {
+    Varint(u32, u64),
+    Fixed64(u32, u64),
+    Fixed32(u32, u32),
+    Len(u32, &'a [u8]),
+}
+
+fn read_varint(buf: &mut &[u8]) -> u64 {
+    let mut v = 0u64;
+    for shift in (0..70).step_by(7) {
+        let (&b, rest) = buf.split_first().expect("truncated varint");
+        *buf = rest;
+        v |= u64::from(b & 0x7f) << shift;
+        if b & 0x80 == 0 {
+            return v;
+        }
+    }
+    panic!("varint too long")
+}
+
+/// Splits a message into its fields (test-only reader; core has no decoder).
+pub(crate) fn fields(mut buf: &[u8]) -> Vec<Field<'_>> {
+    let mut out = Vec::new();
+    while !buf.is_empty() {
+        let tag = read_varint(&mut buf);
+        let number = (tag >> 3) as u32;
+        let f = match tag & 7 {
+            0 => Field::Varint(number, read_varint(&mut buf)),
+            1 => {
+                let (b, rest) = buf.split_first_chunk::<8>().expect("fixed64");
+                buf = rest;
+                Field::Fixed64(number, u64::from_le_bytes(*b))
+            }
+            5 => {
+                let (b, rest) = buf.split_first_chunk::<4>().expect("fixed32");
+                buf = rest;
+                Field::Fixed32(number, u32::from_le_bytes(*b))
+            }
+            2 => {
+                let len = read_varint(&mut buf) as usize;
+                let (body, rest) = buf.split_at(len);
+                buf = rest;
+                Field::Len(number, body)
+            }
+            t => panic!("wire type {t}"),
+        };
+        out.push(f);
+    }
+    out
+}
+
+pub(crate) fn len_field<'a>(f: &Field<'a>, want: u32) -> Option<&'a [u8]> {
+    match *f {
+        Field::Len(n, body) if n == want => Some(body),
+        _ => None,
+    }
+}
+
+/// Returns the `Span` bodies of a request, checking its envelope on the way.
+pub(crate) fn span_bodies(request: &[u8]) -> Vec<Vec<u8>> {
+    let top = fields(request);
+    assert_eq!(top.len(), 1, "one ResourceSpans");
+    let resource_spans = fields(len_field(&top[0], 1).unwrap());
+    assert!(len_field(&resource_spans[0], 1).is_some(), "resource first");
+    let scope_spans = fields(len_field(&resource_spans[1], 2).unwrap());
+    assert!(len_field(&scope_spans[0], 1).is_some(), "scope first");
+    scope_spans[1..]
+        .iter()
+        .map(|f| len_field(f, 2).expect("span record").to_vec())
+        .collect()
 }
