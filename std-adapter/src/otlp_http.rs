@@ -27,9 +27,10 @@
 //! - Proxies come from the environment, by the collector's scheme, as curl and Go read
 //!   them: `HTTPS_PROXY` (either case) for an `https://` collector, `HTTP_PROXY` for an
 //!   `http://` one (only `http_proxy` in a CGI program, where `HTTP_PROXY` comes from
-//!   a request's `Proxy` header), else `ALL_PROXY`; never for the hosts `NO_PROXY`
-//!   names (as ureq matches them: a name, or `.name` for its subdomains). HTTP(S)
-//!   proxies only: a SOCKS one is not used. Through a proxy, a plain `http://` collector's requests, their headers
+//!   a request's `Proxy` header), else `ALL_PROXY`; never for `localhost`, a loopback
+//!   address, or a collector `NO_PROXY` names as Go reads it (`name` for it and its
+//!   subdomains, `.name` for its subdomains, IP addresses, CIDR ranges, `:port`
+//!   suffixes, `*`). HTTP(S) proxies only: a SOCKS one is not used. Through a proxy, a plain `http://` collector's requests, their headers
 //!   (API keys) included, are readable by the proxy: name the collector in `NO_PROXY`
 //!   or use https.
 //!
@@ -542,11 +543,8 @@ impl OtlpHttpExporterBuilder {
         if let Some((cert, key)) = &self.client_certificate {
             tls_config = tls_config.client_cert(Some(tls::client_cert(cert, key)?));
         }
-        let https = url
-            .get(..8)
-            .is_some_and(|s| s.eq_ignore_ascii_case("https://"));
         let agent = ureq::Agent::config_builder()
-            .proxy(env_proxy(https, |name| std::env::var(name).ok()))
+            .proxy(env_proxy(&url, |name| std::env::var(name).ok()))
             .tls_config(tls_config.build())
             .http_status_as_error(false)
             .timeout_global(Some(self.timeout))
@@ -596,14 +594,24 @@ pub fn traces_url_from_base(base: &str) -> String {
     }
 }
 
-/// The proxy for a collector reached over https (`https`) or http, from the variables
-/// `var` reads: the scheme's own variable (`HTTPS_PROXY` / `HTTP_PROXY`, either case),
-/// else `ALL_PROXY`, with `NO_PROXY`'s hosts left out. ureq's own choice took the first
-/// of `ALL_PROXY`, `HTTPS_PROXY`, `HTTP_PROXY` for every scheme (found by review: with
-/// only `HTTPS_PROXY` set, an `http://` collector was reached through it), and read
-/// `HTTP_PROXY` in CGI programs, where a client sets it (httpoxy).
-fn env_proxy(https: bool, var: impl Fn(&str) -> Option<String>) -> Option<ureq::Proxy> {
+/// The proxy for the collector at `url`, from the variables `var` reads: the scheme's
+/// own variable (`HTTPS_PROXY` for https, `HTTP_PROXY` for http, either case), else
+/// `ALL_PROXY`; none for a collector `NO_PROXY` exempts ([`no_proxy_exempts`]). ureq's
+/// own choice took the first of `ALL_PROXY`, `HTTPS_PROXY`, `HTTP_PROXY` for every
+/// scheme (found by review: with only `HTTPS_PROXY` set, an `http://` collector was
+/// reached through it), and read `HTTP_PROXY` in CGI programs, where a client sets it
+/// (httpoxy).
+fn env_proxy(url: &str, var: impl Fn(&str) -> Option<String>) -> Option<ureq::Proxy> {
     let set = |name: &str| var(name).filter(|v| !v.trim().is_empty());
+    let uri = url.parse::<ureq::http::Uri>().ok()?;
+    let https = uri
+        .scheme_str()
+        .is_some_and(|s| s.eq_ignore_ascii_case("https"));
+    let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
+    let no_proxy = set("NO_PROXY").or_else(|| set("no_proxy"));
+    if no_proxy_exempts(no_proxy.as_deref().unwrap_or(""), uri.host()?, port) {
+        return None;
+    }
     let cgi = set("REQUEST_METHOD").is_some();
     let own = if https {
         set("HTTPS_PROXY").or_else(|| set("https_proxy"))
@@ -634,14 +642,88 @@ fn env_proxy(https: bool, var: impl Fn(&str) -> Option<String>) -> Option<ureq::
     if let Some(password) = parsed.password() {
         proxy = proxy.password(password);
     }
-    for host in set("NO_PROXY")
-        .or_else(|| set("no_proxy"))
-        .iter()
-        .flat_map(|list| list.split(','))
-    {
-        proxy = proxy.no_proxy(host.trim());
-    }
     proxy.build().ok()
+}
+
+/// Whether the collector at `host` (a name, an IP address, or one in brackets) and
+/// `port` is reached directly, by Go's rules for `NO_PROXY` (`golang.org/x/net/http/
+/// httpproxy`, which curl's agree with but for the dot below): `localhost` and loopback
+/// addresses always; `*` for every host; an entry `name` for that name and its
+/// subdomains, `.name` or `*.name` for its subdomains only; an IP address or a CIDR
+/// range for the addresses it covers; an entry with `:port` only for that port.
+/// Names compare without case. ureq matched a name only exactly, and took a range or
+/// an entry with a port for a name, so a collector at `10.1.2.3` or under a
+/// `cluster.local` suffix went through the proxy (its API keys readable by the proxy
+/// over http), and so did one on `localhost` (found by review).
+fn no_proxy_exempts(list: &str, host: &str, port: u16) -> bool {
+    use std::net::IpAddr;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let host = host.to_ascii_lowercase();
+    let host = host.strip_suffix('.').unwrap_or(&host);
+    let ip = host.parse::<IpAddr>().ok();
+    if host == "localhost" || ip.is_some_and(|ip| ip.is_loopback()) {
+        return true;
+    }
+    let port = port.to_string();
+    list.split(',').any(|entry| {
+        let entry = entry.trim().to_ascii_lowercase();
+        if entry == "*" {
+            return true;
+        }
+        if let Some((net, bits)) = entry.split_once('/') {
+            return match (ip, net.parse::<IpAddr>(), bits.parse::<u32>()) {
+                (Some(ip), Ok(net), Ok(bits)) => in_range(ip, net, bits),
+                _ => false,
+            };
+        }
+        let (name, entry_port) = split_host_port(&entry);
+        if name.is_empty() || entry_port.is_some_and(|p| p != port) {
+            return false;
+        }
+        if let Ok(entry_ip) = name.parse::<IpAddr>() {
+            return ip == Some(entry_ip);
+        }
+        let name = name.strip_suffix('.').unwrap_or(name);
+        match name.strip_prefix("*.").or_else(|| name.strip_prefix('.')) {
+            Some(suffix) => host.len() > suffix.len() && host.ends_with(&format!(".{suffix}")),
+            None => host == name || host.ends_with(&format!(".{name}")),
+        }
+    })
+}
+
+/// Splits `name:port` or `[ip]:port`; an entry without a port (an IPv6 address
+/// without brackets has several colons) is all name.
+fn split_host_port(entry: &str) -> (&str, Option<&str>) {
+    if let Some(rest) = entry.strip_prefix('[') {
+        return match rest.split_once(']') {
+            Some((ip, "")) => (ip, None),
+            Some((ip, port)) => match port.strip_prefix(':') {
+                Some(port) => (ip, Some(port).filter(|p| !p.is_empty())),
+                None => (entry, None),
+            },
+            None => (entry, None),
+        };
+    }
+    match entry.split_once(':') {
+        Some((name, port)) if !port.contains(':') => (name, Some(port).filter(|p| !p.is_empty())),
+        _ => (entry, None),
+    }
+}
+
+/// Whether `ip` is in the range of `net` and its first `bits` bits (an IPv4 range
+/// never covers an IPv6 address, nor the reverse).
+fn in_range(ip: std::net::IpAddr, net: std::net::IpAddr, bits: u32) -> bool {
+    use std::net::IpAddr::{V4, V6};
+    let (ip, net, width) = match (ip, net) {
+        (V4(ip), V4(net)) => (u128::from(u32::from(ip)), u128::from(u32::from(net)), 32),
+        (V6(ip), V6(net)) => (u128::from(ip), u128::from(net), 128),
+        _ => return false,
+    };
+    if bits > width {
+        return false;
+    }
+    let shift = width - bits;
+    ip.checked_shr(shift).unwrap_or(0) == net.checked_shr(shift).unwrap_or(0)
 }
 
 /// Returns a signal-specific endpoint as is, except that an empty path becomes `/`
@@ -1324,52 +1406,117 @@ mod tests {
     /// was read in CGI programs.
     #[test]
     fn the_proxy_is_the_collector_scheme_s() {
-        let proxy = |https: bool, vars: &[(&str, &str)]| {
-            env_proxy(https, |name| {
+        let proxy = |url: &str, vars: &[(&str, &str)]| {
+            env_proxy(url, |name| {
                 vars.iter()
                     .find(|(n, _)| *n == name)
                     .map(|(_, v)| (*v).to_owned())
             })
             .map(|p| format!("{}:{}", p.host(), p.port()))
         };
+        let (http, https) = ("http://c:4318/v1/traces", "https://c/v1/traces");
         let only_https = [("HTTPS_PROXY", "http://secure.proxy:3128")];
-        assert_eq!(proxy(false, &only_https), None);
+        assert_eq!(proxy(http, &only_https), None);
         assert_eq!(
-            proxy(true, &only_https).as_deref(),
+            proxy(https, &only_https).as_deref(),
             Some("secure.proxy:3128")
         );
-        let http = [("HTTP_PROXY", "plain.proxy:8080")];
-        assert_eq!(proxy(false, &http).as_deref(), Some("plain.proxy:8080"));
-        assert_eq!(proxy(true, &http), None);
+        let plain = [("HTTP_PROXY", "plain.proxy:8080")];
+        assert_eq!(proxy(http, &plain).as_deref(), Some("plain.proxy:8080"));
+        assert_eq!(proxy(https, &plain), None);
         // In a CGI program `HTTP_PROXY` is a client's header: only `http_proxy` counts.
         let cgi = [("REQUEST_METHOD", "GET"), ("HTTP_PROXY", "evil:1")];
-        assert_eq!(proxy(false, &cgi), None);
+        assert_eq!(proxy(http, &cgi), None);
         let cgi = [("REQUEST_METHOD", "GET"), ("http_proxy", "good:2")];
-        assert_eq!(proxy(false, &cgi).as_deref(), Some("good:2"));
+        assert_eq!(proxy(http, &cgi).as_deref(), Some("good:2"));
         // ALL_PROXY when the scheme's own is unset; an empty one is unset.
         let all = [("HTTPS_PROXY", " "), ("ALL_PROXY", "http://all:3")];
-        assert_eq!(proxy(true, &all).as_deref(), Some("all:3"));
-        assert_eq!(proxy(false, &all).as_deref(), Some("all:3"));
+        assert_eq!(proxy(https, &all).as_deref(), Some("all:3"));
+        assert_eq!(proxy(http, &all).as_deref(), Some("all:3"));
         // A SOCKS proxy (unsupported here) is not used: direct, not a panic per request.
         let socks = [("ALL_PROXY", "socks5h://127.0.0.1:1080")];
-        assert_eq!(proxy(true, &socks), None);
-        assert_eq!(proxy(false, &socks), None);
-        // NO_PROXY's hosts are reached directly.
+        assert_eq!(proxy(https, &socks), None);
+        assert_eq!(proxy(http, &socks), None);
+        // Credentials go with the proxy; NO_PROXY's hosts are reached directly.
         let vars = [
             ("https_proxy", "http://user:pw@secure.proxy:3128"),
             ("NO_PROXY", "collector.internal, .corp"),
         ];
-        let p = env_proxy(true, |name| {
+        let p = env_proxy(https, |name| {
             vars.iter()
                 .find(|(n, _)| *n == name)
                 .map(|(_, v)| (*v).to_owned())
         })
         .expect("a proxy");
         assert_eq!((p.username(), p.password()), (Some("user"), Some("pw")));
-        let direct = |url: &str| p.is_no_proxy(&url.parse::<ureq::http::Uri>().unwrap());
-        assert!(direct("https://collector.internal:4318/v1/traces"));
-        assert!(direct("https://otel.eu.corp/v1/traces"));
-        assert!(!direct("https://collector.example/v1/traces"));
+        for (url, direct) in [
+            ("https://collector.internal:4318/v1/traces", true),
+            ("https://otel.eu.corp/v1/traces", true),
+            ("https://collector.example/v1/traces", false),
+        ] {
+            assert_eq!(proxy(url, &vars).is_none(), direct, "{url}");
+        }
+    }
+
+    /// Regression (found by review): `NO_PROXY` entries were matched as ureq matches
+    /// them, a name only exactly: a range, an entry with a port, a parent domain and
+    /// the loopback host went through the proxy. Go's `httpproxy` rules now.
+    #[test]
+    fn no_proxy_is_read_as_go_reads_it() {
+        let list = "corp.example, 10.0.0.0/8, collector:4318, .svc.local, *.mesh, \
+                    [fd00::1]:4318, 192.168.1.7, 2001:db8::/32";
+        for (host, port, direct) in [
+            ("corp.example", 443, true),
+            ("otel.corp.example", 443, true),
+            ("OTEL.Corp.Example.", 443, true),
+            ("notcorp.example", 443, false),
+            ("10.1.2.3", 4318, true),
+            ("11.1.2.3", 4318, false),
+            ("collector", 4318, true),
+            ("collector", 4317, false),
+            ("otel.svc.local", 80, true),
+            ("svc.local", 80, false),
+            ("a.mesh", 80, true),
+            ("mesh", 80, false),
+            ("[fd00::1]", 4318, true),
+            ("[fd00::1]", 80, false),
+            ("192.168.1.7", 1, true),
+            ("192.168.1.8", 1, false),
+            ("[2001:db8::5]", 1, true),
+            ("[2001:db9::5]", 1, false),
+            // Always direct, whatever the list.
+            ("localhost", 4318, true),
+            ("127.0.0.1", 4318, true),
+            ("127.9.9.9", 4318, true),
+            ("[::1]", 4318, true),
+            ("collector.example", 4318, false),
+        ] {
+            assert_eq!(no_proxy_exempts(list, host, port), direct, "{host}:{port}");
+        }
+        assert!(no_proxy_exempts(" * ", "anything", 1));
+        assert!(!no_proxy_exempts("", "anything", 1));
+        // Malformed entries exempt nothing (and do not panic).
+        for bad in [
+            "10.0.0.0/99",
+            "/8",
+            ":4318",
+            "[::1",
+            "[fd00::1]x",
+            "a:b:c",
+            ",,,",
+        ] {
+            assert!(!no_proxy_exempts(bad, "fd00::1", 4318), "{bad}");
+            assert!(!no_proxy_exempts(bad, "10.0.0.1", 4318), "{bad}");
+        }
+        // The exporter's default collector is never proxied.
+        let vars = [("HTTP_PROXY", "http://proxy.corp:3128")];
+        let var = |name: &str| {
+            vars.iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| (*v).to_owned())
+        };
+        assert!(env_proxy("http://localhost:4318/v1/traces", var).is_none());
+        assert!(env_proxy("http://10.1.2.3:4318/v1/traces", var).is_some());
     }
 
     /// Regression (found by review): a URL's credentials and query (an API key) were

@@ -519,6 +519,8 @@ struct ExportWake {
     parked: AtomicBool,
     /// Wake-ups sent by span threads (for tests and diagnostics).
     signals: AtomicU64,
+    /// Times the export thread parked (for tests and diagnostics).
+    wakes: AtomicU64,
     stop: Mutex<bool>,
     cv: Condvar,
     /// Drains the provider asks of the export thread (behind a user's exporter, which
@@ -735,7 +737,15 @@ fn export_loop(
             // Parked until the schedule is due, not a whole delay from now: spans a
             // full batch drained early wait in the batch exporter's queue for it (a
             // whole delay here had them leave after nearly two).
-            let until_due = delay.saturating_sub(last_scheduled.elapsed());
+            // A delay of 0 exports each span as it ends (a batch of one wakes the
+            // thread): while none ends it parks, waking only to resync the clock (it
+            // woke every millisecond, idle, for the life of the process: found by
+            // review).
+            let until_due = match delay {
+                Duration::ZERO => RESYNC_EVERY,
+                delay => delay.saturating_sub(last_scheduled.elapsed()),
+            };
+            wake.wakes.fetch_add(1, Ordering::Relaxed);
             wake.wait(until_due, || tracer.arena().ended_len() >= batch)
         };
         let asked = wake.drains_asked();
@@ -888,7 +898,7 @@ impl TracerProviderBuilder {
 
     /// Sets how long an ended span waits at most before the export thread drains it
     /// (default: the batch exporter's `scheduled_delay`, else
-    /// [`DEFAULT_SCHEDULED_DELAY`]).
+    /// [`DEFAULT_SCHEDULED_DELAY`]). Zero exports each span as it ends.
     #[must_use]
     pub fn scheduled_delay(mut self, delay: Duration) -> Self {
         self.scheduled_delay = Some(delay);
@@ -914,8 +924,7 @@ impl TracerProviderBuilder {
             .scheduled_delay
             .or(batch_config.map(|c| c.scheduled_delay))
             .or(self.env_schedule.map(|(delay, _, _)| delay))
-            .unwrap_or(DEFAULT_SCHEDULED_DELAY)
-            .max(Duration::from_millis(1));
+            .unwrap_or(DEFAULT_SCHEDULED_DELAY);
         let export_timeout = self
             .export_timeout
             .or(self.env_schedule.map(|(_, _, timeout)| timeout))
@@ -946,6 +955,10 @@ impl TracerProviderBuilder {
         // burst would fill the arena and make span threads drain). A batch exporter
         // still sends requests of its own `max_export_batch_size`.
         config.export_batch_size = config.export_batch_size.min(MAX_DRAIN_TRIGGER);
+        if delay.is_zero() {
+            // No wait between exports: each span goes as it ends, as the console's do.
+            config.export_batch_size = 1;
+        }
         config.export_interval = Duration::ZERO;
         if config.full_arena_retries == 0 {
             // A burst that fills the arena waits for the export thread (yielding to
@@ -3130,6 +3143,37 @@ mod tests {
         assert!(
             (signals as usize) * 4 < batches,
             "{signals} wake-ups for {batches} batches of 64"
+        );
+    }
+
+    /// Regression (found by review): a scheduled delay of 0 (`OTEL_BSP_SCHEDULE_DELAY=0`)
+    /// was raised to 1 ms, and the export thread woke every millisecond for the life of
+    /// the process, spans or none. Now each span is exported as it ends, and an idle
+    /// thread parks.
+    #[test]
+    fn a_zero_delay_exports_each_span_as_it_ends_and_parks_while_idle() {
+        let seen = Arc::new(AtomicUsize::new(0));
+        let provider = TracerProvider::builder()
+            .config(TracerConfig::new("svc").with_export_batch_size(64))
+            .exporter(SharedExporter::new(Count(Arc::clone(&seen))))
+            .scheduled_delay(Duration::ZERO)
+            .build();
+        std::thread::sleep(Duration::from_millis(50));
+        let parked = provider.wake.wakes.load(Ordering::Relaxed);
+        std::thread::sleep(Duration::from_millis(300));
+        let idle = provider.wake.wakes.load(Ordering::Relaxed) - parked;
+        assert!(idle <= 2, "{idle} wake-ups in 300 ms without a span");
+        // One span, well short of the 64 configured, is exported without a flush.
+        provider.tracer().start_span("alone").end();
+        let start = std::time::Instant::now();
+        while seen.load(Ordering::SeqCst) == 0 && start.elapsed() < Duration::from_secs(10) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert_eq!(seen.load(Ordering::SeqCst), 1);
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            start.elapsed()
         );
     }
 
