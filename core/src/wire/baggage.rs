@@ -4,7 +4,7 @@
 //! percent-encoded UTF-8, properties opaque. A [`Baggage`] keeps canonical header text
 //! (whitespace trimmed, values as received) in `BYTES` bytes, 8192 by default, the
 //! least the spec says a platform MUST propagate, and at most [`MAX_MEMBERS`] (64)
-//! members. Members are read with the borrowing [`Iter`] as [`Member`] views.
+//! members of at most [`MAX_MEMBER_BYTES`] (4096) each. Members are read with the borrowing [`Iter`] as [`Member`] views.
 //!
 //! Parsing never fails. The spec lets a receiver remove an entry "not in the format
 //! defined in this specification" (§ 4 Mutating baggage); we skip each invalid member
@@ -36,6 +36,11 @@ pub use super::traceparent::BufferTooSmall;
 pub const MAX_MEMBERS: usize = 64;
 /// The default byte capacity (W3C: "at least 8192 bytes").
 pub const DEFAULT_BYTES: usize = 8192;
+/// Longest member kept, in canonical bytes (key, value and properties): OpenTelemetry
+/// Go refuses a whole `baggage` header that holds a longer one (its
+/// `maxBytesPerMembers`, the limit of earlier W3C drafts), so passing one on would
+/// lose every member at such a hop.
+pub const MAX_MEMBER_BYTES: usize = 4096;
 
 /// Why [`Baggage::insert`] refused a member; the baggage is then unchanged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,7 +54,8 @@ pub enum Error {
     InvalidProperty,
     /// The baggage already holds [`MAX_MEMBERS`] other members.
     TooManyMembers,
-    /// The encoded member does not fit in the remaining bytes.
+    /// The encoded member does not fit in the remaining bytes, or is longer than
+    /// [`MAX_MEMBER_BYTES`].
     Full,
 }
 
@@ -231,7 +237,10 @@ fn check_member(member: &str) -> Option<(&str, &str, &str, usize)> {
     if member.contains(';') {
         for prop in props.split(';') {
             let (pk, pv) = split_property(prop);
-            if !is_token(pk) || !pv.is_none_or(is_octets) {
+            // Escapes checked as a value's are: OpenTelemetry Go refuses the whole
+            // header for a property value that does not percent-decode (found by
+            // review: `k=v;p=%zz` was passed on).
+            if !is_token(pk) || !pv.is_none_or(is_valid_value) {
                 return None;
             }
             len += 1 + pk.len() + pv.map_or(0, |v| 1 + v.len());
@@ -461,7 +470,7 @@ impl<const BYTES: usize> BaggageBuf<BYTES> {
         }
         let mut len = key.len() + 1 + encoded_len(value);
         for &(pk, pv) in properties {
-            if !is_token(pk) || !pv.is_none_or(is_octets) {
+            if !is_token(pk) || !pv.is_none_or(is_valid_value) {
                 return Err(Error::InvalidProperty);
             }
             len += 1 + pk.len() + pv.map_or(0, |v| 1 + v.len());
@@ -480,7 +489,7 @@ impl<const BYTES: usize> BaggageBuf<BYTES> {
             return Err(Error::TooManyMembers);
         }
         // Kept members, the commas between them and before the new one, the new one.
-        if kept_len + kept + len > BYTES {
+        if kept_len + kept + len > BYTES || len > MAX_MEMBER_BYTES {
             return Err(Error::Full);
         }
         if replaces {
@@ -560,7 +569,7 @@ impl<const BYTES: usize> BaggageBuf<BYTES> {
     /// by count and by size.
     fn has_room(&self, members: usize, len: usize) -> bool {
         let sep = usize::from(!self.text.is_empty());
-        members < MAX_MEMBERS && self.text.len() + sep + len <= BYTES
+        members < MAX_MEMBERS && len <= MAX_MEMBER_BYTES && self.text.len() + sep + len <= BYTES
     }
 
     fn push_sep(&mut self) {
@@ -875,6 +884,8 @@ mod tests {
         ("value with a raw non-ASCII character", "k=\u{e9},j=2",        "j=2", 1),
         ("bad escape: not hex",            "k=%zz,j=2",                 "j=2", 1),
         ("bad escape: truncated",          "k=%4,j=2",                  "j=2", 1),
+        ("bad escape in a property",       "k=v;p=%zz,user=alice",      "user=alice", 1),
+        ("good escape in a property",      "k=v;p=%41,user=alice",      "k=v;p=%41,user=alice", 0),
         ("invalid UTF-8 is kept (decodes to U+FFFD)", "k=%FF,j=2",     "k=%FF,j=2", 0),
         ("a lone continuation is kept",    "k=%A9,j=2",                 "k=%A9,j=2", 0),
         ("an encoded surrogate is kept",   "k=%ED%A0%80,j=2",           "k=%ED%A0%80,j=2", 0),
@@ -921,6 +932,33 @@ mod tests {
             bag.as_str(),
             "userId=alice,serverNode=DF%2028,isProduction=false"
         );
+    }
+
+    /// Regression (found by review): members of any length were kept, and
+    /// OpenTelemetry Go refuses a whole header with one over 4096 bytes.
+    #[test]
+    fn members_over_4096_bytes_are_dropped() {
+        let at_limit = format!("a={}", "x".repeat(MAX_MEMBER_BYTES - 2));
+        let over = format!("b={}", "x".repeat(MAX_MEMBER_BYTES - 1));
+        let bag: Baggage = Baggage::parse(&format!("{at_limit},{over},user=alice"));
+        assert_eq!(bag.as_str(), format!("{at_limit},user=alice"));
+        assert_eq!(bag.dropped(), 1);
+        // With properties counted in.
+        let bag: Baggage = Baggage::parse(&format!("k=v;p={},user=alice", "x".repeat(4091)));
+        assert_eq!((bag.as_str(), bag.dropped()), ("user=alice", 1));
+        let mut bag: Baggage = Baggage::new();
+        assert_eq!(
+            bag.insert("b", &"x".repeat(MAX_MEMBER_BYTES - 1)),
+            Err(Error::Full)
+        );
+        assert_eq!(bag.insert("a", &"x".repeat(MAX_MEMBER_BYTES - 2)), Ok(()));
+        // Encoded length: 1,400 spaces are 4,200 bytes.
+        assert_eq!(bag.insert("c", &" ".repeat(1400)), Err(Error::Full));
+        assert_eq!(
+            bag.insert_with_properties("d", "v", &[("p", Some("%zz"))]),
+            Err(Error::InvalidProperty)
+        );
+        assert_eq!(bag.len(), 1);
     }
 
     #[test]
