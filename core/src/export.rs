@@ -190,6 +190,13 @@ pub struct TracerStats {
     pub spans_recorded_after_arena_full: u64,
     /// Spans that ended and were handed to the exporter.
     pub spans_exported: u64,
+    /// Values cut in the spans handed to the exporter: strings (attribute values, array
+    /// elements) cut to [`crate::SpanLimits::value_length`], and strings, names, error
+    /// descriptions and link tracestates cut or left out for want of room in their
+    /// span's text pool (the arena's `TEXT` bytes). OTLP has no field for them: this
+    /// count, and the console exporter's `truncated`, are where they show. Many from
+    /// the pool say the arena's text pool is too small for what the spans record.
+    pub values_truncated: u64,
     /// Spans the exporter reported as lost, or lost to a panic: the exporter's, or the
     /// clock's as the span ended.
     pub spans_export_failed: u64,

@@ -427,10 +427,15 @@ impl RecordMut<'_> {
         (!key.is_empty() && key.len() <= room).then(|| self.push_text(key, u32::MAX))
     }
 
-    /// Copies an array, keeping the whole elements that fit up to the first that does
-    /// not (a prefix: a later, shorter element must not take a missing one's place).
+    /// Copies an array whole, each string element cut to `limit`; `None` (nothing
+    /// stored, no cut counted) when it does not fit: the spec lets only strings be cut
+    /// ("otherwise a value MUST NOT be truncated"), and a prefix of an array paired by
+    /// index with another (`header_keys` / `header_values`) would pair the wrong
+    /// elements (found by review: the elements that fitted were exported, with no drop
+    /// counted in OTLP).
     fn push_array(&mut self, value: &Value<'_>, limit: u32) -> Option<(ArrayKind, TextRef)> {
         let start = self.text.len();
+        let cuts = self.header.truncated;
         let (text, truncated) = (&mut *self.text, &mut self.header.truncated);
         // `all` stops at the first element that does not fit.
         let (kind, complete) = match *value {
@@ -439,8 +444,7 @@ impl RecordMut<'_> {
                     let cut = array_element_end(s, limit);
                     let stored =
                         push_all(text, &[&(cut as u16).to_le_bytes(), &s.as_bytes()[..cut]]);
-                    // An element cut by the limit counts as a cut value, as a string does
-                    // (one that does not fit at all is the array's one cut, below).
+                    // An element cut by the limit counts as a cut value, as a string does.
                     if stored && cut < s.len() {
                         *truncated = truncated.saturating_add(1);
                     }
@@ -463,7 +467,9 @@ impl RecordMut<'_> {
             _ => return None,
         };
         if !complete {
-            self.header.truncated = self.header.truncated.saturating_add(1);
+            self.text.truncate(start);
+            self.header.truncated = cuts;
+            return None;
         }
         Some((
             kind,
@@ -477,7 +483,8 @@ impl RecordMut<'_> {
     #[cfg_attr(not(target_os = "none"), inline(always))]
     #[cfg_attr(target_os = "none", inline)]
     /// Stores a value; `None` (nothing stored) for a `u64` above `i64::MAX` whose
-    /// decimal text does not fit whole: cut, it would be another number.
+    /// decimal text does not fit whole (cut, it would be another number), and for an
+    /// array that does not fit whole.
     fn store_value(&mut self, value: &Value<'_>, limits: &SpanLimits) -> Option<StoredValue> {
         Some(match *value {
             Value::Str(s) => StoredValue::Str(push_value(
@@ -501,18 +508,10 @@ impl RecordMut<'_> {
                     StoredValue::Str(self.push_text(text, u32::MAX))
                 }
             },
+            // An array that does not fit whole is dropped (and counted there).
             _ => {
-                let cuts = self.header.truncated;
-                match self.push_array(value, limits.value_length) {
-                    // Not one element fitted: the attribute is dropped (and counted
-                    // there), not sent as an empty array.
-                    Some((_, r)) if r.len == 0 && !array_is_empty(value) => {
-                        self.header.truncated = cuts;
-                        return None;
-                    }
-                    Some((kind, r)) => StoredValue::Array(kind, r),
-                    None => StoredValue::Bool(false),
-                }
+                let (kind, r) = self.push_array(value, limits.value_length)?;
+                StoredValue::Array(kind, r)
             }
         })
     }
@@ -1737,17 +1736,6 @@ fn value_finds_no_room(text: &VecView<u8>, s: &str, limit: u32) -> bool {
             .is_some_and(|&b| first_char_len(b) > room)
 }
 
-/// Whether `value` is an array with no elements.
-fn array_is_empty(value: &Value<'_>) -> bool {
-    match *value {
-        Value::StrArray(a) => a.is_empty(),
-        Value::BoolArray(a) => a.is_empty(),
-        Value::I64Array(a) => a.is_empty(),
-        Value::F64Array(a) => a.is_empty(),
-        _ => true,
-    }
-}
-
 #[inline(never)]
 fn push_text_slow(text: &mut VecView<u8>, truncated: &mut u32, s: &str, limit: u32) -> TextRef {
     let room = text.capacity() - text.len();
@@ -2174,7 +2162,9 @@ impl<'a> SpanData<'a> {
         self.header.dropped_links
     }
 
-    /// Returns how many strings or arrays were cut short when recorded.
+    /// Returns how many strings were cut short when recorded: to the value length
+    /// limit, or to the room left in the span's text pool (summed in
+    /// [`crate::TracerStats::values_truncated`]).
     pub fn truncated_values_count(&self) -> u32 {
         self.header.truncated
     }

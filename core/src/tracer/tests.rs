@@ -4526,10 +4526,35 @@ fn a_formatted_value_cut_stays_a_prefix_of_its_text() {
     assert_eq!(span.truncated, 1);
 }
 
-/// An array element cut by the value length limit that then has no room is one cut
-/// value (the array's), not two.
+/// Regression (found by review): a value cut to the room left in its span's text pool
+/// went out looking whole (OTLP has no field for a cut) and no stat counted it: the
+/// tracer's stats now sum the cuts of the spans it exports, limit cuts included.
 #[test]
-fn an_array_element_cut_and_left_out_counts_once() {
+fn values_cut_show_in_the_tracer_stats() {
+    let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+    let t = tracer_with_value_limit(3, SpanArena::<2, 8, 2, 2, 16>::new(), &clock);
+    let mut s = t.start_span("s"); // 1 byte of 16
+    s.set_attribute("query", "abc"); // whole: 3 bytes
+    s.set_attribute("limit", "abcdef"); // cut to the limit: 3 bytes
+    s.set_attribute("pool", "x".repeat(100).as_str()); // cut to the pool's 9 bytes
+    drop(s);
+    t.start_span("whole").end();
+    assert_eq!(
+        t.stats().values_truncated,
+        0,
+        "counted as spans are exported"
+    );
+    let spans = exported(&t);
+    assert_eq!(spans[0].truncated, 2, "{:?}", spans[0]);
+    assert_eq!(t.stats().values_truncated, 2);
+}
+
+/// Regression (found by review): an array that did not fit was exported with the
+/// elements that fitted, its loss counted only as a cut value (which OTLP does not
+/// carry); the spec lets no value but a string be cut. It is dropped whole and counted
+/// as a dropped attribute, and the cut of an element stored before is undone with it.
+#[test]
+fn an_array_that_does_not_fit_whole_is_dropped_and_counted() {
     let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
     let limits = TracerConfig::new("svc").with_limits(crate::SpanLimits {
         value_length: 2,
@@ -4538,11 +4563,15 @@ fn an_array_element_cut_and_left_out_counts_once() {
     let t = tracer_with(limits, SpanArena::<1, 8, 2, 2, 8>::new(), &clock);
     let mut s = t.start_span("s"); // 1 byte
     s.set_attribute("pad", "x"); // 1 byte: 6 left, an element needs 2 + 2
-    s.set_attribute("arr", crate::Value::from(&["ab", "abcdef"][..]));
+    s.set_attribute("arr", crate::Value::from(&["abc", "abcdef"][..]));
+    s.set_attribute("ints", crate::Value::from(&[1i64, 2][..])); // 16 bytes
+    s.set_attribute("ok", crate::Value::from(&["ab"][..])); // 4 bytes: fits
     drop(s);
     let span = &exported(&t)[0];
-    assert_eq!(span.attrs[1], ("arr".into(), "[\"ab\"]".into()));
-    assert_eq!(span.truncated, 1);
+    assert_eq!(span.attrs.len(), 2, "{:?}", span.attrs);
+    assert_eq!(span.attrs[1], ("ok".into(), "[\"ab\"]".into()));
+    assert_eq!(span.dropped.0, 2);
+    assert_eq!(span.truncated, 0);
 }
 
 /// Regression (found by review): an event begun without a name whose attributes took
