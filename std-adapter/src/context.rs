@@ -469,8 +469,10 @@ impl<'a, 't> ErrorOnPanic<'a, 't> {
 impl Drop for ErrorOnPanic<'_, '_> {
     fn drop(&mut self) {
         if !self.1 && std::thread::panicking() {
+            // Unless a status was set: an Error's own description stays, as the core's
+            // panic marking keeps it (found by review: it was replaced by "panicked").
             if let Some(span) = self.0.as_mut() {
-                span.set_status(picotrace::Status::Error {
+                span.set_status_if_unset(picotrace::Status::Error {
                     description: "panicked",
                 });
             }
@@ -1081,11 +1083,23 @@ mod tests {
             block_on(async { panic!("handler failed") }.in_span(span))
         }));
         assert!(panicked.is_err());
+        // Regression (found by review): an Error set before the panic kept its
+        // description only when the span was not in `in_span`.
+        let mut failed = provider.tracer().start_span("failed, then panicked");
+        failed.set_error("timeout");
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            block_on(async { panic!("then this") }.in_span(failed))
+        }));
+        assert!(panicked.is_err());
         provider.flush().unwrap();
         let seen = statuses.0.lock().unwrap().clone();
-        assert_eq!(seen.len(), 1);
+        assert_eq!(seen.len(), 2);
         assert!(
             seen[0].contains("Error") && seen[0].contains("panicked"),
+            "{seen:?}"
+        );
+        assert!(
+            seen[1].contains("Error") && seen[1].contains("timeout"),
             "{seen:?}"
         );
     }
