@@ -1104,6 +1104,64 @@ mod tests {
         );
     }
 
+    /// Where the panic is caught around the handler (tower-http's `CatchPanicLayer`,
+    /// `catch_unwind`) the handler's future is dropped later, with nothing unwinding;
+    /// the README's pattern still marks its server span, which the handler's async
+    /// block holds: the unwinding drops the block's live locals (a review took it for
+    /// Unset). A status set before stays, and a handler that completes is untouched.
+    #[test]
+    fn a_kept_span_is_marked_by_a_panic_caught_around_the_handler() {
+        let statuses = Statuses::default();
+        let provider = TracerProvider::builder()
+            .exporter(crate::SharedExporter::new(statuses.clone()))
+            .build();
+        let tracer = provider.tracer();
+        let handler = |fail: Option<&'static str>, panics: bool| {
+            Box::pin(async move {
+                let mut span = tracer.start_server_span("GET /checkout", None);
+                let id = span.context().span_id;
+                if let Some(description) = fail {
+                    span.set_error(description);
+                }
+                let seen = async move {
+                    YieldOnce(false).await;
+                    assert!(!panics, "handler failed");
+                    current_span_context().map(|c| c.span_id)
+                }
+                .with_context(span.trace_context())
+                .await;
+                assert_eq!(seen, Some(id));
+                span.set_attribute("http.response.status_code", 200);
+            })
+        };
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        for (fail, panics) in [(None, true), (Some("timeout"), true), (None, false)] {
+            let mut handler = handler(fail, panics);
+            let mut polled = Poll::Pending;
+            while polled.is_pending() {
+                let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    handler.as_mut().poll(&mut cx)
+                }));
+                let Ok(poll) = caught else { break };
+                polled = poll;
+            }
+            assert_eq!(current_context(), None, "nothing left current");
+            drop(handler); // after the catch, as `CatchPanicLayer` drops it
+        }
+        provider.flush().unwrap();
+        let seen = statuses.0.lock().unwrap().clone();
+        assert_eq!(seen.len(), 3, "{seen:?}");
+        assert!(
+            seen[0].contains("Error") && seen[0].contains("panicked"),
+            "{seen:?}"
+        );
+        assert!(
+            seen[1].contains("Error") && seen[1].contains("timeout"),
+            "{seen:?}"
+        );
+        assert_eq!(seen[2], "Unset", "{seen:?}");
+    }
+
     /// Regression (found by review): the README's server pattern (the handler keeps
     /// its span and runs the work `with_context`) exported a panicked request's span
     /// Unset, as if it had succeeded: the span is dropped by the unwinding. A status

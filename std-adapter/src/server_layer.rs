@@ -1026,12 +1026,11 @@ impl<B: http_body::Body> http_body::Body for ServerBody<B> {
         };
         *this.polled = true;
         let polled = {
-            // While the span records; the baggage whenever the request brought some,
-            // as in the handler.
-            let _current = this
-                .span
-                .is_some()
-                .then(|| this.context.clone().map(crate::enter_context));
+            // The request's context and baggage, as in the handler: after the span has
+            // ended too (a body polled once more past its announced length, as h2
+            // does), or what that poll starts begins a new trace that carries the
+            // request's baggage (found by review); the drop enters them as well.
+            let _current = this.context.clone().map(crate::enter_context);
             let _baggage = crate::context::enter_baggage_or_none(this.baggage.clone());
             let guard = UnwindFlag::new(&mut *this.panicked);
             let polled = inner.as_mut().poll_frame(cx);

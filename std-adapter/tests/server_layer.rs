@@ -454,6 +454,50 @@ fn a_grpc_handler_that_panics_has_a_status_code() {
     assert_eq!(watch.attr("error.type"), Some("panicked"));
 }
 
+/// Regression (found by review): a body of an announced length that does not say it
+/// has ended is polled once more after its last byte (h2 polls to the stream's end):
+/// the span has ended there, and that poll ran with the request's baggage but not its
+/// context, so what it started began a new trace that carried the request's baggage.
+#[test]
+fn a_body_polled_after_its_length_keeps_the_request_context() {
+    let (provider, _kept) = setup();
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let on_end = {
+        let seen = Arc::clone(&seen);
+        Arc::new(move || {
+            seen.lock().unwrap().push((
+                picotrace_std::current_span_context().map(|c| c.trace_id),
+                picotrace_std::current_baggage().map(|b| b.as_str().to_owned()),
+            ));
+        })
+    };
+    let mut service =
+        ServerLayer::new(&provider).layer(BodyService(move |_: &http::Request<()>| {
+            let body = Streamed::new(1, Arc::new(|| {}))
+                .data(b"abcd")
+                .unknown_end()
+                .on_end(on_end.clone());
+            let mut response = http::Response::new(body);
+            response.headers_mut().insert(
+                http::header::CONTENT_LENGTH,
+                http::HeaderValue::from_static("4"),
+            );
+            response
+        }));
+    let rt = runtime();
+    let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let call = request(
+        "GET",
+        "/file",
+        &[("traceparent", traceparent), ("baggage", "k=v")],
+    );
+    let mut response = rt.block_on(service.call(call)).unwrap();
+    rt.block_on(send(response.body_mut()));
+    let seen = seen.lock().unwrap().clone();
+    let trace = picotrace::TraceId::from_hex("4bf92f3577b34da6a3ce929d0e0e4736").ok();
+    assert_eq!(seen, [(trace, Some("k=v".to_owned()))]);
+}
+
 /// Regression (found by review): a request without baggage made one shared empty bag
 /// current (cloned and dropped at every poll, an atomic counter every worker wrote);
 /// none is current now, as for code outside any request.

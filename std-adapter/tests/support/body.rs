@@ -23,6 +23,8 @@ pub struct Streamed {
     panics: bool,
     // Called when the body is dropped.
     on_drop: Option<Arc<dyn Fn() + Send + Sync>>,
+    // Called by the poll that finds the frames out.
+    on_end: Option<Arc<dyn Fn() + Send + Sync>>,
 }
 
 impl Drop for Streamed {
@@ -43,12 +45,19 @@ impl Streamed {
             says_end: true,
             panics: false,
             on_drop: None,
+            on_end: None,
         }
     }
 
     /// Calls `on_drop` when dropped (what is current then, say).
     pub fn on_drop(mut self, on_drop: Arc<dyn Fn() + Send + Sync>) -> Self {
         self.on_drop = Some(on_drop);
+        self
+    }
+
+    /// Calls `on_end` in the poll that finds the frames out (what is current then).
+    pub fn on_end(mut self, on_end: Arc<dyn Fn() + Send + Sync>) -> Self {
+        self.on_end = Some(on_end);
         self
     }
 
@@ -103,6 +112,9 @@ impl http_body::Body for Streamed {
         let frame = self.frames.pop_front();
         if frame.is_none() && self.panics {
             panic!("a stream bug");
+        }
+        if let (None, Some(on_end)) = (&frame, &self.on_end) {
+            on_end();
         }
         if frame.is_some() {
             (self.on_frame)();
