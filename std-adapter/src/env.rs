@@ -23,7 +23,7 @@
 //! | `OTEL_EXPORTER_OTLP_[TRACES_]PROTOCOL` | `http/protobuf` | `http/json`; `grpc` is not supported (warning; ignored like any invalid value) |
 //! | `OTEL_EXPORTER_OTLP_[TRACES_]CERTIFICATE` | webpki roots | PEM file of the CA(s) that verify the collector, trusted *instead of* the webpki roots |
 //! | `OTEL_EXPORTER_OTLP_[TRACES_]CLIENT_CERTIFICATE` / `_CLIENT_KEY` | | PEM files for mutual TLS: the certificate (chain) and its unencrypted key; both or neither |
-//! | `OTEL_BSP_SCHEDULE_DELAY` / `_EXPORT_TIMEOUT` | 5000 / 30000 ms | an export timeout of `0`: none |
+//! | `OTEL_BSP_SCHEDULE_DELAY` / `_EXPORT_TIMEOUT` | 5000 / 30000 ms | a delay of `0`: each span exported as it ends; an export timeout of `0`: none |
 //! | `OTEL_BSP_MAX_QUEUE_SIZE` / `_MAX_EXPORT_BATCH_SIZE` | 2048 / 512 | a larger queue is capped at 65536; a batch larger than the queue is ignored |
 //! | `OTEL_BSP_MAX_CONCURRENT_EXPORTS` | 1 | requests in flight at once (opentelemetry_sdk's variable); more than 16 is capped at 16 |
 //! | `OTEL_PROPAGATORS` | `tracecontext,baggage` | also `b3`, `b3multi`, `jaeger`, `none`; others (`xray`, ...) warn and are skipped; none usable: the default |
