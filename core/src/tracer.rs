@@ -79,7 +79,11 @@ pub struct TracerConfig<S = Sampler> {
     pub enabled: bool,
     /// Export as soon as this many spans have ended (0: only when the arena is full or
     /// on [`Tracer::flush`]); also the most spans one export call receives (0:
-    /// [`crate::span::arena::DRAIN_BATCH`]).
+    /// [`crate::span::arena::DRAIN_BATCH`]). With an arena of several shards
+    /// ([`SpanStorage::SHARDS`], picotrace-std's), the total is added up when one
+    /// shard's queue grows by another share of the batch (`n / SHARDS`), not on every
+    /// end: an export may start past `n`, at up to about twice it when every shard
+    /// holds just under a share (found by review: not documented).
     pub export_batch_size: usize,
     /// Also export when a span ends and this much time has passed since the last export,
     /// or the clock was set back by more than this (`Duration::ZERO`: no time trigger).
@@ -1058,10 +1062,19 @@ where
     /// returns `None` at once): for interrupt handlers and triggers.
     pub fn try_flush(&self) -> Option<usize> {
         let exported = self.exporter.try_with(|x| self.drain_triggered(x));
+        #[cfg(test)]
+        tests::hook(tests::Hook::BeforeServe);
         // What the drains that served requests and missed triggers handed over counts
         // too (found by review: only the first drain was counted).
         let served = self.serve_drain_requests();
-        exported.map(|n| n + served)
+        match exported {
+            Some(n) => Some(n + served),
+            // Held by another, which let go in time for the drains served here: an
+            // export ran, and what it handed over counts (found by review: `None`, as
+            // if none had, and its spans left out of the flush's count).
+            None if served > 0 => Some(served),
+            None => None,
+        }
     }
 
     /// Exports what has ended, clearing a missed trigger (its spans are in this
@@ -1200,6 +1213,8 @@ where
     /// running right now.
     pub fn with_exporter<T>(&self, f: impl FnOnce(&mut X) -> T) -> Option<T> {
         let result = self.exporter.try_with(f);
+        #[cfg(test)]
+        tests::hook(tests::Hook::BeforeServe);
         let _ = self.serve_drain_requests();
         result
     }
@@ -1308,16 +1323,23 @@ where
     fn export_due(&self, waiting: usize) {
         match self.export_signal {
             Some(signal) => signal.export_ready(waiting),
-            None => {
-                // Whoever holds the exporter, or uses it next, exports again. The
-                // fence: the flag before the lock is tried (see `try_flush`).
-                self.trigger_missed.swap(true, Ordering::AcqRel);
-                fence(Ordering::SeqCst);
-                // The spans wait for that export on a thread that unwinds.
-                if !unwinding() {
-                    let _ = self.try_flush();
-                }
-            }
+            None => self.trigger_export(),
+        }
+    }
+
+    /// Exports what has ended on this thread, unless another is exporting: then that
+    /// one exports again when it lets go (the trigger is not lost). Not on a thread
+    /// that unwinds, where the spans wait for the next export. What the tracer does
+    /// on a trigger without an [`ExportSignal`]; a signal's stage that exports on the
+    /// span's thread after all calls it (found by review: its own `try_flush` lost a
+    /// trigger that found the exporter held).
+    pub fn trigger_export(&self) {
+        // Whoever holds the exporter, or uses it next, exports again. The fence: the
+        // flag before the lock is tried (see `try_flush`).
+        self.trigger_missed.swap(true, Ordering::AcqRel);
+        fence(Ordering::SeqCst);
+        if !unwinding() {
+            let _ = self.try_flush();
         }
     }
 
@@ -1881,11 +1903,17 @@ where
                 || (waiting & self.export_check_mask == 0 && self.arena.ended_len() >= batch));
         // Plain nanoseconds: a `Duration` here would pull 64-bit division into firmware.
         // An explicit end time (`end_at`) may be anything: only the clock's own time
-        // says whether the interval has passed.
+        // says whether the interval has passed, read for it then (found by review:
+        // spans ended `end_at` never fired the trigger, and a program that ended all its
+        // spans so exported only when the arena filled).
         // A clock set back by more than the interval (an RTC set, found by review) is
         // due at once: the export then counts from the new time (a smaller step back,
         // or a reading a little older than another thread's export, waits as usual).
-        let by_time = self.export_interval_nanos != 0 && time.is_none() && {
+        let by_time = self.export_interval_nanos != 0 && {
+            let now = match time {
+                None => now,
+                Some(_) => self.clock.now(),
+            };
             let (now, last) = (
                 now.as_unix_nanos(),
                 self.last_export.load(Ordering::Relaxed),

@@ -555,13 +555,12 @@ enum Drained {
 impl ExportSignal for ExportWake {
     fn export_ready(&self, _waiting: usize) {
         if let Some(tracer) = self.inline.get() {
-            // No export thread: this span's thread exports (unless another does), not
-            // while it unwinds (an exporter that panicked there would abort; found by
-            // review: core's own triggers skip it, this path did not). The spans wait
-            // for the next export then.
-            if !std::thread::panicking() {
-                let _ = tracer.try_flush();
-            }
+            // No export thread: this span's thread exports, as a tracer without a
+            // signal does: not while it unwinds (an exporter that panicked there would
+            // abort; found by review), and a trigger that finds another thread
+            // exporting makes that one export again (found by review: it was lost, and
+            // a batch waited for a flush).
+            tracer.trigger_export();
             return;
         }
         // SeqCst: pairs with `wait`'s store of `parked` and its look at the queue (the
@@ -1826,6 +1825,29 @@ mod tests {
         provider.tracer().start_span("c").end();
         provider.shutdown().unwrap();
         assert_eq!(count.load(Ordering::SeqCst), 3);
+    }
+
+    /// Regression (found by review): without an export thread, a batch that ended while
+    /// another thread held the exporter (exporting, or a user's `with_exporter`) was
+    /// not exported when it let go: the trigger was lost, and the batch waited for the
+    /// next one or a flush.
+    #[test]
+    fn without_an_export_thread_a_trigger_missed_while_exporting_is_served() {
+        let count = Arc::new(AtomicUsize::new(0));
+        SPAWN_FAILS.with(|f| f.set(true));
+        let provider = TracerProvider::builder()
+            .config(TracerConfig::new("no-thread").with_export_batch_size(2))
+            .exporter(SharedExporter::new(Count(Arc::clone(&count))))
+            .build();
+        let tracer = provider.tracer();
+        tracer
+            .with_exporter(|_| {
+                tracer.start_span("a").end();
+                tracer.start_span("b").end();
+            })
+            .unwrap();
+        assert_eq!(count.load(Ordering::SeqCst), 2, "{:?}", provider.stats());
+        provider.shutdown().unwrap();
     }
 
     /// Found by review: without an export thread, a span ended by a panic's unwinding

@@ -2328,6 +2328,59 @@ fn the_interval_trigger_reads_the_clock_not_an_explicit_end_time() {
     clock.advance(core::time::Duration::from_secs(2));
     t.start_span("y").end();
     assert_eq!(t.stats().spans_exported, 2);
+    // Regression (found by review): a span ended `end_at` never fired the trigger,
+    // whatever the clock said.
+    clock.advance(core::time::Duration::from_secs(2));
+    t.start_span("z").end_at(clock.now());
+    assert_eq!(t.stats().spans_exported, 3, "two seconds on the clock");
+}
+
+/// Regression (found by review): a `try_flush` that found the exporter held, whose
+/// holder let go in time for the missed trigger this call then served, returned `None`
+/// ("an export is running"), as if it had exported nothing, and a flush counted none of
+/// the spans that drain handed over.
+#[test]
+fn a_try_flush_that_serves_a_missed_trigger_counts_what_it_exported() {
+    let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+    let t = tracer_with(
+        TracerConfig::new("svc").with_export_batch_size(2),
+        SpanArena::<8>::new(),
+        &clock,
+    );
+    let (at_hook, reached) = std::sync::mpsc::channel::<()>();
+    let (let_go, released) = std::sync::mpsc::channel::<()>();
+    let (go, start) = std::sync::mpsc::channel::<()>();
+    let (done, finished) = std::sync::mpsc::channel::<()>();
+    let served = std::thread::scope(|scope| {
+        let t = &t;
+        let flusher = scope.spawn(move || {
+            start.recv().unwrap();
+            set_hook(Hook::BeforeServe, move || {
+                at_hook.send(()).unwrap();
+                released.recv().unwrap();
+            });
+            let served = t.try_flush();
+            done.send(()).unwrap();
+            served
+        });
+        t.with_exporter(|_| {
+            // A batch ends while the exporter is held: the trigger is missed.
+            t.start_span("a").end();
+            t.start_span("b").end();
+            // The holder lets go, and the flusher serves before the holder would.
+            set_hook(Hook::BeforeServe, move || {
+                let_go.send(()).unwrap();
+                finished.recv().unwrap();
+            });
+            go.send(()).unwrap();
+            reached.recv().unwrap();
+        })
+        .unwrap();
+        set_hook(Hook::BeforeServe, || {});
+        flusher.join().unwrap()
+    });
+    assert_eq!(served, Some(2));
+    assert_eq!(t.stats().spans_exported, 2);
 }
 
 /// Regression (found by review): after the clock was set back (an RTC set on
@@ -3884,6 +3937,9 @@ pub(super) enum Hook {
     BeforePublish,
     /// In `seed`, between its shutdown check and switching recording on.
     BeforeActivate,
+    /// In `try_flush` and `with_exporter`, between their own use of the exporter and
+    /// the drains they serve.
+    BeforeServe,
 }
 
 /// A test hook: what runs at a [`Hook`].
@@ -3891,7 +3947,7 @@ type HookFn = Option<std::boxed::Box<dyn FnMut()>>;
 
 std::thread_local! {
     /// The hooks this thread runs, by [`Hook`].
-    static HOOKS: core::cell::RefCell<[HookFn; 2]> = const { core::cell::RefCell::new([None, None]) };
+    static HOOKS: core::cell::RefCell<[HookFn; 3]> = const { core::cell::RefCell::new([None, None, None]) };
 }
 
 /// Runs this thread's hook at `at`, if one is set (taken out while it runs, so that
