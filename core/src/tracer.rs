@@ -964,7 +964,7 @@ where
         // firmware may on waking, switched recording back on).
         let on = self.enabled && !self.shut_down.load(Ordering::SeqCst);
         #[cfg(test)]
-        tests::hook(tests::Hook::BeforeActivate);
+        tests::hook(tests::Hook::Activate);
         self.active.store(on, Ordering::SeqCst);
         // A shutdown may have come between the check and the store (found by review:
         // recording came back on). Shutdown raises its flag before it clears
@@ -1063,7 +1063,7 @@ where
     pub fn try_flush(&self) -> Option<usize> {
         let exported = self.exporter.try_with(|x| self.drain_triggered(x));
         #[cfg(test)]
-        tests::hook(tests::Hook::BeforeServe);
+        tests::hook(tests::Hook::Serve);
         // What the drains that served requests and missed triggers handed over counts
         // too (found by review: only the first drain was counted).
         let served = self.serve_drain_requests();
@@ -1214,7 +1214,7 @@ where
     pub fn with_exporter<T>(&self, f: impl FnOnce(&mut X) -> T) -> Option<T> {
         let result = self.exporter.try_with(f);
         #[cfg(test)]
-        tests::hook(tests::Hook::BeforeServe);
+        tests::hook(tests::Hook::Serve);
         let _ = self.serve_drain_requests();
         result
     }
@@ -1871,7 +1871,7 @@ where
             return;
         }
         #[cfg(test)]
-        tests::hook(tests::Hook::BeforePublish);
+        tests::hook(tests::Hook::Publish);
         let waiting = slot.publish();
         // A shutdown that started between the check above and the publish may have
         // drained already: drain (and count) what it missed. The publish and this load

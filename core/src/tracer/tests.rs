@@ -2355,7 +2355,7 @@ fn a_try_flush_that_serves_a_missed_trigger_counts_what_it_exported() {
         let t = &t;
         let flusher = scope.spawn(move || {
             start.recv().unwrap();
-            set_hook(Hook::BeforeServe, move || {
+            set_hook(Hook::Serve, move || {
                 at_hook.send(()).unwrap();
                 released.recv().unwrap();
             });
@@ -2368,7 +2368,7 @@ fn a_try_flush_that_serves_a_missed_trigger_counts_what_it_exported() {
             t.start_span("a").end();
             t.start_span("b").end();
             // The holder lets go, and the flusher serves before the holder would.
-            set_hook(Hook::BeforeServe, move || {
+            set_hook(Hook::Serve, move || {
                 let_go.send(()).unwrap();
                 finished.recv().unwrap();
             });
@@ -2376,7 +2376,7 @@ fn a_try_flush_that_serves_a_missed_trigger_counts_what_it_exported() {
             reached.recv().unwrap();
         })
         .unwrap();
-        set_hook(Hook::BeforeServe, || {});
+        set_hook(Hook::Serve, || {});
         flusher.join().unwrap()
     });
     assert_eq!(served, Some(2));
@@ -3933,13 +3933,14 @@ fn a_b3_debug_flag_reaches_child_spans_and_leaves_in_b3_and_jaeger_only() {
 /// Where the tracer calls a test hook (see [`hook`]).
 #[derive(Clone, Copy)]
 pub(super) enum Hook {
-    /// In `end_span`, between an ending span's shutdown check and its publish.
-    BeforePublish,
-    /// In `seed`, between its shutdown check and switching recording on.
-    BeforeActivate,
-    /// In `try_flush` and `with_exporter`, between their own use of the exporter and
-    /// the drains they serve.
-    BeforeServe,
+    /// Before a publish: in `end_span`, between an ending span's shutdown check and
+    /// its publish.
+    Publish,
+    /// Before recording is switched on: in `seed`, after its shutdown check.
+    Activate,
+    /// Before drains are served: in `try_flush` and `with_exporter`, after their own
+    /// use of the exporter.
+    Serve,
 }
 
 /// A test hook: what runs at a [`Hook`].
@@ -3982,7 +3983,7 @@ fn a_shutdown_racing_seed_stays_shut_down() {
             crate::NoopExporter,
         )
     });
-    set_hook(Hook::BeforeActivate, || {
+    set_hook(Hook::Activate, || {
         TRACER.get().unwrap().shutdown();
     });
     assert!(t.seed(IdGenerator::from_seed([4; 32])));
@@ -4008,7 +4009,7 @@ fn a_span_published_after_shutdown_while_the_exporter_is_held_is_still_exported(
         let t = &t;
         let ender = scope.spawn(move || {
             let span = t.start_span("late");
-            set_hook(Hook::BeforePublish, move || {
+            set_hook(Hook::Publish, move || {
                 in_window.send(()).unwrap();
                 ender_released.recv().unwrap();
             });
@@ -5174,7 +5175,7 @@ fn a_drain_request_is_not_served_on_a_thread_that_unwinds() {
     let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let _span = t.start_span("ended by the panic");
         // Shut down between the ending span's shutdown check and its publish.
-        set_hook(Hook::BeforePublish, || {
+        set_hook(Hook::Publish, || {
             TRACER.get().unwrap().shutdown();
         });
         panic!("the caller's bug");
