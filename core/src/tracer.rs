@@ -1272,9 +1272,7 @@ where
             let batch = SpanBatch::new(drained, &self.resource, &self.scope, &stats);
             // Cuts have no OTLP field: counted here, for the stats (found by review: a
             // value cut to the room left in its span's pool went out looking whole).
-            let cut = batch.iter().fold(0u64, |sum, span| {
-                sum + u64::from(span.truncated_values_count())
-            });
+            let cut = drained.truncated_values();
             if cut > 0 {
                 bump(&c.values_truncated, cut);
             }
