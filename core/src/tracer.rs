@@ -1907,7 +1907,8 @@ where
         // A clock set back by more than the interval (an RTC set, found by review) is
         // due at once: the export then counts from the new time (a smaller step back,
         // or a reading a little older than another thread's export, waits as usual).
-        let by_time = self.export_interval_nanos != 0 && {
+        // Not when the count fired: an explicit end time's clock read is spared.
+        let by_time = !by_count && self.export_interval_nanos != 0 && {
             let now = match time {
                 None => now,
                 Some(_) => self.clock.now(),

@@ -677,7 +677,8 @@ pub trait FutureExt: Future + Sized {
     /// it completes, the future is dropped with the span current, and the span ends
     /// with the status it had (a `select!` branch that lost or a timeout is not an
     /// error in itself; `ServerLayer`'s server spans record a cancelled request as
-    /// one); a poll that panics ends the span with an Error status (`panicked`).
+    /// one); a poll that panics ends the span with an Error status (`panicked`), unless
+    /// a status was set.
     ///
     /// A task spawned inside does not inherit the span: the context is current only
     /// while this future is polled, on the thread polling it. Give the task a span of

@@ -660,7 +660,9 @@ fn no_proxy_exempts(list: &str, host: &str, port: u16) -> bool {
     let host = host.trim_start_matches('[').trim_end_matches(']');
     let host = host.to_ascii_lowercase();
     let host = host.strip_suffix('.').unwrap_or(&host);
-    let ip = host.parse::<IpAddr>().ok();
+    // An IPv4 address in IPv6 form (`::ffff:10.1.2.3`) is that IPv4 address, as Go
+    // takes it.
+    let ip = host.parse::<IpAddr>().ok().map(|ip| ip.to_canonical());
     if host == "localhost" || ip.is_some_and(|ip| ip.is_loopback()) {
         return true;
     }
@@ -672,7 +674,7 @@ fn no_proxy_exempts(list: &str, host: &str, port: u16) -> bool {
         }
         if let Some((net, bits)) = entry.split_once('/') {
             return match (ip, net.parse::<IpAddr>(), bits.parse::<u32>()) {
-                (Some(ip), Ok(net), Ok(bits)) => in_range(ip, net, bits),
+                (Some(ip), Ok(net), Ok(bits)) => in_range(ip, net.to_canonical(), bits),
                 _ => false,
             };
         }
@@ -681,7 +683,7 @@ fn no_proxy_exempts(list: &str, host: &str, port: u16) -> bool {
             return false;
         }
         if let Ok(entry_ip) = name.parse::<IpAddr>() {
-            return ip == Some(entry_ip);
+            return ip == Some(entry_ip.to_canonical());
         }
         let name = name.strip_suffix('.').unwrap_or(name);
         match name.strip_prefix("*.").or_else(|| name.strip_prefix('.')) {
@@ -1489,6 +1491,9 @@ mod tests {
             ("127.0.0.1", 4318, true),
             ("127.9.9.9", 4318, true),
             ("[::1]", 4318, true),
+            ("[::ffff:127.0.0.1]", 4318, true),
+            ("[::ffff:10.1.2.3]", 4318, true),
+            ("[::ffff:192.168.1.7]", 1, true),
             ("collector.example", 4318, false),
         ] {
             assert_eq!(no_proxy_exempts(list, host, port), direct, "{host}:{port}");

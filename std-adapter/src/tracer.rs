@@ -924,6 +924,13 @@ impl TracerProviderBuilder {
             .or(batch_config.map(|c| c.scheduled_delay))
             .or(self.env_schedule.map(|(delay, _, _)| delay))
             .unwrap_or(DEFAULT_SCHEDULED_DELAY);
+        // 0 exports each span as it ends (below); a delay under a millisecond is one (a
+        // shorter one woke the idle thread thousands of times a second, or spun it:
+        // found by review).
+        let delay = match delay {
+            Duration::ZERO => delay,
+            delay => delay.max(Duration::from_millis(1)),
+        };
         let export_timeout = self
             .export_timeout
             .or(self.env_schedule.map(|(_, _, timeout)| timeout))
@@ -954,11 +961,14 @@ impl TracerProviderBuilder {
         // burst would fill the arena and make span threads drain). A batch exporter
         // still sends requests of its own `max_export_batch_size`.
         config.export_batch_size = config.export_batch_size.min(MAX_DRAIN_TRIGGER);
-        if delay.is_zero() {
-            // No wait between exports: each span goes as it ends, as the console's do.
-            config.export_batch_size = 1;
-        }
-        config.export_interval = Duration::ZERO;
+        // The export thread keeps the schedule. With no wait between exports (a delay of
+        // 0), every end signals it, by an interval of a nanosecond: each span goes as
+        // it ends, and the batch size stays what one export call receives (found by
+        // review: a trigger of one span made each export call carry one).
+        config.export_interval = match delay {
+            Duration::ZERO => Duration::from_nanos(1),
+            _ => Duration::ZERO,
+        };
         if config.full_arena_retries == 0 {
             // A burst that fills the arena waits for the export thread (yielding to
             // it) instead of losing spans; only a hopelessly slow drain drops.
@@ -973,7 +983,11 @@ impl TracerProviderBuilder {
             self.exporter.clone(),
         )));
         let exporter = self.exporter.clone();
-        let batch = config.export_batch_size;
+        // What wakes the export thread: a batch, or with a delay of 0, any span.
+        let batch = match delay {
+            Duration::ZERO => 1,
+            _ => config.export_batch_size,
+        };
         // Returns once the thread runs: its start-up (std's per-thread set-up
         // allocates) is over before the first span, and nothing of it lands later in
         // the middle of a traced hot path.
@@ -3174,10 +3188,23 @@ mod tests {
     /// thread parks.
     #[test]
     fn a_zero_delay_exports_each_span_as_it_ends_and_parks_while_idle() {
+        /// Counts spans and keeps each export call's size.
+        struct Sizes(Arc<AtomicUsize>, Arc<std::sync::Mutex<Vec<usize>>>);
+        impl SpanExporter for Sizes {
+            fn export(&mut self, batch: &SpanBatch<'_>) -> Result<(), picotrace::ExportError> {
+                self.1.lock().unwrap().push(batch.len());
+                self.0.fetch_add(batch.len(), Ordering::SeqCst);
+                Ok(())
+            }
+        }
         let seen = Arc::new(AtomicUsize::new(0));
+        let batches = Arc::new(std::sync::Mutex::new(Vec::new()));
         let provider = TracerProvider::builder()
             .config(TracerConfig::new("svc").with_export_batch_size(64))
-            .exporter(SharedExporter::new(Count(Arc::clone(&seen))))
+            .exporter(SharedExporter::new(Sizes(
+                Arc::clone(&seen),
+                Arc::clone(&batches),
+            )))
             .scheduled_delay(Duration::ZERO)
             .build();
         std::thread::sleep(Duration::from_millis(50));
@@ -3197,6 +3224,36 @@ mod tests {
             "{:?}",
             start.elapsed()
         );
+        // Regression (found by review): the zero delay made the batch size 1, and so
+        // each export call carried one span. Spans that end while the exporter is held
+        // go in one call when it is let go.
+        assert_eq!(provider.config().export_batch_size, 64);
+        let tracer = provider.tracer();
+        tracer
+            .with_exporter(|_| {
+                for _ in 0..5 {
+                    tracer.start_span("held").end();
+                }
+            })
+            .unwrap();
+        provider.flush().unwrap();
+        assert_eq!(seen.load(Ordering::SeqCst), 6);
+        assert_eq!(*batches.lock().unwrap(), [1, 5]);
+    }
+
+    /// Regression (found by review): a scheduled delay under a millisecond, allowed once
+    /// 0 meant "as each span ends", made the idle export thread spin (a nanosecond) or
+    /// wake thousands of times a second; it is a millisecond.
+    #[test]
+    fn a_delay_under_a_millisecond_is_one() {
+        let provider = TracerProvider::builder()
+            .scheduled_delay(Duration::from_nanos(1))
+            .build();
+        std::thread::sleep(Duration::from_millis(20));
+        let parked = provider.wake.wakes.load(Ordering::Relaxed);
+        std::thread::sleep(Duration::from_millis(200));
+        let idle = provider.wake.wakes.load(Ordering::Relaxed) - parked;
+        assert!(idle < 1000, "{idle} wake-ups in 200 ms without a span");
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! The `baggage` header (W3C Baggage, § 3.3 Header Content: baggage/HTTP_HEADER_FORMAT.md).
 //!
 //! `baggage: key1=value1;prop1=x;prop2,key2=value2`. Keys are RFC 7230 tokens, values
-//! percent-encoded UTF-8, properties opaque. A [`Baggage`] keeps canonical header text
+//! percent-encoded UTF-8, properties opaque but for their values' `%` escapes, which must
+//! decode as a value's must. A [`Baggage`] keeps canonical header text
 //! (whitespace trimmed, values as received) in `BYTES` bytes, 8192 by default, the
 //! least the spec says a platform MUST propagate, and at most [`MAX_MEMBERS`] (64)
 //! members of at most [`MAX_MEMBER_BYTES`] (4096) each. Members are read with the borrowing [`Iter`] as [`Member`] views.
@@ -50,7 +51,7 @@ pub enum Error {
     /// The key is empty or not an RFC 7230 token.
     InvalidKey,
     /// A property key is not a token, or a property value has a character outside the
-    /// baggage-octet set.
+    /// baggage-octet set or a `%` escape that does not decode.
     InvalidProperty,
     /// The baggage already holds [`MAX_MEMBERS`] other members.
     TooManyMembers,
@@ -454,7 +455,8 @@ impl<const BYTES: usize> BaggageBuf<BYTES> {
     /// Sets `key` to `value` with `properties` (`(key, Some(value))` or `(key, None)`).
     ///
     /// The value is percent-encoded: every byte outside the baggage-octet set, and `%`,
-    /// is written `%XX`. Property values are opaque and must already be baggage-octets.
+    /// is written `%XX`. Property values are opaque and must already be baggage-octets,
+    /// their `%` escapes well formed.
     /// Existing members with `key` are removed, and the new one goes at the end.
     ///
     /// # Errors
