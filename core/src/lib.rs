@@ -16,7 +16,11 @@
 //! - [`span`]: [`Span`] is the handle user code holds: `set_attribute`, `add_event`,
 //!   `record_exception`, `set_ok`, `set_error`, `end` (or drop). Its data lives in a slot
 //!   of a [`SpanArena`] whose capacities are const generics chosen by the user; what does
-//!   not fit is dropped and counted ([`TracerStats`], OTLP `dropped_*` fields).
+//!   not fit is dropped or cut, and counted: a span the arena has no slot for in
+//!   [`TracerStats::spans_dropped_arena_full`]; attributes (an array that does not fit
+//!   whole among them), events and links in OTLP's `dropped_*` fields; strings cut to
+//!   the value length limit or to the text pool's room in
+//!   [`TracerStats::values_truncated`], which OTLP cannot carry.
 //! - [`sampler`]: always-on/off, trace-id ratio, parent-based with five delegates, rate
 //!   limiting, and OTEP 235 consistent probability sampling.
 //! - [`propagation`] and [`context`]: W3C `traceparent`/`tracestate` and `baggage`, B3
@@ -35,7 +39,9 @@
 //! an arena slot with one atomic operation, owns it while it runs (it is `Send` and
 //! `Sync`), and queues it for export with one more when it ends. Exporting drains that
 //! queue on whichever thread flushes, never inside a critical section. Targets without
-//! compare-and-swap (thumbv6m, riscv32imc) need the `critical-section` feature.
+//! compare-and-swap (thumbv6m, riscv32imc) route atomics through a critical section:
+//! the `critical-section` feature, or portable-atomic's single-core mode (which esp-hal
+//! turns on); 32-bit CPUs whose interrupts trace need the feature too (see Features).
 //!
 //! # Example
 //! ```
@@ -75,8 +81,10 @@
 //!   the unwinding drops, such as a handler's server span as the runtime drops the
 //!   request's future) ends with status `Error("panicked")` unless a status was set;
 //!   one started while the thread was already unwinding (a clean-up in a destructor)
-//!   is not blamed for the panic. Links `std` for
-//!   `std::thread::panicking` only; nothing allocates.
+//!   is not blamed for the panic. It also gives `tracer::suppress_spans`, skips the
+//!   inline export on a thread that unwinds, and on 64-bit targets gives the tracer 64
+//!   per-thread counter cells (8 KiB) for an arena that hands them out (picotrace-std's).
+//!   Links `std` for `std::thread::panicking` and a thread-local; nothing allocates.
 //! - `critical-section`: atomics through a critical section where the CPU has no
 //!   compare-and-swap (thumbv6m), and interrupt-safe 64-bit atomics on 32-bit CPUs.
 //!   Without it, a 32-bit CPU's 64-bit atomics (the arena's list heads) use
