@@ -197,7 +197,9 @@ impl TracingLayer {
             // nothing, nor of one that drops no root (the default: only a full arena
             // does, and reading fields for those would add work to an overload).
             keeps_dropped_roots: match tracer.sampler() {
-                Sampler::Root(RootSampler::AlwaysOff) => false,
+                // `always_on` drops no root either (found by review: its refused roots
+                // under a full arena formatted and kept their fields).
+                Sampler::Root(RootSampler::AlwaysOff | RootSampler::AlwaysOn) => false,
                 Sampler::ParentBased(p) => !matches!(p.root, RootSampler::AlwaysOn),
                 Sampler::Root(_) => true,
             },
@@ -737,7 +739,12 @@ where
                         span.extensions_mut(),
                         self.key(),
                         |Backing(_, exited, _)| {
-                            *exited = Some(exited.map_or(now, |t| t.max(now)));
+                            *exited = Some(exited.map_or(now, |t| {
+                                Timestamp::from_unix_nanos(spans::later_exit(
+                                    t.as_unix_nanos(),
+                                    now.as_unix_nanos(),
+                                ))
+                            }));
                         },
                     )
                 });

@@ -591,6 +591,17 @@ impl<'t> Span<'t> {
         }
     }
 
+    /// Says the span's work was cut short by a panic (a `tracing` span's last exit
+    /// unwound) though it ends later, when the panic was caught: it ends with status
+    /// Error `panicked` unless a status was set or it began while its thread unwound.
+    #[cfg(feature = "std")]
+    #[doc(hidden)]
+    pub fn cut_short_by_a_panic(&mut self) {
+        if let Some((mut r, _)) = self.record() {
+            r.cut_short_by_a_panic();
+        }
+    }
+
     /// Records an exception as an `exception` event with `exception.message`; an empty
     /// message records nothing (the semantic conventions require a type or a message).
     pub fn record_exception(&mut self, message: &str) {

@@ -378,9 +378,11 @@ impl SpanTable {
                 .position(|key| key.load(Ordering::Acquire) == id)
             {
                 // The latest exit wins, whichever thread stores last (two threads may
-                // exit the same span at once).
+                // exit the same span at once); an exit that unwound is remembered.
                 let nanos = time.as_unix_nanos();
-                bucket.exits[i].fetch_max(nanos.max(2 | (nanos & 1)), Ordering::Release);
+                let _ = bucket.exits[i].fetch_update(Ordering::Release, Ordering::Relaxed, |old| {
+                    Some(later_exit(old, nanos.max(2 | (nanos & 1))))
+                });
                 return true;
             }
         }
@@ -491,19 +493,36 @@ pub(super) fn exit_time(now: Timestamp, unwinding: bool) -> Timestamp {
     Timestamp::from_unix_nanos(now.as_unix_nanos() & !1 | u64::from(unwinding))
 }
 
+/// The later of two exit times (as [`exit_time`] marks them), marked unwound when
+/// either is: an exit a panic unwound stays known though the span is exited again
+/// after the panic was caught (`Instrumented`'s drop enters and exits its span; found
+/// by review: the mark was lost, and a task whose poll panicked exported a success).
+pub(super) fn later_exit(old: u64, new: u64) -> u64 {
+    (old.max(new) & !1) | ((old | new) & 1)
+}
+
 /// Ends a span taken out of the table: with its busy and idle time when tracked, at
 /// its last exit (now, if it was never entered). A span whose last exit was not during
 /// a panic is not marked `panicked` when it closes while its thread unwinds (found by
 /// review: a request span held open by a spawned task's span was closed by that task's
-/// panic, and exported as failed, though its work had finished).
+/// panic, and exported as failed, though its work had finished); one a panic unwound
+/// is, though it closes after the panic was caught.
 #[inline]
 pub(super) fn finish((mut span, exited, timings): Closed) {
     if timings.is_tracked() && span.is_recording() {
         span.set_attribute("busy_ns", i64::try_from(timings.busy).unwrap_or(i64::MAX));
         span.set_attribute("idle_ns", i64::try_from(timings.idle).unwrap_or(i64::MAX));
     }
-    if exited.is_some_and(|time| time.as_unix_nanos() & 1 == 0) && std::thread::panicking() {
-        span.finished_before_any_panic();
+    // Whether an exit unwound (see `later_exit`).
+    let exit_unwound = exited.map(|time| time.as_unix_nanos() & 1 == 1);
+    match (exit_unwound, std::thread::panicking()) {
+        (Some(false), true) => span.finished_before_any_panic(),
+        // Its last exit unwound, and the panic was caught before the span closed
+        // (`catch_unwind`, tower-http's `CatchPanicLayer` around an instrumented
+        // handler): cut short all the same (found by review: exported as a success,
+        // where `InSpan` marks it).
+        (Some(true), false) => span.cut_short_by_a_panic(),
+        _ => {}
     }
     match exited {
         // An exit before the record's start: `set_parent` gave a sampled-out span its

@@ -2276,6 +2276,29 @@ fn children_of_a_span_the_full_arena_refused_count_as_lost_to_it() {
     drop(running);
 }
 
+/// Regression (found by review): under `Sampler::ALWAYS_ON` (`OTEL_TRACES_SAMPLER=
+/// always_on`), which drops no root, roots the full arena refused (and their direct
+/// children) formatted and kept their fields for a late parent, the work the default
+/// sampler is spared under an overload. Only samplers that may drop roots keep them.
+#[test]
+fn only_samplers_that_may_drop_roots_keep_dropped_roots() {
+    use picotrace::{RootSampler, Sampler};
+    for (sampler, keeps) in [
+        (Sampler::ALWAYS_ON, false),
+        (Sampler::ALWAYS_OFF, false),
+        (Sampler::parent_based(RootSampler::AlwaysOn), false),
+        (Sampler::parent_based(Sampler::trace_id_ratio(0.5)), true),
+        (Sampler::Root(Sampler::trace_id_ratio(0.5)), true),
+    ] {
+        let provider = TracerProvider::builder()
+            .config(TracerConfig::new("svc").with_sampler(sampler))
+            .exporter(SharedExporter::new(picotrace::NoopExporter))
+            .build();
+        let layer = TracingLayer::new(provider.tracer());
+        assert_eq!(layer.keeps_dropped_roots, keeps, "{sampler:?}");
+    }
+}
+
 /// Regression (found by review): an `otel.`-prefixed field that is not one of the
 /// overrides (`otel.name`, `otel.kind`, `otel.status_*`) was exported as text:
 /// `otel.retry_count = 3` as "3". tracing-opentelemetry keeps its type.
@@ -2687,6 +2710,60 @@ fn a_span_closed_by_another_span_s_panic_is_not_marked_panicked() {
         t.named("task").status,
         "Error { description: \"panicked\" }"
     );
+}
+
+/// Regression (found by review): a span whose entered scope a panic unwound, caught
+/// before the span closed (`catch_unwind`, tower-http's `CatchPanicLayer` around an
+/// instrumented handler, tokio dropping a task whose poll panicked), was exported as a
+/// success, also when `Instrumented`'s drop entered and exited it again after the
+/// catch. A status set before stays; a span begun while unwinding is not marked.
+#[test]
+fn a_span_unwound_by_a_caught_panic_is_marked_panicked() {
+    use tracing::Instrument as _;
+    let t = setup();
+    tracing::subscriber::with_default(t.subscriber(), || {
+        let handler = tracing::info_span!("handler");
+        let failed = tracing::info_span!(
+            "failed",
+            otel.status_code = "error",
+            otel.status_description = "timeout"
+        );
+        for span in [&handler, &failed] {
+            let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                span.in_scope(|| panic!("boom"))
+            }));
+            assert!(unwound.is_err());
+        }
+        // As tokio runs a task: the poll's panic caught, the future dropped later.
+        let mut task =
+            Box::pin(async { panic!("task failed") }.instrument(tracing::info_span!("task")));
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _ = task.as_mut().poll(&mut cx);
+        }));
+        assert!(unwound.is_err());
+        drop(task);
+        // Begun in a clean-up while unwinding: not the panic's.
+        struct CleanUp;
+        impl Drop for CleanUp {
+            fn drop(&mut self) {
+                tracing::info_span!("clean-up").in_scope(|| {});
+            }
+        }
+        let unwound = std::panic::catch_unwind(|| {
+            let _clean_up = CleanUp;
+            panic!("boom");
+        });
+        assert!(unwound.is_err());
+    });
+    let panicked = "Error { description: \"panicked\" }";
+    assert_eq!(t.named("handler").status, panicked);
+    assert_eq!(
+        t.named("failed").status,
+        "Error { description: \"timeout\" }"
+    );
+    assert_eq!(t.named("task").status, panicked);
+    assert_eq!(t.named("clean-up").status, "Unset");
 }
 
 /// Regression (found by review): a long `otel.name` of two-byte characters given with
