@@ -190,7 +190,7 @@ pub struct TracerStats {
     pub spans_recorded_after_arena_full: u64,
     /// Spans that ended and were handed to the exporter.
     pub spans_exported: u64,
-    /// Values cut in the spans handed to the exporter: strings (attribute values, array
+    /// Values cut in the spans that ended to be exported: strings (attribute values, array
     /// elements) cut to [`crate::SpanLimits::value_length`], and strings, names, error
     /// descriptions and link tracestates cut or left out for want of room in their
     /// span's text pool (the arena's `TEXT` bytes). OTLP has no field for them: this

@@ -98,16 +98,6 @@ pub trait BatchSource {
     fn left(&self) -> usize {
         self.len()
     }
-    /// Values cut in these spans ([`SpanData::truncated_values_count`], summed): one
-    /// call a batch, whose spans are read without dynamic calls (through
-    /// [`SpanBatch::iter`](crate::SpanBatch::iter) it took 150 bytes more of flash on
-    /// thumbv7m, in a program that exports no text).
-    fn truncated_values(&self) -> u64 {
-        (0..self.len())
-            .filter_map(|i| self.get(i))
-            .map(|span| u64::from(span.truncated_values_count()))
-            .sum()
-    }
 }
 
 impl<const A: usize, const E: usize, const L: usize, const T: usize, const N: usize> BatchSource
