@@ -405,8 +405,6 @@ struct Counters {
     /// What spans count as they start, one set per thread shard ([`Counters::local`]).
     starts: [StartCounters; SHARDS],
     exported: Counter,
-    /// Values cut in the spans published for export (`values_truncated`).
-    values_truncated: Counter,
     export_failed: Counter,
     export_failures: Counter,
     dropped_shutdown: Counter,
@@ -474,6 +472,9 @@ struct StartCounters {
     /// exportable, taken off when it ends or becomes exportable. A span can be added on
     /// one set and taken off another: only the sum over the sets means anything.
     unexported_running: Counter,
+    /// Values cut in the spans published for export (`values_truncated`): here, on the
+    /// ending thread's set, not on a line every thread shares (found by review).
+    values_truncated: Counter,
     /// This set's bits in the numbers it gives ([`SHARD_BITS_SHIFT`]): numbers from two
     /// sets never meet.
     shard_bits: u64,
@@ -502,6 +503,7 @@ impl StartCounters {
             dropped_full_adopted: Counter::new(0),
             dropped_full_late: Counter::new(0),
             unexported_running: Counter::new(0),
+            values_truncated: Counter::new(0),
             shard_bits: (shard as u64) << SHARD_BITS_SHIFT,
         }
     }
@@ -542,7 +544,6 @@ impl Counters {
         Self {
             starts,
             exported: Counter::new(0),
-            values_truncated: Counter::new(0),
             export_failed: Counter::new(0),
             export_failures: Counter::new(0),
             dropped_shutdown: Counter::new(0),
@@ -1197,7 +1198,7 @@ where
             spans_dropped_arena_full: dropped,
             spans_recorded_after_arena_full: full_adopted,
             spans_exported: load(&c.exported),
-            values_truncated: load(&c.values_truncated),
+            values_truncated: c.total(|s| &s.values_truncated),
             spans_export_failed: load(&c.export_failed),
             export_failures: load(&c.export_failures),
             spans_dropped_shutdown: load(&c.dropped_shutdown),
@@ -1869,7 +1870,7 @@ where
         // through the provider several ns slower).
         let cut = slot.record().header.truncated;
         if cut > 0 {
-            bump(&self.counters.values_truncated, u64::from(cut));
+            bump(&self.counters.local::<A>().values_truncated, u64::from(cut));
         }
         #[cfg(test)]
         tests::hook(tests::Hook::Publish);

@@ -31,6 +31,14 @@
 //!   to `{field}.chain`, a string array, as `tracing-opentelemetry` records them (on
 //!   the span, or on the event for an event's field, at any level; an event's error
 //!   sets the status only at `ERROR`, see Events).
+//! - **Panics**: a span whose entered scope a panic unwinds (`in_scope`, `.instrument`,
+//!   `#[instrument]`) ends with status Error `panicked` unless a status was set, also
+//!   when the panic is caught before the span closes (`catch_unwind`, tower-http's
+//!   `CatchPanicLayer`, a runtime that drops the task later), and also when the span is
+//!   entered again and completes after the catch (a retry in the same span): give it
+//!   `otel.status_code = "ok"` to say it recovered. A scope entered only while the
+//!   thread was already unwinding (a clean-up in a `Drop`) is not the panic's.
+//!   `tracing-opentelemetry` marks no panic.
 //! - **Events** (`info!`, `error!`, ...) inside a span become span events named by their
 //!   message, with `level`, `target` and their fields as attributes. The first `ERROR`
 //!   event sets the span's status to Error with the message as description (none when it
@@ -723,8 +731,12 @@ where
     }
 
     fn on_exit(&self, id: &Id, ctx: Context<'_, S>) {
-        entered::exit(self.key(), id.into_u64());
-        let now = spans::exit_time(self.tracer.now(), std::thread::panicking());
+        // An exit that unwinds a scope entered before the panic: a scope entered while
+        // unwinding (a clean-up's, in a `Drop`) was not cut short by it (found by
+        // review: a connection span entered by a pool guard's drop was marked).
+        let entered_unwinding = entered::exit(self.key(), id.into_u64());
+        let unwound = !entered_unwinding && std::thread::panicking();
+        let now = spans::exit_time(self.tracer.now(), unwound);
         if self.tracked_inactivity {
             self.with_timings(id, &ctx, |timings| timings.exit(now.as_unix_nanos()));
         }

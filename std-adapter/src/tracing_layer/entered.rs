@@ -35,6 +35,9 @@ struct Stack {
     /// When each entry was entered, in the thread's order of what became current
     /// ([`crate::context::next_order`]).
     orders: [u64; DEPTH],
+    /// Whether each entry was entered while its thread was already unwinding (a
+    /// clean-up's enter: a panic did not cut that scope short).
+    unwinding: [bool; DEPTH],
     len: usize,
     /// Of the enters past [`DEPTH`] (the innermost spans, which the stack could not
     /// track), those of a span with an entry here, on its innermost entry: its next
@@ -57,6 +60,7 @@ thread_local! {
         RefCell::new(Stack {
             entries: [(0, 0, false); DEPTH],
             orders: [0; DEPTH],
+            unwinding: [false; DEPTH],
             len: 0,
             reentered: [0; DEPTH],
             others: 0,
@@ -81,6 +85,7 @@ pub(super) fn enter(layer: usize, id: u64) {
             Some(entry) => {
                 *entry = (layer, id, entered.is_some());
                 stack.orders[len] = crate::context::next_order();
+                stack.unwinding[len] = std::thread::panicking();
                 stack.len += 1;
                 stack.reentered[len] = 0;
             }
@@ -97,42 +102,51 @@ pub(super) fn enter(layer: usize, id: u64) {
     });
 }
 
-/// Records that `layer` saw span `id` exited: its innermost entry goes.
+/// Records that `layer` saw span `id` exited: its innermost entry goes. Returns whether
+/// that enter was made while the thread was already unwinding (`false` where the stack
+/// does not know: past its depth).
 #[inline]
-pub(super) fn exit(layer: usize, id: u64) {
-    let _ = ENTERED.try_with(|stack| {
-        let Ok(mut stack) = stack.try_borrow_mut() else {
-            return;
-        };
-        let len = stack.len;
-        let is = |&(key, entered, _): &(usize, u64, bool)| (key, entered) == (layer, id);
-        // Mostly the innermost entry (spans exit in the order they entered).
-        if stack.untracked == 0 && len > 0 && is(&stack.entries[len - 1]) {
-            stack.len -= 1;
-            return;
-        }
-        match stack.entries[..len].iter().rposition(is) {
-            // Entered again past the depth: that enter exits first (spans exit
-            // innermost first); the entry stays.
-            Some(at) if stack.reentered[at] > 0 => {
-                stack.reentered[at] -= 1;
-                stack.untracked -= 1;
-            }
-            // In order, or out of order (a guard dropped early).
-            Some(at) => {
-                stack.entries.copy_within(at + 1..len, at);
-                stack.orders.copy_within(at + 1..len, at);
-                stack.reentered.copy_within(at + 1..len, at);
+pub(super) fn exit(layer: usize, id: u64) -> bool {
+    ENTERED
+        .try_with(|stack| {
+            let Ok(mut stack) = stack.try_borrow_mut() else {
+                return false;
+            };
+            let len = stack.len;
+            let is = |&(key, entered, _): &(usize, u64, bool)| (key, entered) == (layer, id);
+            // Mostly the innermost entry (spans exit in the order they entered).
+            if stack.untracked == 0 && len > 0 && is(&stack.entries[len - 1]) {
                 stack.len -= 1;
+                return stack.unwinding[len - 1];
             }
-            // A span entered past the depth, with no entry.
-            None if stack.others > 0 => {
-                stack.others -= 1;
-                stack.untracked -= 1;
+            match stack.entries[..len].iter().rposition(is) {
+                // Entered again past the depth: that enter exits first (spans exit
+                // innermost first); the entry stays.
+                Some(at) if stack.reentered[at] > 0 => {
+                    stack.reentered[at] -= 1;
+                    stack.untracked -= 1;
+                    false
+                }
+                // In order, or out of order (a guard dropped early).
+                Some(at) => {
+                    let unwinding = stack.unwinding[at];
+                    stack.entries.copy_within(at + 1..len, at);
+                    stack.orders.copy_within(at + 1..len, at);
+                    stack.reentered.copy_within(at + 1..len, at);
+                    stack.unwinding.copy_within(at + 1..len, at);
+                    stack.len -= 1;
+                    unwinding
+                }
+                // A span entered past the depth, with no entry.
+                None if stack.others > 0 => {
+                    stack.others -= 1;
+                    stack.untracked -= 1;
+                    false
+                }
+                None => false, // never entered
             }
-            None => {} // never entered
-        }
-    });
+        })
+        .unwrap_or(false)
 }
 
 impl Stack {

@@ -2716,54 +2716,84 @@ fn a_span_closed_by_another_span_s_panic_is_not_marked_panicked() {
 /// before the span closed (`catch_unwind`, tower-http's `CatchPanicLayer` around an
 /// instrumented handler, tokio dropping a task whose poll panicked), was exported as a
 /// success, also when `Instrumented`'s drop entered and exited it again after the
-/// catch. A status set before stays; a span begun while unwinding is not marked.
+/// catch. A status set before stays; a span begun while unwinding, or one entered only
+/// by a clean-up while the thread unwound (a pool guard's drop), is not marked. In the
+/// layer's table and, past its room, in the registry's extensions.
 #[test]
 fn a_span_unwound_by_a_caught_panic_is_marked_panicked() {
     use tracing::Instrument as _;
-    let t = setup();
-    tracing::subscriber::with_default(t.subscriber(), || {
-        let handler = tracing::info_span!("handler");
-        let failed = tracing::info_span!(
-            "failed",
-            otel.status_code = "error",
-            otel.status_description = "timeout"
-        );
-        for span in [&handler, &failed] {
+    for table in [None, Some(1)] {
+        let t = setup();
+        let layer = match table {
+            None => TracingLayer::new(t.provider.tracer()),
+            Some(spans) => TracingLayer::with_table(t.provider.tracer(), spans),
+        };
+        let subscriber = tracing_subscriber::registry().with(layer);
+        tracing::subscriber::with_default(subscriber, || {
+            // Four spans fill the one bucket of the small table: the rest live in the
+            // extensions.
+            let _fillers: Vec<_> = (0..4).map(|_| tracing::info_span!("filler")).collect();
+            let handler = tracing::info_span!("handler");
+            let failed = tracing::info_span!(
+                "failed",
+                otel.status_code = "error",
+                otel.status_description = "timeout"
+            );
+            let recovered =
+                tracing::info_span!("recovered", otel.status_code = tracing::field::Empty);
+            for span in [&handler, &failed, &recovered] {
+                let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    span.in_scope(|| panic!("boom"))
+                }));
+                assert!(unwound.is_err());
+            }
+            // Retried in the same span, and said so.
+            recovered.in_scope(|| {});
+            recovered.record("otel.status_code", "ok");
+            // As tokio runs a task: the poll's panic caught, the future dropped later.
+            let mut task =
+                Box::pin(async { panic!("task failed") }.instrument(tracing::info_span!("task")));
+            let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
             let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                span.in_scope(|| panic!("boom"))
+                let _ = task.as_mut().poll(&mut cx);
             }));
             assert!(unwound.is_err());
-        }
-        // As tokio runs a task: the poll's panic caught, the future dropped later.
-        let mut task =
-            Box::pin(async { panic!("task failed") }.instrument(tracing::info_span!("task")));
-        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-        let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            let _ = task.as_mut().poll(&mut cx);
-        }));
-        assert!(unwound.is_err());
-        drop(task);
-        // Begun in a clean-up while unwinding: not the panic's.
-        struct CleanUp;
-        impl Drop for CleanUp {
-            fn drop(&mut self) {
-                tracing::info_span!("clean-up").in_scope(|| {});
+            drop(task);
+            // A clean-up while unwinding: a span it begins, and one begun before that
+            // it enters, both kept past the catch.
+            let connection = tracing::info_span!("connection");
+            let begun = std::cell::RefCell::new(None);
+            struct CleanUp<'a>(
+                &'a tracing::Span,
+                &'a std::cell::RefCell<Option<tracing::Span>>,
+            );
+            impl Drop for CleanUp<'_> {
+                fn drop(&mut self) {
+                    self.0.in_scope(|| {});
+                    let span = tracing::info_span!("clean-up");
+                    span.in_scope(|| {});
+                    *self.1.borrow_mut() = Some(span);
+                }
             }
-        }
-        let unwound = std::panic::catch_unwind(|| {
-            let _clean_up = CleanUp;
-            panic!("boom");
+            let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                let _clean_up = CleanUp(&connection, &begun);
+                panic!("boom");
+            }));
+            assert!(unwound.is_err());
+            connection.in_scope(|| {});
+            drop((connection, begun));
         });
-        assert!(unwound.is_err());
-    });
-    let panicked = "Error { description: \"panicked\" }";
-    assert_eq!(t.named("handler").status, panicked);
-    assert_eq!(
-        t.named("failed").status,
-        "Error { description: \"timeout\" }"
-    );
-    assert_eq!(t.named("task").status, panicked);
-    assert_eq!(t.named("clean-up").status, "Unset");
+        let panicked = "Error { description: \"panicked\" }";
+        assert_eq!(t.named("handler").status, panicked, "{table:?}");
+        assert_eq!(
+            t.named("failed").status,
+            "Error { description: \"timeout\" }"
+        );
+        assert_eq!(t.named("task").status, panicked, "{table:?}");
+        assert_eq!(t.named("recovered").status, "Ok", "{table:?}");
+        assert_eq!(t.named("clean-up").status, "Unset", "{table:?}");
+        assert_eq!(t.named("connection").status, "Unset", "{table:?}");
+    }
 }
 
 /// Regression (found by review): a long `otel.name` of two-byte characters given with
