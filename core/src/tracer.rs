@@ -1865,9 +1865,9 @@ where
         }
         // Cuts have no OTLP field: counted for the stats as the span is published (found
         // by review: a value cut to the room left in its span's pool went out looking
-        // whole). Here, where the header is in this thread's cache: summed by the
-        // export thread as it drained, each span's header crossed to its core (W1
-        // through the provider several ns slower).
+        // whole). Here, where the header is in this thread's cache, on this thread's
+        // counter set: summed by the export thread as it drained, it read for every
+        // span a line the span's thread writes.
         let cut = slot.record().header.truncated;
         if cut > 0 {
             bump(&self.counters.local::<A>().values_truncated, u64::from(cut));
