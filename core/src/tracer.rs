@@ -1832,7 +1832,7 @@ where
         // Not one started while the thread was already unwinding (a clean-up in a
         // `Drop`): the panic did not cut it short (found by review: marked too).
         #[cfg(feature = "std")]
-        if std::thread::panicking() && !slot.record().header.started_unwinding {
+        if std::thread::panicking() {
             mark_panicked(&mut slot);
         }
         let now = match time {
@@ -2342,15 +2342,14 @@ where
 }
 
 /// Gives a span that ends during a panic the status `Error("panicked")`, unless one
-/// was set. Out of line: taken only while a thread unwinds.
+/// was set or it began while the thread was already unwinding (the record's rule, which
+/// the `tracing` layer's spans ended after a caught panic share). Out of line: taken
+/// only while a thread unwinds.
 #[cfg(feature = "std")]
 #[cold]
 #[inline(never)]
 fn mark_panicked(slot: &mut SlotRef<'_>) {
-    slot.record()
-        .set_status_if_unset(&crate::span::Status::Error {
-            description: "panicked",
-        });
+    slot.record().cut_short_by_a_panic();
 }
 
 #[cfg(test)]

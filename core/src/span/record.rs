@@ -1108,9 +1108,10 @@ impl RecordMut<'_> {
         self.header.started_unwinding = true;
     }
 
-    /// The span's work was cut short by a panic (its last exit unwound), though it
-    /// ends later: Error `panicked` unless a status was set, or the span began while
-    /// its thread was already unwinding (a clean-up's: the panic did not cut it short).
+    /// The span's work was cut short by a panic (it ends while its thread unwinds, or a
+    /// `tracing` scope of it unwound before the panic was caught): Error `panicked`
+    /// unless a status was set, or the span began while its thread was already
+    /// unwinding (a clean-up's: the panic did not cut it short).
     #[cfg(feature = "std")]
     pub(crate) fn cut_short_by_a_panic(&mut self) {
         if !self.header.started_unwinding {
