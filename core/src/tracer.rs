@@ -1629,14 +1629,16 @@ where
             // counted as `roots_numbered - roots_kept`.
             let (n, why) = if is_root {
                 (root_number, Unrecorded::DroppedRoot)
-            } else if matches!(params.parent, Parent::Local(p) if p.unstarted.why() == Unrecorded::ArenaFull)
-            {
+            } else if matches!(params.parent, Parent::Local(p) if matches!(
+                p.unstarted.why(),
+                Unrecorded::ArenaFull | Unrecorded::ArenaFullParent
+            )) {
                 // Under a span the full arena refused (propagated unsampled, so this one
                 // is not sampled either): lost to the full arena as well, and counted
                 // there, not as sampled out.
                 let c = sets.local::<A>();
                 let n = DROPPED_IDS | c.number(&c.dropped_full, wraps);
-                (n, Unrecorded::ArenaFull)
+                (n, Unrecorded::ArenaFullParent)
             } else {
                 let n = SAMPLED_OUT_IDS
                     | self
@@ -2132,7 +2134,7 @@ where
                     Unrecorded::SampledOut => Some(Some(&c.sampled_out_adopted)),
                     Unrecorded::DroppedRoot => Some(Some(&c.roots_kept)),
                     Unrecorded::Uncounted | Unrecorded::PassedOn => Some(None),
-                    Unrecorded::ArenaFull => None,
+                    Unrecorded::ArenaFull | Unrecorded::ArenaFullParent => None,
                 };
                 if let Some(counted_off) = moved {
                     // This first: `stats` reads it before the count it comes off.
@@ -2171,7 +2173,7 @@ where
             Unrecorded::SampledOut => {
                 bump(&c.sampled_out_adopted, 1);
             }
-            Unrecorded::ArenaFull => {
+            Unrecorded::ArenaFull | Unrecorded::ArenaFullParent => {
                 bump(&c.dropped_full_adopted, 1);
             }
             Unrecorded::Uncounted | Unrecorded::PassedOn => {}

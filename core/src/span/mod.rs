@@ -239,6 +239,11 @@ pub enum Unrecorded {
     /// the parent's), so a record [`Span::set_parent`] gives it later needs an id and a
     /// start of its own. Counted where its slot, if any, is.
     PassedOn,
+    /// Dropped by its sampler under a parent the full arena refused: lost to the full
+    /// arena too, and counted there (`dropped_full`) as [`Unrecorded::ArenaFull`] is,
+    /// but no sampler charged for it (a rate limiter's token is not given back for it
+    /// when it is decided again; found by review: it was).
+    ArenaFullParent,
 }
 
 /// A span without a record: its kind and [`Unrecorded`], in one byte. (A `Span` is
@@ -270,6 +275,7 @@ impl Unstarted {
             2 => Unrecorded::SampledOut,
             3 => Unrecorded::ArenaFull,
             4 => Unrecorded::PassedOn,
+            5 => Unrecorded::ArenaFullParent,
             _ => Unrecorded::Uncounted,
         }
     }
@@ -948,5 +954,31 @@ mod tests {
     #[test]
     fn spans_are_send_and_sync() {
         assert_send_sync::<Span<'static>>();
+    }
+
+    /// Every kind and reason comes back out of the byte they are packed in.
+    #[test]
+    fn unstarted_keeps_its_kind_and_reason() {
+        let kinds = [
+            SpanKind::Internal,
+            SpanKind::Server,
+            SpanKind::Client,
+            SpanKind::Producer,
+            SpanKind::Consumer,
+        ];
+        let reasons = [
+            Unrecorded::Uncounted,
+            Unrecorded::DroppedRoot,
+            Unrecorded::SampledOut,
+            Unrecorded::ArenaFull,
+            Unrecorded::PassedOn,
+            Unrecorded::ArenaFullParent,
+        ];
+        for kind in kinds {
+            for why in reasons {
+                let packed = Unstarted::new(kind, why);
+                assert_eq!((packed.kind(), packed.why()), (kind, why));
+            }
+        }
     }
 }

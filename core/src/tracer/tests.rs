@@ -4244,6 +4244,35 @@ fn set_parent_does_not_charge_the_rate_limiter_twice() {
     assert!(t.start_span("the third").is_recording());
 }
 
+/// Regression (found by review): a child its sampler dropped under a parent the full
+/// arena refused was given back a rate limiter's token it never took when it was
+/// decided again, letting one span more through than the limit.
+#[test]
+fn set_parent_refunds_no_token_for_a_child_that_took_none() {
+    let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+    let t = tracer_with(
+        TracerConfig::new("svc").with_sampler(Sampler::rate_limiting(2.0)),
+        SpanArena::<1>::new(),
+        &clock,
+    );
+    let held = t.start_span("held"); // token 1 of 2, the only slot
+    let refused = t.start_span("refused"); // token 2 of 2, no room
+    assert!(!refused.is_recording());
+    let mut child = refused.child("child"); // no token left: dropped, charged nothing
+    assert!(!child.is_recording());
+    drop(held);
+    t.flush(); // the slot is free again
+    child.set_parent(&sampled_remote_parent());
+    assert!(!child.is_recording(), "no token was left for it");
+    drop((child, refused));
+    let stats = t.stats();
+    assert_eq!(
+        stats.spans_started,
+        stats.spans_exported + stats.spans_dropped_arena_full + stats.spans_sampled_out,
+        "{stats:?}"
+    );
+}
+
 /// Regression (found by review): a link to an invalid context whose tracestate had
 /// no room and whose attributes were all dropped was dropped, and counted twice: as a
 /// dropped link and as a cut value. It is one lost link.
