@@ -166,10 +166,14 @@ pub(crate) fn client_cert(cert: &PemSource, key: &PemSource) -> Result<ClientCer
     // The same first key block, as rustls types (ureq does not name its key kinds).
     let key_der = PrivateKeyDer::from_pem_slice(&key.read(Item::ClientKey)?)
         .map_err(|_| key.error(Item::ClientKey, "not valid PEM"))?;
-    // The provider ureq uses: the process default, else ring.
+    // The provider ureq uses: the process default, else ring. (rustls 0.23.48 deprecates
+    // ring's, which has no post-quantum key exchange; ureq still builds its own with it,
+    // and the key must be loaded by the provider that will sign with it.)
+    #[allow(deprecated)]
+    let ring = || Arc::new(rustls::crypto::ring::default_provider());
     let provider = rustls::crypto::CryptoProvider::get_default()
         .cloned()
-        .unwrap_or_else(|| Arc::new(rustls::crypto::ring::default_provider()));
+        .unwrap_or_else(ring);
     let ders = chain
         .iter()
         .map(|c| CertificateDer::from(c.der().to_vec()))
