@@ -817,7 +817,7 @@ impl BatchExporterBuilder {
                         worker_threads: threads.iter().map(|t| t.thread().id()).collect(),
                         workers: Mutex::new(threads),
                     };
-                    let _ = handle.shutdown();
+                    let _ = handle.shutdown(None);
                     return Err(ExportError::Io(e));
                 }
             }
@@ -850,7 +850,7 @@ struct Handle {
 
 impl Drop for Handle {
     fn drop(&mut self) {
-        let _ = self.shutdown();
+        let _ = self.shutdown(None);
     }
 }
 
@@ -982,7 +982,25 @@ impl BatchExporter {
     /// nothing, when called by the transport on the worker's own thread or on a thread
     /// handing spans to this exporter.
     pub fn shutdown(&self) -> Result<(), ExportError> {
-        self.handle.shutdown()
+        self.handle.shutdown(None)
+    }
+
+    /// As [`shutdown`](Self::shutdown), done within `timeout` (when it is shorter than
+    /// the export timeout): each request sent from now on gives up by then, and what
+    /// is still queued then is dropped and counted; a request already in flight keeps
+    /// its own deadline (the call then returns [`ExportError::Timeout`] at the limit,
+    /// and the worker finishes in the background). For a process that must exit in
+    /// time (a container's grace period) while the collector does not answer.
+    ///
+    /// # Errors
+    /// As [`shutdown`](Self::shutdown).
+    pub fn shutdown_within(&self, timeout: Duration) -> Result<(), ExportError> {
+        self.handle.shutdown(Some(instant_after(timeout)))
+    }
+
+    /// As [`shutdown`](Self::shutdown), done by `limit` when it is given.
+    pub(crate) fn shutdown_until(&self, limit: Option<Instant>) -> Result<(), ExportError> {
+        self.handle.shutdown(limit)
     }
 
     /// Asks the worker to send everything queued now, without waiting for a full batch
@@ -1296,7 +1314,7 @@ impl Handle {
         Ok(())
     }
 
-    fn shutdown(&self) -> Result<(), ExportError> {
+    fn shutdown(&self, limit: Option<Instant>) -> Result<(), ExportError> {
         if self.on_worker_thread() {
             return Err(ExportError::InsideExport);
         }
@@ -1308,12 +1326,19 @@ impl Handle {
         shared.shutdown.store(true, Ordering::SeqCst);
         // The first call sets the deadline (a worker that unwound raised the flag but
         // set none: the others still get the export timeout to finish).
+        let own = instant_after(timeout_limit(shared.config.export_timeout));
+        let wanted = limit.map_or(own, |limit| limit.min(own));
         if q.shutdown_deadline.is_none() {
             // The worker sends what is queued until the deadline (the batch in flight
             // already ends by then), drops the rest, and exits: a transport returns by
-            // its deadline, so the wait is the export timeout and a little.
+            // its deadline, so the wait is the export timeout (or the caller's limit)
+            // and a little.
             q.shutdown = true;
-            q.shutdown_deadline = Some(instant_after(timeout_limit(shared.config.export_timeout)));
+            q.shutdown_deadline = Some(wanted);
+            shared.work.notify_all();
+        } else if q.shutdown_deadline.is_some_and(|set| wanted < set) {
+            // A later call with a shorter limit brings the end forward for everyone.
+            q.shutdown_deadline = Some(wanted);
             shared.work.notify_all();
         }
         let deadline = q.shutdown_deadline.unwrap_or_else(Instant::now);
@@ -1323,6 +1348,17 @@ impl Handle {
         while q.workers > 0 || shared.enqueuing.load(Ordering::SeqCst) > 0 {
             let left = give_up.saturating_duration_since(Instant::now());
             if left.is_zero() {
+                // Past the deadline, what is still queued will not be sent (a worker
+                // back from its request drops it): dropped and counted now, so that the
+                // stats of a process that exits on this answer say so (found when
+                // bounding shutdown: they showed the spans still queued).
+                let rest = std::mem::take(&mut q.spans);
+                add(&shared.counters.dropped_shutdown, rest.len());
+                add(&shared.counters.lost_after_queue, rest.len());
+                q.taken += rest.len() as u64;
+                drop(q);
+                shared.done.notify_all();
+                lock(&shared.pool).free.extend(rest);
                 return Err(ExportError::Timeout);
             }
             q = shared
@@ -1910,6 +1946,66 @@ mod tests {
         gate.open();
         let _ = flushing.join();
         let _ = provider.shutdown();
+    }
+
+    /// A collector that takes requests and never answers: each send gives up at its
+    /// deadline.
+    struct Silent;
+
+    impl Transport for Silent {
+        fn protocol(&self) -> Protocol {
+            Protocol::HttpProtobuf
+        }
+
+        fn send(
+            &mut self,
+            _: &[u8],
+            _: usize,
+            deadline: Instant,
+        ) -> Result<ExportOutcome, ExportError> {
+            std::thread::sleep(deadline.saturating_duration_since(Instant::now()));
+            Err(ExportError::Timeout)
+        }
+    }
+
+    /// A shutdown within a time shorter than the export timeout (a container's grace
+    /// period) ends then, with every span accounted for, while the collector does not
+    /// answer (a new user's service took 30 s to stop: the export timeout; the README
+    /// said 10 s).
+    #[test]
+    fn shutdown_with_a_timeout_gives_up_on_a_silent_collector_in_time() {
+        let config = BatchConfig::default()
+            .with_max_export_batch_size(10)
+            .with_max_concurrent_exports(1)
+            .with_export_timeout(Duration::from_secs(30));
+        let (exporter, provider) = scheduled_in_a_minute(Silent, config);
+        for _ in 0..30 {
+            provider.tracer().start_span("x").end();
+        }
+        let _ = provider.tracer().flush(); // into the exporter's queue
+        exporter.send_queued(); // the first batch goes out, and hangs
+        let started = Instant::now();
+        let result = provider.shutdown_with_timeout(Duration::from_millis(300));
+        let took = started.elapsed();
+        assert!(took < Duration::from_secs(5), "took {took:?}");
+        // The request in flight had its deadline before the call: it finishes in the
+        // background (`Timeout`); the two batches still queued are dropped and counted.
+        assert!(matches!(result, Err(ExportError::Timeout)), "{result:?}");
+        let stats = exporter.stats();
+        assert_eq!(stats.exported, 0);
+        assert_eq!(stats.dropped_shutdown, 20, "{stats:?}");
+        // The batch exporter alone, asked directly, in the same way.
+        let config = BatchConfig::default().with_export_timeout(Duration::from_secs(30));
+        let (exporter, provider) = scheduled_in_a_minute(Silent, config);
+        provider.tracer().start_span("x").end();
+        let _ = provider.tracer().flush();
+        let started = Instant::now();
+        let result = exporter.shutdown_within(Duration::from_millis(200));
+        assert!(started.elapsed() < Duration::from_secs(5));
+        assert!(
+            matches!(result, Err(ExportError::SpansLost { lost: 1, .. })),
+            "{result:?}"
+        );
     }
 
     /// A collector that is down: every request fails.

@@ -360,8 +360,13 @@ impl SharedExporter {
     /// # Errors
     /// As [`BatchExporter::shutdown`].
     pub fn shutdown(&self) -> Result<(), ExportError> {
+        self.shutdown_until(None)
+    }
+
+    /// As [`shutdown`](Self::shutdown), a batch exporter's done by `limit` when given.
+    fn shutdown_until(&self, limit: Option<Instant>) -> Result<(), ExportError> {
         match self {
-            SharedExporter::Batch(b) => b.shutdown(),
+            SharedExporter::Batch(b) => b.shutdown_until(limit),
             _ => Ok(()),
         }
     }
@@ -1401,11 +1406,45 @@ impl TracerProvider {
     /// [`ExportError::Forked`], having done nothing, in a process forked from the one
     /// that built the provider.
     pub fn shutdown(&self) -> Result<(), ExportError> {
-        self.shutdown_by(self.deadline())
+        self.shutdown_by(self.deadline(), None)
     }
 
-    /// [`TracerProvider::shutdown`], giving up on a user's exporter at `deadline`.
-    fn shutdown_by(&self, deadline: Option<Instant>) -> Result<(), ExportError> {
+    /// As [`shutdown`](Self::shutdown), done within `timeout`: a batch exporter sends
+    /// what it can until then (each request it starts gives up at that time) and
+    /// counts the rest as lost; a request already in flight, or a user's exporter still
+    /// exporting, is left to finish in the background ([`ExportError::Timeout`]). For a process that must
+    /// exit in time (a container's grace period) while the collector does not answer:
+    /// `shutdown` alone waits up to the batch exporter's export timeout (30 s,
+    /// `OTEL_BSP_EXPORT_TIMEOUT`), each request giving up after the OTLP timeout (10 s,
+    /// `OTEL_EXPORTER_OTLP_TIMEOUT`).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use picotrace_std::TracerProvider;
+    /// let provider = TracerProvider::builder().build();
+    /// provider.tracer().start_span("work").end();
+    /// provider.shutdown_with_timeout(Duration::from_secs(5))?;
+    /// # Ok::<(), picotrace_std::ExportError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`shutdown`](Self::shutdown).
+    pub fn shutdown_with_timeout(&self, timeout: Duration) -> Result<(), ExportError> {
+        let limit = Instant::now().checked_add(timeout);
+        let deadline = match (self.deadline(), limit) {
+            (Some(own), Some(limit)) => Some(own.min(limit)),
+            (own, limit) => own.or(limit),
+        };
+        self.shutdown_by(deadline, limit)
+    }
+
+    /// [`TracerProvider::shutdown`], giving up on the export thread and a user's
+    /// exporter at `deadline`, and telling a batch exporter to be done by `limit`.
+    fn shutdown_by(
+        &self,
+        deadline: Option<Instant>,
+        limit: Option<Instant>,
+    ) -> Result<(), ExportError> {
         if self.forked() {
             return Err(ExportError::Forked);
         }
@@ -1428,7 +1467,7 @@ impl TracerProvider {
             Shutdown::Done { .. } => return Ok(()),
             // The tracer is drained and the thread gone: only the exporter is asked.
             Shutdown::ExporterPending => {
-                let result = self.exporter.shutdown();
+                let result = self.exporter.shutdown_until(limit);
                 return self.finish_shutdown(&mut shut_down, result);
             }
             Shutdown::Running => {
@@ -1458,7 +1497,7 @@ impl TracerProvider {
         if let Some(thread) = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take() {
             let _ = thread.join();
         }
-        let result = self.exporter.shutdown();
+        let result = self.exporter.shutdown_until(limit);
         // The tracer lives on (spans may still end and be counted), but its handle on
         // the exporter goes: a batch exporter's buffers are freed with the last handle.
         // (A span thread that found the arena full may be exporting into it.)
@@ -1637,7 +1676,7 @@ impl TracerProvider {
             self.deadline()
         };
         let reported = *self.reported_lost.lock().unwrap_or_else(|e| e.into_inner());
-        let outcome = self.shutdown_by(deadline);
+        let outcome = self.shutdown_by(deadline, None);
         // What the drop lost, and no flush or shutdown reported, goes to stderr (found
         // by review: a provider dropped at the end of `main` lost spans without a
         // word). Not spans still running alone (tasks a runtime drops after `main`:
