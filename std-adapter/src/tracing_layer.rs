@@ -85,6 +85,14 @@
 //! registry has made the span by then, and its parent would never close); in an event
 //! or `Span::record` such a panic goes on to the caller.
 //!
+//! **Filter what it sees.** `tracing` enables every level unless told otherwise, so
+//! without a filter the layer traces every library's `DEBUG` and `TRACE` spans and
+//! events too (hyper's connection pool, h2's frames, rustls): they take the arena's
+//! slots and fill each span's events (8 in [`StdArena`](crate::StdArena)) before the
+//! application's own error event comes. Give the layer a level filter of its own
+//! (`.with_filter(LevelFilter::INFO)`, or an `EnvFilter`), as the example below does;
+//! other layers (a `fmt` layer) keep theirs.
+//!
 //! Behind `tracing_subscriber::reload::Layer` the layer cannot be found from a
 //! `tracing::Span` (`reload` does not pass `downcast_raw` on), so
 //! [`TracingSpanExt`] and [`current_context`](crate::current_context) find nothing there: `set_parent` does
@@ -93,10 +101,11 @@
 //! ```
 //! use picotrace_std::tracing_layer::{TracingLayer, TracingSpanExt as _};
 //! use picotrace_std::TracerProvider;
-//! use tracing_subscriber::layer::SubscriberExt as _;
+//! use tracing_subscriber::{filter::LevelFilter, layer::SubscriberExt as _, Layer as _};
 //!
 //! let provider = TracerProvider::builder().build();
-//! let subscriber = tracing_subscriber::registry().with(TracingLayer::new(provider.tracer()));
+//! let subscriber = tracing_subscriber::registry()
+//!     .with(TracingLayer::new(provider.tracer()).with_filter(LevelFilter::INFO));
 //! tracing::subscriber::with_default(subscriber, || {
 //!     let request = tracing::info_span!("GET /users", otel.kind = "server", user.id = 7);
 //!     let _in_request = request.enter();

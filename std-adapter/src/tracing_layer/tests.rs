@@ -145,6 +145,38 @@ impl std::fmt::Display for Failure {
 
 impl std::error::Error for Failure {}
 
+/// The setup the README and the module docs give: the layer behind a level filter of
+/// its own. A library's DEBUG events inside the application's span stay out, so the
+/// span's events keep room for its error (a new user's span lost its `err` event and
+/// status description to hyper's DEBUG events); the layer is still found through the
+/// filter for `trace_context` and `current_context`.
+#[test]
+fn a_level_filter_keeps_library_debug_events_out_of_the_span() {
+    use tracing_subscriber::filter::LevelFilter;
+    use tracing_subscriber::Layer as _;
+    let t = setup();
+    let subscriber = tracing_subscriber::registry()
+        .with(TracingLayer::new(t.provider.tracer()).with_filter(LevelFilter::INFO));
+    tracing::subscriber::with_default(subscriber, || {
+        let span = tracing::info_span!("fetch");
+        let _in = span.enter();
+        for i in 0..20 {
+            tracing::debug!(target: "hyper_util::client", i, "waiting for idle connection");
+        }
+        let hidden = tracing::debug_span!("hyper_util::connect");
+        drop(hidden);
+        tracing::error!(error = %Failure, "fetch failed");
+        assert!(span.trace_context().is_some(), "found through the filter");
+        assert!(crate::current_context().is_some());
+    });
+    let spans = t.spans();
+    assert_eq!(spans.len(), 1, "{spans:#?}");
+    let fetch = &spans[0];
+    let names: Vec<&str> = fetch.events.iter().map(|e| e.0.as_str()).collect();
+    assert_eq!(names, ["fetch failed", "exception"], "{fetch:#?}");
+    assert!(fetch.status.contains("disk on fire"), "{}", fetch.status);
+}
+
 #[test]
 fn nested_spans_fields_and_events_become_picotrace_spans() {
     let t = setup();

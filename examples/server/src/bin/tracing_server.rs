@@ -39,7 +39,9 @@ use picotrace_examples::arg;
 use picotrace_std::tracing_layer::{TracingLayer, TracingSpanExt as _};
 use picotrace_std::{HeaderMapCarrier, HeaderMapInjector};
 use tracing::{info, instrument, Span};
+use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::Layer as _;
 
 #[derive(Clone)]
 struct App {
@@ -58,8 +60,10 @@ async fn main() -> std::process::ExitCode {
 async fn run() -> Result<(), Box<dyn std::error::Error>> {
     picotrace_examples::check_args(&["port", "requests", "grace-ms", "inventory"])?;
     let provider = picotrace_std::init_from_env()?;
+    // INFO and above: hyper's and h2's DEBUG and TRACE events would fill the spans.
     tracing::subscriber::set_global_default(
-        tracing_subscriber::registry().with(TracingLayer::new(provider.tracer())),
+        tracing_subscriber::registry()
+            .with(TracingLayer::new(provider.tracer()).with_filter(LevelFilter::INFO)),
     )?;
     let port = arg("port", "8080");
     let requests = picotrace_examples::requests_arg()?;
