@@ -29,7 +29,7 @@
 //! | `OTEL_PROPAGATORS` | `tracecontext,baggage` | also `b3`, `b3multi`, `jaeger`, `none`; others (`xray`, ...) warn and are skipped; none usable: the default |
 //! | `PICOTRACE_ARENA_SPANS` | 2048 | read when picotrace-std is compiled ([`crate::ARENA_SPANS`]); set at run time to another size it warns and changes nothing |
 //! | `OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS` | RFC 9110's methods, `PATCH`, `QUERY` | replaces the methods HTTP spans record by name (others are `_OTHER`); read once by [`known_http_methods`](crate::known_http_methods), not here |
-//! | `OTEL_[SPAN_]ATTRIBUTE_COUNT_LIMIT`, `OTEL_SPAN_EVENT_COUNT_LIMIT`, `OTEL_SPAN_LINK_COUNT_LIMIT`, `OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT`, `OTEL_LINK_ATTRIBUTE_COUNT_LIMIT`, `OTEL_[SPAN_]ATTRIBUTE_VALUE_LENGTH_LIMIT` | 128 / unlimited | `OTEL_ATTRIBUTE_COUNT_LIMIT` is the fallback of the span's, events' and links' attribute counts |
+//! | `OTEL_[SPAN_]ATTRIBUTE_COUNT_LIMIT`, `OTEL_SPAN_EVENT_COUNT_LIMIT`, `OTEL_SPAN_LINK_COUNT_LIMIT`, `OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT`, `OTEL_LINK_ATTRIBUTE_COUNT_LIMIT`, `OTEL_[SPAN_]ATTRIBUTE_VALUE_LENGTH_LIMIT` | 128 / unlimited | `OTEL_ATTRIBUTE_COUNT_LIMIT` is the fallback of the span's, events' and links' attribute counts. A span of picotrace-std's arena holds at most 16 attributes (its events' and links' included), 8 events, 4 links and 512 bytes of text, fixed when it is compiled: a limit above that is warned about, and what does not fit is dropped and counted |
 //!
 //! The signal-specific `OTEL_EXPORTER_OTLP_TRACES_*` variables win over the general
 //! ones; an invalid signal-specific value falls back to the general variable, except
@@ -1300,39 +1300,89 @@ impl Reader<'_> {
     }
 
     fn limits(&mut self) -> SpanLimits {
+        use crate::StdArena;
         let d = SpanLimits::DEFAULT;
+        let attributes = (
+            StdArena::ATTRIBUTES_PER_SPAN,
+            "attributes, its events' and links' included",
+        );
         SpanLimits {
             attribute_count: self
-                .limit(&[
-                    "OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT",
-                    "OTEL_ATTRIBUTE_COUNT_LIMIT",
-                ])
+                .limit_within(
+                    &[
+                        "OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT",
+                        "OTEL_ATTRIBUTE_COUNT_LIMIT",
+                    ],
+                    attributes,
+                )
                 .unwrap_or(d.attribute_count),
             event_count: self
-                .limit(&["OTEL_SPAN_EVENT_COUNT_LIMIT"])
+                .limit_within(
+                    &["OTEL_SPAN_EVENT_COUNT_LIMIT"],
+                    (StdArena::EVENTS_PER_SPAN, "events"),
+                )
                 .unwrap_or(d.event_count),
             link_count: self
-                .limit(&["OTEL_SPAN_LINK_COUNT_LIMIT"])
+                .limit_within(
+                    &["OTEL_SPAN_LINK_COUNT_LIMIT"],
+                    (StdArena::LINKS_PER_SPAN, "links"),
+                )
                 .unwrap_or(d.link_count),
             attributes_per_event: self
-                .limit(&[
-                    "OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT",
-                    "OTEL_ATTRIBUTE_COUNT_LIMIT",
-                ])
+                .limit_within(
+                    &[
+                        "OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT",
+                        "OTEL_ATTRIBUTE_COUNT_LIMIT",
+                    ],
+                    attributes,
+                )
                 .unwrap_or(d.attributes_per_event),
             attributes_per_link: self
-                .limit(&[
-                    "OTEL_LINK_ATTRIBUTE_COUNT_LIMIT",
-                    "OTEL_ATTRIBUTE_COUNT_LIMIT",
-                ])
+                .limit_within(
+                    &[
+                        "OTEL_LINK_ATTRIBUTE_COUNT_LIMIT",
+                        "OTEL_ATTRIBUTE_COUNT_LIMIT",
+                    ],
+                    attributes,
+                )
                 .unwrap_or(d.attributes_per_link),
             value_length: self
-                .limit(&[
-                    "OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT",
-                    "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT",
-                ])
+                .limit_within(
+                    &[
+                        "OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT",
+                        "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT",
+                    ],
+                    (StdArena::TEXT_PER_SPAN, "bytes of text in all"),
+                )
                 .unwrap_or(d.value_length),
         }
+    }
+
+    /// As [`limit`](Self::limit), warning when the limit is above what a span of
+    /// picotrace-std's arena holds, `room`: the arena's room is fixed when it is
+    /// compiled, and what does not fit is dropped (and counted) below the limit (found
+    /// by a new user: `OTEL_SPAN_EVENT_COUNT_LIMIT=50` was taken without a word, and
+    /// spans kept 8 events).
+    fn limit_within(&mut self, names: &[&str], (room, what): (usize, &str)) -> Option<u32> {
+        let mut used = None;
+        let limit = self.first_valid(names, |r, name, v| {
+            let limit = r.limit(&[name]);
+            used = limit.map(|_| (name.to_owned(), v.to_owned()));
+            limit
+        });
+        if let (Some(limit), Some((name, value))) = (limit, used) {
+            if usize::try_from(limit).map_or(true, |limit| limit > room) {
+                self.warn(
+                    &name,
+                    &value,
+                    format!(
+                        "a span of picotrace-std's arena holds at most {room} {what} (fixed \
+                         when it is compiled); what does not fit is dropped and counted"
+                    ),
+                );
+            }
+        }
+        limit
     }
 }
 
@@ -1958,6 +2008,37 @@ mod tests {
         let e = env(&[("OTEL_PROPAGATORS", "none")]);
         assert_eq!(e.propagators, Propagators::NONE);
         assert!(warned(&e).is_empty());
+    }
+
+    /// Regression (new-user tryout): limits above what a span of the arena holds were
+    /// taken without a word, and spans kept 8 events under a limit of 50. Each such
+    /// limit is warned about once (the general attribute limit, the fallback of three,
+    /// too); limits within the room, and the defaults, are not.
+    #[test]
+    fn limits_above_the_arena_s_room_are_warned_about() {
+        let e = env(&[
+            ("OTEL_SPAN_EVENT_COUNT_LIMIT", "50"),
+            ("OTEL_SPAN_LINK_COUNT_LIMIT", "4"),
+            ("OTEL_ATTRIBUTE_COUNT_LIMIT", "100"),
+            ("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", "4096"),
+        ]);
+        assert_eq!(e.limits.event_count, 50);
+        assert_eq!(e.limits.attribute_count, 100);
+        assert_eq!(
+            warned(&e),
+            [
+                "OTEL_ATTRIBUTE_COUNT_LIMIT",
+                "OTEL_SPAN_EVENT_COUNT_LIMIT",
+                "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT"
+            ],
+            "{:?}",
+            e.warnings
+        );
+        let events = &e.warnings[1].message;
+        assert!(events.contains("at most 8 events"), "{events}");
+        assert!(env(&[]).warnings.is_empty());
+        let within = env(&[("OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT", "16")]);
+        assert!(within.warnings.is_empty(), "{:?}", within.warnings);
     }
 
     /// Regression: a warning about an invalid signal-specific or specific variable

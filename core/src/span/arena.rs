@@ -156,6 +156,13 @@ impl<
         const TEXT: usize,
     > SpanArena<SPANS, ATTRS, EVENTS, LINKS, TEXT>
 {
+    /// Attributes one span of this arena holds, its events' and links' included (an
+    /// `ATTRS` parameter).
+    pub const ATTRIBUTES_PER_SPAN: usize = ATTRS;
+
+    /// Events one span of this arena holds (an `EVENTS` parameter).
+    pub const EVENTS_PER_SPAN: usize = EVENTS;
+
     /// Links one span of this arena holds (a `LINKS` parameter).
     pub const LINKS_PER_SPAN: usize = LINKS;
 
