@@ -28,8 +28,9 @@
 //! | `OTEL_BSP_MAX_CONCURRENT_EXPORTS` | 1 | requests in flight at once (opentelemetry_sdk's variable); more than 16 is capped at 16 |
 //! | `OTEL_PROPAGATORS` | `tracecontext,baggage` | also `b3`, `b3multi`, `jaeger`, `none`; others (`xray`, ...) warn and are skipped; none usable: the default |
 //! | `PICOTRACE_ARENA_SPANS` | 2048 | read when picotrace-std is compiled ([`crate::ARENA_SPANS`]); set at run time to another size it warns and changes nothing |
+//! | `PICOTRACE_SPAN_ATTRIBUTES`, `PICOTRACE_SPAN_EVENTS`, `PICOTRACE_SPAN_LINKS`, `PICOTRACE_SPAN_TEXT` | 16, 8, 4, 512 | what one span holds, read when picotrace-std is compiled ([`crate::SPAN_ATTRIBUTES`] and the others), as `PICOTRACE_ARENA_SPANS` is |
 //! | `OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS` | RFC 9110's methods, `PATCH`, `QUERY` | replaces the methods HTTP spans record by name (others are `_OTHER`); read once by [`known_http_methods`](crate::known_http_methods), not here |
-//! | `OTEL_[SPAN_]ATTRIBUTE_COUNT_LIMIT`, `OTEL_SPAN_EVENT_COUNT_LIMIT`, `OTEL_SPAN_LINK_COUNT_LIMIT`, `OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT`, `OTEL_LINK_ATTRIBUTE_COUNT_LIMIT`, `OTEL_[SPAN_]ATTRIBUTE_VALUE_LENGTH_LIMIT` | 128 / unlimited | `OTEL_ATTRIBUTE_COUNT_LIMIT` is the fallback of the span's, events' and links' attribute counts. A span of picotrace-std's arena holds at most 16 attributes (its events' and links' included), 8 events, 4 links and 512 bytes of text, fixed when it is compiled: a limit above that is warned about, and what does not fit is dropped and counted |
+//! | `OTEL_[SPAN_]ATTRIBUTE_COUNT_LIMIT`, `OTEL_SPAN_EVENT_COUNT_LIMIT`, `OTEL_SPAN_LINK_COUNT_LIMIT`, `OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT`, `OTEL_LINK_ATTRIBUTE_COUNT_LIMIT`, `OTEL_[SPAN_]ATTRIBUTE_VALUE_LENGTH_LIMIT` | 128 / unlimited | `OTEL_ATTRIBUTE_COUNT_LIMIT` is the fallback of the span's, events' and links' attribute counts. A span of picotrace-std's arena holds at most 16 attributes (its events' and links' included), 8 events, 4 links and 512 bytes of text unless `PICOTRACE_SPAN_*` said otherwise when it was compiled: a limit above that is warned about, and what does not fit is dropped and counted |
 //!
 //! The signal-specific `OTEL_EXPORTER_OTLP_TRACES_*` variables win over the general
 //! ones; an invalid signal-specific value falls back to the general variable, except
@@ -979,22 +980,29 @@ impl Reader<'_> {
         }
     }
 
-    /// `PICOTRACE_ARENA_SPANS` sizes the arena when picotrace-std is compiled; set at
-    /// run time (beside the `OTEL_*` variables of a deployment) it changes nothing, and
-    /// says so when it asks for another size (found by review: silently ignored).
+    /// `PICOTRACE_ARENA_SPANS` and `PICOTRACE_SPAN_*` size the arena when picotrace-std
+    /// is compiled; set at run time (beside the `OTEL_*` variables of a deployment) they
+    /// change nothing, and say so when they ask for another size (found by review:
+    /// silently ignored).
     fn arena_spans_at_run_time(&mut self) {
-        const NAME: &str = "PICOTRACE_ARENA_SPANS";
-        let Some(v) = self.get(NAME) else { return };
-        if v.parse::<usize>() != Ok(crate::ARENA_SPANS) {
-            self.warn(
-                NAME,
-                &v,
-                format!(
-                    "read when picotrace-std is compiled, not at run time: this build \
-                     holds {} spans (set it for `cargo build`)",
-                    crate::ARENA_SPANS
-                ),
-            );
+        for (name, built) in [
+            ("PICOTRACE_ARENA_SPANS", crate::ARENA_SPANS),
+            ("PICOTRACE_SPAN_ATTRIBUTES", crate::SPAN_ATTRIBUTES),
+            ("PICOTRACE_SPAN_EVENTS", crate::SPAN_EVENTS),
+            ("PICOTRACE_SPAN_LINKS", crate::SPAN_LINKS),
+            ("PICOTRACE_SPAN_TEXT", crate::SPAN_TEXT),
+        ] {
+            let Some(v) = self.get(name) else { continue };
+            if v.parse::<usize>() != Ok(built) {
+                self.warn(
+                    name,
+                    &v,
+                    format!(
+                        "read when picotrace-std is compiled, not at run time: this build \
+                         has {built} (set it for `cargo build`)"
+                    ),
+                );
+            }
         }
     }
 
@@ -1376,8 +1384,9 @@ impl Reader<'_> {
                     &name,
                     &value,
                     format!(
-                        "a span of picotrace-std's arena holds at most {room} {what} (fixed \
-                         when it is compiled); what does not fit is dropped and counted"
+                        "a span of picotrace-std's arena holds at most {room} {what} (set \
+                         when it is compiled: PICOTRACE_SPAN_*); what does not fit is dropped \
+                         and counted"
                     ),
                 );
             }
@@ -2440,6 +2449,13 @@ mod tests {
         assert_eq!(warned(&e), ["PICOTRACE_ARENA_SPANS"]);
         let same = crate::ARENA_SPANS.to_string();
         assert!(env(&[("PICOTRACE_ARENA_SPANS", &same)]).warnings.is_empty());
+        // What one span holds is read when compiled, too.
+        let other = (crate::SPAN_EVENTS + 1).to_string();
+        let e = env(&[("PICOTRACE_SPAN_EVENTS", &other)]);
+        assert_eq!(warned(&e), ["PICOTRACE_SPAN_EVENTS"]);
+        assert!(e.warnings[0].message.contains("has 8"), "{:?}", e.warnings);
+        let same = crate::SPAN_TEXT.to_string();
+        assert!(env(&[("PICOTRACE_SPAN_TEXT", &same)]).warnings.is_empty());
     }
 
     /// Regression (found by review): an entry with an empty value was sent without a

@@ -116,5 +116,6 @@ pub use retry::RetryPolicy;
 pub use server_layer::{PeerOf, RouteOf, ServerBody, ServerLayer, ServerService};
 pub use tracer::{
     global, propagators, tracer, HeapArena, Incoming, SharedExporter, ShutdownGuard, StdArena,
-    StdSpan, StdTracer, TracerProvider, TracerProviderBuilder, ARENA_SPANS,
+    StdSpan, StdTracer, TracerProvider, TracerProviderBuilder, ARENA_SPANS, SPAN_ATTRIBUTES,
+    SPAN_EVENTS, SPAN_LINKS, SPAN_TEXT,
 };

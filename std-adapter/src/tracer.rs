@@ -58,9 +58,80 @@ use crate::env::Propagators;
 use crate::error::ExportError;
 
 /// The arena of a provider's tracer: [`ARENA_SPANS`] spans (running or waiting for
-/// export) of up to 16 attributes, 8 events, 4 links and 512 bytes of text each (about
-/// 1.6 KB a span).
-pub type StdArena = SpanArena<ARENA_SPANS>;
+/// export) of up to [`SPAN_ATTRIBUTES`] attributes (16), [`SPAN_EVENTS`] events (8),
+/// [`SPAN_LINKS`] links (4) and [`SPAN_TEXT`] bytes of text (512) each: about 1.6 KB a
+/// span with the defaults. What does not fit a span is dropped and counted (OTLP's
+/// `dropped_*` fields).
+pub type StdArena = SpanArena<ARENA_SPANS, SPAN_ATTRIBUTES, SPAN_EVENTS, SPAN_LINKS, SPAN_TEXT>;
+
+/// Attributes one span holds, its events' and links' included: 16, or the value of
+/// `PICOTRACE_SPAN_ATTRIBUTES` when picotrace-std is compiled (1 to 255; set as
+/// [`ARENA_SPANS`] is). `ServerLayer` writes up to 10 of a request span's; each more
+/// costs about 40 bytes a span.
+pub const SPAN_ATTRIBUTES: usize = compile_time_setting(
+    option_env!("PICOTRACE_SPAN_ATTRIBUTES"),
+    16,
+    (1, 255),
+    "PICOTRACE_SPAN_ATTRIBUTES: decimal digits, 1 to 255",
+);
+
+/// Events one span holds: 8, or the value of `PICOTRACE_SPAN_EVENTS` when picotrace-std
+/// is compiled (0 to 127).
+pub const SPAN_EVENTS: usize = compile_time_setting(
+    option_env!("PICOTRACE_SPAN_EVENTS"),
+    8,
+    (0, 127),
+    "PICOTRACE_SPAN_EVENTS: decimal digits, 0 to 127",
+);
+
+/// Links one span holds: 4, or the value of `PICOTRACE_SPAN_LINKS` when picotrace-std
+/// is compiled (0 to 127).
+pub const SPAN_LINKS: usize = compile_time_setting(
+    option_env!("PICOTRACE_SPAN_LINKS"),
+    4,
+    (0, 127),
+    "PICOTRACE_SPAN_LINKS: decimal digits, 0 to 127",
+);
+
+/// Bytes of text one span holds (its name, keys made at run time, string values, status
+/// description, tracestate; longer strings are cut and counted): 512, or the value of
+/// `PICOTRACE_SPAN_TEXT` when picotrace-std is compiled (64 to 65535).
+pub const SPAN_TEXT: usize = compile_time_setting(
+    option_env!("PICOTRACE_SPAN_TEXT"),
+    512,
+    (64, 65535),
+    "PICOTRACE_SPAN_TEXT: decimal digits, 64 to 65535",
+);
+
+/// Parses a size set by an environment variable at compile time (`value`, else
+/// `default`), within `range`: a bad value stops the build with `message`.
+const fn compile_time_setting(
+    value: Option<&str>,
+    default: usize,
+    (min, max): (usize, usize),
+    message: &'static str,
+) -> usize {
+    let Some(value) = value else {
+        return default;
+    };
+    let bytes = value.as_bytes();
+    if bytes.is_empty() || bytes.len() > 5 {
+        panic!("{}", message);
+    }
+    let mut n = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        if !bytes[i].is_ascii_digit() {
+            panic!("{}", message);
+        }
+        n = n * 10 + (bytes[i] - b'0') as usize;
+        i += 1;
+    }
+    if n < min || n > max {
+        panic!("{}", message);
+    }
+    n
+}
 
 /// The spans a provider's arena holds, running or waiting for export: 2048 (the
 /// OpenTelemetry batch processor's queue), or the value of the environment variable
@@ -76,31 +147,12 @@ pub type StdArena = SpanArena<ARENA_SPANS>;
 /// (`spans_dropped_arena_full`). A drain keeps two bytes per slot on the stack of the
 /// thread that drains (the export thread, or a span's thread when the arena is full):
 /// 128 KiB at the largest size, more than a small thread stack has.
-pub const ARENA_SPANS: usize = match option_env!("PICOTRACE_ARENA_SPANS") {
-    Some(value) => parse_arena_spans(value),
-    None => 2048,
-};
-
-/// Parses `PICOTRACE_ARENA_SPANS` at compile time: a bad value stops the build.
-const fn parse_arena_spans(value: &str) -> usize {
-    let bytes = value.as_bytes();
-    assert!(
-        !bytes.is_empty() && bytes.len() <= 5,
-        "PICOTRACE_ARENA_SPANS: 1 to 65534"
-    );
-    let mut n = 0;
-    let mut i = 0;
-    while i < bytes.len() {
-        assert!(
-            bytes[i].is_ascii_digit(),
-            "PICOTRACE_ARENA_SPANS: decimal digits only"
-        );
-        n = n * 10 + (bytes[i] - b'0') as usize;
-        i += 1;
-    }
-    assert!(n >= 1 && n <= 65534, "PICOTRACE_ARENA_SPANS: 1 to 65534");
-    n
-}
+pub const ARENA_SPANS: usize = compile_time_setting(
+    option_env!("PICOTRACE_ARENA_SPANS"),
+    2048,
+    (1, 65534),
+    "PICOTRACE_ARENA_SPANS: decimal digits, 1 to 65534",
+);
 
 /// The tracer a [`TracerProvider`] hands out.
 pub type StdTracer = Tracer<HeapArena, SystemClock, SharedExporter>;
@@ -2653,14 +2705,23 @@ mod tests {
     }
 
     #[test]
-    fn the_arena_size_is_read_from_its_variable() {
-        assert_eq!(parse_arena_spans("16384"), 16384);
-        assert_eq!(parse_arena_spans("1"), 1);
-        assert_eq!(parse_arena_spans("65534"), 65534);
+    fn sizes_are_read_from_their_variables() {
+        let arena_spans =
+            |v| compile_time_setting(Some(v), 2048, (1, 65534), "PICOTRACE_ARENA_SPANS");
+        assert_eq!(arena_spans("16384"), 16384);
+        assert_eq!(arena_spans("1"), 1);
+        assert_eq!(arena_spans("65534"), 65534);
         for bad in ["", "0", "65535", "99999", "123456", "2k", "-1", " 2048"] {
-            let parsed = std::panic::catch_unwind(|| parse_arena_spans(bad));
+            let parsed = std::panic::catch_unwind(|| arena_spans(bad));
             assert!(parsed.is_err(), "{bad:?} was taken");
         }
+        let text = |v| compile_time_setting(v, 512, (64, 65535), "PICOTRACE_SPAN_TEXT");
+        assert_eq!(text(None), 512);
+        assert_eq!(text(Some("4096")), 4096);
+        assert!(std::panic::catch_unwind(|| text(Some("63"))).is_err());
+        let events = |v| compile_time_setting(Some(v), 8, (0, 127), "PICOTRACE_SPAN_EVENTS");
+        assert_eq!(events("0"), 0);
+        assert!(std::panic::catch_unwind(|| events("128")).is_err());
     }
 
     /// Panics on its first batch, then counts.

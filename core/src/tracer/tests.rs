@@ -159,6 +159,48 @@ fn exported<A: SpanStorage>(t: &Tracer<A, &ManualClock, Collect>) -> Vec<Seen> {
     t.with_exporter(|x| x.spans.clone()).unwrap()
 }
 
+/// The largest room picotrace-std lets a span have (`PICOTRACE_SPAN_ATTRIBUTES` 255,
+/// `_EVENTS` and `_LINKS` 127, `_TEXT` 65535): every attribute, event and link fits
+/// and is exported, and the next of each is dropped and counted.
+#[test]
+fn a_span_of_the_largest_room_keeps_everything_that_fits() {
+    let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+    let limits = crate::SpanLimits {
+        attribute_count: 1000,
+        event_count: 1000,
+        link_count: 1000,
+        ..crate::SpanLimits::DEFAULT
+    };
+    let arena = std::boxed::Box::new(SpanArena::<2, 255, 127, 127, 65535>::new());
+    let t = tracer_with(
+        TracerConfig::new("svc").with_limits(limits),
+        &*arena,
+        &clock,
+    );
+    let keys: Vec<String> = (0..256).map(|i| std::format!("k{i}")).collect();
+    let mut span = t.start_span("big");
+    for (i, key) in keys.iter().enumerate().take(128) {
+        span.set_attribute_dyn(key, i as i64);
+    }
+    for _ in 0..128 {
+        span.add_event("e");
+    }
+    for _ in 0..128 {
+        span.add_link(&sampled_remote_parent(), &[]);
+    }
+    for (i, key) in keys.iter().enumerate().skip(128) {
+        span.set_attribute_dyn(key, i as i64);
+    }
+    span.end();
+    let spans = exported(&t);
+    let big = &spans[0];
+    assert_eq!(big.attrs.len(), 255);
+    assert_eq!(big.events.len(), 127);
+    assert_eq!(big.links, 127);
+    assert_eq!(big.dropped, (1, 1, 1));
+    assert_eq!(big.attrs[254], ("k254".into(), "254".into()));
+}
+
 #[test]
 fn records_a_parent_and_child_with_times_attributes_and_status() {
     let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
