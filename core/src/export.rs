@@ -200,7 +200,8 @@ pub struct TracerStats {
     /// Spans the exporter reported as lost, or lost to a panic: the exporter's, or the
     /// clock's as the span ended.
     pub spans_export_failed: u64,
-    /// Export calls that failed in part or whole.
+    /// Export calls that failed in part or whole (a `picotrace_std` provider adds its
+    /// batch exporter's failed requests: the calls to it only queue).
     pub export_failures: u64,
     /// Spans that ended after [`crate::Tracer::shutdown`]: dropped, not exported.
     pub spans_dropped_shutdown: u64,

@@ -643,9 +643,11 @@ impl Shared {
         // warning must not take the worker down with it.
         let _ = writeln!(
             std::io::stderr(),
-            "picotrace: {new} spans lost (in all: {failed} not sent, {rejected} rejected by \
-             the collector, {full} at a full queue, {large} too large, {panicked} to an \
-             encoder panic, {shut} at shutdown or by a stopped worker){cause}; the next warning comes {} s later at the earliest",
+            "picotrace: {new} spans lost (in all: {failed} in failed requests (no answer, or \
+             an error status), {rejected} rejected by the collector in a partial success, \
+             {full} at a full queue, {large} too large, {panicked} to an encoder panic, \
+             {shut} at shutdown or by a stopped worker){cause}; the next warning comes {} s \
+             later at the earliest",
             WARNING_INTERVAL.as_secs()
         );
     }
@@ -2232,6 +2234,9 @@ mod tests {
         }
         assert!(provider.flush().is_err(), "the collector is down");
         assert_eq!(provider.stats().spans_lost(), 5);
+        // The failed request is a failed export call in the provider's stats too (a new
+        // user read 45 spans failed beside 0 failed exports).
+        assert_eq!(provider.stats().export_failures, 1);
         let (encoded, wait_encoded) = std::sync::mpsc::channel();
         let (release, released) = std::sync::mpsc::channel::<()>();
         *lock(&exporter.handle.shared.before_queue) = Some(Box::new(move || {

@@ -1693,8 +1693,12 @@ impl TracerProvider {
             // hid while an export was handing spans over: the exporter counts them in
             // flight before the tracer counts them handed over.)
             let lost_after_queue = b.lost_after_queue();
-            t.spans_exported = b.stats().exported;
+            let batch = b.stats();
+            t.spans_exported = batch.exported;
             t.spans_export_failed = t.spans_export_failed.saturating_add(lost_after_queue);
+            // The tracer's export calls only queue; the exporter's requests are the
+            // export calls that fail (found by a new user: 45 spans failed, 0 failures).
+            t.export_failures = t.export_failures.saturating_add(batch.failed_batches);
         }
         t
     }
