@@ -555,6 +555,12 @@ impl OtlpHttpExporterBuilder {
                 " (OTLP exporter; Rust)"
             ))
             .max_redirects(0)
+            // Connections kept for every request a batch exporter may have in flight
+            // (ureq keeps 3 per host: with more in flight, each round closed the rest
+            // and opened them again, TLS handshakes included; found by review). The OTLP
+            // spec: "the client SHOULD keep the connection alive between requests".
+            .max_idle_connections_per_host(crate::BatchConfig::MAX_CONCURRENT_EXPORTS)
+            .max_idle_connections(crate::BatchConfig::MAX_CONCURRENT_EXPORTS.max(10))
             .build()
             .new_agent();
         Ok(OtlpHttpExporter {

@@ -1154,3 +1154,77 @@ fn an_answer_of_another_type_is_read_as_what_was_sent() {
     assert_eq!(outcome.rejected_spans, 2);
     assert_eq!(x.stats().spans_rejected, 2);
 }
+
+/// A keep-alive collector: answers every request after `delay`, and counts the
+/// connections it accepted.
+fn keep_alive_collector(
+    delay: Duration,
+) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::io::{BufRead, BufReader, Write};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let accepted = std::sync::Arc::new(AtomicUsize::new(0));
+    let count = std::sync::Arc::clone(&accepted);
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(conn) = conn else { return };
+            count.fetch_add(1, Ordering::SeqCst);
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(conn.try_clone().unwrap());
+                let mut writer = conn;
+                loop {
+                    let mut length = 0usize;
+                    loop {
+                        let mut line = String::new();
+                        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        let lower = line.to_ascii_lowercase();
+                        if let Some(v) = lower.strip_prefix("content-length:") {
+                            length = v.trim().parse().unwrap_or(0);
+                        }
+                        if line == "\r\n" {
+                            break;
+                        }
+                    }
+                    let mut body = vec![0; length];
+                    if reader.read_exact(&mut body).is_err() {
+                        return;
+                    }
+                    std::thread::sleep(delay);
+                    let reply = "HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n";
+                    if writer.write_all(reply.as_bytes()).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (url, accepted)
+}
+
+/// Regression (found by review): ureq kept 3 idle connections per host, so with 8
+/// requests in flight (`OTEL_BSP_MAX_CONCURRENT_EXPORTS=8`) each round closed 5 and
+/// opened 5 new ones (TLS handshakes included): about 8 + 5 a round. The connections
+/// are kept alive between requests, as the OTLP specification asks.
+#[test]
+fn connections_are_kept_for_every_request_in_flight() {
+    let (url, accepted) = keep_alive_collector(Duration::from_millis(50));
+    let x = std::sync::Arc::new(
+        OtlpHttpExporter::builder()
+            .endpoint(&url)
+            .retry_policy(quick_policy())
+            .timeout(Duration::from_secs(5))
+            .build()
+            .unwrap(),
+    );
+    for _ in 0..5 {
+        let round: Vec<_> = (0..8).map(|_| send_on_thread(&x, b"spans")).collect();
+        for sent in round {
+            assert!(sent.join().unwrap().is_ok());
+        }
+    }
+    let opened = accepted.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(opened <= 8, "{opened} connections for 8 requests in flight");
+}
