@@ -75,6 +75,14 @@ pub const DEFAULT_ENDPOINT: &str = "http://localhost:4318";
 /// The default time one export may take, retries included
 /// (`OTEL_EXPORTER_OTLP_TIMEOUT`, 10 s).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Bodies larger than this are sent after the collector's `100 Continue` (Go's HTTP
+/// server discards up to 256 KiB of a body its handler did not read, then closes).
+const EXPECT_CONTINUE_ABOVE: usize = 256 * 1024;
+
+/// How long a large body waits for `100 Continue` before it is sent anyway (a server
+/// that ignores `Expect`).
+const AWAIT_CONTINUE: Duration = Duration::from_secs(1);
+
 /// The default largest request body, before compression (4 MiB; collectors commonly
 /// accept far more, and smaller requests retry more cheaply).
 pub const DEFAULT_MAX_REQUEST_SIZE: usize = 4 * 1024 * 1024;
@@ -1162,7 +1170,19 @@ impl OtlpHttpExporter {
         for (name, value) in &self.headers {
             request = request.header(name, value);
         }
-        let request = request.config().timeout_global(Some(timeout)).build();
+        // A large body waits for the collector's `100 Continue`: a gateway that answers
+        // from the headers alone (401, 413) and closes without reading the body resets
+        // the connection under a body still being written, and the answer was lost to
+        // the reset, which was retried (found by review). A server that ignores
+        // `Expect` costs the wait, once per large request.
+        if payload.len() > EXPECT_CONTINUE_ABOVE {
+            request = request.header(http::header::EXPECT, "100-continue");
+        }
+        let request = request
+            .config()
+            .timeout_global(Some(timeout))
+            .timeout_await_100(Some(AWAIT_CONTINUE))
+            .build();
         let fail = |error| Attempt {
             error,
             retry_after: None,

@@ -1228,3 +1228,48 @@ fn connections_are_kept_for_every_request_in_flight() {
     let opened = accepted.load(std::sync::atomic::Ordering::SeqCst);
     assert!(opened <= 8, "{opened} connections for 8 requests in flight");
 }
+
+/// Regression (found by review): an auth gateway that answers 401 from the headers
+/// and closes without reading the body (its bytes unread, the kernel resets the
+/// connection) read as a connection reset while the body was being written: retried
+/// four times, and the user never saw "401". A large body now waits for `100 Continue`
+/// (`Expect`), and the gateway's early answer is read instead.
+#[test]
+fn an_answer_before_the_body_is_read_is_seen_not_a_reset() {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = std::sync::Arc::clone(&accepted);
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { return };
+            count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let mut reader = BufReader::new(conn.try_clone().unwrap());
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+            }
+            let reply = "HTTP/1.1 401 Unauthorized\r\ncontent-length: 11\r\nconnection: close\r\n\r\nbad api key";
+            let _ = conn.write_all(reply.as_bytes());
+            drop(reader);
+            drop(conn); // the body unread: a reset
+        }
+    });
+    let x = OtlpHttpExporter::builder()
+        .endpoint(&url)
+        .retry_policy(quick_policy())
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let body = vec![7u8; 16 << 20];
+    let sent = x.send(&body);
+    assert!(
+        matches!(sent, Err(ExportError::HttpStatus { status: 401, .. })),
+        "{sent:?}"
+    );
+    assert_eq!(x.stats().requests, 1, "not retried");
+    assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 1);
+}

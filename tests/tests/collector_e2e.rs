@@ -373,3 +373,55 @@ fn collector_killed_and_restarted_mid_run_loses_nothing_silently() {
         other => panic!("{other:?}"),
     }
 }
+
+/// A request larger than the size past which the exporter waits for `100 Continue`
+/// (256 KiB) reaches the collector whole: the collector takes `Expect`, in both
+/// protocols.
+#[test]
+fn a_large_request_sent_after_100_continue_reaches_the_collector() {
+    // The arena is built on the stack before it is boxed (unoptimised: 3 MB).
+    std::thread::Builder::new()
+        .stack_size(64 << 20)
+        .spawn(large_requests)
+        .unwrap()
+        .join()
+        .unwrap();
+}
+
+fn large_requests() {
+    for protocol in [Protocol::HttpProtobuf, Protocol::HttpJson] {
+        let collector = Collector::start();
+        let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+        let exporter = OtlpHttpExporter::builder()
+            .endpoint(collector.endpoint.clone())
+            .protocol(protocol)
+            .timeout(Duration::from_secs(20))
+            .retry_policy(quick_retries())
+            .build()
+            .expect("exporter");
+        let arena = Box::new(SpanArena::<2048>::new());
+        let tracer = Tracer::new(
+            config().with_export_batch_size(2048),
+            &*arena,
+            &clock,
+            IdGenerator::from_seed([3; 32]),
+            exporter,
+        );
+        let padding = "p".repeat(300);
+        for i in 0..2000 {
+            let mut span = tracer.start_span("large-request");
+            span.set_attribute("i", i);
+            span.set_attribute_dyn("padding", padding.as_str());
+            span.end();
+        }
+        tracer.flush();
+        let stats = tracer.stats();
+        assert_eq!(
+            (stats.spans_exported, stats.spans_export_failed),
+            (2000, 0),
+            "{protocol:?}: {stats:?}"
+        );
+        let got = collector.wait_for(Duration::from_secs(20), |s| s.len() >= 2000);
+        assert_eq!(got.len(), 2000, "{protocol:?}");
+    }
+}
