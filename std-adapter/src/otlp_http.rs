@@ -1075,17 +1075,19 @@ impl OtlpHttpExporter {
     /// the request room before `deadline`; `Err(wait)` when the wait itself outlasts
     /// the deadline (the same test a batch exporter's worker makes, jitter aside).
     fn wait_out_hold(&self, deadline: Instant) -> Result<(), Duration> {
-        let Some(hold) = self.throttled_for() else {
-            return Ok(());
-        };
-        if instant_after(hold) >= deadline {
-            return Err(hold);
+        // Looked at again after each wait: the worker that woke first may have probed
+        // and brought back a new `Retry-After` meanwhile, which holds for this request
+        // too (found by review: the workers with longer jitter sent straight into it).
+        while let Some(hold) = self.throttled_for() {
+            if instant_after(hold) >= deadline {
+                return Err(hold);
+            }
+            let room = deadline
+                .saturating_duration_since(Instant::now())
+                .saturating_sub(hold);
+            let jitter = self.retry.jitter_for(self.next_random()).min(room / 2);
+            std::thread::sleep(hold.saturating_add(jitter));
         }
-        let room = deadline
-            .saturating_duration_since(Instant::now())
-            .saturating_sub(hold);
-        let jitter = self.retry.jitter_for(self.next_random()).min(room / 2);
-        std::thread::sleep(hold.saturating_add(jitter));
         Ok(())
     }
 

@@ -1273,3 +1273,48 @@ fn an_answer_before_the_body_is_read_is_seen_not_a_reset() {
     assert_eq!(x.stats().requests, 1, "not retried");
     assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 1);
 }
+
+/// Regression (found by review): a worker waiting out a shared `Retry-After` looked at
+/// it once: when the worker that woke first probed and got a new, longer one, the
+/// others (longer jitter) sent straight into it. Each now looks again after its wait.
+#[test]
+fn a_new_retry_after_found_during_a_wait_is_waited_out_too() {
+    let server = Server::start();
+    server.script([
+        Reply::status(429).header("Retry-After", "1"),
+        Reply::status(429).header("Retry-After", "2"),
+    ]);
+    server.set_default(Reply::ok());
+    let x = std::sync::Arc::new(
+        OtlpHttpExporter::builder()
+            .endpoint(server.url())
+            .retry_policy(
+                RetryPolicy::DEFAULT
+                    .with_max_retries(0)
+                    // Wide, so that the two waiters wake far apart (two within the
+                    // time of a request would both send: 1 in 600 runs at 5 ms).
+                    .with_jitter(Duration::from_secs(3))
+                    .with_max_retry_after(Duration::from_secs(3)),
+            )
+            .timeout(Duration::from_secs(10))
+            .build()
+            .unwrap(),
+    );
+    assert!(x.send(b"first").is_err(), "429");
+    let waiting: Vec<_> = (0..2).map(|_| send_on_thread(&x, b"later")).collect();
+    for sent in waiting {
+        let _ = sent.join().unwrap();
+    }
+    let reqs = server.requests();
+    assert_eq!(reqs.len(), 3, "{reqs:?}");
+    // The second 429 came from the first to wake; no other was sent within the 2 s it
+    // asked for.
+    let second_wait = reqs[1].at;
+    for later in &reqs[2..] {
+        let after = later.at.duration_since(second_wait);
+        assert!(
+            after >= Duration::from_millis(1950),
+            "sent {after:?} into the second wait"
+        );
+    }
+}
