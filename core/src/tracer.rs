@@ -58,6 +58,14 @@ pub trait ExportSignal: Sync {
     /// on the thread that ended a span: return at once. The stage should drain until
     /// less than a batch waits and look at the queue before it sleeps: a signal that
     /// came while it was busy is not repeated on every end.
+    ///
+    /// Called with `waiting` 0 after a span's thread found the arena full and exported
+    /// itself: what that export made (frames a [`FrameExporter`] queued) waits for the
+    /// stage. A signal alone cannot bring a part batch out: a stage that must send
+    /// within a bounded time also wakes on a timer and flushes (as `OTEL_BSP_SCHEDULE_DELAY`
+    /// does).
+    ///
+    /// [`FrameExporter`]: crate::export::frame::FrameExporter
     fn export_ready(&self, waiting: usize);
 }
 
@@ -1374,6 +1382,13 @@ where
         };
         loop {
             let drained = self.try_flush();
+            // What this drain exported may wait in a stage that runs on its own (the
+            // frames a `FrameExporter` queued for an exporter task): it is told, or
+            // they wait for its next batch, which may never come (found by review: an
+            // embassy exporter task slept on them).
+            if let (Some(signal), Some(1..)) = (self.export_signal, drained) {
+                signal.export_ready(0);
+            }
             // After the drain: it, or one another thread just finished, may have
             // freed slots.
             if let Some(slot) = self.arena.claim_any() {

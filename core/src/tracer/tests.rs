@@ -2515,6 +2515,34 @@ fn a_signalled_export_stage_hears_of_a_full_batch_once_then_once_per_share() {
     assert_eq!(t.stats().spans_exported, 41);
 }
 
+/// Regression (found by review): a span that found the arena full exported on its
+/// own thread, and the stage that sends what exports make (an embassy task writing
+/// queued frames) was not told: less than a batch waited, so no signal came, and the
+/// frames sat in their queue until some later batch.
+#[test]
+fn a_stage_hears_of_an_export_a_full_arena_ran_on_a_span_s_thread() {
+    let calls: &'static Calls = std::boxed::Box::leak(std::boxed::Box::new(Calls(
+        std::sync::Mutex::new(Vec::new()),
+    )));
+    let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+    let t = tracer_with(
+        TracerConfig::new("svc")
+            .with_export_batch_size(3)
+            .with_export_signal(calls),
+        SpanArena::<4>::new(),
+        &clock,
+    );
+    let held = (t.start_span("held 1"), t.start_span("held 2"));
+    t.start_span("ended 1").end();
+    t.start_span("ended 2").end();
+    assert!(calls.0.lock().unwrap().is_empty(), "less than a batch");
+    let next = t.start_span("finds the arena full");
+    assert!(next.is_recording());
+    assert_eq!(t.stats().spans_exported, 2, "exported on this thread");
+    assert_eq!(*calls.0.lock().unwrap(), [0], "and the stage told");
+    drop((held, next));
+}
+
 #[test]
 fn a_key_set_again_replaces_its_value_however_it_was_stored() {
     // Many keys of equal length and equal first and last bytes share a key-filter bit;

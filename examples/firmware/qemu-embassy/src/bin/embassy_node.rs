@@ -13,7 +13,7 @@
 //! - `uplink` starts `transmit` as a child of the context it received (another task's
 //!   span), holds it across a timer ("radio time"), and answers.
 //! - `exporter` sleeps until the tracer signals that a batch has ended
-//!   ([`picotrace::ExportSignal`]), then drains it: the tracer's `FrameExporter` encodes
+//!   ([`picotrace::ExportSignal`]), or for at most a second, then drains it: the tracer's `FrameExporter` encodes
 //!   OTLP frames into a `FrameQueue` (never waits), and the task writes the queue to
 //!   UART0 with `FrameQueue::write_to` (an `embedded_io_async::Write`), yielding while
 //!   the FIFO is full, so the other tasks never wait for the link.
@@ -32,11 +32,11 @@
 use core::fmt::Write as _;
 
 use embassy_executor::Spawner;
-use embassy_futures::select::{select, Either};
+use embassy_futures::select::{select3, Either3};
 use embassy_sync::blocking_mutex::raw::CriticalSectionRawMutex;
 use embassy_sync::channel::Channel;
 use embassy_sync::signal::Signal;
-use embassy_time::Timer;
+use embassy_time::{Duration, Timer};
 use panic_halt as _;
 use picotrace::export::frame::{FrameExporter, FrameQueue};
 use picotrace::sampler::ParentBasedAlwaysOn;
@@ -59,6 +59,9 @@ const ENCODE_BUFFER: usize = 1024;
 const QUEUE_BYTES: usize = 2048;
 /// Spans per export: one round.
 const EXPORT_BATCH: usize = 3;
+/// The longest an ended span waits for the exporter task when fewer than a batch
+/// have ended (OpenTelemetry's scheduled delay; longer than this demo runs).
+const EXPORT_INTERVAL: Duration = Duration::from_secs(1);
 
 type Exporter = FrameExporter<&'static FrameQueue<QUEUE_BYTES>, ENCODE_BUFFER>;
 /// OpenTelemetry's default sampler, fixed at compile time.
@@ -224,10 +227,14 @@ async fn uplink(tracer: &'static AppTracer) {
 #[embassy_executor::task]
 async fn exporter(tracer: &'static AppTracer, mut uart: AsyncUart0) {
     loop {
-        let done = matches!(
-            select(EXPORT_READY.0.wait(), DONE.wait()).await,
-            Either::Second(())
+        // A full batch, the end, or the export interval: spans fewer than a batch (a
+        // device that goes quiet after two) leave within the interval too.
+        let woke = select3(
+            EXPORT_READY.0.wait(),
+            DONE.wait(),
+            Timer::after(EXPORT_INTERVAL),
         );
+        let done = matches!(woke.await, Either3::Second(()));
         if done {
             tracer.shutdown();
         } else {
