@@ -246,6 +246,36 @@ impl<W: embedded_io::Write, const BUF: usize> FrameExporter<W, BUF> {
 }
 
 #[cfg(feature = "embedded-io")]
+impl<'q, const N: usize, const BUF: usize> FrameExporter<&'q FrameQueue<N>, BUF> {
+    /// Creates an exporter writing to `queue`, checked when it is compiled to hold the
+    /// largest frame a `BUF`-byte request makes (and the lone delimiter before it): a
+    /// queue smaller than that could never take such a frame, even empty, and would
+    /// drop every request that came near the buffer's size (found by review: the
+    /// obvious pairing, `FrameQueue<1024>` with a 1024-byte buffer, did).
+    ///
+    /// ```
+    /// use picotrace::export::frame::{FrameExporter, FrameQueue};
+    /// static FRAMES: FrameQueue<2048> = FrameQueue::new();
+    /// let exporter: FrameExporter<_, 1024> = FrameExporter::for_queue(&FRAMES);
+    /// ```
+    ///
+    /// ```compile_fail
+    /// use picotrace::export::frame::{FrameExporter, FrameQueue};
+    /// static FRAMES: FrameQueue<1024> = FrameQueue::new();
+    /// let exporter: FrameExporter<_, 1024> = FrameExporter::for_queue(&FRAMES);
+    /// ```
+    pub const fn for_queue(queue: &'q FrameQueue<N>) -> Self {
+        const {
+            assert!(
+                N > frame::max_encoded_len(BUF),
+                "the frame queue must hold the largest frame of the encode buffer, and a delimiter"
+            );
+        }
+        Self::new(queue)
+    }
+}
+
+#[cfg(feature = "embedded-io")]
 impl<W: embedded_io::Write, const BUF: usize> SpanExporter for FrameExporter<W, BUF> {
     fn export(&mut self, batch: &SpanBatch<'_>) -> Result<(), ExportError> {
         let writer = &mut self.writer;
@@ -422,6 +452,8 @@ impl<const N: usize> Ring<N> {
 
 /// A bounded queue of whole frames, `N` bytes, shared by one writer of frames (a
 /// [`FrameExporter`] over `&FrameQueue`) and one sender (the task that owns the UART).
+/// `N` must be larger than the largest frame, [`frame::max_encoded_len`] of the
+/// exporter's encode buffer: [`FrameExporter::for_queue`] checks it when compiled.
 ///
 /// Writing never blocks: bytes become readable only when their frame's delimiter is
 /// written, and a frame that does not fit is dropped whole ([`QueueError::Full`]; its

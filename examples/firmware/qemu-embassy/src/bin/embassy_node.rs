@@ -81,7 +81,7 @@ static TRACER: AppTracer = Tracer::unseeded(
         .with_static_sampler(ParentBasedAlwaysOn),
     &ARENA,
     &CLOCK,
-    FrameExporter::new(&FRAMES),
+    FrameExporter::for_queue(&FRAMES),
 );
 
 /// Wakes the exporter task when a batch of spans has ended.
