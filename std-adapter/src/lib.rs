@@ -113,7 +113,7 @@ pub use otlp_http::{
 pub use picotrace;
 pub use retry::RetryPolicy;
 #[cfg(feature = "tower")]
-pub use server_layer::{PeerOf, RouteOf, ServerBody, ServerLayer, ServerService};
+pub use server_layer::{PeerOf, RouteOf, ServerBody, ServerLayer, ServerService, ServerSpan};
 pub use tracer::{
     global, propagators, tracer, HeapArena, Incoming, SharedExporter, ShutdownGuard, StdArena,
     StdSpan, StdTracer, TracerProvider, TracerProviderBuilder, ARENA_SPANS, SPAN_ATTRIBUTES,

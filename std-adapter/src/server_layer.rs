@@ -95,9 +95,10 @@
 //! off, so `url.path` is the nested one. Handlers find
 //! the span's context with
 //! [`current_context`](crate::current_context) and the baggage with
-//! [`current_baggage`](crate::current_baggage); to set the span's status or attributes
-//! themselves, they start a child span, or use the explicit pattern of
-//! `examples/server/src/bin/axum_server.rs`.
+//! [`current_baggage`](crate::current_baggage), and record on the span itself through
+//! the [`ServerSpan`] in the request's extensions (axum: `Extension<ServerSpan>`):
+//! attributes, events, an error, an Error status for a request answered 200, until the
+//! response's head is ready.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -239,7 +240,7 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, request: http::Request<ReqBody>) -> Self::Future {
+    fn call(&mut self, mut request: http::Request<ReqBody>) -> Self::Future {
         let ServerLayer {
             tracer,
             propagators,
@@ -316,14 +317,16 @@ where
         // a HEAD response's unsent body was taken for a cancelled one).
         let head = request.method() == http::Method::HEAD;
         let current = span.trace_context();
-        let mut span = Some(span);
+        // The handler's way to the span, until the response's head is ready.
+        let span = ServerSpan::new(span);
+        request.extensions_mut().insert(span.clone());
         let mut panicked = false;
         // The inner service may do work as it makes its future: with the span current.
         let future = {
             // A panic there is the handler's as much as one in its future (found by
             // review: the span ended an Error without `error.type`).
             let guard = PanicGuard {
-                span: &mut span,
+                span: &span,
                 panicked: &mut panicked,
                 already_panicking: std::thread::panicking(),
             };
@@ -689,7 +692,7 @@ fn node_ip(node: &str) -> Option<std::net::IpAddr> {
 /// after what the handler held (found by review: ended here, it ended before its
 /// children).
 struct PanicGuard<'a> {
-    span: &'a mut Option<StdSpan>,
+    span: &'a ServerSpan,
     panicked: &'a mut bool,
     already_panicking: bool,
 }
@@ -697,12 +700,88 @@ struct PanicGuard<'a> {
 impl Drop for PanicGuard<'_> {
     fn drop(&mut self) {
         if !self.already_panicking && std::thread::panicking() {
-            if let Some(span) = self.span.as_mut() {
+            let marked = self.span.with(|span| {
                 span.set_attribute(semconv::ERROR_TYPE, "panicked");
                 span.set_error("panicked");
-                *self.panicked = true;
-            }
+            });
+            *self.panicked = marked.is_some();
         }
+    }
+}
+
+/// The request's server span, for the handler to record on: the layer puts it in the
+/// request's extensions (axum: `Extension<ServerSpan>`), and takes the span back when
+/// the response's head is ready, to record its status and end it with the body; after
+/// that (a task the handler spawned, say) its methods do nothing. (The span's context
+/// is [`current_context`](crate::current_context) in the handler, as before.)
+///
+/// ```ignore
+/// async fn checkout(Extension(span): Extension<ServerSpan>) -> StatusCode {
+///     span.set_attribute("user.id", 7);
+///     if let Err(e) = charge().await {
+///         span.record_error(&e);
+///         span.set_error("payment failed"); // an Error though the answer is a 200
+///     }
+///     StatusCode::OK
+/// }
+/// ```
+///
+/// Each method takes a lock the layer takes only at the start and when the head is
+/// ready (a handler's own concurrent tasks may share the handle).
+#[derive(Clone)]
+pub struct ServerSpan(std::sync::Arc<std::sync::Mutex<Option<StdSpan>>>);
+
+impl ServerSpan {
+    fn new(span: StdSpan) -> Self {
+        Self(std::sync::Arc::new(std::sync::Mutex::new(Some(span))))
+    }
+
+    /// Gives the span back to the layer (once: `None` after).
+    fn take(&self) -> Option<StdSpan> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+
+    /// Runs `f` on the span, and returns what it returns; `None`, without running it,
+    /// once the response's head is ready. `f` runs under the handle's lock: it must
+    /// not use the same handle.
+    pub fn with<R>(&self, f: impl FnOnce(&mut StdSpan) -> R) -> Option<R> {
+        // A panic in an earlier `f` poisoned the lock: the span is still whole (its
+        // writes are each complete), so it is used as it is.
+        let mut span = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        span.as_mut().map(f)
+    }
+
+    /// Sets an attribute (a key made at run time: [`with`](Self::with) and
+    /// `set_attribute_dyn`).
+    pub fn set_attribute<M>(&self, key: &'static str, value: impl picotrace::AttributeArg<M>) {
+        self.with(|span| span.set_attribute(key, value));
+    }
+
+    /// Adds an event.
+    pub fn add_event(&self, name: &str) {
+        self.with(|span| span.add_event(name));
+    }
+
+    /// Records an error as an `exception` event (see [`picotrace::Span::record_error`]).
+    pub fn record_error<E: std::error::Error + ?Sized>(&self, error: &E) {
+        self.with(|span| span.record_error(error));
+    }
+
+    /// Sets the status to Error with a description (a 5xx answer sets it too).
+    pub fn set_error(&self, description: &str) {
+        self.with(|span| span.set_error(description));
+    }
+
+    /// Renames the span (its name is `{method} {route}`, or the RPC's).
+    pub fn update_name(&self, name: &str) {
+        self.with(|span| span.update_name(name));
+    }
+}
+
+impl std::fmt::Debug for ServerSpan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let span = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        f.debug_tuple("ServerSpan").field(&*span).finish()
     }
 }
 
@@ -715,7 +794,8 @@ pin_project_lite::pin_project! {
         // `None` once dropped early.
         #[pin]
         future: Option<crate::WithBaggage<crate::WithContext<F>>>,
-        span: Option<StdSpan>,
+        // Shared with the handler until the response's head is ready.
+        span: ServerSpan,
         // The handler panicked: the span is an Error `panicked` already.
         panicked: bool,
         // A gRPC call (its path): its outcome is its `grpc-status`.

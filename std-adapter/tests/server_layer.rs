@@ -1619,3 +1619,56 @@ async fn send_all<B: http_body::Body + Unpin>(mut response: http::Response<B>) -
     }
     frames
 }
+
+/// The handler records on the request's own server span through the `ServerSpan` in
+/// the request's extensions (a new user found no way to: only child spans, or the
+/// explicit pattern of an example), across an `.await` on any worker; once the head
+/// is ready, a handle kept (a spawned task's) does nothing.
+#[test]
+fn a_handler_records_on_its_server_span() {
+    let (provider, kept) = setup();
+    let kept_handle: Arc<Mutex<Option<picotrace_std::ServerSpan>>> = Arc::default();
+    let keep = Arc::clone(&kept_handle);
+    let service = FnService(move |request: http::Request<()>| {
+        let span = request
+            .extensions()
+            .get::<picotrace_std::ServerSpan>()
+            .cloned()
+            .expect("the layer put it there");
+        *keep.lock().unwrap() = Some(span.clone());
+        Box::pin(async move {
+            span.set_attribute("user.id", 7);
+            tokio::task::yield_now().await;
+            span.add_event("charged");
+            span.record_error(&std::io::Error::other("card declined"));
+            span.set_error("payment failed");
+            let id = span
+                .with(|s| s.context().span_id)
+                .expect("the span is there");
+            assert_eq!(
+                picotrace_std::current_context().map(|cx| cx.span_context.span_id),
+                Some(id)
+            );
+            Ok(http::Response::new(String::new()))
+        }) as BoxFuture
+    });
+    let mut service = ServerLayer::new(&provider).layer(service);
+    let response = runtime()
+        .block_on(async { tokio::spawn(service.call(request("POST", "/pay", &[]))).await })
+        .unwrap()
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    drop(response); // the body: the span ends
+    let late = kept_handle.lock().unwrap().take().unwrap();
+    assert_eq!(late.with(|_| ()), None, "given back at the head");
+    late.set_attribute("late", true);
+    provider.flush().unwrap();
+    let spans = kept.0.lock().unwrap().clone();
+    assert_eq!(spans.len(), 1, "{spans:#?}");
+    let span = &spans[0];
+    assert_eq!(span.attr("user.id"), Some("7"));
+    assert_eq!(span.attr("late"), None);
+    assert_eq!(span.attr("http.response.status_code"), Some("200"));
+    assert_eq!(span.events, ["charged", "exception"]);
+    assert_eq!(span.status, "Error { description: \"payment failed\" }");
+}
