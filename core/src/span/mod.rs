@@ -8,6 +8,7 @@
 
 pub mod arena;
 pub mod attributes;
+mod error_chain;
 mod event;
 pub mod record;
 
@@ -701,7 +702,9 @@ impl<'t> Span<'t> {
         self.add_event_with_attributes(semconv::EXCEPTION_EVENT, attributes);
     }
 
-    /// Records a Rust error as an exception: its type name and its `Display` text,
+    /// Records a Rust error as an exception: its type name and its `Display` text
+    /// followed by its causes' (`source()`, outermost first, each after `": "`, as
+    /// `anyhow` prints `{:#}`; a cause the text already ends with is not repeated),
     /// formatted straight into the span (a long text is cut at a character boundary,
     /// to the attribute value limit and the room the span has left). The type name is
     /// the static type; a trait object's (a boxed error's `dyn core::error::Error`)
@@ -727,7 +730,11 @@ impl<'t> Span<'t> {
             event.attribute(semconv::EXCEPTION_TYPE, type_name);
         }
         if says_something {
-            event.attribute_fmt(semconv::EXCEPTION_MESSAGE, format_args!("{error}"));
+            // With its causes: many errors keep what went wrong in `source()`.
+            event.attribute_fmt(
+                semconv::EXCEPTION_MESSAGE,
+                format_args!("{}", error_chain::ErrorChain(error)),
+            );
         }
     }
 

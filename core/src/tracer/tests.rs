@@ -1984,6 +1984,43 @@ fn record_error_keeps_a_long_message_cut_at_a_char_boundary() {
     assert_eq!(message(1), std::format!("{:?}", "é".repeat(200)));
 }
 
+/// `record_error` writes the error's causes after its text (a new user's reqwest
+/// error said only "error sending request": what went wrong, "Connection refused",
+/// was in its `source()`); the value length limit cuts the whole.
+#[test]
+fn record_error_writes_the_causes_after_the_error() {
+    #[derive(Debug)]
+    struct Outer(std::io::Error);
+    impl core::fmt::Display for Outer {
+        fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+            f.write_str("error sending request")
+        }
+    }
+    impl core::error::Error for Outer {
+        fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+    let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+    let config = TracerConfig::new("svc").with_limits(crate::SpanLimits {
+        value_length: 30,
+        ..crate::SpanLimits::DEFAULT
+    });
+    let t = tracer_with(config, SpanArena::<2>::new(), &clock);
+    let refused = || Outer(std::io::Error::other("Connection refused"));
+    let mut s = t.start_span("op");
+    s.record_error(&refused());
+    drop(s);
+    let t2 = tracer_with(TracerConfig::new("svc"), SpanArena::<2>::new(), &clock);
+    let mut s = t2.start_span("op");
+    s.record_error(&refused());
+    drop(s);
+    let cut = &exported(&t)[0].events[0].1[1].1;
+    assert_eq!(cut, "\"error sending request: Connect\"");
+    let whole = &exported(&t2)[0].events[0].1[1].1;
+    assert_eq!(whole, "\"error sending request: Connection refused\"");
+}
+
 /// Regression: the attribute value length limit also cut span names, event names and
 /// status descriptions (OpenTelemetry applies it to attribute values only).
 #[test]
