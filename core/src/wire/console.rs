@@ -33,11 +33,11 @@ const BAR_WIDTH: usize = 32;
 
 /// Writes one line for a span (no newline):
 /// `2023-11-14T22:13:20.000Z <trace id> <span id> ← <parent id> SERVER "GET /users"
-/// 15.200 ms OK {http.request.method="GET"} events=1`.
+/// 15.200 ms OK {http.request.method="GET"} events=[cache_miss, exception "timed out"]`.
 ///
 /// A root span shows `(root)` instead of the parent; a parent from another process is
-/// followed by `(remote)`. Counters (`events=`, `links=`, `dropped_*=`, `truncated=`)
-/// appear only when not zero.
+/// followed by `(remote)`. Events are listed by name, an exception with its message;
+/// counters (`links=`, `dropped_*=`, `truncated=`) appear only when not zero.
 ///
 /// # Errors
 /// Only those of `w`.
@@ -76,15 +76,41 @@ pub fn write_span_line<W: Write + ?Sized>(span: &SpanData<'_>, w: &mut W) -> fmt
         }
         w.write_str("}")?;
     }
-    for (name, n) in [
-        ("events", span.events().count()),
-        ("links", span.links().count()),
-    ] {
-        if n > 0 {
-            write!(w, " {name}={n}")?;
+    // Each event by its name, an exception with its message: what went wrong is read
+    // from the line (found by a new user: `events=1` said nothing of it).
+    let mut events = span.events().peekable();
+    if events.peek().is_some() {
+        w.write_str(" events=[")?;
+        for (i, event) in events.enumerate() {
+            if i > 0 {
+                w.write_str(", ")?;
+            }
+            write_clean(event.name(), Marks::Listed, w)?;
+            write_exception_message(&event, w)?;
         }
+        w.write_str("]")?;
+    }
+    let links = span.links().count();
+    if links > 0 {
+        write!(w, " links={links}")?;
     }
     write_losses(span, w)
+}
+
+/// Writes ` "message"` for an exception event (its `exception.message`), nothing for
+/// another.
+fn write_exception_message<W: Write + ?Sized>(
+    event: &crate::span::record::EventData<'_>,
+    w: &mut W,
+) -> fmt::Result {
+    let message = event
+        .attributes()
+        .find(|(k, _)| *k == crate::semconv::EXCEPTION_MESSAGE);
+    if let Some((_, AttributeValue::Str(message))) = message {
+        w.write_char(' ')?;
+        write_quoted(message, w)?;
+    }
+    Ok(())
 }
 
 /// Writes what `span` lost, as ` name=n` for each count that is not zero: attributes,
@@ -345,6 +371,9 @@ enum Marks {
     Name,
     /// An event's label: a quote would pass for the quoted exception message after it.
     Label,
+    /// An event's label in a line's list: a quote, a comma or a closing bracket would
+    /// pass for the list's own.
+    Listed,
 }
 
 impl Marks {
@@ -354,6 +383,7 @@ impl Marks {
             || match self {
                 Marks::Name => first && shows_blank(c),
                 Marks::Label => c == '"',
+                Marks::Listed => matches!(c, '"' | ',' | ']'),
             }
     }
 }
@@ -704,13 +734,7 @@ fn write_span_row<W: Write + ?Sized>(
         }
         w.write_str("| ")?;
         write_clean(event.name(), Marks::Label, w)?;
-        let message = event
-            .attributes()
-            .find(|(k, _)| *k == crate::semconv::EXCEPTION_MESSAGE);
-        if let Some((_, AttributeValue::Str(message))) = message {
-            w.write_char(' ')?;
-            write_quoted(message, w)?;
-        }
+        write_exception_message(&event, w)?;
         w.write_char('\n')?;
     }
     Ok(())
@@ -969,6 +993,26 @@ mod tests {
         assert!(real.contains("| exception \"timed out\"\n"), "{real}");
         assert_ne!(real, fake);
         assert!(fake.contains("| exception \\\"timed out\\\"\n"), "{fake}");
+    }
+
+    /// A line lists its events by name (an exception with its message); a name holding
+    /// the list's own marks cannot pass for two events or end the list.
+    #[test]
+    fn a_line_lists_its_events_and_their_names_cannot_pass_for_marks() {
+        let limits = crate::SpanLimits::DEFAULT;
+        let at = Timestamp::from_unix_nanos(T0);
+        let span = hand_span(1, 2, None, "s", (0, 1), |w| {
+            w.add_event("cache_miss", at, &[], &limits);
+            w.add_event("a, b] c", at, &[], &limits);
+            let message = crate::KeyValue::new(crate::semconv::EXCEPTION_MESSAGE, "x, y]");
+            w.add_event("exception", at, &[message], &limits);
+        });
+        let mut line = String::new();
+        write_span_line(&span.data(), &mut line).unwrap();
+        assert!(
+            line.ends_with(r#" events=[cache_miss, a\u{2c} b\u{5d} c, exception "x, y]"]"#),
+            "{line}"
+        );
     }
 
     /// Regression (found by review): nesting is shown by leading spaces, and a top-level
@@ -1326,7 +1370,9 @@ mod tests {
         let mut line = String::new();
         write_span_line(&slot.data(), &mut line).unwrap();
         assert!(
-            line.ends_with("events=1 links=1 dropped_event_attributes=1 dropped_link_attributes=1"),
+            line.ends_with(
+                "events=[e] links=1 dropped_event_attributes=1 dropped_link_attributes=1"
+            ),
             "{line}"
         );
         let tree = tree_of(core::slice::from_ref(&slot));
@@ -1338,7 +1384,7 @@ mod tests {
 
     #[rustfmt::skip]
     const SPAN_LINES: &str = concat!(
-        "2023-11-14T22:13:20.001Z e0c8423b42fbc59cfdc08fefca0e5a58 517839c2055d0c57 ← da3194f97e21cb3f CLIENT \"query_database\" 9.800 ms ERROR \"timeout\" {db.system.name=\"postgresql\", db.rows=[3, -1]} events=1\n",
+        "2023-11-14T22:13:20.001Z e0c8423b42fbc59cfdc08fefca0e5a58 517839c2055d0c57 ← da3194f97e21cb3f CLIENT \"query_database\" 9.800 ms ERROR \"timeout\" {db.system.name=\"postgresql\", db.rows=[3, -1]} events=[exception \"timed out\"]\n",
         "2023-11-14T22:13:20.011Z e0c8423b42fbc59cfdc08fefca0e5a58 e8befb97e58c1b1c ← da3194f97e21cb3f INTERNAL \"render\" 3.000 ms UNSET {tags=[\"a\", \"b\"]} links=1\n",
         "2023-11-14T22:13:20.000Z e0c8423b42fbc59cfdc08fefca0e5a58 da3194f97e21cb3f (root) SERVER \"GET /users\" 15.200 ms OK {http.request.method=\"GET\", http.response.status_code=200, user_agent.original=\"curl/8 \\\"quoted\\\"\", retry=false, sample.ratio=0.25}\n",
     );
