@@ -66,13 +66,22 @@ pub enum ThresholdUpdate {
     Erase,
 }
 
-/// A sampling decision and its tracestate effect.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// A sampling decision, its tracestate effect and the attributes it gives the span.
+///
+/// Made with [`SamplingResult::new`] and its `with_*` methods (more may come, as the
+/// SDK specification's sampling result has more parts).
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct SamplingResult {
     /// The decision.
     pub decision: SamplingDecision,
     /// The effect on the `ot` entry of the tracestate.
     pub threshold: ThresholdUpdate,
+    /// Attributes added to the span when it records (the SDK specification's "set of
+    /// span Attributes that will also be added to the Span"): the rule that decided,
+    /// say. After the builder's, replacing a key both give; `'static`, since nothing
+    /// allocates (a sampler built at run time leaks its few, once).
+    pub attributes: &'static [KeyValue<'static>],
 }
 
 impl SamplingResult {
@@ -88,7 +97,32 @@ impl SamplingResult {
         Self {
             decision,
             threshold: ThresholdUpdate::Keep,
+            attributes: &[],
         }
+    }
+
+    /// The same decision, giving the span `attributes` when it records.
+    ///
+    /// ```
+    /// use picotrace::{KeyValue, SamplingDecision, SamplingResult, Value};
+    /// static CHECKOUT: [KeyValue<'static>; 1] = [KeyValue {
+    ///     key: "sampling.rule",
+    ///     value: Value::Str("checkout"),
+    /// }];
+    /// let result = SamplingResult::new(SamplingDecision::RecordAndSample).with_attributes(&CHECKOUT);
+    /// assert_eq!(result.attributes.len(), 1);
+    /// ```
+    #[must_use]
+    pub const fn with_attributes(mut self, attributes: &'static [KeyValue<'static>]) -> Self {
+        self.attributes = attributes;
+        self
+    }
+
+    /// The same decision, changing the tracestate's `ot` threshold as `threshold` says.
+    #[must_use]
+    pub const fn with_threshold(mut self, threshold: ThresholdUpdate) -> Self {
+        self.threshold = threshold;
+        self
     }
 
     const fn from_bool(sampled: bool) -> Self {
@@ -586,10 +620,7 @@ impl ProbabilitySampler {
             _ if has_th => ThresholdUpdate::Erase,
             _ => ThresholdUpdate::Keep,
         };
-        SamplingResult {
-            decision: result.decision,
-            threshold,
-        }
+        result.with_threshold(threshold)
     }
 
     fn sample(&self, params: &SamplingParams<'_>) -> SamplingResult {
@@ -597,10 +628,8 @@ impl ProbabilitySampler {
             return SamplingResult::new(SamplingDecision::Drop);
         }
         if randomness(params) >= self.threshold {
-            SamplingResult {
-                decision: SamplingDecision::RecordAndSample,
-                threshold: ThresholdUpdate::Set(self.threshold),
-            }
+            SamplingResult::new(SamplingDecision::RecordAndSample)
+                .with_threshold(ThresholdUpdate::Set(self.threshold))
         } else {
             SamplingResult::new(SamplingDecision::Drop)
         }

@@ -1758,6 +1758,11 @@ where
                 );
             }
         }
+        // What the sampler gives the span, after the builder's (its keys win).
+        if recording && !result.attributes.is_empty() {
+            slot.record()
+                .set_attribute_list(result.attributes, &self.limits);
+        }
         Span::with_slot(self, &self.limits, slot, context, recording)
     }
 
@@ -2036,6 +2041,10 @@ where
         if new_threshold {
             write_updated_trace_state(slot, state, result.threshold, None);
         }
+        if recording && !result.attributes.is_empty() {
+            slot.record()
+                .set_attribute_list(result.attributes, &self.limits);
+        }
         match (span.recording, recording) {
             (true, false) => {
                 span.recording = false;
@@ -2179,6 +2188,10 @@ where
         });
         if changes_threshold(&result) {
             write_updated_trace_state(&mut slot, state, result.threshold, Some(""));
+        }
+        if recording && !result.attributes.is_empty() {
+            slot.record()
+                .set_attribute_list(result.attributes, &self.limits);
         }
         let c = self.counters.local::<A>();
         match span.unstarted.why() {

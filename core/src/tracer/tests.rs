@@ -1433,10 +1433,8 @@ fn record_only_spans_are_recorded_but_not_exported() {
     struct RecordOnly;
     impl crate::sampler::ShouldSample for RecordOnly {
         fn should_sample(&self, _: &SamplingParams<'_>) -> crate::SamplingResult {
-            crate::SamplingResult {
-                decision: crate::SamplingDecision::RecordOnly,
-                threshold: ThresholdUpdate::Keep,
-            }
+            crate::SamplingResult::new(crate::SamplingDecision::RecordOnly)
+                .with_threshold(ThresholdUpdate::Keep)
         }
         fn describe(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
             f.write_str("RecordOnly")
@@ -2578,6 +2576,71 @@ fn a_stage_hears_of_an_export_a_full_arena_ran_on_a_span_s_thread() {
     assert_eq!(t.stats().spans_exported, 2, "exported on this thread");
     assert_eq!(*calls.0.lock().unwrap(), [0], "and the stage told");
     drop((held, next));
+}
+
+/// A sampler's result gives the span attributes (the SDK specification's sampling
+/// result: "a set of span Attributes that will also be added to the Span"; found by
+/// review: a custom sampler could not tag the rule that decided), after the builder's,
+/// and on a span decided again under a new parent; a span that does not record gets
+/// none.
+#[test]
+fn a_sampler_s_attributes_are_added_to_the_span() {
+    static RULE: [KeyValue<'static>; 2] = [
+        KeyValue {
+            key: "sampling.rule",
+            value: crate::Value::Str("checkout"),
+        },
+        KeyValue {
+            key: "route",
+            value: crate::Value::Str("from the sampler"),
+        },
+    ];
+    struct Tagging;
+    impl crate::sampler::ShouldSample for Tagging {
+        fn should_sample(&self, p: &SamplingParams<'_>) -> SamplingResult {
+            let decision = if p.name == "dropped" {
+                SamplingDecision::Drop
+            } else {
+                SamplingDecision::RecordAndSample
+            };
+            SamplingResult::new(decision).with_attributes(&RULE)
+        }
+        fn describe(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+            f.write_str("Tagging")
+        }
+    }
+    static TAGGING: Tagging = Tagging;
+    let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+    let t = tracer_with(
+        TracerConfig::new("svc").with_sampler(crate::RootSampler::Custom(&TAGGING)),
+        SpanArena::<4>::new(),
+        &clock,
+    );
+    let given = [
+        KeyValue::new("route", "from the builder"),
+        KeyValue::new("n", 1),
+    ];
+    t.span_builder("kept").attributes(&given).start().end();
+    t.start_span("dropped").end();
+    let mut late = t.start_span("dropped");
+    late.update_name("late");
+    late.set_parent(&sampled_remote_parent());
+    drop(late);
+    let spans = exported(&t);
+    assert_eq!(spans.len(), 2, "{spans:?}");
+    let attrs = &spans[0].attrs;
+    let get = |k: &str| {
+        attrs
+            .iter()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.as_str())
+    };
+    assert_eq!(get("sampling.rule"), Some("\"checkout\""));
+    assert_eq!(get("route"), Some("\"from the sampler\""));
+    assert_eq!(get("n"), Some("1"));
+    assert_eq!(attrs.len(), 3, "{attrs:?}");
+    let late = &spans[1].attrs;
+    assert!(late.iter().any(|(k, _)| k == "sampling.rule"), "{late:?}");
 }
 
 #[test]
