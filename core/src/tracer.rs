@@ -2132,7 +2132,20 @@ where
         created: Option<Timestamp>,
     ) {
         let recording = result.decision.is_recording();
+        // Whether a span the full arena refused holds a rate limiter's token is what
+        // its label says, for the next decision's refund: sampled now, it took one;
+        // not, it holds none (the last decision's was given back). Found by review:
+        // labels kept from before charged the limiter twice, or refunded it twice.
+        let sampled = result.decision.is_sampled();
+        let holds_a_token = |why: Unrecorded| match why {
+            Unrecorded::ArenaFull if !sampled => Some(Unrecorded::ArenaFullParent),
+            Unrecorded::ArenaFullParent if sampled => Some(Unrecorded::ArenaFull),
+            _ => None,
+        };
         if !recording && state.is_empty() {
+            if let Some(why) = holds_a_token(span.unstarted.why()) {
+                span.unstarted = Unstarted::new(span.unstarted.kind(), why);
+            }
             return;
         }
         // A free slot of any shard, else none: no export here, nor a wait for one (found
@@ -2169,6 +2182,9 @@ where
                     // Counted there now: a later move finds it there.
                     span.unstarted = Unstarted::new(span.unstarted.kind(), Unrecorded::ArenaFull);
                 }
+            }
+            if let Some(why) = holds_a_token(span.unstarted.why()) {
+                span.unstarted = Unstarted::new(span.unstarted.kind(), why);
             }
             span.context.flags = span.context.flags.with_sampled(false);
             return;

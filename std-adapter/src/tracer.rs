@@ -610,7 +610,13 @@ enum Drained {
 }
 
 impl ExportSignal for ExportWake {
-    fn export_ready(&self, _waiting: usize) {
+    fn export_ready(&self, waiting: usize) {
+        // A span's thread exported at a full arena: what it exported went to the
+        // exporter, whose own worker sends it; nothing waits for this thread (found by
+        // review: each such claim woke the parked thread, or exported a second time).
+        if waiting == 0 {
+            return;
+        }
         if let Some(tracer) = self.inline.get() {
             // No export thread: this span's thread exports, as a tracer without a
             // signal does: not while it unwinds (an exporter that panicked there would
@@ -2701,6 +2707,19 @@ mod tests {
 
     /// Regression: an arena of 1 span made the export thread's batch trigger 0, and the
     /// thread spun at 100% CPU.
+    /// Regression (found by review): the core tells the stage of an export a span's
+    /// thread ran at a full arena (`waiting` 0), and this woke the parked export thread
+    /// for nothing (the spans were in the exporter already) on every such claim.
+    #[test]
+    fn the_export_thread_is_not_woken_for_an_export_a_span_s_thread_ran() {
+        let wake = ExportWake::default();
+        wake.parked.store(true, Ordering::SeqCst);
+        wake.export_ready(0);
+        assert_eq!(wake.signals.load(Ordering::Relaxed), 0);
+        wake.export_ready(1);
+        assert_eq!(wake.signals.load(Ordering::Relaxed), 1);
+    }
+
     #[test]
     fn the_drain_trigger_is_never_zero() {
         assert_eq!(drain_trigger(1), 1);

@@ -4443,6 +4443,33 @@ fn set_parent_refunds_no_token_for_a_child_that_took_none() {
     );
 }
 
+/// Regression (found by review): a span the full arena refused, decided again (and
+/// charged) under one parent while the arena was still full and then under another,
+/// was charged twice: its label still said it held no token, so nothing was given
+/// back.
+#[test]
+fn a_span_decided_again_twice_without_room_holds_one_token() {
+    let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+    let t = tracer_with(
+        TracerConfig::new("svc").with_sampler(Sampler::rate_limiting(2.0)),
+        SpanArena::<1>::new(),
+        &clock,
+    );
+    let held = t.start_span("held"); // token 1 of 2, the only slot
+    let refused = t.start_span("refused"); // token 2 of 2, no room
+    let mut child = refused.child("child"); // no token left: dropped
+    clock.advance(core::time::Duration::from_secs(1)); // two tokens again
+    child.set_parent(&sampled_remote_parent()); // takes one; still no room
+    assert!(!child.is_recording());
+    child.set_parent(&sampled_remote_parent()); // gives it back, takes it again
+    assert!(!child.is_recording());
+    drop(held);
+    t.flush(); // the slot is free
+    assert!(t.start_span("the second token").is_recording());
+    assert!(!t.start_span("over the limit").is_recording());
+    drop((child, refused));
+}
+
 /// Regression (found by review): a link to an invalid context whose tracestate had
 /// no room and whose attributes were all dropped was dropped, and counted twice: as a
 /// dropped link and as a cut value. It is one lost link.
