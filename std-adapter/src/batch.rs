@@ -1329,7 +1329,14 @@ impl Handle {
         // The first call sets the deadline (a worker that unwound raised the flag but
         // set none: the others still get the export timeout to finish).
         let own = instant_after(timeout_limit(shared.config.export_timeout));
-        let wanted = limit.map_or(own, |limit| limit.min(own));
+        // A caller's limit is when this call returns: the worker's requests end the
+        // grace before it (found by review: the call returned the grace late).
+        let wanted = limit.map_or(own, |limit| {
+            limit
+                .checked_sub(SHUTDOWN_GRACE)
+                .map_or(limit, |early| early.max(Instant::now()))
+                .min(own)
+        });
         if q.shutdown_deadline.is_none() {
             // The worker sends what is queued until the deadline (the batch in flight
             // already ends by then), drops the rest, and exits: a transport returns by
@@ -1345,6 +1352,7 @@ impl Handle {
         }
         let deadline = q.shutdown_deadline.unwrap_or_else(Instant::now);
         let give_up = deadline.checked_add(SHUTDOWN_GRACE).unwrap_or(deadline);
+        let give_up = limit.map_or(give_up, |limit| limit.min(give_up));
         // The workers, and the spans handed over while the flag went up: an export
         // encoding outside the locks counts them only when it finds the queue shut.
         while q.workers > 0 || shared.enqueuing.load(Ordering::SeqCst) > 0 {
@@ -1989,7 +1997,15 @@ mod tests {
         let started = Instant::now();
         let result = provider.shutdown_with_timeout(Duration::from_millis(300));
         let took = started.elapsed();
-        assert!(took < Duration::from_secs(5), "took {took:?}");
+        assert!(took < Duration::from_secs(2), "took {took:?}");
+        // Requests end the grace before the limit, and the call at the limit (found by
+        // review: it returned the grace late).
+        let end = lock(&exporter.handle.shared.queue)
+            .shutdown_deadline
+            .unwrap();
+        // The call read its clock just after `started` (the 100 ms spare are for that).
+        let at_most = started + Duration::from_millis(300 + 100) - SHUTDOWN_GRACE;
+        assert!(end < at_most, "{:?}", end.duration_since(started));
         // The request in flight had its deadline before the call: it finishes in the
         // background (`Timeout`); the two batches still queued are dropped and counted.
         assert!(matches!(result, Err(ExportError::Timeout)), "{result:?}");
@@ -2008,6 +2024,23 @@ mod tests {
             matches!(result, Err(ExportError::SpansLost { lost: 1, .. })),
             "{result:?}"
         );
+    }
+
+    /// Regression (found by review): a limit that passed while the provider waited for
+    /// its export thread returned before the batch exporter was told, which then kept
+    /// what it had queued, neither sent nor counted.
+    #[test]
+    fn a_limit_that_passes_early_still_ends_the_batch_exporter() {
+        let config = BatchConfig::default().with_export_timeout(Duration::from_secs(30));
+        let (exporter, provider) = scheduled_in_a_minute(Silent, config);
+        for _ in 0..5 {
+            provider.tracer().start_span("x").end();
+        }
+        let _ = provider.tracer().flush(); // into the exporter's queue
+        let _ = provider.shutdown_with_timeout(Duration::ZERO);
+        let stats = exporter.stats();
+        assert_eq!(stats.queue_len, 0, "{stats:?}");
+        assert_eq!(stats.failed + stats.dropped_shutdown, 5, "{stats:?}");
     }
 
     /// A collector that is down: every request fails.

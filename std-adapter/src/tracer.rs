@@ -1550,6 +1550,12 @@ impl TracerProvider {
             Shutdown::Stopping => {}
         }
         if !self.wake.wait_ended(deadline) {
+            // A caller's limit passed with the export thread still exporting: the
+            // batch exporter is still told to be done by then, so what it holds is
+            // sent or dropped and counted (found by review: it was never told).
+            if limit.is_some() {
+                let _ = self.exporter.shutdown_until(limit);
+            }
             return Err(ExportError::Timeout);
         }
         if let Some(thread) = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take() {
