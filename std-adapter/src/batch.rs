@@ -251,9 +251,25 @@ impl BatchConfig {
         max_export_batch_size: 512,
         scheduled_delay: Duration::from_millis(5000),
         export_timeout: Duration::from_millis(30_000),
-        max_span_size: 64 * 1024,
+        max_span_size: max(
+            64 * 1024,
+            largest_span_encoding(
+                crate::SPAN_ATTRIBUTES,
+                crate::SPAN_EVENTS,
+                crate::SPAN_LINKS,
+                crate::SPAN_TEXT,
+            ),
+        ),
         span_buffer_capacity: 512,
-        max_request_size: 1024 * 1024,
+        max_request_size: max(
+            1024 * 1024,
+            largest_span_encoding(
+                crate::SPAN_ATTRIBUTES,
+                crate::SPAN_EVENTS,
+                crate::SPAN_LINKS,
+                crate::SPAN_TEXT,
+            ),
+        ),
         max_concurrent_exports: 1,
     };
 
@@ -1218,6 +1234,30 @@ impl BatchExporter {
     }
 }
 
+/// A bound on the encoding of a span that holds `attributes` attributes, `events`
+/// events, `links` links and `text` bytes of text, in OTLP JSON, the larger protocol:
+/// text escaped at most six bytes a byte (`\u00XX`), and each attribute, event and link
+/// with its keys, ids, times and framing. The default `max_span_size` holds the spans
+/// of picotrace-std's arena however much room `PICOTRACE_SPAN_*` gives them (found by
+/// review: at the largest room, spans that used it were dropped as too large). Static
+/// keys are not in the text: each attribute counts 256 bytes for its key and value.
+pub(crate) const fn largest_span_encoding(
+    attributes: usize,
+    events: usize,
+    links: usize,
+    text: usize,
+) -> usize {
+    text * 6 + attributes * 256 + events * 128 + links * 192 + 1024
+}
+
+const fn max(a: usize, b: usize) -> usize {
+    if a > b {
+        a
+    } else {
+        b
+    }
+}
+
 /// Encodes `span` into `bytes`, at most `max_span_size` long: once into the room the
 /// buffer already has, measured (a second pass) only when that was too small. Returns
 /// the length written, or `None` when the span is larger than `max_span_size`.
@@ -1861,6 +1901,76 @@ fn record_len(protocol: Protocol, len: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Regression (found by review): at the largest room `PICOTRACE_SPAN_*` allows, a
+    /// span that used it encoded past the default `max_span_size` (64 KiB) and was
+    /// dropped whole as too large. The bound holds it in both protocols, its text all
+    /// characters JSON escapes as `\u00XX`.
+    #[test]
+    fn a_span_of_the_largest_room_fits_the_span_size_made_for_it() {
+        std::thread::Builder::new()
+            .stack_size(16 << 20)
+            .spawn(largest_span_fits)
+            .unwrap()
+            .join()
+            .unwrap();
+    }
+
+    fn largest_span_fits() {
+        struct Fits(Vec<(Protocol, Option<usize>)>);
+        impl picotrace::SpanExporter for Fits {
+            fn export(&mut self, batch: &SpanBatch<'_>) -> Result<(), picotrace::ExportError> {
+                let max = largest_span_encoding(255, 127, 127, 65535);
+                for span in batch.iter() {
+                    for protocol in [Protocol::HttpJson, Protocol::HttpProtobuf] {
+                        let mut bytes = Vec::new();
+                        self.0
+                            .push((protocol, encode_span(protocol, max, &span, &mut bytes)));
+                    }
+                }
+                Ok(())
+            }
+        }
+        let arena = Box::new(picotrace::SpanArena::<1, 255, 127, 127, 65535>::new());
+        let limits = picotrace::SpanLimits {
+            attribute_count: 1000,
+            event_count: 1000,
+            link_count: 1000,
+            attributes_per_event: 1000,
+            attributes_per_link: 1000,
+            ..picotrace::SpanLimits::DEFAULT
+        };
+        let tracer = picotrace::Tracer::new(
+            picotrace::TracerConfig::new("big").with_limits(limits),
+            &*arena,
+            picotrace::NoClock,
+            picotrace::IdGenerator::from_seed([9; 32]),
+            Fits(Vec::new()),
+        );
+        let parent = picotrace::TraceContext::from_headers(&[(
+            "traceparent",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        )])
+        .unwrap();
+        let escaped = "\u{1}".repeat(40_000);
+        let mut span = tracer.start_span("\u{1}");
+        for i in 0..127 {
+            span.add_event("\u{1}\u{1}");
+            span.add_link(&parent, &[]);
+            span.set_attribute_dyn(&format!("\u{1}{i}"), i64::MIN);
+        }
+        span.set_attribute("escaped", escaped.as_str());
+        for i in 0..200 {
+            span.set_attribute_dyn(&format!("k{i}"), "\u{1}".repeat(100).as_str());
+        }
+        span.end();
+        tracer.flush();
+        let seen = tracer.with_exporter(|x| std::mem::take(&mut x.0)).unwrap();
+        assert_eq!(seen.len(), 2);
+        for (protocol, encoded) in seen {
+            assert!(encoded.is_some(), "{protocol:?}: dropped as too large");
+        }
+    }
 
     /// Regression (found by review): a buffer grew by doubling, past `max_span_size`.
     #[test]
