@@ -407,6 +407,9 @@ pub struct BatchStats {
     pub batches: u64,
     /// Of those, requests that failed.
     pub failed_batches: u64,
+    /// Of those, requests the collector took in part (a partial success that rejected
+    /// spans).
+    pub rejected_batches: u64,
     /// Span buffers the pool may hold (constant): the queue plus a batch in flight
     /// per worker.
     pub pool_size: usize,
@@ -444,6 +447,7 @@ struct Counters {
     rejected: AtomicU64,
     batches: AtomicU64,
     failed_batches: AtomicU64,
+    rejected_batches: AtomicU64,
     max_queue_len: AtomicUsize,
     /// Of the losses above, those after a span was queued (the rest were reported to
     /// the caller of `export` as dropped): what a `TracerProvider` adds to the tracer's
@@ -944,6 +948,7 @@ impl BatchExporter {
             rejected: get(&c.rejected),
             batches: get(&c.batches),
             failed_batches: get(&c.failed_batches),
+            rejected_batches: get(&c.rejected_batches),
             pool_size: shared.pool_size,
             pool_available: pool_free + (shared.pool_size - pool_allocated),
             pool_allocated,
@@ -1844,6 +1849,9 @@ impl Worker {
                         let rejected = usize::try_from(outcome.rejected_spans)
                             .unwrap_or(usize::MAX)
                             .min(n);
+                        if rejected > 0 {
+                            add(&counters.rejected_batches, 1);
+                        }
                         self.settle_lost(&counters.rejected, rejected);
                         self.settle(&counters.exported, n - rejected);
                         // Why the collector rejected spans, for the loss warning and
@@ -2151,6 +2159,39 @@ mod tests {
         let stats = exporter.stats();
         assert_eq!(stats.queue_len, 0, "{stats:?}");
         assert_eq!(stats.failed + stats.dropped_shutdown, 5, "{stats:?}");
+    }
+
+    /// Takes every request, rejecting two of its spans (a partial success).
+    struct RejectsTwo;
+
+    impl Transport for RejectsTwo {
+        fn protocol(&self) -> Protocol {
+            Protocol::HttpProtobuf
+        }
+
+        fn send(&mut self, _: &[u8], _: usize, _: Instant) -> Result<ExportOutcome, ExportError> {
+            Ok(ExportOutcome {
+                rejected_spans: 2,
+                error_message: Some("two too old".into()),
+                ..ExportOutcome::default()
+            })
+        }
+    }
+
+    /// Regression (found by review): a request the collector took in part counted its
+    /// rejected spans as failed but no failed export call, as `TracerStats` counts
+    /// calls "that failed in part or whole".
+    #[test]
+    fn a_partial_success_is_an_export_that_failed_in_part() {
+        let (exporter, provider) = scheduled_in_a_minute(RejectsTwo, BatchConfig::default());
+        for _ in 0..5 {
+            provider.tracer().start_span("x").end();
+        }
+        assert!(provider.flush().is_err(), "two rejected");
+        let stats = provider.stats();
+        assert_eq!((stats.spans_exported, stats.spans_export_failed), (3, 2));
+        assert_eq!(stats.export_failures, 1);
+        assert_eq!(exporter.stats().rejected_batches, 1);
     }
 
     /// A collector that is down: every request fails.

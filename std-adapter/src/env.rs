@@ -2025,14 +2025,19 @@ mod tests {
     /// too); limits within the room, and the defaults, are not.
     #[test]
     fn limits_above_the_arena_s_room_are_warned_about() {
+        // Past the room by one, or at it, whatever `PICOTRACE_SPAN_*` built.
+        let (events, links) = (crate::SPAN_EVENTS + 1, crate::SPAN_LINKS);
+        let (attributes, text) = (crate::SPAN_ATTRIBUTES + 1, crate::SPAN_TEXT + 1);
+        let (events, links) = (events.to_string(), links.to_string());
+        let (attributes, text) = (attributes.to_string(), text.to_string());
         let e = env(&[
-            ("OTEL_SPAN_EVENT_COUNT_LIMIT", "50"),
-            ("OTEL_SPAN_LINK_COUNT_LIMIT", "4"),
-            ("OTEL_ATTRIBUTE_COUNT_LIMIT", "100"),
-            ("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", "4096"),
+            ("OTEL_SPAN_EVENT_COUNT_LIMIT", &events),
+            ("OTEL_SPAN_LINK_COUNT_LIMIT", &links),
+            ("OTEL_ATTRIBUTE_COUNT_LIMIT", &attributes),
+            ("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", &text),
         ]);
-        assert_eq!(e.limits.event_count, 50);
-        assert_eq!(e.limits.attribute_count, 100);
+        assert_eq!(e.limits.event_count.to_string(), events);
+        assert_eq!(e.limits.attribute_count.to_string(), attributes);
         assert_eq!(
             warned(&e),
             [
@@ -2044,9 +2049,11 @@ mod tests {
             e.warnings
         );
         let events = &e.warnings[1].message;
-        assert!(events.contains("at most 8 events"), "{events}");
+        let room = format!("at most {} events", crate::SPAN_EVENTS);
+        assert!(events.contains(&room), "{events}");
         assert!(env(&[]).warnings.is_empty());
-        let within = env(&[("OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT", "16")]);
+        let within = crate::SPAN_ATTRIBUTES.to_string();
+        let within = env(&[("OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT", &within)]);
         assert!(within.warnings.is_empty(), "{:?}", within.warnings);
     }
 
@@ -2453,7 +2460,8 @@ mod tests {
         let other = (crate::SPAN_EVENTS + 1).to_string();
         let e = env(&[("PICOTRACE_SPAN_EVENTS", &other)]);
         assert_eq!(warned(&e), ["PICOTRACE_SPAN_EVENTS"]);
-        assert!(e.warnings[0].message.contains("has 8"), "{:?}", e.warnings);
+        let built = format!("has {}", crate::SPAN_EVENTS);
+        assert!(e.warnings[0].message.contains(&built), "{:?}", e.warnings);
         let same = crate::SPAN_TEXT.to_string();
         assert!(env(&[("PICOTRACE_SPAN_TEXT", &same)]).warnings.is_empty());
     }

@@ -1161,6 +1161,30 @@ impl OtlpHttpExporter {
 
     /// Sends one request and reads the response.
     fn attempt(&self, payload: &[u8], timeout: Duration) -> Result<ExportOutcome, Attempt> {
+        let started = Instant::now();
+        let expect = payload.len() > EXPECT_CONTINUE_ABOVE;
+        match self.attempt_with(payload, timeout, expect) {
+            // A server (a proxy) that does not take `Expect`: sent again without it, as
+            // RFC 9110 asks of a client that gets 417 (§ 15.5.18).
+            Err(Attempt {
+                error: ExportError::HttpStatus { status: 417, .. },
+                ..
+            }) if expect => {
+                let left = timeout.saturating_sub(started.elapsed());
+                self.attempt_with(payload, left, false)
+            }
+            answer => answer,
+        }
+    }
+
+    /// Sends one request, with `Expect: 100-continue` when `expect`, and reads the
+    /// response.
+    fn attempt_with(
+        &self,
+        payload: &[u8],
+        timeout: Duration,
+        expect: bool,
+    ) -> Result<ExportOutcome, Attempt> {
         add(&self.counters.requests, 1);
         let mut request = self
             .agent
@@ -1177,7 +1201,7 @@ impl OtlpHttpExporter {
         // the connection under a body still being written, and the answer was lost to
         // the reset, which was retried (found by review). A server that ignores
         // `Expect` costs the wait, once per large request.
-        if payload.len() > EXPECT_CONTINUE_ABOVE {
+        if expect {
             request = request.header(http::header::EXPECT, "100-continue");
         }
         let request = request

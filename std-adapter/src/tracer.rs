@@ -1709,8 +1709,12 @@ impl TracerProvider {
             t.spans_exported = batch.exported;
             t.spans_export_failed = t.spans_export_failed.saturating_add(lost_after_queue);
             // The tracer's export calls only queue; the exporter's requests are the
-            // export calls that fail (found by a new user: 45 spans failed, 0 failures).
-            t.export_failures = t.export_failures.saturating_add(batch.failed_batches);
+            // export calls that fail, in part or whole (found by a new user: 45 spans
+            // failed, 0 failures).
+            t.export_failures = t
+                .export_failures
+                .saturating_add(batch.failed_batches)
+                .saturating_add(batch.rejected_batches);
         }
         t
     }

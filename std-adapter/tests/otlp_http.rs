@@ -1296,7 +1296,7 @@ fn a_new_retry_after_found_during_a_wait_is_waited_out_too() {
                     .with_jitter(Duration::from_secs(3))
                     .with_max_retry_after(Duration::from_secs(3)),
             )
-            .timeout(Duration::from_secs(10))
+            .timeout(Duration::from_secs(30)) // every wait fits: 1 + 2 s and up to 3 s of jitter each (twice)
             .build()
             .unwrap(),
     );
@@ -1317,4 +1317,22 @@ fn a_new_retry_after_found_during_a_wait_is_waited_out_too() {
             "sent {after:?} into the second wait"
         );
     }
+}
+
+/// A server (a proxy) that answers a large body's `Expect: 100-continue` with 417 gets
+/// the request again without it, as RFC 9110 asks (§ 15.5.18), not a failed export.
+#[test]
+fn a_server_that_refuses_expect_gets_the_request_without_it() {
+    let server = Server::start();
+    server.script([Reply::status(417)]);
+    server.set_default(Reply::ok());
+    let x = exporter(&server);
+    let body = vec![1u8; 300 * 1024];
+    let sent = x.send(&body);
+    assert!(sent.is_ok(), "{sent:?}");
+    let reqs = server.requests();
+    assert_eq!(reqs.len(), 2, "{reqs:?}");
+    assert_eq!(reqs[0].header("expect"), Some("100-continue"));
+    assert_eq!(reqs[1].header("expect"), None);
+    assert_eq!(reqs[1].body.len(), body.len());
 }
