@@ -197,6 +197,11 @@ pub trait SpanSampler: Copy + Send + Sync + fmt::Display {
     /// the answers.
     const FIXED_TRAITS: bool = false;
 
+    /// `false` when no decision of this type gives the span attributes
+    /// ([`SamplingResult::attributes`]): the tracer then never looks (the built-in
+    /// zero-sized samplers; a run-time [`Sampler`] may hold a custom one that does).
+    const GIVES_ATTRIBUTES: bool = true;
+
     /// Decides on one span without `&mut` (the tracer is shared): `None` when the
     /// deciding sampler keeps state, which then gets [`SpanSampler::decide_exclusive`]
     /// on a copy the tracer guards.
@@ -282,6 +287,7 @@ pub struct AlwaysOff;
 pub struct ParentBasedAlwaysOn;
 
 impl SpanSampler for AlwaysOn {
+    const GIVES_ATTRIBUTES: bool = false;
     const FIXED_TRAITS: bool = true;
     fn reads_attributes(&self) -> bool {
         false
@@ -306,6 +312,7 @@ impl fmt::Display for AlwaysOn {
 }
 
 impl SpanSampler for AlwaysOff {
+    const GIVES_ATTRIBUTES: bool = false;
     const FIXED_TRAITS: bool = true;
     fn reads_attributes(&self) -> bool {
         false
@@ -327,6 +334,7 @@ impl fmt::Display for AlwaysOff {
 }
 
 impl SpanSampler for ParentBasedAlwaysOn {
+    const GIVES_ATTRIBUTES: bool = false;
     const FIXED_TRAITS: bool = true;
     fn reads_attributes(&self) -> bool {
         false
