@@ -79,8 +79,11 @@ pub struct SamplingResult {
     pub threshold: ThresholdUpdate,
     /// Attributes added to the span when it records (the SDK specification's "set of
     /// span Attributes that will also be added to the Span"): the rule that decided,
-    /// say. After the builder's, replacing a key both give; `'static`, since nothing
-    /// allocates (a sampler built at run time leaks its few, once).
+    /// say. Added as the span starts, after the builder's `attributes` (a key both give
+    /// is the sampler's; one the span records later replaces it: the HTTP and `tracing`
+    /// adapters record theirs so), and when a span is decided again under a new parent
+    /// (what an earlier decision gave stays). `'static`, since nothing allocates (a
+    /// sampler built at run time leaks its few, once).
     pub attributes: &'static [KeyValue<'static>],
 }
 

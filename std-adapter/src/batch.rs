@@ -1241,8 +1241,10 @@ impl BatchExporter {
 
 /// A bound on the encoding of a span that holds `attributes` attributes, `events`
 /// events, `links` links and `text` bytes of text, in OTLP JSON, the larger protocol:
-/// text escaped at most six bytes a byte (`\u00XX`), and each attribute, event and link
-/// with its keys, ids, times and framing. The default `max_span_size` holds the spans
+/// at most 20 bytes a stored byte (an array's `false`, one byte stored, is
+/// `{"boolValue":false},`; an empty string's two, `{"stringValue":""},`; text escaped
+/// is six, `\u00XX`), and each attribute, event and link with its keys, ids, times and
+/// framing. The default `max_span_size` holds the spans
 /// of picotrace-std's arena however much room `PICOTRACE_SPAN_*` gives them (found by
 /// review: at the largest room, spans that used it were dropped as too large). Static
 /// keys are not in the text: each attribute counts 256 bytes for its key and value.
@@ -1252,7 +1254,7 @@ pub(crate) const fn largest_span_encoding(
     links: usize,
     text: usize,
 ) -> usize {
-    text * 6 + attributes * 256 + events * 128 + links * 192 + 1024
+    text * 20 + attributes * 256 + events * 128 + links * 192 + 1024
 }
 
 const fn max(a: usize, b: usize) -> usize {
@@ -1374,13 +1376,14 @@ impl Handle {
         // The first call sets the deadline (a worker that unwound raised the flag but
         // set none: the others still get the export timeout to finish).
         let own = instant_after(timeout_limit(shared.config.export_timeout));
-        // A caller's limit is when this call returns: the worker's requests end the
-        // grace before it (found by review: the call returned the grace late).
+        // A caller's limit is when this call returns: the worker's requests end a grace
+        // before it (found by review: the call returned the grace late), a quarter of
+        // the time left at most, so that a short limit still leaves time to send (found
+        // by review: 250 ms or less dropped the whole queue unsent).
         let wanted = limit.map_or(own, |limit| {
-            limit
-                .checked_sub(SHUTDOWN_GRACE)
-                .map_or(limit, |early| early.max(Instant::now()))
-                .min(own)
+            let left = limit.saturating_duration_since(Instant::now());
+            let grace = SHUTDOWN_GRACE.min(left / 4);
+            limit.checked_sub(grace).unwrap_or(limit).min(own)
         });
         if q.shutdown_deadline.is_none() {
             // The worker sends what is queued until the deadline (the batch in flight
@@ -1973,8 +1976,16 @@ mod tests {
         }
         span.end();
         tracer.flush();
+        // Arrays: a bool is one byte stored and 20 encoded, an empty string two and 19.
+        let mut span = tracer.start_span("arrays");
+        let bools = vec![false; 40_000];
+        span.set_attribute("bools", picotrace::Value::from(&bools[..]));
+        let empty = vec![""; 10_000];
+        span.set_attribute("empty", picotrace::Value::from(&empty[..]));
+        span.end();
+        tracer.flush();
         let seen = tracer.with_exporter(|x| std::mem::take(&mut x.0)).unwrap();
-        assert_eq!(seen.len(), 2);
+        assert_eq!(seen.len(), 4);
         for (protocol, encoded) in seen {
             assert!(encoded.is_some(), "{protocol:?}: dropped as too large");
         }
@@ -2121,8 +2132,9 @@ mod tests {
         let end = lock(&exporter.handle.shared.queue)
             .shutdown_deadline
             .unwrap();
-        // The call read its clock just after `started` (the 100 ms spare are for that).
-        let at_most = started + Duration::from_millis(300 + 100) - SHUTDOWN_GRACE;
+        // The call read its clock just after `started` (the 50 ms spare are for that):
+        // a grace of a quarter of 300 ms.
+        let at_most = started + Duration::from_millis(300 - 75 + 50);
         assert!(end < at_most, "{:?}", end.duration_since(started));
         // The request in flight had its deadline before the call: it finishes in the
         // background (`Timeout`); the two batches still queued are dropped and counted.
@@ -2142,6 +2154,21 @@ mod tests {
             matches!(result, Err(ExportError::SpansLost { lost: 1, .. })),
             "{result:?}"
         );
+    }
+
+    /// Regression (found by review): a limit of 250 ms or less left the worker no time
+    /// (the grace it keeps for the requests was all of it), and the whole queue was
+    /// dropped unsent to a collector that answers at once.
+    #[test]
+    fn a_short_limit_still_sends_to_a_quick_collector() {
+        let (exporter, provider) = scheduled_in_a_minute(Accept, BatchConfig::default());
+        for _ in 0..5 {
+            provider.tracer().start_span("x").end();
+        }
+        let _ = provider.tracer().flush(); // into the exporter's queue
+        let result = provider.shutdown_with_timeout(Duration::from_millis(200));
+        assert!(result.is_ok(), "{result:?}");
+        assert_eq!(exporter.stats().exported, 5);
     }
 
     /// Regression (found by review): a limit that passed while the provider waited for

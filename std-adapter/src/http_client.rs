@@ -338,12 +338,13 @@ impl HttpClientSpan {
     /// Records a call that got no response (or whose body could not be read), and
     /// ends the span: an Error whose `error.type` is `error_type` (a short,
     /// low-cardinality name: `timeout`, `connection`, `_OTHER`), with `error` as an
-    /// `exception` event (its type and text: see the module documentation on
-    /// reqwest's URL in its text).
+    /// `exception` event (its type, and its text followed by its causes': a client's
+    /// "error sending request" says what went wrong in them, "Connection refused";
+    /// see the module documentation on reqwest's URL in its text).
     pub fn fail<E: std::error::Error + ?Sized>(mut self, error_type: &str, error: &E) {
         if let Some(mut span) = self.span.take() {
             span.set_attribute_dyn(semconv::ERROR_TYPE, error_type);
-            span.record_error(error);
+            span.record_error_with_causes(error);
             span.set_error("");
         }
     }

@@ -329,6 +329,7 @@ where
                 span: &span,
                 panicked: &mut panicked,
                 already_panicking: std::thread::panicking(),
+                end: true,
             };
             let _current = crate::enter_context(current.clone());
             let _baggage = crate::context::enter_baggage_or_none(baggage.clone());
@@ -695,6 +696,10 @@ struct PanicGuard<'a> {
     span: &'a ServerSpan,
     panicked: &'a mut bool,
     already_panicking: bool,
+    /// Guarding the inner service's `call`, after which no future will end the span:
+    /// it ends here, whoever else holds the handle (a task the service spawned would
+    /// keep it running; found by review).
+    end: bool,
 }
 
 impl Drop for PanicGuard<'_> {
@@ -705,6 +710,9 @@ impl Drop for PanicGuard<'_> {
                 span.set_error("panicked");
             });
             *self.panicked = marked.is_some();
+            if self.end {
+                drop(self.span.take());
+            }
         }
     }
 }
@@ -851,6 +859,7 @@ where
             span: this.span,
             panicked: this.panicked,
             already_panicking: std::thread::panicking(),
+            end: false,
         };
         let polled = future.poll(cx);
         drop(guard);

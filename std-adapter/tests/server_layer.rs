@@ -1672,3 +1672,47 @@ fn a_handler_records_on_its_server_span() {
     assert_eq!(span.events, ["charged", "exception"]);
     assert_eq!(span.status, "Error { description: \"payment failed\" }");
 }
+
+/// A service that keeps the request's `ServerSpan` (as a task it spawned would), then
+/// panics in `call`.
+struct StashesAndPanics(Arc<Mutex<Option<picotrace_std::ServerSpan>>>);
+
+impl Service<http::Request<()>> for StashesAndPanics {
+    type Response = http::Response<String>;
+    type Error = Infallible;
+    type Future = BoxFuture;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: http::Request<()>) -> BoxFuture {
+        *self.0.lock().unwrap() = request.extensions().get().cloned();
+        panic!("a bug making the future");
+    }
+}
+
+/// Regression (found by review): a service that panicked in `call` after keeping the
+/// request's `ServerSpan` kept its span running (and writable) for as long as it held
+/// the handle: no future would end it. It ends with the panic.
+#[test]
+fn a_span_kept_by_a_service_that_panics_in_call_ends_with_the_panic() {
+    let (provider, kept) = setup();
+    let stash = Arc::default();
+    let mut service = ServerLayer::new(&provider).layer(StashesAndPanics(Arc::clone(&stash)));
+    let called = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        service.call(request("GET", "/x", &[]))
+    }));
+    assert!(called.is_err());
+    let handle = stash.lock().unwrap().clone().expect("kept");
+    assert_eq!(
+        handle.with(|_| ()),
+        None,
+        "the span is gone from the handle"
+    );
+    provider.flush().unwrap();
+    let spans = kept.0.lock().unwrap().clone();
+    assert_eq!(spans.len(), 1, "ended while the handle lives: {spans:#?}");
+    assert_eq!(spans[0].attr("error.type"), Some("panicked"));
+    drop(handle);
+}

@@ -702,16 +702,30 @@ impl<'t> Span<'t> {
         self.add_event_with_attributes(semconv::EXCEPTION_EVENT, attributes);
     }
 
-    /// Records a Rust error as an exception: its type name and its `Display` text
-    /// followed by its causes' (`source()`, outermost first, each after `": "`, as
-    /// `anyhow` prints `{:#}`; a cause the text already ends with is not repeated),
+    /// Records a Rust error as an exception: its type name and its `Display` text,
     /// formatted straight into the span (a long text is cut at a character boundary,
     /// to the attribute value limit and the room the span has left). The type name is
     /// the static type; a trait object's (a boxed error's `dyn core::error::Error`)
     /// names no type, so it is left out (use [`Span::record_exception_with_type`] to
     /// name it). An empty `Display` text is left out too, and a trait object whose
-    /// text is empty records nothing (neither a type nor a message).
+    /// text is empty records nothing (neither a type nor a message). The error's
+    /// causes are not written: [`Span::record_error_with_causes`] writes them.
     pub fn record_error<E: core::error::Error + ?Sized>(&mut self, error: &E) {
+        self.record_error_as(error, false);
+    }
+
+    /// As [`Span::record_error`], the message followed by the error's causes
+    /// (`source()`, outermost first, each after `": "`, as `anyhow` prints `{:#}`; a
+    /// cause the text already ends with is not repeated; at most 8): for errors that
+    /// keep what went wrong in their causes (reqwest's "error sending request" over
+    /// "Connection refused"). Every cause's text is exported: an error wrapping one
+    /// whose text holds a secret (reqwest's, with the URL: `without_url()` first)
+    /// exports it too.
+    pub fn record_error_with_causes<E: core::error::Error + ?Sized>(&mut self, error: &E) {
+        self.record_error_as(error, true);
+    }
+
+    fn record_error_as<E: core::error::Error + ?Sized>(&mut self, error: &E, causes: bool) {
         if !self.is_recording() {
             return;
         }
@@ -729,12 +743,13 @@ impl<'t> Span<'t> {
         if named {
             event.attribute(semconv::EXCEPTION_TYPE, type_name);
         }
-        if says_something {
-            // With its causes: many errors keep what went wrong in `source()`.
+        if says_something && causes {
             event.attribute_fmt(
                 semconv::EXCEPTION_MESSAGE,
                 format_args!("{}", error_chain::ErrorChain(error)),
             );
+        } else if says_something {
+            event.attribute_fmt(semconv::EXCEPTION_MESSAGE, format_args!("{error}"));
         }
     }
 

@@ -1982,9 +1982,10 @@ fn record_error_keeps_a_long_message_cut_at_a_char_boundary() {
     assert_eq!(message(1), std::format!("{:?}", "é".repeat(200)));
 }
 
-/// `record_error` writes the error's causes after its text (a new user's reqwest
-/// error said only "error sending request": what went wrong, "Connection refused",
-/// was in its `source()`); the value length limit cuts the whole.
+/// `record_error_with_causes` writes the error's causes after its text (a new user's
+/// reqwest error said only "error sending request": what went wrong, "Connection
+/// refused", was in its `source()`); the value length limit cuts the whole.
+/// `record_error` writes the text alone (a cause may hold what the error hides).
 #[test]
 fn record_error_writes_the_causes_after_the_error() {
     #[derive(Debug)]
@@ -2007,16 +2008,22 @@ fn record_error_writes_the_causes_after_the_error() {
     let t = tracer_with(config, SpanArena::<2>::new(), &clock);
     let refused = || Outer(std::io::Error::other("Connection refused"));
     let mut s = t.start_span("op");
-    s.record_error(&refused());
+    s.record_error_with_causes(&refused());
     drop(s);
     let t2 = tracer_with(TracerConfig::new("svc"), SpanArena::<2>::new(), &clock);
+    let mut s = t2.start_span("op");
+    s.record_error_with_causes(&refused());
+    drop(s);
     let mut s = t2.start_span("op");
     s.record_error(&refused());
     drop(s);
     let cut = &exported(&t)[0].events[0].1[1].1;
     assert_eq!(cut, "\"error sending request: Connect\"");
-    let whole = &exported(&t2)[0].events[0].1[1].1;
+    let spans = exported(&t2);
+    let whole = &spans[0].events[0].1[1].1;
     assert_eq!(whole, "\"error sending request: Connection refused\"");
+    let alone = &spans[1].events[0].1[1].1;
+    assert_eq!(alone, "\"error sending request\"");
 }
 
 /// Regression: the attribute value length limit also cut span names, event names and
