@@ -158,6 +158,12 @@ step_build() {
             if grep -q 'portable_atomic::imp::fallback' <<<"$syms"; then
                 die "$(basename "$dir")/$(basename "$bin") links portable-atomic's spin-lock fallback"
             fi
+            # A new span arena is all zero bytes (one shard), so a `static` one is in
+            # .bss, not copied from the flash image (found by review: 40 bytes that
+            # were not zero put an embassy demo's whole 5.3 KB arena in .data).
+            if grep -Eq '^[0-9a-f]+ [dD] .*::ARENA$' <<<"$syms"; then
+                die "$(basename "$dir")/$(basename "$bin"): its static ARENA is in .data (flash), not .bss"
+            fi
             # The footprint binaries format nothing: picotrace must not link core::fmt
             # for them (an enum arm for formatted text once kept 1.5 KB of it linked).
             if [[ "$(basename "$bin")" == footprint_* ]] &&

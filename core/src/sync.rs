@@ -156,16 +156,11 @@ mod shim {
     }
 }
 
-/// "No index": the end of a list.
-pub(crate) const NIL: u16 = u16::MAX;
-
-/// A list head: `index | len << 16 | tag << 32`.
+/// A list head: `index | len << 16 | tag << 32` (as [`List`] decodes it).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Head(u64);
 
 impl Head {
-    const EMPTY: Self = Head::new(NIL, 0, 0);
-
     const fn new(index: u16, len: u16, tag: u32) -> Self {
         Head(index as u64 | (len as u64) << 16 | (tag as u64) << 32)
     }
@@ -180,38 +175,159 @@ impl Head {
     }
 }
 
-/// One Treiber stack of indices: its head and the links between them.
+/// One Treiber stack of indices: its head and the links between them (`ENDED`: the
+/// list of ended slots; else the free list).
+///
+/// Stored, on microcontrollers ([`ZERO_INIT`]), so that a new pool of one shard is all
+/// zero bytes: a `static` arena then lands in `.bss`, not in the flash image beside the
+/// code (found by review: an
+/// embassy demo's 8-span arena took 5.3 KB of flash for 40 bytes that were not zero).
+/// The end of a list is [`List::NIL`], `N`, an index no slot has; a link is stored
+/// XORed with the index after its own (`i + 1`), so the free list of a new pool,
+/// `0 -> 1 -> ... -> N - 1 -> NIL`, is all zeros; a head is stored XORed with
+/// [`List::HEAD_MASK`], which makes a full free list (index 0, length `N`) and an empty
+/// ended list (index `NIL`, length 0) zeros too. Links of indices not on the list are
+/// never read.
 #[derive(Debug)]
-struct List<const N: usize> {
+struct List<const N: usize, const ENDED: bool> {
     head: Atomic64,
     next: [AtomicU16; N],
 }
 
-impl<const N: usize> List<N> {
+/// Whether lists are stored so that a new pool is zero bytes (see [`List`]): on
+/// microcontrollers, where a `static` arena's image would take flash; elsewhere (a
+/// server's arena is on the heap) the encoding's operations, 17 instructions of a W1
+/// span, are left out, except in this crate's own tests and the `loom` model, which
+/// check the encoding.
+const ZERO_INIT: bool = cfg!(any(target_os = "none", test, loom));
+
+impl<const N: usize, const ENDED: bool> List<N, ENDED> {
+    /// "No index": the end of a list.
+    const NIL: u16 = N as u16;
+    /// What a head is stored XORed with.
+    const HEAD_MASK: u64 = match (ZERO_INIT, ENDED) {
+        (false, _) => 0,
+        (true, true) => N as u64,
+        (true, false) => (N as u64) << 16,
+    };
+
+    /// What the link of index `i` is stored XORed with.
+    #[cfg_attr(not(target_os = "none"), inline(always))]
+    #[cfg_attr(target_os = "none", inline)]
+    const fn link_mask(i: u16) -> u16 {
+        if ZERO_INIT {
+            i.wrapping_add(1)
+        } else {
+            0
+        }
+    }
+    /// An empty list's head.
+    const EMPTY: Head = Head::new(Self::NIL, 0, 0);
+
+    /// The list of `start..end` (empty when `start == end`), in increasing order.
     #[cfg(not(loom))]
-    const fn empty() -> Self {
+    const fn of_range(start: usize, end: usize) -> Self {
+        let head = if start < end {
+            Head::new(start as u16, (end - start) as u16, 0)
+        } else {
+            Self::EMPTY
+        };
+        let mut next = [const { AtomicU16::new(0) }; N];
+        // `i -> i + 1` is stored as 0 (encoded); the last index's link, to `NIL`, too
+        // when `end == N`.
+        let mut i = start;
+        while i < end {
+            let link = if i + 1 < end {
+                (i + 1) as u16
+            } else {
+                Self::NIL
+            };
+            next[i] = AtomicU16::new(link ^ Self::link_mask(i as u16));
+            i += 1;
+        }
         Self {
-            head: Atomic64::new(Head::EMPTY.0),
-            next: [const { AtomicU16::new(NIL) }; N],
+            head: Atomic64::new(head.0 ^ Self::HEAD_MASK),
+            next,
         }
     }
 
+    /// The list of `start..end` (loom's atomics are not `const`).
+    #[cfg(loom)]
+    fn of_range(start: usize, end: usize) -> Self {
+        let head = if start < end {
+            Head::new(start as u16, (end - start) as u16, 0)
+        } else {
+            Self::EMPTY
+        };
+        Self {
+            head: Atomic64::new(head.0 ^ Self::HEAD_MASK),
+            next: core::array::from_fn(|i| {
+                let link = if i + 1 < end {
+                    (i + 1) as u16
+                } else {
+                    Self::NIL
+                };
+                let stored = link ^ Self::link_mask(i as u16);
+                AtomicU16::new(if (start..end).contains(&i) { stored } else { 0 })
+            }),
+        }
+    }
+
+    #[cfg_attr(not(target_os = "none"), inline(always))]
+    #[cfg_attr(target_os = "none", inline)]
+    fn load_head(&self, order: Ordering) -> Head {
+        Head(self.head.load(order) ^ Self::HEAD_MASK)
+    }
+
+    /// Compare-and-swap of the head, weak; `Err` gives the head seen.
+    #[cfg_attr(not(target_os = "none"), inline(always))]
+    #[cfg_attr(target_os = "none", inline)]
+    fn swap_head(
+        &self,
+        current: Head,
+        new: Head,
+        success: Ordering,
+        failure: Ordering,
+    ) -> Result<(), Head> {
+        self.head
+            .compare_exchange_weak(
+                current.0 ^ Self::HEAD_MASK,
+                new.0 ^ Self::HEAD_MASK,
+                success,
+                failure,
+            )
+            .map(drop)
+            .map_err(|seen| Head(seen ^ Self::HEAD_MASK))
+    }
+
+    /// The index after `i` on the list.
+    #[cfg_attr(not(target_os = "none"), inline(always))]
+    #[cfg_attr(target_os = "none", inline)]
+    fn link(&self, i: u16) -> u16 {
+        self.next[usize::from(i)].load(Ordering::Relaxed) ^ Self::link_mask(i)
+    }
+
+    /// Makes `next` the index after `i`.
+    #[cfg_attr(not(target_os = "none"), inline(always))]
+    #[cfg_attr(target_os = "none", inline)]
+    fn set_link(&self, i: u16, next: u16) {
+        self.next[usize::from(i)].store(next ^ Self::link_mask(i), Ordering::Relaxed);
+    }
+
+    // Out of line on microcontrollers: inlined at each claim, the encoding's two more
+    // operations a link cost 300 bytes of flash.
+    #[cfg_attr(target_os = "none", inline(never))]
     fn pop(&self) -> Option<u16> {
-        let mut head = Head(self.head.load(Ordering::Acquire));
+        let mut head = self.load_head(Ordering::Acquire);
         loop {
-            if head.index() == NIL {
+            if head.index() == Self::NIL {
                 return None;
             }
-            let next = self.next[usize::from(head.index())].load(Ordering::Relaxed);
+            let next = self.link(head.index());
             let new = Head::new(next, head.len().wrapping_sub(1), head.tag().wrapping_add(1));
-            match self.head.compare_exchange_weak(
-                head.0,
-                new.0,
-                Ordering::Acquire,
-                Ordering::Acquire,
-            ) {
-                Ok(_) => return Some(head.index()),
-                Err(seen) => head = Head(seen),
+            match self.swap_head(head, new, Ordering::Acquire, Ordering::Acquire) {
+                Ok(()) => return Some(head.index()),
+                Err(seen) => head = seen,
             }
         }
     }
@@ -219,27 +335,22 @@ impl<const N: usize> List<N> {
     /// Pushes the chain `first ..= last` of `len` indices (linked through `next`, owned
     /// by the caller); returns the list's new length.
     fn push_chain(&self, first: u16, last: u16, len: u16) -> u16 {
-        let mut head = Head(self.head.load(Ordering::Relaxed));
+        let mut head = self.load_head(Ordering::Relaxed);
         loop {
-            self.next[usize::from(last)].store(head.index(), Ordering::Relaxed);
+            self.set_link(last, head.index());
             let new = Head::new(first, head.len().wrapping_add(len), head.tag());
             // SeqCst (not just Release): with the tracer's shutdown flag, a span's end
             // (publish, then read the flag) and a shutdown (set the flag, then take the
             // queue) must not both miss each other. Same instruction as Release on x86.
-            match self.head.compare_exchange_weak(
-                head.0,
-                new.0,
-                Ordering::SeqCst,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => return new.len(),
-                Err(seen) => head = Head(seen),
+            match self.swap_head(head, new, Ordering::SeqCst, Ordering::Relaxed) {
+                Ok(()) => return new.len(),
+                Err(seen) => head = seen,
             }
         }
     }
 
     fn len(&self) -> usize {
-        usize::from(Head(self.head.load(Ordering::Relaxed)).len())
+        usize::from(self.load_head(Ordering::Relaxed).len())
     }
 }
 
@@ -247,18 +358,18 @@ impl<const N: usize> List<N> {
 /// a span ended on another thread writes it while the claiming thread pops `free`.
 #[cfg_attr(target_pointer_width = "64", repr(align(128)))]
 #[derive(Debug)]
-struct EndedList<const N: usize>(List<N>);
+struct EndedList<const N: usize>(List<N, true>);
 
 /// Two Treiber stacks of indices, `free` and `ended`, each with its own links: the
 /// ownership protocol of the module docs, without the cells. All safe code.
 #[derive(Debug)]
 pub(crate) struct IndexLists<const N: usize> {
-    free: List<N>,
+    free: List<N, false>,
     ended: EndedList<N>,
 }
 
 impl<const N: usize> IndexLists<N> {
-    const CAPACITY_CHECK: () = assert!(N > 0 && N < NIL as usize, "1 to 65534 slots");
+    const CAPACITY_CHECK: () = assert!(N > 0 && N < u16::MAX as usize, "1 to 65534 slots");
 
     /// All indices on `free`, in order 0, 1, 2, ...
     #[cfg(all(test, not(loom)))]
@@ -270,23 +381,9 @@ impl<const N: usize> IndexLists<N> {
     #[cfg(not(loom))]
     pub(crate) const fn new_range(start: usize, end: usize) -> Self {
         let () = Self::CAPACITY_CHECK;
-        let mut next = [const { AtomicU16::new(NIL) }; N];
-        let mut i = start;
-        while i + 1 < end {
-            next[i] = AtomicU16::new((i + 1) as u16);
-            i += 1;
-        }
-        let (first, len) = if start < end {
-            (start as u16, (end - start) as u16)
-        } else {
-            (NIL, 0)
-        };
         Self {
-            free: List {
-                head: Atomic64::new(Head::new(first, len, 0).0),
-                next,
-            },
-            ended: EndedList(List::empty()),
+            free: List::of_range(start, end),
+            ended: EndedList(List::of_range(0, 0)),
         }
     }
 
@@ -294,14 +391,8 @@ impl<const N: usize> IndexLists<N> {
     #[cfg(loom)]
     pub(crate) fn empty() -> Self {
         Self {
-            free: List {
-                head: Atomic64::new(Head::EMPTY.0),
-                next: core::array::from_fn(|_| AtomicU16::new(NIL)),
-            },
-            ended: EndedList(List {
-                head: Atomic64::new(Head::EMPTY.0),
-                next: core::array::from_fn(|_| AtomicU16::new(NIL)),
-            }),
+            free: List::of_range(0, 0),
+            ended: EndedList(List::of_range(0, 0)),
         }
     }
 
@@ -310,16 +401,8 @@ impl<const N: usize> IndexLists<N> {
     pub(crate) fn new() -> Self {
         let () = Self::CAPACITY_CHECK;
         Self {
-            free: List {
-                head: Atomic64::new(Head::new(0, N as u16, 0).0),
-                next: core::array::from_fn(|i| {
-                    AtomicU16::new(if i + 1 < N { i as u16 + 1 } else { NIL })
-                }),
-            },
-            ended: EndedList(List {
-                head: Atomic64::new(Head::EMPTY.0),
-                next: core::array::from_fn(|_| AtomicU16::new(NIL)),
-            }),
+            free: List::of_range(0, N),
+            ended: EndedList(List::of_range(0, 0)),
         }
     }
 
@@ -329,14 +412,14 @@ impl<const N: usize> IndexLists<N> {
     /// index), the compare-and-swap fails and the walk starts again.
     pub(crate) fn take_free<const K: usize>(&self, out: &mut heapless::Vec<u16, K>) {
         let free = &self.free;
-        let mut head = Head(free.head.load(Ordering::Acquire));
+        let mut head = free.load_head(Ordering::Acquire);
         loop {
             out.clear();
             let mut i = head.index();
-            while i != NIL && !out.is_full() {
+            while i != List::<N, false>::NIL && !out.is_full() {
                 // Never fails: the loop stops when `out` is full.
                 let _ = out.push(i);
-                i = free.next[usize::from(i)].load(Ordering::Relaxed);
+                i = free.link(i);
             }
             if out.is_empty() {
                 return;
@@ -347,14 +430,9 @@ impl<const N: usize> IndexLists<N> {
                 head.len().wrapping_sub(taken),
                 head.tag().wrapping_add(1),
             );
-            match free.head.compare_exchange_weak(
-                head.0,
-                new.0,
-                Ordering::Acquire,
-                Ordering::Acquire,
-            ) {
-                Ok(_) => return,
-                Err(seen) => head = Head(seen),
+            match free.swap_head(head, new, Ordering::Acquire, Ordering::Acquire) {
+                Ok(()) => return,
+                Err(seen) => head = seen,
             }
         }
     }
@@ -382,24 +460,20 @@ impl<const N: usize> IndexLists<N> {
     pub(crate) fn take_ended(&self, out: &mut heapless::Vec<u16, N>) {
         // SeqCst: see `push_chain`.
         let ended = &self.ended.0;
-        let mut head = Head(ended.head.load(Ordering::SeqCst));
-        while head.index() != NIL {
-            let new = Head::new(NIL, 0, head.tag().wrapping_add(1));
-            match ended.head.compare_exchange_weak(
-                head.0,
-                new.0,
-                Ordering::SeqCst,
-                Ordering::SeqCst,
-            ) {
-                Ok(_) => break,
-                Err(seen) => head = Head(seen),
+        let nil = List::<N, true>::NIL;
+        let mut head = ended.load_head(Ordering::SeqCst);
+        while head.index() != nil {
+            let new = Head::new(nil, 0, head.tag().wrapping_add(1));
+            match ended.swap_head(head, new, Ordering::SeqCst, Ordering::SeqCst) {
+                Ok(()) => break,
+                Err(seen) => head = seen,
             }
         }
         let mut i = head.index();
-        while i != NIL && !out.is_full() {
+        while i != nil && !out.is_full() {
             // Never fails: at most N indices exist.
             let _ = out.push(i);
-            i = ended.next[usize::from(i)].load(Ordering::Relaxed);
+            i = ended.link(i);
         }
     }
 
@@ -409,7 +483,7 @@ impl<const N: usize> IndexLists<N> {
             return;
         };
         for pair in indices.windows(2) {
-            self.free.next[usize::from(pair[0])].store(pair[1], Ordering::Relaxed);
+            self.free.set_link(pair[0], pair[1]);
         }
         self.free.push_chain(first, last, indices.len() as u16);
     }
@@ -427,8 +501,8 @@ impl<const N: usize> IndexLists<N> {
 
 /// Where a slot's parts are, and their capacities: the same for every slot of a pool,
 /// so a [`SlotRef`] carries one pointer to its slot and one to this, not five pointers.
-/// Alone on its cache lines: every attribute write reads it, and a neighbour written
-/// by another thread (a claim counter, the steal hint) would make those reads miss.
+/// A constant of the slot type ([`SlotPool::LAYOUT`]), alone on its cache lines: every
+/// attribute write reads it.
 #[cfg_attr(target_pointer_width = "64", repr(align(128)))]
 #[derive(Clone, Copy, Debug)]
 struct SlotLayout {
@@ -964,8 +1038,6 @@ pub(crate) struct SlotPool<S, const N: usize> {
     steal_hint: AtomicU8,
     /// Drains so far (wrapping): how old a shard's [`Shard::owner`] mark is.
     drains: Drains,
-    /// Where each slot's parts are (see [`SlotRef`]).
-    layout: SlotLayout,
 }
 
 // SAFETY: cells are reached only under invariant 2: one owner at a time, handed over
@@ -1011,6 +1083,11 @@ impl<S, const N: usize> SlotPool<S, N> {
 impl<const A: usize, const E: usize, const L: usize, const T: usize, const N: usize>
     SlotPool<Slot<A, E, L, T>, N>
 {
+    /// Where each slot's parts are (see [`SlotRef`]): a constant of the slot type, in
+    /// read-only memory, not a field (found by review: its offsets were the non-zero
+    /// bytes that put a whole `static` arena in the flash image).
+    const LAYOUT: &'static SlotLayout = &SlotLayout::of::<A, E, L, T>();
+
     /// Every slot free.
     #[cfg(not(loom))]
     pub(crate) const fn new() -> Self {
@@ -1027,7 +1104,6 @@ impl<const A: usize, const E: usize, const L: usize, const T: usize, const N: us
             shards,
             steal_hint: AtomicU8::new(0),
             drains: Drains(AtomicU32::new(0)),
-            layout: SlotLayout::of::<A, E, L, T>(),
         }
     }
 
@@ -1046,7 +1122,6 @@ impl<const A: usize, const E: usize, const L: usize, const T: usize, const N: us
             }),
             steal_hint: AtomicU8::new(0),
             drains: Drains(AtomicU32::new(0)),
-            layout: SlotLayout::of::<A, E, L, T>(),
         }
     }
 
@@ -1122,7 +1197,7 @@ impl<const A: usize, const E: usize, const L: usize, const T: usize, const N: us
             // A cell's pointer is never null; cast, not reborrowed, so it keeps its
             // provenance over the whole slot.
             slot: NonNull::new(slot.cast::<u8>()).expect("cell pointers are not null"),
-            layout: &self.layout,
+            layout: Self::LAYOUT,
         });
         Some(SlotRef {
             raw,
@@ -1846,6 +1921,41 @@ mod tests {
         assert_eq!(pool.in_use(), 0);
         let all: Vec<SlotRef<'_>> = core::iter::from_fn(|| pool.claim()).collect();
         assert_eq!(all.len(), 512);
+    }
+
+    /// A new shard's lists are all zero bytes (a `static` arena then lands in `.bss`;
+    /// found by review: 40 bytes that were not zero put a whole arena in the flash
+    /// image), and still hold every index, in order, then nothing; and a shard that
+    /// starts elsewhere, or empty, works the same.
+    #[test]
+    fn a_new_shard_is_zero_bytes_and_holds_every_index() {
+        let lists = IndexLists::<8>::new_range(0, 8);
+        assert_eq!(lists.free.head.load(Ordering::Relaxed), 0);
+        assert_eq!(lists.ended.0.head.load(Ordering::Relaxed), 0);
+        for list in [&lists.free.next, &lists.ended.0.next] {
+            assert!(list.iter().all(|l| l.load(Ordering::Relaxed) == 0));
+        }
+        let claimed: std::vec::Vec<u16> = core::iter::from_fn(|| lists.claim()).collect();
+        assert_eq!(claimed, [0, 1, 2, 3, 4, 5, 6, 7]);
+        assert_eq!((lists.free_len(), lists.ended_len()), (0, 0));
+        let tail = IndexLists::<8>::new_range(5, 8);
+        let claimed: std::vec::Vec<u16> = core::iter::from_fn(|| tail.claim()).collect();
+        assert_eq!(claimed, [5, 6, 7]);
+        let none = IndexLists::<8>::new_range(0, 0);
+        assert_eq!((none.claim(), none.free_len()), (None, 0));
+        // Published, taken and given back as before.
+        for i in [7, 3] {
+            assert_eq!(lists.publish(i), usize::from(i == 3) + 1);
+        }
+        let mut out = heapless::Vec::new();
+        lists.take_ended(&mut out);
+        assert_eq!(out.as_slice(), [3, 7]);
+        lists.release_all(&out);
+        assert_eq!(lists.free_len(), 2);
+        assert_eq!(
+            (lists.claim(), lists.claim(), lists.claim()),
+            (Some(3), Some(7), None)
+        );
     }
 
     /// Free counts read while a refill moves 31 slots from shard 0 (read first, 128
