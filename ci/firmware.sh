@@ -161,7 +161,8 @@ step_build() {
             # A new span arena is all zero bytes (one shard), so a `static` one is in
             # .bss, not copied from the flash image (found by review: 40 bytes that
             # were not zero put an embassy demo's whole 5.3 KB arena in .data).
-            if grep -Eq '^[0-9a-f]+ [dD] .*::ARENA$' <<<"$syms"; then
+            # (`::h…` is the legacy mangling's hash, which `llvm-nm -C` keeps.)
+            if grep -Eq '^[0-9a-f]+ [dD] .*::ARENA(::h[0-9a-f]{16})?$' <<<"$syms"; then
                 die "$(basename "$dir")/$(basename "$bin"): its static ARENA is in .data (flash), not .bss"
             fi
             # The footprint binaries format nothing: picotrace must not link core::fmt

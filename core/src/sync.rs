@@ -195,7 +195,9 @@ struct List<const N: usize, const ENDED: bool> {
 }
 
 /// Whether lists are stored so that a new pool is zero bytes (see [`List`]): on
-/// microcontrollers, where a `static` arena's image would take flash; elsewhere (a
+/// microcontrollers, where a `static` arena's image would take flash (zero bytes with
+/// one shard: 32-bit targets, or arenas under 128 slots; on a 64-bit one with more,
+/// the shards left empty are not); elsewhere (a
 /// server's arena is on the heap) the encoding's operations, 17 instructions of a W1
 /// span, are left out, except in this crate's own tests and the `loom` model, which
 /// check the encoding.

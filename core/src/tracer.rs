@@ -665,10 +665,13 @@ const ROOT_IDS: u64 = UNSLOTTED | 3 << 61;
 /// use picotrace::{IdGenerator, ManualClock, NoopExporter, SpanArena, Timestamp, Tracer, TracerConfig};
 ///
 /// type Arena = SpanArena<8, 4, 2, 1, 128>;
+/// // A static of its own: a new arena is zero bytes (32-bit targets), in `.bss`; held
+/// // by value in `TRACER` it would be in `.data`, its image in flash too.
+/// static ARENA: Arena = Arena::new();
 /// static CLOCK: ManualClock = ManualClock::new(Timestamp::ZERO);
-/// static TRACER: Tracer<Arena, &ManualClock, NoopExporter, ParentBasedAlwaysOn> = Tracer::unseeded(
+/// static TRACER: Tracer<&Arena, &ManualClock, NoopExporter, ParentBasedAlwaysOn> = Tracer::unseeded(
 ///     TracerConfig::new("sensor").with_static_sampler(ParentBasedAlwaysOn),
-///     Arena::new(),
+///     &ARENA,
 ///     &CLOCK,
 ///     NoopExporter,
 /// );
