@@ -1749,11 +1749,7 @@ where
         // Most spans start without builder attributes, links or a sampler's attributes:
         // no record view for them. (A sampler type that gives none is not asked: the
         // test cost the Cortex-M3 W1 span 12 instructions.)
-        let sampler_attributes = if S::GIVES_ATTRIBUTES {
-            result.attributes
-        } else {
-            &[]
-        };
+        let sampler_attributes = sampler_attributes::<S>(&result);
         if recording
             && !(params.attributes.is_empty()
                 && params.links.is_empty()
@@ -2052,9 +2048,9 @@ where
         if new_threshold {
             write_updated_trace_state(slot, state, result.threshold, None);
         }
-        if S::GIVES_ATTRIBUTES && recording && !result.attributes.is_empty() {
-            slot.record()
-                .set_attribute_list(result.attributes, &self.limits);
+        let given = sampler_attributes::<S>(&result);
+        if recording && !given.is_empty() {
+            slot.record().set_attribute_list(given, &self.limits);
         }
         match (span.recording, recording) {
             (true, false) => {
@@ -2148,15 +2144,16 @@ where
         // not, it holds none (the last decision's was given back). Found by review:
         // labels kept from before charged the limiter twice, or refunded it twice.
         let sampled = result.decision.is_sampled();
-        let holds_a_token = |why: Unrecorded| match why {
-            Unrecorded::ArenaFull if !sampled => Some(Unrecorded::ArenaFullParent),
-            Unrecorded::ArenaFullParent if sampled => Some(Unrecorded::ArenaFull),
-            _ => None,
+        let label_token = |span: &mut Span<'t>| {
+            let why = match span.unstarted.why() {
+                Unrecorded::ArenaFull if !sampled => Unrecorded::ArenaFullParent,
+                Unrecorded::ArenaFullParent if sampled => Unrecorded::ArenaFull,
+                _ => return,
+            };
+            span.unstarted = Unstarted::new(span.unstarted.kind(), why);
         };
         if !recording && state.is_empty() {
-            if let Some(why) = holds_a_token(span.unstarted.why()) {
-                span.unstarted = Unstarted::new(span.unstarted.kind(), why);
-            }
+            label_token(span);
             return;
         }
         // A free slot of any shard, else none: no export here, nor a wait for one (found
@@ -2194,9 +2191,7 @@ where
                     span.unstarted = Unstarted::new(span.unstarted.kind(), Unrecorded::ArenaFull);
                 }
             }
-            if let Some(why) = holds_a_token(span.unstarted.why()) {
-                span.unstarted = Unstarted::new(span.unstarted.kind(), why);
-            }
+            label_token(span);
             span.context.flags = span.context.flags.with_sampled(false);
             return;
         };
@@ -2216,9 +2211,9 @@ where
         if changes_threshold(&result) {
             write_updated_trace_state(&mut slot, state, result.threshold, Some(""));
         }
-        if S::GIVES_ATTRIBUTES && recording && !result.attributes.is_empty() {
-            slot.record()
-                .set_attribute_list(result.attributes, &self.limits);
+        let given = sampler_attributes::<S>(&result);
+        if recording && !given.is_empty() {
+            slot.record().set_attribute_list(given, &self.limits);
         }
         let c = self.counters.local::<A>();
         match span.unstarted.why() {
@@ -2395,6 +2390,17 @@ where
     /// Starts the span.
     pub fn start(self) -> Span<'t> {
         self.tracer.start(&self.params)
+    }
+}
+
+/// What a sampler's decision gives a span to record ([`SamplingResult::attributes`]):
+/// none, without looking, from a sampler type that gives none.
+#[inline]
+fn sampler_attributes<S: SpanSampler>(result: &SamplingResult) -> &'static [KeyValue<'static>] {
+    if S::GIVES_ATTRIBUTES {
+        result.attributes
+    } else {
+        &[]
     }
 }
 

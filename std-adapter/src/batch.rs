@@ -636,6 +636,18 @@ struct Warnings {
 }
 
 impl Shared {
+    /// Drops what is queued, counted as lost at shutdown (its time is up), and gives
+    /// its buffers back to the pool, with the queue let go.
+    fn drop_queued(&self, mut q: MutexGuard<'_, Queue>) {
+        let left = std::mem::take(&mut q.spans);
+        add(&self.counters.dropped_shutdown, left.len());
+        add(&self.counters.lost_after_queue, left.len());
+        q.taken += left.len() as u64;
+        drop(q);
+        self.done.notify_all();
+        lock(&self.pool).free.extend(left);
+    }
+
     /// Prints a warning on stderr about spans lost since the last one, unless one was
     /// printed less than [`WARNING_INTERVAL`] ago (`at_exit` prints regardless), as
     /// OpenTelemetry SDKs do through their error handler.
@@ -1410,13 +1422,7 @@ impl Handle {
                 // back from its request drops it): dropped and counted now, so that the
                 // stats of a process that exits on this answer say so (found when
                 // bounding shutdown: they showed the spans still queued).
-                let rest = std::mem::take(&mut q.spans);
-                add(&shared.counters.dropped_shutdown, rest.len());
-                add(&shared.counters.lost_after_queue, rest.len());
-                q.taken += rest.len() as u64;
-                drop(q);
-                shared.done.notify_all();
-                lock(&shared.pool).free.extend(rest);
+                shared.drop_queued(q);
                 return Err(ExportError::Timeout);
             }
             q = shared
@@ -1623,13 +1629,7 @@ impl Worker {
             if let Some(end) = q.shutdown_deadline {
                 if Instant::now() >= end {
                     // Shutdown's time is up: the rest is dropped, not sent.
-                    let left = std::mem::take(&mut q.spans);
-                    add(&shared.counters.dropped_shutdown, left.len());
-                    add(&shared.counters.lost_after_queue, left.len());
-                    q.taken += left.len() as u64;
-                    shared.done.notify_all();
-                    drop(q);
-                    lock(&shared.pool).free.extend(left);
+                    shared.drop_queued(q);
                     continue;
                 }
             }

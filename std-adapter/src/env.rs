@@ -1288,25 +1288,6 @@ impl Reader<'_> {
         p
     }
 
-    /// A count or length limit, `0..=u32::MAX`. A larger one is out of range: warned
-    /// about and ignored (the spec: "SHOULD generate a warning and gracefully ignore
-    /// the setting"; found by review: it was taken as `u32::MAX` without a word, while
-    /// one past `u64::MAX` was warned about).
-    fn limit(&mut self, names: &[&str]) -> Option<u32> {
-        self.first_valid(names, |r, name, v| {
-            let n = r.integer(name, 0, "a count or length")?;
-            let limit = u32::try_from(n).ok();
-            if limit.is_none() {
-                r.warn(
-                    name,
-                    v,
-                    format!("above the largest limit, {}; ignored", u32::MAX),
-                );
-            }
-            limit
-        })
-    }
-
     fn limits(&mut self) -> SpanLimits {
         use crate::StdArena;
         let d = SpanLimits::DEFAULT;
@@ -1366,32 +1347,38 @@ impl Reader<'_> {
         }
     }
 
-    /// As [`limit`](Self::limit), warning when the limit is above what a span of
-    /// picotrace-std's arena holds, `room`: the arena's room is fixed when it is
-    /// compiled, and what does not fit is dropped (and counted) below the limit (found
-    /// by a new user: `OTEL_SPAN_EVENT_COUNT_LIMIT=50` was taken without a word, and
-    /// spans kept 8 events).
+    /// A count or length limit, `0..=u32::MAX`. A larger one is out of range: warned
+    /// about and ignored (the spec: "SHOULD generate a warning and gracefully ignore
+    /// the setting"; found by review: it was taken as `u32::MAX` without a word, while
+    /// one past `u64::MAX` was warned about). One above what a span of picotrace-std's
+    /// arena holds, `room`, is taken and warned about: the arena's room is fixed when
+    /// it is compiled, and what does not fit is dropped (and counted) below the limit
+    /// (found by a new user: `OTEL_SPAN_EVENT_COUNT_LIMIT=50` was taken without a word,
+    /// and spans kept 8 events).
     fn limit_within(&mut self, names: &[&str], (room, what): (usize, &str)) -> Option<u32> {
-        let mut used = None;
-        let limit = self.first_valid(names, |r, name, v| {
-            let limit = r.limit(&[name]);
-            used = limit.map(|_| (name.to_owned(), v.to_owned()));
-            limit
-        });
-        if let (Some(limit), Some((name, value))) = (limit, used) {
+        self.first_valid(names, |r, name, v| {
+            let n = r.integer(name, 0, "a count or length")?;
+            let Ok(limit) = u32::try_from(n) else {
+                r.warn(
+                    name,
+                    v,
+                    format!("above the largest limit, {}; ignored", u32::MAX),
+                );
+                return None;
+            };
             if usize::try_from(limit).map_or(true, |limit| limit > room) {
-                self.warn(
-                    &name,
-                    &value,
+                r.warn(
+                    name,
+                    v,
                     format!(
                         "a span of picotrace-std's arena holds at most {room} {what} (set \
-                         when it is compiled: PICOTRACE_SPAN_*); what does not fit is dropped \
-                         and counted"
+                         when it is compiled: PICOTRACE_SPAN_*); what does not fit is \
+                         dropped and counted"
                     ),
                 );
             }
-        }
-        limit
+            Some(limit)
+        })
     }
 }
 
