@@ -1520,6 +1520,24 @@ fn profile(what: &str, n: u64) {
                 s.median, s.min, s.max
             );
         }
+        // W7's default row alone (protobuf, one request in flight), `n` spans per
+        // repetition, 5 repetitions: for `perf record` of the export path.
+        "w7" => {
+            let bin = picotrace_bench::collector::rotel_binary().expect("rotel collector");
+            let collector = picotrace_bench::collector::Collector::start(&bin).expect("rotel");
+            let setup = (
+                picotrace_std::Protocol::HttpProtobuf,
+                picotrace_std::Compression::None,
+                1,
+            );
+            match pico::w7(&collector.endpoint, setup, n, 5, w7::BATCH) {
+                Ok((s, note)) => eprintln!(
+                    "w7: median {:.0} spans/s (min {:.0}, max {:.0}); {note}",
+                    s.median, s.min, s.max
+                ),
+                Err(e) => eprintln!("w7: {e}"),
+            }
+        }
         "w5pb" => w5::profile(w5::Encoding::Protobuf, n),
         "w5json" => w5::profile(w5::Encoding::Json, n),
         other => eprintln!("unknown workload {other}"),

@@ -499,16 +499,23 @@ impl SpanBuf {
 }
 
 fn same_resource(a: &Resource, b: &Resource) -> bool {
-    a.service_name == b.service_name
-        && a.schema_url == b.schema_url
+    same_str(a.service_name, b.service_name)
+        && same_str(a.schema_url, b.schema_url)
         && std::ptr::eq(a.attributes, b.attributes)
 }
 
 fn same_scope(a: &InstrumentationScope, b: &InstrumentationScope) -> bool {
-    a.name == b.name
-        && a.version == b.version
-        && a.schema_url == b.schema_url
+    same_str(a.name, b.name)
+        && same_str(a.version, b.version)
+        && same_str(a.schema_url, b.schema_url)
         && std::ptr::eq(a.attributes, b.attributes)
+}
+
+/// `a == b`, without comparing the bytes when both are the same string (the spans of
+/// one tracer share theirs): five `memcmp` calls per span were 16 % of the worker's
+/// time sending 512-span batches to a collector on loopback.
+fn same_str(a: &str, b: &str) -> bool {
+    std::ptr::eq(a, b) || a == b
 }
 
 struct Queue {

@@ -24,6 +24,10 @@
 //!   before, each waits it out with its own jitter, or fails with
 //!   [`ExportError::Throttled`] when its deadline comes first. A success ends the
 //!   wait only for a request sent after the wait was asked for.
+//! - Connections are kept between requests, one for each request in flight. The
+//!   collector's host name is looked up for a new connection at most every 10 s, and
+//!   again after a request that failed to connect or send (the collector may have
+//!   moved); an IP address is never looked up ([`ExporterStats::name_lookups`]).
 //! - Proxies come from the environment, by the collector's scheme, as curl and Go read
 //!   them: `HTTPS_PROXY` (either case) for an `https://` collector, `HTTP_PROXY` for an
 //!   `http://` one (only `http_proxy` in a CGI program, where `HTTP_PROXY` comes from
@@ -52,6 +56,7 @@
 //! # Ok::<(), picotrace_std::ExportError>(())
 //! ```
 
+mod resolver;
 mod response;
 pub(crate) mod tls;
 
@@ -59,7 +64,7 @@ use std::fmt;
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use http::{HeaderName, HeaderValue};
@@ -255,6 +260,9 @@ pub struct ExporterStats {
     /// Body bytes sent (after compression), retries included: of requests the
     /// collector answered (found by review: a refused connection counted its body).
     pub bytes_sent: u64,
+    /// Lookups of the collector's host name (none for an IP address): one, then one
+    /// each time its addresses grow old (10 s) or a request fails to connect or send.
+    pub name_lookups: u64,
 }
 
 #[derive(Debug, Default)]
@@ -569,10 +577,18 @@ impl OtlpHttpExporterBuilder {
             // spec: "the client SHOULD keep the connection alive between requests".
             .max_idle_connections_per_host(crate::BatchConfig::MAX_CONCURRENT_EXPORTS)
             .max_idle_connections(crate::BatchConfig::MAX_CONCURRENT_EXPORTS.max(10))
-            .build()
-            .new_agent();
+            .build();
+        // ureq's default connector, and a resolver that spawns no thread per request
+        // (see `resolver`).
+        let resolved = Arc::new(resolver::Resolved::default());
+        let agent = ureq::Agent::with_parts(
+            agent,
+            ureq::unversioned::transport::DefaultConnector::new(),
+            resolver::CachingResolver::new(Arc::clone(&resolved)),
+        );
         Ok(OtlpHttpExporter {
             agent,
+            resolved,
             url,
             protocol: self.protocol,
             headers,
@@ -826,6 +842,8 @@ pub(crate) fn validate_url(url: &str) -> Result<(), ExportError> {
 /// Sends OTLP/HTTP trace requests; see the module docs.
 pub struct OtlpHttpExporter {
     agent: ureq::Agent,
+    /// The collector's addresses `agent` keeps, forgotten when a request fails.
+    resolved: Arc<resolver::Resolved>,
     url: String,
     protocol: Protocol,
     headers: Vec<(HeaderName, HeaderValue)>,
@@ -936,6 +954,7 @@ impl OtlpHttpExporter {
             spans_failed: get(&c.spans_failed),
             spans_rejected: get(&c.spans_rejected),
             bytes_sent: get(&c.bytes_sent),
+            name_lookups: self.resolved.lookups(),
         }
     }
 
@@ -1213,7 +1232,12 @@ impl OtlpHttpExporter {
             error,
             retry_after: None,
         };
-        let mut response = request.send(payload).map_err(|e| fail(e.into()))?;
+        let mut response = request.send(payload).map_err(|e| {
+            // The collector may have moved: its name is looked up again for the next
+            // connection.
+            self.resolved.forget();
+            fail(e.into())
+        })?;
         add(&self.counters.bytes_sent, payload.len() as u64);
         let status = response.status().as_u16();
         let retry_after = response

@@ -1336,3 +1336,39 @@ fn a_server_that_refuses_expect_gets_the_request_without_it() {
     assert_eq!(reqs[1].header("expect"), None);
     assert_eq!(reqs[1].body.len(), body.len());
 }
+
+/// Regression: ureq looked the collector's host up before every request, in a thread
+/// of its own (an IP address too), a thread spawned per export. A name is now looked up
+/// once for a run of requests, and again after a request that could not connect; an IP
+/// address never.
+#[test]
+fn the_collector_name_is_looked_up_once_not_per_request() {
+    let server = Server::start();
+    let by_name = OtlpHttpExporter::builder()
+        .endpoint(format!("http://localhost:{}", server.port()))
+        .retry_policy(quick_policy())
+        .build()
+        .unwrap();
+    for _ in 0..3 {
+        assert_eq!(by_name.send(b"x").unwrap().status, 200);
+    }
+    assert_eq!(server.requests().len(), 3);
+    assert_eq!(by_name.stats().name_lookups, 1);
+    let by_address = exporter(&server);
+    for _ in 0..3 {
+        assert_eq!(by_address.send(b"x").unwrap().status, 200);
+    }
+    assert_eq!(by_address.stats().name_lookups, 0);
+    // A refused connection forgets the name's addresses: its retry looks it up again.
+    let closed = closed_port();
+    let refused = OtlpHttpExporter::builder()
+        .endpoint(format!("http://localhost:{}", closed.port()))
+        .retry_policy(quick_policy().with_max_retries(1))
+        .build()
+        .unwrap();
+    assert!(refused.send(b"x").is_err());
+    assert_eq!(
+        (refused.stats().requests, refused.stats().name_lookups),
+        (2, 2)
+    );
+}
