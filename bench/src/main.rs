@@ -6,7 +6,7 @@
 //! `--write` also puts the run into `BENCHMARKS.md`, the README's summary table and
 //! `bench/chart.svg` (see [`picotrace_bench::publish`]).
 //!
-//! `--profile w1|w1-std|w2|w6-std|w6-core|w3|w3-std|w3b|w3b-std|w4|w4-api|w4-state|w5pb|w5json|w8|w9|w9-extra|w9-registry|w9-otel|w9-otel-lean [N]` runs one picotrace workload alone, for
+//! `--profile w1|w1-std|w2|w6-std|w6-core|w3|w3-std|w3b|w3b-std|w4|w4-api|w4-header-map|w4-state|w5pb|w5json|w8|w9|w9-extra|w9-registry|w9-otel|w9-otel-lean [N]` runs one picotrace workload alone, for
 //! `valgrind --tool=callgrind --toggle-collect='picotrace_bench::pico::w1*'` (see
 //! `BENCHMARKS.md`).
 
@@ -66,7 +66,7 @@ fn run() {
         .map(|s| s.split(',').map(str::to_string).collect());
     if args.iter().any(|a| a == "--help" || a == "-h") {
         println!("usage: picotrace-bench [--quick] [--only W1,W2,W3,W4,W5,W6,W7,W8,W9] [--write] [--strict]");
-        println!("       picotrace-bench --profile w1|w1-std|w2|w6-std|w6-core|w3|w3-std|w3b|w3b-std|w4|w4-api|w4-state|w5pb|w5json|w8|w9|w9-extra|w9-registry|w9-otel|w9-otel-lean [N]   (picotrace only, for callgrind)");
+        println!("       picotrace-bench --profile w1|w1-std|w2|w6-std|w6-core|w3|w3-std|w3b|w3b-std|w4|w4-api|w4-header-map|w4-state|w5pb|w5json|w8|w9|w9-extra|w9-registry|w9-otel|w9-otel-lean [N]   (picotrace only, for callgrind)");
         return;
     }
     if let Some(i) = args.iter().position(|a| a == "--profile") {
@@ -1478,6 +1478,10 @@ fn profile(what: &str, n: u64) {
         "w4-api" => {
             pico::run_w4_api(warm);
             pico::run_w4_api(n);
+        }
+        "w4-header-map" => {
+            pico::run_w4_header_map(warm);
+            pico::run_w4_header_map(n);
         }
         "w4-state" => {
             pico::run_w4_state(warm);

@@ -134,16 +134,24 @@ impl Extractor for HeaderMapCarrier<'_> {
         // UTF-8, not only visible ASCII: Jaeger's baggage values may carry it. A value
         // that is not is present and invalid, not absent (found by review: an
         // `x-b3-sampled` that was not text read as "not sampled", and the trace went on).
-        Some(std::str::from_utf8(self.0.get(name)?.as_bytes()).unwrap_or("\u{fffd}"))
+        let value = match known_name(name) {
+            Some(known) => self.0.get(known),
+            None => self.0.get(name),
+        };
+        Some(std::str::from_utf8(value?.as_bytes()).unwrap_or("\u{fffd}"))
     }
 
     fn get_all(&self, name: &str, f: &mut dyn FnMut(&str)) {
-        for value in self.0.get_all(name) {
+        let values = match known_name(name) {
+            Some(known) => self.0.get_all(known),
+            None => self.0.get_all(name),
+        };
+        for value in values {
             // A field that is not text is still a field, its bad bytes read as U+FFFD,
             // which no parser accepts: a second `traceparent` still makes a duplicate,
             // a corrupt `tracestate` member invalidates the list (W3C), and a corrupt
             // baggage member is dropped alone and counted.
-            f(&String::from_utf8_lossy(value.as_bytes()));
+            f(&lossy(value));
         }
     }
 
@@ -155,7 +163,7 @@ impl Extractor for HeaderMapCarrier<'_> {
         // Read as `get_all` reads a value (one that is not text carries U+FFFD).
         for (name, value) in self.0 {
             if starts_with_ignore_case(name.as_str(), prefix) {
-                f(name.as_str(), &String::from_utf8_lossy(value.as_bytes()));
+                f(name.as_str(), &lossy(value));
             }
         }
     }
@@ -207,31 +215,50 @@ impl Injector for HeaderMapInjector<'_> {
     }
 }
 
-/// The names propagation writes, made without allocating: `HeaderName::from_bytes`
-/// copies a name that is not a standard HTTP header into a buffer of its own, one
-/// allocation per header per outgoing request.
-const KNOWN_NAMES: [&str; 9] = {
+/// The names propagation reads and writes, made once: `HeaderName::from_bytes` copies
+/// a name that is not a standard HTTP header into a buffer of its own (an allocation
+/// per header per outgoing request), and a lookup by `&str` parses the name again each
+/// time (its bytes checked and lowercased: a third of a `traceparent` round trip
+/// through two `HeaderMap`s).
+static KNOWN_NAMES: [HeaderName; 10] = {
     use picotrace::propagation::{BAGGAGE, TRACEPARENT, TRACESTATE};
-    use picotrace::wire::b3;
+    use picotrace::wire::{b3, jaeger};
     [
-        TRACEPARENT,
-        TRACESTATE,
-        BAGGAGE,
-        b3::B3,
-        b3::TRACE_ID,
-        b3::SPAN_ID,
-        b3::PARENT_SPAN_ID,
-        b3::SAMPLED,
-        b3::FLAGS,
+        HeaderName::from_static(TRACEPARENT),
+        HeaderName::from_static(TRACESTATE),
+        HeaderName::from_static(BAGGAGE),
+        HeaderName::from_static(b3::B3),
+        HeaderName::from_static(b3::TRACE_ID),
+        HeaderName::from_static(b3::SPAN_ID),
+        HeaderName::from_static(b3::PARENT_SPAN_ID),
+        HeaderName::from_static(b3::SAMPLED),
+        HeaderName::from_static(b3::FLAGS),
+        HeaderName::from_static(jaeger::UBER_TRACE_ID),
     ]
 };
 
-/// `name` as a header name: a static one for the names propagation writes (compared
-/// as given: they are written lowercase), else parsed (and copied).
+/// `name` as one of [`KNOWN_NAMES`] (compared as given: propagation's names are
+/// lowercase).
+fn known_name(name: &str) -> Option<&'static HeaderName> {
+    KNOWN_NAMES.iter().find(|known| known.as_str() == name)
+}
+
+/// `name` as a header name: a known one cloned (no allocation: its bytes are static),
+/// else parsed (and copied).
 fn header_name(name: &str) -> Option<HeaderName> {
-    match KNOWN_NAMES.iter().find(|known| **known == name) {
-        Some(known) => Some(HeaderName::from_static(known)),
+    match known_name(name) {
+        Some(known) => Some(known.clone()),
         None => HeaderName::from_bytes(name.as_bytes()).ok(),
+    }
+}
+
+/// A field's value as text: as it is when it is UTF-8 (the usual case, checked at
+/// once; `from_utf8_lossy` walks it in chunks, a sixth of a `traceparent` round trip),
+/// else with each bad sequence as U+FFFD.
+fn lossy(value: &HeaderValue) -> std::borrow::Cow<'_, str> {
+    match std::str::from_utf8(value.as_bytes()) {
+        Ok(text) => std::borrow::Cow::Borrowed(text),
+        Err(_) => String::from_utf8_lossy(value.as_bytes()),
     }
 }
 
@@ -302,13 +329,26 @@ mod tests {
     /// are; others (Jaeger's, a vendor's) are parsed as before.
     #[test]
     fn known_header_names_are_static_and_others_are_parsed() {
-        for name in KNOWN_NAMES {
+        for known in &KNOWN_NAMES {
+            let name = known.as_str();
             assert_eq!(header_name(name).unwrap().as_str(), name);
             assert_eq!(
                 header_name(name),
                 HeaderName::from_bytes(name.as_bytes()).ok(),
                 "{name}"
             );
+            assert!(std::ptr::eq(known_name(name).unwrap(), known));
+        }
+        // Looked up as given: another spelling is parsed (and found all the same).
+        assert!(known_name("TraceParent").is_none());
+        let mut h = HeaderMap::new();
+        h.insert("traceparent", HeaderValue::from_static("a"));
+        h.insert("x-b3-sampled", HeaderValue::from_static("1"));
+        for name in ["traceparent", "TraceParent", "X-B3-Sampled", "x-b3-sampled"] {
+            assert!(HeaderMapCarrier(&h).get(name).is_some(), "{name}");
+            let mut n = 0;
+            HeaderMapCarrier(&h).get_all(name, &mut |_| n += 1);
+            assert_eq!(n, 1, "{name}");
         }
         assert_eq!(
             header_name("uber-trace-id").unwrap().as_str(),
