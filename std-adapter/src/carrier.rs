@@ -325,8 +325,8 @@ mod tests {
         }
     }
 
-    /// The names propagation writes go in without allocating, and as the names they
-    /// are; others (Jaeger's, a vendor's) are parsed as before.
+    /// The names propagation reads and writes (W3C's, B3's, Jaeger's) go in without
+    /// allocating and are looked up without parsing; others (a vendor's) are parsed.
     #[test]
     fn known_header_names_are_static_and_others_are_parsed() {
         for known in &KNOWN_NAMES {

@@ -26,8 +26,9 @@
 //!   wait only for a request sent after the wait was asked for.
 //! - Connections are kept between requests, one for each request in flight. The
 //!   collector's host name is looked up for a new connection at most every 10 s, and
-//!   again after a request that failed to connect or send (the collector may have
-//!   moved); an IP address is never looked up ([`ExporterStats::name_lookups`]).
+//!   again after a request that failed to connect or send or got 502, 503 or 504 (the
+//!   collector may have moved); an IP address is never looked up
+//!   ([`ExporterStats::name_lookups`]).
 //! - Proxies come from the environment, by the collector's scheme, as curl and Go read
 //!   them: `HTTPS_PROXY` (either case) for an `https://` collector, `HTTP_PROXY` for an
 //!   `http://` one (only `http_proxy` in a CGI program, where `HTTP_PROXY` comes from
@@ -260,8 +261,10 @@ pub struct ExporterStats {
     /// Body bytes sent (after compression), retries included: of requests the
     /// collector answered (found by review: a refused connection counted its body).
     pub bytes_sent: u64,
-    /// Lookups of the collector's host name (none for an IP address): one, then one
-    /// each time its addresses grow old (10 s) or a request fails to connect or send.
+    /// Host name lookups for new connections (none for an IP address): the
+    /// collector's, or through an HTTP proxy the proxy's. One, then one each time the
+    /// addresses grow old (10 s) or a request fails to connect or send or gets 502,
+    /// 503 or 504.
     pub name_lookups: u64,
 }
 
@@ -1240,6 +1243,10 @@ impl OtlpHttpExporter {
         })?;
         add(&self.counters.bytes_sent, payload.len() as u64);
         let status = response.status().as_u16();
+        if matches!(status, 502..=504) {
+            // A gateway in front of a collector that moved, perhaps: looked up again.
+            self.resolved.forget();
+        }
         let retry_after = response
             .headers()
             .get(http::header::RETRY_AFTER)

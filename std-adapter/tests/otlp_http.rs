@@ -1371,4 +1371,9 @@ fn the_collector_name_is_looked_up_once_not_per_request() {
         (refused.stats().requests, refused.stats().name_lookups),
         (2, 2)
     );
+    // So does a gateway's 503 (a collector behind it may have moved); a 400 does not.
+    server.script([Reply::status(503), Reply::ok(), Reply::status(400)]);
+    assert_eq!(by_name.send(b"x").unwrap().status, 200);
+    assert!(by_name.send(b"x").is_err());
+    assert_eq!(by_name.stats().name_lookups, 2);
 }

@@ -9,10 +9,17 @@
 //! [`NAME_TTL`], or until a request fails to connect or send
 //! ([`Resolved::forget`]), so a collector that moved is looked up again at once.
 //!
+//! Kept addresses serve new connections only (a pooled one is reused whatever the
+//! name resolves to): for up to 10 s a new connection goes to an address a lookup gave
+//! before, whatever the record's TTL, in the order it gave (round-robin DNS rotates
+//! no further meanwhile). A request that fails to connect or send, or that a gateway
+//! answers with 502, 503 or 504, forgets them.
+//!
 //! ureq's `Resolver` trait is in its `unversioned` module (outside its semver
-//! promise): this module is the one place that uses it.
+//! promise): this module and the agent's construction in `otlp_http.rs` (its
+//! `DefaultConnector`) are the places that use it.
 
-use std::net::IpAddr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -94,11 +101,13 @@ impl<R: Resolver> Resolver for CachingResolver<R> {
             return self.lookup.resolve(uri, config, timeout);
         };
         let host = authority.host();
-        let literal = host
-            .strip_prefix('[')
-            .and_then(|h| h.strip_suffix(']'))
-            .unwrap_or(host);
-        if literal.parse::<IpAddr>().is_ok() {
+        // An IPv6 address in brackets, an IPv4 one bare (`[1.2.3.4]` is neither: a
+        // name, looked up under the timeout as any other).
+        let literal = match host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+            Some(v6) => v6.parse::<Ipv6Addr>().is_ok(),
+            None => host.parse::<Ipv4Addr>().is_ok(),
+        };
+        if literal {
             // No lookup to time out: without a timeout ureq's resolver only parses,
             // on this thread (std's `to_socket_addrs` takes an address as it is).
             return self.lookup.resolve(uri, config, NextTimeout::default());
@@ -205,6 +214,27 @@ mod tests {
             "[::1]:443"
         );
         assert_eq!(r.resolved.lookups(), 0);
+    }
+
+    /// What ureq's own resolver does with an address stays: a family the config
+    /// excludes finds nothing; a bracketed IPv4 address is no IPv6 address, so a name
+    /// (looked up, as by ureq).
+    #[test]
+    fn addresses_keep_ureq_s_rules() {
+        let r = CachingResolver::new(Arc::default());
+        let v4_only = ureq::config::Config::builder()
+            .ip_family(ureq::config::IpFamily::Ipv4Only)
+            .build();
+        let uri: ureq::http::Uri = "http://[::1]:4318/".parse().unwrap();
+        assert!(matches!(
+            r.resolve(&uri, &v4_only, expired()),
+            Err(ureq::Error::HostNotFound)
+        ));
+        let counted = CachingResolver::with(Counting::default(), Arc::default(), NAME_TTL);
+        resolve(&counted, "http://[1.2.3.4]:4318/", NextTimeout::default());
+        resolve(&counted, "http://1.2.3.4:4318/", NextTimeout::default());
+        resolve(&counted, "http://[::1]:4318/", NextTimeout::default());
+        assert_eq!(counted.resolved.lookups(), 1);
     }
 
     /// Regression (the same defect, for names): a name is looked up once, then its
