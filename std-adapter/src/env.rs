@@ -873,7 +873,23 @@ impl Reader<'_> {
             let empty = val.trim_matches('=').trim().is_empty();
             let checked = check_header(&k, &val).and(if empty { Err(EMPTY) } else { Ok(()) });
             match checked {
-                Ok(()) => valid.push((k, val)),
+                Ok(()) => {
+                    // A name given again: its last value is sent, as a map keeps it
+                    // (found by review: both went out).
+                    if valid
+                        .iter()
+                        .any(|(n, _): &(String, String)| n.eq_ignore_ascii_case(&k))
+                    {
+                        let shown_k = shown_header_name(&k);
+                        self.warn(
+                            name,
+                            &shown,
+                            format!("header {shown_k:?} given more than once; the last is sent"),
+                        );
+                        valid.retain(|(n, _)| !n.eq_ignore_ascii_case(&k));
+                    }
+                    valid.push((k, val));
+                }
                 Err(reason) => {
                     invalid = true;
                     let k = if empty {
@@ -1709,6 +1725,30 @@ mod tests {
         assert_eq!(e.otlp.compression, Compression::Gzip);
         assert_eq!(e.otlp.protocol, Protocol::HttpJson);
         assert_eq!(warned(&e), ["OTEL_EXPORTER_OTLP_TRACES_TIMEOUT"]);
+    }
+
+    /// Regression (found by review): a header named twice (the old key and the
+    /// corrected one) was sent twice; the last is sent, with a warning that shows no
+    /// value.
+    #[test]
+    fn a_header_named_twice_sends_its_last_value() {
+        let e = env(&[(
+            "OTEL_EXPORTER_OTLP_HEADERS",
+            "Authorization=Bearer%20old,x=1,authorization=Bearer%20new",
+        )]);
+        assert_eq!(
+            e.otlp.headers,
+            [
+                ("x".to_string(), "1".to_string()),
+                ("authorization".to_string(), "Bearer new".to_string())
+            ]
+        );
+        assert_eq!(e.warnings.len(), 1, "{:#?}", e.warnings);
+        let shown = e.warnings[0].to_string();
+        assert!(
+            shown.contains("more than once") && !shown.contains("old"),
+            "{shown}"
+        );
     }
 
     #[test]

@@ -420,23 +420,29 @@ impl OtlpHttpExporterBuilder {
         self
     }
 
-    /// Adds a header sent with every request (e.g. an API key). [`Self::build`] refuses
-    /// the ones in [`RESERVED_HEADERS`] and values that are not visible ASCII.
+    /// Adds a header sent with every request (e.g. an API key); a name given again
+    /// (in any case) replaces its earlier value, as a map would. [`Self::build`]
+    /// refuses the ones in [`RESERVED_HEADERS`] and values that are not visible ASCII.
     #[must_use]
     pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
-        self.headers.push((name.into(), value.into()));
+        let name = name.into();
+        // One field per name (found by review: a key given twice, the old and the
+        // corrected one, went out as two `Authorization` fields, which gateways refuse
+        // or read the first of).
+        self.headers.retain(|(n, _)| !n.eq_ignore_ascii_case(&name));
+        self.headers.push((name, value.into()));
         self
     }
 
-    /// Adds headers sent with every request.
+    /// Adds headers sent with every request, as [`Self::header`] adds each.
     #[must_use]
     pub fn headers<K: Into<String>, V: Into<String>>(
-        mut self,
+        self,
         headers: impl IntoIterator<Item = (K, V)>,
     ) -> Self {
-        self.headers
-            .extend(headers.into_iter().map(|(k, v)| (k.into(), v.into())));
-        self
+        headers
+            .into_iter()
+            .fold(self, |builder, (k, v)| builder.header(k, v))
     }
 
     /// Sets the time one export may take (default 10 s; `OTEL_EXPORTER_OTLP_TIMEOUT`,

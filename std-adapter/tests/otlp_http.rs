@@ -1377,3 +1377,26 @@ fn the_collector_name_is_looked_up_once_not_per_request() {
     assert!(by_name.send(b"x").is_err());
     assert_eq!(by_name.stats().name_lookups, 2);
 }
+
+/// Regression (found by review): a header given twice to the builder went out twice;
+/// a name given again replaces its value, in any case.
+#[test]
+fn a_header_given_twice_is_sent_once_with_its_last_value() {
+    let server = Server::start();
+    let x = OtlpHttpExporter::builder()
+        .endpoint(server.url())
+        .header("Authorization", "Bearer old")
+        .headers([("x-team", "a"), ("authorization", "Bearer new")])
+        .build()
+        .unwrap();
+    assert_eq!(x.send(b"x").unwrap().status, 200);
+    let request = &server.requests()[0];
+    let fields: Vec<_> = request
+        .headers
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case("authorization"))
+        .collect();
+    assert_eq!(fields.len(), 1, "{:?}", request.headers);
+    assert_eq!(request.header("authorization"), Some("Bearer new"));
+    assert_eq!(request.header("x-team"), Some("a"));
+}
