@@ -5,7 +5,8 @@
 //! `{sampling}`. Multi: `X-B3-TraceId`, `X-B3-SpanId`, `X-B3-Sampled`, `X-B3-Flags`
 //! (and `X-B3-ParentSpanId`, which is read past, never written: OpenTelemetry does not
 //! share span ids between the two sides of a call). Trace ids are 16 or 32 hex digits
-//! (a 64-bit id is widened with leading zeros), span ids 16; sampling is `1` (accept),
+//! (a 64-bit id is widened with leading zeros), span ids 16, in the `X-B3-*` headers
+//! also fewer (leading zeros left out, as zipkin-go reads them); sampling is `1` (accept),
 //! `0` (deny) or `d` (debug, which means sampled). Without a sampling decision the
 //! context is not sampled (the decision was deferred to us, and we do not sample it).
 //! Spec: <https://github.com/openzipkin/b3-propagation>.
@@ -99,9 +100,20 @@ pub(crate) fn parse_hex_into(text: &[u8], max: usize, out: &mut [u8]) -> bool {
     true
 }
 
-fn trace_id(text: &str) -> Result<TraceId, ParseError> {
+/// How many hex digits an id may have: exactly as written (the single header, whose
+/// fields are positional), or any number up to the full width, leading zeros left out
+/// (the `X-B3-*` headers, as Jaeger's Zipkin propagator writes them and zipkin-go
+/// reads them).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Digits {
+    Exact,
+    UpTo,
+}
+
+fn trace_id(text: &str, digits: Digits) -> Result<TraceId, ParseError> {
     let mut bytes = [0u8; 16];
-    let ok = matches!(text.len(), 16 | 32) && parse_hex_into(text.as_bytes(), 32, &mut bytes);
+    let ok = (digits == Digits::UpTo || matches!(text.len(), 16 | 32))
+        && parse_hex_into(text.as_bytes(), 32, &mut bytes);
     let id = TraceId::from_bytes(bytes);
     if ok && id.is_valid() {
         Ok(id)
@@ -110,9 +122,10 @@ fn trace_id(text: &str) -> Result<TraceId, ParseError> {
     }
 }
 
-fn span_id(text: &str, error: ParseError) -> Result<SpanId, ParseError> {
+fn span_id(text: &str, digits: Digits, error: ParseError) -> Result<SpanId, ParseError> {
     let mut bytes = [0u8; 8];
-    let ok = text.len() == 16 && parse_hex_into(text.as_bytes(), 16, &mut bytes);
+    let ok = (digits == Digits::UpTo || text.len() == 16)
+        && parse_hex_into(text.as_bytes(), 16, &mut bytes);
     let id = SpanId::from_bytes(bytes);
     if ok && (id.is_valid() || error == ParseError::ParentSpanId) {
         Ok(id)
@@ -142,14 +155,14 @@ pub fn parse_single(value: &str) -> Result<Repr, ParseError> {
     let Some(span) = fields.next() else {
         return Err(sampling(first).map_or(ParseError::Format, |_| ParseError::NoIds));
     };
-    let trace_id = trace_id(first)?;
-    let span_id = span_id(span, ParseError::SpanId)?;
+    let trace_id = trace_id(first, Digits::Exact)?;
+    let span_id = span_id(span, Digits::Exact, ParseError::SpanId)?;
     let (sampled, debug) = match fields.next() {
         Some(s) => sampling(s)?,
         None => (false, false),
     };
     if let Some(parent) = fields.next() {
-        span_id_or_parent(parent)?;
+        span_id_or_parent(parent, Digits::Exact)?;
     }
     if fields.next().is_some() {
         return Err(ParseError::Format);
@@ -168,8 +181,8 @@ pub fn sampling_only(value: &str) -> Option<(bool, bool)> {
     sampling(super::trim_ows(value)).ok()
 }
 
-fn span_id_or_parent(text: &str) -> Result<SpanId, ParseError> {
-    span_id(text, ParseError::ParentSpanId)
+fn span_id_or_parent(text: &str, digits: Digits) -> Result<SpanId, ParseError> {
+    span_id(text, digits, ParseError::ParentSpanId)
 }
 
 /// The `X-B3-*` header values, as found.
@@ -195,14 +208,17 @@ pub fn parse_multi<'a>(h: &MultiHeaders<'a>) -> Result<Repr, ParseError> {
     let (Some(trace), Some(span)) = (h.trace_id, h.span_id) else {
         return Err(ParseError::NoIds);
     };
-    let trace_id = trace_id(super::trim_ows(trace))?;
-    let span_id = span_id(super::trim_ows(span), ParseError::SpanId)?;
+    // Ids with their leading zeros left out are read (found by review: Jaeger's
+    // Zipkin propagator writes them so, about one id in sixteen, and each broke its
+    // trace here).
+    let trace_id = trace_id(super::trim_ows(trace), Digits::UpTo)?;
+    let span_id = span_id(super::trim_ows(span), Digits::UpTo, ParseError::SpanId)?;
     // An empty header is read as an absent one (found by review: proxies send empty
     // headers, and an empty parent id or sampling state discarded a valid context;
     // the spec: an absent sampling state defers the decision, the root has no parent).
     let present = |v: Option<&'a str>| v.map(super::trim_ows).filter(|v| !v.is_empty());
     if let Some(parent) = present(h.parent_span_id) {
-        span_id_or_parent(parent)?;
+        span_id_or_parent(parent, Digits::UpTo)?;
     }
     let debug = present(h.flags) == Some("1");
     let sampled = match present(h.sampled) {
@@ -406,6 +422,54 @@ mod tests {
                 "{sampled}"
             );
         }
+        // Regression (found by review): ids with their leading zeros left out, as
+        // Jaeger's Zipkin propagator writes them (Go's `FormatUint(id, 16)`), were
+        // refused; zipkin-go reads them. The single header's fields stay exact.
+        let short = MultiHeaders {
+            trace_id: Some("a3ce929d0e0e4736"),
+            span_id: Some("f067aa0ba902b7"),
+            parent_span_id: Some("5e3ac9a4f6e3b90"),
+            ..h
+        };
+        assert_eq!(
+            parse_multi(&short),
+            Ok(repr(
+                "0000000000000000a3ce929d0e0e4736",
+                "00f067aa0ba902b7",
+                true
+            ))
+        );
+        let shorter = MultiHeaders {
+            trace_id: Some("3ce929d0e0e4736"),
+            span_id: Some("7"),
+            ..short
+        };
+        assert_eq!(
+            parse_multi(&shorter),
+            Ok(repr(
+                "000000000000000003ce929d0e0e4736",
+                "0000000000000007",
+                true
+            ))
+        );
+        assert_eq!(
+            parse_single("3ce929d0e0e4736-f067aa0ba902b7-1"),
+            Err(ParseError::TraceId)
+        );
+        for (trace, span, error) in [
+            ("0", "1", ParseError::TraceId),
+            ("1", "0", ParseError::SpanId),
+            ("", "1", ParseError::TraceId),
+            ("1", "12345678901234567", ParseError::SpanId),
+            (&*std::format!("1{TRACE}"), "1", ParseError::TraceId),
+        ] {
+            let bad = MultiHeaders {
+                trace_id: Some(trace),
+                span_id: Some(span),
+                ..h
+            };
+            assert_eq!(parse_multi(&bad), Err(error), "{trace} {span}");
+        }
         let missing = MultiHeaders { span_id: None, ..h };
         assert_eq!(parse_multi(&missing), Err(ParseError::NoIds));
         let bad = MultiHeaders {
@@ -550,12 +614,26 @@ mod tests {
                 sampled: sampled.as_deref(),
                 ..MultiHeaders::default()
             });
-            let single = std::format!("{trace}-{span}{}", sampled.as_ref().map_or(std::string::String::new(), |s| std::format!("-{s}")));
             // A field holding `-` is two fields in the single header: not comparable.
             proptest::prop_assume!(!trace.contains('-') && !span.contains('-'));
             // Whitespace inside the single header's fields is not trimmed.
             proptest::prop_assume!(trace.trim() == trace && span.trim() == span);
-            proptest::prop_assert_eq!(multi.ok(), parse_single(&single).ok(), "{:?}", single);
+            // The `X-B3-*` headers may leave an id's leading zeros out; the single
+            // header's positional fields may not: the same ids padded mean the same.
+            let pad = |f: &str, width: usize| {
+                if !f.is_empty() && f.len() < width && f.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    std::format!("{f:0>width$}")
+                } else {
+                    std::string::String::from(f)
+                }
+            };
+            let padded = std::format!(
+                "{}-{}{}",
+                pad(&trace, 32),
+                pad(&span, 16),
+                sampled.as_ref().map_or(std::string::String::new(), |s| std::format!("-{s}"))
+            );
+            proptest::prop_assert_eq!(multi.ok(), parse_single(&padded).ok(), "{:?}", padded);
         }
 
         /// What is written reads back: ids, the decision, and a debug flag (which
