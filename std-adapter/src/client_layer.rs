@@ -10,7 +10,7 @@
 //! RPC span named `{package.Service}/{Method}` with `rpc.system`, `rpc.service`,
 //! `rpc.method` and its `rpc.grpc.status_code` (from the response's head, or from the
 //! trailers that end its body); a client span is an Error for every code but OK (the
-//! gRPC conventions). tonic's `Channel` hands its inner services a URI without the
+//! gRPC conventions), described by the server's `grpc-message`. tonic's `Channel` hands its inner services a URI without the
 //! server's address: [`with_server`](ClientLayer::with_server) names it. A gRPC
 //! response without any status (its body ended without trailers, or was empty) is
 //! UNKNOWN, one given up on before its response, or whose body the caller dropped
@@ -316,6 +316,13 @@ where
 fn record_grpc_code(span: &mut crate::StdSpan, headers: &http::HeaderMap) -> Option<u8> {
     let code = grpc_status(headers)?;
     record_grpc_fail(span, code);
+    // The server's `grpc-message`, as the status description (as the server's span
+    // records it; found by a tonic user's tryout: only the code was there).
+    if code != GRPC_OK {
+        if let Some(message) = crate::http_conv::grpc_message(headers) {
+            span.set_error(&message);
+        }
+    }
     Some(code)
 }
 

@@ -165,6 +165,16 @@ pub(crate) fn grpc_status(headers: &http::HeaderMap) -> Option<u8> {
         .and_then(|v| v.parse::<u8>().ok())
 }
 
+/// The `grpc-message` in `headers` (a response's head, or its trailers),
+/// percent-decoded; one that does not decode is kept as sent, as the gRPC over HTTP/2
+/// protocol asks ("MUST NOT error or throw away the message"). `None` without one.
+#[cfg_attr(not(feature = "tower"), allow(dead_code))]
+pub(crate) fn grpc_message(headers: &http::HeaderMap) -> Option<String> {
+    let raw = String::from_utf8_lossy(headers.get("grpc-message")?.as_bytes());
+    let message = crate::env::percent_decode(&raw).unwrap_or_else(|| raw.into_owned());
+    (!message.is_empty()).then_some(message)
+}
+
 /// OK: a call that succeeded.
 #[cfg_attr(not(feature = "tower"), allow(dead_code))]
 pub(crate) const GRPC_OK: u8 = 0;

@@ -9,7 +9,8 @@
 //! `rpc.service`, `rpc.method`, `server.address`/`server.port` and the client and
 //! peer attributes below, and `rpc.grpc.status_code`, an Error for the codes the
 //! conventions count as the server's (UNKNOWN, DEADLINE_EXCEEDED, UNIMPLEMENTED,
-//! INTERNAL, UNAVAILABLE, DATA_LOSS). The status comes from the response's head when
+//! INTERNAL, UNAVAILABLE, DATA_LOSS), whose `grpc-message` (percent-decoded) is the
+//! status description. The status comes from the response's head when
 //! the call failed before its first message (tonic's `Err(Status)`), else from the
 //! trailers that end its body; a call that ends with neither (a server that broke the
 //! protocol), or whose service fails with no response (a timeout or load-shedding
@@ -566,6 +567,7 @@ fn record_grpc_outcome<B>(span: &mut StdSpan, response: &http::Response<B>, path
         None => return false,
     };
     record_grpc_code(span, code);
+    describe_grpc_error(span, code, response.headers());
     if code == GRPC_UNIMPLEMENTED && grpc_answer {
         name_other(span, path);
     }
@@ -596,7 +598,19 @@ fn record_grpc_status_missing(span: &mut StdSpan) {
 fn record_grpc_status(span: &mut StdSpan, headers: &http::HeaderMap) -> Option<u8> {
     let code = grpc_status(headers)?;
     record_grpc_code(span, code);
+    describe_grpc_error(span, code, headers);
     Some(code)
+}
+
+/// The `grpc-message` beside a status the conventions count as the server's error, as
+/// the span's status description (as OpenTelemetry Go's `otelgrpc` records it; found by
+/// a tonic user's tryout: `Status::internal("kaboom")` said only `error.type` 13).
+fn describe_grpc_error(span: &mut StdSpan, code: u8, headers: &http::HeaderMap) {
+    if GRPC_SERVER_ERRORS.contains(&code) {
+        if let Some(message) = crate::http_conv::grpc_message(headers) {
+            span.set_error(&message);
+        }
+    }
 }
 
 /// `rpc.grpc.status_code` `code`, and an Error for a code the conventions count as the

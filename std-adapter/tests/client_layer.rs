@@ -612,3 +612,29 @@ where
 {
     runtime().block_on(send(response.body_mut()));
 }
+
+/// Regression (a tonic user's tryout): a failed call's `grpc-message` was not on the
+/// client's span either; it is its status description now (percent-decoded).
+#[test]
+fn a_grpc_error_s_message_is_the_client_span_s_description() {
+    let (provider, kept) = setup();
+    let server = BodyService(|_: &http::Request<()>| {
+        let body = Streamed::new(1, Arc::new(|| {}))
+            .trailer_fields(&[("grpc-status", "5"), ("grpc-message", "no%20such%20item")]);
+        http::Response::new(body)
+    });
+    let mut service = ClientLayer::new(&provider)
+        .with_server("inventory.internal", 50051)
+        .layer(server);
+    let rt = runtime();
+    let request = http::Request::post("/shop.v1.Inventory/Reserve")
+        .header("content-type", "application/grpc")
+        .body(())
+        .unwrap();
+    let mut response = rt.block_on(service.call(request)).unwrap();
+    rt.block_on(send(response.body_mut()));
+    let spans = flushed(&provider, &kept);
+    assert_eq!(spans.len(), 1, "{spans:#?}");
+    assert_eq!(spans[0].attr("rpc.grpc.status_code"), Some("5"));
+    assert_eq!(spans[0].status, r#"Error { description: "no such item" }"#);
+}

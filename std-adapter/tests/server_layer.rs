@@ -587,8 +587,73 @@ fn grpc_service() -> FnService<impl FnMut(http::Request<()>) -> BoxFuture + Clon
         if let Some(code) = request.headers().get("x-code") {
             response.headers_mut().insert("grpc-status", code.clone());
         }
+        if let Some(message) = request.headers().get("x-message") {
+            response
+                .headers_mut()
+                .insert("grpc-message", message.clone());
+        }
         Box::pin(async move { Ok(response) }) as BoxFuture
     })
+}
+
+/// Regression (a tonic user's tryout): `Status::internal("kaboom")` gave the span
+/// only `error.type` 13; the `grpc-message` (percent-decoded, or as sent when it does
+/// not decode) is now the status description of a server error, in the head and in the
+/// trailers; a code that is the client's (INVALID_ARGUMENT) leaves the span Unset.
+#[test]
+fn a_grpc_error_s_message_is_the_status_description() {
+    let (provider, kept) = setup();
+    let mut service = ServerLayer::new(&provider)
+        .with_grpc()
+        .layer(grpc_service());
+    let rt = runtime();
+    for (code, message) in [
+        ("13", "kaboom%20%E2%9C%93"),
+        ("14", "bad%zz escape"),
+        ("3", "not a number"),
+    ] {
+        let headers = [
+            ("content-type", "application/grpc"),
+            ("x-code", code),
+            ("x-message", message),
+        ];
+        rt.block_on(service.call(request("POST", "/shop.v1.Cart/Add", &headers)))
+            .unwrap();
+    }
+    let mut trailed =
+        ServerLayer::new(&provider)
+            .with_grpc()
+            .layer(BodyService(|_: &http::Request<()>| {
+                let body = Streamed::new(1, Arc::new(|| {}))
+                    .data(b"\0\0\0\0\x02\x08\x01")
+                    .trailer_fields(&[("grpc-status", "2"), ("grpc-message", "lost%20it")]);
+                let mut response = http::Response::new(body);
+                response.headers_mut().insert(
+                    http::header::CONTENT_TYPE,
+                    http::HeaderValue::from_static("application/grpc"),
+                );
+                response
+            }));
+    let call = request(
+        "POST",
+        "/shop.v1.Cart/Watch",
+        &[("content-type", "application/grpc")],
+    );
+    let mut response = rt.block_on(trailed.call(call)).unwrap();
+    rt.block_on(send(response.body_mut()));
+    provider.flush().unwrap();
+    let spans = kept.0.lock().unwrap().clone();
+    let statuses: Vec<_> = spans.iter().map(|s| s.status.as_str()).collect();
+    assert_eq!(
+        statuses,
+        [
+            r#"Error { description: "kaboom ✓" }"#,
+            r#"Error { description: "bad%zz escape" }"#,
+            "Unset",
+            r#"Error { description: "lost it" }"#,
+        ],
+        "{spans:#?}"
+    );
 }
 
 /// Regression (found by review): under `with_grpc`, a request that said it was gRPC

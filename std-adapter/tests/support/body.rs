@@ -86,6 +86,17 @@ impl Streamed {
         self
     }
 
+    /// Ends with trailers of several fields.
+    pub fn trailer_fields(mut self, fields: &[(&'static str, &'static str)]) -> Self {
+        let mut trailers = http::HeaderMap::new();
+        for (name, value) in fields {
+            trailers.insert(*name, http::HeaderValue::from_static(value));
+        }
+        self.frames
+            .push_back(Ok(http_body::Frame::trailers(trailers)));
+        self
+    }
+
     pub fn error(mut self) -> Self {
         self.frames
             .push_back(Err(std::io::Error::other("stream broke")));
