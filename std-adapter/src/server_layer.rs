@@ -14,9 +14,12 @@
 //! the call failed before its first message (tonic's `Err(Status)`), else from the
 //! trailers that end its body; a call that ends with neither (a server that broke the
 //! protocol), or whose service fails with no response (a timeout or load-shedding
-//! layer inside this one), is UNKNOWN, as its clients take it, and one the client cancels (or whose
-//! deadline passes) before the handler answers is CANCELLED, the client's doing, not an
-//! Error. A call answered UNIMPLEMENTED before its first message
+//! layer inside this one), is UNKNOWN, as its clients take it, and one the client
+//! cancels before the handler answers (or mid-stream) is CANCELLED, the client's doing,
+//! not an Error; one dropped once the deadline its `grpc-timeout` set has passed is
+//! DEADLINE_EXCEEDED, an Error (tonic's `Server::timeout` without a client deadline
+//! looks like a cancel here: its timeout layer drops this one's future, and its client
+//! gets CANCELLED). A call answered UNIMPLEMENTED before its first message
 //! (what tonic's router answers for a service or method it does not serve; also a
 //! handler's own `Status::unimplemented`), or answered by a route that is not gRPC's
 //! (no `application/grpc` content type: a REST handler or a fallback beside tonic's
@@ -112,7 +115,7 @@ use tower_service::Service;
 
 use crate::http_conv::{
     grpc_call, grpc_status, method_and_name, protocol_version, redact_query, StartAttributes,
-    GRPC_CANCELLED, GRPC_UNIMPLEMENTED, GRPC_UNKNOWN,
+    GRPC_CANCELLED, GRPC_DEADLINE_EXCEEDED, GRPC_UNIMPLEMENTED, GRPC_UNKNOWN,
 };
 use crate::{FutureExt as _, HeaderMapCarrier, Propagators, StdSpan, StdTracer, TracerProvider};
 
@@ -313,6 +316,9 @@ where
         // Kept for the rename of a call to a method the server does not serve (a cheap
         // clone: the URI's bytes are shared).
         let grpc = grpc.and_then(|_| request.uri().path_and_query().cloned());
+        let deadline = grpc
+            .as_ref()
+            .and_then(|_| deadline_of(request.headers(), std::time::Instant::now()));
         // From the request, not the name the conventions give its method (found by
         // review: with a known-methods list that leaves HEAD out it is `_OTHER`, and
         // a HEAD response's unsent body was taken for a cancelled one).
@@ -345,6 +351,7 @@ where
             span,
             panicked,
             grpc,
+            deadline,
             head,
             baggage,
         }
@@ -582,6 +589,28 @@ fn name_other(span: &mut StdSpan, path: &str) {
     span.set_attribute("rpc.method", "_OTHER");
     let original = path.strip_prefix('/').unwrap_or(path);
     span.set_attribute_dyn("rpc.method_original", original);
+}
+
+/// When a gRPC call's deadline (its `grpc-timeout`, counted from `now`, when the
+/// request came) has passed, as far as the server can tell: a little before it (a
+/// tenth of the timeout, at most 10 ms), since the client's deadline began when it sent
+/// the request, and a timeout layer outside this one (tonic's `GrpcTimeout`) counts
+/// from before this layer's call.
+fn deadline_of(headers: &http::HeaderMap, now: std::time::Instant) -> Option<std::time::Instant> {
+    let deadline = crate::http_conv::grpc_deadline(headers, now)?;
+    let margin = ((deadline - now) / 10).min(std::time::Duration::from_millis(10));
+    Some(deadline - margin)
+}
+
+/// The status of a gRPC call dropped before its status was sent: DEADLINE_EXCEEDED
+/// once its deadline has passed (an Error of the server's, as the gRPC conventions
+/// count it; found by a tonic user's tryout: CANCELLED and Unset), else CANCELLED (the
+/// client went away: its doing).
+fn dropped_code(deadline: Option<std::time::Instant>) -> u8 {
+    match deadline {
+        Some(deadline) if std::time::Instant::now() >= deadline => GRPC_DEADLINE_EXCEEDED,
+        _ => GRPC_CANCELLED,
+    }
 }
 
 /// A gRPC call that ended without a `grpc-status` (in its head or its trailers): the
@@ -822,6 +851,8 @@ pin_project_lite::pin_project! {
         panicked: bool,
         // A gRPC call (its path): its outcome is its `grpc-status`.
         grpc: Option<http::uri::PathAndQuery>,
+        // When a gRPC call's `grpc-timeout` runs out (see `deadline_of`).
+        deadline: Option<std::time::Instant>,
         // A `HEAD` request: its response's body is never sent.
         head: bool,
         // The request's baggage, current while the body makes its frames.
@@ -844,10 +875,10 @@ pin_project_lite::pin_project! {
                         span.set_attribute("rpc.grpc.status_code", i64::from(GRPC_UNKNOWN));
                     }
                 } else if this.grpc.is_some() {
-                    // The client cancelled the call (or its deadline passed): its
-                    // doing, CANCELLED, as when it goes mid-body (found by review:
-                    // an Error `cancelled` without the call's status code).
-                    record_grpc_code(&mut span, GRPC_CANCELLED);
+                    // The client cancelled the call: its doing, CANCELLED, as when it
+                    // goes mid-body (found by review: an Error `cancelled` without the
+                    // call's status code); or its deadline passed (see `dropped_code`).
+                    record_grpc_code(&mut span, dropped_code(*this.deadline));
                 } else {
                     span.set_attribute(semconv::ERROR_TYPE, "cancelled");
                     span.set_error("");
@@ -939,7 +970,14 @@ where
                 (true, true) => None,
                 (true, false) => length.or(body.size_hint().exact()),
             };
-            ServerBody::new(body, span, grpc.then_some(grpc_known), baggage, length)
+            ServerBody::new(
+                body,
+                span,
+                grpc.then_some(grpc_known),
+                *this.deadline,
+                baggage,
+                length,
+            )
         })))
     }
 }
@@ -972,6 +1010,8 @@ pin_project_lite::pin_project! {
         grpc: bool,
         // A gRPC call's status is recorded (from the head, or the trailers).
         grpc_known: bool,
+        // When a gRPC call's `grpc-timeout` runs out (see `deadline_of`).
+        deadline: Option<std::time::Instant>,
         // Bytes still to send of the length the head announced, if it did.
         left: Option<u64>,
         // Making a frame panicked.
@@ -1012,7 +1052,7 @@ pin_project_lite::pin_project! {
                     // status code.) A status the head gave stays (found by review: it
                     // was overwritten with CANCELLED).
                     if !*this.grpc_known {
-                        record_grpc_code(&mut span, GRPC_CANCELLED);
+                        record_grpc_code(&mut span, dropped_code(*this.deadline));
                     }
                 } else if *this.polled {
                     span.set_attribute(semconv::ERROR_TYPE, "cancelled");
@@ -1027,11 +1067,13 @@ pin_project_lite::pin_project! {
 }
 
 impl<B: http_body::Body> ServerBody<B> {
-    /// `grpc`: for a gRPC call, whether its status is known from the head.
+    /// `grpc`: for a gRPC call, whether its status is known from the head; `deadline`:
+    /// when its `grpc-timeout` runs out.
     fn new(
         inner: B,
         mut span: Option<StdSpan>,
         grpc: Option<bool>,
+        deadline: Option<std::time::Instant>,
         baggage: Option<std::sync::Arc<picotrace::Baggage>>,
         length: Option<u64>,
     ) -> Self {
@@ -1057,6 +1099,7 @@ impl<B: http_body::Body> ServerBody<B> {
             baggage,
             grpc: grpc.is_some(),
             grpc_known: grpc == Some(true),
+            deadline,
             left: length,
             polled: false,
             panicked: false,

@@ -1552,6 +1552,85 @@ fn a_grpc_call_cancelled_before_its_answer_or_ended_without_a_status() {
     assert!(ended.status.starts_with("Error"), "{ended:?}");
 }
 
+/// Regression (a tonic user's tryout): a gRPC call dropped once its `grpc-timeout`
+/// had run out (tonic's timeout layer outside this one, or the client's reset at its
+/// deadline) was CANCELLED and Unset; it is DEADLINE_EXCEEDED, an Error of the
+/// server's (the gRPC conventions), before its answer and mid-stream alike. Dropped
+/// well before its deadline it stays CANCELLED, the client's doing.
+#[test]
+fn a_grpc_call_dropped_past_its_deadline_exceeded_it() {
+    let (provider, kept) = setup();
+    let hanging = FnService(|_: http::Request<()>| {
+        Box::pin(std::future::pending::<
+            Result<http::Response<String>, Infallible>,
+        >()) as BoxFuture
+    });
+    let mut service = ServerLayer::new(&provider).with_grpc().layer(hanging);
+    let call = |timeout: &'static str| {
+        request(
+            "POST",
+            "/shop.v1.Inventory/Reserve",
+            &[
+                ("content-type", "application/grpc"),
+                ("grpc-timeout", timeout),
+            ],
+        )
+    };
+    let rt = runtime();
+    rt.block_on(async {
+        for timeout in ["20m", "10S"] {
+            let cut = tokio::time::timeout(
+                std::time::Duration::from_millis(40),
+                service.call(call(timeout)),
+            );
+            assert!(cut.await.is_err());
+        }
+    });
+    let mut streaming =
+        ServerLayer::new(&provider)
+            .with_grpc()
+            .layer(BodyService(|_: &http::Request<()>| {
+                // Two messages: dropped after the first, mid-stream.
+                let body = Streamed::new(1, Arc::new(|| {}))
+                    .data(b"\0\0\0\0\x02\x08\x01")
+                    .data(b"\0\0\0\0\x02\x08\x02");
+                let mut response = http::Response::new(body);
+                response.headers_mut().insert(
+                    http::header::CONTENT_TYPE,
+                    http::HeaderValue::from_static("application/grpc"),
+                );
+                response
+            }));
+    let mut response = rt.block_on(streaming.call(call("20m"))).unwrap();
+    let first = rt.block_on(std::future::poll_fn(|cx| {
+        Pin::new(response.body_mut()).poll_frame(cx)
+    }));
+    assert!(first.is_some());
+    std::thread::sleep(std::time::Duration::from_millis(40));
+    drop(response);
+    provider.flush().unwrap();
+    let spans = kept.0.lock().unwrap().clone();
+    let seen: Vec<_> = spans
+        .iter()
+        .map(|s| {
+            (
+                s.attr("rpc.grpc.status_code"),
+                s.attr("error.type"),
+                s.status.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (Some("4"), Some("4"), r#"Error { description: "" }"#),
+            (Some("1"), None, "Unset"),
+            (Some("4"), Some("4"), r#"Error { description: "" }"#),
+        ],
+        "{spans:#?}"
+    );
+}
+
 /// Regression (found by review): the request's attributes were set after the span
 /// started, so a sampler saw none (the HTTP conventions: they SHOULD be given at
 /// creation, for sampling); a sampler that drops health checks by `url.path` could not.
