@@ -320,7 +320,9 @@ fn record_grpc_code(span: &mut crate::StdSpan, headers: &http::HeaderMap) -> Opt
     // records it; found by a tonic user's tryout: only the code was there).
     if code != GRPC_OK {
         if let Some(message) = crate::http_conv::grpc_message(headers) {
-            span.set_error(&message);
+            span.set_status_if_unset(picotrace::Status::Error {
+                description: &message,
+            });
         }
     }
     Some(code)

@@ -878,7 +878,7 @@ impl Reader<'_> {
                     // (found by review: both went out).
                     if valid
                         .iter()
-                        .any(|(n, _): &(String, String)| n.eq_ignore_ascii_case(&k))
+                        .any(|(n, _): &(String, String)| n.trim().eq_ignore_ascii_case(k.trim()))
                     {
                         let shown_k = shown_header_name(&k);
                         self.warn(
@@ -886,12 +886,15 @@ impl Reader<'_> {
                             &shown,
                             format!("header {shown_k:?} given more than once; the last is sent"),
                         );
-                        valid.retain(|(n, _)| !n.eq_ignore_ascii_case(&k));
+                        valid.retain(|(n, _)| !n.trim().eq_ignore_ascii_case(k.trim()));
                     }
                     valid.push((k, val));
                 }
                 Err(reason) => {
                     invalid = true;
+                    // A bad last value of a name does not leave an earlier one to be
+                    // sent (an old credential: found by review): the name goes unsent.
+                    valid.retain(|(n, _)| !n.trim().eq_ignore_ascii_case(k.trim()));
                     let k = if empty {
                         "<redacted>"
                     } else {
@@ -1749,6 +1752,12 @@ mod tests {
             shown.contains("more than once") && !shown.contains("old"),
             "{shown}"
         );
+        // A bad last value leaves none (not the earlier one).
+        let e = env(&[(
+            "OTEL_EXPORTER_OTLP_HEADERS",
+            "authorization=Bearer%20old,x=1,authorization=Bearer%0Anew",
+        )]);
+        assert_eq!(e.otlp.headers, [("x".to_string(), "1".to_string())]);
     }
 
     #[test]

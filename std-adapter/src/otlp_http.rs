@@ -429,7 +429,8 @@ impl OtlpHttpExporterBuilder {
         // One field per name (found by review: a key given twice, the old and the
         // corrected one, went out as two `Authorization` fields, which gateways refuse
         // or read the first of).
-        self.headers.retain(|(n, _)| !n.eq_ignore_ascii_case(&name));
+        self.headers
+            .retain(|(n, _)| !n.trim().eq_ignore_ascii_case(name.trim()));
         self.headers.push((name, value.into()));
         self
     }

@@ -1386,7 +1386,7 @@ fn a_header_given_twice_is_sent_once_with_its_last_value() {
     let x = OtlpHttpExporter::builder()
         .endpoint(server.url())
         .header("Authorization", "Bearer old")
-        .headers([("x-team", "a"), ("authorization", "Bearer new")])
+        .headers([("x-team", "a"), ("authorization ", "Bearer new")])
         .build()
         .unwrap();
     assert_eq!(x.send(b"x").unwrap().status, 200);

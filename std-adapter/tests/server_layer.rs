@@ -14,7 +14,7 @@ use std::task::{Context, Poll};
 
 use http_body::Body as _;
 use picotrace::SpanKind;
-use picotrace_std::{ServerLayer, TracerProvider};
+use picotrace_std::{ServerLayer, ServerSpan, TracerProvider};
 use support::body::{send, BodyService, Streamed};
 use support::kept::{Keep, Seen, SkipWhere};
 use support::runtime;
@@ -592,6 +592,10 @@ fn grpc_service() -> FnService<impl FnMut(http::Request<()>) -> BoxFuture + Clon
                 .headers_mut()
                 .insert("grpc-message", message.clone());
         }
+        if let Some(own) = request.headers().get("x-own-error") {
+            let span = request.extensions().get::<ServerSpan>().unwrap();
+            span.set_error(own.to_str().unwrap());
+        }
         Box::pin(async move { Ok(response) }) as BoxFuture
     })
 }
@@ -607,16 +611,22 @@ fn a_grpc_error_s_message_is_the_status_description() {
         .with_grpc()
         .layer(grpc_service());
     let rt = runtime();
-    for (code, message) in [
-        ("13", "kaboom%20%E2%9C%93"),
-        ("14", "bad%zz escape"),
-        ("3", "not a number"),
+    for (code, message, own) in [
+        ("13", "kaboom%20%E2%9C%93", None),
+        ("14", "bad%zz escape", None),
+        ("3", "not a number", None),
+        // The handler's own description stays (found by review: the message
+        // replaced it).
+        ("13", "internal error", Some("db: connection refused")),
     ] {
-        let headers = [
+        let mut headers = vec![
             ("content-type", "application/grpc"),
             ("x-code", code),
             ("x-message", message),
         ];
+        if let Some(own) = own {
+            headers.push(("x-own-error", own));
+        }
         rt.block_on(service.call(request("POST", "/shop.v1.Cart/Add", &headers)))
             .unwrap();
     }
@@ -650,6 +660,7 @@ fn a_grpc_error_s_message_is_the_status_description() {
             r#"Error { description: "kaboom ✓" }"#,
             r#"Error { description: "bad%zz escape" }"#,
             "Unset",
+            r#"Error { description: "db: connection refused" }"#,
             r#"Error { description: "lost it" }"#,
         ],
         "{spans:#?}"

@@ -37,13 +37,14 @@ pub const SINGLE_LEN: usize = 51;
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[non_exhaustive]
 pub enum ParseError {
-    /// The trace id is not 16 or 32 hex digits, or is all zero.
+    /// The trace id is not 16 or 32 hex digits (1 to 32 in `X-B3-TraceId`), or is all
+    /// zero.
     TraceId,
-    /// The span id is not 16 hex digits, or is all zero.
+    /// The span id is not 16 hex digits (1 to 16 in `X-B3-SpanId`), or is all zero.
     SpanId,
     /// The sampling state is not `0`, `1`, `d` (or `true`/`false` in `X-B3-Sampled`).
     Sampling,
-    /// The parent span id is not 16 hex digits.
+    /// The parent span id is not 16 hex digits (1 to 16 in `X-B3-ParentSpanId`).
     ParentSpanId,
     /// Too many `-`-separated fields, or a trace id without a span id.
     Format,
@@ -54,10 +55,16 @@ pub enum ParseError {
 impl fmt::Display for ParseError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            Self::TraceId => "B3 trace id is not 16 or 32 hex digits (or is zero)",
-            Self::SpanId => "B3 span id is not 16 hex digits (or is zero)",
+            Self::TraceId => {
+                "B3 trace id is not 16 or 32 hex digits, at most 32 in X-B3-TraceId (or is zero)"
+            }
+            Self::SpanId => {
+                "B3 span id is not 16 hex digits, at most 16 in X-B3-SpanId (or is zero)"
+            }
             Self::Sampling => "B3 sampling state is not 0, 1 or d",
-            Self::ParentSpanId => "B3 parent span id is not 16 hex digits",
+            Self::ParentSpanId => {
+                "B3 parent span id is not 16 hex digits (at most 16 in X-B3-ParentSpanId)"
+            }
             Self::Format => "B3 header has the wrong number of fields",
             Self::NoIds => "B3 header carries only a sampling decision",
         })

@@ -60,7 +60,7 @@ impl tonic::server::UnaryService<HelloRequest> for SayHello {
             match name.as_str() {
                 "kaboom" => Err(tonic::Status::internal("kaboom: the oven ✓ broke")),
                 "slow" => {
-                    tokio::time::sleep(Duration::from_millis(300)).await;
+                    tokio::time::sleep(Duration::from_millis(2000)).await;
                     Ok(tonic::Response::new(HelloReply { message: name }))
                 }
                 _ => Ok(tonic::Response::new(HelloReply {
@@ -229,7 +229,10 @@ fn tonic_calls_are_traced_on_both_sides() {
             // A deadline the handler outlasts: tonic's server gives up on it.
             grpc.ready().await.unwrap();
             let mut slow = tonic::Request::new(hello("slow", 0));
-            slow.set_timeout(Duration::from_millis(50));
+            // Long enough that a loaded machine's delays fall inside the tenth of it
+            // the server takes the deadline early by (found by review: 50 ms, a 5 ms
+            // margin, could read CANCELLED).
+            slow.set_timeout(Duration::from_millis(500));
             let late = grpc
                 .unary(slow, path(SAY_HELLO), codec())
                 .await
@@ -245,8 +248,16 @@ fn tonic_calls_are_traced_on_both_sides() {
         }
         .with_context(context)
         .await;
-        // The server span of the slow call ends when tonic drops its future.
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        // The server span of the slow call ends when tonic drops its future: waited
+        // for (5 s at most), not slept on.
+        let waited = std::time::Instant::now();
+        while waited.elapsed() < Duration::from_secs(5) {
+            provider.flush().unwrap();
+            if kept.0.lock().unwrap().len() == 8 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         (caller, streamed_for)
     });
     caller.end();
