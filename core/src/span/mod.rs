@@ -455,7 +455,9 @@ impl<'t> Span<'t> {
     pub fn trace_context(&self) -> TraceContext {
         let mut cx = TraceContext::from(self.context);
         let state = self.trace_state();
-        if !state.is_empty() {
+        // Without the feature a span keeps no tracestate, and the parser is not linked
+        // (found by a firmware user's tryout: 3.8 KB of flash stayed for this call).
+        if cfg!(feature = "tracestate") && !state.is_empty() {
             if let Ok(ts) = crate::TraceState::parse(state) {
                 cx.trace_state = ts;
             }
