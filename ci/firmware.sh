@@ -203,6 +203,29 @@ step_run() {
     # sensor_node and embassy_node (a deleted .out file would drop its demo quietly).
     ((ran >= 2)) || die "expected 2 demos with an expected-output file, ran $ran"
     step_run_footprint
+    check_without_tracestate
+}
+
+# A build without core's `tracestate` feature links none of its code (found by a
+# firmware user's tryout: `Span::trace_context` kept the parser, 3.8 KB of flash):
+# footprint_tracer, which calls it, built so (into a target directory of its own, not
+# to replace the default build's binary) and its mangled symbols searched (`tracestate`
+# is a path segment in both manglings).
+check_without_tracestate() {
+    local crate="$CORTEX_M_FOOTPRINT_CRATE" target elf syms args=()
+    target="$(board_target "$crate")"
+    mapfile -t args < <(board_cargo_args "$crate" "$target")
+    args=("${args[@]/#$BOARDS_TARGET_DIR/$BOARDS_TARGET_DIR-no-tracestate}")
+    (cd "$crate" && debian_cargo build "${args[@]}" --bin footprint_tracer \
+        --no-default-features --features systick-clock) ||
+        die "$crate: footprint_tracer without tracestate did not build"
+    elf="$BOARDS_TARGET_DIR-no-tracestate/$target/release/footprint_tracer"
+    syms="$(llvm-nm "$elf")" || die "llvm-nm could not read $elf"
+    if grep -qi 'tracestate' <<<"$syms"; then
+        grep -i 'tracestate' <<<"$syms" | llvm-cxxfilt >&2
+        die "$(basename "$crate")/footprint_tracer without tracestate links its code (above)"
+    fi
+    note "$(basename "$crate")/footprint_tracer without tracestate: none of its code linked"
 }
 
 # The footprint binaries have no console to diff: each must boot in QEMU (RISC-V on the

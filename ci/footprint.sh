@@ -312,9 +312,11 @@ feature_costs() {
             for bin in "${BINS[@]}"; do
                 local elf="$OUT/$target/no-$feature/$bin" syms
                 [[ -f "$elf" ]] || continue
-                syms="$(arm-none-eabi-nm -C "$elf" 2>/dev/null || llvm-nm -C "$elf")"
-                if grep -q 'wire::tracestate::' <<<"$syms"; then
-                    grep 'wire::tracestate::' <<<"$syms" >&2
+                # Mangled: `tracestate` is a path segment in both manglings, and a
+                # name `-C` could not demangle is searched too.
+                syms="$(arm-none-eabi-nm "$elf")"
+                if grep -qi 'tracestate' <<<"$syms"; then
+                    grep -i 'tracestate' <<<"$syms" | llvm-cxxfilt >&2
                     echo "footprint: $target $bin without tracestate links its code (above)" >&2
                     exit 1
                 fi

@@ -131,6 +131,13 @@ impl From<SpanContext> for TraceContext {
     }
 }
 
+// The sizes the README gives for 32-bit targets (a firmware build checks them when it
+// compiles: host tests run on 64-bit targets).
+#[cfg(all(feature = "tracestate", target_pointer_width = "32"))]
+const _: () = assert!(core::mem::size_of::<TraceContext>() == 552);
+#[cfg(all(not(feature = "tracestate"), target_pointer_width = "32"))]
+const _: () = assert!(core::mem::size_of::<TraceContext>() == 36);
+
 #[cfg(test)]
 mod tests {
     use super::*;
