@@ -17,9 +17,9 @@
 //! layer inside this one), is UNKNOWN, as its clients take it, and one the client
 //! cancels before the handler answers (or mid-stream) is CANCELLED, the client's doing,
 //! not an Error; one dropped once the deadline its `grpc-timeout` set has passed is
-//! DEADLINE_EXCEEDED, an Error (tonic's `Server::timeout` without a client deadline
-//! looks like a cancel here: its timeout layer drops this one's future, and its client
-//! gets CANCELLED). A call answered UNIMPLEMENTED before its first message
+//! DEADLINE_EXCEEDED, an Error (tonic's timeout layer, outside this one, drops its
+//! future then and answers the client CANCELLED "Timeout expired", tonic's mapping; with
+//! `Server::timeout` and no client deadline the drop looks like a cancel here). A call answered UNIMPLEMENTED before its first message
 //! (what tonic's router answers for a service or method it does not serve; also a
 //! handler's own `Status::unimplemented`), or answered by a route that is not gRPC's
 //! (no `application/grpc` content type: a REST handler or a fallback beside tonic's
