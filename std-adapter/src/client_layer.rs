@@ -10,8 +10,9 @@
 //! RPC span named `{package.Service}/{Method}` with `rpc.system`, `rpc.service`,
 //! `rpc.method` and its `rpc.grpc.status_code` (from the response's head, or from the
 //! trailers that end its body); a client span is an Error for every code but OK (the
-//! gRPC conventions), described by the server's `grpc-message`. tonic's `Channel` hands its inner services a URI without the
-//! server's address: [`with_server`](ClientLayer::with_server) names it. A gRPC
+//! gRPC conventions), described by the server's `grpc-message`. tonic's `Channel` hands
+//! its inner services a URI without the server's address:
+//! [`with_server`](ClientLayer::with_server) names it. A gRPC
 //! response without any status (its body ended without trailers, or was empty) is
 //! UNKNOWN, one given up on before its response, or whose body the caller dropped
 //! before its status, CANCELLED, and one that is not
@@ -317,13 +318,9 @@ fn record_grpc_code(span: &mut crate::StdSpan, headers: &http::HeaderMap) -> Opt
     let code = grpc_status(headers)?;
     record_grpc_fail(span, code);
     // The server's `grpc-message`, as the status description (as the server's span
-    // records it; found by a tonic user's tryout: only the code was there).
+    // records it).
     if code != GRPC_OK {
-        if let Some(message) = crate::http_conv::grpc_message(headers) {
-            span.set_status_if_unset(picotrace::Status::Error {
-                description: &message,
-            });
-        }
+        crate::http_conv::describe_with_grpc_message(span, headers);
     }
     Some(code)
 }

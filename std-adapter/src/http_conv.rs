@@ -168,11 +168,25 @@ pub(crate) fn grpc_status(headers: &http::HeaderMap) -> Option<u8> {
 /// The `grpc-message` in `headers` (a response's head, or its trailers),
 /// percent-decoded; one that does not decode is kept as sent, as the gRPC over HTTP/2
 /// protocol asks ("MUST NOT error or throw away the message"). `None` without one.
-#[cfg_attr(not(feature = "tower"), allow(dead_code))]
+#[cfg(feature = "tower")]
 pub(crate) fn grpc_message(headers: &http::HeaderMap) -> Option<String> {
     let raw = String::from_utf8_lossy(headers.get("grpc-message")?.as_bytes());
     let message = crate::env::percent_decode(&raw).unwrap_or_else(|| raw.into_owned());
     (!message.is_empty()).then_some(message)
+}
+
+/// Describes `span`'s Error with the `grpc-message` in `headers`, if there is one,
+/// filling only a bare Error: a description set on purpose (a handler's, through
+/// `ServerSpan`) stays. For a code the caller counts as an error: otelgrpc records the
+/// message so (found by a tonic user's tryout: `Status::internal("kaboom")` said only
+/// `error.type` 13).
+#[cfg(feature = "tower")]
+pub(crate) fn describe_with_grpc_message(span: &mut crate::StdSpan, headers: &http::HeaderMap) {
+    if let Some(message) = grpc_message(headers) {
+        span.set_status_if_unset(picotrace::Status::Error {
+            description: &message,
+        });
+    }
 }
 
 /// OK: a call that succeeded.

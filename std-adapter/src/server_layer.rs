@@ -638,17 +638,10 @@ fn record_grpc_status(span: &mut StdSpan, headers: &http::HeaderMap) -> Option<u
 }
 
 /// The `grpc-message` beside a status the conventions count as the server's error, as
-/// the span's status description (as OpenTelemetry Go's `otelgrpc` records it; found by
-/// a tonic user's tryout: `Status::internal("kaboom")` said only `error.type` 13).
+/// the span's status description.
 fn describe_grpc_error(span: &mut StdSpan, code: u8, headers: &http::HeaderMap) {
     if GRPC_SERVER_ERRORS.contains(&code) {
-        if let Some(message) = crate::http_conv::grpc_message(headers) {
-            // Describes the bare Error the code gave; one the handler set on purpose
-            // (through `ServerSpan`) stays (found by review).
-            span.set_status_if_unset(picotrace::Status::Error {
-                description: &message,
-            });
-        }
+        crate::http_conv::describe_with_grpc_message(span, headers);
     }
 }
 
