@@ -1488,6 +1488,7 @@ mod tests {
         assert!(!same_name("trace\rstate", "trace|rstate"));
     }
 
+    #[cfg(feature = "tracestate")]
     #[test]
     fn from_headers_reads_a_remote_parent() {
         let headers = [
@@ -1699,6 +1700,7 @@ mod tests {
     /// took B3's context, which carries no tracestate: the vendors' entries (and the
     /// `ot` sampling threshold) were dropped. As in OpenTelemetry SDKs, every
     /// propagator runs in order and the last valid context wins.
+    #[cfg(feature = "tracestate")]
     #[test]
     fn the_composite_keeps_the_last_valid_context_as_opentelemetry_does() {
         let p = Propagators::new(&[Propagator::B3, Propagator::TraceContext]);
@@ -1866,6 +1868,7 @@ mod tests {
     /// format"): a sampled, a debug and an unsampled context with a tracestate, and
     /// baggage, injected by each; every name written is listed (but Jaeger's
     /// `uberctx-{key}`), and every name listed is written by one of them.
+    #[cfg(feature = "tracestate")]
     #[test]
     fn fields_name_the_headers_each_propagator_writes() {
         let mut bag: Baggage = Baggage::new();

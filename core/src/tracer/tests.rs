@@ -6,7 +6,9 @@ use std::vec::Vec;
 use super::*;
 use crate::export::ExportError;
 use crate::time::ManualClock;
-use crate::{AttributeValue, SpanArena, SpanData, Status, TraceContext, TraceId, TraceState};
+#[cfg(feature = "tracestate")]
+use crate::TraceState;
+use crate::{AttributeValue, SpanArena, SpanData, Status, TraceContext, TraceId};
 
 type Attrs = Vec<(String, String)>;
 
@@ -446,6 +448,7 @@ fn sampled_remote_parent() -> TraceContext {
 /// parent's): a full text pool lost the tracestate, every vendor's member with it, or
 /// kept the parent's `th` that was to be erased (W3C: a tracestate received MUST be
 /// sent on). It goes right after the name now.
+#[cfg(all(feature = "tracestate", feature = "otep235"))]
 #[test]
 fn a_tracestate_with_a_new_threshold_is_stored_before_attributes() {
     let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
@@ -486,6 +489,7 @@ fn a_tracestate_with_a_new_threshold_is_stored_before_attributes() {
 /// name, so with a long name it did not fit the text pool and was dropped whole: the
 /// span and its children sent no `tracestate` (W3C: a tracestate received MUST be
 /// sent on). It is stored first now, as an unchanged one is, and the name is cut.
+#[cfg(all(feature = "tracestate", feature = "otep235"))]
 #[test]
 fn a_changed_tracestate_takes_the_room_before_a_long_name() {
     let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
@@ -516,6 +520,7 @@ fn a_changed_tracestate_takes_the_room_before_a_long_name() {
 /// room a span's attributes left (`set_parent` after a long attribute) was dropped
 /// whole. It is cut by W3C's rule now (§ 3.3.1.5: whole members, those over 128
 /// characters first, then from the right), keeping the members that fit.
+#[cfg(feature = "tracestate")]
 #[test]
 fn set_parent_keeps_the_tracestate_members_that_fit() {
     let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
@@ -550,6 +555,7 @@ fn set_parent_keeps_the_tracestate_members_that_fit() {
 /// context carried `ot=th:0` alone. OTel: `rv` is never erased; the same one goes out.
 /// A malformed value cannot take the new threshold; its old `th`s, which no longer give
 /// the span's probability (found by review: they went out unchanged), are erased.
+#[cfg(all(feature = "tracestate", feature = "otep235"))]
 #[test]
 fn a_new_threshold_keeps_rv_of_a_malformed_ot() {
     let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
@@ -570,6 +576,7 @@ fn a_new_threshold_keeps_rv_of_a_malformed_ot() {
 /// erases, with a sub-key ending in a space before it, lost the whole `ot` member, its
 /// `rv` too (the erase failed on the value left ending in a space, and the tracer
 /// removed `ot`): the next hop sampled on the trace id instead of this hop's `rv`.
+#[cfg(all(feature = "tracestate", feature = "otep235"))]
 #[test]
 fn erasing_th_of_a_malformed_ot_keeps_its_rv() {
     let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
@@ -1666,6 +1673,7 @@ fn samplers_see_the_attributes_and_links_a_span_is_built_with() {
 /// Regressions found reviewing the OTLP output: an empty attribute key was stored (the
 /// spec: keys "MUST" be non-empty), a link to an invalid context with nothing else
 /// was recorded, array elements and tracestates cut or lost for room were not counted.
+#[cfg(feature = "tracestate")]
 #[test]
 fn empty_keys_empty_invalid_links_and_lost_text_follow_the_spec() {
     let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
@@ -2088,6 +2096,7 @@ fn record_error_uses_type_name_and_display() {
     );
 }
 
+#[cfg(feature = "tracestate")]
 #[test]
 fn sampled_out_spans_still_propagate_the_incoming_tracestate() {
     let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
@@ -2129,6 +2138,7 @@ fn sampled_out_spans_still_propagate_the_incoming_tracestate() {
     assert_eq!(exported(&t).len(), 1, "the waiting span was exported");
 }
 
+#[cfg(all(feature = "tracestate", feature = "otep235"))]
 #[test]
 fn tracestate_flows_from_remote_parent_to_local_children_and_probability_writes_th() {
     let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
@@ -2195,6 +2205,7 @@ fn tracestate_flows_from_remote_parent_to_local_children_and_probability_writes_
 /// Regressions: when the sampler's new `th` made the parent's `ot` member too long, the
 /// whole inherited tracestate was erased; then the whole `ot` member, its `rv` with it
 /// (the spec: the same `rv` goes out). Now only the threshold is left out.
+#[cfg(feature = "tracestate")]
 #[test]
 fn an_ot_member_that_cannot_take_a_threshold_keeps_its_randomness() {
     let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
@@ -2730,6 +2741,7 @@ fn strings_of_every_short_length_are_stored_whole_or_cut_at_the_pool_end() {
 }
 
 /// The spec's example remote parent with `flags` and a tracestate of `vendor=opaque`.
+#[cfg(feature = "tracestate")]
 fn remote_with_vendor_state(flags: TraceFlags) -> TraceContext {
     let mut cx = TraceContext::from(SpanContext {
         trace_id: TraceId::from_hex("4bf92f3577b34da6a3ce929d0e0e4736").unwrap(),
@@ -2741,6 +2753,7 @@ fn remote_with_vendor_state(flags: TraceFlags) -> TraceContext {
     cx
 }
 
+#[cfg(feature = "tracestate")]
 #[test]
 fn set_parent_moves_a_running_span_under_a_remote_parent_and_samples_again() {
     let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
@@ -2794,6 +2807,7 @@ fn set_parent_moves_a_running_span_under_a_remote_parent_and_samples_again() {
 /// or refused by a full arena) that `set_parent` moved under a sampled parent said
 /// "sampled" to its children and outgoing calls but was never recorded, and the
 /// parent's tracestate was not kept (nowhere to keep it).
+#[cfg(feature = "tracestate")]
 #[test]
 fn set_parent_gives_a_span_without_a_record_one_when_it_samples_and_counts_it_once() {
     let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
@@ -2858,6 +2872,7 @@ fn set_parent_gives_a_span_without_a_record_one_when_it_samples_and_counts_it_on
 /// The `tracing` layer calls it under its span table's lock: user code (an exporter,
 /// slow or waiting on a thread that logs) ran under a lock other threads wait for. A
 /// full arena now refuses the record, counted, and the exporter's thread frees room.
+#[cfg(feature = "tracestate")]
 #[test]
 fn set_parent_never_runs_the_exporter_to_make_room() {
     let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
@@ -2894,6 +2909,7 @@ fn set_parent_never_runs_the_exporter_to_make_room() {
 /// `running_spans` (what a shutdown now would lose) counts the slots of spans that will
 /// be exported, through every change: a sampled-out span keeping a tracestate, spans
 /// `set_parent` moves under an unsampled parent or gives a record, ends, the drain.
+#[cfg(feature = "tracestate")]
 #[test]
 fn running_spans_counts_only_slots_that_will_be_exported() {
     let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
@@ -2930,6 +2946,7 @@ fn running_spans_counts_only_slots_that_will_be_exported() {
 /// Regression: giving a record to a span counted as sampled out (or refused by a full
 /// arena) lowered the counter that numbers such spans, so the next one took the same
 /// number and, with it, the same span id: two calls of one request sent one parent-id.
+#[cfg(feature = "tracestate")]
 #[test]
 fn spans_adopted_by_set_parent_keep_distinct_span_ids() {
     let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
@@ -3022,6 +3039,7 @@ fn every_common_integer_and_string_type_is_an_attribute_value() {
     assert_eq!(attrs, &want);
 }
 
+#[cfg(feature = "tracestate")]
 #[test]
 fn a_span_s_own_tracestate_is_exported_and_propagated() {
     let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
@@ -3109,6 +3127,7 @@ fn before_seeding_a_child_passes_its_parents_context_on() {
 /// Regression (found by review): seeding a tracer after its shutdown (firmware that
 /// seeds again on waking) switched recording back on: new spans recorded and went out
 /// as sampled, then were dropped at their end.
+#[cfg(feature = "tracestate")]
 #[test]
 fn seeding_after_shutdown_leaves_the_tracer_a_no_op() {
     let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
@@ -3133,8 +3152,10 @@ fn seeding_after_shutdown_leaves_the_tracer_a_no_op() {
 /// An arena whose `claim` finds this thread's shard empty, as a sharded arena's does
 /// once the thread's own slots are taken and the other shards belong to threads that
 /// trace; `claim_any` reaches every free slot.
+#[cfg(feature = "tracestate")]
 struct OwnShardEmpty<A>(A);
 
+#[cfg(feature = "tracestate")]
 impl<A: SpanStorage> SpanStorage for OwnShardEmpty<A> {
     fn capacity(&self) -> usize {
         self.0.capacity()
@@ -3163,6 +3184,7 @@ impl<A: SpanStorage> SpanStorage for OwnShardEmpty<A> {
 /// thread's shard only (since it stopped waiting for room), so a dropped root moved
 /// under a sampled caller stayed unrecorded, and went out unsampled, with most of the
 /// arena free in the shards of other threads.
+#[cfg(feature = "tracestate")]
 #[test]
 fn a_late_record_takes_a_free_slot_of_any_shard() {
     let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
@@ -3181,6 +3203,7 @@ fn a_late_record_takes_a_free_slot_of_any_shard() {
 /// Regression (found by review): a seeded tracer whose config disabled tracing still
 /// gave children ids of their own after its shutdown, where the docs say a shut-down
 /// tracer is a no-op that passes the parent's context on.
+#[cfg(feature = "tracestate")]
 #[test]
 fn a_shut_down_disabled_tracer_passes_the_parent_on() {
     let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
@@ -3210,6 +3233,7 @@ fn a_shut_down_disabled_tracer_passes_the_parent_on() {
 /// all-zero keys: two devices continuing one trace sent the same parent-id. Its
 /// children pass the parent's context on unchanged, as an enabled tracer's do before
 /// seeding; seeded, they get ids of their own.
+#[cfg(feature = "tracestate")]
 #[test]
 fn an_unseeded_disabled_tracer_passes_the_parent_on() {
     let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
@@ -3248,6 +3272,7 @@ fn an_unseeded_disabled_tracer_passes_the_parent_on() {
 /// that `set_parent` would record and sample, refused then by the full arena, was
 /// counted nowhere: neither started nor dropped, where the same span started after
 /// seeding is an arena-full drop.
+#[cfg(feature = "tracestate")]
 #[test]
 fn a_span_passed_on_before_seeding_and_refused_by_the_full_arena_is_counted() {
     let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
@@ -3336,6 +3361,7 @@ fn children_of_a_root_started_before_seeding_record_after_it() {
 /// its parent's tracestate was decided again at `set_parent` as `Internal` (the kind
 /// of its slot's empty header), where its twin without a slot was decided as what it
 /// is; the sampler sees the span's kind on both.
+#[cfg(feature = "tracestate")]
 #[test]
 fn set_parent_shows_the_sampler_the_kind_of_a_span_started_before_seeding() {
     struct Kinds(std::sync::Mutex<Vec<SpanKind>>);
@@ -3375,6 +3401,7 @@ fn set_parent_shows_the_sampler_the_kind_of_a_span_started_before_seeding() {
 /// id is the parent's). `set_parent` after seeding gave it a record under that id, so
 /// it was exported with its old parent's span id and, when it held a slot for the
 /// parent's tracestate, a start time of 0.
+#[cfg(feature = "tracestate")]
 #[test]
 fn a_span_started_before_seeding_gets_its_own_id_and_start_when_set_parent_records_it() {
     let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
@@ -4279,6 +4306,7 @@ fn long_errors_keep_the_event_name_and_nothing_is_stored_changed() {
 /// the caller gave (one in the future held its credit back until the clock caught
 /// up), and a parent context with no valid ids passed its tracestate to the new root
 /// (W3C: without a valid traceparent, the tracestate is ignored).
+#[cfg(feature = "tracestate")]
 #[test]
 fn samplers_see_the_clock_and_an_invalid_parent_brings_no_tracestate() {
     let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
@@ -4480,6 +4508,7 @@ fn a_span_decided_again_twice_without_room_holds_one_token() {
 /// Regression (found by review): a link to an invalid context whose tracestate had
 /// no room and whose attributes were all dropped was dropped, and counted twice: as a
 /// dropped link and as a cut value. It is one lost link.
+#[cfg(feature = "tracestate")]
 #[test]
 fn a_link_that_says_nothing_once_its_tracestate_is_lost_counts_once() {
     let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
@@ -4737,6 +4766,7 @@ fn a_panicking_display_is_counted_on_every_path() {
 
 /// Regression (found by review): `Span::set_trace_state` took new room at every call,
 /// so a state set a few times filled a small pool (and cut later attributes).
+#[cfg(feature = "tracestate")]
 #[test]
 fn a_trace_state_set_again_reuses_its_room() {
     let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
@@ -5054,6 +5084,7 @@ fn a_span_without_a_clock_has_no_end_time_either() {
 /// thread was using it) was dropped with its parent's `th` passed on unchanged, though
 /// `R >= th` said sampled: the unsampled context contradicted its own threshold. It is
 /// settled as any drop is: erased.
+#[cfg(all(feature = "tracestate", feature = "otep235"))]
 #[test]
 fn a_span_dropped_while_the_rate_limiter_is_busy_settles_the_parent_threshold() {
     let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
@@ -5500,6 +5531,7 @@ fn a_busy_rate_limiter_is_waited_for() {
 /// Found by a review of `set_parent_as_made`: a span whose record only passed a
 /// tracestate on (sampled out under a first parent that had one) was decided on under
 /// its next parent with an empty name, not the one it was made with.
+#[cfg(feature = "tracestate")]
 #[test]
 fn a_passed_on_span_is_decided_again_under_the_name_it_was_made_with() {
     use crate::sampler::{SamplingDecision, SamplingParams, SamplingResult, ShouldSample};
@@ -5554,7 +5586,7 @@ fn a_passed_on_span_is_decided_again_under_the_name_it_was_made_with() {
 /// Regression (found by review): on a tracer not seeded yet, a span started under a
 /// guard took the disabled path, which kept the tracer: `set_parent` after the seed
 /// gave it a record, and it was exported.
-#[cfg(feature = "std")]
+#[cfg(all(feature = "std", feature = "tracestate"))]
 #[test]
 fn a_span_suppressed_before_the_seed_never_records() {
     let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));

@@ -1135,6 +1135,7 @@ mod tests {
     /// Regression (found by review): a look back for a key whose hash bit was taken
     /// walked every field from the start, empty members included, so 60 KB of commas
     /// before 31 such keys were split 31 times. It now reads where the earlier keys are.
+    #[cfg(feature = "tracestate")]
     #[test]
     fn a_look_back_does_not_read_the_padding_before_the_keys_again() {
         let keys: String = (0..31)
@@ -1159,6 +1160,7 @@ mod tests {
 
     /// Past 64 KiB into a field a key's place is not recorded: a repeat of it is then
     /// kept (the spec allows keeping duplicates), and nothing else changes.
+    #[cfg(feature = "tracestate")]
     #[test]
     fn a_repeated_key_past_64_kib_is_kept() {
         let field = ",".repeat(70_000) + "a00a=1,a01a=1,a00a=2";
@@ -1172,6 +1174,7 @@ mod tests {
     /// Regression (found by review): with a duplicate `ot` kept past 64 KiB, erasing
     /// the threshold removed the first `ot` only, and the kept one's `th:c` (25 %) was
     /// then read as the span's probability.
+    #[cfg(feature = "tracestate")]
     #[test]
     fn erasing_th_does_not_bring_back_a_kept_duplicate_ot() {
         let field = ",".repeat(70_000) + "ot=th:8,a=1,ot=th:c";
@@ -1192,6 +1195,7 @@ mod tests {
     }
 
     /// A row: (reason, header fields, expected canonical text or error).
+    #[cfg(feature = "tracestate")]
     type Vector = (
         &'static str,
         &'static [&'static str],
@@ -1199,6 +1203,7 @@ mod tests {
     );
 
     #[rustfmt::skip]
+    #[cfg(feature = "tracestate")]
     const VECTORS: &[Vector] = &[
         ("tracestate_included_traceparent_included",
             &["foo=1,bar=2"],                            Ok("foo=1,bar=2")),
@@ -1271,6 +1276,7 @@ mod tests {
             &["foo=1", "bar"],                           Err(Error::MissingEquals)),
     ];
 
+    #[cfg(feature = "tracestate")]
     #[test]
     fn vectors() {
         for &(reason, fields, expected) in VECTORS {
@@ -1286,6 +1292,7 @@ mod tests {
         }
     }
 
+    #[cfg(feature = "tracestate")]
     #[test]
     fn tracestate_all_allowed_characters() {
         let key = "abcdefghijklmnopqrstuvwxyz0123456789_-*/";
@@ -1300,6 +1307,7 @@ mod tests {
         }
     }
 
+    #[cfg(feature = "tracestate")]
     #[test]
     fn tracestate_key_length_limit() {
         let ok = format!("{}=1", repeat('z', 256));
@@ -1322,10 +1330,12 @@ mod tests {
         );
     }
 
+    #[cfg(feature = "tracestate")]
     fn members(n: usize) -> Vec<String> {
         (1..=n).map(|i| format!("bar{i:02}={i:02}")).collect()
     }
 
+    #[cfg(feature = "tracestate")]
     #[test]
     fn tracestate_member_count_limit() {
         let m = members(33);
@@ -1356,6 +1366,7 @@ mod tests {
         assert_eq!(TraceState::parse(&header), Err(Error::TooManyMembers));
     }
 
+    #[cfg(feature = "tracestate")]
     #[test]
     fn insert_moves_the_member_to_the_front() {
         let mut ts = TraceState::parse("rojo=00f067aa0ba902b7,congo=t61rcWkgMzE").unwrap();
@@ -1373,6 +1384,7 @@ mod tests {
         assert_eq!(ts.as_str(), "only=x");
     }
 
+    #[cfg(feature = "tracestate")]
     #[test]
     fn remove_does_not_match_key_prefixes() {
         let mut ts = TraceState::parse("foobar=1,foo=2").unwrap();
@@ -1381,6 +1393,7 @@ mod tests {
         assert_eq!(ts.get("foo"), None);
     }
 
+    #[cfg(feature = "tracestate")]
     #[test]
     fn insert_rejects_bad_members_without_change() {
         let mut ts = TraceState::parse("a=1").unwrap();
@@ -1395,6 +1408,7 @@ mod tests {
         assert_eq!(ts.as_str(), "a=1");
     }
 
+    #[cfg(feature = "tracestate")]
     #[test]
     fn the_33rd_member_drops_the_rightmost() {
         let m = members(32);
@@ -1410,6 +1424,7 @@ mod tests {
         assert_eq!((ts.len(), ts.truncated()), (32, 1));
     }
 
+    #[cfg(feature = "tracestate")]
     #[test]
     fn parse_truncates_long_members_first_then_from_the_right() {
         // 4 short members of 100 characters, a long one of 150, one more short one.
@@ -1457,6 +1472,7 @@ mod tests {
     /// `k=<200 a>`, eight 44-byte members, then `k=stale`: 570 bytes. Duplicates go
     /// first (the first `k` is the one kept), then truncation drops the long `k`; the
     /// stale later duplicate must not come back in its place.
+    #[cfg(feature = "tracestate")]
     fn stale_duplicate_fields() -> Vec<String> {
         let mut fields = std::vec![format!("k={}", repeat('a', 200))];
         fields.extend((0..8).map(|i| format!("m{i}={}", repeat('v', 41))));
@@ -1465,6 +1481,7 @@ mod tests {
         fields
     }
 
+    #[cfg(feature = "tracestate")]
     #[test]
     fn a_later_duplicate_does_not_survive_truncation_of_the_first() {
         let fields = stale_duplicate_fields();
@@ -1482,8 +1499,10 @@ mod tests {
         assert_eq!(ctx.trace_state, ts);
     }
 
+    #[cfg(feature = "tracestate")]
     const TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 
+    #[cfg(feature = "tracestate")]
     #[test]
     fn truncation_at_512_keeps_an_exact_fit() {
         // Two members of 255 characters and a comma: exactly 511; a third of 1 does not
@@ -1498,6 +1517,7 @@ mod tests {
         assert_eq!(ts.truncated(), 1);
     }
 
+    #[cfg(feature = "tracestate")]
     #[test]
     fn insert_over_capacity_drops_long_members_first() {
         let l = format!("l={}", repeat('v', 200));
@@ -1511,6 +1531,7 @@ mod tests {
         assert!(ts.as_str().len() <= CAPACITY);
     }
 
+    #[cfg(feature = "tracestate")]
     #[test]
     fn emit_into_a5_buffer_and_display() {
         let ts = TraceState::parse("rojo=00f067aa0ba902b7, congo=t61rcWkgMzE").unwrap();
@@ -1526,6 +1547,7 @@ mod tests {
         assert_eq!(TraceState::parse(&format!("{ts}")), Ok(ts));
     }
 
+    #[cfg(feature = "tracestate")]
     #[test]
     fn equality_ignores_the_truncated_count() {
         let a = TraceState::parse("a=1").unwrap();
@@ -1573,6 +1595,7 @@ mod tests {
 
     /// Rows: (reason, `ot` value, th, rv).
     #[rustfmt::skip]
+    #[cfg(feature = "tracestate")]
     const OT_VALUES: &[(&str, &str, Option<u64>, Option<u64>)] = &[
         ("th only",                  "th:8",                       Some(1 << 55), None),
         ("rv then th",               "rv:6e6d1a75832a2f;th:c",
@@ -1592,6 +1615,7 @@ mod tests {
          Some(0x6e6d1a75832a2f)),
     ];
 
+    #[cfg(feature = "tracestate")]
     #[test]
     fn ot_value_vectors() {
         for &(reason, value, th, rv) in OT_VALUES {
@@ -1602,6 +1626,7 @@ mod tests {
         assert_eq!(TraceState::new().ot_threshold(), None);
     }
 
+    #[cfg(feature = "tracestate")]
     #[test]
     fn set_ot_threshold_keeps_other_sub_keys_and_moves_ot_first() {
         let mut ts = TraceState::parse("congo=1,ot=rv:6e6d1a75832a2f;p:8").unwrap();
@@ -1615,6 +1640,7 @@ mod tests {
         assert_eq!(ts.ot_randomness(), Some(0x6e6d1a75832a2f));
     }
 
+    #[cfg(feature = "tracestate")]
     #[test]
     fn erasing_the_last_sub_key_removes_ot() {
         let mut ts = TraceState::parse("congo=1,ot=th:8").unwrap();
@@ -1626,6 +1652,7 @@ mod tests {
         assert_eq!(ts.as_str(), "congo=1,ot=rv:6e6d1a75832a2f");
     }
 
+    #[cfg(feature = "tracestate")]
     #[test]
     fn set_ot_threshold_on_empty_and_malformed_values() {
         let mut ts = TraceState::new();
@@ -1667,6 +1694,7 @@ mod tests {
     /// sub-key before it ends in a space left a value ending in a space, which the
     /// grammar refuses: the erase failed, and the tracer then removed `ot` whole, its
     /// `rv` with it.
+    #[cfg(feature = "tracestate")]
     #[test]
     fn erasing_th_after_a_sub_key_ending_in_a_space_keeps_the_rest() {
         let mut ts = TraceState::parse("ot=rv:0123456789abcd;x:y ;th:8,a=1").unwrap();
@@ -1679,6 +1707,7 @@ mod tests {
         assert_eq!(ts.as_str(), "a=1");
     }
 
+    #[cfg(feature = "tracestate")]
     #[test]
     fn writing_th_into_a_malformed_ot_leaves_it_and_its_rv_alone() {
         // `x:a!b` breaks the value grammar and `th` repeats: the value is malformed, but
@@ -1702,6 +1731,7 @@ mod tests {
         );
     }
 
+    #[cfg(feature = "tracestate")]
     #[test]
     fn set_ot_threshold_refuses_values_over_256() {
         let other = format!("x:{}", repeat('a', 250));
@@ -1710,10 +1740,12 @@ mod tests {
         assert_eq!(ts.get("ot"), Some(other.as_str()));
     }
 
+    #[cfg(feature = "tracestate")]
     fn arb_key() -> impl Strategy<Value = String> {
         "[a-z0-9][a-z0-9_*/@-]{0,20}"
     }
 
+    #[cfg(feature = "tracestate")]
     fn arb_value() -> impl Strategy<Value = String> {
         "[ -+\\--<>-~]{0,30}[!-+\\--<>-~]"
     }
@@ -1733,6 +1765,8 @@ mod tests {
                 prop_assert_eq!(TraceState::parse(ts.as_str()), Ok(ts));
             }
         }
+
+        #[cfg(feature = "tracestate")]
 
         #[test]
         fn round_trip(kvs in proptest::collection::vec((arb_key(), arb_value()), 0..40)) {
@@ -1756,6 +1790,8 @@ mod tests {
             let text = core::str::from_utf8(&out[..n]).unwrap();
             prop_assert_eq!(parse_threshold(text), Some(th));
         }
+
+        #[cfg(feature = "tracestate")]
 
         #[test]
         fn set_ot_threshold_round_trip(th in 0u64..(1 << 56), rv in 0u64..(1 << 56)) {

@@ -1474,6 +1474,7 @@ mod tests {
         String::from_utf8(buf[..n].to_vec()).unwrap()
     }
 
+    #[cfg(feature = "tracestate")]
     const RENDER: &str = concat!(
         r#"{"traceId":"e0c8423b42fbc59cfdc08fefca0e5a58","spanId":"e8befb97e58c1b1c","#,
         r#""parentSpanId":"da3194f97e21cb3f","name":"render","kind":1,"#,
@@ -1484,6 +1485,7 @@ mod tests {
         r#""flags":769}],"flags":259}"#,
     );
 
+    #[cfg(feature = "tracestate")]
     const QUERY: &str = concat!(
         r#"{"traceId":"e0c8423b42fbc59cfdc08fefca0e5a58","spanId":"517839c2055d0c57","#,
         r#""parentSpanId":"da3194f97e21cb3f","name":"query_database","kind":3,"#,
@@ -1495,6 +1497,7 @@ mod tests {
         r#""status":{"message":"timeout","code":2},"flags":259}"#,
     );
 
+    #[cfg(feature = "tracestate")]
     const ROOT: &str = concat!(
         r#"{"traceId":"e0c8423b42fbc59cfdc08fefca0e5a58","spanId":"da3194f97e21cb3f","#,
         r#""name":"GET /users","kind":2,"#,
@@ -1543,6 +1546,7 @@ mod tests {
         );
     }
 
+    #[cfg(feature = "tracestate")]
     #[test]
     fn spans_match_the_otlp_json_mapping() {
         with_sample_batch(|batch| {
@@ -1559,6 +1563,7 @@ mod tests {
         String::from_utf8(buf[..done.bytes].to_vec()).unwrap()
     }
 
+    #[cfg(feature = "tracestate")]
     #[test]
     fn request_wraps_spans_in_resource_and_scope() {
         with_sample_batch(|batch| {

@@ -818,6 +818,7 @@ mod tests {
         buf
     }
 
+    #[cfg(feature = "tracestate")]
     #[test]
     fn span_body_matches_hand_encoding() {
         with_sample_batch(|batch| {
