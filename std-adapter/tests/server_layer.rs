@@ -425,12 +425,7 @@ fn a_grpc_handler_that_panics_has_a_status_code() {
                     .data(b"abcd")
                     .unknown_end()
                     .then_panic();
-                let mut response = http::Response::new(body);
-                response.headers_mut().insert(
-                    http::header::CONTENT_TYPE,
-                    http::HeaderValue::from_static("application/grpc"),
-                );
-                response
+                grpc_response(body)
             }));
     let call = request(
         "POST",
@@ -574,16 +569,22 @@ fn a_baggage_header_without_a_valid_member_is_counted_and_not_forwarded() {
     );
 }
 
+/// `body` as the answer to a gRPC call: HTTP 200 with gRPC's content type.
+fn grpc_response<B>(body: B) -> http::Response<B> {
+    let mut response = http::Response::new(body);
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/grpc"),
+    );
+    response
+}
+
 /// A tonic-shaped service: answers with the `grpc-status` the request's `x-code` asks
 /// for in the response's head (what tonic sends for an `Err(Status)`), none when it
 /// has no `x-code` (a success: its status travels in the trailers).
 fn grpc_service() -> FnService<impl FnMut(http::Request<()>) -> BoxFuture + Clone> {
     FnService(|request: http::Request<()>| {
-        let mut response = http::Response::new(String::new());
-        response.headers_mut().insert(
-            http::header::CONTENT_TYPE,
-            http::HeaderValue::from_static("application/grpc"),
-        );
+        let mut response = grpc_response(String::new());
         if let Some(code) = request.headers().get("x-code") {
             response.headers_mut().insert("grpc-status", code.clone());
         }
@@ -637,12 +638,7 @@ fn a_grpc_error_s_message_is_the_status_description() {
                 let body = Streamed::new(1, Arc::new(|| {}))
                     .data(b"\0\0\0\0\x02\x08\x01")
                     .trailer_fields(&[("grpc-status", "2"), ("grpc-message", "lost%20it")]);
-                let mut response = http::Response::new(body);
-                response.headers_mut().insert(
-                    http::header::CONTENT_TYPE,
-                    http::HeaderValue::from_static("application/grpc"),
-                );
-                response
+                grpc_response(body)
             }));
     let call = request(
         "POST",
@@ -976,12 +972,7 @@ fn a_grpc_status_in_the_trailers_is_recorded() {
                 let body = Streamed::new(1, Arc::new(|| {}))
                     .data(b"\0\0\0\0\x02\x08\x01")
                     .trailers("grpc-status", code);
-                let mut response = http::Response::new(body);
-                response.headers_mut().insert(
-                    http::header::CONTENT_TYPE,
-                    http::HeaderValue::from_static("application/grpc"),
-                );
-                response
+                grpc_response(body)
             }));
     let rt = runtime();
     for code in ["0", "14"] {
@@ -1369,13 +1360,8 @@ fn a_grpc_answer_of_announced_length_is_recorded_from_its_trailers() {
                         "0",
                     ),
                 };
-                let mut response = http::Response::new(body.unknown_end());
-                let headers = response.headers_mut();
-                headers.insert(
-                    http::header::CONTENT_TYPE,
-                    http::HeaderValue::from_static("application/grpc"),
-                );
-                headers.insert(
+                let mut response = grpc_response(body.unknown_end());
+                response.headers_mut().insert(
                     http::header::CONTENT_LENGTH,
                     http::HeaderValue::from_static(length),
                 );
@@ -1545,12 +1531,7 @@ fn a_grpc_call_cancelled_before_its_answer_or_ended_without_a_status() {
             .with_grpc()
             .layer(BodyService(|_: &http::Request<()>| {
                 let body = Streamed::new(1, Arc::new(|| {})).data(b"\0\0\0\0\x02\x08\x01");
-                let mut response = http::Response::new(body);
-                response.headers_mut().insert(
-                    http::header::CONTENT_TYPE,
-                    http::HeaderValue::from_static("application/grpc"),
-                );
-                response
+                grpc_response(body)
             }));
     let mut response = rt.block_on(service.call(call())).unwrap();
     let frames = rt.block_on(send(response.body_mut()));
@@ -1605,12 +1586,7 @@ fn a_grpc_call_dropped_past_its_deadline_exceeded_it() {
                 let body = Streamed::new(1, Arc::new(|| {}))
                     .data(b"\0\0\0\0\x02\x08\x01")
                     .data(b"\0\0\0\0\x02\x08\x02");
-                let mut response = http::Response::new(body);
-                response.headers_mut().insert(
-                    http::header::CONTENT_TYPE,
-                    http::HeaderValue::from_static("application/grpc"),
-                );
-                response
+                grpc_response(body)
             }));
     let mut response = rt.block_on(streaming.call(call("20m"))).unwrap();
     let first = rt.block_on(std::future::poll_fn(|cx| {
