@@ -218,17 +218,41 @@ pub struct BaggageGuard {
     not_send: PhantomData<*const ()>,
 }
 
-/// Makes `baggage` current on this thread until the guard is dropped.
-pub fn enter_baggage(baggage: impl Into<Arc<Baggage>>) -> BaggageGuard {
-    BaggageGuard {
-        id: push_scope(
-            &BAGGAGE,
-            Some(Bag {
-                baggage: Some(baggage.into()),
-                captured: false,
-            }),
-        ),
-        not_send: PhantomData,
+/// Makes `baggage` current on this thread until the guard is dropped (an empty
+/// [`Baggage`] hides any baggage around it, as one with members would).
+pub fn enter_baggage(baggage: impl IntoSharedBaggage) -> BaggageGuard {
+    enter_baggage_or_none(baggage.into_shared())
+}
+
+/// What [`enter_baggage`] and [`FutureExt::with_baggage`] take: a [`Baggage`], shared
+/// only when it holds members or counts dropped ones, or one already shared.
+///
+/// A `Baggage` holds its 8 KiB of room: shared, it is an 8 KiB allocation. Most requests
+/// bring no baggage, and `with_baggage(incoming.baggage)` then allocates nothing: no
+/// baggage is current, and none from around it either, as with an empty one.
+pub trait IntoSharedBaggage {
+    /// The baggage to make current; `None` for none (hiding any around it).
+    fn into_shared(self) -> Option<Arc<Baggage>>;
+}
+
+impl IntoSharedBaggage for Baggage {
+    /// `None` for a bag with no members that dropped none (a bag that dropped members
+    /// is kept: [`current_baggage`] shows the count, and injecting it removes the
+    /// caller's `baggage` header, as the server layer's does).
+    fn into_shared(self) -> Option<Arc<Baggage>> {
+        (!self.is_empty() || self.dropped() > 0).then(|| Arc::new(self))
+    }
+}
+
+impl IntoSharedBaggage for Arc<Baggage> {
+    fn into_shared(self) -> Option<Arc<Baggage>> {
+        Some(self)
+    }
+}
+
+impl IntoSharedBaggage for Box<Baggage> {
+    fn into_shared(self) -> Option<Arc<Baggage>> {
+        Some(Arc::from(self))
     }
 }
 
@@ -662,9 +686,11 @@ pub trait FutureExt: Future + Sized {
     }
 
     /// Makes `baggage` current while this future is polled ([`current_baggage`] reads
-    /// it; [`TracerProvider::inject`](crate::TracerProvider::inject) sends it on).
-    fn with_baggage(self, baggage: impl Into<Arc<Baggage>>) -> WithBaggage<Self> {
-        WithBaggage::new(self, Some(baggage.into()))
+    /// it; [`TracerProvider::inject`](crate::TracerProvider::inject) sends it on). An
+    /// empty [`Baggage`] (a request that brought none) is not allocated: no baggage is
+    /// current, none from around it either ([`IntoSharedBaggage`]).
+    fn with_baggage(self, baggage: impl IntoSharedBaggage) -> WithBaggage<Self> {
+        WithBaggage::new(self, baggage.into_shared())
     }
 
     /// Makes `span` current while this future is polled and ends it when the future

@@ -89,7 +89,7 @@ pub use clock::SystemClock;
 pub use console::ConsoleExporter;
 pub use context::{
     current_baggage, current_context, current_span_context, enter, enter_baggage, enter_context,
-    BaggageGuard, CurrentGuard, FutureExt, InSpan, WithBaggage, WithContext,
+    BaggageGuard, CurrentGuard, FutureExt, InSpan, IntoSharedBaggage, WithBaggage, WithContext,
 };
 pub use entropy::{id_generator, os_entropy_failed, OsEntropy};
 pub use env::{init_from_env, EnvConfig, EnvWarning, Propagator, Propagators};
