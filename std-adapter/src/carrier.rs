@@ -25,15 +25,26 @@
 //! ```
 
 use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
 
 use http::{HeaderMap, HeaderName, HeaderValue};
 use picotrace::{Extractor, Injector};
 
-/// Reads headers from a `HashMap<String, String>`, names compared case-insensitively.
-#[derive(Clone, Copy, Debug)]
-pub struct HashMapCarrier<'a>(pub &'a HashMap<String, String>);
+/// Reads headers from a `HashMap<String, String>`, names compared case-insensitively;
+/// any hasher (a server's `ahash` or `FxHash` map as well as std's).
+#[derive(Debug)]
+pub struct HashMapCarrier<'a, S = RandomState>(pub &'a HashMap<String, String, S>);
 
-impl Extractor for HashMapCarrier<'_> {
+// By hand: derived, they would ask `S: Clone` / `S: Copy` of the hasher.
+impl<S> Clone for HashMapCarrier<'_, S> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<S> Copy for HashMapCarrier<'_, S> {}
+
+impl<S: BuildHasher> Extractor for HashMapCarrier<'_, S> {
     fn get(&self, name: &str) -> Option<&str> {
         if let Some(v) = self.0.get(name) {
             return Some(v);
@@ -84,12 +95,13 @@ impl Extractor for HashMapCarrier<'_> {
     }
 }
 
-/// Writes headers into a `HashMap<String, String>`: the name in lowercase, replacing
-/// any earlier value under any spelling of it; removes as [`HeaderMapInjector`] does.
+/// Writes headers into a `HashMap<String, String>` (any hasher): the name in lowercase,
+/// replacing any earlier value under any spelling of it; removes as
+/// [`HeaderMapInjector`] does.
 #[derive(Debug)]
-pub struct HashMapInjector<'a>(pub &'a mut HashMap<String, String>);
+pub struct HashMapInjector<'a, S = RandomState>(pub &'a mut HashMap<String, String, S>);
 
-impl Injector for HashMapInjector<'_> {
+impl<S: BuildHasher> Injector for HashMapInjector<'_, S> {
     fn set(&mut self, name: &str, value: &str) {
         let lower = name.to_ascii_lowercase();
         self.0
@@ -268,6 +280,28 @@ mod tests {
     use picotrace::{Baggage, TraceContext};
 
     const TP: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+    /// A map with a hasher of its own (a server's `ahash` or `FxHash` map) carries a
+    /// context both ways, case-insensitively: the carriers took std's default hasher
+    /// only (noted in earlier reviews).
+    #[test]
+    fn a_map_with_another_hasher_carries_a_context() {
+        type Fixed = std::hash::BuildHasherDefault<std::hash::DefaultHasher>;
+        let mut incoming: HashMap<String, String, Fixed> = HashMap::default();
+        incoming.insert("TraceParent".into(), TP.into());
+        incoming.insert("tracestate".into(), "congo=t61rcWkgMzE".into());
+        let cx = TraceContext::from_headers(&HashMapCarrier(&incoming)).unwrap();
+        assert_eq!(cx.to_traceparent().unwrap().as_str(), TP);
+        let mut outgoing: HashMap<String, String, Fixed> = HashMap::default();
+        outgoing.insert("TRACEPARENT".into(), "stale".into());
+        cx.to_headers(&mut HashMapInjector(&mut outgoing));
+        assert_eq!(outgoing.len(), 2, "{outgoing:?}");
+        assert_eq!(outgoing["traceparent"], TP);
+        assert_eq!(outgoing["tracestate"], "congo=t61rcWkgMzE");
+        let carrier = HashMapCarrier(&outgoing);
+        let copied = carrier;
+        assert_eq!(carrier.get("TraceState"), copied.get("tracestate"));
+    }
 
     /// Regression (found by review): a value that was not UTF-8 read through `get` was
     /// absent, so an `x-b3-sampled` or `x-b3-parentspanid` that was not text let the
