@@ -161,6 +161,33 @@ pub fn current_baggage() -> Option<Arc<Baggage>> {
         .flatten()
 }
 
+/// Calls `inject` with the baggage injection sends: the current baggage; an empty bag
+/// where no baggage was made current on purpose (an empty bag entered, a request that
+/// brought none), which removes a forwarded `baggage` header; nothing where no scope
+/// made on purpose is current (outside any request, or in a future made where no
+/// baggage was current). Without the empty bag, clearing the baggage on purpose
+/// (`enter_baggage(Baggage::new())`) forwarded the caller's header (found by review:
+/// an empty bag is not shared in an `Arc`, and so was no baggage at all).
+pub(crate) fn with_baggage_to_inject(inject: impl FnOnce(&Baggage)) {
+    static EMPTY: Baggage = Baggage::new();
+    let outgoing = BAGGAGE
+        .try_with(|b| {
+            b.try_borrow().ok().and_then(|b| {
+                b.current().and_then(|bag| match &bag.baggage {
+                    Some(baggage) => Some(Some(baggage.clone())),
+                    None => (!bag.captured).then_some(None),
+                })
+            })
+        })
+        .ok()
+        .flatten();
+    match outgoing {
+        Some(Some(baggage)) => inject(&baggage),
+        Some(None) => inject(&EMPTY),
+        None => {}
+    }
+}
+
 /// Makes a future's captured baggage current again while it is polled (or dropped),
 /// unless a scope made on purpose is current (see [`Bag::captured`]). A future made
 /// where no baggage was current hides baggage another future captured: it has none
@@ -1077,6 +1104,51 @@ mod tests {
         poll_once_then_drop(pending_holding(OnDrop(Arc::clone(&seen))).in_span(span));
         assert_eq!(*seen.lock().unwrap(), Some(id));
         assert_eq!(current_context(), None, "and nothing is left current");
+    }
+
+    /// A proxy that forwards its caller's headers and clears the baggage on purpose
+    /// (an empty bag entered, or given to `with_baggage`) sends no `baggage` header:
+    /// once an empty bag was no longer shared in an `Arc`, injection saw no baggage
+    /// and left the caller's `secret=1` in (found by review). Where no baggage was
+    /// made current at all, injection leaves the headers' baggage alone, as before.
+    #[test]
+    fn clearing_the_baggage_on_purpose_removes_the_forwarded_header() {
+        let provider = TracerProvider::builder().build();
+        let span = provider.tracer().start_span("proxy");
+        let forwarded = || {
+            let mut headers = HashMap::new();
+            headers.insert("baggage".to_owned(), "secret=1".to_owned());
+            headers
+        };
+        let inject = || {
+            let mut headers = forwarded();
+            provider.inject(&span, &mut crate::HashMapInjector(&mut headers));
+            headers.get("baggage").cloned()
+        };
+        assert_eq!(
+            inject().as_deref(),
+            Some("secret=1"),
+            "nothing made current"
+        );
+        {
+            let _cleared = enter_baggage(Baggage::new());
+            assert!(current_baggage().is_none());
+            assert_eq!(inject(), None, "an empty bag entered");
+            let _kept = enter_baggage(Baggage::parse("tier=gold"));
+            assert_eq!(inject().as_deref(), Some("tier=gold"));
+        }
+        let in_task = block_on(async { inject() }.with_baggage(Baggage::new()));
+        assert_eq!(in_task, None, "an empty bag given to with_baggage");
+        // A request that brought none (the server layer's scope) removes none it
+        // never had, and the client span's injection does as the provider's.
+        let _cleared = enter_baggage(Baggage::new());
+        let mut request = http::Request::builder()
+            .header("baggage", "secret=1")
+            .body(())
+            .unwrap();
+        let client = crate::HttpClientSpan::start_request(&provider, &mut request);
+        assert!(request.headers().get("baggage").is_none(), "{request:?}");
+        drop(client);
     }
 
     /// A future that completes while it still holds a pending one (what `timeout`
