@@ -1823,7 +1823,11 @@ impl TracerProvider {
     /// Returns a guard that shuts this provider down when dropped: for the provider
     /// [`install`](TracerProviderBuilder::install) and
     /// [`init_from_env`](crate::init_from_env) return, which lives for the whole process
-    /// and is never dropped itself.
+    /// and is never dropped itself. Declare it before the spans it is to wait for:
+    /// locals drop in reverse order, and a root span (or an entered `tracing` span's
+    /// guard) declared before the guard still runs when the provider shuts down, and
+    /// is not exported (the guard says nothing of spans still running; `shutdown()`
+    /// counts them in [`ExportError::SpansLost`]).
     ///
     /// ```no_run
     /// fn main() -> Result<(), picotrace_std::ExportError> {
