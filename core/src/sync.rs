@@ -650,8 +650,12 @@ impl<const N: usize> Publish for IndexLists<N> {
 /// slot for good: the arena is one slot smaller, and `in_use` counts it.
 pub struct SlotRef<'a> {
     raw: RawRecord<'a>,
-    index: u16,
-    generation: u64,
+    /// The slot's index (low 16 bits) and the top 16 bits of its 48-bit generation.
+    index_and_generation_high: u32,
+    /// The generation's low 32 bits. In two parts: as one `u64`, its alignment padded
+    /// the handle (and each `Span`) by 8 bytes on 32-bit targets, stack a firmware
+    /// caller pays for every live span.
+    generation_low: u32,
     lists: &'a dyn Publish,
 }
 
@@ -664,7 +668,7 @@ unsafe impl Sync for SlotRef<'_> {}
 impl core::fmt::Debug for SlotRef<'_> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("SlotRef")
-            .field("index", &self.index)
+            .field("index", &self.index())
             .finish()
     }
 }
@@ -673,7 +677,7 @@ impl SlotRef<'_> {
     /// Returns the slot's index.
     #[inline]
     pub(crate) fn index(&self) -> u16 {
-        self.index
+        self.index_and_generation_high as u16
     }
 
     /// Returns how many times this slot has been claimed, this claim included (48
@@ -681,7 +685,7 @@ impl SlotRef<'_> {
     /// [`crate::random::IdKeys::slot_number`] wraps after 2^47 claims of this slot).
     #[inline]
     pub(crate) fn generation(&self) -> u64 {
-        self.generation
+        u64::from(self.index_and_generation_high >> 16) << 32 | u64::from(self.generation_low)
     }
 
     /// Writes the record.
@@ -766,7 +770,7 @@ impl SlotRef<'_> {
         // Nothing of `self.raw` is used after this point: the exporter may read the cell
         // as soon as the push is visible.
         let this = core::mem::ManuallyDrop::new(self);
-        this.lists.publish(this.index)
+        this.lists.publish(this.index())
     }
 
     /// Frees the slot without exporting it.
@@ -779,7 +783,7 @@ impl SlotRef<'_> {
 impl Drop for SlotRef<'_> {
     #[inline]
     fn drop(&mut self) {
-        self.lists.release(self.index);
+        self.lists.release(self.index());
     }
 }
 
@@ -1204,8 +1208,9 @@ impl<const A: usize, const E: usize, const L: usize, const T: usize, const N: us
         });
         Some(SlotRef {
             raw,
-            index,
-            generation,
+            // 48 bits (`GENERATION_MASK`): the high part fits 16.
+            index_and_generation_high: u32::from(index) | ((generation >> 32) as u32) << 16,
+            generation_low: generation as u32,
             lists: home,
         })
     }

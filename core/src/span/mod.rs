@@ -307,6 +307,11 @@ pub struct Span<'t> {
     pub(crate) unstarted: Unstarted,
 }
 
+// 64 bytes on 32-bit targets, where a firmware caller keeps its live spans on the stack
+// (the slot handle's 48-bit generation as one `u64` padded both it and the span by 8).
+#[cfg(target_pointer_width = "32")]
+const _: () = assert!(core::mem::size_of::<Span<'static>>() == 64);
+
 impl core::fmt::Debug for Span<'_> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Span")
