@@ -1274,8 +1274,17 @@ impl RecordMut<'_> {
         self.header.context = context;
         self.header.parent = Some(parent.span_id);
         self.header.parent_is_remote = parent.is_remote;
-        self.header.trace_state = TextRef::EMPTY;
-        self.set_trace_state(state);
+        // In the old tracestate's room when it fits whole there (found by review: put
+        // after it, the same tracestate again was cut for the room the first still
+        // held); else the members that fit, the old one's room taken back if it can be.
+        if !self.replace_trace_state(state) {
+            let old = self.header.trace_state;
+            if old.len > 0 && usize::from(old.start) + usize::from(old.len) == self.text.len() {
+                self.text.truncate(usize::from(old.start));
+            }
+            self.header.trace_state = TextRef::EMPTY;
+            self.set_trace_state(state);
+        }
     }
 
     /// Replaces the tracestate when it fits whole; returns whether it did. The old

@@ -550,6 +550,45 @@ fn set_parent_keeps_the_tracestate_members_that_fit() {
     );
 }
 
+/// Regression (found by review): `set_parent` stored the new parent's tracestate after
+/// the span's own, whose room it never took back, and cut members for want of room the
+/// first copy held: a span started under a 298-byte tracestate and moved under a parent
+/// with the same one kept only its first member (API spec: a child MUST inherit all of
+/// its parent's `TraceState`). Twice over, and under a shorter one, it is kept whole.
+/// (A longer one after a shorter one finds only the shorter one's room, as before.)
+#[cfg(feature = "tracestate")]
+#[test]
+fn set_parent_reuses_the_room_of_the_span_s_own_tracestate() {
+    let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+    let t = tracer_with(
+        TracerConfig::new("svc"),
+        SpanArena::<2, 16, 8, 4, 512>::new(),
+        &clock,
+    );
+    let state = std::format!(
+        "a={},b={},c={}",
+        "x".repeat(120),
+        "y".repeat(120),
+        "z".repeat(50)
+    );
+    let mut parent = sampled_remote_parent();
+    parent.trace_state = crate::TraceState::parse(&state).unwrap();
+    let mut s = t.start_span_with_parent("op", &parent);
+    assert_eq!(s.trace_state(), state);
+    // Text after the tracestate: the name, and an attribute's value.
+    s.set_attribute("k", "v".repeat(100).as_str());
+    for _ in 0..2 {
+        s.set_parent(&parent);
+        assert_eq!(s.trace_state(), state);
+    }
+    let mut shorter = sampled_remote_parent();
+    shorter.trace_state = crate::TraceState::parse("a=1,b=2").unwrap();
+    s.set_parent(&shorter);
+    assert_eq!(s.trace_state(), "a=1,b=2");
+    drop(s);
+    assert_eq!(t.stats().values_truncated, 0);
+}
+
 /// Regression: a parent whose `ot` value broke its grammar (here a repeated `th`) lost
 /// its `rv` when the sampler wrote the span's threshold: the span and its outgoing
 /// context carried `ot=th:0` alone. OTel: `rv` is never erased; the same one goes out.
