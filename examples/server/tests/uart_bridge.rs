@@ -499,3 +499,92 @@ fn what_a_stop_leaves_unsent_is_counted() {
         "{stdout}"
     );
 }
+
+/// Regression (found by review): while a frame was forwarded, the reader queued up to 64
+/// reads and gathered what came after in a buffer of its own, sent only when another
+/// read came. A device that then went quiet left a whole frame there for ever, and a
+/// stop did not count it anywhere. Here the collector never answers (1 s timeout): a
+/// frame, 70 reads of one delimiter each, then a second frame; both frames are decoded
+/// and forwarded (and fail), with the input still open.
+#[cfg(unix)]
+#[test]
+fn bytes_read_while_forwarding_reach_the_loop_when_the_input_goes_quiet() {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    // Accepts, answers nothing, until the test ends.
+    let _held = std::thread::spawn(move || {
+        let held: Vec<_> = listener.incoming().take(8).collect();
+        std::thread::sleep(std::time::Duration::from_secs(30));
+        drop(held);
+    });
+    let mut child = spawn_bridge(&format!("http://127.0.0.1:{port}"), "1000");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let frame = |payload: &[u8]| {
+        let mut frame = vec![0];
+        picotrace::wire::frame::encode_with(payload, |c| frame.extend_from_slice(c));
+        frame
+    };
+    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
+    wait_for_line(&mut stderr, "forwarding frames to");
+    stdin.write_all(&frame(b"first")).unwrap();
+    stdin.flush().unwrap();
+    // One read each (the reader waits in `read` between them), while the first frame
+    // is being forwarded.
+    for _ in 0..70 {
+        stdin.write_all(&[0]).unwrap();
+        stdin.flush().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(3));
+    }
+    stdin.write_all(&frame(b"second")).unwrap();
+    stdin.flush().unwrap();
+    // Both frames fail to be forwarded (the collector does not answer), each within its
+    // 1 s: the second only if the loop got its bytes.
+    let (lines_tx, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        while stderr.read_line(&mut line).is_ok_and(|n| n > 0) {
+            let _ = lines_tx.send(std::mem::take(&mut line));
+        }
+    });
+    let mut failed = 0;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while failed < 2 {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match lines.recv_timeout(left) {
+            Ok(line) if line.contains("not forwarded") => failed += 1,
+            Ok(_) => {}
+            Err(_) => break,
+        }
+    }
+    let (status, stdout) = stop_with_sigterm(&mut child);
+    drop(stdin);
+    assert_eq!(failed, 2, "{stdout}");
+    assert_eq!(status.code(), Some(0), "{status:?}");
+    assert!(stdout.contains("frames valid 2"), "{stdout}");
+    assert!(stdout.contains("forward failed 2"), "{stdout}");
+}
+
+/// Regression (found by review): a serial device that ends (a USB adapter or debug
+/// probe unplugged or reset: the tty hangs up and reads as ended) stopped the bridge
+/// with success, and a supervisor that restarts it on failure left it stopped. A
+/// character device that ends is a failure now; `/dev/null` is one that ends at once.
+#[cfg(unix)]
+#[test]
+fn a_serial_device_that_hangs_up_is_a_failure() {
+    let out = bridge(&["--endpoint", "http://127.0.0.1:1", "/dev/null"]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(said.contains("hung up"), "{said}");
+    // A regular file that ends is the end of the input, as before.
+    let file = std::env::temp_dir().join(format!("uart_bridge_empty_{}", std::process::id()));
+    std::fs::write(&file, b"").unwrap();
+    let out = bridge(&["--endpoint", "http://127.0.0.1:1", file.to_str().unwrap()]);
+    let _ = std::fs::remove_file(&file);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

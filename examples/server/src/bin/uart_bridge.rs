@@ -27,14 +27,19 @@
 //! ```
 //!
 //! It runs until the input ends (QEMU exits, the pipe closes) or it gets Ctrl-C or
-//! SIGTERM (a serial device never ends), logging one line per frame to stderr, then
-//! prints its counters to stdout. It exits with 2 on a usage or endpoint error, with 1
-//! when the input cannot be opened or read, else with 0. The input is read on a thread
-//! of its own, so that a collector that is slow to answer does not stop the reading (a
-//! UART without flow control would lose bytes): up to 4 MiB wait to be forwarded. What
-//! a stop leaves (valid frames not forwarded, bytes read but not decoded) is printed
-//! with the counters. A signal while the input is being opened (waiting for QEMU to
-//! connect) stops it the same way.
+//! SIGTERM, logging one line per frame to stderr, then prints its counters to stdout.
+//! It exits with 2 on a usage or endpoint error, with 1 when the input cannot be opened
+//! or read, or is a serial device (a character device) that ends: unplugged, or its
+//! adapter reset (a device never ends on its own; restart the bridge on failure), else
+//! with 0. The input is read on a thread of its own, so that a collector that is slow
+//! to answer does not stop the reading (a UART without flow control would lose bytes):
+//! up to 4 MiB wait to be forwarded, and each frame is forwarded as soon as the one
+//! before it is done. Past 4 MiB (a collector down for minutes at a full line rate) the
+//! reading waits: a pipe or socket then holds the writer back, but a UART without flow
+//! control loses bytes, which no counter sees beyond the one damaged frame at the gap.
+//! What a stop leaves (valid frames not forwarded, bytes read but not decoded) is
+//! printed with the counters. A signal while the input is being opened (waiting for
+//! QEMU to connect) stops it the same way.
 //!
 //! Example with QEMU (see `ci/firmware.sh` for the scripted version):
 //!
@@ -52,8 +57,8 @@ use std::fs::File;
 use std::io::{self, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
 
 use picotrace::wire::frame::{Decoder, FrameError, CRC_LEN};
 use picotrace_examples::say;
@@ -126,14 +131,16 @@ fn parse_args() -> Result<Options, String> {
 }
 
 /// Opens the byte stream named on the command line.
-fn open_input(input: &str) -> io::Result<Box<dyn Read + Send>> {
+/// Opens the input; `true` with a character device (a serial port), which never ends on
+/// its own.
+fn open_input(input: &str) -> io::Result<(Box<dyn Read + Send>, bool)> {
     if input == "-" {
-        return Ok(Box::new(io::stdin()));
+        return Ok((Box::new(io::stdin()), false));
     }
     if let Some(addr) = input.strip_prefix("tcp:") {
         let stream = TcpStream::connect(addr)?;
         say!("uart_bridge: connected to {addr}");
-        return Ok(Box::new(stream));
+        return Ok((Box::new(stream), false));
     }
     if let Some(addr) = input.strip_prefix("listen:") {
         let listener = TcpListener::bind(addr)?;
@@ -141,9 +148,22 @@ fn open_input(input: &str) -> io::Result<Box<dyn Read + Send>> {
         say!("uart_bridge: listening on {}", listener.local_addr()?);
         let (stream, peer) = listener.accept()?;
         say!("uart_bridge: {peer} connected");
-        return Ok(Box::new(stream));
+        return Ok((Box::new(stream), false));
     }
-    Ok(Box::new(File::open(input)?))
+    let file = File::open(input)?;
+    let device = is_char_device(&file.metadata()?);
+    Ok((Box::new(file), device))
+}
+
+#[cfg(unix)]
+fn is_char_device(metadata: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::FileTypeExt as _;
+    metadata.file_type().is_char_device()
+}
+
+#[cfg(not(unix))]
+fn is_char_device(_: &std::fs::Metadata) -> bool {
+    false
 }
 
 fn main() -> ExitCode {
@@ -188,20 +208,23 @@ fn main() -> ExitCode {
     // The input is opened on the reading thread, after the signal handler is in place:
     // opening waits (for QEMU to connect, a FIFO's writer), and a signal meanwhile
     // killed the bridge without its counters (found by review).
-    let (received, queued) = read_on_a_thread(options.input.clone());
+    let backlog = read_on_a_thread(options.input.clone());
     let status = loop {
-        if STOPPING.load(Ordering::Relaxed) {
-            break ExitCode::SUCCESS;
-        }
-        let chunk = match received.recv() {
-            Ok(Input::Bytes(chunk)) => chunk,
-            Ok(Input::End) | Err(_) => break ExitCode::SUCCESS,
-            Ok(Input::Stop) => break ExitCode::SUCCESS,
-            Ok(Input::CannotOpen(e)) => {
+        let chunk = match backlog.take() {
+            Taken::Bytes(chunk) => chunk,
+            Taken::Stop | Taken::End(Input::End) => break ExitCode::SUCCESS,
+            Taken::End(Input::HungUp) => {
+                say!(
+                    "uart_bridge: {} hung up (the device was unplugged or reset?)",
+                    options.input
+                );
+                break ExitCode::FAILURE;
+            }
+            Taken::End(Input::CannotOpen(e)) => {
                 say!("uart_bridge: cannot open {}: {e}", options.input);
                 break ExitCode::FAILURE;
             }
-            Ok(Input::Failed(e)) => {
+            Taken::End(Input::Failed(e)) => {
                 say!("uart_bridge: read error: {e}");
                 break ExitCode::FAILURE;
             }
@@ -229,17 +252,10 @@ fn main() -> ExitCode {
             }
         }
         counters.undecoded_at_stop += bytes.len() as u64;
-        // Off the backlog once handled (forwarded or dropped), not when taken off the
-        // queue: the reader waits while 4 MiB are read and not yet forwarded (found by
-        // review: taken off on receipt, 8 MiB could wait).
-        queued.fetch_sub(chunk.len(), Ordering::Relaxed);
+        backlog.handled();
     };
-    // What the reading thread had queued when the loop stopped: never decoded.
-    while let Ok(message) = received.try_recv() {
-        if let Input::Bytes(chunk) = message {
-            counters.undecoded_at_stop += chunk.len() as u64;
-        }
-    }
+    // What the reading thread had read when the loop stopped: never decoded.
+    counters.undecoded_at_stop += backlog.left() as u64;
     if decoder.in_frame() {
         say!("uart_bridge: input ended inside a frame; its bytes are dropped");
     }
@@ -279,106 +295,153 @@ fn main() -> ExitCode {
     status
 }
 
-/// What the reading thread and the signal handler hand to the main loop.
+/// How the input ended.
 enum Input {
-    Bytes(Vec<u8>),
     End,
+    /// A serial device (a character device) read as ended: unplugged, or its USB
+    /// adapter or debug probe reset. A device never ends on its own: an exit with
+    /// success there would tell a supervisor not to start the bridge again.
+    HungUp,
     CannotOpen(io::Error),
     Failed(io::Error),
-    /// Ctrl-C or SIGTERM: stop and print the counters (found by review: a serial device
-    /// never ends, and a signal killed the bridge before it printed them).
+}
+
+/// What the forwarding loop takes from the backlog.
+enum Taken {
+    /// Every byte read and not yet taken.
+    Bytes(Vec<u8>),
+    /// The input ended, after every byte it gave was taken.
+    End(Input),
+    /// Ctrl-C or SIGTERM (found by review: a serial device never ends, and a signal
+    /// killed the bridge before it printed its counters).
     Stop,
 }
 
-/// Messages in the queue between the reading thread and the forwarding loop: the
-/// reading goes on while a frame is forwarded (found by review: reading waited for each
-/// request, up to the export timeout, and a UART without flow control overflowed
-/// meanwhile).
-const QUEUED_CHUNKS: usize = 64;
-
-/// Bytes waiting to be forwarded at most (queued and gathered), before the reading
-/// thread waits: reads from a serial device are a few bytes each, so the queue's 64
-/// messages alone would hold little (found by review). Counted in bytes, not messages
-/// (found by review: up to 64 gathered messages of 4 MiB each, 256 MiB, could wait).
+/// Bytes waiting to be forwarded at most (read, or taken and not yet handled), before
+/// the reading thread waits (and with it the input). Counted in bytes (found by review:
+/// bounded in messages, up to 256 MiB could wait).
 const GATHERED_BYTES: usize = 4 << 20;
 
 /// Set on Ctrl-C or SIGTERM.
 static STOPPING: AtomicBool = AtomicBool::new(false);
 
+/// Between the reading thread and the forwarding loop: the loop takes everything read
+/// so far at once. (It was a queue of 64 messages with bytes gathered beside it while
+/// the queue was full; those waited, uncounted at a stop, until another read came,
+/// which a device that went quiet never sent: found by review.)
+struct Backlog {
+    pending: Mutex<Pending>,
+    changed: Condvar,
+}
+
+#[derive(Default)]
+struct Pending {
+    /// Read and not yet taken.
+    bytes: Vec<u8>,
+    /// Taken and not yet handled (forwarded or dropped): counted against the limit
+    /// until handled (found by review: taken off on receipt, 8 MiB could wait).
+    handling: usize,
+    /// How the input ended (after `bytes`).
+    end: Option<Input>,
+    stop: bool,
+}
+
+impl Backlog {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Pending> {
+        self.pending.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Waits for bytes, the input's end, or a stop.
+    fn take(&self) -> Taken {
+        let mut pending = self.lock();
+        loop {
+            if pending.stop || STOPPING.load(Ordering::Relaxed) {
+                return Taken::Stop;
+            }
+            if !pending.bytes.is_empty() {
+                let bytes = std::mem::take(&mut pending.bytes);
+                pending.handling = bytes.len();
+                self.changed.notify_all();
+                return Taken::Bytes(bytes);
+            }
+            if let Some(end) = pending.end.take() {
+                return Taken::End(end);
+            }
+            pending = self
+                .changed
+                .wait(pending)
+                .unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    /// The bytes last taken are handled.
+    fn handled(&self) {
+        self.lock().handling = 0;
+        self.changed.notify_all();
+    }
+
+    /// Bytes read and never taken (at a stop).
+    fn left(&self) -> usize {
+        self.lock().bytes.len()
+    }
+
+    /// Adds what was read; waits first while the limit is reached (the input waits
+    /// too: a UART without flow control then loses bytes, see the module docs).
+    fn add(&self, bytes: &[u8]) {
+        let mut pending = self.lock();
+        while pending.bytes.len() + pending.handling >= GATHERED_BYTES && !pending.stop {
+            pending = self
+                .changed
+                .wait(pending)
+                .unwrap_or_else(|e| e.into_inner());
+        }
+        pending.bytes.extend_from_slice(bytes);
+        self.changed.notify_all();
+    }
+
+    fn end(&self, end: Input) {
+        self.lock().end = Some(end);
+        self.changed.notify_all();
+    }
+
+    fn stop(&self) {
+        self.lock().stop = true;
+        self.changed.notify_all();
+    }
+}
+
 /// Opens and reads `input` on a thread of its own, and stops on Ctrl-C or SIGTERM
-/// (the handler in place before the input is opened). Returns the messages and the
-/// bytes they hold, which the main loop takes off as it receives them.
-fn read_on_a_thread(input: String) -> (mpsc::Receiver<Input>, Arc<AtomicUsize>) {
-    let (tx, rx) = mpsc::sync_channel(QUEUED_CHUNKS);
-    let stop = tx.clone();
+/// (the handler in place before the input is opened).
+fn read_on_a_thread(input: String) -> Arc<Backlog> {
+    let backlog = Arc::new(Backlog {
+        pending: Mutex::new(Pending::default()),
+        changed: Condvar::new(),
+    });
+    let stop = Arc::clone(&backlog);
     if let Err(e) = picotrace_examples::on_stop_signal("uart_bridge", move || {
-        // The flag, for a main loop with chunks queued ahead of the message; the
-        // message, for one waiting on an empty queue.
         STOPPING.store(true, Ordering::Relaxed);
-        let _ = stop.try_send(Input::Stop);
+        stop.stop();
     }) {
         say!("uart_bridge: no signal handler ({e}): Ctrl-C ends without the counters");
     }
-    let queued = Arc::new(AtomicUsize::new(0));
-    let backlog = Arc::clone(&queued);
+    let reader = Arc::clone(&backlog);
     std::thread::spawn(move || {
-        let mut input = match open_input(&input) {
-            Ok(input) => input,
-            Err(e) => {
-                let _ = tx.send(Input::CannotOpen(e));
-                return;
-            }
-        };
-        // Sends `bytes`, waiting for room in the queue, and counts them queued.
-        let send = |bytes: Vec<u8>| {
-            let n = bytes.len();
-            backlog.fetch_add(n, Ordering::Relaxed);
-            tx.send(Input::Bytes(bytes)).is_ok()
+        let (mut input, device) = match open_input(&input) {
+            Ok(opened) => opened,
+            Err(e) => return reader.end(Input::CannotOpen(e)),
         };
         let mut chunk = [0u8; 4096];
-        // Bytes read while the queue was full: sent as one message when it has room.
-        let mut gathered = Vec::new();
         loop {
-            let end = match input.read(&mut chunk) {
-                Ok(0) => Input::End,
-                Ok(n) => {
-                    gathered.extend_from_slice(&chunk[..n]);
-                    let n = gathered.len();
-                    backlog.fetch_add(n, Ordering::Relaxed);
-                    match tx.try_send(Input::Bytes(std::mem::take(&mut gathered))) {
-                        Ok(()) => continue,
-                        Err(mpsc::TrySendError::Full(Input::Bytes(back))) => {
-                            backlog.fetch_sub(n, Ordering::Relaxed);
-                            gathered = back;
-                            // Under the most that may wait: read on, gathering.
-                            if backlog.load(Ordering::Relaxed) + gathered.len() < GATHERED_BYTES {
-                                continue;
-                            }
-                            // The most: wait for room (the input waits too), and then
-                            // until the backlog is under the limit again.
-                            if !send(std::mem::take(&mut gathered)) {
-                                return;
-                            }
-                            while backlog.load(Ordering::Relaxed) >= GATHERED_BYTES {
-                                std::thread::sleep(std::time::Duration::from_millis(1));
-                            }
-                            continue;
-                        }
-                        Err(_) => return,
-                    }
-                }
+            match input.read(&mut chunk) {
+                Ok(0) if device => return reader.end(Input::HungUp),
+                Ok(0) => return reader.end(Input::End),
+                Ok(n) => reader.add(&chunk[..n]),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => Input::Failed(e),
-            };
-            // What was gathered goes first.
-            if !gathered.is_empty() && !send(std::mem::take(&mut gathered)) {
-                return;
+                Err(e) => return reader.end(Input::Failed(e)),
             }
-            let _ = tx.send(end);
-            return;
         }
     });
-    (rx, queued)
+    backlog
 }
 
 fn forward(exporter: &OtlpHttpExporter, payload: &[u8], counters: &mut Counters) {
