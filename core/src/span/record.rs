@@ -222,6 +222,13 @@ pub(crate) struct Header {
     pub(crate) truncated: u32,
     /// How many of `attrs` belong to the span itself (not to its events or links).
     span_attributes: u16,
+    /// The room the name's and the status description's text own: more than their
+    /// length once a shorter text was written over a longer one (0: their length).
+    /// Without it, a description that went from "connection refused" to "connection
+    /// reset" and back found 16 bytes, and was cut or took new room each time (found
+    /// by review), as attribute values did before `StoredAttr::room`.
+    name_room: u16,
+    status_room: u16,
     /// One bit ([`key_bit`]) per span attribute key stored: a clear bit proves a new key
     /// is not there yet, so most writes skip the duplicate scan.
     key_filter: u64,
@@ -248,6 +255,8 @@ impl Header {
         dropped_links: 0,
         truncated: 0,
         span_attributes: 0,
+        name_room: 0,
+        status_room: 0,
         key_filter: 0,
         #[cfg(feature = "std")]
         started_unwinding: false,
@@ -1206,6 +1215,7 @@ impl RecordMut<'_> {
             Status::Ok => {
                 self.header.status = StatusCode::Ok;
                 self.header.status_message = TextRef::EMPTY;
+                self.header.status_room = 0;
             }
             Status::Error { description } => {
                 self.header.status = StatusCode::Error;
@@ -1215,10 +1225,12 @@ impl RecordMut<'_> {
                 // call stored it again, until the pool ran out and the last one was
                 // cut). No room for any of a new description: the earlier one stays,
                 // and the loss is counted.
-                let old = self.header.status_message;
+                let (old, room) = (self.header.status_message, self.header.status_room);
                 if bytes_at(self.text, old) != description.as_bytes() {
-                    if let Some(new) = self.replace_text(old, description, NAME_LIMIT) {
+                    if let Some((new, room)) = self.replace_text(old, room, description, NAME_LIMIT)
+                    {
                         self.header.status_message = new;
+                        self.header.status_room = room;
                     }
                 }
             }
@@ -1251,6 +1263,7 @@ impl RecordMut<'_> {
         let mut truncated = 0;
         self.header.trace_state = push_parsed_trace_state(self.text, &mut truncated, trace_state);
         self.header.name = push_text(self.text, &mut truncated, name, NAME_LIMIT);
+        self.header.name_room = 0;
         self.header.truncated = truncated;
     }
 
@@ -1327,26 +1340,41 @@ impl RecordMut<'_> {
     /// goes over it, cut to its room when the pool's end has no more (see
     /// [`RecordMut::overwrite`]).
     pub(crate) fn update_name(&mut self, name: &str) {
-        if let Some(new) = self.replace_text(self.header.name, name, NAME_LIMIT) {
+        let (old, room) = (self.header.name, self.header.name_room);
+        if let Some((new, room)) = self.replace_text(old, room, name, NAME_LIMIT) {
             self.header.name = new;
+            self.header.name_room = room;
         }
     }
 
-    /// Stores `new` in place of `old`: over it when it is the last text in the pool
-    /// (its room taken back), or when it fits there or the pool's end has no more room
-    /// ([`RecordMut::overwrite`]); else at the end. `None`, counting the loss, when
-    /// there is no room for any of `new` (the caller keeps `old` then).
-    fn replace_text(&mut self, old: TextRef, new: &str, limit: u32) -> Option<TextRef> {
+    /// Stores `new` in place of `old` (which owns `room` bytes, 0 for its length): over
+    /// it when it is the last text in the pool (its room taken back), or when it fits
+    /// in its room or the pool's end has no more room ([`RecordMut::overwrite`]); else
+    /// at the end. Returns where it is and the room it owns; `None`, counting the loss,
+    /// when there is no room for any of `new` (the caller keeps `old` then).
+    fn replace_text(
+        &mut self,
+        old: TextRef,
+        room: u16,
+        new: &str,
+        limit: u32,
+    ) -> Option<(TextRef, u16)> {
         if bytes_at(self.text, old) == new.as_bytes() {
             // The same text (a rename to the current name): nothing to store, and when
             // it is not the last text, nothing to cut for want of room (found by review).
-            return Some(old);
+            return Some((old, room));
         }
+        // What it owns: the bytes up to its room stay its own after a shorter text was
+        // written over it (nothing else is stored there).
+        let old = TextRef {
+            start: old.start,
+            len: old.len.max(room),
+        };
         let old_start = usize::from(old.start);
         let last = old.len > 0 && old_start + usize::from(old.len) == self.text.len();
         if !last {
             if let Some(new) = self.overwrite(old, new, limit) {
-                return Some(new);
+                return Some((new, old.len));
             }
         }
         let room =
@@ -1358,7 +1386,7 @@ impl RecordMut<'_> {
         if last {
             self.text.truncate(old_start);
         }
-        Some(self.push_text(new, limit))
+        Some((self.push_text(new, limit), 0))
     }
 
     /// Writes `s`, cut to `limit` characters, over `old`'s text when it fits there,

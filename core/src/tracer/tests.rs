@@ -1958,6 +1958,43 @@ fn repeated_errors_do_not_fill_the_span_s_text() {
     assert_eq!(spans[1].truncated, 0);
 }
 
+/// Regression (found by review): a description written over a longer one forgot the
+/// longer one's room, so in a retry loop with an event between tries (the description
+/// no longer the pool's last text) "connection refused" after "connection reset" found
+/// 16 bytes: it took new room each time, then was cut ("connection refus", counted
+/// only as a cut). The same for a name made shorter, then longer again.
+#[test]
+fn a_description_or_name_written_over_a_longer_one_keeps_its_room() {
+    let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+    let t = tracer_with(
+        TracerConfig::new("svc"),
+        SpanArena::<1, 8, 8, 2, 64>::new(),
+        &clock,
+    );
+    let mut s = t.start_span("s");
+    for attempt in 0..5 {
+        s.set_error(if attempt % 2 == 0 {
+            "connection refused"
+        } else {
+            "connection reset"
+        });
+        s.add_event("retry");
+    }
+    s.update_name("GET /users/{id}");
+    s.set_attribute("k", "v");
+    s.update_name("GET");
+    s.update_name("GET /users/{id}");
+    drop(s);
+    let spans = exported(&t);
+    assert_eq!(
+        spans[0].status,
+        "Error { description: \"connection refused\" }"
+    );
+    assert_eq!(spans[0].name, "GET /users/{id}");
+    assert_eq!(spans[0].truncated, 0);
+    assert_eq!(spans[0].attrs, [("k".into(), "\"v\"".into())]);
+}
+
 /// Regression: the value length limit counted bytes, so text outside ASCII was cut to
 /// half or a third of what the spec keeps ("counting any character in it as 1").
 #[test]
