@@ -161,33 +161,6 @@ pub fn current_baggage() -> Option<Arc<Baggage>> {
         .flatten()
 }
 
-/// Calls `inject` with the baggage injection sends: the current baggage; an empty bag
-/// where no baggage was made current on purpose (an empty bag entered, a request that
-/// brought none), which removes a forwarded `baggage` header; nothing where no scope
-/// made on purpose is current (outside any request, or in a future made where no
-/// baggage was current). Without the empty bag, clearing the baggage on purpose
-/// (`enter_baggage(Baggage::new())`) forwarded the caller's header (found by review:
-/// an empty bag is not shared in an `Arc`, and so was no baggage at all).
-pub(crate) fn with_baggage_to_inject(inject: impl FnOnce(&Baggage)) {
-    static EMPTY: Baggage = Baggage::new();
-    let outgoing = BAGGAGE
-        .try_with(|b| {
-            b.try_borrow().ok().and_then(|b| {
-                b.current().and_then(|bag| match &bag.baggage {
-                    Some(baggage) => Some(Some(baggage.clone())),
-                    None => (!bag.captured).then_some(None),
-                })
-            })
-        })
-        .ok()
-        .flatten();
-    match outgoing {
-        Some(Some(baggage)) => inject(&baggage),
-        Some(None) => inject(&EMPTY),
-        None => {}
-    }
-}
-
 /// Makes a future's captured baggage current again while it is polled (or dropped),
 /// unless a scope made on purpose is current (see [`Bag::captured`]). A future made
 /// where no baggage was current hides baggage another future captured: it has none
@@ -246,41 +219,58 @@ pub struct BaggageGuard {
 }
 
 /// Makes `baggage` current on this thread until the guard is dropped (an empty
-/// [`Baggage`] hides any baggage around it, as one with members would).
+/// [`Baggage`] hides any baggage around it, and injection then removes a forwarded
+/// `baggage` header).
 pub fn enter_baggage(baggage: impl IntoSharedBaggage) -> BaggageGuard {
-    enter_baggage_or_none(baggage.into_shared())
+    enter_baggage_or_none(Some(baggage.into_shared()))
 }
 
-/// What [`enter_baggage`] and [`FutureExt::with_baggage`] take: a [`Baggage`], shared
-/// only when it holds members or counts dropped ones, or one already shared.
+/// What [`enter_baggage`] and [`FutureExt::with_baggage`] take: a [`Baggage`], or one
+/// already shared.
 ///
 /// A `Baggage` holds its 8 KiB of room: shared, it is an 8 KiB allocation. Most requests
-/// bring no baggage, and `with_baggage(incoming.baggage)` then allocates nothing: no
-/// baggage is current, and none from around it either, as with an empty one.
+/// bring no baggage, and `with_baggage(incoming.baggage)` shares an empty bag the thread
+/// keeps instead (no allocation per request). It is still an empty bag made current:
+/// [`current_baggage`] returns it (so it goes with a spawned task or another thread),
+/// and injection removes a forwarded `baggage` header, as clearing the baggage must.
 pub trait IntoSharedBaggage {
-    /// The baggage to make current; `None` for none (hiding any around it).
-    fn into_shared(self) -> Option<Arc<Baggage>>;
+    /// The baggage to make current.
+    fn into_shared(self) -> Arc<Baggage>;
 }
 
 impl IntoSharedBaggage for Baggage {
-    /// `None` for a bag with no members that dropped none (a bag that dropped members
-    /// is kept: [`current_baggage`] shows the count, and injecting it removes the
-    /// caller's `baggage` header, as the server layer's does).
-    fn into_shared(self) -> Option<Arc<Baggage>> {
-        (!self.is_empty() || self.dropped() > 0).then(|| Arc::new(self))
+    /// The thread's empty bag for one with no members that dropped none (a bag that
+    /// dropped members is kept: [`current_baggage`] shows the count).
+    fn into_shared(self) -> Arc<Baggage> {
+        if self.is_empty() && self.dropped() == 0 {
+            return empty_bag();
+        }
+        Arc::new(self)
     }
 }
 
 impl IntoSharedBaggage for Arc<Baggage> {
-    fn into_shared(self) -> Option<Arc<Baggage>> {
-        Some(self)
+    fn into_shared(self) -> Arc<Baggage> {
+        self
     }
 }
 
 impl IntoSharedBaggage for Box<Baggage> {
-    fn into_shared(self) -> Option<Arc<Baggage>> {
-        Some(Arc::from(self))
+    fn into_shared(self) -> Arc<Baggage> {
+        Arc::from(self)
     }
+}
+
+/// An empty bag, shared by what one thread makes current: one per thread, not one for
+/// the process, whose reference count every worker would write at every poll (a
+/// future clones the bag it makes current each time it is polled).
+fn empty_bag() -> Arc<Baggage> {
+    thread_local! {
+        static EMPTY: Arc<Baggage> = Arc::new(Baggage::new());
+    }
+    EMPTY
+        .try_with(Arc::clone)
+        .unwrap_or_else(|_| Arc::new(Baggage::new()))
 }
 
 /// Makes `baggage` current, or no baggage at all for `None` (hiding any around it),
@@ -714,10 +704,10 @@ pub trait FutureExt: Future + Sized {
 
     /// Makes `baggage` current while this future is polled ([`current_baggage`] reads
     /// it; [`TracerProvider::inject`](crate::TracerProvider::inject) sends it on). An
-    /// empty [`Baggage`] (a request that brought none) is not allocated: no baggage is
-    /// current, none from around it either ([`IntoSharedBaggage`]).
+    /// empty [`Baggage`] (a request that brought none) is not allocated: the thread's
+    /// empty bag is shared ([`IntoSharedBaggage`]).
     fn with_baggage(self, baggage: impl IntoSharedBaggage) -> WithBaggage<Self> {
-        WithBaggage::new(self, baggage.into_shared())
+        WithBaggage::new(self, Some(baggage.into_shared()))
     }
 
     /// Makes `span` current while this future is polled and ends it when the future
@@ -1107,21 +1097,18 @@ mod tests {
     }
 
     /// A proxy that forwards its caller's headers and clears the baggage on purpose
-    /// (an empty bag entered, or given to `with_baggage`) sends no `baggage` header:
-    /// once an empty bag was no longer shared in an `Arc`, injection saw no baggage
-    /// and left the caller's `secret=1` in (found by review). Where no baggage was
-    /// made current at all, injection leaves the headers' baggage alone, as before.
+    /// (an empty bag entered, or given to `with_baggage`) sends no `baggage` header,
+    /// also from a future made there and polled elsewhere, and from another thread
+    /// given `current_baggage()` (found by review: while an empty bag was no baggage at
+    /// all, to save its 8 KiB `Arc`, the caller's `secret=1` went on). Where no baggage
+    /// was made current, injection leaves the headers' baggage alone.
     #[test]
     fn clearing_the_baggage_on_purpose_removes_the_forwarded_header() {
         let provider = TracerProvider::builder().build();
         let span = provider.tracer().start_span("proxy");
-        let forwarded = || {
+        let inject = || {
             let mut headers = HashMap::new();
             headers.insert("baggage".to_owned(), "secret=1".to_owned());
-            headers
-        };
-        let inject = || {
-            let mut headers = forwarded();
             provider.inject(&span, &mut crate::HashMapInjector(&mut headers));
             headers.get("baggage").cloned()
         };
@@ -1130,17 +1117,31 @@ mod tests {
             Some("secret=1"),
             "nothing made current"
         );
-        {
+        let (task, handed) = {
             let _cleared = enter_baggage(Baggage::new());
-            assert!(current_baggage().is_none());
+            assert_eq!(current_baggage().map(|b| b.len()), Some(0));
             assert_eq!(inject(), None, "an empty bag entered");
-            let _kept = enter_baggage(Baggage::parse("tier=gold"));
-            assert_eq!(inject().as_deref(), Some("tier=gold"));
-        }
+            {
+                let _kept = enter_baggage(Baggage::parse("tier=gold"));
+                assert_eq!(inject().as_deref(), Some("tier=gold"));
+            }
+            let task = async { inject() }.in_span(provider.tracer().start_span("task"));
+            (task, current_baggage())
+        };
+        assert_eq!(inject().as_deref(), Some("secret=1"), "the scope is gone");
+        assert_eq!(block_on(task), None, "a future made where it was cleared");
+        let elsewhere = std::thread::scope(|s| {
+            s.spawn(|| {
+                let _bag = handed.map(enter_baggage);
+                inject()
+            })
+            .join()
+            .unwrap()
+        });
+        assert_eq!(elsewhere, None, "another thread given current_baggage()");
         let in_task = block_on(async { inject() }.with_baggage(Baggage::new()));
         assert_eq!(in_task, None, "an empty bag given to with_baggage");
-        // A request that brought none (the server layer's scope) removes none it
-        // never had, and the client span's injection does as the provider's.
+        // A client span's injection does as the provider's.
         let _cleared = enter_baggage(Baggage::new());
         let mut request = http::Request::builder()
             .header("baggage", "secret=1")

@@ -253,9 +253,9 @@ impl HttpClientSpan {
             self.propagators
                 .inject_context(&span.trace_context(), headers);
         }
-        crate::context::with_baggage_to_inject(|baggage| {
-            self.propagators.inject_baggage(baggage, headers);
-        });
+        if let Some(baggage) = crate::context::current_baggage() {
+            self.propagators.inject_baggage(&baggage, headers);
+        }
     }
 
     /// Starts a span for `request` (its method and URI), a child of the current

@@ -265,7 +265,8 @@ where
         // A bag that dropped members is kept, empty or not: the handler sees the count,
         // and a proxy that forwards the caller's headers injects it, which removes the
         // caller's `baggage` (found by review: only a bag with a valid member did).
-        let baggage = crate::IntoSharedBaggage::into_shared(baggage);
+        let baggage =
+            (!baggage.is_empty() || baggage.dropped() > 0).then(|| std::sync::Arc::new(baggage));
         // The conventions' name for a method they do not know is `HTTP`.
         let (method, name_method) = method_and_name(request.method().as_str());
         let route = route.and_then(|route| route(request.extensions()));

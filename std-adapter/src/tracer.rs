@@ -1372,14 +1372,12 @@ impl TracerProvider {
     }
 
     /// Writes `span`'s context and the current baggage ([`crate::current_baggage`], if
-    /// any) into outgoing headers, in every format on. Where no baggage is current on
-    /// purpose (an empty bag entered, a request that brought none), a forwarded
-    /// `baggage` header is removed.
+    /// any) into outgoing headers, in every format on.
     pub fn inject(&self, span: &Span<'_>, headers: &mut (impl Injector + ?Sized)) {
         self.inject_context(span, headers);
-        crate::context::with_baggage_to_inject(|baggage| {
-            self.inject_baggage(baggage, headers);
-        });
+        if let Some(baggage) = crate::context::current_baggage() {
+            self.inject_baggage(&baggage, headers);
+        }
     }
 
     /// Writes `span`'s context into outgoing headers in every format on (`traceparent`

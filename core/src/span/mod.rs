@@ -292,7 +292,7 @@ impl Unstarted {
 /// still propagates so downstream services see one trace.
 #[must_use = "a span ends when it is dropped: bind it (`let span = ...`) for as long as the work lasts"]
 // `repr(C)`: fields in this order keep the 26-byte context at a word-aligned offset
-// (44 on 32-bit CPUs), so it moves in word loads and stores; where the compiler put the
+// (36 on 32-bit CPUs), so it moves in word loads and stores; where the compiler put the
 // one-byte `unstarted` first, the context sat at 45 and each copy of it became a
 // `memcpy` call (Cortex-M3 W1: 959 to 1,165 instructions).
 #[repr(C)]
