@@ -227,6 +227,19 @@ fn stop_with_sigterm(child: &mut std::process::Child) -> (std::process::ExitStat
     (child.wait().unwrap(), stdout)
 }
 
+/// A collector on loopback that takes up to `connections` connections and reads and
+/// answers nothing for 30 s; returns its port.
+fn silent_collector(connections: usize) -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let held: Vec<_> = listener.incoming().take(connections).collect();
+        std::thread::sleep(std::time::Duration::from_secs(30));
+        drop(held);
+    });
+    port
+}
+
 /// Reads `stderr` until a line holds `text`.
 fn wait_for_line(stderr: &mut impl std::io::BufRead, text: &str) {
     let mut line = String::new();
@@ -311,14 +324,7 @@ fn sigterm_stops_the_bridge_with_its_counters() {
 #[test]
 fn reading_goes_on_while_a_frame_is_forwarded() {
     use std::io::{BufReader, Write};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    // Accepts, reads nothing, answers nothing, until the test ends.
-    let _held = std::thread::spawn(move || {
-        let held: Vec<_> = listener.incoming().take(4).collect();
-        std::thread::sleep(std::time::Duration::from_secs(30));
-        drop(held);
-    });
+    let port = silent_collector(4);
     let mut child = spawn_bridge(&format!("http://127.0.0.1:{port}"), "20000");
     let mut stdin = child.stdin.take().expect("stdin");
     let mut frame = vec![0];
@@ -510,14 +516,7 @@ fn what_a_stop_leaves_unsent_is_counted() {
 #[test]
 fn bytes_read_while_forwarding_reach_the_loop_when_the_input_goes_quiet() {
     use std::io::{BufRead, BufReader, Write};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    // Accepts, answers nothing, until the test ends.
-    let _held = std::thread::spawn(move || {
-        let held: Vec<_> = listener.incoming().take(8).collect();
-        std::thread::sleep(std::time::Duration::from_secs(30));
-        drop(held);
-    });
+    let port = silent_collector(8);
     let mut child = spawn_bridge(&format!("http://127.0.0.1:{port}"), "1000");
     let mut stdin = child.stdin.take().expect("stdin");
     let frame = |payload: &[u8]| {
