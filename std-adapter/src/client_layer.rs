@@ -426,7 +426,13 @@ impl<B: http_body::Body> http_body::Body for ClientBody<B> {
                 frame.is_trailers() || inner.is_end_stream()
             }
             Poll::Ready(Some(Err(_))) => {
-                if let Some(span) = this.call.as_mut().and_then(HttpClientSpan::span_mut) {
+                // A response that had failed the call keeps its `error.type` (a 503's
+                // "503": found by review, the body's error made it `_OTHER`), as at a
+                // drop (above).
+                if let (false, Some(span)) = (
+                    *this.failed,
+                    this.call.as_mut().and_then(HttpClientSpan::span_mut),
+                ) {
                     span.set_attribute(semconv::ERROR_TYPE, "_OTHER");
                     span.set_error("");
                 }

@@ -294,6 +294,39 @@ fn grpc_calls_that_fail_in_transport_get_a_status_code() {
     assert!(spans[0].status.starts_with("Error"), "{:?}", spans[0]);
 }
 
+/// Regression (found by review): an HTTP answer that failed the call (a 503) kept
+/// `error.type` "503" only until its body failed too (a reset mid-body): the body's
+/// error wrote `_OTHER` over it, where a dropped body keeps the response's. A 200 whose
+/// body fails is still `_OTHER`, an Error.
+#[test]
+fn a_failed_answer_keeps_its_error_type_when_its_body_fails() {
+    let (provider, kept) = setup();
+    let rt = runtime();
+    for status in [503, 200] {
+        let mut client =
+            ClientLayer::new(&provider).layer(BodyService(move |_: &http::Request<()>| {
+                let body = Streamed::new(1, Arc::new(|| {})).data(b"partial").error();
+                let mut response = http::Response::new(body);
+                *response.status_mut() = http::StatusCode::from_u16(status).unwrap();
+                response
+            }));
+        let request = http::Request::get("https://stock.example/items")
+            .body(())
+            .unwrap();
+        let mut response = rt.block_on(client.call(request)).unwrap();
+        let frames = rt.block_on(send(response.body_mut()));
+        assert!(frames.last().unwrap().is_err());
+    }
+    let spans = flushed(&provider, &kept);
+    assert_eq!(spans.len(), 2, "{spans:#?}");
+    assert_eq!(spans[0].attr("http.response.status_code"), Some("503"));
+    assert_eq!(spans[0].attr("error.type"), Some("503"));
+    assert!(spans[0].status.starts_with("Error"), "{:?}", spans[0]);
+    assert_eq!(spans[1].attr("http.response.status_code"), Some("200"));
+    assert_eq!(spans[1].attr("error.type"), Some("_OTHER"));
+    assert!(spans[1].status.starts_with("Error"), "{:?}", spans[1]);
+}
+
 /// A transport that gives up after 30 ms (tonic's `GrpcTimeout` under the layer, when
 /// the call's `grpc-timeout` runs out).
 #[derive(Clone)]
