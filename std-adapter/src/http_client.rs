@@ -609,7 +609,20 @@ fn split_url(url: &str) -> Option<(&str, &str, &str)> {
     if !valid_scheme {
         return None;
     }
-    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    // As the WHATWG URL parser reads the schemes it calls special (reqwest's `url`, a
+    // browser): slashes and backslashes before the authority are skipped, and a
+    // backslash ends it as a slash does (found by review: in `https:///svc:s3cret@host/`
+    // the authority read as empty, and the credentials were recorded in `url.full`,
+    // where the client sends them to `host`).
+    let special = ["http", "https", "ws", "wss", "ftp"]
+        .iter()
+        .any(|s| scheme.eq_ignore_ascii_case(s));
+    let (rest, end_chars): (&str, &[char]) = if special {
+        (rest.trim_start_matches(['/', '\\']), &['/', '?', '#', '\\'])
+    } else {
+        (rest, &['/', '?', '#'])
+    };
+    let end = rest.find(end_chars).unwrap_or(rest.len());
     let (authority, rest) = rest.split_at(end);
     Some((scheme, authority, rest))
 }

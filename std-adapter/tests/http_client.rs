@@ -95,6 +95,21 @@ fn credentials_and_signed_url_secrets_never_reach_url_full() {
             "b.s3.amazonaws.com",
             "443",
         ),
+        // Found by review: slashes before the authority, which the client skips (its
+        // URL parser reads them as WHATWG's does), hid the credentials after them.
+        (
+            "https:///svc:s3cret@api.example/x",
+            "https://REDACTED:REDACTED@api.example/x",
+            "api.example",
+            "443",
+        ),
+        // A backslash ends the authority (the client sends to `h.example`).
+        (
+            "https://h.example\\@evil.example/",
+            "https://h.example\\@evil.example/",
+            "h.example",
+            "443",
+        ),
     ];
     for (url, full, host, port) in cases {
         let mut headers = http::HeaderMap::new();
