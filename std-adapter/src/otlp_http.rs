@@ -915,6 +915,19 @@ impl OtlpHttpExporter {
         &self.url
     }
 
+    /// Returns the URL requests go to, for logs: credentials in it (`user:password@`)
+    /// and its query, which may carry an API key, read `REDACTED`, as in `Debug`.
+    ///
+    /// ```
+    /// let exporter = picotrace_std::OtlpHttpExporter::new("https://u:pw@c:4318/?api_key=k")?;
+    /// assert!(!exporter.shown_url().contains("pw"));
+    /// assert!(!exporter.shown_url().contains("api_key=k"));
+    /// # Ok::<(), picotrace_std::ExportError>(())
+    /// ```
+    pub fn shown_url(&self) -> std::borrow::Cow<'_, str> {
+        redacted_url(&self.url)
+    }
+
     /// Returns the encoding.
     pub fn protocol(&self) -> Protocol {
         self.protocol

@@ -118,3 +118,30 @@ fn one_trace_across_gateway_and_downstream() {
         ds_server.attributes
     );
 }
+
+/// Regression (found by review): the gateway printed its `--downstream` URL as given,
+/// credentials and all, where its spans' `url.full` redacts them.
+#[test]
+fn the_gateway_logs_its_downstream_without_credentials() {
+    let collector = picotrace_tests::collector::RefusingPort::new();
+    let mut gateway = Server::start(
+        Command::new(env!("CARGO_BIN_EXE_gateway"))
+            .args([
+                "--port",
+                "0",
+                "--downstream",
+                "http://svc:s3cret@127.0.0.1:1",
+            ])
+            .env(
+                "OTEL_EXPORTER_OTLP_ENDPOINT",
+                format!("http://127.0.0.1:{}", collector.port()),
+            )
+            .env("OTEL_EXPORTER_OTLP_TIMEOUT", "500")
+            .stdin(Stdio::null()),
+    );
+    let said = gateway.stderr();
+    let _ = gateway.child.kill();
+    let _ = gateway.child.wait();
+    assert!(said.contains("calling http://"), "{said}");
+    assert!(!said.contains("s3cret"), "{said}");
+}

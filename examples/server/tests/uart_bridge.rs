@@ -587,3 +587,20 @@ fn a_serial_device_that_hangs_up_is_a_failure() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Regression (found by review): the bridge printed the collector's URL as given, its
+/// credentials and API key with it; the log shows them redacted, as the quick start
+/// does.
+#[test]
+fn the_collector_s_url_is_logged_without_its_secrets() {
+    let out = bridge(&[
+        "--endpoint",
+        "http://user:s3cret@127.0.0.1:1/?api_key=k3y",
+        "-",
+    ]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("forwarding frames to http://"), "{said}");
+    for secret in ["s3cret", "k3y"] {
+        assert!(!said.contains(secret), "{said}");
+    }
+}

@@ -31,9 +31,12 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
                                                         // Ctrl-C or SIGTERM ends the loop below: the provider is shut down, its spans sent.
     let server = picotrace_examples::tiny_http_server(&port, "gateway")?;
     // The address bound: `--port 0` picks a free port (found by review: it printed 0).
+    // Without the credentials the URL may hold (found by review: printed as given,
+    // where `url.full` below redacts them).
     picotrace_examples::say!(
-        "gateway listening on {}, calling {downstream}",
-        server.server_addr()
+        "gateway listening on {}, calling {}",
+        server.server_addr(),
+        picotrace_examples::url_without_credentials(&downstream).unwrap_or("(a URL)".into())
     );
     // A 4xx or 5xx answer is a response to record, not an `Err`; and a bound on the
     // wait (ureq sets none: found by review, a downstream that never answered held
