@@ -46,7 +46,7 @@ use std::task::{Context, Poll};
 use picotrace::semconv;
 use tower_service::Service;
 
-use crate::http_client::{record_response, uri_server, HttpClientSpan};
+use crate::http_client::{host_header_server, record_response, uri_server, HttpClientSpan};
 use crate::http_conv::StartAttributes;
 use crate::http_conv::{
     grpc_call, grpc_deadline, grpc_status, GRPC_CANCELLED, GRPC_DEADLINE_EXCEEDED, GRPC_OK,
@@ -83,7 +83,8 @@ impl ClientLayer {
     }
 
     /// `server.address` and `server.port` of the calls whose URI does not name the
-    /// server (tonic's `Channel` passes on the path alone).
+    /// server (tonic's `Channel` passes on the path alone). Without it such a call's
+    /// server is its `Host` header's, if it has one.
     #[must_use]
     pub fn with_server(mut self, address: &'static str, port: u16) -> Self {
         self.server = Some((address, port));
@@ -147,6 +148,8 @@ where
                         attributes.push(semconv::SERVER_ADDRESS, address);
                         attributes.push(semconv::SERVER_PORT, i64::from(port));
                     }
+                    // Else the `Host` header's, for a URI that is a path alone.
+                    (None, None) => host_header_server(request.headers()).push_to(&mut attributes),
                     // The server the URI names (hyper-util's client, `with_origin`);
                     // found by review: only `with_server` was read.
                     _ => uri_server(request.uri()).push_to(&mut attributes),

@@ -73,9 +73,10 @@ pub struct HttpClientSpanBuilder<'a> {
     url: Url<'a>,
     template: Option<&'a str>,
     parent: Option<&'a TraceContext>,
-    /// `server.address` and `server.port` when the URL names no server (the `tower`
-    /// client layer's `with_server`, for a request URI that is a path alone).
-    server: Option<(&'a str, u16)>,
+    /// `server.address` and `server.port` when the URL names no server (a request URI
+    /// that is a path alone: the `tower` client layer's `with_server`, or the request's
+    /// `Host` header).
+    server: Option<ServerAttributes<'a>>,
     /// `http.request.resend_count`, when not 0.
     resend_count: u32,
 }
@@ -155,11 +156,8 @@ impl<'a> HttpClientSpanBuilder<'a> {
                 Url::Str(url) => url_attributes(url),
                 Url::Uri(uri) => uri_attributes(uri),
             };
-            if let (true, Some((host, port))) = (url.server.host.is_empty(), self.server) {
-                url.server = ServerAttributes {
-                    host,
-                    port: Some(port),
-                };
+            if let (true, Some(server)) = (url.server.host.is_empty(), self.server) {
+                url.server = server;
             }
             url
         };
@@ -260,7 +258,8 @@ impl HttpClientSpan {
 
     /// Starts a span for `request` (its method and URI), a child of the current
     /// context, and writes its context and the current baggage into its headers: for
-    /// clients that send `http::Request`s (hyper).
+    /// clients that send `http::Request`s (hyper). A URI that is a path alone gives no
+    /// `url.full`; its server is the request's `Host` header's.
     pub fn start_request<B>(provider: &TracerProvider, request: &mut http::Request<B>) -> Self {
         Self::start_request_on(provider.tracer(), provider.propagators(), request, None)
     }
@@ -275,12 +274,23 @@ impl HttpClientSpan {
     ) -> Self {
         // The builder's borrows of the method and URI end at `start`: the headers are
         // written after.
+        // A URI that is a path alone names no server: the one the layer was told, else
+        // the `Host` header's (found by review: hyper's own client sends `/items/7`
+        // with `Host: inventory:8081`, and the span had no `server.address`; the
+        // conventions: it SHOULD match the host of the `Host` header).
+        let server = request.uri().authority().is_none().then(|| match server {
+            Some((host, port)) => ServerAttributes {
+                host,
+                port: Some(port),
+            },
+            None => host_header_server(request.headers()),
+        });
         let call = HttpClientSpanBuilder {
             method: request.method().as_str(),
             url: Url::Uri(request.uri()),
             template: None,
             parent: None,
-            server: server.filter(|_| request.uri().authority().is_none()),
+            server,
             resend_count: 0,
         }
         .start_on(tracer, propagators);
@@ -380,8 +390,8 @@ impl Drop for HttpClientSpan {
 enum Url<'a> {
     /// An absolute URL's text (reqwest's `Url::as_str`).
     Str(&'a str),
-    /// An `http::Request`'s URI: absolute (hyper's client), or a path alone (then no
-    /// `url.full` or server is known).
+    /// An `http::Request`'s URI: absolute (hyper-util's client), or a path alone (then
+    /// no `url.full` is known, and the server is the `Host` header's).
     Uri(&'a http::Uri),
 }
 
@@ -458,7 +468,7 @@ impl std::fmt::Display for UrlFull<'_> {
 }
 
 /// `server.address` and `server.port` (or the scheme's default port).
-#[derive(Clone, Copy, Default)]
+#[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct ServerAttributes<'a> {
     host: &'a str,
     port: Option<u16>,
@@ -597,6 +607,20 @@ pub(crate) fn uri_server(uri: &http::Uri) -> ServerAttributes<'_> {
         (Some((host, port)), None) => ServerAttributes { host, port },
         (None, _) => ServerAttributes::default(),
     }
+}
+
+/// `server.address` and `server.port` of a request's `Host` header (its port only when
+/// it gives one: a path alone has no scheme to default it from); none without one.
+pub(crate) fn host_header_server(headers: &http::HeaderMap) -> ServerAttributes<'_> {
+    headers
+        .get(http::header::HOST)
+        .and_then(|host| host.to_str().ok())
+        .and_then(|host| split_host_port(host.trim()))
+        .filter(|(host, _)| !host.is_empty())
+        .map_or_else(ServerAttributes::default, |(host, port)| ServerAttributes {
+            host,
+            port,
+        })
 }
 
 /// `scheme`, authority and the rest (path, query, fragment) of an absolute URL.

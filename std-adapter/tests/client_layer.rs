@@ -560,6 +560,49 @@ fn a_sampler_sees_the_server_the_layer_was_told() {
     );
 }
 
+/// Regression (found by review): a call whose URI is a path alone, with a `Host`
+/// header and no `with_server` (hyper's own client), had no `server.address`, HTTP and
+/// gRPC alike; it is the header's. `with_server` still wins over it.
+#[test]
+fn a_path_alone_takes_its_server_from_the_host_header() {
+    let (provider, kept) = setup();
+    let rt = runtime();
+    for (path, grpc, told) in [
+        ("/items", false, None),
+        ("/shop.v1.Inventory/Get", true, None),
+        ("/items", false, Some(("told.internal", 7000))),
+    ] {
+        let layer = ClientLayer::new(&provider);
+        let layer = match told {
+            Some((host, port)) => layer.with_server(host, port),
+            None => layer,
+        };
+        let mut service = layer.layer(client(Arc::default(), 200));
+        let mut request = http::Request::post(path).header("host", "stock.internal:8081");
+        if grpc {
+            request = request.header("content-type", "application/grpc");
+        }
+        let mut response = rt
+            .block_on(service.call(request.body(()).unwrap()))
+            .unwrap();
+        rt.block_on(send(response.body_mut()));
+    }
+    let spans = flushed(&provider, &kept);
+    let servers: Vec<_> = spans
+        .iter()
+        .map(|s| (s.attr("server.address"), s.attr("server.port")))
+        .collect();
+    assert_eq!(
+        servers,
+        [
+            (Some("stock.internal"), Some("8081")),
+            (Some("stock.internal"), Some("8081")),
+            (Some("told.internal"), Some("7000")),
+        ],
+        "{spans:#?}"
+    );
+}
+
 /// Regression (found by review): a response body that panicked while making a frame
 /// ended its span through `end`, which skipped the `panicked` a span a panic ends
 /// records: an HTTP call ended Unset, a gRPC call with no status code either.

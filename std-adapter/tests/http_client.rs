@@ -243,6 +243,26 @@ fn an_http_request_gets_its_span_and_headers() {
     let span = ended(&provider, &kept, || call.finish(http::StatusCode::OK));
     assert_eq!(span.attr("url.full"), None);
     assert_eq!(span.attr("server.address"), None);
+    // Regression (found by review): a path alone with a `Host` header (hyper's own
+    // client) had no server; it is the header's (its port only when it gives one).
+    for (host, address, port) in [
+        (
+            "inventory.internal:8081",
+            "inventory.internal",
+            Some("8081"),
+        ),
+        ("[2001:db8::1]", "2001:db8::1", None),
+    ] {
+        let mut relative = http::Request::get("/items/7")
+            .header(http::header::HOST, host)
+            .body(())
+            .unwrap();
+        let call = HttpClientSpan::start_request(&provider, &mut relative);
+        let span = ended(&provider, &kept, || call.finish(http::StatusCode::OK));
+        assert_eq!(span.attr("url.full"), None, "{host}");
+        assert_eq!(span.attr("server.address"), Some(address), "{host}");
+        assert_eq!(span.attr("server.port"), port, "{host}");
+    }
     // Regression (found by review): `CONNECT`'s authority form names the server (and
     // no URL); nothing was recorded.
     let mut connect = http::Request::connect("proxy.example:3128")
