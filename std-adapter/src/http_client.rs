@@ -358,6 +358,39 @@ impl HttpClientSpan {
             span.set_error("");
         }
     }
+
+    /// Records a response whose body could not be read (a timeout or a reset after its
+    /// head came), and ends the span: its status code (the conventions require it once
+    /// a response came: [`fail`](Self::fail) alone loses it), then as `fail`, an Error
+    /// with `error` as an `exception` event. `error.type` is the status code when it
+    /// failed the call already (400 or more), else `error_type`.
+    ///
+    /// ```
+    /// # let provider = picotrace_std::TracerProvider::builder().build();
+    /// # let mut headers = http::HeaderMap::new();
+    /// let call = picotrace_std::HttpClientSpan::start(
+    ///     &provider, &http::Method::GET, "https://api.example/report", &mut headers);
+    /// let timed_out = std::io::Error::new(std::io::ErrorKind::TimedOut, "body read timed out");
+    /// call.fail_body(http::StatusCode::OK, "timeout", &timed_out);
+    /// ```
+    pub fn fail_body<E: std::error::Error + ?Sized>(
+        mut self,
+        status: http::StatusCode,
+        error_type: &str,
+        error: &E,
+    ) {
+        if let Some(mut span) = self.span.take() {
+            span.set_attribute(semconv::HTTP_RESPONSE_STATUS_CODE, status.as_u16());
+            let error_type = if status.as_u16() >= 400 {
+                status.as_str()
+            } else {
+                error_type
+            };
+            span.set_attribute_dyn(semconv::ERROR_TYPE, error_type);
+            span.record_error_with_causes(error);
+            span.set_error("");
+        }
+    }
 }
 
 impl std::fmt::Debug for HttpClientSpan {

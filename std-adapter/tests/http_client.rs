@@ -174,6 +174,24 @@ fn each_ending_is_recorded_as_the_conventions_say() {
     assert_eq!(span.attr("error.type"), Some("connection"));
     assert_eq!(span.events, ["exception"]);
     assert!(span.status.starts_with("Error"), "{span:?}");
+    // A response whose body could not be read (found by review: the README's reqwest
+    // pattern used `fail`, and the status code the conventions require once a
+    // response came was lost): its status code kept, `error.type` the code when it
+    // failed the call already.
+    let timed_out = std::io::Error::new(std::io::ErrorKind::TimedOut, "body read timed out");
+    for (status, error_type) in [(200, "timeout"), (503, "503")] {
+        let status = http::StatusCode::from_u16(status).unwrap();
+        let span = ended(&provider, &kept, || {
+            start(&http::Method::GET).fail_body(status, "timeout", &timed_out)
+        });
+        assert_eq!(
+            span.attr("http.response.status_code"),
+            Some(status.as_str())
+        );
+        assert_eq!(span.attr("error.type"), Some(error_type));
+        assert_eq!(span.events, ["exception"]);
+        assert!(span.status.starts_with("Error"), "{span:?}");
+    }
     // Given up on (a timeout around the call): dropped unfinished.
     let span = ended(&provider, &kept, || drop(start(&http::Method::GET)));
     assert_eq!(span.attr("error.type"), Some("cancelled"));

@@ -182,20 +182,24 @@ async fn handle_checkout(app: &App) -> (StatusCode, String) {
                     span.set_attribute("shop.tenant", tenant.decoded_value().to_string().as_str());
                 }
             }
-            let response = async {
-                let response = app.client.execute(request).await?;
-                let status = response.status();
-                Ok::<_, reqwest::Error>((status, response.text().await?))
-            }
-            .await;
+            let response = match app.client.execute(request).await {
+                Ok(response) => {
+                    let status = response.status();
+                    let body = response.text().await;
+                    body.map(|body| (status, body))
+                        .map_err(|e| (Some(status), e))
+                }
+                Err(e) => Err((None, e)),
+            };
             // A client span is an error on a 4xx or 5xx answer (reqwest returns those
-            // as `Ok`) or when no answer came: `finish` and `fail` record it so.
+            // as `Ok`) or when no answer (or no body) came: `finish`, `fail_body` and
+            // `fail` record it so.
             match response {
                 Ok((status, body)) => {
                     call.finish(status);
                     (status.as_u16() < 400).then_some(body)
                 }
-                Err(e) => {
+                Err((status, e)) => {
                     let error_type = if e.is_timeout() {
                         "timeout"
                     } else if e.is_connect() {
@@ -204,7 +208,12 @@ async fn handle_checkout(app: &App) -> (StatusCode, String) {
                         "http"
                     };
                     // reqwest's error text names the URL: left out of the event.
-                    call.fail(error_type, &e.without_url());
+                    let e = e.without_url();
+                    match status {
+                        // The answer came, its body did not: its status code is kept.
+                        Some(status) => call.fail_body(status, error_type, &e),
+                        None => call.fail(error_type, &e),
+                    }
                     None
                 }
             }
