@@ -37,9 +37,10 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         let baggage: Baggage = provider.extract_baggage(&headers);
         let mut span = tracer.start_server_span(&format!("{name} {route}"), &incoming);
         picotrace_examples::record_request(&mut span, &request, route, method);
-        let mut tenant = [0u8; 64];
-        if let Some(t) = baggage.get_decoded("tenant.name", &mut tenant) {
-            span.set_attribute_dyn("tenant.name", t);
+        // Decoded whole, however long (found by review: decoded into a 64-byte buffer,
+        // a longer name was left out, silently).
+        if let Some(tenant) = baggage.get("tenant.name") {
+            span.set_attribute_dyn("tenant.name", &tenant.decoded_value().to_string());
         }
         let mut score = span.child("score_results");
         score.set_attribute("results.count", 3);
