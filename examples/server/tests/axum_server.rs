@@ -194,3 +194,52 @@ fn a_bad_inventory_url_is_refused_at_start() {
         "{stderr}"
     );
 }
+
+/// Regression (found by review): a client that hung up while its checkout waited made
+/// hyper drop the handler, and the server span ended Unset (a success) over a
+/// cancelled client call; it is an Error `cancelled` now, as `ServerLayer` records it.
+#[test]
+fn a_checkout_the_client_hangs_up_on_is_cancelled() {
+    use std::io::{Read as _, Write as _};
+    use std::time::Duration;
+    let collector = Collector::start();
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent_addr = silent.local_addr().unwrap();
+    let (called, call_made) = std::sync::mpsc::channel();
+    let _holder = std::thread::spawn(move || {
+        let (mut conn, _) = silent.accept().unwrap();
+        let _ = called.send(());
+        let mut sink = [0u8; 1024];
+        while matches!(conn.read(&mut sink), Ok(n) if n > 0) {}
+    });
+    let mut server = picotrace_tests::Server::start(
+        picotrace_tests::server_command(env!("CARGO_BIN_EXE_axum_server"), &collector)
+            .args(["--requests", "0", "--grace-ms", "300"])
+            .args(["--inventory", &format!("http://{silent_addr}")]),
+    );
+    let mut client = std::net::TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    client
+        .write_all(b"GET /checkout HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        .unwrap();
+    call_made
+        .recv_timeout(Duration::from_secs(20))
+        .expect("the checkout called the silent downstream");
+    // The client hangs up while the checkout waits.
+    client.shutdown(std::net::Shutdown::Both).unwrap();
+    drop(client);
+    let spans = collector.wait_for(Duration::from_secs(15), |spans| {
+        spans.iter().any(|s| s.name == "GET /checkout")
+    });
+    let checkout = spans
+        .iter()
+        .find(|s| s.name == "GET /checkout")
+        .unwrap_or_else(|| panic!("no checkout span: {spans:#?}\n{}", server.stderr()));
+    assert_eq!(checkout.status_code, "STATUS_CODE_ERROR", "{checkout:#?}");
+    assert!(
+        checkout
+            .attributes
+            .contains(&("error.type".into(), "Str(cancelled)".into())),
+        "{checkout:#?}"
+    );
+    let _ = server.child.kill();
+}

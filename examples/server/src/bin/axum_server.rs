@@ -139,10 +139,15 @@ async fn checkout(
     span.set_attribute(semconv::URL_PATH, "/checkout");
     span.set_attribute("url.scheme", "http");
     record_query(&mut span, &uri);
+    let context = span.trace_context();
+    // Until the answer: a client that hangs up makes hyper drop this future, and the
+    // span then ends an Error `cancelled` (as `ServerLayer` records it), not a success.
+    let mut span = Unanswered(Some(span));
     let (status, answer) = handle_checkout(&app)
-        .with_context(span.trace_context()) // the server span is current inside
+        .with_context(context) // the server span is current inside
         .with_baggage(incoming.baggage) // and so is the caller's baggage
         .await;
+    let mut span = span.answered();
     span.set_attribute(semconv::HTTP_RESPONSE_STATUS_CODE, status.as_u16());
     if status.is_server_error() {
         // A server span is an error on a 5xx it answers, its status code the
@@ -158,6 +163,27 @@ async fn checkout(
         app.done.notify_one();
     }
     (status, answer)
+}
+
+/// A server span whose request is not answered yet: dropped so (found by review: the
+/// client hung up, hyper dropped the handler, and the span ended Unset, a success), it
+/// ends an Error `cancelled`.
+struct Unanswered(Option<picotrace_std::StdSpan>);
+
+impl Unanswered {
+    /// The span, answered.
+    fn answered(&mut self) -> picotrace_std::StdSpan {
+        self.0.take().expect("answered once")
+    }
+}
+
+impl Drop for Unanswered {
+    fn drop(&mut self) {
+        if let Some(mut span) = self.0.take() {
+            span.set_attribute(semconv::ERROR_TYPE, "cancelled");
+            span.set_error("cancelled");
+        }
+    }
 }
 
 /// The checkout's work, handed nothing of the trace: it reads the current context and

@@ -40,7 +40,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         // Decoded whole, however long (found by review: decoded into a 64-byte buffer,
         // a longer name was left out, silently).
         if let Some(tenant) = baggage.get("tenant.name") {
-            span.set_attribute_dyn("tenant.name", &tenant.decoded_value().to_string());
+            span.set_attribute_dyn("tenant.name", tenant.decoded_value().to_string());
         }
         let mut score = span.child("score_results");
         score.set_attribute("results.count", 3);
