@@ -37,7 +37,8 @@
 //! sampler before the start (`RootSampler::Custom` may decide by them), then
 //! `http.response.status_code`, and an Error with the status code as `error.type`
 //! for a code of 400 or more (a client span fails on a 4xx too), or the error type given to
-//! [`fail`](HttpClientSpan::fail) with an `exception` event. A span dropped without
+//! [`fail`](HttpClientSpan::fail) with an `exception` event ([`fail_body`](HttpClientSpan::fail_body)
+//! when the response came and its body could not be read: its status code is kept). A span dropped without
 //! either ends an Error `cancelled` (the call was given up on: a timeout around it, a
 //! `select!` that lost), or `panicked` when a panic that began during the call drops it.
 //!
@@ -345,8 +346,8 @@ impl HttpClientSpan {
         }
     }
 
-    /// Records a call that got no response (or whose body could not be read), and
-    /// ends the span: an Error whose `error.type` is `error_type` (a short,
+    /// Records a call that got no response, and ends the span (a response whose body
+    /// could not be read: [`fail_body`](Self::fail_body), which keeps its status code): an Error whose `error.type` is `error_type` (a short,
     /// low-cardinality name: `timeout`, `connection`, `_OTHER`), with `error` as an
     /// `exception` event (its type, and its text followed by its causes': a client's
     /// "error sending request" says what went wrong in them, "Connection refused";
@@ -561,7 +562,12 @@ pub fn redact_url_full(url: &str) -> Option<Cow<'_, str>> {
 /// The attributes of an absolute URL; of one it cannot read, `url.full` only when it
 /// cannot hold credentials (no `@`).
 fn url_attributes(url: &str) -> UrlAttributes<'_> {
-    let Some((scheme, authority, rest)) = split_url(url) else {
+    // A tab or newline anywhere is removed by the WHATWG parser a client reads the URL
+    // with, so the authority it sees is not the one here (found by review:
+    // `https://\t/svc:s3cret@api.example/x` recorded the credentials): read as a URL
+    // it cannot read.
+    let parsed = split_url(url).filter(|_| !url.contains(['\t', '\n', '\r']));
+    let Some((scheme, authority, rest)) = parsed else {
         return UrlAttributes {
             full: (!url.contains('@')).then(|| UrlFull::Text(redact_rest(url))),
             ..UrlAttributes::default()
@@ -648,7 +654,16 @@ pub(crate) fn host_header_server(headers: &http::HeaderMap) -> ServerAttributes<
     headers
         .get(http::header::HOST)
         .and_then(|host| host.to_str().ok())
-        .and_then(|host| split_host_port(host.trim()))
+        // Without userinfo (found by review: hyper's `Authority::as_str()`, often what
+        // the header is made from, keeps `user:password@`, and the password was taken
+        // for part of the host), and nothing that is no authority (whitespace inside).
+        .map(|host| {
+            host.trim()
+                .rsplit_once('@')
+                .map_or(host.trim(), |(_, host)| host)
+        })
+        .filter(|host| !host.contains(|c: char| c.is_ascii_whitespace()))
+        .and_then(split_host_port)
         .filter(|(host, _)| !host.is_empty())
         .map_or_else(ServerAttributes::default, |(host, port)| ServerAttributes {
             host,

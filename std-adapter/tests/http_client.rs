@@ -138,6 +138,10 @@ fn credentials_and_signed_url_secrets_never_reach_url_full() {
         ("not a url?sig=1", Some("not a url?sig=REDACTED")),
         ("user:pw@host/x", None),
         ("https://user:p?ss@h.example/", None),
+        // Found by review: the client's parser removes tabs and newlines first, and
+        // sends these credentials to `api.example`.
+        ("https://\t/svc:s3cret@api.example/x", None),
+        ("https://api.exa\nmple/x", Some("https://api.exa\nmple/x")),
     ] {
         let mut headers = http::HeaderMap::new();
         let call = HttpClientSpan::start(&provider, &http::Method::GET, url, &mut headers);
@@ -270,6 +274,13 @@ fn an_http_request_gets_its_span_and_headers() {
             Some("8081"),
         ),
         ("[2001:db8::1]", "2001:db8::1", None),
+        // Found by review: made from hyper's `Authority::as_str()`, which keeps the
+        // userinfo; the password is no part of the host.
+        (
+            "svc:pw@inventory.internal:8081",
+            "inventory.internal",
+            Some("8081"),
+        ),
     ] {
         let mut relative = http::Request::get("/items/7")
             .header(http::header::HOST, host)
