@@ -167,7 +167,7 @@ async fn checkout(
 
 /// A server span whose request is not answered yet: dropped so (found by review: the
 /// client hung up, hyper dropped the handler, and the span ended Unset, a success), it
-/// ends an Error `cancelled`.
+/// ends an Error `cancelled`, or `panicked` when a panic in the handler drops it.
 struct Unanswered(Option<picotrace_std::StdSpan>);
 
 impl Unanswered {
@@ -180,8 +180,13 @@ impl Unanswered {
 impl Drop for Unanswered {
     fn drop(&mut self) {
         if let Some(mut span) = self.0.take() {
-            span.set_attribute(semconv::ERROR_TYPE, "cancelled");
-            span.set_error("cancelled");
+            let why = if std::thread::panicking() {
+                "panicked"
+            } else {
+                "cancelled"
+            };
+            span.set_attribute(semconv::ERROR_TYPE, why);
+            span.set_error(why);
         }
     }
 }
