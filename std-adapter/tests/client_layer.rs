@@ -26,6 +26,14 @@ fn flushed(provider: &TracerProvider, kept: &Keep) -> Vec<Seen> {
     std::mem::take(&mut *kept.0.lock().unwrap())
 }
 
+/// Each span's `server.address` and `server.port`.
+fn servers_of(spans: &[Seen]) -> Vec<(Option<&str>, Option<&str>)> {
+    spans
+        .iter()
+        .map(|s| (s.attr("server.address"), s.attr("server.port")))
+        .collect()
+}
+
 /// A client whose server answers `status` with a streamed body of two frames, and
 /// keeps each request's `traceparent`.
 fn client(
@@ -546,10 +554,7 @@ fn a_sampler_sees_the_server_the_layer_was_told() {
         rt.block_on(send(response.body_mut()));
     }
     let spans = flushed(&provider, &kept);
-    let servers: Vec<_> = spans
-        .iter()
-        .map(|s| (s.attr("server.address"), s.attr("server.port")))
-        .collect();
+    let servers = servers_of(&spans);
     assert_eq!(
         servers,
         [
@@ -588,10 +593,7 @@ fn a_path_alone_takes_its_server_from_the_host_header() {
         rt.block_on(send(response.body_mut()));
     }
     let spans = flushed(&provider, &kept);
-    let servers: Vec<_> = spans
-        .iter()
-        .map(|s| (s.attr("server.address"), s.attr("server.port")))
-        .collect();
+    let servers = servers_of(&spans);
     assert_eq!(
         servers,
         [

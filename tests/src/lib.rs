@@ -379,15 +379,7 @@ pub fn checkout_trace<'a>(spans: &'a [CollectedSpan], caller: &str) -> CheckoutT
 #[cfg(unix)]
 pub fn sigterm_cuts_off_a_hung_request(bin: &str) {
     let collector = Collector::start();
-    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let silent_addr = silent.local_addr().unwrap();
-    let (called, call_made) = std::sync::mpsc::channel();
-    let holder = std::thread::spawn(move || {
-        let (mut conn, _) = silent.accept().unwrap();
-        let _ = called.send(());
-        let mut sink = [0u8; 1024];
-        while matches!(conn.read(&mut sink), Ok(n) if n > 0) {}
-    });
+    let (silent_addr, call_made, holder) = silent_downstream();
     let mut server = Server::start(
         server_command(bin, &collector)
             .args(["--requests", "0", "--grace-ms", "300"])
@@ -420,6 +412,24 @@ pub fn sigterm_cuts_off_a_hung_request(bin: &str) {
     assert!(stderr.contains("still running"), "{stderr}");
     let _ = client.join();
     drop(holder);
+}
+
+/// A downstream on loopback that takes one call and never answers (it reads until the
+/// caller hangs up): its address, a receiver told when the call came, and its thread.
+///
+/// # Panics
+/// When it cannot listen on loopback (a test helper).
+pub fn silent_downstream() -> (SocketAddr, std::sync::mpsc::Receiver<()>, JoinHandle<()>) {
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = silent.local_addr().unwrap();
+    let (called, call_made) = std::sync::mpsc::channel();
+    let holder = std::thread::spawn(move || {
+        let (mut conn, _) = silent.accept().unwrap();
+        let _ = called.send(());
+        let mut sink = [0u8; 1024];
+        while matches!(conn.read(&mut sink), Ok(n) if n > 0) {}
+    });
+    (addr, call_made, holder)
 }
 
 /// Starts example server `bin` exporting to a collector that takes requests and never

@@ -200,18 +200,10 @@ fn a_bad_inventory_url_is_refused_at_start() {
 /// cancelled client call; it is an Error `cancelled` now, as `ServerLayer` records it.
 #[test]
 fn a_checkout_the_client_hangs_up_on_is_cancelled() {
-    use std::io::{Read as _, Write as _};
+    use std::io::Write as _;
     use std::time::Duration;
     let collector = Collector::start();
-    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let silent_addr = silent.local_addr().unwrap();
-    let (called, call_made) = std::sync::mpsc::channel();
-    let _holder = std::thread::spawn(move || {
-        let (mut conn, _) = silent.accept().unwrap();
-        let _ = called.send(());
-        let mut sink = [0u8; 1024];
-        while matches!(conn.read(&mut sink), Ok(n) if n > 0) {}
-    });
+    let (silent_addr, call_made, _holder) = picotrace_tests::silent_downstream();
     let mut server = picotrace_tests::Server::start(
         picotrace_tests::server_command(env!("CARGO_BIN_EXE_axum_server"), &collector)
             .args(["--requests", "0", "--grace-ms", "300"])
