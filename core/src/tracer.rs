@@ -2376,6 +2376,12 @@ where
 
     /// Sets links to other spans, each with its attributes (the sampler sees them:
     /// [`SamplingParams::links`](crate::sampler::SamplingParams::links)).
+    ///
+    /// A span keeps as many links as its slot has room for (the arena's `LINKS`
+    /// parameter; 4 in picotrace-std, `PICOTRACE_SPAN_LINKS` at compile time), however
+    /// high [`SpanLimits::link_count`](crate::SpanLimits::link_count) is (OpenTelemetry's
+    /// default: 128): the rest are dropped and counted (`dropped_links_count`). A batch
+    /// span that links every message it handles needs that room raised.
     pub fn links(mut self, links: &'a [crate::Link<'a>]) -> Self {
         self.params.links = links;
         self

@@ -975,6 +975,15 @@ pub trait TracingSpanExt {
     /// first thing in an `#[instrument]`ed function. Does nothing when no
     /// [`TracingLayer`] records the span.
     ///
+    /// A span the sampler kept when it was made was decided on then, as a root (with
+    /// no context current): a custom root sampler was asked, and the attributes its
+    /// decision gave stay (see [`Span::set_parent`](picotrace::Span::set_parent)).
+    /// tracing-opentelemetry decides when the span is first needed, after a
+    /// `set_parent` right after its creation. Here, to have a request's span decided
+    /// on once, under the caller, make the incoming context current before making the
+    /// span (`let _cx = incoming.context.clone().map(picotrace_std::enter_context);`): its
+    /// parent is then that context, with no `set_parent`.
+    ///
     /// With several `TracingLayer`s in one subscriber (two providers), this and the
     /// methods below reach the outermost one (the last added with `.with`), as
     /// `tracing-opentelemetry`'s do: `tracing` finds a layer by its type, and only the

@@ -2964,3 +2964,51 @@ fn children_of_a_hidden_span_entered_outside_its_parent_get_the_nearest_seen_anc
     assert_eq!(root.parent, None);
     assert_ne!(root.trace_id, outer.trace_id);
 }
+
+/// The pattern `TracingSpanExt::set_parent`'s docs give for a request's span (found by
+/// a new user's tryout: a span made first and then given its remote parent was decided
+/// on as a root first, its root sampler's attributes kept): made inside the incoming
+/// context, the span is the caller's child and is decided on once, by the parent's
+/// flag, its root sampler never asked.
+#[test]
+fn a_span_made_inside_the_incoming_context_is_decided_on_under_it_alone() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static ASKED: AtomicUsize = AtomicUsize::new(0);
+    static RULE: [picotrace::KeyValue<'static>; 1] = [picotrace::KeyValue {
+        key: "sampling.rule",
+        value: picotrace::Value::Str("root-rule"),
+    }];
+    struct RootRule;
+    impl picotrace::sampler::ShouldSample for RootRule {
+        fn should_sample(
+            &self,
+            _: &picotrace::sampler::SamplingParams<'_>,
+        ) -> picotrace::sampler::SamplingResult {
+            ASKED.fetch_add(1, Ordering::Relaxed);
+            picotrace::sampler::SamplingResult::new(
+                picotrace::sampler::SamplingDecision::RecordAndSample,
+            )
+            .with_attributes(&RULE)
+        }
+        fn describe(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("RootRule")
+        }
+    }
+    let t = sampled_by(picotrace::Sampler::parent_based(
+        picotrace::RootSampler::Custom(&RootRule),
+    ));
+    let (_, remote) = roots_dropped_and_a_sampled_remote_parent();
+    tracing::subscriber::with_default(t.subscriber(), || {
+        let _cx = crate::enter_context(remote.clone());
+        tracing::info_span!("GET /cart", otel.kind = "server").in_scope(|| {});
+    });
+    let cart = t.named("GET /cart");
+    assert_eq!(cart.parent, Some(remote.span_context.span_id));
+    assert_eq!(cart.trace_id, remote.span_context.trace_id);
+    assert_eq!(attr(&cart, "sampling.rule"), None, "{cart:#?}");
+    assert_eq!(
+        ASKED.load(Ordering::Relaxed),
+        0,
+        "the root sampler was asked"
+    );
+}
