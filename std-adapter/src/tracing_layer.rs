@@ -1095,22 +1095,35 @@ fn with_entered_if_inner<R>(
     scope: Option<u64>,
     f: impl FnOnce(&mut Span<'static>) -> R,
 ) -> Option<R> {
-    if !entered::any() {
-        // No layer saw a span entered on this thread: the usual case without `tracing`
-        // spans, answered without asking the dispatcher.
+    // Nothing the layer saw entered on this thread. With no scope of picotrace's own,
+    // a `tracing` span a per-layer filter hides may still be current here (a task's
+    // span, entered on a worker; its ancestors entered on another thread): new spans
+    // there are children of its nearest ancestor the layer records (see
+    // `TracingLayer::start`), and so is the answer here (found by review: `None`, and
+    // a client call in such a task sent a new trace's traceparent). Without `tracing`
+    // spans, answered without asking the dispatcher.
+    let no_entered = !entered::any();
+    if no_entered && (scope.is_some() || !tracing::dispatcher::has_been_set()) {
         return None;
     }
     let mut f = Some(f);
     tracing::dispatcher::get_default(|dispatch| {
         let layer = dispatch.downcast_ref::<TracingLayer>()?;
-        let id = match entered::innermost(layer.key()) {
+        let innermost = match no_entered {
+            true => entered::Innermost::Known(None),
+            false => entered::innermost(layer.key()),
+        };
+        let id = match innermost {
             entered::Innermost::Known(Some((id, order))) => {
                 if scope.is_some_and(|scope| scope > order) {
                     return None;
                 }
                 id
             }
-            entered::Innermost::Known(None) => return None,
+            // A picotrace scope is current: it is the answer (as it is new spans'
+            // parent).
+            entered::Innermost::Known(None) if scope.is_some() => return None,
+            entered::Innermost::Known(None) => nearest_recorded(dispatch)?,
             // Too deep to know the order: picotrace's own scope if it is newer than
             // the newest enter the stack tracked; else the registry's current span
             // (found by review: the scope won, and a deep recursion inside a request
@@ -1118,26 +1131,30 @@ fn with_entered_if_inner<R>(
             entered::Innermost::Unknown(newest) if scope.is_some_and(|s| s > newest) => {
                 return None
             }
-            // The registry's current span, or, when a per-layer filter hides it from
-            // this layer (no picotrace span behind it), the nearest one above it that
-            // has one (found by review: `None` inside a hidden span).
-            entered::Innermost::Unknown(_) => {
-                let current = dispatch.current_span().id()?.clone();
-                match dispatch
-                    .downcast_ref::<Registry>()
-                    .and_then(|registry| registry.span(&current))
-                {
-                    Some(span) => span
-                        .scope()
-                        .map(|s| s.id())
-                        .find(|id| with_backing_id(id, dispatch, |_| ()).is_some())?
-                        .into_u64(),
-                    None => current.into_u64(),
-                }
-            }
+            entered::Innermost::Unknown(_) => nearest_recorded(dispatch)?,
         };
         with_backing_id(&Id::from_u64(id), dispatch, f.take()?)
     })
+}
+
+/// The registry's current span, or, when a per-layer filter hides it from the layer
+/// (no picotrace span behind it), the nearest one above it that has one (found by
+/// review: `None` inside a hidden span).
+fn nearest_recorded(dispatch: &tracing::Dispatch) -> Option<u64> {
+    let current = dispatch.current_span().id()?.clone();
+    Some(
+        match dispatch
+            .downcast_ref::<Registry>()
+            .and_then(|registry| registry.span(&current))
+        {
+            Some(span) => span
+                .scope()
+                .map(|s| s.id())
+                .find(|id| with_backing_id(id, dispatch, |_| ()).is_some())?
+                .into_u64(),
+            None => current.into_u64(),
+        },
+    )
 }
 
 /// Runs `f` on the picotrace span behind `span`: in the table of the subscriber's

@@ -3012,3 +3012,31 @@ fn a_span_made_inside_the_incoming_context_is_decided_on_under_it_alone() {
         "the root sampler was asked"
     );
 }
+
+/// Found by review (helper 349): inside a span a per-layer filter hides, entered where
+/// its ancestors are not (a task's span on a worker), new spans were children of the
+/// nearest ancestor the layer records, but `current_context()` answered `None`: a
+/// client call there (`ClientLayer`, `HttpClientSpan`) started a trace of its own.
+/// Its answer is that ancestor now; a picotrace scope made current inside still wins.
+#[test]
+fn current_context_inside_a_hidden_span_entered_outside_its_parent_is_the_nearest_seen_ancestor() {
+    let t = setup();
+    let own = t.provider.tracer().start_span("own");
+    tracing::subscriber::with_default(t.hiding("hidden"), || {
+        let outer = tracing::info_span!("outer");
+        let hidden = outer.in_scope(|| tracing::info_span!("hidden"));
+        let outer_cx = outer.trace_context().expect("outer records");
+        hidden.in_scope(|| {
+            let cx = crate::current_context().expect("a current context");
+            assert_eq!(cx.span_context, outer_cx.span_context);
+            assert_eq!(crate::current_span_context(), Some(outer_cx.span_context));
+            let _own = crate::enter(&own);
+            assert_eq!(
+                crate::current_span_context(),
+                Some(own.context()),
+                "a scope of picotrace's own inside"
+            );
+        });
+        assert_eq!(crate::current_context(), None, "nothing entered");
+    });
+}
