@@ -1768,7 +1768,7 @@ where
                 );
             }
             // What the sampler gives the span, after the builder's (its keys win).
-            record.set_attribute_list(sampler_attributes, &self.limits);
+            record.set_given_attributes(sampler_attributes, &self.limits);
         }
         Span::with_slot(self, &self.limits, slot, context, recording)
     }
@@ -2048,9 +2048,14 @@ where
         if new_threshold {
             write_updated_trace_state(slot, state, result.threshold, None);
         }
+        // What the earlier decision gave goes with it (found by a new user's tryout: a
+        // `tracing` span given its caller kept its root sampler's attributes).
+        if S::GIVES_ATTRIBUTES {
+            slot.record().take_given_attributes();
+        }
         let given = sampler_attributes::<S>(&result);
         if recording && !given.is_empty() {
-            slot.record().set_attribute_list(given, &self.limits);
+            slot.record().set_given_attributes(given, &self.limits);
         }
         match (span.recording, recording) {
             (true, false) => {
@@ -2213,7 +2218,7 @@ where
         }
         let given = sampler_attributes::<S>(&result);
         if recording && !given.is_empty() {
-            slot.record().set_attribute_list(given, &self.limits);
+            slot.record().set_given_attributes(given, &self.limits);
         }
         let c = self.counters.local::<A>();
         match span.unstarted.why() {

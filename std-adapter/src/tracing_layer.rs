@@ -976,12 +976,13 @@ pub trait TracingSpanExt {
     /// [`TracingLayer`] records the span.
     ///
     /// A span the sampler kept when it was made was decided on then, as a root (with
-    /// no context current): a custom root sampler was asked, and the attributes its
-    /// decision gave stay (see [`Span::set_parent`](picotrace::Span::set_parent)).
-    /// tracing-opentelemetry decides when the span is first needed, after a
-    /// `set_parent` right after its creation. Here, to have a request's span decided
-    /// on once, under the caller, make the incoming context current before making the
-    /// span (`let _cx = incoming.context.clone().map(picotrace_std::enter_context);`): its
+    /// no context current): its sampler was asked, and is asked again here under
+    /// `parent` (the first decision's attributes go; see
+    /// [`Span::set_parent`](picotrace::Span::set_parent)). tracing-opentelemetry
+    /// decides when the span is first needed, after a `set_parent` right after its
+    /// creation. Here, to have a request's span decided on once, under the caller,
+    /// make the incoming context current before making the span
+    /// (`let _cx = incoming.context.clone().map(picotrace_std::enter_context);`): its
     /// parent is then that context, with no `set_parent`.
     ///
     /// With several `TracingLayer`s in one subscriber (two providers), this and the

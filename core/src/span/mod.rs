@@ -844,13 +844,15 @@ impl<'t> Span<'t> {
     /// `tracing` layer (`set_parent` on a `tracing::Span`). Children started before the
     /// call keep the old trace id. An invalid `parent` changes nothing.
     ///
-    /// The span was decided on once already, at its start, without this parent (a
-    /// root's sampler asked, under `ParentBased` its root sampler): what that decision
-    /// gave stays (the attributes of [`SamplingResult::attributes`](crate::SamplingResult::attributes), a custom sampler's
-    /// count of the roots it kept; a built-in rate limiter gets its span back). Where
-    /// the parent is known before the span starts, start it under the parent
-    /// ([`Tracer::start_span_with_parent`](crate::Tracer::start_span_with_parent), or with the std adapter's `tracing` layer,
-    /// make the context current first) and it is decided on once, under the parent.
+    /// The span was decided on once already, at its start, without this parent (its
+    /// sampler asked; under `ParentBased`, the root sampler). The attributes that
+    /// decision gave ([`SamplingResult::attributes`](crate::SamplingResult::attributes))
+    /// go, unless set since, and the new decision's are added; a built-in rate limiter
+    /// gets its span back; a custom sampler was asked all the same (one that counts
+    /// what it keeps counted it). Where the parent is known before the span starts,
+    /// start it under the parent ([`Tracer::start_span_with_parent`](crate::Tracer::start_span_with_parent),
+    /// or with the std adapter's `tracing` layer, make the context current first): it
+    /// is decided on once.
     ///
     /// The tracestate takes the room the span's text pool has left: a span whose
     /// attributes filled it keeps the members that fit, cut by W3C's rule (members over

@@ -133,6 +133,12 @@ pub(crate) struct StoredAttr {
     room: u16,
     key: StoredKey,
     value: StoredValue,
+    /// A span attribute a sampling decision gave ([`SamplingResult::attributes`]), not
+    /// set since: a new decision (`Span::set_parent`) takes it away. (In the struct's
+    /// padding.)
+    ///
+    /// [`SamplingResult::attributes`]: crate::SamplingResult::attributes
+    given: bool,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -560,6 +566,44 @@ impl RecordMut<'_> {
         }
     }
 
+    /// Sets the attributes a sampling decision gives the span, after the builder's (the
+    /// sampler's keys win), marked as the decision's: [`Self::take_given_attributes`]
+    /// takes them away when the span is decided on again, unless they were set since.
+    pub(crate) fn set_given_attributes(
+        &mut self,
+        attributes: &[KeyValue<'_>],
+        limits: &SpanLimits,
+    ) {
+        for n in 0..attributes.len() {
+            if let Some(kv) = last_of_key(attributes, n) {
+                self.set_attribute(kv.key, None, &kv.value, limits);
+                let key = kv.key.as_bytes();
+                let stored = (0..self.attrs.len()).find(|&i| {
+                    self.attrs
+                        .get(i)
+                        .is_some_and(|a| a.owner == OWNER_SPAN && self.key_bytes(&a.key) == key)
+                });
+                if let Some(a) = stored.and_then(|i| self.attrs.get_mut(i)) {
+                    a.given = true;
+                }
+            }
+        }
+    }
+
+    /// Removes the attributes an earlier sampling decision gave the span and nothing set
+    /// since (see [`Self::set_given_attributes`]): the decision no longer holds (found by
+    /// a new user's tryout: a `tracing` span given its remote parent kept what its root
+    /// sampler's decision at its start had given it). Their text stays in the pool.
+    pub(crate) fn take_given_attributes(&mut self) {
+        let before = self.attrs.len();
+        self.attrs.retain(|a| !(a.owner == OWNER_SPAN && a.given));
+        let taken = before - self.attrs.len();
+        self.header.span_attributes = self
+            .header
+            .span_attributes
+            .saturating_sub(u16::try_from(taken).unwrap_or(u16::MAX));
+    }
+
     /// Sets a span attribute to text formatted straight into the pool.
     #[inline(never)]
     pub(crate) fn set_attribute_text(
@@ -593,7 +637,12 @@ impl RecordMut<'_> {
                 }
         });
         if let Some(i) = existing {
-            if !self.replace_value(i, value, limits, None) {
+            if self.replace_value(i, value, limits, None) {
+                // Set since the decision that gave it: the span's own now.
+                if let Some(a) = self.attrs.get_mut(i) {
+                    a.given = false;
+                }
+            } else {
                 self.header.span_attributes = self.header.span_attributes.saturating_sub(1);
                 self.header.dropped_attributes = self.header.dropped_attributes.saturating_add(1);
             }
@@ -640,6 +689,7 @@ impl RecordMut<'_> {
             room: 0,
             key,
             value,
+            given: false,
         });
     }
 
@@ -685,6 +735,7 @@ impl RecordMut<'_> {
                 room: 0,
                 key,
                 value,
+                given: false,
             });
             kept += 1;
         }
@@ -874,6 +925,7 @@ impl RecordMut<'_> {
             room: 0,
             key,
             value,
+            given: false,
         });
         event.kept += 1;
     }
@@ -911,6 +963,7 @@ impl RecordMut<'_> {
             room: 0,
             key: StoredKey::Static(key),
             value,
+            given: false,
         });
         true
     }
@@ -1861,6 +1914,7 @@ pub(crate) fn try_set_new_static_attribute(
         room: 0,
         key: StoredKey::Static(key),
         value,
+        given: false,
     });
     true
 }

@@ -2737,6 +2737,94 @@ fn a_sampler_s_attributes_are_added_to_the_span() {
     assert!(late.iter().any(|(k, _)| k == "sampling.rule"), "{late:?}");
 }
 
+/// Found by a new user's tryout (helper 348): a span decided on again by `set_parent`
+/// kept the attributes the decision at its start gave (a `tracing` span given its
+/// caller kept its root sampler's `sampling.rule`, or not, as the temporary trace id
+/// fell). The new decision's are there instead; one set since the start is the span's.
+#[test]
+fn set_parent_takes_away_the_attributes_of_the_decision_it_replaces() {
+    static ROOT: [KeyValue<'static>; 2] = [
+        KeyValue {
+            key: "sampling.rule",
+            value: crate::Value::Str("root"),
+        },
+        KeyValue {
+            key: "kept.by",
+            value: crate::Value::Str("root"),
+        },
+    ];
+    static CHILD: [KeyValue<'static>; 1] = [KeyValue {
+        key: "sampling.rule",
+        value: crate::Value::Str("child"),
+    }];
+    /// Gives a root `ROOT`, a span with a parent `CHILD` (as `Sampler::Root`, it is asked
+    /// for both).
+    struct ByParent;
+    impl crate::sampler::ShouldSample for ByParent {
+        fn should_sample(&self, p: &SamplingParams<'_>) -> SamplingResult {
+            let given: &'static [KeyValue<'static>] = match p.parent {
+                None => &ROOT,
+                Some(_) => &CHILD,
+            };
+            SamplingResult::new(SamplingDecision::RecordAndSample).with_attributes(given)
+        }
+        fn describe(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+            f.write_str("ByParent")
+        }
+    }
+    static BY_PARENT: ByParent = ByParent;
+    let under_parent_based = |sampler: crate::Sampler| {
+        let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+        let t = tracer_with(
+            TracerConfig::new("svc").with_sampler(sampler),
+            SpanArena::<4>::new(),
+            &clock,
+        );
+        let mut moved = t.start_server_span("moved", None);
+        moved.set_attribute("own", 1);
+        moved.set_parent(&sampled_remote_parent());
+        drop(moved);
+        let mut set_since = t.start_server_span("set since", None);
+        set_since.set_attribute("kept.by", "the handler");
+        set_since.set_parent(&sampled_remote_parent());
+        drop(set_since);
+        let spans = exported(&t);
+        let attrs = |name: &str| {
+            let mut attrs = spans
+                .iter()
+                .find(|s| s.name == name)
+                .unwrap_or_else(|| panic!("{spans:?}"))
+                .attrs
+                .clone();
+            attrs.sort();
+            attrs
+        };
+        (attrs("moved"), attrs("set since"), t.stats())
+    };
+    let pair = |k: &str, v: &str| (String::from(k), String::from(v));
+    // Asked again under the parent: its attributes replace the root's.
+    let (moved, set_since, _) =
+        under_parent_based(crate::Sampler::Root(crate::RootSampler::Custom(&BY_PARENT)));
+    assert_eq!(
+        moved,
+        [pair("own", "1"), pair("sampling.rule", "\"child\"")]
+    );
+    assert_eq!(
+        set_since,
+        [
+            pair("kept.by", "\"the handler\""),
+            pair("sampling.rule", "\"child\"")
+        ]
+    );
+    // ParentBased: the sampled parent decides, with no attributes; the root's go.
+    let (moved, set_since, stats) = under_parent_based(crate::Sampler::parent_based(
+        crate::RootSampler::Custom(&BY_PARENT),
+    ));
+    assert_eq!(moved, [pair("own", "1")]);
+    assert_eq!(set_since, [pair("kept.by", "\"the handler\"")]);
+    assert_eq!(stats.spans_exported, 2);
+}
+
 #[test]
 fn a_key_set_again_replaces_its_value_however_it_was_stored() {
     // Many keys of equal length and equal first and last bytes share a key-filter bit;
