@@ -682,11 +682,13 @@ impl Shared {
         // warning must not take the worker down with it.
         let _ = writeln!(
             std::io::stderr(),
-            "picotrace: {new} spans lost (in all: {failed} in failed requests (no answer, or \
-             an error status), {rejected} rejected by the collector in a partial success, \
-             {full} at a full queue, {large} too large, {panicked} to an encoder panic, \
-             {shut} at shutdown or by a stopped worker){cause}; the next warning comes {} s \
-             later at the earliest",
+            "picotrace: the batch exporter lost {new} spans since its last warning (since \
+             it started: {failed} in failed requests (no answer, or an error status), \
+             {rejected} rejected by the collector in a partial success, {full} at a full \
+             queue, {large} too large, {panicked} to an encoder panic, {shut} at shutdown or \
+             by a stopped worker){cause}; spans the tracer dropped before the exporter (a \
+             full arena) are in the provider's stats; the next warning comes {} s later at \
+             the earliest",
             WARNING_INTERVAL.as_secs()
         );
     }

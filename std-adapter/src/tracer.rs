@@ -8,8 +8,8 @@
 //!   [`ARENA_SPANS`] spans: 2048 like the OpenTelemetry batch processor's queue, or
 //!   what `PICOTRACE_ARENA_SPANS` says at compile time) is shared: a span claims
 //!   a slot with one atomic operation, is `Send + Sync`, and may end on any thread.
-//! - A span that finds the arena full while the export thread drains it yields and
-//!   retries ([`FULL_ARENA_RETRIES`]): bursts slow down instead of losing spans; a
+//! - A span that finds the arena full while the export thread drains it yields, sleeps
+//!   and retries, up to [`FULL_ARENA_WAIT`]: bursts slow down instead of losing spans; a
 //!   batch exporter whose queue is full drops (and counts) as OpenTelemetry's does.
 //! - A thread named `picotrace-export` drains ended spans into the exporter when
 //!   `export_batch_size` of them wait (512 by default), every scheduled delay (5 s, or
@@ -51,7 +51,7 @@ use picotrace::{
     SpanExporter, SpanStorage, TraceContext, Tracer, TracerConfig, TracerStats,
 };
 
-use crate::batch::BatchExporter;
+use crate::batch::{BatchExporter, BatchStats};
 use crate::clock::SystemClock;
 use crate::entropy::id_generator;
 use crate::env::Propagators;
@@ -300,10 +300,30 @@ fn first_number(n: &std::cell::Cell<u32>) -> u32 {
 /// sets `export_batch_size`): the OpenTelemetry batch processor's batch size.
 pub const DEFAULT_EXPORT_BATCH_SIZE: usize = 512;
 
-/// How many times a span that finds the arena full yields to the export thread before
-/// it is dropped (unless the config sets `full_arena_retries`): tens of milliseconds at
-/// most, far longer than a drain takes.
-pub const FULL_ARENA_RETRIES: u32 = 10_000;
+/// How many pauses a span that finds the arena full waits for the export thread at
+/// most (unless the config sets `full_arena_retries`): a backstop; the wait ends first
+/// at [`FULL_ARENA_WAIT`].
+pub const FULL_ARENA_RETRIES: u32 = 1_000_000;
+
+/// How long a span that finds the arena full waits for the export thread before it is
+/// dropped (and counted), unless the config sets its own wait: far longer than a drain
+/// takes, and than a starved export thread waits for a core on a machine whose every
+/// core is busy (found by a new user's tryout: a rayon job on 2 cores dropped
+/// thousands of spans with 4 running, when the wait was 10,000 yields, a few
+/// milliseconds). Once a wait runs out, spans that find the arena full are dropped at
+/// once until a drain hands spans over again.
+pub const FULL_ARENA_WAIT: Duration = Duration::from_millis(100);
+
+/// The pauses of a full-arena wait that yield; later ones sleep ([`FULL_ARENA_SLEEP`]),
+/// leaving the core to the export thread (a yield returns at once when the scheduler
+/// keeps this thread on its core).
+const FULL_ARENA_YIELDS: u32 = 64;
+
+/// One sleeping pause of a full-arena wait.
+const FULL_ARENA_SLEEP: Duration = Duration::from_micros(50);
+
+/// Pauses further apart than this belong to different waits.
+const FULL_ARENA_WAIT_GAP: Duration = Duration::from_millis(2);
 
 /// Longest an ended span waits for the export thread (unless a batch exporter says
 /// otherwise): the OpenTelemetry batch processor's scheduled delay, 5 s.
@@ -549,16 +569,39 @@ fn spawn_fails_here() -> bool {
     }
 }
 
-/// The std full-arena wait's pause: yields to the thread that exports, unless this
-/// thread is the one (a span its exporter starts): only that export can free slots, and
-/// it waits for this span (found by review: such a span spun through every retry,
-/// tens of milliseconds, holding the export while other span threads waited too).
+/// The std full-arena wait's pause: yields to the thread that exports, then sleeps,
+/// and says to stop once the wait has lasted [`FULL_ARENA_WAIT`]. Not on the thread
+/// that exports (a span its exporter starts): only that export can free slots, and it
+/// waits for this span (found by review: such a span spun through every retry,
+/// holding the export while other span threads waited too).
 fn yield_unless_exporting() -> bool {
     if InsideExport::any() {
         return false;
     }
-    std::thread::yield_now();
-    true
+    thread_local! {
+        /// This thread's wait: when it began, its last pause, and how many so far.
+        static WAIT: std::cell::Cell<Option<(Instant, Instant, u32)>> =
+            const { std::cell::Cell::new(None) };
+    }
+    let now = Instant::now();
+    let Ok((began, pauses)) = WAIT.try_with(|wait| match wait.get() {
+        Some((began, last, pauses)) if now.duration_since(last) < FULL_ARENA_WAIT_GAP => {
+            (began, pauses)
+        }
+        _ => (now, 0),
+    }) else {
+        // Thread-locals gone (a span ending in teardown): a yield, as before.
+        std::thread::yield_now();
+        return true;
+    };
+    if pauses < FULL_ARENA_YIELDS {
+        std::thread::yield_now();
+    } else {
+        std::thread::sleep(FULL_ARENA_SLEEP);
+    }
+    let after = Instant::now();
+    let _ = WAIT.try_with(|wait| wait.set(Some((began, after, pauses.saturating_add(1)))));
+    after.duration_since(began) < FULL_ARENA_WAIT
 }
 
 /// Wakes the export thread: the tracer's [`ExportSignal`].
@@ -1693,9 +1736,12 @@ impl TracerProvider {
 
     /// Returns the tracer's counters (exact once the threads that trace are quiet),
     /// with the exporter's outcome: behind a batch exporter, `spans_exported` counts
-    /// the spans the collector accepted, and `spans_export_failed` also those that
-    /// failed to send, were rejected or were too large for a request. Spans queued or
-    /// being sent are in neither.
+    /// the spans the collector accepted, and `spans_export_failed` also every span the
+    /// batch exporter lost: dropped at its full queue (spans come faster than it sends
+    /// them: `OTEL_BSP_MAX_QUEUE_SIZE`), failed to send, rejected, too large for a
+    /// request. Spans queued or being sent are in neither. Spans the tracer dropped
+    /// itself are counted apart (`spans_dropped_arena_full`, `spans_dropped_shutdown`).
+    /// The batch exporter's causes one by one: [`TracerProvider::batch_stats`].
     pub fn stats(&self) -> TracerStats {
         let mut t = self.tracer.stats();
         if let SharedExporter::Batch(b) = &self.exporter {
@@ -1717,6 +1763,28 @@ impl TracerProvider {
                 .saturating_add(batch.rejected_batches);
         }
         t
+    }
+
+    /// The batch exporter's counters, by cause ([`BatchStats`]: dropped at a full
+    /// queue, failed requests, rejected, too large, ...), when the provider exports
+    /// through one (`init_from_env`'s OTLP exporter, or one given to
+    /// [`TracerProviderBuilder::exporter`]); `None` for another exporter.
+    ///
+    /// ```
+    /// use picotrace_std::{BatchExporter, OtlpHttpExporter, TracerProvider};
+    /// let otlp = OtlpHttpExporter::new("http://127.0.0.1:9/v1/traces")?;
+    /// let provider = TracerProvider::builder()
+    ///     .exporter(BatchExporter::new(otlp)?)
+    ///     .build();
+    /// let batch = provider.batch_stats().expect("a batch exporter");
+    /// assert_eq!(batch.dropped_queue_full, 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn batch_stats(&self) -> Option<BatchStats> {
+        match &self.exporter {
+            SharedExporter::Batch(b) => Some(b.stats()),
+            _ => None,
+        }
     }
 }
 

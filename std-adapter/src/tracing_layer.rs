@@ -981,9 +981,10 @@ pub trait TracingSpanExt {
     /// [`Span::set_parent`](picotrace::Span::set_parent)). tracing-opentelemetry
     /// decides when the span is first needed, after a `set_parent` right after its
     /// creation. Here, to have a request's span decided on once, under the caller,
-    /// make the incoming context current before making the span
-    /// (`let _cx = incoming.context.clone().map(picotrace_std::enter_context);`): its
-    /// parent is then that context, with no `set_parent`.
+    /// make the span with the incoming context current (its guard is not `Send`: not
+    /// across an `.await`):
+    /// `let span = { let _cx = incoming.context.clone().map(picotrace_std::enter_context); info_span!("GET /cart") };`.
+    /// Its parent is then that context, with no `set_parent`.
     ///
     /// With several `TracingLayer`s in one subscriber (two providers), this and the
     /// methods below reach the outermost one (the last added with `.with`), as

@@ -197,6 +197,9 @@ struct HoldFirst {
     seen: Arc<AtomicU64>,
     /// Whether the arena was seen full while the first batch was held.
     filled: Arc<std::sync::atomic::AtomicBool>,
+    /// How long it goes on holding once the arena is full (an export thread that
+    /// waits for a core on a busy machine).
+    hold_after_full: Duration,
 }
 
 impl SpanExporter for HoldFirst {
@@ -210,6 +213,7 @@ impl SpanExporter for HoldFirst {
             }
             let full = arena.in_use() == arena.capacity();
             self.filled.store(full, Ordering::Relaxed);
+            std::thread::sleep(self.hold_after_full);
         }
         self.seen.fetch_add(batch.len() as u64, Ordering::Relaxed);
         Ok(())
@@ -221,6 +225,22 @@ impl SpanExporter for HoldFirst {
 /// bursts slow down rather than lose spans. No other test made the arena fill up.
 #[test]
 fn a_burst_that_fills_the_arena_waits_for_the_export_instead_of_dropping() {
+    burst_through_a_held_export(Duration::ZERO);
+}
+
+/// Found by a new user's tryout (a rayon job on a machine whose 2 cores were busy): a
+/// span that found the arena full waited 10,000 yields, a few milliseconds, for an
+/// export thread that was waiting for a core, and was dropped (thousands of spans with
+/// 4 running). The wait is 100 ms now (`FULL_ARENA_WAIT`): an export that goes on for
+/// 30 ms after the arena filled loses nothing.
+#[test]
+fn a_burst_waits_for_an_export_that_is_slow_to_come_back() {
+    burst_through_a_held_export(Duration::from_millis(30));
+}
+
+/// Starts twice the arena's spans while the first export holds on until the arena is
+/// full, and `hold_after_full` after: every span is exported, none dropped.
+fn burst_through_a_held_export(hold_after_full: Duration) {
     let tracer_cell = Arc::new(std::sync::OnceLock::new());
     let seen = Arc::new(AtomicU64::new(0));
     let filled = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -231,6 +251,7 @@ fn a_burst_that_fills_the_arena_waits_for_the_export_instead_of_dropping() {
             held: false,
             seen: Arc::clone(&seen),
             filled: Arc::clone(&filled),
+            hold_after_full,
         }))
         .build();
     let tracer = provider.tracer();
