@@ -649,6 +649,7 @@ impl TracingLayer {
         if let Err(started) = self.spans.insert(id.into_u64(), started, timings) {
             // The table's bucket is full: the registry's extensions keep it.
             if let Some(span) = ctx.span(id) {
+                self.spans.overflowed();
                 let backing = Backing(started, None, timings);
                 Backings::insert(&mut span.extensions_mut(), self.key(), backing);
             }
@@ -1125,7 +1126,7 @@ fn with_entered_if_inner<R>(
             // A picotrace scope is current: it is the answer (as it is new spans'
             // parent).
             entered::Innermost::Known(None) if scope.is_some() => return None,
-            entered::Innermost::Known(None) => nearest_recorded(dispatch)?,
+            entered::Innermost::Known(None) => nearest_recorded(dispatch, layer)?,
             // Too deep to know the order: picotrace's own scope if it is newer than
             // the newest enter the stack tracked; else the registry's current span
             // (found by review: the scope won, and a deep recursion inside a request
@@ -1133,7 +1134,7 @@ fn with_entered_if_inner<R>(
             entered::Innermost::Unknown(newest) if scope.is_some_and(|s| s > newest) => {
                 return None
             }
-            entered::Innermost::Unknown(_) => nearest_recorded(dispatch)?,
+            entered::Innermost::Unknown(_) => nearest_recorded(dispatch, layer)?,
         };
         with_backing_id(&Id::from_u64(id), dispatch, f.take()?)
     })
@@ -1142,7 +1143,13 @@ fn with_entered_if_inner<R>(
 /// The registry's current span, or, when a per-layer filter hides it from the layer
 /// (no picotrace span behind it), the nearest one above it that has one (found by
 /// review: `None` inside a hidden span).
-fn nearest_recorded(dispatch: &tracing::Dispatch) -> Option<u64> {
+///
+/// The spans it passes over are looked for in the layer's table without its locks, and
+/// in their registry extensions only once the table has kept a span there (found by
+/// review: another layer recording a field of the hidden span holds that span's
+/// extensions, and a `Display` of the field that asked for the current context waited
+/// for its own thread).
+fn nearest_recorded(dispatch: &tracing::Dispatch, layer: &TracingLayer) -> Option<u64> {
     let current = dispatch.current_span().id()?.clone();
     Some(
         match dispatch
@@ -1152,7 +1159,10 @@ fn nearest_recorded(dispatch: &tracing::Dispatch) -> Option<u64> {
             Some(span) => span
                 .scope()
                 .map(|s| s.id())
-                .find(|id| with_backing_id(id, dispatch, |_| ()).is_some())?
+                .find(|id| {
+                    layer.spans.may_back(id.into_u64())
+                        && with_backing_id(id, dispatch, |_| ()).is_some()
+                })?
                 .into_u64(),
             None => current.into_u64(),
         },

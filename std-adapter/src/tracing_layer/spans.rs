@@ -10,7 +10,7 @@
 //! boxed; a window of four buckets makes that about one in a million.)
 
 use std::cell::Cell;
-use std::sync::atomic::{fence, AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Mutex, MutexGuard, TryLockError};
 
 use picotrace::{Span, Timestamp};
@@ -170,6 +170,10 @@ impl Bucket {
 /// Live spans by `tracing` id.
 pub(super) struct SpanTable {
     buckets: Box<[Bucket]>,
+    /// Set once a span found its buckets full and went to the registry's extensions:
+    /// until then, a span not in the table has no picotrace span at all, told without
+    /// taking its extensions' lock (which another layer may hold on this thread).
+    overflowed: AtomicBool,
 }
 
 impl SpanTable {
@@ -182,7 +186,19 @@ impl SpanTable {
     fn with_buckets(buckets: usize) -> Self {
         Self {
             buckets: (0..buckets).map(|_| Bucket::new()).collect(),
+            overflowed: AtomicBool::new(false),
         }
+    }
+
+    /// Notes that a span of this table is kept in the registry's extensions.
+    pub(super) fn overflowed(&self) {
+        self.overflowed.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether span `id` may have a picotrace span: in the table, read without a lock,
+    /// or in the registry's extensions once any span went there.
+    pub(super) fn may_back(&self, id: u64) -> bool {
+        self.recording(id).is_some() || self.overflowed.load(Ordering::Relaxed)
     }
 
     /// An empty table as large as this one.

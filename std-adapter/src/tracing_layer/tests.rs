@@ -3040,3 +3040,76 @@ fn current_context_inside_a_hidden_span_entered_outside_its_parent_is_the_neares
         assert_eq!(crate::current_context(), None, "nothing entered");
     });
 }
+
+/// Found by review of the fix above (helper 352): looking for the nearest span the
+/// layer records, each hidden span passed over was looked for in its registry
+/// extensions, whose lock another layer (a `fmt` layer recording a field of the hidden
+/// span) may hold on this very thread: a field whose `Display` asked for the current
+/// context waited for ever. Spans the table does not hold are passed over without it.
+#[test]
+fn the_current_context_asked_while_another_layer_holds_a_hidden_span_comes_back() {
+    use tracing_subscriber::layer::Context;
+    use tracing_subscriber::registry::LookupSpan;
+    use tracing_subscriber::Layer as _;
+
+    /// Formats each recorded field while it holds the span's extensions, as
+    /// `tracing_subscriber::fmt` does.
+    struct HoldsExtensions;
+    impl<S: tracing::Subscriber + for<'a> LookupSpan<'a>> tracing_subscriber::Layer<S>
+        for HoldsExtensions
+    {
+        fn on_record(
+            &self,
+            id: &tracing::Id,
+            values: &tracing::span::Record<'_>,
+            ctx: Context<'_, S>,
+        ) {
+            struct Format;
+            impl tracing::field::Visit for Format {
+                fn record_debug(&mut self, _: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+                    let _ = format!("{value:?}");
+                }
+            }
+            let span = ctx.span(id).expect("a live span");
+            let _held = span.extensions_mut();
+            values.record(&mut Format);
+        }
+    }
+    /// A field that reads the current context when it is formatted.
+    struct AsksForTheContext(Arc<Mutex<Option<Option<picotrace::SpanContext>>>>);
+    impl std::fmt::Display for AsksForTheContext {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            *self.0.lock().unwrap() = Some(crate::current_span_context());
+            f.write_str("asked")
+        }
+    }
+
+    let t = setup();
+    let layer = TracingLayer::new(t.provider.tracer()).with_filter(
+        tracing_subscriber::filter::filter_fn(|metadata| metadata.name() != "hidden"),
+    );
+    let subscriber = tracing_subscriber::registry()
+        .with(layer)
+        .with(HoldsExtensions);
+    let (done, answered) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        tracing::subscriber::with_default(subscriber, || {
+            let outer = tracing::info_span!("outer");
+            let hidden =
+                outer.in_scope(|| tracing::info_span!("hidden", probe = tracing::field::Empty));
+            let asked = Arc::new(Mutex::new(None));
+            hidden.in_scope(|| {
+                hidden.record(
+                    "probe",
+                    tracing::field::display(AsksForTheContext(asked.clone())),
+                );
+            });
+            let answer = asked.lock().unwrap().take();
+            let _ = done.send((answer, outer.span_context()));
+        });
+    });
+    let (answer, outer) = answered
+        .recv_timeout(Duration::from_secs(20))
+        .expect("the thread waited for its own lock");
+    assert_eq!(answer, Some(outer), "the nearest span the layer records");
+}
