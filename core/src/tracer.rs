@@ -2049,13 +2049,17 @@ where
             write_updated_trace_state(slot, state, result.threshold, None);
         }
         // What the earlier decision gave goes with it (found by a new user's tryout: a
-        // `tracing` span given its caller kept its root sampler's attributes).
+        // `tracing` span given its caller kept its root sampler's attributes); a key the
+        // new one gives again is written over, in its room.
         if S::GIVES_ATTRIBUTES {
-            slot.record().take_given_attributes();
+            slot.record().mark_given_stale();
         }
         let given = sampler_attributes::<S>(&result);
         if recording && !given.is_empty() {
             slot.record().set_given_attributes(given, &self.limits);
+        }
+        if S::GIVES_ATTRIBUTES {
+            slot.record().take_stale_attributes();
         }
         match (span.recording, recording) {
             (true, false) => {

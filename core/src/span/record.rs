@@ -133,12 +133,25 @@ pub(crate) struct StoredAttr {
     room: u16,
     key: StoredKey,
     value: StoredValue,
-    /// A span attribute a sampling decision gave ([`SamplingResult::attributes`]), not
-    /// set since: a new decision (`Span::set_parent`) takes it away. (In the struct's
-    /// padding.)
-    ///
-    /// [`SamplingResult::attributes`]: crate::SamplingResult::attributes
-    given: bool,
+    /// Whether a sampling decision gave it (in the struct's padding).
+    given: Given,
+}
+
+/// Whether a span attribute is the span's own or a sampling decision's
+/// ([`SamplingResult::attributes`]): a new decision (`Span::set_parent`) takes the
+/// earlier one's away, unless they were set since.
+///
+/// [`SamplingResult::attributes`]: crate::SamplingResult::attributes
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Given {
+    /// Set by the span's builder or by a setter (the sampler's value over a builder's
+    /// is the span's too: taking it away would leave neither).
+    Own,
+    /// Added by the last sampling decision.
+    Decision,
+    /// Added by a decision a new one is replacing: gone once it has decided, unless it
+    /// gives the same key again (its value goes over this one's, in its room).
+    Stale,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -566,37 +579,58 @@ impl RecordMut<'_> {
         }
     }
 
+    /// Marks the attributes the last sampling decision gave as a replaced decision's
+    /// ([`Given::Stale`]): [`Self::set_given_attributes`] writes a new decision's over
+    /// those of the same key, and [`Self::take_stale_attributes`] removes the rest.
+    pub(crate) fn mark_given_stale(&mut self) {
+        for a in self.attrs.iter_mut() {
+            if a.owner == OWNER_SPAN && a.given == Given::Decision {
+                a.given = Given::Stale;
+            }
+        }
+    }
+
     /// Sets the attributes a sampling decision gives the span, after the builder's (the
-    /// sampler's keys win), marked as the decision's: [`Self::take_given_attributes`]
-    /// takes them away when the span is decided on again, unless they were set since.
+    /// sampler's keys win), marked as the decision's unless the key was the span's own
+    /// already (a builder's value the sampler went over).
     pub(crate) fn set_given_attributes(
         &mut self,
         attributes: &[KeyValue<'_>],
         limits: &SpanLimits,
     ) {
         for n in 0..attributes.len() {
-            if let Some(kv) = last_of_key(attributes, n) {
-                self.set_attribute(kv.key, None, &kv.value, limits);
-                let key = kv.key.as_bytes();
-                let stored = (0..self.attrs.len()).find(|&i| {
-                    self.attrs
+            let Some(kv) = last_of_key(attributes, n) else {
+                continue;
+            };
+            let key = kv.key.as_bytes();
+            let find = |record: &Self| {
+                (0..record.attrs.len()).find(|&i| {
+                    record
+                        .attrs
                         .get(i)
-                        .is_some_and(|a| a.owner == OWNER_SPAN && self.key_bytes(&a.key) == key)
-                });
-                if let Some(a) = stored.and_then(|i| self.attrs.get_mut(i)) {
-                    a.given = true;
+                        .is_some_and(|a| a.owner == OWNER_SPAN && record.key_bytes(&a.key) == key)
+                })
+            };
+            let was_own = find(self)
+                .and_then(|i| self.attrs.get(i))
+                .is_some_and(|a| a.given == Given::Own);
+            self.set_attribute(kv.key, None, &kv.value, limits);
+            if !was_own {
+                if let Some(a) = find(self).and_then(|i| self.attrs.get_mut(i)) {
+                    a.given = Given::Decision;
                 }
             }
         }
     }
 
-    /// Removes the attributes an earlier sampling decision gave the span and nothing set
-    /// since (see [`Self::set_given_attributes`]): the decision no longer holds (found by
-    /// a new user's tryout: a `tracing` span given its remote parent kept what its root
-    /// sampler's decision at its start had given it). Their text stays in the pool.
-    pub(crate) fn take_given_attributes(&mut self) {
+    /// Removes the attributes of a replaced decision that the new one did not give
+    /// again (see [`Self::mark_given_stale`]; found by a new user's tryout: a `tracing`
+    /// span given its remote parent kept what its root sampler's decision at its start
+    /// had given it). Their text stays in the pool.
+    pub(crate) fn take_stale_attributes(&mut self) {
         let before = self.attrs.len();
-        self.attrs.retain(|a| !(a.owner == OWNER_SPAN && a.given));
+        self.attrs
+            .retain(|a| !(a.owner == OWNER_SPAN && a.given == Given::Stale));
         let taken = before - self.attrs.len();
         self.header.span_attributes = self
             .header
@@ -640,7 +674,7 @@ impl RecordMut<'_> {
             if self.replace_value(i, value, limits, None) {
                 // Set since the decision that gave it: the span's own now.
                 if let Some(a) = self.attrs.get_mut(i) {
-                    a.given = false;
+                    a.given = Given::Own;
                 }
             } else {
                 self.header.span_attributes = self.header.span_attributes.saturating_sub(1);
@@ -689,7 +723,7 @@ impl RecordMut<'_> {
             room: 0,
             key,
             value,
-            given: false,
+            given: Given::Own,
         });
     }
 
@@ -735,7 +769,7 @@ impl RecordMut<'_> {
                 room: 0,
                 key,
                 value,
-                given: false,
+                given: Given::Own,
             });
             kept += 1;
         }
@@ -925,7 +959,7 @@ impl RecordMut<'_> {
             room: 0,
             key,
             value,
-            given: false,
+            given: Given::Own,
         });
         event.kept += 1;
     }
@@ -963,7 +997,7 @@ impl RecordMut<'_> {
             room: 0,
             key: StoredKey::Static(key),
             value,
-            given: false,
+            given: Given::Own,
         });
         true
     }
@@ -1914,7 +1948,7 @@ pub(crate) fn try_set_new_static_attribute(
         room: 0,
         key: StoredKey::Static(key),
         value,
-        given: false,
+        given: Given::Own,
     });
     true
 }

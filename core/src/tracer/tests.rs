@@ -2788,6 +2788,12 @@ fn set_parent_takes_away_the_attributes_of_the_decision_it_replaces() {
         set_since.set_attribute("kept.by", "the handler");
         set_since.set_parent(&sampled_remote_parent());
         drop(set_since);
+        // A builder's key the sampler went over (found by review: taken away, it left
+        // neither value): the sampler's value is the span's own.
+        let builder = [KeyValue::new("kept.by", "the builder")];
+        let mut built = t.span_builder("built").attributes(&builder).start();
+        built.set_parent(&sampled_remote_parent());
+        drop(built);
         let spans = exported(&t);
         let attrs = |name: &str| {
             let mut attrs = spans
@@ -2799,6 +2805,10 @@ fn set_parent_takes_away_the_attributes_of_the_decision_it_replaces() {
             attrs.sort();
             attrs
         };
+        assert_eq!(
+            attrs("built").iter().find(|(k, _)| k == "kept.by"),
+            Some(&(String::from("kept.by"), String::from("\"root\"")))
+        );
         (attrs("moved"), attrs("set since"), t.stats())
     };
     let pair = |k: &str, v: &str| (String::from(k), String::from(v));
@@ -2822,7 +2832,61 @@ fn set_parent_takes_away_the_attributes_of_the_decision_it_replaces() {
     ));
     assert_eq!(moved, [pair("own", "1")]);
     assert_eq!(set_since, [pair("kept.by", "\"the handler\"")]);
-    assert_eq!(stats.spans_exported, 2);
+    assert_eq!(stats.spans_exported, 3);
+}
+
+/// Found by review: a new decision that gives a key the replaced one gave took new room
+/// for it (the old attribute removed, its text left behind), and in a full pool it was
+/// dropped. It goes over the old value, in its room.
+#[test]
+fn a_new_decision_writes_its_attribute_over_the_replaced_one_s_room() {
+    static ROOT: [KeyValue<'static>; 1] = [KeyValue {
+        key: "rule",
+        value: crate::Value::Str("root-rule"),
+    }];
+    static CHILD: [KeyValue<'static>; 1] = [KeyValue {
+        key: "rule",
+        value: crate::Value::Str("child"),
+    }];
+    struct ByParent;
+    impl crate::sampler::ShouldSample for ByParent {
+        fn should_sample(&self, p: &SamplingParams<'_>) -> SamplingResult {
+            let given: &'static [KeyValue<'static>] = match p.parent {
+                None => &ROOT,
+                Some(_) => &CHILD,
+            };
+            SamplingResult::new(SamplingDecision::RecordAndSample).with_attributes(given)
+        }
+        fn describe(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+            f.write_str("ByParent")
+        }
+    }
+    static BY_PARENT: ByParent = ByParent;
+    let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+    let t = tracer_with(
+        TracerConfig::new("svc")
+            .with_sampler(crate::Sampler::Root(crate::RootSampler::Custom(&BY_PARENT))),
+        SpanArena::<1, 8, 2, 2, 64>::new(),
+        &clock,
+    );
+    let mut span = t.start_span("s");
+    // The pool's 64 bytes: "s", "rule", "root-rule", "f" and 49 bytes of filler.
+    let filler = "x".repeat(49);
+    span.set_attribute("f", filler.as_str());
+    span.set_parent(&sampled_remote_parent());
+    drop(span);
+    let spans = exported(&t);
+    let mut attrs = spans[0].attrs.clone();
+    attrs.sort();
+    assert_eq!(
+        attrs,
+        [
+            (String::from("f"), std::format!("\"{filler}\"")),
+            (String::from("rule"), String::from("\"child\""))
+        ]
+    );
+    assert_eq!(spans[0].dropped, (0, 0, 0));
+    assert_eq!(spans[0].truncated, 0);
 }
 
 #[test]
