@@ -2165,6 +2165,35 @@ mod tests {
         );
     }
 
+    /// Found by a new user's tryout (a command-line tool against a collector that never
+    /// answers): after `shutdown_with_timeout` gave up (`Timeout`, which carries no
+    /// count), the guard at the end of `main` said nothing of the spans still being
+    /// sent, which the process's exit then lost. It says how many.
+    #[test]
+    fn a_drop_after_a_timed_out_shutdown_says_what_was_still_being_sent() {
+        let config = BatchConfig::default()
+            .with_max_export_batch_size(10)
+            .with_export_timeout(Duration::from_secs(30));
+        let (exporter, provider) = scheduled_in_a_minute(Silent, config);
+        for _ in 0..2 {
+            provider.tracer().start_span("x").end();
+        }
+        let _ = provider.tracer().flush(); // into the exporter's queue
+        exporter.send_queued(); // goes out, and hangs
+        let result = provider.shutdown_with_timeout(Duration::from_millis(300));
+        assert!(matches!(result, Err(ExportError::Timeout)), "{result:?}");
+        assert_eq!(exporter.stats().in_flight(), 2);
+        crate::tracer::take_shutdown_reports();
+        drop(provider);
+        let reports = crate::tracer::take_shutdown_reports();
+        assert!(
+            reports
+                .iter()
+                .any(|r| r.contains("2 spans were still being sent")),
+            "{reports:?}"
+        );
+    }
+
     /// Regression (found by review): a limit of 250 ms or less left the worker no time
     /// (the grace it keeps for the requests was all of it), and the whole queue was
     /// dropped unsent to a collector that answers at once.

@@ -1,4 +1,6 @@
-//! Header carriers for std types: `HashMap<String, String>` and `http::HeaderMap`.
+//! Header carriers for std types: `HashMap<String, String>` and `http::HeaderMap`, and
+//! environment variables ([`EnvCarrier`], [`CommandInjector`]) for processes a traced
+//! one starts.
 //!
 //! The [`Extractor`] and [`Injector`] traits live in `picotrace` and the map types in
 //! std and `http`, so the orphan rule forbids implementing one for the other here;
@@ -117,6 +119,112 @@ impl<S: BuildHasher> Injector for HashMapInjector<'_, S> {
 
     fn remove_prefixed(&mut self, prefix: &str) {
         self.0.retain(|k, _| !starts_with_ignore_case(k, prefix));
+    }
+}
+
+/// The name of header `name` as an environment variable: upper case, each character
+/// other than a letter or a digit an underscore (`traceparent` is `TRACEPARENT`,
+/// `x-b3-traceid` is `X_B3_TRACEID`), as OpenTelemetry's environment variable carriers
+/// name them.
+pub fn env_var_name(name: &str) -> String {
+    name.chars()
+        .map(|c| match c {
+            'a'..='z' => c.to_ascii_uppercase(),
+            'A'..='Z' | '0'..='9' => c,
+            _ => '_',
+        })
+        .collect()
+}
+
+/// Reads a context from environment variables, as OpenTelemetry's "Environment
+/// Variables as Context Propagation Carriers" specification has it: a process started
+/// by a traced parent finds `TRACEPARENT`, `TRACESTATE` and `BAGGAGE` (each header's
+/// [`env_var_name`]; names are compared as written, upper case). Read once, when made:
+/// the specification treats them as set for the life of the process. Jaeger's
+/// `uberctx-*` baggage is not read from the environment (its names do not survive the
+/// renaming).
+///
+/// ```
+/// use picotrace_std::carrier::EnvCarrier;
+/// use picotrace_std::TracerProvider;
+/// let provider = TracerProvider::builder().build();
+/// // At startup, where a parent process may have left its context:
+/// let incoming = provider.extract(&EnvCarrier::from_env());
+/// let root = provider.tracer().start_span_with_parent("job", &incoming.context);
+/// # drop(root);
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct EnvCarrier {
+    vars: Vec<(String, String)>,
+}
+
+impl EnvCarrier {
+    /// Reads the process's environment (variables whose name and value are UTF-8).
+    pub fn from_env() -> Self {
+        Self::from_vars(
+            std::env::vars_os()
+                .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))),
+        )
+    }
+
+    /// Takes the variables given (another process's environment, a test's).
+    pub fn from_vars(vars: impl IntoIterator<Item = (String, String)>) -> Self {
+        Self {
+            vars: vars.into_iter().collect(),
+        }
+    }
+}
+
+impl Extractor for EnvCarrier {
+    fn get(&self, name: &str) -> Option<&str> {
+        let name = env_var_name(name);
+        self.vars
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Writes a context into the environment of a child process about to be spawned, by
+/// [`env_var_name`] (`TRACEPARENT`, `TRACESTATE`, `BAGGAGE`): the child then reads it
+/// with [`EnvCarrier`] (or any OpenTelemetry SDK's environment carrier). A field the
+/// context has no value for this time is removed from the child's environment, so that
+/// a `TRACESTATE` this process inherited does not reach it beside the new
+/// `TRACEPARENT`; an inherited `BAGGAGE` goes on unless a baggage is current here (an
+/// empty one current removes it).
+///
+/// ```
+/// use picotrace_std::carrier::CommandInjector;
+/// use picotrace_std::TracerProvider;
+/// let provider = TracerProvider::builder().build();
+/// let step = provider.tracer().start_span("build step");
+/// let mut command = std::process::Command::new("true");
+/// provider.inject(&step, &mut CommandInjector(&mut command));
+/// assert!(command.get_envs().any(|(k, v)| k == "TRACEPARENT" && v.is_some()));
+/// ```
+#[derive(Debug)]
+pub struct CommandInjector<'a>(pub &'a mut std::process::Command);
+
+impl Injector for CommandInjector<'_> {
+    fn set(&mut self, name: &str, value: &str) {
+        self.0.env(env_var_name(name), value);
+    }
+
+    fn remove(&mut self, name: &str) {
+        self.0.env_remove(env_var_name(name));
+    }
+
+    fn remove_prefixed(&mut self, prefix: &str) {
+        let prefix = env_var_name(prefix);
+        // Inherited from this process, or set on the command already.
+        let names: Vec<std::ffi::OsString> = std::env::vars_os()
+            .map(|(k, _)| k)
+            .chain(self.0.get_envs().map(|(k, _)| k.to_owned()))
+            .filter(|k| k.to_str().is_some_and(|k| k.starts_with(&prefix)))
+            .collect();
+        for name in names {
+            self.0.env_remove(name);
+        }
     }
 }
 
@@ -280,6 +388,70 @@ mod tests {
     use picotrace::{Baggage, TraceContext};
 
     const TP: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+    /// Found by a new user's tryout (a command-line tool that starts another): there was
+    /// no environment carrier, and `HashMapInjector` wrote `traceparent` where the
+    /// OpenTelemetry specification has `TRACEPARENT`. A child process started with
+    /// `CommandInjector` finds `TRACEPARENT`, `TRACESTATE` and `BAGGAGE`, and
+    /// `EnvCarrier` reads them back into the span's context and the baggage.
+    #[test]
+    fn a_child_process_gets_the_context_and_baggage_through_its_environment() {
+        let provider = crate::TracerProvider::builder().build();
+        let remote =
+            TraceContext::from_headers(&[("traceparent", TP), ("tracestate", "vendor=opaque")])
+                .unwrap();
+        let step = provider.tracer().start_span_with_parent("step", &remote);
+        let child_env = |command: &mut std::process::Command| {
+            let out = command
+                .arg("-c")
+                .arg("printf '%s|%s|%s' \"$TRACEPARENT\" \"$TRACESTATE\" \"$BAGGAGE\"")
+                .output()
+                .expect("sh runs");
+            let out = String::from_utf8(out.stdout).unwrap();
+            let mut fields = out.split('|').map(str::to_owned);
+            let mut next = || fields.next().unwrap_or_default();
+            let vars = [
+                ("TRACEPARENT".to_owned(), next()),
+                ("TRACESTATE".to_owned(), next()),
+                ("BAGGAGE".to_owned(), next()),
+            ];
+            EnvCarrier::from_vars(vars.into_iter().filter(|(_, v)| !v.is_empty()))
+        };
+        let mut command = std::process::Command::new("sh");
+        {
+            let _bag = crate::enter_baggage(Baggage::parse("tenant=acme"));
+            provider.inject(&step, &mut CommandInjector(&mut command));
+        }
+        let incoming = provider.extract(&child_env(&mut command));
+        let cx = incoming.context.expect("the child's TRACEPARENT");
+        let remote_of = |span: &crate::StdSpan| picotrace::SpanContext {
+            is_remote: true,
+            ..span.context()
+        };
+        assert_eq!(cx.span_context, remote_of(&step));
+        assert_eq!(cx.trace_state.as_str(), "vendor=opaque");
+        assert_eq!(
+            incoming
+                .baggage
+                .get("tenant")
+                .map(|m| m.decoded_value().to_string()),
+            Some(String::from("acme"))
+        );
+        // A tracestate the parent inherited does not reach the child beside a new
+        // context; its baggage, with none current, goes on as it came.
+        let root = provider.tracer().start_span("root");
+        let mut command = std::process::Command::new("sh");
+        command
+            .env("TRACESTATE", "stale=1")
+            .env("BAGGAGE", "passed=on");
+        provider.inject(&root, &mut CommandInjector(&mut command));
+        let carrier = child_env(&mut command);
+        assert_eq!(carrier.get("tracestate"), None);
+        assert_eq!(carrier.get("baggage"), Some("passed=on"));
+        let incoming = provider.extract(&carrier);
+        assert_eq!(incoming.context.unwrap().span_context, remote_of(&root));
+        assert_eq!(env_var_name("x-b3-traceid"), "X_B3_TRACEID");
+    }
 
     /// A map with a hasher of its own (a server's `ahash` or `FxHash` map) carries a
     /// context both ways, case-insensitively: the carriers took std's default hasher

@@ -82,7 +82,10 @@ pub mod tracer;
 pub mod tracing_layer;
 
 pub use batch::{BatchConfig, BatchExporter, BatchExporterBuilder, BatchStats, Transport};
-pub use carrier::{HashMapCarrier, HashMapInjector, HeaderMapCarrier, HeaderMapInjector};
+pub use carrier::{
+    CommandInjector, EnvCarrier, HashMapCarrier, HashMapInjector, HeaderMapCarrier,
+    HeaderMapInjector,
+};
 #[cfg(feature = "tower")]
 pub use client_layer::{ClientBody, ClientLayer, ClientService};
 pub use clock::SystemClock;

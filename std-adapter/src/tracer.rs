@@ -1513,7 +1513,9 @@ impl TracerProvider {
     /// As [`shutdown`](Self::shutdown), done within `timeout`: a batch exporter sends
     /// what it can until then (each request it starts gives up at that time) and
     /// counts the rest as lost; a request already in flight, or a user's exporter still
-    /// exporting, is left to finish in the background ([`ExportError::Timeout`]). For a process that must
+    /// exporting, is left to finish in the background ([`ExportError::Timeout`]; the
+    /// spans of such requests: `batch_stats()`'s `in_flight()`, which a process that
+    /// exits then loses, as the provider's drop or guard says on stderr). For a process that must
     /// exit in time (a container's grace period) while the collector does not answer:
     /// `shutdown` alone waits up to the batch exporter's export timeout (30 s,
     /// `OTEL_BSP_EXPORT_TIMEOUT`), each request giving up after the OTLP timeout (10 s,
@@ -1843,13 +1845,29 @@ impl TracerProvider {
             let mut recorded = self.reported_lost.lock().unwrap_or_else(|e| e.into_inner());
             *recorded = recorded.latest(seen);
         }
+        // Requests the shutdown gave up on go on in the background; at the end of
+        // `main` the process ends them, and their spans with them (found by a new
+        // user's tryout: after a timed-out shutdown, a command-line tool's guard counted
+        // the spans dropped from the queue, and said nothing of those being sent).
+        let sending = self.batch_stats().map_or(0, |b| b.in_flight());
+        if sending > 0 {
+            report_shutdown_line(&format!(
+                "{sending} spans were still being sent when the shutdown gave up (lost if \
+                 the process exits before the collector answers)"
+            ));
+        }
     }
 }
 
 /// Says on stderr what a shutdown no caller sees lost (a dropped provider's, a
 /// [`ShutdownGuard`]'s). Not `eprintln!`: a closed stderr is no panic.
 fn report_shutdown_error(e: &ExportError) {
-    let line = format!("picotrace: at shutdown: {e}\n");
+    report_shutdown_line(&e.to_string());
+}
+
+/// Writes `what` to stderr as [`report_shutdown_error`] does.
+fn report_shutdown_line(what: &str) {
+    let line = format!("picotrace: at shutdown: {what}\n");
     #[cfg(test)]
     SHUTDOWN_REPORTS.with(|r| r.borrow_mut().push(line.clone()));
     let _ = std::io::Write::write_all(&mut std::io::stderr(), line.as_bytes());
@@ -1861,6 +1879,12 @@ thread_local! {
     static SHUTDOWN_REPORTS: std::cell::RefCell<Vec<String>> = const {
         std::cell::RefCell::new(Vec::new())
     };
+}
+
+/// Takes what [`report_shutdown_error`] wrote to stderr from this thread so far.
+#[cfg(test)]
+pub(crate) fn take_shutdown_reports() -> Vec<String> {
+    SHUTDOWN_REPORTS.with(|r| std::mem::take(&mut *r.borrow_mut()))
 }
 
 /// Shuts an installed provider down when dropped (see
