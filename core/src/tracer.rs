@@ -115,16 +115,19 @@ pub struct TracerConfig<S = Sampler> {
     /// spans.
     pub full_arena_retries: u32,
     /// One pause of that wait (`core::hint::spin_loop`; the std adapter yields the
-    /// thread). It returns `false` to stop waiting at once: the std adapter does so on
-    /// the thread that runs the exporter, which holds the export the wait is for (found
-    /// by review: a span its exporter started spun through every retry).
-    /// [`Tracer::flush`] pauses with it too while another export runs, without limit,
-    /// and whatever it returns.
-    pub full_arena_pause: fn() -> bool,
+    /// thread, then sleeps), given how many pauses this wait took before it (0: the
+    /// wait begins). It returns `false` to stop waiting at once: the std adapter does
+    /// so once a wait has lasted its time, and at once on the thread that runs the
+    /// exporter, which holds the export the wait is for (found by review: a span its
+    /// exporter started spun through every retry). A wait stopped after its first
+    /// pause ran out: spans that find the arena full are then dropped at once until a
+    /// drain hands spans over again. [`Tracer::flush`] pauses with it too while another
+    /// export runs, without limit, and whatever it returns.
+    pub full_arena_pause: fn(u32) -> bool,
 }
 
 /// The default pause of a full-arena wait: one spin-loop hint, and keep waiting.
-fn spin_pause() -> bool {
+fn spin_pause(_pauses: u32) -> bool {
     core::hint::spin_loop();
     true
 }
@@ -210,7 +213,7 @@ impl<S: SpanSampler> TracerConfig<S> {
     /// Once a wait runs out (the export is stuck), spans that find the arena full are
     /// dropped without waiting until a drain hands spans over again.
     #[must_use]
-    pub const fn with_full_arena_wait(mut self, retries: u32, pause: fn() -> bool) -> Self {
+    pub const fn with_full_arena_wait(mut self, retries: u32, pause: fn(u32) -> bool) -> Self {
         self.full_arena_retries = retries;
         self.full_arena_pause = pause;
         self
@@ -716,7 +719,7 @@ where
     export_interval_nanos: u64,
     export_signal: Option<&'static dyn ExportSignal>,
     full_arena_retries: u32,
-    full_arena_pause: fn() -> bool,
+    full_arena_pause: fn(u32) -> bool,
     sampler: S,
     /// A copy of `sampler` for stateful (rate-limiting) decisions.
     sampler_state: TryLock<S>,
@@ -1057,6 +1060,7 @@ where
     /// A tracer of picotrace-std's `TracerProvider` is flushed, shut down and counted
     /// through the provider, which knows its export thread and exporter.
     pub fn flush(&self) -> usize {
+        let mut pauses = 0u32;
         loop {
             if let Some(n) = self.try_flush() {
                 return n;
@@ -1064,9 +1068,10 @@ where
             // Its answer ("stop waiting") is for a full arena's wait: a flush waits
             // for the export it asked for, with a spin-loop hint at least (the std
             // adapter's pause returns at once on a thread inside an export).
-            if !(self.full_arena_pause)() {
+            if !(self.full_arena_pause)(pauses) {
                 core::hint::spin_loop();
             }
+            pauses = pauses.saturating_add(1);
         }
     }
 
@@ -1404,16 +1409,18 @@ where
             if drained == Some(0) && self.arena.ended_len() == 0 {
                 return None;
             }
-            if retries == 0 {
-                if self.full_arena_retries > 0 {
+            // Stopped after the wait's first pause: it ran out (the first may stop it
+            // at once, on the thread that runs the exporter: not a wait that ran out).
+            // Found by review: a wait the std adapter's pause ended by its time set no
+            // flag, and with a stuck export every span start waited it all.
+            let pauses = self.full_arena_retries - retries;
+            if retries == 0 || !(self.full_arena_pause)(pauses) {
+                if self.full_arena_retries > 0 && (retries == 0 || pauses > 0) {
                     self.full_wait_ran_out.store(true, Ordering::Relaxed);
                 }
                 return None;
             }
             retries -= 1;
-            if !(self.full_arena_pause)() {
-                return None;
-            }
             if let Some(slot) = self.arena.claim_any() {
                 return Some(slot);
             }
@@ -1427,7 +1434,7 @@ where
     fn refund_sampler(&self, root: bool) {
         let mut retries = self.full_arena_retries;
         while self.sampler_state.try_with(|s| s.refund(root)).is_none() {
-            if retries == 0 || !(self.full_arena_pause)() {
+            if retries == 0 || !(self.full_arena_pause)(self.full_arena_retries - retries) {
                 return;
             }
             retries -= 1;
@@ -1465,7 +1472,7 @@ where
                     if let Some(result) = decided {
                         return result;
                     }
-                    if retries == 0 || !(self.full_arena_pause)() {
+                    if retries == 0 || !(self.full_arena_pause)(self.full_arena_retries - retries) {
                         return self.sampler.decide_busy(params);
                     }
                     retries -= 1;
@@ -2056,7 +2063,10 @@ where
         }
         let given = sampler_attributes::<S>(&result);
         if recording && !given.is_empty() {
-            slot.record().set_given_attributes(given, &self.limits);
+            let mut record = slot.record();
+            // Those it does not give again go first: their room is the new ones'.
+            record.take_stale_attributes_except(given);
+            record.set_given_attributes(given, &self.limits);
         }
         if S::GIVES_ATTRIBUTES {
             slot.record().take_stale_attributes();

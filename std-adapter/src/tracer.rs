@@ -322,9 +322,6 @@ const FULL_ARENA_YIELDS: u32 = 64;
 /// One sleeping pause of a full-arena wait.
 const FULL_ARENA_SLEEP: Duration = Duration::from_micros(50);
 
-/// Pauses further apart than this belong to different waits.
-const FULL_ARENA_WAIT_GAP: Duration = Duration::from_millis(2);
-
 /// Longest an ended span waits for the export thread (unless a batch exporter says
 /// otherwise): the OpenTelemetry batch processor's scheduled delay, 5 s.
 pub const DEFAULT_SCHEDULED_DELAY: Duration = Duration::from_secs(5);
@@ -569,39 +566,37 @@ fn spawn_fails_here() -> bool {
     }
 }
 
-/// The std full-arena wait's pause: yields to the thread that exports, then sleeps,
-/// and says to stop once the wait has lasted [`FULL_ARENA_WAIT`]. Not on the thread
-/// that exports (a span its exporter starts): only that export can free slots, and it
-/// waits for this span (found by review: such a span spun through every retry,
-/// holding the export while other span threads waited too).
-fn yield_unless_exporting() -> bool {
+/// The std full-arena wait's pause (`pauses`: how many this wait took before): yields
+/// to the thread that exports, then sleeps, and says to stop once the wait has lasted
+/// [`FULL_ARENA_WAIT`]. Not on the thread that exports (a span its exporter starts):
+/// only that export can free slots, and it waits for this span (found by review: such
+/// a span spun through every retry, holding the export while other span threads
+/// waited too).
+fn yield_unless_exporting(pauses: u32) -> bool {
     if InsideExport::any() {
         return false;
     }
     thread_local! {
-        /// This thread's wait: when it began, its last pause, and how many so far.
-        static WAIT: std::cell::Cell<Option<(Instant, Instant, u32)>> =
-            const { std::cell::Cell::new(None) };
+        /// When this thread's wait began.
+        static WAIT_BEGAN: std::cell::Cell<Option<Instant>> = const { std::cell::Cell::new(None) };
     }
-    let now = Instant::now();
-    let Ok((began, pauses)) = WAIT.try_with(|wait| match wait.get() {
-        Some((began, last, pauses)) if now.duration_since(last) < FULL_ARENA_WAIT_GAP => {
-            (began, pauses)
-        }
-        _ => (now, 0),
-    }) else {
-        // Thread-locals gone (a span ending in teardown): a yield, as before.
-        std::thread::yield_now();
-        return true;
+    let began = if pauses == 0 {
+        let now = Instant::now();
+        let _ = WAIT_BEGAN.try_with(|began| began.set(Some(now)));
+        Some(now)
+    } else {
+        WAIT_BEGAN.try_with(std::cell::Cell::get).ok().flatten()
     };
     if pauses < FULL_ARENA_YIELDS {
         std::thread::yield_now();
     } else {
         std::thread::sleep(FULL_ARENA_SLEEP);
     }
-    let after = Instant::now();
-    let _ = WAIT.try_with(|wait| wait.set(Some((began, after, pauses.saturating_add(1)))));
-    after.duration_since(began) < FULL_ARENA_WAIT
+    match began {
+        Some(began) => began.elapsed() < FULL_ARENA_WAIT,
+        // Thread-locals gone (a span ending in teardown): the yields alone.
+        None => pauses + 1 < FULL_ARENA_YIELDS,
+    }
 }
 
 /// Wakes the export thread: the tracer's [`ExportSignal`].
@@ -2147,14 +2142,27 @@ mod tests {
     /// A span that finds the arena full waits for the export thread, but not on the
     /// thread running the exporter (found by review: it spun through every retry,
     /// waiting for its own export).
+    /// Found by review: the pause told its waits apart by the time between pauses,
+    /// so waits that came one right after another (a steady overload, a contended rate
+    /// limiter) added up to one, and after 100 ms every wait stopped at its first
+    /// pause. Each wait, begun at pause 0, has its own time.
+    #[test]
+    fn each_full_arena_wait_has_its_own_time() {
+        assert!(yield_unless_exporting(0));
+        std::thread::sleep(FULL_ARENA_WAIT + Duration::from_millis(20));
+        assert!(!yield_unless_exporting(1), "the same wait, past its time");
+        assert!(yield_unless_exporting(0), "a new wait");
+        assert!(yield_unless_exporting(1));
+    }
+
     #[test]
     fn the_full_arena_wait_stops_on_the_exporting_thread() {
-        assert!(yield_unless_exporting());
+        assert!(yield_unless_exporting(0));
         {
             let _inside = InsideExport::enter(1);
-            assert!(!yield_unless_exporting());
+            assert!(!yield_unless_exporting(0));
         }
-        assert!(yield_unless_exporting());
+        assert!(yield_unless_exporting(0));
     }
 
     /// The `service.name` convention: without a name, `unknown_service:` and the

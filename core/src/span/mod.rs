@@ -847,7 +847,8 @@ impl<'t> Span<'t> {
     /// The span was decided on once already, at its start, without this parent (its
     /// sampler asked; under `ParentBased`, the root sampler). The attributes that
     /// decision gave ([`SamplingResult::attributes`](crate::SamplingResult::attributes))
-    /// go, unless set since, and the new decision's are added; a built-in rate limiter
+    /// go, unless set since (or set by the builder first: the sampler's value over it
+    /// stays), and the new decision's are added; a built-in rate limiter
     /// gets its span back; a custom sampler was asked all the same (one that counts
     /// what it keeps counted it). Where the parent is known before the span starts,
     /// start it under the parent ([`Tracer::start_span_with_parent`](crate::Tracer::start_span_with_parent),

@@ -548,10 +548,7 @@ impl RecordMut<'_> {
     /// A stored key's bytes: keys were `&str` when stored, so comparing and hashing
     /// them needs no UTF-8 check.
     fn key_bytes(&self, key: &StoredKey) -> &[u8] {
-        match *key {
-            StoredKey::Static(s) => s.as_bytes(),
-            StoredKey::Pooled(r) => bytes_at(self.text, r),
-        }
+        stored_key_bytes(self.text, key)
     }
 
     /// Sets a span attribute, replacing the value of an existing key.
@@ -623,14 +620,37 @@ impl RecordMut<'_> {
         }
     }
 
-    /// Removes the attributes of a replaced decision that the new one did not give
-    /// again (see [`Self::mark_given_stale`]; found by a new user's tryout: a `tracing`
-    /// span given its remote parent kept what its root sampler's decision at its start
-    /// had given it). Their text stays in the pool.
+    /// Removes the attributes of a replaced decision (see [`Self::mark_given_stale`])
+    /// whose keys `given`, the new decision's, does not have: before the new ones are
+    /// set, whose room they would otherwise take (found by review: a new key was
+    /// dropped at the attribute limit that a stale one still held). Their text stays in
+    /// the pool.
+    pub(crate) fn take_stale_attributes_except(&mut self, given: &[KeyValue<'_>]) {
+        let text = &*self.text;
+        let before = self.attrs.len();
+        self.attrs.retain(|a| {
+            a.owner != OWNER_SPAN
+                || a.given != Given::Stale
+                || given
+                    .iter()
+                    .any(|kv| stored_key_bytes(text, &a.key) == kv.key.as_bytes())
+        });
+        self.count_taken(before);
+    }
+
+    /// Removes what is left of a replaced decision's attributes, once the new one is set
+    /// (found by a new user's tryout: a `tracing` span given its remote parent kept what
+    /// its root sampler's decision at its start had given it).
     pub(crate) fn take_stale_attributes(&mut self) {
         let before = self.attrs.len();
         self.attrs
             .retain(|a| !(a.owner == OWNER_SPAN && a.given == Given::Stale));
+        self.count_taken(before);
+    }
+
+    /// Takes the span attributes removed since there were `before` attributes off
+    /// their count.
+    fn count_taken(&mut self, before: usize) {
         let taken = before - self.attrs.len();
         self.header.span_attributes = self
             .header
@@ -2070,6 +2090,14 @@ fn div10_by_limbs(v: u64) -> (u64, u8) {
         rest = partial % 10;
     }
     (quotient, rest as u8)
+}
+
+/// The bytes of a stored key: a `'static` key's own, a copied one's in the pool.
+fn stored_key_bytes<'a>(text: &'a VecView<u8>, key: &StoredKey) -> &'a [u8] {
+    match *key {
+        StoredKey::Static(s) => s.as_bytes(),
+        StoredKey::Pooled(r) => bytes_at(text, r),
+    }
 }
 
 /// A record's tracestate, read from its header and text pool alone.

@@ -1300,7 +1300,7 @@ fn a_full_arena_wait_stops_when_its_pause_says_so() {
     static PAUSES: core::sync::atomic::AtomicU32 = core::sync::atomic::AtomicU32::new(0);
     let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
     let t = tracer_with(
-        TracerConfig::new("svc").with_full_arena_wait(1000, || {
+        TracerConfig::new("svc").with_full_arena_wait(1000, |_| {
             PAUSES.fetch_add(1, core::sync::atomic::Ordering::SeqCst);
             false
         }),
@@ -1322,6 +1322,83 @@ fn a_full_arena_wait_stops_when_its_pause_says_so() {
     drop((running, dropped));
 }
 
+/// An arena whose export is stuck once `stuck` is set: nothing drains, no slot frees.
+struct StuckExport<A> {
+    arena: A,
+    stuck: core::sync::atomic::AtomicBool,
+}
+
+impl<A: SpanStorage> SpanStorage for StuckExport<A> {
+    fn capacity(&self) -> usize {
+        self.arena.capacity()
+    }
+    fn in_use(&self) -> usize {
+        self.arena.in_use()
+    }
+    fn ended_len(&self) -> usize {
+        self.arena.ended_len()
+    }
+    fn claims(&self) -> u64 {
+        self.arena.claims()
+    }
+    fn claim(&self) -> Option<crate::span::arena::SlotRef<'_>> {
+        self.arena.claim()
+    }
+    fn claim_any(&self) -> Option<crate::span::arena::SlotRef<'_>> {
+        if self.stuck.load(core::sync::atomic::Ordering::SeqCst) {
+            return None;
+        }
+        self.arena.claim_any()
+    }
+    fn drain(&self, batch: usize, f: &mut dyn FnMut(&dyn crate::span::arena::BatchSource)) {
+        if !self.stuck.load(core::sync::atomic::Ordering::SeqCst) {
+            self.arena.drain(batch, f);
+        }
+    }
+}
+
+/// Found by review: a wait that its pause ended by its time (the std adapter's, after
+/// 100 ms) left no mark, and with the export stuck every span start waited it all
+/// again. After such a wait, spans that find the arena full are dropped at once; not
+/// after one the first pause stopped (the thread that runs the exporter).
+#[test]
+fn a_wait_its_pause_ends_makes_later_spans_drop_at_once() {
+    use core::sync::atomic::{AtomicBool, AtomicU32, Ordering::SeqCst};
+    static PAUSES: AtomicU32 = AtomicU32::new(0);
+    static AT_ONCE: AtomicBool = AtomicBool::new(false);
+    let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+    let t = tracer_with(
+        TracerConfig::new("svc").with_full_arena_wait(1000, |n| {
+            PAUSES.fetch_add(1, SeqCst);
+            !AT_ONCE.load(SeqCst) && n < 2
+        }),
+        StuckExport {
+            arena: SpanArena::<2>::new(),
+            stuck: AtomicBool::new(false),
+        },
+        &clock,
+    );
+    t.start_span("ended").end();
+    let running = t.start_span("running");
+    t.arena().stuck.store(true, SeqCst);
+    // Stopped at its first pause: no mark, the next span waits again.
+    AT_ONCE.store(true, SeqCst);
+    drop(t.start_span("stopped at once"));
+    drop(t.start_span("stopped at once again"));
+    assert_eq!(PAUSES.load(SeqCst), 2);
+    // Ended by its time, after three pauses: the next one is dropped with none.
+    AT_ONCE.store(false, SeqCst);
+    drop(t.start_span("ran out"));
+    assert_eq!(PAUSES.load(SeqCst), 5);
+    drop(t.start_span("at once"));
+    assert_eq!(PAUSES.load(SeqCst), 5);
+    assert_eq!(t.stats().spans_dropped_arena_full, 4);
+    // A drain that hands spans over ends it.
+    t.arena().stuck.store(false, SeqCst);
+    drop(running);
+    assert_eq!(t.flush(), 2);
+}
+
 /// Regression: a span waiting for room, whose drain found nothing ended, gave up
 /// without claiming again, though a drain just before (another thread's, or its own
 /// earlier one) had freed slots: it was dropped as if the arena were full of running
@@ -1331,7 +1408,7 @@ fn a_full_arena_wait_stops_when_its_pause_says_so() {
 fn a_span_waiting_for_room_takes_a_slot_a_drain_freed() {
     let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
     let t = tracer_with(
-        TracerConfig::new("svc").with_full_arena_wait(10, || true),
+        TracerConfig::new("svc").with_full_arena_wait(10, |_| true),
         MissingClaims {
             arena: SpanArena::<2>::new(),
             misses: core::sync::atomic::AtomicU32::new(0),
@@ -2833,6 +2910,61 @@ fn set_parent_takes_away_the_attributes_of_the_decision_it_replaces() {
     assert_eq!(moved, [pair("own", "1")]);
     assert_eq!(set_since, [pair("kept.by", "\"the handler\"")]);
     assert_eq!(stats.spans_exported, 3);
+}
+
+/// Found by review: a new decision's key the replaced one did not give was set while
+/// the replaced one's attributes still counted, and at the attribute limit it was
+/// dropped though they went right after.
+#[test]
+fn a_new_decision_s_own_key_takes_the_place_of_the_replaced_one_s() {
+    static ROOT: [KeyValue<'static>; 1] = [KeyValue {
+        key: "rule.root",
+        value: crate::Value::Str("r"),
+    }];
+    static CHILD: [KeyValue<'static>; 1] = [KeyValue {
+        key: "rule.parent",
+        value: crate::Value::Str("p"),
+    }];
+    struct ByParent;
+    impl crate::sampler::ShouldSample for ByParent {
+        fn should_sample(&self, p: &SamplingParams<'_>) -> SamplingResult {
+            let given: &'static [KeyValue<'static>] = match p.parent {
+                None => &ROOT,
+                Some(_) => &CHILD,
+            };
+            SamplingResult::new(SamplingDecision::RecordAndSample).with_attributes(given)
+        }
+        fn describe(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+            f.write_str("ByParent")
+        }
+    }
+    static BY_PARENT: ByParent = ByParent;
+    let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+    let t = tracer_with(
+        TracerConfig::new("svc")
+            .with_sampler(crate::Sampler::Root(crate::RootSampler::Custom(&BY_PARENT)))
+            .with_limits(SpanLimits {
+                attribute_count: 2,
+                ..SpanLimits::DEFAULT
+            }),
+        SpanArena::<1>::new(),
+        &clock,
+    );
+    let mut span = t.start_span("s");
+    span.set_attribute("own", 1); // the limit reached
+    span.set_parent(&sampled_remote_parent());
+    drop(span);
+    let spans = exported(&t);
+    let mut attrs = spans[0].attrs.clone();
+    attrs.sort();
+    assert_eq!(
+        attrs,
+        [
+            (String::from("own"), String::from("1")),
+            (String::from("rule.parent"), String::from("\"p\""))
+        ]
+    );
+    assert_eq!(spans[0].dropped, (0, 0, 0));
 }
 
 /// Found by review: a new decision that gives a key the replaced one gave took new room
@@ -5726,7 +5858,7 @@ fn nothing_exports_on_a_thread_that_unwinds() {
 /// for the limiter as for slots.
 #[test]
 fn a_busy_rate_limiter_is_waited_for() {
-    fn yield_now() -> bool {
+    fn yield_now(_: u32) -> bool {
         std::thread::yield_now();
         true
     }
@@ -5892,7 +6024,7 @@ fn a_flush_waiting_for_another_export_uses_the_tracer_s_pause() {
     static PAUSES: AtomicUsize = AtomicUsize::new(0);
     static RELEASE: AtomicBool = AtomicBool::new(false);
     /// Counts, and lets the exporting thread go.
-    fn counting_pause() -> bool {
+    fn counting_pause(_: u32) -> bool {
         PAUSES.fetch_add(1, SeqCst);
         RELEASE.store(true, SeqCst);
         std::thread::yield_now();

@@ -2157,7 +2157,7 @@ fn blocking_provider(
         .config(
             config
                 .with_export_batch_size(1)
-                .with_full_arena_wait(3000, || {
+                .with_full_arena_wait(3000, |_| {
                     std::thread::sleep(Duration::from_millis(1));
                     true
                 }),
