@@ -3,7 +3,9 @@
 //! Each request gets a `CLIENT` span, a child of the current context, whose context
 //! and the current baggage go out in the request's headers; the span ends when the
 //! response's body has been read to its end ([`ClientBody`]), when the body is dropped
-//! (the caller read no further), or when the call fails.
+//! (the caller read no further: an HTTP call then keeps the status its response
+//! gave, Unset for a 2xx, as a caller that needed only part of the body is no failure;
+//! a gRPC call before its status is CANCELLED), or when the call fails.
 //!
 //! An HTTP request gets [`HttpClientSpan`]'s attributes (the HTTP client conventions).
 //! A gRPC call (`content-type: application/grpc…`, what tonic's clients send) gets an

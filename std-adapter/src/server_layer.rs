@@ -1161,7 +1161,10 @@ impl<B> std::fmt::Debug for ServerBody<B> {
     }
 }
 
-impl<B: http_body::Body> http_body::Body for ServerBody<B> {
+impl<B: http_body::Body> http_body::Body for ServerBody<B>
+where
+    B::Error: std::fmt::Display,
+{
     type Data = B::Data;
     type Error = B::Error;
 
@@ -1207,10 +1210,12 @@ impl<B: http_body::Body> http_body::Body for ServerBody<B> {
                 }
                 (last || *this.left == Some(0), last)
             }
-            Poll::Ready(Some(Err(_))) => {
+            Poll::Ready(Some(Err(e))) => {
                 if let Some(span) = this.span.as_mut() {
                     span.set_attribute(semconv::ERROR_TYPE, "_OTHER");
-                    span.set_error("");
+                    // What failed, as the status description (found by a new user's
+                    // tryout: a stream that broke left an Error with nothing to say why).
+                    span.set_error(&e.to_string());
                 }
                 // A gRPC call whose body failed before its status: UNKNOWN, as its
                 // clients take it (found by review: no `rpc.grpc.status_code`, which

@@ -999,7 +999,8 @@ fn a_grpc_status_in_the_trailers_is_recorded() {
     assert!(spans[1].status.starts_with("Error"), "{:?}", spans[1]);
 }
 
-/// A body that fails ends the span an Error; one the server drops before its end (the
+/// A body that fails ends the span an Error, its error's text the description; one the
+/// server drops before its end (the
 /// client went away mid-body) ends it there, an Error `cancelled` (found by review: it
 /// ended Unset, where a client gone before the head made it an Error); a response that
 /// sends no body (to `HEAD`, a 204) ends it with the head, whatever its body holds.
@@ -1049,6 +1050,8 @@ fn a_body_that_fails_or_is_dropped_ends_the_span() {
     assert_eq!(spans.len(), 3, "{spans:#?}");
     assert_eq!(spans[0].attr("error.type"), Some("_OTHER"));
     assert!(spans[0].status.starts_with("Error"), "{:?}", spans[0]);
+    // What failed (found by a new user's tryout: an empty description).
+    assert!(spans[0].status.contains("stream broke"), "{:?}", spans[0]);
     assert_eq!(spans[1].attr("http.response.status_code"), Some("200"));
     assert_eq!(spans[1].attr("error.type"), Some("cancelled"));
     assert!(spans[1].status.starts_with("Error"), "{:?}", spans[1]);
