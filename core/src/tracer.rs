@@ -1417,6 +1417,13 @@ where
             if retries == 0 || !(self.full_arena_pause)(pauses) {
                 if self.full_arena_retries > 0 && (retries == 0 || pauses > 0) {
                     self.full_wait_ran_out.store(true, Ordering::Relaxed);
+                    // A drain that ended during the last pause cleared no mark (it was
+                    // not set yet): the slots it freed show it, and clear this one
+                    // (found by review: the mark stayed while the export was well).
+                    if let Some(slot) = self.arena.claim_any() {
+                        self.full_wait_ran_out.store(false, Ordering::Relaxed);
+                        return Some(slot);
+                    }
                 }
                 return None;
             }

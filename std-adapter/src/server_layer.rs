@@ -1214,8 +1214,11 @@ where
                 if let Some(span) = this.span.as_mut() {
                     span.set_attribute(semconv::ERROR_TYPE, "_OTHER");
                     // What failed, as the status description (found by a new user's
-                    // tryout: a stream that broke left an Error with nothing to say why).
-                    span.set_error(&e.to_string());
+                    // tryout: a stream that broke left an Error with nothing to say why),
+                    // unless the handler gave one (found by review: written over it).
+                    span.set_status_if_unset(picotrace::Status::Error {
+                        description: &e.to_string(),
+                    });
                 }
                 // A gRPC call whose body failed before its status: UNKNOWN, as its
                 // clients take it (found by review: no `rpc.grpc.status_code`, which

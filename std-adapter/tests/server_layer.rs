@@ -1010,7 +1010,11 @@ fn a_body_that_fails_or_is_dropped_ends_the_span() {
     let mut service =
         ServerLayer::new(&provider).layer(BodyService(|request: &http::Request<()>| {
             let body = Streamed::new(1, Arc::new(|| {})).data(b"part");
-            let body = if request.uri().path() == "/fails" {
+            if request.uri().path() == "/quota" {
+                let span = request.extensions().get::<ServerSpan>().unwrap();
+                span.set_error("quota exceeded");
+            }
+            let body = if request.uri().path() != "/dropped" {
                 body.error()
             } else {
                 body.data(b"never sent")
@@ -1058,6 +1062,17 @@ fn a_body_that_fails_or_is_dropped_ends_the_span() {
     assert_eq!(spans[2].name, "HEAD");
     assert_eq!(spans[2].attr("error.type"), None);
     assert_eq!(spans[2].status, "Unset");
+    // The description the handler gave stays (found by review: the body's error text
+    // went over it).
+    let mut quota = rt
+        .block_on(service.call(request("GET", "/quota", &[])))
+        .unwrap();
+    rt.block_on(send(quota.body_mut()));
+    provider.flush().unwrap();
+    let spans = kept.0.lock().unwrap().clone();
+    assert_eq!(spans.len(), 4, "{spans:#?}");
+    assert!(spans[3].status.contains("quota exceeded"), "{:?}", spans[3]);
+    assert_eq!(spans[3].attr("error.type"), Some("_OTHER"));
 }
 
 /// A service whose every call fails (no response at all).

@@ -1399,6 +1399,82 @@ fn a_wait_its_pause_ends_makes_later_spans_drop_at_once() {
     assert_eq!(t.flush(), 2);
 }
 
+/// An arena whose free slots no claim finds while `FREED` is false, and whose drains
+/// do nothing then: a wait whose export ends (freeing slots) during its last pause.
+struct FreedDuringPause<A> {
+    arena: A,
+}
+
+static FREED: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(true);
+
+impl<A: SpanStorage> SpanStorage for FreedDuringPause<A> {
+    fn capacity(&self) -> usize {
+        self.arena.capacity()
+    }
+    fn in_use(&self) -> usize {
+        self.arena.in_use()
+    }
+    fn ended_len(&self) -> usize {
+        self.arena.ended_len()
+    }
+    fn claims(&self) -> u64 {
+        self.arena.claims()
+    }
+    fn claim(&self) -> Option<crate::span::arena::SlotRef<'_>> {
+        FREED
+            .load(core::sync::atomic::Ordering::SeqCst)
+            .then(|| self.arena.claim())
+            .flatten()
+    }
+    fn claim_any(&self) -> Option<crate::span::arena::SlotRef<'_>> {
+        FREED
+            .load(core::sync::atomic::Ordering::SeqCst)
+            .then(|| self.arena.claim_any())
+            .flatten()
+    }
+    fn drain(&self, batch: usize, f: &mut dyn FnMut(&dyn crate::span::arena::BatchSource)) {
+        if FREED.load(core::sync::atomic::Ordering::SeqCst) {
+            self.arena.drain(batch, f);
+        }
+    }
+}
+
+/// Found by review: a wait whose time ran out just as the export ended (slots freed
+/// during its last pause, its drain done before the mark was set) marked the wait as
+/// run out, and kept it: later spans were dropped at once while the export was well.
+/// It takes a freed slot, and leaves no mark.
+#[test]
+fn a_wait_that_runs_out_as_the_export_ends_takes_a_freed_slot() {
+    use core::sync::atomic::{AtomicU32, Ordering::SeqCst};
+    static PAUSES: AtomicU32 = AtomicU32::new(0);
+    let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
+    let t = tracer_with(
+        TracerConfig::new("svc").with_full_arena_wait(1000, |n| {
+            PAUSES.fetch_add(1, SeqCst);
+            if n == 2 {
+                FREED.store(true, SeqCst); // the export ended meanwhile
+                return false; // and the wait's time is up
+            }
+            true
+        }),
+        FreedDuringPause {
+            arena: SpanArena::<3>::new(),
+        },
+        &clock,
+    );
+    t.start_span("ended").end();
+    let running = t.start_span("running");
+    FREED.store(false, SeqCst);
+    let waiter = t.start_span("waiter");
+    assert!(waiter.is_recording(), "the freed slot");
+    assert_eq!(PAUSES.load(SeqCst), 3);
+    // No mark: the next span that finds the arena full waits.
+    FREED.store(false, SeqCst);
+    drop(t.start_span("next"));
+    assert!(PAUSES.load(SeqCst) > 3, "it waited");
+    drop((running, waiter));
+}
+
 /// Regression: a span waiting for room, whose drain found nothing ended, gave up
 /// without claiming again, though a drain just before (another thread's, or its own
 /// earlier one) had freed slots: it was dropped as if the arena were full of running
