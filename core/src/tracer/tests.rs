@@ -2890,6 +2890,26 @@ fn a_sampler_s_attributes_are_added_to_the_span() {
     assert!(late.iter().any(|(k, _)| k == "sampling.rule"), "{late:?}");
 }
 
+/// A sampler that records and samples every span, and gives a root `root`, a span with
+/// a parent `child` (as `Sampler::Root`, it is asked for both).
+struct GivesByParent {
+    root: &'static [KeyValue<'static>],
+    child: &'static [KeyValue<'static>],
+}
+
+impl crate::sampler::ShouldSample for GivesByParent {
+    fn should_sample(&self, p: &SamplingParams<'_>) -> SamplingResult {
+        let given = match p.parent {
+            None => self.root,
+            Some(_) => self.child,
+        };
+        SamplingResult::new(SamplingDecision::RecordAndSample).with_attributes(given)
+    }
+    fn describe(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("GivesByParent")
+    }
+}
+
 /// Found by a new user's tryout (helper 348): a span decided on again by `set_parent`
 /// kept the attributes the decision at its start gave (a `tracing` span given its
 /// caller kept its root sampler's `sampling.rule`, or not, as the temporary trace id
@@ -2910,22 +2930,10 @@ fn set_parent_takes_away_the_attributes_of_the_decision_it_replaces() {
         key: "sampling.rule",
         value: crate::Value::Str("child"),
     }];
-    /// Gives a root `ROOT`, a span with a parent `CHILD` (as `Sampler::Root`, it is asked
-    /// for both).
-    struct ByParent;
-    impl crate::sampler::ShouldSample for ByParent {
-        fn should_sample(&self, p: &SamplingParams<'_>) -> SamplingResult {
-            let given: &'static [KeyValue<'static>] = match p.parent {
-                None => &ROOT,
-                Some(_) => &CHILD,
-            };
-            SamplingResult::new(SamplingDecision::RecordAndSample).with_attributes(given)
-        }
-        fn describe(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-            f.write_str("ByParent")
-        }
-    }
-    static BY_PARENT: ByParent = ByParent;
+    static BY_PARENT: GivesByParent = GivesByParent {
+        root: &ROOT,
+        child: &CHILD,
+    };
     let under_parent_based = |sampler: crate::Sampler| {
         let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
         let t = tracer_with(
@@ -3001,20 +3009,10 @@ fn a_new_decision_s_own_key_takes_the_place_of_the_replaced_one_s() {
         key: "rule.parent",
         value: crate::Value::Str("p"),
     }];
-    struct ByParent;
-    impl crate::sampler::ShouldSample for ByParent {
-        fn should_sample(&self, p: &SamplingParams<'_>) -> SamplingResult {
-            let given: &'static [KeyValue<'static>] = match p.parent {
-                None => &ROOT,
-                Some(_) => &CHILD,
-            };
-            SamplingResult::new(SamplingDecision::RecordAndSample).with_attributes(given)
-        }
-        fn describe(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-            f.write_str("ByParent")
-        }
-    }
-    static BY_PARENT: ByParent = ByParent;
+    static BY_PARENT: GivesByParent = GivesByParent {
+        root: &ROOT,
+        child: &CHILD,
+    };
     let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
     let t = tracer_with(
         TracerConfig::new("svc")
@@ -3056,20 +3054,10 @@ fn a_new_decision_writes_its_attribute_over_the_replaced_one_s_room() {
         key: "rule",
         value: crate::Value::Str("child"),
     }];
-    struct ByParent;
-    impl crate::sampler::ShouldSample for ByParent {
-        fn should_sample(&self, p: &SamplingParams<'_>) -> SamplingResult {
-            let given: &'static [KeyValue<'static>] = match p.parent {
-                None => &ROOT,
-                Some(_) => &CHILD,
-            };
-            SamplingResult::new(SamplingDecision::RecordAndSample).with_attributes(given)
-        }
-        fn describe(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-            f.write_str("ByParent")
-        }
-    }
-    static BY_PARENT: ByParent = ByParent;
+    static BY_PARENT: GivesByParent = GivesByParent {
+        root: &ROOT,
+        child: &CHILD,
+    };
     let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
     let t = tracer_with(
         TracerConfig::new("svc")
