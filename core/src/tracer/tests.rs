@@ -1322,41 +1322,6 @@ fn a_full_arena_wait_stops_when_its_pause_says_so() {
     drop((running, dropped));
 }
 
-/// An arena whose export is stuck once `stuck` is set: nothing drains, no slot frees.
-struct StuckExport<A> {
-    arena: A,
-    stuck: core::sync::atomic::AtomicBool,
-}
-
-impl<A: SpanStorage> SpanStorage for StuckExport<A> {
-    fn capacity(&self) -> usize {
-        self.arena.capacity()
-    }
-    fn in_use(&self) -> usize {
-        self.arena.in_use()
-    }
-    fn ended_len(&self) -> usize {
-        self.arena.ended_len()
-    }
-    fn claims(&self) -> u64 {
-        self.arena.claims()
-    }
-    fn claim(&self) -> Option<crate::span::arena::SlotRef<'_>> {
-        self.arena.claim()
-    }
-    fn claim_any(&self) -> Option<crate::span::arena::SlotRef<'_>> {
-        if self.stuck.load(core::sync::atomic::Ordering::SeqCst) {
-            return None;
-        }
-        self.arena.claim_any()
-    }
-    fn drain(&self, batch: usize, f: &mut dyn FnMut(&dyn crate::span::arena::BatchSource)) {
-        if !self.stuck.load(core::sync::atomic::Ordering::SeqCst) {
-            self.arena.drain(batch, f);
-        }
-    }
-}
-
 /// Found by review: a wait that its pause ended by its time (the std adapter's, after
 /// 100 ms) left no mark, and with the export stuck every span start waited it all
 /// again. After such a wait, spans that find the arena full are dropped at once; not
@@ -1366,21 +1331,22 @@ fn a_wait_its_pause_ends_makes_later_spans_drop_at_once() {
     use core::sync::atomic::{AtomicBool, AtomicU32, Ordering::SeqCst};
     static PAUSES: AtomicU32 = AtomicU32::new(0);
     static AT_ONCE: AtomicBool = AtomicBool::new(false);
+    static STUCK: AtomicBool = AtomicBool::new(false);
     let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
     let t = tracer_with(
         TracerConfig::new("svc").with_full_arena_wait(1000, |n| {
             PAUSES.fetch_add(1, SeqCst);
             !AT_ONCE.load(SeqCst) && n < 2
         }),
-        StuckExport {
+        Blocked {
             arena: SpanArena::<2>::new(),
-            stuck: AtomicBool::new(false),
+            blocked: &STUCK,
         },
         &clock,
     );
     t.start_span("ended").end();
     let running = t.start_span("running");
-    t.arena().stuck.store(true, SeqCst);
+    STUCK.store(true, SeqCst);
     // Stopped at its first pause: no mark, the next span waits again.
     AT_ONCE.store(true, SeqCst);
     drop(t.start_span("stopped at once"));
@@ -1394,20 +1360,19 @@ fn a_wait_its_pause_ends_makes_later_spans_drop_at_once() {
     assert_eq!(PAUSES.load(SeqCst), 5);
     assert_eq!(t.stats().spans_dropped_arena_full, 4);
     // A drain that hands spans over ends it.
-    t.arena().stuck.store(false, SeqCst);
+    STUCK.store(false, SeqCst);
     drop(running);
     assert_eq!(t.flush(), 2);
 }
 
-/// An arena whose free slots no claim finds while `FREED` is false, and whose drains
-/// do nothing then: a wait whose export ends (freeing slots) during its last pause.
-struct FreedDuringPause<A> {
+/// An arena whose claims find nothing and whose drains do nothing while `blocked` is
+/// set: an export that is stuck, or one that ends (freeing slots) when it is cleared.
+struct Blocked<A> {
     arena: A,
+    blocked: &'static core::sync::atomic::AtomicBool,
 }
 
-static FREED: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(true);
-
-impl<A: SpanStorage> SpanStorage for FreedDuringPause<A> {
+impl<A: SpanStorage> SpanStorage for Blocked<A> {
     fn capacity(&self) -> usize {
         self.arena.capacity()
     }
@@ -1421,19 +1386,15 @@ impl<A: SpanStorage> SpanStorage for FreedDuringPause<A> {
         self.arena.claims()
     }
     fn claim(&self) -> Option<crate::span::arena::SlotRef<'_>> {
-        FREED
-            .load(core::sync::atomic::Ordering::SeqCst)
-            .then(|| self.arena.claim())
-            .flatten()
+        let open = !self.blocked.load(core::sync::atomic::Ordering::SeqCst);
+        open.then(|| self.arena.claim()).flatten()
     }
     fn claim_any(&self) -> Option<crate::span::arena::SlotRef<'_>> {
-        FREED
-            .load(core::sync::atomic::Ordering::SeqCst)
-            .then(|| self.arena.claim_any())
-            .flatten()
+        let open = !self.blocked.load(core::sync::atomic::Ordering::SeqCst);
+        open.then(|| self.arena.claim_any()).flatten()
     }
     fn drain(&self, batch: usize, f: &mut dyn FnMut(&dyn crate::span::arena::BatchSource)) {
-        if FREED.load(core::sync::atomic::Ordering::SeqCst) {
+        if !self.blocked.load(core::sync::atomic::Ordering::SeqCst) {
             self.arena.drain(batch, f);
         }
     }
@@ -1447,29 +1408,31 @@ impl<A: SpanStorage> SpanStorage for FreedDuringPause<A> {
 fn a_wait_that_runs_out_as_the_export_ends_takes_a_freed_slot() {
     use core::sync::atomic::{AtomicU32, Ordering::SeqCst};
     static PAUSES: AtomicU32 = AtomicU32::new(0);
+    static BLOCKED: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
     let clock = ManualClock::new(Timestamp::from_unix_nanos(T0));
     let t = tracer_with(
         TracerConfig::new("svc").with_full_arena_wait(1000, |n| {
             PAUSES.fetch_add(1, SeqCst);
             if n == 2 {
-                FREED.store(true, SeqCst); // the export ended meanwhile
+                BLOCKED.store(false, SeqCst); // the export ended meanwhile
                 return false; // and the wait's time is up
             }
             true
         }),
-        FreedDuringPause {
+        Blocked {
             arena: SpanArena::<3>::new(),
+            blocked: &BLOCKED,
         },
         &clock,
     );
     t.start_span("ended").end();
     let running = t.start_span("running");
-    FREED.store(false, SeqCst);
+    BLOCKED.store(true, SeqCst);
     let waiter = t.start_span("waiter");
     assert!(waiter.is_recording(), "the freed slot");
     assert_eq!(PAUSES.load(SeqCst), 3);
     // No mark: the next span that finds the arena full waits.
-    FREED.store(false, SeqCst);
+    BLOCKED.store(true, SeqCst);
     drop(t.start_span("next"));
     assert!(PAUSES.load(SeqCst) > 3, "it waited");
     drop((running, waiter));
