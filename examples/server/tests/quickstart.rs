@@ -38,7 +38,10 @@ fn a_refused_collector_is_reported_not_silent() {
         "{stdout}"
     );
     // The batch worker's warning: how many, and why.
-    assert!(stderr.contains("picotrace: 4 spans lost"), "{stderr}");
+    assert!(
+        stderr.contains("picotrace: the batch exporter lost 4 spans"),
+        "{stderr}"
+    );
     assert!(stderr.contains("could not connect"), "{stderr}");
     // And the error shutdown returned, as its message (found by review: `main`
     // returning it printed its `Debug` form, `SpansLost { lost: 4, running: 0 }`).
