@@ -145,7 +145,13 @@ fn the_gateway_logs_its_downstream_without_credentials() {
             .env("OTEL_EXPORTER_OTLP_TIMEOUT", "500")
             .stdin(Stdio::null()),
     );
-    let said = gateway.stderr();
+    // Read by a thread of its own: waited for (found by CI: read before it came).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut said = gateway.stderr();
+    while !said.contains("calling http://") && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        said = gateway.stderr();
+    }
     let _ = gateway.child.kill();
     let _ = gateway.child.wait();
     assert!(said.contains("calling http://"), "{said}");
