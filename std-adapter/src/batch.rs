@@ -2171,15 +2171,39 @@ mod tests {
     /// sent, which the process's exit then lost. It says how many.
     #[test]
     fn a_drop_after_a_timed_out_shutdown_says_what_was_still_being_sent() {
+        /// [`Silent`], counting the requests it was given.
+        struct SilentCounted(Arc<AtomicUsize>);
+        impl Transport for SilentCounted {
+            fn protocol(&self) -> Protocol {
+                Protocol::HttpProtobuf
+            }
+            fn send(
+                &mut self,
+                body: &[u8],
+                spans: usize,
+                deadline: Instant,
+            ) -> Result<ExportOutcome, ExportError> {
+                self.0.fetch_add(1, Ordering::SeqCst);
+                Silent.send(body, spans, deadline)
+            }
+        }
         let config = BatchConfig::default()
             .with_max_export_batch_size(10)
             .with_export_timeout(Duration::from_secs(30));
-        let (exporter, provider) = scheduled_in_a_minute(Silent, config);
+        let sends = Arc::new(AtomicUsize::new(0));
+        let (exporter, provider) = scheduled_in_a_minute(SilentCounted(Arc::clone(&sends)), config);
         for _ in 0..2 {
             provider.tracer().start_span("x").end();
         }
         let _ = provider.tracer().flush(); // into the exporter's queue
         exporter.send_queued(); // goes out, and hangs
+
+        // Sent before the shutdown (found by CI: still queued, the spans were dropped
+        // and counted by the shutdown itself).
+        let until = Instant::now() + Duration::from_secs(10);
+        while sends.load(Ordering::SeqCst) == 0 && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(1));
+        }
         let result = provider.shutdown_with_timeout(Duration::from_millis(300));
         assert!(matches!(result, Err(ExportError::Timeout)), "{result:?}");
         assert_eq!(exporter.stats().in_flight(), 2);

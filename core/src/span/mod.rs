@@ -490,8 +490,8 @@ impl<'t> Span<'t> {
     /// Attributes known when the span starts are better given then
     /// ([`SpanBuilder::attributes`](crate::SpanBuilder::attributes)): the sampler can
     /// only consider what the span has at its start.
-    #[cfg_attr(not(target_os = "none"), inline(always))]
-    #[cfg_attr(target_os = "none", inline)]
+    // Always inlined, on firmware too: see `record::try_set_new_static_attribute`.
+    #[inline(always)]
     pub fn set_attribute<M>(&mut self, key: &'static str, value: impl AttributeArg<M>) {
         if let (Some(slot), true) = (&mut self.slot, self.recording) {
             let value = value.as_value();
