@@ -2072,11 +2072,11 @@ where
         if recording && !given.is_empty() {
             let mut record = slot.record();
             // Those it does not give again go first: their room is the new ones'.
-            record.take_stale_attributes_except(given);
+            record.take_stale_attributes(given);
             record.set_given_attributes(given, &self.limits);
         }
         if S::GIVES_ATTRIBUTES {
-            slot.record().take_stale_attributes();
+            slot.record().take_stale_attributes(&[]);
         }
         match (span.recording, recording) {
             (true, false) => {

@@ -551,6 +551,19 @@ impl RecordMut<'_> {
         stored_key_bytes(self.text, key)
     }
 
+    /// Where the span's own attribute of `key` is (`static_key`: the same key as a
+    /// `'static`, told by its address first).
+    #[inline]
+    fn span_attribute_at(&self, key: &str, static_key: Option<&'static str>) -> Option<usize> {
+        self.attrs.iter().position(|a| {
+            a.owner == OWNER_SPAN
+                && match (a.key, static_key) {
+                    (StoredKey::Static(s), Some(k)) if core::ptr::eq(s, k) => true,
+                    _ => self.key_bytes(&a.key) == key.as_bytes(),
+                }
+        })
+    }
+
     /// Sets a span attribute, replacing the value of an existing key.
     #[inline(never)]
     pub(crate) fn set_attribute(
@@ -599,21 +612,14 @@ impl RecordMut<'_> {
             let Some(kv) = last_of_key(attributes, n) else {
                 continue;
             };
-            let key = kv.key.as_bytes();
-            let find = |record: &Self| {
-                (0..record.attrs.len()).find(|&i| {
-                    record
-                        .attrs
-                        .get(i)
-                        .is_some_and(|a| a.owner == OWNER_SPAN && record.key_bytes(&a.key) == key)
-                })
-            };
-            let was_own = find(self)
+            let was_own = self
+                .span_attribute_at(kv.key, None)
                 .and_then(|i| self.attrs.get(i))
                 .is_some_and(|a| a.given == Given::Own);
             self.set_attribute(kv.key, None, &kv.value, limits);
             if !was_own {
-                if let Some(a) = find(self).and_then(|i| self.attrs.get_mut(i)) {
+                let stored = self.span_attribute_at(kv.key, None);
+                if let Some(a) = stored.and_then(|i| self.attrs.get_mut(i)) {
                     a.given = Given::Decision;
                 }
             }
@@ -621,36 +627,22 @@ impl RecordMut<'_> {
     }
 
     /// Removes the attributes of a replaced decision (see [`Self::mark_given_stale`])
-    /// whose keys `given`, the new decision's, does not have: before the new ones are
-    /// set, whose room they would otherwise take (found by review: a new key was
-    /// dropped at the attribute limit that a stale one still held). Their text stays in
-    /// the pool.
-    pub(crate) fn take_stale_attributes_except(&mut self, given: &[KeyValue<'_>]) {
+    /// but those whose keys `kept` has (found by a new user's tryout: a `tracing` span
+    /// given its remote parent kept what its root sampler's decision at its start had
+    /// given it). Called with the new decision's list before it is set, whose room
+    /// they would otherwise take (found by review: a new key was dropped at the
+    /// attribute limit that a stale one still held), and with none after. Their text
+    /// stays in the pool.
+    pub(crate) fn take_stale_attributes(&mut self, kept: &[KeyValue<'_>]) {
         let text = &*self.text;
         let before = self.attrs.len();
         self.attrs.retain(|a| {
             a.owner != OWNER_SPAN
                 || a.given != Given::Stale
-                || given
+                || kept
                     .iter()
                     .any(|kv| stored_key_bytes(text, &a.key) == kv.key.as_bytes())
         });
-        self.count_taken(before);
-    }
-
-    /// Removes what is left of a replaced decision's attributes, once the new one is set
-    /// (found by a new user's tryout: a `tracing` span given its remote parent kept what
-    /// its root sampler's decision at its start had given it).
-    pub(crate) fn take_stale_attributes(&mut self) {
-        let before = self.attrs.len();
-        self.attrs
-            .retain(|a| !(a.owner == OWNER_SPAN && a.given == Given::Stale));
-        self.count_taken(before);
-    }
-
-    /// Takes the span attributes removed since there were `before` attributes off
-    /// their count.
-    fn count_taken(&mut self, before: usize) {
         let taken = before - self.attrs.len();
         self.header.span_attributes = self
             .header
@@ -683,14 +675,7 @@ impl RecordMut<'_> {
             self.header.dropped_attributes = self.header.dropped_attributes.saturating_add(1);
             return;
         }
-        let existing = self.attrs.iter().position(|a| {
-            a.owner == OWNER_SPAN
-                && match (a.key, static_key) {
-                    (StoredKey::Static(s), Some(k)) if core::ptr::eq(s, k) => true,
-                    _ => self.key_bytes(&a.key) == key.as_bytes(),
-                }
-        });
-        if let Some(i) = existing {
+        if let Some(i) = self.span_attribute_at(key, static_key) {
             if self.replace_value(i, value, limits, None) {
                 // Set since the decision that gave it: the span's own now.
                 if let Some(a) = self.attrs.get_mut(i) {
