@@ -2,9 +2,12 @@
 //! that drains it.
 //!
 //! - The tracer lives as long as the process (one per provider, leaked for the
-//!   `&'static` that [`StdSpan`] borrows; nothing per thread): create one provider per
-//!   process, since each keeps its arena (about 3.2 MB). Shutdown lets go of the
-//!   exporter, so a batch exporter's buffers are freed. Its arena ([`StdArena`],
+//!   `&'static` that [`StdSpan`] borrows; nothing per thread), and so does its arena:
+//!   3.2 MB of address space, resident only as far as its spans have used slots
+//!   ([`HeapArena`]: about 115 KB for a provider whose spans use a few slots at once,
+//!   as a test's does; up to all of it after a burst). One provider per process is
+//!   the plan; a test suite that makes one a test pays for what each test used.
+//!   Shutdown lets go of the exporter, so a batch exporter's buffers are freed. Its arena ([`StdArena`],
 //!   [`ARENA_SPANS`] spans: 2048 like the OpenTelemetry batch processor's queue, or
 //!   what `PICOTRACE_ARENA_SPANS` says at compile time) is shared: a span claims
 //!   a slot with one atomic operation, is `Send + Sync`, and may end on any thread.
@@ -174,32 +177,18 @@ const fn drain_trigger(spans: usize) -> usize {
     }
 }
 
-/// A [`StdArena`] on the heap.
-pub struct HeapArena(Box<StdArena>);
+/// A [`StdArena`] on the heap, built in place ([`SpanArena::new_in`]): memory fresh
+/// from the allocator, written only as spans first use each slot, so a provider
+/// whose spans use few slots at once keeps little of the arena's 3.2 MB resident (a
+/// program that builds many providers, a test suite making one a test, pays for
+/// what each used). Never freed: a tracer's spans borrow their arena for `'static`.
+pub struct HeapArena(&'static StdArena);
 
 impl HeapArena {
     /// Allocates an empty arena.
     pub fn new() -> Self {
-        // `SpanArena::new()` may be evaluated on the stack before it is boxed (several
-        // MiB): build it on a thread whose stack has room.
-        let stack = std::mem::size_of::<StdArena>() * 8 + (1 << 20);
-        std::thread::Builder::new()
-            .name("picotrace-arena".into())
-            .stack_size(stack)
-            .spawn(boxed_arena)
-            .ok()
-            .and_then(|t| t.join().ok())
-            .map_or_else(|| Self(boxed_arena()), Self)
+        Self(SpanArena::new_in(Box::leak(Box::new_uninit())))
     }
-}
-
-/// Out of line, so that only the thread that runs it needs room for an arena on its
-/// stack: inlined into `HeapArena::new` (and from there into `TracerProviderBuilder::build`),
-/// the fallback gave those a 3.2 MB frame in release builds, and building a provider on
-/// a thread with a 2 MiB stack aborted the process.
-#[inline(never)]
-fn boxed_arena() -> Box<StdArena> {
-    Box::new(StdArena::new())
 }
 
 impl Default for HeapArena {
@@ -210,7 +199,7 @@ impl Default for HeapArena {
 
 impl fmt::Debug for HeapArena {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&*self.0, f)
+        fmt::Debug::fmt(self.0, f)
     }
 }
 
