@@ -25,8 +25,8 @@
 //! 5. `next[i]` is written only by the owner of `i` (before pushing it) and read by pops
 //!    that may lose the race; it is atomic so a stale read is harmless.
 //! 6. Cell `i` holds a whole, valid record from its first claim on: a claim whose count
-//!    of claims of the slot comes to 1 (the first, or the first after the count wraps
-//!    at 2^48) writes a new record into the cell before it makes the slot's
+//!    of claims of the slot comes to 1 (the first claim; again the second after the
+//!    count wraps at 2^48, harmlessly) writes a new record into the cell before it makes the slot's
 //!    [`SlotRef`]; everything else reaches a cell only through a `SlotRef` or a drain,
 //!    that is after a claim. So a pool whose cells were never written
 //!    ([`SlotPool::init_in`]) is read only where written, and its unused cells take no
@@ -260,6 +260,33 @@ impl<const N: usize, const ENDED: bool> List<N, ENDED> {
         Self {
             head: Atomic64::new(head.0 ^ Self::HEAD_MASK),
             next,
+        }
+    }
+
+    /// Writes the list of `start..end` into `*p`, a link at a time (see
+    /// [`write_each`]): what `of_range` gives.
+    ///
+    /// # Safety
+    /// `p` is valid for writes and aligned.
+    #[cfg(not(any(loom, target_os = "none")))]
+    unsafe fn init_range_in(p: *mut Self, start: usize, end: usize) {
+        let head = if start < end {
+            Head::new(start as u16, (end - start) as u16, 0)
+        } else {
+            Self::EMPTY
+        };
+        // SAFETY: fields of `*p`, which the caller's pointer is valid for.
+        unsafe {
+            core::ptr::addr_of_mut!((*p).head).write(Atomic64::new(head.0 ^ Self::HEAD_MASK));
+            write_each(core::ptr::addr_of_mut!((*p).next), |i| {
+                let link = if i + 1 < end {
+                    (i + 1) as u16
+                } else {
+                    Self::NIL
+                };
+                let stored = link ^ Self::link_mask(i as u16);
+                AtomicU16::new(if (start..end).contains(&i) { stored } else { 0 })
+            });
         }
     }
 
@@ -970,6 +997,20 @@ impl<const N: usize> ClaimCounts<N> {
         Self([const { portable_atomic::AtomicU64::new(0) }; N])
     }
 
+    /// Writes `new()`'s value into `*p` a count at a time (see [`write_each`]).
+    ///
+    /// # Safety
+    /// `p` is valid for writes and aligned.
+    #[cfg(not(target_os = "none"))]
+    unsafe fn init_in(p: *mut Self) {
+        // SAFETY: the field of `*p`, which the caller's pointer is valid for.
+        unsafe {
+            write_each(core::ptr::addr_of_mut!((*p).0), |_| {
+                portable_atomic::AtomicU64::new(0)
+            })
+        };
+    }
+
     /// Counts a claim of slot `i` (by its owner); returns its generation.
     #[inline(always)]
     fn bump(&self, i: usize) -> u64 {
@@ -1000,6 +1041,19 @@ impl<const N: usize> ClaimCounts<N> {
         Self {
             low: [const { AtomicU32::new(0) }; N],
             high: [const { AtomicU16::new(0) }; N],
+        }
+    }
+
+    /// Writes `new()`'s value into `*p` a count at a time (see [`write_each`]).
+    ///
+    /// # Safety
+    /// `p` is valid for writes and aligned.
+    #[cfg(not(any(loom, target_os = "none")))]
+    unsafe fn init_in(p: *mut Self) {
+        // SAFETY: fields of `*p`, which the caller's pointer is valid for.
+        unsafe {
+            write_each(core::ptr::addr_of_mut!((*p).low), |_| AtomicU32::new(0));
+            write_each(core::ptr::addr_of_mut!((*p).high), |_| AtomicU16::new(0));
         }
     }
 
@@ -1159,15 +1213,19 @@ impl<const A: usize, const E: usize, const L: usize, const T: usize, const N: us
         // reference to unwritten memory is made); `cells` is `MaybeUninit` inside, so
         // any bytes are a valid value of it. Every field then holds a valid value.
         unsafe {
-            core::ptr::addr_of_mut!((*p).claims).write(ClaimCounts::new());
+            ClaimCounts::init_in(core::ptr::addr_of_mut!((*p).claims));
             let shards = core::ptr::addr_of_mut!((*p).shards).cast::<Shard<N>>();
             for s in 0..SHARDS {
-                let lists = if s < active {
-                    IndexLists::new_range(s * N / active, (s + 1) * N / active)
+                let shard = shards.add(s);
+                let lists = core::ptr::addr_of_mut!((*shard).lists);
+                let (start, end) = if s < active {
+                    (s * N / active, (s + 1) * N / active)
                 } else {
-                    IndexLists::new_range(0, 0)
+                    (0, 0)
                 };
-                shards.add(s).write(Shard::new(lists));
+                List::init_range_in(core::ptr::addr_of_mut!((*lists).free), start, end);
+                List::init_range_in(core::ptr::addr_of_mut!((*lists).ended.0), 0, 0);
+                core::ptr::addr_of_mut!((*shard).owner).write(Atomic64::new(0));
             }
             core::ptr::addr_of_mut!((*p).steal_hint).write(AtomicU8::new(0));
             core::ptr::addr_of_mut!((*p).drains).write(Drains(AtomicU32::new(0)));
@@ -1406,7 +1464,23 @@ impl<const A: usize, const E: usize, const L: usize, const T: usize, const N: us
     }
 }
 
-/// The first claim of a slot (or its first after 2^48 claims): its record may never
+/// Writes `[f(0), f(1), ...]` into `*p` one element at a time: an array of a slot's
+/// worth per slot, built whole, was a stack temporary the size of the arena's lists
+/// (found by review: 330 KB of stack for 16,384 spans in a debug build, where a thread
+/// with a 256 KiB stack built a provider of 2,048 before).
+///
+/// # Safety
+/// `p` is valid for writes and aligned.
+#[cfg(not(any(loom, target_os = "none")))]
+unsafe fn write_each<T, const N: usize>(p: *mut [T; N], f: impl Fn(usize) -> T) {
+    let first = p.cast::<T>();
+    for i in 0..N {
+        // SAFETY: `i < N`: in bounds of the array the caller's pointer is valid for.
+        unsafe { first.add(i).write(f(i)) };
+    }
+}
+
+/// The first claim of a slot (or the second after its count wraps at 2^48): its record may never
 /// have been written (invariant 6); written whole, once, before any reference to it is
 /// made. Out of line: inline, the write of a whole record took registers from the
 /// claim (+6.5 instructions a W1 span through picotrace-std's provider).
@@ -2055,7 +2129,11 @@ mod tests {
         let pool = SlotPool::init_in(&mut place);
         assert_eq!((pool.in_use(), pool.ended_len(), pool.claims()), (0, 0, 0));
         for round in 1..=2u8 {
-            let mut held: Vec<SlotRef<'_>> = core::iter::from_fn(|| pool.claim()).collect();
+            // A fixed thread hint: `from_stack` hashes a local's address, which Miri
+            // moves, and a claim would then leave another thread's shard alone.
+            let hint = || ThreadHint { index: 0, token: 1 };
+            let mut held: Vec<SlotRef<'_>> =
+                core::iter::from_fn(|| pool.claim_any_for(hint)).collect();
             assert_eq!(held.len(), 130, "every slot, round {round}");
             let mut seen: Vec<u16> = held.iter().map(SlotRef::index).collect();
             seen.sort_unstable();
@@ -2088,6 +2166,31 @@ mod tests {
             assert_eq!((pool.in_use(), pool.ended_len()), (0, 0));
         }
         assert_eq!(pool.claims(), 260);
+    }
+
+    /// Regression (found by review): `init_in` built each shard's lists and the claim
+    /// counts as whole arrays on the stack before writing them, 12 bytes a slot: 330 KB
+    /// of stack for 16,384 slots in a debug build, 780 KB for 65,534, where a provider
+    /// of the default 2,048 had been built on a thread with a 256 KiB stack. Now an
+    /// element at a time: the largest pool builds there.
+    #[test]
+    fn the_largest_pool_is_built_in_place_on_a_small_stack() {
+        extern crate std;
+        use std::boxed::Box;
+        type Pool = SlotPool<Slot<1, 1, 1, 8>, 65534>;
+        let claimed = std::thread::Builder::new()
+            .stack_size(256 << 10)
+            .spawn(|| {
+                let place: &'static mut MaybeUninit<Pool> = Box::leak(Box::new_uninit());
+                let pool = SlotPool::init_in(place);
+                let hint = || ThreadHint { index: 0, token: 1 };
+                let slot = pool.claim_any_for(hint).map(|s| s.index());
+                (slot, pool.in_use())
+            })
+            .expect("spawn")
+            .join()
+            .expect("built without overflowing its stack");
+        assert_eq!(claimed, (Some(0), 0));
     }
 
     /// A new shard's lists are all zero bytes (a `static` arena then lands in `.bss`;

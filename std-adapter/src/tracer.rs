@@ -3,9 +3,10 @@
 //!
 //! - The tracer lives as long as the process (one per provider, leaked for the
 //!   `&'static` that [`StdSpan`] borrows; nothing per thread), and so does its arena:
-//!   3.2 MB of address space, resident only as far as its spans have used slots
-//!   ([`HeapArena`]: about 115 KB for a provider whose spans use a few slots at once,
-//!   as a test's does; up to all of it after a burst). One provider per process is
+//!   3.5 MB of address space, resident only as far as its spans have used slots
+//!   ([`HeapArena`]: about 115 KB, 83 KB of it the arena's lists, for a provider whose
+//!   spans, running or waiting for export, hold a few slots at once, as a test's do; up
+//!   to all of it after a burst). One provider per process is
 //!   the plan; a test suite that makes one a test pays for what each test used.
 //!   Shutdown lets go of the exporter, so a batch exporter's buffers are freed. Its arena ([`StdArena`],
 //!   [`ARENA_SPANS`] spans: 2048 like the OpenTelemetry batch processor's queue, or
@@ -179,9 +180,13 @@ const fn drain_trigger(spans: usize) -> usize {
 
 /// A [`StdArena`] on the heap, built in place ([`SpanArena::new_in`]): memory fresh
 /// from the allocator, written only as spans first use each slot, so a provider
-/// whose spans use few slots at once keeps little of the arena's 3.2 MB resident (a
+/// whose spans use few slots at once keeps little of the arena's 3.5 MB resident (a
 /// program that builds many providers, a test suite making one a test, pays for
-/// what each used). Never freed: a tracer's spans borrow their arena for `'static`.
+/// what each used; the first use of each slot pays its page faults instead).
+///
+/// Never freed, dropped or not: `new_in` gives a `&mut` to the place, which stays
+/// borrowed, and turning the place back into a `Box` of an arena takes `unsafe`, which
+/// this crate forbids. A provider leaks its tracer, and so its arena, anyway.
 pub struct HeapArena(&'static StdArena);
 
 impl HeapArena {
@@ -2187,8 +2192,8 @@ mod tests {
         );
     }
 
-    /// Regression: in release builds `build()` kept room for a whole arena (3.2 MB) in
-    /// its own stack frame (the fallback of `HeapArena::new`, inlined), so building a
+    /// Regression: in release builds `build()` kept room for a whole arena (3.5 MB) in
+    /// its own stack frame (the fallback `HeapArena::new` had then, inlined), so building a
     /// provider on a thread with the default 2 MiB stack (a spawned thread, a tokio
     /// worker, a test) overflowed the stack and aborted the process.
     #[test]

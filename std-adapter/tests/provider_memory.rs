@@ -1,8 +1,8 @@
-//! What a `TracerProvider` keeps resident: its arena (`StdArena`, 3.2 MB at the default
-//! 2,048 spans) is never freed, since its spans borrow it for `'static`, so what counts
-//! is how much of it becomes resident memory. Built in place (`SpanArena::new_in`), a
-//! slot's memory is written when a span first uses it: a provider whose spans use few
-//! slots at once keeps little. (Built by value, every byte was written: each provider a
+//! What a `TracerProvider` keeps resident: its arena (`StdArena`, 3.5 MB at the default
+//! 2,048 spans) is never freed (the provider leaks its tracer, which spans borrow for
+//! `'static`), so what counts is how much of it becomes resident memory. Built in place
+//! (`SpanArena::new_in`), a slot's memory is written when a span first uses it: a
+//! provider whose spans use few slots at once keeps little. (Built by value, every byte was written: each provider a
 //! test suite made, one per test, kept 3.4 MB resident; 100 of them, 340 MB.)
 //!
 //! Alone in its test binary, so that no other test's memory moves the figures.
@@ -32,6 +32,14 @@ fn one_provider() {
 
 #[test]
 fn a_provider_keeps_resident_only_the_arena_slots_its_spans_used() {
+    let arena = std::mem::size_of::<StdArena>() as u64;
+    // Where the figure cannot show (found by review): glibc's `MALLOC_PERTURB_` writes
+    // every allocation whole; an arena built small (`PICOTRACE_ARENA_SPANS`) is not
+    // much more than what a provider always writes (its lists, about 83 KB at 2,048).
+    if std::env::var_os("MALLOC_PERTURB_").is_some() || arena < 1 << 20 {
+        println!("skipped: MALLOC_PERTURB_ is set, or the arena ({arena} bytes) is small");
+        return;
+    }
     // The first one's thread-locals, allocator arenas and lazy statics are not
     // what a provider costs.
     one_provider();
@@ -41,11 +49,12 @@ fn a_provider_keeps_resident_only_the_arena_slots_its_spans_used() {
         one_provider();
     }
     let grown = support::rss_bytes().saturating_sub(before);
-    let arena = std::mem::size_of::<StdArena>() as u64;
     let each = grown / PROVIDERS;
     println!("{PROVIDERS} providers: resident memory grew {grown} bytes, {each} a provider (arena {arena} bytes)");
+    // A quarter: 117 KB here; with transparent huge pages always on (RHEL's, Arch's
+    // default), pages come 2 MB at a time and a review measured 750 KB.
     assert!(
-        each < arena / 8,
+        each < arena / 4,
         "a provider of 10 spans kept {each} bytes resident, its arena is {arena}"
     );
 }

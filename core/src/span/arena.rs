@@ -184,16 +184,18 @@ impl<
     }
 
     /// Creates an empty arena in `place` (a server's, on the heap), leaving each span's
-    /// storage unwritten until a span first uses it: an arena of 2,048 spans (3.2 MB)
-    /// takes a few hundred KB of memory while its spans use few slots at once, where
-    /// `Box::new(SpanArena::new())` writes, and keeps resident, all of it.
+    /// storage unwritten until a span first uses it: an arena of 2,048 spans (3.5 MB
+    /// with picotrace-std's room per span) takes about 100 KB of memory while its spans
+    /// hold few slots at once, where `Box::new(SpanArena::new())` writes, and keeps
+    /// resident, all of it. `place` stays borrowed for as long as the arena is used.
     ///
     /// ```
     /// use core::mem::MaybeUninit;
     /// use picotrace::{IdGenerator, ManualClock, NoopExporter, SpanArena, SpanStorage};
     /// use picotrace::{Timestamp, Tracer, TracerConfig};
     ///
-    /// // Leaked: a tracer's spans borrow their arena for as long as they live.
+    /// // Leaked here for a `&'static` arena, as picotrace-std's provider does; a place
+    /// // that outlives the tracer does as well.
     /// let place: &'static mut MaybeUninit<SpanArena<4096>> = Box::leak(Box::new_uninit());
     /// let arena: &'static SpanArena<4096> = SpanArena::new_in(place);
     /// let clock = ManualClock::new(Timestamp::from_unix_nanos(1_700_000_000_000_000_000));
