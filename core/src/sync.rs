@@ -236,29 +236,42 @@ impl<const N: usize, const ENDED: bool> List<N, ENDED> {
     /// An empty list's head.
     const EMPTY: Head = Head::new(Self::NIL, 0, 0);
 
-    /// The list of `start..end` (empty when `start == end`), in increasing order.
-    #[cfg(not(loom))]
-    const fn of_range(start: usize, end: usize) -> Self {
+    /// The stored head of the list of `start..end` (empty when `start == end`).
+    const fn stored_head_of_range(start: usize, end: usize) -> u64 {
         let head = if start < end {
             Head::new(start as u16, (end - start) as u16, 0)
         } else {
             Self::EMPTY
         };
+        head.0 ^ Self::HEAD_MASK
+    }
+
+    /// The stored link of index `i` in the list of `start..end`, in increasing order:
+    /// `i -> i + 1`, the last to `NIL`; 0 for an index not on it (never read). With
+    /// [`ZERO_INIT`], `i -> i + 1` is stored as 0, and so is the last link when `end == N`.
+    const fn stored_link_in_range(i: usize, start: usize, end: usize) -> u16 {
+        if i < start || i >= end {
+            return 0;
+        }
+        let link = if i + 1 < end {
+            (i + 1) as u16
+        } else {
+            Self::NIL
+        };
+        link ^ Self::link_mask(i as u16)
+    }
+
+    /// The list of `start..end` (empty when `start == end`), in increasing order.
+    #[cfg(not(loom))]
+    const fn of_range(start: usize, end: usize) -> Self {
         let mut next = [const { AtomicU16::new(0) }; N];
-        // `i -> i + 1` is stored as 0 (encoded); the last index's link, to `NIL`, too
-        // when `end == N`.
         let mut i = start;
         while i < end {
-            let link = if i + 1 < end {
-                (i + 1) as u16
-            } else {
-                Self::NIL
-            };
-            next[i] = AtomicU16::new(link ^ Self::link_mask(i as u16));
+            next[i] = AtomicU16::new(Self::stored_link_in_range(i, start, end));
             i += 1;
         }
         Self {
-            head: Atomic64::new(head.0 ^ Self::HEAD_MASK),
+            head: Atomic64::new(Self::stored_head_of_range(start, end)),
             next,
         }
     }
@@ -270,22 +283,12 @@ impl<const N: usize, const ENDED: bool> List<N, ENDED> {
     /// `p` is valid for writes and aligned.
     #[cfg(not(any(loom, target_os = "none")))]
     unsafe fn init_range_in(p: *mut Self, start: usize, end: usize) {
-        let head = if start < end {
-            Head::new(start as u16, (end - start) as u16, 0)
-        } else {
-            Self::EMPTY
-        };
         // SAFETY: fields of `*p`, which the caller's pointer is valid for.
         unsafe {
-            core::ptr::addr_of_mut!((*p).head).write(Atomic64::new(head.0 ^ Self::HEAD_MASK));
+            let head = Atomic64::new(Self::stored_head_of_range(start, end));
+            core::ptr::addr_of_mut!((*p).head).write(head);
             write_each(core::ptr::addr_of_mut!((*p).next), |i| {
-                let link = if i + 1 < end {
-                    (i + 1) as u16
-                } else {
-                    Self::NIL
-                };
-                let stored = link ^ Self::link_mask(i as u16);
-                AtomicU16::new(if (start..end).contains(&i) { stored } else { 0 })
+                AtomicU16::new(Self::stored_link_in_range(i, start, end))
             });
         }
     }
@@ -293,21 +296,10 @@ impl<const N: usize, const ENDED: bool> List<N, ENDED> {
     /// The list of `start..end` (loom's atomics are not `const`).
     #[cfg(loom)]
     fn of_range(start: usize, end: usize) -> Self {
-        let head = if start < end {
-            Head::new(start as u16, (end - start) as u16, 0)
-        } else {
-            Self::EMPTY
-        };
         Self {
-            head: Atomic64::new(head.0 ^ Self::HEAD_MASK),
+            head: Atomic64::new(Self::stored_head_of_range(start, end)),
             next: core::array::from_fn(|i| {
-                let link = if i + 1 < end {
-                    (i + 1) as u16
-                } else {
-                    Self::NIL
-                };
-                let stored = link ^ Self::link_mask(i as u16);
-                AtomicU16::new(if (start..end).contains(&i) { stored } else { 0 })
+                AtomicU16::new(Self::stored_link_in_range(i, start, end))
             }),
         }
     }
